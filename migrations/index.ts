@@ -1,0 +1,41 @@
+import type { Knex } from 'knex';
+import * as m0001 from './0001_catalog.js';
+import * as m0002 from './0002_clients_subscriptions.js';
+import * as m0003 from './0003_invoices_periods.js';
+import * as m0004 from './0004_balances_ledger.js';
+import * as m0005 from './0005_consumptions.js';
+import * as m0006 from './0006_access_and_idempotency.js';
+import * as m0007 from './0007_outbox_webhooks.js';
+import * as m0008 from './0008_reports.js';
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/**
+ * Migrations are listed here rather than discovered from the file system, so that they load the same
+ * way under tsx, vitest and compiled JavaScript (knex's documented `migrationSource`).
+ */
+const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
+  ['0001_catalog', m0001],
+  ['0002_clients_subscriptions', m0002],
+  ['0003_invoices_periods', m0003],
+  ['0004_balances_ledger', m0004],
+  ['0005_consumptions', m0005],
+  ['0006_access_and_idempotency', m0006],
+  ['0007_outbox_webhooks', m0007],
+  ['0008_reports', m0008],
+];
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => migrations.map(([name]) => name),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const found = migrations.find(([n]) => n === name);
+    if (!found) throw new Error(`unknown migration ${name}`);
+    return found[1];
+  },
+};
+
+export const latestMigration = migrations[migrations.length - 1]![0];

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+/**
+ * Every setting the service reads from its environment, validated once at start.
+ * A bad value stops the process with a message naming the variable, instead of
+ * surfacing later as a confusing runtime error.
+ */
+const roleSchema = z.enum(['api', 'worker', 'scheduler']);
+export type Role = z.infer<typeof roleSchema>;
+
+const cronSchema = z.string().trim().min(1);
+
+const timeZoneSchema = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not an IANA time zone (e.g. UTC, Europe/Paris)' },
+);
+
+const intFromEnv = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const configSchema = z.object({
+  /** When unset, the start script finds or starts a Postgres (see src/infra). */
+  DATABASE_URL: z.url().optional(),
+  /** When unset, the start script finds or starts a Redis (see src/infra). */
+  REDIS_URL: z.url().optional(),
+  PORT: intFromEnv(0, 65535, 3000),
+  HOST: z.string().default('0.0.0.0'),
+  BUSINESS_TZ: timeZoneSchema.default('UTC'),
+  /** `{credits}` is a Redis Cluster hash tag: every key of every queue lands on one slot. */
+  BULL_PREFIX: z.string().min(1).default('{credits}'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ROLES: z
+    .string()
+    .default('api,worker,scheduler')
+    .transform((s) => s.split(',').map((r) => r.trim()).filter(Boolean))
+    .pipe(z.array(roleSchema).min(1)),
+  DATA_DIR: z.string().default('.data'),
+  DB_POOL_MAX: intFromEnv(1, 200, 10),
+  WAIT_TIMEOUT_MS: intFromEnv(0, 60_000, 5_000),
+  BODY_LIMIT: z.string().default('2mb'),
+  RATE_LIMIT_PER_MINUTE: intFromEnv(1, 10_000_000, 60_000),
+  /** Consumption worker: jobs in flight, and how they are grouped into one transaction. */
+  CONSUMPTION_CONCURRENCY: intFromEnv(1, 5_000, 500),
+  CONSUMPTION_BATCH_SIZE: intFromEnv(1, 5_000, 400),
+  CONSUMPTION_BATCH_WAIT_MS: intFromEnv(0, 1_000, 4),
+  CONSUMPTION_BATCHES_IN_FLIGHT: intFromEnv(1, 16, 2),
+  /** Scheduler entries, in BUSINESS_TZ. */
+  NIGHTLY_CRON: cronSchema.default('0 2 * * *'),
+  EXPIRE_CRON: cronSchema.default('*/5 * * * *'),
+  RELAY_INTERVAL_MS: intFromEnv(50, 600_000, 1_000),
+  WEBHOOK_TIMEOUT_MS: intFromEnv(100, 60_000, 10_000),
+  WEBHOOK_MAX_ATTEMPTS: intFromEnv(1, 50, 12),
+  /** Days ahead for the nightly `expiring_soon` events and the expiring report. */
+  EXPIRING_SOON_DAYS: intFromEnv(1, 365, 7),
+  SHUTDOWN_TIMEOUT_MS: intFromEnv(1_000, 600_000, 30_000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

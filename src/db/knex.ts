@@ -1,0 +1,79 @@
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+
+export type { Knex };
+export type Db = Knex;
+export type Tx = Knex.Transaction;
+/** A function that works inside or outside a transaction takes this. */
+export type Executor = Knex | Knex.Transaction;
+
+// Postgres bigint (int8) arrives as a JavaScript bigint: balances and money stay exact end to end.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => BigInt(value));
+
+export interface DbOptions {
+  url: string;
+  poolMax?: number;
+  poolMin?: number;
+  applicationName?: string;
+  /** Fail fast when Postgres is down instead of queueing requests behind a dead pool. */
+  acquireTimeoutMs?: number;
+  statementTimeoutMs?: number;
+}
+
+export function createDb(options: DbOptions): Db {
+  return knexFactory({
+    client: 'pg',
+    connection: {
+      connectionString: options.url,
+      application_name: options.applicationName ?? 'credits',
+      statement_timeout: options.statementTimeoutMs ?? 60_000,
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+    },
+    pool: { min: options.poolMin ?? 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
+    acquireConnectionTimeout: options.acquireTimeoutMs ?? 10_000,
+  });
+}
+
+/** Postgres error codes the code reacts to. */
+export const PG = {
+  uniqueViolation: '23505',
+  foreignKeyViolation: '23503',
+  checkViolation: '23514',
+  serializationFailure: '40001',
+  deadlockDetected: '40P01',
+  numericOutOfRange: '22003',
+  lockNotAvailable: '55P03',
+  queryCanceled: '57014',
+  adminShutdown: '57P01',
+  cannotConnectNow: '57P03',
+} as const;
+
+export function pgCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof (error as { code: unknown }).code === 'string') {
+    return (error as { code: string }).code;
+  }
+  return undefined;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN']);
+
+/** A failure worth retrying: the database was unreachable, busy, or chose this transaction as a victim. */
+export function isTransientDbError(error: unknown): boolean {
+  const code = pgCode(error);
+  if (code !== undefined) {
+    if (NETWORK_CODES.has(code)) return true;
+    if (code.startsWith('08')) return true; // connection exception class
+    return ([PG.serializationFailure, PG.deadlockDetected, PG.lockNotAvailable, PG.adminShutdown, PG.cannotConnectNow, '57P02', '53300'] as string[]).includes(code);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return /Knex: Timeout acquiring a connection|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
+    message,
+  );
+}
+
+/**
+ * Bindings for statements that send whole arrays (`unnest(?::uuid[], …)`): node-postgres serialises
+ * arrays with NULLs and Dates correctly, which knex's binding types do not describe.
+ */
+export const arrays = (values: unknown[]): readonly Knex.RawBinding[] => values as Knex.RawBinding[];

@@ -1,0 +1,117 @@
+import type { BalanceDraft, BalanceSource } from '../../domain/grant.js';
+import { newId } from '../../ids.js';
+import { arrays, type Executor } from '../knex.js';
+import { appendLedgerEntries, type LedgerKind } from './ledger.js';
+
+export interface BalanceRow {
+  id: string;
+  client_id: string;
+  subscription_id: string;
+  credit_type_id: string;
+  source: BalanceSource;
+  status: 'active' | 'expired' | 'void';
+  granted: bigint;
+  remaining: bigint;
+  low_threshold: bigint;
+  priority: number;
+  valid_from: Date;
+  expires_at: Date;
+  period_start: Date;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The order every transaction locks balances in (DOMAIN.md): client, credit type, spending order. */
+export const BALANCE_LOCK_ORDER = 'client_id, credit_type_id, priority, expires_at, valid_from, id';
+
+export interface GrantContext {
+  clientId: string;
+  subscriptionId: string;
+  periodStart: Date;
+  /** The ledger kind of each new balance's first entry: grant, recharge, rollover or adjust. */
+  kind: LedgerKind;
+  invoiceId?: string | null;
+  jobId?: string | null;
+  actor?: string | null;
+  reason?: string | null;
+  now: Date;
+}
+
+/** Creates balances and, in the same statement batch, the ledger entry that grants each of them. */
+export async function createBalances(db: Executor, drafts: readonly BalanceDraft[], context: GrantContext): Promise<BalanceRow[]> {
+  if (drafts.length === 0) return [];
+  const rows: BalanceRow[] = drafts.map((draft) => ({
+    id: newId(),
+    client_id: context.clientId,
+    subscription_id: context.subscriptionId,
+    credit_type_id: draft.creditTypeId,
+    source: draft.source,
+    status: 'active',
+    granted: draft.granted,
+    remaining: draft.granted,
+    low_threshold: draft.lowThreshold,
+    priority: draft.priority,
+    valid_from: draft.validFrom,
+    expires_at: draft.expiresAt,
+    period_start: context.periodStart,
+    created_at: context.now,
+    updated_at: context.now,
+  }));
+  await db('balances').insert(rows.map((r) => ({ ...r, granted: r.granted.toString(), remaining: r.remaining.toString(), low_threshold: r.low_threshold.toString() })));
+  await appendLedgerEntries(
+    db,
+    rows.map((row) => ({
+      balance_id: row.id,
+      client_id: row.client_id,
+      credit_type_id: row.credit_type_id,
+      subscription_id: row.subscription_id,
+      kind: context.kind,
+      amount: row.granted,
+      remaining_after: row.granted,
+      invoice_id: context.invoiceId ?? null,
+      job_id: context.jobId ?? null,
+      actor: context.actor ?? null,
+      reason: context.reason ?? null,
+      effective_at: context.now,
+      created_at: context.now,
+    })),
+  );
+  return rows;
+}
+
+export async function balancesOfSubscriptions(db: Executor, subscriptionIds: readonly string[]): Promise<BalanceRow[]> {
+  if (subscriptionIds.length === 0) return [];
+  return (await db('balances').whereIn('subscription_id', subscriptionIds).orderByRaw(BALANCE_LOCK_ORDER)) as BalanceRow[];
+}
+
+/** Locks the subscription's live balances, in the one lock order. Call after locking the subscription. */
+export async function lockActiveBalancesOfSubscription(db: Executor, subscriptionId: string): Promise<BalanceRow[]> {
+  return (await db('balances')
+    .where({ subscription_id: subscriptionId, status: 'active' })
+    .orderByRaw(BALANCE_LOCK_ORDER)
+    .forUpdate()) as BalanceRow[];
+}
+
+export async function lockBalance(db: Executor, id: string): Promise<BalanceRow | undefined> {
+  return (await db('balances').where({ id }).forUpdate().first()) as BalanceRow | undefined;
+}
+
+export async function balanceById(db: Executor, id: string): Promise<BalanceRow | undefined> {
+  return (await db('balances').where({ id }).first()) as BalanceRow | undefined;
+}
+
+/** Sets many balances' remaining (and optionally status) in one statement. */
+export async function setRemaining(
+  db: Executor,
+  changes: ReadonlyArray<{ id: string; remaining: bigint; status?: BalanceRow['status'] }>,
+  now: Date,
+): Promise<void> {
+  if (changes.length === 0) return;
+  await db.raw(
+    `UPDATE balances AS b
+        SET remaining = c.remaining, status = COALESCE(c.status, b.status), updated_at = ?
+       FROM unnest(?::uuid[], ?::bigint[], ?::text[]) AS c(id, remaining, status)
+      WHERE b.id = c.id`,
+    arrays([now, changes.map((c) => c.id), changes.map((c) => c.remaining.toString()), changes.map((c) => c.status ?? null)]),
+  );
+}

@@ -1,0 +1,43 @@
+import type { Executor } from '../knex.js';
+import { readPage, type Page, type PageRequest } from '../pagination.js';
+import { whereRef } from './refs.js';
+
+export interface CreditTypeRow {
+  id: string;
+  code: string;
+  name: string;
+  unit: string;
+  decimals: number;
+  archived: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export async function insertCreditType(db: Executor, row: CreditTypeRow): Promise<void> {
+  await db('credit_types').insert(row);
+}
+
+export async function findCreditType(db: Executor, ref: string): Promise<CreditTypeRow | undefined> {
+  return (await whereRef(db('credit_types').select('*'), 'credit_types', 'code', ref).first()) as CreditTypeRow | undefined;
+}
+
+export async function creditTypesByIds(db: Executor, ids: readonly string[]): Promise<Map<string, CreditTypeRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = (await db('credit_types').whereIn('id', [...new Set(ids)])) as CreditTypeRow[];
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+export async function listCreditTypes(db: Executor, page: PageRequest, filter: { archived?: boolean | undefined }): Promise<Page<CreditTypeRow>> {
+  const query = db('credit_types').select('*');
+  if (filter.archived !== undefined) query.where({ archived: filter.archived });
+  return readPage<CreditTypeRow>(query, page, 'credit_types');
+}
+
+export async function updateCreditType(
+  db: Executor,
+  id: string,
+  patch: Partial<Pick<CreditTypeRow, 'name' | 'unit' | 'archived'>> & { updated_at: Date },
+): Promise<CreditTypeRow | undefined> {
+  const [row] = (await db('credit_types').where({ id }).update(patch).returning('*')) as CreditTypeRow[];
+  return row;
+}

@@ -1,0 +1,71 @@
+import { newId } from '../../ids.js';
+import { arrays, type Executor } from '../knex.js';
+
+/** API.md: every event that changes a subscription, a balance or an invoice, and a report's readiness. */
+export const EVENT_TYPES = [
+  'subscription.created',
+  'subscription.renewed',
+  'subscription.recharged',
+  'subscription.expired',
+  'subscription.cancelled',
+  'subscription.activated',
+  'balance.low',
+  'balance.depleted',
+  'balance.expired',
+  'balance.expiring_soon',
+  'balance.adjusted',
+  'consumption.rejected',
+  'consumption.reversed',
+  'invoice.created',
+  'invoice.paid',
+  'invoice.voided',
+  'report.ready',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/**
+ * Commands for the service itself, carried by the outbox so that they are enqueued only once the
+ * transaction that asked for them has committed. Never delivered to webhooks.
+ */
+export const COMMAND_TYPES = ['command.auto_recharge'] as const;
+export type CommandType = (typeof COMMAND_TYPES)[number];
+
+export interface OutboxEventDraft {
+  type: EventType | CommandType;
+  clientId?: string | null;
+  subjectId?: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface OutboxEventRow {
+  seq: bigint;
+  id: string;
+  type: EventType | CommandType;
+  client_id: string | null;
+  subject_id: string | null;
+  payload: { id: string; type: string; created_at: string; data: Record<string, unknown> };
+  created_at: Date;
+  dispatched_at: Date | null;
+}
+
+/** Writes events in the caller's transaction; the relay wakes up on the NOTIFY once it commits. */
+export async function recordEvents(db: Executor, events: readonly OutboxEventDraft[], now: Date): Promise<void> {
+  if (events.length === 0) return;
+  const rows = events.map((event) => {
+    const id = newId();
+    return {
+      id,
+      type: event.type,
+      client_id: event.clientId ?? null,
+      subject_id: event.subjectId ?? null,
+      payload: JSON.stringify({ id, type: event.type, created_at: now.toISOString(), data: event.data }),
+      created_at: now,
+    };
+  });
+  await db.raw(
+    `INSERT INTO outbox_events (id, type, client_id, subject_id, payload, created_at)
+     SELECT * FROM unnest(?::uuid[], ?::text[], ?::uuid[], ?::uuid[], ?::jsonb[], ?::timestamptz[])`,
+    arrays([rows.map((r) => r.id), rows.map((r) => r.type), rows.map((r) => r.client_id), rows.map((r) => r.subject_id), rows.map((r) => r.payload), rows.map((r) => r.created_at)]),
+  );
+  await db.raw(`SELECT pg_notify('credits_outbox', '')`);
+}

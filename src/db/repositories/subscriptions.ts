@@ -1,0 +1,114 @@
+import type { ValidityUnit } from '../../domain/period.js';
+import type { SubscriptionStatus } from '../../domain/renewal.js';
+import type { Executor } from '../knex.js';
+import { readPage, type Page, type PageRequest } from '../pagination.js';
+
+export interface SubscriptionRow {
+  id: string;
+  client_id: string;
+  package_id: string;
+  status: SubscriptionStatus;
+  activation: 'immediate' | 'on_payment';
+  anchor_at: Date;
+  period_index: number;
+  current_period_start: Date;
+  current_period_end: Date;
+  validity_count: number;
+  validity_unit: ValidityUnit;
+  currency: string;
+  price_override: bigint | null;
+  auto_renew: boolean;
+  apply_package_changes: boolean;
+  cancel_at_period_end: boolean;
+  auto_recharge_enabled: boolean;
+  auto_recharge_threshold_percent: number;
+  auto_recharge_max_per_period: number;
+  renewal_count: number;
+  activated_at: Date | null;
+  cancelled_at: Date | null;
+  expired_at: Date | null;
+  metadata: Record<string, unknown>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface SubscriptionItemRow {
+  subscription_id: string;
+  credit_type_id: string;
+  units: bigint;
+  position: number;
+}
+
+export interface SubscriptionPeriodRow {
+  subscription_id: string;
+  starts_at: Date;
+  ends_at: Date;
+  kind: 'initial' | 'renewal';
+  invoice_id: string | null;
+  price: bigint;
+  late: boolean;
+  job_id: string | null;
+  created_at: Date;
+}
+
+export async function insertSubscription(db: Executor, row: SubscriptionRow, items: readonly Omit<SubscriptionItemRow, 'subscription_id'>[]): Promise<void> {
+  await db('subscriptions').insert({ ...row, metadata: JSON.stringify(row.metadata) });
+  await db('subscription_items').insert(items.map((i) => ({ ...i, subscription_id: row.id })));
+}
+
+export async function subscriptionById(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
+  return (await db('subscriptions').where({ id }).first()) as SubscriptionRow | undefined;
+}
+
+/** Subscriptions are locked before their balances and invoices (the one lock order). */
+export async function lockSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
+  return (await db('subscriptions').where({ id }).forUpdate().first()) as SubscriptionRow | undefined;
+}
+
+export async function subscriptionItems(db: Executor, subscriptionIds: readonly string[]): Promise<SubscriptionItemRow[]> {
+  if (subscriptionIds.length === 0) return [];
+  return (await db('subscription_items').whereIn('subscription_id', subscriptionIds).orderBy(['subscription_id', 'position'])) as SubscriptionItemRow[];
+}
+
+export async function replaceSubscriptionItems(db: Executor, subscriptionId: string, items: readonly Omit<SubscriptionItemRow, 'subscription_id'>[]): Promise<void> {
+  await db('subscription_items').where({ subscription_id: subscriptionId }).delete();
+  await db('subscription_items').insert(items.map((i) => ({ ...i, subscription_id: subscriptionId })));
+}
+
+export async function updateSubscription(db: Executor, id: string, patch: Partial<SubscriptionRow> & { updated_at: Date }): Promise<SubscriptionRow> {
+  const values: Record<string, unknown> = { ...patch };
+  if (patch.metadata) values.metadata = JSON.stringify(patch.metadata);
+  const [row] = (await db('subscriptions').where({ id }).update(values).returning('*')) as SubscriptionRow[];
+  if (!row) throw new Error(`subscription ${id} vanished during an update`);
+  return row;
+}
+
+/** Inserts the period; false when it exists already (the period was granted before). */
+export async function insertPeriod(db: Executor, row: SubscriptionPeriodRow): Promise<boolean> {
+  const inserted = await db('subscription_periods').insert(row).onConflict(['subscription_id', 'starts_at']).ignore().returning('starts_at');
+  return inserted.length > 0;
+}
+
+export async function periodsOf(db: Executor, subscriptionId: string): Promise<SubscriptionPeriodRow[]> {
+  return (await db('subscription_periods').where({ subscription_id: subscriptionId }).orderBy('starts_at')) as SubscriptionPeriodRow[];
+}
+
+export async function periodStartingAt(db: Executor, subscriptionId: string, startsAt: Date): Promise<SubscriptionPeriodRow | undefined> {
+  return (await db('subscription_periods').where({ subscription_id: subscriptionId, starts_at: startsAt }).first()) as SubscriptionPeriodRow | undefined;
+}
+
+export interface SubscriptionFilter {
+  clientId?: string | undefined;
+  packageId?: string | undefined;
+  status?: SubscriptionStatus | undefined;
+  expiringBefore?: Date | undefined;
+}
+
+export async function listSubscriptions(db: Executor, page: PageRequest, filter: SubscriptionFilter): Promise<Page<SubscriptionRow>> {
+  const query = db('subscriptions').select('*');
+  if (filter.clientId) query.where('client_id', filter.clientId);
+  if (filter.packageId) query.where('package_id', filter.packageId);
+  if (filter.status) query.where('status', filter.status);
+  if (filter.expiringBefore) query.where('current_period_end', '<', filter.expiringBefore);
+  return readPage<SubscriptionRow>(query, page, 'subscriptions');
+}

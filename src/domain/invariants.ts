@@ -1,0 +1,103 @@
+import type { Scaled } from './quantity.js';
+
+/**
+ * The invariants of DOMAIN.md, as checks over facts read from the store. `verify` feeds them
+ * from SQL aggregates; the property tests feed them after every step of a random history.
+ */
+export interface Violation {
+  invariant: 'balance_ledger_sum' | 'balance_first_entry' | 'balance_negative' | 'consumption_allocations' | 'consumption_ledger' | 'invoice_numbers' | 'invoice_total';
+  subject: string;
+  detail: string;
+}
+
+export interface BalanceFacts {
+  id: string;
+  granted: Scaled;
+  remaining: Scaled;
+  /** Amount of the balance's first ledger entry (its grant), or null when it has none. */
+  firstEntryAmount: Scaled | null;
+  /** Σ of every ledger amount of the balance, the grant included. */
+  ledgerSum: Scaled;
+}
+
+/** `granted + Σ(ledger amounts after the grant) = remaining`, and `0 <= remaining`. */
+export function checkBalance(facts: BalanceFacts): Violation[] {
+  const violations: Violation[] = [];
+  const subject = `balance ${facts.id}`;
+  if (facts.remaining < 0n) {
+    violations.push({ invariant: 'balance_negative', subject, detail: `remaining is ${facts.remaining}` });
+  }
+  if (facts.firstEntryAmount === null || facts.firstEntryAmount !== facts.granted) {
+    violations.push({
+      invariant: 'balance_first_entry',
+      subject,
+      detail: `granted is ${facts.granted} but its first ledger entry is ${facts.firstEntryAmount ?? 'missing'}`,
+    });
+  }
+  if (facts.ledgerSum !== facts.remaining) {
+    violations.push({
+      invariant: 'balance_ledger_sum',
+      subject,
+      detail: `granted + later ledger entries = ${facts.ledgerSum}, but remaining is ${facts.remaining} (off by ${facts.remaining - facts.ledgerSum})`,
+    });
+  }
+  return violations;
+}
+
+export interface ConsumptionFacts {
+  id: string;
+  status: 'applied' | 'partial' | 'rejected' | 'reversed';
+  applied: Scaled;
+  allocationSum: Scaled;
+  /** −Σ of its `consume` ledger entries (what was taken). */
+  consumedInLedger: Scaled;
+  /** Σ of its `reverse` ledger entries (what was given back). */
+  reversedInLedger: Scaled;
+  /** What its reversal recorded as returned (0 when not reversed). */
+  reversalReturned: Scaled;
+}
+
+/** Σ allocations = applied quantity; the ledger took exactly that, once; a reversal gave back what it says. */
+export function checkConsumption(facts: ConsumptionFacts): Violation[] {
+  const violations: Violation[] = [];
+  const subject = `consumption ${facts.id}`;
+  if (facts.allocationSum !== facts.applied) {
+    violations.push({ invariant: 'consumption_allocations', subject, detail: `allocations sum to ${facts.allocationSum} but applied is ${facts.applied}` });
+  }
+  if (facts.consumedInLedger !== facts.applied) {
+    violations.push({ invariant: 'consumption_ledger', subject, detail: `the ledger took ${facts.consumedInLedger} but applied is ${facts.applied}` });
+  }
+  if (facts.status === 'rejected' && facts.applied !== 0n) {
+    violations.push({ invariant: 'consumption_ledger', subject, detail: `rejected but applied is ${facts.applied}` });
+  }
+  if (facts.reversedInLedger !== facts.reversalReturned) {
+    violations.push({
+      invariant: 'consumption_ledger',
+      subject,
+      detail: `the ledger gave back ${facts.reversedInLedger} but the reversal returned ${facts.reversalReturned}`,
+    });
+  }
+  if (facts.status !== 'reversed' && facts.reversedInLedger !== 0n) {
+    violations.push({ invariant: 'consumption_ledger', subject, detail: `not reversed but the ledger gave back ${facts.reversedInLedger}` });
+  }
+  return violations;
+}
+
+/** Invoice numbers of one year are 1..n with no gap and no repeat. */
+export function checkInvoiceSequence(year: number, sequence: readonly number[]): Violation[] {
+  const sorted = [...sequence].sort((a, b) => a - b);
+  const violations: Violation[] = [];
+  for (let i = 0; i < sorted.length; i += 1) {
+    const expected = i + 1;
+    const got = sorted[i];
+    if (got !== expected) {
+      violations.push({
+        invariant: 'invoice_numbers',
+        subject: `invoices of ${year}`,
+        detail: got !== undefined && got < expected ? `number ${got} is used twice` : `number ${expected} is missing (next is ${got})`,
+      });
+      break;
+    }
+  }
+  return violations;
+}

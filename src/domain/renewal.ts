@@ -1,0 +1,59 @@
+import { nthPeriod, type Period, type Validity } from './period.js';
+import { fail, ok, type Result } from './result.js';
+
+export type SubscriptionStatus = 'pending' | 'active' | 'expired' | 'cancelled' | 'suspended';
+
+export interface RenewableSubscription {
+  status: SubscriptionStatus;
+  cancelAtPeriodEnd: boolean;
+  anchorAt: Date;
+  periodIndex: number;
+  currentPeriodStart: Date;
+  currentPeriodEnd: Date;
+}
+
+export type RenewalDecision =
+  | { kind: 'renew'; period: Period; anchorAt: Date; periodIndex: number; late: boolean }
+  /** The period asked for was renewed already: a repeated job changes nothing. */
+  | { kind: 'already_renewed' };
+
+/**
+ * DOMAIN.md "Renew": the next period starts where the last ended, or now if the subscription had
+ * already expired. `periodEnd` names the period being renewed, so renewing it twice is a no-op.
+ */
+export function decideRenewal(
+  subscription: RenewableSubscription,
+  periodEnd: Date,
+  validity: Validity,
+  timeZone: string,
+  now: Date,
+): Result<RenewalDecision> {
+  const asked = periodEnd.getTime();
+  const current = subscription.currentPeriodEnd.getTime();
+  if (asked < current) return ok({ kind: 'already_renewed' });
+  if (asked > current) {
+    return fail('conflict', `the subscription has no period ending at ${periodEnd.toISOString()}; its current period ends at ${subscription.currentPeriodEnd.toISOString()}`);
+  }
+  switch (subscription.status) {
+    case 'cancelled':
+      return fail('conflict', 'a cancelled subscription cannot be renewed');
+    case 'pending':
+      return fail('conflict', 'the subscription is pending payment of its first invoice');
+    case 'suspended':
+      return fail('conflict', 'a suspended subscription cannot be renewed');
+    case 'expired': {
+      const anchorAt = now;
+      return ok({ kind: 'renew', period: nthPeriod(anchorAt, validity, timeZone, 0), anchorAt, periodIndex: 0, late: true });
+    }
+    case 'active': {
+      if (subscription.cancelAtPeriodEnd) return fail('conflict', 'the subscription is set to cancel at the end of its period');
+      const next = nthPeriod(subscription.anchorAt, validity, timeZone, subscription.periodIndex + 1);
+      if (next.start.getTime() === current) {
+        return ok({ kind: 'renew', period: next, anchorAt: subscription.anchorAt, periodIndex: subscription.periodIndex + 1, late: false });
+      }
+      // The validity changed since the anchor was set: start a new anchor where the last period ended.
+      const anchorAt = subscription.currentPeriodEnd;
+      return ok({ kind: 'renew', period: nthPeriod(anchorAt, validity, timeZone, 0), anchorAt, periodIndex: 0, late: false });
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import type { Allocation } from './allocate.js';
+import type { Scaled } from './quantity.js';
+
+/** What a reversal needs to know of each balance an allocation drew from. */
+export interface ReversibleLot {
+  id: string;
+  remaining: Scaled;
+  status: 'active' | 'expired' | 'void';
+  expiresAt: Date;
+}
+
+export interface ReturnedPart {
+  balanceId: string;
+  amount: Scaled;
+  remainingAfter: Scaled;
+}
+
+export interface ReversalPlan {
+  returned: ReturnedPart[];
+  /** Parts whose balance has expired or been voided since: not revived, recorded as expired. */
+  expired: Allocation[];
+  returnedTotal: Scaled;
+  expiredTotal: Scaled;
+}
+
+/**
+ * DOMAIN.md consumption rule 5: each allocation goes back to its balance, unless that balance is no
+ * longer usable (expired, void, or past its expiry at `now`), in which case that part stays spent.
+ */
+export function planReversal(allocations: readonly Allocation[], lots: ReadonlyMap<string, ReversibleLot>, now: Date): ReversalPlan {
+  const remaining = new Map<string, Scaled>();
+  const returned: ReturnedPart[] = [];
+  const expired: Allocation[] = [];
+  let returnedTotal = 0n;
+  let expiredTotal = 0n;
+  for (const allocation of allocations) {
+    const lot = lots.get(allocation.balanceId);
+    const usable = lot !== undefined && lot.status === 'active' && now.getTime() < lot.expiresAt.getTime();
+    if (!usable) {
+      expired.push(allocation);
+      expiredTotal += allocation.amount;
+      continue;
+    }
+    const after = (remaining.get(lot.id) ?? lot.remaining) + allocation.amount;
+    remaining.set(lot.id, after);
+    returned.push({ balanceId: lot.id, amount: allocation.amount, remainingAfter: after });
+    returnedTotal += allocation.amount;
+  }
+  return { returned, expired, returnedTotal, expiredTotal };
+}

@@ -1,0 +1,196 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { AppContext } from '../app-context.js';
+import { fingerprint } from '../canonical-json.js';
+import { isTransientDbError } from '../db/knex.js';
+import { DomainError } from '../domain/result.js';
+import { newId } from '../ids.js';
+import { hasScope, presentedKey, type AuthContext } from './auth.js';
+import { IDEMPOTENCY_HEADER, runIdempotent } from './idempotency.js';
+import { problemBody, problemFromFailure, sendProblem, zodProblems } from './problem.js';
+import { expressPath, isFailure, isRawReply, type Access, type AnyRoute, type JsonReply } from './route.js';
+import { httpMetrics } from '../metrics.js';
+
+export interface MountedApp {
+  app: express.Express;
+  routes: readonly AnyRoute[];
+}
+
+/** Extra mounts outside the JSON route table (Bull Board, pages); each declares its access for the audit. */
+export interface ExtraMount {
+  path: string;
+  access: Access;
+  description: string;
+  mount(app: express.Express): void;
+}
+
+const isRedisDown = (error: unknown): boolean => {
+  const message = error instanceof Error ? error.message : String(error);
+  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED.*6379|Redis is unavailable|MaxRetriesPerRequestError|Reached the max retries per request limit/i.test(
+    message,
+  );
+};
+
+/** Known causes of "we cannot serve this right now": answered 503 `unavailable`, never a 500. */
+export function isUnavailable(error: unknown): boolean {
+  return isTransientDbError(error) || isRedisDown(error);
+}
+
+async function authenticate(ctx: AppContext, req: Request, res: Response, route: AnyRoute): Promise<AuthContext | null | 'denied'> {
+  if (route.access === 'public') return null;
+  const key = presentedKey(req);
+  if (!key) {
+    sendProblem(res, problemBody('unauthorized', 'an API key is required: send "Authorization: Bearer <key>"'), { 'www-authenticate': 'Bearer realm="credits"' });
+    return 'denied';
+  }
+  const auth = await ctx.keys.verify(key);
+  if (!auth) {
+    sendProblem(res, problemBody('unauthorized', 'the API key is not valid or has been revoked'), { 'www-authenticate': 'Bearer realm="credits", error="invalid_token"' });
+    return 'denied';
+  }
+  if (!hasScope(auth, route.access)) {
+    sendProblem(res, problemBody('forbidden', `this route needs a key with the "${route.access}" scope; this key has: ${auth.scopes.join(', ')}`));
+    return 'denied';
+  }
+  return auth;
+}
+
+function sendReply(res: Response, reply: JsonReply): void {
+  if (reply.headers) res.set(reply.headers);
+  if (reply.status === 204 || reply.body === undefined) {
+    res.status(reply.status).end();
+    return;
+  }
+  res.status(reply.status).json(reply.body);
+}
+
+function handlerFor(ctx: AppContext, route: AnyRoute) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const auth = await authenticate(ctx, req, res, route);
+    if (auth === 'denied') return;
+
+    const parts = { params: route.params?.safeParse(req.params), query: route.query?.safeParse(req.query), body: route.body?.safeParse(req.body ?? undefined) };
+    const problems = [
+      ...(parts.params && !parts.params.success ? zodProblems(parts.params.error, 'path') : []),
+      ...(parts.query && !parts.query.success ? zodProblems(parts.query.error, 'query') : []),
+      ...(parts.body && !parts.body.success ? zodProblems(parts.body.error) : []),
+    ];
+    if (problems.length > 0) {
+      req.log?.info({ problems }, 'request refused: validation failed');
+      sendProblem(res, problemBody('validation_failed', problems.map((p) => `${p.field}: ${p.message}`).join('; '), problems));
+      return;
+    }
+    const after: Array<() => Promise<void>> = [];
+    const makeContext = (db: AppContext['db']) => ({
+      params: parts.params?.success ? parts.params.data : {},
+      query: parts.query?.success ? parts.query.data : {},
+      body: parts.body?.success ? parts.body.data : undefined,
+      req,
+      res,
+      auth,
+      app: ctx,
+      db,
+      afterCommit: (action: () => Promise<void>) => {
+        after.push(action);
+      },
+    });
+
+    const idempotencyKey = req.get(IDEMPOTENCY_HEADER);
+    let outcome: unknown;
+    if (route.idempotency === 'stored' && idempotencyKey !== undefined && auth) {
+      if (idempotencyKey.length === 0 || idempotencyKey.length > 255) {
+        sendProblem(res, problemBody('validation_failed', 'Idempotency-Key must be 1–255 characters', [{ field: 'Idempotency-Key', message: 'must be 1–255 characters' }]));
+        return;
+      }
+      const { reply, committed } = await runIdempotent(
+        ctx.db,
+        { apiKeyId: auth.keyId, method: req.method, path: req.path, key: idempotencyKey, requestHash: fingerprint({ body: req.body ?? null, query: req.query }), now: ctx.clock.now() },
+        (tx) => route.handler(makeContext(tx as unknown as AppContext['db'])) as Promise<JsonReply>,
+      );
+      outcome = reply;
+      if (!committed) after.length = 0;
+    } else {
+      outcome = await route.handler(makeContext(ctx.db));
+    }
+    for (const action of after) await action();
+
+    if (isRawReply(outcome)) return;
+    if (isFailure(outcome)) {
+      req.log?.info({ code: outcome.code, detail: outcome.detail }, 'request refused');
+      sendProblem(res, problemFromFailure(outcome));
+      return;
+    }
+    sendReply(res, outcome as JsonReply);
+  };
+}
+
+export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: readonly ExtraMount[] = []): MountedApp {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.set('query parser', 'simple');
+  app.set('json replacer', (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+
+  app.use(
+    pinoHttp({
+      logger: ctx.log,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : newId();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+      serializers: { req: (req: { id: unknown; method: unknown; url: unknown }) => ({ id: req.id, method: req.method, url: req.url }) },
+    }),
+  );
+  app.use(httpMetrics());
+  app.use(express.json({ limit: ctx.config.BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
+
+  for (const extra of extras) extra.mount(app);
+
+  for (const route of routes) {
+    app[route.method](expressPath(route.path), handlerFor(ctx, route));
+  }
+
+  app.use((req: Request, res: Response) => {
+    sendProblem(res, problemBody('not_found', `no route ${req.method} ${req.path}`));
+  });
+
+  // Express 5 passes rejected handler promises here.
+  app.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const typed = error as { type?: string; status?: number; expose?: boolean };
+    if (error instanceof DomainError) {
+      sendProblem(res, problemFromFailure(error.failure));
+      return;
+    }
+    if (typed.type === 'entity.parse.failed') {
+      sendProblem(res, problemBody('validation_failed', 'the body is not valid JSON', [{ field: '(body)', message: 'is not valid JSON' }]));
+      return;
+    }
+    if (typed.type === 'entity.too.large') {
+      sendProblem(res, problemBody('payload_too_large', `the body is larger than ${ctx.config.BODY_LIMIT}`));
+      return;
+    }
+    if (typed.expose && typed.status && typed.status < 500) {
+      sendProblem(res, problemBody('validation_failed', error instanceof Error ? error.message : 'bad request'));
+      return;
+    }
+    if (isUnavailable(error)) {
+      req.log?.warn({ err: error }, 'dependency unavailable');
+      sendProblem(res, problemBody('unavailable', 'a dependency (Postgres or Redis) cannot be reached right now; nothing was accepted, retry later'), { 'retry-after': '5' });
+      return;
+    }
+    req.log?.error({ err: error }, 'unhandled error');
+    res.status(500).set('content-type', 'application/problem+json; charset=utf-8').send(
+      JSON.stringify({ type: 'urn:credits:problem:internal', title: 'Internal error', status: 500, detail: `an unexpected error occurred (request ${String(req.id)})`, code: 'internal' }),
+    );
+  });
+
+  return { app, routes };
+}

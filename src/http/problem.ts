@@ -1,0 +1,69 @@
+import type { Response } from 'express';
+import type { ZodError } from 'zod';
+import type { ErrorCode, Failure, FieldProblem } from '../domain/result.js';
+
+/** The one table from a result code to an HTTP status (API.md), plus the extensions listed after it. */
+export const STATUS_OF: Record<ErrorCode | 'payload_too_large', number> = {
+  validation_failed: 422,
+  not_found: 404,
+  conflict: 409,
+  idempotency_conflict: 409,
+  insufficient_balance: 422,
+  unauthorized: 401,
+  forbidden: 403,
+  rate_limited: 429,
+  unavailable: 503,
+  // extension: a body over BODY_LIMIT
+  payload_too_large: 413,
+};
+
+const TITLE_OF: Record<keyof typeof STATUS_OF, string> = {
+  validation_failed: 'Validation failed',
+  not_found: 'Not found',
+  conflict: 'Conflict',
+  idempotency_conflict: 'Idempotency key reused with another payload',
+  insufficient_balance: 'Insufficient balance',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  rate_limited: 'Too many requests',
+  unavailable: 'Service unavailable',
+  payload_too_large: 'Payload too large',
+};
+
+export type ProblemCode = keyof typeof STATUS_OF;
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ProblemCode;
+  errors?: FieldProblem[];
+  [extra: string]: unknown;
+}
+
+export function problemBody(code: ProblemCode, detail: string, errors?: FieldProblem[], extra?: Record<string, unknown>): ProblemBody {
+  return {
+    ...extra,
+    type: `urn:credits:problem:${code}`,
+    title: TITLE_OF[code],
+    status: STATUS_OF[code],
+    detail,
+    code,
+    ...(errors && errors.length > 0 ? { errors } : {}),
+  };
+}
+
+export const problemFromFailure = (failure: Failure): ProblemBody =>
+  problemBody(failure.code, failure.detail, failure.errors, failure.extra);
+
+export function sendProblem(res: Response, body: ProblemBody, headers: Record<string, string> = {}): void {
+  res.status(body.status).set({ 'content-type': 'application/problem+json; charset=utf-8', ...headers }).send(JSON.stringify(body));
+}
+
+export function zodProblems(error: ZodError, prefix?: string): FieldProblem[] {
+  return error.issues.map((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter((p): p is string => p !== undefined && p !== '');
+    return { field: path.join('.') || '(body)', message: issue.message };
+  });
+}

@@ -1,0 +1,83 @@
+import type { Request, Response } from 'express';
+import type { z, ZodType } from 'zod';
+import type { Failure } from '../domain/result.js';
+import type { Executor } from '../db/knex.js';
+import type { AppContext } from '../app-context.js';
+import type { AuthContext, Scope } from './auth.js';
+
+/** Who may call a route: a key with at least this scope, or anyone. */
+export type Access = Scope | 'public';
+
+export interface JsonReply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** A handler that writes the response itself (downloads, pages). */
+export interface RawReply {
+  raw: true;
+}
+
+export interface RouteContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  req: Request;
+  res: Response;
+  /** Null only on public routes. */
+  auth: AuthContext | null;
+  app: AppContext;
+  /**
+   * Where the handler's writes go: the idempotency transaction when the request carries an
+   * Idempotency-Key (so the effect and its stored response commit together), else the pool.
+   */
+  db: Executor;
+  /** Runs after the handler's writes are committed (enqueueing a job must never precede its commit). */
+  afterCommit(action: () => Promise<void>): void;
+}
+
+export interface ResponseSpec {
+  description: string;
+  schema?: ZodType;
+  contentType?: string;
+}
+
+export interface RouteSpec<P extends ZodType = ZodType, Q extends ZodType = ZodType, B extends ZodType = ZodType> {
+  method: 'get' | 'post' | 'patch' | 'put' | 'delete';
+  /** OpenAPI-style path: `/v1/clients/{id}`. */
+  path: string;
+  access: Access;
+  summary: string;
+  tag: string;
+  description?: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /**
+   * `stored`: a creating POST whose response is stored and replayed for the same Idempotency-Key.
+   * `job`: the key becomes the job's idempotency key; the handler enforces it.
+   */
+  idempotency?: 'stored' | 'job';
+  responses: Record<number, ResponseSpec>;
+  handler(ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<JsonReply | RawReply | Failure>;
+}
+
+/** Declares a route; the type parameters flow from the schemas into the handler. */
+export function defineRoute<P extends ZodType = ZodType, Q extends ZodType = ZodType, B extends ZodType = ZodType>(
+  spec: RouteSpec<P, Q, B>,
+): RouteSpec<P, Q, B> {
+  return spec;
+}
+
+/** Any route, for the table that registers, documents and audits them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyRoute = RouteSpec<any, any, any>;
+
+export const expressPath = (openApiPath: string): string => openApiPath.replace(/\{(\w+)\}/g, ':$1');
+
+export const isRawReply = (value: unknown): value is RawReply =>
+  typeof value === 'object' && value !== null && (value as RawReply).raw === true;
+
+export const isFailure = (value: unknown): value is Failure =>
+  typeof value === 'object' && value !== null && (value as Failure).ok === false;

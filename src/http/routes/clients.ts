@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { findClient, listClients } from '../../db/repositories/clients.js';
+import { fail } from '../../domain/result.js';
+import { patchClient, upsertClient } from '../../services/clients.js';
+import { clientView, toClientView } from '../../views/client.js';
+import { page, replyWith } from '../reply.js';
+import { defineRoute, type AnyRoute } from '../route.js';
+import { idParams, listOf, metadataSchema, nameSchema, pageQuery } from '../schemas/common.js';
+
+const emailSchema = z.email('must be an e-mail address').max(320).nullable();
+
+const upsertBody = z.strictObject({
+  external_ref: z.string().trim().min(1, 'is required').max(200).meta({ description: 'The client\'s id in the sales/invoicing system.' }),
+  name: nameSchema,
+  email: emailSchema.optional(),
+  metadata: metadataSchema.optional(),
+});
+
+const patchBody = z
+  .strictObject({ name: nameSchema.optional(), email: emailSchema.optional(), metadata: metadataSchema.optional() })
+  .refine((b) => Object.keys(b).length > 0, 'give at least one field to change');
+
+export const clientRoutes: AnyRoute[] = [
+  defineRoute({
+    method: 'post',
+    path: '/v1/clients',
+    access: 'write',
+    tag: 'clients',
+    summary: 'Create a client, or update the one with this external_ref',
+    body: upsertBody,
+    idempotency: 'stored',
+    responses: { 201: { description: 'Created', schema: clientView }, 200: { description: 'Found by external_ref (and updated)', schema: clientView } },
+    handler: async ({ body, db, app }) => {
+      const result = await upsertClient(db, body, app.clock.now());
+      if (!result.ok) return result;
+      return { status: result.value.created ? 201 : 200, body: toClientView(result.value.client) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/clients',
+    access: 'read',
+    tag: 'clients',
+    summary: 'List clients',
+    query: pageQuery.extend({ search: z.string().trim().min(1).max(200).optional().meta({ description: 'Matches name, external_ref or email.' }) }),
+    responses: { 200: { description: 'A page of clients', schema: listOf(clientView) } },
+    handler: async ({ query, db }) => {
+      const result = await listClients(db, query, { search: query.search });
+      return { status: 200, body: page(result.data.map(toClientView), result.nextCursor) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/clients/{id}',
+    access: 'read',
+    tag: 'clients',
+    summary: 'Get a client by id or external_ref',
+    params: idParams,
+    responses: { 200: { description: 'The client', schema: clientView }, 404: { description: 'No such client' } },
+    handler: async ({ params, db }) => {
+      const row = await findClient(db, params.id);
+      return row ? { status: 200, body: toClientView(row) } : fail('not_found', `no client "${params.id}"`);
+    },
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/v1/clients/{id}',
+    access: 'write',
+    tag: 'clients',
+    summary: 'Change a client',
+    params: idParams,
+    body: patchBody,
+    responses: { 200: { description: 'Updated', schema: clientView }, 404: { description: 'No such client' } },
+    handler: async ({ params, body, db, app }) => replyWith(await patchClient(db, params.id, body, app.clock.now()), 200, toClientView),
+  }),
+];

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { findCreditType, listCreditTypes } from '../../db/repositories/credit-types.js';
+import { fail } from '../../domain/result.js';
+import { createCreditType, patchCreditType } from '../../services/credit-types.js';
+import { creditTypeView, toCreditTypeView } from '../../views/credit-type.js';
+import { page, replyWith } from '../reply.js';
+import { defineRoute, type AnyRoute } from '../route.js';
+import { codeSchema, idParams, listOf, nameSchema, pageQuery } from '../schemas/common.js';
+
+const unitSchema = z.string().trim().min(1, 'is required').max(50).meta({ description: 'Singular noun of one unit: "message", "hour", "call".' });
+
+const createBody = z.strictObject({
+  code: codeSchema,
+  name: nameSchema,
+  unit: unitSchema,
+  decimals: z.number().int().min(0).max(6).default(0).meta({ description: 'How finely a unit may be split (0–6).' }),
+});
+
+const patchBody = z
+  .strictObject({ name: nameSchema.optional(), unit: unitSchema.optional(), archived: z.boolean().optional() })
+  .refine((b) => Object.keys(b).length > 0, 'give at least one field to change');
+
+export const creditTypeRoutes: AnyRoute[] = [
+  defineRoute({
+    method: 'post',
+    path: '/v1/credit-types',
+    access: 'admin',
+    tag: 'catalog',
+    summary: 'Create a credit type',
+    body: createBody,
+    idempotency: 'stored',
+    responses: { 201: { description: 'Created', schema: creditTypeView }, 409: { description: 'The code is taken' } },
+    handler: async ({ body, db, app }) => replyWith(await createCreditType(db, body, app.clock.now()), 201, toCreditTypeView),
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/credit-types',
+    access: 'read',
+    tag: 'catalog',
+    summary: 'List credit types',
+    query: pageQuery.extend({ archived: z.enum(['true', 'false']).optional() }),
+    responses: { 200: { description: 'A page of credit types', schema: listOf(creditTypeView) } },
+    handler: async ({ query, db }) => {
+      const result = await listCreditTypes(db, query, { archived: query.archived === undefined ? undefined : query.archived === 'true' });
+      return { status: 200, body: page(result.data.map(toCreditTypeView), result.nextCursor) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/credit-types/{id}',
+    access: 'read',
+    tag: 'catalog',
+    summary: 'Get a credit type by id or code',
+    params: idParams,
+    responses: { 200: { description: 'The credit type', schema: creditTypeView }, 404: { description: 'No such credit type' } },
+    handler: async ({ params, db }) => {
+      const row = await findCreditType(db, params.id);
+      return row ? { status: 200, body: toCreditTypeView(row) } : fail('not_found', `no credit type "${params.id}"`);
+    },
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/v1/credit-types/{id}',
+    access: 'admin',
+    tag: 'catalog',
+    summary: 'Rename, change the unit word, or archive a credit type',
+    description: '`code` and `decimals` never change: other systems name the type by its code, and stored quantities depend on its decimals.',
+    params: idParams,
+    body: patchBody,
+    responses: { 200: { description: 'Updated', schema: creditTypeView }, 404: { description: 'No such credit type' } },
+    handler: async ({ params, body, db, app }) => replyWith(await patchCreditType(db, params.id, body, app.clock.now()), 200, toCreditTypeView),
+  }),
+];

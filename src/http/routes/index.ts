@@ -1,0 +1,14 @@
+import type { AnyRoute } from '../route.js';
+import { clientRoutes } from './clients.js';
+import { creditTypeRoutes } from './credit-types.js';
+import { invoiceRoutes } from './invoices.js';
+import { packageRoutes } from './packages.js';
+import { subscriptionRoutes } from './subscriptions.js';
+import { systemRoutes } from './system.js';
+
+/** The whole route table: what the app mounts, what /openapi.json documents, what the auth audit walks. */
+export function allRoutes(): AnyRoute[] {
+  const routes: AnyRoute[] = [];
+  routes.push(...systemRoutes(() => routes), ...creditTypeRoutes, ...packageRoutes, ...clientRoutes, ...subscriptionRoutes, ...invoiceRoutes);
+  return routes;
+}

@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import { findClient } from '../../db/repositories/clients.js';
+import { findPackage } from '../../db/repositories/packages.js';
+import { listSubscriptions } from '../../db/repositories/subscriptions.js';
+import { fail } from '../../domain/result.js';
+import { isUuid } from '../../ids.js';
+import { cancelSubscription, patchSubscription, subscribe, subscriptionView, subscriptionViews } from '../../services/subscriptions.js';
+import { subscriptionView as subscriptionSchema } from '../../views/subscription.js';
+import { page } from '../reply.js';
+import { defineRoute, type AnyRoute } from '../route.js';
+import { idParams, listOf, metadataSchema, moneyInput, pageQuery, refSchema, timestampSchema } from '../schemas/common.js';
+
+const autoRechargeSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  threshold_percent: z.number().int().min(0).max(100).optional().meta({ description: 'Recharge when a balance falls to this share of its grant.' }),
+  max_per_period: z.number().int().min(0).max(100).optional(),
+});
+
+const createBody = z.strictObject({
+  client: refSchema.meta({ description: 'Client id or external_ref.' }),
+  package: refSchema.meta({ description: 'Package id or code.' }),
+  starts_at: timestampSchema.optional(),
+  auto_renew: z.boolean().optional(),
+  price: moneyInput.optional().meta({ description: 'The subscription\'s own fee; defaults to the package price.' }),
+  activation: z.enum(['immediate', 'on_payment']).optional().meta({ description: '`on_payment`: pending until its invoice is paid.' }),
+  apply_package_changes: z.boolean().optional().meta({ description: 'Renew with the package\'s current items instead of the snapshot taken at purchase.' }),
+  auto_recharge: autoRechargeSchema.optional(),
+  metadata: metadataSchema.optional(),
+});
+
+const patchBody = z
+  .strictObject({
+    auto_renew: z.boolean().optional(),
+    price: moneyInput.nullable().optional().meta({ description: 'Its own fee for next renewals; null follows the package price again.' }),
+    apply_package_changes: z.boolean().optional(),
+    cancel_at_period_end: z.boolean().optional(),
+    auto_recharge: autoRechargeSchema.optional(),
+    metadata: metadataSchema.optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'give at least one field to change');
+
+const listQuery = pageQuery.extend({
+  client: refSchema.optional(),
+  package: refSchema.optional(),
+  status: z.enum(['pending', 'active', 'expired', 'cancelled', 'suspended']).optional(),
+  expiring_before: timestampSchema.optional(),
+});
+
+const notFound = (id: string) => fail('not_found', `no subscription "${id}"`);
+
+export const subscriptionRoutes: AnyRoute[] = [
+  defineRoute({
+    method: 'post',
+    path: '/v1/subscriptions',
+    access: 'write',
+    tag: 'subscriptions',
+    summary: 'Subscribe a client to a package',
+    description: 'Writes the subscription, one balance per package item (each with its grant ledger entry) and its invoice in one transaction.',
+    body: createBody,
+    idempotency: 'stored',
+    responses: { 201: { description: 'Created, with its balances and invoice', schema: subscriptionSchema }, 404: { description: 'No such client or package' } },
+    handler: async ({ body, db, app, auth }) => {
+      const result = await subscribe(db, body, { now: app.clock.now(), timeZone: app.config.BUSINESS_TZ, actor: `key:${auth?.keyId ?? 'system'}` });
+      if (!result.ok) return result;
+      const { subscription, invoice } = result.value;
+      const [view] = await subscriptionViews(db, [subscription], { withBalances: true, invoices: new Map([[subscription.id, invoice.id]]) });
+      return { status: 201, body: view };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/subscriptions',
+    access: 'read',
+    tag: 'subscriptions',
+    summary: 'List subscriptions, with their balances',
+    query: listQuery,
+    responses: { 200: { description: 'A page of subscriptions', schema: listOf(subscriptionSchema) } },
+    handler: async ({ query, db }) => {
+      let clientId: string | undefined;
+      let packageId: string | undefined;
+      if (query.client) {
+        const client = await findClient(db, query.client);
+        if (!client) return { status: 200, body: page([], null) };
+        clientId = client.id;
+      }
+      if (query.package) {
+        const pkg = await findPackage(db, query.package);
+        if (!pkg) return { status: 200, body: page([], null) };
+        packageId = pkg.id;
+      }
+      const result = await listSubscriptions(db, query, { clientId, packageId, status: query.status, expiringBefore: query.expiring_before });
+      return { status: 200, body: page(await subscriptionViews(db, result.data, { withBalances: true }), result.nextCursor) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/subscriptions/{id}',
+    access: 'read',
+    tag: 'subscriptions',
+    summary: 'Get a subscription with its balances',
+    params: idParams,
+    responses: { 200: { description: 'The subscription', schema: subscriptionSchema }, 404: { description: 'No such subscription' } },
+    handler: async ({ params, db }) => {
+      if (!isUuid(params.id)) return notFound(params.id);
+      const view = await subscriptionView(db, params.id, { withBalances: true });
+      return view ? { status: 200, body: view } : notFound(params.id);
+    },
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/v1/subscriptions/{id}',
+    access: 'write',
+    tag: 'subscriptions',
+    summary: 'Change auto-renewal, its own price, auto-recharge settings',
+    params: idParams,
+    body: patchBody,
+    responses: { 200: { description: 'Updated', schema: subscriptionSchema }, 404: { description: 'No such subscription' } },
+    handler: async ({ params, body, db, app }) => {
+      if (!isUuid(params.id)) return notFound(params.id);
+      const result = await patchSubscription(db, params.id, body, app.clock.now());
+      if (!result.ok) return result;
+      return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/subscriptions/{id}/cancel',
+    access: 'write',
+    tag: 'subscriptions',
+    summary: 'Cancel now (remaining units are voided) or at period end (no renewal)',
+    params: idParams,
+    body: z.strictObject({ at: z.enum(['now', 'period_end']).default('period_end'), reason: z.string().max(500).optional() }),
+    responses: { 200: { description: 'Cancelled (or set to cancel)', schema: subscriptionSchema }, 404: { description: 'No such subscription' }, 409: { description: 'Expired already' } },
+    handler: async ({ params, body, db, app, auth }) => {
+      if (!isUuid(params.id)) return notFound(params.id);
+      const result = await cancelSubscription(db, params.id, body.at, { now: app.clock.now(), actor: `key:${auth?.keyId ?? 'system'}`, reason: body.reason });
+      if (!result.ok) return result;
+      return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
+    },
+  }),
+];

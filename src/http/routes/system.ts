@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { isSchemaCurrent } from '../../db/migrate.js';
+import { registry } from '../../metrics.js';
+import { buildOpenApi, docsInitScript, docsPage } from '../openapi.js';
+import { problemBody, sendProblem } from '../problem.js';
+import { defineRoute, type AnyRoute } from '../route.js';
+
+const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms).unref())]);
+
+/** Liveness, readiness, metrics and the API's own description. `routes` is the whole table, for the document. */
+export function systemRoutes(allRoutes: () => readonly AnyRoute[]): AnyRoute[] {
+  let openApiCache: unknown;
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/healthz',
+      access: 'public',
+      tag: 'system',
+      summary: 'Liveness: the process is up',
+      responses: { 200: { description: 'Alive', schema: z.object({ status: z.literal('ok'), version: z.string(), uptime_s: z.number() }) } },
+      handler: async ({ app }) => ({ status: 200, body: { status: 'ok', version: app.version, uptime_s: Math.round(process.uptime()) } }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/readyz',
+      access: 'public',
+      tag: 'system',
+      summary: 'Readiness: Postgres and Redis answer and the schema is current',
+      responses: {
+        200: { description: 'Ready', schema: z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.string()) }) },
+        503: { description: 'Not ready; `checks` says what is wrong' },
+      },
+      handler: async ({ app, res }) => {
+        const checks: Record<string, string> = {};
+        await Promise.all([
+          withTimeout(app.db.raw('SELECT 1'), 2_000, 'postgres')
+            .then(() => (checks.postgres = 'ok'))
+            .catch((e: unknown) => (checks.postgres = `down: ${e instanceof Error ? e.message : String(e)}`)),
+          withTimeout(app.redis.ping(), 2_000, 'redis')
+            .then(() => (checks.redis = 'ok'))
+            .catch((e: unknown) => (checks.redis = `down: ${e instanceof Error ? e.message : String(e)}`)),
+          withTimeout(isSchemaCurrent(app.db), 2_000, 'migrations')
+            .then((current) => (checks.migrations = current ? 'ok' : 'pending'))
+            .catch(() => (checks.migrations = 'unknown')),
+        ]);
+        const ready = Object.values(checks).every((v) => v === 'ok');
+        if (ready) return { status: 200, body: { status: 'ready', checks } };
+        sendProblem(res, problemBody('unavailable', 'not ready', undefined, { checks }), { 'retry-after': '5' });
+        return { raw: true };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/metrics',
+      access: 'read',
+      tag: 'system',
+      summary: 'Prometheus metrics of this process',
+      responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain' } },
+      handler: async ({ res }) => {
+        res.set('content-type', registry.contentType).send(await registry.metrics());
+        return { raw: true };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/openapi.json',
+      access: 'public',
+      tag: 'system',
+      summary: 'The OpenAPI 3.1 document of this API',
+      responses: { 200: { description: 'OpenAPI document' } },
+      handler: async ({ app }) => {
+        openApiCache ??= buildOpenApi(allRoutes(), { version: app.version });
+        return { status: 200, body: openApiCache };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/docs',
+      access: 'public',
+      tag: 'system',
+      summary: 'A page that renders the OpenAPI document',
+      responses: { 200: { description: 'HTML page', contentType: 'text/html' } },
+      handler: async ({ res }) => {
+        res.set('content-type', 'text/html; charset=utf-8').send(docsPage());
+        return { raw: true };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/docs/init.js',
+      access: 'public',
+      tag: 'system',
+      summary: 'Script of the docs page',
+      responses: { 200: { description: 'JavaScript', contentType: 'text/javascript' } },
+      handler: async ({ res }) => {
+        res.set('content-type', 'text/javascript; charset=utf-8').send(docsInitScript);
+        return { raw: true };
+      },
+    }),
+  ];
+}

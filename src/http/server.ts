@@ -1,0 +1,52 @@
+import { createRequire } from 'node:module';
+import type { Server } from 'node:http';
+import express from 'express';
+import type { AppContext } from '../app-context.js';
+import { buildApp, type ExtraMount } from './app.js';
+import { allRoutes } from './routes/index.js';
+
+const require = createRequire(import.meta.url);
+
+/** Swagger UI's files, served from its npm package so /docs works without a CDN. */
+export const docsAssets: ExtraMount = {
+  path: '/docs/assets',
+  access: 'public',
+  description: 'Swagger UI static files',
+  mount: (app) => {
+    const dir = (require('swagger-ui-dist') as { getAbsoluteFSPath(): string }).getAbsoluteFSPath();
+    app.use('/docs/assets', express.static(dir, { index: false, maxAge: '1d' }));
+  },
+};
+
+export interface ApiServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+export function createHttpApp(ctx: AppContext, extras: readonly ExtraMount[] = []) {
+  return buildApp(ctx, allRoutes(), [docsAssets, ...extras]);
+}
+
+export async function startApi(ctx: AppContext, extras: readonly ExtraMount[] = [], port = ctx.config.PORT, host = ctx.config.HOST): Promise<ApiServer> {
+  const { app } = createHttpApp(ctx, extras);
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(port, host, () => resolve(s));
+    s.once('error', reject);
+  });
+  // keep-alive longer than a typical load balancer's idle timeout
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  const address = server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  return {
+    server,
+    port: boundPort,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,69 @@
+import { ConfigError, loadConfig, type Role } from './config.js';
+import { createLogger } from './logger.js';
+import { prepareServices } from './boot.js';
+import { MissingServiceError } from './infra/services.js';
+import { createRuntime } from './runtime.js';
+import { startRoles } from './roles.js';
+
+/**
+ * `npm start`: finds or starts Postgres and Redis, migrates, and runs the roles named by ROLES
+ * (api, worker, scheduler; all three by default) in this process until SIGTERM/SIGINT.
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  let services;
+  try {
+    services = await prepareServices(config, log);
+  } catch (error) {
+    if (error instanceof MissingServiceError) {
+      console.error(error.message);
+      process.exit(3);
+    }
+    throw error;
+  }
+  const runtime = createRuntime({ config, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl, log });
+  const roles = await startRoles(runtime.ctx, config.ROLES as Role[]);
+  log.info({ roles: config.ROLES, port: roles.port, prefix: config.BULL_PREFIX, timeZone: config.BUSINESS_TZ }, 'credits is up');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight work');
+    const deadline = setTimeout(() => {
+      log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS);
+    deadline.unref();
+    try {
+      await roles.stop();
+      await runtime.close();
+      await services.stop();
+      log.info('stopped');
+      process.exit(0);
+    } catch (error) {
+      log.error({ err: error }, 'error while shutting down');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,3 @@
+/** The queues of API.md's job table. */
+export const QUEUE_NAMES = ['consumption', 'recharge', 'renewal', 'maintenance', 'reports', 'webhooks'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];

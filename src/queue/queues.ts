@@ -1,0 +1,27 @@
+import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUE_NAMES, type QueueName } from './names.js';
+
+export type QueueSet = Record<QueueName, Queue>;
+export type QueueEventsSet = Partial<Record<QueueName, QueueEvents>>;
+
+/**
+ * Defaults for every job: a few attempts with exponential backoff for transient failures (a
+ * permanent one is thrown as UnrecoverableError and not retried), and bounded history in Redis.
+ */
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 500 },
+  removeOnComplete: { age: 3_600, count: 5_000 },
+  removeOnFail: { age: 7 * 86_400, count: 10_000 },
+};
+
+export function createQueues(connection: Redis, prefix: string): QueueSet {
+  return Object.fromEntries(
+    QUEUE_NAMES.map((name) => [name, new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS })]),
+  ) as QueueSet;
+}
+
+export async function closeQueues(queues: QueueSet): Promise<void> {
+  await Promise.all(Object.values(queues).map((q) => q.close()));
+}

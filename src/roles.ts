@@ -1,0 +1,25 @@
+import type { AppContext } from './app-context.js';
+import type { Role } from './config.js';
+import { startApi } from './http/server.js';
+
+export interface RunningRoles {
+  port?: number;
+  /** Stops in the order that loses nothing: no new requests, no new jobs, then finish what is in flight. */
+  stop(): Promise<void>;
+}
+
+export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promise<RunningRoles> {
+  const stops: Array<() => Promise<void>> = [];
+  let port: number | undefined;
+  if (roles.includes('api')) {
+    const api = await startApi(ctx);
+    port = api.port;
+    stops.push(api.close);
+  }
+  return {
+    ...(port !== undefined ? { port } : {}),
+    stop: async () => {
+      for (const stop of stops) await stop();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import type { AppContext } from './app-context.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config.js';
+import { createDb } from './db/knex.js';
+import { ApiKeyVerifier } from './http/auth.js';
+import type { Logger } from './logger.js';
+import { createRedis } from './queue/redis.js';
+import { closeQueues, createQueues } from './queue/queues.js';
+
+export interface RuntimeOptions {
+  config: Config;
+  databaseUrl: string;
+  redisUrl: string;
+  log: Logger;
+  clock?: Clock;
+  /** Pool size; defaults to DB_POOL_MAX. */
+  poolMax?: number;
+}
+
+export interface Runtime {
+  ctx: AppContext;
+  /** Closes queues, listeners, Redis and the pool, in that order. */
+  close(): Promise<void>;
+}
+
+export const PACKAGE_VERSION: string = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+/** Builds what every role shares. Nothing here listens or consumes yet: the roles start that. */
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const db = createDb({ url: options.databaseUrl, poolMax: options.poolMax ?? options.config.DB_POOL_MAX, applicationName: `credits-${options.config.ROLES.join('+')}` });
+  const redis = createRedis(options.redisUrl, 'producer');
+  const queues = createQueues(redis, options.config.BULL_PREFIX);
+  const ctx: AppContext = {
+    config: options.config,
+    db,
+    redis,
+    queues,
+    queueEvents: {},
+    clock: options.clock ?? systemClock,
+    log: options.log,
+    keys: new ApiKeyVerifier(db),
+    version: PACKAGE_VERSION,
+  };
+  return {
+    ctx,
+    close: async () => {
+      await Promise.all(Object.values(ctx.queueEvents).map((events) => events?.close()));
+      await closeQueues(queues);
+      redis.disconnect();
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import { transact } from '../db/transact.js';
+import type { Executor } from '../db/knex.js';
+import { lockActiveBalancesOfSubscription } from '../db/repositories/balances.js';
+import { clientsByIds } from '../db/repositories/clients.js';
+import { creditTypesByIds } from '../db/repositories/credit-types.js';
+import { findInvoice, invoiceById, updateInvoice, type InvoiceWithLines } from '../db/repositories/invoices.js';
+import { recordEvents } from '../db/repositories/outbox.js';
+import { lockSubscription, updateSubscription, type SubscriptionRow } from '../db/repositories/subscriptions.js';
+import { minorToJson } from '../domain/money.js';
+import { nthPeriod } from '../domain/period.js';
+import { fail, ok, type Result } from '../domain/result.js';
+import { isUuid } from '../ids.js';
+import { toInvoiceView, type InvoiceView } from '../views/invoice.js';
+import { voidBalances } from './subscriptions.js';
+
+export interface InvoiceActionContext {
+  now: Date;
+  timeZone: string;
+  actor: string;
+}
+
+interface Locked {
+  subscription: SubscriptionRow | undefined;
+  invoice: InvoiceWithLines;
+}
+
+/**
+ * Locks in the one order: the invoice's subscription, then (for a pending one) its balances, then the
+ * invoice itself. The invoice is first read without a lock only to learn its subscription.
+ */
+async function lockForAction(tx: Executor, ref: string): Promise<Locked | undefined> {
+  const peek = await findInvoice(tx, ref, isUuid(ref));
+  if (!peek) return undefined;
+  const subscription = peek.subscription_id ? await lockSubscription(tx, peek.subscription_id) : undefined;
+  if (subscription?.status === 'pending') await lockActiveBalancesOfSubscription(tx, subscription.id);
+  const invoice = await invoiceById(tx, peek.id, { forUpdate: true });
+  return invoice ? { subscription, invoice } : undefined;
+}
+
+const invoiceEventData = (invoice: InvoiceWithLines) => ({
+  invoice_id: invoice.id,
+  number: invoice.number,
+  kind: invoice.kind,
+  subscription_id: invoice.subscription_id,
+  total: minorToJson(invoice.total),
+  currency: invoice.currency,
+});
+
+/**
+ * Marks an invoice paid (paying it again answers the same invoice). Paying the first invoice of an
+ * `activation=on_payment` subscription activates it; its period starts at the payment when that is
+ * later than the planned start, so the client gets the whole period it paid for.
+ */
+export async function payInvoice(db: Executor, ref: string, context: InvoiceActionContext): Promise<Result<InvoiceWithLines>> {
+  return transact(db, async (tx) => {
+    const locked = await lockForAction(tx, ref);
+    if (!locked) return fail('not_found', `no invoice "${ref}"`);
+    const { invoice, subscription } = locked;
+    if (invoice.status === 'paid') return ok(invoice);
+    if (invoice.status === 'void') return fail('conflict', `invoice ${invoice.number} is void and cannot be paid`);
+
+    await updateInvoice(tx, invoice.id, { status: 'paid', paid_at: context.now });
+    const events: Parameters<typeof recordEvents>[1][number][] = [
+      { type: 'invoice.paid', clientId: invoice.client_id, subjectId: invoice.id, data: { ...invoiceEventData(invoice), paid_at: context.now.toISOString() } },
+    ];
+    let paid: InvoiceWithLines = { ...invoice, status: 'paid', paid_at: context.now };
+
+    if (subscription && subscription.status === 'pending' && invoice.kind === 'subscription') {
+      const validity = { count: subscription.validity_count, unit: subscription.validity_unit };
+      const late = context.now.getTime() > subscription.current_period_start.getTime();
+      const period = late
+        ? nthPeriod(context.now, validity, context.timeZone, 0)
+        : { start: subscription.current_period_start, end: subscription.current_period_end };
+      await updateSubscription(tx, subscription.id, {
+        status: 'active',
+        activated_at: context.now,
+        anchor_at: period.start,
+        period_index: 0,
+        current_period_start: period.start,
+        current_period_end: period.end,
+        updated_at: context.now,
+      });
+      if (late) {
+        await tx('balances')
+          .where({ subscription_id: subscription.id, status: 'active' })
+          .update({ valid_from: period.start, expires_at: period.end, period_start: period.start, updated_at: context.now });
+        await tx('subscription_periods')
+          .where({ subscription_id: subscription.id, starts_at: subscription.current_period_start })
+          .update({ starts_at: period.start, ends_at: period.end });
+        await updateInvoice(tx, invoice.id, { period_start: period.start, period_end: period.end });
+        paid = { ...paid, period_start: period.start, period_end: period.end };
+      }
+      events.push({
+        type: 'subscription.activated',
+        clientId: subscription.client_id,
+        subjectId: subscription.id,
+        data: { subscription_id: subscription.id, period_start: period.start.toISOString(), period_end: period.end.toISOString(), invoice_id: invoice.id },
+      });
+    }
+    await recordEvents(tx, events, context.now);
+    return ok(paid);
+  });
+}
+
+/**
+ * Voids an issued invoice (voiding it again answers the same invoice; a paid one cannot be voided).
+ * Voiding the unpaid first invoice of a pending subscription cancels that subscription.
+ */
+export async function voidInvoice(db: Executor, ref: string, reason: string | undefined, context: InvoiceActionContext): Promise<Result<InvoiceWithLines>> {
+  return transact(db, async (tx) => {
+    const locked = await lockForAction(tx, ref);
+    if (!locked) return fail('not_found', `no invoice "${ref}"`);
+    const { invoice, subscription } = locked;
+    if (invoice.status === 'void') return ok(invoice);
+    if (invoice.status === 'paid') return fail('conflict', `invoice ${invoice.number} is paid and cannot be voided`);
+
+    await updateInvoice(tx, invoice.id, { status: 'void', voided_at: context.now, void_reason: reason ?? null });
+    const events: Parameters<typeof recordEvents>[1][number][] = [
+      { type: 'invoice.voided', clientId: invoice.client_id, subjectId: invoice.id, data: { ...invoiceEventData(invoice), reason: reason ?? null } },
+    ];
+    if (subscription && subscription.status === 'pending' && invoice.kind === 'subscription') {
+      await updateSubscription(tx, subscription.id, { status: 'cancelled', cancelled_at: context.now, auto_renew: false, updated_at: context.now });
+      await voidBalances(tx, subscription, context.now, context.actor, `invoice ${invoice.number} voided before payment`);
+      events.push({
+        type: 'subscription.cancelled',
+        clientId: subscription.client_id,
+        subjectId: subscription.id,
+        data: { subscription_id: subscription.id, client_id: subscription.client_id, at: 'now', reason: 'invoice voided before payment' },
+      });
+    }
+    await recordEvents(tx, events, context.now);
+    return ok({ ...invoice, status: 'void', voided_at: context.now, void_reason: reason ?? null });
+  });
+}
+
+export async function invoiceViews(db: Executor, invoices: readonly InvoiceWithLines[]): Promise<InvoiceView[]> {
+  const [clients, creditTypes] = await Promise.all([
+    clientsByIds(db, invoices.map((i) => i.client_id)),
+    creditTypesByIds(db, invoices.flatMap((i) => i.lines.map((l) => l.credit_type_id).filter((id): id is string => id !== null))),
+  ]);
+  return invoices.map((invoice) => {
+    const client = clients.get(invoice.client_id);
+    if (!client) throw new Error(`client ${invoice.client_id} of invoice ${invoice.id} is missing`);
+    return toInvoiceView(invoice, client, creditTypes);
+  });
+}

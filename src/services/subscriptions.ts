@@ -1,0 +1,307 @@
+import { transact } from '../db/transact.js';
+import type { Executor } from '../db/knex.js';
+import { balancesOfSubscriptions, lockActiveBalancesOfSubscription, setRemaining, type BalanceRow } from '../db/repositories/balances.js';
+import { clientsByIds, findClient } from '../db/repositories/clients.js';
+import { creditTypesByIds } from '../db/repositories/credit-types.js';
+import { appendLedgerEntries } from '../db/repositories/ledger.js';
+import { recordEvents } from '../db/repositories/outbox.js';
+import { findPackage, type PackageRow } from '../db/repositories/packages.js';
+import {
+  insertPeriod,
+  insertSubscription,
+  lockSubscription,
+  subscriptionById,
+  subscriptionItems,
+  updateSubscription,
+  type SubscriptionRow,
+} from '../db/repositories/subscriptions.js';
+import { invoicesByIds, type InvoiceWithLines } from '../db/repositories/invoices.js';
+import { grantsForPeriod } from '../domain/grant.js';
+import { minorToJson } from '../domain/money.js';
+import { nthPeriod } from '../domain/period.js';
+import { fail, ok, type Result } from '../domain/result.js';
+import { newId } from '../ids.js';
+import { toSubscriptionView, type SubscriptionView } from '../views/subscription.js';
+import { createBalances } from '../db/repositories/balances.js';
+import { issueInvoice } from './invoicing.js';
+import { packageInvoiceLine } from './invoice-lines.js';
+
+export interface AutoRechargeInput {
+  enabled?: boolean | undefined;
+  threshold_percent?: number | undefined;
+  max_per_period?: number | undefined;
+}
+
+export interface SubscribeInput {
+  client: string;
+  package: string;
+  starts_at?: Date | undefined;
+  auto_renew?: boolean | undefined;
+  price?: bigint | undefined;
+  activation?: 'immediate' | 'on_payment' | undefined;
+  apply_package_changes?: boolean | undefined;
+  auto_recharge?: AutoRechargeInput | undefined;
+  metadata?: Record<string, unknown> | undefined;
+}
+
+export interface SubscribeContext {
+  now: Date;
+  timeZone: string;
+  actor: string;
+}
+
+export interface Subscribed {
+  subscription: SubscriptionRow;
+  balances: BalanceRow[];
+  invoice: InvoiceWithLines;
+}
+
+/**
+ * DOMAIN.md "Subscribe": the subscription, one balance per package item (each with its grant ledger
+ * entry), the period and its invoice, all in one transaction.
+ */
+export async function subscribe(db: Executor, input: SubscribeInput, context: SubscribeContext): Promise<Result<Subscribed>> {
+  const client = await findClient(db, input.client);
+  if (!client) return fail('not_found', `no client "${input.client}"`, { errors: [{ field: 'client', message: 'not found' }] });
+  const pkg = await findPackage(db, input.package);
+  if (!pkg) return fail('not_found', `no package "${input.package}"`, { errors: [{ field: 'package', message: 'not found' }] });
+  if (pkg.status !== 'active') return fail('conflict', `package "${pkg.code}" is archived and no longer sold`);
+
+  const validity = { count: pkg.validity_count, unit: pkg.validity_unit };
+  const anchor = input.starts_at ?? context.now;
+  const period = nthPeriod(anchor, validity, context.timeZone, 0);
+  if (period.end.getTime() <= context.now.getTime()) {
+    return fail('validation_failed', 'starts_at is so far in the past that the whole period is over', {
+      errors: [{ field: 'starts_at', message: `the period would end at ${period.end.toISOString()}, before now` }],
+    });
+  }
+  const pending = input.activation === 'on_payment';
+  const price = input.price ?? pkg.price;
+  const subscription: SubscriptionRow = {
+    id: newId(),
+    client_id: client.id,
+    package_id: pkg.id,
+    status: pending ? 'pending' : 'active',
+    activation: input.activation ?? 'immediate',
+    anchor_at: anchor,
+    period_index: 0,
+    current_period_start: period.start,
+    current_period_end: period.end,
+    validity_count: validity.count,
+    validity_unit: validity.unit,
+    currency: pkg.currency,
+    price_override: input.price ?? null,
+    auto_renew: input.auto_renew ?? pkg.auto_renew,
+    apply_package_changes: input.apply_package_changes ?? false,
+    cancel_at_period_end: false,
+    auto_recharge_enabled: input.auto_recharge?.enabled ?? false,
+    auto_recharge_threshold_percent: input.auto_recharge?.threshold_percent ?? 10,
+    auto_recharge_max_per_period: input.auto_recharge?.max_per_period ?? 1,
+    renewal_count: 0,
+    activated_at: pending ? null : context.now,
+    cancelled_at: null,
+    expired_at: null,
+    metadata: input.metadata ?? {},
+    created_at: context.now,
+    updated_at: context.now,
+  };
+  const items = pkg.items.map((i) => ({ credit_type_id: i.credit_type_id, units: i.units, position: i.position }));
+
+  return transact(db, async (tx) => {
+    await insertSubscription(tx, subscription, items);
+    const drafts = grantsForPeriod(
+      items.map((i) => ({ creditTypeId: i.credit_type_id, units: i.units })),
+      period,
+      { priority: pkg.priority, lowBalancePercent: pkg.low_balance_percent },
+    );
+    const creditTypes = await creditTypesByIds(tx, items.map((i) => i.credit_type_id));
+    const invoice = await issueInvoice(tx, {
+      clientId: client.id,
+      subscriptionId: subscription.id,
+      kind: 'subscription',
+      currency: pkg.currency,
+      lines: [packageInvoiceLine(pkg, price, period, context.timeZone)],
+      period,
+      now: context.now,
+      timeZone: context.timeZone,
+    });
+    const balances = await createBalances(tx, drafts, {
+      clientId: client.id,
+      subscriptionId: subscription.id,
+      periodStart: period.start,
+      kind: 'grant',
+      invoiceId: invoice.id,
+      actor: context.actor,
+      now: context.now,
+    });
+    await insertPeriod(tx, {
+      subscription_id: subscription.id,
+      starts_at: period.start,
+      ends_at: period.end,
+      kind: 'initial',
+      invoice_id: invoice.id,
+      price,
+      late: false,
+      job_id: null,
+      created_at: context.now,
+    });
+    await recordEvents(
+      tx,
+      [
+        {
+          type: 'subscription.created',
+          clientId: client.id,
+          subjectId: subscription.id,
+          data: {
+            subscription_id: subscription.id,
+            client_id: client.id,
+            client_external_ref: client.external_ref,
+            package: pkg.code,
+            status: subscription.status,
+            period_start: period.start.toISOString(),
+            period_end: period.end.toISOString(),
+            invoice_id: invoice.id,
+            price: minorToJson(price),
+            currency: pkg.currency,
+            items: items.map((i) => ({ credit_type: creditTypes.get(i.credit_type_id)?.code, units: i.units.toString() })),
+          },
+        },
+      ],
+      context.now,
+    );
+    return ok({ subscription, balances, invoice });
+  });
+}
+
+export interface PatchSubscriptionInput {
+  auto_renew?: boolean | undefined;
+  /** A number sets the subscription's own fee for its next renewals; null goes back to the package price. */
+  price?: bigint | null | undefined;
+  apply_package_changes?: boolean | undefined;
+  cancel_at_period_end?: boolean | undefined;
+  auto_recharge?: AutoRechargeInput | undefined;
+  metadata?: Record<string, unknown> | undefined;
+}
+
+export async function patchSubscription(db: Executor, id: string, input: PatchSubscriptionInput, now: Date): Promise<Result<SubscriptionRow>> {
+  return transact(db, async (tx) => {
+    const current = await lockSubscription(tx, id);
+    if (!current) return fail('not_found', `no subscription "${id}"`);
+    if (input.cancel_at_period_end === false && current.status !== 'active' && current.cancel_at_period_end) {
+      return fail('conflict', `a ${current.status} subscription cannot be un-cancelled`);
+    }
+    const patch: Partial<SubscriptionRow> & { updated_at: Date } = { updated_at: now };
+    if (input.auto_renew !== undefined) patch.auto_renew = input.auto_renew;
+    if (input.price !== undefined) patch.price_override = input.price;
+    if (input.apply_package_changes !== undefined) patch.apply_package_changes = input.apply_package_changes;
+    if (input.cancel_at_period_end !== undefined) patch.cancel_at_period_end = input.cancel_at_period_end;
+    if (input.metadata !== undefined) patch.metadata = input.metadata;
+    if (input.auto_recharge?.enabled !== undefined) patch.auto_recharge_enabled = input.auto_recharge.enabled;
+    if (input.auto_recharge?.threshold_percent !== undefined) patch.auto_recharge_threshold_percent = input.auto_recharge.threshold_percent;
+    if (input.auto_recharge?.max_per_period !== undefined) patch.auto_recharge_max_per_period = input.auto_recharge.max_per_period;
+    return ok(await updateSubscription(tx, id, patch));
+  });
+}
+
+export interface CancelContext {
+  now: Date;
+  actor: string;
+  reason?: string | undefined;
+}
+
+/**
+ * DOMAIN.md "Cancel": `now` voids what remains at once; `period_end` lets the period run out and
+ * stops renewals. Cancelling twice the same way answers the same subscription.
+ */
+export async function cancelSubscription(db: Executor, id: string, at: 'now' | 'period_end', context: CancelContext): Promise<Result<SubscriptionRow>> {
+  return transact(db, async (tx) => {
+    const current = await lockSubscription(tx, id);
+    if (!current) return fail('not_found', `no subscription "${id}"`);
+    if (current.status === 'cancelled') return ok(current);
+    if (current.status === 'expired') return fail('conflict', 'the subscription has expired already');
+
+    if (at === 'period_end' && current.status === 'active') {
+      if (current.cancel_at_period_end) return ok(current);
+      return ok(await updateSubscription(tx, id, { cancel_at_period_end: true, updated_at: context.now }));
+    }
+    // `now`, or a pending/suspended subscription that has no period to run out
+    const updated = await updateSubscription(tx, id, { status: 'cancelled', cancelled_at: context.now, cancel_at_period_end: false, auto_renew: false, updated_at: context.now });
+    await voidBalances(tx, current, context.now, context.actor, context.reason ?? 'subscription cancelled');
+    await recordEvents(
+      tx,
+      [{ type: 'subscription.cancelled', clientId: current.client_id, subjectId: id, data: { subscription_id: id, client_id: current.client_id, at, cancelled_at: context.now.toISOString() } }],
+      context.now,
+    );
+    return ok(updated);
+  });
+}
+
+/** Voids every live balance of a subscription (locked after the subscription, in the lock order). */
+export async function voidBalances(tx: Executor, subscription: SubscriptionRow, now: Date, actor: string, reason: string): Promise<void> {
+  const balances = await lockActiveBalancesOfSubscription(tx, subscription.id);
+  if (balances.length === 0) return;
+  await appendLedgerEntries(
+    tx,
+    balances
+      .filter((b) => b.remaining > 0n)
+      .map((b) => ({
+        balance_id: b.id,
+        client_id: b.client_id,
+        credit_type_id: b.credit_type_id,
+        subscription_id: b.subscription_id,
+        kind: 'void' as const,
+        amount: -b.remaining,
+        remaining_after: 0n,
+        actor,
+        reason,
+        effective_at: now,
+        created_at: now,
+      })),
+  );
+  await setRemaining(tx, balances.map((b) => ({ id: b.id, remaining: 0n, status: 'void' as const })), now);
+}
+
+export interface ViewOptions {
+  withBalances?: boolean;
+  /** Attach each subscription's invoice (by subscription id). */
+  invoices?: ReadonlyMap<string, string>;
+}
+
+/** Loads everything the views need in a handful of queries, whatever the number of subscriptions. */
+export async function subscriptionViews(db: Executor, rows: readonly SubscriptionRow[], options: ViewOptions = {}): Promise<SubscriptionView[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const [clients, items, balances, packages, invoices] = await Promise.all([
+    clientsByIds(db, rows.map((r) => r.client_id)),
+    subscriptionItems(db, ids),
+    options.withBalances ? balancesOfSubscriptions(db, ids) : Promise.resolve([] as BalanceRow[]),
+    db('packages').whereIn('id', [...new Set(rows.map((r) => r.package_id))]) as Promise<PackageRow[]>,
+    options.invoices ? invoicesByIds(db, [...options.invoices.values()]) : Promise.resolve(new Map<string, InvoiceWithLines>()),
+  ]);
+  const packageById = new Map(packages.map((p) => [p.id, p]));
+  const creditTypes = await creditTypesByIds(db, [...items.map((i) => i.credit_type_id), ...balances.map((b) => b.credit_type_id)]);
+  return rows.map((row) => {
+    const invoiceId = options.invoices?.get(row.id);
+    const invoice = invoiceId ? invoices.get(invoiceId) : undefined;
+    return toSubscriptionView(row, {
+      client: clientsOrThrow(clients.get(row.client_id), row.client_id),
+      pkg: clientsOrThrow(packageById.get(row.package_id), row.package_id),
+      items: items.filter((i) => i.subscription_id === row.id),
+      creditTypes,
+      ...(options.withBalances ? { balances: balances.filter((b) => b.subscription_id === row.id) } : {}),
+      ...(invoice ? { invoice } : {}),
+    });
+  });
+}
+
+function clientsOrThrow<T>(value: T | undefined, id: string): T {
+  if (value === undefined) throw new Error(`row ${id} referenced by a subscription is missing`);
+  return value;
+}
+
+export async function subscriptionView(db: Executor, id: string, options: ViewOptions = {}): Promise<SubscriptionView | undefined> {
+  const row = await subscriptionById(db, id);
+  if (!row) return undefined;
+  const [view] = await subscriptionViews(db, [row], options);
+  return view;
+}

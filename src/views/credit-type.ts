@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import type { CreditTypeRow } from '../db/repositories/credit-types.js';
+
+export const creditTypeView = z
+  .object({
+    id: z.uuid(),
+    code: z.string(),
+    name: z.string(),
+    unit: z.string(),
+    decimals: z.number().int(),
+    archived: z.boolean(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'CreditType' });
+export type CreditTypeView = z.infer<typeof creditTypeView>;
+
+export const toCreditTypeView = (row: CreditTypeRow): CreditTypeView => ({
+  id: row.id,
+  code: row.code,
+  name: row.name,
+  unit: row.unit,
+  decimals: row.decimals,
+  archived: row.archived,
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+});
+
+/** How a credit type appears inside another object. */
+export const creditTypeRef = z.object({ id: z.uuid(), code: z.string(), name: z.string(), unit: z.string(), decimals: z.number().int() });
+export type CreditTypeRef = z.infer<typeof creditTypeRef>;
+export const toCreditTypeRef = (row: CreditTypeRow): CreditTypeRef => ({ id: row.id, code: row.code, name: row.name, unit: row.unit, decimals: row.decimals });
