@@ -15,6 +15,12 @@ export async function up(knex: Knex): Promise<void> {
       status           text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'expired', 'void')),
       granted          bigint NOT NULL CHECK (granted >= 0),
       remaining        bigint NOT NULL CHECK (remaining >= 0),
+      -- running totals of the ledger by kind, so reports and balances read one row, not the ledger
+      consumed         bigint NOT NULL DEFAULT 0,
+      adjusted         bigint NOT NULL DEFAULT 0,
+      expired          bigint NOT NULL DEFAULT 0 CHECK (expired >= 0),
+      voided           bigint NOT NULL DEFAULT 0 CHECK (voided >= 0),
+      rolled_over      bigint NOT NULL DEFAULT 0 CHECK (rolled_over >= 0),
       low_threshold    bigint NOT NULL DEFAULT 0 CHECK (low_threshold >= 0),
       priority         smallint NOT NULL CHECK (priority BETWEEN 0 AND 100),
       valid_from       timestamptz NOT NULL,
@@ -23,7 +29,9 @@ export async function up(knex: Knex): Promise<void> {
       period_start     timestamptz NOT NULL,
       created_at       timestamptz NOT NULL,
       updated_at       timestamptz NOT NULL,
-      CHECK (expires_at > valid_from)
+      CHECK (expires_at > valid_from),
+      -- the ledger identity, checked on every write
+      CHECK (granted + adjusted - consumed - expired - voided - rolled_over = remaining)
     ) WITH (fillfactor = 80);
     -- The consumption lookup, in spending order (DOMAIN.md rule 2). remaining is left out of every
     -- index so that a deduction is a HOT update.

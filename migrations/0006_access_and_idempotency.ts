@@ -36,11 +36,14 @@ export async function up(knex: Knex): Promise<void> {
       name              text NOT NULL,
       data              jsonb NOT NULL,
       request_hash      text NOT NULL,
+      -- what the job will create or change (a consumption's id), to answer "queued" for it
+      subject_id        uuid,
       accepted_at       timestamptz NOT NULL,
       enqueue_attempts  integer NOT NULL DEFAULT 0,
       last_enqueued_at  timestamptz
     );
     CREATE INDEX accepted_jobs_accepted ON accepted_jobs (accepted_at);
+    CREATE INDEX accepted_jobs_subject ON accepted_jobs (subject_id) WHERE subject_id IS NOT NULL;
   `);
 }
 

@@ -5,6 +5,7 @@ import type { Db } from './db/knex.js';
 import type { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
 import type { QueueEventsSet, QueueSet } from './queue/queues.js';
+import type { RefResolver } from './services/ref-resolver.js';
 
 /** What every part of the running service shares: built once in main.ts, or by a test. */
 export interface AppContext {
@@ -12,12 +13,16 @@ export interface AppContext {
   db: Db;
   /** Producer-side Redis connection shared by the queues. */
   redis: Redis;
+  /** Workers open their own blocking connections to it. */
+  redisUrl: string;
   queues: QueueSet;
   /** Listeners for `?wait=true`; created by the API role. */
   queueEvents: QueueEventsSet;
   clock: Clock;
   log: Logger;
   keys: ApiKeyVerifier;
+  /** Client and credit type references → ids, remembered. */
+  refs: RefResolver;
   /** Package version, shown in /openapi.json and /healthz. */
   version: string;
 }

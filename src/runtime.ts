@@ -7,6 +7,7 @@ import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
 import { createRedis } from './queue/redis.js';
 import { closeQueues, createQueues } from './queue/queues.js';
+import { RefResolver } from './services/ref-resolver.js';
 
 export interface RuntimeOptions {
   config: Config;
@@ -41,17 +42,27 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     config: options.config,
     db,
     redis,
+    redisUrl: options.redisUrl,
     queues,
     queueEvents: {},
     clock: options.clock ?? systemClock,
     log: options.log,
     keys: new ApiKeyVerifier(db),
+    refs: new RefResolver(),
     version: PACKAGE_VERSION,
   };
   return {
     ctx,
     close: async () => {
-      await Promise.all(Object.values(ctx.queueEvents).map((events) => events?.close()));
+      await Promise.all(
+        Object.values(ctx.queueEvents).map(async (events) => {
+          if (!events) return;
+          // the listener was given a connection of its own, which BullMQ treats as shared and leaves open
+          const client = await events.client;
+          await events.close();
+          client.disconnect();
+        }),
+      );
       await closeQueues(queues);
       redis.disconnect();
       await db.destroy();

@@ -94,7 +94,12 @@ export function checkInvoiceSequence(year: number, sequence: readonly number[]):
       violations.push({
         invariant: 'invoice_numbers',
         subject: `invoices of ${year}`,
-        detail: got !== undefined && got < expected ? `number ${got} is used twice` : `number ${expected} is missing (next is ${got})`,
+        detail:
+          got !== undefined && i > 0 && got === sorted[i - 1]
+            ? `number ${got} is used twice`
+            : got !== undefined && got < 1
+              ? `number ${got} is out of range (numbers start at 1)`
+              : `number ${expected} is missing (next is ${got})`,
       });
       break;
     }

@@ -14,9 +14,22 @@ export function isCurrency(code: string): boolean {
   return /^[A-Z]{3}$/.test(code) && knownCurrencies.has(code);
 }
 
-/** How many minor-unit digits a currency has: USD 2, JPY 0, KWD 3. */
+/**
+ * ISO 4217 minor units that are not 2. (The runtime's CLDR data gives display digits instead, which
+ * differ for HUF, IDR, IQD and others, so the standard's table is written here.)
+ */
+const MINOR_DIGITS: Record<string, number> = {
+  ...Object.fromEntries(['BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF', 'KRW', 'PYG', 'RWF', 'UGX', 'UYI', 'VND', 'VUV', 'XAF', 'XOF', 'XPF'].map((c) => [c, 0])),
+  ...Object.fromEntries(['BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND'].map((c) => [c, 3])),
+  CLF: 4,
+  UYW: 4,
+  // funds and precious metals have no minor unit
+  ...Object.fromEntries(['XAG', 'XAU', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XPD', 'XPT', 'XSU', 'XTS', 'XUA', 'XXX'].map((c) => [c, 0])),
+};
+
+/** How many minor-unit digits a currency has (ISO 4217): USD 2, JPY 0, KWD 3. */
 export function minorDigits(currency: string): number {
-  return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+  return MINOR_DIGITS[currency] ?? 2;
 }
 
 /** Accepts a non-negative integer of minor units as a JSON number or a digit string. */

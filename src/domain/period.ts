@@ -56,9 +56,11 @@ export function startOfDay(at: Date, timeZone: string): Date {
 
 /** Parses `YYYY-MM-DD` (midnight in the zone) or a full RFC 3339 time. */
 export function parseInstant(text: string, timeZone: string): Date | undefined {
-  const dt = /^\d{4}-\d{2}-\d{2}$/.test(text)
-    ? DateTime.fromISO(text, { zone: timeZone })
-    : DateTime.fromISO(text, { setZone: true });
+  let dt: DateTime;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) dt = DateTime.fromISO(text, { zone: timeZone });
+  // a time must say its offset: a bare local time would be read in the process's zone
+  else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text)) dt = DateTime.fromISO(text, { setZone: true });
+  else return undefined;
   return dt.isValid ? dt.toJSDate() : undefined;
 }
 

@@ -71,7 +71,9 @@ export function parseQuantity(
     text = String(input);
   } else if (typeof input === 'string') {
     text = input.trim();
-    if (text.length === 0 || text.length > 64) return text.length === 0 ? problem('not_a_number') : problem('too_large');
+    if (text.length === 0) return problem('not_a_number');
+    // a bound on work, far above any number this accepts ("2.5" padded with zeros is still 2.5)
+    if (text.length > 1_000) return problem('too_large');
   } else if (typeof input === 'bigint') {
     text = input.toString();
   } else {
@@ -120,9 +122,10 @@ export function formatQuantity(scaled: Scaled, decimals: number): string {
   return (negative ? '-' : '') + whole.toString() + (fraction ? `.${fraction}` : '');
 }
 
-/** floor(value × percent / 100), exact. */
+/** floor(value × percent / 100), exact, for a non-negative value. */
 export function percentOf(value: Scaled, percent: number): Scaled {
   if (!Number.isInteger(percent) || percent < 0) throw new RangeError(`percent must be a non-negative integer: ${percent}`);
+  if (value < 0n) throw new RangeError(`percentOf takes a non-negative value: ${value}`);
   return (value * BigInt(percent)) / 100n;
 }
 

@@ -21,7 +21,7 @@ export const docsAssets: ExtraMount = {
 export interface ApiServer {
   server: Server;
   port: number;
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 export function createHttpApp(ctx: AppContext, extras: readonly ExtraMount[] = []) {
@@ -43,9 +43,16 @@ export async function startApi(ctx: AppContext, extras: readonly ExtraMount[] = 
   return {
     server,
     port: boundPort,
-    close: () =>
+    // Stop accepting, let requests in flight finish, and cut connections that are still open
+    // after the grace period (a client that never reads its response must not block shutdown).
+    close: (graceMs = 10_000) =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        const force = setTimeout(() => server.closeAllConnections(), graceMs);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
         server.closeIdleConnections();
       }),
   };

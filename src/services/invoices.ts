@@ -134,10 +134,8 @@ export async function voidInvoice(db: Executor, ref: string, reason: string | un
 }
 
 export async function invoiceViews(db: Executor, invoices: readonly InvoiceWithLines[]): Promise<InvoiceView[]> {
-  const [clients, creditTypes] = await Promise.all([
-    clientsByIds(db, invoices.map((i) => i.client_id)),
-    creditTypesByIds(db, invoices.flatMap((i) => i.lines.map((l) => l.credit_type_id).filter((id): id is string => id !== null))),
-  ]);
+  const clients = await clientsByIds(db, invoices.map((i) => i.client_id));
+  const creditTypes = await creditTypesByIds(db, invoices.flatMap((i) => i.lines.map((l) => l.credit_type_id).filter((id): id is string => id !== null)));
   return invoices.map((invoice) => {
     const client = clients.get(invoice.client_id);
     if (!client) throw new Error(`client ${invoice.client_id} of invoice ${invoice.id} is missing`);

@@ -1,6 +1,6 @@
 import { transact } from '../db/transact.js';
 import type { Executor } from '../db/knex.js';
-import { balancesOfSubscriptions, lockActiveBalancesOfSubscription, setRemaining, type BalanceRow } from '../db/repositories/balances.js';
+import { applyBalanceChanges, balancesOfSubscriptions, lockActiveBalancesOfSubscription, type BalanceRow } from '../db/repositories/balances.js';
 import { clientsByIds, findClient } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { appendLedgerEntries } from '../db/repositories/ledger.js';
@@ -258,7 +258,7 @@ export async function voidBalances(tx: Executor, subscription: SubscriptionRow, 
         created_at: now,
       })),
   );
-  await setRemaining(tx, balances.map((b) => ({ id: b.id, remaining: 0n, status: 'void' as const })), now);
+  await applyBalanceChanges(tx, balances.map((b) => ({ id: b.id, remaining: 0n, voided: b.remaining, status: 'void' as const })), now);
 }
 
 export interface ViewOptions {
@@ -271,13 +271,12 @@ export interface ViewOptions {
 export async function subscriptionViews(db: Executor, rows: readonly SubscriptionRow[], options: ViewOptions = {}): Promise<SubscriptionView[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
-  const [clients, items, balances, packages, invoices] = await Promise.all([
-    clientsByIds(db, rows.map((r) => r.client_id)),
-    subscriptionItems(db, ids),
-    options.withBalances ? balancesOfSubscriptions(db, ids) : Promise.resolve([] as BalanceRow[]),
-    db('packages').whereIn('id', [...new Set(rows.map((r) => r.package_id))]) as Promise<PackageRow[]>,
-    options.invoices ? invoicesByIds(db, [...options.invoices.values()]) : Promise.resolve(new Map<string, InvoiceWithLines>()),
-  ]);
+  // one after another: `db` may be a transaction, whose single connection runs one query at a time
+  const clients = await clientsByIds(db, rows.map((r) => r.client_id));
+  const items = await subscriptionItems(db, ids);
+  const balances = options.withBalances ? await balancesOfSubscriptions(db, ids) : [];
+  const packages = (await db('packages').whereIn('id', [...new Set(rows.map((r) => r.package_id))])) as PackageRow[];
+  const invoices = options.invoices ? await invoicesByIds(db, [...options.invoices.values()]) : new Map<string, InvoiceWithLines>();
   const packageById = new Map(packages.map((p) => [p.id, p]));
   const creditTypes = await creditTypesByIds(db, [...items.map((i) => i.credit_type_id), ...balances.map((b) => b.credit_type_id)]);
   return rows.map((row) => {

@@ -12,6 +12,12 @@ export interface BalanceRow {
   status: 'active' | 'expired' | 'void';
   granted: bigint;
   remaining: bigint;
+  /** Running totals of the ledger by kind: granted + adjusted − consumed − expired − voided − rolled_over = remaining. */
+  consumed: bigint;
+  adjusted: bigint;
+  expired: bigint;
+  voided: bigint;
+  rolled_over: bigint;
   low_threshold: bigint;
   priority: number;
   valid_from: Date;
@@ -49,6 +55,11 @@ export async function createBalances(db: Executor, drafts: readonly BalanceDraft
     status: 'active',
     granted: draft.granted,
     remaining: draft.granted,
+    consumed: 0n,
+    adjusted: 0n,
+    expired: 0n,
+    voided: 0n,
+    rolled_over: 0n,
     low_threshold: draft.lowThreshold,
     priority: draft.priority,
     valid_from: draft.validFrom,
@@ -57,7 +68,9 @@ export async function createBalances(db: Executor, drafts: readonly BalanceDraft
     created_at: context.now,
     updated_at: context.now,
   }));
-  await db('balances').insert(rows.map((r) => ({ ...r, granted: r.granted.toString(), remaining: r.remaining.toString(), low_threshold: r.low_threshold.toString() })));
+  await db('balances').insert(
+    rows.map((r) => ({ ...r, granted: r.granted.toString(), remaining: r.remaining.toString(), low_threshold: r.low_threshold.toString(), consumed: 0, adjusted: 0, expired: 0, voided: 0, rolled_over: 0 })),
+  );
   await appendLedgerEntries(
     db,
     rows.map((row) => ({
@@ -100,18 +113,52 @@ export async function balanceById(db: Executor, id: string): Promise<BalanceRow 
   return (await db('balances').where({ id }).first()) as BalanceRow | undefined;
 }
 
-/** Sets many balances' remaining (and optionally status) in one statement. */
-export async function setRemaining(
-  db: Executor,
-  changes: ReadonlyArray<{ id: string; remaining: bigint; status?: BalanceRow['status'] }>,
-  now: Date,
-): Promise<void> {
+/**
+ * One balance's change: its new `remaining` and how much of the move each running total takes
+ * (deltas, default 0). The database checks the identity on every row it writes.
+ */
+export interface BalanceChange {
+  id: string;
+  remaining: bigint;
+  status?: BalanceRow['status'];
+  consumed?: bigint;
+  adjusted?: bigint;
+  expired?: bigint;
+  voided?: bigint;
+  rolledOver?: bigint;
+}
+
+/**
+ * Applies many balance changes in one statement. The rows must already be locked by this
+ * transaction (SELECT … FOR UPDATE in the lock order): an UPDATE … FROM takes its locks in no
+ * particular order.
+ */
+export async function applyBalanceChanges(db: Executor, changes: readonly BalanceChange[], now: Date): Promise<void> {
   if (changes.length === 0) return;
+  const delta = (pick: (c: BalanceChange) => bigint | undefined) => changes.map((c) => (pick(c) ?? 0n).toString());
   await db.raw(
     `UPDATE balances AS b
-        SET remaining = c.remaining, status = COALESCE(c.status, b.status), updated_at = ?
-       FROM unnest(?::uuid[], ?::bigint[], ?::text[]) AS c(id, remaining, status)
+        SET remaining = c.remaining,
+            consumed = b.consumed + c.consumed,
+            adjusted = b.adjusted + c.adjusted,
+            expired = b.expired + c.expired,
+            voided = b.voided + c.voided,
+            rolled_over = b.rolled_over + c.rolled_over,
+            status = COALESCE(c.status, b.status),
+            updated_at = ?
+       FROM unnest(?::uuid[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[])
+            AS c(id, remaining, consumed, adjusted, expired, voided, rolled_over, status)
       WHERE b.id = c.id`,
-    arrays([now, changes.map((c) => c.id), changes.map((c) => c.remaining.toString()), changes.map((c) => c.status ?? null)]),
+    arrays([
+      now,
+      changes.map((c) => c.id),
+      changes.map((c) => c.remaining.toString()),
+      delta((c) => c.consumed),
+      delta((c) => c.adjusted),
+      delta((c) => c.expired),
+      delta((c) => c.voided),
+      delta((c) => c.rolledOver),
+      changes.map((c) => c.status ?? null),
+    ]),
   );
 }

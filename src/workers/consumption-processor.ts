@@ -1,0 +1,57 @@
+import type { Job } from 'bullmq';
+import type { AppContext } from '../app-context.js';
+import { isTransientDbError } from '../db/knex.js';
+import { applyConsumptions, consumeData, ConcurrentDuplicateError, type ConsumeItem, type ItemOutcome } from '../jobs/consume.js';
+import { jobHandler } from '../jobs/handler.js';
+import { permanentError } from '../jobs/job-error.js';
+import { reverseConsumption, reverseData } from '../jobs/reverse.js';
+import { zodProblems } from '../http/problem.js';
+import { consumptionBatchSeconds, consumptionBatchSize } from '../metrics.js';
+import { MicroBatcher } from './micro-batcher.js';
+
+const IMMEDIATE_RETRIES = 3;
+
+/**
+ * The `consumption` queue's processor. `consume` jobs are handed to a micro-batcher and applied
+ * many per transaction; each job still awaits, and answers, its own outcome. A deadlock or
+ * serialization failure is retried at once a few times before the jobs go back to BullMQ's backoff.
+ */
+export function consumptionProcessor(app: AppContext) {
+  const batcher = new MicroBatcher<ConsumeItem, ItemOutcome>({
+    maxSize: app.config.CONSUMPTION_BATCH_SIZE,
+    maxWaitMs: app.config.CONSUMPTION_BATCH_WAIT_MS,
+    maxInFlight: app.config.CONSUMPTION_BATCHES_IN_FLIGHT,
+    apply: async (items) => {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await applyConsumptions(app, items);
+        } catch (error) {
+          const transient = error instanceof ConcurrentDuplicateError || isTransientDbError(error);
+          if (!transient || attempt >= IMMEDIATE_RETRIES) throw error;
+          app.log.warn({ err: error, attempt, size: items.length }, 'consumption batch failed transiently; retrying');
+          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+        }
+      }
+    },
+    onBatch: (size, ms, error) => {
+      consumptionBatchSize.observe(size);
+      consumptionBatchSeconds.observe(ms / 1000);
+      if (error) app.log.error({ err: error, size }, 'consumption batch failed');
+    },
+  });
+
+  const reverse = jobHandler(reverseData, (data, run) => reverseConsumption(app, data, run.jobId, `job:${run.jobId}`));
+
+  const process = async (job: Job): Promise<unknown> => {
+    if (job.name === 'reverse') return reverse(app, job);
+    if (job.name !== 'consume') throw permanentError({ code: 'validation_failed', detail: `unknown job name "${job.name}" on the consumption queue` });
+    const parsed = consumeData.safeParse(job.data);
+    if (!parsed.success) {
+      throw permanentError({ code: 'validation_failed', detail: zodProblems(parsed.error).map((p) => `${p.field}: ${p.message}`).join('; ') });
+    }
+    const outcome = await batcher.submit({ jobId: job.id ?? '', data: parsed.data, enqueuedAt: new Date(job.timestamp) });
+    if (!outcome.ok) throw permanentError(outcome);
+    return outcome.value;
+  };
+  return { process, drain: () => batcher.drain() };
+}

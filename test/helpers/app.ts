@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { ManualClock } from '../../src/clock.js';
+import { loadConfig, type Config, type Role } from '../../src/config.js';
+import { createApiKey } from '../../src/http/auth.js';
+import { createLogger } from '../../src/logger.js';
+import { startRoles, type RunningRoles } from '../../src/roles.js';
+import { createRuntime, type Runtime } from '../../src/runtime.js';
+import type { AppContext } from '../../src/app-context.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export interface TestResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+  text: string;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** `null` sends no Authorization header; default is the admin key. */
+  key?: string | null;
+  headers?: Record<string, string>;
+  /** Sent as is, not JSON-encoded. */
+  raw?: string;
+}
+
+export interface TestApp {
+  ctx: AppContext;
+  database: TestDatabase;
+  runtime: Runtime;
+  clock: ManualClock;
+  baseUrl: string;
+  prefix: string;
+  keys: { admin: string; write: string; read: string };
+  request<T = any>(method: string, path: string, options?: RequestOptions): Promise<TestResponse<T>>;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  roles?: Role[];
+  now?: string;
+  env?: Record<string, string>;
+}
+
+export function testConfig(prefix: string, env: Record<string, string> = {}): Config {
+  return loadConfig({ LOG_LEVEL: 'silent', BULL_PREFIX: prefix, BUSINESS_TZ: 'UTC', PORT: '0', HOST: '127.0.0.1', WAIT_TIMEOUT_MS: '10000', ...env });
+}
+
+/**
+ * The service as it runs in production (real Postgres, real Redis, real HTTP), on a database and
+ * queue prefix of its own, with a clock the test moves.
+ */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const prefix = `{t${randomBytes(5).toString('hex')}}`;
+  const config = testConfig(prefix, options.env);
+  const clock = new ManualClock(options.now ?? '2026-01-15T10:00:00.000Z');
+  const runtime = createRuntime({ config, databaseUrl: database.url, redisUrl: inject('redisUrl'), log: createLogger(config.LOG_LEVEL), clock });
+  const roles: RunningRoles = await startRoles(runtime.ctx, options.roles ?? ['api']);
+  const baseUrl = `http://127.0.0.1:${roles.port}`;
+  const now = clock.now();
+  const keys = {
+    admin: (await createApiKey(database.db, { name: 'test admin', scopes: ['admin'], now })).key,
+    write: (await createApiKey(database.db, { name: 'test write', scopes: ['write'], now })).key,
+    read: (await createApiKey(database.db, { name: 'test read', scopes: ['read'], now })).key,
+  };
+
+  const request = async <T>(method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse<T>> => {
+    const headers: Record<string, string> = { ...opts.headers };
+    const key = opts.key === undefined ? keys.admin : opts.key;
+    if (key !== null) headers.authorization = `Bearer ${key}`;
+    let body: string | undefined;
+    if (opts.raw !== undefined) body = opts.raw;
+    else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+    if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+    const res = await fetch(baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body: parsed as T, headers: res.headers, text };
+  };
+
+  return {
+    ctx: runtime.ctx,
+    database,
+    runtime,
+    clock,
+    baseUrl,
+    prefix,
+    keys,
+    request,
+    close: async () => {
+      await roles.stop();
+      await runtime.close();
+      await database.drop();
+    },
+  };
+}
