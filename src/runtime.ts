@@ -55,12 +55,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     ctx,
     close: async () => {
       await Promise.all(
-        Object.values(ctx.queueEvents).map(async (events) => {
-          if (!events) return;
-          // the listener was given a connection of its own, which BullMQ treats as shared and leaves open
-          const client = await events.client;
-          await events.close();
-          client.disconnect();
+        Object.values(ctx.queueEvents).map(async (listener) => {
+          if (!listener) return;
+          await listener.events.close();
+          listener.connection.disconnect();
         }),
       );
       await closeQueues(queues);

@@ -10,13 +10,13 @@ export type WaitOutcome =
   | { state: 'timeout' };
 
 function queueEvents(app: AppContext, queue: QueueName): QueueEvents {
-  let events = app.queueEvents[queue];
-  if (!events) {
-    // a connection of its own: QueueEvents blocks on it reading the event stream
-    events = new QueueEvents(queue, { connection: createRedis(app.redisUrl, 'worker'), prefix: app.config.BULL_PREFIX });
-    events.on('error', (error) => app.log.warn({ err: error, queue }, 'queue events error'));
-    app.queueEvents[queue] = events;
-  }
+  const existing = app.queueEvents[queue];
+  if (existing) return existing.events;
+  // a connection of its own: QueueEvents blocks on it reading the event stream
+  const connection = createRedis(app.redisUrl, 'worker');
+  const events = new QueueEvents(queue, { connection, prefix: app.config.BULL_PREFIX });
+  events.on('error', (error) => app.log.warn({ err: error, queue }, 'queue events error'));
+  app.queueEvents[queue] = { events, connection };
   return events;
 }
 

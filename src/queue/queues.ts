@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from './names.js';
 
 export type QueueSet = Record<QueueName, Queue>;
-export type QueueEventsSet = Partial<Record<QueueName, QueueEvents>>;
+/** `?wait=true` listeners, each on a connection of its own (BullMQ leaves a connection it was given open). */
+export type QueueEventsSet = Partial<Record<QueueName, { events: QueueEvents; connection: Redis }>>;
 
 /**
  * Defaults for every job: a few attempts with exponential backoff for transient failures (a
