@@ -1,6 +1,8 @@
 import type { AppContext } from './app-context.js';
 import type { Role } from './config.js';
 import { startApi } from './http/server.js';
+import { openQueueEvents } from './http/wait.js';
+import { startWorkers } from './workers/index.js';
 
 export interface RunningRoles {
   port?: number;
@@ -14,7 +16,12 @@ export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promi
   if (roles.includes('api')) {
     const api = await startApi(ctx);
     port = api.port;
-    stops.push(api.close);
+    stops.push(() => api.close());
+    void openQueueEvents(ctx, ['consumption', 'renewal', 'recharge']).catch((error: unknown) => ctx.log.warn({ err: error }, 'queue listeners not ready yet'));
+  }
+  if (roles.includes('worker')) {
+    const workers = await startWorkers(ctx);
+    stops.push(() => workers.close());
   }
   return {
     ...(port !== undefined ? { port } : {}),

@@ -106,3 +106,54 @@ export function checkInvoiceSequence(year: number, sequence: readonly number[]):
   }
   return violations;
 }
+
+export interface BalanceTotalsFacts {
+  id: string;
+  /** The balance's running totals, as stored. */
+  consumed: Scaled;
+  adjusted: Scaled;
+  expired: Scaled;
+  voided: Scaled;
+  rolledOver: Scaled;
+  /** The same, summed from its ledger entries by kind (signs as written: a consume is negative). */
+  ledgerConsume: Scaled;
+  ledgerReverse: Scaled;
+  ledgerAdjust: Scaled;
+  ledgerExpire: Scaled;
+  ledgerVoid: Scaled;
+  /** Σ of its negative `rollover` entries (units moved out to the next period). */
+  ledgerRolloverOut: Scaled;
+  /** remaining_after of its last entry, and its remaining. */
+  lastRemainingAfter: Scaled | null;
+  remaining: Scaled;
+  /** Entries whose remaining_after is not the previous one plus their amount. */
+  brokenChainEntries: number;
+}
+
+/** The running totals agree with the ledger, and the ledger's remaining_after chain is unbroken. */
+export function checkBalanceTotals(facts: BalanceTotalsFacts): Violation[] {
+  const violations: Violation[] = [];
+  const subject = `balance ${facts.id}`;
+  const compare = (name: string, stored: Scaled, fromLedger: Scaled) => {
+    if (stored !== fromLedger) violations.push({ invariant: 'balance_ledger_sum', subject, detail: `${name} is ${stored} but its ledger entries say ${fromLedger}` });
+  };
+  compare('consumed', facts.consumed, -(facts.ledgerConsume + facts.ledgerReverse));
+  compare('adjusted', facts.adjusted, facts.ledgerAdjust);
+  compare('expired', facts.expired, -facts.ledgerExpire);
+  compare('voided', facts.voided, -facts.ledgerVoid);
+  compare('rolled_over', facts.rolledOver, -facts.ledgerRolloverOut);
+  if (facts.lastRemainingAfter !== null && facts.lastRemainingAfter !== facts.remaining) {
+    violations.push({ invariant: 'balance_ledger_sum', subject, detail: `its last ledger entry leaves ${facts.lastRemainingAfter} but remaining is ${facts.remaining}` });
+  }
+  if (facts.brokenChainEntries > 0) {
+    violations.push({ invariant: 'balance_ledger_sum', subject, detail: `${facts.brokenChainEntries} ledger entr${facts.brokenChainEntries === 1 ? 'y does' : 'ies do'} not follow from the one before (remaining_after ≠ previous + amount)` });
+  }
+  return violations;
+}
+
+/** An invoice's total is the sum of its lines. */
+export function checkInvoiceTotal(facts: { id: string; number: string; total: bigint; linesTotal: bigint }): Violation[] {
+  return facts.total === facts.linesTotal
+    ? []
+    : [{ invariant: 'invoice_total', subject: `invoice ${facts.number}`, detail: `total is ${facts.total} but its lines add up to ${facts.linesTotal}` }];
+}

@@ -4,6 +4,7 @@ import express from 'express';
 import type { AppContext } from '../app-context.js';
 import { buildApp, type ExtraMount } from './app.js';
 import { allRoutes } from './routes/index.js';
+import { bullBoard } from '../admin/bull-board.js';
 
 const require = createRequire(import.meta.url);
 
@@ -24,11 +25,16 @@ export interface ApiServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export function createHttpApp(ctx: AppContext, extras: readonly ExtraMount[] = []) {
-  return buildApp(ctx, allRoutes(), [docsAssets, ...extras]);
+/** Everything mounted outside the JSON route table, each with its access declared for the audit. */
+export function standardMounts(ctx: AppContext): ExtraMount[] {
+  return [docsAssets, bullBoard(ctx)];
 }
 
-export async function startApi(ctx: AppContext, extras: readonly ExtraMount[] = [], port = ctx.config.PORT, host = ctx.config.HOST): Promise<ApiServer> {
+export function createHttpApp(ctx: AppContext, extras: readonly ExtraMount[] = standardMounts(ctx)) {
+  return buildApp(ctx, allRoutes(), extras);
+}
+
+export async function startApi(ctx: AppContext, extras: readonly ExtraMount[] = standardMounts(ctx), port = ctx.config.PORT, host = ctx.config.HOST): Promise<ApiServer> {
   const { app } = createHttpApp(ctx, extras);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, () => resolve(s));

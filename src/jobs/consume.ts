@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
 import { fingerprint } from '../canonical-json.js';
 import type { Tx } from '../db/knex.js';
@@ -18,34 +17,8 @@ import { burnDown, type UseMode, type UseRequest } from '../domain/allocate.js';
 import { formatQuantity, parseQuantity } from '../domain/quantity.js';
 import { fail, type Failure } from '../domain/result.js';
 import { consumptionId } from '../ids.js';
-import { metadataSchema, quantityInput, refSchema } from '../http/schemas/common.js';
 import type { ResolvedClient, ResolvedCreditType } from '../services/ref-resolver.js';
-import { jobIds } from './job-id.js';
-
-/** How far in the future an occurred_at may be (clock skew between systems), in ms. */
-export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
-
-/** A consumption as other systems report it: the body of POST /v1/consumptions and the data of a `consume` job. */
-export const consumeData = z.strictObject({
-  client: refSchema.meta({ description: 'Client id or external_ref.' }),
-  credit_type: refSchema.meta({ description: 'Credit type id or code.' }),
-  quantity: quantityInput,
-  idempotency_key: z.string().min(1, 'is required').max(255).meta({ description: 'Unique per client: a repeat applies nothing twice.' }),
-  occurred_at: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 time' }).optional().meta({ description: 'When the use happened; defaults to when it was accepted.' }),
-  reference: z.string().max(255).optional(),
-  metadata: metadataSchema.optional(),
-  mode: z.enum(['reject', 'partial']).optional().meta({ description: '`reject` (default): all or nothing. `partial`: take what there is.' }),
-  /** Set by the API and the producer when they accept the request: the default occurred_at, stable across retries. */
-  accepted_at: z.iso.datetime({ offset: true }).optional(),
-});
-export type ConsumeData = z.input<typeof consumeData>;
-
-export const consumeJob = {
-  queue: 'consumption',
-  name: 'consume',
-  schema: consumeData,
-  jobId: (data: Pick<ConsumeData, 'client' | 'idempotency_key'>) => jobIds.consume(data.client, data.idempotency_key),
-} as const;
+import { MAX_FUTURE_SKEW_MS, type ConsumeData } from './definitions.js';
 
 /** The job's return value, and the `?wait=true` answer. */
 export interface ConsumptionResult {

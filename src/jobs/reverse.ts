@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
 import { applyBalanceChanges, BALANCE_LOCK_ORDER, type BalanceRow } from '../db/repositories/balances.js';
 import { allocationsOf, lockConsumption, type ConsumptionRow } from '../db/repositories/consumptions.js';
@@ -8,21 +7,7 @@ import { transact } from '../db/transact.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { planReversal, type ReversibleLot } from '../domain/reverse.js';
-import { jobIds } from './job-id.js';
-
-export const reverseData = z.strictObject({
-  consumption_id: z.uuid(),
-  reason: z.string().max(500).optional(),
-  accepted_at: z.iso.datetime({ offset: true }).optional(),
-});
-export type ReverseData = z.input<typeof reverseData>;
-
-export const reverseJob = {
-  queue: 'consumption',
-  name: 'reverse',
-  schema: reverseData,
-  jobId: (data: Pick<ReverseData, 'consumption_id'>) => jobIds.reverse(data.consumption_id),
-} as const;
+import type { ReverseData } from './definitions.js';
 
 export interface ReversalResult {
   consumption_id: string;
@@ -35,7 +20,7 @@ export interface ReversalResult {
   replayed: boolean;
 }
 
-function resultOf(row: ConsumptionRow, decimals: number, replayed: boolean): ReversalResult {
+export function reversalResult(row: ConsumptionRow, decimals: number, replayed: boolean): ReversalResult {
   return {
     consumption_id: row.id,
     status: 'reversed',
@@ -58,7 +43,7 @@ export async function reverseConsumption(app: AppContext, data: ReverseData, job
     const creditType = await app.refs.creditType(tx, consumption.credit_type_id);
     if (!creditType) return fail('not_found', `credit type ${consumption.credit_type_id} is gone`);
     if (data.accepted_at) await tx('accepted_jobs').where({ job_id: jobId }).delete();
-    if (consumption.status === 'reversed') return ok(resultOf(consumption, creditType.decimals, true));
+    if (consumption.status === 'reversed') return ok(reversalResult(consumption, creditType.decimals, true));
     if (consumption.status === 'rejected') return fail('conflict', 'a rejected consumption took nothing, so there is nothing to reverse');
 
     const allocations = (await allocationsOf(tx, [consumption.id])).get(consumption.id) ?? [];
@@ -127,6 +112,6 @@ export async function reverseConsumption(app: AppContext, data: ReverseData, job
       ],
       now,
     );
-    return ok(resultOf(updated!, creditType.decimals, false));
+    return ok(reversalResult(updated!, creditType.decimals, false));
   });
 }

@@ -19,7 +19,12 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 
 export function createQueues(connection: Redis, prefix: string): QueueSet {
   return Object.fromEntries(
-    QUEUE_NAMES.map((name) => [name, new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS })]),
+    QUEUE_NAMES.map((name) => {
+      const queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+      // every `?wait=true` request listens for the queue closing while it waits
+      queue.setMaxListeners(0);
+      return [name, queue];
+    }),
   ) as QueueSet;
 }
 

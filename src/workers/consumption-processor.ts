@@ -1,10 +1,11 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { isTransientDbError } from '../db/knex.js';
-import { applyConsumptions, consumeData, ConcurrentDuplicateError, type ConsumeItem, type ItemOutcome } from '../jobs/consume.js';
+import { applyConsumptions, ConcurrentDuplicateError, type ConsumeItem, type ItemOutcome } from '../jobs/consume.js';
+import { consumeData, reverseData } from '../jobs/definitions.js';
 import { jobHandler } from '../jobs/handler.js';
 import { permanentError } from '../jobs/job-error.js';
-import { reverseConsumption, reverseData } from '../jobs/reverse.js';
+import { reverseConsumption } from '../jobs/reverse.js';
 import { zodProblems } from '../http/problem.js';
 import { consumptionBatchSeconds, consumptionBatchSize } from '../metrics.js';
 import { MicroBatcher } from './micro-batcher.js';

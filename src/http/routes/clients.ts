@@ -2,10 +2,11 @@ import { z } from 'zod';
 import { findClient, listClients } from '../../db/repositories/clients.js';
 import { fail } from '../../domain/result.js';
 import { patchClient, upsertClient } from '../../services/clients.js';
+import { clientBalances, clientStatement, creditTypeBalanceView, ledgerEntryView } from '../../services/balances.js';
 import { clientView, toClientView } from '../../views/client.js';
 import { page, replyWith } from '../reply.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, metadataSchema, nameSchema, pageQuery } from '../schemas/common.js';
+import { idParams, listOf, metadataSchema, nameSchema, pageQuery, refSchema, timestampSchema } from '../schemas/common.js';
 
 const emailSchema = z.email('must be an e-mail address').max(320).nullable();
 
@@ -72,5 +73,46 @@ export const clientRoutes: AnyRoute[] = [
     body: patchBody,
     responses: { 200: { description: 'Updated', schema: clientView }, 404: { description: 'No such client' } },
     handler: async ({ params, body, db, app }) => replyWith(await patchClient(db, params.id, body, app.clock.now()), 200, toClientView),
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/clients/{id}/balances',
+    access: 'read',
+    tag: 'clients',
+    summary: 'What a client holds: per credit type granted, consumed, remaining, expired, next expiry, and the balances behind it',
+    params: idParams,
+    responses: { 200: { description: 'One row per credit type the client has held', schema: z.object({ data: z.array(creditTypeBalanceView) }) }, 404: { description: 'No such client' } },
+    handler: async ({ params, db, app }) => {
+      const client = await findClient(db, params.id);
+      if (!client) return fail('not_found', `no client "${params.id}"`);
+      return { status: 200, body: { data: await clientBalances(db, client.id, app.clock.now()) } };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/clients/{id}/statement',
+    access: 'read',
+    tag: 'clients',
+    summary: "A client's ledger entries with remaining_after, oldest first",
+    params: idParams,
+    query: z.object({
+      from: timestampSchema.optional(),
+      to: timestampSchema.optional(),
+      credit_type: refSchema.optional(),
+      limit: z.coerce.number().int().min(1).max(500).default(100),
+      cursor: z.string().regex(/^\d{1,19}$/, 'is not a cursor this API gave out').optional(),
+    }),
+    responses: { 200: { description: 'A page of ledger entries', schema: listOf(ledgerEntryView) }, 404: { description: 'No such client or credit type' } },
+    handler: async ({ params, query, db, app }) => {
+      const client = await findClient(db, params.id);
+      if (!client) return fail('not_found', `no client "${params.id}"`);
+      let creditTypeId: string | undefined;
+      if (query.credit_type) {
+        const creditType = await app.refs.creditType(db, query.credit_type);
+        if (!creditType) return fail('not_found', `no credit type "${query.credit_type}"`);
+        creditTypeId = creditType.id;
+      }
+      return { status: 200, body: await clientStatement(db, { clientId: client.id, creditTypeId, from: query.from, to: query.to, cursor: query.cursor, limit: query.limit }) };
+    },
   }),
 ];

@@ -1,5 +1,6 @@
 import type { AnyRoute } from '../route.js';
 import { clientRoutes } from './clients.js';
+import { consumptionRoutes } from './consumptions.js';
 import { creditTypeRoutes } from './credit-types.js';
 import { invoiceRoutes } from './invoices.js';
 import { packageRoutes } from './packages.js';
@@ -9,6 +10,6 @@ import { systemRoutes } from './system.js';
 /** The whole route table: what the app mounts, what /openapi.json documents, what the auth audit walks. */
 export function allRoutes(): AnyRoute[] {
   const routes: AnyRoute[] = [];
-  routes.push(...systemRoutes(() => routes), ...creditTypeRoutes, ...packageRoutes, ...clientRoutes, ...subscriptionRoutes, ...invoiceRoutes);
+  routes.push(...systemRoutes(() => routes), ...creditTypeRoutes, ...packageRoutes, ...clientRoutes, ...subscriptionRoutes, ...invoiceRoutes, ...consumptionRoutes);
   return routes;
 }

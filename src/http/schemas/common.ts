@@ -6,7 +6,9 @@ export const refSchema = z.string().trim().min(1, 'is required').max(200);
 
 /** A quantity as it arrives: a JSON number or a decimal string. Its precision is checked against the credit type. */
 export const quantityInput = z
-  .union([z.number(), z.string().max(64)], { error: 'must be a decimal number, as a JSON number or a string such as "2.5"' })
+  .union([z.number(), z.string().max(1_000).regex(/^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/, 'must be a decimal number such as "2.5"')], {
+    error: 'must be a decimal number, as a JSON number or a string such as "2.5"',
+  })
   .meta({ description: 'Decimal quantity, e.g. "2.5" or 2.5; at most the credit type\'s decimals.', examples: ['2.5', 100] });
 
 /** Minor units of a currency (1250 = 12.50 USD), as an integer or a digit string. */

@@ -1,0 +1,223 @@
+import { Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis } from '../../src/queue/redis.js';
+import { CreditsProducer, ProducerValidationError } from '../../src/producer/index.js';
+import { verifyInvariants } from '../../src/services/verify.js';
+import { consumptionProcessor } from '../../src/workers/consumption-processor.js';
+import { startWorkers, type RunningWorkers } from '../../src/workers/index.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+
+let app: TestApp;
+let events: QueueEvents;
+let eventsConnection: ReturnType<typeof createRedis>;
+let sms: { id: string; code: string };
+
+beforeAll(async () => {
+  app = await startTestApp({ roles: ['api'], now: '2026-05-01T00:00:00.000Z' });
+  eventsConnection = createRedis(app.ctx.redisUrl, 'worker');
+  events = new QueueEvents('consumption', { connection: eventsConnection, prefix: app.prefix });
+  await events.waitUntilReady();
+  sms = await createCreditType(app, { code: 'e-sms' });
+});
+afterAll(async () => {
+  await events.close();
+  eventsConnection.disconnect();
+  const report = await verifyInvariants(app.database.db);
+  expect(report.violations).toEqual([]);
+  await app.close();
+});
+
+async function finished(queue: Queue, jobId: string): Promise<unknown> {
+  const job = await Job.fromId(queue, jobId);
+  if (!job) throw new Error(`job ${jobId} is gone`);
+  return job.waitUntilFinished(events, 20_000);
+}
+
+async function remaining(subscriptionId: string): Promise<bigint> {
+  const rows = await app.database.db('balances').where({ subscription_id: subscriptionId }).select('remaining');
+  return rows.reduce((sum, r) => sum + (r.remaining as bigint), 0n);
+}
+
+describe('exactly-once effect under at-least-once delivery', () => {
+  it('a duplicated job (two job ids, one idempotency key) changes the ledger once', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const sub = await subscribe(app, client.id, pkg.code);
+    const workers = await startWorkers(app.ctx);
+    try {
+      const queue = app.ctx.queues.consumption;
+      const data = { client: client.external_ref, credit_type: sms.code, quantity: 3, idempotency_key: 'dup', accepted_at: '2026-05-01T00:00:00.000Z' };
+      await queue.add('consume', data, { jobId: 'dup-a' });
+      await queue.add('consume', { ...data, client: client.id }, { jobId: 'dup-b' });
+      const [a, b] = (await Promise.all([finished(queue, 'dup-a'), finished(queue, 'dup-b')])) as Array<{ id: string; replayed: boolean; applied: string }>;
+      expect(a!.id).toBe(b!.id);
+      expect([a!.replayed, b!.replayed].sort()).toEqual([false, true]);
+      expect(await remaining(sub.id)).toBe(7n);
+      expect(await app.database.db('ledger_entries').where({ consumption_id: a!.id })).toHaveLength(1);
+    } finally {
+      await workers.close();
+    }
+  });
+
+  it('a job retried after a crash between commit and acknowledgement changes the ledger once', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const sub = await subscribe(app, client.id, pkg.code);
+    const { process, drain } = consumptionProcessor(app.ctx);
+    const connection = createRedis(app.ctx.redisUrl, 'worker');
+    let attempts = 0;
+    const worker = new Worker(
+      'consumption',
+      async (job) => {
+        attempts += 1;
+        const result = await process(job);
+        // the transaction has committed; the worker dies before BullMQ hears of it
+        if (attempts === 1) throw new Error('simulated crash after commit');
+        return result;
+      },
+      { connection, prefix: app.prefix, concurrency: 5 },
+    );
+    try {
+      const queue = app.ctx.queues.consumption;
+      const data = { client: client.id, credit_type: sms.code, quantity: 4, idempotency_key: 'crash', accepted_at: app.clock.now().toISOString() };
+      await queue.add('consume', data, { jobId: 'crash-1', attempts: 3, backoff: { type: 'fixed', delay: 10 } });
+      const result = (await finished(queue, 'crash-1')) as { replayed: boolean; applied: string; remaining: string };
+      expect(attempts).toBe(2);
+      expect(result).toMatchObject({ replayed: true, applied: '4', remaining: '6' });
+      expect(await remaining(sub.id)).toBe(6n);
+      expect(await app.database.db('ledger_entries').where({ subscription_id: sub.id, kind: 'consume' })).toHaveLength(1);
+    } finally {
+      await worker.close();
+      await drain();
+      connection.disconnect();
+    }
+  });
+
+  it('an invalid job fails at once, without retries, with validation_failed in its reason', async () => {
+    const workers = await startWorkers(app.ctx);
+    try {
+      const queue = app.ctx.queues.consumption;
+      await queue.add('consume', { client: 'x', credit_type: sms.code, quantity: 'lots', idempotency_key: 'bad' }, { jobId: 'bad-1', attempts: 5 });
+      await expect(finished(queue, 'bad-1')).rejects.toThrow(/^validation_failed: /);
+      const job = await Job.fromId(queue, 'bad-1');
+      expect(job?.attemptsMade).toBe(1);
+      const client = await createClient(app);
+      await queue.add('consume', { client: client.id, credit_type: sms.code, quantity: '1.5', idempotency_key: 'frac' }, { jobId: 'bad-2', attempts: 5 });
+      await expect(finished(queue, 'bad-2')).rejects.toThrow(/^validation_failed: quantity must be a whole number/);
+      await queue.add('consume', { client: 'ghost', credit_type: sms.code, quantity: 1, idempotency_key: 'ghost' }, { jobId: 'bad-3', attempts: 5 });
+      await expect(finished(queue, 'bad-3')).rejects.toThrow(/^not_found: no client "ghost"/);
+      expect((await Job.fromId(queue, 'bad-3'))?.attemptsMade).toBe(1);
+    } finally {
+      await workers.close();
+    }
+  });
+
+  it('insufficient balance is a result, not a failure loop', async () => {
+    const workers = await startWorkers(app.ctx);
+    try {
+      const client = await createClient(app);
+      const queue = app.ctx.queues.consumption;
+      await queue.add('consume', { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'none' }, { jobId: 'short-1', attempts: 5 });
+      expect(await finished(queue, 'short-1')).toMatchObject({ status: 'rejected', code: 'insufficient_balance', applied: '0', shortfall: '1' });
+      expect((await Job.fromId(queue, 'short-1'))?.attemptsMade).toBe(1);
+    } finally {
+      await workers.close();
+    }
+  });
+});
+
+describe('concurrency: locks in one order, never below zero, never twice', () => {
+  it('200 concurrent 1-unit uses of a 100-unit balance, over two worker sets: exactly 100 applied, remaining 0', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }]);
+    const sub = await subscribe(app, client.id, pkg.code);
+    const sets: RunningWorkers[] = [await startWorkers(app.ctx), await startWorkers(app.ctx)];
+    try {
+      const responses = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          app.request('POST', '/v1/consumptions?wait=true', { key: app.keys.write, body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `c-${i}` } }),
+        ),
+      );
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+      expect(statuses.filter((s) => s === 422)).toHaveLength(100);
+      expect(await remaining(sub.id)).toBe(0n);
+      const applied = await app.database.db('consumptions').where({ client_id: client.id, status: 'applied' }).count({ n: '*' });
+      expect(Number(applied[0]!.n)).toBe(100);
+    } finally {
+      await Promise.all(sets.map((s) => s.close()));
+    }
+  });
+
+  it('many clients and credit types in random order, two worker sets, no deadlock and exact totals', async () => {
+    const mms = await createCreditType(app, { code: 'e-mms' });
+    const pkg = await createPackage(app, [
+      { credit_type: sms.code, units: 200 },
+      { credit_type: mms.code, units: 200 },
+    ]);
+    const clients = [];
+    for (let i = 0; i < 6; i += 1) {
+      const client = await createClient(app);
+      await subscribe(app, client.id, pkg.code);
+      await subscribe(app, client.id, pkg.code);
+      clients.push(client);
+    }
+    const producer = new CreditsProducer({ connection: app.ctx.redisUrl, prefix: app.prefix, now: () => app.clock.now() });
+    const sets: RunningWorkers[] = [await startWorkers(app.ctx), await startWorkers(app.ctx)];
+    try {
+      const items = [];
+      for (let i = 0; i < 1_200; i += 1) {
+        const client = clients[(i * 7) % clients.length]!;
+        items.push({ client: client.id, credit_type: i % 3 === 0 ? mms.code : sms.code, quantity: 1, idempotency_key: `mix-${i}` });
+      }
+      items.sort(() => Math.random() - 0.5);
+      const enqueued = await producer.consumeMany(items);
+      const results = (await Promise.all(enqueued.map((e) => finished(app.ctx.queues.consumption, e.jobId)))) as Array<{ status: string }>;
+      const appliedCount = results.filter((r) => r.status === 'applied').length;
+      // each client asks for 200 units in all and holds 400 of each type: everything applies
+      expect(appliedCount).toBe(1_200);
+      const sums = await app.database.db('balances').whereIn('client_id', clients.map((c) => c.id)).sum({ consumed: 'consumed', remaining: 'remaining' });
+      expect(BigInt(sums[0]!.consumed)).toBe(1_200n);
+      expect(BigInt(sums[0]!.remaining)).toBe(6n * 2n * 400n - 1_200n);
+    } finally {
+      await Promise.all(sets.map((s) => s.close()));
+      await producer.close();
+    }
+  });
+});
+
+describe('CreditsProducer', () => {
+  it('validates before enqueueing and names jobs by the job-id rule, so a retried call makes no second job', async () => {
+    const producer = new CreditsProducer({ connection: app.ctx.redisUrl, prefix: app.prefix, now: () => app.clock.now() });
+    try {
+      await expect(producer.consume({ client: 'c', credit_type: sms.code, quantity: 1, idempotency_key: '' })).rejects.toBeInstanceOf(ProducerValidationError);
+      await expect(producer.consumeMany([{ client: 'c', credit_type: sms.code, quantity: 1, idempotency_key: 'fine' }, { client: 'c', credit_type: sms.code, quantity: { n: 1 } as never, idempotency_key: 'x' }])).rejects.toThrow(
+        /validation_failed: 1\.quantity/,
+      );
+      expect(await app.ctx.queues.consumption.count()).toBe(0);
+
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+      const sub = await subscribe(app, client.id, pkg.code);
+      const first = await producer.consume({ client: client.external_ref, credit_type: sms.code, quantity: 2, idempotency_key: 'p-1' });
+      const second = await producer.consume({ client: client.external_ref, credit_type: sms.code, quantity: 2, idempotency_key: 'p-1' });
+      expect(first.jobId).toBe(second.jobId);
+      expect(first.jobId).toBe(`consume|${encodeURIComponent(client.external_ref)}|p-1`);
+      expect(await app.ctx.queues.consumption.getJobCounts('waiting')).toEqual({ waiting: 1 });
+      const workers = await startWorkers(app.ctx);
+      try {
+        const result = (await finished(app.ctx.queues.consumption, first.jobId)) as { id: string; applied: string };
+        expect(result.applied).toBe('2');
+        const reversal = await producer.reverse({ consumption_id: result.id, reason: 'test' });
+        expect(reversal.jobId).toBe(`reverse|${result.id}`);
+        expect(await finished(app.ctx.queues.consumption, reversal.jobId)).toMatchObject({ status: 'reversed', returned: '2' });
+        expect(await remaining(sub.id)).toBe(10n);
+      } finally {
+        await workers.close();
+      }
+    } finally {
+      await producer.close();
+    }
+  });
+});
