@@ -22,6 +22,9 @@ export async function up(knex: Knex): Promise<void> {
       voided           bigint NOT NULL DEFAULT 0 CHECK (voided >= 0),
       rolled_over      bigint NOT NULL DEFAULT 0 CHECK (rolled_over >= 0),
       low_threshold    bigint NOT NULL DEFAULT 0 CHECK (low_threshold >= 0),
+      -- when balance.low / balance.expiring_soon were last sent, so each is sent once
+      low_notified_at     timestamptz,
+      expiry_notified_at  timestamptz,
       priority         smallint NOT NULL CHECK (priority BETWEEN 0 AND 100),
       valid_from       timestamptz NOT NULL,
       expires_at       timestamptz NOT NULL,

@@ -21,7 +21,7 @@ export async function up(knex: Knex): Promise<void> {
 
     CREATE TABLE webhook_endpoints (
       id           uuid PRIMARY KEY,
-      url          text NOT NULL CHECK (url ~ '^https?://'),
+      url          text NOT NULL CHECK (url ~ '^https\\?://'),
       events       text[] NOT NULL CHECK (cardinality(events) > 0),
       secret       text NOT NULL CHECK (length(secret) >= 16),
       description  text,

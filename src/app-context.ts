@@ -11,6 +11,8 @@ import type { RefResolver } from './services/ref-resolver.js';
 export interface AppContext {
   config: Config;
   db: Db;
+  /** For connections outside the pool (LISTEN). */
+  databaseUrl: string;
   /** Producer-side Redis connection shared by the queues. */
   redis: Redis;
   /** Workers open their own blocking connections to it. */

@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 
 /**
@@ -8,7 +9,7 @@ import { z } from 'zod';
 const roleSchema = z.enum(['api', 'worker', 'scheduler']);
 export type Role = z.infer<typeof roleSchema>;
 
-const cronSchema = z.string().trim().min(1);
+const cronSchema = z.string().trim().min(1).refine((expression) => cron.validate(expression), { message: 'not a cron expression (e.g. "0 2 * * *")' });
 
 const timeZoneSchema = z.string().refine(
   (tz) => {
@@ -57,9 +58,16 @@ const configSchema = z.object({
   RELAY_INTERVAL_MS: intFromEnv(50, 600_000, 1_000),
   WEBHOOK_TIMEOUT_MS: intFromEnv(100, 60_000, 10_000),
   WEBHOOK_MAX_ATTEMPTS: intFromEnv(1, 50, 12),
+  /** First retry delay of a failed delivery; each next one doubles (BullMQ exponential backoff). */
+  WEBHOOK_BACKOFF_MS: intFromEnv(10, 3_600_000, 2_000),
   /** Days ahead for the nightly `expiring_soon` events and the expiring report. */
   EXPIRING_SOON_DAYS: intFromEnv(1, 365, 7),
   SHUTDOWN_TIMEOUT_MS: intFromEnv(1_000, 600_000, 30_000),
+  /**
+   * `manual`: the service's clock only moves through PUT /v1/admin/clock (admin key), for acceptance
+   * runs that live through a year in minutes. Never in production.
+   */
+  CLOCK: z.enum(['system', 'manual']).default('system'),
 });
 
 export type Config = z.infer<typeof configSchema>;

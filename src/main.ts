@@ -4,6 +4,7 @@ import { prepareServices } from './boot.js';
 import { MissingServiceError } from './infra/services.js';
 import { createRuntime } from './runtime.js';
 import { startRoles } from './roles.js';
+import { ManualClock, systemClock } from './clock.js';
 
 /**
  * `npm start`: finds or starts Postgres and Redis, migrates, and runs the roles named by ROLES
@@ -31,7 +32,9 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const runtime = createRuntime({ config, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl, log });
+  if (config.CLOCK === 'manual') log.warn('CLOCK=manual: time moves only through PUT /v1/admin/clock; never run this in production');
+  const clock = config.CLOCK === 'manual' ? new ManualClock(new Date()) : systemClock;
+  const runtime = createRuntime({ config, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl, log, clock });
   const roles = await startRoles(runtime.ctx, config.ROLES as Role[]);
   log.info({ roles: config.ROLES, port: roles.port, prefix: config.BULL_PREFIX, timeZone: config.BUSINESS_TZ }, 'credits is up');
 

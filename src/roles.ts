@@ -3,6 +3,7 @@ import type { Role } from './config.js';
 import { startApi } from './http/server.js';
 import { openQueueEvents } from './http/wait.js';
 import { startWorkers } from './workers/index.js';
+import { startScheduler } from './scheduler/index.js';
 
 export interface RunningRoles {
   port?: number;
@@ -18,6 +19,10 @@ export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promi
     port = api.port;
     stops.push(() => api.close());
     void openQueueEvents(ctx, ['consumption', 'renewal', 'recharge']).catch((error: unknown) => ctx.log.warn({ err: error }, 'queue listeners not ready yet'));
+  }
+  if (roles.includes('scheduler')) {
+    const scheduler = startScheduler(ctx);
+    stops.unshift(() => scheduler.stop());
   }
   if (roles.includes('worker')) {
     const workers = await startWorkers(ctx);

@@ -41,6 +41,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const ctx: AppContext = {
     config: options.config,
     db,
+    databaseUrl: options.databaseUrl,
     redis,
     redisUrl: options.redisUrl,
     queues,

@@ -5,6 +5,13 @@ import { createDb } from '../db/knex.js';
 import { migrateLatest, migrateRollbackAll } from '../db/migrate.js';
 import { createApiKey, revokeApiKey, SCOPES, type Scope } from '../http/auth.js';
 import { createLogger } from '../logger.js';
+import { ManualClock, systemClock } from '../clock.js';
+import { parseInstant } from '../domain/period.js';
+import { createRuntime } from '../runtime.js';
+import { runNightly } from '../scheduler/nightly.js';
+import { verifyInvariants } from '../services/verify.js';
+import { startWorkers } from '../workers/index.js';
+import { openQueueEvents } from '../http/wait.js';
 
 const USAGE = `usage: npm run cli -- <command>
 
@@ -14,6 +21,11 @@ const USAGE = `usage: npm run cli -- <command>
   keys revoke <id>             revoke a key
   migrate                      apply pending migrations
   migrate:rollback-all         undo every migration (destroys data)
+  verify                       check every invariant of DOMAIN.md; exit 1 when any is violated
+  run-nightly [--as-of <time>] [--no-workers]
+                               run the nightly sweep (renewals, expiry, events, reports, verify) as of
+                               a time (YYYY-MM-DD is midnight in BUSINESS_TZ; default now), with
+                               workers in this process unless --no-workers, and wait for it
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -64,6 +76,35 @@ async function main(argv: string[]): Promise<number> {
       const undone = await migrateRollbackAll(db);
       console.log(`rolled back: ${undone.join(', ') || 'nothing'}`);
       return 0;
+    }
+    if (command === 'verify') {
+      const report = await verifyInvariants(db);
+      console.log(`checked ${report.checked.balances} balances, ${report.checked.consumptions} consumptions, ${report.checked.invoices} invoices`);
+      for (const v of report.violations) console.log(`VIOLATION ${v.invariant} — ${v.subject}: ${v.detail}`);
+      if (report.violationCount > report.violations.length) console.log(`… and ${report.violationCount - report.violations.length} more`);
+      console.log(report.ok ? 'ok: every invariant holds' : `FAILED: ${report.violationCount} violation(s)`);
+      return report.ok ? 0 : 1;
+    }
+    if (command === 'run-nightly') {
+      const { values } = parseArgs({ args: [sub, ...rest].filter((a): a is string => a !== undefined), options: { 'as-of': { type: 'string' }, 'no-workers': { type: 'boolean' } } });
+      const asOf = values['as-of'] ? parseInstant(values['as-of'], config.BUSINESS_TZ) : new Date();
+      if (!asOf) {
+        console.error('--as-of must be YYYY-MM-DD or an RFC 3339 time with an offset');
+        return 2;
+      }
+      const runtime = createRuntime({ config, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl, log, clock: values['as-of'] ? new ManualClock(asOf) : systemClock });
+      const workers = values['no-workers'] ? undefined : await startWorkers(runtime.ctx);
+      try {
+        await openQueueEvents(runtime.ctx, ['renewal', 'maintenance', 'reports']);
+        const report = await runNightly(runtime.ctx, asOf);
+        console.log(JSON.stringify(report, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2));
+        const failed = report.phases.some((p) => p.failed.length > 0);
+        const verify = report.verify as { ok?: boolean } | undefined;
+        return failed || verify?.ok === false ? 1 : 0;
+      } finally {
+        await workers?.close();
+        await runtime.close();
+      }
     }
     console.error(USAGE);
     return 2;

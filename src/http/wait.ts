@@ -29,17 +29,48 @@ export async function openQueueEvents(app: AppContext, queues: readonly QueueNam
  * Waits for a job's outcome for at most `timeoutMs` (API.md `?wait=true`). Waits on BullMQ's own
  * completion events, never by polling.
  */
-export async function waitForJob(app: AppContext, queue: QueueName, jobId: string, timeoutMs = app.config.WAIT_TIMEOUT_MS): Promise<WaitOutcome> {
+export async function waitForJob(
+  app: AppContext,
+  queue: QueueName,
+  jobId: string,
+  timeoutMs = app.config.WAIT_TIMEOUT_MS,
+  options: { untilAdded?: boolean } = {},
+): Promise<WaitOutcome> {
   const events = queueEvents(app, queue);
   await events.waitUntilReady();
-  const job = await Job.fromId(app.queues[queue], jobId);
+  const started = Date.now();
+  const job = await (options.untilAdded ? jobWhenAdded(app, events, queue, jobId, timeoutMs) : Job.fromId(app.queues[queue], jobId));
   if (!job) return { state: 'timeout' };
+  const left = Math.max(1, timeoutMs - (Date.now() - started));
   try {
-    const value: unknown = await job.waitUntilFinished(events, timeoutMs);
+    const value: unknown = await job.waitUntilFinished(events, left);
     return { state: 'completed', value };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (/timed out before finishing/i.test(message)) return { state: 'timeout' };
     return { state: 'failed', code: failureFromReason(message), reason: message };
+  }
+}
+
+/** The job, as soon as it exists: for a job another part of the system is about to enqueue (the relay). */
+async function jobWhenAdded(app: AppContext, events: QueueEvents, queue: QueueName, jobId: string, timeoutMs: number): Promise<Job | undefined> {
+  let onAdded: ((args: { jobId: string }) => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const added = new Promise<void>((resolve) => {
+    onAdded = (args) => {
+      if (args.jobId === jobId) resolve();
+    };
+    events.on('added', onAdded);
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  try {
+    // listening first, then looking: an add between the two is not missed
+    const existing = await Job.fromId(app.queues[queue], jobId);
+    if (existing) return existing;
+    await added;
+    return await Job.fromId(app.queues[queue], jobId);
+  } finally {
+    if (onAdded) events.off('added', onAdded);
+    clearTimeout(timer);
   }
 }

@@ -255,7 +255,13 @@ async function writeFresh(tx: Tx, fresh: readonly Prepared[], now: Date): Promis
 
   const consumedByLot = new Map<string, bigint>();
   for (const m of burn.movements) consumedByLot.set(m.balanceId, (consumedByLot.get(m.balanceId) ?? 0n) + m.amount);
-  const changes: BalanceChange[] = [...burn.changed].map(([id, remaining]) => ({ id, remaining, consumed: consumedByLot.get(id) ?? 0n }));
+  const wentLow = new Set(burn.crossings.filter((c) => c.kind === 'low').map((c) => c.balanceId));
+  const changes: BalanceChange[] = [...burn.changed].map(([id, remaining]) => ({
+    id,
+    remaining,
+    consumed: consumedByLot.get(id) ?? 0n,
+    ...(wentLow.has(id) ? { lowNotifiedAt: now } : {}),
+  }));
   await applyBalanceChanges(tx, changes, now);
 
   const lotById = new Map(lots.map((l) => [l.id, l]));

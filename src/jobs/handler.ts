@@ -25,7 +25,11 @@ export function jobHandler<T>(schema: ZodType<T>, run: (data: T, context: JobRun
       throw permanentError({ code: 'validation_failed', detail: problems.map((p) => `${p.field}: ${p.message}`).join('; ') });
     }
     const result = await run(parsed.data, { app, job, jobId: job.id ?? '' });
-    if (!result.ok) throw permanentError(result);
+    if (!result.ok) {
+      // the request will never apply: stop the relay from re-enqueueing it (its failure stays in BullMQ)
+      await app.db('accepted_jobs').where({ job_id: job.id ?? '' }).delete();
+      throw permanentError(result);
+    }
     return result.value;
   };
 }

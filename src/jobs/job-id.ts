@@ -13,7 +13,7 @@ export const jobIds = {
   reverse: (consumptionId: string) => `reverse|${part(consumptionId)}`,
   recharge: (subscriptionId: string, idempotencyKey: string) => `recharge|${part(subscriptionId)}|${part(idempotencyKey)}`,
   renewal: (subscriptionId: string, periodEnd: Date) => `renewal|${part(subscriptionId)}|${compactTime(periodEnd)}`,
-  maintenance: (name: 'expire' | 'verify' | 'notify', asOf: Date) => `${name}|${compactTime(asOf)}`,
+  maintenance: (name: 'expire' | 'verify' | 'notify' | 'cleanup', asOf: Date) => `${name}|${compactTime(asOf)}`,
   report: (reportId: string) => `report|${part(reportId)}`,
   delivery: (deliveryId: string) => `delivery|${part(deliveryId)}`,
 } as const;

@@ -1,7 +1,24 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { consumeData, consumeJob, reverseData, reverseJob, type ConsumeData, type ReverseData } from '../jobs/definitions.js';
+import { v7 as uuidv7 } from 'uuid';
+import {
+  consumeData,
+  consumeJob,
+  generateReportData,
+  generateReportJob,
+  rechargeData,
+  rechargeJob,
+  renewData,
+  renewJob,
+  reverseData,
+  reverseJob,
+  type ConsumeData,
+  type GenerateReportData,
+  type RechargeData,
+  type RenewData,
+  type ReverseData,
+} from '../jobs/definitions.js';
 import { DEFAULT_JOB_OPTIONS } from '../queue/queues.js';
 import type { QueueName } from '../queue/names.js';
 import { redisOptions } from '../queue/redis.js';
@@ -86,6 +103,34 @@ export class CreditsProducer {
     const jobId = reverseJob.jobId(data);
     await this.queue(reverseJob.queue).add(reverseJob.name, data, { ...options, jobId });
     return { jobId };
+  }
+
+  /** Recharges a subscription (a `recharge` job): one recharge and one invoice per idempotency key. */
+  async recharge(input: Omit<RechargeData, 'accepted_at' | 'auto'>, options: JobsOptions = {}): Promise<Enqueued> {
+    const data = this.validate(rechargeData, { ...input, accepted_at: this.now().toISOString() });
+    const jobId = rechargeJob.jobId(data);
+    await this.queue(rechargeJob.queue).add(rechargeJob.name, data, { ...options, jobId });
+    return { jobId };
+  }
+
+  /** Renews the period of a subscription that ends at `period_end` (a `renew` job): once per period. */
+  async renew(input: Omit<RenewData, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    const data = this.validate(renewData, { ...input, accepted_at: this.now().toISOString() });
+    const jobId = renewJob.jobId(data);
+    await this.queue(renewJob.queue).add(renewJob.name, data, { ...options, jobId });
+    return { jobId };
+  }
+
+  /**
+   * Asks for a report (a `generate` job); the worker creates its run. Give `report_id` to make a
+   * retry of this call name the same report; fetch it with GET /v1/reports/{report_id}.
+   */
+  async generateReport(input: Omit<GenerateReportData, 'report_id'> & { report_id?: string }, options: JobsOptions = {}): Promise<Enqueued & { reportId: string }> {
+    const data = this.validate(generateReportData, { format: 'json', ...input, report_id: input.report_id ?? uuidv7() });
+    if (!data.type) throw new ProducerValidationError('validation_failed', [{ field: 'type', message: 'is required' }]);
+    const jobId = generateReportJob.jobId(data);
+    await this.queue(generateReportJob.queue).add(generateReportJob.name, data, { ...options, jobId });
+    return { jobId, reportId: data.report_id };
   }
 
   async close(): Promise<void> {

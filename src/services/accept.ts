@@ -20,7 +20,9 @@ export interface JobToAccept {
  * them, the relay enqueues them again from here (the worker deletes the row in the transaction that
  * applies the job). The same job id with another payload is an idempotency conflict.
  */
-export async function recordAccepted(db: Executor, jobs: readonly JobToAccept[], now: Date): Promise<Result<{ fresh: Set<string> }>> {
+export async function recordAccepted(db: Executor, jobs: readonly JobToAccept[]): Promise<Result<{ fresh: Set<string> }>> {
+  // wall-clock time: the relay compares it with its own clock to find requests Redis lost
+  const now = new Date();
   if (jobs.length === 0) return ok({ fresh: new Set() });
   const result = await db.raw<{ rows: Array<{ job_id: string }> }>(
     `INSERT INTO accepted_jobs (job_id, queue, name, data, request_hash, subject_id, accepted_at)

@@ -78,7 +78,7 @@ export async function acceptConsumptions(app: AppContext, bodies: readonly Consu
     }));
   if (toQueue.length > 0) {
     if (!redisReady(app)) return fail('unavailable', 'the queue (Redis) cannot be reached; nothing was accepted, retry later');
-    const recorded = await recordAccepted(app.db, toQueue, now);
+    const recorded = await recordAccepted(app.db, toQueue);
     if (!recorded.ok) return recorded;
     try {
       await enqueueAccepted(app, toQueue);

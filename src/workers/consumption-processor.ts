@@ -51,7 +51,10 @@ export function consumptionProcessor(app: AppContext) {
       throw permanentError({ code: 'validation_failed', detail: zodProblems(parsed.error).map((p) => `${p.field}: ${p.message}`).join('; ') });
     }
     const outcome = await batcher.submit({ jobId: job.id ?? '', data: parsed.data, enqueuedAt: new Date(job.timestamp) });
-    if (!outcome.ok) throw permanentError(outcome);
+    if (!outcome.ok) {
+      if (parsed.data.accepted_at) await app.db('accepted_jobs').where({ job_id: job.id ?? '' }).delete();
+      throw permanentError(outcome);
+    }
     return outcome.value;
   };
   return { process, drain: () => batcher.drain() };

@@ -5,6 +5,7 @@ import type { QueueName } from '../queue/names.js';
 import { jobsProcessed } from '../metrics.js';
 import { consumptionProcessor } from './consumption-processor.js';
 import { otherProcessors } from './processors.js';
+import { Relay } from './relay.js';
 
 export interface RunningWorkers {
   workers: Worker[];
@@ -51,9 +52,12 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     workers.push(track(new Worker(queue, processor, { connection, prefix, concurrency: CONCURRENCY[queue] }), queue));
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  const relay = new Relay(app);
+  await relay.start();
   return {
     workers,
     close: async () => {
+      await relay.stop();
       await Promise.all(workers.map((w) => w.close()));
       await consumption.drain();
       connection.disconnect();

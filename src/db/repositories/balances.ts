@@ -19,6 +19,8 @@ export interface BalanceRow {
   voided: bigint;
   rolled_over: bigint;
   low_threshold: bigint;
+  low_notified_at: Date | null;
+  expiry_notified_at: Date | null;
   priority: number;
   valid_from: Date;
   expires_at: Date;
@@ -61,6 +63,8 @@ export async function createBalances(db: Executor, drafts: readonly BalanceDraft
     voided: 0n,
     rolled_over: 0n,
     low_threshold: draft.lowThreshold,
+    low_notified_at: null,
+    expiry_notified_at: null,
     priority: draft.priority,
     valid_from: draft.validFrom,
     expires_at: draft.expiresAt,
@@ -126,6 +130,8 @@ export interface BalanceChange {
   expired?: bigint;
   voided?: bigint;
   rolledOver?: bigint;
+  /** Set when this change sent `balance.low`. */
+  lowNotifiedAt?: Date;
 }
 
 /**
@@ -145,9 +151,10 @@ export async function applyBalanceChanges(db: Executor, changes: readonly Balanc
             voided = b.voided + c.voided,
             rolled_over = b.rolled_over + c.rolled_over,
             status = COALESCE(c.status, b.status),
+            low_notified_at = COALESCE(c.low_notified_at, b.low_notified_at),
             updated_at = ?
-       FROM unnest(?::uuid[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[])
-            AS c(id, remaining, consumed, adjusted, expired, voided, rolled_over, status)
+       FROM unnest(?::uuid[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::timestamptz[])
+            AS c(id, remaining, consumed, adjusted, expired, voided, rolled_over, status, low_notified_at)
       WHERE b.id = c.id`,
     arrays([
       now,
@@ -159,6 +166,7 @@ export async function applyBalanceChanges(db: Executor, changes: readonly Balanc
       delta((c) => c.voided),
       delta((c) => c.rolledOver),
       changes.map((c) => c.status ?? null),
+      changes.map((c) => c.lowNotifiedAt ?? null),
     ]),
   );
 }

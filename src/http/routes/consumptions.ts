@@ -178,7 +178,7 @@ export const consumptionRoutes: AnyRoute[] = [
       if (!redisReady(app)) return fail('unavailable', 'the queue (Redis) cannot be reached; nothing was accepted, retry later');
       const data = { consumption_id: params.id, ...(body?.reason ? { reason: body.reason } : {}), accepted_at: app.clock.now().toISOString() };
       const job = { queue: 'consumption' as const, name: reverseJob.name, jobId, data, requestHash: fingerprint({ consumption_id: params.id }), subjectId: null };
-      const recorded = await recordAccepted(app.db, [job], app.clock.now());
+      const recorded = await recordAccepted(app.db, [job]);
       if (!recorded.ok) return recorded;
       await enqueueAccepted(app, [job]);
       const queued = { job_id: jobId, consumption_id: params.id, status: 'queued' };

@@ -1,4 +1,6 @@
 import type { AnyRoute } from '../route.js';
+import { adminRoutes } from './admin.js';
+import { balanceRoutes } from './balances.js';
 import { clientRoutes } from './clients.js';
 import { consumptionRoutes } from './consumptions.js';
 import { creditTypeRoutes } from './credit-types.js';
@@ -6,10 +8,11 @@ import { invoiceRoutes } from './invoices.js';
 import { packageRoutes } from './packages.js';
 import { subscriptionRoutes } from './subscriptions.js';
 import { systemRoutes } from './system.js';
+import { webhookRoutes } from './webhooks.js';
 
 /** The whole route table: what the app mounts, what /openapi.json documents, what the auth audit walks. */
 export function allRoutes(): AnyRoute[] {
   const routes: AnyRoute[] = [];
-  routes.push(...systemRoutes(() => routes), ...creditTypeRoutes, ...packageRoutes, ...clientRoutes, ...subscriptionRoutes, ...invoiceRoutes, ...consumptionRoutes);
+  routes.push(...systemRoutes(() => routes), ...creditTypeRoutes, ...packageRoutes, ...clientRoutes, ...subscriptionRoutes, ...invoiceRoutes, ...consumptionRoutes, ...balanceRoutes, ...webhookRoutes, ...adminRoutes);
   return routes;
 }

@@ -7,8 +7,11 @@ import { isUuid } from '../../ids.js';
 import { cancelSubscription, patchSubscription, subscribe, subscriptionView, subscriptionViews } from '../../services/subscriptions.js';
 import { subscriptionView as subscriptionSchema } from '../../views/subscription.js';
 import { page } from '../reply.js';
+import { randomUUID } from 'node:crypto';
+import { requestRecharge, requestRenewal } from '../../services/job-requests.js';
+import { IDEMPOTENCY_HEADER } from '../idempotency.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, metadataSchema, moneyInput, pageQuery, refSchema, timestampSchema } from '../schemas/common.js';
+import { idParams, listOf, metadataSchema, moneyInput, pageQuery, quantityInput, refSchema, timestampSchema, waitQuery } from '../schemas/common.js';
 
 const autoRechargeSchema = z.strictObject({
   enabled: z.boolean().optional(),
@@ -136,6 +139,73 @@ export const subscriptionRoutes: AnyRoute[] = [
       const result = await cancelSubscription(db, params.id, body.at, { now: app.clock.now(), actor: `key:${auth?.keyId ?? 'system'}`, reason: body.reason });
       if (!result.ok) return result;
       return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/subscriptions/{id}/renew',
+    access: 'write',
+    tag: 'subscriptions',
+    summary: 'Renew now: a renewal job for the current period',
+    description:
+      'The next period starts where the current one ends (or now, if the subscription has expired), with an invoice at the subscription\'s price. Renewing the same period twice grants nothing the second time. 202 `{job_id}`; with `?wait=true`, 200 with the result.',
+    params: idParams,
+    query: waitQuery,
+    body: z.strictObject({ apply_package_changes: z.boolean().optional() }).optional(),
+    idempotency: 'job',
+    responses: {
+      202: { description: 'Queued', schema: z.object({ job_id: z.string(), status: z.string() }) },
+      200: { description: 'Renewed (with ?wait=true)' },
+      404: { description: 'No such subscription' },
+      409: { description: 'Cancelled, pending payment, or set to cancel at period end' },
+    },
+    handler: async ({ params, query, body, app, auth, req }) => {
+      if (!isUuid(params.id)) return notFound(params.id);
+      const result = await requestRenewal(app, params.id, { apply_package_changes: body?.apply_package_changes }, {
+        wait: query.wait,
+        idempotencyKey: req.get(IDEMPOTENCY_HEADER),
+        apiKeyId: auth?.keyId,
+        path: req.path,
+      });
+      return result.ok ? result.value : result;
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/subscriptions/{id}/recharge',
+    access: 'write',
+    tag: 'subscriptions',
+    summary: 'Recharge: refill before the renewal date, invoiced',
+    description:
+      'Adds recharge balances valid until the current period ends: one package\'s worth by default, or the `items` given; invoiced at the package\'s recharge_price or the `price` given. The Idempotency-Key becomes the job\'s idempotency key (the same key recharges once). 202 `{job_id}`; with `?wait=true`, 200 with the result.',
+    params: idParams,
+    query: waitQuery,
+    body: z
+      .strictObject({
+        items: z.array(z.strictObject({ credit_type: refSchema, units: quantityInput })).min(1).max(50).optional(),
+        price: moneyInput.optional(),
+      })
+      .optional(),
+    idempotency: 'job',
+    responses: {
+      202: { description: 'Queued', schema: z.object({ job_id: z.string(), status: z.string() }) },
+      200: { description: 'Recharged (with ?wait=true)' },
+      404: { description: 'No such subscription' },
+      409: { description: 'The subscription is not active' },
+    },
+    handler: async ({ params, query, body, app, req }) => {
+      if (!isUuid(params.id)) return notFound(params.id);
+      const key = req.get(IDEMPOTENCY_HEADER);
+      if (key !== undefined && (key.length === 0 || key.length > 255)) {
+        return fail('validation_failed', 'Idempotency-Key must be 1–255 characters', { errors: [{ field: 'Idempotency-Key', message: 'must be 1–255 characters' }] });
+      }
+      const result = await requestRecharge(
+        app,
+        params.id,
+        { items: body?.items, price: body?.price === undefined ? undefined : body.price.toString() },
+        { wait: query.wait, idempotencyKey: key ?? randomUUID() },
+      );
+      return result.ok ? result.value : result;
     },
   }),
 ];

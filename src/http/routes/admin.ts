@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { ManualClock } from '../../clock.js';
+import { fail } from '../../domain/result.js';
+import { runNightly } from '../../scheduler/nightly.js';
+import { verifyInvariants } from '../../services/verify.js';
+import { defineRoute, type AnyRoute } from '../route.js';
+import { timestampSchema } from '../schemas/common.js';
+
+export const adminRoutes: AnyRoute[] = [
+  defineRoute({
+    method: 'post',
+    path: '/v1/admin/nightly-runs',
+    access: 'admin',
+    tag: 'admin',
+    summary: 'Run the nightly sweep now (as of a given time), and wait for it',
+    description:
+      'The same sweep as NIGHTLY_CRON and `npm run cli -- run-nightly`: renewals due before the next run, expiry, events, housekeeping, reports, then the invariant check — each phase waiting for the one before. Job ids derive from `as_of`, so running it twice for the same minute does the work once.',
+    body: z.strictObject({
+      as_of: timestampSchema.optional().meta({ description: 'Defaults to now.' }),
+      timeout_ms: z.number().int().min(1_000).max(600_000).default(120_000),
+    }),
+    responses: { 200: { description: 'What each phase did' } },
+    handler: async ({ body, app }) => ({ status: 200, body: await runNightly(app, body.as_of ?? app.clock.now(), { phaseTimeoutMs: body.timeout_ms }) }),
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/admin/verify',
+    access: 'admin',
+    tag: 'admin',
+    summary: 'Check every invariant of DOMAIN.md now',
+    responses: { 200: { description: 'The report: ok, counts checked, each violation' } },
+    handler: async ({ app }) => ({ status: 200, body: await verifyInvariants(app.db) }),
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/admin/clock',
+    access: 'admin',
+    tag: 'admin',
+    summary: "The service's clock (CLOCK=manual only)",
+    responses: { 200: { description: 'Now, as the service sees it' }, 404: { description: 'The clock is the system clock' } },
+    handler: async ({ app }) =>
+      app.clock instanceof ManualClock ? { status: 200, body: { now: app.clock.now().toISOString(), mode: 'manual' } } : fail('not_found', 'the clock is the system clock (start with CLOCK=manual to move it)'),
+  }),
+  defineRoute({
+    method: 'put',
+    path: '/v1/admin/clock',
+    access: 'admin',
+    tag: 'admin',
+    summary: "Move the service's clock (CLOCK=manual only)",
+    body: z.strictObject({ now: timestampSchema }),
+    responses: { 200: { description: 'The new now' }, 404: { description: 'The clock is the system clock' } },
+    handler: async ({ app, body }) => {
+      if (!(app.clock instanceof ManualClock)) return fail('not_found', 'the clock is the system clock (start with CLOCK=manual to move it)');
+      app.clock.set(body.now);
+      return { status: 200, body: { now: app.clock.now().toISOString(), mode: 'manual' } };
+    },
+  }),
+];

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { balanceById } from '../../db/repositories/balances.js';
+import { creditTypesByIds } from '../../db/repositories/credit-types.js';
+import { fail } from '../../domain/result.js';
+import { isUuid } from '../../ids.js';
+import { adjustBalance } from '../../services/adjustments.js';
+import { ledgerEntryView } from '../../services/balances.js';
+import { balanceView, toBalanceView } from '../../views/balance.js';
+import { replyWith } from '../reply.js';
+import { defineRoute, type AnyRoute } from '../route.js';
+import { idParams, quantityInput } from '../schemas/common.js';
+
+export const balanceRoutes: AnyRoute[] = [
+  defineRoute({
+    method: 'get',
+    path: '/v1/balances/{id}',
+    access: 'read',
+    tag: 'balances',
+    summary: 'One balance (lot)',
+    params: idParams,
+    responses: { 200: { description: 'The balance', schema: balanceView }, 404: { description: 'No such balance' } },
+    handler: async ({ params, db }) => {
+      if (!isUuid(params.id)) return fail('not_found', `no balance "${params.id}"`);
+      const balance = await balanceById(db, params.id);
+      if (!balance) return fail('not_found', `no balance "${params.id}"`);
+      const creditType = (await creditTypesByIds(db, [balance.credit_type_id])).get(balance.credit_type_id)!;
+      return { status: 200, body: toBalanceView(balance, creditType) };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/balances/{id}/adjustments',
+    access: 'admin',
+    tag: 'balances',
+    summary: 'Add or remove units on a balance, with a reason',
+    description: 'A positive `delta` adds, a negative one removes; remaining never goes below 0 (422 insufficient_balance). Answers the `adjust` ledger entry.',
+    params: idParams,
+    body: z.strictObject({
+      delta: quantityInput.meta({ description: 'Signed decimal, e.g. "-2.5".' }),
+      reason: z.string().trim().min(1, 'is required').max(500),
+    }),
+    idempotency: 'stored',
+    responses: {
+      201: { description: 'The ledger entry', schema: ledgerEntryView },
+      404: { description: 'No such balance' },
+      409: { description: 'The balance is expired or void' },
+      422: { description: 'Invalid delta, or a removal larger than what remains (insufficient_balance)' },
+    },
+    handler: async ({ params, body, db, app, auth }) => {
+      if (!isUuid(params.id)) return fail('not_found', `no balance "${params.id}"`);
+      return replyWith(await adjustBalance(db, params.id, body, { now: app.clock.now(), actor: `key:${auth?.keyId}` }), 201, (entry) => entry);
+    },
+  }),
+];

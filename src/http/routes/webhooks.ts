@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { fail } from '../../domain/result.js';
+import { isUuid } from '../../ids.js';
+import {
+  createEndpoint,
+  deleteEndpoint,
+  endpointById,
+  listEndpoints,
+  SUBSCRIBABLE,
+  toEndpointView,
+  webhookEndpointView,
+} from '../../webhooks/endpoints.js';
+import { page, replyWith } from '../reply.js';
+import { defineRoute, type AnyRoute } from '../route.js';
+import { idParams, listOf, pageQuery } from '../schemas/common.js';
+
+const deliveryView = z.object({
+  id: z.uuid(),
+  event_id: z.uuid(),
+  event_type: z.string(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.number().int(),
+  last_status_code: z.number().int().nullable(),
+  last_error: z.string().nullable(),
+  delivered_at: z.string().nullable(),
+  created_at: z.string(),
+});
+
+export const webhookRoutes: AnyRoute[] = [
+  defineRoute({
+    method: 'post',
+    path: '/v1/webhook-endpoints',
+    access: 'admin',
+    tag: 'webhooks',
+    summary: 'Subscribe a URL to events',
+    description:
+      'Each event is POSTed as JSON with `Credits-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` keyed with the secret, plus Credits-Event-Id, Credits-Event-Type and Credits-Delivery-Id. Non-2xx answers are retried with exponential backoff. The secret is shown in full only here.',
+    body: z.strictObject({
+      url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000),
+      events: z.array(z.enum(SUBSCRIBABLE)).min(1, 'give at least one event type, or "*"').max(SUBSCRIBABLE.length),
+      secret: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
+      description: z.string().max(500).optional(),
+    }),
+    idempotency: 'stored',
+    responses: { 201: { description: 'Created, with its secret', schema: webhookEndpointView } },
+    handler: async ({ body, db, app }) => replyWith(await createEndpoint(db, body, app.clock.now()), 201, (row) => toEndpointView(row, true)),
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/webhook-endpoints',
+    access: 'admin',
+    tag: 'webhooks',
+    summary: 'List webhook endpoints (secrets masked)',
+    query: pageQuery,
+    responses: { 200: { description: 'A page of endpoints', schema: listOf(webhookEndpointView) } },
+    handler: async ({ query, db }) => {
+      const result = await listEndpoints(db, query);
+      return { status: 200, body: page(result.data.map((r) => toEndpointView(r)), result.nextCursor) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/webhook-endpoints/{id}/deliveries',
+    access: 'admin',
+    tag: 'webhooks',
+    summary: "An endpoint's deliveries, newest first, with their attempts' outcome",
+    params: idParams,
+    query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), status: z.enum(['pending', 'delivered', 'failed']).optional() }),
+    responses: { 200: { description: 'Deliveries', schema: z.object({ data: z.array(deliveryView) }) }, 404: { description: 'No such endpoint' } },
+    handler: async ({ params, query, db }) => {
+      if (!isUuid(params.id) || !(await endpointById(db, params.id))) return fail('not_found', `no webhook endpoint "${params.id}"`);
+      const q = db('webhook_deliveries as d').join('outbox_events as e', 'e.id', 'd.event_id').where('d.endpoint_id', params.id);
+      if (query.status) q.andWhere('d.status', query.status);
+      const rows = (await q.orderBy('d.created_at', 'desc').limit(query.limit).select('d.*', 'e.type as event_type')) as Array<{
+        id: string; event_id: string; event_type: string; status: 'pending' | 'delivered' | 'failed'; attempts: number; last_status_code: number | null; last_error: string | null; delivered_at: Date | null; created_at: Date;
+      }>;
+      return {
+        status: 200,
+        body: {
+          data: rows.map((r) => ({
+            id: r.id, event_id: r.event_id, event_type: r.event_type, status: r.status, attempts: r.attempts, last_status_code: r.last_status_code,
+            last_error: r.last_error, delivered_at: r.delivered_at?.toISOString() ?? null, created_at: r.created_at.toISOString(),
+          })),
+        },
+      };
+    },
+  }),
+  defineRoute({
+    method: 'delete',
+    path: '/v1/webhook-endpoints/{id}',
+    access: 'admin',
+    tag: 'webhooks',
+    summary: 'Stop delivering to an endpoint',
+    params: idParams,
+    responses: { 204: { description: 'Deleted' }, 404: { description: 'No such endpoint' } },
+    handler: async ({ params, db, app }) => {
+      if (!isUuid(params.id)) return fail('not_found', `no webhook endpoint "${params.id}"`);
+      const result = await deleteEndpoint(db, params.id, app.clock.now());
+      return result.ok ? { status: 204 } : result;
+    },
+  }),
+];

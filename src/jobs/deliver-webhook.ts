@@ -1,0 +1,105 @@
+import type { Job } from 'bullmq';
+import type { AppContext } from '../app-context.js';
+import { ok, fail, type Result } from '../domain/result.js';
+import { SIGNATURE_HEADER, sign } from '../webhooks/signature.js';
+import type { DeliverData } from './definitions.js';
+
+export interface DeliveryResult {
+  delivery_id: string;
+  status: 'delivered' | 'skipped';
+  attempts: number;
+  status_code?: number;
+  reason?: string;
+}
+
+interface DeliveryRow {
+  id: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  endpoint_id: string;
+  url: string;
+  secret: string;
+  deleted_at: Date | null;
+  event_id: string;
+  event_type: string;
+  payload: unknown;
+}
+
+/** Thrown for a delivery the receiver refused: BullMQ retries it with exponential backoff. */
+export class DeliveryFailedError extends Error {}
+
+/**
+ * Delivers one event to one endpoint: a POST of the event's JSON, signed (src/webhooks/signature.ts),
+ * with the event and delivery ids in headers so the receiver can drop a repeat (delivery is at least
+ * once). Every attempt is recorded; a 2xx marks the delivery delivered; anything else throws so the
+ * job is retried with backoff, and the last allowed attempt marks it failed.
+ */
+export async function deliverWebhook(app: AppContext, data: DeliverData, job: Job): Promise<Result<DeliveryResult>> {
+  const row = (await app.db('webhook_deliveries as d')
+    .join('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
+    .join('outbox_events as e', 'e.id', 'd.event_id')
+    .where('d.id', data.delivery_id)
+    .first('d.id', 'd.status', 'd.attempts', 'd.endpoint_id', 'w.url', 'w.secret', 'w.deleted_at', 'e.id as event_id', 'e.type as event_type', 'e.payload')) as DeliveryRow | undefined;
+  if (!row) return fail('not_found', `no webhook delivery "${data.delivery_id}"`);
+  if (row.status === 'delivered') return ok({ delivery_id: row.id, status: 'delivered', attempts: row.attempts, reason: 'delivered before' });
+  if (row.deleted_at) {
+    await app.db('webhook_deliveries').where({ id: row.id }).update({ status: 'failed', last_error: 'endpoint deleted' });
+    return ok({ delivery_id: row.id, status: 'skipped', attempts: row.attempts, reason: 'endpoint deleted' });
+  }
+
+  const attempt = row.attempts + 1;
+  const body = JSON.stringify(row.payload);
+  const startedAt = new Date();
+  const started = performance.now();
+  let statusCode: number | null = null;
+  let error: string | null = null;
+  try {
+    const response = await fetch(row.url, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': `credits-webhooks/${app.version}`,
+        [SIGNATURE_HEADER]: sign(row.secret, body, Math.floor(startedAt.getTime() / 1000)),
+        'credits-event-id': row.event_id,
+        'credits-event-type': row.event_type,
+        'credits-delivery-id': row.id,
+        'credits-delivery-attempt': String(attempt),
+      },
+      body,
+      signal: AbortSignal.timeout(app.config.WEBHOOK_TIMEOUT_MS),
+    });
+    statusCode = response.status;
+    // read (a little of) the body so the connection is reused, never trusting its size
+    await response.body?.cancel().catch(() => undefined);
+    if (statusCode < 200 || statusCode >= 300) error = `the receiver answered ${statusCode}`;
+  } catch (e) {
+    error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  }
+  const durationMs = Math.round(performance.now() - started);
+  const delivered = error === null;
+  const maxAttempts = job.opts.attempts ?? app.config.WEBHOOK_MAX_ATTEMPTS;
+  const lastAttempt = job.attemptsMade + 1 >= maxAttempts;
+
+  await app.db.transaction(async (tx) => {
+    await tx('webhook_attempts')
+      .insert({ delivery_id: row.id, attempt, started_at: startedAt, duration_ms: durationMs, status_code: statusCode, error })
+      .onConflict(['delivery_id', 'attempt'])
+      .ignore();
+    await tx('webhook_deliveries')
+      .where({ id: row.id })
+      .update({
+        attempts: attempt,
+        last_status_code: statusCode,
+        last_error: error,
+        status: delivered ? 'delivered' : lastAttempt ? 'failed' : 'pending',
+        delivered_at: delivered ? new Date() : null,
+        next_attempt_at: delivered || lastAttempt ? null : new Date(Date.now() + backoffMs(app.config.WEBHOOK_BACKOFF_MS, job.attemptsMade + 1)),
+      });
+  });
+  if (!delivered) throw new DeliveryFailedError(`delivery ${row.id} to ${new URL(row.url).host} failed (attempt ${attempt}): ${error}`);
+  return ok({ delivery_id: row.id, status: 'delivered', attempts: attempt, status_code: statusCode ?? 0 });
+}
+
+/** BullMQ's exponential backoff: delay × 2^(attempts made − 1). */
+export const backoffMs = (delayMs: number, attemptsMade: number): number => delayMs * 2 ** Math.max(0, attemptsMade - 1);

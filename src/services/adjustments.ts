@@ -1,0 +1,75 @@
+import type { Executor } from '../db/knex.js';
+import { applyBalanceChanges, lockBalance } from '../db/repositories/balances.js';
+import { creditTypesByIds } from '../db/repositories/credit-types.js';
+import { appendLedgerEntries } from '../db/repositories/ledger.js';
+import { recordEvents } from '../db/repositories/outbox.js';
+import { transact } from '../db/transact.js';
+import { formatQuantity, parseQuantity } from '../domain/quantity.js';
+import { fail, ok, type Result } from '../domain/result.js';
+import { toLedgerEntryView, type LedgerEntryView } from './balances.js';
+
+export interface AdjustmentInput {
+  delta: number | string;
+  reason: string;
+}
+
+/**
+ * DOMAIN.md "Adjust": an operator adds or removes units on a live balance, with a reason, as an
+ * `adjust` ledger entry. Remaining never goes below 0: a larger removal is refused, not clipped.
+ */
+export async function adjustBalance(db: Executor, balanceId: string, input: AdjustmentInput, context: { now: Date; actor: string }): Promise<Result<LedgerEntryView>> {
+  return transact(db, async (tx) => {
+    const balance = await lockBalance(tx, balanceId);
+    if (!balance) return fail('not_found', `no balance "${balanceId}"`);
+    const creditType = (await creditTypesByIds(tx, [balance.credit_type_id])).get(balance.credit_type_id)!;
+    const delta = parseQuantity(input.delta, creditType.decimals, { allowNegative: true });
+    if (!delta.ok) return fail('validation_failed', `delta ${delta.detail}`, { errors: [{ field: 'delta', message: delta.detail }] });
+    if (balance.status !== 'active') return fail('conflict', `the balance is ${balance.status}`);
+    if (balance.expires_at.getTime() <= context.now.getTime()) return fail('conflict', 'the balance has expired');
+    const remaining = balance.remaining + delta.value;
+    if (remaining < 0n) {
+      const q = (v: bigint) => formatQuantity(v, creditType.decimals);
+      return fail('insufficient_balance', `the balance holds ${q(balance.remaining)}; it cannot lose ${q(-delta.value)}`, {
+        extra: { remaining: q(balance.remaining), delta: q(delta.value) },
+      });
+    }
+    const entry = {
+      balance_id: balance.id,
+      client_id: balance.client_id,
+      credit_type_id: balance.credit_type_id,
+      subscription_id: balance.subscription_id,
+      kind: 'adjust' as const,
+      amount: delta.value,
+      remaining_after: remaining,
+      actor: context.actor,
+      reason: input.reason,
+      effective_at: context.now,
+      created_at: context.now,
+    };
+    await appendLedgerEntries(tx, [entry]);
+    await applyBalanceChanges(tx, [{ id: balance.id, remaining, adjusted: delta.value }], context.now);
+    const [row] = await tx('ledger_entries').where({ balance_id: balance.id }).orderBy('seq', 'desc').limit(1);
+    await recordEvents(
+      tx,
+      [
+        {
+          type: 'balance.adjusted',
+          clientId: balance.client_id,
+          subjectId: balance.id,
+          data: {
+            balance_id: balance.id,
+            subscription_id: balance.subscription_id,
+            client_id: balance.client_id,
+            credit_type: creditType.code,
+            delta: formatQuantity(delta.value, creditType.decimals),
+            remaining: formatQuantity(remaining, creditType.decimals),
+            reason: input.reason,
+            actor: context.actor,
+          },
+        },
+      ],
+      context.now,
+    );
+    return ok(toLedgerEntryView(row, creditType));
+  });
+}

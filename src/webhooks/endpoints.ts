@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { Executor } from '../db/knex.js';
+import { EVENT_TYPES } from '../db/repositories/outbox.js';
+import { readPage, type Page, type PageRequest } from '../db/pagination.js';
+import { fail, ok, type Result } from '../domain/result.js';
+import { newId } from '../ids.js';
+
+export interface WebhookEndpointRow {
+  id: string;
+  url: string;
+  events: string[];
+  secret: string;
+  description: string | null;
+  created_at: Date;
+  deleted_at: Date | null;
+}
+
+export const webhookEndpointView = z
+  .object({
+    id: z.uuid(),
+    url: z.string(),
+    events: z.array(z.string()),
+    description: z.string().nullable(),
+    /** Shown in full only in the answer that created it. */
+    secret: z.string(),
+    created_at: z.string(),
+  })
+  .meta({ id: 'WebhookEndpoint' });
+export type WebhookEndpointView = z.infer<typeof webhookEndpointView>;
+
+export const toEndpointView = (row: WebhookEndpointRow, revealSecret = false): WebhookEndpointView => ({
+  id: row.id,
+  url: row.url,
+  events: row.events,
+  description: row.description,
+  secret: revealSecret ? row.secret : `${row.secret.slice(0, 6)}…${row.secret.slice(-4)}`,
+  created_at: row.created_at.toISOString(),
+});
+
+/** Event types an endpoint may subscribe to (`*` for all). */
+export const SUBSCRIBABLE = ['*', ...EVENT_TYPES] as const;
+
+export interface CreateEndpointInput {
+  url: string;
+  events: string[];
+  secret?: string | undefined;
+  description?: string | undefined;
+}
+
+export async function createEndpoint(db: Executor, input: CreateEndpointInput, now: Date): Promise<Result<WebhookEndpointRow>> {
+  const row: WebhookEndpointRow = {
+    id: newId(),
+    url: input.url,
+    events: [...new Set(input.events)],
+    // a secret made here is 32 random bytes; one given must be at least 16 characters
+    secret: input.secret ?? `whsec_${randomBytes(32).toString('base64url')}`,
+    description: input.description ?? null,
+    created_at: now,
+    deleted_at: null,
+  };
+  await db('webhook_endpoints').insert(row);
+  return ok(row);
+}
+
+export async function listEndpoints(db: Executor, page: PageRequest): Promise<Page<WebhookEndpointRow>> {
+  return readPage<WebhookEndpointRow>(db('webhook_endpoints').whereNull('deleted_at'), page, 'webhook_endpoints');
+}
+
+export async function endpointById(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
+  return (await db('webhook_endpoints').where({ id }).whereNull('deleted_at').first()) as WebhookEndpointRow | undefined;
+}
+
+/** Stops deliveries to the endpoint; its history stays. */
+export async function deleteEndpoint(db: Executor, id: string, now: Date): Promise<Result<true>> {
+  const count = await db('webhook_endpoints').where({ id }).whereNull('deleted_at').update({ deleted_at: now });
+  return count > 0 ? ok(true) : fail('not_found', `no webhook endpoint "${id}"`);
+}
+
+export async function liveEndpoints(db: Executor): Promise<Array<Pick<WebhookEndpointRow, 'id' | 'events'>>> {
+  return (await db('webhook_endpoints').whereNull('deleted_at').select('id', 'events')) as Array<Pick<WebhookEndpointRow, 'id' | 'events'>>;
+}

@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { createRuntime } from '../../src/runtime.js';
+import { runNightly } from '../../src/scheduler/nightly.js';
+import { verifyInvariants } from '../../src/services/verify.js';
+import { startTestApp, testConfig, type TestApp } from '../helpers/app.js';
+import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+
+let app: TestApp;
+let sms: { code: string };
+beforeAll(async () => {
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-03-01T00:00:00.000Z' });
+  sms = await createCreditType(app, { code: 'n-sms' });
+});
+afterAll(async () => {
+  await app.close();
+});
+
+describe('the scheduler only enqueues, with deterministic job ids', () => {
+  it('two schedulers racing over the same night renew each due subscription once', async () => {
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { auto_renew: true });
+    const subs = [];
+    for (let i = 0; i < 5; i += 1) subs.push(await subscribe(app, (await createClient(app)).id, pkg.code));
+    // a second scheduler process: its own runtime (connections, queue listeners) on the same database and queues
+    const other = createRuntime({ config: testConfig(app.prefix), databaseUrl: app.database.url, redisUrl: inject('redisUrl'), log: createLogger('silent'), clock: app.clock });
+    try {
+      app.clock.set('2026-03-31T02:00:00.000Z');
+      const [a, b] = await Promise.all([runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 }), runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 })]);
+      expect(a.phases[0]).toMatchObject({ phase: 'renewals', jobs: 5, completed: 5 });
+      expect(b.phases[0]).toMatchObject({ phase: 'renewals', jobs: 5, completed: 5 });
+      for (const sub of subs) {
+        expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(2);
+        expect(await app.database.db('invoices').where({ subscription_id: sub.id })).toHaveLength(2);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('verify', () => {
+  it('finds nothing wrong in a ledger written by the service', async () => {
+    const report = await verifyInvariants(app.database.db);
+    expect(report).toMatchObject({ ok: true, violationCount: 0 });
+    expect(report.checked.balances).toBeGreaterThan(0);
+  });
+
+  it('catches a ledger corrupted on purpose, precisely, and the CLI exits non-zero', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const sub = await subscribe(app, client.id, pkg.code);
+    const balance = sub.balances[0]!;
+    // 1: a balance whose remaining (and running total) no longer follow its ledger
+    await app.database.db('balances').where({ id: balance.id }).update({ remaining: 7, consumed: 3 });
+    // 2: an entry appended to another balance without changing it
+    const other = await subscribe(app, client.id, pkg.code);
+    const row = await app.database.db('ledger_entries').where({ balance_id: other.balances[0]!.id }).first();
+    await app.database.db('ledger_entries').insert({ ...row, seq: undefined, id: '00000000-0000-4000-8000-0000000000aa', kind: 'adjust', amount: 5, remaining_after: 15 });
+    // 3: a gap in the invoice numbers
+    await app.database.db('invoices').where({ id: other.invoice.id }).update({ sequence: 9_999, number: 'INV-2026-009999' });
+
+    const report = await verifyInvariants(app.database.db);
+    expect(report.ok).toBe(false);
+    const about = (subject: string) => report.violations.filter((v) => v.subject === subject).map((v) => v.detail);
+    expect(about(`balance ${balance.id}`)).toEqual(
+      expect.arrayContaining([expect.stringContaining('remaining is 7 (off by -3)'), expect.stringContaining('consumed is 3 but its ledger entries say 0')]),
+    );
+    expect(about(`balance ${other.balances[0]!.id}`)).toEqual(expect.arrayContaining([expect.stringContaining('adjusted is 0 but its ledger entries say 5')]));
+    expect(report.violations.some((v) => v.invariant === 'invoice_numbers')).toBe(true);
+
+    const cli = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify'], {
+      env: { ...process.env, DATABASE_URL: app.database.url, REDIS_URL: inject('redisUrl'), LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    cli.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    cli.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const code = await new Promise<number | null>((resolve) => cli.on('close', resolve));
+    expect(code).toBe(1);
+    expect(output).toContain(`VIOLATION balance_ledger_sum — balance ${balance.id}`);
+    expect(output).toContain('FAILED');
+  });
+});

@@ -1,0 +1,134 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForJob } from '../../src/http/wait.js';
+import { sign, verifySignature } from '../../src/webhooks/signature.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+
+interface Received {
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/** A local receiver that answers with the statuses it is given, in order, then 200. */
+class Receiver {
+  readonly received: Received[] = [];
+  private readonly waiters: Array<{ count: number; resolve: () => void }> = [];
+  statuses: number[] = [];
+  server: Server;
+  url = '';
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        res.statusCode = this.statuses.shift() ?? 200;
+        res.end();
+        for (const w of this.waiters.filter((w) => this.received.length >= w.count)) w.resolve();
+      });
+    });
+  }
+
+  async start(): Promise<void> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    const address = this.server.address();
+    if (typeof address === 'object' && address) this.url = `http://127.0.0.1:${address.port}/hooks`;
+  }
+
+  /** Resolves when `count` requests have arrived (the receiver's own event, no sleeping). */
+  until(count: number): Promise<void> {
+    if (this.received.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ count, resolve }));
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    this.server.close();
+  }
+}
+
+let app: TestApp;
+let receiver: Receiver;
+const secret = 'whsec_test_secret_for_signatures_0123';
+beforeAll(async () => {
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-04-01T00:00:00.000Z', env: { WEBHOOK_BACKOFF_MS: '50' } });
+  receiver = new Receiver();
+  await receiver.start();
+});
+afterAll(async () => {
+  await app.close();
+  await receiver.stop();
+});
+
+describe('webhooks: every event of the outbox reaches its endpoints, signed', () => {
+  it('delivers subscription and invoice events, retries a receiver that fails first, and records each attempt', async () => {
+    const endpoint = await app.request('POST', '/v1/webhook-endpoints', { body: { url: receiver.url, events: ['subscription.created', 'invoice.created'], secret } });
+    expect(endpoint.status, endpoint.text).toBe(201);
+    expect(endpoint.body.secret).toBe(secret);
+    const listed = await app.request('GET', '/v1/webhook-endpoints');
+    expect(listed.body.data[0].secret).not.toBe(secret);
+
+    receiver.statuses = [500];
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
+    const client = await createClient(app);
+    const sub = await subscribe(app, client.id, pkg.code);
+
+    // 2 events; the first attempt of the first delivery fails with 500 and is retried
+    await receiver.until(3);
+    const deliveries = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
+    expect(deliveries).toHaveLength(2);
+    for (const d of deliveries) {
+      const outcome = await waitForJob(app.ctx, 'webhooks', `delivery|${d.id}`, 20_000);
+      expect(outcome.state).toBe('completed');
+    }
+    const final = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
+    expect(final.map((d) => d.status)).toEqual(['delivered', 'delivered']);
+    const attempts = await app.database.db('webhook_attempts').whereIn('delivery_id', final.map((d) => d.id)).orderBy('started_at');
+    expect(attempts.map((a) => a.status_code).sort()).toEqual([200, 200, 500]);
+
+    const types = receiver.received.map((r) => r.headers['credits-event-type']);
+    expect(types).toEqual(expect.arrayContaining(['subscription.created', 'invoice.created']));
+    const created = receiver.received.find((r) => r.headers['credits-event-type'] === 'subscription.created')!;
+    const payload = JSON.parse(created.body) as { type: string; data: { subscription_id: string } };
+    expect(payload).toMatchObject({ type: 'subscription.created', data: { subscription_id: sub.id } });
+
+    // every delivery is signed with the endpoint's secret over its exact body
+    for (const r of receiver.received) {
+      expect(verifySignature(secret, r.headers['credits-signature'] as string, r.body)).toMatchObject({ ok: true });
+    }
+    const history = await app.request('GET', `/v1/webhook-endpoints/${endpoint.body.id}/deliveries`);
+    expect(history.body.data.map((d: { status: string }) => d.status)).toEqual(['delivered', 'delivered']);
+  });
+
+  it('a receiver refuses a bad signature: wrong secret, tampered body, stale timestamp', () => {
+    const body = JSON.stringify({ type: 'invoice.paid', data: { total: 100 } });
+    const now = 1_800_000_000;
+    const header = sign(secret, body, now);
+    expect(verifySignature(secret, header, body, now)).toEqual({ ok: true, timestamp: now });
+    expect(verifySignature('another_secret_of_some_length', header, body, now)).toEqual({ ok: false, reason: 'mismatch' });
+    expect(verifySignature(secret, header, body.replace('100', '1'), now)).toEqual({ ok: false, reason: 'mismatch' });
+    expect(verifySignature(secret, header, body, now + 301)).toEqual({ ok: false, reason: 'timestamp_out_of_tolerance' });
+    expect(verifySignature(secret, 'v1=abc', body, now)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifySignature(secret, undefined, body, now)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('stops delivering to a deleted endpoint and refuses bad endpoints', async () => {
+    const bad = await app.request('POST', '/v1/webhook-endpoints', { body: { url: 'ftp://example.test', events: ['*'] } });
+    expect(bad.status).toBe(422);
+    const unknownEvent = await app.request('POST', '/v1/webhook-endpoints', { body: { url: receiver.url, events: ['balance.exploded'] } });
+    expect(unknownEvent.status).toBe(422);
+    const shortSecret = await app.request('POST', '/v1/webhook-endpoints', { body: { url: receiver.url, events: ['*'], secret: 'short' } });
+    expect(shortSecret.status).toBe(422);
+    const notAdmin = await app.request('POST', '/v1/webhook-endpoints', { key: app.keys.write, body: { url: receiver.url, events: ['*'] } });
+    expect(notAdmin.status).toBe(403);
+    const endpoint = await app.request('POST', '/v1/webhook-endpoints', { body: { url: receiver.url, events: ['*'] } });
+    expect(endpoint.body.secret).toMatch(/^whsec_/);
+    expect((await app.request('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`)).status).toBe(204);
+    expect((await app.request('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`)).status).toBe(404);
+  });
+});
