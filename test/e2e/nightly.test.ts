@@ -83,3 +83,20 @@ describe('verify', () => {
     expect(output).toContain('FAILED');
   });
 });
+
+describe('node-cron entries', () => {
+  it('run in BUSINESS_TZ and enqueue jobs named by their scheduled minute', async () => {
+    const { startScheduler } = await import('../../src/scheduler/index.js');
+    const scheduler = startScheduler(app.ctx);
+    try {
+      expect(scheduler.tasks).toHaveLength(2);
+      const expire = scheduler.tasks[1]!;
+      expect(expire.getPattern()).toBe(app.ctx.config.EXPIRE_CRON);
+      await expire.execute();
+      const jobs = await app.ctx.queues.maintenance.getJobs(['waiting', 'active', 'completed', 'delayed']);
+      expect(jobs.map((j) => j.id)).toEqual(expect.arrayContaining([expect.stringMatching(/^expire\|\d{8}T\d{4}00\.000Z$/)]));
+    } finally {
+      await scheduler.stop();
+    }
+  });
+});
