@@ -7,6 +7,7 @@ import * as m0005 from './0005_consumptions.js';
 import * as m0006 from './0006_access_and_idempotency.js';
 import * as m0007 from './0007_outbox_webhooks.js';
 import * as m0008 from './0008_reports.js';
+import * as m0009 from './0009_reports_ui.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -26,6 +27,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0006_access_and_idempotency', m0006],
   ['0007_outbox_webhooks', m0007],
   ['0008_reports', m0008],
+  ['0009_reports_ui', m0009],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

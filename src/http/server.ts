@@ -5,6 +5,7 @@ import type { AppContext } from '../app-context.js';
 import { buildApp, type ExtraMount } from './app.js';
 import { allRoutes } from './routes/index.js';
 import { bullBoard } from '../admin/bull-board.js';
+import { uiMount } from '../ui/index.js';
 
 const require = createRequire(import.meta.url);
 
@@ -27,7 +28,7 @@ export interface ApiServer {
 
 /** Everything mounted outside the JSON route table, each with its access declared for the audit. */
 export function standardMounts(ctx: AppContext): ExtraMount[] {
-  return [docsAssets, bullBoard(ctx)];
+  return [docsAssets, bullBoard(ctx), uiMount(ctx)];
 }
 
 export function createHttpApp(ctx: AppContext, extras: readonly ExtraMount[] = standardMounts(ctx)) {

@@ -5,13 +5,16 @@ import { ok, type Result } from '../domain/result.js';
 export interface CleanupResult {
   idempotency_records: number;
   outbox_events: number;
+  report_runs: number;
 }
 
 /** How long stored Idempotency-Key responses are replayed, and dispatched events kept. */
 export const IDEMPOTENCY_RETENTION_DAYS = 1;
 export const OUTBOX_RETENTION_DAYS = 30;
+/** Generated reports (and their stored output) are kept this long. */
+export const REPORT_RETENTION_DAYS = 90;
 
-/** Nightly housekeeping: forgets idempotency responses past their retention and old delivered events. */
+/** Nightly housekeeping: forgets idempotency responses past their retention, old undelivered-to events and old reports. */
 export async function cleanup(app: AppContext, asOf: Date): Promise<Result<CleanupResult>> {
   const idempotency = await app.db('idempotency_records')
     .where('created_at', '<', new Date(asOf.getTime() - IDEMPOTENCY_RETENTION_DAYS * MS_PER_DAY))
@@ -23,5 +26,10 @@ export async function cleanup(app: AppContext, asOf: Date): Promise<Result<Clean
         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)`,
     [new Date(asOf.getTime() - OUTBOX_RETENTION_DAYS * MS_PER_DAY)],
   );
-  return ok({ idempotency_records: idempotency, outbox_events: outbox.rowCount });
+  // a run's chunks go with it (ON DELETE CASCADE)
+  const reports = await app.db('report_runs')
+    .whereIn('status', ['done', 'failed'])
+    .andWhere('created_at', '<', new Date(asOf.getTime() - REPORT_RETENTION_DAYS * MS_PER_DAY))
+    .delete();
+  return ok({ idempotency_records: idempotency, outbox_events: outbox.rowCount, report_runs: reports });
 }

@@ -119,7 +119,7 @@ export async function renewSubscription(app: AppContext, data: RenewData, jobId:
       validity_count: validity.count,
       validity_unit: validity.unit,
       renewal_count: subscription.renewal_count + 1,
-      expired_at: null,
+      // expired_at stays: it tells when the subscription last lapsed (the renewals report counts it)
       updated_at: now,
     });
     const creditTypes = await creditTypesByIds(tx, items.map((i) => i.credit_type_id));

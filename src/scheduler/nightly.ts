@@ -3,6 +3,7 @@ import type { AppContext } from '../app-context.js';
 import { maintenanceJob, renewJob, type MaintenanceJobName, type RenewData } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
 import { waitForJob } from '../http/wait.js';
+import { nightlyReportsHook } from '../reports/nightly.js';
 
 /** Subscriptions whose period ends within this much of a nightly run are renewed by it (a day, plus slack for DST and late runs). */
 export const RENEWAL_LOOKAHEAD_MS = 26 * 3_600_000;
@@ -10,13 +11,6 @@ export const RENEWAL_LOOKAHEAD_MS = 26 * 3_600_000;
 export interface EnqueuedJob {
   queue: QueueName;
   jobId: string;
-}
-
-/** A nightly report hook (the reports module registers itself here). */
-export type NightlyHook = (app: AppContext, asOf: Date) => Promise<EnqueuedJob[]>;
-const hooks: NightlyHook[] = [];
-export function addNightlyHook(hook: NightlyHook): void {
-  if (!hooks.includes(hook)) hooks.push(hook);
 }
 
 /** Scheduled times are truncated to the minute, so every scheduler process names the same run the same way. */
@@ -107,7 +101,7 @@ export async function runNightly(app: AppContext, asOf: Date, options: { phaseTi
   await run('renewals', await enqueueDueRenewals(app, at));
   await run('expiry', [await enqueueMaintenance(app, 'expire', at)]);
   const events: EnqueuedJob[] = [await enqueueMaintenance(app, 'notify', at), await enqueueMaintenance(app, 'cleanup', at)];
-  if (options.reports !== false) for (const hook of hooks) events.push(...(await hook(app, at)));
+  if (options.reports !== false) events.push(...(await nightlyReportsHook(app, at)));
   await run('events', events);
   const [verify] = await run('verify', [await enqueueMaintenance(app, 'verify', at)]);
   const report: NightlyReport = { as_of: at.toISOString(), phases, ...(verify !== undefined ? { verify } : {}) };

@@ -11,6 +11,7 @@ import { notifyBalances } from '../jobs/notify.js';
 import { rechargeSubscription } from '../jobs/recharge.js';
 import { renewSubscription } from '../jobs/renew.js';
 import { verifyJob } from '../jobs/verify.js';
+import { generateReportProcessor } from '../jobs/generate-report.js';
 
 /**
  * The job registry of every queue but `consumption` (which batches): queue → job name → handler.
@@ -26,6 +27,7 @@ export const PROCESSORS: Partial<Record<Exclude<QueueName, 'consumption'>, Recor
     cleanup: jobHandler(maintenanceData, (data, run) => cleanup(run.app, new Date(data.as_of))),
   },
   webhooks: { deliver: jobHandler(deliverData, (data, run) => deliverWebhook(run.app, data, run.job)) },
+  reports: { generate: generateReportProcessor },
 };
 
 export function otherProcessors(app: AppContext): Partial<Record<Exclude<QueueName, 'consumption'>, (job: Job) => Promise<unknown>>> {

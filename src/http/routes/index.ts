@@ -6,6 +6,7 @@ import { consumptionRoutes } from './consumptions.js';
 import { creditTypeRoutes } from './credit-types.js';
 import { invoiceRoutes } from './invoices.js';
 import { packageRoutes } from './packages.js';
+import { reportRoutes } from './reports.js';
 import { subscriptionRoutes } from './subscriptions.js';
 import { systemRoutes } from './system.js';
 import { webhookRoutes } from './webhooks.js';
@@ -13,6 +14,6 @@ import { webhookRoutes } from './webhooks.js';
 /** The whole route table: what the app mounts, what /openapi.json documents, what the auth audit walks. */
 export function allRoutes(): AnyRoute[] {
   const routes: AnyRoute[] = [];
-  routes.push(...systemRoutes(() => routes), ...creditTypeRoutes, ...packageRoutes, ...clientRoutes, ...subscriptionRoutes, ...invoiceRoutes, ...consumptionRoutes, ...balanceRoutes, ...webhookRoutes, ...adminRoutes);
+  routes.push(...systemRoutes(() => routes), ...creditTypeRoutes, ...packageRoutes, ...clientRoutes, ...subscriptionRoutes, ...invoiceRoutes, ...consumptionRoutes, ...balanceRoutes, ...webhookRoutes, ...adminRoutes, ...reportRoutes);
   return routes;
 }

@@ -1,0 +1,46 @@
+import type { Job } from 'bullmq';
+import type { AppContext } from '../app-context.js';
+import { insertReportRun, reportRunById } from '../db/repositories/reports.js';
+import { fail, type Result } from '../domain/result.js';
+import { zodProblems } from '../http/problem.js';
+import { generateReport, type GenerateResult } from '../reports/generate.js';
+import { reportParamsInput } from '../reports/params.js';
+import { createReportRun } from '../reports/service.js';
+import { generateReportData, type GenerateReportData } from './definitions.js';
+import { jobHandler } from './handler.js';
+
+/** BullMQ counts failed attempts in attemptsMade: this one is the last when it is the job's `attempts`-th. */
+const isLastAttempt = (job: Job): boolean => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+
+/**
+ * A producer may send the whole request with an id of its choosing: the run is created here, with
+ * its params checked exactly as POST /v1/reports checks them (a run that cannot be made is stored
+ * as failed, with the reason).
+ */
+async function createFromJob(app: AppContext, data: GenerateReportData & { type: NonNullable<GenerateReportData['type']> }): Promise<Result<void>> {
+  const parsed = reportParamsInput.safeParse(data.params ?? {});
+  const created = parsed.success
+    ? await createReportRun(app.db, app, { type: data.type, params: parsed.data, format: data.format ?? 'json' }, { trigger: 'api', id: data.report_id })
+    : fail('validation_failed', zodProblems(parsed.error, 'params').map((p) => `${p.field}: ${p.message}`).join('; '));
+  if (created.ok) return { ok: true, value: undefined };
+  await insertReportRun(app.db, {
+    id: data.report_id,
+    type: data.type,
+    params: data.params ?? {},
+    format: data.format ?? 'json',
+    trigger: 'api',
+    created_at: app.clock.now(),
+    status: 'failed',
+    error: `${created.code}: ${created.detail}`,
+  });
+  return created;
+}
+
+/** `reports` queue, `generate` job: API.md `{report_id}`, job id `report|<report_id>`. */
+export const generateReportProcessor = jobHandler(generateReportData, async (data, { app, job, jobId }): Promise<Result<GenerateResult>> => {
+  if (data.type && !(await reportRunById(app.db, data.report_id))) {
+    const created = await createFromJob(app, { ...data, type: data.type });
+    if (!created.ok) return created;
+  }
+  return generateReport(app, data.report_id, { jobId, final: isLastAttempt(job) });
+});

@@ -1,0 +1,133 @@
+import type { Knex } from 'knex';
+import type { ReportQuery } from './types.js';
+import { big, iso, percent, quantity, text } from './values.js';
+
+export interface BalancesParams {
+  asOf: Date;
+  packageId?: string | undefined;
+  clientId?: string | undefined;
+  creditTypeId?: string | undefined;
+}
+
+/**
+ * Per subscription and credit type, from the balances' running totals (no ledger scan), counted
+ * as the consumption rule sees them at `as_of` (the same rules as GET /v1/clients/{id}/balances):
+ * granted by packages, recharges and adjustments (a rollover moves units within the subscription,
+ * it adds none); consumed net of reversals; remaining usable now; upcoming (a period not started
+ * yet); expired, including units past their expiry that the sweep has not reached; voided.
+ * granted − consumed − expired − voided = remaining + upcoming.
+ */
+function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[] } {
+  const where: string[] = ['TRUE'];
+  const filter: Knex.RawBinding[] = [];
+  if (p.creditTypeId) {
+    where.push('b.credit_type_id = ?');
+    filter.push(p.creditTypeId);
+  }
+  if (p.clientId) {
+    where.push('b.client_id = ?');
+    filter.push(p.clientId);
+  }
+  if (p.packageId) {
+    where.push('b.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)');
+    filter.push(p.packageId);
+  }
+  const sql = `
+    SELECT b.subscription_id, b.credit_type_id,
+           sum(CASE WHEN b.source = 'rollover' THEN 0 ELSE b.granted END + b.adjusted)::bigint AS granted,
+           sum(b.consumed)::bigint AS consumed,
+           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.valid_from <= ? AND b.expires_at > ?), 0)::bigint AS remaining,
+           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.valid_from > ? AND b.expires_at > ?), 0)::bigint AS upcoming,
+           (sum(b.expired) + COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at <= ?), 0))::bigint AS expired,
+           sum(b.voided)::bigint AS voided
+      FROM balances b
+     WHERE ${where.join(' AND ')}
+     GROUP BY b.subscription_id, b.credit_type_id`;
+  return { sql, bindings: [p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, ...filter] };
+}
+
+const COLUMNS = ['subscription_id', 'client_ref', 'client_name', 'package_code', 'subscription_status', 'credit_type', 'unit', 'granted', 'consumed', 'remaining', 'upcoming', 'expired', 'voided', 'used_percent'] as const;
+
+const SELECT = `
+    SELECT a.subscription_id, c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
+           s.status AS subscription_status, ct.code AS credit_type, ct.unit, ct.decimals,
+           a.granted, a.consumed, a.remaining, a.upcoming, a.expired, a.voided`;
+
+const JOINS = `
+      JOIN subscriptions s ON s.id = a.subscription_id
+      JOIN clients c ON c.id = s.client_id
+      JOIN packages pk ON pk.id = s.package_id
+      JOIN credit_types ct ON ct.id = a.credit_type_id`;
+
+function toRow(r: Record<string, unknown>) {
+  return {
+    subscription_id: text(r.subscription_id),
+    client_ref: text(r.client_ref),
+    client_name: text(r.client_name),
+    package_code: text(r.package_code),
+    subscription_status: text(r.subscription_status),
+    credit_type: text(r.credit_type),
+    unit: text(r.unit),
+    granted: quantity(r.granted, r.decimals),
+    consumed: quantity(r.consumed, r.decimals),
+    remaining: quantity(r.remaining, r.decimals),
+    upcoming: quantity(r.upcoming, r.decimals),
+    expired: quantity(r.expired, r.decimals),
+    voided: quantity(r.voided, r.decimals),
+    used_percent: percent(big(r.consumed), big(r.granted)),
+  };
+}
+
+/** `balances`: one row per subscription and credit type. */
+export function balancesQuery(p: BalancesParams): ReportQuery {
+  const agg = aggregate(p);
+  return {
+    columns: COLUMNS,
+    sql: `${SELECT}
+      FROM (${agg.sql}) a ${JOINS}
+     ORDER BY c.external_ref, s.created_at, s.id, ct.code`,
+    bindings: agg.bindings,
+    toRow,
+  };
+}
+
+/**
+ * The overview's "nearly consumed": per live subscription and credit type, the balances usable at
+ * `as_of` (rollovers included: they are units on hand), where at most `(100 − minPercent)`% of
+ * what they hold is left; the least left first. Lifetime totals (the balances report) would hide
+ * a depleted current period behind earlier ones, so this looks at the usable balances only.
+ */
+export function nearlyConsumedQuery(p: { asOf: Date; minPercent: number }): ReportQuery {
+  const sql = `
+    SELECT a.subscription_id, c.id AS client_id, c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
+           ct.code AS credit_type, ct.unit, ct.decimals, a.held, a.remaining, a.next_expiry
+      FROM (SELECT b.subscription_id, b.credit_type_id, sum(b.granted + b.adjusted)::bigint AS held,
+                   sum(b.remaining)::bigint AS remaining, min(b.expires_at) AS next_expiry
+              FROM balances b
+             WHERE b.status = 'active' AND b.valid_from <= ? AND b.expires_at > ?
+             GROUP BY b.subscription_id, b.credit_type_id
+            HAVING sum(b.granted + b.adjusted) > 0 AND sum(b.remaining) * 100 <= sum(b.granted + b.adjusted) * (100 - ?)) a
+      JOIN subscriptions s ON s.id = a.subscription_id AND s.status = 'active'
+      JOIN clients c ON c.id = s.client_id
+      JOIN packages pk ON pk.id = s.package_id
+      JOIN credit_types ct ON ct.id = a.credit_type_id
+     ORDER BY a.remaining::numeric / a.held, c.external_ref, ct.code`;
+  return {
+    columns: ['subscription_id', 'client_id', 'client_ref', 'client_name', 'package_code', 'credit_type', 'unit', 'held', 'remaining', 'used_percent', 'next_expiry'],
+    sql,
+    bindings: [p.asOf, p.asOf, p.minPercent],
+    toRow: (r) => ({
+      subscription_id: text(r.subscription_id),
+      client_id: text(r.client_id),
+      client_ref: text(r.client_ref),
+      client_name: text(r.client_name),
+      package_code: text(r.package_code),
+      credit_type: text(r.credit_type),
+      unit: text(r.unit),
+      held: quantity(r.held, r.decimals),
+      remaining: quantity(r.remaining, r.decimals),
+      used_percent: percent(big(r.held) - big(r.remaining), big(r.held)),
+      next_expiry: iso(r.next_expiry),
+    }),
+  };
+}

@@ -1,0 +1,147 @@
+import type { Knex } from 'knex';
+import type { AppContext } from '../app-context.js';
+import { claimReportRun, failReportRun, finishReportRun, insertReportChunk, reportRunById, storedOutput, type ReportRunRow } from '../db/repositories/reports.js';
+import { recordEvents } from '../db/repositories/outbox.js';
+import { fail, ok, type Result } from '../domain/result.js';
+import { newId } from '../ids.js';
+import { ChunkWriter, csvOutput, jsonOutput, type ReportOutput } from './output.js';
+import { storedParams } from './params.js';
+import { reportQuery } from './registry.js';
+import { downloadPath, reportJob } from './service.js';
+
+/** What the generate job answers. */
+export interface GenerateResult {
+  id: string;
+  type: string;
+  format: string;
+  status: 'done';
+  row_count: number;
+  byte_size: number;
+  download_url: string;
+  /** True when the run was done already and nothing was generated again. */
+  replayed: boolean;
+}
+
+/** Rows fetched from Postgres per round trip; the stream holds about this many at once. */
+const BATCH_ROWS = 1_000;
+
+/** How long a report's statement may run (the pool's default is a minute, for the API). */
+export const REPORT_STATEMENT_TIMEOUT_MS = 15 * 60_000;
+
+/** A newer attempt took the run over: this one stops quietly. */
+class Superseded extends Error {}
+
+const doneResult = (run: ReportRunRow, replayed: boolean): GenerateResult => ({
+  id: run.id,
+  type: run.type,
+  format: run.format,
+  status: 'done',
+  row_count: Number(run.row_count ?? 0),
+  byte_size: Number(run.byte_size ?? 0),
+  download_url: downloadPath(run.id),
+  replayed,
+});
+
+export interface AttemptInfo {
+  /** The BullMQ job's id, whose accepted-request row the transaction that finishes the run clears. */
+  jobId: string;
+  /** This is the job's last attempt: a failure is final. */
+  final: boolean;
+}
+
+/**
+ * Generates a run: claims it under a fresh attempt id (deleting what an interrupted attempt had
+ * written), streams the rows of its statement from Postgres through the CSV or JSON writer into
+ * ~1 MiB chunks, then marks it done and records `report.ready` in one transaction. A run that is
+ * done already is answered as it is. An expected failure (stored params that no longer parse)
+ * fails the run for good; anything else is thrown for a retry, and fails the run on the last attempt.
+ */
+export async function generateReport(app: AppContext, reportId: string, attempt: AttemptInfo): Promise<Result<GenerateResult>> {
+  const existing = await reportRunById(app.db, reportId);
+  if (!existing) return fail('not_found', `no report run "${reportId}"`);
+  if (existing.status === 'done') return ok(doneResult(existing, true));
+
+  const attemptId = newId();
+  const startedAt = app.clock.now();
+  const startedMs = performance.now();
+  const run = await claimReportRun(app.db, reportId, attemptId, startedAt);
+  if (!run) {
+    const now = await reportRunById(app.db, reportId);
+    return now?.status === 'done' ? ok(doneResult(now, true)) : fail('not_found', `no report run "${reportId}"`);
+  }
+
+  const params = storedParams.safeParse(run.params);
+  if (!params.success) {
+    const detail = `the run's params are not valid: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
+    await failReportRun(app.db, reportId, attemptId, { final: true, error: detail, now: app.clock.now() });
+    return fail('validation_failed', detail);
+  }
+
+  try {
+    const query = reportQuery(run.type, params.data);
+    const output: ReportOutput =
+      run.format === 'csv' ? csvOutput(query.columns) : jsonOutput({ type: run.type, params: params.data, generated_at: startedAt.toISOString() }, query.columns);
+    const writer = new ChunkWriter(async (seq, data) => {
+      if (!(await insertReportChunk(app.db, reportId, attemptId, seq, data))) throw new Superseded(`report ${reportId}: a newer attempt took over`);
+    });
+
+    await writer.write(output.begin());
+    let rowCount = 0;
+    // A read-only transaction of its own, so that a long sort may outlast the pool's statement
+    // timeout; the chunks are written on other connections as the rows arrive.
+    await app.db.transaction(async (trx) => {
+      await trx.raw('SET TRANSACTION READ ONLY');
+      await trx.raw(`SET LOCAL statement_timeout = ${REPORT_STATEMENT_TIMEOUT_MS}`);
+      const stream = trx.raw(query.sql, query.bindings as Knex.RawBinding[]).stream({ batchSize: BATCH_ROWS, highWaterMark: BATCH_ROWS });
+      try {
+        for await (const row of stream as AsyncIterable<Record<string, unknown>>) {
+          await writer.write(output.row(query.toRow(row)));
+          rowCount += 1;
+        }
+      } finally {
+        // ends the cursor, also when the loop stopped early
+        stream.destroy();
+      }
+    });
+    await writer.write(output.end());
+    await writer.end();
+
+    const finishedAt = app.clock.now();
+    const finished = await app.db.transaction(async (tx) => {
+      const stored = await storedOutput(tx, reportId);
+      if (stored.chunks !== writer.chunks || stored.bytes !== BigInt(writer.bytes)) {
+        throw new Error(`report ${reportId}: stored ${stored.chunks} chunks / ${stored.bytes} bytes, wrote ${writer.chunks} / ${writer.bytes}`);
+      }
+      if (!(await finishReportRun(tx, reportId, attemptId, { rowCount, byteSize: writer.bytes, now: finishedAt }))) return false;
+      await recordEvents(
+        tx,
+        [
+          {
+            type: 'report.ready',
+            subjectId: reportId,
+            data: { report_id: reportId, type: run.type, format: run.format, trigger: run.trigger, row_count: rowCount, byte_size: writer.bytes, download_url: downloadPath(reportId) },
+          },
+        ],
+        finishedAt,
+      );
+      // the accepted request is applied: the relay has nothing left to re-enqueue
+      await tx('accepted_jobs').whereIn('job_id', [...new Set([attempt.jobId, reportJob(reportId).jobId])]).delete();
+      return true;
+    });
+    if (!finished) throw new Superseded(`report ${reportId}: a newer attempt took over`);
+    app.log.info({ reportId, type: run.type, format: run.format, rowCount, byteSize: writer.bytes, ms: Math.round(performance.now() - startedMs) }, 'report generated');
+    return ok(doneResult({ ...run, row_count: BigInt(rowCount), byte_size: BigInt(writer.bytes) }, false));
+  } catch (error) {
+    if (error instanceof Superseded) {
+      // the newer attempt answers for the run; this one ends with what the run is now
+      const now = await reportRunById(app.db, reportId);
+      if (now?.status === 'done') return ok(doneResult(now, true));
+      throw error;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    await failReportRun(app.db, reportId, attemptId, { final: attempt.final, error: attempt.final ? message : `attempt failed, retrying: ${message}`, now: app.clock.now() }).catch(
+      (e: unknown) => app.log.warn({ err: e, reportId }, 'could not record the report failure'),
+    );
+    throw error;
+  }
+}

@@ -1,0 +1,150 @@
+import { DateTime } from 'luxon';
+import { z } from 'zod';
+import type { Executor } from '../db/knex.js';
+import { findClient } from '../db/repositories/clients.js';
+import { findCreditType } from '../db/repositories/credit-types.js';
+import { findPackage } from '../db/repositories/packages.js';
+import { parseInstant } from '../domain/period.js';
+import { fail, ok, type FieldProblem, type Result } from '../domain/result.js';
+import { refSchema } from '../http/schemas/common.js';
+import { REPORT_TYPES, type ReportType } from '../jobs/definitions.js';
+
+export { REPORT_TYPES, type ReportType };
+
+export const GROUPINGS = ['day', 'week', 'month'] as const;
+export type Grouping = (typeof GROUPINGS)[number];
+
+/** The default range of a report: the last 30 days up to and including now (API.md). */
+export const DEFAULT_RANGE_DAYS = 30;
+/** The longest range a report covers, so that a day-by-day report stays a sensible size. */
+export const MAX_RANGE_DAYS = 3_660;
+
+const instantInput = z
+  .string()
+  .trim()
+  .max(40)
+  .meta({ description: '`YYYY-MM-DD` (a calendar day in BUSINESS_TZ; as `to` it means the end of that day) or an RFC 3339 time with its offset.' });
+
+const daysAheadInput = z
+  .union([z.number(), z.string().regex(/^\d{1,3}$/, 'must be a whole number of days')])
+  .transform((v) => Number(v))
+  .pipe(z.number().int('must be a whole number of days').min(1).max(366));
+
+/** What a caller may ask for; which of these apply depends on the report type (APPLIES). */
+export const reportParamsInput = z
+  .strictObject({
+    from: instantInput.optional(),
+    to: instantInput.optional(),
+    group_by: z.enum(GROUPINGS).optional().meta({ description: 'Buckets of the business time zone; default `day`.' }),
+    credit_type: refSchema.optional().meta({ description: 'Only this credit type (id or code).' }),
+    package: refSchema.optional().meta({ description: 'Only subscriptions of this package (id or code).' }),
+    client: refSchema.optional().meta({ description: 'Only this client (id or external_ref).' }),
+    per: z.enum(['client', 'package']).optional().meta({ description: 'consumption: one row per client or per package as well.' }),
+    days_ahead: daysAheadInput.optional().meta({ description: 'expiring: how many days ahead; default EXPIRING_SOON_DAYS.' }),
+  })
+  .meta({ id: 'ReportParams' });
+export type ReportParamsInput = z.input<typeof reportParamsInput>;
+type ParamName = keyof z.output<typeof reportParamsInput>;
+
+/** Which params each report takes: anything else is refused (422), never silently ignored. */
+export const APPLIES: Record<ReportType, readonly ParamName[]> = {
+  consumption: ['from', 'to', 'group_by', 'credit_type', 'package', 'client', 'per'],
+  renewals: ['from', 'to', 'group_by', 'package', 'client'],
+  top_packages: ['from', 'to', 'client'],
+  subscriptions: ['package', 'client'],
+  balances: ['package', 'client', 'credit_type'],
+  expiring: ['days_ahead', 'package', 'client', 'credit_type'],
+};
+
+/** Reports over a range of time; the others are a picture as of the moment they were asked for. */
+export const RANGED: readonly ReportType[] = ['consumption', 'renewals', 'top_packages'];
+
+/**
+ * The params as stored with the run: every default filled in, references turned into ids, and the
+ * time zone and "now" fixed, so that generating (or regenerating) the run never depends on when
+ * the job happens to run.
+ */
+export const storedParams = z.strictObject({
+  from: z.iso.datetime().optional(),
+  to: z.iso.datetime().optional(),
+  group_by: z.enum(GROUPINGS).optional(),
+  time_zone: z.string().optional(),
+  as_of: z.iso.datetime().optional(),
+  days_ahead: z.number().int().min(1).max(366).optional(),
+  credit_type: z.uuid().optional(),
+  package: z.uuid().optional(),
+  client: z.uuid().optional(),
+  per: z.enum(['client', 'package']).optional(),
+});
+export type StoredParams = z.infer<typeof storedParams>;
+
+export interface ResolveContext {
+  now: Date;
+  timeZone: string;
+  /** DOMAIN.md's default for `expiring` (EXPIRING_SOON_DAYS). */
+  expiringDays: number;
+}
+
+const problem = (field: string, message: string): FieldProblem => ({ field: `params.${field}`, message });
+
+/** `to` given as a day means the end of that day (the range includes it). */
+function parseBound(text: string, timeZone: string, end: boolean): Date | undefined {
+  const at = parseInstant(text, timeZone);
+  if (!at || !end || !/^\d{4}-\d{2}-\d{2}$/.test(text)) return at;
+  return new Date(DateTime.fromJSDate(at, { zone: timeZone }).plus({ days: 1 }).toMillis() - 1);
+}
+
+/**
+ * Checks a report request's params against its type and resolves them (defaults, references) into
+ * what is stored with the run. Every problem is reported at once, with its field.
+ */
+export async function resolveReportParams(db: Executor, type: ReportType, input: z.output<typeof reportParamsInput>, context: ResolveContext): Promise<Result<StoredParams>> {
+  const problems: FieldProblem[] = [];
+  for (const [name, value] of Object.entries(input) as Array<[ParamName, unknown]>) {
+    if (value !== undefined && !APPLIES[type].includes(name)) problems.push(problem(name, `does not apply to the ${type} report (it takes: ${APPLIES[type].join(', ')})`));
+  }
+  const out: StoredParams = {};
+  if (RANGED.includes(type)) {
+    const to = input.to === undefined ? context.now : parseBound(input.to, context.timeZone, true);
+    if (to === undefined) problems.push(problem('to', 'must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'));
+    let from: Date | undefined;
+    if (input.from !== undefined) {
+      from = parseBound(input.from, context.timeZone, false);
+      if (from === undefined) problems.push(problem('from', 'must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'));
+    } else if (to) {
+      from = DateTime.fromJSDate(to, { zone: context.timeZone }).minus({ days: DEFAULT_RANGE_DAYS }).toJSDate();
+    }
+    if (from && to) {
+      if (from.getTime() > to.getTime()) problems.push(problem('from', 'must not be after `to`'));
+      else if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * 86_400_000) problems.push(problem('from', `the range may span at most ${MAX_RANGE_DAYS} days`));
+      out.from = from.toISOString();
+      out.to = to.toISOString();
+    }
+    if (type !== 'top_packages') out.group_by = input.group_by ?? 'day';
+    out.time_zone = context.timeZone;
+  } else {
+    out.as_of = context.now.toISOString();
+  }
+  if (type === 'expiring') out.days_ahead = input.days_ahead ?? context.expiringDays;
+  if (input.per !== undefined) out.per = input.per;
+
+  // references: only those that apply, so a refused one is not also reported as unknown
+  const applies = (name: ParamName) => APPLIES[type].includes(name);
+  if (input.client !== undefined && applies('client')) {
+    const client = await findClient(db, input.client);
+    if (client) out.client = client.id;
+    else problems.push(problem('client', `no client "${input.client}"`));
+  }
+  if (input.package !== undefined && applies('package')) {
+    const pkg = await findPackage(db, input.package);
+    if (pkg) out.package = pkg.id;
+    else problems.push(problem('package', `no package "${input.package}"`));
+  }
+  if (input.credit_type !== undefined && applies('credit_type')) {
+    const creditType = await findCreditType(db, input.credit_type);
+    if (creditType) out.credit_type = creditType.id;
+    else problems.push(problem('credit_type', `no credit type "${input.credit_type}"`));
+  }
+  if (problems.length > 0) return fail('validation_failed', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
+  return ok(out);
+}

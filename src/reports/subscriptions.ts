@@ -1,0 +1,80 @@
+import type { Knex } from 'knex';
+import type { ReportQuery } from './types.js';
+import { bool, int, iso, text } from './values.js';
+
+export interface SubscriptionsParams {
+  asOf: Date;
+  packageId?: string | undefined;
+  clientId?: string | undefined;
+  /** Only the summary rows (the overview's counts per status). */
+  summaryOnly?: boolean | undefined;
+}
+
+/** Statuses whose period is still running (or waiting to), so that "days left" means something. */
+const LIVE = `('active', 'pending', 'suspended')`;
+
+/**
+ * `subscriptions`, as of a moment: first one `summary` row per package and status with its count,
+ * then one `subscription` row each, with its current period, the days left in it, whether it is
+ * depleted (no usable units left of any credit type) and whether it renews by itself. One
+ * statement, so the counts and the list come from the same snapshot.
+ */
+export function subscriptionsQuery(p: SubscriptionsParams): ReportQuery {
+  const where: string[] = ['TRUE'];
+  const filter: Knex.RawBinding[] = [];
+  if (p.packageId) {
+    where.push('s.package_id = ?');
+    filter.push(p.packageId);
+  }
+  if (p.clientId) {
+    where.push('s.client_id = ?');
+    filter.push(p.clientId);
+  }
+  const sql = `
+    SELECT * FROM (
+      SELECT 'summary' AS row_type, pk.code AS package_code, pk.name AS package_name, s.status, count(*) AS count,
+             NULL::uuid AS subscription_id, NULL::text AS client_ref, NULL::text AS client_name,
+             NULL::timestamptz AS period_start, NULL::timestamptz AS period_end, NULL::integer AS days_left,
+             NULL::boolean AS depleted, NULL::boolean AS auto_renew, NULL::integer AS renewal_count
+        FROM subscriptions s JOIN packages pk ON pk.id = s.package_id
+       WHERE ${where.join(' AND ')}
+       GROUP BY pk.code, pk.name, s.status
+      UNION ALL
+      SELECT 'subscription', pk.code, pk.name, s.status, NULL,
+             s.id, c.external_ref, c.name, s.current_period_start, s.current_period_end,
+             CASE WHEN s.status IN ${LIVE}
+                  THEN GREATEST(0, ceil(extract(epoch FROM s.current_period_end - ?::timestamptz) / 86400))::integer
+                  ELSE 0 END,
+             NOT EXISTS (SELECT 1 FROM balances b
+                          WHERE b.subscription_id = s.id AND b.status = 'active' AND b.remaining > 0
+                            AND b.valid_from <= ? AND b.expires_at > ?),
+             s.auto_renew AND NOT s.cancel_at_period_end, s.renewal_count
+        FROM subscriptions s JOIN packages pk ON pk.id = s.package_id JOIN clients c ON c.id = s.client_id
+       WHERE ${where.join(' AND ')}
+    ) x${p.summaryOnly ? ` WHERE row_type = 'summary'` : ''}
+    ORDER BY (row_type = 'subscription'), package_code, status, period_end, client_ref, subscription_id`;
+  return {
+    columns: ['row_type', 'package_code', 'package_name', 'status', 'count', 'subscription_id', 'client_ref', 'client_name', 'period_start', 'period_end', 'days_left', 'depleted', 'auto_renew', 'renewal_count'],
+    sql,
+    bindings: [...filter, p.asOf, p.asOf, p.asOf, ...filter],
+    toRow: (r) => {
+      const summary = r.row_type === 'summary';
+      return {
+        row_type: text(r.row_type),
+        package_code: text(r.package_code),
+        package_name: text(r.package_name),
+        status: text(r.status),
+        count: summary ? int(r.count) : null,
+        subscription_id: text(r.subscription_id),
+        client_ref: text(r.client_ref),
+        client_name: text(r.client_name),
+        period_start: iso(r.period_start),
+        period_end: iso(r.period_end),
+        days_left: summary ? null : int(r.days_left),
+        depleted: bool(r.depleted),
+        auto_renew: bool(r.auto_renew),
+        renewal_count: summary ? null : int(r.renewal_count),
+      };
+    },
+  };
+}

@@ -1,0 +1,216 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type { AppContext } from '../app-context.js';
+import { reportRunById } from '../db/repositories/reports.js';
+import { subscriptionById } from '../db/repositories/subscriptions.js';
+import { requireAdmin } from '../http/admin-auth.js';
+import type { ExtraMount } from '../http/app.js';
+import { isUnavailable } from '../http/app.js';
+import { isUuid } from '../ids.js';
+import { notDownloadable, sendReportDownload } from '../reports/service.js';
+import { requestRecharge, requestRenewal } from '../services/job-requests.js';
+import { path, query, type Html } from './html.js';
+import { send, type UiContext } from './layout.js';
+import { clientPage, clientsPage } from './pages/clients.js';
+import { loginPage, messagePage } from './pages/login.js';
+import { overviewPage } from './pages/overview.js';
+import { packagePage, packagesPage } from './pages/packages.js';
+import { reportsPage, runReportFromForm } from './pages/reports.js';
+import { clearCookie, closeSession, csrfToken, keyViewer, LOGIN_COOKIE, openSession, randomToken, readCookie, sameToken, sessionViewer, setCookie, type Viewer } from './session.js';
+import { UI_CSS } from './style.js';
+
+export const UI_PATH = '/ui';
+const LOGIN_PATH = '/ui/login';
+
+/** Only a page of /ui is a place to go back to after the login (never another site). */
+const safeNext = (value: unknown): string =>
+  typeof value === 'string' && /^\/ui(\/[\w\-./%?=&]*)?$/.test(value) && !value.includes('//') && !/\/\.\.?(\/|\?|$)/.test(value) && !/%2e/i.test(value) ? value : UI_PATH;
+
+const viewerOf = (res: Response): Viewer => {
+  const viewer = res.locals.viewer as Viewer | undefined;
+  if (!viewer) throw new Error('a /ui page was reached without a viewer');
+  return viewer;
+};
+
+const contextOf = (app: AppContext, req: Request, res: Response): UiContext => {
+  const viewer = viewerOf(res);
+  return { app, req, res, viewer, csrf: csrfToken(viewer) };
+};
+
+const formBody = (req: Request): Record<string, unknown> => (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {});
+
+/**
+ * The display windows (DOMAIN.md, issue 5): server-rendered pages behind an admin key — the login
+ * form's session, or the key itself as HTTP Basic / Bearer. Every value is escaped (html.ts),
+ * every form carries a CSRF token tied to the session, and the CSP allows nothing but this origin.
+ * The pages read through the same services and report queries as the API.
+ */
+export function uiRouter(app: AppContext): express.Router {
+  const router = express.Router();
+  router.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          baseUri: ["'self'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          objectSrc: ["'none'"],
+          imgSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          fontSrc: ["'self'"],
+        },
+      },
+      referrerPolicy: { policy: 'same-origin' },
+    }),
+  );
+  router.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 50 }));
+
+  router.get('/assets/ui.css', (_req, res) => {
+    res.set({ 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }).send(UI_CSS);
+  });
+
+  const showLogin = (req: Request, res: Response, status: number, error?: string) => {
+    const token = randomToken();
+    setCookie(req, res, LOGIN_COOKIE, token, { path: LOGIN_PATH, maxAgeS: 3600 });
+    send(res, status, loginPage({ csrf: token, next: safeNext(req.query.next ?? formBody(req).next), ...(error ? { error } : {}) }));
+  };
+
+  router.get('/login', async (req, res) => {
+    if (await sessionViewer(app, req)) {
+      res.redirect(303, safeNext(req.query.next));
+      return;
+    }
+    showLogin(req, res, 200);
+  });
+
+  router.post('/login', async (req, res) => {
+    const body = formBody(req);
+    const expected = readCookie(req, LOGIN_COOKIE);
+    if (!expected || !sameToken(body.csrf, expected)) {
+      showLogin(req, res, 403, 'The sign-in form had expired; please try again.');
+      return;
+    }
+    const key = typeof body.key === 'string' ? body.key.trim() : '';
+    const auth = key ? await app.keys.verify(key) : null;
+    if (!auth || !auth.scopes.includes('admin')) {
+      showLogin(req, res, 401, auth ? 'This key is not an admin key.' : 'This key is not valid.');
+      return;
+    }
+    await openSession(app, req, res, auth.keyId);
+    clearCookie(req, res, LOGIN_COOKIE, LOGIN_PATH);
+    res.redirect(303, safeNext(body.next));
+  });
+
+  const adminGuard = requireAdmin(app, { loginPath: LOGIN_PATH });
+  router.use(async (req, res, next) => {
+    const viewer = (await sessionViewer(app, req)) ?? (await keyViewer(app, req));
+    if (viewer) {
+      res.locals.viewer = viewer;
+      next();
+      return;
+    }
+    // neither: the shared admin guard sends a browser to the login form, anything else a 401/403
+    await adminGuard(req, res, next);
+  });
+
+  // Every form posts its CSRF token; a browser also says where the form came from.
+  router.post(/.*/, (req, res, next) => {
+    const origin = req.get('origin');
+    const sameOrigin = origin === undefined || origin === `${req.protocol}://${req.get('host') ?? ''}`;
+    if (!sameOrigin || !sameToken(formBody(req).csrf, csrfToken(viewerOf(res)))) {
+      send(res, 403, messagePage('Form expired', 'The form was not sent from this site or has expired; go back, reload the page and try again.'));
+      return;
+    }
+    next();
+  });
+
+  const pageRoute = (render: (ctx: UiContext) => Promise<Html | undefined>, missing = 'There is nothing here.') => async (req: Request, res: Response) => {
+    const body = await render(contextOf(app, req, res));
+    if (body) send(res, 200, body);
+    else send(res, 404, messagePage('Not found', missing));
+  };
+
+  router.post('/logout', async (req, res) => {
+    await closeSession(app, req, res);
+    res.redirect(303, LOGIN_PATH);
+  });
+
+  router.get('/', pageRoute(overviewPage));
+  router.get('/clients', pageRoute(clientsPage));
+  router.get('/clients/:ref', async (req, res) => pageRoute((ctx) => clientPage(ctx, String(req.params.ref)), 'No such client.')(req, res));
+  router.get('/packages', pageRoute(packagesPage));
+  router.get('/packages/:ref', async (req, res) => pageRoute((ctx) => packagePage(ctx, String(req.params.ref)), 'No such package.')(req, res));
+
+  const subscriptionAction = (action: 'renew' | 'recharge') => async (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    const subscription = isUuid(id) ? await subscriptionById(app.db, id) : undefined;
+    if (!subscription) {
+      send(res, 404, messagePage('Not found', 'No such subscription.'));
+      return;
+    }
+    const idem = formBody(req).idem;
+    const result =
+      action === 'renew'
+        ? await requestRenewal(app, subscription.id, {}, { wait: true })
+        : await requestRecharge(app, subscription.id, {}, { wait: true, idempotencyKey: typeof idem === 'string' && isUuid(idem) ? `ui-${idem}` : `ui-${randomToken()}` });
+    const done = action === 'renew' ? 'renewed' : 'recharged';
+    const outcome = result.ok ? { notice: result.value.status === 200 ? done : `${action}_queued` } : { notice: `${action}_failed`, code: result.code };
+    res.redirect(303, `${path`/ui/clients/${subscription.client_id}`}${query(outcome)}`);
+  };
+  router.post('/subscriptions/:id/renew', subscriptionAction('renew'));
+  router.post('/subscriptions/:id/recharge', subscriptionAction('recharge'));
+
+  router.get('/reports', pageRoute(reportsPage));
+  router.post('/reports', async (req, res) => {
+    const ctx = contextOf(app, req, res);
+    const outcome = await runReportFromForm(ctx, formBody(req));
+    if (outcome.ok) {
+      res.redirect(303, `/ui/reports${query({ notice: 'report_queued' })}`);
+      return;
+    }
+    send(res, 422, await reportsPage(ctx, { form: outcome.form, errors: outcome.errors, detail: outcome.detail }));
+  });
+  router.get('/reports/:id/download', async (req, res) => {
+    const id = String(req.params.id);
+    const run = isUuid(id) ? await reportRunById(app.db, id) : undefined;
+    if (!run) {
+      send(res, 404, messagePage('Not found', 'No such report.', '/ui/reports'));
+      return;
+    }
+    const why = notDownloadable(run);
+    if (why) {
+      send(res, 409, messagePage('Not ready', why, '/ui/reports'));
+      return;
+    }
+    await sendReportDownload(app, run, res);
+  });
+
+  router.use((_req: Request, res: Response) => {
+    send(res, 404, messagePage('Not found', 'There is no such page.'));
+  });
+  router.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const unavailable = isUnavailable(error);
+    req.log?.[unavailable ? 'warn' : 'error']({ err: error }, 'a /ui page failed');
+    send(res, unavailable ? 503 : 500, messagePage(unavailable ? 'Unavailable' : 'Something went wrong', unavailable ? 'The database or the queue cannot be reached right now; try again in a moment.' : `An unexpected error occurred (request ${String(req.id)}).`));
+  });
+  return router;
+}
+
+/** /ui as one of the server's extra mounts (src/http/server.ts). */
+export function uiMount(app: AppContext): ExtraMount {
+  return {
+    path: UI_PATH,
+    access: 'admin',
+    description: 'Display windows: overview, clients, packages, reports (admin key: login form session, HTTP Basic or Bearer; the login form and the stylesheet are public)',
+    mount: (express) => {
+      express.use(UI_PATH, uiRouter(app));
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import type { Request, Response } from 'express';
+import type { AppContext } from '../app-context.js';
+import { html, type Html, type Renderable } from './html.js';
+import type { Viewer } from './session.js';
+
+/** What every page handler gets. */
+export interface UiContext {
+  app: AppContext;
+  req: Request;
+  res: Response;
+  viewer: Viewer;
+  /** The CSRF token to put in this viewer's forms. */
+  csrf: string;
+}
+
+export type Section = 'overview' | 'clients' | 'packages' | 'reports';
+
+const NAV: Array<[Section, string, string]> = [
+  ['overview', 'Overview', '/ui'],
+  ['clients', 'Clients', '/ui/clients'],
+  ['packages', 'Packages', '/ui/packages'],
+  ['reports', 'Reports', '/ui/reports'],
+];
+
+export const csrfField = (ctx: Pick<UiContext, 'csrf'>): Html => html`<input type="hidden" name="csrf" value="${ctx.csrf}">`;
+
+export interface PageOptions {
+  title: string;
+  section?: Section;
+  /** Reload the page every few seconds (the reports page while a run is in progress). */
+  refreshS?: number;
+}
+
+/** The frame of every page: UTF-8, a language, left to right with names isolated (`<bdi>`). */
+export function document(options: PageOptions, head: Renderable, body: Renderable): Html {
+  return html`<!doctype html>
+<html lang="en" dir="ltr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+${options.refreshS ? html`<meta http-equiv="refresh" content="${options.refreshS}">` : ''}
+<title>${options.title} · credits</title>
+<link rel="stylesheet" href="/ui/assets/ui.css">
+</head>
+<body>
+${head}
+<main>
+${body}
+</main>
+</body>
+</html>`;
+}
+
+export function page(ctx: UiContext, options: PageOptions, body: Renderable): Html {
+  const header = html`<header class="top">
+  <a class="brand" href="/ui">credits</a>
+  <nav>${NAV.map(([section, label, href]) => html`<a href="${href}"${section === options.section ? html` class="current" aria-current="page"` : ''}>${label}</a>`)}</nav>
+  ${ctx.viewer.via === 'session' ? html`<form method="post" action="/ui/logout">${csrfField(ctx)}<button type="submit">Log out</button></form>` : html`<span class="muted">admin key</span>`}
+</header>`;
+  return document(options, header, body);
+}
+
+export function send(res: Response, status: number, body: Html): void {
+  res.status(status).set({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).send(body.value);
+}
+
+/** Status badge. */
+export const badge = (status: string): Html => html`<span class="badge ${status}">${status}</span>`;
+
+/** A time as a person reads it in the business time zone. */
+export function when(at: Date | string | null | undefined, timeZone: string, withTime = true): string {
+  if (!at) return '—';
+  const date = typeof at === 'string' ? new Date(at) : at;
+  if (Number.isNaN(date.getTime())) return String(at);
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    ...(withTime ? { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' as const } : {}),
+  }).formatToParts(date);
+  const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
+  return withTime ? `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}` : `${get('year')}-${get('month')}-${get('day')}`;
+}
+
+/** Notices a page shows after a form posted and redirected (fixed texts: nothing from the query is echoed). */
+const NOTICES: Record<string, { text: string; error?: boolean }> = {
+  renewed: { text: 'The subscription was renewed.' },
+  renew_queued: { text: 'The renewal is queued; it will show here once the worker has done it.' },
+  renew_failed: { text: 'The subscription could not be renewed.', error: true },
+  recharged: { text: 'The subscription was recharged.' },
+  recharge_queued: { text: 'The recharge is queued; it will show here once the worker has done it.' },
+  recharge_failed: { text: 'The subscription could not be recharged.', error: true },
+  report_queued: { text: 'The report is queued; this page refreshes until it is ready.' },
+  bad_csrf: { text: 'The form had expired; please try again.', error: true },
+};
+
+const FAILURE_TEXT: Record<string, string> = {
+  conflict: 'its state does not allow it (cancelled, pending payment, suspended, or set to cancel at period end)',
+  not_found: 'it no longer exists',
+  unavailable: 'the queue or the database is unavailable right now',
+  validation_failed: 'the request was not valid',
+  idempotency_conflict: 'the same form was sent before with other values',
+};
+
+export function notice(req: Request): Html {
+  const code = typeof req.query.notice === 'string' ? req.query.notice : undefined;
+  const found = code ? NOTICES[code] : undefined;
+  if (!found) return html``;
+  const reason = typeof req.query.code === 'string' ? FAILURE_TEXT[req.query.code] : undefined;
+  return html`<div class="notice${found.error ? ' error' : ''}" role="status">${found.text}${reason ? html` Reason: ${reason}.` : ''}</div>`;
+}

@@ -1,0 +1,102 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { AppContext } from '../app-context.js';
+import { hasScope, presentedKey, type Scope } from '../http/auth.js';
+
+export const SESSION_COOKIE = 'credits_ui';
+export const LOGIN_COOKIE = 'credits_ui_login';
+/** A login lasts a working day; then the form asks for the key again. */
+export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+
+/** Cookies of the request, without a parser dependency (names and values are ours: base64url). */
+export function readCookie(req: Request, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) {
+      const value = part.slice(eq + 1).trim();
+      return /^[A-Za-z0-9_-]{1,200}$/.test(value) ? value : undefined;
+    }
+  }
+  return undefined;
+}
+
+export interface CookieOptions {
+  path: string;
+  maxAgeS: number;
+}
+
+export function setCookie(req: Request, res: Response, name: string, value: string, options: CookieOptions): void {
+  const parts = [`${name}=${value}`, `Path=${options.path}`, `Max-Age=${options.maxAgeS}`, 'HttpOnly', 'SameSite=Strict'];
+  if (req.secure) parts.push('Secure');
+  res.append('set-cookie', parts.join('; '));
+}
+
+export const clearCookie = (req: Request, res: Response, name: string, path: string): void => setCookie(req, res, name, '', { path, maxAgeS: 0 });
+
+export const randomToken = (): string => randomBytes(32).toString('base64url');
+
+/**
+ * Who is looking at a page: signed in with the login form (a session), or sending an admin key
+ * itself (HTTP Basic or Bearer). `secret` is what only this browser holds (the session token or
+ * the key): the CSRF token is derived from it, so a form is tied to the session that rendered it.
+ */
+export interface Viewer {
+  via: 'session' | 'key';
+  keyId: string;
+  secret: string;
+}
+
+/** Opens a session for an admin key: a random token in the cookie, its hash in ui_sessions. */
+export async function openSession(app: AppContext, req: Request, res: Response, keyId: string): Promise<void> {
+  const token = randomToken();
+  const now = app.clock.now();
+  // sessions past their expiry are of no use to anyone
+  await app.db('ui_sessions').where('expires_at', '<=', now).delete();
+  await app.db('ui_sessions').insert({ token_hash: sha256(token), api_key_id: keyId, created_at: now, expires_at: new Date(now.getTime() + SESSION_TTL_MS) });
+  setCookie(req, res, SESSION_COOKIE, token, { path: '/ui', maxAgeS: Math.floor(SESSION_TTL_MS / 1000) });
+}
+
+export async function closeSession(app: AppContext, req: Request, res: Response): Promise<void> {
+  const token = readCookie(req, SESSION_COOKIE);
+  if (token) await app.db('ui_sessions').where({ token_hash: sha256(token) }).delete();
+  clearCookie(req, res, SESSION_COOKIE, '/ui');
+}
+
+/**
+ * The session the cookie names, if it has not expired and its key is still an admin key that has
+ * not been revoked (checked on every request, so revoking a key signs its sessions out).
+ */
+export async function sessionViewer(app: AppContext, req: Request): Promise<Viewer | undefined> {
+  const token = readCookie(req, SESSION_COOKIE);
+  if (!token) return undefined;
+  const row = (await app.db('ui_sessions as s')
+    .join('api_keys as k', 'k.id', 's.api_key_id')
+    .where('s.token_hash', sha256(token))
+    .andWhere('s.expires_at', '>', app.clock.now())
+    .whereNull('k.revoked_at')
+    .first('k.id', 'k.name', 'k.scopes')) as { id: string; name: string; scopes: Scope[] } | undefined;
+  if (!row || !hasScope({ keyId: row.id, name: row.name, scopes: row.scopes }, 'admin')) return undefined;
+  return { via: 'session', keyId: row.id, secret: token };
+}
+
+/** A viewer that sends an admin key with each request (HTTP Basic or Bearer). */
+export async function keyViewer(app: AppContext, req: Request): Promise<Viewer | undefined> {
+  const key = presentedKey(req);
+  if (!key) return undefined;
+  const auth = await app.keys.verify(key);
+  if (!auth || !hasScope(auth, 'admin')) return undefined;
+  return { via: 'key', keyId: auth.keyId, secret: key };
+}
+
+/** The CSRF token of a viewer's forms: an HMAC of its secret, so it cannot be guessed from outside. */
+export const csrfToken = (viewer: Pick<Viewer, 'secret'>): string => createHmac('sha256', viewer.secret).update('credits-ui-csrf').digest('base64url');
+
+export function sameToken(given: unknown, expected: string): boolean {
+  if (typeof given !== 'string' || given.length !== expected.length) return false;
+  return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
+}

@@ -1,0 +1,80 @@
+import { expect } from 'vitest';
+import { waitForJob } from '../../src/http/wait.js';
+import { jobIds } from '../../src/jobs/job-id.js';
+import type { TestApp } from './app.js';
+
+export interface RunView {
+  id: string;
+  type: string;
+  format: 'json' | 'csv';
+  status: 'queued' | 'running' | 'done' | 'failed';
+  params: Record<string, unknown>;
+  row_count: number | null;
+  byte_size: number | null;
+  error: string | null;
+  download_url: string | null;
+}
+
+/** Waits for a run's generate job (on BullMQ's completion event, never by sleeping), then reads the run. */
+export async function awaitRun(app: TestApp, id: string, timeoutMs = 25_000): Promise<RunView> {
+  const outcome = await waitForJob(app.ctx, 'reports', jobIds.report(id), timeoutMs);
+  expect(outcome.state, JSON.stringify(outcome)).not.toBe('timeout');
+  const run = await app.request<RunView>('GET', `/v1/reports/${id}`, { key: app.keys.read });
+  expect(run.status, run.text).toBe(200);
+  return run.body;
+}
+
+/** POST /v1/reports, then wait for the run to finish. */
+export async function runReport(app: TestApp, body: Record<string, unknown>): Promise<RunView> {
+  const res = await app.request<{ id: string; status: string }>('POST', '/v1/reports', { key: app.keys.write, body });
+  expect(res.status, res.text).toBe(202);
+  return awaitRun(app, res.body.id);
+}
+
+export async function download(app: TestApp, id: string): Promise<{ status: number; headers: Headers; text: string }> {
+  const res = await fetch(`${app.baseUrl}/v1/reports/${id}/download`, { headers: { authorization: `Bearer ${app.keys.read}` } });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+/** A done report's JSON rows. */
+export async function jsonRows<T = Record<string, unknown>>(app: TestApp, body: Record<string, unknown>): Promise<{ run: RunView; rows: T[]; doc: { type: string; params: Record<string, unknown>; generated_at: string; rows: T[] } }> {
+  const run = await runReport(app, { ...body, format: 'json' });
+  expect(run.status, run.error ?? '').toBe('done');
+  const file = await download(app, run.id);
+  expect(file.status, file.text).toBe(200);
+  const doc = JSON.parse(file.text) as { type: string; params: Record<string, unknown>; generated_at: string; rows: T[] };
+  return { run, rows: doc.rows, doc };
+}
+
+/** Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF), for checking what was written. */
+export function parseCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let field = '';
+  let record: string[] = [];
+  let quoted = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i += 1;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      record.push(field);
+      field = '';
+    } else if (c === '\r' && text[i + 1] === '\n') {
+      record.push(field);
+      records.push(record);
+      record = [];
+      field = '';
+      i += 1;
+    } else field += c;
+  }
+  if (field !== '' || record.length > 0) {
+    record.push(field);
+    records.push(record);
+  }
+  return records;
+}
