@@ -45,7 +45,8 @@ export async function up(knex: Knex): Promise<void> {
 
     CREATE TABLE ledger_entries (
       seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-      id               uuid NOT NULL,
+      -- entries are ordered by seq; the id only names one (made here: no round of randomness in the app)
+      id               uuid NOT NULL DEFAULT gen_random_uuid(),
       balance_id       uuid NOT NULL REFERENCES balances (id),
       client_id        uuid NOT NULL,
       credit_type_id   uuid NOT NULL,

@@ -30,7 +30,6 @@ export async function up(knex: Knex): Promise<void> {
       UNIQUE (client_id, idempotency_key)
     );
     CREATE INDEX consumptions_client ON consumptions (client_id, created_at, id);
-    CREATE INDEX consumptions_occurred ON consumptions (occurred_at);
 
     CREATE TABLE consumption_allocations (
       consumption_id  uuid NOT NULL REFERENCES consumptions (id),

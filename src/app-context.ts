@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type pg from 'pg';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Db } from './db/knex.js';
@@ -11,6 +12,8 @@ import type { RefResolver } from './services/ref-resolver.js';
 export interface AppContext {
   config: Config;
   db: Db;
+  /** node-postgres pool of the consumption hot path (one statement per round trip, no query builder). */
+  sql: pg.Pool;
   /** For connections outside the pool (LISTEN). */
   databaseUrl: string;
   /** Producer-side Redis connection shared by the queues. */

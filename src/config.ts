@@ -48,10 +48,13 @@ const configSchema = z.object({
   BODY_LIMIT: z.string().default('2mb'),
   RATE_LIMIT_PER_MINUTE: intFromEnv(1, 10_000_000, 60_000),
   /** Consumption worker: jobs in flight, and how they are grouped into one transaction. */
-  CONSUMPTION_CONCURRENCY: intFromEnv(1, 5_000, 500),
+  CONSUMPTION_CONCURRENCY: intFromEnv(1, 5_000, 1_000),
   CONSUMPTION_BATCH_SIZE: intFromEnv(1, 5_000, 400),
   CONSUMPTION_BATCH_WAIT_MS: intFromEnv(0, 1_000, 4),
-  CONSUMPTION_BATCHES_IN_FLIGHT: intFromEnv(1, 16, 2),
+  /** Lanes by client: batches of different lanes never wait on each other's locks. */
+  CONSUMPTION_LANES: intFromEnv(1, 16, 2),
+  /** Batches applying at once per lane. */
+  CONSUMPTION_BATCHES_IN_FLIGHT: intFromEnv(1, 16, 1),
   /** Scheduler entries, in BUSINESS_TZ. */
   NIGHTLY_CRON: cronSchema.default('0 2 * * *'),
   EXPIRE_CRON: cronSchema.default('*/5 * * * *'),

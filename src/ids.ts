@@ -1,15 +1,27 @@
-import { v5 as uuidv5, v7 as uuidv7, validate as uuidValidate } from 'uuid';
+import { createHash } from 'node:crypto';
+import { parse as uuidParse, v7 as uuidv7, validate as uuidValidate } from 'uuid';
 
 /** Time-ordered ids: new rows land at the right end of their indexes, and ids sort by creation. */
 export const newId = (): string => uuidv7();
 
 export const isUuid = (value: string): boolean => uuidValidate(value);
 
-const CONSUMPTION_NAMESPACE = '6f1c2a8e-3b5d-4f0e-9a7c-2d4e6f8a0b1c';
+const CONSUMPTION_NAMESPACE = uuidParse('6f1c2a8e-3b5d-4f0e-9a7c-2d4e6f8a0b1c');
+
+/**
+ * RFC 9562 version 5 (SHA-1, name-based) UUID, computed straight with node:crypto: it runs once for
+ * every consumption on the hot path.
+ */
+function uuidV5(name: string, namespace: Uint8Array): string {
+  const bytes = createHash('sha1').update(namespace).update(name, 'utf8').digest();
+  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex', 0, 16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
 
 /**
  * A consumption's id is derived from what makes it unique, (client, idempotency_key), so the API,
  * the producer and the worker all name the same consumption without asking each other.
  */
-export const consumptionId = (clientId: string, idempotencyKey: string): string =>
-  uuidv5(`${clientId}\n${idempotencyKey}`, CONSUMPTION_NAMESPACE);
+export const consumptionId = (clientId: string, idempotencyKey: string): string => uuidV5(`${clientId}\n${idempotencyKey}`, CONSUMPTION_NAMESPACE);

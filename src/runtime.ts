@@ -3,6 +3,7 @@ import type { AppContext } from './app-context.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { createDb } from './db/knex.js';
+import { createSqlPool } from './db/sql-client.js';
 import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
 import { createRedis } from './queue/redis.js';
@@ -36,11 +37,14 @@ export const PACKAGE_VERSION: string = (() => {
 /** Builds what every role shares. Nothing here listens or consumes yet: the roles start that. */
 export function createRuntime(options: RuntimeOptions): Runtime {
   const db = createDb({ url: options.databaseUrl, poolMax: options.poolMax ?? options.config.DB_POOL_MAX, applicationName: `credits-${options.config.ROLES.join('+')}` });
+  // the hot path's own small pool: one connection per batch in flight, and one for the rest
+  const sql = createSqlPool(options.databaseUrl, options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 1, 'credits-consumption');
   const redis = createRedis(options.redisUrl, 'producer');
   const queues = createQueues(redis, options.config.BULL_PREFIX);
   const ctx: AppContext = {
     config: options.config,
     db,
+    sql,
     databaseUrl: options.databaseUrl,
     redis,
     redisUrl: options.redisUrl,
@@ -64,6 +68,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       );
       await closeQueues(queues);
       redis.disconnect();
+      await sql.end();
       await db.destroy();
     },
   };

@@ -1,19 +1,20 @@
 import type { AppContext } from '../app-context.js';
-import { fingerprint } from '../canonical-json.js';
-import type { Tx } from '../db/knex.js';
-import { applyBalanceChanges, type BalanceChange } from '../db/repositories/balances.js';
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../canonical-json.js';
+import { PG, pgCode } from '../db/knex.js';
+import { inTransaction } from '../db/sql-client.js';
+import type { BalanceChange } from '../db/repositories/balances.js';
 import {
-  allocationsOf,
-  consumptionsByIds,
-  insertAllocations,
-  insertConsumptions,
+  allocationsIn,
+  consumptionsIn,
   lockSpendable,
+  writeConsumptionBatch,
   type AllocationRow,
   type ConsumptionRow,
 } from '../db/repositories/consumptions.js';
-import { appendLedgerEntries, type LedgerEntryDraft } from '../db/repositories/ledger.js';
-import { recordEvents, type OutboxEventDraft } from '../db/repositories/outbox.js';
-import { burnDown, type UseMode, type UseRequest } from '../domain/allocate.js';
+import type { LedgerEntryDraft } from '../db/repositories/ledger.js';
+import type { OutboxEventDraft } from '../db/repositories/outbox.js';
+import { burnDown, type Lot, type UseMode, type UseRequest } from '../domain/allocate.js';
 import { formatQuantity, parseQuantity } from '../domain/quantity.js';
 import { fail, type Failure } from '../domain/result.js';
 import { consumptionId } from '../ids.js';
@@ -69,17 +70,13 @@ export class ConcurrentDuplicateError extends Error {
   }
 }
 
-/** The payload fingerprint: the same key with another payload is `idempotency_conflict`. */
+/**
+ * The payload fingerprint: the same key with another payload is `idempotency_conflict`. Built as one
+ * string (this runs for every consumption): the fields in a fixed order, metadata as canonical JSON.
+ */
 export function consumptionFingerprint(p: { clientId: string; creditTypeId: string; quantity: bigint; occurredAt: string | null; mode: UseMode; reference: string | null; metadata: unknown }): string {
-  return fingerprint({
-    client: p.clientId,
-    credit_type: p.creditTypeId,
-    quantity: p.quantity.toString(),
-    occurred_at: p.occurredAt,
-    mode: p.mode,
-    reference: p.reference,
-    metadata: p.metadata ?? null,
-  });
+  const text = [p.clientId, p.creditTypeId, p.quantity.toString(), p.occurredAt ?? '', p.mode, p.reference ?? '', p.metadata ? canonicalJson(p.metadata) : ''].join('\u0000');
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 /** Validates what the schema cannot: references exist, the quantity fits the credit type, the time is sane. */
@@ -155,13 +152,15 @@ const conflict = (p: Prepared): Failure =>
 
 /**
  * Applies a batch of consumptions in ONE transaction (DOMAIN.md "Consumption"), each with its own
- * answer. Per batch: one read of what was applied before (replays and conflicts), one lock of every
- * balance involved in the one lock order, the burn-down in memory in arrival order, then one
- * multi-row write each for consumptions, allocations, balances, ledger entries and events. A bad
+ * answer, in four round trips whatever the batch size: BEGIN; one lock of every balance involved,
+ * in the one lock order; one statement writing consumptions, allocations, balances, ledger entries,
+ * events and settled requests; COMMIT. The burn-down runs in memory in arrival order between them.
+ * A repeat of an earlier consumption is found by that write (it inserts fewer rows than sent), and
+ * the batch runs again reading earlier answers first (replays and idempotency conflicts). A bad
  * item answers its own failure and never fails its neighbours; a database error throws, and the
  * whole batch is retried (idempotency makes that safe).
  */
-export async function applyConsumptions(app: AppContext, items: readonly ConsumeItem[]): Promise<ItemOutcome[]> {
+export async function applyConsumptions(app: AppContext, items: readonly ConsumeItem[], options: { checkExisting?: boolean } = {}): Promise<ItemOutcome[]> {
   const now = app.clock.now();
   const outcomes: ItemOutcome[] = new Array(items.length);
   const clients = await app.refs.clientsFor(app.db, items.map((i) => i.data.client));
@@ -186,14 +185,42 @@ export async function applyConsumptions(app: AppContext, items: readonly Consume
   const acceptedJobIds = items.filter((i) => i.data.accepted_at !== undefined).map((i) => i.jobId);
   if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
 
-  const written = await app.db.transaction(async (tx) => {
-    const existing = await consumptionsByIds(tx, primaries.map((p) => p.id));
-    const fresh = primaries.filter((p) => !existing.has(p.id));
-    const applied = fresh.length > 0 ? await writeFresh(tx, fresh, now) : new Map<string, { row: ConsumptionRow; allocations: AllocationRow[] }>();
-    const replayAllocations = await allocationsOf(tx, [...existing.keys()]);
-    if (acceptedJobIds.length > 0) await tx('accepted_jobs').whereIn('job_id', acceptedJobIds).delete();
-    return { existing, applied, replayAllocations };
-  });
+  const apply = (checkExisting: boolean) =>
+    inTransaction(app.sql, async (client) => {
+      // Optimistic first: a batch is almost always new uses, so it skips the read of earlier answers;
+      // if the write finds one applied before, it rolls back and runs again with that read.
+      const existing = checkExisting ? await consumptionsIn(client, primaries.map((p) => p.id)) : new Map<string, ConsumptionRow>();
+      const fresh = primaries.filter((p) => !existing.has(p.id));
+      let applied = new Map<string, { row: ConsumptionRow; allocations: AllocationRow[] }>();
+      if (fresh.length > 0) {
+        const times = fresh.map((p) => p.occurredAt.getTime());
+        const lots = await lockSpendable(client, {
+          clientIds: fresh.map((p) => p.client.id),
+          creditTypeIds: fresh.map((p) => p.creditType.id),
+          from: new Date(Math.min(...times)),
+          to: new Date(Math.max(...times)),
+        });
+        const plan = planBatch(lots, fresh, now);
+        const inserted = await writeConsumptionBatch(client, { ...plan, acceptedJobIds, now }).catch((error: unknown) => {
+          // a consumption applied before: its allocations collide with the ones just computed
+          if (pgCode(error) === PG.uniqueViolation) throw new ConcurrentDuplicateError();
+          throw error;
+        });
+        if (inserted !== plan.consumptions.length) throw new ConcurrentDuplicateError();
+        applied = plan.applied;
+      } else if (acceptedJobIds.length > 0) {
+        await client.query('DELETE FROM accepted_jobs WHERE job_id = ANY($1::text[])', [acceptedJobIds]);
+      }
+      const replayAllocations = existing.size > 0 ? await allocationsIn(client, [...existing.keys()]) : new Map<string, AllocationRow[]>();
+      return { existing, applied, replayAllocations };
+    });
+  let written;
+  try {
+    written = await apply(options.checkExisting ?? false);
+  } catch (error) {
+    if (!(error instanceof ConcurrentDuplicateError) || options.checkExisting) throw error;
+    written = await apply(true);
+  }
 
   const answer = (p: Prepared, replayed: boolean): ItemOutcome => {
     const fresh = written.applied.get(p.id);
@@ -211,18 +238,21 @@ export async function applyConsumptions(app: AppContext, items: readonly Consume
   return outcomes;
 }
 
-async function writeFresh(tx: Tx, fresh: readonly Prepared[], now: Date): Promise<Map<string, { row: ConsumptionRow; allocations: AllocationRow[] }>> {
-  const times = fresh.map((p) => p.occurredAt.getTime());
-  const lots = await lockSpendable(tx, {
-    clientIds: fresh.map((p) => p.client.id),
-    creditTypeIds: fresh.map((p) => p.creditType.id),
-    from: new Date(Math.min(...times)),
-    to: new Date(Math.max(...times)),
-  });
+interface BatchPlan {
+  consumptions: ConsumptionRow[];
+  allocations: AllocationRow[];
+  balanceChanges: BalanceChange[];
+  ledgerEntries: LedgerEntryDraft[];
+  events: OutboxEventDraft[];
+  applied: Map<string, { row: ConsumptionRow; allocations: AllocationRow[] }>;
+}
+
+/** Everything the batch writes, computed in memory from the locked balances (no I/O). */
+function planBatch(lots: readonly Lot[], fresh: readonly Prepared[], now: Date): BatchPlan {
   const requests: UseRequest[] = fresh.map((p) => ({ clientId: p.client.id, creditTypeId: p.creditType.id, quantity: p.quantity, occurredAt: p.occurredAt, mode: p.mode }));
   const burn = burnDown(lots, requests);
 
-  const rows: ConsumptionRow[] = fresh.map((p, i) => {
+  const consumptions: ConsumptionRow[] = fresh.map((p, i) => {
     const outcome = burn.outcomes[i]!;
     return {
       id: p.id,
@@ -247,25 +277,20 @@ async function writeFresh(tx: Tx, fresh: readonly Prepared[], now: Date): Promis
       created_at: now,
     };
   });
-  const inserted = await insertConsumptions(tx, rows);
-  if (inserted.size !== rows.length) throw new ConcurrentDuplicateError();
-
   const allocations: AllocationRow[] = fresh.flatMap((p, i) => burn.outcomes[i]!.allocations.map((a) => ({ consumption_id: p.id, balance_id: a.balanceId, amount: a.amount })));
-  await insertAllocations(tx, allocations);
 
   const consumedByLot = new Map<string, bigint>();
   for (const m of burn.movements) consumedByLot.set(m.balanceId, (consumedByLot.get(m.balanceId) ?? 0n) + m.amount);
   const wentLow = new Set(burn.crossings.filter((c) => c.kind === 'low').map((c) => c.balanceId));
-  const changes: BalanceChange[] = [...burn.changed].map(([id, remaining]) => ({
+  const balanceChanges: BalanceChange[] = [...burn.changed].map(([id, remaining]) => ({
     id,
     remaining,
     consumed: consumedByLot.get(id) ?? 0n,
     ...(wentLow.has(id) ? { lowNotifiedAt: now } : {}),
   }));
-  await applyBalanceChanges(tx, changes, now);
 
   const lotById = new Map(lots.map((l) => [l.id, l]));
-  const entries: LedgerEntryDraft[] = burn.movements.map((m) => {
+  const ledgerEntries: LedgerEntryDraft[] = burn.movements.map((m) => {
     const lot = lotById.get(m.balanceId)!;
     const p = fresh[m.requestIndex]!;
     return {
@@ -282,7 +307,6 @@ async function writeFresh(tx: Tx, fresh: readonly Prepared[], now: Date): Promis
       created_at: now,
     };
   });
-  await appendLedgerEntries(tx, entries);
 
   const events: OutboxEventDraft[] = [];
   fresh.forEach((p, i) => {
@@ -324,7 +348,6 @@ async function writeFresh(tx: Tx, fresh: readonly Prepared[], now: Date): Promis
     if (crossing.kind === 'depleted') events.push({ type: 'balance.depleted', clientId: crossing.clientId, subjectId: crossing.balanceId, data });
     if (crossing.kind === 'auto_recharge') events.push({ type: 'command.auto_recharge', clientId: crossing.clientId, subjectId: crossing.subscriptionId, data });
   }
-  await recordEvents(tx, events, now);
 
   const allocationsById = new Map<string, AllocationRow[]>();
   for (const a of allocations) {
@@ -332,5 +355,6 @@ async function writeFresh(tx: Tx, fresh: readonly Prepared[], now: Date): Promis
     if (list) list.push(a);
     else allocationsById.set(a.consumption_id, [a]);
   }
-  return new Map(rows.map((row) => [row.id, { row, allocations: allocationsById.get(row.id) ?? [] }]));
+  const applied = new Map(consumptions.map((row) => [row.id, { row, allocations: allocationsById.get(row.id) ?? [] }]));
+  return { consumptions, allocations, balanceChanges, ledgerEntries, events, applied };
 }

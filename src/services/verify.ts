@@ -48,9 +48,6 @@ interface ConsumptionFactsRow {
   status: 'applied' | 'partial' | 'rejected' | 'reversed';
   applied: bigint;
   reversal_returned: bigint | null;
-  allocation_sum: Big;
-  consumed_in_ledger: Big;
-  reversed_in_ledger: Big;
 }
 
 /**
@@ -68,15 +65,14 @@ export async function verifyInvariants(db: Executor, options: { limit?: number }
   };
   const checked = { balances: 0, consumptions: 0, invoices: 0 };
 
-  // balances against their ledger entries
+  // balances against their ledger entries, a range of ids at a time (index range scans whatever
+  // the planner's statistics say)
   for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
-    const result = await db.raw<{ rows: BalanceFactsRow[] }>(
-      `WITH chunk AS (SELECT * FROM balances WHERE id > ? ORDER BY id LIMIT ?),
-            entries AS (
-              SELECT l.balance_id, l.seq, l.amount, l.kind, l.remaining_after,
-                     lag(l.remaining_after) OVER (PARTITION BY l.balance_id ORDER BY l.seq) AS previous
-                FROM ledger_entries l JOIN chunk c ON c.id = l.balance_id)
-       SELECT c.id, c.granted, c.remaining, c.consumed, c.adjusted, c.expired, c.voided, c.rolled_over,
+    const chunk = (await db('balances').where('id', '>', after).orderBy('id').limit(CHUNK)) as Array<BalanceFactsRow & { id: string }>;
+    if (chunk.length === 0) break;
+    const last = chunk[chunk.length - 1]!.id;
+    const sums = await db.raw<{ rows: Array<Omit<BalanceFactsRow, 'granted' | 'remaining' | 'consumed' | 'adjusted' | 'expired' | 'voided' | 'rolled_over'>> }>(
+      `SELECT e.balance_id AS id,
               SUM(e.amount) AS ledger_sum,
               (array_agg(e.amount ORDER BY e.seq))[1] AS first_amount,
               (array_agg(e.remaining_after ORDER BY e.seq DESC))[1] AS last_remaining,
@@ -87,14 +83,15 @@ export async function verifyInvariants(db: Executor, options: { limit?: number }
               SUM(e.amount) FILTER (WHERE e.kind = 'void') AS void_sum,
               SUM(e.amount) FILTER (WHERE e.kind = 'rollover' AND e.amount < 0) AS rollover_out,
               COUNT(*) FILTER (WHERE e.previous IS NOT NULL AND e.remaining_after <> e.previous + e.amount) AS broken_chain
-         FROM chunk c LEFT JOIN entries e ON e.balance_id = c.id
-        GROUP BY c.id, c.granted, c.remaining, c.consumed, c.adjusted, c.expired, c.voided, c.rolled_over
-        ORDER BY c.id`,
-      [after, CHUNK],
+         FROM (SELECT balance_id, seq, amount, kind, remaining_after,
+                      lag(remaining_after) OVER (PARTITION BY balance_id ORDER BY seq) AS previous
+                 FROM ledger_entries WHERE balance_id > ? AND balance_id <= ?) e
+        GROUP BY e.balance_id`,
+      [after, last],
     );
-    const rows = result.rows;
-    if (rows.length === 0) break;
-    for (const row of rows) {
+    const byId = new Map(sums.rows.map((r) => [r.id, r]));
+    for (const balance of chunk) {
+      const row = { ...balance, ...(byId.get(balance.id) ?? { ledger_sum: null, first_amount: null, last_remaining: null, consume_sum: null, reverse_sum: null, adjust_sum: null, expire_sum: null, void_sum: null, rollover_out: null, broken_chain: null }) };
       add(
         checkBalance({
           id: row.id,
@@ -124,38 +121,43 @@ export async function verifyInvariants(db: Executor, options: { limit?: number }
         }),
       );
     }
-    checked.balances += rows.length;
-    after = rows[rows.length - 1]!.id;
+    checked.balances += chunk.length;
+    after = last;
   }
 
-  // consumptions against their allocations and the ledger
+  // consumptions against their allocations and the ledger, by id range as well
   for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
-    const result = await db.raw<{ rows: ConsumptionFactsRow[] }>(
-      `WITH chunk AS (SELECT id, status, applied, reversal_returned FROM consumptions WHERE id > ? ORDER BY id LIMIT ?)
-       SELECT c.id, c.status, c.applied, c.reversal_returned,
-              (SELECT SUM(a.amount) FROM consumption_allocations a WHERE a.consumption_id = c.id) AS allocation_sum,
-              (SELECT -SUM(l.amount) FROM ledger_entries l WHERE l.consumption_id = c.id AND l.kind = 'consume') AS consumed_in_ledger,
-              (SELECT SUM(l.amount) FROM ledger_entries l WHERE l.consumption_id = c.id AND l.kind = 'reverse') AS reversed_in_ledger
-         FROM chunk c ORDER BY c.id`,
-      [after, CHUNK],
+    const chunk = (await db('consumptions').where('id', '>', after).orderBy('id').limit(CHUNK).select('id', 'status', 'applied', 'reversal_returned')) as Array<
+      Pick<ConsumptionFactsRow, 'id' | 'status' | 'applied' | 'reversal_returned'>
+    >;
+    if (chunk.length === 0) break;
+    const last = chunk[chunk.length - 1]!.id;
+    const allocations = await db.raw<{ rows: Array<{ id: string; total: Big }> }>(
+      `SELECT consumption_id AS id, SUM(amount) AS total FROM consumption_allocations WHERE consumption_id > ? AND consumption_id <= ? GROUP BY consumption_id`,
+      [after, last],
     );
-    const rows = result.rows;
-    if (rows.length === 0) break;
-    for (const row of rows) {
+    const ledger = await db.raw<{ rows: Array<{ id: string; consumed: Big; reversed: Big }> }>(
+      `SELECT consumption_id AS id, -SUM(amount) FILTER (WHERE kind = 'consume') AS consumed, SUM(amount) FILTER (WHERE kind = 'reverse') AS reversed
+         FROM ledger_entries WHERE consumption_id > ? AND consumption_id <= ? GROUP BY consumption_id`,
+      [after, last],
+    );
+    const allocated = new Map(allocations.rows.map((r) => [r.id, r.total]));
+    const written = new Map(ledger.rows.map((r) => [r.id, r]));
+    for (const row of chunk) {
       add(
         checkConsumption({
           id: row.id,
           status: row.status,
           applied: row.applied,
-          allocationSum: big(row.allocation_sum),
-          consumedInLedger: big(row.consumed_in_ledger),
-          reversedInLedger: big(row.reversed_in_ledger),
+          allocationSum: big(allocated.get(row.id) ?? null),
+          consumedInLedger: big(written.get(row.id)?.consumed ?? null),
+          reversedInLedger: big(written.get(row.id)?.reversed ?? null),
           reversalReturned: row.reversal_returned ?? 0n,
         }),
       );
     }
-    checked.consumptions += rows.length;
-    after = rows[rows.length - 1]!.id;
+    checked.consumptions += chunk.length;
+    after = last;
   }
 
   // invoice numbers: gapless and unique per year; totals add up

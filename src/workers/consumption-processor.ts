@@ -12,6 +12,16 @@ import { MicroBatcher } from './micro-batcher.js';
 
 const IMMEDIATE_RETRIES = 3;
 
+/** FNV-1a: a cheap, stable spread of client references over the lanes. */
+function hashOf(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
 /**
  * The `consumption` queue's processor. `consume` jobs are handed to a micro-batcher and applied
  * many per transaction; each job still awaits, and answers, its own outcome. A deadlock or
@@ -22,6 +32,8 @@ export function consumptionProcessor(app: AppContext) {
     maxSize: app.config.CONSUMPTION_BATCH_SIZE,
     maxWaitMs: app.config.CONSUMPTION_BATCH_WAIT_MS,
     maxInFlight: app.config.CONSUMPTION_BATCHES_IN_FLIGHT,
+    lanes: app.config.CONSUMPTION_LANES,
+    laneOf: (item) => hashOf(item.data.client),
     apply: async (items) => {
       for (let attempt = 1; ; attempt += 1) {
         try {

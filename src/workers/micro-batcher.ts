@@ -1,7 +1,13 @@
 /**
  * Collects items submitted concurrently and hands them to `apply` in batches: when `maxSize` items
- * wait, or `maxWaitMs` after the first one arrived, whichever comes first, with at most
- * `maxInFlight` batches applying at once. Each submitter gets its own item's outcome.
+ * wait, or `maxWaitMs` after the first one arrived, whichever comes first. Each submitter gets its
+ * own item's outcome.
+ *
+ * Items are spread over `lanes` by `laneOf` (the consumption worker uses the client), each lane
+ * batching on its own with at most `maxInFlight` batches applying at once. Two lanes never hold the
+ * same client, so their transactions never wait for each other's row locks and run truly in
+ * parallel; a second batch in flight in the same lane queues on the locks inside Postgres and takes
+ * them the moment the first commits.
  *
  * Why: a Postgres commit costs the same for one row as for hundreds, and a balance's row lock is
  * held until the commit is flushed. Applying many jobs per transaction is what lets the consumption
@@ -10,7 +16,12 @@
 export interface MicroBatcherOptions<I, O> {
   maxSize: number;
   maxWaitMs: number;
+  /** Batches applying at once, per lane. */
   maxInFlight: number;
+  /** Independent lanes (default 1). */
+  lanes?: number;
+  /** Which lane an item belongs to; items that must not run in parallel share a lane. */
+  laneOf?(item: I): number;
   /** Applies one batch; answers one outcome per item, in order. A throw fails every item of the batch. */
   apply(items: I[]): Promise<O[]>;
   /** Called after each batch, for metrics. */
@@ -23,50 +34,57 @@ interface Waiting<I, O> {
   reject(error: unknown): void;
 }
 
+class Lane<I, O> {
+  queue: Waiting<I, O>[] = [];
+  timer: NodeJS.Timeout | undefined;
+  inFlight = 0;
+}
+
 export class MicroBatcher<I, O> {
-  private queue: Waiting<I, O>[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight = 0;
+  private readonly lanes: Lane<I, O>[];
   private readonly idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: MicroBatcherOptions<I, O>) {
-    if (options.maxSize < 1 || options.maxInFlight < 1) throw new RangeError('maxSize and maxInFlight must be at least 1');
+    if (options.maxSize < 1 || options.maxInFlight < 1 || (options.lanes ?? 1) < 1) throw new RangeError('maxSize, maxInFlight and lanes must be at least 1');
+    this.lanes = Array.from({ length: options.lanes ?? 1 }, () => new Lane<I, O>());
   }
 
   submit(item: I): Promise<O> {
+    const index = this.lanes.length === 1 ? 0 : Math.abs(this.options.laneOf?.(item) ?? 0) % this.lanes.length;
+    const lane = this.lanes[index]!;
     return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (this.queue.length >= this.options.maxSize) this.flush();
-      else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.options.maxWaitMs);
+      lane.queue.push({ item, resolve, reject });
+      if (lane.queue.length >= this.options.maxSize) this.flush(lane);
+      else if (!lane.timer) lane.timer = setTimeout(() => this.flush(lane), this.options.maxWaitMs);
     });
   }
 
-  /** Items waiting plus batches applying. */
+  /** Items waiting plus batches applying, over all lanes. */
   get pending(): number {
-    return this.queue.length + this.inFlight;
+    return this.lanes.reduce((sum, lane) => sum + lane.queue.length + lane.inFlight, 0);
   }
 
   /** Resolves when nothing waits and nothing applies (graceful shutdown). */
   async drain(): Promise<void> {
-    this.flush();
+    for (const lane of this.lanes) this.flush(lane);
     if (this.pending === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+  private flush(lane: Lane<I, O>): void {
+    if (lane.timer) {
+      clearTimeout(lane.timer);
+      lane.timer = undefined;
     }
-    while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
-      const batch = this.queue.splice(0, this.options.maxSize);
-      this.inFlight += 1;
-      void this.run(batch);
+    while (lane.queue.length > 0 && lane.inFlight < this.options.maxInFlight) {
+      const batch = lane.queue.splice(0, this.options.maxSize);
+      lane.inFlight += 1;
+      void this.run(lane, batch);
     }
-    // more waiting than may run now: the next completion flushes them
+    // more waiting than may run now: the next completion in this lane flushes them
   }
 
-  private async run(batch: Waiting<I, O>[]): Promise<void> {
+  private async run(lane: Lane<I, O>, batch: Waiting<I, O>[]): Promise<void> {
     const started = performance.now();
     try {
       const outcomes = await this.options.apply(batch.map((w) => w.item));
@@ -77,9 +95,9 @@ export class MicroBatcher<I, O> {
       for (const w of batch) w.reject(error);
       this.options.onBatch?.(batch.length, performance.now() - started, error);
     } finally {
-      this.inFlight -= 1;
-      if (this.queue.length > 0) this.flush();
-      else if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      lane.inFlight -= 1;
+      if (lane.queue.length > 0) this.flush(lane);
+      else if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
 }

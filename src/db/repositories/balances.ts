@@ -1,6 +1,6 @@
 import type { BalanceDraft, BalanceSource } from '../../domain/grant.js';
 import { newId } from '../../ids.js';
-import { arrays, type Executor } from '../knex.js';
+import type { Executor } from '../knex.js';
 import { appendLedgerEntries, type LedgerKind } from './ledger.js';
 
 export interface BalanceRow {
@@ -134,16 +134,8 @@ export interface BalanceChange {
   lowNotifiedAt?: Date;
 }
 
-/**
- * Applies many balance changes in one statement. The rows must already be locked by this
- * transaction (SELECT … FOR UPDATE in the lock order): an UPDATE … FROM takes its locks in no
- * particular order.
- */
-export async function applyBalanceChanges(db: Executor, changes: readonly BalanceChange[], now: Date): Promise<void> {
-  if (changes.length === 0) return;
-  const delta = (pick: (c: BalanceChange) => bigint | undefined) => changes.map((c) => (pick(c) ?? 0n).toString());
-  await db.raw(
-    `UPDATE balances AS b
+/** One UPDATE of many balances from a JSON array of changes; `param` is its placeholder. */
+export const balanceUpdateSql = (param: string): string => `UPDATE balances AS b
         SET remaining = c.remaining,
             consumed = b.consumed + c.consumed,
             adjusted = b.adjusted + c.adjusted,
@@ -152,21 +144,33 @@ export async function applyBalanceChanges(db: Executor, changes: readonly Balanc
             rolled_over = b.rolled_over + c.rolled_over,
             status = COALESCE(c.status, b.status),
             low_notified_at = COALESCE(c.low_notified_at, b.low_notified_at),
-            updated_at = ?
-       FROM unnest(?::uuid[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::timestamptz[])
-            AS c(id, remaining, consumed, adjusted, expired, voided, rolled_over, status, low_notified_at)
-      WHERE b.id = c.id`,
-    arrays([
-      now,
-      changes.map((c) => c.id),
-      changes.map((c) => c.remaining.toString()),
-      delta((c) => c.consumed),
-      delta((c) => c.adjusted),
-      delta((c) => c.expired),
-      delta((c) => c.voided),
-      delta((c) => c.rolledOver),
-      changes.map((c) => c.status ?? null),
-      changes.map((c) => c.lowNotifiedAt ?? null),
-    ]),
+            updated_at = c.updated_at
+       FROM jsonb_to_recordset(${param}::jsonb) AS c(id uuid, remaining bigint, consumed bigint, adjusted bigint, expired bigint,
+            voided bigint, rolled_over bigint, status text, low_notified_at timestamptz, updated_at timestamptz)
+      WHERE b.id = c.id`;
+
+export const balanceChangesJson = (changes: readonly BalanceChange[], now: Date): string =>
+  JSON.stringify(
+    changes.map((c) => ({
+      id: c.id,
+      remaining: c.remaining.toString(),
+      consumed: (c.consumed ?? 0n).toString(),
+      adjusted: (c.adjusted ?? 0n).toString(),
+      expired: (c.expired ?? 0n).toString(),
+      voided: (c.voided ?? 0n).toString(),
+      rolled_over: (c.rolledOver ?? 0n).toString(),
+      status: c.status ?? null,
+      low_notified_at: c.lowNotifiedAt ?? null,
+      updated_at: now,
+    })),
   );
+
+/**
+ * Applies many balance changes in one statement. The rows must already be locked by this
+ * transaction (SELECT … FOR UPDATE in the lock order): an UPDATE … FROM takes its locks in no
+ * particular order.
+ */
+export async function applyBalanceChanges(db: Executor, changes: readonly BalanceChange[], now: Date): Promise<void> {
+  if (changes.length === 0) return;
+  await db.raw(balanceUpdateSql('?'), [balanceChangesJson(changes, now)]);
 }

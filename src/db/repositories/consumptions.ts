@@ -1,8 +1,11 @@
 import type { Lot, UseMode } from '../../domain/allocate.js';
 import { percentOf } from '../../domain/quantity.js';
-import { arrays, type Executor } from '../knex.js';
+import type { Executor } from '../knex.js';
 import { readPage, type Page, type PageRequest } from '../pagination.js';
-import { BALANCE_LOCK_ORDER } from './balances.js';
+import { balanceChangesJson, balanceUpdateSql, type BalanceChange } from './balances.js';
+import { ledgerInsertSql, ledgerJson, type LedgerEntryDraft } from './ledger.js';
+import { OUTBOX_NOTIFY_SQL, outboxInsertSql, outboxJson, type OutboxEventDraft } from './outbox.js';
+import type { SqlClient } from '../sql-client.js';
 
 export type ConsumptionStatus = 'applied' | 'partial' | 'rejected' | 'reversed';
 
@@ -61,26 +64,32 @@ export interface SpendableScope {
 /**
  * THE consumption lock (DOMAIN.md rules 1 and 2): the balances that may pay for these uses —
  * live balance of a live subscription, something left, valid at some occurred_at of the batch —
- * locked FOR UPDATE in the one lock order (client, credit type, spending order), whatever the
- * number of (client, credit type) pairs in the batch. Postgres locks rows as the sorted scan
- * returns them, so two batches touching the same balances queue instead of deadlocking.
+ * locked FOR UPDATE in the one lock order: the distinct (client, credit type) pairs sorted, and for
+ * each pair (one index range of balances_spending) its balances in spending order. The locks are
+ * taken inside the LATERAL, pair after pair, so the order holds whatever plan the rest gets, and
+ * two batches touching the same balances queue instead of deadlocking.
  */
-export async function lockSpendable(tx: Executor, scope: SpendableScope): Promise<Lot[]> {
-  const result = await tx.raw<{ rows: SpendableRow[] }>(
-    `SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.granted, b.remaining, b.priority,
-            b.valid_from, b.expires_at, b.low_threshold,
-            s.auto_recharge_enabled, s.auto_recharge_threshold_percent
-       FROM balances b
-       JOIN subscriptions s ON s.id = b.subscription_id
-      WHERE (b.client_id, b.credit_type_id) IN (SELECT * FROM unnest(?::uuid[], ?::uuid[]))
-        AND b.status = 'active'
-        AND s.status = 'active'
-        AND b.remaining > 0
-        AND b.expires_at > ?
-        AND b.valid_from <= ?
-      ORDER BY ${BALANCE_LOCK_ORDER.split(', ').map((c) => `b.${c}`).join(', ')}
-        FOR UPDATE OF b`,
-    arrays([scope.clientIds, scope.creditTypeIds, scope.from, scope.to]),
+export async function lockSpendable(client: SqlClient, scope: SpendableScope): Promise<Lot[]> {
+  const result = await client.query<SpendableRow>(
+    `SELECT b.*
+       FROM (SELECT DISTINCT client_id, credit_type_id
+               FROM unnest($1::uuid[], $2::uuid[]) AS pair(client_id, credit_type_id)
+              ORDER BY client_id, credit_type_id) AS p
+      CROSS JOIN LATERAL (
+             SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.granted, b.remaining, b.priority,
+                    b.valid_from, b.expires_at, b.low_threshold,
+                    s.auto_recharge_enabled, s.auto_recharge_threshold_percent
+               FROM balances b
+               JOIN subscriptions s ON s.id = b.subscription_id AND s.status = 'active'
+              WHERE b.client_id = p.client_id
+                AND b.credit_type_id = p.credit_type_id
+                AND b.status = 'active'
+                AND b.remaining > 0
+                AND b.expires_at > $3
+                AND b.valid_from <= $4
+              ORDER BY b.priority, b.expires_at, b.valid_from, b.id
+                FOR UPDATE OF b) AS b`,
+    [scope.clientIds, scope.creditTypeIds, scope.from, scope.to],
   );
   return result.rows.map((row) => ({
     id: row.id,
@@ -119,52 +128,104 @@ export async function allocationsOf(db: Executor, consumptionIds: readonly strin
   return out;
 }
 
-/**
- * Inserts consumptions in one statement and answers which were new. A row that exists already was
- * written by a concurrent transaction for the same (client, idempotency key).
- */
-export async function insertConsumptions(db: Executor, rows: readonly ConsumptionRow[]): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
-  const col = <K extends keyof ConsumptionRow>(key: K, map: (v: ConsumptionRow[K]) => unknown = (v) => v) => rows.map((r) => map(r[key]));
-  const big = (v: bigint | null) => (v === null ? null : v.toString());
-  const result = await db.raw<{ rows: Array<{ id: string }> }>(
-    `INSERT INTO consumptions
+const consumptionInsertSql = (param: string): string => `INSERT INTO consumptions
        (id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
         error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at)
-     SELECT * FROM unnest(?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[],
-                          ?::text[], ?::bigint[], ?::timestamptz[], ?::text[], ?::jsonb[], ?::text[], ?::timestamptz[])
+     SELECT id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
+            error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at
+       FROM jsonb_to_recordset(${param}::jsonb) AS x(id uuid, client_id uuid, credit_type_id uuid, idempotency_key text, request_hash text,
+            quantity bigint, applied bigint, shortfall bigint, mode text, status text, error_code text, remaining_after bigint,
+            occurred_at timestamptz, reference text, metadata jsonb, job_id text, created_at timestamptz)
      ON CONFLICT DO NOTHING
-     RETURNING id`,
-    arrays([
-      col('id'),
-      col('client_id'),
-      col('credit_type_id'),
-      col('idempotency_key'),
-      col('request_hash'),
-      col('quantity', big),
-      col('applied', big),
-      col('shortfall', big),
-      col('mode'),
-      col('status'),
-      col('error_code'),
-      col('remaining_after', big),
-      col('occurred_at'),
-      col('reference'),
-      col('metadata', (m) => (m === null ? null : JSON.stringify(m))),
-      col('job_id'),
-      col('created_at'),
-    ]),
+     RETURNING id`;
+
+const consumptionsJson = (rows: readonly ConsumptionRow[]): string =>
+  JSON.stringify(
+    rows.map((r) => ({
+      id: r.id,
+      client_id: r.client_id,
+      credit_type_id: r.credit_type_id,
+      idempotency_key: r.idempotency_key,
+      request_hash: r.request_hash,
+      quantity: r.quantity.toString(),
+      applied: r.applied.toString(),
+      shortfall: r.shortfall.toString(),
+      mode: r.mode,
+      status: r.status,
+      error_code: r.error_code,
+      remaining_after: r.remaining_after.toString(),
+      occurred_at: r.occurred_at,
+      reference: r.reference,
+      metadata: r.metadata,
+      job_id: r.job_id,
+      created_at: r.created_at,
+    })),
   );
-  return new Set(result.rows.map((r) => r.id));
+
+const allocationInsertSql = (param: string): string => `INSERT INTO consumption_allocations (consumption_id, balance_id, amount)
+     SELECT consumption_id, balance_id, amount FROM jsonb_to_recordset(${param}::jsonb) AS x(consumption_id uuid, balance_id uuid, amount bigint)`;
+
+const allocationsJson = (rows: readonly AllocationRow[]): string =>
+  JSON.stringify(rows.map((r) => ({ consumption_id: r.consumption_id, balance_id: r.balance_id, amount: r.amount.toString() })));
+
+export interface ConsumptionBatchWrite {
+  consumptions: readonly ConsumptionRow[];
+  allocations: readonly AllocationRow[];
+  balanceChanges: readonly BalanceChange[];
+  ledgerEntries: readonly LedgerEntryDraft[];
+  events: readonly OutboxEventDraft[];
+  /** Accepted requests this batch applies (their rows go in the same transaction). */
+  acceptedJobIds: readonly string[];
+  now: Date;
 }
 
-export async function insertAllocations(db: Executor, rows: readonly AllocationRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await db.raw(
-    `INSERT INTO consumption_allocations (consumption_id, balance_id, amount)
-     SELECT * FROM unnest(?::uuid[], ?::uuid[], ?::bigint[])`,
-    arrays([rows.map((r) => r.consumption_id), rows.map((r) => r.balance_id), rows.map((r) => r.amount.toString())]),
+/**
+ * Everything a batch of consumptions writes, as ONE statement (data-modifying CTEs, each fed one
+ * JSON array): the consumptions, their allocations, the balances, the ledger entries, the outbox
+ * events and the accepted requests they settle. One round trip however large the batch; the
+ * foreign keys are checked at the end of the statement, when every part is written. Answers how
+ * many consumptions were new: fewer than sent means another transaction applied one of them first.
+ */
+export async function writeConsumptionBatch(client: SqlClient, batch: ConsumptionBatchWrite): Promise<number> {
+  const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
+  const result = await client.query<{ inserted: number }>(
+    `WITH c AS (${consumptionInsertSql('$1')}),
+          a AS (${allocationInsertSql('$2')}),
+          u AS (${balanceUpdateSql('$3')}),
+          l AS (${ledgerInsertSql('$4')}),
+          e AS (${outboxInsertSql('$5')}),
+          d AS (DELETE FROM accepted_jobs WHERE job_id = ANY($6::text[]))
+     SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
+    [
+      consumptionsJson(batch.consumptions),
+      allocationsJson(batch.allocations),
+      balanceChangesJson(batch.balanceChanges, batch.now),
+      ledgerJson(batch.ledgerEntries),
+      outboxJson(batch.events, batch.now),
+      batch.acceptedJobIds,
+    ],
   );
+  return result.rows[0]!.inserted;
+}
+
+/** Consumptions by id, inside a batch's transaction. */
+export async function consumptionsIn(client: SqlClient, ids: readonly string[]): Promise<Map<string, ConsumptionRow>> {
+  if (ids.length === 0) return new Map();
+  const result = await client.query<ConsumptionRow>('SELECT * FROM consumptions WHERE id = ANY($1::uuid[])', [ids]);
+  return new Map(result.rows.map((r) => [r.id, r]));
+}
+
+/** Their allocations, inside a batch's transaction. */
+export async function allocationsIn(client: SqlClient, consumptionIds: readonly string[]): Promise<Map<string, AllocationRow[]>> {
+  const out = new Map<string, AllocationRow[]>();
+  if (consumptionIds.length === 0) return out;
+  const result = await client.query<AllocationRow>('SELECT * FROM consumption_allocations WHERE consumption_id = ANY($1::uuid[])', [consumptionIds]);
+  for (const row of result.rows) {
+    const list = out.get(row.consumption_id);
+    if (list) list.push(row);
+    else out.set(row.consumption_id, [row]);
+  }
+  return out;
 }
 
 export interface ConsumptionFilter {

@@ -1,5 +1,4 @@
-import { newId } from '../../ids.js';
-import { arrays, type Executor } from '../knex.js';
+import type { Executor } from '../knex.js';
 
 export type LedgerKind = 'grant' | 'consume' | 'reverse' | 'recharge' | 'adjust' | 'expire' | 'rollover' | 'void';
 
@@ -27,36 +26,44 @@ export interface LedgerEntryRow extends Required<LedgerEntryDraft> {
 }
 
 /**
- * Appends entries with one statement (arrays unnested server-side), whatever their number: the
- * consumption batches write hundreds at a time.
+ * One multi-row INSERT of ledger entries from a JSON array (jsonb_to_recordset), whatever their
+ * number; `param` is the statement's placeholder for that array (`?` for knex, `$n` for pg).
+ * Entries keep their order: identities are assigned in array order.
  */
+export const ledgerInsertSql = (param: string): string => `INSERT INTO ledger_entries
+       (balance_id, client_id, credit_type_id, subscription_id, kind, amount, remaining_after,
+        consumption_id, invoice_id, job_id, actor, reason, effective_at, created_at)
+     SELECT balance_id, client_id, credit_type_id, subscription_id, kind, amount, remaining_after,
+            consumption_id, invoice_id, job_id, actor, reason, effective_at, created_at
+       FROM jsonb_to_recordset(${param}::jsonb) AS x(balance_id uuid, client_id uuid, credit_type_id uuid, subscription_id uuid, kind text,
+            amount bigint, remaining_after bigint, consumption_id uuid, invoice_id uuid, job_id text, actor text, reason text,
+            effective_at timestamptz, created_at timestamptz)`;
+
+/** The entries as the JSON ledgerInsertSql reads (bigints as strings: exact beyond 2^53). */
+export const ledgerJson = (entries: readonly LedgerEntryDraft[]): string =>
+  JSON.stringify(
+    entries.map((e) => ({
+      balance_id: e.balance_id,
+      client_id: e.client_id,
+      credit_type_id: e.credit_type_id,
+      subscription_id: e.subscription_id,
+      kind: e.kind,
+      amount: e.amount.toString(),
+      remaining_after: e.remaining_after.toString(),
+      consumption_id: e.consumption_id ?? null,
+      invoice_id: e.invoice_id ?? null,
+      job_id: e.job_id ?? null,
+      actor: e.actor ?? null,
+      reason: e.reason ?? null,
+      effective_at: e.effective_at,
+      created_at: e.created_at,
+    })),
+  );
+
+/** Appends entries with one statement, whatever their number. */
 export async function appendLedgerEntries(db: Executor, entries: readonly LedgerEntryDraft[]): Promise<void> {
   if (entries.length === 0) return;
-  const col = <K extends keyof LedgerEntryDraft>(key: K) => entries.map((e) => e[key] ?? null);
-  await db.raw(
-    `INSERT INTO ledger_entries
-       (id, balance_id, client_id, credit_type_id, subscription_id, kind, amount, remaining_after,
-        consumption_id, invoice_id, job_id, actor, reason, effective_at, created_at)
-     SELECT * FROM unnest(?::uuid[], ?::uuid[], ?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::bigint[], ?::bigint[],
-                          ?::uuid[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[])`,
-    arrays([
-      entries.map(() => newId()),
-      col('balance_id'),
-      col('client_id'),
-      col('credit_type_id'),
-      col('subscription_id'),
-      col('kind'),
-      entries.map((e) => e.amount.toString()),
-      entries.map((e) => e.remaining_after.toString()),
-      col('consumption_id'),
-      col('invoice_id'),
-      col('job_id'),
-      col('actor'),
-      col('reason'),
-      col('effective_at'),
-      col('created_at'),
-    ]),
-  );
+  await db.raw(ledgerInsertSql('?'), [ledgerJson(entries)]);
 }
 
 export interface StatementFilter {

@@ -1,5 +1,5 @@
 import { newId } from '../../ids.js';
-import { arrays, type Executor } from '../knex.js';
+import type { Executor } from '../knex.js';
 
 /** API.md: every event that changes a subscription, a balance or an invoice, and a report's readiness. */
 export const EVENT_TYPES = [
@@ -48,24 +48,31 @@ export interface OutboxEventRow {
   dispatched_at: Date | null;
 }
 
-/** Writes events in the caller's transaction; the relay wakes up on the NOTIFY once it commits. */
+/** One multi-row INSERT of outbox events from a JSON array; `param` is its placeholder. */
+export const outboxInsertSql = (param: string): string => `INSERT INTO outbox_events (id, type, client_id, subject_id, payload, created_at)
+     SELECT id, type, client_id, subject_id, payload, created_at
+       FROM jsonb_to_recordset(${param}::jsonb) AS x(id uuid, type text, client_id uuid, subject_id uuid, payload jsonb, created_at timestamptz)`;
+
+/** Wakes the relays; takes effect when the transaction commits. */
+export const OUTBOX_NOTIFY_SQL = `pg_notify('credits_outbox', '')`;
+
+export const outboxJson = (events: readonly OutboxEventDraft[], now: Date): string =>
+  JSON.stringify(
+    events.map((event) => {
+      const id = newId();
+      return {
+        id,
+        type: event.type,
+        client_id: event.clientId ?? null,
+        subject_id: event.subjectId ?? null,
+        payload: { id, type: event.type, created_at: now.toISOString(), data: event.data },
+        created_at: now,
+      };
+    }),
+  );
+
+/** Writes events in the caller's transaction, and wakes the relays once it commits. One round trip. */
 export async function recordEvents(db: Executor, events: readonly OutboxEventDraft[], now: Date): Promise<void> {
   if (events.length === 0) return;
-  const rows = events.map((event) => {
-    const id = newId();
-    return {
-      id,
-      type: event.type,
-      client_id: event.clientId ?? null,
-      subject_id: event.subjectId ?? null,
-      payload: JSON.stringify({ id, type: event.type, created_at: now.toISOString(), data: event.data }),
-      created_at: now,
-    };
-  });
-  await db.raw(
-    `INSERT INTO outbox_events (id, type, client_id, subject_id, payload, created_at)
-     SELECT * FROM unnest(?::uuid[], ?::text[], ?::uuid[], ?::uuid[], ?::jsonb[], ?::timestamptz[])`,
-    arrays([rows.map((r) => r.id), rows.map((r) => r.type), rows.map((r) => r.client_id), rows.map((r) => r.subject_id), rows.map((r) => r.payload), rows.map((r) => r.created_at)]),
-  );
-  await db.raw(`SELECT pg_notify('credits_outbox', '')`);
+  await db.raw(`WITH e AS (${outboxInsertSql('?')}) SELECT ${OUTBOX_NOTIFY_SQL}`, [outboxJson(events, now)]);
 }

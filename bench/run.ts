@@ -1,0 +1,351 @@
+/**
+ * `npm run bench`: consumption throughput against the raw BullMQ ceiling, measured side by side in
+ * one run on one machine (absolute figures swing ~1.6× between runs here; ratios do not).
+ *
+ *   (a) raw    — a no-op BullMQ worker on the same queue settings (bench/noop-worker.ts), at the
+ *                consumption worker's concurrency and at 200 (PERFORMANCE.md's best); the better is the ceiling
+ *   (b) spread — the service's consumption workers, uses spread over many clients
+ *   (c) hot    — the same, every use on one client's one balance
+ *   (d) steady — a fixed offered load (default 1,000/s): enqueue→commit latency p50/p99, and the
+ *                worker's RSS at the start and the end (memory must stay flat)
+ *
+ * (a), (b) and (c) alternate for several rounds; each phase enqueues its jobs first with the same
+ * producer other systems use (CreditsProducer), then starts its worker process(es) and measures
+ * from the first job started to the last one finished (BullMQ's own timestamps). Afterwards every
+ * ledger invariant is checked and the applied count compared with the jobs sent.
+ *
+ *   npm run bench -- [--jobs 20000] [--rounds 3] [--clients 2000] [--processes 1]
+ *                    [--rate 1000] [--seconds 60] [--keep]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import os from 'node:os';
+import pg from 'pg';
+import type { Job, Queue } from 'bullmq';
+import { loadConfig } from '../src/config.js';
+import { createDb } from '../src/db/knex.js';
+import { migrateLatest } from '../src/db/migrate.js';
+import { ensureDatabase, ensurePostgres, ensureRedis, withDatabase } from '../src/infra/services.js';
+import { createLogger } from '../src/logger.js';
+import { CreditsProducer } from '../src/producer/index.js';
+import { createRuntime } from '../src/runtime.js';
+import { createCreditType } from '../src/services/credit-types.js';
+import { createPackage } from '../src/services/packages.js';
+import { upsertClient } from '../src/services/clients.js';
+import { subscribe } from '../src/services/subscriptions.js';
+import { verifyInvariants } from '../src/services/verify.js';
+
+const { values: args } = parseArgs({
+  options: {
+    jobs: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '3' },
+    clients: { type: 'string', default: '2000' },
+    processes: { type: 'string', default: '1' },
+    rate: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '60' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const JOBS = Number(args.jobs);
+const ROUNDS = Number(args.rounds);
+const CLIENTS = Number(args.clients);
+const PROCESSES = Number(args.processes);
+const RATE = Number(args.rate);
+const SECONDS = Number(args.seconds);
+
+const log = (message: string) => process.stderr.write(`${message}\n`);
+const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
+const stamp = Date.now().toString(36);
+const prefix = `{bench-${stamp}}`;
+
+const postgres = await ensurePostgres({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
+const redis = await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR });
+const database = `credits_bench_${stamp}`;
+await ensureDatabase(postgres.serverUrl, database);
+const databaseUrl = withDatabase(postgres.serverUrl, database);
+{
+  const db = createDb({ url: databaseUrl, poolMax: 2 });
+  await migrateLatest(db);
+  await db.destroy();
+}
+const runtime = createRuntime({ config: { ...config, BULL_PREFIX: prefix }, databaseUrl, redisUrl: redis.url, log: createLogger('silent'), poolMax: 8 });
+const app = runtime.ctx;
+const queue: Queue = app.queues.consumption;
+
+// ---- data: many clients with one large balance each, and one hot client -------------------------
+log(`setup: ${CLIENTS} clients + 1 hot client on ${database}, queue prefix ${prefix}`);
+const now = new Date();
+const ct = await createCreditType(app.db, { code: 'bench-sms', name: 'Bench SMS', unit: 'message', decimals: 0 }, now);
+if (!ct.ok) throw new Error(ct.detail);
+const pkg = await createPackage(app.db, { code: 'bench', name: 'Bench', price: 100n, currency: 'USD', validity: { count: 1, unit: 'year' }, items: [{ credit_type: 'bench-sms', units: '1000000000' }] }, now);
+if (!pkg.ok) throw new Error(pkg.detail);
+const clientIds: string[] = [];
+for (let i = 0; i < CLIENTS + 1; i += 16) {
+  await Promise.all(
+    Array.from({ length: Math.min(16, CLIENTS + 1 - i) }, async (_, j) => {
+      const ref = `bench-client-${i + j}`;
+      const client = await upsertClient(app.db, { external_ref: ref, name: ref }, now);
+      if (!client.ok) throw new Error(client.detail);
+      const sub = await subscribe(app.db, { client: client.value.client.id, package: 'bench' }, { now, timeZone: 'UTC', actor: 'bench' });
+      if (!sub.ok) throw new Error(sub.detail);
+      clientIds[i + j] = client.value.client.id;
+    }),
+  );
+}
+const hotClient = clientIds[CLIENTS]!;
+const spreadClients = clientIds.slice(0, CLIENTS);
+const producer = new CreditsProducer({ connection: app.redis, prefix });
+
+// ---- helpers ------------------------------------------------------------------------------------
+const childEnv = {
+  ...process.env,
+  DATABASE_URL: databaseUrl,
+  REDIS_URL: redis.url,
+  BULL_PREFIX: prefix,
+  ROLES: 'worker',
+  // info: the service says "credits is up" at that level, which is how the bench knows it is ready
+  LOG_LEVEL: 'info',
+  PORT: '0',
+};
+
+async function startWorkers(kind: 'raw' | 'service', extraEnv: Record<string, string> = {}): Promise<ChildProcess[]> {
+  const script = kind === 'raw' ? 'bench/noop-worker.ts' : 'src/main.ts';
+  const children: ChildProcess[] = [];
+  for (let i = 0; i < PROCESSES; i += 1) {
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each worker process, written when it stops
+    const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], { env: { ...childEnv, ...extraEnv }, stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+  }
+  // ready when each says so (the no-op worker) or logs that it is up (the service)
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve, reject) => {
+          let seen = '';
+          child.stdout!.on('data', (chunk: Buffer) => {
+            seen += chunk.toString();
+            if (/ready|credits is up/.test(seen)) resolve();
+          });
+          child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
+        }),
+    ),
+  );
+  return children;
+}
+
+async function stopWorkers(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(async (child) => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }),
+  );
+}
+
+async function waitCompleted(expected: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await queue.getJobCounts('completed', 'failed');
+    if ((counts.failed ?? 0) > 0) throw new Error(`${counts.failed} jobs failed`);
+    if ((counts.completed ?? 0) >= expected) return;
+    if (Date.now() > deadline) throw new Error(`only ${counts.completed} of ${expected} jobs completed in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function completedJobs(): Promise<Job[]> {
+  const jobs: Job[] = [];
+  for (let start = 0; ; start += 2_000) {
+    const page = await queue.getJobs(['completed'], start, start + 1_999, true);
+    jobs.push(...page);
+    if (page.length < 2_000) return jobs;
+  }
+}
+
+let sequence = 0;
+/** Uses the service's workers were given (the no-op worker applies nothing). */
+let expectedApplied = 0;
+const useOf = (client: string) => ({ client, credit_type: 'bench-sms', quantity: 1, idempotency_key: `u${(sequence += 1)}` });
+const KEEP = { removeOnComplete: false, removeOnFail: false } as const;
+
+async function enqueue(count: number, pick: (i: number) => string): Promise<void> {
+  for (let i = 0; i < count; i += 1_000) {
+    await producer.consumeMany(Array.from({ length: Math.min(1_000, count - i) }, (_, j) => useOf(pick(i + j))), KEEP);
+  }
+}
+
+/** PERFORMANCE.md measured the no-op worker at its best with concurrency 200; the ceiling is the better of that and ours. */
+const RAW_REFERENCE_CONCURRENCY = 200;
+
+interface PhaseResult {
+  kind: 'raw' | 'raw200' | 'spread' | 'hot' | 'warmup';
+  jobs: number;
+  seconds: number;
+  per_second: number;
+}
+
+async function phase(kind: PhaseResult['kind'], count = JOBS): Promise<PhaseResult> {
+  await queue.obliterate({ force: true });
+  await enqueue(count, () => (kind === 'hot' ? hotClient : spreadClients[Math.floor(Math.random() * spreadClients.length)]!));
+  const raw = kind === 'raw' || kind === 'raw200';
+  const children = await startWorkers(raw ? 'raw' : 'service', kind === 'raw200' ? { NOOP_CONCURRENCY: String(RAW_REFERENCE_CONCURRENCY) } : {});
+  try {
+    await waitCompleted(count, 600_000);
+  } finally {
+    await stopWorkers(children);
+  }
+  if (!raw) expectedApplied += count;
+  const jobs = await completedJobs();
+  const first = jobs.reduce((m, j) => Math.min(m, j.processedOn ?? Infinity), Infinity);
+  const last = jobs.reduce((m, j) => Math.max(m, j.finishedOn ?? 0), 0);
+  const seconds = (last - first) / 1_000;
+  const result = { kind, jobs: jobs.length, seconds: Number(seconds.toFixed(3)), per_second: Math.round(jobs.length / seconds) };
+  log(`  ${kind.padEnd(7)} ${String(result.per_second).padStart(7)} jobs/s  (${result.jobs} in ${result.seconds} s)`);
+  return result;
+}
+
+function rssMb(pid: number | undefined): number {
+  if (!pid) return 0;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round(kb / 1024);
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+
+interface SteadyResult {
+  offered_per_second: number;
+  seconds: number;
+  jobs: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  rss_start_mb: number;
+  rss_end_mb: number;
+}
+
+async function steady(): Promise<SteadyResult> {
+  await queue.obliterate({ force: true });
+  const children = await startWorkers('service');
+  let sent = 0;
+  let rssStart = 0;
+  let rssEnd = 0;
+  try {
+    const tickMs = 10;
+    const perTick = RATE / (1_000 / tickMs);
+    const started = Date.now();
+    let owed = 0;
+    while (Date.now() - started < SECONDS * 1_000) {
+      const tickStart = Date.now();
+      owed += perTick;
+      const n = Math.floor(owed);
+      owed -= n;
+      if (n > 0) {
+        await producer.consumeMany(Array.from({ length: n }, () => useOf(spreadClients[Math.floor(Math.random() * spreadClients.length)]!)), KEEP);
+        sent += n;
+      }
+      if (rssStart === 0 && Date.now() - started > 5_000) rssStart = rssMb(children[0]?.pid);
+      await new Promise((r) => setTimeout(r, Math.max(0, tickMs - (Date.now() - tickStart))));
+    }
+    await waitCompleted(sent, 120_000);
+    rssEnd = rssMb(children[0]?.pid);
+  } finally {
+    await stopWorkers(children);
+  }
+  expectedApplied += sent;
+  const jobs = await completedJobs();
+  const latencies = jobs.map((j) => (j.finishedOn ?? 0) - j.timestamp).sort((a, b) => a - b);
+  const result: SteadyResult = {
+    offered_per_second: RATE,
+    seconds: SECONDS,
+    jobs: jobs.length,
+    p50_ms: percentile(latencies, 50),
+    p99_ms: percentile(latencies, 99),
+    max_ms: latencies[latencies.length - 1] ?? 0,
+    rss_start_mb: rssStart,
+    rss_end_mb: rssEnd,
+  };
+  log(`  steady ${RATE}/s for ${SECONDS} s: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms; worker RSS ${result.rss_start_mb} → ${result.rss_end_mb} MB`);
+  return result;
+}
+
+// ---- run ------------------------------------------------------------------------------------------
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+// statistics as a running service would have them (autovacuum analyzes), then a warm-up that is not counted
+await app.db.raw('ANALYZE');
+log('warm-up (not counted)');
+await phase('warmup', Math.min(JOBS, 5_000));
+const rounds: PhaseResult[][] = [];
+log(`measuring: ${ROUNDS} rounds of raw (concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}) / spread / hot, ${JOBS} jobs each, ${PROCESSES} worker process(es)`);
+for (let r = 0; r < ROUNDS; r += 1) {
+  log(`round ${r + 1}`);
+  rounds.push([await phase('raw'), await phase('raw200'), await phase('spread'), await phase('hot')]);
+}
+const steadyFigures = await steady();
+
+const per = (round: PhaseResult[], kind: PhaseResult['kind']) => round.find((p) => p.kind === kind)!.per_second;
+const ceilingOf = (round: PhaseResult[]) => Math.max(per(round, 'raw'), per(round, 'raw200'));
+const ratios = rounds.map((round) => ({ spread: per(round, 'spread') / ceilingOf(round), hot: per(round, 'hot') / ceilingOf(round) }));
+const summary = {
+  raw_per_second: median(rounds.map(ceilingOf)),
+  spread_per_second: median(rounds.map((r) => per(r, 'spread'))),
+  hot_per_second: median(rounds.map((r) => per(r, 'hot'))),
+  spread_ratio: Number(median(ratios.map((x) => x.spread)).toFixed(3)),
+  hot_ratio: Number(median(ratios.map((x) => x.hot)).toFixed(3)),
+};
+
+// ---- correctness afterwards ----------------------------------------------------------------------
+await queue.obliterate({ force: true });
+await app.db.raw('ANALYZE');
+const report = await verifyInvariants(app.db);
+const [{ n }] = (await app.db('consumptions').where({ status: 'applied' }).count({ n: '*' })) as [{ n: bigint }];
+const applied = Number(n);
+const line = {
+  bench: 'consumption',
+  at: new Date().toISOString(),
+  host: { cpus: os.cpus().length, node: process.version },
+  settings: {
+    jobs: JOBS,
+    rounds: ROUNDS,
+    clients: CLIENTS,
+    processes: PROCESSES,
+    concurrency: config.CONSUMPTION_CONCURRENCY,
+    batch_size: config.CONSUMPTION_BATCH_SIZE,
+    batch_wait_ms: config.CONSUMPTION_BATCH_WAIT_MS,
+    batches_in_flight: config.CONSUMPTION_BATCHES_IN_FLIGHT,
+  },
+  rounds: rounds.map((r) => Object.fromEntries(r.map((p) => [p.kind, p.per_second]))),
+  ratios: ratios.map((x) => ({ spread: Number(x.spread.toFixed(3)), hot: Number(x.hot.toFixed(3)) })),
+  ...summary,
+  steady: steadyFigures,
+  invariants_ok: report.ok,
+  violations: report.violationCount,
+  applied,
+  sent: expectedApplied,
+};
+log('');
+log(`raw ceiling      ${summary.raw_per_second} jobs/s   (no-op worker, the better of concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}, per round)`);
+log(`spread           ${summary.spread_per_second} jobs/s  = ${summary.spread_ratio} × raw   (target ≥ 0.40)`);
+log(`hot client       ${summary.hot_per_second} jobs/s  = ${summary.hot_ratio} × raw   (target ≥ 0.30)`);
+log(`p99 enqueue→commit at ${RATE}/s: ${steadyFigures.p99_ms} ms   (target ≤ 50)`);
+log(`worker RSS ${steadyFigures.rss_start_mb} → ${steadyFigures.rss_end_mb} MB over ${SECONDS} s`);
+log(`invariants: ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}; applied ${applied} of ${expectedApplied} sent`);
+console.log(JSON.stringify(line));
+mkdirSync('bench/results', { recursive: true });
+appendFileSync('bench/results/bench.jsonl', `${JSON.stringify(line)}\n`);
+
+await producer.close();
+await runtime.close();
+if (!args.keep) {
+  const admin = new pg.Client({ connectionString: postgres.serverUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
+  await admin.end();
+}
+await redis.stop();
+await postgres.stop();
+process.exit(report.ok && applied === expectedApplied ? 0 : 1);
