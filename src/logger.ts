@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -24,11 +24,12 @@ export const REDACT_PATHS = [
   'redisUrl',
 ];
 
-export function createLogger(level: string, name = 'credits'): Logger {
-  return pino({
+export function createLogger(level: string, name = 'credits', destination?: DestinationStream): Logger {
+  const options = {
     name,
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -35,7 +35,7 @@ export const consumptionBatchSeconds = new Histogram({
 });
 
 export function httpMetrics() {
-  return (req: Request, res: Response, next: NextFunction): void => {
+  return function recordHttpMetrics(req: Request, res: Response, next: NextFunction): void {
     const end = httpDuration.startTimer();
     res.on('finish', () => {
       const route = (req.route as { path?: string } | undefined)?.path ?? (res.statusCode === 404 ? 'unmatched' : req.baseUrl || 'other');

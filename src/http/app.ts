@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { AppContext } from '../app-context.js';
 import { fingerprint } from '../canonical-json.js';
@@ -10,6 +11,7 @@ import { IDEMPOTENCY_HEADER, runIdempotent } from './idempotency.js';
 import { problemBody, problemFromFailure, sendProblem, zodProblems } from './problem.js';
 import { expressPath, isFailure, isRawReply, type Access, type AnyRoute, type JsonReply } from './route.js';
 import { httpMetrics } from '../metrics.js';
+import { keyRateLimit } from './rate-limit.js';
 
 export interface MountedApp {
   app: express.Express;
@@ -36,23 +38,34 @@ export function isUnavailable(error: unknown): boolean {
   return isTransientDbError(error) || isRedisDown(error);
 }
 
-async function authenticate(ctx: AppContext, req: Request, res: Response, route: AnyRoute): Promise<AuthContext | null | 'denied'> {
-  if (route.access === 'public') return null;
-  const key = presentedKey(req);
-  if (!key) {
-    sendProblem(res, problemBody('unauthorized', 'an API key is required: send "Authorization: Bearer <key>"'), { 'www-authenticate': 'Bearer realm="credits"' });
-    return 'denied';
-  }
-  const auth = await ctx.keys.verify(key);
-  if (!auth) {
-    sendProblem(res, problemBody('unauthorized', 'the API key is not valid or has been revoked'), { 'www-authenticate': 'Bearer realm="credits", error="invalid_token"' });
-    return 'denied';
-  }
-  if (!hasScope(auth, route.access)) {
-    sendProblem(res, problemBody('forbidden', `this route needs a key with the "${route.access}" scope; this key has: ${auth.scopes.join(', ')}`));
-    return 'denied';
-  }
-  return auth;
+/**
+ * The first step of every route: who is calling. A public route lets anyone through; any other needs
+ * a valid key (401 without one) with at least the route's scope (403 with a smaller one). The key's
+ * identity is left in `res.locals.auth` for the rate limit and the handler.
+ */
+function authenticate(ctx: AppContext, route: AnyRoute) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    if (route.access === 'public') {
+      next();
+      return;
+    }
+    const key = presentedKey(req);
+    if (!key) {
+      sendProblem(res, problemBody('unauthorized', 'an API key is required: send "Authorization: Bearer <key>"'), { 'www-authenticate': 'Bearer realm="credits"' });
+      return;
+    }
+    const auth = await ctx.keys.verify(key);
+    if (!auth) {
+      sendProblem(res, problemBody('unauthorized', 'the API key is not valid or has been revoked'), { 'www-authenticate': 'Bearer realm="credits", error="invalid_token"' });
+      return;
+    }
+    if (!hasScope(auth, route.access)) {
+      sendProblem(res, problemBody('forbidden', `this route needs a key with the "${route.access}" scope; this key has: ${auth.scopes.join(', ')}`));
+      return;
+    }
+    res.locals.auth = auth;
+    next();
+  };
 }
 
 function sendReply(res: Response, reply: JsonReply): void {
@@ -66,8 +79,7 @@ function sendReply(res: Response, reply: JsonReply): void {
 
 function handlerFor(ctx: AppContext, route: AnyRoute) {
   return async (req: Request, res: Response): Promise<void> => {
-    const auth = await authenticate(ctx, req, res, route);
-    if (auth === 'denied') return;
+    const auth = (res.locals.auth as AuthContext | undefined) ?? null;
 
     const parts = { params: route.params?.safeParse(req.params), query: route.query?.safeParse(req.query), body: route.body?.safeParse(req.body ?? undefined) };
     const problems = [
@@ -146,20 +158,24 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
     }),
   );
   app.use(httpMetrics());
+  // Security headers on every answer. The pages set their own Content-Security-Policy (/ui strict,
+  // /docs its own); Bull Board's page needs inline scripts, so none is set here.
+  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use(express.json({ limit: ctx.config.BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
 
   for (const extra of extras) extra.mount(app);
 
+  const limit = keyRateLimit(ctx);
   for (const route of routes) {
-    app[route.method](expressPath(route.path), handlerFor(ctx, route));
+    app[route.method](expressPath(route.path), authenticate(ctx, route), limit, handlerFor(ctx, route));
   }
 
-  app.use((req: Request, res: Response) => {
+  app.use(function notFound(req: Request, res: Response) {
     sendProblem(res, problemBody('not_found', `no route ${req.method} ${req.path}`));
   });
 
   // Express 5 passes rejected handler promises here.
-  app.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
+  app.use(function problemForError(error: unknown, req: Request, res: Response, next: NextFunction) {
     if (res.headersSent) {
       next(error);
       return;

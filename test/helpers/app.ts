@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { DestinationStream } from 'pino';
 import { inject } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { loadConfig, type Config, type Role } from '../../src/config.js';
@@ -41,6 +42,8 @@ export interface TestAppOptions {
   roles?: Role[];
   now?: string;
   env?: Record<string, string>;
+  /** Where log lines go (default: nowhere); with LOG_LEVEL in env. */
+  logTo?: DestinationStream;
 }
 
 export function testConfig(prefix: string, env: Record<string, string> = {}): Config {
@@ -56,7 +59,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const prefix = `{t${randomBytes(5).toString('hex')}}`;
   const config = testConfig(prefix, options.env);
   const clock = new ManualClock(options.now ?? '2026-01-15T10:00:00.000Z');
-  const runtime = createRuntime({ config, databaseUrl: database.url, redisUrl: inject('redisUrl'), log: createLogger(config.LOG_LEVEL), clock });
+  const runtime = createRuntime({ config, databaseUrl: database.url, redisUrl: inject('redisUrl'), log: createLogger(config.LOG_LEVEL, 'credits', options.logTo), clock });
   const roles: RunningRoles = await startRoles(runtime.ctx, options.roles ?? ['api']);
   const baseUrl = `http://127.0.0.1:${roles.port}`;
   const now = clock.now();
