@@ -28,7 +28,9 @@ export interface ExtraMount {
 
 const isRedisDown = (error: unknown): boolean => {
   const message = error instanceof Error ? error.message : String(error);
-  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED.*6379|Redis is unavailable|MaxRetriesPerRequestError|Reached the max retries per request limit/i.test(
+  // ioredis with the offline queue off (the API's producer connection) fails at once while Redis is
+  // away; a Redis still loading its append-only file answers LOADING
+  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|Redis is unavailable|MaxRetriesPerRequestError|Reached the max retries per request limit|^LOADING\b|^MISCONF\b/i.test(
     message,
   );
 };
@@ -82,7 +84,11 @@ function handlerFor(ctx: AppContext, route: AnyRoute) {
     const auth = (res.locals.auth as AuthContext | undefined) ?? null;
 
     const parts = { params: route.params?.safeParse(req.params), query: route.query?.safeParse(req.query), body: route.body?.safeParse(req.body ?? undefined) };
+    // a route that takes no body refuses one, rather than ignoring what the caller meant to say
+    const strayBody =
+      !route.body && req.body !== undefined && !(req.body !== null && typeof req.body === 'object' && !Array.isArray(req.body) && Object.keys(req.body as object).length === 0);
     const problems = [
+      ...(strayBody ? [{ field: '(body)', message: 'this route takes no body' }] : []),
       ...(parts.params && !parts.params.success ? zodProblems(parts.params.error, 'path') : []),
       ...(parts.query && !parts.query.success ? zodProblems(parts.query.error, 'query') : []),
       ...(parts.body && !parts.body.success ? zodProblems(parts.body.error) : []),

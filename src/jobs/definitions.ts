@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { metadataSchema, quantityInput, refSchema } from '../http/schemas/common.js';
+import { boundedObject, metadataSchema, quantityInput, refSchema } from '../http/schemas/common.js';
 import type { QueueName } from '../queue/names.js';
 import { jobIds } from './job-id.js';
 
@@ -123,7 +123,7 @@ export type ReportType = (typeof REPORT_TYPES)[number];
 export const generateReportData = z.strictObject({
   report_id: z.uuid(),
   type: z.enum(REPORT_TYPES).optional(),
-  params: z.record(z.string(), z.unknown()).optional(),
+  params: boundedObject({ maxKeys: 20, maxDepth: 3, maxNodes: 100, maxBytes: 4_096 }).optional(),
   format: z.enum(['json', 'csv']).optional(),
 });
 export type GenerateReportData = z.input<typeof generateReportData>;

@@ -27,10 +27,62 @@ export const codeSchema = z
 
 export const nameSchema = z.string().trim().min(1, 'is required').max(200);
 
-export const metadataSchema = z
-  .record(z.string().max(100), z.unknown())
-  .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys')
-  .refine((m) => JSON.stringify(m).length <= 16_384, 'at most 16 KiB of JSON');
+/** Keys that would poison a plain object if copied carelessly; refused wherever free-form JSON is accepted. */
+export const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Checks free-form JSON without recursion (a hostile body may nest a hundred thousand levels):
+ * depth, number of values, and keys that are never accepted. Answers the first problem found.
+ */
+export function jsonShapeProblem(value: unknown, limits: { maxDepth: number; maxNodes: number }): string | undefined {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const { value: current, depth } = stack.pop()!;
+    nodes += 1;
+    if (nodes > limits.maxNodes) return `has more than ${limits.maxNodes} values`;
+    if (depth > limits.maxDepth) return `nests deeper than ${limits.maxDepth} levels`;
+    if (Array.isArray(current)) {
+      for (const item of current) stack.push({ value: item, depth: depth + 1 });
+    } else if (current !== null && typeof current === 'object') {
+      for (const [key, item] of Object.entries(current)) {
+        if (FORBIDDEN_KEYS.has(key)) return `may not use the key "${key}"`;
+        stack.push({ value: item, depth: depth + 1 });
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A free-form JSON object (metadata, report params), bounded in depth, size and keys. Checked on
+ * the object exactly as JSON.parse made it, before anything copies it: copying a `__proto__` key
+ * into a fresh object would silently turn it into that object's prototype.
+ */
+export const boundedObject = (limits: { maxKeys: number; maxDepth: number; maxNodes: number; maxBytes: number }) =>
+  z
+    .custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value), { message: 'must be a JSON object' })
+    .superRefine((value, ctx) => {
+      const keys = Object.keys(value);
+      if (keys.length > limits.maxKeys) {
+        ctx.addIssue({ code: 'custom', message: `at most ${limits.maxKeys} keys` });
+        return;
+      }
+      if (keys.some((k) => k.length > 100)) {
+        ctx.addIssue({ code: 'custom', message: 'keys are at most 100 characters' });
+        return;
+      }
+      const problem = jsonShapeProblem(value, limits);
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return;
+      }
+      // safe to serialise now: the depth is bounded
+      if (JSON.stringify(value).length > limits.maxBytes) ctx.addIssue({ code: 'custom', message: `at most ${Math.round(limits.maxBytes / 1024)} KiB of JSON` });
+    })
+    .meta({ type: 'object', description: `A JSON object: at most ${limits.maxKeys} keys, ${limits.maxDepth} levels deep, ${Math.round(limits.maxBytes / 1024)} KiB.` });
+
+export const metadataSchema = boundedObject({ maxKeys: 50, maxDepth: 8, maxNodes: 1_000, maxBytes: 16_384 });
 
 export const timestampSchema = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 time such as 2026-01-31T00:00:00Z' }).transform((s) => new Date(s));
 
@@ -50,6 +102,3 @@ export const waitQuery = z.object({
 });
 
 export const listOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: z.string().nullable() });
-
-/** Keys that would poison a plain object if copied carelessly; refused wherever free-form JSON is accepted. */
-export const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
