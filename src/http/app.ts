@@ -145,6 +145,8 @@ function handlerFor(ctx: AppContext, route: AnyRoute) {
 export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: readonly ExtraMount[] = []): MountedApp {
   const app = express();
   app.disable('x-powered-by');
+  // answers are small and mostly to POSTs: hashing each for an ETag costs more than it saves
+  app.set('etag', false);
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
   app.set('json replacer', (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));

@@ -1,12 +1,12 @@
 import type { AppContext } from '../app-context.js';
-import { allocationsOf, consumptionsByIds, type ConsumptionRow, type ConsumptionStatus } from '../db/repositories/consumptions.js';
+import { acceptConsumptionRequests, allocationsOf, consumptionsByIds, type ConsumptionRow, type ConsumptionStatus } from '../db/repositories/consumptions.js';
 import type { FieldProblem } from '../domain/result.js';
 import { fail, ok, type Failure, type Result } from '../domain/result.js';
 import { prepareConsumption } from '../jobs/consume.js';
 import { consumeJob, type ConsumeData } from '../jobs/definitions.js';
 import { jobIds } from '../jobs/job-id.js';
 import { toConsumptionView, type ConsumptionView } from '../views/consumption.js';
-import { enqueueAccepted, recordAccepted, redisReady, type JobToAccept } from './accept.js';
+import { enqueueAccepted, redisReady, type JobToAccept } from './accept.js';
 
 export interface AcceptedConsumption {
   id: string;
@@ -57,29 +57,29 @@ export async function acceptConsumptions(app: AppContext, bodies: readonly Consu
     byId.set(item.id, item);
   }
 
-  const existing = await consumptionsByIds(app.db, [...byId.keys()]);
+  // the API names the client by id: the same key sent by external_ref or by id is one job
+  const jobIdOf = (item: (typeof items)[number]) => jobIds.consume(item.client.id, item.data.idempotency_key);
+  if (!redisReady(app)) return fail('unavailable', 'the queue (Redis) cannot be reached; nothing was accepted, retry later');
+  const outcomes = await acceptConsumptionRequests(
+    app.db,
+    [...byId.values()].map((item) => ({ jobId: jobIdOf(item), consumptionId: item.id, requestHash: item.hash, data: item.data as Record<string, unknown> })),
+    { queue: consumeJob.queue, name: consumeJob.name },
+  );
+  const outcomeOf = new Map(outcomes.map((o) => [o.consumptionId, o]));
   for (const item of byId.values()) {
-    const row = existing.get(item.id);
-    if (row && row.request_hash !== item.hash) {
+    const outcome = outcomeOf.get(item.id);
+    const earlier = outcome?.appliedHash ?? outcome?.priorHash;
+    if (earlier && earlier !== item.hash) {
       return fail('idempotency_conflict', `idempotency_key "${item.data.idempotency_key}" was used for client "${item.client.externalRef}" with another payload`);
     }
   }
 
+  // Enqueue what was recorded now and what was recorded before but not applied yet (a retry of a
+  // request whose job Redis may have lost): BullMQ makes no second job under the same id.
   const toQueue: JobToAccept[] = [...byId.values()]
-    .filter((item) => !existing.has(item.id))
-    .map((item) => ({
-      queue: consumeJob.queue,
-      name: consumeJob.name,
-      // the API names the client by id: the same key sent by external_ref or by id is one job
-      jobId: jobIds.consume(item.client.id, item.data.idempotency_key),
-      data: item.data as Record<string, unknown>,
-      requestHash: item.hash,
-      subjectId: item.id,
-    }));
+    .filter((item) => !outcomeOf.get(item.id)?.appliedStatus)
+    .map((item) => ({ queue: consumeJob.queue, name: consumeJob.name, jobId: jobIdOf(item), data: item.data as Record<string, unknown>, requestHash: item.hash, subjectId: item.id }));
   if (toQueue.length > 0) {
-    if (!redisReady(app)) return fail('unavailable', 'the queue (Redis) cannot be reached; nothing was accepted, retry later');
-    const recorded = await recordAccepted(app.db, toQueue);
-    if (!recorded.ok) return recorded;
     try {
       await enqueueAccepted(app, toQueue);
     } catch (error) {
@@ -90,9 +90,9 @@ export async function acceptConsumptions(app: AppContext, bodies: readonly Consu
   return ok(
     items.map((item) => ({
       id: item.id,
-      jobId: jobIds.consume(item.client.id, item.data.idempotency_key),
+      jobId: jobIdOf(item),
       idempotency_key: item.data.idempotency_key,
-      status: existing.get(item.id)?.status ?? 'queued',
+      status: outcomeOf.get(item.id)?.appliedStatus ?? 'queued',
     })),
   );
 }

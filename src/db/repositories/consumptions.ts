@@ -70,8 +70,10 @@ export interface SpendableScope {
  * two batches touching the same balances queue instead of deadlocking.
  */
 export async function lockSpendable(client: SqlClient, scope: SpendableScope): Promise<Lot[]> {
-  const result = await client.query<SpendableRow>(
-    `SELECT b.*
+  // a named statement: parsed and planned once per connection, not once per batch
+  const result = await client.query<SpendableRow>({
+    name: 'credits-lock-spendable',
+    text: `SELECT b.*
        FROM (SELECT DISTINCT client_id, credit_type_id
                FROM unnest($1::uuid[], $2::uuid[]) AS pair(client_id, credit_type_id)
               ORDER BY client_id, credit_type_id) AS p
@@ -89,8 +91,8 @@ export async function lockSpendable(client: SqlClient, scope: SpendableScope): P
                 AND b.valid_from <= $4
               ORDER BY b.priority, b.expires_at, b.valid_from, b.id
                 FOR UPDATE OF b) AS b`,
-    [scope.clientIds, scope.creditTypeIds, scope.from, scope.to],
-  );
+    values: [scope.clientIds, scope.creditTypeIds, scope.from, scope.to],
+  });
   return result.rows.map((row) => ({
     id: row.id,
     clientId: row.client_id,
@@ -188,15 +190,17 @@ export interface ConsumptionBatchWrite {
  */
 export async function writeConsumptionBatch(client: SqlClient, batch: ConsumptionBatchWrite): Promise<number> {
   const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
-  const result = await client.query<{ inserted: number }>(
-    `WITH c AS (${consumptionInsertSql('$1')}),
+  // named statements (one with the NOTIFY, one without): parsed and planned once per connection
+  const result = await client.query<{ inserted: number }>({
+    name: batch.events.length > 0 ? 'credits-write-batch-notify' : 'credits-write-batch',
+    text: `WITH c AS (${consumptionInsertSql('$1')}),
           a AS (${allocationInsertSql('$2')}),
           u AS (${balanceUpdateSql('$3')}),
           l AS (${ledgerInsertSql('$4')}),
           e AS (${outboxInsertSql('$5')}),
           d AS (DELETE FROM accepted_jobs WHERE job_id = ANY($6::text[]))
      SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
-    [
+    values: [
       consumptionsJson(batch.consumptions),
       allocationsJson(batch.allocations),
       balanceChangesJson(batch.balanceChanges, batch.now),
@@ -204,7 +208,7 @@ export async function writeConsumptionBatch(client: SqlClient, batch: Consumptio
       outboxJson(batch.events, batch.now),
       batch.acceptedJobIds,
     ],
-  );
+  });
   return result.rows[0]!.inserted;
 }
 
@@ -226,6 +230,75 @@ export async function allocationsIn(client: SqlClient, consumptionIds: readonly 
     else out.set(row.consumption_id, [row]);
   }
   return out;
+}
+
+export interface ConsumptionRequest {
+  jobId: string;
+  consumptionId: string;
+  requestHash: string;
+  data: Record<string, unknown>;
+}
+
+export interface ConsumptionRequestOutcome {
+  jobId: string;
+  consumptionId: string;
+  /** The consumption applied before, if any: its status and payload fingerprint. */
+  appliedStatus: ConsumptionStatus | null;
+  appliedHash: string | null;
+  /** The request accepted before (not yet applied), if any: its payload fingerprint. */
+  priorHash: string | null;
+  /** Recorded by this call. */
+  fresh: boolean;
+}
+
+/**
+ * Records consumption requests the API is about to answer 202 for — in ONE statement, because it
+ * runs for every POST /v1/consumptions: it reads what was applied or accepted before under the same
+ * ids, and records the new requests in accepted_jobs unless any of them reuses a key with another
+ * payload (then it records none, and the caller answers 409).
+ */
+export async function acceptConsumptionRequests(db: Executor, requests: readonly ConsumptionRequest[], job: { queue: string; name: string }): Promise<ConsumptionRequestOutcome[]> {
+  if (requests.length === 0) return [];
+  const result = await db.raw<{ rows: Array<{ job_id: string; subject_id: string; applied_status: ConsumptionStatus | null; applied_hash: string | null; prior_hash: string | null; fresh: boolean }> }>(
+    `WITH input AS (
+            SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(job_id text, subject_id uuid, request_hash text, data jsonb)),
+          applied AS (
+            SELECT c.id, c.status, c.request_hash FROM consumptions c WHERE c.id IN (SELECT subject_id FROM input)),
+          prior AS (
+            SELECT a.job_id, a.request_hash FROM accepted_jobs a WHERE a.job_id IN (SELECT job_id FROM input)),
+          clash AS (
+            SELECT 1 FROM input i
+              LEFT JOIN applied ap ON ap.id = i.subject_id
+              LEFT JOIN prior pr ON pr.job_id = i.job_id
+             WHERE ap.request_hash <> i.request_hash OR pr.request_hash <> i.request_hash
+             LIMIT 1),
+          inserted AS (
+            INSERT INTO accepted_jobs (job_id, queue, name, data, request_hash, subject_id, accepted_at)
+            SELECT i.job_id, ?, ?, i.data, i.request_hash, i.subject_id, clock_timestamp() FROM input i
+             WHERE NOT EXISTS (SELECT 1 FROM clash)
+               AND NOT EXISTS (SELECT 1 FROM applied ap WHERE ap.id = i.subject_id)
+            ON CONFLICT (job_id) DO NOTHING
+            RETURNING job_id)
+     SELECT i.job_id, i.subject_id, ap.status AS applied_status, ap.request_hash AS applied_hash, pr.request_hash AS prior_hash,
+            (ins.job_id IS NOT NULL) AS fresh
+       FROM input i
+       LEFT JOIN applied ap ON ap.id = i.subject_id
+       LEFT JOIN prior pr ON pr.job_id = i.job_id
+       LEFT JOIN inserted ins ON ins.job_id = i.job_id`,
+    [
+      JSON.stringify(requests.map((r) => ({ job_id: r.jobId, subject_id: r.consumptionId, request_hash: r.requestHash, data: r.data }))),
+      job.queue,
+      job.name,
+    ],
+  );
+  return result.rows.map((r) => ({
+    jobId: r.job_id,
+    consumptionId: r.subject_id,
+    appliedStatus: r.applied_status,
+    appliedHash: r.applied_hash,
+    priorHash: r.prior_hash,
+    fresh: r.fresh,
+  }));
 }
 
 export interface ConsumptionFilter {
