@@ -99,6 +99,11 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     request,
     close: async () => {
       await roles.stop();
+      // leave Redis as it was found: this file's queues go with it
+      const redis = runtime.ctx.redis;
+      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1_000 }) as AsyncIterable<string[]>) {
+        if (keys.length > 0) await redis.unlink(...keys);
+      }
       await runtime.close();
       await database.drop();
     },
