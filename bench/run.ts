@@ -12,13 +12,15 @@
  * (a), (b) and (c) alternate for several rounds; each phase enqueues its jobs first with the same
  * producer other systems use (CreditsProducer), then starts its worker process(es) and measures
  * from the first job started to the last one finished (BullMQ's own timestamps). Afterwards every
- * ledger invariant is checked and the applied count compared with the jobs sent.
+ * ledger invariant is checked and the applied count compared with the jobs sent. Each phase also
+ * reports the CPU one job costs the worker process(es), Postgres and Redis (Linux /proc): on two
+ * cores their sum is what bounds throughput.
  *
  *   npm run bench -- [--jobs 20000] [--rounds 3] [--clients 2000] [--processes 1]
  *                    [--rate 1000] [--seconds 60] [--keep]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
@@ -186,6 +188,7 @@ interface PhaseResult {
   jobs: number;
   seconds: number;
   per_second: number;
+  cpu_us_per_job: { worker: number; postgres: number; redis: number };
 }
 
 async function phase(kind: PhaseResult['kind'], count = JOBS): Promise<PhaseResult> {
@@ -193,8 +196,11 @@ async function phase(kind: PhaseResult['kind'], count = JOBS): Promise<PhaseResu
   await enqueue(count, () => (kind === 'hot' ? hotClient : spreadClients[Math.floor(Math.random() * spreadClients.length)]!));
   const raw = kind === 'raw' || kind === 'raw200';
   const children = await startWorkers(raw ? 'raw' : 'service', kind === 'raw200' ? { NOOP_CONCURRENCY: String(RAW_REFERENCE_CONCURRENCY) } : {});
+  const cpuBefore = cpuNow(children);
+  let cpuAfter: Cpu;
   try {
     await waitCompleted(count, 600_000);
+    cpuAfter = cpuNow(children);
   } finally {
     await stopWorkers(children);
   }
@@ -203,9 +209,49 @@ async function phase(kind: PhaseResult['kind'], count = JOBS): Promise<PhaseResu
   const first = jobs.reduce((m, j) => Math.min(m, j.processedOn ?? Infinity), Infinity);
   const last = jobs.reduce((m, j) => Math.max(m, j.finishedOn ?? 0), 0);
   const seconds = (last - first) / 1_000;
-  const result = { kind, jobs: jobs.length, seconds: Number(seconds.toFixed(3)), per_second: Math.round(jobs.length / seconds) };
-  log(`  ${kind.padEnd(7)} ${String(result.per_second).padStart(7)} jobs/s  (${result.jobs} in ${result.seconds} s)`);
+  const perJob = (a: number, b: number) => Math.round(((b - a) * 1_000_000) / TICKS_PER_SECOND / jobs.length);
+  const cpu_us_per_job = { worker: perJob(cpuBefore.worker, cpuAfter.worker), postgres: perJob(cpuBefore.postgres, cpuAfter.postgres), redis: perJob(cpuBefore.redis, cpuAfter.redis) };
+  const result = { kind, jobs: jobs.length, seconds: Number(seconds.toFixed(3)), per_second: Math.round(jobs.length / seconds), cpu_us_per_job };
+  log(
+    `  ${kind.padEnd(7)} ${String(result.per_second).padStart(7)} jobs/s  (${result.jobs} in ${result.seconds} s)   CPU µs/job: worker ${cpu_us_per_job.worker}, postgres ${cpu_us_per_job.postgres}, redis ${cpu_us_per_job.redis}`,
+  );
   return result;
+}
+
+/**
+ * CPU time (clock ticks, Linux /proc) of the worker processes, every postgres process and every
+ * redis-server: what one job costs each of them, measured over the phase. On two cores the sum is
+ * what bounds throughput, so this says what holds it.
+ */
+interface Cpu {
+  worker: number;
+  postgres: number;
+  redis: number;
+}
+const TICKS_PER_SECOND = 100;
+function ticksOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+function pidsNamed(name: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+function cpuNow(children: ChildProcess[]): Cpu {
+  const sum = (pids: number[]) => pids.reduce((total, pid) => total + ticksOf(pid), 0);
+  return { worker: sum(children.map((c) => c.pid ?? 0)), postgres: sum(pidsNamed('postgres')), redis: sum(pidsNamed('redis-server')) };
 }
 
 function rssMb(pid: number | undefined): number {
@@ -319,6 +365,7 @@ const line = {
     batches_in_flight: config.CONSUMPTION_BATCHES_IN_FLIGHT,
   },
   rounds: rounds.map((r) => Object.fromEntries(r.map((p) => [p.kind, p.per_second]))),
+  cpu_us_per_job: Object.fromEntries((['raw', 'raw200', 'spread', 'hot'] as const).map((kind) => [kind, rounds[Math.floor(rounds.length / 2)]!.find((p) => p.kind === kind)!.cpu_us_per_job])),
   ratios: ratios.map((x) => ({ spread: Number(x.spread.toFixed(3)), hot: Number(x.hot.toFixed(3)) })),
   ...summary,
   steady: steadyFigures,
