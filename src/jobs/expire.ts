@@ -36,7 +36,7 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
       `SELECT id FROM (
          SELECT DISTINCT subscription_id AS id FROM balances WHERE status = 'active' AND expires_at <= ?
          UNION
-         SELECT id FROM subscriptions WHERE status IN ('active', 'pending') AND current_period_end <= ?
+         SELECT id FROM subscriptions WHERE status IN ('active', 'pending', 'suspended') AND current_period_end <= ?
        ) due ORDER BY id LIMIT ?`,
       [asOf, asOf, CHUNK],
     )).rows.map((r) => r.id);
@@ -144,7 +144,7 @@ async function expireSubscription(
   await applyBalanceChanges(tx, changes, now);
 
   let outcome: 'expired' | 'cancelled' | null = null;
-  if ((subscription.status === 'active' || subscription.status === 'pending') && subscription.current_period_end.getTime() <= asOf.getTime()) {
+  if (['active', 'pending', 'suspended'].includes(subscription.status) && subscription.current_period_end.getTime() <= asOf.getTime()) {
     outcome = subscription.status === 'active' && subscription.cancel_at_period_end ? 'cancelled' : 'expired';
     await updateSubscription(
       tx,

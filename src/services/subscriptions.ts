@@ -4,7 +4,7 @@ import { applyBalanceChanges, balancesOfSubscriptions, lockActiveBalancesOfSubsc
 import { clientsByIds, findClient } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { appendLedgerEntries } from '../db/repositories/ledger.js';
-import { recordEvents } from '../db/repositories/outbox.js';
+import { recordEvents, type OutboxEventDraft } from '../db/repositories/outbox.js';
 import { findPackage, type PackageRow } from '../db/repositories/packages.js';
 import {
   insertPeriod,
@@ -181,6 +181,8 @@ export interface PatchSubscriptionInput {
   cancel_at_period_end?: boolean | undefined;
   auto_recharge?: AutoRechargeInput | undefined;
   metadata?: Record<string, unknown> | undefined;
+  /** Suspend (its balances stop paying for use, its period keeps running) or resume. */
+  status?: 'active' | 'suspended' | undefined;
 }
 
 export async function patchSubscription(db: Executor, id: string, input: PatchSubscriptionInput, now: Date): Promise<Result<SubscriptionRow>> {
@@ -191,6 +193,19 @@ export async function patchSubscription(db: Executor, id: string, input: PatchSu
       return fail('conflict', `a ${current.status} subscription cannot be un-cancelled`);
     }
     const patch: Partial<SubscriptionRow> & { updated_at: Date } = { updated_at: now };
+    const events: OutboxEventDraft[] = [];
+    if (input.status !== undefined && input.status !== current.status) {
+      // only a live subscription is suspended, and only a suspended one resumed
+      const allowed = (current.status === 'active' && input.status === 'suspended') || (current.status === 'suspended' && input.status === 'active');
+      if (!allowed) return fail('conflict', `a ${current.status} subscription cannot become ${input.status}`);
+      patch.status = input.status;
+      events.push({
+        type: input.status === 'suspended' ? 'subscription.suspended' : 'subscription.resumed',
+        clientId: current.client_id,
+        subjectId: id,
+        data: { subscription_id: id, client_id: current.client_id, status: input.status },
+      });
+    }
     if (input.auto_renew !== undefined) patch.auto_renew = input.auto_renew;
     if (input.price !== undefined) patch.price_override = input.price;
     if (input.apply_package_changes !== undefined) patch.apply_package_changes = input.apply_package_changes;
@@ -199,7 +214,9 @@ export async function patchSubscription(db: Executor, id: string, input: PatchSu
     if (input.auto_recharge?.enabled !== undefined) patch.auto_recharge_enabled = input.auto_recharge.enabled;
     if (input.auto_recharge?.threshold_percent !== undefined) patch.auto_recharge_threshold_percent = input.auto_recharge.threshold_percent;
     if (input.auto_recharge?.max_per_period !== undefined) patch.auto_recharge_max_per_period = input.auto_recharge.max_per_period;
-    return ok(await updateSubscription(tx, id, patch));
+    const updated = await updateSubscription(tx, id, patch);
+    await recordEvents(tx, events, now);
+    return ok(updated);
   });
 }
 

@@ -249,3 +249,27 @@ describe('expiry, rollover and cancel at period end', () => {
     expect(expiredEntries.map((e) => e.amount)).toEqual([-10n]);
   });
 });
+
+describe('suspend and resume', () => {
+  it('a suspended subscription\'s balances pay for nothing until it resumes', async () => {
+    at('2026-02-10T00:00:00.000Z');
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const sub = await subscribe(app, client.id, pkg.code);
+    const suspended = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'suspended' } });
+    expect(suspended.status, suspended.text).toBe(200);
+    expect(suspended.body.status).toBe('suspended');
+    const refused = await consume(client.id, 1, 'while-suspended');
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({ code: 'insufficient_balance', remaining: '0' });
+    expect((await renew(sub.id)).status).toBe(409);
+    const resumed = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'active' } });
+    expect(resumed.body.status).toBe('active');
+    expect((await consume(client.id, 1, 'after-resume')).status).toBe(200);
+    const events = await app.database.db('outbox_events').where({ subject_id: sub.id }).pluck('type');
+    expect(events).toEqual(expect.arrayContaining(['subscription.suspended', 'subscription.resumed']));
+    await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, { key: app.keys.write, body: { at: 'now' } });
+    const again = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'suspended' } });
+    expect(again.status).toBe(409);
+  });
+});

@@ -9,6 +9,8 @@ export const EVENT_TYPES = [
   'subscription.expired',
   'subscription.cancelled',
   'subscription.activated',
+  'subscription.suspended',
+  'subscription.resumed',
   'balance.low',
   'balance.depleted',
   'balance.expired',

@@ -39,6 +39,7 @@ const patchBody = z
     cancel_at_period_end: z.boolean().optional(),
     auto_recharge: autoRechargeSchema.optional(),
     metadata: metadataSchema.optional(),
+    status: z.enum(['active', 'suspended']).optional().meta({ description: '`suspended`: its balances stop paying for use while its period runs on; `active` resumes it.' }),
   })
   .refine((b) => Object.keys(b).length > 0, 'give at least one field to change');
 
@@ -114,7 +115,7 @@ export const subscriptionRoutes: AnyRoute[] = [
     path: '/v1/subscriptions/{id}',
     access: 'write',
     tag: 'subscriptions',
-    summary: 'Change auto-renewal, its own price, auto-recharge settings',
+    summary: 'Change auto-renewal, its own price, auto-recharge settings; suspend or resume',
     params: idParams,
     body: patchBody,
     responses: { 200: { description: 'Updated', schema: subscriptionSchema }, 404: { description: 'No such subscription' } },
