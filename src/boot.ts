@@ -3,6 +3,7 @@ import { createDb } from './db/knex.js';
 import { migrateLatest } from './db/migrate.js';
 import { ensureDatabase, ensurePostgres, ensureRedis, withDatabase, type PostgresHandle, type RedisHandle } from './infra/services.js';
 import type { Logger } from './logger.js';
+import { checkRedisSettings, createRedis } from './queue/redis.js';
 
 export const DEFAULT_DATABASE = 'credits';
 
@@ -26,6 +27,13 @@ export async function prepareServices(config: Config, log: Logger): Promise<Serv
   await ensureDatabase(postgres.serverUrl, databaseName);
   const databaseUrl = config.DATABASE_URL ?? withDatabase(postgres.serverUrl, databaseName);
   const redis = await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR, log: logAdapter });
+  // the settings the queues' durability depends on: a warning when they are not as needed
+  const probe = createRedis(redis.url, 'worker');
+  try {
+    await checkRedisSettings(probe, log);
+  } finally {
+    probe.disconnect();
+  }
 
   const db = createDb({ url: databaseUrl, poolMax: 2 });
   try {

@@ -59,6 +59,16 @@ const configSchema = z.object({
   NIGHTLY_CRON: cronSchema.default('0 2 * * *'),
   EXPIRE_CRON: cronSchema.default('*/5 * * * *'),
   RELAY_INTERVAL_MS: intFromEnv(50, 600_000, 1_000),
+  /**
+   * How long an accepted request (or a pending webhook delivery) may wait before the relay checks
+   * that Redis still holds its job, and enqueues it again if not (Redis lost its data).
+   */
+  RELAY_GRACE_MS: intFromEnv(500, 3_600_000, 30_000),
+  /**
+   * BullMQ job lock: a worker that dies (kill -9, OOM) leaves its jobs locked this long; then another
+   * worker's stalled-job check (run as often) takes them back.
+   */
+  JOB_LOCK_MS: intFromEnv(1_000, 600_000, 30_000),
   WEBHOOK_TIMEOUT_MS: intFromEnv(100, 60_000, 10_000),
   WEBHOOK_MAX_ATTEMPTS: intFromEnv(1, 50, 12),
   /** First retry delay of a failed delivery; each next one doubles (BullMQ exponential backoff). */

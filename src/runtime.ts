@@ -36,9 +36,10 @@ export const PACKAGE_VERSION: string = (() => {
 
 /** Builds what every role shares. Nothing here listens or consumes yet: the roles start that. */
 export function createRuntime(options: RuntimeOptions): Runtime {
-  const db = createDb({ url: options.databaseUrl, poolMax: options.poolMax ?? options.config.DB_POOL_MAX, applicationName: `credits-${options.config.ROLES.join('+')}` });
-  // the hot path's own small pool: one connection per batch in flight, and one for the rest
-  const sql = createSqlPool(options.databaseUrl, options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 1, 'credits-consumption');
+  const db = createDb({ url: options.databaseUrl, poolMax: options.poolMax ?? options.config.DB_POOL_MAX, applicationName: `credits-${options.config.ROLES.join('+')}`, log: options.log });
+  // the hot path's own small pool: one connection per batch in flight, and one for the rest; its
+  // connections carry the process id, so pg_stat_activity tells which process holds a batch open
+  const sql = createSqlPool(options.databaseUrl, options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 1, `credits-consumption:${process.pid}`);
   const redis = createRedis(options.redisUrl, 'producer');
   const queues = createQueues(redis, options.config.BULL_PREFIX);
   const ctx: AppContext = {

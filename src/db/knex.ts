@@ -18,6 +18,8 @@ export interface DbOptions {
   /** Fail fast when Postgres is down instead of queueing requests behind a dead pool. */
   acquireTimeoutMs?: number;
   statementTimeoutMs?: number;
+  /** Where knex's own warnings go (a lost connection while Postgres restarts); the console otherwise. */
+  log?: { warn(obj: object, message: string): void; error(obj: object, message: string): void; debug(obj: object, message: string): void };
 }
 
 export function createDb(options: DbOptions): Db {
@@ -32,6 +34,16 @@ export function createDb(options: DbOptions): Db {
     },
     pool: { min: options.poolMin ?? 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
     acquireConnectionTimeout: options.acquireTimeoutMs ?? 10_000,
+    ...(options.log
+      ? {
+          log: {
+            warn: (message: unknown) => options.log!.warn({ source: 'knex' }, String(message)),
+            error: (message: unknown) => options.log!.error({ source: 'knex' }, String(message)),
+            deprecate: (message: unknown) => options.log!.warn({ source: 'knex' }, String(message)),
+            debug: (message: unknown) => options.log!.debug({ source: 'knex' }, String(message)),
+          },
+        }
+      : {}),
   });
 }
 

@@ -17,6 +17,14 @@ export function createSqlPool(url: string, max: number, applicationName: string)
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client has no 'error' listener of the pool's: if the connection dies between two
+  // statements (Postgres restarting), node-postgres emits 'error' on it, and unheard that would
+  // crash the process. Heard here, it marks the connection broken; the next statement then fails
+  // and the batch is retried.
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -28,6 +36,7 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     });
     throw error;
   } finally {
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }

@@ -142,6 +142,8 @@ export class CreditsProducer {
     let queue = this.queues.get(name);
     if (!queue) {
       queue = new Queue(name, { connection: this.connection, prefix: this.prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+      // connection errors reach the caller as rejected calls; without a listener BullMQ prints them
+      queue.on('error', () => {});
       this.queues.set(name, queue);
     }
     return queue;

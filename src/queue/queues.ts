@@ -23,6 +23,9 @@ export function createQueues(connection: Redis, prefix: string): QueueSet {
       const queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
       // every `?wait=true` request listens for the queue closing while it waits
       queue.setMaxListeners(0);
+      // connection errors reach the callers as rejected calls (the API answers 503); without a
+      // listener BullMQ prints each one to the console, outside the JSON log, during an outage
+      queue.on('error', () => {});
       return [name, queue];
     }),
   ) as QueueSet;

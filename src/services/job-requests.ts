@@ -1,6 +1,8 @@
 import type { AppContext } from '../app-context.js';
 import { fingerprint } from '../canonical-json.js';
+import type { Tx } from '../db/knex.js';
 import { subscriptionById } from '../db/repositories/subscriptions.js';
+import { transact } from '../db/transact.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { rechargeJob, renewJob, type RechargeData, type RenewData } from '../jobs/definitions.js';
 import { waitForJob } from '../http/wait.js';
@@ -18,9 +20,14 @@ export interface RequestOptions {
   path?: string;
 }
 
-async function acceptAndMaybeWait(app: AppContext, job: JobToAccept, wait: boolean): Promise<Result<JobRequestReply>> {
+async function acceptAndMaybeWait(app: AppContext, job: JobToAccept, wait: boolean, alsoRecord?: (tx: Tx) => Promise<void>): Promise<Result<JobRequestReply>> {
   if (!redisReady(app)) return fail('unavailable', 'the queue (Redis) cannot be reached; nothing was accepted, retry later');
-  const recorded = await recordAccepted(app.db, [job]);
+  // the accepted job and what else marks the request as taken (its Idempotency-Key) commit together
+  const recorded = await transact(app.db, async (tx) => {
+    const result = await recordAccepted(tx, [job]);
+    if (result.ok && alsoRecord) await alsoRecord(tx);
+    return result;
+  });
   if (!recorded.ok) return recorded;
   try {
     await enqueueAccepted(app, [job]);
@@ -71,16 +78,23 @@ export async function requestRenewal(app: AppContext, subscriptionId: string, bo
     accepted_at: now.toISOString(),
   };
   const jobId = renewJob.jobId(data);
-  if (options.idempotencyKey && options.apiKeyId) {
-    await app.db('idempotency_records')
-      .insert({ api_key_id: options.apiKeyId, method: 'POST', path: options.path ?? '', key: options.idempotencyKey, request_hash: requestHash, status_code: 202, response_body: JSON.stringify({ job_id: jobId }), created_at: now })
-      .onConflict(['api_key_id', 'method', 'path', 'key'])
-      .ignore();
-  }
+  // The Idempotency-Key is remembered only together with the accepted job (one transaction): a
+  // request refused with 503 leaves nothing behind, so its retry is accepted for real.
+  const { idempotencyKey, apiKeyId } = options;
+  const rememberKey =
+    idempotencyKey && apiKeyId
+      ? async (tx: Tx) => {
+          await tx('idempotency_records')
+            .insert({ api_key_id: apiKeyId, method: 'POST', path: options.path ?? '', key: idempotencyKey, request_hash: requestHash, status_code: 202, response_body: JSON.stringify({ job_id: jobId }), created_at: now })
+            .onConflict(['api_key_id', 'method', 'path', 'key'])
+            .ignore();
+        }
+      : undefined;
   return acceptAndMaybeWait(
     app,
     { queue: renewJob.queue, name: renewJob.name, jobId, data: data as Record<string, unknown>, requestHash: fingerprint({ subscription_id: subscription.id, period_end: data.period_end }), subjectId: subscription.id },
     options.wait,
+    rememberKey,
   );
 }
 

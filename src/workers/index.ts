@@ -38,18 +38,24 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     return worker;
   };
 
+  // Every handler is idempotent (the database refuses a second effect), so a job may safely run
+  // again: after a worker dies its jobs are taken back once their lock runs out (JOB_LOCK_MS), and
+  // a job that stalls a few times (a crash, then a Redis restart) is run again rather than failed.
+  // After a Redis connection error BullMQ waits runRetryDelay before fetching again (15 s by
+  // default); a second is enough and shortens the recovery after a Redis restart.
+  const options = {
+    connection,
+    prefix,
+    lockDuration: app.config.JOB_LOCK_MS,
+    stalledInterval: app.config.JOB_LOCK_MS,
+    maxStalledCount: 10,
+    runRetryDelay: 1_000,
+  };
   const workers: Worker[] = [
-    track(
-      new Worker('consumption', (job) => consumption.process(job), {
-        connection,
-        prefix,
-        concurrency: app.config.CONSUMPTION_CONCURRENCY,
-      }),
-      'consumption',
-    ),
+    track(new Worker('consumption', (job) => consumption.process(job), { ...options, concurrency: app.config.CONSUMPTION_CONCURRENCY }), 'consumption'),
   ];
   for (const [queue, processor] of Object.entries(processors) as Array<[Exclude<QueueName, 'consumption'>, (job: Job) => Promise<unknown>]>) {
-    workers.push(track(new Worker(queue, processor, { connection, prefix, concurrency: CONCURRENCY[queue] }), queue));
+    workers.push(track(new Worker(queue, processor, { ...options, concurrency: CONCURRENCY[queue] }), queue));
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const relay = new Relay(app);

@@ -11,8 +11,6 @@ import { liveEndpoints } from '../webhooks/endpoints.js';
 import { newId } from '../ids.js';
 import type { QueueName } from '../queue/names.js';
 
-/** How long a request may sit accepted before the relay checks that Redis still holds its job. */
-export const ACCEPTED_GRACE_MS = 30_000;
 const BATCH = 500;
 
 const isCommand = (type: string): boolean => (COMMAND_TYPES as readonly string[]).includes(type);
@@ -83,64 +81,89 @@ interface AcceptedRow {
  * Requests the API accepted (written to Postgres first) whose job Redis no longer holds — Redis lost
  * its data, or the enqueue after the commit failed — are enqueued again under the same job id. A job
  * that failed for good is forgotten here (its failure is in BullMQ); one that ran out of retries on
- * a transient error is retried. Returns how many jobs it (re)enqueued or retried.
+ * a transient error is retried. Each row is looked at once per `graceMs`, a batch at a time until
+ * none is due (after Redis lost its data there may be many). Returns how many jobs it (re)enqueued
+ * or retried.
  */
-export async function requeueAccepted(app: AppContext): Promise<number> {
-  const now = Date.now();
-  const rows = (await app.db('accepted_jobs')
-    .where('accepted_at', '<', new Date(now - ACCEPTED_GRACE_MS))
-    .andWhere((q) => q.whereNull('last_enqueued_at').orWhere('last_enqueued_at', '<', new Date(now - ACCEPTED_GRACE_MS)))
-    .orderBy('accepted_at')
-    .limit(BATCH)) as AcceptedRow[];
+export async function requeueAccepted(app: AppContext, graceMs = app.config.RELAY_GRACE_MS): Promise<number> {
   let moved = 0;
-  const touched: string[] = [];
-  const done: string[] = [];
-  for (const row of rows) {
-    const queue = app.queues[row.queue];
-    const job = (await queue.getJob(row.job_id)) as Job | undefined;
-    if (!job) {
-      await queue.add(row.name, row.data, { jobId: row.job_id });
-      moved += 1;
-      touched.push(row.job_id);
-      continue;
-    }
-    const state = await job.getState();
-    if (state === 'completed') done.push(row.job_id);
-    else if (state === 'failed') {
-      if (failureFromReason(job.failedReason)) done.push(row.job_id);
-      else {
-        await job.retry('failed');
-        moved += 1;
+  for (;;) {
+    const now = Date.now();
+    const due = new Date(now - graceMs);
+    const rows = (await app.db('accepted_jobs')
+      .where('accepted_at', '<', due)
+      .andWhere((q) => q.whereNull('last_enqueued_at').orWhere('last_enqueued_at', '<', due))
+      .orderBy('accepted_at')
+      .limit(BATCH)
+      .select('job_id', 'queue', 'name', 'data')) as AcceptedRow[];
+    if (rows.length === 0) break;
+    const states = await Promise.all(rows.map((row) => app.queues[row.queue].getJobState(row.job_id)));
+    const missing: AcceptedRow[] = [];
+    const touched: string[] = [];
+    const done: string[] = [];
+    for (const [index, row] of rows.entries()) {
+      const state = states[index];
+      if (state === 'unknown') {
+        missing.push(row);
         touched.push(row.job_id);
-      }
-    } else touched.push(row.job_id);
-  }
-  if (done.length > 0) await app.db('accepted_jobs').whereIn('job_id', done).delete();
-  if (touched.length > 0) {
-    await app.db('accepted_jobs').whereIn('job_id', touched).update({ last_enqueued_at: new Date(now), enqueue_attempts: app.db.raw('enqueue_attempts + 1') });
+      } else if (state === 'completed') done.push(row.job_id);
+      else if (state === 'failed') {
+        const job = (await app.queues[row.queue].getJob(row.job_id)) as Job | undefined;
+        if (job && failureFromReason(job.failedReason)) done.push(row.job_id);
+        else {
+          await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+          moved += 1;
+          touched.push(row.job_id);
+        }
+      } else touched.push(row.job_id);
+    }
+    if (missing.length > 0) {
+      await enqueueAccepted(app, missing.map((row) => ({ queue: row.queue, name: row.name, jobId: row.job_id, data: row.data, requestHash: '' })));
+      moved += missing.length;
+      app.log.warn({ count: missing.length }, 'accepted requests were missing from Redis; enqueued them again');
+    }
+    if (done.length > 0) await app.db('accepted_jobs').whereIn('job_id', done).delete();
+    if (touched.length > 0) {
+      await app.db('accepted_jobs').whereIn('job_id', touched).update({ last_enqueued_at: new Date(now), enqueue_attempts: app.db.raw('enqueue_attempts + 1') });
+    }
+    if (rows.length < BATCH) break;
   }
   return moved;
 }
 
-/** Pending webhook deliveries whose job Redis no longer holds are enqueued again. */
-export async function requeueDeliveries(app: AppContext): Promise<number> {
-  const rows = (await app.db('webhook_deliveries')
-    .where({ status: 'pending' })
-    .andWhere('next_attempt_at', '<', new Date(Date.now() - ACCEPTED_GRACE_MS))
-    .orderBy('next_attempt_at')
-    .limit(BATCH)
-    .select('id')) as Array<{ id: string }>;
+/**
+ * Pending webhook deliveries whose job Redis no longer holds are enqueued again (and one whose job
+ * failed on a transient error is retried), a batch at a time until none is due.
+ */
+export async function requeueDeliveries(app: AppContext, graceMs = app.config.RELAY_GRACE_MS): Promise<number> {
   let moved = 0;
-  for (const { id } of rows) {
-    const jobId = deliverJob.jobId({ delivery_id: id });
-    const job = (await app.queues.webhooks.getJob(jobId)) as Job | undefined;
-    if (!job) {
-      await app.queues.webhooks.add(deliverJob.name, { delivery_id: id }, { ...deliveryJobOptions(app), jobId });
-      moved += 1;
-    } else if ((await job.getState()) === 'failed') {
-      await job.retry('failed');
+  for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
+    const rows = (await app.db('webhook_deliveries')
+      .where({ status: 'pending' })
+      .andWhere('next_attempt_at', '<', new Date(Date.now() - graceMs))
+      .andWhere('id', '>', after)
+      .orderBy('id')
+      .limit(BATCH)
+      .select('id')) as Array<{ id: string }>;
+    if (rows.length === 0) break;
+    const jobIds = rows.map(({ id }) => deliverJob.jobId({ delivery_id: id }));
+    const states = await Promise.all(jobIds.map((jobId) => app.queues.webhooks.getJobState(jobId)));
+    const missing = rows.filter((_, index) => states[index] === 'unknown');
+    if (missing.length > 0) {
+      await app.queues.webhooks.addBulk(
+        missing.map(({ id }) => ({ name: deliverJob.name, data: { delivery_id: id }, opts: { ...deliveryJobOptions(app), jobId: deliverJob.jobId({ delivery_id: id }) } })),
+      );
+      moved += missing.length;
+      app.log.warn({ count: missing.length }, 'webhook deliveries were missing from Redis; enqueued them again');
+    }
+    for (const [index, jobId] of jobIds.entries()) {
+      if (states[index] !== 'failed') continue;
+      const job = (await app.queues.webhooks.getJob(jobId)) as Job | undefined;
+      await job?.retry('failed');
       moved += 1;
     }
+    if (rows.length < BATCH) break;
+    after = rows[rows.length - 1]!.id;
   }
   return moved;
 }
@@ -159,7 +182,7 @@ export class Relay {
 
   constructor(
     private readonly app: AppContext,
-    private readonly options: { intervalMs: number; sweepEveryMs?: number } = { intervalMs: app.config.RELAY_INTERVAL_MS },
+    private readonly options: { intervalMs: number; sweepEveryMs?: number } = { intervalMs: app.config.RELAY_INTERVAL_MS, sweepEveryMs: Math.min(5_000, app.config.RELAY_GRACE_MS) },
   ) {}
 
   async start(): Promise<void> {
@@ -171,20 +194,32 @@ export class Relay {
   private async listen(): Promise<void> {
     if (this.stopped) return;
     const client = new pg.Client({ connectionString: this.app.databaseUrl, application_name: 'credits-relay' });
-    client.on('notification', () => this.kick());
-    client.on('error', (error) => {
-      this.app.log.warn({ err: error }, 'relay listener lost its connection; polling until it is back');
-      this.listener = undefined;
+    // Whatever ends this connection (an error, the server closing it, a failed connect), listen
+    // again once: polling covers the gap.
+    let retrying = false;
+    const retry = (error: unknown, message: string) => {
+      if (retrying || this.stopped) return;
+      retrying = true;
+      if (this.listener === client) this.listener = undefined;
+      this.app.log.warn({ err: error }, message);
+      void client.end().catch(() => undefined);
       setTimeout(() => void this.listen(), 2_000).unref();
-    });
+    };
+    client.on('notification', () => this.kick());
+    client.on('error', (error) => retry(error, 'relay listener lost its connection; polling until it is back'));
+    client.on('end', () => retry(undefined, 'relay listener connection ended; polling until it is back'));
     try {
       await client.connect();
       await client.query('LISTEN credits_outbox');
+      if (retrying || this.stopped) {
+        await client.end().catch(() => undefined);
+        return;
+      }
       this.listener = client;
+      // events committed while nobody listened are picked up now, not at the next poll
+      this.kick();
     } catch (error) {
-      this.app.log.warn({ err: error }, 'relay cannot LISTEN yet; polling');
-      await client.end().catch(() => undefined);
-      setTimeout(() => void this.listen(), 2_000).unref();
+      retry(error, 'relay cannot LISTEN yet; polling');
     }
   }
 

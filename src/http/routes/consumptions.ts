@@ -180,7 +180,12 @@ export const consumptionRoutes: AnyRoute[] = [
       const job = { queue: 'consumption' as const, name: reverseJob.name, jobId, data, requestHash: fingerprint({ consumption_id: params.id }), subjectId: null };
       const recorded = await recordAccepted(app.db, [job]);
       if (!recorded.ok) return recorded;
-      await enqueueAccepted(app, [job]);
+      try {
+        await enqueueAccepted(app, [job]);
+      } catch (error) {
+        // recorded in Postgres already: the relay enqueues it, so the request stands accepted
+        app.log.warn({ err: error, jobId }, 'enqueue failed after accepting; the relay will retry');
+      }
       const queued = { job_id: jobId, consumption_id: params.id, status: 'queued' };
       if (!query.wait) return { status: 202, body: queued };
       return waitReply(app, 'consumption', jobId, queued, (value) => ({ status: 200, body: value as ReversalResult }));
