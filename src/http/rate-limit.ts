@@ -27,7 +27,8 @@ export function keyRateLimit(app: AppContext): RequestHandler {
     store,
     passOnStoreError: true,
     keyGenerator: (_req, res) => `key:${(res.locals.auth as AuthContext | undefined)?.keyId ?? 'anonymous'}`,
-    skip: (_req, res) => res.locals.auth === undefined,
+    // no key, nothing to count; and while Redis is away nothing can be counted (fail open, quietly)
+    skip: (_req, res) => res.locals.auth === undefined || app.redis.status !== 'ready',
     handler: (_req, res, _next, options) => {
       sendProblem(res, problemBody('rate_limited', `more than ${options.limit} requests a minute with this key; slow down`), {
         'retry-after': String(Math.ceil(options.windowMs / 1000)),

@@ -1,8 +1,9 @@
-import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { maintenanceJob, renewJob, type MaintenanceJobName, type RenewData } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
 import { waitForJob } from '../http/wait.js';
+import { enqueueAccepted, recordAccepted, type JobToAccept } from '../services/accept.js';
+import { renewalFingerprint } from '../services/job-requests.js';
 import { nightlyReportsHook } from '../reports/nightly.js';
 
 /** Subscriptions whose period ends within this much of a nightly run are renewed by it (a day, plus slack for DST and late runs). */
@@ -34,12 +35,15 @@ export async function enqueueDueRenewals(app: AppContext, asOf: Date): Promise<E
       .limit(1_000)
       .select('id', 'current_period_end')) as Array<{ id: string; current_period_end: Date }>;
     if (due.length === 0) break;
-    const jobs = due.map((s) => {
+    const jobs: JobToAccept[] = due.map((s) => {
       const data: RenewData = { subscription_id: s.id, period_end: s.current_period_end.toISOString(), accepted_at: asOf.toISOString() };
-      return { name: renewJob.name, data, opts: { jobId: renewJob.jobId(data) } satisfies JobsOptions };
+      return { queue: 'renewal', name: renewJob.name, jobId: renewJob.jobId(data), data: data as Record<string, unknown>, requestHash: renewalFingerprint(data), subjectId: s.id };
     });
-    await app.queues.renewal.addBulk(jobs);
-    enqueued.push(...jobs.map((j) => ({ queue: 'renewal' as const, jobId: j.opts.jobId })));
+    // recorded first, like an API request: if Redis loses them, the relay enqueues them again
+    const recorded = await recordAccepted(app.db, jobs);
+    if (!recorded.ok) app.log.warn({ detail: recorded.detail }, 'a nightly renewal clashed with one accepted before');
+    await enqueueAccepted(app, jobs);
+    enqueued.push(...jobs.map((j) => ({ queue: 'renewal' as const, jobId: j.jobId })));
     after = due[due.length - 1]!.id;
   }
   return enqueued;

@@ -9,6 +9,9 @@ import { waitForJob } from '../http/wait.js';
 import { rechargeFingerprint } from '../jobs/recharge.js';
 import { enqueueAccepted, recordAccepted, redisReady, type JobToAccept } from './accept.js';
 
+/** The fingerprint of a renewal request as accepted: the same period is the same request. */
+export const renewalFingerprint = (data: Pick<RenewData, 'subscription_id' | 'period_end'>): string => fingerprint({ subscription_id: data.subscription_id, period_end: data.period_end });
+
 /** What a request that enqueues a job answers: 202 while queued, 200 with the job's result, or a failure. */
 export type JobRequestReply = { status: 200 | 202; body: unknown };
 
@@ -92,7 +95,7 @@ export async function requestRenewal(app: AppContext, subscriptionId: string, bo
       : undefined;
   return acceptAndMaybeWait(
     app,
-    { queue: renewJob.queue, name: renewJob.name, jobId, data: data as Record<string, unknown>, requestHash: fingerprint({ subscription_id: subscription.id, period_end: data.period_end }), subjectId: subscription.id },
+    { queue: renewJob.queue, name: renewJob.name, jobId, data: data as Record<string, unknown>, requestHash: renewalFingerprint(data), subjectId: subscription.id },
     options.wait,
     rememberKey,
   );

@@ -55,7 +55,7 @@ let app: TestApp;
 let receiver: Receiver;
 const secret = 'whsec_test_secret_for_signatures_0123';
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-04-01T00:00:00.000Z', env: { WEBHOOK_BACKOFF_MS: '50' } });
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-04-01T00:00:00.000Z', env: { WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '2' } });
   receiver = new Receiver();
   await receiver.start();
 });
@@ -130,5 +130,32 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     expect(endpoint.body.secret).toMatch(/^whsec_/);
     expect((await app.request('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`)).status).toBe(204);
     expect((await app.request('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`)).status).toBe(404);
+  });
+
+  it('a delivery that ran out of attempts is failed for good, and sent again on request', async () => {
+    // this receiver serves one endpoint in this test
+    for (const other of (await app.request('GET', '/v1/webhook-endpoints')).body.data as Array<{ id: string }>) await app.request('DELETE', `/v1/webhook-endpoints/${other.id}`);
+    const endpoint = await app.request('POST', '/v1/webhook-endpoints', { body: { url: receiver.url, events: ['invoice.voided'], secret } });
+    expect(endpoint.status, endpoint.text).toBe(201);
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
+    const client = await createClient(app);
+    const sub = await subscribe(app, client.id, pkg.code);
+    receiver.statuses = [503, 503];
+    const seenBefore = receiver.received.length;
+    await app.request('POST', `/v1/invoices/${sub.invoice.id}/void`, { key: app.keys.write, body: {} });
+    await receiver.until(seenBefore + 2);
+    const [delivery] = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
+    const failed = await waitForJob(app.ctx, 'webhooks', `delivery|${delivery!.id}`, 20_000);
+    expect(failed.state).toBe('failed');
+    expect((await app.database.db('webhook_deliveries').where({ id: delivery!.id }).first()).status).toBe('failed');
+
+    const retried = await app.request('POST', `/v1/webhook-deliveries/${delivery!.id}/retry`);
+    expect(retried.status, retried.text).toBe(202);
+    const done = await waitForJob(app.ctx, 'webhooks', `delivery|${delivery!.id}`, 20_000);
+    expect(done.state).toBe('completed');
+    expect((await app.database.db('webhook_deliveries').where({ id: delivery!.id }).first()).status).toBe('delivered');
+    expect((await app.request('POST', `/v1/webhook-deliveries/${delivery!.id}/retry`)).status).toBe(409);
+    expect((await app.request('POST', '/v1/webhook-deliveries/00000000-0000-4000-8000-000000000000/retry')).status).toBe(404);
   });
 });

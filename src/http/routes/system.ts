@@ -5,6 +5,16 @@ import { buildOpenApi, docsInitScript, docsPage } from '../openapi.js';
 import { problemBody, sendProblem } from '../problem.js';
 import { defineRoute, type AnyRoute } from '../route.js';
 
+/**
+ * What /readyz says about a failed check: the error's code or kind, not its message (which names
+ * hosts and ports; the endpoint is public). The full error is logged.
+ */
+const downBecause = (error: unknown): string => {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^[A-Z0-9_]{2,32}$/.test(code)) return `down (${code})`;
+  return error instanceof Error && /did not answer within/.test(error.message) ? 'down (timeout)' : 'down';
+};
+
 const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
   Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms).unref())]);
 
@@ -36,10 +46,16 @@ export function systemRoutes(allRoutes: () => readonly AnyRoute[]): AnyRoute[] {
         await Promise.all([
           withTimeout(app.db.raw('SELECT 1'), 2_000, 'postgres')
             .then(() => (checks.postgres = 'ok'))
-            .catch((e: unknown) => (checks.postgres = `down: ${e instanceof Error ? e.message : String(e)}`)),
+            .catch((e: unknown) => {
+              app.log.warn({ err: e }, 'readiness: postgres is down');
+              checks.postgres = downBecause(e);
+            }),
           withTimeout(app.redis.ping(), 2_000, 'redis')
             .then(() => (checks.redis = 'ok'))
-            .catch((e: unknown) => (checks.redis = `down: ${e instanceof Error ? e.message : String(e)}`)),
+            .catch((e: unknown) => {
+              app.log.warn({ err: e }, 'readiness: redis is down');
+              checks.redis = downBecause(e);
+            }),
           withTimeout(isSchemaCurrent(app.db), 2_000, 'migrations')
             .then((current) => (checks.migrations = current ? 'ok' : 'pending'))
             .catch(() => (checks.migrations = 'unknown')),

@@ -10,6 +10,7 @@ import {
   toEndpointView,
   webhookEndpointView,
 } from '../../webhooks/endpoints.js';
+import { redeliver } from '../../webhooks/redeliver.js';
 import { page, replyWith } from '../reply.js';
 import { defineRoute, type AnyRoute } from '../route.js';
 import { idParams, listOf, pageQuery } from '../schemas/common.js';
@@ -97,6 +98,21 @@ export const webhookRoutes: AnyRoute[] = [
       if (!isUuid(params.id)) return fail('not_found', `no webhook endpoint "${params.id}"`);
       const result = await deleteEndpoint(db, params.id, app.clock.now());
       return result.ok ? { status: 204 } : result;
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/webhook-deliveries/{id}/retry',
+    access: 'admin',
+    tag: 'webhooks',
+    summary: 'Send a delivery again after it ran out of attempts',
+    description: 'A failed delivery goes back to pending with a fresh count of attempts. 409 when it was delivered already.',
+    params: idParams,
+    responses: { 202: { description: 'Pending again', schema: z.object({ delivery_id: z.uuid(), status: z.literal('pending') }) }, 404: { description: 'No such delivery' }, 409: { description: 'Delivered already' } },
+    handler: async ({ params, app }) => {
+      if (!isUuid(params.id)) return fail('not_found', `no webhook delivery "${params.id}"`);
+      const result = await redeliver(app, params.id);
+      return result.ok ? { status: 202, body: result.value } : result;
     },
   }),
 ];
