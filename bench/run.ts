@@ -209,7 +209,7 @@ async function phase(kind: PhaseResult['kind'], count = JOBS): Promise<PhaseResu
   const first = jobs.reduce((m, j) => Math.min(m, j.processedOn ?? Infinity), Infinity);
   const last = jobs.reduce((m, j) => Math.max(m, j.finishedOn ?? 0), 0);
   const seconds = (last - first) / 1_000;
-  const perJob = (a: number, b: number) => Math.round(((b - a) * 1_000_000) / TICKS_PER_SECOND / jobs.length);
+  const perJob = (a: Map<number, number>, b: Map<number, number>) => Math.round((ticksBetween(a, b) * 1_000_000) / TICKS_PER_SECOND / jobs.length);
   const cpu_us_per_job = { worker: perJob(cpuBefore.worker, cpuAfter.worker), postgres: perJob(cpuBefore.postgres, cpuAfter.postgres), redis: perJob(cpuBefore.redis, cpuAfter.redis) };
   const result = { kind, jobs: jobs.length, seconds: Number(seconds.toFixed(3)), per_second: Math.round(jobs.length / seconds), cpu_us_per_job };
   log(
@@ -224,9 +224,9 @@ async function phase(kind: PhaseResult['kind'], count = JOBS): Promise<PhaseResu
  * what bounds throughput, so this says what holds it.
  */
 interface Cpu {
-  worker: number;
-  postgres: number;
-  redis: number;
+  worker: Map<number, number>;
+  postgres: Map<number, number>;
+  redis: Map<number, number>;
 }
 const TICKS_PER_SECOND = 100;
 function ticksOf(pid: number): number {
@@ -250,8 +250,18 @@ function pidsNamed(name: string): number[] {
     .map(Number);
 }
 function cpuNow(children: ChildProcess[]): Cpu {
-  const sum = (pids: number[]) => pids.reduce((total, pid) => total + ticksOf(pid), 0);
-  return { worker: sum(children.map((c) => c.pid ?? 0)), postgres: sum(pidsNamed('postgres')), redis: sum(pidsNamed('redis-server')) };
+  const byPid = (pids: number[]) => new Map(pids.map((pid) => [pid, ticksOf(pid)]));
+  return { worker: byPid(children.map((c) => c.pid ?? 0)), postgres: byPid(pidsNamed('postgres')), redis: byPid(pidsNamed('redis-server')) };
+}
+/**
+ * Ticks spent between two samples, process by process: a process that started in between counts
+ * from zero, one that exited is left out (summing totals instead would subtract a Postgres backend
+ * that ended during the phase — an autovacuum worker, a closed connection — and go negative).
+ */
+function ticksBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let ticks = 0;
+  for (const [pid, now] of after) ticks += Math.max(0, now - (before.get(pid) ?? 0));
+  return ticks;
 }
 
 function rssMb(pid: number | undefined): number {
