@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/global.ts'],
+    setupFiles: ['test/setup/fast-check.ts'],
     // every file gets its own database and queue prefix, so files run in parallel safely
     pool: 'forks',
     maxWorkers: 4,

@@ -84,6 +84,11 @@ export function isTransientDbError(error: unknown): boolean {
   );
 }
 
+/** Postgres class 22, data exception: a value the statement could not take (NUL in text, out of range…). */
+export function isDataException(error: unknown): boolean {
+  return pgCode(error)?.startsWith('22') ?? false;
+}
+
 /**
  * Bindings for statements that send whole arrays (`unnest(?::uuid[], …)`): node-postgres serialises
  * arrays with NULLs and Dates correctly, which knex's binding types do not describe.

@@ -3,7 +3,7 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { AppContext } from '../app-context.js';
 import { fingerprint } from '../canonical-json.js';
-import { isTransientDbError } from '../db/knex.js';
+import { isDataException, isTransientDbError } from '../db/knex.js';
 import { DomainError } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { hasScope, presentedKey, type AuthContext } from './auth.js';
@@ -12,6 +12,7 @@ import { problemBody, problemFromFailure, sendProblem, zodProblems } from './pro
 import { expressPath, isFailure, isRawReply, type Access, type AnyRoute, type JsonReply } from './route.js';
 import { httpMetrics } from '../metrics.js';
 import { keyRateLimit } from './rate-limit.js';
+import { refuseUnstorableText } from './refuse-unstorable-text.js';
 
 export interface MountedApp {
   app: express.Express;
@@ -171,12 +172,14 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   // /docs its own); Bull Board's page needs inline scripts, so none is set here.
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use(express.json({ limit: ctx.config.BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
+  // the pages take ids from their paths and queries too (their forms are checked by their schemas)
+  app.use('/ui', refuseUnstorableText);
 
   for (const extra of extras) extra.mount(app);
 
   const limit = keyRateLimit(ctx);
   for (const route of routes) {
-    app[route.method](expressPath(route.path), authenticate(ctx, route), limit, handlerFor(ctx, route));
+    app[route.method](expressPath(route.path), authenticate(ctx, route), limit, refuseUnstorableText, handlerFor(ctx, route));
   }
 
   app.use(function notFound(req: Request, res: Response) {
@@ -204,6 +207,14 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
     }
     if (typed.expose && typed.status && typed.status < 500) {
       sendProblem(res, problemBody('validation_failed', error instanceof Error ? error.message : 'bad request'));
+      return;
+    }
+    if (isDataException(error)) {
+      // a value Postgres refused (out of range, not storable as text): bad input that got past
+      // validation. The statement failed, so its transaction wrote nothing. Warned: the edge
+      // should have refused it, and that is worth a look.
+      req.log?.warn({ err: error }, 'request refused by Postgres as a data exception');
+      sendProblem(res, problemBody('validation_failed', `a value in the request cannot be stored: ${(error as Error).message}`));
       return;
     }
     if (isUnavailable(error)) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { boundedObject, metadataSchema, quantityInput, refSchema } from '../http/schemas/common.js';
+import { boundedObject, metadataSchema, quantityInput, refSchema, storableText } from '../http/schemas/common.js';
 import type { QueueName } from '../queue/names.js';
 import { jobIds } from './job-id.js';
 
@@ -23,9 +23,9 @@ export const consumeData = z.strictObject({
   client: refSchema.meta({ description: 'Client id or external_ref.' }),
   credit_type: refSchema.meta({ description: 'Credit type id or code.' }),
   quantity: quantityInput,
-  idempotency_key: z.string().min(1, 'is required').max(255).meta({ description: 'Unique per client: a repeat applies nothing twice.' }),
+  idempotency_key: storableText().min(1, 'is required').max(255).meta({ description: 'Unique per client: a repeat applies nothing twice.' }),
   occurred_at: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 time' }).optional().meta({ description: 'When the use happened; defaults to when it was accepted.' }),
-  reference: z.string().max(255).optional(),
+  reference: storableText().max(255).optional(),
   metadata: metadataSchema.optional(),
   mode: z.enum(['reject', 'partial']).optional().meta({ description: '`reject` (default): all or nothing. `partial`: take what there is.' }),
   /** Set by the API and the producer when they accept the request: the default occurred_at, stable across retries. */
@@ -42,7 +42,7 @@ export const consumeJob = {
 
 export const reverseData = z.strictObject({
   consumption_id: z.uuid(),
-  reason: z.string().max(500).optional(),
+  reason: storableText().max(500).optional(),
   accepted_at: z.iso.datetime({ offset: true }).optional(),
 });
 export type ReverseData = z.input<typeof reverseData>;
@@ -68,7 +68,7 @@ export const rechargeData = z.strictObject({
   subscription_id: z.uuid(),
   items: itemsInput.optional(),
   price: moneyInput.optional(),
-  idempotency_key: z.string().min(1, 'is required').max(255),
+  idempotency_key: storableText().min(1, 'is required').max(255),
   /** Set when the subscription's auto-recharge asked for it: counts against max_auto_recharges. */
   auto: z.boolean().optional(),
   accepted_at: z.iso.datetime({ offset: true }).optional(),

@@ -113,6 +113,38 @@ describe('exactly-once effect under at-least-once delivery', () => {
     }
   });
 
+  it('a job Postgres could not store (NUL in its text) fails alone; the jobs of its batch are applied', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const sub = await subscribe(app, client.id, pkg.code);
+    const queue = app.ctx.queues.consumption;
+    // pushed with BullMQ directly, as a careless producer would, all waiting before the worker starts
+    const use = (key: string, extra: Record<string, unknown> = {}) => ({ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: key, occurred_at: '2026-05-01T00:00:00.000Z', ...extra });
+    await queue.addBulk([
+      { name: 'consume', data: use('nul-ok-1'), opts: { jobId: 'nul-ok-1' } },
+      { name: 'consume', data: use('nul-bad', { reference: 'order\u0000' }), opts: { jobId: 'nul-bad', attempts: 5 } },
+      { name: 'consume', data: use('nul-ok-2', { metadata: { note: 'fine' } }), opts: { jobId: 'nul-ok-2' } },
+      { name: 'consume', data: use('nul-bad-meta', { metadata: { 'k\u0000': 1 } }), opts: { jobId: 'nul-bad-meta', attempts: 5 } },
+      { name: 'consume', data: use('nul-ok-3'), opts: { jobId: 'nul-ok-3' } },
+    ]);
+    const workers = await startWorkers(app.ctx);
+    try {
+      for (const id of ['nul-ok-1', 'nul-ok-2', 'nul-ok-3']) expect(await finished(queue, id)).toMatchObject({ status: 'applied', applied: '1' });
+      await expect(finished(queue, 'nul-bad')).rejects.toThrow(/^validation_failed: reference: must be well-formed Unicode without the NUL character/);
+      await expect(finished(queue, 'nul-bad-meta')).rejects.toThrow(/^validation_failed: metadata: keys must be well-formed Unicode without the NUL character/);
+      expect((await Job.fromId(queue, 'nul-bad'))?.attemptsMade).toBe(1);
+      expect(await remaining(sub.id)).toBe(7n);
+    } finally {
+      await workers.close();
+    }
+    const producer = new CreditsProducer({ connection: app.ctx.redisUrl, prefix: app.prefix });
+    try {
+      await expect(producer.consume(use('p\u0000'))).rejects.toBeInstanceOf(ProducerValidationError);
+    } finally {
+      await producer.close();
+    }
+  });
+
   it('insufficient balance is a result, not a failure loop', async () => {
     const workers = await startWorkers(app.ctx);
     try {

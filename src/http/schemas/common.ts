@@ -1,8 +1,16 @@
 import { z } from 'zod';
 import { MAX_MINOR } from '../../domain/money.js';
+import { isStorableText, UNSTORABLE_MESSAGE } from '../../domain/storable-text.js';
+
+/**
+ * Text Postgres can store as sent (domain/storable-text.ts). The HTTP edge checks every string of
+ * every request (refuse-unstorable-text.ts); the job schemas carry the rule too, because the
+ * producer and the workers validate with them without passing through HTTP.
+ */
+export const storableText = () => z.string().refine(isStorableText, UNSTORABLE_MESSAGE);
 
 /** A credit type, package or client named by its id or its code / external_ref. */
-export const refSchema = z.string().trim().min(1, 'is required').max(200);
+export const refSchema = storableText().trim().min(1, 'is required').max(200);
 
 /** A quantity as it arrives: a JSON number or a decimal string. Its precision is checked against the credit type. */
 export const quantityInput = z
@@ -25,7 +33,7 @@ export const codeSchema = z
   .trim()
   .regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'must be 1–64 characters of a-z, 0-9, "_", "-", "." starting with a letter or digit');
 
-export const nameSchema = z.string().trim().min(1, 'is required').max(200);
+export const nameSchema = storableText().trim().min(1, 'is required').max(200);
 
 /** Keys that would poison a plain object if copied carelessly; refused wherever free-form JSON is accepted. */
 export const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -44,9 +52,12 @@ export function jsonShapeProblem(value: unknown, limits: { maxDepth: number; max
     if (depth > limits.maxDepth) return `nests deeper than ${limits.maxDepth} levels`;
     if (Array.isArray(current)) {
       for (const item of current) stack.push({ value: item, depth: depth + 1 });
+    } else if (typeof current === 'string') {
+      if (!isStorableText(current)) return UNSTORABLE_MESSAGE;
     } else if (current !== null && typeof current === 'object') {
       for (const [key, item] of Object.entries(current)) {
         if (FORBIDDEN_KEYS.has(key)) return `may not use the key "${key}"`;
+        if (!isStorableText(key)) return `keys ${UNSTORABLE_MESSAGE}`;
         stack.push({ value: item, depth: depth + 1 });
       }
     }
@@ -86,7 +97,7 @@ export const metadataSchema = boundedObject({ maxKeys: 50, maxDepth: 8, maxNodes
 
 export const timestampSchema = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 time such as 2026-01-31T00:00:00Z' }).transform((s) => new Date(s));
 
-export const idParams = z.object({ id: z.string().trim().min(1).max(200) });
+export const idParams = z.object({ id: storableText().trim().min(1).max(200) });
 
 export const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
