@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
-import { isTransientDbError } from '../db/knex.js';
+import { isDataException, isTransientDbError } from '../db/knex.js';
 import { applyConsumptions, ConcurrentDuplicateError, type ConsumeItem, type ItemOutcome } from '../jobs/consume.js';
 import { consumeData, reverseData } from '../jobs/definitions.js';
 import { jobHandler } from '../jobs/handler.js';
@@ -9,6 +9,7 @@ import { reverseConsumption } from '../jobs/reverse.js';
 import { zodProblems } from '../http/problem.js';
 import { consumptionBatchSeconds, consumptionBatchSize } from '../metrics.js';
 import { MicroBatcher } from './micro-batcher.js';
+import type { Failure } from '../domain/result.js';
 
 const IMMEDIATE_RETRIES = 3;
 
@@ -46,6 +47,9 @@ export function consumptionProcessor(app: AppContext) {
         }
       }
     },
+    // a batch that fails for a reason of its own (not an outage, not a lock conflict) is split until
+    // the job that causes it is alone: its neighbours are applied, it fails by itself
+    isolate: (error) => !(error instanceof ConcurrentDuplicateError || isTransientDbError(error)),
     onBatch: (size, ms, error) => {
       consumptionBatchSize.observe(size);
       consumptionBatchSeconds.observe(ms / 1000);
@@ -62,8 +66,13 @@ export function consumptionProcessor(app: AppContext) {
     if (!parsed.success) {
       throw permanentError({ code: 'validation_failed', detail: zodProblems(parsed.error).map((p) => `${p.field}: ${p.message}`).join('; ') });
     }
-    const outcome = await batcher.submit({ jobId: job.id ?? '', data: parsed.data, enqueuedAt: new Date(job.timestamp) });
+    const outcome = await batcher.submit({ jobId: job.id ?? '', data: parsed.data, enqueuedAt: new Date(job.timestamp) }).catch((error: unknown): Failure => {
+      // a value Postgres refuses fails the same way on every attempt: a result, not a retry loop
+      if (isDataException(error)) return { ok: false, code: 'validation_failed', detail: `a value cannot be stored: ${(error as Error).message}` };
+      throw error;
+    });
     if (!outcome.ok) {
+      // settled for good: the relay must not enqueue it again
       if (parsed.data.accepted_at) await app.db('accepted_jobs').where({ job_id: job.id ?? '' }).delete();
       throw permanentError(outcome);
     }

@@ -22,8 +22,15 @@ export interface MicroBatcherOptions<I, O> {
   lanes?: number;
   /** Which lane an item belongs to; items that must not run in parallel share a lane. */
   laneOf?(item: I): number;
-  /** Applies one batch; answers one outcome per item, in order. A throw fails every item of the batch. */
+  /** Applies one batch; answers one outcome per item, in order. A throw fails every item of the batch… */
   apply(items: I[]): Promise<O[]>;
+  /**
+   * …unless this answers true for the error: then the batch is split in halves and each applied
+   * again on its own, down to single items, so that one bad item fails alone and its neighbours
+   * are applied. For errors an item can cause (a value the database refuses), not for an outage,
+   * which would fail every half the same way.
+   */
+  isolate?(error: unknown): boolean;
   /** Called after each batch, for metrics. */
   onBatch?(size: number, durationMs: number, error?: unknown): void;
 }
@@ -85,6 +92,16 @@ export class MicroBatcher<I, O> {
   }
 
   private async run(lane: Lane<I, O>, batch: Waiting<I, O>[]): Promise<void> {
+    try {
+      await this.applyTo(batch);
+    } finally {
+      lane.inFlight -= 1;
+      if (lane.queue.length > 0) this.flush(lane);
+      else if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  private async applyTo(batch: Waiting<I, O>[]): Promise<void> {
     const started = performance.now();
     try {
       const outcomes = await this.options.apply(batch.map((w) => w.item));
@@ -92,12 +109,14 @@ export class MicroBatcher<I, O> {
       batch.forEach((w, i) => w.resolve(outcomes[i] as O));
       this.options.onBatch?.(batch.length, performance.now() - started);
     } catch (error) {
-      for (const w of batch) w.reject(error);
       this.options.onBatch?.(batch.length, performance.now() - started, error);
-    } finally {
-      lane.inFlight -= 1;
-      if (lane.queue.length > 0) this.flush(lane);
-      else if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      if (batch.length > 1 && this.options.isolate?.(error)) {
+        const half = Math.ceil(batch.length / 2);
+        await this.applyTo(batch.slice(0, half));
+        await this.applyTo(batch.slice(half));
+        return;
+      }
+      for (const w of batch) w.reject(error);
     }
   }
 }
