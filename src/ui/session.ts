@@ -97,6 +97,10 @@ export async function keyViewer(app: AppContext, req: Request): Promise<Viewer |
 export const csrfToken = (viewer: Pick<Viewer, 'secret'>): string => createHmac('sha256', viewer.secret).update('credits-ui-csrf').digest('base64url');
 
 export function sameToken(given: unknown, expected: string): boolean {
-  if (typeof given !== 'string' || given.length !== expected.length) return false;
-  return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
+  if (typeof given !== 'string') return false;
+  // compared as bytes: a non-ASCII string of the right length in characters is longer in bytes,
+  // and timingSafeEqual throws on buffers of different lengths
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
