@@ -19,6 +19,7 @@
  *
  *   npm run bench -- [--jobs 20000] [--rounds 3] [--clients 2000] [--processes 1]
  *                    [--rate 1000] [--seconds 60] [--keep]
+ *   (--rounds 0 measures only the steady phases: latency and memory)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -382,7 +383,8 @@ const line = {
     batches_in_flight: config.CONSUMPTION_BATCHES_IN_FLIGHT,
   },
   rounds: rounds.map((r) => Object.fromEntries(r.map((p) => [p.kind, p.per_second]))),
-  cpu_us_per_job: Object.fromEntries((['raw', 'raw200', 'spread', 'hot'] as const).map((kind) => [kind, rounds[Math.floor(rounds.length / 2)]!.find((p) => p.kind === kind)!.cpu_us_per_job])),
+  // the middle round's; none with --rounds 0 (a latency-and-memory run only)
+  cpu_us_per_job: Object.fromEntries((['raw', 'raw200', 'spread', 'hot'] as const).map((kind) => [kind, rounds[Math.floor(rounds.length / 2)]?.find((p) => p.kind === kind)?.cpu_us_per_job ?? null])),
   ratios: ratios.map((x) => ({ spread: Number(x.spread.toFixed(3)), hot: Number(x.hot.toFixed(3)) })),
   ...summary,
   steady: steadyFigures,
