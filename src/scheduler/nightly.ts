@@ -5,9 +5,8 @@ import { waitForJob } from '../http/wait.js';
 import { enqueueAccepted, recordAccepted, type JobToAccept } from '../services/accept.js';
 import { renewalFingerprint } from '../services/job-requests.js';
 import { nightlyReportsHook } from '../reports/nightly.js';
+import { renewalLookaheadMs } from './renewal-lookahead.js';
 
-/** Subscriptions whose period ends within this much of a nightly run are renewed by it (a day, plus slack for DST and late runs). */
-export const RENEWAL_LOOKAHEAD_MS = 26 * 3_600_000;
 
 export interface EnqueuedJob {
   queue: QueueName;
@@ -23,7 +22,8 @@ export const minuteOf = (at: Date): Date => new Date(Math.floor(at.getTime() / 6
  * runs over the same night, make one renewal per period.
  */
 export async function enqueueDueRenewals(app: AppContext, asOf: Date): Promise<EnqueuedJob[]> {
-  const horizon = new Date(asOf.getTime() + RENEWAL_LOOKAHEAD_MS);
+  // due before the next run: the longest gap between two runs of NIGHTLY_CRON, plus slack
+  const horizon = new Date(asOf.getTime() + renewalLookaheadMs(app.config.NIGHTLY_CRON, app.config.BUSINESS_TZ));
   const enqueued: EnqueuedJob[] = [];
   let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
