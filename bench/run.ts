@@ -395,9 +395,13 @@ const line = {
   sent: expectedApplied,
 };
 log('');
-log(`raw ceiling      ${summary.raw_per_second} jobs/s   (no-op worker, the better of concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}, per round)`);
-log(`spread           ${summary.spread_per_second} jobs/s  = ${summary.spread_ratio} × raw   (target ≥ 0.40)`);
-log(`hot client       ${summary.hot_per_second} jobs/s  = ${summary.hot_ratio} × raw   (target ≥ 0.30)`);
+if (ROUNDS > 0) {
+  log(`raw ceiling      ${summary.raw_per_second} jobs/s   (no-op worker, the better of concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}, per round)`);
+  log(`spread           ${summary.spread_per_second} jobs/s  = ${summary.spread_ratio} × raw   (target ≥ 0.40)`);
+  log(`hot client       ${summary.hot_per_second} jobs/s  = ${summary.hot_ratio} × raw   (target ≥ 0.30)`);
+} else {
+  log('throughput       not measured (--rounds 0)');
+}
 log(`p99 enqueue→commit at ${RATE}/s: ${steadyFigures.p99_ms} ms   (target ≤ 50; the no-op worker's p99 at the same load: ${steadyRaw.p99_ms} ms)`);
 log(`worker RSS ${steadyFigures.rss_start_mb} → ${steadyFigures.rss_end_mb} MB over ${SECONDS} s`);
 log(`invariants: ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}; applied ${applied} of ${expectedApplied} sent`);
