@@ -90,6 +90,16 @@ export function isDataException(error: unknown): boolean {
 }
 
 /**
+ * An error one row of a statement can cause while the others are fine: a data exception (class 22)
+ * or an integrity violation (class 23). Anything else — an outage, a bug in the SQL — fails every
+ * row alike.
+ */
+export function isRowCausedDbError(error: unknown): boolean {
+  const code = pgCode(error);
+  return code !== undefined && (code.startsWith('22') || code.startsWith('23'));
+}
+
+/**
  * Bindings for statements that send whole arrays (`unnest(?::uuid[], …)`): node-postgres serialises
  * arrays with NULLs and Dates correctly, which knex's binding types do not describe.
  */

@@ -7,7 +7,6 @@ import { renewalFingerprint } from '../services/job-requests.js';
 import { nightlyReportsHook } from '../reports/nightly.js';
 import { renewalLookaheadMs } from './renewal-lookahead.js';
 
-
 export interface EnqueuedJob {
   queue: QueueName;
   jobId: string;

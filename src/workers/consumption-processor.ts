@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
-import { isDataException, isTransientDbError } from '../db/knex.js';
+import { isDataException, isRowCausedDbError, isTransientDbError } from '../db/knex.js';
 import { applyConsumptions, ConcurrentDuplicateError, type ConsumeItem, type ItemOutcome } from '../jobs/consume.js';
 import { consumeData, reverseData } from '../jobs/definitions.js';
 import { jobHandler } from '../jobs/handler.js';
@@ -47,9 +47,10 @@ export function consumptionProcessor(app: AppContext) {
         }
       }
     },
-    // a batch that fails for a reason of its own (not an outage, not a lock conflict) is split until
-    // the job that causes it is alone: its neighbours are applied, it fails by itself
-    isolate: (error) => !(error instanceof ConcurrentDuplicateError || isTransientDbError(error)),
+    // a batch that one of its jobs made fail (a value refused, a constraint broken) is split until
+    // that job is alone: its neighbours are applied, it fails by itself. An outage, a lock conflict
+    // (retried above) or a bug would fail every half alike, so those are not split.
+    isolate: (error) => !(error instanceof ConcurrentDuplicateError) && isRowCausedDbError(error),
     onBatch: (size, ms, error) => {
       consumptionBatchSize.observe(size);
       consumptionBatchSeconds.observe(ms / 1000);
