@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
+import { createRedis } from '../src/queue/redis.js';
 import { createDb } from '../src/db/knex.js';
 import { migrateLatest } from '../src/db/migrate.js';
 import { createApiKey } from '../src/http/auth.js';
@@ -196,6 +197,14 @@ if (!args.keep) {
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
   await admin.end();
+}
+// leave Redis as it was found: this run's queues (and their completed jobs) go with it
+if (!args.keep) {
+  const cleaner = createRedis(redis.url, 'worker');
+  for await (const keys of cleaner.scanStream({ match: `${env.BULL_PREFIX}*`, count: 1_000 }) as AsyncIterable<string[]>) {
+    if (keys.length > 0) await cleaner.unlink(...keys);
+  }
+  cleaner.disconnect();
 }
 await redis.stop();
 await postgres.stop();
