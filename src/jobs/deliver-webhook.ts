@@ -49,6 +49,8 @@ export async function deliverWebhook(app: AppContext, data: DeliverData, job: Jo
 
   const attempt = row.attempts + 1;
   const body = JSON.stringify(row.payload);
+  // the wall clock, not app.clock: the signature's timestamp is checked by the receiver against its
+  // own clock, so a service run with CLOCK=manual (a year lived in a minute) must still sign with now
   const startedAt = new Date();
   const started = performance.now();
   let statusCode: number | null = null;
