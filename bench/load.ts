@@ -18,6 +18,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createRedis } from '../src/queue/redis.js';
+import { removeQueueKeys } from '../src/queue/remove-prefix.js';
 import { createDb } from '../src/db/knex.js';
 import { migrateLatest } from '../src/db/migrate.js';
 import { createApiKey } from '../src/http/auth.js';
@@ -201,9 +202,7 @@ if (!args.keep) {
 // leave Redis as it was found: this run's queues (and their completed jobs) go with it
 if (!args.keep) {
   const cleaner = createRedis(redis.url, 'worker');
-  for await (const keys of cleaner.scanStream({ match: `${env.BULL_PREFIX}*`, count: 1_000 }) as AsyncIterable<string[]>) {
-    if (keys.length > 0) await cleaner.unlink(...keys);
-  }
+  await removeQueueKeys(cleaner, env.BULL_PREFIX);
   cleaner.disconnect();
 }
 await redis.stop();

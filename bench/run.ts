@@ -34,6 +34,7 @@ import { migrateLatest } from '../src/db/migrate.js';
 import { ensureDatabase, ensurePostgres, ensureRedis, withDatabase } from '../src/infra/services.js';
 import { createLogger } from '../src/logger.js';
 import { CreditsProducer } from '../src/producer/index.js';
+import { removeQueueKeys } from '../src/queue/remove-prefix.js';
 import { createRuntime } from '../src/runtime.js';
 import { createCreditType } from '../src/services/credit-types.js';
 import { createPackage } from '../src/services/packages.js';
@@ -410,6 +411,8 @@ mkdirSync('bench/results', { recursive: true });
 appendFileSync('bench/results/bench.jsonl', `${JSON.stringify(line)}\n`);
 
 await producer.close();
+// leave Redis as it was found: the queues' meta keys the service's workers made stay otherwise
+if (!args.keep) await removeQueueKeys(app.redis, prefix);
 await runtime.close();
 if (!args.keep) {
   const admin = new pg.Client({ connectionString: postgres.serverUrl });

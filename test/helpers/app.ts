@@ -5,6 +5,7 @@ import { ManualClock } from '../../src/clock.js';
 import { loadConfig, type Config, type Role } from '../../src/config.js';
 import { createApiKey } from '../../src/http/auth.js';
 import { createLogger } from '../../src/logger.js';
+import { removeQueueKeys } from '../../src/queue/remove-prefix.js';
 import { startRoles, type RunningRoles } from '../../src/roles.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import type { AppContext } from '../../src/app-context.js';
@@ -100,10 +101,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     close: async () => {
       await roles.stop();
       // leave Redis as it was found: this file's queues go with it
-      const redis = runtime.ctx.redis;
-      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1_000 }) as AsyncIterable<string[]>) {
-        if (keys.length > 0) await redis.unlink(...keys);
-      }
+      await removeQueueKeys(runtime.ctx.redis, prefix);
       await runtime.close();
       await database.drop();
     },
