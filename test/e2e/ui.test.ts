@@ -230,6 +230,13 @@ describe('forms are protected against cross-site requests', () => {
     expect(bad.status).toBe(422);
     expect(bad.text).toContain('params.from');
     expect(await countRows(app, 'report_runs')).toBe(runs);
+    // text Postgres cannot store, in a form field: refused as bad input, not a 500 page
+    for (const client of ['a\u0000b', 'lone \ud800']) {
+      const hostile = await postForm('/ui/reports', { csrf, type: 'balances', format: 'csv', client }, { cookie: session });
+      expect(hostile.status, hostile.text.slice(0, 300)).toBeGreaterThanOrEqual(400);
+      expect(hostile.status).toBeLessThan(500);
+    }
+    expect(await countRows(app, 'report_runs')).toBe(runs);
 
     const ok = await postForm('/ui/reports', { csrf, type: 'balances', format: 'csv', days_ahead: '3', from: '2026-01-01', client: 'u-evil' }, { cookie: session });
     expect(ok.status).toBe(303);
