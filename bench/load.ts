@@ -17,17 +17,14 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
-import { createRedis } from '../src/queue/redis.js';
-import { removeQueueKeys } from '../src/queue/remove-prefix.js';
 import { createDb } from '../src/db/knex.js';
-import { migrateLatest } from '../src/db/migrate.js';
 import { createApiKey } from '../src/http/auth.js';
-import { ensureDatabase, ensurePostgres, ensureRedis, withDatabase } from '../src/infra/services.js';
 import { createCreditType } from '../src/services/credit-types.js';
 import { upsertClient } from '../src/services/clients.js';
 import { createPackage } from '../src/services/packages.js';
 import { subscribe } from '../src/services/subscriptions.js';
 import { verifyInvariants } from '../src/services/verify.js';
+import { openScratch } from './scratch.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -45,14 +42,9 @@ const WAIT = args.wait === 'true';
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
-const stamp = Date.now().toString(36);
-const postgres = await ensurePostgres({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
-const redis = await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR });
-const database = `credits_load_${stamp}`;
-await ensureDatabase(postgres.serverUrl, database);
-const databaseUrl = withDatabase(postgres.serverUrl, database);
+const scratch = await openScratch('load', config);
+const { database, databaseUrl, stamp } = scratch;
 const db = createDb({ url: databaseUrl, poolMax: 4 });
-await migrateLatest(db);
 
 log(`setup: ${CLIENTS} clients on ${database}`);
 const now = new Date();
@@ -89,8 +81,8 @@ const port = await freePort();
 const env = {
   ...process.env,
   DATABASE_URL: databaseUrl,
-  REDIS_URL: redis.url,
-  BULL_PREFIX: `{load-${stamp}}`,
+  REDIS_URL: scratch.redisUrl,
+  BULL_PREFIX: scratch.prefix,
   LOG_LEVEL: 'info',
   PORT: String(port),
   HOST: '127.0.0.1',
@@ -193,19 +185,6 @@ mkdirSync('bench/results', { recursive: true });
 appendFileSync('bench/results/load.jsonl', `${JSON.stringify(line)}\n`);
 
 await db.destroy();
-if (!args.keep) {
-  const admin = new pg.Client({ connectionString: postgres.serverUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
-  await admin.end();
-}
-// leave Redis as it was found: this run's queues (and their completed jobs) go with it
-if (!args.keep) {
-  const cleaner = createRedis(redis.url, 'worker');
-  await removeQueueKeys(cleaner, env.BULL_PREFIX);
-  cleaner.disconnect();
-}
-await redis.stop();
-await postgres.stop();
+await scratch.finish({ keep: args.keep });
 const exact = answered.size === accepted && line.answered_applied === accepted && unanswered >= 0 && unanswered <= CONNECTIONS;
 process.exit(report.ok && line.error_rate === 0 && exact ? 0 : 1);

@@ -26,21 +26,17 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
-import pg from 'pg';
 import type { Job, Queue } from 'bullmq';
 import { loadConfig } from '../src/config.js';
-import { createDb } from '../src/db/knex.js';
-import { migrateLatest } from '../src/db/migrate.js';
-import { ensureDatabase, ensurePostgres, ensureRedis, withDatabase } from '../src/infra/services.js';
 import { createLogger } from '../src/logger.js';
 import { CreditsProducer } from '../src/producer/index.js';
-import { removeQueueKeys } from '../src/queue/remove-prefix.js';
 import { createRuntime } from '../src/runtime.js';
 import { createCreditType } from '../src/services/credit-types.js';
 import { createPackage } from '../src/services/packages.js';
 import { upsertClient } from '../src/services/clients.js';
 import { subscribe } from '../src/services/subscriptions.js';
 import { verifyInvariants } from '../src/services/verify.js';
+import { openScratch } from './scratch.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -62,20 +58,9 @@ const SECONDS = Number(args.seconds);
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
-const stamp = Date.now().toString(36);
-const prefix = `{bench-${stamp}}`;
-
-const postgres = await ensurePostgres({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
-const redis = await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR });
-const database = `credits_bench_${stamp}`;
-await ensureDatabase(postgres.serverUrl, database);
-const databaseUrl = withDatabase(postgres.serverUrl, database);
-{
-  const db = createDb({ url: databaseUrl, poolMax: 2 });
-  await migrateLatest(db);
-  await db.destroy();
-}
-const runtime = createRuntime({ config: { ...config, BULL_PREFIX: prefix }, databaseUrl, redisUrl: redis.url, log: createLogger('silent'), poolMax: 8 });
+const scratch = await openScratch('bench', config);
+const { database, databaseUrl, prefix } = scratch;
+const runtime = createRuntime({ config: { ...config, BULL_PREFIX: prefix }, databaseUrl, redisUrl: scratch.redisUrl, log: createLogger('silent'), poolMax: 8 });
 const app = runtime.ctx;
 const queue: Queue = app.queues.consumption;
 
@@ -107,7 +92,7 @@ const producer = new CreditsProducer({ connection: app.redis, prefix });
 const childEnv = {
   ...process.env,
   DATABASE_URL: databaseUrl,
-  REDIS_URL: redis.url,
+  REDIS_URL: scratch.redisUrl,
   BULL_PREFIX: prefix,
   ROLES: 'worker',
   // info: the service says "credits is up" at that level, which is how the bench knows it is ready
@@ -411,15 +396,6 @@ mkdirSync('bench/results', { recursive: true });
 appendFileSync('bench/results/bench.jsonl', `${JSON.stringify(line)}\n`);
 
 await producer.close();
-// leave Redis as it was found: the queues' meta keys the service's workers made stay otherwise
-if (!args.keep) await removeQueueKeys(app.redis, prefix);
 await runtime.close();
-if (!args.keep) {
-  const admin = new pg.Client({ connectionString: postgres.serverUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
-  await admin.end();
-}
-await redis.stop();
-await postgres.stop();
+await scratch.finish({ keep: args.keep });
 process.exit(report.ok && applied === expectedApplied ? 0 : 1);
