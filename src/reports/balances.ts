@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { ReportQuery } from './types.js';
 import { big, iso, percent, quantity, text } from './values.js';
+import { scopeFilter } from './scope-filter.js';
 
 export interface BalancesParams {
   asOf: Date;
@@ -18,20 +19,9 @@ export interface BalancesParams {
  * granted − consumed − expired − voided = remaining + upcoming.
  */
 function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[] } {
-  const where: string[] = ['TRUE'];
-  const filter: Knex.RawBinding[] = [];
-  if (p.creditTypeId) {
-    where.push('b.credit_type_id = ?');
-    filter.push(p.creditTypeId);
-  }
-  if (p.clientId) {
-    where.push('b.client_id = ?');
-    filter.push(p.clientId);
-  }
-  if (p.packageId) {
-    where.push('b.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)');
-    filter.push(p.packageId);
-  }
+  const scoped = scopeFilter(p, { creditType: 'b.credit_type_id = ?', client: 'b.client_id = ?', package: 'b.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)' });
+  const where = ['TRUE', ...scoped.conditions];
+  const filter = scoped.bindings;
   const sql = `
     SELECT b.subscription_id, b.credit_type_id,
            sum(CASE WHEN b.source = 'rollover' THEN 0 ELSE b.granted END + b.adjusted)::bigint AS granted,

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Grouping } from './params.js';
 import type { ReportQuery } from './types.js';
 import { big, quantity, text } from './values.js';
+import { scopeFilter } from './scope-filter.js';
 
 export interface ConsumptionParams {
   from: Date;
@@ -22,19 +23,9 @@ export interface ConsumptionParams {
  */
 export function consumptionQuery(p: ConsumptionParams): ReportQuery {
   const where = [`l.kind IN ('consume', 'reverse')`, 'l.effective_at >= ?', 'l.effective_at <= ?'];
-  const filters: Knex.RawBinding[] = [p.from, p.to];
-  if (p.creditTypeId) {
-    where.push('l.credit_type_id = ?');
-    filters.push(p.creditTypeId);
-  }
-  if (p.clientId) {
-    where.push('l.client_id = ?');
-    filters.push(p.clientId);
-  }
-  if (p.packageId) {
-    where.push('l.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)');
-    filters.push(p.packageId);
-  }
+  const scoped = scopeFilter(p, { creditType: 'l.credit_type_id = ?', client: 'l.client_id = ?', package: 'l.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)' });
+  where.push(...scoped.conditions);
+  const filters: Knex.RawBinding[] = [p.from, p.to, ...scoped.bindings];
   const perColumn = p.per === 'client' ? 'l.client_id' : p.per === 'package' ? 's.package_id' : undefined;
   const sql = `
     SELECT to_char(a.bucket AT TIME ZONE ?, 'YYYY-MM-DD') AS period_start,

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { formatQuantity } from '../domain/quantity.js';
 import type { ReportQuery } from './types.js';
 import { bool, iso, quantity, text } from './values.js';
+import { scopeFilter } from './scope-filter.js';
 
 export interface ExpiringParams {
   asOf: Date;
@@ -26,16 +27,7 @@ interface Remains {
  */
 export function expiringQuery(p: ExpiringParams): ReportQuery {
   const until = new Date(p.asOf.getTime() + p.daysAhead * 86_400_000);
-  const subWhere: string[] = [];
-  const subBindings: Knex.RawBinding[] = [];
-  if (p.packageId) {
-    subWhere.push('s.package_id = ?');
-    subBindings.push(p.packageId);
-  }
-  if (p.clientId) {
-    subWhere.push('s.client_id = ?');
-    subBindings.push(p.clientId);
-  }
+  const { conditions: subWhere, bindings: subBindings } = scopeFilter(p, { client: 's.client_id = ?', package: 's.package_id = ?' });
   const andSub = subWhere.map((w) => ` AND ${w}`).join('');
   const creditTypeFilter = p.creditTypeId ? ' AND b.credit_type_id = ?' : '';
   const creditTypeBinding: Knex.RawBinding[] = p.creditTypeId ? [p.creditTypeId] : [];

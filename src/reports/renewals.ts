@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Grouping } from './params.js';
 import type { ReportQuery } from './types.js';
 import { int, text } from './values.js';
+import { scopeFilter } from './scope-filter.js';
 
 export interface RenewalsParams {
   from: Date;
@@ -19,16 +20,7 @@ export interface RenewalsParams {
  */
 export function renewalsQuery(p: RenewalsParams): ReportQuery {
   // the same subscription filter on every part of the union
-  const subFilter: string[] = [];
-  const subBindings: Knex.RawBinding[] = [];
-  if (p.packageId) {
-    subFilter.push('s.package_id = ?');
-    subBindings.push(p.packageId);
-  }
-  if (p.clientId) {
-    subFilter.push('s.client_id = ?');
-    subBindings.push(p.clientId);
-  }
+  const { conditions: subFilter, bindings: subBindings } = scopeFilter(p, { client: 's.client_id = ?', package: 's.package_id = ?' });
   const and = subFilter.map((f) => ` AND ${f}`).join('');
   const part = (): Knex.RawBinding[] => [p.from, p.to, ...subBindings];
   const sql = `

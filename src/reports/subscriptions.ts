@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { ReportQuery } from './types.js';
 import { bool, int, iso, text } from './values.js';
+import { scopeFilter } from './scope-filter.js';
 
 export interface SubscriptionsParams {
   asOf: Date;
@@ -20,16 +21,9 @@ const LIVE = `('active', 'pending', 'suspended')`;
  * statement, so the counts and the list come from the same snapshot.
  */
 export function subscriptionsQuery(p: SubscriptionsParams): ReportQuery {
-  const where: string[] = ['TRUE'];
-  const filter: Knex.RawBinding[] = [];
-  if (p.packageId) {
-    where.push('s.package_id = ?');
-    filter.push(p.packageId);
-  }
-  if (p.clientId) {
-    where.push('s.client_id = ?');
-    filter.push(p.clientId);
-  }
+  const scoped = scopeFilter(p, { client: 's.client_id = ?', package: 's.package_id = ?' });
+  const where = ['TRUE', ...scoped.conditions];
+  const filter = scoped.bindings;
   const sql = `
     SELECT * FROM (
       SELECT 'summary' AS row_type, pk.code AS package_code, pk.name AS package_name, s.status, count(*) AS count,
