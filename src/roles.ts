@@ -1,7 +1,7 @@
 import type { AppContext } from './app-context.js';
 import type { Role } from './config.js';
 import { startApi } from './http/server.js';
-import { openQueueEvents } from './http/wait.js';
+import { openOutcomeListeners } from './commands/index.js';
 import { startWorkers } from './workers/index.js';
 import { startScheduler } from './scheduler/index.js';
 
@@ -18,7 +18,7 @@ export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promi
     const api = await startApi(ctx);
     port = api.port;
     stops.push(() => api.close());
-    void openQueueEvents(ctx, ['consumption', 'renewal', 'recharge']).catch((error: unknown) => ctx.log.warn({ err: error }, 'queue listeners not ready yet'));
+    void openOutcomeListeners(ctx, ['consumption', 'renewal', 'recharge']).catch((error: unknown) => ctx.log.warn({ err: error }, 'queue listeners not ready yet'));
   }
   if (roles.includes('scheduler')) {
     const scheduler = startScheduler(ctx);

@@ -11,7 +11,7 @@ import { createRuntime } from '../runtime.js';
 import { runNightly } from '../scheduler/nightly.js';
 import { verifyInvariants } from '../services/verify.js';
 import { startWorkers } from '../workers/index.js';
-import { openQueueEvents } from '../http/wait.js';
+import { openOutcomeListeners } from '../commands/index.js';
 
 const USAGE = `usage: npm run cli -- <command>
 
@@ -95,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
       const runtime = createRuntime({ config, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl, log, clock: values['as-of'] ? new ManualClock(asOf) : systemClock });
       const workers = values['no-workers'] ? undefined : await startWorkers(runtime.ctx);
       try {
-        await openQueueEvents(runtime.ctx, ['renewal', 'maintenance', 'reports']);
+        await openOutcomeListeners(runtime.ctx, ['renewal', 'maintenance', 'reports']);
         const report = await runNightly(runtime.ctx, asOf);
         console.log(JSON.stringify(report, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2));
         const failed = report.phases.some((p) => p.failed.length > 0);

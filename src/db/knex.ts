@@ -7,6 +7,9 @@ export type Tx = Knex.Transaction;
 /** A function that works inside or outside a transaction takes this. */
 export type Executor = Knex | Knex.Transaction;
 
+/** Whether `db` is a transaction (work done on it commits or rolls back with the caller's). */
+export const isTransaction = (db: Executor): db is Tx => (db as Partial<Tx>).isTransaction === true;
+
 // Postgres bigint (int8) arrives as a JavaScript bigint: balances and money stay exact end to end.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => BigInt(value));
 

@@ -23,3 +23,8 @@ export async function transact<T>(db: Executor, work: (tx: Tx) => Promise<Result
     throw error;
   }
 }
+
+/** Runs `work` in a transaction (a savepoint when `db` is one already): committed when it returns, rolled back when it throws. */
+export async function withTransaction<T>(db: Executor, work: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.transaction(work);
+}

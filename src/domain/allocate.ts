@@ -1,3 +1,4 @@
+import { compareSpendingOrder } from './lock-order.js';
 import type { Scaled } from './quantity.js';
 
 /**
@@ -81,25 +82,7 @@ export interface BurnDownResult {
   changed: Map<string, Scaled>;
 }
 
-/** DOMAIN.md consumption rule 2: priority, then soonest expiry, then valid_from, then id. */
-export function compareSpendingOrder(a: Lot, b: Lot): number {
-  if (a.priority !== b.priority) return a.priority - b.priority;
-  const expiry = a.expiresAt.getTime() - b.expiresAt.getTime();
-  if (expiry !== 0) return expiry;
-  const from = a.validFrom.getTime() - b.validFrom.getTime();
-  if (from !== 0) return from;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-/**
- * The one lock order of the system for balances: client, then credit type, then spending order.
- * A transaction that locks several balances sorts them this way first.
- */
-export function compareLockOrder(a: Lot, b: Lot): number {
-  if (a.clientId !== b.clientId) return a.clientId < b.clientId ? -1 : 1;
-  if (a.creditTypeId !== b.creditTypeId) return a.creditTypeId < b.creditTypeId ? -1 : 1;
-  return compareSpendingOrder(a, b);
-}
+export { compareLockOrder, compareSpendingOrder } from './lock-order.js';
 
 /** Rule 1 (the time part): `valid_from <= at < expires_at` and something left. */
 export const isUsableAt = (lot: Pick<Lot, 'validFrom' | 'expiresAt' | 'remaining'>, at: Date): boolean =>

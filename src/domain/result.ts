@@ -2,16 +2,22 @@
  * Expected outcomes are values, not exceptions: a caller always learns exactly why
  * something did not happen, and a job turns a failure code into a result instead of a retry.
  */
-export type ErrorCode =
-  | 'validation_failed'
-  | 'not_found'
-  | 'conflict'
-  | 'idempotency_conflict'
-  | 'insufficient_balance'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'rate_limited'
-  | 'unavailable';
+export const ERROR_CODES = [
+  'validation_failed',
+  'not_found',
+  'conflict',
+  'idempotency_conflict',
+  'insufficient_balance',
+  'unauthorized',
+  'forbidden',
+  'rate_limited',
+  'unavailable',
+  // an extension of the contract's table: something failed that no caller can fix (logged, 500)
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export const isErrorCode = (value: unknown): value is ErrorCode => (ERROR_CODES as readonly unknown[]).includes(value);
 
 export interface FieldProblem {
   /** JSON pointer-ish path of the field, e.g. `items.0.units`. */

@@ -1,6 +1,6 @@
 import type { Response } from 'express';
-import type { ZodError } from 'zod';
 import type { ErrorCode, Failure, FieldProblem } from '../domain/result.js';
+
 
 /** The one table from a result code to an HTTP status (API.md), plus the extensions listed after it. */
 export const STATUS_OF: Record<ErrorCode | 'payload_too_large', number> = {
@@ -13,6 +13,7 @@ export const STATUS_OF: Record<ErrorCode | 'payload_too_large', number> = {
   forbidden: 403,
   rate_limited: 429,
   unavailable: 503,
+  internal: 500,
   // extension: a body over BODY_LIMIT
   payload_too_large: 413,
 };
@@ -27,6 +28,7 @@ const TITLE_OF: Record<keyof typeof STATUS_OF, string> = {
   forbidden: 'Forbidden',
   rate_limited: 'Too many requests',
   unavailable: 'Service unavailable',
+  internal: 'Internal error',
   payload_too_large: 'Payload too large',
 };
 
@@ -61,9 +63,3 @@ export function sendProblem(res: Response, body: ProblemBody, headers: Record<st
   res.status(body.status).set({ 'content-type': 'application/problem+json; charset=utf-8', ...headers }).send(JSON.stringify(body));
 }
 
-export function zodProblems(error: ZodError, prefix?: string): FieldProblem[] {
-  return error.issues.map((issue) => {
-    const path = [prefix, ...issue.path.map(String)].filter((p): p is string => p !== undefined && p !== '');
-    return { field: path.join('.') || '(body)', message: issue.message };
-  });
-}

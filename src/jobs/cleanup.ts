@@ -1,12 +1,7 @@
 import type { AppContext } from '../app-context.js';
 import { MS_PER_DAY } from '../domain/period.js';
 import { ok, type Result } from '../domain/result.js';
-
-export interface CleanupResult {
-  idempotency_records: number;
-  outbox_events: number;
-  report_runs: number;
-}
+import type { CleanupResult } from '../views/maintenance.js';
 
 /** How long stored Idempotency-Key responses are replayed, and dispatched events kept. */
 export const IDEMPOTENCY_RETENTION_DAYS = 1;

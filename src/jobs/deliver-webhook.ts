@@ -3,14 +3,7 @@ import type { AppContext } from '../app-context.js';
 import { ok, fail, type Result } from '../domain/result.js';
 import { SIGNATURE_HEADER, sign } from '../webhooks/signature.js';
 import type { DeliverData } from './definitions.js';
-
-export interface DeliveryResult {
-  delivery_id: string;
-  status: 'delivered' | 'skipped';
-  attempts: number;
-  status_code?: number;
-  reason?: string;
-}
+import type { DeliveryResult } from '../views/maintenance.js';
 
 interface DeliveryRow {
   id: string;

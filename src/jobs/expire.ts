@@ -9,14 +9,7 @@ import { periodStartingAt, subscriptionItems, updateSubscription, type Subscript
 import { formatQuantity } from '../domain/quantity.js';
 import { ok, type Result } from '../domain/result.js';
 import { rolloverAmount } from '../domain/rollover.js';
-
-export interface ExpiryResult {
-  as_of: string;
-  balances_expired: number;
-  balances_rolled_over: number;
-  subscriptions_expired: number;
-  subscriptions_cancelled: number;
-}
+import type { ExpiryResult } from '../views/maintenance.js';
 
 const CHUNK = 100;
 

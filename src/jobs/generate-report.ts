@@ -2,12 +2,13 @@ import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { insertReportRun, reportRunById } from '../db/repositories/reports.js';
 import { fail, type Result } from '../domain/result.js';
-import { zodProblems } from '../http/problem.js';
-import { generateReport, type GenerateResult } from '../reports/generate.js';
+import { generateReport } from '../reports/generate.js';
 import { reportParamsInput } from '../reports/params.js';
 import { createReportRun } from '../reports/service.js';
-import { generateReportData, type GenerateReportData } from './definitions.js';
-import { jobHandler } from './handler.js';
+import { problemsText, zodProblems } from '../schemas/problems.js';
+import type { GenerateResult } from '../views/report-run.js';
+import type { JobPayload } from './definitions.js';
+import type { JobRun } from './job-run.js';
 
 /** BullMQ counts failed attempts in attemptsMade: this one is the last when it is the job's `attempts`-th. */
 const isLastAttempt = (job: Job): boolean => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
@@ -17,11 +18,19 @@ const isLastAttempt = (job: Job): boolean => job.attemptsMade + 1 >= (job.opts.a
  * its params checked exactly as POST /v1/reports checks them (a run that cannot be made is stored
  * as failed, with the reason).
  */
-async function createFromJob(app: AppContext, data: GenerateReportData & { type: NonNullable<GenerateReportData['type']> }): Promise<Result<void>> {
+async function createFromJob(
+  app: AppContext,
+  data: JobPayload<'generate'> & { type: NonNullable<JobPayload<'generate'>['type']> },
+): Promise<Result<void>> {
   const parsed = reportParamsInput.safeParse(data.params ?? {});
   const created = parsed.success
-    ? await createReportRun(app.db, app, { type: data.type, params: parsed.data, format: data.format ?? 'json' }, { trigger: 'api', id: data.report_id })
-    : fail('validation_failed', zodProblems(parsed.error, 'params').map((p) => `${p.field}: ${p.message}`).join('; '));
+    ? await createReportRun(
+        app.db,
+        app,
+        { type: data.type, params: parsed.data, format: data.format ?? 'json' },
+        { trigger: 'api', id: data.report_id },
+      )
+    : fail('validation_failed', problemsText(zodProblems(parsed.error, 'params')));
   if (created.ok) return { ok: true, value: undefined };
   await insertReportRun(app.db, {
     id: data.report_id,
@@ -37,10 +46,13 @@ async function createFromJob(app: AppContext, data: GenerateReportData & { type:
 }
 
 /** `reports` queue, `generate` job: API.md `{report_id}`, job id `report|<report_id>`. */
-export const generateReportProcessor = jobHandler(generateReportData, async (data, { app, job, jobId }): Promise<Result<GenerateResult>> => {
+export async function generateReportJob(
+  data: JobPayload<'generate'>,
+  { app, job, jobId }: JobRun,
+): Promise<Result<GenerateResult>> {
   if (data.type && !(await reportRunById(app.db, data.report_id))) {
     const created = await createFromJob(app, { ...data, type: data.type });
     if (!created.ok) return created;
   }
   return generateReport(app, data.report_id, { jobId, final: isLastAttempt(job) });
-});
+}

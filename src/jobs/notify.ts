@@ -5,12 +5,7 @@ import { recordEvents, type OutboxEventDraft } from '../db/repositories/outbox.j
 import { MS_PER_DAY } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { ok, type Result } from '../domain/result.js';
-
-export interface NotifyResult {
-  as_of: string;
-  expiring_soon: number;
-  low: number;
-}
+import type { NotifyResult } from '../views/maintenance.js';
 
 const CHUNK = 500;
 

@@ -1,33 +1,21 @@
 import type { AppContext } from '../app-context.js';
 import { fingerprint } from '../canonical-json.js';
-import { createBalances } from '../db/repositories/balances.js';
+import { settle, submit } from '../commands/index.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { packageById } from '../db/repositories/packages.js';
-import { lockSubscription, subscriptionItems } from '../db/repositories/subscriptions.js';
+import { autoRechargesInPeriod, insertRecharge, rechargeByKey } from '../db/repositories/recharges.js';
+import { lockSubscription, subscriptionById, subscriptionItems } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
-import { grantsForPeriod } from '../domain/grant.js';
 import { minorToJson, parseMinor } from '../domain/money.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
-import { issueInvoice } from '../services/invoicing.js';
+import { grantPeriod } from '../services/grant-period.js';
 import { resolveItems } from '../services/packages.js';
-import type { RechargeData } from './definitions.js';
-
-export interface RechargeResult {
-  recharge_id: string | null;
-  subscription_id: string;
-  /** `recharged`, or `skipped` when an automatic recharge is off or has reached max_per_period. */
-  status: 'recharged' | 'skipped';
-  reason?: string;
-  auto: boolean;
-  invoice_id: string | null;
-  price: number;
-  currency: string;
-  balances: Array<{ id: string; credit_type: string; granted: string; valid_from: string; expires_at: string }>;
-  replayed: boolean;
-}
+import { toGrantedBalanceViews } from '../views/granted-balance.js';
+import type { RechargeResult } from '../views/recharge.js';
+import { type JobPayload, jobIdOf, type RechargeData } from './definitions.js';
 
 /** The payload fingerprint of a recharge: the same idempotency key with another payload is a conflict. */
 export const rechargeFingerprint = (data: Pick<RechargeData, 'subscription_id' | 'items' | 'price'>): string =>
@@ -38,18 +26,16 @@ export const rechargeFingerprint = (data: Pick<RechargeData, 'subscription_id' |
  * package's worth of every item by default, or the items given — and a recharge invoice, once per
  * (subscription, idempotency key). An automatic recharge counts against max_per_period.
  */
-export async function rechargeSubscription(app: AppContext, data: RechargeData, jobId: string): Promise<Result<RechargeResult>> {
+export async function rechargeSubscription(app: AppContext, data: JobPayload<'recharge'>, jobId: string): Promise<Result<RechargeResult>> {
   const now = app.clock.now();
   const timeZone = app.config.BUSINESS_TZ;
   const hash = rechargeFingerprint(data);
   return transact(app.db, async (tx) => {
-    if (data.accepted_at) await tx('accepted_jobs').where({ job_id: jobId }).delete();
+    if (data.accepted_at) await settle(tx, [jobId]);
     const subscription = await lockSubscription(tx, data.subscription_id);
     if (!subscription) return fail('not_found', `no subscription "${data.subscription_id}"`);
 
-    const previous = (await tx('recharges').where({ subscription_id: subscription.id, idempotency_key: data.idempotency_key }).first()) as
-      | { request_hash: string; result: RechargeResult }
-      | undefined;
+    const previous = await rechargeByKey(tx, subscription.id, data.idempotency_key);
     if (previous) {
       if (previous.request_hash !== hash) return fail('idempotency_conflict', `idempotency_key "${data.idempotency_key}" was used for this subscription with another payload`);
       return ok({ ...previous.result, replayed: true });
@@ -74,8 +60,8 @@ export async function rechargeSubscription(app: AppContext, data: RechargeData, 
     }
     if (data.auto) {
       if (!subscription.auto_recharge_enabled) return ok(skipped('auto-recharge is off'));
-      const [{ n }] = (await tx('recharges').where({ subscription_id: subscription.id, period_start: subscription.current_period_start, auto: true }).count({ n: '*' })) as [{ n: bigint }];
-      if (Number(n) >= subscription.auto_recharge_max_per_period) return ok(skipped(`max_per_period (${subscription.auto_recharge_max_per_period}) reached`));
+      const n = await autoRechargesInPeriod(tx, subscription.id, subscription.current_period_start);
+      if (n >= subscription.auto_recharge_max_per_period) return ok(skipped(`max_per_period (${subscription.auto_recharge_max_per_period}) reached`));
     }
 
     const pkg = await packageById(tx, subscription.package_id);
@@ -97,26 +83,21 @@ export async function rechargeSubscription(app: AppContext, data: RechargeData, 
     const period = { start: now, end: subscription.current_period_end };
     const creditTypes = await creditTypesByIds(tx, items.map((i) => i.credit_type_id));
     const describe = items.map((i) => `${formatQuantity(i.units, creditTypes.get(i.credit_type_id)?.decimals ?? 0)} ${creditTypes.get(i.credit_type_id)?.unit ?? ''} ${creditTypes.get(i.credit_type_id)?.name ?? ''}`.trim());
-    const invoice = await issueInvoice(tx, {
+    const { invoice, balances } = await grantPeriod(tx, {
       clientId: subscription.client_id,
       subscriptionId: subscription.id,
-      kind: 'recharge',
+      sale: 'recharge',
       currency: subscription.currency,
       lines: [{ description: `Recharge of ${pkg.name} (${pkg.code}): ${describe.join(', ')}`, amount: price }],
-      period,
+      validity: period,
+      periodStart: subscription.current_period_start,
+      items: items.map((i) => ({ creditTypeId: i.credit_type_id, units: i.units })),
+      terms: { priority: pkg.priority, lowBalancePercent: pkg.low_balance_percent },
+      jobId,
+      actor: `job:${jobId}`,
       now,
       timeZone,
     });
-    const balances = await createBalances(
-      tx,
-      grantsForPeriod(
-        items.map((i) => ({ creditTypeId: i.credit_type_id, units: i.units })),
-        period,
-        { priority: pkg.priority, lowBalancePercent: pkg.low_balance_percent },
-        'recharge',
-      ),
-      { clientId: subscription.client_id, subscriptionId: subscription.id, periodStart: subscription.current_period_start, kind: 'recharge', invoiceId: invoice.id, jobId, actor: `job:${jobId}`, now },
-    );
     const id = newId();
     const result: RechargeResult = {
       recharge_id: id,
@@ -126,16 +107,10 @@ export async function rechargeSubscription(app: AppContext, data: RechargeData, 
       invoice_id: invoice.id,
       price: minorToJson(price),
       currency: subscription.currency,
-      balances: balances.map((b) => ({
-        id: b.id,
-        credit_type: creditTypes.get(b.credit_type_id)?.code ?? b.credit_type_id,
-        granted: formatQuantity(b.granted, creditTypes.get(b.credit_type_id)?.decimals ?? 0),
-        valid_from: b.valid_from.toISOString(),
-        expires_at: b.expires_at.toISOString(),
-      })),
+      balances: toGrantedBalanceViews(balances, creditTypes),
       replayed: false,
     };
-    await tx('recharges').insert({
+    await insertRecharge(tx, {
       id,
       subscription_id: subscription.id,
       idempotency_key: data.idempotency_key,
@@ -144,10 +119,52 @@ export async function rechargeSubscription(app: AppContext, data: RechargeData, 
       invoice_id: invoice.id,
       period_start: subscription.current_period_start,
       price,
-      result: JSON.stringify(result),
+      result,
       created_at: now,
     });
     await recordEvents(tx, [{ type: 'subscription.recharged', clientId: subscription.client_id, subjectId: subscription.id, data: { ...result, client_id: subscription.client_id } }], now);
     return ok(result);
   });
+}
+
+/** A recharge as the API asks for it: one package's worth by default, or these items, at this fee. */
+export interface RechargeRequest {
+  items?: Array<{ credit_type: string; units: number | string }> | undefined;
+  price?: number | string | undefined;
+}
+
+/**
+ * The accepting side of the `recharge` job (POST /v1/subscriptions/{id}/recharge, the pages). Its
+ * idempotency key is the request's Idempotency-Key (or a fresh one): the same key makes one
+ * recharge and one invoice. A key applied before answers that recharge's result (`replay`); with
+ * another payload it is 409, before or after it was applied.
+ */
+export async function acceptRecharge(
+  app: AppContext,
+  subscriptionId: string,
+  body: RechargeRequest,
+  idempotencyKey: string,
+): Promise<Result<{ jobId: string; replay?: RechargeResult }>> {
+  const subscription = await subscriptionById(app.db, subscriptionId);
+  if (!subscription) return fail('not_found', `no subscription "${subscriptionId}"`);
+  const data: RechargeData = {
+    subscription_id: subscription.id,
+    ...(body.items ? { items: body.items } : {}),
+    ...(body.price !== undefined ? { price: body.price } : {}),
+    idempotency_key: idempotencyKey,
+    accepted_at: app.clock.now().toISOString(),
+  };
+  const requestHash = rechargeFingerprint(data);
+  const conflict = fail('idempotency_conflict', `idempotency_key "${idempotencyKey}" was used for this subscription with another payload`);
+  const before = await rechargeByKey(app.db, subscription.id, idempotencyKey);
+  if (before) {
+    if (before.request_hash !== requestHash) return conflict;
+    return ok({ jobId: jobIdOf('recharge', data), replay: { ...before.result, replayed: true } });
+  }
+  if (subscription.status !== 'active') return fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
+  const submitted = await submit(app, [{ name: 'recharge', data, requestHash, subjectId: subscription.id }], {
+    describeConflict: () => conflict.detail,
+  });
+  if (!submitted.ok) return submitted;
+  return ok({ jobId: submitted.value[0]!.jobId });
 }

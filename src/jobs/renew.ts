@@ -1,51 +1,41 @@
 import type { AppContext } from '../app-context.js';
-import { createBalances, type BalanceRow } from '../db/repositories/balances.js';
+import { fingerprint } from '../canonical-json.js';
+import { accept, enqueue, queueReachable, settle, unreachable } from '../commands/index.js';
+import type { Executor } from '../db/knex.js';
+import { packageBalancesOfPeriod } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { recordEvents } from '../db/repositories/outbox.js';
+import { rememberResponse, storedResponse } from '../db/repositories/idempotency-records.js';
 import { packageById } from '../db/repositories/packages.js';
 import {
   insertPeriod,
   lockSubscription,
+  periodAfter,
   periodStartingAt,
   replaceSubscriptionItems,
+  subscriptionById,
   subscriptionItems,
   updateSubscription,
   type SubscriptionRow,
 } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
-import { grantsForPeriod } from '../domain/grant.js';
-import { minorToJson } from '../domain/money.js';
-import { formatQuantity } from '../domain/quantity.js';
 import { decideRenewal } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
-import { issueInvoice } from '../services/invoicing.js';
+import { grantPeriod } from '../services/grant-period.js';
 import { packageInvoiceLine } from '../services/invoice-lines.js';
-import type { RenewData } from './definitions.js';
-
-export interface RenewalResult {
-  subscription_id: string;
-  /** `renewed`, or `already_renewed` when this period was renewed before (nothing was granted again). */
-  status: 'renewed' | 'already_renewed';
-  period_start: string;
-  period_end: string;
-  /** The period started now because the subscription had expired. */
-  late: boolean;
-  invoice_id: string | null;
-  price: number;
-  currency: string;
-  balances: Array<{ id: string; credit_type: string; granted: string; valid_from: string; expires_at: string }>;
-}
+import { type RenewalResult, toRenewalResult } from '../views/renewal.js';
+import type { JobPayload, RenewData } from './definitions.js';
 
 /**
  * DOMAIN.md "Renew", one job: locks the subscription, decides the next period (pure), and writes the
  * period, its balances with their grant entries, the renewal invoice and `subscription.renewed` in
  * one transaction. The period's primary key makes a second renewal of it impossible.
  */
-export async function renewSubscription(app: AppContext, data: RenewData, jobId: string): Promise<Result<RenewalResult>> {
+export async function renewSubscription(app: AppContext, data: JobPayload<'renew'>, jobId: string): Promise<Result<RenewalResult>> {
   const now = app.clock.now();
   const timeZone = app.config.BUSINESS_TZ;
   return transact(app.db, async (tx) => {
-    if (data.accepted_at) await tx('accepted_jobs').where({ job_id: jobId }).delete();
+    if (data.accepted_at) await settle(tx, [jobId]);
     const subscription = await lockSubscription(tx, data.subscription_id);
     if (!subscription) return fail('not_found', `no subscription "${data.subscription_id}"`);
     const pkg = await packageById(tx, subscription.package_id);
@@ -79,13 +69,18 @@ export async function renewSubscription(app: AppContext, data: RenewData, jobId:
       await replaceSubscriptionItems(tx, subscription.id, items);
     }
     const price = subscription.price_override ?? pkg.price;
-    const invoice = await issueInvoice(tx, {
+    const { invoice, balances } = await grantPeriod(tx, {
       clientId: subscription.client_id,
       subscriptionId: subscription.id,
-      kind: 'renewal',
+      sale: 'renewal',
       currency: subscription.currency,
       lines: [packageInvoiceLine(pkg, price, period, timeZone)],
-      period,
+      validity: period,
+      periodStart: period.start,
+      items: items.map((i) => ({ creditTypeId: i.credit_type_id, units: i.units })),
+      terms: { priority: pkg.priority, lowBalancePercent: pkg.low_balance_percent },
+      jobId,
+      actor: `job:${jobId}`,
       now,
       timeZone,
     });
@@ -101,15 +96,6 @@ export async function renewSubscription(app: AppContext, data: RenewData, jobId:
       created_at: now,
     });
     if (!inserted) return fail('conflict', `a period starting at ${period.start.toISOString()} exists already`);
-    const balances = await createBalances(
-      tx,
-      grantsForPeriod(
-        items.map((i) => ({ creditTypeId: i.credit_type_id, units: i.units })),
-        period,
-        { priority: pkg.priority, lowBalancePercent: pkg.low_balance_percent },
-      ),
-      { clientId: subscription.client_id, subscriptionId: subscription.id, periodStart: period.start, kind: 'grant', invoiceId: invoice.id, jobId, actor: `job:${jobId}`, now },
-    );
     await updateSubscription(tx, subscription.id, {
       status: 'active',
       anchor_at: anchorAt,
@@ -123,7 +109,11 @@ export async function renewSubscription(app: AppContext, data: RenewData, jobId:
       updated_at: now,
     });
     const creditTypes = await creditTypesByIds(tx, items.map((i) => i.credit_type_id));
-    const result = renewalResult(subscription, 'renewed', period, late, invoice.id, price, balances, creditTypes);
+    const result = toRenewalResult(
+      { subscriptionId: subscription.id, currency: subscription.currency, status: 'renewed', period, late, invoiceId: invoice.id, price },
+      balances,
+      creditTypes,
+    );
     await recordEvents(
       tx,
       [{ type: 'subscription.renewed', clientId: subscription.client_id, subjectId: subscription.id, data: { ...result, client_id: subscription.client_id, renewal_count: subscription.renewal_count + 1 } }],
@@ -133,54 +123,95 @@ export async function renewSubscription(app: AppContext, data: RenewData, jobId:
   });
 }
 
-function renewalResult(
-  subscription: SubscriptionRow,
-  status: RenewalResult['status'],
-  period: { start: Date; end: Date },
-  late: boolean,
-  invoiceId: string | null,
-  price: bigint,
-  balances: readonly BalanceRow[],
-  creditTypes: ReadonlyMap<string, { code: string; decimals: number }>,
-): RenewalResult {
-  return {
-    subscription_id: subscription.id,
-    status,
-    period_start: period.start.toISOString(),
-    period_end: period.end.toISOString(),
-    late,
-    invoice_id: invoiceId,
-    price: minorToJson(price),
-    currency: subscription.currency,
-    balances: balances.map((b) => {
-      const creditType = creditTypes.get(b.credit_type_id);
-      return {
-        id: b.id,
-        credit_type: creditType?.code ?? b.credit_type_id,
-        granted: formatQuantity(b.granted, creditType?.decimals ?? 0),
-        valid_from: b.valid_from.toISOString(),
-        expires_at: b.expires_at.toISOString(),
-      };
-    }),
-  };
-}
-
 /** The answer for a period renewed before: the period that started where the asked one ended. */
-async function previousRenewal(tx: Parameters<typeof periodStartingAt>[0], subscription: SubscriptionRow, periodEnd: Date): Promise<RenewalResult> {
-  const period = await periodStartingAt(tx, subscription.id, periodEnd);
-  const next = period ?? (await tx('subscription_periods').where({ subscription_id: subscription.id }).where('starts_at', '>', periodEnd).orderBy('starts_at').first());
-  const balances = next
-    ? ((await tx('balances').where({ subscription_id: subscription.id, period_start: next.starts_at, source: 'package' })) as BalanceRow[])
-    : [];
-  const creditTypes = await creditTypesByIds(tx, balances.map((b) => b.credit_type_id));
-  return renewalResult(
-    subscription,
-    'already_renewed',
-    next ? { start: next.starts_at, end: next.ends_at } : { start: subscription.current_period_start, end: subscription.current_period_end },
-    next?.late ?? false,
-    next?.invoice_id ?? null,
-    next?.price ?? 0n,
+async function previousRenewal(tx: Executor, subscription: SubscriptionRow, periodEnd: Date): Promise<RenewalResult> {
+  const next = (await periodStartingAt(tx, subscription.id, periodEnd)) ?? (await periodAfter(tx, subscription.id, periodEnd));
+  const balances = next ? await packageBalancesOfPeriod(tx, subscription.id, next.starts_at) : [];
+  const creditTypes = await creditTypesByIds(
+    tx,
+    balances.map((b) => b.credit_type_id),
+  );
+  return toRenewalResult(
+    {
+      subscriptionId: subscription.id,
+      currency: subscription.currency,
+      status: 'already_renewed',
+      period: next
+        ? { start: next.starts_at, end: next.ends_at }
+        : { start: subscription.current_period_start, end: subscription.current_period_end },
+      late: next?.late ?? false,
+      invoiceId: next?.invoice_id ?? null,
+      price: next?.price ?? 0n,
+    },
     balances,
     creditTypes,
   );
+}
+
+/** The fingerprint of a renewal request as accepted: the same period is the same request. */
+export const renewalFingerprint = (data: Pick<RenewData, 'subscription_id' | 'period_end'>): string =>
+  fingerprint({ subscription_id: data.subscription_id, period_end: data.period_end });
+
+/** Who asks for a renewal, when they send an Idempotency-Key (keys are scoped per API key and path). */
+export interface RenewalCaller {
+  idempotencyKey?: string | undefined;
+  apiKeyId?: string | undefined;
+  path?: string | undefined;
+}
+
+/**
+ * The accepting side of the `renew` job (POST /v1/subscriptions/{id}/renew, the pages): a renewal of
+ * the subscription's current period. The job id names the period, so renewing it twice (two
+ * clicks, two schedulers) makes one job and one period. An Idempotency-Key remembers which job it
+ * asked for — with the accepted job, in one transaction, so a request refused with 503 leaves
+ * nothing behind — and its repeat answers that same job even after the period has moved on.
+ */
+export async function acceptRenewal(
+  app: AppContext,
+  subscriptionId: string,
+  body: { apply_package_changes?: boolean | undefined },
+  caller: RenewalCaller = {},
+): Promise<Result<{ jobId: string }>> {
+  const now = app.clock.now();
+  const requestHash = fingerprint({ subscription_id: subscriptionId, ...body });
+  const scope =
+    caller.idempotencyKey && caller.apiKeyId
+      ? { apiKeyId: caller.apiKeyId, method: 'POST', path: caller.path ?? '', key: caller.idempotencyKey }
+      : undefined;
+  if (scope) {
+    const stored = await storedResponse(app.db, scope);
+    if (stored) {
+      if (stored.request_hash !== requestHash) {
+        return fail('idempotency_conflict', 'this Idempotency-Key was used with another request body');
+      }
+      return ok({ jobId: (stored.response_body as { job_id: string }).job_id });
+    }
+  }
+  const subscription = await subscriptionById(app.db, subscriptionId);
+  if (!subscription) return fail('not_found', `no subscription "${subscriptionId}"`);
+  if (subscription.status === 'cancelled') return fail('conflict', 'a cancelled subscription cannot be renewed');
+  if (subscription.status === 'pending') return fail('conflict', 'the subscription is pending payment of its first invoice');
+  if (subscription.status === 'suspended') return fail('conflict', 'a suspended subscription cannot be renewed');
+  if (subscription.status === 'active' && subscription.cancel_at_period_end) {
+    return fail('conflict', 'the subscription is set to cancel at the end of its period');
+  }
+  if (!queueReachable(app)) return unreachable();
+
+  const data = {
+    subscription_id: subscription.id,
+    period_end: subscription.current_period_end.toISOString(),
+    ...(body.apply_package_changes !== undefined ? { apply_package_changes: body.apply_package_changes } : {}),
+    accepted_at: now.toISOString(),
+  };
+  const command = { name: 'renew' as const, data, requestHash: renewalFingerprint(data), subjectId: subscription.id };
+  const admitted = await transact(app.db, async (tx) => {
+    const accepted = await accept(tx, [command]);
+    if (!accepted.ok) return accepted;
+    const admission = accepted.value[0]!;
+    if (scope) await rememberResponse(tx, scope, { requestHash, statusCode: 202, body: { job_id: admission.jobId }, now });
+    return ok(admission);
+  });
+  if (!admitted.ok) return admitted;
+  await enqueue(app, [admitted.value]);
+  return ok({ jobId: admitted.value.jobId });
 }

@@ -1,56 +1,36 @@
 import type { AppContext } from '../app-context.js';
-import { applyBalanceChanges, BALANCE_LOCK_ORDER, type BalanceRow } from '../db/repositories/balances.js';
-import { allocationsOf, lockConsumption, type ConsumptionRow } from '../db/repositories/consumptions.js';
+import { settle, submit } from '../commands/index.js';
+import { applyBalanceChanges, lockBalancesByIds } from '../db/repositories/balances.js';
+import { allocationsOf, consumptionsByIds, lockConsumption, markReversed } from '../db/repositories/consumptions.js';
 import { appendLedgerEntries } from '../db/repositories/ledger.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { transact } from '../db/transact.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { planReversal, type ReversibleLot } from '../domain/reverse.js';
-import type { ReverseData } from './definitions.js';
-
-export interface ReversalResult {
-  consumption_id: string;
-  status: 'reversed';
-  /** Units given back to their balances. */
-  returned: string;
-  /** Units whose balance had expired or been voided: not revived. */
-  expired: string;
-  reversed_at: string;
-  replayed: boolean;
-}
-
-export function reversalResult(row: ConsumptionRow, decimals: number, replayed: boolean): ReversalResult {
-  return {
-    consumption_id: row.id,
-    status: 'reversed',
-    returned: formatQuantity(row.reversal_returned ?? 0n, decimals),
-    expired: formatQuantity(row.reversal_expired ?? 0n, decimals),
-    reversed_at: (row.reversed_at ?? new Date(0)).toISOString(),
-    replayed,
-  };
-}
+import { type ReversalResult, toReversalResult } from '../views/reversal.js';
+import { type JobPayload, jobIdOf } from './definitions.js';
 
 /**
  * DOMAIN.md consumption rule 5: gives each allocation back to its balance, once. Locks the
  * consumption first (so two reversals queue), then its balances in the one lock order.
  */
-export async function reverseConsumption(app: AppContext, data: ReverseData, jobId: string, actor: string): Promise<Result<ReversalResult>> {
+export async function reverseConsumption(app: AppContext, data: JobPayload<'reverse'>, jobId: string, actor: string): Promise<Result<ReversalResult>> {
   const now = app.clock.now();
   return transact(app.db, async (tx) => {
     const consumption = await lockConsumption(tx, data.consumption_id);
     if (!consumption) return fail('not_found', `no consumption "${data.consumption_id}"`);
     const creditType = await app.refs.creditType(tx, consumption.credit_type_id);
     if (!creditType) return fail('not_found', `credit type ${consumption.credit_type_id} is gone`);
-    if (data.accepted_at) await tx('accepted_jobs').where({ job_id: jobId }).delete();
-    if (consumption.status === 'reversed') return ok(reversalResult(consumption, creditType.decimals, true));
+    if (data.accepted_at) await settle(tx, [jobId]);
+    if (consumption.status === 'reversed') return ok(toReversalResult(consumption, creditType.decimals, true));
     if (consumption.status === 'rejected') return fail('conflict', 'a rejected consumption took nothing, so there is nothing to reverse');
 
     const allocations = (await allocationsOf(tx, [consumption.id])).get(consumption.id) ?? [];
-    const balances = (await tx('balances')
-      .whereIn('id', allocations.map((a) => a.balance_id))
-      .orderByRaw(BALANCE_LOCK_ORDER)
-      .forUpdate()) as BalanceRow[];
+    const balances = await lockBalancesByIds(
+      tx,
+      allocations.map((a) => a.balance_id),
+    );
     const lots = new Map<string, ReversibleLot>(balances.map((b) => [b.id, { id: b.id, remaining: b.remaining, status: b.status, expiresAt: b.expires_at }]));
     const plan = planReversal(
       allocations.map((a) => ({ balanceId: a.balance_id, amount: a.amount })),
@@ -89,10 +69,7 @@ export async function reverseConsumption(app: AppContext, data: ReverseData, job
       [...returnedByLot].map(([id, r]) => ({ id, remaining: r.after, consumed: -r.amount })),
       now,
     );
-    const [updated] = (await tx('consumptions')
-      .where({ id: consumption.id })
-      .update({ status: 'reversed', reversed_at: now, reversal_returned: plan.returnedTotal, reversal_expired: plan.expiredTotal })
-      .returning('*')) as ConsumptionRow[];
+    const updated = await markReversed(tx, consumption.id, { at: now, returned: plan.returnedTotal, expired: plan.expiredTotal });
     await recordEvents(
       tx,
       [
@@ -112,6 +89,29 @@ export async function reverseConsumption(app: AppContext, data: ReverseData, job
       ],
       now,
     );
-    return ok(reversalResult(updated!, creditType.decimals, false));
+    return ok(toReversalResult(updated, creditType.decimals, false));
   });
+}
+
+/**
+ * The accepting side of the `reverse` job (POST /v1/consumptions/{id}/reverse): a reversal of a
+ * consumption that took something. One reversed before answers its first reversal (`replay`).
+ */
+export async function acceptReversal(
+  app: AppContext,
+  consumptionId: string,
+  reason: string | undefined,
+): Promise<Result<{ jobId: string; replay?: ReversalResult }>> {
+  const existing = (await consumptionsByIds(app.db, [consumptionId])).get(consumptionId);
+  if (!existing) return fail('not_found', `no consumption "${consumptionId}"`);
+  if (existing.status === 'rejected') return fail('conflict', 'a rejected consumption took nothing, so there is nothing to reverse');
+  const data = { consumption_id: consumptionId, ...(reason ? { reason } : {}), accepted_at: app.clock.now().toISOString() };
+  if (existing.status === 'reversed') {
+    const creditType = await app.refs.creditType(app.db, existing.credit_type_id);
+    return ok({ jobId: jobIdOf('reverse', data), replay: toReversalResult(existing, creditType?.decimals ?? 0, true) });
+  }
+  // the job id names the consumption: reversing twice is one job, whatever the reason given
+  const submitted = await submit(app, [{ name: 'reverse', data }]);
+  if (!submitted.ok) return submitted;
+  return ok({ jobId: submitted.value[0]!.jobId });
 }

@@ -2,23 +2,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { v7 as uuidv7 } from 'uuid';
-import {
-  consumeData,
-  consumeJob,
-  generateReportData,
-  generateReportJob,
-  rechargeData,
-  rechargeJob,
-  renewData,
-  renewJob,
-  reverseData,
-  reverseJob,
-  type ConsumeData,
-  type GenerateReportData,
-  type RechargeData,
-  type RenewData,
-  type ReverseData,
-} from '../jobs/definitions.js';
+import { JOBS, type JobData, type JobName, jobIdOf } from '../jobs/definitions.js';
 import { DEFAULT_JOB_OPTIONS } from '../queue/queues.js';
 import type { QueueName } from '../queue/names.js';
 import { redisOptions } from '../queue/redis.js';
@@ -61,7 +45,7 @@ export interface Enqueued {
   jobId: string;
 }
 
-type ConsumeInput = Omit<ConsumeData, 'accepted_at'>;
+type ConsumeInput = Omit<JobData<'consume'>, 'accepted_at'>;
 
 export class CreditsProducer {
   private readonly connection: Redis;
@@ -80,57 +64,60 @@ export class CreditsProducer {
 
   /** Reports one use (a `consume` job). */
   async consume(input: ConsumeInput, options: JobsOptions = {}): Promise<Enqueued> {
-    const data = this.validate(consumeData, { ...input, accepted_at: this.now().toISOString() });
-    const jobId = consumeJob.jobId(data);
-    await this.queue(consumeJob.queue).add(consumeJob.name, data, { ...options, jobId });
-    return { jobId };
+    return this.add('consume', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
   /** Reports many uses with one round trip (addBulk). All are validated before any is enqueued. */
   async consumeMany(inputs: readonly ConsumeInput[], options: JobsOptions = {}): Promise<Enqueued[]> {
     const acceptedAt = this.now().toISOString();
-    const jobs = inputs.map((input, index) => {
-      const data = this.validate(consumeData, { ...input, accepted_at: acceptedAt }, `${index}.`);
-      return { name: consumeJob.name, data, opts: { ...options, jobId: consumeJob.jobId(data) } };
-    });
-    await this.queue(consumeJob.queue).addBulk(jobs);
+    const jobs = inputs.map((input, index) => this.job('consume', { ...input, accepted_at: acceptedAt }, options, `${index}.`));
+    await this.queue(JOBS.consume.queue).addBulk(jobs);
     return jobs.map((j) => ({ jobId: j.opts.jobId }));
   }
 
   /** Gives a consumption's units back, once (a `reverse` job). */
-  async reverse(input: Omit<ReverseData, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
-    const data = this.validate(reverseData, input);
-    const jobId = reverseJob.jobId(data);
-    await this.queue(reverseJob.queue).add(reverseJob.name, data, { ...options, jobId });
-    return { jobId };
+  async reverse(input: Omit<JobData<'reverse'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('reverse', input, options);
   }
 
   /** Recharges a subscription (a `recharge` job): one recharge and one invoice per idempotency key. */
-  async recharge(input: Omit<RechargeData, 'accepted_at' | 'auto'>, options: JobsOptions = {}): Promise<Enqueued> {
-    const data = this.validate(rechargeData, { ...input, accepted_at: this.now().toISOString() });
-    const jobId = rechargeJob.jobId(data);
-    await this.queue(rechargeJob.queue).add(rechargeJob.name, data, { ...options, jobId });
-    return { jobId };
+  async recharge(input: Omit<JobData<'recharge'>, 'accepted_at' | 'auto'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('recharge', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
   /** Renews the period of a subscription that ends at `period_end` (a `renew` job): once per period. */
-  async renew(input: Omit<RenewData, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
-    const data = this.validate(renewData, { ...input, accepted_at: this.now().toISOString() });
-    const jobId = renewJob.jobId(data);
-    await this.queue(renewJob.queue).add(renewJob.name, data, { ...options, jobId });
-    return { jobId };
+  async renew(input: Omit<JobData<'renew'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('renew', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
   /**
    * Asks for a report (a `generate` job); the worker creates its run. Give `report_id` to make a
    * retry of this call name the same report; fetch it with GET /v1/reports/{report_id}.
    */
-  async generateReport(input: Omit<GenerateReportData, 'report_id'> & { report_id?: string }, options: JobsOptions = {}): Promise<Enqueued & { reportId: string }> {
-    const data = this.validate(generateReportData, { format: 'json', ...input, report_id: input.report_id ?? uuidv7() });
-    if (!data.type) throw new ProducerValidationError('validation_failed', [{ field: 'type', message: 'is required' }]);
-    const jobId = generateReportJob.jobId(data);
-    await this.queue(generateReportJob.queue).add(generateReportJob.name, data, { ...options, jobId });
-    return { jobId, reportId: data.report_id };
+  async generateReport(
+    input: Omit<JobData<'generate'>, 'report_id'> & { report_id?: string },
+    options: JobsOptions = {},
+  ): Promise<Enqueued & { reportId: string }> {
+    if (!input.type) throw new ProducerValidationError('validation_failed', [{ field: 'type', message: 'is required' }]);
+    const reportId = input.report_id ?? uuidv7();
+    const { jobId } = await this.add('generate', { format: 'json', ...input, report_id: reportId }, options);
+    return { jobId, reportId };
+  }
+
+  /**
+   * Any job of API.md's job table by name, validated with the workers' own schema and named by its
+   * job-id rule. The methods above are this with the defaults each job wants (`accepted_at`).
+   */
+  async add<N extends JobName>(name: N, data: JobData<N>, options: JobsOptions = {}): Promise<Enqueued> {
+    const job = this.job(name, data, options);
+    await this.queue(JOBS[name].queue).add(job.name, job.data, job.opts);
+    return { jobId: job.opts.jobId };
+  }
+
+  private job<N extends JobName>(name: N, data: JobData<N>, options: JobsOptions, fieldPrefix = '') {
+    const definition = JOBS[name];
+    const valid = this.validate(definition.schema, data, fieldPrefix);
+    return { name, data: valid, opts: { ...definition.options, ...options, jobId: jobIdOf(name, data) } };
   }
 
   async close(): Promise<void> {

@@ -7,20 +7,9 @@ import { newId } from '../ids.js';
 import { ChunkWriter, csvOutput, jsonOutput, type ReportOutput } from './output.js';
 import { storedParams } from './params.js';
 import { reportQuery } from './registry.js';
-import { downloadPath, reportJob } from './service.js';
-
-/** What the generate job answers. */
-export interface GenerateResult {
-  id: string;
-  type: string;
-  format: string;
-  status: 'done';
-  row_count: number;
-  byte_size: number;
-  download_url: string;
-  /** True when the run was done already and nothing was generated again. */
-  replayed: boolean;
-}
+import { settle } from '../commands/index.js';
+import { jobIdOf } from '../jobs/definitions.js';
+import { downloadPath, type GenerateResult, toGenerateResult } from '../views/report-run.js';
 
 /** Rows fetched from Postgres per round trip; the stream holds about this many at once. */
 const BATCH_ROWS = 1_000;
@@ -30,17 +19,6 @@ export const REPORT_STATEMENT_TIMEOUT_MS = 15 * 60_000;
 
 /** A newer attempt took the run over: this one stops quietly. */
 class Superseded extends Error {}
-
-const doneResult = (run: ReportRunRow, replayed: boolean): GenerateResult => ({
-  id: run.id,
-  type: run.type,
-  format: run.format,
-  status: 'done',
-  row_count: Number(run.row_count ?? 0),
-  byte_size: Number(run.byte_size ?? 0),
-  download_url: downloadPath(run.id),
-  replayed,
-});
 
 export interface AttemptInfo {
   /** The BullMQ job's id, whose accepted-request row the transaction that finishes the run clears. */
@@ -59,7 +37,7 @@ export interface AttemptInfo {
 export async function generateReport(app: AppContext, reportId: string, attempt: AttemptInfo): Promise<Result<GenerateResult>> {
   const existing = await reportRunById(app.db, reportId);
   if (!existing) return fail('not_found', `no report run "${reportId}"`);
-  if (existing.status === 'done') return ok(doneResult(existing, true));
+  if (existing.status === 'done') return ok(toGenerateResult(existing, true));
 
   const attemptId = newId();
   const startedAt = app.clock.now();
@@ -67,7 +45,7 @@ export async function generateReport(app: AppContext, reportId: string, attempt:
   const run = await claimReportRun(app.db, reportId, attemptId, startedAt);
   if (!run) {
     const now = await reportRunById(app.db, reportId);
-    return now?.status === 'done' ? ok(doneResult(now, true)) : fail('not_found', `no report run "${reportId}"`);
+    return now?.status === 'done' ? ok(toGenerateResult(now, true)) : fail('not_found', `no report run "${reportId}"`);
   }
 
   const params = storedParams.safeParse(run.params);
@@ -125,17 +103,17 @@ export async function generateReport(app: AppContext, reportId: string, attempt:
         finishedAt,
       );
       // the accepted request is applied: the relay has nothing left to re-enqueue
-      await tx('accepted_jobs').whereIn('job_id', [...new Set([attempt.jobId, reportJob(reportId).jobId])]).delete();
+      await settle(tx, [...new Set([attempt.jobId, jobIdOf('generate', { report_id: reportId })])]);
       return true;
     });
     if (!finished) throw new Superseded(`report ${reportId}: a newer attempt took over`);
     app.log.info({ reportId, type: run.type, format: run.format, rowCount, byteSize: writer.bytes, ms: Math.round(performance.now() - startedMs) }, 'report generated');
-    return ok(doneResult({ ...run, row_count: BigInt(rowCount), byte_size: BigInt(writer.bytes) }, false));
+    return ok(toGenerateResult({ ...run, row_count: BigInt(rowCount), byte_size: BigInt(writer.bytes) }, false));
   } catch (error) {
     if (error instanceof Superseded) {
       // the newer attempt answers for the run; this one ends with what the run is now
       const now = await reportRunById(app.db, reportId);
-      if (now?.status === 'done') return ok(doneResult(now, true));
+      if (now?.status === 'done') return ok(toGenerateResult(now, true));
       throw error;
     }
     const message = error instanceof Error ? error.message : String(error);

@@ -3,11 +3,11 @@ import { v5 as uuidv5 } from 'uuid';
 import type { AppContext } from '../app-context.js';
 import { transact } from '../db/transact.js';
 import { insertReportRun } from '../db/repositories/reports.js';
-import { ok } from '../domain/result.js';
 import type { ReportFormat } from './output.js';
 import { RANGED, REPORT_TYPES, type ReportType, type StoredParams } from './params.js';
-import { enqueueReportJob, reportJob } from './service.js';
-import { recordAccepted } from '../services/accept.js';
+import { accept, enqueue } from '../commands/index.js';
+import { jobIdOf } from '../jobs/definitions.js';
+import { reportCommand } from './service.js';
 
 const NIGHTLY_NAMESPACE = 'b3c1e0a4-5d2f-4c8e-9f3a-7e6d5c4b3a29';
 
@@ -39,21 +39,29 @@ export async function enqueueNightlyReports(app: AppContext, asOf: Date, options
       : { as_of: midnight.toISOString(), ...(type === 'expiring' ? { days_ahead: app.config.EXPIRING_SOON_DAYS } : {}) };
     return { id: nightlyReportId(type, day), type, params };
   });
-  const jobs = runs.map((r) => reportJob(r.id));
-  await transact(app.db, async (tx) => {
+  const admitted = await transact(app.db, async (tx) => {
     for (const run of runs) {
-      await insertReportRun(tx, { id: run.id, type: run.type, params: run.params, format: options.format ?? 'csv', trigger: 'nightly', created_at: asOf });
+      await insertReportRun(tx, {
+        id: run.id,
+        type: run.type,
+        params: run.params,
+        format: options.format ?? 'csv',
+        trigger: 'nightly',
+        created_at: asOf,
+      });
     }
-    const recorded = await recordAccepted(tx, jobs);
-    if (!recorded.ok) throw new Error(recorded.detail);
-    return ok(undefined);
+    return accept(
+      tx,
+      runs.map((r) => reportCommand(r.id)),
+    );
   });
-  for (const job of jobs) await enqueueReportJob(app, job);
+  if (!admitted.ok) throw new Error(admitted.detail);
+  await enqueue(app, admitted.value);
   return runs.map((r) => r.id);
 }
 
 /** The same, answering the runs' jobs, so that the nightly sweep can wait for them. */
-export async function nightlyReportsHook(app: AppContext, asOf: Date): Promise<Array<{ queue: 'reports'; jobId: string }>> {
+export async function nightlyReportsHook(app: AppContext, asOf: Date): Promise<Array<{ name: 'generate'; jobId: string }>> {
   const ids = await enqueueNightlyReports(app, asOf);
-  return ids.map((id) => ({ queue: 'reports' as const, jobId: reportJob(id).jobId }));
+  return ids.map((id) => ({ name: 'generate' as const, jobId: jobIdOf('generate', { report_id: id }) }));
 }

@@ -6,7 +6,7 @@ import { findCreditType } from '../db/repositories/credit-types.js';
 import { findPackage } from '../db/repositories/packages.js';
 import { parseInstant } from '../domain/period.js';
 import { fail, ok, type FieldProblem, type Result } from '../domain/result.js';
-import { refSchema } from '../http/schemas/common.js';
+import { refSchema } from '../schemas/common.js';
 import { REPORT_TYPES, type ReportType } from '../jobs/definitions.js';
 
 export { REPORT_TYPES, type ReportType };

@@ -2,14 +2,12 @@ import type { Response } from 'express';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
-import { fingerprint } from '../canonical-json.js';
 import type { Executor } from '../db/knex.js';
 import { transact } from '../db/transact.js';
 import { insertReportRun, reportChunk, reportRunById, type ReportRunRow, type ReportTrigger } from '../db/repositories/reports.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
-import { generateReportJob } from '../jobs/definitions.js';
-import { enqueueAccepted, recordAccepted, type JobToAccept } from '../services/accept.js';
+import { accept, type Admission, type Command } from '../commands/index.js';
 import { CONTENT_TYPE } from './output.js';
 import { REPORT_TYPES, reportParamsInput, resolveReportParams, type ReportType } from './params.js';
 
@@ -21,50 +19,14 @@ export const reportRequest = z.strictObject({
 });
 export type ReportRequest = z.output<typeof reportRequest>;
 
-export const reportRunView = z
-  .object({
-    id: z.uuid(),
-    type: z.enum(REPORT_TYPES),
-    format: z.enum(['json', 'csv']),
-    status: z.enum(['queued', 'running', 'done', 'failed']),
-    trigger: z.enum(['api', 'nightly', 'ui']),
-    params: z.record(z.string(), z.unknown()).meta({ description: 'As resolved when the run was created: defaults filled in, references as ids.' }),
-    row_count: z.number().int().nullable(),
-    byte_size: z.number().int().nullable(),
-    error: z.string().nullable(),
-    download_url: z.string().nullable(),
-    created_at: z.string(),
-    started_at: z.string().nullable(),
-    finished_at: z.string().nullable(),
-  })
-  .meta({ id: 'ReportRun' });
-export type ReportRunView = z.infer<typeof reportRunView>;
+export { downloadPath, type ReportRunView, reportRunView, toReportRunView } from '../views/report-run.js';
 
-export const downloadPath = (id: string): string => `/v1/reports/${id}/download`;
-
-export function toReportRunView(run: ReportRunRow): ReportRunView {
-  return {
-    id: run.id,
-    type: run.type,
-    format: run.format,
-    status: run.status,
-    trigger: run.trigger,
-    params: run.params,
-    row_count: run.row_count === null ? null : Number(run.row_count),
-    byte_size: run.byte_size === null ? null : Number(run.byte_size),
-    error: run.error,
-    download_url: run.status === 'done' ? downloadPath(run.id) : null,
-    created_at: run.created_at.toISOString(),
-    started_at: run.started_at?.toISOString() ?? null,
-    finished_at: run.finished_at?.toISOString() ?? null,
-  };
-}
-
-/** The generate job of a run, as recorded before it is enqueued (the relay re-enqueues it if Redis loses it). */
-export function reportJob(reportId: string): JobToAccept {
-  const data = { report_id: reportId };
-  return { queue: generateReportJob.queue, name: generateReportJob.name, jobId: generateReportJob.jobId(data), data, requestHash: fingerprint(data), subjectId: reportId };
-}
+/** The generate job of a run, as accepted before it is enqueued (the relay enqueues it again if Redis loses it). */
+export const reportCommand = (reportId: string): Command<'generate'> => ({
+  name: 'generate',
+  data: { report_id: reportId },
+  subjectId: reportId,
+});
 
 export interface CreateOptions {
   trigger: ReportTrigger;
@@ -75,32 +37,38 @@ export interface CreateOptions {
 /**
  * Creates a queued run: the params checked against the type and resolved (nothing is written when
  * they are wrong), the run and its accepted job written on `db`. The caller enqueues the job once
- * `db` has committed (`enqueueReportJob`).
+ * `db` has committed (`enqueue` of src/commands).
  */
-export async function createReportRun(db: Executor, app: AppContext, request: ReportRequest, options: CreateOptions): Promise<Result<{ run: ReportRunRow; job: JobToAccept; created: boolean }>> {
+export async function createReportRun(
+  db: Executor,
+  app: AppContext,
+  request: ReportRequest,
+  options: CreateOptions,
+): Promise<Result<{ run: ReportRunRow; job: Admission<'generate'>; created: boolean }>> {
   const now = app.clock.now();
-  const params = await resolveReportParams(db, request.type, request.params ?? {}, { now, timeZone: app.config.BUSINESS_TZ, expiringDays: app.config.EXPIRING_SOON_DAYS });
+  const params = await resolveReportParams(db, request.type, request.params ?? {}, {
+    now,
+    timeZone: app.config.BUSINESS_TZ,
+    expiringDays: app.config.EXPIRING_SOON_DAYS,
+  });
   if (!params.ok) return params;
   const id = options.id ?? newId();
-  const job = reportJob(id);
   // the run and its accepted job together (a savepoint when `db` is a transaction already)
   return transact(db, async (tx) => {
-    const created = await insertReportRun(tx, { id, type: request.type, params: params.value, format: request.format, trigger: options.trigger, created_at: now });
+    const created = await insertReportRun(tx, {
+      id,
+      type: request.type,
+      params: params.value,
+      format: request.format,
+      trigger: options.trigger,
+      created_at: now,
+    });
     const run = await reportRunById(tx, id);
     if (!run) return fail('not_found', `report run ${id} vanished`);
-    const recorded = await recordAccepted(tx, [job]);
-    if (!recorded.ok) return recorded;
-    return ok({ run, job, created });
+    const accepted = await accept(tx, [reportCommand(id)]);
+    if (!accepted.ok) return accepted;
+    return ok({ run, job: accepted.value[0]!, created });
   });
-}
-
-export async function enqueueReportJob(app: AppContext, job: JobToAccept): Promise<void> {
-  try {
-    await enqueueAccepted(app, [job]);
-  } catch (error) {
-    // the run and its accepted job are committed: the relay enqueues it again
-    app.log.warn({ err: error, jobId: job.jobId }, 'enqueueing a report failed; the relay will retry');
-  }
 }
 
 /** `<type>-<YYYY-MM-DD>.<ext>`, the day the run was asked for, in the business time zone. */

@@ -1,14 +1,14 @@
 import type { AppContext } from '../app-context.js';
-import { maintenanceJob, renewJob, type MaintenanceJobName, type RenewData } from '../jobs/definitions.js';
-import type { QueueName } from '../queue/names.js';
-import { waitForJob } from '../http/wait.js';
-import { enqueueAccepted, recordAccepted, type JobToAccept } from '../services/accept.js';
-import { renewalFingerprint } from '../services/job-requests.js';
+import { accept, awaitOutcome, type Command, enqueue, route } from '../commands/index.js';
+import { dueForRenewal } from '../db/repositories/subscriptions.js';
+import type { JobName, MaintenanceJobName } from '../jobs/definitions.js';
+import { renewalFingerprint } from '../jobs/renew.js';
 import { nightlyReportsHook } from '../reports/nightly.js';
 import { renewalLookaheadMs } from './renewal-lookahead.js';
 
+/** A job the sweep waits for. */
 export interface EnqueuedJob {
-  queue: QueueName;
+  name: JobName;
   jobId: string;
 }
 
@@ -24,36 +24,28 @@ export async function enqueueDueRenewals(app: AppContext, asOf: Date): Promise<E
   // due before the next run: the longest gap between two runs of NIGHTLY_CRON, plus slack
   const horizon = new Date(asOf.getTime() + renewalLookaheadMs(app.config.NIGHTLY_CRON, app.config.BUSINESS_TZ));
   const enqueued: EnqueuedJob[] = [];
-  let after = '00000000-0000-0000-0000-000000000000';
-  for (;;) {
-    const due = (await app.db('subscriptions')
-      .where({ status: 'active', auto_renew: true, cancel_at_period_end: false })
-      .andWhere('current_period_end', '<', horizon)
-      .andWhere('id', '>', after)
-      .orderBy('id')
-      .limit(1_000)
-      .select('id', 'current_period_end')) as Array<{ id: string; current_period_end: Date }>;
+  for (let after: string | undefined; ; ) {
+    const due = await dueForRenewal(app.db, { before: horizon, after, limit: 1_000 });
     if (due.length === 0) break;
-    const jobs: JobToAccept[] = due.map((s) => {
-      const data: RenewData = { subscription_id: s.id, period_end: s.current_period_end.toISOString(), accepted_at: asOf.toISOString() };
-      return { queue: 'renewal', name: renewJob.name, jobId: renewJob.jobId(data), data: data as Record<string, unknown>, requestHash: renewalFingerprint(data), subjectId: s.id };
+    const commands = due.map((s): Command<'renew'> => {
+      const data = { subscription_id: s.id, period_end: s.current_period_end.toISOString(), accepted_at: asOf.toISOString() };
+      return { name: 'renew', data, requestHash: renewalFingerprint(data), subjectId: s.id };
     });
-    // recorded first, like an API request: if Redis loses them, the relay enqueues them again
-    const recorded = await recordAccepted(app.db, jobs);
-    if (!recorded.ok) app.log.warn({ detail: recorded.detail }, 'a nightly renewal clashed with one accepted before');
-    await enqueueAccepted(app, jobs);
-    enqueued.push(...jobs.map((j) => ({ queue: 'renewal' as const, jobId: j.jobId })));
+    // accepted first, like an API request: if Redis loses them, the relay enqueues them again
+    const admitted = await accept(app.db, commands);
+    if (!admitted.ok) app.log.warn({ detail: admitted.detail }, 'a nightly renewal clashed with one accepted before');
+    await enqueue(app, admitted.ok ? admitted.value : commands.map(route));
+    enqueued.push(...commands.map((c) => ({ name: c.name, jobId: route(c).jobId })));
     after = due[due.length - 1]!.id;
   }
   return enqueued;
 }
 
 export async function enqueueMaintenance(app: AppContext, name: MaintenanceJobName, asOf: Date): Promise<EnqueuedJob> {
-  const definition = maintenanceJob(name);
-  const data = { as_of: asOf.toISOString() };
-  const jobId = definition.jobId(data);
-  await app.queues.maintenance.add(name, data, { jobId });
-  return { queue: 'maintenance', jobId };
+  const job = route({ name, data: { as_of: asOf.toISOString() } });
+  // derived from the scheduled minute, not accepted first: a lost one is made again by the next run
+  await enqueue(app, [job], { accepted: false });
+  return { name, jobId: job.jobId };
 }
 
 export interface PhaseReport {
@@ -72,9 +64,21 @@ export interface NightlyReport {
   verify?: unknown;
 }
 
-async function settle(app: AppContext, phase: PhaseReport['phase'], jobs: EnqueuedJob[], timeoutMs: number): Promise<PhaseReport & { results: unknown[] }> {
-  const outcomes = await Promise.all(jobs.map((j) => waitForJob(app, j.queue, j.jobId, timeoutMs)));
-  const report = { phase, jobs: jobs.length, completed: 0, failed: [] as Array<{ jobId: string; reason: string }>, pending: 0, results: [] as unknown[] };
+async function settle(
+  app: AppContext,
+  phase: PhaseReport['phase'],
+  jobs: EnqueuedJob[],
+  timeoutMs: number,
+): Promise<PhaseReport & { results: unknown[] }> {
+  const outcomes = await Promise.all(jobs.map((j) => awaitOutcome(app, j.name, j.jobId, { timeoutMs })));
+  const report = {
+    phase,
+    jobs: jobs.length,
+    completed: 0,
+    failed: [] as Array<{ jobId: string; reason: string }>,
+    pending: 0,
+    results: [] as unknown[],
+  };
   outcomes.forEach((o, i) => {
     if (o.state === 'completed') {
       report.completed += 1;

@@ -16,14 +16,12 @@ import {
   type SubscriptionRow,
 } from '../db/repositories/subscriptions.js';
 import { invoicesByIds, type InvoiceWithLines } from '../db/repositories/invoices.js';
-import { grantsForPeriod } from '../domain/grant.js';
 import { minorToJson } from '../domain/money.js';
 import { nthPeriod } from '../domain/period.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { toSubscriptionView, type SubscriptionView } from '../views/subscription.js';
-import { createBalances } from '../db/repositories/balances.js';
-import { issueInvoice } from './invoicing.js';
+import { grantPeriod } from './grant-period.js';
 import { packageInvoiceLine } from './invoice-lines.js';
 
 export interface AutoRechargeInput {
@@ -109,30 +107,23 @@ export async function subscribe(db: Executor, input: SubscribeInput, context: Su
 
   return transact(db, async (tx) => {
     await insertSubscription(tx, subscription, items);
-    const drafts = grantsForPeriod(
-      items.map((i) => ({ creditTypeId: i.credit_type_id, units: i.units })),
-      period,
-      { priority: pkg.priority, lowBalancePercent: pkg.low_balance_percent },
+    const creditTypes = await creditTypesByIds(
+      tx,
+      items.map((i) => i.credit_type_id),
     );
-    const creditTypes = await creditTypesByIds(tx, items.map((i) => i.credit_type_id));
-    const invoice = await issueInvoice(tx, {
+    const { invoice, balances } = await grantPeriod(tx, {
       clientId: client.id,
       subscriptionId: subscription.id,
-      kind: 'subscription',
+      sale: 'subscription',
       currency: pkg.currency,
       lines: [packageInvoiceLine(pkg, price, period, context.timeZone)],
-      period,
-      now: context.now,
-      timeZone: context.timeZone,
-    });
-    const balances = await createBalances(tx, drafts, {
-      clientId: client.id,
-      subscriptionId: subscription.id,
+      validity: period,
       periodStart: period.start,
-      kind: 'grant',
-      invoiceId: invoice.id,
+      items: items.map((i) => ({ creditTypeId: i.credit_type_id, units: i.units })),
+      terms: { priority: pkg.priority, lowBalancePercent: pkg.low_balance_percent },
       actor: context.actor,
       now: context.now,
+      timeZone: context.timeZone,
     });
     await insertPeriod(tx, {
       subscription_id: subscription.id,

@@ -7,15 +7,7 @@ import {
   checkInvoiceTotal,
   type Violation,
 } from '../domain/invariants.js';
-
-export interface VerifyReport {
-  checked: { balances: number; consumptions: number; invoices: number };
-  /** Every violation found, up to `limit`. */
-  violations: Violation[];
-  /** How many there were in all (may exceed `violations.length`). */
-  violationCount: number;
-  ok: boolean;
-}
+import type { VerifyReport } from '../views/maintenance.js';
 
 const CHUNK = 2_000;
 

@@ -8,7 +8,9 @@ import type { ExtraMount } from '../http/app.js';
 import { isUnavailable } from '../http/app.js';
 import { isUuid } from '../ids.js';
 import { notDownloadable, sendReportDownload } from '../reports/service.js';
-import { requestRecharge, requestRenewal } from '../services/job-requests.js';
+import { awaitOutcome } from '../commands/index.js';
+import { acceptRecharge } from '../jobs/recharge.js';
+import { acceptRenewal } from '../jobs/renew.js';
 import { path, query, type Html } from './html.js';
 import { send, type UiContext } from './layout.js';
 import { clientPage, clientsPage } from './pages/clients.js';
@@ -152,12 +154,20 @@ export function uiRouter(app: AppContext): express.Router {
       return;
     }
     const idem = formBody(req).idem;
-    const result =
+    const accepted =
       action === 'renew'
-        ? await requestRenewal(app, subscription.id, {}, { wait: true })
-        : await requestRecharge(app, subscription.id, {}, { wait: true, idempotencyKey: typeof idem === 'string' && isUuid(idem) ? `ui-${idem}` : `ui-${randomToken()}` });
+        ? await acceptRenewal(app, subscription.id, {})
+        : await acceptRecharge(app, subscription.id, {}, typeof idem === 'string' && isUuid(idem) ? `ui-${idem}` : `ui-${randomToken()}`);
     const done = action === 'renew' ? 'renewed' : 'recharged';
-    const outcome = result.ok ? { notice: result.value.status === 200 ? done : `${action}_queued` } : { notice: `${action}_failed`, code: result.code };
+    let outcome: { notice: string; code?: string };
+    if (!accepted.ok) outcome = { notice: `${action}_failed`, code: accepted.code };
+    else if ('replay' in accepted.value && accepted.value.replay) outcome = { notice: done };
+    else {
+      const result = await awaitOutcome(app, action, accepted.value.jobId);
+      if (result.state === 'completed') outcome = { notice: done };
+      else if (result.state === 'failed') outcome = { notice: `${action}_failed`, code: result.failure.code };
+      else outcome = { notice: `${action}_queued` };
+    }
     res.redirect(303, `${path`/ui/clients/${subscription.client_id}`}${query(outcome)}`);
   };
   router.post('/subscriptions/:id/renew', subscriptionAction('renew'));

@@ -3,30 +3,60 @@ import type { AllocationRow, ConsumptionRow } from '../db/repositories/consumpti
 import { formatQuantity } from '../domain/quantity.js';
 import type { ResolvedClient, ResolvedCreditType } from '../services/ref-resolver.js';
 
-export const consumptionView = z
+const allocationView = z.object({ balance_id: z.uuid(), amount: z.string() });
+
+/**
+ * What a `consume` job answers, and the `?wait=true` body (or, for a rejection, the fields of the 422
+ * problem).
+ */
+export const consumptionResultSchema = z
   .object({
     id: z.uuid(),
-    status: z.enum(['queued', 'applied', 'partial', 'rejected', 'reversed']),
+    status: z.enum(['applied', 'partial', 'rejected', 'reversed']),
     code: z.literal('insufficient_balance').optional(),
-    client: z.object({ id: z.uuid(), external_ref: z.string() }).optional(),
-    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }).optional(),
-    quantity: z.string().optional(),
-    applied: z.string().optional(),
-    shortfall: z.string().optional(),
+    client: z.object({ id: z.uuid(), external_ref: z.string() }),
+    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    quantity: z.string(),
+    applied: z.string(),
+    shortfall: z.string(),
+    allocations: z.array(allocationView),
+    remaining: z.string().meta({ description: "The client's usable total of the credit type right after it." }),
+    idempotency_key: z.string(),
+    occurred_at: z.string(),
+    replayed: z.boolean().meta({ description: 'True when this repeats the first answer for the same key.' }),
+  })
+  .meta({ id: 'ConsumptionResult' });
+export type ConsumptionResult = z.infer<typeof consumptionResultSchema>;
+
+/**
+ * A consumption as GET /v1/consumptions/{id} answers it: the result's figures and what was stored
+ * with it — or `{id, status: "queued"}` alone while its request waits for a worker.
+ */
+export const consumptionView = consumptionResultSchema
+  .omit({ replayed: true })
+  .partial()
+  .extend({
+    id: z.uuid(),
+    status: z.enum(['queued', 'applied', 'partial', 'rejected', 'reversed']),
     mode: z.enum(['reject', 'partial']).optional(),
-    allocations: z.array(z.object({ balance_id: z.uuid(), amount: z.string() })).optional(),
-    remaining: z.string().optional().meta({ description: "The client's usable total of the credit type right after it." }),
-    idempotency_key: z.string().optional(),
-    occurred_at: z.string().optional(),
     reference: z.string().nullable().optional(),
     metadata: z.record(z.string(), z.unknown()).nullable().optional(),
-    reversal: z.object({ reversed_at: z.string(), returned: z.string(), expired: z.string() }).nullable().optional(),
+    reversal: z
+      .object({ reversed_at: z.string(), returned: z.string(), expired: z.string() })
+      .nullable()
+      .optional(),
     created_at: z.string().optional(),
   })
   .meta({ id: 'Consumption' });
 export type ConsumptionView = z.infer<typeof consumptionView>;
 
-export function toConsumptionView(row: ConsumptionRow, allocations: readonly AllocationRow[], client: ResolvedClient, creditType: ResolvedCreditType): ConsumptionView {
+/** The figures shared by both shapes, formatted once. */
+function figures(
+  row: ConsumptionRow,
+  allocations: readonly AllocationRow[],
+  client: ResolvedClient,
+  creditType: ResolvedCreditType,
+) {
   const q = (v: bigint) => formatQuantity(v, creditType.decimals);
   return {
     id: row.id,
@@ -37,14 +67,42 @@ export function toConsumptionView(row: ConsumptionRow, allocations: readonly All
     quantity: q(row.quantity),
     applied: q(row.applied),
     shortfall: q(row.shortfall),
-    mode: row.mode,
     allocations: allocations.map((a) => ({ balance_id: a.balance_id, amount: q(a.amount) })),
     remaining: q(row.remaining_after),
     idempotency_key: row.idempotency_key,
     occurred_at: row.occurred_at.toISOString(),
+  };
+}
+
+export function toConsumptionView(
+  row: ConsumptionRow,
+  allocations: readonly AllocationRow[],
+  client: ResolvedClient,
+  creditType: ResolvedCreditType,
+): ConsumptionView {
+  const q = (v: bigint) => formatQuantity(v, creditType.decimals);
+  return {
+    ...figures(row, allocations, client, creditType),
+    mode: row.mode,
     reference: row.reference,
     metadata: row.metadata,
-    reversal: row.reversed_at ? { reversed_at: row.reversed_at.toISOString(), returned: q(row.reversal_returned ?? 0n), expired: q(row.reversal_expired ?? 0n) } : null,
+    reversal: row.reversed_at
+      ? {
+          reversed_at: row.reversed_at.toISOString(),
+          returned: q(row.reversal_returned ?? 0n),
+          expired: q(row.reversal_expired ?? 0n),
+        }
+      : null,
     created_at: row.created_at.toISOString(),
   };
+}
+
+export function toConsumptionResult(
+  row: ConsumptionRow,
+  allocations: readonly AllocationRow[],
+  client: ResolvedClient,
+  creditType: ResolvedCreditType,
+  replayed: boolean,
+): ConsumptionResult {
+  return { ...figures(row, allocations, client, creditType), replayed };
 }

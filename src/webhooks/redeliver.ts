@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { fail, ok, type Result } from '../domain/result.js';
-import { deliverJob } from '../jobs/definitions.js';
+import { jobIdOf } from '../jobs/definitions.js';
 
 /**
  * Sends a delivery again after it ran out of attempts (the receiver was down longer than the retry
@@ -13,12 +13,12 @@ export async function redeliver(app: AppContext, deliveryId: string): Promise<Re
   if (!delivery) return fail('not_found', `no webhook delivery "${deliveryId}"`);
   if (delivery.status === 'delivered') return fail('conflict', 'the delivery was delivered already');
   await app.db('webhook_deliveries').where({ id: deliveryId }).update({ status: 'pending', next_attempt_at: new Date() });
-  const jobId = deliverJob.jobId({ delivery_id: deliveryId });
+  const jobId = jobIdOf('deliver', { delivery_id: deliveryId });
   const queue = app.queues.webhooks;
   const job = (await queue.getJob(jobId)) as Job | undefined;
   if (job && (await job.getState()) === 'failed') await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
   else if (!job) {
-    await queue.add(deliverJob.name, { delivery_id: deliveryId }, { jobId, attempts: app.config.WEBHOOK_MAX_ATTEMPTS, backoff: { type: 'exponential', delay: app.config.WEBHOOK_BACKOFF_MS } });
+    await queue.add('deliver', { delivery_id: deliveryId }, { jobId, attempts: app.config.WEBHOOK_MAX_ATTEMPTS, backoff: { type: 'exponential', delay: app.config.WEBHOOK_BACKOFF_MS } });
   }
   return ok({ delivery_id: deliveryId, status: 'pending' });
 }

@@ -1,10 +1,10 @@
-import { Worker, type Job } from 'bullmq';
+import { type Job, Worker } from 'bullmq';
 import type { AppContext } from '../app-context.js';
-import { createRedis } from '../queue/redis.js';
-import type { QueueName } from '../queue/names.js';
+import { jobsOfQueue } from '../jobs/definitions.js';
 import { jobsProcessed } from '../metrics.js';
-import { consumptionProcessor } from './consumption-processor.js';
-import { otherProcessors } from './processors.js';
+import { QUEUE_NAMES, type QueueName } from '../queue/names.js';
+import { createRedis } from '../queue/redis.js';
+import { type QueueProcessor, queueProcessor } from './queue-processor.js';
 import { Relay } from './relay.js';
 
 export interface RunningWorkers {
@@ -13,20 +13,25 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
-const CONCURRENCY: Record<Exclude<QueueName, 'consumption'>, number> = {
-  recharge: 8,
-  renewal: 8,
-  maintenance: 1,
-  reports: 2,
-  webhooks: 16,
-};
+/**
+ * Jobs each worker process holds at once, per queue. Consumption jobs wait in the micro-batcher,
+ * so that queue needs many in flight to fill a batch (PERFORMANCE.md); the others run one
+ * transaction each.
+ */
+const concurrencyOf = (app: AppContext, queue: QueueName): number =>
+  ({
+    consumption: app.config.CONSUMPTION_CONCURRENCY,
+    recharge: 8,
+    renewal: 8,
+    maintenance: 1,
+    reports: 2,
+    webhooks: 16,
+  })[queue];
 
-/** Wires every queue to its handlers (src/jobs), in this process. */
+/** Wires every queue that has jobs in the registry to its processor, in this process. */
 export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
   const connection = createRedis(app.redisUrl, 'worker');
   const prefix = app.config.BULL_PREFIX;
-  const consumption = consumptionProcessor(app);
-  const processors = otherProcessors(app);
 
   const track = (worker: Worker, queue: QueueName) => {
     worker.on('completed', (job: Job) => jobsProcessed.inc({ queue, name: job.name, outcome: 'completed' }));
@@ -51,11 +56,13 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     maxStalledCount: 10,
     runRetryDelay: 1_000,
   };
-  const workers: Worker[] = [
-    track(new Worker('consumption', (job) => consumption.process(job), { ...options, concurrency: app.config.CONSUMPTION_CONCURRENCY }), 'consumption'),
-  ];
-  for (const [queue, processor] of Object.entries(processors) as Array<[Exclude<QueueName, 'consumption'>, (job: Job) => Promise<unknown>]>) {
-    workers.push(track(new Worker(queue, processor, { ...options, concurrency: CONCURRENCY[queue] }), queue));
+  const processors: QueueProcessor[] = [];
+  const workers: Worker[] = [];
+  for (const queue of QUEUE_NAMES) {
+    if (jobsOfQueue(queue).length === 0) continue;
+    const processor = queueProcessor(app, queue);
+    processors.push(processor);
+    workers.push(track(new Worker(queue, (job) => processor.process(job), { ...options, concurrency: concurrencyOf(app, queue) }), queue));
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const relay = new Relay(app);
@@ -65,7 +72,7 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     close: async () => {
       await relay.stop();
       await Promise.all(workers.map((w) => w.close()));
-      await consumption.drain();
+      await Promise.all(processors.map((p) => p.drain()));
       connection.disconnect();
     },
   };

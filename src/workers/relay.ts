@@ -1,134 +1,81 @@
-import pg from 'pg';
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
-import { arrays } from '../db/knex.js';
-import { COMMAND_TYPES, type OutboxEventRow } from '../db/repositories/outbox.js';
-import { deliverJob, rechargeJob, type RechargeData } from '../jobs/definitions.js';
-import { failureFromReason } from '../jobs/job-error.js';
-import { rechargeFingerprint } from '../jobs/recharge.js';
-import { enqueueAccepted, recordAccepted, type JobToAccept } from '../services/accept.js';
-import { liveEndpoints } from '../webhooks/endpoints.js';
+import { accept, type Command, enqueue, type Routed, requeueLost, route } from '../commands/index.js';
+import { type Listening, listen } from '../db/listen.js';
+import { claimUndispatched, markDispatched, OUTBOX_CHANNEL } from '../db/repositories/outbox.js';
+import { createDeliveries, pendingDeliveriesDue } from '../db/repositories/webhook-deliveries.js';
+import { withTransaction } from '../db/transact.js';
+import { COMMAND_TYPES } from '../domain/event.js';
 import { newId } from '../ids.js';
-import type { QueueName } from '../queue/names.js';
+import { jobIdOf } from '../jobs/definitions.js';
+import { rechargeFingerprint } from '../jobs/recharge.js';
+import { liveEndpoints } from '../webhooks/endpoints.js';
 
 const BATCH = 500;
 
 const isCommand = (type: string): boolean => (COMMAND_TYPES as readonly string[]).includes(type);
 
-const deliveryJobOptions = (app: AppContext) => ({ attempts: app.config.WEBHOOK_MAX_ATTEMPTS, backoff: { type: 'exponential' as const, delay: app.config.WEBHOOK_BACKOFF_MS } });
+/** A webhook delivery's job, with the retries and backoff of WEBHOOK_MAX_ATTEMPTS / WEBHOOK_BACKOFF_MS. */
+const deliveryJob = (app: AppContext, deliveryId: string): Routed<'deliver'> =>
+  route({
+    name: 'deliver',
+    data: { delivery_id: deliveryId },
+    options: { attempts: app.config.WEBHOOK_MAX_ATTEMPTS, backoff: { type: 'exponential', delay: app.config.WEBHOOK_BACKOFF_MS } },
+  });
 
 /**
  * Moves committed outbox events on: one delivery row per subscribed webhook endpoint and, for the
- * service's own commands (an automatic recharge), an accepted job — both in the transaction that
+ * service's own commands (an automatic recharge), an accepted command — both in the transaction that
  * marks the events dispatched — then enqueues them. Several relays may run: rows are claimed with
  * SKIP LOCKED. Returns how many events it dispatched.
  */
 export async function dispatchOutbox(app: AppContext): Promise<number> {
-  const toEnqueue = await app.db.transaction(async (tx) => {
-    const events = (await tx('outbox_events').whereNull('dispatched_at').orderBy('seq').limit(BATCH).forUpdate().skipLocked()) as OutboxEventRow[];
+  const toEnqueue = await withTransaction(app.db, async (tx) => {
+    const events = await claimUndispatched(tx, BATCH);
     if (events.length === 0) return null;
     const endpoints = await liveEndpoints(tx);
     const now = new Date();
     const deliveries: Array<{ id: string; endpoint_id: string; event_id: string }> = [];
-    const commands: JobToAccept[] = [];
+    const commands: Array<Command<'recharge'>> = [];
     for (const event of events) {
       if (isCommand(event.type)) {
         if (event.type === 'command.auto_recharge') {
           const data = event.payload.data as { subscription_id: string; balance_id: string };
-          const job: RechargeData = { subscription_id: data.subscription_id, idempotency_key: `auto-${data.balance_id}`, auto: true, accepted_at: event.created_at.toISOString() };
-          commands.push({ queue: rechargeJob.queue, name: rechargeJob.name, jobId: rechargeJob.jobId(job), data: job as Record<string, unknown>, requestHash: rechargeFingerprint(job), subjectId: data.subscription_id });
+          const recharge = {
+            subscription_id: data.subscription_id,
+            idempotency_key: `auto-${data.balance_id}`,
+            auto: true,
+            accepted_at: event.created_at.toISOString(),
+          };
+          commands.push({ name: 'recharge', data: recharge, requestHash: rechargeFingerprint(recharge), subjectId: data.subscription_id });
         }
         continue;
       }
       for (const endpoint of endpoints) {
-        if (endpoint.events.includes('*') || endpoint.events.includes(event.type)) deliveries.push({ id: newId(), endpoint_id: endpoint.id, event_id: event.id });
+        if (endpoint.events.includes('*') || endpoint.events.includes(event.type)) {
+          deliveries.push({ id: newId(), endpoint_id: endpoint.id, event_id: event.id });
+        }
       }
     }
-    let created: string[] = [];
-    if (deliveries.length > 0) {
-      const result = await tx.raw<{ rows: Array<{ id: string }> }>(
-        `INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, next_attempt_at, created_at)
-         SELECT d.id, d.endpoint_id, d.event_id, 'pending', 0, ?, ? FROM unnest(?::uuid[], ?::uuid[], ?::uuid[]) AS d(id, endpoint_id, event_id)
-         ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id`,
-        arrays([now, now, deliveries.map((d) => d.id), deliveries.map((d) => d.endpoint_id), deliveries.map((d) => d.event_id)]),
-      );
-      created = result.rows.map((r) => r.id);
-    }
-    if (commands.length > 0) {
-      const recorded = await recordAccepted(tx, commands);
-      if (!recorded.ok) app.log.error({ detail: recorded.detail }, 'an automatic recharge clashed with an earlier one');
-    }
-    await tx('outbox_events').whereIn('seq', events.map((e) => e.seq.toString())).update({ dispatched_at: now });
-    return { count: events.length, created, commands };
+    const created = await createDeliveries(tx, deliveries, now);
+    const accepted = await accept(tx, commands);
+    if (!accepted.ok) app.log.error({ detail: accepted.detail }, 'an automatic recharge clashed with an earlier one');
+    await markDispatched(
+      tx,
+      events.map((e) => e.seq),
+      now,
+    );
+    return { count: events.length, created, commands: accepted.ok ? accepted.value : [] };
   });
   if (!toEnqueue) return 0;
-  // After the commit. If Redis fails here, the pending rows stay and the sweeps below re-enqueue them.
-  if (toEnqueue.created.length > 0) {
-    await app.queues.webhooks.addBulk(toEnqueue.created.map((id) => ({ name: deliverJob.name, data: { delivery_id: id }, opts: { ...deliveryJobOptions(app), jobId: deliverJob.jobId({ delivery_id: id }) } })));
-  }
-  if (toEnqueue.commands.length > 0) await enqueueAccepted(app, toEnqueue.commands);
+  // After the commit. If Redis fails here, the pending rows stay and the sweeps below enqueue them again.
+  await enqueue(
+    app,
+    toEnqueue.created.map((id) => deliveryJob(app, id)),
+    { accepted: false },
+  );
+  await enqueue(app, toEnqueue.commands);
   return toEnqueue.count;
-}
-
-interface AcceptedRow {
-  job_id: string;
-  queue: QueueName;
-  name: string;
-  data: Record<string, unknown>;
-}
-
-/**
- * Requests the API accepted (written to Postgres first) whose job Redis no longer holds — Redis lost
- * its data, or the enqueue after the commit failed — are enqueued again under the same job id. A job
- * that failed for good is forgotten here (its failure is in BullMQ); one that ran out of retries on
- * a transient error is retried. Each row is looked at once per `graceMs`, a batch at a time until
- * none is due (after Redis lost its data there may be many). Returns how many jobs it (re)enqueued
- * or retried.
- */
-export async function requeueAccepted(app: AppContext, graceMs = app.config.RELAY_GRACE_MS): Promise<number> {
-  let moved = 0;
-  for (;;) {
-    const now = Date.now();
-    const due = new Date(now - graceMs);
-    const rows = (await app.db('accepted_jobs')
-      .where('accepted_at', '<', due)
-      .andWhere((q) => q.whereNull('last_enqueued_at').orWhere('last_enqueued_at', '<', due))
-      .orderBy('accepted_at')
-      .limit(BATCH)
-      .select('job_id', 'queue', 'name', 'data')) as AcceptedRow[];
-    if (rows.length === 0) break;
-    const states = await Promise.all(rows.map((row) => app.queues[row.queue].getJobState(row.job_id)));
-    const missing: AcceptedRow[] = [];
-    const touched: string[] = [];
-    const done: string[] = [];
-    for (const [index, row] of rows.entries()) {
-      const state = states[index];
-      if (state === 'unknown') {
-        missing.push(row);
-        touched.push(row.job_id);
-      } else if (state === 'completed') done.push(row.job_id);
-      else if (state === 'failed') {
-        const job = (await app.queues[row.queue].getJob(row.job_id)) as Job | undefined;
-        if (job && failureFromReason(job.failedReason)) done.push(row.job_id);
-        else {
-          await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-          moved += 1;
-          touched.push(row.job_id);
-        }
-      } else touched.push(row.job_id);
-    }
-    if (missing.length > 0) {
-      await enqueueAccepted(app, missing.map((row) => ({ queue: row.queue, name: row.name, jobId: row.job_id, data: row.data, requestHash: '' })));
-      moved += missing.length;
-      app.log.warn({ count: missing.length }, 'accepted requests were missing from Redis; enqueued them again');
-    }
-    if (done.length > 0) await app.db('accepted_jobs').whereIn('job_id', done).delete();
-    if (touched.length > 0) {
-      await app.db('accepted_jobs').whereIn('job_id', touched).update({ last_enqueued_at: new Date(now), enqueue_attempts: app.db.raw('enqueue_attempts + 1') });
-    }
-    if (rows.length < BATCH) break;
-  }
-  return moved;
 }
 
 /**
@@ -137,21 +84,17 @@ export async function requeueAccepted(app: AppContext, graceMs = app.config.RELA
  */
 export async function requeueDeliveries(app: AppContext, graceMs = app.config.RELAY_GRACE_MS): Promise<number> {
   let moved = 0;
-  for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
-    const rows = (await app.db('webhook_deliveries')
-      .where({ status: 'pending' })
-      .andWhere('next_attempt_at', '<', new Date(Date.now() - graceMs))
-      .andWhere('id', '>', after)
-      .orderBy('id')
-      .limit(BATCH)
-      .select('id')) as Array<{ id: string }>;
-    if (rows.length === 0) break;
-    const jobIds = rows.map(({ id }) => deliverJob.jobId({ delivery_id: id }));
+  for (let after: string | undefined; ; ) {
+    const ids = await pendingDeliveriesDue(app.db, { before: new Date(Date.now() - graceMs), after, limit: BATCH });
+    if (ids.length === 0) break;
+    const jobIds = ids.map((id) => jobIdOf('deliver', { delivery_id: id }));
     const states = await Promise.all(jobIds.map((jobId) => app.queues.webhooks.getJobState(jobId)));
-    const missing = rows.filter((_, index) => states[index] === 'unknown');
+    const missing = ids.filter((_, index) => states[index] === 'unknown');
     if (missing.length > 0) {
-      await app.queues.webhooks.addBulk(
-        missing.map(({ id }) => ({ name: deliverJob.name, data: { delivery_id: id }, opts: { ...deliveryJobOptions(app), jobId: deliverJob.jobId({ delivery_id: id }) } })),
+      await enqueue(
+        app,
+        missing.map((id) => deliveryJob(app, id)),
+        { accepted: false },
       );
       moved += missing.length;
       app.log.warn({ count: missing.length }, 'webhook deliveries were missing from Redis; enqueued them again');
@@ -162,8 +105,8 @@ export async function requeueDeliveries(app: AppContext, graceMs = app.config.RE
       await job?.retry('failed');
       moved += 1;
     }
-    if (rows.length < BATCH) break;
-    after = rows[rows.length - 1]!.id;
+    if (ids.length < BATCH) break;
+    after = ids[ids.length - 1];
   }
   return moved;
 }
@@ -174,7 +117,7 @@ export async function requeueDeliveries(app: AppContext, graceMs = app.config.RE
  */
 export class Relay {
   private timer: NodeJS.Timeout | undefined;
-  private listener: pg.Client | undefined;
+  private listener: Listening | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -182,7 +125,10 @@ export class Relay {
 
   constructor(
     private readonly app: AppContext,
-    private readonly options: { intervalMs: number; sweepEveryMs?: number } = { intervalMs: app.config.RELAY_INTERVAL_MS, sweepEveryMs: Math.min(5_000, app.config.RELAY_GRACE_MS) },
+    private readonly options: { intervalMs: number; sweepEveryMs?: number } = {
+      intervalMs: app.config.RELAY_INTERVAL_MS,
+      sweepEveryMs: Math.min(5_000, app.config.RELAY_GRACE_MS),
+    },
   ) {}
 
   async start(): Promise<void> {
@@ -191,31 +137,26 @@ export class Relay {
     this.kick();
   }
 
+  /** Whatever ends the listening connection (an error, the server closing it, a failed connect), listen again: polling covers the gap. */
   private async listen(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.app.databaseUrl, application_name: 'credits-relay' });
-    // Whatever ends this connection (an error, the server closing it, a failed connect), listen
-    // again once: polling covers the gap.
-    let retrying = false;
     const retry = (error: unknown, message: string) => {
-      if (retrying || this.stopped) return;
-      retrying = true;
-      if (this.listener === client) this.listener = undefined;
+      this.listener = undefined;
+      if (this.stopped) return;
       this.app.log.warn({ err: error }, message);
-      void client.end().catch(() => undefined);
       setTimeout(() => void this.listen(), 2_000).unref();
     };
-    client.on('notification', () => this.kick());
-    client.on('error', (error) => retry(error, 'relay listener lost its connection; polling until it is back'));
-    client.on('end', () => retry(undefined, 'relay listener connection ended; polling until it is back'));
     try {
-      await client.connect();
-      await client.query('LISTEN credits_outbox');
-      if (retrying || this.stopped) {
-        await client.end().catch(() => undefined);
+      const listening = await listen(this.app.databaseUrl, OUTBOX_CHANNEL, {
+        applicationName: 'credits-relay',
+        onNotify: () => this.kick(),
+        onLost: (error) => retry(error, 'relay listener lost its connection; polling until it is back'),
+      });
+      if (this.stopped) {
+        await listening.end();
         return;
       }
-      this.listener = client;
+      this.listener = listening;
       // events committed while nobody listened are picked up now, not at the next poll
       this.kick();
     } catch (error) {
@@ -246,7 +187,7 @@ export class Relay {
       }
       if (Date.now() - this.lastSweep >= (this.options.sweepEveryMs ?? 5_000)) {
         this.lastSweep = Date.now();
-        await requeueAccepted(this.app);
+        await requeueLost(this.app);
         await requeueDeliveries(this.app);
       }
     } catch (error) {
@@ -258,6 +199,6 @@ export class Relay {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.running;
-    await this.listener?.end().catch(() => undefined);
+    await this.listener?.end();
   }
 }

@@ -39,8 +39,8 @@ afterAll(async () => {
 
 /** The consumption queue's events, opened once (the test app's runtime opens listeners on demand). */
 async function consumptionEvents() {
-  const { openQueueEvents } = await import('../../src/http/wait.js');
-  await openQueueEvents(app.ctx, ['consumption']);
+  const { openOutcomeListeners } = await import('../../src/commands/index.js');
+  await openOutcomeListeners(app.ctx, ['consumption']);
   return app.ctx.queueEvents.consumption!.events;
 }
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/queue/redis.js';
 import { CreditsProducer, ProducerValidationError } from '../../src/producer/index.js';
 import { verifyInvariants } from '../../src/services/verify.js';
-import { consumptionProcessor } from '../../src/workers/consumption-processor.js';
+import { queueProcessor } from '../../src/workers/queue-processor.js';
 import { startWorkers, type RunningWorkers } from '../../src/workers/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -64,7 +64,7 @@ describe('exactly-once effect under at-least-once delivery', () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
     const sub = await subscribe(app, client.id, pkg.code);
-    const { process, drain } = consumptionProcessor(app.ctx);
+    const { process, drain } = queueProcessor(app.ctx, 'consumption');
     const connection = createRedis(app.ctx.redisUrl, 'worker');
     let attempts = 0;
     const worker = new Worker(

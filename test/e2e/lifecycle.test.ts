@@ -53,8 +53,8 @@ describe('renew', () => {
     const data = { subscription_id: sub.id, period_end: sub.current_period_end, accepted_at: app.clock.now().toISOString() };
     await app.ctx.queues.renewal.add('renew', data, { jobId: 'direct-1' });
     await app.ctx.queues.renewal.add('renew', data, { jobId: 'direct-2' });
-    const { waitForJob } = await import('../../src/http/wait.js');
-    const results = await Promise.all([waitForJob(app.ctx, 'renewal', 'direct-1'), waitForJob(app.ctx, 'renewal', 'direct-2')]);
+    const { awaitOutcome } = await import('../../src/commands/index.js');
+    const results = await Promise.all([awaitOutcome(app.ctx, 'renew', 'direct-1'), awaitOutcome(app.ctx, 'renew', 'direct-2')]);
     const statuses = results.map((r) => (r.state === 'completed' ? (r.value as { status: string }).status : r.state)).sort();
     expect(statuses).toEqual(['already_renewed', 'renewed']);
     expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(2);
@@ -160,8 +160,8 @@ describe('recharge', () => {
     expect((await consume(client.id, 6, 'auto-1')).status).toBe(200);
     // the relay turns the command into a recharge job; wait for that job, not for time
     const jobId = `recharge|${sub.id}|auto-${sub.balances[0]!.id}`;
-    const { waitForJob } = await import('../../src/http/wait.js');
-    const outcome = await waitForJob(app.ctx, 'recharge', jobId, 15_000, { untilAdded: true });
+    const { awaitOutcome } = await import('../../src/commands/index.js');
+    const outcome = await awaitOutcome(app.ctx, 'recharge', jobId, { timeoutMs: 15_000, untilAdded: true });
     expect(outcome).toMatchObject({ state: 'completed', value: { status: 'recharged', auto: true } });
     // spend the recharge below its threshold too: the cap (1 a period) stops a second one
     expect((await consume(client.id, 13, 'auto-2')).status).toBe(200);

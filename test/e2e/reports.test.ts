@@ -1,7 +1,7 @@
 import { v5 as uuidv5 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertReportChunk } from '../../src/db/repositories/reports.js';
-import { waitForJob } from '../../src/http/wait.js';
+import { awaitOutcome } from '../../src/commands/index.js';
 import { jobIds } from '../../src/jobs/job-id.js';
 import { enqueueNightlyReports, nightlyReportId } from '../../src/reports/nightly.js';
 import { newId } from '../../src/ids.js';
@@ -210,7 +210,7 @@ describe('the generate job', () => {
     const run = await runReport(app, { type: 'subscriptions', format: 'csv' });
     const chunks = await app.database.db('report_chunks').where({ report_id: run.id }).orderBy('seq');
     await app.ctx.queues.reports.add('generate', { report_id: run.id }, { jobId: 'retry-of-done' });
-    const outcome = await waitForJob(app.ctx, 'reports', 'retry-of-done');
+    const outcome = await awaitOutcome(app.ctx, 'generate', 'retry-of-done');
     expect(outcome).toMatchObject({ state: 'completed', value: { id: run.id, status: 'done', replayed: true } });
     expect(await app.database.db('report_chunks').where({ report_id: run.id }).orderBy('seq')).toEqual(chunks);
     expect(await app.database.db('outbox_events').where({ subject_id: run.id, type: 'report.ready' })).toHaveLength(1);
@@ -237,7 +237,7 @@ describe('the generate job', () => {
     // a time zone Postgres does not know: the statement itself fails
     await app.database.db('report_runs').insert({ id, type: 'consumption', params: JSON.stringify({ from: '2026-04-01T00:00:00.000Z', to: NOW, group_by: 'day', time_zone: 'Mars/Olympus_Mons' }), format: 'csv', status: 'queued', trigger: 'api', created_at: new Date(NOW) });
     await app.ctx.queues.reports.add('generate', { report_id: id }, { jobId: jobIds.report(id), attempts: 1 });
-    const outcome = await waitForJob(app.ctx, 'reports', jobIds.report(id));
+    const outcome = await awaitOutcome(app.ctx, 'generate', jobIds.report(id));
     expect(outcome.state).toBe('failed');
     const run = await app.request('GET', `/v1/reports/${id}`, { key: app.keys.read });
     expect(run.body).toMatchObject({ status: 'failed', error: expect.stringContaining('Mars/Olympus_Mons'), download_url: null });
@@ -254,17 +254,17 @@ describe('the generate job', () => {
 
     const bad = newId();
     await app.ctx.queues.reports.add('generate', { report_id: bad, type: 'consumption', params: { days_ahead: 3 } }, { jobId: jobIds.report(bad) });
-    const outcome = await waitForJob(app.ctx, 'reports', jobIds.report(bad));
-    expect(outcome).toMatchObject({ state: 'failed', code: { code: 'validation_failed' } });
+    const outcome = await awaitOutcome(app.ctx, 'generate', jobIds.report(bad));
+    expect(outcome).toMatchObject({ state: 'failed', failure: { code: 'validation_failed' } });
     const failed = await app.request('GET', `/v1/reports/${bad}`, { key: app.keys.read });
     expect(failed.body).toMatchObject({ status: 'failed', error: expect.stringContaining('params.days_ahead') });
 
     const invalid = newId();
     await app.ctx.queues.reports.add('generate', { report_id: invalid, type: 'nope' }, { jobId: jobIds.report(invalid) });
-    expect(await waitForJob(app.ctx, 'reports', jobIds.report(invalid))).toMatchObject({ state: 'failed', code: { code: 'validation_failed' } });
+    expect(await awaitOutcome(app.ctx, 'generate', jobIds.report(invalid))).toMatchObject({ state: 'failed', failure: { code: 'validation_failed' } });
     const missing = newId();
     await app.ctx.queues.reports.add('generate', { report_id: missing }, { jobId: jobIds.report(missing) });
-    expect(await waitForJob(app.ctx, 'reports', jobIds.report(missing))).toMatchObject({ state: 'failed', code: { code: 'not_found' } });
+    expect(await awaitOutcome(app.ctx, 'generate', jobIds.report(missing))).toMatchObject({ state: 'failed', failure: { code: 'not_found' } });
   });
 });
 

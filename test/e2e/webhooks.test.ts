@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitForJob } from '../../src/http/wait.js';
+import { awaitOutcome } from '../../src/commands/index.js';
 import { sign, verifySignature } from '../../src/webhooks/signature.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -83,7 +83,7 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     const deliveries = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
     expect(deliveries).toHaveLength(2);
     for (const d of deliveries) {
-      const outcome = await waitForJob(app.ctx, 'webhooks', `delivery|${d.id}`, 20_000);
+      const outcome = await awaitOutcome(app.ctx, 'deliver', `delivery|${d.id}`, { timeoutMs: 20_000 });
       expect(outcome.state).toBe('completed');
     }
     const final = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
@@ -146,13 +146,13 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     await app.request('POST', `/v1/invoices/${sub.invoice.id}/void`, { key: app.keys.write, body: {} });
     await receiver.until(seenBefore + 2);
     const [delivery] = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
-    const failed = await waitForJob(app.ctx, 'webhooks', `delivery|${delivery!.id}`, 20_000);
+    const failed = await awaitOutcome(app.ctx, 'deliver', `delivery|${delivery!.id}`, { timeoutMs: 20_000 });
     expect(failed.state).toBe('failed');
     expect((await app.database.db('webhook_deliveries').where({ id: delivery!.id }).first()).status).toBe('failed');
 
     const retried = await app.request('POST', `/v1/webhook-deliveries/${delivery!.id}/retry`);
     expect(retried.status, retried.text).toBe(202);
-    const done = await waitForJob(app.ctx, 'webhooks', `delivery|${delivery!.id}`, 20_000);
+    const done = await awaitOutcome(app.ctx, 'deliver', `delivery|${delivery!.id}`, { timeoutMs: 20_000 });
     expect(done.state).toBe('completed');
     expect((await app.database.db('webhook_deliveries').where({ id: delivery!.id }).first()).status).toBe('delivered');
     expect((await app.request('POST', `/v1/webhook-deliveries/${delivery!.id}/retry`)).status).toBe(409);

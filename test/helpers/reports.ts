@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { waitForJob } from '../../src/http/wait.js';
+import { awaitOutcome } from '../../src/commands/index.js';
 import { jobIds } from '../../src/jobs/job-id.js';
 import type { TestApp } from './app.js';
 
@@ -17,7 +17,7 @@ export interface RunView {
 
 /** Waits for a run's generate job (on BullMQ's completion event, never by sleeping), then reads the run. */
 export async function awaitRun(app: TestApp, id: string, timeoutMs = 25_000): Promise<RunView> {
-  const outcome = await waitForJob(app.ctx, 'reports', jobIds.report(id), timeoutMs);
+  const outcome = await awaitOutcome(app.ctx, 'generate', jobIds.report(id), { timeoutMs: timeoutMs });
   expect(outcome.state, JSON.stringify(outcome)).not.toBe('timeout');
   const run = await app.request<RunView>('GET', `/v1/reports/${id}`, { key: app.keys.read });
   expect(run.status, run.text).toBe(200);

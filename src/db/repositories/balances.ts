@@ -1,7 +1,11 @@
 import type { BalanceDraft, BalanceSource } from '../../domain/grant.js';
 import { newId } from '../../ids.js';
 import type { Executor } from '../knex.js';
+import { balanceLockOrder } from '../lock-order.js';
 import { appendLedgerEntries, type LedgerKind } from './ledger.js';
+import type { BalanceChange, BalanceStatus } from '../../domain/balance-change.js';
+
+export type { BalanceChange } from '../../domain/balance-change.js';
 
 export interface BalanceRow {
   id: string;
@@ -9,7 +13,7 @@ export interface BalanceRow {
   subscription_id: string;
   credit_type_id: string;
   source: BalanceSource;
-  status: 'active' | 'expired' | 'void';
+  status: BalanceStatus;
   granted: bigint;
   remaining: bigint;
   /** Running totals of the ledger by kind: granted + adjusted − consumed − expired − voided − rolled_over = remaining. */
@@ -29,8 +33,8 @@ export interface BalanceRow {
   updated_at: Date;
 }
 
-/** The order every transaction locks balances in (DOMAIN.md): client, credit type, spending order. */
-export const BALANCE_LOCK_ORDER = 'client_id, credit_type_id, priority, expires_at, valid_from, id';
+/** The order every transaction locks balances in (src/domain/lock-order.ts): client, credit type, spending order. */
+export const BALANCE_LOCK_ORDER = balanceLockOrder();
 
 export interface GrantContext {
   clientId: string;
@@ -117,23 +121,6 @@ export async function balanceById(db: Executor, id: string): Promise<BalanceRow 
   return (await db('balances').where({ id }).first()) as BalanceRow | undefined;
 }
 
-/**
- * One balance's change: its new `remaining` and how much of the move each running total takes
- * (deltas, default 0). The database checks the identity on every row it writes.
- */
-export interface BalanceChange {
-  id: string;
-  remaining: bigint;
-  status?: BalanceRow['status'];
-  consumed?: bigint;
-  adjusted?: bigint;
-  expired?: bigint;
-  voided?: bigint;
-  rolledOver?: bigint;
-  /** Set when this change sent `balance.low`. */
-  lowNotifiedAt?: Date;
-}
-
 /** One UPDATE of many balances from a JSON array of changes; `param` is its placeholder. */
 export const balanceUpdateSql = (param: string): string => `UPDATE balances AS b
         SET remaining = c.remaining,
@@ -173,4 +160,15 @@ export const balanceChangesJson = (changes: readonly BalanceChange[], now: Date)
 export async function applyBalanceChanges(db: Executor, changes: readonly BalanceChange[], now: Date): Promise<void> {
   if (changes.length === 0) return;
   await db.raw(balanceUpdateSql('?'), [balanceChangesJson(changes, now)]);
+}
+
+/** The package balances one period of a subscription was granted (what its renewal answered). */
+export async function packageBalancesOfPeriod(db: Executor, subscriptionId: string, periodStart: Date): Promise<BalanceRow[]> {
+  return (await db('balances').where({ subscription_id: subscriptionId, period_start: periodStart, source: 'package' })) as BalanceRow[];
+}
+
+/** Locks balances by id, in the one lock order (a reversal gives back to the balances a consumption took from). */
+export async function lockBalancesByIds(tx: Executor, ids: readonly string[]): Promise<BalanceRow[]> {
+  if (ids.length === 0) return [];
+  return (await tx('balances').whereIn('id', ids).orderByRaw(BALANCE_LOCK_ORDER).forUpdate()) as BalanceRow[];
 }

@@ -1,4 +1,5 @@
-import type { Lot, UseMode } from '../../domain/allocate.js';
+import type { Lot } from '../../domain/allocate.js';
+import type { AllocationRecord, ConsumptionRecord, ConsumptionStatus } from '../../domain/consumption.js';
 import { percentOf } from '../../domain/quantity.js';
 import type { Executor } from '../knex.js';
 import { readPage, type Page, type PageRequest } from '../pagination.js';
@@ -6,37 +7,12 @@ import { balanceChangesJson, balanceUpdateSql, type BalanceChange } from './bala
 import { ledgerInsertSql, ledgerJson, type LedgerEntryDraft } from './ledger.js';
 import { OUTBOX_NOTIFY_SQL, outboxInsertSql, outboxJson, type OutboxEventDraft } from './outbox.js';
 import type { SqlClient } from '../sql-client.js';
+import { spendingOrder } from '../lock-order.js';
 
-export type ConsumptionStatus = 'applied' | 'partial' | 'rejected' | 'reversed';
-
-export interface ConsumptionRow {
-  id: string;
-  client_id: string;
-  credit_type_id: string;
-  idempotency_key: string;
-  request_hash: string;
-  quantity: bigint;
-  applied: bigint;
-  shortfall: bigint;
-  mode: UseMode;
-  status: ConsumptionStatus;
-  error_code: string | null;
-  remaining_after: bigint;
-  occurred_at: Date;
-  reference: string | null;
-  metadata: Record<string, unknown> | null;
-  job_id: string | null;
-  reversed_at: Date | null;
-  reversal_returned: bigint | null;
-  reversal_expired: bigint | null;
-  created_at: Date;
-}
-
-export interface AllocationRow {
-  consumption_id: string;
-  balance_id: string;
-  amount: bigint;
-}
+/** A consumption as stored, and what each balance gave to it (DOMAIN.md's records). */
+export type ConsumptionRow = ConsumptionRecord;
+export type AllocationRow = AllocationRecord;
+export type { ConsumptionStatus };
 
 interface SpendableRow {
   id: string;
@@ -89,7 +65,7 @@ export async function lockSpendable(client: SqlClient, scope: SpendableScope): P
                 AND b.remaining > 0
                 AND b.expires_at > $3
                 AND b.valid_from <= $4
-              ORDER BY b.priority, b.expires_at, b.valid_from, b.id
+              ORDER BY ${spendingOrder('b')}
                 FOR UPDATE OF b) AS b`,
     values: [scope.clientIds, scope.creditTypeIds, scope.from, scope.to],
   });
@@ -176,15 +152,13 @@ export interface ConsumptionBatchWrite {
   balanceChanges: readonly BalanceChange[];
   ledgerEntries: readonly LedgerEntryDraft[];
   events: readonly OutboxEventDraft[];
-  /** Accepted requests this batch applies (their rows go in the same transaction). */
-  acceptedJobIds: readonly string[];
   now: Date;
 }
 
 /**
  * Everything a batch of consumptions writes, as ONE statement (data-modifying CTEs, each fed one
- * JSON array): the consumptions, their allocations, the balances, the ledger entries, the outbox
- * events and the accepted requests they settle. One round trip however large the batch; the
+ * JSON array): the consumptions, their allocations, the balances, the ledger entries and the outbox
+ * events. One round trip however large the batch; the
  * foreign keys are checked at the end of the statement, when every part is written. Answers how
  * many consumptions were new: fewer than sent means another transaction applied one of them first.
  */
@@ -197,8 +171,7 @@ export async function writeConsumptionBatch(client: SqlClient, batch: Consumptio
           a AS (${allocationInsertSql('$2')}),
           u AS (${balanceUpdateSql('$3')}),
           l AS (${ledgerInsertSql('$4')}),
-          e AS (${outboxInsertSql('$5')}),
-          d AS (DELETE FROM accepted_jobs WHERE job_id = ANY($6::text[]))
+          e AS (${outboxInsertSql('$5')})
      SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
     values: [
       consumptionsJson(batch.consumptions),
@@ -206,7 +179,6 @@ export async function writeConsumptionBatch(client: SqlClient, batch: Consumptio
       balanceChangesJson(batch.balanceChanges, batch.now),
       ledgerJson(batch.ledgerEntries),
       outboxJson(batch.events, batch.now),
-      batch.acceptedJobIds,
     ],
   });
   return result.rows[0]!.inserted;
@@ -232,73 +204,21 @@ export async function allocationsIn(client: SqlClient, consumptionIds: readonly 
   return out;
 }
 
-export interface ConsumptionRequest {
-  jobId: string;
-  consumptionId: string;
-  requestHash: string;
-  data: Record<string, unknown>;
-}
-
-export interface ConsumptionRequestOutcome {
-  jobId: string;
-  consumptionId: string;
-  /** The consumption applied before, if any: its status and payload fingerprint. */
-  appliedStatus: ConsumptionStatus | null;
-  appliedHash: string | null;
-  /** The request accepted before (not yet applied), if any: its payload fingerprint. */
-  priorHash: string | null;
-  /** Recorded by this call. */
-  fresh: boolean;
-}
-
 /**
- * Records consumption requests the API is about to answer 202 for — in ONE statement, because it
- * runs for every POST /v1/consumptions: it reads what was applied or accepted before under the same
- * ids, and records the new requests in accepted_jobs unless any of them reuses a key with another
- * payload (then it records none, and the caller answers 409).
+ * The fingerprint and status of consumptions applied before, by id: a request repeating one of
+ * them is answered with its first result, one reusing its key with another payload is refused.
  */
-export async function acceptConsumptionRequests(db: Executor, requests: readonly ConsumptionRequest[], job: { queue: string; name: string }): Promise<ConsumptionRequestOutcome[]> {
-  if (requests.length === 0) return [];
-  const result = await db.raw<{ rows: Array<{ job_id: string; subject_id: string; applied_status: ConsumptionStatus | null; applied_hash: string | null; prior_hash: string | null; fresh: boolean }> }>(
-    `WITH input AS (
-            SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(job_id text, subject_id uuid, request_hash text, data jsonb)),
-          applied AS (
-            SELECT c.id, c.status, c.request_hash FROM consumptions c WHERE c.id IN (SELECT subject_id FROM input)),
-          prior AS (
-            SELECT a.job_id, a.request_hash FROM accepted_jobs a WHERE a.job_id IN (SELECT job_id FROM input)),
-          clash AS (
-            SELECT 1 FROM input i
-              LEFT JOIN applied ap ON ap.id = i.subject_id
-              LEFT JOIN prior pr ON pr.job_id = i.job_id
-             WHERE ap.request_hash <> i.request_hash OR pr.request_hash <> i.request_hash
-             LIMIT 1),
-          inserted AS (
-            INSERT INTO accepted_jobs (job_id, queue, name, data, request_hash, subject_id, accepted_at)
-            SELECT i.job_id, ?, ?, i.data, i.request_hash, i.subject_id, clock_timestamp() FROM input i
-             WHERE NOT EXISTS (SELECT 1 FROM clash)
-               AND NOT EXISTS (SELECT 1 FROM applied ap WHERE ap.id = i.subject_id)
-            ON CONFLICT (job_id) DO NOTHING
-            RETURNING job_id)
-     SELECT i.job_id, i.subject_id, ap.status AS applied_status, ap.request_hash AS applied_hash, pr.request_hash AS prior_hash,
-            (ins.job_id IS NOT NULL) AS fresh
-       FROM input i
-       LEFT JOIN applied ap ON ap.id = i.subject_id
-       LEFT JOIN prior pr ON pr.job_id = i.job_id
-       LEFT JOIN inserted ins ON ins.job_id = i.job_id`,
-    [
-      JSON.stringify(requests.map((r) => ({ job_id: r.jobId, subject_id: r.consumptionId, request_hash: r.requestHash, data: r.data }))),
-      job.queue,
-      job.name,
-    ],
-  );
-  return result.rows.map((r) => ({
-    jobId: r.job_id,
-    consumptionId: r.subject_id,
-    appliedStatus: r.applied_status,
-    appliedHash: r.applied_hash,
-    priorHash: r.prior_hash,
-    fresh: r.fresh,
-  }));
+export async function appliedConsumptions(
+  db: Executor,
+  ids: readonly string[],
+): Promise<Map<string, { status: ConsumptionStatus; requestHash: string }>> {
+  if (ids.length === 0) return new Map();
+  const rows = (await db('consumptions').whereIn('id', [...new Set(ids)]).select('id', 'status', 'request_hash')) as Array<{
+    id: string;
+    status: ConsumptionStatus;
+    request_hash: string;
+  }>;
+  return new Map(rows.map((r) => [r.id, { status: r.status, requestHash: r.request_hash }]));
 }
 
 export interface ConsumptionFilter {
@@ -315,4 +235,18 @@ export async function listConsumptions(db: Executor, page: PageRequest, filter: 
   if (filter.creditTypeId) query.where('credit_type_id', filter.creditTypeId);
   if (filter.status) query.where('status', filter.status);
   return readPage<ConsumptionRow>(query, page, 'consumptions');
+}
+
+/** Marks a consumption reversed, with what went back to its balances and what had expired meanwhile. */
+export async function markReversed(
+  db: Executor,
+  id: string,
+  reversal: { at: Date; returned: bigint; expired: bigint },
+): Promise<ConsumptionRow> {
+  const [row] = (await db('consumptions')
+    .where({ id })
+    .update({ status: 'reversed', reversed_at: reversal.at, reversal_returned: reversal.returned, reversal_expired: reversal.expired })
+    .returning('*')) as ConsumptionRow[];
+  if (!row) throw new Error(`consumption ${id} vanished while it was locked`);
+  return row;
 }

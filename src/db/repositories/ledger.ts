@@ -1,24 +1,8 @@
 import type { Executor } from '../knex.js';
 
-export type LedgerKind = 'grant' | 'consume' | 'reverse' | 'recharge' | 'adjust' | 'expire' | 'rollover' | 'void';
+import type { LedgerEntryDraft } from '../../domain/ledger-entry.js';
 
-/** One change of one balance, as written. `amount` is signed; `remaining_after` is the balance right after it. */
-export interface LedgerEntryDraft {
-  balance_id: string;
-  client_id: string;
-  credit_type_id: string;
-  subscription_id: string;
-  kind: LedgerKind;
-  amount: bigint;
-  remaining_after: bigint;
-  consumption_id?: string | null;
-  invoice_id?: string | null;
-  job_id?: string | null;
-  actor?: string | null;
-  reason?: string | null;
-  effective_at: Date;
-  created_at: Date;
-}
+export type { LedgerEntryDraft, LedgerKind } from '../../domain/ledger-entry.js';
 
 export interface LedgerEntryRow extends Required<LedgerEntryDraft> {
   seq: bigint;

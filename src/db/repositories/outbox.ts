@@ -1,43 +1,11 @@
 import { newId } from '../../ids.js';
 import type { Executor } from '../knex.js';
 
-/** API.md: every event that changes a subscription, a balance or an invoice, and a report's readiness. */
-export const EVENT_TYPES = [
-  'subscription.created',
-  'subscription.renewed',
-  'subscription.recharged',
-  'subscription.expired',
-  'subscription.cancelled',
-  'subscription.activated',
-  'subscription.suspended',
-  'subscription.resumed',
-  'balance.low',
-  'balance.depleted',
-  'balance.expired',
-  'balance.expiring_soon',
-  'balance.adjusted',
-  'consumption.rejected',
-  'consumption.reversed',
-  'invoice.created',
-  'invoice.paid',
-  'invoice.voided',
-  'report.ready',
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+import type { CommandType, EventDraft, EventType } from '../../domain/event.js';
 
-/**
- * Commands for the service itself, carried by the outbox so that they are enqueued only once the
- * transaction that asked for them has committed. Never delivered to webhooks.
- */
-export const COMMAND_TYPES = ['command.auto_recharge'] as const;
-export type CommandType = (typeof COMMAND_TYPES)[number];
-
-export interface OutboxEventDraft {
-  type: EventType | CommandType;
-  clientId?: string | null;
-  subjectId?: string | null;
-  data: Record<string, unknown>;
-}
+export { COMMAND_TYPES, EVENT_TYPES, type CommandType, type EventType } from '../../domain/event.js';
+/** An event as the outbox takes it (the domain's draft). */
+export type OutboxEventDraft = EventDraft;
 
 export interface OutboxEventRow {
   seq: bigint;
@@ -50,13 +18,16 @@ export interface OutboxEventRow {
   dispatched_at: Date | null;
 }
 
+/** The channel a transaction that records events notifies (`OUTBOX_NOTIFY_SQL`), and the relay listens on. */
+export const OUTBOX_CHANNEL = 'credits_outbox';
+
 /** One multi-row INSERT of outbox events from a JSON array; `param` is its placeholder. */
 export const outboxInsertSql = (param: string): string => `INSERT INTO outbox_events (id, type, client_id, subject_id, payload, created_at)
      SELECT id, type, client_id, subject_id, payload, created_at
        FROM jsonb_to_recordset(${param}::jsonb) AS x(id uuid, type text, client_id uuid, subject_id uuid, payload jsonb, created_at timestamptz)`;
 
 /** Wakes the relays; takes effect when the transaction commits. */
-export const OUTBOX_NOTIFY_SQL = `pg_notify('credits_outbox', '')`;
+export const OUTBOX_NOTIFY_SQL = `pg_notify('${OUTBOX_CHANNEL}', '')`;
 
 export const outboxJson = (events: readonly OutboxEventDraft[], now: Date): string =>
   JSON.stringify(
@@ -77,4 +48,22 @@ export const outboxJson = (events: readonly OutboxEventDraft[], now: Date): stri
 export async function recordEvents(db: Executor, events: readonly OutboxEventDraft[], now: Date): Promise<void> {
   if (events.length === 0) return;
   await db.raw(`WITH e AS (${outboxInsertSql('?')}) SELECT ${OUTBOX_NOTIFY_SQL}`, [outboxJson(events, now)]);
+}
+
+/**
+ * Claims the oldest undispatched events, in the caller's transaction: SKIP LOCKED, so that several
+ * relays share the work instead of waiting for each other.
+ */
+export async function claimUndispatched(tx: Executor, limit: number): Promise<OutboxEventRow[]> {
+  return (await tx('outbox_events').whereNull('dispatched_at').orderBy('seq').limit(limit).forUpdate().skipLocked()) as OutboxEventRow[];
+}
+
+export async function markDispatched(tx: Executor, seqs: readonly bigint[], at: Date): Promise<void> {
+  if (seqs.length === 0) return;
+  await tx('outbox_events')
+    .whereIn(
+      'seq',
+      seqs.map((s) => s.toString()),
+    )
+    .update({ dispatched_at: at });
 }

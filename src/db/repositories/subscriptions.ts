@@ -112,3 +112,29 @@ export async function listSubscriptions(db: Executor, page: PageRequest, filter:
   if (filter.expiringBefore) query.where('current_period_end', '<', filter.expiringBefore);
   return readPage<SubscriptionRow>(query, page, 'subscriptions');
 }
+
+/**
+ * Auto-renewing live subscriptions whose period ends before `before`, a page at a time by id (the
+ * nightly sweep renews them).
+ */
+export async function dueForRenewal(
+  db: Executor,
+  page: { before: Date; after?: string | undefined; limit: number },
+): Promise<Array<Pick<SubscriptionRow, 'id' | 'current_period_end'>>> {
+  return (await db('subscriptions')
+    .where({ status: 'active', auto_renew: true, cancel_at_period_end: false })
+    .andWhere('current_period_end', '<', page.before)
+    .andWhere('id', '>', page.after ?? '00000000-0000-0000-0000-000000000000')
+    .orderBy('id')
+    .limit(page.limit)
+    .select('id', 'current_period_end')) as Array<Pick<SubscriptionRow, 'id' | 'current_period_end'>>;
+}
+
+/** The first period of a subscription starting after `after` (the one a renewal of `after`'s period made). */
+export async function periodAfter(db: Executor, subscriptionId: string, after: Date): Promise<SubscriptionPeriodRow | undefined> {
+  return (await db('subscription_periods')
+    .where({ subscription_id: subscriptionId })
+    .where('starts_at', '>', after)
+    .orderBy('starts_at')
+    .first()) as SubscriptionPeriodRow | undefined;
+}

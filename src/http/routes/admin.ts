@@ -4,7 +4,7 @@ import { fail } from '../../domain/result.js';
 import { runNightly } from '../../scheduler/nightly.js';
 import { verifyInvariants } from '../../services/verify.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { timestampSchema } from '../schemas/common.js';
+import { timestampSchema } from '../../schemas/common.js';
 
 export const adminRoutes: AnyRoute[] = [
   defineRoute({

@@ -8,7 +8,7 @@ import { ledgerEntryView } from '../../services/balances.js';
 import { balanceView, toBalanceView } from '../../views/balance.js';
 import { replyWith } from '../reply.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, quantityInput } from '../schemas/common.js';
+import { idParams, quantityInput } from '../../schemas/common.js';
 
 export const balanceRoutes: AnyRoute[] = [
   defineRoute({

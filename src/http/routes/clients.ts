@@ -6,7 +6,7 @@ import { clientBalances, clientStatement, creditTypeBalanceView, ledgerEntryView
 import { clientView, toClientView } from '../../views/client.js';
 import { page, replyWith } from '../reply.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, metadataSchema, nameSchema, pageQuery, refSchema, timestampSchema } from '../schemas/common.js';
+import { idParams, listOf, metadataSchema, nameSchema, pageQuery, refSchema, timestampSchema } from '../../schemas/common.js';
 
 const emailSchema = z.email('must be an e-mail address').max(320).nullable();
 

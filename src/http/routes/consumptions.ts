@@ -1,34 +1,18 @@
 import { z } from 'zod';
-import type { AppContext } from '../../app-context.js';
-import { fingerprint } from '../../canonical-json.js';
-import { allocationsOf, consumptionsByIds, listConsumptions } from '../../db/repositories/consumptions.js';
+import { listConsumptions } from '../../db/repositories/consumptions.js';
 import { fail, type Failure } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { consumptionResult, type ConsumptionResult } from '../../jobs/consume.js';
-import { consumeData, reverseJob } from '../../jobs/definitions.js';
-import { reversalResult, type ReversalResult } from '../../jobs/reverse.js';
-import { enqueueAccepted, recordAccepted, redisReady } from '../../services/accept.js';
-import { acceptConsumptions, consumptionView, consumptionViews } from '../../services/consumptions.js';
-import { consumptionView as consumptionSchema } from '../../views/consumption.js';
+import { acceptConsumptions } from '../../jobs/consume.js';
+import { consumeData } from '../../jobs/definitions.js';
+import { acceptReversal } from '../../jobs/reverse.js';
+import { idParams, listOf, pageQuery, refSchema, waitQuery } from '../../schemas/common.js';
+import { consumptionView, consumptionViews, storedConsumptionResult } from '../../services/consumptions.js';
+import { type ConsumptionResult, consumptionResultSchema, consumptionView as consumptionSchema } from '../../views/consumption.js';
+import { jobReply } from '../job-reply.js';
 import { page } from '../reply.js';
-import { defineRoute, type AnyRoute, type JsonReply } from '../route.js';
-import { idParams, listOf, pageQuery, refSchema, waitQuery } from '../schemas/common.js';
-import { waitForJob } from '../wait.js';
+import { type AnyRoute, defineRoute, type JsonReply } from '../route.js';
 
 const consumptionBody = consumeData.omit({ accepted_at: true });
-
-const consumptionResultSchema = z
-  .object({
-    id: z.uuid(),
-    status: z.enum(['applied', 'partial', 'rejected', 'reversed']),
-    quantity: z.string(),
-    applied: z.string(),
-    shortfall: z.string(),
-    allocations: z.array(z.object({ balance_id: z.uuid(), amount: z.string() })),
-    remaining: z.string(),
-    replayed: z.boolean(),
-  })
-  .meta({ id: 'ConsumptionResult' });
 
 const queuedSchema = z.object({ id: z.uuid(), status: z.string(), job_id: z.string().optional() });
 
@@ -37,27 +21,13 @@ function consumptionReply(result: ConsumptionResult): JsonReply | Failure {
   if (result.status === 'rejected') {
     // The problem's `status` member is the HTTP status (RFC 9457); the consumption's own is `consumption_status`.
     const { status, ...fields } = result;
-    return fail('insufficient_balance', `the client has ${result.remaining} ${result.credit_type.unit}(s) of ${result.credit_type.code} left; ${result.quantity} asked`, {
-      extra: { ...fields, consumption_status: status },
-    });
+    return fail(
+      'insufficient_balance',
+      `the client has ${result.remaining} ${result.credit_type.unit}(s) of ${result.credit_type.code} left; ${result.quantity} asked`,
+      { extra: { ...fields, consumption_status: status } },
+    );
   }
   return { status: 200, body: result };
-}
-
-async function storedResult(app: AppContext, id: string): Promise<ConsumptionResult | undefined> {
-  const row = (await consumptionsByIds(app.db, [id])).get(id);
-  if (!row) return undefined;
-  const allocations = (await allocationsOf(app.db, [id])).get(id) ?? [];
-  const client = await app.refs.client(app.db, row.client_id);
-  const creditType = await app.refs.creditType(app.db, row.credit_type_id);
-  return client && creditType ? consumptionResult(row, allocations, client, creditType, true) : undefined;
-}
-
-async function waitReply(app: AppContext, queue: 'consumption', jobId: string, queued: unknown, done: (value: unknown) => JsonReply | Failure): Promise<JsonReply | Failure> {
-  const outcome = await waitForJob(app, queue, jobId);
-  if (outcome.state === 'completed') return done(outcome.value);
-  if (outcome.state === 'failed') return outcome.code ? fail(outcome.code.code, outcome.code.detail) : fail('conflict', outcome.reason);
-  return { status: 202, body: queued };
 }
 
 export const consumptionRoutes: AnyRoute[] = [
@@ -82,15 +52,14 @@ export const consumptionRoutes: AnyRoute[] = [
     handler: async ({ body, query, app }) => {
       const accepted = await acceptConsumptions(app, [body]);
       if (!accepted.ok) return accepted;
-      const [item] = accepted.value;
-      const queued = { id: item!.id, status: item!.status };
-      if (!query.wait) return { status: 202, body: queued };
-      if (item!.status !== 'queued') {
+      const item = accepted.value[0]!;
+      const queued = { id: item.id, status: item.status };
+      if (query.wait && item.status !== 'queued') {
         // applied before: answer the first result
-        const replay = await storedResult(app, item!.id);
+        const replay = await storedConsumptionResult(app, item.id);
         if (replay) return consumptionReply(replay);
       }
-      return waitReply(app, 'consumption', item!.jobId, queued, (value) => consumptionReply(value as ConsumptionResult));
+      return jobReply(app, { name: 'consume', jobId: item.jobId }, { wait: query.wait, queued, done: consumptionReply });
     },
   }),
   defineRoute({
@@ -166,29 +135,11 @@ export const consumptionRoutes: AnyRoute[] = [
     },
     handler: async ({ params, query, body, app }) => {
       if (!isUuid(params.id)) return fail('not_found', `no consumption "${params.id}"`);
-      const existing = (await consumptionsByIds(app.db, [params.id])).get(params.id);
-      if (!existing) return fail('not_found', `no consumption "${params.id}"`);
-      if (existing.status === 'rejected') return fail('conflict', 'a rejected consumption took nothing, so there is nothing to reverse');
-      const jobId = reverseJob.jobId({ consumption_id: params.id });
-      if (existing.status === 'reversed') {
-        // reversed before: answer the first reversal
-        const creditType = await app.refs.creditType(app.db, existing.credit_type_id);
-        return { status: 200, body: reversalResult(existing, creditType?.decimals ?? 0, true) };
-      }
-      if (!redisReady(app)) return fail('unavailable', 'the queue (Redis) cannot be reached; nothing was accepted, retry later');
-      const data = { consumption_id: params.id, ...(body?.reason ? { reason: body.reason } : {}), accepted_at: app.clock.now().toISOString() };
-      const job = { queue: 'consumption' as const, name: reverseJob.name, jobId, data, requestHash: fingerprint({ consumption_id: params.id }), subjectId: null };
-      const recorded = await recordAccepted(app.db, [job]);
-      if (!recorded.ok) return recorded;
-      try {
-        await enqueueAccepted(app, [job]);
-      } catch (error) {
-        // recorded in Postgres already: the relay enqueues it, so the request stands accepted
-        app.log.warn({ err: error, jobId }, 'enqueue failed after accepting; the relay will retry');
-      }
-      const queued = { job_id: jobId, consumption_id: params.id, status: 'queued' };
-      if (!query.wait) return { status: 202, body: queued };
-      return waitReply(app, 'consumption', jobId, queued, (value) => ({ status: 200, body: value as ReversalResult }));
+      const accepted = await acceptReversal(app, params.id, body?.reason);
+      if (!accepted.ok) return accepted;
+      if (accepted.value.replay) return { status: 200, body: accepted.value.replay };
+      const queued = { job_id: accepted.value.jobId, consumption_id: params.id, status: 'queued' };
+      return jobReply(app, { name: 'reverse', jobId: accepted.value.jobId }, { wait: query.wait, queued });
     },
   }),
 ];

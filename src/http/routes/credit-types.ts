@@ -5,7 +5,7 @@ import { createCreditType, patchCreditType } from '../../services/credit-types.j
 import { creditTypeView, toCreditTypeView } from '../../views/credit-type.js';
 import { page, replyWith } from '../reply.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { codeSchema, idParams, listOf, nameSchema, pageQuery } from '../schemas/common.js';
+import { codeSchema, idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
 
 const unitSchema = z.string().trim().min(1, 'is required').max(50).meta({ description: 'Singular noun of one unit: "message", "hour", "call".' });
 

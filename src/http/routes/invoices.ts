@@ -7,7 +7,7 @@ import { invoiceViews, payInvoice, voidInvoice } from '../../services/invoices.j
 import { invoiceView } from '../../views/invoice.js';
 import { page, replyWith } from '../reply.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, pageQuery, refSchema } from '../schemas/common.js';
+import { idParams, listOf, pageQuery, refSchema } from '../../schemas/common.js';
 
 export const invoiceRoutes: AnyRoute[] = [
   defineRoute({

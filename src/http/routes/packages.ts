@@ -7,8 +7,8 @@ import { createPackage, creditTypesOfPackages, patchPackage } from '../../servic
 import { packageView, toPackageView } from '../../views/package.js';
 import { page, replyWith } from '../reply.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, pageQuery, refSchema } from '../schemas/common.js';
-import { createPackageBody, patchPackageBody } from '../schemas/package.js';
+import { idParams, listOf, pageQuery, refSchema } from '../../schemas/common.js';
+import { createPackageBody, patchPackageBody } from '../../schemas/package.js';
 
 async function views(db: Executor, packages: PackageWithItems[]) {
   const creditTypes = await creditTypesOfPackages(db, packages);

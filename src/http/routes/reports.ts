@@ -2,12 +2,12 @@ import { z } from 'zod';
 import { listReportRuns, reportRunById } from '../../db/repositories/reports.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { createReportRun, enqueueReportJob, notDownloadable, reportRequest, reportRunView, sendReportDownload, toReportRunView } from '../../reports/service.js';
+import { createReportRun, notDownloadable, reportRequest, reportRunView, sendReportDownload, toReportRunView } from '../../reports/service.js';
 import { REPORT_TYPES } from '../../reports/params.js';
-import { redisReady } from '../../services/accept.js';
+import { enqueue, queueReachable, unreachable } from '../../commands/index.js';
 import { page } from '../reply.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, pageQuery } from '../schemas/common.js';
+import { idParams, listOf, pageQuery } from '../../schemas/common.js';
 
 const notFound = (id: string) => fail('not_found', `no report run "${id}"`);
 
@@ -31,10 +31,12 @@ export const reportRoutes: AnyRoute[] = [
       503: { description: 'The queue (Redis) is down; nothing was written' },
     },
     handler: async ({ body, db, app, afterCommit }) => {
-      if (!redisReady(app)) return fail('unavailable', 'the queue (Redis) cannot be reached; nothing was accepted, retry later');
+      if (!queueReachable(app)) return unreachable();
       const created = await createReportRun(db, app, body, { trigger: 'api' });
       if (!created.ok) return created;
-      afterCommit(() => enqueueReportJob(app, created.value.job));
+      afterCommit(async () => {
+        await enqueue(app, [created.value.job]);
+      });
       return { status: 202, body: { id: created.value.run.id, status: 'queued' } };
     },
   }),

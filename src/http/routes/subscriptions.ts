@@ -8,10 +8,12 @@ import { cancelSubscription, patchSubscription, subscribe, subscriptionView, sub
 import { subscriptionView as subscriptionSchema } from '../../views/subscription.js';
 import { page } from '../reply.js';
 import { randomUUID } from 'node:crypto';
-import { requestRecharge, requestRenewal } from '../../services/job-requests.js';
+import { acceptRecharge } from '../../jobs/recharge.js';
+import { acceptRenewal } from '../../jobs/renew.js';
+import { jobReply } from '../job-reply.js';
 import { IDEMPOTENCY_HEADER } from '../idempotency.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, metadataSchema, moneyInput, pageQuery, quantityInput, refSchema, timestampSchema, waitQuery } from '../schemas/common.js';
+import { idParams, listOf, metadataSchema, moneyInput, pageQuery, quantityInput, refSchema, timestampSchema, waitQuery } from '../../schemas/common.js';
 
 const autoRechargeSchema = z.strictObject({
   enabled: z.boolean().optional(),
@@ -162,13 +164,15 @@ export const subscriptionRoutes: AnyRoute[] = [
     },
     handler: async ({ params, query, body, app, auth, req }) => {
       if (!isUuid(params.id)) return notFound(params.id);
-      const result = await requestRenewal(app, params.id, { apply_package_changes: body?.apply_package_changes }, {
-        wait: query.wait,
-        idempotencyKey: req.get(IDEMPOTENCY_HEADER),
-        apiKeyId: auth?.keyId,
-        path: req.path,
-      });
-      return result.ok ? result.value : result;
+      const accepted = await acceptRenewal(
+        app,
+        params.id,
+        { apply_package_changes: body?.apply_package_changes },
+        { idempotencyKey: req.get(IDEMPOTENCY_HEADER), apiKeyId: auth?.keyId, path: req.path },
+      );
+      if (!accepted.ok) return accepted;
+      const { jobId } = accepted.value;
+      return jobReply(app, { name: 'renew', jobId }, { wait: query.wait, queued: { job_id: jobId, status: 'queued' } });
     },
   }),
   defineRoute({
@@ -200,13 +204,17 @@ export const subscriptionRoutes: AnyRoute[] = [
       if (key !== undefined && (key.length === 0 || key.length > 255)) {
         return fail('validation_failed', 'Idempotency-Key must be 1–255 characters', { errors: [{ field: 'Idempotency-Key', message: 'must be 1–255 characters' }] });
       }
-      const result = await requestRecharge(
+      const accepted = await acceptRecharge(
         app,
         params.id,
         { items: body?.items, price: body?.price === undefined ? undefined : body.price.toString() },
-        { wait: query.wait, idempotencyKey: key ?? randomUUID() },
+        key ?? randomUUID(),
       );
-      return result.ok ? result.value : result;
+      if (!accepted.ok) return accepted;
+      const { jobId, replay } = accepted.value;
+      const queued = { job_id: jobId, status: 'queued' };
+      if (replay) return query.wait ? { status: 200, body: replay } : { status: 202, body: queued };
+      return jobReply(app, { name: 'recharge', jobId }, { wait: query.wait, queued });
     },
   }),
 ];

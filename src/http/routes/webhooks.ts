@@ -13,7 +13,7 @@ import {
 import { redeliver } from '../../webhooks/redeliver.js';
 import { page, replyWith } from '../reply.js';
 import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, pageQuery } from '../schemas/common.js';
+import { idParams, listOf, pageQuery } from '../../schemas/common.js';
 
 const deliveryView = z.object({
   id: z.uuid(),

@@ -2,13 +2,12 @@ import type { AppContext } from '../../app-context.js';
 import { clientsByIds } from '../../db/repositories/clients.js';
 import { creditTypesByIds } from '../../db/repositories/credit-types.js';
 import { latestReportRuns, type ReportRunRow } from '../../db/repositories/reports.js';
-import { transact } from '../../db/transact.js';
 import { isUuid } from '../../ids.js';
 import type { FieldProblem } from '../../domain/result.js';
-import { zodProblems } from '../../http/problem.js';
+import { zodProblems } from '../../schemas/problems.js';
 import { APPLIES, GROUPINGS, REPORT_TYPES, type ReportType } from '../../reports/params.js';
-import { createReportRun, enqueueReportJob, reportRequest } from '../../reports/service.js';
-import type { JobToAccept } from '../../services/accept.js';
+import { createReportRun, reportRequest } from '../../reports/service.js';
+import { enqueue } from '../../commands/index.js';
 import { html, path, type Html } from '../html.js';
 import { badge, csrfField, notice, page, when, type UiContext } from '../layout.js';
 
@@ -141,13 +140,8 @@ export async function runReportFromForm(ctx: UiContext, body: Record<string, unk
     const errors = zodProblems(parsed.error);
     return { ok: false, form, errors, detail: errors.map((e) => `${e.field}: ${e.message}`).join('; ') };
   }
-  let job: JobToAccept | undefined;
-  const created = await transact(ctx.app.db, async (tx) => {
-    const result = await createReportRun(tx, ctx.app, parsed.data, { trigger: 'ui' });
-    if (result.ok) job = result.value.job;
-    return result;
-  });
+  const created = await createReportRun(ctx.app.db, ctx.app, parsed.data, { trigger: 'ui' });
   if (!created.ok) return { ok: false, form, errors: created.errors ?? [], detail: created.detail };
-  if (job) await enqueueReportJob(ctx.app, job);
+  await enqueue(ctx.app, [created.value.job]);
   return { ok: true };
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { MAX_MINOR } from '../../domain/money.js';
-import { isStorableText, UNSTORABLE_MESSAGE } from '../../domain/storable-text.js';
+import { MAX_MINOR } from '../domain/money.js';
+import { isStorableText, UNSTORABLE_MESSAGE } from '../domain/storable-text.js';
 
 /**
  * Text Postgres can store as sent (domain/storable-text.ts). The HTTP edge checks every string of

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { VALIDITY_UNITS } from '../../domain/period.js';
+import { VALIDITY_UNITS } from '../domain/period.js';
 import { codeSchema, metadataSchema, moneyInput, nameSchema, quantityInput, refSchema } from './common.js';
 
 export const validitySchema = z.strictObject({

@@ -1,0 +1,114 @@
+import { Job, QueueEvents } from 'bullmq';
+import type { AppContext } from '../app-context.js';
+import { jobFailuresByIds } from '../db/repositories/job-failures.js';
+import { fail, type Failure } from '../domain/result.js';
+import { JOBS, type JobName, type JobResult } from '../jobs/definitions.js';
+import type { QueueName } from '../queue/names.js';
+import { createRedis } from '../queue/redis.js';
+
+/** How a command ended, as far as a waiter can tell. */
+export type Outcome<R> =
+  | { state: 'completed'; value: R }
+  /** `failure` is the stored, typed failure; a job that failed unexpectedly is `internal`. `reason` is BullMQ's message, for logs. */
+  | { state: 'failed'; failure: Failure; reason: string }
+  /** Still queued or running when the wait ran out (it goes on; nothing is lost). */
+  | { state: 'timeout' };
+
+function queueEvents(app: AppContext, queue: QueueName): QueueEvents {
+  const existing = app.queueEvents[queue];
+  if (existing) return existing.events;
+  // a connection of its own: QueueEvents blocks on it reading the event stream
+  const connection = createRedis(app.redisUrl, 'worker');
+  const events = new QueueEvents(queue, { connection, prefix: app.config.BULL_PREFIX });
+  events.on('error', (error) => app.log.warn({ err: error, queue }, 'queue events error'));
+  app.queueEvents[queue] = { events, connection };
+  return events;
+}
+
+/**
+ * Opens the one listener per queue that every waiter of this process shares, so that the first
+ * waiting request does not pay for it.
+ */
+export async function openOutcomeListeners(app: AppContext, queues: readonly QueueName[]): Promise<void> {
+  await Promise.all(queues.map((q) => queueEvents(app, q).waitUntilReady()));
+}
+
+/** The failure stored for a job that failed for good, or `internal` when it failed for another reason. */
+async function failureOf(app: AppContext, jobId: string, reason: string): Promise<Failure> {
+  const stored = (await jobFailuresByIds(app.db, [jobId])).get(jobId);
+  if (stored) {
+    return fail(stored.code, stored.detail, {
+      ...(stored.errors ? { errors: stored.errors } : {}),
+      ...(stored.extra ? { extra: stored.extra } : {}),
+    });
+  }
+  app.log.error({ jobId, reason }, 'a job failed unexpectedly');
+  return fail('internal', `job ${jobId} failed unexpectedly; the failure is logged`);
+}
+
+/**
+ * Waits at most `timeoutMs` for the outcome of job `name` with id `jobId` (`?wait=true`, the nightly
+ * phases, the pages), on BullMQ's completion events — never by polling. With `untilAdded` it also
+ * waits for the job to be enqueued (one that another part of the system, the relay, is about to add).
+ */
+export async function awaitOutcome<N extends JobName>(
+  app: AppContext,
+  name: N,
+  jobId: string,
+  options: { timeoutMs?: number; untilAdded?: boolean } = {},
+): Promise<Outcome<JobResult<N>>> {
+  const queue = JOBS[name].queue;
+  const timeoutMs = options.timeoutMs ?? app.config.WAIT_TIMEOUT_MS;
+  const events = queueEvents(app, queue);
+  await events.waitUntilReady();
+  const started = Date.now();
+  const job = await (options.untilAdded
+    ? jobWhenAdded(app, events, queue, jobId, timeoutMs)
+    : Job.fromId(app.queues[queue], jobId));
+  if (!job) return { state: 'timeout' };
+  const left = Math.max(1, timeoutMs - (Date.now() - started));
+  try {
+    // the worker returned exactly this job's result type (src/jobs/registry.ts)
+    const value = (await job.waitUntilFinished(events, left)) as JobResult<N>;
+    return { state: 'completed', value };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (await isStillRunning(job)) return { state: 'timeout' };
+    return { state: 'failed', failure: await failureOf(app, jobId, reason), reason };
+  }
+}
+
+/** After waitUntilFinished threw: the job finished (failed), or the wait ran out while it goes on. */
+async function isStillRunning(job: Job): Promise<boolean> {
+  const state = await job.getState();
+  return state !== 'failed' && state !== 'completed';
+}
+
+/** The job, as soon as it exists. */
+async function jobWhenAdded(
+  app: AppContext,
+  events: QueueEvents,
+  queue: QueueName,
+  jobId: string,
+  timeoutMs: number,
+): Promise<Job | undefined> {
+  let onAdded: ((args: { jobId: string }) => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const added = new Promise<void>((resolve) => {
+    onAdded = (args) => {
+      if (args.jobId === jobId) resolve();
+    };
+    events.on('added', onAdded);
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  try {
+    // listening first, then looking: an add between the two is not missed
+    const existing = await Job.fromId(app.queues[queue], jobId);
+    if (existing) return existing;
+    await added;
+    return await Job.fromId(app.queues[queue], jobId);
+  } finally {
+    if (onAdded) events.off('added', onAdded);
+    clearTimeout(timer);
+  }
+}

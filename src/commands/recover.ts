@@ -1,0 +1,66 @@
+import type { Job } from 'bullmq';
+import type { AppContext } from '../app-context.js';
+import { type AcceptedJobRow, acceptedDue, deleteAccepted, markLookedAt } from '../db/repositories/accepted-jobs.js';
+import { jobFailuresByIds } from '../db/repositories/job-failures.js';
+import { isJobName } from '../jobs/definitions.js';
+import { isQueueName } from '../queue/names.js';
+import { enqueue } from './accept.js';
+
+const BATCH = 500;
+
+/**
+ * Accepted commands whose job Redis no longer holds — Redis lost its data, or the enqueue after the
+ * commit failed — are enqueued again under the same job id. A job that failed for good (its failure
+ * is stored) is forgotten here; one that ran out of retries on a transient error is retried. Each
+ * command is looked at once per `graceMs`, a batch at a time until none is due (after Redis lost
+ * its data there may be many). Runs in the relay of every worker process. Answers how many jobs it
+ * enqueued again or retried.
+ */
+export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GRACE_MS): Promise<number> {
+  let moved = 0;
+  for (;;) {
+    const rows = await acceptedDue(app.db, graceMs, BATCH);
+    if (rows.length === 0) break;
+    const states = await Promise.all(rows.map((row) => stateOf(app, row)));
+    const failures = await jobFailuresByIds(
+      app.db,
+      rows.filter((_, i) => states[i] === 'failed').map((r) => r.job_id),
+    );
+    const missing: AcceptedJobRow[] = [];
+    const done: string[] = [];
+    const touched: string[] = [];
+    for (const [index, row] of rows.entries()) {
+      const state = states[index];
+      if (state === 'unknown') {
+        missing.push(row);
+        touched.push(row.job_id);
+      } else if (state === 'completed' || failures.has(row.job_id)) done.push(row.job_id);
+      else if (state === 'failed') {
+        const job = isQueueName(row.queue) ? ((await app.queues[row.queue].getJob(row.job_id)) as Job | undefined) : undefined;
+        await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        moved += 1;
+        touched.push(row.job_id);
+      } else touched.push(row.job_id);
+    }
+    const requeue = missing.flatMap((row) =>
+      isJobName(row.name) && isQueueName(row.queue) ? [{ name: row.name, queue: row.queue, jobId: row.job_id, data: row.data }] : [],
+    );
+    if (requeue.length > 0) {
+      // the data is the command's as accepted (validated then); the worker validates it again
+      if (await enqueue(app, requeue)) {
+        moved += requeue.length;
+        app.log.warn({ count: requeue.length }, 'accepted requests were missing from Redis; enqueued them again');
+      }
+    }
+    await deleteAccepted(app.db, done);
+    await markLookedAt(app.db, touched);
+    if (rows.length < BATCH) break;
+  }
+  return moved;
+}
+
+/** The job's state in BullMQ, `unknown` when Redis does not hold it (or names a queue this version does not have). */
+async function stateOf(app: AppContext, row: AcceptedJobRow): Promise<string> {
+  if (!isQueueName(row.queue)) return 'unknown';
+  return app.queues[row.queue].getJobState(row.job_id);
+}

@@ -1,0 +1,132 @@
+import { arrays, type Executor } from '../knex.js';
+import type { SqlClient } from '../sql-client.js';
+
+/**
+ * `accepted_jobs`: requests the service answered 202 for (or the scheduler and the relay decided
+ * on), written before their job reaches Redis and deleted by the transaction that applies the job.
+ * Only src/commands calls these functions.
+ */
+export interface AcceptedJobDraft {
+  jobId: string;
+  queue: string;
+  name: string;
+  data: unknown;
+  requestHash: string;
+  subjectId: string | null;
+}
+
+export interface AcceptedJobRow {
+  job_id: string;
+  queue: string;
+  name: string;
+  data: unknown;
+  request_hash: string;
+}
+
+export interface InsertedOrPrior {
+  jobId: string;
+  /** Written by this statement. */
+  fresh: boolean;
+  /** The fingerprint of the request accepted earlier under the same job id, when this statement saw it. */
+  priorHash: string | null;
+}
+
+/**
+ * Records requests in ONE statement (it runs for every accepted request): reads what was accepted
+ * before under the same job ids, and writes the new ones unless any of them reuses a job id with
+ * another payload — then it writes none, and the caller answers 409. A row that a concurrent
+ * transaction was writing is neither fresh nor seen (its insert waited, then did nothing): the
+ * caller reads it again with `acceptedHashes`.
+ */
+export async function insertAccepted(db: Executor, drafts: readonly AcceptedJobDraft[]): Promise<InsertedOrPrior[]> {
+  if (drafts.length === 0) return [];
+  const result = await db.raw<{ rows: Array<{ job_id: string; prior_hash: string | null; fresh: boolean }> }>(
+    `WITH input AS (
+            SELECT * FROM jsonb_to_recordset(?::jsonb)
+                     AS x(job_id text, queue text, name text, data jsonb, request_hash text, subject_id uuid)),
+          prior AS (
+            SELECT a.job_id, a.request_hash FROM accepted_jobs a WHERE a.job_id IN (SELECT job_id FROM input)),
+          clash AS (
+            SELECT 1 FROM input i JOIN prior p ON p.job_id = i.job_id WHERE p.request_hash <> i.request_hash LIMIT 1),
+          inserted AS (
+            INSERT INTO accepted_jobs (job_id, queue, name, data, request_hash, subject_id, accepted_at)
+            SELECT i.job_id, i.queue, i.name, i.data, i.request_hash, i.subject_id, clock_timestamp() FROM input i
+             WHERE NOT EXISTS (SELECT 1 FROM clash)
+            ON CONFLICT (job_id) DO NOTHING
+            RETURNING job_id)
+     SELECT i.job_id, p.request_hash AS prior_hash, (ins.job_id IS NOT NULL) AS fresh
+       FROM input i
+       LEFT JOIN prior p ON p.job_id = i.job_id
+       LEFT JOIN inserted ins ON ins.job_id = i.job_id`,
+    [
+      JSON.stringify(
+        drafts.map((d) => ({
+          job_id: d.jobId,
+          queue: d.queue,
+          name: d.name,
+          data: d.data,
+          request_hash: d.requestHash,
+          subject_id: d.subjectId,
+        })),
+      ),
+    ],
+  );
+  return result.rows.map((r) => ({ jobId: r.job_id, fresh: r.fresh, priorHash: r.prior_hash }));
+}
+
+/** The fingerprints of accepted requests, by job id (a fresh read: sees what committed since). */
+export async function acceptedHashes(db: Executor, jobIds: readonly string[]): Promise<Map<string, string>> {
+  if (jobIds.length === 0) return new Map();
+  const rows = (await db('accepted_jobs').whereIn('job_id', jobIds).select('job_id', 'request_hash')) as Array<{
+    job_id: string;
+    request_hash: string;
+  }>;
+  return new Map(rows.map((r) => [r.job_id, r.request_hash]));
+}
+
+/** Forgets accepted requests: applied (in the transaction that applied them), failed for good, or taken back. */
+export async function deleteAccepted(db: Executor, jobIds: readonly string[]): Promise<void> {
+  if (jobIds.length === 0) return;
+  await db('accepted_jobs').whereIn('job_id', jobIds).delete();
+}
+
+/** The same, on the consumption hot path's node-postgres connection. */
+export async function deleteAcceptedOn(client: SqlClient, jobIds: readonly string[]): Promise<void> {
+  if (jobIds.length === 0) return;
+  await client.query('DELETE FROM accepted_jobs WHERE job_id = ANY($1::text[])', [jobIds]);
+}
+
+/** Whether a request for this subject (a consumption's id) waits for its worker. */
+export async function acceptedForSubject(db: Executor, subjectId: string): Promise<boolean> {
+  const row = (await db('accepted_jobs').where({ subject_id: subjectId }).first('job_id')) as
+    | { job_id: string }
+    | undefined;
+  return row !== undefined;
+}
+
+/**
+ * Accepted requests old enough that their job should have run, and not looked at for as long:
+ * the relay checks that Redis still holds each. Ages are measured by Postgres's clock, which wrote
+ * `accepted_at`.
+ */
+export async function acceptedDue(db: Executor, graceMs: number, limit: number): Promise<AcceptedJobRow[]> {
+  const result = await db.raw<{ rows: AcceptedJobRow[] }>(
+    `SELECT job_id, queue, name, data, request_hash FROM accepted_jobs
+      WHERE accepted_at < clock_timestamp() - make_interval(secs => ? / 1000.0)
+        AND (last_enqueued_at IS NULL OR last_enqueued_at < clock_timestamp() - make_interval(secs => ? / 1000.0))
+      ORDER BY accepted_at
+      LIMIT ?`,
+    [graceMs, graceMs, limit],
+  );
+  return result.rows;
+}
+
+/** Notes that the relay looked at (and, if Redis had lost them, enqueued) these requests now. */
+export async function markLookedAt(db: Executor, jobIds: readonly string[]): Promise<void> {
+  if (jobIds.length === 0) return;
+  await db.raw(
+    `UPDATE accepted_jobs SET last_enqueued_at = clock_timestamp(), enqueue_attempts = enqueue_attempts + 1
+      WHERE job_id = ANY(?::text[])`,
+    arrays([jobIds]),
+  );
+}

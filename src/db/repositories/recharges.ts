@@ -1,0 +1,38 @@
+import type { RechargeResult } from '../../views/recharge.js';
+import type { Executor } from '../knex.js';
+
+/** One recharge of a subscription, once per idempotency key, with the answer it gave. */
+export interface RechargeRow {
+  id: string;
+  subscription_id: string;
+  idempotency_key: string;
+  request_hash: string;
+  auto: boolean;
+  invoice_id: string | null;
+  period_start: Date;
+  price: bigint;
+  result: RechargeResult;
+  created_at: Date;
+}
+
+export async function rechargeByKey(
+  db: Executor,
+  subscriptionId: string,
+  idempotencyKey: string,
+): Promise<Pick<RechargeRow, 'request_hash' | 'result'> | undefined> {
+  return (await db('recharges')
+    .where({ subscription_id: subscriptionId, idempotency_key: idempotencyKey })
+    .first('request_hash', 'result')) as Pick<RechargeRow, 'request_hash' | 'result'> | undefined;
+}
+
+/** How many automatic recharges the subscription had in the period starting at `periodStart`. */
+export async function autoRechargesInPeriod(db: Executor, subscriptionId: string, periodStart: Date): Promise<number> {
+  const [row] = (await db('recharges')
+    .where({ subscription_id: subscriptionId, period_start: periodStart, auto: true })
+    .count({ n: '*' })) as Array<{ n: bigint | string | number }>;
+  return Number(row?.n ?? 0);
+}
+
+export async function insertRecharge(db: Executor, row: RechargeRow): Promise<void> {
+  await db('recharges').insert({ ...row, result: JSON.stringify(row.result) });
+}

@@ -1,0 +1,18 @@
+export type BalanceStatus = 'active' | 'expired' | 'void';
+
+/**
+ * One balance's change: its new `remaining` and how much of the move each running total takes
+ * (deltas, default 0). The database checks the identity on every row it writes.
+ */
+export interface BalanceChange {
+  id: string;
+  remaining: bigint;
+  status?: BalanceStatus;
+  consumed?: bigint;
+  adjusted?: bigint;
+  expired?: bigint;
+  voided?: bigint;
+  rolledOver?: bigint;
+  /** Set when this change sent `balance.low`. */
+  lowNotifiedAt?: Date;
+}

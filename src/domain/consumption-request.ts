@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../canonical-json.js';
+import { consumptionId } from '../ids.js';
+import type { UseMode } from './allocate.js';
+import { parseQuantity } from './quantity.js';
+import { fail, type Failure } from './result.js';
+
+/** How far in the future an occurred_at may be (clock skew between systems), in ms. */
+export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+/** A client as a use names it, resolved. */
+export interface UseClient {
+  id: string;
+  externalRef: string;
+}
+
+/** A credit type as a use names it, resolved: its precision decides what a quantity may be. */
+export interface UseCreditType {
+  id: string;
+  code: string;
+  unit: string;
+  decimals: number;
+}
+
+/** A use as reported (the fields of a `consume` job that the rules read). */
+export interface UseReport {
+  client: string;
+  credit_type: string;
+  quantity: number | string;
+  idempotency_key: string;
+  occurred_at?: string | undefined;
+  accepted_at?: string | undefined;
+  reference?: string | undefined;
+  metadata?: Record<string, unknown> | undefined;
+  mode?: UseMode | undefined;
+}
+
+/** A use checked against what the schema cannot know, ready for the burn-down. */
+export interface PreparedUse<R extends UseReport = UseReport> {
+  /** Its position in the batch. */
+  index: number;
+  /** UUID v5 of (client, idempotency key): every part of the system names it the same way. */
+  id: string;
+  client: UseClient;
+  creditType: UseCreditType;
+  /** Scaled units. */
+  quantity: bigint;
+  occurredAt: Date;
+  mode: UseMode;
+  /** The payload's fingerprint (`consumptionFingerprint`). */
+  hash: string;
+  report: R;
+  jobId: string;
+}
+
+/**
+ * The payload fingerprint: the same key with another payload is `idempotency_conflict`. Built as one
+ * string (this runs for every consumption): the fields in a fixed order, metadata as canonical JSON.
+ * `occurredAt` is the time given by the caller, if any — a default taken at acceptance is not part of
+ * the payload.
+ */
+export function consumptionFingerprint(p: {
+  clientId: string;
+  creditTypeId: string;
+  quantity: bigint;
+  occurredAt: string | null;
+  mode: UseMode;
+  reference: string | null;
+  metadata: unknown;
+}): string {
+  const text = [
+    p.clientId,
+    p.creditTypeId,
+    p.quantity.toString(),
+    p.occurredAt ?? '',
+    p.mode,
+    p.reference ?? '',
+    p.metadata ? canonicalJson(p.metadata) : '',
+  ].join('\u0000');
+  return createHash('sha256').update(text).digest('base64url');
+}
+
+/**
+ * Checks a use for what its schema cannot (DOMAIN.md "Quantities" and consumption rule 4): its
+ * references exist, its quantity fits the credit type's precision, its time is not in the future;
+ * and names it (id, fingerprint, default occurred_at: accepted_at, else when it was enqueued).
+ */
+export function prepareUse<R extends UseReport>(
+  report: R,
+  context: {
+    index: number;
+    jobId: string;
+    enqueuedAt: Date;
+    now: Date;
+    clients: ReadonlyMap<string, UseClient>;
+    creditTypes: ReadonlyMap<string, UseCreditType>;
+  },
+): PreparedUse<R> | Failure {
+  const client = context.clients.get(report.client);
+  if (!client) return fail('not_found', `no client "${report.client}"`, { errors: [{ field: 'client', message: 'not found' }] });
+  const creditType = context.creditTypes.get(report.credit_type);
+  if (!creditType) {
+    return fail('not_found', `no credit type "${report.credit_type}"`, {
+      errors: [{ field: 'credit_type', message: 'not found' }],
+    });
+  }
+  const quantity = parseQuantity(report.quantity, creditType.decimals);
+  if (!quantity.ok) {
+    return fail('validation_failed', `quantity ${quantity.detail}`, { errors: [{ field: 'quantity', message: quantity.detail }] });
+  }
+  const given = report.occurred_at ? new Date(report.occurred_at) : undefined;
+  if (given && given.getTime() > context.now.getTime() + MAX_FUTURE_SKEW_MS) {
+    return fail('validation_failed', 'occurred_at is in the future', {
+      errors: [{ field: 'occurred_at', message: 'is in the future' }],
+    });
+  }
+  const occurredAt = given ?? (report.accepted_at ? new Date(report.accepted_at) : context.enqueuedAt);
+  const mode = report.mode ?? 'reject';
+  return {
+    index: context.index,
+    id: consumptionId(client.id, report.idempotency_key),
+    client,
+    creditType,
+    quantity: quantity.value,
+    occurredAt,
+    mode,
+    hash: consumptionFingerprint({
+      clientId: client.id,
+      creditTypeId: creditType.id,
+      quantity: quantity.value,
+      occurredAt: given ? given.toISOString() : null,
+      mode,
+      reference: report.reference ?? null,
+      metadata: report.metadata ?? null,
+    }),
+    report,
+    jobId: context.jobId,
+  };
+}
+
+/** Whether `prepareUse` refused the use. */
+export const isRefused = <R extends UseReport>(p: PreparedUse<R> | Failure): p is Failure => 'ok' in p;

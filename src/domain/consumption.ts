@@ -1,0 +1,36 @@
+import type { UseMode } from './allocate.js';
+
+export type ConsumptionStatus = 'applied' | 'partial' | 'rejected' | 'reversed';
+
+/** DOMAIN.md "consumption": one report of use, as stored. */
+export interface ConsumptionRecord {
+  id: string;
+  client_id: string;
+  credit_type_id: string;
+  idempotency_key: string;
+  /** The payload's fingerprint: the same key with another payload is `idempotency_conflict`. */
+  request_hash: string;
+  quantity: bigint;
+  applied: bigint;
+  shortfall: bigint;
+  mode: UseMode;
+  status: ConsumptionStatus;
+  error_code: string | null;
+  /** The client's usable total of the credit type right after it. */
+  remaining_after: bigint;
+  occurred_at: Date;
+  reference: string | null;
+  metadata: Record<string, unknown> | null;
+  job_id: string | null;
+  reversed_at: Date | null;
+  reversal_returned: bigint | null;
+  reversal_expired: bigint | null;
+  created_at: Date;
+}
+
+/** What one balance gave to one consumption. */
+export interface AllocationRecord {
+  consumption_id: string;
+  balance_id: string;
+  amount: bigint;
+}

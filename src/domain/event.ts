@@ -1,0 +1,38 @@
+/** API.md: every event that changes a subscription, a balance or an invoice, and a report's readiness. */
+export const EVENT_TYPES = [
+  'subscription.created',
+  'subscription.renewed',
+  'subscription.recharged',
+  'subscription.expired',
+  'subscription.cancelled',
+  'subscription.activated',
+  'subscription.suspended',
+  'subscription.resumed',
+  'balance.low',
+  'balance.depleted',
+  'balance.expired',
+  'balance.expiring_soon',
+  'balance.adjusted',
+  'consumption.rejected',
+  'consumption.reversed',
+  'invoice.created',
+  'invoice.paid',
+  'invoice.voided',
+  'report.ready',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/**
+ * Commands for the service itself, carried by the outbox so that they are enqueued only once the
+ * transaction that asked for them has committed. Never delivered to webhooks.
+ */
+export const COMMAND_TYPES = ['command.auto_recharge'] as const;
+export type CommandType = (typeof COMMAND_TYPES)[number];
+
+/** An event a plan records, written to the outbox in the transaction that caused it. */
+export interface EventDraft {
+  type: EventType | CommandType;
+  clientId?: string | null;
+  subjectId?: string | null;
+  data: Record<string, unknown>;
+}

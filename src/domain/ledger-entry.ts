@@ -1,0 +1,20 @@
+/** DOMAIN.md "ledger entry": one change of one balance; append-only. */
+export type LedgerKind = 'grant' | 'consume' | 'reverse' | 'recharge' | 'adjust' | 'expire' | 'rollover' | 'void';
+
+/** One change of one balance, as a plan writes it. `amount` is signed; `remaining_after` is the balance right after it. */
+export interface LedgerEntryDraft {
+  balance_id: string;
+  client_id: string;
+  credit_type_id: string;
+  subscription_id: string;
+  kind: LedgerKind;
+  amount: bigint;
+  remaining_after: bigint;
+  consumption_id?: string | null;
+  invoice_id?: string | null;
+  job_id?: string | null;
+  actor?: string | null;
+  reason?: string | null;
+  effective_at: Date;
+  created_at: Date;
+}

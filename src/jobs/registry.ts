@@ -1,0 +1,70 @@
+import type { AppContext } from '../app-context.js';
+import type { Result } from '../domain/result.js';
+import { cleanup } from './cleanup.js';
+import { applyConsumptions } from './consume.js';
+import { JOB_NAMES, JOBS, type JobDefinition, type JobName, type JobPayload, type JobResult } from './definitions.js';
+import { deliverWebhook } from './deliver-webhook.js';
+import { expireDue } from './expire.js';
+import { generateReportJob } from './generate-report.js';
+import type { JobRun } from './job-run.js';
+import { notifyBalances } from './notify.js';
+import { rechargeSubscription } from './recharge.js';
+import { renewSubscription } from './renew.js';
+import { reverseConsumption } from './reverse.js';
+import { verifyJob } from './verify.js';
+
+/** A job handled one at a time: loads, decides (src/domain), writes, in one transaction, and answers its result. */
+export interface SingleHandler<N extends JobName> {
+  run(data: JobPayload<N>, run: JobRun): Promise<Result<JobResult<N>>>;
+}
+
+/** One job as a batch handler sees it. */
+export interface BatchItem<N extends JobName> {
+  jobId: string;
+  data: JobPayload<N>;
+  enqueuedAt: Date;
+}
+
+/**
+ * A job applied many per transaction (the hot path): the worker hands each job to a micro-batcher
+ * and awaits its own outcome (PERFORMANCE.md). `laneOf` keeps jobs that lock the same rows in one
+ * lane, so that a process's own batches never wait on each other's locks.
+ */
+export interface BatchedHandler<N extends JobName> {
+  batch: {
+    apply(app: AppContext, items: ReadonlyArray<BatchItem<N>>): Promise<Array<Result<JobResult<N>>>>;
+    laneOf(data: JobPayload<N>): string;
+  };
+}
+
+export type Handler<N extends JobName> = SingleHandler<N> | BatchedHandler<N>;
+
+export type { JobRun };
+
+export const isBatched = <N extends JobName>(handler: Handler<N>): handler is BatchedHandler<N> => 'batch' in handler;
+
+/** Each job's handler, one module per job. The compiler refuses a job without one. */
+const HANDLERS: { [N in JobName]: Handler<N> } = {
+  consume: { batch: { apply: applyConsumptions, laneOf: (data) => data.client } },
+  reverse: { run: (data, { app, jobId }) => reverseConsumption(app, data, jobId, `job:${jobId}`) },
+  recharge: { run: (data, { app, jobId }) => rechargeSubscription(app, data, jobId) },
+  renew: { run: (data, { app, jobId }) => renewSubscription(app, data, jobId) },
+  expire: { run: (data, { app }) => expireDue(app, new Date(data.as_of)) },
+  notify: { run: (data, { app }) => notifyBalances(app, new Date(data.as_of)) },
+  verify: { run: (data, { app }) => verifyJob(app, new Date(data.as_of)) },
+  cleanup: { run: (data, { app }) => cleanup(app, new Date(data.as_of)) },
+  generate: { run: generateReportJob },
+  deliver: { run: (data, { app, job }) => deliverWebhook(app, data, job) },
+};
+
+/** A job as the workers run it: its declaration (queue, schema, job-id rule) and its handler. */
+export type RegisteredJob<N extends JobName> = (typeof JOBS)[N] & Handler<N> & { name: N };
+
+/**
+ * THE job registry: name → queue, payload schema, job-id rule, handler. Adding a job is one entry
+ * in src/jobs/definitions.ts and its handler here; the workers, the producer, the relay and the
+ * HTTP routes all follow.
+ */
+export const REGISTRY = Object.fromEntries(
+  JOB_NAMES.map((name) => [name, { ...(JOBS[name] as JobDefinition), ...HANDLERS[name], name }]),
+) as { [N in JobName]: RegisteredJob<N> };

@@ -1,0 +1,27 @@
+import type { BalanceRow } from '../db/repositories/balances.js';
+import { formatQuantity } from '../domain/quantity.js';
+
+/** A balance as a renewal or a recharge answers it: what was granted, from when, until when. */
+export interface GrantedBalanceView {
+  id: string;
+  credit_type: string;
+  granted: string;
+  valid_from: string;
+  expires_at: string;
+}
+
+export function toGrantedBalanceViews(
+  balances: readonly BalanceRow[],
+  creditTypes: ReadonlyMap<string, { code: string; decimals: number }>,
+): GrantedBalanceView[] {
+  return balances.map((b) => {
+    const creditType = creditTypes.get(b.credit_type_id);
+    return {
+      id: b.id,
+      credit_type: creditType?.code ?? b.credit_type_id,
+      granted: formatQuantity(b.granted, creditType?.decimals ?? 0),
+      valid_from: b.valid_from.toISOString(),
+      expires_at: b.expires_at.toISOString(),
+    };
+  });
+}
