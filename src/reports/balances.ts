@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { ReportQuery } from './types.js';
 import { big, iso, percent, quantity, text } from './values.js';
-import { scopeFilter } from './scope-filter.js';
+import { scopeFilter } from '../db/reports/scope-filter.js';
 
 export interface BalancesParams {
   asOf: Date;

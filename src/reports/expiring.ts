@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { formatQuantity } from '../domain/quantity.js';
 import type { ReportQuery } from './types.js';
 import { bool, iso, quantity, text } from './values.js';
-import { scopeFilter } from './scope-filter.js';
+import { scopeFilter } from '../db/reports/scope-filter.js';
 
 export interface ExpiringParams {
   asOf: Date;

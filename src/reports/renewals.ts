@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Grouping } from './params.js';
 import type { ReportQuery } from './types.js';
 import { int, text } from './values.js';
-import { scopeFilter } from './scope-filter.js';
+import { scopeFilter } from '../db/reports/scope-filter.js';
 
 export interface RenewalsParams {
   from: Date;

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { ReportQuery } from './types.js';
 import { bool, int, iso, text } from './values.js';
-import { scopeFilter } from './scope-filter.js';
+import { scopeFilter } from '../db/reports/scope-filter.js';
 
 export interface SubscriptionsParams {
   asOf: Date;
