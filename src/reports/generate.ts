@@ -92,7 +92,7 @@ export async function generateReport(app: AppContext, reportId: string, attempt:
     await app.db.transaction(async (trx) => {
       await trx.raw('SET TRANSACTION READ ONLY');
       await trx.raw(`SET LOCAL statement_timeout = ${REPORT_STATEMENT_TIMEOUT_MS}`);
-      const stream = trx.raw(query.sql, query.bindings as Knex.RawBinding[]).stream({ batchSize: BATCH_ROWS, highWaterMark: BATCH_ROWS });
+      const stream = trx.raw(query.statement.sql, query.statement.bindings as Knex.RawBinding[]).stream({ batchSize: BATCH_ROWS, highWaterMark: BATCH_ROWS });
       try {
         for await (const row of stream as AsyncIterable<Record<string, unknown>>) {
           await writer.write(output.row(query.toRow(row)));
