@@ -1,53 +1,8 @@
-import type { Knex } from 'knex';
+import { balancesStatement, nearlyConsumedStatement, type BalancesParams, type NearlyConsumedParams } from '../db/reports/balances.js';
 import type { ReportQuery } from './types.js';
 import { big, iso, percent, quantity, text } from './values.js';
-import { scopeFilter } from './scope-filter.js';
-
-export interface BalancesParams {
-  asOf: Date;
-  packageId?: string | undefined;
-  clientId?: string | undefined;
-  creditTypeId?: string | undefined;
-}
-
-/**
- * Per subscription and credit type, from the balances' running totals (no ledger scan), counted
- * as the consumption rule sees them at `as_of` (the same rules as GET /v1/clients/{id}/balances):
- * granted by packages, recharges and adjustments (a rollover moves units within the subscription,
- * it adds none); consumed net of reversals; remaining usable now; upcoming (a period not started
- * yet); expired, including units past their expiry that the sweep has not reached; voided.
- * granted − consumed − expired − voided = remaining + upcoming.
- */
-function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[] } {
-  const scoped = scopeFilter(p, { creditType: 'b.credit_type_id = ?', client: 'b.client_id = ?', package: 'b.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)' });
-  const where = ['TRUE', ...scoped.conditions];
-  const filter = scoped.bindings;
-  const sql = `
-    SELECT b.subscription_id, b.credit_type_id,
-           sum(CASE WHEN b.source = 'rollover' THEN 0 ELSE b.granted END + b.adjusted)::bigint AS granted,
-           sum(b.consumed)::bigint AS consumed,
-           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.valid_from <= ? AND b.expires_at > ?), 0)::bigint AS remaining,
-           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.valid_from > ? AND b.expires_at > ?), 0)::bigint AS upcoming,
-           (sum(b.expired) + COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at <= ?), 0))::bigint AS expired,
-           sum(b.voided)::bigint AS voided
-      FROM balances b
-     WHERE ${where.join(' AND ')}
-     GROUP BY b.subscription_id, b.credit_type_id`;
-  return { sql, bindings: [p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, ...filter] };
-}
 
 const COLUMNS = ['subscription_id', 'client_ref', 'client_name', 'package_code', 'subscription_status', 'credit_type', 'unit', 'granted', 'consumed', 'remaining', 'upcoming', 'expired', 'voided', 'used_percent'] as const;
-
-const SELECT = `
-    SELECT a.subscription_id, c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
-           s.status AS subscription_status, ct.code AS credit_type, ct.unit, ct.decimals,
-           a.granted, a.consumed, a.remaining, a.upcoming, a.expired, a.voided`;
-
-const JOINS = `
-      JOIN subscriptions s ON s.id = a.subscription_id
-      JOIN clients c ON c.id = s.client_id
-      JOIN packages pk ON pk.id = s.package_id
-      JOIN credit_types ct ON ct.id = a.credit_type_id`;
 
 function toRow(r: Record<string, unknown>) {
   return {
@@ -68,44 +23,16 @@ function toRow(r: Record<string, unknown>) {
   };
 }
 
-/** `balances`: one row per subscription and credit type. */
+/** `balances`: one row per subscription and credit type, in the credit type's decimals, with the share of what was granted that is consumed. */
 export function balancesQuery(p: BalancesParams): ReportQuery {
-  const agg = aggregate(p);
-  return {
-    columns: COLUMNS,
-    sql: `${SELECT}
-      FROM (${agg.sql}) a ${JOINS}
-     ORDER BY c.external_ref, s.created_at, s.id, ct.code`,
-    bindings: agg.bindings,
-    toRow,
-  };
+  return { columns: COLUMNS, statement: balancesStatement(p), toRow };
 }
 
-/**
- * The overview's "nearly consumed": per live subscription and credit type, the balances usable at
- * `as_of` (rollovers included: they are units on hand), where at most `(100 − minPercent)`% of
- * what they hold is left; the least left first. Lifetime totals (the balances report) would hide
- * a depleted current period behind earlier ones, so this looks at the usable balances only.
- */
-export function nearlyConsumedQuery(p: { asOf: Date; minPercent: number }): ReportQuery {
-  const sql = `
-    SELECT a.subscription_id, c.id AS client_id, c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
-           ct.code AS credit_type, ct.unit, ct.decimals, a.held, a.remaining, a.next_expiry
-      FROM (SELECT b.subscription_id, b.credit_type_id, sum(b.granted + b.adjusted)::bigint AS held,
-                   sum(b.remaining)::bigint AS remaining, min(b.expires_at) AS next_expiry
-              FROM balances b
-             WHERE b.status = 'active' AND b.valid_from <= ? AND b.expires_at > ?
-             GROUP BY b.subscription_id, b.credit_type_id
-            HAVING sum(b.granted + b.adjusted) > 0 AND sum(b.remaining) * 100 <= sum(b.granted + b.adjusted) * (100 - ?)) a
-      JOIN subscriptions s ON s.id = a.subscription_id AND s.status = 'active'
-      JOIN clients c ON c.id = s.client_id
-      JOIN packages pk ON pk.id = s.package_id
-      JOIN credit_types ct ON ct.id = a.credit_type_id
-     ORDER BY a.remaining::numeric / a.held, c.external_ref, ct.code`;
+/** The overview's "nearly consumed" balances (see nearlyConsumedStatement), with the share of what they hold that is used. */
+export function nearlyConsumedQuery(p: NearlyConsumedParams): ReportQuery {
   return {
     columns: ['subscription_id', 'client_id', 'client_ref', 'client_name', 'package_code', 'credit_type', 'unit', 'held', 'remaining', 'used_percent', 'next_expiry'],
-    sql,
-    bindings: [p.asOf, p.asOf, p.minPercent],
+    statement: nearlyConsumedStatement(p),
     toRow: (r) => ({
       subscription_id: text(r.subscription_id),
       client_id: text(r.client_id),

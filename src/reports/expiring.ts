@@ -1,68 +1,18 @@
-import type { Knex } from 'knex';
+import { expiringStatement, type ExpiringParams, type Remains } from '../db/reports/expiring.js';
 import { formatQuantity } from '../domain/quantity.js';
 import type { ReportQuery } from './types.js';
 import { bool, iso, quantity, text } from './values.js';
-import { scopeFilter } from './scope-filter.js';
-
-export interface ExpiringParams {
-  asOf: Date;
-  daysAhead: number;
-  packageId?: string | undefined;
-  clientId?: string | undefined;
-  creditTypeId?: string | undefined;
-}
-
-interface Remains {
-  code: string;
-  unit: string;
-  decimals: number;
-  remaining: string;
-}
 
 /**
- * `expiring`: what ends in the next N days after `as_of`, soonest first. A `subscription` row for
- * each live subscription whose period ends then (does it renew by itself? what does it still
- * hold?), and a `balance` row for each balance with units left that expires then (recharges and
- * rollovers included), with what remains of it.
+ * `expiring`: the `subscription` and `balance` rows that end in the next N days, with the whole
+ * days left until then; a balance row shows what remains of it, a subscription row what it still
+ * holds of each credit type (`code: quantity; …`).
  */
 export function expiringQuery(p: ExpiringParams): ReportQuery {
-  const until = new Date(p.asOf.getTime() + p.daysAhead * 86_400_000);
-  const { conditions: subWhere, bindings: subBindings } = scopeFilter(p, { client: 's.client_id = ?', package: 's.package_id = ?' });
-  const andSub = subWhere.map((w) => ` AND ${w}`).join('');
-  const creditTypeFilter = p.creditTypeId ? ' AND b.credit_type_id = ?' : '';
-  const creditTypeBinding: Knex.RawBinding[] = p.creditTypeId ? [p.creditTypeId] : [];
-  const sql = `
-    SELECT * FROM (
-      SELECT 'subscription' AS row_type, s.current_period_end AS expires_at,
-             c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
-             s.id AS subscription_id, s.status AS subscription_status, s.auto_renew AND NOT s.cancel_at_period_end AS renews,
-             NULL::uuid AS balance_id, NULL::text AS credit_type, NULL::text AS unit, NULL::smallint AS decimals,
-             NULL::text AS source, NULL::bigint AS remaining,
-             (SELECT json_agg(json_build_object('code', ct.code, 'unit', ct.unit, 'decimals', ct.decimals, 'remaining', t.remaining::text) ORDER BY ct.code)
-                FROM (SELECT b.credit_type_id, sum(b.remaining) AS remaining
-                        FROM balances b
-                       WHERE b.subscription_id = s.id AND b.status = 'active' AND b.valid_from <= ? AND b.expires_at > ?${creditTypeFilter}
-                       GROUP BY b.credit_type_id) t
-                JOIN credit_types ct ON ct.id = t.credit_type_id) AS remains
-        FROM subscriptions s JOIN clients c ON c.id = s.client_id JOIN packages pk ON pk.id = s.package_id
-       WHERE s.status = 'active' AND s.current_period_end > ? AND s.current_period_end <= ?${andSub}
-      UNION ALL
-      SELECT 'balance', b.expires_at, c.external_ref, c.name, pk.code,
-             s.id, s.status, s.auto_renew AND NOT s.cancel_at_period_end,
-             b.id, ct.code, ct.unit, ct.decimals, b.source, b.remaining, NULL
-        FROM balances b
-        JOIN subscriptions s ON s.id = b.subscription_id
-        JOIN clients c ON c.id = s.client_id
-        JOIN packages pk ON pk.id = s.package_id
-        JOIN credit_types ct ON ct.id = b.credit_type_id
-       WHERE b.status = 'active' AND b.remaining > 0 AND b.expires_at > ? AND b.expires_at <= ?${creditTypeFilter}${andSub}
-    ) x
-    ORDER BY expires_at, client_ref, subscription_id, (row_type = 'balance'), credit_type, balance_id`;
   const day = 86_400_000;
   return {
     columns: ['row_type', 'expires_at', 'days_left', 'client_ref', 'client_name', 'package_code', 'subscription_id', 'subscription_status', 'renews', 'balance_id', 'credit_type', 'unit', 'source', 'remaining', 'remains'],
-    sql,
-    bindings: [p.asOf, p.asOf, ...creditTypeBinding, p.asOf, until, ...subBindings, p.asOf, until, ...creditTypeBinding, ...subBindings],
+    statement: expiringStatement(p),
     toRow: (r) => {
       const expiresAt = r.expires_at instanceof Date ? r.expires_at : new Date(String(r.expires_at));
       const remains = (r.remains as Remains[] | null) ?? [];
@@ -87,4 +37,3 @@ export function expiringQuery(p: ExpiringParams): ReportQuery {
     },
   };
 }
-

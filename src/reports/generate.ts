@@ -1,7 +1,7 @@
-import type { Knex } from 'knex';
 import type { AppContext } from '../app-context.js';
 import { claimReportRun, failReportRun, finishReportRun, insertReportChunk, reportRunById, storedOutput, type ReportRunRow } from '../db/repositories/reports.js';
 import { recordEvents } from '../db/repositories/outbox.js';
+import { streamReportRows } from '../db/reports/stream.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { ChunkWriter, csvOutput, jsonOutput, type ReportOutput } from './output.js';
@@ -10,12 +10,6 @@ import { reportQuery } from './registry.js';
 import { settle } from '../commands/index.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import { downloadPath, type GenerateResult, toGenerateResult } from '../views/report-run.js';
-
-/** Rows fetched from Postgres per round trip; the stream holds about this many at once. */
-const BATCH_ROWS = 1_000;
-
-/** How long a report's statement may run (the pool's default is a minute, for the API). */
-export const REPORT_STATEMENT_TIMEOUT_MS = 15 * 60_000;
 
 /** A newer attempt took the run over: this one stops quietly. */
 class Superseded extends Error {}
@@ -65,21 +59,10 @@ export async function generateReport(app: AppContext, reportId: string, attempt:
 
     await writer.write(output.begin());
     let rowCount = 0;
-    // A read-only transaction of its own, so that a long sort may outlast the pool's statement
-    // timeout; the chunks are written on other connections as the rows arrive.
-    await app.db.transaction(async (trx) => {
-      await trx.raw('SET TRANSACTION READ ONLY');
-      await trx.raw(`SET LOCAL statement_timeout = ${REPORT_STATEMENT_TIMEOUT_MS}`);
-      const stream = trx.raw(query.sql, query.bindings as Knex.RawBinding[]).stream({ batchSize: BATCH_ROWS, highWaterMark: BATCH_ROWS });
-      try {
-        for await (const row of stream as AsyncIterable<Record<string, unknown>>) {
-          await writer.write(output.row(query.toRow(row)));
-          rowCount += 1;
-        }
-      } finally {
-        // ends the cursor, also when the loop stopped early
-        stream.destroy();
-      }
+    // the chunks are written as the rows arrive, on other connections than the statement's
+    await streamReportRows(app.db, query, async (row) => {
+      await writer.write(output.row(row));
+      rowCount += 1;
     });
     await writer.write(output.end());
     await writer.end();

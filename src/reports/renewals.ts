@@ -1,63 +1,12 @@
-import type { Knex } from 'knex';
-import type { Grouping } from './params.js';
+import { renewalsStatement, type RenewalsParams } from '../db/reports/renewals.js';
 import type { ReportQuery } from './types.js';
 import { int, text } from './values.js';
-import { scopeFilter } from './scope-filter.js';
 
-export interface RenewalsParams {
-  from: Date;
-  to: Date;
-  groupBy: Grouping;
-  timeZone: string;
-  packageId?: string | undefined;
-  clientId?: string | undefined;
-}
-
-/**
- * `renewals`: per day/week/month and currency, how many subscriptions were started (their initial
- * period), renewed (a renewal period), recharged, and expired, and the revenue of each kind from
- * the invoices issued in the bucket (void invoices left out).
- */
+/** `renewals`: per period and currency, the subscriptions started, renewed, recharged and expired, and their revenue in minor units. */
 export function renewalsQuery(p: RenewalsParams): ReportQuery {
-  // the same subscription filter on every part of the union
-  const { conditions: subFilter, bindings: subBindings } = scopeFilter(p, { client: 's.client_id = ?', package: 's.package_id = ?' });
-  const and = subFilter.map((f) => ` AND ${f}`).join('');
-  const part = (): Knex.RawBinding[] => [p.from, p.to, ...subBindings];
-  const sql = `
-    WITH events AS (
-      SELECT sp.created_at AS at, s.currency, CASE WHEN sp.kind = 'initial' THEN 'new' ELSE 'renewal' END AS what, 0::bigint AS amount
-        FROM subscription_periods sp JOIN subscriptions s ON s.id = sp.subscription_id
-       WHERE sp.created_at >= ? AND sp.created_at <= ?${and}
-      UNION ALL
-      SELECT r.created_at, s.currency, 'recharge', 0
-        FROM recharges r JOIN subscriptions s ON s.id = r.subscription_id
-       WHERE r.created_at >= ? AND r.created_at <= ?${and}
-      UNION ALL
-      SELECT s.expired_at, s.currency, 'expiration', 0
-        FROM subscriptions s
-       WHERE s.status = 'expired' AND s.expired_at >= ? AND s.expired_at <= ?${and}
-      UNION ALL
-      SELECT i.issued_at, i.currency, 'revenue_' || i.kind, i.total
-        FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-       WHERE i.status <> 'void' AND i.issued_at >= ? AND i.issued_at <= ?${and}
-    ),
-    bucketed AS (SELECT date_trunc(?, at, ?) AS bucket, currency, what, amount FROM events)
-    SELECT to_char(bucket AT TIME ZONE ?, 'YYYY-MM-DD') AS period_start, currency,
-           count(*) FILTER (WHERE what = 'new') AS new_subscriptions,
-           count(*) FILTER (WHERE what = 'renewal') AS renewals,
-           count(*) FILTER (WHERE what = 'recharge') AS recharges,
-           count(*) FILTER (WHERE what = 'expiration') AS expirations,
-           COALESCE(sum(amount) FILTER (WHERE what = 'revenue_subscription'), 0)::bigint AS new_revenue,
-           COALESCE(sum(amount) FILTER (WHERE what = 'revenue_renewal'), 0)::bigint AS renewal_revenue,
-           COALESCE(sum(amount) FILTER (WHERE what = 'revenue_recharge'), 0)::bigint AS recharge_revenue,
-           COALESCE(sum(amount) FILTER (WHERE what LIKE 'revenue_%'), 0)::bigint AS revenue
-      FROM bucketed
-     GROUP BY bucket, currency
-     ORDER BY bucket, currency`;
   return {
     columns: ['period_start', 'currency', 'new_subscriptions', 'renewals', 'recharges', 'expirations', 'new_revenue', 'renewal_revenue', 'recharge_revenue', 'revenue'],
-    sql,
-    bindings: [...part(), ...part(), ...part(), ...part(), p.groupBy, p.timeZone, p.timeZone],
+    statement: renewalsStatement(p),
     toRow: (r) => ({
       period_start: text(r.period_start),
       currency: text(r.currency)?.trim() ?? null,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
 import type { Executor } from '../db/knex.js';
 import { transact } from '../db/transact.js';
-import { insertReportRun, reportChunk, reportRunById, type ReportRunRow, type ReportTrigger } from '../db/repositories/reports.js';
+import { insertReportRun, reportChunk, reportChunkCount, reportRunById, type ReportRunRow, type ReportTrigger } from '../db/repositories/reports.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { accept, type Admission, type Command } from '../commands/index.js';
@@ -101,8 +101,7 @@ const drained = (res: Response): Promise<void> =>
  * client to take each one), with its content type and file name.
  */
 export async function sendReportDownload(app: AppContext, run: ReportRunRow, res: Response): Promise<void> {
-  const chunkCount = await app.db('report_chunks').where({ report_id: run.id }).count<{ n: number }[]>({ n: '*' });
-  const total = Number(chunkCount[0]?.n ?? 0);
+  const total = await reportChunkCount(app.db, run.id);
   res.status(200);
   res.setHeader('content-type', CONTENT_TYPE[run.format]);
   res.setHeader('content-disposition', `attachment; filename="${downloadFileName(run, app.config.BUSINESS_TZ)}"`);

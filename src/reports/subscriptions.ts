@@ -1,56 +1,15 @@
-import type { Knex } from 'knex';
+import { subscriptionsStatement, type SubscriptionsParams } from '../db/reports/subscriptions.js';
 import type { ReportQuery } from './types.js';
 import { bool, int, iso, text } from './values.js';
-import { scopeFilter } from './scope-filter.js';
-
-export interface SubscriptionsParams {
-  asOf: Date;
-  packageId?: string | undefined;
-  clientId?: string | undefined;
-  /** Only the summary rows (the overview's counts per status). */
-  summaryOnly?: boolean | undefined;
-}
-
-/** Statuses whose period is still running (or waiting to), so that "days left" means something. */
-const LIVE = `('active', 'pending', 'suspended')`;
 
 /**
- * `subscriptions`, as of a moment: first one `summary` row per package and status with its count,
- * then one `subscription` row each, with its current period, the days left in it, whether it is
- * depleted (no usable units left of any credit type) and whether it renews by itself. One
- * statement, so the counts and the list come from the same snapshot.
+ * `subscriptions`: the `summary` rows (a count per package and status) and the `subscription` rows
+ * (one each, with its current period); each kind leaves the other's columns empty.
  */
 export function subscriptionsQuery(p: SubscriptionsParams): ReportQuery {
-  const scoped = scopeFilter(p, { client: 's.client_id = ?', package: 's.package_id = ?' });
-  const where = ['TRUE', ...scoped.conditions];
-  const filter = scoped.bindings;
-  const sql = `
-    SELECT * FROM (
-      SELECT 'summary' AS row_type, pk.code AS package_code, pk.name AS package_name, s.status, count(*) AS count,
-             NULL::uuid AS subscription_id, NULL::text AS client_ref, NULL::text AS client_name,
-             NULL::timestamptz AS period_start, NULL::timestamptz AS period_end, NULL::integer AS days_left,
-             NULL::boolean AS depleted, NULL::boolean AS auto_renew, NULL::integer AS renewal_count
-        FROM subscriptions s JOIN packages pk ON pk.id = s.package_id
-       WHERE ${where.join(' AND ')}
-       GROUP BY pk.code, pk.name, s.status
-      UNION ALL
-      SELECT 'subscription', pk.code, pk.name, s.status, NULL,
-             s.id, c.external_ref, c.name, s.current_period_start, s.current_period_end,
-             CASE WHEN s.status IN ${LIVE}
-                  THEN GREATEST(0, ceil(extract(epoch FROM s.current_period_end - ?::timestamptz) / 86400))::integer
-                  ELSE 0 END,
-             NOT EXISTS (SELECT 1 FROM balances b
-                          WHERE b.subscription_id = s.id AND b.status = 'active' AND b.remaining > 0
-                            AND b.valid_from <= ? AND b.expires_at > ?),
-             s.auto_renew AND NOT s.cancel_at_period_end, s.renewal_count
-        FROM subscriptions s JOIN packages pk ON pk.id = s.package_id JOIN clients c ON c.id = s.client_id
-       WHERE ${where.join(' AND ')}
-    ) x${p.summaryOnly ? ` WHERE row_type = 'summary'` : ''}
-    ORDER BY (row_type = 'subscription'), package_code, status, period_end, client_ref, subscription_id`;
   return {
     columns: ['row_type', 'package_code', 'package_name', 'status', 'count', 'subscription_id', 'client_ref', 'client_name', 'period_start', 'period_end', 'days_left', 'depleted', 'auto_renew', 'renewal_count'],
-    sql,
-    bindings: [...filter, p.asOf, p.asOf, p.asOf, ...filter],
+    statement: subscriptionsStatement(p),
     toRow: (r) => {
       const summary = r.row_type === 'summary';
       return {

@@ -1,44 +1,12 @@
-import type { Knex } from 'knex';
+import { topPackagesStatement, type TopPackagesParams } from '../db/reports/top-packages.js';
 import type { ReportQuery } from './types.js';
 import { int, text } from './values.js';
 
-export interface TopPackagesParams {
-  from: Date;
-  to: Date;
-  clientId?: string | undefined;
-}
-
-/**
- * `top_packages`: the packages most requested in the range — new subscriptions plus renewals, one
- * per period granted — ranked, with the revenue of those periods' invoices (void ones left out).
- */
+/** `top_packages`: the packages ranked by requests (new subscriptions plus renewals), with their revenue in minor units. */
 export function topPackagesQuery(p: TopPackagesParams): ReportQuery {
-  const bindings: Knex.RawBinding[] = [p.from, p.to];
-  let clientFilter = '';
-  if (p.clientId) {
-    clientFilter = ' AND s.client_id = ?';
-    bindings.push(p.clientId);
-  }
-  const sql = `
-    SELECT row_number() OVER (ORDER BY a.requests DESC, a.revenue DESC, pk.code, a.currency) AS rank,
-           pk.id AS package_id, pk.code AS package_code, pk.name AS package_name, a.currency,
-           a.new_subscriptions, a.renewals, a.requests, a.revenue
-      FROM (SELECT s.package_id, s.currency,
-                   count(*) FILTER (WHERE sp.kind = 'initial') AS new_subscriptions,
-                   count(*) FILTER (WHERE sp.kind = 'renewal') AS renewals,
-                   count(*) AS requests,
-                   COALESCE(sum(i.total) FILTER (WHERE i.status <> 'void'), 0)::bigint AS revenue
-              FROM subscription_periods sp
-              JOIN subscriptions s ON s.id = sp.subscription_id
-              LEFT JOIN invoices i ON i.id = sp.invoice_id
-             WHERE sp.created_at >= ? AND sp.created_at <= ?${clientFilter}
-             GROUP BY s.package_id, s.currency) a
-      JOIN packages pk ON pk.id = a.package_id
-     ORDER BY rank`;
   return {
     columns: ['rank', 'package_code', 'package_name', 'currency', 'new_subscriptions', 'renewals', 'requests', 'revenue'],
-    sql,
-    bindings,
+    statement: topPackagesStatement(p),
     toRow: (r) => ({
       rank: int(r.rank),
       package_code: text(r.package_code),

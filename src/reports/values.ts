@@ -24,7 +24,3 @@ export function percent(part: bigint, whole: bigint): number | null {
   const tenths = (part * 1000n + whole / 2n) / whole;
   return Number(tenths) / 10;
 }
-
-/** Appends `LIMIT n` to a report's statement (it ends with its ORDER BY), for pages that show the top rows. */
-export const limited = <Q extends { sql: string; bindings: readonly unknown[] }>(query: Q, limit: number | undefined): Q =>
-  limit === undefined ? query : { ...query, sql: `${query.sql}\nLIMIT ${Math.max(1, Math.floor(limit))}` };

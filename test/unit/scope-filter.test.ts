@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { scopeFilter } from '../../src/reports/scope-filter.js';
+import { scopeFilter } from '../../src/db/reports/scope-filter.js';
 
 const CONDITIONS = { creditType: 'l.credit_type_id = ?', client: 'l.client_id = ?', package: 'p.package_id = ?' };
 

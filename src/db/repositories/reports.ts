@@ -119,6 +119,12 @@ export async function failReportRun(db: Executor, id: string, attemptId: string 
   });
 }
 
+/** How many chunks a run's output is stored in (a download sends them in order, 0 to count − 1). */
+export async function reportChunkCount(db: Executor, id: string): Promise<number> {
+  const chunkCount = await db('report_chunks').where({ report_id: id }).count<{ n: number }[]>({ n: '*' });
+  return Number(chunkCount[0]?.n ?? 0);
+}
+
 /** One stored chunk of a run's output. */
 export async function reportChunk(db: Executor, id: string, seq: number): Promise<Buffer | undefined> {
   const row = (await db('report_chunks').where({ report_id: id, seq }).first('data')) as { data: Buffer } | undefined;

@@ -1,8 +1,8 @@
 import { DateTime } from 'luxon';
+import { reportRows } from '../../db/reports/rows.js';
 import { nearlyConsumedQuery } from '../../reports/balances.js';
 import { consumptionQuery } from '../../reports/consumption.js';
 import { expiringQuery } from '../../reports/expiring.js';
-import { reportRows } from '../../reports/rows.js';
 import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { topPackagesQuery } from '../../reports/top-packages.js';
 import type { ReportRow } from '../../reports/types.js';

@@ -1,6 +1,6 @@
 import { findPackage, listPackages } from '../../db/repositories/packages.js';
+import { reportRows } from '../../db/reports/rows.js';
 import { renewalsQuery } from '../../reports/renewals.js';
-import { reportRows } from '../../reports/rows.js';
 import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { creditTypesOfPackages } from '../../services/packages.js';
 import { toPackageView } from '../../views/package.js';

@@ -1,0 +1,46 @@
+import type { Knex } from 'knex';
+import { scopeFilter } from './scope-filter.js';
+import type { Grouping, ReportStatement } from './statement.js';
+
+export interface ConsumptionParams {
+  from: Date;
+  to: Date;
+  groupBy: Grouping;
+  timeZone: string;
+  creditTypeId?: string | undefined;
+  packageId?: string | undefined;
+  clientId?: string | undefined;
+  per?: 'client' | 'package' | undefined;
+}
+
+/**
+ * `consumption`: units consumed per day/week/month (of the business time zone) per credit type,
+ * optionally per client or package, from the ledger. A consumption counts when it occurred
+ * (`effective_at`); a reversal gives units back when it happened. consumed = −Σ consume,
+ * reversed = Σ reverse. Served by the partial index `ledger_usage`.
+ */
+export function consumptionStatement(p: ConsumptionParams): ReportStatement {
+  const where = [`l.kind IN ('consume', 'reverse')`, 'l.effective_at >= ?', 'l.effective_at <= ?'];
+  const scoped = scopeFilter(p, { creditType: 'l.credit_type_id = ?', client: 'l.client_id = ?', package: 'l.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)' });
+  where.push(...scoped.conditions);
+  const filters: Knex.RawBinding[] = [p.from, p.to, ...scoped.bindings];
+  const perColumn = p.per === 'client' ? 'l.client_id' : p.per === 'package' ? 's.package_id' : undefined;
+  const sql = `
+    SELECT to_char(a.bucket AT TIME ZONE ?, 'YYYY-MM-DD') AS period_start,
+           ct.code AS credit_type, ct.unit, ct.decimals,
+           ${p.per === 'client' ? 'c.external_ref AS client_ref, c.name AS client_name,' : ''}
+           ${p.per === 'package' ? 'pk.code AS package_code, pk.name AS package_name,' : ''}
+           a.consumed, a.reversed
+      FROM (SELECT date_trunc(?, l.effective_at, ?) AS bucket, l.credit_type_id${perColumn ? `, ${perColumn} AS per_id` : ''},
+                   COALESCE(-sum(l.amount) FILTER (WHERE l.kind = 'consume'), 0)::bigint AS consumed,
+                   COALESCE(sum(l.amount) FILTER (WHERE l.kind = 'reverse'), 0)::bigint AS reversed
+              FROM ledger_entries l
+              ${p.per === 'package' ? 'JOIN subscriptions s ON s.id = l.subscription_id' : ''}
+             WHERE ${where.join(' AND ')}
+             GROUP BY 1, 2${perColumn ? ', 3' : ''}) a
+      JOIN credit_types ct ON ct.id = a.credit_type_id
+      ${p.per === 'client' ? 'JOIN clients c ON c.id = a.per_id' : ''}
+      ${p.per === 'package' ? 'JOIN packages pk ON pk.id = a.per_id' : ''}
+     ORDER BY a.bucket, ct.code${p.per === 'client' ? ', c.external_ref' : p.per === 'package' ? ', pk.code' : ''}`;
+  return { sql, bindings: [p.timeZone, p.groupBy, p.timeZone, ...filters] };
+}

@@ -1,0 +1,56 @@
+import type { Knex } from 'knex';
+import { scopeFilter } from './scope-filter.js';
+import type { Grouping, ReportStatement } from './statement.js';
+
+export interface RenewalsParams {
+  from: Date;
+  to: Date;
+  groupBy: Grouping;
+  timeZone: string;
+  packageId?: string | undefined;
+  clientId?: string | undefined;
+}
+
+/**
+ * `renewals`: per day/week/month and currency, how many subscriptions were started (their initial
+ * period), renewed (a renewal period), recharged, and expired, and the revenue of each kind from
+ * the invoices issued in the bucket (void invoices left out).
+ */
+export function renewalsStatement(p: RenewalsParams): ReportStatement {
+  // the same subscription filter on every part of the union
+  const { conditions: subFilter, bindings: subBindings } = scopeFilter(p, { client: 's.client_id = ?', package: 's.package_id = ?' });
+  const and = subFilter.map((f) => ` AND ${f}`).join('');
+  const part = (): Knex.RawBinding[] => [p.from, p.to, ...subBindings];
+  const sql = `
+    WITH events AS (
+      SELECT sp.created_at AS at, s.currency, CASE WHEN sp.kind = 'initial' THEN 'new' ELSE 'renewal' END AS what, 0::bigint AS amount
+        FROM subscription_periods sp JOIN subscriptions s ON s.id = sp.subscription_id
+       WHERE sp.created_at >= ? AND sp.created_at <= ?${and}
+      UNION ALL
+      SELECT r.created_at, s.currency, 'recharge', 0
+        FROM recharges r JOIN subscriptions s ON s.id = r.subscription_id
+       WHERE r.created_at >= ? AND r.created_at <= ?${and}
+      UNION ALL
+      SELECT s.expired_at, s.currency, 'expiration', 0
+        FROM subscriptions s
+       WHERE s.status = 'expired' AND s.expired_at >= ? AND s.expired_at <= ?${and}
+      UNION ALL
+      SELECT i.issued_at, i.currency, 'revenue_' || i.kind, i.total
+        FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+       WHERE i.status <> 'void' AND i.issued_at >= ? AND i.issued_at <= ?${and}
+    ),
+    bucketed AS (SELECT date_trunc(?, at, ?) AS bucket, currency, what, amount FROM events)
+    SELECT to_char(bucket AT TIME ZONE ?, 'YYYY-MM-DD') AS period_start, currency,
+           count(*) FILTER (WHERE what = 'new') AS new_subscriptions,
+           count(*) FILTER (WHERE what = 'renewal') AS renewals,
+           count(*) FILTER (WHERE what = 'recharge') AS recharges,
+           count(*) FILTER (WHERE what = 'expiration') AS expirations,
+           COALESCE(sum(amount) FILTER (WHERE what = 'revenue_subscription'), 0)::bigint AS new_revenue,
+           COALESCE(sum(amount) FILTER (WHERE what = 'revenue_renewal'), 0)::bigint AS renewal_revenue,
+           COALESCE(sum(amount) FILTER (WHERE what = 'revenue_recharge'), 0)::bigint AS recharge_revenue,
+           COALESCE(sum(amount) FILTER (WHERE what LIKE 'revenue_%'), 0)::bigint AS revenue
+      FROM bucketed
+     GROUP BY bucket, currency
+     ORDER BY bucket, currency`;
+  return { sql, bindings: [...part(), ...part(), ...part(), ...part(), p.groupBy, p.timeZone, p.timeZone] };
+}
