@@ -23,3 +23,11 @@ export async function transact<T>(db: Executor, work: (tx: Tx) => Promise<Result
     throw error;
   }
 }
+
+/**
+ * Runs `work` in a transaction (a savepoint when `db` is one already): it commits when the work
+ * returns and rolls back when it throws. For work with no expected failure; `transact` otherwise.
+ */
+export async function withTransaction<T>(db: Executor, work: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.transaction(work);
+}

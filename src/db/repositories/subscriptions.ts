@@ -1,6 +1,6 @@
 import type { ValidityUnit } from '../../domain/period.js';
 import type { SubscriptionStatus } from '../../domain/renewal.js';
-import type { Executor } from '../knex.js';
+import type { Executor, Tx } from '../knex.js';
 import { readPage, type Page, type PageRequest } from '../pagination.js';
 
 export interface SubscriptionRow {
@@ -63,6 +63,30 @@ export async function subscriptionById(db: Executor, id: string): Promise<Subscr
 /** Subscriptions are locked before their balances and invoices (the one lock order). */
 export async function lockSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
   return (await db('subscriptions').where({ id }).forUpdate().first()) as SubscriptionRow | undefined;
+}
+
+/**
+ * Locks the subscriptions, by id: a transaction that locks several locks them in this order before
+ * their balances (the one lock order). Ids that match nothing are left out.
+ */
+export async function lockSubscriptions(tx: Tx, ids: readonly string[]): Promise<SubscriptionRow[]> {
+  return (await tx('subscriptions').whereIn('id', ids).orderBy('id').forUpdate()) as SubscriptionRow[];
+}
+
+/**
+ * Up to `limit` subscriptions (ids, ascending) with something for the expiry sweep at `asOf`: a live
+ * balance past its expiry, or a period that ended without renewal.
+ */
+export async function dueSubscriptionIds(db: Executor, asOf: Date, limit: number): Promise<string[]> {
+  const result = await db.raw<{ rows: Array<{ id: string }> }>(
+    `SELECT id FROM (
+       SELECT DISTINCT subscription_id AS id FROM balances WHERE status = 'active' AND expires_at <= ?
+       UNION
+       SELECT id FROM subscriptions WHERE status IN ('active', 'pending', 'suspended') AND current_period_end <= ?
+     ) due ORDER BY id LIMIT ?`,
+    [asOf, asOf, limit],
+  );
+  return result.rows.map((r) => r.id);
 }
 
 export async function subscriptionItems(db: Executor, subscriptionIds: readonly string[]): Promise<SubscriptionItemRow[]> {
