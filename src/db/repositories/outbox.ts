@@ -78,3 +78,17 @@ export async function recordEvents(db: Executor, events: readonly OutboxEventDra
   if (events.length === 0) return;
   await db.raw(`WITH e AS (${outboxInsertSql('?')}) SELECT ${OUTBOX_NOTIFY_SQL}`, [outboxJson(events, now)]);
 }
+
+/**
+ * Deletes dispatched events created before `before` that no endpoint wanted (events with deliveries
+ * stay, as their history); answers how many.
+ */
+export async function deleteDispatchedEventsWithoutDeliveries(db: Executor, before: Date): Promise<number> {
+  const result = await db.raw<{ rowCount: number }>(
+    `DELETE FROM outbox_events e
+      WHERE e.dispatched_at IS NOT NULL AND e.created_at < ?
+        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)`,
+    [before],
+  );
+  return result.rowCount;
+}

@@ -124,3 +124,8 @@ export async function reportChunk(db: Executor, id: string, seq: number): Promis
   const row = (await db('report_chunks').where({ report_id: id, seq }).first('data')) as { data: Buffer } | undefined;
   return row?.data;
 }
+
+/** Deletes finished runs (done or failed) created before `before`, their chunks with them (ON DELETE CASCADE); answers how many. */
+export async function deleteFinishedReportRunsBefore(db: Executor, before: Date): Promise<number> {
+  return await db('report_runs').whereIn('status', ['done', 'failed']).andWhere('created_at', '<', before).delete();
+}
