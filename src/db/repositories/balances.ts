@@ -162,6 +162,23 @@ export async function markBalancesNotified(db: Executor, notice: BalanceNotice, 
     .update(notice === 'expiring_soon' ? { expiry_notified_at: now } : { low_notified_at: now });
 }
 
+/** Every balance of the client, by credit type and then in spending order. */
+export async function balancesOfClient(db: Executor, clientId: string): Promise<BalanceRow[]> {
+  return (await db('balances')
+    .where({ client_id: clientId })
+    .orderBy([{ column: 'credit_type_id' }, { column: 'priority' }, { column: 'expires_at' }, { column: 'valid_from' }, { column: 'id' }])) as BalanceRow[];
+}
+
+/**
+ * Moves the subscription's live balances to `period` (valid from its start, expiring at its end):
+ * a subscription activated by a payment later than its planned start gets the whole period.
+ */
+export async function moveActiveBalancesToPeriod(db: Executor, subscriptionId: string, period: { start: Date; end: Date }, now: Date): Promise<void> {
+  await db('balances')
+    .where({ subscription_id: subscriptionId, status: 'active' })
+    .update({ valid_from: period.start, expires_at: period.end, period_start: period.start, updated_at: now });
+}
+
 export async function lockBalance(db: Executor, id: string): Promise<BalanceRow | undefined> {
   return (await db('balances').where({ id }).forUpdate().first()) as BalanceRow | undefined;
 }

@@ -17,6 +17,13 @@ export async function insertCreditType(db: Executor, row: CreditTypeRow): Promis
   await db('credit_types').insert(row);
 }
 
+/** Inserts the credit type and answers it; undefined when its code is taken. */
+export async function insertCreditTypeIfCodeFree(db: Executor, row: CreditTypeRow): Promise<CreditTypeRow | undefined> {
+  // ON CONFLICT instead of catching the error: a failed statement would abort the caller's transaction.
+  const [inserted] = (await db('credit_types').insert(row).onConflict('code').ignore().returning('*')) as CreditTypeRow[];
+  return inserted;
+}
+
 export async function findCreditType(db: Executor, ref: string): Promise<CreditTypeRow | undefined> {
   return (await whereRef(db('credit_types').select('*'), 'credit_types', 'code', ref).first()) as CreditTypeRow | undefined;
 }

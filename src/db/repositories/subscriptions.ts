@@ -121,6 +121,11 @@ export async function periodStartingAt(db: Executor, subscriptionId: string, sta
   return (await db('subscription_periods').where({ subscription_id: subscriptionId, starts_at: startsAt }).first()) as SubscriptionPeriodRow | undefined;
 }
 
+/** Moves the period starting at `startsAt` to `period` (an activation later than the planned start). */
+export async function movePeriod(db: Executor, subscriptionId: string, startsAt: Date, period: { start: Date; end: Date }): Promise<void> {
+  await db('subscription_periods').where({ subscription_id: subscriptionId, starts_at: startsAt }).update({ starts_at: period.start, ends_at: period.end });
+}
+
 export interface SubscriptionFilter {
   clientId?: string | undefined;
   packageId?: string | undefined;
