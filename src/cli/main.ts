@@ -12,6 +12,7 @@ import { runNightly } from '../scheduler/nightly.js';
 import { verifyInvariants } from '../services/verify.js';
 import { startWorkers } from '../workers/index.js';
 import { openOutcomeListeners } from '../commands/index.js';
+import { listApiKeys } from '../db/repositories/api-keys.js';
 
 const USAGE = `usage: npm run cli -- <command>
 
@@ -53,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'keys' && sub === 'list') {
-      const rows = (await db('api_keys').select('id', 'name', 'prefix', 'scopes', 'created_at', 'last_used_at', 'revoked_at').orderBy('created_at')) as Array<Record<string, unknown>>;
+      const rows = await listApiKeys(db);
       for (const row of rows) console.log(JSON.stringify(row));
       return 0;
     }

@@ -24,7 +24,41 @@ export async function transact<T>(db: Executor, work: (tx: Tx) => Promise<Result
   }
 }
 
-/** Runs `work` in a transaction (a savepoint when `db` is one already): committed when it returns, rolled back when it throws. */
+/**
+ * Runs `work` in a transaction (a savepoint when `db` is one already): it commits when the work
+ * returns and rolls back when it throws. For work with no expected failure; `transact` otherwise.
+ */
 export async function withTransaction<T>(db: Executor, work: (tx: Tx) => Promise<T>): Promise<T> {
   return db.transaction(work);
+}
+
+/** What work run by `decideInTransaction` answers: its value, and whether what it wrote stays. */
+export interface Decision<T> {
+  value: T;
+  commit: boolean;
+}
+
+class RollbackAnswering extends Error {
+  constructor(readonly value: unknown) {
+    super('rolled back by its work');
+  }
+}
+
+/**
+ * Runs `work` in a transaction that commits or rolls back as the work decides, and answers its value
+ * either way: work whose outcome is known only at its end (a request that failed must leave no
+ * trace, yet its answer is still wanted). A throw rolls back and is thrown on.
+ */
+export async function decideInTransaction<T>(db: Executor, work: (tx: Tx) => Promise<Decision<T>>): Promise<{ value: T; committed: boolean }> {
+  try {
+    const value = await db.transaction(async (tx) => {
+      const decision = await work(tx);
+      if (!decision.commit) throw new RollbackAnswering(decision.value);
+      return decision.value;
+    });
+    return { value, committed: true };
+  } catch (error) {
+    if (error instanceof RollbackAnswering) return { value: error.value as T, committed: false };
+    throw error;
+  }
 }

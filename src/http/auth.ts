@@ -1,10 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import type { Executor } from '../db/knex.js';
+import { apiKeyByPrefix, insertApiKey, markApiKeyRevoked } from '../db/repositories/api-keys.js';
 import { newId } from '../ids.js';
 
-export const SCOPES = ['admin', 'write', 'read'] as const;
-export type Scope = (typeof SCOPES)[number];
+export { SCOPES, type Scope } from '../domain/scope.js';
+import type { Scope } from '../domain/scope.js';
 
 /** admin ⊇ write ⊇ read. */
 const RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3 };
@@ -33,20 +34,13 @@ export interface CreatedKey {
 export async function createApiKey(db: Executor, input: { name: string; scopes: Scope[]; now: Date }): Promise<CreatedKey> {
   const key = `${KEY_PREFIX}${randomBytes(6).toString('base64url').slice(0, 8)}${randomBytes(24).toString('base64url')}`;
   const id = newId();
-  await db('api_keys').insert({
-    id,
-    name: input.name,
-    prefix: key.slice(0, LOOKUP_LENGTH),
-    hash: sha256(key),
-    scopes: input.scopes,
-    created_at: input.now,
-  });
+  await insertApiKey(db, { id, name: input.name, prefix: key.slice(0, LOOKUP_LENGTH), hash: sha256(key), scopes: input.scopes, created_at: input.now });
   return { id, key, scopes: input.scopes };
 }
 
+/** False when there is no unrevoked key with this id. Verifiers accept the key until their cache entry lapses. */
 export async function revokeApiKey(db: Executor, id: string, now: Date): Promise<boolean> {
-  const count = await db('api_keys').where({ id }).whereNull('revoked_at').update({ revoked_at: now });
-  return count > 0;
+  return markApiKeyRevoked(db, id, now);
 }
 
 interface CachedKey {
@@ -74,11 +68,7 @@ export class ApiKeyVerifier {
     const cached = this.cache.get(cacheKey);
     if (cached && cached.until > Date.now()) return cached.auth;
 
-    const row = (await this.db('api_keys')
-      .where({ prefix: key.slice(0, LOOKUP_LENGTH) })
-      .first('id', 'name', 'hash', 'scopes', 'revoked_at')) as
-      | { id: string; name: string; hash: Buffer; scopes: Scope[]; revoked_at: Date | null }
-      | undefined;
+    const row = await apiKeyByPrefix(this.db, key.slice(0, LOOKUP_LENGTH));
     // Compare the full hashes in constant time, whatever the lookup found.
     const expected = row?.hash ?? Buffer.alloc(32);
     const matches = expected.length === digest.length && timingSafeEqual(expected, digest);

@@ -1,16 +1,11 @@
-import type { Knex } from 'knex';
 import type { Db, Executor } from '../db/knex.js';
+import { claimIdempotencyKey, storedResponse, storeIdempotentResponse } from '../db/repositories/idempotency-records.js';
+import { decideInTransaction, type Decision } from '../db/transact.js';
 import { fail, type Failure } from '../domain/result.js';
 import type { JsonReply } from './route.js';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
-
-interface StoredResponse {
-  request_hash: string;
-  status_code: number;
-  response_body: unknown;
-}
 
 export interface IdempotentCall {
   apiKeyId: string;
@@ -31,49 +26,19 @@ export async function runIdempotent(
   call: IdempotentCall,
   run: (tx: Executor) => Promise<JsonReply | Failure>,
 ): Promise<{ reply: JsonReply | Failure; committed: boolean }> {
-  const tx: Knex.Transaction = await db.transaction();
-  let settled = false;
-  try {
-    const claimed = await tx('idempotency_records')
-      .insert({
-        api_key_id: call.apiKeyId,
-        method: call.method,
-        path: call.path,
-        key: call.key,
-        request_hash: call.requestHash,
-        status_code: 0,
-        response_body: JSON.stringify(null),
-        created_at: call.now,
-      })
-      .onConflict(['api_key_id', 'method', 'path', 'key'])
-      .ignore()
-      .returning('key');
-    if (claimed.length === 0) {
-      await tx.rollback();
-      settled = true;
-      return { reply: await replay(db, call), committed: false };
-    }
+  const { value: reply, committed } = await decideInTransaction(db, async (tx): Promise<Decision<JsonReply | Failure | undefined>> => {
+    // not claimed: an earlier request holds the key, and its response is replayed below
+    if (!(await claimIdempotencyKey(tx, call, call.requestHash, call.now))) return { value: undefined, commit: false };
     const reply = await run(tx);
-    if ('ok' in reply || reply.status >= 400) {
-      await tx.rollback();
-      settled = true;
-      return { reply, committed: false };
-    }
-    await tx('idempotency_records')
-      .where({ api_key_id: call.apiKeyId, method: call.method, path: call.path, key: call.key })
-      .update({ status_code: reply.status, response_body: JSON.stringify(reply.body ?? null) });
-    await tx.commit();
-    settled = true;
-    return { reply, committed: true };
-  } finally {
-    if (!settled && !tx.isCompleted()) await tx.rollback().catch(() => undefined);
-  }
+    if ('ok' in reply || reply.status >= 400) return { value: reply, commit: false };
+    await storeIdempotentResponse(tx, call, reply.status, reply.body ?? null);
+    return { value: reply, commit: true };
+  });
+  return { reply: reply ?? (await replay(db, call)), committed };
 }
 
 async function replay(db: Db, call: IdempotentCall): Promise<JsonReply | Failure> {
-  const stored = (await db('idempotency_records')
-    .where({ api_key_id: call.apiKeyId, method: call.method, path: call.path, key: call.key })
-    .first('request_hash', 'status_code', 'response_body')) as StoredResponse | undefined;
+  const stored = await storedResponse(db, call);
   if (!stored) return fail('conflict', 'a request with this Idempotency-Key was being processed; retry it');
   if (stored.request_hash !== call.requestHash) {
     return fail('idempotency_conflict', 'this Idempotency-Key was used with another request body');

@@ -3,6 +3,7 @@ import { mkdirSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
+import { createDatabaseIfAbsent } from '../db/server.js';
 
 /**
  * Finds or starts what the service needs on a fresh machine: Postgres (a URL, a server on
@@ -49,13 +50,7 @@ export async function ensureDatabase(serverUrl: string, database: string): Promi
   const client = new pg.Client({ connectionString: withDatabase(serverUrl, 'postgres') });
   await client.connect();
   try {
-    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (found.rowCount === 0) {
-      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`).catch((error: unknown) => {
-        // another process created it between our check and our create
-        if ((error as { code?: string }).code !== '42P04') throw error;
-      });
-    }
+    await createDatabaseIfAbsent(client, database);
   } finally {
     await client.end();
   }

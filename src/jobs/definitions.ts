@@ -1,5 +1,6 @@
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
+import { REPORT_TYPES } from '../domain/report.js';
 import type { QueueName } from '../queue/names.js';
 import { boundedObject, metadataSchema, quantityInput, refSchema, storableText } from '../schemas/common.js';
 import type { ConsumptionResult } from '../views/consumption.js';
@@ -98,8 +99,7 @@ export const renewData = z.strictObject({
 /** Maintenance: `expire`, `notify` (low and expiring-soon events), `verify` (invariants), `cleanup` (retention). */
 export const maintenanceData = z.strictObject({ as_of: z.iso.datetime({ offset: true }) });
 
-export const REPORT_TYPES = ['subscriptions', 'balances', 'consumption', 'renewals', 'top_packages', 'expiring'] as const;
-export type ReportType = (typeof REPORT_TYPES)[number];
+export { REPORT_TYPES, type ReportType } from '../domain/report.js';
 
 /**
  * Generates a report run. The API creates the run and sends its id; a producer may instead send the

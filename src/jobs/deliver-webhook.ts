@@ -1,22 +1,10 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
+import { deliveryToSend, failDelivery, recordDeliveryAttempt } from '../db/repositories/webhooks.js';
 import { ok, fail, type Result } from '../domain/result.js';
 import { SIGNATURE_HEADER, sign } from '../webhooks/signature.js';
 import type { DeliverData } from './definitions.js';
 import type { DeliveryResult } from '../views/maintenance.js';
-
-interface DeliveryRow {
-  id: string;
-  status: 'pending' | 'delivered' | 'failed';
-  attempts: number;
-  endpoint_id: string;
-  url: string;
-  secret: string;
-  deleted_at: Date | null;
-  event_id: string;
-  event_type: string;
-  payload: unknown;
-}
 
 /** Thrown for a delivery the receiver refused: BullMQ retries it with exponential backoff. */
 export class DeliveryFailedError extends Error {}
@@ -28,15 +16,11 @@ export class DeliveryFailedError extends Error {}
  * job is retried with backoff, and the last allowed attempt marks it failed.
  */
 export async function deliverWebhook(app: AppContext, data: DeliverData, job: Job): Promise<Result<DeliveryResult>> {
-  const row = (await app.db('webhook_deliveries as d')
-    .join('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
-    .join('outbox_events as e', 'e.id', 'd.event_id')
-    .where('d.id', data.delivery_id)
-    .first('d.id', 'd.status', 'd.attempts', 'd.endpoint_id', 'w.url', 'w.secret', 'w.deleted_at', 'e.id as event_id', 'e.type as event_type', 'e.payload')) as DeliveryRow | undefined;
+  const row = await deliveryToSend(app.db, data.delivery_id);
   if (!row) return fail('not_found', `no webhook delivery "${data.delivery_id}"`);
   if (row.status === 'delivered') return ok({ delivery_id: row.id, status: 'delivered', attempts: row.attempts, reason: 'delivered before' });
   if (row.deleted_at) {
-    await app.db('webhook_deliveries').where({ id: row.id }).update({ status: 'failed', last_error: 'endpoint deleted' });
+    await failDelivery(app.db, row.id, 'endpoint deleted');
     return ok({ delivery_id: row.id, status: 'skipped', attempts: row.attempts, reason: 'endpoint deleted' });
   }
 
@@ -76,22 +60,15 @@ export async function deliverWebhook(app: AppContext, data: DeliverData, job: Jo
   const maxAttempts = job.opts.attempts ?? app.config.WEBHOOK_MAX_ATTEMPTS;
   const lastAttempt = job.attemptsMade + 1 >= maxAttempts;
 
-  await app.db.transaction(async (tx) => {
-    await tx('webhook_attempts')
-      .insert({ delivery_id: row.id, attempt, started_at: startedAt, duration_ms: durationMs, status_code: statusCode, error })
-      .onConflict(['delivery_id', 'attempt'])
-      .ignore();
-    await tx('webhook_deliveries')
-      .where({ id: row.id })
-      .update({
-        attempts: attempt,
-        last_status_code: statusCode,
-        last_error: error,
-        status: delivered ? 'delivered' : lastAttempt ? 'failed' : 'pending',
-        delivered_at: delivered ? new Date() : null,
-        next_attempt_at: delivered || lastAttempt ? null : new Date(Date.now() + backoffMs(app.config.WEBHOOK_BACKOFF_MS, job.attemptsMade + 1)),
-      });
-  });
+  await recordDeliveryAttempt(
+    app.db,
+    { deliveryId: row.id, attempt, startedAt, durationMs, statusCode, error },
+    {
+      status: delivered ? 'delivered' : lastAttempt ? 'failed' : 'pending',
+      deliveredAt: delivered ? new Date() : null,
+      nextAttemptAt: delivered || lastAttempt ? null : new Date(Date.now() + backoffMs(app.config.WEBHOOK_BACKOFF_MS, job.attemptsMade + 1)),
+    },
+  );
   if (!delivered) throw new DeliveryFailedError(`delivery ${row.id} to ${new URL(row.url).host} failed (attempt ${attempt}): ${error}`);
   return ok({ delivery_id: row.id, status: 'delivered', attempts: attempt, status_code: statusCode ?? 0 });
 }

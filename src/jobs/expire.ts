@@ -1,11 +1,12 @@
 import type { AppContext } from '../app-context.js';
 import type { Tx } from '../db/knex.js';
-import { applyBalanceChanges, BALANCE_LOCK_ORDER, createBalances, type BalanceChange, type BalanceRow } from '../db/repositories/balances.js';
+import { applyBalanceChanges, createBalances, lockExpiringBalances, type BalanceChange, type BalanceRow } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { appendLedgerEntries, type LedgerEntryDraft } from '../db/repositories/ledger.js';
 import { recordEvents, type OutboxEventDraft } from '../db/repositories/outbox.js';
 import { packageById } from '../db/repositories/packages.js';
-import { periodStartingAt, subscriptionItems, updateSubscription, type SubscriptionRow } from '../db/repositories/subscriptions.js';
+import { dueSubscriptionIds, lockSubscriptions, periodStartingAt, subscriptionItems, updateSubscription, type SubscriptionRow } from '../db/repositories/subscriptions.js';
+import { withTransaction } from '../db/transact.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { ok, type Result } from '../domain/result.js';
 import { rolloverAmount } from '../domain/rollover.js';
@@ -25,23 +26,11 @@ const CHUNK = 100;
 export async function expireDue(app: AppContext, asOf: Date): Promise<Result<ExpiryResult>> {
   const result: ExpiryResult = { as_of: asOf.toISOString(), balances_expired: 0, balances_rolled_over: 0, subscriptions_expired: 0, subscriptions_cancelled: 0 };
   for (;;) {
-    const due = (await app.db.raw<{ rows: Array<{ id: string }> }>(
-      `SELECT id FROM (
-         SELECT DISTINCT subscription_id AS id FROM balances WHERE status = 'active' AND expires_at <= ?
-         UNION
-         SELECT id FROM subscriptions WHERE status IN ('active', 'pending', 'suspended') AND current_period_end <= ?
-       ) due ORDER BY id LIMIT ?`,
-      [asOf, asOf, CHUNK],
-    )).rows.map((r) => r.id);
+    const due = await dueSubscriptionIds(app.db, asOf, CHUNK);
     if (due.length === 0) break;
-    await app.db.transaction(async (tx) => {
-      const subscriptions = (await tx('subscriptions').whereIn('id', due).orderBy('id').forUpdate()) as SubscriptionRow[];
-      const balances = (await tx('balances')
-        .whereIn('subscription_id', due)
-        .andWhere({ status: 'active' })
-        .andWhere('expires_at', '<=', asOf)
-        .orderByRaw(BALANCE_LOCK_ORDER)
-        .forUpdate()) as BalanceRow[];
+    await withTransaction(app.db, async (tx) => {
+      const subscriptions = await lockSubscriptions(tx, due);
+      const balances = await lockExpiringBalances(tx, due, asOf);
       for (const subscription of subscriptions) {
         const own = balances.filter((b) => b.subscription_id === subscription.id);
         const counts = await expireSubscription(tx, app, subscription, own, asOf);

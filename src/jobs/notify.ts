@@ -1,7 +1,8 @@
 import type { AppContext } from '../app-context.js';
-import type { BalanceRow } from '../db/repositories/balances.js';
+import { lockBalancesDueNotice, markBalancesNotified, type BalanceNotice } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { recordEvents, type OutboxEventDraft } from '../db/repositories/outbox.js';
+import { withTransaction } from '../db/transact.js';
 import { MS_PER_DAY } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { ok, type Result } from '../domain/result.js';
@@ -20,21 +21,10 @@ export async function notifyBalances(app: AppContext, asOf: Date): Promise<Resul
   const horizon = new Date(asOf.getTime() + app.config.EXPIRING_SOON_DAYS * MS_PER_DAY);
   const result: NotifyResult = { as_of: asOf.toISOString(), expiring_soon: 0, low: 0 };
 
-  const sweep = async (kind: 'expiring_soon' | 'low'): Promise<void> => {
+  const sweep = async (kind: BalanceNotice): Promise<void> => {
     for (;;) {
-      const sent = await app.db.transaction(async (tx) => {
-        const query = tx('balances')
-          .where({ status: 'active' })
-          .andWhere('remaining', '>', 0)
-          .andWhere('expires_at', '>', asOf)
-          .andWhere('valid_from', '<=', asOf)
-          .orderBy('id')
-          .limit(CHUNK)
-          .forUpdate()
-          .skipLocked();
-        if (kind === 'expiring_soon') query.whereNull('expiry_notified_at').andWhere('expires_at', '<=', horizon);
-        else query.whereNull('low_notified_at').andWhereRaw('remaining <= low_threshold');
-        const rows = (await query) as BalanceRow[];
+      const sent = await withTransaction(app.db, async (tx) => {
+        const rows = await lockBalancesDueNotice(tx, kind, { asOf, horizon, limit: CHUNK });
         if (rows.length === 0) return 0;
         const creditTypes = await creditTypesByIds(tx, rows.map((b) => b.credit_type_id));
         const events: OutboxEventDraft[] = rows.map((b) => {
@@ -55,9 +45,7 @@ export async function notifyBalances(app: AppContext, asOf: Date): Promise<Resul
           };
         });
         await recordEvents(tx, events, now);
-        await tx('balances')
-          .whereIn('id', rows.map((b) => b.id))
-          .update(kind === 'expiring_soon' ? { expiry_notified_at: now } : { low_notified_at: now });
+        await markBalancesNotified(tx, kind, rows.map((b) => b.id), now);
         return rows.length;
       });
       if (sent === 0) return;

@@ -38,7 +38,7 @@ export async function rechargeSubscription(app: AppContext, data: JobPayload<'re
     const previous = await rechargeByKey(tx, subscription.id, data.idempotency_key);
     if (previous) {
       if (previous.request_hash !== hash) return fail('idempotency_conflict', `idempotency_key "${data.idempotency_key}" was used for this subscription with another payload`);
-      return ok({ ...previous.result, replayed: true });
+      return ok({ ...(previous.result as RechargeResult), replayed: true });
     }
     const skipped = (reason: string): RechargeResult => ({
       recharge_id: null,
@@ -159,7 +159,7 @@ export async function acceptRecharge(
   const before = await rechargeByKey(app.db, subscription.id, idempotencyKey);
   if (before) {
     if (before.request_hash !== requestHash) return conflict;
-    return ok({ jobId: jobIdOf('recharge', data), replay: { ...before.result, replayed: true } });
+    return ok({ jobId: jobIdOf('recharge', data), replay: { ...(before.result as RechargeResult), replayed: true } });
   }
   if (subscription.status !== 'active') return fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
   const submitted = await submit(app, [{ name: 'recharge', data, requestHash, subjectId: subscription.id }], {

@@ -10,6 +10,7 @@ import { reportQuery } from './registry.js';
 import { settle } from '../commands/index.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import { downloadPath, type GenerateResult, toGenerateResult } from '../views/report-run.js';
+import { withTransaction } from '../db/transact.js';
 
 /** A newer attempt took the run over: this one stops quietly. */
 class Superseded extends Error {}
@@ -68,7 +69,7 @@ export async function generateReport(app: AppContext, reportId: string, attempt:
     await writer.end();
 
     const finishedAt = app.clock.now();
-    const finished = await app.db.transaction(async (tx) => {
+    const finished = await withTransaction(app.db, async (tx) => {
       const stored = await storedOutput(tx, reportId);
       if (stored.chunks !== writer.chunks || stored.bytes !== BigInt(writer.bytes)) {
         throw new Error(`report ${reportId}: stored ${stored.chunks} chunks / ${stored.bytes} bytes, wrote ${writer.chunks} / ${writer.bytes}`);

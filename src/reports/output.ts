@@ -1,7 +1,8 @@
 import { csvLine } from './csv.js';
 import type { ReportRow } from './types.js';
 
-export type ReportFormat = 'json' | 'csv';
+export type { ReportFormat } from '../domain/report.js';
+import type { ReportFormat } from '../domain/report.js';
 
 /** How a report's rows become bytes: what comes before the rows, each row, and what closes the file. */
 export interface ReportOutput {

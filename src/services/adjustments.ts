@@ -1,7 +1,7 @@
 import type { Executor } from '../db/knex.js';
 import { applyBalanceChanges, lockBalance } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
-import { appendLedgerEntries } from '../db/repositories/ledger.js';
+import { appendLedgerEntries, latestEntryOfBalance } from '../db/repositories/ledger.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { transact } from '../db/transact.js';
 import { formatQuantity, parseQuantity } from '../domain/quantity.js';
@@ -48,7 +48,8 @@ export async function adjustBalance(db: Executor, balanceId: string, input: Adju
     };
     await appendLedgerEntries(tx, [entry]);
     await applyBalanceChanges(tx, [{ id: balance.id, remaining, adjusted: delta.value }], context.now);
-    const [row] = await tx('ledger_entries').where({ balance_id: balance.id }).orderBy('seq', 'desc').limit(1);
+    const row = await latestEntryOfBalance(tx, balance.id);
+    if (!row) throw new Error(`balance ${balance.id} has no ledger entry after an adjustment`);
     await recordEvents(
       tx,
       [

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Executor } from '../db/knex.js';
-import type { BalanceRow } from '../db/repositories/balances.js';
+import { balancesOfClient, type BalanceRow } from '../db/repositories/balances.js';
 import { creditTypesByIds, type CreditTypeRow } from '../db/repositories/credit-types.js';
 import { statement, type LedgerEntryRow } from '../db/repositories/ledger.js';
 import { formatQuantity } from '../domain/quantity.js';
@@ -27,9 +27,7 @@ export type CreditTypeBalanceView = z.infer<typeof creditTypeBalanceView>;
  * expired, never as remaining, exactly as the consumption rule sees it.
  */
 export async function clientBalances(db: Executor, clientId: string, now: Date): Promise<CreditTypeBalanceView[]> {
-  const balances = (await db('balances')
-    .where({ client_id: clientId })
-    .orderBy([{ column: 'credit_type_id' }, { column: 'priority' }, { column: 'expires_at' }, { column: 'valid_from' }, { column: 'id' }])) as BalanceRow[];
+  const balances = await balancesOfClient(db, clientId);
   const creditTypes = await creditTypesByIds(db, balances.map((b) => b.credit_type_id));
   const groups = new Map<string, BalanceRow[]>();
   for (const b of balances) {

@@ -1,5 +1,5 @@
 import type { Executor } from '../db/knex.js';
-import { findCreditType, type CreditTypeRow, updateCreditType } from '../db/repositories/credit-types.js';
+import { findCreditType, insertCreditTypeIfCodeFree, type CreditTypeRow, updateCreditType } from '../db/repositories/credit-types.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 
@@ -12,10 +12,9 @@ export interface CreateCreditTypeInput {
 
 export async function createCreditType(db: Executor, input: CreateCreditTypeInput, now: Date): Promise<Result<CreditTypeRow>> {
   const row: CreditTypeRow = { id: newId(), ...input, archived: false, created_at: now, updated_at: now };
-  // ON CONFLICT instead of catching the error: a failed statement would abort the caller's transaction.
-  const inserted = (await db('credit_types').insert(row).onConflict('code').ignore().returning('*')) as CreditTypeRow[];
-  if (!inserted[0]) return fail('conflict', `a credit type with code "${input.code}" exists already`, { errors: [{ field: 'code', message: 'is taken' }] });
-  return ok(inserted[0]);
+  const inserted = await insertCreditTypeIfCodeFree(db, row);
+  if (!inserted) return fail('conflict', `a credit type with code "${input.code}" exists already`, { errors: [{ field: 'code', message: 'is taken' }] });
+  return ok(inserted);
 }
 
 export interface PatchCreditTypeInput {

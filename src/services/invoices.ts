@@ -1,11 +1,11 @@
 import { transact } from '../db/transact.js';
-import type { Executor } from '../db/knex.js';
-import { lockActiveBalancesOfSubscription } from '../db/repositories/balances.js';
+import type { Executor, Tx } from '../db/knex.js';
+import { lockActiveBalancesOfSubscription, moveActiveBalancesToPeriod } from '../db/repositories/balances.js';
 import { clientsByIds } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { findInvoice, invoiceById, updateInvoice, type InvoiceWithLines } from '../db/repositories/invoices.js';
 import { recordEvents } from '../db/repositories/outbox.js';
-import { lockSubscription, updateSubscription, type SubscriptionRow } from '../db/repositories/subscriptions.js';
+import { lockSubscription, movePeriod, updateSubscription, type SubscriptionRow } from '../db/repositories/subscriptions.js';
 import { minorToJson } from '../domain/money.js';
 import { nthPeriod } from '../domain/period.js';
 import { fail, ok, type Result } from '../domain/result.js';
@@ -28,7 +28,7 @@ interface Locked {
  * Locks in the one order: the invoice's subscription, then (for a pending one) its balances, then the
  * invoice itself. The invoice is first read without a lock only to learn its subscription.
  */
-async function lockForAction(tx: Executor, ref: string): Promise<Locked | undefined> {
+async function lockForAction(tx: Tx, ref: string): Promise<Locked | undefined> {
   const peek = await findInvoice(tx, ref, isUuid(ref));
   if (!peek) return undefined;
   const subscription = peek.subscription_id ? await lockSubscription(tx, peek.subscription_id) : undefined;
@@ -81,12 +81,8 @@ export async function payInvoice(db: Executor, ref: string, context: InvoiceActi
         updated_at: context.now,
       });
       if (late) {
-        await tx('balances')
-          .where({ subscription_id: subscription.id, status: 'active' })
-          .update({ valid_from: period.start, expires_at: period.end, period_start: period.start, updated_at: context.now });
-        await tx('subscription_periods')
-          .where({ subscription_id: subscription.id, starts_at: subscription.current_period_start })
-          .update({ starts_at: period.start, ends_at: period.end });
+        await moveActiveBalancesToPeriod(tx, subscription.id, period, context.now);
+        await movePeriod(tx, subscription.id, subscription.current_period_start, period);
         await updateInvoice(tx, invoice.id, { period_start: period.start, period_end: period.end });
         paid = { ...paid, period_start: period.start, period_end: period.end };
       }

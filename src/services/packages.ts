@@ -1,4 +1,4 @@
-import { transact } from '../db/transact.js';
+import { transact, withTransaction } from '../db/transact.js';
 import { PG, pgCode, type Executor } from '../db/knex.js';
 import { creditTypesByIds, findCreditType, type CreditTypeRow } from '../db/repositories/credit-types.js';
 import {
@@ -108,7 +108,7 @@ export async function createPackage(db: Executor, input: CreatePackageInput, now
   try {
     // its own (sub)transaction: the package and its items together, and a unique violation rolls back
     // only this savepoint, not the caller's transaction
-    await db.transaction((tx) => insertPackage(tx, row, resolved.value.items));
+    await withTransaction(db, (tx) => insertPackage(tx, row, resolved.value.items));
   } catch (error) {
     if (pgCode(error) === PG.uniqueViolation) {
       return fail('conflict', `a package with code "${input.code}" exists already`, { errors: [{ field: 'code', message: 'is taken' }] });

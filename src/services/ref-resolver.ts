@@ -1,5 +1,6 @@
 import type { Executor } from '../db/knex.js';
-import { isUuid } from '../ids.js';
+import { clientsNamed } from '../db/repositories/clients.js';
+import { creditTypesNamed } from '../db/repositories/credit-types.js';
 
 export interface ResolvedClient {
   id: string;
@@ -26,13 +27,7 @@ export class RefResolver {
 
   async clientsFor(db: Executor, refs: Iterable<string>): Promise<Map<string, ResolvedClient>> {
     return this.resolve(db, refs, this.clients, async (missing) => {
-      const ids = missing.filter(isUuid);
-      const rows = (await db('clients')
-        .select('id', 'external_ref')
-        .where((q) => {
-          q.whereIn('external_ref', missing);
-          if (ids.length > 0) q.orWhereIn('id', ids);
-        })) as Array<{ id: string; external_ref: string }>;
+      const rows = await clientsNamed(db, missing);
       return rows.flatMap((r) => {
         const value = { id: r.id, externalRef: r.external_ref };
         return [
@@ -45,13 +40,7 @@ export class RefResolver {
 
   async creditTypesFor(db: Executor, refs: Iterable<string>): Promise<Map<string, ResolvedCreditType>> {
     return this.resolve(db, refs, this.creditTypes, async (missing) => {
-      const ids = missing.filter(isUuid);
-      const rows = (await db('credit_types')
-        .select('id', 'code', 'decimals', 'unit')
-        .where((q) => {
-          q.whereIn('code', missing);
-          if (ids.length > 0) q.orWhereIn('id', ids);
-        })) as Array<{ id: string; code: string; decimals: number; unit: string }>;
+      const rows = await creditTypesNamed(db, missing);
       return rows.flatMap((r) => {
         const value = { id: r.id, code: r.code, decimals: r.decimals, unit: r.unit };
         return [

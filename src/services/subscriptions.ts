@@ -5,7 +5,7 @@ import { clientsByIds, findClient } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { appendLedgerEntries } from '../db/repositories/ledger.js';
 import { recordEvents, type OutboxEventDraft } from '../db/repositories/outbox.js';
-import { findPackage, type PackageRow } from '../db/repositories/packages.js';
+import { findPackage, packagesByIds } from '../db/repositories/packages.js';
 import {
   insertPeriod,
   insertSubscription,
@@ -283,7 +283,10 @@ export async function subscriptionViews(db: Executor, rows: readonly Subscriptio
   const clients = await clientsByIds(db, rows.map((r) => r.client_id));
   const items = await subscriptionItems(db, ids);
   const balances = options.withBalances ? await balancesOfSubscriptions(db, ids) : [];
-  const packages = (await db('packages').whereIn('id', [...new Set(rows.map((r) => r.package_id))])) as PackageRow[];
+  const packages = await packagesByIds(
+    db,
+    rows.map((r) => r.package_id),
+  );
   const invoices = options.invoices ? await invoicesByIds(db, [...options.invoices.values()]) : new Map<string, InvoiceWithLines>();
   const packageById = new Map(packages.map((p) => [p.id, p]));
   const creditTypes = await creditTypesByIds(db, [...items.map((i) => i.credit_type_id), ...balances.map((b) => b.credit_type_id)]);

@@ -1,7 +1,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { AppContext } from '../app-context.js';
-import { hasScope, presentedKey, type Scope } from '../http/auth.js';
+import { deleteExpiredSessions, deleteSession, insertSession, liveSessionKey } from '../db/repositories/ui-sessions.js';
+import { hasScope, presentedKey } from '../http/auth.js';
 
 export const SESSION_COOKIE = 'credits_ui';
 export const LOGIN_COOKIE = 'credits_ui_login';
@@ -56,14 +57,14 @@ export async function openSession(app: AppContext, req: Request, res: Response, 
   const token = randomToken();
   const now = app.clock.now();
   // sessions past their expiry are of no use to anyone
-  await app.db('ui_sessions').where('expires_at', '<=', now).delete();
-  await app.db('ui_sessions').insert({ token_hash: sha256(token), api_key_id: keyId, created_at: now, expires_at: new Date(now.getTime() + SESSION_TTL_MS) });
+  await deleteExpiredSessions(app.db, now);
+  await insertSession(app.db, { token_hash: sha256(token), api_key_id: keyId, created_at: now, expires_at: new Date(now.getTime() + SESSION_TTL_MS) });
   setCookie(req, res, SESSION_COOKIE, token, { path: '/ui', maxAgeS: Math.floor(SESSION_TTL_MS / 1000) });
 }
 
 export async function closeSession(app: AppContext, req: Request, res: Response): Promise<void> {
   const token = readCookie(req, SESSION_COOKIE);
-  if (token) await app.db('ui_sessions').where({ token_hash: sha256(token) }).delete();
+  if (token) await deleteSession(app.db, sha256(token));
   clearCookie(req, res, SESSION_COOKIE, '/ui');
 }
 
@@ -74,12 +75,7 @@ export async function closeSession(app: AppContext, req: Request, res: Response)
 export async function sessionViewer(app: AppContext, req: Request): Promise<Viewer | undefined> {
   const token = readCookie(req, SESSION_COOKIE);
   if (!token) return undefined;
-  const row = (await app.db('ui_sessions as s')
-    .join('api_keys as k', 'k.id', 's.api_key_id')
-    .where('s.token_hash', sha256(token))
-    .andWhere('s.expires_at', '>', app.clock.now())
-    .whereNull('k.revoked_at')
-    .first('k.id', 'k.name', 'k.scopes')) as { id: string; name: string; scopes: Scope[] } | undefined;
+  const row = await liveSessionKey(app.db, sha256(token), app.clock.now());
   if (!row || !hasScope({ keyId: row.id, name: row.name, scopes: row.scopes }, 'admin')) return undefined;
   return { via: 'session', keyId: row.id, secret: token };
 }

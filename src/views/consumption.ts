@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AllocationRow, ConsumptionRow } from '../db/repositories/consumptions.js';
 import { formatQuantity } from '../domain/quantity.js';
-import type { ResolvedClient, ResolvedCreditType } from '../services/ref-resolver.js';
+import type { UseClient as ResolvedClient, UseCreditType as ResolvedCreditType } from '../domain/consumption-request.js';
 
 const allocationView = z.object({ balance_id: z.uuid(), amount: z.string() });
 

@@ -2,19 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Executor } from '../db/knex.js';
 import { EVENT_TYPES } from '../db/repositories/outbox.js';
-import { readPage, type Page, type PageRequest } from '../db/pagination.js';
+import { insertEndpoint, markEndpointDeleted, type WebhookEndpointRow } from '../db/repositories/webhooks.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 
-export interface WebhookEndpointRow {
-  id: string;
-  url: string;
-  events: string[];
-  secret: string;
-  description: string | null;
-  created_at: Date;
-  deleted_at: Date | null;
-}
+// the relay (src/workers/relay.ts) finds the endpoints to deliver to through this module
 
 export const webhookEndpointView = z
   .object({
@@ -59,24 +51,11 @@ export async function createEndpoint(db: Executor, input: CreateEndpointInput, n
     created_at: now,
     deleted_at: null,
   };
-  await db('webhook_endpoints').insert(row);
+  await insertEndpoint(db, row);
   return ok(row);
-}
-
-export async function listEndpoints(db: Executor, page: PageRequest): Promise<Page<WebhookEndpointRow>> {
-  return readPage<WebhookEndpointRow>(db('webhook_endpoints').whereNull('deleted_at'), page, 'webhook_endpoints');
-}
-
-export async function endpointById(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
-  return (await db('webhook_endpoints').where({ id }).whereNull('deleted_at').first()) as WebhookEndpointRow | undefined;
 }
 
 /** Stops deliveries to the endpoint; its history stays. */
 export async function deleteEndpoint(db: Executor, id: string, now: Date): Promise<Result<true>> {
-  const count = await db('webhook_endpoints').where({ id }).whereNull('deleted_at').update({ deleted_at: now });
-  return count > 0 ? ok(true) : fail('not_found', `no webhook endpoint "${id}"`);
-}
-
-export async function liveEndpoints(db: Executor): Promise<Array<Pick<WebhookEndpointRow, 'id' | 'events'>>> {
-  return (await db('webhook_endpoints').whereNull('deleted_at').select('id', 'events')) as Array<Pick<WebhookEndpointRow, 'id' | 'events'>>;
+  return (await markEndpointDeleted(db, id, now)) ? ok(true) : fail('not_found', `no webhook endpoint "${id}"`);
 }

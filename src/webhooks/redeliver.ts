@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
+import { deliveryStatus, markDeliveryPending } from '../db/repositories/webhooks.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { jobIdOf } from '../jobs/definitions.js';
 
@@ -9,10 +10,10 @@ import { jobIdOf } from '../jobs/definitions.js';
  * is only nudged (its job, if Redis lost it, enqueued again); a delivered one is refused.
  */
 export async function redeliver(app: AppContext, deliveryId: string): Promise<Result<{ delivery_id: string; status: 'pending' }>> {
-  const delivery = (await app.db('webhook_deliveries').where({ id: deliveryId }).first('id', 'status')) as { id: string; status: string } | undefined;
+  const delivery = await deliveryStatus(app.db, deliveryId);
   if (!delivery) return fail('not_found', `no webhook delivery "${deliveryId}"`);
   if (delivery.status === 'delivered') return fail('conflict', 'the delivery was delivered already');
-  await app.db('webhook_deliveries').where({ id: deliveryId }).update({ status: 'pending', next_attempt_at: new Date() });
+  await markDeliveryPending(app.db, deliveryId, new Date());
   const jobId = jobIdOf('deliver', { delivery_id: deliveryId });
   const queue = app.queues.webhooks;
   const job = (await queue.getJob(jobId)) as Job | undefined;

@@ -3,13 +3,12 @@ import type { AppContext } from '../app-context.js';
 import { accept, type Command, enqueue, type Routed, requeueLost, route } from '../commands/index.js';
 import { type Listening, listen } from '../db/listen.js';
 import { claimUndispatched, markDispatched, OUTBOX_CHANNEL } from '../db/repositories/outbox.js';
-import { createDeliveries, pendingDeliveriesDue } from '../db/repositories/webhook-deliveries.js';
+import { createDeliveries, liveEndpoints, pendingDeliveriesDue } from '../db/repositories/webhooks.js';
 import { withTransaction } from '../db/transact.js';
 import { COMMAND_TYPES } from '../domain/event.js';
 import { newId } from '../ids.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import { rechargeFingerprint } from '../jobs/recharge.js';
-import { liveEndpoints } from '../webhooks/endpoints.js';
 
 const BATCH = 500;
 

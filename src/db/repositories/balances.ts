@@ -1,6 +1,6 @@
 import type { BalanceDraft, BalanceSource } from '../../domain/grant.js';
 import { newId } from '../../ids.js';
-import type { Executor } from '../knex.js';
+import type { Executor, Tx } from '../knex.js';
 import { balanceLockOrder } from '../lock-order.js';
 import { appendLedgerEntries, type LedgerKind } from './ledger.js';
 import type { BalanceChange, BalanceStatus } from '../../domain/balance-change.js';
@@ -111,6 +111,76 @@ export async function lockActiveBalancesOfSubscription(db: Executor, subscriptio
     .where({ subscription_id: subscriptionId, status: 'active' })
     .orderByRaw(BALANCE_LOCK_ORDER)
     .forUpdate()) as BalanceRow[];
+}
+
+/**
+ * Locks the live balances of these subscriptions that are past their expiry at `asOf`, in the one
+ * lock order. Call after locking the subscriptions.
+ */
+export async function lockExpiringBalances(tx: Tx, subscriptionIds: readonly string[], asOf: Date): Promise<BalanceRow[]> {
+  return (await tx('balances')
+    .whereIn('subscription_id', subscriptionIds)
+    .andWhere({ status: 'active' })
+    .andWhere('expires_at', '<=', asOf)
+    .orderByRaw(BALANCE_LOCK_ORDER)
+    .forUpdate()) as BalanceRow[];
+}
+
+/**
+ * What the nightly sweep tells once per balance: it expires soon (`expiry_notified_at`), or it is at
+ * or under its threshold (`low_notified_at`).
+ */
+export type BalanceNotice = 'expiring_soon' | 'low';
+
+export interface NoticeWindow {
+  asOf: Date;
+  /** `expiring_soon`: balances expiring up to here. */
+  horizon: Date;
+  limit: number;
+}
+
+/**
+ * Up to `limit` usable balances (live, something left, valid at `asOf`) that are due `notice` and
+ * were never given it, by id, locked. Rows another transaction holds are skipped, not waited for:
+ * several sweeps can share the work.
+ */
+export async function lockBalancesDueNotice(tx: Tx, notice: BalanceNotice, window: NoticeWindow): Promise<BalanceRow[]> {
+  const query = tx('balances')
+    .where({ status: 'active' })
+    .andWhere('remaining', '>', 0)
+    .andWhere('expires_at', '>', window.asOf)
+    .andWhere('valid_from', '<=', window.asOf)
+    .orderBy('id')
+    .limit(window.limit)
+    .forUpdate()
+    .skipLocked();
+  if (notice === 'expiring_soon') query.whereNull('expiry_notified_at').andWhere('expires_at', '<=', window.horizon);
+  else query.whereNull('low_notified_at').andWhereRaw('remaining <= low_threshold');
+  return (await query) as BalanceRow[];
+}
+
+/** Remembers that these balances were given `notice`, so that it is sent once. */
+export async function markBalancesNotified(db: Executor, notice: BalanceNotice, ids: readonly string[], now: Date): Promise<void> {
+  await db('balances')
+    .whereIn('id', ids)
+    .update(notice === 'expiring_soon' ? { expiry_notified_at: now } : { low_notified_at: now });
+}
+
+/** Every balance of the client, by credit type and then in spending order. */
+export async function balancesOfClient(db: Executor, clientId: string): Promise<BalanceRow[]> {
+  return (await db('balances')
+    .where({ client_id: clientId })
+    .orderBy([{ column: 'credit_type_id' }, { column: 'priority' }, { column: 'expires_at' }, { column: 'valid_from' }, { column: 'id' }])) as BalanceRow[];
+}
+
+/**
+ * Moves the subscription's live balances to `period` (valid from its start, expiring at its end):
+ * a subscription activated by a payment later than its planned start gets the whole period.
+ */
+export async function moveActiveBalancesToPeriod(db: Executor, subscriptionId: string, period: { start: Date; end: Date }, now: Date): Promise<void> {
+  await db('balances')
+    .where({ subscription_id: subscriptionId, status: 'active' })
+    .update({ valid_from: period.start, expires_at: period.end, period_start: period.start, updated_at: now });
 }
 
 export async function lockBalance(db: Executor, id: string): Promise<BalanceRow | undefined> {

@@ -1,3 +1,4 @@
+import { isUuid } from '../../ids.js';
 import type { Executor } from '../knex.js';
 import { readPage, type Page, type PageRequest } from '../pagination.js';
 import { whereRef } from './refs.js';
@@ -20,6 +21,20 @@ export async function clientsByIds(db: Executor, ids: readonly string[]): Promis
   if (ids.length === 0) return new Map();
   const rows = (await db('clients').whereIn('id', [...new Set(ids)])) as ClientRow[];
   return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** How other systems name a client: its id or its external_ref. */
+export type ClientNames = Pick<ClientRow, 'id' | 'external_ref'>;
+
+/** The clients whose external_ref, or (for a UUID-shaped reference) id, is one of `refs`. */
+export async function clientsNamed(db: Executor, refs: readonly string[]): Promise<ClientNames[]> {
+  const ids = refs.filter(isUuid);
+  return (await db('clients')
+    .select('id', 'external_ref')
+    .where((q) => {
+      q.whereIn('external_ref', refs);
+      if (ids.length > 0) q.orWhereIn('id', ids);
+    })) as ClientNames[];
 }
 
 /**

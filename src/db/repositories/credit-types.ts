@@ -1,3 +1,4 @@
+import { isUuid } from '../../ids.js';
 import type { Executor } from '../knex.js';
 import { readPage, type Page, type PageRequest } from '../pagination.js';
 import { whereRef } from './refs.js';
@@ -17,6 +18,13 @@ export async function insertCreditType(db: Executor, row: CreditTypeRow): Promis
   await db('credit_types').insert(row);
 }
 
+/** Inserts the credit type and answers it; undefined when its code is taken. */
+export async function insertCreditTypeIfCodeFree(db: Executor, row: CreditTypeRow): Promise<CreditTypeRow | undefined> {
+  // ON CONFLICT instead of catching the error: a failed statement would abort the caller's transaction.
+  const [inserted] = (await db('credit_types').insert(row).onConflict('code').ignore().returning('*')) as CreditTypeRow[];
+  return inserted;
+}
+
 export async function findCreditType(db: Executor, ref: string): Promise<CreditTypeRow | undefined> {
   return (await whereRef(db('credit_types').select('*'), 'credit_types', 'code', ref).first()) as CreditTypeRow | undefined;
 }
@@ -25,6 +33,20 @@ export async function creditTypesByIds(db: Executor, ids: readonly string[]): Pr
   if (ids.length === 0) return new Map();
   const rows = (await db('credit_types').whereIn('id', [...new Set(ids)])) as CreditTypeRow[];
   return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** What resolving a credit type reference answers: its names (id, code) and how its quantities are written. */
+export type CreditTypeNames = Pick<CreditTypeRow, 'id' | 'code' | 'decimals' | 'unit'>;
+
+/** The credit types whose code, or (for a UUID-shaped reference) id, is one of `refs`. */
+export async function creditTypesNamed(db: Executor, refs: readonly string[]): Promise<CreditTypeNames[]> {
+  const ids = refs.filter(isUuid);
+  return (await db('credit_types')
+    .select('id', 'code', 'decimals', 'unit')
+    .where((q) => {
+      q.whereIn('code', refs);
+      if (ids.length > 0) q.orWhereIn('id', ids);
+    })) as CreditTypeNames[];
 }
 
 export async function listCreditTypes(db: Executor, page: PageRequest, filter: { archived?: boolean | undefined }): Promise<Page<CreditTypeRow>> {

@@ -1,38 +1,62 @@
-import type { Executor } from '../knex.js';
+import type { Executor, Tx } from '../knex.js';
 
-/** Who sent a request with an Idempotency-Key: keys are scoped per API key, method and path. */
-export interface IdempotencyScope {
+/** What an Idempotency-Key is unique within: the API key, the method and the path. */
+export interface IdempotencyKey {
   apiKeyId: string;
   method: string;
   path: string;
   key: string;
 }
 
+/** The response stored under a key, and the fingerprint of the request that got it. */
 export interface StoredResponse {
   request_hash: string;
   status_code: number;
   response_body: unknown;
 }
 
-/** The response stored for a key, if any. */
-export async function storedResponse(db: Executor, scope: IdempotencyScope): Promise<StoredResponse | undefined> {
-  return (await db('idempotency_records')
-    .where({ api_key_id: scope.apiKeyId, method: scope.method, path: scope.path, key: scope.key })
-    .first('request_hash', 'status_code', 'response_body')) as StoredResponse | undefined;
+const whereKey = (key: IdempotencyKey) => ({ api_key_id: key.apiKeyId, method: key.method, path: key.path, key: key.key });
+
+/**
+ * Claims the key for this transaction: its record, without a response yet, is inserted unless one
+ * exists (false then). A concurrent claim of the same key waits on the record's unique index until
+ * this transaction ends.
+ */
+export async function claimIdempotencyKey(tx: Tx, key: IdempotencyKey, requestHash: string, now: Date): Promise<boolean> {
+  const claimed = await tx('idempotency_records')
+    .insert({ ...whereKey(key), request_hash: requestHash, status_code: 0, response_body: JSON.stringify(null), created_at: now })
+    .onConflict(['api_key_id', 'method', 'path', 'key'])
+    .ignore()
+    .returning('key');
+  return claimed.length > 0;
 }
 
-/** Remembers a key's response unless one is remembered already (the first request's stands). */
+/** Stores the response of a claimed key (in the transaction that claimed it). */
+export async function storeIdempotentResponse(db: Executor, key: IdempotencyKey, statusCode: number, body: unknown): Promise<void> {
+  await db('idempotency_records').where(whereKey(key)).update({ status_code: statusCode, response_body: JSON.stringify(body) });
+}
+
+export async function storedResponse(db: Executor, key: IdempotencyKey): Promise<StoredResponse | undefined> {
+  return (await db('idempotency_records').where(whereKey(key)).first('request_hash', 'status_code', 'response_body')) as StoredResponse | undefined;
+}
+
+/** Forgets the stored responses recorded before `before`; answers how many. */
+export async function deleteIdempotencyRecordsBefore(db: Executor, before: Date): Promise<number> {
+  return await db('idempotency_records').where('created_at', '<', before).delete();
+}
+
+/**
+ * Remembers a key's response outside a claim, unless one is remembered already (the first request's
+ * stands): a renewal remembers which job its key asked for, in the transaction that accepts it.
+ */
 export async function rememberResponse(
   db: Executor,
-  scope: IdempotencyScope,
+  key: IdempotencyKey,
   response: { requestHash: string; statusCode: number; body: unknown; now: Date },
 ): Promise<void> {
   await db('idempotency_records')
     .insert({
-      api_key_id: scope.apiKeyId,
-      method: scope.method,
-      path: scope.path,
-      key: scope.key,
+      ...whereKey(key),
       request_hash: response.requestHash,
       status_code: response.statusCode,
       response_body: JSON.stringify(response.body),

@@ -69,6 +69,12 @@ export async function statement(db: Executor, filter: StatementFilter): Promise<
   return (await query.orderBy('seq').limit(filter.limit)) as LedgerEntryRow[];
 }
 
+/** The balance's last entry (the highest seq). */
+export async function latestEntryOfBalance(db: Executor, balanceId: string): Promise<LedgerEntryRow | undefined> {
+  const [row] = (await db('ledger_entries').where({ balance_id: balanceId }).orderBy('seq', 'desc').limit(1)) as LedgerEntryRow[];
+  return row;
+}
+
 export async function entriesOfConsumption(db: Executor, consumptionId: string): Promise<LedgerEntryRow[]> {
   return (await db('ledger_entries').where({ consumption_id: consumptionId }).orderBy('seq')) as LedgerEntryRow[];
 }

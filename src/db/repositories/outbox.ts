@@ -51,6 +51,20 @@ export async function recordEvents(db: Executor, events: readonly OutboxEventDra
 }
 
 /**
+ * Deletes dispatched events created before `before` that no endpoint wanted (events with deliveries
+ * stay, as their history); answers how many.
+ */
+export async function deleteDispatchedEventsWithoutDeliveries(db: Executor, before: Date): Promise<number> {
+  const result = await db.raw<{ rowCount: number }>(
+    `DELETE FROM outbox_events e
+      WHERE e.dispatched_at IS NOT NULL AND e.created_at < ?
+        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)`,
+    [before],
+  );
+  return result.rowCount;
+}
+
+/**
  * Claims the oldest undispatched events, in the caller's transaction: SKIP LOCKED, so that several
  * relays share the work instead of waiting for each other.
  */

@@ -94,3 +94,9 @@ export async function replacePackageItems(db: Executor, packageId: string, items
   await db('package_items').where({ package_id: packageId }).delete();
   await db('package_items').insert(items.map((item) => ({ ...item, package_id: packageId })));
 }
+
+/** Packages by id (without their items). */
+export async function packagesByIds(db: Executor, ids: readonly string[]): Promise<PackageRow[]> {
+  if (ids.length === 0) return [];
+  return (await db('packages').whereIn('id', [...new Set(ids)])) as PackageRow[];
+}

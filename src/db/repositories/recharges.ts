@@ -1,4 +1,3 @@
-import type { RechargeResult } from '../../views/recharge.js';
 import type { Executor } from '../knex.js';
 
 /** One recharge of a subscription, once per idempotency key, with the answer it gave. */
@@ -11,7 +10,8 @@ export interface RechargeRow {
   invoice_id: string | null;
   period_start: Date;
   price: bigint;
-  result: RechargeResult;
+  /** The answer the recharge gave (src/views/recharge.ts), replayed for a repeat of its key. */
+  result: unknown;
   created_at: Date;
 }
 

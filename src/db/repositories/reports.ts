@@ -1,5 +1,4 @@
-import type { ReportType, StoredParams } from '../../reports/params.js';
-import type { ReportFormat } from '../../reports/output.js';
+import type { ReportFormat, ReportType } from '../../domain/report.js';
 import type { Executor } from '../knex.js';
 import { readPage, type Page, type PageRequest } from '../pagination.js';
 
@@ -9,7 +8,8 @@ export type ReportTrigger = 'api' | 'nightly' | 'ui';
 export interface ReportRunRow {
   id: string;
   type: ReportType;
-  params: StoredParams;
+  /** As resolved when the run was created (src/reports/params.ts checks them again before use). */
+  params: Record<string, unknown>;
   format: ReportFormat;
   status: ReportStatus;
   trigger: ReportTrigger;
@@ -24,7 +24,7 @@ export interface ReportRunRow {
 
 export type NewReportRun = Pick<ReportRunRow, 'id' | 'type' | 'format' | 'trigger' | 'created_at'> & {
   /** Resolved params; a run that failed before they could be resolved keeps what it was sent. */
-  params: StoredParams | Record<string, unknown>;
+  params: Record<string, unknown>;
   status?: ReportStatus;
   error?: string | null;
 };
@@ -129,4 +129,9 @@ export async function reportChunkCount(db: Executor, id: string): Promise<number
 export async function reportChunk(db: Executor, id: string, seq: number): Promise<Buffer | undefined> {
   const row = (await db('report_chunks').where({ report_id: id, seq }).first('data')) as { data: Buffer } | undefined;
   return row?.data;
+}
+
+/** Deletes finished runs (done or failed) created before `before`, their chunks with them (ON DELETE CASCADE); answers how many. */
+export async function deleteFinishedReportRunsBefore(db: Executor, before: Date): Promise<number> {
+  return await db('report_runs').whereIn('status', ['done', 'failed']).andWhere('created_at', '<', before).delete();
 }

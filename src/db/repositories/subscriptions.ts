@@ -1,6 +1,6 @@
 import type { ValidityUnit } from '../../domain/period.js';
 import type { SubscriptionStatus } from '../../domain/renewal.js';
-import type { Executor } from '../knex.js';
+import type { Executor, Tx } from '../knex.js';
 import { readPage, type Page, type PageRequest } from '../pagination.js';
 
 export interface SubscriptionRow {
@@ -65,6 +65,30 @@ export async function lockSubscription(db: Executor, id: string): Promise<Subscr
   return (await db('subscriptions').where({ id }).forUpdate().first()) as SubscriptionRow | undefined;
 }
 
+/**
+ * Locks the subscriptions, by id: a transaction that locks several locks them in this order before
+ * their balances (the one lock order). Ids that match nothing are left out.
+ */
+export async function lockSubscriptions(tx: Tx, ids: readonly string[]): Promise<SubscriptionRow[]> {
+  return (await tx('subscriptions').whereIn('id', ids).orderBy('id').forUpdate()) as SubscriptionRow[];
+}
+
+/**
+ * Up to `limit` subscriptions (ids, ascending) with something for the expiry sweep at `asOf`: a live
+ * balance past its expiry, or a period that ended without renewal.
+ */
+export async function dueSubscriptionIds(db: Executor, asOf: Date, limit: number): Promise<string[]> {
+  const result = await db.raw<{ rows: Array<{ id: string }> }>(
+    `SELECT id FROM (
+       SELECT DISTINCT subscription_id AS id FROM balances WHERE status = 'active' AND expires_at <= ?
+       UNION
+       SELECT id FROM subscriptions WHERE status IN ('active', 'pending', 'suspended') AND current_period_end <= ?
+     ) due ORDER BY id LIMIT ?`,
+    [asOf, asOf, limit],
+  );
+  return result.rows.map((r) => r.id);
+}
+
 export async function subscriptionItems(db: Executor, subscriptionIds: readonly string[]): Promise<SubscriptionItemRow[]> {
   if (subscriptionIds.length === 0) return [];
   return (await db('subscription_items').whereIn('subscription_id', subscriptionIds).orderBy(['subscription_id', 'position'])) as SubscriptionItemRow[];
@@ -95,6 +119,11 @@ export async function periodsOf(db: Executor, subscriptionId: string): Promise<S
 
 export async function periodStartingAt(db: Executor, subscriptionId: string, startsAt: Date): Promise<SubscriptionPeriodRow | undefined> {
   return (await db('subscription_periods').where({ subscription_id: subscriptionId, starts_at: startsAt }).first()) as SubscriptionPeriodRow | undefined;
+}
+
+/** Moves the period starting at `startsAt` to `period` (an activation later than the planned start). */
+export async function movePeriod(db: Executor, subscriptionId: string, startsAt: Date, period: { start: Date; end: Date }): Promise<void> {
+  await db('subscription_periods').where({ subscription_id: subscriptionId, starts_at: startsAt }).update({ starts_at: period.start, ends_at: period.end });
 }
 
 export interface SubscriptionFilter {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isSchemaCurrent } from '../../db/migrate.js';
+import { pingDatabase } from '../../db/server.js';
 import { registry } from '../../metrics.js';
 import { buildOpenApi, docsInitScript, docsPage } from '../openapi.js';
 import { problemBody, sendProblem } from '../problem.js';
@@ -44,7 +45,7 @@ export function systemRoutes(allRoutes: () => readonly AnyRoute[]): AnyRoute[] {
       handler: async ({ app, res }) => {
         const checks: Record<string, string> = {};
         await Promise.all([
-          withTimeout(app.db.raw('SELECT 1'), 2_000, 'postgres')
+          withTimeout(pingDatabase(app.db), 2_000, 'postgres')
             .then(() => (checks.postgres = 'ok'))
             .catch((e: unknown) => {
               app.log.warn({ err: e }, 'readiness: postgres is down');

@@ -1,15 +1,8 @@
 import { z } from 'zod';
+import { deliveriesOfEndpoint, liveEndpointById, listLiveEndpoints } from '../../db/repositories/webhooks.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import {
-  createEndpoint,
-  deleteEndpoint,
-  endpointById,
-  listEndpoints,
-  SUBSCRIBABLE,
-  toEndpointView,
-  webhookEndpointView,
-} from '../../webhooks/endpoints.js';
+import { createEndpoint, deleteEndpoint, SUBSCRIBABLE, toEndpointView, webhookEndpointView } from '../../webhooks/endpoints.js';
 import { redeliver } from '../../webhooks/redeliver.js';
 import { page, replyWith } from '../reply.js';
 import { defineRoute, type AnyRoute } from '../route.js';
@@ -55,7 +48,7 @@ export const webhookRoutes: AnyRoute[] = [
     query: pageQuery,
     responses: { 200: { description: 'A page of endpoints', schema: listOf(webhookEndpointView) } },
     handler: async ({ query, db }) => {
-      const result = await listEndpoints(db, query);
+      const result = await listLiveEndpoints(db, query);
       return { status: 200, body: page(result.data.map((r) => toEndpointView(r)), result.nextCursor) };
     },
   }),
@@ -69,12 +62,8 @@ export const webhookRoutes: AnyRoute[] = [
     query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), status: z.enum(['pending', 'delivered', 'failed']).optional() }),
     responses: { 200: { description: 'Deliveries', schema: z.object({ data: z.array(deliveryView) }) }, 404: { description: 'No such endpoint' } },
     handler: async ({ params, query, db }) => {
-      if (!isUuid(params.id) || !(await endpointById(db, params.id))) return fail('not_found', `no webhook endpoint "${params.id}"`);
-      const q = db('webhook_deliveries as d').join('outbox_events as e', 'e.id', 'd.event_id').where('d.endpoint_id', params.id);
-      if (query.status) q.andWhere('d.status', query.status);
-      const rows = (await q.orderBy('d.created_at', 'desc').limit(query.limit).select('d.*', 'e.type as event_type')) as Array<{
-        id: string; event_id: string; event_type: string; status: 'pending' | 'delivered' | 'failed'; attempts: number; last_status_code: number | null; last_error: string | null; delivered_at: Date | null; created_at: Date;
-      }>;
+      if (!isUuid(params.id) || !(await liveEndpointById(db, params.id))) return fail('not_found', `no webhook endpoint "${params.id}"`);
+      const rows = await deliveriesOfEndpoint(db, params.id, { status: query.status, limit: query.limit });
       return {
         status: 200,
         body: {

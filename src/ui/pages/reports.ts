@@ -5,11 +5,12 @@ import { latestReportRuns, type ReportRunRow } from '../../db/repositories/repor
 import { isUuid } from '../../ids.js';
 import type { FieldProblem } from '../../domain/result.js';
 import { zodProblems } from '../../schemas/problems.js';
-import { APPLIES, GROUPINGS, REPORT_TYPES, type ReportType } from '../../reports/params.js';
+import { APPLIES, GROUPINGS, REPORT_TYPES, type ReportType, type StoredParams } from '../../reports/params.js';
 import { createReportRun, reportRequest } from '../../reports/service.js';
 import { enqueue } from '../../commands/index.js';
 import { html, path, type Html } from '../html.js';
 import { badge, csrfField, notice, page, when, type UiContext } from '../layout.js';
+import { packagesByIds } from '../../db/repositories/packages.js';
 
 const DESCRIPTIONS: Record<ReportType, string> = {
   consumption: 'units consumed per day/week/month per credit type, optionally per client or package',
@@ -39,13 +40,12 @@ async function describeParams(app: AppContext, runs: readonly ReportRunRow[]): P
   const clients = await clientsByIds(app.db, ids((p) => p.client));
   const creditTypes = await creditTypesByIds(app.db, ids((p) => p.credit_type));
   const packageIds = ids((p) => p.package);
-  const packages = new Map(
-    packageIds.length === 0 ? [] : ((await app.db('packages').whereIn('id', packageIds).select('id', 'code')) as Array<{ id: string; code: string }>).map((p) => [p.id, p.code]),
-  );
+  const packages = new Map((await packagesByIds(app.db, packageIds)).map((p) => [p.id, p.code]));
   const tz = app.config.BUSINESS_TZ;
   return new Map(
     runs.map((r) => {
-      const p = r.params;
+      // resolved params (a run that failed before resolving keeps what it was sent: only known fields show)
+      const p = r.params as Partial<StoredParams>;
       const parts: string[] = [];
       if (p.from && p.to) parts.push(`${when(p.from, tz)} → ${when(p.to, tz)}`);
       if (p.as_of) parts.push(`as of ${when(p.as_of, tz)}`);

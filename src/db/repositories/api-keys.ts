@@ -1,0 +1,43 @@
+import type { Scope } from '../../domain/scope.js';
+import type { Executor } from '../knex.js';
+
+export interface ApiKeyRow {
+  id: string;
+  name: string;
+  /** The key's first characters, to find its row; the key itself is never stored. */
+  prefix: string;
+  /** SHA-256 of the whole key. */
+  hash: Buffer;
+  scopes: Scope[];
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export type NewApiKey = Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'hash' | 'scopes' | 'created_at'>;
+
+export async function insertApiKey(db: Executor, row: NewApiKey): Promise<void> {
+  await db('api_keys').insert(row);
+}
+
+/** Revokes the key; false when there is no unrevoked key with this id. */
+export async function markApiKeyRevoked(db: Executor, id: string, now: Date): Promise<boolean> {
+  const count = await db('api_keys').where({ id }).whereNull('revoked_at').update({ revoked_at: now });
+  return count > 0;
+}
+
+/** What checking a presented key needs of its row. */
+export type ApiKeyCredentials = Pick<ApiKeyRow, 'id' | 'name' | 'hash' | 'scopes' | 'revoked_at'>;
+
+export async function apiKeyByPrefix(db: Executor, prefix: string): Promise<ApiKeyCredentials | undefined> {
+  return (await db('api_keys').where({ prefix }).first('id', 'name', 'hash', 'scopes', 'revoked_at')) as ApiKeyCredentials | undefined;
+}
+
+/** Every key, oldest first, without its hash (`npm run cli -- keys list`). */
+export async function listApiKeys(
+  db: Executor,
+): Promise<Array<Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'scopes' | 'created_at' | 'last_used_at' | 'revoked_at'>>> {
+  return (await db('api_keys')
+    .select('id', 'name', 'prefix', 'scopes', 'created_at', 'last_used_at', 'revoked_at')
+    .orderBy('created_at')) as Array<Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'scopes' | 'created_at' | 'last_used_at' | 'revoked_at'>>;
+}

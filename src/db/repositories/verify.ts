@@ -1,0 +1,119 @@
+import type { Executor } from '../knex.js';
+import type { BalanceRow } from './balances.js';
+import type { ConsumptionRow } from './consumptions.js';
+
+// What the invariant check (src/services/verify.ts) reads: rows a chunk at a time by id, and for
+// each chunk the sums of what refers to it, so that memory stays flat whatever the size.
+
+/** A SUM or COUNT as Postgres sends it: numeric as text, int8 as bigint, and null when nothing was summed. */
+export type Aggregate = bigint | string | null;
+
+/** The ids of a chunk: after `after` (exclusive), up to `last` (inclusive). */
+export interface IdRange {
+  after: string;
+  last: string;
+}
+
+/** Up to `limit` balances with an id above `afterId`, by id. */
+export async function balancesAfterId(db: Executor, afterId: string, limit: number): Promise<BalanceRow[]> {
+  return (await db('balances').where('id', '>', afterId).orderBy('id').limit(limit)) as BalanceRow[];
+}
+
+/** What the ledger says of one balance. */
+export interface BalanceLedgerFacts {
+  id: string;
+  ledger_sum: Aggregate;
+  first_amount: Aggregate;
+  last_remaining: Aggregate;
+  consume_sum: Aggregate;
+  reverse_sum: Aggregate;
+  adjust_sum: Aggregate;
+  expire_sum: Aggregate;
+  void_sum: Aggregate;
+  rollover_out: Aggregate;
+  /** Entries whose remaining_after is not the previous one's plus their amount. */
+  broken_chain: Aggregate;
+}
+
+/** The ledger facts of the balances in `range` that have entries. */
+export async function balanceLedgerFacts(db: Executor, range: IdRange): Promise<BalanceLedgerFacts[]> {
+  const result = await db.raw<{ rows: BalanceLedgerFacts[] }>(
+    `SELECT e.balance_id AS id,
+            SUM(e.amount) AS ledger_sum,
+            (array_agg(e.amount ORDER BY e.seq))[1] AS first_amount,
+            (array_agg(e.remaining_after ORDER BY e.seq DESC))[1] AS last_remaining,
+            SUM(e.amount) FILTER (WHERE e.kind = 'consume') AS consume_sum,
+            SUM(e.amount) FILTER (WHERE e.kind = 'reverse') AS reverse_sum,
+            SUM(e.amount) FILTER (WHERE e.kind = 'adjust') AS adjust_sum,
+            SUM(e.amount) FILTER (WHERE e.kind = 'expire') AS expire_sum,
+            SUM(e.amount) FILTER (WHERE e.kind = 'void') AS void_sum,
+            SUM(e.amount) FILTER (WHERE e.kind = 'rollover' AND e.amount < 0) AS rollover_out,
+            COUNT(*) FILTER (WHERE e.previous IS NOT NULL AND e.remaining_after <> e.previous + e.amount) AS broken_chain
+       FROM (SELECT balance_id, seq, amount, kind, remaining_after,
+                    lag(remaining_after) OVER (PARTITION BY balance_id ORDER BY seq) AS previous
+               FROM ledger_entries WHERE balance_id > ? AND balance_id <= ?) e
+      GROUP BY e.balance_id`,
+    [range.after, range.last],
+  );
+  return result.rows;
+}
+
+export type ConsumptionFacts = Pick<ConsumptionRow, 'id' | 'status' | 'applied' | 'reversal_returned'>;
+
+/** Up to `limit` consumptions with an id above `afterId`, by id. */
+export async function consumptionsAfterId(db: Executor, afterId: string, limit: number): Promise<ConsumptionFacts[]> {
+  return (await db('consumptions').where('id', '>', afterId).orderBy('id').limit(limit).select('id', 'status', 'applied', 'reversal_returned')) as ConsumptionFacts[];
+}
+
+/** The sum of the allocations of each consumption in `range` that has any. */
+export async function allocationTotals(db: Executor, range: IdRange): Promise<Array<{ id: string; total: Aggregate }>> {
+  const result = await db.raw<{ rows: Array<{ id: string; total: Aggregate }> }>(
+    `SELECT consumption_id AS id, SUM(amount) AS total FROM consumption_allocations WHERE consumption_id > ? AND consumption_id <= ? GROUP BY consumption_id`,
+    [range.after, range.last],
+  );
+  return result.rows;
+}
+
+/** What the ledger took (consume entries, positive) and gave back (reverse entries) for each consumption in `range`. */
+export async function consumptionLedgerTotals(db: Executor, range: IdRange): Promise<Array<{ id: string; consumed: Aggregate; reversed: Aggregate }>> {
+  const result = await db.raw<{ rows: Array<{ id: string; consumed: Aggregate; reversed: Aggregate }> }>(
+    `SELECT consumption_id AS id, -SUM(amount) FILTER (WHERE kind = 'consume') AS consumed, SUM(amount) FILTER (WHERE kind = 'reverse') AS reversed
+       FROM ledger_entries WHERE consumption_id > ? AND consumption_id <= ? GROUP BY consumption_id`,
+    [range.after, range.last],
+  );
+  return result.rows;
+}
+
+/** How a year's invoice numbers look: gapless and unique means n = distinct = top and bottom = 1. */
+export interface InvoiceNumbering {
+  year: number;
+  n: Aggregate;
+  distinct: Aggregate;
+  top: number;
+  bottom: number;
+}
+
+export async function invoiceNumberingByYear(db: Executor): Promise<InvoiceNumbering[]> {
+  return (await db('invoices')
+    .select('year')
+    .count({ n: '*' })
+    .countDistinct({ distinct: 'sequence' })
+    .max({ top: 'sequence' })
+    .min({ bottom: 'sequence' })
+    .groupBy('year')) as InvoiceNumbering[];
+}
+
+/** Every sequence number given out in `year`. */
+export async function invoiceSequencesOfYear(db: Executor, year: number): Promise<number[]> {
+  return (await db('invoices').where({ year }).pluck('sequence')) as number[];
+}
+
+/** Invoices whose total is not the sum of their lines. */
+export async function invoicesNotMatchingLines(db: Executor): Promise<Array<{ id: string; number: string; total: bigint; lines_total: Aggregate }>> {
+  const result = await db.raw<{ rows: Array<{ id: string; number: string; total: bigint; lines_total: Aggregate }> }>(
+    `SELECT i.id, i.number, i.total, COALESCE(SUM(l.amount), 0) AS lines_total
+       FROM invoices i LEFT JOIN invoice_lines l ON l.invoice_id = i.id
+      GROUP BY i.id HAVING i.total <> COALESCE(SUM(l.amount), 0)`,
+  );
+  return result.rows;
+}

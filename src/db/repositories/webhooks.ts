@@ -1,0 +1,170 @@
+import { arrays, type Executor } from '../knex.js';
+import { readPage, type Page, type PageRequest } from '../pagination.js';
+
+export interface WebhookEndpointRow {
+  id: string;
+  url: string;
+  events: string[];
+  secret: string;
+  description: string | null;
+  created_at: Date;
+  deleted_at: Date | null;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export async function insertEndpoint(db: Executor, row: WebhookEndpointRow): Promise<void> {
+  await db('webhook_endpoints').insert(row);
+}
+
+/** Endpoints not deleted, by cursor. */
+export async function listLiveEndpoints(db: Executor, page: PageRequest): Promise<Page<WebhookEndpointRow>> {
+  return readPage<WebhookEndpointRow>(db('webhook_endpoints').whereNull('deleted_at'), page, 'webhook_endpoints');
+}
+
+export async function liveEndpointById(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
+  return (await db('webhook_endpoints').where({ id }).whereNull('deleted_at').first()) as WebhookEndpointRow | undefined;
+}
+
+/** Every endpoint not deleted, with the events it subscribes to. */
+export async function liveEndpoints(db: Executor): Promise<Array<Pick<WebhookEndpointRow, 'id' | 'events'>>> {
+  return (await db('webhook_endpoints').whereNull('deleted_at').select('id', 'events')) as Array<Pick<WebhookEndpointRow, 'id' | 'events'>>;
+}
+
+/** Marks the endpoint deleted (its history stays); false when there is no live one with this id. */
+export async function markEndpointDeleted(db: Executor, id: string, now: Date): Promise<boolean> {
+  const count = await db('webhook_endpoints').where({ id }).whereNull('deleted_at').update({ deleted_at: now });
+  return count > 0;
+}
+
+/** A delivery as an endpoint's history lists it, with its event's type. */
+export interface EndpointDeliveryRow {
+  id: string;
+  event_id: string;
+  event_type: string;
+  status: DeliveryStatus;
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  delivered_at: Date | null;
+  created_at: Date;
+}
+
+/** The endpoint's latest deliveries, newest first. */
+export async function deliveriesOfEndpoint(db: Executor, endpointId: string, filter: { status?: DeliveryStatus | undefined; limit: number }): Promise<EndpointDeliveryRow[]> {
+  const query = db('webhook_deliveries as d').join('outbox_events as e', 'e.id', 'd.event_id').where('d.endpoint_id', endpointId);
+  if (filter.status) query.andWhere('d.status', filter.status);
+  return (await query.orderBy('d.created_at', 'desc').limit(filter.limit).select('d.*', 'e.type as event_type')) as EndpointDeliveryRow[];
+}
+
+/** What sending a delivery takes: its state, its endpoint and its event. */
+export interface DeliveryToSend {
+  id: string;
+  status: DeliveryStatus;
+  attempts: number;
+  endpoint_id: string;
+  url: string;
+  secret: string;
+  deleted_at: Date | null;
+  event_id: string;
+  event_type: string;
+  payload: unknown;
+}
+
+export async function deliveryToSend(db: Executor, id: string): Promise<DeliveryToSend | undefined> {
+  return (await db('webhook_deliveries as d')
+    .join('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
+    .join('outbox_events as e', 'e.id', 'd.event_id')
+    .where('d.id', id)
+    .first('d.id', 'd.status', 'd.attempts', 'd.endpoint_id', 'w.url', 'w.secret', 'w.deleted_at', 'e.id as event_id', 'e.type as event_type', 'e.payload')) as DeliveryToSend | undefined;
+}
+
+export async function deliveryStatus(db: Executor, id: string): Promise<{ id: string; status: DeliveryStatus } | undefined> {
+  return (await db('webhook_deliveries').where({ id }).first('id', 'status')) as { id: string; status: DeliveryStatus } | undefined;
+}
+
+/** Gives a delivery up without an attempt (its endpoint was deleted). */
+export async function failDelivery(db: Executor, id: string, error: string): Promise<void> {
+  await db('webhook_deliveries').where({ id }).update({ status: 'failed', last_error: error });
+}
+
+/** Puts a delivery back to pending, due at `nextAttemptAt`. */
+export async function markDeliveryPending(db: Executor, id: string, nextAttemptAt: Date): Promise<void> {
+  await db('webhook_deliveries').where({ id }).update({ status: 'pending', next_attempt_at: nextAttemptAt });
+}
+
+/** One attempt to send a delivery, as its receiver answered it. */
+export interface DeliveryAttempt {
+  deliveryId: string;
+  attempt: number;
+  startedAt: Date;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+}
+
+/** The delivery's state after an attempt. */
+export interface DeliveryOutcome {
+  status: DeliveryStatus;
+  deliveredAt: Date | null;
+  nextAttemptAt: Date | null;
+}
+
+/** Records an attempt and the delivery's new state in one transaction; an attempt with this number recorded already is kept as it was. */
+export async function recordDeliveryAttempt(db: Executor, attempt: DeliveryAttempt, outcome: DeliveryOutcome): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx('webhook_attempts')
+      .insert({ delivery_id: attempt.deliveryId, attempt: attempt.attempt, started_at: attempt.startedAt, duration_ms: attempt.durationMs, status_code: attempt.statusCode, error: attempt.error })
+      .onConflict(['delivery_id', 'attempt'])
+      .ignore();
+    await tx('webhook_deliveries').where({ id: attempt.deliveryId }).update({
+      attempts: attempt.attempt,
+      last_status_code: attempt.statusCode,
+      last_error: attempt.error,
+      status: outcome.status,
+      delivered_at: outcome.deliveredAt,
+      next_attempt_at: outcome.nextAttemptAt,
+    });
+  });
+}
+
+/**
+ * Creates the deliveries of events to endpoints (one per endpoint and event: a repeat is ignored)
+ * and answers the ids of those created now.
+ */
+export async function createDeliveries(
+  db: Executor,
+  deliveries: ReadonlyArray<{ id: string; endpoint_id: string; event_id: string }>,
+  now: Date,
+): Promise<string[]> {
+  if (deliveries.length === 0) return [];
+  const result = await db.raw<{ rows: Array<{ id: string }> }>(
+    `INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, next_attempt_at, created_at)
+     SELECT d.id, d.endpoint_id, d.event_id, 'pending', 0, ?, ?
+       FROM unnest(?::uuid[], ?::uuid[], ?::uuid[]) AS d(id, endpoint_id, event_id)
+     ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id`,
+    arrays([
+      now,
+      now,
+      deliveries.map((d) => d.id),
+      deliveries.map((d) => d.endpoint_id),
+      deliveries.map((d) => d.event_id),
+    ]),
+  );
+  return result.rows.map((r) => r.id);
+}
+
+/** Pending deliveries whose next attempt is older than `before`, a page at a time by id. */
+export async function pendingDeliveriesDue(
+  db: Executor,
+  page: { before: Date; after?: string | undefined; limit: number },
+): Promise<string[]> {
+  const rows = (await db('webhook_deliveries')
+    .where({ status: 'pending' })
+    .andWhere('next_attempt_at', '<', page.before)
+    .andWhere('id', '>', page.after ?? '00000000-0000-0000-0000-000000000000')
+    .orderBy('id')
+    .limit(page.limit)
+    .select('id')) as Array<{ id: string }>;
+  return rows.map((r) => r.id);
+}
