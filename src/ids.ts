@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { parse as uuidParse, v7 as uuidv7, validate as uuidValidate } from 'uuid';
+import { parse as uuidParse, validate as uuidValidate, v7 as uuidv7 } from 'uuid';
 
 /** Time-ordered ids: new rows land at the right end of their indexes, and ids sort by creation. */
 export const newId = (): string => uuidv7();
@@ -24,4 +24,5 @@ function uuidV5(name: string, namespace: Uint8Array): string {
  * A consumption's id is derived from what makes it unique, (client, idempotency_key), so the API,
  * the producer and the worker all name the same consumption without asking each other.
  */
-export const consumptionId = (clientId: string, idempotencyKey: string): string => uuidV5(`${clientId}\n${idempotencyKey}`, CONSUMPTION_NAMESPACE);
+export const consumptionId = (clientId: string, idempotencyKey: string): string =>
+  uuidV5(`${clientId}\n${idempotencyKey}`, CONSUMPTION_NAMESPACE);

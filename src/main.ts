@@ -1,17 +1,17 @@
-import { ConfigError, loadConfig, type Role } from './config.js';
-import { createLogger } from './logger.js';
-import { prepareServices } from './boot.js';
-import { MissingServiceError } from './infra/services.js';
-import { createRuntime } from './runtime.js';
-import { startRoles } from './roles.js';
+import { prepareServices, type Services } from './boot.js';
 import { ManualClock, systemClock } from './clock.js';
+import { type Config, ConfigError, loadConfig, type Role } from './config.js';
+import { MissingServiceError } from './infra/services.js';
+import { createLogger } from './logger.js';
+import { startRoles } from './roles.js';
+import { createRuntime } from './runtime.js';
 
 /**
  * `npm start`: finds or starts Postgres and Redis, migrates, and runs the roles named by ROLES
  * (api, worker, scheduler; all three by default) in this process until SIGTERM/SIGINT.
  */
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.LOG_LEVEL);
-  let services;
+  let services: Services;
   try {
     services = await prepareServices(config, log);
   } catch (error) {
@@ -32,11 +32,15 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  if (config.CLOCK === 'manual') log.warn('CLOCK=manual: time moves only through PUT /v1/admin/clock; never run this in production');
+  if (config.CLOCK === 'manual')
+    log.warn('CLOCK=manual: time moves only through PUT /v1/admin/clock; never run this in production');
   const clock = config.CLOCK === 'manual' ? new ManualClock(new Date()) : systemClock;
   const runtime = createRuntime({ config, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl, log, clock });
   const roles = await startRoles(runtime.ctx, config.ROLES as Role[]);
-  log.info({ roles: config.ROLES, port: roles.port, prefix: config.BULL_PREFIX, timeZone: config.BUSINESS_TZ }, 'credits is up');
+  log.info(
+    { roles: config.ROLES, port: roles.port, prefix: config.BULL_PREFIX, timeZone: config.BUSINESS_TZ },
+    'credits is up',
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {

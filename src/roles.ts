@@ -1,9 +1,9 @@
 import type { AppContext } from './app-context.js';
+import { openOutcomeListeners } from './commands/index.js';
 import type { Role } from './config.js';
 import { startApi } from './http/server.js';
-import { openOutcomeListeners } from './commands/index.js';
-import { startWorkers } from './workers/index.js';
 import { startScheduler } from './scheduler/index.js';
+import { startWorkers } from './workers/index.js';
 
 export interface RunningRoles {
   port?: number;
@@ -18,7 +18,9 @@ export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promi
     const api = await startApi(ctx);
     port = api.port;
     stops.push(() => api.close());
-    void openOutcomeListeners(ctx, ['consumption', 'renewal', 'recharge']).catch((error: unknown) => ctx.log.warn({ err: error }, 'queue listeners not ready yet'));
+    void openOutcomeListeners(ctx, ['consumption', 'renewal', 'recharge']).catch((error: unknown) =>
+      ctx.log.warn({ err: error }, 'queue listeners not ready yet'),
+    );
   }
   if (roles.includes('scheduler')) {
     const scheduler = startScheduler(ctx);

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { AppContext } from './app-context.js';
-import { systemClock, type Clock } from './clock.js';
+import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { createDb } from './db/knex.js';
 import { createSqlPool } from './db/sql-client.js';
 import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
-import { createRedis } from './queue/redis.js';
 import { closeQueues, createQueues } from './queue/queues.js';
+import { createRedis } from './queue/redis.js';
 import { RefResolver } from './services/ref-resolver.js';
 
 export interface RuntimeOptions {
@@ -28,7 +28,8 @@ export interface Runtime {
 
 export const PACKAGE_VERSION: string = (() => {
   try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
   } catch {
     return '0.0.0';
   }
@@ -36,10 +37,19 @@ export const PACKAGE_VERSION: string = (() => {
 
 /** Builds what every role shares. Nothing here listens or consumes yet: the roles start that. */
 export function createRuntime(options: RuntimeOptions): Runtime {
-  const db = createDb({ url: options.databaseUrl, poolMax: options.poolMax ?? options.config.DB_POOL_MAX, applicationName: `credits-${options.config.ROLES.join('+')}`, log: options.log });
+  const db = createDb({
+    url: options.databaseUrl,
+    poolMax: options.poolMax ?? options.config.DB_POOL_MAX,
+    applicationName: `credits-${options.config.ROLES.join('+')}`,
+    log: options.log,
+  });
   // the hot path's own small pool: one connection per batch in flight, and one for the rest; its
   // connections carry the process id, so pg_stat_activity tells which process holds a batch open
-  const sql = createSqlPool(options.databaseUrl, options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 1, `credits-consumption:${process.pid}`);
+  const sql = createSqlPool(
+    options.databaseUrl,
+    options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 1,
+    `credits-consumption:${process.pid}`,
+  );
   const redis = createRedis(options.redisUrl, 'producer');
   const queues = createQueues(redis, options.config.BULL_PREFIX);
   const ctx: AppContext = {

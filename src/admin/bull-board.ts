@@ -2,8 +2,8 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { AppContext } from '../app-context.js';
-import type { ExtraMount } from '../http/app.js';
 import { requireAdmin } from '../http/admin-auth.js';
+import type { ExtraMount } from '../http/app.js';
 import { QUEUE_NAMES } from '../queue/names.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';

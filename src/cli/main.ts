@@ -1,18 +1,18 @@
 import { parseArgs } from 'node:util';
 import { prepareServices } from '../boot.js';
+import { ManualClock, systemClock } from '../clock.js';
+import { openOutcomeListeners } from '../commands/index.js';
 import { loadConfig } from '../config.js';
 import { createDb } from '../db/knex.js';
 import { migrateLatest, migrateRollbackAll } from '../db/migrate.js';
+import { listApiKeys } from '../db/repositories/api-keys.js';
+import { parseInstant } from '../domain/period.js';
 import { createApiKey, revokeApiKey, SCOPES, type Scope } from '../http/auth.js';
 import { createLogger } from '../logger.js';
-import { ManualClock, systemClock } from '../clock.js';
-import { parseInstant } from '../domain/period.js';
 import { createRuntime } from '../runtime.js';
 import { runNightly } from '../scheduler/nightly.js';
 import { verifyInvariants } from '../services/verify.js';
 import { startWorkers } from '../workers/index.js';
-import { openOutcomeListeners } from '../commands/index.js';
-import { listApiKeys } from '../db/repositories/api-keys.js';
 
 const USAGE = `usage: npm run cli -- <command>
 
@@ -41,15 +41,24 @@ async function main(argv: string[]): Promise<number> {
   const db = createDb({ url: services.databaseUrl, poolMax: 2 });
   try {
     if (command === 'keys' && sub === 'create') {
-      const { values } = parseArgs({ args: rest, options: { scope: { type: 'string', multiple: true }, name: { type: 'string' } } });
+      const { values } = parseArgs({
+        args: rest,
+        options: { scope: { type: 'string', multiple: true }, name: { type: 'string' } },
+      });
       const scopes = (values.scope ?? []).flatMap((s) => s.split(','));
       const bad = scopes.filter((s) => !SCOPES.includes(s as Scope));
       if (scopes.length === 0 || bad.length > 0) {
         console.error(`--scope must be one of ${SCOPES.join(', ')}${bad.length ? ` (got ${bad.join(', ')})` : ''}`);
         return 2;
       }
-      const created = await createApiKey(db, { name: values.name ?? `cli ${new Date().toISOString()}`, scopes: scopes as Scope[], now: new Date() });
-      console.log(`created key ${created.id} with scopes ${created.scopes.join(',')}; store it now, it is not shown again:`);
+      const created = await createApiKey(db, {
+        name: values.name ?? `cli ${new Date().toISOString()}`,
+        scopes: scopes as Scope[],
+        now: new Date(),
+      });
+      console.log(
+        `created key ${created.id} with scopes ${created.scopes.join(',')}; store it now, it is not shown again:`,
+      );
       console.log(created.key);
       return 0;
     }
@@ -80,20 +89,32 @@ async function main(argv: string[]): Promise<number> {
     }
     if (command === 'verify') {
       const report = await verifyInvariants(db);
-      console.log(`checked ${report.checked.balances} balances, ${report.checked.consumptions} consumptions, ${report.checked.invoices} invoices`);
+      console.log(
+        `checked ${report.checked.balances} balances, ${report.checked.consumptions} consumptions, ${report.checked.invoices} invoices`,
+      );
       for (const v of report.violations) console.log(`VIOLATION ${v.invariant} — ${v.subject}: ${v.detail}`);
-      if (report.violationCount > report.violations.length) console.log(`… and ${report.violationCount - report.violations.length} more`);
+      if (report.violationCount > report.violations.length)
+        console.log(`… and ${report.violationCount - report.violations.length} more`);
       console.log(report.ok ? 'ok: every invariant holds' : `FAILED: ${report.violationCount} violation(s)`);
       return report.ok ? 0 : 1;
     }
     if (command === 'run-nightly') {
-      const { values } = parseArgs({ args: [sub, ...rest].filter((a): a is string => a !== undefined), options: { 'as-of': { type: 'string' }, 'no-workers': { type: 'boolean' } } });
+      const { values } = parseArgs({
+        args: [sub, ...rest].filter((a): a is string => a !== undefined),
+        options: { 'as-of': { type: 'string' }, 'no-workers': { type: 'boolean' } },
+      });
       const asOf = values['as-of'] ? parseInstant(values['as-of'], config.BUSINESS_TZ) : new Date();
       if (!asOf) {
         console.error('--as-of must be YYYY-MM-DD or an RFC 3339 time with an offset');
         return 2;
       }
-      const runtime = createRuntime({ config, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl, log, clock: values['as-of'] ? new ManualClock(asOf) : systemClock });
+      const runtime = createRuntime({
+        config,
+        databaseUrl: services.databaseUrl,
+        redisUrl: services.redisUrl,
+        log,
+        clock: values['as-of'] ? new ManualClock(asOf) : systemClock,
+      });
       const workers = values['no-workers'] ? undefined : await startWorkers(runtime.ctx);
       try {
         await openOutcomeListeners(runtime.ctx, ['renewal', 'maintenance', 'reports']);

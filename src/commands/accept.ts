@@ -1,7 +1,12 @@
 import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { type Executor, isTransaction } from '../db/knex.js';
-import { acceptedForSubject, acceptedHashes, deleteAccepted, insertAccepted } from '../db/repositories/accepted-jobs.js';
+import {
+  acceptedForSubject,
+  acceptedHashes,
+  deleteAccepted,
+  insertAccepted,
+} from '../db/repositories/accepted-jobs.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { JOBS, type JobData, type JobName, jobIdOf } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
@@ -38,7 +43,9 @@ export const route = <N extends JobName>(command: Command<N>): Routed<N> => ({
  * fingerprint and status of what it applied. Each kind of command knows where its effect is
  * stored (a consumption row, a recharge row), so the caller passes the lookup.
  */
-export type SettledLookup = (jobIds: readonly string[]) => Promise<Map<string, { requestHash: string; status: string }>>;
+export type SettledLookup = (
+  jobIds: readonly string[],
+) => Promise<Map<string, { requestHash: string; status: string }>>;
 
 /**
  * `new`: recorded now. `pending`: the same request was accepted before and waits for its worker.
@@ -121,7 +128,11 @@ export async function accept<N extends JobName>(
     if (lost) {
       // all or nothing: what this call wrote must not be applied behind a 409 (in a transaction the
       // caller's rollback undoes it; on its own, it is taken back here before anyone enqueued it)
-      if (!isTransaction(db)) await deleteAccepted(db, written.filter((w) => w.fresh).map((w) => w.jobId));
+      if (!isTransaction(db))
+        await deleteAccepted(
+          db,
+          written.filter((w) => w.fresh).map((w) => w.jobId),
+        );
       return conflict(lost);
     }
   }
@@ -166,7 +177,9 @@ export async function enqueue(
   }
   try {
     for (const [queue, list] of byQueue) {
-      await app.queues[queue].addBulk(list.map((c) => ({ name: c.name, data: c.data, opts: { ...c.options, jobId: c.jobId } })));
+      await app.queues[queue].addBulk(
+        list.map((c) => ({ name: c.name, data: c.data, opts: { ...c.options, jobId: c.jobId } })),
+      );
     }
     return true;
   } catch (error) {

@@ -15,9 +15,9 @@
  * reads or writes those tables.
  */
 export {
-  accept,
   type AcceptOptions,
   type Admission,
+  accept,
   type Command,
   enqueue,
   isPending,

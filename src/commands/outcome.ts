@@ -1,7 +1,7 @@
 import { Job, QueueEvents } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { jobFailuresByIds } from '../db/repositories/job-failures.js';
-import { fail, type Failure } from '../domain/result.js';
+import { type Failure, fail } from '../domain/result.js';
 import { JOBS, type JobName, type JobResult } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
 import { createRedis } from '../queue/redis.js';

@@ -36,14 +36,18 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
         touched.push(row.job_id);
       } else if (state === 'completed' || failures.has(row.job_id)) done.push(row.job_id);
       else if (state === 'failed') {
-        const job = isQueueName(row.queue) ? ((await app.queues[row.queue].getJob(row.job_id)) as Job | undefined) : undefined;
+        const job = isQueueName(row.queue)
+          ? ((await app.queues[row.queue].getJob(row.job_id)) as Job | undefined)
+          : undefined;
         await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
         moved += 1;
         touched.push(row.job_id);
       } else touched.push(row.job_id);
     }
     const requeue = missing.flatMap((row) =>
-      isJobName(row.name) && isQueueName(row.queue) ? [{ name: row.name, queue: row.queue, jobId: row.job_id, data: row.data }] : [],
+      isJobName(row.name) && isQueueName(row.queue)
+        ? [{ name: row.name, queue: row.queue, jobId: row.job_id, data: row.data }]
+        : [],
     );
     if (requeue.length > 0) {
       // the data is the command's as accepted (validated then); the worker validates it again

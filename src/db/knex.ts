@@ -22,7 +22,11 @@ export interface DbOptions {
   acquireTimeoutMs?: number;
   statementTimeoutMs?: number;
   /** Where knex's own warnings go (a lost connection while Postgres restarts); the console otherwise. */
-  log?: { warn(obj: object, message: string): void; error(obj: object, message: string): void; debug(obj: object, message: string): void };
+  log?: {
+    warn(obj: object, message: string): void;
+    error(obj: object, message: string): void;
+    debug(obj: object, message: string): void;
+  };
 }
 
 export function createDb(options: DbOptions): Db {
@@ -65,13 +69,26 @@ export const PG = {
 } as const;
 
 export function pgCode(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'code' in error && typeof (error as { code: unknown }).code === 'string') {
+  if (
+    typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    typeof (error as { code: unknown }).code === 'string'
+  ) {
     return (error as { code: string }).code;
   }
   return undefined;
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+]);
 
 /** A failure worth retrying: the database was unreachable, busy, or chose this transaction as a victim. */
 export function isTransientDbError(error: unknown): boolean {
@@ -79,7 +96,17 @@ export function isTransientDbError(error: unknown): boolean {
   if (code !== undefined) {
     if (NETWORK_CODES.has(code)) return true;
     if (code.startsWith('08')) return true; // connection exception class
-    return ([PG.serializationFailure, PG.deadlockDetected, PG.lockNotAvailable, PG.adminShutdown, PG.cannotConnectNow, '57P02', '53300'] as string[]).includes(code);
+    return (
+      [
+        PG.serializationFailure,
+        PG.deadlockDetected,
+        PG.lockNotAvailable,
+        PG.adminShutdown,
+        PG.cannotConnectNow,
+        '57P02',
+        '53300',
+      ] as string[]
+    ).includes(code);
   }
   const message = error instanceof Error ? error.message : String(error);
   return /Knex: Timeout acquiring a connection|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(

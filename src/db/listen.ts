@@ -14,7 +14,10 @@ export async function listen(
   channel: string,
   handlers: { onNotify(): void; onLost(error: unknown): void; applicationName?: string },
 ): Promise<Listening> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: handlers.applicationName ?? 'credits-listener' });
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    application_name: handlers.applicationName ?? 'credits-listener',
+  });
   let lost = false;
   const lose = (error: unknown) => {
     if (lost) return;

@@ -9,7 +9,10 @@ export async function migrateLatest(db: Db): Promise<string[]> {
 }
 
 export async function migrateRollbackAll(db: Db): Promise<string[]> {
-  const [, rolledBack] = (await db.migrate.rollback({ migrationSource, tableName: MIGRATIONS_TABLE }, true)) as [number, string[]];
+  const [, rolledBack] = (await db.migrate.rollback({ migrationSource, tableName: MIGRATIONS_TABLE }, true)) as [
+    number,
+    string[],
+  ];
   return rolledBack;
 }
 

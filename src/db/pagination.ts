@@ -25,14 +25,23 @@ export function encodeCursor(position: CursorPosition): string {
 export function decodeCursor(cursor: string): CursorPosition {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 2 &&
+      typeof parsed[0] === 'string' &&
+      typeof parsed[1] === 'string'
+    ) {
       const createdAt = new Date(parsed[0]);
       if (!Number.isNaN(createdAt.getTime()) && isUuid(parsed[1])) return { createdAt, id: parsed[1] };
     }
   } catch {
     // fall through to the validation failure
   }
-  throw new DomainError(fail('validation_failed', 'cursor is not one this API gave out', { errors: [{ field: 'cursor', message: 'is invalid' }] }));
+  throw new DomainError(
+    fail('validation_failed', 'cursor is not one this API gave out', {
+      errors: [{ field: 'cursor', message: 'is invalid' }],
+    }),
+  );
 }
 
 /** Applies the keyset to `query` (rows of `table` carrying created_at and id) and reads one page. */

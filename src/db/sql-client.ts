@@ -7,7 +7,14 @@ import pg from 'pg';
 export type SqlClient = Pick<pg.ClientBase, 'query'>;
 
 export function createSqlPool(url: string, max: number, applicationName: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, application_name: applicationName, connectionTimeoutMillis: 5_000, statement_timeout: 60_000, keepAlive: true });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    application_name: applicationName,
+    connectionTimeoutMillis: 5_000,
+    statement_timeout: 60_000,
+    keepAlive: true,
+  });
   // an idle client losing its connection is replaced on the next checkout
   pool.on('error', () => {});
   return pool;

@@ -49,7 +49,10 @@ class RollbackAnswering extends Error {
  * either way: work whose outcome is known only at its end (a request that failed must leave no
  * trace, yet its answer is still wanted). A throw rolls back and is thrown on.
  */
-export async function decideInTransaction<T>(db: Executor, work: (tx: Tx) => Promise<Decision<T>>): Promise<{ value: T; committed: boolean }> {
+export async function decideInTransaction<T>(
+  db: Executor,
+  work: (tx: Tx) => Promise<Decision<T>>,
+): Promise<{ value: T; committed: boolean }> {
   try {
     const value = await db.transaction(async (tx) => {
       const decision = await work(tx);

@@ -131,7 +131,11 @@ export function burnDown(lots: readonly Lot[], requests: readonly UseRequest[]):
     };
     if (before > lot.lowThreshold && after <= lot.lowThreshold) record('low');
     if (before > 0n && after === 0n) record('depleted');
-    if (lot.autoRechargeThreshold !== null && before > lot.autoRechargeThreshold && after <= lot.autoRechargeThreshold) {
+    if (
+      lot.autoRechargeThreshold !== null &&
+      before > lot.autoRechargeThreshold &&
+      after <= lot.autoRechargeThreshold
+    ) {
       record('auto_recharge');
     }
   };
@@ -161,6 +165,7 @@ export function burnDown(lots: readonly Lot[], requests: readonly UseRequest[]):
     const allocations: Allocation[] = [];
     for (const lot of candidates) {
       if (left === 0n) break;
+      // biome-ignore lint/complexity/useMathMinMax: bigints (Math.min takes numbers)
       const take = lot.remaining < left ? lot.remaining : left;
       if (take === 0n) continue;
       const before = lot.remaining;

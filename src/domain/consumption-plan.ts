@@ -24,7 +24,13 @@ export interface ConsumptionPlan {
  * balance going low or empty, an automatic recharge asked for). No I/O: the job writes the plan.
  */
 export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedUse[], now: Date): ConsumptionPlan {
-  const requests: UseRequest[] = fresh.map((p) => ({ clientId: p.client.id, creditTypeId: p.creditType.id, quantity: p.quantity, occurredAt: p.occurredAt, mode: p.mode }));
+  const requests: UseRequest[] = fresh.map((p) => ({
+    clientId: p.client.id,
+    creditTypeId: p.creditType.id,
+    quantity: p.quantity,
+    occurredAt: p.occurredAt,
+    mode: p.mode,
+  }));
   const burn = burnDown(lots, requests);
 
   const consumptions: ConsumptionRecord[] = fresh.map((p, i) => {
@@ -52,7 +58,9 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
       created_at: now,
     };
   });
-  const allocations: AllocationRecord[] = fresh.flatMap((p, i) => burn.outcomes[i]!.allocations.map((a) => ({ consumption_id: p.id, balance_id: a.balanceId, amount: a.amount })));
+  const allocations: AllocationRecord[] = fresh.flatMap((p, i) =>
+    burn.outcomes[i]!.allocations.map((a) => ({ consumption_id: p.id, balance_id: a.balanceId, amount: a.amount })),
+  );
 
   const consumedByLot = new Map<string, bigint>();
   for (const m of burn.movements) consumedByLot.set(m.balanceId, (consumedByLot.get(m.balanceId) ?? 0n) + m.amount);
@@ -119,9 +127,22 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
       granted: formatQuantity(lot.granted, p.creditType.decimals),
       consumption_id: p.id,
     };
-    if (crossing.kind === 'low') events.push({ type: 'balance.low', clientId: crossing.clientId, subjectId: crossing.balanceId, data: { ...data, threshold: formatQuantity(lot.lowThreshold, p.creditType.decimals) } });
-    if (crossing.kind === 'depleted') events.push({ type: 'balance.depleted', clientId: crossing.clientId, subjectId: crossing.balanceId, data });
-    if (crossing.kind === 'auto_recharge') events.push({ type: 'command.auto_recharge', clientId: crossing.clientId, subjectId: crossing.subscriptionId, data });
+    if (crossing.kind === 'low')
+      events.push({
+        type: 'balance.low',
+        clientId: crossing.clientId,
+        subjectId: crossing.balanceId,
+        data: { ...data, threshold: formatQuantity(lot.lowThreshold, p.creditType.decimals) },
+      });
+    if (crossing.kind === 'depleted')
+      events.push({ type: 'balance.depleted', clientId: crossing.clientId, subjectId: crossing.balanceId, data });
+    if (crossing.kind === 'auto_recharge')
+      events.push({
+        type: 'command.auto_recharge',
+        clientId: crossing.clientId,
+        subjectId: crossing.subscriptionId,
+        data,
+      });
   }
 
   const allocationsById = new Map<string, AllocationRecord[]>();

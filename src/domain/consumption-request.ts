@@ -3,7 +3,7 @@ import { canonicalJson } from '../canonical-json.js';
 import { consumptionId } from '../ids.js';
 import type { UseMode } from './allocate.js';
 import { parseQuantity } from './quantity.js';
-import { fail, type Failure } from './result.js';
+import { type Failure, fail } from './result.js';
 
 /** How far in the future an occurred_at may be (clock skew between systems), in ms. */
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
@@ -97,7 +97,8 @@ export function prepareUse<R extends UseReport>(
   },
 ): PreparedUse<R> | Failure {
   const client = context.clients.get(report.client);
-  if (!client) return fail('not_found', `no client "${report.client}"`, { errors: [{ field: 'client', message: 'not found' }] });
+  if (!client)
+    return fail('not_found', `no client "${report.client}"`, { errors: [{ field: 'client', message: 'not found' }] });
   const creditType = context.creditTypes.get(report.credit_type);
   if (!creditType) {
     return fail('not_found', `no credit type "${report.credit_type}"`, {
@@ -106,7 +107,9 @@ export function prepareUse<R extends UseReport>(
   }
   const quantity = parseQuantity(report.quantity, creditType.decimals);
   if (!quantity.ok) {
-    return fail('validation_failed', `quantity ${quantity.detail}`, { errors: [{ field: 'quantity', message: quantity.detail }] });
+    return fail('validation_failed', `quantity ${quantity.detail}`, {
+      errors: [{ field: 'quantity', message: quantity.detail }],
+    });
   }
   const given = report.occurred_at ? new Date(report.occurred_at) : undefined;
   if (given && given.getTime() > context.now.getTime() + MAX_FUTURE_SKEW_MS) {

@@ -26,7 +26,12 @@ export interface GrantTerms {
 }
 
 /** One balance per item for the period (DOMAIN.md "Subscribe" and "Renew"). */
-export function grantsForPeriod(items: readonly ItemUnits[], period: Period, terms: GrantTerms, source: BalanceSource = 'package'): BalanceDraft[] {
+export function grantsForPeriod(
+  items: readonly ItemUnits[],
+  period: Period,
+  terms: GrantTerms,
+  source: BalanceSource = 'package',
+): BalanceDraft[] {
   if (period.end.getTime() <= period.start.getTime()) throw new RangeError('a period must end after it starts');
   return items.map((item) => ({
     creditTypeId: item.creditTypeId,

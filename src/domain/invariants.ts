@@ -5,7 +5,14 @@ import type { Scaled } from './quantity.js';
  * from SQL aggregates; the property tests feed them after every step of a random history.
  */
 export interface Violation {
-  invariant: 'balance_ledger_sum' | 'balance_first_entry' | 'balance_negative' | 'consumption_allocations' | 'consumption_ledger' | 'invoice_numbers' | 'invoice_total';
+  invariant:
+    | 'balance_ledger_sum'
+    | 'balance_first_entry'
+    | 'balance_negative'
+    | 'consumption_allocations'
+    | 'consumption_ledger'
+    | 'invoice_numbers'
+    | 'invoice_total';
   subject: string;
   detail: string;
 }
@@ -62,10 +69,18 @@ export function checkConsumption(facts: ConsumptionFacts): Violation[] {
   const violations: Violation[] = [];
   const subject = `consumption ${facts.id}`;
   if (facts.allocationSum !== facts.applied) {
-    violations.push({ invariant: 'consumption_allocations', subject, detail: `allocations sum to ${facts.allocationSum} but applied is ${facts.applied}` });
+    violations.push({
+      invariant: 'consumption_allocations',
+      subject,
+      detail: `allocations sum to ${facts.allocationSum} but applied is ${facts.applied}`,
+    });
   }
   if (facts.consumedInLedger !== facts.applied) {
-    violations.push({ invariant: 'consumption_ledger', subject, detail: `the ledger took ${facts.consumedInLedger} but applied is ${facts.applied}` });
+    violations.push({
+      invariant: 'consumption_ledger',
+      subject,
+      detail: `the ledger took ${facts.consumedInLedger} but applied is ${facts.applied}`,
+    });
   }
   if (facts.status === 'rejected' && facts.applied !== 0n) {
     violations.push({ invariant: 'consumption_ledger', subject, detail: `rejected but applied is ${facts.applied}` });
@@ -78,7 +93,11 @@ export function checkConsumption(facts: ConsumptionFacts): Violation[] {
     });
   }
   if (facts.status !== 'reversed' && facts.reversedInLedger !== 0n) {
-    violations.push({ invariant: 'consumption_ledger', subject, detail: `not reversed but the ledger gave back ${facts.reversedInLedger}` });
+    violations.push({
+      invariant: 'consumption_ledger',
+      subject,
+      detail: `not reversed but the ledger gave back ${facts.reversedInLedger}`,
+    });
   }
   return violations;
 }
@@ -135,7 +154,12 @@ export function checkBalanceTotals(facts: BalanceTotalsFacts): Violation[] {
   const violations: Violation[] = [];
   const subject = `balance ${facts.id}`;
   const compare = (name: string, stored: Scaled, fromLedger: Scaled) => {
-    if (stored !== fromLedger) violations.push({ invariant: 'balance_ledger_sum', subject, detail: `${name} is ${stored} but its ledger entries say ${fromLedger}` });
+    if (stored !== fromLedger)
+      violations.push({
+        invariant: 'balance_ledger_sum',
+        subject,
+        detail: `${name} is ${stored} but its ledger entries say ${fromLedger}`,
+      });
   };
   compare('consumed', facts.consumed, -(facts.ledgerConsume + facts.ledgerReverse));
   compare('adjusted', facts.adjusted, facts.ledgerAdjust);
@@ -143,17 +167,36 @@ export function checkBalanceTotals(facts: BalanceTotalsFacts): Violation[] {
   compare('voided', facts.voided, -facts.ledgerVoid);
   compare('rolled_over', facts.rolledOver, -facts.ledgerRolloverOut);
   if (facts.lastRemainingAfter !== null && facts.lastRemainingAfter !== facts.remaining) {
-    violations.push({ invariant: 'balance_ledger_sum', subject, detail: `its last ledger entry leaves ${facts.lastRemainingAfter} but remaining is ${facts.remaining}` });
+    violations.push({
+      invariant: 'balance_ledger_sum',
+      subject,
+      detail: `its last ledger entry leaves ${facts.lastRemainingAfter} but remaining is ${facts.remaining}`,
+    });
   }
   if (facts.brokenChainEntries > 0) {
-    violations.push({ invariant: 'balance_ledger_sum', subject, detail: `${facts.brokenChainEntries} ledger entr${facts.brokenChainEntries === 1 ? 'y does' : 'ies do'} not follow from the one before (remaining_after ≠ previous + amount)` });
+    violations.push({
+      invariant: 'balance_ledger_sum',
+      subject,
+      detail: `${facts.brokenChainEntries} ledger entr${facts.brokenChainEntries === 1 ? 'y does' : 'ies do'} not follow from the one before (remaining_after ≠ previous + amount)`,
+    });
   }
   return violations;
 }
 
 /** An invoice's total is the sum of its lines. */
-export function checkInvoiceTotal(facts: { id: string; number: string; total: bigint; linesTotal: bigint }): Violation[] {
+export function checkInvoiceTotal(facts: {
+  id: string;
+  number: string;
+  total: bigint;
+  linesTotal: bigint;
+}): Violation[] {
   return facts.total === facts.linesTotal
     ? []
-    : [{ invariant: 'invoice_total', subject: `invoice ${facts.number}`, detail: `total is ${facts.total} but its lines add up to ${facts.linesTotal}` }];
+    : [
+        {
+          invariant: 'invoice_total',
+          subject: `invoice ${facts.number}`,
+          detail: `total is ${facts.total} but its lines add up to ${facts.linesTotal}`,
+        },
+      ];
 }

@@ -14,7 +14,9 @@ import type { Lot } from './allocate.js';
  * locking statement under src/db (src/db/lock-order.ts turns the keys into ORDER BY) are made from it.
  */
 export const SPENDING_KEYS = ['priority', 'expiresAt', 'validFrom', 'id'] as const satisfies ReadonlyArray<keyof Lot>;
-export const BALANCE_LOCK_KEYS = ['clientId', 'creditTypeId', ...SPENDING_KEYS] as const satisfies ReadonlyArray<keyof Lot>;
+export const BALANCE_LOCK_KEYS = ['clientId', 'creditTypeId', ...SPENDING_KEYS] as const satisfies ReadonlyArray<
+  keyof Lot
+>;
 
 export type LockKey = (typeof BALANCE_LOCK_KEYS)[number];
 

@@ -19,12 +19,34 @@ export function isCurrency(code: string): boolean {
  * differ for HUF, IDR, IQD and others, so the standard's table is written here.)
  */
 const MINOR_DIGITS: Record<string, number> = {
-  ...Object.fromEntries(['BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF', 'KRW', 'PYG', 'RWF', 'UGX', 'UYI', 'VND', 'VUV', 'XAF', 'XOF', 'XPF'].map((c) => [c, 0])),
+  ...Object.fromEntries(
+    [
+      'BIF',
+      'CLP',
+      'DJF',
+      'GNF',
+      'ISK',
+      'JPY',
+      'KMF',
+      'KRW',
+      'PYG',
+      'RWF',
+      'UGX',
+      'UYI',
+      'VND',
+      'VUV',
+      'XAF',
+      'XOF',
+      'XPF',
+    ].map((c) => [c, 0]),
+  ),
   ...Object.fromEntries(['BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND'].map((c) => [c, 3])),
   CLF: 4,
   UYW: 4,
   // funds and precious metals have no minor unit
-  ...Object.fromEntries(['XAG', 'XAU', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XPD', 'XPT', 'XSU', 'XTS', 'XUA', 'XXX'].map((c) => [c, 0])),
+  ...Object.fromEntries(
+    ['XAG', 'XAU', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XPD', 'XPT', 'XSU', 'XTS', 'XUA', 'XXX'].map((c) => [c, 0]),
+  ),
 };
 
 /** How many minor-unit digits a currency has (ISO 4217): USD 2, JPY 0, KWD 3. */
@@ -36,7 +58,8 @@ export function minorDigits(currency: string): number {
 export function parseMinor(input: unknown): Result<Minor> {
   let value: bigint;
   if (typeof input === 'number') {
-    if (!Number.isSafeInteger(input)) return fail('validation_failed', 'must be an integer number of minor units (e.g. 1250 for 12.50)');
+    if (!Number.isSafeInteger(input))
+      return fail('validation_failed', 'must be an integer number of minor units (e.g. 1250 for 12.50)');
     value = BigInt(input);
   } else if (typeof input === 'string' && /^\d{1,16}$/.test(input.trim())) {
     value = BigInt(input.trim());

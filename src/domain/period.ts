@@ -28,7 +28,8 @@ export function addValidity(start: Date, validity: Validity, timeZone: string, t
   const moved = DateTime.fromJSDate(start, { zone: timeZone }).plus({
     [LUXON_UNIT[validity.unit]]: validity.count * times,
   });
-  if (!moved.isValid) throw new RangeError(`cannot add ${validity.count} ${validity.unit} to ${start.toISOString()} in ${timeZone}`);
+  if (!moved.isValid)
+    throw new RangeError(`cannot add ${validity.count} ${validity.unit} to ${start.toISOString()} in ${timeZone}`);
   return moved.toJSDate();
 }
 
@@ -38,7 +39,8 @@ export function addValidity(start: Date, validity: Validity, timeZone: string, t
  * after February instead of drifting to the 28th for ever.
  */
 export function nthPeriod(anchor: Date, validity: Validity, timeZone: string, index: number): Period {
-  if (!Number.isInteger(index) || index < 0) throw new RangeError(`period index must be a non-negative integer: ${index}`);
+  if (!Number.isInteger(index) || index < 0)
+    throw new RangeError(`period index must be a non-negative integer: ${index}`);
   return {
     start: index === 0 ? anchor : addValidity(anchor, validity, timeZone, index),
     end: addValidity(anchor, validity, timeZone, index + 1),
@@ -59,7 +61,8 @@ export function parseInstant(text: string, timeZone: string): Date | undefined {
   let dt: DateTime;
   if (/^\d{4}-\d{2}-\d{2}$/.test(text)) dt = DateTime.fromISO(text, { zone: timeZone });
   // a time must say its offset: a bare local time would be read in the process's zone
-  else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text)) dt = DateTime.fromISO(text, { setZone: true });
+  else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text))
+    dt = DateTime.fromISO(text, { setZone: true });
   else return undefined;
   return dt.isValid ? dt.toJSDate() : undefined;
 }

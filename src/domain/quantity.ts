@@ -16,12 +16,7 @@ export const MAX_UNITS = 10n ** 15n;
  */
 export const MAX_SCALED = 10n ** 18n;
 
-export type QuantityProblem =
-  | 'not_a_number'
-  | 'negative'
-  | 'zero'
-  | 'too_many_decimals'
-  | 'too_large';
+export type QuantityProblem = 'not_a_number' | 'negative' | 'zero' | 'too_many_decimals' | 'too_large';
 
 export interface QuantityOptions {
   /** Allow 0 (e.g. an adjustment target, a package item may not be 0). Default false. */
@@ -60,7 +55,10 @@ export function parseQuantity(
   decimals: number,
   options: QuantityOptions = {},
 ): Result<Scaled> & { problem?: QuantityProblem } {
-  const problem = (p: QuantityProblem) => ({ ...fail('validation_failed', quantityProblemMessage(p, decimals)), problem: p });
+  const problem = (p: QuantityProblem) => ({
+    ...fail('validation_failed', quantityProblemMessage(p, decimals)),
+    problem: p,
+  });
   if (!Number.isInteger(decimals) || decimals < 0 || decimals > MAX_DECIMALS) {
     throw new RangeError(`decimals must be an integer 0..${MAX_DECIMALS}, got ${decimals}`);
   }
@@ -124,7 +122,8 @@ export function formatQuantity(scaled: Scaled, decimals: number): string {
 
 /** floor(value × percent / 100), exact, for a non-negative value. */
 export function percentOf(value: Scaled, percent: number): Scaled {
-  if (!Number.isInteger(percent) || percent < 0) throw new RangeError(`percent must be a non-negative integer: ${percent}`);
+  if (!Number.isInteger(percent) || percent < 0)
+    throw new RangeError(`percent must be a non-negative integer: ${percent}`);
   if (value < 0n) throw new RangeError(`percentOf takes a non-negative value: ${value}`);
   return (value * BigInt(percent)) / 100n;
 }

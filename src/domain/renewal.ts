@@ -32,7 +32,10 @@ export function decideRenewal(
   const current = subscription.currentPeriodEnd.getTime();
   if (asked < current) return ok({ kind: 'already_renewed' });
   if (asked > current) {
-    return fail('conflict', `the subscription has no period ending at ${periodEnd.toISOString()}; its current period ends at ${subscription.currentPeriodEnd.toISOString()}`);
+    return fail(
+      'conflict',
+      `the subscription has no period ending at ${periodEnd.toISOString()}; its current period ends at ${subscription.currentPeriodEnd.toISOString()}`,
+    );
   }
   switch (subscription.status) {
     case 'cancelled':
@@ -43,17 +46,36 @@ export function decideRenewal(
       return fail('conflict', 'a suspended subscription cannot be renewed');
     case 'expired': {
       const anchorAt = now;
-      return ok({ kind: 'renew', period: nthPeriod(anchorAt, validity, timeZone, 0), anchorAt, periodIndex: 0, late: true });
+      return ok({
+        kind: 'renew',
+        period: nthPeriod(anchorAt, validity, timeZone, 0),
+        anchorAt,
+        periodIndex: 0,
+        late: true,
+      });
     }
     case 'active': {
-      if (subscription.cancelAtPeriodEnd) return fail('conflict', 'the subscription is set to cancel at the end of its period');
+      if (subscription.cancelAtPeriodEnd)
+        return fail('conflict', 'the subscription is set to cancel at the end of its period');
       const next = nthPeriod(subscription.anchorAt, validity, timeZone, subscription.periodIndex + 1);
       if (next.start.getTime() === current) {
-        return ok({ kind: 'renew', period: next, anchorAt: subscription.anchorAt, periodIndex: subscription.periodIndex + 1, late: false });
+        return ok({
+          kind: 'renew',
+          period: next,
+          anchorAt: subscription.anchorAt,
+          periodIndex: subscription.periodIndex + 1,
+          late: false,
+        });
       }
       // The validity changed since the anchor was set: start a new anchor where the last period ended.
       const anchorAt = subscription.currentPeriodEnd;
-      return ok({ kind: 'renew', period: nthPeriod(anchorAt, validity, timeZone, 0), anchorAt, periodIndex: 0, late: false });
+      return ok({
+        kind: 'renew',
+        period: nthPeriod(anchorAt, validity, timeZone, 0),
+        anchorAt,
+        periodIndex: 0,
+        late: false,
+      });
     }
   }
 }

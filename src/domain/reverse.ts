@@ -27,7 +27,11 @@ export interface ReversalPlan {
  * DOMAIN.md consumption rule 5: each allocation goes back to its balance, unless that balance is no
  * longer usable (expired, void, or past its expiry at `now`), in which case that part stays spent.
  */
-export function planReversal(allocations: readonly Allocation[], lots: ReadonlyMap<string, ReversibleLot>, now: Date): ReversalPlan {
+export function planReversal(
+  allocations: readonly Allocation[],
+  lots: ReadonlyMap<string, ReversibleLot>,
+  now: Date,
+): ReversalPlan {
   const remaining = new Map<string, Scaled>();
   const returned: ReturnedPart[] = [];
   const expired: Allocation[] = [];

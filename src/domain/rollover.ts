@@ -23,7 +23,9 @@ export function rolloverAmount(policy: RolloverPolicy, remaining: Scaled, period
     case 'percent': {
       const share = percentOf(remaining, policy.percent);
       const capped =
-        policy.cap_percent === undefined || policy.cap_percent === null ? share : minScaled(share, percentOf(periodUnits, policy.cap_percent));
+        policy.cap_percent === undefined || policy.cap_percent === null
+          ? share
+          : minScaled(share, percentOf(periodUnits, policy.cap_percent));
       return minScaled(capped, remaining);
     }
   }

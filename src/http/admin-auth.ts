@@ -8,7 +8,10 @@ import { problemBody, sendProblem } from './problem.js';
  * HTTP Basic (any user name), as a Bearer token, or in the session cookie the login form sets.
  * Without one, a browser is asked for credentials.
  */
-export function requireAdmin(app: AppContext, options: { cookieKey?: (req: Request) => string | undefined; loginPath?: string } = {}) {
+export function requireAdmin(
+  app: AppContext,
+  options: { cookieKey?: (req: Request) => string | undefined; loginPath?: string } = {},
+) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     try {
       const key = presentedKey(req) ?? options.cookieKey?.(req);
@@ -22,7 +25,14 @@ export function requireAdmin(app: AppContext, options: { cookieKey?: (req: Reque
         return;
       }
       const code = auth ? 'forbidden' : 'unauthorized';
-      sendProblem(res, problemBody(code, auth ? 'an admin key is required' : 'an admin key is required: HTTP Basic with the key as the password'), auth ? {} : { 'www-authenticate': 'Basic realm="credits admin", charset="UTF-8"' });
+      sendProblem(
+        res,
+        problemBody(
+          code,
+          auth ? 'an admin key is required' : 'an admin key is required: HTTP Basic with the key as the password',
+        ),
+        auth ? {} : { 'www-authenticate': 'Basic realm="credits admin", charset="UTF-8"' },
+      );
     } catch (error) {
       next(error);
     }

@@ -6,14 +6,14 @@ import { fingerprint } from '../canonical-json.js';
 import { isDataException, isTransientDbError } from '../db/knex.js';
 import { DomainError } from '../domain/result.js';
 import { newId } from '../ids.js';
-import { hasScope, presentedKey, type AuthContext } from './auth.js';
-import { IDEMPOTENCY_HEADER, runIdempotent } from './idempotency.js';
-import { zodProblems } from '../schemas/problems.js';
-import { problemBody, problemFromFailure, sendProblem } from './problem.js';
-import { expressPath, isFailure, isRawReply, type Access, type AnyRoute, type JsonReply } from './route.js';
 import { httpMetrics } from '../metrics.js';
+import { zodProblems } from '../schemas/problems.js';
+import { type AuthContext, hasScope, presentedKey } from './auth.js';
+import { IDEMPOTENCY_HEADER, runIdempotent } from './idempotency.js';
+import { problemBody, problemFromFailure, sendProblem } from './problem.js';
 import { keyRateLimit } from './rate-limit.js';
 import { refuseUnstorableText } from './refuse-unstorable-text.js';
+import { type Access, type AnyRoute, expressPath, isFailure, isRawReply, type JsonReply } from './route.js';
 
 export interface MountedApp {
   app: express.Express;
@@ -55,16 +55,26 @@ function authenticate(ctx: AppContext, route: AnyRoute) {
     }
     const key = presentedKey(req);
     if (!key) {
-      sendProblem(res, problemBody('unauthorized', 'an API key is required: send "Authorization: Bearer <key>"'), { 'www-authenticate': 'Bearer realm="credits"' });
+      sendProblem(res, problemBody('unauthorized', 'an API key is required: send "Authorization: Bearer <key>"'), {
+        'www-authenticate': 'Bearer realm="credits"',
+      });
       return;
     }
     const auth = await ctx.keys.verify(key);
     if (!auth) {
-      sendProblem(res, problemBody('unauthorized', 'the API key is not valid or has been revoked'), { 'www-authenticate': 'Bearer realm="credits", error="invalid_token"' });
+      sendProblem(res, problemBody('unauthorized', 'the API key is not valid or has been revoked'), {
+        'www-authenticate': 'Bearer realm="credits", error="invalid_token"',
+      });
       return;
     }
     if (!hasScope(auth, route.access)) {
-      sendProblem(res, problemBody('forbidden', `this route needs a key with the "${route.access}" scope; this key has: ${auth.scopes.join(', ')}`));
+      sendProblem(
+        res,
+        problemBody(
+          'forbidden',
+          `this route needs a key with the "${route.access}" scope; this key has: ${auth.scopes.join(', ')}`,
+        ),
+      );
       return;
     }
     res.locals.auth = auth;
@@ -85,10 +95,21 @@ function handlerFor(ctx: AppContext, route: AnyRoute) {
   return async (req: Request, res: Response): Promise<void> => {
     const auth = (res.locals.auth as AuthContext | undefined) ?? null;
 
-    const parts = { params: route.params?.safeParse(req.params), query: route.query?.safeParse(req.query), body: route.body?.safeParse(req.body ?? undefined) };
+    const parts = {
+      params: route.params?.safeParse(req.params),
+      query: route.query?.safeParse(req.query),
+      body: route.body?.safeParse(req.body ?? undefined),
+    };
     // a route that takes no body refuses one, rather than ignoring what the caller meant to say
     const strayBody =
-      !route.body && req.body !== undefined && !(req.body !== null && typeof req.body === 'object' && !Array.isArray(req.body) && Object.keys(req.body as object).length === 0);
+      !route.body &&
+      req.body !== undefined &&
+      !(
+        req.body !== null &&
+        typeof req.body === 'object' &&
+        !Array.isArray(req.body) &&
+        Object.keys(req.body as object).length === 0
+      );
     const problems = [
       ...(strayBody ? [{ field: '(body)', message: 'this route takes no body' }] : []),
       ...(parts.params && !parts.params.success ? zodProblems(parts.params.error, 'path') : []),
@@ -97,7 +118,10 @@ function handlerFor(ctx: AppContext, route: AnyRoute) {
     ];
     if (problems.length > 0) {
       req.log?.info({ problems }, 'request refused: validation failed');
-      sendProblem(res, problemBody('validation_failed', problems.map((p) => `${p.field}: ${p.message}`).join('; '), problems));
+      sendProblem(
+        res,
+        problemBody('validation_failed', problems.map((p) => `${p.field}: ${p.message}`).join('; '), problems),
+      );
       return;
     }
     const after: Array<() => Promise<void>> = [];
@@ -119,12 +143,24 @@ function handlerFor(ctx: AppContext, route: AnyRoute) {
     let outcome: unknown;
     if (route.idempotency === 'stored' && idempotencyKey !== undefined && auth) {
       if (idempotencyKey.length === 0 || idempotencyKey.length > 255) {
-        sendProblem(res, problemBody('validation_failed', 'Idempotency-Key must be 1–255 characters', [{ field: 'Idempotency-Key', message: 'must be 1–255 characters' }]));
+        sendProblem(
+          res,
+          problemBody('validation_failed', 'Idempotency-Key must be 1–255 characters', [
+            { field: 'Idempotency-Key', message: 'must be 1–255 characters' },
+          ]),
+        );
         return;
       }
       const { reply, committed } = await runIdempotent(
         ctx.db,
-        { apiKeyId: auth.keyId, method: req.method, path: req.path, key: idempotencyKey, requestHash: fingerprint({ body: req.body ?? null, query: req.query }), now: ctx.clock.now() },
+        {
+          apiKeyId: auth.keyId,
+          method: req.method,
+          path: req.path,
+          key: idempotencyKey,
+          requestHash: fingerprint({ body: req.body ?? null, query: req.query }),
+          now: ctx.clock.now(),
+        },
         (tx) => route.handler(makeContext(tx as unknown as AppContext['db'])) as Promise<JsonReply>,
       );
       outcome = reply;
@@ -163,16 +199,31 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
         return id;
       },
       // a 503 is an outage the service answers as designed (logged once as such), not an error of its own
-      customLogLevel: (_req, res, error) => (res.statusCode === 503 ? 'warn' : error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
+      customLogLevel: (_req, res, error) =>
+        res.statusCode === 503
+          ? 'warn'
+          : error || res.statusCode >= 500
+            ? 'error'
+            : res.statusCode >= 400
+              ? 'info'
+              : 'debug',
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-      serializers: { req: (req: { id: unknown; method: unknown; url: unknown }) => ({ id: req.id, method: req.method, url: req.url }) },
+      serializers: {
+        req: (req: { id: unknown; method: unknown; url: unknown }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+        }),
+      },
     }),
   );
   app.use(httpMetrics());
   // Security headers on every answer. The pages set their own Content-Security-Policy (/ui strict,
   // /docs its own); Bull Board's page needs inline scripts, so none is set here.
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
-  app.use(express.json({ limit: ctx.config.BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
+  app.use(
+    express.json({ limit: ctx.config.BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }),
+  );
   // the pages take ids from their paths and queries too (their forms are checked by their schemas)
   app.use('/ui', refuseUnstorableText);
 
@@ -180,7 +231,13 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
 
   const limit = keyRateLimit(ctx);
   for (const route of routes) {
-    app[route.method](expressPath(route.path), authenticate(ctx, route), limit, refuseUnstorableText, handlerFor(ctx, route));
+    app[route.method](
+      expressPath(route.path),
+      authenticate(ctx, route),
+      limit,
+      refuseUnstorableText,
+      handlerFor(ctx, route),
+    );
   }
 
   app.use(function notFound(req: Request, res: Response) {
@@ -199,7 +256,12 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
       return;
     }
     if (typed.type === 'entity.parse.failed') {
-      sendProblem(res, problemBody('validation_failed', 'the body is not valid JSON', [{ field: '(body)', message: 'is not valid JSON' }]));
+      sendProblem(
+        res,
+        problemBody('validation_failed', 'the body is not valid JSON', [
+          { field: '(body)', message: 'is not valid JSON' },
+        ]),
+      );
       return;
     }
     if (typed.type === 'entity.too.large') {
@@ -215,18 +277,37 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
       // validation. The statement failed, so its transaction wrote nothing. Warned: the edge
       // should have refused it, and that is worth a look.
       req.log?.warn({ err: error }, 'request refused by Postgres as a data exception');
-      sendProblem(res, problemBody('validation_failed', `a value in the request cannot be stored: ${(error as Error).message}`));
+      sendProblem(
+        res,
+        problemBody('validation_failed', `a value in the request cannot be stored: ${(error as Error).message}`),
+      );
       return;
     }
     if (isUnavailable(error)) {
       req.log?.warn({ err: error }, 'dependency unavailable');
-      sendProblem(res, problemBody('unavailable', 'a dependency (Postgres or Redis) cannot be reached right now; nothing was accepted, retry later'), { 'retry-after': '5' });
+      sendProblem(
+        res,
+        problemBody(
+          'unavailable',
+          'a dependency (Postgres or Redis) cannot be reached right now; nothing was accepted, retry later',
+        ),
+        { 'retry-after': '5' },
+      );
       return;
     }
     req.log?.error({ err: error }, 'unhandled error');
-    res.status(500).set('content-type', 'application/problem+json; charset=utf-8').send(
-      JSON.stringify({ type: 'urn:credits:problem:internal', title: 'Internal error', status: 500, detail: `an unexpected error occurred (request ${String(req.id)})`, code: 'internal' }),
-    );
+    res
+      .status(500)
+      .set('content-type', 'application/problem+json; charset=utf-8')
+      .send(
+        JSON.stringify({
+          type: 'urn:credits:problem:internal',
+          title: 'Internal error',
+          status: 500,
+          detail: `an unexpected error occurred (request ${String(req.id)})`,
+          code: 'internal',
+        }),
+      );
   });
 
   return { app, routes };

@@ -5,6 +5,7 @@ import { apiKeyByPrefix, insertApiKey, markApiKeyRevoked } from '../db/repositor
 import { newId } from '../ids.js';
 
 export { SCOPES, type Scope } from '../domain/scope.js';
+
 import type { Scope } from '../domain/scope.js';
 
 /** admin ⊇ write ⊇ read. */
@@ -31,10 +32,20 @@ export interface CreatedKey {
 }
 
 /** Makes a key. The clear key is returned once and never stored (a SHA-256 of it is). */
-export async function createApiKey(db: Executor, input: { name: string; scopes: Scope[]; now: Date }): Promise<CreatedKey> {
+export async function createApiKey(
+  db: Executor,
+  input: { name: string; scopes: Scope[]; now: Date },
+): Promise<CreatedKey> {
   const key = `${KEY_PREFIX}${randomBytes(6).toString('base64url').slice(0, 8)}${randomBytes(24).toString('base64url')}`;
   const id = newId();
-  await insertApiKey(db, { id, name: input.name, prefix: key.slice(0, LOOKUP_LENGTH), hash: sha256(key), scopes: input.scopes, created_at: input.now });
+  await insertApiKey(db, {
+    id,
+    name: input.name,
+    prefix: key.slice(0, LOOKUP_LENGTH),
+    hash: sha256(key),
+    scopes: input.scopes,
+    created_at: input.now,
+  });
   return { id, key, scopes: input.scopes };
 }
 
@@ -72,7 +83,8 @@ export class ApiKeyVerifier {
     // Compare the full hashes in constant time, whatever the lookup found.
     const expected = row?.hash ?? Buffer.alloc(32);
     const matches = expected.length === digest.length && timingSafeEqual(expected, digest);
-    const auth = row && matches && row.revoked_at === null ? { keyId: row.id, name: row.name, scopes: row.scopes } : null;
+    const auth =
+      row && matches && row.revoked_at === null ? { keyId: row.id, name: row.name, scopes: row.scopes } : null;
 
     if (this.cache.size >= this.maxEntries) this.cache.clear();
     this.cache.set(cacheKey, { auth, until: Date.now() + this.ttlMs });

@@ -1,7 +1,11 @@
 import type { Db, Executor } from '../db/knex.js';
-import { claimIdempotencyKey, storedResponse, storeIdempotentResponse } from '../db/repositories/idempotency-records.js';
-import { decideInTransaction, type Decision } from '../db/transact.js';
-import { fail, type Failure } from '../domain/result.js';
+import {
+  claimIdempotencyKey,
+  storedResponse,
+  storeIdempotentResponse,
+} from '../db/repositories/idempotency-records.js';
+import { type Decision, decideInTransaction } from '../db/transact.js';
+import { type Failure, fail } from '../domain/result.js';
 import type { JsonReply } from './route.js';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
@@ -26,14 +30,18 @@ export async function runIdempotent(
   call: IdempotentCall,
   run: (tx: Executor) => Promise<JsonReply | Failure>,
 ): Promise<{ reply: JsonReply | Failure; committed: boolean }> {
-  const { value: reply, committed } = await decideInTransaction(db, async (tx): Promise<Decision<JsonReply | Failure | undefined>> => {
-    // not claimed: an earlier request holds the key, and its response is replayed below
-    if (!(await claimIdempotencyKey(tx, call, call.requestHash, call.now))) return { value: undefined, commit: false };
-    const reply = await run(tx);
-    if ('ok' in reply || reply.status >= 400) return { value: reply, commit: false };
-    await storeIdempotentResponse(tx, call, reply.status, reply.body ?? null);
-    return { value: reply, commit: true };
-  });
+  const { value: reply, committed } = await decideInTransaction(
+    db,
+    async (tx): Promise<Decision<JsonReply | Failure | undefined>> => {
+      // not claimed: an earlier request holds the key, and its response is replayed below
+      if (!(await claimIdempotencyKey(tx, call, call.requestHash, call.now)))
+        return { value: undefined, commit: false };
+      const reply = await run(tx);
+      if ('ok' in reply || reply.status >= 400) return { value: reply, commit: false };
+      await storeIdempotentResponse(tx, call, reply.status, reply.body ?? null);
+      return { value: reply, commit: true };
+    },
+  );
   return { reply: reply ?? (await replay(db, call)), committed };
 }
 

@@ -16,7 +16,8 @@ export async function jobReply<N extends JobName>(
 ): Promise<JsonReply | Failure> {
   if (!options.wait) return { status: 202, body: options.queued };
   const outcome = await awaitOutcome(app, job.name, job.jobId);
-  if (outcome.state === 'completed') return options.done ? options.done(outcome.value) : { status: 200, body: outcome.value };
+  if (outcome.state === 'completed')
+    return options.done ? options.done(outcome.value) : { status: 200, body: outcome.value };
   if (outcome.state === 'failed') return outcome.failure;
   return { status: 202, body: options.queued };
 }

@@ -1,4 +1,4 @@
-import { z, type ZodType } from 'zod';
+import { type ZodType, z } from 'zod';
 import type { AnyRoute } from './route.js';
 
 /**
@@ -18,9 +18,23 @@ const problemSchema: Json = {
     detail: { type: 'string' },
     code: {
       type: 'string',
-      enum: ['validation_failed', 'not_found', 'conflict', 'idempotency_conflict', 'insufficient_balance', 'unauthorized', 'forbidden', 'rate_limited', 'unavailable', 'payload_too_large'],
+      enum: [
+        'validation_failed',
+        'not_found',
+        'conflict',
+        'idempotency_conflict',
+        'insufficient_balance',
+        'unauthorized',
+        'forbidden',
+        'rate_limited',
+        'unavailable',
+        'payload_too_large',
+      ],
     },
-    errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+    errors: {
+      type: 'array',
+      items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } },
+    },
   },
 };
 
@@ -29,7 +43,8 @@ function rewriteRefs(value: unknown): unknown {
   if (value && typeof value === 'object') {
     const out: Json = {};
     for (const [key, child] of Object.entries(value)) {
-      if (key === '$ref' && typeof child === 'string' && child.startsWith('#/$defs/')) out[key] = `#/components/schemas/${child.slice(8)}`;
+      if (key === '$ref' && typeof child === 'string' && child.startsWith('#/$defs/'))
+        out[key] = `#/components/schemas/${child.slice(8)}`;
       else if (key !== '$schema') out[key] = rewriteRefs(child);
     }
     return out;
@@ -53,7 +68,13 @@ function parametersOf(route: AnyRoute, components: Json): Json[] {
     const properties = (json.properties ?? {}) as Record<string, Json>;
     const required = new Set((json.required ?? []) as string[]);
     for (const [name, property] of Object.entries(properties)) {
-      parameters.push({ name, in: where, required: where === 'path' || required.has(name), schema: property, ...(property.description ? { description: property.description } : {}) });
+      parameters.push({
+        name,
+        in: where,
+        required: where === 'path' || required.has(name),
+        schema: property,
+        ...(property.description ? { description: property.description } : {}),
+      });
     }
   };
   add('path', route.params);
@@ -86,11 +107,20 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
       };
     }
     if (route.access !== 'public') {
-      responses['401'] ??= { description: 'No key, or a key that is not valid', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
-      responses['403'] ??= { description: `The key lacks the \`${route.access}\` scope`, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+      responses['401'] ??= {
+        description: 'No key, or a key that is not valid',
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      };
+      responses['403'] ??= {
+        description: `The key lacks the \`${route.access}\` scope`,
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      };
     }
     if (route.body || route.query || route.params) {
-      responses['422'] ??= { description: 'Invalid input (see `errors`)', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+      responses['422'] ??= {
+        description: 'Invalid input (see `errors`)',
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      };
     }
     paths[route.path] ??= {};
     paths[route.path]![route.method] = {
@@ -101,7 +131,14 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
       security: route.access === 'public' ? [] : [{ bearer: [] }],
       ...(route.access !== 'public' ? { 'x-required-scope': route.access } : {}),
       parameters: parametersOf(route, components),
-      ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body, 'input', components) } } } } : {}),
+      ...(route.body
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: schemaOf(route.body, 'input', components) } },
+            },
+          }
+        : {}),
       responses,
     };
   }
@@ -118,7 +155,11 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
     components: {
       schemas: components,
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: 'An API key made with `npm run cli -- keys create --scope <admin|write|read>`.' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An API key made with `npm run cli -- keys create --scope <admin|write|read>`.',
+        },
       },
     },
     paths,

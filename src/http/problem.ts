@@ -1,7 +1,6 @@
 import type { Response } from 'express';
 import type { ErrorCode, Failure, FieldProblem } from '../domain/result.js';
 
-
 /** The one table from a result code to an HTTP status (API.md), plus the extensions listed after it. */
 export const STATUS_OF: Record<ErrorCode | 'payload_too_large', number> = {
   validation_failed: 422,
@@ -44,7 +43,12 @@ export interface ProblemBody {
   [extra: string]: unknown;
 }
 
-export function problemBody(code: ProblemCode, detail: string, errors?: FieldProblem[], extra?: Record<string, unknown>): ProblemBody {
+export function problemBody(
+  code: ProblemCode,
+  detail: string,
+  errors?: FieldProblem[],
+  extra?: Record<string, unknown>,
+): ProblemBody {
   return {
     ...extra,
     type: `urn:credits:problem:${code}`,
@@ -60,6 +64,8 @@ export const problemFromFailure = (failure: Failure): ProblemBody =>
   problemBody(failure.code, failure.detail, failure.errors, failure.extra);
 
 export function sendProblem(res: Response, body: ProblemBody, headers: Record<string, string> = {}): void {
-  res.status(body.status).set({ 'content-type': 'application/problem+json; charset=utf-8', ...headers }).send(JSON.stringify(body));
+  res
+    .status(body.status)
+    .set({ 'content-type': 'application/problem+json; charset=utf-8', ...headers })
+    .send(JSON.stringify(body));
 }
-

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import { type RedisReply, RedisStore } from 'rate-limit-redis';
 import type { AppContext } from '../app-context.js';
 import type { AuthContext } from './auth.js';
 import { problemBody, sendProblem } from './problem.js';
@@ -30,9 +30,13 @@ export function keyRateLimit(app: AppContext): RequestHandler {
     // no key, nothing to count; and while Redis is away nothing can be counted (fail open, quietly)
     skip: (_req, res) => res.locals.auth === undefined || app.redis.status !== 'ready',
     handler: (_req, res, _next, options) => {
-      sendProblem(res, problemBody('rate_limited', `more than ${options.limit} requests a minute with this key; slow down`), {
-        'retry-after': String(Math.ceil(options.windowMs / 1000)),
-      });
+      sendProblem(
+        res,
+        problemBody('rate_limited', `more than ${options.limit} requests a minute with this key; slow down`),
+        {
+          'retry-after': String(Math.ceil(options.windowMs / 1000)),
+        },
+      );
     },
   });
 }

@@ -14,7 +14,9 @@ export function unstorablePath(value: unknown, root = ''): string | undefined {
     if (typeof current === 'string') {
       if (!isStorableText(current)) return path || '(body)';
     } else if (Array.isArray(current)) {
-      current.forEach((item, i) => stack.push({ value: item, path: path ? `${path}.${i}` : String(i) }));
+      current.forEach((item, i) => {
+        stack.push({ value: item, path: path ? `${path}.${i}` : String(i) });
+      });
     } else if (current !== null && typeof current === 'object') {
       for (const [key, item] of Object.entries(current)) {
         const at = path ? `${path}.${key}` : key;
@@ -41,11 +43,16 @@ function decodedPath(req: Request): string {
  * Runs after authentication, so that an anonymous caller still gets 401.
  */
 export function refuseUnstorableText(req: Request, res: Response, next: NextFunction): void {
-  const where = !isStorableText(decodedPath(req)) ? '(path)' : (unstorablePath(req.query, 'query') ?? unstorablePath(req.body));
+  const where = !isStorableText(decodedPath(req))
+    ? '(path)'
+    : (unstorablePath(req.query, 'query') ?? unstorablePath(req.body));
   if (where === undefined) {
     next();
     return;
   }
   req.log?.info({ field: where }, 'request refused: unstorable text');
-  sendProblem(res, problemBody('validation_failed', `${where} ${UNSTORABLE_MESSAGE}`, [{ field: where, message: UNSTORABLE_MESSAGE }]));
+  sendProblem(
+    res,
+    problemBody('validation_failed', `${where} ${UNSTORABLE_MESSAGE}`, [{ field: where, message: UNSTORABLE_MESSAGE }]),
+  );
 }

@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
-import type { z, ZodType } from 'zod';
-import type { Failure } from '../domain/result.js';
-import type { Executor } from '../db/knex.js';
+import type { ZodType, z } from 'zod';
 import type { AppContext } from '../app-context.js';
+import type { Executor } from '../db/knex.js';
+import type { Failure } from '../domain/result.js';
 import type { AuthContext, Scope } from './auth.js';
 
 /** Who may call a route: a key with at least this scope, or anyone. */
@@ -71,7 +71,7 @@ export function defineRoute<P extends ZodType = ZodType, Q extends ZodType = Zod
 }
 
 /** Any route, for the table that registers, documents and audits them. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: a table of routes with different schemas; each one is checked where it is declared (defineRoute)
 export type AnyRoute = RouteSpec<any, any, any>;
 
 export const expressPath = (openApiPath: string): string => openApiPath.replace(/\{(\w+)\}/g, ':$1');

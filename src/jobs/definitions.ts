@@ -4,11 +4,11 @@ import { REPORT_TYPES } from '../domain/report.js';
 import type { QueueName } from '../queue/names.js';
 import { boundedObject, metadataSchema, quantityInput, refSchema, storableText } from '../schemas/common.js';
 import type { ConsumptionResult } from '../views/consumption.js';
+import type { CleanupResult, DeliveryResult, ExpiryResult, NotifyResult, VerifyResult } from '../views/maintenance.js';
 import type { RechargeResult } from '../views/recharge.js';
 import type { RenewalResult } from '../views/renewal.js';
 import type { GenerateResult } from '../views/report-run.js';
 import type { ReversalResult } from '../views/reversal.js';
-import type { CleanupResult, DeliveryResult, ExpiryResult, NotifyResult, VerifyResult } from '../views/maintenance.js';
 import { jobIds } from './job-id.js';
 
 /**

@@ -1,10 +1,10 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { deliveryToSend, failDelivery, recordDeliveryAttempt } from '../db/repositories/webhooks.js';
-import { ok, fail, type Result } from '../domain/result.js';
+import { fail, ok, type Result } from '../domain/result.js';
+import type { DeliveryResult } from '../views/maintenance.js';
 import { SIGNATURE_HEADER, sign } from '../webhooks/signature.js';
 import type { DeliverData } from './definitions.js';
-import type { DeliveryResult } from '../views/maintenance.js';
 
 /** Thrown for a delivery the receiver refused: BullMQ retries it with exponential backoff. */
 export class DeliveryFailedError extends Error {}
@@ -18,7 +18,8 @@ export class DeliveryFailedError extends Error {}
 export async function deliverWebhook(app: AppContext, data: DeliverData, job: Job): Promise<Result<DeliveryResult>> {
   const row = await deliveryToSend(app.db, data.delivery_id);
   if (!row) return fail('not_found', `no webhook delivery "${data.delivery_id}"`);
-  if (row.status === 'delivered') return ok({ delivery_id: row.id, status: 'delivered', attempts: row.attempts, reason: 'delivered before' });
+  if (row.status === 'delivered')
+    return ok({ delivery_id: row.id, status: 'delivered', attempts: row.attempts, reason: 'delivered before' });
   if (row.deleted_at) {
     await failDelivery(app.db, row.id, 'endpoint deleted');
     return ok({ delivery_id: row.id, status: 'skipped', attempts: row.attempts, reason: 'endpoint deleted' });
@@ -66,12 +67,19 @@ export async function deliverWebhook(app: AppContext, data: DeliverData, job: Jo
     {
       status: delivered ? 'delivered' : lastAttempt ? 'failed' : 'pending',
       deliveredAt: delivered ? new Date() : null,
-      nextAttemptAt: delivered || lastAttempt ? null : new Date(Date.now() + backoffMs(app.config.WEBHOOK_BACKOFF_MS, job.attemptsMade + 1)),
+      nextAttemptAt:
+        delivered || lastAttempt
+          ? null
+          : new Date(Date.now() + backoffMs(app.config.WEBHOOK_BACKOFF_MS, job.attemptsMade + 1)),
     },
   );
-  if (!delivered) throw new DeliveryFailedError(`delivery ${row.id} to ${new URL(row.url).host} failed (attempt ${attempt}): ${error}`);
+  if (!delivered)
+    throw new DeliveryFailedError(
+      `delivery ${row.id} to ${new URL(row.url).host} failed (attempt ${attempt}): ${error}`,
+    );
   return ok({ delivery_id: row.id, status: 'delivered', attempts: attempt, status_code: statusCode ?? 0 });
 }
 
 /** BullMQ's exponential backoff: delay × 2^(attempts made − 1). */
-export const backoffMs = (delayMs: number, attemptsMade: number): number => delayMs * 2 ** Math.max(0, attemptsMade - 1);
+export const backoffMs = (delayMs: number, attemptsMade: number): number =>
+  delayMs * 2 ** Math.max(0, attemptsMade - 1);

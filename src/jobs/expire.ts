@@ -1,11 +1,24 @@
 import type { AppContext } from '../app-context.js';
 import type { Tx } from '../db/knex.js';
-import { applyBalanceChanges, createBalances, lockExpiringBalances, type BalanceChange, type BalanceRow } from '../db/repositories/balances.js';
+import {
+  applyBalanceChanges,
+  type BalanceChange,
+  type BalanceRow,
+  createBalances,
+  lockExpiringBalances,
+} from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { appendLedgerEntries, type LedgerEntryDraft } from '../db/repositories/ledger.js';
-import { recordEvents, type OutboxEventDraft } from '../db/repositories/outbox.js';
+import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
 import { packageById } from '../db/repositories/packages.js';
-import { dueSubscriptionIds, lockSubscriptions, periodStartingAt, subscriptionItems, updateSubscription, type SubscriptionRow } from '../db/repositories/subscriptions.js';
+import {
+  dueSubscriptionIds,
+  lockSubscriptions,
+  periodStartingAt,
+  type SubscriptionRow,
+  subscriptionItems,
+  updateSubscription,
+} from '../db/repositories/subscriptions.js';
 import { withTransaction } from '../db/transact.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { ok, type Result } from '../domain/result.js';
@@ -24,7 +37,13 @@ const CHUNK = 100;
  * times: what is done is no longer due.
  */
 export async function expireDue(app: AppContext, asOf: Date): Promise<Result<ExpiryResult>> {
-  const result: ExpiryResult = { as_of: asOf.toISOString(), balances_expired: 0, balances_rolled_over: 0, subscriptions_expired: 0, subscriptions_cancelled: 0 };
+  const result: ExpiryResult = {
+    as_of: asOf.toISOString(),
+    balances_expired: 0,
+    balances_rolled_over: 0,
+    subscriptions_expired: 0,
+    subscriptions_cancelled: 0,
+  };
   for (;;) {
     const due = await dueSubscriptionIds(app.db, asOf, CHUNK);
     if (due.length === 0) break;
@@ -58,22 +77,49 @@ async function expireSubscription(
   let rolledCount = 0;
   const pkg = await packageById(tx, subscription.package_id);
   const items = await subscriptionItems(tx, [subscription.id]);
-  const creditTypes = await creditTypesByIds(tx, balances.map((b) => b.credit_type_id));
+  const creditTypes = await creditTypesByIds(
+    tx,
+    balances.map((b) => b.credit_type_id),
+  );
 
   for (const balance of balances) {
     const creditType = creditTypes.get(balance.credit_type_id)!;
     const q = (v: bigint) => formatQuantity(v, creditType.decimals);
     let rolled = 0n;
     // Rollover moves unused package and recharge units into the next period, when there is one.
-    if (balance.remaining > 0n && pkg && pkg.rollover.policy !== 'none' && (balance.source === 'package' || balance.source === 'recharge') && subscription.status === 'active') {
+    if (
+      balance.remaining > 0n &&
+      pkg &&
+      pkg.rollover.policy !== 'none' &&
+      (balance.source === 'package' || balance.source === 'recharge') &&
+      subscription.status === 'active'
+    ) {
       const next = await periodStartingAt(tx, subscription.id, balance.expires_at);
       const periodUnits = items.find((i) => i.credit_type_id === balance.credit_type_id)?.units ?? balance.granted;
       rolled = next ? rolloverAmount(pkg.rollover, balance.remaining, periodUnits) : 0n;
       if (next && rolled > 0n) {
         const [created] = await createBalances(
           tx,
-          [{ creditTypeId: balance.credit_type_id, granted: rolled, validFrom: next.starts_at, expiresAt: next.ends_at, priority: balance.priority, source: 'rollover', lowThreshold: 0n }],
-          { clientId: balance.client_id, subscriptionId: subscription.id, periodStart: next.starts_at, kind: 'rollover', actor: 'expiry sweep', reason: `rolled over from balance ${balance.id}`, now },
+          [
+            {
+              creditTypeId: balance.credit_type_id,
+              granted: rolled,
+              validFrom: next.starts_at,
+              expiresAt: next.ends_at,
+              priority: balance.priority,
+              source: 'rollover',
+              lowThreshold: 0n,
+            },
+          ],
+          {
+            clientId: balance.client_id,
+            subscriptionId: subscription.id,
+            periodStart: next.starts_at,
+            kind: 'rollover',
+            actor: 'expiry sweep',
+            reason: `rolled over from balance ${balance.id}`,
+            now,
+          },
         );
         entries.push({
           balance_id: balance.id,
@@ -126,20 +172,34 @@ async function expireSubscription(
   await applyBalanceChanges(tx, changes, now);
 
   let outcome: 'expired' | 'cancelled' | null = null;
-  if (['active', 'pending', 'suspended'].includes(subscription.status) && subscription.current_period_end.getTime() <= asOf.getTime()) {
+  if (
+    ['active', 'pending', 'suspended'].includes(subscription.status) &&
+    subscription.current_period_end.getTime() <= asOf.getTime()
+  ) {
     outcome = subscription.status === 'active' && subscription.cancel_at_period_end ? 'cancelled' : 'expired';
     await updateSubscription(
       tx,
       subscription.id,
       outcome === 'cancelled'
-        ? { status: 'cancelled', cancelled_at: subscription.current_period_end, cancel_at_period_end: false, auto_renew: false, updated_at: now }
+        ? {
+            status: 'cancelled',
+            cancelled_at: subscription.current_period_end,
+            cancel_at_period_end: false,
+            auto_renew: false,
+            updated_at: now,
+          }
         : { status: 'expired', expired_at: subscription.current_period_end, updated_at: now },
     );
     events.push({
       type: outcome === 'cancelled' ? 'subscription.cancelled' : 'subscription.expired',
       clientId: subscription.client_id,
       subjectId: subscription.id,
-      data: { subscription_id: subscription.id, client_id: subscription.client_id, at: 'period_end', period_end: subscription.current_period_end.toISOString() },
+      data: {
+        subscription_id: subscription.id,
+        client_id: subscription.client_id,
+        at: 'period_end',
+        period_end: subscription.current_period_end.toISOString(),
+      },
     });
   }
   await recordEvents(tx, events, now);

@@ -11,7 +11,8 @@ export const compactTime = (at: Date): string => at.toISOString().replace(/[-:]/
 export const jobIds = {
   consume: (client: string, idempotencyKey: string) => `consume|${part(client)}|${part(idempotencyKey)}`,
   reverse: (consumptionId: string) => `reverse|${part(consumptionId)}`,
-  recharge: (subscriptionId: string, idempotencyKey: string) => `recharge|${part(subscriptionId)}|${part(idempotencyKey)}`,
+  recharge: (subscriptionId: string, idempotencyKey: string) =>
+    `recharge|${part(subscriptionId)}|${part(idempotencyKey)}`,
   renewal: (subscriptionId: string, periodEnd: Date) => `renewal|${part(subscriptionId)}|${compactTime(periodEnd)}`,
   maintenance: (name: 'expire' | 'verify' | 'notify' | 'cleanup', asOf: Date) => `${name}|${compactTime(asOf)}`,
   report: (reportId: string) => `report|${part(reportId)}`,

@@ -1,7 +1,7 @@
 import type { AppContext } from '../app-context.js';
-import { lockBalancesDueNotice, markBalancesNotified, type BalanceNotice } from '../db/repositories/balances.js';
+import { type BalanceNotice, lockBalancesDueNotice, markBalancesNotified } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
-import { recordEvents, type OutboxEventDraft } from '../db/repositories/outbox.js';
+import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
 import { withTransaction } from '../db/transact.js';
 import { MS_PER_DAY } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
@@ -26,7 +26,10 @@ export async function notifyBalances(app: AppContext, asOf: Date): Promise<Resul
       const sent = await withTransaction(app.db, async (tx) => {
         const rows = await lockBalancesDueNotice(tx, kind, { asOf, horizon, limit: CHUNK });
         if (rows.length === 0) return 0;
-        const creditTypes = await creditTypesByIds(tx, rows.map((b) => b.credit_type_id));
+        const creditTypes = await creditTypesByIds(
+          tx,
+          rows.map((b) => b.credit_type_id),
+        );
         const events: OutboxEventDraft[] = rows.map((b) => {
           const creditType = creditTypes.get(b.credit_type_id)!;
           return {
@@ -45,7 +48,12 @@ export async function notifyBalances(app: AppContext, asOf: Date): Promise<Resul
           };
         });
         await recordEvents(tx, events, now);
-        await markBalancesNotified(tx, kind, rows.map((b) => b.id), now);
+        await markBalancesNotified(
+          tx,
+          kind,
+          rows.map((b) => b.id),
+          now,
+        );
         return rows.length;
       });
       if (sent === 0) return;

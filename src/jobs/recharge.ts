@@ -19,14 +19,22 @@ import { type JobPayload, jobIdOf, type RechargeData } from './definitions.js';
 
 /** The payload fingerprint of a recharge: the same idempotency key with another payload is a conflict. */
 export const rechargeFingerprint = (data: Pick<RechargeData, 'subscription_id' | 'items' | 'price'>): string =>
-  fingerprint({ subscription_id: data.subscription_id, items: data.items ?? null, price: data.price === undefined ? null : String(data.price) });
+  fingerprint({
+    subscription_id: data.subscription_id,
+    items: data.items ?? null,
+    price: data.price === undefined ? null : String(data.price),
+  });
 
 /**
  * DOMAIN.md "Recharge": recharge balances valid from now until the current period's end — one
  * package's worth of every item by default, or the items given — and a recharge invoice, once per
  * (subscription, idempotency key). An automatic recharge counts against max_per_period.
  */
-export async function rechargeSubscription(app: AppContext, data: JobPayload<'recharge'>, jobId: string): Promise<Result<RechargeResult>> {
+export async function rechargeSubscription(
+  app: AppContext,
+  data: JobPayload<'recharge'>,
+  jobId: string,
+): Promise<Result<RechargeResult>> {
   const now = app.clock.now();
   const timeZone = app.config.BUSINESS_TZ;
   const hash = rechargeFingerprint(data);
@@ -37,7 +45,11 @@ export async function rechargeSubscription(app: AppContext, data: JobPayload<'re
 
     const previous = await rechargeByKey(tx, subscription.id, data.idempotency_key);
     if (previous) {
-      if (previous.request_hash !== hash) return fail('idempotency_conflict', `idempotency_key "${data.idempotency_key}" was used for this subscription with another payload`);
+      if (previous.request_hash !== hash)
+        return fail(
+          'idempotency_conflict',
+          `idempotency_key "${data.idempotency_key}" was used for this subscription with another payload`,
+        );
       return ok({ ...(previous.result as RechargeResult), replayed: true });
     }
     const skipped = (reason: string): RechargeResult => ({
@@ -53,15 +65,20 @@ export async function rechargeSubscription(app: AppContext, data: JobPayload<'re
       replayed: false,
     });
     if (subscription.status !== 'active') {
-      return data.auto ? ok(skipped(`the subscription is ${subscription.status}`)) : fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
+      return data.auto
+        ? ok(skipped(`the subscription is ${subscription.status}`))
+        : fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
     }
     if (subscription.current_period_end.getTime() <= now.getTime()) {
-      return data.auto ? ok(skipped('the period is over')) : fail('conflict', 'the current period is over: renew the subscription first');
+      return data.auto
+        ? ok(skipped('the period is over'))
+        : fail('conflict', 'the current period is over: renew the subscription first');
     }
     if (data.auto) {
       if (!subscription.auto_recharge_enabled) return ok(skipped('auto-recharge is off'));
       const n = await autoRechargesInPeriod(tx, subscription.id, subscription.current_period_start);
-      if (n >= subscription.auto_recharge_max_per_period) return ok(skipped(`max_per_period (${subscription.auto_recharge_max_per_period}) reached`));
+      if (n >= subscription.auto_recharge_max_per_period)
+        return ok(skipped(`max_per_period (${subscription.auto_recharge_max_per_period}) reached`));
     }
 
     const pkg = await packageById(tx, subscription.package_id);
@@ -77,12 +94,20 @@ export async function rechargeSubscription(app: AppContext, data: JobPayload<'re
     let price = pkg.recharge_price ?? pkg.price;
     if (data.price !== undefined) {
       const parsed = parseMinor(data.price);
-      if (!parsed.ok) return fail('validation_failed', `price ${parsed.detail}`, { errors: [{ field: 'price', message: parsed.detail }] });
+      if (!parsed.ok)
+        return fail('validation_failed', `price ${parsed.detail}`, {
+          errors: [{ field: 'price', message: parsed.detail }],
+        });
       price = parsed.value;
     }
     const period = { start: now, end: subscription.current_period_end };
-    const creditTypes = await creditTypesByIds(tx, items.map((i) => i.credit_type_id));
-    const describe = items.map((i) => `${formatQuantity(i.units, creditTypes.get(i.credit_type_id)?.decimals ?? 0)} ${creditTypes.get(i.credit_type_id)?.unit ?? ''} ${creditTypes.get(i.credit_type_id)?.name ?? ''}`.trim());
+    const creditTypes = await creditTypesByIds(
+      tx,
+      items.map((i) => i.credit_type_id),
+    );
+    const describe = items.map((i) =>
+      `${formatQuantity(i.units, creditTypes.get(i.credit_type_id)?.decimals ?? 0)} ${creditTypes.get(i.credit_type_id)?.unit ?? ''} ${creditTypes.get(i.credit_type_id)?.name ?? ''}`.trim(),
+    );
     const { invoice, balances } = await grantPeriod(tx, {
       clientId: subscription.client_id,
       subscriptionId: subscription.id,
@@ -122,7 +147,18 @@ export async function rechargeSubscription(app: AppContext, data: JobPayload<'re
       result,
       created_at: now,
     });
-    await recordEvents(tx, [{ type: 'subscription.recharged', clientId: subscription.client_id, subjectId: subscription.id, data: { ...result, client_id: subscription.client_id } }], now);
+    await recordEvents(
+      tx,
+      [
+        {
+          type: 'subscription.recharged',
+          clientId: subscription.client_id,
+          subjectId: subscription.id,
+          data: { ...result, client_id: subscription.client_id },
+        },
+      ],
+      now,
+    );
     return ok(result);
   });
 }
@@ -155,13 +191,17 @@ export async function acceptRecharge(
     accepted_at: app.clock.now().toISOString(),
   };
   const requestHash = rechargeFingerprint(data);
-  const conflict = fail('idempotency_conflict', `idempotency_key "${idempotencyKey}" was used for this subscription with another payload`);
+  const conflict = fail(
+    'idempotency_conflict',
+    `idempotency_key "${idempotencyKey}" was used for this subscription with another payload`,
+  );
   const before = await rechargeByKey(app.db, subscription.id, idempotencyKey);
   if (before) {
     if (before.request_hash !== requestHash) return conflict;
     return ok({ jobId: jobIdOf('recharge', data), replay: { ...(before.result as RechargeResult), replayed: true } });
   }
-  if (subscription.status !== 'active') return fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
+  if (subscription.status !== 'active')
+    return fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
   const submitted = await submit(app, [{ name: 'recharge', data, requestHash, subjectId: subscription.id }], {
     describeConflict: () => conflict.detail,
   });

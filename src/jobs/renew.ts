@@ -4,8 +4,8 @@ import { accept, enqueue, queueReachable, settle, unreachable } from '../command
 import type { Executor } from '../db/knex.js';
 import { packageBalancesOfPeriod } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
-import { recordEvents } from '../db/repositories/outbox.js';
 import { rememberResponse, storedResponse } from '../db/repositories/idempotency-records.js';
+import { recordEvents } from '../db/repositories/outbox.js';
 import { packageById } from '../db/repositories/packages.js';
 import {
   insertPeriod,
@@ -13,10 +13,10 @@ import {
   periodAfter,
   periodStartingAt,
   replaceSubscriptionItems,
+  type SubscriptionRow,
   subscriptionById,
   subscriptionItems,
   updateSubscription,
-  type SubscriptionRow,
 } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
 import { decideRenewal } from '../domain/renewal.js';
@@ -31,7 +31,11 @@ import type { JobPayload, RenewData } from './definitions.js';
  * period, its balances with their grant entries, the renewal invoice and `subscription.renewed` in
  * one transaction. The period's primary key makes a second renewal of it impossible.
  */
-export async function renewSubscription(app: AppContext, data: JobPayload<'renew'>, jobId: string): Promise<Result<RenewalResult>> {
+export async function renewSubscription(
+  app: AppContext,
+  data: JobPayload<'renew'>,
+  jobId: string,
+): Promise<Result<RenewalResult>> {
   const now = app.clock.now();
   const timeZone = app.config.BUSINESS_TZ;
   return transact(app.db, async (tx) => {
@@ -60,12 +64,18 @@ export async function renewSubscription(app: AppContext, data: JobPayload<'renew
       now,
     );
     if (!decision.ok) return decision;
-    if (decision.value.kind === 'already_renewed') return ok(await previousRenewal(tx, subscription, new Date(data.period_end)));
+    if (decision.value.kind === 'already_renewed')
+      return ok(await previousRenewal(tx, subscription, new Date(data.period_end)));
 
     const { period, anchorAt, periodIndex, late } = decision.value;
     let items = await subscriptionItems(tx, [subscription.id]);
     if (followPackage) {
-      items = pkg.items.map((i) => ({ subscription_id: subscription.id, credit_type_id: i.credit_type_id, units: i.units, position: i.position }));
+      items = pkg.items.map((i) => ({
+        subscription_id: subscription.id,
+        credit_type_id: i.credit_type_id,
+        units: i.units,
+        position: i.position,
+      }));
       await replaceSubscriptionItems(tx, subscription.id, items);
     }
     const price = subscription.price_override ?? pkg.price;
@@ -108,15 +118,33 @@ export async function renewSubscription(app: AppContext, data: JobPayload<'renew
       // expired_at stays: it tells when the subscription last lapsed (the renewals report counts it)
       updated_at: now,
     });
-    const creditTypes = await creditTypesByIds(tx, items.map((i) => i.credit_type_id));
+    const creditTypes = await creditTypesByIds(
+      tx,
+      items.map((i) => i.credit_type_id),
+    );
     const result = toRenewalResult(
-      { subscriptionId: subscription.id, currency: subscription.currency, status: 'renewed', period, late, invoiceId: invoice.id, price },
+      {
+        subscriptionId: subscription.id,
+        currency: subscription.currency,
+        status: 'renewed',
+        period,
+        late,
+        invoiceId: invoice.id,
+        price,
+      },
       balances,
       creditTypes,
     );
     await recordEvents(
       tx,
-      [{ type: 'subscription.renewed', clientId: subscription.client_id, subjectId: subscription.id, data: { ...result, client_id: subscription.client_id, renewal_count: subscription.renewal_count + 1 } }],
+      [
+        {
+          type: 'subscription.renewed',
+          clientId: subscription.client_id,
+          subjectId: subscription.id,
+          data: { ...result, client_id: subscription.client_id, renewal_count: subscription.renewal_count + 1 },
+        },
+      ],
       now,
     );
     return ok(result);
@@ -125,7 +153,8 @@ export async function renewSubscription(app: AppContext, data: JobPayload<'renew
 
 /** The answer for a period renewed before: the period that started where the asked one ended. */
 async function previousRenewal(tx: Executor, subscription: SubscriptionRow, periodEnd: Date): Promise<RenewalResult> {
-  const next = (await periodStartingAt(tx, subscription.id, periodEnd)) ?? (await periodAfter(tx, subscription.id, periodEnd));
+  const next =
+    (await periodStartingAt(tx, subscription.id, periodEnd)) ?? (await periodAfter(tx, subscription.id, periodEnd));
   const balances = next ? await packageBalancesOfPeriod(tx, subscription.id, next.starts_at) : [];
   const creditTypes = await creditTypesByIds(
     tx,
@@ -190,7 +219,8 @@ export async function acceptRenewal(
   const subscription = await subscriptionById(app.db, subscriptionId);
   if (!subscription) return fail('not_found', `no subscription "${subscriptionId}"`);
   if (subscription.status === 'cancelled') return fail('conflict', 'a cancelled subscription cannot be renewed');
-  if (subscription.status === 'pending') return fail('conflict', 'the subscription is pending payment of its first invoice');
+  if (subscription.status === 'pending')
+    return fail('conflict', 'the subscription is pending payment of its first invoice');
   if (subscription.status === 'suspended') return fail('conflict', 'a suspended subscription cannot be renewed');
   if (subscription.status === 'active' && subscription.cancel_at_period_end) {
     return fail('conflict', 'the subscription is set to cancel at the end of its period');
@@ -208,7 +238,8 @@ export async function acceptRenewal(
     const accepted = await accept(tx, [command]);
     if (!accepted.ok) return accepted;
     const admission = accepted.value[0]!;
-    if (scope) await rememberResponse(tx, scope, { requestHash, statusCode: 202, body: { job_id: admission.jobId }, now });
+    if (scope)
+      await rememberResponse(tx, scope, { requestHash, statusCode: 202, body: { job_id: admission.jobId }, now });
     return ok(admission);
   });
   if (!admitted.ok) return admitted;

@@ -15,7 +15,12 @@ import { type JobPayload, jobIdOf } from './definitions.js';
  * DOMAIN.md consumption rule 5: gives each allocation back to its balance, once. Locks the
  * consumption first (so two reversals queue), then its balances in the one lock order.
  */
-export async function reverseConsumption(app: AppContext, data: JobPayload<'reverse'>, jobId: string, actor: string): Promise<Result<ReversalResult>> {
+export async function reverseConsumption(
+  app: AppContext,
+  data: JobPayload<'reverse'>,
+  jobId: string,
+  actor: string,
+): Promise<Result<ReversalResult>> {
   const now = app.clock.now();
   return transact(app.db, async (tx) => {
     const consumption = await lockConsumption(tx, data.consumption_id);
@@ -24,14 +29,17 @@ export async function reverseConsumption(app: AppContext, data: JobPayload<'reve
     if (!creditType) return fail('not_found', `credit type ${consumption.credit_type_id} is gone`);
     if (data.accepted_at) await settle(tx, [jobId]);
     if (consumption.status === 'reversed') return ok(toReversalResult(consumption, creditType.decimals, true));
-    if (consumption.status === 'rejected') return fail('conflict', 'a rejected consumption took nothing, so there is nothing to reverse');
+    if (consumption.status === 'rejected')
+      return fail('conflict', 'a rejected consumption took nothing, so there is nothing to reverse');
 
     const allocations = (await allocationsOf(tx, [consumption.id])).get(consumption.id) ?? [];
     const balances = await lockBalancesByIds(
       tx,
       allocations.map((a) => a.balance_id),
     );
-    const lots = new Map<string, ReversibleLot>(balances.map((b) => [b.id, { id: b.id, remaining: b.remaining, status: b.status, expiresAt: b.expires_at }]));
+    const lots = new Map<string, ReversibleLot>(
+      balances.map((b) => [b.id, { id: b.id, remaining: b.remaining, status: b.status, expiresAt: b.expires_at }]),
+    );
     const plan = planReversal(
       allocations.map((a) => ({ balanceId: a.balance_id, amount: a.amount })),
       lots,
@@ -69,7 +77,11 @@ export async function reverseConsumption(app: AppContext, data: JobPayload<'reve
       [...returnedByLot].map(([id, r]) => ({ id, remaining: r.after, consumed: -r.amount })),
       now,
     );
-    const updated = await markReversed(tx, consumption.id, { at: now, returned: plan.returnedTotal, expired: plan.expiredTotal });
+    const updated = await markReversed(tx, consumption.id, {
+      at: now,
+      returned: plan.returnedTotal,
+      expired: plan.expiredTotal,
+    });
     await recordEvents(
       tx,
       [
@@ -104,8 +116,13 @@ export async function acceptReversal(
 ): Promise<Result<{ jobId: string; replay?: ReversalResult }>> {
   const existing = (await consumptionsByIds(app.db, [consumptionId])).get(consumptionId);
   if (!existing) return fail('not_found', `no consumption "${consumptionId}"`);
-  if (existing.status === 'rejected') return fail('conflict', 'a rejected consumption took nothing, so there is nothing to reverse');
-  const data = { consumption_id: consumptionId, ...(reason ? { reason } : {}), accepted_at: app.clock.now().toISOString() };
+  if (existing.status === 'rejected')
+    return fail('conflict', 'a rejected consumption took nothing, so there is nothing to reverse');
+  const data = {
+    consumption_id: consumptionId,
+    ...(reason ? { reason } : {}),
+    accepted_at: app.clock.now().toISOString(),
+  };
   if (existing.status === 'reversed') {
     const creditType = await app.refs.creditType(app.db, existing.credit_type_id);
     return ok({ jobId: jobIdOf('reverse', data), replay: toReversalResult(existing, creditType?.decimals ?? 0, true) });

@@ -9,6 +9,10 @@ import type { VerifyResult } from '../views/maintenance.js';
  */
 export async function verifyJob(app: AppContext, asOf: Date): Promise<Result<VerifyResult>> {
   const report = await verifyInvariants(app.db);
-  if (!report.ok) app.log.error({ violations: report.violations.slice(0, 20), count: report.violationCount }, 'ledger invariants violated');
+  if (!report.ok)
+    app.log.error(
+      { violations: report.violations.slice(0, 20), count: report.violationCount },
+      'ledger invariants violated',
+    );
   return ok({ ...report, as_of: asOf.toISOString() });
 }

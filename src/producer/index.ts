@@ -1,10 +1,10 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import { type JobsOptions, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { z } from 'zod';
 import { v7 as uuidv7 } from 'uuid';
+import type { z } from 'zod';
 import { JOBS, type JobData, type JobName, jobIdOf } from '../jobs/definitions.js';
-import { DEFAULT_JOB_OPTIONS } from '../queue/queues.js';
 import type { QueueName } from '../queue/names.js';
+import { DEFAULT_JOB_OPTIONS } from '../queue/queues.js';
 import { redisOptions } from '../queue/redis.js';
 
 /**
@@ -56,7 +56,10 @@ export class CreditsProducer {
 
   constructor(options: CreditsProducerOptions) {
     this.ownsConnection = typeof options.connection === 'string';
-    this.connection = typeof options.connection === 'string' ? new Redis(redisOptions(options.connection, 'producer')) : options.connection;
+    this.connection =
+      typeof options.connection === 'string'
+        ? new Redis(redisOptions(options.connection, 'producer'))
+        : options.connection;
     if (this.ownsConnection) this.connection.on('error', () => {});
     this.prefix = options.prefix ?? '{credits}';
     this.now = options.now ?? (() => new Date());
@@ -70,7 +73,9 @@ export class CreditsProducer {
   /** Reports many uses with one round trip (addBulk). All are validated before any is enqueued. */
   async consumeMany(inputs: readonly ConsumeInput[], options: JobsOptions = {}): Promise<Enqueued[]> {
     const acceptedAt = this.now().toISOString();
-    const jobs = inputs.map((input, index) => this.job('consume', { ...input, accepted_at: acceptedAt }, options, `${index}.`));
+    const jobs = inputs.map((input, index) =>
+      this.job('consume', { ...input, accepted_at: acceptedAt }, options, `${index}.`),
+    );
     await this.queue(JOBS.consume.queue).addBulk(jobs);
     return jobs.map((j) => ({ jobId: j.opts.jobId }));
   }
@@ -81,7 +86,10 @@ export class CreditsProducer {
   }
 
   /** Recharges a subscription (a `recharge` job): one recharge and one invoice per idempotency key. */
-  async recharge(input: Omit<JobData<'recharge'>, 'accepted_at' | 'auto'>, options: JobsOptions = {}): Promise<Enqueued> {
+  async recharge(
+    input: Omit<JobData<'recharge'>, 'accepted_at' | 'auto'>,
+    options: JobsOptions = {},
+  ): Promise<Enqueued> {
     return this.add('recharge', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
@@ -98,7 +106,8 @@ export class CreditsProducer {
     input: Omit<JobData<'generate'>, 'report_id'> & { report_id?: string },
     options: JobsOptions = {},
   ): Promise<Enqueued & { reportId: string }> {
-    if (!input.type) throw new ProducerValidationError('validation_failed', [{ field: 'type', message: 'is required' }]);
+    if (!input.type)
+      throw new ProducerValidationError('validation_failed', [{ field: 'type', message: 'is required' }]);
     const reportId = input.report_id ?? uuidv7();
     const { jobId } = await this.add('generate', { format: 'json', ...input, report_id: reportId }, options);
     return { jobId, reportId };
@@ -128,7 +137,11 @@ export class CreditsProducer {
   protected queue(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.connection, prefix: this.prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+      queue = new Queue(name, {
+        connection: this.connection,
+        prefix: this.prefix,
+        defaultJobOptions: DEFAULT_JOB_OPTIONS,
+      });
       // connection errors reach the caller as rejected calls; without a listener BullMQ prints them
       queue.on('error', () => {});
       this.queues.set(name, queue);
@@ -141,7 +154,10 @@ export class CreditsProducer {
     if (!parsed.success) {
       throw new ProducerValidationError(
         'validation_failed',
-        parsed.error.issues.map((issue) => ({ field: prefix + (issue.path.map(String).join('.') || '(data)'), message: issue.message })),
+        parsed.error.issues.map((issue) => ({
+          field: prefix + (issue.path.map(String).join('.') || '(data)'),
+          message: issue.message,
+        })),
       );
     }
     return parsed.data;

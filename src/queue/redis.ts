@@ -63,19 +63,36 @@ async function configGet(redis: Redis, name: string): Promise<string | undefined
  * - `maxmemory-policy noeviction`: under memory pressure any other policy deletes queue keys, and
  *   BullMQ breaks in ways that are hard to see.
  */
-export async function checkRedisSettings(redis: Redis, log: { warn(obj: object, message: string): void }, timeoutMs = 3_000): Promise<RedisSettings> {
+export async function checkRedisSettings(
+  redis: Redis,
+  log: { warn(obj: object, message: string): void },
+  timeoutMs = 3_000,
+): Promise<RedisSettings> {
   const warnings: string[] = [];
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs).unref());
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs).unref(),
+  );
   try {
-    const [appendonly, maxmemoryPolicy] = await Promise.race([Promise.all([configGet(redis, 'appendonly'), configGet(redis, 'maxmemory-policy')]), timeout]);
+    const [appendonly, maxmemoryPolicy] = await Promise.race([
+      Promise.all([configGet(redis, 'appendonly'), configGet(redis, 'maxmemory-policy')]),
+      timeout,
+    ]);
     if (appendonly !== 'yes') {
-      warnings.push(`Redis runs with appendonly ${appendonly ?? '(unknown)'}: a restart loses the jobs producers pushed directly (API requests survive through Postgres); run it with appendonly yes`);
+      warnings.push(
+        `Redis runs with appendonly ${appendonly ?? '(unknown)'}: a restart loses the jobs producers pushed directly (API requests survive through Postgres); run it with appendonly yes`,
+      );
     }
     if (maxmemoryPolicy !== 'noeviction') {
-      warnings.push(`Redis runs with maxmemory-policy ${maxmemoryPolicy ?? '(unknown)'}: under memory pressure it deletes queue keys; BullMQ needs maxmemory-policy noeviction`);
+      warnings.push(
+        `Redis runs with maxmemory-policy ${maxmemoryPolicy ?? '(unknown)'}: under memory pressure it deletes queue keys; BullMQ needs maxmemory-policy noeviction`,
+      );
     }
     for (const warning of warnings) log.warn({ appendonly, maxmemoryPolicy }, warning);
-    return { ...(appendonly !== undefined ? { appendonly } : {}), ...(maxmemoryPolicy !== undefined ? { maxmemoryPolicy } : {}), warnings };
+    return {
+      ...(appendonly !== undefined ? { appendonly } : {}),
+      ...(maxmemoryPolicy !== undefined ? { maxmemoryPolicy } : {}),
+      warnings,
+    };
   } catch (error) {
     const warning = `could not read the Redis settings (${error instanceof Error ? error.message : String(error)}); make sure Redis runs with appendonly yes and maxmemory-policy noeviction`;
     log.warn({}, warning);

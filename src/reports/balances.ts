@@ -1,8 +1,28 @@
-import { balancesStatement, nearlyConsumedStatement, type BalancesParams, type NearlyConsumedParams } from '../db/reports/balances.js';
+import {
+  type BalancesParams,
+  balancesStatement,
+  type NearlyConsumedParams,
+  nearlyConsumedStatement,
+} from '../db/reports/balances.js';
 import type { ReportQuery } from './types.js';
 import { big, iso, percent, quantity, text } from './values.js';
 
-const COLUMNS = ['subscription_id', 'client_ref', 'client_name', 'package_code', 'subscription_status', 'credit_type', 'unit', 'granted', 'consumed', 'remaining', 'upcoming', 'expired', 'voided', 'used_percent'] as const;
+const COLUMNS = [
+  'subscription_id',
+  'client_ref',
+  'client_name',
+  'package_code',
+  'subscription_status',
+  'credit_type',
+  'unit',
+  'granted',
+  'consumed',
+  'remaining',
+  'upcoming',
+  'expired',
+  'voided',
+  'used_percent',
+] as const;
 
 function toRow(r: Record<string, unknown>) {
   return {
@@ -31,7 +51,19 @@ export function balancesQuery(p: BalancesParams): ReportQuery {
 /** The overview's "nearly consumed" balances (see nearlyConsumedStatement), with the share of what they hold that is used. */
 export function nearlyConsumedQuery(p: NearlyConsumedParams): ReportQuery {
   return {
-    columns: ['subscription_id', 'client_id', 'client_ref', 'client_name', 'package_code', 'credit_type', 'unit', 'held', 'remaining', 'used_percent', 'next_expiry'],
+    columns: [
+      'subscription_id',
+      'client_id',
+      'client_ref',
+      'client_name',
+      'package_code',
+      'credit_type',
+      'unit',
+      'held',
+      'remaining',
+      'used_percent',
+      'next_expiry',
+    ],
     statement: nearlyConsumedStatement(p),
     toRow: (r) => ({
       subscription_id: text(r.subscription_id),

@@ -1,4 +1,4 @@
-import { consumptionStatement, type ConsumptionParams } from '../db/reports/consumption.js';
+import { type ConsumptionParams, consumptionStatement } from '../db/reports/consumption.js';
 import type { ReportQuery } from './types.js';
 import { big, quantity, text } from './values.js';
 

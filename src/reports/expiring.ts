@@ -1,4 +1,4 @@
-import { expiringStatement, type ExpiringParams, type Remains } from '../db/reports/expiring.js';
+import { type ExpiringParams, expiringStatement, type Remains } from '../db/reports/expiring.js';
 import { formatQuantity } from '../domain/quantity.js';
 import type { ReportQuery } from './types.js';
 import { bool, iso, quantity, text } from './values.js';
@@ -11,7 +11,23 @@ import { bool, iso, quantity, text } from './values.js';
 export function expiringQuery(p: ExpiringParams): ReportQuery {
   const day = 86_400_000;
   return {
-    columns: ['row_type', 'expires_at', 'days_left', 'client_ref', 'client_name', 'package_code', 'subscription_id', 'subscription_status', 'renews', 'balance_id', 'credit_type', 'unit', 'source', 'remaining', 'remains'],
+    columns: [
+      'row_type',
+      'expires_at',
+      'days_left',
+      'client_ref',
+      'client_name',
+      'package_code',
+      'subscription_id',
+      'subscription_status',
+      'renews',
+      'balance_id',
+      'credit_type',
+      'unit',
+      'source',
+      'remaining',
+      'remains',
+    ],
     statement: expiringStatement(p),
     toRow: (r) => {
       const expiresAt = r.expires_at instanceof Date ? r.expires_at : new Date(String(r.expires_at));
@@ -32,7 +48,9 @@ export function expiringQuery(p: ExpiringParams): ReportQuery {
         unit: text(r.unit),
         source: text(r.source),
         remaining: isBalance ? quantity(r.remaining, r.decimals) : null,
-        remains: isBalance ? null : remains.map((x) => `${x.code}: ${formatQuantity(BigInt(x.remaining), x.decimals)}`).join('; '),
+        remains: isBalance
+          ? null
+          : remains.map((x) => `${x.code}: ${formatQuantity(BigInt(x.remaining), x.decimals)}`).join('; '),
       };
     },
   };

@@ -1,16 +1,23 @@
 import type { AppContext } from '../app-context.js';
-import { claimReportRun, failReportRun, finishReportRun, insertReportChunk, reportRunById, storedOutput, type ReportRunRow } from '../db/repositories/reports.js';
-import { recordEvents } from '../db/repositories/outbox.js';
+import { settle } from '../commands/index.js';
 import { streamReportRows } from '../db/reports/stream.js';
+import { recordEvents } from '../db/repositories/outbox.js';
+import {
+  claimReportRun,
+  failReportRun,
+  finishReportRun,
+  insertReportChunk,
+  reportRunById,
+  storedOutput,
+} from '../db/repositories/reports.js';
+import { withTransaction } from '../db/transact.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
+import { jobIdOf } from '../jobs/definitions.js';
+import { downloadPath, type GenerateResult, toGenerateResult } from '../views/report-run.js';
 import { ChunkWriter, csvOutput, jsonOutput, type ReportOutput } from './output.js';
 import { storedParams } from './params.js';
 import { reportQuery } from './registry.js';
-import { settle } from '../commands/index.js';
-import { jobIdOf } from '../jobs/definitions.js';
-import { downloadPath, type GenerateResult, toGenerateResult } from '../views/report-run.js';
-import { withTransaction } from '../db/transact.js';
 
 /** A newer attempt took the run over: this one stops quietly. */
 class Superseded extends Error {}
@@ -29,7 +36,11 @@ export interface AttemptInfo {
  * done already is answered as it is. An expected failure (stored params that no longer parse)
  * fails the run for good; anything else is thrown for a retry, and fails the run on the last attempt.
  */
-export async function generateReport(app: AppContext, reportId: string, attempt: AttemptInfo): Promise<Result<GenerateResult>> {
+export async function generateReport(
+  app: AppContext,
+  reportId: string,
+  attempt: AttemptInfo,
+): Promise<Result<GenerateResult>> {
   const existing = await reportRunById(app.db, reportId);
   if (!existing) return fail('not_found', `no report run "${reportId}"`);
   if (existing.status === 'done') return ok(toGenerateResult(existing, true));
@@ -53,9 +64,12 @@ export async function generateReport(app: AppContext, reportId: string, attempt:
   try {
     const query = reportQuery(run.type, params.data);
     const output: ReportOutput =
-      run.format === 'csv' ? csvOutput(query.columns) : jsonOutput({ type: run.type, params: params.data, generated_at: startedAt.toISOString() }, query.columns);
+      run.format === 'csv'
+        ? csvOutput(query.columns)
+        : jsonOutput({ type: run.type, params: params.data, generated_at: startedAt.toISOString() }, query.columns);
     const writer = new ChunkWriter(async (seq, data) => {
-      if (!(await insertReportChunk(app.db, reportId, attemptId, seq, data))) throw new Superseded(`report ${reportId}: a newer attempt took over`);
+      if (!(await insertReportChunk(app.db, reportId, attemptId, seq, data)))
+        throw new Superseded(`report ${reportId}: a newer attempt took over`);
     });
 
     await writer.write(output.begin());
@@ -72,16 +86,27 @@ export async function generateReport(app: AppContext, reportId: string, attempt:
     const finished = await withTransaction(app.db, async (tx) => {
       const stored = await storedOutput(tx, reportId);
       if (stored.chunks !== writer.chunks || stored.bytes !== BigInt(writer.bytes)) {
-        throw new Error(`report ${reportId}: stored ${stored.chunks} chunks / ${stored.bytes} bytes, wrote ${writer.chunks} / ${writer.bytes}`);
+        throw new Error(
+          `report ${reportId}: stored ${stored.chunks} chunks / ${stored.bytes} bytes, wrote ${writer.chunks} / ${writer.bytes}`,
+        );
       }
-      if (!(await finishReportRun(tx, reportId, attemptId, { rowCount, byteSize: writer.bytes, now: finishedAt }))) return false;
+      if (!(await finishReportRun(tx, reportId, attemptId, { rowCount, byteSize: writer.bytes, now: finishedAt })))
+        return false;
       await recordEvents(
         tx,
         [
           {
             type: 'report.ready',
             subjectId: reportId,
-            data: { report_id: reportId, type: run.type, format: run.format, trigger: run.trigger, row_count: rowCount, byte_size: writer.bytes, download_url: downloadPath(reportId) },
+            data: {
+              report_id: reportId,
+              type: run.type,
+              format: run.format,
+              trigger: run.trigger,
+              row_count: rowCount,
+              byte_size: writer.bytes,
+              download_url: downloadPath(reportId),
+            },
           },
         ],
         finishedAt,
@@ -91,7 +116,17 @@ export async function generateReport(app: AppContext, reportId: string, attempt:
       return true;
     });
     if (!finished) throw new Superseded(`report ${reportId}: a newer attempt took over`);
-    app.log.info({ reportId, type: run.type, format: run.format, rowCount, byteSize: writer.bytes, ms: Math.round(performance.now() - startedMs) }, 'report generated');
+    app.log.info(
+      {
+        reportId,
+        type: run.type,
+        format: run.format,
+        rowCount,
+        byteSize: writer.bytes,
+        ms: Math.round(performance.now() - startedMs),
+      },
+      'report generated',
+    );
     return ok(toGenerateResult({ ...run, row_count: BigInt(rowCount), byte_size: BigInt(writer.bytes) }, false));
   } catch (error) {
     if (error instanceof Superseded) {
@@ -101,9 +136,11 @@ export async function generateReport(app: AppContext, reportId: string, attempt:
       throw error;
     }
     const message = error instanceof Error ? error.message : String(error);
-    await failReportRun(app.db, reportId, attemptId, { final: attempt.final, error: attempt.final ? message : `attempt failed, retrying: ${message}`, now: app.clock.now() }).catch(
-      (e: unknown) => app.log.warn({ err: e, reportId }, 'could not record the report failure'),
-    );
+    await failReportRun(app.db, reportId, attemptId, {
+      final: attempt.final,
+      error: attempt.final ? message : `attempt failed, retrying: ${message}`,
+      now: app.clock.now(),
+    }).catch((e: unknown) => app.log.warn({ err: e, reportId }, 'could not record the report failure'));
     throw error;
   }
 }

@@ -1,18 +1,19 @@
 import { DateTime } from 'luxon';
 import { v5 as uuidv5 } from 'uuid';
 import type { AppContext } from '../app-context.js';
-import { transact } from '../db/transact.js';
+import { accept, enqueue } from '../commands/index.js';
 import { insertReportRun } from '../db/repositories/reports.js';
+import { transact } from '../db/transact.js';
+import { jobIdOf } from '../jobs/definitions.js';
 import type { ReportFormat } from './output.js';
 import { RANGED, REPORT_TYPES, type ReportType, type StoredParams } from './params.js';
-import { accept, enqueue } from '../commands/index.js';
-import { jobIdOf } from '../jobs/definitions.js';
 import { reportCommand } from './service.js';
 
 const NIGHTLY_NAMESPACE = 'b3c1e0a4-5d2f-4c8e-9f3a-7e6d5c4b3a29';
 
 /** The id of a type's nightly run for a business day: every scheduler names it the same way. */
-export const nightlyReportId = (type: ReportType, day: string): string => uuidv5(`nightly\n${type}\n${day}`, NIGHTLY_NAMESPACE);
+export const nightlyReportId = (type: ReportType, day: string): string =>
+  uuidv5(`nightly\n${type}\n${day}`, NIGHTLY_NAMESPACE);
 
 /**
  * The nightly runs, one per report type, for the business day before `asOf`'s: the ranged reports
@@ -21,7 +22,11 @@ export const nightlyReportId = (type: ReportType, day: string): string => uuidv5
  * enqueued under the run's job id, so two schedulers (or a rerun) make one run each. Returns the
  * runs' ids.
  */
-export async function enqueueNightlyReports(app: AppContext, asOf: Date, options: { format?: ReportFormat } = {}): Promise<string[]> {
+export async function enqueueNightlyReports(
+  app: AppContext,
+  asOf: Date,
+  options: { format?: ReportFormat } = {},
+): Promise<string[]> {
   const timeZone = app.config.BUSINESS_TZ;
   const today = DateTime.fromJSDate(asOf, { zone: timeZone }).startOf('day');
   const yesterday = today.minus({ days: 1 });
@@ -36,7 +41,10 @@ export async function enqueueNightlyReports(app: AppContext, asOf: Date, options
           ...(type === 'top_packages' ? {} : { group_by: 'day' as const }),
           time_zone: timeZone,
         }
-      : { as_of: midnight.toISOString(), ...(type === 'expiring' ? { days_ahead: app.config.EXPIRING_SOON_DAYS } : {}) };
+      : {
+          as_of: midnight.toISOString(),
+          ...(type === 'expiring' ? { days_ahead: app.config.EXPIRING_SOON_DAYS } : {}),
+        };
     return { id: nightlyReportId(type, day), type, params };
   });
   const admitted = await transact(app.db, async (tx) => {
@@ -61,7 +69,10 @@ export async function enqueueNightlyReports(app: AppContext, asOf: Date, options
 }
 
 /** The same, answering the runs' jobs, so that the nightly sweep can wait for them. */
-export async function nightlyReportsHook(app: AppContext, asOf: Date): Promise<Array<{ name: 'generate'; jobId: string }>> {
+export async function nightlyReportsHook(
+  app: AppContext,
+  asOf: Date,
+): Promise<Array<{ name: 'generate'; jobId: string }>> {
   const ids = await enqueueNightlyReports(app, asOf);
   return ids.map((id) => ({ name: 'generate' as const, jobId: jobIdOf('generate', { report_id: id }) }));
 }

@@ -2,6 +2,7 @@ import { csvLine } from './csv.js';
 import type { ReportRow } from './types.js';
 
 export type { ReportFormat } from '../domain/report.js';
+
 import type { ReportFormat } from '../domain/report.js';
 
 /** How a report's rows become bytes: what comes before the rows, each row, and what closes the file. */
@@ -38,7 +39,8 @@ export interface JsonHead {
 export function jsonOutput(head: JsonHead, columns: readonly string[]): ReportOutput {
   let first = true;
   return {
-    begin: () => `{"type":${JSON.stringify(head.type)},"params":${JSON.stringify(head.params)},"generated_at":${JSON.stringify(head.generated_at)},"rows":[`,
+    begin: () =>
+      `{"type":${JSON.stringify(head.type)},"params":${JSON.stringify(head.params)},"generated_at":${JSON.stringify(head.generated_at)},"rows":[`,
     row: (row) => {
       const ordered: Record<string, unknown> = {};
       for (const c of columns) ordered[c] = row[c] ?? null;

@@ -5,9 +5,9 @@ import { findClient } from '../db/repositories/clients.js';
 import { findCreditType } from '../db/repositories/credit-types.js';
 import { findPackage } from '../db/repositories/packages.js';
 import { parseInstant } from '../domain/period.js';
-import { fail, ok, type FieldProblem, type Result } from '../domain/result.js';
-import { refSchema } from '../schemas/common.js';
+import { type FieldProblem, fail, ok, type Result } from '../domain/result.js';
 import { REPORT_TYPES, type ReportType } from '../jobs/definitions.js';
+import { refSchema } from '../schemas/common.js';
 
 export { REPORT_TYPES, type ReportType };
 
@@ -19,11 +19,10 @@ export const DEFAULT_RANGE_DAYS = 30;
 /** The longest range a report covers, so that a day-by-day report stays a sensible size. */
 export const MAX_RANGE_DAYS = 3_660;
 
-const instantInput = z
-  .string()
-  .trim()
-  .max(40)
-  .meta({ description: '`YYYY-MM-DD` (a calendar day in BUSINESS_TZ; as `to` it means the end of that day) or an RFC 3339 time with its offset.' });
+const instantInput = z.string().trim().max(40).meta({
+  description:
+    '`YYYY-MM-DD` (a calendar day in BUSINESS_TZ; as `to` it means the end of that day) or an RFC 3339 time with its offset.',
+});
 
 const daysAheadInput = z
   .union([z.number(), z.string().regex(/^\d{1,3}$/, 'must be a whole number of days')])
@@ -39,8 +38,13 @@ export const reportParamsInput = z
     credit_type: refSchema.optional().meta({ description: 'Only this credit type (id or code).' }),
     package: refSchema.optional().meta({ description: 'Only subscriptions of this package (id or code).' }),
     client: refSchema.optional().meta({ description: 'Only this client (id or external_ref).' }),
-    per: z.enum(['client', 'package']).optional().meta({ description: 'consumption: one row per client or per package as well.' }),
-    days_ahead: daysAheadInput.optional().meta({ description: 'expiring: how many days ahead; default EXPIRING_SOON_DAYS.' }),
+    per: z
+      .enum(['client', 'package'])
+      .optional()
+      .meta({ description: 'consumption: one row per client or per package as well.' }),
+    days_ahead: daysAheadInput
+      .optional()
+      .meta({ description: 'expiring: how many days ahead; default EXPIRING_SOON_DAYS.' }),
   })
   .meta({ id: 'ReportParams' });
 export type ReportParamsInput = z.input<typeof reportParamsInput>;
@@ -98,25 +102,34 @@ function parseBound(text: string, timeZone: string, end: boolean): Date | undefi
  * Checks a report request's params against its type and resolves them (defaults, references) into
  * what is stored with the run. Every problem is reported at once, with its field.
  */
-export async function resolveReportParams(db: Executor, type: ReportType, input: z.output<typeof reportParamsInput>, context: ResolveContext): Promise<Result<StoredParams>> {
+export async function resolveReportParams(
+  db: Executor,
+  type: ReportType,
+  input: z.output<typeof reportParamsInput>,
+  context: ResolveContext,
+): Promise<Result<StoredParams>> {
   const problems: FieldProblem[] = [];
   for (const [name, value] of Object.entries(input) as Array<[ParamName, unknown]>) {
-    if (value !== undefined && !APPLIES[type].includes(name)) problems.push(problem(name, `does not apply to the ${type} report (it takes: ${APPLIES[type].join(', ')})`));
+    if (value !== undefined && !APPLIES[type].includes(name))
+      problems.push(problem(name, `does not apply to the ${type} report (it takes: ${APPLIES[type].join(', ')})`));
   }
   const out: StoredParams = {};
   if (RANGED.includes(type)) {
     const to = input.to === undefined ? context.now : parseBound(input.to, context.timeZone, true);
-    if (to === undefined) problems.push(problem('to', 'must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'));
+    if (to === undefined)
+      problems.push(problem('to', 'must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'));
     let from: Date | undefined;
     if (input.from !== undefined) {
       from = parseBound(input.from, context.timeZone, false);
-      if (from === undefined) problems.push(problem('from', 'must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'));
+      if (from === undefined)
+        problems.push(problem('from', 'must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'));
     } else if (to) {
       from = DateTime.fromJSDate(to, { zone: context.timeZone }).minus({ days: DEFAULT_RANGE_DAYS }).toJSDate();
     }
     if (from && to) {
       if (from.getTime() > to.getTime()) problems.push(problem('from', 'must not be after `to`'));
-      else if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * 86_400_000) problems.push(problem('from', `the range may span at most ${MAX_RANGE_DAYS} days`));
+      else if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * 86_400_000)
+        problems.push(problem('from', `the range may span at most ${MAX_RANGE_DAYS} days`));
       out.from = from.toISOString();
       out.to = to.toISOString();
     }
@@ -145,6 +158,7 @@ export async function resolveReportParams(db: Executor, type: ReportType, input:
     if (creditType) out.credit_type = creditType.id;
     else problems.push(problem('credit_type', `no credit type "${input.credit_type}"`));
   }
-  if (problems.length > 0) return fail('validation_failed', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
+  if (problems.length > 0)
+    return fail('validation_failed', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
   return ok(out);
 }

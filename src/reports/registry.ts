@@ -27,14 +27,32 @@ export function reportQuery(type: ReportType, p: StoredParams): ReportQuery {
         per: p.per,
       });
     case 'renewals':
-      return renewalsQuery({ from: date(p.from, 'from'), to: date(p.to, 'to'), groupBy: p.group_by ?? 'day', timeZone: p.time_zone ?? 'UTC', packageId: p.package, clientId: p.client });
+      return renewalsQuery({
+        from: date(p.from, 'from'),
+        to: date(p.to, 'to'),
+        groupBy: p.group_by ?? 'day',
+        timeZone: p.time_zone ?? 'UTC',
+        packageId: p.package,
+        clientId: p.client,
+      });
     case 'top_packages':
       return topPackagesQuery({ from: date(p.from, 'from'), to: date(p.to, 'to'), clientId: p.client });
     case 'subscriptions':
       return subscriptionsQuery({ asOf: date(p.as_of, 'as_of'), packageId: p.package, clientId: p.client });
     case 'balances':
-      return balancesQuery({ asOf: date(p.as_of, 'as_of'), packageId: p.package, clientId: p.client, creditTypeId: p.credit_type });
+      return balancesQuery({
+        asOf: date(p.as_of, 'as_of'),
+        packageId: p.package,
+        clientId: p.client,
+        creditTypeId: p.credit_type,
+      });
     case 'expiring':
-      return expiringQuery({ asOf: date(p.as_of, 'as_of'), daysAhead: p.days_ahead ?? 7, packageId: p.package, clientId: p.client, creditTypeId: p.credit_type });
+      return expiringQuery({
+        asOf: date(p.as_of, 'as_of'),
+        daysAhead: p.days_ahead ?? 7,
+        packageId: p.package,
+        clientId: p.client,
+        creditTypeId: p.credit_type,
+      });
   }
 }

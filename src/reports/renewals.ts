@@ -1,11 +1,22 @@
-import { renewalsStatement, type RenewalsParams } from '../db/reports/renewals.js';
+import { type RenewalsParams, renewalsStatement } from '../db/reports/renewals.js';
 import type { ReportQuery } from './types.js';
 import { int, text } from './values.js';
 
 /** `renewals`: per period and currency, the subscriptions started, renewed, recharged and expired, and their revenue in minor units. */
 export function renewalsQuery(p: RenewalsParams): ReportQuery {
   return {
-    columns: ['period_start', 'currency', 'new_subscriptions', 'renewals', 'recharges', 'expirations', 'new_revenue', 'renewal_revenue', 'recharge_revenue', 'revenue'],
+    columns: [
+      'period_start',
+      'currency',
+      'new_subscriptions',
+      'renewals',
+      'recharges',
+      'expirations',
+      'new_revenue',
+      'renewal_revenue',
+      'recharge_revenue',
+      'revenue',
+    ],
     statement: renewalsStatement(p),
     toRow: (r) => ({
       period_start: text(r.period_start),

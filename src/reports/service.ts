@@ -2,18 +2,25 @@ import type { Response } from 'express';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
+import { type Admission, accept, type Command } from '../commands/index.js';
 import type { Executor } from '../db/knex.js';
+import {
+  insertReportRun,
+  type ReportRunRow,
+  type ReportTrigger,
+  reportChunk,
+  reportChunkCount,
+  reportRunById,
+} from '../db/repositories/reports.js';
 import { transact } from '../db/transact.js';
-import { insertReportRun, reportChunk, reportChunkCount, reportRunById, type ReportRunRow, type ReportTrigger } from '../db/repositories/reports.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
-import { accept, type Admission, type Command } from '../commands/index.js';
 import { CONTENT_TYPE } from './output.js';
-import { REPORT_TYPES, reportParamsInput, resolveReportParams, type ReportType } from './params.js';
+import { REPORT_TYPES, type ReportType, reportParamsInput, resolveReportParams } from './params.js';
 
 /** The body of POST /v1/reports (and of the reports page's form). */
 export const reportRequest = z.strictObject({
-  type: z.enum(REPORT_TYPES).meta({ description: 'One of DOMAIN.md\'s reports.' }),
+  type: z.enum(REPORT_TYPES).meta({ description: "One of DOMAIN.md's reports." }),
   params: reportParamsInput.optional(),
   format: z.enum(['json', 'csv']).default('json'),
 });

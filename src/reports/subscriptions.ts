@@ -1,4 +1,4 @@
-import { subscriptionsStatement, type SubscriptionsParams } from '../db/reports/subscriptions.js';
+import { type SubscriptionsParams, subscriptionsStatement } from '../db/reports/subscriptions.js';
 import type { ReportQuery } from './types.js';
 import { bool, int, iso, text } from './values.js';
 
@@ -8,7 +8,22 @@ import { bool, int, iso, text } from './values.js';
  */
 export function subscriptionsQuery(p: SubscriptionsParams): ReportQuery {
   return {
-    columns: ['row_type', 'package_code', 'package_name', 'status', 'count', 'subscription_id', 'client_ref', 'client_name', 'period_start', 'period_end', 'days_left', 'depleted', 'auto_renew', 'renewal_count'],
+    columns: [
+      'row_type',
+      'package_code',
+      'package_name',
+      'status',
+      'count',
+      'subscription_id',
+      'client_ref',
+      'client_name',
+      'period_start',
+      'period_end',
+      'days_left',
+      'depleted',
+      'auto_renew',
+      'renewal_count',
+    ],
     statement: subscriptionsStatement(p),
     toRow: (r) => {
       const summary = r.row_type === 'summary';

@@ -1,11 +1,20 @@
-import { topPackagesStatement, type TopPackagesParams } from '../db/reports/top-packages.js';
+import { type TopPackagesParams, topPackagesStatement } from '../db/reports/top-packages.js';
 import type { ReportQuery } from './types.js';
 import { int, text } from './values.js';
 
 /** `top_packages`: the packages ranked by requests (new subscriptions plus renewals), with their revenue in minor units. */
 export function topPackagesQuery(p: TopPackagesParams): ReportQuery {
   return {
-    columns: ['rank', 'package_code', 'package_name', 'currency', 'new_subscriptions', 'renewals', 'requests', 'revenue'],
+    columns: [
+      'rank',
+      'package_code',
+      'package_name',
+      'currency',
+      'new_subscriptions',
+      'renewals',
+      'requests',
+      'revenue',
+    ],
     statement: topPackagesStatement(p),
     toRow: (r) => ({
       rank: int(r.rank),

@@ -12,7 +12,8 @@ export const int = (value: unknown): number => Number(big(value));
 
 export const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
-export const iso = (value: unknown): string | null => (value instanceof Date ? value.toISOString() : value === null || value === undefined ? null : String(value));
+export const iso = (value: unknown): string | null =>
+  value instanceof Date ? value.toISOString() : value === null || value === undefined ? null : String(value);
 
 export const bool = (value: unknown): boolean | null => (value === null || value === undefined ? null : Boolean(value));
 

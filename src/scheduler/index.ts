@@ -24,10 +24,21 @@ export function startScheduler(app: AppContext): RunningScheduler {
     }
   };
   const tasks = [
-    cron.schedule(app.config.NIGHTLY_CRON, guard('nightly', (c) => runNightly(app, when(c))), { ...options, name: 'credits-nightly' }),
-    cron.schedule(app.config.EXPIRE_CRON, guard('expire', (c) => enqueueMaintenance(app, 'expire', when(c))), { ...options, name: 'credits-expire' }),
+    cron.schedule(
+      app.config.NIGHTLY_CRON,
+      guard('nightly', (c) => runNightly(app, when(c))),
+      { ...options, name: 'credits-nightly' },
+    ),
+    cron.schedule(
+      app.config.EXPIRE_CRON,
+      guard('expire', (c) => enqueueMaintenance(app, 'expire', when(c))),
+      { ...options, name: 'credits-expire' },
+    ),
   ];
-  app.log.info({ nightly: app.config.NIGHTLY_CRON, expire: app.config.EXPIRE_CRON, timeZone: app.config.BUSINESS_TZ }, 'scheduler started');
+  app.log.info(
+    { nightly: app.config.NIGHTLY_CRON, expire: app.config.EXPIRE_CRON, timeZone: app.config.BUSINESS_TZ },
+    'scheduler started',
+  );
   return {
     tasks,
     stop: async () => {

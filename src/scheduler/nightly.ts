@@ -28,7 +28,11 @@ export async function enqueueDueRenewals(app: AppContext, asOf: Date): Promise<E
     const due = await dueForRenewal(app.db, { before: horizon, after, limit: 1_000 });
     if (due.length === 0) break;
     const commands = due.map((s): Command<'renew'> => {
-      const data = { subscription_id: s.id, period_end: s.current_period_end.toISOString(), accepted_at: asOf.toISOString() };
+      const data = {
+        subscription_id: s.id,
+        period_end: s.current_period_end.toISOString(),
+        accepted_at: asOf.toISOString(),
+      };
       return { name: 'renew', data, requestHash: renewalFingerprint(data), subjectId: s.id };
     });
     // accepted first, like an API request: if Redis loses them, the relay enqueues them again
@@ -96,7 +100,11 @@ async function settle(
  * then expiry, then low-balance and expiring-soon events, housekeeping and nightly reports, then the
  * invariant check. It only enqueues, with job ids derived from `asOf`; the workers do the work.
  */
-export async function runNightly(app: AppContext, asOf: Date, options: { phaseTimeoutMs?: number; reports?: boolean } = {}): Promise<NightlyReport> {
+export async function runNightly(
+  app: AppContext,
+  asOf: Date,
+  options: { phaseTimeoutMs?: number; reports?: boolean } = {},
+): Promise<NightlyReport> {
   const at = minuteOf(asOf);
   const timeoutMs = options.phaseTimeoutMs ?? 30 * 60_000;
   const phases: PhaseReport[] = [];
@@ -107,11 +115,17 @@ export async function runNightly(app: AppContext, asOf: Date, options: { phaseTi
   };
   await run('renewals', await enqueueDueRenewals(app, at));
   await run('expiry', [await enqueueMaintenance(app, 'expire', at)]);
-  const events: EnqueuedJob[] = [await enqueueMaintenance(app, 'notify', at), await enqueueMaintenance(app, 'cleanup', at)];
+  const events: EnqueuedJob[] = [
+    await enqueueMaintenance(app, 'notify', at),
+    await enqueueMaintenance(app, 'cleanup', at),
+  ];
   if (options.reports !== false) events.push(...(await nightlyReportsHook(app, at)));
   await run('events', events);
   const [verify] = await run('verify', [await enqueueMaintenance(app, 'verify', at)]);
   const report: NightlyReport = { as_of: at.toISOString(), phases, ...(verify !== undefined ? { verify } : {}) };
-  app.log.info({ asOf: report.as_of, phases: phases.map((p) => `${p.phase}:${p.completed}/${p.jobs}`) }, 'nightly sweep done');
+  app.log.info(
+    { asOf: report.as_of, phases: phases.map((p) => `${p.phase}:${p.completed}/${p.jobs}`) },
+    'nightly sweep done',
+  );
   return report;
 }

@@ -14,24 +14,45 @@ export const refSchema = storableText().trim().min(1, 'is required').max(200);
 
 /** A quantity as it arrives: a JSON number or a decimal string. Its precision is checked against the credit type. */
 export const quantityInput = z
-  .union([z.number(), z.string().max(1_000).regex(/^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/, 'must be a decimal number such as "2.5"')], {
-    error: 'must be a decimal number, as a JSON number or a string such as "2.5"',
-  })
-  .meta({ description: 'Decimal quantity, e.g. "2.5" or 2.5; at most the credit type\'s decimals.', examples: ['2.5', 100] });
+  .union(
+    [
+      z.number(),
+      z
+        .string()
+        .max(1_000)
+        .regex(/^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/, 'must be a decimal number such as "2.5"'),
+    ],
+    {
+      error: 'must be a decimal number, as a JSON number or a string such as "2.5"',
+    },
+  )
+  .meta({
+    description: 'Decimal quantity, e.g. "2.5" or 2.5; at most the credit type\'s decimals.',
+    examples: ['2.5', 100],
+  });
 
 /** Minor units of a currency (1250 = 12.50 USD), as an integer or a digit string. */
 export const moneyInput = z
-  .union([z.number().int().min(0).max(Number(MAX_MINOR)), z.string().regex(/^\d{1,16}$/, 'must be a whole number of minor units')], {
-    error: 'must be an integer number of minor units (e.g. 1250 for 12.50)',
-  })
+  .union(
+    [
+      z.number().int().min(0).max(Number(MAX_MINOR)),
+      z.string().regex(/^\d{1,16}$/, 'must be a whole number of minor units'),
+    ],
+    {
+      error: 'must be an integer number of minor units (e.g. 1250 for 12.50)',
+    },
+  )
   .transform((v) => BigInt(v))
   .refine((v) => v <= MAX_MINOR, `must be at most ${MAX_MINOR}`)
-  .meta({ description: 'Amount in the currency\'s minor units (1250 = 12.50 USD).', examples: [1250] });
+  .meta({ description: "Amount in the currency's minor units (1250 = 12.50 USD).", examples: [1250] });
 
 export const codeSchema = z
   .string()
   .trim()
-  .regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'must be 1–64 characters of a-z, 0-9, "_", "-", "." starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9_.-]{0,63}$/,
+    'must be 1–64 characters of a-z, 0-9, "_", "-", "." starting with a letter or digit',
+  );
 
 export const nameSchema = storableText().trim().min(1, 'is required').max(200);
 
@@ -72,7 +93,9 @@ export function jsonShapeProblem(value: unknown, limits: { maxDepth: number; max
  */
 export const boundedObject = (limits: { maxKeys: number; maxDepth: number; maxNodes: number; maxBytes: number }) =>
   z
-    .custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value), { message: 'must be a JSON object' })
+    .custom<Record<string, unknown>>((value) => value !== null && typeof value === 'object' && !Array.isArray(value), {
+      message: 'must be a JSON object',
+    })
     .superRefine((value, ctx) => {
       const keys = Object.keys(value);
       if (keys.length > limits.maxKeys) {
@@ -89,13 +112,19 @@ export const boundedObject = (limits: { maxKeys: number; maxDepth: number; maxNo
         return;
       }
       // safe to serialise now: the depth is bounded
-      if (JSON.stringify(value).length > limits.maxBytes) ctx.addIssue({ code: 'custom', message: `at most ${Math.round(limits.maxBytes / 1024)} KiB of JSON` });
+      if (JSON.stringify(value).length > limits.maxBytes)
+        ctx.addIssue({ code: 'custom', message: `at most ${Math.round(limits.maxBytes / 1024)} KiB of JSON` });
     })
-    .meta({ type: 'object', description: `A JSON object: at most ${limits.maxKeys} keys, ${limits.maxDepth} levels deep, ${Math.round(limits.maxBytes / 1024)} KiB.` });
+    .meta({
+      type: 'object',
+      description: `A JSON object: at most ${limits.maxKeys} keys, ${limits.maxDepth} levels deep, ${Math.round(limits.maxBytes / 1024)} KiB.`,
+    });
 
 export const metadataSchema = boundedObject({ maxKeys: 50, maxDepth: 8, maxNodes: 1_000, maxBytes: 16_384 });
 
-export const timestampSchema = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 time such as 2026-01-31T00:00:00Z' }).transform((s) => new Date(s));
+export const timestampSchema = z.iso
+  .datetime({ offset: true, error: 'must be an RFC 3339 time such as 2026-01-31T00:00:00Z' })
+  .transform((s) => new Date(s));
 
 export const idParams = z.object({ id: storableText().trim().min(1).max(200) });
 
@@ -112,4 +141,5 @@ export const waitQuery = z.object({
     .transform((v) => v === 'true' || v === '1'),
 });
 
-export const listOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), next_cursor: z.string().nullable() });

@@ -13,7 +13,14 @@ export const rolloverSchema = z.discriminatedUnion('policy', [
   z.strictObject({
     policy: z.literal('percent'),
     percent: z.number().int().min(1).max(100),
-    cap_percent: z.number().int().min(0).max(1000).nullable().optional().meta({ description: 'At most this share of one period\'s grant rolls over.' }),
+    cap_percent: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .nullable()
+      .optional()
+      .meta({ description: "At most this share of one period's grant rolls over." }),
   }),
 ]);
 

@@ -13,4 +13,5 @@ export function zodProblems(error: ZodError, prefix?: string): FieldProblem[] {
 }
 
 /** The problems in one line, for a job's failure reason and a log line. */
-export const problemsText = (problems: readonly FieldProblem[]): string => problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+export const problemsText = (problems: readonly FieldProblem[]): string =>
+  problems.map((p) => `${p.field}: ${p.message}`).join('; ');

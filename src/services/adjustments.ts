@@ -6,7 +6,7 @@ import { recordEvents } from '../db/repositories/outbox.js';
 import { transact } from '../db/transact.js';
 import { formatQuantity, parseQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
-import { toLedgerEntryView, type LedgerEntryView } from './balances.js';
+import { type LedgerEntryView, toLedgerEntryView } from './balances.js';
 
 export interface AdjustmentInput {
   delta: number | string;
@@ -17,21 +17,33 @@ export interface AdjustmentInput {
  * DOMAIN.md "Adjust": an operator adds or removes units on a live balance, with a reason, as an
  * `adjust` ledger entry. Remaining never goes below 0: a larger removal is refused, not clipped.
  */
-export async function adjustBalance(db: Executor, balanceId: string, input: AdjustmentInput, context: { now: Date; actor: string }): Promise<Result<LedgerEntryView>> {
+export async function adjustBalance(
+  db: Executor,
+  balanceId: string,
+  input: AdjustmentInput,
+  context: { now: Date; actor: string },
+): Promise<Result<LedgerEntryView>> {
   return transact(db, async (tx) => {
     const balance = await lockBalance(tx, balanceId);
     if (!balance) return fail('not_found', `no balance "${balanceId}"`);
     const creditType = (await creditTypesByIds(tx, [balance.credit_type_id])).get(balance.credit_type_id)!;
     const delta = parseQuantity(input.delta, creditType.decimals, { allowNegative: true });
-    if (!delta.ok) return fail('validation_failed', `delta ${delta.detail}`, { errors: [{ field: 'delta', message: delta.detail }] });
+    if (!delta.ok)
+      return fail('validation_failed', `delta ${delta.detail}`, {
+        errors: [{ field: 'delta', message: delta.detail }],
+      });
     if (balance.status !== 'active') return fail('conflict', `the balance is ${balance.status}`);
     if (balance.expires_at.getTime() <= context.now.getTime()) return fail('conflict', 'the balance has expired');
     const remaining = balance.remaining + delta.value;
     if (remaining < 0n) {
       const q = (v: bigint) => formatQuantity(v, creditType.decimals);
-      return fail('insufficient_balance', `the balance holds ${q(balance.remaining)}; it cannot lose ${q(-delta.value)}`, {
-        extra: { remaining: q(balance.remaining), delta: q(delta.value) },
-      });
+      return fail(
+        'insufficient_balance',
+        `the balance holds ${q(balance.remaining)}; it cannot lose ${q(-delta.value)}`,
+        {
+          extra: { remaining: q(balance.remaining), delta: q(delta.value) },
+        },
+      );
     }
     const entry = {
       balance_id: balance.id,

@@ -1,15 +1,17 @@
 import { z } from 'zod';
 import type { Executor } from '../db/knex.js';
-import { balancesOfClient, type BalanceRow } from '../db/repositories/balances.js';
-import { creditTypesByIds, type CreditTypeRow } from '../db/repositories/credit-types.js';
-import { statement, type LedgerEntryRow } from '../db/repositories/ledger.js';
+import { type BalanceRow, balancesOfClient } from '../db/repositories/balances.js';
+import { type CreditTypeRow, creditTypesByIds } from '../db/repositories/credit-types.js';
+import { type LedgerEntryRow, statement } from '../db/repositories/ledger.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { balanceView, toBalanceView } from '../views/balance.js';
 
 export const creditTypeBalanceView = z
   .object({
     credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
-    granted: z.string().meta({ description: 'Granted by packages, recharges and adjustments (rollovers move units, they do not add).' }),
+    granted: z
+      .string()
+      .meta({ description: 'Granted by packages, recharges and adjustments (rollovers move units, they do not add).' }),
     consumed: z.string().meta({ description: 'Net of reversals.' }),
     remaining: z.string().meta({ description: 'Usable now.' }),
     upcoming: z.string().meta({ description: 'Granted for a period that has not started yet.' }),
@@ -28,7 +30,10 @@ export type CreditTypeBalanceView = z.infer<typeof creditTypeBalanceView>;
  */
 export async function clientBalances(db: Executor, clientId: string, now: Date): Promise<CreditTypeBalanceView[]> {
   const balances = await balancesOfClient(db, clientId);
-  const creditTypes = await creditTypesByIds(db, balances.map((b) => b.credit_type_id));
+  const creditTypes = await creditTypesByIds(
+    db,
+    balances.map((b) => b.credit_type_id),
+  );
   const groups = new Map<string, BalanceRow[]>();
   for (const b of balances) {
     const list = groups.get(b.credit_type_id);
@@ -116,12 +121,29 @@ export function toLedgerEntryView(row: LedgerEntryRow, creditType: CreditTypeRow
 /** A client's ledger, oldest first, paginated by sequence number. */
 export async function clientStatement(
   db: Executor,
-  filter: { clientId: string; creditTypeId?: string | undefined; from?: Date | undefined; to?: Date | undefined; cursor?: string | undefined; limit: number },
+  filter: {
+    clientId: string;
+    creditTypeId?: string | undefined;
+    from?: Date | undefined;
+    to?: Date | undefined;
+    cursor?: string | undefined;
+    limit: number;
+  },
 ): Promise<{ data: LedgerEntryView[]; next_cursor: string | null }> {
   const afterSeq = filter.cursor && /^\d{1,19}$/.test(filter.cursor) ? BigInt(filter.cursor) : undefined;
-  const rows = await statement(db, { clientId: filter.clientId, creditTypeId: filter.creditTypeId, from: filter.from, to: filter.to, afterSeq, limit: filter.limit + 1 });
+  const rows = await statement(db, {
+    clientId: filter.clientId,
+    creditTypeId: filter.creditTypeId,
+    from: filter.from,
+    to: filter.to,
+    afterSeq,
+    limit: filter.limit + 1,
+  });
   const page = rows.slice(0, filter.limit);
-  const creditTypes = await creditTypesByIds(db, page.map((r) => r.credit_type_id));
+  const creditTypes = await creditTypesByIds(
+    db,
+    page.map((r) => r.credit_type_id),
+  );
   const last = page[page.length - 1];
   return {
     data: page.map((r) => toLedgerEntryView(r, creditTypes.get(r.credit_type_id)!)),

@@ -1,5 +1,5 @@
 import type { Executor } from '../db/knex.js';
-import { findClient, insertClientIfAbsent, updateClient, type ClientRow } from '../db/repositories/clients.js';
+import { type ClientRow, findClient, insertClientIfAbsent, updateClient } from '../db/repositories/clients.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 
@@ -14,7 +14,11 @@ export interface UpsertClientInput {
  * POST /v1/clients: creates the client, or updates the one that already has this `external_ref`
  * with the fields given (the sales system is the source of truth for who a client is).
  */
-export async function upsertClient(db: Executor, input: UpsertClientInput, now: Date): Promise<Result<{ client: ClientRow; created: boolean }>> {
+export async function upsertClient(
+  db: Executor,
+  input: UpsertClientInput,
+  now: Date,
+): Promise<Result<{ client: ClientRow; created: boolean }>> {
   const { client, created } = await insertClientIfAbsent(db, {
     id: newId(),
     external_ref: input.external_ref,
@@ -45,7 +49,12 @@ export interface PatchClientInput {
   metadata?: Record<string, unknown> | undefined;
 }
 
-export async function patchClient(db: Executor, ref: string, input: PatchClientInput, now: Date): Promise<Result<ClientRow>> {
+export async function patchClient(
+  db: Executor,
+  ref: string,
+  input: PatchClientInput,
+  now: Date,
+): Promise<Result<ClientRow>> {
   const existing = await findClient(db, ref);
   if (!existing) return fail('not_found', `no client "${ref}"`);
   const updated = await updateClient(db, existing.id, {

@@ -30,7 +30,12 @@ export async function consumptionViews(app: AppContext, rows: readonly Consumpti
     rows.map((r) => r.credit_type_id),
   );
   return rows.map((row) =>
-    toConsumptionView(row, allocations.get(row.id) ?? [], clients.get(row.client_id)!, creditTypes.get(row.credit_type_id)!),
+    toConsumptionView(
+      row,
+      allocations.get(row.id) ?? [],
+      clients.get(row.client_id)!,
+      creditTypes.get(row.credit_type_id)!,
+    ),
   );
 }
 

@@ -1,5 +1,10 @@
 import type { Executor } from '../db/knex.js';
-import { findCreditType, insertCreditTypeIfCodeFree, type CreditTypeRow, updateCreditType } from '../db/repositories/credit-types.js';
+import {
+  type CreditTypeRow,
+  findCreditType,
+  insertCreditTypeIfCodeFree,
+  updateCreditType,
+} from '../db/repositories/credit-types.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 
@@ -10,10 +15,17 @@ export interface CreateCreditTypeInput {
   decimals: number;
 }
 
-export async function createCreditType(db: Executor, input: CreateCreditTypeInput, now: Date): Promise<Result<CreditTypeRow>> {
+export async function createCreditType(
+  db: Executor,
+  input: CreateCreditTypeInput,
+  now: Date,
+): Promise<Result<CreditTypeRow>> {
   const row: CreditTypeRow = { id: newId(), ...input, archived: false, created_at: now, updated_at: now };
   const inserted = await insertCreditTypeIfCodeFree(db, row);
-  if (!inserted) return fail('conflict', `a credit type with code "${input.code}" exists already`, { errors: [{ field: 'code', message: 'is taken' }] });
+  if (!inserted)
+    return fail('conflict', `a credit type with code "${input.code}" exists already`, {
+      errors: [{ field: 'code', message: 'is taken' }],
+    });
   return ok(inserted);
 }
 
@@ -24,7 +36,12 @@ export interface PatchCreditTypeInput {
 }
 
 /** `code` and `decimals` never change: codes are how other systems name the type, and scaled units depend on decimals. */
-export async function patchCreditType(db: Executor, ref: string, patch: PatchCreditTypeInput, now: Date): Promise<Result<CreditTypeRow>> {
+export async function patchCreditType(
+  db: Executor,
+  ref: string,
+  patch: PatchCreditTypeInput,
+  now: Date,
+): Promise<Result<CreditTypeRow>> {
   const existing = await findCreditType(db, ref);
   if (!existing) return fail('not_found', `no credit type "${ref}"`);
   const updated = await updateCreditType(db, existing.id, { ...definedOnly(patch), updated_at: now });

@@ -30,7 +30,10 @@ export interface PeriodGrant {
  * caller's transaction. The invoice comes first because its number is taken from the year's counter,
  * the one row every sale shares; nothing the caller locks later may wait on it for long.
  */
-export async function grantPeriod(tx: Executor, grant: PeriodGrant): Promise<{ invoice: InvoiceWithLines; balances: BalanceRow[] }> {
+export async function grantPeriod(
+  tx: Executor,
+  grant: PeriodGrant,
+): Promise<{ invoice: InvoiceWithLines; balances: BalanceRow[] }> {
   const source: BalanceSource = grant.sale === 'recharge' ? 'recharge' : 'package';
   const invoice = await issueInvoice(tx, {
     clientId: grant.clientId,

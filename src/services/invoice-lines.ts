@@ -9,6 +9,11 @@ export function describePeriod(period: Period, timeZone: string): string {
   return `${day(period.start)} → ${day(period.end)}`;
 }
 
-export function packageInvoiceLine(pkg: Pick<PackageRow, 'name' | 'code'>, price: bigint, period: Period, timeZone: string): InvoiceLineDraft {
+export function packageInvoiceLine(
+  pkg: Pick<PackageRow, 'name' | 'code'>,
+  price: bigint,
+  period: Period,
+  timeZone: string,
+): InvoiceLineDraft {
   return { description: `${pkg.name} (${pkg.code}), ${describePeriod(period, timeZone)}`, amount: price };
 }

@@ -1,16 +1,21 @@
-import { transact } from '../db/transact.js';
 import type { Executor, Tx } from '../db/knex.js';
 import { lockActiveBalancesOfSubscription, moveActiveBalancesToPeriod } from '../db/repositories/balances.js';
 import { clientsByIds } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
-import { findInvoice, invoiceById, updateInvoice, type InvoiceWithLines } from '../db/repositories/invoices.js';
+import { findInvoice, type InvoiceWithLines, invoiceById, updateInvoice } from '../db/repositories/invoices.js';
 import { recordEvents } from '../db/repositories/outbox.js';
-import { lockSubscription, movePeriod, updateSubscription, type SubscriptionRow } from '../db/repositories/subscriptions.js';
+import {
+  lockSubscription,
+  movePeriod,
+  type SubscriptionRow,
+  updateSubscription,
+} from '../db/repositories/subscriptions.js';
+import { transact } from '../db/transact.js';
 import { minorToJson } from '../domain/money.js';
 import { nthPeriod } from '../domain/period.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { isUuid } from '../ids.js';
-import { toInvoiceView, type InvoiceView } from '../views/invoice.js';
+import { type InvoiceView, toInvoiceView } from '../views/invoice.js';
 import { voidBalances } from './subscriptions.js';
 
 export interface InvoiceActionContext {
@@ -51,7 +56,11 @@ const invoiceEventData = (invoice: InvoiceWithLines) => ({
  * `activation=on_payment` subscription activates it; its period starts at the payment when that is
  * later than the planned start, so the client gets the whole period it paid for.
  */
-export async function payInvoice(db: Executor, ref: string, context: InvoiceActionContext): Promise<Result<InvoiceWithLines>> {
+export async function payInvoice(
+  db: Executor,
+  ref: string,
+  context: InvoiceActionContext,
+): Promise<Result<InvoiceWithLines>> {
   return transact(db, async (tx) => {
     const locked = await lockForAction(tx, ref);
     if (!locked) return fail('not_found', `no invoice "${ref}"`);
@@ -61,7 +70,12 @@ export async function payInvoice(db: Executor, ref: string, context: InvoiceActi
 
     await updateInvoice(tx, invoice.id, { status: 'paid', paid_at: context.now });
     const events: Parameters<typeof recordEvents>[1][number][] = [
-      { type: 'invoice.paid', clientId: invoice.client_id, subjectId: invoice.id, data: { ...invoiceEventData(invoice), paid_at: context.now.toISOString() } },
+      {
+        type: 'invoice.paid',
+        clientId: invoice.client_id,
+        subjectId: invoice.id,
+        data: { ...invoiceEventData(invoice), paid_at: context.now.toISOString() },
+      },
     ];
     let paid: InvoiceWithLines = { ...invoice, status: 'paid', paid_at: context.now };
 
@@ -90,7 +104,12 @@ export async function payInvoice(db: Executor, ref: string, context: InvoiceActi
         type: 'subscription.activated',
         clientId: subscription.client_id,
         subjectId: subscription.id,
-        data: { subscription_id: subscription.id, period_start: period.start.toISOString(), period_end: period.end.toISOString(), invoice_id: invoice.id },
+        data: {
+          subscription_id: subscription.id,
+          period_start: period.start.toISOString(),
+          period_end: period.end.toISOString(),
+          invoice_id: invoice.id,
+        },
       });
     }
     await recordEvents(tx, events, context.now);
@@ -102,7 +121,12 @@ export async function payInvoice(db: Executor, ref: string, context: InvoiceActi
  * Voids an issued invoice (voiding it again answers the same invoice; a paid one cannot be voided).
  * Voiding the unpaid first invoice of a pending subscription cancels that subscription.
  */
-export async function voidInvoice(db: Executor, ref: string, reason: string | undefined, context: InvoiceActionContext): Promise<Result<InvoiceWithLines>> {
+export async function voidInvoice(
+  db: Executor,
+  ref: string,
+  reason: string | undefined,
+  context: InvoiceActionContext,
+): Promise<Result<InvoiceWithLines>> {
   return transact(db, async (tx) => {
     const locked = await lockForAction(tx, ref);
     if (!locked) return fail('not_found', `no invoice "${ref}"`);
@@ -112,16 +136,37 @@ export async function voidInvoice(db: Executor, ref: string, reason: string | un
 
     await updateInvoice(tx, invoice.id, { status: 'void', voided_at: context.now, void_reason: reason ?? null });
     const events: Parameters<typeof recordEvents>[1][number][] = [
-      { type: 'invoice.voided', clientId: invoice.client_id, subjectId: invoice.id, data: { ...invoiceEventData(invoice), reason: reason ?? null } },
+      {
+        type: 'invoice.voided',
+        clientId: invoice.client_id,
+        subjectId: invoice.id,
+        data: { ...invoiceEventData(invoice), reason: reason ?? null },
+      },
     ];
     if (subscription && subscription.status === 'pending' && invoice.kind === 'subscription') {
-      await updateSubscription(tx, subscription.id, { status: 'cancelled', cancelled_at: context.now, auto_renew: false, updated_at: context.now });
-      await voidBalances(tx, subscription, context.now, context.actor, `invoice ${invoice.number} voided before payment`);
+      await updateSubscription(tx, subscription.id, {
+        status: 'cancelled',
+        cancelled_at: context.now,
+        auto_renew: false,
+        updated_at: context.now,
+      });
+      await voidBalances(
+        tx,
+        subscription,
+        context.now,
+        context.actor,
+        `invoice ${invoice.number} voided before payment`,
+      );
       events.push({
         type: 'subscription.cancelled',
         clientId: subscription.client_id,
         subjectId: subscription.id,
-        data: { subscription_id: subscription.id, client_id: subscription.client_id, at: 'now', reason: 'invoice voided before payment' },
+        data: {
+          subscription_id: subscription.id,
+          client_id: subscription.client_id,
+          at: 'now',
+          reason: 'invoice voided before payment',
+        },
       });
     }
     await recordEvents(tx, events, context.now);
@@ -130,8 +175,14 @@ export async function voidInvoice(db: Executor, ref: string, reason: string | un
 }
 
 export async function invoiceViews(db: Executor, invoices: readonly InvoiceWithLines[]): Promise<InvoiceView[]> {
-  const clients = await clientsByIds(db, invoices.map((i) => i.client_id));
-  const creditTypes = await creditTypesByIds(db, invoices.flatMap((i) => i.lines.map((l) => l.credit_type_id).filter((id): id is string => id !== null)));
+  const clients = await clientsByIds(
+    db,
+    invoices.map((i) => i.client_id),
+  );
+  const creditTypes = await creditTypesByIds(
+    db,
+    invoices.flatMap((i) => i.lines.map((l) => l.credit_type_id).filter((id): id is string => id !== null)),
+  );
   return invoices.map((invoice) => {
     const client = clients.get(invoice.client_id);
     if (!client) throw new Error(`client ${invoice.client_id} of invoice ${invoice.id} is missing`);

@@ -1,16 +1,16 @@
 import type { Executor } from '../db/knex.js';
 import {
   formatInvoiceNumber,
-  insertInvoice,
-  takeInvoiceNumber,
   type InvoiceKind,
   type InvoiceLineRow,
   type InvoiceWithLines,
+  insertInvoice,
+  takeInvoiceNumber,
 } from '../db/repositories/invoices.js';
 import { recordEvents } from '../db/repositories/outbox.js';
+import { minorToJson } from '../domain/money.js';
 import type { Period } from '../domain/period.js';
 import { yearIn } from '../domain/period.js';
-import { minorToJson } from '../domain/money.js';
 import { newId } from '../ids.js';
 
 export interface InvoiceLineDraft {

@@ -1,16 +1,16 @@
-import { transact, withTransaction } from '../db/transact.js';
-import { PG, pgCode, type Executor } from '../db/knex.js';
-import { creditTypesByIds, findCreditType, type CreditTypeRow } from '../db/repositories/credit-types.js';
+import { type Executor, PG, pgCode } from '../db/knex.js';
+import { type CreditTypeRow, creditTypesByIds, findCreditType } from '../db/repositories/credit-types.js';
 import {
   findPackage,
   insertPackage,
-  replacePackageItems,
-  updatePackage,
   type PackageItemRow,
   type PackagePatch,
   type PackageRow,
   type PackageWithItems,
+  replacePackageItems,
+  updatePackage,
 } from '../db/repositories/packages.js';
+import { transact, withTransaction } from '../db/transact.js';
 import { isCurrency } from '../domain/money.js';
 import type { Validity } from '../domain/period.js';
 import { parseQuantity } from '../domain/quantity.js';
@@ -50,7 +50,11 @@ export interface ResolvedItems {
  * Turns `[{credit_type, units}]` into rows: each credit type must exist, be live, appear once, and
  * the units must fit its precision. Every problem is reported with its field path.
  */
-export async function resolveItems(db: Executor, items: readonly ItemInput[], field = 'items'): Promise<Result<ResolvedItems>> {
+export async function resolveItems(
+  db: Executor,
+  items: readonly ItemInput[],
+  field = 'items',
+): Promise<Result<ResolvedItems>> {
   const problems: FieldProblem[] = [];
   const rows: Omit<PackageItemRow, 'package_id'>[] = [];
   const creditTypes = new Map<string, CreditTypeRow>();
@@ -61,11 +65,17 @@ export async function resolveItems(db: Executor, items: readonly ItemInput[], fi
       continue;
     }
     if (creditType.archived) {
-      problems.push({ field: `${field}.${index}.credit_type`, message: `credit type "${creditType.code}" is archived` });
+      problems.push({
+        field: `${field}.${index}.credit_type`,
+        message: `credit type "${creditType.code}" is archived`,
+      });
       continue;
     }
     if (creditTypes.has(creditType.id)) {
-      problems.push({ field: `${field}.${index}.credit_type`, message: `credit type "${creditType.code}" appears more than once` });
+      problems.push({
+        field: `${field}.${index}.credit_type`,
+        message: `credit type "${creditType.code}" appears more than once`,
+      });
       continue;
     }
     const units = parseQuantity(item.units, creditType.decimals);
@@ -76,13 +86,20 @@ export async function resolveItems(db: Executor, items: readonly ItemInput[], fi
     creditTypes.set(creditType.id, creditType);
     rows.push({ credit_type_id: creditType.id, units: units.value, position: index });
   }
-  if (problems.length > 0) return fail('validation_failed', problems.map((p) => `${p.field} ${p.message}`).join('; '), { errors: problems });
+  if (problems.length > 0)
+    return fail('validation_failed', problems.map((p) => `${p.field} ${p.message}`).join('; '), { errors: problems });
   return ok({ items: rows, creditTypes });
 }
 
-export async function createPackage(db: Executor, input: CreatePackageInput, now: Date): Promise<Result<PackageWithItems>> {
+export async function createPackage(
+  db: Executor,
+  input: CreatePackageInput,
+  now: Date,
+): Promise<Result<PackageWithItems>> {
   if (!isCurrency(input.currency)) {
-    return fail('validation_failed', `currency "${input.currency}" is not an ISO 4217 code`, { errors: [{ field: 'currency', message: 'is not an ISO 4217 code' }] });
+    return fail('validation_failed', `currency "${input.currency}" is not an ISO 4217 code`, {
+      errors: [{ field: 'currency', message: 'is not an ISO 4217 code' }],
+    });
   }
   const resolved = await resolveItems(db, input.items);
   if (!resolved.ok) return resolved;
@@ -111,7 +128,9 @@ export async function createPackage(db: Executor, input: CreatePackageInput, now
     await withTransaction(db, (tx) => insertPackage(tx, row, resolved.value.items));
   } catch (error) {
     if (pgCode(error) === PG.uniqueViolation) {
-      return fail('conflict', `a package with code "${input.code}" exists already`, { errors: [{ field: 'code', message: 'is taken' }] });
+      return fail('conflict', `a package with code "${input.code}" exists already`, {
+        errors: [{ field: 'code', message: 'is taken' }],
+      });
     }
     throw error;
   }
@@ -138,7 +157,12 @@ export interface PatchPackageInput {
  * subscriptions that follow the package price; new items to new subscriptions and to renewals of
  * subscriptions with `apply_package_changes`.
  */
-export async function patchPackage(db: Executor, ref: string, input: PatchPackageInput, now: Date): Promise<Result<PackageWithItems>> {
+export async function patchPackage(
+  db: Executor,
+  ref: string,
+  input: PatchPackageInput,
+  now: Date,
+): Promise<Result<PackageWithItems>> {
   const existing = await findPackage(db, ref);
   if (!existing) return fail('not_found', `no package "${ref}"`);
   const { items, validity, ...rest } = input;
@@ -161,7 +185,10 @@ export async function patchPackage(db: Executor, ref: string, input: PatchPackag
   });
 }
 
-export async function creditTypesOfPackages(db: Executor, packages: readonly PackageWithItems[]): Promise<Map<string, CreditTypeRow>> {
+export async function creditTypesOfPackages(
+  db: Executor,
+  packages: readonly PackageWithItems[],
+): Promise<Map<string, CreditTypeRow>> {
   return creditTypesByIds(
     db,
     packages.flatMap((p) => p.items.map((i) => i.credit_type_id)),

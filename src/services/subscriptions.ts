@@ -1,26 +1,31 @@
-import { transact } from '../db/transact.js';
 import type { Executor } from '../db/knex.js';
-import { applyBalanceChanges, balancesOfSubscriptions, lockActiveBalancesOfSubscription, type BalanceRow } from '../db/repositories/balances.js';
+import {
+  applyBalanceChanges,
+  type BalanceRow,
+  balancesOfSubscriptions,
+  lockActiveBalancesOfSubscription,
+} from '../db/repositories/balances.js';
 import { clientsByIds, findClient } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
+import { type InvoiceWithLines, invoicesByIds } from '../db/repositories/invoices.js';
 import { appendLedgerEntries } from '../db/repositories/ledger.js';
-import { recordEvents, type OutboxEventDraft } from '../db/repositories/outbox.js';
+import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
 import { findPackage, packagesByIds } from '../db/repositories/packages.js';
 import {
   insertPeriod,
   insertSubscription,
   lockSubscription,
+  type SubscriptionRow,
   subscriptionById,
   subscriptionItems,
   updateSubscription,
-  type SubscriptionRow,
 } from '../db/repositories/subscriptions.js';
-import { invoicesByIds, type InvoiceWithLines } from '../db/repositories/invoices.js';
+import { transact } from '../db/transact.js';
 import { minorToJson } from '../domain/money.js';
 import { nthPeriod } from '../domain/period.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
-import { toSubscriptionView, type SubscriptionView } from '../views/subscription.js';
+import { type SubscriptionView, toSubscriptionView } from '../views/subscription.js';
 import { grantPeriod } from './grant-period.js';
 import { packageInvoiceLine } from './invoice-lines.js';
 
@@ -58,11 +63,17 @@ export interface Subscribed {
  * DOMAIN.md "Subscribe": the subscription, one balance per package item (each with its grant ledger
  * entry), the period and its invoice, all in one transaction.
  */
-export async function subscribe(db: Executor, input: SubscribeInput, context: SubscribeContext): Promise<Result<Subscribed>> {
+export async function subscribe(
+  db: Executor,
+  input: SubscribeInput,
+  context: SubscribeContext,
+): Promise<Result<Subscribed>> {
   const client = await findClient(db, input.client);
-  if (!client) return fail('not_found', `no client "${input.client}"`, { errors: [{ field: 'client', message: 'not found' }] });
+  if (!client)
+    return fail('not_found', `no client "${input.client}"`, { errors: [{ field: 'client', message: 'not found' }] });
   const pkg = await findPackage(db, input.package);
-  if (!pkg) return fail('not_found', `no package "${input.package}"`, { errors: [{ field: 'package', message: 'not found' }] });
+  if (!pkg)
+    return fail('not_found', `no package "${input.package}"`, { errors: [{ field: 'package', message: 'not found' }] });
   if (pkg.status !== 'active') return fail('conflict', `package "${pkg.code}" is archived and no longer sold`);
 
   const validity = { count: pkg.validity_count, unit: pkg.validity_unit };
@@ -154,7 +165,10 @@ export async function subscribe(db: Executor, input: SubscribeInput, context: Su
             invoice_id: invoice.id,
             price: minorToJson(price),
             currency: pkg.currency,
-            items: items.map((i) => ({ credit_type: creditTypes.get(i.credit_type_id)?.code, units: i.units.toString() })),
+            items: items.map((i) => ({
+              credit_type: creditTypes.get(i.credit_type_id)?.code,
+              units: i.units.toString(),
+            })),
           },
         },
       ],
@@ -176,7 +190,12 @@ export interface PatchSubscriptionInput {
   status?: 'active' | 'suspended' | undefined;
 }
 
-export async function patchSubscription(db: Executor, id: string, input: PatchSubscriptionInput, now: Date): Promise<Result<SubscriptionRow>> {
+export async function patchSubscription(
+  db: Executor,
+  id: string,
+  input: PatchSubscriptionInput,
+  now: Date,
+): Promise<Result<SubscriptionRow>> {
   return transact(db, async (tx) => {
     const current = await lockSubscription(tx, id);
     if (!current) return fail('not_found', `no subscription "${id}"`);
@@ -187,7 +206,9 @@ export async function patchSubscription(db: Executor, id: string, input: PatchSu
     const events: OutboxEventDraft[] = [];
     if (input.status !== undefined && input.status !== current.status) {
       // only a live subscription is suspended, and only a suspended one resumed
-      const allowed = (current.status === 'active' && input.status === 'suspended') || (current.status === 'suspended' && input.status === 'active');
+      const allowed =
+        (current.status === 'active' && input.status === 'suspended') ||
+        (current.status === 'suspended' && input.status === 'active');
       if (!allowed) return fail('conflict', `a ${current.status} subscription cannot become ${input.status}`);
       patch.status = input.status;
       events.push({
@@ -203,8 +224,10 @@ export async function patchSubscription(db: Executor, id: string, input: PatchSu
     if (input.cancel_at_period_end !== undefined) patch.cancel_at_period_end = input.cancel_at_period_end;
     if (input.metadata !== undefined) patch.metadata = input.metadata;
     if (input.auto_recharge?.enabled !== undefined) patch.auto_recharge_enabled = input.auto_recharge.enabled;
-    if (input.auto_recharge?.threshold_percent !== undefined) patch.auto_recharge_threshold_percent = input.auto_recharge.threshold_percent;
-    if (input.auto_recharge?.max_per_period !== undefined) patch.auto_recharge_max_per_period = input.auto_recharge.max_per_period;
+    if (input.auto_recharge?.threshold_percent !== undefined)
+      patch.auto_recharge_threshold_percent = input.auto_recharge.threshold_percent;
+    if (input.auto_recharge?.max_per_period !== undefined)
+      patch.auto_recharge_max_per_period = input.auto_recharge.max_per_period;
     const updated = await updateSubscription(tx, id, patch);
     await recordEvents(tx, events, now);
     return ok(updated);
@@ -221,7 +244,12 @@ export interface CancelContext {
  * DOMAIN.md "Cancel": `now` voids what remains at once; `period_end` lets the period run out and
  * stops renewals. Cancelling twice the same way answers the same subscription.
  */
-export async function cancelSubscription(db: Executor, id: string, at: 'now' | 'period_end', context: CancelContext): Promise<Result<SubscriptionRow>> {
+export async function cancelSubscription(
+  db: Executor,
+  id: string,
+  at: 'now' | 'period_end',
+  context: CancelContext,
+): Promise<Result<SubscriptionRow>> {
   return transact(db, async (tx) => {
     const current = await lockSubscription(tx, id);
     if (!current) return fail('not_found', `no subscription "${id}"`);
@@ -233,11 +261,24 @@ export async function cancelSubscription(db: Executor, id: string, at: 'now' | '
       return ok(await updateSubscription(tx, id, { cancel_at_period_end: true, updated_at: context.now }));
     }
     // `now`, or a pending/suspended subscription that has no period to run out
-    const updated = await updateSubscription(tx, id, { status: 'cancelled', cancelled_at: context.now, cancel_at_period_end: false, auto_renew: false, updated_at: context.now });
+    const updated = await updateSubscription(tx, id, {
+      status: 'cancelled',
+      cancelled_at: context.now,
+      cancel_at_period_end: false,
+      auto_renew: false,
+      updated_at: context.now,
+    });
     await voidBalances(tx, current, context.now, context.actor, context.reason ?? 'subscription cancelled');
     await recordEvents(
       tx,
-      [{ type: 'subscription.cancelled', clientId: current.client_id, subjectId: id, data: { subscription_id: id, client_id: current.client_id, at, cancelled_at: context.now.toISOString() } }],
+      [
+        {
+          type: 'subscription.cancelled',
+          clientId: current.client_id,
+          subjectId: id,
+          data: { subscription_id: id, client_id: current.client_id, at, cancelled_at: context.now.toISOString() },
+        },
+      ],
       context.now,
     );
     return ok(updated);
@@ -245,7 +286,13 @@ export async function cancelSubscription(db: Executor, id: string, at: 'now' | '
 }
 
 /** Voids every live balance of a subscription (locked after the subscription, in the lock order). */
-export async function voidBalances(tx: Executor, subscription: SubscriptionRow, now: Date, actor: string, reason: string): Promise<void> {
+export async function voidBalances(
+  tx: Executor,
+  subscription: SubscriptionRow,
+  now: Date,
+  actor: string,
+  reason: string,
+): Promise<void> {
   const balances = await lockActiveBalancesOfSubscription(tx, subscription.id);
   if (balances.length === 0) return;
   await appendLedgerEntries(
@@ -266,7 +313,11 @@ export async function voidBalances(tx: Executor, subscription: SubscriptionRow, 
         created_at: now,
       })),
   );
-  await applyBalanceChanges(tx, balances.map((b) => ({ id: b.id, remaining: 0n, voided: b.remaining, status: 'void' as const })), now);
+  await applyBalanceChanges(
+    tx,
+    balances.map((b) => ({ id: b.id, remaining: 0n, voided: b.remaining, status: 'void' as const })),
+    now,
+  );
 }
 
 export interface ViewOptions {
@@ -276,20 +327,32 @@ export interface ViewOptions {
 }
 
 /** Loads everything the views need in a handful of queries, whatever the number of subscriptions. */
-export async function subscriptionViews(db: Executor, rows: readonly SubscriptionRow[], options: ViewOptions = {}): Promise<SubscriptionView[]> {
+export async function subscriptionViews(
+  db: Executor,
+  rows: readonly SubscriptionRow[],
+  options: ViewOptions = {},
+): Promise<SubscriptionView[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
   // one after another: `db` may be a transaction, whose single connection runs one query at a time
-  const clients = await clientsByIds(db, rows.map((r) => r.client_id));
+  const clients = await clientsByIds(
+    db,
+    rows.map((r) => r.client_id),
+  );
   const items = await subscriptionItems(db, ids);
   const balances = options.withBalances ? await balancesOfSubscriptions(db, ids) : [];
   const packages = await packagesByIds(
     db,
     rows.map((r) => r.package_id),
   );
-  const invoices = options.invoices ? await invoicesByIds(db, [...options.invoices.values()]) : new Map<string, InvoiceWithLines>();
+  const invoices = options.invoices
+    ? await invoicesByIds(db, [...options.invoices.values()])
+    : new Map<string, InvoiceWithLines>();
   const packageById = new Map(packages.map((p) => [p.id, p]));
-  const creditTypes = await creditTypesByIds(db, [...items.map((i) => i.credit_type_id), ...balances.map((b) => b.credit_type_id)]);
+  const creditTypes = await creditTypesByIds(db, [
+    ...items.map((i) => i.credit_type_id),
+    ...balances.map((b) => b.credit_type_id),
+  ]);
   return rows.map((row) => {
     const invoiceId = options.invoices?.get(row.id);
     const invoice = invoiceId ? invoices.get(invoiceId) : undefined;
@@ -309,7 +372,11 @@ function clientsOrThrow<T>(value: T | undefined, id: string): T {
   return value;
 }
 
-export async function subscriptionView(db: Executor, id: string, options: ViewOptions = {}): Promise<SubscriptionView | undefined> {
+export async function subscriptionView(
+  db: Executor,
+  id: string,
+  options: ViewOptions = {},
+): Promise<SubscriptionView | undefined> {
   const row = await subscriptionById(db, id);
   if (!row) return undefined;
   const [view] = await subscriptionViews(db, [row], options);

@@ -1,6 +1,8 @@
 import type { Executor } from '../db/knex.js';
 import {
+  type Aggregate,
   allocationTotals,
+  type BalanceLedgerFacts,
   balanceLedgerFacts,
   balancesAfterId,
   consumptionLedgerTotals,
@@ -8,8 +10,6 @@ import {
   invoiceNumberingByYear,
   invoiceSequencesOfYear,
   invoicesNotMatchingLines,
-  type Aggregate,
-  type BalanceLedgerFacts,
 } from '../db/repositories/verify.js';
 import {
   checkBalance,
@@ -133,7 +133,8 @@ export async function verifyInvariants(db: Executor, options: { limit?: number }
     }
   }
   const totals = await invoicesNotMatchingLines(db);
-  for (const row of totals) add(checkInvoiceTotal({ id: row.id, number: row.number, total: row.total, linesTotal: big(row.lines_total) }));
+  for (const row of totals)
+    add(checkInvoiceTotal({ id: row.id, number: row.number, total: row.total, linesTotal: big(row.lines_total) }));
 
   return { checked, violations, violationCount, ok: violationCount === 0 };
 }

@@ -1,4 +1,4 @@
-import { html, type Html } from './html.js';
+import { type Html, html } from './html.js';
 
 /**
  * Charts as inline SVG, drawn on the server: no script, no library, nothing from another origin
@@ -29,7 +29,14 @@ const formatTick = (value: number): string => {
 };
 
 /** Vertical bars over time, with a y axis, gridlines, a label every few bars and a tooltip on each. */
-export function barChart(options: { title: string; unit: string; points: readonly Point[]; width?: number; height?: number; integer?: boolean }): Html {
+export function barChart(options: {
+  title: string;
+  unit: string;
+  points: readonly Point[];
+  width?: number;
+  height?: number;
+  integer?: boolean;
+}): Html {
   const width = options.width ?? 640;
   const height = options.height ?? 220;
   const margin = { top: 12, right: 12, bottom: 28, left: 48 };
@@ -51,7 +58,9 @@ export function barChart(options: { title: string; unit: string; points: readonl
   <svg viewBox="0 0 ${width} ${height}" role="img" aria-label="${options.title}: ${formatTick(total)} ${options.unit} in ${n} bars" preserveAspectRatio="xMidYMid meet">
     <title>${options.title}</title>
     ${ticks.map(
-      (t) => html`<line class="grid" x1="${margin.left}" x2="${width - margin.right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}"></line>
+      (
+        t,
+      ) => html`<line class="grid" x1="${margin.left}" x2="${width - margin.right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}"></line>
     <text class="tick" x="${margin.left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${formatTick(t)}</text>`,
     )}
     ${options.points.map((p, i) => {
@@ -72,7 +81,11 @@ export function barChart(options: { title: string; unit: string; points: readonl
 }
 
 /** A thin bar for "how much of it": remaining of what was granted, a count of the largest. */
-export function meter(value: number, max: number, options: { tone?: 'ok' | 'warn' | 'danger' | 'plain'; label?: string } = {}): Html {
+export function meter(
+  value: number,
+  max: number,
+  options: { tone?: 'ok' | 'warn' | 'danger' | 'plain'; label?: string } = {},
+): Html {
   const ratio = max > 0 ? Math.min(1, Math.max(0, value / max)) : 0;
   const tone = options.tone ?? 'plain';
   return html`<svg class="meter" viewBox="0 0 100 10" preserveAspectRatio="none" role="img" aria-label="${options.label ?? `${Math.round(ratio * 100)}%`}"><rect class="meter-bg" width="100" height="10"></rect><rect class="meter-fg ${tone}" width="${(ratio * 100).toFixed(2)}" height="10"></rect></svg>`;

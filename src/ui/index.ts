@@ -1,24 +1,37 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { AppContext } from '../app-context.js';
+import { awaitOutcome } from '../commands/index.js';
 import { reportRunById } from '../db/repositories/reports.js';
 import { subscriptionById } from '../db/repositories/subscriptions.js';
 import { requireAdmin } from '../http/admin-auth.js';
 import type { ExtraMount } from '../http/app.js';
 import { isUnavailable } from '../http/app.js';
 import { isUuid } from '../ids.js';
-import { notDownloadable, sendReportDownload } from '../reports/service.js';
-import { awaitOutcome } from '../commands/index.js';
 import { acceptRecharge } from '../jobs/recharge.js';
 import { acceptRenewal } from '../jobs/renew.js';
-import { path, query, type Html } from './html.js';
+import { notDownloadable, sendReportDownload } from '../reports/service.js';
+import { type Html, path, query } from './html.js';
 import { send, type UiContext } from './layout.js';
 import { clientPage, clientsPage } from './pages/clients.js';
 import { loginPage, messagePage } from './pages/login.js';
 import { overviewPage } from './pages/overview.js';
 import { packagePage, packagesPage } from './pages/packages.js';
 import { reportsPage, runReportFromForm } from './pages/reports.js';
-import { clearCookie, closeSession, csrfToken, keyViewer, LOGIN_COOKIE, openSession, randomToken, readCookie, sameToken, sessionViewer, setCookie, type Viewer } from './session.js';
+import {
+  clearCookie,
+  closeSession,
+  csrfToken,
+  keyViewer,
+  LOGIN_COOKIE,
+  openSession,
+  randomToken,
+  readCookie,
+  sameToken,
+  sessionViewer,
+  setCookie,
+  type Viewer,
+} from './session.js';
 import { UI_CSS } from './style.js';
 
 export const UI_PATH = '/ui';
@@ -26,7 +39,13 @@ const LOGIN_PATH = '/ui/login';
 
 /** Only a page of /ui is a place to go back to after the login (never another site). */
 const safeNext = (value: unknown): string =>
-  typeof value === 'string' && /^\/ui(\/[\w\-./%?=&]*)?$/.test(value) && !value.includes('//') && !/\/\.\.?(\/|\?|$)/.test(value) && !/%2e/i.test(value) ? value : UI_PATH;
+  typeof value === 'string' &&
+  /^\/ui(\/[\w\-./%?=&]*)?$/.test(value) &&
+  !value.includes('//') &&
+  !/\/\.\.?(\/|\?|$)/.test(value) &&
+  !/%2e/i.test(value)
+    ? value
+    : UI_PATH;
 
 const viewerOf = (res: Response): Viewer => {
   const viewer = res.locals.viewer as Viewer | undefined;
@@ -39,7 +58,8 @@ const contextOf = (app: AppContext, req: Request, res: Response): UiContext => {
   return { app, req, res, viewer, csrf: csrfToken(viewer) };
 };
 
-const formBody = (req: Request): Record<string, unknown> => (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {});
+const formBody = (req: Request): Record<string, unknown> =>
+  req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {};
 
 /**
  * The display windows (DOMAIN.md, issue 5): server-rendered pages behind an admin key — the login
@@ -77,7 +97,11 @@ export function uiRouter(app: AppContext): express.Router {
   const showLogin = (req: Request, res: Response, status: number, error?: string) => {
     const token = randomToken();
     setCookie(req, res, LOGIN_COOKIE, token, { path: LOGIN_PATH, maxAgeS: 3600 });
-    send(res, status, loginPage({ csrf: token, next: safeNext(req.query.next ?? formBody(req).next), ...(error ? { error } : {}) }));
+    send(
+      res,
+      status,
+      loginPage({ csrf: token, next: safeNext(req.query.next ?? formBody(req).next), ...(error ? { error } : {}) }),
+    );
   };
 
   router.get('/login', async (req, res) => {
@@ -97,7 +121,7 @@ export function uiRouter(app: AppContext): express.Router {
     }
     const key = typeof body.key === 'string' ? body.key.trim() : '';
     const auth = key ? await app.keys.verify(key) : null;
-    if (!auth || !auth.scopes.includes('admin')) {
+    if (!auth?.scopes.includes('admin')) {
       showLogin(req, res, 401, auth ? 'This key is not an admin key.' : 'This key is not valid.');
       return;
     }
@@ -123,17 +147,26 @@ export function uiRouter(app: AppContext): express.Router {
     const origin = req.get('origin');
     const sameOrigin = origin === undefined || origin === `${req.protocol}://${req.get('host') ?? ''}`;
     if (!sameOrigin || !sameToken(formBody(req).csrf, csrfToken(viewerOf(res)))) {
-      send(res, 403, messagePage('Form expired', 'The form was not sent from this site or has expired; go back, reload the page and try again.'));
+      send(
+        res,
+        403,
+        messagePage(
+          'Form expired',
+          'The form was not sent from this site or has expired; go back, reload the page and try again.',
+        ),
+      );
       return;
     }
     next();
   });
 
-  const pageRoute = (render: (ctx: UiContext) => Promise<Html | undefined>, missing = 'There is nothing here.') => async (req: Request, res: Response) => {
-    const body = await render(contextOf(app, req, res));
-    if (body) send(res, 200, body);
-    else send(res, 404, messagePage('Not found', missing));
-  };
+  const pageRoute =
+    (render: (ctx: UiContext) => Promise<Html | undefined>, missing = 'There is nothing here.') =>
+    async (req: Request, res: Response) => {
+      const body = await render(contextOf(app, req, res));
+      if (body) send(res, 200, body);
+      else send(res, 404, messagePage('Not found', missing));
+    };
 
   router.post('/logout', async (req, res) => {
     await closeSession(app, req, res);
@@ -142,9 +175,13 @@ export function uiRouter(app: AppContext): express.Router {
 
   router.get('/', pageRoute(overviewPage));
   router.get('/clients', pageRoute(clientsPage));
-  router.get('/clients/:ref', async (req, res) => pageRoute((ctx) => clientPage(ctx, String(req.params.ref)), 'No such client.')(req, res));
+  router.get('/clients/:ref', async (req, res) =>
+    pageRoute((ctx) => clientPage(ctx, String(req.params.ref)), 'No such client.')(req, res),
+  );
   router.get('/packages', pageRoute(packagesPage));
-  router.get('/packages/:ref', async (req, res) => pageRoute((ctx) => packagePage(ctx, String(req.params.ref)), 'No such package.')(req, res));
+  router.get('/packages/:ref', async (req, res) =>
+    pageRoute((ctx) => packagePage(ctx, String(req.params.ref)), 'No such package.')(req, res),
+  );
 
   const subscriptionAction = (action: 'renew' | 'recharge') => async (req: Request, res: Response) => {
     const id = String(req.params.id);
@@ -157,7 +194,12 @@ export function uiRouter(app: AppContext): express.Router {
     const accepted =
       action === 'renew'
         ? await acceptRenewal(app, subscription.id, {})
-        : await acceptRecharge(app, subscription.id, {}, typeof idem === 'string' && isUuid(idem) ? `ui-${idem}` : `ui-${randomToken()}`);
+        : await acceptRecharge(
+            app,
+            subscription.id,
+            {},
+            typeof idem === 'string' && isUuid(idem) ? `ui-${idem}` : `ui-${randomToken()}`,
+          );
     const done = action === 'renew' ? 'renewed' : 'recharged';
     let outcome: { notice: string; code?: string };
     if (!accepted.ok) outcome = { notice: `${action}_failed`, code: accepted.code };
@@ -208,7 +250,16 @@ export function uiRouter(app: AppContext): express.Router {
     }
     const unavailable = isUnavailable(error);
     req.log?.[unavailable ? 'warn' : 'error']({ err: error }, 'a /ui page failed');
-    send(res, unavailable ? 503 : 500, messagePage(unavailable ? 'Unavailable' : 'Something went wrong', unavailable ? 'The database or the queue cannot be reached right now; try again in a moment.' : `An unexpected error occurred (request ${String(req.id)}).`));
+    send(
+      res,
+      unavailable ? 503 : 500,
+      messagePage(
+        unavailable ? 'Unavailable' : 'Something went wrong',
+        unavailable
+          ? 'The database or the queue cannot be reached right now; try again in a moment.'
+          : `An unexpected error occurred (request ${String(req.id)}).`,
+      ),
+    );
   });
   return router;
 }
@@ -218,7 +269,8 @@ export function uiMount(app: AppContext): ExtraMount {
   return {
     path: UI_PATH,
     access: 'admin',
-    description: 'Display windows: overview, clients, packages, reports (admin key: login form session, HTTP Basic or Bearer; the login form and the stylesheet are public)',
+    description:
+      'Display windows: overview, clients, packages, reports (admin key: login form session, HTTP Basic or Bearer; the login form and the stylesheet are public)',
     mount: (express) => {
       express.use(UI_PATH, uiRouter(app));
     },

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import type { AppContext } from '../app-context.js';
-import { html, type Html, type Renderable } from './html.js';
+import { type Html, html, type Renderable } from './html.js';
 import type { Viewer } from './session.js';
 
 /** What every page handler gets. */
@@ -22,7 +22,8 @@ const NAV: Array<[Section, string, string]> = [
   ['reports', 'Reports', '/ui/reports'],
 ];
 
-export const csrfField = (ctx: Pick<UiContext, 'csrf'>): Html => html`<input type="hidden" name="csrf" value="${ctx.csrf}">`;
+export const csrfField = (ctx: Pick<UiContext, 'csrf'>): Html =>
+  html`<input type="hidden" name="csrf" value="${ctx.csrf}">`;
 
 export interface PageOptions {
   title: string;
@@ -80,7 +81,9 @@ export function when(at: Date | string | null | undefined, timeZone: string, wit
     ...(withTime ? { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' as const } : {}),
   }).formatToParts(date);
   const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-  return withTime ? `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}` : `${get('year')}-${get('month')}-${get('day')}`;
+  return withTime
+    ? `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}`
+    : `${get('year')}-${get('month')}-${get('day')}`;
 }
 
 /** Notices a page shows after a form posted and redirected (fixed texts: nothing from the query is echoed). */

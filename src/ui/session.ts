@@ -32,12 +32,19 @@ export interface CookieOptions {
 }
 
 export function setCookie(req: Request, res: Response, name: string, value: string, options: CookieOptions): void {
-  const parts = [`${name}=${value}`, `Path=${options.path}`, `Max-Age=${options.maxAgeS}`, 'HttpOnly', 'SameSite=Strict'];
+  const parts = [
+    `${name}=${value}`,
+    `Path=${options.path}`,
+    `Max-Age=${options.maxAgeS}`,
+    'HttpOnly',
+    'SameSite=Strict',
+  ];
   if (req.secure) parts.push('Secure');
   res.append('set-cookie', parts.join('; '));
 }
 
-export const clearCookie = (req: Request, res: Response, name: string, path: string): void => setCookie(req, res, name, '', { path, maxAgeS: 0 });
+export const clearCookie = (req: Request, res: Response, name: string, path: string): void =>
+  setCookie(req, res, name, '', { path, maxAgeS: 0 });
 
 export const randomToken = (): string => randomBytes(32).toString('base64url');
 
@@ -58,7 +65,12 @@ export async function openSession(app: AppContext, req: Request, res: Response, 
   const now = app.clock.now();
   // sessions past their expiry are of no use to anyone
   await deleteExpiredSessions(app.db, now);
-  await insertSession(app.db, { token_hash: sha256(token), api_key_id: keyId, created_at: now, expires_at: new Date(now.getTime() + SESSION_TTL_MS) });
+  await insertSession(app.db, {
+    token_hash: sha256(token),
+    api_key_id: keyId,
+    created_at: now,
+    expires_at: new Date(now.getTime() + SESSION_TTL_MS),
+  });
   setCookie(req, res, SESSION_COOKIE, token, { path: '/ui', maxAgeS: Math.floor(SESSION_TTL_MS / 1000) });
 }
 
@@ -90,7 +102,8 @@ export async function keyViewer(app: AppContext, req: Request): Promise<Viewer |
 }
 
 /** The CSRF token of a viewer's forms: an HMAC of its secret, so it cannot be guessed from outside. */
-export const csrfToken = (viewer: Pick<Viewer, 'secret'>): string => createHmac('sha256', viewer.secret).update('credits-ui-csrf').digest('base64url');
+export const csrfToken = (viewer: Pick<Viewer, 'secret'>): string =>
+  createHmac('sha256', viewer.secret).update('credits-ui-csrf').digest('base64url');
 
 export function sameToken(given: unknown, expected: string): boolean {
   if (typeof given !== 'string') return false;

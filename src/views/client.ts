@@ -26,4 +26,8 @@ export const toClientView = (row: ClientRow): ClientView => ({
 
 export const clientRef = z.object({ id: z.uuid(), external_ref: z.string(), name: z.string() });
 export type ClientRef = z.infer<typeof clientRef>;
-export const toClientRef = (row: ClientRow): ClientRef => ({ id: row.id, external_ref: row.external_ref, name: row.name });
+export const toClientRef = (row: ClientRow): ClientRef => ({
+  id: row.id,
+  external_ref: row.external_ref,
+  name: row.name,
+});

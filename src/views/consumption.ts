@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import type { AllocationRow, ConsumptionRow } from '../db/repositories/consumptions.js';
+import type {
+  UseClient as ResolvedClient,
+  UseCreditType as ResolvedCreditType,
+} from '../domain/consumption-request.js';
 import { formatQuantity } from '../domain/quantity.js';
-import type { UseClient as ResolvedClient, UseCreditType as ResolvedCreditType } from '../domain/consumption-request.js';
 
 const allocationView = z.object({ balance_id: z.uuid(), amount: z.string() });
 
@@ -41,10 +44,7 @@ export const consumptionView = consumptionResultSchema
     mode: z.enum(['reject', 'partial']).optional(),
     reference: z.string().nullable().optional(),
     metadata: z.record(z.string(), z.unknown()).nullable().optional(),
-    reversal: z
-      .object({ reversed_at: z.string(), returned: z.string(), expired: z.string() })
-      .nullable()
-      .optional(),
+    reversal: z.object({ reversed_at: z.string(), returned: z.string(), expired: z.string() }).nullable().optional(),
     created_at: z.string().optional(),
   })
   .meta({ id: 'Consumption' });

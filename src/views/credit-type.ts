@@ -27,6 +27,18 @@ export const toCreditTypeView = (row: CreditTypeRow): CreditTypeView => ({
 });
 
 /** How a credit type appears inside another object. */
-export const creditTypeRef = z.object({ id: z.uuid(), code: z.string(), name: z.string(), unit: z.string(), decimals: z.number().int() });
+export const creditTypeRef = z.object({
+  id: z.uuid(),
+  code: z.string(),
+  name: z.string(),
+  unit: z.string(),
+  decimals: z.number().int(),
+});
 export type CreditTypeRef = z.infer<typeof creditTypeRef>;
-export const toCreditTypeRef = (row: CreditTypeRow): CreditTypeRef => ({ id: row.id, code: row.code, name: row.name, unit: row.unit, decimals: row.decimals });
+export const toCreditTypeRef = (row: CreditTypeRow): CreditTypeRef => ({
+  id: row.id,
+  code: row.code,
+  name: row.name,
+  unit: row.unit,
+  decimals: row.decimals,
+});

@@ -33,7 +33,11 @@ export const invoiceView = z
   .meta({ id: 'Invoice' });
 export type InvoiceView = z.infer<typeof invoiceView>;
 
-export function toInvoiceView(row: InvoiceWithLines, client: ClientRow, creditTypes: ReadonlyMap<string, CreditTypeRow>): InvoiceView {
+export function toInvoiceView(
+  row: InvoiceWithLines,
+  client: ClientRow,
+  creditTypes: ReadonlyMap<string, CreditTypeRow>,
+): InvoiceView {
   return {
     id: row.id,
     number: row.number,

@@ -1,14 +1,18 @@
 import { z } from 'zod';
 import type { CreditTypeRow } from '../db/repositories/credit-types.js';
 import type { PackageWithItems } from '../db/repositories/packages.js';
-import { formatQuantity } from '../domain/quantity.js';
 import { minorToJson } from '../domain/money.js';
+import { formatQuantity } from '../domain/quantity.js';
 import { creditTypeRef, toCreditTypeRef } from './credit-type.js';
 
 export const rolloverView = z.discriminatedUnion('policy', [
   z.object({ policy: z.literal('none') }),
   z.object({ policy: z.literal('all') }),
-  z.object({ policy: z.literal('percent'), percent: z.number().int(), cap_percent: z.number().int().nullable().optional() }),
+  z.object({
+    policy: z.literal('percent'),
+    percent: z.number().int(),
+    cap_percent: z.number().int().nullable().optional(),
+  }),
 ]);
 
 export const itemView = z.object({ credit_type: creditTypeRef, units: z.string() });
@@ -38,7 +42,11 @@ export type PackageView = z.infer<typeof packageView>;
 
 export const packageRef = z.object({ id: z.uuid(), code: z.string(), name: z.string() });
 export type PackageRef = z.infer<typeof packageRef>;
-export const toPackageRef = (row: { id: string; code: string; name: string }): PackageRef => ({ id: row.id, code: row.code, name: row.name });
+export const toPackageRef = (row: { id: string; code: string; name: string }): PackageRef => ({
+  id: row.id,
+  code: row.code,
+  name: row.name,
+});
 
 export function toPackageView(row: PackageWithItems, creditTypes: ReadonlyMap<string, CreditTypeRow>): PackageView {
   return {

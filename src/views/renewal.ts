@@ -1,6 +1,6 @@
 import type { BalanceRow } from '../db/repositories/balances.js';
 import { minorToJson } from '../domain/money.js';
-import { toGrantedBalanceViews, type GrantedBalanceView } from './granted-balance.js';
+import { type GrantedBalanceView, toGrantedBalanceViews } from './granted-balance.js';
 
 /** What a `renew` job answers, and POST /v1/subscriptions/{id}/renew with `?wait=true`. */
 export interface RenewalResult {

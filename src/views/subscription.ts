@@ -24,13 +24,19 @@ export const subscriptionView = z
     current_period_end: z.string(),
     auto_renew: z.boolean(),
     price: z.number().int().meta({ description: 'The fee it renews at, in minor units.' }),
-    price_source: z.enum(['package', 'subscription']).meta({ description: '`package` follows the package price; `subscription` is its own.' }),
+    price_source: z
+      .enum(['package', 'subscription'])
+      .meta({ description: '`package` follows the package price; `subscription` is its own.' }),
     recharge_price: z.number().int(),
     currency: z.string(),
     validity: z.object({ count: z.number().int(), unit: z.enum(['day', 'week', 'month', 'year']) }),
     apply_package_changes: z.boolean(),
     cancel_at_period_end: z.boolean(),
-    auto_recharge: z.object({ enabled: z.boolean(), threshold_percent: z.number().int(), max_per_period: z.number().int() }),
+    auto_recharge: z.object({
+      enabled: z.boolean(),
+      threshold_percent: z.number().int(),
+      max_per_period: z.number().int(),
+    }),
     renewal_count: z.number().int(),
     items: z.array(z.object({ credit_type: creditTypeRef, units: z.string() })),
     balances: z.array(balanceView).optional(),
@@ -87,7 +93,11 @@ export function toSubscriptionView(row: SubscriptionRow, rel: SubscriptionRelati
       return { credit_type: toCreditTypeRef(creditType), units: formatQuantity(item.units, creditType.decimals) };
     }),
     ...(rel.balances
-      ? { balances: rel.balances.map((b) => toBalanceView(b, need(rel.creditTypes.get(b.credit_type_id), `credit type ${b.credit_type_id}`))) }
+      ? {
+          balances: rel.balances.map((b) =>
+            toBalanceView(b, need(rel.creditTypes.get(b.credit_type_id), `credit type ${b.credit_type_id}`)),
+          ),
+        }
       : {}),
     ...(rel.invoice ? { invoice: toInvoiceView(rel.invoice, rel.client, rel.creditTypes) } : {}),
     metadata: row.metadata,

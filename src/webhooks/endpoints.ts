@@ -40,7 +40,11 @@ export interface CreateEndpointInput {
   description?: string | undefined;
 }
 
-export async function createEndpoint(db: Executor, input: CreateEndpointInput, now: Date): Promise<Result<WebhookEndpointRow>> {
+export async function createEndpoint(
+  db: Executor,
+  input: CreateEndpointInput,
+  now: Date,
+): Promise<Result<WebhookEndpointRow>> {
   const row: WebhookEndpointRow = {
     id: newId(),
     url: input.url,

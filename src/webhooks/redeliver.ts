@@ -9,7 +9,10 @@ import { jobIdOf } from '../jobs/definitions.js';
  * budget): back to pending, and its job retried with a fresh count of attempts. A pending delivery
  * is only nudged (its job, if Redis lost it, enqueued again); a delivered one is refused.
  */
-export async function redeliver(app: AppContext, deliveryId: string): Promise<Result<{ delivery_id: string; status: 'pending' }>> {
+export async function redeliver(
+  app: AppContext,
+  deliveryId: string,
+): Promise<Result<{ delivery_id: string; status: 'pending' }>> {
   const delivery = await deliveryStatus(app.db, deliveryId);
   if (!delivery) return fail('not_found', `no webhook delivery "${deliveryId}"`);
   if (delivery.status === 'delivered') return fail('conflict', 'the delivery was delivered already');
@@ -17,9 +20,18 @@ export async function redeliver(app: AppContext, deliveryId: string): Promise<Re
   const jobId = jobIdOf('deliver', { delivery_id: deliveryId });
   const queue = app.queues.webhooks;
   const job = (await queue.getJob(jobId)) as Job | undefined;
-  if (job && (await job.getState()) === 'failed') await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+  if (job && (await job.getState()) === 'failed')
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
   else if (!job) {
-    await queue.add('deliver', { delivery_id: deliveryId }, { jobId, attempts: app.config.WEBHOOK_MAX_ATTEMPTS, backoff: { type: 'exponential', delay: app.config.WEBHOOK_BACKOFF_MS } });
+    await queue.add(
+      'deliver',
+      { delivery_id: deliveryId },
+      {
+        jobId,
+        attempts: app.config.WEBHOOK_MAX_ATTEMPTS,
+        backoff: { type: 'exponential', delay: app.config.WEBHOOK_BACKOFF_MS },
+      },
+    );
   }
   return ok({ delivery_id: deliveryId, status: 'pending' });
 }

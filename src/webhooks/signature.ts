@@ -13,14 +13,22 @@ export function sign(secret: string, body: string, timestampS: number): string {
   return `t=${timestampS},v1=${mac}`;
 }
 
-export type SignatureCheck = { ok: true; timestamp: number } | { ok: false; reason: 'malformed' | 'timestamp_out_of_tolerance' | 'mismatch' };
+export type SignatureCheck =
+  | { ok: true; timestamp: number }
+  | { ok: false; reason: 'malformed' | 'timestamp_out_of_tolerance' | 'mismatch' };
 
 /**
  * What a receiver runs on each delivery: the header parses, its time is within `toleranceS` of now,
  * and one of its v1 signatures matches (several are accepted during a secret rotation), compared in
  * constant time.
  */
-export function verifySignature(secret: string, header: string | undefined, body: string, nowS = Math.floor(Date.now() / 1000), toleranceS = DEFAULT_TOLERANCE_S): SignatureCheck {
+export function verifySignature(
+  secret: string,
+  header: string | undefined,
+  body: string,
+  nowS = Math.floor(Date.now() / 1000),
+  toleranceS = DEFAULT_TOLERANCE_S,
+): SignatureCheck {
   if (!header) return { ok: false, reason: 'malformed' };
   let timestamp: number | undefined;
   const signatures: string[] = [];
@@ -31,7 +39,10 @@ export function verifySignature(secret: string, header: string | undefined, body
   }
   if (timestamp === undefined || signatures.length === 0) return { ok: false, reason: 'malformed' };
   if (Math.abs(nowS - timestamp) > toleranceS) return { ok: false, reason: 'timestamp_out_of_tolerance' };
-  const expected = Buffer.from(createHmac('sha256', secret).update(`${timestamp}.${body}`, 'utf8').digest('hex'), 'utf8');
+  const expected = Buffer.from(
+    createHmac('sha256', secret).update(`${timestamp}.${body}`, 'utf8').digest('hex'),
+    'utf8',
+  );
   const match = signatures.some((s) => {
     const given = Buffer.from(s, 'utf8');
     return given.length === expected.length && timingSafeEqual(given, expected);

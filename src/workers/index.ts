@@ -37,7 +37,10 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     worker.on('completed', (job: Job) => jobsProcessed.inc({ queue, name: job.name, outcome: 'completed' }));
     worker.on('failed', (job: Job | undefined, error: Error) => {
       jobsProcessed.inc({ queue, name: job?.name ?? 'unknown', outcome: 'failed' });
-      app.log.warn({ queue, jobId: job?.id, name: job?.name, attempts: job?.attemptsMade, reason: error.message }, 'job failed');
+      app.log.warn(
+        { queue, jobId: job?.id, name: job?.name, attempts: job?.attemptsMade, reason: error.message },
+        'job failed',
+      );
     });
     worker.on('error', (error: Error) => app.log.error({ err: error, queue }, 'worker error'));
     return worker;
@@ -62,7 +65,12 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     if (jobsOfQueue(queue).length === 0) continue;
     const processor = queueProcessor(app, queue);
     processors.push(processor);
-    workers.push(track(new Worker(queue, (job) => processor.process(job), { ...options, concurrency: concurrencyOf(app, queue) }), queue));
+    workers.push(
+      track(
+        new Worker(queue, (job) => processor.process(job), { ...options, concurrency: concurrencyOf(app, queue) }),
+        queue,
+      ),
+    );
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const relay = new Relay(app);

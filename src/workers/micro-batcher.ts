@@ -52,7 +52,8 @@ export class MicroBatcher<I, O> {
   private readonly idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: MicroBatcherOptions<I, O>) {
-    if (options.maxSize < 1 || options.maxInFlight < 1 || (options.lanes ?? 1) < 1) throw new RangeError('maxSize, maxInFlight and lanes must be at least 1');
+    if (options.maxSize < 1 || options.maxInFlight < 1 || (options.lanes ?? 1) < 1)
+      throw new RangeError('maxSize, maxInFlight and lanes must be at least 1');
     this.lanes = Array.from({ length: options.lanes ?? 1 }, () => new Lane<I, O>());
   }
 
@@ -105,8 +106,11 @@ export class MicroBatcher<I, O> {
     const started = performance.now();
     try {
       const outcomes = await this.options.apply(batch.map((w) => w.item));
-      if (outcomes.length !== batch.length) throw new Error(`apply answered ${outcomes.length} outcomes for ${batch.length} items`);
-      batch.forEach((w, i) => w.resolve(outcomes[i] as O));
+      if (outcomes.length !== batch.length)
+        throw new Error(`apply answered ${outcomes.length} outcomes for ${batch.length} items`);
+      batch.forEach((w, i) => {
+        w.resolve(outcomes[i] as O);
+      });
       this.options.onBatch?.(batch.length, performance.now() - started);
     } catch (error) {
       this.options.onBatch?.(batch.length, performance.now() - started, error);

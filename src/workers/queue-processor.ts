@@ -46,7 +46,10 @@ function batcherFor(app: AppContext, entry: RegisteredJob<JobName>) {
         } catch (error) {
           const transient = error instanceof ConcurrentDuplicateError || isTransientDbError(error);
           if (!transient || attempt >= IMMEDIATE_RETRIES) throw error;
-          app.log.warn({ err: error, attempt, size: items.length, job: entry.name }, 'batch failed transiently; retrying');
+          app.log.warn(
+            { err: error, attempt, size: items.length, job: entry.name },
+            'batch failed transiently; retrying',
+          );
           await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
         }
       }
@@ -91,11 +94,14 @@ export function queueProcessor(app: AppContext, queue: QueueName): QueueProcesso
     const jobId = job.id ?? '';
     const batcher = batchers.get(name);
     if (batcher) {
-      return batcher.submit({ jobId, data: parsed.data as never, enqueuedAt: new Date(job.timestamp) }).catch((error: unknown): Failure => {
-        // a value Postgres refuses fails the same way on every attempt: a result, not a retry loop
-        if (isDataException(error)) return fail('validation_failed', `a value cannot be stored: ${(error as Error).message}`);
-        throw error;
-      });
+      return batcher
+        .submit({ jobId, data: parsed.data as never, enqueuedAt: new Date(job.timestamp) })
+        .catch((error: unknown): Failure => {
+          // a value Postgres refuses fails the same way on every attempt: a result, not a retry loop
+          if (isDataException(error))
+            return fail('validation_failed', `a value cannot be stored: ${(error as Error).message}`);
+          throw error;
+        });
     }
     if (isBatched(entry)) throw new Error(`job ${name} has no batcher`);
     return entry.run(parsed.data as never, { app, job, jobId });

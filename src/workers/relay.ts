@@ -19,7 +19,10 @@ const deliveryJob = (app: AppContext, deliveryId: string): Routed<'deliver'> =>
   route({
     name: 'deliver',
     data: { delivery_id: deliveryId },
-    options: { attempts: app.config.WEBHOOK_MAX_ATTEMPTS, backoff: { type: 'exponential', delay: app.config.WEBHOOK_BACKOFF_MS } },
+    options: {
+      attempts: app.config.WEBHOOK_MAX_ATTEMPTS,
+      backoff: { type: 'exponential', delay: app.config.WEBHOOK_BACKOFF_MS },
+    },
   });
 
 /**
@@ -46,7 +49,12 @@ export async function dispatchOutbox(app: AppContext): Promise<number> {
             auto: true,
             accepted_at: event.created_at.toISOString(),
           };
-          commands.push({ name: 'recharge', data: recharge, requestHash: rechargeFingerprint(recharge), subjectId: data.subscription_id });
+          commands.push({
+            name: 'recharge',
+            data: recharge,
+            requestHash: rechargeFingerprint(recharge),
+            subjectId: data.subscription_id,
+          });
         }
         continue;
       }

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { artifactPath, ensureChromium, launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -22,11 +22,17 @@ beforeAll(async () => {
   const client = await createClient(app);
   await subscribe(app, client.id, pkg.code);
   for (let i = 0; i < 3; i += 1) {
-    const res = await app.request('POST', '/v1/consumptions?wait=true', { body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `bb-${i}` } });
+    const res = await app.request('POST', '/v1/consumptions?wait=true', {
+      body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `bb-${i}` },
+    });
     expect(res.status, res.text).toBe(200);
   }
   // a job pushed directly with a payload no schema accepts: it fails at once, with its reason
-  await app.ctx.queues.consumption.add('consume', { client: client.id, credit_type: sms.code, quantity: 'lots', idempotency_key: 'bb-bad' }, { jobId: 'bb-bad' });
+  await app.ctx.queues.consumption.add(
+    'consume',
+    { client: client.id, credit_type: sms.code, quantity: 'lots', idempotency_key: 'bb-bad' },
+    { jobId: 'bb-bad' },
+  );
   const job = await app.ctx.queues.consumption.getJob('bb-bad');
   await expect(job!.waitUntilFinished(await consumptionEvents(), 20_000)).rejects.toThrow(/validation_failed/);
   browser = await launchBrowser();
@@ -77,7 +83,10 @@ describe('Bull Board in a browser', () => {
 
       await page.goto(`${app.baseUrl}/admin/queues/queue/consumption?status=failed`);
       await page.getByText('bb-bad').first().waitFor({ timeout: 20_000 });
-      await page.getByText(/validation_failed/).first().waitFor({ timeout: 20_000 });
+      await page
+        .getByText(/validation_failed/)
+        .first()
+        .waitFor({ timeout: 20_000 });
       await page.screenshot({ path: artifactPath('bull-board-failed.png'), fullPage: true });
     } finally {
       await page.close();

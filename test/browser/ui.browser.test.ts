@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { artifactPath, ensureChromium, launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -24,16 +24,35 @@ async function seed(): Promise<void> {
   at('2026-02-20T08:00:00.000Z');
   const sms = await createCreditType(app, { code: 'sms', name: 'SMS', unit: 'message' });
   const voice = await createCreditType(app, { code: 'voice', name: 'Voice', unit: 'minute', decimals: 1 });
-  const starter = await createPackage(app, [{ credit_type: sms.code, units: 1000 }], { code: 'starter-sms', name: 'Starter SMS', price: 1500 });
-  const business = await createPackage(app, [{ credit_type: voice.code, units: 500 }, { credit_type: sms.code, units: 200 }], { code: 'business-voice', name: 'Business Voice', price: 4900 });
-  const corporate = await createPackage(app, [{ credit_type: sms.code, units: 5000 }], { code: 'corporate', name: 'باقة الشركات', price: 12000, currency: 'SAR' });
+  const starter = await createPackage(app, [{ credit_type: sms.code, units: 1000 }], {
+    code: 'starter-sms',
+    name: 'Starter SMS',
+    price: 1500,
+  });
+  const business = await createPackage(
+    app,
+    [
+      { credit_type: voice.code, units: 500 },
+      { credit_type: sms.code, units: 200 },
+    ],
+    { code: 'business-voice', name: 'Business Voice', price: 4900 },
+  );
+  const corporate = await createPackage(app, [{ credit_type: sms.code, units: 5000 }], {
+    code: 'corporate',
+    name: 'باقة الشركات',
+    price: 12000,
+    currency: 'SAR',
+  });
   const alnoor = await createClient(app, { external_ref: 'alnoor', name: ARABIC_CLIENT, email: 'info@alnoor.example' });
   const acme = await createClient(app, { external_ref: 'acme', name: 'Acme Logistics' });
   const harbor = await createClient(app, { external_ref: 'harbor', name: 'Blue Harbor Café' });
   const yasmin = await createClient(app, { external_ref: 'yasmin', name: 'مطعم الياسمين' });
 
   const consume = async (client: string, creditType: string, quantity: number | string, key: string) => {
-    const res = await app.request('POST', '/v1/consumptions?wait=true', { key: app.keys.write, body: { client, credit_type: creditType, quantity, idempotency_key: key } });
+    const res = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: { client, credit_type: creditType, quantity, idempotency_key: key },
+    });
     expect(res.status, res.text).toBe(200);
     return res.body as { id: string };
   };
@@ -51,7 +70,9 @@ async function seed(): Promise<void> {
     if (date === '2026-03-05') await subscribe(app, yasmin.id, business.code);
     if (date === '2026-03-10') {
       // renewed early, through the API: the packages have both kinds of request
-      const renewed = await app.request('POST', `/v1/subscriptions/${harborSms}/renew?wait=true`, { key: app.keys.write });
+      const renewed = await app.request('POST', `/v1/subscriptions/${harborSms}/renew?wait=true`, {
+        key: app.keys.write,
+      });
       expect(renewed.status, renewed.text).toBe(200);
     }
     at(`${date}T12:00:00.000Z`);
@@ -63,13 +84,18 @@ async function seed(): Promise<void> {
       at(`${date}T15:00:00.000Z`);
       const mistake = await consume(alnoor.id, sms.code, 25, 'nour-mistake');
       at(`${date}T15:30:00.000Z`);
-      const reversed = await app.request('POST', `/v1/consumptions/${mistake.id}/reverse?wait=true`, { key: app.keys.write, body: { reason: 'sent twice' } });
+      const reversed = await app.request('POST', `/v1/consumptions/${mistake.id}/reverse?wait=true`, {
+        key: app.keys.write,
+        body: { reason: 'sent twice' },
+      });
       expect(reversed.status, reversed.text).toBe(200);
     }
   }
   // Acme's SMS almost used up: "nearly consumed" on the overview
   at('2026-03-15T09:30:00.000Z');
-  const left = Number((await app.request('GET', `/v1/subscriptions/${acmeSms}`, { key: app.keys.read })).body.balances[0].remaining);
+  const left = Number(
+    (await app.request('GET', `/v1/subscriptions/${acmeSms}`, { key: app.keys.read })).body.balances[0].remaining,
+  );
   await consume(acme.id, sms.code, left - 40, 'acme-big');
   at(NOW);
 }
@@ -137,7 +163,10 @@ describe('the display windows in a browser', () => {
     await Promise.all([page.waitForURL(/\/ui\/clients\/[0-9a-f-]{36}$/), page.getByText(ARABIC_CLIENT).click()]);
     expect(await page.locator('.meter').count()).toBeGreaterThan(0);
     await shot('ui-client.png');
-    await Promise.all([page.waitForURL(/notice=/), page.click(`button[data-action="renew"][data-subscription="${arabicSubscription.id}"]`)]);
+    await Promise.all([
+      page.waitForURL(/notice=/),
+      page.click(`button[data-action="renew"][data-subscription="${arabicSubscription.id}"]`),
+    ]);
     expect(page.url()).toContain('notice=renewed');
     await expect(page.locator('.notice').textContent()).resolves.toContain('renewed');
     const view = await app.request('GET', `/v1/subscriptions/${arabicSubscription.id}`, { key: app.keys.read });
@@ -150,7 +179,10 @@ describe('the display windows in a browser', () => {
     await page.selectOption('select[name="type"]', 'consumption');
     await page.selectOption('select[name="format"]', 'csv');
     await page.fill('input[name="from"]', '2026-02-20');
-    await Promise.all([page.waitForURL(/notice=report_queued/), page.click('form[action="/ui/reports"] button[type="submit"]')]);
+    await Promise.all([
+      page.waitForURL(/notice=report_queued/),
+      page.click('form[action="/ui/reports"] button[type="submit"]'),
+    ]);
     // the page reloads itself while a run is in progress; the link appears once it is done
     const link = page.locator('a.download').first();
     await link.waitFor({ timeout: 20_000 });

@@ -23,7 +23,10 @@ describe('chaos (CI-sized)', () => {
       log: (line) => lines.push(line),
     });
     const text = `${lines.join('\n')}\n${formatReport(report)}`;
-    expect(report.faults.map((f) => f.name), text).toEqual([
+    expect(
+      report.faults.map((f) => f.name),
+      text,
+    ).toEqual([
       'kill -9 a worker mid-batch',
       'restart Redis',
       'stall the webhook receiver',
@@ -32,7 +35,10 @@ describe('chaos (CI-sized)', () => {
     ]);
     const failed = report.proofs.filter((p) => !p.ok);
     expect(failed, text).toEqual([]);
-    expect(report.proofs.map((p) => p.name), text).toEqual([
+    expect(
+      report.proofs.map((p) => p.name),
+      text,
+    ).toEqual([
       'every consumption the API accepted is applied exactly once',
       'no consumption exists that was not sent',
       'every recharge the API accepted is applied exactly once (by key)',

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { createApiKey } from '../../src/http/auth.js';
 import { createLogger } from '../../src/logger.js';
 import { checkRedisSettings, createRedis } from '../../src/queue/redis.js';
-import { startRoles, type RunningRoles } from '../../src/roles.js';
+import { type RunningRoles, startRoles } from '../../src/roles.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 
 /**
@@ -33,11 +33,20 @@ interface Answer {
   ms: number;
 }
 
-async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+async function call(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const started = performance.now();
   const res = await fetch(baseUrl + url, {
     method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     signal: AbortSignal.timeout(15_000),
   });
@@ -48,7 +57,13 @@ async function call(method: string, url: string, body?: unknown, headers: Record
   } catch {
     parsed = text;
   }
-  return { status: res.status, body: parsed, text, contentType: res.headers.get('content-type') ?? '', ms: performance.now() - started };
+  return {
+    status: res.status,
+    body: parsed,
+    text,
+    contentType: res.headers.get('content-type') ?? '',
+    ms: performance.now() - started,
+  };
 }
 
 /** Polls a fact (an HTTP answer) until it holds; bounded. */
@@ -88,7 +103,10 @@ async function consumeAndApply(): Promise<void> {
   const body = consumption();
   const accepted = await call('POST', '/v1/consumptions', body);
   expect(accepted.status, accepted.text).toBe(202);
-  await until('the consumption is applied', async () => (await call('GET', `/v1/consumptions/${accepted.body.id}`)).body?.status === 'applied');
+  await until(
+    'the consumption is applied',
+    async () => (await call('GET', `/v1/consumptions/${accepted.body.id}`)).body?.status === 'applied',
+  );
 }
 
 beforeAll(async () => {
@@ -96,14 +114,32 @@ beforeAll(async () => {
   postgres = new ChaosPostgres(await freePort(), path.join(dir, 'postgres'), path.join(dir, 'postgres.log'));
   await Promise.all([redis.start(), postgres.start()]);
   const databaseUrl = await prepareDatabase(postgres.serverUrl, 'credits_outage');
-  const config = loadConfig({ DATABASE_URL: databaseUrl, REDIS_URL: redis.url, LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1', BULL_PREFIX: '{outage}', RELAY_GRACE_MS: '2000' });
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redis.url,
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    BULL_PREFIX: '{outage}',
+    RELAY_GRACE_MS: '2000',
+  });
   runtime = createRuntime({ config, databaseUrl, redisUrl: redis.url, log: createLogger('silent') });
   roles = await startRoles(runtime.ctx, ['api', 'worker']);
   baseUrl = `http://127.0.0.1:${roles.port}`;
   key = (await createApiKey(runtime.ctx.db, { name: 'outage', scopes: ['admin'], now: new Date() })).key;
   for (const [url, body] of [
     ['/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }],
-    ['/v1/packages', { code: 'outage', name: 'Outage', price: 100, currency: 'USD', validity: { count: 1, unit: 'month' }, items: [{ credit_type: 'sms', units: 1000 }] }],
+    [
+      '/v1/packages',
+      {
+        code: 'outage',
+        name: 'Outage',
+        price: 100,
+        currency: 'USD',
+        validity: { count: 1, unit: 'month' },
+        items: [{ credit_type: 'sms', units: 1000 }],
+      },
+    ],
     ['/v1/clients', { external_ref: 'outage-client', name: 'Outage' }],
     ['/v1/subscriptions', { client: 'outage-client', package: 'outage' }],
   ] as const) {
@@ -146,8 +182,14 @@ describe('outages: 503 unavailable at once, nothing accepted, /readyz tells the 
 
     expectUnavailable(await call('POST', '/v1/consumptions', consumption()));
     expectUnavailable(await call('POST', '/v1/consumptions/batch', { items: [consumption(), consumption()] }));
-    expectUnavailable(await call('POST', `/v1/subscriptions/${subscriptionId}/recharge`, undefined, { 'Idempotency-Key': 'outage-recharge' }));
-    expectUnavailable(await call('POST', `/v1/subscriptions/${subscriptionId}/renew`, undefined, { 'Idempotency-Key': 'outage-renew' }));
+    expectUnavailable(
+      await call('POST', `/v1/subscriptions/${subscriptionId}/recharge`, undefined, {
+        'Idempotency-Key': 'outage-recharge',
+      }),
+    );
+    expectUnavailable(
+      await call('POST', `/v1/subscriptions/${subscriptionId}/renew`, undefined, { 'Idempotency-Key': 'outage-renew' }),
+    );
     // reads need only Postgres
     expect((await call('GET', '/v1/clients/outage-client/balances')).status).toBe(200);
     // nothing was accepted: no accepted job, no consumption, and the renewal's key is not taken
@@ -159,13 +201,21 @@ describe('outages: 503 unavailable at once, nothing accepted, /readyz tells the 
     await until('/readyz is ready again', async () => (await call('GET', '/readyz')).status === 200);
     await consumeAndApply();
     // the refused renewal, sent again with the same key, is accepted and applied now
-    const renew = await call('POST', `/v1/subscriptions/${subscriptionId}/renew`, undefined, { 'Idempotency-Key': 'outage-renew' });
+    const renew = await call('POST', `/v1/subscriptions/${subscriptionId}/renew`, undefined, {
+      'Idempotency-Key': 'outage-renew',
+    });
     expect(renew.status, renew.text).toBe(202);
     await until('the renewal is applied', async () => (await count('subscription_periods')) === periods + 1);
   }, 90_000);
 
   it('while Postgres is down', async () => {
-    const before = await runtime.ctx.queues.consumption.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+    const before = await runtime.ctx.queues.consumption.getJobCounts(
+      'waiting',
+      'active',
+      'delayed',
+      'completed',
+      'failed',
+    );
     const client = await call('GET', '/v1/clients/outage-client');
     expect(client.status).toBe(200);
     await postgres.stop();
@@ -182,9 +232,15 @@ describe('outages: 503 unavailable at once, nothing accepted, /readyz tells the 
     expectUnavailable(await call('POST', '/v1/consumptions', consumption()));
     expectUnavailable(await call('POST', '/v1/consumptions/batch', { items: [consumption()] }));
     expectUnavailable(await call('POST', '/v1/clients', { external_ref: 'outage-new', name: 'New' }));
-    expectUnavailable(await call('POST', `/v1/subscriptions/${subscriptionId}/recharge`, undefined, { 'Idempotency-Key': 'outage-recharge-2' }));
+    expectUnavailable(
+      await call('POST', `/v1/subscriptions/${subscriptionId}/recharge`, undefined, {
+        'Idempotency-Key': 'outage-recharge-2',
+      }),
+    );
     // nothing reached the queue either
-    expect(await runtime.ctx.queues.consumption.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed')).toEqual(before);
+    expect(
+      await runtime.ctx.queues.consumption.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed'),
+    ).toEqual(before);
 
     await postgres.start();
     await until('/readyz is ready again', async () => (await call('GET', '/readyz')).status === 200);
@@ -215,8 +271,17 @@ describe('the Redis settings the queues depend on are checked at start', () => {
   });
 
   it('warns (and does not fail) when they are not, or when Redis will not tell', async () => {
-    const careless = new ChaosRedis(await freePort(), path.join(dir, 'careless'), path.join(dir, 'careless.log'), ['--appendonly', 'no', '--maxmemory-policy', 'allkeys-lru']);
-    const managed = new ChaosRedis(await freePort(), path.join(dir, 'managed'), path.join(dir, 'managed.log'), ['--rename-command', 'CONFIG', '""']);
+    const careless = new ChaosRedis(await freePort(), path.join(dir, 'careless'), path.join(dir, 'careless.log'), [
+      '--appendonly',
+      'no',
+      '--maxmemory-policy',
+      'allkeys-lru',
+    ]);
+    const managed = new ChaosRedis(await freePort(), path.join(dir, 'managed'), path.join(dir, 'managed.log'), [
+      '--rename-command',
+      'CONFIG',
+      '""',
+    ]);
     await Promise.all([careless.start(), managed.start()]);
     const a = createRedis(careless.url, 'worker');
     const b = createRedis(managed.url, 'worker');

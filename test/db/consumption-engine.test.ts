@@ -1,10 +1,10 @@
-import { Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { Job, type Queue, QueueEvents, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedis } from '../../src/queue/redis.js';
 import { CreditsProducer, ProducerValidationError } from '../../src/producer/index.js';
+import { createRedis } from '../../src/queue/redis.js';
 import { verifyInvariants } from '../../src/services/verify.js';
+import { type RunningWorkers, startWorkers } from '../../src/workers/index.js';
 import { queueProcessor } from '../../src/workers/queue-processor.js';
-import { startWorkers, type RunningWorkers } from '../../src/workers/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
@@ -47,10 +47,20 @@ describe('exactly-once effect under at-least-once delivery', () => {
     const workers = await startWorkers(app.ctx);
     try {
       const queue = app.ctx.queues.consumption;
-      const data = { client: client.external_ref, credit_type: sms.code, quantity: 3, idempotency_key: 'dup', accepted_at: '2026-05-01T00:00:00.000Z' };
+      const data = {
+        client: client.external_ref,
+        credit_type: sms.code,
+        quantity: 3,
+        idempotency_key: 'dup',
+        accepted_at: '2026-05-01T00:00:00.000Z',
+      };
       await queue.add('consume', data, { jobId: 'dup-a' });
       await queue.add('consume', { ...data, client: client.id }, { jobId: 'dup-b' });
-      const [a, b] = (await Promise.all([finished(queue, 'dup-a'), finished(queue, 'dup-b')])) as Array<{ id: string; replayed: boolean; applied: string }>;
+      const [a, b] = (await Promise.all([finished(queue, 'dup-a'), finished(queue, 'dup-b')])) as Array<{
+        id: string;
+        replayed: boolean;
+        applied: string;
+      }>;
       expect(a!.id).toBe(b!.id);
       expect([a!.replayed, b!.replayed].sort()).toEqual([false, true]);
       expect(await remaining(sub.id)).toBe(7n);
@@ -80,13 +90,21 @@ describe('exactly-once effect under at-least-once delivery', () => {
     );
     try {
       const queue = app.ctx.queues.consumption;
-      const data = { client: client.id, credit_type: sms.code, quantity: 4, idempotency_key: 'crash', accepted_at: app.clock.now().toISOString() };
+      const data = {
+        client: client.id,
+        credit_type: sms.code,
+        quantity: 4,
+        idempotency_key: 'crash',
+        accepted_at: app.clock.now().toISOString(),
+      };
       await queue.add('consume', data, { jobId: 'crash-1', attempts: 3, backoff: { type: 'fixed', delay: 10 } });
       const result = (await finished(queue, 'crash-1')) as { replayed: boolean; applied: string; remaining: string };
       expect(attempts).toBe(2);
       expect(result).toMatchObject({ replayed: true, applied: '4', remaining: '6' });
       expect(await remaining(sub.id)).toBe(6n);
-      expect(await app.database.db('ledger_entries').where({ subscription_id: sub.id, kind: 'consume' })).toHaveLength(1);
+      expect(await app.database.db('ledger_entries').where({ subscription_id: sub.id, kind: 'consume' })).toHaveLength(
+        1,
+      );
     } finally {
       await worker.close();
       await drain();
@@ -98,14 +116,26 @@ describe('exactly-once effect under at-least-once delivery', () => {
     const workers = await startWorkers(app.ctx);
     try {
       const queue = app.ctx.queues.consumption;
-      await queue.add('consume', { client: 'x', credit_type: sms.code, quantity: 'lots', idempotency_key: 'bad' }, { jobId: 'bad-1', attempts: 5 });
+      await queue.add(
+        'consume',
+        { client: 'x', credit_type: sms.code, quantity: 'lots', idempotency_key: 'bad' },
+        { jobId: 'bad-1', attempts: 5 },
+      );
       await expect(finished(queue, 'bad-1')).rejects.toThrow(/^validation_failed: /);
       const job = await Job.fromId(queue, 'bad-1');
       expect(job?.attemptsMade).toBe(1);
       const client = await createClient(app);
-      await queue.add('consume', { client: client.id, credit_type: sms.code, quantity: '1.5', idempotency_key: 'frac' }, { jobId: 'bad-2', attempts: 5 });
+      await queue.add(
+        'consume',
+        { client: client.id, credit_type: sms.code, quantity: '1.5', idempotency_key: 'frac' },
+        { jobId: 'bad-2', attempts: 5 },
+      );
       await expect(finished(queue, 'bad-2')).rejects.toThrow(/^validation_failed: quantity must be a whole number/);
-      await queue.add('consume', { client: 'ghost', credit_type: sms.code, quantity: 1, idempotency_key: 'ghost' }, { jobId: 'bad-3', attempts: 5 });
+      await queue.add(
+        'consume',
+        { client: 'ghost', credit_type: sms.code, quantity: 1, idempotency_key: 'ghost' },
+        { jobId: 'bad-3', attempts: 5 },
+      );
       await expect(finished(queue, 'bad-3')).rejects.toThrow(/^not_found: no client "ghost"/);
       expect((await Job.fromId(queue, 'bad-3'))?.attemptsMade).toBe(1);
     } finally {
@@ -119,19 +149,35 @@ describe('exactly-once effect under at-least-once delivery', () => {
     const sub = await subscribe(app, client.id, pkg.code);
     const queue = app.ctx.queues.consumption;
     // pushed with BullMQ directly, as a careless producer would, all waiting before the worker starts
-    const use = (key: string, extra: Record<string, unknown> = {}) => ({ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: key, occurred_at: '2026-05-01T00:00:00.000Z', ...extra });
+    const use = (key: string, extra: Record<string, unknown> = {}) => ({
+      client: client.id,
+      credit_type: sms.code,
+      quantity: 1,
+      idempotency_key: key,
+      occurred_at: '2026-05-01T00:00:00.000Z',
+      ...extra,
+    });
     await queue.addBulk([
       { name: 'consume', data: use('nul-ok-1'), opts: { jobId: 'nul-ok-1' } },
       { name: 'consume', data: use('nul-bad', { reference: 'order\u0000' }), opts: { jobId: 'nul-bad', attempts: 5 } },
       { name: 'consume', data: use('nul-ok-2', { metadata: { note: 'fine' } }), opts: { jobId: 'nul-ok-2' } },
-      { name: 'consume', data: use('nul-bad-meta', { metadata: { 'k\u0000': 1 } }), opts: { jobId: 'nul-bad-meta', attempts: 5 } },
+      {
+        name: 'consume',
+        data: use('nul-bad-meta', { metadata: { 'k\u0000': 1 } }),
+        opts: { jobId: 'nul-bad-meta', attempts: 5 },
+      },
       { name: 'consume', data: use('nul-ok-3'), opts: { jobId: 'nul-ok-3' } },
     ]);
     const workers = await startWorkers(app.ctx);
     try {
-      for (const id of ['nul-ok-1', 'nul-ok-2', 'nul-ok-3']) expect(await finished(queue, id)).toMatchObject({ status: 'applied', applied: '1' });
-      await expect(finished(queue, 'nul-bad')).rejects.toThrow(/^validation_failed: reference: must be well-formed Unicode without the NUL character/);
-      await expect(finished(queue, 'nul-bad-meta')).rejects.toThrow(/^validation_failed: metadata: keys must be well-formed Unicode without the NUL character/);
+      for (const id of ['nul-ok-1', 'nul-ok-2', 'nul-ok-3'])
+        expect(await finished(queue, id)).toMatchObject({ status: 'applied', applied: '1' });
+      await expect(finished(queue, 'nul-bad')).rejects.toThrow(
+        /^validation_failed: reference: must be well-formed Unicode without the NUL character/,
+      );
+      await expect(finished(queue, 'nul-bad-meta')).rejects.toThrow(
+        /^validation_failed: metadata: keys must be well-formed Unicode without the NUL character/,
+      );
       expect((await Job.fromId(queue, 'nul-bad'))?.attemptsMade).toBe(1);
       expect(await remaining(sub.id)).toBe(7n);
     } finally {
@@ -150,8 +196,17 @@ describe('exactly-once effect under at-least-once delivery', () => {
     try {
       const client = await createClient(app);
       const queue = app.ctx.queues.consumption;
-      await queue.add('consume', { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'none' }, { jobId: 'short-1', attempts: 5 });
-      expect(await finished(queue, 'short-1')).toMatchObject({ status: 'rejected', code: 'insufficient_balance', applied: '0', shortfall: '1' });
+      await queue.add(
+        'consume',
+        { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'none' },
+        { jobId: 'short-1', attempts: 5 },
+      );
+      expect(await finished(queue, 'short-1')).toMatchObject({
+        status: 'rejected',
+        code: 'insufficient_balance',
+        applied: '0',
+        shortfall: '1',
+      });
       expect((await Job.fromId(queue, 'short-1'))?.attemptsMade).toBe(1);
     } finally {
       await workers.close();
@@ -168,14 +223,20 @@ describe('concurrency: locks in one order, never below zero, never twice', () =>
     try {
       const responses = await Promise.all(
         Array.from({ length: 200 }, (_, i) =>
-          app.request('POST', '/v1/consumptions?wait=true', { key: app.keys.write, body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `c-${i}` } }),
+          app.request('POST', '/v1/consumptions?wait=true', {
+            key: app.keys.write,
+            body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `c-${i}` },
+          }),
         ),
       );
       const statuses = responses.map((r) => r.status);
       expect(statuses.filter((s) => s === 200)).toHaveLength(100);
       expect(statuses.filter((s) => s === 422)).toHaveLength(100);
       expect(await remaining(sub.id)).toBe(0n);
-      const applied = await app.database.db('consumptions').where({ client_id: client.id, status: 'applied' }).count({ n: '*' });
+      const applied = await app.database
+        .db('consumptions')
+        .where({ client_id: client.id, status: 'applied' })
+        .count({ n: '*' });
       expect(Number(applied[0]!.n)).toBe(100);
     } finally {
       await Promise.all(sets.map((s) => s.close()));
@@ -195,21 +256,38 @@ describe('concurrency: locks in one order, never below zero, never twice', () =>
       await subscribe(app, client.id, pkg.code);
       clients.push(client);
     }
-    const producer = new CreditsProducer({ connection: app.ctx.redisUrl, prefix: app.prefix, now: () => app.clock.now() });
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
     const sets: RunningWorkers[] = [await startWorkers(app.ctx), await startWorkers(app.ctx)];
     try {
       const items = [];
       for (let i = 0; i < 1_200; i += 1) {
         const client = clients[(i * 7) % clients.length]!;
-        items.push({ client: client.id, credit_type: i % 3 === 0 ? mms.code : sms.code, quantity: 1, idempotency_key: `mix-${i}` });
+        items.push({
+          client: client.id,
+          credit_type: i % 3 === 0 ? mms.code : sms.code,
+          quantity: 1,
+          idempotency_key: `mix-${i}`,
+        });
       }
       items.sort(() => Math.random() - 0.5);
       const enqueued = await producer.consumeMany(items);
-      const results = (await Promise.all(enqueued.map((e) => finished(app.ctx.queues.consumption, e.jobId)))) as Array<{ status: string }>;
+      const results = (await Promise.all(enqueued.map((e) => finished(app.ctx.queues.consumption, e.jobId)))) as Array<{
+        status: string;
+      }>;
       const appliedCount = results.filter((r) => r.status === 'applied').length;
       // each client asks for 200 units in all and holds 400 of each type: everything applies
       expect(appliedCount).toBe(1_200);
-      const sums = await app.database.db('balances').whereIn('client_id', clients.map((c) => c.id)).sum({ consumed: 'consumed', remaining: 'remaining' });
+      const sums = await app.database
+        .db('balances')
+        .whereIn(
+          'client_id',
+          clients.map((c) => c.id),
+        )
+        .sum({ consumed: 'consumed', remaining: 'remaining' });
       expect(BigInt(sums[0]!.consumed)).toBe(1_200n);
       expect(BigInt(sums[0]!.remaining)).toBe(6n * 2n * 400n - 1_200n);
     } finally {
@@ -221,19 +299,38 @@ describe('concurrency: locks in one order, never below zero, never twice', () =>
 
 describe('CreditsProducer', () => {
   it('validates before enqueueing and names jobs by the job-id rule, so a retried call makes no second job', async () => {
-    const producer = new CreditsProducer({ connection: app.ctx.redisUrl, prefix: app.prefix, now: () => app.clock.now() });
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
     try {
-      await expect(producer.consume({ client: 'c', credit_type: sms.code, quantity: 1, idempotency_key: '' })).rejects.toBeInstanceOf(ProducerValidationError);
-      await expect(producer.consumeMany([{ client: 'c', credit_type: sms.code, quantity: 1, idempotency_key: 'fine' }, { client: 'c', credit_type: sms.code, quantity: { n: 1 } as never, idempotency_key: 'x' }])).rejects.toThrow(
-        /validation_failed: 1\.quantity/,
-      );
+      await expect(
+        producer.consume({ client: 'c', credit_type: sms.code, quantity: 1, idempotency_key: '' }),
+      ).rejects.toBeInstanceOf(ProducerValidationError);
+      await expect(
+        producer.consumeMany([
+          { client: 'c', credit_type: sms.code, quantity: 1, idempotency_key: 'fine' },
+          { client: 'c', credit_type: sms.code, quantity: { n: 1 } as never, idempotency_key: 'x' },
+        ]),
+      ).rejects.toThrow(/validation_failed: 1\.quantity/);
       expect(await app.ctx.queues.consumption.count()).toBe(0);
 
       const client = await createClient(app);
       const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
       const sub = await subscribe(app, client.id, pkg.code);
-      const first = await producer.consume({ client: client.external_ref, credit_type: sms.code, quantity: 2, idempotency_key: 'p-1' });
-      const second = await producer.consume({ client: client.external_ref, credit_type: sms.code, quantity: 2, idempotency_key: 'p-1' });
+      const first = await producer.consume({
+        client: client.external_ref,
+        credit_type: sms.code,
+        quantity: 2,
+        idempotency_key: 'p-1',
+      });
+      const second = await producer.consume({
+        client: client.external_ref,
+        credit_type: sms.code,
+        quantity: 2,
+        idempotency_key: 'p-1',
+      });
       expect(first.jobId).toBe(second.jobId);
       expect(first.jobId).toBe(`consume|${encodeURIComponent(client.external_ref)}|p-1`);
       expect(await app.ctx.queues.consumption.getJobCounts('waiting')).toEqual({ waiting: 1 });
@@ -243,7 +340,10 @@ describe('CreditsProducer', () => {
         expect(result.applied).toBe('2');
         const reversal = await producer.reverse({ consumption_id: result.id, reason: 'test' });
         expect(reversal.jobId).toBe(`reverse|${result.id}`);
-        expect(await finished(app.ctx.queues.consumption, reversal.jobId)).toMatchObject({ status: 'reversed', returned: '2' });
+        expect(await finished(app.ctx.queues.consumption, reversal.jobId)).toMatchObject({
+          status: 'reversed',
+          returned: '2',
+        });
         expect(await remaining(sub.id)).toBe(10n);
       } finally {
         await workers.close();

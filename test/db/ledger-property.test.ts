@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyConsumptions } from '../../src/jobs/consume.js';
 import { reverseConsumption } from '../../src/jobs/reverse.js';
-import { verifyInvariants } from '../../src/services/verify.js';
 import { subscribe } from '../../src/services/subscriptions.js';
+import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage } from '../helpers/fixtures.js';
 
@@ -13,9 +13,19 @@ let creditTypes: Array<{ code: string }>;
 
 beforeAll(async () => {
   app = await startTestApp({ now: '2026-06-01T00:00:00.000Z' });
-  creditTypes = [await createCreditType(app, { code: 'p-a', decimals: 0 }), await createCreditType(app, { code: 'p-b', decimals: 2 })];
+  creditTypes = [
+    await createCreditType(app, { code: 'p-a', decimals: 0 }),
+    await createCreditType(app, { code: 'p-b', decimals: 2 }),
+  ];
   packages = [
-    await createPackage(app, [{ credit_type: 'p-a', units: 5 }, { credit_type: 'p-b', units: '1.5' }], { priority: 50 }),
+    await createPackage(
+      app,
+      [
+        { credit_type: 'p-a', units: 5 },
+        { credit_type: 'p-b', units: '1.5' },
+      ],
+      { priority: 50 },
+    ),
     await createPackage(app, [{ credit_type: 'p-a', units: 3 }], { priority: 10, validity: { count: 7, unit: 'day' } }),
     await createPackage(app, [{ credit_type: 'p-b', units: '2.25' }], { validity: { count: 1, unit: 'year' } }),
   ];
@@ -31,7 +41,14 @@ type Step =
   | { kind: 'advance'; hours: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('grant' as const), pkg: fc.integer({ min: 0, max: 2 }), startDaysAgo: fc.integer({ min: 0, max: 5 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('grant' as const),
+      pkg: fc.integer({ min: 0, max: 2 }),
+      startDaysAgo: fc.integer({ min: 0, max: 5 }),
+    }),
+  },
   {
     weight: 5,
     arbitrary: fc.record({
@@ -49,7 +66,10 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('reverse' as const), pick: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('advance' as const), hours: fc.integer({ min: 1, max: 24 * 5 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('advance' as const), hours: fc.integer({ min: 1, max: 24 * 5 }) }),
+  },
 );
 
 describe('the ledger invariants hold after every step of any history', () => {
@@ -67,7 +87,11 @@ describe('the ledger invariants hold after every step of any history', () => {
           if (s.kind === 'grant') {
             const result = await subscribe(
               app.ctx.db,
-              { client: client.id, package: packages[s.pkg]!.code, starts_at: new Date(app.clock.now().getTime() - s.startDaysAgo * 86_400_000) },
+              {
+                client: client.id,
+                package: packages[s.pkg]!.code,
+                starts_at: new Date(app.clock.now().getTime() - s.startDaysAgo * 86_400_000),
+              },
               { now: app.clock.now(), timeZone: 'UTC', actor: 'property' },
             );
             // a start so early that the period is over is refused, and writes nothing
@@ -102,7 +126,9 @@ describe('the ledger invariants hold after every step of any history', () => {
               } else {
                 // a repeat answers the first result and changes nothing
                 expect(outcome.value.replayed).toBe(true);
-                expect({ applied: outcome.value.applied, allocations: outcome.value.allocations }).toEqual(firstResult.get(key));
+                expect({ applied: outcome.value.applied, allocations: outcome.value.allocations }).toEqual(
+                  firstResult.get(key),
+                );
               }
             });
           } else if (s.kind === 'reverse') {

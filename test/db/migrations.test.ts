@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateLatest, migrateRollbackAll, isSchemaCurrent } from '../../src/db/migrate.js';
+import { isSchemaCurrent, migrateLatest, migrateRollbackAll } from '../../src/db/migrate.js';
 import { createEmptyDatabase, type TestDatabase } from '../helpers/database.js';
 
 let database: TestDatabase;
@@ -11,7 +11,13 @@ afterAll(async () => {
 });
 
 const userTables = async () =>
-  (await database.db('pg_tables').where({ schemaname: 'public' }).whereNotIn('tablename', ['knex_migrations', 'knex_migrations_lock']).pluck('tablename')).sort();
+  (
+    await database
+      .db('pg_tables')
+      .where({ schemaname: 'public' })
+      .whereNotIn('tablename', ['knex_migrations', 'knex_migrations_lock'])
+      .pluck('tablename')
+  ).sort();
 
 describe('migrations', () => {
   it('run forward from empty, roll back cleanly, and run forward again', async () => {
@@ -20,7 +26,21 @@ describe('migrations', () => {
     expect(applied.length).toBeGreaterThanOrEqual(8);
     expect(await isSchemaCurrent(database.db)).toBe(true);
     expect(await userTables()).toEqual(
-      expect.arrayContaining(['balances', 'ledger_entries', 'consumptions', 'consumption_allocations', 'invoices', 'invoice_lines', 'invoice_counters', 'api_keys', 'idempotency_records', 'outbox_events', 'webhook_endpoints', 'webhook_deliveries', 'report_runs']),
+      expect.arrayContaining([
+        'balances',
+        'ledger_entries',
+        'consumptions',
+        'consumption_allocations',
+        'invoices',
+        'invoice_lines',
+        'invoice_counters',
+        'api_keys',
+        'idempotency_records',
+        'outbox_events',
+        'webhook_endpoints',
+        'webhook_deliveries',
+        'report_runs',
+      ]),
     );
     const undone = await migrateRollbackAll(database.db);
     expect(undone).toHaveLength(applied.length);
@@ -33,39 +53,118 @@ describe('migrations', () => {
   it('guards the invariants in the database itself', async () => {
     const db = database.db;
     const now = new Date();
-    await db('clients').insert({ id: '00000000-0000-4000-8000-000000000001', external_ref: 'c', name: 'c', created_at: now, updated_at: now });
-    const duplicate = db('clients').insert({ id: '00000000-0000-4000-8000-000000000002', external_ref: 'c', name: 'c', created_at: now, updated_at: now });
+    await db('clients').insert({
+      id: '00000000-0000-4000-8000-000000000001',
+      external_ref: 'c',
+      name: 'c',
+      created_at: now,
+      updated_at: now,
+    });
+    const duplicate = db('clients').insert({
+      id: '00000000-0000-4000-8000-000000000002',
+      external_ref: 'c',
+      name: 'c',
+      created_at: now,
+      updated_at: now,
+    });
     await expect(duplicate).rejects.toMatchObject({ code: '23505' });
-    await db('credit_types').insert({ id: '00000000-0000-4000-8000-000000000003', code: 'ct', name: 'ct', unit: 'u', decimals: 0, created_at: now, updated_at: now });
-    await db('packages').insert({ id: '00000000-0000-4000-8000-000000000004', code: 'p', name: 'p', price: 1, currency: 'USD', validity_count: 1, validity_unit: 'month', created_at: now, updated_at: now });
+    await db('credit_types').insert({
+      id: '00000000-0000-4000-8000-000000000003',
+      code: 'ct',
+      name: 'ct',
+      unit: 'u',
+      decimals: 0,
+      created_at: now,
+      updated_at: now,
+    });
+    await db('packages').insert({
+      id: '00000000-0000-4000-8000-000000000004',
+      code: 'p',
+      name: 'p',
+      price: 1,
+      currency: 'USD',
+      validity_count: 1,
+      validity_unit: 'month',
+      created_at: now,
+      updated_at: now,
+    });
     await db('subscriptions').insert({
-      id: '00000000-0000-4000-8000-000000000005', client_id: '00000000-0000-4000-8000-000000000001', package_id: '00000000-0000-4000-8000-000000000004',
-      status: 'active', anchor_at: now, current_period_start: now, current_period_end: new Date(now.getTime() + 1000), validity_count: 1, validity_unit: 'month',
-      currency: 'USD', auto_renew: false, created_at: now, updated_at: now,
+      id: '00000000-0000-4000-8000-000000000005',
+      client_id: '00000000-0000-4000-8000-000000000001',
+      package_id: '00000000-0000-4000-8000-000000000004',
+      status: 'active',
+      anchor_at: now,
+      current_period_start: now,
+      current_period_end: new Date(now.getTime() + 1000),
+      validity_count: 1,
+      validity_unit: 'month',
+      currency: 'USD',
+      auto_renew: false,
+      created_at: now,
+      updated_at: now,
     });
     const balance = {
-      id: '00000000-0000-4000-8000-000000000006', client_id: '00000000-0000-4000-8000-000000000001', subscription_id: '00000000-0000-4000-8000-000000000005',
-      credit_type_id: '00000000-0000-4000-8000-000000000003', source: 'package', granted: 5, remaining: 5, priority: 50, valid_from: now,
-      expires_at: new Date(now.getTime() + 1000), period_start: now, created_at: now, updated_at: now,
+      id: '00000000-0000-4000-8000-000000000006',
+      client_id: '00000000-0000-4000-8000-000000000001',
+      subscription_id: '00000000-0000-4000-8000-000000000005',
+      credit_type_id: '00000000-0000-4000-8000-000000000003',
+      source: 'package',
+      granted: 5,
+      remaining: 5,
+      priority: 50,
+      valid_from: now,
+      expires_at: new Date(now.getTime() + 1000),
+      period_start: now,
+      created_at: now,
+      updated_at: now,
     };
     await db('balances').insert(balance);
     // CHECK (remaining >= 0)
-    await expect(db('balances').where({ id: balance.id }).update({ remaining: -1 })).rejects.toMatchObject({ code: '23514' });
+    await expect(db('balances').where({ id: balance.id }).update({ remaining: -1 })).rejects.toMatchObject({
+      code: '23514',
+    });
     // foreign keys
-    await expect(db('balances').insert({ ...balance, id: '00000000-0000-4000-8000-000000000007', subscription_id: '00000000-0000-4000-8000-0000000000ff' })).rejects.toMatchObject({ code: '23503' });
+    await expect(
+      db('balances').insert({
+        ...balance,
+        id: '00000000-0000-4000-8000-000000000007',
+        subscription_id: '00000000-0000-4000-8000-0000000000ff',
+      }),
+    ).rejects.toMatchObject({ code: '23503' });
     // the ledger is append-only
     await db('ledger_entries').insert({
-      id: '00000000-0000-4000-8000-000000000008', balance_id: balance.id, client_id: balance.client_id, credit_type_id: balance.credit_type_id,
-      subscription_id: balance.subscription_id, kind: 'grant', amount: 5, remaining_after: 5, effective_at: now, created_at: now,
+      id: '00000000-0000-4000-8000-000000000008',
+      balance_id: balance.id,
+      client_id: balance.client_id,
+      credit_type_id: balance.credit_type_id,
+      subscription_id: balance.subscription_id,
+      kind: 'grant',
+      amount: 5,
+      remaining_after: 5,
+      effective_at: now,
+      created_at: now,
     });
     await expect(db('ledger_entries').update({ amount: 6 })).rejects.toThrow(/append-only/);
     await expect(db('ledger_entries').delete()).rejects.toThrow(/append-only/);
     // (client, idempotency_key) is unique
     const consumption = {
-      id: '00000000-0000-4000-8000-000000000009', client_id: balance.client_id, credit_type_id: balance.credit_type_id, idempotency_key: 'k', request_hash: 'h',
-      quantity: 1, applied: 1, shortfall: 0, mode: 'reject', status: 'applied', remaining_after: 4, occurred_at: now, created_at: now,
+      id: '00000000-0000-4000-8000-000000000009',
+      client_id: balance.client_id,
+      credit_type_id: balance.credit_type_id,
+      idempotency_key: 'k',
+      request_hash: 'h',
+      quantity: 1,
+      applied: 1,
+      shortfall: 0,
+      mode: 'reject',
+      status: 'applied',
+      remaining_after: 4,
+      occurred_at: now,
+      created_at: now,
     };
     await db('consumptions').insert(consumption);
-    await expect(db('consumptions').insert({ ...consumption, id: '00000000-0000-4000-8000-00000000000a' })).rejects.toMatchObject({ code: '23505' });
+    await expect(
+      db('consumptions').insert({ ...consumption, id: '00000000-0000-4000-8000-00000000000a' }),
+    ).rejects.toMatchObject({ code: '23505' });
   });
 });

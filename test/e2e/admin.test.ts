@@ -33,11 +33,15 @@ async function nightly(asOf?: string): Promise<NightlyReport> {
   return res.body;
 }
 
-const eventsOf = async (type: string, subjectId: string) => app.database.db('outbox_events').where({ type, subject_id: subjectId });
+const eventsOf = async (type: string, subjectId: string) =>
+  app.database.db('outbox_events').where({ type, subject_id: subjectId });
 
 describe('the clock (CLOCK=manual)', () => {
   it('reads and moves the service clock; a bad time is 422', async () => {
-    expect((await app.request('GET', '/v1/admin/clock')).body).toEqual({ now: '2026-03-01T00:00:00.000Z', mode: 'manual' });
+    expect((await app.request('GET', '/v1/admin/clock')).body).toEqual({
+      now: '2026-03-01T00:00:00.000Z',
+      mode: 'manual',
+    });
     const moved = await app.request('PUT', '/v1/admin/clock', { body: { now: '2026-03-02T08:30:00Z' } });
     expect(moved.status).toBe(200);
     expect(moved.body).toEqual({ now: '2026-03-02T08:30:00.000Z', mode: 'manual' });
@@ -47,7 +51,10 @@ describe('the clock (CLOCK=manual)', () => {
     expect(bad.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'now' }] });
     expect(app.clock.now().toISOString()).toBe('2026-03-02T08:30:00.000Z');
     // only admins move time
-    expect((await app.request('PUT', '/v1/admin/clock', { body: { now: '2030-01-01T00:00:00Z' }, key: app.keys.write })).status).toBe(403);
+    expect(
+      (await app.request('PUT', '/v1/admin/clock', { body: { now: '2030-01-01T00:00:00Z' }, key: app.keys.write }))
+        .status,
+    ).toBe(403);
     app.clock.set('2026-03-01T00:00:00.000Z');
   });
 });
@@ -55,14 +62,19 @@ describe('the clock (CLOCK=manual)', () => {
 describe('POST /v1/admin/nightly-runs: a month lived through the nightly sweep', () => {
   it('announces expiring and low balances once, renews what is due before the next run, expires the rest, and verify stays clean', async () => {
     const renewing = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { auto_renew: true });
-    const once = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { auto_renew: false, low_balance_percent: 50 });
+    const once = await createPackage(app, [{ credit_type: sms.code, units: 10 }], {
+      auto_renew: false,
+      low_balance_percent: 50,
+    });
     const x = await subscribe(app, (await createClient(app)).id, renewing.code);
     const y = await subscribe(app, (await createClient(app)).id, once.code);
     const xBalance = x.balances[0]!.id;
     const yBalance = y.balances[0]!.id;
     expect(x.current_period_end).toBe('2026-04-01T00:00:00.000Z');
     // y under its low threshold (5 of 10) by an adjustment
-    const adjusted = await app.request('POST', `/v1/balances/${yBalance}/adjustments`, { body: { delta: -8, reason: 'test' } });
+    const adjusted = await app.request('POST', `/v1/balances/${yBalance}/adjustments`, {
+      body: { delta: -8, reason: 'test' },
+    });
     expect(adjusted.status, adjusted.text).toBe(201);
 
     // four days before the end: expiring soon (7 days), low, nothing to renew yet
@@ -121,7 +133,11 @@ describe('POST /v1/admin/verify', () => {
 describe('?wait=true when the wait runs out', () => {
   it('answers 202 with the queued consumption, which is applied once a worker comes', async () => {
     // an API with no worker running and a short wait
-    const lonely = await startTestApp({ roles: ['api'], now: '2026-03-01T00:00:00.000Z', env: { WAIT_TIMEOUT_MS: '200' } });
+    const lonely = await startTestApp({
+      roles: ['api'],
+      now: '2026-03-01T00:00:00.000Z',
+      env: { WAIT_TIMEOUT_MS: '200' },
+    });
     try {
       const type = await createCreditType(lonely, { code: 'wait-sms' });
       const pkg = await createPackage(lonely, [{ credit_type: type.code, units: 10 }]);
@@ -137,9 +153,13 @@ describe('?wait=true when the wait runs out', () => {
       const workers = await startWorkers(lonely.ctx);
       try {
         // asked again with the same key, it waits for the same job and answers its result
-        const later = await lonely.request<{ id: string; status: string; applied: string }>('POST', '/v1/consumptions?wait=true', {
-          body: { client: client.id, credit_type: type.code, quantity: 2, idempotency_key: 'slow' },
-        });
+        const later = await lonely.request<{ id: string; status: string; applied: string }>(
+          'POST',
+          '/v1/consumptions?wait=true',
+          {
+            body: { client: client.id, credit_type: type.code, quantity: 2, idempotency_key: 'slow' },
+          },
+        );
         expect(later.body.id).toBe(res.body.id);
         if (later.status === 202) {
           // the worker was still starting: wait on the job itself
@@ -147,7 +167,10 @@ describe('?wait=true when the wait runs out', () => {
           const events = new QueueEvents('consumption', { connection, prefix: lonely.prefix });
           try {
             await events.waitUntilReady();
-            const job = await Job.fromId(lonely.ctx.queues.consumption, `consume|${encodeURIComponent(client.id)}|slow`);
+            const job = await Job.fromId(
+              lonely.ctx.queues.consumption,
+              `consume|${encodeURIComponent(client.id)}|slow`,
+            );
             if (job && !(await job.isCompleted())) await job.waitUntilFinished(events, 20_000);
           } finally {
             await events.close();

@@ -18,7 +18,9 @@ describe('Bull Board at /admin/queues', () => {
     expect(none.headers.get('www-authenticate')).toMatch(/^Basic/);
     const write = await fetch(`${app.baseUrl}/admin/queues`, { headers: { authorization: basic(app.keys.write) } });
     expect(write.status).toBe(403);
-    const api = await fetch(`${app.baseUrl}/admin/queues/api/queues`, { headers: { authorization: basic(app.keys.read) } });
+    const api = await fetch(`${app.baseUrl}/admin/queues/api/queues`, {
+      headers: { authorization: basic(app.keys.read) },
+    });
     expect(api.status).toBe(403);
   });
 
@@ -26,9 +28,18 @@ describe('Bull Board at /admin/queues', () => {
     const page = await fetch(`${app.baseUrl}/admin/queues`, { headers: { authorization: basic(app.keys.admin) } });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<div id="root">');
-    const queues = await fetch(`${app.baseUrl}/admin/queues/api/queues`, { headers: { authorization: basic(app.keys.admin) } });
+    const queues = await fetch(`${app.baseUrl}/admin/queues/api/queues`, {
+      headers: { authorization: basic(app.keys.admin) },
+    });
     expect(queues.status).toBe(200);
     const body = (await queues.json()) as { queues: Array<{ name: string }> };
-    expect(body.queues.map((q) => q.name).sort()).toEqual(['consumption', 'maintenance', 'recharge', 'renewal', 'reports', 'webhooks']);
+    expect(body.queues.map((q) => q.name).sort()).toEqual([
+      'consumption',
+      'maintenance',
+      'recharge',
+      'renewal',
+      'reports',
+      'webhooks',
+    ]);
   });
 });

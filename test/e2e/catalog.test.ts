@@ -12,9 +12,17 @@ afterAll(async () => {
 
 describe('credit types', () => {
   it('creates, reads by id and by code, lists and patches', async () => {
-    const created = await app.request('POST', '/v1/credit-types', { body: { code: 'support', name: 'Support', unit: 'hour', decimals: 2 } });
+    const created = await app.request('POST', '/v1/credit-types', {
+      body: { code: 'support', name: 'Support', unit: 'hour', decimals: 2 },
+    });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ code: 'support', name: 'Support', unit: 'hour', decimals: 2, archived: false });
+    expect(created.body).toMatchObject({
+      code: 'support',
+      name: 'Support',
+      unit: 'hour',
+      decimals: 2,
+      archived: false,
+    });
     expect(created.body.id).toMatch(/^[0-9a-f-]{36}$/);
 
     const byId = await app.request('GET', `/v1/credit-types/${created.body.id}`, { key: app.keys.read });
@@ -22,7 +30,9 @@ describe('credit types', () => {
     expect(byId.body).toEqual(created.body);
     expect(byCode.body).toEqual(created.body);
 
-    const patched = await app.request('PATCH', '/v1/credit-types/support', { body: { name: 'Support desk', archived: true } });
+    const patched = await app.request('PATCH', '/v1/credit-types/support', {
+      body: { name: 'Support desk', archived: true },
+    });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ name: 'Support desk', archived: true, code: 'support', decimals: 2 });
 
@@ -71,7 +81,11 @@ describe('credit types', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res: { body: { data: Array<{ code: string }>; next_cursor: string | null } } = await app.request('GET', `/v1/credit-types?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { key: app.keys.read });
+      const res: { body: { data: Array<{ code: string }>; next_cursor: string | null } } = await app.request(
+        'GET',
+        `/v1/credit-types?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        { key: app.keys.read },
+      );
       expect(res.body.data.length).toBeLessThanOrEqual(2);
       seen.push(...res.body.data.map((c) => c.code));
       cursor = res.body.next_cursor;
@@ -124,10 +138,19 @@ describe('packages', () => {
   it('changes fees and units later', async () => {
     const sms = await createCreditType(app, { code: 'pk2-sms' });
     const created = await app.request('POST', '/v1/packages', {
-      body: { code: 'changing', name: 'Changing', price: 100, currency: 'EUR', validity: { count: 30, unit: 'day' }, items: [{ credit_type: sms.code, units: 10 }] },
+      body: {
+        code: 'changing',
+        name: 'Changing',
+        price: 100,
+        currency: 'EUR',
+        validity: { count: 30, unit: 'day' },
+        items: [{ credit_type: sms.code, units: 10 }],
+      },
     });
     expect(created.status).toBe(201);
-    const patched = await app.request('PATCH', '/v1/packages/changing', { body: { price: 150, recharge_price: 90, items: [{ credit_type: sms.code, units: 20 }] } });
+    const patched = await app.request('PATCH', '/v1/packages/changing', {
+      body: { price: 150, recharge_price: 90, items: [{ credit_type: sms.code, units: 20 }] },
+    });
     expect(patched.status, patched.text).toBe(200);
     expect(patched.body).toMatchObject({ price: 150, recharge_price: 90, items: [{ units: '20' }] });
     const reset = await app.request('PATCH', '/v1/packages/changing', { body: { recharge_price: null } });
@@ -140,7 +163,16 @@ describe('packages', () => {
     ['negative units', { items: [{ credit_type: 'v-sms', units: -5 }] }, 'items.0.units'],
     ['units above 10^15', { items: [{ credit_type: 'v-sms', units: '1000000000000001' }] }, 'items.0.units'],
     ['an unknown credit type', { items: [{ credit_type: 'nope', units: 1 }] }, 'items.0.credit_type'],
-    ['a credit type twice', { items: [{ credit_type: 'v-sms', units: 1 }, { credit_type: 'v-sms', units: 2 }] }, 'items.1.credit_type'],
+    [
+      'a credit type twice',
+      {
+        items: [
+          { credit_type: 'v-sms', units: 1 },
+          { credit_type: 'v-sms', units: 2 },
+        ],
+      },
+      'items.1.credit_type',
+    ],
     ['no items', { items: [] }, 'items'],
     ['a float price', { price: 10.5 }, 'price'],
     ['a negative price', { price: -1 }, 'price'],
@@ -151,10 +183,19 @@ describe('packages', () => {
     ['a priority above 100', { priority: 101 }, 'priority'],
     ['a percent rollover without percent', { rollover: { policy: 'percent' } }, 'rollover.percent'],
   ])('refuses %s with 422 and writes nothing', async (_what, override, field) => {
-    if (!(await app.database.db('credit_types').where({ code: 'v-sms' }).first())) await createCreditType(app, { code: 'v-sms' });
+    if (!(await app.database.db('credit_types').where({ code: 'v-sms' }).first()))
+      await createCreditType(app, { code: 'v-sms' });
     const before = await snapshotCounts(app);
     const res = await app.request('POST', '/v1/packages', {
-      body: { code: 'invalid', name: 'Invalid', price: 100, currency: 'USD', validity: { count: 1, unit: 'month' }, items: [{ credit_type: 'v-sms', units: 1 }], ...override },
+      body: {
+        code: 'invalid',
+        name: 'Invalid',
+        price: 100,
+        currency: 'USD',
+        validity: { count: 1, unit: 'month' },
+        items: [{ credit_type: 'v-sms', units: 1 }],
+        ...override,
+      },
     });
     expect(res.status, res.text).toBe(422);
     expect(res.body.code).toBe('validation_failed');
@@ -164,7 +205,14 @@ describe('packages', () => {
 
   it('answers 409 for a taken package code, 404 for an unknown package', async () => {
     const sms = await createCreditType(app);
-    const body = { code: 'taken', name: 'T', price: 1, currency: 'USD', validity: { count: 1, unit: 'year' }, items: [{ credit_type: sms.code, units: 1 }] };
+    const body = {
+      code: 'taken',
+      name: 'T',
+      price: 1,
+      currency: 'USD',
+      validity: { count: 1, unit: 'year' },
+      items: [{ credit_type: sms.code, units: 1 }],
+    };
     expect((await app.request('POST', '/v1/packages', { body })).status).toBe(201);
     const before = await snapshotCounts(app);
     const again = await app.request('POST', '/v1/packages', { body });
@@ -178,7 +226,14 @@ describe('packages', () => {
   it('lists packages filtered by status and credit type', async () => {
     const only = await createCreditType(app, { code: 'filter-ct' });
     await app.request('POST', '/v1/packages', {
-      body: { code: 'filtered', name: 'F', price: 1, currency: 'USD', validity: { count: 1, unit: 'day' }, items: [{ credit_type: only.code, units: 1 }] },
+      body: {
+        code: 'filtered',
+        name: 'F',
+        price: 1,
+        currency: 'USD',
+        validity: { count: 1, unit: 'day' },
+        items: [{ credit_type: only.code, units: 1 }],
+      },
     });
     const res = await app.request('GET', '/v1/packages?credit_type=filter-ct', { key: app.keys.read });
     expect(res.body.data.map((p: { code: string }) => p.code)).toEqual(['filtered']);

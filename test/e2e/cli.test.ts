@@ -14,7 +14,14 @@ afterAll(async () => {
 
 async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    env: { ...process.env, DATABASE_URL: app.database.url, REDIS_URL: inject('redisUrl'), BULL_PREFIX: app.prefix, BUSINESS_TZ: 'UTC', LOG_LEVEL: 'silent' },
+    env: {
+      ...process.env,
+      DATABASE_URL: app.database.url,
+      REDIS_URL: inject('redisUrl'),
+      BULL_PREFIX: app.prefix,
+      BUSINESS_TZ: 'UTC',
+      LOG_LEVEL: 'silent',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -35,7 +42,9 @@ describe('cli keys', () => {
     const stored = await app.database.db('api_keys').where({ name: 'reporting' }).first();
     expect(JSON.stringify(stored)).not.toContain(key);
     expect((await app.request('GET', '/v1/clients', { key })).status).toBe(200);
-    expect((await app.request('POST', '/v1/clients', { key, body: { external_ref: 'k', name: 'k' } })).status).toBe(403);
+    expect((await app.request('POST', '/v1/clients', { key, body: { external_ref: 'k', name: 'k' } })).status).toBe(
+      403,
+    );
 
     const bad = await cli('keys', 'create', '--scope', 'root');
     expect(bad.code).toBe(2);
@@ -52,7 +61,11 @@ describe('cli run-nightly --as-of', () => {
 
     const run = await cli('run-nightly', '--as-of', '2026-03-31');
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    const report = JSON.parse(run.stdout) as { as_of: string; phases: Array<{ phase: string; jobs: number; completed: number }>; verify: { ok: boolean } };
+    const report = JSON.parse(run.stdout) as {
+      as_of: string;
+      phases: Array<{ phase: string; jobs: number; completed: number }>;
+      verify: { ok: boolean };
+    };
     expect(report.as_of).toBe('2026-03-31T00:00:00.000Z'); // midnight in BUSINESS_TZ
     expect(report.phases.find((p) => p.phase === 'renewals')).toMatchObject({ jobs: 1, completed: 1 });
     expect(report.verify.ok).toBe(true);

@@ -12,24 +12,43 @@ afterAll(async () => {
 
 describe('clients (POST upserts by external_ref)', () => {
   it('creates with 201, then finds and updates with 200', async () => {
-    const first = await app.request('POST', '/v1/clients', { key: app.keys.write, body: { external_ref: 'crm-1', name: 'Acme', email: 'ops@acme.test', metadata: { tier: 'gold' } } });
+    const first = await app.request('POST', '/v1/clients', {
+      key: app.keys.write,
+      body: { external_ref: 'crm-1', name: 'Acme', email: 'ops@acme.test', metadata: { tier: 'gold' } },
+    });
     expect(first.status).toBe(201);
-    expect(first.body).toMatchObject({ external_ref: 'crm-1', name: 'Acme', email: 'ops@acme.test', metadata: { tier: 'gold' } });
-    const again = await app.request('POST', '/v1/clients', { key: app.keys.write, body: { external_ref: 'crm-1', name: 'Acme Corp' } });
+    expect(first.body).toMatchObject({
+      external_ref: 'crm-1',
+      name: 'Acme',
+      email: 'ops@acme.test',
+      metadata: { tier: 'gold' },
+    });
+    const again = await app.request('POST', '/v1/clients', {
+      key: app.keys.write,
+      body: { external_ref: 'crm-1', name: 'Acme Corp' },
+    });
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ id: first.body.id, name: 'Acme Corp', email: 'ops@acme.test' });
     expect(await countRows(app, 'clients')).toBe(1);
   });
 
   it('reads by id and by external_ref, searches, patches', async () => {
-    const created = await app.request('POST', '/v1/clients', { key: app.keys.write, body: { external_ref: 'crm-2', name: 'شركة الأمل' } });
+    const created = await app.request('POST', '/v1/clients', {
+      key: app.keys.write,
+      body: { external_ref: 'crm-2', name: 'شركة الأمل' },
+    });
     const byRef = await app.request('GET', '/v1/clients/crm-2', { key: app.keys.read });
     const byId = await app.request('GET', `/v1/clients/${created.body.id}`, { key: app.keys.read });
     expect(byRef.body).toEqual(created.body);
     expect(byId.body.name).toBe('شركة الأمل');
-    const search = await app.request('GET', `/v1/clients?search=${encodeURIComponent('الأمل')}`, { key: app.keys.read });
+    const search = await app.request('GET', `/v1/clients?search=${encodeURIComponent('الأمل')}`, {
+      key: app.keys.read,
+    });
     expect(search.body.data.map((c: { external_ref: string }) => c.external_ref)).toEqual(['crm-2']);
-    const patched = await app.request('PATCH', '/v1/clients/crm-2', { key: app.keys.write, body: { email: null, name: 'Hope Ltd' } });
+    const patched = await app.request('PATCH', '/v1/clients/crm-2', {
+      key: app.keys.write,
+      body: { email: null, name: 'Hope Ltd' },
+    });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ name: 'Hope Ltd', email: null });
   });
@@ -50,6 +69,8 @@ describe('clients (POST upserts by external_ref)', () => {
 
   it('answers 404 for an unknown client', async () => {
     expect((await app.request('GET', '/v1/clients/ghost', { key: app.keys.read })).status).toBe(404);
-    expect((await app.request('PATCH', '/v1/clients/ghost', { key: app.keys.write, body: { name: 'x' } })).status).toBe(404);
+    expect((await app.request('PATCH', '/v1/clients/ghost', { key: app.keys.write, body: { name: 'x' } })).status).toBe(
+      404,
+    );
   });
 });

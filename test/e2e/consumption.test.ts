@@ -17,23 +17,38 @@ afterAll(async () => {
   await app.close();
 });
 
-const consume = (body: Record<string, unknown>, wait = true) => app.request('POST', `/v1/consumptions${wait ? '?wait=true' : ''}`, { key: app.keys.write, body });
+const consume = (body: Record<string, unknown>, wait = true) =>
+  app.request('POST', `/v1/consumptions${wait ? '?wait=true' : ''}`, { key: app.keys.write, body });
 
 async function remainingOf(subscriptionId: string): Promise<Record<string, string>> {
   const res = await app.request('GET', `/v1/subscriptions/${subscriptionId}`, { key: app.keys.read });
-  return Object.fromEntries(res.body.balances.map((b: { credit_type: { code: string }; remaining: string }) => [b.credit_type.code, b.remaining]));
+  return Object.fromEntries(
+    res.body.balances.map((b: { credit_type: { code: string }; remaining: string }) => [
+      b.credit_type.code,
+      b.remaining,
+    ]),
+  );
 }
 
 describe('rule 2: spending order — priority first, then soonest expiry', () => {
   it('takes a free low-priority package first, then the balance expiring soonest, then the next', async () => {
     const client = await createClient(app);
     const monthly = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const free = await createPackage(app, [{ credit_type: sms.code, units: 3 }], { price: 0, priority: 10, validity: { count: 3, unit: 'month' } });
+    const free = await createPackage(app, [{ credit_type: sms.code, units: 3 }], {
+      price: 0,
+      priority: 10,
+      validity: { count: 3, unit: 'month' },
+    });
     const early = await subscribe(app, client.id, monthly.code, { starts_at: '2026-01-01T00:00:00Z' }); // ends 1 Feb
     const later = await subscribe(app, client.id, monthly.code, { starts_at: '2026-01-10T00:00:00Z' }); // ends 10 Feb
     const gift = await subscribe(app, client.id, free.code); // ends 20 April, priority 10
 
-    const res = await consume({ client: client.external_ref, credit_type: sms.code, quantity: 15, idempotency_key: 'order-1' });
+    const res = await consume({
+      client: client.external_ref,
+      credit_type: sms.code,
+      quantity: 15,
+      idempotency_key: 'order-1',
+    });
     expect(res.status, res.text).toBe(200);
     expect(res.body.allocations).toEqual([
       { balance_id: gift.balances[0]!.id, amount: '3' },
@@ -52,10 +67,22 @@ describe('rule 2: spending order — priority first, then soonest expiry', () =>
     // occurred_at may not be more than a few minutes ahead of now: move the clock to the boundary
     app.clock.set('2026-02-01T00:00:00.000Z');
     try {
-      const res = await consume({ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'edge', occurred_at: first.balances[0]!.expires_at });
+      const res = await consume({
+        client: client.id,
+        credit_type: sms.code,
+        quantity: 1,
+        idempotency_key: 'edge',
+        occurred_at: first.balances[0]!.expires_at,
+      });
       expect(res.status, res.text).toBe(200);
       expect(res.body.allocations).toEqual([{ balance_id: second.balances[0]!.id, amount: '1' }]);
-      const justBefore = await consume({ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'edge-before', occurred_at: '2026-01-31T23:59:59.999Z' });
+      const justBefore = await consume({
+        client: client.id,
+        credit_type: sms.code,
+        quantity: 1,
+        idempotency_key: 'edge-before',
+        occurred_at: '2026-01-31T23:59:59.999Z',
+      });
       expect(justBefore.body.allocations).toEqual([{ balance_id: first.balances[0]!.id, amount: '1' }]);
     } finally {
       app.clock.set('2026-01-20T12:00:00.000Z');
@@ -71,7 +98,16 @@ describe('rule 3: never below zero, with a clear answer when short', () => {
     const before = await snapshotCounts(app, ['balances', 'ledger_entries', 'consumption_allocations']);
     const res = await consume({ client: client.id, credit_type: sms.code, quantity: 6, idempotency_key: 'too-much' });
     expect(res.status).toBe(422);
-    expect(res.body).toMatchObject({ code: 'insufficient_balance', status: 422, consumption_status: 'rejected', quantity: '6', applied: '0', shortfall: '1', remaining: '5', allocations: [] });
+    expect(res.body).toMatchObject({
+      code: 'insufficient_balance',
+      status: 422,
+      consumption_status: 'rejected',
+      quantity: '6',
+      applied: '0',
+      shortfall: '1',
+      remaining: '5',
+      allocations: [],
+    });
     expect(await snapshotCounts(app, ['balances', 'ledger_entries', 'consumption_allocations'])).toEqual(before);
     expect(await remainingOf(sub.id)).toEqual({ 'c-sms': '5' });
     const recorded = await app.request('GET', `/v1/consumptions/${res.body.id}`, { key: app.keys.read });
@@ -84,7 +120,13 @@ describe('rule 3: never below zero, with a clear answer when short', () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
     const sub = await subscribe(app, client.id, pkg.code);
-    const res = await consume({ client: client.id, credit_type: sms.code, quantity: 8, idempotency_key: 'partial', mode: 'partial' });
+    const res = await consume({
+      client: client.id,
+      credit_type: sms.code,
+      quantity: 8,
+      idempotency_key: 'partial',
+      mode: 'partial',
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'partial', applied: '5', shortfall: '3', remaining: '0' });
     expect(await remainingOf(sub.id)).toEqual({ 'c-sms': '0' });
@@ -108,7 +150,10 @@ describe('rule 3: never below zero, with a clear answer when short', () => {
     const before = await snapshotCounts(app, ['consumptions', 'accepted_jobs']);
     const bad = await consume({ client: client.id, credit_type: hours.code, quantity: '0.125', idempotency_key: 'h4' });
     expect(bad.status).toBe(422);
-    expect(bad.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'quantity', message: 'allows at most 2 decimal places' }] });
+    expect(bad.body).toMatchObject({
+      code: 'validation_failed',
+      errors: [{ field: 'quantity', message: 'allows at most 2 decimal places' }],
+    });
     expect(await snapshotCounts(app, ['consumptions', 'accepted_jobs'])).toEqual(before);
   });
 
@@ -125,7 +170,10 @@ describe('rule 3: never below zero, with a clear answer when short', () => {
   ])('refuses %s and accepts nothing', async (_what, override, status, field) => {
     const client = await createClient(app);
     const before = await snapshotCounts(app, ['consumptions', 'accepted_jobs', 'ledger_entries']);
-    const res = await consume({ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `bad-${field}`, ...override }, false);
+    const res = await consume(
+      { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `bad-${field}`, ...override },
+      false,
+    );
     expect(res.status, res.text).toBe(status);
     expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
     expect(await snapshotCounts(app, ['consumptions', 'accepted_jobs', 'ledger_entries'])).toEqual(before);
@@ -137,7 +185,13 @@ describe('rule 4: exactly once per (client, idempotency_key)', () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
     const sub = await subscribe(app, client.id, pkg.code);
-    const body = { client: client.external_ref, credit_type: sms.code, quantity: 4, idempotency_key: 'once', reference: 'order-77' };
+    const body = {
+      client: client.external_ref,
+      credit_type: sms.code,
+      quantity: 4,
+      idempotency_key: 'once',
+      reference: 'order-77',
+    };
     const queued = await consume(body, false);
     expect(queued.status).toBe(202);
     expect(queued.body).toEqual({ id: expect.any(String), status: 'queued' });
@@ -151,7 +205,9 @@ describe('rule 4: exactly once per (client, idempotency_key)', () => {
     const conflict = await consume({ ...body, quantity: 5 });
     expect(conflict.status).toBe(409);
     expect(conflict.body.code).toBe('idempotency_conflict');
-    const byKey = await app.request('GET', `/v1/consumptions?client=${client.external_ref}&idempotency_key=once`, { key: app.keys.read });
+    const byKey = await app.request('GET', `/v1/consumptions?client=${client.external_ref}&idempotency_key=once`, {
+      key: app.keys.read,
+    });
     expect(byKey.body.data).toHaveLength(1);
     expect(byKey.body.data[0]).toMatchObject({ id: queued.body.id, status: 'applied', reference: 'order-77' });
     const entries = await app.database.db('ledger_entries').where({ consumption_id: queued.body.id });
@@ -164,16 +220,31 @@ describe('rule 5: a reversal gives the units back, once', () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
     const sub = await subscribe(app, client.id, pkg.code);
-    const used = await consume({ client: client.id, credit_type: sms.code, quantity: 7, idempotency_key: 'to-reverse' });
-    const reversed = await app.request('POST', `/v1/consumptions/${used.body.id}/reverse?wait=true`, { key: app.keys.write, body: { reason: 'refund' } });
+    const used = await consume({
+      client: client.id,
+      credit_type: sms.code,
+      quantity: 7,
+      idempotency_key: 'to-reverse',
+    });
+    const reversed = await app.request('POST', `/v1/consumptions/${used.body.id}/reverse?wait=true`, {
+      key: app.keys.write,
+      body: { reason: 'refund' },
+    });
     expect(reversed.status, reversed.text).toBe(200);
     expect(reversed.body).toMatchObject({ status: 'reversed', returned: '7', expired: '0', replayed: false });
     expect(await remainingOf(sub.id)).toEqual({ 'c-sms': '10' });
-    const again = await app.request('POST', `/v1/consumptions/${used.body.id}/reverse?wait=true`, { key: app.keys.write, body: {} });
+    const again = await app.request('POST', `/v1/consumptions/${used.body.id}/reverse?wait=true`, {
+      key: app.keys.write,
+      body: {},
+    });
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ returned: '7', replayed: true });
     expect(await remainingOf(sub.id)).toEqual({ 'c-sms': '10' });
-    const kinds = await app.database.db('ledger_entries').where({ subscription_id: sub.id }).orderBy('seq').pluck('kind');
+    const kinds = await app.database
+      .db('ledger_entries')
+      .where({ subscription_id: sub.id })
+      .orderBy('seq')
+      .pluck('kind');
     expect(kinds).toEqual(['grant', 'consume', 'reverse']);
     const view = await app.request('GET', `/v1/consumptions/${used.body.id}`, { key: app.keys.read });
     expect(view.body).toMatchObject({ status: 'reversed', reversal: { returned: '7', expired: '0' } });
@@ -181,11 +252,26 @@ describe('rule 5: a reversal gives the units back, once', () => {
 
   it('refuses to reverse a rejected consumption (409) or an unknown one (404)', async () => {
     const client = await createClient(app);
-    const rejected = await consume({ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'nothing-there' });
+    const rejected = await consume({
+      client: client.id,
+      credit_type: sms.code,
+      quantity: 1,
+      idempotency_key: 'nothing-there',
+    });
     expect(rejected.status).toBe(422);
-    const res = await app.request('POST', `/v1/consumptions/${rejected.body.id}/reverse`, { key: app.keys.write, body: {} });
+    const res = await app.request('POST', `/v1/consumptions/${rejected.body.id}/reverse`, {
+      key: app.keys.write,
+      body: {},
+    });
     expect(res.status).toBe(409);
-    expect((await app.request('POST', '/v1/consumptions/00000000-0000-4000-8000-000000000000/reverse', { key: app.keys.write, body: {} })).status).toBe(404);
+    expect(
+      (
+        await app.request('POST', '/v1/consumptions/00000000-0000-4000-8000-000000000000/reverse', {
+          key: app.keys.write,
+          body: {},
+        })
+      ).status,
+    ).toBe(404);
   });
 });
 
@@ -194,7 +280,12 @@ describe('batch', () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 1000 }]);
     const sub = await subscribe(app, client.id, pkg.code);
-    const items = Array.from({ length: 300 }, (_, i) => ({ client: client.id, credit_type: sms.code, quantity: 2, idempotency_key: `b-${i}` }));
+    const items = Array.from({ length: 300 }, (_, i) => ({
+      client: client.id,
+      credit_type: sms.code,
+      quantity: 2,
+      idempotency_key: `b-${i}`,
+    }));
     const res = await app.request('POST', '/v1/consumptions/batch', { key: app.keys.write, body: { items } });
     expect(res.status, res.text).toBe(202);
     expect(res.body.data).toHaveLength(300);
@@ -224,9 +315,21 @@ describe('batch', () => {
       },
     });
     expect(res.status).toBe(422);
-    expect(res.body.errors).toEqual([{ field: 'items.1.quantity', message: 'must be a whole number for this credit type' }]);
+    expect(res.body.errors).toEqual([
+      { field: 'items.1.quantity', message: 'must be a whole number for this credit type' },
+    ]);
     expect(await snapshotCounts(app, ['consumptions', 'accepted_jobs'])).toEqual(before);
-    const tooMany = await app.request('POST', '/v1/consumptions/batch', { key: app.keys.write, body: { items: Array.from({ length: 1001 }, (_, i) => ({ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `x${i}` })) } });
+    const tooMany = await app.request('POST', '/v1/consumptions/batch', {
+      key: app.keys.write,
+      body: {
+        items: Array.from({ length: 1001 }, (_, i) => ({
+          client: client.id,
+          credit_type: sms.code,
+          quantity: 1,
+          idempotency_key: `x${i}`,
+        })),
+      },
+    });
     expect(tooMany.status).toBe(422);
   });
 });
@@ -234,23 +337,46 @@ describe('batch', () => {
 describe('balances and statement', () => {
   it('shows per credit type what was granted, consumed and remains, and the ledger with remaining_after', async () => {
     const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }, { credit_type: hours.code, units: '1.5' }]);
+    const pkg = await createPackage(app, [
+      { credit_type: sms.code, units: 10 },
+      { credit_type: hours.code, units: '1.5' },
+    ]);
     const sub = await subscribe(app, client.id, pkg.code);
     await consume({ client: client.id, credit_type: sms.code, quantity: 4, idempotency_key: 's1' });
     await consume({ client: client.id, credit_type: hours.code, quantity: '0.5', idempotency_key: 's2' });
     const balances = await app.request('GET', `/v1/clients/${client.external_ref}/balances`, { key: app.keys.read });
     expect(balances.status).toBe(200);
-    const byCode = Object.fromEntries(balances.body.data.map((row: { credit_type: { code: string } }) => [row.credit_type.code, row]));
-    expect(byCode['c-sms']).toMatchObject({ granted: '10', consumed: '4', remaining: '6', expired: '0', next_expiry: sub.current_period_end });
+    const byCode = Object.fromEntries(
+      balances.body.data.map((row: { credit_type: { code: string } }) => [row.credit_type.code, row]),
+    );
+    expect(byCode['c-sms']).toMatchObject({
+      granted: '10',
+      consumed: '4',
+      remaining: '6',
+      expired: '0',
+      next_expiry: sub.current_period_end,
+    });
     expect(byCode['c-hours']).toMatchObject({ granted: '1.5', consumed: '0.5', remaining: '1' });
-    const statement = await app.request('GET', `/v1/clients/${client.id}/statement?credit_type=${sms.code}`, { key: app.keys.read });
-    expect(statement.body.data.map((e: { kind: string; amount: string; remaining_after: string }) => [e.kind, e.amount, e.remaining_after])).toEqual([
+    const statement = await app.request('GET', `/v1/clients/${client.id}/statement?credit_type=${sms.code}`, {
+      key: app.keys.read,
+    });
+    expect(
+      statement.body.data.map((e: { kind: string; amount: string; remaining_after: string }) => [
+        e.kind,
+        e.amount,
+        e.remaining_after,
+      ]),
+    ).toEqual([
       ['grant', '10', '10'],
       ['consume', '-4', '6'],
     ]);
     const paged = await app.request('GET', `/v1/clients/${client.id}/statement?limit=1`, { key: app.keys.read });
     expect(paged.body.data).toHaveLength(1);
-    const next = await app.request('GET', `/v1/clients/${client.id}/statement?limit=10&cursor=${paged.body.next_cursor}`, { key: app.keys.read });
+    const next = await app.request(
+      'GET',
+      `/v1/clients/${client.id}/statement?limit=10&cursor=${paged.body.next_cursor}`,
+      { key: app.keys.read },
+    );
     expect(next.body.data).toHaveLength(3);
     expect((await app.request('GET', '/v1/clients/nobody/balances', { key: app.keys.read })).status).toBe(404);
   });

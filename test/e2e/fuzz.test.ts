@@ -1,17 +1,45 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpApp } from '../../src/http/server.js';
 import type { AnyRoute } from '../../src/http/route.js';
+import { createHttpApp } from '../../src/http/server.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
 /** Every table the service writes, counted before and after the hostile requests. */
 const TABLES = [
-  'credit_types', 'packages', 'package_items', 'clients', 'subscriptions', 'subscription_items', 'subscription_periods', 'balances',
-  'ledger_entries', 'consumptions', 'consumption_allocations', 'invoices', 'invoice_lines', 'invoice_counters', 'recharges',
-  'accepted_jobs', 'idempotency_records', 'outbox_events', 'webhook_endpoints', 'webhook_deliveries', 'report_runs', 'api_keys',
+  'credit_types',
+  'packages',
+  'package_items',
+  'clients',
+  'subscriptions',
+  'subscription_items',
+  'subscription_periods',
+  'balances',
+  'ledger_entries',
+  'consumptions',
+  'consumption_allocations',
+  'invoices',
+  'invoice_lines',
+  'invoice_counters',
+  'recharges',
+  'accepted_jobs',
+  'idempotency_records',
+  'outbox_events',
+  'webhook_endpoints',
+  'webhook_deliveries',
+  'report_runs',
+  'api_keys',
 ];
-const CODES = ['validation_failed', 'not_found', 'conflict', 'idempotency_conflict', 'insufficient_balance', 'payload_too_large', 'forbidden', 'unauthorized'];
+const CODES = [
+  'validation_failed',
+  'not_found',
+  'conflict',
+  'idempotency_conflict',
+  'insufficient_balance',
+  'payload_too_large',
+  'forbidden',
+  'unauthorized',
+];
 
 let app: TestApp;
 let ids: { client: string; subscription: string; balance: string; invoice: string };
@@ -39,7 +67,25 @@ async function counts(): Promise<Record<string, number>> {
 }
 
 const hostileScalar: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(null, true, false, 0, -1, 1e308, -1e308, Number.MAX_SAFE_INTEGER + 2, 1e-320, '', ' ', 'NaN', 'Infinity', '-0', '0x10', '1e3', '١٢٣'),
+  fc.constantFrom(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1e308,
+    -1e308,
+    Number.MAX_SAFE_INTEGER + 2,
+    1e-320,
+    '',
+    ' ',
+    'NaN',
+    'Infinity',
+    '-0',
+    '0x10',
+    '1e3',
+    '١٢٣',
+  ),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).map((b) => b.toString()),
@@ -65,14 +111,51 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.array(hostileScalar, { maxLength: 5 }) },
 );
 
-const FIELDS = ['client', 'credit_type', 'quantity', 'idempotency_key', 'code', 'name', 'unit', 'decimals', 'price', 'currency', 'validity', 'items', 'external_ref', 'email', 'metadata', 'package', 'starts_at', 'mode', 'occurred_at', 'delta', 'reason', 'url', 'events', 'secret', 'at', 'type', 'params', 'format', 'now', 'as_of', 'units'];
+const FIELDS = [
+  'client',
+  'credit_type',
+  'quantity',
+  'idempotency_key',
+  'code',
+  'name',
+  'unit',
+  'decimals',
+  'price',
+  'currency',
+  'validity',
+  'items',
+  'external_ref',
+  'email',
+  'metadata',
+  'package',
+  'starts_at',
+  'mode',
+  'occurred_at',
+  'delta',
+  'reason',
+  'url',
+  'events',
+  'secret',
+  'at',
+  'type',
+  'params',
+  'format',
+  'now',
+  'as_of',
+  'units',
+];
 
 /**
  * A body that can never be valid: not an object, or an object with a key no schema accepts (every
  * body schema is strict), plus hostile values in the fields the routes know.
  */
 const hostileBody: fc.Arbitrary<string> = fc.oneof(
-  { weight: 1, arbitrary: fc.oneof(hostileScalar, fc.array(hostileValue, { maxLength: 3 })).map((v) => JSON.stringify(v) ?? 'null') },
+  {
+    weight: 1,
+    arbitrary: fc
+      .oneof(hostileScalar, fc.array(hostileValue, { maxLength: 3 }))
+      .map((v) => JSON.stringify(v) ?? 'null'),
+  },
   {
     weight: 6,
     arbitrary: fc
@@ -88,12 +171,37 @@ const hostileBody: fc.Arbitrary<string> = fc.oneof(
         return text === '{}' ? `{${extra}}` : `${text.slice(0, -1)},${extra}}`;
       }),
   },
-  { weight: 1, arbitrary: fc.constantFrom('{', '{"a":', '[1,2', '\u0000', 'not json', `{"items":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, `{"metadata":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '{',
+      '{"a":',
+      '[1,2',
+      '\u0000',
+      'not json',
+      `{"items":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+      `{"metadata":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`,
+    ),
+  },
 );
 
 const idFor = (route: AnyRoute, pick: number): string => {
-  const real = route.path.includes('/subscriptions/') ? ids.subscription : route.path.includes('/balances/') ? ids.balance : route.path.includes('/invoices/') ? ids.invoice : route.path.includes('/clients/') ? ids.client : undefined;
-  const options = [real ?? '00000000-0000-4000-8000-000000000000', 'not-an-id', '../../etc/passwd', '%00', 'x'.repeat(300)];
+  const real = route.path.includes('/subscriptions/')
+    ? ids.subscription
+    : route.path.includes('/balances/')
+      ? ids.balance
+      : route.path.includes('/invoices/')
+        ? ids.invoice
+        : route.path.includes('/clients/')
+          ? ids.client
+          : undefined;
+  const options = [
+    real ?? '00000000-0000-4000-8000-000000000000',
+    'not-an-id',
+    '../../etc/passwd',
+    '%00',
+    'x'.repeat(300),
+  ];
   return encodeURIComponent(options[pick % options.length]!);
 };
 
@@ -106,17 +214,25 @@ describe('hostile input to every write endpoint', () => {
     const seen = new Map<string, number>();
     for (const route of writes) {
       await fc.assert(
-        fc.asyncProperty(hostileBody, fc.nat(), fc.constantFrom('', '?wait=true', '?wait=maybe', '?limit=-1'), async (body, pick, query) => {
-          const url = route.path.replace(/\{\w+\}/g, () => idFor(route, pick)) + query;
-          const res = await app.request(route.method.toUpperCase(), url, { raw: body, headers: { 'content-type': 'application/json' } });
-          const label = `${route.method.toUpperCase()} ${route.path} ${body.slice(0, 120)}`;
-          expect(res.status, label).toBeGreaterThanOrEqual(400);
-          expect(res.status, label).toBeLessThan(500);
-          expect(res.headers.get('content-type'), label).toMatch(/^application\/problem\+json/);
-          expect(CODES, label).toContain(res.body.code);
-          expect(res.text, label).not.toMatch(/\bat \w+ \(|node_modules|Error:/);
-          seen.set(res.body.code, (seen.get(res.body.code) ?? 0) + 1);
-        }),
+        fc.asyncProperty(
+          hostileBody,
+          fc.nat(),
+          fc.constantFrom('', '?wait=true', '?wait=maybe', '?limit=-1'),
+          async (body, pick, query) => {
+            const url = route.path.replace(/\{\w+\}/g, () => idFor(route, pick)) + query;
+            const res = await app.request(route.method.toUpperCase(), url, {
+              raw: body,
+              headers: { 'content-type': 'application/json' },
+            });
+            const label = `${route.method.toUpperCase()} ${route.path} ${body.slice(0, 120)}`;
+            expect(res.status, label).toBeGreaterThanOrEqual(400);
+            expect(res.status, label).toBeLessThan(500);
+            expect(res.headers.get('content-type'), label).toMatch(/^application\/problem\+json/);
+            expect(CODES, label).toContain(res.body.code);
+            expect(res.text, label).not.toMatch(/\bat \w+ \(|node_modules|Error:/);
+            seen.set(res.body.code, (seen.get(res.body.code) ?? 0) + 1);
+          },
+        ),
         { numRuns: 25 },
       );
     }

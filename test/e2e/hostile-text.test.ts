@@ -11,10 +11,32 @@ import { createClient, createCreditType, createPackage, subscribe } from '../hel
  */
 
 const TABLES = [
-  'credit_types', 'packages', 'package_items', 'clients', 'subscriptions', 'balances', 'ledger_entries', 'consumptions', 'consumption_allocations',
-  'invoices', 'invoice_lines', 'recharges', 'accepted_jobs', 'idempotency_records', 'outbox_events', 'webhook_endpoints', 'report_runs',
+  'credit_types',
+  'packages',
+  'package_items',
+  'clients',
+  'subscriptions',
+  'balances',
+  'ledger_entries',
+  'consumptions',
+  'consumption_allocations',
+  'invoices',
+  'invoice_lines',
+  'recharges',
+  'accepted_jobs',
+  'idempotency_records',
+  'outbox_events',
+  'webhook_endpoints',
+  'report_runs',
 ];
-const CODES = ['validation_failed', 'not_found', 'conflict', 'idempotency_conflict', 'insufficient_balance', 'payload_too_large'];
+const CODES = [
+  'validation_failed',
+  'not_found',
+  'conflict',
+  'idempotency_conflict',
+  'insufficient_balance',
+  'payload_too_large',
+];
 
 let app: TestApp;
 let fx: { client: string; clientRef: string; creditType: string; balance: string };
@@ -73,30 +95,131 @@ function unstorable(text: string): boolean {
   }
 }
 const texts = (value: unknown): string[] =>
-  typeof value === 'string' ? [value] : Array.isArray(value) ? value.flatMap(texts) : value && typeof value === 'object' ? Object.entries(value).flatMap(([k, v]) => [k, ...texts(v)]) : [];
+  typeof value === 'string'
+    ? [value]
+    : Array.isArray(value)
+      ? value.flatMap(texts)
+      : value && typeof value === 'object'
+        ? Object.entries(value).flatMap(([k, v]) => [k, ...texts(v)])
+        : [];
 
-type Template = { name: string; method: string; path: (n: number) => string; body: (text: string, n: number) => unknown };
+type Template = {
+  name: string;
+  method: string;
+  path: (n: number) => string;
+  body: (text: string, n: number) => unknown;
+};
 
 /** Valid requests with one text field taken from the fuzzer. */
 const templates = (): Template[] => [
-  { name: 'credit type name', method: 'POST', path: () => '/v1/credit-types', body: (t, n) => ({ code: `ht-ct-${n}`, name: t, unit: 'message' }) },
-  { name: 'credit type unit', method: 'POST', path: () => '/v1/credit-types', body: (t, n) => ({ code: `ht-cu-${n}`, name: 'x', unit: t }) },
-  { name: 'client external_ref', method: 'POST', path: () => '/v1/clients', body: (t) => ({ external_ref: t, name: 'x' }) },
-  { name: 'client metadata value', method: 'POST', path: () => '/v1/clients', body: (t, n) => ({ external_ref: `ht-cl-${n}`, name: 'x', metadata: { note: t } }) },
-  { name: 'client metadata key', method: 'POST', path: () => '/v1/clients', body: (t, n) => ({ external_ref: `ht-ck-${n}`, name: 'x', metadata: { [t.slice(0, 100)]: 1 } }) },
+  {
+    name: 'credit type name',
+    method: 'POST',
+    path: () => '/v1/credit-types',
+    body: (t, n) => ({ code: `ht-ct-${n}`, name: t, unit: 'message' }),
+  },
+  {
+    name: 'credit type unit',
+    method: 'POST',
+    path: () => '/v1/credit-types',
+    body: (t, n) => ({ code: `ht-cu-${n}`, name: 'x', unit: t }),
+  },
+  {
+    name: 'client external_ref',
+    method: 'POST',
+    path: () => '/v1/clients',
+    body: (t) => ({ external_ref: t, name: 'x' }),
+  },
+  {
+    name: 'client metadata value',
+    method: 'POST',
+    path: () => '/v1/clients',
+    body: (t, n) => ({ external_ref: `ht-cl-${n}`, name: 'x', metadata: { note: t } }),
+  },
+  {
+    name: 'client metadata key',
+    method: 'POST',
+    path: () => '/v1/clients',
+    body: (t, n) => ({ external_ref: `ht-ck-${n}`, name: 'x', metadata: { [t.slice(0, 100)]: 1 } }),
+  },
   { name: 'client rename', method: 'PATCH', path: () => `/v1/clients/${fx.client}`, body: (t) => ({ name: t }) },
-  { name: 'package name', method: 'POST', path: () => '/v1/packages', body: (t, n) => ({ code: `ht-p-${n}`, name: t, price: 100, currency: 'USD', validity: { count: 1, unit: 'month' }, items: [{ credit_type: fx.creditType, units: 1 }] }) },
-  { name: 'consumption idempotency key', method: 'POST', path: () => '/v1/consumptions', body: (t) => ({ client: fx.client, credit_type: fx.creditType, quantity: 1, idempotency_key: t.slice(0, 255) }) },
-  { name: 'consumption reference', method: 'POST', path: () => '/v1/consumptions', body: (t, n) => ({ client: fx.client, credit_type: fx.creditType, quantity: 1, idempotency_key: `ht-r-${n}`, reference: t.slice(0, 255) }) },
-  { name: 'consumption client', method: 'POST', path: () => '/v1/consumptions', body: (t, n) => ({ client: t.slice(0, 200), credit_type: fx.creditType, quantity: 1, idempotency_key: `ht-c-${n}` }) },
-  { name: 'batch item metadata', method: 'POST', path: () => '/v1/consumptions/batch', body: (t, n) => ({ items: [{ client: fx.client, credit_type: fx.creditType, quantity: 1, idempotency_key: `ht-b-${n}`, metadata: { note: t } }] }) },
-  { name: 'adjustment reason', method: 'POST', path: () => `/v1/balances/${fx.balance}/adjustments`, body: (t) => ({ delta: 1, reason: t }) },
-  { name: 'webhook description', method: 'POST', path: () => '/v1/webhook-endpoints', body: (t) => ({ url: 'https://example.com/hooks', events: ['*'], description: t.slice(0, 500) }) },
+  {
+    name: 'package name',
+    method: 'POST',
+    path: () => '/v1/packages',
+    body: (t, n) => ({
+      code: `ht-p-${n}`,
+      name: t,
+      price: 100,
+      currency: 'USD',
+      validity: { count: 1, unit: 'month' },
+      items: [{ credit_type: fx.creditType, units: 1 }],
+    }),
+  },
+  {
+    name: 'consumption idempotency key',
+    method: 'POST',
+    path: () => '/v1/consumptions',
+    body: (t) => ({ client: fx.client, credit_type: fx.creditType, quantity: 1, idempotency_key: t.slice(0, 255) }),
+  },
+  {
+    name: 'consumption reference',
+    method: 'POST',
+    path: () => '/v1/consumptions',
+    body: (t, n) => ({
+      client: fx.client,
+      credit_type: fx.creditType,
+      quantity: 1,
+      idempotency_key: `ht-r-${n}`,
+      reference: t.slice(0, 255),
+    }),
+  },
+  {
+    name: 'consumption client',
+    method: 'POST',
+    path: () => '/v1/consumptions',
+    body: (t, n) => ({
+      client: t.slice(0, 200),
+      credit_type: fx.creditType,
+      quantity: 1,
+      idempotency_key: `ht-c-${n}`,
+    }),
+  },
+  {
+    name: 'batch item metadata',
+    method: 'POST',
+    path: () => '/v1/consumptions/batch',
+    body: (t, n) => ({
+      items: [
+        {
+          client: fx.client,
+          credit_type: fx.creditType,
+          quantity: 1,
+          idempotency_key: `ht-b-${n}`,
+          metadata: { note: t },
+        },
+      ],
+    }),
+  },
+  {
+    name: 'adjustment reason',
+    method: 'POST',
+    path: () => `/v1/balances/${fx.balance}/adjustments`,
+    body: (t) => ({ delta: 1, reason: t }),
+  },
+  {
+    name: 'webhook description',
+    method: 'POST',
+    path: () => '/v1/webhook-endpoints',
+    body: (t) => ({ url: 'https://example.com/hooks', events: ['*'], description: t.slice(0, 500) }),
+  },
   { name: 'client search (query)', method: 'GET', path: () => '/v1/clients?search=', body: () => undefined },
 ];
 
 describe('hostile text in otherwise valid requests', () => {
-  it('is stored or refused with a 4xx problem+json — never a 500 — and a refusal writes nothing', { timeout: 120_000 }, async () => {
+  it('is stored or refused with a 4xx problem+json — never a 500 — and a refusal writes nothing', {
+    timeout: 120_000,
+  }, async () => {
     let n = 0;
     const seen = { stored: 0, refused: 0 };
     for (const [index, template] of templates().entries()) {
@@ -145,11 +268,24 @@ describe('hostile text in otherwise valid requests', () => {
     expect(inQuery.status).toBe(422);
     expect(inQuery.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'query.client' }] });
     // JSON can carry a lone surrogate as an escape; it has no UTF-8 form
-    const surrogate = await app.request('POST', '/v1/consumptions', { raw: `{"client":"${fx.client}","credit_type":"${fx.creditType}","quantity":1,"idempotency_key":"k\\ud800"}` });
+    const surrogate = await app.request('POST', '/v1/consumptions', {
+      raw: `{"client":"${fx.client}","credit_type":"${fx.creditType}","quantity":1,"idempotency_key":"k\\ud800"}`,
+    });
     expect(surrogate.status).toBe(422);
     expect(surrogate.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'idempotency_key' }] });
     const deep = await app.request('POST', '/v1/consumptions/batch', {
-      body: { items: [{ client: fx.client, credit_type: fx.creditType, quantity: 1, idempotency_key: 'ok' }, { client: fx.client, credit_type: fx.creditType, quantity: 1, idempotency_key: 'k', metadata: { a: ['x\u0000'] } }] },
+      body: {
+        items: [
+          { client: fx.client, credit_type: fx.creditType, quantity: 1, idempotency_key: 'ok' },
+          {
+            client: fx.client,
+            credit_type: fx.creditType,
+            quantity: 1,
+            idempotency_key: 'k',
+            metadata: { a: ['x\u0000'] },
+          },
+        ],
+      },
     });
     expect(deep.status).toBe(422);
     expect(deep.body).toMatchObject({ errors: [{ field: 'items.1.metadata.a.0' }] });

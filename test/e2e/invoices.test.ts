@@ -7,21 +7,35 @@ let pkg: { code: string };
 beforeAll(async () => {
   app = await startTestApp({ now: '2026-03-10T12:00:00.000Z' });
   const sms = await createCreditType(app, { code: 'inv-sms' });
-  pkg = await createPackage(app, [{ credit_type: sms.code, units: 50 }], { code: 'inv-pkg', price: 1999, currency: 'EUR', validity: { count: 2, unit: 'week' } });
+  pkg = await createPackage(app, [{ credit_type: sms.code, units: 50 }], {
+    code: 'inv-pkg',
+    price: 1999,
+    currency: 'EUR',
+    validity: { count: 2, unit: 'week' },
+  });
 });
 afterAll(async () => {
   await app.close();
 });
 
 describe('the sales ledger', () => {
-  it('lists a client\'s invoices and gets one by id or number', async () => {
+  it("lists a client's invoices and gets one by id or number", async () => {
     const client = await createClient(app);
     const sub = await subscribe(app, client.external_ref, pkg.code);
     const list = await app.request('GET', `/v1/invoices?client=${client.external_ref}`, { key: app.keys.read });
     expect(list.status).toBe(200);
     expect(list.body.data).toHaveLength(1);
-    expect(list.body.data[0]).toMatchObject({ id: sub.invoice.id, kind: 'subscription', total: 1999, currency: 'EUR', status: 'issued', subscription_id: sub.id });
-    expect(list.body.data[0].lines).toEqual([{ description: expect.stringContaining('inv-pkg'), credit_type: null, quantity: null, amount: 1999 }]);
+    expect(list.body.data[0]).toMatchObject({
+      id: sub.invoice.id,
+      kind: 'subscription',
+      total: 1999,
+      currency: 'EUR',
+      status: 'issued',
+      subscription_id: sub.id,
+    });
+    expect(list.body.data[0].lines).toEqual([
+      { description: expect.stringContaining('inv-pkg'), credit_type: null, quantity: null, amount: 1999 },
+    ]);
     const byNumber = await app.request('GET', `/v1/invoices/${sub.invoice.number}`, { key: app.keys.read });
     expect(byNumber.body.id).toBe(sub.invoice.id);
   });
@@ -36,7 +50,10 @@ describe('the sales ledger', () => {
     expect(again.body.paid_at).toBe(paid.body.paid_at);
     const events = await app.database.db('outbox_events').where({ subject_id: sub.invoice.id, type: 'invoice.paid' });
     expect(events).toHaveLength(1);
-    const voided = await app.request('POST', `/v1/invoices/${sub.invoice.id}/void`, { key: app.keys.write, body: { reason: 'oops' } });
+    const voided = await app.request('POST', `/v1/invoices/${sub.invoice.id}/void`, {
+      key: app.keys.write,
+      body: { reason: 'oops' },
+    });
     expect(voided.status).toBe(409);
     expect(voided.body.code).toBe('conflict');
   });
@@ -44,7 +61,10 @@ describe('the sales ledger', () => {
   it('voids an issued invoice; a void invoice cannot be paid', async () => {
     const client = await createClient(app);
     const sub = await subscribe(app, client.id, pkg.code);
-    const voided = await app.request('POST', `/v1/invoices/${sub.invoice.id}/void`, { key: app.keys.write, body: { reason: 'duplicate sale' } });
+    const voided = await app.request('POST', `/v1/invoices/${sub.invoice.id}/void`, {
+      key: app.keys.write,
+      body: { reason: 'duplicate sale' },
+    });
     expect(voided.status).toBe(200);
     expect(voided.body).toMatchObject({ status: 'void', void_reason: 'duplicate sale' });
     const before = await snapshotCounts(app);
@@ -55,7 +75,10 @@ describe('the sales ledger', () => {
 
   it('answers 404 for an unknown invoice', async () => {
     expect((await app.request('GET', '/v1/invoices/INV-1999-000001', { key: app.keys.read })).status).toBe(404);
-    expect((await app.request('POST', '/v1/invoices/00000000-0000-4000-8000-000000000000/pay', { key: app.keys.write })).status).toBe(404);
+    expect(
+      (await app.request('POST', '/v1/invoices/00000000-0000-4000-8000-000000000000/pay', { key: app.keys.write }))
+        .status,
+    ).toBe(404);
   });
 });
 
@@ -73,7 +96,11 @@ describe('activation on payment', () => {
       current_period_start: '2026-03-13T12:00:00.000Z',
       current_period_end: '2026-03-27T12:00:00.000Z',
     });
-    expect(after.body.balances[0]).toMatchObject({ valid_from: '2026-03-13T12:00:00.000Z', expires_at: '2026-03-27T12:00:00.000Z', remaining: '50' });
+    expect(after.body.balances[0]).toMatchObject({
+      valid_from: '2026-03-13T12:00:00.000Z',
+      expires_at: '2026-03-27T12:00:00.000Z',
+      remaining: '50',
+    });
     expect(paid.body.period_start).toBe('2026-03-13T12:00:00.000Z');
   });
 
@@ -85,7 +112,11 @@ describe('activation on payment', () => {
     const after = await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read });
     expect(after.body.status).toBe('cancelled');
     expect(after.body.balances[0]).toMatchObject({ status: 'void', remaining: '0' });
-    const entries = await app.database.db('ledger_entries').where({ subscription_id: sub.id }).orderBy('seq').pluck('kind');
+    const entries = await app.database
+      .db('ledger_entries')
+      .where({ subscription_id: sub.id })
+      .orderBy('seq')
+      .pluck('kind');
     expect(entries).toEqual(['grant', 'void']);
   });
 });

@@ -17,10 +17,15 @@ afterAll(async () => {
 });
 
 const at = (iso: string) => app.clock.set(iso);
-const renew = (id: string, headers: Record<string, string> = {}) => app.request('POST', `/v1/subscriptions/${id}/renew?wait=true`, { key: app.keys.write, headers });
-const recharge = (id: string, body?: unknown, headers: Record<string, string> = {}) => app.request('POST', `/v1/subscriptions/${id}/recharge?wait=true`, { key: app.keys.write, body, headers });
+const renew = (id: string, headers: Record<string, string> = {}) =>
+  app.request('POST', `/v1/subscriptions/${id}/renew?wait=true`, { key: app.keys.write, headers });
+const recharge = (id: string, body?: unknown, headers: Record<string, string> = {}) =>
+  app.request('POST', `/v1/subscriptions/${id}/recharge?wait=true`, { key: app.keys.write, body, headers });
 const consume = (client: string, quantity: number, key: string) =>
-  app.request('POST', '/v1/consumptions?wait=true', { key: app.keys.write, body: { client, credit_type: sms.code, quantity, idempotency_key: key } });
+  app.request('POST', '/v1/consumptions?wait=true', {
+    key: app.keys.write,
+    body: { client, credit_type: sms.code, quantity, idempotency_key: key },
+  });
 const view = async (id: string) => (await app.request('GET', `/v1/subscriptions/${id}`, { key: app.keys.read })).body;
 
 describe('renew', () => {
@@ -31,7 +36,13 @@ describe('renew', () => {
     const sub = await subscribe(app, client.id, pkg.code);
     const res = await renew(sub.id, { 'idempotency-key': 'renew-once' });
     expect(res.status, res.text).toBe(200);
-    expect(res.body).toMatchObject({ status: 'renewed', period_start: '2026-02-28T10:00:00.000Z', period_end: '2026-03-31T10:00:00.000Z', late: false, price: 1500 });
+    expect(res.body).toMatchObject({
+      status: 'renewed',
+      period_start: '2026-02-28T10:00:00.000Z',
+      period_end: '2026-03-31T10:00:00.000Z',
+      late: false,
+      price: 1500,
+    });
     const invoice = await app.request('GET', `/v1/invoices/${res.body.invoice_id}`, { key: app.keys.read });
     expect(invoice.body).toMatchObject({ kind: 'renewal', total: 1500, period_start: '2026-02-28T10:00:00.000Z' });
 
@@ -42,7 +53,11 @@ describe('renew', () => {
     expect(again.body.invoice_id).toBe(res.body.invoice_id);
     expect(await snapshotCounts(app, ['balances', 'invoices', 'ledger_entries'])).toEqual(before);
     const after = await view(sub.id);
-    expect(after).toMatchObject({ current_period_start: '2026-02-28T10:00:00.000Z', current_period_end: '2026-03-31T10:00:00.000Z', renewal_count: 1 });
+    expect(after).toMatchObject({
+      current_period_start: '2026-02-28T10:00:00.000Z',
+      current_period_end: '2026-03-31T10:00:00.000Z',
+      renewal_count: 1,
+    });
   });
 
   it('a renewal job for a period already renewed grants nothing (two schedulers, two clicks)', async () => {
@@ -50,12 +65,21 @@ describe('renew', () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
     const sub = await subscribe(app, client.id, pkg.code);
-    const data = { subscription_id: sub.id, period_end: sub.current_period_end, accepted_at: app.clock.now().toISOString() };
+    const data = {
+      subscription_id: sub.id,
+      period_end: sub.current_period_end,
+      accepted_at: app.clock.now().toISOString(),
+    };
     await app.ctx.queues.renewal.add('renew', data, { jobId: 'direct-1' });
     await app.ctx.queues.renewal.add('renew', data, { jobId: 'direct-2' });
     const { awaitOutcome } = await import('../../src/commands/index.js');
-    const results = await Promise.all([awaitOutcome(app.ctx, 'renew', 'direct-1'), awaitOutcome(app.ctx, 'renew', 'direct-2')]);
-    const statuses = results.map((r) => (r.state === 'completed' ? (r.value as { status: string }).status : r.state)).sort();
+    const results = await Promise.all([
+      awaitOutcome(app.ctx, 'renew', 'direct-1'),
+      awaitOutcome(app.ctx, 'renew', 'direct-2'),
+    ]);
+    const statuses = results
+      .map((r) => (r.state === 'completed' ? (r.value as { status: string }).status : r.state))
+      .sort();
     expect(statuses).toEqual(['already_renewed', 'renewed']);
     expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(2);
     expect(await app.database.db('invoices').where({ subscription_id: sub.id, kind: 'renewal' })).toHaveLength(1);
@@ -64,14 +88,20 @@ describe('renew', () => {
   it('a late renewal of an expired subscription starts now', async () => {
     at('2026-01-10T00:00:00.000Z');
     const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { validity: { count: 7, unit: 'day' } });
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], {
+      validity: { count: 7, unit: 'day' },
+    });
     const sub = await subscribe(app, client.id, pkg.code);
     at('2026-01-20T12:00:00.000Z');
     await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 15_000 });
     expect((await view(sub.id)).status).toBe('expired');
     const res = await renew(sub.id);
     expect(res.status, res.text).toBe(200);
-    expect(res.body).toMatchObject({ late: true, period_start: '2026-01-20T12:00:00.000Z', period_end: '2026-01-27T12:00:00.000Z' });
+    expect(res.body).toMatchObject({
+      late: true,
+      period_start: '2026-01-20T12:00:00.000Z',
+      period_end: '2026-01-27T12:00:00.000Z',
+    });
     expect(await view(sub.id)).toMatchObject({ status: 'active', current_period_start: '2026-01-20T12:00:00.000Z' });
   });
 
@@ -103,7 +133,7 @@ describe('fees', () => {
     expect((await renew(own.id)).body.price).toBe(700);
   });
 
-  it('renews with the package\'s current items only when asked to (apply_package_changes)', async () => {
+  it("renews with the package's current items only when asked to (apply_package_changes)", async () => {
     at('2026-01-31T10:00:00.000Z');
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
     const snapshot = await subscribe(app, (await createClient(app)).id, pkg.code);
@@ -115,14 +145,18 @@ describe('fees', () => {
 });
 
 describe('recharge', () => {
-  it('adds one package\'s worth valid until the period ends, invoiced at recharge_price, once per key', async () => {
+  it("adds one package's worth valid until the period ends, invoiced at recharge_price, once per key", async () => {
     at('2026-02-10T00:00:00.000Z');
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 1000, recharge_price: 600 });
     const sub = await subscribe(app, client.id, pkg.code);
     const res = await recharge(sub.id, undefined, { 'idempotency-key': 'top-up-1' });
     expect(res.status, res.text).toBe(200);
-    expect(res.body).toMatchObject({ status: 'recharged', price: 600, balances: [{ granted: '10', valid_from: '2026-02-10T00:00:00.000Z', expires_at: sub.current_period_end }] });
+    expect(res.body).toMatchObject({
+      status: 'recharged',
+      price: 600,
+      balances: [{ granted: '10', valid_from: '2026-02-10T00:00:00.000Z', expires_at: sub.current_period_end }],
+    });
     const invoice = await app.request('GET', `/v1/invoices/${res.body.invoice_id}`, { key: app.keys.read });
     expect(invoice.body).toMatchObject({ kind: 'recharge', total: 600 });
     const again = await recharge(sub.id, undefined, { 'idempotency-key': 'top-up-1' });
@@ -156,7 +190,9 @@ describe('recharge', () => {
     at('2026-02-10T00:00:00.000Z');
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const sub = await subscribe(app, client.id, pkg.code, { auto_recharge: { enabled: true, threshold_percent: 50, max_per_period: 1 } });
+    const sub = await subscribe(app, client.id, pkg.code, {
+      auto_recharge: { enabled: true, threshold_percent: 50, max_per_period: 1 },
+    });
     expect((await consume(client.id, 6, 'auto-1')).status).toBe(200);
     // the relay turns the command into a recharge job; wait for that job, not for time
     const jobId = `recharge|${sub.id}|auto-${sub.balances[0]!.id}`;
@@ -185,18 +221,27 @@ describe('adjust', () => {
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
     const sub = await subscribe(app, client.id, pkg.code);
     const balanceId = sub.balances[0]!.id;
-    const add = await app.request('POST', `/v1/balances/${balanceId}/adjustments`, { body: { delta: 5, reason: 'goodwill' } });
+    const add = await app.request('POST', `/v1/balances/${balanceId}/adjustments`, {
+      body: { delta: 5, reason: 'goodwill' },
+    });
     expect(add.status, add.text).toBe(201);
     expect(add.body).toMatchObject({ kind: 'adjust', amount: '5', remaining_after: '15', reason: 'goodwill' });
-    const remove = await app.request('POST', `/v1/balances/${balanceId}/adjustments`, { body: { delta: '-3', reason: 'correction' } });
+    const remove = await app.request('POST', `/v1/balances/${balanceId}/adjustments`, {
+      body: { delta: '-3', reason: 'correction' },
+    });
     expect(remove.body).toMatchObject({ amount: '-3', remaining_after: '12' });
     const before = await snapshotCounts(app, ['ledger_entries']);
-    const tooMuch = await app.request('POST', `/v1/balances/${balanceId}/adjustments`, { body: { delta: -13, reason: 'oops' } });
+    const tooMuch = await app.request('POST', `/v1/balances/${balanceId}/adjustments`, {
+      body: { delta: -13, reason: 'oops' },
+    });
     expect(tooMuch.status).toBe(422);
     expect(tooMuch.body.code).toBe('insufficient_balance');
     const noReason = await app.request('POST', `/v1/balances/${balanceId}/adjustments`, { body: { delta: 1 } });
     expect(noReason.status).toBe(422);
-    const writeKey = await app.request('POST', `/v1/balances/${balanceId}/adjustments`, { key: app.keys.write, body: { delta: 1, reason: 'x' } });
+    const writeKey = await app.request('POST', `/v1/balances/${balanceId}/adjustments`, {
+      key: app.keys.write,
+      body: { delta: 1, reason: 'x' },
+    });
     expect(writeKey.status).toBe(403);
     expect(await snapshotCounts(app, ['ledger_entries'])).toEqual(before);
     const balance = await app.request('GET', `/v1/balances/${balanceId}`, { key: app.keys.read });
@@ -209,31 +254,38 @@ describe('expiry, rollover and cancel at period end', () => {
     ['none', { policy: 'none' }, '0', '6', 3],
     ['all', { policy: 'all' }, '6', '0', 4],
     ['percent with a cap', { policy: 'percent', percent: 50, cap_percent: 20 }, '2', '4', 5],
-  ])('rollover %s: unused units of a renewed period move to the next; the rest expire', async (_name, rollover, rolled, expired, month) => {
-    // each case in its own month: the sweep's job id is its minute, and one minute is swept once
-    const start = `2026-0${month}-01T00:00:00.000Z`;
-    at(start);
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { rollover });
-    const sub = await subscribe(app, client.id, pkg.code);
-    await consume(client.id, 4, `roll-${_name}`);
-    await renew(sub.id);
-    at(sub.current_period_end);
-    await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 15_000 });
-    const balances = (await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read })).body.balances as Array<{ source: string; status: string; granted: string; expired: string }>;
-    const old = balances.find((b) => b.status === 'expired')!;
-    expect(old.expired).toBe(expired);
-    const rolledBalance = balances.find((b) => b.source === 'rollover');
-    if (rolled === '0') expect(rolledBalance).toBeUndefined();
-    else expect(rolledBalance).toMatchObject({ granted: rolled, status: 'active' });
-  });
+  ])(
+    'rollover %s: unused units of a renewed period move to the next; the rest expire',
+    async (_name, rollover, rolled, expired, month) => {
+      // each case in its own month: the sweep's job id is its minute, and one minute is swept once
+      const start = `2026-0${month}-01T00:00:00.000Z`;
+      at(start);
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { rollover });
+      const sub = await subscribe(app, client.id, pkg.code);
+      await consume(client.id, 4, `roll-${_name}`);
+      await renew(sub.id);
+      at(sub.current_period_end);
+      await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 15_000 });
+      const balances = (await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read })).body
+        .balances as Array<{ source: string; status: string; granted: string; expired: string }>;
+      const old = balances.find((b) => b.status === 'expired')!;
+      expect(old.expired).toBe(expired);
+      const rolledBalance = balances.find((b) => b.source === 'rollover');
+      if (rolled === '0') expect(rolledBalance).toBeUndefined();
+      else expect(rolledBalance).toMatchObject({ granted: rolled, status: 'active' });
+    },
+  );
 
   it('expires a subscription whose period ended without renewal, and cancels one set to cancel at period end', async () => {
     at('2026-08-01T00:00:00.000Z');
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
     const lapsing = await subscribe(app, (await createClient(app)).id, pkg.code);
     const leaving = await subscribe(app, (await createClient(app)).id, pkg.code, { auto_renew: true });
-    await app.request('POST', `/v1/subscriptions/${leaving.id}/cancel`, { key: app.keys.write, body: { at: 'period_end' } });
+    await app.request('POST', `/v1/subscriptions/${leaving.id}/cancel`, {
+      key: app.keys.write,
+      body: { at: 'period_end' },
+    });
     at('2026-08-31T02:00:00.000Z');
     const nightly = await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 15_000 });
     // a subscription set to cancel is not renewed, even with auto_renew
@@ -245,31 +297,42 @@ describe('expiry, rollover and cancel at period end', () => {
     expect((await view(leaving.id)).status).toBe('cancelled');
     const events = await app.database.db('outbox_events').whereIn('subject_id', [lapsing.id, leaving.id]).pluck('type');
     expect(events).toEqual(expect.arrayContaining(['subscription.expired', 'subscription.cancelled']));
-    const expiredEntries = await app.database.db('ledger_entries').where({ subscription_id: lapsing.id, kind: 'expire' });
+    const expiredEntries = await app.database
+      .db('ledger_entries')
+      .where({ subscription_id: lapsing.id, kind: 'expire' });
     expect(expiredEntries.map((e) => e.amount)).toEqual([-10n]);
   });
 });
 
 describe('suspend and resume', () => {
-  it('a suspended subscription\'s balances pay for nothing until it resumes', async () => {
+  it("a suspended subscription's balances pay for nothing until it resumes", async () => {
     at('2026-02-10T00:00:00.000Z');
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
     const sub = await subscribe(app, client.id, pkg.code);
-    const suspended = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'suspended' } });
+    const suspended = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, {
+      key: app.keys.write,
+      body: { status: 'suspended' },
+    });
     expect(suspended.status, suspended.text).toBe(200);
     expect(suspended.body.status).toBe('suspended');
     const refused = await consume(client.id, 1, 'while-suspended');
     expect(refused.status).toBe(422);
     expect(refused.body).toMatchObject({ code: 'insufficient_balance', remaining: '0' });
     expect((await renew(sub.id)).status).toBe(409);
-    const resumed = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'active' } });
+    const resumed = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, {
+      key: app.keys.write,
+      body: { status: 'active' },
+    });
     expect(resumed.body.status).toBe('active');
     expect((await consume(client.id, 1, 'after-resume')).status).toBe(200);
     const events = await app.database.db('outbox_events').where({ subject_id: sub.id }).pluck('type');
     expect(events).toEqual(expect.arrayContaining(['subscription.suspended', 'subscription.resumed']));
     await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, { key: app.keys.write, body: { at: 'now' } });
-    const again = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'suspended' } });
+    const again = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, {
+      key: app.keys.write,
+      body: { status: 'suspended' },
+    });
     expect(again.status).toBe(409);
   });
 });

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { createRuntime } from '../../src/runtime.js';
 import { runNightly } from '../../src/scheduler/nightly.js';
 import { verifyInvariants } from '../../src/services/verify.js';
-import { startTestApp, testConfig, type TestApp } from '../helpers/app.js';
+import { startTestApp, type TestApp, testConfig } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
 let app: TestApp;
@@ -24,10 +23,19 @@ describe('the scheduler only enqueues, with deterministic job ids', () => {
     const subs = [];
     for (let i = 0; i < 5; i += 1) subs.push(await subscribe(app, (await createClient(app)).id, pkg.code));
     // a second scheduler process: its own runtime (connections, queue listeners) on the same database and queues
-    const other = createRuntime({ config: testConfig(app.prefix), databaseUrl: app.database.url, redisUrl: inject('redisUrl'), log: createLogger('silent'), clock: app.clock });
+    const other = createRuntime({
+      config: testConfig(app.prefix),
+      databaseUrl: app.database.url,
+      redisUrl: inject('redisUrl'),
+      log: createLogger('silent'),
+      clock: app.clock,
+    });
     try {
       app.clock.set('2026-03-31T02:00:00.000Z');
-      const [a, b] = await Promise.all([runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 }), runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 })]);
+      const [a, b] = await Promise.all([
+        runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 }),
+        runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 }),
+      ]);
       expect(a.phases[0]).toMatchObject({ phase: 'renewals', jobs: 5, completed: 5 });
       expect(b.phases[0]).toMatchObject({ phase: 'renewals', jobs: 5, completed: 5 });
       for (const sub of subs) {
@@ -57,17 +65,32 @@ describe('verify', () => {
     // 2: an entry appended to another balance without changing it
     const other = await subscribe(app, client.id, pkg.code);
     const row = await app.database.db('ledger_entries').where({ balance_id: other.balances[0]!.id }).first();
-    await app.database.db('ledger_entries').insert({ ...row, seq: undefined, id: '00000000-0000-4000-8000-0000000000aa', kind: 'adjust', amount: 5, remaining_after: 15 });
+    await app.database.db('ledger_entries').insert({
+      ...row,
+      seq: undefined,
+      id: '00000000-0000-4000-8000-0000000000aa',
+      kind: 'adjust',
+      amount: 5,
+      remaining_after: 15,
+    });
     // 3: a gap in the invoice numbers
-    await app.database.db('invoices').where({ id: other.invoice.id }).update({ sequence: 9_999, number: 'INV-2026-009999' });
+    await app.database
+      .db('invoices')
+      .where({ id: other.invoice.id })
+      .update({ sequence: 9_999, number: 'INV-2026-009999' });
 
     const report = await verifyInvariants(app.database.db);
     expect(report.ok).toBe(false);
     const about = (subject: string) => report.violations.filter((v) => v.subject === subject).map((v) => v.detail);
     expect(about(`balance ${balance.id}`)).toEqual(
-      expect.arrayContaining([expect.stringContaining('remaining is 7 (off by -3)'), expect.stringContaining('consumed is 3 but its ledger entries say 0')]),
+      expect.arrayContaining([
+        expect.stringContaining('remaining is 7 (off by -3)'),
+        expect.stringContaining('consumed is 3 but its ledger entries say 0'),
+      ]),
     );
-    expect(about(`balance ${other.balances[0]!.id}`)).toEqual(expect.arrayContaining([expect.stringContaining('adjusted is 0 but its ledger entries say 5')]));
+    expect(about(`balance ${other.balances[0]!.id}`)).toEqual(
+      expect.arrayContaining([expect.stringContaining('adjusted is 0 but its ledger entries say 5')]),
+    );
     expect(report.violations.some((v) => v.invariant === 'invoice_numbers')).toBe(true);
 
     const cli = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify'], {
@@ -94,7 +117,9 @@ describe('node-cron entries', () => {
       expect(expire.getPattern()).toBe(app.ctx.config.EXPIRE_CRON);
       await expire.execute();
       const jobs = await app.ctx.queues.maintenance.getJobs(['waiting', 'active', 'completed', 'delayed']);
-      expect(jobs.map((j) => j.id)).toEqual(expect.arrayContaining([expect.stringMatching(/^expire\|\d{8}T\d{4}00\.000Z$/)]));
+      expect(jobs.map((j) => j.id)).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^expire\|\d{8}T\d{4}00\.000Z$/)]),
+      );
     } finally {
       await scheduler.stop();
     }

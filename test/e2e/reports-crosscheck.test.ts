@@ -31,8 +31,20 @@ beforeAll(async () => {
   const data = await createCreditType(app, { code: 'x-data', unit: 'GB', decimals: 3 });
   decimalsOf.set('x-sms', 0).set('x-data', 3);
   const basic = await createPackage(app, [{ credit_type: sms.code, units: 100 }], { code: 'x-basic', price: 1000 });
-  const combo = await createPackage(app, [{ credit_type: sms.code, units: 50 }, { credit_type: data.code, units: '2.5' }], { code: 'x-combo', price: 2500 });
-  const travel = await createPackage(app, [{ credit_type: data.code, units: 12 }], { code: 'x-travel', price: 900, currency: 'EUR', validity: { count: 2, unit: 'week' } });
+  const combo = await createPackage(
+    app,
+    [
+      { credit_type: sms.code, units: 50 },
+      { credit_type: data.code, units: '2.5' },
+    ],
+    { code: 'x-combo', price: 2500 },
+  );
+  const travel = await createPackage(app, [{ credit_type: data.code, units: 12 }], {
+    code: 'x-travel',
+    price: 900,
+    currency: 'EUR',
+    validity: { count: 2, unit: 'week' },
+  });
   const c1 = await createClient(app, { external_ref: 'x-ufuq', name: 'شركة الأفق' });
   const c2 = await createClient(app, { external_ref: 'x-acme', name: 'Acme' });
   const c3 = await createClient(app, { external_ref: 'x-zeta', name: 'Zeta' });
@@ -45,8 +57,18 @@ beforeAll(async () => {
   const s4 = await subscribe(app, c2.id, basic.code);
 
   at('2026-01-20T08:00:00.000Z');
-  const consume = async (client: string, creditType: string, quantity: string | number, idem: string, occurredAt: string, expected = 200) => {
-    const res = await app.request('POST', '/v1/consumptions?wait=true', { key: app.keys.write, body: { client, credit_type: creditType, quantity, idempotency_key: idem, occurred_at: occurredAt } });
+  const consume = async (
+    client: string,
+    creditType: string,
+    quantity: string | number,
+    idem: string,
+    occurredAt: string,
+    expected = 200,
+  ) => {
+    const res = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: { client, credit_type: creditType, quantity, idempotency_key: idem, occurred_at: occurredAt },
+    });
     expect(res.status, res.text).toBe(expected);
     return res.body as { id: string };
   };
@@ -61,15 +83,27 @@ beforeAll(async () => {
   await consume(c3.id, data.code, '6.5', 'k9', '2026-01-10T12:00:00.000Z');
   await consume(c3.id, data.code, '5', 'k10', '2026-01-11T12:00:00.000Z', 422); // rejected: only 2 left
 
-  const reversed = await app.request('POST', `/v1/consumptions/${wrong.id}/reverse?wait=true`, { key: app.keys.write, body: { reason: 'duplicate' } });
+  const reversed = await app.request('POST', `/v1/consumptions/${wrong.id}/reverse?wait=true`, {
+    key: app.keys.write,
+    body: { reason: 'duplicate' },
+  });
   expect(reversed.status, reversed.text).toBe(200);
-  const recharged = await app.request('POST', `/v1/subscriptions/${s1.id}/recharge?wait=true`, { key: app.keys.write, headers: { 'idempotency-key': 'x-recharge' } });
+  const recharged = await app.request('POST', `/v1/subscriptions/${s1.id}/recharge?wait=true`, {
+    key: app.keys.write,
+    headers: { 'idempotency-key': 'x-recharge' },
+  });
   expect(recharged.status, recharged.text).toBe(200);
   const renewed = await app.request('POST', `/v1/subscriptions/${s2.id}/renew?wait=true`, { key: app.keys.write });
   expect(renewed.status, renewed.text).toBe(200);
-  const voided = await app.request('POST', `/v1/invoices/${s4.invoice.id}/void`, { key: app.keys.write, body: { reason: 'test' } });
+  const voided = await app.request('POST', `/v1/invoices/${s4.invoice.id}/void`, {
+    key: app.keys.write,
+    body: { reason: 'test' },
+  });
   expect(voided.status, voided.text).toBe(200);
-  const cancelled = await app.request('POST', `/v1/subscriptions/${s4.id}/cancel`, { key: app.keys.write, body: { at: 'now' } });
+  const cancelled = await app.request('POST', `/v1/subscriptions/${s4.id}/cancel`, {
+    key: app.keys.write,
+    body: { at: 'now' },
+  });
   expect(cancelled.status, cancelled.text).toBe(200);
 
   at('2026-01-21T08:00:00.000Z'); // the travel pass (two weeks from 6 Jan 21:30Z) has ended
@@ -89,26 +123,42 @@ const dayOf = (column: string) => `to_char(${column} AT TIME ZONE '${TZ}', 'YYYY
 describe('consumption', () => {
   it('per day and client equals the consumptions as reported (applied by occurred_at, returned by reversed_at)', async () => {
     const { rows, run } = await jsonRows<Row>(app, { type: 'consumption', params: { ...RANGE, per: 'client' } });
-    expect(run.params).toMatchObject({ from: '2025-12-31T21:00:00.000Z', to: '2026-01-31T20:59:59.999Z', time_zone: TZ });
+    expect(run.params).toMatchObject({
+      from: '2025-12-31T21:00:00.000Z',
+      to: '2026-01-31T20:59:59.999Z',
+      time_zone: TZ,
+    });
     const expected = new Map<string, { consumed: bigint; reversed: bigint }>();
-    const entry = (k: string) => expected.get(k) ?? (expected.set(k, { consumed: 0n, reversed: 0n }).get(k)!);
-    const applied = (await db.raw(`
+    const entry = (k: string) => expected.get(k) ?? expected.set(k, { consumed: 0n, reversed: 0n }).get(k)!;
+    const applied = (
+      await db.raw(`
       SELECT ${dayOf('c.occurred_at')} AS day, ct.code, cl.external_ref, sum(c.applied) AS units
         FROM consumptions c JOIN credit_types ct ON ct.id = c.credit_type_id JOIN clients cl ON cl.id = c.client_id
-       WHERE c.status <> 'rejected' GROUP BY 1, 2, 3`)).rows as Array<{ day: string; code: string; external_ref: string; units: string }>;
+       WHERE c.status <> 'rejected' GROUP BY 1, 2, 3`)
+    ).rows as Array<{ day: string; code: string; external_ref: string; units: string }>;
     for (const r of applied) entry(key(r.day, r.code, r.external_ref)).consumed += BigInt(r.units);
-    const returned = (await db.raw(`
+    const returned = (
+      await db.raw(`
       SELECT ${dayOf('c.reversed_at')} AS day, ct.code, cl.external_ref, sum(c.reversal_returned) AS units
         FROM consumptions c JOIN credit_types ct ON ct.id = c.credit_type_id JOIN clients cl ON cl.id = c.client_id
-       WHERE c.status = 'reversed' GROUP BY 1, 2, 3`)).rows as Array<{ day: string; code: string; external_ref: string; units: string }>;
+       WHERE c.status = 'reversed' GROUP BY 1, 2, 3`)
+    ).rows as Array<{ day: string; code: string; external_ref: string; units: string }>;
     for (const r of returned) entry(key(r.day, r.code, r.external_ref)).reversed += BigInt(r.units);
 
-    const actual = new Map(rows.map((r) => [key(r.period_start, r.credit_type, r.client_ref), { consumed: r.consumed, reversed: r.reversed, net: r.net }]));
+    const actual = new Map(
+      rows.map((r) => [
+        key(r.period_start, r.credit_type, r.client_ref),
+        { consumed: r.consumed, reversed: r.reversed, net: r.net },
+      ]),
+    );
     expect(actual).toEqual(
       new Map(
         [...expected].map(([k, v]) => {
           const code = k.split('|')[1]!;
-          return [k, { consumed: q(v.consumed, code), reversed: q(v.reversed, code), net: q(v.consumed - v.reversed, code) }];
+          return [
+            k,
+            { consumed: q(v.consumed, code), reversed: q(v.reversed, code), net: q(v.consumed - v.reversed, code) },
+          ];
         }),
       ),
     );
@@ -119,14 +169,14 @@ describe('consumption', () => {
     expect(actual.has('2026-01-11|x-data|x-zeta')).toBe(false); // the rejected use took nothing
   });
 
-  it('per week, per month and per package adds up to the same totals, and to the balances\' running totals', async () => {
+  it("per week, per month and per package adds up to the same totals, and to the balances' running totals", async () => {
     const totals = (rows: Row[]) => {
       const out: Record<string, bigint> = {};
       for (const r of rows) {
         const code = String(r.credit_type);
         const scale = 10n ** BigInt(decimalsOf.get(code)!);
         const [whole, frac = ''] = String(r.net).replace('-', '').split('.');
-        const scaled = BigInt(whole!) * scale + BigInt((frac + '000000').slice(0, decimalsOf.get(code)!) || '0');
+        const scaled = BigInt(whole!) * scale + BigInt(`${frac}000000`.slice(0, decimalsOf.get(code)!) || '0');
         out[code] = (out[code] ?? 0n) + (String(r.net).startsWith('-') ? -scaled : scaled);
       }
       return out;
@@ -141,12 +191,21 @@ describe('consumption', () => {
     // ISO weeks start on Monday: 5, 12 and 19 January 2026 are Mondays
     expect(new Set(weekly.map((r) => r.period_start))).toEqual(new Set(['2026-01-05', '2026-01-12', '2026-01-19']));
     expect(monthly.map((r) => r.period_start)).toEqual(['2026-01-01', '2026-01-01']);
-    const running = (await db.raw(`SELECT ct.code, sum(b.consumed) AS consumed FROM balances b JOIN credit_types ct ON ct.id = b.credit_type_id GROUP BY 1`)).rows as Array<{ code: string; consumed: string }>;
+    const running = (
+      await db.raw(
+        `SELECT ct.code, sum(b.consumed) AS consumed FROM balances b JOIN credit_types ct ON ct.id = b.credit_type_id GROUP BY 1`,
+      )
+    ).rows as Array<{ code: string; consumed: string }>;
     expect(daily).toEqual(Object.fromEntries(running.map((r) => [r.code, BigInt(r.consumed)])));
   });
 
   it('filters by client, package and credit type', async () => {
-    const filtered = (await jsonRows<Row>(app, { type: 'consumption', params: { ...RANGE, client: 'x-acme', package: 'x-combo', credit_type: 'x-data' } })).rows;
+    const filtered = (
+      await jsonRows<Row>(app, {
+        type: 'consumption',
+        params: { ...RANGE, client: 'x-acme', package: 'x-combo', credit_type: 'x-data' },
+      })
+    ).rows;
     expect(filtered.map((r) => [r.period_start, r.net])).toEqual([
       ['2026-01-09', '1.25'],
       ['2026-01-15', '0.5'],
@@ -158,29 +217,70 @@ describe('renewals', () => {
   it('counts starts, renewals, recharges and expirations as the events tell them, and revenue from the invoice lines (void left out)', async () => {
     const { rows } = await jsonRows<Row>(app, { type: 'renewals', params: RANGE });
     const expected = new Map<string, Record<string, number>>();
-    const entry = (k: string) => expected.get(k) ?? (expected.set(k, { new_subscriptions: 0, renewals: 0, recharges: 0, expirations: 0, new_revenue: 0, renewal_revenue: 0, recharge_revenue: 0, revenue: 0 }).get(k)!);
-    const events = (await db.raw(`
+    const entry = (k: string) =>
+      expected.get(k) ??
+      expected
+        .set(k, {
+          new_subscriptions: 0,
+          renewals: 0,
+          recharges: 0,
+          expirations: 0,
+          new_revenue: 0,
+          renewal_revenue: 0,
+          recharge_revenue: 0,
+          revenue: 0,
+        })
+        .get(k)!;
+    const events = (
+      await db.raw(`
       SELECT ${dayOf('e.created_at')} AS day, s.currency, e.type, count(*)::int AS n
         FROM outbox_events e JOIN subscriptions s ON s.id = e.subject_id
        WHERE e.type IN ('subscription.created', 'subscription.renewed', 'subscription.recharged', 'subscription.expired')
-       GROUP BY 1, 2, 3`)).rows as Array<{ day: string; currency: string; type: string; n: number }>;
-    const column: Record<string, string> = { 'subscription.created': 'new_subscriptions', 'subscription.renewed': 'renewals', 'subscription.recharged': 'recharges', 'subscription.expired': 'expirations' };
+       GROUP BY 1, 2, 3`)
+    ).rows as Array<{ day: string; currency: string; type: string; n: number }>;
+    const column: Record<string, string> = {
+      'subscription.created': 'new_subscriptions',
+      'subscription.renewed': 'renewals',
+      'subscription.recharged': 'recharges',
+      'subscription.expired': 'expirations',
+    };
     for (const e of events) entry(key(e.day, e.currency))[column[e.type]!]! += e.n;
-    const revenue = (await db.raw(`
+    const revenue = (
+      await db.raw(`
       SELECT ${dayOf('i.issued_at')} AS day, i.currency, i.kind, sum(l.amount)::bigint AS total
         FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
-       WHERE i.status <> 'void' GROUP BY 1, 2, 3`)).rows as Array<{ day: string; currency: string; kind: string; total: bigint }>;
-    const revenueColumn: Record<string, string> = { subscription: 'new_revenue', renewal: 'renewal_revenue', recharge: 'recharge_revenue' };
+       WHERE i.status <> 'void' GROUP BY 1, 2, 3`)
+    ).rows as Array<{ day: string; currency: string; kind: string; total: bigint }>;
+    const revenueColumn: Record<string, string> = {
+      subscription: 'new_revenue',
+      renewal: 'renewal_revenue',
+      recharge: 'recharge_revenue',
+    };
     for (const r of revenue) {
       const e = entry(key(r.day, r.currency));
       e[revenueColumn[r.kind]!]! += Number(r.total);
       e.revenue! += Number(r.total);
     }
-    expect(new Map(rows.map(({ period_start, currency, ...figures }) => [key(period_start, currency), figures]))).toEqual(expected);
+    expect(
+      new Map(rows.map(({ period_start, currency, ...figures }) => [key(period_start, currency), figures])),
+    ).toEqual(expected);
     // spot checks: the travel pass started on 7 January in Riyadh (6 January in UTC); the voided invoice earns nothing
-    expect(rows.find((r) => r.period_start === '2026-01-07')).toMatchObject({ currency: 'EUR', new_subscriptions: 1, new_revenue: 900 });
-    expect(rows.find((r) => r.period_start === '2026-01-08')).toMatchObject({ currency: 'USD', new_subscriptions: 1, new_revenue: 0 });
-    expect(rows.find((r) => r.period_start === '2026-01-20')).toMatchObject({ renewals: 1, renewal_revenue: 2500, recharges: 1, recharge_revenue: 1000 });
+    expect(rows.find((r) => r.period_start === '2026-01-07')).toMatchObject({
+      currency: 'EUR',
+      new_subscriptions: 1,
+      new_revenue: 900,
+    });
+    expect(rows.find((r) => r.period_start === '2026-01-08')).toMatchObject({
+      currency: 'USD',
+      new_subscriptions: 1,
+      new_revenue: 0,
+    });
+    expect(rows.find((r) => r.period_start === '2026-01-20')).toMatchObject({
+      renewals: 1,
+      renewal_revenue: 2500,
+      recharges: 1,
+      recharge_revenue: 1000,
+    });
     expect(rows.find((r) => r.period_start === '2026-01-21')).toMatchObject({ currency: 'EUR', expirations: 1 });
   });
 });
@@ -188,14 +288,23 @@ describe('renewals', () => {
 describe('top_packages', () => {
   it('ranks packages by new subscriptions plus renewals, as the invoices count them, with their non-void revenue', async () => {
     const { rows } = await jsonRows<Row>(app, { type: 'top_packages', params: RANGE });
-    const expected = (await db.raw(`
+    const expected = (
+      await db.raw(`
       SELECT p.code, count(*) FILTER (WHERE i.kind = 'subscription')::int AS new_subscriptions, count(*) FILTER (WHERE i.kind = 'renewal')::int AS renewals,
              COALESCE(sum(i.total) FILTER (WHERE i.status <> 'void'), 0)::int AS revenue
         FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id JOIN packages p ON p.id = s.package_id
-       WHERE i.kind IN ('subscription', 'renewal') GROUP BY 1`)).rows as Array<{ code: string; new_subscriptions: number; renewals: number; revenue: number }>;
-    expect(rows.map((r) => ({ code: r.package_code, new_subscriptions: r.new_subscriptions, renewals: r.renewals, revenue: r.revenue })).sort((a, b) => String(a.code).localeCompare(String(b.code)))).toEqual(
-      expected.sort((a, b) => a.code.localeCompare(b.code)),
-    );
+       WHERE i.kind IN ('subscription', 'renewal') GROUP BY 1`)
+    ).rows as Array<{ code: string; new_subscriptions: number; renewals: number; revenue: number }>;
+    expect(
+      rows
+        .map((r) => ({
+          code: r.package_code,
+          new_subscriptions: r.new_subscriptions,
+          renewals: r.renewals,
+          revenue: r.revenue,
+        }))
+        .sort((a, b) => String(a.code).localeCompare(String(b.code))),
+    ).toEqual(expected.sort((a, b) => a.code.localeCompare(b.code)));
     // a tie on requests goes to the larger revenue (x-basic's second invoice was voided)
     expect(rows.map((r) => [r.rank, r.package_code, r.requests, r.revenue])).toEqual([
       [1, 'x-combo', 2, 5000],
@@ -211,7 +320,14 @@ interface SubscriptionView {
   package: { code: string };
   client: { external_ref: string };
   current_period_end: string;
-  balances: Array<{ id: string; status: string; remaining: string; valid_from: string; expires_at: string; credit_type: { code: string } }>;
+  balances: Array<{
+    id: string;
+    status: string;
+    remaining: string;
+    valid_from: string;
+    expires_at: string;
+    credit_type: { code: string };
+  }>;
 }
 
 async function allSubscriptions(): Promise<SubscriptionView[]> {
@@ -220,14 +336,19 @@ async function allSubscriptions(): Promise<SubscriptionView[]> {
   return res.body.data as SubscriptionView[];
 }
 
-const usable = (b: SubscriptionView['balances'][number]) => b.status === 'active' && Date.parse(b.valid_from) <= now.getTime() && Date.parse(b.expires_at) > now.getTime() && b.remaining !== '0';
+const usable = (b: SubscriptionView['balances'][number]) =>
+  b.status === 'active' &&
+  Date.parse(b.valid_from) <= now.getTime() &&
+  Date.parse(b.expires_at) > now.getTime() &&
+  b.remaining !== '0';
 
 describe('subscriptions', () => {
   it('counts each status per package and describes each subscription as the API does', async () => {
     const { rows } = await jsonRows<Row>(app, { type: 'subscriptions' });
     const views = await allSubscriptions();
     const counts = new Map<string, number>();
-    for (const s of views) counts.set(key(s.package.code, s.status), (counts.get(key(s.package.code, s.status)) ?? 0) + 1);
+    for (const s of views)
+      counts.set(key(s.package.code, s.status), (counts.get(key(s.package.code, s.status)) ?? 0) + 1);
     const summary = rows.filter((r) => r.row_type === 'summary');
     expect(new Map(summary.map((r) => [key(r.package_code, r.status), r.count]))).toEqual(counts);
     expect(rows.slice(0, summary.length).every((r) => r.row_type === 'summary')).toBe(true);
@@ -246,7 +367,11 @@ describe('subscriptions', () => {
         depleted: !s.balances.some(usable),
       });
     }
-    expect(detail.find((r) => r.client_ref === 'x-zeta')).toMatchObject({ status: 'expired', depleted: true, days_left: 0 });
+    expect(detail.find((r) => r.client_ref === 'x-zeta')).toMatchObject({
+      status: 'expired',
+      depleted: true,
+      days_left: 0,
+    });
     expect(detail.find((r) => r.status === 'cancelled')).toMatchObject({ client_ref: 'x-acme', depleted: true });
   });
 });
@@ -254,7 +379,8 @@ describe('subscriptions', () => {
 describe('balances', () => {
   it('per subscription and credit type agrees with the ledger and adds up', async () => {
     const { rows } = await jsonRows<Row>(app, { type: 'balances' });
-    const ledger = (await db.raw(`
+    const ledger = (
+      await db.raw(`
       SELECT l.subscription_id, ct.code,
              sum(l.amount) FILTER (WHERE l.kind IN ('grant', 'recharge', 'adjust')) AS granted,
              COALESCE(-sum(l.amount) FILTER (WHERE l.kind IN ('consume', 'reverse')), 0) AS consumed,
@@ -262,19 +388,34 @@ describe('balances', () => {
              COALESCE(-sum(l.amount) FILTER (WHERE l.kind = 'expire'), 0) AS swept,
              sum(l.amount) AS held
         FROM ledger_entries l JOIN credit_types ct ON ct.id = l.credit_type_id
-       GROUP BY 1, 2`)).rows as Array<{ subscription_id: string; code: string; granted: string; consumed: string; voided: string; swept: string; held: string }>;
+       GROUP BY 1, 2`)
+    ).rows as Array<{
+      subscription_id: string;
+      code: string;
+      granted: string;
+      consumed: string;
+      voided: string;
+      swept: string;
+      held: string;
+    }>;
     expect(rows).toHaveLength(ledger.length);
     const scaled = (value: unknown, code: string) => {
       const d = decimalsOf.get(code)!;
       const [whole, frac = ''] = String(value).split('.');
-      return BigInt(whole!) * 10n ** BigInt(d) + BigInt((frac + '000000').slice(0, d) || '0');
+      return BigInt(whole!) * 10n ** BigInt(d) + BigInt(`${frac}000000`.slice(0, d) || '0');
     };
     for (const l of ledger) {
       const row = rows.find((r) => r.subscription_id === l.subscription_id && r.credit_type === l.code)!;
       expect(row, `${l.subscription_id} ${l.code}`).toBeDefined();
-      expect({ granted: row.granted, consumed: row.consumed, voided: row.voided }).toEqual({ granted: q(l.granted, l.code), consumed: q(l.consumed, l.code), voided: q(l.voided, l.code) });
+      expect({ granted: row.granted, consumed: row.consumed, voided: row.voided }).toEqual({
+        granted: q(l.granted, l.code),
+        consumed: q(l.consumed, l.code),
+        voided: q(l.voided, l.code),
+      });
       // what the ledger still holds is usable, upcoming, or past its expiry and not yet swept
-      const [g, c, r, u, e, v] = ['granted', 'consumed', 'remaining', 'upcoming', 'expired', 'voided'].map((k) => scaled(row[k], l.code));
+      const [g, c, r, u, e, v] = ['granted', 'consumed', 'remaining', 'upcoming', 'expired', 'voided'].map((k) =>
+        scaled(row[k], l.code),
+      );
       expect(g! - c! - e! - v!).toBe(r! + u!);
       expect(e! - BigInt(l.swept)).toBe(BigInt(l.held) - r! - u!);
       if (g! > 0n) expect(row.used_percent).toBeCloseTo((Number(c!) / Number(g!)) * 100, 1);
@@ -282,8 +423,16 @@ describe('balances', () => {
     const ufuq = rows.find((r) => r.client_ref === 'x-ufuq')!;
     expect(ufuq).toMatchObject({ granted: '200', consumed: '22', remaining: '178', expired: '0', used_percent: 11 });
     const zeta = rows.find((r) => r.client_ref === 'x-zeta')!;
-    expect(zeta).toMatchObject({ granted: '12', consumed: '10', remaining: '0', expired: '2', subscription_status: 'expired' });
-    const renewed = rows.find((r) => r.client_ref === 'x-acme' && r.package_code === 'x-combo' && r.credit_type === 'x-data')!;
+    expect(zeta).toMatchObject({
+      granted: '12',
+      consumed: '10',
+      remaining: '0',
+      expired: '2',
+      subscription_status: 'expired',
+    });
+    const renewed = rows.find(
+      (r) => r.client_ref === 'x-acme' && r.package_code === 'x-combo' && r.credit_type === 'x-data',
+    )!;
     expect(renewed).toMatchObject({ granted: '5', consumed: '1.75', remaining: '0.75', upcoming: '2.5' });
   });
 });
@@ -293,13 +442,44 @@ describe('expiring', () => {
     const { rows } = await jsonRows<Row>(app, { type: 'expiring', params: { days_ahead: 20 } });
     const until = now.getTime() + 20 * 86_400_000;
     const views = await allSubscriptions();
-    const balances = views.flatMap((s) => s.balances.filter((b) => b.status === 'active' && b.remaining !== '0' && Date.parse(b.expires_at) > now.getTime() && Date.parse(b.expires_at) <= until).map((b) => ({ id: b.id, remaining: b.remaining })));
-    expect(rows.filter((r) => r.row_type === 'balance').map((r) => ({ id: r.balance_id, remaining: r.remaining })).sort((a, b) => String(a.id).localeCompare(String(b.id)))).toEqual(balances.sort((a, b) => a.id.localeCompare(b.id)));
-    const ending = views.filter((s) => s.status === 'active' && Date.parse(s.current_period_end) > now.getTime() && Date.parse(s.current_period_end) <= until).map((s) => s.id).sort();
-    expect(rows.filter((r) => r.row_type === 'subscription').map((r) => r.subscription_id).sort()).toEqual(ending);
+    const balances = views.flatMap((s) =>
+      s.balances
+        .filter(
+          (b) =>
+            b.status === 'active' &&
+            b.remaining !== '0' &&
+            Date.parse(b.expires_at) > now.getTime() &&
+            Date.parse(b.expires_at) <= until,
+        )
+        .map((b) => ({ id: b.id, remaining: b.remaining })),
+    );
+    expect(
+      rows
+        .filter((r) => r.row_type === 'balance')
+        .map((r) => ({ id: r.balance_id, remaining: r.remaining }))
+        .sort((a, b) => String(a.id).localeCompare(String(b.id))),
+    ).toEqual(balances.sort((a, b) => a.id.localeCompare(b.id)));
+    const ending = views
+      .filter(
+        (s) =>
+          s.status === 'active' &&
+          Date.parse(s.current_period_end) > now.getTime() &&
+          Date.parse(s.current_period_end) <= until,
+      )
+      .map((s) => s.id)
+      .sort();
+    expect(
+      rows
+        .filter((r) => r.row_type === 'subscription')
+        .map((r) => r.subscription_id)
+        .sort(),
+    ).toEqual(ending);
     // soonest first, each with what it still holds
     const times = rows.map((r) => Date.parse(String(r.expires_at)));
     expect(times).toEqual([...times].sort((a, b) => a - b));
-    expect(rows.find((r) => r.row_type === 'subscription' && r.client_ref === 'x-ufuq')).toMatchObject({ remains: 'x-sms: 178', renews: false });
+    expect(rows.find((r) => r.row_type === 'subscription' && r.client_ref === 'x-ufuq')).toMatchObject({
+      remains: 'x-sms: 178',
+      renews: false,
+    });
   });
 });

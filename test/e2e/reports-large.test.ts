@@ -72,7 +72,9 @@ beforeAll(async () => {
   await db.raw('ANALYZE balances');
   await db.raw('ANALYZE subscriptions');
   await db.raw('ANALYZE clients');
-  console.log(`[large] generated ${CLIENTS} clients, ${SUBSCRIPTIONS} subscriptions and balances, ${LEDGER_ROWS + SUBSCRIPTIONS} ledger rows in ${Math.round(performance.now() - started)} ms`);
+  console.log(
+    `[large] generated ${CLIENTS} clients, ${SUBSCRIPTIONS} subscriptions and balances, ${LEDGER_ROWS + SUBSCRIPTIONS} ledger rows in ${Math.round(performance.now() - started)} ms`,
+  );
 }, 6 * TIME_LIMIT_MS);
 
 afterAll(async () => {
@@ -98,7 +100,17 @@ async function measured(body: Record<string, unknown>) {
     gc();
     const after = process.memoryUsage();
     const mib = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;
-    const figures = { type: body.type, format: body.format, rows: run.row_count, mib_out: mib(run.byte_size ?? 0), ms, heap_before_mib: mib(before.heapUsed), heap_peak_growth_mib: mib(peak - before.heapUsed), heap_retained_mib: mib(after.heapUsed - before.heapUsed), rss_mib: mib(after.rss) };
+    const figures = {
+      type: body.type,
+      format: body.format,
+      rows: run.row_count,
+      mib_out: mib(run.byte_size ?? 0),
+      ms,
+      heap_before_mib: mib(before.heapUsed),
+      heap_peak_growth_mib: mib(peak - before.heapUsed),
+      heap_retained_mib: mib(after.heapUsed - before.heapUsed),
+      rss_mib: mib(after.rss),
+    };
     console.log('[large]', JSON.stringify(figures));
     return { run, ms, growth: peak - before.heapUsed, retained: after.heapUsed - before.heapUsed };
   } finally {
@@ -122,34 +134,54 @@ describe('a large ledger', () => {
     expect(text).toMatch(/Index Only Scan using ledger_usage/);
   });
 
-  it('streams the consumption report of the whole year, per client and day, with a bounded heap', async () => {
-    const { run, ms, growth, retained } = await measured({ type: 'consumption', format: 'csv', params: { per: 'client', from: '2025-06-01' } });
-    expect(run.status, run.error ?? '').toBe('done');
-    expect(run.row_count).toBeGreaterThan(LEDGER_ROWS * 0.75);
-    // rows held at once: a batch of the cursor and a 1 MiB chunk; the rest is garbage collected as it goes
-    expect(growth).toBeLessThan(96 * 1024 * 1024);
-    expect(retained).toBeLessThan(16 * 1024 * 1024);
-    expect(ms).toBeLessThan(TIME_LIMIT_MS);
-    // the rows add up to the ledger
-    const [sum] = (await app.database.db('ledger_entries').whereIn('kind', ['consume', 'reverse']).andWhere('effective_at', '>=', run.params.from as string).sum({ net: app.database.db.raw('-amount') })) as Array<{ net: string }>;
-    const file = await download(app, run.id);
-    expect(file.headers.get('content-length')).toBe(String(run.byte_size));
-    const lines = file.text.split('\r\n').slice(1).filter(Boolean);
-    expect(lines).toHaveLength(run.row_count!);
-    const net = lines.reduce((s, line) => s + BigInt(line.slice(line.lastIndexOf(',') + 1)), 0n);
-    expect(net.toString()).toBe(String(sum!.net));
-  }, 3 * TIME_LIMIT_MS);
+  it(
+    'streams the consumption report of the whole year, per client and day, with a bounded heap',
+    async () => {
+      const { run, ms, growth, retained } = await measured({
+        type: 'consumption',
+        format: 'csv',
+        params: { per: 'client', from: '2025-06-01' },
+      });
+      expect(run.status, run.error ?? '').toBe('done');
+      expect(run.row_count).toBeGreaterThan(LEDGER_ROWS * 0.75);
+      // rows held at once: a batch of the cursor and a 1 MiB chunk; the rest is garbage collected as it goes
+      expect(growth).toBeLessThan(96 * 1024 * 1024);
+      expect(retained).toBeLessThan(16 * 1024 * 1024);
+      expect(ms).toBeLessThan(TIME_LIMIT_MS);
+      // the rows add up to the ledger
+      const [sum] = (await app.database
+        .db('ledger_entries')
+        .whereIn('kind', ['consume', 'reverse'])
+        .andWhere('effective_at', '>=', run.params.from as string)
+        .sum({ net: app.database.db.raw('-amount') })) as Array<{ net: string }>;
+      const file = await download(app, run.id);
+      expect(file.headers.get('content-length')).toBe(String(run.byte_size));
+      const lines = file.text.split('\r\n').slice(1).filter(Boolean);
+      expect(lines).toHaveLength(run.row_count!);
+      const net = lines.reduce((s, line) => s + BigInt(line.slice(line.lastIndexOf(',') + 1)), 0n);
+      expect(net.toString()).toBe(String(sum!.net));
+    },
+    3 * TIME_LIMIT_MS,
+  );
 
-  it('streams the balances report (one row per subscription) as JSON, in ~1 MiB chunks, with a bounded heap', async () => {
-    const { run, ms, growth, retained } = await measured({ type: 'balances', format: 'json' });
-    expect(run.status, run.error ?? '').toBe('done');
-    expect(run.row_count).toBe(SUBSCRIPTIONS);
-    expect(run.byte_size).toBeGreaterThan(10 * 1024 * 1024);
-    expect(growth).toBeLessThan(96 * 1024 * 1024);
-    expect(retained).toBeLessThan(16 * 1024 * 1024);
-    expect(ms).toBeLessThan(TIME_LIMIT_MS);
-    const chunks = await app.database.db('report_chunks').where({ report_id: run.id }).select(app.database.db.raw('seq, length(data) AS size')).orderBy('seq');
-    expect(chunks.length).toBe(Math.ceil(run.byte_size! / (1024 * 1024)));
-    expect(chunks.slice(0, -1).every((c: { size: number }) => Number(c.size) === 1024 * 1024)).toBe(true);
-  }, 3 * TIME_LIMIT_MS);
+  it(
+    'streams the balances report (one row per subscription) as JSON, in ~1 MiB chunks, with a bounded heap',
+    async () => {
+      const { run, ms, growth, retained } = await measured({ type: 'balances', format: 'json' });
+      expect(run.status, run.error ?? '').toBe('done');
+      expect(run.row_count).toBe(SUBSCRIPTIONS);
+      expect(run.byte_size).toBeGreaterThan(10 * 1024 * 1024);
+      expect(growth).toBeLessThan(96 * 1024 * 1024);
+      expect(retained).toBeLessThan(16 * 1024 * 1024);
+      expect(ms).toBeLessThan(TIME_LIMIT_MS);
+      const chunks = await app.database
+        .db('report_chunks')
+        .where({ report_id: run.id })
+        .select(app.database.db.raw('seq, length(data) AS size'))
+        .orderBy('seq');
+      expect(chunks.length).toBe(Math.ceil(run.byte_size! / (1024 * 1024)));
+      expect(chunks.slice(0, -1).every((c: { size: number }) => Number(c.size) === 1024 * 1024)).toBe(true);
+    },
+    3 * TIME_LIMIT_MS,
+  );
 });

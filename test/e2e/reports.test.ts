@@ -1,13 +1,20 @@
 import { v5 as uuidv5 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertReportChunk } from '../../src/db/repositories/reports.js';
 import { awaitOutcome } from '../../src/commands/index.js';
+import { insertReportChunk } from '../../src/db/repositories/reports.js';
+import { newId } from '../../src/ids.js';
 import { jobIds } from '../../src/jobs/job-id.js';
 import { enqueueNightlyReports, nightlyReportId } from '../../src/reports/nightly.js';
-import { newId } from '../../src/ids.js';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
-import { countRows, createClient, createCreditType, createPackage, snapshotCounts, subscribe } from '../helpers/fixtures.js';
-import { awaitRun, download, jsonRows, parseCsv, runReport, type RunView } from '../helpers/reports.js';
+import {
+  countRows,
+  createClient,
+  createCreditType,
+  createPackage,
+  snapshotCounts,
+  subscribe,
+} from '../helpers/fixtures.js';
+import { awaitRun, download, jsonRows, parseCsv, type RunView, runReport } from '../helpers/reports.js';
 
 const NOW = '2026-04-15T10:00:00.000Z';
 let app: TestApp;
@@ -22,7 +29,16 @@ beforeAll(async () => {
   client = await createClient(app, { external_ref: 'r-client', name: 'Report Client' });
   await subscribe(app, client.id, pkg.code, { starts_at: '2026-03-20T00:00:00Z' });
   for (const [i, day] of ['2026-03-30', '2026-04-06', '2026-04-07', '2026-04-14'].entries()) {
-    const res = await app.request('POST', '/v1/consumptions?wait=true', { key: app.keys.write, body: { client: client.id, credit_type: sms.code, quantity: 10 * (i + 1), idempotency_key: `r-${i}`, occurred_at: `${day}T09:00:00Z` } });
+    const res = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: {
+        client: client.id,
+        credit_type: sms.code,
+        quantity: 10 * (i + 1),
+        idempotency_key: `r-${i}`,
+        occurred_at: `${day}T09:00:00Z`,
+      },
+    });
     expect(res.status, res.text).toBe(200);
   }
 });
@@ -30,7 +46,8 @@ afterAll(async () => {
   await app.close();
 });
 
-const post = (body: unknown, key: string | null = app.keys.write, headers: Record<string, string> = {}) => app.request('POST', '/v1/reports', { key, body, headers });
+const post = (body: unknown, key: string | null = app.keys.write, headers: Record<string, string> = {}) =>
+  app.request('POST', '/v1/reports', { key, body, headers });
 const WRITTEN = ['report_runs', 'report_chunks', 'accepted_jobs', 'idempotency_records', 'outbox_events'];
 
 describe('POST /v1/reports', () => {
@@ -53,10 +70,28 @@ describe('POST /v1/reports', () => {
   });
 
   it('resolves references to ids, days to business-day bounds (`to` includes its day)', async () => {
-    const res = await post({ type: 'consumption', format: 'csv', params: { client: client.external_ref, package: pkgCode, credit_type: 'r-sms', from: '2026-04-01', to: '2026-04-07', group_by: 'week', per: 'client' } });
+    const res = await post({
+      type: 'consumption',
+      format: 'csv',
+      params: {
+        client: client.external_ref,
+        package: pkgCode,
+        credit_type: 'r-sms',
+        from: '2026-04-01',
+        to: '2026-04-07',
+        group_by: 'week',
+        per: 'client',
+      },
+    });
     expect(res.status, res.text).toBe(202);
     const run = await awaitRun(app, res.body.id);
-    expect(run.params).toMatchObject({ client: client.id, from: '2026-04-01T00:00:00.000Z', to: '2026-04-07T23:59:59.999Z', group_by: 'week', per: 'client' });
+    expect(run.params).toMatchObject({
+      client: client.id,
+      from: '2026-04-01T00:00:00.000Z',
+      to: '2026-04-07T23:59:59.999Z',
+      group_by: 'week',
+      per: 'client',
+    });
     const file = await download(app, run.id);
     // 6 and 7 April are in the ISO week starting Monday 6 April
     expect(parseCsv(file.text)).toEqual([
@@ -81,7 +116,11 @@ describe('POST /v1/reports', () => {
     ['an unknown member', { type: 'balances', colour: 'red' }, '(body)'],
     ['an unknown param', { type: 'balances', params: { limit: 5 } }, 'params'],
     ['params that are not an object', { type: 'balances', params: 'all' }, 'params'],
-    ['a param that does not apply to the type', { type: 'consumption', params: { days_ahead: 3 } }, 'params.days_ahead'],
+    [
+      'a param that does not apply to the type',
+      { type: 'consumption', params: { days_ahead: 3 } },
+      'params.days_ahead',
+    ],
     ['a range on a snapshot report', { type: 'balances', params: { from: '2026-01-01' } }, 'params.from'],
     ['a bad date', { type: 'consumption', params: { from: '31/01/2026' } }, 'params.from'],
     ['a time without its offset', { type: 'consumption', params: { to: '2026-01-31T10:00:00' } }, 'params.to'],
@@ -137,7 +176,11 @@ describe('GET /v1/reports and /v1/reports/{id}', () => {
     const all: RunView[] = [];
     let cursor: string | null = null;
     do {
-      const res: TestResponse<{ data: RunView[]; next_cursor: string | null }> = await app.request('GET', `/v1/reports?type=expiring&limit=1${cursor ? `&cursor=${cursor}` : ''}`, { key: app.keys.read });
+      const res: TestResponse<{ data: RunView[]; next_cursor: string | null }> = await app.request(
+        'GET',
+        `/v1/reports?type=expiring&limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+        { key: app.keys.read },
+      );
       expect(res.status, res.text).toBe(200);
       expect(res.body.data.length).toBeLessThanOrEqual(1);
       all.push(...res.body.data);
@@ -145,7 +188,9 @@ describe('GET /v1/reports and /v1/reports/{id}', () => {
     } while (cursor);
     expect(all.map((r) => r.id)).toEqual([a.id, b.id]);
     const done = await app.request('GET', '/v1/reports?status=done&trigger=api&limit=500', { key: app.keys.read });
-    expect(done.body.data.every((r: RunView & { trigger: string }) => r.status === 'done' && r.trigger === 'api')).toBe(true);
+    expect(done.body.data.every((r: RunView & { trigger: string }) => r.status === 'done' && r.trigger === 'api')).toBe(
+      true,
+    );
     expect((await app.request('GET', '/v1/reports?status=finished', { key: app.keys.read })).status).toBe(422);
     expect((await app.request('GET', '/v1/reports?cursor=nonsense', { key: app.keys.read })).status).toBe(422);
   });
@@ -159,7 +204,11 @@ describe('GET /v1/reports/{id}/download', () => {
     expect(file.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(file.headers.get('content-disposition')).toBe('attachment; filename="balances-2026-04-15.csv"');
     expect(file.headers.get('content-length')).toBe(String(csv.byte_size));
-    expect(file.text.startsWith('subscription_id,client_ref,client_name,package_code,subscription_status,credit_type,unit,granted,consumed,remaining,upcoming,expired,voided,used_percent\r\n')).toBe(true);
+    expect(
+      file.text.startsWith(
+        'subscription_id,client_ref,client_name,package_code,subscription_status,credit_type,unit,granted,consumed,remaining,upcoming,expired,voided,used_percent\r\n',
+      ),
+    ).toBe(true);
     expect(Buffer.byteLength(file.text)).toBe(csv.byte_size);
 
     const { run, doc } = await jsonRows(app, { type: 'balances' });
@@ -167,7 +216,15 @@ describe('GET /v1/reports/{id}/download', () => {
     expect(json.headers.get('content-type')).toBe('application/json');
     expect(json.headers.get('content-disposition')).toBe('attachment; filename="balances-2026-04-15.json"');
     expect(doc).toMatchObject({ type: 'balances', params: { as_of: NOW }, generated_at: NOW });
-    expect(doc.rows).toEqual([expect.objectContaining({ client_ref: 'r-client', granted: '500', consumed: '100', remaining: '400', used_percent: 20 })]);
+    expect(doc.rows).toEqual([
+      expect.objectContaining({
+        client_ref: 'r-client',
+        granted: '500',
+        consumed: '100',
+        remaining: '400',
+        used_percent: 20,
+      }),
+    ]);
   });
 
   it('answers 409 while the run is queued, and for a failed run; 404 for an unknown one', async () => {
@@ -179,7 +236,10 @@ describe('GET /v1/reports/{id}/download', () => {
       const early = await download(app, id);
       expect(early.status).toBe(409);
       expect(JSON.parse(early.text)).toMatchObject({ code: 'conflict', report_status: 'queued' });
-      expect((await app.request('GET', `/v1/reports/${id}`, { key: app.keys.read })).body).toMatchObject({ status: 'queued', download_url: null });
+      expect((await app.request('GET', `/v1/reports/${id}`, { key: app.keys.read })).body).toMatchObject({
+        status: 'queued',
+        download_url: null,
+      });
     } finally {
       await app.ctx.queues.reports.resume();
     }
@@ -187,7 +247,16 @@ describe('GET /v1/reports/{id}/download', () => {
     expect((await download(app, id)).status).toBe(200);
 
     const failed = newId();
-    await app.database.db('report_runs').insert({ id: failed, type: 'balances', params: '{}', format: 'csv', status: 'failed', trigger: 'api', error: 'boom', created_at: new Date(NOW) });
+    await app.database.db('report_runs').insert({
+      id: failed,
+      type: 'balances',
+      params: '{}',
+      format: 'csv',
+      status: 'failed',
+      trigger: 'api',
+      error: 'boom',
+      created_at: new Date(NOW),
+    });
     const refused = await download(app, failed);
     expect(refused.status).toBe(409);
     expect(JSON.parse(refused.text).detail).toContain('boom');
@@ -202,7 +271,15 @@ describe('the generate job', () => {
     const run = await runReport(app, { type: 'top_packages', format: 'csv' });
     const events = await app.database.db('outbox_events').where({ subject_id: run.id, type: 'report.ready' });
     expect(events).toHaveLength(1);
-    expect(events[0].payload.data).toEqual({ report_id: run.id, type: 'top_packages', format: 'csv', trigger: 'api', row_count: run.row_count, byte_size: run.byte_size, download_url: `/v1/reports/${run.id}/download` });
+    expect(events[0].payload.data).toEqual({
+      report_id: run.id,
+      type: 'top_packages',
+      format: 'csv',
+      trigger: 'api',
+      row_count: run.row_count,
+      byte_size: run.byte_size,
+      download_url: `/v1/reports/${run.id}/download`,
+    });
     expect(await app.database.db('accepted_jobs').where({ job_id: jobIds.report(run.id) })).toHaveLength(0);
   });
 
@@ -219,8 +296,20 @@ describe('the generate job', () => {
   it('a retried job for a half-written report deletes its chunks and starts again', async () => {
     const id = newId();
     const stale = newId();
-    await app.database.db('report_runs').insert({ id, type: 'balances', params: JSON.stringify({ as_of: NOW }), format: 'csv', status: 'running', trigger: 'api', attempt_id: stale, created_at: new Date(NOW), started_at: new Date(NOW) });
-    await app.database.db('report_chunks').insert([0, 1, 2].map((seq) => ({ report_id: id, seq, data: Buffer.from(`garbage ${seq}\r\n`) })));
+    await app.database.db('report_runs').insert({
+      id,
+      type: 'balances',
+      params: JSON.stringify({ as_of: NOW }),
+      format: 'csv',
+      status: 'running',
+      trigger: 'api',
+      attempt_id: stale,
+      created_at: new Date(NOW),
+      started_at: new Date(NOW),
+    });
+    await app.database
+      .db('report_chunks')
+      .insert([0, 1, 2].map((seq) => ({ report_id: id, seq, data: Buffer.from(`garbage ${seq}\r\n`) })));
     await app.ctx.queues.reports.add('generate', { report_id: id }, { jobId: jobIds.report(id) });
     const run = await awaitRun(app, id);
     expect(run).toMatchObject({ status: 'done', row_count: 1 });
@@ -235,12 +324,29 @@ describe('the generate job', () => {
   it('fails the run, with the error, when its last attempt fails (and gives every connection back)', async () => {
     const id = newId();
     // a time zone Postgres does not know: the statement itself fails
-    await app.database.db('report_runs').insert({ id, type: 'consumption', params: JSON.stringify({ from: '2026-04-01T00:00:00.000Z', to: NOW, group_by: 'day', time_zone: 'Mars/Olympus_Mons' }), format: 'csv', status: 'queued', trigger: 'api', created_at: new Date(NOW) });
+    await app.database.db('report_runs').insert({
+      id,
+      type: 'consumption',
+      params: JSON.stringify({
+        from: '2026-04-01T00:00:00.000Z',
+        to: NOW,
+        group_by: 'day',
+        time_zone: 'Mars/Olympus_Mons',
+      }),
+      format: 'csv',
+      status: 'queued',
+      trigger: 'api',
+      created_at: new Date(NOW),
+    });
     await app.ctx.queues.reports.add('generate', { report_id: id }, { jobId: jobIds.report(id), attempts: 1 });
     const outcome = await awaitOutcome(app.ctx, 'generate', jobIds.report(id));
     expect(outcome.state).toBe('failed');
     const run = await app.request('GET', `/v1/reports/${id}`, { key: app.keys.read });
-    expect(run.body).toMatchObject({ status: 'failed', error: expect.stringContaining('Mars/Olympus_Mons'), download_url: null });
+    expect(run.body).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('Mars/Olympus_Mons'),
+      download_url: null,
+    });
     expect(await app.database.db('report_chunks').where({ report_id: id })).toHaveLength(0);
     expect((app.ctx.db.client as { pool: { numUsed(): number } }).pool.numUsed()).toBe(0);
     expect((await runReport(app, { type: 'balances' })).status).toBe('done');
@@ -248,42 +354,77 @@ describe('the generate job', () => {
 
   it('creates the run itself when a producer sends the whole request, and fails one that cannot be made', async () => {
     const id = newId();
-    await app.ctx.queues.reports.add('generate', { report_id: id, type: 'expiring', format: 'csv', params: { days_ahead: 40 } }, { jobId: jobIds.report(id) });
+    await app.ctx.queues.reports.add(
+      'generate',
+      { report_id: id, type: 'expiring', format: 'csv', params: { days_ahead: 40 } },
+      { jobId: jobIds.report(id) },
+    );
     const run = await awaitRun(app, id);
-    expect(run).toMatchObject({ status: 'done', trigger: 'api', format: 'csv', params: { as_of: NOW, days_ahead: 40 } });
+    expect(run).toMatchObject({
+      status: 'done',
+      trigger: 'api',
+      format: 'csv',
+      params: { as_of: NOW, days_ahead: 40 },
+    });
 
     const bad = newId();
-    await app.ctx.queues.reports.add('generate', { report_id: bad, type: 'consumption', params: { days_ahead: 3 } }, { jobId: jobIds.report(bad) });
+    await app.ctx.queues.reports.add(
+      'generate',
+      { report_id: bad, type: 'consumption', params: { days_ahead: 3 } },
+      { jobId: jobIds.report(bad) },
+    );
     const outcome = await awaitOutcome(app.ctx, 'generate', jobIds.report(bad));
     expect(outcome).toMatchObject({ state: 'failed', failure: { code: 'validation_failed' } });
     const failed = await app.request('GET', `/v1/reports/${bad}`, { key: app.keys.read });
     expect(failed.body).toMatchObject({ status: 'failed', error: expect.stringContaining('params.days_ahead') });
 
     const invalid = newId();
-    await app.ctx.queues.reports.add('generate', { report_id: invalid, type: 'nope' }, { jobId: jobIds.report(invalid) });
-    expect(await awaitOutcome(app.ctx, 'generate', jobIds.report(invalid))).toMatchObject({ state: 'failed', failure: { code: 'validation_failed' } });
+    await app.ctx.queues.reports.add(
+      'generate',
+      { report_id: invalid, type: 'nope' },
+      { jobId: jobIds.report(invalid) },
+    );
+    expect(await awaitOutcome(app.ctx, 'generate', jobIds.report(invalid))).toMatchObject({
+      state: 'failed',
+      failure: { code: 'validation_failed' },
+    });
     const missing = newId();
     await app.ctx.queues.reports.add('generate', { report_id: missing }, { jobId: jobIds.report(missing) });
-    expect(await awaitOutcome(app.ctx, 'generate', jobIds.report(missing))).toMatchObject({ state: 'failed', failure: { code: 'not_found' } });
+    expect(await awaitOutcome(app.ctx, 'generate', jobIds.report(missing))).toMatchObject({
+      state: 'failed',
+      failure: { code: 'not_found' },
+    });
   });
 });
 
 describe('nightly runs', () => {
   it('make one run per type for the previous business day, with deterministic ids, however many schedulers ask', async () => {
     const asOf = new Date('2026-04-16T02:00:00.000Z');
-    const [first, second] = await Promise.all([enqueueNightlyReports(app.ctx, asOf), enqueueNightlyReports(app.ctx, new Date('2026-04-16T02:00:03.000Z'))]);
+    const [first, second] = await Promise.all([
+      enqueueNightlyReports(app.ctx, asOf),
+      enqueueNightlyReports(app.ctx, new Date('2026-04-16T02:00:03.000Z')),
+    ]);
     expect(first).toEqual(second);
     expect(first).toHaveLength(6);
     expect(first).toContain(nightlyReportId('consumption', '2026-04-15'));
-    expect(nightlyReportId('consumption', '2026-04-15')).toBe(uuidv5('nightly\nconsumption\n2026-04-15', 'b3c1e0a4-5d2f-4c8e-9f3a-7e6d5c4b3a29'));
+    expect(nightlyReportId('consumption', '2026-04-15')).toBe(
+      uuidv5('nightly\nconsumption\n2026-04-15', 'b3c1e0a4-5d2f-4c8e-9f3a-7e6d5c4b3a29'),
+    );
     expect(await app.database.db('report_runs').whereIn('id', first)).toHaveLength(6);
     const runs = await Promise.all(first.map((id) => awaitRun(app, id)));
     for (const run of runs) expect(run).toMatchObject({ status: 'done', trigger: 'nightly', format: 'csv' });
     const consumption = runs.find((r) => r.type === 'consumption')!;
-    expect(consumption.params).toEqual({ from: '2026-04-15T00:00:00.000Z', to: '2026-04-15T23:59:59.999Z', group_by: 'day', time_zone: 'UTC' });
+    expect(consumption.params).toEqual({
+      from: '2026-04-15T00:00:00.000Z',
+      to: '2026-04-15T23:59:59.999Z',
+      group_by: 'day',
+      time_zone: 'UTC',
+    });
     expect(runs.find((r) => r.type === 'balances')!.params).toEqual({ as_of: '2026-04-16T00:00:00.000Z' });
     // a scheduler that runs again the same night changes nothing
     expect(await enqueueNightlyReports(app.ctx, asOf)).toEqual(first);
-    expect(await app.database.db('outbox_events').whereIn('subject_id', first).andWhere({ type: 'report.ready' })).toHaveLength(6);
+    expect(
+      await app.database.db('outbox_events').whereIn('subject_id', first).andWhere({ type: 'report.ready' }),
+    ).toHaveLength(6);
   });
 });

@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AnyRoute, expressPath } from '../../src/http/route.js';
 import { createHttpApp, standardMounts } from '../../src/http/server.js';
-import { expressPath, type AnyRoute } from '../../src/http/route.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 
 /**
@@ -12,7 +12,14 @@ import { startTestApp, type TestApp } from '../helpers/app.js';
  */
 const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /openapi.json', 'GET /docs', 'GET /docs/init.js']);
 /** Middleware that runs before every route (logging, metrics, headers, body parsing, 404, errors). */
-const GLOBAL_MIDDLEWARE = ['result' /* pino-http */, 'recordHttpMetrics', 'helmetMiddleware', 'jsonParser', 'notFound', 'problemForError'];
+const GLOBAL_MIDDLEWARE = [
+  'result' /* pino-http */,
+  'recordHttpMetrics',
+  'helmetMiddleware',
+  'jsonParser',
+  'notFound',
+  'problemForError',
+];
 
 const lines: string[] = [];
 const capture = new Writable({
@@ -37,15 +44,28 @@ describe('every route is behind a key with a scope', () => {
     const { app: express, routes } = createHttpApp(app.ctx);
     const table = new Set(routes.map((r: AnyRoute) => `${r.method.toUpperCase()} ${expressPath(r.path)}`));
     const mounts = new Set(standardMounts(app.ctx).map((m) => m.path));
-    const stack = (express as unknown as { router: { stack: Array<{ name: string; route?: { path: string; methods: Record<string, boolean> }; slash: boolean; rawPath?: string }> } }).router.stack;
+    const stack = (
+      express as unknown as {
+        router: {
+          stack: Array<{
+            name: string;
+            route?: { path: string; methods: Record<string, boolean> };
+            slash: boolean;
+            rawPath?: string;
+          }>;
+        };
+      }
+    ).router.stack;
     const unknown: string[] = [];
     for (const layer of stack) {
       if (layer.route) {
         for (const method of Object.keys(layer.route.methods)) {
-          if (!table.has(`${method.toUpperCase()} ${layer.route.path}`)) unknown.push(`${method.toUpperCase()} ${layer.route.path} (not in the route table)`);
+          if (!table.has(`${method.toUpperCase()} ${layer.route.path}`))
+            unknown.push(`${method.toUpperCase()} ${layer.route.path} (not in the route table)`);
         }
       } else if (!layer.slash) {
-        if (!mounts.has(String(layer.rawPath))) unknown.push(`${layer.name} at ${layer.rawPath} (not a declared mount)`);
+        if (!mounts.has(String(layer.rawPath)))
+          unknown.push(`${layer.name} at ${layer.rawPath} (not a declared mount)`);
       } else if (!GLOBAL_MIDDLEWARE.includes(layer.name)) {
         unknown.push(`global middleware ${layer.name}`);
       }
@@ -73,11 +93,17 @@ describe('every route is behind a key with a scope', () => {
       const none = await app.request(route.method.toUpperCase(), url, { key: null, body });
       expect(none.status, `${route.method} ${route.path} without a key`).toBe(401);
       expect(none.body.code).toBe('unauthorized');
-      const bad = await app.request(route.method.toUpperCase(), url, { key: 'crd_forged0000000000000000000000000000', body });
+      const bad = await app.request(route.method.toUpperCase(), url, {
+        key: 'crd_forged0000000000000000000000000000',
+        body,
+      });
       expect(bad.status, `${route.method} ${route.path} with a forged key`).toBe(401);
       if (route.access === 'write' || route.access === 'admin') {
         const small = await app.request(route.method.toUpperCase(), url, { key: weaker[route.access], body });
-        expect(small.status, `${route.method} ${route.path} with a ${route.access === 'write' ? 'read' : 'write'} key`).toBe(403);
+        expect(
+          small.status,
+          `${route.method} ${route.path} with a ${route.access === 'write' ? 'read' : 'write'} key`,
+        ).toBe(403);
         expect(small.body.code).toBe('forbidden');
       }
     }
@@ -85,13 +111,22 @@ describe('every route is behind a key with a scope', () => {
 
   it('Bull Board and the pages need an admin key', async () => {
     for (const mount of standardMounts(app.ctx).filter((m) => m.access === 'admin')) {
-      const none = await fetch(`${app.baseUrl}${mount.path}`, { headers: { accept: 'application/json' }, redirect: 'manual' });
+      const none = await fetch(`${app.baseUrl}${mount.path}`, {
+        headers: { accept: 'application/json' },
+        redirect: 'manual',
+      });
       expect(none.status, `${mount.path} without a key`).toBe(401);
       const basicWrite = `Basic ${Buffer.from(`x:${app.keys.write}`).toString('base64')}`;
-      const write = await fetch(`${app.baseUrl}${mount.path}`, { headers: { accept: 'application/json', authorization: basicWrite }, redirect: 'manual' });
+      const write = await fetch(`${app.baseUrl}${mount.path}`, {
+        headers: { accept: 'application/json', authorization: basicWrite },
+        redirect: 'manual',
+      });
       expect(write.status, `${mount.path} with a write key`).toBe(403);
       const basicAdmin = `Basic ${Buffer.from(`x:${app.keys.admin}`).toString('base64')}`;
-      const admin = await fetch(`${app.baseUrl}${mount.path}`, { headers: { authorization: basicAdmin }, redirect: 'manual' });
+      const admin = await fetch(`${app.baseUrl}${mount.path}`, {
+        headers: { authorization: basicAdmin },
+        redirect: 'manual',
+      });
       expect(admin.status, `${mount.path} with an admin key`).toBeLessThan(400);
     }
   });
@@ -100,7 +135,9 @@ describe('every route is behind a key with a scope', () => {
 describe('keys are stored hashed', () => {
   it('the database holds no key, only a lookup prefix and a SHA-256', async () => {
     const rows = await app.database.db('api_keys').select('*');
-    const dump = JSON.stringify(rows, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'bigint' ? v.toString() : v));
+    const dump = JSON.stringify(rows, (_k, v: unknown) =>
+      Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'bigint' ? v.toString() : v,
+    );
     for (const key of Object.values(app.keys)) {
       expect(dump).not.toContain(key);
       expect(dump).toContain(key.slice(0, 12));
@@ -115,7 +152,8 @@ describe('rate limit per key', () => {
     const budget = Number(spent.headers.get('ratelimit')?.match(/limit=(\d+)/)?.[1] ?? 40);
     expect(budget).toBe(40);
     let last = spent;
-    for (let i = 0; i < 45 && last.status !== 429; i += 1) last = await app.request('GET', '/v1/credit-types', { key: app.keys.read });
+    for (let i = 0; i < 45 && last.status !== 429; i += 1)
+      last = await app.request('GET', '/v1/credit-types', { key: app.keys.read });
     expect(last.status).toBe(429);
     expect(last.body).toMatchObject({ code: 'rate_limited', status: 429 });
     expect(Number(last.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -136,7 +174,9 @@ describe('headers', () => {
 describe('secrets never reach the logs', () => {
   it('neither API keys nor webhook secrets appear in any log line', async () => {
     const secret = 'whsec_never_log_me_0123456789abcdef';
-    await app.request('POST', '/v1/webhook-endpoints', { body: { url: 'https://example.test/hook', events: ['*'], secret } });
+    await app.request('POST', '/v1/webhook-endpoints', {
+      body: { url: 'https://example.test/hook', events: ['*'], secret },
+    });
     await app.request('GET', '/v1/nothing', { key: app.keys.admin });
     await app.request('POST', '/v1/credit-types', { key: app.keys.admin, body: { code: 'Bad Code' } });
     const all = lines.join('');
@@ -165,8 +205,11 @@ describe('no SQL is built by pasting values into it', () => {
     /^(SELECT|JOINS|agg\.sql|creditTypeFilter|andSub|and|LIVE|clientFilter|where\.join\(' AND '\))$/,
   ];
   const files = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+    );
 
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the test's name quotes the syntax it checks
   it('every ${…} in a SQL template is a known fragment', () => {
     const offenders: string[] = [];
     for (const file of [...files('src'), ...files('migrations')]) {

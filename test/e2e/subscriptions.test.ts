@@ -10,7 +10,14 @@ beforeAll(async () => {
   app = await startTestApp({ now: '2026-01-31T09:00:00.000Z' });
   sms = await createCreditType(app, { code: 'sub-sms', unit: 'message' });
   hours = await createCreditType(app, { code: 'sub-hours', unit: 'hour', decimals: 2 });
-  pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }, { credit_type: hours.code, units: '2.5' }], { code: 'sub-pro', price: 4900, currency: 'USD' });
+  pkg = await createPackage(
+    app,
+    [
+      { credit_type: sms.code, units: 100 },
+      { credit_type: hours.code, units: '2.5' },
+    ],
+    { code: 'sub-pro', price: 4900, currency: 'USD' },
+  );
 });
 afterAll(async () => {
   await app.close();
@@ -53,8 +60,17 @@ describe('subscribe: one transaction writes the subscription, its balances, thei
 
   it('honours its own price, auto_renew, starts_at and lists/gets/patches it', async () => {
     const client = await createClient(app);
-    const sub = await subscribe(app, client.id, pkg.id, { price: 3900, auto_renew: true, starts_at: '2026-02-01T00:00:00Z' });
-    expect(sub).toMatchObject({ price: 3900, price_source: 'subscription', auto_renew: true, current_period_end: '2026-03-01T00:00:00.000Z' });
+    const sub = await subscribe(app, client.id, pkg.id, {
+      price: 3900,
+      auto_renew: true,
+      starts_at: '2026-02-01T00:00:00Z',
+    });
+    expect(sub).toMatchObject({
+      price: 3900,
+      price_source: 'subscription',
+      auto_renew: true,
+      current_period_end: '2026-03-01T00:00:00.000Z',
+    });
     expect(sub.invoice.total).toBe(3900);
 
     const got = await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read });
@@ -64,9 +80,21 @@ describe('subscribe: one transaction writes the subscription, its balances, thei
     const listed = await app.request('GET', `/v1/subscriptions?client=${client.external_ref}`, { key: app.keys.read });
     expect(listed.body.data.map((s: { id: string }) => s.id)).toEqual([sub.id]);
 
-    const patched = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { price: null, auto_renew: false, auto_recharge: { enabled: true, threshold_percent: 20, max_per_period: 2 } } });
+    const patched = await app.request('PATCH', `/v1/subscriptions/${sub.id}`, {
+      key: app.keys.write,
+      body: {
+        price: null,
+        auto_renew: false,
+        auto_recharge: { enabled: true, threshold_percent: 20, max_per_period: 2 },
+      },
+    });
     expect(patched.status, patched.text).toBe(200);
-    expect(patched.body).toMatchObject({ price: 4900, price_source: 'package', auto_renew: false, auto_recharge: { enabled: true, threshold_percent: 20, max_per_period: 2 } });
+    expect(patched.body).toMatchObject({
+      price: 4900,
+      price_source: 'package',
+      auto_renew: false,
+      auto_recharge: { enabled: true, threshold_percent: 20, max_per_period: 2 },
+    });
   });
 
   it('gives invoice numbers without gaps, in order', async () => {
@@ -91,7 +119,9 @@ describe('subscribe: one transaction writes the subscription, its balances, thei
   ])('refuses %s (%j) and writes nothing', async (_what, override, status, code) => {
     const client = await createClient(app);
     const before = await snapshotCounts(app);
-    const res = await app.request('POST', '/v1/subscriptions', { body: { client: client.id, package: pkg.code, ...override } });
+    const res = await app.request('POST', '/v1/subscriptions', {
+      body: { client: client.id, package: pkg.code, ...override },
+    });
     expect(res.status, res.text).toBe(status);
     expect(res.body.code).toBe(code);
     expect(await snapshotCounts(app)).toEqual(before);
@@ -111,14 +141,23 @@ describe('Idempotency-Key on a creating POST', () => {
   it('replays the first response for the same key and body, and answers 409 for another body', async () => {
     const client = await createClient(app);
     const headers = { 'idempotency-key': 'sub-once' };
-    const first = await app.request('POST', '/v1/subscriptions', { body: { client: client.id, package: pkg.code }, headers });
+    const first = await app.request('POST', '/v1/subscriptions', {
+      body: { client: client.id, package: pkg.code },
+      headers,
+    });
     const before = await snapshotCounts(app);
-    const second = await app.request('POST', '/v1/subscriptions', { body: { client: client.id, package: pkg.code }, headers });
+    const second = await app.request('POST', '/v1/subscriptions', {
+      body: { client: client.id, package: pkg.code },
+      headers,
+    });
     expect(second.status).toBe(201);
     expect(second.body.id).toBe(first.body.id);
     expect(second.headers.get('idempotent-replayed')).toBe('true');
     expect(await snapshotCounts(app)).toEqual(before);
-    const other = await app.request('POST', '/v1/subscriptions', { body: { client: client.id, package: pkg.code, auto_renew: true }, headers });
+    const other = await app.request('POST', '/v1/subscriptions', {
+      body: { client: client.id, package: pkg.code, auto_renew: true },
+      headers,
+    });
     expect(other.status).toBe(409);
     expect(other.body.code).toBe('idempotency_conflict');
     expect(await snapshotCounts(app)).toEqual(before);
@@ -128,7 +167,9 @@ describe('Idempotency-Key on a creating POST', () => {
     const client = await createClient(app);
     const headers = { 'idempotency-key': 'sub-race' };
     const results = await Promise.all(
-      Array.from({ length: 8 }, () => app.request('POST', '/v1/subscriptions', { body: { client: client.id, package: pkg.code }, headers })),
+      Array.from({ length: 8 }, () =>
+        app.request('POST', '/v1/subscriptions', { body: { client: client.id, package: pkg.code }, headers }),
+      ),
     );
     expect(results.every((r) => r.status === 201)).toBe(true);
     expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
@@ -139,9 +180,15 @@ describe('Idempotency-Key on a creating POST', () => {
   it('stores nothing for a failed request, so a corrected retry with the same key works', async () => {
     const client = await createClient(app);
     const headers = { 'idempotency-key': 'fix-and-retry' };
-    const failed = await app.request('POST', '/v1/subscriptions', { body: { client: client.id, package: 'ghost' }, headers });
+    const failed = await app.request('POST', '/v1/subscriptions', {
+      body: { client: client.id, package: 'ghost' },
+      headers,
+    });
     expect(failed.status).toBe(404);
-    const fixed = await app.request('POST', '/v1/subscriptions', { body: { client: client.id, package: pkg.code }, headers });
+    const fixed = await app.request('POST', '/v1/subscriptions', {
+      body: { client: client.id, package: pkg.code },
+      headers,
+    });
     expect(fixed.status).toBe(201);
   });
 });
@@ -150,7 +197,10 @@ describe('cancel', () => {
   it('at period end keeps the balances and stops renewals', async () => {
     const client = await createClient(app);
     const sub = await subscribe(app, client.id, pkg.code, { auto_renew: true });
-    const res = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, { key: app.keys.write, body: { at: 'period_end' } });
+    const res = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, {
+      key: app.keys.write,
+      body: { at: 'period_end' },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'active', cancel_at_period_end: true });
     expect(res.body.balances.every((b: { status: string }) => b.status === 'active')).toBe(true);
@@ -159,14 +209,20 @@ describe('cancel', () => {
   it('now voids what remains with a ledger entry per balance, once', async () => {
     const client = await createClient(app);
     const sub = await subscribe(app, client.id, pkg.code);
-    const res = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, { key: app.keys.write, body: { at: 'now', reason: 'customer left' } });
+    const res = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, {
+      key: app.keys.write,
+      body: { at: 'now', reason: 'customer left' },
+    });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('cancelled');
     expect(res.body.balances.map((b: { status: string; remaining: string }) => [b.status, b.remaining])).toEqual([
       ['void', '0'],
       ['void', '0'],
     ]);
-    const again = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, { key: app.keys.write, body: { at: 'now' } });
+    const again = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, {
+      key: app.keys.write,
+      body: { at: 'now' },
+    });
     expect(again.status).toBe(200);
     const voids = await app.database.db('ledger_entries').where({ subscription_id: sub.id, kind: 'void' });
     expect(voids).toHaveLength(2);
@@ -174,11 +230,23 @@ describe('cancel', () => {
   });
 
   it('answers 404 for an unknown subscription and 422 for a bad `at`', async () => {
-    expect((await app.request('POST', '/v1/subscriptions/00000000-0000-4000-8000-000000000000/cancel', { key: app.keys.write, body: {} })).status).toBe(404);
-    expect((await app.request('POST', '/v1/subscriptions/not-a-uuid/cancel', { key: app.keys.write, body: {} })).status).toBe(404);
+    expect(
+      (
+        await app.request('POST', '/v1/subscriptions/00000000-0000-4000-8000-000000000000/cancel', {
+          key: app.keys.write,
+          body: {},
+        })
+      ).status,
+    ).toBe(404);
+    expect(
+      (await app.request('POST', '/v1/subscriptions/not-a-uuid/cancel', { key: app.keys.write, body: {} })).status,
+    ).toBe(404);
     const client = await createClient(app);
     const sub = await subscribe(app, client.id, pkg.code);
-    const bad = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, { key: app.keys.write, body: { at: 'tomorrow' } });
+    const bad = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, {
+      key: app.keys.write,
+      body: { at: 'tomorrow' },
+    });
     expect(bad.status).toBe(422);
     expect(bad.body.errors[0].field).toBe('at');
   });

@@ -29,7 +29,9 @@ describe('the API describes itself', () => {
     expect(post.requestBody.content['application/json'].schema.properties).toHaveProperty('package');
     expect(post.security).toEqual([{ bearer: [] }]);
     expect(post['x-required-scope']).toBe('write');
-    expect(res.body.paths['/v1/packages/{id}'].patch.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'id', in: 'path', required: true })]));
+    expect(res.body.paths['/v1/packages/{id}'].patch.parameters).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'id', in: 'path', required: true })]),
+    );
     expect(res.body.components.schemas).toHaveProperty('Subscription');
     // every $ref resolves inside the document
     const refs = [...JSON.stringify(res.body).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
@@ -61,18 +63,29 @@ describe('errors are problem+json with a contract code', () => {
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
     const bad = await app.request('GET', '/v1/clients', { key: 'crd_notarealkey_000000000000000000000' });
     expect(bad.status).toBe(401);
-    const small = await app.request('POST', '/v1/credit-types', { key: app.keys.write, body: { code: 'x', name: 'x', unit: 'x' } });
+    const small = await app.request('POST', '/v1/credit-types', {
+      key: app.keys.write,
+      body: { code: 'x', name: 'x', unit: 'x' },
+    });
     expect(small.status).toBe(403);
     expect(small.body.code).toBe('forbidden');
-    const readOnly = await app.request('POST', '/v1/clients', { key: app.keys.read, body: { external_ref: 'x', name: 'x' } });
+    const readOnly = await app.request('POST', '/v1/clients', {
+      key: app.keys.read,
+      body: { external_ref: 'x', name: 'x' },
+    });
     expect(readOnly.status).toBe(403);
   });
 
   it('422 for a body that is not JSON, 413 for one too large, 404 for an unknown route', async () => {
-    const notJson = await app.request('POST', '/v1/clients', { raw: '{"external_ref": ', headers: { 'content-type': 'application/json' } });
+    const notJson = await app.request('POST', '/v1/clients', {
+      raw: '{"external_ref": ',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(notJson.status).toBe(422);
     expect(notJson.body.code).toBe('validation_failed');
-    const large = await app.request('POST', '/v1/clients', { body: { external_ref: 'big', name: 'x', metadata: { blob: 'x'.repeat(20_000) } } });
+    const large = await app.request('POST', '/v1/clients', {
+      body: { external_ref: 'big', name: 'x', metadata: { blob: 'x'.repeat(20_000) } },
+    });
     expect(large.status).toBe(413);
     expect(large.body.code).toBe('payload_too_large');
     const unknown = await app.request('GET', '/v1/nothing-here');

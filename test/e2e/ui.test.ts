@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { revokeApiKey, createApiKey } from '../../src/http/auth.js';
+import { createApiKey, revokeApiKey } from '../../src/http/auth.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 import { awaitRun } from '../helpers/reports.js';
@@ -22,28 +22,54 @@ interface Page {
 }
 
 async function get(path: string, headers: Record<string, string> = {}): Promise<Page> {
-  const res = await fetch(`${app.baseUrl}${path}`, { headers: { accept: 'text/html', ...headers }, redirect: 'manual' });
-  return { status: res.status, headers: res.headers, text: await res.text(), location: res.headers.get('location'), cookies: res.headers.getSetCookie() };
+  const res = await fetch(`${app.baseUrl}${path}`, {
+    headers: { accept: 'text/html', ...headers },
+    redirect: 'manual',
+  });
+  return {
+    status: res.status,
+    headers: res.headers,
+    text: await res.text(),
+    location: res.headers.get('location'),
+    cookies: res.headers.getSetCookie(),
+  };
 }
 
-async function postForm(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Page> {
+async function postForm(
+  path: string,
+  form: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<Page> {
   const res = await fetch(`${app.baseUrl}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...headers },
     body: new URLSearchParams(form).toString(),
     redirect: 'manual',
   });
-  return { status: res.status, headers: res.headers, text: await res.text(), location: res.headers.get('location'), cookies: res.headers.getSetCookie() };
+  return {
+    status: res.status,
+    headers: res.headers,
+    text: await res.text(),
+    location: res.headers.get('location'),
+    cookies: res.headers.getSetCookie(),
+  };
 }
 
-const cookieValue = (cookies: string[], name: string) => cookies.find((c) => c.startsWith(`${name}=`))?.split(';')[0]!.slice(name.length + 1);
+const cookieValue = (cookies: string[], name: string): string | undefined => {
+  const cookie = cookies.find((c) => c.startsWith(`${name}=`));
+  return cookie?.split(';')[0]?.slice(name.length + 1);
+};
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
 /** Signs in through the form; returns the session cookie header. */
 async function signIn(key = app.keys.admin): Promise<string> {
   const form = await get('/ui/login');
   const login = cookieValue(form.cookies, 'credits_ui_login')!;
-  const res = await postForm('/ui/login', { csrf: csrfOf(form.text), key, next: '/ui/clients' }, { cookie: `credits_ui_login=${login}` });
+  const res = await postForm(
+    '/ui/login',
+    { csrf: csrfOf(form.text), key, next: '/ui/clients' },
+    { cookie: `credits_ui_login=${login}` },
+  );
   expect(res.status, res.text).toBe(303);
   return `credits_ui=${cookieValue(res.cookies, 'credits_ui')}`;
 }
@@ -51,7 +77,10 @@ async function signIn(key = app.keys.admin): Promise<string> {
 beforeAll(async () => {
   app = await startTestApp({ roles: ['api', 'worker'], now: NOW });
   const ct = await createCreditType(app, { code: 'u-sms' });
-  const pkg = await createPackage(app, [{ credit_type: ct.code, units: 100 }], { code: 'u-pack', name: '<b>Pack</b> & "more"' });
+  const pkg = await createPackage(app, [{ credit_type: ct.code, units: 100 }], {
+    code: 'u-pack',
+    name: '<b>Pack</b> & "more"',
+  });
   const client = await createClient(app, { external_ref: 'u-evil', name: '<img src=x onerror=alert(1)>"\'&' });
   clientId = client.id;
   sub = await subscribe(app, client.id, pkg.code);
@@ -84,21 +113,35 @@ describe('getting in', () => {
     expect(form.cookies[0]).toMatch(/HttpOnly/);
     // without the form's own cookie (another site posting a login), nothing happens
     expect((await postForm('/ui/login', { csrf: csrfOf(form.text), key: app.keys.admin })).status).toBe(403);
-    const wrong = await postForm('/ui/login', { csrf: csrfOf(form.text), key: 'crd_wrong0000000000000000000000000' }, { cookie: `credits_ui_login=${login}` });
+    const wrong = await postForm(
+      '/ui/login',
+      { csrf: csrfOf(form.text), key: 'crd_wrong0000000000000000000000000' },
+      { cookie: `credits_ui_login=${login}` },
+    );
     expect(wrong.status).toBe(401);
     expect(wrong.text).toContain('not valid');
-    const reader = await postForm('/ui/login', { csrf: csrfOf(form.text), key: app.keys.read }, { cookie: `credits_ui_login=${login}` });
+    const reader = await postForm(
+      '/ui/login',
+      { csrf: csrfOf(form.text), key: app.keys.read },
+      { cookie: `credits_ui_login=${login}` },
+    );
     expect(reader.status).toBe(401);
     expect(reader.text).toContain('not an admin key');
 
-    const res = await postForm('/ui/login', { csrf: csrfOf(form.text), key: app.keys.admin, next: '/ui/packages' }, { cookie: `credits_ui_login=${login}` });
+    const res = await postForm(
+      '/ui/login',
+      { csrf: csrfOf(form.text), key: app.keys.admin, next: '/ui/packages' },
+      { cookie: `credits_ui_login=${login}` },
+    );
     expect(res.status).toBe(303);
     expect(res.location).toBe('/ui/packages');
     const cookie = res.cookies.find((c) => c.startsWith('credits_ui='))!;
     expect(cookie).toMatch(/; Path=\/ui; Max-Age=28800; HttpOnly; SameSite=Strict/);
     const token = cookieValue(res.cookies, 'credits_ui')!;
     const rows = await app.database.db('ui_sessions');
-    expect(rows.some((r: { token_hash: Buffer }) => r.token_hash.equals(createHash('sha256').update(token).digest()))).toBe(true);
+    expect(
+      rows.some((r: { token_hash: Buffer }) => r.token_hash.equals(createHash('sha256').update(token).digest())),
+    ).toBe(true);
     expect(JSON.stringify(rows)).not.toContain(token);
     expect((await get('/ui/packages', { cookie: `credits_ui=${token}` })).status).toBe(200);
     // a forged or unknown token is not a session
@@ -109,7 +152,11 @@ describe('getting in', () => {
     const form = await get('/ui/login');
     const login = cookieValue(form.cookies, 'credits_ui_login')!;
     for (const next of ['https://evil.example/', '//evil.example', '/v1/clients', '/ui/../v1']) {
-      const res = await postForm('/ui/login', { csrf: csrfOf(form.text), key: app.keys.admin, next }, { cookie: `credits_ui_login=${login}` });
+      const res = await postForm(
+        '/ui/login',
+        { csrf: csrfOf(form.text), key: app.keys.admin, next },
+        { cookie: `credits_ui_login=${login}` },
+      );
       expect(res.location).toBe('/ui');
     }
   });
@@ -141,7 +188,15 @@ describe('getting in', () => {
 describe('the pages', () => {
   it('send security headers, with a CSP that allows only this origin, and declare UTF-8, a language and a direction', async () => {
     const session = await signIn();
-    for (const path of ['/ui', '/ui/clients', `/ui/clients/${clientId}`, '/ui/packages', '/ui/packages/u-pack', '/ui/reports', '/ui/login']) {
+    for (const path of [
+      '/ui',
+      '/ui/clients',
+      `/ui/clients/${clientId}`,
+      '/ui/packages',
+      '/ui/packages/u-pack',
+      '/ui/reports',
+      '/ui/login',
+    ]) {
       const page = await get(path, path === '/ui/login' ? {} : { cookie: session });
       expect(page.status, path).toBe(200);
       expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -184,7 +239,7 @@ describe('the pages', () => {
 });
 
 describe('forms are protected against cross-site requests', () => {
-  it('refuses a post without the token, with another session\'s token, or from another origin', async () => {
+  it("refuses a post without the token, with another session's token, or from another origin", async () => {
     const session = await signIn();
     const other = await signIn();
     const page = await get(`/ui/clients/${clientId}`, { cookie: session });
@@ -193,12 +248,27 @@ describe('forms are protected against cross-site requests', () => {
     expect(mine).not.toBe(theirs);
     const before = await countRows(app, 'subscription_periods');
     expect((await postForm(`/ui/subscriptions/${sub.id}/renew`, {}, { cookie: session })).status).toBe(403);
-    expect((await postForm(`/ui/subscriptions/${sub.id}/renew`, { csrf: theirs }, { cookie: session })).status).toBe(403);
+    expect((await postForm(`/ui/subscriptions/${sub.id}/renew`, { csrf: theirs }, { cookie: session })).status).toBe(
+      403,
+    );
     // as long as the token in characters, longer in bytes: refused, not a 500 from the comparison
-    expect((await postForm(`/ui/subscriptions/${sub.id}/renew`, { csrf: 'é'.repeat(mine.length) }, { cookie: session })).status).toBe(403);
-    expect((await postForm(`/ui/subscriptions/${sub.id}/renew`, { csrf: mine }, { cookie: session, origin: 'https://evil.example' })).status).toBe(403);
+    expect(
+      (await postForm(`/ui/subscriptions/${sub.id}/renew`, { csrf: 'é'.repeat(mine.length) }, { cookie: session }))
+        .status,
+    ).toBe(403);
+    expect(
+      (
+        await postForm(
+          `/ui/subscriptions/${sub.id}/renew`,
+          { csrf: mine },
+          { cookie: session, origin: 'https://evil.example' },
+        )
+      ).status,
+    ).toBe(403);
     // HTTP Basic is sent by the browser by itself too: its forms need the token as well
-    expect((await postForm(`/ui/subscriptions/${sub.id}/renew`, {}, { authorization: basic(app.keys.admin) })).status).toBe(403);
+    expect(
+      (await postForm(`/ui/subscriptions/${sub.id}/renew`, {}, { authorization: basic(app.keys.admin) })).status,
+    ).toBe(403);
     expect(await countRows(app, 'subscription_periods')).toBe(before);
   });
 
@@ -206,7 +276,11 @@ describe('forms are protected against cross-site requests', () => {
     const session = await signIn();
     const page = await get(`/ui/clients/${clientId}`, { cookie: session });
     const csrf = csrfOf(page.text);
-    const renewed = await postForm(`/ui/subscriptions/${sub.id}/renew`, { csrf }, { cookie: session, origin: app.baseUrl });
+    const renewed = await postForm(
+      `/ui/subscriptions/${sub.id}/renew`,
+      { csrf },
+      { cookie: session, origin: app.baseUrl },
+    );
     expect(renewed.status).toBe(303);
     expect(renewed.location).toBe(`/ui/clients/${clientId}?notice=renewed`);
     const view = (await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read })).body;
@@ -226,26 +300,47 @@ describe('forms are protected against cross-site requests', () => {
     const session = await signIn();
     const csrf = csrfOf((await get('/ui/reports', { cookie: session })).text);
     const runs = await countRows(app, 'report_runs');
-    const bad = await postForm('/ui/reports', { csrf, type: 'consumption', format: 'csv', from: '2026-13-45' }, { cookie: session });
+    const bad = await postForm(
+      '/ui/reports',
+      { csrf, type: 'consumption', format: 'csv', from: '2026-13-45' },
+      { cookie: session },
+    );
     expect(bad.status).toBe(422);
     expect(bad.text).toContain('params.from');
     expect(await countRows(app, 'report_runs')).toBe(runs);
     // text Postgres cannot store, in a form field: refused as bad input, not a 500 page
     for (const client of ['a\u0000b', 'lone \ud800']) {
-      const hostile = await postForm('/ui/reports', { csrf, type: 'balances', format: 'csv', client }, { cookie: session });
+      const hostile = await postForm(
+        '/ui/reports',
+        { csrf, type: 'balances', format: 'csv', client },
+        { cookie: session },
+      );
       expect(hostile.status, hostile.text.slice(0, 300)).toBeGreaterThanOrEqual(400);
       expect(hostile.status).toBeLessThan(500);
     }
     expect(await countRows(app, 'report_runs')).toBe(runs);
 
-    const ok = await postForm('/ui/reports', { csrf, type: 'balances', format: 'csv', days_ahead: '3', from: '2026-01-01', client: 'u-evil' }, { cookie: session });
+    const ok = await postForm(
+      '/ui/reports',
+      { csrf, type: 'balances', format: 'csv', days_ahead: '3', from: '2026-01-01', client: 'u-evil' },
+      { cookie: session },
+    );
     expect(ok.status).toBe(303);
     expect(ok.location).toBe('/ui/reports?notice=report_queued');
     const [row] = await app.database.db('report_runs').orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1);
     expect(row).toMatchObject({ type: 'balances', trigger: 'ui', format: 'csv', params: { client: clientId } });
     expect((await awaitRun(app, row.id)).status).toBe('done');
     // a run that failed before its params were resolved still shows, with what it was sent
-    await app.database.db('report_runs').insert({ id: '0190a000-0000-7000-8000-000000000001', type: 'consumption', params: JSON.stringify({ from: 'garbage', client: 'nobody' }), format: 'json', status: 'failed', trigger: 'api', error: 'validation_failed: params.from: <bad>', created_at: new Date(NOW) });
+    await app.database.db('report_runs').insert({
+      id: '0190a000-0000-7000-8000-000000000001',
+      type: 'consumption',
+      params: JSON.stringify({ from: 'garbage', client: 'nobody' }),
+      format: 'json',
+      status: 'failed',
+      trigger: 'api',
+      error: 'validation_failed: params.from: <bad>',
+      created_at: new Date(NOW),
+    });
     const list = await get('/ui/reports', { cookie: session });
     expect(list.status).toBe(200);
     expect(list.text).toContain(`href="/ui/reports/${row.id}/download"`);

@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { sign, verifySignature } from '../../src/webhooks/signature.js';
@@ -55,7 +55,11 @@ let app: TestApp;
 let receiver: Receiver;
 const secret = 'whsec_test_secret_for_signatures_0123';
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-04-01T00:00:00.000Z', env: { WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '2' } });
+  app = await startTestApp({
+    roles: ['api', 'worker'],
+    now: '2026-04-01T00:00:00.000Z',
+    env: { WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '2' },
+  });
   receiver = new Receiver();
   await receiver.start();
 });
@@ -66,7 +70,9 @@ afterAll(async () => {
 
 describe('webhooks: every event of the outbox reaches its endpoints, signed', () => {
   it('delivers subscription and invoice events, retries a receiver that fails first, and records each attempt', async () => {
-    const endpoint = await app.request('POST', '/v1/webhook-endpoints', { body: { url: receiver.url, events: ['subscription.created', 'invoice.created'], secret } });
+    const endpoint = await app.request('POST', '/v1/webhook-endpoints', {
+      body: { url: receiver.url, events: ['subscription.created', 'invoice.created'], secret },
+    });
     expect(endpoint.status, endpoint.text).toBe(201);
     expect(endpoint.body.secret).toBe(secret);
     const listed = await app.request('GET', '/v1/webhook-endpoints');
@@ -88,7 +94,13 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     }
     const final = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
     expect(final.map((d) => d.status)).toEqual(['delivered', 'delivered']);
-    const attempts = await app.database.db('webhook_attempts').whereIn('delivery_id', final.map((d) => d.id)).orderBy('started_at');
+    const attempts = await app.database
+      .db('webhook_attempts')
+      .whereIn(
+        'delivery_id',
+        final.map((d) => d.id),
+      )
+      .orderBy('started_at');
     expect(attempts.map((a) => a.status_code).sort()).toEqual([200, 200, 500]);
 
     const types = receiver.received.map((r) => r.headers['credits-event-type']);
@@ -110,21 +122,36 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     const now = 1_800_000_000;
     const header = sign(secret, body, now);
     expect(verifySignature(secret, header, body, now)).toEqual({ ok: true, timestamp: now });
-    expect(verifySignature('another_secret_of_some_length', header, body, now)).toEqual({ ok: false, reason: 'mismatch' });
+    expect(verifySignature('another_secret_of_some_length', header, body, now)).toEqual({
+      ok: false,
+      reason: 'mismatch',
+    });
     expect(verifySignature(secret, header, body.replace('100', '1'), now)).toEqual({ ok: false, reason: 'mismatch' });
-    expect(verifySignature(secret, header, body, now + 301)).toEqual({ ok: false, reason: 'timestamp_out_of_tolerance' });
+    expect(verifySignature(secret, header, body, now + 301)).toEqual({
+      ok: false,
+      reason: 'timestamp_out_of_tolerance',
+    });
     expect(verifySignature(secret, 'v1=abc', body, now)).toEqual({ ok: false, reason: 'malformed' });
     expect(verifySignature(secret, undefined, body, now)).toEqual({ ok: false, reason: 'malformed' });
   });
 
   it('stops delivering to a deleted endpoint and refuses bad endpoints', async () => {
-    const bad = await app.request('POST', '/v1/webhook-endpoints', { body: { url: 'ftp://example.test', events: ['*'] } });
+    const bad = await app.request('POST', '/v1/webhook-endpoints', {
+      body: { url: 'ftp://example.test', events: ['*'] },
+    });
     expect(bad.status).toBe(422);
-    const unknownEvent = await app.request('POST', '/v1/webhook-endpoints', { body: { url: receiver.url, events: ['balance.exploded'] } });
+    const unknownEvent = await app.request('POST', '/v1/webhook-endpoints', {
+      body: { url: receiver.url, events: ['balance.exploded'] },
+    });
     expect(unknownEvent.status).toBe(422);
-    const shortSecret = await app.request('POST', '/v1/webhook-endpoints', { body: { url: receiver.url, events: ['*'], secret: 'short' } });
+    const shortSecret = await app.request('POST', '/v1/webhook-endpoints', {
+      body: { url: receiver.url, events: ['*'], secret: 'short' },
+    });
     expect(shortSecret.status).toBe(422);
-    const notAdmin = await app.request('POST', '/v1/webhook-endpoints', { key: app.keys.write, body: { url: receiver.url, events: ['*'] } });
+    const notAdmin = await app.request('POST', '/v1/webhook-endpoints', {
+      key: app.keys.write,
+      body: { url: receiver.url, events: ['*'] },
+    });
     expect(notAdmin.status).toBe(403);
     const endpoint = await app.request('POST', '/v1/webhook-endpoints', { body: { url: receiver.url, events: ['*'] } });
     expect(endpoint.body.secret).toMatch(/^whsec_/);
@@ -134,8 +161,11 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
 
   it('a delivery that ran out of attempts is failed for good, and sent again on request', async () => {
     // this receiver serves one endpoint in this test
-    for (const other of (await app.request('GET', '/v1/webhook-endpoints')).body.data as Array<{ id: string }>) await app.request('DELETE', `/v1/webhook-endpoints/${other.id}`);
-    const endpoint = await app.request('POST', '/v1/webhook-endpoints', { body: { url: receiver.url, events: ['invoice.voided'], secret } });
+    for (const other of (await app.request('GET', '/v1/webhook-endpoints')).body.data as Array<{ id: string }>)
+      await app.request('DELETE', `/v1/webhook-endpoints/${other.id}`);
+    const endpoint = await app.request('POST', '/v1/webhook-endpoints', {
+      body: { url: receiver.url, events: ['invoice.voided'], secret },
+    });
     expect(endpoint.status, endpoint.text).toBe(201);
     const sms = await createCreditType(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
@@ -156,6 +186,8 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     expect(done.state).toBe('completed');
     expect((await app.database.db('webhook_deliveries').where({ id: delivery!.id }).first()).status).toBe('delivered');
     expect((await app.request('POST', `/v1/webhook-deliveries/${delivery!.id}/retry`)).status).toBe(409);
-    expect((await app.request('POST', '/v1/webhook-deliveries/00000000-0000-4000-8000-000000000000/retry')).status).toBe(404);
+    expect(
+      (await app.request('POST', '/v1/webhook-deliveries/00000000-0000-4000-8000-000000000000/retry')).status,
+    ).toBe(404);
   });
 });

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import { inject } from 'vitest';
+import type { AppContext } from '../../src/app-context.js';
 import { ManualClock } from '../../src/clock.js';
-import { loadConfig, type Config, type Role } from '../../src/config.js';
+import { type Config, loadConfig, type Role } from '../../src/config.js';
 import { createApiKey } from '../../src/http/auth.js';
 import { createLogger } from '../../src/logger.js';
 import { removeQueueKeys } from '../../src/queue/remove-prefix.js';
-import { startRoles, type RunningRoles } from '../../src/roles.js';
+import { type RunningRoles, startRoles } from '../../src/roles.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
-import type { AppContext } from '../../src/app-context.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export interface TestResponse<T = any> {
@@ -48,7 +48,15 @@ export interface TestAppOptions {
 }
 
 export function testConfig(prefix: string, env: Record<string, string> = {}): Config {
-  return loadConfig({ LOG_LEVEL: 'silent', BULL_PREFIX: prefix, BUSINESS_TZ: 'UTC', PORT: '0', HOST: '127.0.0.1', WAIT_TIMEOUT_MS: '10000', ...env });
+  return loadConfig({
+    LOG_LEVEL: 'silent',
+    BULL_PREFIX: prefix,
+    BUSINESS_TZ: 'UTC',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    WAIT_TIMEOUT_MS: '10000',
+    ...env,
+  });
 }
 
 /**
@@ -60,7 +68,13 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const prefix = `{t${randomBytes(5).toString('hex')}}`;
   const config = testConfig(prefix, options.env);
   const clock = new ManualClock(options.now ?? '2026-01-15T10:00:00.000Z');
-  const runtime = createRuntime({ config, databaseUrl: database.url, redisUrl: inject('redisUrl'), log: createLogger(config.LOG_LEVEL, 'credits', options.logTo), clock });
+  const runtime = createRuntime({
+    config,
+    databaseUrl: database.url,
+    redisUrl: inject('redisUrl'),
+    log: createLogger(config.LOG_LEVEL, 'credits', options.logTo),
+    clock,
+  });
   const roles: RunningRoles = await startRoles(runtime.ctx, options.roles ?? ['api']);
   const baseUrl = `http://127.0.0.1:${roles.port}`;
   const now = clock.now();

@@ -2,20 +2,31 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { type BrowserContext, chromium } from 'playwright-core';
 
 /** The Debian `chromium` package's binary; CHROMIUM_PATH overrides it. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** The flags a headless, sandbox-less, quiet Chromium needs in a container. */
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-component-update', '--disable-sync', '--no-first-run'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-gpu',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 export const ARTIFACTS_DIR = path.resolve('test/artifacts');
 
 class ChromiumMissing extends Error {}
 
 function run(command: string, args: string[]): boolean {
-  const result = spawnSync(command, args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 15 * 60_000 });
+  const result = spawnSync(command, args, {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    timeout: 15 * 60_000,
+  });
   return result.status === 0;
 }
 
@@ -40,7 +51,8 @@ export function ensureChromium(): string {
     run('apt-get', ['update']);
     run('apt-get', ['install', '-y', 'chromium']);
   }
-  if (!existsSync(CHROMIUM_PATH)) throw new ChromiumMissing(`"apt-get install -y chromium" did not provide ${CHROMIUM_PATH}; see its output above.`);
+  if (!existsSync(CHROMIUM_PATH))
+    throw new ChromiumMissing(`"apt-get install -y chromium" did not provide ${CHROMIUM_PATH}; see its output above.`);
   return CHROMIUM_PATH;
 }
 

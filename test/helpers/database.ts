@@ -63,7 +63,9 @@ export async function createEmptyDatabase(): Promise<TestDatabase> {
       await db.destroy();
       const client = new pg.Client({ connectionString: serverUrl });
       await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`).finally(() => client.end());
+      await client
+        .query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`)
+        .finally(() => client.end());
     },
   };
 }

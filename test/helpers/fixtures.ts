@@ -2,24 +2,45 @@ import { expect } from 'vitest';
 import type { TestApp } from './app.js';
 
 let counter = 0;
-const unique = (prefix: string) => `${prefix}-${process.pid}-${(counter += 1)}`;
+const unique = (prefix: string) => `${prefix}-${process.pid}-${++counter}`;
 
 export async function createCreditType(app: TestApp, body: Record<string, unknown> = {}) {
-  const res = await app.request('POST', '/v1/credit-types', { body: { code: unique('ct'), name: 'SMS', unit: 'message', decimals: 0, ...body } });
+  const res = await app.request('POST', '/v1/credit-types', {
+    body: { code: unique('ct'), name: 'SMS', unit: 'message', decimals: 0, ...body },
+  });
   expect(res.status, res.text).toBe(201);
   return res.body as { id: string; code: string; decimals: number; unit: string };
 }
 
-export async function createPackage(app: TestApp, items: Array<{ credit_type: string; units: string | number }>, body: Record<string, unknown> = {}) {
+export async function createPackage(
+  app: TestApp,
+  items: Array<{ credit_type: string; units: string | number }>,
+  body: Record<string, unknown> = {},
+) {
   const res = await app.request('POST', '/v1/packages', {
-    body: { code: unique('pkg'), name: 'Pack', price: 1000, currency: 'USD', validity: { count: 1, unit: 'month' }, items, ...body },
+    body: {
+      code: unique('pkg'),
+      name: 'Pack',
+      price: 1000,
+      currency: 'USD',
+      validity: { count: 1, unit: 'month' },
+      items,
+      ...body,
+    },
   });
   expect(res.status, res.text).toBe(201);
-  return res.body as { id: string; code: string; price: number; items: Array<{ credit_type: { id: string }; units: string }> };
+  return res.body as {
+    id: string;
+    code: string;
+    price: number;
+    items: Array<{ credit_type: { id: string }; units: string }>;
+  };
 }
 
 export async function createClient(app: TestApp, body: Record<string, unknown> = {}) {
-  const res = await app.request('POST', '/v1/clients', { body: { external_ref: unique('client'), name: 'Client', ...body } });
+  const res = await app.request('POST', '/v1/clients', {
+    body: { external_ref: unique('client'), name: 'Client', ...body },
+  });
   expect(res.status, res.text).toBe(201);
   return res.body as { id: string; external_ref: string };
 }
@@ -32,7 +53,13 @@ export async function subscribe(app: TestApp, client: string, pkg: string, body:
     status: string;
     current_period_start: string;
     current_period_end: string;
-    balances: Array<{ id: string; remaining: string; granted: string; credit_type: { code: string }; expires_at: string }>;
+    balances: Array<{
+      id: string;
+      remaining: string;
+      granted: string;
+      credit_type: { code: string };
+      expires_at: string;
+    }>;
     invoice: { id: string; number: string; total: number; status: string };
   };
 }
@@ -43,7 +70,22 @@ export async function countRows(app: TestApp, table: string): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-export async function snapshotCounts(app: TestApp, tables = ['credit_types', 'packages', 'package_items', 'clients', 'subscriptions', 'balances', 'ledger_entries', 'invoices', 'invoice_lines', 'outbox_events', 'idempotency_records']) {
+export async function snapshotCounts(
+  app: TestApp,
+  tables = [
+    'credit_types',
+    'packages',
+    'package_items',
+    'clients',
+    'subscriptions',
+    'balances',
+    'ledger_entries',
+    'invoices',
+    'invoice_lines',
+    'outbox_events',
+    'idempotency_records',
+  ],
+) {
   const out: Record<string, number> = {};
   for (const t of tables) out[t] = await countRows(app, t);
   return out;

@@ -32,17 +32,31 @@ export async function runReport(app: TestApp, body: Record<string, unknown>): Pr
 }
 
 export async function download(app: TestApp, id: string): Promise<{ status: number; headers: Headers; text: string }> {
-  const res = await fetch(`${app.baseUrl}/v1/reports/${id}/download`, { headers: { authorization: `Bearer ${app.keys.read}` } });
+  const res = await fetch(`${app.baseUrl}/v1/reports/${id}/download`, {
+    headers: { authorization: `Bearer ${app.keys.read}` },
+  });
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
 /** A done report's JSON rows. */
-export async function jsonRows<T = Record<string, unknown>>(app: TestApp, body: Record<string, unknown>): Promise<{ run: RunView; rows: T[]; doc: { type: string; params: Record<string, unknown>; generated_at: string; rows: T[] } }> {
+export async function jsonRows<T = Record<string, unknown>>(
+  app: TestApp,
+  body: Record<string, unknown>,
+): Promise<{
+  run: RunView;
+  rows: T[];
+  doc: { type: string; params: Record<string, unknown>; generated_at: string; rows: T[] };
+}> {
   const run = await runReport(app, { ...body, format: 'json' });
   expect(run.status, run.error ?? '').toBe('done');
   const file = await download(app, run.id);
   expect(file.status, file.text).toBe(200);
-  const doc = JSON.parse(file.text) as { type: string; params: Record<string, unknown>; generated_at: string; rows: T[] };
+  const doc = JSON.parse(file.text) as {
+    type: string;
+    params: Record<string, unknown>;
+    generated_at: string;
+    rows: T[];
+  };
   return { run, rows: doc.rows, doc };
 }
 

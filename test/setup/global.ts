@@ -18,8 +18,15 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dataDir = process.env.TEST_DATA_DIR ?? '.data/test';
-  const log = { info: (m: string) => console.error(`[test setup] ${m}`), warn: (m: string) => console.error(`[test setup] ${m}`) };
-  const postgres = await ensurePostgres({ url: process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL, dataDir, log });
+  const log = {
+    info: (m: string) => console.error(`[test setup] ${m}`),
+    warn: (m: string) => console.error(`[test setup] ${m}`),
+  };
+  const postgres = await ensurePostgres({
+    url: process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL,
+    dataDir,
+    log,
+  });
   const redis = await ensureRedis({ url: process.env.TEST_REDIS_URL ?? process.env.REDIS_URL, dataDir, log });
 
   const template = `credits_tpl_${process.pid}_${Date.now().toString(36)}`;
@@ -39,7 +46,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     // drop the template and any database a crashed test file left behind
-    const leftovers = await admin.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2`, [template, `${template}_f%`]);
+    const leftovers = await admin.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2`,
+      [template, `${template}_f%`],
+    );
     for (const { datname } of leftovers.rows) {
       await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(datname)} WITH (FORCE)`).catch(() => undefined);
     }

@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  type Lot,
-  type LotCrossing,
-  type UseOutcome,
-  type UseRequest,
   burnDown,
   compareLockOrder,
   compareSpendingOrder,
   isUsableAt,
+  type Lot,
+  type LotCrossing,
+  type UseOutcome,
+  type UseRequest,
 } from '../../src/domain/allocate.js';
 import { MS_PER_DAY } from '../../src/domain/period.js';
 
@@ -50,7 +50,12 @@ describe('DOMAIN "Consumption" rule 1: eligible balances are the client\'s, of t
     { label: 'valid now', over: {}, at: NOW, usable: true },
     { label: 'valid from exactly occurred_at', over: { validFrom: NOW }, at: NOW, usable: true },
     { label: 'expiring exactly at occurred_at', over: { expiresAt: NOW }, at: NOW, usable: false },
-    { label: 'expiring 1 ms after occurred_at', over: { expiresAt: new Date(NOW.getTime() + 1) }, at: NOW, usable: true },
+    {
+      label: 'expiring 1 ms after occurred_at',
+      over: { expiresAt: new Date(NOW.getTime() + 1) },
+      at: NOW,
+      usable: true,
+    },
     { label: 'expired before occurred_at', over: { expiresAt: day(5) }, at: NOW, usable: false },
     { label: 'not yet valid', over: { validFrom: new Date(NOW.getTime() + 1) }, at: NOW, usable: false },
     { label: 'nothing left', over: { remaining: 0n }, at: NOW, usable: false },
@@ -66,19 +71,32 @@ describe('DOMAIN "Consumption" rule 1: eligible balances are the client\'s, of t
 
   it('a balance expiring exactly at occurred_at does not count as available', () => {
     const result = burnDown([lot('ends-now', { expiresAt: NOW, remaining: 50n })], [use(10n)]);
-    expect(only(result.outcomes)).toEqual({ status: 'rejected', quantity: 10n, applied: 0n, shortfall: 10n, allocations: [], remaining: 0n });
+    expect(only(result.outcomes)).toEqual({
+      status: 'rejected',
+      quantity: 10n,
+      applied: 0n,
+      shortfall: 10n,
+      allocations: [],
+      remaining: 0n,
+    });
     expect(result.movements).toEqual([]);
   });
 
   it('a not-yet-valid balance is left untouched', () => {
-    const lots = [lot('future', { validFrom: day(11), expiresAt: day(20), priority: 0 }), lot('current', { expiresAt: day(40) })];
+    const lots = [
+      lot('future', { validFrom: day(11), expiresAt: day(20), priority: 0 }),
+      lot('current', { expiresAt: day(40) }),
+    ];
     const outcome = only(burnDown(lots, [use(10n)]).outcomes);
     expect(outcome.allocations).toEqual([{ balanceId: 'current', amount: 10n }]);
     expect(outcome.remaining).toBe(90n);
   });
 
   it('the same lots serve a use reported for a time when the future balance is valid', () => {
-    const lots = [lot('future', { validFrom: day(11), expiresAt: day(20), priority: 0 }), lot('current', { expiresAt: day(40) })];
+    const lots = [
+      lot('future', { validFrom: day(11), expiresAt: day(20), priority: 0 }),
+      lot('current', { expiresAt: day(40) }),
+    ];
     const outcome = only(burnDown(lots, [use(10n, { occurredAt: day(12) })]).outcomes);
     expect(outcome.allocations).toEqual([{ balanceId: 'future', amount: 10n }]);
   });
@@ -95,11 +113,19 @@ describe('DOMAIN "Consumption" rule 1: eligible balances are the client\'s, of t
 
 describe('DOMAIN "Consumption" rule 2: order is priority ascending, then expires_at, then valid_from, then id', () => {
   it.each<{ label: string; first: Partial<Lot>; second: Partial<Lot> }>([
-    { label: 'lower priority first, even when it expires later', first: { priority: 10, expiresAt: day(60) }, second: { priority: 50, expiresAt: day(20) } },
+    {
+      label: 'lower priority first, even when it expires later',
+      first: { priority: 10, expiresAt: day(60) },
+      second: { priority: 50, expiresAt: day(20) },
+    },
     { label: 'a free package (priority 0) before a paid one', first: { priority: 0 }, second: { priority: 50 } },
     { label: 'equal priorities: nearest expiry first', first: { expiresAt: day(20) }, second: { expiresAt: day(21) } },
     { label: 'equal expiry: earliest valid_from first', first: { validFrom: day(1) }, second: { validFrom: day(2) } },
-    { label: 'expiry beats valid_from', first: { expiresAt: day(20), validFrom: day(5) }, second: { expiresAt: day(21), validFrom: day(1) } },
+    {
+      label: 'expiry beats valid_from',
+      first: { expiresAt: day(20), validFrom: day(5) },
+      second: { expiresAt: day(21), validFrom: day(1) },
+    },
     { label: 'all else equal: lowest id first', first: {}, second: {} },
   ])('$label', ({ first, second }) => {
     const a = lot('a', first);
@@ -107,7 +133,10 @@ describe('DOMAIN "Consumption" rule 2: order is priority ascending, then expires
     expect(compareSpendingOrder(a, b)).toBeLessThan(0);
     expect(compareSpendingOrder(b, a)).toBeGreaterThan(0);
     // whatever order they arrive in, `a` pays first and `b` pays the rest
-    for (const lots of [[a, b], [b, a]]) {
+    for (const lots of [
+      [a, b],
+      [b, a],
+    ]) {
       const outcome = only(burnDown(lots, [use(130n)]).outcomes);
       expect(outcome.allocations).toEqual([
         { balanceId: 'a', amount: 100n },
@@ -151,7 +180,11 @@ describe('DOMAIN: the one lock order of the system is balances by client, then c
 
   it.each<{ label: string; a: Partial<Lot>; b: Partial<Lot> }>([
     { label: 'client beats priority', a: { clientId: 'c1', priority: 100 }, b: { clientId: 'c2', priority: 0 } },
-    { label: 'credit type beats expiry', a: { creditTypeId: 'a', expiresAt: day(90) }, b: { creditTypeId: 'b', expiresAt: day(11) } },
+    {
+      label: 'credit type beats expiry',
+      a: { creditTypeId: 'a', expiresAt: day(90) },
+      b: { creditTypeId: 'b', expiresAt: day(11) },
+    },
     { label: 'same pair: spending order', a: { priority: 1 }, b: { priority: 2 } },
   ])('$label', ({ a, b }) => {
     expect(compareLockOrder(lot('z', a), lot('a', b))).toBeLessThan(0);
@@ -172,7 +205,10 @@ describe('DOMAIN: the one lock order of the system is balances by client, then c
 
 describe('DOMAIN "Consumption" rule 3: deduct greedily; if short, mode=reject changes nothing, mode=partial deducts what there is', () => {
   it('enough: applied in full across balances, in order', () => {
-    const result = burnDown([lot('a', { remaining: 30n }), lot('b', { remaining: 100n, expiresAt: day(40) })], [use(50n)]);
+    const result = burnDown(
+      [lot('a', { remaining: 30n }), lot('b', { remaining: 100n, expiresAt: day(40) })],
+      [use(50n)],
+    );
     expect(only(result.outcomes)).toEqual({
       status: 'applied',
       quantity: 50n,
@@ -197,14 +233,23 @@ describe('DOMAIN "Consumption" rule 3: deduct greedily; if short, mode=reject ch
   });
 
   it('exactly all that is available: applied, remaining 0', () => {
-    const outcome = only(burnDown([lot('a', { remaining: 30n }), lot('b', { remaining: 20n, expiresAt: day(40) })], [use(50n)]).outcomes);
+    const outcome = only(
+      burnDown([lot('a', { remaining: 30n }), lot('b', { remaining: 20n, expiresAt: day(40) })], [use(50n)]).outcomes,
+    );
     expect(outcome).toMatchObject({ status: 'applied', applied: 50n, shortfall: 0n, remaining: 0n });
   });
 
   it('mode=reject, short: changes nothing and reports the shortfall and what remains', () => {
     const lots = [lot('a', { remaining: 30n }), lot('b', { remaining: 15n, expiresAt: day(40) })];
     const result = burnDown(lots, [use(50n, { mode: 'reject' })]);
-    expect(only(result.outcomes)).toEqual({ status: 'rejected', quantity: 50n, applied: 0n, shortfall: 5n, allocations: [], remaining: 45n });
+    expect(only(result.outcomes)).toEqual({
+      status: 'rejected',
+      quantity: 50n,
+      applied: 0n,
+      shortfall: 5n,
+      allocations: [],
+      remaining: 45n,
+    });
     expect(result.movements).toEqual([]);
     expect(result.crossings).toEqual([]);
     expect(result.changed.size).toBe(0);
@@ -246,7 +291,14 @@ describe('DOMAIN "Consumption" rule 3: deduct greedily; if short, mode=reject ch
     { label: 'only expired balances', lots: [lot('a', { expiresAt: day(1) })] },
   ])('mode=partial with zero available ($label) is rejected', ({ lots }) => {
     const result = burnDown(lots, [use(5n, { mode: 'partial' })]);
-    expect(only(result.outcomes)).toEqual({ status: 'rejected', quantity: 5n, applied: 0n, shortfall: 5n, allocations: [], remaining: 0n });
+    expect(only(result.outcomes)).toEqual({
+      status: 'rejected',
+      quantity: 5n,
+      applied: 0n,
+      shortfall: 5n,
+      allocations: [],
+      remaining: 0n,
+    });
     expect(result.movements).toEqual([]);
   });
 
@@ -258,9 +310,19 @@ describe('DOMAIN "Consumption" rule 3: deduct greedily; if short, mode=reject ch
 
 describe('DOMAIN "Consumption" rule 2 (a batch): requests are applied in arrival order, each seeing the previous deductions', () => {
   it('the second request sees what the first left', () => {
-    const result = burnDown([lot('a', { remaining: 30n }), lot('b', { remaining: 30n, expiresAt: day(40) })], [use(20n), use(20n), use(30n), use(5n, { mode: 'partial' })]);
+    const result = burnDown(
+      [lot('a', { remaining: 30n }), lot('b', { remaining: 30n, expiresAt: day(40) })],
+      [use(20n), use(20n), use(30n), use(5n, { mode: 'partial' })],
+    );
     expect(result.outcomes).toEqual([
-      { status: 'applied', quantity: 20n, applied: 20n, shortfall: 0n, allocations: [{ balanceId: 'a', amount: 20n }], remaining: 40n },
+      {
+        status: 'applied',
+        quantity: 20n,
+        applied: 20n,
+        shortfall: 0n,
+        allocations: [{ balanceId: 'a', amount: 20n }],
+        remaining: 40n,
+      },
       {
         status: 'applied',
         quantity: 20n,
@@ -273,7 +335,14 @@ describe('DOMAIN "Consumption" rule 2 (a batch): requests are applied in arrival
         remaining: 20n,
       },
       { status: 'rejected', quantity: 30n, applied: 0n, shortfall: 10n, allocations: [], remaining: 20n },
-      { status: 'applied', quantity: 5n, applied: 5n, shortfall: 0n, allocations: [{ balanceId: 'b', amount: 5n }], remaining: 15n },
+      {
+        status: 'applied',
+        quantity: 5n,
+        applied: 5n,
+        shortfall: 0n,
+        allocations: [{ balanceId: 'b', amount: 5n }],
+        remaining: 15n,
+      },
     ]);
     expect(result.movements.map((m) => [m.requestIndex, m.balanceId, m.amount, m.remainingAfter])).toEqual([
       [0, 'a', 20n, 10n],
@@ -307,7 +376,9 @@ describe('DOMAIN "Consumption" rule 2 (a batch): requests are applied in arrival
       use(1n, { clientId: 'c1', creditTypeId: 'sms' }),
       use(3n, { clientId: 'c2', creditTypeId: 'sms' }),
     ]);
-    expect(result.outcomes.map((o) => [o.status, o.allocations.map((a) => a.balanceId).join(','), o.remaining])).toEqual([
+    expect(
+      result.outcomes.map((o) => [o.status, o.allocations.map((a) => a.balanceId).join(','), o.remaining]),
+    ).toEqual([
       ['applied', 'c1-sms', 0n],
       ['applied', 'c2-sms', 3n],
       ['applied', 'c1-min', 0n],
@@ -318,7 +389,12 @@ describe('DOMAIN "Consumption" rule 2 (a batch): requests are applied in arrival
 });
 
 describe('DOMAIN "Recharge"/events: thresholds crossed by a deduction (low, depleted, auto_recharge), each once per balance per batch', () => {
-  const crossing = (kind: LotCrossing['kind'], balanceId: string, remaining: bigint, requestIndex: number): LotCrossing => ({
+  const crossing = (
+    kind: LotCrossing['kind'],
+    balanceId: string,
+    remaining: bigint,
+    requestIndex: number,
+  ): LotCrossing => ({
     kind,
     balanceId,
     subscriptionId: 'sub-1',
@@ -328,30 +404,113 @@ describe('DOMAIN "Recharge"/events: thresholds crossed by a deduction (low, depl
     requestIndex,
   });
 
-  it.each<{ label: string; over: Partial<Lot>; quantities: bigint[]; expected: [LotCrossing['kind'], bigint, number][] }>([
-    { label: 'falling to the low threshold', over: { lowThreshold: 20n }, quantities: [80n], expected: [['low', 20n, 0]] },
-    { label: 'falling below the low threshold', over: { lowThreshold: 20n }, quantities: [90n], expected: [['low', 10n, 0]] },
+  it.each<{
+    label: string;
+    over: Partial<Lot>;
+    quantities: bigint[];
+    expected: [LotCrossing['kind'], bigint, number][];
+  }>([
+    {
+      label: 'falling to the low threshold',
+      over: { lowThreshold: 20n },
+      quantities: [80n],
+      expected: [['low', 20n, 0]],
+    },
+    {
+      label: 'falling below the low threshold',
+      over: { lowThreshold: 20n },
+      quantities: [90n],
+      expected: [['low', 10n, 0]],
+    },
     { label: 'staying above the low threshold', over: { lowThreshold: 20n }, quantities: [79n], expected: [] },
-    { label: 'already at the low threshold', over: { lowThreshold: 20n, remaining: 20n }, quantities: [5n], expected: [] },
-    { label: 'already below the low threshold', over: { lowThreshold: 20n, remaining: 15n }, quantities: [5n], expected: [] },
-    { label: 'falling to 0 (threshold 0)', over: {}, quantities: [100n], expected: [['low', 0n, 0], ['depleted', 0n, 0]] },
-    { label: 'falling to 0 past the low threshold', over: { lowThreshold: 20n }, quantities: [100n], expected: [['low', 0n, 0], ['depleted', 0n, 0]] },
-    { label: 'low then depleted in two requests', over: { lowThreshold: 20n }, quantities: [85n, 15n], expected: [['low', 15n, 0], ['depleted', 0n, 1]] },
-    { label: 'low reported once across three requests', over: { lowThreshold: 50n }, quantities: [60n, 10n, 10n], expected: [['low', 40n, 0]] },
-    { label: 'auto recharge at its threshold', over: { autoRechargeThreshold: 30n }, quantities: [70n], expected: [['auto_recharge', 30n, 0]] },
-    { label: 'auto recharge above its threshold', over: { autoRechargeThreshold: 30n }, quantities: [69n], expected: [] },
-    { label: 'auto recharge once across requests', over: { autoRechargeThreshold: 30n }, quantities: [75n, 5n], expected: [['auto_recharge', 25n, 0]] },
-    { label: 'no auto recharge when the subscription has none', over: { autoRechargeThreshold: null, lowThreshold: 10n }, quantities: [95n], expected: [['low', 5n, 0]] },
+    {
+      label: 'already at the low threshold',
+      over: { lowThreshold: 20n, remaining: 20n },
+      quantities: [5n],
+      expected: [],
+    },
+    {
+      label: 'already below the low threshold',
+      over: { lowThreshold: 20n, remaining: 15n },
+      quantities: [5n],
+      expected: [],
+    },
+    {
+      label: 'falling to 0 (threshold 0)',
+      over: {},
+      quantities: [100n],
+      expected: [
+        ['low', 0n, 0],
+        ['depleted', 0n, 0],
+      ],
+    },
+    {
+      label: 'falling to 0 past the low threshold',
+      over: { lowThreshold: 20n },
+      quantities: [100n],
+      expected: [
+        ['low', 0n, 0],
+        ['depleted', 0n, 0],
+      ],
+    },
+    {
+      label: 'low then depleted in two requests',
+      over: { lowThreshold: 20n },
+      quantities: [85n, 15n],
+      expected: [
+        ['low', 15n, 0],
+        ['depleted', 0n, 1],
+      ],
+    },
+    {
+      label: 'low reported once across three requests',
+      over: { lowThreshold: 50n },
+      quantities: [60n, 10n, 10n],
+      expected: [['low', 40n, 0]],
+    },
+    {
+      label: 'auto recharge at its threshold',
+      over: { autoRechargeThreshold: 30n },
+      quantities: [70n],
+      expected: [['auto_recharge', 30n, 0]],
+    },
+    {
+      label: 'auto recharge above its threshold',
+      over: { autoRechargeThreshold: 30n },
+      quantities: [69n],
+      expected: [],
+    },
+    {
+      label: 'auto recharge once across requests',
+      over: { autoRechargeThreshold: 30n },
+      quantities: [75n, 5n],
+      expected: [['auto_recharge', 25n, 0]],
+    },
+    {
+      label: 'no auto recharge when the subscription has none',
+      over: { autoRechargeThreshold: null, lowThreshold: 10n },
+      quantities: [95n],
+      expected: [['low', 5n, 0]],
+    },
     {
       label: 'all three at once',
       over: { lowThreshold: 10n, autoRechargeThreshold: 20n },
       quantities: [100n],
-      expected: [['low', 0n, 0], ['depleted', 0n, 0], ['auto_recharge', 0n, 0]],
+      expected: [
+        ['low', 0n, 0],
+        ['depleted', 0n, 0],
+        ['auto_recharge', 0n, 0],
+      ],
     },
   ])('$label', ({ over, quantities, expected }) => {
-    const result = burnDown([lot('b1', over)], quantities.map((q) => use(q)));
+    const result = burnDown(
+      [lot('b1', over)],
+      quantities.map((q) => use(q)),
+    );
     expect(result.outcomes.every((o) => o.status === 'applied')).toBe(true);
-    expect(result.crossings).toEqual(expected.map(([kind, remaining, index]) => crossing(kind, 'b1', remaining, index)));
+    expect(result.crossings).toEqual(
+      expected.map(([kind, remaining, index]) => crossing(kind, 'b1', remaining, index)),
+    );
   });
 
   it('a rejected request crosses nothing', () => {
@@ -360,7 +519,10 @@ describe('DOMAIN "Recharge"/events: thresholds crossed by a deduction (low, depl
   });
 
   it('each balance reports its own crossings', () => {
-    const lots = [lot('a', { remaining: 10n, lowThreshold: 5n }), lot('b', { remaining: 10n, lowThreshold: 5n, expiresAt: day(40), subscriptionId: 'sub-2' })];
+    const lots = [
+      lot('a', { remaining: 10n, lowThreshold: 5n }),
+      lot('b', { remaining: 10n, lowThreshold: 5n, expiresAt: day(40), subscriptionId: 'sub-2' }),
+    ];
     const result = burnDown(lots, [use(17n)]);
     expect(result.crossings).toEqual([
       crossing('low', 'a', 0n, 0),
@@ -479,7 +641,11 @@ describe('property: the burn-down keeps every unit exact', () => {
               break;
           }
           // the allocations of one request are exactly its movements, in the same order
-          expect(result.movements.filter((m) => m.requestIndex === i).map((m) => ({ balanceId: m.balanceId, amount: m.amount }))).toEqual(outcome.allocations);
+          expect(
+            result.movements
+              .filter((m) => m.requestIndex === i)
+              .map((m) => ({ balanceId: m.balanceId, amount: m.amount })),
+          ).toEqual(outcome.allocations);
         });
       }),
       { numRuns: 500 },
@@ -514,7 +680,7 @@ describe('property: the burn-down keeps every unit exact', () => {
         const byId = new Map(lots.map((l) => [l.id, l]));
         requests.forEach((_request, i) => {
           const mine = result.movements.filter((m) => m.requestIndex === i);
-          mine.slice(0, -1).forEach((m) => expect(m.remainingAfter).toBe(0n));
+          for (const m of mine.slice(0, -1)) expect(m.remainingAfter).toBe(0n);
           for (let k = 1; k < mine.length; k += 1) {
             const prev = byId.get(mine[k - 1]?.balanceId ?? '');
             const next = byId.get(mine[k]?.balanceId ?? '');
@@ -566,7 +732,9 @@ describe('property: the burn-down keeps every unit exact', () => {
           expect(l.remaining).toBeGreaterThan(threshold ?? -1n);
           expect(c.remaining).toBeLessThanOrEqual(threshold ?? -1n);
           // it is the remaining after the movement of that request on that lot
-          const movement = result.movements.find((m) => m.requestIndex === c.requestIndex && m.balanceId === c.balanceId);
+          const movement = result.movements.find(
+            (m) => m.requestIndex === c.requestIndex && m.balanceId === c.balanceId,
+          );
           expect(movement?.remainingAfter).toBe(c.remaining);
         }
       }),

@@ -16,8 +16,24 @@ describe('DOMAIN "Subscribe"/"Renew": one balance per package item for the perio
       terms,
     );
     expect(drafts).toEqual([
-      { creditTypeId: 'sms', granted: 1000n, validFrom: period.start, expiresAt: period.end, priority: 50, source: 'package', lowThreshold: 100n },
-      { creditTypeId: 'minutes', granted: 2_500n, validFrom: period.start, expiresAt: period.end, priority: 50, source: 'package', lowThreshold: 250n },
+      {
+        creditTypeId: 'sms',
+        granted: 1000n,
+        validFrom: period.start,
+        expiresAt: period.end,
+        priority: 50,
+        source: 'package',
+        lowThreshold: 100n,
+      },
+      {
+        creditTypeId: 'minutes',
+        granted: 2_500n,
+        validFrom: period.start,
+        expiresAt: period.end,
+        priority: 50,
+        source: 'package',
+        lowThreshold: 250n,
+      },
     ]);
   });
 
@@ -29,10 +45,13 @@ describe('DOMAIN "Subscribe"/"Renew": one balance per package item for the perio
     [100n, 0, 0n],
     [100n, 100, 100n],
     [2_500_000n, 15, 375_000n],
-  ])('low threshold of %s units at %i%% is floor(units × percent / 100) = %s', (units, lowBalancePercent, threshold) => {
-    const [draft] = grantsForPeriod([{ creditTypeId: 'sms', units }], period, { priority: 0, lowBalancePercent });
-    expect(draft?.lowThreshold).toBe(threshold);
-  });
+  ])(
+    'low threshold of %s units at %i%% is floor(units × percent / 100) = %s',
+    (units, lowBalancePercent, threshold) => {
+      const [draft] = grantsForPeriod([{ creditTypeId: 'sms', units }], period, { priority: 0, lowBalancePercent });
+      expect(draft?.lowThreshold).toBe(threshold);
+    },
+  );
 
   it.each<BalanceSource>(['package', 'recharge', 'rollover', 'adjustment'])('records the source %s', (source) => {
     const drafts = grantsForPeriod([{ creditTypeId: 'sms', units: 5n }], period, terms, source);
@@ -64,7 +83,9 @@ describe('DOMAIN "Subscribe"/"Renew": one balance per package item for the perio
         (units, lowBalancePercent, priority) => {
           const items = units.map((u, i) => ({ creditTypeId: `ct${i}`, units: u }));
           const drafts = grantsForPeriod(items, period, { priority, lowBalancePercent });
-          expect(drafts.map((d) => [d.creditTypeId, d.granted, d.priority])).toEqual(items.map((item) => [item.creditTypeId, item.units, priority]));
+          expect(drafts.map((d) => [d.creditTypeId, d.granted, d.priority])).toEqual(
+            items.map((item) => [item.creditTypeId, item.units, priority]),
+          );
           for (const d of drafts) {
             expect(d.lowThreshold).toBeGreaterThanOrEqual(0n);
             expect(d.lowThreshold).toBeLessThanOrEqual(d.granted);

@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import {
   type BalanceFacts,
   type ConsumptionFacts,
-  type Violation,
   checkBalance,
   checkConsumption,
   checkInvoiceSequence,
+  type Violation,
 } from '../../src/domain/invariants.js';
 
 const names = (violations: Violation[]): Violation['invariant'][] => violations.map((v) => v.invariant);
@@ -31,11 +31,27 @@ describe('DOMAIN "Invariants": for every balance, granted + Σ(ledger amounts af
   });
 
   it.each<{ label: string; facts: BalanceFacts; invariants: Violation['invariant'][] }>([
-    { label: 'remaining differs from the ledger', facts: balance({ remaining: 61n }), invariants: ['balance_ledger_sum'] },
-    { label: 'remaining below 0 (and the ledger agrees)', facts: balance({ remaining: -5n, ledgerSum: -5n }), invariants: ['balance_negative'] },
+    {
+      label: 'remaining differs from the ledger',
+      facts: balance({ remaining: 61n }),
+      invariants: ['balance_ledger_sum'],
+    },
+    {
+      label: 'remaining below 0 (and the ledger agrees)',
+      facts: balance({ remaining: -5n, ledgerSum: -5n }),
+      invariants: ['balance_negative'],
+    },
     { label: 'no grant entry', facts: balance({ firstEntryAmount: null }), invariants: ['balance_first_entry'] },
-    { label: 'a grant entry of another amount', facts: balance({ firstEntryAmount: 90n }), invariants: ['balance_first_entry'] },
-    { label: 'negative and off the ledger', facts: balance({ remaining: -1n }), invariants: ['balance_negative', 'balance_ledger_sum'] },
+    {
+      label: 'a grant entry of another amount',
+      facts: balance({ firstEntryAmount: 90n }),
+      invariants: ['balance_first_entry'],
+    },
+    {
+      label: 'negative and off the ledger',
+      facts: balance({ remaining: -1n }),
+      invariants: ['balance_negative', 'balance_ledger_sum'],
+    },
   ])('fails for a balance with $label', ({ facts, invariants }) => {
     const violations = checkBalance(facts);
     expect(names(violations)).toEqual(invariants);
@@ -49,13 +65,17 @@ describe('DOMAIN "Invariants": for every balance, granted + Σ(ledger amounts af
 
   it('property: any history of movements that keeps remaining in step with the ledger passes', () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: 1n, max: 10n ** 12n }), fc.array(fc.bigInt({ min: -(10n ** 6n), max: 10n ** 6n })), (granted, moves) => {
-        let remaining = granted;
-        for (const m of moves) remaining = remaining + m < 0n ? 0n : remaining + m;
-        const facts = { id: 'b', granted, remaining, firstEntryAmount: granted, ledgerSum: remaining };
-        expect(checkBalance(facts)).toEqual([]);
-        expect(names(checkBalance({ ...facts, ledgerSum: remaining + 1n }))).toContain('balance_ledger_sum');
-      }),
+      fc.property(
+        fc.bigInt({ min: 1n, max: 10n ** 12n }),
+        fc.array(fc.bigInt({ min: -(10n ** 6n), max: 10n ** 6n })),
+        (granted, moves) => {
+          let remaining = granted;
+          for (const m of moves) remaining = remaining + m < 0n ? 0n : remaining + m;
+          const facts = { id: 'b', granted, remaining, firstEntryAmount: granted, ledgerSum: remaining };
+          expect(checkBalance(facts)).toEqual([]);
+          expect(names(checkBalance({ ...facts, ledgerSum: remaining + 1n }))).toContain('balance_ledger_sum');
+        },
+      ),
     );
   });
 });
@@ -74,25 +94,57 @@ describe('DOMAIN "Invariants": Σ allocations of a consumption = its applied qua
 
   it.each<{ label: string; facts: ConsumptionFacts }>([
     { label: 'applied', facts: consumption() },
-    { label: 'partial', facts: consumption({ status: 'partial', applied: 30n, allocationSum: 30n, consumedInLedger: 30n }) },
-    { label: 'rejected', facts: consumption({ status: 'rejected', applied: 0n, allocationSum: 0n, consumedInLedger: 0n }) },
-    { label: 'reversed in full', facts: consumption({ status: 'reversed', reversedInLedger: 50n, reversalReturned: 50n }) },
-    { label: 'reversed, part of it expired', facts: consumption({ status: 'reversed', reversedInLedger: 20n, reversalReturned: 20n }) },
+    {
+      label: 'partial',
+      facts: consumption({ status: 'partial', applied: 30n, allocationSum: 30n, consumedInLedger: 30n }),
+    },
+    {
+      label: 'rejected',
+      facts: consumption({ status: 'rejected', applied: 0n, allocationSum: 0n, consumedInLedger: 0n }),
+    },
+    {
+      label: 'reversed in full',
+      facts: consumption({ status: 'reversed', reversedInLedger: 50n, reversalReturned: 50n }),
+    },
+    {
+      label: 'reversed, part of it expired',
+      facts: consumption({ status: 'reversed', reversedInLedger: 20n, reversalReturned: 20n }),
+    },
   ])('holds for a consumption $label', ({ facts }) => {
     expect(checkConsumption(facts)).toEqual([]);
   });
 
   it.each<{ label: string; facts: ConsumptionFacts; invariants: Violation['invariant'][] }>([
-    { label: 'allocations short of applied', facts: consumption({ allocationSum: 40n }), invariants: ['consumption_allocations'] },
-    { label: 'applied twice in the ledger', facts: consumption({ consumedInLedger: 100n }), invariants: ['consumption_ledger'] },
-    { label: 'nothing in the ledger', facts: consumption({ consumedInLedger: 0n }), invariants: ['consumption_ledger'] },
+    {
+      label: 'allocations short of applied',
+      facts: consumption({ allocationSum: 40n }),
+      invariants: ['consumption_allocations'],
+    },
+    {
+      label: 'applied twice in the ledger',
+      facts: consumption({ consumedInLedger: 100n }),
+      invariants: ['consumption_ledger'],
+    },
+    {
+      label: 'nothing in the ledger',
+      facts: consumption({ consumedInLedger: 0n }),
+      invariants: ['consumption_ledger'],
+    },
     {
       label: 'rejected but applied',
       facts: consumption({ status: 'rejected', applied: 5n, allocationSum: 5n, consumedInLedger: 5n }),
       invariants: ['consumption_ledger'],
     },
-    { label: 'reversal gave back more than it says', facts: consumption({ status: 'reversed', reversedInLedger: 50n, reversalReturned: 40n }), invariants: ['consumption_ledger'] },
-    { label: 'reversed twice in the ledger', facts: consumption({ status: 'reversed', reversedInLedger: 100n, reversalReturned: 50n }), invariants: ['consumption_ledger'] },
+    {
+      label: 'reversal gave back more than it says',
+      facts: consumption({ status: 'reversed', reversedInLedger: 50n, reversalReturned: 40n }),
+      invariants: ['consumption_ledger'],
+    },
+    {
+      label: 'reversed twice in the ledger',
+      facts: consumption({ status: 'reversed', reversedInLedger: 100n, reversalReturned: 50n }),
+      invariants: ['consumption_ledger'],
+    },
     {
       label: 'given back without being reversed',
       facts: consumption({ status: 'applied', reversedInLedger: 10n, reversalReturned: 10n }),
@@ -139,7 +191,10 @@ describe('DOMAIN "Invariants": invoice numbers are gapless and unique per year',
       fc.property(
         fc.integer({ min: 1, max: 60 }).chain((n) =>
           fc.tuple(
-            fc.shuffledSubarray(Array.from({ length: n }, (_, i) => i + 1), { minLength: n, maxLength: n }),
+            fc.shuffledSubarray(
+              Array.from({ length: n }, (_, i) => i + 1),
+              { minLength: n, maxLength: n },
+            ),
             fc.integer({ min: 0, max: n - 1 }),
           ),
         ),
@@ -147,7 +202,9 @@ describe('DOMAIN "Invariants": invoice numbers are gapless and unique per year',
           expect(checkInvoiceSequence(2027, numbers)).toEqual([]);
           const dropped = numbers.filter((_, i) => i !== k);
           const removed = numbers[k] ?? 0;
-          expect(names(checkInvoiceSequence(2027, dropped))).toEqual(removed === numbers.length ? [] : ['invoice_numbers']);
+          expect(names(checkInvoiceSequence(2027, dropped))).toEqual(
+            removed === numbers.length ? [] : ['invoice_numbers'],
+          );
           expect(names(checkInvoiceSequence(2027, [...numbers, numbers[k] ?? 1]))).toEqual(['invoice_numbers']);
         },
       ),

@@ -6,7 +6,10 @@ class Poison extends Error {}
 class Outage extends Error {}
 
 /** Settles every submit of `items` and answers each one's outcome, as the submitters see it. */
-async function submitAll(batcher: MicroBatcher<number, string>, items: number[]): Promise<Array<{ ok: true; value: string } | { ok: false; error: unknown }>> {
+async function submitAll(
+  batcher: MicroBatcher<number, string>,
+  items: number[],
+): Promise<Array<{ ok: true; value: string } | { ok: false; error: unknown }>> {
   return Promise.all(
     items.map((item) =>
       batcher.submit(item).then(
@@ -29,7 +32,10 @@ describe('MicroBatcher', () => {
         return items.map((i) => `done ${i}`);
       },
     });
-    const outcomes = await submitAll(batcher, Array.from({ length: 10 }, (_, i) => i));
+    const outcomes = await submitAll(
+      batcher,
+      Array.from({ length: 10 }, (_, i) => i),
+    );
     expect(batches).toEqual([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]);
     expect(outcomes.map((o) => (o.ok ? o.value : 'failed'))).toEqual(Array.from({ length: 10 }, (_, i) => `done ${i}`));
   });
@@ -54,32 +60,36 @@ describe('MicroBatcher', () => {
 
   it('a bad item fails alone: the batch is split until it is isolated, every neighbour is applied once', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 64 }), fc.uniqueArray(fc.nat({ max: 63 }), { maxLength: 5 }), async (size, poisonedAt) => {
-        const items = Array.from({ length: size }, (_, i) => i);
-        const poisoned = new Set(poisonedAt.filter((i) => i < size));
-        const applied: number[] = [];
-        const batcher = new MicroBatcher<number, string>({
-          // one batch of all of them, flushed at once by its size
-          maxSize: size,
-          maxWaitMs: 1_000,
-          maxInFlight: 1,
-          isolate: (error) => error instanceof Poison,
-          // all or nothing, like a transaction: one poisoned item fails the whole call
-          apply: async (batch) => {
-            if (batch.some((i) => poisoned.has(i))) throw new Poison('refused');
-            applied.push(...batch);
-            return batch.map((i) => `done ${i}`);
-          },
-        });
-        const outcomes = await submitAll(batcher, items);
-        outcomes.forEach((outcome, i) => {
-          if (poisoned.has(i)) expect(outcome.ok ? 'resolved' : outcome.error).toBeInstanceOf(Poison);
-          else expect(outcome).toEqual({ ok: true, value: `done ${i}` });
-        });
-        expect(applied.sort((a, b) => a - b)).toEqual(items.filter((i) => !poisoned.has(i)));
-        await batcher.drain();
-        expect(batcher.pending).toBe(0);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 64 }),
+        fc.uniqueArray(fc.nat({ max: 63 }), { maxLength: 5 }),
+        async (size, poisonedAt) => {
+          const items = Array.from({ length: size }, (_, i) => i);
+          const poisoned = new Set(poisonedAt.filter((i) => i < size));
+          const applied: number[] = [];
+          const batcher = new MicroBatcher<number, string>({
+            // one batch of all of them, flushed at once by its size
+            maxSize: size,
+            maxWaitMs: 1_000,
+            maxInFlight: 1,
+            isolate: (error) => error instanceof Poison,
+            // all or nothing, like a transaction: one poisoned item fails the whole call
+            apply: async (batch) => {
+              if (batch.some((i) => poisoned.has(i))) throw new Poison('refused');
+              applied.push(...batch);
+              return batch.map((i) => `done ${i}`);
+            },
+          });
+          const outcomes = await submitAll(batcher, items);
+          outcomes.forEach((outcome, i) => {
+            if (poisoned.has(i)) expect(outcome.ok ? 'resolved' : outcome.error).toBeInstanceOf(Poison);
+            else expect(outcome).toEqual({ ok: true, value: `done ${i}` });
+          });
+          expect(applied.sort((a, b) => a - b)).toEqual(items.filter((i) => !poisoned.has(i)));
+          await batcher.drain();
+          expect(batcher.pending).toBe(0);
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -1,15 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_MINOR, formatMoney, isCurrency, minorDigits, minorToJson, parseMinor } from '../../src/domain/money.js';
+import { formatMoney, isCurrency, MAX_MINOR, minorDigits, minorToJson, parseMinor } from '../../src/domain/money.js';
 
 describe('DOMAIN "Things": a package has a price in minor units + a currency (ISO 4217)', () => {
   it.each(['USD', 'EUR', 'GBP', 'JPY', 'KWD', 'CHF', 'BHD'])('%s is a currency', (code) => {
     expect(isCurrency(code)).toBe(true);
   });
 
-  it.each(['usd', 'Usd', 'US', 'USDD', ' USD', 'USD ', '', 'ABC', 'ZZZ', '123', 'U$D'])('%j is not a currency', (code) => {
-    expect(isCurrency(code)).toBe(false);
-  });
+  it.each(['usd', 'Usd', 'US', 'USDD', ' USD', 'USD ', '', 'ABC', 'ZZZ', '123', 'U$D'])(
+    '%j is not a currency',
+    (code) => {
+      expect(isCurrency(code)).toBe(false);
+    },
+  );
 });
 
 describe('DOMAIN "Quantities and money": money is a bigint in the currency\'s minor units', () => {

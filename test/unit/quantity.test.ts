@@ -1,16 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  formatQuantity,
   MAX_DECIMALS,
   MAX_SCALED,
   MAX_UNITS,
-  type QuantityProblem,
-  formatQuantity,
-  maxScaledFor,
   maxScaled,
+  maxScaledFor,
   minScaled,
   parseQuantity,
   percentOf,
+  type QuantityProblem,
   quantityProblemMessage,
   sumScaled,
 } from '../../src/domain/quantity.js';
@@ -173,7 +173,10 @@ describe('DOMAIN "Quantities": a negative, zero, NaN, too many fractional digits
 
   describe('above 10^15 units (decimals 0..3)', () => {
     it.each([0, 1, 2, 3])('decimals %i: 10^15 is the largest accepted', (decimals) => {
-      expect(parseQuantity('1000000000000000', decimals)).toEqual({ ok: true, value: MAX_UNITS * 10n ** BigInt(decimals) });
+      expect(parseQuantity('1000000000000000', decimals)).toEqual({
+        ok: true,
+        value: MAX_UNITS * 10n ** BigInt(decimals),
+      });
       const justAbove = decimals === 0 ? '1000000000000001' : `1000000000000000.${'0'.repeat(decimals - 1)}1`;
       expectRefused(justAbove, decimals, 'too_large');
       expectRefused('10000000000000000', decimals, 'too_large');
@@ -214,7 +217,12 @@ describe('DOMAIN "Quantities": a negative, zero, NaN, too many fractional digits
 });
 
 describe('parseQuantity options: allowZero (adjustment targets) and allowNegative (adjustment deltas)', () => {
-  it.each<{ input: unknown; decimals: number; options: { allowZero?: boolean; allowNegative?: boolean }; scaled: bigint }>([
+  it.each<{
+    input: unknown;
+    decimals: number;
+    options: { allowZero?: boolean; allowNegative?: boolean };
+    scaled: bigint;
+  }>([
     { input: '0', decimals: 2, options: { allowZero: true }, scaled: 0n },
     { input: 0, decimals: 0, options: { allowZero: true }, scaled: 0n },
     { input: '0.00', decimals: 2, options: { allowZero: true }, scaled: 0n },
@@ -226,7 +234,12 @@ describe('parseQuantity options: allowZero (adjustment targets) and allowNegativ
     expect(parseQuantity(input, decimals, options)).toEqual({ ok: true, value: scaled });
   });
 
-  it.each<{ input: unknown; decimals: number; options: { allowZero?: boolean; allowNegative?: boolean }; problem: QuantityProblem }>([
+  it.each<{
+    input: unknown;
+    decimals: number;
+    options: { allowZero?: boolean; allowNegative?: boolean };
+    problem: QuantityProblem;
+  }>([
     { input: '-1', decimals: 0, options: { allowZero: true }, problem: 'negative' },
     { input: '0', decimals: 0, options: { allowNegative: true }, problem: 'zero' },
     { input: '-1.25', decimals: 1, options: { allowNegative: true }, problem: 'too_many_decimals' },
@@ -272,7 +285,10 @@ describe('formatQuantity: the API speaks decimal strings, trailing zeros trimmed
   it('round-trips negatives with allowNegative', () => {
     fc.assert(
       fc.property(scaledWithDecimals, ([decimals, scaled]) => {
-        expect(parseQuantity(formatQuantity(-scaled, decimals), decimals, { allowNegative: true })).toEqual({ ok: true, value: -scaled });
+        expect(parseQuantity(formatQuantity(-scaled, decimals), decimals, { allowNegative: true })).toEqual({
+          ok: true,
+          value: -scaled,
+        });
       }),
     );
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Validity } from '../../src/domain/period.js';
-import { type RenewableSubscription, type SubscriptionStatus, decideRenewal } from '../../src/domain/renewal.js';
+import { decideRenewal, type RenewableSubscription, type SubscriptionStatus } from '../../src/domain/renewal.js';
 
 const d = (iso: string): Date => new Date(iso);
 const monthly: Validity = { count: 1, unit: 'month' };
@@ -19,7 +19,10 @@ function subscription(over: Partial<RenewableSubscription> = {}): RenewableSubsc
 }
 
 const BEFORE_END = d('2026-02-27T23:00:00Z');
-const iso = (period: { start: Date; end: Date }) => ({ start: period.start.toISOString(), end: period.end.toISOString() });
+const iso = (period: { start: Date; end: Date }) => ({
+  start: period.start.toISOString(),
+  end: period.end.toISOString(),
+});
 
 describe('DOMAIN "Renew": the next period starts where the last ended, on the anchored calendar', () => {
   it('continues at current_period_end with the next anchored period', () => {
@@ -37,21 +40,49 @@ describe('DOMAIN "Renew": the next period starts where the last ended, on the an
   });
 
   it.each<{ periodIndex: number; start: string; end: string; next: [string, string] }>([
-    { periodIndex: 1, start: '2026-02-28T00:00:00.000Z', end: '2026-03-31T00:00:00.000Z', next: ['2026-03-31T00:00:00.000Z', '2026-04-30T00:00:00.000Z'] },
-    { periodIndex: 2, start: '2026-03-31T00:00:00.000Z', end: '2026-04-30T00:00:00.000Z', next: ['2026-04-30T00:00:00.000Z', '2026-05-31T00:00:00.000Z'] },
-    { periodIndex: 3, start: '2026-04-30T00:00:00.000Z', end: '2026-05-31T00:00:00.000Z', next: ['2026-05-31T00:00:00.000Z', '2026-06-30T00:00:00.000Z'] },
-  ])('period $periodIndex ending $end renews to $next, back on the 31st after a short month', ({ periodIndex, start, end, next }) => {
-    const result = decideRenewal(subscription({ periodIndex, currentPeriodStart: d(start), currentPeriodEnd: d(end) }), d(end), monthly, 'UTC', d(start));
-    if (!result.ok || result.value.kind !== 'renew') throw new Error(`expected a renewal, got ${JSON.stringify(result)}`);
-    expect(iso(result.value.period)).toEqual({ start: next[0], end: next[1] });
-    expect(result.value.periodIndex).toBe(periodIndex + 1);
-    expect(result.value.anchorAt.toISOString()).toBe('2026-01-31T00:00:00.000Z');
-    expect(result.value.late).toBe(false);
-  });
+    {
+      periodIndex: 1,
+      start: '2026-02-28T00:00:00.000Z',
+      end: '2026-03-31T00:00:00.000Z',
+      next: ['2026-03-31T00:00:00.000Z', '2026-04-30T00:00:00.000Z'],
+    },
+    {
+      periodIndex: 2,
+      start: '2026-03-31T00:00:00.000Z',
+      end: '2026-04-30T00:00:00.000Z',
+      next: ['2026-04-30T00:00:00.000Z', '2026-05-31T00:00:00.000Z'],
+    },
+    {
+      periodIndex: 3,
+      start: '2026-04-30T00:00:00.000Z',
+      end: '2026-05-31T00:00:00.000Z',
+      next: ['2026-05-31T00:00:00.000Z', '2026-06-30T00:00:00.000Z'],
+    },
+  ])(
+    'period $periodIndex ending $end renews to $next, back on the 31st after a short month',
+    ({ periodIndex, start, end, next }) => {
+      const result = decideRenewal(
+        subscription({ periodIndex, currentPeriodStart: d(start), currentPeriodEnd: d(end) }),
+        d(end),
+        monthly,
+        'UTC',
+        d(start),
+      );
+      if (!result.ok || result.value.kind !== 'renew')
+        throw new Error(`expected a renewal, got ${JSON.stringify(result)}`);
+      expect(iso(result.value.period)).toEqual({ start: next[0], end: next[1] });
+      expect(result.value.periodIndex).toBe(periodIndex + 1);
+      expect(result.value.anchorAt.toISOString()).toBe('2026-01-31T00:00:00.000Z');
+      expect(result.value.late).toBe(false);
+    },
+  );
 
   it('an active subscription renewed just after its end (before the sweep) still continues at its end, without a gap', () => {
     const result = decideRenewal(subscription(), d('2026-02-28T00:00:00Z'), monthly, 'UTC', d('2026-02-28T06:00:00Z'));
-    expect(result).toMatchObject({ ok: true, value: { kind: 'renew', period: { start: d('2026-02-28T00:00:00Z') }, late: false } });
+    expect(result).toMatchObject({
+      ok: true,
+      value: { kind: 'renew', period: { start: d('2026-02-28T00:00:00Z') }, late: false },
+    });
   });
 
   it('renews in the business time zone', () => {
@@ -64,7 +95,11 @@ describe('DOMAIN "Renew": the next period starts where the last ended, on the an
     const result = decideRenewal(sub, d('2026-02-27T23:00:00Z'), monthly, 'Europe/Paris', BEFORE_END);
     expect(result).toMatchObject({
       ok: true,
-      value: { kind: 'renew', period: { start: d('2026-02-27T23:00:00Z'), end: d('2026-03-30T22:00:00Z') }, periodIndex: 1 },
+      value: {
+        kind: 'renew',
+        period: { start: d('2026-02-27T23:00:00Z'), end: d('2026-03-30T22:00:00Z') },
+        periodIndex: 1,
+      },
     });
   });
 });
@@ -72,13 +107,26 @@ describe('DOMAIN "Renew": the next period starts where the last ended, on the an
 describe('DOMAIN "Renew": a renewal of a period is idempotent; renewing the same period twice does nothing the second time', () => {
   it('asking to renew a period that has already been renewed gives already_renewed', () => {
     // after the first renewal the subscription is in period 1, ending 31 Mar; the repeated job still names 28 Feb
-    const renewed = subscription({ periodIndex: 1, currentPeriodStart: d('2026-02-28T00:00:00Z'), currentPeriodEnd: d('2026-03-31T00:00:00Z') });
-    expect(decideRenewal(renewed, d('2026-02-28T00:00:00Z'), monthly, 'UTC', BEFORE_END)).toEqual({ ok: true, value: { kind: 'already_renewed' } });
+    const renewed = subscription({
+      periodIndex: 1,
+      currentPeriodStart: d('2026-02-28T00:00:00Z'),
+      currentPeriodEnd: d('2026-03-31T00:00:00Z'),
+    });
+    expect(decideRenewal(renewed, d('2026-02-28T00:00:00Z'), monthly, 'UTC', BEFORE_END)).toEqual({
+      ok: true,
+      value: { kind: 'already_renewed' },
+    });
   });
 
-  it.each<SubscriptionStatus>(['active', 'expired', 'cancelled', 'pending', 'suspended'])('already_renewed whatever the status now (%s)', (status) => {
-    expect(decideRenewal(subscription({ status }), d('2026-01-31T00:00:00Z'), monthly, 'UTC', BEFORE_END)).toEqual({ ok: true, value: { kind: 'already_renewed' } });
-  });
+  it.each<SubscriptionStatus>(['active', 'expired', 'cancelled', 'pending', 'suspended'])(
+    'already_renewed whatever the status now (%s)',
+    (status) => {
+      expect(decideRenewal(subscription({ status }), d('2026-01-31T00:00:00Z'), monthly, 'UTC', BEFORE_END)).toEqual({
+        ok: true,
+        value: { kind: 'already_renewed' },
+      });
+    },
+  );
 
   it('asking to renew a period that does not exist yet is a conflict', () => {
     const result = decideRenewal(subscription(), d('2026-03-31T00:00:00Z'), monthly, 'UTC', BEFORE_END);
@@ -106,14 +154,23 @@ describe('DOMAIN "Renew": or now, if it had already expired', () => {
     const result = decideRenewal(subscription({ status: 'expired' }), d('2026-02-28T00:00:00Z'), monthly, 'UTC', now);
     expect(result).toEqual({
       ok: true,
-      value: { kind: 'renew', period: { start: now, end: d('2026-04-10T12:34:00Z') }, anchorAt: now, periodIndex: 0, late: true },
+      value: {
+        kind: 'renew',
+        period: { start: now, end: d('2026-04-10T12:34:00Z') },
+        anchorAt: now,
+        periodIndex: 0,
+        late: true,
+      },
     });
   });
 
   it('a late renewal on the 31st gets the anchored calendar from then on', () => {
     const now = d('2026-03-31T09:00:00Z');
     const result = decideRenewal(subscription({ status: 'expired' }), d('2026-02-28T00:00:00Z'), monthly, 'UTC', now);
-    expect(result).toMatchObject({ ok: true, value: { kind: 'renew', period: { start: now, end: d('2026-04-30T09:00:00Z') }, late: true } });
+    expect(result).toMatchObject({
+      ok: true,
+      value: { kind: 'renew', period: { start: now, end: d('2026-04-30T09:00:00Z') }, late: true },
+    });
   });
 });
 
@@ -134,10 +191,21 @@ describe('DOMAIN "Renew": a validity changed since the anchor was set re-anchors
   });
 
   it('an anchor from 1 month to 3 months: re-anchored at the current end', () => {
-    const result = decideRenewal(subscription(), d('2026-02-28T00:00:00Z'), { count: 3, unit: 'month' }, 'UTC', BEFORE_END);
+    const result = decideRenewal(
+      subscription(),
+      d('2026-02-28T00:00:00Z'),
+      { count: 3, unit: 'month' },
+      'UTC',
+      BEFORE_END,
+    );
     expect(result).toMatchObject({
       ok: true,
-      value: { kind: 'renew', period: { start: d('2026-02-28T00:00:00Z'), end: d('2026-05-28T00:00:00Z') }, anchorAt: d('2026-02-28T00:00:00Z'), periodIndex: 0 },
+      value: {
+        kind: 'renew',
+        period: { start: d('2026-02-28T00:00:00Z'), end: d('2026-05-28T00:00:00Z') },
+        anchorAt: d('2026-02-28T00:00:00Z'),
+        periodIndex: 0,
+      },
     });
   });
 });

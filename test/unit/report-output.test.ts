@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { csvField, csvLine, csvText } from '../../src/reports/csv.js';
 import { ChunkWriter, csvOutput, jsonOutput } from '../../src/reports/output.js';
 import { percent } from '../../src/reports/values.js';
-import { escapeHtml, html, raw } from '../../src/ui/html.js';
 import { niceStep } from '../../src/ui/charts.js';
+import { escapeHtml, html, raw } from '../../src/ui/html.js';
 import { parseCsv } from '../helpers/reports.js';
 
 describe('CSV per RFC 4180', () => {
@@ -25,11 +25,19 @@ describe('CSV per RFC 4180', () => {
   });
 
   it('ends every record with CRLF and round-trips through a parser', () => {
-    const rows = [['name', 'note'], ['Acme, Inc.', 'said "yes"\nthen left'], ['=1+1', '-4']];
+    const rows = [
+      ['name', 'note'],
+      ['Acme, Inc.', 'said "yes"\nthen left'],
+      ['=1+1', '-4'],
+    ];
     const text = rows.map((r) => csvLine(r)).join('');
     expect(text.endsWith('\r\n')).toBe(true);
     expect(text.split('\r\n')).toHaveLength(4);
-    expect(parseCsv(text)).toEqual([['name', 'note'], ['Acme, Inc.', 'said "yes"\nthen left'], ["'=1+1", '-4']]);
+    expect(parseCsv(text)).toEqual([
+      ['name', 'note'],
+      ['Acme, Inc.', 'said "yes"\nthen left'],
+      ["'=1+1", '-4'],
+    ]);
   });
 });
 
@@ -59,16 +67,29 @@ describe('CSV is safe to open in a spreadsheet (formula injection)', () => {
 
   it('guards the header and every row of a report', () => {
     const out = csvOutput(['client_name', 'net']);
-    expect(out.begin() + out.row({ client_name: '=cmd', net: '-4' }) + out.end()).toBe("client_name,net\r\n'=cmd,-4\r\n");
+    expect(out.begin() + out.row({ client_name: '=cmd', net: '-4' }) + out.end()).toBe(
+      "client_name,net\r\n'=cmd,-4\r\n",
+    );
   });
 });
 
 describe('JSON output', () => {
   it('is one valid document with the head and the rows in column order, streamed row by row', () => {
-    const out = jsonOutput({ type: 'consumption', params: { group_by: 'day' }, generated_at: '2026-01-01T00:00:00.000Z' }, ['b', 'a']);
+    const out = jsonOutput(
+      { type: 'consumption', params: { group_by: 'day' }, generated_at: '2026-01-01T00:00:00.000Z' },
+      ['b', 'a'],
+    );
     const text = out.begin() + out.row({ a: '1', b: 'x "y"' }) + out.row({ a: null, b: 'z' }) + out.end();
     const doc = JSON.parse(text) as { rows: Array<Record<string, unknown>> };
-    expect(doc).toEqual({ type: 'consumption', params: { group_by: 'day' }, generated_at: '2026-01-01T00:00:00.000Z', rows: [{ b: 'x "y"', a: '1' }, { b: 'z', a: null }] });
+    expect(doc).toEqual({
+      type: 'consumption',
+      params: { group_by: 'day' },
+      generated_at: '2026-01-01T00:00:00.000Z',
+      rows: [
+        { b: 'x "y"', a: '1' },
+        { b: 'z', a: null },
+      ],
+    });
     expect(Object.keys(doc.rows[0]!)).toEqual(['b', 'a']);
     expect(text.split('\n')).toHaveLength(5);
   });
@@ -124,7 +145,9 @@ describe('pages escape every value', () => {
     expect(html`<td title="${name}">${name}</td>`.value).toBe(
       '<td title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; onload=&#39;x">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; onload=&#39;x</td>',
     );
-    expect(html`<p>${html`<b>${'a&b'}</b>`}${raw('<br>')}${[1, '<', null, false]}</p>`.value).toBe('<p><b>a&amp;b</b><br>1&lt;</p>');
+    expect(html`<p>${html`<b>${'a&b'}</b>`}${raw('<br>')}${[1, '<', null, false]}</p>`.value).toBe(
+      '<p><b>a&amp;b</b><br>1&lt;</p>',
+    );
     expect(escapeHtml('`')).toBe('&#96;');
   });
 

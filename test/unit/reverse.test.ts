@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Allocation } from '../../src/domain/allocate.js';
-import { type ReversibleLot, planReversal } from '../../src/domain/reverse.js';
+import { planReversal, type ReversibleLot } from '../../src/domain/reverse.js';
 
 const NOW = new Date('2026-03-10T12:00:00Z');
 const LATER = new Date('2026-04-01T00:00:00Z');
@@ -36,7 +36,10 @@ describe('DOMAIN "Consumption" rule 5: a reversal gives each allocation back to 
   it.each<{ label: string; over: Partial<ReversibleLot> }>([
     { label: 'status expired', over: { status: 'expired' } },
     { label: 'status void (cancelled immediately)', over: { status: 'void' } },
-    { label: 'active but past its expiry (the sweep has not run yet)', over: { expiresAt: new Date('2026-03-01T00:00:00Z') } },
+    {
+      label: 'active but past its expiry (the sweep has not run yet)',
+      over: { expiresAt: new Date('2026-03-01T00:00:00Z') },
+    },
     { label: 'active and expiring exactly now', over: { expiresAt: NOW } },
   ])('a balance with $label is not revived: its part is expired', ({ over }) => {
     const plan = planReversal(
@@ -54,14 +57,23 @@ describe('DOMAIN "Consumption" rule 5: a reversal gives each allocation back to 
   });
 
   it('a balance expiring 1 ms after now is still given back', () => {
-    const plan = planReversal([{ balanceId: 'a', amount: 4n }], lotsOf(lot('a', { expiresAt: new Date(NOW.getTime() + 1) })), NOW);
+    const plan = planReversal(
+      [{ balanceId: 'a', amount: 4n }],
+      lotsOf(lot('a', { expiresAt: new Date(NOW.getTime() + 1) })),
+      NOW,
+    );
     expect(plan.returned).toEqual([{ balanceId: 'a', amount: 4n, remainingAfter: 14n }]);
     expect(plan.expired).toEqual([]);
   });
 
   it('a balance that cannot be found is treated as expired, never revived', () => {
     const plan = planReversal([{ balanceId: 'missing', amount: 9n }], lotsOf(), NOW);
-    expect(plan).toEqual({ returned: [], expired: [{ balanceId: 'missing', amount: 9n }], returnedTotal: 0n, expiredTotal: 9n });
+    expect(plan).toEqual({
+      returned: [],
+      expired: [{ balanceId: 'missing', amount: 9n }],
+      returnedTotal: 0n,
+      expiredTotal: 9n,
+    });
   });
 
   it('remainingAfter accumulates when two allocations hit the same balance', () => {
@@ -83,7 +95,12 @@ describe('DOMAIN "Consumption" rule 5: a reversal gives each allocation back to 
   });
 
   it('nothing to reverse, nothing planned', () => {
-    expect(planReversal([], lotsOf(lot('a')), NOW)).toEqual({ returned: [], expired: [], returnedTotal: 0n, expiredTotal: 0n });
+    expect(planReversal([], lotsOf(lot('a')), NOW)).toEqual({
+      returned: [],
+      expired: [],
+      returnedTotal: 0n,
+      expiredTotal: 0n,
+    });
   });
 
   it('does not mutate the balances it is given', () => {
@@ -99,29 +116,44 @@ describe('DOMAIN "Consumption" rule 5: a reversal gives each allocation back to 
       status: fc.constantFrom<ReversibleLot['status']>('active', 'expired', 'void'),
       expiresInHours: fc.integer({ min: -48, max: 48 }),
     });
-    const allocationArb = fc.record({ balanceId: fc.constantFrom(...ids, 'unknown'), amount: fc.bigInt({ min: 1n, max: 50n }) });
+    const allocationArb = fc.record({
+      balanceId: fc.constantFrom(...ids, 'unknown'),
+      amount: fc.bigInt({ min: 1n, max: 50n }),
+    });
     fc.assert(
-      fc.property(fc.tuple(lotArb, lotArb, lotArb, lotArb), fc.array(allocationArb, { maxLength: 10 }), (facts, allocations: Allocation[]) => {
-        const lots = new Map(
-          facts.map((f, i) => {
-            const id = ids[i] ?? 'x';
-            return [id, { id, remaining: f.remaining, status: f.status, expiresAt: new Date(NOW.getTime() + f.expiresInHours * 3_600_000) }] as const;
-          }),
-        );
-        const plan = planReversal(allocations, lots, NOW);
-        const total = allocations.reduce((sum, a) => sum + a.amount, 0n);
-        expect(plan.returnedTotal + plan.expiredTotal).toBe(total);
-        expect(plan.returned.reduce((sum, r) => sum + r.amount, 0n)).toBe(plan.returnedTotal);
-        expect(plan.expired.reduce((sum, r) => sum + r.amount, 0n)).toBe(plan.expiredTotal);
-        expect(plan.returned.length + plan.expired.length).toBe(allocations.length);
-        for (const [id, l] of lots) {
-          const usable = l.status === 'active' && NOW.getTime() < l.expiresAt.getTime();
-          const mine = plan.returned.filter((r) => r.balanceId === id);
-          if (!usable) expect(mine).toEqual([]);
-          const last = mine.at(-1);
-          if (last) expect(last.remainingAfter).toBe(l.remaining + mine.reduce((sum, r) => sum + r.amount, 0n));
-        }
-      }),
+      fc.property(
+        fc.tuple(lotArb, lotArb, lotArb, lotArb),
+        fc.array(allocationArb, { maxLength: 10 }),
+        (facts, allocations: Allocation[]) => {
+          const lots = new Map(
+            facts.map((f, i) => {
+              const id = ids[i] ?? 'x';
+              return [
+                id,
+                {
+                  id,
+                  remaining: f.remaining,
+                  status: f.status,
+                  expiresAt: new Date(NOW.getTime() + f.expiresInHours * 3_600_000),
+                },
+              ] as const;
+            }),
+          );
+          const plan = planReversal(allocations, lots, NOW);
+          const total = allocations.reduce((sum, a) => sum + a.amount, 0n);
+          expect(plan.returnedTotal + plan.expiredTotal).toBe(total);
+          expect(plan.returned.reduce((sum, r) => sum + r.amount, 0n)).toBe(plan.returnedTotal);
+          expect(plan.expired.reduce((sum, r) => sum + r.amount, 0n)).toBe(plan.expiredTotal);
+          expect(plan.returned.length + plan.expired.length).toBe(allocations.length);
+          for (const [id, l] of lots) {
+            const usable = l.status === 'active' && NOW.getTime() < l.expiresAt.getTime();
+            const mine = plan.returned.filter((r) => r.balanceId === id);
+            if (!usable) expect(mine).toEqual([]);
+            const last = mine.at(-1);
+            if (last) expect(last.remainingAfter).toBe(l.remaining + mine.reduce((sum, r) => sum + r.amount, 0n));
+          }
+        },
+      ),
     );
   });
 });

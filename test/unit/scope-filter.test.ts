@@ -10,10 +10,15 @@ describe('scopeFilter: the narrowings a report run asked for', () => {
       conditions: ['l.credit_type_id = ?', 'l.client_id = ?', 'p.package_id = ?'],
       bindings: ['T', 'C', 'P'],
     });
-    expect(scopeFilter({ packageId: 'P', clientId: undefined }, CONDITIONS)).toEqual({ conditions: ['p.package_id = ?'], bindings: ['P'] });
+    expect(scopeFilter({ packageId: 'P', clientId: undefined }, CONDITIONS)).toEqual({
+      conditions: ['p.package_id = ?'],
+      bindings: ['P'],
+    });
   });
 
   it('ignores a narrowing the report cannot apply (no condition for it)', () => {
-    expect(scopeFilter({ creditTypeId: 'T', clientId: 'C' }, { client: 's.client_id = ?', package: 's.package_id = ?' })).toEqual({ conditions: ['s.client_id = ?'], bindings: ['C'] });
+    expect(
+      scopeFilter({ creditTypeId: 'T', clientId: 'C' }, { client: 's.client_id = ?', package: 's.package_id = ?' }),
+    ).toEqual({ conditions: ['s.client_id = ?'], bindings: ['C'] });
   });
 });

@@ -24,7 +24,11 @@ export interface NearlyConsumedParams {
  * granted − consumed − expired − voided = remaining + upcoming.
  */
 function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[] } {
-  const scoped = scopeFilter(p, { creditType: 'b.credit_type_id = ?', client: 'b.client_id = ?', package: 'b.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)' });
+  const scoped = scopeFilter(p, {
+    creditType: 'b.credit_type_id = ?',
+    client: 'b.client_id = ?',
+    package: 'b.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)',
+  });
   const where = ['TRUE', ...scoped.conditions];
   const filter = scoped.bindings;
   const sql = `

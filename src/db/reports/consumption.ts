@@ -21,7 +21,11 @@ export interface ConsumptionParams {
  */
 export function consumptionStatement(p: ConsumptionParams): ReportStatement {
   const where = [`l.kind IN ('consume', 'reverse')`, 'l.effective_at >= ?', 'l.effective_at <= ?'];
-  const scoped = scopeFilter(p, { creditType: 'l.credit_type_id = ?', client: 'l.client_id = ?', package: 'l.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)' });
+  const scoped = scopeFilter(p, {
+    creditType: 'l.credit_type_id = ?',
+    client: 'l.client_id = ?',
+    package: 'l.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)',
+  });
   where.push(...scoped.conditions);
   const filters: Knex.RawBinding[] = [p.from, p.to, ...scoped.bindings];
   const perColumn = p.per === 'client' ? 'l.client_id' : p.per === 'package' ? 's.package_id' : undefined;

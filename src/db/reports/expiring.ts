@@ -27,7 +27,10 @@ export interface Remains {
  */
 export function expiringStatement(p: ExpiringParams): ReportStatement {
   const until = new Date(p.asOf.getTime() + p.daysAhead * 86_400_000);
-  const { conditions: subWhere, bindings: subBindings } = scopeFilter(p, { client: 's.client_id = ?', package: 's.package_id = ?' });
+  const { conditions: subWhere, bindings: subBindings } = scopeFilter(p, {
+    client: 's.client_id = ?',
+    package: 's.package_id = ?',
+  });
   const andSub = subWhere.map((w) => ` AND ${w}`).join('');
   const creditTypeFilter = p.creditTypeId ? ' AND b.credit_type_id = ?' : '';
   const creditTypeBinding: Knex.RawBinding[] = p.creditTypeId ? [p.creditTypeId] : [];
@@ -58,5 +61,19 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
        WHERE b.status = 'active' AND b.remaining > 0 AND b.expires_at > ? AND b.expires_at <= ?${creditTypeFilter}${andSub}
     ) x
     ORDER BY expires_at, client_ref, subscription_id, (row_type = 'balance'), credit_type, balance_id`;
-  return { sql, bindings: [p.asOf, p.asOf, ...creditTypeBinding, p.asOf, until, ...subBindings, p.asOf, until, ...creditTypeBinding, ...subBindings] };
+  return {
+    sql,
+    bindings: [
+      p.asOf,
+      p.asOf,
+      ...creditTypeBinding,
+      p.asOf,
+      until,
+      ...subBindings,
+      p.asOf,
+      until,
+      ...creditTypeBinding,
+      ...subBindings,
+    ],
+  };
 }

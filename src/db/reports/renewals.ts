@@ -18,7 +18,10 @@ export interface RenewalsParams {
  */
 export function renewalsStatement(p: RenewalsParams): ReportStatement {
   // the same subscription filter on every part of the union
-  const { conditions: subFilter, bindings: subBindings } = scopeFilter(p, { client: 's.client_id = ?', package: 's.package_id = ?' });
+  const { conditions: subFilter, bindings: subBindings } = scopeFilter(p, {
+    client: 's.client_id = ?',
+    package: 's.package_id = ?',
+  });
   const and = subFilter.map((f) => ` AND ${f}`).join('');
   const part = (): Knex.RawBinding[] => [p.from, p.to, ...subBindings];
   const sql = `

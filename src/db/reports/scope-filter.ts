@@ -18,7 +18,10 @@ export interface ScopeConditions {
  * The conditions and bindings for the narrowings a run asked for, built together in one order, so
  * that a report's SQL can never pair a condition with another one's value.
  */
-export function scopeFilter(scope: ReportScope, conditions: ScopeConditions): { conditions: string[]; bindings: Knex.RawBinding[] } {
+export function scopeFilter(
+  scope: ReportScope,
+  conditions: ScopeConditions,
+): { conditions: string[]; bindings: Knex.RawBinding[] } {
   const out = { conditions: [] as string[], bindings: [] as Knex.RawBinding[] };
   const add = (condition: string | undefined, value: string | undefined) => {
     if (condition === undefined || value === undefined) return;

@@ -13,11 +13,17 @@ export const REPORT_STATEMENT_TIMEOUT_MS = 15 * 60_000;
  * The statement runs in a read-only transaction of its own, so that a long sort may outlast the
  * pool's statement timeout; whatever `onRow` writes goes through other connections.
  */
-export async function streamReportRows<T>(db: Db, query: MappedStatement<T>, onRow: (row: T) => Promise<void>): Promise<void> {
+export async function streamReportRows<T>(
+  db: Db,
+  query: MappedStatement<T>,
+  onRow: (row: T) => Promise<void>,
+): Promise<void> {
   await db.transaction(async (trx) => {
     await trx.raw('SET TRANSACTION READ ONLY');
     await trx.raw(`SET LOCAL statement_timeout = ${REPORT_STATEMENT_TIMEOUT_MS}`);
-    const stream = trx.raw(query.statement.sql, query.statement.bindings).stream({ batchSize: BATCH_ROWS, highWaterMark: BATCH_ROWS });
+    const stream = trx
+      .raw(query.statement.sql, query.statement.bindings)
+      .stream({ batchSize: BATCH_ROWS, highWaterMark: BATCH_ROWS });
     try {
       for await (const row of stream as AsyncIterable<StatementRow>) {
         await onRow(query.toRow(row));

@@ -30,7 +30,9 @@ export async function markApiKeyRevoked(db: Executor, id: string, now: Date): Pr
 export type ApiKeyCredentials = Pick<ApiKeyRow, 'id' | 'name' | 'hash' | 'scopes' | 'revoked_at'>;
 
 export async function apiKeyByPrefix(db: Executor, prefix: string): Promise<ApiKeyCredentials | undefined> {
-  return (await db('api_keys').where({ prefix }).first('id', 'name', 'hash', 'scopes', 'revoked_at')) as ApiKeyCredentials | undefined;
+  return (await db('api_keys').where({ prefix }).first('id', 'name', 'hash', 'scopes', 'revoked_at')) as
+    | ApiKeyCredentials
+    | undefined;
 }
 
 /** Every key, oldest first, without its hash (`npm run cli -- keys list`). */
@@ -39,5 +41,7 @@ export async function listApiKeys(
 ): Promise<Array<Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'scopes' | 'created_at' | 'last_used_at' | 'revoked_at'>>> {
   return (await db('api_keys')
     .select('id', 'name', 'prefix', 'scopes', 'created_at', 'last_used_at', 'revoked_at')
-    .orderBy('created_at')) as Array<Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'scopes' | 'created_at' | 'last_used_at' | 'revoked_at'>>;
+    .orderBy('created_at')) as Array<
+    Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'scopes' | 'created_at' | 'last_used_at' | 'revoked_at'>
+  >;
 }

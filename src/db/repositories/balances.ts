@@ -1,9 +1,9 @@
+import type { BalanceChange, BalanceStatus } from '../../domain/balance-change.js';
 import type { BalanceDraft, BalanceSource } from '../../domain/grant.js';
 import { newId } from '../../ids.js';
 import type { Executor, Tx } from '../knex.js';
 import { balanceLockOrder } from '../lock-order.js';
 import { appendLedgerEntries, type LedgerKind } from './ledger.js';
-import type { BalanceChange, BalanceStatus } from '../../domain/balance-change.js';
 
 export type { BalanceChange } from '../../domain/balance-change.js';
 
@@ -50,7 +50,11 @@ export interface GrantContext {
 }
 
 /** Creates balances and, in the same statement batch, the ledger entry that grants each of them. */
-export async function createBalances(db: Executor, drafts: readonly BalanceDraft[], context: GrantContext): Promise<BalanceRow[]> {
+export async function createBalances(
+  db: Executor,
+  drafts: readonly BalanceDraft[],
+  context: GrantContext,
+): Promise<BalanceRow[]> {
   if (drafts.length === 0) return [];
   const rows: BalanceRow[] = drafts.map((draft) => ({
     id: newId(),
@@ -77,7 +81,17 @@ export async function createBalances(db: Executor, drafts: readonly BalanceDraft
     updated_at: context.now,
   }));
   await db('balances').insert(
-    rows.map((r) => ({ ...r, granted: r.granted.toString(), remaining: r.remaining.toString(), low_threshold: r.low_threshold.toString(), consumed: 0, adjusted: 0, expired: 0, voided: 0, rolled_over: 0 })),
+    rows.map((r) => ({
+      ...r,
+      granted: r.granted.toString(),
+      remaining: r.remaining.toString(),
+      low_threshold: r.low_threshold.toString(),
+      consumed: 0,
+      adjusted: 0,
+      expired: 0,
+      voided: 0,
+      rolled_over: 0,
+    })),
   );
   await appendLedgerEntries(
     db,
@@ -102,7 +116,9 @@ export async function createBalances(db: Executor, drafts: readonly BalanceDraft
 
 export async function balancesOfSubscriptions(db: Executor, subscriptionIds: readonly string[]): Promise<BalanceRow[]> {
   if (subscriptionIds.length === 0) return [];
-  return (await db('balances').whereIn('subscription_id', subscriptionIds).orderByRaw(BALANCE_LOCK_ORDER)) as BalanceRow[];
+  return (await db('balances')
+    .whereIn('subscription_id', subscriptionIds)
+    .orderByRaw(BALANCE_LOCK_ORDER)) as BalanceRow[];
 }
 
 /** Locks the subscription's live balances, in the one lock order. Call after locking the subscription. */
@@ -117,7 +133,11 @@ export async function lockActiveBalancesOfSubscription(db: Executor, subscriptio
  * Locks the live balances of these subscriptions that are past their expiry at `asOf`, in the one
  * lock order. Call after locking the subscriptions.
  */
-export async function lockExpiringBalances(tx: Tx, subscriptionIds: readonly string[], asOf: Date): Promise<BalanceRow[]> {
+export async function lockExpiringBalances(
+  tx: Tx,
+  subscriptionIds: readonly string[],
+  asOf: Date,
+): Promise<BalanceRow[]> {
   return (await tx('balances')
     .whereIn('subscription_id', subscriptionIds)
     .andWhere({ status: 'active' })
@@ -144,7 +164,11 @@ export interface NoticeWindow {
  * were never given it, by id, locked. Rows another transaction holds are skipped, not waited for:
  * several sweeps can share the work.
  */
-export async function lockBalancesDueNotice(tx: Tx, notice: BalanceNotice, window: NoticeWindow): Promise<BalanceRow[]> {
+export async function lockBalancesDueNotice(
+  tx: Tx,
+  notice: BalanceNotice,
+  window: NoticeWindow,
+): Promise<BalanceRow[]> {
   const query = tx('balances')
     .where({ status: 'active' })
     .andWhere('remaining', '>', 0)
@@ -160,7 +184,12 @@ export async function lockBalancesDueNotice(tx: Tx, notice: BalanceNotice, windo
 }
 
 /** Remembers that these balances were given `notice`, so that it is sent once. */
-export async function markBalancesNotified(db: Executor, notice: BalanceNotice, ids: readonly string[], now: Date): Promise<void> {
+export async function markBalancesNotified(
+  db: Executor,
+  notice: BalanceNotice,
+  ids: readonly string[],
+  now: Date,
+): Promise<void> {
   await db('balances')
     .whereIn('id', ids)
     .update(notice === 'expiring_soon' ? { expiry_notified_at: now } : { low_notified_at: now });
@@ -170,14 +199,25 @@ export async function markBalancesNotified(db: Executor, notice: BalanceNotice, 
 export async function balancesOfClient(db: Executor, clientId: string): Promise<BalanceRow[]> {
   return (await db('balances')
     .where({ client_id: clientId })
-    .orderBy([{ column: 'credit_type_id' }, { column: 'priority' }, { column: 'expires_at' }, { column: 'valid_from' }, { column: 'id' }])) as BalanceRow[];
+    .orderBy([
+      { column: 'credit_type_id' },
+      { column: 'priority' },
+      { column: 'expires_at' },
+      { column: 'valid_from' },
+      { column: 'id' },
+    ])) as BalanceRow[];
 }
 
 /**
  * Moves the subscription's live balances to `period` (valid from its start, expiring at its end):
  * a subscription activated by a payment later than its planned start gets the whole period.
  */
-export async function moveActiveBalancesToPeriod(db: Executor, subscriptionId: string, period: { start: Date; end: Date }, now: Date): Promise<void> {
+export async function moveActiveBalancesToPeriod(
+  db: Executor,
+  subscriptionId: string,
+  period: { start: Date; end: Date },
+  now: Date,
+): Promise<void> {
   await db('balances')
     .where({ subscription_id: subscriptionId, status: 'active' })
     .update({ valid_from: period.start, expires_at: period.end, period_start: period.start, updated_at: now });
@@ -233,8 +273,16 @@ export async function applyBalanceChanges(db: Executor, changes: readonly Balanc
 }
 
 /** The package balances one period of a subscription was granted (what its renewal answered). */
-export async function packageBalancesOfPeriod(db: Executor, subscriptionId: string, periodStart: Date): Promise<BalanceRow[]> {
-  return (await db('balances').where({ subscription_id: subscriptionId, period_start: periodStart, source: 'package' })) as BalanceRow[];
+export async function packageBalancesOfPeriod(
+  db: Executor,
+  subscriptionId: string,
+  periodStart: Date,
+): Promise<BalanceRow[]> {
+  return (await db('balances').where({
+    subscription_id: subscriptionId,
+    period_start: periodStart,
+    source: 'package',
+  })) as BalanceRow[];
 }
 
 /** Locks balances by id, in the one lock order (a reversal gives back to the balances a consumption took from). */

@@ -1,6 +1,6 @@
 import { isUuid } from '../../ids.js';
 import type { Executor } from '../knex.js';
-import { readPage, type Page, type PageRequest } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 import { whereRef } from './refs.js';
 
 export interface ClientRow {
@@ -41,7 +41,10 @@ export async function clientsNamed(db: Executor, refs: readonly string[]): Promi
  * Inserts the client, or returns the one already holding `external_ref` (POST /v1/clients upserts).
  * `created` tells which happened.
  */
-export async function insertClientIfAbsent(db: Executor, row: ClientRow): Promise<{ client: ClientRow; created: boolean }> {
+export async function insertClientIfAbsent(
+  db: Executor,
+  row: ClientRow,
+): Promise<{ client: ClientRow; created: boolean }> {
   const inserted = (await db('clients')
     .insert({ ...row, metadata: JSON.stringify(row.metadata) })
     .onConflict('external_ref')
@@ -63,11 +66,17 @@ export async function updateClient(
   return row;
 }
 
-export async function listClients(db: Executor, page: PageRequest, filter: { search?: string | undefined }): Promise<Page<ClientRow>> {
+export async function listClients(
+  db: Executor,
+  page: PageRequest,
+  filter: { search?: string | undefined },
+): Promise<Page<ClientRow>> {
   const query = db('clients').select('*');
   if (filter.search) {
     const pattern = `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    query.where((q) => q.whereILike('name', pattern).orWhereILike('external_ref', pattern).orWhereILike('email', pattern));
+    query.where((q) =>
+      q.whereILike('name', pattern).orWhereILike('external_ref', pattern).orWhereILike('email', pattern),
+    );
   }
   return readPage<ClientRow>(query, page, 'clients');
 }

@@ -2,12 +2,12 @@ import type { Lot } from '../../domain/allocate.js';
 import type { AllocationRecord, ConsumptionRecord, ConsumptionStatus } from '../../domain/consumption.js';
 import { percentOf } from '../../domain/quantity.js';
 import type { Executor } from '../knex.js';
-import { readPage, type Page, type PageRequest } from '../pagination.js';
-import { balanceChangesJson, balanceUpdateSql, type BalanceChange } from './balances.js';
-import { ledgerInsertSql, ledgerJson, type LedgerEntryDraft } from './ledger.js';
-import { OUTBOX_NOTIFY_SQL, outboxInsertSql, outboxJson, type OutboxEventDraft } from './outbox.js';
-import type { SqlClient } from '../sql-client.js';
 import { spendingOrder } from '../lock-order.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
+import type { SqlClient } from '../sql-client.js';
+import { type BalanceChange, balanceChangesJson, balanceUpdateSql } from './balances.js';
+import { type LedgerEntryDraft, ledgerInsertSql, ledgerJson } from './ledger.js';
+import { OUTBOX_NOTIFY_SQL, type OutboxEventDraft, outboxInsertSql, outboxJson } from './outbox.js';
 
 /** A consumption as stored, and what each balance gave to it (DOMAIN.md's records). */
 export type ConsumptionRow = ConsumptionRecord;
@@ -80,7 +80,9 @@ export async function lockSpendable(client: SqlClient, scope: SpendableScope): P
     validFrom: row.valid_from,
     expiresAt: row.expires_at,
     lowThreshold: row.low_threshold,
-    autoRechargeThreshold: row.auto_recharge_enabled ? percentOf(row.granted, row.auto_recharge_threshold_percent) : null,
+    autoRechargeThreshold: row.auto_recharge_enabled
+      ? percentOf(row.granted, row.auto_recharge_threshold_percent)
+      : null,
   }));
 }
 
@@ -94,10 +96,15 @@ export async function lockConsumption(db: Executor, id: string): Promise<Consump
   return (await db('consumptions').where({ id }).forUpdate().first()) as ConsumptionRow | undefined;
 }
 
-export async function allocationsOf(db: Executor, consumptionIds: readonly string[]): Promise<Map<string, AllocationRow[]>> {
+export async function allocationsOf(
+  db: Executor,
+  consumptionIds: readonly string[],
+): Promise<Map<string, AllocationRow[]>> {
   const out = new Map<string, AllocationRow[]>();
   if (consumptionIds.length === 0) return out;
-  const rows = (await db('consumption_allocations').whereIn('consumption_id', [...new Set(consumptionIds)])) as AllocationRow[];
+  const rows = (await db('consumption_allocations').whereIn('consumption_id', [
+    ...new Set(consumptionIds),
+  ])) as AllocationRow[];
   for (const row of rows) {
     const list = out.get(row.consumption_id);
     if (list) list.push(row);
@@ -140,11 +147,15 @@ const consumptionsJson = (rows: readonly ConsumptionRow[]): string =>
     })),
   );
 
-const allocationInsertSql = (param: string): string => `INSERT INTO consumption_allocations (consumption_id, balance_id, amount)
+const allocationInsertSql = (
+  param: string,
+): string => `INSERT INTO consumption_allocations (consumption_id, balance_id, amount)
      SELECT consumption_id, balance_id, amount FROM jsonb_to_recordset(${param}::jsonb) AS x(consumption_id uuid, balance_id uuid, amount bigint)`;
 
 const allocationsJson = (rows: readonly AllocationRow[]): string =>
-  JSON.stringify(rows.map((r) => ({ consumption_id: r.consumption_id, balance_id: r.balance_id, amount: r.amount.toString() })));
+  JSON.stringify(
+    rows.map((r) => ({ consumption_id: r.consumption_id, balance_id: r.balance_id, amount: r.amount.toString() })),
+  );
 
 export interface ConsumptionBatchWrite {
   consumptions: readonly ConsumptionRow[];
@@ -192,10 +203,16 @@ export async function consumptionsIn(client: SqlClient, ids: readonly string[]):
 }
 
 /** Their allocations, inside a batch's transaction. */
-export async function allocationsIn(client: SqlClient, consumptionIds: readonly string[]): Promise<Map<string, AllocationRow[]>> {
+export async function allocationsIn(
+  client: SqlClient,
+  consumptionIds: readonly string[],
+): Promise<Map<string, AllocationRow[]>> {
   const out = new Map<string, AllocationRow[]>();
   if (consumptionIds.length === 0) return out;
-  const result = await client.query<AllocationRow>('SELECT * FROM consumption_allocations WHERE consumption_id = ANY($1::uuid[])', [consumptionIds]);
+  const result = await client.query<AllocationRow>(
+    'SELECT * FROM consumption_allocations WHERE consumption_id = ANY($1::uuid[])',
+    [consumptionIds],
+  );
   for (const row of result.rows) {
     const list = out.get(row.consumption_id);
     if (list) list.push(row);
@@ -213,7 +230,9 @@ export async function appliedConsumptions(
   ids: readonly string[],
 ): Promise<Map<string, { status: ConsumptionStatus; requestHash: string }>> {
   if (ids.length === 0) return new Map();
-  const rows = (await db('consumptions').whereIn('id', [...new Set(ids)]).select('id', 'status', 'request_hash')) as Array<{
+  const rows = (await db('consumptions')
+    .whereIn('id', [...new Set(ids)])
+    .select('id', 'status', 'request_hash')) as Array<{
     id: string;
     status: ConsumptionStatus;
     request_hash: string;
@@ -228,7 +247,11 @@ export interface ConsumptionFilter {
   status?: ConsumptionStatus | undefined;
 }
 
-export async function listConsumptions(db: Executor, page: PageRequest, filter: ConsumptionFilter): Promise<Page<ConsumptionRow>> {
+export async function listConsumptions(
+  db: Executor,
+  page: PageRequest,
+  filter: ConsumptionFilter,
+): Promise<Page<ConsumptionRow>> {
   const query = db('consumptions').select('*');
   if (filter.clientId) query.where('client_id', filter.clientId);
   if (filter.idempotencyKey) query.where('idempotency_key', filter.idempotencyKey);
@@ -245,7 +268,12 @@ export async function markReversed(
 ): Promise<ConsumptionRow> {
   const [row] = (await db('consumptions')
     .where({ id })
-    .update({ status: 'reversed', reversed_at: reversal.at, reversal_returned: reversal.returned, reversal_expired: reversal.expired })
+    .update({
+      status: 'reversed',
+      reversed_at: reversal.at,
+      reversal_returned: reversal.returned,
+      reversal_expired: reversal.expired,
+    })
     .returning('*')) as ConsumptionRow[];
   if (!row) throw new Error(`consumption ${id} vanished while it was locked`);
   return row;

@@ -1,6 +1,6 @@
 import { isUuid } from '../../ids.js';
 import type { Executor } from '../knex.js';
-import { readPage, type Page, type PageRequest } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 import { whereRef } from './refs.js';
 
 export interface CreditTypeRow {
@@ -21,12 +21,18 @@ export async function insertCreditType(db: Executor, row: CreditTypeRow): Promis
 /** Inserts the credit type and answers it; undefined when its code is taken. */
 export async function insertCreditTypeIfCodeFree(db: Executor, row: CreditTypeRow): Promise<CreditTypeRow | undefined> {
   // ON CONFLICT instead of catching the error: a failed statement would abort the caller's transaction.
-  const [inserted] = (await db('credit_types').insert(row).onConflict('code').ignore().returning('*')) as CreditTypeRow[];
+  const [inserted] = (await db('credit_types')
+    .insert(row)
+    .onConflict('code')
+    .ignore()
+    .returning('*')) as CreditTypeRow[];
   return inserted;
 }
 
 export async function findCreditType(db: Executor, ref: string): Promise<CreditTypeRow | undefined> {
-  return (await whereRef(db('credit_types').select('*'), 'credit_types', 'code', ref).first()) as CreditTypeRow | undefined;
+  return (await whereRef(db('credit_types').select('*'), 'credit_types', 'code', ref).first()) as
+    | CreditTypeRow
+    | undefined;
 }
 
 export async function creditTypesByIds(db: Executor, ids: readonly string[]): Promise<Map<string, CreditTypeRow>> {
@@ -49,7 +55,11 @@ export async function creditTypesNamed(db: Executor, refs: readonly string[]): P
     })) as CreditTypeNames[];
 }
 
-export async function listCreditTypes(db: Executor, page: PageRequest, filter: { archived?: boolean | undefined }): Promise<Page<CreditTypeRow>> {
+export async function listCreditTypes(
+  db: Executor,
+  page: PageRequest,
+  filter: { archived?: boolean | undefined },
+): Promise<Page<CreditTypeRow>> {
   const query = db('credit_types').select('*');
   if (filter.archived !== undefined) query.where({ archived: filter.archived });
   return readPage<CreditTypeRow>(query, page, 'credit_types');

@@ -15,16 +15,32 @@ export interface StoredResponse {
   response_body: unknown;
 }
 
-const whereKey = (key: IdempotencyKey) => ({ api_key_id: key.apiKeyId, method: key.method, path: key.path, key: key.key });
+const whereKey = (key: IdempotencyKey) => ({
+  api_key_id: key.apiKeyId,
+  method: key.method,
+  path: key.path,
+  key: key.key,
+});
 
 /**
  * Claims the key for this transaction: its record, without a response yet, is inserted unless one
  * exists (false then). A concurrent claim of the same key waits on the record's unique index until
  * this transaction ends.
  */
-export async function claimIdempotencyKey(tx: Tx, key: IdempotencyKey, requestHash: string, now: Date): Promise<boolean> {
+export async function claimIdempotencyKey(
+  tx: Tx,
+  key: IdempotencyKey,
+  requestHash: string,
+  now: Date,
+): Promise<boolean> {
   const claimed = await tx('idempotency_records')
-    .insert({ ...whereKey(key), request_hash: requestHash, status_code: 0, response_body: JSON.stringify(null), created_at: now })
+    .insert({
+      ...whereKey(key),
+      request_hash: requestHash,
+      status_code: 0,
+      response_body: JSON.stringify(null),
+      created_at: now,
+    })
     .onConflict(['api_key_id', 'method', 'path', 'key'])
     .ignore()
     .returning('key');
@@ -32,12 +48,21 @@ export async function claimIdempotencyKey(tx: Tx, key: IdempotencyKey, requestHa
 }
 
 /** Stores the response of a claimed key (in the transaction that claimed it). */
-export async function storeIdempotentResponse(db: Executor, key: IdempotencyKey, statusCode: number, body: unknown): Promise<void> {
-  await db('idempotency_records').where(whereKey(key)).update({ status_code: statusCode, response_body: JSON.stringify(body) });
+export async function storeIdempotentResponse(
+  db: Executor,
+  key: IdempotencyKey,
+  statusCode: number,
+  body: unknown,
+): Promise<void> {
+  await db('idempotency_records')
+    .where(whereKey(key))
+    .update({ status_code: statusCode, response_body: JSON.stringify(body) });
 }
 
 export async function storedResponse(db: Executor, key: IdempotencyKey): Promise<StoredResponse | undefined> {
-  return (await db('idempotency_records').where(whereKey(key)).first('request_hash', 'status_code', 'response_body')) as StoredResponse | undefined;
+  return (await db('idempotency_records').where(whereKey(key)).first('request_hash', 'status_code', 'response_body')) as
+    | StoredResponse
+    | undefined;
 }
 
 /** Forgets the stored responses recorded before `before`; answers how many. */

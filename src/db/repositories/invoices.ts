@@ -1,5 +1,5 @@
 import type { Executor } from '../knex.js';
-import { readPage, type Page, type PageRequest } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 
 export type InvoiceKind = 'subscription' | 'renewal' | 'recharge';
 export type InvoiceStatus = 'issued' | 'paid' | 'void';
@@ -52,20 +52,34 @@ export async function takeInvoiceNumber(db: Executor, year: number): Promise<num
   return result.rows[0]!.last_number;
 }
 
-export const formatInvoiceNumber = (year: number, sequence: number): string => `INV-${year}-${String(sequence).padStart(6, '0')}`;
+export const formatInvoiceNumber = (year: number, sequence: number): string =>
+  `INV-${year}-${String(sequence).padStart(6, '0')}`;
 
-export async function insertInvoice(db: Executor, invoice: InvoiceRow, lines: readonly InvoiceLineRow[]): Promise<void> {
+export async function insertInvoice(
+  db: Executor,
+  invoice: InvoiceRow,
+  lines: readonly InvoiceLineRow[],
+): Promise<void> {
   await db('invoices').insert(invoice);
   if (lines.length > 0) await db('invoice_lines').insert(lines);
 }
 
 async function attachLines(db: Executor, rows: InvoiceRow[]): Promise<InvoiceWithLines[]> {
   if (rows.length === 0) return [];
-  const lines = (await db('invoice_lines').whereIn('invoice_id', rows.map((r) => r.id)).orderBy(['invoice_id', 'position'])) as InvoiceLineRow[];
+  const lines = (await db('invoice_lines')
+    .whereIn(
+      'invoice_id',
+      rows.map((r) => r.id),
+    )
+    .orderBy(['invoice_id', 'position'])) as InvoiceLineRow[];
   return rows.map((r) => ({ ...r, lines: lines.filter((l) => l.invoice_id === r.id) }));
 }
 
-export async function invoiceById(db: Executor, id: string, options: { forUpdate?: boolean } = {}): Promise<InvoiceWithLines | undefined> {
+export async function invoiceById(
+  db: Executor,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<InvoiceWithLines | undefined> {
   const query = db('invoices').where({ id });
   if (options.forUpdate) query.forUpdate();
   const row = (await query.first()) as InvoiceRow | undefined;
@@ -98,7 +112,11 @@ export interface InvoiceFilter {
   kind?: InvoiceKind | undefined;
 }
 
-export async function listInvoices(db: Executor, page: PageRequest, filter: InvoiceFilter): Promise<Page<InvoiceWithLines>> {
+export async function listInvoices(
+  db: Executor,
+  page: PageRequest,
+  filter: InvoiceFilter,
+): Promise<Page<InvoiceWithLines>> {
   const query = db('invoices').select('*');
   if (filter.clientId) query.where('client_id', filter.clientId);
   if (filter.subscriptionId) query.where('subscription_id', filter.subscriptionId);

@@ -1,6 +1,5 @@
-import type { Executor } from '../knex.js';
-
 import type { LedgerEntryDraft } from '../../domain/ledger-entry.js';
+import type { Executor } from '../knex.js';
 
 export type { LedgerEntryDraft, LedgerKind } from '../../domain/ledger-entry.js';
 
@@ -71,7 +70,10 @@ export async function statement(db: Executor, filter: StatementFilter): Promise<
 
 /** The balance's last entry (the highest seq). */
 export async function latestEntryOfBalance(db: Executor, balanceId: string): Promise<LedgerEntryRow | undefined> {
-  const [row] = (await db('ledger_entries').where({ balance_id: balanceId }).orderBy('seq', 'desc').limit(1)) as LedgerEntryRow[];
+  const [row] = (await db('ledger_entries')
+    .where({ balance_id: balanceId })
+    .orderBy('seq', 'desc')
+    .limit(1)) as LedgerEntryRow[];
   return row;
 }
 

@@ -1,9 +1,8 @@
+import type { CommandType, EventDraft, EventType } from '../../domain/event.js';
 import { newId } from '../../ids.js';
 import type { Executor } from '../knex.js';
 
-import type { CommandType, EventDraft, EventType } from '../../domain/event.js';
-
-export { COMMAND_TYPES, EVENT_TYPES, type CommandType, type EventType } from '../../domain/event.js';
+export { COMMAND_TYPES, type CommandType, EVENT_TYPES, type EventType } from '../../domain/event.js';
 /** An event as the outbox takes it (the domain's draft). */
 export type OutboxEventDraft = EventDraft;
 
@@ -22,7 +21,9 @@ export interface OutboxEventRow {
 export const OUTBOX_CHANNEL = 'credits_outbox';
 
 /** One multi-row INSERT of outbox events from a JSON array; `param` is its placeholder. */
-export const outboxInsertSql = (param: string): string => `INSERT INTO outbox_events (id, type, client_id, subject_id, payload, created_at)
+export const outboxInsertSql = (
+  param: string,
+): string => `INSERT INTO outbox_events (id, type, client_id, subject_id, payload, created_at)
      SELECT id, type, client_id, subject_id, payload, created_at
        FROM jsonb_to_recordset(${param}::jsonb) AS x(id uuid, type text, client_id uuid, subject_id uuid, payload jsonb, created_at timestamptz)`;
 
@@ -69,7 +70,12 @@ export async function deleteDispatchedEventsWithoutDeliveries(db: Executor, befo
  * relays share the work instead of waiting for each other.
  */
 export async function claimUndispatched(tx: Executor, limit: number): Promise<OutboxEventRow[]> {
-  return (await tx('outbox_events').whereNull('dispatched_at').orderBy('seq').limit(limit).forUpdate().skipLocked()) as OutboxEventRow[];
+  return (await tx('outbox_events')
+    .whereNull('dispatched_at')
+    .orderBy('seq')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()) as OutboxEventRow[];
 }
 
 export async function markDispatched(tx: Executor, seqs: readonly bigint[], at: Date): Promise<void> {

@@ -1,7 +1,7 @@
-import type { RolloverPolicy } from '../../domain/rollover.js';
 import type { ValidityUnit } from '../../domain/period.js';
+import type { RolloverPolicy } from '../../domain/rollover.js';
 import type { Executor } from '../knex.js';
-import { readPage, type Page, type PageRequest } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 import { whereRef } from './refs.js';
 
 export interface PackageRow {
@@ -35,15 +35,26 @@ export interface PackageWithItems extends PackageRow {
   items: PackageItemRow[];
 }
 
-export async function insertPackage(db: Executor, row: PackageRow, items: readonly Omit<PackageItemRow, 'package_id'>[]): Promise<void> {
-  await db('packages').insert({ ...row, rollover: JSON.stringify(row.rollover), metadata: JSON.stringify(row.metadata) });
+export async function insertPackage(
+  db: Executor,
+  row: PackageRow,
+  items: readonly Omit<PackageItemRow, 'package_id'>[],
+): Promise<void> {
+  await db('packages').insert({
+    ...row,
+    rollover: JSON.stringify(row.rollover),
+    metadata: JSON.stringify(row.metadata),
+  });
   await db('package_items').insert(items.map((item) => ({ ...item, package_id: row.id })));
 }
 
 async function attachItems(db: Executor, rows: PackageRow[]): Promise<PackageWithItems[]> {
   if (rows.length === 0) return [];
   const items = (await db('package_items')
-    .whereIn('package_id', rows.map((r) => r.id))
+    .whereIn(
+      'package_id',
+      rows.map((r) => r.id),
+    )
     .orderBy(['package_id', 'position'])) as PackageItemRow[];
   return rows.map((row) => ({ ...row, items: items.filter((i) => i.package_id === row.id) }));
 }
@@ -55,7 +66,11 @@ export async function findPackage(db: Executor, ref: string): Promise<PackageWit
   return withItems;
 }
 
-export async function packageById(db: Executor, id: string, options: { forUpdate?: boolean } = {}): Promise<PackageWithItems | undefined> {
+export async function packageById(
+  db: Executor,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<PackageWithItems | undefined> {
   const query = db('packages').where({ id });
   if (options.forUpdate) query.forUpdate();
   const row = (await query.first()) as PackageRow | undefined;
@@ -72,14 +87,34 @@ export async function listPackages(
   const query = db('packages').select('packages.*');
   if (filter.status) query.where('packages.status', filter.status);
   if (filter.creditTypeId) {
-    query.whereExists((q) => q.select(1).from('package_items').whereRaw('package_items.package_id = packages.id').andWhere('package_items.credit_type_id', filter.creditTypeId!));
+    query.whereExists((q) =>
+      q
+        .select(1)
+        .from('package_items')
+        .whereRaw('package_items.package_id = packages.id')
+        .andWhere('package_items.credit_type_id', filter.creditTypeId!),
+    );
   }
   const result = await readPage<PackageRow>(query, page, 'packages');
   return { data: await attachItems(db, result.data), nextCursor: result.nextCursor };
 }
 
 export type PackagePatch = Partial<
-  Pick<PackageRow, 'name' | 'description' | 'price' | 'recharge_price' | 'rollover' | 'auto_renew' | 'priority' | 'low_balance_percent' | 'status' | 'metadata' | 'validity_count' | 'validity_unit'>
+  Pick<
+    PackageRow,
+    | 'name'
+    | 'description'
+    | 'price'
+    | 'recharge_price'
+    | 'rollover'
+    | 'auto_renew'
+    | 'priority'
+    | 'low_balance_percent'
+    | 'status'
+    | 'metadata'
+    | 'validity_count'
+    | 'validity_unit'
+  >
 > & { updated_at: Date };
 
 export async function updatePackage(db: Executor, id: string, patch: PackagePatch): Promise<void> {
@@ -90,7 +125,11 @@ export async function updatePackage(db: Executor, id: string, patch: PackagePatc
 }
 
 /** Units and fees can change after sale: new items apply to new subscriptions and to renewals that follow the package. */
-export async function replacePackageItems(db: Executor, packageId: string, items: readonly Omit<PackageItemRow, 'package_id'>[]): Promise<void> {
+export async function replacePackageItems(
+  db: Executor,
+  packageId: string,
+  items: readonly Omit<PackageItemRow, 'package_id'>[],
+): Promise<void> {
   await db('package_items').where({ package_id: packageId }).delete();
   await db('package_items').insert(items.map((item) => ({ ...item, package_id: packageId })));
 }

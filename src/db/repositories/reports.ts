@@ -1,6 +1,6 @@
 import type { ReportFormat, ReportType } from '../../domain/report.js';
 import type { Executor } from '../knex.js';
-import { readPage, type Page, type PageRequest } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 
 export type ReportStatus = 'queued' | 'running' | 'done' | 'failed';
 export type ReportTrigger = 'api' | 'nightly' | 'ui';
@@ -50,7 +50,11 @@ export interface ReportRunFilter {
 }
 
 /** Oldest first, by cursor (API.md lists). */
-export async function listReportRuns(db: Executor, page: PageRequest, filter: ReportRunFilter): Promise<Page<ReportRunRow>> {
+export async function listReportRuns(
+  db: Executor,
+  page: PageRequest,
+  filter: ReportRunFilter,
+): Promise<Page<ReportRunRow>> {
   const query = db('report_runs').select('*');
   if (filter.type) query.where('type', filter.type);
   if (filter.status) query.where('status', filter.status);
@@ -60,19 +64,37 @@ export async function listReportRuns(db: Executor, page: PageRequest, filter: Re
 
 /** The latest runs, newest first (the reports page). */
 export async function latestReportRuns(db: Executor, limit: number): Promise<ReportRunRow[]> {
-  return (await db('report_runs').orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit)) as ReportRunRow[];
+  return (await db('report_runs')
+    .orderBy([
+      { column: 'created_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
+    .limit(limit)) as ReportRunRow[];
 }
 
 /**
  * Starts an attempt: the run becomes `running` under a new attempt id and whatever an earlier
  * attempt wrote is deleted, in one transaction. Undefined when the run is done (or gone).
  */
-export async function claimReportRun(db: Executor, id: string, attemptId: string, now: Date): Promise<ReportRunRow | undefined> {
+export async function claimReportRun(
+  db: Executor,
+  id: string,
+  attemptId: string,
+  now: Date,
+): Promise<ReportRunRow | undefined> {
   return db.transaction(async (tx) => {
     const [row] = (await tx('report_runs')
       .where({ id })
       .whereNot({ status: 'done' })
-      .update({ status: 'running', attempt_id: attemptId, started_at: now, finished_at: null, row_count: null, byte_size: null, error: null })
+      .update({
+        status: 'running',
+        attempt_id: attemptId,
+        started_at: now,
+        finished_at: null,
+        row_count: null,
+        byte_size: null,
+        error: null,
+      })
       .returning('*')) as ReportRunRow[];
     if (!row) return undefined;
     await tx('report_chunks').where({ report_id: id }).delete();
@@ -81,7 +103,13 @@ export async function claimReportRun(db: Executor, id: string, attemptId: string
 }
 
 /** Stores one chunk, only while `attemptId` owns the run; false when a newer attempt took over. */
-export async function insertReportChunk(db: Executor, id: string, attemptId: string, seq: number, data: Buffer): Promise<boolean> {
+export async function insertReportChunk(
+  db: Executor,
+  id: string,
+  attemptId: string,
+  seq: number,
+  data: Buffer,
+): Promise<boolean> {
   const result = await db.raw<{ rowCount: number }>(
     `INSERT INTO report_chunks (report_id, seq, data)
      SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM report_runs WHERE id = ? AND attempt_id = ? AND status = 'running')`,
@@ -92,17 +120,28 @@ export async function insertReportChunk(db: Executor, id: string, attemptId: str
 
 /** What is stored for a run: number of chunks and bytes. */
 export async function storedOutput(db: Executor, id: string): Promise<{ chunks: number; bytes: bigint }> {
-  const row = (await db('report_chunks').where({ report_id: id }).first(db.raw('count(*)::integer AS chunks'), db.raw('COALESCE(sum(length(data)), 0)::bigint AS bytes'))) as
+  const row = (await db('report_chunks')
+    .where({ report_id: id })
+    .first(db.raw('count(*)::integer AS chunks'), db.raw('COALESCE(sum(length(data)), 0)::bigint AS bytes'))) as
     | { chunks: number; bytes: bigint }
     | undefined;
   return { chunks: row?.chunks ?? 0, bytes: row?.bytes ?? 0n };
 }
 
 /** Marks the attempt's run done; false when this attempt no longer owns it. */
-export async function finishReportRun(db: Executor, id: string, attemptId: string, result: { rowCount: number; byteSize: number; now: Date }): Promise<boolean> {
-  const count = await db('report_runs')
-    .where({ id, attempt_id: attemptId, status: 'running' })
-    .update({ status: 'done', row_count: result.rowCount, byte_size: result.byteSize, finished_at: result.now, error: null });
+export async function finishReportRun(
+  db: Executor,
+  id: string,
+  attemptId: string,
+  result: { rowCount: number; byteSize: number; now: Date },
+): Promise<boolean> {
+  const count = await db('report_runs').where({ id, attempt_id: attemptId, status: 'running' }).update({
+    status: 'done',
+    row_count: result.rowCount,
+    byte_size: result.byteSize,
+    finished_at: result.now,
+    error: null,
+  });
   return count > 0;
 }
 
@@ -110,11 +149,20 @@ export async function finishReportRun(db: Executor, id: string, attemptId: strin
  * Records an attempt's failure: `failed` for good (its chunks deleted), or back to `queued` with
  * the error when the job will be retried. Only while the attempt owns the run.
  */
-export async function failReportRun(db: Executor, id: string, attemptId: string | null, outcome: { final: boolean; error: string; now: Date }): Promise<void> {
+export async function failReportRun(
+  db: Executor,
+  id: string,
+  attemptId: string | null,
+  outcome: { final: boolean; error: string; now: Date },
+): Promise<void> {
   await db.transaction(async (tx) => {
     const query = tx('report_runs').where({ id }).whereNot({ status: 'done' });
     if (attemptId) query.andWhere({ attempt_id: attemptId });
-    const count = await query.update(outcome.final ? { status: 'failed', error: outcome.error, finished_at: outcome.now } : { status: 'queued', error: outcome.error });
+    const count = await query.update(
+      outcome.final
+        ? { status: 'failed', error: outcome.error, finished_at: outcome.now }
+        : { status: 'queued', error: outcome.error },
+    );
     if (count > 0 && outcome.final) await tx('report_chunks').where({ report_id: id }).delete();
   });
 }

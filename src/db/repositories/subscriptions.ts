@@ -1,7 +1,7 @@
 import type { ValidityUnit } from '../../domain/period.js';
 import type { SubscriptionStatus } from '../../domain/renewal.js';
 import type { Executor, Tx } from '../knex.js';
-import { readPage, type Page, type PageRequest } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 
 export interface SubscriptionRow {
   id: string;
@@ -51,7 +51,11 @@ export interface SubscriptionPeriodRow {
   created_at: Date;
 }
 
-export async function insertSubscription(db: Executor, row: SubscriptionRow, items: readonly Omit<SubscriptionItemRow, 'subscription_id'>[]): Promise<void> {
+export async function insertSubscription(
+  db: Executor,
+  row: SubscriptionRow,
+  items: readonly Omit<SubscriptionItemRow, 'subscription_id'>[],
+): Promise<void> {
   await db('subscriptions').insert({ ...row, metadata: JSON.stringify(row.metadata) });
   await db('subscription_items').insert(items.map((i) => ({ ...i, subscription_id: row.id })));
 }
@@ -89,17 +93,30 @@ export async function dueSubscriptionIds(db: Executor, asOf: Date, limit: number
   return result.rows.map((r) => r.id);
 }
 
-export async function subscriptionItems(db: Executor, subscriptionIds: readonly string[]): Promise<SubscriptionItemRow[]> {
+export async function subscriptionItems(
+  db: Executor,
+  subscriptionIds: readonly string[],
+): Promise<SubscriptionItemRow[]> {
   if (subscriptionIds.length === 0) return [];
-  return (await db('subscription_items').whereIn('subscription_id', subscriptionIds).orderBy(['subscription_id', 'position'])) as SubscriptionItemRow[];
+  return (await db('subscription_items')
+    .whereIn('subscription_id', subscriptionIds)
+    .orderBy(['subscription_id', 'position'])) as SubscriptionItemRow[];
 }
 
-export async function replaceSubscriptionItems(db: Executor, subscriptionId: string, items: readonly Omit<SubscriptionItemRow, 'subscription_id'>[]): Promise<void> {
+export async function replaceSubscriptionItems(
+  db: Executor,
+  subscriptionId: string,
+  items: readonly Omit<SubscriptionItemRow, 'subscription_id'>[],
+): Promise<void> {
   await db('subscription_items').where({ subscription_id: subscriptionId }).delete();
   await db('subscription_items').insert(items.map((i) => ({ ...i, subscription_id: subscriptionId })));
 }
 
-export async function updateSubscription(db: Executor, id: string, patch: Partial<SubscriptionRow> & { updated_at: Date }): Promise<SubscriptionRow> {
+export async function updateSubscription(
+  db: Executor,
+  id: string,
+  patch: Partial<SubscriptionRow> & { updated_at: Date },
+): Promise<SubscriptionRow> {
   const values: Record<string, unknown> = { ...patch };
   if (patch.metadata) values.metadata = JSON.stringify(patch.metadata);
   const [row] = (await db('subscriptions').where({ id }).update(values).returning('*')) as SubscriptionRow[];
@@ -109,21 +126,40 @@ export async function updateSubscription(db: Executor, id: string, patch: Partia
 
 /** Inserts the period; false when it exists already (the period was granted before). */
 export async function insertPeriod(db: Executor, row: SubscriptionPeriodRow): Promise<boolean> {
-  const inserted = await db('subscription_periods').insert(row).onConflict(['subscription_id', 'starts_at']).ignore().returning('starts_at');
+  const inserted = await db('subscription_periods')
+    .insert(row)
+    .onConflict(['subscription_id', 'starts_at'])
+    .ignore()
+    .returning('starts_at');
   return inserted.length > 0;
 }
 
 export async function periodsOf(db: Executor, subscriptionId: string): Promise<SubscriptionPeriodRow[]> {
-  return (await db('subscription_periods').where({ subscription_id: subscriptionId }).orderBy('starts_at')) as SubscriptionPeriodRow[];
+  return (await db('subscription_periods')
+    .where({ subscription_id: subscriptionId })
+    .orderBy('starts_at')) as SubscriptionPeriodRow[];
 }
 
-export async function periodStartingAt(db: Executor, subscriptionId: string, startsAt: Date): Promise<SubscriptionPeriodRow | undefined> {
-  return (await db('subscription_periods').where({ subscription_id: subscriptionId, starts_at: startsAt }).first()) as SubscriptionPeriodRow | undefined;
+export async function periodStartingAt(
+  db: Executor,
+  subscriptionId: string,
+  startsAt: Date,
+): Promise<SubscriptionPeriodRow | undefined> {
+  return (await db('subscription_periods').where({ subscription_id: subscriptionId, starts_at: startsAt }).first()) as
+    | SubscriptionPeriodRow
+    | undefined;
 }
 
 /** Moves the period starting at `startsAt` to `period` (an activation later than the planned start). */
-export async function movePeriod(db: Executor, subscriptionId: string, startsAt: Date, period: { start: Date; end: Date }): Promise<void> {
-  await db('subscription_periods').where({ subscription_id: subscriptionId, starts_at: startsAt }).update({ starts_at: period.start, ends_at: period.end });
+export async function movePeriod(
+  db: Executor,
+  subscriptionId: string,
+  startsAt: Date,
+  period: { start: Date; end: Date },
+): Promise<void> {
+  await db('subscription_periods')
+    .where({ subscription_id: subscriptionId, starts_at: startsAt })
+    .update({ starts_at: period.start, ends_at: period.end });
 }
 
 export interface SubscriptionFilter {
@@ -133,7 +169,11 @@ export interface SubscriptionFilter {
   expiringBefore?: Date | undefined;
 }
 
-export async function listSubscriptions(db: Executor, page: PageRequest, filter: SubscriptionFilter): Promise<Page<SubscriptionRow>> {
+export async function listSubscriptions(
+  db: Executor,
+  page: PageRequest,
+  filter: SubscriptionFilter,
+): Promise<Page<SubscriptionRow>> {
   const query = db('subscriptions').select('*');
   if (filter.clientId) query.where('client_id', filter.clientId);
   if (filter.packageId) query.where('package_id', filter.packageId);
@@ -160,7 +200,11 @@ export async function dueForRenewal(
 }
 
 /** The first period of a subscription starting after `after` (the one a renewal of `after`'s period made). */
-export async function periodAfter(db: Executor, subscriptionId: string, after: Date): Promise<SubscriptionPeriodRow | undefined> {
+export async function periodAfter(
+  db: Executor,
+  subscriptionId: string,
+  after: Date,
+): Promise<SubscriptionPeriodRow | undefined> {
   return (await db('subscription_periods')
     .where({ subscription_id: subscriptionId })
     .where('starts_at', '>', after)

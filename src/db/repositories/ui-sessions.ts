@@ -23,7 +23,11 @@ export async function deleteSession(db: Executor, tokenHash: Buffer): Promise<vo
 }
 
 /** The key a session was opened with, while the session has not expired at `now` and the key is not revoked. */
-export async function liveSessionKey(db: Executor, tokenHash: Buffer, now: Date): Promise<Pick<ApiKeyRow, 'id' | 'name' | 'scopes'> | undefined> {
+export async function liveSessionKey(
+  db: Executor,
+  tokenHash: Buffer,
+  now: Date,
+): Promise<Pick<ApiKeyRow, 'id' | 'name' | 'scopes'> | undefined> {
   return (await db('ui_sessions as s')
     .join('api_keys as k', 'k.id', 's.api_key_id')
     .where('s.token_hash', tokenHash)

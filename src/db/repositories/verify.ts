@@ -62,7 +62,11 @@ export type ConsumptionFacts = Pick<ConsumptionRow, 'id' | 'status' | 'applied' 
 
 /** Up to `limit` consumptions with an id above `afterId`, by id. */
 export async function consumptionsAfterId(db: Executor, afterId: string, limit: number): Promise<ConsumptionFacts[]> {
-  return (await db('consumptions').where('id', '>', afterId).orderBy('id').limit(limit).select('id', 'status', 'applied', 'reversal_returned')) as ConsumptionFacts[];
+  return (await db('consumptions')
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .select('id', 'status', 'applied', 'reversal_returned')) as ConsumptionFacts[];
 }
 
 /** The sum of the allocations of each consumption in `range` that has any. */
@@ -75,7 +79,10 @@ export async function allocationTotals(db: Executor, range: IdRange): Promise<Ar
 }
 
 /** What the ledger took (consume entries, positive) and gave back (reverse entries) for each consumption in `range`. */
-export async function consumptionLedgerTotals(db: Executor, range: IdRange): Promise<Array<{ id: string; consumed: Aggregate; reversed: Aggregate }>> {
+export async function consumptionLedgerTotals(
+  db: Executor,
+  range: IdRange,
+): Promise<Array<{ id: string; consumed: Aggregate; reversed: Aggregate }>> {
   const result = await db.raw<{ rows: Array<{ id: string; consumed: Aggregate; reversed: Aggregate }> }>(
     `SELECT consumption_id AS id, -SUM(amount) FILTER (WHERE kind = 'consume') AS consumed, SUM(amount) FILTER (WHERE kind = 'reverse') AS reversed
        FROM ledger_entries WHERE consumption_id > ? AND consumption_id <= ? GROUP BY consumption_id`,
@@ -109,7 +116,9 @@ export async function invoiceSequencesOfYear(db: Executor, year: number): Promis
 }
 
 /** Invoices whose total is not the sum of their lines. */
-export async function invoicesNotMatchingLines(db: Executor): Promise<Array<{ id: string; number: string; total: bigint; lines_total: Aggregate }>> {
+export async function invoicesNotMatchingLines(
+  db: Executor,
+): Promise<Array<{ id: string; number: string; total: bigint; lines_total: Aggregate }>> {
   const result = await db.raw<{ rows: Array<{ id: string; number: string; total: bigint; lines_total: Aggregate }> }>(
     `SELECT i.id, i.number, i.total, COALESCE(SUM(l.amount), 0) AS lines_total
        FROM invoices i LEFT JOIN invoice_lines l ON l.invoice_id = i.id

@@ -1,5 +1,5 @@
 import { arrays, type Executor } from '../knex.js';
-import { readPage, type Page, type PageRequest } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 
 export interface WebhookEndpointRow {
   id: string;
@@ -23,12 +23,16 @@ export async function listLiveEndpoints(db: Executor, page: PageRequest): Promis
 }
 
 export async function liveEndpointById(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
-  return (await db('webhook_endpoints').where({ id }).whereNull('deleted_at').first()) as WebhookEndpointRow | undefined;
+  return (await db('webhook_endpoints').where({ id }).whereNull('deleted_at').first()) as
+    | WebhookEndpointRow
+    | undefined;
 }
 
 /** Every endpoint not deleted, with the events it subscribes to. */
 export async function liveEndpoints(db: Executor): Promise<Array<Pick<WebhookEndpointRow, 'id' | 'events'>>> {
-  return (await db('webhook_endpoints').whereNull('deleted_at').select('id', 'events')) as Array<Pick<WebhookEndpointRow, 'id' | 'events'>>;
+  return (await db('webhook_endpoints').whereNull('deleted_at').select('id', 'events')) as Array<
+    Pick<WebhookEndpointRow, 'id' | 'events'>
+  >;
 }
 
 /** Marks the endpoint deleted (its history stays); false when there is no live one with this id. */
@@ -51,10 +55,19 @@ export interface EndpointDeliveryRow {
 }
 
 /** The endpoint's latest deliveries, newest first. */
-export async function deliveriesOfEndpoint(db: Executor, endpointId: string, filter: { status?: DeliveryStatus | undefined; limit: number }): Promise<EndpointDeliveryRow[]> {
-  const query = db('webhook_deliveries as d').join('outbox_events as e', 'e.id', 'd.event_id').where('d.endpoint_id', endpointId);
+export async function deliveriesOfEndpoint(
+  db: Executor,
+  endpointId: string,
+  filter: { status?: DeliveryStatus | undefined; limit: number },
+): Promise<EndpointDeliveryRow[]> {
+  const query = db('webhook_deliveries as d')
+    .join('outbox_events as e', 'e.id', 'd.event_id')
+    .where('d.endpoint_id', endpointId);
   if (filter.status) query.andWhere('d.status', filter.status);
-  return (await query.orderBy('d.created_at', 'desc').limit(filter.limit).select('d.*', 'e.type as event_type')) as EndpointDeliveryRow[];
+  return (await query
+    .orderBy('d.created_at', 'desc')
+    .limit(filter.limit)
+    .select('d.*', 'e.type as event_type')) as EndpointDeliveryRow[];
 }
 
 /** What sending a delivery takes: its state, its endpoint and its event. */
@@ -76,11 +89,27 @@ export async function deliveryToSend(db: Executor, id: string): Promise<Delivery
     .join('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
     .join('outbox_events as e', 'e.id', 'd.event_id')
     .where('d.id', id)
-    .first('d.id', 'd.status', 'd.attempts', 'd.endpoint_id', 'w.url', 'w.secret', 'w.deleted_at', 'e.id as event_id', 'e.type as event_type', 'e.payload')) as DeliveryToSend | undefined;
+    .first(
+      'd.id',
+      'd.status',
+      'd.attempts',
+      'd.endpoint_id',
+      'w.url',
+      'w.secret',
+      'w.deleted_at',
+      'e.id as event_id',
+      'e.type as event_type',
+      'e.payload',
+    )) as DeliveryToSend | undefined;
 }
 
-export async function deliveryStatus(db: Executor, id: string): Promise<{ id: string; status: DeliveryStatus } | undefined> {
-  return (await db('webhook_deliveries').where({ id }).first('id', 'status')) as { id: string; status: DeliveryStatus } | undefined;
+export async function deliveryStatus(
+  db: Executor,
+  id: string,
+): Promise<{ id: string; status: DeliveryStatus } | undefined> {
+  return (await db('webhook_deliveries').where({ id }).first('id', 'status')) as
+    | { id: string; status: DeliveryStatus }
+    | undefined;
 }
 
 /** Gives a delivery up without an attempt (its endpoint was deleted). */
@@ -111,10 +140,21 @@ export interface DeliveryOutcome {
 }
 
 /** Records an attempt and the delivery's new state in one transaction; an attempt with this number recorded already is kept as it was. */
-export async function recordDeliveryAttempt(db: Executor, attempt: DeliveryAttempt, outcome: DeliveryOutcome): Promise<void> {
+export async function recordDeliveryAttempt(
+  db: Executor,
+  attempt: DeliveryAttempt,
+  outcome: DeliveryOutcome,
+): Promise<void> {
   await db.transaction(async (tx) => {
     await tx('webhook_attempts')
-      .insert({ delivery_id: attempt.deliveryId, attempt: attempt.attempt, started_at: attempt.startedAt, duration_ms: attempt.durationMs, status_code: attempt.statusCode, error: attempt.error })
+      .insert({
+        delivery_id: attempt.deliveryId,
+        attempt: attempt.attempt,
+        started_at: attempt.startedAt,
+        duration_ms: attempt.durationMs,
+        status_code: attempt.statusCode,
+        error: attempt.error,
+      })
       .onConflict(['delivery_id', 'attempt'])
       .ignore();
     await tx('webhook_deliveries').where({ id: attempt.deliveryId }).update({

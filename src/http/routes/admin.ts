@@ -2,9 +2,9 @@ import { z } from 'zod';
 import { ManualClock } from '../../clock.js';
 import { fail } from '../../domain/result.js';
 import { runNightly } from '../../scheduler/nightly.js';
-import { verifyInvariants } from '../../services/verify.js';
-import { defineRoute, type AnyRoute } from '../route.js';
 import { timestampSchema } from '../../schemas/common.js';
+import { verifyInvariants } from '../../services/verify.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 export const adminRoutes: AnyRoute[] = [
   defineRoute({
@@ -20,7 +20,10 @@ export const adminRoutes: AnyRoute[] = [
       timeout_ms: z.number().int().min(1_000).max(600_000).default(120_000),
     }),
     responses: { 200: { description: 'What each phase did' } },
-    handler: async ({ body, app }) => ({ status: 200, body: await runNightly(app, body.as_of ?? app.clock.now(), { phaseTimeoutMs: body.timeout_ms }) }),
+    handler: async ({ body, app }) => ({
+      status: 200,
+      body: await runNightly(app, body.as_of ?? app.clock.now(), { phaseTimeoutMs: body.timeout_ms }),
+    }),
   }),
   defineRoute({
     method: 'post',
@@ -37,9 +40,14 @@ export const adminRoutes: AnyRoute[] = [
     access: 'admin',
     tag: 'admin',
     summary: "The service's clock (CLOCK=manual only)",
-    responses: { 200: { description: 'Now, as the service sees it' }, 404: { description: 'The clock is the system clock' } },
+    responses: {
+      200: { description: 'Now, as the service sees it' },
+      404: { description: 'The clock is the system clock' },
+    },
     handler: async ({ app }) =>
-      app.clock instanceof ManualClock ? { status: 200, body: { now: app.clock.now().toISOString(), mode: 'manual' } } : fail('not_found', 'the clock is the system clock (start with CLOCK=manual to move it)'),
+      app.clock instanceof ManualClock
+        ? { status: 200, body: { now: app.clock.now().toISOString(), mode: 'manual' } }
+        : fail('not_found', 'the clock is the system clock (start with CLOCK=manual to move it)'),
   }),
   defineRoute({
     method: 'put',
@@ -50,7 +58,8 @@ export const adminRoutes: AnyRoute[] = [
     body: z.strictObject({ now: timestampSchema }),
     responses: { 200: { description: 'The new now' }, 404: { description: 'The clock is the system clock' } },
     handler: async ({ app, body }) => {
-      if (!(app.clock instanceof ManualClock)) return fail('not_found', 'the clock is the system clock (start with CLOCK=manual to move it)');
+      if (!(app.clock instanceof ManualClock))
+        return fail('not_found', 'the clock is the system clock (start with CLOCK=manual to move it)');
       app.clock.set(body.now);
       return { status: 200, body: { now: app.clock.now().toISOString(), mode: 'manual' } };
     },

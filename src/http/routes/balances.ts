@@ -3,12 +3,12 @@ import { balanceById } from '../../db/repositories/balances.js';
 import { creditTypesByIds } from '../../db/repositories/credit-types.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
+import { idParams, quantityInput } from '../../schemas/common.js';
 import { adjustBalance } from '../../services/adjustments.js';
 import { ledgerEntryView } from '../../services/balances.js';
 import { balanceView, toBalanceView } from '../../views/balance.js';
 import { replyWith } from '../reply.js';
-import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, quantityInput } from '../../schemas/common.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 export const balanceRoutes: AnyRoute[] = [
   defineRoute({
@@ -33,7 +33,8 @@ export const balanceRoutes: AnyRoute[] = [
     access: 'admin',
     tag: 'balances',
     summary: 'Add or remove units on a balance, with a reason',
-    description: 'A positive `delta` adds, a negative one removes; remaining never goes below 0 (422 insufficient_balance). Answers the `adjust` ledger entry.',
+    description:
+      'A positive `delta` adds, a negative one removes; remaining never goes below 0 (422 insufficient_balance). Answers the `adjust` ledger entry.',
     params: idParams,
     body: z.strictObject({
       delta: quantityInput.meta({ description: 'Signed decimal, e.g. "-2.5".' }),
@@ -48,7 +49,11 @@ export const balanceRoutes: AnyRoute[] = [
     },
     handler: async ({ params, body, db, app, auth }) => {
       if (!isUuid(params.id)) return fail('not_found', `no balance "${params.id}"`);
-      return replyWith(await adjustBalance(db, params.id, body, { now: app.clock.now(), actor: `key:${auth?.keyId}` }), 201, (entry) => entry);
+      return replyWith(
+        await adjustBalance(db, params.id, body, { now: app.clock.now(), actor: `key:${auth?.keyId}` }),
+        201,
+        (entry) => entry,
+      );
     },
   }),
 ];

@@ -1,17 +1,30 @@
 import { z } from 'zod';
 import { findClient, listClients } from '../../db/repositories/clients.js';
 import { fail } from '../../domain/result.js';
-import { patchClient, upsertClient } from '../../services/clients.js';
+import {
+  idParams,
+  listOf,
+  metadataSchema,
+  nameSchema,
+  pageQuery,
+  refSchema,
+  timestampSchema,
+} from '../../schemas/common.js';
 import { clientBalances, clientStatement, creditTypeBalanceView, ledgerEntryView } from '../../services/balances.js';
+import { patchClient, upsertClient } from '../../services/clients.js';
 import { clientView, toClientView } from '../../views/client.js';
 import { page, replyWith } from '../reply.js';
-import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, metadataSchema, nameSchema, pageQuery, refSchema, timestampSchema } from '../../schemas/common.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 const emailSchema = z.email('must be an e-mail address').max(320).nullable();
 
 const upsertBody = z.strictObject({
-  external_ref: z.string().trim().min(1, 'is required').max(200).meta({ description: 'The client\'s id in the sales/invoicing system.' }),
+  external_ref: z
+    .string()
+    .trim()
+    .min(1, 'is required')
+    .max(200)
+    .meta({ description: "The client's id in the sales/invoicing system." }),
   name: nameSchema,
   email: emailSchema.optional(),
   metadata: metadataSchema.optional(),
@@ -30,7 +43,10 @@ export const clientRoutes: AnyRoute[] = [
     summary: 'Create a client, or update the one with this external_ref',
     body: upsertBody,
     idempotency: 'stored',
-    responses: { 201: { description: 'Created', schema: clientView }, 200: { description: 'Found by external_ref (and updated)', schema: clientView } },
+    responses: {
+      201: { description: 'Created', schema: clientView },
+      200: { description: 'Found by external_ref (and updated)', schema: clientView },
+    },
     handler: async ({ body, db, app }) => {
       const result = await upsertClient(db, body, app.clock.now());
       if (!result.ok) return result;
@@ -43,7 +59,15 @@ export const clientRoutes: AnyRoute[] = [
     access: 'read',
     tag: 'clients',
     summary: 'List clients',
-    query: pageQuery.extend({ search: z.string().trim().min(1).max(200).optional().meta({ description: 'Matches name, external_ref or email.' }) }),
+    query: pageQuery.extend({
+      search: z
+        .string()
+        .trim()
+        .min(1)
+        .max(200)
+        .optional()
+        .meta({ description: 'Matches name, external_ref or email.' }),
+    }),
     responses: { 200: { description: 'A page of clients', schema: listOf(clientView) } },
     handler: async ({ query, db }) => {
       const result = await listClients(db, query, { search: query.search });
@@ -72,16 +96,24 @@ export const clientRoutes: AnyRoute[] = [
     params: idParams,
     body: patchBody,
     responses: { 200: { description: 'Updated', schema: clientView }, 404: { description: 'No such client' } },
-    handler: async ({ params, body, db, app }) => replyWith(await patchClient(db, params.id, body, app.clock.now()), 200, toClientView),
+    handler: async ({ params, body, db, app }) =>
+      replyWith(await patchClient(db, params.id, body, app.clock.now()), 200, toClientView),
   }),
   defineRoute({
     method: 'get',
     path: '/v1/clients/{id}/balances',
     access: 'read',
     tag: 'clients',
-    summary: 'What a client holds: per credit type granted, consumed, remaining, expired, next expiry, and the balances behind it',
+    summary:
+      'What a client holds: per credit type granted, consumed, remaining, expired, next expiry, and the balances behind it',
     params: idParams,
-    responses: { 200: { description: 'One row per credit type the client has held', schema: z.object({ data: z.array(creditTypeBalanceView) }) }, 404: { description: 'No such client' } },
+    responses: {
+      200: {
+        description: 'One row per credit type the client has held',
+        schema: z.object({ data: z.array(creditTypeBalanceView) }),
+      },
+      404: { description: 'No such client' },
+    },
     handler: async ({ params, db, app }) => {
       const client = await findClient(db, params.id);
       if (!client) return fail('not_found', `no client "${params.id}"`);
@@ -100,9 +132,15 @@ export const clientRoutes: AnyRoute[] = [
       to: timestampSchema.optional(),
       credit_type: refSchema.optional(),
       limit: z.coerce.number().int().min(1).max(500).default(100),
-      cursor: z.string().regex(/^\d{1,19}$/, 'is not a cursor this API gave out').optional(),
+      cursor: z
+        .string()
+        .regex(/^\d{1,19}$/, 'is not a cursor this API gave out')
+        .optional(),
     }),
-    responses: { 200: { description: 'A page of ledger entries', schema: listOf(ledgerEntryView) }, 404: { description: 'No such client or credit type' } },
+    responses: {
+      200: { description: 'A page of ledger entries', schema: listOf(ledgerEntryView) },
+      404: { description: 'No such client or credit type' },
+    },
     handler: async ({ params, query, db, app }) => {
       const client = await findClient(db, params.id);
       if (!client) return fail('not_found', `no client "${params.id}"`);
@@ -112,7 +150,17 @@ export const clientRoutes: AnyRoute[] = [
         if (!creditType) return fail('not_found', `no credit type "${query.credit_type}"`);
         creditTypeId = creditType.id;
       }
-      return { status: 200, body: await clientStatement(db, { clientId: client.id, creditTypeId, from: query.from, to: query.to, cursor: query.cursor, limit: query.limit }) };
+      return {
+        status: 200,
+        body: await clientStatement(db, {
+          clientId: client.id,
+          creditTypeId,
+          from: query.from,
+          to: query.to,
+          cursor: query.cursor,
+          limit: query.limit,
+        }),
+      };
     },
   }),
 ];

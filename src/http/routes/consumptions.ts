@@ -1,13 +1,17 @@
 import { z } from 'zod';
 import { listConsumptions } from '../../db/repositories/consumptions.js';
-import { fail, type Failure } from '../../domain/result.js';
+import { type Failure, fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { acceptConsumptions } from '../../jobs/consume.js';
 import { consumeData } from '../../jobs/definitions.js';
 import { acceptReversal } from '../../jobs/reverse.js';
 import { idParams, listOf, pageQuery, refSchema, waitQuery } from '../../schemas/common.js';
 import { consumptionView, consumptionViews, storedConsumptionResult } from '../../services/consumptions.js';
-import { type ConsumptionResult, consumptionResultSchema, consumptionView as consumptionSchema } from '../../views/consumption.js';
+import {
+  type ConsumptionResult,
+  consumptionResultSchema,
+  consumptionView as consumptionSchema,
+} from '../../views/consumption.js';
 import { jobReply } from '../job-reply.js';
 import { page } from '../reply.js';
 import { type AnyRoute, defineRoute, type JsonReply } from '../route.js';
@@ -59,7 +63,11 @@ export const consumptionRoutes: AnyRoute[] = [
         const replay = await storedConsumptionResult(app, item.id);
         if (replay) return consumptionReply(replay);
       }
-      return jobReply(app, { name: 'consume', jobId: item.jobId }, { wait: query.wait, queued, done: consumptionReply });
+      return jobReply(
+        app,
+        { name: 'consume', jobId: item.jobId },
+        { wait: query.wait, queued, done: consumptionReply },
+      );
     },
   }),
   defineRoute({
@@ -68,14 +76,25 @@ export const consumptionRoutes: AnyRoute[] = [
     access: 'write',
     tag: 'consumption',
     summary: 'Report up to 1,000 uses in one request',
-    description: 'All items are checked first; one bad item refuses the whole request (422 naming `items.N.field`). Accepted items are enqueued with one addBulk.',
-    body: z.strictObject({ items: z.array(consumptionBody).min(1, 'give at least one item').max(1_000, 'at most 1,000 items per request') }),
+    description:
+      'All items are checked first; one bad item refuses the whole request (422 naming `items.N.field`). Accepted items are enqueued with one addBulk.',
+    body: z.strictObject({
+      items: z.array(consumptionBody).min(1, 'give at least one item').max(1_000, 'at most 1,000 items per request'),
+    }),
     idempotency: 'job',
-    responses: { 202: { description: 'Accepted, one id per item, in order', schema: z.object({ data: z.array(queuedSchema.extend({ idempotency_key: z.string() })) }) } },
+    responses: {
+      202: {
+        description: 'Accepted, one id per item, in order',
+        schema: z.object({ data: z.array(queuedSchema.extend({ idempotency_key: z.string() })) }),
+      },
+    },
     handler: async ({ body, app }) => {
       const accepted = await acceptConsumptions(app, body.items, (index) => `items.${index}`);
       if (!accepted.ok) return accepted;
-      return { status: 202, body: { data: accepted.value.map((a) => ({ id: a.id, status: a.status, idempotency_key: a.idempotency_key })) } };
+      return {
+        status: 202,
+        body: { data: accepted.value.map((a) => ({ id: a.id, status: a.status, idempotency_key: a.idempotency_key })) },
+      };
     },
   }),
   defineRoute({
@@ -85,7 +104,10 @@ export const consumptionRoutes: AnyRoute[] = [
     tag: 'consumption',
     summary: 'A consumption: its status and allocations (or `queued`)',
     params: idParams,
-    responses: { 200: { description: 'The consumption', schema: consumptionSchema }, 404: { description: 'No such consumption' } },
+    responses: {
+      200: { description: 'The consumption', schema: consumptionSchema },
+      404: { description: 'No such consumption' },
+    },
     handler: async ({ params, app }) => {
       if (!isUuid(params.id)) return fail('not_found', `no consumption "${params.id}"`);
       const view = await consumptionView(app, params.id);
@@ -107,12 +129,19 @@ export const consumptionRoutes: AnyRoute[] = [
     responses: { 200: { description: 'A page of consumptions', schema: listOf(consumptionSchema) } },
     handler: async ({ query, app }) => {
       if (query.idempotency_key && !query.client) {
-        return fail('validation_failed', 'idempotency_key is unique per client: give client too', { errors: [{ field: 'query.client', message: 'is required with idempotency_key' }] });
+        return fail('validation_failed', 'idempotency_key is unique per client: give client too', {
+          errors: [{ field: 'query.client', message: 'is required with idempotency_key' }],
+        });
       }
       const client = query.client ? await app.refs.client(app.db, query.client) : undefined;
       const creditType = query.credit_type ? await app.refs.creditType(app.db, query.credit_type) : undefined;
       if ((query.client && !client) || (query.credit_type && !creditType)) return { status: 200, body: page([], null) };
-      const result = await listConsumptions(app.db, query, { clientId: client?.id, idempotencyKey: query.idempotency_key, creditTypeId: creditType?.id, status: query.status });
+      const result = await listConsumptions(app.db, query, {
+        clientId: client?.id,
+        idempotencyKey: query.idempotency_key,
+        creditTypeId: creditType?.id,
+        status: query.status,
+      });
       return { status: 200, body: page(await consumptionViews(app, result.data), result.nextCursor) };
     },
   }),
@@ -121,14 +150,18 @@ export const consumptionRoutes: AnyRoute[] = [
     path: '/v1/consumptions/{id}/reverse',
     access: 'write',
     tag: 'consumption',
-    summary: 'Give a consumption\'s units back to their balances, once',
-    description: 'Units whose balance has expired since are not revived; the answer says how many. Reversing again answers the first reversal.',
+    summary: "Give a consumption's units back to their balances, once",
+    description:
+      'Units whose balance has expired since are not revived; the answer says how many. Reversing again answers the first reversal.',
     params: idParams,
     query: waitQuery,
     body: z.strictObject({ reason: z.string().max(500).optional() }).optional(),
     idempotency: 'job',
     responses: {
-      202: { description: 'Accepted', schema: z.object({ job_id: z.string(), consumption_id: z.uuid(), status: z.string() }) },
+      202: {
+        description: 'Accepted',
+        schema: z.object({ job_id: z.string(), consumption_id: z.uuid(), status: z.string() }),
+      },
       200: { description: 'Reversed (with ?wait=true)' },
       404: { description: 'No such consumption' },
       409: { description: 'A rejected consumption has nothing to reverse' },

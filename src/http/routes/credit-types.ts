@@ -1,13 +1,18 @@
 import { z } from 'zod';
 import { findCreditType, listCreditTypes } from '../../db/repositories/credit-types.js';
 import { fail } from '../../domain/result.js';
+import { codeSchema, idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
 import { createCreditType, patchCreditType } from '../../services/credit-types.js';
 import { creditTypeView, toCreditTypeView } from '../../views/credit-type.js';
 import { page, replyWith } from '../reply.js';
-import { defineRoute, type AnyRoute } from '../route.js';
-import { codeSchema, idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
-const unitSchema = z.string().trim().min(1, 'is required').max(50).meta({ description: 'Singular noun of one unit: "message", "hour", "call".' });
+const unitSchema = z
+  .string()
+  .trim()
+  .min(1, 'is required')
+  .max(50)
+  .meta({ description: 'Singular noun of one unit: "message", "hour", "call".' });
 
 const createBody = z.strictObject({
   code: codeSchema,
@@ -30,7 +35,8 @@ export const creditTypeRoutes: AnyRoute[] = [
     body: createBody,
     idempotency: 'stored',
     responses: { 201: { description: 'Created', schema: creditTypeView }, 409: { description: 'The code is taken' } },
-    handler: async ({ body, db, app }) => replyWith(await createCreditType(db, body, app.clock.now()), 201, toCreditTypeView),
+    handler: async ({ body, db, app }) =>
+      replyWith(await createCreditType(db, body, app.clock.now()), 201, toCreditTypeView),
   }),
   defineRoute({
     method: 'get',
@@ -41,7 +47,9 @@ export const creditTypeRoutes: AnyRoute[] = [
     query: pageQuery.extend({ archived: z.enum(['true', 'false']).optional() }),
     responses: { 200: { description: 'A page of credit types', schema: listOf(creditTypeView) } },
     handler: async ({ query, db }) => {
-      const result = await listCreditTypes(db, query, { archived: query.archived === undefined ? undefined : query.archived === 'true' });
+      const result = await listCreditTypes(db, query, {
+        archived: query.archived === undefined ? undefined : query.archived === 'true',
+      });
       return { status: 200, body: page(result.data.map(toCreditTypeView), result.nextCursor) };
     },
   }),
@@ -52,7 +60,10 @@ export const creditTypeRoutes: AnyRoute[] = [
     tag: 'catalog',
     summary: 'Get a credit type by id or code',
     params: idParams,
-    responses: { 200: { description: 'The credit type', schema: creditTypeView }, 404: { description: 'No such credit type' } },
+    responses: {
+      200: { description: 'The credit type', schema: creditTypeView },
+      404: { description: 'No such credit type' },
+    },
     handler: async ({ params, db }) => {
       const row = await findCreditType(db, params.id);
       return row ? { status: 200, body: toCreditTypeView(row) } : fail('not_found', `no credit type "${params.id}"`);
@@ -64,10 +75,12 @@ export const creditTypeRoutes: AnyRoute[] = [
     access: 'admin',
     tag: 'catalog',
     summary: 'Rename, change the unit word, or archive a credit type',
-    description: '`code` and `decimals` never change: other systems name the type by its code, and stored quantities depend on its decimals.',
+    description:
+      '`code` and `decimals` never change: other systems name the type by its code, and stored quantities depend on its decimals.',
     params: idParams,
     body: patchBody,
     responses: { 200: { description: 'Updated', schema: creditTypeView }, 404: { description: 'No such credit type' } },
-    handler: async ({ params, body, db, app }) => replyWith(await patchCreditType(db, params.id, body, app.clock.now()), 200, toCreditTypeView),
+    handler: async ({ params, body, db, app }) =>
+      replyWith(await patchCreditType(db, params.id, body, app.clock.now()), 200, toCreditTypeView),
   }),
 ];

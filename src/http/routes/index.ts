@@ -14,6 +14,18 @@ import { webhookRoutes } from './webhooks.js';
 /** The whole route table: what the app mounts, what /openapi.json documents, what the auth audit walks. */
 export function allRoutes(): AnyRoute[] {
   const routes: AnyRoute[] = [];
-  routes.push(...systemRoutes(() => routes), ...creditTypeRoutes, ...packageRoutes, ...clientRoutes, ...subscriptionRoutes, ...invoiceRoutes, ...consumptionRoutes, ...balanceRoutes, ...webhookRoutes, ...adminRoutes, ...reportRoutes);
+  routes.push(
+    ...systemRoutes(() => routes),
+    ...creditTypeRoutes,
+    ...packageRoutes,
+    ...clientRoutes,
+    ...subscriptionRoutes,
+    ...invoiceRoutes,
+    ...consumptionRoutes,
+    ...balanceRoutes,
+    ...webhookRoutes,
+    ...adminRoutes,
+    ...reportRoutes,
+  );
   return routes;
 }

@@ -3,11 +3,11 @@ import { findClient } from '../../db/repositories/clients.js';
 import { findInvoice, listInvoices } from '../../db/repositories/invoices.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
+import { idParams, listOf, pageQuery, refSchema } from '../../schemas/common.js';
 import { invoiceViews, payInvoice, voidInvoice } from '../../services/invoices.js';
 import { invoiceView } from '../../views/invoice.js';
 import { page, replyWith } from '../reply.js';
-import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, pageQuery, refSchema } from '../../schemas/common.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 export const invoiceRoutes: AnyRoute[] = [
   defineRoute({
@@ -30,7 +30,12 @@ export const invoiceRoutes: AnyRoute[] = [
         if (!client) return { status: 200, body: page([], null) };
         clientId = client.id;
       }
-      const result = await listInvoices(db, query, { clientId, subscriptionId: query.subscription, status: query.status, kind: query.kind });
+      const result = await listInvoices(db, query, {
+        clientId,
+        subscriptionId: query.subscription,
+        status: query.status,
+        kind: query.kind,
+      });
       return { status: 200, body: page(await invoiceViews(db, result.data), result.nextCursor) };
     },
   }),
@@ -44,7 +49,9 @@ export const invoiceRoutes: AnyRoute[] = [
     responses: { 200: { description: 'The invoice', schema: invoiceView }, 404: { description: 'No such invoice' } },
     handler: async ({ params, db }) => {
       const invoice = await findInvoice(db, params.id, isUuid(params.id));
-      return invoice ? { status: 200, body: (await invoiceViews(db, [invoice]))[0] } : fail('not_found', `no invoice "${params.id}"`);
+      return invoice
+        ? { status: 200, body: (await invoiceViews(db, [invoice]))[0] }
+        : fail('not_found', `no invoice "${params.id}"`);
     },
   }),
   defineRoute({
@@ -53,11 +60,24 @@ export const invoiceRoutes: AnyRoute[] = [
     access: 'write',
     tag: 'invoices',
     summary: 'Record the payment of an invoice',
-    description: 'Paying again answers the same invoice. Paying the first invoice of an `activation=on_payment` subscription activates it.',
+    description:
+      'Paying again answers the same invoice. Paying the first invoice of an `activation=on_payment` subscription activates it.',
     params: idParams,
-    responses: { 200: { description: 'Paid', schema: invoiceView }, 404: { description: 'No such invoice' }, 409: { description: 'The invoice is void' } },
+    responses: {
+      200: { description: 'Paid', schema: invoiceView },
+      404: { description: 'No such invoice' },
+      409: { description: 'The invoice is void' },
+    },
     handler: async ({ params, db, app, auth }) =>
-      replyWith(await payInvoice(db, params.id, { now: app.clock.now(), timeZone: app.config.BUSINESS_TZ, actor: `key:${auth?.keyId}` }), 200, async (i) => (await invoiceViews(db, [i]))[0]),
+      replyWith(
+        await payInvoice(db, params.id, {
+          now: app.clock.now(),
+          timeZone: app.config.BUSINESS_TZ,
+          actor: `key:${auth?.keyId}`,
+        }),
+        200,
+        async (i) => (await invoiceViews(db, [i]))[0],
+      ),
   }),
   defineRoute({
     method: 'post',
@@ -65,13 +85,22 @@ export const invoiceRoutes: AnyRoute[] = [
     access: 'write',
     tag: 'invoices',
     summary: 'Void an unpaid invoice',
-    description: 'Voiding again answers the same invoice; a paid invoice cannot be voided. Voiding the unpaid first invoice of a pending subscription cancels it.',
+    description:
+      'Voiding again answers the same invoice; a paid invoice cannot be voided. Voiding the unpaid first invoice of a pending subscription cancels it.',
     params: idParams,
     body: z.strictObject({ reason: z.string().max(500).optional() }).optional(),
-    responses: { 200: { description: 'Voided', schema: invoiceView }, 404: { description: 'No such invoice' }, 409: { description: 'The invoice is paid' } },
+    responses: {
+      200: { description: 'Voided', schema: invoiceView },
+      404: { description: 'No such invoice' },
+      409: { description: 'The invoice is paid' },
+    },
     handler: async ({ params, body, db, app, auth }) =>
       replyWith(
-        await voidInvoice(db, params.id, body?.reason, { now: app.clock.now(), timeZone: app.config.BUSINESS_TZ, actor: `key:${auth?.keyId}` }),
+        await voidInvoice(db, params.id, body?.reason, {
+          now: app.clock.now(),
+          timeZone: app.config.BUSINESS_TZ,
+          actor: `key:${auth?.keyId}`,
+        }),
         200,
         async (i) => (await invoiceViews(db, [i]))[0],
       ),

@@ -1,14 +1,14 @@
 import { z } from 'zod';
+import type { Executor } from '../../db/knex.js';
 import { findCreditType } from '../../db/repositories/credit-types.js';
 import { findPackage, listPackages, type PackageWithItems } from '../../db/repositories/packages.js';
 import { fail } from '../../domain/result.js';
-import type { Executor } from '../../db/knex.js';
+import { idParams, listOf, pageQuery, refSchema } from '../../schemas/common.js';
+import { createPackageBody, patchPackageBody } from '../../schemas/package.js';
 import { createPackage, creditTypesOfPackages, patchPackage } from '../../services/packages.js';
 import { packageView, toPackageView } from '../../views/package.js';
 import { page, replyWith } from '../reply.js';
-import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, pageQuery, refSchema } from '../../schemas/common.js';
-import { createPackageBody, patchPackageBody } from '../../schemas/package.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 async function views(db: Executor, packages: PackageWithItems[]) {
   const creditTypes = await creditTypesOfPackages(db, packages);

@@ -1,13 +1,20 @@
 import { z } from 'zod';
+import { enqueue, queueReachable, unreachable } from '../../commands/index.js';
 import { listReportRuns, reportRunById } from '../../db/repositories/reports.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { createReportRun, notDownloadable, reportRequest, reportRunView, sendReportDownload, toReportRunView } from '../../reports/service.js';
 import { REPORT_TYPES } from '../../reports/params.js';
-import { enqueue, queueReachable, unreachable } from '../../commands/index.js';
-import { page } from '../reply.js';
-import { defineRoute, type AnyRoute } from '../route.js';
+import {
+  createReportRun,
+  notDownloadable,
+  reportRequest,
+  reportRunView,
+  sendReportDownload,
+  toReportRunView,
+} from '../../reports/service.js';
 import { idParams, listOf, pageQuery } from '../../schemas/common.js';
+import { page } from '../reply.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 const notFound = (id: string) => fail('not_found', `no report run "${id}"`);
 
@@ -53,7 +60,11 @@ export const reportRoutes: AnyRoute[] = [
     }),
     responses: { 200: { description: 'A page of report runs', schema: listOf(reportRunView) } },
     handler: async ({ query, db }) => {
-      const result = await listReportRuns(db, query, { type: query.type, status: query.status, trigger: query.trigger });
+      const result = await listReportRuns(db, query, {
+        type: query.type,
+        status: query.status,
+        trigger: query.trigger,
+      });
       return { status: 200, body: page(result.data.map(toReportRunView), result.nextCursor) };
     },
   }),
@@ -79,7 +90,11 @@ export const reportRoutes: AnyRoute[] = [
     summary: 'Download a done report: CSV (RFC 4180, header row) or JSON, as an attachment',
     params: idParams,
     responses: {
-      200: { description: 'The report file: `text/csv; charset=utf-8` or `application/json`, `Content-Disposition: attachment; filename="<type>-<date>.<ext>"`', contentType: 'text/csv' },
+      200: {
+        description:
+          'The report file: `text/csv; charset=utf-8` or `application/json`, `Content-Disposition: attachment; filename="<type>-<date>.<ext>"`',
+        contentType: 'text/csv',
+      },
       404: { description: 'No such run' },
       409: { description: 'The run is not done (queued, running or failed)' },
     },

@@ -1,23 +1,45 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { findClient } from '../../db/repositories/clients.js';
 import { findPackage } from '../../db/repositories/packages.js';
 import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { cancelSubscription, patchSubscription, subscribe, subscriptionView, subscriptionViews } from '../../services/subscriptions.js';
-import { subscriptionView as subscriptionSchema } from '../../views/subscription.js';
-import { page } from '../reply.js';
-import { randomUUID } from 'node:crypto';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal } from '../../jobs/renew.js';
-import { jobReply } from '../job-reply.js';
+import {
+  idParams,
+  listOf,
+  metadataSchema,
+  moneyInput,
+  pageQuery,
+  quantityInput,
+  refSchema,
+  timestampSchema,
+  waitQuery,
+} from '../../schemas/common.js';
+import {
+  cancelSubscription,
+  patchSubscription,
+  subscribe,
+  subscriptionView,
+  subscriptionViews,
+} from '../../services/subscriptions.js';
+import { subscriptionView as subscriptionSchema } from '../../views/subscription.js';
 import { IDEMPOTENCY_HEADER } from '../idempotency.js';
-import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, metadataSchema, moneyInput, pageQuery, quantityInput, refSchema, timestampSchema, waitQuery } from '../../schemas/common.js';
+import { jobReply } from '../job-reply.js';
+import { page } from '../reply.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 const autoRechargeSchema = z.strictObject({
   enabled: z.boolean().optional(),
-  threshold_percent: z.number().int().min(0).max(100).optional().meta({ description: 'Recharge when a balance falls to this share of its grant.' }),
+  threshold_percent: z
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .optional()
+    .meta({ description: 'Recharge when a balance falls to this share of its grant.' }),
   max_per_period: z.number().int().min(0).max(100).optional(),
 });
 
@@ -26,9 +48,15 @@ const createBody = z.strictObject({
   package: refSchema.meta({ description: 'Package id or code.' }),
   starts_at: timestampSchema.optional(),
   auto_renew: z.boolean().optional(),
-  price: moneyInput.optional().meta({ description: 'The subscription\'s own fee; defaults to the package price.' }),
-  activation: z.enum(['immediate', 'on_payment']).optional().meta({ description: '`on_payment`: pending until its invoice is paid.' }),
-  apply_package_changes: z.boolean().optional().meta({ description: 'Renew with the package\'s current items instead of the snapshot taken at purchase.' }),
+  price: moneyInput.optional().meta({ description: "The subscription's own fee; defaults to the package price." }),
+  activation: z
+    .enum(['immediate', 'on_payment'])
+    .optional()
+    .meta({ description: '`on_payment`: pending until its invoice is paid.' }),
+  apply_package_changes: z
+    .boolean()
+    .optional()
+    .meta({ description: "Renew with the package's current items instead of the snapshot taken at purchase." }),
   auto_recharge: autoRechargeSchema.optional(),
   metadata: metadataSchema.optional(),
 });
@@ -36,12 +64,17 @@ const createBody = z.strictObject({
 const patchBody = z
   .strictObject({
     auto_renew: z.boolean().optional(),
-    price: moneyInput.nullable().optional().meta({ description: 'Its own fee for next renewals; null follows the package price again.' }),
+    price: moneyInput
+      .nullable()
+      .optional()
+      .meta({ description: 'Its own fee for next renewals; null follows the package price again.' }),
     apply_package_changes: z.boolean().optional(),
     cancel_at_period_end: z.boolean().optional(),
     auto_recharge: autoRechargeSchema.optional(),
     metadata: metadataSchema.optional(),
-    status: z.enum(['active', 'suspended']).optional().meta({ description: '`suspended`: its balances stop paying for use while its period runs on; `active` resumes it.' }),
+    status: z.enum(['active', 'suspended']).optional().meta({
+      description: '`suspended`: its balances stop paying for use while its period runs on; `active` resumes it.',
+    }),
   })
   .refine((b) => Object.keys(b).length > 0, 'give at least one field to change');
 
@@ -61,15 +94,26 @@ export const subscriptionRoutes: AnyRoute[] = [
     access: 'write',
     tag: 'subscriptions',
     summary: 'Subscribe a client to a package',
-    description: 'Writes the subscription, one balance per package item (each with its grant ledger entry) and its invoice in one transaction.',
+    description:
+      'Writes the subscription, one balance per package item (each with its grant ledger entry) and its invoice in one transaction.',
     body: createBody,
     idempotency: 'stored',
-    responses: { 201: { description: 'Created, with its balances and invoice', schema: subscriptionSchema }, 404: { description: 'No such client or package' } },
+    responses: {
+      201: { description: 'Created, with its balances and invoice', schema: subscriptionSchema },
+      404: { description: 'No such client or package' },
+    },
     handler: async ({ body, db, app, auth }) => {
-      const result = await subscribe(db, body, { now: app.clock.now(), timeZone: app.config.BUSINESS_TZ, actor: `key:${auth?.keyId ?? 'system'}` });
+      const result = await subscribe(db, body, {
+        now: app.clock.now(),
+        timeZone: app.config.BUSINESS_TZ,
+        actor: `key:${auth?.keyId ?? 'system'}`,
+      });
       if (!result.ok) return result;
       const { subscription, invoice } = result.value;
-      const [view] = await subscriptionViews(db, [subscription], { withBalances: true, invoices: new Map([[subscription.id, invoice.id]]) });
+      const [view] = await subscriptionViews(db, [subscription], {
+        withBalances: true,
+        invoices: new Map([[subscription.id, invoice.id]]),
+      });
       return { status: 201, body: view };
     },
   }),
@@ -94,8 +138,16 @@ export const subscriptionRoutes: AnyRoute[] = [
         if (!pkg) return { status: 200, body: page([], null) };
         packageId = pkg.id;
       }
-      const result = await listSubscriptions(db, query, { clientId, packageId, status: query.status, expiringBefore: query.expiring_before });
-      return { status: 200, body: page(await subscriptionViews(db, result.data, { withBalances: true }), result.nextCursor) };
+      const result = await listSubscriptions(db, query, {
+        clientId,
+        packageId,
+        status: query.status,
+        expiringBefore: query.expiring_before,
+      });
+      return {
+        status: 200,
+        body: page(await subscriptionViews(db, result.data, { withBalances: true }), result.nextCursor),
+      };
     },
   }),
   defineRoute({
@@ -105,7 +157,10 @@ export const subscriptionRoutes: AnyRoute[] = [
     tag: 'subscriptions',
     summary: 'Get a subscription with its balances',
     params: idParams,
-    responses: { 200: { description: 'The subscription', schema: subscriptionSchema }, 404: { description: 'No such subscription' } },
+    responses: {
+      200: { description: 'The subscription', schema: subscriptionSchema },
+      404: { description: 'No such subscription' },
+    },
     handler: async ({ params, db }) => {
       if (!isUuid(params.id)) return notFound(params.id);
       const view = await subscriptionView(db, params.id, { withBalances: true });
@@ -120,7 +175,10 @@ export const subscriptionRoutes: AnyRoute[] = [
     summary: 'Change auto-renewal, its own price, auto-recharge settings; suspend or resume',
     params: idParams,
     body: patchBody,
-    responses: { 200: { description: 'Updated', schema: subscriptionSchema }, 404: { description: 'No such subscription' } },
+    responses: {
+      200: { description: 'Updated', schema: subscriptionSchema },
+      404: { description: 'No such subscription' },
+    },
     handler: async ({ params, body, db, app }) => {
       if (!isUuid(params.id)) return notFound(params.id);
       const result = await patchSubscription(db, params.id, body, app.clock.now());
@@ -135,11 +193,22 @@ export const subscriptionRoutes: AnyRoute[] = [
     tag: 'subscriptions',
     summary: 'Cancel now (remaining units are voided) or at period end (no renewal)',
     params: idParams,
-    body: z.strictObject({ at: z.enum(['now', 'period_end']).default('period_end'), reason: z.string().max(500).optional() }),
-    responses: { 200: { description: 'Cancelled (or set to cancel)', schema: subscriptionSchema }, 404: { description: 'No such subscription' }, 409: { description: 'Expired already' } },
+    body: z.strictObject({
+      at: z.enum(['now', 'period_end']).default('period_end'),
+      reason: z.string().max(500).optional(),
+    }),
+    responses: {
+      200: { description: 'Cancelled (or set to cancel)', schema: subscriptionSchema },
+      404: { description: 'No such subscription' },
+      409: { description: 'Expired already' },
+    },
     handler: async ({ params, body, db, app, auth }) => {
       if (!isUuid(params.id)) return notFound(params.id);
-      const result = await cancelSubscription(db, params.id, body.at, { now: app.clock.now(), actor: `key:${auth?.keyId ?? 'system'}`, reason: body.reason });
+      const result = await cancelSubscription(db, params.id, body.at, {
+        now: app.clock.now(),
+        actor: `key:${auth?.keyId ?? 'system'}`,
+        reason: body.reason,
+      });
       if (!result.ok) return result;
       return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
     },
@@ -151,7 +220,7 @@ export const subscriptionRoutes: AnyRoute[] = [
     tag: 'subscriptions',
     summary: 'Renew now: a renewal job for the current period',
     description:
-      'The next period starts where the current one ends (or now, if the subscription has expired), with an invoice at the subscription\'s price. Renewing the same period twice grants nothing the second time. 202 `{job_id}`; with `?wait=true`, 200 with the result.',
+      "The next period starts where the current one ends (or now, if the subscription has expired), with an invoice at the subscription's price. Renewing the same period twice grants nothing the second time. 202 `{job_id}`; with `?wait=true`, 200 with the result.",
     params: idParams,
     query: waitQuery,
     body: z.strictObject({ apply_package_changes: z.boolean().optional() }).optional(),
@@ -182,12 +251,16 @@ export const subscriptionRoutes: AnyRoute[] = [
     tag: 'subscriptions',
     summary: 'Recharge: refill before the renewal date, invoiced',
     description:
-      'Adds recharge balances valid until the current period ends: one package\'s worth by default, or the `items` given; invoiced at the package\'s recharge_price or the `price` given. The Idempotency-Key becomes the job\'s idempotency key (the same key recharges once). 202 `{job_id}`; with `?wait=true`, 200 with the result.',
+      "Adds recharge balances valid until the current period ends: one package's worth by default, or the `items` given; invoiced at the package's recharge_price or the `price` given. The Idempotency-Key becomes the job's idempotency key (the same key recharges once). 202 `{job_id}`; with `?wait=true`, 200 with the result.",
     params: idParams,
     query: waitQuery,
     body: z
       .strictObject({
-        items: z.array(z.strictObject({ credit_type: refSchema, units: quantityInput })).min(1).max(50).optional(),
+        items: z
+          .array(z.strictObject({ credit_type: refSchema, units: quantityInput }))
+          .min(1)
+          .max(50)
+          .optional(),
         price: moneyInput.optional(),
       })
       .optional(),
@@ -202,7 +275,9 @@ export const subscriptionRoutes: AnyRoute[] = [
       if (!isUuid(params.id)) return notFound(params.id);
       const key = req.get(IDEMPOTENCY_HEADER);
       if (key !== undefined && (key.length === 0 || key.length > 255)) {
-        return fail('validation_failed', 'Idempotency-Key must be 1–255 characters', { errors: [{ field: 'Idempotency-Key', message: 'must be 1–255 characters' }] });
+        return fail('validation_failed', 'Idempotency-Key must be 1–255 characters', {
+          errors: [{ field: 'Idempotency-Key', message: 'must be 1–255 characters' }],
+        });
       }
       const accepted = await acceptRecharge(
         app,

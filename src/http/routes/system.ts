@@ -4,7 +4,7 @@ import { pingDatabase } from '../../db/server.js';
 import { registry } from '../../metrics.js';
 import { buildOpenApi, docsInitScript, docsPage } from '../openapi.js';
 import { problemBody, sendProblem } from '../problem.js';
-import { defineRoute, type AnyRoute } from '../route.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 /**
  * What /readyz says about a failed check: the error's code or kind, not its message (which names
@@ -17,7 +17,12 @@ const downBecause = (error: unknown): string => {
 };
 
 const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
-  Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms).unref())]);
+  Promise.race([
+    promise,
+    new Promise<T>((_, reject) =>
+      setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms).unref(),
+    ),
+  ]);
 
 /** Liveness, readiness, metrics and the API's own description. `routes` is the whole table, for the document. */
 export function systemRoutes(allRoutes: () => readonly AnyRoute[]): AnyRoute[] {
@@ -29,8 +34,16 @@ export function systemRoutes(allRoutes: () => readonly AnyRoute[]): AnyRoute[] {
       access: 'public',
       tag: 'system',
       summary: 'Liveness: the process is up',
-      responses: { 200: { description: 'Alive', schema: z.object({ status: z.literal('ok'), version: z.string(), uptime_s: z.number() }) } },
-      handler: async ({ app }) => ({ status: 200, body: { status: 'ok', version: app.version, uptime_s: Math.round(process.uptime()) } }),
+      responses: {
+        200: {
+          description: 'Alive',
+          schema: z.object({ status: z.literal('ok'), version: z.string(), uptime_s: z.number() }),
+        },
+      },
+      handler: async ({ app }) => ({
+        status: 200,
+        body: { status: 'ok', version: app.version, uptime_s: Math.round(process.uptime()) },
+      }),
     }),
     defineRoute({
       method: 'get',
@@ -39,7 +52,10 @@ export function systemRoutes(allRoutes: () => readonly AnyRoute[]): AnyRoute[] {
       tag: 'system',
       summary: 'Readiness: Postgres and Redis answer and the schema is current',
       responses: {
-        200: { description: 'Ready', schema: z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.string()) }) },
+        200: {
+          description: 'Ready',
+          schema: z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.string()) }),
+        },
         503: { description: 'Not ready; `checks` says what is wrong' },
       },
       handler: async ({ app, res }) => {

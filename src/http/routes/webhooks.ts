@@ -1,12 +1,18 @@
 import { z } from 'zod';
-import { deliveriesOfEndpoint, liveEndpointById, listLiveEndpoints } from '../../db/repositories/webhooks.js';
+import { deliveriesOfEndpoint, listLiveEndpoints, liveEndpointById } from '../../db/repositories/webhooks.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { createEndpoint, deleteEndpoint, SUBSCRIBABLE, toEndpointView, webhookEndpointView } from '../../webhooks/endpoints.js';
+import { idParams, listOf, pageQuery } from '../../schemas/common.js';
+import {
+  createEndpoint,
+  deleteEndpoint,
+  SUBSCRIBABLE,
+  toEndpointView,
+  webhookEndpointView,
+} from '../../webhooks/endpoints.js';
 import { redeliver } from '../../webhooks/redeliver.js';
 import { page, replyWith } from '../reply.js';
-import { defineRoute, type AnyRoute } from '../route.js';
-import { idParams, listOf, pageQuery } from '../../schemas/common.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 const deliveryView = z.object({
   id: z.uuid(),
@@ -37,7 +43,8 @@ export const webhookRoutes: AnyRoute[] = [
     }),
     idempotency: 'stored',
     responses: { 201: { description: 'Created, with its secret', schema: webhookEndpointView } },
-    handler: async ({ body, db, app }) => replyWith(await createEndpoint(db, body, app.clock.now()), 201, (row) => toEndpointView(row, true)),
+    handler: async ({ body, db, app }) =>
+      replyWith(await createEndpoint(db, body, app.clock.now()), 201, (row) => toEndpointView(row, true)),
   }),
   defineRoute({
     method: 'get',
@@ -49,7 +56,13 @@ export const webhookRoutes: AnyRoute[] = [
     responses: { 200: { description: 'A page of endpoints', schema: listOf(webhookEndpointView) } },
     handler: async ({ query, db }) => {
       const result = await listLiveEndpoints(db, query);
-      return { status: 200, body: page(result.data.map((r) => toEndpointView(r)), result.nextCursor) };
+      return {
+        status: 200,
+        body: page(
+          result.data.map((r) => toEndpointView(r)),
+          result.nextCursor,
+        ),
+      };
     },
   }),
   defineRoute({
@@ -59,17 +72,31 @@ export const webhookRoutes: AnyRoute[] = [
     tag: 'webhooks',
     summary: "An endpoint's deliveries, newest first, with their attempts' outcome",
     params: idParams,
-    query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), status: z.enum(['pending', 'delivered', 'failed']).optional() }),
-    responses: { 200: { description: 'Deliveries', schema: z.object({ data: z.array(deliveryView) }) }, 404: { description: 'No such endpoint' } },
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(500).default(50),
+      status: z.enum(['pending', 'delivered', 'failed']).optional(),
+    }),
+    responses: {
+      200: { description: 'Deliveries', schema: z.object({ data: z.array(deliveryView) }) },
+      404: { description: 'No such endpoint' },
+    },
     handler: async ({ params, query, db }) => {
-      if (!isUuid(params.id) || !(await liveEndpointById(db, params.id))) return fail('not_found', `no webhook endpoint "${params.id}"`);
+      if (!isUuid(params.id) || !(await liveEndpointById(db, params.id)))
+        return fail('not_found', `no webhook endpoint "${params.id}"`);
       const rows = await deliveriesOfEndpoint(db, params.id, { status: query.status, limit: query.limit });
       return {
         status: 200,
         body: {
           data: rows.map((r) => ({
-            id: r.id, event_id: r.event_id, event_type: r.event_type, status: r.status, attempts: r.attempts, last_status_code: r.last_status_code,
-            last_error: r.last_error, delivered_at: r.delivered_at?.toISOString() ?? null, created_at: r.created_at.toISOString(),
+            id: r.id,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            status: r.status,
+            attempts: r.attempts,
+            last_status_code: r.last_status_code,
+            last_error: r.last_error,
+            delivered_at: r.delivered_at?.toISOString() ?? null,
+            created_at: r.created_at.toISOString(),
           })),
         },
       };
@@ -95,9 +122,14 @@ export const webhookRoutes: AnyRoute[] = [
     access: 'admin',
     tag: 'webhooks',
     summary: 'Send a delivery again after it ran out of attempts',
-    description: 'A failed delivery goes back to pending with a fresh count of attempts. 409 when it was delivered already.',
+    description:
+      'A failed delivery goes back to pending with a fresh count of attempts. 409 when it was delivered already.',
     params: idParams,
-    responses: { 202: { description: 'Pending again', schema: z.object({ delivery_id: z.uuid(), status: z.literal('pending') }) }, 404: { description: 'No such delivery' }, 409: { description: 'Delivered already' } },
+    responses: {
+      202: { description: 'Pending again', schema: z.object({ delivery_id: z.uuid(), status: z.literal('pending') }) },
+      404: { description: 'No such delivery' },
+      409: { description: 'Delivered already' },
+    },
     handler: async ({ params, app }) => {
       if (!isUuid(params.id)) return fail('not_found', `no webhook delivery "${params.id}"`);
       const result = await redeliver(app, params.id);

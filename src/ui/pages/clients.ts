@@ -5,15 +5,16 @@ import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import { clientBalances, clientStatement } from '../../services/balances.js';
 import { subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
-import { html, name, path, query, type Html } from '../html.js';
-import { badge, csrfField, notice, page, when, type UiContext } from '../layout.js';
+import { type Html, html, name, path, query } from '../html.js';
+import { badge, csrfField, notice, page, type UiContext, when } from '../layout.js';
 import { money } from './overview.js';
 
 const PAGE_SIZE = 50;
 /** The statement on a client's page covers this many days back (older entries: the API). */
 export const STATEMENT_DAYS = 30;
 
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined);
+const str = (value: unknown): string | undefined =>
+  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
 export async function clientsPage(ctx: UiContext): Promise<Html> {
   const search = str(ctx.req.query.search)?.trim().slice(0, 200);
@@ -30,10 +31,14 @@ export async function clientsPage(ctx: UiContext): Promise<Html> {
   <button type="submit">Search</button>
 </form>
 <section class="panel">
-  ${result.data.length === 0 ? html`<p class="empty">No clients${search ? ' match' : ' yet'}.</p>` : html`<table>
+  ${
+    result.data.length === 0
+      ? html`<p class="empty">No clients${search ? ' match' : ' yet'}.</p>`
+      : html`<table>
     <thead><tr><th>Name</th><th>External ref</th><th>E-mail</th><th>Since</th></tr></thead>
     <tbody>${result.data.map((c) => html`<tr><td dir="auto"><a href="${path`/ui/clients/${c.id}`}">${name(c.name)}</a></td><td><code>${c.external_ref}</code></td><td>${c.email ?? '—'}</td><td class="nowrap">${when(c.created_at, tz, false)}</td></tr>`)}</tbody>
-  </table>`}
+  </table>`
+  }
   ${result.nextCursor ? html`<p class="pager"><a href="/ui/clients${query({ search, cursor: result.nextCursor })}">Next page →</a></p>` : ''}
 </section>`,
   );
@@ -51,7 +56,12 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
   const balances = await clientBalances(db, client.id, now);
   const statementFrom = DateTime.fromJSDate(now, { zone: tz }).minus({ days: STATEMENT_DAYS }).toJSDate();
   const cursor = str(ctx.req.query.statement_cursor);
-  const statement = await clientStatement(db, { clientId: client.id, from: statementFrom, cursor: cursor && /^\d{1,19}$/.test(cursor) ? cursor : undefined, limit: 50 });
+  const statement = await clientStatement(db, {
+    clientId: client.id,
+    from: statementFrom,
+    cursor: cursor && /^\d{1,19}$/.test(cursor) ? cursor : undefined,
+    limit: 50,
+  });
   const t = now.getTime();
 
   return page(
@@ -63,7 +73,10 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
 
 <section class="panel" aria-labelledby="subs-h">
   <h2 id="subs-h">Subscriptions</h2>
-  ${subscriptions.length === 0 ? html`<p class="empty">No subscriptions.</p>` : html`<div class="scroll"><table>
+  ${
+    subscriptions.length === 0
+      ? html`<p class="empty">No subscriptions.</p>`
+      : html`<div class="scroll"><table>
     <thead><tr><th>Package</th><th>Status</th><th>Current period</th><th class="num">Renewals</th><th class="num">Price</th><th>Auto-renew</th><th></th></tr></thead>
     <tbody>${subscriptions.map((s) => {
       const renewable = s.status === 'active' || s.status === 'expired';
@@ -81,32 +94,45 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
         </div></td>
       </tr>`;
     })}</tbody>
-  </table></div>`}
+  </table></div>`
+  }
 </section>
 
 <section class="panel" aria-labelledby="bal-h">
   <h2 id="bal-h">Balances</h2>
-  ${balances.length === 0 ? html`<p class="empty">No balances.</p>` : balances.map((ct) => {
-    const live = ct.balances.filter((b) => b.status === 'active' && new Date(b.expires_at).getTime() > t);
-    return html`<h2 class="muted">${ct.credit_type.code} <span class="muted">(${ct.credit_type.unit})</span></h2>
+  ${
+    balances.length === 0
+      ? html`<p class="empty">No balances.</p>`
+      : balances.map((ct) => {
+          const live = ct.balances.filter((b) => b.status === 'active' && new Date(b.expires_at).getTime() > t);
+          return html`<h2 class="muted">${ct.credit_type.code} <span class="muted">(${ct.credit_type.unit})</span></h2>
     <p>Remaining <strong>${ct.remaining}</strong>${ct.upcoming !== '0' ? html` · upcoming ${ct.upcoming}` : ''} · consumed ${ct.consumed} of ${ct.granted} granted · expired ${ct.expired}${ct.voided !== '0' ? html` · voided ${ct.voided}` : ''}${ct.next_expiry ? html` · next expiry ${when(ct.next_expiry, tz)}` : ''}</p>
-    ${live.length === 0 ? html`<p class="empty">No live balance.</p>` : html`<table>
+    ${
+      live.length === 0
+        ? html`<p class="empty">No live balance.</p>`
+        : html`<table>
       <thead><tr><th>Source</th><th>Valid</th><th class="num">Remaining</th><th>Left</th><th class="num">Consumed</th></tr></thead>
       <tbody>${live.map((b) => {
         const held = Number(b.granted);
         const left = Number(b.remaining);
         return html`<tr><td>${b.source}</td><td class="nowrap">${when(b.valid_from, tz, false)} → ${when(b.expires_at, tz, false)}</td><td class="num">${b.remaining} / ${b.granted}</td><td><span class="meter-cell">${meter(left, held, { tone: leftTone(left, held), label: `${b.remaining} of ${b.granted} left` })} ${held > 0 ? Math.round((left / held) * 100) : 0}% left</span></td><td class="num">${b.consumed}</td></tr>`;
       })}</tbody>
-    </table>`}`;
-  })}
+    </table>`
+    }`;
+        })
+  }
 </section>
 
 <section class="panel" aria-labelledby="stmt-h">
   <h2 id="stmt-h">Statement, last ${STATEMENT_DAYS} days</h2>
-  ${statement.data.length === 0 ? html`<p class="empty">No ledger entries in the last ${STATEMENT_DAYS} days.</p>` : html`<div class="scroll"><table>
+  ${
+    statement.data.length === 0
+      ? html`<p class="empty">No ledger entries in the last ${STATEMENT_DAYS} days.</p>`
+      : html`<div class="scroll"><table>
     <thead><tr><th>Counts at</th><th>Kind</th><th>Credit type</th><th class="num">Amount</th><th class="num">Remaining after</th><th>Reason</th></tr></thead>
     <tbody>${statement.data.map((e) => html`<tr><td class="nowrap" title="${`recorded ${when(e.created_at, tz)}`}">${when(e.effective_at, tz)}</td><td>${e.kind}</td><td>${e.credit_type.code}</td><td class="num">${e.amount}</td><td class="num">${e.remaining_after}</td><td dir="auto">${e.reason ?? ''}</td></tr>`)}</tbody>
-  </table></div>`}
+  </table></div>`
+  }
   ${statement.next_cursor ? html`<p class="pager"><a href="${path`/ui/clients/${client.id}`}${query({ statement_cursor: statement.next_cursor })}">Later entries →</a></p>` : ''}
 </section>`,
   );

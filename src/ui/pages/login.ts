@@ -1,4 +1,4 @@
-import { html, type Html } from '../html.js';
+import { type Html, html } from '../html.js';
 import { document } from '../layout.js';
 
 export function loginPage(options: { csrf: string; next: string; error?: string }): Html {
@@ -21,5 +21,9 @@ export function loginPage(options: { csrf: string; next: string; error?: string 
 }
 
 export function messagePage(title: string, message: string, back = '/ui'): Html {
-  return document({ title }, '', html`<div class="login panel"><h1>${title}</h1><p>${message}</p><p><a href="${back}">Back</a></p></div>`);
+  return document(
+    { title },
+    '',
+    html`<div class="login panel"><h1>${title}</h1><p>${message}</p><p><a href="${back}">Back</a></p></div>`,
+  );
 }

@@ -1,15 +1,15 @@
 import { DateTime } from 'luxon';
 import { reportRows } from '../../db/reports/rows.js';
+import { minorDigits } from '../../domain/money.js';
 import { nearlyConsumedQuery } from '../../reports/balances.js';
 import { consumptionQuery } from '../../reports/consumption.js';
 import { expiringQuery } from '../../reports/expiring.js';
 import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { topPackagesQuery } from '../../reports/top-packages.js';
 import type { ReportRow } from '../../reports/types.js';
-import { minorDigits } from '../../domain/money.js';
 import { barChart, leftTone, meter, type Point } from '../charts.js';
-import { html, name, path, type Html } from '../html.js';
-import { badge, page, when, type UiContext } from '../layout.js';
+import { type Html, html, name, path } from '../html.js';
+import { badge, page, type UiContext, when } from '../layout.js';
 
 export const CHART_DAYS = 30;
 /** "Nearly consumed": at least this much of what a subscription holds now is used up. */
@@ -64,7 +64,8 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   const expiring = await reportRows(db, expiringQuery({ asOf: now, daysAhead: app.config.EXPIRING_SOON_DAYS }), 20);
 
   const byStatus = new Map<string, number>();
-  for (const row of summary) byStatus.set(String(row.status), (byStatus.get(String(row.status)) ?? 0) + Number(row.count));
+  for (const row of summary)
+    byStatus.set(String(row.status), (byStatus.get(String(row.status)) ?? 0) + Number(row.count));
   const total = [...byStatus.values()].reduce((a, b) => a + b, 0);
   const maxStatus = Math.max(1, ...byStatus.values());
   const maxRequests = Math.max(1, ...top.map((r) => Number(r.requests)));
@@ -91,32 +92,48 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
       <tbody>${STATUSES.map((s) => html`<tr><td>${badge(s)}</td><td class="num">${byStatus.get(s) ?? 0}</td><td>${meter(byStatus.get(s) ?? 0, maxStatus, { label: `${byStatus.get(s) ?? 0} ${s}` })}</td></tr>`)}</tbody>
     </table>
     <h2 class="muted">Per package</h2>
-    ${summary.length === 0 ? html`<p class="empty">No subscriptions yet.</p>` : html`<table>
+    ${
+      summary.length === 0
+        ? html`<p class="empty">No subscriptions yet.</p>`
+        : html`<table>
       <thead><tr><th>Package</th><th>Status</th><th class="num">Count</th></tr></thead>
       <tbody>${summary.map((r) => html`<tr><td><a href="${path`/ui/packages/${String(r.package_code)}`}">${name(String(r.package_name))}</a> <span class="muted">${r.package_code}</span></td><td>${badge(String(r.status))}</td><td class="num">${r.count}</td></tr>`)}</tbody>
-    </table>`}
+    </table>`
+    }
   </section>
   <section class="panel" aria-labelledby="top-h">
     <h2 id="top-h">Most requested packages, last ${CHART_DAYS} days</h2>
-    ${top.length === 0 ? html`<p class="empty">No subscriptions or renewals in the last ${CHART_DAYS} days.</p>` : html`<div class="scroll"><table>
+    ${
+      top.length === 0
+        ? html`<p class="empty">No subscriptions or renewals in the last ${CHART_DAYS} days.</p>`
+        : html`<div class="scroll"><table>
       <thead><tr><th>#</th><th>Package</th><th>New + renewals</th><th class="num">Revenue</th></tr></thead>
       <tbody>${top.map((r) => html`<tr><td>${r.rank}</td><td><a href="${path`/ui/packages/${String(r.package_code)}`}">${name(String(r.package_name))}</a></td><td><span class="meter-cell">${meter(Number(r.requests), maxRequests, { label: `${r.requests} requests` })} ${r.requests}</span><div class="muted small">${r.new_subscriptions} new · ${r.renewals} renewed</div></td><td class="num">${money(Number(r.revenue), String(r.currency))}</td></tr>`)}</tbody>
-    </table></div>`}
+    </table></div>`
+    }
   </section>
 </div>
 <section class="panel" aria-labelledby="nearly-h">
   <h2 id="nearly-h">Balances nearly consumed (${NEARLY_CONSUMED_PERCENT}% or more used)</h2>
-  ${nearly.length === 0 ? html`<p class="empty">No live balance is nearly consumed.</p>` : html`<div class="scroll"><table>
+  ${
+    nearly.length === 0
+      ? html`<p class="empty">No live balance is nearly consumed.</p>`
+      : html`<div class="scroll"><table>
     <thead><tr><th>Client</th><th>Package</th><th>Credit type</th><th class="num">Left</th><th>Left of held</th><th>Next expiry</th></tr></thead>
     <tbody>${nearly.map((r) => html`<tr><td><a href="${path`/ui/clients/${String(r.client_id)}`}" dir="auto">${name(String(r.client_name))}</a> <span class="muted">${r.client_ref}</span></td><td>${r.package_code}</td><td>${r.credit_type}</td><td class="num">${r.remaining} / ${r.held} ${r.unit}</td><td><span class="meter-cell">${meter(Number(r.remaining), Number(r.held), { tone: leftTone(Number(r.remaining), Number(r.held)) })} ${r.used_percent}% used</span></td><td class="nowrap">${when(String(r.next_expiry), timeZone)}</td></tr>`)}</tbody>
-  </table></div>`}
+  </table></div>`
+  }
 </section>
 <section class="panel" aria-labelledby="expiring-h">
   <h2 id="expiring-h">Expiring in the next ${app.config.EXPIRING_SOON_DAYS} days</h2>
-  ${expiring.length === 0 ? html`<p class="empty">Nothing expires in the next ${app.config.EXPIRING_SOON_DAYS} days.</p>` : html`<div class="scroll"><table>
+  ${
+    expiring.length === 0
+      ? html`<p class="empty">Nothing expires in the next ${app.config.EXPIRING_SOON_DAYS} days.</p>`
+      : html`<div class="scroll"><table>
     <thead><tr><th>When</th><th class="num">Days</th><th>What</th><th>Client</th><th>Package</th><th>Remains</th><th>Renews</th></tr></thead>
     <tbody>${expiring.map((r) => html`<tr><td class="nowrap">${when(String(r.expires_at), timeZone)}</td><td class="num">${r.days_left}</td><td>${r.row_type === 'subscription' ? 'subscription period' : html`${r.credit_type} balance <span class="muted">(${r.source})</span>`}</td><td><a href="${path`/ui/clients/${String(r.client_ref)}`}" dir="auto">${name(String(r.client_name))}</a> <span class="muted">${r.client_ref}</span></td><td>${r.package_code}</td><td>${r.row_type === 'balance' ? html`${r.remaining} ${r.unit}` : r.remains || '—'}</td><td>${r.renews ? 'yes' : 'no'}</td></tr>`)}</tbody>
-  </table></div>`}
+  </table></div>`
+  }
 </section>`,
   );
 }

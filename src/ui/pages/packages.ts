@@ -1,15 +1,16 @@
-import { findPackage, listPackages } from '../../db/repositories/packages.js';
 import { reportRows } from '../../db/reports/rows.js';
+import { findPackage, listPackages } from '../../db/repositories/packages.js';
 import { renewalsQuery } from '../../reports/renewals.js';
 import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { creditTypesOfPackages } from '../../services/packages.js';
 import { toPackageView } from '../../views/package.js';
 import { barChart, type Point } from '../charts.js';
-import { html, name, path, query, type Html } from '../html.js';
-import { badge, page, when, type UiContext } from '../layout.js';
+import { type Html, html, name, path, query } from '../html.js';
+import { badge, page, type UiContext, when } from '../layout.js';
 import { CHART_DAYS, chartDays, money } from './overview.js';
 
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined);
+const str = (value: unknown): string | undefined =>
+  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
 const validity = (v: { count: number; unit: string }): string => `${v.count} ${v.unit}${v.count === 1 ? '' : 's'}`;
 
@@ -24,10 +25,14 @@ export async function packagesPage(ctx: UiContext): Promise<Html> {
     html`<h1>Packages</h1>
 <p class="sub">What clients can buy.</p>
 <section class="panel">
-  ${views.length === 0 ? html`<p class="empty">No packages yet.</p>` : html`<div class="scroll"><table>
+  ${
+    views.length === 0
+      ? html`<p class="empty">No packages yet.</p>`
+      : html`<div class="scroll"><table>
     <thead><tr><th>Name</th><th>Code</th><th>Items</th><th class="num">Price</th><th>Validity</th><th>Status</th></tr></thead>
     <tbody>${views.map((p) => html`<tr><td dir="auto"><a href="${path`/ui/packages/${p.id}`}">${name(p.name)}</a></td><td><code>${p.code}</code></td><td>${p.items.map((i, n) => html`${n > 0 ? ', ' : ''}${i.units} ${i.credit_type.code}`)}</td><td class="num">${money(p.price, p.currency)}</td><td>${validity(p.validity)}</td><td>${badge(p.status)}</td></tr>`)}</tbody>
-  </table></div>`}
+  </table></div>`
+  }
   ${result.nextCursor ? html`<p class="pager"><a href="/ui/packages${query({ cursor: result.nextCursor })}">Next page →</a></p>` : ''}
 </section>`,
   );
@@ -45,7 +50,10 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
   const summary = await reportRows(db, subscriptionsQuery({ asOf: now, packageId: pkg.id, summaryOnly: true }));
   const rows = await reportRows(db, subscriptionsQuery({ asOf: now, packageId: pkg.id }), 200);
   const subscriptions = rows.filter((r) => r.row_type === 'subscription').slice(0, 100);
-  const activity = await reportRows(db, renewalsQuery({ from, to: now, groupBy: 'day', timeZone: tz, packageId: pkg.id }));
+  const activity = await reportRows(
+    db,
+    renewalsQuery({ from, to: now, groupBy: 'day', timeZone: tz, packageId: pkg.id }),
+  );
   const byDay = new Map<string, { requests: number; revenue: number; currency: string }>();
   for (const r of activity) {
     const entry = byDay.get(String(r.period_start)) ?? { requests: 0, revenue: 0, currency: String(r.currency) };
@@ -81,11 +89,15 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
   </section>
   <section class="panel" aria-labelledby="pstatus-h">
     <h2 id="pstatus-h">Subscriptions by status</h2>
-    ${summary.length === 0 ? html`<p class="empty">Nobody has subscribed yet.</p>` : html`<table>
+    ${
+      summary.length === 0
+        ? html`<p class="empty">Nobody has subscribed yet.</p>`
+        : html`<table>
       <thead><tr><th>Status</th><th class="num">Count</th></tr></thead>
       <tbody>${summary.map((r) => html`<tr><td>${badge(String(r.status))}</td><td class="num">${r.count}</td></tr>`)}</tbody>
     </table>
-    <p class="legend">${depleted} active subscription${depleted === 1 ? ' is' : 's are'} depleted (nothing usable left).</p>`}
+    <p class="legend">${depleted} active subscription${depleted === 1 ? ' is' : 's are'} depleted (nothing usable left).</p>`
+    }
   </section>
 </div>
 <section class="panel" aria-labelledby="req-h">
@@ -95,11 +107,14 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
 </section>
 <section class="panel" aria-labelledby="psubs-h">
   <h2 id="psubs-h">Subscriptions</h2>
-  ${subscriptions.length === 0 ? html`<p class="empty">None.</p>` : html`<div class="scroll"><table>
+  ${
+    subscriptions.length === 0
+      ? html`<p class="empty">None.</p>`
+      : html`<div class="scroll"><table>
     <thead><tr><th>Client</th><th>Status</th><th>Current period</th><th class="num">Days left</th><th>Depleted</th><th>Auto-renew</th></tr></thead>
     <tbody>${subscriptions.map((s) => html`<tr><td dir="auto"><a href="${path`/ui/clients/${String(s.client_ref)}`}">${name(String(s.client_name))}</a> <span class="muted">${s.client_ref}</span></td><td>${badge(String(s.status))}</td><td class="nowrap">${when(String(s.period_start), tz, false)} → ${when(String(s.period_end), tz, false)}</td><td class="num">${s.days_left}</td><td>${s.depleted ? 'yes' : 'no'}</td><td>${s.auto_renew ? 'yes' : 'no'}</td></tr>`)}</tbody>
-  </table></div>`}
+  </table></div>`
+  }
 </section>`,
   );
 }
-

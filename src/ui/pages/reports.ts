@@ -1,22 +1,22 @@
 import type { AppContext } from '../../app-context.js';
+import { enqueue } from '../../commands/index.js';
 import { clientsByIds } from '../../db/repositories/clients.js';
 import { creditTypesByIds } from '../../db/repositories/credit-types.js';
+import { packagesByIds } from '../../db/repositories/packages.js';
 import { latestReportRuns, type ReportRunRow } from '../../db/repositories/reports.js';
-import { isUuid } from '../../ids.js';
 import type { FieldProblem } from '../../domain/result.js';
-import { zodProblems } from '../../schemas/problems.js';
+import { isUuid } from '../../ids.js';
 import { APPLIES, GROUPINGS, REPORT_TYPES, type ReportType, type StoredParams } from '../../reports/params.js';
 import { createReportRun, reportRequest } from '../../reports/service.js';
-import { enqueue } from '../../commands/index.js';
-import { html, path, type Html } from '../html.js';
-import { badge, csrfField, notice, page, when, type UiContext } from '../layout.js';
-import { packagesByIds } from '../../db/repositories/packages.js';
+import { zodProblems } from '../../schemas/problems.js';
+import { type Html, html, path } from '../html.js';
+import { badge, csrfField, notice, page, type UiContext, when } from '../layout.js';
 
 const DESCRIPTIONS: Record<ReportType, string> = {
   consumption: 'units consumed per day/week/month per credit type, optionally per client or package',
   renewals: 'new subscriptions, renewals, recharges, expirations and their revenue per period',
   top_packages: 'the most requested packages (new + renewals) in a range, with revenue',
-  subscriptions: 'subscriptions per status and package; each one\'s period, days left, depleted or not',
+  subscriptions: "subscriptions per status and package; each one's period, days left, depleted or not",
   balances: 'per subscription and credit type: granted, consumed, remaining, expired, % used',
   expiring: 'balances and subscriptions expiring in the next N days, with what remains',
 };
@@ -36,9 +36,17 @@ const size = (bytes: bigint | null): string => {
 /** A run's params as a person reads them: days in the business zone, codes instead of ids. */
 async function describeParams(app: AppContext, runs: readonly ReportRunRow[]): Promise<Map<string, string>> {
   // a run that failed before its params were resolved keeps what it was sent: only ids are looked up
-  const ids = (pick: (p: ReportRunRow['params']) => unknown) => [...new Set(runs.map((r) => pick(r.params)).filter((v): v is string => typeof v === 'string' && isUuid(v)))];
-  const clients = await clientsByIds(app.db, ids((p) => p.client));
-  const creditTypes = await creditTypesByIds(app.db, ids((p) => p.credit_type));
+  const ids = (pick: (p: ReportRunRow['params']) => unknown) => [
+    ...new Set(runs.map((r) => pick(r.params)).filter((v): v is string => typeof v === 'string' && isUuid(v))),
+  ];
+  const clients = await clientsByIds(
+    app.db,
+    ids((p) => p.client),
+  );
+  const creditTypes = await creditTypesByIds(
+    app.db,
+    ids((p) => p.credit_type),
+  );
   const packageIds = ids((p) => p.package);
   const packages = new Map((await packagesByIds(app.db, packageIds)).map((p) => [p.id, p.code]));
   const tz = app.config.BUSINESS_TZ;
@@ -60,14 +68,18 @@ async function describeParams(app: AppContext, runs: readonly ReportRunRow[]): P
   );
 }
 
-export async function reportsPage(ctx: UiContext, state: { form?: ReportForm; errors?: FieldProblem[]; detail?: string } = {}): Promise<Html> {
+export async function reportsPage(
+  ctx: UiContext,
+  state: { form?: ReportForm; errors?: FieldProblem[]; detail?: string } = {},
+): Promise<Html> {
   const { app } = ctx;
   const runs = await latestReportRuns(app.db, 30);
   const described = await describeParams(app, runs);
   const busy = runs.some((r) => r.status === 'queued' || r.status === 'running');
   const tz = app.config.BUSINESS_TZ;
   const form = state.form ?? {};
-  const errorOf = (field: string) => state.errors?.find((e) => e.field === field || e.field === `params.${field}`)?.message;
+  const errorOf = (field: string) =>
+    state.errors?.find((e) => e.field === field || e.field === `params.${field}`)?.message;
   const input = (field: Field, label: string, type: string, placeholder = '') =>
     html`<label>${label}<input type="${type}" name="${field}" value="${form[field] ?? ''}" placeholder="${placeholder}"${type === 'text' ? html` dir="auto"` : ''}>${errorOf(field) ? html`<span class="notice error">${errorOf(field)}</span>` : ''}</label>`;
   const select = (field: Field | 'type' | 'format', label: string, options: readonly string[], blank?: string) =>
@@ -104,15 +116,21 @@ export async function reportsPage(ctx: UiContext, state: { form?: ReportForm; er
 </section>
 <section class="panel" aria-labelledby="runs-h">
   <h2 id="runs-h">Latest runs</h2>
-  ${runs.length === 0 ? html`<p class="empty">No report has been run yet.</p>` : html`<div class="scroll"><table>
+  ${
+    runs.length === 0
+      ? html`<p class="empty">No report has been run yet.</p>`
+      : html`<div class="scroll"><table>
     <thead><tr><th>Asked</th><th>Report</th><th>Params</th><th>Format</th><th>By</th><th>Status</th><th class="num">Rows</th><th class="num">Size</th><th></th></tr></thead>
-    <tbody>${runs.map((r) => html`<tr data-report="${r.id}">
+    <tbody>${runs.map(
+      (r) => html`<tr data-report="${r.id}">
       <td class="nowrap">${when(r.created_at, tz)}</td><td><strong>${r.type}</strong></td><td class="muted">${described.get(r.id) ?? ''}</td><td>${r.format}</td><td>${r.trigger}</td>
       <td>${badge(r.status)}${r.status === 'failed' && r.error ? html` <span class="muted">${r.error}</span>` : ''}</td>
       <td class="num">${r.row_count ?? '—'}</td><td class="num">${size(r.byte_size)}</td>
       <td>${r.status === 'done' ? html`<a class="download" href="${path`/ui/reports/${r.id}/download`}" download>Download</a>` : ''}</td>
-    </tr>`)}</tbody>
-  </table></div>`}
+    </tr>`,
+    )}</tbody>
+  </table></div>`
+  }
 </section>`,
   );
 }
@@ -126,7 +144,10 @@ const formValue = (body: Record<string, unknown>, key: string): string | undefin
  * The form posted: only the fields that apply to the chosen report are sent on (the form shows
  * them all), through the same checks and service as POST /v1/reports.
  */
-export async function runReportFromForm(ctx: UiContext, body: Record<string, unknown>): Promise<{ ok: true } | { ok: false; form: ReportForm; errors: FieldProblem[]; detail: string }> {
+export async function runReportFromForm(
+  ctx: UiContext,
+  body: Record<string, unknown>,
+): Promise<{ ok: true } | { ok: false; form: ReportForm; errors: FieldProblem[]; detail: string }> {
   const form: ReportForm = {};
   for (const key of [...FIELDS, 'type', 'format'] as const) {
     const value = formValue(body, key);
@@ -134,7 +155,10 @@ export async function runReportFromForm(ctx: UiContext, body: Record<string, unk
   }
   const type = (REPORT_TYPES as readonly string[]).includes(form.type ?? '') ? (form.type as ReportType) : undefined;
   const params: Record<string, string> = {};
-  if (type) for (const field of FIELDS) if (form[field] !== undefined && (APPLIES[type] as readonly string[]).includes(field)) params[field] = form[field]!;
+  if (type)
+    for (const field of FIELDS)
+      if (form[field] !== undefined && (APPLIES[type] as readonly string[]).includes(field))
+        params[field] = form[field]!;
   const parsed = reportRequest.safeParse({ type: form.type, format: form.format ?? 'csv', params });
   if (!parsed.success) {
     const errors = zodProblems(parsed.error);
