@@ -25,10 +25,10 @@ export async function awaitRun(app: TestApp, id: string, timeoutMs = 25_000): Pr
 }
 
 /** POST /v1/reports, then wait for the run to finish. */
-export async function runReport(app: TestApp, body: Record<string, unknown>): Promise<RunView> {
+export async function runReport(app: TestApp, body: Record<string, unknown>, timeoutMs?: number): Promise<RunView> {
   const res = await app.request<{ id: string; status: string }>('POST', '/v1/reports', { key: app.keys.write, body });
   expect(res.status, res.text).toBe(202);
-  return awaitRun(app, res.body.id);
+  return awaitRun(app, res.body.id, timeoutMs);
 }
 
 export async function download(app: TestApp, id: string): Promise<{ status: number; headers: Headers; text: string }> {
