@@ -6,7 +6,8 @@
  *            with another payload (`idempotency_conflict`);
  *   enqueue  puts them on their queues after the commit (`submit` does both for a caller without a
  *            transaction of its own);
- *   settle   marks them applied, in the transaction of the job that applies them;
+ *   settle   marks them applied, in the transaction of the job that applies them (settlementOf:
+ *            folded into the job's own write statement, on the hot path);
  *   failCommand  stores a permanent failure as a typed value and fails the job without retries;
  *   awaitOutcome waits for a command's result (`?wait=true`, the nightly phases, the pages);
  *   requeueLost  the relay's sweep: enqueues again what Redis lost.
@@ -32,4 +33,4 @@ export {
 export { CommandFailure } from './command-failure.js';
 export { awaitOutcome, type Outcome, openOutcomeListeners } from './outcome.js';
 export { requeueLost } from './recover.js';
-export { failCommand, forgetOldFailures, settle } from './settle.js';
+export { failCommand, forgetOldFailures, type Settlement, settle, settlementOf } from './settle.js';

@@ -1,6 +1,6 @@
 import type { AppContext } from '../app-context.js';
 import type { Executor } from '../db/knex.js';
-import { deleteAccepted, deleteAcceptedOn } from '../db/repositories/accepted-jobs.js';
+import { deleteAccepted, deleteAcceptedOn, type Settlement } from '../db/repositories/accepted-jobs.js';
 import { deleteJobFailuresBefore, upsertJobFailure } from '../db/repositories/job-failures.js';
 import type { SqlClient } from '../db/sql-client.js';
 import { withTransaction } from '../db/transact.js';
@@ -20,6 +20,15 @@ export async function settle(db: Executor | SqlClient, jobIds: readonly string[]
   if (isKnex(db)) await deleteAccepted(db, jobIds);
   else await deleteAcceptedOn(db, jobIds);
 }
+
+/**
+ * What a job's own write statement settles (the consumption hot path folds the settling into its
+ * one statement, through `settleAcceptedSql`): made here, so that settling stays this module's
+ * decision wherever the statement runs.
+ */
+export type { Settlement };
+
+export const settlementOf = (jobIds: readonly string[]): Settlement => ({ jobIds });
 
 /**
  * A command that can never apply: its failure is stored (whoever waits for it reads the code from

@@ -1,5 +1,5 @@
 import type { AppContext } from '../app-context.js';
-import { settle, submit } from '../commands/index.js';
+import { settle, settlementOf, submit } from '../commands/index.js';
 import { PG, pgCode } from '../db/knex.js';
 import {
   type AllocationRow,
@@ -46,7 +46,7 @@ const conflict = (p: PreparedUse): Failure =>
  * transaction of four round trips whatever the batch size — lock every balance the uses may spend
  * in the one lock order (`lockSpendable`), plan the burn-down in memory in arrival order
  * (`planConsumptions`), write consumptions, allocations, balances, ledger entries and events with
- * one statement (`writeConsumptionBatch`), settle the accepted requests. Each job gets its own
+ * one statement (`writeConsumptionBatch`) that also settles the accepted requests. Each job gets its own
  * answer. A repeat of an earlier consumption is found by the write (it inserts fewer rows than
  * sent), and the batch runs again reading earlier answers first (replays and idempotency
  * conflicts). A bad item answers its own failure and never fails its neighbours; a database error
@@ -116,15 +116,15 @@ export async function applyConsumptions(
           to: new Date(Math.max(...times)),
         });
         const plan = planConsumptions(lots, fresh, now);
-        const inserted = await writeConsumptionBatch(client, { ...plan, now }).catch((error: unknown) => {
+        const settlement = settlementOf(acceptedJobIds);
+        const inserted = await writeConsumptionBatch(client, { ...plan, settlement, now }).catch((error: unknown) => {
           // a consumption applied before: its allocations collide with the ones just computed
           if (pgCode(error) === PG.uniqueViolation) throw new ConcurrentDuplicateError();
           throw error;
         });
         if (inserted !== plan.consumptions.length) throw new ConcurrentDuplicateError();
         applied = plan.applied;
-      }
-      await settle(client, acceptedJobIds);
+      } else await settle(client, acceptedJobIds);
       const replayAllocations =
         existing.size > 0 ? await allocationsIn(client, [...existing.keys()]) : new Map<string, AllocationRow[]>();
       return { existing, applied, replayAllocations };

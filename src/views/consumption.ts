@@ -50,27 +50,32 @@ export const consumptionView = consumptionResultSchema
   .meta({ id: 'Consumption' });
 export type ConsumptionView = z.infer<typeof consumptionView>;
 
-/** The figures shared by both shapes, formatted once. */
+/**
+ * The figures both shapes share, formatted once. Built with `replayed` in place (this runs for every
+ * consumption on the hot path); the view drops it.
+ */
 function figures(
   row: ConsumptionRow,
   allocations: readonly AllocationRow[],
   client: ResolvedClient,
   creditType: ResolvedCreditType,
-) {
-  const q = (v: bigint) => formatQuantity(v, creditType.decimals);
+  replayed: boolean,
+): ConsumptionResult {
+  const decimals = creditType.decimals;
   return {
     id: row.id,
     status: row.status,
     ...(row.status === 'rejected' ? { code: 'insufficient_balance' as const } : {}),
     client: { id: client.id, external_ref: client.externalRef },
     credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
-    quantity: q(row.quantity),
-    applied: q(row.applied),
-    shortfall: q(row.shortfall),
-    allocations: allocations.map((a) => ({ balance_id: a.balance_id, amount: q(a.amount) })),
-    remaining: q(row.remaining_after),
+    quantity: formatQuantity(row.quantity, decimals),
+    applied: formatQuantity(row.applied, decimals),
+    shortfall: formatQuantity(row.shortfall, decimals),
+    allocations: allocations.map((a) => ({ balance_id: a.balance_id, amount: formatQuantity(a.amount, decimals) })),
+    remaining: formatQuantity(row.remaining_after, decimals),
     idempotency_key: row.idempotency_key,
     occurred_at: row.occurred_at.toISOString(),
+    replayed,
   };
 }
 
@@ -81,8 +86,9 @@ export function toConsumptionView(
   creditType: ResolvedCreditType,
 ): ConsumptionView {
   const q = (v: bigint) => formatQuantity(v, creditType.decimals);
+  const { replayed: _, ...shared } = figures(row, allocations, client, creditType, false);
   return {
-    ...figures(row, allocations, client, creditType),
+    ...shared,
     mode: row.mode,
     reference: row.reference,
     metadata: row.metadata,
@@ -104,5 +110,5 @@ export function toConsumptionResult(
   creditType: ResolvedCreditType,
   replayed: boolean,
 ): ConsumptionResult {
-  return { ...figures(row, allocations, client, creditType), replayed };
+  return figures(row, allocations, client, creditType, replayed);
 }

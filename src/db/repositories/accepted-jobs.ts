@@ -90,6 +90,19 @@ export async function deleteAccepted(db: Executor, jobIds: readonly string[]): P
   await db('accepted_jobs').whereIn('job_id', jobIds).delete();
 }
 
+/** Accepted requests another statement settles (made by src/commands: `settlementOf`). */
+export interface Settlement {
+  readonly jobIds: readonly string[];
+}
+
+/**
+ * The settling of accepted requests as a fragment of another statement (`param` is its placeholder
+ * for the job ids): the consumption hot path folds it into its one write statement, so settling
+ * costs no round trip of its own.
+ */
+export const settleAcceptedSql = (param: string): string =>
+  `DELETE FROM accepted_jobs WHERE job_id = ANY(${param}::text[])`;
+
 /** The same, on the consumption hot path's node-postgres connection. */
 export async function deleteAcceptedOn(client: SqlClient, jobIds: readonly string[]): Promise<void> {
   if (jobIds.length === 0) return;

@@ -5,6 +5,7 @@ import type { Executor } from '../knex.js';
 import { spendingOrder } from '../lock-order.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { SqlClient } from '../sql-client.js';
+import { type Settlement, settleAcceptedSql } from './accepted-jobs.js';
 import { type BalanceChange, balanceChangesJson, balanceUpdateSql } from './balances.js';
 import { type LedgerEntryDraft, ledgerInsertSql, ledgerJson } from './ledger.js';
 import { OUTBOX_NOTIFY_SQL, type OutboxEventDraft, outboxInsertSql, outboxJson } from './outbox.js';
@@ -163,14 +164,16 @@ export interface ConsumptionBatchWrite {
   balanceChanges: readonly BalanceChange[];
   ledgerEntries: readonly LedgerEntryDraft[];
   events: readonly OutboxEventDraft[];
+  /** The accepted requests this batch applies (src/commands decides; their rows go in the same statement). */
+  settlement: Settlement;
   now: Date;
 }
 
 /**
  * Everything a batch of consumptions writes, as ONE statement (data-modifying CTEs, each fed one
- * JSON array): the consumptions, their allocations, the balances, the ledger entries and the outbox
- * events. One round trip however large the batch; the
- * foreign keys are checked at the end of the statement, when every part is written. Answers how
+ * JSON array): the consumptions, their allocations, the balances, the ledger entries, the outbox
+ * events and the settling of the accepted requests they apply. One round trip however large the
+ * batch; the foreign keys are checked at the end of the statement, when every part is written. Answers how
  * many consumptions were new: fewer than sent means another transaction applied one of them first.
  */
 export async function writeConsumptionBatch(client: SqlClient, batch: ConsumptionBatchWrite): Promise<number> {
@@ -182,7 +185,8 @@ export async function writeConsumptionBatch(client: SqlClient, batch: Consumptio
           a AS (${allocationInsertSql('$2')}),
           u AS (${balanceUpdateSql('$3')}),
           l AS (${ledgerInsertSql('$4')}),
-          e AS (${outboxInsertSql('$5')})
+          e AS (${outboxInsertSql('$5')}),
+          d AS (${settleAcceptedSql('$6')})
      SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
     values: [
       consumptionsJson(batch.consumptions),
@@ -190,6 +194,7 @@ export async function writeConsumptionBatch(client: SqlClient, batch: Consumptio
       balanceChangesJson(batch.balanceChanges, batch.now),
       ledgerJson(batch.ledgerEntries),
       outboxJson(batch.events, batch.now),
+      batch.settlement.jobIds,
     ],
   });
   return result.rows[0]!.inserted;
