@@ -60,7 +60,8 @@ const invoiceEventData = (invoice: InvoiceWithLines) => ({
 /**
  * Marks an invoice paid (paying it again answers the same invoice). Paying the first invoice of an
  * `activation=on_payment` subscription activates it; its period starts at the payment when that is
- * later than the planned start, so the client gets the whole period it paid for.
+ * later than the planned start, so the client gets the whole period it paid for. Once that period
+ * would have ended unpaid, the invoice is void (or about to be voided by the sweep): 409.
  */
 export async function payInvoice(
   db: Executor,
@@ -73,6 +74,18 @@ export async function payInvoice(
     const { invoice, subscription } = locked;
     if (invoice.status === 'paid') return ok(invoice);
     if (invoice.status === 'void') return fail('conflict', `invoice ${invoice.number} is void and cannot be paid`);
+    if (
+      subscription?.status === 'pending' &&
+      invoice.kind === 'subscription' &&
+      subscription.current_period_end.getTime() <= context.now.getTime()
+    ) {
+      // DOMAIN.md "Paying after the period passed": unpaid when its period ended, the subscription has
+      // lapsed — the expiry sweep expires it and voids this invoice, whether it ran yet or not
+      return fail(
+        'conflict',
+        `invoice ${invoice.number} was unpaid when its subscription's period ended (${subscription.current_period_end.toISOString()}); it is void and cannot be paid`,
+      );
+    }
 
     await updateInvoice(tx, invoice.id, { status: 'paid', paid_at: context.now });
     const events: Parameters<typeof recordEvents>[1][number][] = [

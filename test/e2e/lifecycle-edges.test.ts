@@ -198,6 +198,22 @@ describe('no lapse by accident', () => {
 });
 
 describe('paying after the period passed buys nothing', () => {
+  it('a payment after the period ended is refused even before the sweep ran, and the sweep then voids the invoice', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 900 });
+    const sub = await subscribe(app, client.id, pkg.code, { activation: 'on_payment' });
+    at(sub.current_period_end);
+    const before = await snapshotCounts(app, ['balances', 'ledger_entries', 'invoices', 'outbox_events']);
+    const pay = await app.request('POST', `/v1/invoices/${sub.invoice.id}/pay`, { key: app.keys.write });
+    expect(pay.status, pay.text).toBe(409);
+    expect(pay.body.code).toBe('conflict');
+    expect(await snapshotCounts(app, ['balances', 'ledger_entries', 'invoices', 'outbox_events'])).toEqual(before);
+    expect((await view(sub.id)).status).toBe('pending');
+    expect(await sweep(sub.current_period_end)).toMatchObject({ subscriptions_expired: 1, invoices_voided: 1 });
+    const invoice = await app.request('GET', `/v1/invoices/${sub.invoice.id}`, { key: app.keys.read });
+    expect(invoice.body.status).toBe('void');
+  });
+
   it('the sweep expires an unpaid pending subscription and voids its invoice; paying it then is 409 and grants nothing', async () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 900 });
