@@ -207,12 +207,12 @@ const CAN_SCHEDULE_CANCEL: ReadonlySet<SubscriptionRow['status']> = new Set(['ac
  */
 function settingsEvents(before: SubscriptionRow, after: SubscriptionRow, packagePrice: bigint): OutboxEventDraft[] {
   const old = toSubscriptionSettings(before, packagePrice);
-  const now = toSubscriptionSettings(after, packagePrice);
+  const next = toSubscriptionSettings(after, packagePrice);
   const events: OutboxEventDraft[] = [];
-  const scheduled = !old.cancel_at_period_end && now.cancel_at_period_end;
+  const scheduled = !old.cancel_at_period_end && next.cancel_at_period_end;
   if (scheduled) events.push(cancelScheduled(after));
-  const changed = (Object.keys(now) as Array<keyof SubscriptionSettings>).filter(
-    (key) => canonicalJson(old[key]) !== canonicalJson(now[key]) && !(scheduled && key === 'cancel_at_period_end'),
+  const changed = (Object.keys(next) as Array<keyof SubscriptionSettings>).filter(
+    (key) => canonicalJson(old[key]) !== canonicalJson(next[key]) && !(scheduled && key === 'cancel_at_period_end'),
   );
   if (changed.length > 0) {
     events.push({
@@ -222,7 +222,7 @@ function settingsEvents(before: SubscriptionRow, after: SubscriptionRow, package
       data: {
         subscription_id: after.id,
         client_id: after.client_id,
-        changes: Object.fromEntries(changed.map((key) => [key, now[key]])),
+        changes: Object.fromEntries(changed.map((key) => [key, next[key]])),
         previous: Object.fromEntries(changed.map((key) => [key, old[key]])),
       },
     });
