@@ -418,6 +418,14 @@ describe('every subscription change has an event', () => {
         previous: { cancel_at_period_end: true },
       }),
     ]);
+    // a pending subscription has no period running to cancel at: refused, nothing recorded
+    const pending = await subscribe(app, (await createClient(app)).id, pkg.code, { activation: 'on_payment' });
+    const refused = await app.request('PATCH', `/v1/subscriptions/${pending.id}`, {
+      key: app.keys.write,
+      body: { cancel_at_period_end: true },
+    });
+    expect(refused.status, refused.text).toBe(409);
+    expect(await events(pending.id)).toEqual(['subscription.created']);
     // webhook endpoints can ask for both by type
     expect(EVENT_TYPES).toEqual(expect.arrayContaining(['subscription.updated', 'subscription.cancel_scheduled']));
   });
