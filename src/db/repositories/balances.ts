@@ -1,5 +1,6 @@
 import type { BalanceChange, BalanceStatus } from '../../domain/balance-change.js';
 import type { BalanceDraft, BalanceSource } from '../../domain/grant.js';
+import type { SubscriptionStatus } from '../../domain/renewal.js';
 import { newId } from '../../ids.js';
 import type { Executor, Tx } from '../knex.js';
 import { balanceLockOrder } from '../lock-order.js';
@@ -195,17 +196,32 @@ export async function markBalancesNotified(
     .update(notice === 'expiring_soon' ? { expiry_notified_at: now } : { low_notified_at: now });
 }
 
-/** Every balance of the client, by credit type and then in spending order. */
-export async function balancesOfClient(db: Executor, clientId: string): Promise<BalanceRow[]> {
-  return (await db('balances')
-    .where({ client_id: clientId })
+/** A balance with the status of the subscription that holds it: what decides whether its units are usable. */
+export interface PlacedBalanceRow extends BalanceRow {
+  subscription_status: SubscriptionStatus | null;
+}
+
+const placedBalances = (db: Executor) =>
+  db('balances as b')
+    .leftJoin('subscriptions as s', 's.id', 'b.subscription_id')
+    .select('b.*', 's.status as subscription_status');
+
+/** Every balance of the client with its subscription's status, by credit type and then in spending order. */
+export async function balancesOfClient(db: Executor, clientId: string): Promise<PlacedBalanceRow[]> {
+  return (await placedBalances(db)
+    .where('b.client_id', clientId)
     .orderBy([
-      { column: 'credit_type_id' },
-      { column: 'priority' },
-      { column: 'expires_at' },
-      { column: 'valid_from' },
-      { column: 'id' },
-    ])) as BalanceRow[];
+      { column: 'b.credit_type_id' },
+      { column: 'b.priority' },
+      { column: 'b.expires_at' },
+      { column: 'b.valid_from' },
+      { column: 'b.id' },
+    ])) as PlacedBalanceRow[];
+}
+
+/** One balance with its subscription's status. */
+export async function placedBalanceById(db: Executor, id: string): Promise<PlacedBalanceRow | undefined> {
+  return (await placedBalances(db).where('b.id', id).first()) as PlacedBalanceRow | undefined;
 }
 
 /**

@@ -105,7 +105,7 @@ export const clientRoutes: AnyRoute[] = [
     access: 'read',
     tag: 'clients',
     summary:
-      'What a client holds: per credit type granted, consumed, remaining, expired, next expiry, and the balances behind it',
+      'What a client holds: per credit type granted, consumed, remaining (usable now), unavailable, upcoming, expired, next expiry, and the balances behind it',
     params: idParams,
     responses: {
       200: {
