@@ -193,7 +193,7 @@ describe('no SQL is built by pasting values into it', () => {
    * reviewed and listed here.
    */
   const ALLOWED = [
-    /^(consumptionInsertSql|allocationInsertSql|balanceUpdateSql|ledgerInsertSql|outboxInsertSql)\('\$\d+'\)$/,
+    /^(consumptionInsertSql|allocationInsertSql|balanceUpdateSql|ledgerInsertSql|outboxInsertSql|settleAcceptedSql)\('\$\d+'\)$/,
     /^(ledgerInsertSql|outboxInsertSql|balanceUpdateSql)\('\?'\)$/,
     /^OUTBOX_NOTIFY_SQL$/,
     /^notify$/,
