@@ -24,6 +24,7 @@ import { formatQuantity } from '../domain/quantity.js';
 import { ok, type Result } from '../domain/result.js';
 import { rolloverAmount } from '../domain/rollover.js';
 import type { ExpiryResult } from '../views/maintenance.js';
+import { expireGrants } from './expire-grants.js';
 
 const CHUNK = 100;
 
@@ -32,7 +33,8 @@ const CHUNK = 100;
  * the package's rollover policy moves into the next period (a `rollover` entry out, and a rollover
  * balance in the period that starts where this one ended, if the subscription was renewed);
  * subscriptions whose period ended without renewal become expired (or cancelled, when set to cancel
- * at period end). Subscriptions are handled a chunk at a time, each chunk one transaction that locks
+ * at period end); operators' grants, which belong to no subscription, expire after them
+ * (expire-grants.ts). Subscriptions are handled a chunk at a time, each chunk one transaction that locks
  * its subscriptions (by id) and then their balances in the one lock order. Safe to run any number of
  * times: what is done is no longer due.
  */
@@ -60,6 +62,7 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
       }
     });
   }
+  result.balances_expired += await expireGrants(app, asOf);
   return ok(result);
 }
 

@@ -106,7 +106,7 @@ export const ledgerEntryView = z
     seq: z.string(),
     kind: z.enum(['grant', 'consume', 'reverse', 'recharge', 'adjust', 'expire', 'rollover', 'void']),
     balance_id: z.uuid(),
-    subscription_id: z.uuid(),
+    subscription_id: z.uuid().nullable().meta({ description: "Null for the entries of an operator's grant." }),
     credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
     amount: z.string().meta({ description: 'Signed: negative when units leave the balance.' }),
     remaining_after: z.string(),

@@ -7,7 +7,9 @@ import { formatQuantity } from '../domain/quantity.js';
 export const balanceView = z
   .object({
     id: z.uuid(),
-    subscription_id: z.uuid(),
+    subscription_id: z.uuid().nullable().meta({
+      description: "Null for an operator's grant (POST /v1/clients/{id}/grants), which belongs to no subscription.",
+    }),
     credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
     source: z.enum(['package', 'recharge', 'rollover', 'adjustment']),
     status: z.enum(['active', 'expired', 'void']),

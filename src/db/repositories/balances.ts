@@ -11,7 +11,8 @@ export type { BalanceChange } from '../../domain/balance-change.js';
 export interface BalanceRow {
   id: string;
   client_id: string;
-  subscription_id: string;
+  /** Null only for an operator's grant (source `adjustment`) that belongs to no subscription. */
+  subscription_id: string | null;
   credit_type_id: string;
   source: BalanceSource;
   status: BalanceStatus;
@@ -39,7 +40,8 @@ export const BALANCE_LOCK_ORDER = balanceLockOrder();
 
 export interface GrantContext {
   clientId: string;
-  subscriptionId: string;
+  /** Null for an operator's grant to the client itself (migration 0012 allows it for `adjustment` balances only). */
+  subscriptionId: string | null;
   periodStart: Date;
   /** The ledger kind of each new balance's first entry: grant, recharge, rollover or adjust. */
   kind: LedgerKind;
@@ -144,6 +146,21 @@ export async function lockExpiringBalances(
     .andWhere({ status: 'active' })
     .andWhere('expires_at', '<=', asOf)
     .orderByRaw(BALANCE_LOCK_ORDER)
+    .forUpdate()) as BalanceRow[];
+}
+
+/**
+ * Locks up to `limit` live balances of no subscription (operators' grants) past their expiry at
+ * `asOf`, in the one lock order. They are the only balances the expiry sweep reaches without going
+ * through a subscription, so nothing is locked before them.
+ */
+export async function lockExpiringGrants(tx: Tx, asOf: Date, limit: number): Promise<BalanceRow[]> {
+  return (await tx('balances')
+    .whereNull('subscription_id')
+    .andWhere({ status: 'active' })
+    .andWhere('expires_at', '<=', asOf)
+    .orderByRaw(BALANCE_LOCK_ORDER)
+    .limit(limit)
     .forUpdate()) as BalanceRow[];
 }
 

@@ -79,12 +79,15 @@ export async function lockSubscriptions(tx: Tx, ids: readonly string[]): Promise
 
 /**
  * Up to `limit` subscriptions (ids, ascending) with something for the expiry sweep at `asOf`: a live
- * balance past its expiry, or a period that ended without renewal.
+ * balance past its expiry, or a period that ended without renewal. Balances of no subscription (an
+ * operator's grant) are swept apart (lockExpiringGrants): here they would be a NULL id that no
+ * subscription answers, due again on every pass.
  */
 export async function dueSubscriptionIds(db: Executor, asOf: Date, limit: number): Promise<string[]> {
   const result = await db.raw<{ rows: Array<{ id: string }> }>(
     `SELECT id FROM (
-       SELECT DISTINCT subscription_id AS id FROM balances WHERE status = 'active' AND expires_at <= ?
+       SELECT DISTINCT subscription_id AS id FROM balances
+        WHERE status = 'active' AND expires_at <= ? AND subscription_id IS NOT NULL
        UNION
        SELECT id FROM subscriptions WHERE status IN ('active', 'pending', 'suspended') AND current_period_end <= ?
      ) due ORDER BY id LIMIT ?`,
