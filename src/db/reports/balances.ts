@@ -79,22 +79,24 @@ export function balancesStatement(p: BalancesParams): ReportStatement {
  * The overview's "nearly consumed": per live subscription and credit type, the balances usable at
  * `as_of` (rollovers included: they are units on hand), where at most `(100 − minPercent)`% of
  * what they hold is left; the least left first. Lifetime totals (the balances report) would hide
- * a depleted current period behind earlier ones, so this looks at the usable balances only.
+ * a depleted current period behind earlier ones, so this looks at the usable balances only. A
+ * client's operator grants (balances of no subscription) make a row of their own, with no package.
  */
 export function nearlyConsumedStatement(p: NearlyConsumedParams): ReportStatement {
   const sql = `
     SELECT a.subscription_id, c.id AS client_id, c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
            ct.code AS credit_type, ct.unit, ct.decimals, a.held, a.remaining, a.next_expiry
-      FROM (SELECT b.subscription_id, b.credit_type_id, sum(b.granted + b.adjusted)::bigint AS held,
+      FROM (SELECT b.client_id, b.subscription_id, b.credit_type_id, sum(b.granted + b.adjusted)::bigint AS held,
                    sum(b.remaining)::bigint AS remaining, min(b.expires_at) AS next_expiry
               FROM balances b
              WHERE b.status = 'active' AND b.valid_from <= ? AND b.expires_at > ?
-             GROUP BY b.subscription_id, b.credit_type_id
+             GROUP BY b.client_id, b.subscription_id, b.credit_type_id
             HAVING sum(b.granted + b.adjusted) > 0 AND sum(b.remaining) * 100 <= sum(b.granted + b.adjusted) * (100 - ?)) a
-      JOIN subscriptions s ON s.id = a.subscription_id AND s.status = 'active'
-      JOIN clients c ON c.id = s.client_id
-      JOIN packages pk ON pk.id = s.package_id
+      LEFT JOIN subscriptions s ON s.id = a.subscription_id
+      JOIN clients c ON c.id = a.client_id
+      LEFT JOIN packages pk ON pk.id = s.package_id
       JOIN credit_types ct ON ct.id = a.credit_type_id
+     WHERE a.subscription_id IS NULL OR s.status = 'active'
      ORDER BY a.remaining::numeric / a.held, c.external_ref, ct.code`;
   return { sql, bindings: [p.asOf, p.asOf, p.minPercent] };
 }
