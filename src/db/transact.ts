@@ -1,5 +1,5 @@
 import type { Failure, Result } from '../domain/result.js';
-import type { Executor, Tx } from './knex.js';
+import { type Executor, isTransaction, type Tx } from './knex.js';
 
 class RollbackWith extends Error {
   constructor(readonly failure: Failure) {
@@ -30,6 +30,18 @@ export async function transact<T>(db: Executor, work: (tx: Tx) => Promise<Result
  */
 export async function withTransaction<T>(db: Executor, work: (tx: Tx) => Promise<T>): Promise<T> {
   return db.transaction(work);
+}
+
+/**
+ * Runs read-only `work` on one snapshot of the database: a `REPEATABLE READ, READ ONLY`
+ * transaction, so that every statement of the work sees the same committed state however long it
+ * takes and whatever commits meanwhile (a check that reads a balance in one statement and its
+ * ledger in the next must not see a consumption land in between). It takes no lock and blocks no
+ * writer. Inside a transaction already, the work runs on it: its snapshot is the caller's.
+ */
+export async function inSnapshot<T>(db: Executor, work: (tx: Tx) => Promise<T>): Promise<T> {
+  if (isTransaction(db)) return work(db);
+  return db.transaction(work, { isolationLevel: 'repeatable read', readOnly: true });
 }
 
 /** What work run by `decideInTransaction` answers: its value, and whether what it wrote stays. */

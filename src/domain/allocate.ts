@@ -12,7 +12,8 @@ export interface Lot {
   id: string;
   clientId: string;
   creditTypeId: string;
-  subscriptionId: string;
+  /** Null for an operator's grant: a balance of the client's own, spendable like any other. */
+  subscriptionId: string | null;
   granted: Scaled;
   remaining: Scaled;
   /** Lower is spent first (a free package before a paid one). */
@@ -66,7 +67,7 @@ export type CrossingKind = 'low' | 'depleted' | 'auto_recharge';
 export interface LotCrossing {
   kind: CrossingKind;
   balanceId: string;
-  subscriptionId: string;
+  subscriptionId: string | null;
   clientId: string;
   creditTypeId: string;
   remaining: Scaled;

@@ -6,7 +6,8 @@ export interface LedgerEntryDraft {
   balance_id: string;
   client_id: string;
   credit_type_id: string;
-  subscription_id: string;
+  /** Null for the entries of a balance that belongs to no subscription (an operator's grant). */
+  subscription_id: string | null;
   kind: LedgerKind;
   amount: bigint;
   remaining_after: bigint;

@@ -28,6 +28,7 @@ import { ok, type Result } from '../domain/result.js';
 import { planRollover } from '../domain/rollover.js';
 import { voidUnpaidFirstInvoice } from '../services/invoices.js';
 import type { ExpiryResult } from '../views/maintenance.js';
+import { expireGrants } from './expire-grants.js';
 import { renewOverdue } from './renew-overdue.js';
 
 const CHUNK = 100;
@@ -49,7 +50,8 @@ const ROLLABLE: ReadonlySet<BalanceSource> = new Set(['package', 'recharge', 'ro
  * period ended without renewal become expired (a pending one's unpaid invoice voided) or cancelled
  * (set to cancel at period end). Subscriptions are handled a chunk at a time, by id, each chunk one
  * transaction that locks its subscriptions (by id) and then their balances in the one lock order.
- * Safe to run any number of times: what is done is no longer due.
+ * Operators' grants, which belong to no subscription, expire after them (expire-grants.ts). Safe
+ * to run any number of times: what is done is no longer due.
  */
 export async function expireDue(app: AppContext, asOf: Date): Promise<Result<ExpiryResult>> {
   const renewals = await renewOverdue(app, asOf);
@@ -82,6 +84,7 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
     });
     after = due[due.length - 1];
   }
+  result.balances_expired += await expireGrants(app, asOf);
   return ok(result);
 }
 

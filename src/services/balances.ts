@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import type { Executor } from '../db/knex.js';
-import { type BalanceRow, balancesOfClient } from '../db/repositories/balances.js';
+import { balancesOfClient, type PlacedBalanceRow } from '../db/repositories/balances.js';
 import { type CreditTypeRow, creditTypesByIds } from '../db/repositories/credit-types.js';
 import { type LedgerEntryRow, statement } from '../db/repositories/ledger.js';
+import { availabilityOf } from '../domain/availability.js';
 import { formatQuantity } from '../domain/quantity.js';
-import { balanceView, toBalanceView } from '../views/balance.js';
+import { type PlacedBalanceView, placedBalanceView, toPlacedBalanceView } from '../views/balance.js';
 
 export const creditTypeBalanceView = z
   .object({
@@ -13,20 +14,37 @@ export const creditTypeBalanceView = z
       .string()
       .meta({ description: 'Granted by packages, recharges and adjustments (rollovers move units, they do not add).' }),
     consumed: z.string().meta({ description: 'Net of reversals.' }),
-    remaining: z.string().meta({ description: 'Usable now.' }),
-    upcoming: z.string().meta({ description: 'Granted for a period that has not started yet.' }),
-    expired: z.string(),
+    remaining: z.string().meta({
+      description:
+        'What a consumption could spend now: balances that are active, of an active subscription (or of none), with valid_from <= now < expires_at. The same total a consumption with ?wait=true answers as its `remaining`.',
+    }),
+    unavailable: z.string().meta({
+      description:
+        'Held by a subscription that is not active (suspended, pending): not spendable until it is active again.',
+    }),
+    upcoming: z.string().meta({
+      description: 'Valid from a later time (a renewed period that has not started), of an active subscription.',
+    }),
+    expired: z.string().meta({
+      description: 'Expired, including units past their expiry that the sweep has not reached yet.',
+    }),
     voided: z.string(),
     next_expiry: z.string().nullable().meta({ description: 'When the next usable units expire.' }),
-    balances: z.array(balanceView),
+    balances: z.array(placedBalanceView),
   })
-  .meta({ id: 'CreditTypeBalance' });
+  .meta({
+    id: 'CreditTypeBalance',
+    description:
+      'granted − consumed − expired − voided = remaining + unavailable + upcoming: every unit granted is consumed, expired, voided, or still held, usable now or not.',
+  });
 export type CreditTypeBalanceView = z.infer<typeof creditTypeBalanceView>;
 
 /**
  * GET /v1/clients/{id}/balances: one row per credit type the client has held, summed from the
- * balances' running totals (no ledger scan). A balance past its expiry but not yet swept counts as
- * expired, never as remaining, exactly as the consumption rule sees it.
+ * balances' running totals (no ledger scan). Each balance's remaining units count where a
+ * consumption would find them now (domain/availability.ts): `remaining` only when usable; a
+ * balance past its expiry but not yet swept counts as expired, one held by a suspended or pending
+ * subscription as unavailable, one not valid yet as upcoming.
  */
 export async function clientBalances(db: Executor, clientId: string, now: Date): Promise<CreditTypeBalanceView[]> {
   const balances = await balancesOfClient(db, clientId);
@@ -34,47 +52,50 @@ export async function clientBalances(db: Executor, clientId: string, now: Date):
     db,
     balances.map((b) => b.credit_type_id),
   );
-  const groups = new Map<string, BalanceRow[]>();
+  const groups = new Map<string, PlacedBalanceRow[]>();
   for (const b of balances) {
     const list = groups.get(b.credit_type_id);
     if (list) list.push(b);
     else groups.set(b.credit_type_id, [b]);
   }
-  const t = now.getTime();
   return [...groups].map(([creditTypeId, rows]) => {
     const creditType = creditTypes.get(creditTypeId) as CreditTypeRow;
+    const held = { usable: 0n, unavailable: 0n, upcoming: 0n, expired: 0n, void: 0n };
     let granted = 0n;
     let consumed = 0n;
-    let remaining = 0n;
-    let upcoming = 0n;
     let expired = 0n;
     let voided = 0n;
     let nextExpiry: Date | null = null;
+    const views: PlacedBalanceView[] = [];
     for (const b of rows) {
       if (b.source !== 'rollover') granted += b.granted;
       granted += b.adjusted;
       consumed += b.consumed;
       expired += b.expired;
       voided += b.voided;
-      if (b.status !== 'active') continue;
-      if (b.expires_at.getTime() <= t) expired += b.remaining;
-      else if (b.valid_from.getTime() > t) upcoming += b.remaining;
-      else {
-        remaining += b.remaining;
-        if (b.remaining > 0n && (nextExpiry === null || b.expires_at < nextExpiry)) nextExpiry = b.expires_at;
-      }
+      const availability = availabilityOf(
+        { status: b.status, validFrom: b.valid_from, expiresAt: b.expires_at },
+        b.subscription_status,
+        now,
+      );
+      // a swept or voided balance holds nothing (its units are in expired/voided already)
+      if (b.status === 'active') held[availability] += b.remaining;
+      if (availability === 'usable' && b.remaining > 0n && (nextExpiry === null || b.expires_at < nextExpiry))
+        nextExpiry = b.expires_at;
+      views.push(toPlacedBalanceView(b, creditType, availability));
     }
     const q = (v: bigint) => formatQuantity(v, creditType.decimals);
     return {
       credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
       granted: q(granted),
       consumed: q(consumed),
-      remaining: q(remaining),
-      upcoming: q(upcoming),
-      expired: q(expired),
+      remaining: q(held.usable),
+      unavailable: q(held.unavailable),
+      upcoming: q(held.upcoming),
+      expired: q(expired + held.expired),
       voided: q(voided),
       next_expiry: nextExpiry?.toISOString() ?? null,
-      balances: rows.map((b) => toBalanceView(b, creditType)),
+      balances: views,
     };
   });
 }
@@ -85,7 +106,7 @@ export const ledgerEntryView = z
     seq: z.string(),
     kind: z.enum(['grant', 'consume', 'reverse', 'recharge', 'adjust', 'expire', 'rollover', 'void']),
     balance_id: z.uuid(),
-    subscription_id: z.uuid(),
+    subscription_id: z.uuid().nullable().meta({ description: "Null for the entries of an operator's grant." }),
     credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
     amount: z.string().meta({ description: 'Signed: negative when units leave the balance.' }),
     remaining_after: z.string(),

@@ -1,4 +1,4 @@
-import type { Executor } from '../db/knex.js';
+import type { Executor, Tx } from '../db/knex.js';
 import {
   type Aggregate,
   allocationTotals,
@@ -11,6 +11,7 @@ import {
   invoiceSequencesOfYear,
   invoicesNotMatchingLines,
 } from '../db/repositories/verify.js';
+import { inSnapshot } from '../db/transact.js';
 import {
   checkBalance,
   checkBalanceTotals,
@@ -39,13 +40,42 @@ const NO_ENTRIES: Omit<BalanceLedgerFacts, 'id'> = {
   broken_chain: null,
 };
 
+/** The reads of a check, named for the hook that runs after each one. */
+export type VerifyRead =
+  | 'balances'
+  | 'balance_ledger'
+  | 'consumptions'
+  | 'allocations'
+  | 'consumption_ledger'
+  | 'invoice_numbering'
+  | 'invoice_totals';
+
+export interface VerifyOptions {
+  /** How many violations the report lists (all are counted). */
+  limit?: number;
+  /**
+   * Called after each read, before the next: lets a test commit a write between two reads that
+   * must agree, to prove the check still sees one snapshot.
+   */
+  between?: (after: VerifyRead) => Promise<void>;
+}
+
 /**
  * Checks every invariant of DOMAIN.md over the whole store, a chunk of rows at a time (memory stays
  * flat whatever the size), with the pure checks of src/domain/invariants.ts explaining each
- * violation precisely. Read-only; run by `npm run cli -- verify` and the `verify` job.
+ * violation precisely. Every read of the check runs in ONE `REPEATABLE READ, READ ONLY` transaction
+ * (DOMAIN.md "Verify reads one snapshot"): a balance and its ledger entries, a consumption and its
+ * allocations are read by separate statements, and a commit landing between them would otherwise
+ * look like a broken invariant while traffic runs. Read-only; run by `npm run cli -- verify`,
+ * POST /v1/admin/verify and the `verify` job.
  */
-export async function verifyInvariants(db: Executor, options: { limit?: number } = {}): Promise<VerifyReport> {
+export async function verifyInvariants(db: Executor, options: VerifyOptions = {}): Promise<VerifyReport> {
+  return inSnapshot(db, (tx) => verifySnapshot(tx, options));
+}
+
+async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyReport> {
   const limit = options.limit ?? 1_000;
+  const between = options.between ?? (async () => {});
   const violations: Violation[] = [];
   let violationCount = 0;
   const add = (found: Violation[]) => {
@@ -58,9 +88,11 @@ export async function verifyInvariants(db: Executor, options: { limit?: number }
   // the planner's statistics say)
   for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
     const chunk = await balancesAfterId(db, after, CHUNK);
+    await between('balances');
     if (chunk.length === 0) break;
     const last = chunk[chunk.length - 1]!.id;
     const sums = await balanceLedgerFacts(db, { after, last });
+    await between('balance_ledger');
     const byId = new Map(sums.map((r) => [r.id, r]));
     for (const balance of chunk) {
       const row = { ...balance, ...(byId.get(balance.id) ?? NO_ENTRIES) };
@@ -100,10 +132,13 @@ export async function verifyInvariants(db: Executor, options: { limit?: number }
   // consumptions against their allocations and the ledger, by id range as well
   for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
     const chunk = await consumptionsAfterId(db, after, CHUNK);
+    await between('consumptions');
     if (chunk.length === 0) break;
     const last = chunk[chunk.length - 1]!.id;
     const allocations = await allocationTotals(db, { after, last });
+    await between('allocations');
     const ledger = await consumptionLedgerTotals(db, { after, last });
+    await between('consumption_ledger');
     const allocated = new Map(allocations.map((r) => [r.id, r.total]));
     const written = new Map(ledger.map((r) => [r.id, r]));
     for (const row of chunk) {
@@ -125,6 +160,7 @@ export async function verifyInvariants(db: Executor, options: { limit?: number }
 
   // invoice numbers: gapless and unique per year; totals add up
   const years = await invoiceNumberingByYear(db);
+  await between('invoice_numbering');
   for (const year of years) {
     const n = Number(big(year.n));
     checked.invoices += n;
@@ -133,6 +169,7 @@ export async function verifyInvariants(db: Executor, options: { limit?: number }
     }
   }
   const totals = await invoicesNotMatchingLines(db);
+  await between('invoice_totals');
   for (const row of totals)
     add(checkInvoiceTotal({ id: row.id, number: row.number, total: row.total, linesTotal: big(row.lines_total) }));
 

@@ -1,17 +1,22 @@
 import { z } from 'zod';
 import type { BalanceRow } from '../db/repositories/balances.js';
 import type { CreditTypeRow } from '../db/repositories/credit-types.js';
+import { AVAILABILITIES, type Availability } from '../domain/availability.js';
 import { formatQuantity } from '../domain/quantity.js';
 
 export const balanceView = z
   .object({
     id: z.uuid(),
-    subscription_id: z.uuid(),
+    subscription_id: z.uuid().nullable().meta({
+      description: "Null for an operator's grant (POST /v1/clients/{id}/grants), which belongs to no subscription.",
+    }),
     credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
     source: z.enum(['package', 'recharge', 'rollover', 'adjustment']),
     status: z.enum(['active', 'expired', 'void']),
     granted: z.string(),
-    remaining: z.string(),
+    remaining: z
+      .string()
+      .meta({ description: 'Units left on this balance, whether or not a consumption could spend them now.' }),
     consumed: z.string().meta({ description: 'Net of reversals.' }),
     expired: z.string(),
     priority: z.number().int(),
@@ -38,4 +43,23 @@ export function toBalanceView(row: BalanceRow, creditType: CreditTypeRow): Balan
     expires_at: row.expires_at.toISOString(),
     created_at: row.created_at.toISOString(),
   };
+}
+
+export const placedBalanceView = balanceView
+  .extend({
+    availability: z.enum(AVAILABILITIES).meta({
+      description:
+        'Where its remaining units stand now. `usable`: a consumption could spend them (active subscription or none, active balance, valid_from <= now < expires_at); `unavailable`: held by a subscription that is not active (suspended, pending); `upcoming`: not valid yet; `expired`: past expires_at (swept or not); `void`: cancelled.',
+    }),
+  })
+  .meta({ id: 'BalanceWithAvailability' });
+export type PlacedBalanceView = z.infer<typeof placedBalanceView>;
+
+/** A balance as a client's balances show it: with where its units stand now (domain/availability.ts). */
+export function toPlacedBalanceView(
+  row: BalanceRow,
+  creditType: CreditTypeRow,
+  availability: Availability,
+): PlacedBalanceView {
+  return { ...toBalanceView(row, creditType), availability };
 }

@@ -412,12 +412,19 @@ describe('balances', () => {
         consumed: q(l.consumed, l.code),
         voided: q(l.voided, l.code),
       });
-      // what the ledger still holds is usable, upcoming, or past its expiry and not yet swept
-      const [g, c, r, u, e, v] = ['granted', 'consumed', 'remaining', 'upcoming', 'expired', 'voided'].map((k) =>
-        scaled(row[k], l.code),
-      );
-      expect(g! - c! - e! - v!).toBe(r! + u!);
-      expect(e! - BigInt(l.swept)).toBe(BigInt(l.held) - r! - u!);
+      // what the ledger still holds is usable, unavailable (a subscription not active), upcoming, or
+      // past its expiry and not yet swept
+      const [g, c, r, n, u, e, v] = [
+        'granted',
+        'consumed',
+        'remaining',
+        'unavailable',
+        'upcoming',
+        'expired',
+        'voided',
+      ].map((k) => scaled(row[k], l.code));
+      expect(g! - c! - e! - v!).toBe(r! + n! + u!);
+      expect(e! - BigInt(l.swept)).toBe(BigInt(l.held) - r! - n! - u!);
       if (g! > 0n) expect(row.used_percent).toBeCloseTo((Number(c!) / Number(g!)) * 100, 1);
     }
     const ufuq = rows.find((r) => r.client_ref === 'x-ufuq')!;

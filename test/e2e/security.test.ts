@@ -193,7 +193,7 @@ describe('no SQL is built by pasting values into it', () => {
    * reviewed and listed here.
    */
   const ALLOWED = [
-    /^(consumptionInsertSql|allocationInsertSql|balanceUpdateSql|ledgerInsertSql|outboxInsertSql)\('\$\d+'\)$/,
+    /^(consumptionInsertSql|allocationInsertSql|balanceUpdateSql|ledgerInsertSql|outboxInsertSql|settleAcceptedSql)\('\$\d+'\)$/,
     /^(ledgerInsertSql|outboxInsertSql|balanceUpdateSql)\('\?'\)$/,
     /^OUTBOX_NOTIFY_SQL$/,
     /^notify$/,
@@ -202,7 +202,7 @@ describe('no SQL is built by pasting values into it', () => {
     // the lock order's ORDER BY, made from the domain's key list (src/db/lock-order.ts)
     /^spendingOrder\('b'\)$/,
     // report filters: constant conditions with ? placeholders (src/reports)
-    /^(SELECT|JOINS|agg\.sql|creditTypeFilter|andSub|and|LIVE|clientFilter|where\.join\(' AND '\))$/,
+    /^(SELECT|JOINS|agg\.sql|creditTypeFilter|andSub|andBalance|and|LIVE|clientFilter|where\.join\(' AND '\))$/,
   ];
   const files = (dir: string): string[] =>
     readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

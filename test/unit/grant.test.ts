@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type BalanceSource, grantsForPeriod } from '../../src/domain/grant.js';
+import {
+  type AdjustmentGrantRequest,
+  adjustmentGrant,
+  type BalanceSource,
+  grantsForPeriod,
+} from '../../src/domain/grant.js';
+import { planGrantExpiry } from '../../src/domain/grant-expiry.js';
 
 const period = { start: new Date('2026-01-31T00:00:00Z'), end: new Date('2026-02-28T00:00:00Z') };
 const terms = { priority: 50, lowBalancePercent: 10 };
@@ -94,5 +100,89 @@ describe('DOMAIN "Subscribe"/"Renew": one balance per package item for the perio
         },
       ),
     );
+  });
+});
+
+describe("an operator's grant (source adjustment, its own validity)", () => {
+  const now = new Date('2026-06-01T09:00:00Z');
+  const expiresAt = new Date('2026-07-01T00:00:00Z');
+  const request: AdjustmentGrantRequest = { creditTypeId: 'hours', decimals: 2, units: '2.5', expiresAt };
+
+  it('is a balance valid from now (or valid_from) to expires_at, priority 50 unless given', () => {
+    expect(adjustmentGrant(request, now)).toEqual({
+      ok: true,
+      value: {
+        creditTypeId: 'hours',
+        granted: 250n,
+        validFrom: now,
+        expiresAt,
+        priority: 50,
+        source: 'adjustment',
+        lowThreshold: 25n,
+      },
+    });
+    const from = new Date('2026-06-15T00:00:00Z');
+    expect(adjustmentGrant({ ...request, validFrom: from, priority: 5 }, now)).toMatchObject({
+      ok: true,
+      value: { validFrom: from, priority: 5 },
+    });
+  });
+
+  it.each<[string, Partial<AdjustmentGrantRequest>, string[]]>([
+    ['too many decimals', { units: '1.125' }, ['units']],
+    ['zero', { units: 0 }, ['units']],
+    ['negative', { units: '-1' }, ['units']],
+    ['expires_at at valid_from', { validFrom: expiresAt }, ['expires_at']],
+    ['expires_at before valid_from', { validFrom: new Date('2026-08-01T00:00:00Z') }, ['expires_at']],
+    [
+      'expires_at in the past',
+      { validFrom: new Date('2026-01-01T00:00:00Z'), expiresAt: new Date('2026-05-01T00:00:00Z') },
+      ['expires_at'],
+    ],
+    ['expires_at now, valid_from omitted', { expiresAt: now }, ['expires_at']],
+    ['both at once', { units: 'x', expiresAt: now }, ['units', 'expires_at']],
+  ])('refuses %s (422, naming the field)', (_name, change, fields) => {
+    const result = adjustmentGrant({ ...request, ...change }, now);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.code).toBe('validation_failed');
+    expect(result.errors?.map((e) => e.field)).toEqual(fields);
+  });
+
+  it('expires whole at its own expiry: an expire entry of what remains, nothing rolled over', () => {
+    const later = new Date('2026-07-01T00:05:00Z');
+    const plan = planGrantExpiry(
+      [
+        {
+          id: 'b1',
+          clientId: 'c',
+          creditTypeId: 'hours',
+          creditTypeCode: 'h',
+          decimals: 2,
+          remaining: 425n,
+          expiresAt,
+        },
+        { id: 'b2', clientId: 'c', creditTypeId: 'hours', creditTypeCode: 'h', decimals: 2, remaining: 0n, expiresAt },
+      ],
+      later,
+    );
+    expect(plan.entries).toEqual([
+      expect.objectContaining({
+        balance_id: 'b1',
+        kind: 'expire',
+        amount: -425n,
+        remaining_after: 0n,
+        subscription_id: null,
+        effective_at: expiresAt,
+      }),
+    ]);
+    expect(plan.changes).toEqual([
+      { id: 'b1', remaining: 0n, expired: 425n, status: 'expired' },
+      { id: 'b2', remaining: 0n, expired: 0n, status: 'expired' },
+    ]);
+    expect(plan.events.map((e) => [e.type, e.data.expired, e.data.rolled_over])).toEqual([
+      ['balance.expired', '4.25', '0'],
+      ['balance.expired', '0', '0'],
+    ]);
   });
 });

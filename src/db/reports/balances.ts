@@ -17,43 +17,51 @@ export interface NearlyConsumedParams {
 
 /**
  * Per subscription and credit type, from the balances' running totals (no ledger scan), counted
- * as the consumption rule sees them at `as_of` (the same rules as GET /v1/clients/{id}/balances):
- * granted by packages, recharges and adjustments (a rollover moves units within the subscription,
- * it adds none); consumed net of reversals; remaining usable now; upcoming (a period not started
- * yet); expired, including units past their expiry that the sweep has not reached; voided.
- * granted − consumed − expired − voided = remaining + upcoming.
+ * as the consumption rule sees them at `as_of` (the same rules as GET /v1/clients/{id}/balances,
+ * domain/availability.ts): granted by packages, recharges and adjustments (a rollover moves units
+ * within the subscription, it adds none); consumed net of reversals; remaining usable (active
+ * subscription — or none, an operator's grant — active balance, valid_from <= as_of < expires_at);
+ * unavailable (held by a subscription that is not active now: suspended, pending); upcoming (valid
+ * from later); expired, including units past their expiry that the sweep has not reached; voided.
+ * granted − consumed − expired − voided = remaining + unavailable + upcoming.
  */
 function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[] } {
   const scoped = scopeFilter(p, {
     creditType: 'b.credit_type_id = ?',
     client: 'b.client_id = ?',
-    package: 'b.subscription_id IN (SELECT id FROM subscriptions WHERE package_id = ?)',
+    package: 's.package_id = ?',
   });
   const where = ['TRUE', ...scoped.conditions];
   const filter = scoped.bindings;
+  // a balance of no subscription (a grant: s.status is NULL) is spendable as an active subscription's is
   const sql = `
-    SELECT b.subscription_id, b.credit_type_id,
+    SELECT b.client_id, b.subscription_id, b.credit_type_id,
            sum(CASE WHEN b.source = 'rollover' THEN 0 ELSE b.granted END + b.adjusted)::bigint AS granted,
            sum(b.consumed)::bigint AS consumed,
-           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.valid_from <= ? AND b.expires_at > ?), 0)::bigint AS remaining,
-           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.valid_from > ? AND b.expires_at > ?), 0)::bigint AS upcoming,
+           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
+                                             AND COALESCE(s.status, 'active') = 'active' AND b.valid_from <= ?), 0)::bigint AS remaining,
+           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
+                                             AND COALESCE(s.status, 'active') <> 'active'), 0)::bigint AS unavailable,
+           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
+                                             AND COALESCE(s.status, 'active') = 'active' AND b.valid_from > ?), 0)::bigint AS upcoming,
            (sum(b.expired) + COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at <= ?), 0))::bigint AS expired,
            sum(b.voided)::bigint AS voided
-      FROM balances b
+      FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
      WHERE ${where.join(' AND ')}
-     GROUP BY b.subscription_id, b.credit_type_id`;
-  return { sql, bindings: [p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, ...filter] };
+     GROUP BY b.client_id, b.subscription_id, b.credit_type_id`;
+  return { sql, bindings: [p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, ...filter] };
 }
 
 const SELECT = `
     SELECT a.subscription_id, c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
            s.status AS subscription_status, ct.code AS credit_type, ct.unit, ct.decimals,
-           a.granted, a.consumed, a.remaining, a.upcoming, a.expired, a.voided`;
+           a.granted, a.consumed, a.remaining, a.unavailable, a.upcoming, a.expired, a.voided`;
 
+// A balance of no subscription (an operator's grant) has a row of its own, with no package or status.
 const JOINS = `
-      JOIN subscriptions s ON s.id = a.subscription_id
-      JOIN clients c ON c.id = s.client_id
-      JOIN packages pk ON pk.id = s.package_id
+      LEFT JOIN subscriptions s ON s.id = a.subscription_id
+      JOIN clients c ON c.id = a.client_id
+      LEFT JOIN packages pk ON pk.id = s.package_id
       JOIN credit_types ct ON ct.id = a.credit_type_id`;
 
 /** `balances`: one row per subscription and credit type. */
@@ -62,7 +70,7 @@ export function balancesStatement(p: BalancesParams): ReportStatement {
   return {
     sql: `${SELECT}
       FROM (${agg.sql}) a ${JOINS}
-     ORDER BY c.external_ref, s.created_at, s.id, ct.code`,
+     ORDER BY c.external_ref, s.created_at NULLS LAST, s.id NULLS LAST, ct.code`,
     bindings: agg.bindings,
   };
 }
@@ -71,22 +79,24 @@ export function balancesStatement(p: BalancesParams): ReportStatement {
  * The overview's "nearly consumed": per live subscription and credit type, the balances usable at
  * `as_of` (rollovers included: they are units on hand), where at most `(100 − minPercent)`% of
  * what they hold is left; the least left first. Lifetime totals (the balances report) would hide
- * a depleted current period behind earlier ones, so this looks at the usable balances only.
+ * a depleted current period behind earlier ones, so this looks at the usable balances only. A
+ * client's operator grants (balances of no subscription) make a row of their own, with no package.
  */
 export function nearlyConsumedStatement(p: NearlyConsumedParams): ReportStatement {
   const sql = `
     SELECT a.subscription_id, c.id AS client_id, c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
            ct.code AS credit_type, ct.unit, ct.decimals, a.held, a.remaining, a.next_expiry
-      FROM (SELECT b.subscription_id, b.credit_type_id, sum(b.granted + b.adjusted)::bigint AS held,
+      FROM (SELECT b.client_id, b.subscription_id, b.credit_type_id, sum(b.granted + b.adjusted)::bigint AS held,
                    sum(b.remaining)::bigint AS remaining, min(b.expires_at) AS next_expiry
               FROM balances b
              WHERE b.status = 'active' AND b.valid_from <= ? AND b.expires_at > ?
-             GROUP BY b.subscription_id, b.credit_type_id
+             GROUP BY b.client_id, b.subscription_id, b.credit_type_id
             HAVING sum(b.granted + b.adjusted) > 0 AND sum(b.remaining) * 100 <= sum(b.granted + b.adjusted) * (100 - ?)) a
-      JOIN subscriptions s ON s.id = a.subscription_id AND s.status = 'active'
-      JOIN clients c ON c.id = s.client_id
-      JOIN packages pk ON pk.id = s.package_id
+      LEFT JOIN subscriptions s ON s.id = a.subscription_id
+      JOIN clients c ON c.id = a.client_id
+      LEFT JOIN packages pk ON pk.id = s.package_id
       JOIN credit_types ct ON ct.id = a.credit_type_id
+     WHERE a.subscription_id IS NULL OR s.status = 'active'
      ORDER BY a.remaining::numeric / a.held, c.external_ref, ct.code`;
   return { sql, bindings: [p.asOf, p.asOf, p.minPercent] };
 }

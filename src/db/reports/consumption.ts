@@ -17,7 +17,9 @@ export interface ConsumptionParams {
  * `consumption`: units consumed per day/week/month (of the business time zone) per credit type,
  * optionally per client or package, from the ledger. A consumption counts when it occurred
  * (`effective_at`); a reversal gives units back when it happened. consumed = −Σ consume,
- * reversed = Σ reverse. Served by the partial index `ledger_usage`.
+ * reversed = Σ reverse. Served by the partial index `ledger_usage`. Per package, what was taken
+ * from operators' grants (no subscription, so no package) has rows of its own with no package, so
+ * that the split adds up to the whole.
  */
 export function consumptionStatement(p: ConsumptionParams): ReportStatement {
   const where = [`l.kind IN ('consume', 'reverse')`, 'l.effective_at >= ?', 'l.effective_at <= ?'];
@@ -39,12 +41,12 @@ export function consumptionStatement(p: ConsumptionParams): ReportStatement {
                    COALESCE(-sum(l.amount) FILTER (WHERE l.kind = 'consume'), 0)::bigint AS consumed,
                    COALESCE(sum(l.amount) FILTER (WHERE l.kind = 'reverse'), 0)::bigint AS reversed
               FROM ledger_entries l
-              ${p.per === 'package' ? 'JOIN subscriptions s ON s.id = l.subscription_id' : ''}
+              ${p.per === 'package' ? 'LEFT JOIN subscriptions s ON s.id = l.subscription_id' : ''}
              WHERE ${where.join(' AND ')}
              GROUP BY 1, 2${perColumn ? ', 3' : ''}) a
       JOIN credit_types ct ON ct.id = a.credit_type_id
       ${p.per === 'client' ? 'JOIN clients c ON c.id = a.per_id' : ''}
-      ${p.per === 'package' ? 'JOIN packages pk ON pk.id = a.per_id' : ''}
-     ORDER BY a.bucket, ct.code${p.per === 'client' ? ', c.external_ref' : p.per === 'package' ? ', pk.code' : ''}`;
+      ${p.per === 'package' ? 'LEFT JOIN packages pk ON pk.id = a.per_id' : ''}
+     ORDER BY a.bucket, ct.code${p.per === 'client' ? ', c.external_ref' : p.per === 'package' ? ', pk.code NULLS LAST' : ''}`;
   return { sql, bindings: [p.timeZone, p.groupBy, p.timeZone, ...filters] };
 }

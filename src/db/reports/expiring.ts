@@ -22,8 +22,9 @@ export interface Remains {
 /**
  * `expiring`: what ends in the next N days after `as_of`, soonest first. A `subscription` row for
  * each live subscription whose period ends then (does it renew by itself? what does it still
- * hold?), and a `balance` row for each balance with units left that expires then (recharges and
- * rollovers included), with what remains of it.
+ * hold?), and a `balance` row for each balance with units left that expires then (recharges,
+ * rollovers and operators' grants included — a grant belongs to no subscription, so its row has
+ * none), with what remains of it.
  */
 export function expiringStatement(p: ExpiringParams): ReportStatement {
   const until = new Date(p.asOf.getTime() + p.daysAhead * 86_400_000);
@@ -32,6 +33,12 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
     package: 's.package_id = ?',
   });
   const andSub = subWhere.map((w) => ` AND ${w}`).join('');
+  // balance rows narrow by the balance's own client: a grant has no subscription to narrow by
+  const { conditions: balanceWhere, bindings: balanceBindings } = scopeFilter(p, {
+    client: 'b.client_id = ?',
+    package: 's.package_id = ?',
+  });
+  const andBalance = balanceWhere.map((w) => ` AND ${w}`).join('');
   const creditTypeFilter = p.creditTypeId ? ' AND b.credit_type_id = ?' : '';
   const creditTypeBinding: Knex.RawBinding[] = p.creditTypeId ? [p.creditTypeId] : [];
   const sql = `
@@ -51,14 +58,14 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
        WHERE s.status = 'active' AND s.current_period_end > ? AND s.current_period_end <= ?${andSub}
       UNION ALL
       SELECT 'balance', b.expires_at, c.external_ref, c.name, pk.code,
-             s.id, s.status, s.auto_renew AND NOT s.cancel_at_period_end,
+             s.id, s.status, COALESCE(s.auto_renew AND NOT s.cancel_at_period_end, false),
              b.id, ct.code, ct.unit, ct.decimals, b.source, b.remaining, NULL
         FROM balances b
-        JOIN subscriptions s ON s.id = b.subscription_id
-        JOIN clients c ON c.id = s.client_id
-        JOIN packages pk ON pk.id = s.package_id
+        LEFT JOIN subscriptions s ON s.id = b.subscription_id
+        JOIN clients c ON c.id = b.client_id
+        LEFT JOIN packages pk ON pk.id = s.package_id
         JOIN credit_types ct ON ct.id = b.credit_type_id
-       WHERE b.status = 'active' AND b.remaining > 0 AND b.expires_at > ? AND b.expires_at <= ?${creditTypeFilter}${andSub}
+       WHERE b.status = 'active' AND b.remaining > 0 AND b.expires_at > ? AND b.expires_at <= ?${creditTypeFilter}${andBalance}
     ) x
     ORDER BY expires_at, client_ref, subscription_id, (row_type = 'balance'), credit_type, balance_id`;
   return {
@@ -73,7 +80,7 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
       p.asOf,
       until,
       ...creditTypeBinding,
-      ...subBindings,
+      ...balanceBindings,
     ],
   };
 }

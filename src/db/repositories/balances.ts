@@ -1,5 +1,6 @@
 import type { BalanceChange, BalanceStatus } from '../../domain/balance-change.js';
 import type { BalanceDraft, BalanceSource } from '../../domain/grant.js';
+import type { SubscriptionStatus } from '../../domain/renewal.js';
 import { newId } from '../../ids.js';
 import type { Executor, Tx } from '../knex.js';
 import { balanceLockOrder } from '../lock-order.js';
@@ -10,7 +11,8 @@ export type { BalanceChange } from '../../domain/balance-change.js';
 export interface BalanceRow {
   id: string;
   client_id: string;
-  subscription_id: string;
+  /** Null only for an operator's grant (source `adjustment`) that belongs to no subscription. */
+  subscription_id: string | null;
   credit_type_id: string;
   source: BalanceSource;
   status: BalanceStatus;
@@ -38,7 +40,8 @@ export const BALANCE_LOCK_ORDER = balanceLockOrder();
 
 export interface GrantContext {
   clientId: string;
-  subscriptionId: string;
+  /** Null for an operator's grant to the client itself (migration 0012 allows it for `adjustment` balances only). */
+  subscriptionId: string | null;
   periodStart: Date;
   /** The ledger kind of each new balance's first entry: grant, recharge, rollover or adjust. */
   kind: LedgerKind;
@@ -147,6 +150,21 @@ export async function lockExpiringBalances(
 }
 
 /**
+ * Locks up to `limit` live balances of no subscription (operators' grants) past their expiry at
+ * `asOf`, in the one lock order. They are the only balances the expiry sweep reaches without going
+ * through a subscription, so nothing is locked before them.
+ */
+export async function lockExpiringGrants(tx: Tx, asOf: Date, limit: number): Promise<BalanceRow[]> {
+  return (await tx('balances')
+    .whereNull('subscription_id')
+    .andWhere({ status: 'active' })
+    .andWhere('expires_at', '<=', asOf)
+    .orderByRaw(BALANCE_LOCK_ORDER)
+    .limit(limit)
+    .forUpdate()) as BalanceRow[];
+}
+
+/**
  * What the nightly sweep tells once per balance: it expires soon (`expiry_notified_at`), or it is at
  * or under its threshold (`low_notified_at`).
  */
@@ -195,17 +213,32 @@ export async function markBalancesNotified(
     .update(notice === 'expiring_soon' ? { expiry_notified_at: now } : { low_notified_at: now });
 }
 
-/** Every balance of the client, by credit type and then in spending order. */
-export async function balancesOfClient(db: Executor, clientId: string): Promise<BalanceRow[]> {
-  return (await db('balances')
-    .where({ client_id: clientId })
+/** A balance with the status of the subscription that holds it: what decides whether its units are usable. */
+export interface PlacedBalanceRow extends BalanceRow {
+  subscription_status: SubscriptionStatus | null;
+}
+
+const placedBalances = (db: Executor) =>
+  db('balances as b')
+    .leftJoin('subscriptions as s', 's.id', 'b.subscription_id')
+    .select('b.*', 's.status as subscription_status');
+
+/** Every balance of the client with its subscription's status, by credit type and then in spending order. */
+export async function balancesOfClient(db: Executor, clientId: string): Promise<PlacedBalanceRow[]> {
+  return (await placedBalances(db)
+    .where('b.client_id', clientId)
     .orderBy([
-      { column: 'credit_type_id' },
-      { column: 'priority' },
-      { column: 'expires_at' },
-      { column: 'valid_from' },
-      { column: 'id' },
-    ])) as BalanceRow[];
+      { column: 'b.credit_type_id' },
+      { column: 'b.priority' },
+      { column: 'b.expires_at' },
+      { column: 'b.valid_from' },
+      { column: 'b.id' },
+    ])) as PlacedBalanceRow[];
+}
+
+/** One balance with its subscription's status. */
+export async function placedBalanceById(db: Executor, id: string): Promise<PlacedBalanceRow | undefined> {
+  return (await placedBalances(db).where('b.id', id).first()) as PlacedBalanceRow | undefined;
 }
 
 /**

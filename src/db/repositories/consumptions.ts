@@ -19,7 +19,7 @@ interface SpendableRow {
   id: string;
   client_id: string;
   credit_type_id: string;
-  subscription_id: string;
+  subscription_id: string | null;
   granted: bigint;
   remaining: bigint;
   priority: number;
@@ -40,7 +40,8 @@ export interface SpendableScope {
 
 /**
  * THE consumption lock (DOMAIN.md rules 1 and 2): the balances that may pay for these uses —
- * live balance of a live subscription, something left, valid at some occurred_at of the batch —
+ * live balance of a live subscription (or of none: an operator's grant to the client, spendable
+ * like any other), something left, valid at some occurred_at of the batch —
  * locked FOR UPDATE in the one lock order: the distinct (client, credit type) pairs sorted, and for
  * each pair (one index range of balances_spending) its balances in spending order. The locks are
  * taken inside the LATERAL, pair after pair, so the order holds whatever plan the rest gets, and
@@ -57,11 +58,13 @@ export async function lockSpendable(client: SqlClient, scope: SpendableScope): P
       CROSS JOIN LATERAL (
              SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.granted, b.remaining, b.priority,
                     b.valid_from, b.expires_at, b.low_threshold,
-                    s.auto_recharge_enabled, s.auto_recharge_threshold_percent
+                    COALESCE(s.auto_recharge_enabled, false) AS auto_recharge_enabled,
+                    COALESCE(s.auto_recharge_threshold_percent, 0) AS auto_recharge_threshold_percent
                FROM balances b
-               JOIN subscriptions s ON s.id = b.subscription_id AND s.status = 'active'
+               LEFT JOIN subscriptions s ON s.id = b.subscription_id
               WHERE b.client_id = p.client_id
                 AND b.credit_type_id = p.credit_type_id
+                AND (b.subscription_id IS NULL OR s.status = 'active')
                 AND b.status = 'active'
                 AND b.remaining > 0
                 AND b.expires_at > $3

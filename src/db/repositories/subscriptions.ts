@@ -81,6 +81,8 @@ export async function lockSubscriptions(tx: Tx, ids: readonly string[]): Promise
  * Up to `limit` subscriptions (ids, ascending, after `after`) with something for the expiry sweep at
  * `asOf`: a live balance past its expiry, or a period that ended without renewal. The sweep pages by
  * id, so a subscription it leaves as it is (one awaiting its renewal) is not handed back to it.
+ * Balances of no subscription (an operator's grant) are swept apart (lockExpiringGrants): here
+ * they would be a NULL id (`subscription_id > ?` leaves them out).
  */
 export async function dueSubscriptionIds(
   db: Executor,

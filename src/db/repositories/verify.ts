@@ -35,7 +35,11 @@ export interface BalanceLedgerFacts {
   broken_chain: Aggregate;
 }
 
-/** The ledger facts of the balances in `range` that have entries. */
+/**
+ * The ledger facts of the balances in `range` that have entries. A balance's first entry is its grant
+ * (counted in `granted`, whatever its kind): an operator's grant of its own balance is an `adjust`
+ * entry, so the sum that must match `adjusted` leaves the first entry out.
+ */
 export async function balanceLedgerFacts(db: Executor, range: IdRange): Promise<BalanceLedgerFacts[]> {
   const result = await db.raw<{ rows: BalanceLedgerFacts[] }>(
     `SELECT e.balance_id AS id,
@@ -44,7 +48,7 @@ export async function balanceLedgerFacts(db: Executor, range: IdRange): Promise<
             (array_agg(e.remaining_after ORDER BY e.seq DESC))[1] AS last_remaining,
             SUM(e.amount) FILTER (WHERE e.kind = 'consume') AS consume_sum,
             SUM(e.amount) FILTER (WHERE e.kind = 'reverse') AS reverse_sum,
-            SUM(e.amount) FILTER (WHERE e.kind = 'adjust') AS adjust_sum,
+            SUM(e.amount) FILTER (WHERE e.kind = 'adjust' AND e.previous IS NOT NULL) AS adjust_sum,
             SUM(e.amount) FILTER (WHERE e.kind = 'expire') AS expire_sum,
             SUM(e.amount) FILTER (WHERE e.kind = 'void') AS void_sum,
             SUM(e.amount) FILTER (WHERE e.kind = 'rollover' AND e.amount < 0) AS rollover_out,

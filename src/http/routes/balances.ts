@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { balanceById } from '../../db/repositories/balances.js';
+import { placedBalanceById } from '../../db/repositories/balances.js';
 import { creditTypesByIds } from '../../db/repositories/credit-types.js';
+import { availabilityOf } from '../../domain/availability.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { idParams, quantityInput } from '../../schemas/common.js';
 import { adjustBalance } from '../../services/adjustments.js';
 import { ledgerEntryView } from '../../services/balances.js';
-import { balanceView, toBalanceView } from '../../views/balance.js';
+import { placedBalanceView, toPlacedBalanceView } from '../../views/balance.js';
 import { replyWith } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
 
@@ -18,13 +19,21 @@ export const balanceRoutes: AnyRoute[] = [
     tag: 'balances',
     summary: 'One balance (lot)',
     params: idParams,
-    responses: { 200: { description: 'The balance', schema: balanceView }, 404: { description: 'No such balance' } },
-    handler: async ({ params, db }) => {
+    responses: {
+      200: { description: 'The balance, with where its units stand now', schema: placedBalanceView },
+      404: { description: 'No such balance' },
+    },
+    handler: async ({ params, db, app }) => {
       if (!isUuid(params.id)) return fail('not_found', `no balance "${params.id}"`);
-      const balance = await balanceById(db, params.id);
+      const balance = await placedBalanceById(db, params.id);
       if (!balance) return fail('not_found', `no balance "${params.id}"`);
       const creditType = (await creditTypesByIds(db, [balance.credit_type_id])).get(balance.credit_type_id)!;
-      return { status: 200, body: toBalanceView(balance, creditType) };
+      const availability = availabilityOf(
+        { status: balance.status, validFrom: balance.valid_from, expiresAt: balance.expires_at },
+        balance.subscription_status,
+        app.clock.now(),
+      );
+      return { status: 200, body: toPlacedBalanceView(balance, creditType, availability) };
     },
   }),
   defineRoute({

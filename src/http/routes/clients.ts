@@ -7,11 +7,13 @@ import {
   metadataSchema,
   nameSchema,
   pageQuery,
+  quantityInput,
   refSchema,
   timestampSchema,
 } from '../../schemas/common.js';
 import { clientBalances, clientStatement, creditTypeBalanceView, ledgerEntryView } from '../../services/balances.js';
 import { patchClient, upsertClient } from '../../services/clients.js';
+import { grantUnits, grantView } from '../../services/grants.js';
 import { clientView, toClientView } from '../../views/client.js';
 import { page, replyWith } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
@@ -105,7 +107,7 @@ export const clientRoutes: AnyRoute[] = [
     access: 'read',
     tag: 'clients',
     summary:
-      'What a client holds: per credit type granted, consumed, remaining, expired, next expiry, and the balances behind it',
+      'What a client holds: per credit type granted, consumed, remaining (usable now), unavailable, upcoming, expired, next expiry, and the balances behind it',
     params: idParams,
     responses: {
       200: {
@@ -119,6 +121,45 @@ export const clientRoutes: AnyRoute[] = [
       if (!client) return fail('not_found', `no client "${params.id}"`);
       return { status: 200, body: { data: await clientBalances(db, client.id, app.clock.now()) } };
     },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/clients/{id}/grants',
+    access: 'admin',
+    tag: 'balances',
+    summary: 'Grant a client units of a credit type, with a validity of their own',
+    description:
+      "DOMAIN.md balance source `adjustment`: an operator gives units to a client, whether or not it holds a subscription. The balance belongs to no subscription (`subscription_id` null): it is spent in the spending order like any other, reversed into, and expired by the sweep at its `expires_at`; it is never renewed or rolled over. Its ledger entry is an `adjust` with the reason and the caller's key as actor. Honours Idempotency-Key.",
+    params: idParams,
+    body: z.strictObject({
+      credit_type: refSchema.meta({ description: 'Id or code of the credit type.' }),
+      units: quantityInput.meta({ description: 'Positive decimal, at most the credit type\'s decimals, e.g. "2.5".' }),
+      expires_at: timestampSchema.meta({ description: 'When the units expire: after valid_from and in the future.' }),
+      valid_from: timestampSchema.optional().meta({ description: 'When they become usable; default now.' }),
+      priority: z
+        .number()
+        .int()
+        .min(0)
+        .max(100)
+        .optional()
+        .meta({ description: 'Spending priority (lower is spent first); default 50, as a package.' }),
+      reason: z.string().trim().min(1, 'is required').max(500),
+    }),
+    idempotency: 'stored',
+    responses: {
+      201: { description: 'The balance created, with its ledger entry', schema: grantView },
+      404: { description: 'No such client or credit type' },
+      422: {
+        description:
+          'Units not positive or with more decimals than the credit type allows, expires_at not after valid_from or in the past, an archived credit type',
+      },
+    },
+    handler: async ({ params, body, db, app, auth }) =>
+      replyWith(
+        await grantUnits(db, params.id, body, { now: app.clock.now(), actor: `key:${auth?.keyId}` }),
+        201,
+        (grant) => grant,
+      ),
   }),
   defineRoute({
     method: 'get',

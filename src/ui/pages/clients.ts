@@ -106,7 +106,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
       : balances.map((ct) => {
           const live = ct.balances.filter((b) => b.status === 'active' && new Date(b.expires_at).getTime() > t);
           return html`<h2 class="muted">${ct.credit_type.code} <span class="muted">(${ct.credit_type.unit})</span></h2>
-    <p>Remaining <strong>${ct.remaining}</strong>${ct.upcoming !== '0' ? html` · upcoming ${ct.upcoming}` : ''} · consumed ${ct.consumed} of ${ct.granted} granted · expired ${ct.expired}${ct.voided !== '0' ? html` · voided ${ct.voided}` : ''}${ct.next_expiry ? html` · next expiry ${when(ct.next_expiry, tz)}` : ''}</p>
+    <p>Remaining <strong>${ct.remaining}</strong>${ct.unavailable !== '0' ? html` · unavailable ${ct.unavailable} (subscription not active)` : ''}${ct.upcoming !== '0' ? html` · upcoming ${ct.upcoming}` : ''} · consumed ${ct.consumed} of ${ct.granted} granted · expired ${ct.expired}${ct.voided !== '0' ? html` · voided ${ct.voided}` : ''}${ct.next_expiry ? html` · next expiry ${when(ct.next_expiry, tz)}` : ''}</p>
     ${
       live.length === 0
         ? html`<p class="empty">No live balance.</p>`
@@ -115,7 +115,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
       <tbody>${live.map((b) => {
         const held = Number(b.granted);
         const left = Number(b.remaining);
-        return html`<tr><td>${b.source}</td><td class="nowrap">${when(b.valid_from, tz, false)} → ${when(b.expires_at, tz, false)}</td><td class="num">${b.remaining} / ${b.granted}</td><td><span class="meter-cell">${meter(left, held, { tone: leftTone(left, held), label: `${b.remaining} of ${b.granted} left` })} ${held > 0 ? Math.round((left / held) * 100) : 0}% left</span></td><td class="num">${b.consumed}</td></tr>`;
+        return html`<tr><td>${b.source}</td><td class="nowrap">${when(b.valid_from, tz, false)} → ${when(b.expires_at, tz, false)}</td><td class="num">${b.remaining} / ${b.granted}</td><td><span class="meter-cell">${meter(left, held, { tone: leftTone(left, held), label: `${b.remaining} of ${b.granted} left` })} ${held > 0 ? Math.round((left / held) * 100) : 0}% left</span>${b.availability === 'usable' ? '' : html` <span class="muted">${b.availability}</span>`}</td><td class="num">${b.consumed}</td></tr>`;
       })}</tbody>
     </table>`
     }`;

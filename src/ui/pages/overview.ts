@@ -120,7 +120,7 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
       ? html`<p class="empty">No live balance is nearly consumed.</p>`
       : html`<div class="scroll"><table>
     <thead><tr><th>Client</th><th>Package</th><th>Credit type</th><th class="num">Left</th><th>Left of held</th><th>Next expiry</th></tr></thead>
-    <tbody>${nearly.map((r) => html`<tr><td><a href="${path`/ui/clients/${String(r.client_id)}`}" dir="auto">${name(String(r.client_name))}</a> <span class="muted">${r.client_ref}</span></td><td>${r.package_code}</td><td>${r.credit_type}</td><td class="num">${r.remaining} / ${r.held} ${r.unit}</td><td><span class="meter-cell">${meter(Number(r.remaining), Number(r.held), { tone: leftTone(Number(r.remaining), Number(r.held)) })} ${r.used_percent}% used</span></td><td class="nowrap">${when(String(r.next_expiry), timeZone)}</td></tr>`)}</tbody>
+    <tbody>${nearly.map((r) => html`<tr><td><a href="${path`/ui/clients/${String(r.client_id)}`}" dir="auto">${name(String(r.client_name))}</a> <span class="muted">${r.client_ref}</span></td><td>${r.package_code ?? html`<span class="muted">grant</span>`}</td><td>${r.credit_type}</td><td class="num">${r.remaining} / ${r.held} ${r.unit}</td><td><span class="meter-cell">${meter(Number(r.remaining), Number(r.held), { tone: leftTone(Number(r.remaining), Number(r.held)) })} ${r.used_percent}% used</span></td><td class="nowrap">${when(String(r.next_expiry), timeZone)}</td></tr>`)}</tbody>
   </table></div>`
   }
 </section>
@@ -131,7 +131,7 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
       ? html`<p class="empty">Nothing expires in the next ${app.config.EXPIRING_SOON_DAYS} days.</p>`
       : html`<div class="scroll"><table>
     <thead><tr><th>When</th><th class="num">Days</th><th>What</th><th>Client</th><th>Package</th><th>Remains</th><th>Renews</th></tr></thead>
-    <tbody>${expiring.map((r) => html`<tr><td class="nowrap">${when(String(r.expires_at), timeZone)}</td><td class="num">${r.days_left}</td><td>${r.row_type === 'subscription' ? 'subscription period' : html`${r.credit_type} balance <span class="muted">(${r.source})</span>`}</td><td><a href="${path`/ui/clients/${String(r.client_ref)}`}" dir="auto">${name(String(r.client_name))}</a> <span class="muted">${r.client_ref}</span></td><td>${r.package_code}</td><td>${r.row_type === 'balance' ? html`${r.remaining} ${r.unit}` : r.remains || '—'}</td><td>${r.renews ? 'yes' : 'no'}</td></tr>`)}</tbody>
+    <tbody>${expiring.map((r) => html`<tr><td class="nowrap">${when(String(r.expires_at), timeZone)}</td><td class="num">${r.days_left}</td><td>${r.row_type === 'subscription' ? 'subscription period' : html`${r.credit_type} balance <span class="muted">(${r.source})</span>`}</td><td><a href="${path`/ui/clients/${String(r.client_ref)}`}" dir="auto">${name(String(r.client_name))}</a> <span class="muted">${r.client_ref}</span></td><td>${r.package_code ?? html`<span class="muted">grant</span>`}</td><td>${r.row_type === 'balance' ? html`${r.remaining} ${r.unit}` : r.remains || '—'}</td><td>${r.renews ? 'yes' : 'no'}</td></tr>`)}</tbody>
   </table></div>`
   }
 </section>`,

@@ -17,7 +17,8 @@ const DESCRIPTIONS: Record<ReportType, string> = {
   renewals: 'new subscriptions, renewals, recharges, expirations and their revenue per period',
   top_packages: 'the most requested packages (new + renewals) in a range, with revenue',
   subscriptions: "subscriptions per status and package; each one's period, days left, depleted or not",
-  balances: 'per subscription and credit type: granted, consumed, remaining, expired, % used',
+  balances:
+    'per subscription and credit type: granted, consumed, remaining (usable now), unavailable, upcoming, expired, % used',
   expiring: 'balances and subscriptions expiring in the next N days, with what remains',
 };
 

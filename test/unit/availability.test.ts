@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { type Availability, availabilityOf } from '../../src/domain/availability.js';
+import type { BalanceStatus } from '../../src/domain/balance-change.js';
+import type { SubscriptionStatus } from '../../src/domain/renewal.js';
+
+const at = new Date('2026-05-10T12:00:00Z');
+const before = new Date('2026-05-01T00:00:00Z');
+const after = new Date('2026-06-01T00:00:00Z');
+const later = new Date('2026-07-01T00:00:00Z');
+
+describe('DOMAIN "Usable means spendable": where a balance\'s units stand now', () => {
+  it.each<[string, BalanceStatus, Date, Date, SubscriptionStatus | null, Availability]>([
+    ['live, valid, active subscription', 'active', before, after, 'active', 'usable'],
+    ['live, valid, no subscription (a grant)', 'active', before, after, null, 'usable'],
+    ['valid from exactly now', 'active', at, after, 'active', 'usable'],
+    ['suspended subscription', 'active', before, after, 'suspended', 'unavailable'],
+    ['pending subscription', 'active', before, after, 'pending', 'unavailable'],
+    ['pending subscription, not valid yet either', 'active', after, later, 'pending', 'unavailable'],
+    ['expired subscription, balance not swept', 'active', before, after, 'expired', 'unavailable'],
+    ['not valid yet (a renewed period)', 'active', after, later, 'active', 'upcoming'],
+    ['a grant from a later date', 'active', after, later, null, 'upcoming'],
+    ['expires exactly now (valid_from <= at < expires_at)', 'active', before, at, 'active', 'expired'],
+    ['past its expiry, not swept, even when suspended', 'active', before, at, 'suspended', 'expired'],
+    ['swept', 'expired', before, after, 'active', 'expired'],
+    ['voided', 'void', before, after, 'cancelled', 'void'],
+  ])('%s', (_name, status, validFrom, expiresAt, subscription, expected) => {
+    expect(availabilityOf({ status, validFrom, expiresAt }, subscription, at)).toBe(expected);
+  });
+});
