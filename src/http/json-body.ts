@@ -101,14 +101,11 @@ export function jsonBody(limit: string): RequestHandler[] {
       try {
         req.body = parseExactJson(text);
       } catch (error) {
-        // JSON.parse read it, so this is a body nested too deeply for a second, recursive reading
+        // JSON.parse read it: a body nested too deeply for the second, recursive reading (no bound of
+        // ours allows such depth), refused rather than read with its long numbers rounded
         req.log?.info({ err: error }, 'request refused: the body could not be read again exactly');
-        sendProblem(
-          res,
-          problemBody('validation_failed', 'the body is nested too deeply to be read', [
-            { field: '(body)', message: 'is nested too deeply to be read' },
-          ]),
-        );
+        const message = 'is nested too deeply to be read with its long numbers kept exact';
+        sendProblem(res, problemBody('validation_failed', `the body ${message}`, [{ field: '(body)', message }]));
         return;
       }
       next();

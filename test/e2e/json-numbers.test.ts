@@ -112,6 +112,13 @@ describe('a JSON number a double cannot hold exactly is read from the text, neve
     expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['validity.count']);
   });
 
+  it('a body too deep for the exact reading is refused with 422, not read rounded', async () => {
+    const deep = `${'['.repeat(100_000)}12345678901234567${']'.repeat(100_000)}`;
+    const res = await post('/v1/consumptions', deep);
+    expect(res.status, res.text).toBe(422);
+    expect(res.body.errors).toEqual([{ field: '(body)', message: expect.stringMatching(/nested too deeply/) }]);
+  });
+
   it('free-form metadata keeps such a number as its exact decimal text', async () => {
     const res = await post(
       '/v1/consumptions?wait=true',
