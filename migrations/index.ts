@@ -9,6 +9,7 @@ import * as m0007 from './0007_outbox_webhooks.js';
 import * as m0008 from './0008_reports.js';
 import * as m0009 from './0009_reports_ui.js';
 import * as m0010 from './0010_job_failures.js';
+import * as m0011 from './0011_subscription_lapses.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -30,6 +31,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0008_reports', m0008],
   ['0009_reports_ui', m0009],
   ['0010_job_failures', m0010],
+  ['0011_subscription_lapses', m0011],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -74,10 +74,12 @@ const configSchema = z.object({
    */
   RELAY_GRACE_MS: intFromEnv(500, 3_600_000, 30_000),
   /**
-   * BullMQ job lock: a worker that dies (kill -9, OOM) leaves its jobs locked this long; then another
-   * worker's stalled-job check (run as often) takes them back.
+   * BullMQ job lock: a worker that dies (kill -9, OOM) leaves its jobs locked this long; then a
+   * worker's stalled-job check (every half of it) takes them back. A live worker renews its locks
+   * every half of it too, so short is safe as long as the event loop is never blocked that long;
+   * 5 s brings a crashed process's accepted work back within about 10 s of its death.
    */
-  JOB_LOCK_MS: intFromEnv(1_000, 600_000, 30_000),
+  JOB_LOCK_MS: intFromEnv(1_000, 600_000, 5_000),
   /**
    * How often a job that fails for an unexpected reason is tried (with exponential backoff) before it
    * fails for good. A job that can never apply fails at once whatever this says.

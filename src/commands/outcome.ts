@@ -72,16 +72,15 @@ export async function awaitOutcome<N extends JobName>(
     const value = (await job.waitUntilFinished(events, left)) as JobResult<N>;
     return { state: 'completed', value };
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    if (await isStillRunning(job)) return { state: 'timeout' };
+    // the wait ran out, or the job failed: its state in Redis says which (never the error's text);
+    // a job that finished while this waiter was not yet listening is read as it ended
+    const now = await Job.fromId(app.queues[queue], jobId);
+    const state = now ? await now.getState() : 'unknown';
+    if (now && state === 'completed') return { state: 'completed', value: now.returnvalue as JobResult<N> };
+    if (state !== 'failed') return { state: 'timeout' };
+    const reason = now?.failedReason ?? (error instanceof Error ? error.message : String(error));
     return { state: 'failed', failure: await failureOf(app, jobId, reason), reason };
   }
-}
-
-/** After waitUntilFinished threw: the job finished (failed), or the wait ran out while it goes on. */
-async function isStillRunning(job: Job): Promise<boolean> {
-  const state = await job.getState();
-  return state !== 'failed' && state !== 'completed';
 }
 
 /** The job, as soon as it exists. */

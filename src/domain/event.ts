@@ -1,10 +1,15 @@
-/** API.md: every event that changes a subscription, a balance or an invoice, and a report's readiness. */
+/**
+ * API.md: every event that changes a subscription, a balance or an invoice, and a report's readiness.
+ * Webhook endpoints subscribe by these names (README "Webhook events").
+ */
 export const EVENT_TYPES = [
   'subscription.created',
   'subscription.renewed',
   'subscription.recharged',
   'subscription.expired',
   'subscription.cancelled',
+  'subscription.cancel_scheduled',
+  'subscription.updated',
   'subscription.activated',
   'subscription.suspended',
   'subscription.resumed',

@@ -11,6 +11,7 @@ import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { appendLedgerEntries, type LedgerEntryDraft } from '../db/repositories/ledger.js';
 import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
 import { packageById } from '../db/repositories/packages.js';
+import { recordLapse } from '../db/repositories/subscription-lapses.js';
 import {
   dueSubscriptionIds,
   lockSubscriptions,
@@ -20,32 +21,50 @@ import {
   updateSubscription,
 } from '../db/repositories/subscriptions.js';
 import { withTransaction } from '../db/transact.js';
-import { formatQuantity } from '../domain/quantity.js';
+import type { BalanceSource } from '../domain/grant.js';
+import { formatQuantity, type Scaled } from '../domain/quantity.js';
+import type { SubscriptionStatus } from '../domain/renewal.js';
 import { ok, type Result } from '../domain/result.js';
-import { rolloverAmount } from '../domain/rollover.js';
+import { planRollover } from '../domain/rollover.js';
+import { voidUnpaidFirstInvoice } from '../services/invoices.js';
 import type { ExpiryResult } from '../views/maintenance.js';
+import { renewOverdue } from './renew-overdue.js';
 
 const CHUNK = 100;
+const ACTOR = 'expiry sweep';
+
+/** Statuses whose period can end (and whose unrenewed end the sweep acts on). */
+const LIVE: ReadonlySet<SubscriptionStatus> = new Set(['active', 'pending', 'suspended']);
+/** A renewed subscription keeps its rollover whether it is in use or suspended at the old period's end. */
+const ROLLS_OVER: ReadonlySet<SubscriptionStatus> = new Set(['active', 'suspended']);
+/** What rolls over: everything a period held (its grant, its recharges, what rolled into it) — DOMAIN.md. */
+const ROLLABLE: ReadonlySet<BalanceSource> = new Set(['package', 'recharge', 'rollover']);
 
 /**
- * DOMAIN.md "Expire": balances past `expires_at` lose what remains (an `expire` entry), except what
- * the package's rollover policy moves into the next period (a `rollover` entry out, and a rollover
- * balance in the period that starts where this one ended, if the subscription was renewed);
- * subscriptions whose period ended without renewal become expired (or cancelled, when set to cancel
- * at period end). Subscriptions are handled a chunk at a time, each chunk one transaction that locks
- * its subscriptions (by id) and then their balances in the one lock order. Safe to run any number of
- * times: what is done is no longer due.
+ * DOMAIN.md "Expire", after "No lapse by accident": first every auto-renewing subscription whose
+ * period ended without renewal is renewed (renewOverdue), so that nothing below expires a paying
+ * client's plan. Then balances past `expires_at` lose what remains (an `expire` entry), except what
+ * the package's rollover policy moves into the period that starts where they end, if the
+ * subscription was renewed (a `rollover` entry out, one rollover balance in); subscriptions whose
+ * period ended without renewal become expired (a pending one's unpaid invoice voided) or cancelled
+ * (set to cancel at period end). Subscriptions are handled a chunk at a time, by id, each chunk one
+ * transaction that locks its subscriptions (by id) and then their balances in the one lock order.
+ * Safe to run any number of times: what is done is no longer due.
  */
 export async function expireDue(app: AppContext, asOf: Date): Promise<Result<ExpiryResult>> {
+  const renewals = await renewOverdue(app, asOf);
   const result: ExpiryResult = {
     as_of: asOf.toISOString(),
+    subscriptions_renewed: renewals.renewed,
     balances_expired: 0,
     balances_rolled_over: 0,
     subscriptions_expired: 0,
     subscriptions_cancelled: 0,
+    invoices_voided: 0,
+    subscriptions_awaiting_renewal: 0,
   };
-  for (;;) {
-    const due = await dueSubscriptionIds(app.db, asOf, CHUNK);
+  for (let after: string | undefined; ; ) {
+    const due = await dueSubscriptionIds(app.db, asOf, { after, limit: CHUNK });
     if (due.length === 0) break;
     await withTransaction(app.db, async (tx) => {
       const subscriptions = await lockSubscriptions(tx, due);
@@ -55,12 +74,35 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
         const counts = await expireSubscription(tx, app, subscription, own, asOf);
         result.balances_expired += counts.balances;
         result.balances_rolled_over += counts.rolled;
+        result.invoices_voided += counts.invoicesVoided;
         if (counts.outcome === 'expired') result.subscriptions_expired += 1;
         if (counts.outcome === 'cancelled') result.subscriptions_cancelled += 1;
+        if (counts.outcome === 'awaiting_renewal') result.subscriptions_awaiting_renewal += 1;
       }
     });
+    after = due[due.length - 1];
   }
   return ok(result);
+}
+
+/**
+ * An auto-renewing subscription whose period ended is renewed, never expired. If it is still here
+ * (its renewal failed, or it was set to auto-renew since the renewal phase), it is left as it is,
+ * balances included — they roll over into the renewal the next sweep makes.
+ */
+const awaitsRenewal = (subscription: SubscriptionRow, asOf: Date): boolean =>
+  subscription.status === 'active' &&
+  subscription.auto_renew &&
+  !subscription.cancel_at_period_end &&
+  subscription.current_period_end.getTime() <= asOf.getTime();
+
+type Outcome = 'expired' | 'cancelled' | 'awaiting_renewal' | null;
+
+interface SubscriptionCounts {
+  balances: number;
+  rolled: number;
+  invoicesVoided: number;
+  outcome: Outcome;
 }
 
 async function expireSubscription(
@@ -69,58 +111,94 @@ async function expireSubscription(
   subscription: SubscriptionRow,
   balances: readonly BalanceRow[],
   asOf: Date,
-): Promise<{ balances: number; rolled: number; outcome: 'expired' | 'cancelled' | null }> {
+): Promise<SubscriptionCounts> {
+  if (awaitsRenewal(subscription, asOf)) {
+    app.log.warn({ subscriptionId: subscription.id }, 'an auto-renewing subscription awaits its renewal; not expired');
+    return { balances: 0, rolled: 0, invoicesVoided: 0, outcome: 'awaiting_renewal' };
+  }
   const now = app.clock.now();
   const events: OutboxEventDraft[] = [];
   const entries: LedgerEntryDraft[] = [];
   const changes: BalanceChange[] = [];
+  let balancesExpired = 0;
   let rolledCount = 0;
   const pkg = await packageById(tx, subscription.package_id);
+  const policy = pkg && ROLLS_OVER.has(subscription.status) ? pkg.rollover : { policy: 'none' as const };
   const items = await subscriptionItems(tx, [subscription.id]);
   const creditTypes = await creditTypesByIds(
     tx,
     balances.map((b) => b.credit_type_id),
   );
 
-  for (const balance of balances) {
-    const creditType = creditTypes.get(balance.credit_type_id)!;
+  // One group per credit type and period end: the rollover cap is one per renewal and credit type.
+  // Groups go by period end, so a rollover balance that has itself expired by `asOf` (a sweep late
+  // by more than a period) joins the group of its own end and rolls over again with it.
+  const groups = new Map<string, BalanceRow[]>();
+  const join = (balance: BalanceRow) => {
+    const key = `${balance.expires_at.toISOString()}|${balance.credit_type_id}`;
+    groups.set(key, [...(groups.get(key) ?? []), balance]);
+  };
+  balances.forEach(join);
+  while (groups.size > 0) {
+    const key = [...groups.keys()].sort()[0]!;
+    const group = groups.get(key)!;
+    groups.delete(key);
+    const { credit_type_id: creditTypeId, expires_at: periodEnd } = group[0]!;
+    const creditType = creditTypes.get(creditTypeId)!;
     const q = (v: bigint) => formatQuantity(v, creditType.decimals);
-    let rolled = 0n;
-    // Rollover moves unused package and recharge units into the next period, when there is one.
-    if (
-      balance.remaining > 0n &&
-      pkg &&
-      pkg.rollover.policy !== 'none' &&
-      (balance.source === 'package' || balance.source === 'recharge') &&
-      subscription.status === 'active'
-    ) {
-      const next = await periodStartingAt(tx, subscription.id, balance.expires_at);
-      const periodUnits = items.find((i) => i.credit_type_id === balance.credit_type_id)?.units ?? balance.granted;
-      rolled = next ? rolloverAmount(pkg.rollover, balance.remaining, periodUnits) : 0n;
-      if (next && rolled > 0n) {
-        const [created] = await createBalances(
-          tx,
-          [
-            {
-              creditTypeId: balance.credit_type_id,
-              granted: rolled,
-              validFrom: next.starts_at,
-              expiresAt: next.ends_at,
-              priority: balance.priority,
-              source: 'rollover',
-              lowThreshold: 0n,
-            },
-          ],
+
+    const next = policy.policy === 'none' ? undefined : await periodStartingAt(tx, subscription.id, periodEnd);
+    const rollable = next ? group.filter((b) => ROLLABLE.has(b.source) && b.remaining > 0n) : [];
+    // the cap is a share of one period's grant of the credit type; one not in the package caps at what it held
+    const periodUnits =
+      items.find((i) => i.credit_type_id === creditTypeId)?.units ?? rollable.reduce((sum, b) => sum + b.granted, 0n);
+    const plan = planRollover(
+      policy,
+      rollable.map((b) => ({
+        id: b.id,
+        clientId: b.client_id,
+        creditTypeId: b.credit_type_id,
+        priority: b.priority,
+        expiresAt: b.expires_at,
+        validFrom: b.valid_from,
+        remaining: b.remaining,
+      })),
+      periodUnits,
+    );
+    const rolledOf = new Map<string, Scaled>(plan.filter((p) => p.rolled > 0n).map((p) => [p.lot.id, p.rolled]));
+    const total = [...rolledOf.values()].reduce((sum, v) => sum + v, 0n);
+    let into: BalanceRow | undefined;
+    if (next && total > 0n) {
+      const givers = plan.filter((p) => p.rolled > 0n).map((p) => p.lot);
+      [into] = await createBalances(
+        tx,
+        [
           {
-            clientId: balance.client_id,
-            subscriptionId: subscription.id,
-            periodStart: next.starts_at,
-            kind: 'rollover',
-            actor: 'expiry sweep',
-            reason: `rolled over from balance ${balance.id}`,
-            now,
+            creditTypeId,
+            granted: total,
+            validFrom: next.starts_at,
+            expiresAt: next.ends_at,
+            priority: Math.min(...givers.map((l) => l.priority)),
+            source: 'rollover',
+            lowThreshold: 0n,
           },
-        );
+        ],
+        {
+          clientId: subscription.client_id,
+          subscriptionId: subscription.id,
+          periodStart: next.starts_at,
+          kind: 'rollover',
+          actor: ACTOR,
+          reason: `rolled over from ${givers.length === 1 ? 'balance' : 'balances'} ${givers.map((l) => l.id).join(', ')}`,
+          now,
+        },
+      );
+      if (into!.expires_at.getTime() <= asOf.getTime()) join(into!);
+    }
+
+    for (const balance of group) {
+      const rolled = rolledOf.get(balance.id) ?? 0n;
+      if (rolled > 0n) {
         entries.push({
           balance_id: balance.id,
           client_id: balance.client_id,
@@ -129,54 +207,54 @@ async function expireSubscription(
           kind: 'rollover',
           amount: -rolled,
           remaining_after: balance.remaining - rolled,
-          actor: 'expiry sweep',
-          reason: `rolled over to balance ${created!.id}`,
+          actor: ACTOR,
+          reason: `rolled over to balance ${into!.id}`,
           effective_at: balance.expires_at,
           created_at: now,
         });
         rolledCount += 1;
       }
-    }
-    const expired = balance.remaining - rolled;
-    if (expired > 0n) {
-      entries.push({
-        balance_id: balance.id,
-        client_id: balance.client_id,
-        credit_type_id: balance.credit_type_id,
-        subscription_id: subscription.id,
-        kind: 'expire',
-        amount: -expired,
-        remaining_after: 0n,
-        actor: 'expiry sweep',
-        effective_at: balance.expires_at,
-        created_at: now,
+      const expired = balance.remaining - rolled;
+      if (expired > 0n) {
+        entries.push({
+          balance_id: balance.id,
+          client_id: balance.client_id,
+          credit_type_id: balance.credit_type_id,
+          subscription_id: subscription.id,
+          kind: 'expire',
+          amount: -expired,
+          remaining_after: 0n,
+          actor: ACTOR,
+          effective_at: balance.expires_at,
+          created_at: now,
+        });
+      }
+      changes.push({ id: balance.id, remaining: 0n, expired, rolledOver: rolled, status: 'expired' });
+      balancesExpired += 1;
+      events.push({
+        type: 'balance.expired',
+        clientId: balance.client_id,
+        subjectId: balance.id,
+        data: {
+          balance_id: balance.id,
+          subscription_id: subscription.id,
+          client_id: balance.client_id,
+          credit_type: creditType.code,
+          expired: q(expired),
+          rolled_over: q(rolled),
+          expires_at: balance.expires_at.toISOString(),
+        },
       });
     }
-    changes.push({ id: balance.id, remaining: 0n, expired, rolledOver: rolled, status: 'expired' });
-    events.push({
-      type: 'balance.expired',
-      clientId: balance.client_id,
-      subjectId: balance.id,
-      data: {
-        balance_id: balance.id,
-        subscription_id: subscription.id,
-        client_id: balance.client_id,
-        credit_type: creditType.code,
-        expired: q(expired),
-        rolled_over: q(rolled),
-        expires_at: balance.expires_at.toISOString(),
-      },
-    });
   }
   await appendLedgerEntries(tx, entries);
   await applyBalanceChanges(tx, changes, now);
 
-  let outcome: 'expired' | 'cancelled' | null = null;
-  if (
-    ['active', 'pending', 'suspended'].includes(subscription.status) &&
-    subscription.current_period_end.getTime() <= asOf.getTime()
-  ) {
-    outcome = subscription.status === 'active' && subscription.cancel_at_period_end ? 'cancelled' : 'expired';
+  let outcome: Outcome = null;
+  let invoicesVoided = 0;
+  if (LIVE.has(subscription.status) && subscription.current_period_end.getTime() <= asOf.getTime()) {
+    // pending: never paid, so never live — it lapses whatever was scheduled; otherwise a scheduled cancel wins
+    outcome = subscription.status !== 'pending' && subscription.cancel_at_period_end ? 'cancelled' : 'expired';
     await updateSubscription(
       tx,
       subscription.id,
@@ -201,7 +279,21 @@ async function expireSubscription(
         period_end: subscription.current_period_end.toISOString(),
       },
     });
+    if (outcome === 'expired') {
+      await recordLapse(tx, {
+        subscription_id: subscription.id,
+        period_end: subscription.current_period_end,
+        client_id: subscription.client_id,
+        package_id: subscription.package_id,
+        expired_at: now,
+      });
+    }
+    if (subscription.status === 'pending') {
+      const voided = await voidUnpaidFirstInvoice(tx, subscription, now);
+      invoicesVoided = voided.length;
+      events.push(...voided);
+    }
   }
   await recordEvents(tx, events, now);
-  return { balances: balances.length, rolled: rolledCount, outcome };
+  return { balances: balancesExpired, rolled: rolledCount, invoicesVoided, outcome };
 }

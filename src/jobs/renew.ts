@@ -178,8 +178,15 @@ async function previousRenewal(tx: Executor, subscription: SubscriptionRow, peri
 }
 
 /** The fingerprint of a renewal request as accepted: the same period is the same request. */
-export const renewalFingerprint = (data: Pick<RenewData, 'subscription_id' | 'period_end'>): string =>
-  fingerprint({ subscription_id: data.subscription_id, period_end: data.period_end });
+export const renewalFingerprint = (
+  data: Pick<RenewData, 'subscription_id' | 'period_end' | 'apply_package_changes'>,
+): string =>
+  fingerprint({
+    subscription_id: data.subscription_id,
+    period_end: data.period_end,
+    // the terms are part of the request: one period renewed two ways at once is a conflict, not two 202s
+    apply_package_changes: data.apply_package_changes ?? null,
+  });
 
 /** Who asks for a renewal, when they send an Idempotency-Key (keys are scoped per API key and path). */
 export interface RenewalCaller {
@@ -235,7 +242,10 @@ export async function acceptRenewal(
   };
   const command = { name: 'renew' as const, data, requestHash: renewalFingerprint(data), subjectId: subscription.id };
   const admitted = await transact(app.db, async (tx) => {
-    const accepted = await accept(tx, [command]);
+    const accepted = await accept(tx, [command], {
+      describeConflict: () =>
+        `the renewal of the period ending ${data.period_end} was requested before with other terms (apply_package_changes)`,
+    });
     if (!accepted.ok) return accepted;
     const admission = accepted.value[0]!;
     if (scope)

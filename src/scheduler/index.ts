@@ -1,16 +1,19 @@
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
 import type { AppContext } from '../app-context.js';
-import { enqueueMaintenance, minuteOf, runNightly } from './nightly.js';
+import { catchUp, type EnqueuedJob, enqueueMaintenance, minuteOf, runNightly } from './nightly.js';
 
 export interface RunningScheduler {
   tasks: ScheduledTask[];
+  /** The catch-up at start (renewals due, an expiry sweep): the jobs it enqueued, none if it failed (logged). */
+  caughtUp: Promise<EnqueuedJob[]>;
   stop(): Promise<void>;
 }
 
 /**
  * node-cron entries, in BUSINESS_TZ: the nightly sweep (NIGHTLY_CRON) and the expiry sweep
- * (EXPIRE_CRON, every few minutes so that rollovers land soon after a period ends). Each entry
- * only enqueues jobs whose ids derive from the scheduled minute, so two scheduler processes (or a
+ * (EXPIRE_CRON, every few minutes so that rollovers land soon after a period ends), after a
+ * catch-up at start for what a scheduler that was down missed (`catchUp`). Each entry only
+ * enqueues jobs whose ids derive from the scheduled minute, so two scheduler processes (or a
  * restart) never make the work twice.
  */
 export function startScheduler(app: AppContext): RunningScheduler {
@@ -39,10 +42,23 @@ export function startScheduler(app: AppContext): RunningScheduler {
     { nightly: app.config.NIGHTLY_CRON, expire: app.config.EXPIRE_CRON, timeZone: app.config.BUSINESS_TZ },
     'scheduler started',
   );
+  const caughtUp = catchUp(app, app.clock.now()).then(
+    (jobs) => {
+      app.log.info({ jobs: jobs.length }, 'scheduler caught up: renewals due and an expiry sweep enqueued');
+      return jobs;
+    },
+    (error: unknown) => {
+      app.log.error({ err: error }, 'the catch-up at start failed to enqueue; the next runs do its work');
+      return [];
+    },
+  );
   return {
     tasks,
+    caughtUp,
     stop: async () => {
       await Promise.all(tasks.map((t) => t.destroy()));
+      // it enqueues: let it finish before the queues close
+      await caughtUp;
     },
   };
 }

@@ -53,6 +53,19 @@ export async function enqueueMaintenance(app: AppContext, name: MaintenanceJobNa
   return { name, jobId: job.jobId };
 }
 
+/**
+ * What a scheduler does when it starts. node-cron runs nothing it missed, so a scheduler that was
+ * down (a deploy, a crash) at the nightly minute would leave the night's renewals undone: it
+ * enqueues the renewal phase and an expiry sweep for now (which renews, before it expires, whatever
+ * ended unrenewed). It does not wait for them. Job ids derive from the minute, as every run's do:
+ * a restart, or a second scheduler, makes the same jobs again, which BullMQ keeps once.
+ */
+export async function catchUp(app: AppContext, asOf: Date): Promise<EnqueuedJob[]> {
+  const at = minuteOf(asOf);
+  const renewals = await enqueueDueRenewals(app, at);
+  return [...renewals, await enqueueMaintenance(app, 'expire', at)];
+}
+
 export interface PhaseReport {
   phase: 'renewals' | 'expiry' | 'events' | 'verify';
   jobs: number;

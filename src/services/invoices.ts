@@ -2,8 +2,14 @@ import type { Executor, Tx } from '../db/knex.js';
 import { lockActiveBalancesOfSubscription, moveActiveBalancesToPeriod } from '../db/repositories/balances.js';
 import { clientsByIds } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
-import { findInvoice, type InvoiceWithLines, invoiceById, updateInvoice } from '../db/repositories/invoices.js';
-import { recordEvents } from '../db/repositories/outbox.js';
+import {
+  findInvoice,
+  type InvoiceWithLines,
+  invoiceById,
+  lockIssuedInvoices,
+  updateInvoice,
+} from '../db/repositories/invoices.js';
+import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
 import {
   lockSubscription,
   movePeriod,
@@ -54,7 +60,8 @@ const invoiceEventData = (invoice: InvoiceWithLines) => ({
 /**
  * Marks an invoice paid (paying it again answers the same invoice). Paying the first invoice of an
  * `activation=on_payment` subscription activates it; its period starts at the payment when that is
- * later than the planned start, so the client gets the whole period it paid for.
+ * later than the planned start, so the client gets the whole period it paid for. Once that period
+ * would have ended unpaid, the invoice is void (or about to be voided by the sweep): 409.
  */
 export async function payInvoice(
   db: Executor,
@@ -67,6 +74,18 @@ export async function payInvoice(
     const { invoice, subscription } = locked;
     if (invoice.status === 'paid') return ok(invoice);
     if (invoice.status === 'void') return fail('conflict', `invoice ${invoice.number} is void and cannot be paid`);
+    if (
+      subscription?.status === 'pending' &&
+      invoice.kind === 'subscription' &&
+      subscription.current_period_end.getTime() <= context.now.getTime()
+    ) {
+      // DOMAIN.md "Paying after the period passed": unpaid when its period ended, the subscription has
+      // lapsed — the expiry sweep expires it and voids this invoice, whether it ran yet or not
+      return fail(
+        'conflict',
+        `invoice ${invoice.number} was unpaid when its subscription's period ended (${subscription.current_period_end.toISOString()}); it is void and cannot be paid`,
+      );
+    }
 
     await updateInvoice(tx, invoice.id, { status: 'paid', paid_at: context.now });
     const events: Parameters<typeof recordEvents>[1][number][] = [
@@ -172,6 +191,29 @@ export async function voidInvoice(
     await recordEvents(tx, events, context.now);
     return ok({ ...invoice, status: 'void', voided_at: context.now, void_reason: reason ?? null });
   });
+}
+
+/**
+ * DOMAIN.md "Paying after the period passed": a `pending` subscription whose first invoice is still
+ * unpaid when its period ends is expired, and that invoice voided in the same transaction, so that a
+ * later payment is refused (409) instead of buying a period that is over. Call after locking the
+ * subscription and its balances (the one lock order); answers the `invoice.voided` events to record.
+ */
+export async function voidUnpaidFirstInvoice(
+  tx: Tx,
+  subscription: SubscriptionRow,
+  now: Date,
+): Promise<OutboxEventDraft[]> {
+  const reason = `unpaid when its period ended (${subscription.current_period_end.toISOString()})`;
+  const unpaid = await lockIssuedInvoices(tx, subscription.id, 'subscription');
+  for (const invoice of unpaid)
+    await updateInvoice(tx, invoice.id, { status: 'void', voided_at: now, void_reason: reason });
+  return unpaid.map((invoice) => ({
+    type: 'invoice.voided',
+    clientId: invoice.client_id,
+    subjectId: invoice.id,
+    data: { ...invoiceEventData(invoice), reason },
+  }));
 }
 
 export async function invoiceViews(db: Executor, invoices: readonly InvoiceWithLines[]): Promise<InvoiceView[]> {

@@ -1,3 +1,4 @@
+import { canonicalJson } from '../canonical-json.js';
 import type { Executor } from '../db/knex.js';
 import {
   applyBalanceChanges,
@@ -10,7 +11,7 @@ import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { type InvoiceWithLines, invoicesByIds } from '../db/repositories/invoices.js';
 import { appendLedgerEntries } from '../db/repositories/ledger.js';
 import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
-import { findPackage, packagesByIds } from '../db/repositories/packages.js';
+import { findPackage, packageById, packagesByIds } from '../db/repositories/packages.js';
 import {
   insertPeriod,
   insertSubscription,
@@ -25,7 +26,12 @@ import { minorToJson } from '../domain/money.js';
 import { nthPeriod } from '../domain/period.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
-import { type SubscriptionView, toSubscriptionView } from '../views/subscription.js';
+import {
+  type SubscriptionSettings,
+  type SubscriptionView,
+  toSubscriptionSettings,
+  toSubscriptionView,
+} from '../views/subscription.js';
 import { grantPeriod } from './grant-period.js';
 import { packageInvoiceLine } from './invoice-lines.js';
 
@@ -190,6 +196,52 @@ export interface PatchSubscriptionInput {
   status?: 'active' | 'suspended' | undefined;
 }
 
+/** A subscription whose period runs (in use or suspended) can be set to cancel when it ends. */
+const CAN_SCHEDULE_CANCEL: ReadonlySet<SubscriptionRow['status']> = new Set(['active', 'suspended']);
+
+/**
+ * API.md: every subscription change has an event. `subscription.updated` carries the settings that
+ * changed, as the subscription's view shows them (`changes`, and `previous`); scheduling a cancel at
+ * period end is `subscription.cancel_scheduled` instead, wherever it is asked (PATCH or …/cancel),
+ * and taking it back is a change of a setting. A change that changes nothing records nothing.
+ */
+function settingsEvents(before: SubscriptionRow, after: SubscriptionRow, packagePrice: bigint): OutboxEventDraft[] {
+  const old = toSubscriptionSettings(before, packagePrice);
+  const next = toSubscriptionSettings(after, packagePrice);
+  const events: OutboxEventDraft[] = [];
+  const scheduled = !old.cancel_at_period_end && next.cancel_at_period_end;
+  if (scheduled) events.push(cancelScheduled(after));
+  const changed = (Object.keys(next) as Array<keyof SubscriptionSettings>).filter(
+    (key) => canonicalJson(old[key]) !== canonicalJson(next[key]) && !(scheduled && key === 'cancel_at_period_end'),
+  );
+  if (changed.length > 0) {
+    events.push({
+      type: 'subscription.updated',
+      clientId: after.client_id,
+      subjectId: after.id,
+      data: {
+        subscription_id: after.id,
+        client_id: after.client_id,
+        changes: Object.fromEntries(changed.map((key) => [key, next[key]])),
+        previous: Object.fromEntries(changed.map((key) => [key, old[key]])),
+      },
+    });
+  }
+  return events;
+}
+
+const cancelScheduled = (subscription: SubscriptionRow): OutboxEventDraft => ({
+  type: 'subscription.cancel_scheduled',
+  clientId: subscription.client_id,
+  subjectId: subscription.id,
+  data: {
+    subscription_id: subscription.id,
+    client_id: subscription.client_id,
+    status: subscription.status,
+    cancel_at: subscription.current_period_end.toISOString(),
+  },
+});
+
 export async function patchSubscription(
   db: Executor,
   id: string,
@@ -199,8 +251,24 @@ export async function patchSubscription(
   return transact(db, async (tx) => {
     const current = await lockSubscription(tx, id);
     if (!current) return fail('not_found', `no subscription "${id}"`);
-    if (input.cancel_at_period_end === false && current.status !== 'active' && current.cancel_at_period_end) {
+    if (
+      input.cancel_at_period_end === false &&
+      !CAN_SCHEDULE_CANCEL.has(current.status) &&
+      current.cancel_at_period_end
+    ) {
       return fail('conflict', `a ${current.status} subscription cannot be un-cancelled`);
+    }
+    if (
+      input.cancel_at_period_end === true &&
+      !current.cancel_at_period_end &&
+      !CAN_SCHEDULE_CANCEL.has(current.status)
+    ) {
+      return fail(
+        'conflict',
+        current.status === 'pending'
+          ? 'a pending subscription has no period running to cancel at; cancel it now'
+          : `a ${current.status} subscription cannot be set to cancel`,
+      );
     }
     const patch: Partial<SubscriptionRow> & { updated_at: Date } = { updated_at: now };
     const events: OutboxEventDraft[] = [];
@@ -229,7 +297,9 @@ export async function patchSubscription(
     if (input.auto_recharge?.max_per_period !== undefined)
       patch.auto_recharge_max_per_period = input.auto_recharge.max_per_period;
     const updated = await updateSubscription(tx, id, patch);
-    await recordEvents(tx, events, now);
+    const pkg = await packageById(tx, current.package_id);
+    if (!pkg) return fail('not_found', `package ${current.package_id} is gone`);
+    await recordEvents(tx, [...events, ...settingsEvents(current, updated, pkg.price)], now);
     return ok(updated);
   });
 }
@@ -242,7 +312,9 @@ export interface CancelContext {
 
 /**
  * DOMAIN.md "Cancel": `now` voids what remains at once; `period_end` lets the period run out and
- * stops renewals. Cancelling twice the same way answers the same subscription.
+ * stops renewals — for a suspended subscription too, whose period runs on while it is suspended
+ * (the expiry sweep cancels it at the end). Cancelling twice the same way answers the same
+ * subscription.
  */
 export async function cancelSubscription(
   db: Executor,
@@ -256,11 +328,13 @@ export async function cancelSubscription(
     if (current.status === 'cancelled') return ok(current);
     if (current.status === 'expired') return fail('conflict', 'the subscription has expired already');
 
-    if (at === 'period_end' && current.status === 'active') {
+    if (at === 'period_end' && CAN_SCHEDULE_CANCEL.has(current.status)) {
       if (current.cancel_at_period_end) return ok(current);
-      return ok(await updateSubscription(tx, id, { cancel_at_period_end: true, updated_at: context.now }));
+      const updated = await updateSubscription(tx, id, { cancel_at_period_end: true, updated_at: context.now });
+      await recordEvents(tx, [cancelScheduled(updated)], context.now);
+      return ok(updated);
     }
-    // `now`, or a pending/suspended subscription that has no period to run out
+    // `now`, or a pending subscription, which has no period running to cancel at
     const updated = await updateSubscription(tx, id, {
       status: 'cancelled',
       cancelled_at: context.now,

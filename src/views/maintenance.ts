@@ -2,13 +2,20 @@ import { z } from 'zod';
 import type { Violation } from '../domain/invariants.js';
 import { describes } from '../schemas/describes.js';
 
-/** What the `expire` job answers: what one sweep expired, rolled over, ended. */
+/** What the `expire` job answers: what one sweep renewed, expired, rolled over, ended. */
 export interface ExpiryResult {
   as_of: string;
+  /** Auto-renewing subscriptions whose period had ended unrenewed, renewed before anything expired. */
+  subscriptions_renewed: number;
   balances_expired: number;
+  /** Expired balances that gave units to a rollover balance. */
   balances_rolled_over: number;
   subscriptions_expired: number;
   subscriptions_cancelled: number;
+  /** Unpaid first invoices of pending subscriptions that lapsed. */
+  invoices_voided: number;
+  /** Auto-renewing subscriptions left as they are because their renewal failed (logged; the next sweep tries again). */
+  subscriptions_awaiting_renewal: number;
 }
 
 /** What the `notify` job answers: the events it sent. */

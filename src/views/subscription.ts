@@ -74,19 +74,10 @@ export function toSubscriptionView(row: SubscriptionRow, rel: SubscriptionRelati
     activation: row.activation,
     current_period_start: row.current_period_start.toISOString(),
     current_period_end: row.current_period_end.toISOString(),
-    auto_renew: row.auto_renew,
-    price: minorToJson(row.price_override ?? rel.pkg.price),
-    price_source: row.price_override === null ? 'package' : 'subscription',
+    ...toSubscriptionSettings(row, rel.pkg.price),
     recharge_price: minorToJson(rel.pkg.recharge_price ?? rel.pkg.price),
     currency: row.currency,
     validity: { count: row.validity_count, unit: row.validity_unit },
-    apply_package_changes: row.apply_package_changes,
-    cancel_at_period_end: row.cancel_at_period_end,
-    auto_recharge: {
-      enabled: row.auto_recharge_enabled,
-      threshold_percent: row.auto_recharge_threshold_percent,
-      max_per_period: row.auto_recharge_max_per_period,
-    },
     renewal_count: row.renewal_count,
     items: rel.items.map((item) => {
       const creditType = need(rel.creditTypes.get(item.credit_type_id), `credit type ${item.credit_type_id}`);
@@ -100,7 +91,6 @@ export function toSubscriptionView(row: SubscriptionRow, rel: SubscriptionRelati
         }
       : {}),
     ...(rel.invoice ? { invoice: toInvoiceView(rel.invoice, rel.client, rel.creditTypes) } : {}),
-    metadata: row.metadata,
     activated_at: row.activated_at?.toISOString() ?? null,
     cancelled_at: row.cancelled_at?.toISOString() ?? null,
     expired_at: row.expired_at?.toISOString() ?? null,
@@ -108,3 +98,29 @@ export function toSubscriptionView(row: SubscriptionRow, rel: SubscriptionRelati
     updated_at: row.updated_at.toISOString(),
   };
 }
+
+/** The settings of a subscription, as its view shows them: what `subscription.updated` reports. */
+export type SubscriptionSettings = Pick<
+  SubscriptionView,
+  | 'auto_renew'
+  | 'price'
+  | 'price_source'
+  | 'apply_package_changes'
+  | 'cancel_at_period_end'
+  | 'auto_recharge'
+  | 'metadata'
+>;
+
+export const toSubscriptionSettings = (row: SubscriptionRow, packagePrice: bigint): SubscriptionSettings => ({
+  auto_renew: row.auto_renew,
+  price: minorToJson(row.price_override ?? packagePrice),
+  price_source: row.price_override === null ? 'package' : 'subscription',
+  apply_package_changes: row.apply_package_changes,
+  cancel_at_period_end: row.cancel_at_period_end,
+  auto_recharge: {
+    enabled: row.auto_recharge_enabled,
+    threshold_percent: row.auto_recharge_threshold_percent,
+    max_per_period: row.auto_recharge_max_per_period,
+  },
+  metadata: row.metadata,
+});

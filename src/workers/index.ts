@@ -47,7 +47,7 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
   };
 
   // Every handler is idempotent (the database refuses a second effect), so a job may safely run
-  // again: after a worker dies its jobs are taken back once their lock runs out (JOB_LOCK_MS), and
+  // again: after a worker dies its jobs are taken back soon after their lock runs out (JOB_LOCK_MS), and
   // a job that stalls a few times (a crash, then a Redis restart) is run again rather than failed.
   // After a Redis connection error BullMQ waits runRetryDelay before fetching again (15 s by
   // default); a second is enough and shortens the recovery after a Redis restart.
@@ -55,7 +55,9 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     connection,
     prefix,
     lockDuration: app.config.JOB_LOCK_MS,
-    stalledInterval: app.config.JOB_LOCK_MS,
+    // a job without a live lock is seen twice by this check before it goes back to wait: checking
+    // every half lock takes a dead worker's jobs back about one lock after its last renewal
+    stalledInterval: Math.max(500, Math.round(app.config.JOB_LOCK_MS / 2)),
     maxStalledCount: 10,
     runRetryDelay: 1_000,
   };

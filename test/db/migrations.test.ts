@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSchemaCurrent, migrateLatest, migrateRollbackAll } from '../../src/db/migrate.js';
+import { migrationSource } from '../../migrations/index.js';
+import { isSchemaCurrent, MIGRATIONS_TABLE, migrateLatest, migrateRollbackAll } from '../../src/db/migrate.js';
 import { createEmptyDatabase, type TestDatabase } from '../helpers/database.js';
 
 let database: TestDatabase;
@@ -166,5 +167,24 @@ describe('migrations', () => {
     await expect(
       db('consumptions').insert({ ...consumption, id: '00000000-0000-4000-8000-00000000000a' }),
     ).rejects.toMatchObject({ code: '23505' });
+  });
+
+  it('0011 records the lapses the subscriptions remember (expired_at), so the renewals report keeps counting them', async () => {
+    const db = database.db;
+    const options = { migrationSource, tableName: MIGRATIONS_TABLE };
+    expect(await db.migrate.down(options)).toEqual([expect.any(Number), ['0011_subscription_lapses']]);
+    // a subscription that lapsed and was renewed since: active again, its expired_at remembers the lapse
+    const lapsedAt = new Date('2026-03-01T00:00:00.000Z');
+    await db('subscriptions').where({ id: '00000000-0000-4000-8000-000000000005' }).update({ expired_at: lapsedAt });
+    expect(await db.migrate.up(options)).toEqual([expect.any(Number), ['0011_subscription_lapses']]);
+    expect(await db('subscription_lapses')).toEqual([
+      {
+        subscription_id: '00000000-0000-4000-8000-000000000005',
+        period_end: lapsedAt,
+        client_id: '00000000-0000-4000-8000-000000000001',
+        package_id: '00000000-0000-4000-8000-000000000004',
+        expired_at: lapsedAt,
+      },
+    ]);
   });
 });

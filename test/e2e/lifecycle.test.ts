@@ -199,8 +199,18 @@ describe('recharge', () => {
     const { awaitOutcome } = await import('../../src/commands/index.js');
     const outcome = await awaitOutcome(app.ctx, 'recharge', jobId, { timeoutMs: 15_000, untilAdded: true });
     expect(outcome).toMatchObject({ state: 'completed', value: { status: 'recharged', auto: true } });
-    // spend the recharge below its threshold too: the cap (1 a period) stops a second one
+    if (outcome.state !== 'completed') return;
+    const rechargeBalance = outcome.value.balances[0]!;
+    // spend the recharge below its threshold too: it asks for a second recharge, which the cap (1 a period) stops
     expect((await consume(client.id, 13, 'auto-2')).status).toBe(200);
+    const second = await awaitOutcome(app.ctx, 'recharge', `recharge|${sub.id}|auto-${rechargeBalance.id}`, {
+      timeoutMs: 15_000,
+      untilAdded: true,
+    });
+    expect(second).toEqual({
+      state: 'completed',
+      value: expect.objectContaining({ status: 'skipped', reason: 'max_per_period (1) reached', auto: true }),
+    });
     const recharges = await app.database.db('recharges').where({ subscription_id: sub.id, auto: true });
     expect(recharges).toHaveLength(1);
   });

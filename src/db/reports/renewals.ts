@@ -14,7 +14,9 @@ export interface RenewalsParams {
 /**
  * `renewals`: per day/week/month and currency, how many subscriptions were started (their initial
  * period), renewed (a renewal period), recharged, and expired, and the revenue of each kind from
- * the invoices issued in the bucket (void invoices left out).
+ * the invoices issued in the bucket (void invoices left out). Every part counts a record that is
+ * never rewritten — expirations come from `subscription_lapses`, not from the subscriptions' status
+ * today — so a bucket of the past keeps its figures when a lapsed subscription is renewed later.
  */
 export function renewalsStatement(p: RenewalsParams): ReportStatement {
   // the same subscription filter on every part of the union
@@ -34,9 +36,9 @@ export function renewalsStatement(p: RenewalsParams): ReportStatement {
         FROM recharges r JOIN subscriptions s ON s.id = r.subscription_id
        WHERE r.created_at >= ? AND r.created_at <= ?${and}
       UNION ALL
-      SELECT s.expired_at, s.currency, 'expiration', 0
-        FROM subscriptions s
-       WHERE s.status = 'expired' AND s.expired_at >= ? AND s.expired_at <= ?${and}
+      SELECT l.expired_at, s.currency, 'expiration', 0
+        FROM subscription_lapses l JOIN subscriptions s ON s.id = l.subscription_id
+       WHERE l.expired_at >= ? AND l.expired_at <= ?${and}
       UNION ALL
       SELECT i.issued_at, i.currency, 'revenue_' || i.kind, i.total
         FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id

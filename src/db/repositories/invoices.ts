@@ -101,6 +101,22 @@ export async function invoicesByIds(db: Executor, ids: readonly string[]): Promi
   return new Map((await attachLines(db, rows)).map((r) => [r.id, r]));
 }
 
+/**
+ * Locks the subscription's invoices of `kind` still `issued` (unpaid, not void), by id. Take after
+ * the subscription and its balances (the one lock order).
+ */
+export async function lockIssuedInvoices(
+  db: Executor,
+  subscriptionId: string,
+  kind: InvoiceKind,
+): Promise<InvoiceWithLines[]> {
+  const rows = (await db('invoices')
+    .where({ subscription_id: subscriptionId, kind, status: 'issued' })
+    .orderBy('id')
+    .forUpdate()) as InvoiceRow[];
+  return attachLines(db, rows);
+}
+
 export async function updateInvoice(db: Executor, id: string, patch: Partial<InvoiceRow>): Promise<void> {
   await db('invoices').where({ id }).update(patch);
 }

@@ -78,17 +78,24 @@ export async function lockSubscriptions(tx: Tx, ids: readonly string[]): Promise
 }
 
 /**
- * Up to `limit` subscriptions (ids, ascending) with something for the expiry sweep at `asOf`: a live
- * balance past its expiry, or a period that ended without renewal.
+ * Up to `limit` subscriptions (ids, ascending, after `after`) with something for the expiry sweep at
+ * `asOf`: a live balance past its expiry, or a period that ended without renewal. The sweep pages by
+ * id, so a subscription it leaves as it is (one awaiting its renewal) is not handed back to it.
  */
-export async function dueSubscriptionIds(db: Executor, asOf: Date, limit: number): Promise<string[]> {
+export async function dueSubscriptionIds(
+  db: Executor,
+  asOf: Date,
+  page: { after?: string | undefined; limit: number },
+): Promise<string[]> {
+  const after = page.after ?? '00000000-0000-0000-0000-000000000000';
   const result = await db.raw<{ rows: Array<{ id: string }> }>(
     `SELECT id FROM (
-       SELECT DISTINCT subscription_id AS id FROM balances WHERE status = 'active' AND expires_at <= ?
+       SELECT DISTINCT subscription_id AS id FROM balances WHERE status = 'active' AND expires_at <= ? AND subscription_id > ?
        UNION
-       SELECT id FROM subscriptions WHERE status IN ('active', 'pending', 'suspended') AND current_period_end <= ?
+       SELECT id FROM subscriptions
+        WHERE status IN ('active', 'pending', 'suspended') AND current_period_end <= ? AND id > ?
      ) due ORDER BY id LIMIT ?`,
-    [asOf, asOf, limit],
+    [asOf, after, asOf, after, page.limit],
   );
   return result.rows.map((r) => r.id);
 }
@@ -184,7 +191,7 @@ export async function listSubscriptions(
 
 /**
  * Auto-renewing live subscriptions whose period ends before `before`, a page at a time by id (the
- * nightly sweep renews them).
+ * nightly sweep renews them, and the expiry sweep those whose period has ended).
  */
 export async function dueForRenewal(
   db: Executor,

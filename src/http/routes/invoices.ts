@@ -61,12 +61,12 @@ export const invoiceRoutes: AnyRoute[] = [
     tag: 'invoices',
     summary: 'Record the payment of an invoice',
     description:
-      'Paying again answers the same invoice. Paying the first invoice of an `activation=on_payment` subscription activates it.',
+      'Paying again answers the same invoice. Paying the first invoice of an `activation=on_payment` subscription activates it. A void invoice cannot be paid (409) — among them the first invoice of a pending subscription whose period ended unpaid, which the expiry sweep voids when it expires the subscription (refused from the moment that period ends, even before the sweep ran): a payment never buys a period that is over.',
     params: idParams,
     responses: {
       200: { description: 'Paid', schema: invoiceView },
       404: { description: 'No such invoice' },
-      409: { description: 'The invoice is void' },
+      409: { description: 'The invoice is void (voided by hand, or unpaid when its pending subscription lapsed)' },
     },
     handler: async ({ params, db, app, auth }) =>
       replyWith(

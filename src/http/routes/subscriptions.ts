@@ -175,11 +175,17 @@ export const subscriptionRoutes: AnyRoute[] = [
     access: 'write',
     tag: 'subscriptions',
     summary: 'Change auto-renewal, its own price, auto-recharge settings; suspend or resume',
+    description:
+      'Records one `subscription.updated` event with the settings that changed (`changes`: their new values as this view shows them; `previous`: what they were); a change that changes nothing records none. Setting `cancel_at_period_end` (an active or suspended subscription) records `subscription.cancel_scheduled` instead; suspending and resuming record `subscription.suspended` / `subscription.resumed`.',
     params: idParams,
     body: patchBody,
     responses: {
       200: { description: 'Updated', schema: subscriptionSchema },
       404: { description: 'No such subscription' },
+      409: {
+        description:
+          'A state change that is not allowed (suspend what is not active, set a pending, expired or cancelled subscription to cancel at period end, …)',
+      },
     },
     handler: async ({ params, body, db, app }) => {
       if (!isUuid(params.id)) return notFound(params.id);
@@ -194,6 +200,8 @@ export const subscriptionRoutes: AnyRoute[] = [
     access: 'write',
     tag: 'subscriptions',
     summary: 'Cancel now (remaining units are voided) or at period end (no renewal)',
+    description:
+      '`period_end` (the default) lets the period of an active or suspended subscription run out and stops its renewals: the balances stay until then, `subscription.cancel_scheduled` is recorded, and the expiry sweep cancels it when the period ends (`subscription.cancelled`). A pending subscription has no period running: it is cancelled at once either way. Asking again answers the same subscription.',
     params: idParams,
     body: z.strictObject({
       at: z.enum(['now', 'period_end']).default('period_end'),

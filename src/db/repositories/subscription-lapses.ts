@@ -1,0 +1,20 @@
+import type { Executor } from '../knex.js';
+
+/** A subscription that lapsed: its period ended without renewal and the expiry sweep expired it. */
+export interface SubscriptionLapseRow {
+  subscription_id: string;
+  /** The end of the period that lapsed. */
+  period_end: Date;
+  client_id: string;
+  package_id: string;
+  /** When the sweep expired it (the renewals report buckets expirations by this). */
+  expired_at: Date;
+}
+
+/**
+ * Records a lapse, in the transaction that expires the subscription. A period lapses once: recording
+ * it again changes nothing.
+ */
+export async function recordLapse(db: Executor, lapse: SubscriptionLapseRow): Promise<void> {
+  await db('subscription_lapses').insert(lapse).onConflict(['subscription_id', 'period_end']).ignore();
+}
