@@ -80,6 +80,11 @@ const configSchema = z.object({
    * 5 s brings a crashed process's accepted work back within about 10 s of its death.
    */
   JOB_LOCK_MS: intFromEnv(1_000, 600_000, 5_000),
+  /**
+   * How often a job that fails for an unexpected reason is tried (with exponential backoff) before it
+   * fails for good. A job that can never apply fails at once whatever this says.
+   */
+  JOB_ATTEMPTS: intFromEnv(1, 100, 8),
   WEBHOOK_TIMEOUT_MS: intFromEnv(100, 60_000, 10_000),
   WEBHOOK_MAX_ATTEMPTS: intFromEnv(1, 50, 12),
   /** First retry delay of a failed delivery; each next one doubles (BullMQ exponential backoff). */

@@ -6,7 +6,7 @@ import { createDb } from './db/knex.js';
 import { createSqlPool } from './db/sql-client.js';
 import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
-import { closeQueues, createQueues } from './queue/queues.js';
+import { closeQueues, createQueues, jobOptions } from './queue/queues.js';
 import { createRedis } from './queue/redis.js';
 import { RefResolver } from './services/ref-resolver.js';
 
@@ -51,7 +51,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     `credits-consumption:${process.pid}`,
   );
   const redis = createRedis(options.redisUrl, 'producer');
-  const queues = createQueues(redis, options.config.BULL_PREFIX);
+  const queues = createQueues(redis, options.config.BULL_PREFIX, jobOptions(options.config.JOB_ATTEMPTS));
   const ctx: AppContext = {
     config: options.config,
     db,

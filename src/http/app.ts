@@ -10,6 +10,7 @@ import { httpMetrics } from '../metrics.js';
 import { zodProblems } from '../schemas/problems.js';
 import { type AuthContext, hasScope, presentedKey } from './auth.js';
 import { IDEMPOTENCY_HEADER, runIdempotent } from './idempotency.js';
+import { jsonBody } from './json-body.js';
 import { problemBody, problemFromFailure, sendProblem } from './problem.js';
 import { keyRateLimit } from './rate-limit.js';
 import { refuseUnstorableText } from './refuse-unstorable-text.js';
@@ -221,9 +222,8 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   // Security headers on every answer. The pages set their own Content-Security-Policy (/ui strict,
   // /docs its own); Bull Board's page needs inline scripts, so none is set here.
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
-  app.use(
-    express.json({ limit: ctx.config.BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }),
-  );
+  // JSON.parse, except that a number a double would round is kept as its decimal text (json-body.ts)
+  app.use(jsonBody(ctx.config.BODY_LIMIT));
   // the pages take ids from their paths and queries too (their forms are checked by their schemas)
   app.use('/ui', refuseUnstorableText);
 

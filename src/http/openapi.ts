@@ -1,5 +1,6 @@
 import { type ZodType, z } from 'zod';
-import type { AnyRoute } from './route.js';
+import { DEFAULT_PROBLEMS, problemSchema } from './problem-schemas.js';
+import type { AnyRoute, ResponseSpec } from './route.js';
 
 /**
  * The OpenAPI 3.1 document, generated from the same zod schemas that validate requests and shape
@@ -7,36 +8,6 @@ import type { AnyRoute } from './route.js';
  * components, referenced by `$ref`.
  */
 type Json = Record<string, unknown>;
-
-const problemSchema: Json = {
-  type: 'object',
-  required: ['type', 'title', 'status', 'detail', 'code'],
-  properties: {
-    type: { type: 'string' },
-    title: { type: 'string' },
-    status: { type: 'integer' },
-    detail: { type: 'string' },
-    code: {
-      type: 'string',
-      enum: [
-        'validation_failed',
-        'not_found',
-        'conflict',
-        'idempotency_conflict',
-        'insufficient_balance',
-        'unauthorized',
-        'forbidden',
-        'rate_limited',
-        'unavailable',
-        'payload_too_large',
-      ],
-    },
-    errors: {
-      type: 'array',
-      items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } },
-    },
-  },
-};
 
 function rewriteRefs(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(rewriteRefs);
@@ -94,34 +65,51 @@ function parametersOf(route: AnyRoute, components: Json): Json[] {
   return parameters;
 }
 
+/**
+ * What a route may answer: what it declares, and the problems every route can answer besides — bad
+ * input or a stray body (422), a body over BODY_LIMIT (413), an unexpected failure (500), and for a
+ * route behind a key, no key (401), a small scope (403), the rate limit (429) and an outage (503).
+ */
+function responsesOf(route: AnyRoute): Record<number, ResponseSpec> {
+  const declared: Record<number, ResponseSpec> = { ...route.responses };
+  const always = [413, 422, 500, ...(route.access === 'public' ? [] : [401, 403, 429, 503])];
+  for (const status of always) declared[status] ??= DEFAULT_PROBLEMS[status]!;
+  if (route.access !== 'public')
+    declared[403] = { ...declared[403]!, description: `The key lacks the \`${route.access}\` scope` };
+  return declared;
+}
+
+const isJsonType = (type: string): boolean => /^application\/(?:[\w.+-]+\+)?json$/.test(type);
+
+/**
+ * One response: its media types, each with its schema. A problem status without a schema of its
+ * own gets the default problem of that status; a text type without one is a string.
+ */
+function responseOf(status: number, spec: ResponseSpec, components: Json): Json {
+  const problem = status >= 400;
+  const schema = spec.schema ?? (problem ? (DEFAULT_PROBLEMS[status]?.schema ?? problemSchema) : undefined);
+  const types =
+    spec.contentType === undefined
+      ? schema
+        ? [problem ? 'application/problem+json' : 'application/json']
+        : []
+      : [spec.contentType].flat();
+  const content: Json = {};
+  for (const type of types) {
+    content[type] = {
+      schema: isJsonType(type) ? (schema ? schemaOf(schema, 'output', components) : {}) : { type: 'string' },
+    };
+  }
+  return { description: spec.description, ...(types.length > 0 ? { content } : {}) };
+}
+
 export function buildOpenApi(routes: readonly AnyRoute[], info: { version: string }): Json {
   const components: Json = {};
   const paths: Record<string, Json> = {};
   for (const route of routes) {
     const responses: Json = {};
-    for (const [status, spec] of Object.entries(route.responses)) {
-      const contentType = spec.contentType ?? (Number(status) >= 400 ? 'application/problem+json' : 'application/json');
-      responses[status] = {
-        description: spec.description,
-        ...(spec.schema ? { content: { [contentType]: { schema: schemaOf(spec.schema, 'output', components) } } } : {}),
-      };
-    }
-    if (route.access !== 'public') {
-      responses['401'] ??= {
-        description: 'No key, or a key that is not valid',
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-      };
-      responses['403'] ??= {
-        description: `The key lacks the \`${route.access}\` scope`,
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-      };
-    }
-    if (route.body || route.query || route.params) {
-      responses['422'] ??= {
-        description: 'Invalid input (see `errors`)',
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-      };
-    }
+    for (const [status, spec] of Object.entries(responsesOf(route)).sort(([a], [b]) => Number(a) - Number(b)))
+      responses[status] = responseOf(Number(status), spec, components);
     paths[route.path] ??= {};
     paths[route.path]![route.method] = {
       summary: route.summary,
@@ -142,7 +130,7 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
       responses,
     };
   }
-  components.Problem = problemSchema;
+  schemaOf(problemSchema, 'output', components);
   return {
     openapi: '3.1.0',
     info: {

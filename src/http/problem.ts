@@ -49,6 +49,13 @@ export function problemBody(
   errors?: FieldProblem[],
   extra?: Record<string, unknown>,
 ): ProblemBody {
+  // API.md: `errors` lists the field problems of a 422; one found without a field is the request's
+  const fields =
+    errors && errors.length > 0
+      ? errors
+      : code === 'validation_failed'
+        ? [{ field: '(request)', message: detail }]
+        : undefined;
   return {
     ...extra,
     type: `urn:credits:problem:${code}`,
@@ -56,7 +63,7 @@ export function problemBody(
     status: STATUS_OF[code],
     detail,
     code,
-    ...(errors && errors.length > 0 ? { errors } : {}),
+    ...(fields ? { errors: fields } : {}),
   };
 }
 

@@ -39,8 +39,10 @@ export interface RouteContext<P, Q, B> {
 
 export interface ResponseSpec {
   description: string;
+  /** The body's schema (of its JSON media types); a problem status without one gets its default problem. */
   schema?: ZodType;
-  contentType?: string;
+  /** Media types other than application/json (problems: application/problem+json); several when it varies. */
+  contentType?: string | readonly string[];
 }
 
 export interface RouteSpec<P extends ZodType = ZodType, Q extends ZodType = ZodType, B extends ZodType = ZodType> {

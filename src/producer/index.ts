@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { z } from 'zod';
 import { JOBS, type JobData, type JobName, jobIdOf } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
-import { DEFAULT_JOB_OPTIONS } from '../queue/queues.js';
+import { jobOptions } from '../queue/queues.js';
 import { redisOptions } from '../queue/redis.js';
 
 /**
@@ -29,6 +29,8 @@ export interface CreditsProducerOptions {
   prefix?: string;
   /** Source of `accepted_at`; default the system clock. */
   now?: () => Date;
+  /** Tries of a job that fails unexpectedly; match the service's JOB_ATTEMPTS (default 8). */
+  attempts?: number;
 }
 
 export class ProducerValidationError extends Error {
@@ -53,6 +55,7 @@ export class CreditsProducer {
   private readonly queues = new Map<QueueName, Queue>();
   private readonly prefix: string;
   private readonly now: () => Date;
+  private readonly defaultJobOptions: JobsOptions;
 
   constructor(options: CreditsProducerOptions) {
     this.ownsConnection = typeof options.connection === 'string';
@@ -63,6 +66,7 @@ export class CreditsProducer {
     if (this.ownsConnection) this.connection.on('error', () => {});
     this.prefix = options.prefix ?? '{credits}';
     this.now = options.now ?? (() => new Date());
+    this.defaultJobOptions = jobOptions(options.attempts);
   }
 
   /** Reports one use (a `consume` job). */
@@ -140,7 +144,7 @@ export class CreditsProducer {
       queue = new Queue(name, {
         connection: this.connection,
         prefix: this.prefix,
-        defaultJobOptions: DEFAULT_JOB_OPTIONS,
+        defaultJobOptions: this.defaultJobOptions,
       });
       // connection errors reach the caller as rejected calls; without a listener BullMQ prints them
       queue.on('error', () => {});

@@ -6,21 +6,26 @@ export type QueueSet = Record<QueueName, Queue>;
 /** `?wait=true` listeners, each on a connection of its own (BullMQ leaves a connection it was given open). */
 export type QueueEventsSet = Partial<Record<QueueName, { events: QueueEvents; connection: Redis }>>;
 
+/** Attempts of a job that fails for an unexpected reason, unless JOB_ATTEMPTS says otherwise. */
+export const DEFAULT_JOB_ATTEMPTS = 8;
+
 /**
- * Defaults for every job: a few attempts with exponential backoff for transient failures (a
- * permanent one is thrown as UnrecoverableError and not retried), and bounded history in Redis.
+ * Defaults for every job: `attempts` with exponential backoff for transient failures (a permanent
+ * one is thrown as UnrecoverableError and not retried), and bounded history in Redis.
  */
-export const DEFAULT_JOB_OPTIONS: JobsOptions = {
-  attempts: 8,
+export const jobOptions = (attempts: number = DEFAULT_JOB_ATTEMPTS): JobsOptions => ({
+  attempts,
   backoff: { type: 'exponential', delay: 500 },
   removeOnComplete: { age: 3_600, count: 5_000 },
   removeOnFail: { age: 7 * 86_400, count: 10_000 },
-};
+});
 
-export function createQueues(connection: Redis, prefix: string): QueueSet {
+export const DEFAULT_JOB_OPTIONS: JobsOptions = jobOptions();
+
+export function createQueues(connection: Redis, prefix: string, defaultJobOptions = DEFAULT_JOB_OPTIONS): QueueSet {
   return Object.fromEntries(
     QUEUE_NAMES.map((name) => {
-      const queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+      const queue = new Queue(name, { connection, prefix, defaultJobOptions });
       // every `?wait=true` request listens for the queue closing while it waits
       queue.setMaxListeners(0);
       // connection errors reach the callers as rejected calls (the API answers 503); without a

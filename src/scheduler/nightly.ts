@@ -4,6 +4,7 @@ import { dueForRenewal } from '../db/repositories/subscriptions.js';
 import type { JobName, MaintenanceJobName } from '../jobs/definitions.js';
 import { renewalFingerprint } from '../jobs/renew.js';
 import { nightlyReportsHook } from '../reports/nightly.js';
+import type { VerifyResult } from '../views/maintenance.js';
 import { renewalLookaheadMs } from './renewal-lookahead.js';
 
 /** A job the sweep waits for. */
@@ -78,7 +79,7 @@ export interface NightlyReport {
   as_of: string;
   phases: PhaseReport[];
   /** The verify job's result, when it finished in time. */
-  verify?: unknown;
+  verify?: VerifyResult;
 }
 
 async function settle(
@@ -135,7 +136,12 @@ export async function runNightly(
   if (options.reports !== false) events.push(...(await nightlyReportsHook(app, at)));
   await run('events', events);
   const [verify] = await run('verify', [await enqueueMaintenance(app, 'verify', at)]);
-  const report: NightlyReport = { as_of: at.toISOString(), phases, ...(verify !== undefined ? { verify } : {}) };
+  // the verify job's return value (src/jobs/verify.ts)
+  const report: NightlyReport = {
+    as_of: at.toISOString(),
+    phases,
+    ...(verify !== undefined ? { verify: verify as VerifyResult } : {}),
+  };
   app.log.info(
     { asOf: report.as_of, phases: phases.map((p) => `${p.phase}:${p.completed}/${p.jobs}`) },
     'nightly sweep done',

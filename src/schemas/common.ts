@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DOUBLE_EXACT_DIGITS, isExactNumber } from '../domain/exact-number.js';
 import { MAX_MINOR } from '../domain/money.js';
 import { isStorableText, UNSTORABLE_MESSAGE } from '../domain/storable-text.js';
 
@@ -12,7 +13,12 @@ export const storableText = () => z.string().refine(isStorableText, UNSTORABLE_M
 /** A credit type, package or client named by its id or its code / external_ref. */
 export const refSchema = storableText().trim().min(1, 'is required').max(200);
 
-/** A quantity as it arrives: a JSON number or a decimal string. Its precision is checked against the credit type. */
+/**
+ * A quantity as it arrives: a JSON number or a decimal string. Its precision is checked against the
+ * credit type. A number past 15 significant digits may already be another number than the one that was
+ * written (domain/exact-number.ts): it is refused, never rounded — such a quantity is sent as a string.
+ * (The API reads those numbers from the body's text and hands them on as strings: json-body.ts.)
+ */
 export const quantityInput = z
   .union(
     [
@@ -26,8 +32,12 @@ export const quantityInput = z
       error: 'must be a decimal number, as a JSON number or a string such as "2.5"',
     },
   )
+  .refine((value) => typeof value !== 'number' || isExactNumber(value), {
+    error: `has more than ${DOUBLE_EXACT_DIGITS} significant digits, more than a JSON number keeps exactly: send it as a decimal string`,
+  })
   .meta({
-    description: 'Decimal quantity, e.g. "2.5" or 2.5; at most the credit type\'s decimals.',
+    description:
+      'Decimal quantity, e.g. "2.5" or 2.5; at most the credit type\'s decimals. Never rounded: a JSON number of more than 15 significant digits is read from the body\'s text (a job pushed into a queue must send it as a string).',
     examples: ['2.5', 100],
   });
 

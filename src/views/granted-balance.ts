@@ -1,14 +1,18 @@
+import { z } from 'zod';
 import type { BalanceRow } from '../db/repositories/balances.js';
 import { formatQuantity } from '../domain/quantity.js';
 
 /** A balance as a renewal or a recharge answers it: what was granted, from when, until when. */
-export interface GrantedBalanceView {
-  id: string;
-  credit_type: string;
-  granted: string;
-  valid_from: string;
-  expires_at: string;
-}
+export const grantedBalanceView = z
+  .object({
+    id: z.uuid(),
+    credit_type: z.string().meta({ description: "The credit type's code." }),
+    granted: z.string(),
+    valid_from: z.string(),
+    expires_at: z.string(),
+  })
+  .meta({ id: 'GrantedBalance' });
+export type GrantedBalanceView = z.infer<typeof grantedBalanceView>;
 
 export function toGrantedBalanceViews(
   balances: readonly BalanceRow[],

@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import type { Violation } from '../domain/invariants.js';
+import { describes } from '../schemas/describes.js';
 
 /** What the `expire` job answers: what one sweep renewed, expired, rolled over, ended. */
 export interface ExpiryResult {
@@ -41,6 +43,25 @@ export interface VerifyReport {
 }
 
 export type VerifyResult = VerifyReport & { as_of: string };
+
+/** The verify report as POST /v1/admin/verify answers it (and, with `as_of`, the `verify` job). */
+export const verifyReportSchema = describes<VerifyResult | VerifyReport>()(
+  z
+    .object({
+      checked: z.object({ balances: z.number().int(), consumptions: z.number().int(), invoices: z.number().int() }),
+      violations: z.array(
+        z.object({
+          invariant: z.string().meta({ description: 'Which invariant of DOMAIN.md, e.g. `balance_ledger_sum`.' }),
+          subject: z.string(),
+          detail: z.string(),
+        }),
+      ),
+      violationCount: z.number().int(),
+      ok: z.boolean(),
+      as_of: z.string().optional(),
+    })
+    .meta({ id: 'VerifyReport' }),
+);
 
 /** What the `deliver` job answers for one webhook delivery. */
 export interface DeliveryResult {

@@ -1,16 +1,21 @@
-import type { GrantedBalanceView } from './granted-balance.js';
+import { z } from 'zod';
+import { grantedBalanceView } from './granted-balance.js';
 
 /** What a `recharge` job answers, and POST /v1/subscriptions/{id}/recharge with `?wait=true`. */
-export interface RechargeResult {
-  recharge_id: string | null;
-  subscription_id: string;
-  /** `recharged`, or `skipped` when an automatic recharge is off or has reached max_per_period. */
-  status: 'recharged' | 'skipped';
-  reason?: string;
-  auto: boolean;
-  invoice_id: string | null;
-  price: number;
-  currency: string;
-  balances: GrantedBalanceView[];
-  replayed: boolean;
-}
+export const rechargeResultSchema = z
+  .object({
+    recharge_id: z.uuid().nullable(),
+    subscription_id: z.uuid(),
+    status: z.enum(['recharged', 'skipped']).meta({
+      description: '`skipped` when an automatic recharge is off or has reached max_per_period.',
+    }),
+    reason: z.string().optional(),
+    auto: z.boolean(),
+    invoice_id: z.uuid().nullable(),
+    price: z.number().int().meta({ description: 'Minor units.' }),
+    currency: z.string(),
+    balances: z.array(grantedBalanceView),
+    replayed: z.boolean(),
+  })
+  .meta({ id: 'RechargeResult' });
+export type RechargeResult = z.infer<typeof rechargeResultSchema>;

@@ -1,21 +1,25 @@
+import { z } from 'zod';
 import type { BalanceRow } from '../db/repositories/balances.js';
 import { minorToJson } from '../domain/money.js';
-import { type GrantedBalanceView, toGrantedBalanceViews } from './granted-balance.js';
+import { grantedBalanceView, toGrantedBalanceViews } from './granted-balance.js';
 
 /** What a `renew` job answers, and POST /v1/subscriptions/{id}/renew with `?wait=true`. */
-export interface RenewalResult {
-  subscription_id: string;
-  /** `renewed`, or `already_renewed` when this period was renewed before (nothing was granted again). */
-  status: 'renewed' | 'already_renewed';
-  period_start: string;
-  period_end: string;
-  /** The period started now because the subscription had expired. */
-  late: boolean;
-  invoice_id: string | null;
-  price: number;
-  currency: string;
-  balances: GrantedBalanceView[];
-}
+export const renewalResultSchema = z
+  .object({
+    subscription_id: z.uuid(),
+    status: z.enum(['renewed', 'already_renewed']).meta({
+      description: '`already_renewed` when this period was renewed before (nothing was granted again).',
+    }),
+    period_start: z.string(),
+    period_end: z.string(),
+    late: z.boolean().meta({ description: 'The period started now because the subscription had expired.' }),
+    invoice_id: z.uuid().nullable(),
+    price: z.number().int().meta({ description: 'Minor units.' }),
+    currency: z.string(),
+    balances: z.array(grantedBalanceView),
+  })
+  .meta({ id: 'RenewalResult' });
+export type RenewalResult = z.infer<typeof renewalResultSchema>;
 
 export function toRenewalResult(
   renewal: {

@@ -1,17 +1,19 @@
+import { z } from 'zod';
 import type { ConsumptionRow } from '../db/repositories/consumptions.js';
 import { formatQuantity } from '../domain/quantity.js';
 
 /** What a `reverse` job answers, and POST /v1/consumptions/{id}/reverse with `?wait=true`. */
-export interface ReversalResult {
-  consumption_id: string;
-  status: 'reversed';
-  /** Units given back to their balances. */
-  returned: string;
-  /** Units whose balance had expired or been voided: not revived. */
-  expired: string;
-  reversed_at: string;
-  replayed: boolean;
-}
+export const reversalResultSchema = z
+  .object({
+    consumption_id: z.uuid(),
+    status: z.literal('reversed'),
+    returned: z.string().meta({ description: 'Units given back to their balances.' }),
+    expired: z.string().meta({ description: 'Units whose balance had expired or been voided: not revived.' }),
+    reversed_at: z.string(),
+    replayed: z.boolean(),
+  })
+  .meta({ id: 'ReversalResult' });
+export type ReversalResult = z.infer<typeof reversalResultSchema>;
 
 export function toReversalResult(row: ConsumptionRow, decimals: number, replayed: boolean): ReversalResult {
   return {

@@ -15,11 +15,13 @@ const CLIENTS = 10_000;
 /**
  * The suite's size; a bigger one by hand, e.g. a million ledger rows (BENCHMARKS.md):
  *   LARGE_LEDGER_ROWS=1000000 LARGE_SUBSCRIPTIONS=150000 npx vitest run test/e2e/reports-large.test.ts
- * The heap bounds stay the same whatever the size — that is the point; the time bound grows with it.
+ * The heap bounds stay the same whatever the size — that is the point. How long a report takes is a
+ * benchmark figure (printed as `ms`, recorded in BENCHMARKS.md), not an assertion: on two shared cores it
+ * measures the neighbours as much as the code. The time below only bounds how long the test may wait.
  */
 const SUBSCRIPTIONS = Number(process.env.LARGE_SUBSCRIPTIONS ?? 60_000);
 const LEDGER_ROWS = Number(process.env.LARGE_LEDGER_ROWS ?? 400_000);
-const TIME_LIMIT_MS = 20_000 * Math.max(1, LEDGER_ROWS / 400_000, SUBSCRIPTIONS / 60_000);
+const WAIT_MS = 20_000 * Math.max(1, LEDGER_ROWS / 400_000, SUBSCRIPTIONS / 60_000);
 /** The ledger spans a year; a report's default range is its last 30 days. */
 const MINUTES = 365 * 24 * 60;
 
@@ -75,7 +77,7 @@ beforeAll(async () => {
   console.log(
     `[large] generated ${CLIENTS} clients, ${SUBSCRIPTIONS} subscriptions and balances, ${LEDGER_ROWS + SUBSCRIPTIONS} ledger rows in ${Math.round(performance.now() - started)} ms`,
   );
-}, 6 * TIME_LIMIT_MS);
+}, 6 * WAIT_MS);
 
 afterAll(async () => {
   await app.close();
@@ -113,7 +115,7 @@ async function measured(body: Record<string, unknown>) {
       rss_mib: mib(after.rss),
     };
     console.log('[large]', JSON.stringify(figures));
-    return { run, ms, growth: peak - before.heapUsed, retained: after.heapUsed - before.heapUsed };
+    return { run, growth: peak - before.heapUsed, retained: after.heapUsed - before.heapUsed };
   } finally {
     clearInterval(sampler);
   }
@@ -138,7 +140,7 @@ describe('a large ledger', () => {
   it(
     'streams the consumption report of the whole year, per client and day, with a bounded heap',
     async () => {
-      const { run, ms, growth, retained } = await measured({
+      const { run, growth, retained } = await measured({
         type: 'consumption',
         format: 'csv',
         params: { per: 'client', from: '2025-06-01' },
@@ -148,7 +150,6 @@ describe('a large ledger', () => {
       // rows held at once: a batch of the cursor and a 1 MiB chunk; the rest is garbage collected as it goes
       expect(growth).toBeLessThan(96 * 1024 * 1024);
       expect(retained).toBeLessThan(16 * 1024 * 1024);
-      expect(ms).toBeLessThan(TIME_LIMIT_MS);
       // the rows add up to the ledger
       const [sum] = (await app.database
         .db('ledger_entries')
@@ -162,19 +163,18 @@ describe('a large ledger', () => {
       const net = lines.reduce((s, line) => s + BigInt(line.slice(line.lastIndexOf(',') + 1)), 0n);
       expect(net.toString()).toBe(String(sum!.net));
     },
-    3 * TIME_LIMIT_MS,
+    3 * WAIT_MS,
   );
 
   it(
     'streams the balances report (one row per subscription) as JSON, in ~1 MiB chunks, with a bounded heap',
     async () => {
-      const { run, ms, growth, retained } = await measured({ type: 'balances', format: 'json' });
+      const { run, growth, retained } = await measured({ type: 'balances', format: 'json' });
       expect(run.status, run.error ?? '').toBe('done');
       expect(run.row_count).toBe(SUBSCRIPTIONS);
       expect(run.byte_size).toBeGreaterThan(10 * 1024 * 1024);
       expect(growth).toBeLessThan(96 * 1024 * 1024);
       expect(retained).toBeLessThan(16 * 1024 * 1024);
-      expect(ms).toBeLessThan(TIME_LIMIT_MS);
       const chunks = await app.database
         .db('report_chunks')
         .where({ report_id: run.id })
@@ -183,6 +183,6 @@ describe('a large ledger', () => {
       expect(chunks.length).toBe(Math.ceil(run.byte_size! / (1024 * 1024)));
       expect(chunks.slice(0, -1).every((c: { size: number }) => Number(c.size) === 1024 * 1024)).toBe(true);
     },
-    3 * TIME_LIMIT_MS,
+    3 * WAIT_MS,
   );
 });

@@ -17,6 +17,7 @@ const GLOBAL_MIDDLEWARE = [
   'recordHttpMetrics',
   'helmetMiddleware',
   'jsonParser',
+  'exactNumbers' /* json-body.ts: the second, exact reading of a body with a long number */,
   'notFound',
   'problemForError',
 ];

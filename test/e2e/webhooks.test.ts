@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +50,20 @@ class Receiver {
     this.server.closeAllConnections();
     this.server.close();
   }
+}
+
+/**
+ * The signature as a receiver that never saw this code base would check it, from the README alone:
+ * `Credits-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` keyed with the
+ * endpoint's secret. Written with node:crypto directly, not with src/webhooks/signature.ts, so that a
+ * mistake shared by the signer and the project's verifier cannot pass unseen.
+ */
+function receiverAccepts(secret: string, header: string | undefined, rawBody: string): boolean {
+  const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
+  if (!match) return false;
+  const [, t, v1] = match;
+  const expected = createHmac('sha256', secret).update(`${t}.${rawBody}`, 'utf8').digest('hex');
+  return expected === v1;
 }
 
 let app: TestApp;
@@ -109,9 +124,19 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     const payload = JSON.parse(created.body) as { type: string; data: { subscription_id: string } };
     expect(payload).toMatchObject({ type: 'subscription.created', data: { subscription_id: sub.id } });
 
-    // every delivery is signed with the endpoint's secret over its exact body
+    // every delivery is signed with the endpoint's secret over its exact body, as an independent
+    // receiver recomputes it; the same delivery with its body tampered with, or checked with another
+    // secret, is refused
     for (const r of receiver.received) {
-      expect(verifySignature(secret, r.headers['credits-signature'] as string, r.body)).toMatchObject({ ok: true });
+      const header = r.headers['credits-signature'] as string;
+      expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+      expect(receiverAccepts(secret, header, r.body), header).toBe(true);
+      const tampered = r.body.replace(/"type":"/, '"type":"x');
+      expect(tampered).not.toBe(r.body);
+      expect(receiverAccepts(secret, header, tampered)).toBe(false);
+      expect(receiverAccepts(`${secret}x`, header, r.body)).toBe(false);
+      // the verifier the project offers receivers agrees with the independent check
+      expect(verifySignature(secret, header, r.body, Number(/^t=(\d+)/.exec(header)![1]))).toMatchObject({ ok: true });
     }
     const history = await app.request('GET', `/v1/webhook-endpoints/${endpoint.body.id}/deliveries`);
     expect(history.body.data.map((d: { status: string }) => d.status)).toEqual(['delivered', 'delivered']);
@@ -121,6 +146,9 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     const body = JSON.stringify({ type: 'invoice.paid', data: { total: 100 } });
     const now = 1_800_000_000;
     const header = sign(secret, body, now);
+    // what the project signs is what an independent receiver computes
+    expect(receiverAccepts(secret, header, body)).toBe(true);
+    expect(receiverAccepts(secret, header, body.replace('100', '1'))).toBe(false);
     expect(verifySignature(secret, header, body, now)).toEqual({ ok: true, timestamp: now });
     expect(verifySignature('another_secret_of_some_length', header, body, now)).toEqual({
       ok: false,

@@ -1,10 +1,32 @@
 import { z } from 'zod';
 import { ManualClock } from '../../clock.js';
 import { fail } from '../../domain/result.js';
-import { runNightly } from '../../scheduler/nightly.js';
+import { type NightlyReport, runNightly } from '../../scheduler/nightly.js';
 import { timestampSchema } from '../../schemas/common.js';
+import { describes } from '../../schemas/describes.js';
 import { verifyInvariants } from '../../services/verify.js';
+import { verifyReportSchema } from '../../views/maintenance.js';
 import { type AnyRoute, defineRoute } from '../route.js';
+
+const nightlyReportSchema = describes<NightlyReport>()(
+  z
+    .object({
+      as_of: z.string(),
+      phases: z.array(
+        z.object({
+          phase: z.string().meta({ description: '`renewals`, `expiry`, `events`, `verify`, in that order.' }),
+          jobs: z.number().int(),
+          completed: z.number().int(),
+          failed: z.array(z.object({ jobId: z.string(), reason: z.string() })),
+          pending: z.number().int().meta({ description: 'Jobs still running when the wait ran out (they go on).' }),
+        }),
+      ),
+      verify: verifyReportSchema.optional().meta({ description: "The verify job's result, when it finished in time." }),
+    })
+    .meta({ id: 'NightlyReport' }),
+);
+
+const clockSchema = z.object({ now: z.string(), mode: z.literal('manual') });
 
 export const adminRoutes: AnyRoute[] = [
   defineRoute({
@@ -19,7 +41,7 @@ export const adminRoutes: AnyRoute[] = [
       as_of: timestampSchema.optional().meta({ description: 'Defaults to now.' }),
       timeout_ms: z.number().int().min(1_000).max(600_000).default(120_000),
     }),
-    responses: { 200: { description: 'What each phase did' } },
+    responses: { 200: { description: 'What each phase did', schema: nightlyReportSchema } },
     handler: async ({ body, app }) => ({
       status: 200,
       body: await runNightly(app, body.as_of ?? app.clock.now(), { phaseTimeoutMs: body.timeout_ms }),
@@ -31,7 +53,7 @@ export const adminRoutes: AnyRoute[] = [
     access: 'admin',
     tag: 'admin',
     summary: 'Check every invariant of DOMAIN.md now',
-    responses: { 200: { description: 'The report: ok, counts checked, each violation' } },
+    responses: { 200: { description: 'The report: ok, counts checked, each violation', schema: verifyReportSchema } },
     handler: async ({ app }) => ({ status: 200, body: await verifyInvariants(app.db) }),
   }),
   defineRoute({
@@ -41,7 +63,7 @@ export const adminRoutes: AnyRoute[] = [
     tag: 'admin',
     summary: "The service's clock (CLOCK=manual only)",
     responses: {
-      200: { description: 'Now, as the service sees it' },
+      200: { description: 'Now, as the service sees it', schema: clockSchema },
       404: { description: 'The clock is the system clock' },
     },
     handler: async ({ app }) =>
@@ -56,7 +78,10 @@ export const adminRoutes: AnyRoute[] = [
     tag: 'admin',
     summary: "Move the service's clock (CLOCK=manual only)",
     body: z.strictObject({ now: timestampSchema }),
-    responses: { 200: { description: 'The new now' }, 404: { description: 'The clock is the system clock' } },
+    responses: {
+      200: { description: 'The new now', schema: clockSchema },
+      404: { description: 'The clock is the system clock' },
+    },
     handler: async ({ app, body }) => {
       if (!(app.clock instanceof ManualClock))
         return fail('not_found', 'the clock is the system clock (start with CLOCK=manual to move it)');

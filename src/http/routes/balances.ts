@@ -8,6 +8,7 @@ import { idParams, quantityInput } from '../../schemas/common.js';
 import { adjustBalance } from '../../services/adjustments.js';
 import { ledgerEntryView } from '../../services/balances.js';
 import { placedBalanceView, toPlacedBalanceView } from '../../views/balance.js';
+import { problemOf, validationProblemSchema } from '../problem-schemas.js';
 import { replyWith } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
 
@@ -54,7 +55,17 @@ export const balanceRoutes: AnyRoute[] = [
       201: { description: 'The ledger entry', schema: ledgerEntryView },
       404: { description: 'No such balance' },
       409: { description: 'The balance is expired or void' },
-      422: { description: 'Invalid delta, or a removal larger than what remains (insufficient_balance)' },
+      422: {
+        description:
+          'Invalid delta (`validation_failed`), or a removal larger than what remains (`insufficient_balance`)',
+        schema: z.union([
+          validationProblemSchema,
+          problemOf(['insufficient_balance'], {
+            remaining: z.string().meta({ description: 'What the balance holds.' }),
+            delta: z.string(),
+          }),
+        ]),
+      },
     },
     handler: async ({ params, body, db, app, auth }) => {
       if (!isUuid(params.id)) return fail('not_found', `no balance "${params.id}"`);

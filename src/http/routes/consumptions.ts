@@ -12,7 +12,9 @@ import {
   consumptionResultSchema,
   consumptionView as consumptionSchema,
 } from '../../views/consumption.js';
+import { reversalResultSchema } from '../../views/reversal.js';
 import { jobReply } from '../job-reply.js';
+import { insufficientBalanceProblemSchema, validationProblemSchema } from '../problem-schemas.js';
 import { page } from '../reply.js';
 import { type AnyRoute, defineRoute, type JsonReply } from '../route.js';
 
@@ -50,6 +52,11 @@ export const consumptionRoutes: AnyRoute[] = [
       202: { description: 'Accepted (or the wait ran out)', schema: queuedSchema },
       200: { description: 'Applied (with ?wait=true)', schema: consumptionResultSchema },
       409: { description: 'The idempotency key was used with another payload' },
+      422: {
+        description:
+          "Invalid input (`validation_failed`, see `errors`), or with ?wait=true a rejection (`insufficient_balance`, with the consumption's fields)",
+        schema: z.union([validationProblemSchema, insufficientBalanceProblemSchema]),
+      },
       404: { description: 'No such client or credit type' },
       503: { description: 'Postgres or Redis is down; nothing was accepted' },
     },
@@ -162,7 +169,7 @@ export const consumptionRoutes: AnyRoute[] = [
         description: 'Accepted',
         schema: z.object({ job_id: z.string(), consumption_id: z.uuid(), status: z.string() }),
       },
-      200: { description: 'Reversed (with ?wait=true)' },
+      200: { description: 'Reversed (with ?wait=true), or reversed before', schema: reversalResultSchema },
       404: { description: 'No such consumption' },
       409: { description: 'A rejected consumption has nothing to reverse' },
     },

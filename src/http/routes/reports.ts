@@ -13,6 +13,7 @@ import {
   toReportRunView,
 } from '../../reports/service.js';
 import { idParams, listOf, pageQuery } from '../../schemas/common.js';
+import { problemOf } from '../problem-schemas.js';
 import { page } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
 
@@ -93,10 +94,13 @@ export const reportRoutes: AnyRoute[] = [
       200: {
         description:
           'The report file: `text/csv; charset=utf-8` or `application/json`, `Content-Disposition: attachment; filename="<type>-<date>.<ext>"`',
-        contentType: 'text/csv',
+        contentType: ['text/csv', 'application/json'],
       },
       404: { description: 'No such run' },
-      409: { description: 'The run is not done (queued, running or failed)' },
+      409: {
+        description: 'The run is not done (queued, running or failed)',
+        schema: problemOf(['conflict'], { report_status: z.enum(['queued', 'running', 'failed']) }),
+      },
     },
     handler: async ({ params, app, res }) => {
       if (!isUuid(params.id)) return notFound(params.id);

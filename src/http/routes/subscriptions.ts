@@ -25,6 +25,8 @@ import {
   subscriptionView,
   subscriptionViews,
 } from '../../services/subscriptions.js';
+import { rechargeResultSchema } from '../../views/recharge.js';
+import { renewalResultSchema } from '../../views/renewal.js';
 import { subscriptionView as subscriptionSchema } from '../../views/subscription.js';
 import { IDEMPOTENCY_HEADER } from '../idempotency.js';
 import { jobReply } from '../job-reply.js';
@@ -235,7 +237,7 @@ export const subscriptionRoutes: AnyRoute[] = [
     idempotency: 'job',
     responses: {
       202: { description: 'Queued', schema: z.object({ job_id: z.string(), status: z.string() }) },
-      200: { description: 'Renewed (with ?wait=true)' },
+      200: { description: 'Renewed (with ?wait=true)', schema: renewalResultSchema },
       404: { description: 'No such subscription' },
       409: { description: 'Cancelled, pending payment, or set to cancel at period end' },
     },
@@ -275,7 +277,7 @@ export const subscriptionRoutes: AnyRoute[] = [
     idempotency: 'job',
     responses: {
       202: { description: 'Queued', schema: z.object({ job_id: z.string(), status: z.string() }) },
-      200: { description: 'Recharged (with ?wait=true)' },
+      200: { description: "Recharged (with ?wait=true), or this key's recharge again", schema: rechargeResultSchema },
       404: { description: 'No such subscription' },
       409: { description: 'The subscription is not active' },
     },

@@ -4,6 +4,7 @@ import { pingDatabase } from '../../db/server.js';
 import { registry } from '../../metrics.js';
 import { buildOpenApi, docsInitScript, docsPage } from '../openapi.js';
 import { problemBody, sendProblem } from '../problem.js';
+import { problemOf } from '../problem-schemas.js';
 import { type AnyRoute, defineRoute } from '../route.js';
 
 /**
@@ -56,7 +57,10 @@ export function systemRoutes(allRoutes: () => readonly AnyRoute[]): AnyRoute[] {
           description: 'Ready',
           schema: z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.string()) }),
         },
-        503: { description: 'Not ready; `checks` says what is wrong' },
+        503: {
+          description: 'Not ready; `checks` says what is wrong',
+          schema: problemOf(['unavailable'], { checks: z.record(z.string(), z.string()) }),
+        },
       },
       handler: async ({ app, res }) => {
         const checks: Record<string, string> = {};
@@ -101,7 +105,12 @@ export function systemRoutes(allRoutes: () => readonly AnyRoute[]): AnyRoute[] {
       access: 'public',
       tag: 'system',
       summary: 'The OpenAPI 3.1 document of this API',
-      responses: { 200: { description: 'OpenAPI document' } },
+      responses: {
+        200: {
+          description: 'OpenAPI document',
+          schema: z.looseObject({ openapi: z.string(), info: z.looseObject({}), paths: z.looseObject({}) }),
+        },
+      },
       handler: async ({ app }) => {
         openApiCache ??= buildOpenApi(allRoutes(), { version: app.version });
         return { status: 200, body: openApiCache };

@@ -1,0 +1,114 @@
+import type { IncomingMessage } from 'node:http';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { parse } from 'lossless-json';
+import { isExactNumberText, plainDecimal } from '../domain/exact-number.js';
+import { problemBody, sendProblem } from './problem.js';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+const E_LOWER = 0x65;
+const E_UPPER = 0x45;
+
+const isDigit = (c: number | undefined): boolean => c !== undefined && c >= ZERO && c <= NINE;
+
+/** Whether the quote at `at` is escaped (preceded by an odd number of backslashes). */
+function isEscaped(bytes: Buffer, at: number): boolean {
+  let backslashes = 0;
+  for (let k = at - 1; k >= 0 && bytes[k] === BACKSLASH; k -= 1) backslashes += 1;
+  return backslashes % 2 === 1;
+}
+
+/**
+ * The cheap scan that keeps JSON.parse for nearly every body: outside strings (skipped with the
+ * native indexOf), does a number carry more than 15 digits, or an exponent? Only then may a double
+ * not hold it exactly (domain/exact-number.ts), and the body is read again from its text. A false
+ * alarm costs one slower parse, never a wrong value.
+ */
+export function mayHoldInexactNumber(bytes: Buffer): boolean {
+  let digits = 0;
+  for (let i = 0; i < bytes.length; i += 1) {
+    const c = bytes[i]!;
+    if (c === QUOTE) {
+      let end = bytes.indexOf(QUOTE, i + 1);
+      while (end > 0 && isEscaped(bytes, end)) end = bytes.indexOf(QUOTE, end + 1);
+      if (end < 0) return false; // not JSON: the parser says so
+      i = end;
+      digits = 0;
+    } else if (c >= ZERO && c <= NINE) {
+      digits += 1;
+      if (digits > 15) return true;
+    } else if ((c === E_LOWER || c === E_UPPER) && isDigit(bytes[i - 1])) {
+      return true;
+    } else if (c !== DOT) {
+      digits = 0;
+    }
+  }
+  return false;
+}
+
+/**
+ * Every number as JSON.parse would give it, except one a double cannot hold exactly: that one is
+ * handed on as its exact decimal text (the quantity and money schemas take strings; a field that
+ * wants a number refuses it with 422). Duplicate keys keep the last value, as JSON.parse does.
+ */
+export const parseExactJson = (text: string): unknown =>
+  parse(text, null, {
+    parseNumber: (token) => (isExactNumberText(token) ? Number(token) : plainDecimal(token)),
+    onDuplicateKey: ({ newValue }) => newValue,
+  });
+
+/** The body's text in its charset (express.json accepts only UTF-8, UTF-16 and UTF-32). */
+function textOf(bytes: Buffer, charset: string): string | undefined {
+  try {
+    return new TextDecoder(charset).decode(bytes);
+  } catch {
+    // a charset TextDecoder lacks (UTF-32): express.json's own reading stands or refuses it
+    return undefined;
+  }
+}
+
+/** Raw text of the bodies the scan flagged, from express.json's `verify` to the second reading. */
+const flagged = new WeakMap<IncomingMessage, string>();
+
+/**
+ * The JSON body parser: express.json, then — only for a body whose raw text holds a number a
+ * double would round — the same body read again keeping those numbers' text.
+ */
+export function jsonBody(limit: string): RequestHandler[] {
+  return [
+    express.json({
+      limit,
+      strict: false,
+      type: ['application/json', 'application/*+json'],
+      verify: (req, _res, buf, encoding) => {
+        const utf8 = !encoding || /^utf-?8$/i.test(encoding);
+        // the scan reads UTF-8 bytes; a body in another charset (rare) is always read again
+        if (utf8 && !mayHoldInexactNumber(buf)) return;
+        const text = textOf(buf, utf8 ? 'utf-8' : encoding);
+        if (text !== undefined) flagged.set(req, text);
+      },
+    }),
+    function exactNumbers(req: Request, res: Response, next: NextFunction): void {
+      const text = flagged.get(req);
+      if (text === undefined) {
+        next();
+        return;
+      }
+      flagged.delete(req);
+      try {
+        req.body = parseExactJson(text);
+      } catch (error) {
+        // JSON.parse read it: a body nested too deeply for the second, recursive reading (no bound of
+        // ours allows such depth), refused rather than read with its long numbers rounded
+        req.log?.info({ err: error }, 'request refused: the body could not be read again exactly');
+        const message = 'is nested too deeply to be read with its long numbers kept exact';
+        sendProblem(res, problemBody('validation_failed', `the body ${message}`, [{ field: '(body)', message }]));
+        return;
+      }
+      next();
+    },
+  ];
+}
