@@ -12,16 +12,36 @@ import pg from 'pg';
  * closed, or its process stopped) or flushed itself (`flushStatistics`, on a connection of your own).
  */
 export async function deadlockCount(databaseUrl: string): Promise<number> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'deadlock-count' });
+  return (await databaseStatistics(databaseUrl)).deadlocks;
+}
+
+export interface DatabaseStatistics {
+  deadlocks: number;
+  /**
+   * Transactions committed, as flushed so far: it only grows, so a value lower than an earlier
+   * reading says the statistics were reset (a crash recovery discards them) and a delta over that
+   * span proves nothing.
+   */
+  xactCommit: number;
+}
+
+/** The cumulative statistics of the database `databaseUrl` names (see above for when they are complete). */
+export async function databaseStatistics(databaseUrl: string): Promise<DatabaseStatistics> {
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    application_name: 'deadlock-count',
+    connectionTimeoutMillis: 5_000,
+  });
+  client.on('error', () => {});
   await client.connect();
   try {
     // a new connection, hence a new statistics snapshot (stats_fetch_consistency caches one per transaction)
-    const { rows } = await client.query<{ deadlocks: string }>(
-      'SELECT deadlocks::text FROM pg_stat_database WHERE datname = current_database()',
+    const { rows } = await client.query<{ deadlocks: string; xact_commit: string }>(
+      'SELECT deadlocks::text, xact_commit::text FROM pg_stat_database WHERE datname = current_database()',
     );
-    return Number(rows[0]?.deadlocks ?? 0);
+    return { deadlocks: Number(rows[0]?.deadlocks ?? 0), xactCommit: Number(rows[0]?.xact_commit ?? 0) };
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
 }
 
