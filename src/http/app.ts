@@ -223,7 +223,9 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   app.use(httpMetrics());
   // before everything that does work: while the process drains, new requests are refused here
   const drain = new HttpDrain();
-  app.use(drain.gate);
+  app.use(function drainGate(req: Request, res: Response, next: NextFunction) {
+    drain.admit(req, res, next);
+  });
   // Security headers on every answer. The pages set their own Content-Security-Policy (/ui strict,
   // /docs its own); Bull Board's page needs inline scripts, so none is set here.
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));

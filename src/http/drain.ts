@@ -41,8 +41,8 @@ export class HttpDrain {
     });
   }
 
-  /** The first middleware of the app: counts what it admits, refuses what comes while draining. */
-  readonly gate = (req: Request, res: Response, next: NextFunction): void => {
+  /** Before anything that does work (app.ts `drainGate`): counts what it admits, refuses what comes while draining. */
+  admit(req: Request, res: Response, next: NextFunction): void {
     if (!this.draining) {
       this.admitted += 1;
       // 'close' follows the end of every response, sent or cut
@@ -64,7 +64,7 @@ export class HttpDrain {
       problemBody('unavailable', 'the service is shutting down; nothing was accepted, retry the same request'),
       { 'retry-after': '1' },
     );
-  };
+  }
 
   private wakeIfIdle(): void {
     if (!this.draining || this.admitted > 0) return;
