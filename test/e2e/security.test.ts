@@ -15,6 +15,7 @@ const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /openapi.json', 'GET
 const GLOBAL_MIDDLEWARE = [
   'result' /* pino-http */,
   'recordHttpMetrics',
+  'drainGate' /* refuses new requests while the process drains (src/http/drain.ts) */,
   'helmetMiddleware',
   'jsonParser',
   'notFound',
@@ -193,7 +194,7 @@ describe('no SQL is built by pasting values into it', () => {
    * reviewed and listed here.
    */
   const ALLOWED = [
-    /^(consumptionInsertSql|allocationInsertSql|balanceUpdateSql|ledgerInsertSql|outboxInsertSql)\('\$\d+'\)$/,
+    /^(consumptionInsertSql|allocationInsertSql|balanceUpdateSql|ledgerInsertSql|outboxInsertSql|settleAcceptedSql)\('\$\d+'\)$/,
     /^(ledgerInsertSql|outboxInsertSql|balanceUpdateSql)\('\?'\)$/,
     /^OUTBOX_NOTIFY_SQL$/,
     /^notify$/,
