@@ -19,7 +19,7 @@ import { type Access, type AnyRoute, expressPath, isFailure, isRawReply, type Js
 export interface MountedApp {
   app: express.Express;
   routes: readonly AnyRoute[];
-  /** Begins the graceful drain of this app (server.ts, on SIGTERM). */
+  /** The graceful drain of this app (server.ts begins it on SIGTERM). */
   drain: HttpDrain;
 }
 

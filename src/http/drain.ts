@@ -24,10 +24,6 @@ export class HttpDrain {
   private admitted = 0;
   private readonly idleWaiters: Array<() => void> = [];
 
-  get active(): boolean {
-    return this.draining;
-  }
-
   begin(): void {
     this.draining = true;
     this.wakeIfIdle();
@@ -72,5 +68,5 @@ export class HttpDrain {
   }
 }
 
-/** Whether this request came while the API drains (set by `HttpDrain.gate`): /readyz then answers 503. */
+/** Whether this request came while the API drains (set by `HttpDrain.admit`): /readyz then answers 503. */
 export const isDraining = (res: Response): boolean => res.locals.draining === true;
