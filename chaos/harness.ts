@@ -47,8 +47,8 @@ export interface ChaosOptions {
   /** How long the webhook receiver holds requests (several WEBHOOK_TIMEOUT_MS). */
   stallMs: number;
   /**
-   * Before Redis loses its data the queues are paused until it holds a backlog (API requests and
-   * producer jobs sent since the pause, waiting); this bounds that wait.
+   * Before Redis loses its data the queues are paused until it holds a backlog (consumptions
+   * accepted through the API and producer jobs, not yet run); this bounds that wait.
    */
   backlogTimeoutMs: number;
   /** Bound of the watch for a batch transaction of the worker to kill. */
@@ -94,7 +94,10 @@ export interface FaultRecord {
  * chaos test asserts each count.
  */
 export interface LiveWork {
-  /** The batch transaction of the killed worker: open (holding row locks) when the kill came, rolled back by it. */
+  /**
+   * The batch transaction of the killed worker: open (holding row locks) when the kill came, rolled
+   * back by it. `pid` is its Postgres backend's.
+   */
   killedTransaction: { pid: number; xid: string; ageMs: number; statusAfterKill: string } | null;
   /** Consumption jobs Redis held (waiting or active) when it lost its data. */
   backlogAtWipe: number;
