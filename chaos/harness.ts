@@ -8,6 +8,8 @@ import { consumptionId } from '../src/ids.js';
 import { CreditsProducer, ProducerValidationError } from '../src/producer/index.js';
 import { redisOptions } from '../src/queue/redis.js';
 import { verifyInvariants } from '../src/services/verify.js';
+import { databaseStatistics } from '../test/helpers/deadlocks.js';
+import { rng, shuffled } from '../test/helpers/random.js';
 import { WebhookReceiver } from './receiver.js';
 import {
   ChaosPostgres,
@@ -44,8 +46,13 @@ export interface ChaosOptions {
   outageMs: number;
   /** How long the webhook receiver holds requests (several WEBHOOK_TIMEOUT_MS). */
   stallMs: number;
-  /** How long the queues are paused before Redis loses its data, so that it holds a backlog. */
-  backlogMs: number;
+  /**
+   * Before Redis loses its data the queues are paused until it holds a backlog (consumptions
+   * accepted through the API and producer jobs, not yet run); this bounds that wait.
+   */
+  backlogTimeoutMs: number;
+  /** Bound of the watch for a batch transaction of the worker to kill. */
+  killTimeoutMs: number;
   webhookTimeoutMs: number;
   dataRoot: string;
   log(line: string): void;
@@ -61,7 +68,8 @@ export const DEFAULT_OPTIONS: ChaosOptions = {
   quietTimeoutMs: 180_000,
   outageMs: 2_000,
   stallMs: 5_000,
-  backlogMs: 3_000,
+  backlogTimeoutMs: 30_000,
+  killTimeoutMs: 30_000,
   webhookTimeoutMs: 1_000,
   dataRoot: path.join(REPO_ROOT, '.data'),
   log: (line) => process.stdout.write(`${line}\n`),
@@ -81,31 +89,44 @@ export interface FaultRecord {
   detail: string;
 }
 
+/**
+ * What shows that the faults met work in flight, and that nothing was hidden behind retries: the
+ * chaos test asserts each count.
+ */
+export interface LiveWork {
+  /**
+   * The batch transaction of the killed worker: open (holding row locks) when the kill came, rolled
+   * back by it. `pid` is its Postgres backend's.
+   */
+  killedTransaction: { pid: number; xid: string; ageMs: number; statusAfterKill: string } | null;
+  /** Consumption jobs Redis held (waiting or active) when it lost its data. */
+  backlogAtWipe: number;
+  /** Of them, by origin: accepted through the API (single or batch) and pushed by the producer. */
+  backlogByOrigin: { api: number; producer: number };
+  /** Accepted requests the relay enqueued again after the wipe (its "missing from Redis" log lines). */
+  requeuedAfterWipe: number;
+  /** Producer consumptions missing before the replay (lost with Redis's data) and applied by it. */
+  producerLostThenApplied: number;
+  /** Deadlocks Postgres detected in the run's database (pg_stat_database, once every service process has ended); null if not measured. */
+  deadlocks: number | null;
+}
+
 export interface ChaosReport {
   id: string;
+  seed: number;
   ok: boolean;
   seconds: number;
   /** Where the services' data and logs were kept (--keep), or ''. */
   dataDir: string;
   faults: FaultRecord[];
   counts: Array<[string, string | number]>;
+  live: LiveWork;
   proofs: Proof[];
 }
 
 // ---------------------------------------------------------------------------------------------
-// deterministic choices
-
-/** mulberry32: a small seeded PRNG, so one seed is one traffic mix. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+// deterministic choices: the traffic mix and the callers' retry jitter come from the seed (each its
+// own stream, so that a retry does not change the mix), the PRNG from test/helpers/random.ts
 
 interface Item {
   client: string;
@@ -173,7 +194,7 @@ function planTraffic(random: () => number, customers: readonly Customer[], reque
     });
   }
   const renewals = Math.min(customers.length, Math.max(1, Math.round(requests / 400)));
-  const order = [...customers].sort(() => random() - 0.5);
+  const order = shuffled(customers, random);
   for (const customer of order.slice(0, renewals))
     insert({ kind: 'renew', subscriptionId: customer.subscriptionId, key: `rn-${customer.subscriptionId}` });
   return ops;
@@ -203,6 +224,8 @@ class ApiCaller {
     private readonly key: string,
     /** A request still refused after this long is given up (and reported): the run ends, it never hangs. */
     private readonly giveUpMs: number,
+    /** The retry jitter, seeded. */
+    private readonly random: () => number,
   ) {}
 
   /** One attempt; a network error or a timeout throws. */
@@ -281,7 +304,7 @@ class ApiCaller {
         outcome = `network error (${error instanceof Error ? (error.name === 'TimeoutError' ? 'timeout' : ((error.cause as { code?: string } | undefined)?.code ?? error.message)) : String(error)})`;
         count(this.stats.outcomes, outcome);
       }
-      await sleep(Math.min(1_000, 50 * 1.5 ** attempt) * (0.5 + Math.random()));
+      await sleep(Math.min(1_000, 50 * 1.5 ** attempt) * (0.5 + this.random()));
     }
   }
 }
@@ -289,6 +312,7 @@ class ApiCaller {
 async function untilSent<T>(
   stats: Map<string, number>,
   giveUpMs: number,
+  random: () => number,
   send: () => Promise<T>,
 ): Promise<T | undefined> {
   const giveUpAt = Date.now() + giveUpMs;
@@ -304,7 +328,7 @@ async function untilSent<T>(
     } catch (error) {
       if (error instanceof ProducerValidationError) throw error;
       count(stats, `error: ${error instanceof Error ? error.message.slice(0, 60) : String(error)}`);
-      await sleep(Math.min(1_000, 50 * 1.5 ** attempt) * (0.5 + Math.random()));
+      await sleep(Math.min(1_000, 50 * 1.5 ** attempt) * (0.5 + random()));
     }
   }
 }
@@ -367,6 +391,14 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   const note = (line: string) => options.log(`[${since().toFixed(1).padStart(6)}s] ${line}`);
 
   const faults: FaultRecord[] = [];
+  const live: LiveWork = {
+    killedTransaction: null,
+    backlogAtWipe: 0,
+    backlogByOrigin: { api: 0, producer: 0 },
+    requeuedAfterWipe: 0,
+    producerLostThenApplied: 0,
+    deadlocks: null,
+  };
   const proofs: Proof[] = [];
   const counts: Array<[string, string | number]> = [];
   const prove = (name: string, ok: boolean, detail: string) => {
@@ -398,6 +430,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       `redis-server pid ${redis.pid} on :${redis.port} (appendonly yes, noeviction); embedded Postgres on :${postgres.port}`,
     );
     const databaseUrl = await prepareDatabase(postgres.serverUrl, 'credits_chaos');
+    // Postgres's own count of deadlocks, read before any service runs (see the last proof)
+    const statsAtStart = await databaseStatistics(databaseUrl);
+    let statsBeforeRestart = statsAtStart;
     const quiet = { warn: () => {}, error: () => {}, debug: () => {} };
     const db: Db = createDb({ url: databaseUrl, poolMax: 4, applicationName: 'chaos-harness', log: quiet });
     closers.push(() => db.destroy());
@@ -471,7 +506,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       eventsConnection.disconnect();
     });
 
-    const caller = new ApiCaller(`http://127.0.0.1:${apiPort}`, key, options.quietTimeoutMs);
+    const jitter = rng(options.seed ^ 0x5bd1e995);
+    const caller = new ApiCaller(`http://127.0.0.1:${apiPort}`, key, options.quietTimeoutMs, jitter);
     const producerStats = new Map<string, number>();
     const producer = new CreditsProducer({ connection: redis.url, prefix });
     closers.push(() => producer.close());
@@ -550,8 +586,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           const bodies = op.items.map(({ clientId, ...body }) => body);
           const sent =
             bodies.length === 1
-              ? await untilSent(producerStats, options.quietTimeoutMs, () => producer.consume(bodies[0]!))
-              : await untilSent(producerStats, options.quietTimeoutMs, () => producer.consumeMany(bodies));
+              ? await untilSent(producerStats, options.quietTimeoutMs, jitter, () => producer.consume(bodies[0]!))
+              : await untilSent(producerStats, options.quietTimeoutMs, jitter, () => producer.consumeMany(bodies));
           if (sent)
             for (const item of op.items) producerSent.set(consumptionId(item.clientId, item.idempotency_key), item);
           return;
@@ -589,39 +625,108 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       run(): Promise<string>;
     }
     const hold = () => sleep(options.outageMs);
+    /** Consumption jobs Redis holds: waiting (paused or not), active, delayed. */
+    const consumptionBacklog = async () =>
+      Object.values(await monitor.getJobCounts('waiting', 'active', 'prioritized', 'delayed')).reduce(
+        (a, b) => a + b,
+        0,
+      );
+    /**
+     * The same jobs by origin, told apart by the stream's own idempotency keys: `a…` and `b…` were
+     * accepted through the API (single, batch), `p…` pushed by the producer.
+     */
+    const backlogByOrigin = async () => {
+      const jobs = await monitor.getJobs(['waiting', 'active', 'prioritized', 'delayed'], 0, 9_999);
+      const keyOf = (data: unknown) =>
+        String((data as { idempotency_key?: unknown } | undefined)?.idempotency_key ?? '');
+      return {
+        total: jobs.length,
+        api: jobs.filter((j) => j?.name === 'consume' && /^[ab]\d/.test(keyOf(j.data))).length,
+        producer: jobs.filter((j) => j?.name === 'consume' && /^p\d/.test(keyOf(j.data))).length,
+      };
+    };
+    /**
+     * "Killed mid-batch", measured honestly: not that a batch transaction was seen a moment before
+     * the kill (it may commit in between), but that one was open at the kill and the kill rolled it
+     * back. As soon as pg_stat_activity shows one of the worker's hot-path connections in a
+     * transaction holding row locks (an xid is assigned at its first FOR UPDATE), the worker is
+     * frozen (SIGSTOP): it can no longer send that transaction's next statement or its COMMIT, so
+     * once the backend waits for it ('idle in transaction', an xid) the SIGKILL comes, and afterwards
+     * Postgres says what became of that xid (pg_xact_status): it must be 'aborted'. A transaction
+     * that was already committing is let go: the worker is thawed and watched again.
+     */
     const killWorker = async (): Promise<string> => {
       const target = workers[0]!;
       target.stoppedOnPurpose = true;
       const applicationName = `credits-consumption:${target.pid}`;
-      // kill it while its consumption batch transaction is open (seen in pg_stat_activity)
-      const observed = await withPgClient(databaseUrl, async (client) => {
-        const deadline = Date.now() + 15_000;
+      const caught = await withPgClient(databaseUrl, async (client) => {
+        const open = async () =>
+          (
+            await client.query<{ pid: number; state: string; xid: string; xmax: string; ms: string }>(
+              `SELECT pid, state, backend_xid::text AS xid, pg_snapshot_xmax(pg_current_snapshot())::text AS xmax,
+                      round(extract(epoch FROM clock_timestamp() - xact_start) * 1000)::text AS ms
+                 FROM pg_stat_activity WHERE application_name = $1 AND backend_xid IS NOT NULL`,
+              [applicationName],
+            )
+          ).rows;
+        const deadline = Date.now() + options.killTimeoutMs;
+        let attempts = 0;
         while (Date.now() < deadline) {
-          const found = await client.query<{ ms: string; state: string }>(
-            `SELECT round(extract(epoch FROM clock_timestamp() - xact_start) * 1000) AS ms, state FROM pg_stat_activity
-              WHERE application_name = $1 AND xact_start IS NOT NULL LIMIT 1`,
-            [applicationName],
-          );
-          if (found.rows.length > 0) {
-            target.child.kill('SIGKILL');
-            return found.rows[0]!;
+          if ((await open()).length === 0) continue;
+          attempts += 1;
+          target.child.kill('SIGSTOP');
+          let waiting: Awaited<ReturnType<typeof open>>[number] | undefined;
+          // frozen: a statement already running in Postgres finishes, then its backend waits
+          for (const until = Date.now() + 2_000; Date.now() < until; ) {
+            const rows = await open();
+            waiting = rows.find((r) => r.state === 'idle in transaction');
+            if (waiting || rows.length === 0) break;
+            await sleep(2);
           }
+          if (waiting) {
+            target.child.kill('SIGKILL');
+            return { ...waiting, attempts };
+          }
+          target.child.kill('SIGCONT');
         }
         return undefined;
       });
-      if (!observed) target.child.kill('SIGKILL');
+      // without a transaction caught the fault still happens (and its proof fails)
+      if (!caught) target.child.kill('SIGKILL');
       await target.exited;
       const active = await monitor.getActiveCount();
+      if (caught) {
+        // the xid as a full 64-bit id, in the epoch of the xmax read with it
+        const xmax = BigInt(caught.xmax);
+        let xid = (xmax & ~0xffffffffn) | BigInt(caught.xid);
+        if (xid > xmax) xid -= 0x100000000n;
+        // Postgres rolls it back once the backend finds its client gone
+        const status = await waitFor('the killed transaction ends', 15_000, async () => {
+          const found = await withPgClient(databaseUrl, (client) =>
+            client.query<{ status: string | null }>('SELECT pg_xact_status($1::text::xid8) AS status', [String(xid)]),
+          );
+          const value = found.rows[0]?.status ?? 'unknown';
+          return { done: value !== 'in progress', detail: value };
+        });
+        live.killedTransaction = {
+          pid: caught.pid,
+          xid: String(xid),
+          ageMs: Number(caught.ms),
+          statusAfterKill: status.detail,
+        };
+      }
       const replacement = spawnProcess('worker');
       workers.push(replacement);
       const replacementStarted = Date.now();
       await replacement.waitUp(120_000);
+      const killed = live.killedTransaction;
       return (
-        `${target.name} (pid ${target.pid}) killed with SIGKILL ${observed ? `while its batch transaction was open (${observed.ms} ms old, ${observed.state})` : '(no open batch transaction seen within 15 s)'}; ` +
-        `${active} consumption jobs were active (locked) at that moment; ${replacement.name} (pid ${replacement.pid}) up after ${((Date.now() - replacementStarted) / 1000).toFixed(1)} s`
+        `${target.name} (pid ${target.pid}) frozen and killed with SIGKILL ${killed ? `while its batch transaction (xid ${killed.xid}, ${killed.ageMs} ms old, backend pid ${killed.pid}) held row locks and waited for it (caught on attempt ${caught?.attempts}); Postgres then reports that transaction ${killed.statusAfterKill}` : `(no open batch transaction caught within ${options.killTimeoutMs} ms)`}; ` +
+        `${active} consumption jobs were active (locked) right after; ${replacement.name} (pid ${replacement.pid}) up after ${((Date.now() - replacementStarted) / 1000).toFixed(1)} s`
       );
     };
     const restartRedis = async (): Promise<string> => {
+      const inFlight = await consumptionBacklog();
       const keys = await redis.dbsize();
       const pid = redis.pid;
       await redis.stop();
@@ -629,26 +734,43 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       await hold();
       await redis.start();
       const back = await redis.dbsize();
-      return `SIGTERM to redis-server pid ${pid} holding ${keys} keys; down ${Date.now() - downAt} ms; started again on the same data dir (pid ${redis.pid}) with ${back} keys back from its append-only file`;
+      return `SIGTERM to redis-server pid ${pid} holding ${keys} keys (${inFlight} consumption jobs waiting or active); down ${Date.now() - downAt} ms; started again on the same data dir (pid ${redis.pid}) with ${back} keys back from its append-only file`;
     };
+    let requeuedAtWipe = 0;
     const loseRedisData = async (): Promise<string> => {
-      // First a backlog, as when the workers fall behind: the queues are paused for a while (the
-      // stream goes on), so that Redis holds accepted requests, producer jobs and deliveries not
-      // yet run when it loses everything.
+      // First a backlog, as when the workers fall behind: the queues are paused (the stream goes
+      // on) until Redis holds consumptions accepted through the API and jobs of the producer, not
+      // yet run — waited for as a fact, not for a fixed time — so that the loss meets work in flight.
       const paused = (['consumption', 'recharge', 'renewal', 'webhooks'] as const).map((name) =>
         new Queue(name, { connection: monitorConnection, prefix }).on('error', () => {}),
       );
       await Promise.all(paused.map((q) => q.pause()));
-      await sleep(options.backlogMs);
+      const pausedAt = Date.now();
+      const built = await waitFor('a backlog in Redis', options.backlogTimeoutMs, async () => {
+        const held = await backlogByOrigin();
+        return {
+          done: held.api > 0 && held.producer > 0,
+          detail: `consumption jobs in Redis: ${held.api} accepted through the API, ${held.producer} from the producer`,
+        };
+      });
       const backlog = await Promise.all(
         paused.map(
           async (q) =>
             [
               q.name,
-              Object.values(await q.getJobCounts('waiting', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0),
+              Object.values(await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).reduce(
+                (a, b) => a + b,
+                0,
+              ),
             ] as const,
         ),
       );
+      // the moment of the loss: what Redis holds now is what it loses
+      const held = await backlogByOrigin();
+      live.backlogAtWipe = held.total;
+      live.backlogByOrigin = { api: held.api, producer: held.producer };
+      requeuedAtWipe = processes.reduce((sum, p) => sum + p.requeued, 0);
+      const pausedFor = Date.now() - pausedAt;
       const keys = await redis.dbsize();
       const pending = ((await db('accepted_jobs').count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n;
       const pendingDeliveries = (
@@ -662,17 +784,25 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       await redis.start();
       await Promise.all(paused.map((q) => q.close()));
       return (
-        `queues paused ${options.backlogMs} ms to build a backlog (${backlog.map(([name, n]) => `${n} ${name}`).join(', ')} jobs waiting); ` +
+        `queues paused ${pausedFor} ms until Redis held a backlog (${built.ok ? '' : 'NOT REACHED: '}${backlog.map(([name, n]) => `${n} ${name}`).join(', ')} jobs; ` +
+        `of the consumptions ${live.backlogByOrigin.api} accepted through the API and ${live.backlogByOrigin.producer} from the producer); ` +
         `then SIGKILL to redis-server pid ${pid} holding ${keys} keys, its data dir deleted, started empty (pid ${redis.pid}) after ${Date.now() - downAt} ms; ` +
         `at that moment ${asNumber(pending)} API requests were accepted and not applied (accepted_jobs) and ${asNumber(pendingDeliveries)} webhook deliveries pending`
       );
     };
     const restartPostgres = async (): Promise<string> => {
+      // the statistics so far, as flushed: if the restart lost them, the deadlock count would prove nothing
+      statsBeforeRestart = await databaseStatistics(databaseUrl);
+      const inFlight = await withPgClient(databaseUrl, (client) =>
+        client.query<{ n: string }>(
+          `SELECT count(*)::text AS n FROM pg_stat_activity WHERE application_name LIKE 'credits-%' AND xact_start IS NOT NULL`,
+        ),
+      );
       await postgres.stop();
       const downAt = Date.now();
       await hold();
       await postgres.start();
-      return `embedded Postgres stopped (fast shutdown: open transactions rolled back, every connection cut); down ${Date.now() - downAt} ms; started again on the same data dir`;
+      return `embedded Postgres stopped (fast shutdown: open transactions rolled back, every connection cut) while ${inFlight.rows[0]?.n ?? '?'} service connections were in a transaction; down ${Date.now() - downAt} ms; started again on the same data dir`;
     };
     let stallDone: Promise<void> = Promise.resolve();
     const stallReceiver = async (): Promise<string> => {
@@ -811,6 +941,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       const queued = Object.values(c).reduce((s, v) => s + v, 0);
       return { done: a === 0 && queued === 0, detail: `accepted_jobs ${a}, queued or active jobs ${queued}` };
     });
+    // every accepted request is applied: whatever the relay found missing after the wipe is counted by now
+    live.requeuedAfterWipe = processes.reduce((sum, p) => sum + p.requeued, 0) - requeuedAtWipe;
 
     // ---- the producer's guarantee: what Redis held; then a replay of its whole stream
     const producerAppliedBefore = await countIds(producerIds);
@@ -819,13 +951,15 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       `SELECT c.id, c.created_at, (SELECT count(*) FROM ledger_entries e WHERE e.consumption_id = c.id) AS entries FROM consumptions c WHERE c.id = ANY(?::uuid[])`,
       [producerIds],
     );
+    const appliedBeforeReplay = new Set(before.rows.map((r) => r.id));
+    const missingBeforeReplay = producerIds.filter((i) => !appliedBeforeReplay.has(i));
     note(
       `producer: ${producerAppliedBefore}/${producerIds.length} of its jobs applied before the replay (${producerIds.length - producerAppliedBefore} lost with Redis's data); ${failedJobs.failed ?? 0} failed jobs in the consumption queue; replaying its whole stream`,
     );
     const replayItems = [...producerSent.values()].map(({ clientId, ...body }) => body);
     for (let i = 0; i < replayItems.length; i += 200) {
       const chunk = replayItems.slice(i, i + 200);
-      if (!(await untilSent(producerStats, options.quietTimeoutMs, () => producer.consumeMany(chunk))))
+      if (!(await untilSent(producerStats, options.quietTimeoutMs, jitter, () => producer.consumeMany(chunk))))
         throw new Error('the producer could not replay its stream: Redis refused it for too long');
     }
     await settle('every producer consumption has its row after the replay', async () => {
@@ -854,6 +988,20 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         detail: `undispatched events ${pendingEvents}, deliveries not delivered ${notDelivered}, delivered but not acknowledged by the receiver ${unseen}`,
       };
     });
+
+    // ---- every service process stops (SIGTERM, gracefully): their connections end, and with them
+    // the statistics their backends had not flushed yet — only now is the deadlock count complete
+    const exitCodes = await Promise.all(
+      processes
+        .filter((p) => p.alive)
+        .map(async (p) => {
+          await p.stop(15_000);
+          return `${p.name} ${(await p.exited).code}`;
+        }),
+    );
+    const statsAtEnd = await databaseStatistics(databaseUrl);
+    const statsKept = statsAtEnd.xactCommit >= statsBeforeRestart.xactCommit;
+    live.deadlocks = statsAtEnd.deadlocks - statsAtStart.deadlocks;
 
     // ---- proofs
     const rows = (await db('consumptions').select('id', 'client_id', 'idempotency_key', 'status')) as Array<{
@@ -991,6 +1139,39 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       crashes.length === 0,
       crashes.length ? crashes.join('; ') : `${processes.length} processes started, 1 killed with SIGKILL on purpose`,
     );
+    // ---- the faults met work in flight, and no retry hid a deadlock
+    const killed = live.killedTransaction;
+    prove(
+      'the killed worker had a batch transaction open, and the kill rolled it back',
+      killed !== null && killed.statusAfterKill === 'aborted',
+      killed
+        ? `xid ${killed.xid} (${killed.ageMs} ms old) held row locks and waited for its frozen client when the SIGKILL came; Postgres reports it ${killed.statusAfterKill}`
+        : `no transaction of the worker was caught open within ${options.killTimeoutMs} ms`,
+    );
+    prove(
+      'Redis held a backlog of API requests and producer jobs when it lost its data',
+      live.backlogAtWipe > 0 && live.backlogByOrigin.api > 0 && live.backlogByOrigin.producer > 0,
+      `${live.backlogAtWipe} consumption jobs waiting or active at the wipe: ${live.backlogByOrigin.api} accepted through the API, ${live.backlogByOrigin.producer} from the producer`,
+    );
+    prove(
+      'the relay enqueued again the accepted requests Redis lost',
+      live.requeuedAfterWipe > 0,
+      `${live.requeuedAfterWipe} accepted requests found missing from Redis and enqueued again after the wipe (the relays' "missing from Redis" log lines)`,
+    );
+    live.producerLostThenApplied = missingBeforeReplay.filter((i) => present.has(i)).length;
+    prove(
+      'the producer jobs Redis lost were missing until the replay applied them',
+      live.producerLostThenApplied > 0 && live.producerLostThenApplied === missingBeforeReplay.length,
+      `${missingBeforeReplay.length} producer consumptions had no row before the replay; ${live.producerLostThenApplied} of them applied by it`,
+    );
+    prove(
+      'Postgres detected no deadlock',
+      statsKept && live.deadlocks === 0,
+      `pg_stat_database.deadlocks moved by ${live.deadlocks} during the run (read before the services started and after every one had ended); ` +
+        (statsKept
+          ? 'its statistics survived the Postgres restart'
+          : `its statistics were reset by the Postgres restart (xact_commit ${statsBeforeRestart.xactCommit} before, ${statsAtEnd.xactCommit} at the end): the count proves nothing`),
+    );
     for (const [what, result] of waits) if (!result.ok) prove(`settled: ${what}`, false, result.detail);
 
     // ---- counts
@@ -1025,6 +1206,11 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       ['invoices', await scalar('SELECT count(*) AS n FROM invoices')],
       ['consumption jobs taken back after stalling (QueueEvents "stalled")', stalledEvents],
       ['accepted requests re-enqueued by the relay (Redis had lost them)', requeued],
+      ['  of them after Redis lost its data', live.requeuedAfterWipe],
+      ['consumption jobs in Redis when it lost its data', live.backlogAtWipe],
+      ['producer consumptions lost with Redis data, then applied by the replay', live.producerLostThenApplied],
+      ['deadlocks Postgres detected (pg_stat_database)', live.deadlocks ?? 'not measured'],
+      ['exit codes of the processes stopped with SIGTERM at the end', exitCodes.join(', ')],
       ['outbox events (webhook)', events.length],
       ['webhook deliveries', deliveries.length],
       ['  delivery attempts recorded', attempts],
@@ -1044,7 +1230,17 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   }
   const ok = proofs.length > 0 && proofs.every((p) => p.ok);
   if (!options.keep) rmSync(dir, { recursive: true, force: true });
-  return { id, ok, seconds: (Date.now() - startedAt) / 1000, dataDir: options.keep ? dir : '', faults, counts, proofs };
+  return {
+    id,
+    seed: options.seed,
+    ok,
+    seconds: (Date.now() - startedAt) / 1000,
+    dataDir: options.keep ? dir : '',
+    faults,
+    counts,
+    live,
+    proofs,
+  };
 }
 
 /** The report as text: faults, counts, proofs. */
@@ -1052,7 +1248,7 @@ export function formatReport(report: ChaosReport): string {
   const lines: string[] = [];
   lines.push(
     '',
-    `chaos ${report.id}: ${report.ok ? 'ALL PROOFS HOLD' : 'A PROOF FAILED'} in ${report.seconds.toFixed(1)} s`,
+    `chaos ${report.id}: ${report.ok ? 'ALL PROOFS HOLD' : 'A PROOF FAILED'} in ${report.seconds.toFixed(1)} s (seed ${report.seed}; replay its choices with --seed ${report.seed})`,
     '',
     'faults:',
   );

@@ -23,6 +23,12 @@ export interface AppContext {
   queues: QueueSet;
   /** Listeners for `?wait=true`; created by the API role. */
   queueEvents: QueueEventsSet;
+  /**
+   * Aborted when a graceful shutdown's time for requests runs out, and when the runtime closes:
+   * every wait for a job's outcome (`?wait=true`, the pages, the nightly phases) then ends at once
+   * as if its timeout had passed. The job itself goes on; a waiting request is answered 202.
+   */
+  stopWaiting: AbortController;
   clock: Clock;
   log: Logger;
   keys: ApiKeyVerifier;

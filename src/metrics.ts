@@ -34,6 +34,13 @@ export const consumptionBatchSeconds = new Histogram({
   registers: [registry],
 });
 
+export const relayRequeued = new Counter({
+  name: 'credits_relay_requeued_total',
+  help: 'Jobs the relay enqueued again because Redis no longer held them, by kind (accepted request, webhook delivery)',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
 export function httpMetrics() {
   return function recordHttpMetrics(req: Request, res: Response, next: NextFunction): void {
     const end = httpDuration.startTimer();

@@ -7,17 +7,25 @@ import { startWorkers } from './workers/index.js';
 
 export interface RunningRoles {
   port?: number;
-  /** Stops in the order that loses nothing: no new requests, no new jobs, then finish what is in flight. */
+  /**
+   * Stops in the order that loses nothing. At once, before anything is awaited, the API begins to
+   * drain (/readyz 503, new requests refused); then the scheduler stops, the requests in flight get
+   * their answers while the workers still run (a `?wait=true` needs them for its result), and last
+   * the workers stop taking jobs and finish the ones they hold.
+   */
   stop(): Promise<void>;
 }
 
 export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promise<RunningRoles> {
   const stops: Array<() => Promise<void>> = [];
   let port: number | undefined;
+  let beginDrain: (() => void) | undefined;
   if (roles.includes('api')) {
     const api = await startApi(ctx);
     port = api.port;
-    stops.push(() => api.close());
+    beginDrain = () => api.beginDrain();
+    // half of the shutdown's time for the requests in flight, the rest for the workers' batches
+    stops.push(() => api.close(Math.floor(ctx.config.SHUTDOWN_TIMEOUT_MS / 2)));
     void openOutcomeListeners(ctx, ['consumption', 'renewal', 'recharge']).catch((error: unknown) =>
       ctx.log.warn({ err: error }, 'queue listeners not ready yet'),
     );
@@ -33,6 +41,10 @@ export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promi
   return {
     ...(port !== undefined ? { port } : {}),
     stop: async () => {
+      if (beginDrain) {
+        beginDrain();
+        ctx.log.info('draining: /readyz answers 503, new requests are refused, requests in flight are answered');
+      }
       for (const stop of stops) await stop();
     },
   };

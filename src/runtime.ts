@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { AppContext } from './app-context.js';
 import { type Clock, systemClock } from './clock.js';
@@ -52,6 +53,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   );
   const redis = createRedis(options.redisUrl, 'producer');
   const queues = createQueues(redis, options.config.BULL_PREFIX, jobOptions(options.config.JOB_ATTEMPTS));
+  const stopWaiting = new AbortController();
+  // every `?wait=true` request in flight listens on it
+  setMaxListeners(0, stopWaiting.signal);
   const ctx: AppContext = {
     config: options.config,
     db,
@@ -61,6 +65,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     redisUrl: options.redisUrl,
     queues,
     queueEvents: {},
+    stopWaiting,
     clock: options.clock ?? systemClock,
     log: options.log,
     keys: new ApiKeyVerifier(db),
@@ -70,6 +75,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   return {
     ctx,
     close: async () => {
+      // nobody may go on waiting on the listeners closed below
+      stopWaiting.abort();
       await Promise.all(
         Object.values(ctx.queueEvents).map(async (listener) => {
           if (!listener) return;

@@ -21,6 +21,8 @@ function queueEvents(app: AppContext, queue: QueueName): QueueEvents {
   const connection = createRedis(app.redisUrl, 'worker');
   const events = new QueueEvents(queue, { connection, prefix: app.config.BULL_PREFIX });
   events.on('error', (error) => app.log.warn({ err: error, queue }, 'queue events error'));
+  // every request waiting with `untilAdded` listens for 'added' on it at once
+  events.setMaxListeners(0);
   app.queueEvents[queue] = { events, connection };
   return events;
 }
@@ -46,10 +48,33 @@ async function failureOf(app: AppContext, jobId: string, reason: string): Promis
   return fail('internal', `job ${jobId} failed unexpectedly; the failure is logged`);
 }
 
+const STOPPED = Symbol('stopped');
+
+/**
+ * `work`, or STOPPED as soon as `signal` is aborted (the process is shutting down). The work is
+ * left to settle on its own; its late failure is of no interest to anyone.
+ */
+async function unlessStopped<T>(signal: AbortSignal, work: Promise<T>): Promise<T | typeof STOPPED> {
+  work.catch(() => undefined);
+  if (signal.aborted) return STOPPED;
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<typeof STOPPED>((resolve) => {
+    onAbort = () => resolve(STOPPED);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, stopped]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
 /**
  * Waits at most `timeoutMs` for the outcome of job `name` with id `jobId` (`?wait=true`, the nightly
  * phases, the pages), on BullMQ's completion events — never by polling. With `untilAdded` it also
  * waits for the job to be enqueued (one that another part of the system, the relay, is about to add).
+ * A graceful shutdown ends the wait early (`app.stopWaiting`): the answer is then `timeout`, as when
+ * the time ran out — the job goes on, and the caller is told it is still queued.
  */
 export async function awaitOutcome<N extends JobName>(
   app: AppContext,
@@ -59,17 +84,22 @@ export async function awaitOutcome<N extends JobName>(
 ): Promise<Outcome<JobResult<N>>> {
   const queue = JOBS[name].queue;
   const timeoutMs = options.timeoutMs ?? app.config.WAIT_TIMEOUT_MS;
+  const stop = app.stopWaiting.signal;
   const events = queueEvents(app, queue);
-  await events.waitUntilReady();
+  if ((await unlessStopped(stop, events.waitUntilReady())) === STOPPED) return { state: 'timeout' };
   const started = Date.now();
-  const job = await (options.untilAdded
-    ? jobWhenAdded(app, events, queue, jobId, timeoutMs)
-    : Job.fromId(app.queues[queue], jobId));
-  if (!job) return { state: 'timeout' };
+  const job = await unlessStopped(
+    stop,
+    options.untilAdded
+      ? jobWhenAdded(app, events, queue, jobId, timeoutMs, stop)
+      : Job.fromId(app.queues[queue], jobId),
+  );
+  if (job === STOPPED || !job) return { state: 'timeout' };
   const left = Math.max(1, timeoutMs - (Date.now() - started));
   try {
     // the worker returned exactly this job's result type (src/jobs/registry.ts)
-    const value = (await job.waitUntilFinished(events, left)) as JobResult<N>;
+    const value = await unlessStopped(stop, job.waitUntilFinished(events, left) as Promise<JobResult<N>>);
+    if (value === STOPPED) return { state: 'timeout' };
     return { state: 'completed', value };
   } catch (error) {
     // the wait ran out, or the job failed: its state in Redis says which (never the error's text);
@@ -90,8 +120,10 @@ async function jobWhenAdded(
   queue: QueueName,
   jobId: string,
   timeoutMs: number,
+  stop: AbortSignal,
 ): Promise<Job | undefined> {
   let onAdded: ((args: { jobId: string }) => void) | undefined;
+  let onStop: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   const added = new Promise<void>((resolve) => {
     onAdded = (args) => {
@@ -99,6 +131,8 @@ async function jobWhenAdded(
     };
     events.on('added', onAdded);
     timer = setTimeout(resolve, timeoutMs);
+    onStop = () => resolve();
+    stop.addEventListener('abort', onStop, { once: true });
   });
   try {
     // listening first, then looking: an add between the two is not missed
@@ -108,6 +142,7 @@ async function jobWhenAdded(
     return await Job.fromId(app.queues[queue], jobId);
   } finally {
     if (onAdded) events.off('added', onAdded);
+    if (onStop) stop.removeEventListener('abort', onStop);
     clearTimeout(timer);
   }
 }

@@ -3,6 +3,7 @@ import type { AppContext } from '../app-context.js';
 import { type AcceptedJobRow, acceptedDue, deleteAccepted, markLookedAt } from '../db/repositories/accepted-jobs.js';
 import { jobFailuresByIds } from '../db/repositories/job-failures.js';
 import { isJobName } from '../jobs/definitions.js';
+import { relayRequeued } from '../metrics.js';
 import { isQueueName } from '../queue/names.js';
 import { enqueue } from './accept.js';
 
@@ -53,6 +54,7 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
       // the data is the command's as accepted (validated then); the worker validates it again
       if (await enqueue(app, requeue)) {
         moved += requeue.length;
+        relayRequeued.inc({ kind: 'accepted' }, requeue.length);
         app.log.warn({ count: requeue.length }, 'accepted requests were missing from Redis; enqueued them again');
       }
     }

@@ -9,6 +9,7 @@ import { newId } from '../ids.js';
 import { httpMetrics } from '../metrics.js';
 import { zodProblems } from '../schemas/problems.js';
 import { type AuthContext, hasScope, presentedKey } from './auth.js';
+import { HttpDrain } from './drain.js';
 import { IDEMPOTENCY_HEADER, runIdempotent } from './idempotency.js';
 import { jsonBody } from './json-body.js';
 import { problemBody, problemFromFailure, sendProblem } from './problem.js';
@@ -19,6 +20,8 @@ import { type Access, type AnyRoute, expressPath, isFailure, isRawReply, type Js
 export interface MountedApp {
   app: express.Express;
   routes: readonly AnyRoute[];
+  /** The graceful drain of this app (server.ts begins it on SIGTERM). */
+  drain: HttpDrain;
 }
 
 /** Extra mounts outside the JSON route table (Bull Board, pages); each declares its access for the audit. */
@@ -219,6 +222,11 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
     }),
   );
   app.use(httpMetrics());
+  // before everything that does work: while the process drains, new requests are refused here
+  const drain = new HttpDrain();
+  app.use(function drainGate(req: Request, res: Response, next: NextFunction) {
+    drain.admit(req, res, next);
+  });
   // Security headers on every answer. The pages set their own Content-Security-Policy (/ui strict,
   // /docs its own); Bull Board's page needs inline scripts, so none is set here.
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
@@ -310,5 +318,5 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
       );
   });
 
-  return { app, routes };
+  return { app, routes, drain };
 }

@@ -23,8 +23,22 @@ export const docsAssets: ExtraMount = {
 export interface ApiServer {
   server: Server;
   port: number;
+  /** From now on /readyz answers 503 and new requests are refused, while the listener still answers (drain.ts). */
+  beginDrain(): void;
+  /**
+   * The graceful drain: begins it if not begun, lets the requests in flight get their answer
+   * within `graceMs` (a `?wait=true` still waiting then is answered 202), then closes the listener.
+   */
   close(graceMs?: number): Promise<void>;
 }
+
+const delay = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+/** How long connections still open once the listener closes may take to end before they are cut. */
+const LINGER_MS = 1_000;
 
 /** Everything mounted outside the JSON route table, each with its access declared for the audit. */
 export function standardMounts(ctx: AppContext): ExtraMount[] {
@@ -41,7 +55,7 @@ export async function startApi(
   port = ctx.config.PORT,
   host = ctx.config.HOST,
 ): Promise<ApiServer> {
-  const { app } = createHttpApp(ctx, extras);
+  const { app, drain } = createHttpApp(ctx, extras);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, () => resolve(s));
     s.once('error', reject);
@@ -55,17 +69,26 @@ export async function startApi(
   return {
     server,
     port: boundPort,
-    // Stop accepting, let requests in flight finish, and cut connections that are still open
-    // after the grace period (a client that never reads its response must not block shutdown).
-    close: (graceMs = 10_000) =>
-      new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.closeAllConnections(), graceMs);
-        force.unref();
+    beginDrain: () => drain.begin(),
+    close: async (graceMs = 10_000) => {
+      drain.begin();
+      const idle = drain.whenIdle();
+      if ((await Promise.race([idle.then(() => true), delay(graceMs).then(() => false)])) === false) {
+        // time is up for waiting: every `?wait=true` answers 202 now (its job goes on) and the
+        // other requests get a last moment before their connections are cut
+        ctx.stopWaiting.abort();
+        await Promise.race([idle, delay(LINGER_MS)]);
+      }
+      // nothing admitted is left: close the listener and the idle keep-alive connections; a probe
+      // still being answered (its connection closes after it) gets a moment, then is cut
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), LINGER_MS);
         server.close(() => {
           clearTimeout(force);
           resolve();
         });
         server.closeIdleConnections();
-      }),
+      });
+    },
   };
 }

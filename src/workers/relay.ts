@@ -9,6 +9,7 @@ import { COMMAND_TYPES } from '../domain/event.js';
 import { newId } from '../ids.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import { rechargeFingerprint } from '../jobs/recharge.js';
+import { relayRequeued } from '../metrics.js';
 
 const BATCH = 500;
 
@@ -104,6 +105,7 @@ export async function requeueDeliveries(app: AppContext, graceMs = app.config.RE
         { accepted: false },
       );
       moved += missing.length;
+      relayRequeued.inc({ kind: 'delivery' }, missing.length);
       app.log.warn({ count: missing.length }, 'webhook deliveries were missing from Redis; enqueued them again');
     }
     for (const [index, jobId] of jobIds.entries()) {

@@ -13,12 +13,13 @@ describe('chaos (CI-sized)', () => {
     const report = await runChaos({
       requests: 500,
       clients: 6,
+      // the seed of the traffic mix and the retry jitter; the report prints it (replay: npm run chaos -- --seed 7)
       seed: 7,
       trafficSeconds: 15,
       lanes: 12,
       outageMs: 1_500,
       stallMs: 3_000,
-      backlogMs: 2_000,
+      backlogTimeoutMs: 20_000,
       quietTimeoutMs: 40_000,
       log: (line) => lines.push(line),
     });
@@ -50,7 +51,20 @@ describe('chaos (CI-sized)', () => {
       'every webhook request carried a valid signature over the event it names',
       'the API never answered 500, never refused a valid request otherwise than 503, never hung',
       'no service process died except the one killed on purpose',
+      'the killed worker had a batch transaction open, and the kill rolled it back',
+      'Redis held a backlog of API requests and producer jobs when it lost its data',
+      'the relay enqueued again the accepted requests Redis lost',
+      'the producer jobs Redis lost were missing until the replay applied them',
+      'Postgres detected no deadlock',
     ]);
+    // each fault met work in flight, and no retry hid a deadlock (the proofs above, as numbers)
+    expect(report.live.killedTransaction?.statusAfterKill, text).toBe('aborted');
+    expect(report.live.backlogAtWipe, text).toBeGreaterThan(0);
+    expect(report.live.backlogByOrigin.api, text).toBeGreaterThan(0);
+    expect(report.live.backlogByOrigin.producer, text).toBeGreaterThan(0);
+    expect(report.live.requeuedAfterWipe, text).toBeGreaterThan(0);
+    expect(report.live.producerLostThenApplied, text).toBeGreaterThan(0);
+    expect(report.live.deadlocks, text).toBe(0);
     expect(report.ok, text).toBe(true);
   }, 120_000);
 });

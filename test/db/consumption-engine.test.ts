@@ -3,10 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreditsProducer, ProducerValidationError } from '../../src/producer/index.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { verifyInvariants } from '../../src/services/verify.js';
-import { type RunningWorkers, startWorkers } from '../../src/workers/index.js';
+import { startWorkers } from '../../src/workers/index.js';
 import { queueProcessor } from '../../src/workers/queue-processor.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
+import { watchDeadlocks } from '../helpers/deadlocks.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { rng, shuffled, testSeed } from '../helpers/random.js';
 
 let app: TestApp;
 let events: QueueEvents;
@@ -215,35 +217,44 @@ describe('exactly-once effect under at-least-once delivery', () => {
 });
 
 describe('concurrency: locks in one order, never below zero, never twice', () => {
-  it('200 concurrent 1-unit uses of a 100-unit balance, over two worker sets: exactly 100 applied, remaining 0', async () => {
+  // The workers retry a batch that lost a deadlock, so exact totals alone would hide one: each test
+  // also reads Postgres's own count of deadlocks in this database, before the work and after every
+  // connection that did it has ended (the work runs in siblings whose pools are closed first).
+  it('200 concurrent 1-unit uses of a 100-unit balance, over two worker sets: exactly 100 applied, remaining 0, no deadlock', async () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }]);
     const sub = await subscribe(app, client.id, pkg.code);
-    const sets: RunningWorkers[] = [await startWorkers(app.ctx), await startWorkers(app.ctx)];
+    const deadlocks = await watchDeadlocks(app.database.url);
+    const sets: Sibling[] = [await startSibling(app, ['api', 'worker']), await startSibling(app, ['worker'])];
+    let statuses: number[];
     try {
-      const responses = await Promise.all(
-        Array.from({ length: 200 }, (_, i) =>
-          app.request('POST', '/v1/consumptions?wait=true', {
-            key: app.keys.write,
-            body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `c-${i}` },
-          }),
-        ),
+      statuses = await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          const res = await fetch(`${sets[0]!.baseUrl}/v1/consumptions?wait=true`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${app.keys.write}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `c-${i}` }),
+          });
+          await res.arrayBuffer();
+          return res.status;
+        }),
       );
-      const statuses = responses.map((r) => r.status);
-      expect(statuses.filter((s) => s === 200)).toHaveLength(100);
-      expect(statuses.filter((s) => s === 422)).toHaveLength(100);
-      expect(await remaining(sub.id)).toBe(0n);
-      const applied = await app.database
-        .db('consumptions')
-        .where({ client_id: client.id, status: 'applied' })
-        .count({ n: '*' });
-      expect(Number(applied[0]!.n)).toBe(100);
     } finally {
-      await Promise.all(sets.map((s) => s.close()));
+      await Promise.all(sets.map((s) => s.stop()));
     }
+    expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+    expect(statuses.filter((s) => s === 422)).toHaveLength(100);
+    expect(await remaining(sub.id)).toBe(0n);
+    const applied = await app.database
+      .db('consumptions')
+      .where({ client_id: client.id, status: 'applied' })
+      .count({ n: '*' });
+    expect(Number(applied[0]!.n)).toBe(100);
+    expect(await deadlocks.delta(), 'deadlocks Postgres detected in this database during the run').toBe(0);
   });
 
   it('many clients and credit types in random order, two worker sets, no deadlock and exact totals', async () => {
+    const seed = testSeed('consumption-engine: order of the 1,200 mixed uses');
     const mms = await createCreditType(app, { code: 'e-mms' });
     const pkg = await createPackage(app, [
       { credit_type: sms.code, units: 200 },
@@ -256,44 +267,51 @@ describe('concurrency: locks in one order, never below zero, never twice', () =>
       await subscribe(app, client.id, pkg.code);
       clients.push(client);
     }
+    const items = [];
+    for (let i = 0; i < 1_200; i += 1) {
+      const client = clients[(i * 7) % clients.length]!;
+      items.push({
+        client: client.id,
+        credit_type: i % 3 === 0 ? mms.code : sms.code,
+        quantity: 1,
+        idempotency_key: `mix-${i}`,
+      });
+    }
     const producer = new CreditsProducer({
       connection: app.ctx.redisUrl,
       prefix: app.prefix,
       now: () => app.clock.now(),
     });
-    const sets: RunningWorkers[] = [await startWorkers(app.ctx), await startWorkers(app.ctx)];
+    const deadlocks = await watchDeadlocks(app.database.url);
+    // small batches, several in flight per lane: many transactions contend for the same clients' rows
+    const contended = { config: { CONSUMPTION_BATCH_SIZE: 12, CONSUMPTION_BATCHES_IN_FLIGHT: 3 } };
+    const sets: Sibling[] = [
+      await startSibling(app, ['worker'], contended),
+      await startSibling(app, ['worker'], contended),
+    ];
+    let results: Array<{ status: string }>;
     try {
-      const items = [];
-      for (let i = 0; i < 1_200; i += 1) {
-        const client = clients[(i * 7) % clients.length]!;
-        items.push({
-          client: client.id,
-          credit_type: i % 3 === 0 ? mms.code : sms.code,
-          quantity: 1,
-          idempotency_key: `mix-${i}`,
-        });
-      }
-      items.sort(() => Math.random() - 0.5);
-      const enqueued = await producer.consumeMany(items);
-      const results = (await Promise.all(enqueued.map((e) => finished(app.ctx.queues.consumption, e.jobId)))) as Array<{
+      const enqueued = await producer.consumeMany(shuffled(items, rng(seed)));
+      results = (await Promise.all(enqueued.map((e) => finished(app.ctx.queues.consumption, e.jobId)))) as Array<{
         status: string;
       }>;
-      const appliedCount = results.filter((r) => r.status === 'applied').length;
-      // each client asks for 200 units in all and holds 400 of each type: everything applies
-      expect(appliedCount).toBe(1_200);
-      const sums = await app.database
-        .db('balances')
-        .whereIn(
-          'client_id',
-          clients.map((c) => c.id),
-        )
-        .sum({ consumed: 'consumed', remaining: 'remaining' });
-      expect(BigInt(sums[0]!.consumed)).toBe(1_200n);
-      expect(BigInt(sums[0]!.remaining)).toBe(6n * 2n * 400n - 1_200n);
     } finally {
-      await Promise.all(sets.map((s) => s.close()));
+      await Promise.all(sets.map((s) => s.stop()));
       await producer.close();
     }
+    const replay = `seed ${seed} (replay with TEST_SEED=${seed})`;
+    // each client asks for 200 units in all and holds 400 of each type: everything applies
+    expect(results.filter((r) => r.status === 'applied').length, replay).toBe(1_200);
+    const sums = await app.database
+      .db('balances')
+      .whereIn(
+        'client_id',
+        clients.map((c) => c.id),
+      )
+      .sum({ consumed: 'consumed', remaining: 'remaining' });
+    expect(BigInt(sums[0]!.consumed), replay).toBe(1_200n);
+    expect(BigInt(sums[0]!.remaining), replay).toBe(6n * 2n * 400n - 1_200n);
+    expect(await deadlocks.delta(), `deadlocks Postgres detected in this database during the run; ${replay}`).toBe(0);
   });
 });
 

@@ -15,6 +15,7 @@ const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /openapi.json', 'GET
 const GLOBAL_MIDDLEWARE = [
   'result' /* pino-http */,
   'recordHttpMetrics',
+  'drainGate' /* refuses new requests while the process drains (src/http/drain.ts) */,
   'helmetMiddleware',
   'jsonParser',
   'exactNumbers' /* json-body.ts: the second, exact reading of a body with a long number */,

@@ -121,3 +121,40 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     },
   };
 }
+
+export interface Sibling {
+  ctx: AppContext;
+  /** Its API, when it runs the api role. */
+  baseUrl?: string;
+  /** Stops its roles and ends every connection it opened (so their statistics are flushed). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Another process of the service, inside this one: the roles given, on the app's database, queues
+ * and clock, with pools and connections of its own — so that a test can end exactly the
+ * connections that did a piece of work (see helpers/deadlocks.ts).
+ */
+export async function startSibling(
+  app: TestApp,
+  roles: Role[],
+  options: { config?: Partial<Config>; poolMax?: number } = {},
+): Promise<Sibling> {
+  const runtime = createRuntime({
+    config: { ...app.ctx.config, ...options.config },
+    databaseUrl: app.database.url,
+    redisUrl: app.ctx.redisUrl,
+    log: app.ctx.log,
+    clock: app.clock,
+    poolMax: options.poolMax ?? 5,
+  });
+  const running = await startRoles(runtime.ctx, roles);
+  return {
+    ctx: runtime.ctx,
+    ...(running.port !== undefined ? { baseUrl: `http://127.0.0.1:${running.port}` } : {}),
+    stop: async () => {
+      await running.stop();
+      await runtime.close();
+    },
+  };
+}

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isSchemaCurrent } from '../../db/migrate.js';
 import { pingDatabase } from '../../db/server.js';
 import { registry } from '../../metrics.js';
+import { isDraining } from '../drain.js';
 import { buildOpenApi, docsInitScript, docsPage } from '../openapi.js';
 import { problemBody, sendProblem } from '../problem.js';
 import { problemOf } from '../problem-schemas.js';
@@ -58,11 +59,21 @@ export function systemRoutes(allRoutes: () => readonly AnyRoute[]): AnyRoute[] {
           schema: z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.string()) }),
         },
         503: {
-          description: 'Not ready; `checks` says what is wrong',
+          description:
+            'Not ready; `checks` says what is wrong (`shutdown: "draining"` while the process drains after SIGTERM)',
           schema: problemOf(['unavailable'], { checks: z.record(z.string(), z.string()) }),
         },
       },
       handler: async ({ app, res }) => {
+        if (isDraining(res)) {
+          // no check is worth making: traffic must go elsewhere, whatever Postgres and Redis say
+          sendProblem(
+            res,
+            problemBody('unavailable', 'shutting down', undefined, { checks: { shutdown: 'draining' } }),
+            { 'retry-after': '5' },
+          );
+          return { raw: true };
+        }
         const checks: Record<string, string> = {};
         await Promise.all([
           withTimeout(pingDatabase(app.db), 2_000, 'postgres')

@@ -1,0 +1,58 @@
+import { Job } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requeueLost } from '../../src/commands/index.js';
+import { relayRequeued } from '../../src/metrics.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+
+/**
+ * The relay's recovery of accepted requests whose job Redis lost, and the counter that shows it
+ * (`credits_relay_requeued_total{kind="accepted"}`: what the chaos run counts from the relay's log
+ * line, for an operator's /metrics).
+ */
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp({ roles: ['api'], now: '2026-05-01T00:00:00.000Z' });
+});
+afterAll(async () => {
+  await app.close();
+});
+
+const requeuedSoFar = async (): Promise<number> =>
+  (await relayRequeued.get()).values.find((v) => v.labels.kind === 'accepted')?.value ?? 0;
+
+describe('relay: accepted requests missing from Redis', () => {
+  it('are enqueued again under the same job id, counted once each, and left alone while Redis holds them', async () => {
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const client = await createClient(app);
+    await subscribe(app, client.id, pkg.code);
+    const res = await app.request('POST', '/v1/consumptions/batch', {
+      key: app.keys.write,
+      body: {
+        items: [1, 2, 3].map((i) => ({
+          client: client.id,
+          credit_type: sms.code,
+          quantity: 1,
+          idempotency_key: `r-${i}`,
+        })),
+      },
+    });
+    expect(res.status, res.text).toBe(202);
+    const rows = (await app.database.db('accepted_jobs').select('job_id')) as Array<{ job_id: string }>;
+    expect(rows).toHaveLength(3);
+    const queue = app.ctx.queues.consumption;
+
+    // Redis holds every job: nothing to do
+    const before = await requeuedSoFar();
+    expect(await requeueLost(app.ctx, 0)).toBe(0);
+    expect(await requeuedSoFar()).toBe(before);
+
+    // Redis loses two of them
+    for (const { job_id } of rows.slice(0, 2)) await (await Job.fromId(queue, job_id))!.remove();
+    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
+    expect(await requeueLost(app.ctx, 0)).toBe(2);
+    expect(await requeuedSoFar()).toBe(before + 2);
+    for (const { job_id } of rows) expect(await queue.getJobState(job_id)).toBe('waiting');
+  });
+});
