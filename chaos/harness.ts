@@ -1229,13 +1229,15 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     running.delete(stopAll);
   }
   const ok = proofs.length > 0 && proofs.every((p) => p.ok);
-  if (!options.keep) rmSync(dir, { recursive: true, force: true });
+  // a failed run keeps its data and logs: the report names them, and nobody can rerun CI's exact run
+  const kept = options.keep || !ok;
+  if (!kept) rmSync(dir, { recursive: true, force: true });
   return {
     id,
     seed: options.seed,
     ok,
     seconds: (Date.now() - startedAt) / 1000,
-    dataDir: options.keep ? dir : '',
+    dataDir: kept ? dir : '',
     faults,
     counts,
     live,
