@@ -56,6 +56,12 @@ const configSchema = z.object({
   WAIT_TIMEOUT_MS: intFromEnv(0, 60_000, 5_000),
   BODY_LIMIT: z.string().default('2mb'),
   RATE_LIMIT_PER_MINUTE: intFromEnv(1, 10_000_000, 60_000),
+  /**
+   * The front door groups concurrent requests: one statement records a group's commands and one
+   * addBulk enqueues them, when it holds this many commands or its first has waited this long.
+   */
+  ACCEPT_BATCH_SIZE: intFromEnv(1, 5_000, 500),
+  ACCEPT_BATCH_WAIT_MS: intFromEnv(0, 1_000, 2),
   /** Consumption worker: jobs in flight, and how they are grouped into one transaction. */
   CONSUMPTION_CONCURRENCY: intFromEnv(1, 5_000, 1_000),
   CONSUMPTION_BATCH_SIZE: intFromEnv(1, 5_000, 400),

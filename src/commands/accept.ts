@@ -40,11 +40,13 @@ export const route = <N extends JobName>(command: Command<N>): Routed<N> => ({
 
 /**
  * What became of a command that was settled before this request (its accepted row is gone): the
- * fingerprint and status of what it applied. Each kind of command knows where its effect is
- * stored (a consumption row, a recharge row), so the caller passes the lookup.
+ * fingerprint and status of what it applied, by job id. Each kind of command knows where its effect
+ * is stored (a consumption row, a recharge row), so the caller passes the lookup — a function of the
+ * module that knows, so that the requests of a group that share it are looked up at once.
  */
 export type SettledLookup = (
-  jobIds: readonly string[],
+  db: Executor,
+  commands: readonly Routed[],
 ) => Promise<Map<string, { requestHash: string; status: string }>>;
 
 /**
@@ -61,6 +63,12 @@ export interface AcceptOptions<N extends JobName> {
   describeConflict?: (command: Routed<N>) => string;
 }
 
+/** One caller's commands, in a group accepted together. */
+export interface AcceptRequest<N extends JobName = JobName> {
+  commands: ReadonlyArray<Command<N>>;
+  options?: AcceptOptions<N>;
+}
+
 /**
  * Records commands as accepted, all or none, in the caller's transaction when `db` is one (the run
  * of a report and its job commit together) or on their own otherwise. A command whose job id was
@@ -72,78 +80,141 @@ export async function accept<N extends JobName>(
   commands: ReadonlyArray<Command<N>>,
   options: AcceptOptions<N> = {},
 ): Promise<Result<Array<Admission<N>>>> {
-  const conflict = (c: Routed<N>) =>
+  // describeConflict is the one member typed by N; it is only ever called with this call's commands
+  const [result] = await acceptGroup(db, [{ commands, options: options as AcceptOptions<JobName> }]);
+  return result as Result<Array<Admission<N>>>;
+}
+
+/**
+ * Records the commands of many requests at once — one statement for all, plus one read per kind of
+ * settled lookup — each request all or none and answered on its own: a conflict in one refuses that
+ * one, never its neighbours. The requests' job ids must be distinct from one request to another
+ * (the Admitter sees to it). This is what lets the API pay one round trip for a group of requests.
+ */
+export async function acceptGroup(
+  db: Executor,
+  requests: readonly AcceptRequest[],
+): Promise<Array<Result<Admission[]>>> {
+  const results: Array<Result<Admission[]> | undefined> = new Array(requests.length);
+  const hashOf = (c: Routed): string => c.requestHash ?? c.jobId;
+  const conflictOf = (index: number, c: Routed) =>
     fail(
       'idempotency_conflict',
-      options.describeConflict?.(c) ?? `this request (job ${c.jobId}) was accepted before with another payload`,
+      (requests[index]!.options?.describeConflict as ((c: Routed) => string) | undefined)?.(c) ??
+        `this request (job ${c.jobId}) was accepted before with another payload`,
     );
-  const routed = commands.map(route);
-  const hashOf = (c: Routed<N>): string => c.requestHash ?? c.jobId;
-  // the same job id twice in one call is one command, and must carry one payload
-  const first = new Map<string, Routed<N>>();
-  for (const c of routed) {
-    const seen = first.get(c.jobId);
-    if (seen && hashOf(seen) !== hashOf(c)) return conflict(c);
-    if (!seen) first.set(c.jobId, c);
-  }
-  const settledBefore = options.settled ? await options.settled(routed.map((c) => c.jobId)) : new Map<string, never>();
-  for (const c of routed) {
-    const before = settledBefore.get(c.jobId);
-    if (before && before.requestHash !== hashOf(c)) return conflict(c);
-  }
-  const open = [...first.values()].filter((c) => !settledBefore.has(c.jobId));
-  const written = await insertAccepted(
-    db,
-    open.map((c) => ({
-      jobId: c.jobId,
-      queue: c.queue,
-      name: c.name,
-      data: c.data,
-      requestHash: hashOf(c),
-      subjectId: c.subjectId ?? null,
-    })),
-  );
-  const byId = new Map(written.map((w) => [w.jobId, w]));
-  const clash = open.find((c) => {
-    const prior = byId.get(c.jobId)?.priorHash;
-    return prior !== null && prior !== undefined && prior !== hashOf(c);
-  });
-  if (clash) return conflict(clash);
 
-  // Neither written nor seen: a concurrent request was writing the same job id and committed while
-  // this statement waited for it. Read what it wrote; if it was applied since, ask where it went.
-  const unseen = open.filter((c) => {
-    const w = byId.get(c.jobId);
-    return w !== undefined && !w.fresh && w.priorHash === null;
+  // 1. each request's commands, one per job id (the same job id twice must carry one payload)
+  const routed = requests.map((r) => r.commands.map(route) as Routed[]);
+  const distinct: Routed[][] = routed.map((commands, index) => {
+    const first = new Map<string, Routed>();
+    for (const c of commands) {
+      const seen = first.get(c.jobId);
+      if (seen && hashOf(seen) !== hashOf(c)) results[index] ??= conflictOf(index, c);
+      if (!seen) first.set(c.jobId, c);
+    }
+    return [...first.values()];
   });
-  if (unseen.length > 0) {
-    const ids = unseen.map((c) => c.jobId);
-    const hashes = await acceptedHashes(db, ids);
-    const gone = ids.filter((id) => !hashes.has(id));
-    const applied = gone.length > 0 && options.settled ? await options.settled(gone) : new Map<string, never>();
-    const lost = unseen.find((c) => {
-      const hash = hashes.get(c.jobId) ?? applied.get(c.jobId)?.requestHash;
-      return hash !== undefined && hash !== hashOf(c);
+
+  // 2. what was settled before, one read per lookup for every request that names it
+  const settled = new Map<string, { requestHash: string; status: string }>();
+  const lookups = new Map<SettledLookup, Routed[]>();
+  requests.forEach((r, index) => {
+    const lookup = r.options?.settled;
+    if (!lookup || results[index]) return;
+    const list = lookups.get(lookup) ?? [];
+    list.push(...distinct[index]!);
+    lookups.set(lookup, list);
+  });
+  for (const [lookup, commands] of lookups)
+    for (const [id, before] of await lookup(db, commands)) settled.set(id, before);
+  distinct.forEach((commands, index) => {
+    const clash = commands.find((c) => {
+      const before = settled.get(c.jobId);
+      return before !== undefined && before.requestHash !== hashOf(c);
     });
-    if (lost) {
-      // all or nothing: what this call wrote must not be applied behind a 409 (in a transaction the
-      // caller's rollback undoes it; on its own, it is taken back here before anyone enqueued it)
-      if (!isTransaction(db))
-        await deleteAccepted(
-          db,
-          written.filter((w) => w.fresh).map((w) => w.jobId),
-        );
-      return conflict(lost);
+    if (clash) results[index] ??= conflictOf(index, clash);
+  });
+
+  // 3. one statement for the open commands of every request still standing
+  const drafts = distinct.flatMap((commands, index) =>
+    results[index]
+      ? []
+      : commands
+          .filter((c) => !settled.has(c.jobId))
+          .map((c) => ({
+            request: index,
+            jobId: c.jobId,
+            queue: c.queue,
+            name: c.name,
+            data: c.data,
+            requestHash: hashOf(c),
+            subjectId: c.subjectId ?? null,
+          })),
+  );
+  const written = await insertAccepted(db, drafts);
+  const byId = new Map(written.map((w) => [w.jobId, w]));
+  distinct.forEach((commands, index) => {
+    if (results[index]) return;
+    const clash = commands.find((c) => {
+      const prior = byId.get(c.jobId)?.priorHash;
+      return prior !== null && prior !== undefined && prior !== hashOf(c);
+    });
+    if (clash) results[index] = conflictOf(index, clash);
+  });
+
+  // 4. Neither written nor seen: a concurrent request was writing the same job id and committed
+  // while the statement waited for it. Read what it wrote; if it was applied since, ask where it went.
+  const unseen = written.filter((w) => !w.fresh && w.priorHash === null && !results[w.request]);
+  if (unseen.length > 0) {
+    const hashes = await acceptedHashes(
+      db,
+      unseen.map((w) => w.jobId),
+    );
+    const gone = new Set(unseen.filter((w) => !hashes.has(w.jobId)).map((w) => w.jobId));
+    const goneLookups = new Map<SettledLookup, Routed[]>();
+    distinct.forEach((commands, index) => {
+      const lookup = requests[index]!.options?.settled;
+      if (!lookup) return;
+      const list = goneLookups.get(lookup) ?? [];
+      list.push(...commands.filter((c) => gone.has(c.jobId)));
+      goneLookups.set(lookup, list);
+    });
+    for (const [lookup, commands] of goneLookups) {
+      if (commands.length === 0) continue;
+      for (const [id, before] of await lookup(db, commands)) settled.set(id, before);
+    }
+    const lost = new Set<number>();
+    for (const w of unseen) {
+      const c = distinct[w.request]!.find((x) => x.jobId === w.jobId)!;
+      const hash = hashes.get(w.jobId) ?? settled.get(w.jobId)?.requestHash;
+      if (hash !== undefined && hash !== hashOf(c) && !results[w.request]) {
+        results[w.request] = conflictOf(w.request, c);
+        lost.add(w.request);
+      }
+    }
+    // all or nothing per request: what a refused request wrote must not be applied behind its 409
+    // (in a transaction the caller's rollback undoes it; on its own, it is taken back here, before
+    // anyone enqueued it)
+    if (lost.size > 0 && !isTransaction(db)) {
+      await deleteAccepted(
+        db,
+        written.filter((w) => w.fresh && lost.has(w.request)).map((w) => w.jobId),
+      );
     }
   }
 
-  return ok(
-    routed.map((c): Admission<N> => {
-      const before = settledBefore.get(c.jobId);
-      if (before) return { ...c, state: 'settled', status: before.status };
-      return { ...c, state: byId.get(c.jobId)?.fresh ? 'new' : 'pending' };
-    }),
-  );
+  return routed.map((commands, index) => {
+    const refused = results[index];
+    if (refused) return refused;
+    return ok(
+      commands.map((c): Admission => {
+        const before = settled.get(c.jobId);
+        if (before) return { ...c, state: 'settled', status: before.status };
+        return { ...c, state: byId.get(c.jobId)?.fresh ? 'new' : 'pending' };
+      }),
+    );
+  });
 }
 
 /** A job as it goes to Redis: a routed command, an admission, or an accepted row the relay found missing. */
@@ -197,22 +268,6 @@ export const queueReachable = (app: AppContext): boolean => app.redis.status ===
 
 export const unreachable = () =>
   fail('unavailable', 'the queue (Redis) cannot be reached; nothing was accepted, retry later');
-
-/**
- * Accepts commands on their own (no transaction of the caller's) and enqueues them: the whole path
- * of a request that only asks for jobs. Refused with `unavailable` while Redis cannot be reached, so
- * that a 202 is never answered for work that would wait for the relay.
- */
-export async function submit<N extends JobName>(
-  app: AppContext,
-  commands: ReadonlyArray<Command<N>>,
-  options: AcceptOptions<N> = {},
-): Promise<Result<Array<Admission<N>>>> {
-  if (!queueReachable(app)) return unreachable();
-  const admitted = await accept(app.db, commands, options);
-  if (admitted.ok) await enqueue(app, admitted.value);
-  return admitted;
-}
 
 /** Whether a command about this subject (a consumption's id) was accepted and waits for its worker. */
 export const isPending = (db: Executor, subjectId: string): Promise<boolean> => acceptedForSubject(db, subjectId);

@@ -27,10 +27,10 @@ export {
   type Routed,
   route,
   type SettledLookup,
-  submit,
   unreachable,
 } from './accept.js';
+export { Admitter, submit } from './admitter.js';
 export { CommandFailure } from './command-failure.js';
-export { awaitOutcome, type Outcome, openOutcomeListeners } from './outcome.js';
+export { awaitOutcome, type Outcome, openOutcomeListeners, type Watch, watchOutcome } from './outcome.js';
 export { requeueLost } from './recover.js';
 export { failCommand, forgetOldFailures, type Settlement, settle, settlementOf } from './settle.js';

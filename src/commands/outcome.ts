@@ -21,8 +21,6 @@ function queueEvents(app: AppContext, queue: QueueName): QueueEvents {
   const connection = createRedis(app.redisUrl, 'worker');
   const events = new QueueEvents(queue, { connection, prefix: app.config.BULL_PREFIX });
   events.on('error', (error) => app.log.warn({ err: error, queue }, 'queue events error'));
-  // every request waiting with `untilAdded` listens for 'added' on it at once
-  events.setMaxListeners(0);
   app.queueEvents[queue] = { events, connection };
   return events;
 }
@@ -69,12 +67,107 @@ async function unlessStopped<T>(signal: AbortSignal, work: Promise<T>): Promise<
   }
 }
 
+/** How a job ended, as its queue's event stream tells it. */
+type Finished = { state: 'completed'; value: unknown } | { state: 'failed'; reason: string };
+
+/**
+ * The waiters of this process for one queue, by job id, all served by the queue's one event stream
+ * reader (QueueEvents): a waiter costs a map entry — no connection, no listener, no Redis round trip
+ * of its own. Registered before its job is enqueued, a waiter cannot miss the job's end.
+ */
+class OutcomeHub {
+  private readonly waiting = new Map<string, Set<(finished: Finished) => void>>();
+
+  constructor(readonly events: QueueEvents) {
+    events.on('completed', (args: { jobId: string; returnvalue: unknown }) =>
+      this.finish(args.jobId, { state: 'completed', value: args.returnvalue }),
+    );
+    events.on('failed', (args: { jobId: string; failedReason: string }) =>
+      this.finish(args.jobId, { state: 'failed', reason: args.failedReason }),
+    );
+  }
+
+  private finish(jobId: string, finished: Finished): void {
+    const waiters = this.waiting.get(jobId);
+    if (!waiters) return;
+    this.waiting.delete(jobId);
+    for (const resolve of waiters) resolve(finished);
+  }
+
+  watch(jobId: string): { finished: Promise<Finished>; cancel(): void } {
+    let waiters = this.waiting.get(jobId);
+    if (!waiters) {
+      waiters = new Set();
+      this.waiting.set(jobId, waiters);
+    }
+    const set = waiters;
+    let resolver: ((finished: Finished) => void) | undefined;
+    const finished = new Promise<Finished>((resolve) => {
+      resolver = resolve;
+      set.add(resolve);
+    });
+    return {
+      finished,
+      cancel: () => {
+        if (!resolver) return;
+        set.delete(resolver);
+        if (set.size === 0 && this.waiting.get(jobId) === set) this.waiting.delete(jobId);
+      },
+    };
+  }
+}
+
+const hubs = new WeakMap<QueueEvents, OutcomeHub>();
+
+function hubOf(app: AppContext, queue: QueueName): OutcomeHub {
+  const events = queueEvents(app, queue);
+  let hub = hubs.get(events);
+  if (!hub) {
+    hub = new OutcomeHub(events);
+    hubs.set(events, hub);
+  }
+  return hub;
+}
+
+/** A job a waiter watches from before it was enqueued (or from now): its outcome, when asked. */
+export interface Watch<N extends JobName> {
+  readonly jobId: string;
+  /**
+   * Waits at most `timeoutMs` for the job's end. `alreadyQueued`: the job may have ended before the
+   * watch began (a request accepted before), so its state is read once first.
+   */
+  outcome(options?: {
+    timeoutMs?: number;
+    alreadyQueued?: boolean;
+    untilAdded?: boolean;
+  }): Promise<Outcome<JobResult<N>>>;
+  /** Stops watching without waiting. */
+  cancel(): void;
+}
+
+/** Starts watching job `name`/`jobId` now: call it before enqueueing the job and its end cannot be missed. */
+export function watchOutcome<N extends JobName>(app: AppContext, name: N, jobId: string): Watch<N> {
+  const queue = JOBS[name].queue;
+  const watch = hubOf(app, queue).watch(jobId);
+  return {
+    jobId,
+    cancel: () => watch.cancel(),
+    outcome: async (options = {}) => {
+      try {
+        return await waitFor<N>(app, queue, jobId, watch.finished, options);
+      } finally {
+        watch.cancel();
+      }
+    },
+  };
+}
+
 /**
  * Waits at most `timeoutMs` for the outcome of job `name` with id `jobId` (`?wait=true`, the nightly
- * phases, the pages), on BullMQ's completion events — never by polling. With `untilAdded` it also
- * waits for the job to be enqueued (one that another part of the system, the relay, is about to add).
- * A graceful shutdown ends the wait early (`app.stopWaiting`): the answer is then `timeout`, as when
- * the time ran out — the job goes on, and the caller is told it is still queued.
+ * phases, the pages), on the queue's event stream — never by polling. With `untilAdded` the job may
+ * not exist yet (one that another part of the system, the relay, is about to add). A graceful
+ * shutdown ends the wait early (`app.stopWaiting`): the answer is then `timeout`, as when the time
+ * ran out — the job goes on, and the caller is told it is still queued.
  */
 export async function awaitOutcome<N extends JobName>(
   app: AppContext,
@@ -82,67 +175,65 @@ export async function awaitOutcome<N extends JobName>(
   jobId: string,
   options: { timeoutMs?: number; untilAdded?: boolean } = {},
 ): Promise<Outcome<JobResult<N>>> {
-  const queue = JOBS[name].queue;
+  return watchOutcome(app, name, jobId).outcome({ ...options, alreadyQueued: true });
+}
+
+async function waitFor<N extends JobName>(
+  app: AppContext,
+  queue: QueueName,
+  jobId: string,
+  finished: Promise<Finished>,
+  options: { timeoutMs?: number; alreadyQueued?: boolean; untilAdded?: boolean },
+): Promise<Outcome<JobResult<N>>> {
   const timeoutMs = options.timeoutMs ?? app.config.WAIT_TIMEOUT_MS;
   const stop = app.stopWaiting.signal;
   const events = queueEvents(app, queue);
+  // the stream reader must be listening before a state read can stand for "not finished yet"
   if ((await unlessStopped(stop, events.waitUntilReady())) === STOPPED) return { state: 'timeout' };
-  const started = Date.now();
-  const job = await unlessStopped(
-    stop,
-    options.untilAdded
-      ? jobWhenAdded(app, events, queue, jobId, timeoutMs, stop)
-      : Job.fromId(app.queues[queue], jobId),
-  );
-  if (job === STOPPED || !job) return { state: 'timeout' };
-  const left = Math.max(1, timeoutMs - (Date.now() - started));
+  if (options.alreadyQueued) {
+    const state = await app.queues[queue].getJobState(jobId);
+    if (state === 'completed' || state === 'failed') return endedAs<N>(app, queue, jobId);
+    if (state === 'unknown' && !options.untilAdded) return { state: 'timeout' };
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const ranOut = new Promise<typeof STOPPED>((resolve) => {
+    timer = setTimeout(() => resolve(STOPPED), timeoutMs);
+  });
   try {
-    // the worker returned exactly this job's result type (src/jobs/registry.ts)
-    const value = await unlessStopped(stop, job.waitUntilFinished(events, left) as Promise<JobResult<N>>);
-    if (value === STOPPED) return { state: 'timeout' };
-    return { state: 'completed', value };
-  } catch (error) {
-    // the wait ran out, or the job failed: its state in Redis says which (never the error's text);
-    // a job that finished while this waiter was not yet listening is read as it ended
-    const now = await Job.fromId(app.queues[queue], jobId);
-    const state = now ? await now.getState() : 'unknown';
-    if (now && state === 'completed') return { state: 'completed', value: now.returnvalue as JobResult<N> };
-    if (state !== 'failed') return { state: 'timeout' };
-    const reason = now?.failedReason ?? (error instanceof Error ? error.message : String(error));
-    return { state: 'failed', failure: await failureOf(app, jobId, reason), reason };
+    const ended = await unlessStopped(stop, Promise.race([finished, ranOut]));
+    if (ended === STOPPED)
+      return options.alreadyQueued || options.untilAdded ? lastLook<N>(app, queue, jobId) : { state: 'timeout' };
+    if (ended.state === 'completed') {
+      // the worker returned exactly this job's result type (src/jobs/registry.ts)
+      return { state: 'completed', value: ended.value as JobResult<N> };
+    }
+    return { state: 'failed', failure: await failureOf(app, jobId, ended.reason), reason: ended.reason };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-/** The job, as soon as it exists. */
-async function jobWhenAdded(
+/** How a job that has ended ended, read from Redis (its return value, or its stored failure). */
+async function endedAs<N extends JobName>(
   app: AppContext,
-  events: QueueEvents,
   queue: QueueName,
   jobId: string,
-  timeoutMs: number,
-  stop: AbortSignal,
-): Promise<Job | undefined> {
-  let onAdded: ((args: { jobId: string }) => void) | undefined;
-  let onStop: (() => void) | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const added = new Promise<void>((resolve) => {
-    onAdded = (args) => {
-      if (args.jobId === jobId) resolve();
-    };
-    events.on('added', onAdded);
-    timer = setTimeout(resolve, timeoutMs);
-    onStop = () => resolve();
-    stop.addEventListener('abort', onStop, { once: true });
-  });
-  try {
-    // listening first, then looking: an add between the two is not missed
-    const existing = await Job.fromId(app.queues[queue], jobId);
-    if (existing) return existing;
-    await added;
-    return await Job.fromId(app.queues[queue], jobId);
-  } finally {
-    if (onAdded) events.off('added', onAdded);
-    if (onStop) stop.removeEventListener('abort', onStop);
-    clearTimeout(timer);
-  }
+): Promise<Outcome<JobResult<N>>> {
+  const job = await Job.fromId(app.queues[queue], jobId);
+  if (!job) return { state: 'timeout' };
+  const state = await job.getState();
+  if (state === 'completed') return { state: 'completed', value: job.returnvalue as JobResult<N> };
+  if (state !== 'failed') return { state: 'timeout' };
+  const reason = job.failedReason ?? 'failed';
+  return { state: 'failed', failure: await failureOf(app, jobId, reason), reason };
+}
+
+/** When the wait runs out: one last read, for a job that ended while nothing was listening. */
+async function lastLook<N extends JobName>(
+  app: AppContext,
+  queue: QueueName,
+  jobId: string,
+): Promise<Outcome<JobResult<N>>> {
+  const state = await app.queues[queue].getJobState(jobId);
+  return state === 'completed' || state === 'failed' ? endedAs<N>(app, queue, jobId) : { state: 'timeout' };
 }

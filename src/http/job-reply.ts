@@ -1,5 +1,5 @@
 import type { AppContext } from '../app-context.js';
-import { awaitOutcome } from '../commands/index.js';
+import { awaitOutcome, type Watch } from '../commands/index.js';
 import type { Failure } from '../domain/result.js';
 import type { JobName, JobResult } from '../jobs/definitions.js';
 import type { JsonReply } from './route.js';
@@ -11,11 +11,17 @@ import type { JsonReply } from './route.js';
  */
 export async function jobReply<N extends JobName>(
   app: AppContext,
-  job: { name: N; jobId: string },
+  job: { name: N; jobId: string; watch?: Watch<N> | undefined; fresh?: boolean },
   options: { wait: boolean; queued: unknown; done?: (value: JobResult<N>) => JsonReply | Failure },
 ): Promise<JsonReply | Failure> {
-  if (!options.wait) return { status: 202, body: options.queued };
-  const outcome = await awaitOutcome(app, job.name, job.jobId);
+  if (!options.wait) {
+    job.watch?.cancel();
+    return { status: 202, body: options.queued };
+  }
+  // a job watched from before it was enqueued (submit's `watch`) cannot have ended unseen: no read
+  const outcome = job.watch
+    ? await job.watch.outcome({ alreadyQueued: !job.fresh })
+    : await awaitOutcome(app, job.name, job.jobId);
   if (outcome.state === 'completed')
     return options.done ? options.done(outcome.value) : { status: 200, body: outcome.value };
   if (outcome.state === 'failed') return outcome.failure;

@@ -1,5 +1,5 @@
 import type { AppContext } from '../app-context.js';
-import { settle, settlementOf, submit } from '../commands/index.js';
+import { type SettledLookup, settle, settlementOf, submit, type Watch } from '../commands/index.js';
 import { PG, pgCode } from '../db/knex.js';
 import {
   type AllocationRow,
@@ -161,6 +161,10 @@ export interface AcceptedConsumption {
   idempotency_key: string;
   /** `queued`, or the status it already has when the same request was applied before. */
   status: 'queued' | ConsumptionRow['status'];
+  /** Recorded by this request (not a repeat of one accepted before). */
+  fresh: boolean;
+  /** Its job's outcome, watched from before it was enqueued (asked with `watch`). */
+  watch?: Watch<'consume'>;
 }
 
 /**
@@ -172,8 +176,9 @@ export interface AcceptedConsumption {
 export async function acceptConsumptions(
   app: AppContext,
   bodies: ReadonlyArray<Omit<JobPayload<'consume'>, 'accepted_at'>>,
-  fieldPrefix?: (index: number) => string,
+  options: { fieldPrefix?: (index: number) => string; watch?: boolean } = {},
 ): Promise<Result<AcceptedConsumption[]>> {
+  const { fieldPrefix } = options;
   const now = app.clock.now();
   const acceptedAt = now.toISOString();
   const clients = await app.refs.clientsFor(
@@ -222,18 +227,8 @@ export async function acceptConsumptions(
       const p = byJob.get(c.jobId);
       return p ? conflict(p).detail : `idempotency_key "${c.data.idempotency_key}" was used with another payload`;
     },
-    settled: async (jobIds) => {
-      const applied = await appliedConsumptions(
-        app.db,
-        jobIds.flatMap((id) => byJob.get(id)?.id ?? []),
-      );
-      return new Map(
-        jobIds.flatMap((jobId) => {
-          const found = applied.get(byJob.get(jobId)?.id ?? '');
-          return found ? [[jobId, found] as const] : [];
-        }),
-      );
-    },
+    settled: settledConsumptions,
+    watch: options.watch ?? false,
   });
   if (!submitted.ok) return submitted;
   return ok(
@@ -242,6 +237,25 @@ export async function acceptConsumptions(
       jobId: admission.jobId,
       idempotency_key: prepared[index]!.report.idempotency_key,
       status: admission.state === 'settled' ? (admission.status as ConsumptionRow['status']) : 'queued',
+      fresh: admission.state === 'new',
+      ...(admission.watch ? { watch: admission.watch } : {}),
     })),
   );
 }
+
+/**
+ * Where a consumption command settled before is found: its consumption row (the command's subject),
+ * with the payload's fingerprint and the status it got. One read for every request of a group.
+ */
+const settledConsumptions: SettledLookup = async (db, commands) => {
+  const applied = await appliedConsumptions(
+    db,
+    commands.flatMap((c) => (c.subjectId ? [c.subjectId] : [])),
+  );
+  return new Map(
+    commands.flatMap((c) => {
+      const found = c.subjectId ? applied.get(c.subjectId) : undefined;
+      return found ? [[c.jobId, found] as const] : [];
+    }),
+  );
+};

@@ -7,6 +7,8 @@ import type { SqlClient } from '../sql-client.js';
  * Only src/commands calls these functions.
  */
 export interface AcceptedJobDraft {
+  /** The request (of a group written together) this job belongs to: its jobs are written all or none. */
+  request: number;
   jobId: string;
   queue: string;
   name: string;
@@ -24,6 +26,7 @@ export interface AcceptedJobRow {
 }
 
 export interface InsertedOrPrior {
+  request: number;
   jobId: string;
   /** Written by this statement. */
   fresh: boolean;
@@ -32,35 +35,39 @@ export interface InsertedOrPrior {
 }
 
 /**
- * Records requests in ONE statement (it runs for every accepted request): reads what was accepted
- * before under the same job ids, and writes the new ones unless any of them reuses a job id with
- * another payload — then it writes none, and the caller answers 409. A row that a concurrent
- * transaction was writing is neither fresh nor seen (its insert waited, then did nothing): the
- * caller reads it again with `acceptedHashes`.
+ * Records the requests of a group in ONE statement (it runs for every accepted request, and for many
+ * at once): reads what was accepted before under the same job ids, and writes each request's jobs
+ * unless one of them reuses a job id with another payload — then that request writes none (its
+ * caller answers 409) and the others are written all the same. A row that a concurrent transaction
+ * was writing is neither fresh nor seen (its insert waited, then did nothing): the caller reads it
+ * again with `acceptedHashes`. The job ids of a group are distinct.
  */
 export async function insertAccepted(db: Executor, drafts: readonly AcceptedJobDraft[]): Promise<InsertedOrPrior[]> {
   if (drafts.length === 0) return [];
-  const result = await db.raw<{ rows: Array<{ job_id: string; prior_hash: string | null; fresh: boolean }> }>(
+  const result = await db.raw<{
+    rows: Array<{ req: number; job_id: string; prior_hash: string | null; fresh: boolean }>;
+  }>(
     `WITH input AS (
             SELECT * FROM jsonb_to_recordset(?::jsonb)
-                     AS x(job_id text, queue text, name text, data jsonb, request_hash text, subject_id uuid)),
+                     AS x(req int, job_id text, queue text, name text, data jsonb, request_hash text, subject_id uuid)),
           prior AS (
             SELECT a.job_id, a.request_hash FROM accepted_jobs a WHERE a.job_id IN (SELECT job_id FROM input)),
           clash AS (
-            SELECT 1 FROM input i JOIN prior p ON p.job_id = i.job_id WHERE p.request_hash <> i.request_hash LIMIT 1),
+            SELECT DISTINCT i.req FROM input i JOIN prior p ON p.job_id = i.job_id WHERE p.request_hash <> i.request_hash),
           inserted AS (
             INSERT INTO accepted_jobs (job_id, queue, name, data, request_hash, subject_id, accepted_at)
             SELECT i.job_id, i.queue, i.name, i.data, i.request_hash, i.subject_id, clock_timestamp() FROM input i
-             WHERE NOT EXISTS (SELECT 1 FROM clash)
+             WHERE NOT EXISTS (SELECT 1 FROM clash c WHERE c.req = i.req)
             ON CONFLICT (job_id) DO NOTHING
             RETURNING job_id)
-     SELECT i.job_id, p.request_hash AS prior_hash, (ins.job_id IS NOT NULL) AS fresh
+     SELECT i.req, i.job_id, p.request_hash AS prior_hash, (ins.job_id IS NOT NULL) AS fresh
        FROM input i
        LEFT JOIN prior p ON p.job_id = i.job_id
        LEFT JOIN inserted ins ON ins.job_id = i.job_id`,
     [
       JSON.stringify(
         drafts.map((d) => ({
+          req: d.request,
           job_id: d.jobId,
           queue: d.queue,
           name: d.name,
@@ -71,7 +78,7 @@ export async function insertAccepted(db: Executor, drafts: readonly AcceptedJobD
       ),
     ],
   );
-  return result.rows.map((r) => ({ jobId: r.job_id, fresh: r.fresh, priorHash: r.prior_hash }));
+  return result.rows.map((r) => ({ request: r.req, jobId: r.job_id, fresh: r.fresh, priorHash: r.prior_hash }));
 }
 
 /** The fingerprints of accepted requests, by job id (a fresh read: sees what committed since). */

@@ -61,7 +61,7 @@ export const consumptionRoutes: AnyRoute[] = [
       503: { description: 'Postgres or Redis is down; nothing was accepted' },
     },
     handler: async ({ body, query, app }) => {
-      const accepted = await acceptConsumptions(app, [body]);
+      const accepted = await acceptConsumptions(app, [body], { watch: query.wait });
       if (!accepted.ok) return accepted;
       const item = accepted.value[0]!;
       const queued = { id: item.id, status: item.status };
@@ -72,7 +72,7 @@ export const consumptionRoutes: AnyRoute[] = [
       }
       return jobReply(
         app,
-        { name: 'consume', jobId: item.jobId },
+        { name: 'consume', jobId: item.jobId, watch: item.watch, fresh: item.fresh },
         { wait: query.wait, queued, done: consumptionReply },
       );
     },
@@ -96,7 +96,7 @@ export const consumptionRoutes: AnyRoute[] = [
       },
     },
     handler: async ({ body, app }) => {
-      const accepted = await acceptConsumptions(app, body.items, (index) => `items.${index}`);
+      const accepted = await acceptConsumptions(app, body.items, { fieldPrefix: (index) => `items.${index}` });
       if (!accepted.ok) return accepted;
       return {
         status: 202,

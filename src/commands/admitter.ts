@@ -1,0 +1,161 @@
+import type { AppContext } from '../app-context.js';
+import type { Result } from '../domain/result.js';
+import type { JobName } from '../jobs/definitions.js';
+import {
+  type AcceptOptions,
+  type Admission,
+  acceptGroup,
+  type Command,
+  enqueue,
+  queueReachable,
+  route,
+  unreachable,
+} from './accept.js';
+import { type Watch, watchOutcome } from './outcome.js';
+
+/** How many commands a group holds at most, and how long its first request waits for company. */
+export interface AdmitterSettings {
+  maxCommands: number;
+  maxWaitMs: number;
+  /** Groups being written at once. */
+  maxInFlight: number;
+}
+
+type Admitted = Admission & { watch?: Watch<JobName> };
+
+interface Waiting {
+  commands: ReadonlyArray<Command>;
+  jobIds: ReadonlySet<string>;
+  options: AcceptOptions<JobName> & { watch?: boolean };
+  resolve(result: Result<Admitted[]>): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Groups the commands that concurrent requests submit (every `maxWaitMs` or `maxCommands`,
+ * whichever comes first) and pays once per group what each paid before: one statement records them
+ * all in `accepted_jobs` (each request all or none, answered on its own — acceptGroup), one addBulk
+ * per queue enqueues them after it. A 202 still means recorded in Postgres: a caller is answered
+ * only once its group's statement has committed. The same idea as the worker's micro-batcher,
+ * at the front door (PERFORMANCE.md "The front door").
+ */
+export class Admitter {
+  private waiting: Waiting[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+
+  constructor(
+    private readonly app: AppContext,
+    private readonly settings: AdmitterSettings,
+  ) {}
+
+  submit<N extends JobName>(
+    commands: ReadonlyArray<Command<N>>,
+    options: AcceptOptions<N> & { watch?: boolean },
+  ): Promise<Result<Array<Admission<N> & { watch?: Watch<N> }>>> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({
+        commands,
+        jobIds: new Set(commands.map((c) => route(c).jobId)),
+        options: options as AcceptOptions<JobName> & { watch?: boolean },
+        resolve: resolve as (result: Result<Admitted[]>) => void,
+        reject,
+      });
+      if (this.size() >= this.settings.maxCommands) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.settings.maxWaitMs);
+    });
+  }
+
+  private size(): number {
+    return this.waiting.reduce((n, w) => n + w.commands.length, 0);
+  }
+
+  private flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    while (this.waiting.length > 0 && this.inFlight < this.settings.maxInFlight) {
+      // A group holds each job id once: a request that repeats a job id of an earlier one in the
+      // group waits for the next group, where the earlier one's row is there to be compared with.
+      const group: Waiting[] = [];
+      const later: Waiting[] = [];
+      const ids = new Set<string>();
+      let size = 0;
+      for (const w of this.waiting) {
+        const overlaps = [...w.jobIds].some((id) => ids.has(id));
+        if (overlaps || (size > 0 && size + w.commands.length > this.settings.maxCommands)) later.push(w);
+        else {
+          group.push(w);
+          size += w.commands.length;
+          for (const id of w.jobIds) ids.add(id);
+        }
+      }
+      this.waiting = later;
+      this.inFlight += 1;
+      void this.write(group);
+    }
+    if (this.waiting.length > 0 && this.inFlight < this.settings.maxInFlight) {
+      this.timer ??= setTimeout(() => this.flush(), this.settings.maxWaitMs);
+    }
+  }
+
+  private async write(group: Waiting[]): Promise<void> {
+    try {
+      const results = await acceptGroup(this.app.db, group);
+      // the watches start before the jobs reach Redis, so that a waiter cannot miss a job's end
+      const answers = results.map((result, index): Result<Admitted[]> => {
+        if (!result.ok || !group[index]!.options.watch) return result;
+        return {
+          ok: true,
+          value: result.value.map((a) =>
+            a.state === 'settled' ? a : { ...a, watch: watchOutcome(this.app, a.name, a.jobId) },
+          ),
+        };
+      });
+      await enqueue(
+        this.app,
+        answers.flatMap((a) => (a.ok ? a.value : [])),
+      );
+      for (const [index, w] of group.entries()) w.resolve(answers[index]!);
+    } catch (error) {
+      for (const w of group) w.reject(error);
+    } finally {
+      this.inFlight -= 1;
+      if (this.waiting.length > 0) this.flush();
+    }
+  }
+}
+
+const admitters = new WeakMap<AppContext, Admitter>();
+
+/** The process's admitter for this service (made on first use). */
+export function admitterOf(app: AppContext): Admitter {
+  let admitter = admitters.get(app);
+  if (!admitter) {
+    admitter = new Admitter(app, {
+      maxCommands: app.config.ACCEPT_BATCH_SIZE,
+      maxWaitMs: app.config.ACCEPT_BATCH_WAIT_MS,
+      maxInFlight: 2,
+    });
+    admitters.set(app, admitter);
+  }
+  return admitter;
+}
+
+/**
+ * Accepts commands on their own (no transaction of the caller's) and enqueues them: the whole path
+ * of a request that only asks for jobs. Refused with `unavailable` while Redis cannot be reached, so
+ * that a 202 is never answered for work that would wait for the relay. Concurrent calls are grouped
+ * (the Admitter): one statement records them all and one addBulk per queue enqueues them, every few
+ * milliseconds; each call is still answered on its own, all or none. With `watch`, each admission's
+ * outcome is watched from before its job is enqueued (a `?wait=true` cannot miss it).
+ */
+export async function submit<N extends JobName>(
+  app: AppContext,
+  commands: ReadonlyArray<Command<N>>,
+  options: AcceptOptions<N> & { watch?: boolean } = {},
+): Promise<Result<Array<Admission<N> & { watch?: Watch<N> }>>> {
+  if (!queueReachable(app)) return unreachable();
+  return admitterOf(app).submit(commands, options);
+}

@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+
+/**
+ * Issue 14, "acceptance coalesced": concurrent requests are recorded by one statement per group
+ * (src/commands/admitter.ts), yet each is answered on its own, all or none — a conflict in one never
+ * refuses its neighbours, and what a 202 promises (recorded in Postgres) is unchanged.
+ */
+let app: TestApp;
+let client: { id: string };
+let sms: { code: string };
+const statements: string[] = [];
+
+beforeAll(async () => {
+  // no worker: what is accepted stays accepted, so the rows can be counted
+  app = await startTestApp({ roles: ['api'], now: '2026-04-01T00:00:00.000Z' });
+  sms = await createCreditType(app, { code: 'adm-sms' });
+  client = await createClient(app);
+  const pkg = await createPackage(app, [{ credit_type: sms.code, units: 1_000 }]);
+  await subscribe(app, client.id, pkg.code);
+  app.ctx.db.on('query', (q: { sql: string }) => {
+    if (q.sql.includes('INSERT INTO accepted_jobs')) statements.push(q.sql);
+  });
+});
+afterAll(async () => {
+  await app.close();
+});
+
+const use = (key: string, quantity = 1) =>
+  app.request('POST', '/v1/consumptions', {
+    key: app.keys.write,
+    body: { client: client.id, credit_type: sms.code, quantity, idempotency_key: key },
+  });
+
+describe('the admitter', () => {
+  it('records many concurrent requests with a few statements, each answered 202 and recorded', async () => {
+    statements.length = 0;
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => use(`many-${i}`)));
+    expect(answers.map((a) => a.status)).toEqual(Array(60).fill(202));
+    const rows = await app.database.db('accepted_jobs').where('job_id', 'like', 'consume|%many-%');
+    expect(rows).toHaveLength(60);
+    // grouped: far fewer statements than requests (how few depends on the arrival of the requests)
+    expect(statements.length).toBeLessThan(30);
+  });
+
+  it('answers a conflicting request 409 without refusing the requests grouped with it', async () => {
+    expect((await use('taken', 1)).status).toBe(202);
+    const answers = await Promise.all([
+      use('taken', 2),
+      ...Array.from({ length: 20 }, (_, i) => use(`neighbour-${i}`)),
+    ]);
+    expect(answers[0]!.status).toBe(409);
+    expect(answers[0]!.body.code).toBe('idempotency_conflict');
+    expect(answers.slice(1).map((a) => a.status)).toEqual(Array(20).fill(202));
+    const taken = await app.database.db('accepted_jobs').where('job_id', 'like', '%|taken');
+    expect(taken).toHaveLength(1);
+    expect(taken[0].data.quantity).toBe(1);
+  });
+
+  it('the same key twice at once with two payloads: one is recorded, the other is 409', async () => {
+    for (let round = 0; round < 10; round += 1) {
+      const answers = await Promise.all([use(`twice-${round}`, 1), use(`twice-${round}`, 2)]);
+      expect(answers.map((a) => a.status).sort()).toEqual([202, 409]);
+    }
+    expect(await app.database.db('accepted_jobs').where('job_id', 'like', '%|twice-%')).toHaveLength(10);
+  });
+
+  it('the same key twice at once with one payload: both are answered 202, one job is recorded', async () => {
+    const answers = await Promise.all([use('same-twice', 3), use('same-twice', 3)]);
+    expect(answers.map((a) => a.status)).toEqual([202, 202]);
+    expect(answers[0]!.body.id).toBe(answers[1]!.body.id);
+    expect(await app.database.db('accepted_jobs').where('job_id', 'like', '%|same-twice')).toHaveLength(1);
+  });
+});
