@@ -194,7 +194,7 @@ const KEEP = { removeOnComplete: false, removeOnFail: false } as const;
 
 async function enqueue(count: number, pick: (i: number) => string): Promise<void> {
   for (let i = 0; i < count; i += 1_000) {
-    await producer.consumeMany(
+    await producer.consumeEach(
       Array.from({ length: Math.min(1_000, count - i) }, (_, j) => useOf(pick(i + j))),
       KEEP,
     );
@@ -348,7 +348,7 @@ async function steady(kind: 'raw' | 'service', seconds: number): Promise<SteadyR
       const n = Math.floor(owed);
       owed -= n;
       if (n > 0) {
-        await producer.consumeMany(
+        await producer.consumeEach(
           Array.from({ length: n }, () => useOf(spreadClients[Math.floor(Math.random() * spreadClients.length)]!)),
           KEEP,
         );

@@ -587,7 +587,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           const sent =
             bodies.length === 1
               ? await untilSent(producerStats, options.quietTimeoutMs, jitter, () => producer.consume(bodies[0]!))
-              : await untilSent(producerStats, options.quietTimeoutMs, jitter, () => producer.consumeMany(bodies));
+              : await untilSent(producerStats, options.quietTimeoutMs, jitter, () => producer.consumeEach(bodies));
           if (sent)
             for (const item of op.items) producerSent.set(consumptionId(item.clientId, item.idempotency_key), item);
           return;
@@ -959,7 +959,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const replayItems = [...producerSent.values()].map(({ clientId, ...body }) => body);
     for (let i = 0; i < replayItems.length; i += 200) {
       const chunk = replayItems.slice(i, i + 200);
-      if (!(await untilSent(producerStats, options.quietTimeoutMs, jitter, () => producer.consumeMany(chunk))))
+      if (!(await untilSent(producerStats, options.quietTimeoutMs, jitter, () => producer.consumeEach(chunk))))
         throw new Error('the producer could not replay its stream: Redis refused it for too long');
     }
     await settle('every producer consumption has its row after the replay', async () => {
@@ -1184,7 +1184,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       ['operations in the stream', ops.length],
       ['  API single consumptions (requests)', opCounts.get('api') ?? 0],
       ['  API batches (requests)', opCounts.get('batch') ?? 0],
-      ['  producer calls (consume / consumeMany)', opCounts.get('producer') ?? 0],
+      ['  producer calls (consume / consumeEach)', opCounts.get('producer') ?? 0],
       ['  recharges (requests)', opCounts.get('recharge') ?? 0],
       ['  renewals (requests)', opCounts.get('renew') ?? 0],
       ['consumptions accepted by the API (single + batch items)', apiIds.length],

@@ -11,6 +11,7 @@ import * as m0009 from './0009_reports_ui.js';
 import * as m0010 from './0010_job_failures.js';
 import * as m0011 from './0011_subscription_lapses.js';
 import * as m0012 from './0012_subscriptionless_grants.js';
+import * as m0013 from './0013_accepted_carrier.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -34,6 +35,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0010_job_failures', m0010],
   ['0011_subscription_lapses', m0011],
   ['0012_subscriptionless_grants', m0012],
+  ['0013_accepted_carrier', m0013],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

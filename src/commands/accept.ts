@@ -57,6 +57,12 @@ export type Admission<N extends JobName = JobName> = Routed<N> &
   ({ state: 'new' } | { state: 'pending' } | { state: 'settled'; status: string });
 
 export interface AcceptOptions<N extends JobName> {
+  /**
+   * One job that carries every command of the request to the workers instead of a job each (a
+   * `consume-batch` for the uses of POST /v1/consumptions/batch): each command is still recorded on
+   * its own, with the carrier's job id beside it.
+   */
+  carry?: Command;
   /** Where commands settled before are looked up (default: nowhere; their job ids never meet another payload). */
   settled?: SettledLookup;
   /** The 409's detail for a command whose job id was used with another payload, in the caller's words. */
@@ -106,6 +112,7 @@ export async function acceptGroup(
 
   // 1. each request's commands, one per job id (the same job id twice must carry one payload)
   const routed = requests.map((r) => r.commands.map(route) as Routed[]);
+  const carriers = requests.map((r) => (r.options?.carry ? route(r.options.carry) : undefined));
   const distinct: Routed[][] = routed.map((commands, index) => {
     const first = new Map<string, Routed>();
     for (const c of commands) {
@@ -150,6 +157,7 @@ export async function acceptGroup(
             data: c.data,
             requestHash: hashOf(c),
             subjectId: c.subjectId ?? null,
+            carrierJobId: carriers[index]?.jobId ?? null,
           })),
   );
   const written = await insertAccepted(db, drafts);

@@ -7,6 +7,7 @@ import {
   acceptGroup,
   type Command,
   enqueue,
+  type QueuedJob,
   queueReachable,
   route,
   unreachable,
@@ -113,9 +114,15 @@ export class Admitter {
           ),
         };
       });
+      // a request whose commands travel in one carrier job enqueues that job instead
       await enqueue(
         this.app,
-        answers.flatMap((a) => (a.ok ? a.value : [])),
+        answers.flatMap((a, index): QueuedJob[] => {
+          if (!a.ok) return [];
+          const carry = group[index]!.options.carry;
+          if (!carry) return a.value;
+          return a.value.some((admission) => admission.state !== 'settled') ? [route(carry)] : [];
+        }),
       );
       for (const [index, w] of group.entries()) w.resolve(answers[index]!);
     } catch (error) {

@@ -23,10 +23,7 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
     const rows = await acceptedDue(app.db, graceMs, BATCH);
     if (rows.length === 0) break;
     const states = await Promise.all(rows.map((row) => stateOf(app, row)));
-    const failures = await jobFailuresByIds(
-      app.db,
-      rows.filter((_, i) => states[i] === 'failed').map((r) => r.job_id),
-    );
+    const failures = await jobFailuresByIds(app.db, rows.filter((_, i) => states[i] === 'failed').map(travelsIn));
     const missing: AcceptedJobRow[] = [];
     const done: string[] = [];
     const touched: string[] = [];
@@ -35,10 +32,10 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
       if (state === 'unknown') {
         missing.push(row);
         touched.push(row.job_id);
-      } else if (state === 'completed' || failures.has(row.job_id)) done.push(row.job_id);
+      } else if (state === 'completed' || failures.has(travelsIn(row))) done.push(row.job_id);
       else if (state === 'failed') {
         const job = isQueueName(row.queue)
-          ? ((await app.queues[row.queue].getJob(row.job_id)) as Job | undefined)
+          ? ((await app.queues[row.queue].getJob(travelsIn(row))) as Job | undefined)
           : undefined;
         await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
         moved += 1;
@@ -65,8 +62,14 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
   return moved;
 }
 
-/** The job's state in BullMQ, `unknown` when Redis does not hold it (or names a queue this version does not have). */
+/**
+ * The job that takes the command to the workers: its own, or the job carrying it (a use of a
+ * `consume-batch`). When Redis lost the carrier, the command is enqueued again on its own.
+ */
+const travelsIn = (row: AcceptedJobRow): string => row.carrier_job_id ?? row.job_id;
+
+/** The state in BullMQ of the job that carries the command, `unknown` when Redis does not hold it (or names a queue this version does not have). */
 async function stateOf(app: AppContext, row: AcceptedJobRow): Promise<string> {
   if (!isQueueName(row.queue)) return 'unknown';
-  return app.queues[row.queue].getJobState(row.job_id);
+  return app.queues[row.queue].getJobState(travelsIn(row));
 }

@@ -23,6 +23,8 @@ export interface ConsumeItem {
   data: JobPayload<'consume'>;
   /** The job's enqueue time: the default occurred_at when neither it nor accepted_at is given. */
   enqueuedAt: Date;
+  /** The accepted request it settles, when not `jobId` (a use carried by a `consume-batch` job). */
+  settles?: string;
 }
 
 export type ItemOutcome = Result<ConsumptionResult>;
@@ -92,7 +94,9 @@ export async function applyConsumptions(
     }
   });
   // every job accepted by someone (API, producer, scheduler) carries accepted_at
-  const acceptedJobIds = items.filter((i) => i.data.accepted_at !== undefined).map((i) => i.jobId);
+  const acceptedJobIds = [
+    ...new Set(items.filter((i) => i.data.accepted_at !== undefined).map((i) => i.settles ?? i.jobId)),
+  ];
   if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
 
   const apply = (checkExisting: boolean) =>
@@ -176,7 +180,12 @@ export interface AcceptedConsumption {
 export async function acceptConsumptions(
   app: AppContext,
   bodies: ReadonlyArray<Omit<JobPayload<'consume'>, 'accepted_at'>>,
-  options: { fieldPrefix?: (index: number) => string; watch?: boolean } = {},
+  options: {
+    fieldPrefix?: (index: number) => string;
+    watch?: boolean;
+    /** Carry the uses in one `consume-batch` job of this key, instead of a `consume` job each. */
+    batchKey?: string;
+  } = {},
 ): Promise<Result<AcceptedConsumption[]>> {
   const { fieldPrefix } = options;
   const now = app.clock.now();
@@ -229,6 +238,14 @@ export async function acceptConsumptions(
     },
     settled: settledConsumptions,
     watch: options.watch ?? false,
+    ...(options.batchKey
+      ? {
+          carry: {
+            name: 'consume-batch' as const,
+            data: { batch_key: options.batchKey, items: commands.map((c) => c.data), accepted_at: acceptedAt },
+          },
+        }
+      : {}),
   });
   if (!submitted.ok) return submitted;
   return ok(

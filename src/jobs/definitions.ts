@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { REPORT_TYPES } from '../domain/report.js';
 import type { QueueName } from '../queue/names.js';
 import { boundedObject, metadataSchema, quantityInput, refSchema, storableText } from '../schemas/common.js';
-import type { ConsumptionResult } from '../views/consumption.js';
+import type { ConsumeBatchResult, ConsumptionResult } from '../views/consumption.js';
 import type { CleanupResult, DeliveryResult, ExpiryResult, NotifyResult, VerifyResult } from '../views/maintenance.js';
 import type { RechargeResult } from '../views/recharge.js';
 import type { RenewalResult } from '../views/renewal.js';
@@ -57,6 +57,26 @@ export const consumeData = z.strictObject({
     .enum(['reject', 'partial'])
     .optional()
     .meta({ description: '`reject` (default): all or nothing. `partial`: take what there is.' }),
+  accepted_at: acceptedAt,
+});
+
+/** The most uses one `consume-batch` job carries (API.md). */
+export const MAX_BATCH_USES = 1_000;
+
+/**
+ * Many uses applied as one job (API.md `consume-batch`): each use is still idempotent by (client,
+ * idempotency_key) and answered on its own (readable by id); the job id comes from the caller's
+ * batch key, so a retried call makes no second job.
+ */
+export const consumeBatchData = z.strictObject({
+  batch_key: storableText()
+    .min(1, 'is required')
+    .max(255)
+    .meta({ description: "The caller's name for this batch: the same key is one job." }),
+  items: z
+    .array(consumeData)
+    .min(1, 'give at least one use')
+    .max(MAX_BATCH_USES, `at most ${MAX_BATCH_USES.toLocaleString('en')} uses per batch`),
   accepted_at: acceptedAt,
 });
 
@@ -128,6 +148,11 @@ export const JOBS = {
     queue: 'consumption',
     schema: consumeData,
     jobId: (data) => jobIds.consume(data.client, data.idempotency_key),
+  }),
+  'consume-batch': declareJob<ConsumeBatchResult>()({
+    queue: 'consumption',
+    schema: consumeBatchData,
+    jobId: (data) => jobIds.consumeBatch(data.batch_key),
   }),
   reverse: declareJob<ReversalResult>()({
     queue: 'consumption',

@@ -10,6 +10,7 @@ export const compactTime = (at: Date): string => at.toISOString().replace(/[-:]/
 
 export const jobIds = {
   consume: (client: string, idempotencyKey: string) => `consume|${part(client)}|${part(idempotencyKey)}`,
+  consumeBatch: (batchKey: string) => `consume-batch|${part(batchKey)}`,
   reverse: (consumptionId: string) => `reverse|${part(consumptionId)}`,
   recharge: (subscriptionId: string, idempotencyKey: string) =>
     `recharge|${part(subscriptionId)}|${part(idempotencyKey)}`,

@@ -2,6 +2,7 @@ import type { AppContext } from '../app-context.js';
 import type { Result } from '../domain/result.js';
 import { cleanup } from './cleanup.js';
 import { applyConsumptions } from './consume.js';
+import { batchOutcome, batchUses } from './consume-batch.js';
 import { JOB_NAMES, JOBS, type JobDefinition, type JobName, type JobPayload, type JobResult } from './definitions.js';
 import { deliverWebhook } from './deliver-webhook.js';
 import { expireDue } from './expire.js';
@@ -18,11 +19,14 @@ export interface SingleHandler<N extends JobName> {
   run(data: JobPayload<N>, run: JobRun): Promise<Result<JobResult<N>>>;
 }
 
-/** One job as a batch handler sees it. */
+/** One job (or one part of a fan-out job) as a batch handler sees it. */
 export interface BatchItem<N extends JobName> {
+  /** The job that carries it (what its effects record as their job). */
   jobId: string;
   data: JobPayload<N>;
   enqueuedAt: Date;
+  /** The accepted request it settles, when not `jobId` (a use carried by a `consume-batch` job). */
+  settles?: string;
 }
 
 /**
@@ -37,15 +41,31 @@ export interface BatchedHandler<N extends JobName> {
   };
 }
 
-export type Handler<N extends JobName> = SingleHandler<N> | BatchedHandler<N>;
+/**
+ * A job that is many jobs of a batched kind (`consume-batch`: many `consume`): its parts go to that
+ * kind's micro-batcher like any of its jobs — applied many per transaction, each on its own, one
+ * bad part failing alone — and it answers once all have, with what `combine` makes of their outcomes.
+ */
+export interface FanOutHandler<N extends JobName, T extends JobName> {
+  fanOut: {
+    to: T;
+    parts(data: JobPayload<N>, carrier: { jobId: string; enqueuedAt: Date }): Array<BatchItem<T>>;
+    combine(data: JobPayload<N>, outcomes: ReadonlyArray<Result<JobResult<T>>>): JobResult<N>;
+  };
+}
+
+export type Handler<N extends JobName> = SingleHandler<N> | BatchedHandler<N> | FanOutHandler<N, 'consume'>;
 
 export type { JobRun };
 
 export const isBatched = <N extends JobName>(handler: Handler<N>): handler is BatchedHandler<N> => 'batch' in handler;
+export const isFanOut = <N extends JobName>(handler: Handler<N>): handler is FanOutHandler<N, 'consume'> =>
+  'fanOut' in handler;
 
 /** Each job's handler, one module per job. The compiler refuses a job without one. */
 const HANDLERS: { [N in JobName]: Handler<N> } = {
   consume: { batch: { apply: applyConsumptions, laneOf: (data) => data.client } },
+  'consume-batch': { fanOut: { to: 'consume', parts: batchUses, combine: batchOutcome } },
   reverse: { run: (data, { app, jobId }) => reverseConsumption(app, data, jobId, `job:${jobId}`) },
   recharge: { run: (data, { app, jobId }) => rechargeSubscription(app, data, jobId) },
   renew: { run: (data, { app, jobId }) => renewSubscription(app, data, jobId) },

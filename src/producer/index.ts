@@ -2,7 +2,7 @@ import { type JobsOptions, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import type { z } from 'zod';
-import { JOBS, type JobData, type JobName, jobIdOf } from '../jobs/definitions.js';
+import { JOBS, type JobData, type JobName, jobIdOf, MAX_BATCH_USES } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
 import { jobOptions } from '../queue/queues.js';
 import { redisOptions } from '../queue/redis.js';
@@ -74,8 +74,45 @@ export class CreditsProducer {
     return this.add('consume', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
-  /** Reports many uses with one round trip (addBulk). All are validated before any is enqueued. */
-  async consumeMany(inputs: readonly ConsumeInput[], options: JobsOptions = {}): Promise<Enqueued[]> {
+  /**
+   * Reports many uses as `consume-batch` jobs of at most 1,000 uses each, one round trip (addBulk):
+   * the workers apply a batch's uses many per transaction, each use still idempotent by (client,
+   * idempotency_key) and readable by id. All are validated before any is enqueued. `batchKey` names
+   * the batches (`<key>` for the first 1,000 uses, `<key>-2`, … after): a retried call with the same
+   * key makes no second job; without one each call's batches are new (their uses stay idempotent).
+   */
+  async consumeMany(
+    inputs: readonly ConsumeInput[],
+    options: JobsOptions & { batchKey?: string } = {},
+  ): Promise<Array<Enqueued & { uses: number }>> {
+    const { batchKey, ...jobOptions } = options;
+    const acceptedAt = this.now().toISOString();
+    // each use checked on its own first, so that a bad one is named by its place in `inputs`
+    const uses = inputs.map((input, index) => this.validate(JOBS.consume.schema, input, `${index}.`));
+    const key = batchKey ?? uuidv7();
+    const jobs: Array<ReturnType<CreditsProducer['job']>> = [];
+    for (let start = 0, n = 1; start < uses.length; start += MAX_BATCH_USES, n += 1) {
+      const items = uses.slice(start, start + MAX_BATCH_USES);
+      jobs.push(
+        this.job(
+          'consume-batch',
+          { batch_key: n === 1 ? key : `${key}-${n}`, items, accepted_at: acceptedAt },
+          jobOptions,
+        ),
+      );
+    }
+    await this.queue(JOBS['consume-batch'].queue).addBulk(jobs);
+    return jobs.map((j, i) => ({
+      jobId: j.opts.jobId,
+      uses: Math.min(MAX_BATCH_USES, inputs.length - i * MAX_BATCH_USES),
+    }));
+  }
+
+  /**
+   * Reports many uses as one `consume` job each, with one round trip (addBulk): for a caller that
+   * wants a job per use (its own job id, its own result in Redis). All are validated first.
+   */
+  async consumeEach(inputs: readonly ConsumeInput[], options: JobsOptions = {}): Promise<Enqueued[]> {
     const acceptedAt = this.now().toISOString();
     const jobs = inputs.map((input, index) =>
       this.job('consume', { ...input, accepted_at: acceptedAt }, options, `${index}.`),

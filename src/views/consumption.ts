@@ -32,6 +32,30 @@ export const consumptionResultSchema = z
 export type ConsumptionResult = z.infer<typeof consumptionResultSchema>;
 
 /**
+ * What a `consume-batch` job answers: counts by outcome, and the uses that failed (each use's own
+ * result is its consumption, readable by id — a thousand full answers would only weigh on Redis).
+ */
+export const consumeBatchResultSchema = z
+  .object({
+    batch_key: z.string(),
+    uses: z.number().int(),
+    applied: z.number().int(),
+    partial: z.number().int(),
+    rejected: z.number().int().meta({ description: 'Refused for insufficient balance (recorded as rejected).' }),
+    replayed: z.number().int().meta({ description: 'Applied before under the same key: answered, not applied again.' }),
+    failed: z.array(
+      z.object({
+        index: z.number().int(),
+        idempotency_key: z.string(),
+        code: z.string(),
+        detail: z.string(),
+      }),
+    ),
+  })
+  .meta({ id: 'ConsumeBatchResult' });
+export type ConsumeBatchResult = z.infer<typeof consumeBatchResultSchema>;
+
+/**
  * A consumption as GET /v1/consumptions/{id} answers it: the result's figures and what was stored
  * with it — or `{id, status: "queued"}` alone while its request waits for a worker.
  */

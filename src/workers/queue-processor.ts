@@ -2,10 +2,10 @@ import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { failCommand } from '../commands/index.js';
 import { isDataException, isRowCausedDbError, isTransientDbError } from '../db/knex.js';
-import { type Failure, fail, type Result } from '../domain/result.js';
+import { type Failure, fail, ok, type Result } from '../domain/result.js';
 import { ConcurrentDuplicateError } from '../jobs/consume.js';
 import { type JobName, jobsOfQueue } from '../jobs/definitions.js';
-import { type BatchItem, isBatched, REGISTRY, type RegisteredJob } from '../jobs/registry.js';
+import { type BatchItem, isBatched, isFanOut, REGISTRY, type RegisteredJob } from '../jobs/registry.js';
 import { consumptionBatchSeconds, consumptionBatchSize } from '../metrics.js';
 import type { QueueName } from '../queue/names.js';
 import { problemsText, zodProblems } from '../schemas/problems.js';
@@ -87,24 +87,33 @@ export function queueProcessor(app: AppContext, queue: QueueName): QueueProcesso
     if (isBatched(entry)) batchers.set(name, batcherFor(app, entry));
   }
 
+  /** One item to a micro-batcher: its own outcome, a value Postgres refuses being its failure, not a retry loop. */
+  const batched = (batcher: MicroBatcher<BatchItem<JobName>, AnyResult>, item: BatchItem<JobName>) =>
+    batcher.submit(item).catch((error: unknown): Failure => {
+      if (isDataException(error))
+        return fail('validation_failed', `a value cannot be stored: ${(error as Error).message}`);
+      throw error;
+    });
+
   const run = async (job: Job, name: JobName): Promise<AnyResult> => {
     const entry = REGISTRY[name] as RegisteredJob<JobName>;
     const parsed = entry.schema.safeParse(job.data);
     if (!parsed.success) return fail('validation_failed', problemsText(zodProblems(parsed.error)));
     const jobId = job.id ?? '';
+    const enqueuedAt = new Date(job.timestamp);
     const batcher = batchers.get(name);
-    if (batcher) {
-      return batcher
-        .submit({ jobId, data: parsed.data as never, enqueuedAt: new Date(job.timestamp) })
-        .catch((error: unknown): Failure => {
-          // a value Postgres refuses fails the same way on every attempt: a result, not a retry loop
-          if (isDataException(error))
-            return fail('validation_failed', `a value cannot be stored: ${(error as Error).message}`);
-          throw error;
-        });
+    // the registry pairs each name with its schema's output type; a lookup by a runtime name cannot show it
+    const data = parsed.data as never;
+    if (batcher) return batched(batcher, { jobId, data, enqueuedAt });
+    if (isFanOut(entry)) {
+      const target = batchers.get(entry.fanOut.to);
+      if (!target) throw new Error(`job ${name} fans out to ${entry.fanOut.to}, which has no batcher on this queue`);
+      const parts = entry.fanOut.parts(data, { jobId, enqueuedAt }) as Array<BatchItem<JobName>>;
+      const outcomes = await Promise.all(parts.map((part) => batched(target, part)));
+      return ok(entry.fanOut.combine(data, outcomes as never));
     }
     if (isBatched(entry)) throw new Error(`job ${name} has no batcher`);
-    return entry.run(parsed.data as never, { app, job, jobId });
+    return entry.run(data, { app, job, jobId });
   };
 
   return {

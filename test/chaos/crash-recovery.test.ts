@@ -121,7 +121,7 @@ describe('a killed service applies what it had accepted soon after it starts aga
       quantity: 1,
       idempotency_key: `p-${i}`,
     }));
-    const pushed = (await producer.consumeMany(uses)).map((e) => e.jobId);
+    const pushed = (await producer.consumeEach(uses)).map((e) => e.jobId);
     await producer.close();
 
     const redis = createRedis(inject('redisUrl'), 'producer');

@@ -291,7 +291,7 @@ describe('concurrency: locks in one order, never below zero, never twice', () =>
     ];
     let results: Array<{ status: string }>;
     try {
-      const enqueued = await producer.consumeMany(shuffled(items, rng(seed)));
+      const enqueued = await producer.consumeEach(shuffled(items, rng(seed)));
       results = (await Promise.all(enqueued.map((e) => finished(app.ctx.queues.consumption, e.jobId)))) as Array<{
         status: string;
       }>;

@@ -15,6 +15,8 @@ export interface AcceptedJobDraft {
   data: unknown;
   requestHash: string;
   subjectId: string | null;
+  /** The job that carries it to the workers, when not its own (a use of a `consume-batch`). */
+  carrierJobId: string | null;
 }
 
 export interface AcceptedJobRow {
@@ -23,6 +25,7 @@ export interface AcceptedJobRow {
   name: string;
   data: unknown;
   request_hash: string;
+  carrier_job_id: string | null;
 }
 
 export interface InsertedOrPrior {
@@ -49,14 +52,16 @@ export async function insertAccepted(db: Executor, drafts: readonly AcceptedJobD
   }>(
     `WITH input AS (
             SELECT * FROM jsonb_to_recordset(?::jsonb)
-                     AS x(req int, job_id text, queue text, name text, data jsonb, request_hash text, subject_id uuid)),
+                     AS x(req int, job_id text, queue text, name text, data jsonb, request_hash text, subject_id uuid,
+                          carrier_job_id text)),
           prior AS (
             SELECT a.job_id, a.request_hash FROM accepted_jobs a WHERE a.job_id IN (SELECT job_id FROM input)),
           clash AS (
             SELECT DISTINCT i.req FROM input i JOIN prior p ON p.job_id = i.job_id WHERE p.request_hash <> i.request_hash),
           inserted AS (
-            INSERT INTO accepted_jobs (job_id, queue, name, data, request_hash, subject_id, accepted_at)
-            SELECT i.job_id, i.queue, i.name, i.data, i.request_hash, i.subject_id, clock_timestamp() FROM input i
+            INSERT INTO accepted_jobs (job_id, queue, name, data, request_hash, subject_id, carrier_job_id, accepted_at)
+            SELECT i.job_id, i.queue, i.name, i.data, i.request_hash, i.subject_id, i.carrier_job_id, clock_timestamp()
+              FROM input i
              WHERE NOT EXISTS (SELECT 1 FROM clash c WHERE c.req = i.req)
             ON CONFLICT (job_id) DO NOTHING
             RETURNING job_id)
@@ -74,6 +79,7 @@ export async function insertAccepted(db: Executor, drafts: readonly AcceptedJobD
           data: d.data,
           request_hash: d.requestHash,
           subject_id: d.subjectId,
+          carrier_job_id: d.carrierJobId,
         })),
       ),
     ],
@@ -131,7 +137,7 @@ export async function acceptedForSubject(db: Executor, subjectId: string): Promi
  */
 export async function acceptedDue(db: Executor, graceMs: number, limit: number): Promise<AcceptedJobRow[]> {
   const result = await db.raw<{ rows: AcceptedJobRow[] }>(
-    `SELECT job_id, queue, name, data, request_hash FROM accepted_jobs
+    `SELECT job_id, queue, name, data, request_hash, carrier_job_id FROM accepted_jobs
       WHERE accepted_at < clock_timestamp() - make_interval(secs => ? / 1000.0)
         AND (last_enqueued_at IS NULL OR last_enqueued_at < clock_timestamp() - make_interval(secs => ? / 1000.0))
       ORDER BY accepted_at

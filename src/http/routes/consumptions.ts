@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { listConsumptions } from '../../db/repositories/consumptions.js';
 import { type Failure, fail } from '../../domain/result.js';
-import { isUuid } from '../../ids.js';
+import { isUuid, newId } from '../../ids.js';
 import { acceptConsumptions } from '../../jobs/consume.js';
 import { consumeData } from '../../jobs/definitions.js';
 import { acceptReversal } from '../../jobs/reverse.js';
@@ -13,6 +13,7 @@ import {
   consumptionView as consumptionSchema,
 } from '../../views/consumption.js';
 import { reversalResultSchema } from '../../views/reversal.js';
+import { IDEMPOTENCY_HEADER } from '../idempotency.js';
 import { jobReply } from '../job-reply.js';
 import { insufficientBalanceProblemSchema, validationProblemSchema } from '../problem-schemas.js';
 import { page } from '../reply.js';
@@ -84,23 +85,41 @@ export const consumptionRoutes: AnyRoute[] = [
     tag: 'consumption',
     summary: 'Report up to 1,000 uses in one request',
     description:
-      'All items are checked first; one bad item refuses the whole request (422 naming `items.N.field`). Accepted items are enqueued with one addBulk.',
+      'All items are checked first; one bad item refuses the whole request (422 naming `items.N.field`). Each use is recorded on its own (idempotent by client and key, readable by id) and all travel to the workers in one `consume-batch` job, applied many per transaction; a use that fails at the worker fails alone. An Idempotency-Key names the batch job, so a retried request makes no second job.',
     body: z.strictObject({
       items: z.array(consumptionBody).min(1, 'give at least one item').max(1_000, 'at most 1,000 items per request'),
     }),
     idempotency: 'job',
     responses: {
       202: {
-        description: 'Accepted, one id per item, in order',
-        schema: z.object({ data: z.array(queuedSchema.extend({ idempotency_key: z.string() })) }),
+        description:
+          'Accepted, one id per item, in order; the uses travel in one `consume-batch` job named by `batch_key`',
+        schema: z.object({
+          batch_key: z.string(),
+          data: z.array(queuedSchema.extend({ idempotency_key: z.string() })),
+        }),
       },
     },
-    handler: async ({ body, app }) => {
-      const accepted = await acceptConsumptions(app, body.items, { fieldPrefix: (index) => `items.${index}` });
+    handler: async ({ body, app, auth, req }) => {
+      // the request's Idempotency-Key names its batch job (per API key): a retried request is one job
+      const key = req.get(IDEMPOTENCY_HEADER);
+      if (key !== undefined && (key.length === 0 || key.length > 200)) {
+        return fail('validation_failed', 'Idempotency-Key must be 1–200 characters', {
+          errors: [{ field: 'Idempotency-Key', message: 'must be 1–200 characters' }],
+        });
+      }
+      const batchKey = key && auth ? `${auth.keyId}:${key}` : newId();
+      const accepted = await acceptConsumptions(app, body.items, {
+        fieldPrefix: (index) => `items.${index}`,
+        batchKey,
+      });
       if (!accepted.ok) return accepted;
       return {
         status: 202,
-        body: { data: accepted.value.map((a) => ({ id: a.id, status: a.status, idempotency_key: a.idempotency_key })) },
+        body: {
+          batch_key: batchKey,
+          data: accepted.value.map((a) => ({ id: a.id, status: a.status, idempotency_key: a.idempotency_key })),
+        },
       };
     },
   }),

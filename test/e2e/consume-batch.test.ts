@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awaitOutcome, requeueLost } from '../../src/commands/index.js';
+import { jobIdOf } from '../../src/jobs/definitions.js';
+import { CreditsProducer } from '../../src/producer/index.js';
+import { verifyInvariants } from '../../src/services/verify.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+
+/**
+ * Issue 14, "a batch job type": POST /v1/consumptions/batch and CreditsProducer.consumeMany carry
+ * their uses in `consume-batch` jobs (≤ 1,000 uses each) that the consumption micro-batcher applies
+ * many per transaction — every use still idempotent by (client, idempotency_key), each with its own
+ * result readable by id, and one bad use failing alone.
+ */
+let app: TestApp;
+let sms: { id: string; code: string };
+let clients: Array<{ id: string; external_ref: string }>;
+
+beforeAll(async () => {
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-05-10T08:00:00.000Z' });
+  sms = await createCreditType(app, { code: 'cb-sms' });
+  const pkg = await createPackage(app, [{ credit_type: sms.code, units: 1_000 }]);
+  clients = [];
+  for (let i = 0; i < 3; i += 1) {
+    const client = await createClient(app);
+    await subscribe(app, client.id, pkg.code);
+    clients.push(client);
+  }
+});
+afterAll(async () => {
+  const report = await verifyInvariants(app.database.db);
+  expect(report.violations).toEqual([]);
+  await app.close();
+});
+
+const uses = (prefix: string, n: number, quantity = 1) =>
+  Array.from({ length: n }, (_, i) => ({
+    client: clients[i % clients.length]!.external_ref,
+    credit_type: sms.code,
+    quantity,
+    idempotency_key: `${prefix}-${i}`,
+  }));
+
+describe('POST /v1/consumptions/batch', () => {
+  it('carries the uses in one consume-batch job; each is applied once and readable by id', async () => {
+    const res = await app.request('POST', '/v1/consumptions/batch', {
+      key: app.keys.write,
+      body: { items: uses('http', 300) },
+      headers: { 'idempotency-key': 'batch-1' },
+    });
+    expect(res.status, res.text).toBe(202);
+    expect(res.body.data).toHaveLength(300);
+    const batchJob = jobIdOf('consume-batch', { batch_key: res.body.batch_key, items: [] });
+    const outcome = await awaitOutcome(app.ctx, 'consume-batch', batchJob, { timeoutMs: 30_000 });
+    expect(outcome).toMatchObject({ state: 'completed', value: { uses: 300, applied: 300, failed: [] } });
+    // one job, not 300: nothing else was added to the queue for them
+    expect(
+      await app.ctx.queues.consumption.getJob(jobIdOf('consume', { ...uses('http', 1)[0]!, client: clients[0]!.id })),
+    ).toBeUndefined();
+    const one = await app.request('GET', `/v1/consumptions/${res.body.data[7].id}`, { key: app.keys.read });
+    expect(one.body).toMatchObject({ status: 'applied', applied: '1', idempotency_key: 'http-7' });
+    expect(await app.database.db('accepted_jobs')).toHaveLength(0);
+
+    // the same request again: the same batch job, nothing applied twice
+    const again = await app.request('POST', '/v1/consumptions/batch', {
+      key: app.keys.write,
+      body: { items: uses('http', 300) },
+      headers: { 'idempotency-key': 'batch-1' },
+    });
+    expect(again.status, again.text).toBe(202);
+    expect(again.body.data.every((d: { status: string }) => d.status === 'applied')).toBe(true);
+    expect(await app.database.db('consumptions').where('idempotency_key', 'like', 'http-%')).toHaveLength(300);
+  });
+
+  it('a use refused at the worker fails alone; its neighbours are applied', async () => {
+    const items = uses('mixed', 10);
+    // more than anyone holds: rejected (insufficient balance) by itself, the others applied
+    items[4] = { ...items[4]!, quantity: 5_000 };
+    const res = await app.request('POST', '/v1/consumptions/batch', { key: app.keys.write, body: { items } });
+    expect(res.status, res.text).toBe(202);
+    const outcome = await awaitOutcome(
+      app.ctx,
+      'consume-batch',
+      jobIdOf('consume-batch', { batch_key: res.body.batch_key, items: [] }),
+      { timeoutMs: 30_000 },
+    );
+    expect(outcome).toMatchObject({ state: 'completed', value: { uses: 10, applied: 9, rejected: 1 } });
+    const rejected = await app.request('GET', `/v1/consumptions/${res.body.data[4].id}`, { key: app.keys.read });
+    expect(rejected.body).toMatchObject({ status: 'rejected', code: 'insufficient_balance' });
+  });
+
+  it('a carrier job Redis lost: the relay enqueues each of its accepted uses again, on its own', async () => {
+    // no worker here: the uses stay accepted while the carrier is taken out of Redis
+    const lonely = await startTestApp({ roles: ['api'], now: '2026-05-10T08:00:00.000Z' });
+    try {
+      const ct = await createCreditType(lonely, { code: 'cb-lost' });
+      const pkg = await createPackage(lonely, [{ credit_type: ct.code, units: 100 }]);
+      const client = await createClient(lonely);
+      await subscribe(lonely, client.id, pkg.code);
+      const items = Array.from({ length: 5 }, (_, i) => ({
+        client: client.id,
+        credit_type: ct.code,
+        quantity: 1,
+        idempotency_key: `lost-${i}`,
+      }));
+      const res = await lonely.request('POST', '/v1/consumptions/batch', { key: lonely.keys.write, body: { items } });
+      expect(res.status, res.text).toBe(202);
+      const carrier = jobIdOf('consume-batch', { batch_key: res.body.batch_key, items: [] });
+      await (await lonely.ctx.queues.consumption.getJob(carrier))!.remove();
+      expect(await requeueLost(lonely.ctx, 0)).toBe(5);
+      for (const item of items) {
+        const single = await lonely.ctx.queues.consumption.getJob(jobIdOf('consume', item));
+        expect(single?.name).toBe('consume');
+      }
+    } finally {
+      await lonely.close();
+    }
+  });
+});
+
+describe('CreditsProducer.consumeMany', () => {
+  it('enqueues consume-batch jobs of at most 1,000 uses; a retried call with the same key makes no second job', async () => {
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
+    try {
+      const batches = await producer.consumeMany(uses('prod', 1_500), { batchKey: 'nightly-import' });
+      expect(batches.map((b) => b.uses)).toEqual([1_000, 500]);
+      expect(batches.map((b) => b.jobId)).toEqual(['consume-batch|nightly-import', 'consume-batch|nightly-import-2']);
+      await producer.consumeMany(uses('prod', 1_500), { batchKey: 'nightly-import' });
+      const outcomes = await Promise.all(
+        batches.map((b) => awaitOutcome(app.ctx, 'consume-batch', b.jobId, { timeoutMs: 60_000 })),
+      );
+      expect(outcomes.map((o) => o.state)).toEqual(['completed', 'completed']);
+      expect(await app.database.db('consumptions').where('idempotency_key', 'like', 'prod-%')).toHaveLength(1_500);
+    } finally {
+      await producer.close();
+    }
+  });
+});
