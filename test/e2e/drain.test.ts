@@ -56,7 +56,8 @@ async function post(baseUrl: string, key: string, url: string, body: unknown) {
 }
 
 describe('graceful drain on SIGTERM', () => {
-  it('answers what is in flight, applies every accepted use once, says 503 on /readyz while draining, exits 0', async () => {
+  it('answers what is in flight, applies every accepted ' +
+    'use once, says 503 on /readyz while draining, exits 0', async () => {
     const sms = await createCreditType(app, { code: 'drain-sms' });
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10_000 }]);
     const client = await createClient(app);

@@ -131,23 +131,26 @@ describe('a JSON number a double cannot hold exactly is read from the text, neve
 });
 
 describe('jobs pushed straight into BullMQ carry JSON too', () => {
-  it('a consume job whose quantity no double holds exactly fails at once with validation_failed naming quantity', async () => {
-    // what a producer's JSON.stringify writes for 12345678901234.5678 read as a double
-    const data = {
-      client: client.external_ref,
-      credit_type: fine.code,
-      quantity: 12345678901234.568,
-      idempotency_key: 'jn-direct-1',
-    };
-    const jobId = jobIdOf('consume', data);
-    await app.ctx.queues.consumption.add('consume', data, { jobId });
-    const outcome = await awaitOutcome(app.ctx, 'consume', jobId, { timeoutMs: 20_000 });
-    expect(outcome.state).toBe('failed');
-    if (outcome.state !== 'failed') return;
-    expect(outcome.failure.code).toBe('validation_failed');
-    expect(outcome.failure.detail).toMatch(/^quantity: has more than 15 significant digits/);
-    expect(await app.database.db('consumptions').where({ idempotency_key: 'jn-direct-1' })).toEqual([]);
-  });
+  it(
+    'a consume job whose quantity no double holds exactly ' + 'fails at once with validation_failed naming quantity',
+    async () => {
+      // what a producer's JSON.stringify writes for 12345678901234.5678 read as a double
+      const data = {
+        client: client.external_ref,
+        credit_type: fine.code,
+        quantity: 12345678901234.568,
+        idempotency_key: 'jn-direct-1',
+      };
+      const jobId = jobIdOf('consume', data);
+      await app.ctx.queues.consumption.add('consume', data, { jobId });
+      const outcome = await awaitOutcome(app.ctx, 'consume', jobId, { timeoutMs: 20_000 });
+      expect(outcome.state).toBe('failed');
+      if (outcome.state !== 'failed') return;
+      expect(outcome.failure.code).toBe('validation_failed');
+      expect(outcome.failure.detail).toMatch(/^quantity: has more than 15 significant digits/);
+      expect(await app.database.db('consumptions').where({ idempotency_key: 'jn-direct-1' })).toEqual([]);
+    },
+  );
 
   it('the same quantity sent as a string is applied exactly', async () => {
     const data = {
