@@ -62,7 +62,8 @@ describe('rule 2: spending order — priority first, then soonest expiry', () =>
   it('does not use a balance that expires exactly at occurred_at (valid_from <= at < expires_at)', async () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
-    const first = await subscribe(app, client.id, pkg.code, { starts_at: '2026-01-01T00:00:00Z' }); // ends 2026-02-01T00:00Z
+    // ends 2026-02-01T00:00Z
+    const first = await subscribe(app, client.id, pkg.code, { starts_at: '2026-01-01T00:00:00Z' });
     const second = await subscribe(app, client.id, pkg.code, { starts_at: '2026-01-15T00:00:00Z' });
     // occurred_at may not be more than a few minutes ahead of now: move the clock to the boundary
     app.clock.set('2026-02-01T00:00:00.000Z');

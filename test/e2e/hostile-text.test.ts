@@ -233,7 +233,8 @@ describe('hostile text in otherwise valid requests', () => {
           const before = await counts();
           const body = template.body(text, n);
           const res = await app.request(template.method, path, body === undefined ? {} : { body });
-          const label = `${template.name}: ${JSON.stringify(text.slice(0, 40))} → ${res.status} ${res.text.slice(0, 200)}`;
+          const label =
+            `${template.name}: ${JSON.stringify(text.slice(0, 40))} ` + `→ ${res.status} ${res.text.slice(0, 200)}`;
           expect(res.status, label).toBeLessThan(500);
           const sent = isQuery ? [queryText] : texts(body);
           if (sent.some(unstorable)) {

@@ -198,7 +198,8 @@ describe('consumption', () => {
       expect(monthly.map((r) => r.period_start)).toEqual(['2026-01-01', '2026-01-01']);
       const running = (
         await db.raw(
-          `SELECT ct.code, sum(b.consumed) AS consumed FROM balances b JOIN credit_types ct ON ct.id = b.credit_type_id GROUP BY 1`,
+          `SELECT ct.code, sum(b.consumed) AS consumed
+             FROM balances b JOIN credit_types ct ON ct.id = b.credit_type_id GROUP BY 1`,
         )
       ).rows as Array<{ code: string; consumed: string }>;
       expect(daily).toEqual(Object.fromEntries(running.map((r) => [r.code, BigInt(r.consumed)])));
@@ -244,7 +245,8 @@ describe('renewals', () => {
         await db.raw(`
       SELECT ${dayOf('e.created_at')} AS day, s.currency, e.type, count(*)::int AS n
         FROM outbox_events e JOIN subscriptions s ON s.id = e.subject_id
-       WHERE e.type IN ('subscription.created', 'subscription.renewed', 'subscription.recharged', 'subscription.expired')
+       WHERE e.type IN ('subscription.created', 'subscription.renewed', 'subscription.recharged',
+                        'subscription.expired')
        GROUP BY 1, 2, 3`)
       ).rows as Array<{ day: string; currency: string; type: string; n: number }>;
       const column: Record<string, string> = {
@@ -273,7 +275,8 @@ describe('renewals', () => {
       expect(
         new Map(rows.map(({ period_start, currency, ...figures }) => [key(period_start, currency), figures])),
       ).toEqual(expected);
-      // spot checks: the travel pass started on 7 January in Riyadh (6 January in UTC); the voided invoice earns nothing
+      // spot checks: the travel pass started on 7 January in Riyadh (6 January in UTC); the voided invoice earns
+      // nothing
       expect(rows.find((r) => r.period_start === '2026-01-07')).toMatchObject({
         currency: 'EUR',
         new_subscriptions: 1,
@@ -302,7 +305,8 @@ describe('top_packages', () => {
       const { rows } = await jsonRows<Row>(app, { type: 'top_packages', params: RANGE });
       const expected = (
         await db.raw(`
-      SELECT p.code, count(*) FILTER (WHERE i.kind = 'subscription')::int AS new_subscriptions, count(*) FILTER (WHERE i.kind = 'renewal')::int AS renewals,
+      SELECT p.code, count(*) FILTER (WHERE i.kind = 'subscription')::int AS new_subscriptions,
+             count(*) FILTER (WHERE i.kind = 'renewal')::int AS renewals,
              COALESCE(sum(i.total) FILTER (WHERE i.status <> 'void'), 0)::int AS revenue
         FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id JOIN packages p ON p.id = s.package_id
        WHERE i.kind IN ('subscription', 'renewal') GROUP BY 1`)

@@ -208,7 +208,8 @@ describe('GET /v1/reports/{id}/download', () => {
       expect(file.headers.get('content-length')).toBe(String(csv.byte_size));
       expect(
         file.text.startsWith(
-          'subscription_id,client_ref,client_name,package_code,subscription_status,credit_type,unit,granted,consumed,remaining,unavailable,upcoming,expired,voided,used_percent\r\n',
+          'subscription_id,client_ref,client_name,package_code,subscription_status,credit_type,' +
+            'unit,granted,consumed,remaining,unavailable,upcoming,expired,voided,used_percent\r\n',
         ),
       ).toBe(true);
       expect(Buffer.byteLength(file.text)).toBe(csv.byte_size);
