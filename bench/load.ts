@@ -207,10 +207,13 @@ log('');
 log(`throughput   ${line.requests_per_second} requests/s (${line.requests} in ${SECONDS} s)`);
 log(`errors       ${line.non_2xx} non-2xx, ${line.errors} errors, ${line.timeouts} timeouts (rate ${line.error_rate})`);
 log(
-  `latency      p50 ${line.latency_ms.p50} ms, p90 ${line.latency_ms.p90} ms, p99 ${line.latency_ms.p99} ms, max ${line.latency_ms.max} ms`,
+  `latency      p50 ${line.latency_ms.p50} ms, p90 ${line.latency_ms.p90} ` +
+    `ms, p99 ${line.latency_ms.p99} ms, max ${line.latency_ms.max} ms`,
 );
 log(
-  `applied      ${line.answered_applied} of the ${answered.size} answered 202, once each; plus ${unanswered} in flight when the clock stopped (≤ ${CONNECTIONS}); invariants ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}`,
+  `applied      ${line.answered_applied} of the ${answered.size} answered 202, once ` +
+    `each; plus ${unanswered} in flight when the clock stopped (≤ ${CONNECTIONS}); ` +
+    `invariants ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}`,
 );
 console.log(JSON.stringify(line));
 mkdirSync('bench/results', { recursive: true });

@@ -201,7 +201,10 @@ async function enqueue(count: number, pick: (i: number) => string): Promise<void
   }
 }
 
-/** PERFORMANCE.md measured the no-op worker at its best with concurrency 200; the ceiling is the better of that and ours. */
+/**
+ * PERFORMANCE.md measured the no-op worker at its best with concurrency 200; the ceiling is the better of that and
+ * ours.
+ */
 const RAW_REFERENCE_CONCURRENCY = 200;
 
 interface PhaseResult {
@@ -250,7 +253,9 @@ async function phase(kind: PhaseResult['kind'], count = JOBS): Promise<PhaseResu
     cpu_us_per_job,
   };
   log(
-    `  ${kind.padEnd(7)} ${String(result.per_second).padStart(7)} jobs/s  (${result.jobs} in ${result.seconds} s)   CPU µs/job: worker ${cpu_us_per_job.worker}, postgres ${cpu_us_per_job.postgres}, redis ${cpu_us_per_job.redis}`,
+    `  ${kind.padEnd(7)} ${String(result.per_second).padStart(7)} jobs/s  (${result.jobs} ` +
+      `in ${result.seconds} s)   CPU µs/job: worker ${cpu_us_per_job.worker}, postgres ` +
+      `${cpu_us_per_job.postgres}, redis ${cpu_us_per_job.redis}`,
   );
   return result;
 }
@@ -376,7 +381,8 @@ async function steady(kind: 'raw' | 'service', seconds: number): Promise<SteadyR
     rss_end_mb: rssEnd,
   };
   log(
-    `  steady${kind === 'raw' ? ' (no-op)' : ''} ${RATE}/s for ${seconds} s: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms; worker RSS ${result.rss_start_mb} → ${result.rss_end_mb} MB`,
+    `  steady${kind === 'raw' ? ' (no-op)' : ''} ${RATE}/s for ${seconds} s: p50 ${result.p50_ms} ms, p99 ` +
+      `${result.p99_ms} ms, max ${result.max_ms} ms; worker RSS ${result.rss_start_mb} → ${result.rss_end_mb} MB`,
   );
   return result;
 }
@@ -389,7 +395,8 @@ log('warm-up (not counted)');
 await phase('warmup', Math.min(JOBS, 5_000));
 const rounds: PhaseResult[][] = [];
 log(
-  `measuring: ${ROUNDS} rounds of raw (concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}) / spread / hot, ${JOBS} jobs each, ${PROCESSES} worker process(es)`,
+  `measuring: ${ROUNDS} rounds of raw (concurrency ${config.CONSUMPTION_CONCURRENCY} and ` +
+    `${RAW_REFERENCE_CONCURRENCY}) / spread / hot, ${JOBS} jobs each, ${PROCESSES} worker process(es)`,
 );
 for (let r = 0; r < ROUNDS; r += 1) {
   log(`round ${r + 1}`);
@@ -452,7 +459,8 @@ const line = {
 log('');
 if (ROUNDS > 0) {
   log(
-    `raw ceiling      ${summary.raw_per_second} jobs/s   (no-op worker, the better of concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}, per round)`,
+    `raw ceiling      ${summary.raw_per_second} jobs/s   (no-op worker, the better of ` +
+      `concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}, per round)`,
   );
   log(`spread           ${summary.spread_per_second} jobs/s  = ${summary.spread_ratio} × raw   (target ≥ 0.40)`);
   log(`hot client       ${summary.hot_per_second} jobs/s  = ${summary.hot_ratio} × raw   (target ≥ 0.30)`);
@@ -460,11 +468,13 @@ if (ROUNDS > 0) {
   log('throughput       not measured (--rounds 0)');
 }
 log(
-  `p99 enqueue→commit at ${RATE}/s: ${steadyFigures.p99_ms} ms   (target ≤ 50; the no-op worker's p99 at the same load: ${steadyRaw.p99_ms} ms)`,
+  `p99 enqueue→commit at ${RATE}/s: ${steadyFigures.p99_ms} ms   (target ` +
+    `≤ 50; the no-op worker's p99 at the same load: ${steadyRaw.p99_ms} ms)`,
 );
 log(`worker RSS ${steadyFigures.rss_start_mb} → ${steadyFigures.rss_end_mb} MB over ${SECONDS} s`);
 log(
-  `invariants: ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}; applied ${applied} of ${expectedApplied} sent`,
+  `invariants: ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}; ` +
+    `applied ${applied} of ${expectedApplied} sent`,
 );
 console.log(JSON.stringify(line));
 mkdirSync('bench/results', { recursive: true });

@@ -107,7 +107,10 @@ export interface LiveWork {
   requeuedAfterWipe: number;
   /** Producer consumptions missing before the replay (lost with Redis's data) and applied by it. */
   producerLostThenApplied: number;
-  /** Deadlocks Postgres detected in the run's database (pg_stat_database, once every service process has ended); null if not measured. */
+  /**
+   * Deadlocks Postgres detected in the run's database (pg_stat_database, once every service process has ended); null if
+   * not measured.
+   */
   deadlocks: number | null;
 }
 
@@ -301,7 +304,13 @@ class ApiCaller {
           return undefined;
         }
       } catch (error) {
-        outcome = `network error (${error instanceof Error ? (error.name === 'TimeoutError' ? 'timeout' : ((error.cause as { code?: string } | undefined)?.code ?? error.message)) : String(error)})`;
+        const reason =
+          error instanceof Error
+            ? error.name === 'TimeoutError'
+              ? 'timeout'
+              : ((error.cause as { code?: string } | undefined)?.code ?? error.message)
+            : String(error);
+        outcome = `network error (${reason})`;
         count(this.stats.outcomes, outcome);
       }
       await sleep(Math.min(1_000, 50 * 1.5 ** attempt) * (0.5 + this.random()));
@@ -423,11 +432,13 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
 
   try {
     note(
-      `chaos ${id}: ${options.requests} consumptions over ${options.clients} clients, seed ${options.seed}; data in ${dir}`,
+      `chaos ${id}: ${options.requests} consumptions over ` +
+        `${options.clients} clients, seed ${options.seed}; data in ${dir}`,
     );
     await Promise.all([redis.start(), postgres.start()]);
     note(
-      `redis-server pid ${redis.pid} on :${redis.port} (appendonly yes, noeviction); embedded Postgres on :${postgres.port}`,
+      `redis-server pid ${redis.pid} on :${redis.port} (appendonly ` +
+        `yes, noeviction); embedded Postgres on :${postgres.port}`,
     );
     const databaseUrl = await prepareDatabase(postgres.serverUrl, 'credits_chaos');
     // Postgres's own count of deadlocks, read before any service runs (see the last proof)
@@ -476,7 +487,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       void proc.exited.then(({ code, signal }) => {
         if (proc.stoppedOnPurpose) return;
         crashes.push(
-          `${name} (pid ${proc.pid}) exited by itself (code ${code}, signal ${signal}); see ${path.join(logs, `${name}.log`)}`,
+          `${name} (pid ${proc.pid}) exited by itself (code ${code}, ` +
+            `signal ${signal}); see ${path.join(logs, `${name}.log`)}`,
         );
         note(`CRASH ${crashes.at(-1)}`);
       });
@@ -550,7 +562,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       customers.push({ ref, id: String(client.id), subscriptionId: String(subscription.id) });
     }
     note(
-      `setup: webhook endpoint ${String(endpoint.id)} → ${receiver.url}; ${customers.length} clients with a subscription each (${smsUnits} sms, 40 support hours)`,
+      `setup: webhook endpoint ${String(endpoint.id)} → ${receiver.url}; ${customers.length} ` +
+        `clients with a subscription each (${smsUnits} sms, 40 support hours)`,
     );
 
     // ---- the stream
@@ -720,9 +733,15 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       const replacementStarted = Date.now();
       await replacement.waitUp(120_000);
       const killed = live.killedTransaction;
+      const when = killed
+        ? `while its batch transaction (xid ${killed.xid}, ${killed.ageMs} ms old, backend pid ${killed.pid}) ` +
+          `held row locks and waited for it (caught on attempt ${caught?.attempts}); ` +
+          `Postgres then reports that transaction ${killed.statusAfterKill}`
+        : `(no open batch transaction caught within ${options.killTimeoutMs} ms)`;
       return (
-        `${target.name} (pid ${target.pid}) frozen and killed with SIGKILL ${killed ? `while its batch transaction (xid ${killed.xid}, ${killed.ageMs} ms old, backend pid ${killed.pid}) held row locks and waited for it (caught on attempt ${caught?.attempts}); Postgres then reports that transaction ${killed.statusAfterKill}` : `(no open batch transaction caught within ${options.killTimeoutMs} ms)`}; ` +
-        `${active} consumption jobs were active (locked) right after; ${replacement.name} (pid ${replacement.pid}) up after ${((Date.now() - replacementStarted) / 1000).toFixed(1)} s`
+        `${target.name} (pid ${target.pid}) frozen and killed with SIGKILL ${when}; ` +
+        `${active} consumption jobs were active (locked) right after; ${replacement.name} (pid ` +
+        `${replacement.pid}) up after ${((Date.now() - replacementStarted) / 1000).toFixed(1)} s`
       );
     };
     const restartRedis = async (): Promise<string> => {
@@ -734,7 +753,11 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       await hold();
       await redis.start();
       const back = await redis.dbsize();
-      return `SIGTERM to redis-server pid ${pid} holding ${keys} keys (${inFlight} consumption jobs waiting or active); down ${Date.now() - downAt} ms; started again on the same data dir (pid ${redis.pid}) with ${back} keys back from its append-only file`;
+      return (
+        `SIGTERM to redis-server pid ${pid} holding ${keys} keys (${inFlight} consumption ` +
+        `jobs waiting or active); down ${Date.now() - downAt} ms; started again on the ` +
+        `same data dir (pid ${redis.pid}) with ${back} keys back from its append-only file`
+      );
     };
     let requeuedAtWipe = 0;
     const loseRedisData = async (): Promise<string> => {
@@ -784,10 +807,14 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       await redis.start();
       await Promise.all(paused.map((q) => q.close()));
       return (
-        `queues paused ${pausedFor} ms until Redis held a backlog (${built.ok ? '' : 'NOT REACHED: '}${backlog.map(([name, n]) => `${n} ${name}`).join(', ')} jobs; ` +
-        `of the consumptions ${live.backlogByOrigin.api} accepted through the API and ${live.backlogByOrigin.producer} from the producer); ` +
-        `then SIGKILL to redis-server pid ${pid} holding ${keys} keys, its data dir deleted, started empty (pid ${redis.pid}) after ${Date.now() - downAt} ms; ` +
-        `at that moment ${asNumber(pending)} API requests were accepted and not applied (accepted_jobs) and ${asNumber(pendingDeliveries)} webhook deliveries pending`
+        `queues paused ${pausedFor} ms until Redis held a backlog ` +
+        `(${built.ok ? '' : 'NOT REACHED: '}${backlog.map(([name, n]) => `${n} ${name}`).join(', ')} jobs; ` +
+        `of the consumptions ${live.backlogByOrigin.api} accepted through ` +
+        `the API and ${live.backlogByOrigin.producer} from the producer); ` +
+        `then SIGKILL to redis-server pid ${pid} holding ${keys} keys, its data dir ` +
+        `deleted, started empty (pid ${redis.pid}) after ${Date.now() - downAt} ms; ` +
+        `at that moment ${asNumber(pending)} API requests were accepted and not applied ` +
+        `(accepted_jobs) and ${asNumber(pendingDeliveries)} webhook deliveries pending`
       );
     };
     const restartPostgres = async (): Promise<string> => {
@@ -795,14 +822,19 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       statsBeforeRestart = await databaseStatistics(databaseUrl);
       const inFlight = await withPgClient(databaseUrl, (client) =>
         client.query<{ n: string }>(
-          `SELECT count(*)::text AS n FROM pg_stat_activity WHERE application_name LIKE 'credits-%' AND xact_start IS NOT NULL`,
+          'SELECT count(*)::text AS n FROM pg_stat_activity WHERE ' +
+            `application_name LIKE 'credits-%' AND xact_start IS NOT NULL`,
         ),
       );
       await postgres.stop();
       const downAt = Date.now();
       await hold();
       await postgres.start();
-      return `embedded Postgres stopped (fast shutdown: open transactions rolled back, every connection cut) while ${inFlight.rows[0]?.n ?? '?'} service connections were in a transaction; down ${Date.now() - downAt} ms; started again on the same data dir`;
+      return (
+        'embedded Postgres stopped (fast shutdown: open transactions rolled back, every ' +
+        `connection cut) while ${inFlight.rows[0]?.n ?? '?'} service connections were in ` +
+        `a transaction; down ${Date.now() - downAt} ms; started again on the same data dir`
+      );
     };
     let stallDone: Promise<void> = Promise.resolve();
     const stallReceiver = async (): Promise<string> => {
@@ -817,10 +849,14 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           record.detail += `; it held ${receiver.heldWhileStalled - heldBefore} requests, then answered again`;
         }
         note(
-          `webhook receiver answers again (held ${receiver.heldWhileStalled - heldBefore} requests during ${(since() - at).toFixed(1)} s)`,
+          `webhook receiver answers again (held ${receiver.heldWhileStalled - heldBefore} ` +
+            `requests during ${(since() - at).toFixed(1)} s)`,
         );
       });
-      return `the receiver holds every request for ${options.stallMs} ms (WEBHOOK_TIMEOUT_MS is ${options.webhookTimeoutMs}): the sender times out and retries`;
+      return (
+        `the receiver holds every request for ${options.stallMs} ms (WEBHOOK_TIMEOUT_MS ` +
+        `is ${options.webhookTimeoutMs}): the sender times out and retries`
+      );
     };
     const schedule: Fault[] = [
       { at: 0.1, name: 'kill -9 a worker mid-batch', run: killWorker },
@@ -875,7 +911,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         record.detail = await fault.run();
         const after = seen();
         if (after.refused > before.refused || after.producer > before.producer) {
-          record.detail += `; meanwhile callers were refused ${after.refused - before.refused} times (503 or no connection) and producer calls failed ${after.producer - before.producer} times, each retried`;
+          record.detail +=
+            `; meanwhile callers were refused ${after.refused - before.refused} times (503 or no ` +
+            `connection) and producer calls failed ${after.producer - before.producer} times, each retried`;
         }
         if (record.until === at) record.until = since();
         note(`      ${record.detail}`);
@@ -883,7 +921,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       }
     };
     note(
-      `stream: ${ops.length} operations (${[...opCounts].map(([k, v]) => `${v} ${k}`).join(', ')}), paced over ~${options.trafficSeconds} s by ${options.lanes} callers`,
+      `stream: ${ops.length} operations (${[...opCounts].map(([k, v]) => `${v} ${k}`).join(', ')}), ` +
+        `paced over ~${options.trafficSeconds} s by ${options.lanes} callers`,
     );
     const loud = (what: string, work: Promise<void>) =>
       work.catch((error: unknown) => {
@@ -896,7 +935,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     ]);
     await stallDone;
     note(
-      `stream done in ${((Date.now() - trafficStarted) / 1000).toFixed(1)} s: ${apiAccepted.size} consumptions accepted by the API, ${producerSent.size} sent by the producer, ${recharges.length} recharges, ${renewals.length} renewals`,
+      `stream done in ${((Date.now() - trafficStarted) / 1000).toFixed(1)} s: ` +
+        `${apiAccepted.size} consumptions accepted by the API, ${producerSent.size} sent ` +
+        `by the producer, ${recharges.length} recharges, ${renewals.length} renewals`,
     );
 
     // ---- quiet: wait on facts
@@ -948,13 +989,16 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const producerAppliedBefore = await countIds(producerIds);
     const failedJobs = await monitor.getJobCounts('failed');
     const before = await db.raw<{ rows: Array<{ id: string; created_at: Date; entries: string }> }>(
-      `SELECT c.id, c.created_at, (SELECT count(*) FROM ledger_entries e WHERE e.consumption_id = c.id) AS entries FROM consumptions c WHERE c.id = ANY(?::uuid[])`,
+      'SELECT c.id, c.created_at, (SELECT count(*) FROM ledger_entries e WHERE ' +
+        'e.consumption_id = c.id) AS entries FROM consumptions c WHERE c.id = ANY(?::uuid[])',
       [producerIds],
     );
     const appliedBeforeReplay = new Set(before.rows.map((r) => r.id));
     const missingBeforeReplay = producerIds.filter((i) => !appliedBeforeReplay.has(i));
     note(
-      `producer: ${producerAppliedBefore}/${producerIds.length} of its jobs applied before the replay (${producerIds.length - producerAppliedBefore} lost with Redis's data); ${failedJobs.failed ?? 0} failed jobs in the consumption queue; replaying its whole stream`,
+      `producer: ${producerAppliedBefore}/${producerIds.length} of its jobs applied before the ` +
+        `replay (${producerIds.length - producerAppliedBefore} lost with Redis's data); ` +
+        `${failedJobs.failed ?? 0} failed jobs in the consumption queue; replaying its whole stream`,
     );
     const replayItems = [...producerSent.values()].map(({ clientId, ...body }) => body);
     for (let i = 0; i < replayItems.length; i += 200) {
@@ -985,7 +1029,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       const unseen = deliveries.filter((d) => !(receiver.deliveries.get(d.id)?.acknowledged ?? 0)).length;
       return {
         done: pendingEvents === 0 && notDelivered === 0 && unseen === 0,
-        detail: `undispatched events ${pendingEvents}, deliveries not delivered ${notDelivered}, delivered but not acknowledged by the receiver ${unseen}`,
+        detail:
+          `undispatched events ${pendingEvents}, deliveries not delivered ` +
+          `${notDelivered}, delivered but not acknowledged by the receiver ${unseen}`,
       };
     });
 
@@ -1018,7 +1064,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     prove(
       'every consumption the API accepted is applied exactly once',
       missingApi.length === 0 && twice === 0,
-      `${apiIds.length} accepted (single and batch); rows found ${apiIds.length - missingApi.length}; missing ${missingApi.length}; (client, idempotency_key) with more than one row: ${twice}`,
+      `${apiIds.length} accepted (single and batch); rows found ${apiIds.length - missingApi.length}; ` +
+        `missing ${missingApi.length}; (client, idempotency_key) with more than one row: ${twice}`,
     );
     const sent = new Set([...apiIds, ...producerIds]);
     const extra = rows.filter((r) => !sent.has(r.id)).length;
@@ -1043,7 +1090,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     prove(
       'every recharge the API accepted is applied exactly once (by key)',
       rechargeMissing === 0 && rechargeRows.length === recharges.length && rechargeInvoices === recharges.length,
-      `${recharges.length} accepted; ${rechargeRows.length} recharge rows; keys without exactly one row ${rechargeMissing}; recharge invoices ${rechargeInvoices}`,
+      `${recharges.length} accepted; ${rechargeRows.length} recharge rows; keys without ` +
+        `exactly one row ${rechargeMissing}; recharge invoices ${rechargeInvoices}`,
     );
 
     const periodRows = (await db('subscription_periods')
@@ -1058,11 +1106,13 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     prove(
       'every renewal the API accepted is applied exactly once (one new period each)',
       renewalMissing === 0 && periodRows.length === renewals.length && renewalInvoices === renewals.length,
-      `${renewals.length} accepted; ${periodRows.length} renewal periods; jobs without exactly one period ${renewalMissing}; renewal invoices ${renewalInvoices}`,
+      `${renewals.length} accepted; ${periodRows.length} renewal periods; jobs without ` +
+        `exactly one period ${renewalMissing}; renewal invoices ${renewalInvoices}`,
     );
 
     const after = await db.raw<{ rows: Array<{ id: string; created_at: Date; entries: string }> }>(
-      `SELECT c.id, c.created_at, (SELECT count(*) FROM ledger_entries e WHERE e.consumption_id = c.id) AS entries FROM consumptions c WHERE c.id = ANY(?::uuid[])`,
+      'SELECT c.id, c.created_at, (SELECT count(*) FROM ledger_entries e WHERE ' +
+        'e.consumption_id = c.id) AS entries FROM consumptions c WHERE c.id = ANY(?::uuid[])',
       [producerIds],
     );
     const afterById = new Map(after.rows.map((r) => [r.id, r]));
@@ -1074,7 +1124,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     prove(
       'a replay of the producer stream applies each of its consumptions exactly once',
       producerMissing === 0 && changed === 0,
-      `${producerIds.length} sent; ${producerAppliedBefore} applied before the replay, ${producerIds.length - producerAppliedBefore} lost when Redis lost its data (a direct producer's guarantee is Redis's durability); after the replay ${producerIds.length - producerMissing} applied, ${changed} of the earlier ones changed`,
+      `${producerIds.length} sent; ${producerAppliedBefore} applied before the replay, ` +
+        `${producerIds.length - producerAppliedBefore} lost when Redis lost its data (a direct ` +
+        `producer's guarantee is Redis's durability); after the replay ` +
+        `${producerIds.length - producerMissing} applied, ${changed} of the earlier ones changed`,
     );
 
     const negative = asNumber(
@@ -1086,7 +1139,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     prove(
       'verifyInvariants reports no violation',
       verified.ok,
-      `checked ${verified.checked.balances} balances, ${verified.checked.consumptions} consumptions, ${verified.checked.invoices} invoices; ${verified.violationCount} violations${verified.violations.length ? `: ${JSON.stringify(verified.violations.slice(0, 3))}` : ''}`,
+      `checked ${verified.checked.balances} balances, ${verified.checked.consumptions} ` +
+        `consumptions, ${verified.checked.invoices} invoices; ${verified.violationCount} ` +
+        `violations${verified.violations.length ? `: ${JSON.stringify(verified.violations.slice(0, 3))}` : ''}`,
     );
 
     const events = (await db('outbox_events').whereNot('type', 'like', 'command.%').select('id')) as Array<{
@@ -1119,20 +1174,26 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         unseen === 0 &&
         unknownSeen === 0 &&
         wrongEvent === 0,
-      `${events.length} events, ${deliveries.length} deliveries (events without exactly one: ${eventsWithoutOne}); not delivered ${notDelivered}; delivered ids the receiver never acknowledged ${unseen}; ids it saw that do not exist ${unknownSeen}; wrong event for its id ${wrongEvent}; ` +
+      `${events.length} events, ${deliveries.length} deliveries (events without exactly one: ` +
+        `${eventsWithoutOne}); not delivered ${notDelivered}; delivered ids the receiver never acknowledged ` +
+        `${unseen}; ids it saw that do not exist ${unknownSeen}; wrong event for its id ${wrongEvent}; ` +
         `repeats the receiver saw (allowed: at least once) ${receiver.duplicates}`,
     );
     prove(
       'every webhook request carried a valid signature over the event it names',
       receiver.badSignatures === 0 && receiver.mismatchedBodies === 0,
-      `${receiver.requests} requests; bad signatures ${receiver.badSignatures}; body not matching its headers ${receiver.mismatchedBodies}`,
+      `${receiver.requests} requests; bad signatures ${receiver.badSignatures}; ` +
+        `body not matching its headers ${receiver.mismatchedBodies}`,
     );
     const answers500 = [...caller.stats.outcomes].filter(([k]) => k.startsWith('500')).reduce((s, [, v]) => s + v, 0);
     const givenUp = producerStats.get('given up') ?? 0;
     prove(
       'the API never answered 500, never refused a valid request otherwise than 503, never hung',
       answers500 === 0 && caller.stats.unexpected.length === 0 && caller.stats.hangs === 0 && givenUp === 0,
-      `${caller.stats.attempts} HTTP attempts; producer calls given up ${givenUp}; 500s ${answers500}; other unexpected answers ${caller.stats.unexpected.length}${caller.stats.unexpected.length ? ` (${caller.stats.unexpected.slice(0, 3).join(' | ')})` : ''}; no answer within 20 s ${caller.stats.hangs}; slowest ${(caller.stats.maxMs / 1000).toFixed(2)} s`,
+      `${caller.stats.attempts} HTTP attempts; producer calls given up ${givenUp}; 500s ${answers500}; ` +
+        `other unexpected answers ${caller.stats.unexpected.length}` +
+        `${caller.stats.unexpected.length ? ` (${caller.stats.unexpected.slice(0, 3).join(' | ')})` : ''}; ` +
+        `no answer within 20 s ${caller.stats.hangs}; slowest ${(caller.stats.maxMs / 1000).toFixed(2)} s`,
     );
     prove(
       'no service process died except the one killed on purpose',
@@ -1145,32 +1206,38 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       'the killed worker had a batch transaction open, and the kill rolled it back',
       killed !== null && killed.statusAfterKill === 'aborted',
       killed
-        ? `xid ${killed.xid} (${killed.ageMs} ms old) held row locks and waited for its frozen client when the SIGKILL came; Postgres reports it ${killed.statusAfterKill}`
+        ? `xid ${killed.xid} (${killed.ageMs} ms old) held row locks and waited for its ` +
+            `frozen client when the SIGKILL came; Postgres reports it ${killed.statusAfterKill}`
         : `no transaction of the worker was caught open within ${options.killTimeoutMs} ms`,
     );
     prove(
       'Redis held a backlog of API requests and producer jobs when it lost its data',
       live.backlogAtWipe > 0 && live.backlogByOrigin.api > 0 && live.backlogByOrigin.producer > 0,
-      `${live.backlogAtWipe} consumption jobs waiting or active at the wipe: ${live.backlogByOrigin.api} accepted through the API, ${live.backlogByOrigin.producer} from the producer`,
+      `${live.backlogAtWipe} consumption jobs waiting or active at the wipe: ${live.backlogByOrigin.api} ` +
+        `accepted through the API, ${live.backlogByOrigin.producer} from the producer`,
     );
     prove(
       'the relay enqueued again the accepted requests Redis lost',
       live.requeuedAfterWipe > 0,
-      `${live.requeuedAfterWipe} accepted requests found missing from Redis and enqueued again after the wipe (the relays' "missing from Redis" log lines)`,
+      `${live.requeuedAfterWipe} accepted requests found missing from Redis and ` +
+        `enqueued again after the wipe (the relays' "missing from Redis" log lines)`,
     );
     live.producerLostThenApplied = missingBeforeReplay.filter((i) => present.has(i)).length;
     prove(
       'the producer jobs Redis lost were missing until the replay applied them',
       live.producerLostThenApplied > 0 && live.producerLostThenApplied === missingBeforeReplay.length,
-      `${missingBeforeReplay.length} producer consumptions had no row before the replay; ${live.producerLostThenApplied} of them applied by it`,
+      `${missingBeforeReplay.length} producer consumptions had no row before ` +
+        `the replay; ${live.producerLostThenApplied} of them applied by it`,
     );
     prove(
       'Postgres detected no deadlock',
       statsKept && live.deadlocks === 0,
-      `pg_stat_database.deadlocks moved by ${live.deadlocks} during the run (read before the services started and after every one had ended); ` +
+      `pg_stat_database.deadlocks moved by ${live.deadlocks} during the run ` +
+        '(read before the services started and after every one had ended); ' +
         (statsKept
           ? 'its statistics survived the Postgres restart'
-          : `its statistics were reset by the Postgres restart (xact_commit ${statsBeforeRestart.xactCommit} before, ${statsAtEnd.xactCommit} at the end): the count proves nothing`),
+          : `its statistics were reset by the Postgres restart (xact_commit ${statsBeforeRestart.xactCommit} ` +
+            `before, ${statsAtEnd.xactCommit} at the end): the count proves nothing`),
     );
     for (const [what, result] of waits) if (!result.ok) prove(`settled: ${what}`, false, result.detail);
 
@@ -1250,7 +1317,8 @@ export function formatReport(report: ChaosReport): string {
   const lines: string[] = [];
   lines.push(
     '',
-    `chaos ${report.id}: ${report.ok ? 'ALL PROOFS HOLD' : 'A PROOF FAILED'} in ${report.seconds.toFixed(1)} s (seed ${report.seed}; replay its choices with --seed ${report.seed})`,
+    `chaos ${report.id}: ${report.ok ? 'ALL PROOFS HOLD' : 'A PROOF FAILED'} in ` +
+      `${report.seconds.toFixed(1)} s (seed ${report.seed}; replay its choices with --seed ${report.seed})`,
     '',
     'faults:',
   );

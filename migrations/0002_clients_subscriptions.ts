@@ -18,8 +18,10 @@ export async function up(knex: Knex): Promise<void> {
       id                               uuid PRIMARY KEY,
       client_id                        uuid NOT NULL REFERENCES clients (id),
       package_id                       uuid NOT NULL REFERENCES packages (id),
-      status                           text NOT NULL CHECK (status IN ('pending', 'active', 'expired', 'cancelled', 'suspended')),
-      activation                       text NOT NULL DEFAULT 'immediate' CHECK (activation IN ('immediate', 'on_payment')),
+      status                           text NOT NULL
+                                         CHECK (status IN ('pending', 'active', 'expired', 'cancelled', 'suspended')),
+      activation                       text NOT NULL DEFAULT 'immediate'
+                                         CHECK (activation IN ('immediate', 'on_payment')),
       -- periods are computed from the anchor (n × validity), so month ends do not drift
       anchor_at                        timestamptz NOT NULL,
       period_index                     integer NOT NULL DEFAULT 0 CHECK (period_index >= 0),
@@ -34,8 +36,10 @@ export async function up(knex: Knex): Promise<void> {
       apply_package_changes            boolean NOT NULL DEFAULT false,
       cancel_at_period_end             boolean NOT NULL DEFAULT false,
       auto_recharge_enabled            boolean NOT NULL DEFAULT false,
-      auto_recharge_threshold_percent  smallint NOT NULL DEFAULT 10 CHECK (auto_recharge_threshold_percent BETWEEN 0 AND 100),
-      auto_recharge_max_per_period     smallint NOT NULL DEFAULT 1 CHECK (auto_recharge_max_per_period BETWEEN 0 AND 100),
+      auto_recharge_threshold_percent  smallint NOT NULL DEFAULT 10
+                                         CHECK (auto_recharge_threshold_percent BETWEEN 0 AND 100),
+      auto_recharge_max_per_period     smallint NOT NULL DEFAULT 1
+                                         CHECK (auto_recharge_max_per_period BETWEEN 0 AND 100),
       renewal_count                    integer NOT NULL DEFAULT 0,
       activated_at                     timestamptz,
       cancelled_at                     timestamptz,

@@ -51,7 +51,8 @@ export async function up(knex: Knex): Promise<void> {
       client_id        uuid NOT NULL,
       credit_type_id   uuid NOT NULL,
       subscription_id  uuid NOT NULL,
-      kind             text NOT NULL CHECK (kind IN ('grant', 'consume', 'reverse', 'recharge', 'adjust', 'expire', 'rollover', 'void')),
+      kind             text NOT NULL
+        CHECK (kind IN ('grant', 'consume', 'reverse', 'recharge', 'adjust', 'expire', 'rollover', 'void')),
       amount           bigint NOT NULL,
       remaining_after  bigint NOT NULL CHECK (remaining_after >= 0),
       consumption_id   uuid,

@@ -5,7 +5,8 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     CREATE TABLE report_runs (
       id            uuid PRIMARY KEY,
-      type          text NOT NULL CHECK (type IN ('subscriptions', 'balances', 'consumption', 'renewals', 'top_packages', 'expiring')),
+      type          text NOT NULL
+        CHECK (type IN ('subscriptions', 'balances', 'consumption', 'renewals', 'top_packages', 'expiring')),
       params        jsonb NOT NULL,
       format        text NOT NULL CHECK (format IN ('json', 'csv')),
       status        text NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),

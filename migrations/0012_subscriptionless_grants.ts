@@ -16,7 +16,10 @@ export async function up(knex: Knex): Promise<void> {
   `);
 }
 
-/** Refused (by NOT NULL) while any subscription-less balance exists: they cannot be given a subscription after the fact. */
+/**
+ * Refused (by NOT NULL) while any subscription-less balance exists: they cannot be given a subscription after
+ * the fact.
+ */
 export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
     ALTER TABLE ledger_entries ALTER COLUMN subscription_id SET NOT NULL;

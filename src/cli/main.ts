@@ -90,7 +90,8 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'verify') {
       const report = await verifyInvariants(db);
       console.log(
-        `checked ${report.checked.balances} balances, ${report.checked.consumptions} consumptions, ${report.checked.invoices} invoices`,
+        `checked ${report.checked.balances} balances, ${report.checked.consumptions} consumptions, ` +
+          `${report.checked.invoices} invoices`,
       );
       for (const v of report.violations) console.log(`VIOLATION ${v.invariant} — ${v.subject}: ${v.detail}`);
       if (report.violationCount > report.violations.length)

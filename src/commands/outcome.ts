@@ -9,7 +9,10 @@ import { createRedis } from '../queue/redis.js';
 /** How a command ended, as far as a waiter can tell. */
 export type Outcome<R> =
   | { state: 'completed'; value: R }
-  /** `failure` is the stored, typed failure; a job that failed unexpectedly is `internal`. `reason` is BullMQ's message, for logs. */
+  /**
+   * `failure` is the stored, typed failure; a job that failed unexpectedly is `internal`. `reason` is BullMQ's message,
+   * for logs.
+   */
   | { state: 'failed'; failure: Failure; reason: string }
   /** Still queued or running when the wait ran out (it goes on; nothing is lost). */
   | { state: 'timeout' };

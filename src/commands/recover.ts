@@ -68,7 +68,10 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
  */
 const travelsIn = (row: AcceptedJobRow): string => row.carrier_job_id ?? row.job_id;
 
-/** The state in BullMQ of the job that carries the command, `unknown` when Redis does not hold it (or names a queue this version does not have). */
+/**
+ * The state in BullMQ of the job that carries the command, `unknown` when Redis does not hold it (or
+ * names a queue this version does not have).
+ */
 async function stateOf(app: AppContext, row: AcceptedJobRow): Promise<string> {
   if (!isQueueName(row.queue)) return 'unknown';
   return app.queues[row.queue].getJobState(travelsIn(row));

@@ -109,8 +109,9 @@ export function isTransientDbError(error: unknown): boolean {
     ).includes(code);
   }
   const message = error instanceof Error ? error.message : String(error);
-  return /Knex: Timeout acquiring a connection|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
-    message,
+  return (
+    /Knex: Timeout acquiring a connection|Connection terminated|connect ECONNREFUSED/i.test(message) ||
+    /Client has encountered a connection error|timeout exceeded when trying to connect/i.test(message)
   );
 }
 

@@ -30,7 +30,9 @@ export interface PlacedBalance {
   expiresAt: Date;
 }
 
-/** The availability of a balance at `at`; `subscriptionStatus` is null for a balance that belongs to no subscription. */
+/**
+ * The availability of a balance at `at`; `subscriptionStatus` is null for a balance that belongs to no subscription.
+ */
 export function availabilityOf(
   balance: PlacedBalance,
   subscriptionStatus: SubscriptionStatus | null,

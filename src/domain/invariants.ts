@@ -45,7 +45,9 @@ export function checkBalance(facts: BalanceFacts): Violation[] {
     violations.push({
       invariant: 'balance_ledger_sum',
       subject,
-      detail: `granted + later ledger entries = ${facts.ledgerSum}, but remaining is ${facts.remaining} (off by ${facts.remaining - facts.ledgerSum})`,
+      detail:
+        `granted + later ledger entries = ${facts.ledgerSum}, but remaining is ${facts.remaining} (off by ` +
+        `${facts.remaining - facts.ledgerSum})`,
     });
   }
   return violations;
@@ -177,7 +179,9 @@ export function checkBalanceTotals(facts: BalanceTotalsFacts): Violation[] {
     violations.push({
       invariant: 'balance_ledger_sum',
       subject,
-      detail: `${facts.brokenChainEntries} ledger entr${facts.brokenChainEntries === 1 ? 'y does' : 'ies do'} not follow from the one before (remaining_after ≠ previous + amount)`,
+      detail:
+        `${facts.brokenChainEntries} ledger entr${facts.brokenChainEntries === 1 ? 'y does' : 'ies do'} not follow ` +
+        'from the one before (remaining_after ≠ previous + amount)',
     });
   }
   return violations;

@@ -1,7 +1,9 @@
 /** DOMAIN.md "ledger entry": one change of one balance; append-only. */
 export type LedgerKind = 'grant' | 'consume' | 'reverse' | 'recharge' | 'adjust' | 'expire' | 'rollover' | 'void';
 
-/** One change of one balance, as a plan writes it. `amount` is signed; `remaining_after` is the balance right after it. */
+/**
+ * One change of one balance, as a plan writes it. `amount` is signed; `remaining_after` is the balance right after it.
+ */
 export interface LedgerEntryDraft {
   balance_id: string;
   client_id: string;

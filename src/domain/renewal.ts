@@ -34,7 +34,8 @@ export function decideRenewal(
   if (asked > current) {
     return fail(
       'conflict',
-      `the subscription has no period ending at ${periodEnd.toISOString()}; its current period ends at ${subscription.currentPeriodEnd.toISOString()}`,
+      `the subscription has no period ending at ${periodEnd.toISOString()}; its current period ends at ` +
+        `${subscription.currentPeriodEnd.toISOString()}`,
     );
   }
   switch (subscription.status) {

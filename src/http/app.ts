@@ -36,8 +36,9 @@ const isRedisDown = (error: unknown): boolean => {
   const message = error instanceof Error ? error.message : String(error);
   // ioredis with the offline queue off (the API's producer connection) fails at once while Redis is
   // away; a Redis still loading its append-only file answers LOADING
-  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|Redis is unavailable|MaxRetriesPerRequestError|Reached the max retries per request limit|^LOADING\b|^MISCONF\b/i.test(
-    message,
+  return (
+    /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|Redis is unavailable/i.test(message) ||
+    /MaxRetriesPerRequestError|Reached the max retries per request limit|^LOADING\b|^MISCONF\b/i.test(message)
   );
 };
 

@@ -36,7 +36,8 @@ export async function createApiKey(
   db: Executor,
   input: { name: string; scopes: Scope[]; now: Date },
 ): Promise<CreatedKey> {
-  const key = `${KEY_PREFIX}${randomBytes(6).toString('base64url').slice(0, 8)}${randomBytes(24).toString('base64url')}`;
+  const key =
+    `${KEY_PREFIX}${randomBytes(6).toString('base64url').slice(0, 8)}` + `${randomBytes(24).toString('base64url')}`;
   const id = newId();
   await insertApiKey(db, {
     id,

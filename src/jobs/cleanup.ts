@@ -12,7 +12,9 @@ export const OUTBOX_RETENTION_DAYS = 30;
 /** Generated reports (and their stored output) are kept this long. */
 export const REPORT_RETENTION_DAYS = 90;
 
-/** Nightly housekeeping: forgets idempotency responses past their retention, old undelivered-to events and old reports. */
+/**
+ * Nightly housekeeping: forgets idempotency responses past their retention, old undelivered-to events and old reports.
+ */
 export async function cleanup(app: AppContext, asOf: Date): Promise<Result<CleanupResult>> {
   const idempotency = await deleteIdempotencyRecordsBefore(
     app.db,

@@ -35,7 +35,10 @@ const declareJob =
   <S extends z.ZodType>(definition: Omit<JobDefinition<S, R>, 'result'>): JobDefinition<S, R> =>
     definition;
 
-/** Set by whoever accepts a request (the API, the producer, the scheduler): the default occurred_at, stable across retries. */
+/**
+ * Set by whoever accepts a request (the API, the producer, the scheduler): the default occurred_at, stable across
+ * retries.
+ */
 const acceptedAt = z.iso.datetime({ offset: true }).optional();
 
 /** A consumption as other systems report it: the body of POST /v1/consumptions and the data of a `consume` job. */
@@ -111,7 +114,10 @@ export const rechargeData = z.strictObject({
 export const renewData = z.strictObject({
   subscription_id: z.uuid(),
   period_end: z.iso.datetime({ offset: true }),
-  /** Renew with the package's current items instead of the subscription's snapshot (overrides the subscription's setting). */
+  /**
+   * Renew with the package's current items instead of the subscription's snapshot (overrides the subscription's
+   * setting).
+   */
   apply_package_changes: z.boolean().optional(),
   accepted_at: acceptedAt,
 });

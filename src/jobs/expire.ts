@@ -192,7 +192,9 @@ async function expireSubscription(
           periodStart: next.starts_at,
           kind: 'rollover',
           actor: ACTOR,
-          reason: `rolled over from ${givers.length === 1 ? 'balance' : 'balances'} ${givers.map((l) => l.id).join(', ')}`,
+          reason:
+            `rolled over from ${givers.length === 1 ? 'balance' : 'balances'} ` +
+            `${givers.map((l) => l.id).join(', ')}`,
           now,
         },
       );

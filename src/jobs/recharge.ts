@@ -105,9 +105,11 @@ export async function rechargeSubscription(
       tx,
       items.map((i) => i.credit_type_id),
     );
-    const describe = items.map((i) =>
-      `${formatQuantity(i.units, creditTypes.get(i.credit_type_id)?.decimals ?? 0)} ${creditTypes.get(i.credit_type_id)?.unit ?? ''} ${creditTypes.get(i.credit_type_id)?.name ?? ''}`.trim(),
-    );
+    const describe = items.map((i) => {
+      const creditType = creditTypes.get(i.credit_type_id);
+      const units = formatQuantity(i.units, creditType?.decimals ?? 0);
+      return `${units} ${creditType?.unit ?? ''} ${creditType?.name ?? ''}`.trim();
+    });
     const { invoice, balances } = await grantPeriod(tx, {
       clientId: subscription.client_id,
       subscriptionId: subscription.id,

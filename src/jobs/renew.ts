@@ -244,7 +244,8 @@ export async function acceptRenewal(
   const admitted = await transact(app.db, async (tx) => {
     const accepted = await accept(tx, [command], {
       describeConflict: () =>
-        `the renewal of the period ending ${data.period_end} was requested before with other terms (apply_package_changes)`,
+        `the renewal of the period ending ${data.period_end} was requested before with other terms ` +
+        '(apply_package_changes)',
     });
     if (!accepted.ok) return accepted;
     const admission = accepted.value[0]!;

@@ -42,7 +42,10 @@ export function createRedis(url: string, role: RedisRole): Redis {
   return redis;
 }
 
-/** What `checkRedisSettings` found: each setting as Redis answered it (undefined when it would not say), and the warnings logged. */
+/**
+ * What `checkRedisSettings` found: each setting as Redis answered it (undefined when it would not say), and the
+ * warnings logged.
+ */
 export interface RedisSettings {
   appendonly?: string;
   maxmemoryPolicy?: string;
@@ -79,12 +82,14 @@ export async function checkRedisSettings(
     ]);
     if (appendonly !== 'yes') {
       warnings.push(
-        `Redis runs with appendonly ${appendonly ?? '(unknown)'}: a restart loses the jobs producers pushed directly (API requests survive through Postgres); run it with appendonly yes`,
+        `Redis runs with appendonly ${appendonly ?? '(unknown)'}: a restart loses the jobs producers pushed ` +
+          'directly (API requests survive through Postgres); run it with appendonly yes',
       );
     }
     if (maxmemoryPolicy !== 'noeviction') {
       warnings.push(
-        `Redis runs with maxmemory-policy ${maxmemoryPolicy ?? '(unknown)'}: under memory pressure it deletes queue keys; BullMQ needs maxmemory-policy noeviction`,
+        `Redis runs with maxmemory-policy ${maxmemoryPolicy ?? '(unknown)'}: under memory pressure it deletes ` +
+          'queue keys; BullMQ needs maxmemory-policy noeviction',
       );
     }
     for (const warning of warnings) log.warn({ appendonly, maxmemoryPolicy }, warning);
@@ -94,7 +99,9 @@ export async function checkRedisSettings(
       warnings,
     };
   } catch (error) {
-    const warning = `could not read the Redis settings (${error instanceof Error ? error.message : String(error)}); make sure Redis runs with appendonly yes and maxmemory-policy noeviction`;
+    const warning =
+      `could not read the Redis settings (${error instanceof Error ? error.message : String(error)}); make sure ` +
+      'Redis runs with appendonly yes and maxmemory-policy noeviction';
     log.warn({}, warning);
     return { warnings: [warning] };
   }

@@ -45,12 +45,18 @@ function toRow(r: Record<string, unknown>) {
   };
 }
 
-/** `balances`: one row per subscription and credit type, in the credit type's decimals, with the share of what was granted that is consumed. */
+/**
+ * `balances`: one row per subscription and credit type, in the credit type's decimals, with the share of what was
+ * granted that is consumed.
+ */
 export function balancesQuery(p: BalancesParams): ReportQuery {
   return { columns: COLUMNS, statement: balancesStatement(p), toRow };
 }
 
-/** The overview's "nearly consumed" balances (see nearlyConsumedStatement), with the share of what they hold that is used. */
+/**
+ * The overview's "nearly consumed" balances (see nearlyConsumedStatement), with the share of what they hold that is
+ * used.
+ */
 export function nearlyConsumedQuery(p: NearlyConsumedParams): ReportQuery {
   return {
     columns: [

@@ -56,7 +56,9 @@ export async function generateReport(
 
   const params = storedParams.safeParse(run.params);
   if (!params.success) {
-    const detail = `the run's params are not valid: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
+    const detail =
+      `the run's params are not valid: ` +
+      `${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
     await failReportRun(app.db, reportId, attemptId, { final: true, error: detail, now: app.clock.now() });
     return fail('validation_failed', detail);
   }
@@ -87,7 +89,8 @@ export async function generateReport(
       const stored = await storedOutput(tx, reportId);
       if (stored.chunks !== writer.chunks || stored.bytes !== BigInt(writer.bytes)) {
         throw new Error(
-          `report ${reportId}: stored ${stored.chunks} chunks / ${stored.bytes} bytes, wrote ${writer.chunks} / ${writer.bytes}`,
+          `report ${reportId}: stored ${stored.chunks} chunks / ${stored.bytes} bytes, wrote ${writer.chunks} / ` +
+            `${writer.bytes}`,
         );
       }
       if (!(await finishReportRun(tx, reportId, attemptId, { rowCount, byteSize: writer.bytes, now: finishedAt })))

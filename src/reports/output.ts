@@ -40,7 +40,8 @@ export function jsonOutput(head: JsonHead, columns: readonly string[]): ReportOu
   let first = true;
   return {
     begin: () =>
-      `{"type":${JSON.stringify(head.type)},"params":${JSON.stringify(head.params)},"generated_at":${JSON.stringify(head.generated_at)},"rows":[`,
+      `{"type":${JSON.stringify(head.type)},"params":${JSON.stringify(head.params)},` +
+      `"generated_at":${JSON.stringify(head.generated_at)},"rows":[`,
     row: (row) => {
       const ordered: Record<string, unknown> = {};
       for (const c of columns) ordered[c] = row[c] ?? null;

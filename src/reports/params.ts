@@ -19,10 +19,15 @@ export const DEFAULT_RANGE_DAYS = 30;
 /** The longest range a report covers, so that a day-by-day report stays a sensible size. */
 export const MAX_RANGE_DAYS = 3_660;
 
-const instantInput = z.string().trim().max(40).meta({
-  description:
-    '`YYYY-MM-DD` (a calendar day in BUSINESS_TZ; as `to` it means the end of that day) or an RFC 3339 time with its offset.',
-});
+const instantInput = z
+  .string()
+  .trim()
+  .max(40)
+  .meta({
+    description:
+      '`YYYY-MM-DD` (a calendar day in BUSINESS_TZ; as `to` it means the end of that day) or an RFC 3339 time with ' +
+      'its offset.',
+  });
 
 const daysAheadInput = z
   .union([z.number(), z.string().regex(/^\d{1,3}$/, 'must be a whole number of days')])

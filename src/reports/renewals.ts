@@ -2,7 +2,10 @@ import { type RenewalsParams, renewalsStatement } from '../db/reports/renewals.j
 import type { ReportQuery } from './types.js';
 import { int, text } from './values.js';
 
-/** `renewals`: per period and currency, the subscriptions started, renewed, recharged and expired, and their revenue in minor units. */
+/**
+ * `renewals`: per period and currency, the subscriptions started, renewed, recharged and expired, and their revenue in
+ * minor units.
+ */
 export function renewalsQuery(p: RenewalsParams): ReportQuery {
   return {
     columns: [

@@ -2,7 +2,9 @@ import { type TopPackagesParams, topPackagesStatement } from '../db/reports/top-
 import type { ReportQuery } from './types.js';
 import { int, text } from './values.js';
 
-/** `top_packages`: the packages ranked by requests (new subscriptions plus renewals), with their revenue in minor units. */
+/**
+ * `top_packages`: the packages ranked by requests (new subscriptions plus renewals), with their revenue in minor units.
+ */
 export function topPackagesQuery(p: TopPackagesParams): ReportQuery {
   return {
     columns: [

@@ -33,11 +33,15 @@ export const quantityInput = z
     },
   )
   .refine((value) => typeof value !== 'number' || isExactNumber(value), {
-    error: `has more than ${DOUBLE_EXACT_DIGITS} significant digits, more than a JSON number keeps exactly: send it as a decimal string`,
+    error:
+      `has more than ${DOUBLE_EXACT_DIGITS} significant digits, more than a JSON number keeps exactly: send it as ` +
+      'a decimal string',
   })
   .meta({
     description:
-      'Decimal quantity, e.g. "2.5" or 2.5; at most the credit type\'s decimals. Never rounded: a JSON number of more than 15 significant digits is read from the body\'s text (a job pushed into a queue must send it as a string).',
+      'Decimal quantity, e.g. "2.5" or 2.5; at most the credit type\'s decimals. Never rounded: a JSON number of ' +
+      "more than 15 significant digits is read from the body's text (a job pushed into a queue must send it as " +
+      'a string).',
     examples: ['2.5', 100],
   });
 
@@ -127,7 +131,9 @@ export const boundedObject = (limits: { maxKeys: number; maxDepth: number; maxNo
     })
     .meta({
       type: 'object',
-      description: `A JSON object: at most ${limits.maxKeys} keys, ${limits.maxDepth} levels deep, ${Math.round(limits.maxBytes / 1024)} KiB.`,
+      description:
+        `A JSON object: at most ${limits.maxKeys} keys, ${limits.maxDepth} levels deep, ` +
+        `${Math.round(limits.maxBytes / 1024)} KiB.`,
     });
 
 export const metadataSchema = boundedObject({ maxKeys: 50, maxDepth: 8, maxNodes: 1_000, maxBytes: 16_384 });

@@ -16,7 +16,9 @@ export const creditTypeBalanceView = z
     consumed: z.string().meta({ description: 'Net of reversals.' }),
     remaining: z.string().meta({
       description:
-        'What a consumption could spend now: balances that are active, of an active subscription (or of none), with valid_from <= now < expires_at. The same total a consumption with ?wait=true answers as its `remaining`.',
+        'What a consumption could spend now: balances that are active, of an active subscription (or of none), ' +
+        'with valid_from <= now < expires_at. The same total a consumption with ?wait=true answers as its ' +
+        '`remaining`.',
     }),
     unavailable: z.string().meta({
       description:
@@ -35,7 +37,8 @@ export const creditTypeBalanceView = z
   .meta({
     id: 'CreditTypeBalance',
     description:
-      'granted − consumed − expired − voided = remaining + unavailable + upcoming: every unit granted is consumed, expired, voided, or still held, usable now or not.',
+      'granted − consumed − expired − voided = remaining + unavailable + upcoming: every unit granted is ' +
+      'consumed, expired, voided, or still held, usable now or not.',
   });
 export type CreditTypeBalanceView = z.infer<typeof creditTypeBalanceView>;
 

@@ -35,7 +35,9 @@ export interface PatchCreditTypeInput {
   archived?: boolean | undefined;
 }
 
-/** `code` and `decimals` never change: codes are how other systems name the type, and scaled units depend on decimals. */
+/**
+ * `code` and `decimals` never change: codes are how other systems name the type, and scaled units depend on decimals.
+ */
 export async function patchCreditType(
   db: Executor,
   ref: string,

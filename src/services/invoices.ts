@@ -83,7 +83,8 @@ export async function payInvoice(
       // lapsed — the expiry sweep expires it and voids this invoice, whether it ran yet or not
       return fail(
         'conflict',
-        `invoice ${invoice.number} was unpaid when its subscription's period ended (${subscription.current_period_end.toISOString()}); it is void and cannot be paid`,
+        `invoice ${invoice.number} was unpaid when its subscription's period ended ` +
+          `(${subscription.current_period_end.toISOString()}); it is void and cannot be paid`,
       );
     }
 

@@ -55,24 +55,30 @@ export function barChart(options: {
   const labelEvery = Math.max(1, Math.ceil(n / 8));
   const total = options.points.reduce((s, p) => s + p.value, 0);
   return html`<figure class="chart">
-  <svg viewBox="0 0 ${width} ${height}" role="img" aria-label="${options.title}: ${formatTick(total)} ${options.unit} in ${n} bars" preserveAspectRatio="xMidYMid meet">
+  <svg viewBox="0 0 ${width} ${height}" role="img"
+    aria-label="${options.title}: ${formatTick(total)} ${options.unit} in ${n} bars"
+    preserveAspectRatio="xMidYMid meet">
     <title>${options.title}</title>
     ${ticks.map(
-      (
-        t,
-      ) => html`<line class="grid" x1="${margin.left}" x2="${width - margin.right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}"></line>
+      (t) => html`<line class="grid" x1="${margin.left}" x2="${width - margin.right}"
+      y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}"></line>
     <text class="tick" x="${margin.left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${formatTick(t)}</text>`,
     )}
     ${options.points.map((p, i) => {
       const x = margin.left + i * slot + (slot - barW) / 2;
       const h = Math.max(0, margin.top + plotH - y(p.value));
-      return html`<rect class="bar${p.value === 0 ? ' zero' : ''}" x="${x.toFixed(1)}" y="${(margin.top + plotH - h).toFixed(1)}" width="${barW.toFixed(1)}" height="${Math.max(h, p.value > 0 ? 1 : 0).toFixed(1)}" rx="1.5"><title>${p.label}: ${p.display} ${options.unit}</title></rect>`;
+      return html`<rect class="bar${p.value === 0 ? ' zero' : ''}" x="${x.toFixed(1)}"
+        y="${(margin.top + plotH - h).toFixed(1)}" width="${barW.toFixed(1)}"
+        height="${Math.max(h, p.value > 0 ? 1 : 0).toFixed(1)}" rx="1.5"
+        ><title>${p.label}: ${p.display} ${options.unit}</title></rect>`;
     })}
-    <line class="axis" x1="${margin.left}" x2="${width - margin.right}" y1="${margin.top + plotH}" y2="${margin.top + plotH}"></line>
+    <line class="axis" x1="${margin.left}" x2="${width - margin.right}"
+      y1="${margin.top + plotH}" y2="${margin.top + plotH}"></line>
     ${options.points.map((p, i) =>
       // counted back from the last bar, so that the latest day always has its label
       (n - 1 - i) % labelEvery === 0
-        ? html`<text class="tick" x="${(margin.left + i * slot + slot / 2).toFixed(1)}" y="${height - 8}" text-anchor="middle">${p.label.slice(5)}</text>`
+        ? html`<text class="tick" x="${(margin.left + i * slot + slot / 2).toFixed(1)}" y="${height - 8}"
+            text-anchor="middle">${p.label.slice(5)}</text>`
         : '',
     )}
   </svg>
@@ -88,7 +94,10 @@ export function meter(
 ): Html {
   const ratio = max > 0 ? Math.min(1, Math.max(0, value / max)) : 0;
   const tone = options.tone ?? 'plain';
-  return html`<svg class="meter" viewBox="0 0 100 10" preserveAspectRatio="none" role="img" aria-label="${options.label ?? `${Math.round(ratio * 100)}%`}"><rect class="meter-bg" width="100" height="10"></rect><rect class="meter-fg ${tone}" width="${(ratio * 100).toFixed(2)}" height="10"></rect></svg>`;
+  const label = options.label ?? `${Math.round(ratio * 100)}%`;
+  return html`<svg class="meter" viewBox="0 0 100 10" preserveAspectRatio="none" role="img" aria-label="${label}"
+    ><rect class="meter-bg" width="100" height="10"></rect
+    ><rect class="meter-fg ${tone}" width="${(ratio * 100).toFixed(2)}" height="10"></rect></svg>`;
 }
 
 /** The tone of a "what is left" bar: red when almost nothing is left. */

@@ -270,7 +270,8 @@ export function uiMount(app: AppContext): ExtraMount {
     path: UI_PATH,
     access: 'admin',
     description:
-      'Display windows: overview, clients, packages, reports (admin key: login form session, HTTP Basic or Bearer; the login form and the stylesheet are public)',
+      'Display windows: overview, clients, packages, reports (admin key: login form session, HTTP Basic or ' +
+      'Bearer; the login form and the stylesheet are public)',
     mount: (express) => {
       express.use(UI_PATH, uiRouter(app));
     },

@@ -53,10 +53,18 @@ ${body}
 }
 
 export function page(ctx: UiContext, options: PageOptions, body: Renderable): Html {
+  const links = NAV.map(([section, label, href]) => {
+    const current = section === options.section ? html` class="current" aria-current="page"` : '';
+    return html`<a href="${href}"${current}>${label}</a>`;
+  });
+  const account =
+    ctx.viewer.via === 'session'
+      ? html`<form method="post" action="/ui/logout">${csrfField(ctx)}<button type="submit">Log out</button></form>`
+      : html`<span class="muted">admin key</span>`;
   const header = html`<header class="top">
   <a class="brand" href="/ui">credits</a>
-  <nav>${NAV.map(([section, label, href]) => html`<a href="${href}"${section === options.section ? html` class="current" aria-current="page"` : ''}>${label}</a>`)}</nav>
-  ${ctx.viewer.via === 'session' ? html`<form method="post" action="/ui/logout">${csrfField(ctx)}<button type="submit">Log out</button></form>` : html`<span class="muted">admin key</span>`}
+  <nav>${links}</nav>
+  ${account}
 </header>`;
   return document(options, header, body);
 }
@@ -111,5 +119,6 @@ export function notice(req: Request): Html {
   const found = code ? NOTICES[code] : undefined;
   if (!found) return html``;
   const reason = typeof req.query.code === 'string' ? FAILURE_TEXT[req.query.code] : undefined;
-  return html`<div class="notice${found.error ? ' error' : ''}" role="status">${found.text}${reason ? html` Reason: ${reason}.` : ''}</div>`;
+  const because = reason ? html` Reason: ${reason}.` : '';
+  return html`<div class="notice${found.error ? ' error' : ''}" role="status">${found.text}${because}</div>`;
 }

@@ -146,7 +146,10 @@ export class Relay {
     this.kick();
   }
 
-  /** Whatever ends the listening connection (an error, the server closing it, a failed connect), listen again: polling covers the gap. */
+  /**
+   * Whatever ends the listening connection (an error, the server closing it, a failed connect), listen again: polling
+   * covers the gap.
+   */
   private async listen(): Promise<void> {
     if (this.stopped) return;
     const retry = (error: unknown, message: string) => {

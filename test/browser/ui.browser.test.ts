@@ -133,17 +133,21 @@ describe('the display windows in a browser', () => {
     expect(session!.expires).toBeGreaterThan(Date.now() / 1000);
   });
 
-  it('shows the overview: statuses, a consumption chart per credit type, top packages, nearly consumed, expiring soon', async () => {
-    await page.goto(`${app.baseUrl}/ui`);
-    await expect(page.title()).resolves.toContain('Overview');
-    const html = await page.content();
-    expect(await page.locator('figure.chart svg rect.bar').count()).toBe(60); // 30 days × 2 credit types
-    expect(html).toContain(ARABIC_CLIENT);
-    expect(await page.locator('#nearly-h + div table tbody tr').count()).toBeGreaterThan(0);
-    expect(await page.locator('section[aria-labelledby="expiring-h"] tbody tr').count()).toBeGreaterThan(0);
-    expect(await page.locator('section[aria-labelledby="top-h"] tbody tr').count()).toBe(3);
-    await shot('ui-overview.png');
-  });
+  it(
+    'shows the overview: statuses, a consumption chart per ' +
+      'credit type, top packages, nearly consumed, expiring soon',
+    async () => {
+      await page.goto(`${app.baseUrl}/ui`);
+      await expect(page.title()).resolves.toContain('Overview');
+      const html = await page.content();
+      expect(await page.locator('figure.chart svg rect.bar').count()).toBe(60); // 30 days × 2 credit types
+      expect(html).toContain(ARABIC_CLIENT);
+      expect(await page.locator('#nearly-h + div table tbody tr').count()).toBeGreaterThan(0);
+      expect(await page.locator('section[aria-labelledby="expiring-h"] tbody tr').count()).toBeGreaterThan(0);
+      expect(await page.locator('section[aria-labelledby="top-h"] tbody tr').count()).toBe(3);
+      await shot('ui-overview.png');
+    },
+  );
 
   it('lists clients and packages, Arabic names included', async () => {
     await page.goto(`${app.baseUrl}/ui/clients`);

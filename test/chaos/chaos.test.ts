@@ -8,7 +8,8 @@ import { formatReport, runChaos } from '../../chaos/harness.js';
  * same proofs. Every wait in it is on a fact (counts reaching their expected values), bounded.
  */
 describe('chaos (CI-sized)', () => {
-  it('nothing accepted is lost or applied twice through a worker crash, Redis and Postgres restarts, Redis data loss and a stalled receiver', async () => {
+  it('nothing accepted is lost or applied twice through a worker crash, ' +
+    'Redis and Postgres restarts, Redis data loss and a stalled receiver', async () => {
     const lines: string[] = [];
     const report = await runChaos({
       requests: 500,

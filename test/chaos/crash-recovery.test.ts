@@ -156,7 +156,8 @@ describe('a killed service applies what it had accepted soon after it starts aga
       );
       const recoveredMs = Math.round(performance.now() - restarted);
       console.info(
-        `crash recovery: ${heldByTheDead} jobs held by the killed worker; ${expected.length} accepted applied ${recoveredMs} ms after the restarted service was up`,
+        `crash recovery: ${heldByTheDead} jobs held by the killed worker; ${expected.length} ` +
+          `accepted applied ${recoveredMs} ms after the restarted service was up`,
       );
       // the contract of issue 13: a restarted service applies what it had accepted within 15 s
       expect(recoveredMs).toBeLessThan(15_000);

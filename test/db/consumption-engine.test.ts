@@ -220,38 +220,47 @@ describe('concurrency: locks in one order, never below zero, never twice', () =>
   // The workers retry a batch that lost a deadlock, so exact totals alone would hide one: each test
   // also reads Postgres's own count of deadlocks in this database, before the work and after every
   // connection that did it has ended (the work runs in siblings whose pools are closed first).
-  it('200 concurrent 1-unit uses of a 100-unit balance, over two worker sets: exactly 100 applied, remaining 0, no deadlock', async () => {
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }]);
-    const sub = await subscribe(app, client.id, pkg.code);
-    const deadlocks = await watchDeadlocks(app.database.url);
-    const sets: Sibling[] = [await startSibling(app, ['api', 'worker']), await startSibling(app, ['worker'])];
-    let statuses: number[];
-    try {
-      statuses = await Promise.all(
-        Array.from({ length: 200 }, async (_, i) => {
-          const res = await fetch(`${sets[0]!.baseUrl}/v1/consumptions?wait=true`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${app.keys.write}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `c-${i}` }),
-          });
-          await res.arrayBuffer();
-          return res.status;
-        }),
-      );
-    } finally {
-      await Promise.all(sets.map((s) => s.stop()));
-    }
-    expect(statuses.filter((s) => s === 200)).toHaveLength(100);
-    expect(statuses.filter((s) => s === 422)).toHaveLength(100);
-    expect(await remaining(sub.id)).toBe(0n);
-    const applied = await app.database
-      .db('consumptions')
-      .where({ client_id: client.id, status: 'applied' })
-      .count({ n: '*' });
-    expect(Number(applied[0]!.n)).toBe(100);
-    expect(await deadlocks.delta(), 'deadlocks Postgres detected in this database during the run').toBe(0);
-  });
+  it(
+    '200 concurrent 1-unit uses of a 100-unit balance, over two ' +
+      'worker sets: exactly 100 applied, remaining 0, no deadlock',
+    async () => {
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }]);
+      const sub = await subscribe(app, client.id, pkg.code);
+      const deadlocks = await watchDeadlocks(app.database.url);
+      const sets: Sibling[] = [await startSibling(app, ['api', 'worker']), await startSibling(app, ['worker'])];
+      let statuses: number[];
+      try {
+        statuses = await Promise.all(
+          Array.from({ length: 200 }, async (_, i) => {
+            const res = await fetch(`${sets[0]!.baseUrl}/v1/consumptions?wait=true`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${app.keys.write}`, 'content-type': 'application/json' },
+              body: JSON.stringify({
+                client: client.id,
+                credit_type: sms.code,
+                quantity: 1,
+                idempotency_key: `c-${i}`,
+              }),
+            });
+            await res.arrayBuffer();
+            return res.status;
+          }),
+        );
+      } finally {
+        await Promise.all(sets.map((s) => s.stop()));
+      }
+      expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+      expect(statuses.filter((s) => s === 422)).toHaveLength(100);
+      expect(await remaining(sub.id)).toBe(0n);
+      const applied = await app.database
+        .db('consumptions')
+        .where({ client_id: client.id, status: 'applied' })
+        .count({ n: '*' });
+      expect(Number(applied[0]!.n)).toBe(100);
+      expect(await deadlocks.delta(), 'deadlocks Postgres detected in this database during the run').toBe(0);
+    },
+  );
 
   it('many clients and credit types in random order, two worker sets, no deadlock and exact totals', async () => {
     const seed = testSeed('consumption-engine: order of the 1,200 mixed uses');
@@ -316,58 +325,61 @@ describe('concurrency: locks in one order, never below zero, never twice', () =>
 });
 
 describe('CreditsProducer', () => {
-  it('validates before enqueueing and names jobs by the job-id rule, so a retried call makes no second job', async () => {
-    const producer = new CreditsProducer({
-      connection: app.ctx.redisUrl,
-      prefix: app.prefix,
-      now: () => app.clock.now(),
-    });
-    try {
-      await expect(
-        producer.consume({ client: 'c', credit_type: sms.code, quantity: 1, idempotency_key: '' }),
-      ).rejects.toBeInstanceOf(ProducerValidationError);
-      await expect(
-        producer.consumeMany([
-          { client: 'c', credit_type: sms.code, quantity: 1, idempotency_key: 'fine' },
-          { client: 'c', credit_type: sms.code, quantity: { n: 1 } as never, idempotency_key: 'x' },
-        ]),
-      ).rejects.toThrow(/validation_failed: 1\.quantity/);
-      expect(await app.ctx.queues.consumption.count()).toBe(0);
-
-      const client = await createClient(app);
-      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-      const sub = await subscribe(app, client.id, pkg.code);
-      const first = await producer.consume({
-        client: client.external_ref,
-        credit_type: sms.code,
-        quantity: 2,
-        idempotency_key: 'p-1',
+  it(
+    'validates before enqueueing and names jobs by the ' + 'job-id rule, so a retried call makes no second job',
+    async () => {
+      const producer = new CreditsProducer({
+        connection: app.ctx.redisUrl,
+        prefix: app.prefix,
+        now: () => app.clock.now(),
       });
-      const second = await producer.consume({
-        client: client.external_ref,
-        credit_type: sms.code,
-        quantity: 2,
-        idempotency_key: 'p-1',
-      });
-      expect(first.jobId).toBe(second.jobId);
-      expect(first.jobId).toBe(`consume|${encodeURIComponent(client.external_ref)}|p-1`);
-      expect(await app.ctx.queues.consumption.getJobCounts('waiting')).toEqual({ waiting: 1 });
-      const workers = await startWorkers(app.ctx);
       try {
-        const result = (await finished(app.ctx.queues.consumption, first.jobId)) as { id: string; applied: string };
-        expect(result.applied).toBe('2');
-        const reversal = await producer.reverse({ consumption_id: result.id, reason: 'test' });
-        expect(reversal.jobId).toBe(`reverse|${result.id}`);
-        expect(await finished(app.ctx.queues.consumption, reversal.jobId)).toMatchObject({
-          status: 'reversed',
-          returned: '2',
+        await expect(
+          producer.consume({ client: 'c', credit_type: sms.code, quantity: 1, idempotency_key: '' }),
+        ).rejects.toBeInstanceOf(ProducerValidationError);
+        await expect(
+          producer.consumeMany([
+            { client: 'c', credit_type: sms.code, quantity: 1, idempotency_key: 'fine' },
+            { client: 'c', credit_type: sms.code, quantity: { n: 1 } as never, idempotency_key: 'x' },
+          ]),
+        ).rejects.toThrow(/validation_failed: 1\.quantity/);
+        expect(await app.ctx.queues.consumption.count()).toBe(0);
+
+        const client = await createClient(app);
+        const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+        const sub = await subscribe(app, client.id, pkg.code);
+        const first = await producer.consume({
+          client: client.external_ref,
+          credit_type: sms.code,
+          quantity: 2,
+          idempotency_key: 'p-1',
         });
-        expect(await remaining(sub.id)).toBe(10n);
+        const second = await producer.consume({
+          client: client.external_ref,
+          credit_type: sms.code,
+          quantity: 2,
+          idempotency_key: 'p-1',
+        });
+        expect(first.jobId).toBe(second.jobId);
+        expect(first.jobId).toBe(`consume|${encodeURIComponent(client.external_ref)}|p-1`);
+        expect(await app.ctx.queues.consumption.getJobCounts('waiting')).toEqual({ waiting: 1 });
+        const workers = await startWorkers(app.ctx);
+        try {
+          const result = (await finished(app.ctx.queues.consumption, first.jobId)) as { id: string; applied: string };
+          expect(result.applied).toBe('2');
+          const reversal = await producer.reverse({ consumption_id: result.id, reason: 'test' });
+          expect(reversal.jobId).toBe(`reverse|${result.id}`);
+          expect(await finished(app.ctx.queues.consumption, reversal.jobId)).toMatchObject({
+            status: 'reversed',
+            returned: '2',
+          });
+          expect(await remaining(sub.id)).toBe(10n);
+        } finally {
+          await workers.close();
+        }
       } finally {
-        await workers.close();
+        await producer.close();
       }
-    } finally {
-      await producer.close();
-    }
-  });
+    },
+  );
 });

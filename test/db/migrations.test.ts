@@ -169,24 +169,27 @@ describe('migrations', () => {
     ).rejects.toMatchObject({ code: '23505' });
   });
 
-  it('0011 records the lapses the subscriptions remember (expired_at), so the renewals report keeps counting them', async () => {
-    const db = database.db;
-    const options = { migrationSource, tableName: MIGRATIONS_TABLE };
-    // undone and done again by name: later migrations (0012) do not depend on it
-    const only0011 = { ...options, name: '0011_subscription_lapses' };
-    expect(await db.migrate.down(only0011)).toEqual([expect.any(Number), ['0011_subscription_lapses']]);
-    // a subscription that lapsed and was renewed since: active again, its expired_at remembers the lapse
-    const lapsedAt = new Date('2026-03-01T00:00:00.000Z');
-    await db('subscriptions').where({ id: '00000000-0000-4000-8000-000000000005' }).update({ expired_at: lapsedAt });
-    expect(await db.migrate.up(only0011)).toEqual([expect.any(Number), ['0011_subscription_lapses']]);
-    expect(await db('subscription_lapses')).toEqual([
-      {
-        subscription_id: '00000000-0000-4000-8000-000000000005',
-        period_end: lapsedAt,
-        client_id: '00000000-0000-4000-8000-000000000001',
-        package_id: '00000000-0000-4000-8000-000000000004',
-        expired_at: lapsedAt,
-      },
-    ]);
-  });
+  it(
+    '0011 records the lapses the subscriptions remember ' + '(expired_at), so the renewals report keeps counting them',
+    async () => {
+      const db = database.db;
+      const options = { migrationSource, tableName: MIGRATIONS_TABLE };
+      // undone and done again by name: later migrations (0012) do not depend on it
+      const only0011 = { ...options, name: '0011_subscription_lapses' };
+      expect(await db.migrate.down(only0011)).toEqual([expect.any(Number), ['0011_subscription_lapses']]);
+      // a subscription that lapsed and was renewed since: active again, its expired_at remembers the lapse
+      const lapsedAt = new Date('2026-03-01T00:00:00.000Z');
+      await db('subscriptions').where({ id: '00000000-0000-4000-8000-000000000005' }).update({ expired_at: lapsedAt });
+      expect(await db.migrate.up(only0011)).toEqual([expect.any(Number), ['0011_subscription_lapses']]);
+      expect(await db('subscription_lapses')).toEqual([
+        {
+          subscription_id: '00000000-0000-4000-8000-000000000005',
+          period_end: lapsedAt,
+          client_id: '00000000-0000-4000-8000-000000000001',
+          package_id: '00000000-0000-4000-8000-000000000004',
+          expired_at: lapsedAt,
+        },
+      ]);
+    },
+  );
 });

@@ -60,64 +60,68 @@ describe('the clock (CLOCK=manual)', () => {
 });
 
 describe('POST /v1/admin/nightly-runs: a month lived through the nightly sweep', () => {
-  it('announces expiring and low balances once, renews what is due before the next run, expires the rest, and verify stays clean', async () => {
-    const renewing = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { auto_renew: true });
-    const once = await createPackage(app, [{ credit_type: sms.code, units: 10 }], {
-      auto_renew: false,
-      low_balance_percent: 50,
-    });
-    const x = await subscribe(app, (await createClient(app)).id, renewing.code);
-    const y = await subscribe(app, (await createClient(app)).id, once.code);
-    const xBalance = x.balances[0]!.id;
-    const yBalance = y.balances[0]!.id;
-    expect(x.current_period_end).toBe('2026-04-01T00:00:00.000Z');
-    // y under its low threshold (5 of 10) by an adjustment
-    const adjusted = await app.request('POST', `/v1/balances/${yBalance}/adjustments`, {
-      body: { delta: -8, reason: 'test' },
-    });
-    expect(adjusted.status, adjusted.text).toBe(201);
+  it(
+    'announces expiring and low balances once, renews what is due ' +
+      'before the next run, expires the rest, and verify stays clean',
+    async () => {
+      const renewing = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { auto_renew: true });
+      const once = await createPackage(app, [{ credit_type: sms.code, units: 10 }], {
+        auto_renew: false,
+        low_balance_percent: 50,
+      });
+      const x = await subscribe(app, (await createClient(app)).id, renewing.code);
+      const y = await subscribe(app, (await createClient(app)).id, once.code);
+      const xBalance = x.balances[0]!.id;
+      const yBalance = y.balances[0]!.id;
+      expect(x.current_period_end).toBe('2026-04-01T00:00:00.000Z');
+      // y under its low threshold (5 of 10) by an adjustment
+      const adjusted = await app.request('POST', `/v1/balances/${yBalance}/adjustments`, {
+        body: { delta: -8, reason: 'test' },
+      });
+      expect(adjusted.status, adjusted.text).toBe(201);
 
-    // four days before the end: expiring soon (7 days), low, nothing to renew yet
-    app.clock.set('2026-03-28T02:00:00.000Z');
-    const first = await nightly();
-    expect(phase(first, 'renewals')).toMatchObject({ jobs: 0 });
-    expect(await eventsOf('balance.expiring_soon', xBalance)).toHaveLength(1);
-    expect(await eventsOf('balance.expiring_soon', yBalance)).toHaveLength(1);
-    expect(await eventsOf('balance.low', yBalance)).toHaveLength(1);
-    expect(await eventsOf('balance.low', xBalance)).toHaveLength(0);
+      // four days before the end: expiring soon (7 days), low, nothing to renew yet
+      app.clock.set('2026-03-28T02:00:00.000Z');
+      const first = await nightly();
+      expect(phase(first, 'renewals')).toMatchObject({ jobs: 0 });
+      expect(await eventsOf('balance.expiring_soon', xBalance)).toHaveLength(1);
+      expect(await eventsOf('balance.expiring_soon', yBalance)).toHaveLength(1);
+      expect(await eventsOf('balance.low', yBalance)).toHaveLength(1);
+      expect(await eventsOf('balance.low', xBalance)).toHaveLength(0);
 
-    // the next night: nothing announced twice
-    app.clock.set('2026-03-29T02:00:00.000Z');
-    await nightly();
-    expect(await eventsOf('balance.expiring_soon', xBalance)).toHaveLength(1);
-    expect(await eventsOf('balance.low', yBalance)).toHaveLength(1);
+      // the next night: nothing announced twice
+      app.clock.set('2026-03-29T02:00:00.000Z');
+      await nightly();
+      expect(await eventsOf('balance.expiring_soon', xBalance)).toHaveLength(1);
+      expect(await eventsOf('balance.low', yBalance)).toHaveLength(1);
 
-    // the last night before the end: x renews (its period ends before the next run), y does not
-    app.clock.set('2026-03-31T02:00:00.000Z');
-    const renewal = await nightly();
-    expect(phase(renewal, 'renewals')).toMatchObject({ jobs: 1, completed: 1 });
-    expect(await app.database.db('subscription_periods').where({ subscription_id: x.id })).toHaveLength(2);
-    expect(await app.database.db('subscription_periods').where({ subscription_id: y.id })).toHaveLength(1);
-    expect(await eventsOf('subscription.renewed', x.id)).toHaveLength(1);
-    expect(await app.database.db('invoices').where({ subscription_id: x.id })).toHaveLength(2);
+      // the last night before the end: x renews (its period ends before the next run), y does not
+      app.clock.set('2026-03-31T02:00:00.000Z');
+      const renewal = await nightly();
+      expect(phase(renewal, 'renewals')).toMatchObject({ jobs: 1, completed: 1 });
+      expect(await app.database.db('subscription_periods').where({ subscription_id: x.id })).toHaveLength(2);
+      expect(await app.database.db('subscription_periods').where({ subscription_id: y.id })).toHaveLength(1);
+      expect(await eventsOf('subscription.renewed', x.id)).toHaveLength(1);
+      expect(await app.database.db('invoices').where({ subscription_id: x.id })).toHaveLength(2);
 
-    // the same minute again (a retry by hand): the period is renewed already, nothing is due, nothing twice
-    const again = await nightly('2026-03-31T02:00:00.000Z');
-    expect(phase(again, 'renewals')).toMatchObject({ jobs: 0 });
-    expect(await app.database.db('subscription_periods').where({ subscription_id: x.id })).toHaveLength(2);
-    expect(await app.database.db('invoices').where({ subscription_id: x.id })).toHaveLength(2);
+      // the same minute again (a retry by hand): the period is renewed already, nothing is due, nothing twice
+      const again = await nightly('2026-03-31T02:00:00.000Z');
+      expect(phase(again, 'renewals')).toMatchObject({ jobs: 0 });
+      expect(await app.database.db('subscription_periods').where({ subscription_id: x.id })).toHaveLength(2);
+      expect(await app.database.db('invoices').where({ subscription_id: x.id })).toHaveLength(2);
 
-    // after the end: y's balance and subscription expire, with ledger entries and events
-    app.clock.set('2026-04-02T02:00:00.000Z');
-    await nightly();
-    expect((await app.database.db('balances').where({ id: yBalance }).first()).status).toBe('expired');
-    expect(await app.database.db('ledger_entries').where({ balance_id: yBalance, kind: 'expire' })).toHaveLength(1);
-    expect(await eventsOf('balance.expired', yBalance)).toHaveLength(1);
-    expect((await app.database.db('subscriptions').where({ id: y.id }).first()).status).toBe('expired');
-    expect(await eventsOf('subscription.expired', y.id)).toHaveLength(1);
-    // x lives on in its new period
-    expect((await app.database.db('subscriptions').where({ id: x.id }).first()).status).toBe('active');
-  });
+      // after the end: y's balance and subscription expire, with ledger entries and events
+      app.clock.set('2026-04-02T02:00:00.000Z');
+      await nightly();
+      expect((await app.database.db('balances').where({ id: yBalance }).first()).status).toBe('expired');
+      expect(await app.database.db('ledger_entries').where({ balance_id: yBalance, kind: 'expire' })).toHaveLength(1);
+      expect(await eventsOf('balance.expired', yBalance)).toHaveLength(1);
+      expect((await app.database.db('subscriptions').where({ id: y.id }).first()).status).toBe('expired');
+      expect(await eventsOf('subscription.expired', y.id)).toHaveLength(1);
+      // x lives on in its new period
+      expect((await app.database.db('subscriptions').where({ id: x.id }).first()).status).toBe('active');
+    },
+  );
 });
 
 describe('POST /v1/admin/verify', () => {

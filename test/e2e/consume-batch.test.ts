@@ -119,24 +119,27 @@ describe('POST /v1/consumptions/batch', () => {
 });
 
 describe('CreditsProducer.consumeMany', () => {
-  it('enqueues consume-batch jobs of at most 1,000 uses; a retried call with the same key makes no second job', async () => {
-    const producer = new CreditsProducer({
-      connection: app.ctx.redisUrl,
-      prefix: app.prefix,
-      now: () => app.clock.now(),
-    });
-    try {
-      const batches = await producer.consumeMany(uses('prod', 1_500), { batchKey: 'nightly-import' });
-      expect(batches.map((b) => b.uses)).toEqual([1_000, 500]);
-      expect(batches.map((b) => b.jobId)).toEqual(['consume-batch|nightly-import', 'consume-batch|nightly-import-2']);
-      await producer.consumeMany(uses('prod', 1_500), { batchKey: 'nightly-import' });
-      const outcomes = await Promise.all(
-        batches.map((b) => awaitOutcome(app.ctx, 'consume-batch', b.jobId, { timeoutMs: 60_000 })),
-      );
-      expect(outcomes.map((o) => o.state)).toEqual(['completed', 'completed']);
-      expect(await app.database.db('consumptions').where('idempotency_key', 'like', 'prod-%')).toHaveLength(1_500);
-    } finally {
-      await producer.close();
-    }
-  });
+  it(
+    'enqueues consume-batch jobs of at most 1,000 uses; ' + 'a retried call with the same key makes no second job',
+    async () => {
+      const producer = new CreditsProducer({
+        connection: app.ctx.redisUrl,
+        prefix: app.prefix,
+        now: () => app.clock.now(),
+      });
+      try {
+        const batches = await producer.consumeMany(uses('prod', 1_500), { batchKey: 'nightly-import' });
+        expect(batches.map((b) => b.uses)).toEqual([1_000, 500]);
+        expect(batches.map((b) => b.jobId)).toEqual(['consume-batch|nightly-import', 'consume-batch|nightly-import-2']);
+        await producer.consumeMany(uses('prod', 1_500), { batchKey: 'nightly-import' });
+        const outcomes = await Promise.all(
+          batches.map((b) => awaitOutcome(app.ctx, 'consume-batch', b.jobId, { timeoutMs: 60_000 })),
+        );
+        expect(outcomes.map((o) => o.state)).toEqual(['completed', 'completed']);
+        expect(await app.database.db('consumptions').where('idempotency_key', 'like', 'prod-%')).toHaveLength(1_500);
+      } finally {
+        await producer.close();
+      }
+    },
+  );
 });

@@ -62,7 +62,8 @@ describe('rule 2: spending order — priority first, then soonest expiry', () =>
   it('does not use a balance that expires exactly at occurred_at (valid_from <= at < expires_at)', async () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
-    const first = await subscribe(app, client.id, pkg.code, { starts_at: '2026-01-01T00:00:00Z' }); // ends 2026-02-01T00:00Z
+    // ends 2026-02-01T00:00Z
+    const first = await subscribe(app, client.id, pkg.code, { starts_at: '2026-01-01T00:00:00Z' });
     const second = await subscribe(app, client.id, pkg.code, { starts_at: '2026-01-15T00:00:00Z' });
     // occurred_at may not be more than a few minutes ahead of now: move the clock to the boundary
     app.clock.set('2026-02-01T00:00:00.000Z');
@@ -181,38 +182,41 @@ describe('rule 3: never below zero, with a clear answer when short', () => {
 });
 
 describe('rule 4: exactly once per (client, idempotency_key)', () => {
-  it('answers 202 queued, then the same result for a repeat, and 409 for the same key with another payload', async () => {
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const sub = await subscribe(app, client.id, pkg.code);
-    const body = {
-      client: client.external_ref,
-      credit_type: sms.code,
-      quantity: 4,
-      idempotency_key: 'once',
-      reference: 'order-77',
-    };
-    const queued = await consume(body, false);
-    expect(queued.status).toBe(202);
-    expect(queued.body).toEqual({ id: expect.any(String), status: 'queued' });
-    const first = await consume(body);
-    expect(first.status).toBe(200);
-    expect(first.body.id).toBe(queued.body.id);
-    const again = await consume({ ...body, client: client.id });
-    expect(again.status).toBe(200);
-    expect(again.body).toMatchObject({ id: queued.body.id, replayed: true, applied: '4', remaining: '6' });
-    expect(await remainingOf(sub.id)).toEqual({ 'c-sms': '6' });
-    const conflict = await consume({ ...body, quantity: 5 });
-    expect(conflict.status).toBe(409);
-    expect(conflict.body.code).toBe('idempotency_conflict');
-    const byKey = await app.request('GET', `/v1/consumptions?client=${client.external_ref}&idempotency_key=once`, {
-      key: app.keys.read,
-    });
-    expect(byKey.body.data).toHaveLength(1);
-    expect(byKey.body.data[0]).toMatchObject({ id: queued.body.id, status: 'applied', reference: 'order-77' });
-    const entries = await app.database.db('ledger_entries').where({ consumption_id: queued.body.id });
-    expect(entries).toHaveLength(1);
-  });
+  it(
+    'answers 202 queued, then the same result for a ' + 'repeat, and 409 for the same key with another payload',
+    async () => {
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+      const sub = await subscribe(app, client.id, pkg.code);
+      const body = {
+        client: client.external_ref,
+        credit_type: sms.code,
+        quantity: 4,
+        idempotency_key: 'once',
+        reference: 'order-77',
+      };
+      const queued = await consume(body, false);
+      expect(queued.status).toBe(202);
+      expect(queued.body).toEqual({ id: expect.any(String), status: 'queued' });
+      const first = await consume(body);
+      expect(first.status).toBe(200);
+      expect(first.body.id).toBe(queued.body.id);
+      const again = await consume({ ...body, client: client.id });
+      expect(again.status).toBe(200);
+      expect(again.body).toMatchObject({ id: queued.body.id, replayed: true, applied: '4', remaining: '6' });
+      expect(await remainingOf(sub.id)).toEqual({ 'c-sms': '6' });
+      const conflict = await consume({ ...body, quantity: 5 });
+      expect(conflict.status).toBe(409);
+      expect(conflict.body.code).toBe('idempotency_conflict');
+      const byKey = await app.request('GET', `/v1/consumptions?client=${client.external_ref}&idempotency_key=once`, {
+        key: app.keys.read,
+      });
+      expect(byKey.body.data).toHaveLength(1);
+      expect(byKey.body.data[0]).toMatchObject({ id: queued.body.id, status: 'applied', reference: 'order-77' });
+      const entries = await app.database.db('ledger_entries').where({ consumption_id: queued.body.id });
+      expect(entries).toHaveLength(1);
+    },
+  );
 });
 
 describe('rule 5: a reversal gives the units back, once', () => {

@@ -56,7 +56,8 @@ async function post(baseUrl: string, key: string, url: string, body: unknown) {
 }
 
 describe('graceful drain on SIGTERM', () => {
-  it('answers what is in flight, applies every accepted use once, says 503 on /readyz while draining, exits 0', async () => {
+  it('answers what is in flight, applies every accepted ' +
+    'use once, says 503 on /readyz while draining, exits 0', async () => {
     const sms = await createCreditType(app, { code: 'drain-sms' });
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10_000 }]);
     const client = await createClient(app);
@@ -195,7 +196,15 @@ describe('graceful drain on SIGTERM', () => {
 
       const answeredWith: Record<number, number> = {};
       for (const r of replies) answeredWith[r.status] = (answeredWith[r.status] ?? 0) + 1;
-      const context = `${JSON.stringify({ exit, backlogAtSignal, inFlightAtSignal, answeredWith, readiness: readiness.slice(0, 5), lateRequest: lateRequest?.text })}\n${log()}`;
+      const facts = {
+        exit,
+        backlogAtSignal,
+        inFlightAtSignal,
+        answeredWith,
+        readiness: readiness.slice(0, 5),
+        lateRequest: lateRequest?.text,
+      };
+      const context = `${JSON.stringify(facts)}\n${log()}`;
       // the test is only as good as its preconditions: work was in flight when the signal came
       expect(inFlightAtSignal, context).toBeGreaterThan(0);
       expect((backlogAtSignal.waiting ?? 0) + (backlogAtSignal.active ?? 0), context).toBeGreaterThan(0);

@@ -42,101 +42,105 @@ async function sweep(asOf: string) {
 }
 
 describe('POST /v1/clients/{id}/grants: units for a client with no live balance (source adjustment)', () => {
-  it('grants to a client with no subscription; the units are consumed, reversed, expired by the sweep, and verify stays clean', async () => {
-    app.clock.set(START);
-    const client = await createClient(app);
-    const res = await grant(client.external_ref, {
-      credit_type: hours.code,
-      units: '5.5',
-      expires_at: '2026-07-01T00:00:00Z',
-      reason: 'goodwill after the outage',
-    });
-    expect(res.status, res.text).toBe(201);
-    expect(res.body).toMatchObject({
-      subscription_id: null,
-      source: 'adjustment',
-      status: 'active',
-      availability: 'usable',
-      credit_type: { id: hours.id, code: hours.code },
-      granted: '5.5',
-      remaining: '5.5',
-      priority: 50,
-      valid_from: START,
-      expires_at: '2026-07-01T00:00:00.000Z',
-      ledger_entry: {
-        kind: 'adjust',
-        amount: '5.5',
-        remaining_after: '5.5',
-        subscription_id: null,
+  it(
+    'grants to a client with no subscription; the units are ' +
+      'consumed, reversed, expired by the sweep, and verify stays clean',
+    async () => {
+      app.clock.set(START);
+      const client = await createClient(app);
+      const res = await grant(client.external_ref, {
+        credit_type: hours.code,
+        units: '5.5',
+        expires_at: '2026-07-01T00:00:00Z',
         reason: 'goodwill after the outage',
-        actor: expect.stringMatching(/^key:/),
-      },
-    });
-    const balanceId = res.body.id as string;
-    expect(res.body.ledger_entry.balance_id).toBe(balanceId);
-    expect(await hoursOf(client.id)).toMatchObject({
-      granted: '5.5',
-      remaining: '5.5',
-      next_expiry: '2026-07-01T00:00:00.000Z',
-    });
+      });
+      expect(res.status, res.text).toBe(201);
+      expect(res.body).toMatchObject({
+        subscription_id: null,
+        source: 'adjustment',
+        status: 'active',
+        availability: 'usable',
+        credit_type: { id: hours.id, code: hours.code },
+        granted: '5.5',
+        remaining: '5.5',
+        priority: 50,
+        valid_from: START,
+        expires_at: '2026-07-01T00:00:00.000Z',
+        ledger_entry: {
+          kind: 'adjust',
+          amount: '5.5',
+          remaining_after: '5.5',
+          subscription_id: null,
+          reason: 'goodwill after the outage',
+          actor: expect.stringMatching(/^key:/),
+        },
+      });
+      const balanceId = res.body.id as string;
+      expect(res.body.ledger_entry.balance_id).toBe(balanceId);
+      expect(await hoursOf(client.id)).toMatchObject({
+        granted: '5.5',
+        remaining: '5.5',
+        next_expiry: '2026-07-01T00:00:00.000Z',
+      });
 
-    const used = await consume(client.id, 2, 'use-grant');
-    expect(used.status, used.text).toBe(200);
-    expect(used.body).toMatchObject({
-      status: 'applied',
-      allocations: [{ balance_id: balanceId, amount: '2' }],
-      remaining: '3.5',
-    });
-    const tooMuch = await consume(client.id, 4, 'more-than-granted');
-    expect(tooMuch.status, tooMuch.text).toBe(422);
-    expect(tooMuch.body).toMatchObject({ code: 'insufficient_balance', remaining: '3.5' });
+      const used = await consume(client.id, 2, 'use-grant');
+      expect(used.status, used.text).toBe(200);
+      expect(used.body).toMatchObject({
+        status: 'applied',
+        allocations: [{ balance_id: balanceId, amount: '2' }],
+        remaining: '3.5',
+      });
+      const tooMuch = await consume(client.id, 4, 'more-than-granted');
+      expect(tooMuch.status, tooMuch.text).toBe(422);
+      expect(tooMuch.body).toMatchObject({ code: 'insufficient_balance', remaining: '3.5' });
 
-    const reversed = await app.request('POST', `/v1/consumptions/${used.body.id}/reverse?wait=true`, {
-      key: app.keys.write,
-    });
-    expect(reversed.status, reversed.text).toBe(200);
-    expect(await hoursOf(client.id)).toMatchObject({ consumed: '0', remaining: '5.5' });
+      const reversed = await app.request('POST', `/v1/consumptions/${used.body.id}/reverse?wait=true`, {
+        key: app.keys.write,
+      });
+      expect(reversed.status, reversed.text).toBe(200);
+      expect(await hoursOf(client.id)).toMatchObject({ consumed: '0', remaining: '5.5' });
 
-    expect(await consume(client.id, '1.25', 'use-again')).toMatchObject({ status: 200 });
-    const statement = await app.request('GET', `/v1/clients/${client.id}/statement`, { key: app.keys.read });
-    expect(
-      statement.body.data.map((e: { kind: string; amount: string; subscription_id: string | null }) => [
-        e.kind,
-        e.amount,
-        e.subscription_id,
-      ]),
-    ).toEqual([
-      ['adjust', '5.5', null],
-      ['consume', '-2', null],
-      ['reverse', '2', null],
-      ['consume', '-1.25', null],
-    ]);
-    expect((await verifyInvariants(app.database.db)).violations).toEqual([]);
+      expect(await consume(client.id, '1.25', 'use-again')).toMatchObject({ status: 200 });
+      const statement = await app.request('GET', `/v1/clients/${client.id}/statement`, { key: app.keys.read });
+      expect(
+        statement.body.data.map((e: { kind: string; amount: string; subscription_id: string | null }) => [
+          e.kind,
+          e.amount,
+          e.subscription_id,
+        ]),
+      ).toEqual([
+        ['adjust', '5.5', null],
+        ['consume', '-2', null],
+        ['reverse', '2', null],
+        ['consume', '-1.25', null],
+      ]);
+      expect((await verifyInvariants(app.database.db)).violations).toEqual([]);
 
-    // past its expiry: counted as expired at once, and the sweep expires it like any other balance
-    app.clock.set('2026-07-01T00:00:00.000Z');
-    expect(await hoursOf(client.id)).toMatchObject({ remaining: '0', expired: '4.25' });
-    const swept = await sweep('2026-07-01T00:00:00.000Z');
-    expect(swept?.balances_expired).toBeGreaterThanOrEqual(1);
-    const after = await app.request('GET', `/v1/balances/${balanceId}`, { key: app.keys.read });
-    expect(after.body).toMatchObject({ status: 'expired', remaining: '0', expired: '4.25', availability: 'expired' });
-    expect(await hoursOf(client.id)).toMatchObject({
-      granted: '5.5',
-      consumed: '1.25',
-      remaining: '0',
-      expired: '4.25',
-    });
-    const lastEntry = (
-      await app.request('GET', `/v1/clients/${client.id}/statement`, { key: app.keys.read })
-    ).body.data.at(-1);
-    expect(lastEntry).toMatchObject({ kind: 'expire', amount: '-4.25', remaining_after: '0', subscription_id: null });
-    const events = await app.database.db('outbox_events').where({ subject_id: balanceId }).pluck('type');
-    expect(events).toEqual(expect.arrayContaining(['balance.adjusted', 'balance.expired']));
-    // a second sweep finds nothing more (and does not spin on the subscription-less balance)
-    expect(await sweep('2026-07-01T00:05:00.000Z')).toMatchObject({ balances_expired: 0 });
-    expect((await verifyInvariants(app.database.db)).violations).toEqual([]);
-    app.clock.set(START);
-  });
+      // past its expiry: counted as expired at once, and the sweep expires it like any other balance
+      app.clock.set('2026-07-01T00:00:00.000Z');
+      expect(await hoursOf(client.id)).toMatchObject({ remaining: '0', expired: '4.25' });
+      const swept = await sweep('2026-07-01T00:00:00.000Z');
+      expect(swept?.balances_expired).toBeGreaterThanOrEqual(1);
+      const after = await app.request('GET', `/v1/balances/${balanceId}`, { key: app.keys.read });
+      expect(after.body).toMatchObject({ status: 'expired', remaining: '0', expired: '4.25', availability: 'expired' });
+      expect(await hoursOf(client.id)).toMatchObject({
+        granted: '5.5',
+        consumed: '1.25',
+        remaining: '0',
+        expired: '4.25',
+      });
+      const lastEntry = (
+        await app.request('GET', `/v1/clients/${client.id}/statement`, { key: app.keys.read })
+      ).body.data.at(-1);
+      expect(lastEntry).toMatchObject({ kind: 'expire', amount: '-4.25', remaining_after: '0', subscription_id: null });
+      const events = await app.database.db('outbox_events').where({ subject_id: balanceId }).pluck('type');
+      expect(events).toEqual(expect.arrayContaining(['balance.adjusted', 'balance.expired']));
+      // a second sweep finds nothing more (and does not spin on the subscription-less balance)
+      expect(await sweep('2026-07-01T00:05:00.000Z')).toMatchObject({ balances_expired: 0 });
+      expect((await verifyInvariants(app.database.db)).violations).toEqual([]);
+      app.clock.set(START);
+    },
+  );
 
   it('is spent in the spending order beside subscription balances, and waits for its valid_from', async () => {
     app.clock.set(START);
@@ -241,70 +245,73 @@ describe('POST /v1/clients/{id}/grants: units for a client with no live balance 
     expect(await hoursOf(client.id)).toMatchObject({ granted: '2' });
   });
 
-  it('refuses, changing nothing: unknown client or credit type 404, bad units or validity 422, no admin scope 403', async () => {
-    app.clock.set(START);
-    const client = await createClient(app);
-    const archived = await createCreditType(app, { code: 'g-old' });
-    expect((await app.request('PATCH', `/v1/credit-types/${archived.code}`, { body: { archived: true } })).status).toBe(
-      200,
-    );
-    const ok = { credit_type: hours.code, units: 1, expires_at: '2026-07-01T00:00:00Z', reason: 'r' };
-    const before = await snapshotCounts(app);
-    const cases: Array<[string, string, Record<string, unknown>, number, string, string?]> = [
-      ['unknown client', 'nobody-here', ok, 404, 'not_found'],
-      ['unknown credit type', client.id, { ...ok, credit_type: 'no-such-type' }, 404, 'not_found'],
-      ['too many decimals', client.id, { ...ok, units: '1.125' }, 422, 'validation_failed', 'units'],
-      ['zero units', client.id, { ...ok, units: 0 }, 422, 'validation_failed', 'units'],
-      ['negative units', client.id, { ...ok, units: '-1' }, 422, 'validation_failed', 'units'],
-      [
-        'expires_at not after valid_from',
-        client.id,
-        { ...ok, valid_from: '2026-07-01T00:00:00Z' },
-        422,
-        'validation_failed',
-        'expires_at',
-      ],
-      [
-        'expires_at in the past',
-        client.id,
-        { ...ok, expires_at: '2026-05-01T00:00:00Z' },
-        422,
-        'validation_failed',
-        'expires_at',
-      ],
-      [
-        'expires_at in the past, valid_from earlier still',
-        client.id,
-        { ...ok, valid_from: '2026-04-01T00:00:00Z', expires_at: '2026-05-01T00:00:00Z' },
-        422,
-        'validation_failed',
-        'expires_at',
-      ],
-      [
-        'archived credit type',
-        client.id,
-        { ...ok, credit_type: archived.code },
-        422,
-        'validation_failed',
-        'credit_type',
-      ],
-      ['no reason', client.id, { ...ok, reason: '' }, 422, 'validation_failed', 'reason'],
-      ['a field it does not take', client.id, { ...ok, subscription: 'x' }, 422, 'validation_failed'],
-    ];
-    for (const [name, ref, body, status, code, field] of cases) {
-      const res = await grant(ref, body);
-      expect(res.status, `${name}: ${res.text}`).toBe(status);
-      expect(res.body, name).toMatchObject({ code });
-      if (field)
-        expect(
-          (res.body.errors as Array<{ field: string }>).map((e) => e.field),
-          name,
-        ).toContain(field);
-    }
-    const writeKey = await app.request('POST', `/v1/clients/${client.id}/grants`, { key: app.keys.write, body: ok });
-    expect(writeKey.status).toBe(403);
-    expect(await snapshotCounts(app)).toEqual(before);
-  });
+  it(
+    'refuses, changing nothing: unknown client or credit ' + 'type 404, bad units or validity 422, no admin scope 403',
+    async () => {
+      app.clock.set(START);
+      const client = await createClient(app);
+      const archived = await createCreditType(app, { code: 'g-old' });
+      expect(
+        (await app.request('PATCH', `/v1/credit-types/${archived.code}`, { body: { archived: true } })).status,
+      ).toBe(200);
+      const ok = { credit_type: hours.code, units: 1, expires_at: '2026-07-01T00:00:00Z', reason: 'r' };
+      const before = await snapshotCounts(app);
+      const cases: Array<[string, string, Record<string, unknown>, number, string, string?]> = [
+        ['unknown client', 'nobody-here', ok, 404, 'not_found'],
+        ['unknown credit type', client.id, { ...ok, credit_type: 'no-such-type' }, 404, 'not_found'],
+        ['too many decimals', client.id, { ...ok, units: '1.125' }, 422, 'validation_failed', 'units'],
+        ['zero units', client.id, { ...ok, units: 0 }, 422, 'validation_failed', 'units'],
+        ['negative units', client.id, { ...ok, units: '-1' }, 422, 'validation_failed', 'units'],
+        [
+          'expires_at not after valid_from',
+          client.id,
+          { ...ok, valid_from: '2026-07-01T00:00:00Z' },
+          422,
+          'validation_failed',
+          'expires_at',
+        ],
+        [
+          'expires_at in the past',
+          client.id,
+          { ...ok, expires_at: '2026-05-01T00:00:00Z' },
+          422,
+          'validation_failed',
+          'expires_at',
+        ],
+        [
+          'expires_at in the past, valid_from earlier still',
+          client.id,
+          { ...ok, valid_from: '2026-04-01T00:00:00Z', expires_at: '2026-05-01T00:00:00Z' },
+          422,
+          'validation_failed',
+          'expires_at',
+        ],
+        [
+          'archived credit type',
+          client.id,
+          { ...ok, credit_type: archived.code },
+          422,
+          'validation_failed',
+          'credit_type',
+        ],
+        ['no reason', client.id, { ...ok, reason: '' }, 422, 'validation_failed', 'reason'],
+        ['a field it does not take', client.id, { ...ok, subscription: 'x' }, 422, 'validation_failed'],
+      ];
+      for (const [name, ref, body, status, code, field] of cases) {
+        const res = await grant(ref, body);
+        expect(res.status, `${name}: ${res.text}`).toBe(status);
+        expect(res.body, name).toMatchObject({ code });
+        if (field)
+          expect(
+            (res.body.errors as Array<{ field: string }>).map((e) => e.field),
+            name,
+          ).toContain(field);
+      }
+      const writeKey = await app.request('POST', `/v1/clients/${client.id}/grants`, { key: app.keys.write, body: ok });
+      expect(writeKey.status).toBe(403);
+      expect(await snapshotCounts(app)).toEqual(before);
+    },
+  );
 
   it('the database refuses a balance of no subscription unless it is an adjustment', async () => {
     const client = await createClient(app);

@@ -233,7 +233,8 @@ describe('hostile text in otherwise valid requests', () => {
           const before = await counts();
           const body = template.body(text, n);
           const res = await app.request(template.method, path, body === undefined ? {} : { body });
-          const label = `${template.name}: ${JSON.stringify(text.slice(0, 40))} → ${res.status} ${res.text.slice(0, 200)}`;
+          const label =
+            `${template.name}: ${JSON.stringify(text.slice(0, 40))} ` + `→ ${res.status} ${res.text.slice(0, 200)}`;
           expect(res.status, label).toBeLessThan(500);
           const sent = isQuery ? [queryText] : texts(body);
           if (sent.some(unstorable)) {
@@ -260,40 +261,44 @@ describe('hostile text in otherwise valid requests', () => {
     expect(seen.refused).toBeGreaterThan(10);
   });
 
-  it('refuses U+0000 or a lone surrogate in a path, a query or a body with 422 naming where it was, before any lookup', async () => {
-    const inPath = await app.request('GET', '/v1/clients/a%00b/balances');
-    expect(inPath.status).toBe(422);
-    expect(inPath.body).toMatchObject({ code: 'validation_failed', errors: [{ field: '(path)' }] });
-    const inQuery = await app.request('GET', '/v1/subscriptions?client=%00');
-    expect(inQuery.status).toBe(422);
-    expect(inQuery.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'query.client' }] });
-    // JSON can carry a lone surrogate as an escape; it has no UTF-8 form
-    const surrogate = await app.request('POST', '/v1/consumptions', {
-      raw: `{"client":"${fx.client}","credit_type":"${fx.creditType}","quantity":1,"idempotency_key":"k\\ud800"}`,
-    });
-    expect(surrogate.status).toBe(422);
-    expect(surrogate.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'idempotency_key' }] });
-    const deep = await app.request('POST', '/v1/consumptions/batch', {
-      body: {
-        items: [
-          { client: fx.client, credit_type: fx.creditType, quantity: 1, idempotency_key: 'ok' },
-          {
-            client: fx.client,
-            credit_type: fx.creditType,
-            quantity: 1,
-            idempotency_key: 'k',
-            metadata: { a: ['x\u0000'] },
-          },
-        ],
-      },
-    });
-    expect(deep.status).toBe(422);
-    expect(deep.body).toMatchObject({ errors: [{ field: 'items.1.metadata.a.0' }] });
-    // the pages too: a hostile id in a page's path is refused, not looked up
-    const page = await app.request('GET', '/ui/clients/%00');
-    expect(page.status).toBe(422);
-    // and without a key, the answer is still 401: the check runs after authentication
-    const anonymous = await app.request('GET', '/v1/clients/%00/balances', { key: null });
-    expect(anonymous.status).toBe(401);
-  });
+  it(
+    'refuses U+0000 or a lone surrogate in a path, a query or ' +
+      'a body with 422 naming where it was, before any lookup',
+    async () => {
+      const inPath = await app.request('GET', '/v1/clients/a%00b/balances');
+      expect(inPath.status).toBe(422);
+      expect(inPath.body).toMatchObject({ code: 'validation_failed', errors: [{ field: '(path)' }] });
+      const inQuery = await app.request('GET', '/v1/subscriptions?client=%00');
+      expect(inQuery.status).toBe(422);
+      expect(inQuery.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'query.client' }] });
+      // JSON can carry a lone surrogate as an escape; it has no UTF-8 form
+      const surrogate = await app.request('POST', '/v1/consumptions', {
+        raw: `{"client":"${fx.client}","credit_type":"${fx.creditType}","quantity":1,"idempotency_key":"k\\ud800"}`,
+      });
+      expect(surrogate.status).toBe(422);
+      expect(surrogate.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'idempotency_key' }] });
+      const deep = await app.request('POST', '/v1/consumptions/batch', {
+        body: {
+          items: [
+            { client: fx.client, credit_type: fx.creditType, quantity: 1, idempotency_key: 'ok' },
+            {
+              client: fx.client,
+              credit_type: fx.creditType,
+              quantity: 1,
+              idempotency_key: 'k',
+              metadata: { a: ['x\u0000'] },
+            },
+          ],
+        },
+      });
+      expect(deep.status).toBe(422);
+      expect(deep.body).toMatchObject({ errors: [{ field: 'items.1.metadata.a.0' }] });
+      // the pages too: a hostile id in a page's path is refused, not looked up
+      const page = await app.request('GET', '/ui/clients/%00');
+      expect(page.status).toBe(422);
+      // and without a key, the answer is still 401: the check runs after authentication
+      const anonymous = await app.request('GET', '/v1/clients/%00/balances', { key: null });
+      expect(anonymous.status).toBe(401);
+    },
+  );
 });

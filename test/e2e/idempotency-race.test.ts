@@ -86,44 +86,50 @@ describe('the same key with another payload, at the same time', () => {
     expect(await app.database.db('recharges').where({ subscription_id: sub.id })).toHaveLength(ROUNDS);
   });
 
-  it('recharges: a key reused with another body after the first was applied is 409, with or without ?wait', async () => {
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const sub = await subscribe(app, client.id, pkg.code);
-    const headers = { 'idempotency-key': 'applied-then-reused' };
-    const first = await app.request('POST', `/v1/subscriptions/${sub.id}/recharge?wait=true`, {
-      key: app.keys.write,
-      body: { price: 100 },
-      headers,
-    });
-    expect(first.status, first.text).toBe(200);
-    for (const path of [`/v1/subscriptions/${sub.id}/recharge`, `/v1/subscriptions/${sub.id}/recharge?wait=true`]) {
-      const reused = await app.request('POST', path, { key: app.keys.write, body: { price: 999 }, headers });
-      expect(reused.status, reused.text).toBe(409);
-      expect(reused.body.code).toBe('idempotency_conflict');
-    }
-    const repeat = await app.request('POST', `/v1/subscriptions/${sub.id}/recharge?wait=true`, {
-      key: app.keys.write,
-      body: { price: 100 },
-      headers,
-    });
-    expect(repeat.status, repeat.text).toBe(200);
-    expect(repeat.body).toMatchObject({ recharge_id: first.body.recharge_id, replayed: true });
-  });
-
-  it('renewals: the same Idempotency-Key asking for the period on other terms at once is 409 for one of them', async () => {
-    for (let round = 0; round < ROUNDS / 2; round += 1) {
+  it(
+    'recharges: a key reused with another body after ' + 'the first was applied is 409, with or without ?wait',
+    async () => {
       const client = await createClient(app);
       const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
       const sub = await subscribe(app, client.id, pkg.code);
-      const headers = { 'idempotency-key': `renew-race-${round}` };
-      const send = (body: Record<string, unknown>) =>
-        app.request('POST', `/v1/subscriptions/${sub.id}/renew?wait=true`, { key: app.keys.write, body, headers });
-      const answers = await pair(send({}), send({ apply_package_changes: true }));
-      expectOneWinner(answers, [200]);
-      expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(2);
-    }
-  });
+      const headers = { 'idempotency-key': 'applied-then-reused' };
+      const first = await app.request('POST', `/v1/subscriptions/${sub.id}/recharge?wait=true`, {
+        key: app.keys.write,
+        body: { price: 100 },
+        headers,
+      });
+      expect(first.status, first.text).toBe(200);
+      for (const path of [`/v1/subscriptions/${sub.id}/recharge`, `/v1/subscriptions/${sub.id}/recharge?wait=true`]) {
+        const reused = await app.request('POST', path, { key: app.keys.write, body: { price: 999 }, headers });
+        expect(reused.status, reused.text).toBe(409);
+        expect(reused.body.code).toBe('idempotency_conflict');
+      }
+      const repeat = await app.request('POST', `/v1/subscriptions/${sub.id}/recharge?wait=true`, {
+        key: app.keys.write,
+        body: { price: 100 },
+        headers,
+      });
+      expect(repeat.status, repeat.text).toBe(200);
+      expect(repeat.body).toMatchObject({ recharge_id: first.body.recharge_id, replayed: true });
+    },
+  );
+
+  it(
+    'renewals: the same Idempotency-Key asking for the ' + 'period on other terms at once is 409 for one of them',
+    async () => {
+      for (let round = 0; round < ROUNDS / 2; round += 1) {
+        const client = await createClient(app);
+        const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+        const sub = await subscribe(app, client.id, pkg.code);
+        const headers = { 'idempotency-key': `renew-race-${round}` };
+        const send = (body: Record<string, unknown>) =>
+          app.request('POST', `/v1/subscriptions/${sub.id}/renew?wait=true`, { key: app.keys.write, body, headers });
+        const answers = await pair(send({}), send({ apply_package_changes: true }));
+        expectOneWinner(answers, [200]);
+        expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(2);
+      }
+    },
+  );
 
   it('reports: the same Idempotency-Key with another body at once is 409 for one of them', async () => {
     for (let round = 0; round < ROUNDS / 2; round += 1) {

@@ -83,26 +83,30 @@ describe('the sales ledger', () => {
 });
 
 describe('activation on payment', () => {
-  it('keeps the subscription pending (its balances unusable) until the invoice is paid, then starts the period at the payment', async () => {
-    const client = await createClient(app);
-    const sub = await subscribe(app, client.id, pkg.code, { activation: 'on_payment' });
-    expect(sub.status).toBe('pending');
-    app.clock.advance(3 * 86_400_000);
-    const paid = await app.request('POST', `/v1/invoices/${sub.invoice.id}/pay`, { key: app.keys.write });
-    expect(paid.status).toBe(200);
-    const after = await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read });
-    expect(after.body).toMatchObject({
-      status: 'active',
-      current_period_start: '2026-03-13T12:00:00.000Z',
-      current_period_end: '2026-03-27T12:00:00.000Z',
-    });
-    expect(after.body.balances[0]).toMatchObject({
-      valid_from: '2026-03-13T12:00:00.000Z',
-      expires_at: '2026-03-27T12:00:00.000Z',
-      remaining: '50',
-    });
-    expect(paid.body.period_start).toBe('2026-03-13T12:00:00.000Z');
-  });
+  it(
+    'keeps the subscription pending (its balances unusable) until ' +
+      'the invoice is paid, then starts the period at the payment',
+    async () => {
+      const client = await createClient(app);
+      const sub = await subscribe(app, client.id, pkg.code, { activation: 'on_payment' });
+      expect(sub.status).toBe('pending');
+      app.clock.advance(3 * 86_400_000);
+      const paid = await app.request('POST', `/v1/invoices/${sub.invoice.id}/pay`, { key: app.keys.write });
+      expect(paid.status).toBe(200);
+      const after = await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read });
+      expect(after.body).toMatchObject({
+        status: 'active',
+        current_period_start: '2026-03-13T12:00:00.000Z',
+        current_period_end: '2026-03-27T12:00:00.000Z',
+      });
+      expect(after.body.balances[0]).toMatchObject({
+        valid_from: '2026-03-13T12:00:00.000Z',
+        expires_at: '2026-03-27T12:00:00.000Z',
+        remaining: '50',
+      });
+      expect(paid.body.period_start).toBe('2026-03-13T12:00:00.000Z');
+    },
+  );
 
   it('cancels the pending subscription when its invoice is voided, voiding its balances in the ledger', async () => {
     const client = await createClient(app);

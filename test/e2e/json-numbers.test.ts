@@ -46,7 +46,8 @@ describe('a JSON number a double cannot hold exactly is read from the text, neve
     const before = await snapshotCounts(app, ['consumptions', 'ledger_entries', 'accepted_jobs']);
     const res = await post(
       '/v1/consumptions?wait=true',
-      `{"client":"${client.external_ref}","credit_type":"${milli.code}","quantity":${quantity},"idempotency_key":"jn-1-${quantity.length}"}`,
+      `{"client":"${client.external_ref}","credit_type":"${milli.code}",` +
+        `"quantity":${quantity},"idempotency_key":"jn-1-${quantity.length}"}`,
     );
     expect(res.status, res.text).toBe(422);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -59,7 +60,8 @@ describe('a JSON number a double cannot hold exactly is read from the text, neve
     // 18 significant digits: as a double it would be 12345678901234.568
     const res = await post(
       '/v1/consumptions?wait=true',
-      `{"client":"${client.external_ref}","credit_type":"${fine.code}","quantity":12345678901234.5678,"idempotency_key":"jn-2"}`,
+      `{"client":"${client.external_ref}","credit_type":"${fine.code}",` +
+        '"quantity":12345678901234.5678,"idempotency_key":"jn-2"}',
     );
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({
@@ -72,7 +74,8 @@ describe('a JSON number a double cannot hold exactly is read from the text, neve
     // the same use, sent again as a string, is the same request (no idempotency conflict)
     const again = await post(
       '/v1/consumptions?wait=true',
-      `{"client":"${client.external_ref}","credit_type":"${fine.code}","quantity":"12345678901234.5678","idempotency_key":"jn-2"}`,
+      `{"client":"${client.external_ref}","credit_type":"${fine.code}",` +
+        '"quantity":"12345678901234.5678","idempotency_key":"jn-2"}',
     );
     expect(again.status, again.text).toBe(200);
     expect(again.body.id).toBe(res.body.id);
@@ -95,7 +98,8 @@ describe('a JSON number a double cannot hold exactly is read from the text, neve
     const before = await snapshotCounts(app, ['packages']);
     const res = await post(
       '/v1/packages',
-      `{"code":"jn-pack-${price.length}","name":"Big","price":${price},"currency":"USD","validity":{"count":1,"unit":"month"},"items":[{"credit_type":"${milli.code}","units":1}]}`,
+      `{"code":"jn-pack-${price.length}","name":"Big","price":${price},"currency":"USD",` +
+        `"validity":{"count":1,"unit":"month"},"items":[{"credit_type":"${milli.code}","units":1}]}`,
     );
     expect(res.status, res.text).toBe(422);
     expect(res.body.code).toBe('validation_failed');
@@ -106,7 +110,8 @@ describe('a JSON number a double cannot hold exactly is read from the text, neve
   it('a field that wants a number refuses an inexact one with 422 (validity.count)', async () => {
     const res = await post(
       '/v1/packages',
-      `{"code":"jn-count","name":"Count","price":100,"currency":"USD","validity":{"count":1.0000000000000001,"unit":"month"},"items":[{"credit_type":"${milli.code}","units":1}]}`,
+      '{"code":"jn-count","name":"Count","price":100,"currency":"USD","validity":{"count":1.0000000000000001,' +
+        `"unit":"month"},"items":[{"credit_type":"${milli.code}","units":1}]}`,
     );
     expect(res.status, res.text).toBe(422);
     expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['validity.count']);
@@ -122,7 +127,8 @@ describe('a JSON number a double cannot hold exactly is read from the text, neve
   it('free-form metadata keeps such a number as its exact decimal text', async () => {
     const res = await post(
       '/v1/consumptions?wait=true',
-      `{"client":"${client.external_ref}","credit_type":"${milli.code}","quantity":1,"idempotency_key":"jn-4","metadata":{"order":12345678901234567890,"n":7}}`,
+      `{"client":"${client.external_ref}","credit_type":"${milli.code}","quantity":1,` +
+        '"idempotency_key":"jn-4","metadata":{"order":12345678901234567890,"n":7}}',
     );
     expect(res.status, res.text).toBe(200);
     const stored = await app.request('GET', `/v1/consumptions/${res.body.id}`, { key: app.keys.read });
@@ -131,23 +137,26 @@ describe('a JSON number a double cannot hold exactly is read from the text, neve
 });
 
 describe('jobs pushed straight into BullMQ carry JSON too', () => {
-  it('a consume job whose quantity no double holds exactly fails at once with validation_failed naming quantity', async () => {
-    // what a producer's JSON.stringify writes for 12345678901234.5678 read as a double
-    const data = {
-      client: client.external_ref,
-      credit_type: fine.code,
-      quantity: 12345678901234.568,
-      idempotency_key: 'jn-direct-1',
-    };
-    const jobId = jobIdOf('consume', data);
-    await app.ctx.queues.consumption.add('consume', data, { jobId });
-    const outcome = await awaitOutcome(app.ctx, 'consume', jobId, { timeoutMs: 20_000 });
-    expect(outcome.state).toBe('failed');
-    if (outcome.state !== 'failed') return;
-    expect(outcome.failure.code).toBe('validation_failed');
-    expect(outcome.failure.detail).toMatch(/^quantity: has more than 15 significant digits/);
-    expect(await app.database.db('consumptions').where({ idempotency_key: 'jn-direct-1' })).toEqual([]);
-  });
+  it(
+    'a consume job whose quantity no double holds exactly ' + 'fails at once with validation_failed naming quantity',
+    async () => {
+      // what a producer's JSON.stringify writes for 12345678901234.5678 read as a double
+      const data = {
+        client: client.external_ref,
+        credit_type: fine.code,
+        quantity: 12345678901234.568,
+        idempotency_key: 'jn-direct-1',
+      };
+      const jobId = jobIdOf('consume', data);
+      await app.ctx.queues.consumption.add('consume', data, { jobId });
+      const outcome = await awaitOutcome(app.ctx, 'consume', jobId, { timeoutMs: 20_000 });
+      expect(outcome.state).toBe('failed');
+      if (outcome.state !== 'failed') return;
+      expect(outcome.failure.code).toBe('validation_failed');
+      expect(outcome.failure.detail).toMatch(/^quantity: has more than 15 significant digits/);
+      expect(await app.database.db('consumptions').where({ idempotency_key: 'jn-direct-1' })).toEqual([]);
+    },
+  );
 
   it('the same quantity sent as a string is applied exactly', async () => {
     const data = {

@@ -52,50 +52,54 @@ async function sweep(asOf: string): Promise<ExpiryResult> {
 }
 
 describe('no lapse by accident', () => {
-  it('an expire job pushed straight into BullMQ after the period ended renews an auto-renewing subscription instead of expiring it', async () => {
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], {
-      price: 1500,
-      validity: { count: 7, unit: 'day' },
-      auto_renew: true,
-      rollover: { policy: 'all' },
-    });
-    const sub = await subscribe(app, client.id, pkg.code);
-    expect((await consume(client.id, 4, 'before-the-end')).status).toBe(200);
+  it(
+    'an expire job pushed straight into BullMQ after the period ended ' +
+      'renews an auto-renewing subscription instead of expiring it',
+    async () => {
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], {
+        price: 1500,
+        validity: { count: 7, unit: 'day' },
+        auto_renew: true,
+        rollover: { policy: 'all' },
+      });
+      const sub = await subscribe(app, client.id, pkg.code);
+      expect((await consume(client.id, 4, 'before-the-end')).status).toBe(200);
 
-    // no nightly run: the period ended at 17 January 00:00 and nothing renewed it
-    at('2026-01-17T06:00:00.000Z');
-    const result = await sweep('2026-01-17T06:00:00.000Z');
-    expect(await view(sub.id)).toMatchObject({
-      status: 'active',
-      current_period_start: '2026-01-17T00:00:00.000Z',
-      current_period_end: '2026-01-24T00:00:00.000Z',
-      renewal_count: 1,
-    });
-    expect(result).toMatchObject({ subscriptions_renewed: 1, subscriptions_expired: 0 });
-    const periods = await app.database
-      .db('subscription_periods')
-      .where({ subscription_id: sub.id })
-      .orderBy('starts_at');
-    expect(periods.map((p) => [p.kind, p.job_id])).toEqual([
-      ['initial', null],
-      ['renewal', jobIdOf('renew', { subscription_id: sub.id, period_end: '2026-01-17T00:00:00.000Z' })],
-    ]);
-    const invoices = await app.database.db('invoices').where({ subscription_id: sub.id }).orderBy('sequence');
-    expect(invoices.map((i) => [i.kind, Number(i.total)])).toEqual([
-      ['subscription', 1500],
-      ['renewal', 1500],
-    ]);
-    // the old period's balance expired into the new period: its 6 unused units rolled over
-    const balances = (await view(sub.id)).balances as Array<{ source: string; status: string; granted: string }>;
-    expect(balances.map((b) => [b.source, b.status, b.granted]).sort()).toEqual([
-      ['package', 'active', '10'],
-      ['package', 'expired', '10'],
-      ['rollover', 'active', '6'],
-    ]);
-    expect(await events(sub.id)).not.toContain('subscription.expired');
-    expect((await consume(client.id, 16, 'after-the-renewal')).status).toBe(200);
-  });
+      // no nightly run: the period ended at 17 January 00:00 and nothing renewed it
+      at('2026-01-17T06:00:00.000Z');
+      const result = await sweep('2026-01-17T06:00:00.000Z');
+      expect(await view(sub.id)).toMatchObject({
+        status: 'active',
+        current_period_start: '2026-01-17T00:00:00.000Z',
+        current_period_end: '2026-01-24T00:00:00.000Z',
+        renewal_count: 1,
+      });
+      expect(result).toMatchObject({ subscriptions_renewed: 1, subscriptions_expired: 0 });
+      const periods = await app.database
+        .db('subscription_periods')
+        .where({ subscription_id: sub.id })
+        .orderBy('starts_at');
+      expect(periods.map((p) => [p.kind, p.job_id])).toEqual([
+        ['initial', null],
+        ['renewal', jobIdOf('renew', { subscription_id: sub.id, period_end: '2026-01-17T00:00:00.000Z' })],
+      ]);
+      const invoices = await app.database.db('invoices').where({ subscription_id: sub.id }).orderBy('sequence');
+      expect(invoices.map((i) => [i.kind, Number(i.total)])).toEqual([
+        ['subscription', 1500],
+        ['renewal', 1500],
+      ]);
+      // the old period's balance expired into the new period: its 6 unused units rolled over
+      const balances = (await view(sub.id)).balances as Array<{ source: string; status: string; granted: string }>;
+      expect(balances.map((b) => [b.source, b.status, b.granted]).sort()).toEqual([
+        ['package', 'active', '10'],
+        ['package', 'expired', '10'],
+        ['rollover', 'active', '6'],
+      ]);
+      expect(await events(sub.id)).not.toContain('subscription.expired');
+      expect((await consume(client.id, 16, 'after-the-renewal')).status).toBe(200);
+    },
+  );
 
   it('renews every period that ended since, one after the other, and rolls over through each', async () => {
     const client = await createClient(app);
@@ -198,53 +202,60 @@ describe('no lapse by accident', () => {
 });
 
 describe('paying after the period passed buys nothing', () => {
-  it('a payment after the period ended is refused even before the sweep ran, and the sweep then voids the invoice', async () => {
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 900 });
-    const sub = await subscribe(app, client.id, pkg.code, { activation: 'on_payment' });
-    at(sub.current_period_end);
-    const before = await snapshotCounts(app, ['balances', 'ledger_entries', 'invoices', 'outbox_events']);
-    const pay = await app.request('POST', `/v1/invoices/${sub.invoice.id}/pay`, { key: app.keys.write });
-    expect(pay.status, pay.text).toBe(409);
-    expect(pay.body.code).toBe('conflict');
-    expect(await snapshotCounts(app, ['balances', 'ledger_entries', 'invoices', 'outbox_events'])).toEqual(before);
-    expect((await view(sub.id)).status).toBe('pending');
-    expect(await sweep(sub.current_period_end)).toMatchObject({ subscriptions_expired: 1, invoices_voided: 1 });
-    const invoice = await app.request('GET', `/v1/invoices/${sub.invoice.id}`, { key: app.keys.read });
-    expect(invoice.body.status).toBe('void');
-  });
+  it(
+    'a payment after the period ended is refused even before ' + 'the sweep ran, and the sweep then voids the invoice',
+    async () => {
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 900 });
+      const sub = await subscribe(app, client.id, pkg.code, { activation: 'on_payment' });
+      at(sub.current_period_end);
+      const before = await snapshotCounts(app, ['balances', 'ledger_entries', 'invoices', 'outbox_events']);
+      const pay = await app.request('POST', `/v1/invoices/${sub.invoice.id}/pay`, { key: app.keys.write });
+      expect(pay.status, pay.text).toBe(409);
+      expect(pay.body.code).toBe('conflict');
+      expect(await snapshotCounts(app, ['balances', 'ledger_entries', 'invoices', 'outbox_events'])).toEqual(before);
+      expect((await view(sub.id)).status).toBe('pending');
+      expect(await sweep(sub.current_period_end)).toMatchObject({ subscriptions_expired: 1, invoices_voided: 1 });
+      const invoice = await app.request('GET', `/v1/invoices/${sub.invoice.id}`, { key: app.keys.read });
+      expect(invoice.body.status).toBe('void');
+    },
+  );
 
-  it('the sweep expires an unpaid pending subscription and voids its invoice; paying it then is 409 and grants nothing', async () => {
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 900 });
-    const sub = await subscribe(app, client.id, pkg.code, { activation: 'on_payment' });
-    expect(sub).toMatchObject({ status: 'pending', invoice: { status: 'issued' } });
+  it(
+    'the sweep expires an unpaid pending subscription and voids ' +
+      'its invoice; paying it then is 409 and grants nothing',
+    async () => {
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 900 });
+      const sub = await subscribe(app, client.id, pkg.code, { activation: 'on_payment' });
+      expect(sub).toMatchObject({ status: 'pending', invoice: { status: 'issued' } });
 
-    at('2026-02-10T00:00:01.000Z');
-    const result = await sweep('2026-02-10T00:00:01.000Z');
-    expect((await view(sub.id)).status).toBe('expired');
-    const invoice = await app.request('GET', `/v1/invoices/${sub.invoice.id}`, { key: app.keys.read });
-    expect(invoice.body).toMatchObject({ status: 'void', voided_at: '2026-02-10T00:00:01.000Z' });
-    expect(result).toMatchObject({ subscriptions_expired: 1, invoices_voided: 1 });
-    const voided = await eventData(sub.invoice.id, 'invoice.voided');
-    expect(voided).toEqual([expect.objectContaining({ invoice_id: sub.invoice.id, subscription_id: sub.id })]);
+      at('2026-02-10T00:00:01.000Z');
+      const result = await sweep('2026-02-10T00:00:01.000Z');
+      expect((await view(sub.id)).status).toBe('expired');
+      const invoice = await app.request('GET', `/v1/invoices/${sub.invoice.id}`, { key: app.keys.read });
+      expect(invoice.body).toMatchObject({ status: 'void', voided_at: '2026-02-10T00:00:01.000Z' });
+      expect(result).toMatchObject({ subscriptions_expired: 1, invoices_voided: 1 });
+      const voided = await eventData(sub.invoice.id, 'invoice.voided');
+      expect(voided).toEqual([expect.objectContaining({ invoice_id: sub.invoice.id, subscription_id: sub.id })]);
 
-    const before = await snapshotCounts(app, [
-      'balances',
-      'ledger_entries',
-      'invoices',
-      'subscription_periods',
-      'outbox_events',
-    ]);
-    const pay = await app.request('POST', `/v1/invoices/${sub.invoice.id}/pay`, { key: app.keys.write });
-    expect(pay.status, pay.text).toBe(409);
-    expect(pay.body.code).toBe('conflict');
-    expect(
-      await snapshotCounts(app, ['balances', 'ledger_entries', 'invoices', 'subscription_periods', 'outbox_events']),
-    ).toEqual(before);
-    expect((await view(sub.id)).status).toBe('expired');
-    expect((await consume(client.id, 1, 'after-paying-late')).status).toBe(422);
-  });
+      const before = await snapshotCounts(app, [
+        'balances',
+        'ledger_entries',
+        'invoices',
+        'subscription_periods',
+        'outbox_events',
+      ]);
+      const pay = await app.request('POST', `/v1/invoices/${sub.invoice.id}/pay`, { key: app.keys.write });
+      expect(pay.status, pay.text).toBe(409);
+      expect(pay.body.code).toBe('conflict');
+      expect(
+        await snapshotCounts(app, ['balances', 'ledger_entries', 'invoices', 'subscription_periods', 'outbox_events']),
+      ).toEqual(before);
+      expect((await view(sub.id)).status).toBe('expired');
+      expect((await consume(client.id, 1, 'after-paying-late')).status).toBe(422);
+    },
+  );
 });
 
 describe('the rollover cap holds per subscription and credit type', () => {
@@ -303,132 +314,142 @@ describe('a suspended subscription', () => {
     expect((await view(sub.id)).status).toBe('suspended');
   });
 
-  it('set to cancel at period end keeps its balances until then, and is cancelled (not expired) by the sweep', async () => {
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const sub = await subscribe(app, client.id, pkg.code);
-    await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'suspended' } });
-    const cancel = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, {
-      key: app.keys.write,
-      body: { at: 'period_end' },
-    });
-    expect(cancel.status, cancel.text).toBe(200);
-    expect(cancel.body).toMatchObject({ status: 'suspended', cancel_at_period_end: true, cancelled_at: null });
-    expect(cancel.body.balances.map((b: { status: string; remaining: string }) => [b.status, b.remaining])).toEqual([
-      ['active', '10'],
-    ]);
-    expect(await eventData(sub.id, 'subscription.cancel_scheduled')).toEqual([
-      {
-        subscription_id: sub.id,
-        client_id: client.id,
-        status: 'suspended',
-        cancel_at: sub.current_period_end,
-      },
-    ]);
-    // resumed before the end, it can be used until then
-    await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'active' } });
-    expect((await consume(client.id, 1, 'still-mine')).status).toBe(200);
-    await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'suspended' } });
-
-    at(sub.current_period_end);
-    const result = await sweep(sub.current_period_end);
-    expect(await view(sub.id)).toMatchObject({ status: 'cancelled', cancelled_at: sub.current_period_end });
-    expect(result).toMatchObject({ subscriptions_cancelled: 1, subscriptions_expired: 0 });
-    expect(await events(sub.id)).toContain('subscription.cancelled');
-    expect(await events(sub.id)).not.toContain('subscription.expired');
-  });
-});
-
-describe('every subscription change has an event', () => {
-  it('PATCH of price, auto_renew, auto_recharge and the other settings records subscription.updated with what changed', async () => {
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 1000 });
-    const sub = await subscribe(app, client.id, pkg.code);
-    const patch = (body: Record<string, unknown>) =>
-      app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body });
-
-    expect((await patch({ price: 700, auto_renew: true, auto_recharge: { max_per_period: 3 } })).status).toBe(200);
-    expect((await patch({ metadata: { plan: 'gold' }, apply_package_changes: true })).status).toBe(200);
-    expect((await patch({ price: null })).status).toBe(200);
-    // nothing changes: no event
-    expect((await patch({ auto_renew: true })).status).toBe(200);
-
-    expect(await eventData(sub.id, 'subscription.updated')).toEqual([
-      {
-        subscription_id: sub.id,
-        client_id: client.id,
-        changes: {
-          price: 700,
-          price_source: 'subscription',
-          auto_renew: true,
-          auto_recharge: { enabled: false, threshold_percent: 10, max_per_period: 3 },
-        },
-        previous: {
-          price: 1000,
-          price_source: 'package',
-          auto_renew: false,
-          auto_recharge: { enabled: false, threshold_percent: 10, max_per_period: 1 },
-        },
-      },
-      {
-        subscription_id: sub.id,
-        client_id: client.id,
-        changes: { apply_package_changes: true, metadata: { plan: 'gold' } },
-        previous: { apply_package_changes: false, metadata: {} },
-      },
-      {
-        subscription_id: sub.id,
-        client_id: client.id,
-        changes: { price: 1000, price_source: 'package' },
-        previous: { price: 700, price_source: 'subscription' },
-      },
-    ]);
-  });
-
-  it('scheduling a cancel at period end records subscription.cancel_scheduled, by POST …/cancel or by PATCH', async () => {
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const byCancel = await subscribe(app, (await createClient(app)).id, pkg.code);
-    const byPatch = await subscribe(app, (await createClient(app)).id, pkg.code);
-    for (let i = 0; i < 2; i += 1) {
-      const res = await app.request('POST', `/v1/subscriptions/${byCancel.id}/cancel`, {
+  it(
+    'set to cancel at period end keeps its balances until ' + 'then, and is cancelled (not expired) by the sweep',
+    async () => {
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+      const sub = await subscribe(app, client.id, pkg.code);
+      await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'suspended' } });
+      const cancel = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, {
         key: app.keys.write,
         body: { at: 'period_end' },
       });
-      expect(res.status, res.text).toBe(200);
-    }
-    const patched = await app.request('PATCH', `/v1/subscriptions/${byPatch.id}`, {
-      key: app.keys.write,
-      body: { cancel_at_period_end: true },
-    });
-    expect(patched.status, patched.text).toBe(200);
-    // asked twice, scheduled once
-    expect(await events(byCancel.id)).toEqual(['subscription.created', 'subscription.cancel_scheduled']);
-    expect(await events(byPatch.id)).toEqual(['subscription.created', 'subscription.cancel_scheduled']);
-    expect(await eventData(byPatch.id, 'subscription.cancel_scheduled')).toEqual([
-      expect.objectContaining({ subscription_id: byPatch.id, cancel_at: byPatch.current_period_end }),
-    ]);
-    // and taking it back is a change of a setting
-    await app.request('PATCH', `/v1/subscriptions/${byPatch.id}`, {
-      key: app.keys.write,
-      body: { cancel_at_period_end: false },
-    });
-    expect(await eventData(byPatch.id, 'subscription.updated')).toEqual([
-      expect.objectContaining({
-        changes: { cancel_at_period_end: false },
-        previous: { cancel_at_period_end: true },
-      }),
-    ]);
-    // a pending subscription has no period running to cancel at: refused, nothing recorded
-    const pending = await subscribe(app, (await createClient(app)).id, pkg.code, { activation: 'on_payment' });
-    const refused = await app.request('PATCH', `/v1/subscriptions/${pending.id}`, {
-      key: app.keys.write,
-      body: { cancel_at_period_end: true },
-    });
-    expect(refused.status, refused.text).toBe(409);
-    expect(await events(pending.id)).toEqual(['subscription.created']);
-    // webhook endpoints can ask for both by type
-    expect(EVENT_TYPES).toEqual(expect.arrayContaining(['subscription.updated', 'subscription.cancel_scheduled']));
-  });
+      expect(cancel.status, cancel.text).toBe(200);
+      expect(cancel.body).toMatchObject({ status: 'suspended', cancel_at_period_end: true, cancelled_at: null });
+      expect(cancel.body.balances.map((b: { status: string; remaining: string }) => [b.status, b.remaining])).toEqual([
+        ['active', '10'],
+      ]);
+      expect(await eventData(sub.id, 'subscription.cancel_scheduled')).toEqual([
+        {
+          subscription_id: sub.id,
+          client_id: client.id,
+          status: 'suspended',
+          cancel_at: sub.current_period_end,
+        },
+      ]);
+      // resumed before the end, it can be used until then
+      await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'active' } });
+      expect((await consume(client.id, 1, 'still-mine')).status).toBe(200);
+      await app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body: { status: 'suspended' } });
+
+      at(sub.current_period_end);
+      const result = await sweep(sub.current_period_end);
+      expect(await view(sub.id)).toMatchObject({ status: 'cancelled', cancelled_at: sub.current_period_end });
+      expect(result).toMatchObject({ subscriptions_cancelled: 1, subscriptions_expired: 0 });
+      expect(await events(sub.id)).toContain('subscription.cancelled');
+      expect(await events(sub.id)).not.toContain('subscription.expired');
+    },
+  );
+});
+
+describe('every subscription change has an event', () => {
+  it(
+    'PATCH of price, auto_renew, auto_recharge and the other ' +
+      'settings records subscription.updated with what changed',
+    async () => {
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 1000 });
+      const sub = await subscribe(app, client.id, pkg.code);
+      const patch = (body: Record<string, unknown>) =>
+        app.request('PATCH', `/v1/subscriptions/${sub.id}`, { key: app.keys.write, body });
+
+      expect((await patch({ price: 700, auto_renew: true, auto_recharge: { max_per_period: 3 } })).status).toBe(200);
+      expect((await patch({ metadata: { plan: 'gold' }, apply_package_changes: true })).status).toBe(200);
+      expect((await patch({ price: null })).status).toBe(200);
+      // nothing changes: no event
+      expect((await patch({ auto_renew: true })).status).toBe(200);
+
+      expect(await eventData(sub.id, 'subscription.updated')).toEqual([
+        {
+          subscription_id: sub.id,
+          client_id: client.id,
+          changes: {
+            price: 700,
+            price_source: 'subscription',
+            auto_renew: true,
+            auto_recharge: { enabled: false, threshold_percent: 10, max_per_period: 3 },
+          },
+          previous: {
+            price: 1000,
+            price_source: 'package',
+            auto_renew: false,
+            auto_recharge: { enabled: false, threshold_percent: 10, max_per_period: 1 },
+          },
+        },
+        {
+          subscription_id: sub.id,
+          client_id: client.id,
+          changes: { apply_package_changes: true, metadata: { plan: 'gold' } },
+          previous: { apply_package_changes: false, metadata: {} },
+        },
+        {
+          subscription_id: sub.id,
+          client_id: client.id,
+          changes: { price: 1000, price_source: 'package' },
+          previous: { price: 700, price_source: 'subscription' },
+        },
+      ]);
+    },
+  );
+
+  it(
+    'scheduling a cancel at period end records ' + 'subscription.cancel_scheduled, by POST …/cancel or by PATCH',
+    async () => {
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+      const byCancel = await subscribe(app, (await createClient(app)).id, pkg.code);
+      const byPatch = await subscribe(app, (await createClient(app)).id, pkg.code);
+      for (let i = 0; i < 2; i += 1) {
+        const res = await app.request('POST', `/v1/subscriptions/${byCancel.id}/cancel`, {
+          key: app.keys.write,
+          body: { at: 'period_end' },
+        });
+        expect(res.status, res.text).toBe(200);
+      }
+      const patched = await app.request('PATCH', `/v1/subscriptions/${byPatch.id}`, {
+        key: app.keys.write,
+        body: { cancel_at_period_end: true },
+      });
+      expect(patched.status, patched.text).toBe(200);
+      // asked twice, scheduled once
+      expect(await events(byCancel.id)).toEqual(['subscription.created', 'subscription.cancel_scheduled']);
+      expect(await events(byPatch.id)).toEqual(['subscription.created', 'subscription.cancel_scheduled']);
+      expect(await eventData(byPatch.id, 'subscription.cancel_scheduled')).toEqual([
+        expect.objectContaining({ subscription_id: byPatch.id, cancel_at: byPatch.current_period_end }),
+      ]);
+      // and taking it back is a change of a setting
+      await app.request('PATCH', `/v1/subscriptions/${byPatch.id}`, {
+        key: app.keys.write,
+        body: { cancel_at_period_end: false },
+      });
+      expect(await eventData(byPatch.id, 'subscription.updated')).toEqual([
+        expect.objectContaining({
+          changes: { cancel_at_period_end: false },
+          previous: { cancel_at_period_end: true },
+        }),
+      ]);
+      // a pending subscription has no period running to cancel at: refused, nothing recorded
+      const pending = await subscribe(app, (await createClient(app)).id, pkg.code, { activation: 'on_payment' });
+      const refused = await app.request('PATCH', `/v1/subscriptions/${pending.id}`, {
+        key: app.keys.write,
+        body: { cancel_at_period_end: true },
+      });
+      expect(refused.status, refused.text).toBe(409);
+      expect(await events(pending.id)).toEqual(['subscription.created']);
+      // webhook endpoints can ask for both by type
+      expect(EVENT_TYPES).toEqual(expect.arrayContaining(['subscription.updated', 'subscription.cancel_scheduled']));
+    },
+  );
 });
 
 describe('the renewals report keeps the past', () => {

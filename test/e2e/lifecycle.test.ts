@@ -29,36 +29,39 @@ const consume = (client: string, quantity: number, key: string) =>
 const view = async (id: string) => (await app.request('GET', `/v1/subscriptions/${id}`, { key: app.keys.read })).body;
 
 describe('renew', () => {
-  it('starts the next period where the last ended, grants new balances and invoices the renewal, once per period', async () => {
-    at('2026-01-31T10:00:00.000Z');
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 1500 });
-    const sub = await subscribe(app, client.id, pkg.code);
-    const res = await renew(sub.id, { 'idempotency-key': 'renew-once' });
-    expect(res.status, res.text).toBe(200);
-    expect(res.body).toMatchObject({
-      status: 'renewed',
-      period_start: '2026-02-28T10:00:00.000Z',
-      period_end: '2026-03-31T10:00:00.000Z',
-      late: false,
-      price: 1500,
-    });
-    const invoice = await app.request('GET', `/v1/invoices/${res.body.invoice_id}`, { key: app.keys.read });
-    expect(invoice.body).toMatchObject({ kind: 'renewal', total: 1500, period_start: '2026-02-28T10:00:00.000Z' });
+  it(
+    'starts the next period where the last ended, grants ' + 'new balances and invoices the renewal, once per period',
+    async () => {
+      at('2026-01-31T10:00:00.000Z');
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 1500 });
+      const sub = await subscribe(app, client.id, pkg.code);
+      const res = await renew(sub.id, { 'idempotency-key': 'renew-once' });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body).toMatchObject({
+        status: 'renewed',
+        period_start: '2026-02-28T10:00:00.000Z',
+        period_end: '2026-03-31T10:00:00.000Z',
+        late: false,
+        price: 1500,
+      });
+      const invoice = await app.request('GET', `/v1/invoices/${res.body.invoice_id}`, { key: app.keys.read });
+      expect(invoice.body).toMatchObject({ kind: 'renewal', total: 1500, period_start: '2026-02-28T10:00:00.000Z' });
 
-    // the same request again (a retry with the same key) answers the same renewal and grants nothing
-    const before = await snapshotCounts(app, ['balances', 'invoices', 'ledger_entries']);
-    const again = await renew(sub.id, { 'idempotency-key': 'renew-once' });
-    expect(again.status).toBe(200);
-    expect(again.body.invoice_id).toBe(res.body.invoice_id);
-    expect(await snapshotCounts(app, ['balances', 'invoices', 'ledger_entries'])).toEqual(before);
-    const after = await view(sub.id);
-    expect(after).toMatchObject({
-      current_period_start: '2026-02-28T10:00:00.000Z',
-      current_period_end: '2026-03-31T10:00:00.000Z',
-      renewal_count: 1,
-    });
-  });
+      // the same request again (a retry with the same key) answers the same renewal and grants nothing
+      const before = await snapshotCounts(app, ['balances', 'invoices', 'ledger_entries']);
+      const again = await renew(sub.id, { 'idempotency-key': 'renew-once' });
+      expect(again.status).toBe(200);
+      expect(again.body.invoice_id).toBe(res.body.invoice_id);
+      expect(await snapshotCounts(app, ['balances', 'invoices', 'ledger_entries'])).toEqual(before);
+      const after = await view(sub.id);
+      expect(after).toMatchObject({
+        current_period_start: '2026-02-28T10:00:00.000Z',
+        current_period_end: '2026-03-31T10:00:00.000Z',
+        renewal_count: 1,
+      });
+    },
+  );
 
   it('a renewal job for a period already renewed grants nothing (two schedulers, two clicks)', async () => {
     at('2026-01-31T10:00:00.000Z');
@@ -121,17 +124,20 @@ describe('renew', () => {
 });
 
 describe('fees', () => {
-  it('a new package price applies to renewals that follow the package, not to a subscription with its own price', async () => {
-    at('2026-01-31T10:00:00.000Z');
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 1000 });
-    const following = await subscribe(app, (await createClient(app)).id, pkg.code);
-    const own = await subscribe(app, (await createClient(app)).id, pkg.code, { price: 800 });
-    await app.request('PATCH', `/v1/packages/${pkg.code}`, { body: { price: 1200 } });
-    expect((await renew(following.id)).body.price).toBe(1200);
-    expect((await renew(own.id)).body.price).toBe(800);
-    await app.request('PATCH', `/v1/subscriptions/${own.id}`, { key: app.keys.write, body: { price: 700 } });
-    expect((await renew(own.id)).body.price).toBe(700);
-  });
+  it(
+    'a new package price applies to renewals that follow ' + 'the package, not to a subscription with its own price',
+    async () => {
+      at('2026-01-31T10:00:00.000Z');
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { price: 1000 });
+      const following = await subscribe(app, (await createClient(app)).id, pkg.code);
+      const own = await subscribe(app, (await createClient(app)).id, pkg.code, { price: 800 });
+      await app.request('PATCH', `/v1/packages/${pkg.code}`, { body: { price: 1200 } });
+      expect((await renew(following.id)).body.price).toBe(1200);
+      expect((await renew(own.id)).body.price).toBe(800);
+      await app.request('PATCH', `/v1/subscriptions/${own.id}`, { key: app.keys.write, body: { price: 700 } });
+      expect((await renew(own.id)).body.price).toBe(700);
+    },
+  );
 
   it("renews with the package's current items only when asked to (apply_package_changes)", async () => {
     at('2026-01-31T10:00:00.000Z');
@@ -287,31 +293,37 @@ describe('expiry, rollover and cancel at period end', () => {
     },
   );
 
-  it('expires a subscription whose period ended without renewal, and cancels one set to cancel at period end', async () => {
-    at('2026-08-01T00:00:00.000Z');
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const lapsing = await subscribe(app, (await createClient(app)).id, pkg.code);
-    const leaving = await subscribe(app, (await createClient(app)).id, pkg.code, { auto_renew: true });
-    await app.request('POST', `/v1/subscriptions/${leaving.id}/cancel`, {
-      key: app.keys.write,
-      body: { at: 'period_end' },
-    });
-    at('2026-08-31T02:00:00.000Z');
-    const nightly = await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 15_000 });
-    // a subscription set to cancel is not renewed, even with auto_renew
-    expect(await app.database.db('subscription_periods').where({ subscription_id: leaving.id })).toHaveLength(1);
-    expect(nightly.phases.every((p) => p.failed.length === 0)).toBe(true);
-    at('2026-09-01T02:00:00.000Z');
-    await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 15_000 });
-    expect((await view(lapsing.id)).status).toBe('expired');
-    expect((await view(leaving.id)).status).toBe('cancelled');
-    const events = await app.database.db('outbox_events').whereIn('subject_id', [lapsing.id, leaving.id]).pluck('type');
-    expect(events).toEqual(expect.arrayContaining(['subscription.expired', 'subscription.cancelled']));
-    const expiredEntries = await app.database
-      .db('ledger_entries')
-      .where({ subscription_id: lapsing.id, kind: 'expire' });
-    expect(expiredEntries.map((e) => e.amount)).toEqual([-10n]);
-  });
+  it(
+    'expires a subscription whose period ended without ' + 'renewal, and cancels one set to cancel at period end',
+    async () => {
+      at('2026-08-01T00:00:00.000Z');
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+      const lapsing = await subscribe(app, (await createClient(app)).id, pkg.code);
+      const leaving = await subscribe(app, (await createClient(app)).id, pkg.code, { auto_renew: true });
+      await app.request('POST', `/v1/subscriptions/${leaving.id}/cancel`, {
+        key: app.keys.write,
+        body: { at: 'period_end' },
+      });
+      at('2026-08-31T02:00:00.000Z');
+      const nightly = await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 15_000 });
+      // a subscription set to cancel is not renewed, even with auto_renew
+      expect(await app.database.db('subscription_periods').where({ subscription_id: leaving.id })).toHaveLength(1);
+      expect(nightly.phases.every((p) => p.failed.length === 0)).toBe(true);
+      at('2026-09-01T02:00:00.000Z');
+      await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 15_000 });
+      expect((await view(lapsing.id)).status).toBe('expired');
+      expect((await view(leaving.id)).status).toBe('cancelled');
+      const events = await app.database
+        .db('outbox_events')
+        .whereIn('subject_id', [lapsing.id, leaving.id])
+        .pluck('type');
+      expect(events).toEqual(expect.arrayContaining(['subscription.expired', 'subscription.cancelled']));
+      const expiredEntries = await app.database
+        .db('ledger_entries')
+        .where({ subscription_id: lapsing.id, kind: 'expire' });
+      expect(expiredEntries.map((e) => e.amount)).toEqual([-10n]);
+    },
+  );
 });
 
 describe('suspend and resume', () => {

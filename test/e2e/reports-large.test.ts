@@ -37,45 +37,58 @@ beforeAll(async () => {
   const started = performance.now();
   await db.raw(
     `INSERT INTO clients (id, external_ref, name, created_at, updated_at)
-     SELECT gen_random_uuid(), 'bulk-' || g, CASE WHEN g % 3 = 0 THEN 'عميل رقم ' || g ELSE 'Client "' || g || '", Ltd' END, ?::timestamptz, ?::timestamptz
+     SELECT gen_random_uuid(), 'bulk-' || g,
+            CASE WHEN g % 3 = 0 THEN 'عميل رقم ' || g ELSE 'Client "' || g || '", Ltd' END,
+            ?::timestamptz, ?::timestamptz
        FROM generate_series(1, ?) g`,
     [NOW, NOW, CLIENTS],
   );
   await db.raw(
-    `INSERT INTO subscriptions (id, client_id, package_id, status, anchor_at, current_period_start, current_period_end, validity_count, validity_unit, currency, auto_renew, created_at, updated_at)
-     SELECT gen_random_uuid(), c.id, ?, 'active', ?::timestamptz - interval '20 days', ?::timestamptz - interval '20 days', ?::timestamptz + interval '10 days' + (g % 30) * interval '1 day', 1, 'month', 'USD', false, ?::timestamptz, ?::timestamptz
+    `INSERT INTO subscriptions (id, client_id, package_id, status, anchor_at, current_period_start, current_period_end,
+                                validity_count, validity_unit, currency, auto_renew, created_at, updated_at)
+     SELECT gen_random_uuid(), c.id, ?, 'active',
+            ?::timestamptz - interval '20 days', ?::timestamptz - interval '20 days',
+            ?::timestamptz + interval '10 days' + (g % 30) * interval '1 day', 1, 'month', 'USD', false,
+            ?::timestamptz, ?::timestamptz
        FROM generate_series(1, ?) g
        JOIN (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM clients) c ON c.rn = (g % ?) + 1`,
     [pkg.id, NOW, NOW, NOW, NOW, NOW, SUBSCRIPTIONS, CLIENTS],
   );
   await db.raw(
-    `INSERT INTO balances (id, client_id, subscription_id, credit_type_id, source, granted, remaining, consumed, priority, valid_from, expires_at, period_start, created_at, updated_at)
-     SELECT gen_random_uuid(), s.client_id, s.id, ?, 'package', 1000, 1000 - (abs(hashtext(s.id::text)) % 1000), abs(hashtext(s.id::text)) % 1000, 50,
+    `INSERT INTO balances (id, client_id, subscription_id, credit_type_id, source, granted, remaining, consumed,
+                           priority, valid_from, expires_at, period_start, created_at, updated_at)
+     SELECT gen_random_uuid(), s.client_id, s.id, ?, 'package', 1000,
+            1000 - (abs(hashtext(s.id::text)) % 1000), abs(hashtext(s.id::text)) % 1000, 50,
             s.current_period_start, s.current_period_end, s.current_period_start, ?::timestamptz, ?::timestamptz
        FROM subscriptions s`,
     [creditTypeId, NOW, NOW],
   );
   await db.raw(
-    `INSERT INTO ledger_entries (id, balance_id, client_id, credit_type_id, subscription_id, kind, amount, remaining_after, effective_at, created_at)
+    `INSERT INTO ledger_entries (id, balance_id, client_id, credit_type_id, subscription_id, kind, amount,
+                                 remaining_after, effective_at, created_at)
      SELECT gen_random_uuid(), b.id, b.client_id, b.credit_type_id, b.subscription_id,
             CASE WHEN g % 50 = 0 THEN 'reverse' ELSE 'consume' END,
             CASE WHEN g % 50 = 0 THEN 1 ELSE -(1 + g % 7) END, 0,
             ?::timestamptz - ((g::bigint * 7919) % ?) * interval '1 minute', ?::timestamptz
        FROM generate_series(1, ?) g
-       JOIN (SELECT id, client_id, credit_type_id, subscription_id, row_number() OVER (ORDER BY id) AS rn FROM balances) b ON b.rn = (g % ?) + 1`,
+       JOIN (SELECT id, client_id, credit_type_id, subscription_id, row_number() OVER (ORDER BY id) AS rn
+               FROM balances) b ON b.rn = (g % ?) + 1`,
     [NOW, MINUTES, NOW, LEDGER_ROWS, SUBSCRIPTIONS],
   );
   // and each balance's grant, as the service writes it
   await db.raw(
-    `INSERT INTO ledger_entries (id, balance_id, client_id, credit_type_id, subscription_id, kind, amount, remaining_after, effective_at, created_at)
-     SELECT gen_random_uuid(), b.id, b.client_id, b.credit_type_id, b.subscription_id, 'grant', b.granted, b.granted, b.created_at, b.created_at FROM balances b`,
+    `INSERT INTO ledger_entries (id, balance_id, client_id, credit_type_id, subscription_id, kind, amount,
+                                 remaining_after, effective_at, created_at)
+     SELECT gen_random_uuid(), b.id, b.client_id, b.credit_type_id, b.subscription_id, 'grant', b.granted, b.granted,
+            b.created_at, b.created_at FROM balances b`,
   );
   await db.raw('VACUUM ANALYZE ledger_entries');
   await db.raw('ANALYZE balances');
   await db.raw('ANALYZE subscriptions');
   await db.raw('ANALYZE clients');
   console.log(
-    `[large] generated ${CLIENTS} clients, ${SUBSCRIPTIONS} subscriptions and balances, ${LEDGER_ROWS + SUBSCRIPTIONS} ledger rows in ${Math.round(performance.now() - started)} ms`,
+    `[large] generated ${CLIENTS} clients, ${SUBSCRIPTIONS} subscriptions and balances, ` +
+      `${LEDGER_ROWS + SUBSCRIPTIONS} ledger rows in ${Math.round(performance.now() - started)} ms`,
   );
 }, 6 * WAIT_MS);
 
@@ -126,7 +139,8 @@ describe('a large ledger', () => {
     const plan = await app.database.db.raw<{ rows: Array<Record<string, string>> }>(
       `EXPLAIN (ANALYZE, BUFFERS)
        SELECT date_trunc('day', l.effective_at, 'UTC') AS bucket, l.credit_type_id,
-              COALESCE(-sum(l.amount) FILTER (WHERE l.kind = 'consume'), 0)::bigint, COALESCE(sum(l.amount) FILTER (WHERE l.kind = 'reverse'), 0)::bigint
+              COALESCE(-sum(l.amount) FILTER (WHERE l.kind = 'consume'), 0)::bigint,
+              COALESCE(sum(l.amount) FILTER (WHERE l.kind = 'reverse'), 0)::bigint
          FROM ledger_entries l
         WHERE l.kind IN ('consume', 'reverse') AND l.effective_at >= ? AND l.effective_at <= ?
         GROUP BY 1, 2`,

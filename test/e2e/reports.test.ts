@@ -197,35 +197,39 @@ describe('GET /v1/reports and /v1/reports/{id}', () => {
 });
 
 describe('GET /v1/reports/{id}/download', () => {
-  it('sends CSV as text/csv; charset=utf-8 and JSON as application/json, as attachments named <type>-<date>.<ext>', async () => {
-    const csv = await runReport(app, { type: 'balances', format: 'csv' });
-    const file = await download(app, csv.id);
-    expect(file.status).toBe(200);
-    expect(file.headers.get('content-type')).toBe('text/csv; charset=utf-8');
-    expect(file.headers.get('content-disposition')).toBe('attachment; filename="balances-2026-04-15.csv"');
-    expect(file.headers.get('content-length')).toBe(String(csv.byte_size));
-    expect(
-      file.text.startsWith(
-        'subscription_id,client_ref,client_name,package_code,subscription_status,credit_type,unit,granted,consumed,remaining,unavailable,upcoming,expired,voided,used_percent\r\n',
-      ),
-    ).toBe(true);
-    expect(Buffer.byteLength(file.text)).toBe(csv.byte_size);
+  it(
+    'sends CSV as text/csv; charset=utf-8 and JSON as ' + 'application/json, as attachments named <type>-<date>.<ext>',
+    async () => {
+      const csv = await runReport(app, { type: 'balances', format: 'csv' });
+      const file = await download(app, csv.id);
+      expect(file.status).toBe(200);
+      expect(file.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+      expect(file.headers.get('content-disposition')).toBe('attachment; filename="balances-2026-04-15.csv"');
+      expect(file.headers.get('content-length')).toBe(String(csv.byte_size));
+      expect(
+        file.text.startsWith(
+          'subscription_id,client_ref,client_name,package_code,subscription_status,credit_type,' +
+            'unit,granted,consumed,remaining,unavailable,upcoming,expired,voided,used_percent\r\n',
+        ),
+      ).toBe(true);
+      expect(Buffer.byteLength(file.text)).toBe(csv.byte_size);
 
-    const { run, doc } = await jsonRows(app, { type: 'balances' });
-    const json = await download(app, run.id);
-    expect(json.headers.get('content-type')).toBe('application/json');
-    expect(json.headers.get('content-disposition')).toBe('attachment; filename="balances-2026-04-15.json"');
-    expect(doc).toMatchObject({ type: 'balances', params: { as_of: NOW }, generated_at: NOW });
-    expect(doc.rows).toEqual([
-      expect.objectContaining({
-        client_ref: 'r-client',
-        granted: '500',
-        consumed: '100',
-        remaining: '400',
-        used_percent: 20,
-      }),
-    ]);
-  });
+      const { run, doc } = await jsonRows(app, { type: 'balances' });
+      const json = await download(app, run.id);
+      expect(json.headers.get('content-type')).toBe('application/json');
+      expect(json.headers.get('content-disposition')).toBe('attachment; filename="balances-2026-04-15.json"');
+      expect(doc).toMatchObject({ type: 'balances', params: { as_of: NOW }, generated_at: NOW });
+      expect(doc.rows).toEqual([
+        expect.objectContaining({
+          client_ref: 'r-client',
+          granted: '500',
+          consumed: '100',
+          remaining: '400',
+          used_percent: 20,
+        }),
+      ]);
+    },
+  );
 
   it('answers 409 while the run is queued, and for a failed run; 404 for an unknown one', async () => {
     await app.ctx.queues.reports.pause();
@@ -398,33 +402,36 @@ describe('the generate job', () => {
 });
 
 describe('nightly runs', () => {
-  it('make one run per type for the previous business day, with deterministic ids, however many schedulers ask', async () => {
-    const asOf = new Date('2026-04-16T02:00:00.000Z');
-    const [first, second] = await Promise.all([
-      enqueueNightlyReports(app.ctx, asOf),
-      enqueueNightlyReports(app.ctx, new Date('2026-04-16T02:00:03.000Z')),
-    ]);
-    expect(first).toEqual(second);
-    expect(first).toHaveLength(6);
-    expect(first).toContain(nightlyReportId('consumption', '2026-04-15'));
-    expect(nightlyReportId('consumption', '2026-04-15')).toBe(
-      uuidv5('nightly\nconsumption\n2026-04-15', 'b3c1e0a4-5d2f-4c8e-9f3a-7e6d5c4b3a29'),
-    );
-    expect(await app.database.db('report_runs').whereIn('id', first)).toHaveLength(6);
-    const runs = await Promise.all(first.map((id) => awaitRun(app, id)));
-    for (const run of runs) expect(run).toMatchObject({ status: 'done', trigger: 'nightly', format: 'csv' });
-    const consumption = runs.find((r) => r.type === 'consumption')!;
-    expect(consumption.params).toEqual({
-      from: '2026-04-15T00:00:00.000Z',
-      to: '2026-04-15T23:59:59.999Z',
-      group_by: 'day',
-      time_zone: 'UTC',
-    });
-    expect(runs.find((r) => r.type === 'balances')!.params).toEqual({ as_of: '2026-04-16T00:00:00.000Z' });
-    // a scheduler that runs again the same night changes nothing
-    expect(await enqueueNightlyReports(app.ctx, asOf)).toEqual(first);
-    expect(
-      await app.database.db('outbox_events').whereIn('subject_id', first).andWhere({ type: 'report.ready' }),
-    ).toHaveLength(6);
-  });
+  it(
+    'make one run per type for the previous business day, ' + 'with deterministic ids, however many schedulers ask',
+    async () => {
+      const asOf = new Date('2026-04-16T02:00:00.000Z');
+      const [first, second] = await Promise.all([
+        enqueueNightlyReports(app.ctx, asOf),
+        enqueueNightlyReports(app.ctx, new Date('2026-04-16T02:00:03.000Z')),
+      ]);
+      expect(first).toEqual(second);
+      expect(first).toHaveLength(6);
+      expect(first).toContain(nightlyReportId('consumption', '2026-04-15'));
+      expect(nightlyReportId('consumption', '2026-04-15')).toBe(
+        uuidv5('nightly\nconsumption\n2026-04-15', 'b3c1e0a4-5d2f-4c8e-9f3a-7e6d5c4b3a29'),
+      );
+      expect(await app.database.db('report_runs').whereIn('id', first)).toHaveLength(6);
+      const runs = await Promise.all(first.map((id) => awaitRun(app, id)));
+      for (const run of runs) expect(run).toMatchObject({ status: 'done', trigger: 'nightly', format: 'csv' });
+      const consumption = runs.find((r) => r.type === 'consumption')!;
+      expect(consumption.params).toEqual({
+        from: '2026-04-15T00:00:00.000Z',
+        to: '2026-04-15T23:59:59.999Z',
+        group_by: 'day',
+        time_zone: 'UTC',
+      });
+      expect(runs.find((r) => r.type === 'balances')!.params).toEqual({ as_of: '2026-04-16T00:00:00.000Z' });
+      // a scheduler that runs again the same night changes nothing
+      expect(await enqueueNightlyReports(app.ctx, asOf)).toEqual(first);
+      expect(
+        await app.database.db('outbox_events').whereIn('subject_id', first).andWhere({ type: 'report.ready' }),
+      ).toHaveLength(6);
+    },
+  );
 });

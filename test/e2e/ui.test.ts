@@ -90,14 +90,17 @@ afterAll(async () => {
 });
 
 describe('getting in', () => {
-  it('sends a browser without credentials to the login form, and answers anything else 401 asking for Basic', async () => {
-    const page = await get('/ui/clients?search=a');
-    expect(page.status).toBe(303);
-    expect(page.location).toBe('/ui/login?next=%2Fui%2Fclients%3Fsearch%3Da');
-    const api = await fetch(`${app.baseUrl}/ui`);
-    expect(api.status).toBe(401);
-    expect(api.headers.get('www-authenticate')).toMatch(/^Basic/);
-  });
+  it(
+    'sends a browser without credentials to the login ' + 'form, and answers anything else 401 asking for Basic',
+    async () => {
+      const page = await get('/ui/clients?search=a');
+      expect(page.status).toBe(303);
+      expect(page.location).toBe('/ui/login?next=%2Fui%2Fclients%3Fsearch%3Da');
+      const api = await fetch(`${app.baseUrl}/ui`);
+      expect(api.status).toBe(401);
+      expect(api.headers.get('www-authenticate')).toMatch(/^Basic/);
+    },
+  );
 
   it('accepts an admin key as the HTTP Basic password (or Bearer), and refuses a smaller key', async () => {
     expect((await get('/ui', { authorization: basic(app.keys.admin) })).status).toBe(200);
@@ -106,47 +109,51 @@ describe('getting in', () => {
     expect((await get('/ui', { authorization: basic('crd_wrong0000000000000000000000000') })).status).toBe(401);
   });
 
-  it('signs in with the form: a session cookie that is HttpOnly, SameSite=Strict, expiring, and only a hash of it stored', async () => {
-    const form = await get('/ui/login?next=%2Fui%2Fpackages');
-    expect(form.status).toBe(200);
-    const login = cookieValue(form.cookies, 'credits_ui_login')!;
-    expect(form.cookies[0]).toMatch(/HttpOnly/);
-    // without the form's own cookie (another site posting a login), nothing happens
-    expect((await postForm('/ui/login', { csrf: csrfOf(form.text), key: app.keys.admin })).status).toBe(403);
-    const wrong = await postForm(
-      '/ui/login',
-      { csrf: csrfOf(form.text), key: 'crd_wrong0000000000000000000000000' },
-      { cookie: `credits_ui_login=${login}` },
-    );
-    expect(wrong.status).toBe(401);
-    expect(wrong.text).toContain('not valid');
-    const reader = await postForm(
-      '/ui/login',
-      { csrf: csrfOf(form.text), key: app.keys.read },
-      { cookie: `credits_ui_login=${login}` },
-    );
-    expect(reader.status).toBe(401);
-    expect(reader.text).toContain('not an admin key');
+  it(
+    'signs in with the form: a session cookie that is HttpOnly, ' +
+      'SameSite=Strict, expiring, and only a hash of it stored',
+    async () => {
+      const form = await get('/ui/login?next=%2Fui%2Fpackages');
+      expect(form.status).toBe(200);
+      const login = cookieValue(form.cookies, 'credits_ui_login')!;
+      expect(form.cookies[0]).toMatch(/HttpOnly/);
+      // without the form's own cookie (another site posting a login), nothing happens
+      expect((await postForm('/ui/login', { csrf: csrfOf(form.text), key: app.keys.admin })).status).toBe(403);
+      const wrong = await postForm(
+        '/ui/login',
+        { csrf: csrfOf(form.text), key: 'crd_wrong0000000000000000000000000' },
+        { cookie: `credits_ui_login=${login}` },
+      );
+      expect(wrong.status).toBe(401);
+      expect(wrong.text).toContain('not valid');
+      const reader = await postForm(
+        '/ui/login',
+        { csrf: csrfOf(form.text), key: app.keys.read },
+        { cookie: `credits_ui_login=${login}` },
+      );
+      expect(reader.status).toBe(401);
+      expect(reader.text).toContain('not an admin key');
 
-    const res = await postForm(
-      '/ui/login',
-      { csrf: csrfOf(form.text), key: app.keys.admin, next: '/ui/packages' },
-      { cookie: `credits_ui_login=${login}` },
-    );
-    expect(res.status).toBe(303);
-    expect(res.location).toBe('/ui/packages');
-    const cookie = res.cookies.find((c) => c.startsWith('credits_ui='))!;
-    expect(cookie).toMatch(/; Path=\/ui; Max-Age=28800; HttpOnly; SameSite=Strict/);
-    const token = cookieValue(res.cookies, 'credits_ui')!;
-    const rows = await app.database.db('ui_sessions');
-    expect(
-      rows.some((r: { token_hash: Buffer }) => r.token_hash.equals(createHash('sha256').update(token).digest())),
-    ).toBe(true);
-    expect(JSON.stringify(rows)).not.toContain(token);
-    expect((await get('/ui/packages', { cookie: `credits_ui=${token}` })).status).toBe(200);
-    // a forged or unknown token is not a session
-    expect((await get('/ui', { cookie: `credits_ui=${token.slice(0, -2)}xx` })).status).toBe(303);
-  });
+      const res = await postForm(
+        '/ui/login',
+        { csrf: csrfOf(form.text), key: app.keys.admin, next: '/ui/packages' },
+        { cookie: `credits_ui_login=${login}` },
+      );
+      expect(res.status).toBe(303);
+      expect(res.location).toBe('/ui/packages');
+      const cookie = res.cookies.find((c) => c.startsWith('credits_ui='))!;
+      expect(cookie).toMatch(/; Path=\/ui; Max-Age=28800; HttpOnly; SameSite=Strict/);
+      const token = cookieValue(res.cookies, 'credits_ui')!;
+      const rows = await app.database.db('ui_sessions');
+      expect(
+        rows.some((r: { token_hash: Buffer }) => r.token_hash.equals(createHash('sha256').update(token).digest())),
+      ).toBe(true);
+      expect(JSON.stringify(rows)).not.toContain(token);
+      expect((await get('/ui/packages', { cookie: `credits_ui=${token}` })).status).toBe(200);
+      // a forged or unknown token is not a session
+      expect((await get('/ui', { cookie: `credits_ui=${token.slice(0, -2)}xx` })).status).toBe(303);
+    },
+  );
 
   it('never sends the browser elsewhere after the login', async () => {
     const form = await get('/ui/login');
@@ -186,36 +193,40 @@ describe('getting in', () => {
 });
 
 describe('the pages', () => {
-  it('send security headers, with a CSP that allows only this origin, and declare UTF-8, a language and a direction', async () => {
-    const session = await signIn();
-    for (const path of [
-      '/ui',
-      '/ui/clients',
-      `/ui/clients/${clientId}`,
-      '/ui/packages',
-      '/ui/packages/u-pack',
-      '/ui/reports',
-      '/ui/login',
-    ]) {
-      const page = await get(path, path === '/ui/login' ? {} : { cookie: session });
-      expect(page.status, path).toBe(200);
-      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
-      const csp = page.headers.get('content-security-policy')!;
-      expect(csp).toContain("default-src 'self'");
-      expect(csp).toContain("style-src 'self'");
-      expect(csp).toContain("frame-ancestors 'none'");
-      expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https:|\*/);
-      expect(page.headers.get('x-content-type-options')).toBe('nosniff');
-      expect(page.headers.get('x-frame-options')).toBe('SAMEORIGIN');
-      expect(page.headers.get('referrer-policy')).toBe('same-origin');
-      expect(page.text).toMatch(/^<!doctype html>\n<html lang="en" dir="ltr">/);
-      expect(page.text).toContain('<meta charset="utf-8">');
-      // no inline script or style anywhere: the CSP would refuse them
-      expect(page.text).not.toMatch(/<script|style="|<style/);
-    }
-    const css = await fetch(`${app.baseUrl}/ui/assets/ui.css`);
-    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
-  });
+  it(
+    'send security headers, with a CSP that allows only this ' +
+      'origin, and declare UTF-8, a language and a direction',
+    async () => {
+      const session = await signIn();
+      for (const path of [
+        '/ui',
+        '/ui/clients',
+        `/ui/clients/${clientId}`,
+        '/ui/packages',
+        '/ui/packages/u-pack',
+        '/ui/reports',
+        '/ui/login',
+      ]) {
+        const page = await get(path, path === '/ui/login' ? {} : { cookie: session });
+        expect(page.status, path).toBe(200);
+        expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+        const csp = page.headers.get('content-security-policy')!;
+        expect(csp).toContain("default-src 'self'");
+        expect(csp).toContain("style-src 'self'");
+        expect(csp).toContain("frame-ancestors 'none'");
+        expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https:|\*/);
+        expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+        expect(page.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+        expect(page.headers.get('referrer-policy')).toBe('same-origin');
+        expect(page.text).toMatch(/^<!doctype html>\n<html lang="en" dir="ltr">/);
+        expect(page.text).toContain('<meta charset="utf-8">');
+        // no inline script or style anywhere: the CSP would refuse them
+        expect(page.text).not.toMatch(/<script|style="|<style/);
+      }
+      const css = await fetch(`${app.baseUrl}/ui/assets/ui.css`);
+      expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    },
+  );
 
   it('escape every value that comes from the database', async () => {
     const session = await signIn();

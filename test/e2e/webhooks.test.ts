@@ -84,63 +84,68 @@ afterAll(async () => {
 });
 
 describe('webhooks: every event of the outbox reaches its endpoints, signed', () => {
-  it('delivers subscription and invoice events, retries a receiver that fails first, and records each attempt', async () => {
-    const endpoint = await app.request('POST', '/v1/webhook-endpoints', {
-      body: { url: receiver.url, events: ['subscription.created', 'invoice.created'], secret },
-    });
-    expect(endpoint.status, endpoint.text).toBe(201);
-    expect(endpoint.body.secret).toBe(secret);
-    const listed = await app.request('GET', '/v1/webhook-endpoints');
-    expect(listed.body.data[0].secret).not.toBe(secret);
+  it(
+    'delivers subscription and invoice events, retries a ' + 'receiver that fails first, and records each attempt',
+    async () => {
+      const endpoint = await app.request('POST', '/v1/webhook-endpoints', {
+        body: { url: receiver.url, events: ['subscription.created', 'invoice.created'], secret },
+      });
+      expect(endpoint.status, endpoint.text).toBe(201);
+      expect(endpoint.body.secret).toBe(secret);
+      const listed = await app.request('GET', '/v1/webhook-endpoints');
+      expect(listed.body.data[0].secret).not.toBe(secret);
 
-    receiver.statuses = [500];
-    const sms = await createCreditType(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
-    const client = await createClient(app);
-    const sub = await subscribe(app, client.id, pkg.code);
+      receiver.statuses = [500];
+      const sms = await createCreditType(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
+      const client = await createClient(app);
+      const sub = await subscribe(app, client.id, pkg.code);
 
-    // 2 events; the first attempt of the first delivery fails with 500 and is retried
-    await receiver.until(3);
-    const deliveries = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
-    expect(deliveries).toHaveLength(2);
-    for (const d of deliveries) {
-      const outcome = await awaitOutcome(app.ctx, 'deliver', `delivery|${d.id}`, { timeoutMs: 20_000 });
-      expect(outcome.state).toBe('completed');
-    }
-    const final = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
-    expect(final.map((d) => d.status)).toEqual(['delivered', 'delivered']);
-    const attempts = await app.database
-      .db('webhook_attempts')
-      .whereIn(
-        'delivery_id',
-        final.map((d) => d.id),
-      )
-      .orderBy('started_at');
-    expect(attempts.map((a) => a.status_code).sort()).toEqual([200, 200, 500]);
+      // 2 events; the first attempt of the first delivery fails with 500 and is retried
+      await receiver.until(3);
+      const deliveries = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
+      expect(deliveries).toHaveLength(2);
+      for (const d of deliveries) {
+        const outcome = await awaitOutcome(app.ctx, 'deliver', `delivery|${d.id}`, { timeoutMs: 20_000 });
+        expect(outcome.state).toBe('completed');
+      }
+      const final = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
+      expect(final.map((d) => d.status)).toEqual(['delivered', 'delivered']);
+      const attempts = await app.database
+        .db('webhook_attempts')
+        .whereIn(
+          'delivery_id',
+          final.map((d) => d.id),
+        )
+        .orderBy('started_at');
+      expect(attempts.map((a) => a.status_code).sort()).toEqual([200, 200, 500]);
 
-    const types = receiver.received.map((r) => r.headers['credits-event-type']);
-    expect(types).toEqual(expect.arrayContaining(['subscription.created', 'invoice.created']));
-    const created = receiver.received.find((r) => r.headers['credits-event-type'] === 'subscription.created')!;
-    const payload = JSON.parse(created.body) as { type: string; data: { subscription_id: string } };
-    expect(payload).toMatchObject({ type: 'subscription.created', data: { subscription_id: sub.id } });
+      const types = receiver.received.map((r) => r.headers['credits-event-type']);
+      expect(types).toEqual(expect.arrayContaining(['subscription.created', 'invoice.created']));
+      const created = receiver.received.find((r) => r.headers['credits-event-type'] === 'subscription.created')!;
+      const payload = JSON.parse(created.body) as { type: string; data: { subscription_id: string } };
+      expect(payload).toMatchObject({ type: 'subscription.created', data: { subscription_id: sub.id } });
 
-    // every delivery is signed with the endpoint's secret over its exact body, as an independent
-    // receiver recomputes it; the same delivery with its body tampered with, or checked with another
-    // secret, is refused
-    for (const r of receiver.received) {
-      const header = r.headers['credits-signature'] as string;
-      expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
-      expect(receiverAccepts(secret, header, r.body), header).toBe(true);
-      const tampered = r.body.replace(/"type":"/, '"type":"x');
-      expect(tampered).not.toBe(r.body);
-      expect(receiverAccepts(secret, header, tampered)).toBe(false);
-      expect(receiverAccepts(`${secret}x`, header, r.body)).toBe(false);
-      // the verifier the project offers receivers agrees with the independent check
-      expect(verifySignature(secret, header, r.body, Number(/^t=(\d+)/.exec(header)![1]))).toMatchObject({ ok: true });
-    }
-    const history = await app.request('GET', `/v1/webhook-endpoints/${endpoint.body.id}/deliveries`);
-    expect(history.body.data.map((d: { status: string }) => d.status)).toEqual(['delivered', 'delivered']);
-  });
+      // every delivery is signed with the endpoint's secret over its exact body, as an independent
+      // receiver recomputes it; the same delivery with its body tampered with, or checked with another
+      // secret, is refused
+      for (const r of receiver.received) {
+        const header = r.headers['credits-signature'] as string;
+        expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+        expect(receiverAccepts(secret, header, r.body), header).toBe(true);
+        const tampered = r.body.replace(/"type":"/, '"type":"x');
+        expect(tampered).not.toBe(r.body);
+        expect(receiverAccepts(secret, header, tampered)).toBe(false);
+        expect(receiverAccepts(`${secret}x`, header, r.body)).toBe(false);
+        // the verifier the project offers receivers agrees with the independent check
+        expect(verifySignature(secret, header, r.body, Number(/^t=(\d+)/.exec(header)![1]))).toMatchObject({
+          ok: true,
+        });
+      }
+      const history = await app.request('GET', `/v1/webhook-endpoints/${endpoint.body.id}/deliveries`);
+      expect(history.body.data.map((d: { status: string }) => d.status)).toEqual(['delivered', 'delivered']);
+    },
+  );
 
   it('a receiver refuses a bad signature: wrong secret, tampered body, stale timestamp', () => {
     const body = JSON.stringify({ type: 'invoice.paid', data: { total: 100 } });

@@ -17,7 +17,8 @@ afterAll(async () => {
 const local = (iso: string) => DateTime.fromISO(iso, { zone: TZ }).toJSDate();
 
 describe('a subscription lived through a year', () => {
-  it('monthly auto-renewals with rollover, a mid-period recharge, an unrenewed one expiring, a cancel at period end — and every invariant after', {
+  it('monthly auto-renewals with rollover, a mid-period recharge, an unrenewed ' +
+    'one expiring, a cancel at period end — and every invariant after', {
     timeout: 180_000,
   }, async () => {
     const sms = await createCreditType(app, { code: 'y-sms', unit: 'message' });

@@ -99,7 +99,8 @@ describe('the JSON body: JSON.parse, unless a number would be rounded', () => {
 
   it('reads a flagged body with its inexact numbers as exact decimal strings, and the rest as JSON.parse would', () => {
     const text =
-      '{"quantity":999999999999.9999,"exact":12345678901234.5678,"small":2.5,"big":1.5e300,"tiny":1e-400,"id":9007199254740991,"a":[0.1000000000000001,true,null],"s":"x","d":1,"d":2}';
+      '{"quantity":999999999999.9999,"exact":12345678901234.5678,"small":2.5,"big":1.5e300,' +
+      '"tiny":1e-400,"id":9007199254740991,"a":[0.1000000000000001,true,null],"s":"x","d":1,"d":2}';
     expect(parseExactJson(text)).toEqual({
       quantity: '999999999999.9999',
       exact: '12345678901234.5678',

@@ -15,126 +15,135 @@ import {
 const d = (iso: string): Date => new Date(iso);
 const HOUR = 3_600_000;
 
-describe('DOMAIN "Subscribe": period [start, start + validity), calendar arithmetic in the business time zone (31 Jan + 1 month = 28/29 Feb)', () => {
-  describe('months and years clamp to the end of a shorter month', () => {
-    it.each<{ start: string; validity: Validity; times?: number; end: string }>([
-      { start: '2026-01-31T00:00:00Z', validity: { count: 1, unit: 'month' }, end: '2026-02-28T00:00:00.000Z' },
-      { start: '2028-01-31T00:00:00Z', validity: { count: 1, unit: 'month' }, end: '2028-02-29T00:00:00.000Z' },
-      { start: '2026-01-31T10:15:00Z', validity: { count: 1, unit: 'month' }, end: '2026-02-28T10:15:00.000Z' },
-      { start: '2026-01-31T00:00:00Z', validity: { count: 2, unit: 'month' }, end: '2026-03-31T00:00:00.000Z' },
-      {
-        start: '2026-01-31T00:00:00Z',
-        validity: { count: 1, unit: 'month' },
-        times: 3,
-        end: '2026-04-30T00:00:00.000Z',
-      },
-      { start: '2026-03-31T00:00:00Z', validity: { count: 1, unit: 'month' }, end: '2026-04-30T00:00:00.000Z' },
-      { start: '2026-11-30T00:00:00Z', validity: { count: 3, unit: 'month' }, end: '2027-02-28T00:00:00.000Z' },
-      { start: '2026-01-15T00:00:00Z', validity: { count: 12, unit: 'month' }, end: '2027-01-15T00:00:00.000Z' },
-      { start: '2028-02-29T00:00:00Z', validity: { count: 1, unit: 'year' }, end: '2029-02-28T00:00:00.000Z' },
-      { start: '2028-02-29T00:00:00Z', validity: { count: 4, unit: 'year' }, end: '2032-02-29T00:00:00.000Z' },
-      { start: '2026-03-15T08:00:00Z', validity: { count: 1, unit: 'year' }, end: '2027-03-15T08:00:00.000Z' },
-    ])('$start + $validity.count $validity.unit (×$times) = $end (UTC)', ({ start, validity, times, end }) => {
-      expect(addValidity(d(start), validity, 'UTC', times).toISOString()).toBe(end);
-    });
-  });
-
-  describe('days and weeks follow the calendar', () => {
-    it.each<{ start: string; validity: Validity; end: string }>([
-      { start: '2026-02-27T00:00:00Z', validity: { count: 2, unit: 'day' }, end: '2026-03-01T00:00:00.000Z' },
-      { start: '2028-02-27T00:00:00Z', validity: { count: 2, unit: 'day' }, end: '2028-02-29T00:00:00.000Z' },
-      { start: '2026-12-31T12:00:00Z', validity: { count: 1, unit: 'day' }, end: '2027-01-01T12:00:00.000Z' },
-      { start: '2026-01-01T00:00:00Z', validity: { count: 30, unit: 'day' }, end: '2026-01-31T00:00:00.000Z' },
-      { start: '2026-12-28T00:00:00Z', validity: { count: 1, unit: 'week' }, end: '2027-01-04T00:00:00.000Z' },
-      { start: '2026-02-01T00:00:00Z', validity: { count: 4, unit: 'week' }, end: '2026-03-01T00:00:00.000Z' },
-    ])('$start + $validity.count $validity.unit = $end (UTC)', ({ start, validity, end }) => {
-      expect(addValidity(d(start), validity, 'UTC').toISOString()).toBe(end);
-    });
-  });
-
-  describe("the calendar is the business time zone's", () => {
-    it('the last day of February in UTC is already 1 March in Tokyo: a month later differs', () => {
-      const at = d('2026-02-28T23:30:00Z'); // 2026-03-01 08:30 in Asia/Tokyo
-      expect(addValidity(at, { count: 1, unit: 'month' }, 'UTC').toISOString()).toBe('2026-03-28T23:30:00.000Z');
-      expect(addValidity(at, { count: 1, unit: 'month' }, 'Asia/Tokyo').toISOString()).toBe('2026-03-31T23:30:00.000Z');
+describe(
+  'DOMAIN "Subscribe": period [start, start + validity), calendar ' +
+    'arithmetic in the business time zone (31 Jan + 1 month = 28/29 Feb)',
+  () => {
+    describe('months and years clamp to the end of a shorter month', () => {
+      it.each<{ start: string; validity: Validity; times?: number; end: string }>([
+        { start: '2026-01-31T00:00:00Z', validity: { count: 1, unit: 'month' }, end: '2026-02-28T00:00:00.000Z' },
+        { start: '2028-01-31T00:00:00Z', validity: { count: 1, unit: 'month' }, end: '2028-02-29T00:00:00.000Z' },
+        { start: '2026-01-31T10:15:00Z', validity: { count: 1, unit: 'month' }, end: '2026-02-28T10:15:00.000Z' },
+        { start: '2026-01-31T00:00:00Z', validity: { count: 2, unit: 'month' }, end: '2026-03-31T00:00:00.000Z' },
+        {
+          start: '2026-01-31T00:00:00Z',
+          validity: { count: 1, unit: 'month' },
+          times: 3,
+          end: '2026-04-30T00:00:00.000Z',
+        },
+        { start: '2026-03-31T00:00:00Z', validity: { count: 1, unit: 'month' }, end: '2026-04-30T00:00:00.000Z' },
+        { start: '2026-11-30T00:00:00Z', validity: { count: 3, unit: 'month' }, end: '2027-02-28T00:00:00.000Z' },
+        { start: '2026-01-15T00:00:00Z', validity: { count: 12, unit: 'month' }, end: '2027-01-15T00:00:00.000Z' },
+        { start: '2028-02-29T00:00:00Z', validity: { count: 1, unit: 'year' }, end: '2029-02-28T00:00:00.000Z' },
+        { start: '2028-02-29T00:00:00Z', validity: { count: 4, unit: 'year' }, end: '2032-02-29T00:00:00.000Z' },
+        { start: '2026-03-15T08:00:00Z', validity: { count: 1, unit: 'year' }, end: '2027-03-15T08:00:00.000Z' },
+      ])('$start + $validity.count $validity.unit (×$times) = $end (UTC)', ({ start, validity, times, end }) => {
+        expect(addValidity(d(start), validity, 'UTC', times).toISOString()).toBe(end);
+      });
     });
 
-    it('31 Jan midnight in Paris + 1 month = 28 Feb midnight in Paris', () => {
-      const start = d('2026-01-30T23:00:00Z'); // 2026-01-31 00:00 CET
-      expect(addValidity(start, { count: 1, unit: 'month' }, 'Europe/Paris').toISOString()).toBe(
-        '2026-02-27T23:00:00.000Z',
+    describe('days and weeks follow the calendar', () => {
+      it.each<{ start: string; validity: Validity; end: string }>([
+        { start: '2026-02-27T00:00:00Z', validity: { count: 2, unit: 'day' }, end: '2026-03-01T00:00:00.000Z' },
+        { start: '2028-02-27T00:00:00Z', validity: { count: 2, unit: 'day' }, end: '2028-02-29T00:00:00.000Z' },
+        { start: '2026-12-31T12:00:00Z', validity: { count: 1, unit: 'day' }, end: '2027-01-01T12:00:00.000Z' },
+        { start: '2026-01-01T00:00:00Z', validity: { count: 30, unit: 'day' }, end: '2026-01-31T00:00:00.000Z' },
+        { start: '2026-12-28T00:00:00Z', validity: { count: 1, unit: 'week' }, end: '2027-01-04T00:00:00.000Z' },
+        { start: '2026-02-01T00:00:00Z', validity: { count: 4, unit: 'week' }, end: '2026-03-01T00:00:00.000Z' },
+      ])('$start + $validity.count $validity.unit = $end (UTC)', ({ start, validity, end }) => {
+        expect(addValidity(d(start), validity, 'UTC').toISOString()).toBe(end);
+      });
+    });
+
+    describe("the calendar is the business time zone's", () => {
+      it('the last day of February in UTC is already 1 March in Tokyo: a month later differs', () => {
+        const at = d('2026-02-28T23:30:00Z'); // 2026-03-01 08:30 in Asia/Tokyo
+        expect(addValidity(at, { count: 1, unit: 'month' }, 'UTC').toISOString()).toBe('2026-03-28T23:30:00.000Z');
+        expect(addValidity(at, { count: 1, unit: 'month' }, 'Asia/Tokyo').toISOString()).toBe(
+          '2026-03-31T23:30:00.000Z',
+        );
+      });
+
+      it('31 Jan midnight in Paris + 1 month = 28 Feb midnight in Paris', () => {
+        const start = d('2026-01-30T23:00:00Z'); // 2026-01-31 00:00 CET
+        expect(addValidity(start, { count: 1, unit: 'month' }, 'Europe/Paris').toISOString()).toBe(
+          '2026-02-27T23:00:00.000Z',
+        );
+      });
+    });
+
+    describe('a day keeps its wall-clock time across a DST change', () => {
+      it.each<{ zone: string; start: string; validity: Validity; end: string; hours: number }>([
+        // Europe/Paris springs forward on 2026-03-29: 10:00 CET → 10:00 CEST is 23 hours
+        {
+          zone: 'Europe/Paris',
+          start: '2026-03-28T09:00:00Z',
+          validity: { count: 1, unit: 'day' },
+          end: '2026-03-29T08:00:00.000Z',
+          hours: 23,
+        },
+        // ...and falls back on 2026-10-25: 10:00 CEST → 10:00 CET is 25 hours
+        {
+          zone: 'Europe/Paris',
+          start: '2026-10-24T08:00:00Z',
+          validity: { count: 1, unit: 'day' },
+          end: '2026-10-25T09:00:00.000Z',
+          hours: 25,
+        },
+        {
+          zone: 'Europe/Paris',
+          start: '2026-03-25T09:00:00Z',
+          validity: { count: 1, unit: 'week' },
+          end: '2026-04-01T08:00:00.000Z',
+          hours: 7 * 24 - 1,
+        },
+        {
+          zone: 'Europe/Paris',
+          start: '2026-03-15T11:00:00Z',
+          validity: { count: 1, unit: 'month' },
+          end: '2026-04-15T10:00:00.000Z',
+          hours: 31 * 24 - 1,
+        },
+        // America/New_York springs forward on 2026-03-08 and falls back on 2026-11-01
+        {
+          zone: 'America/New_York',
+          start: '2026-03-07T17:00:00Z',
+          validity: { count: 1, unit: 'day' },
+          end: '2026-03-08T16:00:00.000Z',
+          hours: 23,
+        },
+        {
+          zone: 'America/New_York',
+          start: '2026-10-31T16:00:00Z',
+          validity: { count: 1, unit: 'day' },
+          end: '2026-11-01T17:00:00.000Z',
+          hours: 25,
+        },
+        // in UTC a day is always 24 hours
+        {
+          zone: 'UTC',
+          start: '2026-03-28T09:00:00Z',
+          validity: { count: 1, unit: 'day' },
+          end: '2026-03-29T09:00:00.000Z',
+          hours: 24,
+        },
+      ])(
+        '$zone: $start + $validity.count $validity.unit = $end ($hours h)',
+        ({ zone, start, validity, end, hours }) => {
+          const moved = addValidity(d(start), validity, zone);
+          expect(moved.toISOString()).toBe(end);
+          expect((moved.getTime() - d(start).getTime()) / HOUR).toBe(hours);
+        },
       );
     });
-  });
 
-  describe('a day keeps its wall-clock time across a DST change', () => {
-    it.each<{ zone: string; start: string; validity: Validity; end: string; hours: number }>([
-      // Europe/Paris springs forward on 2026-03-29: 10:00 CET → 10:00 CEST is 23 hours
-      {
-        zone: 'Europe/Paris',
-        start: '2026-03-28T09:00:00Z',
-        validity: { count: 1, unit: 'day' },
-        end: '2026-03-29T08:00:00.000Z',
-        hours: 23,
-      },
-      // ...and falls back on 2026-10-25: 10:00 CEST → 10:00 CET is 25 hours
-      {
-        zone: 'Europe/Paris',
-        start: '2026-10-24T08:00:00Z',
-        validity: { count: 1, unit: 'day' },
-        end: '2026-10-25T09:00:00.000Z',
-        hours: 25,
-      },
-      {
-        zone: 'Europe/Paris',
-        start: '2026-03-25T09:00:00Z',
-        validity: { count: 1, unit: 'week' },
-        end: '2026-04-01T08:00:00.000Z',
-        hours: 7 * 24 - 1,
-      },
-      {
-        zone: 'Europe/Paris',
-        start: '2026-03-15T11:00:00Z',
-        validity: { count: 1, unit: 'month' },
-        end: '2026-04-15T10:00:00.000Z',
-        hours: 31 * 24 - 1,
-      },
-      // America/New_York springs forward on 2026-03-08 and falls back on 2026-11-01
-      {
-        zone: 'America/New_York',
-        start: '2026-03-07T17:00:00Z',
-        validity: { count: 1, unit: 'day' },
-        end: '2026-03-08T16:00:00.000Z',
-        hours: 23,
-      },
-      {
-        zone: 'America/New_York',
-        start: '2026-10-31T16:00:00Z',
-        validity: { count: 1, unit: 'day' },
-        end: '2026-11-01T17:00:00.000Z',
-        hours: 25,
-      },
-      // in UTC a day is always 24 hours
-      {
-        zone: 'UTC',
-        start: '2026-03-28T09:00:00Z',
-        validity: { count: 1, unit: 'day' },
-        end: '2026-03-29T09:00:00.000Z',
-        hours: 24,
-      },
-    ])('$zone: $start + $validity.count $validity.unit = $end ($hours h)', ({ zone, start, validity, end, hours }) => {
-      const moved = addValidity(d(start), validity, zone);
-      expect(moved.toISOString()).toBe(end);
-      expect((moved.getTime() - d(start).getTime()) / HOUR).toBe(hours);
+    it('refuses an unknown time zone', () => {
+      expect(() => addValidity(d('2026-01-01T00:00:00Z'), { count: 1, unit: 'day' }, 'Mars/Olympus_Mons')).toThrow(
+        RangeError,
+      );
     });
-  });
-
-  it('refuses an unknown time zone', () => {
-    expect(() => addValidity(d('2026-01-01T00:00:00Z'), { count: 1, unit: 'day' }, 'Mars/Olympus_Mons')).toThrow(
-      RangeError,
-    );
-  });
-});
+  },
+);
 
 describe('DOMAIN "Renew": the next period starts where the last ended; periods are anchored and never drift', () => {
   const monthly: Validity = { count: 1, unit: 'month' };
@@ -285,11 +294,14 @@ describe('parseInstant: YYYY-MM-DD is midnight in the business time zone; an RFC
   // BUG: a date-time without an offset is neither YYYY-MM-DD nor RFC 3339, yet it is accepted and read in
   // the *process's* time zone (luxon's default zone), not the business time zone: the same request means
   // another instant depending on the server's TZ.
-  it('a date-time without an offset is refused or read in the business time zone, never in the process time zone', () => {
-    const parsed = parseInstant('2026-03-01T10:00:00', business);
-    const inBusinessZone = business === 'Asia/Tokyo' ? '2026-03-01T01:00:00.000Z' : '2026-03-01T15:00:00.000Z';
-    expect([undefined, inBusinessZone]).toContain(parsed?.toISOString());
-  });
+  it(
+    'a date-time without an offset is refused or read in ' + 'the business time zone, never in the process time zone',
+    () => {
+      const parsed = parseInstant('2026-03-01T10:00:00', business);
+      const inBusinessZone = business === 'Asia/Tokyo' ? '2026-03-01T01:00:00.000Z' : '2026-03-01T15:00:00.000Z';
+      expect([undefined, inBusinessZone]).toContain(parsed?.toISOString());
+    },
+  );
 
   // BUG (same cause): other ISO 8601 shapes that are neither YYYY-MM-DD nor RFC 3339 are accepted too,
   // again as midnight in the process time zone.

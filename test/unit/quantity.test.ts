@@ -27,194 +27,202 @@ function expectRefused(input: unknown, decimals: number, problem: QuantityProble
   }
 }
 
-describe('DOMAIN "Quantities": a quantity is exact, a bigint of scaled units (units × 10^decimals); the API accepts a JSON number or a decimal string', () => {
-  it.each<{ input: unknown; decimals: number; scaled: bigint }>([
-    { input: '2.5', decimals: 3, scaled: 2500n },
-    { input: 2.5, decimals: 3, scaled: 2500n },
-    { input: '2.5', decimals: 1, scaled: 25n },
-    { input: '100', decimals: 0, scaled: 100n },
-    { input: 100, decimals: 0, scaled: 100n },
-    { input: '100', decimals: 2, scaled: 10000n },
-    { input: '.5', decimals: 1, scaled: 5n },
-    { input: '0.5', decimals: 2, scaled: 50n },
-    { input: '2.50', decimals: 1, scaled: 25n },
-    { input: '2.500000', decimals: 1, scaled: 25n },
-    { input: '100.000', decimals: 0, scaled: 100n },
-    { input: '  2.5\t', decimals: 2, scaled: 250n },
-    { input: '007', decimals: 0, scaled: 7n },
-    { input: '0.000001', decimals: 6, scaled: 1n },
-    { input: 0.000001, decimals: 6, scaled: 1n },
-    { input: 1e-6, decimals: 6, scaled: 1n },
-    { input: 0.25, decimals: 6, scaled: 250000n },
-    { input: 42n, decimals: 2, scaled: 4200n },
-  ])('parses $input with $decimals decimals as $scaled', ({ input, decimals, scaled }) => {
-    expect(parseQuantity(input, decimals)).toEqual({ ok: true, value: scaled });
-  });
-
-  it('a JSON number and the same decimal string give the same quantity', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10 ** 9 }), fc.integer({ min: 0, max: 3 }), (n, shift) => {
-        const value = n / 10 ** shift; // at most 3 fractional digits, exactly representable as a shortest string
-        const fromNumber = parseQuantity(value, 6);
-        const fromString = parseQuantity(String(value), 6);
-        expect(fromNumber).toEqual(fromString);
-        expect(fromNumber).toEqual({ ok: true, value: BigInt(n) * 10n ** BigInt(6 - shift) });
-      }),
-    );
-  });
-
-  it('refuses a decimals setting outside 0..6', () => {
-    expect(MAX_DECIMALS).toBe(6);
-    for (const decimals of [-1, 7, 1.5, Number.NaN]) {
-      expect(() => parseQuantity('1', decimals)).toThrow(RangeError);
-    }
-  });
-});
-
-describe('DOMAIN "Quantities": a negative, zero, NaN, too many fractional digits or a value above 10^15 is a 422, never rounded', () => {
-  describe('negative', () => {
-    it.each<[unknown, number]>([
-      ['-1', 0],
-      [-1, 0],
-      ['-2.5', 1],
-      [-2.5, 3],
-      ['-0.000001', 6],
-      ['  -7 ', 2],
-    ])('refuses %o (decimals %i) as negative', (input, decimals) => {
-      expectRefused(input, decimals, 'negative');
-    });
-  });
-
-  describe('zero', () => {
-    it.each<[unknown, number]>([
-      ['0', 0],
-      [0, 2],
-      [-0, 2],
-      ['-0', 0],
-      ['0.000', 3],
-      ['.0', 1],
-      ['000', 0],
-      [0n, 0],
-    ])('refuses %o (decimals %i) as zero', (input, decimals) => {
-      expectRefused(input, decimals, 'zero');
-    });
-  });
-
-  describe('NaN and garbage', () => {
-    it.each<[string, unknown]>([
-      ['NaN number', Number.NaN],
-      ['Infinity', Number.POSITIVE_INFINITY],
-      ['-Infinity', Number.NEGATIVE_INFINITY],
-      ['"NaN"', 'NaN'],
-      ['"Infinity"', 'Infinity'],
-      ['empty string', ''],
-      ['blank string', '   '],
-      ['a lone point', '.'],
-      ['letters', 'abc'],
-      ['trailing garbage', '2.5abc'],
-      ['two points', '1.2.3'],
-      ['a decimal comma', '1,5'],
-      ['hex', '0x10'],
-      ['double sign', '--1'],
-      ['inner space', '1 000'],
-      ['null', null],
-      ['undefined', undefined],
-      ['boolean', true],
-      ['object', { value: 1 }],
-      ['array', [1]],
-    ])('refuses %s', (_label, input) => {
-      expectRefused(input, 2, 'not_a_number');
-    });
-  });
-
-  describe('a string must be plain decimal: exponent strings are refused', () => {
-    it.each(['1e3', '2.5E2', '1e-7', '1e+2', '1E0', '.5e1'])('refuses %s', (input) => {
-      expectRefused(input, 6, 'not_a_number');
-    });
-  });
-
-  describe('a JSON number in exponent form is read exactly', () => {
-    it('1e-7 has 7 fractional digits: too many even for 6 decimals', () => {
-      expect(String(1e-7)).toBe('1e-7');
-      expectRefused(1e-7, 6, 'too_many_decimals');
+describe(
+  'DOMAIN "Quantities": a quantity is exact, a bigint of scaled units ' +
+    '(units × 10^decimals); the API accepts a JSON number or a decimal string',
+  () => {
+    it.each<{ input: unknown; decimals: number; scaled: bigint }>([
+      { input: '2.5', decimals: 3, scaled: 2500n },
+      { input: 2.5, decimals: 3, scaled: 2500n },
+      { input: '2.5', decimals: 1, scaled: 25n },
+      { input: '100', decimals: 0, scaled: 100n },
+      { input: 100, decimals: 0, scaled: 100n },
+      { input: '100', decimals: 2, scaled: 10000n },
+      { input: '.5', decimals: 1, scaled: 5n },
+      { input: '0.5', decimals: 2, scaled: 50n },
+      { input: '2.50', decimals: 1, scaled: 25n },
+      { input: '2.500000', decimals: 1, scaled: 25n },
+      { input: '100.000', decimals: 0, scaled: 100n },
+      { input: '  2.5\t', decimals: 2, scaled: 250n },
+      { input: '007', decimals: 0, scaled: 7n },
+      { input: '0.000001', decimals: 6, scaled: 1n },
+      { input: 0.000001, decimals: 6, scaled: 1n },
+      { input: 1e-6, decimals: 6, scaled: 1n },
+      { input: 0.25, decimals: 6, scaled: 250000n },
+      { input: 42n, decimals: 2, scaled: 4200n },
+    ])('parses $input with $decimals decimals as $scaled', ({ input, decimals, scaled }) => {
+      expect(parseQuantity(input, decimals)).toEqual({ ok: true, value: scaled });
     });
 
-    it('1.5e-7 has 8 fractional digits', () => {
-      expectRefused(1.5e-7, 6, 'too_many_decimals');
+    it('a JSON number and the same decimal string give the same quantity', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 10 ** 9 }), fc.integer({ min: 0, max: 3 }), (n, shift) => {
+          const value = n / 10 ** shift; // at most 3 fractional digits, exactly representable as a shortest string
+          const fromNumber = parseQuantity(value, 6);
+          const fromString = parseQuantity(String(value), 6);
+          expect(fromNumber).toEqual(fromString);
+          expect(fromNumber).toEqual({ ok: true, value: BigInt(n) * 10n ** BigInt(6 - shift) });
+        }),
+      );
     });
 
-    it('1e21 is too large, not garbage', () => {
-      expect(String(1e21)).toBe('1e+21');
-      expectRefused(1e21, 0, 'too_large');
+    it('refuses a decimals setting outside 0..6', () => {
+      expect(MAX_DECIMALS).toBe(6);
+      for (const decimals of [-1, 7, 1.5, Number.NaN]) {
+        expect(() => parseQuantity('1', decimals)).toThrow(RangeError);
+      }
     });
+  },
+);
 
-    it('0.1 + 0.2 is not rounded to 0.3', () => {
-      expectRefused(0.1 + 0.2, 6, 'too_many_decimals');
-    });
-  });
-
-  describe('more fractional digits than the credit type allows', () => {
-    it.each(DECIMALS.map((d) => [d, `1.${'0'.repeat(d)}1`] as const))('decimals %i refuses %s', (decimals, input) => {
-      expectRefused(input, decimals, 'too_many_decimals');
-      // ...while exactly `decimals` digits are fine
-      const fine = decimals === 0 ? '2' : `1.${'0'.repeat(decimals - 1)}1`;
-      expect(parseQuantity(fine, decimals)).toEqual({ ok: true, value: 10n ** BigInt(decimals) + 1n });
-    });
-
-    it.each<[number, number]>([
-      [0.5, 0],
-      [2.25, 1],
-      [0.125, 2],
-      [0.0001, 3],
-    ])('refuses the JSON number %d with %i decimals', (input, decimals) => {
-      expectRefused(input, decimals, 'too_many_decimals');
-    });
-  });
-
-  describe('above 10^15 units (decimals 0..3)', () => {
-    it.each([0, 1, 2, 3])('decimals %i: 10^15 is the largest accepted', (decimals) => {
-      expect(parseQuantity('1000000000000000', decimals)).toEqual({
-        ok: true,
-        value: MAX_UNITS * 10n ** BigInt(decimals),
+describe(
+  'DOMAIN "Quantities": a negative, zero, NaN, too many fractional ' +
+    'digits or a value above 10^15 is a 422, never rounded',
+  () => {
+    describe('negative', () => {
+      it.each<[unknown, number]>([
+        ['-1', 0],
+        [-1, 0],
+        ['-2.5', 1],
+        [-2.5, 3],
+        ['-0.000001', 6],
+        ['  -7 ', 2],
+      ])('refuses %o (decimals %i) as negative', (input, decimals) => {
+        expectRefused(input, decimals, 'negative');
       });
-      const justAbove = decimals === 0 ? '1000000000000001' : `1000000000000000.${'0'.repeat(decimals - 1)}1`;
-      expectRefused(justAbove, decimals, 'too_large');
-      expectRefused('10000000000000000', decimals, 'too_large');
     });
 
-    it('the JSON number 10^15 is accepted, 10^15 + 1 refused', () => {
-      expect(parseQuantity(1e15, 0)).toEqual({ ok: true, value: 10n ** 15n });
-      expectRefused(1e15 + 1, 0, 'too_large');
-    });
-  });
-
-  describe('the scaled cap MAX_SCALED = 10^18 (decimals 4..6)', () => {
-    it.each([4, 5, 6])('decimals %i: 10^(18-d) units is the largest accepted', (decimals) => {
-      const maxUnits = 10n ** BigInt(18 - decimals);
-      expect(maxScaledFor(decimals)).toBe(MAX_SCALED);
-      expect(parseQuantity(maxUnits.toString(), decimals)).toEqual({ ok: true, value: MAX_SCALED });
-      expectRefused(`${maxUnits}.${'0'.repeat(decimals - 1)}1`, decimals, 'too_large');
-      expectRefused('1000000000000000', decimals, 'too_large'); // 10^15 units would not fit a bigint column
-    });
-
-    it.each<[number, bigint]>([
-      [0, 10n ** 15n],
-      [1, 10n ** 16n],
-      [2, 10n ** 17n],
-      [3, 10n ** 18n],
-      [4, 10n ** 18n],
-      [5, 10n ** 18n],
-      [6, 10n ** 18n],
-    ])('maxScaledFor(%i) = %s', (decimals, max) => {
-      expect(maxScaledFor(decimals)).toBe(max);
+    describe('zero', () => {
+      it.each<[unknown, number]>([
+        ['0', 0],
+        [0, 2],
+        [-0, 2],
+        ['-0', 0],
+        ['0.000', 3],
+        ['.0', 1],
+        ['000', 0],
+        [0n, 0],
+      ])('refuses %o (decimals %i) as zero', (input, decimals) => {
+        expectRefused(input, decimals, 'zero');
+      });
     });
 
-    it('the message names the largest accepted quantity', () => {
-      expect(quantityProblemMessage('too_large', 6)).toBe('must be at most 1000000000000');
-      expect(quantityProblemMessage('too_large', 0)).toBe('must be at most 1000000000000000');
+    describe('NaN and garbage', () => {
+      it.each<[string, unknown]>([
+        ['NaN number', Number.NaN],
+        ['Infinity', Number.POSITIVE_INFINITY],
+        ['-Infinity', Number.NEGATIVE_INFINITY],
+        ['"NaN"', 'NaN'],
+        ['"Infinity"', 'Infinity'],
+        ['empty string', ''],
+        ['blank string', '   '],
+        ['a lone point', '.'],
+        ['letters', 'abc'],
+        ['trailing garbage', '2.5abc'],
+        ['two points', '1.2.3'],
+        ['a decimal comma', '1,5'],
+        ['hex', '0x10'],
+        ['double sign', '--1'],
+        ['inner space', '1 000'],
+        ['null', null],
+        ['undefined', undefined],
+        ['boolean', true],
+        ['object', { value: 1 }],
+        ['array', [1]],
+      ])('refuses %s', (_label, input) => {
+        expectRefused(input, 2, 'not_a_number');
+      });
     });
-  });
-});
+
+    describe('a string must be plain decimal: exponent strings are refused', () => {
+      it.each(['1e3', '2.5E2', '1e-7', '1e+2', '1E0', '.5e1'])('refuses %s', (input) => {
+        expectRefused(input, 6, 'not_a_number');
+      });
+    });
+
+    describe('a JSON number in exponent form is read exactly', () => {
+      it('1e-7 has 7 fractional digits: too many even for 6 decimals', () => {
+        expect(String(1e-7)).toBe('1e-7');
+        expectRefused(1e-7, 6, 'too_many_decimals');
+      });
+
+      it('1.5e-7 has 8 fractional digits', () => {
+        expectRefused(1.5e-7, 6, 'too_many_decimals');
+      });
+
+      it('1e21 is too large, not garbage', () => {
+        expect(String(1e21)).toBe('1e+21');
+        expectRefused(1e21, 0, 'too_large');
+      });
+
+      it('0.1 + 0.2 is not rounded to 0.3', () => {
+        expectRefused(0.1 + 0.2, 6, 'too_many_decimals');
+      });
+    });
+
+    describe('more fractional digits than the credit type allows', () => {
+      it.each(DECIMALS.map((d) => [d, `1.${'0'.repeat(d)}1`] as const))('decimals %i refuses %s', (decimals, input) => {
+        expectRefused(input, decimals, 'too_many_decimals');
+        // ...while exactly `decimals` digits are fine
+        const fine = decimals === 0 ? '2' : `1.${'0'.repeat(decimals - 1)}1`;
+        expect(parseQuantity(fine, decimals)).toEqual({ ok: true, value: 10n ** BigInt(decimals) + 1n });
+      });
+
+      it.each<[number, number]>([
+        [0.5, 0],
+        [2.25, 1],
+        [0.125, 2],
+        [0.0001, 3],
+      ])('refuses the JSON number %d with %i decimals', (input, decimals) => {
+        expectRefused(input, decimals, 'too_many_decimals');
+      });
+    });
+
+    describe('above 10^15 units (decimals 0..3)', () => {
+      it.each([0, 1, 2, 3])('decimals %i: 10^15 is the largest accepted', (decimals) => {
+        expect(parseQuantity('1000000000000000', decimals)).toEqual({
+          ok: true,
+          value: MAX_UNITS * 10n ** BigInt(decimals),
+        });
+        const justAbove = decimals === 0 ? '1000000000000001' : `1000000000000000.${'0'.repeat(decimals - 1)}1`;
+        expectRefused(justAbove, decimals, 'too_large');
+        expectRefused('10000000000000000', decimals, 'too_large');
+      });
+
+      it('the JSON number 10^15 is accepted, 10^15 + 1 refused', () => {
+        expect(parseQuantity(1e15, 0)).toEqual({ ok: true, value: 10n ** 15n });
+        expectRefused(1e15 + 1, 0, 'too_large');
+      });
+    });
+
+    describe('the scaled cap MAX_SCALED = 10^18 (decimals 4..6)', () => {
+      it.each([4, 5, 6])('decimals %i: 10^(18-d) units is the largest accepted', (decimals) => {
+        const maxUnits = 10n ** BigInt(18 - decimals);
+        expect(maxScaledFor(decimals)).toBe(MAX_SCALED);
+        expect(parseQuantity(maxUnits.toString(), decimals)).toEqual({ ok: true, value: MAX_SCALED });
+        expectRefused(`${maxUnits}.${'0'.repeat(decimals - 1)}1`, decimals, 'too_large');
+        expectRefused('1000000000000000', decimals, 'too_large'); // 10^15 units would not fit a bigint column
+      });
+
+      it.each<[number, bigint]>([
+        [0, 10n ** 15n],
+        [1, 10n ** 16n],
+        [2, 10n ** 17n],
+        [3, 10n ** 18n],
+        [4, 10n ** 18n],
+        [5, 10n ** 18n],
+        [6, 10n ** 18n],
+      ])('maxScaledFor(%i) = %s', (decimals, max) => {
+        expect(maxScaledFor(decimals)).toBe(max);
+      });
+
+      it('the message names the largest accepted quantity', () => {
+        expect(quantityProblemMessage('too_large', 6)).toBe('must be at most 1000000000000');
+        expect(quantityProblemMessage('too_large', 0)).toBe('must be at most 1000000000000000');
+      });
+    });
+  },
+);
 
 describe('parseQuantity options: allowZero (adjustment targets) and allowNegative (adjustment deltas)', () => {
   it.each<{

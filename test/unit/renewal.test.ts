@@ -77,13 +77,23 @@ describe('DOMAIN "Renew": the next period starts where the last ended, on the an
     },
   );
 
-  it('an active subscription renewed just after its end (before the sweep) still continues at its end, without a gap', () => {
-    const result = decideRenewal(subscription(), d('2026-02-28T00:00:00Z'), monthly, 'UTC', d('2026-02-28T06:00:00Z'));
-    expect(result).toMatchObject({
-      ok: true,
-      value: { kind: 'renew', period: { start: d('2026-02-28T00:00:00Z') }, late: false },
-    });
-  });
+  it(
+    'an active subscription renewed just after its end (before ' +
+      'the sweep) still continues at its end, without a gap',
+    () => {
+      const result = decideRenewal(
+        subscription(),
+        d('2026-02-28T00:00:00Z'),
+        monthly,
+        'UTC',
+        d('2026-02-28T06:00:00Z'),
+      );
+      expect(result).toMatchObject({
+        ok: true,
+        value: { kind: 'renew', period: { start: d('2026-02-28T00:00:00Z') }, late: false },
+      });
+    },
+  );
 
   it('renews in the business time zone', () => {
     // anchored on 31 Jan midnight in Paris; the first period ended 28 Feb midnight in Paris
@@ -104,36 +114,40 @@ describe('DOMAIN "Renew": the next period starts where the last ended, on the an
   });
 });
 
-describe('DOMAIN "Renew": a renewal of a period is idempotent; renewing the same period twice does nothing the second time', () => {
-  it('asking to renew a period that has already been renewed gives already_renewed', () => {
-    // after the first renewal the subscription is in period 1, ending 31 Mar; the repeated job still names 28 Feb
-    const renewed = subscription({
-      periodIndex: 1,
-      currentPeriodStart: d('2026-02-28T00:00:00Z'),
-      currentPeriodEnd: d('2026-03-31T00:00:00Z'),
-    });
-    expect(decideRenewal(renewed, d('2026-02-28T00:00:00Z'), monthly, 'UTC', BEFORE_END)).toEqual({
-      ok: true,
-      value: { kind: 'already_renewed' },
-    });
-  });
-
-  it.each<SubscriptionStatus>(['active', 'expired', 'cancelled', 'pending', 'suspended'])(
-    'already_renewed whatever the status now (%s)',
-    (status) => {
-      expect(decideRenewal(subscription({ status }), d('2026-01-31T00:00:00Z'), monthly, 'UTC', BEFORE_END)).toEqual({
+describe(
+  'DOMAIN "Renew": a renewal of a period is idempotent; ' +
+    'renewing the same period twice does nothing the second time',
+  () => {
+    it('asking to renew a period that has already been renewed gives already_renewed', () => {
+      // after the first renewal the subscription is in period 1, ending 31 Mar; the repeated job still names 28 Feb
+      const renewed = subscription({
+        periodIndex: 1,
+        currentPeriodStart: d('2026-02-28T00:00:00Z'),
+        currentPeriodEnd: d('2026-03-31T00:00:00Z'),
+      });
+      expect(decideRenewal(renewed, d('2026-02-28T00:00:00Z'), monthly, 'UTC', BEFORE_END)).toEqual({
         ok: true,
         value: { kind: 'already_renewed' },
       });
-    },
-  );
+    });
 
-  it('asking to renew a period that does not exist yet is a conflict', () => {
-    const result = decideRenewal(subscription(), d('2026-03-31T00:00:00Z'), monthly, 'UTC', BEFORE_END);
-    expect(result).toMatchObject({ ok: false, code: 'conflict' });
-    if (!result.ok) expect(result.detail).toContain('2026-02-28T00:00:00.000Z');
-  });
-});
+    it.each<SubscriptionStatus>(['active', 'expired', 'cancelled', 'pending', 'suspended'])(
+      'already_renewed whatever the status now (%s)',
+      (status) => {
+        expect(decideRenewal(subscription({ status }), d('2026-01-31T00:00:00Z'), monthly, 'UTC', BEFORE_END)).toEqual({
+          ok: true,
+          value: { kind: 'already_renewed' },
+        });
+      },
+    );
+
+    it('asking to renew a period that does not exist yet is a conflict', () => {
+      const result = decideRenewal(subscription(), d('2026-03-31T00:00:00Z'), monthly, 'UTC', BEFORE_END);
+      expect(result).toMatchObject({ ok: false, code: 'conflict' });
+      if (!result.ok) expect(result.detail).toContain('2026-02-28T00:00:00.000Z');
+    });
+  },
+);
 
 describe('DOMAIN "Lifecycle": only an active subscription not set to cancel renews in place', () => {
   it.each<{ label: string; over: Partial<RenewableSubscription>; detail: RegExp }>([
@@ -175,20 +189,23 @@ describe('DOMAIN "Renew": or now, if it had already expired', () => {
 });
 
 describe('DOMAIN "Renew": a validity changed since the anchor was set re-anchors at the current period end', () => {
-  it('monthly anchor, now weekly: the next period is [current end, current end + 1 week) and starts a new anchor', () => {
-    const weekly: Validity = { count: 1, unit: 'week' };
-    const result = decideRenewal(subscription(), d('2026-02-28T00:00:00Z'), weekly, 'UTC', BEFORE_END);
-    expect(result).toEqual({
-      ok: true,
-      value: {
-        kind: 'renew',
-        period: { start: d('2026-02-28T00:00:00Z'), end: d('2026-03-07T00:00:00Z') },
-        anchorAt: d('2026-02-28T00:00:00Z'),
-        periodIndex: 0,
-        late: false,
-      },
-    });
-  });
+  it(
+    'monthly anchor, now weekly: the next period is [current ' + 'end, current end + 1 week) and starts a new anchor',
+    () => {
+      const weekly: Validity = { count: 1, unit: 'week' };
+      const result = decideRenewal(subscription(), d('2026-02-28T00:00:00Z'), weekly, 'UTC', BEFORE_END);
+      expect(result).toEqual({
+        ok: true,
+        value: {
+          kind: 'renew',
+          period: { start: d('2026-02-28T00:00:00Z'), end: d('2026-03-07T00:00:00Z') },
+          anchorAt: d('2026-02-28T00:00:00Z'),
+          periodIndex: 0,
+          late: false,
+        },
+      });
+    },
+  );
 
   it('an anchor from 1 month to 3 months: re-anchored at the current end', () => {
     const result = decideRenewal(

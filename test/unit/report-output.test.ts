@@ -143,7 +143,8 @@ describe('pages escape every value', () => {
   it('escapes interpolated text, including attribute quotes, but keeps markup made by html``', () => {
     const name = `<script>alert("x")</script>' onload='x`;
     expect(html`<td title="${name}">${name}</td>`.value).toBe(
-      '<td title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; onload=&#39;x">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; onload=&#39;x</td>',
+      '<td title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; ' +
+        'onload=&#39;x">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; onload=&#39;x</td>',
     );
     expect(html`<p>${html`<b>${'a&b'}</b>`}${raw('<br>')}${[1, '<', null, false]}</p>`.value).toBe(
       '<p><b>a&amp;b</b><br>1&lt;</p>',

@@ -39,12 +39,15 @@ function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[
            sum(CASE WHEN b.source = 'rollover' THEN 0 ELSE b.granted END + b.adjusted)::bigint AS granted,
            sum(b.consumed)::bigint AS consumed,
            COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
-                                             AND COALESCE(s.status, 'active') = 'active' AND b.valid_from <= ?), 0)::bigint AS remaining,
+                                             AND COALESCE(s.status, 'active') = 'active'
+                                             AND b.valid_from <= ?), 0)::bigint AS remaining,
            COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
                                              AND COALESCE(s.status, 'active') <> 'active'), 0)::bigint AS unavailable,
            COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
-                                             AND COALESCE(s.status, 'active') = 'active' AND b.valid_from > ?), 0)::bigint AS upcoming,
-           (sum(b.expired) + COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at <= ?), 0))::bigint AS expired,
+                                             AND COALESCE(s.status, 'active') = 'active'
+                                             AND b.valid_from > ?), 0)::bigint AS upcoming,
+           (sum(b.expired) + COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active'
+                                                               AND b.expires_at <= ?), 0))::bigint AS expired,
            sum(b.voided)::bigint AS voided
       FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
      WHERE ${where.join(' AND ')}
@@ -84,14 +87,16 @@ export function balancesStatement(p: BalancesParams): ReportStatement {
  */
 export function nearlyConsumedStatement(p: NearlyConsumedParams): ReportStatement {
   const sql = `
-    SELECT a.subscription_id, c.id AS client_id, c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
+    SELECT a.subscription_id, c.id AS client_id, c.external_ref AS client_ref, c.name AS client_name,
+           pk.code AS package_code,
            ct.code AS credit_type, ct.unit, ct.decimals, a.held, a.remaining, a.next_expiry
       FROM (SELECT b.client_id, b.subscription_id, b.credit_type_id, sum(b.granted + b.adjusted)::bigint AS held,
                    sum(b.remaining)::bigint AS remaining, min(b.expires_at) AS next_expiry
               FROM balances b
              WHERE b.status = 'active' AND b.valid_from <= ? AND b.expires_at > ?
              GROUP BY b.client_id, b.subscription_id, b.credit_type_id
-            HAVING sum(b.granted + b.adjusted) > 0 AND sum(b.remaining) * 100 <= sum(b.granted + b.adjusted) * (100 - ?)) a
+            HAVING sum(b.granted + b.adjusted) > 0
+                   AND sum(b.remaining) * 100 <= sum(b.granted + b.adjusted) * (100 - ?)) a
       LEFT JOIN subscriptions s ON s.id = a.subscription_id
       JOIN clients c ON c.id = a.client_id
       LEFT JOIN packages pk ON pk.id = s.package_id

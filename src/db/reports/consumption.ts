@@ -37,7 +37,8 @@ export function consumptionStatement(p: ConsumptionParams): ReportStatement {
            ${p.per === 'client' ? 'c.external_ref AS client_ref, c.name AS client_name,' : ''}
            ${p.per === 'package' ? 'pk.code AS package_code, pk.name AS package_name,' : ''}
            a.consumed, a.reversed
-      FROM (SELECT date_trunc(?, l.effective_at, ?) AS bucket, l.credit_type_id${perColumn ? `, ${perColumn} AS per_id` : ''},
+      FROM (SELECT date_trunc(?, l.effective_at, ?) AS bucket,
+                   l.credit_type_id${perColumn ? `, ${perColumn} AS per_id` : ''},
                    COALESCE(-sum(l.amount) FILTER (WHERE l.kind = 'consume'), 0)::bigint AS consumed,
                    COALESCE(sum(l.amount) FILTER (WHERE l.kind = 'reverse'), 0)::bigint AS reversed
               FROM ledger_entries l
@@ -47,6 +48,7 @@ export function consumptionStatement(p: ConsumptionParams): ReportStatement {
       JOIN credit_types ct ON ct.id = a.credit_type_id
       ${p.per === 'client' ? 'JOIN clients c ON c.id = a.per_id' : ''}
       ${p.per === 'package' ? 'LEFT JOIN packages pk ON pk.id = a.per_id' : ''}
-     ORDER BY a.bucket, ct.code${p.per === 'client' ? ', c.external_ref' : p.per === 'package' ? ', pk.code NULLS LAST' : ''}`;
+     ORDER BY a.bucket,
+              ct.code${p.per === 'client' ? ', c.external_ref' : p.per === 'package' ? ', pk.code NULLS LAST' : ''}`;
   return { sql, bindings: [p.timeZone, p.groupBy, p.timeZone, ...filters] };
 }

@@ -45,13 +45,16 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
     SELECT * FROM (
       SELECT 'subscription' AS row_type, s.current_period_end AS expires_at,
              c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
-             s.id AS subscription_id, s.status AS subscription_status, s.auto_renew AND NOT s.cancel_at_period_end AS renews,
+             s.id AS subscription_id, s.status AS subscription_status,
+             s.auto_renew AND NOT s.cancel_at_period_end AS renews,
              NULL::uuid AS balance_id, NULL::text AS credit_type, NULL::text AS unit, NULL::smallint AS decimals,
              NULL::text AS source, NULL::bigint AS remaining,
-             (SELECT json_agg(json_build_object('code', ct.code, 'unit', ct.unit, 'decimals', ct.decimals, 'remaining', t.remaining::text) ORDER BY ct.code)
+             (SELECT json_agg(json_build_object('code', ct.code, 'unit', ct.unit, 'decimals', ct.decimals,
+                                                'remaining', t.remaining::text) ORDER BY ct.code)
                 FROM (SELECT b.credit_type_id, sum(b.remaining) AS remaining
                         FROM balances b
-                       WHERE b.subscription_id = s.id AND b.status = 'active' AND b.valid_from <= ? AND b.expires_at > ?${creditTypeFilter}
+                       WHERE b.subscription_id = s.id AND b.status = 'active'
+                         AND b.valid_from <= ? AND b.expires_at > ?${creditTypeFilter}
                        GROUP BY b.credit_type_id) t
                 JOIN credit_types ct ON ct.id = t.credit_type_id) AS remains
         FROM subscriptions s JOIN clients c ON c.id = s.client_id JOIN packages pk ON pk.id = s.package_id
@@ -65,7 +68,8 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
         JOIN clients c ON c.id = b.client_id
         LEFT JOIN packages pk ON pk.id = s.package_id
         JOIN credit_types ct ON ct.id = b.credit_type_id
-       WHERE b.status = 'active' AND b.remaining > 0 AND b.expires_at > ? AND b.expires_at <= ?${creditTypeFilter}${andBalance}
+       WHERE b.status = 'active' AND b.remaining > 0
+         AND b.expires_at > ? AND b.expires_at <= ?${creditTypeFilter}${andBalance}
     ) x
     ORDER BY expires_at, client_ref, subscription_id, (row_type = 'balance'), credit_type, balance_id`;
   return {

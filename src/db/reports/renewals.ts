@@ -28,7 +28,8 @@ export function renewalsStatement(p: RenewalsParams): ReportStatement {
   const part = (): Knex.RawBinding[] => [p.from, p.to, ...subBindings];
   const sql = `
     WITH events AS (
-      SELECT sp.created_at AS at, s.currency, CASE WHEN sp.kind = 'initial' THEN 'new' ELSE 'renewal' END AS what, 0::bigint AS amount
+      SELECT sp.created_at AS at, s.currency, CASE WHEN sp.kind = 'initial' THEN 'new' ELSE 'renewal' END AS what,
+             0::bigint AS amount
         FROM subscription_periods sp JOIN subscriptions s ON s.id = sp.subscription_id
        WHERE sp.created_at >= ? AND sp.created_at <= ?${and}
       UNION ALL

@@ -57,7 +57,8 @@ export async function insertAccepted(db: Executor, drafts: readonly AcceptedJobD
           prior AS (
             SELECT a.job_id, a.request_hash FROM accepted_jobs a WHERE a.job_id IN (SELECT job_id FROM input)),
           clash AS (
-            SELECT DISTINCT i.req FROM input i JOIN prior p ON p.job_id = i.job_id WHERE p.request_hash <> i.request_hash),
+            SELECT DISTINCT i.req FROM input i JOIN prior p ON p.job_id = i.job_id
+             WHERE p.request_hash <> i.request_hash),
           inserted AS (
             INSERT INTO accepted_jobs (job_id, queue, name, data, request_hash, subject_id, carrier_job_id, accepted_at)
             SELECT i.job_id, i.queue, i.name, i.data, i.request_hash, i.subject_id, i.carrier_job_id, clock_timestamp()

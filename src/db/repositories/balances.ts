@@ -18,7 +18,9 @@ export interface BalanceRow {
   status: BalanceStatus;
   granted: bigint;
   remaining: bigint;
-  /** Running totals of the ledger by kind: granted + adjusted − consumed − expired − voided − rolled_over = remaining. */
+  /**
+   * Running totals of the ledger by kind: granted + adjusted − consumed − expired − voided − rolled_over = remaining.
+   */
   consumed: bigint;
   adjusted: bigint;
   expired: bigint;
@@ -275,8 +277,9 @@ export const balanceUpdateSql = (param: string): string => `UPDATE balances AS b
             status = COALESCE(c.status, b.status),
             low_notified_at = COALESCE(c.low_notified_at, b.low_notified_at),
             updated_at = c.updated_at
-       FROM jsonb_to_recordset(${param}::jsonb) AS c(id uuid, remaining bigint, consumed bigint, adjusted bigint, expired bigint,
-            voided bigint, rolled_over bigint, status text, low_notified_at timestamptz, updated_at timestamptz)
+       FROM jsonb_to_recordset(${param}::jsonb)
+            AS c(id uuid, remaining bigint, consumed bigint, adjusted bigint, expired bigint,
+                 voided bigint, rolled_over bigint, status text, low_notified_at timestamptz, updated_at timestamptz)
       WHERE b.id = c.id`;
 
 export const balanceChangesJson = (changes: readonly BalanceChange[], now: Date): string =>

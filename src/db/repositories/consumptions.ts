@@ -122,9 +122,11 @@ const consumptionInsertSql = (param: string): string => `INSERT INTO consumption
         error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at)
      SELECT id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
             error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at
-       FROM jsonb_to_recordset(${param}::jsonb) AS x(id uuid, client_id uuid, credit_type_id uuid, idempotency_key text, request_hash text,
-            quantity bigint, applied bigint, shortfall bigint, mode text, status text, error_code text, remaining_after bigint,
-            occurred_at timestamptz, reference text, metadata jsonb, job_id text, created_at timestamptz)
+       FROM jsonb_to_recordset(${param}::jsonb)
+            AS x(id uuid, client_id uuid, credit_type_id uuid, idempotency_key text, request_hash text,
+                 quantity bigint, applied bigint, shortfall bigint, mode text, status text, error_code text,
+                 remaining_after bigint, occurred_at timestamptz, reference text, metadata jsonb, job_id text,
+                 created_at timestamptz)
      ON CONFLICT DO NOTHING
      RETURNING id`;
 
@@ -154,7 +156,8 @@ const consumptionsJson = (rows: readonly ConsumptionRow[]): string =>
 const allocationInsertSql = (
   param: string,
 ): string => `INSERT INTO consumption_allocations (consumption_id, balance_id, amount)
-     SELECT consumption_id, balance_id, amount FROM jsonb_to_recordset(${param}::jsonb) AS x(consumption_id uuid, balance_id uuid, amount bigint)`;
+     SELECT consumption_id, balance_id, amount
+       FROM jsonb_to_recordset(${param}::jsonb) AS x(consumption_id uuid, balance_id uuid, amount bigint)`;
 
 const allocationsJson = (rows: readonly AllocationRow[]): string =>
   JSON.stringify(

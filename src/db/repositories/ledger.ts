@@ -18,9 +18,10 @@ export const ledgerInsertSql = (param: string): string => `INSERT INTO ledger_en
         consumption_id, invoice_id, job_id, actor, reason, effective_at, created_at)
      SELECT balance_id, client_id, credit_type_id, subscription_id, kind, amount, remaining_after,
             consumption_id, invoice_id, job_id, actor, reason, effective_at, created_at
-       FROM jsonb_to_recordset(${param}::jsonb) AS x(balance_id uuid, client_id uuid, credit_type_id uuid, subscription_id uuid, kind text,
-            amount bigint, remaining_after bigint, consumption_id uuid, invoice_id uuid, job_id text, actor text, reason text,
-            effective_at timestamptz, created_at timestamptz)`;
+       FROM jsonb_to_recordset(${param}::jsonb)
+            AS x(balance_id uuid, client_id uuid, credit_type_id uuid, subscription_id uuid, kind text,
+                 amount bigint, remaining_after bigint, consumption_id uuid, invoice_id uuid, job_id text, actor text,
+                 reason text, effective_at timestamptz, created_at timestamptz)`;
 
 /** The entries as the JSON ledgerInsertSql reads (bigints as strings: exact beyond 2^53). */
 export const ledgerJson = (entries: readonly LedgerEntryDraft[]): string =>

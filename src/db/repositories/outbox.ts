@@ -25,7 +25,8 @@ export const outboxInsertSql = (
   param: string,
 ): string => `INSERT INTO outbox_events (id, type, client_id, subject_id, payload, created_at)
      SELECT id, type, client_id, subject_id, payload, created_at
-       FROM jsonb_to_recordset(${param}::jsonb) AS x(id uuid, type text, client_id uuid, subject_id uuid, payload jsonb, created_at timestamptz)`;
+       FROM jsonb_to_recordset(${param}::jsonb)
+            AS x(id uuid, type text, client_id uuid, subject_id uuid, payload jsonb, created_at timestamptz)`;
 
 /** Wakes the relays; takes effect when the transaction commits. */
 export const OUTBOX_NOTIFY_SQL = `pg_notify('${OUTBOX_CHANNEL}', '')`;

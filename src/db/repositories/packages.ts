@@ -124,7 +124,9 @@ export async function updatePackage(db: Executor, id: string, patch: PackagePatc
   await db('packages').where({ id }).update(values);
 }
 
-/** Units and fees can change after sale: new items apply to new subscriptions and to renewals that follow the package. */
+/**
+ * Units and fees can change after sale: new items apply to new subscriptions and to renewals that follow the package.
+ */
 export async function replacePackageItems(
   db: Executor,
   packageId: string,

@@ -179,7 +179,10 @@ export async function reportChunk(db: Executor, id: string, seq: number): Promis
   return row?.data;
 }
 
-/** Deletes finished runs (done or failed) created before `before`, their chunks with them (ON DELETE CASCADE); answers how many. */
+/**
+ * Deletes finished runs (done or failed) created before `before`, their chunks with them (ON DELETE CASCADE); answers
+ * how many.
+ */
 export async function deleteFinishedReportRunsBefore(db: Executor, before: Date): Promise<number> {
   return await db('report_runs').whereIn('status', ['done', 'failed']).andWhere('created_at', '<', before).delete();
 }

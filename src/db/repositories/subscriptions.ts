@@ -92,7 +92,8 @@ export async function dueSubscriptionIds(
   const after = page.after ?? '00000000-0000-0000-0000-000000000000';
   const result = await db.raw<{ rows: Array<{ id: string }> }>(
     `SELECT id FROM (
-       SELECT DISTINCT subscription_id AS id FROM balances WHERE status = 'active' AND expires_at <= ? AND subscription_id > ?
+       SELECT DISTINCT subscription_id AS id FROM balances
+        WHERE status = 'active' AND expires_at <= ? AND subscription_id > ?
        UNION
        SELECT id FROM subscriptions
         WHERE status IN ('active', 'pending', 'suspended') AND current_period_end <= ? AND id > ?

@@ -52,7 +52,8 @@ export async function balanceLedgerFacts(db: Executor, range: IdRange): Promise<
             SUM(e.amount) FILTER (WHERE e.kind = 'expire') AS expire_sum,
             SUM(e.amount) FILTER (WHERE e.kind = 'void') AS void_sum,
             SUM(e.amount) FILTER (WHERE e.kind = 'rollover' AND e.amount < 0) AS rollover_out,
-            COUNT(*) FILTER (WHERE e.previous IS NOT NULL AND e.remaining_after <> e.previous + e.amount) AS broken_chain
+            COUNT(*) FILTER (WHERE e.previous IS NOT NULL
+                               AND e.remaining_after <> e.previous + e.amount) AS broken_chain
        FROM (SELECT balance_id, seq, amount, kind, remaining_after,
                     lag(remaining_after) OVER (PARTITION BY balance_id ORDER BY seq) AS previous
                FROM ledger_entries WHERE balance_id > ? AND balance_id <= ?) e
@@ -76,7 +77,8 @@ export async function consumptionsAfterId(db: Executor, afterId: string, limit: 
 /** The sum of the allocations of each consumption in `range` that has any. */
 export async function allocationTotals(db: Executor, range: IdRange): Promise<Array<{ id: string; total: Aggregate }>> {
   const result = await db.raw<{ rows: Array<{ id: string; total: Aggregate }> }>(
-    `SELECT consumption_id AS id, SUM(amount) AS total FROM consumption_allocations WHERE consumption_id > ? AND consumption_id <= ? GROUP BY consumption_id`,
+    `SELECT consumption_id AS id, SUM(amount) AS total
+       FROM consumption_allocations WHERE consumption_id > ? AND consumption_id <= ? GROUP BY consumption_id`,
     [range.after, range.last],
   );
   return result.rows;
@@ -88,7 +90,9 @@ export async function consumptionLedgerTotals(
   range: IdRange,
 ): Promise<Array<{ id: string; consumed: Aggregate; reversed: Aggregate }>> {
   const result = await db.raw<{ rows: Array<{ id: string; consumed: Aggregate; reversed: Aggregate }> }>(
-    `SELECT consumption_id AS id, -SUM(amount) FILTER (WHERE kind = 'consume') AS consumed, SUM(amount) FILTER (WHERE kind = 'reverse') AS reversed
+    `SELECT consumption_id AS id,
+            -SUM(amount) FILTER (WHERE kind = 'consume') AS consumed,
+            SUM(amount) FILTER (WHERE kind = 'reverse') AS reversed
        FROM ledger_entries WHERE consumption_id > ? AND consumption_id <= ? GROUP BY consumption_id`,
     [range.after, range.last],
   );

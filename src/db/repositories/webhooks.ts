@@ -139,7 +139,10 @@ export interface DeliveryOutcome {
   nextAttemptAt: Date | null;
 }
 
-/** Records an attempt and the delivery's new state in one transaction; an attempt with this number recorded already is kept as it was. */
+/**
+ * Records an attempt and the delivery's new state in one transaction; an attempt with this number recorded already is
+ * kept as it was.
+ */
 export async function recordDeliveryAttempt(
   db: Executor,
   attempt: DeliveryAttempt,

@@ -36,7 +36,10 @@ export const adminRoutes: AnyRoute[] = [
     tag: 'admin',
     summary: 'Run the nightly sweep now (as of a given time), and wait for it',
     description:
-      'The same sweep as NIGHTLY_CRON and `npm run cli -- run-nightly`: renewals due before the next run, expiry (which first renews any auto-renewing subscription whose period ended unrenewed), events, housekeeping, reports, then the invariant check — each phase waiting for the one before. Job ids derive from `as_of`, so running it twice for the same minute does the work once.',
+      'The same sweep as NIGHTLY_CRON and `npm run cli -- run-nightly`: renewals due before the next run, expiry ' +
+      '(which first renews any auto-renewing subscription whose period ended unrenewed), events, housekeeping, ' +
+      'reports, then the invariant check — each phase waiting for the one before. Job ids derive from `as_of`, ' +
+      'so running it twice for the same minute does the work once.',
     body: z.strictObject({
       as_of: timestampSchema.optional().meta({ description: 'Defaults to now.' }),
       timeout_ms: z.number().int().min(1_000).max(600_000).default(120_000),

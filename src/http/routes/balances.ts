@@ -44,7 +44,8 @@ export const balanceRoutes: AnyRoute[] = [
     tag: 'balances',
     summary: 'Add or remove units on a balance, with a reason',
     description:
-      'A positive `delta` adds, a negative one removes; remaining never goes below 0 (422 insufficient_balance). Answers the `adjust` ledger entry.',
+      'A positive `delta` adds, a negative one removes; remaining never goes below 0 (422 insufficient_balance). ' +
+      'Answers the `adjust` ledger entry.',
     params: idParams,
     body: z.strictObject({
       delta: quantityInput.meta({ description: 'Signed decimal, e.g. "-2.5".' }),

@@ -107,7 +107,8 @@ export const clientRoutes: AnyRoute[] = [
     access: 'read',
     tag: 'clients',
     summary:
-      'What a client holds: per credit type granted, consumed, remaining (usable now), unavailable, upcoming, expired, next expiry, and the balances behind it',
+      'What a client holds: per credit type granted, consumed, remaining (usable now), unavailable, upcoming, ' +
+      'expired, next expiry, and the balances behind it',
     params: idParams,
     responses: {
       200: {
@@ -129,7 +130,11 @@ export const clientRoutes: AnyRoute[] = [
     tag: 'balances',
     summary: 'Grant a client units of a credit type, with a validity of their own',
     description:
-      "DOMAIN.md balance source `adjustment`: an operator gives units to a client, whether or not it holds a subscription. The balance belongs to no subscription (`subscription_id` null): it is spent in the spending order like any other, reversed into, and expired by the sweep at its `expires_at`; it is never renewed or rolled over. Its ledger entry is an `adjust` with the reason and the caller's key as actor. Honours Idempotency-Key.",
+      'DOMAIN.md balance source `adjustment`: an operator gives units to a client, whether or not it holds a ' +
+      'subscription. The balance belongs to no subscription (`subscription_id` null): it is spent in the ' +
+      'spending order like any other, reversed into, and expired by the sweep at its `expires_at`; it is never ' +
+      "renewed or rolled over. Its ledger entry is an `adjust` with the reason and the caller's key as actor. " +
+      'Honours Idempotency-Key.',
     params: idParams,
     body: z.strictObject({
       credit_type: refSchema.meta({ description: 'Id or code of the credit type.' }),
@@ -151,7 +156,8 @@ export const clientRoutes: AnyRoute[] = [
       404: { description: 'No such client or credit type' },
       422: {
         description:
-          'Units not positive or with more decimals than the credit type allows, expires_at not after valid_from or in the past, an archived credit type',
+          'Units not positive or with more decimals than the credit type allows, expires_at not after valid_from ' +
+          'or in the past, an archived credit type',
       },
     },
     handler: async ({ params, body, db, app, auth }) =>

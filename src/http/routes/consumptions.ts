@@ -23,14 +23,17 @@ const consumptionBody = consumeData.omit({ accepted_at: true });
 
 const queuedSchema = z.object({ id: z.uuid(), status: z.string(), job_id: z.string().optional() });
 
-/** A finished consume job as API.md answers it: 200 with the result, or 422 insufficient_balance with the same fields. */
+/**
+ * A finished consume job as API.md answers it: 200 with the result, or 422 insufficient_balance with the same fields.
+ */
 function consumptionReply(result: ConsumptionResult): JsonReply | Failure {
   if (result.status === 'rejected') {
     // The problem's `status` member is the HTTP status (RFC 9457); the consumption's own is `consumption_status`.
     const { status, ...fields } = result;
     return fail(
       'insufficient_balance',
-      `the client has ${result.remaining} ${result.credit_type.unit}(s) of ${result.credit_type.code} left; ${result.quantity} asked`,
+      `the client has ${result.remaining} ${result.credit_type.unit}(s) of ${result.credit_type.code} left; ` +
+        `${result.quantity} asked`,
       { extra: { ...fields, consumption_status: status } },
     );
   }
@@ -45,7 +48,10 @@ export const consumptionRoutes: AnyRoute[] = [
     tag: 'consumption',
     summary: 'Report a use: deducted soonest-expiring first, exactly once per (client, idempotency_key)',
     description:
-      'Answers 202 `{id, status: "queued"}` once the request is recorded; the worker applies it. With `?wait=true` it waits up to WAIT_TIMEOUT_MS for the result: 200, or 422 `insufficient_balance` (mode=reject), or 202 when the wait runs out (then poll GET /v1/consumptions/{id}). A repeat with the same payload changes nothing; with another payload it is 409 `idempotency_conflict`.',
+      'Answers 202 `{id, status: "queued"}` once the request is recorded; the worker applies it. With ' +
+      '`?wait=true` it waits up to WAIT_TIMEOUT_MS for the result: 200, or 422 `insufficient_balance` ' +
+      '(mode=reject), or 202 when the wait runs out (then poll GET /v1/consumptions/{id}). A repeat with the ' +
+      'same payload changes nothing; with another payload it is 409 `idempotency_conflict`.',
     query: waitQuery,
     body: consumptionBody,
     idempotency: 'job',
@@ -55,7 +61,8 @@ export const consumptionRoutes: AnyRoute[] = [
       409: { description: 'The idempotency key was used with another payload' },
       422: {
         description:
-          "Invalid input (`validation_failed`, see `errors`), or with ?wait=true a rejection (`insufficient_balance`, with the consumption's fields)",
+          'Invalid input (`validation_failed`, see `errors`), or with ?wait=true a rejection ' +
+          "(`insufficient_balance`, with the consumption's fields)",
         schema: z.union([validationProblemSchema, insufficientBalanceProblemSchema]),
       },
       404: { description: 'No such client or credit type' },
@@ -85,7 +92,10 @@ export const consumptionRoutes: AnyRoute[] = [
     tag: 'consumption',
     summary: 'Report up to 1,000 uses in one request',
     description:
-      'All items are checked first; one bad item refuses the whole request (422 naming `items.N.field`). Each use is recorded on its own (idempotent by client and key, readable by id) and all travel to the workers in one `consume-batch` job, applied many per transaction; a use that fails at the worker fails alone. An Idempotency-Key names the batch job, so a retried request makes no second job.',
+      'All items are checked first; one bad item refuses the whole request (422 naming `items.N.field`). ' +
+      'Each use is recorded on its own (idempotent by client and key, readable by id) and all travel to the ' +
+      'workers in one `consume-batch` job, applied many per transaction; a use that fails at the worker fails ' +
+      'alone. An Idempotency-Key names the batch job, so a retried request makes no second job.',
     body: z.strictObject({
       items: z.array(consumptionBody).min(1, 'give at least one item').max(1_000, 'at most 1,000 items per request'),
     }),
@@ -178,7 +188,8 @@ export const consumptionRoutes: AnyRoute[] = [
     tag: 'consumption',
     summary: "Give a consumption's units back to their balances, once",
     description:
-      'Units whose balance has expired since are not revived; the answer says how many. Reversing again answers the first reversal.',
+      'Units whose balance has expired since are not revived; the answer says how many. Reversing again answers ' +
+      'the first reversal.',
     params: idParams,
     query: waitQuery,
     body: z.strictObject({ reason: z.string().max(500).optional() }).optional(),

@@ -76,7 +76,8 @@ export const creditTypeRoutes: AnyRoute[] = [
     tag: 'catalog',
     summary: 'Rename, change the unit word, or archive a credit type',
     description:
-      '`code` and `decimals` never change: other systems name the type by its code, and stored quantities depend on its decimals.',
+      '`code` and `decimals` never change: other systems name the type by its code, and stored quantities depend ' +
+      'on its decimals.',
     params: idParams,
     body: patchBody,
     responses: { 200: { description: 'Updated', schema: creditTypeView }, 404: { description: 'No such credit type' } },

@@ -61,7 +61,11 @@ export const invoiceRoutes: AnyRoute[] = [
     tag: 'invoices',
     summary: 'Record the payment of an invoice',
     description:
-      'Paying again answers the same invoice. Paying the first invoice of an `activation=on_payment` subscription activates it. A void invoice cannot be paid (409) — among them the first invoice of a pending subscription whose period ended unpaid, which the expiry sweep voids when it expires the subscription (refused from the moment that period ends, even before the sweep ran): a payment never buys a period that is over.',
+      'Paying again answers the same invoice. Paying the first invoice of an `activation=on_payment` ' +
+      'subscription activates it. A void invoice cannot be paid (409) — among them the first invoice of a ' +
+      'pending subscription whose period ended unpaid, which the expiry sweep voids when it expires the ' +
+      'subscription (refused from the moment that period ends, even before the sweep ran): a payment never buys ' +
+      'a period that is over.',
     params: idParams,
     responses: {
       200: { description: 'Paid', schema: invoiceView },
@@ -86,7 +90,8 @@ export const invoiceRoutes: AnyRoute[] = [
     tag: 'invoices',
     summary: 'Void an unpaid invoice',
     description:
-      'Voiding again answers the same invoice; a paid invoice cannot be voided. Voiding the unpaid first invoice of a pending subscription cancels it.',
+      'Voiding again answers the same invoice; a paid invoice cannot be voided. Voiding the unpaid first invoice ' +
+      'of a pending subscription cancels it.',
     params: idParams,
     body: z.strictObject({ reason: z.string().max(500).optional() }).optional(),
     responses: {

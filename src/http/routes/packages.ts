@@ -67,7 +67,8 @@ export const packageRoutes: AnyRoute[] = [
     tag: 'catalog',
     summary: 'Change a package: fees, units, validity, rollover, priority, status',
     description:
-      'A new price applies to new subscriptions and to renewals of subscriptions that follow the package price. New items apply to new subscriptions and to renewals of subscriptions with `apply_package_changes`.',
+      'A new price applies to new subscriptions and to renewals of subscriptions that follow the package price. ' +
+      'New items apply to new subscriptions and to renewals of subscriptions with `apply_package_changes`.',
     params: idParams,
     body: patchPackageBody,
     responses: { 200: { description: 'Updated', schema: packageView }, 404: { description: 'No such package' } },

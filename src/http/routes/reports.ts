@@ -27,10 +27,13 @@ export const reportRoutes: AnyRoute[] = [
     tag: 'reports',
     summary: 'Run a report: a job generates it, stored with its run',
     description:
-      'DOMAIN.md "Reports": `subscriptions`, `balances`, `consumption`, `renewals`, `top_packages`, `expiring`. `params` apply per type (anything else is a 422): ' +
-      'consumption `from, to, group_by, credit_type, package, client, per`; renewals `from, to, group_by, package, client`; top_packages `from, to, client`; ' +
-      'subscriptions `package, client`; balances `package, client, credit_type`; expiring `days_ahead, package, client, credit_type`. The default range is the last ' +
-      '30 days up to and including now; days are those of BUSINESS_TZ. Answers 202 `{id, status: "queued"}`; poll GET /v1/reports/{id} (or listen for `report.ready`), then download it.',
+      'DOMAIN.md "Reports": `subscriptions`, `balances`, `consumption`, `renewals`, `top_packages`, `expiring`. ' +
+      '`params` apply per type (anything else is a 422): consumption `from, to, group_by, credit_type, package, ' +
+      'client, per`; renewals `from, to, group_by, package, client`; top_packages `from, to, client`; ' +
+      'subscriptions `package, client`; balances `package, client, credit_type`; expiring `days_ahead, package, ' +
+      'client, credit_type`. The default range is the last 30 days up to and including now; days are those of ' +
+      'BUSINESS_TZ. Answers 202 `{id, status: "queued"}`; poll GET /v1/reports/{id} (or listen for ' +
+      '`report.ready`), then download it.',
     body: reportRequest,
     idempotency: 'stored',
     responses: {
@@ -93,7 +96,8 @@ export const reportRoutes: AnyRoute[] = [
     responses: {
       200: {
         description:
-          'The report file: `text/csv; charset=utf-8` or `application/json`, `Content-Disposition: attachment; filename="<type>-<date>.<ext>"`',
+          'The report file: `text/csv; charset=utf-8` or `application/json`, `Content-Disposition: attachment; ' +
+          'filename="<type>-<date>.<ext>"`',
         contentType: ['text/csv', 'application/json'],
       },
       404: { description: 'No such run' },

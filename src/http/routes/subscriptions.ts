@@ -97,7 +97,8 @@ export const subscriptionRoutes: AnyRoute[] = [
     tag: 'subscriptions',
     summary: 'Subscribe a client to a package',
     description:
-      'Writes the subscription, one balance per package item (each with its grant ledger entry) and its invoice in one transaction.',
+      'Writes the subscription, one balance per package item (each with its grant ledger entry) and its invoice ' +
+      'in one transaction.',
     body: createBody,
     idempotency: 'stored',
     responses: {
@@ -176,7 +177,10 @@ export const subscriptionRoutes: AnyRoute[] = [
     tag: 'subscriptions',
     summary: 'Change auto-renewal, its own price, auto-recharge settings; suspend or resume',
     description:
-      'Records one `subscription.updated` event with the settings that changed (`changes`: their new values as this view shows them; `previous`: what they were); a change that changes nothing records none. Setting `cancel_at_period_end` (an active or suspended subscription) records `subscription.cancel_scheduled` instead; suspending and resuming record `subscription.suspended` / `subscription.resumed`.',
+      'Records one `subscription.updated` event with the settings that changed (`changes`: their new values as ' +
+      'this view shows them; `previous`: what they were); a change that changes nothing records none. Setting ' +
+      '`cancel_at_period_end` (an active or suspended subscription) records `subscription.cancel_scheduled` ' +
+      'instead; suspending and resuming record `subscription.suspended` / `subscription.resumed`.',
     params: idParams,
     body: patchBody,
     responses: {
@@ -184,7 +188,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       404: { description: 'No such subscription' },
       409: {
         description:
-          'A state change that is not allowed (suspend what is not active, set a pending, expired or cancelled subscription to cancel at period end, …)',
+          'A state change that is not allowed (suspend what is not active, set a pending, expired or cancelled ' +
+          'subscription to cancel at period end, …)',
       },
     },
     handler: async ({ params, body, db, app }) => {
@@ -201,7 +206,10 @@ export const subscriptionRoutes: AnyRoute[] = [
     tag: 'subscriptions',
     summary: 'Cancel now (remaining units are voided) or at period end (no renewal)',
     description:
-      '`period_end` (the default) lets the period of an active or suspended subscription run out and stops its renewals: the balances stay until then, `subscription.cancel_scheduled` is recorded, and the expiry sweep cancels it when the period ends (`subscription.cancelled`). A pending subscription has no period running: it is cancelled at once either way. Asking again answers the same subscription.',
+      '`period_end` (the default) lets the period of an active or suspended subscription run out and stops its ' +
+      'renewals: the balances stay until then, `subscription.cancel_scheduled` is recorded, and the expiry sweep ' +
+      'cancels it when the period ends (`subscription.cancelled`). A pending subscription has no period running: ' +
+      'it is cancelled at once either way. Asking again answers the same subscription.',
     params: idParams,
     body: z.strictObject({
       at: z.enum(['now', 'period_end']).default('period_end'),
@@ -230,7 +238,9 @@ export const subscriptionRoutes: AnyRoute[] = [
     tag: 'subscriptions',
     summary: 'Renew now: a renewal job for the current period',
     description:
-      "The next period starts where the current one ends (or now, if the subscription has expired), with an invoice at the subscription's price. Renewing the same period twice grants nothing the second time. 202 `{job_id}`; with `?wait=true`, 200 with the result.",
+      'The next period starts where the current one ends (or now, if the subscription has expired), with an ' +
+      "invoice at the subscription's price. Renewing the same period twice grants nothing the second time. 202 " +
+      '`{job_id}`; with `?wait=true`, 200 with the result.',
     params: idParams,
     query: waitQuery,
     body: z.strictObject({ apply_package_changes: z.boolean().optional() }).optional(),
@@ -261,7 +271,10 @@ export const subscriptionRoutes: AnyRoute[] = [
     tag: 'subscriptions',
     summary: 'Recharge: refill before the renewal date, invoiced',
     description:
-      "Adds recharge balances valid until the current period ends: one package's worth by default, or the `items` given; invoiced at the package's recharge_price or the `price` given. The Idempotency-Key becomes the job's idempotency key (the same key recharges once). 202 `{job_id}`; with `?wait=true`, 200 with the result.",
+      "Adds recharge balances valid until the current period ends: one package's worth by default, or the " +
+      "`items` given; invoiced at the package's recharge_price or the `price` given. The Idempotency-Key becomes " +
+      "the job's idempotency key (the same key recharges once). 202 `{job_id}`; with `?wait=true`, 200 with the " +
+      'result.',
     params: idParams,
     query: waitQuery,
     body: z

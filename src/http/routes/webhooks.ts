@@ -34,7 +34,9 @@ export const webhookRoutes: AnyRoute[] = [
     tag: 'webhooks',
     summary: 'Subscribe a URL to events',
     description:
-      'Each event is POSTed as JSON with `Credits-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` keyed with the secret, plus Credits-Event-Id, Credits-Event-Type and Credits-Delivery-Id. Non-2xx answers are retried with exponential backoff. The secret is shown in full only here.',
+      'Each event is POSTed as JSON with `Credits-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` ' +
+      'keyed with the secret, plus Credits-Event-Id, Credits-Event-Type and Credits-Delivery-Id. Non-2xx answers ' +
+      'are retried with exponential backoff. The secret is shown in full only here.',
     body: z.strictObject({
       url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000),
       events: z.array(z.enum(SUBSCRIBABLE)).min(1, 'give at least one event type, or "*"').max(SUBSCRIBABLE.length),

@@ -27,7 +27,8 @@ export async function clientsPage(ctx: UiContext): Promise<Html> {
     html`<h1>Clients</h1>
 <p class="sub">Everyone who buys and consumes credits.</p>
 <form class="search" method="get" action="/ui/clients" role="search">
-  <input type="search" name="search" value="${search ?? ''}" placeholder="Name, external ref or e-mail" dir="auto" aria-label="Search clients">
+  <input type="search" name="search" value="${search ?? ''}" placeholder="Name, external ref or e-mail" dir="auto"
+    aria-label="Search clients">
   <button type="submit">Search</button>
 </form>
 <section class="panel">
@@ -36,10 +37,21 @@ export async function clientsPage(ctx: UiContext): Promise<Html> {
       ? html`<p class="empty">No clients${search ? ' match' : ' yet'}.</p>`
       : html`<table>
     <thead><tr><th>Name</th><th>External ref</th><th>E-mail</th><th>Since</th></tr></thead>
-    <tbody>${result.data.map((c) => html`<tr><td dir="auto"><a href="${path`/ui/clients/${c.id}`}">${name(c.name)}</a></td><td><code>${c.external_ref}</code></td><td>${c.email ?? '—'}</td><td class="nowrap">${when(c.created_at, tz, false)}</td></tr>`)}</tbody>
+    <tbody>${result.data.map(
+      (c) => html`<tr>
+      <td dir="auto"><a href="${path`/ui/clients/${c.id}`}">${name(c.name)}</a></td>
+      <td><code>${c.external_ref}</code></td>
+      <td>${c.email ?? '—'}</td>
+      <td class="nowrap">${when(c.created_at, tz, false)}</td>
+    </tr>`,
+    )}</tbody>
   </table>`
   }
-  ${result.nextCursor ? html`<p class="pager"><a href="/ui/clients${query({ search, cursor: result.nextCursor })}">Next page →</a></p>` : ''}
+  ${
+    result.nextCursor
+      ? html`<p class="pager"><a href="/ui/clients${query({ search, cursor: result.nextCursor })}">Next page →</a></p>`
+      : ''
+  }
 </section>`,
   );
 }
@@ -63,13 +75,17 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     limit: 50,
   });
   const t = now.getTime();
+  const email = client.email ? html` · ${client.email}` : '';
+  const later = statement.next_cursor
+    ? path`/ui/clients/${client.id}` + query({ statement_cursor: statement.next_cursor })
+    : undefined;
 
   return page(
     ctx,
     { title: client.name, section: 'clients' },
     html`${notice(ctx.req)}
 <h1 dir="auto">${name(client.name)}</h1>
-<p class="sub"><code>${client.external_ref}</code>${client.email ? html` · ${client.email}` : ''} · client since ${when(client.created_at, tz, false)}</p>
+<p class="sub"><code>${client.external_ref}</code>${email} · client since ${when(client.created_at, tz, false)}</p>
 
 <section class="panel" aria-labelledby="subs-h">
   <h2 id="subs-h">Subscriptions</h2>
@@ -77,20 +93,31 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     subscriptions.length === 0
       ? html`<p class="empty">No subscriptions.</p>`
       : html`<div class="scroll"><table>
-    <thead><tr><th>Package</th><th>Status</th><th>Current period</th><th class="num">Renewals</th><th class="num">Price</th><th>Auto-renew</th><th></th></tr></thead>
+    <thead><tr>
+      <th>Package</th><th>Status</th><th>Current period</th><th class="num">Renewals</th><th class="num">Price</th>
+      <th>Auto-renew</th><th></th>
+    </tr></thead>
     <tbody>${subscriptions.map((s) => {
       const renewable = s.status === 'active' || s.status === 'expired';
       const rechargeable = s.status === 'active';
+      const pkg = html`<a href="${path`/ui/packages/${s.package.id}`}">${name(s.package.name)}</a>`;
+      const renewDisabled = renewable && !s.cancel_at_period_end ? '' : html` disabled`;
+      const rechargeDisabled = rechargeable ? '' : html` disabled`;
       return html`<tr>
-        <td><a href="${path`/ui/packages/${s.package.id}`}">${name(s.package.name)}</a> <span class="muted">${s.package.code}</span></td>
+        <td>${pkg} <span class="muted">${s.package.code}</span></td>
         <td>${badge(s.status)}${s.cancel_at_period_end ? html` <span class="muted">ends at period end</span>` : ''}</td>
         <td class="nowrap">${when(s.current_period_start, tz, false)} → ${when(s.current_period_end, tz, false)}</td>
         <td class="num">${s.renewal_count}</td>
         <td class="num">${money(s.price, s.currency)}</td>
         <td>${s.auto_renew ? 'yes' : 'no'}</td>
         <td><div class="actions">
-          <form class="inline" method="post" action="${path`/ui/subscriptions/${s.id}/renew`}">${csrfField(ctx)}<button type="submit" data-action="renew" data-subscription="${s.id}"${renewable && !s.cancel_at_period_end ? '' : html` disabled`}>Renew</button></form>
-          <form class="inline" method="post" action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}<input type="hidden" name="idem" value="${randomUUID()}"><button class="secondary" type="submit" data-action="recharge" data-subscription="${s.id}"${rechargeable ? '' : html` disabled`}>Recharge</button></form>
+          <form class="inline" method="post"
+            action="${path`/ui/subscriptions/${s.id}/renew`}">${csrfField(ctx)}<button
+            type="submit" data-action="renew" data-subscription="${s.id}"${renewDisabled}>Renew</button></form>
+          <form class="inline" method="post"
+            action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}<input
+            type="hidden" name="idem" value="${randomUUID()}"><button class="secondary" type="submit"
+            data-action="recharge" data-subscription="${s.id}"${rechargeDisabled}>Recharge</button></form>
         </div></td>
       </tr>`;
     })}</tbody>
@@ -105,17 +132,34 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
       ? html`<p class="empty">No balances.</p>`
       : balances.map((ct) => {
           const live = ct.balances.filter((b) => b.status === 'active' && new Date(b.expires_at).getTime() > t);
+          const unavailable =
+            ct.unavailable !== '0' ? html` · unavailable ${ct.unavailable} (subscription not active)` : '';
+          const upcoming = ct.upcoming !== '0' ? html` · upcoming ${ct.upcoming}` : '';
+          const spent = html` · consumed ${ct.consumed} of ${ct.granted} granted · expired ${ct.expired}`;
+          const voided = ct.voided !== '0' ? html` · voided ${ct.voided}` : '';
+          const nextExpiry = ct.next_expiry ? html` · next expiry ${when(ct.next_expiry, tz)}` : '';
           return html`<h2 class="muted">${ct.credit_type.code} <span class="muted">(${ct.credit_type.unit})</span></h2>
-    <p>Remaining <strong>${ct.remaining}</strong>${ct.unavailable !== '0' ? html` · unavailable ${ct.unavailable} (subscription not active)` : ''}${ct.upcoming !== '0' ? html` · upcoming ${ct.upcoming}` : ''} · consumed ${ct.consumed} of ${ct.granted} granted · expired ${ct.expired}${ct.voided !== '0' ? html` · voided ${ct.voided}` : ''}${ct.next_expiry ? html` · next expiry ${when(ct.next_expiry, tz)}` : ''}</p>
+    <p>Remaining <strong>${ct.remaining}</strong>${unavailable}${upcoming}${spent}${voided}${nextExpiry}</p>
     ${
       live.length === 0
         ? html`<p class="empty">No live balance.</p>`
         : html`<table>
-      <thead><tr><th>Source</th><th>Valid</th><th class="num">Remaining</th><th>Left</th><th class="num">Consumed</th></tr></thead>
+      <thead><tr>
+        <th>Source</th><th>Valid</th><th class="num">Remaining</th><th>Left</th><th class="num">Consumed</th>
+      </tr></thead>
       <tbody>${live.map((b) => {
         const held = Number(b.granted);
         const left = Number(b.remaining);
-        return html`<tr><td>${b.source}</td><td class="nowrap">${when(b.valid_from, tz, false)} → ${when(b.expires_at, tz, false)}</td><td class="num">${b.remaining} / ${b.granted}</td><td><span class="meter-cell">${meter(left, held, { tone: leftTone(left, held), label: `${b.remaining} of ${b.granted} left` })} ${held > 0 ? Math.round((left / held) * 100) : 0}% left</span>${b.availability === 'usable' ? '' : html` <span class="muted">${b.availability}</span>`}</td><td class="num">${b.consumed}</td></tr>`;
+        const bar = meter(left, held, { tone: leftTone(left, held), label: `${b.remaining} of ${b.granted} left` });
+        const percent = held > 0 ? Math.round((left / held) * 100) : 0;
+        const availability = b.availability === 'usable' ? '' : html` <span class="muted">${b.availability}</span>`;
+        return html`<tr>
+        <td>${b.source}</td>
+        <td class="nowrap">${when(b.valid_from, tz, false)} → ${when(b.expires_at, tz, false)}</td>
+        <td class="num">${b.remaining} / ${b.granted}</td>
+        <td><span class="meter-cell">${bar} ${percent}% left</span>${availability}</td>
+        <td class="num">${b.consumed}</td>
+      </tr>`;
       })}</tbody>
     </table>`
     }`;
@@ -129,11 +173,23 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     statement.data.length === 0
       ? html`<p class="empty">No ledger entries in the last ${STATEMENT_DAYS} days.</p>`
       : html`<div class="scroll"><table>
-    <thead><tr><th>Counts at</th><th>Kind</th><th>Credit type</th><th class="num">Amount</th><th class="num">Remaining after</th><th>Reason</th></tr></thead>
-    <tbody>${statement.data.map((e) => html`<tr><td class="nowrap" title="${`recorded ${when(e.created_at, tz)}`}">${when(e.effective_at, tz)}</td><td>${e.kind}</td><td>${e.credit_type.code}</td><td class="num">${e.amount}</td><td class="num">${e.remaining_after}</td><td dir="auto">${e.reason ?? ''}</td></tr>`)}</tbody>
+    <thead><tr>
+      <th>Counts at</th><th>Kind</th><th>Credit type</th><th class="num">Amount</th><th class="num">Remaining after</th>
+      <th>Reason</th>
+    </tr></thead>
+    <tbody>${statement.data.map(
+      (e) => html`<tr>
+      <td class="nowrap" title="${`recorded ${when(e.created_at, tz)}`}">${when(e.effective_at, tz)}</td>
+      <td>${e.kind}</td>
+      <td>${e.credit_type.code}</td>
+      <td class="num">${e.amount}</td>
+      <td class="num">${e.remaining_after}</td>
+      <td dir="auto">${e.reason ?? ''}</td>
+    </tr>`,
+    )}</tbody>
   </table></div>`
   }
-  ${statement.next_cursor ? html`<p class="pager"><a href="${path`/ui/clients/${client.id}`}${query({ statement_cursor: statement.next_cursor })}">Later entries →</a></p>` : ''}
+  ${later ? html`<p class="pager"><a href="${later}">Later entries →</a></p>` : ''}
 </section>`,
   );
 }

@@ -19,7 +19,11 @@ const STATUSES = ['active', 'pending', 'suspended', 'expired', 'cancelled'] as c
 /** Money in minor units, for reading: 123456 USD → "1,234.56 USD". */
 export function money(minor: number, currency: string): string {
   const digits = minorDigits(currency);
-  return `${(minor / 10 ** digits).toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${currency}`;
+  const amount = (minor / 10 ** digits).toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+  return `${amount} ${currency}`;
 }
 
 /** The days of the chart, oldest first, as business-zone dates. */
@@ -47,6 +51,16 @@ export function consumptionCharts(rows: readonly ReportRow[], labels: readonly s
     return barChart({ title: code, unit: entry.unit, points });
   });
 }
+
+const CHARTS_LEGEND =
+  'Net units consumed per day (consumptions minus reversals), one chart per credit type; hover a bar for its value.';
+
+const packageLink = (r: ReportRow): Html =>
+  html`<a href="${path`/ui/packages/${String(r.package_code)}`}">${name(String(r.package_name))}</a>`;
+
+/** `key`: the client's id or external ref, either names it in /ui/clients/…. */
+const clientLink = (key: unknown, r: ReportRow): Html =>
+  html`<a href="${path`/ui/clients/${String(key)}`}" dir="auto">${name(String(r.client_name))}</a>`;
 
 export async function overviewPage(ctx: UiContext): Promise<Html> {
   const { app } = ctx;
@@ -78,18 +92,32 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
 <p class="sub">As of ${when(now, timeZone)} (${timeZone}).</p>
 <div class="cards">
   <div class="card"><div class="n">${total}</div><div class="l">subscriptions</div></div>
-  ${STATUSES.map((s) => html`<div class="card"><div class="n">${byStatus.get(s) ?? 0}</div><div class="l">${s}</div></div>`)}
+  ${STATUSES.map((s) => {
+    const count = byStatus.get(s) ?? 0;
+    return html`<div class="card"><div class="n">${count}</div><div class="l">${s}</div></div>`;
+  })}
 </div>
 <section class="panel wide" aria-labelledby="usage-h">
   <h2 id="usage-h">Consumption per day, last ${CHART_DAYS} days</h2>
-  ${charts.length > 0 ? html`<div class="charts">${charts}</div><p class="legend">Net units consumed per day (consumptions minus reversals), one chart per credit type; hover a bar for its value.</p>` : html`<p class="empty">Nothing was consumed in the last ${CHART_DAYS} days.</p>`}
+  ${
+    charts.length > 0
+      ? html`<div class="charts">${charts}</div><p class="legend">${CHARTS_LEGEND}</p>`
+      : html`<p class="empty">Nothing was consumed in the last ${CHART_DAYS} days.</p>`
+  }
 </section>
 <div class="grid">
   <section class="panel" aria-labelledby="status-h">
     <h2 id="status-h">Subscriptions by status</h2>
     <table>
       <thead><tr><th>Status</th><th class="num">Count</th><th></th></tr></thead>
-      <tbody>${STATUSES.map((s) => html`<tr><td>${badge(s)}</td><td class="num">${byStatus.get(s) ?? 0}</td><td>${meter(byStatus.get(s) ?? 0, maxStatus, { label: `${byStatus.get(s) ?? 0} ${s}` })}</td></tr>`)}</tbody>
+      <tbody>${STATUSES.map((s) => {
+        const count = byStatus.get(s) ?? 0;
+        return html`<tr>
+        <td>${badge(s)}</td>
+        <td class="num">${count}</td>
+        <td>${meter(count, maxStatus, { label: `${count} ${s}` })}</td>
+      </tr>`;
+      })}</tbody>
     </table>
     <h2 class="muted">Per package</h2>
     ${
@@ -97,7 +125,13 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
         ? html`<p class="empty">No subscriptions yet.</p>`
         : html`<table>
       <thead><tr><th>Package</th><th>Status</th><th class="num">Count</th></tr></thead>
-      <tbody>${summary.map((r) => html`<tr><td><a href="${path`/ui/packages/${String(r.package_code)}`}">${name(String(r.package_name))}</a> <span class="muted">${r.package_code}</span></td><td>${badge(String(r.status))}</td><td class="num">${r.count}</td></tr>`)}</tbody>
+      <tbody>${summary.map(
+        (r) => html`<tr>
+        <td>${packageLink(r)} <span class="muted">${r.package_code}</span></td>
+        <td>${badge(String(r.status))}</td>
+        <td class="num">${r.count}</td>
+      </tr>`,
+      )}</tbody>
     </table>`
     }
   </section>
@@ -108,7 +142,16 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
         ? html`<p class="empty">No subscriptions or renewals in the last ${CHART_DAYS} days.</p>`
         : html`<div class="scroll"><table>
       <thead><tr><th>#</th><th>Package</th><th>New + renewals</th><th class="num">Revenue</th></tr></thead>
-      <tbody>${top.map((r) => html`<tr><td>${r.rank}</td><td><a href="${path`/ui/packages/${String(r.package_code)}`}">${name(String(r.package_name))}</a></td><td><span class="meter-cell">${meter(Number(r.requests), maxRequests, { label: `${r.requests} requests` })} ${r.requests}</span><div class="muted small">${r.new_subscriptions} new · ${r.renewals} renewed</div></td><td class="num">${money(Number(r.revenue), String(r.currency))}</td></tr>`)}</tbody>
+      <tbody>${top.map((r) => {
+        const bar = meter(Number(r.requests), maxRequests, { label: `${r.requests} requests` });
+        const split = html`<div class="muted small">${r.new_subscriptions} new · ${r.renewals} renewed</div>`;
+        return html`<tr>
+        <td>${r.rank}</td>
+        <td>${packageLink(r)}</td>
+        <td><span class="meter-cell">${bar} ${r.requests}</span>${split}</td>
+        <td class="num">${money(Number(r.revenue), String(r.currency))}</td>
+      </tr>`;
+      })}</tbody>
     </table></div>`
     }
   </section>
@@ -119,8 +162,23 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
     nearly.length === 0
       ? html`<p class="empty">No live balance is nearly consumed.</p>`
       : html`<div class="scroll"><table>
-    <thead><tr><th>Client</th><th>Package</th><th>Credit type</th><th class="num">Left</th><th>Left of held</th><th>Next expiry</th></tr></thead>
-    <tbody>${nearly.map((r) => html`<tr><td><a href="${path`/ui/clients/${String(r.client_id)}`}" dir="auto">${name(String(r.client_name))}</a> <span class="muted">${r.client_ref}</span></td><td>${r.package_code ?? html`<span class="muted">grant</span>`}</td><td>${r.credit_type}</td><td class="num">${r.remaining} / ${r.held} ${r.unit}</td><td><span class="meter-cell">${meter(Number(r.remaining), Number(r.held), { tone: leftTone(Number(r.remaining), Number(r.held)) })} ${r.used_percent}% used</span></td><td class="nowrap">${when(String(r.next_expiry), timeZone)}</td></tr>`)}</tbody>
+    <thead><tr>
+      <th>Client</th><th>Package</th><th>Credit type</th>
+      <th class="num">Left</th><th>Left of held</th><th>Next expiry</th>
+    </tr></thead>
+    <tbody>${nearly.map((r) => {
+      const left = Number(r.remaining);
+      const held = Number(r.held);
+      const bar = meter(left, held, { tone: leftTone(left, held) });
+      return html`<tr>
+      <td>${clientLink(r.client_id, r)} <span class="muted">${r.client_ref}</span></td>
+      <td>${r.package_code ?? html`<span class="muted">grant</span>`}</td>
+      <td>${r.credit_type}</td>
+      <td class="num">${r.remaining} / ${r.held} ${r.unit}</td>
+      <td><span class="meter-cell">${bar} ${r.used_percent}% used</span></td>
+      <td class="nowrap">${when(String(r.next_expiry), timeZone)}</td>
+    </tr>`;
+    })}</tbody>
   </table></div>`
   }
 </section>
@@ -130,8 +188,24 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
     expiring.length === 0
       ? html`<p class="empty">Nothing expires in the next ${app.config.EXPIRING_SOON_DAYS} days.</p>`
       : html`<div class="scroll"><table>
-    <thead><tr><th>When</th><th class="num">Days</th><th>What</th><th>Client</th><th>Package</th><th>Remains</th><th>Renews</th></tr></thead>
-    <tbody>${expiring.map((r) => html`<tr><td class="nowrap">${when(String(r.expires_at), timeZone)}</td><td class="num">${r.days_left}</td><td>${r.row_type === 'subscription' ? 'subscription period' : html`${r.credit_type} balance <span class="muted">(${r.source})</span>`}</td><td><a href="${path`/ui/clients/${String(r.client_ref)}`}" dir="auto">${name(String(r.client_name))}</a> <span class="muted">${r.client_ref}</span></td><td>${r.package_code ?? html`<span class="muted">grant</span>`}</td><td>${r.row_type === 'balance' ? html`${r.remaining} ${r.unit}` : r.remains || '—'}</td><td>${r.renews ? 'yes' : 'no'}</td></tr>`)}</tbody>
+    <thead><tr>
+      <th>When</th><th class="num">Days</th><th>What</th><th>Client</th><th>Package</th><th>Remains</th><th>Renews</th>
+    </tr></thead>
+    <tbody>${expiring.map((r) => {
+      const what =
+        r.row_type === 'subscription'
+          ? 'subscription period'
+          : html`${r.credit_type} balance <span class="muted">(${r.source})</span>`;
+      return html`<tr>
+      <td class="nowrap">${when(String(r.expires_at), timeZone)}</td>
+      <td class="num">${r.days_left}</td>
+      <td>${what}</td>
+      <td>${clientLink(r.client_ref, r)} <span class="muted">${r.client_ref}</span></td>
+      <td>${r.package_code ?? html`<span class="muted">grant</span>`}</td>
+      <td>${r.row_type === 'balance' ? html`${r.remaining} ${r.unit}` : r.remains || '—'}</td>
+      <td>${r.renews ? 'yes' : 'no'}</td>
+    </tr>`;
+    })}</tbody>
   </table></div>`
   }
 </section>`,

@@ -3,7 +3,7 @@ import { findPackage, listPackages } from '../../db/repositories/packages.js';
 import { renewalsQuery } from '../../reports/renewals.js';
 import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { creditTypesOfPackages } from '../../services/packages.js';
-import { toPackageView } from '../../views/package.js';
+import { type PackageView, toPackageView } from '../../views/package.js';
 import { barChart, type Point } from '../charts.js';
 import { type Html, html, name, path, query } from '../html.js';
 import { badge, page, type UiContext, when } from '../layout.js';
@@ -13,6 +13,9 @@ const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
 const validity = (v: { count: number; unit: string }): string => `${v.count} ${v.unit}${v.count === 1 ? '' : 's'}`;
+
+const itemList = (items: PackageView['items']): Html[] =>
+  items.map((i, n) => html`${n > 0 ? ', ' : ''}${i.units} ${i.credit_type.code}`);
 
 export async function packagesPage(ctx: UiContext): Promise<Html> {
   const db = ctx.app.db;
@@ -29,11 +32,26 @@ export async function packagesPage(ctx: UiContext): Promise<Html> {
     views.length === 0
       ? html`<p class="empty">No packages yet.</p>`
       : html`<div class="scroll"><table>
-    <thead><tr><th>Name</th><th>Code</th><th>Items</th><th class="num">Price</th><th>Validity</th><th>Status</th></tr></thead>
-    <tbody>${views.map((p) => html`<tr><td dir="auto"><a href="${path`/ui/packages/${p.id}`}">${name(p.name)}</a></td><td><code>${p.code}</code></td><td>${p.items.map((i, n) => html`${n > 0 ? ', ' : ''}${i.units} ${i.credit_type.code}`)}</td><td class="num">${money(p.price, p.currency)}</td><td>${validity(p.validity)}</td><td>${badge(p.status)}</td></tr>`)}</tbody>
+    <thead><tr>
+      <th>Name</th><th>Code</th><th>Items</th><th class="num">Price</th><th>Validity</th><th>Status</th>
+    </tr></thead>
+    <tbody>${views.map(
+      (p) => html`<tr>
+      <td dir="auto"><a href="${path`/ui/packages/${p.id}`}">${name(p.name)}</a></td>
+      <td><code>${p.code}</code></td>
+      <td>${itemList(p.items)}</td>
+      <td class="num">${money(p.price, p.currency)}</td>
+      <td>${validity(p.validity)}</td>
+      <td>${badge(p.status)}</td>
+    </tr>`,
+    )}</tbody>
   </table></div>`
   }
-  ${result.nextCursor ? html`<p class="pager"><a href="/ui/packages${query({ cursor: result.nextCursor })}">Next page →</a></p>` : ''}
+  ${
+    result.nextCursor
+      ? html`<p class="pager"><a href="/ui/packages${query({ cursor: result.nextCursor })}">Next page →</a></p>`
+      : ''
+  }
 </section>`,
   );
 }
@@ -68,12 +86,15 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
   const requests = points.reduce((s, p) => s + p.value, 0);
   const revenue = [...byDay.values()].reduce((s, d) => s + d.revenue, 0);
   const depleted = subscriptions.filter((s) => s.status === 'active' && s.depleted === true).length;
+  const isOrAre = depleted === 1 ? ' is' : 's are';
+  const description = view.description ? html` · <bdi>${view.description}</bdi>` : '';
+  const rolloverPercent = view.rollover.policy === 'percent' ? html` (${view.rollover.percent}%)` : '';
 
   return page(
     ctx,
     { title: pkg.name, section: 'packages' },
     html`<h1 dir="auto">${name(view.name)}</h1>
-<p class="sub"><code>${view.code}</code> · ${badge(view.status)}${view.description ? html` · <bdi>${view.description}</bdi>` : ''}</p>
+<p class="sub"><code>${view.code}</code> · ${badge(view.status)}${description}</p>
 <div class="grid">
   <section class="panel" aria-labelledby="terms-h">
     <h2 id="terms-h">Terms</h2>
@@ -81,8 +102,8 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
       <dt>Price</dt><dd>${money(view.price, view.currency)}</dd>
       <dt>Recharge price</dt><dd>${money(view.recharge_price, view.currency)}</dd>
       <dt>Validity</dt><dd>${validity(view.validity)}</dd>
-      <dt>Items</dt><dd>${view.items.map((i, n) => html`${n > 0 ? ', ' : ''}${i.units} ${i.credit_type.code}`)}</dd>
-      <dt>Rollover</dt><dd>${view.rollover.policy}${view.rollover.policy === 'percent' ? html` (${view.rollover.percent}%)` : ''}</dd>
+      <dt>Items</dt><dd>${itemList(view.items)}</dd>
+      <dt>Rollover</dt><dd>${view.rollover.policy}${rolloverPercent}</dd>
       <dt>Auto-renew default</dt><dd>${view.auto_renew ? 'yes' : 'no'}</dd>
       <dt>Priority</dt><dd>${view.priority}</dd>
     </dl>
@@ -94,9 +115,11 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
         ? html`<p class="empty">Nobody has subscribed yet.</p>`
         : html`<table>
       <thead><tr><th>Status</th><th class="num">Count</th></tr></thead>
-      <tbody>${summary.map((r) => html`<tr><td>${badge(String(r.status))}</td><td class="num">${r.count}</td></tr>`)}</tbody>
+      <tbody>${summary.map(
+        (r) => html`<tr><td>${badge(String(r.status))}</td><td class="num">${r.count}</td></tr>`,
+      )}</tbody>
     </table>
-    <p class="legend">${depleted} active subscription${depleted === 1 ? ' is' : 's are'} depleted (nothing usable left).</p>`
+    <p class="legend">${depleted} active subscription${isOrAre} depleted (nothing usable left).</p>`
     }
   </section>
 </div>
@@ -111,8 +134,21 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
     subscriptions.length === 0
       ? html`<p class="empty">None.</p>`
       : html`<div class="scroll"><table>
-    <thead><tr><th>Client</th><th>Status</th><th>Current period</th><th class="num">Days left</th><th>Depleted</th><th>Auto-renew</th></tr></thead>
-    <tbody>${subscriptions.map((s) => html`<tr><td dir="auto"><a href="${path`/ui/clients/${String(s.client_ref)}`}">${name(String(s.client_name))}</a> <span class="muted">${s.client_ref}</span></td><td>${badge(String(s.status))}</td><td class="nowrap">${when(String(s.period_start), tz, false)} → ${when(String(s.period_end), tz, false)}</td><td class="num">${s.days_left}</td><td>${s.depleted ? 'yes' : 'no'}</td><td>${s.auto_renew ? 'yes' : 'no'}</td></tr>`)}</tbody>
+    <thead><tr>
+      <th>Client</th><th>Status</th><th>Current period</th>
+      <th class="num">Days left</th><th>Depleted</th><th>Auto-renew</th>
+    </tr></thead>
+    <tbody>${subscriptions.map((s) => {
+      const client = html`<a href="${path`/ui/clients/${String(s.client_ref)}`}">${name(String(s.client_name))}</a>`;
+      return html`<tr>
+      <td dir="auto">${client} <span class="muted">${s.client_ref}</span></td>
+      <td>${badge(String(s.status))}</td>
+      <td class="nowrap">${when(String(s.period_start), tz, false)} → ${when(String(s.period_end), tz, false)}</td>
+      <td class="num">${s.days_left}</td>
+      <td>${s.depleted ? 'yes' : 'no'}</td>
+      <td>${s.auto_renew ? 'yes' : 'no'}</td>
+    </tr>`;
+    })}</tbody>
   </table></div>`
   }
 </section>`,

@@ -18,7 +18,8 @@ const DESCRIPTIONS: Record<ReportType, string> = {
   top_packages: 'the most requested packages (new + renewals) in a range, with revenue',
   subscriptions: "subscriptions per status and package; each one's period, days left, depleted or not",
   balances:
-    'per subscription and credit type: granted, consumed, remaining (usable now), unavailable, upcoming, expired, % used',
+    'per subscription and credit type: granted, consumed, remaining (usable now), unavailable, upcoming, ' +
+    'expired, % used',
   expiring: 'balances and subscriptions expiring in the next N days, with what remains',
 };
 
@@ -81,17 +82,29 @@ export async function reportsPage(
   const form = state.form ?? {};
   const errorOf = (field: string) =>
     state.errors?.find((e) => e.field === field || e.field === `params.${field}`)?.message;
-  const input = (field: Field, label: string, type: string, placeholder = '') =>
-    html`<label>${label}<input type="${type}" name="${field}" value="${form[field] ?? ''}" placeholder="${placeholder}"${type === 'text' ? html` dir="auto"` : ''}>${errorOf(field) ? html`<span class="notice error">${errorOf(field)}</span>` : ''}</label>`;
-  const select = (field: Field | 'type' | 'format', label: string, options: readonly string[], blank?: string) =>
-    html`<label>${label}<select name="${field}">${blank !== undefined ? html`<option value="">${blank}</option>` : ''}${options.map((o) => html`<option value="${o}"${form[field] === o ? html` selected` : ''}>${o}</option>`)}</select>${errorOf(field) ? html`<span class="notice error">${errorOf(field)}</span>` : ''}</label>`;
+  const problem = (field: string) => (errorOf(field) ? html`<span class="notice error">${errorOf(field)}</span>` : '');
+  const input = (field: Field, label: string, type: string, placeholder = '') => {
+    const dir = type === 'text' ? html` dir="auto"` : '';
+    return html`<label>${label}<input type="${type}" name="${field}" value="${form[field] ?? ''}"
+      placeholder="${placeholder}"${dir}>${problem(field)}</label>`;
+  };
+  const select = (field: Field | 'type' | 'format', label: string, options: readonly string[], blank?: string) => {
+    const none = blank !== undefined ? html`<option value="">${blank}</option>` : '';
+    const choices = options.map(
+      (o) => html`<option value="${o}"${form[field] === o ? html` selected` : ''}>${o}</option>`,
+    );
+    return html`<label>${label}<select name="${field}">${none}${choices}</select>${problem(field)}</label>`;
+  };
+  const intro =
+    'Run a report in the background, then download it as CSV or JSON. ' +
+    `Days are those of ${tz}; the range defaults to the last 30 days.`;
 
   return page(
     ctx,
     { title: 'Reports', section: 'reports', ...(busy ? { refreshS: 2 } : {}) },
     html`${busy ? notice(ctx.req) : ''}
 <h1>Reports</h1>
-<p class="sub">Run a report in the background, then download it as CSV or JSON. Days are those of ${tz}; the range defaults to the last 30 days.</p>
+<p class="sub">${intro}</p>
 <section class="panel" aria-labelledby="run-h">
   <h2 id="run-h">Run a report</h2>
   ${state.detail ? html`<div class="notice error" role="alert">${state.detail}</div>` : ''}
@@ -112,7 +125,13 @@ export async function reportsPage(
     </div>
   </form>
   <table class="legend">
-    <tbody>${REPORT_TYPES.map((t) => html`<tr><td><strong>${t}</strong></td><td>${DESCRIPTIONS[t]}</td><td class="muted">takes ${APPLIES[t].join(', ')}</td></tr>`)}</tbody>
+    <tbody>${REPORT_TYPES.map(
+      (t) => html`<tr>
+      <td><strong>${t}</strong></td>
+      <td>${DESCRIPTIONS[t]}</td>
+      <td class="muted">takes ${APPLIES[t].join(', ')}</td>
+    </tr>`,
+    )}</tbody>
   </table>
 </section>
 <section class="panel" aria-labelledby="runs-h">
@@ -121,15 +140,23 @@ export async function reportsPage(
     runs.length === 0
       ? html`<p class="empty">No report has been run yet.</p>`
       : html`<div class="scroll"><table>
-    <thead><tr><th>Asked</th><th>Report</th><th>Params</th><th>Format</th><th>By</th><th>Status</th><th class="num">Rows</th><th class="num">Size</th><th></th></tr></thead>
-    <tbody>${runs.map(
-      (r) => html`<tr data-report="${r.id}">
-      <td class="nowrap">${when(r.created_at, tz)}</td><td><strong>${r.type}</strong></td><td class="muted">${described.get(r.id) ?? ''}</td><td>${r.format}</td><td>${r.trigger}</td>
+    <thead><tr>
+      <th>Asked</th><th>Report</th><th>Params</th><th>Format</th><th>By</th><th>Status</th>
+      <th class="num">Rows</th><th class="num">Size</th><th></th>
+    </tr></thead>
+    <tbody>${runs.map((r) => {
+      const download =
+        r.status === 'done'
+          ? html`<a class="download" href="${path`/ui/reports/${r.id}/download`}" download>Download</a>`
+          : '';
+      return html`<tr data-report="${r.id}">
+      <td class="nowrap">${when(r.created_at, tz)}</td><td><strong>${r.type}</strong></td>
+      <td class="muted">${described.get(r.id) ?? ''}</td><td>${r.format}</td><td>${r.trigger}</td>
       <td>${badge(r.status)}${r.status === 'failed' && r.error ? html` <span class="muted">${r.error}</span>` : ''}</td>
       <td class="num">${r.row_count ?? '—'}</td><td class="num">${size(r.byte_size)}</td>
-      <td>${r.status === 'done' ? html`<a class="download" href="${path`/ui/reports/${r.id}/download`}" download>Download</a>` : ''}</td>
-    </tr>`,
-    )}</tbody>
+      <td>${download}</td>
+    </tr>`;
+    })}</tbody>
   </table></div>`
   }
 </section>`,
