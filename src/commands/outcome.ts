@@ -80,8 +80,16 @@ type Finished = { state: 'completed'; value: unknown } | { state: 'failed'; reas
  */
 class OutcomeHub {
   private readonly waiting = new Map<string, Set<(finished: Finished) => void>>();
+  /** The stream reader listens: an event from now on reaches the waiters (before, it could be missed). */
+  listening = false;
 
   constructor(readonly events: QueueEvents) {
+    void events.waitUntilReady().then(
+      () => {
+        this.listening = true;
+      },
+      () => undefined,
+    );
     events.on('completed', (args: { jobId: string; returnvalue: unknown }) =>
       this.finish(args.jobId, { state: 'completed', value: args.returnvalue }),
     );
@@ -151,13 +159,17 @@ export interface Watch<N extends JobName> {
 /** Starts watching job `name`/`jobId` now: call it before enqueueing the job and its end cannot be missed. */
 export function watchOutcome<N extends JobName>(app: AppContext, name: N, jobId: string): Watch<N> {
   const queue = JOBS[name].queue;
-  const watch = hubOf(app, queue).watch(jobId);
+  const hub = hubOf(app, queue);
+  // watched before the stream reader listened: its end may come before it does, so read the state once
+  const unheard = !hub.listening;
+  const watch = hub.watch(jobId);
   return {
     jobId,
     cancel: () => watch.cancel(),
     outcome: async (options = {}) => {
       try {
-        return await waitFor<N>(app, queue, jobId, watch.finished, options);
+        const alreadyQueued = options.alreadyQueued === true || unheard;
+        return await waitFor<N>(app, queue, jobId, watch.finished, { ...options, alreadyQueued });
       } finally {
         watch.cancel();
       }
@@ -204,8 +216,8 @@ async function waitFor<N extends JobName>(
   });
   try {
     const ended = await unlessStopped(stop, Promise.race([finished, ranOut]));
-    if (ended === STOPPED)
-      return options.alreadyQueued || options.untilAdded ? lastLook<N>(app, queue, jobId) : { state: 'timeout' };
+    // the wait ran out: one last read, for an end the stream reader did not pass on (a reconnection)
+    if (ended === STOPPED) return lastLook<N>(app, queue, jobId);
     if (ended.state === 'completed') {
       // the worker returned exactly this job's result type (src/jobs/registry.ts)
       return { state: 'completed', value: ended.value as JobResult<N> };

@@ -27,18 +27,14 @@ describe('relay: accepted requests missing from Redis', () => {
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
     const client = await createClient(app);
     await subscribe(app, client.id, pkg.code);
-    const res = await app.request('POST', '/v1/consumptions/batch', {
-      key: app.keys.write,
-      body: {
-        items: [1, 2, 3].map((i) => ({
-          client: client.id,
-          credit_type: sms.code,
-          quantity: 1,
-          idempotency_key: `r-${i}`,
-        })),
-      },
-    });
-    expect(res.status, res.text).toBe(202);
+    // three uses accepted on their own, a job each (a batch request would carry them in one job)
+    for (const i of [1, 2, 3]) {
+      const res = await app.request('POST', '/v1/consumptions', {
+        key: app.keys.write,
+        body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: `r-${i}` },
+      });
+      expect(res.status, res.text).toBe(202);
+    }
     const rows = (await app.database.db('accepted_jobs').select('job_id')) as Array<{ job_id: string }>;
     expect(rows).toHaveLength(3);
     const queue = app.ctx.queues.consumption;
