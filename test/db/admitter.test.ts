@@ -14,7 +14,8 @@ const statements: string[] = [];
 
 beforeAll(async () => {
   // no worker: what is accepted stays accepted, so the rows can be counted
-  app = await startTestApp({ roles: ['api'], now: '2026-04-01T00:00:00.000Z' });
+  // a generous grouping window, so that the grouping shows whatever the load of the machine
+  app = await startTestApp({ roles: ['api'], now: '2026-04-01T00:00:00.000Z', env: { ACCEPT_BATCH_WAIT_MS: '50' } });
   sms = await createCreditType(app, { code: 'adm-sms' });
   client = await createClient(app);
   const pkg = await createPackage(app, [{ credit_type: sms.code, units: 1_000 }]);
@@ -40,8 +41,8 @@ describe('the admitter', () => {
     expect(answers.map((a) => a.status)).toEqual(Array(60).fill(202));
     const rows = await app.database.db('accepted_jobs').where('job_id', 'like', 'consume|%many-%');
     expect(rows).toHaveLength(60);
-    // grouped: far fewer statements than requests (how few depends on the arrival of the requests)
-    expect(statements.length).toBeLessThan(30);
+    // grouped: far fewer statements than requests (how few depends on when the requests arrive)
+    expect(statements.length).toBeLessThanOrEqual(15);
   });
 
   it('answers a conflicting request 409 without refusing the requests grouped with it', async () => {
