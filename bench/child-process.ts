@@ -1,0 +1,58 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+
+/** A port free on loopback now, for a process the load tool starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/**
+ * Starts `node --import tsx <script>` and resolves once it prints `ready` on stdout (the service logs
+ * "credits is up"; the bare route prints "bare route is up"). Its stderr is the tool's; its stdout is
+ * read and dropped afterwards, so that its log never blocks it. `LOAD_CPU_PROF=<dir>` writes a V8 CPU
+ * profile of the process when it stops, under `<dir>/<label>`.
+ */
+export async function startProcess(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  label: string,
+): Promise<ChildProcess> {
+  const profile = process.env.LOAD_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}/${label}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const onExit = (code: number | null) => reject(new Error(`${label} exited with ${code} before it was up`));
+    child.once('exit', onExit);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (ready.test(seen)) {
+        child.off('exit', onExit);
+        seen = '';
+        resolve();
+      }
+    });
+  });
+  child.stdout!.removeAllListeners('data');
+  child.stdout!.resume();
+  return child;
+}
+
+/** SIGTERM, and wait until it has exited (the service drains first). */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}

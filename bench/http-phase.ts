@@ -1,0 +1,207 @@
+/**
+ * One measured phase of `npm run load`: autocannon against one route, every request timed here rather
+ * than by autocannon's histogram, so that every phase reports the same figures the same way: answers
+ * per second, p50/p90/p99/max latency, non-2xx answers, socket errors and timeouts.
+ *
+ * The latency percentiles count EVERY request sent: answered ones (whatever their status) with their
+ * time, and those still unanswered when the phase's clock stopped (autocannon drops them) with their
+ * age at that moment — a lower bound, but leaving them out would drop exactly the slowest requests.
+ */
+import { performance } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+
+/** What each request of a phase is: a new body per request, and what to do with each answer. */
+export interface PhaseRequests {
+  path: string;
+  headers: Record<string, string>;
+  /** The body of the next request; called once per request sent. */
+  body: () => string;
+  /** Every answer, with its status and body (for the ids the exactly-once check counts). */
+  onAnswer?: (status: number, body: string) => void;
+}
+
+export interface PhaseFigures {
+  /** How long it ran (each instance's, averaged over the instances of a fixed-rate phase). */
+  seconds: number;
+  connections: number;
+  /** Requests written to a socket. */
+  sent: number;
+  /** Requests that got an answer, whatever its status. */
+  answered: number;
+  /** Requests without an answer when the clock stopped, or lost to a socket error or a timeout. */
+  cut_off: number;
+  requests_per_second: number;
+  statuses: Record<string, number>;
+  non_2xx: number;
+  errors: number;
+  timeouts: number;
+  latency_ms: { p50: number; p90: number; p99: number; max: number };
+}
+
+export interface FixedRateFigures extends PhaseFigures {
+  /** What was asked. */
+  rate: number;
+  /** Requests sent per second: below `rate` when answers came later than a connection's next turn. */
+  offered_per_second: number;
+  /** Answers per second (= requests_per_second). */
+  achieved_per_second: number;
+  /** How many groups of connections, started evenly over one second (see `fixedRate`). */
+  slots: number;
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const round1 = (n: number) => Math.round(n * 10) / 10;
+
+/** One request in flight: autocannon hands each request a fresh context object, and its answer the same one. */
+interface InFlight {
+  sentAt?: number;
+}
+
+interface Tally {
+  sent: number;
+  latencies: number[];
+  /** The age of each request cut off, when its instance stopped. */
+  cutOff: number[];
+  statuses: Map<number, number>;
+}
+
+const newTally = (): Tally => ({ sent: 0, latencies: [], cutOff: [], statuses: new Map() });
+
+/** Runs one autocannon instance to its end, adding what it saw to `tally`. */
+function cannon(
+  url: string,
+  requests: PhaseRequests,
+  options: { connections: number; seconds: number; timeoutSeconds: number; overallRate?: number },
+  tally: Tally,
+): Promise<autocannon.Result> {
+  const inFlight = new Set<InFlight>();
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url,
+        connections: options.connections,
+        duration: options.seconds,
+        timeout: options.timeoutSeconds,
+        ...(options.overallRate ? { overallRate: options.overallRate } : {}),
+        requests: [
+          {
+            method: 'POST',
+            path: requests.path,
+            headers: requests.headers,
+            // called right before the request is written (pipelining 1)
+            setupRequest: (request, context) => {
+              const flight = context as InFlight;
+              flight.sentAt = performance.now();
+              inFlight.add(flight);
+              tally.sent += 1;
+              return { ...request, body: requests.body() };
+            },
+            onResponse: (status, body, context) => {
+              const flight = context as InFlight;
+              if (flight.sentAt !== undefined) tally.latencies.push(performance.now() - flight.sentAt);
+              inFlight.delete(flight);
+              tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1);
+              requests.onAnswer?.(status, body);
+            },
+          },
+        ],
+      },
+      (error: unknown, result) => {
+        if (error) return reject(error);
+        // its connections are closed now: what is still in flight will never be answered
+        const stoppedAt = performance.now();
+        for (const flight of inFlight) tally.cutOff.push(stoppedAt - (flight.sentAt ?? stoppedAt));
+        resolve(result);
+      },
+    );
+  });
+}
+
+/**
+ * Figures over the time the instances really ran (autocannon stops at its one-second tick at or after
+ * `duration`, and answers are counted until then).
+ */
+function figures(tally: Tally, results: autocannon.Result[], connections: number): PhaseFigures {
+  const sorted = [...tally.latencies, ...tally.cutOff].sort((a, b) => a - b);
+  const seconds = results.reduce((s, r) => s + r.duration, 0) / Math.max(1, results.length);
+  const statuses = Object.fromEntries([...tally.statuses].sort(([a], [b]) => a - b).map(([s, n]) => [String(s), n]));
+  const answered = tally.latencies.length;
+  return {
+    seconds: Number(seconds.toFixed(2)),
+    connections,
+    sent: tally.sent,
+    answered,
+    cut_off: tally.cutOff.length,
+    requests_per_second: Math.round(answered / seconds),
+    statuses,
+    non_2xx: [...tally.statuses].reduce((n, [status, count]) => (status >= 200 && status < 300 ? n : n + count), 0),
+    // autocannon counts a timeout as an error too
+    errors: results.reduce((n, r) => n + r.errors - r.timeouts, 0),
+    timeouts: results.reduce((n, r) => n + r.timeouts, 0),
+    latency_ms: {
+      p50: round1(percentile(sorted, 50)),
+      p90: round1(percentile(sorted, 90)),
+      p99: round1(percentile(sorted, 99)),
+      max: round1(sorted[sorted.length - 1] ?? 0),
+    },
+  };
+}
+
+/** As many requests as `connections` keep in flight, one at a time each, for `seconds` (closed loop). */
+export async function closedLoop(
+  url: string,
+  requests: PhaseRequests,
+  options: { connections: number; seconds: number; timeoutSeconds: number },
+): Promise<PhaseFigures> {
+  const tally = newTally();
+  const result = await cannon(url, requests, options, tally);
+  return figures(tally, [result], options.connections);
+}
+
+/**
+ * A fixed offered load of `rate` requests per second for `seconds` (open loop), with autocannon's
+ * `overallRate` and one connection per request per second, so that the rate is offered as long as an
+ * answer comes within a second (past that a connection sends its next request late; `offered_per_second`
+ * then says so).
+ *
+ * autocannon paces each connection by the second: at the start of each of its seconds a connection sends
+ * its share at once, and every connection of one instance starts its seconds together — one instance
+ * would offer `rate` requests in one burst each second, and its p99 would measure the burst, not the rate.
+ * So the rate is split over `slots` instances started `1000 / slots` ms apart: `rate / slots` requests
+ * every `1000 / slots` ms (10 every 20 ms at 500/s). Latency is timed here: autocannon's own histogram
+ * under `overallRate` adds a synthetic sample for every millisecond of each answer (its coordinated-
+ * omission correction, with an expected interval of ⌈1 / rate⌉ = 1 ms) and is no latency distribution.
+ */
+export async function fixedRate(
+  url: string,
+  requests: PhaseRequests,
+  options: { rate: number; seconds: number; timeoutSeconds: number; slots?: number },
+): Promise<FixedRateFigures> {
+  const slots = Math.max(1, Math.min(options.slots ?? 50, options.rate));
+  const tally = newTally();
+  const runs: Promise<autocannon.Result>[] = [];
+  const started = Date.now();
+  for (let slot = 0; slot < slots; slot += 1) {
+    const share = Math.floor(options.rate / slots) + (slot < options.rate % slots ? 1 : 0);
+    const due = started + (slot * 1_000) / slots;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())));
+    runs.push(
+      cannon(
+        url,
+        requests,
+        { connections: share, overallRate: share, seconds: options.seconds, timeoutSeconds: options.timeoutSeconds },
+        tally,
+      ),
+    );
+  }
+  const results = await Promise.all(runs);
+  const base = figures(tally, results, options.rate);
+  return {
+    ...base,
+    rate: options.rate,
+    offered_per_second: Math.round(tally.sent / base.seconds),
+    achieved_per_second: base.requests_per_second,
+    slots,
+  };
+}
