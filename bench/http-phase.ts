@@ -21,7 +21,7 @@ export interface PhaseRequests {
 }
 
 export interface PhaseFigures {
-  /** How long it ran (each instance's, averaged over the instances of a fixed-rate phase). */
+  /** How long it ran (a fixed-rate phase: from its start to its last answer). */
   seconds: number;
   connections: number;
   /** Requests written to a socket. */
@@ -60,6 +60,8 @@ interface InFlight {
 
 interface Tally {
   sent: number;
+  lastSentAt?: number;
+  lastAnsweredAt?: number;
   latencies: number[];
   /** The age of each request cut off, when its instance stopped. */
   cutOff: number[];
@@ -68,22 +70,27 @@ interface Tally {
 
 const newTally = (): Tally => ({ sent: 0, latencies: [], cutOff: [], statuses: new Map() });
 
-/** Runs one autocannon instance to its end, adding what it saw to `tally`. */
+/**
+ * One autocannon instance, adding what it sees to `tally`: `done` when it has run `seconds`, or, with
+ * `amount`, when that many requests are answered (or `stop` is called).
+ */
 function cannon(
   url: string,
   requests: PhaseRequests,
-  options: { connections: number; seconds: number; timeoutSeconds: number; overallRate?: number },
+  options: { connections: number; seconds: number; timeoutSeconds: number; overallRate?: number; amount?: number },
   tally: Tally,
-): Promise<autocannon.Result> {
+): { done: Promise<autocannon.Result>; stop: () => void } {
   const inFlight = new Set<InFlight>();
-  return new Promise((resolve, reject) => {
-    autocannon(
+  let instance: autocannon.Instance | undefined;
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon(
       {
         url,
         connections: options.connections,
         duration: options.seconds,
         timeout: options.timeoutSeconds,
         ...(options.overallRate ? { overallRate: options.overallRate } : {}),
+        ...(options.amount ? { amount: options.amount } : {}),
         requests: [
           {
             method: 'POST',
@@ -95,11 +102,13 @@ function cannon(
               flight.sentAt = performance.now();
               inFlight.add(flight);
               tally.sent += 1;
+              tally.lastSentAt = flight.sentAt;
               return { ...request, body: requests.body() };
             },
             onResponse: (status, body, context) => {
               const flight = context as InFlight;
-              if (flight.sentAt !== undefined) tally.latencies.push(performance.now() - flight.sentAt);
+              tally.lastAnsweredAt = performance.now();
+              if (flight.sentAt !== undefined) tally.latencies.push(tally.lastAnsweredAt - flight.sentAt);
               inFlight.delete(flight);
               tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1);
               requests.onAnswer?.(status, body);
@@ -116,6 +125,7 @@ function cannon(
       },
     );
   });
+  return { done, stop: () => instance?.stop() };
 }
 
 /**
@@ -155,23 +165,26 @@ export async function closedLoop(
   options: { connections: number; seconds: number; timeoutSeconds: number },
 ): Promise<PhaseFigures> {
   const tally = newTally();
-  const result = await cannon(url, requests, options, tally);
+  const result = await cannon(url, requests, options, tally).done;
   return figures(tally, [result], options.connections);
 }
 
 /**
  * A fixed offered load of `rate` requests per second for `seconds` (open loop), with autocannon's
  * `overallRate` and one connection per request per second, so that the rate is offered as long as an
- * answer comes within a second (past that a connection sends its next request late; `offered_per_second`
- * then says so).
+ * answer comes within a second (past that a connection sends its next request late, and
+ * `offered_per_second` says so).
  *
  * autocannon paces each connection by the second: at the start of each of its seconds a connection sends
  * its share at once, and every connection of one instance starts its seconds together — one instance
  * would offer `rate` requests in one burst each second, and its p99 would measure the burst, not the rate.
  * So the rate is split over `slots` instances started `1000 / slots` ms apart: `rate / slots` requests
- * every `1000 / slots` ms (10 every 20 ms at 500/s). Latency is timed here: autocannon's own histogram
- * under `overallRate` adds a synthetic sample for every millisecond of each answer (its coordinated-
- * omission correction, with an expected interval of ⌈1 / rate⌉ = 1 ms) and is no latency distribution.
+ * every `1000 / slots` ms (10 every 20 ms at 500/s). Each connection sends `seconds` requests and the
+ * phase ends when all are answered, so no request is cut off while the service keeps up (an overloaded
+ * one is stopped at `2 × seconds + 15` s, and what it still holds is counted with its age). Latency is
+ * timed here: autocannon's own histogram under `overallRate` adds a synthetic sample for every
+ * millisecond of each answer (its coordinated-omission correction, with an expected interval of
+ * ⌈1 / rate⌉ = 1 ms) and is no latency distribution.
  */
 export async function fixedRate(
   url: string,
@@ -180,28 +193,47 @@ export async function fixedRate(
 ): Promise<FixedRateFigures> {
   const slots = Math.max(1, Math.min(options.slots ?? 50, options.rate));
   const tally = newTally();
-  const runs: Promise<autocannon.Result>[] = [];
-  const started = Date.now();
+  const runs: ReturnType<typeof cannon>[] = [];
+  const started = performance.now();
+  const guard = setTimeout(
+    () => {
+      for (const run of runs) run.stop();
+    },
+    (options.seconds * 2 + 15) * 1_000,
+  );
   for (let slot = 0; slot < slots; slot += 1) {
     const share = Math.floor(options.rate / slots) + (slot < options.rate % slots ? 1 : 0);
     const due = started + (slot * 1_000) / slots;
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
     runs.push(
       cannon(
         url,
         requests,
-        { connections: share, overallRate: share, seconds: options.seconds, timeoutSeconds: options.timeoutSeconds },
+        {
+          connections: share,
+          overallRate: share,
+          amount: share * options.seconds,
+          seconds: options.seconds,
+          timeoutSeconds: options.timeoutSeconds,
+        },
         tally,
       ),
     );
   }
-  const results = await Promise.all(runs);
+  const results = await Promise.all(runs.map((run) => run.done));
+  clearTimeout(guard);
   const base = figures(tally, results, options.rate);
+  // a phase that keeps up sends its last requests `seconds - 1/slots` after its first (one slot more is
+  // `seconds`), and has its last answer one latency later
+  const sendingSeconds = ((tally.lastSentAt ?? started) - started) / 1_000 + 1 / slots;
+  const answeringSeconds = ((tally.lastAnsweredAt ?? started) - started) / 1_000 + 1 / slots;
   return {
     ...base,
+    seconds: Number(answeringSeconds.toFixed(2)),
+    requests_per_second: Math.round(base.answered / answeringSeconds),
     rate: options.rate,
-    offered_per_second: Math.round(tally.sent / base.seconds),
-    achieved_per_second: base.requests_per_second,
+    offered_per_second: Math.round(tally.sent / sendingSeconds),
+    achieved_per_second: Math.round(base.answered / answeringSeconds),
     slots,
   };
 }

@@ -352,6 +352,10 @@ const [counts] = (await db('consumptions').select(
     [keyPrefix, keyPrefix.length + 1, keyPrefix.length + 1, serviceSequence],
   ),
 )) as [{ total: string; applied: string; answered_applied: string; not_sent: string }];
+// every use is one unit: the units that left the balances must be the uses applied, once each
+const [{ debited }] = (await db('balances').select(db.raw('coalesce(sum(granted - remaining), 0) AS debited'))) as [
+  { debited: string },
+];
 const exactlyOnce = {
   uses_sent: serviceSequence,
   uses_answered: answered.size,
@@ -363,6 +367,7 @@ const exactlyOnce = {
   unanswered_bound: unansweredBound,
   not_sent: Number(counts.not_sent),
   pending: pendingAfter,
+  units_debited: Number(debited),
 };
 const exact =
   exactlyOnce.answered_twice === 0 &&
@@ -371,7 +376,8 @@ const exact =
   exactlyOnce.applied_unanswered >= 0 &&
   exactlyOnce.applied_unanswered <= exactlyOnce.unanswered_bound &&
   exactlyOnce.not_sent === 0 &&
-  exactlyOnce.pending === 0;
+  exactlyOnce.pending === 0 &&
+  exactlyOnce.units_debited === exactlyOnce.applied;
 
 const bareMean = (bare1.requests_per_second + bare2.requests_per_second) / 2;
 const bareBest = Math.max(bare1.requests_per_second, bare2.requests_per_second);
@@ -422,7 +428,7 @@ log(
 );
 log(`batch            ${fmt(line.batch_uses_per_second)} uses/s applied   (batches of ${BATCH_SIZE})`);
 log(
-  `exactly once     ${exact ? 'held' : 'BROKEN'}: ${fmt(exactlyOnce.answered_applied)} of the ${fmt(exactlyOnce.uses_answered)} uses answered 2xx applied once each (${exactlyOnce.answered_twice} ids answered twice); ${exactlyOnce.applied_unanswered} applied unanswered (≤ ${exactlyOnce.unanswered_bound} sent without an answer); ${exactlyOnce.not_sent} applied that were not sent; ${exactlyOnce.not_applied} not applied; ${exactlyOnce.pending} pending`,
+  `exactly once     ${exact ? 'held' : 'BROKEN'}: ${fmt(exactlyOnce.answered_applied)} of the ${fmt(exactlyOnce.uses_answered)} uses answered 2xx applied once each (${exactlyOnce.answered_twice} ids answered twice); ${exactlyOnce.applied_unanswered} applied unanswered (≤ ${exactlyOnce.unanswered_bound} sent without an answer); ${exactlyOnce.not_sent} applied that were not sent; ${exactlyOnce.not_applied} not applied; ${exactlyOnce.pending} pending; ${fmt(exactlyOnce.units_debited)} units debited for ${fmt(exactlyOnce.applied)} uses applied`,
 );
 log(`invariants       ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}`);
 log(
