@@ -46,6 +46,7 @@ import { subscribe } from '../src/services/subscriptions.js';
 import { verifyInvariants } from '../src/services/verify.js';
 import { freePort, startProcess, stopProcess } from './child-process.js';
 import { closedLoop, fixedRate, type PhaseFigures, type PhaseRequests } from './http-phase.js';
+import { machineTicks, pidsNamed, TICKS_PER_SECOND, ticksBetween, ticksOf } from './proc-cpu.js';
 import { openScratch } from './scratch.js';
 
 const { values: args } = parseArgs({
@@ -270,6 +271,69 @@ async function settled(): Promise<void> {
   }
 }
 
+/**
+ * CPU over a phase (Linux /proc): what each process spent per answer (per use applied for the batch),
+ * and how busy the two cores were, in all and with work that is not this run's — other engineers'
+ * tests on a shared host. Postgres counts the backends connected to this run's database; Redis is
+ * shared and counted whole as the run's.
+ */
+interface CpuSample {
+  machine: { busy: number; total: number };
+  groups: Record<string, Map<number, number>>;
+}
+async function sampleCpu(): Promise<CpuSample> {
+  const backends = (await db.raw('SELECT pid FROM pg_stat_activity WHERE datname = ?', [database])) as {
+    rows: { pid: number }[];
+  };
+  const pids: Record<string, number[]> = {
+    api: [api.pid ?? 0],
+    worker: [worker.pid ?? 0],
+    bare: [bare.pid ?? 0],
+    load_tool: [process.pid],
+    postgres: backends.rows.map((r) => r.pid),
+    redis: pidsNamed('redis-server'),
+  };
+  return {
+    machine: machineTicks(),
+    groups: Object.fromEntries(Object.entries(pids).map(([name, list]) => [name, ticksOf(list)])),
+  };
+}
+interface PhaseCpu {
+  /** Of both cores, in %. */
+  machine_busy_pct: number;
+  /** Of both cores, in %: busy with anything but the processes measured here. */
+  others_pct: number;
+  /** µs of CPU per answer (per use applied for the batch), process by process. */
+  us_per_answer: Record<string, number>;
+}
+function cpuBetween(before: CpuSample, after: CpuSample, answers: number): PhaseCpu {
+  const total = Math.max(1, after.machine.total - before.machine.total);
+  const busy = after.machine.busy - before.machine.busy;
+  let ours = 0;
+  const perAnswer: Record<string, number> = {};
+  for (const [name, ticks] of Object.entries(after.groups)) {
+    const spent = ticksBetween(before.groups[name] ?? new Map(), ticks);
+    ours += spent;
+    perAnswer[name] = Math.round((spent * 1_000_000) / TICKS_PER_SECOND / Math.max(1, answers));
+  }
+  return {
+    machine_busy_pct: Math.round((busy / total) * 100),
+    others_pct: Math.max(0, Math.round(((busy - ours) / total) * 100)),
+    us_per_answer: perAnswer,
+  };
+}
+/** A phase with the CPU it cost. */
+async function withCpu<F extends PhaseFigures>(run: () => Promise<F>): Promise<F & { cpu: PhaseCpu }> {
+  const before = await sampleCpu();
+  const figures = await run();
+  return { ...figures, cpu: cpuBetween(before, await sampleCpu(), figures.answered) };
+}
+const describeCpu = (c: PhaseCpu) =>
+  `CPU µs/answer: ${Object.entries(c.us_per_answer)
+    .filter(([, us]) => us > 0)
+    .map(([name, us]) => `${name} ${us}`)
+    .join(', ')}; cores busy ${c.machine_busy_pct} %, of which other work ${c.others_pct} %`;
+
 const fmt = (n: number) => n.toLocaleString('en-US');
 const describe = (f: PhaseFigures) =>
   `${fmt(f.requests_per_second).padStart(6)} req/s  p50 ${f.latency_ms.p50} ms, p99 ${f.latency_ms.p99} ms, max ${f.latency_ms.max} ms; ${f.non_2xx} non-2xx, ${f.errors} errors, ${f.timeouts} timeouts`;
@@ -285,27 +349,30 @@ tallyUnanswered(
 await settled();
 
 log(`measuring: ${CONNECTIONS} connections, ${SECONDS} s per phase`);
-const bare1 = await closedLoop(bareUrl, bareRequests, closed);
-log(`  bare route (1)       ${describe(bare1)}`);
-const accept = await closedLoop(serviceUrl, singleRequests('/v1/consumptions'), closed);
+const bare1 = await withCpu(() => closedLoop(bareUrl, bareRequests, closed));
+log(`  bare route (1)       ${describe(bare1)}\n                       ${describeCpu(bare1.cpu)}`);
+const accept = await withCpu(() => closedLoop(serviceUrl, singleRequests('/v1/consumptions'), closed));
 tallyUnanswered(accept, 1);
-log(`  POST /consumptions   ${describe(accept)}`);
+log(`  POST /consumptions   ${describe(accept)}\n                       ${describeCpu(accept.cpu)}`);
 await settled();
-const bare2 = await closedLoop(bareUrl, bareRequests, closed);
-log(`  bare route (2)       ${describe(bare2)}`);
+const bare2 = await withCpu(() => closedLoop(bareUrl, bareRequests, closed));
+log(`  bare route (2)       ${describe(bare2)}\n                       ${describeCpu(bare2.cpu)}`);
 
-const wait = await fixedRate(serviceUrl, singleRequests('/v1/consumptions?wait=true'), {
-  rate: WAIT_RATE,
-  seconds: SECONDS,
-  timeoutSeconds: TIMEOUT_SECONDS,
-});
+const wait = await withCpu(() =>
+  fixedRate(serviceUrl, singleRequests('/v1/consumptions?wait=true'), {
+    rate: WAIT_RATE,
+    seconds: SECONDS,
+    timeoutSeconds: TIMEOUT_SECONDS,
+  }),
+);
 tallyUnanswered(wait, 1);
 log(
-  `  ?wait=true at ${WAIT_RATE}/s   offered ${fmt(wait.offered_per_second)}/s, answered ${fmt(wait.achieved_per_second)}/s; p50 ${wait.latency_ms.p50} ms, p99 ${wait.latency_ms.p99} ms, max ${wait.latency_ms.max} ms; ${wait.statuses['200'] ?? 0} × 200, ${wait.statuses['202'] ?? 0} × 202 (wait ran out), ${wait.non_2xx} non-2xx, ${wait.errors} errors, ${wait.timeouts} timeouts`,
+  `  ?wait=true at ${WAIT_RATE}/s   offered ${fmt(wait.offered_per_second)}/s, answered ${fmt(wait.achieved_per_second)}/s; p50 ${wait.latency_ms.p50} ms, p99 ${wait.latency_ms.p99} ms, max ${wait.latency_ms.max} ms; ${wait.statuses['200'] ?? 0} × 200, ${wait.statuses['202'] ?? 0} × 202 (wait ran out), ${wait.non_2xx} non-2xx, ${wait.errors} errors, ${wait.timeouts} timeouts\n                       ${describeCpu(wait.cpu)}`,
 );
 await settled();
 
 const batchFirst = serviceSequence + 1;
+const batchCpuBefore = await sampleCpu();
 const batchStarted = Date.now();
 const batch = await closedLoop(serviceUrl, batchRequests, closed);
 tallyUnanswered(batch, BATCH_SIZE);
@@ -313,6 +380,7 @@ const batchLast = serviceSequence;
 const batchAnsweredAt = Date.now();
 await drained();
 const batchDrainedAt = Date.now();
+const batchCpuAfter = await sampleCpu();
 const batchAppliedSeconds = (batchDrainedAt - batchStarted) / 1_000;
 // every use of the phase applied by now, answered or cut off when its clock stopped: all of it is work done in the time
 const [{ n: batchApplied }] = (await db('consumptions')
@@ -331,9 +399,11 @@ const batchFigures = {
   /** Of which after its clock stopped: the worker's backlog. */
   drain_seconds: Number(((batchDrainedAt - batchAnsweredAt) / 1_000).toFixed(2)),
   uses_per_second: Math.round(Number(batchApplied) / batchAppliedSeconds),
+  /** From the phase's start until nothing it accepted was pending, per use applied. */
+  cpu: cpuBetween(batchCpuBefore, batchCpuAfter, Number(batchApplied)),
 };
 log(
-  `  batch of ${BATCH_SIZE}         ${describe(batch)}; ${fmt(batchFigures.uses_accepted_per_second)} uses/s accepted, ${fmt(batchFigures.uses_applied)} applied in ${batchFigures.applied_seconds} s = ${fmt(batchFigures.uses_per_second)} uses/s`,
+  `  batch of ${BATCH_SIZE}         ${describe(batch)}; ${fmt(batchFigures.uses_accepted_per_second)} uses/s accepted, ${fmt(batchFigures.uses_applied)} applied in ${batchFigures.applied_seconds} s = ${fmt(batchFigures.uses_per_second)} uses/s\n                       ${describeCpu(batchFigures.cpu).replace('answer', 'use')}`,
 );
 
 // ---- exactly once, after the service has stopped ------------------------------------------------
