@@ -13,6 +13,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Every process started here: killed when the tool exits, also when it fails halfway. */
+const started = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
 /**
  * Starts `node --import tsx <script>` and resolves once it prints `ready` on stdout (the service logs
  * "credits is up"; the bare route prints "bare route is up"). Its stderr is the tool's; its stdout is
@@ -32,6 +38,7 @@ export async function startProcess(
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  started.add(child);
   await new Promise<void>((resolve, reject) => {
     let seen = '';
     const onExit = (code: number | null) => reject(new Error(`${label} exited with ${code} before it was up`));

@@ -12,18 +12,22 @@
  *                 better of two noisy runs would be biased upwards by the noise itself. Both bare runs
  *                 and the ratio to the better one are in the JSON line too;
  *   3. wait     — `POST /v1/consumptions?wait=true` at a FIXED offered load (default 500 requests/s,
- *                 open loop, see `fixedRate` in http-phase.ts): `wait_p99_ms` is its p99 over every
- *                 answer; the rate really offered and achieved are reported beside it;
+ *                 open loop, one connection per request per second, see `fixedRate` in http-phase.ts):
+ *                 `wait_p99_ms` is its p99 over every request sent; the rate really offered and the
+ *                 rate answered are reported beside it;
  *   4. batch    — `POST /v1/consumptions/batch` with `--batch-size` uses per request, the same
- *                 connections and duration: `batch_uses_per_second` counts the uses APPLIED in Postgres
- *                 (by consumption id), over the time from the phase's start until nothing it accepted
- *                 is pending any more.
+ *                 connections and duration: `batch_uses_per_second` counts the phase's uses APPLIED in
+ *                 Postgres (found by their keys), over the time from the phase's start until nothing it
+ *                 accepted is pending any more — the worker's backlog is part of the time.
  *
- * Each phase starts with the service's queue drained (nothing accepted still pending), so that the
- * worker's backlog from one phase never runs during the next. A warm-up of both routes comes first
- * and is not counted. Then the service stops and the tool checks exactly-once: every use answered
- * 202/200 applied once (counted by consumption id), nothing applied that was not sent, nothing left
- * pending, and every ledger invariant (src/services/verify.ts). The exit code says whether that held.
+ * Each phase starts once the service is done with the one before (nothing accepted pending, every use
+ * sent applied), so that one phase's backlog never runs during the next. A warm-up of both routes comes
+ * first and is not counted. Each phase also reports the CPU each process spent per answer and how busy
+ * the two cores were with other work meanwhile. Then the service stops and the tool checks exactly-once:
+ * every use answered 202/200 applied once (counted by consumption id), nothing applied that was not
+ * sent, no more applied without an answer than were sent without one, nothing left pending, the units
+ * debited equal to the uses applied, and every ledger invariant (src/services/verify.ts). The exit code
+ * is 0 only when all of that held.
  *
  * One JSON line on stdout (and appended to bench/results/load.jsonl); the readable lines on stderr.
  *
