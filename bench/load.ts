@@ -181,7 +181,9 @@ const nextUse = () => {
  * n of a consumption's key `load-<stamp>-<n>` in SQL, NULL for a key the tool did not make (CASE: the
  * cast must not run on such a key).
  */
-const SEQUENCE_OF_KEY = `(CASE WHEN starts_with(idempotency_key, ?) AND substr(idempotency_key, ?) ~ '^[1-9][0-9]{0,15}$' THEN substr(idempotency_key, ?)::bigint END)`;
+const SEQUENCE_OF_KEY =
+  `(CASE WHEN starts_with(idempotency_key, ?) AND substr(idempotency_key, ?) ~ '^[1-9][0-9]{0,15}$'` +
+  ` THEN substr(idempotency_key, ?)::bigint END)`;
 const sequenceBindings = [keyPrefix, keyPrefix.length + 1, keyPrefix.length + 1];
 /** The consumption id of every use the service answered 202/200. */
 const answered = new Set<string>();
@@ -340,7 +342,11 @@ const describeCpu = (c: PhaseCpu) =>
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 const describe = (f: PhaseFigures) =>
-  `${fmt(f.requests_per_second).padStart(6)} req/s  p50 ${f.latency_ms.p50} ms, p99 ${f.latency_ms.p99} ms, max ${f.latency_ms.max} ms; ${f.non_2xx} non-2xx, ${f.errors} errors, ${f.timeouts} timeouts`;
+  `${fmt(f.requests_per_second).padStart(6)} req/s  ` +
+  `p50 ${f.latency_ms.p50} ms, p99 ${f.latency_ms.p99} ms, max ${f.latency_ms.max} ms; ` +
+  `${f.non_2xx} non-2xx, ${f.errors} errors, ${f.timeouts} timeouts`;
+/** The second line of a phase, under its first. */
+const indent = (text: string) => `\n                       ${text}`;
 
 // ---- run ------------------------------------------------------------------------------------------
 const closed = { connections: CONNECTIONS, seconds: SECONDS, timeoutSeconds: TIMEOUT_SECONDS };
@@ -354,13 +360,13 @@ await settled();
 
 log(`measuring: ${CONNECTIONS} connections, ${SECONDS} s per phase`);
 const bare1 = await withCpu(() => closedLoop(bareUrl, bareRequests, closed));
-log(`  bare route (1)       ${describe(bare1)}\n                       ${describeCpu(bare1.cpu)}`);
+log(`  bare route (1)       ${describe(bare1)}${indent(describeCpu(bare1.cpu))}`);
 const accept = await withCpu(() => closedLoop(serviceUrl, singleRequests('/v1/consumptions'), closed));
 tallyUnanswered(accept, 1);
-log(`  POST /consumptions   ${describe(accept)}\n                       ${describeCpu(accept.cpu)}`);
+log(`  POST /consumptions   ${describe(accept)}${indent(describeCpu(accept.cpu))}`);
 await settled();
 const bare2 = await withCpu(() => closedLoop(bareUrl, bareRequests, closed));
-log(`  bare route (2)       ${describe(bare2)}\n                       ${describeCpu(bare2.cpu)}`);
+log(`  bare route (2)       ${describe(bare2)}${indent(describeCpu(bare2.cpu))}`);
 
 const wait = await withCpu(() =>
   fixedRate(serviceUrl, singleRequests('/v1/consumptions?wait=true'), {
@@ -371,7 +377,11 @@ const wait = await withCpu(() =>
 );
 tallyUnanswered(wait, 1);
 log(
-  `  ?wait=true at ${WAIT_RATE}/s   offered ${fmt(wait.offered_per_second)}/s, answered ${fmt(wait.achieved_per_second)}/s; p50 ${wait.latency_ms.p50} ms, p99 ${wait.latency_ms.p99} ms, max ${wait.latency_ms.max} ms; ${wait.statuses['200'] ?? 0} × 200, ${wait.statuses['202'] ?? 0} × 202 (wait ran out), ${wait.non_2xx} non-2xx, ${wait.errors} errors, ${wait.timeouts} timeouts\n                       ${describeCpu(wait.cpu)}`,
+  `  ?wait=true at ${WAIT_RATE}/s   offered ${fmt(wait.offered_per_second)}/s, ` +
+    `answered ${fmt(wait.achieved_per_second)}/s; ` +
+    `p50 ${wait.latency_ms.p50} ms, p99 ${wait.latency_ms.p99} ms, max ${wait.latency_ms.max} ms; ` +
+    `${wait.statuses['200'] ?? 0} × 200, ${wait.statuses['202'] ?? 0} × 202 (wait ran out), ` +
+    `${wait.non_2xx} non-2xx, ${wait.errors} errors, ${wait.timeouts} timeouts${indent(describeCpu(wait.cpu))}`,
 );
 await settled();
 
@@ -407,7 +417,10 @@ const batchFigures = {
   cpu: cpuBetween(batchCpuBefore, batchCpuAfter, Number(batchApplied)),
 };
 log(
-  `  batch of ${BATCH_SIZE}         ${describe(batch)}; ${fmt(batchFigures.uses_accepted_per_second)} uses/s accepted, ${fmt(batchFigures.uses_applied)} applied in ${batchFigures.applied_seconds} s = ${fmt(batchFigures.uses_per_second)} uses/s\n                       ${describeCpu(batchFigures.cpu).replace('answer', 'use')}`,
+  `  batch of ${BATCH_SIZE}         ${describe(batch)}; ` +
+    `${fmt(batchFigures.uses_accepted_per_second)} uses/s accepted, ` +
+    `${fmt(batchFigures.uses_applied)} applied in ${batchFigures.applied_seconds} s = ` +
+    `${fmt(batchFigures.uses_per_second)} uses/s${indent(describeCpu(batchFigures.cpu).replace('answer', 'use'))}`,
 );
 
 // ---- exactly once, after the service has stopped ------------------------------------------------
@@ -421,10 +434,11 @@ const [counts] = (await db('consumptions').select(
   db.raw('count(*) AS total'),
   db.raw(`count(*) FILTER (WHERE status = 'applied') AS applied`),
   db.raw('count(*) FILTER (WHERE status = ? AND id = ANY(?::uuid[])) AS answered_applied', ['applied', [...answered]]),
-  db.raw(
-    `count(*) FILTER (WHERE NOT (starts_with(idempotency_key, ?) AND substr(idempotency_key, ?) ~ '^[1-9][0-9]{0,15}$' AND substr(idempotency_key, ?)::bigint <= ?)) AS not_sent`,
-    [keyPrefix, keyPrefix.length + 1, keyPrefix.length + 1, serviceSequence],
-  ),
+  db.raw(`count(*) FILTER (WHERE ${SEQUENCE_OF_KEY} IS NULL OR ${SEQUENCE_OF_KEY} > ?) AS not_sent`, [
+    ...sequenceBindings,
+    ...sequenceBindings,
+    serviceSequence,
+  ]),
 )) as [{ total: string; applied: string; answered_applied: string; not_sent: string }];
 // every use is one unit: the units that left the balances must be the uses applied, once each
 const [{ debited }] = (await db('balances').select(db.raw('coalesce(sum(granted - remaining), 0) AS debited'))) as [
@@ -492,21 +506,30 @@ const line = {
 };
 log('');
 log(
-  `bare route       ${fmt(bare1.requests_per_second)} and ${fmt(bare2.requests_per_second)} req/s (mean ${fmt(Math.round(bareMean))})`,
+  `bare route       ${fmt(bare1.requests_per_second)} and ${fmt(bare2.requests_per_second)} req/s ` +
+    `(mean ${fmt(Math.round(bareMean))})`,
 );
 log(
-  `accept_ratio     ${line.accept_ratio}   (${fmt(accept.requests_per_second)} ÷ ${fmt(Math.round(bareMean))}; against the better bare run ${line.accept_ratio_best_bare}; target ≥ 0.50)`,
+  `accept_ratio     ${line.accept_ratio}   (${fmt(accept.requests_per_second)} ÷ ${fmt(Math.round(bareMean))}; ` +
+    `against the better bare run ${line.accept_ratio_best_bare}; target ≥ 0.50)`,
 );
 log(
-  `wait_p99_ms      ${line.wait_p99_ms}   (at ${fmt(wait.offered_per_second)}/s offered of ${WAIT_RATE}/s asked, ${fmt(wait.achieved_per_second)}/s answered; target ≤ 50)`,
+  `wait_p99_ms      ${line.wait_p99_ms}   (at ${fmt(wait.offered_per_second)}/s offered of ${WAIT_RATE}/s asked, ` +
+    `${fmt(wait.achieved_per_second)}/s answered; target ≤ 50)`,
 );
 log(`batch            ${fmt(line.batch_uses_per_second)} uses/s applied   (batches of ${BATCH_SIZE})`);
 log(
-  `exactly once     ${exact ? 'held' : 'BROKEN'}: ${fmt(exactlyOnce.answered_applied)} of the ${fmt(exactlyOnce.uses_answered)} uses answered 2xx applied once each (${exactlyOnce.answered_twice} ids answered twice); ${exactlyOnce.applied_unanswered} applied unanswered (≤ ${exactlyOnce.unanswered_bound} sent without an answer); ${exactlyOnce.not_sent} applied that were not sent; ${exactlyOnce.not_applied} not applied; ${exactlyOnce.pending} pending; ${fmt(exactlyOnce.units_debited)} units debited for ${fmt(exactlyOnce.applied)} uses applied`,
+  `exactly once     ${exact ? 'held' : 'BROKEN'}: ` +
+    `${fmt(exactlyOnce.answered_applied)} of the ${fmt(exactlyOnce.uses_answered)} uses answered 2xx applied once ` +
+    `each (${exactlyOnce.answered_twice} ids answered twice); ${exactlyOnce.applied_unanswered} applied ` +
+    `unanswered (≤ ${exactlyOnce.unanswered_bound} sent without an answer); ${exactlyOnce.not_sent} applied that ` +
+    `were not sent; ${exactlyOnce.not_applied} not applied; ${exactlyOnce.pending} pending; ` +
+    `${fmt(exactlyOnce.units_debited)} units debited for ${fmt(exactlyOnce.applied)} uses applied`,
 );
 log(`invariants       ${report.ok ? 'ok' : `${report.violationCount} VIOLATIONS`}`);
 log(
-  `machine          load average ${line.host.loadavg_start} before, ${line.host.loadavg_end} after (${line.host.cpus} cores)`,
+  `machine          load average ${line.host.loadavg_start} before, ${line.host.loadavg_end} after ` +
+    `(${line.host.cpus} cores)`,
 );
 console.log(JSON.stringify(line));
 mkdirSync('bench/results', { recursive: true });
