@@ -23,7 +23,7 @@ export interface Scratch {
  * What `npm run bench` and `npm run load` stand on: they start from an empty database every time
  * and leave Postgres and Redis as they found them.
  */
-export async function openScratch(kind: 'bench' | 'load', config: Config): Promise<Scratch> {
+export async function openScratch(kind: 'bench' | 'load' | 'profile', config: Config): Promise<Scratch> {
   const stamp = Date.now().toString(36);
   const postgres = await ensurePostgres({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
   const redis = await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR });
