@@ -649,13 +649,22 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
      * accepted through the API (single, batch), `p…` pushed by the producer.
      */
     const backlogByOrigin = async () => {
+      // only jobs not yet taken count as work the loss meets: an active job may have committed
+      // (and settled its request) already, and then there is nothing left for the relay to find
       const jobs = await monitor.getJobs(['waiting', 'active', 'prioritized', 'delayed'], 0, 9_999);
+      const notTaken = await monitor.getJobs(['waiting', 'prioritized', 'delayed'], 0, 9_999);
       const keyOf = (data: unknown) =>
         String((data as { idempotency_key?: unknown } | undefined)?.idempotency_key ?? '');
+      // the API's batch endpoint carries its uses in consume-batch jobs: each use counts
+      const usesOf = (j: (typeof jobs)[number]) =>
+        j?.name === 'consume-batch' ? ((j.data as { items?: unknown[] }).items?.length ?? 0) : 0;
       return {
         total: jobs.length,
-        api: jobs.filter((j) => j?.name === 'consume' && /^[ab]\d/.test(keyOf(j.data))).length,
-        producer: jobs.filter((j) => j?.name === 'consume' && /^p\d/.test(keyOf(j.data))).length,
+        api: notTaken.reduce(
+          (n, j) => n + (j?.name === 'consume' && /^[ab]\d/.test(keyOf(j.data)) ? 1 : usesOf(j)),
+          0,
+        ),
+        producer: notTaken.filter((j) => j?.name === 'consume' && /^p\d/.test(keyOf(j.data))).length,
       };
     };
     /**
@@ -709,10 +718,12 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       await target.exited;
       const active = await monitor.getActiveCount();
       if (caught) {
-        // the xid as a full 64-bit id, in the epoch of the xmax read with it
+        // the xid as a full 64-bit id, next to the xmax read with it: the 32-bit distance between the
+        // two taken as signed (the xid may be assigned just after the statement's snapshot, so a little
+        // above xmax; near an epoch boundary it may sit on either side of it)
         const xmax = BigInt(caught.xmax);
-        let xid = (xmax & ~0xffffffffn) | BigInt(caught.xid);
-        if (xid > xmax) xid -= 0x100000000n;
+        const distance = BigInt.asIntN(32, BigInt(caught.xid) - (xmax & 0xffffffffn));
+        const xid = xmax + distance;
         // Postgres rolls it back once the backend finds its client gone
         const status = await waitFor('the killed transaction ends', 15_000, async () => {
           const found = await withPgClient(databaseUrl, (client) =>

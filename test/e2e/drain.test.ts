@@ -23,6 +23,7 @@ import { createClient, createCreditType, createPackage, subscribe } from '../hel
  */
 const SHUTDOWN_TIMEOUT_MS = 20_000;
 const BACKLOG = 1_000;
+const BATCH = 100;
 const WAITERS = 30;
 
 let app: TestApp;
@@ -72,12 +73,15 @@ describe('graceful drain on SIGTERM', () => {
     const jobOf = (u: Use) => jobIdOf('consume', { ...u, client: client.id });
 
     // a backlog accepted (202) before the service starts, so that it is still in Redis when the signal comes
+    // (the batch endpoint carries its uses in consume-batch jobs: those are what the drain leaves in Redis)
     const accepted: Use[] = [];
-    for (let i = 0; i < BACKLOG; i += 1_000) {
-      const items = Array.from({ length: 1_000 }, (_, j) => use(`backlog-${i + j}`));
+    const carriers: string[] = [];
+    for (let i = 0; i < BACKLOG; i += BATCH) {
+      const items = Array.from({ length: BATCH }, (_, j) => use(`backlog-${i + j}`));
       const res = await app.request('POST', '/v1/consumptions/batch', { key: app.keys.write, body: { items } });
       expect(res.status, res.text).toBe(202);
       accepted.push(...items);
+      carriers.push(jobIdOf('consume-batch', { batch_key: res.body.batch_key, items }));
     }
 
     const connection = createRedis(inject('redisUrl'), 'worker');
@@ -221,7 +225,8 @@ describe('graceful drain on SIGTERM', () => {
       expect.soft(readiness[0]?.checks, context).toMatchObject({ shutdown: 'draining' });
       // every waiter got its answer: the result, or 202 if its wait ran out (it is recorded all the same)
       expect.soft(replies.filter((r) => r.status !== 200 && r.status !== 202).map((r) => r.text)).toEqual([]);
-      accepted.push(...waiters.filter((_, i) => replies[i]!.status === 200 || replies[i]!.status === 202));
+      const acceptedWaiters = waiters.filter((_, i) => replies[i]!.status === 200 || replies[i]!.status === 202);
+      accepted.push(...acceptedWaiters);
       expect.soft(lateRequest, context).toBeDefined();
       expect.soft(lateRequest?.status, lateRequest?.text).toBe(503);
       expect.soft(lateRequest?.body?.code).toBe('unavailable');
@@ -229,11 +234,16 @@ describe('graceful drain on SIGTERM', () => {
       // what the process left in Redis is applied by other workers, once each; wait on every job
       const workers = await startWorkers(app.ctx);
       try {
-        const outcomes = await Promise.all(
-          accepted.map((u) => awaitOutcome(app.ctx, 'consume', jobOf(u), { timeoutMs: 60_000, untilAdded: true })),
-        );
-        const notApplied = outcomes.filter((o) => o.state !== 'completed' || o.value.status !== 'applied');
+        const waited = { timeoutMs: 60_000, untilAdded: true };
+        const singles = await Promise.all(acceptedWaiters.map((u) => awaitOutcome(app.ctx, 'consume', jobOf(u), waited)));
+        const notApplied = singles.filter((o) => o.state !== 'completed' || o.value.status !== 'applied');
         expect(notApplied.slice(0, 3), context).toEqual([]);
+        const batches = await Promise.all(carriers.map((id) => awaitOutcome(app.ctx, 'consume-batch', id, waited)));
+        // a carrier the drain cut short runs again: its uses applied before answer as replayed
+        const batchesNotApplied = batches.filter(
+          (o) => o.state !== 'completed' || o.value.applied + o.value.replayed !== BATCH,
+        );
+        expect(batchesNotApplied, context).toEqual([]);
       } finally {
         await workers.close();
       }
