@@ -660,10 +660,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         j?.name === 'consume-batch' ? ((j.data as { items?: unknown[] }).items?.length ?? 0) : 0;
       return {
         total: jobs.length,
-        api: notTaken.reduce(
-          (n, j) => n + (j?.name === 'consume' && /^[ab]\d/.test(keyOf(j.data)) ? 1 : usesOf(j)),
-          0,
-        ),
+        api: notTaken.reduce((n, j) => n + (j?.name === 'consume' && /^[ab]\d/.test(keyOf(j.data)) ? 1 : usesOf(j)), 0),
         producer: notTaken.filter((j) => j?.name === 'consume' && /^p\d/.test(keyOf(j.data))).length,
       };
     };

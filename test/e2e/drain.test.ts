@@ -235,7 +235,9 @@ describe('graceful drain on SIGTERM', () => {
       const workers = await startWorkers(app.ctx);
       try {
         const waited = { timeoutMs: 60_000, untilAdded: true };
-        const singles = await Promise.all(acceptedWaiters.map((u) => awaitOutcome(app.ctx, 'consume', jobOf(u), waited)));
+        const singles = await Promise.all(
+          acceptedWaiters.map((u) => awaitOutcome(app.ctx, 'consume', jobOf(u), waited)),
+        );
         const notApplied = singles.filter((o) => o.state !== 'completed' || o.value.status !== 'applied');
         expect(notApplied.slice(0, 3), context).toEqual([]);
         const batches = await Promise.all(carriers.map((id) => awaitOutcome(app.ctx, 'consume-batch', id, waited)));
