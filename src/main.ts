@@ -1,14 +1,15 @@
-import { prepareServices, type Services } from './boot.js';
+import { prepareServices, SchemaBehindError, type Services } from './boot.js';
 import { ManualClock, systemClock } from './clock.js';
-import { type Config, ConfigError, loadConfig, type Role } from './config.js';
+import { type Config, ConfigError, loadConfig, productionProblems, type Role } from './config.js';
 import { MissingServiceError } from './infra/services.js';
 import { createLogger } from './logger.js';
 import { startRoles } from './roles.js';
 import { createRuntime } from './runtime.js';
 
 /**
- * `npm start`: finds or starts Postgres and Redis, migrates, and runs the roles named by ROLES
- * (api, worker, scheduler; all three by default) in this process until SIGTERM/SIGINT.
+ * `npm start` (and `npm run start:prod`, compiled): finds or starts Postgres and Redis (in production
+ * only finds them), migrates (unless MIGRATE=off), and runs the roles named by ROLES (api, worker,
+ * scheduler; all three by default) in this process until SIGTERM/SIGINT.
  */
 async function main(): Promise<void> {
   let config: Config;
@@ -21,12 +22,17 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const refused = productionProblems(config);
+  if (refused.length > 0) {
+    for (const line of refused) console.error(`refusing to start: ${line}`);
+    process.exit(2);
+  }
   const log = createLogger(config.LOG_LEVEL);
   let services: Services;
   try {
     services = await prepareServices(config, log);
   } catch (error) {
-    if (error instanceof MissingServiceError) {
+    if (error instanceof MissingServiceError || error instanceof SchemaBehindError) {
       console.error(error.message);
       process.exit(3);
     }

@@ -27,13 +27,20 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** The package's version: package.json sits one folder up from src/, two from the compiled dist/src/. */
 export const PACKAGE_VERSION: string = (() => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
-      .version;
-  } catch {
-    return '0.0.0';
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const found = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as {
+        name?: string;
+        version: string;
+      };
+      if (found.name === 'credits') return found.version;
+    } catch {
+      // not there: the next place
+    }
   }
+  return '0.0.0';
 })();
 
 /** Builds what every role shares. Nothing here listens or consumes yet: the roles start that. */
