@@ -7,6 +7,7 @@ import { createDb } from './db/knex.js';
 import { createSqlPool } from './db/sql-client.js';
 import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
+import { observe } from './observability.js';
 import { closeQueues, createQueues, jobOptions } from './queue/queues.js';
 import { createRedis } from './queue/redis.js';
 import { RefResolver } from './services/ref-resolver.js';
@@ -79,9 +80,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     refs: new RefResolver(),
     version: PACKAGE_VERSION,
   };
+  // /metrics of this process reads its queues and tables at each scrape
+  const unobserve = observe(ctx);
   return {
     ctx,
     close: async () => {
+      unobserve();
       // nobody may go on waiting on the listeners closed below
       stopWaiting.abort();
       await Promise.all(
