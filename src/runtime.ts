@@ -11,6 +11,7 @@ import { observe } from './observability.js';
 import { closeQueues, createQueues, jobOptions } from './queue/queues.js';
 import { createRedis } from './queue/redis.js';
 import { RefResolver } from './services/ref-resolver.js';
+import { bullmqTelemetry } from './telemetry.js';
 
 export interface RuntimeOptions {
   config: Config;
@@ -60,7 +61,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     `credits-consumption:${process.pid}`,
   );
   const redis = createRedis(options.redisUrl, 'producer');
-  const queues = createQueues(redis, options.config.BULL_PREFIX, jobOptions(options.config.JOB_ATTEMPTS));
+  const queues = createQueues(
+    redis,
+    options.config.BULL_PREFIX,
+    jobOptions(options.config.JOB_ATTEMPTS),
+    bullmqTelemetry(),
+  );
   const stopWaiting = new AbortController();
   // every `?wait=true` request in flight listens on it
   setMaxListeners(0, stopWaiting.signal);

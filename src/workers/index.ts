@@ -4,6 +4,7 @@ import { jobsOfQueue } from '../jobs/definitions.js';
 import { consumptionsApplied, jobDuration, jobsProcessed } from '../metrics.js';
 import { QUEUE_NAMES, type QueueName } from '../queue/names.js';
 import { createRedis } from '../queue/redis.js';
+import { bullmqTelemetry } from '../telemetry.js';
 import type { ConsumeBatchResult, ConsumptionResult } from '../views/consumption.js';
 import { type QueueProcessor, queueProcessor } from './queue-processor.js';
 import { Relay } from './relay.js';
@@ -86,6 +87,8 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     stalledInterval: Math.max(500, Math.round(app.config.JOB_LOCK_MS / 2)),
     maxStalledCount: 10,
     runRetryDelay: 1_000,
+    // a span per job, continuing the context the job was enqueued with (when tracing is on)
+    ...(bullmqTelemetry() ? { telemetry: bullmqTelemetry() } : {}),
   };
   const processors: QueueProcessor[] = [];
   const workers: Worker[] = [];
