@@ -43,7 +43,7 @@ export function enableTracing(): void {
   tracePostgres();
 }
 
-/** At start, with OTEL_EXPORTER_OTLP_ENDPOINT set: spans exported over OTLP/HTTP; the function returned flushes them. */
+/** At start, with OTEL_EXPORTER_OTLP_ENDPOINT set: spans go out over OTLP/HTTP; the function returned flushes them. */
 export function startTracing(
   env: NodeJS.ProcessEnv,
   service: { name: string; version: string },
