@@ -5,6 +5,7 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { createDb } from './db/knex.js';
 import { createSqlPool } from './db/sql-client.js';
+import { useNamedStatements } from './db/statement-names.js';
 import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
 import { observe } from './observability.js';
@@ -47,8 +48,12 @@ export const PACKAGE_VERSION: string = (() => {
 
 /** Builds what every role shares. Nothing here listens or consumes yet: the roles start that. */
 export function createRuntime(options: RuntimeOptions): Runtime {
+  // behind PgBouncer (transaction pooling): no named statements, no statement_timeout startup parameter
+  const pgbouncer = options.config.PGBOUNCER;
+  useNamedStatements(!pgbouncer);
   const db = createDb({
     url: options.databaseUrl,
+    ...(pgbouncer ? { statementTimeoutMs: null } : {}),
     poolMax: options.poolMax ?? options.config.DB_POOL_MAX,
     applicationName: `credits-${options.config.ROLES.join('+')}`,
     log: options.log,
@@ -59,6 +64,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     options.databaseUrl,
     options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 1,
     `credits-consumption:${process.pid}`,
+    { statementTimeout: !pgbouncer },
   );
   const redis = createRedis(options.redisUrl, 'producer');
   const queues = createQueues(
