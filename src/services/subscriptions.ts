@@ -116,6 +116,8 @@ export async function subscribe(
     activated_at: pending ? null : context.now,
     cancelled_at: null,
     expired_at: null,
+    frozen_at: null,
+    frozen_until: null,
     metadata: input.metadata ?? {},
     created_at: context.now,
     updated_at: context.now,

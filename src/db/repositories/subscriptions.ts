@@ -27,6 +27,9 @@ export interface SubscriptionRow {
   activated_at: Date | null;
   cancelled_at: Date | null;
   expired_at: Date | null;
+  /** The freeze in progress (status `frozen`); both null otherwise. */
+  frozen_at: Date | null;
+  frozen_until: Date | null;
   metadata: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;

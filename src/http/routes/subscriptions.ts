@@ -83,7 +83,7 @@ const patchBody = z
 const listQuery = pageQuery.extend({
   client: refSchema.optional(),
   package: refSchema.optional(),
-  status: z.enum(['pending', 'active', 'expired', 'cancelled', 'suspended']).optional(),
+  status: z.enum(['pending', 'active', 'expired', 'cancelled', 'suspended', 'frozen']).optional(),
   expiring_before: timestampSchema.optional(),
 });
 
