@@ -22,7 +22,8 @@ export const creditTypeBalanceView = z
     }),
     unavailable: z.string().meta({
       description:
-        'Held by a subscription that is not active (suspended, pending): not spendable until it is active again.',
+        'Held by a subscription that is not active (suspended, frozen, pending): not spendable until it is ' +
+        'active again.',
     }),
     upcoming: z.string().meta({
       description: 'Valid from a later time (a renewed period that has not started), of an active subscription.',

@@ -63,7 +63,8 @@ export async function dueFrozenSubscriptionIds(
 
 /**
  * Moves balances' expiries later, each with its `extend` ledger entry (amount 0, remaining unchanged, the old and
- * the new expiry), in one statement each. The balances must be locked (in the lock order) by the caller.
+ * the new expiry), in one statement each. `balance.expiring_soon` may be sent again, for the new expiry. The
+ * balances must be locked (in the lock order) by the caller.
  */
 export async function extendBalances(
   db: Executor,
@@ -79,7 +80,7 @@ export async function extendBalances(
     return { balance, extension: e };
   });
   await db.raw(
-    `UPDATE balances b SET expires_at = x.expires_at, updated_at = ?
+    `UPDATE balances b SET expires_at = x.expires_at, expiry_notified_at = NULL, updated_at = ?
        FROM jsonb_to_recordset(?::jsonb) AS x(id uuid, expires_at timestamptz)
       WHERE b.id = x.id`,
     [entry.now, JSON.stringify(rows.map((r) => ({ id: r.balance.id, expires_at: r.extension.expiresAt })))],
