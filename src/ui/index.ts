@@ -227,10 +227,8 @@ export function uiRouter(app: AppContext): express.Router {
     else {
       const days = String(formBody(req).days ?? '').trim();
       if (days !== '' && !/^\d{1,4}$/.test(days)) {
-        res.redirect(
-          303,
-          `${path`/ui/clients/${subscription.client_id}`}${query({ notice: 'freeze_failed', code: 'validation_failed' })}`,
-        );
+        const refused = query({ notice: 'freeze_failed', code: 'validation_failed' });
+        res.redirect(303, `${path`/ui/clients/${subscription.client_id}`}${refused}`);
         return;
       }
       result = await freezeSubscription(

@@ -49,7 +49,7 @@ interface BalanceView {
 }
 
 describe('freeze across a period end, then unfreeze by hand', () => {
-  it('neither renews nor expires while frozen, then pushes period end and expiries by the exact frozen time', async () => {
+  it('neither renewed nor expired while frozen; unfreeze pushes period end and expiries by frozen time', async () => {
     at('2026-03-01T00:00:00.000Z');
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], {

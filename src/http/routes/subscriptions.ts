@@ -350,7 +350,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       },
       422: {
         description:
-          'The package allows no freezing, the freeze goes beyond what is left of its max_freeze_days in this period, ' +
+          'The package allows no freezing, the freeze goes beyond what is left of its max_freeze_days in this ' +
+          'period, ' +
           'or `until` is not in the future',
       },
     },
