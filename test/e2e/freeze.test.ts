@@ -102,6 +102,10 @@ describe('freeze across a period end, then unfreeze by hand', () => {
       ['active', '10', '2026-04-01T00:00:00.000Z'],
     ]);
     expect(await app.database.db('ledger_entries').where({ subscription_id: sub.id, kind: 'expire' })).toHaveLength(0);
+    const listed = await app.request('GET', `/v1/subscriptions?client=${client.id}&status=frozen`, {
+      key: app.keys.read,
+    });
+    expect(listed.body.data.map((s: { id: string }) => s.id)).toEqual([sub.id]);
     expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(1);
 
     // unfrozen by hand on 5 April at 18:00: frozen 11 days 12 hours, so 1 April 00:00 becomes 12 April 12:00
