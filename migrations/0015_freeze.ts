@@ -14,8 +14,9 @@ import type { Knex } from 'knex';
  *   the sweep, how far it pushed the period).
  * - Ledger kind `extend` (amount 0): a balance's expiry moved, with `previous_expires_at` and
  *   `expires_at` on the entry. The kind CHECK is written whole, with `hold` and `release` (migration
- *   0014), so that the two migrations may be applied in either order; whatever CHECK on `kind` exists is
- *   dropped first, by what it checks, not by its name. The append-only trigger is left as it is.
+ *   0014), so that the two migrations may be applied in either order; whatever list of kinds is checked is
+ *   dropped first, found by what it checks (`kind = ANY (…)`), not by its name. The append-only trigger is left
+ *   as it is.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
@@ -56,7 +57,7 @@ export async function up(knex: Knex): Promise<void> {
     BEGIN
       FOR c IN SELECT conname FROM pg_constraint
                 WHERE conrelid = 'ledger_entries'::regclass AND contype = 'c'
-                  AND pg_get_constraintdef(oid) LIKE '%kind%'
+                  AND pg_get_constraintdef(oid) LIKE '%(kind = ANY%'
       LOOP
         EXECUTE format('ALTER TABLE ledger_entries DROP CONSTRAINT %I', c);
       END LOOP;
