@@ -25,7 +25,8 @@ async function statements(url: string): Promise<Array<{ query: string; calls: nu
   await client.connect();
   try {
     const result = await client.query<{ query: string; calls: string }>(
-      'SELECT query, calls::text FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
+      `SELECT query, calls::text FROM pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
     );
     return result.rows.map((r) => ({ query: r.query, calls: Number(r.calls) }));
   } finally {
