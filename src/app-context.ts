@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -6,6 +5,7 @@ import type { Db } from './db/knex.js';
 import type { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
 import type { QueueEventsSet, QueueSet } from './queue/queues.js';
+import type { RedisClient, RedisTarget } from './queue/redis.js';
 import type { RefResolver } from './services/ref-resolver.js';
 
 /** What every part of the running service shares: built once in main.ts, or by a test. */
@@ -19,9 +19,11 @@ export interface AppContext {
   /** For connections outside the pool (LISTEN). */
   databaseUrl: string;
   /** Producer-side Redis connection shared by the queues. */
-  redis: Redis;
+  redis: RedisClient;
   /** Workers open their own blocking connections to it. */
   redisUrl: string;
+  /** The same with a Redis Cluster's nodes (REDIS_CLUSTER_NODES): what connections are made from. */
+  redisTarget: RedisTarget;
   queues: QueueSet;
   /** Listeners for `?wait=true`; created by the API role. */
   queueEvents: QueueEventsSet;

@@ -1,5 +1,6 @@
 import cron from 'node-cron';
 import { z } from 'zod';
+import { parseClusterNodes } from './queue/redis.js';
 
 /**
  * Every setting the service reads from its environment, validated once at start.
@@ -64,6 +65,22 @@ const configSchema = z.object({
   REPORTS_MAX_LAG_MS: intFromEnv(0, 600_000, 30_000),
   /** When unset, the start script finds or starts a Redis (see src/infra). */
   REDIS_URL: z.url().optional(),
+  /**
+   * `host:port,host:port`: Redis Cluster nodes (a few; the rest are discovered). Every connection is
+   * then a cluster client; REDIS_URL, if set, gives the credentials and TLS every node uses.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text.trim() === '') return undefined;
+      try {
+        return parseClusterNodes(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
   PORT: intFromEnv(0, 65535, 3000),
   HOST: z.string().default('0.0.0.0'),
   BUSINESS_TZ: timeZoneSchema.default('UTC'),
@@ -157,7 +174,7 @@ export function productionProblems(config: Config): string[] {
   const problems: string[] = [];
   if (!config.DATABASE_URL)
     problems.push('NODE_ENV=production needs DATABASE_URL: it never starts an embedded Postgres of its own');
-  if (!config.REDIS_URL)
+  if (!config.REDIS_URL && !config.REDIS_CLUSTER_NODES)
     problems.push('NODE_ENV=production needs REDIS_URL: it never spawns a redis-server of its own');
   if (config.CLOCK === 'manual')
     problems.push('NODE_ENV=production refuses CLOCK=manual: an admin key could move the time money depends on');

@@ -10,7 +10,7 @@ import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
 import { observe } from './observability.js';
 import { closeQueues, createQueues, jobOptions } from './queue/queues.js';
-import { createRedis } from './queue/redis.js';
+import { createRedis, type RedisTarget } from './queue/redis.js';
 import { RefResolver } from './services/ref-resolver.js';
 import { bullmqTelemetry } from './telemetry.js';
 
@@ -66,7 +66,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     `credits-consumption:${process.pid}`,
     { statementTimeout: !pgbouncer },
   );
-  const redis = createRedis(options.redisUrl, 'producer');
+  const redisTarget: RedisTarget = {
+    url: options.redisUrl,
+    clusterNodes: options.config.REDIS_CLUSTER_NODES,
+  };
+  const redis = createRedis(redisTarget, 'producer');
   const queues = createQueues(
     redis,
     options.config.BULL_PREFIX,
@@ -94,6 +98,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     databaseUrl: options.databaseUrl,
     redis,
     redisUrl: options.redisUrl,
+    redisTarget,
     queues,
     queueEvents: {},
     stopWaiting,

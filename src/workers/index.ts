@@ -52,7 +52,7 @@ function countUses(job: Job): void {
 
 /** Wires every queue that has jobs in the registry to its processor, in this process. */
 export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
-  const connection = createRedis(app.redisUrl, 'worker');
+  const connection = createRedis(app.redisTarget, 'worker');
   const prefix = app.config.BULL_PREFIX;
 
   const track = (worker: Worker, queue: QueueName) => {
