@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertApiKey } from '../../src/db/repositories/api-keys.js';
 import { createApiKey, revokeApiKey } from '../../src/http/auth.js';
@@ -150,5 +151,63 @@ describe('the rate limit is counted in each process and shared through Redis', (
     expect(next.status).toBe(200);
     expect(next.headers.get('ratelimit')).toMatch(new RegExp(`^limit=${LIMIT}, remaining=\\d+, reset=\\d+$`));
     expect(next.headers.get('ratelimit-policy')).toBe(`${LIMIT};w=60`);
+  });
+});
+
+describe('one log line per request, built only when its level is on', () => {
+  const lines: Array<Record<string, unknown>> = [];
+  let logged: TestApp;
+  beforeAll(async () => {
+    const capture = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    logged = await startTestApp({ env: { LOG_LEVEL: 'debug' }, logTo: capture });
+  });
+  afterAll(async () => {
+    await logged.close();
+  });
+  const about = (id: string) => lines.filter((l) => (l.req as { id?: string } | undefined)?.id === id);
+
+  it('logs the request id, method, url, status and time once; a refusal logs through the same id', async () => {
+    const ok = await logged.request('GET', '/v1/credit-types', { headers: { 'x-request-id': 'trace-ok' } });
+    expect(ok.headers.get('x-request-id')).toBe('trace-ok');
+    expect(about('trace-ok')).toEqual([
+      expect.objectContaining({
+        level: 20,
+        msg: 'request completed',
+        req: { id: 'trace-ok', method: 'GET', url: '/v1/credit-types' },
+        res: { statusCode: 200 },
+        responseTime: expect.any(Number),
+      }),
+    ]);
+
+    const bad = await logged.request('POST', '/v1/credit-types', {
+      body: { code: 'Bad Code' },
+      headers: { 'x-request-id': 'trace-bad' },
+    });
+    expect(bad.status).toBe(422);
+    const badLines = about('trace-bad');
+    expect(badLines.map((l) => l.msg)).toEqual(['request refused: validation failed', 'request completed']);
+    expect(badLines[1]).toMatchObject({ level: 30, res: { statusCode: 422 } });
+    // the security headers, from the list computed once
+    expect(bad.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(bad.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+  });
+
+  it('at info a good request writes nothing; /healthz is never logged', async () => {
+    logged.ctx.log.level = 'info';
+    try {
+      await logged.request('GET', '/v1/credit-types', { headers: { 'x-request-id': 'trace-quiet' } });
+      await logged.request('GET', '/healthz', { key: null, headers: { 'x-request-id': 'trace-health' } });
+    } finally {
+      logged.ctx.log.level = 'debug';
+    }
+    await logged.request('GET', '/healthz', { key: null, headers: { 'x-request-id': 'trace-health2' } });
+    expect(about('trace-quiet')).toEqual([]);
+    expect(about('trace-health')).toEqual([]);
+    expect(about('trace-health2')).toEqual([]);
   });
 });
