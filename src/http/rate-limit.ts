@@ -98,7 +98,8 @@ export class KeyRateLimiter {
 
   private admit(state: KeyWindow, now: number): RateDecision {
     state.pending += 1;
-    if (state.pending + state.sending >= this.allowance) void this.sync();
+    // a key with its allowance unsent is sent at once (while Redis answers); the rest within syncMs
+    if (state.pending + state.sending >= this.allowance && this.redis.status === 'ready') void this.sync();
     else this.arm();
     return this.decision(state, true, now);
   }
@@ -124,7 +125,7 @@ export class KeyRateLimiter {
 
   /** A sync soon, if none is due: counts are sent within `syncMs` of the request. */
   private arm(): void {
-    if (this.timer || this.syncing) return;
+    if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.sync();
@@ -195,7 +196,12 @@ export class KeyRateLimiter {
       if (error || typeof total !== 'number') item.state.pending += item.delta;
       else item.state.shared = Math.max(item.state.shared, total);
     });
-    if (batch.some((item) => item.state.pending > 0)) this.arm();
+    for (const state of this.keys.values()) {
+      if (state.pending > 0) {
+        this.arm();
+        break;
+      }
+    }
   }
 
   private restore(batch: Array<{ state: KeyWindow; delta: number }>): void {
