@@ -16,7 +16,10 @@
  *   service  the service's whole stack (buildApp: the pieces, metrics, drain gate, body parser,
  *            route table step, handler plumbing) with one read route answering the same body.
  * Printed: each one's req/s per round, its ratio to the bare route (the mean of the bare rounds), and
- * the time each adds per request (1/rate − 1/bare rate), one JSON line on stdout.
+ * the time each adds per request (1/rate − 1/bare rate); and, steadier on a shared host, the CPU this
+ * process spent per request (server and the in-process autocannon client alike, so a variant's extra
+ * CPU over the bare one is what its middleware costs): `_cpu_ratio` = bare CPU/request ÷ its own
+ * (1 = free), `_cpu_added_us`. One JSON line on stdout.
  *
  *   node --import tsx bench/middleware.ts [--seconds 5] [--connections 50] [--rounds 3]
  */
@@ -197,12 +200,22 @@ const variants = {
 type Variant = keyof typeof variants;
 
 const load = (url: string, duration: number) =>
-  new Promise<{ rate: number; non2xx: number; p99: number }>((resolve, reject) => {
+  new Promise<{ rate: number; non2xx: number; p99: number; cpuUs: number }>((resolve, reject) => {
+    const cpu = process.cpuUsage();
     autocannon(
       { url, connections, duration, headers: { authorization: `Bearer ${key}` } },
       (error: unknown, result: autocannon.Result) => {
-        if (error) reject(error);
-        else resolve({ rate: result.requests.total / result.duration, non2xx: result.non2xx, p99: result.latency.p99 });
+        if (error) {
+          reject(error);
+          return;
+        }
+        const used = process.cpuUsage(cpu);
+        resolve({
+          rate: result.requests.total / result.duration,
+          non2xx: result.non2xx,
+          p99: result.latency.p99,
+          cpuUs: (used.user + used.system) / Math.max(1, result.requests.total),
+        });
       },
     );
   });
@@ -212,6 +225,7 @@ const perVariant = <T>(make: () => T) => Object.fromEntries(names.map((n) => [n,
 const rates = perVariant<number[]>(() => []);
 const non2xx = perVariant(() => 0);
 const p99 = perVariant<number[]>(() => []);
+const cpuUs = perVariant<number[]>(() => []);
 // a short warm-up of each (JIT, the key cache, the Lua scripts), not counted
 for (const variant of names) await load(variants[variant].url, 1);
 for (let round = 0; round < rounds; round += 1) {
@@ -220,12 +234,17 @@ for (let round = 0; round < rounds; round += 1) {
     rates[variant].push(Math.round(figures.rate));
     non2xx[variant] += figures.non2xx;
     p99[variant].push(figures.p99);
-    process.stderr.write(`round ${round + 1} ${variant}: ${Math.round(figures.rate)} req/s, p99 ${figures.p99} ms\n`);
+    cpuUs[variant].push(Math.round(figures.cpuUs));
+    process.stderr.write(
+      `round ${round + 1} ${variant}: ${Math.round(figures.rate)} req/s, p99 ${figures.p99} ms, ` +
+        `${Math.round(figures.cpuUs)} µs CPU/request\n`,
+    );
   }
 }
 
 const mean = (values: number[]) => values.reduce((s, v) => s + v, 0) / values.length;
 const bareRate = mean(rates.bare);
+const bareCpu = mean(cpuUs.bare);
 const line: Record<string, unknown> = {
   bench: 'middleware',
   at: new Date().toISOString(),
@@ -233,12 +252,16 @@ const line: Record<string, unknown> = {
   connections,
   rounds,
   bare_rps: rates.bare,
+  bare_cpu_us: cpuUs.bare,
 };
 for (const variant of names.filter((n) => n !== 'bare')) {
   const rate = mean(rates[variant]);
   line[`${variant}_rps`] = rates[variant];
   line[`${variant}_ratio`] = Number((rate / bareRate).toFixed(3));
   line[`${variant}_added_us_per_request`] = Math.round((1 / rate - 1 / bareRate) * 1e6);
+  line[`${variant}_cpu_us`] = cpuUs[variant];
+  line[`${variant}_cpu_ratio`] = Number((bareCpu / mean(cpuUs[variant])).toFixed(3));
+  line[`${variant}_cpu_added_us`] = Math.round(mean(cpuUs[variant]) - bareCpu);
 }
 line.p99_ms = p99;
 line.non2xx = non2xx;
