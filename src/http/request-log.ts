@@ -1,12 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import type express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
-import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
 
 declare module 'http' {
   interface IncomingMessage {
-    /** The request id: the caller's `X-Request-Id` when it is a sane token, else a new UUID. */
+    /**
+     * The request id: the caller's `X-Request-Id` when it is a sane token, else a random UUID (v4: it
+     * names a request in the logs, nothing sorts by it, and it costs a tenth of a v7).
+     */
     id: string;
     /** The process logger bound to this request (`req: {id, method, url}`); made on first use only. */
     log: Logger;
@@ -50,7 +53,7 @@ export function requestLog(app: express.Express, log: Logger) {
 
   return function requestId(req: Request, res: Response, next: NextFunction): void {
     const given = req.headers['x-request-id'];
-    const id = typeof given === 'string' && SANE_ID.test(given) ? given : newId();
+    const id = typeof given === 'string' && SANE_ID.test(given) ? given : randomUUID();
     req.id = id;
     res.setHeader('x-request-id', id);
     const url = req.url;
