@@ -3,8 +3,9 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertApiKey } from '../../src/db/repositories/api-keys.js';
 import { createApiKey, revokeApiKey } from '../../src/http/auth.js';
-import { unsyncedAllowance } from '../../src/http/rate-limit.js';
+import { KeyRateLimiter, type RateDecision, unsyncedAllowance } from '../../src/http/rate-limit.js';
 import { newId } from '../../src/ids.js';
+import { createRedis } from '../../src/queue/redis.js';
 import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
 
 /**
@@ -151,6 +152,23 @@ describe('the rate limit is counted in each process and shared through Redis', (
     expect(next.status).toBe(200);
     expect(next.headers.get('ratelimit')).toMatch(new RegExp(`^limit=${LIMIT}, remaining=\\d+, reset=\\d+$`));
     expect(next.headers.get('ratelimit-policy')).toBe(`${LIMIT};w=60`);
+  });
+});
+
+describe('while Redis cannot be reached', () => {
+  it('each process still holds the limit on its own count, and a new minute starts afresh', async () => {
+    const redis = createRedis(app.ctx.redisUrl, 'producer');
+    redis.disconnect();
+    let now = Date.UTC(2026, 0, 15, 11, 0, 10);
+    const limiter = new KeyRateLimiter(redis, app.prefix, 10, 200, () => now);
+    const take = async () => (await limiter.take('offline')) as RateDecision;
+    const decisions: RateDecision[] = [];
+    for (let i = 0; i < 15; i += 1) decisions.push(await take());
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
+    expect(decisions.at(-1)).toMatchObject({ allowed: false, limit: 10, remaining: 0, resetS: 50 });
+    now += 60_000;
+    expect((await take()).allowed).toBe(true);
+    await limiter.close();
   });
 });
 
