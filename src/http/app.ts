@@ -5,6 +5,7 @@ import { isDataException, isTransientDbError } from '../db/knex.js';
 import { DomainError } from '../domain/result.js';
 import { httpMetrics } from '../metrics.js';
 import { zodProblems } from '../schemas/problems.js';
+import { tracingEnabled } from '../telemetry.js';
 import { type AuthContext, hasScope, presentedKey } from './auth.js';
 import { HttpDrain } from './drain.js';
 import { IDEMPOTENCY_HEADER, runIdempotent } from './idempotency.js';
@@ -14,6 +15,7 @@ import { keyRateLimit } from './rate-limit.js';
 import { refuseUnstorableText } from './refuse-unstorable-text.js';
 import { requestLog, securityHeaders } from './request-log.js';
 import { type Access, type AnyRoute, expressPath, isFailure, isRawReply, type JsonReply } from './route.js';
+import { traceRequests } from './tracing.js';
 
 export interface MountedApp {
   app: express.Express;
@@ -191,6 +193,7 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
   app.set('json replacer', (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+  if (tracingEnabled()) app.use(traceRequests());
 
   // the request id, and one log line per request only when its level is on (request-log.ts)
   app.use(requestLog(app, ctx.log));

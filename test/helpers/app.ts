@@ -47,6 +47,8 @@ export interface TestAppOptions {
   logTo?: DestinationStream;
   /** The clock of the in-process caches and rate-limit windows (default Date.now); siblings share it. */
   ticks?: () => number;
+  /** A migrated database of the test's own making (default: a clone of the template). */
+  database?: TestDatabase;
 }
 
 export function testConfig(prefix: string, env: Record<string, string> = {}): Config {
@@ -66,7 +68,7 @@ export function testConfig(prefix: string, env: Record<string, string> = {}): Co
  * queue prefix of its own, with a clock the test moves.
  */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+  const database = options.database ?? (await createTestDatabase());
   const prefix = `{t${randomBytes(5).toString('hex')}}`;
   const config = testConfig(prefix, options.env);
   const clock = new ManualClock(options.now ?? '2026-01-15T10:00:00.000Z');
