@@ -35,6 +35,8 @@ export interface AppContext {
   stopWaiting: AbortController;
   clock: Clock;
   log: Logger;
+  /** Milliseconds for in-process caches and the rate limit's windows (Date.now; a test may move it). */
+  ticks: () => number;
   keys: ApiKeyVerifier;
   /** Client and credit type references → ids, remembered. */
   refs: RefResolver;

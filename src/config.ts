@@ -103,6 +103,16 @@ const configSchema = z.object({
   BODY_LIMIT: z.string().default('2mb'),
   RATE_LIMIT_PER_MINUTE: intFromEnv(1, 10_000_000, 60_000),
   /**
+   * How long an API key's verification (valid or not) is remembered in the process; a key revoked in
+   * another process (or the CLI) stops working here within this time. 0: read `api_keys` every request.
+   */
+  API_KEY_CACHE_MS: intFromEnv(0, 300_000, 5_000),
+  /**
+   * The rate limit is counted in the process and its counts sent to Redis this often (and after every
+   * few requests of one key): see src/http/rate-limit.ts for the bound this gives across processes.
+   */
+  RATE_LIMIT_SYNC_MS: intFromEnv(10, 10_000, 200),
+  /**
    * The front door groups concurrent requests: one statement records a group's commands and one
    * addBulk enqueues them, when it holds this many commands or its first has waited this long.
    */

@@ -20,6 +20,11 @@ export interface RuntimeOptions {
   redisUrl: string;
   log: Logger;
   clock?: Clock;
+  /**
+   * Milliseconds of the in-process caches (API keys) and of the rate limit's windows; `Date.now` by
+   * default. Tests move it to expire a cache without waiting.
+   */
+  ticks?: () => number;
   /** Pool size; defaults to DB_POOL_MAX. */
   poolMax?: number;
 }
@@ -77,6 +82,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     jobOptions(options.config.JOB_ATTEMPTS),
     bullmqTelemetry(),
   );
+  const ticks = options.ticks ?? Date.now;
   const stopWaiting = new AbortController();
   // every `?wait=true` request in flight listens on it
   setMaxListeners(0, stopWaiting.signal);
@@ -104,7 +110,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     stopWaiting,
     clock: options.clock ?? systemClock,
     log: options.log,
-    keys: new ApiKeyVerifier(db),
+    ticks,
+    keys: new ApiKeyVerifier(db, { ttlMs: options.config.API_KEY_CACHE_MS, now: ticks }),
     refs: new RefResolver(),
     version: PACKAGE_VERSION,
   };

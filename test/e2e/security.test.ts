@@ -13,10 +13,10 @@ import { startTestApp, type TestApp } from '../helpers/app.js';
 const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /openapi.json', 'GET /docs', 'GET /docs/init.js']);
 /** Middleware that runs before every route (logging, metrics, headers, body parsing, 404, errors). */
 const GLOBAL_MIDDLEWARE = [
-  'result' /* pino-http */,
+  'requestId' /* request-log.ts: X-Request-Id and the one log line */,
   'recordHttpMetrics',
   'drainGate' /* refuses new requests while the process drains (src/http/drain.ts) */,
-  'helmetMiddleware',
+  'precomputedHeaders' /* helmet's headers, computed once (request-log.ts) */,
   'jsonParser',
   'exactNumbers' /* json-body.ts: the second, exact reading of a body with a long number */,
   'notFound',
