@@ -11,7 +11,13 @@ import {
   refSchema,
   timestampSchema,
 } from '../../schemas/common.js';
-import { clientBalances, clientStatement, creditTypeBalanceView, ledgerEntryView } from '../../services/balances.js';
+import {
+  clientBalances,
+  clientBalancesAsOf,
+  clientStatement,
+  creditTypeBalanceView,
+  ledgerEntryView,
+} from '../../services/balances.js';
 import { patchClient, upsertClient } from '../../services/clients.js';
 import { grantUnits, grantView } from '../../services/grants.js';
 import { clientView, toClientView } from '../../views/client.js';
@@ -109,7 +115,14 @@ export const clientRoutes: AnyRoute[] = [
     summary:
       'What a client holds: per credit type granted, consumed, remaining (usable now), unavailable, upcoming, ' +
       'expired, next expiry, and the balances behind it',
+    description:
+      'With `as_of` (an RFC 3339 instant): the same answer as it stood then, computed from the ledger alone — ' +
+      'each balance replayed from its entries written up to that instant (a balance with none did not exist ' +
+      'yet), placed by its validity at that instant. At now it equals the live answer.',
     params: idParams,
+    query: z.object({
+      as_of: timestampSchema.optional().meta({ description: 'Answer as of this instant (RFC 3339), from the ledger.' }),
+    }),
     responses: {
       200: {
         description: 'One row per credit type the client has held',
@@ -117,10 +130,13 @@ export const clientRoutes: AnyRoute[] = [
       },
       404: { description: 'No such client' },
     },
-    handler: async ({ params, db, app }) => {
+    handler: async ({ params, query, db, app }) => {
       const client = await findClient(db, params.id);
       if (!client) return fail('not_found', `no client "${params.id}"`);
-      return { status: 200, body: { data: await clientBalances(db, client.id, app.clock.now()) } };
+      const data = query.as_of
+        ? await clientBalancesAsOf(db, client.id, query.as_of)
+        : await clientBalances(db, client.id, app.clock.now());
+      return { status: 200, body: { data } };
     },
   }),
   defineRoute({

@@ -1,0 +1,203 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expireDue } from '../../src/jobs/expire.js';
+import { verifyInvariants } from '../../src/services/verify.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { countRows, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+
+/**
+ * Issue 15, the read side: quote, balances as of an instant, forecast, usage by dimension — each on a
+ * hand-made history whose numbers are worked out in the comments.
+ */
+let app: TestApp;
+let sms: { id: string; code: string };
+
+beforeAll(async () => {
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-05-01T10:00:00.000Z' });
+  sms = await createCreditType(app, { code: 'rs-sms' });
+});
+afterAll(async () => {
+  const report = await verifyInvariants(app.database.db);
+  expect(report.violations).toEqual([]);
+  await app.close();
+});
+
+const at = (iso: string) => app.clock.set(iso);
+
+async function grant(client: string, units: number, expiresAt: string, creditType = sms.code) {
+  const res = await app.request('POST', `/v1/clients/${client}/grants`, {
+    body: { credit_type: creditType, units, expires_at: expiresAt, reason: 'test' },
+  });
+  expect(res.status, res.text).toBe(201);
+  return res.body as { id: string };
+}
+
+async function consume(client: string, quantity: number | string, key: string, extra: Record<string, unknown> = {}) {
+  const res = await app.request('POST', '/v1/consumptions?wait=true', {
+    key: app.keys.write,
+    body: { client, credit_type: sms.code, quantity, idempotency_key: key, ...extra },
+  });
+  expect(res.status, res.text).toBe(200);
+  return res.body as { id: string; allocations: Array<{ balance_id: string; amount: string }> };
+}
+
+async function reverse(id: string) {
+  const res = await app.request('POST', `/v1/consumptions/${id}/reverse?wait=true`, { key: app.keys.write });
+  expect(res.status, res.text).toBe(200);
+}
+
+interface Row {
+  credit_type: { code: string };
+  granted: string;
+  consumed: string;
+  remaining: string;
+  expired: string;
+  upcoming: string;
+  unavailable: string;
+  next_expiry: string | null;
+  balances: Array<{ id: string; remaining: string; status: string; availability: string }>;
+}
+
+async function balances(client: string, asOf?: string): Promise<Row[]> {
+  const query = asOf ? `?as_of=${encodeURIComponent(asOf)}` : '';
+  const res = await app.request<{ data: Row[] }>('GET', `/v1/clients/${client}/balances${query}`, {
+    key: app.keys.read,
+  });
+  expect(res.status, res.text).toBe(200);
+  return res.body.data;
+}
+
+describe('POST /v1/consumptions/quote: what a use would take, nothing written', () => {
+  let client: string;
+  let g1: string;
+  beforeAll(async () => {
+    at('2026-05-01T10:00:00.000Z');
+    client = (await createClient(app)).id;
+    // a grant of 100 expiring first, then a package of 50: the grant is spent first
+    g1 = (await grant(client, 100, '2026-05-10T00:00:00.000Z')).id;
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 50 }]);
+    await subscribe(app, client, pkg.code);
+  });
+
+  it('answers the allocations of the same burn-down, in the spending order, and writes nothing', async () => {
+    const before = {
+      ledger: await countRows(app, 'ledger_entries'),
+      consumptions: await countRows(app, 'consumptions'),
+      accepted: await countRows(app, 'accepted_jobs'),
+    };
+    const res = await app.request('POST', '/v1/consumptions/quote', {
+      key: app.keys.read,
+      body: { client, credit_type: sms.code, quantity: 120 },
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({
+      would: 'apply',
+      quantity: '120',
+      applied: '120',
+      shortfall: '0',
+      remaining: '30',
+    });
+    expect(res.body.allocations).toHaveLength(2);
+    expect(res.body.allocations[0]).toEqual({ balance_id: g1, amount: '100', expires_at: '2026-05-10T00:00:00.000Z' });
+    expect(res.body.allocations[1].amount).toBe('20');
+    expect({
+      ledger: await countRows(app, 'ledger_entries'),
+      consumptions: await countRows(app, 'consumptions'),
+      accepted: await countRows(app, 'accepted_jobs'),
+    }).toEqual(before);
+
+    // the consume job then takes exactly what the quote said
+    const used = await consume(client, 120, 'q-real');
+    expect(used.allocations.map((a) => [a.balance_id, a.amount])).toEqual(
+      res.body.allocations.map((a: { balance_id: string; amount: string }) => [a.balance_id, a.amount]),
+    );
+    await reverse(used.id);
+  });
+
+  it('a shortfall is reject by default, partial with mode=partial', async () => {
+    const reject = await app.request('POST', '/v1/consumptions/quote', {
+      key: app.keys.read,
+      body: { client, credit_type: sms.code, quantity: 200, idempotency_key: 'whatever' },
+    });
+    expect(reject.status, reject.text).toBe(200);
+    expect(reject.body).toMatchObject({ would: 'reject', applied: '0', shortfall: '50', remaining: '150' });
+    expect(reject.body.allocations).toEqual([]);
+    const partial = await app.request('POST', '/v1/consumptions/quote', {
+      key: app.keys.read,
+      body: { client, credit_type: sms.code, quantity: 200, mode: 'partial' },
+    });
+    expect(partial.body).toMatchObject({ would: 'partial', applied: '150', shortfall: '50', remaining: '0' });
+  });
+
+  it('bad input is a problem, as for a consumption', async () => {
+    const missing = await app.request('POST', '/v1/consumptions/quote', {
+      key: app.keys.read,
+      body: { client: 'nobody-here', credit_type: sms.code, quantity: 1 },
+    });
+    expect(missing.status).toBe(404);
+    const decimals = await app.request('POST', '/v1/consumptions/quote', {
+      key: app.keys.read,
+      body: { client, credit_type: sms.code, quantity: '1.5' },
+    });
+    expect(decimals.status).toBe(422);
+    expect(decimals.body.code).toBe('validation_failed');
+    const noKey = await app.request('POST', '/v1/consumptions/quote', {
+      key: null,
+      body: { client, credit_type: sms.code, quantity: 1 },
+    });
+    expect(noKey.status).toBe(401);
+  });
+});
+
+describe('GET /v1/clients/{id}/balances?as_of=: the answer as it stood then, from the ledger', () => {
+  let client: string;
+  beforeAll(async () => {
+    // 05-01 grant G1 100 (expires 05-10) and a package of 50 (05-01 → 06-01), spent in that order
+    at('2026-05-01T10:00:00.000Z');
+    client = (await createClient(app)).id;
+    await grant(client, 100, '2026-05-10T00:00:00.000Z');
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 50 }]);
+    await subscribe(app, client, pkg.code);
+    at('2026-05-02T10:00:00.000Z');
+    const c1 = await consume(client, 30, 'a1'); // G1 70, pkg 50
+    at('2026-05-03T10:00:00.000Z');
+    await consume(client, 80, 'a2'); // G1 0, pkg 40
+    at('2026-05-04T10:00:00.000Z');
+    await reverse(c1.id); // G1 30, pkg 40
+    at('2026-05-11T10:00:00.000Z');
+    await expireDue(app.ctx, app.clock.now()); // G1's 30 expire
+    at('2026-05-12T10:00:00.000Z');
+    await consume(client, 5, 'a3'); // pkg 35
+  });
+
+  it('equals the live answer at now', async () => {
+    const live = await balances(client);
+    expect(await balances(client, app.clock.now().toISOString())).toEqual(live);
+    expect(live[0]).toMatchObject({ granted: '150', consumed: '85', remaining: '35', expired: '30' });
+  });
+
+  it.each([
+    ['before anything', '2026-04-30T00:00:00.000Z', null],
+    ['after the grants', '2026-05-01T12:00:00.000Z', { granted: '150', consumed: '0', remaining: '150', expired: '0' }],
+    ['after two uses', '2026-05-03T12:00:00.000Z', { granted: '150', consumed: '110', remaining: '40', expired: '0' }],
+    [
+      'after the reversal',
+      '2026-05-04T12:00:00.000Z',
+      { granted: '150', consumed: '80', remaining: '70', expired: '0' },
+    ],
+    [
+      'past the expiry, not swept yet',
+      '2026-05-10T12:00:00.000Z',
+      { granted: '150', consumed: '80', remaining: '40', expired: '30' },
+    ],
+    ['after the sweep', '2026-05-11T12:00:00.000Z', { granted: '150', consumed: '80', remaining: '40', expired: '30' }],
+  ])('matches the hand-computed answer %s', async (_name, asOf, expected) => {
+    const data = await balances(client, asOf);
+    if (expected === null) expect(data).toEqual([]);
+    else expect(data[0]).toMatchObject(expected);
+  });
+
+  it('refuses an as_of that is not an instant', async () => {
+    const res = await app.request('GET', `/v1/clients/${client}/balances?as_of=yesterday`, { key: app.keys.read });
+    expect(res.status).toBe(422);
+  });
+});
