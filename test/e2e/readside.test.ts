@@ -23,9 +23,9 @@ afterAll(async () => {
 
 const at = (iso: string) => app.clock.set(iso);
 
-async function grant(client: string, units: number, expiresAt: string, creditType = sms.code) {
+async function grant(client: string, units: number, expiresAt: string, extra: Record<string, unknown> = {}) {
   const res = await app.request('POST', `/v1/clients/${client}/grants`, {
-    body: { credit_type: creditType, units, expires_at: expiresAt, reason: 'test' },
+    body: { credit_type: sms.code, units, expires_at: expiresAt, reason: 'test', ...extra },
   });
   expect(res.status, res.text).toBe(201);
   return res.body as { id: string };
@@ -199,5 +199,67 @@ describe('GET /v1/clients/{id}/balances?as_of=: the answer as it stood then, fro
   it('refuses an as_of that is not an instant', async () => {
     const res = await app.request('GET', `/v1/clients/${client}/balances?as_of=yesterday`, { key: app.keys.read });
     expect(res.status).toBe(422);
+  });
+});
+
+describe('GET /v1/clients/{id}/forecast: burn of the window, the walk in spending order', () => {
+  let client: string;
+  let b: string;
+  beforeAll(async () => {
+    // 06-01: A 500 (priority 50, expires 08-01) is spent before B 100 (priority 60, expires 07-05)
+    at('2026-06-01T00:00:00.000Z');
+    client = (await createClient(app)).id;
+    await grant(client, 500, '2026-08-01T00:00:00.000Z');
+    b = (await grant(client, 100, '2026-07-05T00:00:00.000Z', { priority: 60 })).id;
+    at('2026-06-02T00:00:00.000Z');
+    await consume(client, 100, 'f1');
+    at('2026-06-10T00:00:00.000Z');
+    await consume(client, 150, 'f2');
+    at('2026-06-20T00:00:00.000Z');
+    const f3 = await consume(client, 80, 'f3');
+    at('2026-06-22T00:00:00.000Z');
+    await reverse(f3.id);
+    at('2026-06-25T00:00:00.000Z');
+    await consume(client, 50, 'f4'); // A 200, B 100; net of June: 100 + 150 + 80 − 80 + 50 = 300
+    at('2026-07-01T00:00:00.000Z');
+  });
+
+  const forecastOf = async (query: string) => {
+    const res = await app.request('GET', `/v1/clients/${client}/forecast?${query}`, { key: app.keys.read });
+    expect(res.status, res.text).toBe(200);
+    return res.body;
+  };
+
+  it('30 days: 10 a day; A lasts 20 days, B expires whole on 07-05 before its turn', async () => {
+    expect(await forecastOf(`credit_type=${sms.code}`)).toEqual({
+      credit_type: { id: sms.id, code: sms.code, unit: 'message' },
+      window_days: 30,
+      remaining: '300',
+      burn_per_day: '10',
+      days_until_empty: 20,
+      empty_on: '2026-07-21',
+      empty_at: '2026-07-21T00:00:00.000Z',
+      expiring_unused: [{ balance_id: b, expires_at: '2026-07-05T00:00:00.000Z', units: '100' }],
+    });
+  });
+
+  it('10 days: the reversal outweighs the use (50 − 80): no burn, everything expires unused', async () => {
+    const f = await forecastOf(`credit_type=${sms.code}&window_days=10`);
+    expect(f).toMatchObject({ burn_per_day: '0', days_until_empty: null, empty_on: null, empty_at: null });
+    expect(f.expiring_unused.map((u: { units: string }) => u.units)).toEqual(['100', '200']);
+  });
+
+  it('7 days: 50 ÷ 7 a day, shown rounded (7); A lasts 28 days', async () => {
+    // (06-24, 07-01]: 50 consumed → 50/7 a day; B expires on 07-05 whole; A's 200 last 200 × 7 / 50 = 28 days
+    const f = await forecastOf(`credit_type=${sms.code}&window_days=7`);
+    expect(f).toMatchObject({ burn_per_day: '7', days_until_empty: 28, empty_on: '2026-07-29' });
+  });
+
+  it('an unknown credit type is 404, a bad window 422', async () => {
+    expect((await app.request('GET', `/v1/clients/${client}/forecast?credit_type=nope`)).status).toBe(404);
+    expect(
+      (await app.request('GET', `/v1/clients/${client}/forecast?credit_type=${sms.code}&window_days=0`)).status,
+    ).toBe(422);
+    expect((await app.request('GET', `/v1/clients/${client}/forecast`)).status).toBe(422);
   });
 });

@@ -107,3 +107,20 @@ export async function ledgerUpTo(db: Executor, clientId: string, at: Date): Prom
   );
   return (result as { rows: LedgerSumRow[] }).rows;
 }
+
+/**
+ * Net consumption of a client's credit type over `(from, to]`, by when it happened (`effective_at`):
+ * −Σ of its `consume` and `reverse` entries (a reversal gives back, so it counts against), scaled.
+ */
+export async function netConsumed(
+  db: Executor,
+  scope: { clientId: string; creditTypeId: string; from: Date; to: Date },
+): Promise<bigint> {
+  const [row] = (await db('ledger_entries')
+    .where({ client_id: scope.clientId, credit_type_id: scope.creditTypeId })
+    .whereIn('kind', ['consume', 'reverse'])
+    .andWhere('effective_at', '>', scope.from)
+    .andWhere('effective_at', '<=', scope.to)
+    .select(db.raw('COALESCE(-sum(amount), 0)::bigint AS net'))) as Array<{ net: bigint }>;
+  return row?.net ?? 0n;
+}

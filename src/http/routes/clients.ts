@@ -19,6 +19,7 @@ import {
   ledgerEntryView,
 } from '../../services/balances.js';
 import { patchClient, upsertClient } from '../../services/clients.js';
+import { clientForecast, forecastView } from '../../services/forecast.js';
 import { grantUnits, grantView } from '../../services/grants.js';
 import { clientView, toClientView } from '../../views/client.js';
 import { page, replyWith } from '../reply.js';
@@ -137,6 +138,37 @@ export const clientRoutes: AnyRoute[] = [
         ? await clientBalancesAsOf(db, client.id, query.as_of)
         : await clientBalances(db, client.id, app.clock.now());
       return { status: 200, body: { data } };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/clients/{id}/forecast',
+    access: 'read',
+    tag: 'clients',
+    summary: 'When a credit type runs empty at the recent burn, and what will expire unused',
+    description:
+      'The burn is the net consumption (consumed − reversed, by when it happened) of the last `window_days` ÷ ' +
+      '`window_days`. The usable balances are walked in the spending order, the current one draining at that ' +
+      'burn from now: a balance whose expiry comes first keeps what is left then (`expiring_unused`), and the ' +
+      'credit type runs empty when the last one is spent or expires. Exact: units spent by an expiry round ' +
+      'down (what expires rounds up); `burn_per_day` is shown rounded half up; `days_until_empty` is whole ' +
+      'days, rounded down. With no burn, `days_until_empty` and `empty_on` are null and every balance ' +
+      'expires unused.',
+    params: idParams,
+    query: z.object({
+      credit_type: refSchema.meta({ description: 'Id or code of the credit type.' }),
+      window_days: z.coerce.number().int().min(1).max(366).default(30),
+    }),
+    responses: {
+      200: { description: 'The forecast', schema: forecastView },
+      404: { description: 'No such client or credit type' },
+    },
+    handler: async ({ params, query, db, app }) => {
+      const client = await findClient(db, params.id);
+      if (!client) return fail('not_found', `no client "${params.id}"`);
+      const creditType = await app.refs.creditType(db, query.credit_type);
+      if (!creditType) return fail('not_found', `no credit type "${query.credit_type}"`);
+      return { status: 200, body: await clientForecast(app, { clientId: client.id, creditType }, query.window_days) };
     },
   }),
   defineRoute({
