@@ -243,10 +243,10 @@ describe('GET /v1/clients/{id}/forecast: burn of the window, the walk in spendin
     });
   });
 
-  it('10 days: the reversal outweighs the use (50 − 80): no burn, everything expires unused', async () => {
+  it('10 days: the reversal outweighs the use (50 − 80): no burn, everything expires unused (spending order)', async () => {
     const f = await forecastOf(`credit_type=${sms.code}&window_days=10`);
     expect(f).toMatchObject({ burn_per_day: '0', days_until_empty: null, empty_on: null, empty_at: null });
-    expect(f.expiring_unused.map((u: { units: string }) => u.units)).toEqual(['100', '200']);
+    expect(f.expiring_unused.map((u: { units: string }) => u.units)).toEqual(['200', '100']);
   });
 
   it('7 days: 50 ÷ 7 a day, shown rounded (7); A lasts 28 days', async () => {
