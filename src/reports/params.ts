@@ -97,7 +97,7 @@ export interface ResolveContext {
 const problem = (field: string, message: string): FieldProblem => ({ field: `params.${field}`, message });
 
 /** `to` given as a day means the end of that day (the range includes it). */
-function parseBound(text: string, timeZone: string, end: boolean): Date | undefined {
+export function parseBound(text: string, timeZone: string, end: boolean): Date | undefined {
   const at = parseInstant(text, timeZone);
   if (!at || !end || !/^\d{4}-\d{2}-\d{2}$/.test(text)) return at;
   return new Date(DateTime.fromJSDate(at, { zone: timeZone }).plus({ days: 1 }).toMillis() - 1);

@@ -263,3 +263,108 @@ describe('GET /v1/clients/{id}/forecast: burn of the window, the walk in spendin
     expect((await app.request('GET', `/v1/clients/${client}/forecast`)).status).toBe(422);
   });
 });
+
+describe('dimensions: credit types declare them, consumptions keep their values, usage groups by them', () => {
+  let client: string;
+  let dim: { id: string; code: string };
+  const use = async (quantity: string, key: string, metadata?: Record<string, unknown>) => {
+    const res = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: { client, credit_type: dim.code, quantity, idempotency_key: key, ...(metadata ? { metadata } : {}) },
+    });
+    expect(res.status, res.text).toBe(200);
+    return res.body as { id: string };
+  };
+  const usage = async (query: string) => {
+    const res = await app.request('GET', `/v1/clients/${client}/usage?credit_type=${dim.code}&${query}`, {
+      key: app.keys.read,
+    });
+    expect(res.status, res.text).toBe(200);
+    return res.body.data as Array<{ key: string; quantity: string }>;
+  };
+  const total = (rows: Array<{ quantity: string }>) => rows.reduce((s, r) => s + Number(r.quantity) * 10, 0) / 10;
+
+  beforeAll(async () => {
+    at('2026-07-01T09:00:00.000Z');
+    dim = await createCreditType(app, { code: 'rs-dim', decimals: 1, dimensions: ['branch', 'employee'] });
+    client = (await createClient(app)).id;
+    await grant(client, 1000, '2027-01-01T00:00:00.000Z', { credit_type: dim.code });
+    await use('10.5', 'd1', { branch: 'cairo', employee: 'e1' });
+    await use('2', 'd2', { branch: 'cairo', note: 'x' });
+    const alex = await use('4', 'd3', { branch: 'alex' });
+    await use('3', 'd4');
+    await use('1', 'd5', { branch: 7 }); // a number is kept as its text
+    await use('1.5', 'd6', { branch: { nested: true } }); // not a value: (none)
+    at('2026-07-03T09:00:00.000Z');
+    await reverse(alex.id);
+  });
+
+  it('a credit type declares at most 5 well-formed keys, on POST and PATCH', async () => {
+    expect(dim).toMatchObject({ dimensions: ['branch', 'employee'] });
+    const bad = [['a', 'b', 'c', 'd', 'e', 'f'], ['Branch'], ['day'], ['branch', 'branch'], [''], 'branch'];
+    for (const dimensions of bad) {
+      const res = await app.request('POST', '/v1/credit-types', {
+        body: { code: `rs-bad-${Math.random().toString(36).slice(2, 8)}`, name: 'x', unit: 'x', dimensions },
+      });
+      expect(res.status, JSON.stringify(dimensions)).toBe(422);
+    }
+    const other = await createCreditType(app);
+    expect(other).toMatchObject({ dimensions: [] });
+    const patched = await app.request('PATCH', `/v1/credit-types/${other.code}`, {
+      body: { dimensions: ['region', 'employee_id'] },
+    });
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.body.dimensions).toEqual(['region', 'employee_id']);
+    expect((await app.request('PATCH', `/v1/credit-types/${other.code}`, { body: { dimensions: ['X'] } })).status).toBe(
+      422,
+    );
+  });
+
+  it('a consumption keeps the values of the declared keys from its metadata', async () => {
+    const rows = await app.database
+      .db('consumptions')
+      .where({ credit_type_id: dim.id })
+      .orderBy('idempotency_key')
+      .select('idempotency_key', 'dimensions');
+    expect(rows.map((r) => [r.idempotency_key, r.dimensions])).toEqual([
+      ['d1', { branch: 'cairo', employee: 'e1' }],
+      ['d2', { branch: 'cairo' }],
+      ['d3', { branch: 'alex' }],
+      ['d4', null],
+      ['d5', { branch: '7' }],
+      ['d6', null],
+    ]);
+  });
+
+  it('by a dimension: one row per value, "(none)" last, net of reversals; the rows sum to the ungrouped total', async () => {
+    const byBranch = await usage('group_by=branch&from=2026-07-01&to=2026-07-31');
+    expect(byBranch).toEqual([
+      { key: '7', quantity: '1' },
+      { key: 'alex', quantity: '0' },
+      { key: 'cairo', quantity: '12.5' },
+      { key: '(none)', quantity: '4.5' },
+    ]);
+    const byDay = await usage('group_by=day&from=2026-07-01&to=2026-07-31');
+    expect(byDay).toEqual([
+      { key: '2026-07-01', quantity: '22' },
+      { key: '2026-07-03', quantity: '-4' },
+    ]);
+    const byEmployee = await usage('group_by=employee&from=2026-07-01&to=2026-07-31');
+    expect(byEmployee).toEqual([
+      { key: 'e1', quantity: '10.5' },
+      { key: '(none)', quantity: '7.5' },
+    ]);
+    const byMonth = await usage('group_by=month&from=2026-07-01&to=2026-07-31');
+    expect(byMonth).toEqual([{ key: '2026-07-01', quantity: '18' }]);
+    for (const rows of [byBranch, byDay, byEmployee]) expect(total(rows)).toBe(18);
+  });
+
+  it('the default range is the last 30 days; an undeclared group_by or a bad range is 422', async () => {
+    expect(total(await usage('group_by=branch'))).toBe(18);
+    for (const query of ['group_by=region', 'group_by=branch&from=2026-08-01&to=2026-07-01', 'to=yesterday']) {
+      const res = await app.request('GET', `/v1/clients/${client}/usage?credit_type=${dim.code}&${query}`);
+      expect(res.status, query).toBe(422);
+    }
+    expect((await app.request('GET', `/v1/clients/${client}/usage?credit_type=nope`)).status).toBe(404);
+  });
+});

@@ -146,9 +146,14 @@ export async function allocationsOf(
 
 const consumptionInsertSql = (param: string): string => `INSERT INTO consumptions
        (id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
-        error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at)
+        error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at, dimensions)
      SELECT id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
-            error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at
+            error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at,
+            -- DOMAIN.md "Dimensions": the values of the keys the credit type declares now, from the metadata
+            (SELECT jsonb_object_agg(k.key, x.metadata ->> k.key)
+               FROM credit_types ct CROSS JOIN jsonb_array_elements_text(ct.dimensions) AS k(key)
+              WHERE ct.id = x.credit_type_id
+                AND jsonb_typeof(x.metadata -> k.key) IN ('string', 'number', 'boolean'))
        FROM jsonb_to_recordset(${param}::jsonb)
             AS x(id uuid, client_id uuid, credit_type_id uuid, idempotency_key text, request_hash text,
                  quantity bigint, applied bigint, shortfall bigint, mode text, status text, error_code text,

@@ -21,6 +21,7 @@ import {
 import { patchClient, upsertClient } from '../../services/clients.js';
 import { clientForecast, forecastView } from '../../services/forecast.js';
 import { grantUnits, grantView } from '../../services/grants.js';
+import { clientUsage, usageView } from '../../services/usage.js';
 import { clientView, toClientView } from '../../views/client.js';
 import { page, replyWith } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
@@ -170,6 +171,39 @@ export const clientRoutes: AnyRoute[] = [
       if (!creditType) return fail('not_found', `no credit type "${query.credit_type}"`);
       return { status: 200, body: await clientForecast(app, { clientId: client.id, creditType }, query.window_days) };
     },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/clients/{id}/usage',
+    access: 'read',
+    tag: 'clients',
+    summary: "A client's net use of a credit type per day, week, month, or per value of one of its dimensions",
+    description:
+      'Consumed − reversed: a use counts when it occurred, a reversal when it happened. `group_by` is `day` ' +
+      "(default), `week`, `month` (buckets of BUSINESS_TZ, keyed by their first day) or one of the credit type's " +
+      '`dimensions` (one row per value, "(none)" for uses that gave none). `from`/`to` as a report\'s range: ' +
+      'a day or an RFC 3339 time, both ends included; default the last 30 days up to now.',
+    params: idParams,
+    query: z.object({
+      credit_type: refSchema.meta({ description: 'Id or code of the credit type.' }),
+      from: z.string().trim().max(40).optional(),
+      to: z.string().trim().max(40).optional(),
+      group_by: z.string().trim().min(1).max(40).optional(),
+    }),
+    responses: {
+      200: { description: 'One row per key', schema: usageView },
+      404: { description: 'No such client or credit type' },
+    },
+    handler: async ({ params, query, db, app }) =>
+      replyWith(
+        await clientUsage(
+          db,
+          { ...query, client: params.id },
+          { now: app.clock.now(), timeZone: app.config.BUSINESS_TZ },
+        ),
+        200,
+        (usage) => usage,
+      ),
   }),
   defineRoute({
     method: 'post',
