@@ -3,6 +3,7 @@ import { expireDue } from '../../src/jobs/expire.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { jsonRows } from '../helpers/reports.js';
 
 /**
  * Issue 15, the read side: quote, balances as of an instant, forecast, usage by dimension — each on a
@@ -357,6 +358,33 @@ describe('dimensions: credit types declare them, consumptions keep their values,
     const byMonth = await usage('group_by=month&from=2026-07-01&to=2026-07-31');
     expect(byMonth).toEqual([{ key: '2026-07-01', quantity: '18' }]);
     for (const rows of [byBranch, byDay, byEmployee]) expect(total(rows)).toBe(18);
+  });
+
+  it("the consumption report's group_by takes a dimension: rows per value that sum to the calendar totals", async () => {
+    const params = { client, credit_type: dim.code, from: '2026-07-01', to: '2026-07-31' };
+    const { rows } = await jsonRows<Record<string, string>>(app, {
+      type: 'consumption',
+      params: { ...params, group_by: 'branch' },
+    });
+    expect(rows.map((r) => [r.dimension, r.value, r.consumed, r.reversed, r.net])).toEqual([
+      ['branch', '7', '1', '0', '1'],
+      ['branch', 'alex', '4', '4', '0'],
+      ['branch', 'cairo', '12.5', '0', '12.5'],
+      ['branch', '(none)', '4.5', '0', '4.5'],
+    ]);
+    const byDay = await jsonRows<Record<string, string>>(app, { type: 'consumption', params });
+    expect(total(byDay.rows.map((r) => ({ quantity: r.net! })))).toBe(18);
+    expect(total(rows.map((r) => ({ quantity: r.net! })))).toBe(18);
+    const refused = await app.request('POST', '/v1/reports', {
+      key: app.keys.write,
+      body: { type: 'consumption', params: { ...params, group_by: 'region' } },
+    });
+    expect(refused.status, refused.text).toBe(422);
+    const noType = await app.request('POST', '/v1/reports', {
+      key: app.keys.write,
+      body: { type: 'consumption', params: { group_by: 'branch' } },
+    });
+    expect(noType.status, noType.text).toBe(422);
   });
 
   it('the default range is the last 30 days; an undeclared group_by or a bad range is 422', async () => {
