@@ -256,6 +256,22 @@ describe('GET /v1/clients/{id}/forecast: burn of the window, the walk in spendin
     expect(f).toMatchObject({ burn_per_day: '7', days_until_empty: 28, empty_on: '2026-07-29' });
   });
 
+  it('the client page shows the forecast line, and balances as of a picked day', async () => {
+    const auth = { authorization: `Basic ${Buffer.from(`admin:${app.keys.admin}`).toString('base64')}` };
+    const live = await fetch(`${app.baseUrl}/ui/clients/${client}`, { headers: auth });
+    const text = await live.text();
+    expect(live.status, text).toBe(200);
+    expect(text).toContain('runs out around <strong>2026-07-21</strong>, 100 message(s) will expire unused.');
+    expect(text).toMatch(/<input type="date" name="as_of"/);
+    // 06-15, end of day: A 500 − 100 − 150 = 250, B 100
+    const then = await fetch(`${app.baseUrl}/ui/clients/${client}?as_of=2026-06-15`, { headers: auth });
+    const thenText = await then.text();
+    expect(then.status).toBe(200);
+    expect(thenText).toContain('Balances as of 2026-06-15 23:59');
+    expect(thenText).toContain('Remaining <strong>350</strong>');
+    expect(thenText).not.toContain('runs out around');
+  });
+
   it('an unknown credit type is 404, a bad window 422', async () => {
     expect((await app.request('GET', `/v1/clients/${client}/forecast?credit_type=nope`)).status).toBe(404);
     expect(
