@@ -3,8 +3,8 @@ import type { ReportQuery } from './types.js';
 import { big, quantity, text } from './values.js';
 
 /**
- * `consumption`: per period (or per value of a dimension) and credit type (and client or package, with `per`), the units
- * consumed, reversed and net = consumed − reversed, in the credit type's decimals.
+ * `consumption`: per period (or per value of a dimension) and credit type (and client or package, with
+ * `per`), the units consumed, reversed and net = consumed − reversed, in the credit type's decimals.
  */
 export function consumptionQuery(p: ConsumptionParams): ReportQuery {
   const byDimension = p.dimension !== undefined;

@@ -244,7 +244,7 @@ describe('GET /v1/clients/{id}/forecast: burn of the window, the walk in spendin
     });
   });
 
-  it('10 days: the reversal outweighs the use (50 − 80): no burn, everything expires unused (spending order)', async () => {
+  it('10 days: the reversal outweighs the use (50 − 80): no burn, all expires unused, in spending order', async () => {
     const f = await forecastOf(`credit_type=${sms.code}&window_days=10`);
     expect(f).toMatchObject({ burn_per_day: '0', days_until_empty: null, empty_on: null, empty_at: null });
     expect(f.expiring_unused.map((u: { units: string }) => u.units)).toEqual(['200', '100']);
@@ -353,7 +353,7 @@ describe('dimensions: credit types declare them, consumptions keep their values,
     ]);
   });
 
-  it('by a dimension: one row per value, "(none)" last, net of reversals; the rows sum to the ungrouped total', async () => {
+  it('by a dimension: a row per value, "(none)" last, net of reversals, summing to the ungrouped total', async () => {
     const byBranch = await usage('group_by=branch&from=2026-07-01&to=2026-07-31');
     expect(byBranch).toEqual([
       { key: '7', quantity: '1' },
@@ -376,7 +376,7 @@ describe('dimensions: credit types declare them, consumptions keep their values,
     for (const rows of [byBranch, byDay, byEmployee]) expect(total(rows)).toBe(18);
   });
 
-  it("the consumption report's group_by takes a dimension: rows per value that sum to the calendar totals", async () => {
+  it("the consumption report's group_by takes a dimension: rows per value summing to the calendar totals", async () => {
     const params = { client, credit_type: dim.code, from: '2026-07-01', to: '2026-07-31' };
     const { rows } = await jsonRows<Record<string, string>>(app, {
       type: 'consumption',
