@@ -61,13 +61,18 @@ export function balanceAt(
 }
 
 /**
- * The status of a subscription at a past instant, as far as the ledger can tell. Its history of
+ * The status of a subscription at a past instant, as far as what is kept can tell. Its history of
  * statuses is not kept, and what the past statuses changed is in the ledger already (an expired or
- * cancelled subscription's balances carry their `expire` / `void` entries), so an `expired` or
- * `cancelled` subscription counts as `active` before those entries; a status that holds units back
- * without a ledger entry (pending, suspended, frozen, …) is taken as it is now.
+ * cancelled subscription's balances carry their `expire` / `void` entries), so a subscription that is
+ * `expired` or `cancelled` now was `active` before it ended (`endedAt`, its expired_at / cancelled_at;
+ * unknown: ended long ago); a status that holds units back without a ledger entry (pending,
+ * suspended, frozen, …) is taken as it is now.
  */
-export function subscriptionStatusAt(current: SubscriptionStatus | null): SubscriptionStatus | null {
-  if (current === null) return null;
-  return current === 'expired' || current === 'cancelled' ? 'active' : current;
+export function subscriptionStatusAt(
+  current: SubscriptionStatus | null,
+  endedAt: Date | null | undefined,
+  at: Date,
+): SubscriptionStatus | null {
+  if (current !== 'expired' && current !== 'cancelled') return current;
+  return endedAt && at.getTime() < endedAt.getTime() ? 'active' : current;
 }

@@ -84,7 +84,7 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
       voided: totals.voided,
       rolled_over: totals.rolledOver,
       status: totals.status,
-      subscription_status: subscriptionStatusAt(b.subscription_status),
+      subscription_status: subscriptionStatusAt(b.subscription_status, b.subscription_ended_at, asOf),
     });
   }
   return summarizeBalances(db, then, asOf);

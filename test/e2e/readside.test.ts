@@ -197,6 +197,35 @@ describe('GET /v1/clients/{id}/balances?as_of=: the answer as it stood then, fro
     else expect(data[0]).toMatchObject(expected);
   });
 
+  it('an expired subscription and a suspended one: equal to live at now, and active before the expiry', async () => {
+    at('2026-03-01T00:00:00.000Z');
+    const other = (await createClient(app)).id;
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 20 }]);
+    const lapsing = await subscribe(app, other, pkg.code); // 03-01 → 04-01
+    const longer = await createPackage(app, [{ credit_type: sms.code, units: 20 }], {
+      validity: { count: 3, unit: 'month' },
+    });
+    const held = await subscribe(app, other, longer.code); // 03-01 → 06-01
+    at('2026-03-05T00:00:00.000Z');
+    await consume(other, 5, 'x1');
+    const suspended = await app.request('PATCH', `/v1/subscriptions/${held.id}`, { body: { status: 'suspended' } });
+    expect(suspended.status, suspended.text).toBe(200);
+    at('2026-04-02T00:00:00.000Z');
+    await expireDue(app.ctx, app.clock.now());
+    const status = await app.request('GET', `/v1/subscriptions/${lapsing.id}`);
+    expect(status.body.status).toBe('expired');
+    const live = await balances(other);
+    expect(await balances(other, app.clock.now().toISOString())).toEqual(live);
+    // 03-10: the lapsed one was active (15 usable), the suspended one (still suspended) holds its 20 back
+    expect((await balances(other, '2026-03-10T00:00:00Z'))[0]).toMatchObject({
+      consumed: '5',
+      remaining: '15',
+      unavailable: '20',
+      expired: '0',
+    });
+    at('2026-05-12T10:00:00.000Z');
+  });
+
   it('refuses an as_of that is not an instant', async () => {
     const res = await app.request('GET', `/v1/clients/${client}/balances?as_of=yesterday`, { key: app.keys.read });
     expect(res.status).toBe(422);
