@@ -228,9 +228,8 @@ const placedBalances = (db: Executor) =>
     .select(
       'b.*',
       's.status as subscription_status',
-      db.raw(
-        `CASE s.status WHEN 'expired' THEN s.expired_at WHEN 'cancelled' THEN s.cancelled_at END AS subscription_ended_at`,
-      ),
+      db.raw(`CASE s.status WHEN 'expired' THEN s.expired_at WHEN 'cancelled' THEN s.cancelled_at END
+                 AS subscription_ended_at`),
     );
 
 /** Every balance of the client with its subscription's status, by credit type and then in spending order. */
