@@ -380,6 +380,10 @@ describe('dimensions: credit types declare them, consumptions keep their values,
       ['d5', { branch: '7' }],
       ['d6', null],
     ]);
+    const first = await app.request('GET', `/v1/consumptions?client=${client}&idempotency_key=d1`, {
+      key: app.keys.read,
+    });
+    expect(first.body.data[0].dimensions).toEqual({ branch: 'cairo', employee: 'e1' });
   });
 
   it('by a dimension: a row per value, "(none)" last, net of reversals, summing to the ungrouped total', async () => {
