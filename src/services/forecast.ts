@@ -17,13 +17,9 @@ export const forecastView = z
         "Net consumption (consumed − reversed) of the last window_days ÷ window_days, in the credit type's " +
         'decimals, rounded half up. Shown only: the walk uses the exact fraction.',
     }),
-    days_until_empty: z
-      .number()
-      .int()
-      .nullable()
-      .meta({
-        description: 'Whole days until the last usable unit is spent or expires (rounded down); null at no burn.',
-      }),
+    days_until_empty: z.number().int().nullable().meta({
+      description: 'Whole days until the last usable unit is spent or expires (rounded down); null at no burn.',
+    }),
     empty_on: z
       .string()
       .nullable()
