@@ -5,6 +5,7 @@ import type { Executor } from '../knex.js';
 import { spendingOrder } from '../lock-order.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { SqlClient } from '../sql-client.js';
+import { statementName } from '../statement-names.js';
 import { type Settlement, settleAcceptedSql } from './accepted-jobs.js';
 import { type BalanceChange, balanceChangesJson, balanceUpdateSql } from './balances.js';
 import { type LedgerEntryDraft, ledgerInsertSql, ledgerJson } from './ledger.js';
@@ -38,15 +39,6 @@ export interface SpendableScope {
   to: Date;
 }
 
-/**
- * THE consumption lock (DOMAIN.md rules 1 and 2): the balances that may pay for these uses —
- * live balance of a live subscription (or of none: an operator's grant to the client, spendable
- * like any other), something left, valid at some occurred_at of the batch —
- * locked FOR UPDATE in the one lock order: the distinct (client, credit type) pairs sorted, and for
- * each pair (one index range of balances_spending) its balances in spending order. The locks are
- * taken inside the LATERAL, pair after pair, so the order holds whatever plan the rest gets, and
- * two batches touching the same balances queue instead of deadlocking.
- */
 /** The statement of lockSpendable (FOR UPDATE) and readSpendable (no lock): one text, so they cannot disagree. */
 const spendableSql = (lock: boolean): string => `SELECT b.*
        FROM (SELECT DISTINCT client_id, credit_type_id
@@ -95,9 +87,9 @@ const READ_SPENDABLE_SQL = spendableSql(false);
  * two batches touching the same balances queue instead of deadlocking.
  */
 export async function lockSpendable(client: SqlClient, scope: SpendableScope): Promise<Lot[]> {
-  // a named statement: parsed and planned once per connection, not once per batch
+  // a named statement: parsed and planned once per connection, not once per batch (statement-names.ts)
   const result = await client.query<SpendableRow>({
-    name: 'credits-lock-spendable',
+    ...statementName('credits-lock-spendable'),
     text: LOCK_SPENDABLE_SQL,
     values: [scope.clientIds, scope.creditTypeIds, scope.from, scope.to],
   });
@@ -110,7 +102,7 @@ export async function lockSpendable(client: SqlClient, scope: SpendableScope): P
  */
 export async function readSpendable(client: SqlClient, scope: SpendableScope): Promise<Lot[]> {
   const result = await client.query<SpendableRow>({
-    name: 'credits-read-spendable',
+    ...statementName('credits-read-spendable'),
     text: READ_SPENDABLE_SQL,
     values: [scope.clientIds, scope.creditTypeIds, scope.from, scope.to],
   });
@@ -218,7 +210,7 @@ export async function writeConsumptionBatch(client: SqlClient, batch: Consumptio
   const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
   // named statements (one with the NOTIFY, one without): parsed and planned once per connection
   const result = await client.query<{ inserted: number }>({
-    name: batch.events.length > 0 ? 'credits-write-batch-notify' : 'credits-write-batch',
+    ...statementName(batch.events.length > 0 ? 'credits-write-batch-notify' : 'credits-write-batch'),
     text: `WITH c AS (${consumptionInsertSql('$1')}),
           a AS (${allocationInsertSql('$2')}),
           u AS (${balanceUpdateSql('$3')}),
