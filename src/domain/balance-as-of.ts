@@ -60,19 +60,34 @@ export function balanceAt(
   };
 }
 
+/** A freeze of the subscription: the clock stopped at `frozenAt` and restarted at `unfrozenAt` (null: still frozen). */
+export interface FreezeSpan {
+  frozenAt: Date;
+  unfrozenAt: Date | null;
+}
+
 /**
- * The status of a subscription at a past instant, as far as what is kept can tell. Its history of
- * statuses is not kept, and what the past statuses changed is in the ledger already (an expired or
- * cancelled subscription's balances carry their `expire` / `void` entries), so a subscription that is
- * `expired` or `cancelled` now was `active` before it ended (`endedAt`, its expired_at / cancelled_at;
- * unknown: ended long ago); a status that holds units back without a ledger entry (pending,
- * suspended, frozen, …) is taken as it is now.
+ * The status of a subscription at a past instant, as far as what is kept can tell. What the past
+ * statuses changed is in the ledger already (an expired or cancelled subscription's balances carry
+ * their `expire` / `void` entries), and freezes are kept with their times:
+ * - frozen at `at` if one of its freezes covers it (`frozenAt <= at < unfrozenAt`);
+ * - `expired` or `cancelled` now: `active` before it ended (`endedAt`, its expired_at / cancelled_at;
+ *   unknown: ended long ago), and the status it has now from then on;
+ * - `frozen` now but not at `at`: `active`;
+ * - any other status (pending, suspended, …) is kept with no history: taken as it is now.
  */
 export function subscriptionStatusAt(
   current: SubscriptionStatus | null,
   endedAt: Date | null | undefined,
   at: Date,
+  freezes: readonly FreezeSpan[] = [],
 ): SubscriptionStatus | null {
-  if (current !== 'expired' && current !== 'cancelled') return current;
-  return endedAt && at.getTime() < endedAt.getTime() ? 'active' : current;
+  if (current === null) return null;
+  const t = at.getTime();
+  const ended = (current === 'expired' || current === 'cancelled') && !(endedAt && t < endedAt.getTime());
+  if (ended) return current;
+  if (freezes.some((f) => f.frozenAt.getTime() <= t && (f.unfrozenAt === null || t < f.unfrozenAt.getTime())))
+    return 'frozen';
+  if (current === 'frozen' || current === 'expired' || current === 'cancelled') return 'active';
+  return current;
 }

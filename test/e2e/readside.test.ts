@@ -226,6 +226,29 @@ describe('GET /v1/clients/{id}/balances?as_of=: the answer as it stood then, fro
     at('2026-05-12T10:00:00.000Z');
   });
 
+  it('a freeze: frozen units are unavailable while it lasted, and the expiry is the one it had then', async () => {
+    at('2026-08-01T00:00:00.000Z');
+    const other = (await createClient(app)).id;
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 20 }], { max_freeze_days: 10 });
+    const sub = await subscribe(app, other, pkg.code); // 08-01 → 09-01
+    at('2026-08-05T00:00:00.000Z');
+    await consume(other, 5, 'z1');
+    at('2026-08-10T00:00:00.000Z');
+    const frozen = await app.request('POST', `/v1/subscriptions/${sub.id}/freeze`, { body: { days: 5 } });
+    expect(frozen.status, frozen.text).toBe(200);
+    at('2026-08-12T00:00:00.000Z');
+    const unfrozen = await app.request('POST', `/v1/subscriptions/${sub.id}/unfreeze`);
+    expect(unfrozen.status, unfrozen.text).toBe(200); // 2 days frozen: the expiry moves 09-01 → 09-03
+    at('2026-08-20T00:00:00.000Z');
+    const live = await balances(other);
+    expect(live[0]).toMatchObject({ remaining: '15', next_expiry: '2026-09-03T00:00:00.000Z' });
+    expect(await balances(other, app.clock.now().toISOString())).toEqual(live);
+    expect((await balances(other, '2026-08-11T00:00:00Z'))[0]).toMatchObject({ remaining: '0', unavailable: '15' });
+    const before = (await balances(other, '2026-08-07T00:00:00Z'))[0]!;
+    expect(before).toMatchObject({ remaining: '15', unavailable: '0', next_expiry: '2026-09-01T00:00:00.000Z' });
+    at('2026-05-12T10:00:00.000Z');
+  });
+
   it('refuses an as_of that is not an instant', async () => {
     const res = await app.request('GET', `/v1/clients/${client}/balances?as_of=yesterday`, { key: app.keys.read });
     expect(res.status).toBe(422);

@@ -74,6 +74,16 @@ describe('a subscription status at an instant', () => {
   ] as const)('%s (ended %s) at %s → %s', (current, endedAt, instant, expected) => {
     expect(subscriptionStatusAt(current, endedAt, instant)).toBe(expected);
   });
+  it('a freeze covering the instant makes it frozen; one not covering it, active', () => {
+    const spans = [{ frozenAt: new Date('2026-05-08T00:00:00Z'), unfrozenAt: new Date('2026-05-12T00:00:00Z') }];
+    expect(subscriptionStatusAt('active', null, at, spans)).toBe('frozen');
+    expect(subscriptionStatusAt('active', null, before, spans)).toBe('active');
+    expect(subscriptionStatusAt('frozen', null, before, [{ frozenAt: at, unfrozenAt: null }])).toBe('active');
+    expect(subscriptionStatusAt('frozen', null, at, [{ frozenAt: at, unfrozenAt: null }])).toBe('frozen');
+    expect(subscriptionStatusAt('expired', ended, at, spans)).toBe('expired');
+    expect(subscriptionStatusAt('expired', ended, new Date('2026-05-03T00:00:00Z'), spans)).toBe('active');
+  });
+
   it('no subscription stays none', () => {
     expect(subscriptionStatusAt(null, null, at)).toBeNull();
   });

@@ -127,3 +127,17 @@ export async function netConsumed(
     .select(db.raw('COALESCE(-sum(amount), 0)::bigint AS net'))) as Array<{ net: bigint }>;
   return row?.net ?? 0n;
 }
+
+/**
+ * Each balance of the client whose expiry an `extend` entry moved after `at` (a freeze ended later):
+ * the expiry it had at `at`, the `previous_expires_at` of the first such entry.
+ */
+export async function expiriesBefore(db: Executor, clientId: string, at: Date): Promise<Map<string, Date>> {
+  const rows = (await db('ledger_entries')
+    .distinctOn('balance_id')
+    .where({ client_id: clientId, kind: 'extend' })
+    .andWhere('created_at', '>', at)
+    .orderBy([{ column: 'balance_id' }, { column: 'seq' }])
+    .select('balance_id', 'previous_expires_at')) as Array<{ balance_id: string; previous_expires_at: Date }>;
+  return new Map(rows.map((r) => [r.balance_id, r.previous_expires_at]));
+}

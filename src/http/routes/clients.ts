@@ -120,7 +120,9 @@ export const clientRoutes: AnyRoute[] = [
     description:
       'With `as_of` (an RFC 3339 instant): the same answer as it stood then, computed from the ledger alone — ' +
       'each balance replayed from its entries written up to that instant (a balance with none did not exist ' +
-      'yet), placed by its validity at that instant. At now it equals the live answer.',
+      'yet), with the expiry it had then (before a later `extend`), placed by its validity and its ' +
+      "subscription's status (a freeze covering the instant: frozen) at that instant. At now it equals the " +
+      'live answer. A suspension or a pending payment leaves no history: such a status is taken as it is now.',
     params: idParams,
     query: z.object({
       as_of: timestampSchema.optional().meta({ description: 'Answer as of this instant (RFC 3339), from the ledger.' }),
