@@ -19,6 +19,8 @@ export interface BalanceTotals {
   expired: Scaled;
   voided: Scaled;
   rolledOver: Scaled;
+  /** Reserved by open holds: −(Σ hold + Σ release); a capture releases, then consumes. */
+  held: Scaled;
   status: BalanceStatus;
 }
 
@@ -27,13 +29,14 @@ const seen = (ledger: LedgerUpTo, kind: string): boolean => (ledger.later.get(ki
 
 /**
  * DOMAIN.md "As of": a balance as it stood at `at`, from its ledger alone. `remaining` is the
- * invariant's `granted + Σ(later amounts)` over EVERY kind, so a kind added later (hold, release,
- * extend, …) moves it as it moved the live row; the running totals take the kinds they are made of
- * (consumed = −consume − reverse, adjusted = adjust, expired = −expire, voided = −void,
- * rolled_over = −rollover). The status is `void` or `expired` once such an entry exists; a balance
- * the sweep expired with nothing left writes no entry, so one whose `current` status is `expired` and
- * that had nothing left at `at`, past its `expires_at`, is expired too (with units left it stays
- * `active`, and its units count as expired by their validity, as the live answer counts an unswept one).
+ * invariant's `granted + Σ(later amounts)` over EVERY kind, so any kind (hold, release, extend, one
+ * added later) moves it as it moved the live row; the running totals take the kinds they are made
+ * of (consumed = −consume − reverse, adjusted = adjust, expired = −expire, voided = −void,
+ * rolled_over = −rollover, held = −hold − release). The status is `void` or `expired` once such an
+ * entry exists; a balance the sweep expired with nothing left writes no entry, so one whose
+ * `current` status is `expired` and that had nothing left at `at`, past its `expires_at`, is expired
+ * too (with units left it stays `active`, and its units count as expired by their validity, as the
+ * live answer counts an unswept one).
  */
 export function balanceAt(
   ledger: LedgerUpTo,
@@ -56,6 +59,7 @@ export function balanceAt(
     expired: -sumOf(ledger, 'expire'),
     voided: -sumOf(ledger, 'void'),
     rolledOver: -sumOf(ledger, 'rollover'),
+    held: -sumOf(ledger, 'hold') - sumOf(ledger, 'release'),
     status,
   };
 }

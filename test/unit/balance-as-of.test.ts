@@ -19,6 +19,7 @@ describe('DOMAIN.md "As of": a balance replayed from its ledger', () => {
       expired: 0n,
       voided: 0n,
       rolledOver: 0n,
+      held: 0n,
       status: 'active',
     });
   });
@@ -45,7 +46,7 @@ describe('DOMAIN.md "As of": a balance replayed from its ledger', () => {
       live,
       at,
     );
-    expect(totals).toMatchObject({ remaining: 65n, consumed: 10n, status: 'active' });
+    expect(totals).toMatchObject({ remaining: 65n, consumed: 10n, held: 25n, status: 'active' });
   });
 
   it('void wins over expire; an entry of 0 still says it happened', () => {
