@@ -249,6 +249,11 @@ describe('GET /v1/clients/{id}/balances?as_of=: the answer as it stood then, fro
     at('2026-05-12T10:00:00.000Z');
   });
 
+  it('a day means the end of that day (BUSINESS_TZ)', async () => {
+    expect(await balances(client, '2026-05-03')).toEqual(await balances(client, '2026-05-03T23:59:59.999Z'));
+    expect((await balances(client, '2026-05-03'))[0]).toMatchObject({ consumed: '110', remaining: '40' });
+  });
+
   it('refuses an as_of that is not an instant', async () => {
     const res = await app.request('GET', `/v1/clients/${client}/balances?as_of=yesterday`, { key: app.keys.read });
     expect(res.status).toBe(422);

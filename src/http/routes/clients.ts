@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { findClient, listClients } from '../../db/repositories/clients.js';
 import { fail } from '../../domain/result.js';
+import { parseBound } from '../../reports/params.js';
 import {
   idParams,
   listOf,
@@ -125,7 +126,16 @@ export const clientRoutes: AnyRoute[] = [
       'live answer. A suspension or a pending payment leaves no history: such a status is taken as it is now.',
     params: idParams,
     query: z.object({
-      as_of: timestampSchema.optional().meta({ description: 'Answer as of this instant (RFC 3339), from the ledger.' }),
+      as_of: z
+        .string()
+        .trim()
+        .max(40)
+        .optional()
+        .meta({
+          description:
+            'Answer as of this instant (RFC 3339 with its offset), from the ledger; a day (YYYY-MM-DD) means the ' +
+            'end of that day in BUSINESS_TZ.',
+        }),
     }),
     responses: {
       200: {
@@ -137,8 +147,14 @@ export const clientRoutes: AnyRoute[] = [
     handler: async ({ params, query, db, app }) => {
       const client = await findClient(db, params.id);
       if (!client) return fail('not_found', `no client "${params.id}"`);
-      const data = query.as_of
-        ? await clientBalancesAsOf(db, client.id, query.as_of)
+      const asOf = query.as_of === undefined ? undefined : parseBound(query.as_of, app.config.BUSINESS_TZ, true);
+      if (query.as_of !== undefined && asOf === undefined) {
+        return fail('validation_failed', 'as_of must be an RFC 3339 time with its offset, or a day (YYYY-MM-DD)', {
+          errors: [{ field: 'query.as_of', message: 'must be an RFC 3339 time with its offset, or a day' }],
+        });
+      }
+      const data = asOf
+        ? await clientBalancesAsOf(db, client.id, asOf)
         : await clientBalances(db, client.id, app.clock.now());
       return { status: 200, body: { data } };
     },
