@@ -55,6 +55,13 @@ const configSchema = z.object({
     .transform((v) => v === 'true'),
   /** Postgres itself, not through a pooler (LISTEN, migrations); DATABASE_URL when unset. */
   DATABASE_DIRECT_URL: z.url().optional(),
+  /**
+   * A streaming replica of DATABASE_URL that reports read from (their statements stream for
+   * seconds); the primary otherwise. A report waits (REPORTS_MAX_LAG_MS at most, then it is retried)
+   * until the replica has replayed everything committed before the report started.
+   */
+  REPORTS_DATABASE_URL: z.url().optional(),
+  REPORTS_MAX_LAG_MS: intFromEnv(0, 600_000, 30_000),
   /** When unset, the start script finds or starts a Redis (see src/infra). */
   REDIS_URL: z.url().optional(),
   PORT: intFromEnv(0, 65535, 3000),

@@ -76,9 +76,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const stopWaiting = new AbortController();
   // every `?wait=true` request in flight listens on it
   setMaxListeners(0, stopWaiting.signal);
+  // reports stream from a replica when there is one: a few connections, read-only transactions
+  const reportsDb = options.config.REPORTS_DATABASE_URL
+    ? createDb({
+        url: options.config.REPORTS_DATABASE_URL,
+        poolMax: 4,
+        applicationName: 'credits-reports',
+        log: options.log,
+        ...(options.config.PGBOUNCER ? { statementTimeoutMs: null } : {}),
+      })
+    : db;
   const ctx: AppContext = {
     config: options.config,
     db,
+    reportsDb,
     sql,
     databaseUrl: options.databaseUrl,
     redis,
@@ -110,6 +121,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       await closeQueues(queues);
       redis.disconnect();
       await sql.end();
+      if (reportsDb !== db) await reportsDb.destroy();
       await db.destroy();
     },
   };
