@@ -352,6 +352,38 @@ describe('every answer validates against /openapi.json', () => {
     ).toBe(409);
   });
 
+  it('read side: quote, balances as of, forecast, usage by a dimension', async () => {
+    const quote = (body: unknown) => api('POST', '/v1/consumptions/quote', {}, { body, key: app.keys.read });
+    const asked = await quote({ client: 'oa-c1', credit_type: 'oa-sms', quantity: 2 });
+    expect(asked.status, asked.text).toBe(200);
+    expect((await quote({ client: 'oa-none', credit_type: 'oa-sms', quantity: 2 })).status).toBe(404);
+    expect((await quote({ client: 'oa-c1', credit_type: 'oa-sms', quantity: '0.5' })).status).toBe(422);
+    const asOf = await api(
+      'GET',
+      '/v1/clients/{id}/balances',
+      { id: 'oa-c1' },
+      { query: 'as_of=2026-03-02T09:00:00Z' },
+    );
+    expect(asOf.status, asOf.text).toBe(200);
+    expect((await api('GET', '/v1/clients/{id}/balances', { id: 'oa-c1' }, { query: 'as_of=soon' })).status).toBe(422);
+    const forecast = (id: string, query: string) => api('GET', '/v1/clients/{id}/forecast', { id }, { query });
+    const f = await forecast('oa-c1', 'credit_type=oa-sms&window_days=7');
+    expect(f.status, f.text).toBe(200);
+    expect((await forecast('oa-none', 'credit_type=oa-sms')).status).toBe(404);
+    expect((await forecast('oa-c1', 'credit_type=oa-sms&window_days=abc')).status).toBe(422);
+    const declared = await api(
+      'PATCH',
+      '/v1/credit-types/{id}',
+      { id: 'oa-sms' },
+      { body: { dimensions: ['branch'] } },
+    );
+    expect(declared.status, declared.text).toBe(200);
+    const usage = (id: string, query: string) => api('GET', '/v1/clients/{id}/usage', { id }, { query });
+    expect((await usage('oa-c1', 'credit_type=oa-sms&group_by=branch')).status).toBe(200);
+    expect((await usage('oa-c1', 'credit_type=oa-sms&group_by=week')).status).toBe(200);
+    expect((await usage('oa-none', 'credit_type=oa-sms')).status).toBe(404);
+    expect((await usage('oa-c1', 'credit_type=oa-sms&group_by=region')).status).toBe(422);
+  });
   it('balances', async () => {
     const balance = state.sub.balances.find((b: { credit_type: { code: string } }) => b.credit_type.code === 'oa-sms');
     expect((await api('GET', '/v1/balances/{id}', { id: balance.id })).status).toBe(200);
