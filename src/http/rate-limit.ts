@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Redis } from 'ioredis';
 import type { AppContext } from '../app-context.js';
+import type { RedisClient } from '../queue/redis.js';
 import type { AuthContext } from './auth.js';
 import { problemBody, sendProblem } from './problem.js';
 
@@ -58,7 +58,7 @@ export class KeyRateLimiter {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     readonly limit: number,
     private readonly syncMs: number,
