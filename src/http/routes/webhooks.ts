@@ -214,8 +214,10 @@ export const webhookRoutes: AnyRoute[] = [
       type: z.enum(EVENT_TYPES).optional(),
       after: z
         .string()
-        .regex(/^\d{1,19}$/, 'must be a cursor this API gave out')
-        .refine((v) => BigInt(v) <= 9_223_372_036_854_775_807n, 'must be a cursor this API gave out')
+        .max(19)
+        .refine((v) => /^\d{1,19}$/.test(v) && BigInt(v) <= 9_223_372_036_854_775_807n, {
+          message: 'must be a cursor this API gave out',
+        })
         .optional(),
       limit: z.coerce.number().int().min(1).max(500).default(100),
     }),
