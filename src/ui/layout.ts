@@ -13,13 +13,14 @@ export interface UiContext {
   csrf: string;
 }
 
-export type Section = 'overview' | 'clients' | 'packages' | 'reports';
+export type Section = 'overview' | 'clients' | 'packages' | 'reports' | 'webhooks';
 
 const NAV: Array<[Section, string, string]> = [
   ['overview', 'Overview', '/ui'],
   ['clients', 'Clients', '/ui/clients'],
   ['packages', 'Packages', '/ui/packages'],
   ['reports', 'Reports', '/ui/reports'],
+  ['webhooks', 'Webhooks', '/ui/webhooks'],
 ];
 
 export const csrfField = (ctx: Pick<UiContext, 'csrf'>): Html =>
@@ -103,6 +104,8 @@ const NOTICES: Record<string, { text: string; error?: boolean }> = {
   recharge_queued: { text: 'The recharge is queued; it will show here once the worker has done it.' },
   recharge_failed: { text: 'The subscription could not be recharged.', error: true },
   report_queued: { text: 'The report is queued; this page refreshes until it is ready.' },
+  enabled: { text: 'The webhook endpoint is enabled: new events are delivered to it again.' },
+  enable_failed: { text: 'The webhook endpoint could not be enabled.', error: true },
   bad_csrf: { text: 'The form had expired; please try again.', error: true },
 };
 

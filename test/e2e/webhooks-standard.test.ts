@@ -308,6 +308,15 @@ describe('an endpoint that keeps failing', () => {
       const events = await app.request('GET', '/v1/events?type=webhook_endpoint.disabled');
       expect(events.body.data.map((e: { id: string }) => e.id)).toEqual([disabledEvent.id]);
 
+      // the pages show it disabled, with the reason and a button to enable it
+      const ui = await app.request('GET', '/ui/webhooks', { key: app.keys.admin });
+      expect(ui.status).toBe(200);
+      const row = ui.text.slice(ui.text.indexOf(`data-endpoint="${endpoint.body.id}"`));
+      expect(row.slice(0, row.indexOf('</tr>'))).toMatch(
+        /badge disabled[\s\S]*failed 2 attempts[\s\S]*data-action="enable"/,
+      );
+      expect(ui.text).toContain('1 disabled');
+
       // a new event: the witness gets it, the disabled endpoint gets no delivery
       const witnessed = witness.received.length;
       await someEvents(app);

@@ -275,3 +275,23 @@ export async function pendingDeliveriesDue(
     .select('id')) as Array<{ id: string }>;
   return rows.map((r) => r.id);
 }
+
+/** Deliveries of each endpoint by status (the pages' endpoint list). */
+export async function deliveryCountsOfEndpoints(
+  db: Executor,
+  endpointIds: readonly string[],
+): Promise<Map<string, Record<DeliveryStatus, number>>> {
+  const counts = new Map<string, Record<DeliveryStatus, number>>();
+  if (endpointIds.length === 0) return counts;
+  const rows = (await db('webhook_deliveries')
+    .whereIn('endpoint_id', [...endpointIds])
+    .groupBy('endpoint_id', 'status')
+    .select('endpoint_id', 'status')
+    .count('* as n')) as Array<{ endpoint_id: string; status: DeliveryStatus; n: bigint | number | string }>;
+  for (const row of rows) {
+    const entry = counts.get(row.endpoint_id) ?? { pending: 0, delivered: 0, failed: 0 };
+    entry[row.status] = Number(row.n);
+    counts.set(row.endpoint_id, entry);
+  }
+  return counts;
+}
