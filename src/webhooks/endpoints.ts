@@ -87,9 +87,9 @@ export async function createEndpoint(
 }
 
 /**
- * Disables the endpoint (its deliveries kept failing): it gets no new deliveries, its pending ones are given up when
- * their next attempt comes, and a `webhook_endpoint.disabled` event goes to the outbox — once, however many deliveries fail. In the caller's
- * transaction.
+ * Disables the endpoint (its deliveries kept failing): it gets no new deliveries, its pending ones are given up
+ * when their next attempt comes, and a `webhook_endpoint.disabled` event goes to the outbox — once, however many
+ * deliveries fail. In the caller's transaction.
  */
 export async function disableEndpoint(db: Executor, id: string, reason: string, now: Date): Promise<boolean> {
   const row = await markEndpointDisabled(db, id, reason, now);

@@ -177,7 +177,7 @@ describe('the SSRF guard', () => {
 });
 
 describe('Standard Webhooks', () => {
-  it('every delivery verifies with the standardwebhooks package; a rotation signs with both secrets, then one', async () => {
+  it('deliveries verify with the standardwebhooks package; a rotation signs with both secrets, then one', async () => {
     const endpoint = await app.request('POST', '/v1/webhook-endpoints', {
       body: { url: receiver.url, events: ['subscription.created'] },
     });
@@ -243,7 +243,7 @@ describe('Standard Webhooks', () => {
     await app.request('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`);
   });
 
-  it('a given secret must be whsec_ + standard base64 of 24 to 64 bytes; an older one signs with its UTF-8 bytes', async () => {
+  it('a given secret is whsec_ + base64 of 24 to 64 bytes; an older one signs with its UTF-8 bytes', async () => {
     const b64 = (n: number) => Buffer.alloc(n, 9).toString('base64');
     for (const secret of [`whsec_${b64(23)}`, `whsec_${b64(65)}`, b64(32), 'whsec_not*base64*at*all*0123456789']) {
       const res = await app.request('POST', '/v1/webhook-endpoints', {

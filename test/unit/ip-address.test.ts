@@ -155,7 +155,8 @@ describe('the SSRF guard classifies addresses', () => {
         const dotted = bytes.join('.');
         expect(isPublicAddress(dotted), dotted).toBe(false);
         expect(isPublicAddress(`::ffff:${dotted}`), `::ffff:${dotted}`).toBe(false);
-        const hex = `::ffff:${((bytes[0]! << 8) | bytes[1]!).toString(16)}:${((bytes[2]! << 8) | bytes[3]!).toString(16)}`;
+        const group = (hi: number, lo: number) => ((hi << 8) | lo).toString(16);
+        const hex = `::ffff:${group(bytes[0]!, bytes[1]!)}:${group(bytes[2]!, bytes[3]!)}`;
         expect(isPublicAddress(hex), hex).toBe(false);
       }
       // the neighbours just outside the range are public (unless another range holds them)

@@ -52,7 +52,8 @@ ${notice(ctx.req)}
       <td class="nowrap">${when(e.created_at, tz, false)}</td>
       <td>${
         e.disabled_at
-          ? html`<form class="inline" method="post" action="${path`/ui/webhooks/${e.id}/enable`}">${csrfField(ctx)}<button
+          ? html`<form class="inline" method="post"
+          action="${path`/ui/webhooks/${e.id}/enable`}">${csrfField(ctx)}<button
           type="submit" data-action="enable">Enable</button></form>`
           : ''
       }</td>
