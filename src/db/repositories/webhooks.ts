@@ -167,15 +167,6 @@ export async function deliveryToSend(db: Executor, id: string): Promise<Delivery
     )) as DeliveryToSend | undefined;
 }
 
-export async function deliveryStatus(
-  db: Executor,
-  id: string,
-): Promise<{ id: string; status: DeliveryStatus } | undefined> {
-  return (await db('webhook_deliveries').where({ id }).first('id', 'status')) as
-    | { id: string; status: DeliveryStatus }
-    | undefined;
-}
-
 /** Gives a delivery up without an attempt (its endpoint was deleted or disabled). */
 export async function failDelivery(db: Executor, id: string, error: string): Promise<void> {
   await db('webhook_deliveries').where({ id }).update({ status: 'failed', last_error: error });
