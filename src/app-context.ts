@@ -12,6 +12,8 @@ import type { RefResolver } from './services/ref-resolver.js';
 export interface AppContext {
   config: Config;
   db: Db;
+  /** What reports stream from: a replica (REPORTS_DATABASE_URL) or `db` itself. */
+  reportsDb: Db;
   /** node-postgres pool of the consumption hot path (one statement per round trip, no query builder). */
   sql: pg.Pool;
   /** For connections outside the pool (LISTEN). */

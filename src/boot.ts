@@ -46,8 +46,10 @@ export interface Services {
  */
 export async function prepareServices(config: Config, log: Logger): Promise<Services> {
   const logAdapter = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) };
-  const postgres = await ensurePostgres({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log: logAdapter });
-  const databaseName = databaseNameOf(config);
+  // the server itself (behind a pooler: DATABASE_DIRECT_URL) is where the database is made and migrated
+  const server = config.DATABASE_DIRECT_URL ?? config.DATABASE_URL;
+  const postgres = await ensurePostgres({ url: server, dataDir: config.DATA_DIR, log: logAdapter });
+  const databaseName = databaseNameOf({ DATABASE_URL: server });
   await ensureDatabase(postgres.serverUrl, databaseName);
   const databaseUrl = config.DATABASE_URL ?? withDatabase(postgres.serverUrl, databaseName);
   const redis = await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR, log: logAdapter });
@@ -59,8 +61,10 @@ export async function prepareServices(config: Config, log: Logger): Promise<Serv
     probe.disconnect();
   }
 
-  if (config.MIGRATE === 'off') await assertSchemaCurrent(databaseUrl);
-  else await migrateDatabase(databaseUrl, log);
+  // a session of its own (knex's migration lock, DDL): Postgres directly, not through a pooler
+  const directUrl = config.DATABASE_DIRECT_URL ?? databaseUrl;
+  if (config.MIGRATE === 'off') await assertSchemaCurrent(directUrl);
+  else await migrateDatabase(directUrl, log);
   return {
     databaseUrl,
     redisUrl: redis.url,

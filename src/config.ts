@@ -44,6 +44,24 @@ const configSchema = z.object({
   MIGRATE: z.enum(['on', 'off']).default('on'),
   /** When unset, the start script finds or starts a Postgres (see src/infra). */
   DATABASE_URL: z.url().optional(),
+  /**
+   * `true`: DATABASE_URL is a PgBouncer in transaction pooling. Then no named prepared statements, no
+   * `statement_timeout` startup parameter (set it on the role), and what needs a session of its own —
+   * LISTEN, migrations, creating the database — goes to DATABASE_DIRECT_URL.
+   */
+  PGBOUNCER: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /** Postgres itself, not through a pooler (LISTEN, migrations); DATABASE_URL when unset. */
+  DATABASE_DIRECT_URL: z.url().optional(),
+  /**
+   * A streaming replica of DATABASE_URL that reports read from (their statements stream for
+   * seconds); the primary otherwise. A report waits (REPORTS_MAX_LAG_MS at most, then it is retried)
+   * until the replica has replayed everything committed before the report started.
+   */
+  REPORTS_DATABASE_URL: z.url().optional(),
+  REPORTS_MAX_LAG_MS: intFromEnv(0, 600_000, 30_000),
   /** When unset, the start script finds or starts a Redis (see src/infra). */
   REDIS_URL: z.url().optional(),
   PORT: intFromEnv(0, 65535, 3000),
@@ -158,3 +176,7 @@ export function productionProblems(config: Config): string[] {
     problems.push('NODE_ENV=production refuses CLOCK=manual: an admin key could move the time money depends on');
   return problems;
 }
+
+/** Where a session of its own goes (LISTEN, migrations): Postgres directly, not a transaction pooler. */
+export const directDatabaseUrl = (config: Pick<Config, 'DATABASE_DIRECT_URL'>, databaseUrl: string): string =>
+  config.DATABASE_DIRECT_URL ?? databaseUrl;

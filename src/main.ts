@@ -4,7 +4,8 @@ import { type Config, ConfigError, loadConfig, productionProblems, type Role } f
 import { MissingServiceError } from './infra/services.js';
 import { createLogger } from './logger.js';
 import { startRoles } from './roles.js';
-import { createRuntime } from './runtime.js';
+import { createRuntime, PACKAGE_VERSION } from './runtime.js';
+import { startTracing } from './telemetry.js';
 
 /**
  * `npm start` (and `npm run start:prod`, compiled): finds or starts Postgres and Redis (in production
@@ -28,6 +29,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(config.LOG_LEVEL);
+  // before anything opens a queue or a connection: they are built traced or not
+  const stopTracing = startTracing(process.env, { name: 'credits', version: PACKAGE_VERSION });
+  if (stopTracing) log.info('tracing: spans are exported over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)');
   let services: Services;
   try {
     services = await prepareServices(config, log);
@@ -65,6 +69,7 @@ async function main(): Promise<void> {
       await roles.stop();
       await runtime.close();
       await services.stop();
+      await stopTracing?.().catch((error: unknown) => log.warn({ err: error }, 'spans not flushed'));
       log.info('stopped');
       process.exit(0);
     } catch (error) {

@@ -5,12 +5,14 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { createDb } from './db/knex.js';
 import { createSqlPool } from './db/sql-client.js';
+import { useNamedStatements } from './db/statement-names.js';
 import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
 import { observe } from './observability.js';
 import { closeQueues, createQueues, jobOptions } from './queue/queues.js';
 import { createRedis } from './queue/redis.js';
 import { RefResolver } from './services/ref-resolver.js';
+import { bullmqTelemetry } from './telemetry.js';
 
 export interface RuntimeOptions {
   config: Config;
@@ -46,8 +48,12 @@ export const PACKAGE_VERSION: string = (() => {
 
 /** Builds what every role shares. Nothing here listens or consumes yet: the roles start that. */
 export function createRuntime(options: RuntimeOptions): Runtime {
+  // behind PgBouncer (transaction pooling): no named statements, no statement_timeout startup parameter
+  const pgbouncer = options.config.PGBOUNCER;
+  useNamedStatements(!pgbouncer);
   const db = createDb({
     url: options.databaseUrl,
+    ...(pgbouncer ? { statementTimeoutMs: null } : {}),
     poolMax: options.poolMax ?? options.config.DB_POOL_MAX,
     applicationName: `credits-${options.config.ROLES.join('+')}`,
     log: options.log,
@@ -58,15 +64,32 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     options.databaseUrl,
     options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 1,
     `credits-consumption:${process.pid}`,
+    { statementTimeout: !pgbouncer },
   );
   const redis = createRedis(options.redisUrl, 'producer');
-  const queues = createQueues(redis, options.config.BULL_PREFIX, jobOptions(options.config.JOB_ATTEMPTS));
+  const queues = createQueues(
+    redis,
+    options.config.BULL_PREFIX,
+    jobOptions(options.config.JOB_ATTEMPTS),
+    bullmqTelemetry(),
+  );
   const stopWaiting = new AbortController();
   // every `?wait=true` request in flight listens on it
   setMaxListeners(0, stopWaiting.signal);
+  // reports stream from a replica when there is one: a few connections, read-only transactions
+  const reportsDb = options.config.REPORTS_DATABASE_URL
+    ? createDb({
+        url: options.config.REPORTS_DATABASE_URL,
+        poolMax: 4,
+        applicationName: 'credits-reports',
+        log: options.log,
+        ...(options.config.PGBOUNCER ? { statementTimeoutMs: null } : {}),
+      })
+    : db;
   const ctx: AppContext = {
     config: options.config,
     db,
+    reportsDb,
     sql,
     databaseUrl: options.databaseUrl,
     redis,
@@ -98,6 +121,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       await closeQueues(queues);
       redis.disconnect();
       await sql.end();
+      if (reportsDb !== db) await reportsDb.destroy();
       await db.destroy();
     },
   };

@@ -5,6 +5,7 @@ import { deliveryBackoffMs } from '../jobs/deliver-webhook.js';
 import { consumptionsApplied, jobDuration, jobsProcessed } from '../metrics.js';
 import { QUEUE_NAMES, type QueueName } from '../queue/names.js';
 import { createRedis } from '../queue/redis.js';
+import { bullmqTelemetry } from '../telemetry.js';
 import type { ConsumeBatchResult, ConsumptionResult } from '../views/consumption.js';
 import { WEBHOOK_BACKOFF_TYPE } from '../webhooks/retry-schedule.js';
 import { type QueueProcessor, queueProcessor } from './queue-processor.js';
@@ -102,6 +103,8 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
           : // no other custom type exists; a job naming one is retried at once rather than never
             0,
     },
+    // a span per job, continuing the context the job was enqueued with (when tracing is on)
+    ...(bullmqTelemetry() ? { telemetry: bullmqTelemetry() } : {}),
   };
   const processors: QueueProcessor[] = [];
   const workers: Worker[] = [];

@@ -45,6 +45,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   /** Where log lines go (default: nowhere); with LOG_LEVEL in env. */
   logTo?: DestinationStream;
+  /** A migrated database of the test's own making (default: a clone of the template). */
+  database?: TestDatabase;
 }
 
 export function testConfig(prefix: string, env: Record<string, string> = {}): Config {
@@ -64,7 +66,7 @@ export function testConfig(prefix: string, env: Record<string, string> = {}): Co
  * queue prefix of its own, with a clock the test moves.
  */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+  const database = options.database ?? (await createTestDatabase());
   const prefix = `{t${randomBytes(5).toString('hex')}}`;
   const config = testConfig(prefix, options.env);
   const clock = new ManualClock(options.now ?? '2026-01-15T10:00:00.000Z');
