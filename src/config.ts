@@ -148,9 +148,22 @@ const configSchema = z.object({
    */
   JOB_ATTEMPTS: intFromEnv(1, 100, 8),
   WEBHOOK_TIMEOUT_MS: intFromEnv(100, 60_000, 10_000),
-  WEBHOOK_MAX_ATTEMPTS: intFromEnv(1, 50, 12),
-  /** First retry delay of a failed delivery; each next one doubles (BullMQ exponential backoff). */
+  /**
+   * Attempts of a delivery before it fails for good and its endpoint is disabled. With the backoff below the
+   * defaults retry for more than 24 hours (the arithmetic: src/webhooks/retry-schedule.ts).
+   */
+  WEBHOOK_MAX_ATTEMPTS: intFromEnv(1, 50, 24),
+  /** First retry delay of a failed delivery; each next one doubles up to WEBHOOK_BACKOFF_MAX_MS, plus jitter. */
   WEBHOOK_BACKOFF_MS: intFromEnv(10, 3_600_000, 2_000),
+  WEBHOOK_BACKOFF_MAX_MS: intFromEnv(10, 86_400_000, 7_200_000),
+  /**
+   * `true` lets endpoints point at loopback, private, link-local and other non-public addresses (tests, local
+   * development). Off by default: the SSRF guard refuses them at creation and at each delivery.
+   */
+  WEBHOOK_ALLOW_PRIVATE: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
   /** Days ahead for the nightly `expiring_soon` events and the expiring report. */
   EXPIRING_SOON_DAYS: intFromEnv(1, 365, 7),
   SHUTDOWN_TIMEOUT_MS: intFromEnv(1_000, 600_000, 30_000),

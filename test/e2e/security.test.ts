@@ -175,10 +175,11 @@ describe('headers', () => {
 
 describe('secrets never reach the logs', () => {
   it('neither API keys nor webhook secrets appear in any log line', async () => {
-    const secret = 'whsec_never_log_me_0123456789abcdef';
-    await app.request('POST', '/v1/webhook-endpoints', {
+    const secret = `whsec_${Buffer.from('never log me, 24 bytes+++').toString('base64')}`;
+    const created = await app.request('POST', '/v1/webhook-endpoints', {
       body: { url: 'https://example.test/hook', events: ['*'], secret },
     });
+    expect(created.status, created.text).toBe(201);
     await app.request('GET', '/v1/nothing', { key: app.keys.admin });
     await app.request('POST', '/v1/credit-types', { key: app.keys.admin, body: { code: 'Bad Code' } });
     const all = lines.join('');
