@@ -205,6 +205,10 @@ describe('no SQL is built by pasting values into it', () => {
     /^pg\.escapeIdentifier\(/,
     // the lock order's ORDER BY, made from the domain's key list (src/db/lock-order.ts)
     /^spendingOrder\('b'\)$/,
+    // the lock of the spendable balances, or none for a quote (src/db/repositories/consumptions.ts)
+    /^lock \? '\\n\s*FOR UPDATE OF b' : ''$/,
+    // the usage endpoint's grouping key: constant expressions with ? placeholders (src/db/repositories/usage.ts)
+    /^groupKeySql$/,
     // report filters: constant conditions with ? placeholders (src/reports)
     /^(SELECT|JOINS|agg\.sql|creditTypeFilter|andSub|andBalance|and|LIVE|clientFilter|where\.join\(' AND '\))$/,
   ];

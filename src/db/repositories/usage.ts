@@ -25,7 +25,8 @@ export const NO_DIMENSION_VALUE = '(none)';
  */
 export async function usageRows(db: Executor, scope: UsageScope): Promise<Array<{ key: string; quantity: bigint }>> {
   const calendar = 'calendar' in scope.grouping;
-  const key = calendar
+  // the grouping key: a constant expression whose parts are bound (?), never pasted
+  const groupKeySql = calendar
     ? `to_char(date_trunc(?, m.at, ?) AT TIME ZONE ?, 'YYYY-MM-DD')`
     : `COALESCE(m.dimensions ->> ?, '${NO_DIMENSION_VALUE}')`;
   const keyBindings =
@@ -44,7 +45,7 @@ export async function usageRows(db: Executor, scope: UsageScope): Promise<Array<
         WHERE client_id = ? AND credit_type_id = ? AND reversed_at IS NOT NULL
           AND reversed_at >= ? AND reversed_at <= ? AND reversal_returned > 0)
      SELECT g.key, g.quantity
-       FROM (SELECT ${key} AS key, sum(m.amount)::bigint AS quantity FROM m GROUP BY 1) AS g
+       FROM (SELECT ${groupKeySql} AS key, sum(m.amount)::bigint AS quantity FROM m GROUP BY 1) AS g
       ORDER BY ${calendar ? 'g.key' : `(g.key = '${NO_DIMENSION_VALUE}'), g.key`}`,
     [...part, ...part, ...keyBindings],
   );
