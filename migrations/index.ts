@@ -12,6 +12,7 @@ import * as m0010 from './0010_job_failures.js';
 import * as m0011 from './0011_subscription_lapses.js';
 import * as m0012 from './0012_subscriptionless_grants.js';
 import * as m0013 from './0013_accepted_carrier.js';
+import * as m0014 from './0014_holds.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -36,6 +37,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0011_subscription_lapses', m0011],
   ['0012_subscriptionless_grants', m0012],
   ['0013_accepted_carrier', m0013],
+  ['0014_holds', m0014],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

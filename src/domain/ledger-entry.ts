@@ -1,5 +1,15 @@
 /** DOMAIN.md "ledger entry": one change of one balance; append-only. */
-export type LedgerKind = 'grant' | 'consume' | 'reverse' | 'recharge' | 'adjust' | 'expire' | 'rollover' | 'void';
+export type LedgerKind =
+  | 'grant'
+  | 'consume'
+  | 'reverse'
+  | 'recharge'
+  | 'adjust'
+  | 'expire'
+  | 'rollover'
+  | 'void'
+  | 'hold'
+  | 'release';
 
 /**
  * One change of one balance, as a plan writes it. `amount` is signed; `remaining_after` is the balance right after it.

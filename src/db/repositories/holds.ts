@@ -1,0 +1,229 @@
+import type { HeldLot, HoldAllocationRecord, HoldRecord, HoldStatus } from '../../domain/hold.js';
+import type { Executor } from '../knex.js';
+import { balanceLockOrder } from '../lock-order.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
+import type { SqlClient } from '../sql-client.js';
+import { type Settlement, settleAcceptedSql } from './accepted-jobs.js';
+import { type BalanceChange, balanceChangesJson, balanceUpdateSql } from './balances.js';
+import { type LedgerEntryDraft, ledgerInsertSql, ledgerJson } from './ledger.js';
+import { OUTBOX_NOTIFY_SQL, type OutboxEventDraft, outboxInsertSql, outboxJson } from './outbox.js';
+
+export type HoldRow = HoldRecord;
+export type HoldAllocationRow = HoldAllocationRecord;
+
+const big = (v: bigint | null): string | null => (v === null ? null : v.toString());
+
+const holdsJson = (rows: readonly HoldRow[]): string =>
+  JSON.stringify(
+    rows.map((r) => ({
+      ...r,
+      quantity: r.quantity.toString(),
+      remaining_after: r.remaining_after.toString(),
+      captured: big(r.captured),
+      released: big(r.released),
+      lapsed: big(r.lapsed),
+    })),
+  );
+
+const HOLD_COLUMNS = `id, client_id, credit_type_id, idempotency_key, request_hash, quantity, status, error_code,
+        remaining_after, expires_at, reference, metadata, captured, released, lapsed, consumption_id, job_id,
+        closed_at, created_at, updated_at`;
+const HOLD_TYPES = `id uuid, client_id uuid, credit_type_id uuid, idempotency_key text, request_hash text,
+        quantity bigint, status text, error_code text, remaining_after bigint, expires_at timestamptz,
+        reference text, metadata jsonb, captured bigint, released bigint, lapsed bigint, consumption_id uuid,
+        job_id text, closed_at timestamptz, created_at timestamptz, updated_at timestamptz`;
+
+export interface HoldBatchWrite {
+  holds: readonly HoldRow[];
+  allocations: readonly HoldAllocationRow[];
+  balanceChanges: readonly BalanceChange[];
+  ledgerEntries: readonly LedgerEntryDraft[];
+  events: readonly OutboxEventDraft[];
+  settlement: Settlement;
+  now: Date;
+}
+
+/**
+ * Everything a batch of new holds writes, as ONE statement like a batch of consumptions: the holds,
+ * their allocations, the balances, the ledger entries, the events, the settling of the accepted
+ * requests. Answers how many holds were new: fewer than sent means another transaction took one first.
+ */
+export async function writeHoldBatch(client: SqlClient, batch: HoldBatchWrite): Promise<number> {
+  const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
+  const result = await client.query<{ inserted: number }>({
+    text: `WITH h AS (INSERT INTO holds (${HOLD_COLUMNS})
+                      SELECT ${HOLD_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${HOLD_TYPES})
+                      ON CONFLICT DO NOTHING RETURNING id),
+          a AS (INSERT INTO hold_allocations (hold_id, balance_id, amount, position)
+                SELECT hold_id, balance_id, amount, position
+                  FROM jsonb_to_recordset($2::jsonb) AS x(hold_id uuid, balance_id uuid, amount bigint, position int)),
+          u AS (${balanceUpdateSql('$3')}),
+          l AS (${ledgerInsertSql('$4')}),
+          e AS (${outboxInsertSql('$5')}),
+          d AS (${settleAcceptedSql('$6')})
+     SELECT (SELECT count(*) FROM h)::int AS inserted${notify}`,
+    values: [
+      holdsJson(batch.holds),
+      JSON.stringify(batch.allocations.map((a) => ({ ...a, amount: a.amount.toString() }))),
+      balanceChangesJson(batch.balanceChanges, batch.now),
+      ledgerJson(batch.ledgerEntries),
+      outboxJson(batch.events, batch.now),
+      batch.settlement.jobIds,
+    ],
+  });
+  return result.rows[0]!.inserted;
+}
+
+/** Closed holds written back (status and what the closing did), in one statement. */
+export async function updateClosedHolds(client: SqlClient, rows: readonly HoldRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await client.query(
+    `UPDATE holds AS h
+        SET status = x.status, captured = x.captured, released = x.released, lapsed = x.lapsed,
+            consumption_id = x.consumption_id, job_id = x.job_id, closed_at = x.closed_at, updated_at = x.updated_at
+       FROM jsonb_to_recordset($1::jsonb) AS x(${HOLD_TYPES})
+      WHERE h.id = x.id`,
+    [holdsJson(rows)],
+  );
+}
+
+/** Holds by id, inside a transaction. */
+export async function holdsIn(client: SqlClient, ids: readonly string[]): Promise<Map<string, HoldRow>> {
+  if (ids.length === 0) return new Map();
+  const result = await client.query<HoldRow>('SELECT * FROM holds WHERE id = ANY($1::uuid[])', [ids]);
+  return new Map(result.rows.map((r) => [r.id, r]));
+}
+
+/**
+ * Locks holds by id (a closing locks its hold before the balances it gives back to: two closings of
+ * one hold queue, the second sees it closed). Ordered by id, so that batches never deadlock on them.
+ */
+export async function lockHolds(client: SqlClient, ids: readonly string[]): Promise<Map<string, HoldRow>> {
+  if (ids.length === 0) return new Map();
+  const result = await client.query<HoldRow>('SELECT * FROM holds WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [
+    [...new Set(ids)],
+  ]);
+  return new Map(result.rows.map((r) => [r.id, r]));
+}
+
+/** The allocations of these holds, by hold, in each hold's spending order. */
+export async function holdAllocationsIn(
+  client: SqlClient,
+  holdIds: readonly string[],
+): Promise<Map<string, HoldAllocationRow[]>> {
+  const out = new Map<string, HoldAllocationRow[]>();
+  if (holdIds.length === 0) return out;
+  const result = await client.query<HoldAllocationRow>(
+    'SELECT * FROM hold_allocations WHERE hold_id = ANY($1::uuid[]) ORDER BY hold_id, position',
+    [holdIds],
+  );
+  for (const row of result.rows) {
+    const list = out.get(row.hold_id);
+    if (list) list.push(row);
+    else out.set(row.hold_id, [row]);
+  }
+  return out;
+}
+
+/** Locks the balances closing holds give back to, in the one lock order, whatever their status. */
+export async function lockHeldBalances(client: SqlClient, ids: readonly string[]): Promise<HeldLot[]> {
+  if (ids.length === 0) return [];
+  const result = await client.query<{
+    id: string;
+    client_id: string;
+    credit_type_id: string;
+    subscription_id: string | null;
+    remaining: bigint;
+    status: HeldLot['status'];
+    expires_at: Date;
+  }>(
+    `SELECT id, client_id, credit_type_id, subscription_id, remaining, status, expires_at
+       FROM balances WHERE id = ANY($1::uuid[]) ORDER BY ${balanceLockOrder()} FOR UPDATE`,
+    [[...new Set(ids)]],
+  );
+  return result.rows.map((r) => ({
+    id: r.id,
+    clientId: r.client_id,
+    creditTypeId: r.credit_type_id,
+    subscriptionId: r.subscription_id,
+    remaining: r.remaining,
+    status: r.status,
+    expiresAt: r.expires_at,
+  }));
+}
+
+/**
+ * The usable total of a client's credit type at `at` (the figure a consumption answers as its
+ * `remaining`): live balances of live subscriptions (or of none), valid at `at`. A read, no lock.
+ */
+export async function usableTotal(client: SqlClient, clientId: string, creditTypeId: string, at: Date) {
+  const result = await client.query<{ total: string | null }>(
+    `SELECT SUM(b.remaining)::text AS total
+       FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
+      WHERE b.client_id = $1 AND b.credit_type_id = $2 AND b.status = 'active'
+        AND (b.subscription_id IS NULL OR s.status = 'active')
+        AND b.valid_from <= $3 AND b.expires_at > $3`,
+    [clientId, creditTypeId, at],
+  );
+  return BigInt(result.rows[0]?.total ?? '0');
+}
+
+/** Holds by id (reads outside a job). */
+export async function holdsByIds(db: Executor, ids: readonly string[]): Promise<Map<string, HoldRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = (await db('holds').whereIn('id', [...new Set(ids)])) as HoldRow[];
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** Their allocations, by hold, in each hold's order (reads outside a job). */
+export async function holdAllocationsOf(
+  db: Executor,
+  holdIds: readonly string[],
+): Promise<Map<string, HoldAllocationRow[]>> {
+  const out = new Map<string, HoldAllocationRow[]>();
+  if (holdIds.length === 0) return out;
+  const rows = (await db('hold_allocations')
+    .whereIn('hold_id', [...new Set(holdIds)])
+    .orderBy(['hold_id', 'position'])) as HoldAllocationRow[];
+  for (const row of rows) {
+    const list = out.get(row.hold_id);
+    if (list) list.push(row);
+    else out.set(row.hold_id, [row]);
+  }
+  return out;
+}
+
+/** The fingerprint and status of holds taken before, by id (what a repeated request is answered from). */
+export async function takenHolds(
+  db: Executor,
+  ids: readonly string[],
+): Promise<Map<string, { status: HoldStatus; requestHash: string }>> {
+  if (ids.length === 0) return new Map();
+  const rows = (await db('holds')
+    .whereIn('id', [...new Set(ids)])
+    .select('id', 'status', 'request_hash')) as Array<{ id: string; status: HoldStatus; request_hash: string }>;
+  return new Map(rows.map((r) => [r.id, { status: r.status, requestHash: r.request_hash }]));
+}
+
+export interface HoldFilter {
+  clientId?: string | undefined;
+  status?: HoldStatus | undefined;
+}
+
+export async function listHolds(db: Executor, page: PageRequest, filter: HoldFilter): Promise<Page<HoldRow>> {
+  const query = db('holds').select('*');
+  if (filter.clientId) query.where('client_id', filter.clientId);
+  if (filter.status) query.where('status', filter.status);
+  return readPage<HoldRow>(query, page, 'holds');
+}
+
+/** Up to `limit` open holds past their expiry at `asOf`, oldest expiry first (the sweep's work). */
+export async function dueHoldIds(db: Executor, asOf: Date, limit: number): Promise<string[]> {
+  const rows = (await db('holds')
+    .where({ status: 'held' })
+    .andWhere('expires_at', '<=', asOf)
+    .orderBy([{ column: 'expires_at' }, { column: 'id' }])
+    .limit(limit)
+    .select('id')) as Array<{ id: string }>;
+  return rows.map((r) => r.id);
+}
