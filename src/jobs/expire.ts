@@ -29,6 +29,7 @@ import { planRollover } from '../domain/rollover.js';
 import { voidUnpaidFirstInvoice } from '../services/invoices.js';
 import type { ExpiryResult } from '../views/maintenance.js';
 import { expireGrants } from './expire-grants.js';
+import { expireHolds } from './hold.js';
 import { renewOverdue } from './renew-overdue.js';
 
 const CHUNK = 100;
@@ -64,6 +65,7 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
     subscriptions_cancelled: 0,
     invoices_voided: 0,
     subscriptions_awaiting_renewal: 0,
+    holds_expired: 0,
   };
   for (let after: string | undefined; ; ) {
     const due = await dueSubscriptionIds(app.db, asOf, { after, limit: CHUNK });
@@ -85,6 +87,7 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
     after = due[due.length - 1];
   }
   result.balances_expired += await expireGrants(app, asOf);
+  result.holds_expired = await expireHolds(app, asOf);
   return ok(result);
 }
 

@@ -8,6 +8,7 @@ import {
   writeConsumptionBatch,
 } from '../db/repositories/consumptions.js';
 import {
+  dueHoldIds,
   type HoldAllocationRow,
   type HoldRow,
   holdAllocationsIn,
@@ -37,6 +38,7 @@ import { toConsumptionResult } from '../views/consumption.js';
 import { type CaptureResult, type HoldResult, toHoldResult } from '../views/hold.js';
 import { ConcurrentDuplicateError } from './consume.js';
 import { type JobPayload, jobIdOf } from './definitions.js';
+import { compactTime } from './job-id.js';
 import type { BatchItem } from './registry.js';
 
 const conflict = (p: PreparedHold): Failure =>
@@ -422,3 +424,26 @@ const settledHolds: SettledLookup = async (db, commands) => {
 /** The job id a capture or release of `holdId` runs under. */
 export const closingJobId = (action: 'capture' | 'release', holdId: string): string =>
   action === 'capture' ? jobIdOf('capture', { hold_id: holdId }) : jobIdOf('release', { hold_id: holdId });
+
+const SWEEP_CHUNK = 100;
+
+/**
+ * The expiry sweep's part (DOMAIN.md "Holds"): every hold still open past its `expires_at` is closed
+ * as `expired` — its units go back (those of balances that expired meanwhile lapse) and `hold.expired`
+ * is recorded — through the same closing as a release, a chunk at a time. Answers how many expired.
+ */
+export async function expireHolds(app: AppContext, asOf: Date): Promise<number> {
+  let expired = 0;
+  for (;;) {
+    const due = await dueHoldIds(app.db, asOf, SWEEP_CHUNK);
+    if (due.length === 0) break;
+    const outcomes = await applyClosings(
+      app,
+      due.map((holdId) => ({ holdId, action: 'expire' as const, jobId: `expire|${compactTime(asOf)}` })),
+    );
+    const closed = outcomes.filter((o) => o.ok && !('replayed' in o.value && o.value.replayed)).length;
+    expired += closed;
+    if (due.length < SWEEP_CHUNK || closed === 0) break;
+  }
+  return expired;
+}

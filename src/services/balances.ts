@@ -31,14 +31,18 @@ export const creditTypeBalanceView = z
       description: 'Expired, including units past their expiry that the sweep has not reached yet.',
     }),
     voided: z.string(),
+    held: z.string().meta({
+      description:
+        'Reserved by open holds: out of remaining, not consumed yet (a capture consumes, a release returns).',
+    }),
     next_expiry: z.string().nullable().meta({ description: 'When the next usable units expire.' }),
     balances: z.array(placedBalanceView),
   })
   .meta({
     id: 'CreditTypeBalance',
     description:
-      'granted − consumed − expired − voided = remaining + unavailable + upcoming: every unit granted is ' +
-      'consumed, expired, voided, or still held, usable now or not.',
+      'granted − consumed − expired − voided − held = remaining + unavailable + upcoming: every unit granted is ' +
+      'consumed, expired, voided, reserved by a hold, or still on a balance, usable now or not.',
   });
 export type CreditTypeBalanceView = z.infer<typeof creditTypeBalanceView>;
 
@@ -63,7 +67,8 @@ export async function clientBalances(db: Executor, clientId: string, now: Date):
   }
   return [...groups].map(([creditTypeId, rows]) => {
     const creditType = creditTypes.get(creditTypeId) as CreditTypeRow;
-    const held = { usable: 0n, unavailable: 0n, upcoming: 0n, expired: 0n, void: 0n };
+    const standing = { usable: 0n, unavailable: 0n, upcoming: 0n, expired: 0n, void: 0n };
+    let held = 0n;
     let granted = 0n;
     let consumed = 0n;
     let expired = 0n;
@@ -76,13 +81,14 @@ export async function clientBalances(db: Executor, clientId: string, now: Date):
       consumed += b.consumed;
       expired += b.expired;
       voided += b.voided;
+      held += b.held;
       const availability = availabilityOf(
         { status: b.status, validFrom: b.valid_from, expiresAt: b.expires_at },
         b.subscription_status,
         now,
       );
       // a swept or voided balance holds nothing (its units are in expired/voided already)
-      if (b.status === 'active') held[availability] += b.remaining;
+      if (b.status === 'active') standing[availability] += b.remaining;
       if (availability === 'usable' && b.remaining > 0n && (nextExpiry === null || b.expires_at < nextExpiry))
         nextExpiry = b.expires_at;
       views.push(toPlacedBalanceView(b, creditType, availability));
@@ -92,11 +98,12 @@ export async function clientBalances(db: Executor, clientId: string, now: Date):
       credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
       granted: q(granted),
       consumed: q(consumed),
-      remaining: q(held.usable),
-      unavailable: q(held.unavailable),
-      upcoming: q(held.upcoming),
-      expired: q(expired + held.expired),
+      remaining: q(standing.usable),
+      unavailable: q(standing.unavailable),
+      upcoming: q(standing.upcoming),
+      expired: q(expired + standing.expired),
       voided: q(voided),
+      held: q(held),
       next_expiry: nextExpiry?.toISOString() ?? null,
       balances: views,
     };
