@@ -198,6 +198,12 @@ describe('idempotency and refusals', () => {
       key: app.keys.read,
     });
     expect(list.body.data.map((h: { id: string }) => h.id)).toEqual([first.body.id]);
+    // the client's page lists its open holds
+    const page = await app.request('GET', `/ui/clients/${client.id}`, { key: app.keys.admin });
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('Open holds');
+    expect(page.text).toContain(`data-hold="${first.body.id}"`);
+    expect(page.text).not.toContain(`data-hold="${short.body.id}"`);
   });
 
   it('applies a duplicated hold job once, in one batch or across two', async () => {
