@@ -284,8 +284,8 @@ export const balanceUpdateSql = (param: string): string => `UPDATE balances AS b
             low_notified_at = COALESCE(c.low_notified_at, b.low_notified_at),
             updated_at = c.updated_at
        FROM jsonb_to_recordset(${param}::jsonb)
-            AS c(id uuid, remaining bigint, consumed bigint, adjusted bigint, expired bigint,
-                 voided bigint, rolled_over bigint, held bigint, status text, low_notified_at timestamptz, updated_at timestamptz)
+            AS c(id uuid, remaining bigint, consumed bigint, adjusted bigint, expired bigint, voided bigint,
+                 rolled_over bigint, held bigint, status text, low_notified_at timestamptz, updated_at timestamptz)
       WHERE b.id = c.id`;
 
 export const balanceChangesJson = (changes: readonly BalanceChange[], now: Date): string =>
