@@ -175,7 +175,7 @@ describe('release', () => {
 });
 
 describe('idempotency and refusals', () => {
-  it('answers a repeat with the first hold, refuses its key with another payload, and refuses a short one', async () => {
+  it('answers a repeat with the first hold, refuses its key with another body, and refuses a short one', async () => {
     const client = await createClient(app);
     await grant(client.id, 5);
     const body = { client: client.id, credit_type: sms.code, quantity: 2, idempotency_key: 'i1' };
