@@ -142,7 +142,7 @@ describe('partial capture', () => {
     ]);
   });
 
-  it('refuses more than the hold holds (422) and changes nothing', async () => {
+  it('refuses more than the hold holds (422), changes nothing, and a capture after it succeeds', async () => {
     const client = await createClient(app);
     await grant(client.id, 10);
     const held = await hold({ client: client.id, credit_type: sms.code, quantity: 2, idempotency_key: 'p2' });
@@ -151,7 +151,9 @@ describe('partial capture', () => {
     expect(res.body.code).toBe('validation_failed');
     const got = await app.request('GET', `/v1/holds/${held.body.id}`, { key: app.keys.read });
     expect(got.body.status).toBe('held');
-    expect((await release(held.body.id)).status).toBe(200);
+    const ok = await capture(held.body.id, { quantity: 2 });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.hold).toMatchObject({ status: 'captured', captured: '2', released: '0' });
   });
 });
 

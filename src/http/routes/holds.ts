@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { submit } from '../../commands/index.js';
 import { listHolds } from '../../db/repositories/holds.js';
 import { HOLD_STATUSES } from '../../domain/hold.js';
+import { parseQuantity } from '../../domain/quantity.js';
 import { type Failure, fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { holdData } from '../../jobs/definitions.js';
@@ -146,6 +147,17 @@ export const holdRoutes: AnyRoute[] = [
         if (stored) return { status: 200, body: stored };
       }
       if (row.status !== 'held') return closedConflict(row.id, row.status, 'captured');
+      // checked here, not only by the worker: the job id names the hold, so a capture refused by the
+      // worker would leave a failed job under that id and no later capture could run
+      if (body?.quantity !== undefined) {
+        const creditType = await app.refs.creditType(app.db, row.credit_type_id);
+        const parsed = parseQuantity(body.quantity, creditType?.decimals ?? 0);
+        const problem = !parsed.ok ? parsed.detail : parsed.value > row.quantity ? 'is more than the hold holds' : null;
+        if (problem)
+          return fail('validation_failed', `quantity ${problem}`, {
+            errors: [{ field: 'quantity', message: problem }],
+          });
+      }
       const data = {
         hold_id: row.id,
         ...(body?.quantity !== undefined ? { quantity: body.quantity } : {}),
