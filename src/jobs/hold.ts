@@ -288,12 +288,16 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
     }
     // what the answers are made of: the holds as they now stand, their allocations, the captures' consumptions
     const closed = new Map(plan.holds.map((h) => [h.id, h]));
-    const captureIds = [
-      ...plan.consumptions.map((c) => c.id),
-      ...replays.flatMap((r) => (r.hold.consumption_id ? [r.hold.consumption_id] : [])),
-    ];
-    const consumptions = await consumptionsIn(client, captureIds);
-    const consumptionAllocations = await allocationsIn(client, captureIds);
+    // a fresh capture is answered from its plan; only a capture made before is read back
+    const replayed = replays.flatMap((r) => (r.hold.consumption_id ? [r.hold.consumption_id] : []));
+    const consumptions = await consumptionsIn(client, replayed);
+    const consumptionAllocations = await allocationsIn(client, replayed);
+    for (const c of plan.consumptions) consumptions.set(c.id, c);
+    for (const a of plan.consumptionAllocations) {
+      const list = consumptionAllocations.get(a.consumption_id);
+      if (list) list.push(a);
+      else consumptionAllocations.set(a.consumption_id, [a]);
+    }
     return {
       closed,
       closingIndex,
