@@ -4,7 +4,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createDb, type Db } from '../src/db/knex.js';
 import { createApiKey } from '../src/http/auth.js';
-import { consumptionId } from '../src/ids.js';
+import { consumptionId, holdId } from '../src/ids.js';
 import { CreditsProducer, ProducerValidationError } from '../src/producer/index.js';
 import { redisOptions } from '../src/queue/redis.js';
 import { verifyInvariants } from '../src/services/verify.js';
@@ -142,6 +142,7 @@ interface Item {
 
 type Op =
   | { kind: 'api'; item: Item }
+  | { kind: 'hold'; item: Item }
   | { kind: 'batch'; items: Item[] }
   | { kind: 'producer'; items: Item[] }
   | { kind: 'recharge'; subscriptionId: string; key: string }
@@ -195,6 +196,12 @@ function planTraffic(random: () => number, customers: readonly Customer[], reque
       subscriptionId: customers[Math.floor(random() * customers.length)]!.subscriptionId,
       key: `rc-${i}`,
     });
+  }
+  // holds reserve units on the same balances as the uses (long-lived: the sweep does not close them here)
+  const holds = Math.max(3, Math.round(requests / 50));
+  for (let i = 1; i <= holds; i += 1) {
+    const { mode: _, ...use } = item('h');
+    insert({ kind: 'hold', item: { ...use, credit_type: 'sms', quantity: String(1 + Math.floor(random() * 5)) } });
   }
   const renewals = Math.min(customers.length, Math.max(1, Math.round(requests / 400)));
   const order = shuffled(customers, random);
@@ -380,6 +387,17 @@ class Gate {
 }
 
 const asNumber = (value: unknown): number => Number(value ?? 0);
+
+/** What the hold proof reads of each hold (numbers as text: compared exactly). */
+interface HoldFacts {
+  id: string;
+  status: string;
+  quantity: string;
+  allocated: string;
+  entries_expected: string;
+  entries: string;
+  taken: string;
+}
 
 /** Everything started, so that a failure or Ctrl-C still stops it. */
 const running = new Set<() => Promise<void>>();
@@ -570,6 +588,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const ops = planTraffic(rng(options.seed), customers, options.requests);
     const apiAccepted = new Map<string, Item>();
     const producerSent = new Map<string, Item>();
+    const holdsAccepted = new Map<string, Item>();
     const recharges: Array<{ subscriptionId: string; key: string; jobId: string }> = [];
     const renewals: Array<{ subscriptionId: string; key: string; jobId: string }> = [];
     const opCounts = new Map<string, number>();
@@ -581,6 +600,18 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           const { clientId, ...body } = op.item;
           const res = await caller.untilAccepted('POST', '/v1/consumptions', body, {}, [202]);
           if (res) apiAccepted.set(consumptionId(clientId, op.item.idempotency_key), op.item);
+          return;
+        }
+        case 'hold': {
+          const { clientId, ...body } = op.item;
+          const res = await caller.untilAccepted(
+            'POST',
+            '/v1/holds',
+            { ...body, expires_in_seconds: 7 * 86_400 },
+            {},
+            [202],
+          );
+          if (res) holdsAccepted.set(holdId(clientId, op.item.idempotency_key), op.item);
           return;
         }
         case 'batch': {
@@ -971,6 +1002,15 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       const n = await countIds(apiIds);
       return { done: n === apiIds.length, detail: `${n}/${apiIds.length}` };
     });
+    const holdIds = [...holdsAccepted.keys()];
+    await settle('every API-accepted hold has its row', async () => {
+      const rows = await db.raw<{ rows: Array<{ n: string }> }>(
+        'SELECT count(*) AS n FROM holds WHERE id = ANY(?::uuid[])',
+        [holdIds],
+      );
+      const n = asNumber(rows.rows[0]?.n);
+      return { done: n === holdIds.length, detail: `${n}/${holdIds.length}` };
+    });
     await settle('every accepted recharge and renewal is applied', async () => {
       const r = asNumber(
         ((await db('recharges').where({ auto: false }).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n,
@@ -1118,6 +1158,38 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         `exactly one period ${renewalMissing}; renewal invoices ${renewalInvoices}`,
     );
 
+    // every hold: one row; a held one reserved exactly its quantity once (allocations and `hold` entries), a
+    // rejected one nothing
+    const holdRows = (
+      await db.raw<{ rows: HoldFacts[] }>(
+        `SELECT h.id, h.status, h.quantity::text,
+                COALESCE((SELECT sum(a.amount) FROM hold_allocations a WHERE a.hold_id = h.id), 0)::text AS allocated,
+                (SELECT count(*) FROM hold_allocations a WHERE a.hold_id = h.id)::text AS entries_expected,
+                (SELECT count(*) FROM ledger_entries e WHERE e.kind = 'hold' AND e.reason = 'hold ' || h.id)::text
+                  AS entries,
+                COALESCE((SELECT -sum(e.amount) FROM ledger_entries e
+                           WHERE e.kind = 'hold' AND e.reason = 'hold ' || h.id), 0)::text AS taken
+           FROM holds h`,
+      )
+    ).rows;
+    const holdStatuses = new Map<string, number>();
+    for (const h of holdRows) count(holdStatuses, h.status);
+    const badHolds = holdRows.filter((h) =>
+      h.status === 'held'
+        ? h.allocated !== h.quantity || h.taken !== h.quantity || h.entries !== h.entries_expected
+        : h.status === 'rejected'
+          ? h.allocated !== '0' || h.taken !== '0'
+          : true,
+    );
+    const unknownHolds = holdRows.filter((h) => !holdsAccepted.has(h.id)).length;
+    prove(
+      'every hold the API accepted is applied exactly once',
+      holdRows.length === holdsAccepted.size && unknownHolds === 0 && badHolds.length === 0,
+      `${holdsAccepted.size} accepted; ${holdRows.length} hold rows (${[...holdStatuses]
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}); not sent ${unknownHolds}; not reserving exactly their quantity once ${badHolds.length}`,
+    );
+
     const after = await db.raw<{ rows: Array<{ id: string; created_at: Date; entries: string }> }>(
       'SELECT c.id, c.created_at, (SELECT count(*) FROM ledger_entries e WHERE ' +
         'e.consumption_id = c.id) AS entries FROM consumptions c WHERE c.id = ANY(?::uuid[])',
@@ -1262,7 +1334,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       ['  producer calls (consume / consumeEach)', opCounts.get('producer') ?? 0],
       ['  recharges (requests)', opCounts.get('recharge') ?? 0],
       ['  renewals (requests)', opCounts.get('renew') ?? 0],
+      ['  holds (requests)', opCounts.get('hold') ?? 0],
       ['consumptions accepted by the API (single + batch items)', apiIds.length],
+      ['holds accepted by the API', holdIds.length],
       ['consumptions sent by the producer', producerIds.length],
       ['HTTP attempts', caller.stats.attempts],
       ...[...caller.stats.outcomes].sort().map(([k, v]): [string, number] => [`  answered ${k}`, v]),
