@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awaitOutcome } from '../../src/commands/index.js';
 import { expireDue } from '../../src/jobs/expire.js';
 import { applyHolds } from '../../src/jobs/hold.js';
+import { CreditsProducer } from '../../src/producer/index.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -228,6 +230,48 @@ describe('idempotency and refusals', () => {
       ['grant', '10', '10'],
       ['hold', '-3', '7'],
     ]);
+  });
+});
+
+describe('the typed producer', () => {
+  it('pushes hold, capture and release jobs that the workers apply like the API', async () => {
+    const client = await createClient(app);
+    await grant(client.id, 10);
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
+    try {
+      const taken = await producer.hold({
+        client: client.external_ref,
+        credit_type: sms.code,
+        quantity: 5,
+        idempotency_key: 'prod-1',
+      });
+      const held = await awaitOutcome(app.ctx, 'hold', taken.jobId, { timeoutMs: 20_000 });
+      if (held.state !== 'completed') throw new Error(`hold ${held.state}`);
+      expect(held.value).toMatchObject({ status: 'held', quantity: '5', remaining: '5' });
+      const captured = await producer.capture({ hold_id: held.value.id, quantity: '2' });
+      const answer = await awaitOutcome(app.ctx, 'capture', captured.jobId, { timeoutMs: 20_000 });
+      if (answer.state !== 'completed') throw new Error(`capture ${answer.state}`);
+      expect(answer.value.hold).toMatchObject({ status: 'captured', captured: '2', released: '3' });
+      expect(answer.value.consumption).toMatchObject({ status: 'applied', applied: '2', remaining: '8' });
+      const second = await producer.hold({
+        client: client.id,
+        credit_type: sms.code,
+        quantity: 1,
+        idempotency_key: 'p2',
+      });
+      const other = await awaitOutcome(app.ctx, 'hold', second.jobId, { timeoutMs: 20_000 });
+      if (other.state !== 'completed') throw new Error(`hold ${other.state}`);
+      const released = await producer.release({ hold_id: other.value.id });
+      const back = await awaitOutcome(app.ctx, 'release', released.jobId, { timeoutMs: 20_000 });
+      expect(back).toMatchObject({ state: 'completed', value: { status: 'released', released: '1' } });
+    } finally {
+      await producer.close();
+    }
+    expect(await balancesOf(client.id)).toMatchObject({ remaining: '8', consumed: '2', held: '0' });
   });
 });
 
