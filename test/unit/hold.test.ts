@@ -10,6 +10,7 @@ import {
   planClosings,
   planHolds,
 } from '../../src/domain/hold.js';
+import { checkBalanceTotals } from '../../src/domain/invariants.js';
 
 const NOW = new Date('2026-03-10T12:00:00Z');
 const LATER = new Date('2026-04-01T00:00:00Z');
@@ -211,5 +212,38 @@ describe('DOMAIN "Holds": capture, release, expiry', () => {
         },
       ),
     );
+  });
+});
+
+describe('DOMAIN "Invariants": held units balance', () => {
+  const facts = {
+    id: 'b',
+    consumed: 3n,
+    adjusted: 0n,
+    expired: 0n,
+    voided: 0n,
+    rolledOver: 0n,
+    held: 4n,
+    ledgerConsume: -3n,
+    ledgerReverse: 0n,
+    ledgerAdjust: 0n,
+    ledgerExpire: 0n,
+    ledgerVoid: 0n,
+    ledgerRolloverOut: 0n,
+    ledgerHold: -7n,
+    ledgerRelease: 3n,
+    openHolds: 4n,
+    lastRemainingAfter: 3n,
+    remaining: 3n,
+    brokenChainEntries: 0,
+  };
+  it('held = −(hold + release entries) = what the open holds reserve', () => {
+    expect(checkBalanceTotals(facts)).toEqual([]);
+  });
+  it.each([
+    { label: 'the ledger', over: { ledgerRelease: 2n }, invariant: 'balance_ledger_sum' },
+    { label: 'the open holds', over: { openHolds: 5n }, invariant: 'balance_held' },
+  ])('names a held total that disagrees with $label', ({ over, invariant }) => {
+    expect(checkBalanceTotals({ ...facts, ...over }).map((v) => v.invariant)).toEqual([invariant]);
   });
 });
