@@ -185,12 +185,41 @@ export function planHolds(lots: readonly Lot[], fresh: readonly PreparedHold[], 
   );
   const heldByLot = new Map<string, Scaled>();
   for (const m of burn.movements) heldByLot.set(m.balanceId, (heldByLot.get(m.balanceId) ?? 0n) + m.amount);
+  const wentLow = new Set(burn.crossings.filter((c) => c.kind === 'low').map((c) => c.balanceId));
   const balanceChanges: BalanceChange[] = [...burn.changed].map(([id, remaining]) => ({
     id,
     remaining,
     held: heldByLot.get(id) ?? 0n,
+    ...(wentLow.has(id) ? { lowNotifiedAt: now } : {}),
   }));
   const lotById = new Map(lots.map((l) => [l.id, l]));
+  // a hold lowers remaining like a use: the same threshold events (and automatic recharge) follow
+  const events: EventDraft[] = burn.crossings.map((crossing) => {
+    const p = fresh[crossing.requestIndex]!;
+    const lot = lotById.get(crossing.balanceId)!;
+    const q = (v: Scaled) => formatQuantity(v, p.creditType.decimals);
+    const data = {
+      balance_id: crossing.balanceId,
+      subscription_id: crossing.subscriptionId,
+      client_id: crossing.clientId,
+      client_external_ref: p.client.externalRef,
+      credit_type: p.creditType.code,
+      remaining: q(crossing.remaining),
+      granted: q(lot.granted),
+      hold_id: p.id,
+    };
+    const base = { clientId: crossing.clientId };
+    if (crossing.kind === 'low')
+      return {
+        ...base,
+        type: 'balance.low' as const,
+        subjectId: crossing.balanceId,
+        data: { ...data, threshold: q(lot.lowThreshold) },
+      };
+    if (crossing.kind === 'depleted')
+      return { ...base, type: 'balance.depleted' as const, subjectId: crossing.balanceId, data };
+    return { ...base, type: 'command.auto_recharge' as const, subjectId: crossing.subscriptionId, data };
+  });
   const ledgerEntries: LedgerEntryDraft[] = burn.movements.map((m) => {
     const lot = lotById.get(m.balanceId)!;
     const p = fresh[m.requestIndex]!;
@@ -211,7 +240,7 @@ export function planHolds(lots: readonly Lot[], fresh: readonly PreparedHold[], 
   const byHold = new Map<string, HoldAllocationRecord[]>();
   for (const a of allocations) byHold.set(a.hold_id, [...(byHold.get(a.hold_id) ?? []), a]);
   const taken = new Map(holds.map((row) => [row.id, { row, allocations: byHold.get(row.id) ?? [] }]));
-  return { holds, allocations, balanceChanges, ledgerEntries, events: [], taken };
+  return { holds, allocations, balanceChanges, ledgerEntries, events, taken };
 }
 
 /** A balance a closing hold gives back to, as its transaction locked it. */

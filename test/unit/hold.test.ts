@@ -111,7 +111,7 @@ describe('DOMAIN "Holds": a hold takes units in the spending order with the burn
     ]);
     expect(plan.balanceChanges).toEqual(
       expect.arrayContaining([
-        { id: 'a', remaining: 0n, held: 3n },
+        { id: 'a', remaining: 0n, held: 3n, lowNotifiedAt: NOW },
         { id: 'b', remaining: 8n, held: 2n },
       ]),
     );
@@ -119,6 +119,17 @@ describe('DOMAIN "Holds": a hold takes units in the spending order with the burn
       ['a', 'hold', -3n, 0n],
       ['b', 'hold', -2n, 8n],
     ]);
+  });
+
+  it('a hold that takes a balance to its threshold or to zero tells it, like a use', () => {
+    const soon = new Date('2026-03-20T00:00:00Z');
+    const plan = planHolds([{ ...lot('a', 10n), lowThreshold: 5n }, lot('b', 2n, soon)], [prepared('h', 9n)], NOW);
+    expect(plan.events.map((e) => [e.type, e.subjectId, e.data.hold_id])).toEqual([
+      ['balance.low', 'b', 'h'],
+      ['balance.depleted', 'b', 'h'],
+      ['balance.low', 'a', 'h'],
+    ]);
+    expect(plan.balanceChanges.find((c) => c.id === 'a')?.lowNotifiedAt).toEqual(NOW);
   });
 
   it('rejects a hold that does not fit, all or nothing, and the next one still sees every unit', () => {
