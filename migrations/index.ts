@@ -13,6 +13,7 @@ import * as m0011 from './0011_subscription_lapses.js';
 import * as m0012 from './0012_subscriptionless_grants.js';
 import * as m0013 from './0013_accepted_carrier.js';
 import * as m0014 from './0014_holds.js';
+import * as m0015 from './0015_freeze.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -38,6 +39,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0012_subscriptionless_grants', m0012],
   ['0013_accepted_carrier', m0013],
   ['0014_holds', m0014],
+  ['0015_freeze', m0015],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

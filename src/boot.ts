@@ -1,6 +1,6 @@
 import { type Config, loadConfig } from './config.js';
 import { createDb } from './db/knex.js';
-import { migrateLatest } from './db/migrate.js';
+import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import {
   ensureDatabase,
   ensurePostgres,
@@ -13,6 +13,23 @@ import type { Logger } from './logger.js';
 import { checkRedisSettings, createRedis } from './queue/redis.js';
 
 export const DEFAULT_DATABASE = 'credits';
+
+/** The database DATABASE_URL names, or `credits` on a server found or started for it. */
+export function databaseNameOf(config: Pick<Config, 'DATABASE_URL'>): string {
+  return config.DATABASE_URL
+    ? decodeURIComponent(new URL(config.DATABASE_URL).pathname.slice(1)) || DEFAULT_DATABASE
+    : DEFAULT_DATABASE;
+}
+
+/** MIGRATE=off and the database lacks migrations this code needs: a deploy step was skipped. */
+export class SchemaBehindError extends Error {
+  constructor(readonly pending: string[]) {
+    super(
+      `refusing to start: MIGRATE=off and the database lacks ${pending.length} migration(s) this code needs ` +
+        `(${pending.join(', ')}); run \`npm run migrate\` first`,
+    );
+  }
+}
 
 export interface Services {
   databaseUrl: string;
@@ -29,10 +46,10 @@ export interface Services {
  */
 export async function prepareServices(config: Config, log: Logger): Promise<Services> {
   const logAdapter = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) };
-  const postgres = await ensurePostgres({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log: logAdapter });
-  const databaseName = config.DATABASE_URL
-    ? decodeURIComponent(new URL(config.DATABASE_URL).pathname.slice(1)) || DEFAULT_DATABASE
-    : DEFAULT_DATABASE;
+  // the server itself (behind a pooler: DATABASE_DIRECT_URL) is where the database is made and migrated
+  const server = config.DATABASE_DIRECT_URL ?? config.DATABASE_URL;
+  const postgres = await ensurePostgres({ url: server, dataDir: config.DATA_DIR, log: logAdapter });
+  const databaseName = databaseNameOf({ DATABASE_URL: server });
   await ensureDatabase(postgres.serverUrl, databaseName);
   const databaseUrl = config.DATABASE_URL ?? withDatabase(postgres.serverUrl, databaseName);
   const redis = await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR, log: logAdapter });
@@ -44,22 +61,10 @@ export async function prepareServices(config: Config, log: Logger): Promise<Serv
     probe.disconnect();
   }
 
-  const db = createDb({ url: databaseUrl, poolMax: 2 });
-  try {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        const applied = await migrateLatest(db);
-        if (applied.length > 0) log.info({ applied }, 'migrations applied');
-        break;
-      } catch (error) {
-        const locked = error instanceof Error && /Migration table is already locked/i.test(error.message);
-        if (!locked || attempt >= 60) throw error;
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
-    }
-  } finally {
-    await db.destroy();
-  }
+  // a session of its own (knex's migration lock, DDL): Postgres directly, not through a pooler
+  const directUrl = config.DATABASE_DIRECT_URL ?? databaseUrl;
+  if (config.MIGRATE === 'off') await assertSchemaCurrent(directUrl);
+  else await migrateDatabase(directUrl, log);
   return {
     databaseUrl,
     redisUrl: redis.url,
@@ -73,3 +78,37 @@ export async function prepareServices(config: Config, log: Logger): Promise<Serv
 }
 
 export { loadConfig };
+
+/**
+ * Applies every pending migration. Several processes at once are safe: knex serialises migrations
+ * with its lock table, and the losers wait for it (up to a minute) and then find nothing to do.
+ */
+export async function migrateDatabase(databaseUrl: string, log: Logger): Promise<string[]> {
+  const db = createDb({ url: databaseUrl, poolMax: 2 });
+  try {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const applied = await migrateLatest(db);
+        if (applied.length > 0) log.info({ applied }, 'migrations applied');
+        return applied;
+      } catch (error) {
+        const locked = error instanceof Error && /Migration table is already locked/i.test(error.message);
+        if (!locked || attempt >= 60) throw error;
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** MIGRATE=off: the schema must already be what this code expects. */
+async function assertSchemaCurrent(databaseUrl: string): Promise<void> {
+  const db = createDb({ url: databaseUrl, poolMax: 1 });
+  try {
+    const pending = await pendingMigrations(db);
+    if (pending.length > 0) throw new SchemaBehindError(pending);
+  } finally {
+    await db.destroy();
+  }
+}

@@ -31,8 +31,30 @@ const intFromEnv = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
 const configSchema = z.object({
+  /**
+   * `production` refuses what only a developer's machine should do (see `productionProblems`): the
+   * embedded Postgres and the spawned redis-server, and the manual clock.
+   */
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  /**
+   * `on`: every process migrates at start (knex's lock table serialises them) — the one-command
+   * developer start. `off`: migrations are their own deploy step (`npm run migrate`); a process whose
+   * schema is behind its code refuses to start instead.
+   */
+  MIGRATE: z.enum(['on', 'off']).default('on'),
   /** When unset, the start script finds or starts a Postgres (see src/infra). */
   DATABASE_URL: z.url().optional(),
+  /**
+   * `true`: DATABASE_URL is a PgBouncer in transaction pooling. Then no named prepared statements, no
+   * `statement_timeout` startup parameter (set it on the role), and what needs a session of its own —
+   * LISTEN, migrations, creating the database — goes to DATABASE_DIRECT_URL.
+   */
+  PGBOUNCER: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /** Postgres itself, not through a pooler (LISTEN, migrations); DATABASE_URL when unset. */
+  DATABASE_DIRECT_URL: z.url().optional(),
   /** When unset, the start script finds or starts a Redis (see src/infra). */
   REDIS_URL: z.url().optional(),
   PORT: intFromEnv(0, 65535, 3000),
@@ -117,3 +139,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return parsed.data;
 }
+
+/**
+ * What a production process must not do, one line each: start an embedded Postgres or a
+ * redis-server of its own (data in a local folder, a well-known password) because a URL is missing,
+ * or run on a clock an admin key can move.
+ */
+export function productionProblems(config: Config): string[] {
+  if (config.NODE_ENV !== 'production') return [];
+  const problems: string[] = [];
+  if (!config.DATABASE_URL)
+    problems.push('NODE_ENV=production needs DATABASE_URL: it never starts an embedded Postgres of its own');
+  if (!config.REDIS_URL)
+    problems.push('NODE_ENV=production needs REDIS_URL: it never spawns a redis-server of its own');
+  if (config.CLOCK === 'manual')
+    problems.push('NODE_ENV=production refuses CLOCK=manual: an admin key could move the time money depends on');
+  return problems;
+}
+
+/** Where a session of its own goes (LISTEN, migrations): Postgres directly, not a transaction pooler. */
+export const directDatabaseUrl = (config: Pick<Config, 'DATABASE_DIRECT_URL'>, databaseUrl: string): string =>
+  config.DATABASE_DIRECT_URL ?? databaseUrl;

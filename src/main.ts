@@ -1,14 +1,16 @@
-import { prepareServices, type Services } from './boot.js';
+import { prepareServices, SchemaBehindError, type Services } from './boot.js';
 import { ManualClock, systemClock } from './clock.js';
-import { type Config, ConfigError, loadConfig, type Role } from './config.js';
+import { type Config, ConfigError, loadConfig, productionProblems, type Role } from './config.js';
 import { MissingServiceError } from './infra/services.js';
 import { createLogger } from './logger.js';
 import { startRoles } from './roles.js';
-import { createRuntime } from './runtime.js';
+import { createRuntime, PACKAGE_VERSION } from './runtime.js';
+import { startTracing } from './telemetry.js';
 
 /**
- * `npm start`: finds or starts Postgres and Redis, migrates, and runs the roles named by ROLES
- * (api, worker, scheduler; all three by default) in this process until SIGTERM/SIGINT.
+ * `npm start` (and `npm run start:prod`, compiled): finds or starts Postgres and Redis (in production
+ * only finds them), migrates (unless MIGRATE=off), and runs the roles named by ROLES (api, worker,
+ * scheduler; all three by default) in this process until SIGTERM/SIGINT.
  */
 async function main(): Promise<void> {
   let config: Config;
@@ -21,12 +23,20 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const refused = productionProblems(config);
+  if (refused.length > 0) {
+    for (const line of refused) console.error(`refusing to start: ${line}`);
+    process.exit(2);
+  }
   const log = createLogger(config.LOG_LEVEL);
+  // before anything opens a queue or a connection: they are built traced or not
+  const stopTracing = startTracing(process.env, { name: 'credits', version: PACKAGE_VERSION });
+  if (stopTracing) log.info('tracing: spans are exported over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)');
   let services: Services;
   try {
     services = await prepareServices(config, log);
   } catch (error) {
-    if (error instanceof MissingServiceError) {
+    if (error instanceof MissingServiceError || error instanceof SchemaBehindError) {
       console.error(error.message);
       process.exit(3);
     }
@@ -59,6 +69,7 @@ async function main(): Promise<void> {
       await roles.stop();
       await runtime.close();
       await services.stop();
+      await stopTracing?.().catch((error: unknown) => log.warn({ err: error }, 'spans not flushed'));
       log.info('stopped');
       process.exit(0);
     } catch (error) {

@@ -41,6 +41,36 @@ export const relayRequeued = new Counter({
   registers: [registry],
 });
 
+export const jobDuration = new Histogram({
+  name: 'credits_job_duration_seconds',
+  help:
+    'Time from a worker taking a job to its end, by queue and job name ' +
+    '(a consumption includes its wait in the micro-batcher)',
+  labelNames: ['queue', 'name'] as const,
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
+export const consumptionsApplied = new Counter({
+  name: 'credits_consumptions_total',
+  help: 'Uses this process applied, by outcome (applied, partial, rejected; a replayed use is not counted again)',
+  labelNames: ['status'] as const,
+  registers: [registry],
+});
+
+export const webhookDeliveriesFailed = new Counter({
+  name: 'credits_webhook_deliveries_failed_total',
+  help: 'Webhook deliveries given up after their last attempt',
+  registers: [registry],
+});
+
+export const webhookAttempts = new Counter({
+  name: 'credits_webhook_delivery_attempts_total',
+  help: 'Webhook delivery attempts, by outcome (delivered, failed)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
 export function httpMetrics() {
   return function recordHttpMetrics(req: Request, res: Response, next: NextFunction): void {
     const end = httpDuration.startTimer();

@@ -1,7 +1,8 @@
 import type { AppContext } from './app-context.js';
 import { openOutcomeListeners } from './commands/index.js';
 import type { Role } from './config.js';
-import { startApi } from './http/server.js';
+import { startApi, startOps } from './http/server.js';
+import { untilReady } from './queue/redis.js';
 import { startScheduler } from './scheduler/index.js';
 import { startWorkers } from './workers/index.js';
 
@@ -20,6 +21,7 @@ export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promi
   const stops: Array<() => Promise<void>> = [];
   let port: number | undefined;
   let beginDrain: (() => void) | undefined;
+  await untilReady(ctx.redis, 5_000);
   if (roles.includes('api')) {
     const api = await startApi(ctx);
     port = api.port;
@@ -37,6 +39,14 @@ export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promi
   if (roles.includes('worker')) {
     const workers = await startWorkers(ctx);
     stops.push(() => workers.close());
+  }
+  if (!roles.includes('api')) {
+    // a worker or scheduler process answers its probes and metrics on its own port; it says
+    // "not ready" as soon as it drains and closes its listener last, once its work is done
+    const ops = await startOps(ctx);
+    port = ops.port;
+    beginDrain = () => ops.beginDrain();
+    stops.push(() => ops.close(1_000));
   }
   return {
     ...(port !== undefined ? { port } : {}),

@@ -5,11 +5,14 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { createDb } from './db/knex.js';
 import { createSqlPool } from './db/sql-client.js';
+import { useNamedStatements } from './db/statement-names.js';
 import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
+import { observe } from './observability.js';
 import { closeQueues, createQueues, jobOptions } from './queue/queues.js';
 import { createRedis } from './queue/redis.js';
 import { RefResolver } from './services/ref-resolver.js';
+import { bullmqTelemetry } from './telemetry.js';
 
 export interface RuntimeOptions {
   config: Config;
@@ -27,19 +30,30 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** The package's version: package.json sits one folder up from src/, two from the compiled dist/src/. */
 export const PACKAGE_VERSION: string = (() => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
-      .version;
-  } catch {
-    return '0.0.0';
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const found = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as {
+        name?: string;
+        version: string;
+      };
+      if (found.name === 'credits') return found.version;
+    } catch {
+      // not there: the next place
+    }
   }
+  return '0.0.0';
 })();
 
 /** Builds what every role shares. Nothing here listens or consumes yet: the roles start that. */
 export function createRuntime(options: RuntimeOptions): Runtime {
+  // behind PgBouncer (transaction pooling): no named statements, no statement_timeout startup parameter
+  const pgbouncer = options.config.PGBOUNCER;
+  useNamedStatements(!pgbouncer);
   const db = createDb({
     url: options.databaseUrl,
+    ...(pgbouncer ? { statementTimeoutMs: null } : {}),
     poolMax: options.poolMax ?? options.config.DB_POOL_MAX,
     applicationName: `credits-${options.config.ROLES.join('+')}`,
     log: options.log,
@@ -50,9 +64,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     options.databaseUrl,
     options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 1,
     `credits-consumption:${process.pid}`,
+    { statementTimeout: !pgbouncer },
   );
   const redis = createRedis(options.redisUrl, 'producer');
-  const queues = createQueues(redis, options.config.BULL_PREFIX, jobOptions(options.config.JOB_ATTEMPTS));
+  const queues = createQueues(
+    redis,
+    options.config.BULL_PREFIX,
+    jobOptions(options.config.JOB_ATTEMPTS),
+    bullmqTelemetry(),
+  );
   const stopWaiting = new AbortController();
   // every `?wait=true` request in flight listens on it
   setMaxListeners(0, stopWaiting.signal);
@@ -72,9 +92,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     refs: new RefResolver(),
     version: PACKAGE_VERSION,
   };
+  // /metrics of this process reads its queues and tables at each scrape
+  const unobserve = observe(ctx);
   return {
     ctx,
     close: async () => {
+      unobserve();
       // nobody may go on waiting on the listeners closed below
       stopWaiting.abort();
       await Promise.all(

@@ -1,6 +1,8 @@
+import { SpanKind } from '@opentelemetry/api';
 import type { AppContext } from '../app-context.js';
 import type { Result } from '../domain/result.js';
 import type { JobName } from '../jobs/definitions.js';
+import { inSpan, jobTraceMetadata } from '../telemetry.js';
 import {
   type AcceptOptions,
   type Admission,
@@ -164,5 +166,18 @@ export async function submit<N extends JobName>(
   options: AcceptOptions<N> & { watch?: boolean } = {},
 ): Promise<Result<Array<Admission<N> & { watch?: Watch<N> }>>> {
   if (!queueReachable(app)) return unreachable();
-  return admitterOf(app).submit(commands, options);
+  return await inSpan(
+    'accept',
+    { kind: SpanKind.PRODUCER, attributes: { 'credits.jobs': [...new Set(commands.map((c) => c.name))].join(',') } },
+    () => {
+      // traced: each job carries this span's context, though its group enqueues it later
+      const metadata = jobTraceMetadata();
+      if (!metadata) return admitterOf(app).submit(commands, options);
+      const traced = <C extends Command>(c: C): C => ({ ...c, options: { ...c.options, telemetry: { metadata } } });
+      return admitterOf(app).submit(commands.map(traced), {
+        ...options,
+        ...(options.carry ? { carry: traced(options.carry) } : {}),
+      });
+    },
+  );
 }

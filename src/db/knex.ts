@@ -20,7 +20,8 @@ export interface DbOptions {
   applicationName?: string;
   /** Fail fast when Postgres is down instead of queueing requests behind a dead pool. */
   acquireTimeoutMs?: number;
-  statementTimeoutMs?: number;
+  /** Sent as a startup parameter; null sends none (PgBouncer refuses it: set it on the role instead). */
+  statementTimeoutMs?: number | null;
   /** Where knex's own warnings go (a lost connection while Postgres restarts); the console otherwise. */
   log?: {
     warn(obj: object, message: string): void;
@@ -35,7 +36,7 @@ export function createDb(options: DbOptions): Db {
     connection: {
       connectionString: options.url,
       application_name: options.applicationName ?? 'credits',
-      statement_timeout: options.statementTimeoutMs ?? 60_000,
+      ...(options.statementTimeoutMs === null ? {} : { statement_timeout: options.statementTimeoutMs ?? 60_000 }),
       connectionTimeoutMillis: 5_000,
       keepAlive: true,
     },

@@ -16,6 +16,15 @@ export async function migrateRollbackAll(db: Db): Promise<string[]> {
   return rolledBack;
 }
 
+/** The migrations this code has that the database has not applied (knex's own list). */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const [, pending] = (await db.migrate.list({ migrationSource, tableName: MIGRATIONS_TABLE })) as [
+    unknown[],
+    Array<{ file?: string; name?: string } | string>,
+  ];
+  return pending.map((m) => (typeof m === 'string' ? m : (m.file ?? m.name ?? String(m))));
+}
+
 /** Readiness: the schema this code expects is in place. */
 export async function isSchemaCurrent(db: Db): Promise<boolean> {
   const exists = await db.schema.hasTable(MIGRATIONS_TABLE);

@@ -6,13 +6,19 @@ import pg from 'pg';
  */
 export type SqlClient = Pick<pg.ClientBase, 'query'>;
 
-export function createSqlPool(url: string, max: number, applicationName: string): pg.Pool {
+export function createSqlPool(
+  url: string,
+  max: number,
+  applicationName: string,
+  options: { statementTimeout?: boolean } = {},
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
     application_name: applicationName,
     connectionTimeoutMillis: 5_000,
-    statement_timeout: 60_000,
+    // a startup parameter PgBouncer refuses: behind it the role's own setting applies
+    ...(options.statementTimeout === false ? {} : { statement_timeout: 60_000 }),
     keepAlive: true,
   });
   // an idle client losing its connection is replaced on the next checkout

@@ -13,6 +13,8 @@ export const EVENT_TYPES = [
   'subscription.activated',
   'subscription.suspended',
   'subscription.resumed',
+  'subscription.frozen',
+  'subscription.unfrozen',
   'balance.low',
   'balance.depleted',
   'balance.expired',

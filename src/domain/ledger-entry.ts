@@ -9,7 +9,9 @@ export type LedgerKind =
   | 'rollover'
   | 'void'
   | 'hold'
-  | 'release';
+  | 'release'
+  /** A balance's expiry moved later (an unfreeze): amount 0, with the old and new expiry. */
+  | 'extend';
 
 /**
  * One change of one balance, as a plan writes it. `amount` is signed; `remaining_after` is the balance right after it.

@@ -1,7 +1,7 @@
 import { nthPeriod, type Period, type Validity } from './period.js';
 import { fail, ok, type Result } from './result.js';
 
-export type SubscriptionStatus = 'pending' | 'active' | 'expired' | 'cancelled' | 'suspended';
+export type SubscriptionStatus = 'pending' | 'active' | 'expired' | 'cancelled' | 'suspended' | 'frozen';
 
 export interface RenewableSubscription {
   status: SubscriptionStatus;
@@ -45,6 +45,8 @@ export function decideRenewal(
       return fail('conflict', 'the subscription is pending payment of its first invoice');
     case 'suspended':
       return fail('conflict', 'a suspended subscription cannot be renewed');
+    case 'frozen':
+      return fail('conflict', 'a frozen subscription cannot be renewed: its clock stands still until it is unfrozen');
     case 'expired': {
       const anchorAt = now;
       return ok({

@@ -8,6 +8,7 @@ import { DomainError } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { httpMetrics } from '../metrics.js';
 import { zodProblems } from '../schemas/problems.js';
+import { tracingEnabled } from '../telemetry.js';
 import { type AuthContext, hasScope, presentedKey } from './auth.js';
 import { HttpDrain } from './drain.js';
 import { IDEMPOTENCY_HEADER, runIdempotent } from './idempotency.js';
@@ -16,6 +17,7 @@ import { problemBody, problemFromFailure, sendProblem } from './problem.js';
 import { keyRateLimit } from './rate-limit.js';
 import { refuseUnstorableText } from './refuse-unstorable-text.js';
 import { type Access, type AnyRoute, expressPath, isFailure, isRawReply, type JsonReply } from './route.js';
+import { traceRequests } from './tracing.js';
 
 export interface MountedApp {
   app: express.Express;
@@ -193,6 +195,7 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
   app.set('json replacer', (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+  if (tracingEnabled()) app.use(traceRequests());
 
   app.use(
     pinoHttp({

@@ -4,8 +4,10 @@ import express from 'express';
 import { bullBoard } from '../admin/bull-board.js';
 import type { AppContext } from '../app-context.js';
 import { uiMount } from '../ui/index.js';
-import { buildApp, type ExtraMount } from './app.js';
+import { buildApp, type ExtraMount, type MountedApp } from './app.js';
+import type { AnyRoute } from './route.js';
 import { allRoutes } from './routes/index.js';
+import { systemRoutes } from './routes/system.js';
 
 const require = createRequire(import.meta.url);
 
@@ -55,7 +57,27 @@ export async function startApi(
   port = ctx.config.PORT,
   host = ctx.config.HOST,
 ): Promise<ApiServer> {
-  const { app, drain } = createHttpApp(ctx, extras);
+  return await serve(ctx, createHttpApp(ctx, extras), port, host);
+}
+
+/** What a process without the API role serves on its port: liveness, readiness and its metrics. */
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+export function opsRoutes(): AnyRoute[] {
+  return systemRoutes(() => []).filter((route) => OPS_PATHS.has(route.path));
+}
+
+/**
+ * The probes and metrics of a worker-only or scheduler-only process, on its own port (PORT): the
+ * same handlers as the API's (/readyz checks Postgres, Redis and the schema, and answers 503 while
+ * the process drains; /metrics needs a key with the read scope, like the API's).
+ */
+export async function startOps(ctx: AppContext, port = ctx.config.PORT, host = ctx.config.HOST): Promise<ApiServer> {
+  return await serve(ctx, buildApp(ctx, opsRoutes(), []), port, host);
+}
+
+async function serve(ctx: AppContext, mounted: MountedApp, port: number, host: string): Promise<ApiServer> {
+  const { app, drain } = mounted;
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, () => resolve(s));
     s.once('error', reject);

@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { deliveryToSend, failDelivery, recordDeliveryAttempt } from '../db/repositories/webhooks.js';
 import { fail, ok, type Result } from '../domain/result.js';
+import { webhookAttempts, webhookDeliveriesFailed } from '../metrics.js';
 import type { DeliveryResult } from '../views/maintenance.js';
 import { SIGNATURE_HEADER, sign } from '../webhooks/signature.js';
 import type { DeliverData } from './definitions.js';
@@ -73,6 +74,8 @@ export async function deliverWebhook(app: AppContext, data: DeliverData, job: Jo
           : new Date(Date.now() + backoffMs(app.config.WEBHOOK_BACKOFF_MS, job.attemptsMade + 1)),
     },
   );
+  webhookAttempts.inc({ outcome: delivered ? 'delivered' : 'failed' });
+  if (!delivered && lastAttempt) webhookDeliveriesFailed.inc();
   if (!delivered)
     throw new DeliveryFailedError(
       `delivery ${row.id} to ${new URL(row.url).host} failed (attempt ${attempt}): ${error}`,

@@ -26,6 +26,7 @@ import { formatQuantity, type Scaled } from '../domain/quantity.js';
 import type { SubscriptionStatus } from '../domain/renewal.js';
 import { ok, type Result } from '../domain/result.js';
 import { planRollover } from '../domain/rollover.js';
+import { unfreezeDue } from '../services/freeze.js';
 import { voidUnpaidFirstInvoice } from '../services/invoices.js';
 import type { ExpiryResult } from '../views/maintenance.js';
 import { expireGrants } from './expire-grants.js';
@@ -43,7 +44,8 @@ const ROLLS_OVER: ReadonlySet<SubscriptionStatus> = new Set(['active', 'suspende
 const ROLLABLE: ReadonlySet<BalanceSource> = new Set(['package', 'recharge', 'rollover']);
 
 /**
- * DOMAIN.md "Expire", after "No lapse by accident": first every auto-renewing subscription whose
+ * DOMAIN.md "Expire", after "No lapse by accident": first every frozen subscription whose `frozen_until` has
+ * come is unfrozen (its period and expiries pushed by the frozen time), then every auto-renewing subscription whose
  * period ended without renewal is renewed (renewOverdue), so that nothing below expires a paying
  * client's plan. Then balances past `expires_at` lose what remains (an `expire` entry), except what
  * the package's rollover policy moves into the period that starts where they end, if the
@@ -55,6 +57,7 @@ const ROLLABLE: ReadonlySet<BalanceSource> = new Set(['package', 'recharge', 'ro
  * to run any number of times: what is done is no longer due.
  */
 export async function expireDue(app: AppContext, asOf: Date): Promise<Result<ExpiryResult>> {
+  const unfrozen = await unfreezeDue(app, asOf);
   const renewals = await renewOverdue(app, asOf);
   const result: ExpiryResult = {
     as_of: asOf.toISOString(),
@@ -65,6 +68,7 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
     subscriptions_cancelled: 0,
     invoices_voided: 0,
     subscriptions_awaiting_renewal: 0,
+    subscriptions_unfrozen: unfrozen,
     holds_expired: 0,
   };
   for (let after: string | undefined; ; ) {
@@ -74,6 +78,8 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
       const subscriptions = await lockSubscriptions(tx, due);
       const balances = await lockExpiringBalances(tx, due, asOf);
       for (const subscription of subscriptions) {
+        // frozen (since it was found due): its clock stands still, nothing of it expires
+        if (subscription.status === 'frozen') continue;
         const own = balances.filter((b) => b.subscription_id === subscription.id);
         const counts = await expireSubscription(tx, app, subscription, own, asOf);
         result.balances_expired += counts.balances;

@@ -1,4 +1,4 @@
-import { type JobsOptions, Queue, type QueueEvents } from 'bullmq';
+import { type JobsOptions, Queue, type QueueEvents, type Telemetry } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from './names.js';
 
@@ -22,10 +22,15 @@ export const jobOptions = (attempts: number = DEFAULT_JOB_ATTEMPTS): JobsOptions
 
 export const DEFAULT_JOB_OPTIONS: JobsOptions = jobOptions();
 
-export function createQueues(connection: Redis, prefix: string, defaultJobOptions = DEFAULT_JOB_OPTIONS): QueueSet {
+export function createQueues(
+  connection: Redis,
+  prefix: string,
+  defaultJobOptions = DEFAULT_JOB_OPTIONS,
+  telemetry?: Telemetry,
+): QueueSet {
   return Object.fromEntries(
     QUEUE_NAMES.map((name) => {
-      const queue = new Queue(name, { connection, prefix, defaultJobOptions });
+      const queue = new Queue(name, { connection, prefix, defaultJobOptions, ...(telemetry ? { telemetry } : {}) });
       // every `?wait=true` request listens for the queue closing while it waits
       queue.setMaxListeners(0);
       // connection errors reach the callers as rejected calls (the API answers 503); without a

@@ -43,6 +43,25 @@ export function createRedis(url: string, role: RedisRole): Redis {
 }
 
 /**
+ * Waits (at most `timeoutMs`) until a connection is ready. A producer connection fails its commands
+ * at once while it is still connecting (no offline queue), so a process waits for it before it
+ * says it is up; when Redis is away it goes on after the timeout and /readyz says so.
+ */
+export async function untilReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  return await new Promise<boolean>((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      resolve(ready);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    redis.on('ready', onReady);
+  });
+}
+
+/**
  * What `checkRedisSettings` found: each setting as Redis answered it (undefined when it would not say), and the
  * warnings logged.
  */

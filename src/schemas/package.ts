@@ -30,6 +30,14 @@ export const itemsSchema = z.array(itemSchema).min(1, 'a package holds at least 
 
 export const currencySchema = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD');
 
+export const maxFreezeDays = z
+  .number()
+  .int()
+  .min(1)
+  .max(3660)
+  .nullable()
+  .meta({ description: 'Days a subscription may be frozen per period; null (the default): no freezing.' });
+
 export const createPackageBody = z.strictObject({
   code: codeSchema,
   name: nameSchema,
@@ -43,6 +51,7 @@ export const createPackageBody = z.strictObject({
   auto_renew: z.boolean().optional(),
   priority: z.number().int().min(0).max(100).optional().meta({ description: 'Lower is spent first; default 50.' }),
   low_balance_percent: z.number().int().min(0).max(100).optional(),
+  max_freeze_days: maxFreezeDays.optional(),
   metadata: metadataSchema.optional(),
 });
 
@@ -58,6 +67,7 @@ export const patchPackageBody = z
     auto_renew: z.boolean().optional(),
     priority: z.number().int().min(0).max(100).optional(),
     low_balance_percent: z.number().int().min(0).max(100).optional(),
+    max_freeze_days: maxFreezeDays.optional(),
     status: z.enum(['active', 'archived']).optional(),
     metadata: metadataSchema.optional(),
   })

@@ -22,7 +22,8 @@ export const creditTypeBalanceView = z
     }),
     unavailable: z.string().meta({
       description:
-        'Held by a subscription that is not active (suspended, pending): not spendable until it is active again.',
+        'Held by a subscription that is not active (suspended, frozen, pending): not spendable until it is ' +
+        'active again.',
     }),
     upcoming: z.string().meta({
       description: 'Valid from a later time (a renewed period that has not started), of an active subscription.',
@@ -125,6 +126,7 @@ export const ledgerEntryView = z
       'void',
       'hold',
       'release',
+      'extend',
     ]),
     balance_id: z.uuid(),
     subscription_id: z.uuid().nullable().meta({ description: "Null for the entries of an operator's grant." }),
@@ -137,6 +139,16 @@ export const ledgerEntryView = z
     actor: z.string().nullable(),
     effective_at: z.string(),
     created_at: z.string(),
+    previous_expires_at: z
+      .string()
+      .nullable()
+      .optional()
+      .meta({ description: "`extend` (amount 0): the balance's expiry before it moved." }),
+    expires_at: z
+      .string()
+      .nullable()
+      .optional()
+      .meta({ description: "`extend`: the balance's expiry after it moved (later by the frozen time)." }),
   })
   .meta({ id: 'LedgerEntry' });
 export type LedgerEntryView = z.infer<typeof ledgerEntryView>;
@@ -157,6 +169,12 @@ export function toLedgerEntryView(row: LedgerEntryRow, creditType: CreditTypeRow
     actor: row.actor,
     effective_at: row.effective_at.toISOString(),
     created_at: row.created_at.toISOString(),
+    ...(row.kind === 'extend'
+      ? {
+          previous_expires_at: row.previous_expires_at?.toISOString() ?? null,
+          expires_at: row.expires_at?.toISOString() ?? null,
+        }
+      : {}),
   };
 }
 

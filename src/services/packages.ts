@@ -38,6 +38,7 @@ export interface CreatePackageInput {
   auto_renew?: boolean | undefined;
   priority?: number | undefined;
   low_balance_percent?: number | undefined;
+  max_freeze_days?: number | null | undefined;
   metadata?: Record<string, unknown> | undefined;
 }
 
@@ -117,6 +118,7 @@ export async function createPackage(
     auto_renew: input.auto_renew ?? false,
     priority: input.priority ?? 50,
     low_balance_percent: input.low_balance_percent ?? 10,
+    max_freeze_days: input.max_freeze_days ?? null,
     status: 'active',
     metadata: input.metadata ?? {},
     created_at: now,
@@ -147,6 +149,7 @@ export interface PatchPackageInput {
   auto_renew?: boolean | undefined;
   priority?: number | undefined;
   low_balance_percent?: number | undefined;
+  max_freeze_days?: number | null | undefined;
   status?: 'active' | 'archived' | undefined;
   metadata?: Record<string, unknown> | undefined;
   items?: ItemInput[] | undefined;

@@ -32,6 +32,7 @@ import {
   toSubscriptionSettings,
   toSubscriptionView,
 } from '../views/subscription.js';
+import { endFreezeOnCancel } from './freeze.js';
 import { grantPeriod } from './grant-period.js';
 import { packageInvoiceLine } from './invoice-lines.js';
 
@@ -116,6 +117,8 @@ export async function subscribe(
     activated_at: pending ? null : context.now,
     cancelled_at: null,
     expired_at: null,
+    frozen_at: null,
+    frozen_until: null,
     metadata: input.metadata ?? {},
     created_at: context.now,
     updated_at: context.now,
@@ -196,8 +199,11 @@ export interface PatchSubscriptionInput {
   status?: 'active' | 'suspended' | undefined;
 }
 
-/** A subscription whose period runs (in use or suspended) can be set to cancel when it ends. */
-const CAN_SCHEDULE_CANCEL: ReadonlySet<SubscriptionRow['status']> = new Set(['active', 'suspended']);
+/**
+ * A subscription whose period runs (in use or suspended) can be set to cancel when it ends; a frozen one too (its
+ * period ends later, once it is unfrozen).
+ */
+const CAN_SCHEDULE_CANCEL: ReadonlySet<SubscriptionRow['status']> = new Set(['active', 'suspended', 'frozen']);
 
 /**
  * API.md: every subscription change has an event. `subscription.updated` carries the settings that
@@ -335,8 +341,11 @@ export async function cancelSubscription(
       return ok(updated);
     }
     // `now`, or a pending subscription, which has no period running to cancel at
+    await endFreezeOnCancel(tx, current, context.now);
     const updated = await updateSubscription(tx, id, {
       status: 'cancelled',
+      frozen_at: null,
+      frozen_until: null,
       cancelled_at: context.now,
       cancel_at_period_end: false,
       auto_renew: false,

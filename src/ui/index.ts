@@ -11,6 +11,7 @@ import { isUuid } from '../ids.js';
 import { acceptRecharge } from '../jobs/recharge.js';
 import { acceptRenewal } from '../jobs/renew.js';
 import { notDownloadable, sendReportDownload } from '../reports/service.js';
+import { freezeSubscription, unfreezeSubscription } from '../services/freeze.js';
 import { type Html, path, query } from './html.js';
 import { send, type UiContext } from './layout.js';
 import { clientPage, clientsPage } from './pages/clients.js';
@@ -212,6 +213,38 @@ export function uiRouter(app: AppContext): express.Router {
     }
     res.redirect(303, `${path`/ui/clients/${subscription.client_id}`}${query(outcome)}`);
   };
+  /** Freeze (for the days the form gives, or as long as the allowance lets it) and unfreeze, as the API does. */
+  const clockAction = (action: 'freeze' | 'unfreeze') => async (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    const subscription = isUuid(id) ? await subscriptionById(app.db, id) : undefined;
+    if (!subscription) {
+      send(res, 404, messagePage('Not found', 'No such subscription.'));
+      return;
+    }
+    const context = { now: app.clock.now(), actor: `ui:key:${viewerOf(res).keyId}` };
+    let result: Awaited<ReturnType<typeof unfreezeSubscription>>;
+    if (action === 'unfreeze') result = await unfreezeSubscription(app.db, subscription.id, { ...context, by: 'hand' });
+    else {
+      const days = String(formBody(req).days ?? '').trim();
+      if (days !== '' && !/^\d{1,4}$/.test(days)) {
+        const refused = query({ notice: 'freeze_failed', code: 'validation_failed' });
+        res.redirect(303, `${path`/ui/clients/${subscription.client_id}`}${refused}`);
+        return;
+      }
+      result = await freezeSubscription(
+        app.db,
+        subscription.id,
+        { days: days === '' ? undefined : Number(days) },
+        context,
+      );
+    }
+    const outcome = result.ok
+      ? { notice: action === 'freeze' ? 'frozen' : 'unfrozen' }
+      : { notice: `${action}_failed`, code: result.code };
+    res.redirect(303, `${path`/ui/clients/${subscription.client_id}`}${query(outcome)}`);
+  };
+  router.post('/subscriptions/:id/freeze', clockAction('freeze'));
+  router.post('/subscriptions/:id/unfreeze', clockAction('unfreeze'));
   router.post('/subscriptions/:id/renew', subscriptionAction('renew'));
   router.post('/subscriptions/:id/recharge', subscriptionAction('recharge'));
 

@@ -103,11 +103,21 @@ const NOTICES: Record<string, { text: string; error?: boolean }> = {
   recharge_queued: { text: 'The recharge is queued; it will show here once the worker has done it.' },
   recharge_failed: { text: 'The subscription could not be recharged.', error: true },
   report_queued: { text: 'The report is queued; this page refreshes until it is ready.' },
+  frozen: { text: 'The subscription is frozen: its balances pay for nothing until it is unfrozen.' },
+  freeze_failed: {
+    text:
+      'The subscription could not be frozen (it must be active, and its package must allow the days asked for ' +
+      'in this period).',
+    error: true,
+  },
+  unfrozen: { text: 'The subscription is unfrozen: its period end and expiries moved later by the frozen time.' },
+  unfreeze_failed: { text: 'The subscription could not be unfrozen.', error: true },
   bad_csrf: { text: 'The form had expired; please try again.', error: true },
 };
 
 const FAILURE_TEXT: Record<string, string> = {
-  conflict: 'its state does not allow it (cancelled, pending payment, suspended, or set to cancel at period end)',
+  conflict:
+    'its state does not allow it (cancelled, pending payment, suspended, frozen, or set to cancel at period end)',
   not_found: 'it no longer exists',
   unavailable: 'the queue or the database is unavailable right now',
   validation_failed: 'the request was not valid',

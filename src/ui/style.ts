@@ -58,6 +58,7 @@ td.nowrap { white-space: nowrap; }
 .badge.pending, .badge.queued, .badge.running { background: #fdf1dc; color: #94600f; }
 .badge.expired, .badge.cancelled, .badge.failed, .badge.void { background: #fbe4e2; color: #a3342c; }
 .badge.suspended { background: #ece7fb; color: #5a3fb0; }
+.badge.frozen { background: #e3f1fb; color: #1f5f8b; }
 .meter {
   width: 110px; height: 10px; display: inline-block; vertical-align: middle; border-radius: 5px; overflow: hidden;
 }

@@ -53,8 +53,8 @@ export const placedBalanceView = balanceView
       description:
         'Where its remaining units stand now. `usable`: a consumption could spend them (active subscription or ' +
         'none, active balance, valid_from <= now < expires_at); `unavailable`: held by a subscription that is ' +
-        'not active (suspended, pending); `upcoming`: not valid yet; `expired`: past expires_at (swept or not); ' +
-        '`void`: cancelled.',
+        'not active (suspended, frozen, pending); `upcoming`: not valid yet; `expired`: past expires_at (swept or ' +
+        'not); `void`: cancelled.',
     }),
   })
   .meta({ id: 'BalanceWithAvailability' });

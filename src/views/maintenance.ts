@@ -16,6 +16,8 @@ export interface ExpiryResult {
   invoices_voided: number;
   /** Auto-renewing subscriptions left as they are because their renewal failed (logged; the next sweep tries again). */
   subscriptions_awaiting_renewal: number;
+  /** Frozen subscriptions whose `frozen_until` had come, unfrozen first (their period and expiries pushed). */
+  subscriptions_unfrozen: number;
   /** Holds past their expires_at, released by the sweep (`hold.expired`). */
   holds_expired: number;
 }

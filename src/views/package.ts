@@ -31,6 +31,11 @@ export const packageView = z
     auto_renew: z.boolean(),
     priority: z.number().int(),
     low_balance_percent: z.number().int(),
+    max_freeze_days: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: 'Days a subscription may be frozen per period; null: no freezing.' }),
     status: z.enum(['active', 'archived']),
     metadata: z.record(z.string(), z.unknown()),
     items: z.array(itemView),
@@ -62,6 +67,7 @@ export function toPackageView(row: PackageWithItems, creditTypes: ReadonlyMap<st
     auto_renew: row.auto_renew,
     priority: row.priority,
     low_balance_percent: row.low_balance_percent,
+    max_freeze_days: row.max_freeze_days,
     status: row.status,
     metadata: row.metadata,
     items: row.items.map((item) => {

@@ -18,7 +18,12 @@ export const subscriptionView = z
     id: z.uuid(),
     client: clientRef,
     package: packageRef,
-    status: z.enum(['pending', 'active', 'expired', 'cancelled', 'suspended']),
+    status: z.enum(['pending', 'active', 'expired', 'cancelled', 'suspended', 'frozen']),
+    frozen_at: z.string().nullable().meta({ description: 'When the freeze in progress began; null when not frozen.' }),
+    frozen_until: z
+      .string()
+      .nullable()
+      .meta({ description: 'When the sweep unfreezes it (if not unfrozen by hand before); null when not frozen.' }),
     activation: z.enum(['immediate', 'on_payment']),
     current_period_start: z.string(),
     current_period_end: z.string(),
@@ -71,6 +76,8 @@ export function toSubscriptionView(row: SubscriptionRow, rel: SubscriptionRelati
     client: toClientRef(rel.client),
     package: toPackageRef(rel.pkg),
     status: row.status,
+    frozen_at: row.frozen_at?.toISOString() ?? null,
+    frozen_until: row.frozen_until?.toISOString() ?? null,
     activation: row.activation,
     current_period_start: row.current_period_start.toISOString(),
     current_period_end: row.current_period_end.toISOString(),

@@ -1,9 +1,11 @@
 import { type Job, Worker } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { jobsOfQueue } from '../jobs/definitions.js';
-import { jobsProcessed } from '../metrics.js';
+import { consumptionsApplied, jobDuration, jobsProcessed } from '../metrics.js';
 import { QUEUE_NAMES, type QueueName } from '../queue/names.js';
 import { createRedis } from '../queue/redis.js';
+import { bullmqTelemetry } from '../telemetry.js';
+import type { ConsumeBatchResult, ConsumptionResult } from '../views/consumption.js';
 import { type QueueProcessor, queueProcessor } from './queue-processor.js';
 import { Relay } from './relay.js';
 
@@ -28,15 +30,40 @@ const concurrencyOf = (app: AppContext, queue: QueueName): number =>
     webhooks: 16,
   })[queue];
 
+/** From a worker taking the job (this attempt) to its end, as BullMQ stamped them. */
+function observeDuration(job: Job, queue: QueueName): void {
+  if (job.processedOn && job.finishedOn && job.finishedOn >= job.processedOn)
+    jobDuration.observe({ queue, name: job.name }, (job.finishedOn - job.processedOn) / 1000);
+}
+
+/** Uses applied by a consumption job, by outcome, from its result (a replay is not counted again). */
+function countUses(job: Job): void {
+  if (job.name === 'consume') {
+    const result = job.returnvalue as Partial<ConsumptionResult> | null;
+    if (result?.status && !result.replayed) consumptionsApplied.inc({ status: result.status });
+  } else if (job.name === 'consume-batch') {
+    const result = job.returnvalue as Partial<ConsumeBatchResult> | null;
+    if (!result) return;
+    if (result.applied) consumptionsApplied.inc({ status: 'applied' }, result.applied);
+    if (result.partial) consumptionsApplied.inc({ status: 'partial' }, result.partial);
+    if (result.rejected) consumptionsApplied.inc({ status: 'rejected' }, result.rejected);
+  }
+}
+
 /** Wires every queue that has jobs in the registry to its processor, in this process. */
 export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
   const connection = createRedis(app.redisUrl, 'worker');
   const prefix = app.config.BULL_PREFIX;
 
   const track = (worker: Worker, queue: QueueName) => {
-    worker.on('completed', (job: Job) => jobsProcessed.inc({ queue, name: job.name, outcome: 'completed' }));
+    worker.on('completed', (job: Job) => {
+      jobsProcessed.inc({ queue, name: job.name, outcome: 'completed' });
+      observeDuration(job, queue);
+      countUses(job);
+    });
     worker.on('failed', (job: Job | undefined, error: Error) => {
       jobsProcessed.inc({ queue, name: job?.name ?? 'unknown', outcome: 'failed' });
+      if (job) observeDuration(job, queue);
       app.log.warn(
         { queue, jobId: job?.id, name: job?.name, attempts: job?.attemptsMade, reason: error.message },
         'job failed',
@@ -60,6 +87,8 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     stalledInterval: Math.max(500, Math.round(app.config.JOB_LOCK_MS / 2)),
     maxStalledCount: 10,
     runRetryDelay: 1_000,
+    // a span per job, continuing the context the job was enqueued with (when tracing is on)
+    ...(bullmqTelemetry() ? { telemetry: bullmqTelemetry() } : {}),
   };
   const processors: QueueProcessor[] = [];
   const workers: Worker[] = [];

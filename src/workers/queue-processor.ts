@@ -1,3 +1,4 @@
+import type { Link, SpanContext } from '@opentelemetry/api';
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { failCommand } from '../commands/index.js';
@@ -9,6 +10,7 @@ import { type BatchItem, isBatched, isFanOut, REGISTRY, type RegisteredJob } fro
 import { consumptionBatchSeconds, consumptionBatchSize } from '../metrics.js';
 import type { QueueName } from '../queue/names.js';
 import { problemsText, zodProblems } from '../schemas/problems.js';
+import { activeSpanContext, inSpan } from '../telemetry.js';
 import { MicroBatcher } from './micro-batcher.js';
 
 const IMMEDIATE_RETRIES = 3;
@@ -24,6 +26,14 @@ function hashOf(text: string): number {
 }
 
 type AnyResult = Result<unknown>;
+
+/** The span of the job each batched item came from (tracing on): a batch links to every one of them. */
+const jobSpans = new WeakMap<object, SpanContext>();
+const linksOf = (items: readonly object[]): Link[] =>
+  items.flatMap((item) => {
+    const spanContext = jobSpans.get(item);
+    return spanContext ? [{ context: spanContext }] : [];
+  });
 
 /** The micro-batcher of a batched job, with the retry and isolation rules of the hot path. */
 function batcherFor(app: AppContext, entry: RegisteredJob<JobName>) {
@@ -42,7 +52,14 @@ function batcherFor(app: AppContext, entry: RegisteredJob<JobName>) {
       // a deadlock or serialization failure is retried at once a few times before the jobs go back to BullMQ's backoff
       for (let attempt = 1; ; attempt += 1) {
         try {
-          return await apply(app, items);
+          return await inSpan(
+            `${entry.name} batch`,
+            {
+              attributes: { 'credits.batch.size': items.length, 'credits.batch.attempt': attempt },
+              links: linksOf(items),
+            },
+            () => apply(app, items),
+          );
         } catch (error) {
           const transient = error instanceof ConcurrentDuplicateError || isTransientDbError(error);
           if (!transient || attempt >= IMMEDIATE_RETRIES) throw error;
@@ -88,12 +105,15 @@ export function queueProcessor(app: AppContext, queue: QueueName): QueueProcesso
   }
 
   /** One item to a micro-batcher: its own outcome, a value Postgres refuses being its failure, not a retry loop. */
-  const batched = (batcher: MicroBatcher<BatchItem<JobName>, AnyResult>, item: BatchItem<JobName>) =>
-    batcher.submit(item).catch((error: unknown): Failure => {
+  const batched = (batcher: MicroBatcher<BatchItem<JobName>, AnyResult>, item: BatchItem<JobName>) => {
+    const spanContext = activeSpanContext();
+    if (spanContext) jobSpans.set(item, spanContext);
+    return batcher.submit(item).catch((error: unknown): Failure => {
       if (isDataException(error))
         return fail('validation_failed', `a value cannot be stored: ${(error as Error).message}`);
       throw error;
     });
+  };
 
   const run = async (job: Job, name: JobName): Promise<AnyResult> => {
     const entry = REGISTRY[name] as RegisteredJob<JobName>;

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { accept, type Command, enqueue, type Routed, requeueLost, route } from '../commands/index.js';
+import { directDatabaseUrl } from '../config.js';
 import { type Listening, listen } from '../db/listen.js';
 import { claimUndispatched, markDispatched, OUTBOX_CHANNEL } from '../db/repositories/outbox.js';
 import { createDeliveries, liveEndpoints, pendingDeliveriesDue } from '../db/repositories/webhooks.js';
@@ -159,7 +160,7 @@ export class Relay {
       setTimeout(() => void this.listen(), 2_000).unref();
     };
     try {
-      const listening = await listen(this.app.databaseUrl, OUTBOX_CHANNEL, {
+      const listening = await listen(directDatabaseUrl(this.app.config, this.app.databaseUrl), OUTBOX_CHANNEL, {
         applicationName: 'credits-relay',
         onNotify: () => this.kick(),
         onLost: (error) => retry(error, 'relay listener lost its connection; polling until it is back'),

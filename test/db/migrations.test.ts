@@ -147,6 +147,37 @@ describe('migrations', () => {
     });
     await expect(db('ledger_entries').update({ amount: 6 })).rejects.toThrow(/append-only/);
     await expect(db('ledger_entries').delete()).rejects.toThrow(/append-only/);
+    // 0015: every kind, 0014's hold and release included, and `extend` only as a move of the expiry, amount 0
+    const entry = {
+      balance_id: balance.id,
+      client_id: balance.client_id,
+      credit_type_id: balance.credit_type_id,
+      subscription_id: balance.subscription_id,
+      amount: 0,
+      remaining_after: 5,
+      effective_at: now,
+      created_at: now,
+    };
+    for (const kind of ['hold', 'release']) await db('ledger_entries').insert({ ...entry, kind });
+    await expect(db('ledger_entries').insert({ ...entry, kind: 'bogus' })).rejects.toMatchObject({ code: '23514' });
+    const later = new Date(now.getTime() + 5000);
+    await db('ledger_entries').insert({
+      ...entry,
+      kind: 'extend',
+      previous_expires_at: balance.expires_at,
+      expires_at: later,
+    });
+    await expect(
+      db('ledger_entries').insert({ ...entry, kind: 'extend', amount: 1, previous_expires_at: now, expires_at: later }),
+    ).rejects.toMatchObject({ code: '23514' });
+    await expect(db('ledger_entries').insert({ ...entry, kind: 'extend' })).rejects.toMatchObject({ code: '23514' });
+    await expect(db('ledger_entries').where({ kind: 'extend' }).delete()).rejects.toThrow(/append-only/);
+    // a frozen subscription says since when and until when; another status says neither
+    const subscription = db('subscriptions').where({ id: '00000000-0000-4000-8000-000000000005' });
+    await expect(subscription.clone().update({ status: 'frozen' })).rejects.toMatchObject({ code: '23514' });
+    await subscription.clone().update({ status: 'frozen', frozen_at: now, frozen_until: later });
+    await expect(subscription.clone().update({ status: 'active' })).rejects.toMatchObject({ code: '23514' });
+    await subscription.clone().update({ status: 'active', frozen_at: null, frozen_until: null });
     // (client, idempotency_key) is unique
     const consumption = {
       id: '00000000-0000-4000-8000-000000000009',

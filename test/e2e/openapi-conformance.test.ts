@@ -253,6 +253,21 @@ describe('every answer validates against /openapi.json', () => {
       (await api('POST', '/v1/subscriptions/{id}/recharge', { id: state.sub.id }, { body: { price: -1 } })).status,
     ).toBe(422);
 
+    // freeze and unfreeze (the package allows 10 days per period)
+    const freezable = await api('PATCH', '/v1/packages/{id}', { id: 'oa-pack' }, { body: { max_freeze_days: 10 } });
+    expect(freezable.status, freezable.text).toBe(200);
+    const freeze = (id: string, body?: unknown) => api('POST', '/v1/subscriptions/{id}/freeze', { id }, { body });
+    expect((await freeze(state.sub2.id, { days: 11 })).status).toBe(422);
+    const frozen = await freeze(state.sub2.id, { days: 2 });
+    expect(frozen.status, frozen.text).toBe(200);
+    expect((await freeze(state.sub2.id, { days: 1 })).status).toBe(409);
+    expect((await freeze(nobody, {})).status).toBe(404);
+    const unfreeze = (id: string) => api('POST', '/v1/subscriptions/{id}/unfreeze', { id });
+    const unfrozen = await unfreeze(state.sub2.id);
+    expect(unfrozen.status, unfrozen.text).toBe(200);
+    expect((await unfreeze(state.sub2.id)).status).toBe(409);
+    expect((await unfreeze(nobody)).status).toBe(404);
+
     const cancelled = await api(
       'POST',
       '/v1/subscriptions/{id}/cancel',

@@ -307,6 +307,38 @@ describe('forms are protected against cross-site requests', () => {
     expect(shown.text).toContain('The subscription was recharged.');
   });
 
+  it('freezes and unfreezes a subscription from the client page, with the token', async () => {
+    const ct = await createCreditType(app, { code: 'u-fz' });
+    const pkg = await createPackage(app, [{ credit_type: ct.code, units: 5 }], { max_freeze_days: 10 });
+    const client = await createClient(app, { external_ref: 'u-freezer' });
+    const held = await subscribe(app, client.id, pkg.code);
+    const session = await signIn();
+    const page = await get(`/ui/clients/${client.id}`, { cookie: session });
+    expect(page.text).toContain(`data-action="freeze" data-subscription="${held.id}"`);
+    const csrf = csrfOf(page.text);
+    expect((await postForm(`/ui/subscriptions/${held.id}/freeze`, { days: '3' }, { cookie: session })).status).toBe(
+      403,
+    );
+    const refused = await postForm(`/ui/subscriptions/${held.id}/freeze`, { csrf, days: '11' }, { cookie: session });
+    expect(refused.location).toBe(`/ui/clients/${client.id}?notice=freeze_failed&code=validation_failed`);
+    const frozen = await postForm(`/ui/subscriptions/${held.id}/freeze`, { csrf, days: '3' }, { cookie: session });
+    expect(frozen.status).toBe(303);
+    expect(frozen.location).toBe(`/ui/clients/${client.id}?notice=frozen`);
+    const view = (await app.request('GET', `/v1/subscriptions/${held.id}`, { key: app.keys.read })).body;
+    expect(view).toMatchObject({ status: 'frozen', frozen_until: '2026-05-13T09:00:00.000Z' });
+    const shown = await get(frozen.location!, { cookie: session });
+    expect(shown.text).toContain('The subscription is frozen');
+    expect(shown.text).toContain(`data-action="unfreeze" data-subscription="${held.id}"`);
+
+    const unfrozen = await postForm(`/ui/subscriptions/${held.id}/unfreeze`, { csrf }, { cookie: session });
+    expect(unfrozen.location).toBe(`/ui/clients/${client.id}?notice=unfrozen`);
+    const again = await postForm(`/ui/subscriptions/${held.id}/unfreeze`, { csrf }, { cookie: session });
+    expect(again.location).toBe(`/ui/clients/${client.id}?notice=unfreeze_failed&code=conflict`);
+    expect((await app.request('GET', `/v1/subscriptions/${held.id}`, { key: app.keys.read })).body.status).toBe(
+      'active',
+    );
+  });
+
   it('runs reports from the form (fields that do not apply are left out) and shows what is wrong', async () => {
     const session = await signIn();
     const csrf = csrfOf((await get('/ui/reports', { cookie: session })).text);

@@ -21,7 +21,7 @@ export interface NearlyConsumedParams {
  * domain/availability.ts): granted by packages, recharges and adjustments (a rollover moves units
  * within the subscription, it adds none); consumed net of reversals; remaining usable (active
  * subscription — or none, an operator's grant — active balance, valid_from <= as_of < expires_at);
- * unavailable (held by a subscription that is not active now: suspended, pending); upcoming (valid
+ * unavailable (held by a subscription that is not active now: suspended, frozen, pending); upcoming (valid
  * from later); expired, including units past their expiry that the sweep has not reached; voided.
  * granted − consumed − expired − voided = remaining + unavailable + upcoming.
  */

@@ -69,6 +69,8 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
         LEFT JOIN packages pk ON pk.id = s.package_id
         JOIN credit_types ct ON ct.id = b.credit_type_id
        WHERE b.status = 'active' AND b.remaining > 0
+         -- a frozen subscription's balances do not expire when they say: their expiry moves at unfreeze
+         AND s.status IS DISTINCT FROM 'frozen'
          AND b.expires_at > ? AND b.expires_at <= ?${creditTypeFilter}${andBalance}
     ) x
     ORDER BY expires_at, client_ref, subscription_id, (row_type = 'balance'), credit_type, balance_id`;

@@ -10,7 +10,7 @@ export interface SubscriptionsParams {
 }
 
 /** Statuses whose period is still running (or waiting to), so that "days left" means something. */
-const LIVE = `('active', 'pending', 'suspended')`;
+const LIVE = `('active', 'pending', 'suspended', 'frozen')`;
 
 /**
  * `subscriptions`, as of a moment: first one `summary` row per package and status with its count,

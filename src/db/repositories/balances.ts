@@ -203,8 +203,18 @@ export async function lockBalancesDueNotice(
     .limit(window.limit)
     .forUpdate()
     .skipLocked();
-  if (notice === 'expiring_soon') query.whereNull('expiry_notified_at').andWhere('expires_at', '<=', window.horizon);
-  else query.whereNull('low_notified_at').andWhereRaw('remaining <= low_threshold');
+  if (notice === 'expiring_soon') {
+    // a frozen subscription's balances do not expire when they say: their expiry moves at unfreeze
+    query
+      .whereNull('expiry_notified_at')
+      .andWhere('expires_at', '<=', window.horizon)
+      .whereNotExists((s) =>
+        s
+          .select(tx.raw('1'))
+          .from('subscriptions as fs')
+          .whereRaw("fs.id = balances.subscription_id AND fs.status = 'frozen'"),
+      );
+  } else query.whereNull('low_notified_at').andWhereRaw('remaining <= low_threshold');
   return (await query) as BalanceRow[];
 }
 

@@ -5,6 +5,7 @@ import type { Executor } from '../knex.js';
 import { spendingOrder } from '../lock-order.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { SqlClient } from '../sql-client.js';
+import { statementName } from '../statement-names.js';
 import { type Settlement, settleAcceptedSql } from './accepted-jobs.js';
 import { type BalanceChange, balanceChangesJson, balanceUpdateSql } from './balances.js';
 import { type LedgerEntryDraft, ledgerInsertSql, ledgerJson } from './ledger.js';
@@ -48,9 +49,9 @@ export interface SpendableScope {
  * two batches touching the same balances queue instead of deadlocking.
  */
 export async function lockSpendable(client: SqlClient, scope: SpendableScope): Promise<Lot[]> {
-  // a named statement: parsed and planned once per connection, not once per batch
+  // a named statement: parsed and planned once per connection, not once per batch (statement-names.ts)
   const result = await client.query<SpendableRow>({
-    name: 'credits-lock-spendable',
+    ...statementName('credits-lock-spendable'),
     text: `SELECT b.*
        FROM (SELECT DISTINCT client_id, credit_type_id
                FROM unnest($1::uuid[], $2::uuid[]) AS pair(client_id, credit_type_id)
@@ -186,7 +187,7 @@ export async function writeConsumptionBatch(client: SqlClient, batch: Consumptio
   const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
   // named statements (one with the NOTIFY, one without): parsed and planned once per connection
   const result = await client.query<{ inserted: number }>({
-    name: batch.events.length > 0 ? 'credits-write-batch-notify' : 'credits-write-batch',
+    ...statementName(batch.events.length > 0 ? 'credits-write-batch-notify' : 'credits-write-batch'),
     text: `WITH c AS (${consumptionInsertSql('$1')}),
           a AS (${allocationInsertSql('$2')}),
           u AS (${balanceUpdateSql('$3')}),

@@ -6,6 +6,9 @@ export type { LedgerEntryDraft, LedgerKind } from '../../domain/ledger-entry.js'
 export interface LedgerEntryRow extends Required<LedgerEntryDraft> {
   seq: bigint;
   id: string;
+  /** An `extend` entry's old and new expiry of its balance (null on every other kind). */
+  previous_expires_at: Date | null;
+  expires_at: Date | null;
 }
 
 /**

@@ -18,6 +18,8 @@ export interface PackageRow {
   auto_renew: boolean;
   priority: number;
   low_balance_percent: number;
+  /** Days a subscription may be frozen per period; null: never. */
+  max_freeze_days: number | null;
   status: 'active' | 'archived';
   metadata: Record<string, unknown>;
   created_at: Date;
@@ -110,6 +112,7 @@ export type PackagePatch = Partial<
     | 'auto_renew'
     | 'priority'
     | 'low_balance_percent'
+    | 'max_freeze_days'
     | 'status'
     | 'metadata'
     | 'validity_count'

@@ -27,6 +27,9 @@ export interface SubscriptionRow {
   activated_at: Date | null;
   cancelled_at: Date | null;
   expired_at: Date | null;
+  /** The freeze in progress (status `frozen`); both null otherwise. */
+  frozen_at: Date | null;
+  frozen_until: Date | null;
   metadata: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;
@@ -79,7 +82,8 @@ export async function lockSubscriptions(tx: Tx, ids: readonly string[]): Promise
 
 /**
  * Up to `limit` subscriptions (ids, ascending, after `after`) with something for the expiry sweep at
- * `asOf`: a live balance past its expiry, or a period that ended without renewal. The sweep pages by
+ * `asOf`: a live balance past its expiry, or a period that ended without renewal. A frozen subscription is never
+ * due: its clock stands still (its balances expire, later, once it is unfrozen). The sweep pages by
  * id, so a subscription it leaves as it is (one awaiting its renewal) is not handed back to it.
  * Balances of no subscription (an operator's grant) are swept apart (lockExpiringGrants): here
  * they would be a NULL id (`subscription_id > ?` leaves them out).
@@ -94,6 +98,7 @@ export async function dueSubscriptionIds(
     `SELECT id FROM (
        SELECT DISTINCT subscription_id AS id FROM balances
         WHERE status = 'active' AND expires_at <= ? AND subscription_id > ?
+          AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE status = 'frozen')
        UNION
        SELECT id FROM subscriptions
         WHERE status IN ('active', 'pending', 'suspended') AND current_period_end <= ? AND id > ?

@@ -18,6 +18,7 @@ import {
   timestampSchema,
   waitQuery,
 } from '../../schemas/common.js';
+import { freezeSubscription, unfreezeSubscription } from '../../services/freeze.js';
 import {
   cancelSubscription,
   patchSubscription,
@@ -83,9 +84,22 @@ const patchBody = z
 const listQuery = pageQuery.extend({
   client: refSchema.optional(),
   package: refSchema.optional(),
-  status: z.enum(['pending', 'active', 'expired', 'cancelled', 'suspended']).optional(),
+  status: z.enum(['pending', 'active', 'expired', 'cancelled', 'suspended', 'frozen']).optional(),
   expiring_before: timestampSchema.optional(),
 });
+
+const freezeBody = z
+  .strictObject({
+    until: timestampSchema.optional().meta({ description: 'Frozen until this instant (later than now).' }),
+    days: z
+      .number()
+      .int()
+      .min(1)
+      .max(3660)
+      .optional()
+      .meta({ description: 'Or for this many days of 24 hours from now. Neither: as long as the allowance lets it.' }),
+  })
+  .optional();
 
 const notFound = (id: string) => fail('not_found', `no subscription "${id}"`);
 
@@ -313,6 +327,71 @@ export const subscriptionRoutes: AnyRoute[] = [
       const queued = { job_id: jobId, status: 'queued' };
       if (replay) return query.wait ? { status: 200, body: replay } : { status: 202, body: queued };
       return jobReply(app, { name: 'recharge', jobId }, { wait: query.wait, queued });
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/subscriptions/{id}/freeze',
+    access: 'write',
+    tag: 'subscriptions',
+    summary: "Freeze: stop the subscription's clock until a date (or for some days)",
+    description:
+      'An active subscription becomes `frozen` until `until` (or for `days`, or, with neither, as long as what is ' +
+      "left of its package's `max_freeze_days` for this period): its balances pay for nothing, and it is neither " +
+      'renewed nor expired. At unfreeze (by hand, or by the expiry sweep at `frozen_until`) its period end and the ' +
+      'expiries of its balances move later by the time it was frozen. Records `subscription.frozen`.',
+    params: idParams,
+    body: freezeBody,
+    responses: {
+      200: { description: 'Frozen', schema: subscriptionSchema },
+      404: { description: 'No such subscription' },
+      409: {
+        description: 'Not active (frozen already, suspended, pending, expired, cancelled) or its period is not running',
+      },
+      422: {
+        description:
+          'The package allows no freezing, the freeze goes beyond what is left of its max_freeze_days in this ' +
+          'period, ' +
+          'or `until` is not in the future',
+      },
+    },
+    handler: async ({ params, body, db, app, auth }) => {
+      if (!isUuid(params.id)) return notFound(params.id);
+      const result = await freezeSubscription(
+        db,
+        params.id,
+        { until: body?.until, days: body?.days },
+        { now: app.clock.now(), actor: `key:${auth?.keyId ?? 'system'}` },
+      );
+      if (!result.ok) return result;
+      return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/subscriptions/{id}/unfreeze',
+    access: 'write',
+    tag: 'subscriptions',
+    summary: 'Unfreeze: start the clock again, pushing the period end and the expiries by the frozen time',
+    description:
+      'The subscription is active again; its `current_period_end` and the `expires_at` of its live balances move ' +
+      'later by exactly the time it was frozen (never beyond `frozen_until`), each balance with an `extend` ledger ' +
+      'entry (amount 0, old and new expiry). Records `subscription.unfrozen`.',
+    params: idParams,
+    responses: {
+      200: { description: 'Unfrozen', schema: subscriptionSchema },
+      404: { description: 'No such subscription' },
+      409: { description: 'The subscription is not frozen' },
+    },
+    handler: async ({ params, db, app, auth }) => {
+      if (!isUuid(params.id)) return notFound(params.id);
+      const result = await unfreezeSubscription(db, params.id, {
+        now: app.clock.now(),
+        actor: `key:${auth?.keyId ?? 'system'}`,
+        by: 'hand',
+      });
+      if (!result.ok) return result;
+      return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
     },
   }),
 ];

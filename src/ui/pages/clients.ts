@@ -109,9 +109,24 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
       const pkg = html`<a href="${path`/ui/packages/${s.package.id}`}">${name(s.package.name)}</a>`;
       const renewDisabled = renewable && !s.cancel_at_period_end ? '' : html` disabled`;
       const rechargeDisabled = rechargeable ? '' : html` disabled`;
+      const clock =
+        s.status === 'frozen'
+          ? html`<form class="inline" method="post"
+            action="${path`/ui/subscriptions/${s.id}/unfreeze`}">${csrfField(ctx)}<button class="secondary"
+            type="submit" data-action="unfreeze" data-subscription="${s.id}">Unfreeze</button></form>`
+          : s.status === 'active'
+            ? html`<form class="inline" method="post"
+            action="${path`/ui/subscriptions/${s.id}/freeze`}">${csrfField(ctx)}<label class="muted small">days
+            <input type="number" name="days" min="1" max="3660" step="1" inputmode="numeric" size="4"
+            aria-label="Days to freeze (empty: as many as the package allows)"></label><button class="secondary"
+            type="submit" data-action="freeze" data-subscription="${s.id}">Freeze</button></form>`
+            : '';
+      const frozenUntil = s.frozen_until ? html` <span class="muted">until ${when(s.frozen_until, tz)}</span>` : '';
       return html`<tr>
         <td>${pkg} <span class="muted">${s.package.code}</span></td>
-        <td>${badge(s.status)}${s.cancel_at_period_end ? html` <span class="muted">ends at period end</span>` : ''}</td>
+        <td>${badge(s.status)}${frozenUntil}${
+          s.cancel_at_period_end ? html` <span class="muted">ends at period end</span>` : ''
+        }</td>
         <td class="nowrap">${when(s.current_period_start, tz, false)} → ${when(s.current_period_end, tz, false)}</td>
         <td class="num">${s.renewal_count}</td>
         <td class="num">${money(s.price, s.currency)}</td>
@@ -124,6 +139,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
             action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}<input
             type="hidden" name="idem" value="${randomUUID()}"><button class="secondary" type="submit"
             data-action="recharge" data-subscription="${s.id}"${rechargeDisabled}>Recharge</button></form>
+          ${clock}
         </div></td>
       </tr>`;
     })}</tbody>

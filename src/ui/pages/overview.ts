@@ -14,7 +14,7 @@ import { badge, page, type UiContext, when } from '../layout.js';
 export const CHART_DAYS = 30;
 /** "Nearly consumed": at least this much of what a subscription holds now is used up. */
 export const NEARLY_CONSUMED_PERCENT = 80;
-const STATUSES = ['active', 'pending', 'suspended', 'expired', 'cancelled'] as const;
+const STATUSES = ['active', 'pending', 'suspended', 'frozen', 'expired', 'cancelled'] as const;
 
 /** Money in minor units, for reading: 123456 USD → "1,234.56 USD". */
 export function money(minor: number, currency: string): string {

@@ -1,0 +1,208 @@
+import type { AppContext } from '../app-context.js';
+import type { Executor } from '../db/knex.js';
+import { lockActiveBalancesOfSubscription } from '../db/repositories/balances.js';
+import {
+  closeFreeze,
+  dueFrozenSubscriptionIds,
+  extendBalances,
+  frozenMsInPeriod,
+  insertFreeze,
+  movePeriodEnd,
+  openFreeze,
+} from '../db/repositories/freezes.js';
+import { recordEvents } from '../db/repositories/outbox.js';
+import { packageById } from '../db/repositories/packages.js';
+import { lockSubscription, type SubscriptionRow, updateSubscription } from '../db/repositories/subscriptions.js';
+import { transact } from '../db/transact.js';
+import { extendExpiries, extendedPeriodEnd, type FreezeRequest, frozenSpan, planFreeze } from '../domain/freeze.js';
+import { fail, ok, type Result } from '../domain/result.js';
+import { newId } from '../ids.js';
+
+export interface FreezeContext {
+  now: Date;
+  actor: string;
+}
+
+/**
+ * DOMAIN.md "Freeze": stops an active subscription's clock until `until` (or for `days`, or as long as its
+ * package's `max_freeze_days` still allows in this period). Its balances stop paying for use (consumption takes
+ * only an active subscription's), renewals and the expiry sweep pass it by. One transaction: the subscription
+ * (locked), its freeze record and `subscription.frozen`.
+ */
+export async function freezeSubscription(
+  db: Executor,
+  id: string,
+  request: FreezeRequest,
+  context: FreezeContext,
+): Promise<Result<SubscriptionRow>> {
+  return transact(db, async (tx) => {
+    const current = await lockSubscription(tx, id);
+    if (!current) return fail('not_found', `no subscription "${id}"`);
+    const pkg = await packageById(tx, current.package_id);
+    if (!pkg) return fail('not_found', `package ${current.package_id} is gone`);
+    const usedMs = await frozenMsInPeriod(tx, id, current.current_period_start);
+    const plan = planFreeze(
+      {
+        status: current.status,
+        currentPeriodStart: current.current_period_start,
+        currentPeriodEnd: current.current_period_end,
+      },
+      pkg.max_freeze_days,
+      usedMs,
+      request,
+      context.now,
+    );
+    if (!plan.ok) return plan;
+    const { frozenAt, frozenUntil } = plan.value;
+    await insertFreeze(tx, {
+      id: newId(),
+      subscription_id: id,
+      period_start: current.current_period_start,
+      frozen_at: frozenAt,
+      frozen_until: frozenUntil,
+      unfrozen_at: null,
+      ended_by: null,
+      actor: context.actor,
+      created_at: context.now,
+    });
+    const updated = await updateSubscription(tx, id, {
+      status: 'frozen',
+      frozen_at: frozenAt,
+      frozen_until: frozenUntil,
+      updated_at: context.now,
+    });
+    await recordEvents(
+      tx,
+      [
+        {
+          type: 'subscription.frozen',
+          clientId: current.client_id,
+          subjectId: id,
+          data: {
+            subscription_id: id,
+            client_id: current.client_id,
+            status: 'frozen',
+            frozen_at: frozenAt.toISOString(),
+            frozen_until: frozenUntil.toISOString(),
+            current_period_end: current.current_period_end.toISOString(),
+          },
+        },
+      ],
+      context.now,
+    );
+    return ok(updated);
+  });
+}
+
+export interface UnfreezeContext extends FreezeContext {
+  /** `hand`: POST …/unfreeze; `sweep`: the expiry sweep at `frozen_until`. */
+  by: 'hand' | 'sweep';
+  /** The instant the clock starts again (the sweep's `as_of`); `now` by default. Never beyond `frozen_until`. */
+  at?: Date | undefined;
+}
+
+/**
+ * Starts a frozen subscription's clock again: it is active, and its period end and the expiries of its live
+ * balances move later by exactly the time it was frozen (from `frozen_at` to now, or to `frozen_until` if that
+ * has passed: a late sweep, or an unfreeze by hand after it, pushes no further than the freeze was asked for).
+ * Each moved balance gets an `extend` ledger entry; `subscription.unfrozen` says by how much. One transaction,
+ * the subscription locked before its balances (the one lock order).
+ */
+export async function unfreezeSubscription(
+  db: Executor,
+  id: string,
+  context: UnfreezeContext,
+): Promise<Result<SubscriptionRow>> {
+  return transact(db, async (tx) => {
+    const current = await lockSubscription(tx, id);
+    if (!current) return fail('not_found', `no subscription "${id}"`);
+    if (current.status !== 'frozen' || !current.frozen_at || !current.frozen_until)
+      return fail('conflict', `a ${current.status} subscription is not frozen`);
+    const span = frozenSpan(current.frozen_at, current.frozen_until, context.at ?? context.now);
+    const balances = await lockActiveBalancesOfSubscription(tx, id);
+    const extensions = extendExpiries(
+      balances.map((b) => ({ id: b.id, expiresAt: b.expires_at })),
+      current.frozen_at,
+      span.ms,
+    );
+    await extendBalances(tx, balances, extensions, {
+      actor: context.actor,
+      reason: `unfrozen (frozen from ${current.frozen_at.toISOString()} to ${span.unfrozenAt.toISOString()})`,
+      now: context.now,
+    });
+    const periodEnd = extendedPeriodEnd(current.current_period_end, span.ms);
+    await movePeriodEnd(tx, id, current.current_period_start, periodEnd);
+    const freeze = await openFreeze(tx, id);
+    if (freeze) await closeFreeze(tx, freeze.id, { unfrozen_at: span.unfrozenAt, ended_by: context.by });
+    const updated = await updateSubscription(tx, id, {
+      status: 'active',
+      frozen_at: null,
+      frozen_until: null,
+      current_period_end: periodEnd,
+      updated_at: context.now,
+    });
+    await recordEvents(
+      tx,
+      [
+        {
+          type: 'subscription.unfrozen',
+          clientId: current.client_id,
+          subjectId: id,
+          data: {
+            subscription_id: id,
+            client_id: current.client_id,
+            status: 'active',
+            by: context.by,
+            frozen_at: current.frozen_at.toISOString(),
+            unfrozen_at: span.unfrozenAt.toISOString(),
+            frozen_seconds: span.ms / 1000,
+            previous_period_end: current.current_period_end.toISOString(),
+            current_period_end: periodEnd.toISOString(),
+            balances_extended: extensions.length,
+          },
+        },
+      ],
+      context.now,
+    );
+    return ok(updated);
+  });
+}
+
+/**
+ * Ends a frozen subscription's freeze without moving anything (it is cancelled meanwhile): the freeze record is
+ * closed and the freeze columns cleared by the caller's update. Call with the subscription locked.
+ */
+export async function endFreezeOnCancel(tx: Executor, subscription: SubscriptionRow, now: Date): Promise<void> {
+  if (subscription.status !== 'frozen' || !subscription.frozen_at || !subscription.frozen_until) return;
+  const freeze = await openFreeze(tx, subscription.id);
+  if (!freeze) return;
+  const span = frozenSpan(subscription.frozen_at, subscription.frozen_until, now);
+  await closeFreeze(tx, freeze.id, { unfrozen_at: span.unfrozenAt, ended_by: 'hand' });
+}
+
+const PAGE = 100;
+
+/**
+ * The expiry sweep's first step: every subscription frozen until `asOf` or before is unfrozen, as by hand at
+ * `frozen_until` (the time pushed is `frozen_until − frozen_at`, however late the sweep). Each is its own
+ * transaction; one unfrozen meanwhile (by hand, or by another sweep) is a conflict, and skipped. Safe to run
+ * any number of times.
+ */
+export async function unfreezeDue(app: AppContext, asOf: Date): Promise<number> {
+  let unfrozen = 0;
+  for (let after: string | undefined; ; ) {
+    const due = await dueFrozenSubscriptionIds(app.db, asOf, { after, limit: PAGE });
+    if (due.length === 0) break;
+    for (const id of due) {
+      const result = await unfreezeSubscription(app.db, id, {
+        now: app.clock.now(),
+        at: asOf,
+        actor: 'expiry sweep',
+        by: 'sweep',
+      });
+      if (result.ok) unfrozen += 1;
+    }
+    after = due[due.length - 1];
+  }
+  return unfrozen;
+}
