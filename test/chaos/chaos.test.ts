@@ -46,6 +46,7 @@ describe('chaos (CI-sized)', () => {
       'every recharge the API accepted is applied exactly once (by key)',
       'every renewal the API accepted is applied exactly once (one new period each)',
       'every hold the API accepted is applied exactly once',
+      'every capture and release the API accepted happened exactly once',
       'a replay of the producer stream applies each of its consumptions exactly once',
       'no balance is negative',
       'verifyInvariants reports no violation',
