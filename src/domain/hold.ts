@@ -252,6 +252,8 @@ export interface HeldLot {
   remaining: Scaled;
   status: BalanceStatus;
   expiresAt: Date;
+  /** Its subscription is frozen: its clock stopped, so its expiry will move later at unfreeze (DOMAIN.md "Freeze"). */
+  frozen?: boolean;
 }
 
 export type Closing = 'capture' | 'release' | 'expire';
@@ -280,8 +282,12 @@ export interface ClosingPlan {
   events: EventDraft[];
 }
 
-/** Whether units given back to a balance can be spent again: it is live and not past its expiry. */
-const revivable = (lot: HeldLot, now: Date): boolean => lot.status === 'active' && lot.expiresAt > now;
+/**
+ * Whether units given back to a balance can be spent again: it is live and not past its expiry — or
+ * its subscription is frozen, which neither expires it nor lets its expiry pass.
+ */
+const revivable = (lot: HeldLot, now: Date): boolean =>
+  lot.status === 'active' && (lot.expiresAt > now || lot.frozen === true);
 
 /**
  * Closes holds (DOMAIN.md "Holds"), in order against the balances as the previous ones left them.

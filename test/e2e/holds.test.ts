@@ -328,6 +328,41 @@ describe('a balance that expires while held', () => {
   });
 });
 
+describe('a hold over a frozen subscription', () => {
+  it('gives its units back even past the old expiry: a frozen clock does not expire them', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { max_freeze_days: 20 });
+    const now = app.clock.now().getTime();
+    // the month started 29 days ago: it ends in about a day
+    const sub = await subscribe(app, client.id, pkg.code, {
+      auto_renew: false,
+      starts_at: new Date(now - 29 * 86_400_000).toISOString(),
+    });
+    const held = await hold({
+      client: client.id,
+      credit_type: sms.code,
+      quantity: 4,
+      idempotency_key: 'f1',
+      expires_in_seconds: 5 * 86_400,
+    });
+    expect(held.status, held.text).toBe(200);
+    const frozen = await app.request('POST', `/v1/subscriptions/${sub.id}/freeze`, {
+      key: app.keys.write,
+      body: { days: 10 },
+    });
+    expect(frozen.status, frozen.text).toBe(200);
+    app.clock.set(new Date(now + 3 * 86_400_000).toISOString());
+    const released = await release(held.body.id);
+    expect(released.status, released.text).toBe(200);
+    expect(released.body).toMatchObject({ status: 'released', released: '4', lapsed: '0' });
+    expect(await ledgerOf(sub.balances[0]!.id)).toEqual([
+      ['grant', '10', '10'],
+      ['hold', '-4', '6'],
+      ['release', '4', '10'],
+    ]);
+  });
+});
+
 describe('expiry by the sweep', () => {
   it('releases a hold past expires_at with hold.expired; capturing it then is 409', async () => {
     const client = await createClient(app);

@@ -191,6 +191,15 @@ describe('DOMAIN "Holds": capture, release, expiry', () => {
     expect(plan.holds[0]).toMatchObject({ status: 'released', released: 5n, lapsed: 3n, captured: 0n });
   });
 
+  it('a release revives units of a frozen subscription past its old expiry (the freeze moves it later)', () => {
+    const plan = planClosings(
+      [held('a', 0n, { expiresAt: NOW, frozen: true }), held('b', 5n)],
+      [closing(heldHold('h', 8n), allocations, 'release')],
+      NOW,
+    );
+    expect(plan.holds[0]).toMatchObject({ status: 'released', released: 8n, lapsed: 0n });
+  });
+
   it('an expiry releases like a release and records hold.expired', () => {
     const plan = planClosings([held('a', 0n), held('b', 5n)], [closing(heldHold('h', 8n), allocations, 'expire')], NOW);
     expect(plan.holds[0]).toMatchObject({ status: 'expired', released: 8n });

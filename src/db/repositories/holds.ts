@@ -136,9 +136,12 @@ export async function lockHeldBalances(client: SqlClient, ids: readonly string[]
     remaining: bigint;
     status: HeldLot['status'];
     expires_at: Date;
+    frozen: boolean;
   }>(
-    `SELECT id, client_id, credit_type_id, subscription_id, remaining, status, expires_at
-       FROM balances WHERE id = ANY($1::uuid[]) ORDER BY ${balanceLockOrder()} FOR UPDATE`,
+    `SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.remaining, b.status, b.expires_at,
+            COALESCE(s.status = 'frozen', false) AS frozen
+       FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
+      WHERE b.id = ANY($1::uuid[]) ORDER BY ${balanceLockOrder('b')} FOR UPDATE OF b`,
     [[...new Set(ids)]],
   );
   return result.rows.map((r) => ({
@@ -149,6 +152,7 @@ export async function lockHeldBalances(client: SqlClient, ids: readonly string[]
     remaining: r.remaining,
     status: r.status,
     expiresAt: r.expires_at,
+    frozen: r.frozen,
   }));
 }
 
