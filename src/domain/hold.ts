@@ -265,9 +265,8 @@ export interface HoldClosing {
   action: Closing;
   /** Capture only: the units to consume (≤ the hold's quantity). */
   quantity?: Scaled;
-  /** Capture only: the consumption it makes, and its usable total right before the closing. */
+  /** Capture only: the consumption it makes. */
   consumptionId?: string;
-  remainingBefore?: Scaled;
   jobId: string;
   client: UseClient;
   creditType: UseCreditType;
@@ -296,8 +295,15 @@ const revivable = (lot: HeldLot, now: Date): boolean =>
  * hold's order, up to the captured quantity), and a unit of a balance that expired or was voided
  * meanwhile goes where its other units went (`expire` / `void`, negative) instead of being revived.
  */
-export function planClosings(lots: readonly HeldLot[], closings: readonly HoldClosing[], now: Date): ClosingPlan {
+export function planClosings(
+  lots: readonly HeldLot[],
+  closings: readonly HoldClosing[],
+  now: Date,
+  /** The usable total of each (client, credit type) pair before the closings (`usablePair`): what a capture answers. */
+  usable: ReadonlyMap<string, Scaled> = new Map(),
+): ClosingPlan {
   const state = new Map(lots.map((l) => [l.id, { ...l }]));
+  const usableNow = new Map(usable);
   const totals = new Map<string, Required<Pick<BalanceChange, 'consumed' | 'expired' | 'voided' | 'held'>>>();
   const plan: ClosingPlan = {
     holds: [],
@@ -361,6 +367,9 @@ export function planClosings(lots: readonly HeldLot[], closings: readonly HoldCl
       }
     }
     const captured = closing.action === 'capture' ? (closing.quantity ?? hold.quantity) : 0n;
+    const pair = usablePair(hold.client_id, hold.credit_type_id);
+    const usableAfter = (usableNow.get(pair) ?? 0n) + released;
+    usableNow.set(pair, usableAfter);
     plan.holds.push({
       ...hold,
       status: closing.action === 'capture' ? 'captured' : closing.action === 'release' ? 'released' : 'expired',
@@ -386,7 +395,7 @@ export function planClosings(lots: readonly HeldLot[], closings: readonly HoldCl
         mode: 'reject',
         status: 'applied',
         error_code: null,
-        remaining_after: (closing.remainingBefore ?? 0n) + released,
+        remaining_after: usableAfter,
         occurred_at: now,
         reference: hold.reference,
         metadata: hold.metadata,
@@ -422,6 +431,9 @@ export function planClosings(lots: readonly HeldLot[], closings: readonly HoldCl
   }
   return plan;
 }
+
+/** The key of a (client, credit type) pair among usable totals. */
+export const usablePair = (clientId: string, creditTypeId: string): string => `${clientId}\u0000${creditTypeId}`;
 
 /** The idempotency key of the consumption a hold's capture makes: one per hold. */
 export const captureKey = (holdId: string): string => `hold:${holdId}`;

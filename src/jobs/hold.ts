@@ -1,12 +1,7 @@
 import type { AppContext } from '../app-context.js';
 import { type SettledLookup, settle, settlementOf, submit, type Watch } from '../commands/index.js';
 import { PG, pgCode } from '../db/knex.js';
-import {
-  allocationsIn,
-  consumptionsIn,
-  lockSpendable,
-  writeConsumptionBatch,
-} from '../db/repositories/consumptions.js';
+import { allocationsIn, consumptionsIn, lockSpendable } from '../db/repositories/consumptions.js';
 import {
   dueHoldIds,
   type HoldAllocationRow,
@@ -16,8 +11,7 @@ import {
   lockHeldBalances,
   lockHolds,
   takenHolds,
-  updateClosedHolds,
-  usableTotal,
+  writeClosingBatch,
   writeHoldBatch,
 } from '../db/repositories/holds.js';
 import { inTransaction } from '../db/sql-client.js';
@@ -187,11 +181,12 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
   const settles = [...new Set(requests.flatMap((r) => (r.settles ? [r.settles] : [])))];
 
   const written = await inTransaction(app.sql, async (client) => {
-    const holds = await lockHolds(
+    const locked = await lockHolds(
       client,
       requests.map((r) => r.holdId),
     );
-    const allocations = await holdAllocationsIn(client, [...holds.keys()]);
+    const holds = new Map([...locked].map(([id, l]) => [id, l.hold]));
+    const allocations = new Map([...locked].map(([id, l]) => [id, l.allocations]));
     const clients = await app.refs.clientsFor(
       app.db,
       [...holds.values()].map((h) => h.client_id),
@@ -204,7 +199,6 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
     const closingIndex = new Map<number, number>();
     const closingOf = new Set<string>();
     const replays: Array<{ index: number; hold: HoldRow }> = [];
-    const usable = new Map<string, bigint>();
     for (const [index, request] of requests.entries()) {
       const hold = holds.get(request.holdId);
       if (!hold) {
@@ -247,9 +241,6 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
         }
         quantity = parsed.value;
       }
-      const pair = `${hold.client_id}\u0000${hold.credit_type_id}`;
-      if (request.action === 'capture' && !usable.has(pair))
-        usable.set(pair, await usableTotal(client, hold.client_id, hold.credit_type_id, now));
       closingOf.add(hold.id);
       closingIndex.set(closings.length, index);
       closings.push({
@@ -257,24 +248,21 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
         allocations: allocations.get(hold.id) ?? [],
         action: request.action,
         ...(quantity !== undefined ? { quantity } : {}),
-        ...(request.action === 'capture'
-          ? {
-              consumptionId: consumptionId(hold.client_id, captureKey(hold.id)),
-              remainingBefore: usable.get(pair) ?? 0n,
-            }
-          : {}),
+        ...(request.action === 'capture' ? { consumptionId: consumptionId(hold.client_id, captureKey(hold.id)) } : {}),
         jobId: request.jobId,
         client: clients.get(hold.client_id)!,
         creditType,
       });
     }
-    const lots = await lockHeldBalances(
+    const { lots, usable } = await lockHeldBalances(
       client,
       closings.flatMap((c) => c.allocations.map((a) => a.balance_id)),
+      now,
     );
-    const plan = planClosings(lots, closings, now);
+    const plan = planClosings(lots, closings, now, usable);
     if (closings.length > 0 || settles.length > 0) {
-      const inserted = await writeConsumptionBatch(client, {
+      const inserted = await writeClosingBatch(client, {
+        holds: plan.holds,
         consumptions: plan.consumptions,
         allocations: plan.consumptionAllocations,
         balanceChanges: plan.balanceChanges,
@@ -284,7 +272,6 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
         now,
       });
       if (inserted !== plan.consumptions.length) throw new ConcurrentDuplicateError();
-      await updateClosedHolds(client, plan.holds);
     }
     // what the answers are made of: the holds as they now stand, their allocations, the captures' consumptions
     const closed = new Map(plan.holds.map((h) => [h.id, h]));

@@ -95,7 +95,7 @@ const closing = (
   allocations,
   action,
   ...(quantity !== undefined ? { quantity } : {}),
-  ...(action === 'capture' ? { consumptionId: 'u', remainingBefore: 0n } : {}),
+  ...(action === 'capture' ? { consumptionId: 'u' } : {}),
   jobId: 'job',
   client,
   creditType,

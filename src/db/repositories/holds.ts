@@ -1,10 +1,25 @@
-import type { HeldLot, HoldAllocationRecord, HoldRecord, HoldStatus } from '../../domain/hold.js';
+import {
+  type HeldLot,
+  type HoldAllocationRecord,
+  type HoldRecord,
+  type HoldStatus,
+  usablePair,
+} from '../../domain/hold.js';
 import type { Executor } from '../knex.js';
 import { balanceLockOrder } from '../lock-order.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { SqlClient } from '../sql-client.js';
+import { statementName } from '../statement-names.js';
 import { type Settlement, settleAcceptedSql } from './accepted-jobs.js';
 import { type BalanceChange, balanceChangesJson, balanceUpdateSql } from './balances.js';
+import {
+  type AllocationRow,
+  allocationInsertSql,
+  allocationsJson,
+  type ConsumptionRow,
+  consumptionInsertSql,
+  consumptionsJson,
+} from './consumptions.js';
 import { type LedgerEntryDraft, ledgerInsertSql, ledgerJson } from './ledger.js';
 import { OUTBOX_NOTIFY_SQL, type OutboxEventDraft, outboxInsertSql, outboxJson } from './outbox.js';
 
@@ -51,6 +66,8 @@ export interface HoldBatchWrite {
 export async function writeHoldBatch(client: SqlClient, batch: HoldBatchWrite): Promise<number> {
   const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
   const result = await client.query<{ inserted: number }>({
+    // named (parsed and planned once per connection), like the consumption batch's
+    ...statementName(batch.events.length > 0 ? 'credits-hold-batch-notify' : 'credits-hold-batch'),
     text: `WITH h AS (INSERT INTO holds (${HOLD_COLUMNS})
                       SELECT ${HOLD_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${HOLD_TYPES})
                       ON CONFLICT DO NOTHING RETURNING id),
@@ -74,17 +91,53 @@ export async function writeHoldBatch(client: SqlClient, batch: HoldBatchWrite): 
   return result.rows[0]!.inserted;
 }
 
-/** Closed holds written back (status and what the closing did), in one statement. */
-export async function updateClosedHolds(client: SqlClient, rows: readonly HoldRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await client.query(
-    `UPDATE holds AS h
-        SET status = x.status, captured = x.captured, released = x.released, lapsed = x.lapsed,
-            consumption_id = x.consumption_id, job_id = x.job_id, closed_at = x.closed_at, updated_at = x.updated_at
-       FROM jsonb_to_recordset($1::jsonb) AS x(${HOLD_TYPES})
-      WHERE h.id = x.id`,
-    [holdsJson(rows)],
-  );
+export interface ClosingBatchWrite {
+  /** The holds as they close (status and what the closing did). */
+  holds: readonly HoldRow[];
+  /** The consumptions their captures make, and what each balance gave to them. */
+  consumptions: readonly ConsumptionRow[];
+  allocations: readonly AllocationRow[];
+  balanceChanges: readonly BalanceChange[];
+  ledgerEntries: readonly LedgerEntryDraft[];
+  events: readonly OutboxEventDraft[];
+  settlement: Settlement;
+  now: Date;
+}
+
+/**
+ * Everything a batch of closings writes, as ONE statement (like a batch of consumptions, whose CTEs
+ * it shares): the captures' consumptions and allocations, the balances, the ledger entries, the
+ * events, the settling of the accepted requests, and the holds themselves. Answers how many
+ * consumptions were new.
+ */
+export async function writeClosingBatch(client: SqlClient, batch: ClosingBatchWrite): Promise<number> {
+  const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
+  const result = await client.query<{ inserted: number }>({
+    ...statementName(batch.events.length > 0 ? 'credits-closing-batch-notify' : 'credits-closing-batch'),
+    text: `WITH c AS (${consumptionInsertSql('$1')}),
+          a AS (${allocationInsertSql('$2')}),
+          u AS (${balanceUpdateSql('$3')}),
+          l AS (${ledgerInsertSql('$4')}),
+          e AS (${outboxInsertSql('$5')}),
+          d AS (${settleAcceptedSql('$6')}),
+          h AS (UPDATE holds AS h
+                   SET status = x.status, captured = x.captured, released = x.released, lapsed = x.lapsed,
+                       consumption_id = x.consumption_id, job_id = x.job_id, closed_at = x.closed_at,
+                       updated_at = x.updated_at
+                  FROM jsonb_to_recordset($7::jsonb) AS x(${HOLD_TYPES})
+                 WHERE h.id = x.id)
+     SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
+    values: [
+      consumptionsJson(batch.consumptions),
+      allocationsJson(batch.allocations),
+      balanceChangesJson(batch.balanceChanges, batch.now),
+      ledgerJson(batch.ledgerEntries),
+      outboxJson(batch.events, batch.now),
+      batch.settlement.jobIds,
+      holdsJson(batch.holds),
+    ],
+  });
+  return result.rows[0]!.inserted;
 }
 
 /** Holds by id, inside a transaction. */
@@ -97,13 +150,38 @@ export async function holdsIn(client: SqlClient, ids: readonly string[]): Promis
 /**
  * Locks holds by id (a closing locks its hold before the balances it gives back to: two closings of
  * one hold queue, the second sees it closed). Ordered by id, so that batches never deadlock on them.
+ * Their allocations ride along, in each hold's order (one round trip: a closing needs them all).
  */
-export async function lockHolds(client: SqlClient, ids: readonly string[]): Promise<Map<string, HoldRow>> {
+export async function lockHolds(
+  client: SqlClient,
+  ids: readonly string[],
+): Promise<Map<string, { hold: HoldRow; allocations: HoldAllocationRow[] }>> {
   if (ids.length === 0) return new Map();
-  const result = await client.query<HoldRow>('SELECT * FROM holds WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [
-    [...new Set(ids)],
-  ]);
-  return new Map(result.rows.map((r) => [r.id, r]));
+  const result = await client.query<
+    HoldRow & { held_by: Array<{ balance_id: string; amount: string; position: number }> | null }
+  >({
+    ...statementName('credits-lock-holds'),
+    text: `SELECT h.*,
+            (SELECT json_agg(json_build_object('balance_id', a.balance_id, 'amount', a.amount::text,
+                                               'position', a.position) ORDER BY a.position)
+               FROM hold_allocations a WHERE a.hold_id = h.id) AS held_by
+       FROM holds h WHERE h.id = ANY($1::uuid[]) ORDER BY h.id FOR UPDATE OF h`,
+    values: [[...new Set(ids)]],
+  });
+  return new Map(
+    result.rows.map(({ held_by, ...hold }) => [
+      hold.id,
+      {
+        hold,
+        allocations: (held_by ?? []).map((a) => ({
+          hold_id: hold.id,
+          balance_id: a.balance_id,
+          amount: BigInt(a.amount),
+          position: a.position,
+        })),
+      },
+    ]),
+  );
 }
 
 /** The allocations of these holds, by hold, in each hold's spending order. */
@@ -125,9 +203,17 @@ export async function holdAllocationsIn(
   return out;
 }
 
-/** Locks the balances closing holds give back to, in the one lock order, whatever their status. */
-export async function lockHeldBalances(client: SqlClient, ids: readonly string[]): Promise<HeldLot[]> {
-  if (ids.length === 0) return [];
+/**
+ * Locks the balances closing holds give back to, in the one lock order, whatever their status, and
+ * reads with them the usable total of each of their (client, credit type) pairs at `at` (what a
+ * capture answers as `remaining`, like a consumption): one round trip.
+ */
+export async function lockHeldBalances(
+  client: SqlClient,
+  ids: readonly string[],
+  at: Date,
+): Promise<{ lots: HeldLot[]; usable: Map<string, bigint> }> {
+  if (ids.length === 0) return { lots: [], usable: new Map() };
   const result = await client.query<{
     id: string;
     client_id: string;
@@ -137,14 +223,25 @@ export async function lockHeldBalances(client: SqlClient, ids: readonly string[]
     status: HeldLot['status'];
     expires_at: Date;
     frozen: boolean;
-  }>(
-    `SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.remaining, b.status, b.expires_at,
-            COALESCE(s.status = 'frozen', false) AS frozen
-       FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
-      WHERE b.id = ANY($1::uuid[]) ORDER BY ${balanceLockOrder('b')} FOR UPDATE OF b`,
-    [[...new Set(ids)]],
-  );
-  return result.rows.map((r) => ({
+    usable: string | null;
+  }>({
+    ...statementName('credits-lock-held-balances'),
+    text: `WITH locked AS (
+       SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.remaining, b.status, b.expires_at,
+              COALESCE(s.status = 'frozen', false) AS frozen
+         FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
+        WHERE b.id = ANY($1::uuid[]) ORDER BY ${balanceLockOrder('b')} FOR UPDATE OF b)
+     SELECT l.*,
+            (SELECT SUM(u.remaining) FROM balances u LEFT JOIN subscriptions us ON us.id = u.subscription_id
+              WHERE u.client_id = l.client_id AND u.credit_type_id = l.credit_type_id AND u.status = 'active'
+                AND (u.subscription_id IS NULL OR us.status = 'active')
+                AND u.valid_from <= $2 AND u.expires_at > $2)::text AS usable
+       FROM locked l`,
+    values: [[...new Set(ids)], at],
+  });
+  const usable = new Map<string, bigint>();
+  for (const r of result.rows) usable.set(usablePair(r.client_id, r.credit_type_id), BigInt(r.usable ?? '0'));
+  const lots = result.rows.map((r) => ({
     id: r.id,
     clientId: r.client_id,
     creditTypeId: r.credit_type_id,
@@ -154,22 +251,7 @@ export async function lockHeldBalances(client: SqlClient, ids: readonly string[]
     expiresAt: r.expires_at,
     frozen: r.frozen,
   }));
-}
-
-/**
- * The usable total of a client's credit type at `at` (the figure a consumption answers as its
- * `remaining`): live balances of live subscriptions (or of none), valid at `at`. A read, no lock.
- */
-export async function usableTotal(client: SqlClient, clientId: string, creditTypeId: string, at: Date) {
-  const result = await client.query<{ total: string | null }>(
-    `SELECT SUM(b.remaining)::text AS total
-       FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
-      WHERE b.client_id = $1 AND b.credit_type_id = $2 AND b.status = 'active'
-        AND (b.subscription_id IS NULL OR s.status = 'active')
-        AND b.valid_from <= $3 AND b.expires_at > $3`,
-    [clientId, creditTypeId, at],
-  );
-  return BigInt(result.rows[0]?.total ?? '0');
+  return { lots, usable };
 }
 
 /** Holds by id (reads outside a job). */
