@@ -170,9 +170,9 @@ const closedAs = (hold: HoldRow): string =>
 /**
  * Closes holds many at a time (`capture`, `release`, and the sweep's expiry), in ONE transaction: the
  * holds are locked by id first (two closings of one hold queue; the second sees it closed), then the
- * balances they hold units of in the one lock order; `planClosings` decides; the consumptions of the
- * captures, their allocations, the balances, the ledger and the events go in one statement, the holds
- * in one more. Each closing happens once: closing a hold again the same way answers the first result;
+ * balances they hold units of in the one lock order; `planClosings` decides; the captures'
+ * consumptions and allocations, the balances, the ledger, the events, the settling and the holds go in
+ * one statement. Each closing happens once: closing a hold again the same way answers the first result;
  * a capture of a released or expired hold (or a release of a captured one) is 409 `conflict`.
  */
 export async function applyClosings(app: AppContext, requests: readonly ClosingRequest[]): Promise<ClosingOutcome[]> {
