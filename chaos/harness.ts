@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
@@ -502,7 +503,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     closers.push(() => db.destroy());
     const { key } = await createApiKey(db, { name: 'chaos', scopes: ['admin'], now: new Date() });
 
-    const receiver = new WebhookReceiver(`whsec_chaos_${options.seed}_0123456789abcdef`);
+    const receiver = new WebhookReceiver(
+      `whsec_${createHash('sha256').update(`chaos ${options.seed}`).digest('base64')}`,
+    );
     await receiver.start();
     closers.push(() => receiver.stop());
 
@@ -519,6 +522,8 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       WEBHOOK_TIMEOUT_MS: String(options.webhookTimeoutMs),
       WEBHOOK_BACKOFF_MS: '100',
       WEBHOOK_MAX_ATTEMPTS: '15',
+      // the receiver listens on 127.0.0.1, an address the SSRF guard refuses otherwise
+      WEBHOOK_ALLOW_PRIVATE: 'true',
       RELAY_INTERVAL_MS: '250',
       RELAY_GRACE_MS: '3000',
       JOB_LOCK_MS: '5000',

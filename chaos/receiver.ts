@@ -12,7 +12,7 @@ export interface SeenDelivery {
 }
 
 /**
- * The chaos run's webhook endpoint: verifies each delivery's signature (and that the signed body is
+ * The chaos run's webhook endpoint: verifies each delivery's Standard Webhooks signature (and that the signed body is
  * the event the headers name), remembers every delivery id it saw and how often, and can be stalled:
  * while stalled it holds requests without answering (longer than WEBHOOK_TIMEOUT_MS, so the sender
  * gives up and retries), and answers the ones still open when it resumes.
@@ -72,8 +72,15 @@ export class WebhookReceiver {
     req.on('end', () => {
       this.requests += 1;
       const body = Buffer.concat(chunks).toString('utf8');
-      const header = req.headers['credits-signature'];
-      const check = verifySignature(this.secret, typeof header === 'string' ? header : undefined, body);
+      const header = (name: string) => {
+        const value = req.headers[name];
+        return typeof value === 'string' ? value : undefined;
+      };
+      const check = verifySignature(
+        this.secret,
+        { id: header('webhook-id'), timestamp: header('webhook-timestamp'), signature: header('webhook-signature') },
+        body,
+      );
       if (!check.ok) {
         this.badSignatures += 1;
         res.statusCode = 400;

@@ -10,7 +10,7 @@ import {
   withDatabase,
 } from './infra/services.js';
 import type { Logger } from './logger.js';
-import { checkRedisSettings, createRedis } from './queue/redis.js';
+import { checkRedisSettings, createRedis, untilReady } from './queue/redis.js';
 
 export const DEFAULT_DATABASE = 'credits';
 
@@ -52,9 +52,13 @@ export async function prepareServices(config: Config, log: Logger): Promise<Serv
   const databaseName = databaseNameOf({ DATABASE_URL: server });
   await ensureDatabase(postgres.serverUrl, databaseName);
   const databaseUrl = config.DATABASE_URL ?? withDatabase(postgres.serverUrl, databaseName);
-  const redis = await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR, log: logAdapter });
+  // a Redis Cluster is used as it is (never started here); a single Redis is found or started
+  const redis: RedisHandle = config.REDIS_CLUSTER_NODES
+    ? { url: config.REDIS_URL ?? 'redis://127.0.0.1:6379', started: false, stop: async () => {} }
+    : await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR, log: logAdapter });
   // the settings the queues' durability depends on: a warning when they are not as needed
-  const probe = createRedis(redis.url, 'worker');
+  const probe = createRedis({ url: redis.url, clusterNodes: config.REDIS_CLUSTER_NODES }, 'worker');
+  await untilReady(probe, 5_000);
   try {
     await checkRedisSettings(probe, log);
   } finally {

@@ -1,5 +1,6 @@
 import cron from 'node-cron';
 import { z } from 'zod';
+import { parseClusterNodes } from './queue/redis.js';
 
 /**
  * Every setting the service reads from its environment, validated once at start.
@@ -55,8 +56,31 @@ const configSchema = z.object({
     .transform((v) => v === 'true'),
   /** Postgres itself, not through a pooler (LISTEN, migrations); DATABASE_URL when unset. */
   DATABASE_DIRECT_URL: z.url().optional(),
+  /**
+   * A streaming replica of DATABASE_URL that reports read from (their statements stream for
+   * seconds); the primary otherwise. A report waits (REPORTS_MAX_LAG_MS at most, then it is retried)
+   * until the replica has replayed everything committed before the report started.
+   */
+  REPORTS_DATABASE_URL: z.url().optional(),
+  REPORTS_MAX_LAG_MS: intFromEnv(0, 600_000, 30_000),
   /** When unset, the start script finds or starts a Redis (see src/infra). */
   REDIS_URL: z.url().optional(),
+  /**
+   * `host:port,host:port`: Redis Cluster nodes (a few; the rest are discovered). Every connection is
+   * then a cluster client; REDIS_URL, if set, gives the credentials and TLS every node uses.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text.trim() === '') return undefined;
+      try {
+        return parseClusterNodes(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
   PORT: intFromEnv(0, 65535, 3000),
   HOST: z.string().default('0.0.0.0'),
   BUSINESS_TZ: timeZoneSchema.default('UTC'),
@@ -78,6 +102,16 @@ const configSchema = z.object({
   WAIT_TIMEOUT_MS: intFromEnv(0, 60_000, 5_000),
   BODY_LIMIT: z.string().default('2mb'),
   RATE_LIMIT_PER_MINUTE: intFromEnv(1, 10_000_000, 60_000),
+  /**
+   * How long an API key's verification (valid or not) is remembered in the process; a key revoked in
+   * another process (or the CLI) stops working here within this time. 0: read `api_keys` every request.
+   */
+  API_KEY_CACHE_MS: intFromEnv(0, 300_000, 5_000),
+  /**
+   * The rate limit is counted in the process and its counts sent to Redis this often (and after every
+   * few requests of one key): see src/http/rate-limit.ts for the bound this gives across processes.
+   */
+  RATE_LIMIT_SYNC_MS: intFromEnv(10, 10_000, 200),
   /**
    * The front door groups concurrent requests: one statement records a group's commands and one
    * addBulk enqueues them, when it holds this many commands or its first has waited this long.
@@ -114,9 +148,22 @@ const configSchema = z.object({
    */
   JOB_ATTEMPTS: intFromEnv(1, 100, 8),
   WEBHOOK_TIMEOUT_MS: intFromEnv(100, 60_000, 10_000),
-  WEBHOOK_MAX_ATTEMPTS: intFromEnv(1, 50, 12),
-  /** First retry delay of a failed delivery; each next one doubles (BullMQ exponential backoff). */
+  /**
+   * Attempts of a delivery before it fails for good and its endpoint is disabled. With the backoff below the
+   * defaults retry for more than 24 hours (the arithmetic: src/webhooks/retry-schedule.ts).
+   */
+  WEBHOOK_MAX_ATTEMPTS: intFromEnv(1, 50, 24),
+  /** First retry delay of a failed delivery; each next one doubles up to WEBHOOK_BACKOFF_MAX_MS, plus jitter. */
   WEBHOOK_BACKOFF_MS: intFromEnv(10, 3_600_000, 2_000),
+  WEBHOOK_BACKOFF_MAX_MS: intFromEnv(10, 86_400_000, 7_200_000),
+  /**
+   * `true` lets endpoints point at loopback, private, link-local and other non-public addresses (tests, local
+   * development). Off by default: the SSRF guard refuses them at creation and at each delivery.
+   */
+  WEBHOOK_ALLOW_PRIVATE: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
   /** Days ahead for the nightly `expiring_soon` events and the expiring report. */
   EXPIRING_SOON_DAYS: intFromEnv(1, 365, 7),
   SHUTDOWN_TIMEOUT_MS: intFromEnv(1_000, 600_000, 30_000),
@@ -150,7 +197,7 @@ export function productionProblems(config: Config): string[] {
   const problems: string[] = [];
   if (!config.DATABASE_URL)
     problems.push('NODE_ENV=production needs DATABASE_URL: it never starts an embedded Postgres of its own');
-  if (!config.REDIS_URL)
+  if (!config.REDIS_URL && !config.REDIS_CLUSTER_NODES)
     problems.push('NODE_ENV=production needs REDIS_URL: it never spawns a redis-server of its own');
   if (config.CLOCK === 'manual')
     problems.push('NODE_ENV=production refuses CLOCK=manual: an admin key could move the time money depends on');

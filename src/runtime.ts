@@ -10,7 +10,7 @@ import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
 import { observe } from './observability.js';
 import { closeQueues, createQueues, jobOptions } from './queue/queues.js';
-import { createRedis } from './queue/redis.js';
+import { createRedis, type RedisTarget } from './queue/redis.js';
 import { RefResolver } from './services/ref-resolver.js';
 import { bullmqTelemetry } from './telemetry.js';
 
@@ -20,6 +20,11 @@ export interface RuntimeOptions {
   redisUrl: string;
   log: Logger;
   clock?: Clock;
+  /**
+   * Milliseconds of the in-process caches (API keys) and of the rate limit's windows; `Date.now` by
+   * default. Tests move it to expire a cache without waiting.
+   */
+  ticks?: () => number;
   /** Pool size; defaults to DB_POOL_MAX. */
   poolMax?: number;
 }
@@ -66,29 +71,47 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     `credits-consumption:${process.pid}`,
     { statementTimeout: !pgbouncer },
   );
-  const redis = createRedis(options.redisUrl, 'producer');
+  const redisTarget: RedisTarget = {
+    url: options.redisUrl,
+    clusterNodes: options.config.REDIS_CLUSTER_NODES,
+  };
+  const redis = createRedis(redisTarget, 'producer');
   const queues = createQueues(
     redis,
     options.config.BULL_PREFIX,
     jobOptions(options.config.JOB_ATTEMPTS),
     bullmqTelemetry(),
   );
+  const ticks = options.ticks ?? Date.now;
   const stopWaiting = new AbortController();
   // every `?wait=true` request in flight listens on it
   setMaxListeners(0, stopWaiting.signal);
+  // reports stream from a replica when there is one: a few connections, read-only transactions
+  const reportsDb = options.config.REPORTS_DATABASE_URL
+    ? createDb({
+        url: options.config.REPORTS_DATABASE_URL,
+        poolMax: 4,
+        applicationName: 'credits-reports',
+        log: options.log,
+        ...(options.config.PGBOUNCER ? { statementTimeoutMs: null } : {}),
+      })
+    : db;
   const ctx: AppContext = {
     config: options.config,
     db,
+    reportsDb,
     sql,
     databaseUrl: options.databaseUrl,
     redis,
     redisUrl: options.redisUrl,
+    redisTarget,
     queues,
     queueEvents: {},
     stopWaiting,
     clock: options.clock ?? systemClock,
     log: options.log,
-    keys: new ApiKeyVerifier(db),
+    ticks,
+    keys: new ApiKeyVerifier(db, { ttlMs: options.config.API_KEY_CACHE_MS, now: ticks }),
     refs: new RefResolver(),
     version: PACKAGE_VERSION,
   };
@@ -110,6 +133,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       await closeQueues(queues);
       redis.disconnect();
       await sql.end();
+      if (reportsDb !== db) await reportsDb.destroy();
       await db.destroy();
     },
   };

@@ -21,7 +21,7 @@ function queueEvents(app: AppContext, queue: QueueName): QueueEvents {
   const existing = app.queueEvents[queue];
   if (existing) return existing.events;
   // a connection of its own: QueueEvents blocks on it reading the event stream
-  const connection = createRedis(app.redisUrl, 'worker');
+  const connection = createRedis(app.redisTarget, 'worker');
   const events = new QueueEvents(queue, { connection, prefix: app.config.BULL_PREFIX });
   events.on('error', (error) => app.log.warn({ err: error, queue }, 'queue events error'));
   app.queueEvents[queue] = { events, connection };

@@ -22,3 +22,22 @@ export async function createDatabaseIfAbsent(client: SqlClient, database: string
     });
   }
 }
+
+/** Where the primary's write-ahead log is now: a replica that has replayed this far has every commit before it. */
+export async function currentWalLsn(db: Executor): Promise<string> {
+  const result = await db.raw<{ rows: Array<{ lsn: string }> }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  return result.rows[0]!.lsn;
+}
+
+/**
+ * Whether a replica has replayed the primary's log up to `lsn` (true on a primary, which is always
+ * up to date with itself).
+ */
+export async function replayedUpTo(db: Executor, lsn: string): Promise<boolean> {
+  const result = await db.raw<{ rows: Array<{ caught_up: boolean }> }>(
+    `SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn() >= ?::pg_lsn, false)
+                 ELSE true END AS caught_up`,
+    [lsn],
+  );
+  return result.rows[0]!.caught_up;
+}

@@ -21,6 +21,11 @@ export interface ConsumptionRecord {
   occurred_at: Date;
   reference: string | null;
   metadata: Record<string, unknown> | null;
+  /**
+   * DOMAIN.md "Dimensions": the values of its credit type's declared keys, as the write took them from the
+   * metadata (null: none). Set by the statement that stores it, so absent from a row not read back.
+   */
+  dimensions?: Record<string, string> | null;
   job_id: string | null;
   reversed_at: Date | null;
   reversal_returned: bigint | null;

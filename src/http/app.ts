@@ -1,11 +1,8 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import type { AppContext } from '../app-context.js';
 import { fingerprint } from '../canonical-json.js';
 import { isDataException, isTransientDbError } from '../db/knex.js';
 import { DomainError } from '../domain/result.js';
-import { newId } from '../ids.js';
 import { httpMetrics } from '../metrics.js';
 import { zodProblems } from '../schemas/problems.js';
 import { tracingEnabled } from '../telemetry.js';
@@ -16,6 +13,7 @@ import { jsonBody } from './json-body.js';
 import { problemBody, problemFromFailure, sendProblem } from './problem.js';
 import { keyRateLimit } from './rate-limit.js';
 import { refuseUnstorableText } from './refuse-unstorable-text.js';
+import { requestLog, securityHeaders } from './request-log.js';
 import { type Access, type AnyRoute, expressPath, isFailure, isRawReply, type JsonReply } from './route.js';
 import { traceRequests } from './tracing.js';
 
@@ -197,34 +195,8 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   app.set('json replacer', (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
   if (tracingEnabled()) app.use(traceRequests());
 
-  app.use(
-    pinoHttp({
-      logger: ctx.log,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : newId();
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      // a 503 is an outage the service answers as designed (logged once as such), not an error of its own
-      customLogLevel: (_req, res, error) =>
-        res.statusCode === 503
-          ? 'warn'
-          : error || res.statusCode >= 500
-            ? 'error'
-            : res.statusCode >= 400
-              ? 'info'
-              : 'debug',
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-      serializers: {
-        req: (req: { id: unknown; method: unknown; url: unknown }) => ({
-          id: req.id,
-          method: req.method,
-          url: req.url,
-        }),
-      },
-    }),
-  );
+  // the request id, and one log line per request only when its level is on (request-log.ts)
+  app.use(requestLog(app, ctx.log));
   app.use(httpMetrics());
   // before everything that does work: while the process drains, new requests are refused here
   const drain = new HttpDrain();
@@ -233,7 +205,8 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   });
   // Security headers on every answer. The pages set their own Content-Security-Policy (/ui strict,
   // /docs its own); Bull Board's page needs inline scripts, so none is set here.
-  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+  // Helmet's list is computed once when the app is built (request-log.ts).
+  app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   // JSON.parse, except that a number a double would round is kept as its decimal text (json-body.ts)
   app.use(jsonBody(ctx.config.BODY_LIMIT));
   // the pages take ids from their paths and queries too (their forms are checked by their schemas)

@@ -50,7 +50,10 @@ export async function createApiKey(
   return { id, key, scopes: input.scopes };
 }
 
-/** False when there is no unrevoked key with this id. Verifiers accept the key until their cache entry lapses. */
+/**
+ * False when there is no unrevoked key with this id. Another process's verifier accepts the key until
+ * its cache entry lapses (API_KEY_CACHE_MS); `ApiKeyVerifier.revoke` also drops it from its own cache.
+ */
 export async function revokeApiKey(db: Executor, id: string, now: Date): Promise<boolean> {
   return markApiKeyRevoked(db, id, now);
 }
@@ -60,39 +63,97 @@ interface CachedKey {
   until: number;
 }
 
+export interface ApiKeyVerifierOptions {
+  /** How long an answer (valid or not) is remembered; 0 reads `api_keys` on every request. */
+  ttlMs: number;
+  /** Milliseconds of the cache's clock (monotonic by default; tests move it). */
+  now?: () => number;
+  maxEntries?: number;
+}
+
 /**
- * Verifies keys against the database, remembering answers for a short while so that the hot path
- * does not read `api_keys` on every request. A revoked key stops working within `ttlMs`.
+ * Verifies keys against the database, remembering answers (a valid key's identity, and "not valid")
+ * for `ttlMs` so that the hot path does not read `api_keys` on every request. Entries are keyed by
+ * the SHA-256 of the presented token, never the token. A key revoked through `revoke` is dropped here
+ * at once; a key revoked elsewhere (another process, the CLI, a direct write) stops working here
+ * within `ttlMs`. Concurrent first uses of one token share a single read.
  */
 export class ApiKeyVerifier {
   private readonly cache = new Map<string, CachedKey>();
+  private readonly reading = new Map<string, Promise<AuthContext | null>>();
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  private readonly maxEntries: number;
+  /** Bumped by every revocation here: a read that began before one is not remembered. */
+  private generation = 0;
 
   constructor(
     private readonly db: Executor,
-    private readonly ttlMs = 30_000,
-    private readonly maxEntries = 10_000,
-  ) {}
+    options: ApiKeyVerifierOptions = { ttlMs: 5_000 },
+  ) {
+    this.ttlMs = options.ttlMs;
+    this.now = options.now ?? (() => performance.now());
+    this.maxEntries = options.maxEntries ?? 10_000;
+  }
 
-  async verify(key: string): Promise<AuthContext | null> {
-    if (!key.startsWith(KEY_PREFIX) || key.length < LOOKUP_LENGTH + 16 || key.length > 200) return null;
+  verify(key: string): Promise<AuthContext | null> {
+    if (!key.startsWith(KEY_PREFIX) || key.length < LOOKUP_LENGTH + 16 || key.length > 200) {
+      return Promise.resolve(null);
+    }
     const digest = sha256(key);
+    if (this.ttlMs === 0) return this.read(key, digest);
     const cacheKey = digest.toString('base64');
     const cached = this.cache.get(cacheKey);
-    if (cached && cached.until > Date.now()) return cached.auth;
+    if (cached) {
+      if (cached.until > this.now()) return Promise.resolve(cached.auth);
+      this.cache.delete(cacheKey);
+    }
+    const pending = this.reading.get(cacheKey);
+    if (pending) return pending;
+    const generation = this.generation;
+    const reading = this.read(key, digest).then(
+      (auth) => {
+        if (this.reading.get(cacheKey) === reading) this.reading.delete(cacheKey);
+        if (generation === this.generation) {
+          if (this.cache.size >= this.maxEntries) this.cache.clear();
+          this.cache.set(cacheKey, { auth, until: this.now() + this.ttlMs });
+        }
+        return auth;
+      },
+      (error: unknown) => {
+        if (this.reading.get(cacheKey) === reading) this.reading.delete(cacheKey);
+        throw error;
+      },
+    );
+    this.reading.set(cacheKey, reading);
+    return reading;
+  }
 
+  private async read(key: string, digest: Buffer): Promise<AuthContext | null> {
     const row = await apiKeyByPrefix(this.db, key.slice(0, LOOKUP_LENGTH));
     // Compare the full hashes in constant time, whatever the lookup found.
     const expected = row?.hash ?? Buffer.alloc(32);
     const matches = expected.length === digest.length && timingSafeEqual(expected, digest);
-    const auth =
-      row && matches && row.revoked_at === null ? { keyId: row.id, name: row.name, scopes: row.scopes } : null;
+    return row && matches && row.revoked_at === null ? { keyId: row.id, name: row.name, scopes: row.scopes } : null;
+  }
 
-    if (this.cache.size >= this.maxEntries) this.cache.clear();
-    this.cache.set(cacheKey, { auth, until: Date.now() + this.ttlMs });
-    return auth;
+  /** Revokes the key in the database and drops it from this process's cache at once. */
+  async revoke(id: string, now: Date): Promise<boolean> {
+    const revoked = await markApiKeyRevoked(this.db, id, now);
+    this.drop(id);
+    return revoked;
+  }
+
+  /** Forgets every cached answer naming this key id (and any read in flight). */
+  drop(id: string): void {
+    this.generation += 1;
+    this.reading.clear();
+    for (const [cacheKey, entry] of this.cache) if (entry.auth?.keyId === id) this.cache.delete(cacheKey);
   }
 
   forget(): void {
+    this.generation += 1;
+    this.reading.clear();
     this.cache.clear();
   }
 }

@@ -1,4 +1,6 @@
 import { type ZodType, z } from 'zod';
+import { EVENT_TYPES } from '../domain/event.js';
+import { eventSchemaOf } from '../webhooks/event-schemas.js';
 import { DEFAULT_PROBLEMS, problemSchema } from './problem-schemas.js';
 import type { AnyRoute, ResponseSpec } from './route.js';
 
@@ -132,6 +134,7 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
     };
   }
   schemaOf(problemSchema, 'output', components);
+  const webhooks = webhooksOf(components);
   return {
     openapi: '3.1.0',
     info: {
@@ -153,7 +156,52 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
       },
     },
     paths,
+    webhooks,
   };
+}
+
+/**
+ * The document's `webhooks` section: one POST per event type, its body the event's envelope and `data`
+ * (src/webhooks/event-schemas.ts), signed with the Standard Webhooks headers.
+ */
+function webhooksOf(components: Json): Record<string, Json> {
+  const headers = {
+    'webhook-id': 'The event id (the same on every retry): the de-duplication key',
+    'webhook-timestamp': 'Unix seconds of this attempt',
+    'webhook-signature':
+      '`v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>">` keyed with the base64-decoded part of ' +
+      "the endpoint's `whsec_` secret; two, space-separated, during a secret rotation's grace period",
+    'credits-event-id': 'The event id',
+    'credits-event-type': 'The event type',
+    'credits-delivery-id': 'The delivery (one per endpoint and event)',
+    'credits-delivery-attempt': 'The attempt number, from 1',
+  };
+  const webhooks: Record<string, Json> = {};
+  for (const type of EVENT_TYPES) {
+    webhooks[type] = {
+      post: {
+        summary: `The \`${type}\` event`,
+        operationId: `event${type.replace(/(?:^|[._])(\w)/g, (_, c: string) => c.toUpperCase())}`,
+        tags: ['webhooks'],
+        parameters: Object.entries(headers).map(([name, description]) => ({
+          name,
+          in: 'header',
+          required: true,
+          description,
+          schema: { type: 'string' },
+        })),
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: schemaOf(eventSchemaOf(type), 'output', components) } },
+        },
+        responses: {
+          '2XX': { description: 'Received: the delivery is done' },
+          default: { description: 'Anything else is retried with backoff, then the endpoint is disabled' },
+        },
+      },
+    };
+  }
+  return webhooks;
 }
 
 /** A page that renders the document with Swagger UI, served from the npm package (no CDN). */

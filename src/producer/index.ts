@@ -1,11 +1,10 @@
 import { type JobsOptions, Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import type { z } from 'zod';
 import { JOBS, type JobData, type JobName, jobIdOf, MAX_BATCH_USES } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
 import { jobOptions } from '../queue/queues.js';
-import { redisOptions } from '../queue/redis.js';
+import { createRedis, type RedisClient, type RedisTarget } from '../queue/redis.js';
 
 /**
  * The typed producer other systems import (`import { CreditsProducer } from 'credits/producer'`)
@@ -23,8 +22,11 @@ import { redisOptions } from '../queue/redis.js';
  * replay what it sent since (safe: replays are idempotent).
  */
 export interface CreditsProducerOptions {
-  /** A Redis URL, or an ioredis instance the producer may share. */
-  connection: string | Redis;
+  /**
+   * A Redis URL, `{ url, clusterNodes }` for a Redis Cluster, or an ioredis instance (Redis or
+   * Cluster) the producer may share.
+   */
+  connection: string | RedisTarget | RedisClient;
   /** Must match the service's BULL_PREFIX (default `{credits}`). */
   prefix?: string;
   /** Source of `accepted_at`; default the system clock. */
@@ -50,7 +52,7 @@ export interface Enqueued {
 type ConsumeInput = Omit<JobData<'consume'>, 'accepted_at'>;
 
 export class CreditsProducer {
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly ownsConnection: boolean;
   private readonly queues = new Map<QueueName, Queue>();
   private readonly prefix: string;
@@ -58,12 +60,12 @@ export class CreditsProducer {
   private readonly defaultJobOptions: JobsOptions;
 
   constructor(options: CreditsProducerOptions) {
-    this.ownsConnection = typeof options.connection === 'string';
-    this.connection =
-      typeof options.connection === 'string'
-        ? new Redis(redisOptions(options.connection, 'producer'))
-        : options.connection;
-    if (this.ownsConnection) this.connection.on('error', () => {});
+    const given = options.connection;
+    const isTarget = (c: typeof given): c is string | RedisTarget =>
+      typeof c === 'string' || (typeof (c as RedisTarget).url === 'string' && !('status' in c));
+    this.ownsConnection = isTarget(given);
+    // a connection made here reports its errors through the calls that fail (createRedis listens)
+    this.connection = isTarget(given) ? createRedis(given, 'producer') : given;
     this.prefix = options.prefix ?? '{credits}';
     this.now = options.now ?? (() => new Date());
     this.defaultJobOptions = jobOptions(options.attempts);

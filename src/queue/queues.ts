@@ -1,10 +1,10 @@
 import { type JobsOptions, Queue, type QueueEvents, type Telemetry } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from './names.js';
+import type { RedisClient } from './redis.js';
 
 export type QueueSet = Record<QueueName, Queue>;
 /** `?wait=true` listeners, each on a connection of its own (BullMQ leaves a connection it was given open). */
-export type QueueEventsSet = Partial<Record<QueueName, { events: QueueEvents; connection: Redis }>>;
+export type QueueEventsSet = Partial<Record<QueueName, { events: QueueEvents; connection: RedisClient }>>;
 
 /** Attempts of a job that fails for an unexpected reason, unless JOB_ATTEMPTS says otherwise. */
 export const DEFAULT_JOB_ATTEMPTS = 8;
@@ -23,7 +23,7 @@ export const jobOptions = (attempts: number = DEFAULT_JOB_ATTEMPTS): JobsOptions
 export const DEFAULT_JOB_OPTIONS: JobsOptions = jobOptions();
 
 export function createQueues(
-  connection: Redis,
+  connection: RedisClient,
   prefix: string,
   defaultJobOptions = DEFAULT_JOB_OPTIONS,
   telemetry?: Telemetry,

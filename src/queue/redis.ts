@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 
 /**
  * Redis connections as BullMQ wants them. Workers block on Redis and must retry for ever
@@ -35,8 +35,62 @@ function parseUrlOptions(url: string): RedisOptions {
   return options;
 }
 
-export function createRedis(url: string, role: RedisRole): Redis {
-  const redis = new Redis(redisOptions(url, role));
+/** A single Redis or a Redis Cluster: BullMQ, the rate limit and the producer take either. */
+export type RedisClient = Redis | Cluster;
+
+/** Where Redis is: a URL (its credentials and TLS apply to every node), and the nodes of a cluster if it is one. */
+export interface RedisTarget {
+  url: string;
+  clusterNodes?: ReadonlyArray<{ host: string; port: number }> | undefined;
+}
+
+/** REDIS_CLUSTER_NODES (`host:port,host:port`): a few nodes; the client learns the rest from them. */
+export function parseClusterNodes(text: string): Array<{ host: string; port: number }> {
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const at = part.lastIndexOf(':');
+      const host = at > 0 ? part.slice(0, at) : part;
+      const port = at > 0 ? Number(part.slice(at + 1)) : 6379;
+      if (!host || !Number.isInteger(port) || port <= 0 || port > 65_535) throw new Error(`"${part}" is not host:port`);
+      return { host, port };
+    });
+}
+
+/**
+ * A cluster client with the same per-node behaviour as a single connection (retries, offline queue
+ * by role). Every key of the service sits under the BULL_PREFIX hash tag, so one slot holds them all
+ * and BullMQ's multi-key scripts run; a failover moves that slot to the promoted replica, and the
+ * client follows it (MOVED, slot refresh) while commands wait for it (workers) or fail fast (producers).
+ */
+function createCluster(
+  target: RedisTarget & { clusterNodes: ReadonlyArray<{ host: string; port: number }> },
+  role: RedisRole,
+) {
+  const { host: _host, port: _port, ...perNode } = redisOptions(target.url, role);
+  const options: ClusterOptions = {
+    redisOptions: perNode,
+    enableOfflineQueue: role === 'worker',
+    enableReadyCheck: true,
+    clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 8), 5_000),
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 200,
+    slotsRefreshTimeout: 2_000,
+    // producers fail fast; a worker waits through a failover
+    maxRedirections: 16,
+  };
+  return new Cluster([...target.clusterNodes], options);
+}
+
+export function createRedis(target: string | RedisTarget, role: RedisRole): RedisClient {
+  const resolved: RedisTarget = typeof target === 'string' ? { url: target } : target;
+  const redis: RedisClient =
+    resolved.clusterNodes && resolved.clusterNodes.length > 0
+      ? createCluster({ ...resolved, clusterNodes: resolved.clusterNodes }, role)
+      : new Redis(redisOptions(resolved.url, role));
   // errors are reported through readiness and the callers; an unhandled 'error' event would crash
   redis.on('error', () => {});
   return redis;
@@ -47,7 +101,7 @@ export function createRedis(url: string, role: RedisRole): Redis {
  * at once while it is still connecting (no offline queue), so a process waits for it before it
  * says it is up; when Redis is away it goes on after the timeout and /readyz says so.
  */
-export async function untilReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+export async function untilReady(redis: RedisClient, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return true;
   return await new Promise<boolean>((resolve) => {
     const done = (ready: boolean) => {
@@ -71,7 +125,7 @@ export interface RedisSettings {
   warnings: string[];
 }
 
-async function configGet(redis: Redis, name: string): Promise<string | undefined> {
+async function configGet(redis: RedisClient, name: string): Promise<string | undefined> {
   const reply = (await redis.call('CONFIG', 'GET', name)) as unknown;
   // RESP2 answers [name, value]
   return Array.isArray(reply) && reply.length >= 2 ? String(reply[1]) : undefined;
@@ -86,7 +140,7 @@ async function configGet(redis: Redis, name: string): Promise<string | undefined
  *   BullMQ breaks in ways that are hard to see.
  */
 export async function checkRedisSettings(
-  redis: Redis,
+  redis: RedisClient,
   log: { warn(obj: object, message: string): void },
   timeoutMs = 3_000,
 ): Promise<RedisSettings> {

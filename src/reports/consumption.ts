@@ -3,12 +3,14 @@ import type { ReportQuery } from './types.js';
 import { big, quantity, text } from './values.js';
 
 /**
- * `consumption`: per period and credit type (and client or package, with `per`), the units
- * consumed, reversed and net = consumed − reversed, in the credit type's decimals.
+ * `consumption`: per period (or per value of a dimension) and credit type (and client or package, with
+ * `per`), the units consumed, reversed and net = consumed − reversed, in the credit type's decimals.
  */
 export function consumptionQuery(p: ConsumptionParams): ReportQuery {
+  const byDimension = p.dimension !== undefined;
   const columns = [
-    'period_start',
+    // grouped by a dimension: its name and each value ("(none)" for uses without one) instead of the period
+    ...(byDimension ? ['dimension', 'value'] : ['period_start']),
     'credit_type',
     'unit',
     ...(p.per === 'client' ? ['client_ref', 'client_name'] : []),
@@ -21,7 +23,9 @@ export function consumptionQuery(p: ConsumptionParams): ReportQuery {
     columns,
     statement: consumptionStatement(p),
     toRow: (r) => ({
-      period_start: text(r.period_start),
+      ...(byDimension
+        ? { dimension: p.dimension ?? '', value: text(r.value) }
+        : { period_start: text(r.period_start) }),
       credit_type: text(r.credit_type),
       unit: text(r.unit),
       ...(p.per === 'client' ? { client_ref: text(r.client_ref), client_name: text(r.client_name) } : {}),

@@ -10,6 +10,7 @@ import {
   reportRunById,
   storedOutput,
 } from '../db/repositories/reports.js';
+import { currentWalLsn, replayedUpTo } from '../db/server.js';
 import { withTransaction } from '../db/transact.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
@@ -76,8 +77,10 @@ export async function generateReport(
 
     await writer.write(output.begin());
     let rowCount = 0;
-    // the chunks are written as the rows arrive, on other connections than the statement's
-    await streamReportRows(app.db, query, async (row) => {
+    // the chunks are written as the rows arrive, on other connections than the statement's; the
+    // rows come from the replica when there is one, once it has everything committed before now
+    await untilReplicaHasCaughtUp(app);
+    await streamReportRows(app.reportsDb, query, async (row) => {
       await writer.write(output.row(row));
       rowCount += 1;
     });
@@ -145,5 +148,20 @@ export async function generateReport(
       now: app.clock.now(),
     }).catch((e: unknown) => app.log.warn({ err: e, reportId }, 'could not record the report failure'));
     throw error;
+  }
+}
+
+/**
+ * A report read from a replica is never older than its start: the primary's log position now, and
+ * the replica's replay of it awaited (at most REPORTS_MAX_LAG_MS; then the job is retried later).
+ */
+async function untilReplicaHasCaughtUp(app: AppContext): Promise<void> {
+  if (app.reportsDb === app.db) return;
+  const lsn = await currentWalLsn(app.db);
+  const deadline = Date.now() + app.config.REPORTS_MAX_LAG_MS;
+  for (let pause = 10; !(await replayedUpTo(app.reportsDb, lsn)); pause = Math.min(pause * 2, 500)) {
+    if (Date.now() >= deadline)
+      throw new Error(`the reports replica has not replayed ${lsn} within ${app.config.REPORTS_MAX_LAG_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pause));
   }
 }

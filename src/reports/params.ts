@@ -13,6 +13,7 @@ export { REPORT_TYPES, type ReportType };
 
 export const GROUPINGS = ['day', 'week', 'month'] as const;
 export type Grouping = (typeof GROUPINGS)[number];
+export const isGrouping = (value: string): value is Grouping => (GROUPINGS as readonly string[]).includes(value);
 
 /** The default range of a report: the last 30 days up to and including now (API.md). */
 export const DEFAULT_RANGE_DAYS = 30;
@@ -39,7 +40,17 @@ export const reportParamsInput = z
   .strictObject({
     from: instantInput.optional(),
     to: instantInput.optional(),
-    group_by: z.enum(GROUPINGS).optional().meta({ description: 'Buckets of the business time zone; default `day`.' }),
+    group_by: z
+      .string()
+      .trim()
+      .min(1)
+      .max(40)
+      .optional()
+      .meta({
+        description:
+          '`day` (default), `week` or `month`: buckets of the business time zone. The consumption report also takes ' +
+          'one of its credit_type\'s dimensions: a row per value, "(none)" for uses without one.',
+      }),
     credit_type: refSchema.optional().meta({ description: 'Only this credit type (id or code).' }),
     package: refSchema.optional().meta({ description: 'Only subscriptions of this package (id or code).' }),
     client: refSchema.optional().meta({ description: 'Only this client (id or external_ref).' }),
@@ -76,7 +87,8 @@ export const RANGED: readonly ReportType[] = ['consumption', 'renewals', 'top_pa
 export const storedParams = z.strictObject({
   from: z.iso.datetime().optional(),
   to: z.iso.datetime().optional(),
-  group_by: z.enum(GROUPINGS).optional(),
+  /** day, week, month, or (consumption) a dimension of `credit_type`. */
+  group_by: z.string().optional(),
   time_zone: z.string().optional(),
   as_of: z.iso.datetime().optional(),
   days_ahead: z.number().int().min(1).max(366).optional(),
@@ -97,7 +109,7 @@ export interface ResolveContext {
 const problem = (field: string, message: string): FieldProblem => ({ field: `params.${field}`, message });
 
 /** `to` given as a day means the end of that day (the range includes it). */
-function parseBound(text: string, timeZone: string, end: boolean): Date | undefined {
+export function parseBound(text: string, timeZone: string, end: boolean): Date | undefined {
   const at = parseInstant(text, timeZone);
   if (!at || !end || !/^\d{4}-\d{2}-\d{2}$/.test(text)) return at;
   return new Date(DateTime.fromJSDate(at, { zone: timeZone }).plus({ days: 1 }).toMillis() - 1);
@@ -139,6 +151,22 @@ export async function resolveReportParams(
       out.to = to.toISOString();
     }
     if (type !== 'top_packages') out.group_by = input.group_by ?? 'day';
+    if (input.group_by !== undefined && !isGrouping(input.group_by)) {
+      // a dimension: the consumption report's, of the credit type it is narrowed to
+      const creditType =
+        type === 'consumption' && input.credit_type !== undefined
+          ? await findCreditType(db, input.credit_type)
+          : undefined;
+      if (!creditType?.dimensions.includes(input.group_by))
+        problems.push(
+          problem(
+            'group_by',
+            type === 'consumption'
+              ? 'must be day, week, month, or a dimension of the credit_type given'
+              : 'must be day, week or month',
+          ),
+        );
+    }
     out.time_zone = context.timeZone;
   } else {
     out.as_of = context.now.toISOString();

@@ -1,7 +1,7 @@
 import { balancesQuery } from './balances.js';
 import { consumptionQuery } from './consumption.js';
 import { expiringQuery } from './expiring.js';
-import type { ReportType, StoredParams } from './params.js';
+import { type Grouping, isGrouping, type ReportType, type StoredParams } from './params.js';
 import { renewalsQuery } from './renewals.js';
 import { subscriptionsQuery } from './subscriptions.js';
 import { topPackagesQuery } from './top-packages.js';
@@ -12,6 +12,9 @@ const date = (value: string | undefined, name: string): Date => {
   return new Date(value);
 };
 
+/** A calendar grouping as stored (a dimension is not one: the consumption report takes it apart). */
+const grouping = (value: string | undefined): Grouping => (value !== undefined && isGrouping(value) ? value : 'day');
+
 /** DOMAIN.md's six reports: a run's type and stored params → the statement that produces its rows. */
 export function reportQuery(type: ReportType, p: StoredParams): ReportQuery {
   switch (type) {
@@ -19,7 +22,8 @@ export function reportQuery(type: ReportType, p: StoredParams): ReportQuery {
       return consumptionQuery({
         from: date(p.from, 'from'),
         to: date(p.to, 'to'),
-        groupBy: p.group_by ?? 'day',
+        groupBy: grouping(p.group_by),
+        dimension: p.group_by !== undefined && !isGrouping(p.group_by) ? p.group_by : undefined,
         timeZone: p.time_zone ?? 'UTC',
         creditTypeId: p.credit_type,
         packageId: p.package,
@@ -30,7 +34,7 @@ export function reportQuery(type: ReportType, p: StoredParams): ReportQuery {
       return renewalsQuery({
         from: date(p.from, 'from'),
         to: date(p.to, 'to'),
-        groupBy: p.group_by ?? 'day',
+        groupBy: grouping(p.group_by),
         timeZone: p.time_zone ?? 'UTC',
         packageId: p.package,
         clientId: p.client,

@@ -2,8 +2,10 @@ import { z } from 'zod';
 import type { Executor } from '../db/knex.js';
 import { balancesOfClient, type PlacedBalanceRow } from '../db/repositories/balances.js';
 import { type CreditTypeRow, creditTypesByIds } from '../db/repositories/credit-types.js';
-import { type LedgerEntryRow, statement } from '../db/repositories/ledger.js';
+import { freezesOfClientUpTo } from '../db/repositories/freezes.js';
+import { expiriesBefore, type LedgerEntryRow, ledgerUpTo, statement } from '../db/repositories/ledger.js';
 import { availabilityOf } from '../domain/availability.js';
+import { balanceAt, type FreezeSpan, subscriptionStatusAt } from '../domain/balance-as-of.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { type PlacedBalanceView, placedBalanceView, toPlacedBalanceView } from '../views/balance.js';
 
@@ -56,6 +58,71 @@ export type CreditTypeBalanceView = z.infer<typeof creditTypeBalanceView>;
  */
 export async function clientBalances(db: Executor, clientId: string, now: Date): Promise<CreditTypeBalanceView[]> {
   const balances = await balancesOfClient(db, clientId);
+  return summarizeBalances(db, balances, now);
+}
+
+/**
+ * GET /v1/clients/{id}/balances?as_of=: the same answer as it stood at `asOf`, from the ledger alone
+ * (DOMAIN.md "As of"). Each balance's running totals are replayed from its entries written up to
+ * then (domain/balance-as-of.ts); a balance with none did not exist yet. Its expiry is the one it
+ * had then (an `extend` entry written later gives the earlier one), and its subscription's status
+ * the one the ledger and the freezes imply (subscriptionStatusAt). Then the rows are summed exactly
+ * as the live answer sums them, at `asOf`: at now both answers are equal.
+ */
+export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: Date): Promise<CreditTypeBalanceView[]> {
+  const [balances, sums, expiries, freezeRows] = await Promise.all([
+    balancesOfClient(db, clientId),
+    ledgerUpTo(db, clientId, asOf),
+    expiriesBefore(db, clientId, asOf),
+    freezesOfClientUpTo(db, clientId, asOf),
+  ]);
+  const freezes = new Map<string, FreezeSpan[]>();
+  for (const f of freezeRows) {
+    const span = { frozenAt: f.frozen_at, unfrozenAt: f.unfrozen_at };
+    const list = freezes.get(f.subscription_id);
+    if (list) list.push(span);
+    else freezes.set(f.subscription_id, [span]);
+  }
+  const ledgers = new Map<string, { first: bigint; later: Map<string, { amount: bigint; count: number }> }>();
+  for (const row of sums) if (row.kind === null) ledgers.set(row.balance_id, { first: row.amount, later: new Map() });
+  for (const row of sums) {
+    if (row.kind !== null) ledgers.get(row.balance_id)?.later.set(row.kind, { amount: row.amount, count: row.n });
+  }
+  const then: PlacedBalanceRow[] = [];
+  for (const b of balances) {
+    const ledger = ledgers.get(b.id);
+    if (!ledger) continue;
+    // a freeze that ended after asOf moved the expiry later (`extend`): then it had the earlier one
+    const expiresAt = expiries.get(b.id) ?? b.expires_at;
+    const totals = balanceAt(ledger, { status: b.status, expiresAt }, asOf);
+    then.push({
+      ...b,
+      granted: totals.granted,
+      remaining: totals.remaining,
+      consumed: totals.consumed,
+      adjusted: totals.adjusted,
+      expired: totals.expired,
+      voided: totals.voided,
+      rolled_over: totals.rolledOver,
+      status: totals.status,
+      expires_at: expiresAt,
+      subscription_status: subscriptionStatusAt(
+        b.subscription_status,
+        b.subscription_ended_at,
+        asOf,
+        b.subscription_id ? freezes.get(b.subscription_id) : undefined,
+      ),
+    });
+  }
+  return summarizeBalances(db, then, asOf);
+}
+
+/** One row per credit type, from balances (live or replayed), each placed where a consumption at `at` finds it. */
+async function summarizeBalances(
+  db: Executor,
+  balances: readonly PlacedBalanceRow[],
+  at: Date,
+): Promise<CreditTypeBalanceView[]> {
   const creditTypes = await creditTypesByIds(
     db,
     balances.map((b) => b.credit_type_id),
@@ -86,7 +153,7 @@ export async function clientBalances(db: Executor, clientId: string, now: Date):
       const availability = availabilityOf(
         { status: b.status, validFrom: b.valid_from, expiresAt: b.expires_at },
         b.subscription_status,
-        now,
+        at,
       );
       // a swept or voided balance holds nothing (its units are in expired/voided already)
       if (b.status === 'active') standing[availability] += b.remaining;

@@ -13,6 +13,7 @@ export interface CreateCreditTypeInput {
   name: string;
   unit: string;
   decimals: number;
+  dimensions?: string[] | undefined;
 }
 
 export async function createCreditType(
@@ -20,7 +21,14 @@ export async function createCreditType(
   input: CreateCreditTypeInput,
   now: Date,
 ): Promise<Result<CreditTypeRow>> {
-  const row: CreditTypeRow = { id: newId(), ...input, archived: false, created_at: now, updated_at: now };
+  const row: CreditTypeRow = {
+    id: newId(),
+    ...input,
+    dimensions: input.dimensions ?? [],
+    archived: false,
+    created_at: now,
+    updated_at: now,
+  };
   const inserted = await insertCreditTypeIfCodeFree(db, row);
   if (!inserted)
     return fail('conflict', `a credit type with code "${input.code}" exists already`, {
@@ -33,6 +41,11 @@ export interface PatchCreditTypeInput {
   name?: string | undefined;
   unit?: string | undefined;
   archived?: boolean | undefined;
+  /**
+   * Replaces the declared keys. Consumptions keep the values they were written with: a key added later
+   * groups earlier uses under "(none)".
+   */
+  dimensions?: string[] | undefined;
 }
 
 /**

@@ -12,6 +12,7 @@ import { acceptRecharge } from '../jobs/recharge.js';
 import { acceptRenewal } from '../jobs/renew.js';
 import { notDownloadable, sendReportDownload } from '../reports/service.js';
 import { freezeSubscription, unfreezeSubscription } from '../services/freeze.js';
+import { enableEndpoint } from '../webhooks/endpoints.js';
 import { type Html, path, query } from './html.js';
 import { send, type UiContext } from './layout.js';
 import { clientPage, clientsPage } from './pages/clients.js';
@@ -19,6 +20,7 @@ import { loginPage, messagePage } from './pages/login.js';
 import { overviewPage } from './pages/overview.js';
 import { packagePage, packagesPage } from './pages/packages.js';
 import { reportsPage, runReportFromForm } from './pages/reports.js';
+import { webhooksPage } from './pages/webhooks.js';
 import {
   clearCookie,
   closeSession,
@@ -247,6 +249,14 @@ export function uiRouter(app: AppContext): express.Router {
   router.post('/subscriptions/:id/unfreeze', clockAction('unfreeze'));
   router.post('/subscriptions/:id/renew', subscriptionAction('renew'));
   router.post('/subscriptions/:id/recharge', subscriptionAction('recharge'));
+
+  router.get('/webhooks', pageRoute(webhooksPage));
+  router.post('/webhooks/:id/enable', async (req, res) => {
+    const id = String(req.params.id);
+    const result = isUuid(id) ? await enableEndpoint(app.db, id) : undefined;
+    const outcome = result?.ok ? { notice: 'enabled' } : { notice: 'enable_failed', code: 'not_found' };
+    res.redirect(303, `/ui/webhooks${query(outcome)}`);
+  });
 
   router.get('/reports', pageRoute(reportsPage));
   router.post('/reports', async (req, res) => {

@@ -13,13 +13,14 @@ export interface UiContext {
   csrf: string;
 }
 
-export type Section = 'overview' | 'clients' | 'packages' | 'reports';
+export type Section = 'overview' | 'clients' | 'packages' | 'reports' | 'webhooks';
 
 const NAV: Array<[Section, string, string]> = [
   ['overview', 'Overview', '/ui'],
   ['clients', 'Clients', '/ui/clients'],
   ['packages', 'Packages', '/ui/packages'],
   ['reports', 'Reports', '/ui/reports'],
+  ['webhooks', 'Webhooks', '/ui/webhooks'],
 ];
 
 export const csrfField = (ctx: Pick<UiContext, 'csrf'>): Html =>
@@ -112,6 +113,8 @@ const NOTICES: Record<string, { text: string; error?: boolean }> = {
   },
   unfrozen: { text: 'The subscription is unfrozen: its period end and expiries moved later by the frozen time.' },
   unfreeze_failed: { text: 'The subscription could not be unfrozen.', error: true },
+  enabled: { text: 'The webhook endpoint is enabled: new events are delivered to it again.' },
+  enable_failed: { text: 'The webhook endpoint could not be enabled.', error: true },
   bad_csrf: { text: 'The form had expired; please try again.', error: true },
 };
 

@@ -56,7 +56,7 @@ td.nowrap { white-space: nowrap; }
 }
 .badge.active, .badge.done { background: #e1f4ea; color: #1f7a50; }
 .badge.pending, .badge.queued, .badge.running { background: #fdf1dc; color: #94600f; }
-.badge.expired, .badge.cancelled, .badge.failed, .badge.void { background: #fbe4e2; color: #a3342c; }
+.badge.expired, .badge.cancelled, .badge.failed, .badge.void, .badge.disabled { background: #fbe4e2; color: #a3342c; }
 .badge.suspended { background: #ece7fb; color: #5a3fb0; }
 .badge.frozen { background: #e3f1fb; color: #1f5f8b; }
 .meter {

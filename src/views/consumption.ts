@@ -68,6 +68,9 @@ export const consumptionView = consumptionResultSchema
     mode: z.enum(['reject', 'partial']).optional(),
     reference: z.string().nullable().optional(),
     metadata: z.record(z.string(), z.unknown()).nullable().optional(),
+    dimensions: z.record(z.string(), z.string()).nullable().optional().meta({
+      description: "Its values for the credit type's dimensions, taken from metadata when it was applied.",
+    }),
     reversal: z.object({ reversed_at: z.string(), returned: z.string(), expired: z.string() }).nullable().optional(),
     created_at: z.string().optional(),
   })
@@ -116,6 +119,7 @@ export function toConsumptionView(
     mode: row.mode,
     reference: row.reference,
     metadata: row.metadata,
+    dimensions: row.dimensions ?? null,
     reversal: row.reversed_at
       ? {
           reversed_at: row.reversed_at.toISOString(),

@@ -9,6 +9,9 @@ export const creditTypeView = z
     unit: z.string(),
     decimals: z.number().int(),
     archived: z.boolean(),
+    dimensions: z.array(z.string()).meta({
+      description: "Metadata keys whose values each consumption keeps, to group usage by (DOMAIN.md 'Dimensions').",
+    }),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -22,6 +25,7 @@ export const toCreditTypeView = (row: CreditTypeRow): CreditTypeView => ({
   unit: row.unit,
   decimals: row.decimals,
   archived: row.archived,
+  dimensions: row.dimensions,
   created_at: row.created_at.toISOString(),
   updated_at: row.updated_at.toISOString(),
 });

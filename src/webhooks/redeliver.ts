@@ -1,21 +1,26 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
-import { deliveryStatus, markDeliveryPending } from '../db/repositories/webhooks.js';
+import { deliveryToSend, markDeliveryPending } from '../db/repositories/webhooks.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { jobIdOf } from '../jobs/definitions.js';
+import { WEBHOOK_BACKOFF_TYPE } from './retry-schedule.js';
 
 /**
  * Sends a delivery again after it ran out of attempts (the receiver was down longer than the retry
  * budget): back to pending, and its job retried with a fresh count of attempts. A pending delivery
- * is only nudged (its job, if Redis lost it, enqueued again); a delivered one is refused.
+ * is only nudged (its job, if Redis lost it, enqueued again); a delivered one is refused, and so is one whose
+ * endpoint is disabled (enable it first) or deleted.
  */
 export async function redeliver(
   app: AppContext,
   deliveryId: string,
 ): Promise<Result<{ delivery_id: string; status: 'pending' }>> {
-  const delivery = await deliveryStatus(app.db, deliveryId);
+  const delivery = await deliveryToSend(app.db, deliveryId);
   if (!delivery) return fail('not_found', `no webhook delivery "${deliveryId}"`);
   if (delivery.status === 'delivered') return fail('conflict', 'the delivery was delivered already');
+  if (delivery.deleted_at) return fail('conflict', 'the endpoint of the delivery was deleted');
+  if (delivery.disabled_at)
+    return fail('conflict', 'the endpoint of the delivery is disabled: enable it first (POST …/enable)');
   await markDeliveryPending(app.db, deliveryId, new Date());
   const jobId = jobIdOf('deliver', { delivery_id: deliveryId });
   const queue = app.queues.webhooks;
@@ -29,7 +34,7 @@ export async function redeliver(
       {
         jobId,
         attempts: app.config.WEBHOOK_MAX_ATTEMPTS,
-        backoff: { type: 'exponential', delay: app.config.WEBHOOK_BACKOFF_MS },
+        backoff: { type: WEBHOOK_BACKOFF_TYPE },
       },
     );
   }

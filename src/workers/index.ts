@@ -1,11 +1,13 @@
 import { type Job, Worker } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { jobsOfQueue } from '../jobs/definitions.js';
+import { deliveryBackoffMs } from '../jobs/deliver-webhook.js';
 import { consumptionsApplied, jobDuration, jobsProcessed } from '../metrics.js';
 import { QUEUE_NAMES, type QueueName } from '../queue/names.js';
 import { createRedis } from '../queue/redis.js';
 import { bullmqTelemetry } from '../telemetry.js';
 import type { ConsumeBatchResult, ConsumptionResult } from '../views/consumption.js';
+import { WEBHOOK_BACKOFF_TYPE } from '../webhooks/retry-schedule.js';
 import { type QueueProcessor, queueProcessor } from './queue-processor.js';
 import { Relay } from './relay.js';
 
@@ -30,6 +32,12 @@ const concurrencyOf = (app: AppContext, queue: QueueName): number =>
     webhooks: 16,
   })[queue];
 
+/** The delivery a job delivers (its data's delivery_id; its job id else), the seed of its jitter. */
+const deliveryIdOf = (job: { data?: unknown; id?: string } | undefined): string => {
+  const data = job?.data as { delivery_id?: unknown } | undefined;
+  return typeof data?.delivery_id === 'string' ? data.delivery_id : (job?.id ?? '');
+};
+
 /** From a worker taking the job (this attempt) to its end, as BullMQ stamped them. */
 function observeDuration(job: Job, queue: QueueName): void {
   if (job.processedOn && job.finishedOn && job.finishedOn >= job.processedOn)
@@ -52,7 +60,7 @@ function countUses(job: Job): void {
 
 /** Wires every queue that has jobs in the registry to its processor, in this process. */
 export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
-  const connection = createRedis(app.redisUrl, 'worker');
+  const connection = createRedis(app.redisTarget, 'worker');
   const prefix = app.config.BULL_PREFIX;
 
   const track = (worker: Worker, queue: QueueName) => {
@@ -87,6 +95,14 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     stalledInterval: Math.max(500, Math.round(app.config.JOB_LOCK_MS / 2)),
     maxStalledCount: 10,
     runRetryDelay: 1_000,
+    // BullMQ's documented custom backoff: the `webhook` type of delivery jobs is capped exponential with jitter
+    settings: {
+      backoffStrategy: (attemptsMade: number, type?: string, _error?: Error, job?: { data?: unknown; id?: string }) =>
+        type === WEBHOOK_BACKOFF_TYPE
+          ? deliveryBackoffMs(app, deliveryIdOf(job), attemptsMade)
+          : // no other custom type exists; a job naming one is retried at once rather than never
+            0,
+    },
     // a span per job, continuing the context the job was enqueued with (when tracing is on)
     ...(bullmqTelemetry() ? { telemetry: bullmqTelemetry() } : {}),
   };

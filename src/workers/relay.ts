@@ -11,19 +11,23 @@ import { newId } from '../ids.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import { rechargeFingerprint } from '../jobs/recharge.js';
 import { relayRequeued } from '../metrics.js';
+import { WEBHOOK_BACKOFF_TYPE } from '../webhooks/retry-schedule.js';
 
 const BATCH = 500;
 
 const isCommand = (type: string): boolean => (COMMAND_TYPES as readonly string[]).includes(type);
 
-/** A webhook delivery's job, with the retries and backoff of WEBHOOK_MAX_ATTEMPTS / WEBHOOK_BACKOFF_MS. */
+/**
+ * A webhook delivery's job: WEBHOOK_MAX_ATTEMPTS attempts, retried by the workers' `webhook` backoff strategy
+ * (capped exponential with jitter: src/webhooks/retry-schedule.ts).
+ */
 const deliveryJob = (app: AppContext, deliveryId: string): Routed<'deliver'> =>
   route({
     name: 'deliver',
     data: { delivery_id: deliveryId },
     options: {
       attempts: app.config.WEBHOOK_MAX_ATTEMPTS,
-      backoff: { type: 'exponential', delay: app.config.WEBHOOK_BACKOFF_MS },
+      backoff: { type: WEBHOOK_BACKOFF_TYPE },
     },
   });
 

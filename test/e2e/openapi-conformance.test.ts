@@ -32,6 +32,13 @@ class Conformance {
     this.ajv.addSchema(doc, DOC);
   }
 
+  /** Null when `body` validates against the document's `webhooks` entry for `type`, else the errors. */
+  webhookBodyErrors(type: string, body: unknown): string | null {
+    const pointer = ['webhooks', type, 'post', 'requestBody', 'content', 'application/json', 'schema'];
+    const validate = this.ajv.compile({ $ref: `${DOC}#/${pointer.map(segment).join('/')}` });
+    return validate(body) ? null : this.ajv.errorsText(validate.errors);
+  }
+
   check(method: string, template: string, res: TestResponse): void {
     const label = `${method.toUpperCase()} ${template} → ${res.status}`;
     const operation = this.doc.paths[template]?.[method.toLowerCase()];
@@ -70,18 +77,24 @@ let spare: TestApp;
 let conformance: Conformance;
 let receiver: Server;
 let receiverUrl = '';
+/** The bodies the receiver was sent, to check against the document's `webhooks` section. */
+const receivedBodies: string[] = [];
 
 beforeAll(async () => {
   app = await startTestApp({
     roles: ['api', 'worker'],
     now: '2026-03-02T10:00:00.000Z',
-    env: { WEBHOOK_MAX_ATTEMPTS: '1', WEBHOOK_TIMEOUT_MS: '2000' },
+    env: { WEBHOOK_MAX_ATTEMPTS: '1', WEBHOOK_TIMEOUT_MS: '2000', WEBHOOK_ALLOW_PRIVATE: 'true' },
   });
   // a second service (API only, no worker) for the answers that need a small limit or a broken dependency
   spare = await startTestApp({ roles: ['api'], env: { RATE_LIMIT_PER_MINUTE: '5', BODY_LIMIT: '1kb' } });
   receiver = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200).end());
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      receivedBodies.push(Buffer.concat(chunks).toString('utf8'));
+      res.writeHead(200).end();
+    });
   });
   receiver.listen(0, '127.0.0.1');
   await once(receiver, 'listening');
@@ -389,6 +402,38 @@ describe('every answer validates against /openapi.json', () => {
     expect((await api('POST', '/v1/holds/{id}/capture', { id: other.body.id })).status).toBe(409);
   });
 
+  it('read side: quote, balances as of, forecast, usage by a dimension', async () => {
+    const quote = (body: unknown) => api('POST', '/v1/consumptions/quote', {}, { body, key: app.keys.read });
+    const asked = await quote({ client: 'oa-c1', credit_type: 'oa-sms', quantity: 2 });
+    expect(asked.status, asked.text).toBe(200);
+    expect((await quote({ client: 'oa-none', credit_type: 'oa-sms', quantity: 2 })).status).toBe(404);
+    expect((await quote({ client: 'oa-c1', credit_type: 'oa-sms', quantity: '0.5' })).status).toBe(422);
+    const asOf = await api(
+      'GET',
+      '/v1/clients/{id}/balances',
+      { id: 'oa-c1' },
+      { query: 'as_of=2026-03-02T09:00:00Z' },
+    );
+    expect(asOf.status, asOf.text).toBe(200);
+    expect((await api('GET', '/v1/clients/{id}/balances', { id: 'oa-c1' }, { query: 'as_of=soon' })).status).toBe(422);
+    const forecast = (id: string, query: string) => api('GET', '/v1/clients/{id}/forecast', { id }, { query });
+    const f = await forecast('oa-c1', 'credit_type=oa-sms&window_days=7');
+    expect(f.status, f.text).toBe(200);
+    expect((await forecast('oa-none', 'credit_type=oa-sms')).status).toBe(404);
+    expect((await forecast('oa-c1', 'credit_type=oa-sms&window_days=abc')).status).toBe(422);
+    const declared = await api(
+      'PATCH',
+      '/v1/credit-types/{id}',
+      { id: 'oa-sms' },
+      { body: { dimensions: ['branch'] } },
+    );
+    expect(declared.status, declared.text).toBe(200);
+    const usage = (id: string, query: string) => api('GET', '/v1/clients/{id}/usage', { id }, { query });
+    expect((await usage('oa-c1', 'credit_type=oa-sms&group_by=branch')).status).toBe(200);
+    expect((await usage('oa-c1', 'credit_type=oa-sms&group_by=week')).status).toBe(200);
+    expect((await usage('oa-none', 'credit_type=oa-sms')).status).toBe(404);
+    expect((await usage('oa-c1', 'credit_type=oa-sms&group_by=region')).status).toBe(422);
+  });
   it('balances', async () => {
     const balance = state.sub.balances.find((b: { credit_type: { code: string } }) => b.credit_type.code === 'oa-sms');
     expect((await api('GET', '/v1/balances/{id}', { id: balance.id })).status).toBe(200);
@@ -447,7 +492,53 @@ describe('every answer validates against /openapi.json', () => {
       ),
     );
     expect(outcomes.map((o) => o.state)).toEqual(['completed', 'failed']);
+    // the failed delivery disabled its endpoint: a retry waits until it is enabled again
+    expect((await api('POST', '/v1/webhook-deliveries/{id}/retry', { id: failed[0]!.id })).status).toBe(409);
+    const enabled = await api('POST', '/v1/webhook-endpoints/{id}/enable', { id: bad.body.id });
+    expect(enabled.status, enabled.text).toBe(200);
+    expect(enabled.body.disabled_at).toBeNull();
+    expect((await api('POST', '/v1/webhook-endpoints/{id}/enable', { id: nobody })).status).toBe(404);
     expect((await api('POST', '/v1/webhook-deliveries/{id}/retry', { id: failed[0]!.id })).status).toBe(202);
+    const rotated = await api('POST', '/v1/webhook-endpoints/{id}/rotate-secret', { id: good.body.id }, { body: {} });
+    expect(rotated.status, rotated.text).toBe(200);
+    expect(rotated.body.secret).not.toBe(good.body.secret);
+    expect(rotated.body.previous_secret_expires_at).not.toBeNull();
+    expect(
+      (await api('POST', '/v1/webhook-endpoints/{id}/rotate-secret', { id: nobody }, { body: { grace_seconds: 0 } }))
+        .status,
+    ).toBe(404);
+    expect(
+      (await api('POST', '/v1/webhook-endpoints', {}, { body: { url: receiverUrl, events: ['*'], secret: 'short' } }))
+        .status,
+    ).toBe(422);
+
+    // the events, as a list with a cursor; the disabling is one of them
+    const events = await api('GET', '/v1/events', {}, { query: 'limit=2' });
+    expect(events.status, events.text).toBe(200);
+    expect(events.body.data).toHaveLength(2);
+    expect(events.body.next_cursor).toBe(events.body.data[1].seq);
+    const next = await api('GET', '/v1/events', {}, { query: `after=${events.body.next_cursor}&limit=500` });
+    expect(next.status).toBe(200);
+    expect(Number(next.body.data[0].seq)).toBeGreaterThan(Number(events.body.next_cursor));
+    const disabled = await api('GET', '/v1/events', {}, { query: 'type=webhook_endpoint.disabled' });
+    // (once, or twice when the retry above failed again already)
+    const disabledIds = disabled.body.data.map((e: { data: { endpoint_id: string } }) => e.data.endpoint_id);
+    expect([...new Set(disabledIds)]).toEqual([bad.body.id]);
+    expect((await api('GET', '/v1/events', {}, { query: 'after=x' })).status).toBe(422);
+    expect((await api('GET', '/v1/events', {}, { query: 'type=balance.exploded' })).status).toBe(422);
+
+    // what the receiver was sent validates against the document's `webhooks` section, by its type
+    const webhooks = (conformance.doc as unknown as { webhooks: Record<string, unknown> }).webhooks;
+    expect(Object.keys(webhooks)).toEqual(expect.arrayContaining(['invoice.paid', 'webhook_endpoint.disabled']));
+    expect(receivedBodies.length).toBeGreaterThan(0);
+    for (const body of receivedBodies) {
+      const event = JSON.parse(body) as { type: string };
+      expect(conformance.webhookBodyErrors(event.type, event), body).toBeNull();
+    }
+    for (const event of [...events.body.data, ...next.body.data] as Array<{ type: string; seq?: string }>) {
+      const { seq: _seq, ...envelope } = event;
+      expect(conformance.webhookBodyErrors(event.type, envelope), JSON.stringify(event)).toBeNull();
+    }
     expect((await api('POST', '/v1/webhook-deliveries/{id}/retry', { id: delivered[0]!.id })).status).toBe(409);
     expect((await api('POST', '/v1/webhook-deliveries/{id}/retry', { id: nobody })).status).toBe(404);
     expect((await api('GET', '/v1/webhook-endpoints/{id}/deliveries', { id: nobody })).status).toBe(404);

@@ -13,10 +13,10 @@ import { startTestApp, type TestApp } from '../helpers/app.js';
 const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /openapi.json', 'GET /docs', 'GET /docs/init.js']);
 /** Middleware that runs before every route (logging, metrics, headers, body parsing, 404, errors). */
 const GLOBAL_MIDDLEWARE = [
-  'result' /* pino-http */,
+  'requestId' /* request-log.ts: X-Request-Id and the one log line */,
   'recordHttpMetrics',
   'drainGate' /* refuses new requests while the process drains (src/http/drain.ts) */,
-  'helmetMiddleware',
+  'precomputedHeaders' /* helmet's headers, computed once (request-log.ts) */,
   'jsonParser',
   'exactNumbers' /* json-body.ts: the second, exact reading of a body with a long number */,
   'notFound',
@@ -175,10 +175,11 @@ describe('headers', () => {
 
 describe('secrets never reach the logs', () => {
   it('neither API keys nor webhook secrets appear in any log line', async () => {
-    const secret = 'whsec_never_log_me_0123456789abcdef';
-    await app.request('POST', '/v1/webhook-endpoints', {
+    const secret = `whsec_${Buffer.from('never log me, 24 bytes+++').toString('base64')}`;
+    const created = await app.request('POST', '/v1/webhook-endpoints', {
       body: { url: 'https://example.test/hook', events: ['*'], secret },
     });
+    expect(created.status, created.text).toBe(201);
     await app.request('GET', '/v1/nothing', { key: app.keys.admin });
     await app.request('POST', '/v1/credit-types', { key: app.keys.admin, body: { code: 'Bad Code' } });
     const all = lines.join('');
@@ -204,6 +205,10 @@ describe('no SQL is built by pasting values into it', () => {
     /^pg\.escapeIdentifier\(/,
     // the lock order's ORDER BY, made from the domain's key list (src/db/lock-order.ts)
     /^spendingOrder\('b'\)$/,
+    // the lock of the spendable balances, or none for a quote (src/db/repositories/consumptions.ts)
+    /^lock \? '\\n\s*FOR UPDATE OF b' : ''$/,
+    // the usage endpoint's grouping key: constant expressions with ? placeholders (src/db/repositories/usage.ts)
+    /^groupKeySql$/,
     // report filters: constant conditions with ? placeholders (src/reports)
     /^(SELECT|JOINS|agg\.sql|creditTypeFilter|andSub|andBalance|and|LIVE|clientFilter|where\.join\(' AND '\))$/,
   ];

@@ -205,6 +205,7 @@ describe('the pages', () => {
         '/ui/packages',
         '/ui/packages/u-pack',
         '/ui/reports',
+        '/ui/webhooks',
         '/ui/login',
       ]) {
         const page = await get(path, path === '/ui/login' ? {} : { cookie: session });

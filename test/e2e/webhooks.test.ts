@@ -1,9 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
-import { sign, verifySignature } from '../../src/webhooks/signature.js';
+import { signatureHeader, verifySignature } from '../../src/webhooks/signature.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
@@ -53,27 +54,39 @@ class Receiver {
 }
 
 /**
- * The signature as a receiver that never saw this code base would check it, from the README alone:
- * `Credits-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` keyed with the
- * endpoint's secret. Written with node:crypto directly, not with src/webhooks/signature.ts, so that a
- * mistake shared by the signer and the project's verifier cannot pass unseen.
+ * The signature as a receiver that never saw this code base would check it, from Standard Webhooks alone:
+ * `webhook-signature: v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<raw body>">` keyed with the
+ * base64-decoded part of the `whsec_` secret. Written with node:crypto directly, not with
+ * src/webhooks/signature.ts, so that a mistake shared by the signer and the project's verifier cannot pass unseen.
  */
-function receiverAccepts(secret: string, header: string | undefined, rawBody: string): boolean {
-  const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
-  if (!match) return false;
-  const [, t, v1] = match;
-  const expected = createHmac('sha256', secret).update(`${t}.${rawBody}`, 'utf8').digest('hex');
-  return expected === v1;
+function receiverAccepts(secret: string, headers: IncomingMessage['headers'], rawBody: string): boolean {
+  const id = headers['webhook-id'];
+  const timestamp = headers['webhook-timestamp'];
+  const signature = headers['webhook-signature'];
+  if (typeof id !== 'string' || typeof timestamp !== 'string' || typeof signature !== 'string') return false;
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${rawBody}`, 'utf8').digest('base64');
+  return signature.split(' ').includes(`v1,${expected}`);
+}
+
+/** The same check by the `standardwebhooks` npm package (what receivers use). */
+function libraryAccepts(secret: string, headers: IncomingMessage['headers'], rawBody: string): boolean {
+  try {
+    new Webhook(secret).verify(rawBody, headers as Record<string, string>);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 let app: TestApp;
 let receiver: Receiver;
-const secret = 'whsec_test_secret_for_signatures_0123';
+const secret = `whsec_${Buffer.from('the test secret of 32 bytes long').toString('base64')}`;
 beforeAll(async () => {
   app = await startTestApp({
     roles: ['api', 'worker'],
     now: '2026-04-01T00:00:00.000Z',
-    env: { WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '2' },
+    env: { WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '2', WEBHOOK_ALLOW_PRIVATE: 'true' },
   });
   receiver = new Receiver();
   await receiver.start();
@@ -130,18 +143,29 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
       // receiver recomputes it; the same delivery with its body tampered with, or checked with another
       // secret, is refused
       for (const r of receiver.received) {
-        const header = r.headers['credits-signature'] as string;
-        expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
-        expect(receiverAccepts(secret, header, r.body), header).toBe(true);
+        expect(r.headers['webhook-id']).toBe(r.headers['credits-event-id']);
+        expect(r.headers['webhook-timestamp']).toMatch(/^\d+$/);
+        expect(r.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+        expect(r.headers['credits-signature']).toBeUndefined();
+        expect(receiverAccepts(secret, r.headers, r.body)).toBe(true);
+        expect(libraryAccepts(secret, r.headers, r.body)).toBe(true);
         const tampered = r.body.replace(/"type":"/, '"type":"x');
         expect(tampered).not.toBe(r.body);
-        expect(receiverAccepts(secret, header, tampered)).toBe(false);
-        expect(receiverAccepts(`${secret}x`, header, r.body)).toBe(false);
+        expect(receiverAccepts(secret, r.headers, tampered)).toBe(false);
+        expect(libraryAccepts(secret, r.headers, tampered)).toBe(false);
+        const otherSecret = `whsec_${Buffer.from('another secret, 32 bytes long!!!').toString('base64')}`;
+        expect(libraryAccepts(otherSecret, r.headers, r.body)).toBe(false);
         // the verifier the project offers receivers agrees with the independent check
-        expect(verifySignature(secret, header, r.body, Number(/^t=(\d+)/.exec(header)![1]))).toMatchObject({
-          ok: true,
-        });
+        const headers = {
+          id: r.headers['webhook-id'] as string,
+          timestamp: r.headers['webhook-timestamp'] as string,
+          signature: r.headers['webhook-signature'] as string,
+        };
+        expect(verifySignature(secret, headers, r.body, Number(headers.timestamp))).toMatchObject({ ok: true });
       }
+      // a retry carries the same webhook-id (the event's): the receiver's de-duplication key
+      const ids = receiver.received.map((r) => r.headers['webhook-id']);
+      expect(new Set(ids).size).toBe(2);
       const history = await app.request('GET', `/v1/webhook-endpoints/${endpoint.body.id}/deliveries`);
       expect(history.body.data.map((d: { status: string }) => d.status)).toEqual(['delivered', 'delivered']);
     },
@@ -150,22 +174,27 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
   it('a receiver refuses a bad signature: wrong secret, tampered body, stale timestamp', () => {
     const body = JSON.stringify({ type: 'invoice.paid', data: { total: 100 } });
     const now = 1_800_000_000;
-    const header = sign(secret, body, now);
+    const id = '0190e5c5-0000-7000-8000-000000000001';
+    const signature = signatureHeader([secret], id, now, body);
+    const headers = { id, timestamp: String(now), signature };
+    const raw = { 'webhook-id': id, 'webhook-timestamp': String(now), 'webhook-signature': signature };
     // what the project signs is what an independent receiver computes
-    expect(receiverAccepts(secret, header, body)).toBe(true);
-    expect(receiverAccepts(secret, header, body.replace('100', '1'))).toBe(false);
-    expect(verifySignature(secret, header, body, now)).toEqual({ ok: true, timestamp: now });
-    expect(verifySignature('another_secret_of_some_length', header, body, now)).toEqual({
-      ok: false,
-      reason: 'mismatch',
-    });
-    expect(verifySignature(secret, header, body.replace('100', '1'), now)).toEqual({ ok: false, reason: 'mismatch' });
-    expect(verifySignature(secret, header, body, now + 301)).toEqual({
+    expect(receiverAccepts(secret, raw, body)).toBe(true);
+    expect(receiverAccepts(secret, raw, body.replace('100', '1'))).toBe(false);
+    expect(verifySignature(secret, headers, body, now)).toEqual({ ok: true, timestamp: now });
+    const another = `whsec_${Buffer.from('yet another secret 32 bytes long').toString('base64')}`;
+    expect(verifySignature(another, headers, body, now)).toEqual({ ok: false, reason: 'mismatch' });
+    expect(verifySignature(secret, headers, body.replace('100', '1'), now)).toEqual({ ok: false, reason: 'mismatch' });
+    expect(verifySignature(secret, { ...headers, id: `${id}0` }, body, now)).toEqual({ ok: false, reason: 'mismatch' });
+    expect(verifySignature(secret, headers, body, now + 301)).toEqual({
       ok: false,
       reason: 'timestamp_out_of_tolerance',
     });
-    expect(verifySignature(secret, 'v1=abc', body, now)).toEqual({ ok: false, reason: 'malformed' });
-    expect(verifySignature(secret, undefined, body, now)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifySignature(secret, { ...headers, signature: 'v1=abc' }, body, now)).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
+    expect(verifySignature(secret, {}, body, now)).toEqual({ ok: false, reason: 'malformed' });
   });
 
   it('stops delivering to a deleted endpoint and refuses bad endpoints', async () => {
@@ -212,6 +241,15 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     const failed = await awaitOutcome(app.ctx, 'deliver', `delivery|${delivery!.id}`, { timeoutMs: 20_000 });
     expect(failed.state).toBe('failed');
     expect((await app.database.db('webhook_deliveries').where({ id: delivery!.id }).first()).status).toBe('failed');
+    // the endpoint is disabled by its failing delivery: a retry waits until it is enabled
+    const disabled = (await app.request('GET', '/v1/webhook-endpoints')).body.data.find(
+      (e: { id: string }) => e.id === endpoint.body.id,
+    );
+    expect(disabled.disabled_at).not.toBeNull();
+    expect((await app.request('POST', `/v1/webhook-deliveries/${delivery!.id}/retry`)).status).toBe(409);
+    const enabled = await app.request('POST', `/v1/webhook-endpoints/${endpoint.body.id}/enable`);
+    expect(enabled.status, enabled.text).toBe(200);
+    expect(enabled.body.disabled_at).toBeNull();
 
     const retried = await app.request('POST', `/v1/webhook-deliveries/${delivery!.id}/retry`);
     expect(retried.status, retried.text).toBe(202);

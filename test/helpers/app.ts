@@ -45,6 +45,10 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   /** Where log lines go (default: nowhere); with LOG_LEVEL in env. */
   logTo?: DestinationStream;
+  /** The clock of the in-process caches and rate-limit windows (default Date.now); siblings share it. */
+  ticks?: () => number;
+  /** A migrated database of the test's own making (default: a clone of the template). */
+  database?: TestDatabase;
 }
 
 export function testConfig(prefix: string, env: Record<string, string> = {}): Config {
@@ -64,7 +68,7 @@ export function testConfig(prefix: string, env: Record<string, string> = {}): Co
  * queue prefix of its own, with a clock the test moves.
  */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+  const database = options.database ?? (await createTestDatabase());
   const prefix = `{t${randomBytes(5).toString('hex')}}`;
   const config = testConfig(prefix, options.env);
   const clock = new ManualClock(options.now ?? '2026-01-15T10:00:00.000Z');
@@ -74,6 +78,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     redisUrl: inject('redisUrl'),
     log: createLogger(config.LOG_LEVEL, 'credits', options.logTo),
     clock,
+    ...(options.ticks ? { ticks: options.ticks } : {}),
   });
   const roles: RunningRoles = await startRoles(runtime.ctx, options.roles ?? ['api']);
   const baseUrl = `http://127.0.0.1:${roles.port}`;
@@ -146,6 +151,7 @@ export async function startSibling(
     redisUrl: app.ctx.redisUrl,
     log: app.ctx.log,
     clock: app.clock,
+    ticks: app.ctx.ticks,
     poolMax: options.poolMax ?? 5,
   });
   const running = await startRoles(runtime.ctx, roles);

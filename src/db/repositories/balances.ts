@@ -233,12 +233,19 @@ export async function markBalancesNotified(
 /** A balance with the status of the subscription that holds it: what decides whether its units are usable. */
 export interface PlacedBalanceRow extends BalanceRow {
   subscription_status: SubscriptionStatus | null;
+  /** When the subscription expired or was cancelled, if it was (what a balance as of an instant needs). */
+  subscription_ended_at?: Date | null;
 }
 
 const placedBalances = (db: Executor) =>
   db('balances as b')
     .leftJoin('subscriptions as s', 's.id', 'b.subscription_id')
-    .select('b.*', 's.status as subscription_status');
+    .select(
+      'b.*',
+      's.status as subscription_status',
+      db.raw(`CASE s.status WHEN 'expired' THEN s.expired_at WHEN 'cancelled' THEN s.cancelled_at END
+                 AS subscription_ended_at`),
+    );
 
 /** Every balance of the client with its subscription's status, by credit type and then in spending order. */
 export async function balancesOfClient(db: Executor, clientId: string): Promise<PlacedBalanceRow[]> {

@@ -39,20 +39,8 @@ export interface SpendableScope {
   to: Date;
 }
 
-/**
- * THE consumption lock (DOMAIN.md rules 1 and 2): the balances that may pay for these uses —
- * live balance of a live subscription (or of none: an operator's grant to the client, spendable
- * like any other), something left, valid at some occurred_at of the batch —
- * locked FOR UPDATE in the one lock order: the distinct (client, credit type) pairs sorted, and for
- * each pair (one index range of balances_spending) its balances in spending order. The locks are
- * taken inside the LATERAL, pair after pair, so the order holds whatever plan the rest gets, and
- * two batches touching the same balances queue instead of deadlocking.
- */
-export async function lockSpendable(client: SqlClient, scope: SpendableScope): Promise<Lot[]> {
-  // a named statement: parsed and planned once per connection, not once per batch (statement-names.ts)
-  const result = await client.query<SpendableRow>({
-    ...statementName('credits-lock-spendable'),
-    text: `SELECT b.*
+/** The statement of lockSpendable (FOR UPDATE) and readSpendable (no lock): one text, so they cannot disagree. */
+const spendableSql = (lock: boolean): string => `SELECT b.*
        FROM (SELECT DISTINCT client_id, credit_type_id
                FROM unnest($1::uuid[], $2::uuid[]) AS pair(client_id, credit_type_id)
               ORDER BY client_id, credit_type_id) AS p
@@ -70,25 +58,55 @@ export async function lockSpendable(client: SqlClient, scope: SpendableScope): P
                 AND b.remaining > 0
                 AND b.expires_at > $3
                 AND b.valid_from <= $4
-              ORDER BY ${spendingOrder('b')}
-                FOR UPDATE OF b) AS b`,
+              ORDER BY ${spendingOrder('b')}${lock ? '\n                FOR UPDATE OF b' : ''}) AS b`;
+
+const toLot = (row: SpendableRow): Lot => ({
+  id: row.id,
+  clientId: row.client_id,
+  creditTypeId: row.credit_type_id,
+  subscriptionId: row.subscription_id,
+  granted: row.granted,
+  remaining: row.remaining,
+  priority: row.priority,
+  validFrom: row.valid_from,
+  expiresAt: row.expires_at,
+  lowThreshold: row.low_threshold,
+  autoRechargeThreshold: row.auto_recharge_enabled ? percentOf(row.granted, row.auto_recharge_threshold_percent) : null,
+});
+
+const LOCK_SPENDABLE_SQL = spendableSql(true);
+const READ_SPENDABLE_SQL = spendableSql(false);
+
+/**
+ * THE consumption lock (DOMAIN.md rules 1 and 2): the balances that may pay for these uses —
+ * live balance of a live subscription (or of none: an operator's grant to the client, spendable
+ * like any other), something left, valid at some occurred_at of the batch —
+ * locked FOR UPDATE in the one lock order: the distinct (client, credit type) pairs sorted, and for
+ * each pair (one index range of balances_spending) its balances in spending order. The locks are
+ * taken inside the LATERAL, pair after pair, so the order holds whatever plan the rest gets, and
+ * two batches touching the same balances queue instead of deadlocking.
+ */
+export async function lockSpendable(client: SqlClient, scope: SpendableScope): Promise<Lot[]> {
+  // a named statement: parsed and planned once per connection, not once per batch (statement-names.ts)
+  const result = await client.query<SpendableRow>({
+    ...statementName('credits-lock-spendable'),
+    text: LOCK_SPENDABLE_SQL,
     values: [scope.clientIds, scope.creditTypeIds, scope.from, scope.to],
   });
-  return result.rows.map((row) => ({
-    id: row.id,
-    clientId: row.client_id,
-    creditTypeId: row.credit_type_id,
-    subscriptionId: row.subscription_id,
-    granted: row.granted,
-    remaining: row.remaining,
-    priority: row.priority,
-    validFrom: row.valid_from,
-    expiresAt: row.expires_at,
-    lowThreshold: row.low_threshold,
-    autoRechargeThreshold: row.auto_recharge_enabled
-      ? percentOf(row.granted, row.auto_recharge_threshold_percent)
-      : null,
-  }));
+  return result.rows.map(toLot);
+}
+
+/**
+ * The same balances as lockSpendable, read WITHOUT a lock (DOMAIN.md "Quote": nothing written, no lock
+ * taken): a committed snapshot of what a consumption would find, for POST /v1/consumptions/quote.
+ */
+export async function readSpendable(client: SqlClient, scope: SpendableScope): Promise<Lot[]> {
+  const result = await client.query<SpendableRow>({
+    ...statementName('credits-read-spendable'),
+    text: READ_SPENDABLE_SQL,
+    values: [scope.clientIds, scope.creditTypeIds, scope.from, scope.to],
+  });
+  return result.rows.map(toLot);
 }
 
 export async function consumptionsByIds(db: Executor, ids: readonly string[]): Promise<Map<string, ConsumptionRow>> {
@@ -121,9 +139,14 @@ export async function allocationsOf(
 /** Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. */
 export const consumptionInsertSql = (param: string): string => `INSERT INTO consumptions
        (id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
-        error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at)
+        error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at, dimensions)
      SELECT id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
-            error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at
+            error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at,
+            -- DOMAIN.md "Dimensions": the values of the keys the credit type declares now, from the metadata
+            (SELECT jsonb_object_agg(k.key, x.metadata ->> k.key)
+               FROM credit_types ct CROSS JOIN jsonb_array_elements_text(ct.dimensions) AS k(key)
+              WHERE ct.id = x.credit_type_id
+                AND jsonb_typeof(x.metadata -> k.key) IN ('string', 'number', 'boolean'))
        FROM jsonb_to_recordset(${param}::jsonb)
             AS x(id uuid, client_id uuid, credit_type_id uuid, idempotency_key text, request_hash text,
                  quantity bigint, applied bigint, shortfall bigint, mode text, status text, error_code text,

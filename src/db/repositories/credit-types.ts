@@ -10,19 +10,25 @@ export interface CreditTypeRow {
   unit: string;
   decimals: number;
   archived: boolean;
+  /** DOMAIN.md "Dimensions": the metadata keys a consumption's values are kept for (at most 5). */
+  dimensions: string[];
   created_at: Date;
   updated_at: Date;
 }
 
+/** A jsonb array goes in as JSON text: node-postgres would make a JavaScript array a Postgres array. */
+const storable = <T extends Partial<CreditTypeRow>>(row: T) =>
+  row.dimensions === undefined ? row : { ...row, dimensions: JSON.stringify(row.dimensions) };
+
 export async function insertCreditType(db: Executor, row: CreditTypeRow): Promise<void> {
-  await db('credit_types').insert(row);
+  await db('credit_types').insert(storable(row));
 }
 
 /** Inserts the credit type and answers it; undefined when its code is taken. */
 export async function insertCreditTypeIfCodeFree(db: Executor, row: CreditTypeRow): Promise<CreditTypeRow | undefined> {
   // ON CONFLICT instead of catching the error: a failed statement would abort the caller's transaction.
   const [inserted] = (await db('credit_types')
-    .insert(row)
+    .insert(storable(row))
     .onConflict('code')
     .ignore()
     .returning('*')) as CreditTypeRow[];
@@ -68,8 +74,8 @@ export async function listCreditTypes(
 export async function updateCreditType(
   db: Executor,
   id: string,
-  patch: Partial<Pick<CreditTypeRow, 'name' | 'unit' | 'archived'>> & { updated_at: Date },
+  patch: Partial<Pick<CreditTypeRow, 'name' | 'unit' | 'archived' | 'dimensions'>> & { updated_at: Date },
 ): Promise<CreditTypeRow | undefined> {
-  const [row] = (await db('credit_types').where({ id }).update(patch).returning('*')) as CreditTypeRow[];
+  const [row] = (await db('credit_types').where({ id }).update(storable(patch)).returning('*')) as CreditTypeRow[];
   return row;
 }

@@ -120,3 +120,20 @@ export async function movePeriodEnd(db: Executor, subscriptionId: string, starts
     ends_at: endsAt,
   });
 }
+
+/** The freezes of a client's subscriptions begun at or before `at`: when each stopped the clock and restarted it. */
+export async function freezesOfClientUpTo(
+  db: Executor,
+  clientId: string,
+  at: Date,
+): Promise<Array<{ subscription_id: string; frozen_at: Date; unfrozen_at: Date | null }>> {
+  return (await db('subscription_freezes as f')
+    .join('subscriptions as s', 's.id', 'f.subscription_id')
+    .where('s.client_id', clientId)
+    .andWhere('f.frozen_at', '<=', at)
+    .select('f.subscription_id', 'f.frozen_at', 'f.unfrozen_at')) as Array<{
+    subscription_id: string;
+    frozen_at: Date;
+    unfrozen_at: Date | null;
+  }>;
+}

@@ -84,3 +84,60 @@ export async function latestEntryOfBalance(db: Executor, balanceId: string): Pro
 export async function entriesOfConsumption(db: Executor, consumptionId: string): Promise<LedgerEntryRow[]> {
   return (await db('ledger_entries').where({ consumption_id: consumptionId }).orderBy('seq')) as LedgerEntryRow[];
 }
+
+/** One row of ledgerUpTo: a balance's first entry (`kind` null), or the sum and count of one later kind. */
+export interface LedgerSumRow {
+  balance_id: string;
+  kind: string | null;
+  amount: bigint;
+  n: number;
+}
+
+/**
+ * A client's ledger up to `at` (entries written at or before it, `created_at`), summed per balance:
+ * each balance's first entry, then Σ amount and count per kind of the entries after it (as of reads).
+ */
+export async function ledgerUpTo(db: Executor, clientId: string, at: Date): Promise<LedgerSumRow[]> {
+  const result = await db.raw(
+    `WITH l AS (SELECT balance_id, seq, kind, amount FROM ledger_entries WHERE client_id = ? AND created_at <= ?),
+          f AS (SELECT DISTINCT ON (balance_id) balance_id, seq, amount FROM l ORDER BY balance_id, seq)
+     SELECT f.balance_id, NULL::text AS kind, f.amount, 1 AS n FROM f
+     UNION ALL
+     SELECT l.balance_id, l.kind, sum(l.amount)::bigint AS amount, count(*)::int AS n
+       FROM l JOIN f ON f.balance_id = l.balance_id AND l.seq > f.seq
+      GROUP BY l.balance_id, l.kind`,
+    [clientId, at],
+  );
+  return (result as { rows: LedgerSumRow[] }).rows;
+}
+
+/**
+ * Net consumption of a client's credit type over `(from, to]`, by when it happened (`effective_at`):
+ * −Σ of its `consume` and `reverse` entries (a reversal gives back, so it counts against), scaled.
+ */
+export async function netConsumed(
+  db: Executor,
+  scope: { clientId: string; creditTypeId: string; from: Date; to: Date },
+): Promise<bigint> {
+  const [row] = (await db('ledger_entries')
+    .where({ client_id: scope.clientId, credit_type_id: scope.creditTypeId })
+    .whereIn('kind', ['consume', 'reverse'])
+    .andWhere('effective_at', '>', scope.from)
+    .andWhere('effective_at', '<=', scope.to)
+    .select(db.raw('COALESCE(-sum(amount), 0)::bigint AS net'))) as Array<{ net: bigint }>;
+  return row?.net ?? 0n;
+}
+
+/**
+ * Each balance of the client whose expiry an `extend` entry moved after `at` (a freeze ended later):
+ * the expiry it had at `at`, the `previous_expires_at` of the first such entry.
+ */
+export async function expiriesBefore(db: Executor, clientId: string, at: Date): Promise<Map<string, Date>> {
+  const rows = (await db('ledger_entries')
+    .distinctOn('balance_id')
+    .where({ client_id: clientId, kind: 'extend' })
+    .andWhere('created_at', '>', at)
+    .orderBy([{ column: 'balance_id' }, { column: 'seq' }])
+    .select('balance_id', 'previous_expires_at')) as Array<{ balance_id: string; previous_expires_at: Date }>;
+  return new Map(rows.map((r) => [r.balance_id, r.previous_expires_at]));
+}

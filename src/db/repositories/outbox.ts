@@ -1,4 +1,9 @@
-import type { CommandType, EventDraft, EventType } from '../../domain/event.js';
+import {
+  COMMAND_TYPES as COMMAND_TYPES_LIST,
+  type CommandType,
+  type EventDraft,
+  type EventType,
+} from '../../domain/event.js';
 import { newId } from '../../ids.js';
 import type { Executor } from '../knex.js';
 
@@ -87,4 +92,19 @@ export async function markDispatched(tx: Executor, seqs: readonly bigint[], at: 
       seqs.map((s) => s.toString()),
     )
     .update({ dispatched_at: at });
+}
+
+/**
+ * Events (never the service's own commands) after `afterSeq`, oldest first, optionally of one type: the outbox as
+ * a list a receiver reconciles with. Reads one more than `limit` to know whether a next page exists.
+ */
+export async function listEvents(
+  db: Executor,
+  filter: { type?: EventType | undefined; afterSeq: bigint; limit: number },
+): Promise<{ rows: OutboxEventRow[]; more: boolean }> {
+  const query = db('outbox_events').where('seq', '>', filter.afterSeq.toString());
+  if (filter.type) query.andWhere('type', filter.type);
+  else query.whereNotIn('type', [...COMMAND_TYPES_LIST]);
+  const rows = (await query.orderBy('seq').limit(filter.limit + 1)) as OutboxEventRow[];
+  return { rows: rows.slice(0, filter.limit), more: rows.length > filter.limit };
 }

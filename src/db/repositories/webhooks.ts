@@ -9,6 +9,12 @@ export interface WebhookEndpointRow {
   description: string | null;
   created_at: Date;
   deleted_at: Date | null;
+  /** Set when its deliveries kept failing (or by hand); cleared when it is enabled again. */
+  disabled_at: Date | null;
+  disabled_reason: string | null;
+  /** The secret a rotation replaced, still signing deliveries until `previous_secret_expires_at`. */
+  previous_secret: string | null;
+  previous_secret_expires_at: Date | null;
 }
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
@@ -28,11 +34,63 @@ export async function liveEndpointById(db: Executor, id: string): Promise<Webhoo
     | undefined;
 }
 
-/** Every endpoint not deleted, with the events it subscribes to. */
+/** Every endpoint not deleted nor disabled (those that get new deliveries), with the events it subscribes to. */
 export async function liveEndpoints(db: Executor): Promise<Array<Pick<WebhookEndpointRow, 'id' | 'events'>>> {
-  return (await db('webhook_endpoints').whereNull('deleted_at').select('id', 'events')) as Array<
-    Pick<WebhookEndpointRow, 'id' | 'events'>
-  >;
+  return (await db('webhook_endpoints')
+    .whereNull('deleted_at')
+    .whereNull('disabled_at')
+    .select('id', 'events')) as Array<Pick<WebhookEndpointRow, 'id' | 'events'>>;
+}
+
+/**
+ * Disables a live endpoint that is not disabled yet and answers it; undefined when it was disabled already (or is
+ * deleted), so that only the first of several failing deliveries records the event.
+ */
+export async function markEndpointDisabled(
+  db: Executor,
+  id: string,
+  reason: string,
+  now: Date,
+): Promise<WebhookEndpointRow | undefined> {
+  const [row] = (await db('webhook_endpoints')
+    .where({ id })
+    .whereNull('deleted_at')
+    .whereNull('disabled_at')
+    .update({ disabled_at: now, disabled_reason: reason })
+    .returning('*')) as WebhookEndpointRow[];
+  return row;
+}
+
+/** Enables a live endpoint again (a no-op on one that is not disabled); undefined when there is no live one. */
+export async function markEndpointEnabled(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
+  const [row] = (await db('webhook_endpoints')
+    .where({ id })
+    .whereNull('deleted_at')
+    .update({ disabled_at: null, disabled_reason: null })
+    .returning('*')) as WebhookEndpointRow[];
+  return row;
+}
+
+/**
+ * Replaces a live endpoint's secret; the one replaced keeps signing until `previousUntil` (null: dropped at once).
+ * Undefined when there is no live endpoint with this id.
+ */
+export async function replaceEndpointSecret(
+  db: Executor,
+  id: string,
+  secret: string,
+  previousUntil: Date | null,
+): Promise<WebhookEndpointRow | undefined> {
+  const [row] = (await db('webhook_endpoints')
+    .where({ id })
+    .whereNull('deleted_at')
+    .update({
+      secret,
+      previous_secret: previousUntil ? db.raw('secret') : null,
+      previous_secret_expires_at: previousUntil,
+    })
+    .returning('*')) as WebhookEndpointRow[];
+  return row;
 }
 
 /** Marks the endpoint deleted (its history stays); false when there is no live one with this id. */
@@ -78,7 +136,10 @@ export interface DeliveryToSend {
   endpoint_id: string;
   url: string;
   secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: Date | null;
   deleted_at: Date | null;
+  disabled_at: Date | null;
   event_id: string;
   event_type: string;
   payload: unknown;
@@ -96,23 +157,17 @@ export async function deliveryToSend(db: Executor, id: string): Promise<Delivery
       'd.endpoint_id',
       'w.url',
       'w.secret',
+      'w.previous_secret',
+      'w.previous_secret_expires_at',
       'w.deleted_at',
+      'w.disabled_at',
       'e.id as event_id',
       'e.type as event_type',
       'e.payload',
     )) as DeliveryToSend | undefined;
 }
 
-export async function deliveryStatus(
-  db: Executor,
-  id: string,
-): Promise<{ id: string; status: DeliveryStatus } | undefined> {
-  return (await db('webhook_deliveries').where({ id }).first('id', 'status')) as
-    | { id: string; status: DeliveryStatus }
-    | undefined;
-}
-
-/** Gives a delivery up without an attempt (its endpoint was deleted). */
+/** Gives a delivery up without an attempt (its endpoint was deleted or disabled). */
 export async function failDelivery(db: Executor, id: string, error: string): Promise<void> {
   await db('webhook_deliveries').where({ id }).update({ status: 'failed', last_error: error });
 }
@@ -210,4 +265,24 @@ export async function pendingDeliveriesDue(
     .limit(page.limit)
     .select('id')) as Array<{ id: string }>;
   return rows.map((r) => r.id);
+}
+
+/** Deliveries of each endpoint by status (the pages' endpoint list). */
+export async function deliveryCountsOfEndpoints(
+  db: Executor,
+  endpointIds: readonly string[],
+): Promise<Map<string, Record<DeliveryStatus, number>>> {
+  const counts = new Map<string, Record<DeliveryStatus, number>>();
+  if (endpointIds.length === 0) return counts;
+  const rows = (await db('webhook_deliveries')
+    .whereIn('endpoint_id', [...endpointIds])
+    .groupBy('endpoint_id', 'status')
+    .select('endpoint_id', 'status')
+    .count('* as n')) as Array<{ endpoint_id: string; status: DeliveryStatus; n: bigint | number | string }>;
+  for (const row of rows) {
+    const entry = counts.get(row.endpoint_id) ?? { pending: 0, delivered: 0, failed: 0 };
+    entry[row.status] = Number(row.n);
+    counts.set(row.endpoint_id, entry);
+  }
+  return counts;
 }

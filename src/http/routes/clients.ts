@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { findClient, listClients } from '../../db/repositories/clients.js';
 import { fail } from '../../domain/result.js';
+import { parseBound } from '../../reports/params.js';
 import {
   idParams,
   listOf,
@@ -11,9 +12,17 @@ import {
   refSchema,
   timestampSchema,
 } from '../../schemas/common.js';
-import { clientBalances, clientStatement, creditTypeBalanceView, ledgerEntryView } from '../../services/balances.js';
+import {
+  clientBalances,
+  clientBalancesAsOf,
+  clientStatement,
+  creditTypeBalanceView,
+  ledgerEntryView,
+} from '../../services/balances.js';
 import { patchClient, upsertClient } from '../../services/clients.js';
+import { clientForecast, forecastView } from '../../services/forecast.js';
 import { grantUnits, grantView } from '../../services/grants.js';
+import { clientUsage, usageView } from '../../services/usage.js';
 import { clientView, toClientView } from '../../views/client.js';
 import { page, replyWith } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
@@ -109,7 +118,25 @@ export const clientRoutes: AnyRoute[] = [
     summary:
       'What a client holds: per credit type granted, consumed, remaining (usable now), unavailable, upcoming, ' +
       'expired, next expiry, and the balances behind it',
+    description:
+      'With `as_of` (an RFC 3339 instant): the same answer as it stood then, computed from the ledger alone — ' +
+      'each balance replayed from its entries written up to that instant (a balance with none did not exist ' +
+      'yet), with the expiry it had then (before a later `extend`), placed by its validity and its ' +
+      "subscription's status (a freeze covering the instant: frozen) at that instant. At now it equals the " +
+      'live answer. A suspension or a pending payment leaves no history: such a status is taken as it is now.',
     params: idParams,
+    query: z.object({
+      as_of: z
+        .string()
+        .trim()
+        .max(40)
+        .optional()
+        .meta({
+          description:
+            'Answer as of this instant (RFC 3339 with its offset), from the ledger; a day (YYYY-MM-DD) means the ' +
+            'end of that day in BUSINESS_TZ.',
+        }),
+    }),
     responses: {
       200: {
         description: 'One row per credit type the client has held',
@@ -117,11 +144,84 @@ export const clientRoutes: AnyRoute[] = [
       },
       404: { description: 'No such client' },
     },
-    handler: async ({ params, db, app }) => {
+    handler: async ({ params, query, db, app }) => {
       const client = await findClient(db, params.id);
       if (!client) return fail('not_found', `no client "${params.id}"`);
-      return { status: 200, body: { data: await clientBalances(db, client.id, app.clock.now()) } };
+      const asOf = query.as_of === undefined ? undefined : parseBound(query.as_of, app.config.BUSINESS_TZ, true);
+      if (query.as_of !== undefined && asOf === undefined) {
+        return fail('validation_failed', 'as_of must be an RFC 3339 time with its offset, or a day (YYYY-MM-DD)', {
+          errors: [{ field: 'query.as_of', message: 'must be an RFC 3339 time with its offset, or a day' }],
+        });
+      }
+      const data = asOf
+        ? await clientBalancesAsOf(db, client.id, asOf)
+        : await clientBalances(db, client.id, app.clock.now());
+      return { status: 200, body: { data } };
     },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/clients/{id}/forecast',
+    access: 'read',
+    tag: 'clients',
+    summary: 'When a credit type runs empty at the recent burn, and what will expire unused',
+    description:
+      'The burn is the net consumption (consumed − reversed, by when it happened) of the last `window_days` ÷ ' +
+      '`window_days`. The usable balances are walked in the spending order, the current one draining at that ' +
+      'burn from now: a balance whose expiry comes first keeps what is left then (`expiring_unused`), and the ' +
+      'credit type runs empty when the last one is spent or expires. Exact: units spent by an expiry round ' +
+      'down (what expires rounds up); `burn_per_day` is shown rounded half up; `days_until_empty` is whole ' +
+      'days, rounded down. With no burn, `days_until_empty` and `empty_on` are null and every balance ' +
+      'expires unused.',
+    params: idParams,
+    query: z.object({
+      credit_type: refSchema.meta({ description: 'Id or code of the credit type.' }),
+      window_days: z.coerce.number().int().min(1).max(366).default(30),
+    }),
+    responses: {
+      200: { description: 'The forecast', schema: forecastView },
+      404: { description: 'No such client or credit type' },
+    },
+    handler: async ({ params, query, db, app }) => {
+      const client = await findClient(db, params.id);
+      if (!client) return fail('not_found', `no client "${params.id}"`);
+      const creditType = await app.refs.creditType(db, query.credit_type);
+      if (!creditType) return fail('not_found', `no credit type "${query.credit_type}"`);
+      return { status: 200, body: await clientForecast(app, { clientId: client.id, creditType }, query.window_days) };
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/clients/{id}/usage',
+    access: 'read',
+    tag: 'clients',
+    summary: "A client's net use of a credit type per day, week, month, or per value of one of its dimensions",
+    description:
+      'Consumed − reversed: a use counts when it occurred, a reversal when it happened. `group_by` is `day` ' +
+      "(default), `week`, `month` (buckets of BUSINESS_TZ, keyed by their first day) or one of the credit type's " +
+      '`dimensions` (one row per value, "(none)" for uses that gave none). `from`/`to` as a report\'s range: ' +
+      'a day or an RFC 3339 time, both ends included; default the last 30 days up to now.',
+    params: idParams,
+    query: z.object({
+      credit_type: refSchema.meta({ description: 'Id or code of the credit type.' }),
+      from: z.string().trim().max(40).optional(),
+      to: z.string().trim().max(40).optional(),
+      group_by: z.string().trim().min(1).max(40).optional(),
+    }),
+    responses: {
+      200: { description: 'One row per key', schema: usageView },
+      404: { description: 'No such client or credit type' },
+    },
+    handler: async ({ params, query, db, app }) =>
+      replyWith(
+        await clientUsage(
+          db,
+          { ...query, client: params.id },
+          { now: app.clock.now(), timeZone: app.config.BUSINESS_TZ },
+        ),
+        200,
+        (usage) => usage,
+      ),
   }),
   defineRoute({
     method: 'post',

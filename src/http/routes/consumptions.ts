@@ -7,6 +7,7 @@ import { consumeData } from '../../jobs/definitions.js';
 import { acceptReversal } from '../../jobs/reverse.js';
 import { idParams, listOf, pageQuery, refSchema, waitQuery } from '../../schemas/common.js';
 import { consumptionView, consumptionViews, storedConsumptionResult } from '../../services/consumptions.js';
+import { quoteConsumption, quoteView } from '../../services/quote.js';
 import {
   type ConsumptionResult,
   consumptionResultSchema,
@@ -83,6 +84,27 @@ export const consumptionRoutes: AnyRoute[] = [
         { name: 'consume', jobId: item.jobId, watch: item.watch, fresh: item.fresh },
         { wait: query.wait, queued, done: consumptionReply },
       );
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/consumptions/quote',
+    access: 'read',
+    tag: 'consumption',
+    summary: 'What a use would take now (allocations, shortfall, remaining after), with nothing written',
+    description:
+      'The consumption body (`idempotency_key` optional: a quote is never recorded) run through the same ' +
+      'burn-down as the consume job, over the balances a consumption would lock, read without a lock. A read ' +
+      'key may ask: nothing changes. A use accepted a moment later may find less.',
+    body: consumptionBody.extend({ idempotency_key: consumptionBody.shape.idempotency_key.optional() }),
+    responses: {
+      200: { description: 'What the use would take', schema: quoteView },
+      404: { description: 'No such client or credit type' },
+      422: { description: 'Invalid input (`validation_failed`, see `errors`)', schema: validationProblemSchema },
+    },
+    handler: async ({ body, app }) => {
+      const quote = await quoteConsumption(app, body);
+      return quote.ok ? { status: 200, body: quote.value } : quote;
     },
   }),
   defineRoute({

@@ -14,15 +14,39 @@ const unitSchema = z
   .max(50)
   .meta({ description: 'Singular noun of one unit: "message", "hour", "call".' });
 
+/** Day, week and month name the usage endpoint's calendar groupings: a dimension may not take them. */
+const RESERVED_DIMENSIONS = new Set(['day', 'week', 'month']);
+
+const dimensionsSchema = z
+  .array(
+    z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,39}$/, 'must be a lower-case key: a letter, then letters, digits or _ (at most 40)')
+      .refine((key) => !RESERVED_DIMENSIONS.has(key), 'day, week and month are groupings of their own'),
+  )
+  .max(5, 'at most 5 dimensions')
+  .refine((keys) => new Set(keys).size === keys.length, 'each key once')
+  .meta({
+    description:
+      'Up to 5 metadata keys (e.g. `branch`, `employee`) whose values each consumption keeps, to group usage by. ' +
+      "A consumption's value for a key is its metadata's string, number or boolean under that key.",
+  });
+
 const createBody = z.strictObject({
   code: codeSchema,
   name: nameSchema,
   unit: unitSchema,
   decimals: z.number().int().min(0).max(6).default(0).meta({ description: 'How finely a unit may be split (0–6).' }),
+  dimensions: dimensionsSchema.optional(),
 });
 
 const patchBody = z
-  .strictObject({ name: nameSchema.optional(), unit: unitSchema.optional(), archived: z.boolean().optional() })
+  .strictObject({
+    name: nameSchema.optional(),
+    unit: unitSchema.optional(),
+    archived: z.boolean().optional(),
+    dimensions: dimensionsSchema.optional(),
+  })
   .refine((b) => Object.keys(b).length > 0, 'give at least one field to change');
 
 export const creditTypeRoutes: AnyRoute[] = [
@@ -74,7 +98,7 @@ export const creditTypeRoutes: AnyRoute[] = [
     path: '/v1/credit-types/{id}',
     access: 'admin',
     tag: 'catalog',
-    summary: 'Rename, change the unit word, or archive a credit type',
+    summary: 'Rename, change the unit word, declare dimensions, or archive a credit type',
     description:
       '`code` and `decimals` never change: other systems name the type by its code, and stored quantities depend ' +
       'on its decimals.',

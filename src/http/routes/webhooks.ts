@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EVENT_TYPES, listEvents } from '../../db/repositories/outbox.js';
 import { deliveriesOfEndpoint, listLiveEndpoints, liveEndpointById } from '../../db/repositories/webhooks.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
@@ -6,11 +7,15 @@ import { idParams, listOf, pageQuery } from '../../schemas/common.js';
 import {
   createEndpoint,
   deleteEndpoint,
+  enableEndpoint,
+  rotateSecret,
   SUBSCRIBABLE,
   toEndpointView,
   webhookEndpointView,
 } from '../../webhooks/endpoints.js';
+import { eventEnvelope } from '../../webhooks/event-schemas.js';
 import { redeliver } from '../../webhooks/redeliver.js';
+import { isStandardSecret } from '../../webhooks/signature.js';
 import { page, replyWith } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
 
@@ -34,19 +39,32 @@ export const webhookRoutes: AnyRoute[] = [
     tag: 'webhooks',
     summary: 'Subscribe a URL to events',
     description:
-      'Each event is POSTed as JSON with `Credits-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` ' +
-      'keyed with the secret, plus Credits-Event-Id, Credits-Event-Type and Credits-Delivery-Id. Non-2xx answers ' +
-      'are retried with exponential backoff. The secret is shown in full only here.',
+      'Each event is POSTed as JSON with the Standard Webhooks headers (verifiable with the `standardwebhooks` ' +
+      'libraries): `webhook-id` (the event id, the same on every retry), `webhook-timestamp` (unix seconds) and ' +
+      '`webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">` keyed with the base64-decoded part ' +
+      'of the `whsec_` secret; plus Credits-Event-Id, Credits-Event-Type, Credits-Delivery-Id and ' +
+      'Credits-Delivery-Attempt. Non-2xx answers are retried with capped exponential backoff and jitter for more ' +
+      'than 24 hours (the defaults); then the delivery fails and the endpoint is disabled. A URL whose host resolves ' +
+      'to a loopback, private, link-local or other non-public address is refused (422) unless the service runs with ' +
+      'WEBHOOK_ALLOW_PRIVATE=true. The secret is shown in full only here.',
     body: z.strictObject({
       url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000),
       events: z.array(z.enum(SUBSCRIBABLE)).min(1, 'give at least one event type, or "*"').max(SUBSCRIBABLE.length),
-      secret: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
+      secret: z
+        .string()
+        .max(200)
+        .refine(isStandardSecret, 'must be "whsec_" + the standard base64 of 24 to 64 random bytes')
+        .optional(),
       description: z.string().max(500).optional(),
     }),
     idempotency: 'stored',
     responses: { 201: { description: 'Created, with its secret', schema: webhookEndpointView } },
     handler: async ({ body, db, app }) =>
-      replyWith(await createEndpoint(db, body, app.clock.now()), 201, (row) => toEndpointView(row, true)),
+      replyWith(
+        await createEndpoint(db, body, app.clock.now(), { allowPrivate: app.config.WEBHOOK_ALLOW_PRIVATE }),
+        201,
+        (row) => toEndpointView(row, true),
+      ),
   }),
   defineRoute({
     method: 'get',
@@ -105,6 +123,50 @@ export const webhookRoutes: AnyRoute[] = [
     },
   }),
   defineRoute({
+    method: 'post',
+    path: '/v1/webhook-endpoints/{id}/enable',
+    access: 'admin',
+    tag: 'webhooks',
+    summary: 'Enable an endpoint that was disabled',
+    description:
+      'An endpoint is disabled when a delivery to it failed all its attempts (a `webhook_endpoint.disabled` event ' +
+      'says so): it gets no new deliveries until it is enabled here. Its failed deliveries can then be sent again ' +
+      'with POST /v1/webhook-deliveries/{id}/retry. Enabling an endpoint that is not disabled changes nothing.',
+    params: idParams,
+    responses: {
+      200: { description: 'Enabled (secret masked)', schema: webhookEndpointView },
+      404: { description: 'No such endpoint' },
+    },
+    handler: async ({ params, db }) => {
+      if (!isUuid(params.id)) return fail('not_found', `no webhook endpoint "${params.id}"`);
+      return replyWith(await enableEndpoint(db, params.id), 200, (row) => toEndpointView(row));
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/webhook-endpoints/{id}/rotate-secret',
+    access: 'admin',
+    tag: 'webhooks',
+    summary: "Replace an endpoint's secret, the old one still valid for a grace period",
+    description:
+      'Answers the new secret, shown in full only here. Until `grace_seconds` have passed (default a day) every ' +
+      'delivery carries two signatures, `webhook-signature: v1,<new> v1,<old>`, so the receiver can switch to the ' +
+      'new secret at its pace; then only the new one. `grace_seconds: 0` drops the old secret at once.',
+    params: idParams,
+    body: z.strictObject({
+      grace_seconds: z.number().int().min(0).max(604_800).default(86_400),
+    }),
+    idempotency: 'stored',
+    responses: {
+      200: { description: 'The endpoint, with its new secret', schema: webhookEndpointView },
+      404: { description: 'No such endpoint' },
+    },
+    handler: async ({ params, body, db }) => {
+      if (!isUuid(params.id)) return fail('not_found', `no webhook endpoint "${params.id}"`);
+      return replyWith(await rotateSecret(db, params.id, body.grace_seconds), 200, (row) => toEndpointView(row, true));
+    },
+  }),
+  defineRoute({
     method: 'delete',
     path: '/v1/webhook-endpoints/{id}',
     access: 'admin',
@@ -136,6 +198,38 @@ export const webhookRoutes: AnyRoute[] = [
       if (!isUuid(params.id)) return fail('not_found', `no webhook delivery "${params.id}"`);
       const result = await redeliver(app, params.id);
       return result.ok ? { status: 202, body: result.value } : result;
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/events',
+    access: 'admin',
+    tag: 'webhooks',
+    summary: 'The events, oldest first, for receivers that reconcile',
+    description:
+      'The outbox as a list: each event as its webhook delivers it, oldest first. `after` is the `next_cursor` of ' +
+      'the previous page (or the `seq` of the last event seen); a page with `next_cursor: null` is the last one ' +
+      'for now: ask again later with the last cursor. Events no endpoint wanted are pruned after a while.',
+    query: z.object({
+      type: z.enum(EVENT_TYPES).optional(),
+      after: z
+        .string()
+        .max(19)
+        .refine((v) => /^\d{1,19}$/.test(v) && BigInt(v) <= 9_223_372_036_854_775_807n, {
+          message: 'must be a cursor this API gave out',
+        })
+        .optional(),
+      limit: z.coerce.number().int().min(1).max(500).default(100),
+    }),
+    responses: { 200: { description: 'A page of events', schema: listOf(eventEnvelope.extend({ seq: z.string() })) } },
+    handler: async ({ query, db }) => {
+      const result = await listEvents(db, {
+        type: query.type,
+        afterSeq: BigInt(query.after ?? '0'),
+        limit: query.limit,
+      });
+      const data = result.rows.map((row) => ({ seq: row.seq.toString(), ...row.payload }));
+      return { status: 200, body: page(data, result.more ? (data[data.length - 1]?.seq ?? null) : null) };
     },
   }),
 ];

@@ -3,7 +3,9 @@ import { DateTime } from 'luxon';
 import { findClient, listClients } from '../../db/repositories/clients.js';
 import { listHolds } from '../../db/repositories/holds.js';
 import { listSubscriptions } from '../../db/repositories/subscriptions.js';
-import { clientBalances, clientStatement } from '../../services/balances.js';
+import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
+import { clientBalances, clientBalancesAsOf, clientStatement } from '../../services/balances.js';
+import { clientForecast, type ForecastView } from '../../services/forecast.js';
 import { holdResults } from '../../services/holds.js';
 import { subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
@@ -14,6 +16,40 @@ import { money } from './overview.js';
 const PAGE_SIZE = 50;
 /** The statement on a client's page covers this many days back (older entries: the API). */
 export const STATEMENT_DAYS = 30;
+
+/** The forecast line of a client's page looks back this many days for the burn. */
+export const FORECAST_WINDOW_DAYS = 30;
+
+/** "Runs out around <date>, N units will expire unused" (DOMAIN.md "As of / forecast"). */
+function forecastLine(f: ForecastView, decimals: number, unit: string): Html {
+  let unused = 0n;
+  for (const u of f.expiring_unused) {
+    const units = parseQuantity(u.units, decimals);
+    if (units.ok) unused += units.value;
+  }
+  const expiring =
+    unused > 0n
+      ? html`${formatQuantity(unused, decimals)} ${unit}(s) will expire unused`
+      : 'nothing will expire unused';
+  const runsOut =
+    f.empty_on === null
+      ? html`No use in the last ${f.window_days} days`
+      : html`At ${f.burn_per_day} a day, runs out around <strong>${f.empty_on}</strong>`;
+  return html`<p class="forecast" data-forecast="${f.credit_type.code}">${runsOut}, ${expiring}.</p>`;
+}
+
+/**
+ * The instant a page's `as_of` day (YYYY-MM-DD in the business time zone) stands for: the end of that
+ * day, or now if that is later than now. Undefined without a valid day.
+ */
+function asOfInstant(day: string | undefined, tz: string, now: Date): Date | undefined {
+  if (!day || !/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
+  const start = DateTime.fromISO(day, { zone: tz });
+  if (!start.isValid) return undefined;
+  const end = start.plus({ days: 1 }).toJSDate();
+  const instant = new Date(end.getTime() - 1);
+  return instant.getTime() < now.getTime() ? instant : undefined;
+}
 
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
@@ -67,7 +103,18 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
   const tz = app.config.BUSINESS_TZ;
   const subscriptionRows = await listSubscriptions(db, { limit: 100 }, { clientId: client.id });
   const subscriptions = await subscriptionViews(db, subscriptionRows.data, { withBalances: true });
-  const balances = await clientBalances(db, client.id, now);
+  const asOfDay = str(ctx.req.query.as_of);
+  const asOf = asOfInstant(asOfDay, tz, now);
+  const balances = asOf ? await clientBalancesAsOf(db, client.id, asOf) : await clientBalances(db, client.id, now);
+  const forecasts = new Map<string, Html>();
+  if (!asOf) {
+    for (const ct of balances) {
+      const creditType = await app.refs.creditType(db, ct.credit_type.id);
+      if (!creditType) continue;
+      const f = await clientForecast(app, { clientId: client.id, creditType }, FORECAST_WINDOW_DAYS);
+      forecasts.set(ct.credit_type.id, forecastLine(f, creditType.decimals, creditType.unit));
+    }
+  }
   const openHolds = await holdResults(
     app,
     (await listHolds(db, { limit: 100 }, { clientId: client.id, status: 'held' })).data,
@@ -80,7 +127,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     cursor: cursor && /^\d{1,19}$/.test(cursor) ? cursor : undefined,
     limit: 50,
   });
-  const t = now.getTime();
+  const t = (asOf ?? now).getTime();
   const email = client.email ? html` · ${client.email}` : '';
   const later = statement.next_cursor
     ? path`/ui/clients/${client.id}` + query({ statement_cursor: statement.next_cursor })
@@ -148,7 +195,13 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
 </section>
 
 <section class="panel" aria-labelledby="bal-h">
-  <h2 id="bal-h">Balances</h2>
+  <h2 id="bal-h">Balances${asOf ? html` as of ${when(asOf, tz)}` : ''}</h2>
+  <form class="search" method="get" action="${path`/ui/clients/${client.id}`}">
+    <label>Balances as of <input type="date" name="as_of" value="${asOf ? asOfDay : ''}"
+      max="${DateTime.fromJSDate(now, { zone: tz }).toISODate() ?? ''}"></label>
+    <button type="submit">Show</button>
+    ${asOf ? html`<a href="${path`/ui/clients/${client.id}`}">Now</a>` : ''}
+  </form>
   ${
     balances.length === 0
       ? html`<p class="empty">No balances.</p>`
@@ -163,6 +216,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
           const nextExpiry = ct.next_expiry ? html` · next expiry ${when(ct.next_expiry, tz)}` : '';
           return html`<h2 class="muted">${ct.credit_type.code} <span class="muted">(${ct.credit_type.unit})</span></h2>
     <p>Remaining <strong>${ct.remaining}</strong>${unavailable}${upcoming}${onHold}${spent}${voided}${nextExpiry}</p>
+    ${forecasts.get(ct.credit_type.id) ?? ''}
     ${
       live.length === 0
         ? html`<p class="empty">No live balance.</p>`

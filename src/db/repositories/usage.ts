@@ -1,0 +1,53 @@
+import type { Executor } from '../knex.js';
+
+/** How usage rows are keyed: a calendar bucket of the business time zone, or a dimension's value. */
+export type UsageGrouping = { calendar: 'day' | 'week' | 'month' } | { dimension: string };
+
+export interface UsageScope {
+  clientId: string;
+  creditTypeId: string;
+  /** Both ends included, as the reports' ranges. */
+  from: Date;
+  to: Date;
+  timeZone: string;
+  grouping: UsageGrouping;
+}
+
+/** The key a use without a value for the dimension is grouped under. */
+export const NO_DIMENSION_VALUE = '(none)';
+
+/**
+ * GET /v1/clients/{id}/usage: net use of one client's credit type per key — what consumptions took
+ * when they occurred, minus what reversals gave back when they happened (the same sums as the
+ * ledger's `consume` and `reverse` entries, whose effective_at are occurred_at and reversed_at).
+ * Read from consumptions through consumptions_usage and consumptions_reversed (migration 0016).
+ * Calendar keys are the bucket's first day (YYYY-MM-DD); dimension keys the value, or "(none)" last.
+ */
+export async function usageRows(db: Executor, scope: UsageScope): Promise<Array<{ key: string; quantity: bigint }>> {
+  const calendar = 'calendar' in scope.grouping;
+  // the grouping key: a constant expression whose parts are bound (?), never pasted
+  const groupKeySql = calendar
+    ? `to_char(date_trunc(?, m.at, ?) AT TIME ZONE ?, 'YYYY-MM-DD')`
+    : `COALESCE(m.dimensions ->> ?, '${NO_DIMENSION_VALUE}')`;
+  const keyBindings =
+    'calendar' in scope.grouping
+      ? [scope.grouping.calendar, scope.timeZone, scope.timeZone]
+      : [scope.grouping.dimension];
+  const part = [scope.clientId, scope.creditTypeId, scope.from, scope.to];
+  const result = await db.raw(
+    `WITH m AS (
+       SELECT occurred_at AS at, applied AS amount, dimensions
+         FROM consumptions
+        WHERE client_id = ? AND credit_type_id = ? AND applied > 0 AND occurred_at >= ? AND occurred_at <= ?
+       UNION ALL
+       SELECT reversed_at, -reversal_returned, dimensions
+         FROM consumptions
+        WHERE client_id = ? AND credit_type_id = ? AND reversed_at IS NOT NULL
+          AND reversed_at >= ? AND reversed_at <= ? AND reversal_returned > 0)
+     SELECT g.key, g.quantity
+       FROM (SELECT ${groupKeySql} AS key, sum(m.amount)::bigint AS quantity FROM m GROUP BY 1) AS g
+      ORDER BY ${calendar ? 'g.key' : `(g.key = '${NO_DIMENSION_VALUE}'), g.key`}`,
+    [...part, ...part, ...keyBindings],
+  );
+  return (result as { rows: Array<{ key: string; quantity: bigint }> }).rows;
+}

@@ -1,0 +1,97 @@
+import type { BalanceStatus } from './balance-change.js';
+import type { Scaled } from './quantity.js';
+import type { SubscriptionStatus } from './renewal.js';
+
+/** The ledger of one balance up to an instant: its first entry (the grant) and the sum and count of each later kind. */
+export interface LedgerUpTo {
+  /** Amount of the balance's first entry (its grant, whatever its kind). */
+  first: Scaled;
+  /** Entries after the first, by kind: Σ amount and how many. Kinds this file does not know are kept too. */
+  later: ReadonlyMap<string, { amount: Scaled; count: number }>;
+}
+
+/** A balance's running totals at an instant, as the balances table would have held them then. */
+export interface BalanceTotals {
+  granted: Scaled;
+  remaining: Scaled;
+  consumed: Scaled;
+  adjusted: Scaled;
+  expired: Scaled;
+  voided: Scaled;
+  rolledOver: Scaled;
+  /** Reserved by open holds: −(Σ hold + Σ release); a capture releases, then consumes. */
+  held: Scaled;
+  status: BalanceStatus;
+}
+
+const sumOf = (ledger: LedgerUpTo, kind: string): Scaled => ledger.later.get(kind)?.amount ?? 0n;
+const seen = (ledger: LedgerUpTo, kind: string): boolean => (ledger.later.get(kind)?.count ?? 0) > 0;
+
+/**
+ * DOMAIN.md "As of": a balance as it stood at `at`, from its ledger alone. `remaining` is the
+ * invariant's `granted + Σ(later amounts)` over EVERY kind, so any kind (hold, release, extend, one
+ * added later) moves it as it moved the live row; the running totals take the kinds they are made
+ * of (consumed = −consume − reverse, adjusted = adjust, expired = −expire, voided = −void,
+ * rolled_over = −rollover, held = −hold − release). The status is `void` or `expired` once such an
+ * entry exists; a balance the sweep expired with nothing left writes no entry, so one whose
+ * `current` status is `expired` and that had nothing left at `at`, past its `expires_at`, is expired
+ * too (with units left it stays `active`, and its units count as expired by their validity, as the
+ * live answer counts an unswept one).
+ */
+export function balanceAt(
+  ledger: LedgerUpTo,
+  current: { status: BalanceStatus; expiresAt: Date },
+  at: Date,
+): BalanceTotals {
+  let remaining = ledger.first;
+  for (const { amount } of ledger.later.values()) remaining += amount;
+  const status: BalanceStatus = seen(ledger, 'void')
+    ? 'void'
+    : seen(ledger, 'expire') ||
+        (current.status === 'expired' && remaining === 0n && current.expiresAt.getTime() <= at.getTime())
+      ? 'expired'
+      : 'active';
+  return {
+    granted: ledger.first,
+    remaining,
+    consumed: -sumOf(ledger, 'consume') - sumOf(ledger, 'reverse'),
+    adjusted: sumOf(ledger, 'adjust'),
+    expired: -sumOf(ledger, 'expire'),
+    voided: -sumOf(ledger, 'void'),
+    rolledOver: -sumOf(ledger, 'rollover'),
+    held: -sumOf(ledger, 'hold') - sumOf(ledger, 'release'),
+    status,
+  };
+}
+
+/** A freeze of the subscription: the clock stopped at `frozenAt` and restarted at `unfrozenAt` (null: still frozen). */
+export interface FreezeSpan {
+  frozenAt: Date;
+  unfrozenAt: Date | null;
+}
+
+/**
+ * The status of a subscription at a past instant, as far as what is kept can tell. What the past
+ * statuses changed is in the ledger already (an expired or cancelled subscription's balances carry
+ * their `expire` / `void` entries), and freezes are kept with their times:
+ * - frozen at `at` if one of its freezes covers it (`frozenAt <= at < unfrozenAt`);
+ * - `expired` or `cancelled` now: `active` before it ended (`endedAt`, its expired_at / cancelled_at;
+ *   unknown: ended long ago), and the status it has now from then on;
+ * - `frozen` now but not at `at`: `active`;
+ * - any other status (pending, suspended, …) is kept with no history: taken as it is now.
+ */
+export function subscriptionStatusAt(
+  current: SubscriptionStatus | null,
+  endedAt: Date | null | undefined,
+  at: Date,
+  freezes: readonly FreezeSpan[] = [],
+): SubscriptionStatus | null {
+  if (current === null) return null;
+  const t = at.getTime();
+  const ended = (current === 'expired' || current === 'cancelled') && !(endedAt && t < endedAt.getTime());
+  if (ended) return current;
+  if (freezes.some((f) => f.frozenAt.getTime() <= t && (f.unfrozenAt === null || t < f.unfrozenAt.getTime())))
+    return 'frozen';
+  if (current === 'frozen' || current === 'expired' || current === 'cancelled') return 'active';
+  return current;
+}

@@ -1,0 +1,71 @@
+import { DateTime } from 'luxon';
+import { z } from 'zod';
+import type { AppContext } from '../app-context.js';
+import { readSpendable } from '../db/repositories/consumptions.js';
+import { netConsumed } from '../db/repositories/ledger.js';
+import { forecast } from '../domain/forecast.js';
+import { MS_PER_DAY } from '../domain/period.js';
+import { formatQuantity } from '../domain/quantity.js';
+
+export const forecastView = z
+  .object({
+    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    window_days: z.number().int(),
+    remaining: z.string().meta({ description: "Usable now (the balances answer's `remaining`)." }),
+    burn_per_day: z.string().meta({
+      description:
+        "Net consumption (consumed − reversed) of the last window_days ÷ window_days, in the credit type's " +
+        'decimals, rounded half up. Shown only: the walk uses the exact fraction.',
+    }),
+    days_until_empty: z.number().int().nullable().meta({
+      description: 'Whole days until the last usable unit is spent or expires (rounded down); null at no burn.',
+    }),
+    empty_on: z
+      .string()
+      .nullable()
+      .meta({ description: 'The day (YYYY-MM-DD, BUSINESS_TZ) the credit type runs empty; null at no burn.' }),
+    empty_at: z.string().nullable().meta({ description: 'The instant it runs empty (RFC 3339); null at no burn.' }),
+    expiring_unused: z
+      .array(z.object({ balance_id: z.uuid(), expires_at: z.string(), units: z.string() }))
+      .meta({ description: 'Balances that will still hold units at their expiry at this burn, in spending order.' }),
+  })
+  .meta({ id: 'Forecast' });
+export type ForecastView = z.infer<typeof forecastView>;
+
+/**
+ * GET /v1/clients/{id}/forecast (DOMAIN.md "As of / forecast"): the usable balances now (the
+ * consumption lock's statement, read without a lock), the net consumption of the last `windowDays`
+ * from the ledger (by effective_at, in (now − window, now]), and the walk of domain/forecast.ts.
+ */
+export async function clientForecast(
+  app: AppContext,
+  scope: { clientId: string; creditType: { id: string; code: string; unit: string; decimals: number } },
+  windowDays: number,
+): Promise<ForecastView> {
+  const now = app.clock.now();
+  const [lots, net] = await Promise.all([
+    readSpendable(app.sql, { clientIds: [scope.clientId], creditTypeIds: [scope.creditType.id], from: now, to: now }),
+    netConsumed(app.db, {
+      clientId: scope.clientId,
+      creditTypeId: scope.creditType.id,
+      from: new Date(now.getTime() - windowDays * MS_PER_DAY),
+      to: now,
+    }),
+  ]);
+  const f = forecast({ lots, netConsumed: net, windowDays, now });
+  const q = (v: bigint) => formatQuantity(v, scope.creditType.decimals);
+  return {
+    credit_type: { id: scope.creditType.id, code: scope.creditType.code, unit: scope.creditType.unit },
+    window_days: windowDays,
+    remaining: q(f.remaining),
+    burn_per_day: q(f.burnPerDay),
+    days_until_empty: f.daysUntilEmpty,
+    empty_on: f.emptyAt ? DateTime.fromJSDate(f.emptyAt, { zone: app.config.BUSINESS_TZ }).toISODate() : null,
+    empty_at: f.emptyAt?.toISOString() ?? null,
+    expiring_unused: f.expiringUnused.map((u) => ({
+      balance_id: u.balanceId,
+      expires_at: u.expiresAt.toISOString(),
+      units: q(u.units),
+    })),
+  };
+}

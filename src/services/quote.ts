@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import type { AppContext } from '../app-context.js';
+import { readSpendable } from '../db/repositories/consumptions.js';
+import { burnDown } from '../domain/allocate.js';
+import { isRefused, prepareUse, type UseReport } from '../domain/consumption-request.js';
+import { formatQuantity } from '../domain/quantity.js';
+import { ok, type Result } from '../domain/result.js';
+
+export const quoteView = z
+  .object({
+    would: z.enum(['apply', 'partial', 'reject']).meta({
+      description:
+        'What the consume job would answer now: `apply` (status applied), `partial` (mode=partial, short), ' +
+        '`reject` (insufficient_balance).',
+    }),
+    client: z.object({ id: z.uuid(), external_ref: z.string() }),
+    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    quantity: z.string(),
+    applied: z.string(),
+    shortfall: z.string(),
+    allocations: z.array(z.object({ balance_id: z.uuid(), amount: z.string(), expires_at: z.string() })),
+    remaining: z.string().meta({ description: "The client's usable total of the credit type after the use." }),
+    occurred_at: z.string(),
+  })
+  .meta({ id: 'ConsumptionQuote' });
+export type QuoteView = z.infer<typeof quoteView>;
+
+/** A consumption body whose idempotency_key may be left out: a quote is never recorded. */
+export type QuoteRequest = Omit<UseReport, 'accepted_at' | 'idempotency_key'> & {
+  idempotency_key?: string | undefined;
+};
+
+const WOULD = { applied: 'apply', partial: 'partial', rejected: 'reject' } as const;
+
+/**
+ * DOMAIN.md "Quote": what a consumption would take now, from the SAME burn-down the consume job runs
+ * (`burnDown`, src/domain/allocate.ts) over the same balances (`readSpendable`: the consumption lock's
+ * statement without FOR UPDATE). Nothing is written and no lock is taken, so a use applied a moment
+ * later may find less; the quote is what a consumption alone would find at this instant.
+ */
+export async function quoteConsumption(app: AppContext, body: QuoteRequest): Promise<Result<QuoteView>> {
+  const now = app.clock.now();
+  const clients = await app.refs.clientsFor(app.db, [body.client]);
+  const creditTypes = await app.refs.creditTypesFor(app.db, [body.credit_type]);
+  const prepared = prepareUse(
+    { ...body, idempotency_key: body.idempotency_key ?? 'quote' },
+    { index: 0, jobId: '', enqueuedAt: now, now, clients, creditTypes },
+  );
+  if (isRefused(prepared)) return prepared;
+  const lots = await readSpendable(app.sql, {
+    clientIds: [prepared.client.id],
+    creditTypeIds: [prepared.creditType.id],
+    from: prepared.occurredAt,
+    to: prepared.occurredAt,
+  });
+  const [outcome] = burnDown(lots, [
+    {
+      clientId: prepared.client.id,
+      creditTypeId: prepared.creditType.id,
+      quantity: prepared.quantity,
+      occurredAt: prepared.occurredAt,
+      mode: prepared.mode,
+    },
+  ]).outcomes;
+  if (!outcome) throw new Error('the burn-down answered no outcome');
+  const expiry = new Map(lots.map((l) => [l.id, l.expiresAt]));
+  const q = (v: bigint) => formatQuantity(v, prepared.creditType.decimals);
+  return ok({
+    would: WOULD[outcome.status],
+    client: { id: prepared.client.id, external_ref: prepared.client.externalRef },
+    credit_type: { id: prepared.creditType.id, code: prepared.creditType.code, unit: prepared.creditType.unit },
+    quantity: q(outcome.quantity),
+    applied: q(outcome.applied),
+    shortfall: q(outcome.shortfall),
+    allocations: outcome.allocations.map((a) => ({
+      balance_id: a.balanceId,
+      amount: q(a.amount),
+      expires_at: expiry.get(a.balanceId)!.toISOString(),
+    })),
+    remaining: q(outcome.remaining),
+    occurred_at: prepared.occurredAt.toISOString(),
+  });
+}

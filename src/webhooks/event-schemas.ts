@@ -1,0 +1,179 @@
+import { z } from 'zod';
+import { EVENT_TYPES, type EventType } from '../domain/event.js';
+import { rechargeResultSchema } from '../views/recharge.js';
+import { renewalResultSchema } from '../views/renewal.js';
+
+/**
+ * What a webhook delivers and GET /v1/events lists: the event's envelope (src/db/repositories/outbox.ts
+ * `outboxJson` builds it) around its `data`, whose fields per type are written where each event is recorded
+ * (the `recordEvents` calls). Those drafts type `data` loosely (a record), so these schemas are kept beside them by
+ * hand: test/e2e/webhooks-standard.test.ts parses delivered events with them. Objects are open: a field added later
+ * is not a breaking change.
+ */
+export const eventEnvelope = z
+  .object({
+    id: z.uuid().meta({ description: 'The event id; the `webhook-id` header of its deliveries' }),
+    type: z.enum(EVENT_TYPES),
+    created_at: z.string().meta({ description: 'When the event happened (ISO 8601)' }),
+    data: z.record(z.string(), z.unknown()).meta({ description: "The event's own fields: see the `webhooks` section" }),
+  })
+  .meta({ id: 'Event' });
+
+const uuid = () => z.uuid();
+const time = () => z.string().meta({ description: 'ISO 8601' });
+const quantity = () => z.string().meta({ description: 'Decimal quantity, e.g. "2.5"' });
+const minor = () => z.number().int().meta({ description: 'Minor units of the currency' });
+const open = <T extends z.ZodRawShape>(shape: T) => z.looseObject(shape);
+
+const subscriptionRef = { subscription_id: uuid(), client_id: uuid() };
+const balanceRef = {
+  balance_id: uuid(),
+  subscription_id: uuid().nullable(),
+  client_id: uuid(),
+  credit_type: z.string(),
+};
+const invoiceData = {
+  invoice_id: uuid(),
+  number: z.string(),
+  kind: z.string(),
+  subscription_id: uuid().nullable(),
+  total: minor(),
+  currency: z.string(),
+};
+const crossing = {
+  ...balanceRef,
+  client_external_ref: z.string().nullable(),
+  remaining: quantity(),
+  granted: quantity(),
+  // what crossed the threshold: a use, or a hold (which lowers remaining the same way)
+  consumption_id: uuid().optional(),
+  hold_id: uuid().optional(),
+};
+
+/** Each event type's `data`. */
+export const EVENT_DATA: Record<EventType, z.ZodType> = {
+  'subscription.created': open({
+    ...subscriptionRef,
+    client_external_ref: z.string().nullable(),
+    package: z.string(),
+    status: z.string(),
+    period_start: time(),
+    period_end: time(),
+    invoice_id: uuid(),
+    price: minor(),
+    currency: z.string(),
+    items: z.array(open({ credit_type: z.string(), units: z.string() })),
+  }),
+  'subscription.renewed': renewalResultSchema.extend({ client_id: uuid(), renewal_count: z.number().int() }),
+  'subscription.recharged': rechargeResultSchema.extend({ client_id: uuid() }),
+  'subscription.expired': open({ ...subscriptionRef, at: z.literal('period_end'), period_end: time() }),
+  'subscription.cancelled': open({
+    ...subscriptionRef,
+    at: z.string().meta({ description: '`now`, `period_end`, or the time asked for' }),
+    cancelled_at: time().optional(),
+    period_end: time().optional(),
+    reason: z.string().optional(),
+  }),
+  'subscription.cancel_scheduled': open({ ...subscriptionRef, status: z.string(), cancel_at: time() }),
+  'subscription.updated': open({
+    ...subscriptionRef,
+    changes: z.record(z.string(), z.unknown()),
+    previous: z.record(z.string(), z.unknown()),
+  }),
+  'subscription.activated': open({
+    subscription_id: uuid(),
+    period_start: time(),
+    period_end: time(),
+    invoice_id: uuid(),
+  }),
+  'subscription.suspended': open({ ...subscriptionRef, status: z.literal('suspended') }),
+  'subscription.frozen': open({
+    ...subscriptionRef,
+    status: z.literal('frozen'),
+    frozen_at: time(),
+    frozen_until: time(),
+    current_period_end: time(),
+  }),
+  'subscription.unfrozen': open({
+    ...subscriptionRef,
+    status: z.literal('active'),
+    by: z.enum(['hand', 'sweep']),
+    frozen_at: time(),
+    unfrozen_at: time(),
+    frozen_seconds: z.number(),
+    previous_period_end: time(),
+    current_period_end: time(),
+    balances_extended: z.number().int(),
+  }),
+  'subscription.resumed': open({ ...subscriptionRef, status: z.literal('active') }),
+  'balance.low': z.union([
+    open({ ...crossing, threshold: quantity() }),
+    open({ ...balanceRef, remaining: quantity(), granted: quantity(), expires_at: time() }),
+  ]),
+  'balance.depleted': open(crossing),
+  'balance.expired': open({ ...balanceRef, expired: quantity(), rolled_over: quantity(), expires_at: time() }),
+  'balance.expiring_soon': open({ ...balanceRef, remaining: quantity(), granted: quantity(), expires_at: time() }),
+  'balance.adjusted': open({
+    ...balanceRef,
+    delta: quantity(),
+    remaining: quantity(),
+    valid_from: time().optional(),
+    expires_at: time().optional(),
+    reason: z.string().nullable(),
+    actor: z.string().nullable(),
+  }),
+  'consumption.rejected': open({
+    consumption_id: uuid(),
+    client_id: uuid(),
+    client_external_ref: z.string().nullable(),
+    credit_type: z.string(),
+    quantity: quantity(),
+    available: quantity(),
+    shortfall: quantity(),
+    idempotency_key: z.string(),
+    reference: z.string().nullable(),
+    code: z.literal('insufficient_balance'),
+  }),
+  'consumption.reversed': open({
+    consumption_id: uuid(),
+    client_id: uuid(),
+    credit_type: z.string(),
+    returned: quantity(),
+    expired: quantity(),
+    reason: z.string().nullable(),
+  }),
+  'hold.expired': open({
+    hold_id: uuid(),
+    client_id: uuid(),
+    client_external_ref: z.string().nullable(),
+    credit_type: z.string(),
+    quantity: quantity(),
+    released: quantity().meta({ description: 'Units given back to their balances' }),
+    lapsed: quantity().meta({ description: 'Units of balances that had expired or were voided meanwhile' }),
+    expires_at: time(),
+    idempotency_key: z.string(),
+    reference: z.string().nullable(),
+  }),
+  'invoice.created': open(invoiceData),
+  'invoice.paid': open({ ...invoiceData, paid_at: time() }),
+  'invoice.voided': open({ ...invoiceData, reason: z.string().nullable() }),
+  'report.ready': open({
+    report_id: uuid(),
+    type: z.string(),
+    format: z.string(),
+    trigger: z.string(),
+    row_count: z.number().int(),
+    byte_size: z.number().int(),
+    download_url: z.string(),
+  }),
+  'webhook_endpoint.disabled': open({ endpoint_id: uuid(), url: z.string(), reason: z.string(), disabled_at: time() }),
+};
+
+/** The delivered body of one event type: the envelope with its type fixed and its `data` schema. */
+export const eventSchemaOf = (type: EventType): z.ZodType =>
+  z.object({
+    id: z.uuid().meta({ description: 'The event id; the `webhook-id` header of its deliveries' }),
+    type: z.literal(type),
+    created_at: time(),
+    data: EVENT_DATA[type],
+  });

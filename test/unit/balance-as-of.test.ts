@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { balanceAt, type LedgerUpTo, subscriptionStatusAt } from '../../src/domain/balance-as-of.js';
+
+const at = new Date('2026-05-10T00:00:00Z');
+const before = new Date('2026-05-01T00:00:00Z');
+const ledger = (first: bigint, later: Record<string, [bigint, number]>): LedgerUpTo => ({
+  first,
+  later: new Map(Object.entries(later).map(([kind, [amount, count]]) => [kind, { amount, count }])),
+});
+const live = { status: 'active' as const, expiresAt: new Date('2026-06-01T00:00:00Z') };
+
+describe('DOMAIN.md "As of": a balance replayed from its ledger', () => {
+  it('the grant alone', () => {
+    expect(balanceAt(ledger(100n, {}), live, at)).toEqual({
+      granted: 100n,
+      remaining: 100n,
+      consumed: 0n,
+      adjusted: 0n,
+      expired: 0n,
+      voided: 0n,
+      rolledOver: 0n,
+      held: 0n,
+      status: 'active',
+    });
+  });
+
+  it('each kind feeds its running total; remaining is the grant plus every later amount', () => {
+    const totals = balanceAt(
+      ledger(100n, { consume: [-50n, 3], reverse: [10n, 1], adjust: [5n, 1], rollover: [-20n, 1], expire: [-45n, 1] }),
+      live,
+      at,
+    );
+    expect(totals).toMatchObject({
+      remaining: 0n,
+      consumed: 40n,
+      adjusted: 5n,
+      rolledOver: 20n,
+      expired: 45n,
+      status: 'expired',
+    });
+  });
+
+  it('a kind it does not know (a hold, an extend) still moves remaining, as it moved the row', () => {
+    const totals = balanceAt(
+      ledger(100n, { consume: [-10n, 1], hold: [-30n, 2], release: [5n, 1], extend: [0n, 1] }),
+      live,
+      at,
+    );
+    expect(totals).toMatchObject({ remaining: 65n, consumed: 10n, held: 25n, status: 'active' });
+  });
+
+  it('void wins over expire; an entry of 0 still says it happened', () => {
+    expect(balanceAt(ledger(10n, { void: [-10n, 1] }), live, at).status).toBe('void');
+    expect(balanceAt(ledger(10n, { consume: [-10n, 1], expire: [0n, 1] }), live, at).status).toBe('expired');
+  });
+
+  it('a balance swept with nothing left (no entry) is expired once past its expiry, with nothing left then', () => {
+    const swept = { status: 'expired' as const, expiresAt: new Date('2026-05-05T00:00:00Z') };
+    expect(balanceAt(ledger(10n, { consume: [-10n, 1] }), swept, at).status).toBe('expired');
+    expect(balanceAt(ledger(10n, { consume: [-10n, 1] }), swept, before).status).toBe('active');
+    expect(balanceAt(ledger(10n, {}), swept, at).status).toBe('active');
+  });
+});
+
+describe('a subscription status at an instant', () => {
+  const ended = new Date('2026-05-05T00:00:00Z');
+  it.each([
+    ['active', null, at, 'active'],
+    ['suspended', null, at, 'suspended'],
+    ['pending', null, before, 'pending'],
+    ['expired', ended, before, 'active'],
+    ['expired', ended, at, 'expired'],
+    ['cancelled', ended, before, 'active'],
+    ['cancelled', null, before, 'cancelled'],
+  ] as const)('%s (ended %s) at %s → %s', (current, endedAt, instant, expected) => {
+    expect(subscriptionStatusAt(current, endedAt, instant)).toBe(expected);
+  });
+  it('a freeze covering the instant makes it frozen; one not covering it, active', () => {
+    const spans = [{ frozenAt: new Date('2026-05-08T00:00:00Z'), unfrozenAt: new Date('2026-05-12T00:00:00Z') }];
+    expect(subscriptionStatusAt('active', null, at, spans)).toBe('frozen');
+    expect(subscriptionStatusAt('active', null, before, spans)).toBe('active');
+    expect(subscriptionStatusAt('frozen', null, before, [{ frozenAt: at, unfrozenAt: null }])).toBe('active');
+    expect(subscriptionStatusAt('frozen', null, at, [{ frozenAt: at, unfrozenAt: null }])).toBe('frozen');
+    expect(subscriptionStatusAt('expired', ended, at, spans)).toBe('expired');
+    expect(subscriptionStatusAt('expired', ended, new Date('2026-05-03T00:00:00Z'), spans)).toBe('active');
+  });
+
+  it('no subscription stays none', () => {
+    expect(subscriptionStatusAt(null, null, at)).toBeNull();
+  });
+});

@@ -1,0 +1,203 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type ForecastLot, forecast } from '../../src/domain/forecast.js';
+import { MS_PER_DAY } from '../../src/domain/period.js';
+
+const JAN1 = Date.UTC(2026, 0, 1);
+const day = (n: number): Date => new Date(JAN1 + n * MS_PER_DAY);
+const NOW = day(10);
+/** `n` days after NOW. */
+const later = (n: number): Date => new Date(NOW.getTime() + n * MS_PER_DAY);
+
+function lot(id: string, remaining: bigint, expiresInDays: number, over: Partial<ForecastLot> = {}): ForecastLot {
+  return {
+    id,
+    clientId: 'client-1',
+    creditTypeId: 'sms',
+    remaining,
+    priority: 50,
+    validFrom: day(0),
+    expiresAt: later(expiresInDays),
+    ...over,
+  };
+}
+
+const run = (lots: ForecastLot[], netConsumed: bigint, windowDays = 30) =>
+  forecast({ lots, netConsumed, windowDays, now: NOW });
+
+describe('forecast: no burn', () => {
+  it.each([
+    ['nothing consumed', 0n],
+    ['more reversed than consumed', -20n],
+  ])('%s: no empty date, every unit expires unused', (_name, net) => {
+    const f = run([lot('b', 30n, 20), lot('a', 10n, 5)], net);
+    expect(f).toEqual({
+      remaining: 40n,
+      burnPerDay: 0n,
+      daysUntilEmpty: null,
+      emptyAt: null,
+      expiringUnused: [
+        { balanceId: 'a', expiresAt: later(5), units: 10n },
+        { balanceId: 'b', expiresAt: later(20), units: 30n },
+      ],
+    });
+  });
+
+  it('no balances and no burn: nothing at all', () => {
+    expect(run([], 0n)).toEqual({
+      remaining: 0n,
+      burnPerDay: 0n,
+      daysUntilEmpty: null,
+      emptyAt: null,
+      expiringUnused: [],
+    });
+  });
+});
+
+describe('forecast: burn = net consumption of the window ÷ its days, shown rounded half up', () => {
+  it.each([
+    [300n, 30, 10n],
+    [45n, 30, 2n], // 1.5 → 2
+    [44n, 30, 1n], // 1.466… → 1
+    [15n, 30, 1n], // 0.5 → 1
+    [14n, 30, 0n], // 0.466… → 0 (shown 0, yet the walk burns 14/30 a day)
+    [7n, 7, 1n],
+    [2_500n, 1, 2_500n],
+  ])('net %s over %s days → %s a day', (net, days, expected) => {
+    expect(run([], net, days).burnPerDay).toBe(expected);
+  });
+
+  it('refuses a window of no days', () => {
+    expect(() => run([], 10n, 0)).toThrow(RangeError);
+  });
+});
+
+describe('forecast: the walk in the spending order', () => {
+  it('one balance far from its expiry: empty after remaining ÷ burn days', () => {
+    const f = run([lot('a', 100n, 365)], 300n); // 10 a day
+    expect(f.daysUntilEmpty).toBe(10);
+    expect(f.emptyAt).toEqual(later(10));
+    expect(f.expiringUnused).toEqual([]);
+  });
+
+  it('nothing left now, but a burn: empty now', () => {
+    const f = run([], 300n);
+    expect(f).toMatchObject({ remaining: 0n, daysUntilEmpty: 0, emptyAt: NOW, expiringUnused: [] });
+  });
+
+  it('a balance that expires while draining loses what is left, and the type runs out at that expiry', () => {
+    const f = run([lot('a', 100n, 4)], 300n); // 40 spent in 4 days
+    expect(f.expiringUnused).toEqual([{ balanceId: 'a', expiresAt: later(4), units: 60n }]);
+    expect(f.daysUntilEmpty).toBe(4);
+    expect(f.emptyAt).toEqual(later(4));
+  });
+
+  it('soonest expiry first: the first is spent before its expiry, then the next drains', () => {
+    const f = run([lot('b', 100n, 40), lot('a', 30n, 5)], 300n); // a: days 0–3, b: days 3–13
+    expect(f.expiringUnused).toEqual([]);
+    expect(f.daysUntilEmpty).toBe(13);
+    expect(f.emptyAt).toEqual(later(13));
+  });
+
+  it('a lower priority number is spent first: a balance waiting its turn expires whole', () => {
+    const f = run([lot('a', 30n, 5, { priority: 50 }), lot('b', 100n, 40, { priority: 10 })], 300n);
+    // b drains days 0–10; a expired at day 5 untouched
+    expect(f.expiringUnused).toEqual([{ balanceId: 'a', expiresAt: later(5), units: 30n }]);
+    expect(f.daysUntilEmpty).toBe(10);
+  });
+
+  it('after a partial expiry the next balance drains from that expiry on', () => {
+    // a: 100, expires day 4 → 40 spent, 60 unused; b: 50 from day 4 → empty day 9
+    const f = run([lot('a', 100n, 4), lot('b', 50n, 30)], 300n);
+    expect(f.expiringUnused).toEqual([{ balanceId: 'a', expiresAt: later(4), units: 60n }]);
+    expect(f.emptyAt).toEqual(later(9));
+    expect(f.daysUntilEmpty).toBe(9);
+  });
+
+  it('a balance that expires exactly when its turn comes expires whole', () => {
+    // a: 30 spent by day 3; b expires at day 3, the instant its turn comes
+    const f = run([lot('a', 30n, 10, { priority: 1 }), lot('b', 20n, 3)], 300n);
+    expect(f.expiringUnused).toEqual([{ balanceId: 'b', expiresAt: later(3), units: 20n }]);
+    expect(f.emptyAt).toEqual(later(3));
+  });
+
+  it('a balance spent exactly at its expiry leaves nothing unused', () => {
+    const f = run([lot('a', 40n, 4)], 300n);
+    expect(f.expiringUnused).toEqual([]);
+    expect(f.emptyAt).toEqual(later(4));
+  });
+
+  it('units spent by an expiry round down (what expires rounds up), exactly, with no float', () => {
+    // 20 over 30 days = 2/3 a day; by 1.5 days exactly 1 unit is spent, 9 expire
+    const f = run([lot('a', 10n, 1.5)], 20n);
+    expect(f.expiringUnused).toEqual([{ balanceId: 'a', expiresAt: later(1.5), units: 9n }]);
+    // by 1.4 days 0.933… units: 0 spent, all 10 expire
+    expect(run([lot('a', 10n, 1.4)], 20n).expiringUnused[0]!.units).toBe(10n);
+  });
+
+  it('a burn under one unit a day still empties: 14 over 30 days lasts 10 units 21.43 days', () => {
+    const f = run([lot('a', 10n, 365)], 14n);
+    expect(f.burnPerDay).toBe(0n);
+    expect(f.daysUntilEmpty).toBe(21); // 10 × 30 / 14 = 21.428…
+    expect(f.emptyAt).toEqual(new Date(NOW.getTime() + Math.floor((10 * 30 * MS_PER_DAY) / 14)));
+  });
+
+  it('scaled units (decimals): 2.5 a day over 10.000 units', () => {
+    // decimals 3: 75.000 consumed over 30 days = 2.500 a day; 10.000 last 4 days
+    const f = run([lot('a', 10_000n, 365)], 75_000n);
+    expect(f.burnPerDay).toBe(2_500n);
+    expect(f.daysUntilEmpty).toBe(4);
+  });
+
+  it('ignores empty balances and the order they come in', () => {
+    const lots = [lot('c', 0n, 1), lot('b', 100n, 40), lot('a', 30n, 5)];
+    expect(run(lots, 300n)).toEqual(run([...lots].reverse(), 300n));
+    expect(run(lots, 300n).remaining).toBe(130n);
+  });
+
+  it('ties in priority and expiry go by valid_from, then id', () => {
+    const f = run(
+      [
+        lot('z', 10n, 2, { validFrom: day(1) }),
+        lot('y', 10n, 2, { validFrom: day(2) }),
+        lot('x', 10n, 2, { validFrom: day(2) }),
+      ],
+      300n, // 10 a day: z by day 1, x by day 2, y expires whole
+    );
+    expect(f.expiringUnused).toEqual([{ balanceId: 'y', expiresAt: later(2), units: 10n }]);
+  });
+});
+
+describe('forecast: properties', () => {
+  const lotsArb = fc.array(
+    fc.record({
+      remaining: fc.bigInt({ min: 0n, max: 10_000n }),
+      priority: fc.integer({ min: 0, max: 3 }),
+      expiresInMs: fc.integer({ min: 1, max: 200 * MS_PER_DAY }),
+    }),
+    { maxLength: 8 },
+  );
+  const toLots = (raw: Array<{ remaining: bigint; priority: number; expiresInMs: number }>) =>
+    raw.map((r, i) =>
+      lot(`l${i}`, r.remaining, 0, { priority: r.priority, expiresAt: new Date(NOW.getTime() + r.expiresInMs) }),
+    );
+
+  it('unused ≤ remaining per balance; nothing runs past the last expiry; a bigger burn wastes no more', () => {
+    fc.assert(
+      fc.property(lotsArb, fc.bigInt({ min: 1n, max: 100_000n }), fc.integer({ min: 1, max: 90 }), (raw, net, days) => {
+        const lots = toLots(raw);
+        const f = run(lots, net, days);
+        const byId = new Map(lots.map((l) => [l.id, l]));
+        for (const u of f.expiringUnused) {
+          expect(u.units).toBeGreaterThan(0n);
+          expect(u.units).toBeLessThanOrEqual(byId.get(u.balanceId)!.remaining);
+        }
+        const lastExpiry = Math.max(NOW.getTime(), ...lots.filter((l) => l.remaining > 0n).map((l) => +l.expiresAt));
+        expect(f.emptyAt!.getTime()).toBeLessThanOrEqual(lastExpiry);
+        expect(f.daysUntilEmpty).toBe(Math.floor((f.emptyAt!.getTime() - NOW.getTime()) / MS_PER_DAY));
+        const wasted = (g: typeof f) => g.expiringUnused.reduce((s, u) => s + u.units, 0n);
+        expect(wasted(run(lots, net * 2n, days))).toBeLessThanOrEqual(wasted(f));
+      }),
+    );
+  });
+});
