@@ -104,6 +104,7 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
       expired: totals.expired,
       voided: totals.voided,
       rolled_over: totals.rolledOver,
+      held: totals.held,
       status: totals.status,
       expires_at: expiresAt,
       subscription_status: subscriptionStatusAt(

@@ -429,3 +429,30 @@ describe('holds racing consumptions on one balance', () => {
     expect(report.violations).toEqual([]);
   });
 });
+
+describe('balances as of a past instant', () => {
+  it('replays held from the ledger: before the hold, while held, and now (equal to the live answer)', async () => {
+    const client = await createClient(app);
+    await grant(client.id, 10);
+    const t0 = app.clock.now().getTime();
+    const at = (ms: number) => new Date(t0 + ms).toISOString();
+    app.clock.set(at(60_000));
+    const held = await hold({ client: client.id, credit_type: sms.code, quantity: 4, idempotency_key: 'asof-1' });
+    expect(held.status, held.text).toBe(200);
+    app.clock.set(at(120_000));
+    expect((await capture(held.body.id, { quantity: 1 })).status).toBe(200);
+    const asOf = async (iso: string) => {
+      const res = await app.request('GET', `/v1/clients/${client.id}/balances?as_of=${encodeURIComponent(iso)}`, {
+        key: app.keys.read,
+      });
+      expect(res.status, res.text).toBe(200);
+      return res.body.data[0] as Row;
+    };
+    expect(await asOf(at(30_000))).toMatchObject({ remaining: '10', held: '0', consumed: '0' });
+    expect(await asOf(at(90_000))).toMatchObject({ remaining: '6', held: '4', consumed: '0' });
+    const live = await balancesOf(client.id);
+    expect(live).toMatchObject({ remaining: '9', held: '0', consumed: '1' });
+    const now = await asOf(app.clock.now().toISOString());
+    expect({ ...now, balances: undefined }).toEqual({ ...live, balances: undefined });
+  });
+});
