@@ -5,7 +5,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createDb, type Db } from '../src/db/knex.js';
 import { createApiKey } from '../src/http/auth.js';
-import { consumptionId } from '../src/ids.js';
+import { consumptionId, holdId } from '../src/ids.js';
 import { CreditsProducer, ProducerValidationError } from '../src/producer/index.js';
 import { redisOptions } from '../src/queue/redis.js';
 import { verifyInvariants } from '../src/services/verify.js';
@@ -143,6 +143,8 @@ interface Item {
 
 type Op =
   | { kind: 'api'; item: Item }
+  | { kind: 'hold'; item: Item }
+  | { kind: 'close'; item: Item; action: 'capture' | 'release'; quantity?: string }
   | { kind: 'batch'; items: Item[] }
   | { kind: 'producer'; items: Item[] }
   | { kind: 'recharge'; subscriptionId: string; key: string }
@@ -197,10 +199,36 @@ function planTraffic(random: () => number, customers: readonly Customer[], reque
       key: `rc-${i}`,
     });
   }
+  // holds reserve units on the same balances as the uses (long-lived: the sweep does not close them here);
+  // most are closed later in the stream, captured (all or part) or released
+  const holds = Math.max(3, Math.round(requests / 50));
+  const holdOps: Array<Extract<Op, { kind: 'hold' }>> = [];
+  for (let i = 1; i <= holds; i += 1) {
+    const { mode: _, ...use } = item('h');
+    const op = {
+      kind: 'hold' as const,
+      item: { ...use, credit_type: 'sms' as const, quantity: String(1 + Math.floor(random() * 5)) },
+    };
+    holdOps.push(op);
+    insert(op);
+  }
   const renewals = Math.min(customers.length, Math.max(1, Math.round(requests / 400)));
   const order = shuffled(customers, random);
   for (const customer of order.slice(0, renewals))
     insert({ kind: 'renew', subscriptionId: customer.subscriptionId, key: `rn-${customer.subscriptionId}` });
+  for (const op of holdOps) {
+    const r = random();
+    if (r < 0.2) continue; // left open
+    const after = ops.indexOf(op) + 1;
+    const quantity = r < 0.45 ? String(1 + Math.floor(random() * Number(op.item.quantity))) : undefined;
+    const close: Op = {
+      kind: 'close',
+      item: op.item,
+      action: r < 0.7 ? 'capture' : 'release',
+      ...(quantity && r < 0.7 ? { quantity } : {}),
+    };
+    ops.splice(after + Math.floor(random() * (ops.length - after + 1)), 0, close);
+  }
   return ops;
 }
 
@@ -381,6 +409,31 @@ class Gate {
 }
 
 const asNumber = (value: unknown): number => Number(value ?? 0);
+
+/** What the closing proof reads of each closed hold (numbers as text: compared exactly). */
+interface ClosingFacts {
+  id: string;
+  status: string;
+  quantity: string;
+  captured: string;
+  released: string;
+  lapsed: string;
+  returned: string;
+  consumed: string;
+  consumptions: string;
+  applied: string;
+}
+
+/** What the hold proof reads of each hold (numbers as text: compared exactly). */
+interface HoldFacts {
+  id: string;
+  status: string;
+  quantity: string;
+  allocated: string;
+  entries_expected: string;
+  entries: string;
+  taken: string;
+}
 
 /** Everything started, so that a failure or Ctrl-C still stops it. */
 const running = new Set<() => Promise<void>>();
@@ -575,6 +628,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const ops = planTraffic(rng(options.seed), customers, options.requests);
     const apiAccepted = new Map<string, Item>();
     const producerSent = new Map<string, Item>();
+    const holdsAccepted = new Map<string, Item>();
+    /** Closings the API accepted, by hold id (a hold found rejected is not closed). */
+    const closingsAccepted = new Map<string, { clientId: string; action: 'capture' | 'release'; quantity?: string }>();
     const recharges: Array<{ subscriptionId: string; key: string; jobId: string }> = [];
     const renewals: Array<{ subscriptionId: string; key: string; jobId: string }> = [];
     const opCounts = new Map<string, number>();
@@ -586,6 +642,44 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           const { clientId, ...body } = op.item;
           const res = await caller.untilAccepted('POST', '/v1/consumptions', body, {}, [202]);
           if (res) apiAccepted.set(consumptionId(clientId, op.item.idempotency_key), op.item);
+          return;
+        }
+        case 'hold': {
+          const { clientId, ...body } = op.item;
+          const res = await caller.untilAccepted(
+            'POST',
+            '/v1/holds',
+            { ...body, expires_in_seconds: 7 * 86_400 },
+            {},
+            [202],
+          );
+          if (res) holdsAccepted.set(holdId(clientId, op.item.idempotency_key), op.item);
+          return;
+        }
+        case 'close': {
+          // a real client closes a hold it was told about: wait until the hold is taken (or refused)
+          const id = holdId(op.item.clientId, op.item.idempotency_key);
+          const until = Date.now() + options.quietTimeoutMs;
+          let status = 'queued';
+          while (status === 'queued' && Date.now() < until) {
+            const res = await caller.once('GET', `/v1/holds/${id}`).catch(() => undefined);
+            if (res?.status === 200 && res.body.status !== 'queued') status = String(res.body.status);
+            else await sleep(50 + Math.floor(jitter() * 100));
+          }
+          if (status !== 'held') return;
+          const res = await caller.untilAccepted(
+            'POST',
+            `/v1/holds/${id}/${op.action}`,
+            op.action === 'capture' && op.quantity ? { quantity: op.quantity } : undefined,
+            {},
+            [200, 202],
+          );
+          if (res)
+            closingsAccepted.set(id, {
+              clientId: op.item.clientId,
+              action: op.action,
+              ...(op.quantity ? { quantity: op.quantity } : {}),
+            });
           return;
         }
         case 'batch': {
@@ -976,6 +1070,15 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       const n = await countIds(apiIds);
       return { done: n === apiIds.length, detail: `${n}/${apiIds.length}` };
     });
+    const holdIds = [...holdsAccepted.keys()];
+    await settle('every API-accepted hold has its row', async () => {
+      const rows = await db.raw<{ rows: Array<{ n: string }> }>(
+        'SELECT count(*) AS n FROM holds WHERE id = ANY(?::uuid[])',
+        [holdIds],
+      );
+      const n = asNumber(rows.rows[0]?.n);
+      return { done: n === holdIds.length, detail: `${n}/${holdIds.length}` };
+    });
     await settle('every accepted recharge and renewal is applied', async () => {
       const r = asNumber(
         ((await db('recharges').where({ auto: false }).count({ n: '*' })) as Array<{ n: unknown }>)[0]?.n,
@@ -1080,7 +1183,10 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       `${apiIds.length} accepted (single and batch); rows found ${apiIds.length - missingApi.length}; ` +
         `missing ${missingApi.length}; (client, idempotency_key) with more than one row: ${twice}`,
     );
-    const sent = new Set([...apiIds, ...producerIds]);
+    const captureIds = [...closingsAccepted]
+      .filter(([, c]) => c.action === 'capture')
+      .map(([id, c]) => consumptionId(c.clientId, `hold:${id}`));
+    const sent = new Set([...apiIds, ...producerIds, ...captureIds]);
     const extra = rows.filter((r) => !sent.has(r.id)).length;
     prove(
       'no consumption exists that was not sent',
@@ -1121,6 +1227,78 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       renewalMissing === 0 && periodRows.length === renewals.length && renewalInvoices === renewals.length,
       `${renewals.length} accepted; ${periodRows.length} renewal periods; jobs without ` +
         `exactly one period ${renewalMissing}; renewal invoices ${renewalInvoices}`,
+    );
+
+    // every hold: one row; a taken one reserved exactly its quantity once (allocations and `hold` entries),
+    // whatever became of it since; a rejected one nothing
+    const holdRows = (
+      await db.raw<{ rows: HoldFacts[] }>(
+        `SELECT h.id, h.status, h.quantity::text,
+                COALESCE((SELECT sum(a.amount) FROM hold_allocations a WHERE a.hold_id = h.id), 0)::text AS allocated,
+                (SELECT count(*) FROM hold_allocations a WHERE a.hold_id = h.id)::text AS entries_expected,
+                (SELECT count(*) FROM ledger_entries e WHERE e.kind = 'hold' AND e.reason = 'hold ' || h.id)::text
+                  AS entries,
+                COALESCE((SELECT -sum(e.amount) FROM ledger_entries e
+                           WHERE e.kind = 'hold' AND e.reason = 'hold ' || h.id), 0)::text AS taken
+           FROM holds h`,
+      )
+    ).rows;
+    const holdStatuses = new Map<string, number>();
+    for (const h of holdRows) count(holdStatuses, h.status);
+    const badHolds = holdRows.filter((h) =>
+      h.status === 'rejected'
+        ? h.allocated !== '0' || h.taken !== '0'
+        : h.allocated !== h.quantity || h.taken !== h.quantity || h.entries !== h.entries_expected,
+    );
+    const unknownHolds = holdRows.filter((h) => !holdsAccepted.has(h.id)).length;
+    prove(
+      'every hold the API accepted is applied exactly once',
+      holdRows.length === holdsAccepted.size && unknownHolds === 0 && badHolds.length === 0,
+      `${holdsAccepted.size} accepted; ${holdRows.length} hold rows (${[...holdStatuses]
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}); not sent ${unknownHolds}; not reserving exactly their quantity once ${badHolds.length}`,
+    );
+
+    // every closing the API accepted happened once: the hold is captured or released, every held unit came
+    // back once (`release` entries), a capture made one consumption of exactly what it took (its `consume`
+    // entries), and nothing closed a hold that nobody asked to close
+    const closedRows = (
+      await db.raw<{ rows: ClosingFacts[] }>(
+        `SELECT h.id, h.status, h.quantity::text, COALESCE(h.captured, 0)::text AS captured,
+                COALESCE(h.released, 0)::text AS released, COALESCE(h.lapsed, 0)::text AS lapsed,
+                COALESCE((SELECT sum(e.amount) FROM ledger_entries e
+                           WHERE e.kind = 'release' AND e.reason = 'hold ' || h.id), 0)::text AS returned,
+                COALESCE((SELECT -sum(e.amount) FROM ledger_entries e
+                           WHERE e.kind = 'consume' AND e.reason = 'hold ' || h.id), 0)::text AS consumed,
+                (SELECT count(*) FROM consumptions c WHERE c.id = h.consumption_id)::text AS consumptions,
+                COALESCE((SELECT c.applied FROM consumptions c WHERE c.id = h.consumption_id), 0)::text AS applied
+           FROM holds h WHERE h.status IN ('captured', 'released', 'expired')`,
+      )
+    ).rows;
+    const closedById = new Map(closedRows.map((r) => [r.id, r]));
+    const badClosings = [...closingsAccepted].filter(([id, c]) => {
+      const r = closedById.get(id);
+      if (!r || r.returned !== r.quantity) return true;
+      const total = BigInt(r.captured) + BigInt(r.released) + BigInt(r.lapsed);
+      if (total.toString() !== r.quantity) return true;
+      if (c.action === 'release') return r.status !== 'released' || r.consumed !== '0' || r.consumptions !== '0';
+      return (
+        r.status !== 'captured' ||
+        r.consumptions !== '1' ||
+        r.consumed !== r.captured ||
+        r.applied !== r.captured ||
+        r.captured !== (c.quantity ?? r.quantity)
+      );
+    }).length;
+    const unasked = closedRows.filter((r) => !closingsAccepted.has(r.id)).length;
+    const closingCounts = new Map<string, number>();
+    for (const r of closedRows) count(closingCounts, r.status);
+    prove(
+      'every capture and release the API accepted happened exactly once',
+      badClosings === 0 && unasked === 0 && closedRows.length === closingsAccepted.size,
+      `${closingsAccepted.size} accepted; ${closedRows.length} closed holds (${[...closingCounts]
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}); not closed exactly as asked ${badClosings}; closed unasked ${unasked}`,
     );
 
     const after = await db.raw<{ rows: Array<{ id: string; created_at: Date; entries: string }> }>(
@@ -1267,7 +1445,11 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       ['  producer calls (consume / consumeEach)', opCounts.get('producer') ?? 0],
       ['  recharges (requests)', opCounts.get('recharge') ?? 0],
       ['  renewals (requests)', opCounts.get('renew') ?? 0],
+      ['  holds (requests)', opCounts.get('hold') ?? 0],
+      ['  captures and releases (requests)', opCounts.get('close') ?? 0],
       ['consumptions accepted by the API (single + batch items)', apiIds.length],
+      ['holds accepted by the API', holdIds.length],
+      ['captures and releases accepted by the API', closingsAccepted.size],
       ['consumptions sent by the producer', producerIds.length],
       ['HTTP attempts', caller.stats.attempts],
       ...[...caller.stats.outcomes].sort().map(([k, v]): [string, number] => [`  answered ${k}`, v]),

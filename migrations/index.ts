@@ -12,6 +12,7 @@ import * as m0010 from './0010_job_failures.js';
 import * as m0011 from './0011_subscription_lapses.js';
 import * as m0012 from './0012_subscriptionless_grants.js';
 import * as m0013 from './0013_accepted_carrier.js';
+import * as m0014 from './0014_holds.js';
 import * as m0015 from './0015_freeze.js';
 import * as m0016 from './0016_dimensions.js';
 import * as m0017 from './0017_webhooks_standard.js';
@@ -39,6 +40,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0011_subscription_lapses', m0011],
   ['0012_subscriptionless_grants', m0012],
   ['0013_accepted_carrier', m0013],
+  ['0014_holds', m0014],
   ['0015_freeze', m0015],
   ['0016_dimensions', m0016],
   ['0017_webhooks_standard', m0017],

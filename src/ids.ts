@@ -26,3 +26,9 @@ function uuidV5(name: string, namespace: Uint8Array): string {
  */
 export const consumptionId = (clientId: string, idempotencyKey: string): string =>
   uuidV5(`${clientId}\n${idempotencyKey}`, CONSUMPTION_NAMESPACE);
+
+const HOLD_NAMESPACE = uuidParse('a4d8e2c1-7b3f-4e6a-8c5d-1f9b0e2a4c6d');
+
+/** A hold's id, derived like a consumption's from (client, idempotency_key): holds have their own key space. */
+export const holdId = (clientId: string, idempotencyKey: string): string =>
+  uuidV5(`${clientId}\n${idempotencyKey}`, HOLD_NAMESPACE);

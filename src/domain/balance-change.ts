@@ -13,6 +13,8 @@ export interface BalanceChange {
   expired?: bigint;
   voided?: bigint;
   rolledOver?: bigint;
+  /** Units a hold reserved (positive) or gave up (negative, at its capture, release or expiry). */
+  held?: bigint;
   /** Set when this change sent `balance.low`. */
   lowNotifiedAt?: Date;
 }

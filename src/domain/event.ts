@@ -22,6 +22,7 @@ export const EVENT_TYPES = [
   'balance.adjusted',
   'consumption.rejected',
   'consumption.reversed',
+  'hold.expired',
   'invoice.created',
   'invoice.paid',
   'invoice.voided',

@@ -9,6 +9,7 @@ export interface Violation {
     | 'balance_ledger_sum'
     | 'balance_first_entry'
     | 'balance_negative'
+    | 'balance_held'
     | 'consumption_allocations'
     | 'consumption_ledger'
     | 'invoice_numbers'
@@ -136,6 +137,7 @@ export interface BalanceTotalsFacts {
   expired: Scaled;
   voided: Scaled;
   rolledOver: Scaled;
+  held: Scaled;
   /** The same, summed from its ledger entries by kind (signs as written: a consume is negative). */
   ledgerConsume: Scaled;
   ledgerReverse: Scaled;
@@ -144,6 +146,11 @@ export interface BalanceTotalsFacts {
   ledgerVoid: Scaled;
   /** Σ of its negative `rollover` entries (units moved out to the next period). */
   ledgerRolloverOut: Scaled;
+  /** Σ of its `hold` (negative) and `release` (positive) entries: −(their sum) is what is still held. */
+  ledgerHold: Scaled;
+  ledgerRelease: Scaled;
+  /** Σ of what the holds still open reserve of it (their allocations). */
+  openHolds: Scaled;
   /** remaining_after of its last entry, and its remaining. */
   lastRemainingAfter: Scaled | null;
   remaining: Scaled;
@@ -168,6 +175,14 @@ export function checkBalanceTotals(facts: BalanceTotalsFacts): Violation[] {
   compare('expired', facts.expired, -facts.ledgerExpire);
   compare('voided', facts.voided, -facts.ledgerVoid);
   compare('rolled_over', facts.rolledOver, -facts.ledgerRolloverOut);
+  compare('held', facts.held, -(facts.ledgerHold + facts.ledgerRelease));
+  if (facts.held !== facts.openHolds)
+    violations.push({
+      invariant: 'balance_held',
+      subject,
+      detail: `held is ${facts.held} but its open holds reserve ${facts.openHolds}`,
+    });
+  if (facts.held < 0n) violations.push({ invariant: 'balance_held', subject, detail: `held is ${facts.held}` });
   if (facts.lastRemainingAfter !== null && facts.lastRemainingAfter !== facts.remaining) {
     violations.push({
       invariant: 'balance_ledger_sum',

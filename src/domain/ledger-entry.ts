@@ -8,6 +8,8 @@ export type LedgerKind =
   | 'expire'
   | 'rollover'
   | 'void'
+  | 'hold'
+  | 'release'
   /** A balance's expiry moved later (an unfreeze): amount 0, with the old and new expiry. */
   | 'extend';
 

@@ -6,7 +6,8 @@ import type { Lot } from './allocate.js';
  * behind each other instead of deadlocking:
  *
  *   1. subscriptions, by id (a transaction that locks a subscription locks it before its balances);
- *   2. a consumption (a reversal), before the balances it gave back to;
+ *   2. a consumption (a reversal), or holds by id (a capture, release or expiry), before the balances they give
+ *      back to;
  *   3. balances, by client, then credit type, then spending order (BALANCE_LOCK_KEYS);
  *   4. invoices, then the year's invoice counter (the one row every sale shares, taken last).
  *

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { consumptionResultSchema } from '../views/consumption.js';
+import { holdResultSchema } from '../views/hold.js';
 import { type ProblemCode, STATUS_OF } from './problem.js';
 
 /**
@@ -60,6 +61,18 @@ export const insufficientBalanceProblemSchema = z
   .meta({
     id: 'InsufficientBalanceProblem',
     description: "A rejected consumption: nothing was taken. The consumption's fields, and its `consumption_status`.",
+  });
+
+/** 422 `insufficient_balance` of a hold: the hold's own figures, its status as `hold_status`. */
+export const holdInsufficientProblemSchema = z
+  .object({
+    ...holdResultSchema.omit({ status: true, code: true }).shape,
+    ...problemFields(['insufficient_balance']),
+    hold_status: z.literal('rejected'),
+  })
+  .meta({
+    id: 'HoldInsufficientBalanceProblem',
+    description: "A rejected hold: nothing was reserved. The hold's fields, and its `hold_status`.",
   });
 
 /** The problem each HTTP status answers unless a route says more (src/http/openapi.ts adds them to every route). */

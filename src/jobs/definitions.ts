@@ -1,9 +1,11 @@
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
+import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '../domain/hold.js';
 import { REPORT_TYPES } from '../domain/report.js';
 import type { QueueName } from '../queue/names.js';
 import { boundedObject, metadataSchema, quantityInput, refSchema, storableText } from '../schemas/common.js';
 import type { ConsumeBatchResult, ConsumptionResult } from '../views/consumption.js';
+import type { CaptureResult, HoldResult } from '../views/hold.js';
 import type { CleanupResult, DeliveryResult, ExpiryResult, NotifyResult, VerifyResult } from '../views/maintenance.js';
 import type { RechargeResult } from '../views/recharge.js';
 import type { RenewalResult } from '../views/renewal.js';
@@ -89,6 +91,37 @@ export const reverseData = z.strictObject({
   accepted_at: acceptedAt,
 });
 
+/** A hold (DOMAIN.md "Holds"): the body of POST /v1/holds and the data of a `hold` job. */
+export const holdData = z.strictObject({
+  client: refSchema.meta({ description: 'Client id or external_ref.' }),
+  credit_type: refSchema.meta({ description: 'Credit type id or code.' }),
+  quantity: quantityInput,
+  idempotency_key: storableText()
+    .min(1, 'is required')
+    .max(255)
+    .meta({ description: 'Unique per client among holds: a repeat takes nothing twice.' }),
+  expires_in_seconds: z
+    .number({ error: 'must be a whole number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(1, 'must be at least 1')
+    .max(MAX_HOLD_SECONDS, `must be at most ${MAX_HOLD_SECONDS} (7 days)`)
+    .optional()
+    .meta({ description: `How long the units stay reserved; default ${DEFAULT_HOLD_SECONDS} (15 minutes).` }),
+  reference: storableText().max(255).optional(),
+  metadata: metadataSchema.optional(),
+  accepted_at: acceptedAt,
+});
+
+/** The capture of a hold: all of it by default, or `quantity` (at most what it holds). */
+export const captureData = z.strictObject({
+  hold_id: z.uuid(),
+  quantity: quantityInput.optional(),
+  accepted_at: acceptedAt,
+});
+
+/** The release of a hold: everything back. */
+export const releaseData = z.strictObject({ hold_id: z.uuid(), accepted_at: acceptedAt });
+
 const itemsInput = z
   .array(z.strictObject({ credit_type: refSchema, units: quantityInput }))
   .min(1, 'give at least one item')
@@ -164,6 +197,21 @@ export const JOBS = {
     queue: 'consumption',
     schema: reverseData,
     jobId: (data) => jobIds.reverse(data.consumption_id),
+  }),
+  hold: declareJob<HoldResult>()({
+    queue: 'consumption',
+    schema: holdData,
+    jobId: (data) => jobIds.hold(data.client, data.idempotency_key),
+  }),
+  capture: declareJob<CaptureResult>()({
+    queue: 'consumption',
+    schema: captureData,
+    jobId: (data) => jobIds.capture(data.hold_id),
+  }),
+  release: declareJob<HoldResult>()({
+    queue: 'consumption',
+    schema: releaseData,
+    jobId: (data) => jobIds.release(data.hold_id),
   }),
   recharge: declareJob<RechargeResult>()({
     queue: 'recharge',

@@ -30,6 +30,7 @@ import { unfreezeDue } from '../services/freeze.js';
 import { voidUnpaidFirstInvoice } from '../services/invoices.js';
 import type { ExpiryResult } from '../views/maintenance.js';
 import { expireGrants } from './expire-grants.js';
+import { expireHolds } from './hold.js';
 import { renewOverdue } from './renew-overdue.js';
 
 const CHUNK = 100;
@@ -68,6 +69,7 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
     invoices_voided: 0,
     subscriptions_awaiting_renewal: 0,
     subscriptions_unfrozen: unfrozen,
+    holds_expired: 0,
   };
   for (let after: string | undefined; ; ) {
     const due = await dueSubscriptionIds(app.db, asOf, { after, limit: CHUNK });
@@ -91,6 +93,7 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
     after = due[due.length - 1];
   }
   result.balances_expired += await expireGrants(app, asOf);
+  result.holds_expired = await expireHolds(app, asOf);
   return ok(result);
 }
 

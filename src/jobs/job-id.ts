@@ -12,6 +12,9 @@ export const jobIds = {
   consume: (client: string, idempotencyKey: string) => `consume|${part(client)}|${part(idempotencyKey)}`,
   consumeBatch: (batchKey: string) => `consume-batch|${part(batchKey)}`,
   reverse: (consumptionId: string) => `reverse|${part(consumptionId)}`,
+  hold: (client: string, idempotencyKey: string) => `hold|${part(client)}|${part(idempotencyKey)}`,
+  capture: (holdId: string) => `capture|${part(holdId)}`,
+  release: (holdId: string) => `release|${part(holdId)}`,
   recharge: (subscriptionId: string, idempotencyKey: string) =>
     `recharge|${part(subscriptionId)}|${part(idempotencyKey)}`,
   renewal: (subscriptionId: string, periodEnd: Date) => `renewal|${part(subscriptionId)}|${compactTime(periodEnd)}`,

@@ -7,6 +7,7 @@ import { JOB_NAMES, JOBS, type JobDefinition, type JobName, type JobPayload, typ
 import { deliverWebhook } from './deliver-webhook.js';
 import { expireDue } from './expire.js';
 import { generateReportJob } from './generate-report.js';
+import { applyCaptures, applyHolds, applyReleases } from './hold.js';
 import type { JobRun } from './job-run.js';
 import { notifyBalances } from './notify.js';
 import { rechargeSubscription } from './recharge.js';
@@ -66,6 +67,9 @@ export const isFanOut = <N extends JobName>(handler: Handler<N>): handler is Fan
 const HANDLERS: { [N in JobName]: Handler<N> } = {
   consume: { batch: { apply: applyConsumptions, laneOf: (data) => data.client } },
   'consume-batch': { fanOut: { to: 'consume', parts: batchUses, combine: batchOutcome } },
+  hold: { batch: { apply: (app, items) => applyHolds(app, items), laneOf: (data) => data.client } },
+  capture: { batch: { apply: applyCaptures, laneOf: (data) => data.hold_id } },
+  release: { batch: { apply: applyReleases, laneOf: (data) => data.hold_id } },
   reverse: { run: (data, { app, jobId }) => reverseConsumption(app, data, jobId, `job:${jobId}`) },
   recharge: { run: (data, { app, jobId }) => rechargeSubscription(app, data, jobId) },
   renew: { run: (data, { app, jobId }) => renewSubscription(app, data, jobId) },

@@ -123,6 +123,24 @@ export class CreditsProducer {
     return jobs.map((j) => ({ jobId: j.opts.jobId }));
   }
 
+  /**
+   * Reserves units now for a use whose size is known later (a `hold` job). Its accepted_at is set
+   * here, so its expiry stays the same whenever a worker takes it.
+   */
+  async hold(input: Omit<JobData<'hold'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('hold', { ...input, accepted_at: this.now().toISOString() }, options);
+  }
+
+  /** Turns a hold's units into a consumption, all or `quantity` of them, once (a `capture` job). */
+  async capture(input: Omit<JobData<'capture'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('capture', input, options);
+  }
+
+  /** Gives a hold's units back, once (a `release` job). */
+  async release(input: Omit<JobData<'release'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('release', input, options);
+  }
+
   /** Gives a consumption's units back, once (a `reverse` job). */
   async reverse(input: Omit<JobData<'reverse'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
     return this.add('reverse', input, options);

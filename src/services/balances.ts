@@ -34,14 +34,18 @@ export const creditTypeBalanceView = z
       description: 'Expired, including units past their expiry that the sweep has not reached yet.',
     }),
     voided: z.string(),
+    held: z.string().meta({
+      description:
+        'Reserved by open holds: out of remaining, not consumed yet (a capture consumes, a release returns).',
+    }),
     next_expiry: z.string().nullable().meta({ description: 'When the next usable units expire.' }),
     balances: z.array(placedBalanceView),
   })
   .meta({
     id: 'CreditTypeBalance',
     description:
-      'granted − consumed − expired − voided = remaining + unavailable + upcoming: every unit granted is ' +
-      'consumed, expired, voided, or still held, usable now or not.',
+      'granted − consumed − expired − voided − held = remaining + unavailable + upcoming: every unit granted is ' +
+      'consumed, expired, voided, reserved by a hold, or still on a balance, usable now or not.',
   });
 export type CreditTypeBalanceView = z.infer<typeof creditTypeBalanceView>;
 
@@ -100,6 +104,7 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
       expired: totals.expired,
       voided: totals.voided,
       rolled_over: totals.rolledOver,
+      held: totals.held,
       status: totals.status,
       expires_at: expiresAt,
       subscription_status: subscriptionStatusAt(
@@ -131,7 +136,8 @@ async function summarizeBalances(
   }
   return [...groups].map(([creditTypeId, rows]) => {
     const creditType = creditTypes.get(creditTypeId) as CreditTypeRow;
-    const held = { usable: 0n, unavailable: 0n, upcoming: 0n, expired: 0n, void: 0n };
+    const standing = { usable: 0n, unavailable: 0n, upcoming: 0n, expired: 0n, void: 0n };
+    let held = 0n;
     let granted = 0n;
     let consumed = 0n;
     let expired = 0n;
@@ -144,13 +150,14 @@ async function summarizeBalances(
       consumed += b.consumed;
       expired += b.expired;
       voided += b.voided;
+      held += b.held;
       const availability = availabilityOf(
         { status: b.status, validFrom: b.valid_from, expiresAt: b.expires_at },
         b.subscription_status,
         at,
       );
       // a swept or voided balance holds nothing (its units are in expired/voided already)
-      if (b.status === 'active') held[availability] += b.remaining;
+      if (b.status === 'active') standing[availability] += b.remaining;
       if (availability === 'usable' && b.remaining > 0n && (nextExpiry === null || b.expires_at < nextExpiry))
         nextExpiry = b.expires_at;
       views.push(toPlacedBalanceView(b, creditType, availability));
@@ -160,11 +167,12 @@ async function summarizeBalances(
       credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
       granted: q(granted),
       consumed: q(consumed),
-      remaining: q(held.usable),
-      unavailable: q(held.unavailable),
-      upcoming: q(held.upcoming),
-      expired: q(expired + held.expired),
+      remaining: q(standing.usable),
+      unavailable: q(standing.unavailable),
+      upcoming: q(standing.upcoming),
+      expired: q(expired + standing.expired),
       voided: q(voided),
+      held: q(held),
       next_expiry: nextExpiry?.toISOString() ?? null,
       balances: views,
     };
@@ -175,7 +183,19 @@ export const ledgerEntryView = z
   .object({
     id: z.uuid(),
     seq: z.string(),
-    kind: z.enum(['grant', 'consume', 'reverse', 'recharge', 'adjust', 'expire', 'rollover', 'void', 'extend']),
+    kind: z.enum([
+      'grant',
+      'consume',
+      'reverse',
+      'recharge',
+      'adjust',
+      'expire',
+      'rollover',
+      'void',
+      'hold',
+      'release',
+      'extend',
+    ]),
     balance_id: z.uuid(),
     subscription_id: z.uuid().nullable().meta({ description: "Null for the entries of an operator's grant." }),
     credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),

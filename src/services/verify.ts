@@ -10,6 +10,7 @@ import {
   invoiceNumberingByYear,
   invoiceSequencesOfYear,
   invoicesNotMatchingLines,
+  openHoldTotals,
 } from '../db/repositories/verify.js';
 import { inSnapshot } from '../db/transact.js';
 import {
@@ -37,6 +38,8 @@ const NO_ENTRIES: Omit<BalanceLedgerFacts, 'id'> = {
   expire_sum: null,
   void_sum: null,
   rollover_out: null,
+  hold_sum: null,
+  release_sum: null,
   broken_chain: null,
 };
 
@@ -44,6 +47,7 @@ const NO_ENTRIES: Omit<BalanceLedgerFacts, 'id'> = {
 export type VerifyRead =
   | 'balances'
   | 'balance_ledger'
+  | 'hold_allocations'
   | 'consumptions'
   | 'allocations'
   | 'consumption_ledger'
@@ -93,6 +97,8 @@ async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyRep
     const last = chunk[chunk.length - 1]!.id;
     const sums = await balanceLedgerFacts(db, { after, last });
     await between('balance_ledger');
+    const openHolds = new Map((await openHoldTotals(db, { after, last })).map((r) => [r.id, big(r.total)]));
+    await between('hold_allocations');
     const byId = new Map(sums.map((r) => [r.id, r]));
     for (const balance of chunk) {
       const row = { ...balance, ...(byId.get(balance.id) ?? NO_ENTRIES) };
@@ -113,12 +119,16 @@ async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyRep
           expired: row.expired,
           voided: row.voided,
           rolledOver: row.rolled_over,
+          held: row.held,
           ledgerConsume: big(row.consume_sum),
           ledgerReverse: big(row.reverse_sum),
           ledgerAdjust: big(row.adjust_sum),
           ledgerExpire: big(row.expire_sum),
           ledgerVoid: big(row.void_sum),
           ledgerRolloverOut: big(row.rollover_out),
+          ledgerHold: big(row.hold_sum),
+          ledgerRelease: big(row.release_sum),
+          openHolds: openHolds.get(row.id) ?? 0n,
           lastRemainingAfter: row.last_remaining === null ? null : big(row.last_remaining),
           remaining: row.remaining,
           brokenChainEntries: Number(big(row.broken_chain)),

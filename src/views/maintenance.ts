@@ -18,6 +18,8 @@ export interface ExpiryResult {
   subscriptions_awaiting_renewal: number;
   /** Frozen subscriptions whose `frozen_until` had come, unfrozen first (their period and expiries pushed). */
   subscriptions_unfrozen: number;
+  /** Holds past their expires_at, released by the sweep (`hold.expired`). */
+  holds_expired: number;
 }
 
 /** What the `notify` job answers: the events it sent. */

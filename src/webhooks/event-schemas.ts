@@ -45,7 +45,9 @@ const crossing = {
   client_external_ref: z.string().nullable(),
   remaining: quantity(),
   granted: quantity(),
-  consumption_id: uuid(),
+  // what crossed the threshold: a use, or a hold (which lowers remaining the same way)
+  consumption_id: uuid().optional(),
+  hold_id: uuid().optional(),
 };
 
 /** Each event type's `data`. */
@@ -139,6 +141,18 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     returned: quantity(),
     expired: quantity(),
     reason: z.string().nullable(),
+  }),
+  'hold.expired': open({
+    hold_id: uuid(),
+    client_id: uuid(),
+    client_external_ref: z.string().nullable(),
+    credit_type: z.string(),
+    quantity: quantity(),
+    released: quantity().meta({ description: 'Units given back to their balances' }),
+    lapsed: quantity().meta({ description: 'Units of balances that had expired or were voided meanwhile' }),
+    expires_at: time(),
+    idempotency_key: z.string(),
+    reference: z.string().nullable(),
   }),
   'invoice.created': open(invoiceData),
   'invoice.paid': open({ ...invoiceData, paid_at: time() }),

@@ -45,6 +45,8 @@ describe('chaos (CI-sized)', () => {
       'no consumption exists that was not sent',
       'every recharge the API accepted is applied exactly once (by key)',
       'every renewal the API accepted is applied exactly once (one new period each)',
+      'every hold the API accepted is applied exactly once',
+      'every capture and release the API accepted happened exactly once',
       'a replay of the producer stream applies each of its consumptions exactly once',
       'no balance is negative',
       'verifyInvariants reports no violation',

@@ -58,6 +58,26 @@ describe('DOMAIN.md "Verify reads one snapshot"', () => {
     expect(after).toMatchObject({ ok: true, checked: { consumptions: 1 } });
   });
 
+  it('reports no violation when a hold commits between the ledger sums and the open holds of a chunk', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    await subscribe(app, client.id, pkg.code);
+    let held: { status: number; body: { status: string; remaining: string } } | undefined;
+    const report = await verifyInvariants(app.database.db, {
+      // read apart, the ledger would say nothing is held and the open holds 4
+      between: once('balance_ledger', async () => {
+        held = await app.request('POST', '/v1/holds?wait=true', {
+          key: app.keys.write,
+          body: { client: client.id, credit_type: sms.code, quantity: 4, idempotency_key: 'hold-during-verify' },
+        });
+      }),
+    });
+    expect(held?.status).toBe(200);
+    expect(held?.body).toMatchObject({ status: 'held', remaining: '6' });
+    expect(report.violations).toEqual([]);
+    expect((await verifyInvariants(app.database.db)).violations).toEqual([]);
+  });
+
   it('reports no violation when a consumption commits between a consumption chunk and its ledger totals', async () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);

@@ -365,6 +365,43 @@ describe('every answer validates against /openapi.json', () => {
     ).toBe(409);
   });
 
+  it('holds', async () => {
+    const body = (key: string, quantity: unknown = 2) => ({
+      client: 'oa-c1',
+      credit_type: 'oa-sms',
+      quantity,
+      idempotency_key: key,
+    });
+    const queued = await api('POST', '/v1/holds', {}, { body: body('oa-h1') });
+    expect(queued.status, queued.text).toBe(202);
+    const held = await api('POST', '/v1/holds', {}, { body: body('oa-h2'), query: 'wait=true' });
+    expect(held.status, held.text).toBe(200);
+    expect((await api('POST', '/v1/holds', {}, { body: body('oa-h2'), query: 'wait=true' })).status).toBe(200);
+    expect((await api('POST', '/v1/holds', {}, { body: body('oa-h2', 3) })).status).toBe(409);
+    const short = await api('POST', '/v1/holds', {}, { body: body('oa-h3', 100_000), query: 'wait=true' });
+    expect(short.status, short.text).toBe(422);
+    expect(short.body).toMatchObject({ code: 'insufficient_balance', hold_status: 'rejected' });
+    expect((await api('POST', '/v1/holds', {}, { body: { ...body('oa-h4'), expires_in_seconds: 0 } })).status).toBe(
+      422,
+    );
+    expect((await api('POST', '/v1/holds', {}, { body: { ...body('oa-h5'), client: 'oa-none' } })).status).toBe(404);
+    expect((await api('GET', '/v1/holds/{id}', { id: held.body.id })).status).toBe(200);
+    expect((await api('GET', '/v1/holds/{id}', { id: queued.body.id })).status).toBe(200);
+    expect((await api('GET', '/v1/holds/{id}', { id: nobody })).status).toBe(404);
+    expect((await api('GET', '/v1/holds', {}, { query: 'client=oa-c1&status=held' })).status).toBe(200);
+
+    const captured = await api('POST', '/v1/holds/{id}/capture', { id: held.body.id }, { body: { quantity: 1 } });
+    expect(captured.status, captured.text).toBe(200);
+    expect((await api('POST', '/v1/holds/{id}/capture', { id: held.body.id })).status).toBe(200);
+    expect((await api('POST', '/v1/holds/{id}/capture', { id: nobody })).status).toBe(404);
+    expect((await api('POST', '/v1/holds/{id}/release', { id: held.body.id })).status).toBe(409);
+    const other = await api('POST', '/v1/holds', {}, { body: body('oa-h6'), query: 'wait=true' });
+    expect((await api('POST', '/v1/holds/{id}/release', { id: other.body.id })).status).toBe(200);
+    expect((await api('POST', '/v1/holds/{id}/release', { id: other.body.id })).status).toBe(200);
+    expect((await api('POST', '/v1/holds/{id}/release', { id: nobody })).status).toBe(404);
+    expect((await api('POST', '/v1/holds/{id}/capture', { id: other.body.id })).status).toBe(409);
+  });
+
   it('read side: quote, balances as of, forecast, usage by a dimension', async () => {
     const quote = (body: unknown) => api('POST', '/v1/consumptions/quote', {}, { body, key: app.keys.read });
     const asked = await quote({ client: 'oa-c1', credit_type: 'oa-sms', quantity: 2 });

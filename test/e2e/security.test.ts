@@ -204,7 +204,11 @@ describe('no SQL is built by pasting values into it', () => {
     /^param$/,
     /^pg\.escapeIdentifier\(/,
     // the lock order's ORDER BY, made from the domain's key list (src/db/lock-order.ts)
-    /^spendingOrder\('b'\)$/,
+    /^(spendingOrder|balanceLockOrder)\('b'\)$/,
+    // the holds table's constant column list and its recordset types (src/db/repositories/holds.ts)
+    /^(HOLD_COLUMNS|HOLD_TYPES)$/,
+    // migration 0014's constant lists of ledger kinds
+    /^(ALL_KINDS|OLD_KINDS)$/,
     // the lock of the spendable balances, or none for a quote (src/db/repositories/consumptions.ts)
     /^lock \? '\\n\s*FOR UPDATE OF b' : ''$/,
     // the usage endpoint's grouping key: constant expressions with ? placeholders (src/db/repositories/usage.ts)

@@ -19,13 +19,16 @@ export interface BalanceRow {
   granted: bigint;
   remaining: bigint;
   /**
-   * Running totals of the ledger by kind: granted + adjusted − consumed − expired − voided − rolled_over = remaining.
+   * Running totals of the ledger by kind:
+   * granted + adjusted − consumed − expired − voided − rolled_over − held = remaining.
    */
   consumed: bigint;
   adjusted: bigint;
   expired: bigint;
   voided: bigint;
   rolled_over: bigint;
+  /** Units reserved by open holds (ledger `hold` minus `release`): out of remaining, not yet consumed. */
+  held: bigint;
   low_threshold: bigint;
   low_notified_at: Date | null;
   expiry_notified_at: Date | null;
@@ -75,6 +78,7 @@ export async function createBalances(
     expired: 0n,
     voided: 0n,
     rolled_over: 0n,
+    held: 0n,
     low_threshold: draft.lowThreshold,
     low_notified_at: null,
     expiry_notified_at: null,
@@ -96,6 +100,7 @@ export async function createBalances(
       expired: 0,
       voided: 0,
       rolled_over: 0,
+      held: 0,
     })),
   );
   await appendLedgerEntries(
@@ -291,12 +296,13 @@ export const balanceUpdateSql = (param: string): string => `UPDATE balances AS b
             expired = b.expired + c.expired,
             voided = b.voided + c.voided,
             rolled_over = b.rolled_over + c.rolled_over,
+            held = b.held + c.held,
             status = COALESCE(c.status, b.status),
             low_notified_at = COALESCE(c.low_notified_at, b.low_notified_at),
             updated_at = c.updated_at
        FROM jsonb_to_recordset(${param}::jsonb)
-            AS c(id uuid, remaining bigint, consumed bigint, adjusted bigint, expired bigint,
-                 voided bigint, rolled_over bigint, status text, low_notified_at timestamptz, updated_at timestamptz)
+            AS c(id uuid, remaining bigint, consumed bigint, adjusted bigint, expired bigint, voided bigint,
+                 rolled_over bigint, held bigint, status text, low_notified_at timestamptz, updated_at timestamptz)
       WHERE b.id = c.id`;
 
 export const balanceChangesJson = (changes: readonly BalanceChange[], now: Date): string =>
@@ -309,6 +315,7 @@ export const balanceChangesJson = (changes: readonly BalanceChange[], now: Date)
       expired: (c.expired ?? 0n).toString(),
       voided: (c.voided ?? 0n).toString(),
       rolled_over: (c.rolledOver ?? 0n).toString(),
+      held: (c.held ?? 0n).toString(),
       status: c.status ?? null,
       low_notified_at: c.lowNotifiedAt ?? null,
       updated_at: now,

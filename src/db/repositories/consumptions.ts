@@ -136,7 +136,8 @@ export async function allocationsOf(
   return out;
 }
 
-const consumptionInsertSql = (param: string): string => `INSERT INTO consumptions
+/** Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. */
+export const consumptionInsertSql = (param: string): string => `INSERT INTO consumptions
        (id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
         error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at, dimensions)
      SELECT id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
@@ -154,7 +155,8 @@ const consumptionInsertSql = (param: string): string => `INSERT INTO consumption
      ON CONFLICT DO NOTHING
      RETURNING id`;
 
-const consumptionsJson = (rows: readonly ConsumptionRow[]): string =>
+/** Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. */
+export const consumptionsJson = (rows: readonly ConsumptionRow[]): string =>
   JSON.stringify(
     rows.map((r) => ({
       id: r.id,
@@ -177,13 +179,15 @@ const consumptionsJson = (rows: readonly ConsumptionRow[]): string =>
     })),
   );
 
-const allocationInsertSql = (
+/** Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. */
+export const allocationInsertSql = (
   param: string,
 ): string => `INSERT INTO consumption_allocations (consumption_id, balance_id, amount)
      SELECT consumption_id, balance_id, amount
        FROM jsonb_to_recordset(${param}::jsonb) AS x(consumption_id uuid, balance_id uuid, amount bigint)`;
 
-const allocationsJson = (rows: readonly AllocationRow[]): string =>
+/** Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. */
+export const allocationsJson = (rows: readonly AllocationRow[]): string =>
   JSON.stringify(
     rows.map((r) => ({ consumption_id: r.consumption_id, balance_id: r.balance_id, amount: r.amount.toString() })),
   );

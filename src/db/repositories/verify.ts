@@ -31,6 +31,8 @@ export interface BalanceLedgerFacts {
   expire_sum: Aggregate;
   void_sum: Aggregate;
   rollover_out: Aggregate;
+  hold_sum: Aggregate;
+  release_sum: Aggregate;
   /** Entries whose remaining_after is not the previous one's plus their amount. */
   broken_chain: Aggregate;
 }
@@ -52,12 +54,26 @@ export async function balanceLedgerFacts(db: Executor, range: IdRange): Promise<
             SUM(e.amount) FILTER (WHERE e.kind = 'expire') AS expire_sum,
             SUM(e.amount) FILTER (WHERE e.kind = 'void') AS void_sum,
             SUM(e.amount) FILTER (WHERE e.kind = 'rollover' AND e.amount < 0) AS rollover_out,
+            SUM(e.amount) FILTER (WHERE e.kind = 'hold') AS hold_sum,
+            SUM(e.amount) FILTER (WHERE e.kind = 'release') AS release_sum,
             COUNT(*) FILTER (WHERE e.previous IS NOT NULL
                                AND e.remaining_after <> e.previous + e.amount) AS broken_chain
        FROM (SELECT balance_id, seq, amount, kind, remaining_after,
                     lag(remaining_after) OVER (PARTITION BY balance_id ORDER BY seq) AS previous
                FROM ledger_entries WHERE balance_id > ? AND balance_id <= ?) e
       GROUP BY e.balance_id`,
+    [range.after, range.last],
+  );
+  return result.rows;
+}
+
+/** What the open holds of the balances in `range` reserve of each (Σ allocations of holds still `held`). */
+export async function openHoldTotals(db: Executor, range: IdRange): Promise<Array<{ id: string; total: Aggregate }>> {
+  const result = await db.raw<{ rows: Array<{ id: string; total: Aggregate }> }>(
+    `SELECT a.balance_id AS id, SUM(a.amount) AS total
+       FROM hold_allocations a JOIN holds h ON h.id = a.hold_id
+      WHERE h.status = 'held' AND a.balance_id > ? AND a.balance_id <= ?
+      GROUP BY a.balance_id`,
     [range.after, range.last],
   );
   return result.rows;

@@ -4,6 +4,7 @@ import { balanceRoutes } from './balances.js';
 import { clientRoutes } from './clients.js';
 import { consumptionRoutes } from './consumptions.js';
 import { creditTypeRoutes } from './credit-types.js';
+import { holdRoutes } from './holds.js';
 import { invoiceRoutes } from './invoices.js';
 import { packageRoutes } from './packages.js';
 import { reportRoutes } from './reports.js';
@@ -22,6 +23,7 @@ export function allRoutes(): AnyRoute[] {
     ...subscriptionRoutes,
     ...invoiceRoutes,
     ...consumptionRoutes,
+    ...holdRoutes,
     ...balanceRoutes,
     ...webhookRoutes,
     ...adminRoutes,

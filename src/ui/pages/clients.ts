@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { findClient, listClients } from '../../db/repositories/clients.js';
+import { listHolds } from '../../db/repositories/holds.js';
 import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
 import { clientBalances, clientBalancesAsOf, clientStatement } from '../../services/balances.js';
 import { clientForecast, type ForecastView } from '../../services/forecast.js';
+import { holdResults } from '../../services/holds.js';
 import { subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
 import { type Html, html, name, path, query } from '../html.js';
@@ -113,6 +115,10 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
       forecasts.set(ct.credit_type.id, forecastLine(f, creditType.decimals, creditType.unit));
     }
   }
+  const openHolds = await holdResults(
+    app,
+    (await listHolds(db, { limit: 100 }, { clientId: client.id, status: 'held' })).data,
+  );
   const statementFrom = DateTime.fromJSDate(now, { zone: tz }).minus({ days: STATEMENT_DAYS }).toJSDate();
   const cursor = str(ctx.req.query.statement_cursor);
   const statement = await clientStatement(db, {
@@ -206,9 +212,10 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
           const upcoming = ct.upcoming !== '0' ? html` · upcoming ${ct.upcoming}` : '';
           const spent = html` · consumed ${ct.consumed} of ${ct.granted} granted · expired ${ct.expired}`;
           const voided = ct.voided !== '0' ? html` · voided ${ct.voided}` : '';
+          const onHold = ct.held !== '0' ? html` · held ${ct.held} (open holds)` : '';
           const nextExpiry = ct.next_expiry ? html` · next expiry ${when(ct.next_expiry, tz)}` : '';
           return html`<h2 class="muted">${ct.credit_type.code} <span class="muted">(${ct.credit_type.unit})</span></h2>
-    <p>Remaining <strong>${ct.remaining}</strong>${unavailable}${upcoming}${spent}${voided}${nextExpiry}</p>
+    <p>Remaining <strong>${ct.remaining}</strong>${unavailable}${upcoming}${onHold}${spent}${voided}${nextExpiry}</p>
     ${forecasts.get(ct.credit_type.id) ?? ''}
     ${
       live.length === 0
@@ -234,6 +241,29 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     </table>`
     }`;
         })
+  }
+</section>
+
+<section class="panel" aria-labelledby="holds-h">
+  <h2 id="holds-h">Open holds</h2>
+  ${
+    openHolds.length === 0
+      ? html`<p class="empty">No open holds.</p>`
+      : html`<div class="scroll"><table>
+    <thead><tr>
+      <th>Taken</th><th>Credit type</th><th class="num">Held</th><th>Expires</th><th>Reference</th><th>Key</th>
+    </tr></thead>
+    <tbody>${openHolds.map(
+      (h) => html`<tr data-hold="${h.id}">
+      <td class="nowrap">${when(h.created_at, tz)}</td>
+      <td>${h.credit_type.code}</td>
+      <td class="num">${h.held}</td>
+      <td class="nowrap">${when(h.expires_at, tz)}</td>
+      <td dir="auto">${h.reference ?? ''}</td>
+      <td><code>${h.idempotency_key}</code></td>
+    </tr>`,
+    )}</tbody>
+  </table></div>`
   }
 </section>
 

@@ -1,0 +1,315 @@
+import {
+  type HeldLot,
+  type HoldAllocationRecord,
+  type HoldRecord,
+  type HoldStatus,
+  usablePair,
+} from '../../domain/hold.js';
+import type { Executor } from '../knex.js';
+import { balanceLockOrder } from '../lock-order.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
+import type { SqlClient } from '../sql-client.js';
+import { statementName } from '../statement-names.js';
+import { type Settlement, settleAcceptedSql } from './accepted-jobs.js';
+import { type BalanceChange, balanceChangesJson, balanceUpdateSql } from './balances.js';
+import {
+  type AllocationRow,
+  allocationInsertSql,
+  allocationsJson,
+  type ConsumptionRow,
+  consumptionInsertSql,
+  consumptionsJson,
+} from './consumptions.js';
+import { type LedgerEntryDraft, ledgerInsertSql, ledgerJson } from './ledger.js';
+import { OUTBOX_NOTIFY_SQL, type OutboxEventDraft, outboxInsertSql, outboxJson } from './outbox.js';
+
+export type HoldRow = HoldRecord;
+export type HoldAllocationRow = HoldAllocationRecord;
+
+const big = (v: bigint | null): string | null => (v === null ? null : v.toString());
+
+const holdsJson = (rows: readonly HoldRow[]): string =>
+  JSON.stringify(
+    rows.map((r) => ({
+      ...r,
+      quantity: r.quantity.toString(),
+      remaining_after: r.remaining_after.toString(),
+      captured: big(r.captured),
+      released: big(r.released),
+      lapsed: big(r.lapsed),
+    })),
+  );
+
+const HOLD_COLUMNS = `id, client_id, credit_type_id, idempotency_key, request_hash, quantity, status, error_code,
+        remaining_after, expires_at, reference, metadata, captured, released, lapsed, consumption_id, job_id,
+        closed_at, created_at, updated_at`;
+const HOLD_TYPES = `id uuid, client_id uuid, credit_type_id uuid, idempotency_key text, request_hash text,
+        quantity bigint, status text, error_code text, remaining_after bigint, expires_at timestamptz,
+        reference text, metadata jsonb, captured bigint, released bigint, lapsed bigint, consumption_id uuid,
+        job_id text, closed_at timestamptz, created_at timestamptz, updated_at timestamptz`;
+
+export interface HoldBatchWrite {
+  holds: readonly HoldRow[];
+  allocations: readonly HoldAllocationRow[];
+  balanceChanges: readonly BalanceChange[];
+  ledgerEntries: readonly LedgerEntryDraft[];
+  events: readonly OutboxEventDraft[];
+  settlement: Settlement;
+  now: Date;
+}
+
+/**
+ * Everything a batch of new holds writes, as ONE statement like a batch of consumptions: the holds,
+ * their allocations, the balances, the ledger entries, the events, the settling of the accepted
+ * requests. Answers how many holds were new: fewer than sent means another transaction took one first.
+ */
+export async function writeHoldBatch(client: SqlClient, batch: HoldBatchWrite): Promise<number> {
+  const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
+  const result = await client.query<{ inserted: number }>({
+    // named (parsed and planned once per connection), like the consumption batch's
+    ...statementName(batch.events.length > 0 ? 'credits-hold-batch-notify' : 'credits-hold-batch'),
+    text: `WITH h AS (INSERT INTO holds (${HOLD_COLUMNS})
+                      SELECT ${HOLD_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${HOLD_TYPES})
+                      ON CONFLICT DO NOTHING RETURNING id),
+          a AS (INSERT INTO hold_allocations (hold_id, balance_id, amount, position)
+                SELECT hold_id, balance_id, amount, position
+                  FROM jsonb_to_recordset($2::jsonb) AS x(hold_id uuid, balance_id uuid, amount bigint, position int)),
+          u AS (${balanceUpdateSql('$3')}),
+          l AS (${ledgerInsertSql('$4')}),
+          e AS (${outboxInsertSql('$5')}),
+          d AS (${settleAcceptedSql('$6')})
+     SELECT (SELECT count(*) FROM h)::int AS inserted${notify}`,
+    values: [
+      holdsJson(batch.holds),
+      JSON.stringify(batch.allocations.map((a) => ({ ...a, amount: a.amount.toString() }))),
+      balanceChangesJson(batch.balanceChanges, batch.now),
+      ledgerJson(batch.ledgerEntries),
+      outboxJson(batch.events, batch.now),
+      batch.settlement.jobIds,
+    ],
+  });
+  return result.rows[0]!.inserted;
+}
+
+export interface ClosingBatchWrite {
+  /** The holds as they close (status and what the closing did). */
+  holds: readonly HoldRow[];
+  /** The consumptions their captures make, and what each balance gave to them. */
+  consumptions: readonly ConsumptionRow[];
+  allocations: readonly AllocationRow[];
+  balanceChanges: readonly BalanceChange[];
+  ledgerEntries: readonly LedgerEntryDraft[];
+  events: readonly OutboxEventDraft[];
+  settlement: Settlement;
+  now: Date;
+}
+
+/**
+ * Everything a batch of closings writes, as ONE statement (like a batch of consumptions, whose CTEs
+ * it shares): the captures' consumptions and allocations, the balances, the ledger entries, the
+ * events, the settling of the accepted requests, and the holds themselves. Answers how many
+ * consumptions were new.
+ */
+export async function writeClosingBatch(client: SqlClient, batch: ClosingBatchWrite): Promise<number> {
+  const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
+  const result = await client.query<{ inserted: number }>({
+    ...statementName(batch.events.length > 0 ? 'credits-closing-batch-notify' : 'credits-closing-batch'),
+    text: `WITH c AS (${consumptionInsertSql('$1')}),
+          a AS (${allocationInsertSql('$2')}),
+          u AS (${balanceUpdateSql('$3')}),
+          l AS (${ledgerInsertSql('$4')}),
+          e AS (${outboxInsertSql('$5')}),
+          d AS (${settleAcceptedSql('$6')}),
+          h AS (UPDATE holds AS h
+                   SET status = x.status, captured = x.captured, released = x.released, lapsed = x.lapsed,
+                       consumption_id = x.consumption_id, job_id = x.job_id, closed_at = x.closed_at,
+                       updated_at = x.updated_at
+                  FROM jsonb_to_recordset($7::jsonb) AS x(${HOLD_TYPES})
+                 WHERE h.id = x.id)
+     SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
+    values: [
+      consumptionsJson(batch.consumptions),
+      allocationsJson(batch.allocations),
+      balanceChangesJson(batch.balanceChanges, batch.now),
+      ledgerJson(batch.ledgerEntries),
+      outboxJson(batch.events, batch.now),
+      batch.settlement.jobIds,
+      holdsJson(batch.holds),
+    ],
+  });
+  return result.rows[0]!.inserted;
+}
+
+/** Holds by id, inside a transaction. */
+export async function holdsIn(client: SqlClient, ids: readonly string[]): Promise<Map<string, HoldRow>> {
+  if (ids.length === 0) return new Map();
+  const result = await client.query<HoldRow>('SELECT * FROM holds WHERE id = ANY($1::uuid[])', [ids]);
+  return new Map(result.rows.map((r) => [r.id, r]));
+}
+
+/**
+ * Locks holds by id (a closing locks its hold before the balances it gives back to: two closings of
+ * one hold queue, the second sees it closed). Ordered by id, so that batches never deadlock on them.
+ * Their allocations ride along, in each hold's order (one round trip: a closing needs them all).
+ */
+export async function lockHolds(
+  client: SqlClient,
+  ids: readonly string[],
+): Promise<Map<string, { hold: HoldRow; allocations: HoldAllocationRow[] }>> {
+  if (ids.length === 0) return new Map();
+  const result = await client.query<
+    HoldRow & { held_by: Array<{ balance_id: string; amount: string; position: number }> | null }
+  >({
+    ...statementName('credits-lock-holds'),
+    text: `SELECT h.*,
+            (SELECT json_agg(json_build_object('balance_id', a.balance_id, 'amount', a.amount::text,
+                                               'position', a.position) ORDER BY a.position)
+               FROM hold_allocations a WHERE a.hold_id = h.id) AS held_by
+       FROM holds h WHERE h.id = ANY($1::uuid[]) ORDER BY h.id FOR UPDATE OF h`,
+    values: [[...new Set(ids)]],
+  });
+  return new Map(
+    result.rows.map(({ held_by, ...hold }) => [
+      hold.id,
+      {
+        hold,
+        allocations: (held_by ?? []).map((a) => ({
+          hold_id: hold.id,
+          balance_id: a.balance_id,
+          amount: BigInt(a.amount),
+          position: a.position,
+        })),
+      },
+    ]),
+  );
+}
+
+/** The allocations of these holds, by hold, in each hold's spending order. */
+export async function holdAllocationsIn(
+  client: SqlClient,
+  holdIds: readonly string[],
+): Promise<Map<string, HoldAllocationRow[]>> {
+  const out = new Map<string, HoldAllocationRow[]>();
+  if (holdIds.length === 0) return out;
+  const result = await client.query<HoldAllocationRow>(
+    'SELECT * FROM hold_allocations WHERE hold_id = ANY($1::uuid[]) ORDER BY hold_id, position',
+    [holdIds],
+  );
+  for (const row of result.rows) {
+    const list = out.get(row.hold_id);
+    if (list) list.push(row);
+    else out.set(row.hold_id, [row]);
+  }
+  return out;
+}
+
+/**
+ * Locks the balances closing holds give back to, in the one lock order, whatever their status, and
+ * reads with them the usable total of each of their (client, credit type) pairs at `at` (what a
+ * capture answers as `remaining`, like a consumption): one round trip.
+ */
+export async function lockHeldBalances(
+  client: SqlClient,
+  ids: readonly string[],
+  at: Date,
+): Promise<{ lots: HeldLot[]; usable: Map<string, bigint> }> {
+  if (ids.length === 0) return { lots: [], usable: new Map() };
+  const result = await client.query<{
+    id: string;
+    client_id: string;
+    credit_type_id: string;
+    subscription_id: string | null;
+    remaining: bigint;
+    status: HeldLot['status'];
+    expires_at: Date;
+    frozen: boolean;
+    usable: string | null;
+  }>({
+    ...statementName('credits-lock-held-balances'),
+    text: `WITH locked AS (
+       SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.remaining, b.status, b.expires_at,
+              COALESCE(s.status = 'frozen', false) AS frozen
+         FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
+        WHERE b.id = ANY($1::uuid[]) ORDER BY ${balanceLockOrder('b')} FOR UPDATE OF b)
+     SELECT l.*,
+            (SELECT SUM(u.remaining) FROM balances u LEFT JOIN subscriptions us ON us.id = u.subscription_id
+              WHERE u.client_id = l.client_id AND u.credit_type_id = l.credit_type_id AND u.status = 'active'
+                AND (u.subscription_id IS NULL OR us.status = 'active')
+                AND u.valid_from <= $2 AND u.expires_at > $2)::text AS usable
+       FROM locked l`,
+    values: [[...new Set(ids)], at],
+  });
+  const usable = new Map<string, bigint>();
+  for (const r of result.rows) usable.set(usablePair(r.client_id, r.credit_type_id), BigInt(r.usable ?? '0'));
+  const lots = result.rows.map((r) => ({
+    id: r.id,
+    clientId: r.client_id,
+    creditTypeId: r.credit_type_id,
+    subscriptionId: r.subscription_id,
+    remaining: r.remaining,
+    status: r.status,
+    expiresAt: r.expires_at,
+    frozen: r.frozen,
+  }));
+  return { lots, usable };
+}
+
+/** Holds by id (reads outside a job). */
+export async function holdsByIds(db: Executor, ids: readonly string[]): Promise<Map<string, HoldRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = (await db('holds').whereIn('id', [...new Set(ids)])) as HoldRow[];
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** Their allocations, by hold, in each hold's order (reads outside a job). */
+export async function holdAllocationsOf(
+  db: Executor,
+  holdIds: readonly string[],
+): Promise<Map<string, HoldAllocationRow[]>> {
+  const out = new Map<string, HoldAllocationRow[]>();
+  if (holdIds.length === 0) return out;
+  const rows = (await db('hold_allocations')
+    .whereIn('hold_id', [...new Set(holdIds)])
+    .orderBy(['hold_id', 'position'])) as HoldAllocationRow[];
+  for (const row of rows) {
+    const list = out.get(row.hold_id);
+    if (list) list.push(row);
+    else out.set(row.hold_id, [row]);
+  }
+  return out;
+}
+
+/** The fingerprint and status of holds taken before, by id (what a repeated request is answered from). */
+export async function takenHolds(
+  db: Executor,
+  ids: readonly string[],
+): Promise<Map<string, { status: HoldStatus; requestHash: string }>> {
+  if (ids.length === 0) return new Map();
+  const rows = (await db('holds')
+    .whereIn('id', [...new Set(ids)])
+    .select('id', 'status', 'request_hash')) as Array<{ id: string; status: HoldStatus; request_hash: string }>;
+  return new Map(rows.map((r) => [r.id, { status: r.status, requestHash: r.request_hash }]));
+}
+
+export interface HoldFilter {
+  clientId?: string | undefined;
+  status?: HoldStatus | undefined;
+}
+
+export async function listHolds(db: Executor, page: PageRequest, filter: HoldFilter): Promise<Page<HoldRow>> {
+  const query = db('holds').select('*');
+  if (filter.clientId) query.where('client_id', filter.clientId);
+  if (filter.status) query.where('status', filter.status);
+  return readPage<HoldRow>(query, page, 'holds');
+}
+
+/** Up to `limit` open holds past their expiry at `asOf`, oldest expiry first (the sweep's work). */
+export async function dueHoldIds(db: Executor, asOf: Date, limit: number): Promise<string[]> {
+  const rows = (await db('holds')
+    .where({ status: 'held' })
+    .andWhere('expires_at', '<=', asOf)
+    .orderBy([{ column: 'expires_at' }, { column: 'id' }])
+    .limit(limit)
+    .select('id')) as Array<{ id: string }>;
+  return rows.map((r) => r.id);
+}

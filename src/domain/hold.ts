@@ -1,0 +1,439 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../canonical-json.js';
+import { holdId } from '../ids.js';
+import { burnDown, type Lot } from './allocate.js';
+import type { BalanceChange, BalanceStatus } from './balance-change.js';
+import type { AllocationRecord, ConsumptionRecord } from './consumption.js';
+import { isRefused, type PreparedUse, prepareUse, type UseClient, type UseCreditType } from './consumption-request.js';
+import type { EventDraft } from './event.js';
+import type { LedgerEntryDraft } from './ledger-entry.js';
+import { formatQuantity, minScaled, type Scaled } from './quantity.js';
+import type { Failure } from './result.js';
+
+/**
+ * DOMAIN.md "Holds": units reserved now for a use whose size is known later. Taken with the SAME
+ * burn-down as a consumption (allocate.ts); its capture turns held units into a consumption in the
+ * hold's own order and releases the rest; a release gives everything back, except units of a
+ * balance that expired (or was voided) meanwhile: those go where the balance's other units went.
+ * Pure: the jobs lock, call these, write.
+ */
+
+export type HoldStatus = 'held' | 'captured' | 'released' | 'expired' | 'rejected';
+export const HOLD_STATUSES = ['held', 'captured', 'released', 'expired', 'rejected'] as const;
+
+/** Default life of a hold, and the longest allowed (API.md `expires_in_seconds`). */
+export const DEFAULT_HOLD_SECONDS = 900;
+export const MAX_HOLD_SECONDS = 7 * 86_400;
+
+/** A hold as stored. */
+export interface HoldRecord {
+  id: string;
+  client_id: string;
+  credit_type_id: string;
+  idempotency_key: string;
+  request_hash: string;
+  quantity: Scaled;
+  status: HoldStatus;
+  error_code: string | null;
+  /** The client's usable total of the credit type right after the hold was taken (or refused). */
+  remaining_after: Scaled;
+  expires_at: Date;
+  reference: string | null;
+  metadata: Record<string, unknown> | null;
+  /** Set when it closes. */
+  captured: Scaled | null;
+  released: Scaled | null;
+  /** Units of balances that expired or were voided while held: not given back. */
+  lapsed: Scaled | null;
+  consumption_id: string | null;
+  job_id: string | null;
+  closed_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** What one balance gave to one hold, and where in the hold's spending order. */
+export interface HoldAllocationRecord {
+  hold_id: string;
+  balance_id: string;
+  amount: Scaled;
+  position: number;
+}
+
+/** A hold as reported (the fields of a `hold` job the rules read). */
+export interface HoldReport {
+  client: string;
+  credit_type: string;
+  quantity: number | string;
+  idempotency_key: string;
+  expires_in_seconds?: number | undefined;
+  accepted_at?: string | undefined;
+  reference?: string | undefined;
+  metadata?: Record<string, unknown> | undefined;
+}
+
+export interface PreparedHold extends PreparedUse<HoldReport> {
+  expiresAt: Date;
+}
+
+/** The payload's fingerprint: the same key with another payload is `idempotency_conflict`. */
+export function holdFingerprint(p: {
+  clientId: string;
+  creditTypeId: string;
+  quantity: Scaled;
+  expiresInSeconds: number;
+  reference: string | null;
+  metadata: unknown;
+}): string {
+  const text = [
+    'hold',
+    p.clientId,
+    p.creditTypeId,
+    p.quantity.toString(),
+    String(p.expiresInSeconds),
+    p.reference ?? '',
+    p.metadata ? canonicalJson(p.metadata) : '',
+  ].join('\u0000');
+  return createHash('sha256').update(text).digest('base64url');
+}
+
+/**
+ * Checks a hold like a use (its references, its precision) and names it: id from (client, key),
+ * fingerprint, when it is taken (accepted_at, else when it was enqueued) and when it expires.
+ */
+export function prepareHold(report: HoldReport, context: Parameters<typeof prepareUse>[1]): PreparedHold | Failure {
+  const use = prepareUse(report, context);
+  if (isRefused(use)) return use;
+  const seconds = report.expires_in_seconds ?? DEFAULT_HOLD_SECONDS;
+  return {
+    ...use,
+    id: holdId(use.client.id, report.idempotency_key),
+    hash: holdFingerprint({
+      clientId: use.client.id,
+      creditTypeId: use.creditType.id,
+      quantity: use.quantity,
+      expiresInSeconds: seconds,
+      reference: report.reference ?? null,
+      metadata: report.metadata ?? null,
+    }),
+    expiresAt: new Date(use.occurredAt.getTime() + seconds * 1000),
+  };
+}
+
+export interface HoldPlan {
+  holds: HoldRecord[];
+  allocations: HoldAllocationRecord[];
+  balanceChanges: BalanceChange[];
+  ledgerEntries: LedgerEntryDraft[];
+  events: EventDraft[];
+  /** By hold id: the row and allocations each hold's answer is made of. */
+  taken: Map<string, { row: HoldRecord; allocations: HoldAllocationRecord[] }>;
+}
+
+/** The ledger's link from an entry to its hold (the ledger has no hold column: the reason names it). */
+export const holdReason = (holdId: string): string => `hold ${holdId}`;
+
+/**
+ * New holds, from the balances their transaction locked: the burn-down of consumption rules 2–3
+ * (all or nothing, like `mode=reject`) in arrival order — each balance's remaining drops and its held
+ * grows by what it gives (a negative `hold` entry); a hold that does not fit is `rejected`.
+ */
+export function planHolds(lots: readonly Lot[], fresh: readonly PreparedHold[], now: Date): HoldPlan {
+  const burn = burnDown(
+    lots,
+    fresh.map((p) => ({
+      clientId: p.client.id,
+      creditTypeId: p.creditType.id,
+      quantity: p.quantity,
+      occurredAt: p.occurredAt,
+      mode: 'reject' as const,
+    })),
+  );
+  const holds: HoldRecord[] = fresh.map((p, i) => {
+    const outcome = burn.outcomes[i]!;
+    const rejected = outcome.status === 'rejected';
+    return {
+      id: p.id,
+      client_id: p.client.id,
+      credit_type_id: p.creditType.id,
+      idempotency_key: p.report.idempotency_key,
+      request_hash: p.hash,
+      quantity: p.quantity,
+      status: rejected ? 'rejected' : 'held',
+      error_code: rejected ? 'insufficient_balance' : null,
+      remaining_after: outcome.remaining,
+      expires_at: p.expiresAt,
+      reference: p.report.reference ?? null,
+      metadata: p.report.metadata ?? null,
+      captured: null,
+      released: null,
+      lapsed: null,
+      consumption_id: null,
+      job_id: p.jobId,
+      closed_at: rejected ? now : null,
+      created_at: now,
+      updated_at: now,
+    };
+  });
+  const allocations: HoldAllocationRecord[] = fresh.flatMap((p, i) =>
+    burn.outcomes[i]!.allocations.map((a, position) => ({
+      hold_id: p.id,
+      balance_id: a.balanceId,
+      amount: a.amount,
+      position,
+    })),
+  );
+  const heldByLot = new Map<string, Scaled>();
+  for (const m of burn.movements) heldByLot.set(m.balanceId, (heldByLot.get(m.balanceId) ?? 0n) + m.amount);
+  const wentLow = new Set(burn.crossings.filter((c) => c.kind === 'low').map((c) => c.balanceId));
+  const balanceChanges: BalanceChange[] = [...burn.changed].map(([id, remaining]) => ({
+    id,
+    remaining,
+    held: heldByLot.get(id) ?? 0n,
+    ...(wentLow.has(id) ? { lowNotifiedAt: now } : {}),
+  }));
+  const lotById = new Map(lots.map((l) => [l.id, l]));
+  // a hold lowers remaining like a use: the same threshold events (and automatic recharge) follow
+  const events: EventDraft[] = burn.crossings.map((crossing) => {
+    const p = fresh[crossing.requestIndex]!;
+    const lot = lotById.get(crossing.balanceId)!;
+    const q = (v: Scaled) => formatQuantity(v, p.creditType.decimals);
+    const data = {
+      balance_id: crossing.balanceId,
+      subscription_id: crossing.subscriptionId,
+      client_id: crossing.clientId,
+      client_external_ref: p.client.externalRef,
+      credit_type: p.creditType.code,
+      remaining: q(crossing.remaining),
+      granted: q(lot.granted),
+      hold_id: p.id,
+    };
+    const base = { clientId: crossing.clientId };
+    if (crossing.kind === 'low')
+      return {
+        ...base,
+        type: 'balance.low' as const,
+        subjectId: crossing.balanceId,
+        data: { ...data, threshold: q(lot.lowThreshold) },
+      };
+    if (crossing.kind === 'depleted')
+      return { ...base, type: 'balance.depleted' as const, subjectId: crossing.balanceId, data };
+    return { ...base, type: 'command.auto_recharge' as const, subjectId: crossing.subscriptionId, data };
+  });
+  const ledgerEntries: LedgerEntryDraft[] = burn.movements.map((m) => {
+    const lot = lotById.get(m.balanceId)!;
+    const p = fresh[m.requestIndex]!;
+    return {
+      balance_id: m.balanceId,
+      client_id: lot.clientId,
+      credit_type_id: lot.creditTypeId,
+      subscription_id: lot.subscriptionId,
+      kind: 'hold',
+      amount: -m.amount,
+      remaining_after: m.remainingAfter,
+      job_id: p.jobId,
+      reason: holdReason(p.id),
+      effective_at: p.occurredAt,
+      created_at: now,
+    };
+  });
+  const byHold = new Map<string, HoldAllocationRecord[]>();
+  for (const a of allocations) byHold.set(a.hold_id, [...(byHold.get(a.hold_id) ?? []), a]);
+  const taken = new Map(holds.map((row) => [row.id, { row, allocations: byHold.get(row.id) ?? [] }]));
+  return { holds, allocations, balanceChanges, ledgerEntries, events, taken };
+}
+
+/** A balance a closing hold gives back to, as its transaction locked it. */
+export interface HeldLot {
+  id: string;
+  clientId: string;
+  creditTypeId: string;
+  subscriptionId: string | null;
+  remaining: Scaled;
+  status: BalanceStatus;
+  expiresAt: Date;
+  /** Its subscription is frozen: its clock stopped, so its expiry will move later at unfreeze (DOMAIN.md "Freeze"). */
+  frozen?: boolean;
+}
+
+export type Closing = 'capture' | 'release' | 'expire';
+
+/** One hold to close: what it holds (in its order) and how it closes. */
+export interface HoldClosing {
+  hold: HoldRecord;
+  allocations: readonly HoldAllocationRecord[];
+  action: Closing;
+  /** Capture only: the units to consume (≤ the hold's quantity). */
+  quantity?: Scaled;
+  /** Capture only: the consumption it makes. */
+  consumptionId?: string;
+  jobId: string;
+  client: UseClient;
+  creditType: UseCreditType;
+}
+
+export interface ClosingPlan {
+  holds: HoldRecord[];
+  consumptions: ConsumptionRecord[];
+  consumptionAllocations: AllocationRecord[];
+  balanceChanges: BalanceChange[];
+  ledgerEntries: LedgerEntryDraft[];
+  events: EventDraft[];
+}
+
+/**
+ * Whether units given back to a balance can be spent again: it is live and not past its expiry — or
+ * its subscription is frozen, which neither expires it nor lets its expiry pass.
+ */
+const revivable = (lot: HeldLot, now: Date): boolean =>
+  lot.status === 'active' && (lot.expiresAt > now || lot.frozen === true);
+
+/**
+ * Closes holds (DOMAIN.md "Holds"), in order against the balances as the previous ones left them.
+ * Every held unit first comes back (`release`, positive, held drops); then a captured unit is
+ * consumed at once (`consume`, negative: the consumption's allocations are the held amounts in the
+ * hold's order, up to the captured quantity), and a unit of a balance that expired or was voided
+ * meanwhile goes where its other units went (`expire` / `void`, negative) instead of being revived.
+ */
+export function planClosings(
+  lots: readonly HeldLot[],
+  closings: readonly HoldClosing[],
+  now: Date,
+  /** The usable total of each (client, credit type) pair before the closings (`usablePair`): what a capture answers. */
+  usable: ReadonlyMap<string, Scaled> = new Map(),
+): ClosingPlan {
+  const state = new Map(lots.map((l) => [l.id, { ...l }]));
+  const usableNow = new Map(usable);
+  const totals = new Map<string, Required<Pick<BalanceChange, 'consumed' | 'expired' | 'voided' | 'held'>>>();
+  const plan: ClosingPlan = {
+    holds: [],
+    consumptions: [],
+    consumptionAllocations: [],
+    balanceChanges: [],
+    ledgerEntries: [],
+    events: [],
+  };
+
+  for (const closing of closings) {
+    const { hold } = closing;
+    const ordered = [...closing.allocations].sort((a, b) => a.position - b.position);
+    let toCapture = closing.action === 'capture' ? (closing.quantity ?? hold.quantity) : 0n;
+    let released = 0n;
+    let lapsed = 0n;
+    const consumptionId = closing.consumptionId ?? null;
+    const entry = (lot: HeldLot, kind: LedgerEntryDraft['kind'], amount: Scaled): LedgerEntryDraft => ({
+      balance_id: lot.id,
+      client_id: lot.clientId,
+      credit_type_id: lot.creditTypeId,
+      subscription_id: lot.subscriptionId,
+      kind,
+      amount,
+      remaining_after: lot.remaining,
+      consumption_id: kind === 'consume' ? consumptionId : null,
+      job_id: closing.jobId,
+      reason: holdReason(hold.id),
+      effective_at: now,
+      created_at: now,
+    });
+    for (const allocation of ordered) {
+      const lot = state.get(allocation.balance_id);
+      if (!lot) throw new Error(`balance ${allocation.balance_id} of hold ${hold.id} was not locked`);
+      const total = totals.get(lot.id) ?? { consumed: 0n, expired: 0n, voided: 0n, held: 0n };
+      totals.set(lot.id, total);
+      const take = minScaled(allocation.amount, toCapture);
+      toCapture -= take;
+      const rest = allocation.amount - take;
+      total.held -= allocation.amount;
+      if (take > 0n) {
+        lot.remaining += take;
+        plan.ledgerEntries.push(entry(lot, 'release', take));
+        lot.remaining -= take;
+        plan.ledgerEntries.push(entry(lot, 'consume', -take));
+        total.consumed += take;
+        plan.consumptionAllocations.push({ consumption_id: consumptionId!, balance_id: lot.id, amount: take });
+      }
+      if (rest > 0n) {
+        lot.remaining += rest;
+        plan.ledgerEntries.push(entry(lot, 'release', rest));
+        if (revivable(lot, now)) released += rest;
+        else {
+          lot.remaining -= rest;
+          const kind = lot.status === 'void' ? 'void' : 'expire';
+          plan.ledgerEntries.push(entry(lot, kind, -rest));
+          if (kind === 'void') total.voided += rest;
+          else total.expired += rest;
+          lapsed += rest;
+        }
+      }
+    }
+    const captured = closing.action === 'capture' ? (closing.quantity ?? hold.quantity) : 0n;
+    const pair = usablePair(hold.client_id, hold.credit_type_id);
+    const usableAfter = (usableNow.get(pair) ?? 0n) + released;
+    usableNow.set(pair, usableAfter);
+    plan.holds.push({
+      ...hold,
+      status: closing.action === 'capture' ? 'captured' : closing.action === 'release' ? 'released' : 'expired',
+      captured,
+      released,
+      lapsed,
+      consumption_id: consumptionId,
+      job_id: closing.jobId,
+      closed_at: now,
+      updated_at: now,
+    });
+    const q = (v: Scaled) => formatQuantity(v, closing.creditType.decimals);
+    if (closing.action === 'capture') {
+      plan.consumptions.push({
+        id: consumptionId!,
+        client_id: hold.client_id,
+        credit_type_id: hold.credit_type_id,
+        idempotency_key: captureKey(hold.id),
+        request_hash: captureKey(hold.id),
+        quantity: captured,
+        applied: captured,
+        shortfall: 0n,
+        mode: 'reject',
+        status: 'applied',
+        error_code: null,
+        remaining_after: usableAfter,
+        occurred_at: now,
+        reference: hold.reference,
+        metadata: hold.metadata,
+        job_id: closing.jobId,
+        reversed_at: null,
+        reversal_returned: null,
+        reversal_expired: null,
+        created_at: now,
+      });
+    }
+    if (closing.action === 'expire') {
+      plan.events.push({
+        type: 'hold.expired',
+        clientId: hold.client_id,
+        subjectId: hold.id,
+        data: {
+          hold_id: hold.id,
+          client_id: hold.client_id,
+          client_external_ref: closing.client.externalRef,
+          credit_type: closing.creditType.code,
+          quantity: q(hold.quantity),
+          released: q(released),
+          lapsed: q(lapsed),
+          expires_at: hold.expires_at.toISOString(),
+          idempotency_key: hold.idempotency_key,
+          reference: hold.reference,
+        },
+      });
+    }
+  }
+  for (const [id, total] of totals) {
+    plan.balanceChanges.push({ id, remaining: state.get(id)!.remaining, ...total });
+  }
+  return plan;
+}
+
+/** The key of a (client, credit type) pair among usable totals. */
+export const usablePair = (clientId: string, creditTypeId: string): string => `${clientId}\u0000${creditTypeId}`;
+
+/** The idempotency key of the consumption a hold's capture makes: one per hold. */
+export const captureKey = (holdId: string): string => `hold:${holdId}`;

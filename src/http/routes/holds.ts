@@ -1,0 +1,218 @@
+import { z } from 'zod';
+import { submit } from '../../commands/index.js';
+import { listHolds } from '../../db/repositories/holds.js';
+import { HOLD_STATUSES } from '../../domain/hold.js';
+import { parseQuantity } from '../../domain/quantity.js';
+import { type Failure, fail } from '../../domain/result.js';
+import { isUuid } from '../../ids.js';
+import { holdData } from '../../jobs/definitions.js';
+import { acceptHold } from '../../jobs/hold.js';
+import { idParams, listOf, pageQuery, quantityInput, refSchema, waitQuery } from '../../schemas/common.js';
+import { holdResults, holdRow, holdView, storedCapture } from '../../services/holds.js';
+import {
+  captureResultSchema,
+  type HoldResult,
+  holdResultSchema,
+  holdView as holdViewSchema,
+} from '../../views/hold.js';
+import { jobReply } from '../job-reply.js';
+import { holdInsufficientProblemSchema, validationProblemSchema } from '../problem-schemas.js';
+import { page } from '../reply.js';
+import { type AnyRoute, defineRoute, type JsonReply } from '../route.js';
+
+const holdBody = holdData.omit({ accepted_at: true });
+const queuedSchema = z.object({ id: z.uuid(), status: z.string(), job_id: z.string().optional() });
+
+/** A finished hold job as API.md answers it: 200 `held`, or 422 insufficient_balance with the hold's fields. */
+function holdReply(result: HoldResult): JsonReply | Failure {
+  if (result.status === 'rejected') {
+    const { status, ...fields } = result;
+    return fail(
+      'insufficient_balance',
+      `the client has ${result.remaining} ${result.credit_type.unit}(s) of ${result.credit_type.code} left; ` +
+        `${result.quantity} asked`,
+      { extra: { ...fields, hold_status: status } },
+    );
+  }
+  return { status: 200, body: result };
+}
+
+const closedConflict = (id: string, status: string, verb: string): Failure =>
+  fail('conflict', `hold ${id} is ${status}: it cannot be ${verb}`);
+
+export const holdRoutes: AnyRoute[] = [
+  defineRoute({
+    method: 'post',
+    path: '/v1/holds',
+    access: 'write',
+    tag: 'holds',
+    summary: 'Reserve units now for a use whose size is known later, exactly once per (client, idempotency_key)',
+    description:
+      'Taken in the spending order like a consumption: each balance gives what it can, its `remaining` drops and ' +
+      'its `held` grows. Answers 202 `{id, status: "queued"}`; with `?wait=true`, 200 `held` or 422 ' +
+      '`insufficient_balance` (nothing reserved). The hold expires after `expires_in_seconds` (default 900, ' +
+      'at most 7 days): the sweep releases it. A repeat with the same payload changes nothing; with another ' +
+      'payload it is 409 `idempotency_conflict`.',
+    query: waitQuery,
+    body: holdBody,
+    idempotency: 'job',
+    responses: {
+      202: { description: 'Accepted (or the wait ran out)', schema: queuedSchema },
+      200: { description: 'Held (with ?wait=true)', schema: holdResultSchema },
+      409: { description: 'The idempotency key was used with another payload' },
+      422: {
+        description: 'Invalid input, or with ?wait=true a rejection (`insufficient_balance`, with the hold)',
+        schema: z.union([validationProblemSchema, holdInsufficientProblemSchema]),
+      },
+      404: { description: 'No such client or credit type' },
+    },
+    handler: async ({ body, query, app }) => {
+      const accepted = await acceptHold(app, body, { watch: query.wait });
+      if (!accepted.ok) return accepted;
+      const item = accepted.value;
+      const queued = { id: item.id, status: item.status };
+      if (query.wait && item.status !== 'queued') {
+        const row = await holdRow(app, item.id);
+        if (row) return holdReply((await holdResults(app, [row], true))[0]!);
+      }
+      return jobReply(
+        app,
+        { name: 'hold', jobId: item.jobId, watch: item.watch, fresh: item.fresh },
+        { wait: query.wait, queued, done: holdReply },
+      );
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/holds/{id}',
+    access: 'read',
+    tag: 'holds',
+    summary: 'A hold: its status, allocations and what its closing did (or `queued`)',
+    params: idParams,
+    responses: {
+      200: { description: 'The hold', schema: holdViewSchema },
+      404: { description: 'No such hold' },
+    },
+    handler: async ({ params, app }) => {
+      if (!isUuid(params.id)) return fail('not_found', `no hold "${params.id}"`);
+      const view = await holdView(app, params.id);
+      return view ? { status: 200, body: view } : fail('not_found', `no hold "${params.id}"`);
+    },
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/holds',
+    access: 'read',
+    tag: 'holds',
+    summary: 'List holds, e.g. ?client=&status=held',
+    query: pageQuery.extend({ client: refSchema.optional(), status: z.enum(HOLD_STATUSES).optional() }),
+    responses: { 200: { description: 'A page of holds', schema: listOf(holdResultSchema) } },
+    handler: async ({ query, app }) => {
+      const client = query.client ? await app.refs.client(app.db, query.client) : undefined;
+      if (query.client && !client) return { status: 200, body: page([], null) };
+      const result = await listHolds(app.db, query, { clientId: client?.id, status: query.status });
+      return { status: 200, body: page(await holdResults(app, result.data), result.nextCursor) };
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/holds/{id}/capture',
+    access: 'write',
+    tag: 'holds',
+    summary: 'Turn held units into a consumption (all, or `quantity` of them) and release the rest, once',
+    description:
+      'Waits for the capture (up to WAIT_TIMEOUT_MS, then 202) and answers `{hold, consumption}`: the ' +
+      "consumption's allocations are the held amounts in the hold's order, up to the quantity. Capturing again " +
+      'answers the same; a released, expired or rejected hold is 409 `conflict`.',
+    params: idParams,
+    body: z.strictObject({ quantity: quantityInput.optional() }).optional(),
+    idempotency: 'job',
+    responses: {
+      200: { description: 'Captured (now or before)', schema: captureResultSchema },
+      202: { description: 'The wait ran out; poll GET /v1/holds/{id}', schema: queuedSchema },
+      404: { description: 'No such hold' },
+      409: { description: 'The hold is released, expired, rejected or not yet taken' },
+    },
+    handler: async ({ params, body, app }) => {
+      if (!isUuid(params.id)) return fail('not_found', `no hold "${params.id}"`);
+      const row = await holdRow(app, params.id);
+      if (!row) {
+        const view = await holdView(app, params.id);
+        return view
+          ? fail('conflict', `hold ${params.id} is still queued`)
+          : fail('not_found', `no hold "${params.id}"`);
+      }
+      if (row.status === 'captured') {
+        const stored = await storedCapture(app, row);
+        if (stored) return { status: 200, body: stored };
+      }
+      if (row.status !== 'held') return closedConflict(row.id, row.status, 'captured');
+      // checked here, not only by the worker: the job id names the hold, so a capture refused by the
+      // worker would leave a failed job under that id and no later capture could run
+      if (body?.quantity !== undefined) {
+        const creditType = await app.refs.creditType(app.db, row.credit_type_id);
+        const parsed = parseQuantity(body.quantity, creditType?.decimals ?? 0);
+        const problem = !parsed.ok ? parsed.detail : parsed.value > row.quantity ? 'is more than the hold holds' : null;
+        if (problem)
+          return fail('validation_failed', `quantity ${problem}`, {
+            errors: [{ field: 'quantity', message: problem }],
+          });
+      }
+      const data = {
+        hold_id: row.id,
+        ...(body?.quantity !== undefined ? { quantity: body.quantity } : {}),
+        accepted_at: app.clock.now().toISOString(),
+      };
+      const submitted = await submit(app, [{ name: 'capture' as const, data }], { watch: true });
+      if (!submitted.ok) return submitted;
+      const admission = submitted.value[0]!;
+      const queued = { id: row.id, status: 'queued', job_id: admission.jobId };
+      return jobReply(
+        app,
+        { name: 'capture', jobId: admission.jobId, watch: admission.watch, fresh: admission.state === 'new' },
+        { wait: true, queued },
+      );
+    },
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/v1/holds/{id}/release',
+    access: 'write',
+    tag: 'holds',
+    summary: 'Give every held unit back, once',
+    description:
+      'Units of a balance that expired meanwhile are not revived (`lapsed`). Releasing again (or a hold the sweep ' +
+      'expired) answers the hold as it is; a captured or rejected hold is 409 `conflict`.',
+    params: idParams,
+    idempotency: 'job',
+    responses: {
+      200: { description: 'Released (now or before)', schema: holdResultSchema },
+      202: { description: 'The wait ran out; poll GET /v1/holds/{id}', schema: queuedSchema },
+      404: { description: 'No such hold' },
+      409: { description: 'The hold is captured, rejected or not yet taken' },
+    },
+    handler: async ({ params, app }) => {
+      if (!isUuid(params.id)) return fail('not_found', `no hold "${params.id}"`);
+      const row = await holdRow(app, params.id);
+      if (!row) {
+        const view = await holdView(app, params.id);
+        return view
+          ? fail('conflict', `hold ${params.id} is still queued`)
+          : fail('not_found', `no hold "${params.id}"`);
+      }
+      if (row.status === 'released' || row.status === 'expired')
+        return { status: 200, body: (await holdResults(app, [row], true))[0] };
+      if (row.status !== 'held') return closedConflict(row.id, row.status, 'released');
+      const data = { hold_id: row.id, accepted_at: app.clock.now().toISOString() };
+      const submitted = await submit(app, [{ name: 'release' as const, data }], { watch: true });
+      if (!submitted.ok) return submitted;
+      const admission = submitted.value[0]!;
+      const queued = { id: row.id, status: 'queued', job_id: admission.jobId };
+      return jobReply(
+        app,
+        { name: 'release', jobId: admission.jobId, watch: admission.watch, fresh: admission.state === 'new' },
+        { wait: true, queued },
+      );
+    },
+  }),
+];

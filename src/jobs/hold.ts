@@ -1,0 +1,440 @@
+import type { AppContext } from '../app-context.js';
+import { type SettledLookup, settle, settlementOf, submit, type Watch } from '../commands/index.js';
+import { PG, pgCode } from '../db/knex.js';
+import { allocationsIn, consumptionsIn, lockSpendable } from '../db/repositories/consumptions.js';
+import {
+  dueHoldIds,
+  type HoldAllocationRow,
+  type HoldRow,
+  holdAllocationsIn,
+  holdsIn,
+  lockHeldBalances,
+  lockHolds,
+  takenHolds,
+  writeClosingBatch,
+  writeHoldBatch,
+} from '../db/repositories/holds.js';
+import { inTransaction } from '../db/sql-client.js';
+import type { UseClient, UseCreditType } from '../domain/consumption-request.js';
+import {
+  type Closing,
+  captureKey,
+  type HoldClosing,
+  type PreparedHold,
+  planClosings,
+  planHolds,
+  prepareHold,
+} from '../domain/hold.js';
+import { parseQuantity } from '../domain/quantity.js';
+import { type Failure, fail, ok, type Result } from '../domain/result.js';
+import { consumptionId } from '../ids.js';
+import { toConsumptionResult } from '../views/consumption.js';
+import { type CaptureResult, type HoldResult, toHoldResult } from '../views/hold.js';
+import { ConcurrentDuplicateError } from './consume.js';
+import { type JobPayload, jobIdOf } from './definitions.js';
+import { compactTime } from './job-id.js';
+import type { BatchItem } from './registry.js';
+
+const conflict = (p: PreparedHold): Failure =>
+  fail(
+    'idempotency_conflict',
+    `idempotency_key "${p.report.idempotency_key}" was used for a hold of client "${p.client.externalRef}" ` +
+      'with another payload',
+  );
+
+/**
+ * The `hold` job, many at a time, exactly like `consume` (jobs/consume.ts): ONE transaction locks
+ * every balance the holds may take from in the one lock order (the consumption lock, `lockSpendable`),
+ * plans them with the consumption's burn-down (`planHolds`), and writes holds, allocations, balances,
+ * ledger entries and the settling of the accepted requests in one statement. A hold taken before is
+ * answered from its row (a repeat changes nothing); another payload under its key is a conflict.
+ */
+export async function applyHolds(
+  app: AppContext,
+  items: ReadonlyArray<BatchItem<'hold'>>,
+  options: { checkExisting?: boolean } = {},
+): Promise<Array<Result<HoldResult>>> {
+  const now = app.clock.now();
+  const outcomes: Array<Result<HoldResult>> = new Array(items.length);
+  const clients = await app.refs.clientsFor(
+    app.db,
+    items.map((i) => i.data.client),
+  );
+  const creditTypes = await app.refs.creditTypesFor(
+    app.db,
+    items.map((i) => i.data.credit_type),
+  );
+  const primaries: PreparedHold[] = [];
+  const repeats: PreparedHold[] = [];
+  const seen = new Set<string>();
+  items.forEach((item, index) => {
+    const prepared = prepareHold(item.data, {
+      index,
+      jobId: item.jobId,
+      enqueuedAt: item.enqueuedAt,
+      now,
+      clients,
+      creditTypes,
+    });
+    if ('ok' in prepared) {
+      outcomes[index] = prepared;
+      return;
+    }
+    if (seen.has(prepared.id)) repeats.push(prepared);
+    else {
+      seen.add(prepared.id);
+      primaries.push(prepared);
+    }
+  });
+  const acceptedJobIds = [
+    ...new Set(items.filter((i) => i.data.accepted_at !== undefined).map((i) => i.settles ?? i.jobId)),
+  ];
+  if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
+
+  const apply = (checkExisting: boolean) =>
+    inTransaction(app.sql, async (client) => {
+      const existing = checkExisting
+        ? await holdsIn(
+            client,
+            primaries.map((p) => p.id),
+          )
+        : new Map<string, HoldRow>();
+      const fresh = primaries.filter((p) => !existing.has(p.id));
+      let taken = new Map<string, { row: HoldRow; allocations: HoldAllocationRow[] }>();
+      if (fresh.length > 0) {
+        const times = fresh.map((p) => p.occurredAt.getTime());
+        const lots = await lockSpendable(client, {
+          clientIds: fresh.map((p) => p.client.id),
+          creditTypeIds: fresh.map((p) => p.creditType.id),
+          from: new Date(Math.min(...times)),
+          to: new Date(Math.max(...times)),
+        });
+        const plan = planHolds(lots, fresh, now);
+        const inserted = await writeHoldBatch(client, {
+          ...plan,
+          settlement: settlementOf(acceptedJobIds),
+          now,
+        }).catch((error: unknown) => {
+          if (pgCode(error) === PG.uniqueViolation) throw new ConcurrentDuplicateError();
+          throw error;
+        });
+        if (inserted !== plan.holds.length) throw new ConcurrentDuplicateError();
+        taken = plan.taken;
+      } else await settle(client, acceptedJobIds);
+      const replayAllocations =
+        existing.size > 0
+          ? await holdAllocationsIn(client, [...existing.keys()])
+          : new Map<string, HoldAllocationRow[]>();
+      return { existing, taken, replayAllocations };
+    });
+  let written: Awaited<ReturnType<typeof apply>>;
+  try {
+    written = await apply(options.checkExisting ?? false);
+  } catch (error) {
+    if (!(error instanceof ConcurrentDuplicateError) || options.checkExisting) throw error;
+    written = await apply(true);
+  }
+
+  const answer = (p: PreparedHold, replayed: boolean): Result<HoldResult> => {
+    const fresh = written.taken.get(p.id);
+    if (fresh) {
+      if (replayed && fresh.row.request_hash !== p.hash) return conflict(p);
+      return ok(toHoldResult(fresh.row, fresh.allocations, p.client, p.creditType, replayed));
+    }
+    const before = written.existing.get(p.id);
+    if (!before) throw new Error(`hold ${p.id} was neither taken nor found`);
+    if (before.request_hash !== p.hash) return conflict(p);
+    return ok(toHoldResult(before, written.replayAllocations.get(p.id) ?? [], p.client, p.creditType, true));
+  };
+  for (const p of primaries) outcomes[p.index] = answer(p, false);
+  for (const p of repeats) outcomes[p.index] = answer(p, true);
+  return outcomes;
+}
+
+/** One closing asked of a hold: by a `capture` or `release` job, or by the expiry sweep. */
+export interface ClosingRequest {
+  holdId: string;
+  action: Closing;
+  /** Capture only: the units asked (as sent), all of them when absent. */
+  quantity?: string | number | undefined;
+  jobId: string;
+  /** The accepted request this settles (API, producer), if any. */
+  settles?: string | undefined;
+}
+
+export type ClosingOutcome = Result<HoldResult | CaptureResult>;
+
+const closedAs = (hold: HoldRow): string =>
+  hold.status === 'expired' ? 'expired' : hold.status === 'rejected' ? 'was rejected' : hold.status;
+
+/**
+ * Closes holds many at a time (`capture`, `release`, and the sweep's expiry), in ONE transaction: the
+ * holds are locked by id first (two closings of one hold queue; the second sees it closed), then the
+ * balances they hold units of in the one lock order; `planClosings` decides; the captures'
+ * consumptions and allocations, the balances, the ledger, the events, the settling and the holds go in
+ * one statement. Each closing happens once: closing a hold again the same way answers the first result;
+ * a capture of a released or expired hold (or a release of a captured one) is 409 `conflict`.
+ */
+export async function applyClosings(app: AppContext, requests: readonly ClosingRequest[]): Promise<ClosingOutcome[]> {
+  const now = app.clock.now();
+  const outcomes: ClosingOutcome[] = new Array(requests.length);
+  const settles = [...new Set(requests.flatMap((r) => (r.settles ? [r.settles] : [])))];
+
+  const written = await inTransaction(app.sql, async (client) => {
+    const locked = await lockHolds(
+      client,
+      requests.map((r) => r.holdId),
+    );
+    const holds = new Map([...locked].map(([id, l]) => [id, l.hold]));
+    const allocations = new Map([...locked].map(([id, l]) => [id, l.allocations]));
+    const clients = await app.refs.clientsFor(
+      app.db,
+      [...holds.values()].map((h) => h.client_id),
+    );
+    const creditTypes = await app.refs.creditTypesFor(
+      app.db,
+      [...holds.values()].map((h) => h.credit_type_id),
+    );
+    const closings: HoldClosing[] = [];
+    const closingIndex = new Map<number, number>();
+    const closingOf = new Set<string>();
+    const replays: Array<{ index: number; hold: HoldRow }> = [];
+    for (const [index, request] of requests.entries()) {
+      const hold = holds.get(request.holdId);
+      if (!hold) {
+        outcomes[index] = fail('not_found', `no hold "${request.holdId}"`);
+        continue;
+      }
+      const wanted = request.action === 'capture' ? 'captured' : request.action === 'release' ? 'released' : 'expired';
+      if (hold.status !== 'held') {
+        // closed before: the same closing answers its first result (a release finding it expired included)
+        const same = hold.status === wanted || (request.action === 'release' && hold.status === 'expired');
+        if (same) replays.push({ index, hold });
+        else if (request.action === 'expire') replays.push({ index, hold });
+        else outcomes[index] = fail('conflict', `hold ${hold.id} ${closedAs(hold)}: it cannot be ${wanted}`);
+        continue;
+      }
+      if (closingOf.has(hold.id)) {
+        // the same hold twice in one batch: the first closes it, the later one is told as if it came after
+        replays.push({ index, hold });
+        continue;
+      }
+      if (request.action === 'capture' && hold.expires_at <= now) {
+        outcomes[index] = fail('conflict', `hold ${hold.id} expired at ${hold.expires_at.toISOString()}`);
+        continue;
+      }
+      const creditType = creditTypes.get(hold.credit_type_id)!;
+      let quantity: bigint | undefined;
+      if (request.action === 'capture' && request.quantity !== undefined) {
+        const parsed = parseQuantity(request.quantity, creditType.decimals);
+        if (!parsed.ok) {
+          outcomes[index] = fail('validation_failed', `quantity ${parsed.detail}`, {
+            errors: [{ field: 'quantity', message: parsed.detail }],
+          });
+          continue;
+        }
+        if (parsed.value > hold.quantity) {
+          outcomes[index] = fail('validation_failed', `quantity is more than the hold's ${hold.quantity}`, {
+            errors: [{ field: 'quantity', message: 'is more than the hold holds' }],
+          });
+          continue;
+        }
+        quantity = parsed.value;
+      }
+      closingOf.add(hold.id);
+      closingIndex.set(closings.length, index);
+      closings.push({
+        hold,
+        allocations: allocations.get(hold.id) ?? [],
+        action: request.action,
+        ...(quantity !== undefined ? { quantity } : {}),
+        ...(request.action === 'capture' ? { consumptionId: consumptionId(hold.client_id, captureKey(hold.id)) } : {}),
+        jobId: request.jobId,
+        client: clients.get(hold.client_id)!,
+        creditType,
+      });
+    }
+    const { lots, usable } = await lockHeldBalances(
+      client,
+      closings.flatMap((c) => c.allocations.map((a) => a.balance_id)),
+      now,
+    );
+    const plan = planClosings(lots, closings, now, usable);
+    if (closings.length > 0 || settles.length > 0) {
+      const inserted = await writeClosingBatch(client, {
+        holds: plan.holds,
+        consumptions: plan.consumptions,
+        allocations: plan.consumptionAllocations,
+        balanceChanges: plan.balanceChanges,
+        ledgerEntries: plan.ledgerEntries,
+        events: plan.events,
+        settlement: settlementOf(settles),
+        now,
+      });
+      if (inserted !== plan.consumptions.length) throw new ConcurrentDuplicateError();
+    }
+    // what the answers are made of: the holds as they now stand, their allocations, the captures' consumptions
+    const closed = new Map(plan.holds.map((h) => [h.id, h]));
+    // a fresh capture is answered from its plan; only a capture made before is read back
+    const replayed = replays.flatMap((r) => (r.hold.consumption_id ? [r.hold.consumption_id] : []));
+    const consumptions = await consumptionsIn(client, replayed);
+    const consumptionAllocations = await allocationsIn(client, replayed);
+    for (const c of plan.consumptions) consumptions.set(c.id, c);
+    for (const a of plan.consumptionAllocations) {
+      const list = consumptionAllocations.get(a.consumption_id);
+      if (list) list.push(a);
+      else consumptionAllocations.set(a.consumption_id, [a]);
+    }
+    return {
+      closed,
+      closingIndex,
+      closings,
+      replays,
+      consumptions,
+      consumptionAllocations,
+      allocations,
+      clients,
+      creditTypes,
+    };
+  });
+
+  const { creditTypes } = written;
+  const answer = (hold: HoldRow, action: Closing, replayed: boolean): ClosingOutcome => {
+    const client = written.clients.get(hold.client_id) as UseClient;
+    const creditType = creditTypes.get(hold.credit_type_id) as UseCreditType;
+    const result = toHoldResult(hold, written.allocations.get(hold.id) ?? [], client, creditType, replayed);
+    if (action !== 'capture') return ok(result);
+    const consumption = hold.consumption_id ? written.consumptions.get(hold.consumption_id) : undefined;
+    if (!consumption) return fail('conflict', `hold ${hold.id} ${closedAs(hold)}: it cannot be captured`);
+    const consumed = written.consumptionAllocations.get(consumption.id) ?? [];
+    return ok({ hold: result, consumption: toConsumptionResult(consumption, consumed, client, creditType, replayed) });
+  };
+  for (const [position, index] of written.closingIndex) {
+    const closing = written.closings[position]!;
+    outcomes[index] = answer(written.closed.get(closing.hold.id)!, closing.action, false);
+  }
+  for (const { index, hold } of written.replays) {
+    const current = written.closed.get(hold.id) ?? hold;
+    const action = requests[index]!.action;
+    outcomes[index] =
+      action === 'capture' && current.status !== 'captured'
+        ? fail('conflict', `hold ${hold.id} ${closedAs(current)}: it cannot be captured`)
+        : action === 'release' && current.status === 'captured'
+          ? fail('conflict', `hold ${hold.id} was captured: it cannot be released`)
+          : answer(current, action, true);
+  }
+  return outcomes;
+}
+
+/** The batch handlers of `capture` and `release`: each job one closing of the batch. */
+export const applyCaptures = async (
+  app: AppContext,
+  items: ReadonlyArray<BatchItem<'capture'>>,
+): Promise<Array<Result<CaptureResult>>> =>
+  (await applyClosings(
+    app,
+    items.map((item) => ({
+      holdId: item.data.hold_id,
+      action: 'capture' as const,
+      quantity: item.data.quantity,
+      jobId: item.jobId,
+      settles: item.data.accepted_at !== undefined ? (item.settles ?? item.jobId) : undefined,
+    })),
+  )) as Array<Result<CaptureResult>>;
+
+export const applyReleases = async (
+  app: AppContext,
+  items: ReadonlyArray<BatchItem<'release'>>,
+): Promise<Array<Result<HoldResult>>> =>
+  (await applyClosings(
+    app,
+    items.map((item) => ({
+      holdId: item.data.hold_id,
+      action: 'release' as const,
+      jobId: item.jobId,
+      settles: item.data.accepted_at !== undefined ? (item.settles ?? item.jobId) : undefined,
+    })),
+  )) as Array<Result<HoldResult>>;
+
+/** A hold as POST /v1/holds accepted it. */
+export interface AcceptedHold {
+  id: string;
+  jobId: string;
+  status: 'queued' | HoldRow['status'];
+  fresh: boolean;
+  watch?: Watch<'hold'>;
+}
+
+/**
+ * The accepting side of the `hold` job (POST /v1/holds, like POST /v1/consumptions): checks what can
+ * be checked before the worker, then hands the hold to the command path, which records and enqueues it.
+ */
+export async function acceptHold(
+  app: AppContext,
+  body: Omit<JobPayload<'hold'>, 'accepted_at'>,
+  options: { watch?: boolean } = {},
+): Promise<Result<AcceptedHold>> {
+  const now = app.clock.now();
+  const clients = await app.refs.clientsFor(app.db, [body.client]);
+  const creditTypes = await app.refs.creditTypesFor(app.db, [body.credit_type]);
+  const p = prepareHold(
+    { ...body, accepted_at: now.toISOString() },
+    { index: 0, jobId: '', enqueuedAt: now, now, clients, creditTypes },
+  );
+  if ('ok' in p) return p;
+  const data = { ...p.report, client: p.client.id };
+  const submitted = await submit(app, [{ name: 'hold' as const, data, requestHash: p.hash, subjectId: p.id }], {
+    describeConflict: () => conflict(p).detail,
+    settled: settledHolds,
+    watch: options.watch ?? false,
+  });
+  if (!submitted.ok) return submitted;
+  const admission = submitted.value[0]!;
+  return ok({
+    id: p.id,
+    jobId: admission.jobId,
+    status: admission.state === 'settled' ? (admission.status as HoldRow['status']) : 'queued',
+    fresh: admission.state === 'new',
+    ...(admission.watch ? { watch: admission.watch } : {}),
+  });
+}
+
+const settledHolds: SettledLookup = async (db, commands) => {
+  const taken = await takenHolds(
+    db,
+    commands.flatMap((c) => (c.subjectId ? [c.subjectId] : [])),
+  );
+  return new Map(
+    commands.flatMap((c) => {
+      const found = c.subjectId ? taken.get(c.subjectId) : undefined;
+      return found ? [[c.jobId, found] as const] : [];
+    }),
+  );
+};
+
+/** The job id a capture or release of `holdId` runs under. */
+export const closingJobId = (action: 'capture' | 'release', holdId: string): string =>
+  action === 'capture' ? jobIdOf('capture', { hold_id: holdId }) : jobIdOf('release', { hold_id: holdId });
+
+const SWEEP_CHUNK = 100;
+
+/**
+ * The expiry sweep's part (DOMAIN.md "Holds"): every hold still open past its `expires_at` is closed
+ * as `expired` — its units go back (those of balances that expired meanwhile lapse) and `hold.expired`
+ * is recorded — through the same closing as a release, a chunk at a time. Answers how many expired.
+ */
+export async function expireHolds(app: AppContext, asOf: Date): Promise<number> {
+  let expired = 0;
+  for (;;) {
+    const due = await dueHoldIds(app.db, asOf, SWEEP_CHUNK);
+    if (due.length === 0) break;
+    const outcomes = await applyClosings(
+      app,
+      due.map((holdId) => ({ holdId, action: 'expire' as const, jobId: `expire|${compactTime(asOf)}` })),
+    );
+    const closed = outcomes.filter((o) => o.ok && !('replayed' in o.value && o.value.replayed)).length;
+    expired += closed;
+    if (due.length < SWEEP_CHUNK || closed === 0) break;
+  }
+  return expired;
+}

@@ -1,0 +1,59 @@
+import type { AppContext } from '../app-context.js';
+import { isPending } from '../commands/index.js';
+import { allocationsOf, consumptionsByIds } from '../db/repositories/consumptions.js';
+import { type HoldRow, holdAllocationsOf, holdsByIds } from '../db/repositories/holds.js';
+import { toConsumptionResult } from '../views/consumption.js';
+import { type CaptureResult, type HoldResult, type HoldView, toHoldResult } from '../views/hold.js';
+
+/** Holds as every answer shows them, in the order given. */
+export async function holdResults(
+  app: AppContext,
+  rows: readonly HoldRow[],
+  replayed?: boolean,
+): Promise<HoldResult[]> {
+  const allocations = await holdAllocationsOf(
+    app.db,
+    rows.map((r) => r.id),
+  );
+  const clients = await app.refs.clientsFor(
+    app.db,
+    rows.map((r) => r.client_id),
+  );
+  const creditTypes = await app.refs.creditTypesFor(
+    app.db,
+    rows.map((r) => r.credit_type_id),
+  );
+  return rows.map((row) =>
+    toHoldResult(
+      row,
+      allocations.get(row.id) ?? [],
+      clients.get(row.client_id)!,
+      creditTypes.get(row.credit_type_id)!,
+      replayed,
+    ),
+  );
+}
+
+/** The hold as stored, or `queued` while its accepted request waits for a worker. */
+export async function holdView(app: AppContext, id: string): Promise<HoldView | undefined> {
+  const row = (await holdsByIds(app.db, [id])).get(id);
+  if (row) return (await holdResults(app, [row]))[0];
+  return (await isPending(app.db, id)) ? { id, status: 'queued' } : undefined;
+}
+
+export async function holdRow(app: AppContext, id: string): Promise<HoldRow | undefined> {
+  return (await holdsByIds(app.db, [id])).get(id);
+}
+
+/** What a capture answered, read back from the store (a capture asked again). */
+export async function storedCapture(app: AppContext, row: HoldRow): Promise<CaptureResult | undefined> {
+  if (!row.consumption_id) return undefined;
+  const consumption = (await consumptionsByIds(app.db, [row.consumption_id])).get(row.consumption_id);
+  if (!consumption) return undefined;
+  const allocations = (await allocationsOf(app.db, [consumption.id])).get(consumption.id) ?? [];
+  const client = await app.refs.client(app.db, row.client_id);
+  const creditType = await app.refs.creditType(app.db, row.credit_type_id);
+  if (!client || !creditType) return undefined;
+  const [hold] = await holdResults(app, [row], true);
+  return { hold: hold!, consumption: toConsumptionResult(consumption, allocations, client, creditType, true) };
+}

@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import type { UseClient, UseCreditType } from '../domain/consumption-request.js';
+import { HOLD_STATUSES, type HoldAllocationRecord, type HoldRecord } from '../domain/hold.js';
+import { formatQuantity } from '../domain/quantity.js';
+import { type ConsumptionResult, consumptionResultSchema } from './consumption.js';
+
+/** A hold as every answer shows it (POST /v1/holds?wait=true, GET /v1/holds/{id}, a release). */
+export const holdResultSchema = z
+  .object({
+    id: z.uuid(),
+    status: z.enum(HOLD_STATUSES),
+    code: z.literal('insufficient_balance').optional(),
+    client: z.object({ id: z.uuid(), external_ref: z.string() }),
+    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    quantity: z.string(),
+    held: z.string().meta({ description: 'Units it reserves now: its quantity while `held`, 0 once closed.' }),
+    captured: z.string().nullable().meta({ description: 'Units its capture consumed.' }),
+    released: z.string().nullable().meta({ description: 'Units given back to their balances when it closed.' }),
+    lapsed: z
+      .string()
+      .nullable()
+      .meta({ description: 'Units of balances that expired (or were voided) while held: not given back.' }),
+    allocations: z.array(z.object({ balance_id: z.uuid(), amount: z.string() })),
+    expires_at: z.string(),
+    remaining: z.string().meta({ description: "The client's usable total of the credit type right after the hold." }),
+    idempotency_key: z.string(),
+    reference: z.string().nullable(),
+    metadata: z.record(z.string(), z.unknown()).nullable(),
+    consumption_id: z.uuid().nullable().meta({ description: 'The consumption its capture made.' }),
+    created_at: z.string(),
+    closed_at: z.string().nullable(),
+    replayed: z.boolean().optional(),
+  })
+  .meta({ id: 'Hold' });
+export type HoldResult = z.infer<typeof holdResultSchema>;
+
+/** GET /v1/holds/{id}: the hold, or `{id, status: "queued"}` while its request waits for a worker. */
+export const holdView = holdResultSchema
+  .partial()
+  .extend({ id: z.uuid(), status: z.enum(['queued', ...HOLD_STATUSES]) })
+  .meta({ id: 'HoldOrQueued' });
+export type HoldView = z.infer<typeof holdView>;
+
+/** What a capture answers: the hold and the consumption it made. */
+export const captureResultSchema = z
+  .object({ hold: holdResultSchema, consumption: consumptionResultSchema })
+  .meta({ id: 'HoldCapture' });
+export type CaptureResult = { hold: HoldResult; consumption: ConsumptionResult };
+
+export function toHoldResult(
+  row: HoldRecord,
+  allocations: readonly HoldAllocationRecord[],
+  client: UseClient,
+  creditType: UseCreditType,
+  replayed?: boolean,
+): HoldResult {
+  const q = (v: bigint) => formatQuantity(v, creditType.decimals);
+  const qn = (v: bigint | null) => (v === null ? null : q(v));
+  return {
+    id: row.id,
+    status: row.status,
+    ...(row.status === 'rejected' ? { code: 'insufficient_balance' as const } : {}),
+    client: { id: client.id, external_ref: client.externalRef },
+    credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
+    quantity: q(row.quantity),
+    held: q(row.status === 'held' ? row.quantity : 0n),
+    captured: qn(row.captured),
+    released: qn(row.released),
+    lapsed: qn(row.lapsed),
+    allocations: [...allocations]
+      .sort((a, b) => a.position - b.position)
+      .map((a) => ({ balance_id: a.balance_id, amount: q(a.amount) })),
+    expires_at: row.expires_at.toISOString(),
+    remaining: q(row.remaining_after),
+    idempotency_key: row.idempotency_key,
+    reference: row.reference,
+    metadata: row.metadata,
+    consumption_id: row.consumption_id,
+    created_at: row.created_at.toISOString(),
+    closed_at: row.closed_at ? row.closed_at.toISOString() : null,
+    ...(replayed === undefined ? {} : { replayed }),
+  };
+}
