@@ -780,8 +780,9 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       const caught = await withPgClient(databaseUrl, async (client) => {
         const open = async () =>
           (
-            await client.query<{ pid: number; state: string; xid: string; xmax: string; ms: string }>(
+            await client.query<{ pid: number; state: string; xid: string; xmax: string; ms: string; since: string }>(
               `SELECT pid, state, backend_xid::text AS xid, pg_snapshot_xmax(pg_current_snapshot())::text AS xmax,
+                      state_change::text AS since,
                       round(extract(epoch FROM clock_timestamp() - xact_start) * 1000)::text AS ms
                  FROM pg_stat_activity WHERE application_name = $1 AND backend_xid IS NOT NULL`,
               [applicationName],
@@ -797,8 +798,19 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
           // frozen: a statement already running in Postgres finishes, then its backend waits
           for (const until = Date.now() + 2_000; Date.now() < until; ) {
             const rows = await open();
-            waiting = rows.find((r) => r.state === 'idle in transaction');
-            if (waiting || rows.length === 0) break;
+            const idle = rows.find((r) => r.state === 'idle in transaction');
+            if (idle) {
+              // idle, and still idle a moment later in the same state: no statement (a COMMIT the
+              // worker wrote to its socket just before it froze) was waiting to be read
+              await sleep(30);
+              const again = (await open()).find((r) => r.pid === idle.pid);
+              if (again?.state === 'idle in transaction' && again.xid === idle.xid && again.since === idle.since) {
+                waiting = idle;
+                break;
+              }
+              continue;
+            }
+            if (rows.length === 0) break;
             await sleep(2);
           }
           if (waiting) {
