@@ -354,6 +354,7 @@ describe('an endpoint that keeps failing', () => {
         disabled_at: new Date(),
         disabled_reason: 'test',
       });
+      await someEvents(app);
       const [event] = await app.database.db('outbox_events').orderBy('seq', 'desc').limit(1).select('id');
       const [deliveryId] = await createDeliveries(
         app.database.db,
