@@ -236,6 +236,35 @@ describe('the sweep unfreezes at frozen_until', () => {
   });
 });
 
+describe('a reversal while frozen', () => {
+  it('gives the units back to a balance past its date (its expiry moves at unfreeze), never loses them', async () => {
+    at('2026-09-01T00:00:00.000Z');
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { max_freeze_days: 20 });
+    const sub = await subscribe(app, client.id, pkg.code);
+    expect(sub.current_period_end).toBe('2026-10-01T00:00:00.000Z');
+    const used = await consume(client.id, 4, 'before-freeze');
+    expect(used.status, used.text).toBe(200);
+
+    at('2026-09-25T00:00:00.000Z');
+    expect((await freeze(sub.id, { days: 10 })).status).toBe(200);
+    // past the balance's date (1 October), still frozen (until 5 October): the use is reversed
+    at('2026-10-02T00:00:00.000Z');
+    const reversed = await app.request('POST', `/v1/consumptions/${used.body.id}/reverse?wait=true`, {
+      key: app.keys.write,
+    });
+    expect(reversed.status, reversed.text).toBe(200);
+    const [balance] = (await view(sub.id)).balances as BalanceView[];
+    expect(balance!.remaining).toBe('10');
+
+    // unfrozen on 3 October after 8 days: the balance ends on 9 October, with the units given back
+    at('2026-10-03T00:00:00.000Z');
+    expect((await unfreeze(sub.id)).status).toBe(200);
+    const [after] = (await view(sub.id)).balances as BalanceView[];
+    expect(after).toMatchObject({ remaining: '10', expires_at: '2026-10-09T00:00:00.000Z' });
+  });
+});
+
 describe('who may freeze', () => {
   it('422 when the package allows no freezing; PATCH on the package turns it on; 409/404 for the rest', async () => {
     at('2026-08-01T00:00:00.000Z');
