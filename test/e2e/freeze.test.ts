@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNightly } from '../../src/scheduler/nightly.js';
+import { unfreezeSubscription } from '../../src/services/freeze.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, snapshotCounts, subscribe } from '../helpers/fixtures.js';
@@ -262,6 +263,25 @@ describe('a reversal while frozen', () => {
     expect((await unfreeze(sub.id)).status).toBe(200);
     const [after] = (await view(sub.id)).balances as BalanceView[];
     expect(after).toMatchObject({ remaining: '10', expires_at: '2026-10-09T00:00:00.000Z' });
+  });
+});
+
+describe('the sweep and a freeze that is not due', () => {
+  it('a sweep that listed an older freeze leaves a new one alone (unfrozen and frozen again meanwhile)', async () => {
+    at('2026-11-01T00:00:00.000Z');
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }], { max_freeze_days: 20 });
+    const sub = await subscribe(app, client.id, pkg.code);
+    expect((await freeze(sub.id, { days: 5 })).status).toBe(200);
+    // the sweep's turn comes for this subscription as of 3 November, but its freeze runs to 6 November
+    const swept = await unfreezeSubscription(app.database.db, sub.id, {
+      by: 'sweep',
+      at: new Date('2026-11-03T00:00:00.000Z'),
+      now: app.clock.now(),
+      actor: 'sweep',
+    });
+    expect(swept.ok).toBe(false);
+    expect(await view(sub.id)).toMatchObject({ status: 'frozen', frozen_until: '2026-11-06T00:00:00.000Z' });
   });
 });
 
