@@ -223,7 +223,7 @@ export class KeyRateLimiter {
         break;
       }
     }
-    return replies !== null && replies.every(([error]) => !error);
+    return replies?.every(([error]) => !error) ?? false;
   }
 
   private restore(batch: Array<{ state: KeyWindow; delta: number }>): void {
