@@ -8,6 +8,8 @@
  *   (c) hot    — the same, every use on one client's one balance
  *   (e) batch  — the same uses as (b), carried by `consume-batch` jobs of 1,000 (CreditsProducer.consumeMany):
  *                uses per second, read against the no-op ceiling of single jobs (`batch_ratio`)
+ *   (f) holds  — as many holds spread over the clients, then their captures: the time of a pair in
+ *                consumptions of the same round (`hold_capture_in_consumptions`, issue 15: ≤ 2)
  *   (d) steady — a fixed offered load (default 1,000/s): enqueue→commit latency p50/p99, and the
  *                worker's RSS at the start and the end (memory must stay flat); first the no-op worker
  *                at the same load for up to 20 s, the queue's own latency to read the figure against
@@ -30,6 +32,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Job, Queue } from 'bullmq';
 import { loadConfig } from '../src/config.js';
+import { holdId } from '../src/ids.js';
 import { createLogger } from '../src/logger.js';
 import { CreditsProducer } from '../src/producer/index.js';
 import { createRuntime } from '../src/runtime.js';
@@ -229,6 +232,60 @@ async function enqueueBatches(count: number): Promise<number> {
   return jobs;
 }
 
+/**
+ * (f) holds — `count` holds spread over the clients, then the capture of each (DOMAIN.md "Holds"):
+ * issue 15 asks that a hold and its capture cost no more than two consumptions. Each half is timed
+ * like a phase (first job started → last job finished, BullMQ's timestamps) with the same worker
+ * process(es) running; the captures are enqueued once every hold is applied (a capture of a hold
+ * still queued is refused). Answers seconds and CPU per pair.
+ */
+async function holdPhase(count = JOBS): Promise<{ pairs: number; seconds: number; cpu_us_per_pair: number }> {
+  await queue.obliterate({ force: true });
+  const holds = Array.from({ length: count }, () => {
+    const clientId = spreadClients[Math.floor(Math.random() * spreadClients.length)]!;
+    return { client: clientId, credit_type: 'bench-sms', quantity: 2, idempotency_key: `h${++sequence}` };
+  });
+  for (const h of holds) await producer.hold({ ...h, expires_in_seconds: 3_600 }, KEEP);
+  const children = await startWorkers('service');
+  const cpuBefore = cpuNow(children);
+  let cpuAfter: Cpu;
+  let holdSeconds = 0;
+  let captureSeconds = 0;
+  try {
+    await waitCompleted(count, 600_000);
+    holdSeconds = spanSeconds(await completedJobs());
+    await queue.obliterate({ force: true });
+    for (const h of holds) await producer.capture({ hold_id: holdId(h.client, h.idempotency_key), quantity: 1 }, KEEP);
+    await waitCompleted(count, 600_000);
+    captureSeconds = spanSeconds(await completedJobs());
+    cpuAfter = cpuNow(children);
+  } finally {
+    await stopWorkers(children);
+  }
+  expectedApplied += count;
+  const ticks =
+    ticksBetween(cpuBefore.worker, cpuAfter.worker) +
+    ticksBetween(cpuBefore.postgres, cpuAfter.postgres) +
+    ticksBetween(cpuBefore.redis, cpuAfter.redis);
+  const result = {
+    pairs: count,
+    seconds: Number((holdSeconds + captureSeconds).toFixed(3)),
+    cpu_us_per_pair: Math.round((ticks * 1_000_000) / TICKS_PER_SECOND / count),
+  };
+  log(
+    `  holds   ${Math.round(count / holdSeconds)} holds/s, ${Math.round(count / captureSeconds)} captures/s ` +
+      `(${count} pairs in ${result.seconds} s; CPU ${result.cpu_us_per_pair} µs per pair, all processes)`,
+  );
+  return result;
+}
+
+/** First job started → last job finished, by BullMQ's own timestamps. */
+function spanSeconds(jobs: Job[]): number {
+  const first = jobs.reduce((m, j) => Math.min(m, j.processedOn ?? Infinity), Infinity);
+  const last = jobs.reduce((m, j) => Math.max(m, j.finishedOn ?? 0), 0);
+  return (last - first) / 1_000;
+}
+
 async function phase(kind: PhaseResult['kind'], count = JOBS): Promise<PhaseResult> {
   await queue.obliterate({ force: true });
   // a batch phase counts uses, carried by fewer jobs
@@ -414,6 +471,7 @@ await app.db.raw('ANALYZE');
 log('warm-up (not counted)');
 await phase('warmup', Math.min(JOBS, 5_000));
 const rounds: PhaseResult[][] = [];
+const holdRounds: Array<Awaited<ReturnType<typeof holdPhase>>> = [];
 log(
   `measuring: ${ROUNDS} rounds of raw (concurrency ${config.CONSUMPTION_CONCURRENCY} and ` +
     `${RAW_REFERENCE_CONCURRENCY}) / spread / hot, ${JOBS} jobs each, ${PROCESSES} worker process(es)`,
@@ -427,6 +485,7 @@ for (let r = 0; r < ROUNDS; r += 1) {
     await phase('hot'),
     await phase('batch'),
   ]);
+  holdRounds.push(await holdPhase());
 }
 const steadyRaw = await steady('raw', Math.min(SECONDS, 20));
 const steadyFigures = await steady('service', SECONDS);
@@ -447,6 +506,11 @@ const summary = {
   batch_uses_per_second: median(rounds.map((r) => per(r, 'batch'))),
   // uses per second through consume-batch ÷ the no-op ceiling of single jobs (issue 14: ≥ 1.5)
   batch_ratio: Number(median(ratios.map((x) => x.batch)).toFixed(3)),
+  // issue 15: the time a hold and its capture take, in consumptions of the same round (target ≤ 2)
+  hold_capture_in_consumptions: Number(
+    median(holdRounds.map((h, i) => (h.seconds / h.pairs) * per(rounds[i]!, 'spread'))).toFixed(3),
+  ),
+  hold_pairs_per_second: median(holdRounds.map((h) => Math.round(h.pairs / h.seconds))),
 };
 
 // ---- correctness afterwards ----------------------------------------------------------------------
@@ -482,6 +546,7 @@ const line = {
     hot: Number(x.hot.toFixed(3)),
     batch: Number(x.batch.toFixed(3)),
   })),
+  holds: holdRounds,
   ...summary,
   steady: steadyFigures,
   steady_raw: steadyRaw,
@@ -497,6 +562,10 @@ if (ROUNDS > 0) {
       `concurrency ${config.CONSUMPTION_CONCURRENCY} and ${RAW_REFERENCE_CONCURRENCY}, per round)`,
   );
   log(`spread           ${summary.spread_per_second} jobs/s  = ${summary.spread_ratio} × raw   (target ≥ 0.50)`);
+  log(
+    `hold + capture   ${summary.hold_pairs_per_second} pairs/s = the time of ${summary.hold_capture_in_consumptions} ` +
+      'consumptions   (target ≤ 2)',
+  );
   log(`hot client       ${summary.hot_per_second} jobs/s  = ${summary.hot_ratio} × raw   (target ≥ 0.50)`);
   log(
     `batch            ${summary.batch_uses_per_second} uses/s  = ${summary.batch_ratio} × raw   ` +
