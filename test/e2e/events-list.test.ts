@@ -36,6 +36,21 @@ describe('GET /v1/events never skips an event that commits late', () => {
     return res.body.data;
   };
 
+  it("a long transaction of another database on the server does not hold this one's list back", async () => {
+    const other = new pg.Client({ connectionString: app.database.url.replace(/\/[^/?]+(\?.*)?$/, '/postgres') });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_current_xact_id()'); // it has a transaction id, and keeps it open
+      const id = randomUUID();
+      await insertEvent(app, id);
+      expect((await list()).map((e) => e.id)).toContain(id);
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      await other.end();
+    }
+  });
+
   it('an event written first and committed last is listed after the cursor moved on', async () => {
     const early = randomUUID();
     const late = randomUUID();

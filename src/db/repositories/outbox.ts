@@ -95,11 +95,25 @@ export async function markDispatched(tx: Executor, seqs: readonly bigint[], at: 
 }
 
 /**
+ * The id (as a 64-bit number) of the oldest transaction of this database that is still running and
+ * has written something: no outbox row of a later-committing transaction can sort before it. Read
+ * from pg_stat_activity's 32-bit backend_xid, widened by its signed distance to the snapshot's xmax
+ * (a transaction may take its id just after the snapshot). Only this database's sessions count —
+ * pg_snapshot_xmin would let a long transaction of any other database on the server hold the list back.
+ */
+const OLDEST_WRITER_HERE = `
+  SELECT min(x.xmax + mod(a.backend_xid::text::numeric - mod(x.xmax, 4294967296) + 6442450944, 4294967296)
+                    - 2147483648)
+    FROM pg_stat_activity a,
+         (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::numeric AS xmax) x
+   WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL`;
+
+/**
  * Events (never the service's own commands) after the event `afterSeq`, in commit order, optionally of
  * one type: the outbox as a list a receiver reconciles with. Commit order (migration 0019): by the
- * writing transaction's id, then seq, and only rows of transactions older than every one still
- * running — so a row that commits later always sorts after a cursor given out now, and no page ever
- * skips it. (A long transaction holds the list back until it ends.) A cursor whose event was pruned
+ * writing transaction's id, then seq, and only rows of transactions older than every writing one still
+ * running here — so a row that commits later always sorts after a cursor given out now, and no page
+ * ever skips it. (A long writing transaction holds the list back until it ends.) A cursor whose event was pruned
  * falls back to seq order. Reads one more than `limit` to know whether a next page exists.
  */
 export async function listEvents(
@@ -108,7 +122,7 @@ export async function listEvents(
 ): Promise<{ rows: OutboxEventRow[]; more: boolean }> {
   const after = filter.afterSeq.toString();
   const query = db('outbox_events')
-    .whereRaw('xid < pg_snapshot_xmin(pg_current_snapshot())')
+    .whereRaw(`xid::text::numeric < coalesce((${OLDEST_WRITER_HERE}), 'infinity'::numeric)`)
     .andWhere((q) =>
       q
         .whereRaw('(xid, seq) > (SELECT c.xid, c.seq FROM outbox_events c WHERE c.seq = ?)', [after])
