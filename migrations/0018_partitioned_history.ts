@@ -112,6 +112,8 @@ export async function up(knex: Knex): Promise<void> {
       parent text;
       made integer := 0;
     BEGIN
+      -- two sweeps at once make each partition once
+      PERFORM pg_advisory_xact_lock(hashtext('ensure_history_partitions'));
       WHILE month_start <= until LOOP
         IF NOT EXISTS (SELECT 1 FROM archived_months a WHERE a.month = (month_start AT TIME ZONE 'UTC')::date) THEN
           FOREACH parent IN ARRAY ARRAY['ledger_entries', 'consumption_allocations'] LOOP
