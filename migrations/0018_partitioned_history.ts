@@ -157,7 +157,8 @@ export async function up(knex: Knex): Promise<void> {
     DO $$
     DECLARE last bigint; called boolean;
     BEGIN
-      EXECUTE format('SELECT last_value, is_called FROM %s', pg_get_serial_sequence('ledger_entries_unpartitioned', 'seq'))
+      EXECUTE format('SELECT last_value, is_called FROM %s',
+                     pg_get_serial_sequence('ledger_entries_unpartitioned', 'seq'))
         INTO last, called;
       PERFORM setval(pg_get_serial_sequence('ledger_entries', 'seq'), last, called);
     END $$;
@@ -166,7 +167,8 @@ export async function up(knex: Knex): Promise<void> {
     DROP TABLE consumption_allocations_unpartitioned;
     DO $$
     BEGIN
-      EXECUTE format('ALTER SEQUENCE %s RENAME TO ledger_entries_seq_seq', pg_get_serial_sequence('ledger_entries', 'seq'));
+      EXECUTE format('ALTER SEQUENCE %s RENAME TO ledger_entries_seq_seq',
+                     pg_get_serial_sequence('ledger_entries', 'seq'));
     END $$;
 
     ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (seq, created_at);
@@ -207,14 +209,16 @@ export async function down(knex: Knex): Promise<void> {
     DO $$
     DECLARE last bigint; called boolean;
     BEGIN
-      EXECUTE format('SELECT last_value, is_called FROM %s', pg_get_serial_sequence('ledger_entries_partitioned', 'seq'))
+      EXECUTE format('SELECT last_value, is_called FROM %s',
+                     pg_get_serial_sequence('ledger_entries_partitioned', 'seq'))
         INTO last, called;
       PERFORM setval(pg_get_serial_sequence('ledger_entries', 'seq'), last, called);
     END $$;
     DROP TABLE ledger_entries_partitioned;
     DO $$
     BEGIN
-      EXECUTE format('ALTER SEQUENCE %s RENAME TO ledger_entries_seq_seq', pg_get_serial_sequence('ledger_entries', 'seq'));
+      EXECUTE format('ALTER SEQUENCE %s RENAME TO ledger_entries_seq_seq',
+                     pg_get_serial_sequence('ledger_entries', 'seq'));
     END $$;
     ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (seq);
     ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_balance_id_fkey

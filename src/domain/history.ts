@@ -60,7 +60,8 @@ export function refuseArchiving(
   if (facts.alreadyArchived) return `${month.label} is archived already`;
   if (month.end.getTime() > facts.now.getTime()) return `${month.label} has not ended yet`;
   if (facts.oldestLiveRow !== null && facts.oldestLiveRow.getTime() < month.start.getTime()) {
-    return `history older than ${month.label} is still live (from ${monthOf(facts.oldestLiveRow).label}): archive it first`;
+    const oldest = monthOf(facts.oldestLiveRow).label;
+    return `history older than ${month.label} is still live (from ${oldest}): archive it first`;
   }
   return null;
 }
