@@ -137,8 +137,9 @@ export async function up(knex: Knex): Promise<void> {
     ALTER TABLE consumption_allocations RENAME TO consumption_allocations_unpartitioned;
     CREATE TABLE consumption_allocations
       (LIKE consumption_allocations_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
-       -- the consumption's created_at (its month)
-       created_at timestamptz NOT NULL)
+       -- the consumption's created_at (its month); the default only serves a version before 0018 still writing
+       -- during a rolling deploy (every writer of this version sends it)
+       created_at timestamptz NOT NULL DEFAULT now())
       PARTITION BY RANGE (created_at);
     CREATE TABLE consumption_allocations_default PARTITION OF consumption_allocations DEFAULT;
 
