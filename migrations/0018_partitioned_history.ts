@@ -71,6 +71,8 @@ export async function up(knex: Knex): Promise<void> {
       release_sum     bigint NOT NULL,
       -- entries whose remaining_after did not follow from the one before
       broken_chain    bigint NOT NULL,
+      -- every kind of the entries after the first: {"kind": {"amount": "Σ", "n": count}} (balances as of a time)
+      later           jsonb NOT NULL,
       PRIMARY KEY (balance_id, month)
     );
 

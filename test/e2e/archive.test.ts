@@ -34,6 +34,8 @@ const balancesOf = async (client: string) => {
   expect(res.status, res.text).toBe(200);
   return res.body;
 };
+const balancesAsOf = async (client: string, asOf: string) =>
+  app.request('GET', `/v1/clients/${client}/balances?as_of=${encodeURIComponent(asOf)}`, { key: app.keys.read });
 const tableExists = async (name: string) =>
   (await app.database.db.raw<{ rows: Array<{ t: string | null }> }>('SELECT to_regclass(?)::text AS t', [name])).rows[0]
     ?.t === name;
@@ -108,6 +110,12 @@ describe('archiving a month of history', () => {
     expect(!tooEarly.ok && tooEarly.detail).toMatch(/older than 2026-02 is still live \(from 2026-01\)/);
     expect(await tableExists('ledger_entries_y2026m02')).toBe(true);
 
+    const instants = ['2026-02-01T00:00:00.000Z', '2026-02-01T12:00:00.000Z', '2026-02-20T00:00:00.000Z'];
+    const asOfBefore = await Promise.all(instants.map(async (i) => (await balancesAsOf(client.id, i)).body));
+    expect(asOfBefore[0].data[0]).toMatchObject({ consumed: '8', held: '4' });
+    const january20 = await balancesAsOf(client.id, '2026-01-20T00:00:00.000Z');
+    expect(january20.status).toBe(200);
+
     // January archived: its rows leave the live history, each balance keeps its closing sums
     const january = await archiveMonth(app.database.db, '2026-01', app.clock.now());
     expect(january.ok, january.ok ? '' : january.detail).toBe(true);
@@ -149,6 +157,11 @@ describe('archiving a month of history', () => {
     expect(afterJanuary.violations).toEqual([]);
     expect(afterJanuary.checked.balances).toBeGreaterThanOrEqual(1);
     expect(await balancesOf(client.id)).toEqual(before);
+    // as of a time since the archived month's end: from the checkpoints, the same answers; before it: refused
+    for (const [n, i] of instants.entries()) expect((await balancesAsOf(client.id, i)).body).toEqual(asOfBefore[n]);
+    const archivedAsOf = await balancesAsOf(client.id, '2026-01-20T00:00:00.000Z');
+    expect(archivedAsOf.status, archivedAsOf.text).toBe(422);
+    expect(archivedAsOf.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'query.as_of' }] });
 
     // it still finds a balance that disagrees with its (checkpoint + live) ledger
     const tampered = await app.database.db
@@ -175,11 +188,17 @@ describe('archiving a month of history', () => {
     at('2026-04-02T08:00:00.000Z');
     const beforeFebruary = await balancesOf(client.id);
     expect(beforeFebruary.data[0]).toMatchObject({ remaining: '92', consumed: '8' });
+    const marchInstants = ['2026-03-01T00:00:00.000Z', '2026-03-20T00:00:00.000Z'];
+    const marchBefore = await Promise.all(marchInstants.map(async (i) => (await balancesAsOf(client.id, i)).body));
     const february = await archiveMonth(app.database.db, '2026-02', app.clock.now());
     expect(february.ok, february.ok ? '' : february.detail).toBe(true);
     const report = await verifyInvariants(app.database.db);
     expect(report.violations).toEqual([]);
     expect(await balancesOf(client.id)).toEqual(beforeFebruary);
+    for (const [n, i] of marchInstants.entries()) {
+      expect((await balancesAsOf(client.id, i)).body).toEqual(marchBefore[n]);
+    }
+    expect((await balancesAsOf(client.id, instants[2]!)).status).toBe(422);
     expect((await consume(client.id, 2, 'apr-1')).status).toBe(200);
     expect((await verifyInvariants(app.database.db)).violations).toEqual([]);
     expect((await balancesOf(client.id)).data[0]).toMatchObject({ remaining: '90', consumed: '10' });

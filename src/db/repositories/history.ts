@@ -120,7 +120,7 @@ export async function writeCheckpoints(tx: Tx, month: HistoryMonth): Promise<num
   const result = await tx.raw<{ rowCount: number }>(
     `INSERT INTO balance_checkpoints
        (balance_id, month, entries, first_amount, last_seq, last_remaining, ledger_sum, consume_sum, reverse_sum,
-        adjust_sum, expire_sum, void_sum, rollover_out, hold_sum, release_sum, broken_chain)
+        adjust_sum, expire_sum, void_sum, rollover_out, hold_sum, release_sum, broken_chain, later)
      WITH prev AS (SELECT DISTINCT ON (balance_id) * FROM balance_checkpoints
                     WHERE month < ?::date ORDER BY balance_id, month DESC),
           e AS (SELECT l.balance_id, l.seq, l.amount, l.kind, l.remaining_after,
@@ -142,15 +142,24 @@ export async function writeCheckpoints(tx: Tx, month: HistoryMonth): Promise<num
                        COALESCE(SUM(amount) FILTER (WHERE kind = 'release'), 0) AS release_sum,
                        count(*) FILTER (WHERE previous IS NOT NULL
                                           AND remaining_after <> previous + amount) AS broken_chain
-                  FROM e GROUP BY balance_id)
+                  FROM e GROUP BY balance_id),
+          -- Σ and count per kind of the entries after the first, the previous checkpoint's included
+          k AS (SELECT balance_id, jsonb_object_agg(kind, jsonb_build_object('amount', amount::text, 'n', n)) AS later
+                  FROM (SELECT balance_id, kind, SUM(amount) AS amount, SUM(n) AS n
+                          FROM (SELECT balance_id, kind, amount, 1 AS n FROM e WHERE previous IS NOT NULL
+                                UNION ALL
+                                SELECT p.balance_id, x.key, (x.value ->> 'amount')::numeric, (x.value ->> 'n')::bigint
+                                  FROM prev p CROSS JOIN jsonb_each(p.later) x) u
+                         GROUP BY balance_id, kind) v
+                 GROUP BY balance_id)
      SELECT m.balance_id, ?::date, COALESCE(p.entries, 0) + m.n, COALESCE(p.first_amount, m.first_amount),
             m.last_seq, m.last_remaining, COALESCE(p.ledger_sum, 0) + m.ledger_sum,
             COALESCE(p.consume_sum, 0) + m.consume_sum, COALESCE(p.reverse_sum, 0) + m.reverse_sum,
             COALESCE(p.adjust_sum, 0) + m.adjust_sum, COALESCE(p.expire_sum, 0) + m.expire_sum,
             COALESCE(p.void_sum, 0) + m.void_sum, COALESCE(p.rollover_out, 0) + m.rollover_out,
             COALESCE(p.hold_sum, 0) + m.hold_sum, COALESCE(p.release_sum, 0) + m.release_sum,
-            COALESCE(p.broken_chain, 0) + m.broken_chain
-       FROM m LEFT JOIN prev p ON p.balance_id = m.balance_id`,
+            COALESCE(p.broken_chain, 0) + m.broken_chain, COALESCE(k.later, '{}')
+       FROM m LEFT JOIN prev p ON p.balance_id = m.balance_id LEFT JOIN k ON k.balance_id = m.balance_id`,
     [firstDay(month), partitionOf('ledger_entries', month), firstDay(month)],
   );
   return result.rowCount;
