@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureHistoryPartitions, livePartitions } from '../../src/db/repositories/history.js';
 import { expireDue } from '../../src/jobs/expire.js';
 import { archiveMonth } from '../../src/services/archive.js';
@@ -202,5 +203,49 @@ describe('archiving a month of history', () => {
     expect((await consume(client.id, 2, 'apr-1')).status).toBe(200);
     expect((await verifyInvariants(app.database.db)).violations).toEqual([]);
     expect((await balancesOf(client.id)).data[0]).toMatchObject({ remaining: '90', consumed: '10' });
+  });
+});
+
+/** `npm run cli -- …` as an operator runs it (test/e2e/cli.test.ts): its clock is the real one. */
+async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    env: {
+      ...process.env,
+      DATABASE_URL: app.database.url,
+      REDIS_URL: inject('redisUrl'),
+      BULL_PREFIX: app.prefix,
+      BUSINESS_TZ: 'UTC',
+      LOG_LEVEL: 'silent',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stdout, stderr };
+}
+
+describe('npm run cli -- archive-month', () => {
+  it('archives the next month, lists it in `history`, and refuses what it cannot do', async () => {
+    const bad = await cli('archive-month', 'March');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('month must be YYYY-MM');
+    // the test above archived January and February; March is the oldest live month now
+    const later = await cli('archive-month', '2026-04');
+    expect(later.code).toBe(1);
+    expect(later.stderr).toContain('history older than 2026-04 is still live (from 2026-03)');
+    const march = await cli('archive-month', '2026-03');
+    expect(march.code, march.stderr).toBe(0);
+    expect(march.stdout).toMatch(/^archived 2026-03: \d+ ledger entries in table ledger_entries_y2026m03, /);
+    const history = await cli('history');
+    expect(history.code, history.stderr).toBe(0);
+    for (const m of ['01', '02', '03'])
+      expect(history.stdout).toContain(`archived  2026-${m}: ledger_entries_y2026m${m}`);
+    expect(history.stdout).toContain('live      ledger_entries: ledger_entries_y2026m04');
+    const verify = await cli('verify');
+    expect(verify.code, verify.stdout).toBe(0);
+    expect(verify.stdout).toContain('ok: every invariant holds');
   });
 });
