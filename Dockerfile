@@ -6,6 +6,8 @@ WORKDIR /app
 # dependencies first, so that a change of source reuses this layer; no install scripts (the embedded
 # Postgres and the native msgpack speed-up are for developers' machines; BullMQ falls back to JS)
 COPY package.json package-lock.json ./
+# the producer is a workspace package of its own: npm ci needs its manifest to link it
+COPY packages/producer/package.json packages/producer/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
 RUN npm run build

@@ -1,6 +1,16 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+/** The producer package's sources (tsconfig.json `paths` says the same for tsx and tsc). */
+const producerSource = fileURLToPath(new URL('./packages/producer/src/', import.meta.url));
+
 export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@credits\/producer$/, replacement: `${producerSource}index.ts` },
+      { find: /^@credits\/producer\/(.*)$/, replacement: `${producerSource}$1.ts` },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/global.ts'],

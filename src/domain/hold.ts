@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '@credits/producer/contracts';
 import { canonicalJson } from '../canonical-json.js';
 import { holdId } from '../ids.js';
 import { burnDown, type Lot } from './allocate.js';
@@ -10,6 +11,9 @@ import type { LedgerEntryDraft } from './ledger-entry.js';
 import { formatQuantity, minScaled, type Scaled } from './quantity.js';
 import type { Failure } from './result.js';
 
+// default life of a hold, and the longest allowed (API.md `expires_in_seconds`): part of the job's contract
+export { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS };
+
 /**
  * DOMAIN.md "Holds": units reserved now for a use whose size is known later. Taken with the SAME
  * burn-down as a consumption (allocate.ts); its capture turns held units into a consumption in the
@@ -20,10 +24,6 @@ import type { Failure } from './result.js';
 
 export type HoldStatus = 'held' | 'captured' | 'released' | 'expired' | 'rejected';
 export const HOLD_STATUSES = ['held', 'captured', 'released', 'expired', 'rejected'] as const;
-
-/** Default life of a hold, and the longest allowed (API.md `expires_in_seconds`). */
-export const DEFAULT_HOLD_SECONDS = 900;
-export const MAX_HOLD_SECONDS = 7 * 86_400;
 
 /** A hold as stored. */
 export interface HoldRecord {

@@ -72,6 +72,9 @@ function classifyIPv4([a, b, c, d]: number[]): AddressClass {
   if (a === 169 && b === 254) return 'link_local'; // includes the cloud metadata 169.254.169.254
   if (a === 192 && b === 0 && c === 0) return 'reserved'; // IETF protocol assignments
   if (a === 198 && (b === 18 || b === 19)) return 'reserved'; // benchmarking
+  // documentation: 192.0.2/24, 198.51.100/24, 203.0.113/24
+  if ((a === 192 && b === 0 && c === 2) || (a === 198 && b === 51 && c === 100) || (a === 203 && b === 0 && c === 113))
+    return 'reserved';
   if (a! >= 224 && a! <= 239) return 'multicast';
   if (a! >= 240) return 'reserved'; // 240/4 and the broadcast 255.255.255.255
   return 'public';
@@ -88,6 +91,12 @@ function classifyIPv6(g: number[]): AddressClass {
   if (zeroTo(4) && g4 === 0xffff && g5 === 0) return classifyIPv4(v4);
   if (zeroTo(6)) return classifyIPv4(v4);
   if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return classifyIPv4(v4);
+  // local-use NAT64 64:ff9b:1::/48: what it embeds is not at a fixed place, so it is never public
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 1) return 'reserved';
+  // 6to4 2002:a.b.c.d::/48 reaches the IPv4 address it embeds (2002:a9fe:a9fe:: is the metadata address)
+  if (g0 === 0x2002) return classifyIPv4([g1 >> 8, g1 & 0xff, g2 >> 8, g2 & 0xff]);
+  // Teredo 2001:0::/32 tunnels to an address it hides (obfuscated): never public
+  if (g0 === 0x2001 && g1 === 0) return 'reserved';
   if ((g0 & 0xffc0) === 0xfe80) return 'link_local'; // fe80::/10
   if ((g0 & 0xfe00) === 0xfc00) return 'unique_local'; // fc00::/7
   if ((g0 & 0xff00) === 0xff00) return 'multicast'; // ff00::/8

@@ -7,6 +7,8 @@ export interface ReversibleLot {
   remaining: Scaled;
   status: 'active' | 'expired' | 'void';
   expiresAt: Date;
+  /** Its subscription is frozen: its expiry moves later at unfreeze, so a date past it does not end it. */
+  frozen?: boolean;
 }
 
 export interface ReturnedPart {
@@ -25,7 +27,9 @@ export interface ReversalPlan {
 
 /**
  * DOMAIN.md consumption rule 5: each allocation goes back to its balance, unless that balance is no
- * longer usable (expired, void, or past its expiry at `now`), in which case that part stays spent.
+ * longer usable (expired, void, or past its expiry at `now`), in which case that part stays spent. A
+ * frozen subscription's balance is not past its expiry while frozen: its clock stopped, and its expiry
+ * moves later by the frozen time when the freeze ends.
  */
 export function planReversal(
   allocations: readonly Allocation[],
@@ -39,7 +43,8 @@ export function planReversal(
   let expiredTotal = 0n;
   for (const allocation of allocations) {
     const lot = lots.get(allocation.balanceId);
-    const usable = lot !== undefined && lot.status === 'active' && now.getTime() < lot.expiresAt.getTime();
+    const usable =
+      lot !== undefined && lot.status === 'active' && (lot.frozen === true || now.getTime() < lot.expiresAt.getTime());
     if (!usable) {
       expired.push(allocation);
       expiredTotal += allocation.amount;

@@ -5,6 +5,10 @@ import type { AuthContext } from './auth.js';
 import { problemBody, sendProblem } from './problem.js';
 
 const WINDOW_MS = 60_000;
+/** Rounds of syncs a request waits through while Redis answers (each admits another allowance). */
+const MAX_SYNC_ROUNDS = 1_000;
+/** The least time a sync waits for Redis before it counts as not answered. */
+const MIN_SYNC_TIMEOUT_MS = 1_000;
 
 /**
  * How many requests of one key a process may admit on its own before it must hear from Redis again:
@@ -53,8 +57,8 @@ export interface RateDecision {
 export class KeyRateLimiter {
   private readonly keys = new Map<string, KeyWindow>();
   private readonly allowance: number;
-  private syncing: Promise<void> | null = null;
-  private queued: Promise<void> | null = null;
+  private syncing: Promise<boolean> | null = null;
+  private queued: Promise<boolean> | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -105,16 +109,18 @@ export class KeyRateLimiter {
   }
 
   private async takeAfterSync(keyId: string): Promise<RateDecision> {
-    // at most two reads: if Redis does not answer, admit on the local count (fail open)
-    for (let attempt = 0; attempt < 2; attempt += 1) {
+    // Wait for syncs while Redis answers them: each one lets this process admit another allowance,
+    // so the shared bound holds however many requests wait here at once (every round admits some).
+    // Only a sync that Redis did not answer lets the request through on the local count (fail open).
+    for (let round = 0; round < MAX_SYNC_ROUNDS; round += 1) {
       const window = Math.floor(this.ticks() / WINDOW_MS);
       this.state(keyId, window).wanted = true;
-      await this.sync();
+      const heard = await this.sync();
       const now = this.ticks();
       const state = this.state(keyId, Math.floor(now / WINDOW_MS));
       const unsent = state.pending + state.sending;
       if (state.shared + unsent >= this.limit) return this.decision(state, false, now);
-      if (unsent < this.allowance) return this.admit(state, now);
+      if (unsent < this.allowance || !heard) return this.admit(state, now);
     }
     const now = this.ticks();
     const state = this.state(keyId, Math.floor(now / WINDOW_MS));
@@ -133,8 +139,11 @@ export class KeyRateLimiter {
     this.timer.unref();
   }
 
-  /** Sends what is pending (and reads what is wanted); one sync at a time, the next one queued behind it. */
-  sync(): Promise<void> {
+  /**
+   * Sends what is pending (and reads what is wanted); one sync at a time, the next one queued behind
+   * it. Answers whether Redis answered (true when there was nothing to send).
+   */
+  sync(): Promise<boolean> {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -152,7 +161,7 @@ export class KeyRateLimiter {
     return this.queued;
   }
 
-  private async send(): Promise<void> {
+  private async send(): Promise<boolean> {
     const current = Math.floor(this.ticks() / WINDOW_MS);
     const batch: Array<{ keyId: string; state: KeyWindow; delta: number }> = [];
     for (const [keyId, state] of this.keys) {
@@ -167,16 +176,16 @@ export class KeyRateLimiter {
       state.pending = 0;
       state.wanted = false;
     }
-    if (batch.length === 0) return;
+    if (batch.length === 0) return true;
     if (this.redis.status === 'end') {
       // the connection was closed for good (the process is stopping): nothing can be sent any more
       this.keys.clear();
-      return;
+      return false;
     }
     if (this.redis.status !== 'ready') {
       this.restore(batch);
       this.arm();
-      return;
+      return false;
     }
     const pipeline = this.redis.pipeline();
     for (const { keyId, state, delta } of batch) {
@@ -184,11 +193,23 @@ export class KeyRateLimiter {
       pipeline.incrby(redisKey, delta);
       pipeline.pexpire(redisKey, 2 * WINDOW_MS);
     }
+    // A Redis that stops answering without closing the connection (a partition, a paused server)
+    // stays 'ready': the sync gives up after a while, so that no request waits on it for ever. Its
+    // counts are sent again later; if the lost round trip did land, they are counted twice — the
+    // error then limits more, never less.
     let replies: Array<[Error | null, unknown]> | null;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      replies = await pipeline.exec();
+      replies = await Promise.race([
+        pipeline.exec(),
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), Math.max(5 * this.syncMs, MIN_SYNC_TIMEOUT_MS));
+        }),
+      ]);
     } catch {
       replies = null;
+    } finally {
+      clearTimeout(timer);
     }
     batch.forEach((item, index) => {
       const [error, total] = replies?.[index * 2] ?? [new Error('no reply'), null];
@@ -202,6 +223,7 @@ export class KeyRateLimiter {
         break;
       }
     }
+    return replies !== null && replies.every(([error]) => !error);
   }
 
   private restore(batch: Array<{ state: KeyWindow; delta: number }>): void {

@@ -64,13 +64,17 @@ export async function startApi(
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 export function opsRoutes(): AnyRoute[] {
-  return systemRoutes(() => []).filter((route) => OPS_PATHS.has(route.path));
+  // /metrics here answers a scraper without a key: a worker or scheduler process serves nothing else
+  // on its port (keep it on an internal network); the API's own /metrics still needs a read key
+  return systemRoutes(() => [])
+    .filter((route) => OPS_PATHS.has(route.path))
+    .map((route) => (route.path === '/metrics' ? { ...route, access: 'public' as const } : route));
 }
 
 /**
  * The probes and metrics of a worker-only or scheduler-only process, on its own port (PORT): the
  * same handlers as the API's (/readyz checks Postgres, Redis and the schema, and answers 503 while
- * the process drains; /metrics needs a key with the read scope, like the API's).
+ * the process drains); /metrics answers without a key, as Prometheus scrapes an internal port.
  */
 export async function startOps(ctx: AppContext, port = ctx.config.PORT, host = ctx.config.HOST): Promise<ApiServer> {
   return await serve(ctx, buildApp(ctx, opsRoutes(), []), port, host);

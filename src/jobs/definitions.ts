@@ -1,9 +1,5 @@
-import type { JobsOptions } from 'bullmq';
-import { z } from 'zod';
-import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '../domain/hold.js';
-import { REPORT_TYPES } from '../domain/report.js';
-import type { QueueName } from '../queue/names.js';
-import { boundedObject, metadataSchema, quantityInput, refSchema, storableText } from '../schemas/common.js';
+import { JOB_CONTRACTS, type JobContract, type JobData, type JobName } from '@credits/producer/contracts';
+import type { z } from 'zod';
 import type { ConsumeBatchResult, ConsumptionResult } from '../views/consumption.js';
 import type { CaptureResult, HoldResult } from '../views/hold.js';
 import type { CleanupResult, DeliveryResult, ExpiryResult, NotifyResult, VerifyResult } from '../views/maintenance.js';
@@ -11,247 +7,46 @@ import type { RechargeResult } from '../views/recharge.js';
 import type { RenewalResult } from '../views/renewal.js';
 import type { GenerateResult } from '../views/report-run.js';
 import type { ReversalResult } from '../views/reversal.js';
-import { jobIds } from './job-id.js';
 
 /**
- * Every job of API.md's job table, declared once: its queue, its payload schema and its job-id rule,
- * and (as a type) what it answers. The producer, the API, the relay, the scheduler and the workers
- * all read this table, so they cannot disagree; src/jobs/registry.ts adds each job's handler.
- *
- * Pure zod and types: the producer imports this without pulling in any database code.
+ * Every job of API.md's job table, declared once: its contract — queue, payload schema, job-id rule —
+ * comes from the producer package (packages/producer, what other systems install to enqueue), and
+ * here each gets (as a type) what it answers. The API, the relay, the scheduler and the workers read
+ * this table, so they cannot disagree with the producer; src/jobs/registry.ts adds each job's handler.
  */
-export interface JobDefinition<S extends z.ZodType = z.ZodType, R = unknown> {
-  readonly queue: QueueName;
-  readonly schema: S;
-  /** The job id of API.md's rule: the same request always gets the same id, so BullMQ keeps one job. */
-  jobId(data: z.input<S>): string;
-  /** BullMQ options of this job on top of the queues' defaults. */
-  readonly options?: JobsOptions;
+export * from '@credits/producer/contracts';
+
+export interface JobDefinition<S extends z.ZodType = z.ZodType, R = unknown> extends JobContract<S> {
   /** Never set: carries the type of the job's result. */
   readonly result?: R;
 }
 
-/** Declares a job answering `R` (curried so that the schema's type is still inferred). */
-const declareJob =
+/** A contract answering `R`. */
+const answers =
   <R>() =>
-  <S extends z.ZodType>(definition: Omit<JobDefinition<S, R>, 'result'>): JobDefinition<S, R> =>
-    definition;
+  <S extends z.ZodType>(contract: JobContract<S>): JobDefinition<S, R> =>
+    contract;
 
-/**
- * Set by whoever accepts a request (the API, the producer, the scheduler): the default occurred_at, stable across
- * retries.
- */
-const acceptedAt = z.iso.datetime({ offset: true }).optional();
-
-/** A consumption as other systems report it: the body of POST /v1/consumptions and the data of a `consume` job. */
-export const consumeData = z.strictObject({
-  client: refSchema.meta({ description: 'Client id or external_ref.' }),
-  credit_type: refSchema.meta({ description: 'Credit type id or code.' }),
-  quantity: quantityInput,
-  idempotency_key: storableText()
-    .min(1, 'is required')
-    .max(255)
-    .meta({ description: 'Unique per client: a repeat applies nothing twice.' }),
-  occurred_at: z.iso
-    .datetime({ offset: true, error: 'must be an RFC 3339 time' })
-    .optional()
-    .meta({ description: 'When the use happened; defaults to when it was accepted.' }),
-  reference: storableText().max(255).optional(),
-  metadata: metadataSchema.optional(),
-  mode: z
-    .enum(['reject', 'partial'])
-    .optional()
-    .meta({ description: '`reject` (default): all or nothing. `partial`: take what there is.' }),
-  accepted_at: acceptedAt,
-});
-
-/** The most uses one `consume-batch` job carries (API.md). */
-export const MAX_BATCH_USES = 1_000;
-
-/**
- * Many uses applied as one job (API.md `consume-batch`): each use is still idempotent by (client,
- * idempotency_key) and answered on its own (readable by id); the job id comes from the caller's
- * batch key, so a retried call makes no second job.
- */
-export const consumeBatchData = z.strictObject({
-  batch_key: storableText()
-    .min(1, 'is required')
-    .max(255)
-    .meta({ description: "The caller's name for this batch: the same key is one job." }),
-  items: z
-    .array(consumeData)
-    .min(1, 'give at least one use')
-    .max(MAX_BATCH_USES, `at most ${MAX_BATCH_USES.toLocaleString('en')} uses per batch`),
-  accepted_at: acceptedAt,
-});
-
-export const reverseData = z.strictObject({
-  consumption_id: z.uuid(),
-  reason: storableText().max(500).optional(),
-  accepted_at: acceptedAt,
-});
-
-/** A hold (DOMAIN.md "Holds"): the body of POST /v1/holds and the data of a `hold` job. */
-export const holdData = z.strictObject({
-  client: refSchema.meta({ description: 'Client id or external_ref.' }),
-  credit_type: refSchema.meta({ description: 'Credit type id or code.' }),
-  quantity: quantityInput,
-  idempotency_key: storableText()
-    .min(1, 'is required')
-    .max(255)
-    .meta({ description: 'Unique per client among holds: a repeat takes nothing twice.' }),
-  expires_in_seconds: z
-    .number({ error: 'must be a whole number of seconds' })
-    .int('must be a whole number of seconds')
-    .min(1, 'must be at least 1')
-    .max(MAX_HOLD_SECONDS, `must be at most ${MAX_HOLD_SECONDS} (7 days)`)
-    .optional()
-    .meta({ description: `How long the units stay reserved; default ${DEFAULT_HOLD_SECONDS} (15 minutes).` }),
-  reference: storableText().max(255).optional(),
-  metadata: metadataSchema.optional(),
-  accepted_at: acceptedAt,
-});
-
-/** The capture of a hold: all of it by default, or `quantity` (at most what it holds). */
-export const captureData = z.strictObject({
-  hold_id: z.uuid(),
-  quantity: quantityInput.optional(),
-  accepted_at: acceptedAt,
-});
-
-/** The release of a hold: everything back. */
-export const releaseData = z.strictObject({ hold_id: z.uuid(), accepted_at: acceptedAt });
-
-const itemsInput = z
-  .array(z.strictObject({ credit_type: refSchema, units: quantityInput }))
-  .min(1, 'give at least one item')
-  .max(50);
-
-const moneyInput = z.union(
-  [z.number().int().min(0).max(1e15), z.string().regex(/^\d{1,16}$/, 'must be a whole number of minor units')],
-  { error: 'must be an integer number of minor units (e.g. 1250 for 12.50)' },
-);
-
-/** A recharge: one package's worth by default, or the items given; invoiced at recharge_price or the fee given. */
-export const rechargeData = z.strictObject({
-  subscription_id: z.uuid(),
-  items: itemsInput.optional(),
-  price: moneyInput.optional(),
-  idempotency_key: storableText().min(1, 'is required').max(255),
-  /** Set when the subscription's auto-recharge asked for it: counts against max_auto_recharges. */
-  auto: z.boolean().optional(),
-  accepted_at: acceptedAt,
-});
-
-/** A renewal of the period that ends at `period_end`: renewing the same period twice grants nothing. */
-export const renewData = z.strictObject({
-  subscription_id: z.uuid(),
-  period_end: z.iso.datetime({ offset: true }),
-  /**
-   * Renew with the package's current items instead of the subscription's snapshot (overrides the subscription's
-   * setting).
-   */
-  apply_package_changes: z.boolean().optional(),
-  accepted_at: acceptedAt,
-});
-
-/** Maintenance: `expire`, `notify` (low and expiring-soon events), `verify` (invariants), `cleanup` (retention). */
-export const maintenanceData = z.strictObject({ as_of: z.iso.datetime({ offset: true }) });
-
-export { REPORT_TYPES, type ReportType } from '../domain/report.js';
-
-/**
- * Generates a report run. The API creates the run and sends its id; a producer may instead send the
- * whole request with an id of its choosing, and the worker creates the run.
- */
-export const generateReportData = z.strictObject({
-  report_id: z.uuid(),
-  type: z.enum(REPORT_TYPES).optional(),
-  params: boundedObject({ maxKeys: 20, maxDepth: 3, maxNodes: 100, maxBytes: 4_096 }).optional(),
-  format: z.enum(['json', 'csv']).optional(),
-});
-
-/** Delivers one webhook delivery (one event to one endpoint). */
-export const deliverData = z.strictObject({ delivery_id: z.uuid() });
-
-const maintenance = <R>(name: 'expire' | 'notify' | 'verify' | 'cleanup') =>
-  declareJob<R>()({
-    queue: 'maintenance',
-    schema: maintenanceData,
-    jobId: (data) => jobIds.maintenance(name, new Date(data.as_of)),
-  });
-
-/** The job table. A job's name is its key here, and unique across queues. */
+/** The job table with what each job answers. A job's name is its key here, and unique across queues. */
 export const JOBS = {
-  consume: declareJob<ConsumptionResult>()({
-    queue: 'consumption',
-    schema: consumeData,
-    jobId: (data) => jobIds.consume(data.client, data.idempotency_key),
-  }),
-  'consume-batch': declareJob<ConsumeBatchResult>()({
-    queue: 'consumption',
-    schema: consumeBatchData,
-    jobId: (data) => jobIds.consumeBatch(data.batch_key),
-  }),
-  reverse: declareJob<ReversalResult>()({
-    queue: 'consumption',
-    schema: reverseData,
-    jobId: (data) => jobIds.reverse(data.consumption_id),
-  }),
-  hold: declareJob<HoldResult>()({
-    queue: 'consumption',
-    schema: holdData,
-    jobId: (data) => jobIds.hold(data.client, data.idempotency_key),
-  }),
-  capture: declareJob<CaptureResult>()({
-    queue: 'consumption',
-    schema: captureData,
-    jobId: (data) => jobIds.capture(data.hold_id),
-  }),
-  release: declareJob<HoldResult>()({
-    queue: 'consumption',
-    schema: releaseData,
-    jobId: (data) => jobIds.release(data.hold_id),
-  }),
-  recharge: declareJob<RechargeResult>()({
-    queue: 'recharge',
-    schema: rechargeData,
-    jobId: (data) => jobIds.recharge(data.subscription_id, data.idempotency_key),
-  }),
-  renew: declareJob<RenewalResult>()({
-    queue: 'renewal',
-    schema: renewData,
-    jobId: (data) => jobIds.renewal(data.subscription_id, new Date(data.period_end)),
-  }),
-  expire: maintenance<ExpiryResult>('expire'),
-  notify: maintenance<NotifyResult>('notify'),
-  verify: maintenance<VerifyResult>('verify'),
-  cleanup: maintenance<CleanupResult>('cleanup'),
-  generate: declareJob<GenerateResult>()({
-    queue: 'reports',
-    schema: generateReportData,
-    jobId: (data) => jobIds.report(data.report_id),
-  }),
-  deliver: declareJob<DeliveryResult>()({
-    queue: 'webhooks',
-    schema: deliverData,
-    jobId: (data) => jobIds.delivery(data.delivery_id),
-  }),
-} as const;
+  consume: answers<ConsumptionResult>()(JOB_CONTRACTS.consume),
+  'consume-batch': answers<ConsumeBatchResult>()(JOB_CONTRACTS['consume-batch']),
+  reverse: answers<ReversalResult>()(JOB_CONTRACTS.reverse),
+  hold: answers<HoldResult>()(JOB_CONTRACTS.hold),
+  capture: answers<CaptureResult>()(JOB_CONTRACTS.capture),
+  release: answers<HoldResult>()(JOB_CONTRACTS.release),
+  recharge: answers<RechargeResult>()(JOB_CONTRACTS.recharge),
+  renew: answers<RenewalResult>()(JOB_CONTRACTS.renew),
+  expire: answers<ExpiryResult>()(JOB_CONTRACTS.expire),
+  notify: answers<NotifyResult>()(JOB_CONTRACTS.notify),
+  verify: answers<VerifyResult>()(JOB_CONTRACTS.verify),
+  cleanup: answers<CleanupResult>()(JOB_CONTRACTS.cleanup),
+  generate: answers<GenerateResult>()(JOB_CONTRACTS.generate),
+  deliver: answers<DeliveryResult>()(JOB_CONTRACTS.deliver),
+} as const satisfies Record<JobName, JobDefinition>;
 
-export type JobName = keyof typeof JOBS;
-export const JOB_NAMES = Object.keys(JOBS) as JobName[];
-export const isJobName = (name: string): name is JobName => Object.hasOwn(JOBS, name);
-
-/** What a producer sends for job `N` (before validation). */
-export type JobData<N extends JobName> = z.input<(typeof JOBS)[N]['schema']>;
-/** What the handler of job `N` receives (after validation). */
-export type JobPayload<N extends JobName> = z.output<(typeof JOBS)[N]['schema']>;
 /** What job `N` answers: its BullMQ return value, and the `?wait=true` body. */
 export type JobResult<N extends JobName> = (typeof JOBS)[N] extends JobDefinition<z.ZodType, infer R> ? R : never;
-
-export type MaintenanceJobName = 'expire' | 'notify' | 'verify' | 'cleanup';
-export const MAINTENANCE_JOBS: readonly MaintenanceJobName[] = ['expire', 'notify', 'verify', 'cleanup'];
 
 export type ConsumeData = JobData<'consume'>;
 export type ReverseData = JobData<'reverse'>;
@@ -260,10 +55,3 @@ export type RenewData = JobData<'renew'>;
 export type MaintenanceData = JobData<'expire'>;
 export type GenerateReportData = JobData<'generate'>;
 export type DeliverData = JobData<'deliver'>;
-
-/** The jobs of one queue, for the worker that serves it. */
-export const jobsOfQueue = (queue: QueueName): JobName[] => JOB_NAMES.filter((name) => JOBS[name].queue === queue);
-
-/** The job id of job `name` with `data` (API.md's rule). */
-export const jobIdOf = <N extends JobName>(name: N, data: JobData<N>): string =>
-  (JOBS[name].jobId as (data: JobData<N>) => string)(data);

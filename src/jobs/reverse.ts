@@ -2,6 +2,7 @@ import type { AppContext } from '../app-context.js';
 import { settle, submit } from '../commands/index.js';
 import { applyBalanceChanges, lockBalancesByIds } from '../db/repositories/balances.js';
 import { allocationsOf, consumptionsByIds, lockConsumption, markReversed } from '../db/repositories/consumptions.js';
+import { frozenSubscriptionIds } from '../db/repositories/freezes.js';
 import { appendLedgerEntries } from '../db/repositories/ledger.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { transact } from '../db/transact.js';
@@ -40,8 +41,22 @@ export async function reverseConsumption(
       tx,
       allocations.map((a) => a.balance_id),
     );
+    // read once the balances are locked: an unfreeze (which moves their expiries) then waits for us
+    const frozen = await frozenSubscriptionIds(
+      tx,
+      balances.flatMap((b) => (b.subscription_id ? [b.subscription_id] : [])),
+    );
     const lots = new Map<string, ReversibleLot>(
-      balances.map((b) => [b.id, { id: b.id, remaining: b.remaining, status: b.status, expiresAt: b.expires_at }]),
+      balances.map((b) => [
+        b.id,
+        {
+          id: b.id,
+          remaining: b.remaining,
+          status: b.status,
+          expiresAt: b.expires_at,
+          frozen: b.subscription_id !== null && frozen.has(b.subscription_id),
+        },
+      ]),
     );
     const plan = planReversal(
       allocations.map((a) => ({ balanceId: a.balance_id, amount: a.amount })),

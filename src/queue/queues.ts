@@ -1,4 +1,5 @@
-import { type JobsOptions, Queue, type QueueEvents, type Telemetry } from 'bullmq';
+import { DEFAULT_JOB_OPTIONS } from '@credits/producer/job-options';
+import { Queue, type QueueEvents, type Telemetry } from 'bullmq';
 import { QUEUE_NAMES, type QueueName } from './names.js';
 import type { RedisClient } from './redis.js';
 
@@ -6,21 +7,8 @@ export type QueueSet = Record<QueueName, Queue>;
 /** `?wait=true` listeners, each on a connection of its own (BullMQ leaves a connection it was given open). */
 export type QueueEventsSet = Partial<Record<QueueName, { events: QueueEvents; connection: RedisClient }>>;
 
-/** Attempts of a job that fails for an unexpected reason, unless JOB_ATTEMPTS says otherwise. */
-export const DEFAULT_JOB_ATTEMPTS = 8;
-
-/**
- * Defaults for every job: `attempts` with exponential backoff for transient failures (a permanent
- * one is thrown as UnrecoverableError and not retried), and bounded history in Redis.
- */
-export const jobOptions = (attempts: number = DEFAULT_JOB_ATTEMPTS): JobsOptions => ({
-  attempts,
-  backoff: { type: 'exponential', delay: 500 },
-  removeOnComplete: { age: 3_600, count: 5_000 },
-  removeOnFail: { age: 7 * 86_400, count: 10_000 },
-});
-
-export const DEFAULT_JOB_OPTIONS: JobsOptions = jobOptions();
+// the options every job gets are the producer's too (packages/producer)
+export { DEFAULT_JOB_ATTEMPTS, DEFAULT_JOB_OPTIONS, jobOptions } from '@credits/producer/job-options';
 
 export function createQueues(
   connection: RedisClient,

@@ -118,6 +118,10 @@ export async function unfreezeSubscription(
     if (!current) return fail('not_found', `no subscription "${id}"`);
     if (current.status !== 'frozen' || !current.frozen_at || !current.frozen_until)
       return fail('conflict', `a ${current.status} subscription is not frozen`);
+    // the sweep ends only a freeze that is due: between its listing and this lock the subscription may
+    // have been unfrozen by hand and frozen again, and that new freeze is not the sweep's to end
+    if (context.by === 'sweep' && current.frozen_until.getTime() > (context.at ?? context.now).getTime())
+      return fail('conflict', 'the freeze is not due yet');
     const span = frozenSpan(current.frozen_at, current.frozen_until, context.at ?? context.now);
     const balances = await lockActiveBalancesOfSubscription(tx, id);
     const extensions = extendExpiries(

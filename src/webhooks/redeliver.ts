@@ -25,9 +25,12 @@ export async function redeliver(
   const jobId = jobIdOf('deliver', { delivery_id: deliveryId });
   const queue = app.queues.webhooks;
   const job = (await queue.getJob(jobId)) as Job | undefined;
-  if (job && (await job.getState()) === 'failed')
-    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-  else if (!job) {
+  const state = job ? await job.getState() : 'unknown';
+  if (job && state === 'failed') await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+  else if (!job || state === 'completed') {
+    // a completed job of a delivery still to make gave it up (its endpoint was disabled then): its id
+    // must be free again for the new job
+    await job?.remove();
     await queue.add(
       'deliver',
       { delivery_id: deliveryId },

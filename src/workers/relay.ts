@@ -102,6 +102,13 @@ export async function requeueDeliveries(app: AppContext, graceMs = app.config.RE
     if (ids.length === 0) break;
     const jobIds = ids.map((id) => jobIdOf('deliver', { delivery_id: id }));
     const states = await Promise.all(jobIds.map((jobId) => app.queues.webhooks.getJobState(jobId)));
+    // a delivery still to make whose job completed gave up (its endpoint was disabled then, and has
+    // been enabled since): that job is removed, so that the delivery's job id is free again
+    for (const [index, jobId] of jobIds.entries()) {
+      if (states[index] !== 'completed') continue;
+      await ((await app.queues.webhooks.getJob(jobId)) as Job | undefined)?.remove();
+      states[index] = 'unknown';
+    }
     const missing = ids.filter((_, index) => states[index] === 'unknown');
     if (missing.length > 0) {
       await enqueue(

@@ -97,9 +97,21 @@ describe('the Dockerfile, run step by step in a fresh copy of the tree', () => {
   });
 
   it('builds compiled code and keeps no dev tool in the image', () => {
-    expect(steps.map((s) => s.kind)).toEqual(['copy', 'run', 'copy', 'run', 'run', 'env', 'healthcheck', 'cmd']);
+    expect(steps.map((s) => s.kind)).toEqual([
+      'copy',
+      'copy',
+      'run',
+      'copy',
+      'run',
+      'run',
+      'env',
+      'healthcheck',
+      'cmd',
+    ]);
     expect(existsSync(path.join(app, 'dist', 'src', 'main.js'))).toBe(true);
     expect(existsSync(path.join(app, 'dist', 'src', 'migrate.js'))).toBe(true);
+    // the producer package, built, and linked where the compiled service imports it from
+    expect(existsSync(path.join(app, 'node_modules', '@credits', 'producer', 'dist', 'index.js'))).toBe(true);
     // (typescript itself stays: valibot, under Bull Board, names it an optional peer)
     for (const dev of ['tsx', 'vitest', '@biomejs/biome', 'autocannon', 'playwright-core'])
       expect(existsSync(path.join(app, 'node_modules', dev)), dev).toBe(false);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNightly } from '../../src/scheduler/nightly.js';
+import { unfreezeSubscription } from '../../src/services/freeze.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, snapshotCounts, subscribe } from '../helpers/fixtures.js';
@@ -233,6 +234,54 @@ describe('the sweep unfreezes at frozen_until', () => {
     await nightly();
     // the sweep first unfroze it at 20 June 15:00 (4.5 days more): 6 July 12:00 became 11 July 00:00
     expect(await view(sub.id)).toMatchObject({ status: 'active', current_period_end: '2026-07-11T00:00:00.000Z' });
+  });
+});
+
+describe('a reversal while frozen', () => {
+  it('gives the units back to a balance past its date (its expiry moves at unfreeze), never loses them', async () => {
+    at('2026-09-01T00:00:00.000Z');
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { max_freeze_days: 20 });
+    const sub = await subscribe(app, client.id, pkg.code);
+    expect(sub.current_period_end).toBe('2026-10-01T00:00:00.000Z');
+    const used = await consume(client.id, 4, 'before-freeze');
+    expect(used.status, used.text).toBe(200);
+
+    at('2026-09-25T00:00:00.000Z');
+    expect((await freeze(sub.id, { days: 10 })).status).toBe(200);
+    // past the balance's date (1 October), still frozen (until 5 October): the use is reversed
+    at('2026-10-02T00:00:00.000Z');
+    const reversed = await app.request('POST', `/v1/consumptions/${used.body.id}/reverse?wait=true`, {
+      key: app.keys.write,
+    });
+    expect(reversed.status, reversed.text).toBe(200);
+    const [balance] = (await view(sub.id)).balances as BalanceView[];
+    expect(balance!.remaining).toBe('10');
+
+    // unfrozen on 3 October after 8 days: the balance ends on 9 October, with the units given back
+    at('2026-10-03T00:00:00.000Z');
+    expect((await unfreeze(sub.id)).status).toBe(200);
+    const [after] = (await view(sub.id)).balances as BalanceView[];
+    expect(after).toMatchObject({ remaining: '10', expires_at: '2026-10-09T00:00:00.000Z' });
+  });
+});
+
+describe('the sweep and a freeze that is not due', () => {
+  it('a sweep that listed an older freeze leaves a new one alone (unfrozen and frozen again meanwhile)', async () => {
+    at('2026-11-01T00:00:00.000Z');
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }], { max_freeze_days: 20 });
+    const sub = await subscribe(app, client.id, pkg.code);
+    expect((await freeze(sub.id, { days: 5 })).status).toBe(200);
+    // the sweep's turn comes for this subscription as of 3 November, but its freeze runs to 6 November
+    const swept = await unfreezeSubscription(app.database.db, sub.id, {
+      by: 'sweep',
+      at: new Date('2026-11-03T00:00:00.000Z'),
+      now: app.clock.now(),
+      actor: 'sweep',
+    });
+    expect(swept.ok).toBe(false);
+    expect(await view(sub.id)).toMatchObject({ status: 'frozen', frozen_until: '2026-11-06T00:00:00.000Z' });
   });
 });
 

@@ -1,11 +1,13 @@
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../chaos/services.js';
 import { insertApiKey } from '../../src/db/repositories/api-keys.js';
 import { createApiKey, revokeApiKey } from '../../src/http/auth.js';
 import { KeyRateLimiter, type RateDecision, unsyncedAllowance } from '../../src/http/rate-limit.js';
 import { newId } from '../../src/ids.js';
-import { createRedis } from '../../src/queue/redis.js';
+import { createRedis, untilReady } from '../../src/queue/redis.js';
 import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
 
 /**
@@ -152,6 +154,60 @@ describe('the rate limit is counted in each process and shared through Redis', (
     expect(next.status).toBe(200);
     expect(next.headers.get('ratelimit')).toMatch(new RegExp(`^limit=${LIMIT}, remaining=\\d+, reset=\\d+$`));
     expect(next.headers.get('ratelimit-policy')).toBe(`${LIMIT};w=60`);
+  });
+});
+
+describe('many requests of one key at once, in several processes', () => {
+  it('admit the limit plus at most one unsynced allowance per other process, however many wait', async () => {
+    const limit = 100;
+    const prefix = `${app.prefix}-burst`;
+    const now = Date.UTC(2026, 0, 15, 11, 0, 10);
+    const processes = Array.from({ length: 3 }, () => {
+      const redis = createRedis(app.ctx.redisUrl, 'producer');
+      return { redis, limiter: new KeyRateLimiter(redis, prefix, limit, 200, () => now) };
+    });
+    try {
+      await Promise.all(processes.map((p) => untilReady(p.redis, 5_000)));
+      // 300 requests of one key in each process at the same moment
+      const decisions = await Promise.all(
+        processes.flatMap((p) => Array.from({ length: 300 }, () => Promise.resolve(p.limiter.take('burst')))),
+      );
+      const admitted = decisions.filter((d) => d.allowed).length;
+      expect(admitted).toBeGreaterThanOrEqual(limit);
+      expect(admitted).toBeLessThanOrEqual(limit + (processes.length - 1) * unsyncedAllowance(limit));
+    } finally {
+      for (const p of processes) {
+        await p.limiter.close();
+        p.redis.disconnect();
+      }
+    }
+  });
+});
+
+describe('a Redis that stops answering without closing its connection', () => {
+  it('holds no request for ever: a sync gives up, and the request passes on the local count', async () => {
+    // a redis-server of this test's own, then frozen (SIGSTOP): its connection stays up, nothing answers
+    const port = await freePort();
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', ''], {
+      stdio: 'ignore',
+    });
+    const redis = createRedis(`redis://127.0.0.1:${port}`, 'producer');
+    try {
+      for (let i = 0; redis.status !== 'ready'; i += 1) {
+        if (i > 400) throw new Error('the test redis-server did not start');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const now = Date.UTC(2026, 0, 15, 11, 0, 10);
+      const limiter = new KeyRateLimiter(redis, app.prefix, 100, 50, () => now);
+      server.kill('SIGSTOP');
+      expect(redis.status).toBe('ready');
+      const decisions = await Promise.all(Array.from({ length: 5 }, () => Promise.resolve(limiter.take('stalled'))));
+      expect(decisions.every((d) => d.allowed)).toBe(true);
+    } finally {
+      server.kill('SIGCONT');
+      server.kill('SIGKILL');
+      redis.disconnect();
+    }
   });
 });
 

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
+import { createDeliveries } from '../../src/db/repositories/webhooks.js';
 import { eventSchemaOf } from '../../src/webhooks/event-schemas.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -335,6 +337,48 @@ describe('an endpoint that keeps failing', () => {
       await app.request('DELETE', `/v1/webhook-endpoints/${watcher.body.id}`);
     } finally {
       failing.stop();
+    }
+  });
+
+  it('a delivery given up while its endpoint was disabled is sent again by a retry once it is enabled', async () => {
+    const late = new Receiver();
+    await late.start();
+    try {
+      const endpoint = await app.request('POST', '/v1/webhook-endpoints', {
+        body: { url: late.url, events: ['subscription.created'] },
+      });
+      expect(endpoint.status, endpoint.text).toBe(201);
+      // the interleaving: a delivery to it is still to make when it is disabled (as after another
+      // delivery's last failed attempt), and then its job runs
+      await app.database.db('webhook_endpoints').where({ id: endpoint.body.id }).update({
+        disabled_at: new Date(),
+        disabled_reason: 'test',
+      });
+      await someEvents(app);
+      const [event] = await app.database.db('outbox_events').orderBy('seq', 'desc').limit(1).select('id');
+      const [deliveryId] = await createDeliveries(
+        app.database.db,
+        [{ id: randomUUID(), endpoint_id: endpoint.body.id, event_id: event!.id }],
+        new Date(),
+      );
+      const given = { id: deliveryId! };
+      await app.ctx.queues.webhooks.add('deliver', { delivery_id: given.id }, { jobId: `delivery|${given.id}` });
+      // its job ran, gave it up and completed
+      const skipped = await awaitOutcome(app.ctx, 'deliver', `delivery|${given.id}`, {
+        timeoutMs: 20_000,
+        untilAdded: true,
+      });
+      expect(skipped.state === 'completed' && skipped.value.status).toBe('skipped');
+      expect((await deliveriesOf(app, endpoint.body.id))[0]!.status).toBe('failed');
+
+      expect((await app.request('POST', `/v1/webhook-endpoints/${endpoint.body.id}/enable`)).status).toBe(200);
+      const retried = await app.request('POST', `/v1/webhook-deliveries/${given.id}/retry`);
+      expect(retried.status, retried.text).toBe(202);
+      await late.until(1);
+      expect(late.received[0]!.headers['credits-delivery-id']).toBe(given.id);
+      await app.request('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`);
+    } finally {
+      late.stop();
     }
   });
 

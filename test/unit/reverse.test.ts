@@ -69,6 +69,20 @@ describe(
       expect(plan.expired).toEqual([]);
     });
 
+    it("a frozen subscription's balance past its date is still given back: its expiry moves at unfreeze", () => {
+      const past = new Date(NOW.getTime() - 1);
+      const plan = planReversal(
+        [
+          { balanceId: 'frozen', amount: 4n },
+          { balanceId: 'thawed', amount: 2n },
+        ],
+        lotsOf(lot('frozen', { expiresAt: past, frozen: true }), lot('thawed', { expiresAt: past })),
+        NOW,
+      );
+      expect(plan.returned).toEqual([{ balanceId: 'frozen', amount: 4n, remainingAfter: 14n }]);
+      expect(plan.expired).toEqual([{ balanceId: 'thawed', amount: 2n }]);
+    });
+
     it('a balance that cannot be found is treated as expired, never revived', () => {
       const plan = planReversal([{ balanceId: 'missing', amount: 9n }], lotsOf(), NOW);
       expect(plan).toEqual({

@@ -137,3 +137,13 @@ export async function freezesOfClientUpTo(
     unfrozen_at: Date | null;
   }>;
 }
+
+/** Which of these subscriptions are frozen now. */
+export async function frozenSubscriptionIds(db: Executor, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = (await db('subscriptions')
+    .whereIn('id', [...new Set(ids)])
+    .andWhere({ status: 'frozen' })
+    .select('id')) as Array<{ id: string }>;
+  return new Set(rows.map((r) => r.id));
+}

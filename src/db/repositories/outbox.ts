@@ -95,16 +95,31 @@ export async function markDispatched(tx: Executor, seqs: readonly bigint[], at: 
 }
 
 /**
- * Events (never the service's own commands) after `afterSeq`, oldest first, optionally of one type: the outbox as
- * a list a receiver reconciles with. Reads one more than `limit` to know whether a next page exists.
+ * Events (never the service's own commands) after the event `afterSeq`, in commit order, optionally of
+ * one type: the outbox as a list a receiver reconciles with. Commit order (migration 0019): by the
+ * writing transaction's id, then seq, and only rows of transactions older than every one still
+ * running — so a row that commits later always sorts after a cursor given out now, and no page ever
+ * skips it. (A long transaction holds the list back until it ends.) A cursor whose event was pruned
+ * falls back to seq order. Reads one more than `limit` to know whether a next page exists.
  */
 export async function listEvents(
   db: Executor,
   filter: { type?: EventType | undefined; afterSeq: bigint; limit: number },
 ): Promise<{ rows: OutboxEventRow[]; more: boolean }> {
-  const query = db('outbox_events').where('seq', '>', filter.afterSeq.toString());
+  const after = filter.afterSeq.toString();
+  const query = db('outbox_events')
+    .whereRaw('xid < pg_snapshot_xmin(pg_current_snapshot())')
+    .andWhere((q) =>
+      q
+        .whereRaw('(xid, seq) > (SELECT c.xid, c.seq FROM outbox_events c WHERE c.seq = ?)', [after])
+        .orWhere((p) =>
+          p.whereRaw('NOT EXISTS (SELECT 1 FROM outbox_events c WHERE c.seq = ?)', [after]).andWhere('seq', '>', after),
+        ),
+    );
   if (filter.type) query.andWhere('type', filter.type);
   else query.whereNotIn('type', [...COMMAND_TYPES_LIST]);
-  const rows = (await query.orderBy('seq').limit(filter.limit + 1)) as OutboxEventRow[];
+  const rows = (await query
+    .orderBy([{ column: 'xid' }, { column: 'seq' }])
+    .limit(filter.limit + 1)) as OutboxEventRow[];
   return { rows: rows.slice(0, filter.limit), more: rows.length > filter.limit };
 }

@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import { type JobsOptions, Queue } from 'bullmq';
+import type { z } from 'zod';
+import { JOB_CONTRACTS as JOBS, type JobData, type JobName, jobIdOf, MAX_BATCH_USES } from './contracts.js';
+import { jobOptions } from './job-options.js';
+import type { QueueName } from './queue-names.js';
+import { createRedis, type RedisClient, type RedisTarget } from './redis.js';
+
+/**
+ * The typed producer other systems import (`import { CreditsProducer } from '@credits/producer'`)
+ * to push jobs straight into the queues instead of calling HTTP.
+ *
+ * It validates each payload with the workers' own schemas before enqueueing (a typo fails here, not
+ * later in a worker), stamps `accepted_at` so the default occurred_at does not move when a job is
+ * retried, and names each job by the job-id rule of API.md, so that a producer's retry of the same
+ * call never makes a second job while the first is still held by Redis — and the worker's
+ * idempotency makes a later repeat change nothing.
+ *
+ * Guarantees: a job is durable once `add` resolves if Redis runs with `appendonly yes` and
+ * `maxmemory-policy noeviction` (BullMQ's requirement). Unlike POST /v1/consumptions, nothing is
+ * recorded in Postgres first: if Redis loses its data, jobs it held are lost, and the producer must
+ * replay what it sent since (safe: replays are idempotent).
+ */
+export interface CreditsProducerOptions {
+  /**
+   * A Redis URL, `{ url, clusterNodes }` for a Redis Cluster, or an ioredis instance (Redis or
+   * Cluster) the producer may share.
+   */
+  connection: string | RedisTarget | RedisClient;
+  /** Must match the service's BULL_PREFIX (default `{credits}`). */
+  prefix?: string;
+  /** Source of `accepted_at`; default the system clock. */
+  now?: () => Date;
+  /** Tries of a job that fails unexpectedly; match the service's JOB_ATTEMPTS (default 8). */
+  attempts?: number;
+}
+
+export class ProducerValidationError extends Error {
+  constructor(
+    readonly code: 'validation_failed',
+    readonly errors: Array<{ field: string; message: string }>,
+  ) {
+    super(`validation_failed: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
+    this.name = 'ProducerValidationError';
+  }
+}
+
+export interface Enqueued {
+  jobId: string;
+}
+
+type ConsumeInput = Omit<JobData<'consume'>, 'accepted_at'>;
+
+export class CreditsProducer {
+  private readonly connection: RedisClient;
+  private readonly ownsConnection: boolean;
+  private readonly queues = new Map<QueueName, Queue>();
+  private readonly prefix: string;
+  private readonly now: () => Date;
+  private readonly defaultJobOptions: JobsOptions;
+
+  constructor(options: CreditsProducerOptions) {
+    const given = options.connection;
+    const isTarget = (c: typeof given): c is string | RedisTarget =>
+      typeof c === 'string' || (typeof (c as RedisTarget).url === 'string' && !('status' in c));
+    this.ownsConnection = isTarget(given);
+    // a connection made here reports its errors through the calls that fail (createRedis listens)
+    this.connection = isTarget(given) ? createRedis(given, 'producer') : given;
+    this.prefix = options.prefix ?? '{credits}';
+    this.now = options.now ?? (() => new Date());
+    this.defaultJobOptions = jobOptions(options.attempts);
+  }
+
+  /** Reports one use (a `consume` job). */
+  async consume(input: ConsumeInput, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('consume', { ...input, accepted_at: this.now().toISOString() }, options);
+  }
+
+  /**
+   * Reports many uses as `consume-batch` jobs of at most 1,000 uses each, one round trip (addBulk):
+   * the workers apply a batch's uses many per transaction, each use still idempotent by (client,
+   * idempotency_key) and readable by id. All are validated before any is enqueued. `batchKey` names
+   * the batches (`<key>` for the first 1,000 uses, `<key>-2`, … after): a retried call with the same
+   * key makes no second job; without one each call's batches are new (their uses stay idempotent).
+   */
+  async consumeMany(
+    inputs: readonly ConsumeInput[],
+    options: JobsOptions & { batchKey?: string } = {},
+  ): Promise<Array<Enqueued & { uses: number }>> {
+    const { batchKey, ...jobOptions } = options;
+    const acceptedAt = this.now().toISOString();
+    // each use checked on its own first, so that a bad one is named by its place in `inputs`
+    const uses = inputs.map((input, index) => this.validate(JOBS.consume.schema, input, `${index}.`));
+    const key = batchKey ?? randomUUID();
+    const jobs: Array<ReturnType<CreditsProducer['job']>> = [];
+    for (let start = 0, n = 1; start < uses.length; start += MAX_BATCH_USES, n += 1) {
+      const items = uses.slice(start, start + MAX_BATCH_USES);
+      jobs.push(
+        this.job(
+          'consume-batch',
+          { batch_key: n === 1 ? key : `${key}-${n}`, items, accepted_at: acceptedAt },
+          jobOptions,
+        ),
+      );
+    }
+    await this.queue(JOBS['consume-batch'].queue).addBulk(jobs);
+    return jobs.map((j, i) => ({
+      jobId: j.opts.jobId,
+      uses: Math.min(MAX_BATCH_USES, inputs.length - i * MAX_BATCH_USES),
+    }));
+  }
+
+  /**
+   * Reports many uses as one `consume` job each, with one round trip (addBulk): for a caller that
+   * wants a job per use (its own job id, its own result in Redis). All are validated first.
+   */
+  async consumeEach(inputs: readonly ConsumeInput[], options: JobsOptions = {}): Promise<Enqueued[]> {
+    const acceptedAt = this.now().toISOString();
+    const jobs = inputs.map((input, index) =>
+      this.job('consume', { ...input, accepted_at: acceptedAt }, options, `${index}.`),
+    );
+    await this.queue(JOBS.consume.queue).addBulk(jobs);
+    return jobs.map((j) => ({ jobId: j.opts.jobId }));
+  }
+
+  /**
+   * Reserves units now for a use whose size is known later (a `hold` job). Its accepted_at is set
+   * here, so its expiry stays the same whenever a worker takes it.
+   */
+  async hold(input: Omit<JobData<'hold'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('hold', { ...input, accepted_at: this.now().toISOString() }, options);
+  }
+
+  /** Turns a hold's units into a consumption, all or `quantity` of them, once (a `capture` job). */
+  async capture(input: Omit<JobData<'capture'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('capture', input, options);
+  }
+
+  /** Gives a hold's units back, once (a `release` job). */
+  async release(input: Omit<JobData<'release'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('release', input, options);
+  }
+
+  /** Gives a consumption's units back, once (a `reverse` job). */
+  async reverse(input: Omit<JobData<'reverse'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('reverse', input, options);
+  }
+
+  /** Recharges a subscription (a `recharge` job): one recharge and one invoice per idempotency key. */
+  async recharge(
+    input: Omit<JobData<'recharge'>, 'accepted_at' | 'auto'>,
+    options: JobsOptions = {},
+  ): Promise<Enqueued> {
+    return this.add('recharge', { ...input, accepted_at: this.now().toISOString() }, options);
+  }
+
+  /** Renews the period of a subscription that ends at `period_end` (a `renew` job): once per period. */
+  async renew(input: Omit<JobData<'renew'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
+    return this.add('renew', { ...input, accepted_at: this.now().toISOString() }, options);
+  }
+
+  /**
+   * Asks for a report (a `generate` job); the worker creates its run. Give `report_id` to make a
+   * retry of this call name the same report; fetch it with GET /v1/reports/{report_id}.
+   */
+  async generateReport(
+    input: Omit<JobData<'generate'>, 'report_id'> & { report_id?: string },
+    options: JobsOptions = {},
+  ): Promise<Enqueued & { reportId: string }> {
+    if (!input.type)
+      throw new ProducerValidationError('validation_failed', [{ field: 'type', message: 'is required' }]);
+    const reportId = input.report_id ?? randomUUID();
+    const { jobId } = await this.add('generate', { format: 'json', ...input, report_id: reportId }, options);
+    return { jobId, reportId };
+  }
+
+  /**
+   * Any job of API.md's job table by name, validated with the workers' own schema and named by its
+   * job-id rule. The methods above are this with the defaults each job wants (`accepted_at`).
+   */
+  async add<N extends JobName>(name: N, data: JobData<N>, options: JobsOptions = {}): Promise<Enqueued> {
+    const job = this.job(name, data, options);
+    await this.queue(JOBS[name].queue).add(job.name, job.data, job.opts);
+    return { jobId: job.opts.jobId };
+  }
+
+  private job<N extends JobName>(name: N, data: JobData<N>, options: JobsOptions, fieldPrefix = '') {
+    const definition = JOBS[name];
+    const valid = this.validate(definition.schema, data, fieldPrefix);
+    return { name, data: valid, opts: { ...definition.options, ...options, jobId: jobIdOf(name, data) } };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    if (this.ownsConnection) this.connection.disconnect();
+  }
+
+  protected queue(name: QueueName): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, {
+        connection: this.connection,
+        prefix: this.prefix,
+        defaultJobOptions: this.defaultJobOptions,
+      });
+      // connection errors reach the caller as rejected calls; without a listener BullMQ prints them
+      queue.on('error', () => {});
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  protected validate<S extends z.ZodType>(schema: S, data: unknown, prefix = ''): z.output<S> {
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) {
+      throw new ProducerValidationError(
+        'validation_failed',
+        parsed.error.issues.map((issue) => ({
+          field: prefix + (issue.path.map(String).join('.') || '(data)'),
+          message: issue.message,
+        })),
+      );
+    }
+    return parsed.data;
+  }
+}
