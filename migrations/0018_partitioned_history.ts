@@ -128,7 +128,11 @@ export async function up(knex: Knex): Promise<void> {
         month_start := (month_start AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC';
       END LOOP;
       RETURN made;
-    END $$;
+    END $$
+    -- making a partition takes an ACCESS EXCLUSIVE lock on the parent for a moment; behind a long read (a report,
+    -- verify) it would queue every writer for as long: it gives up after 2 s instead (months are made 3 ahead,
+    -- the next sweep tries again)
+    SET lock_timeout = '2s';
 
     ALTER TABLE ledger_entries RENAME TO ledger_entries_unpartitioned;
     CREATE TABLE ledger_entries

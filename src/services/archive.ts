@@ -1,8 +1,9 @@
-import type { Executor } from '../db/knex.js';
+import { type Executor, PG, pgCode } from '../db/knex.js';
 import {
   archivedMonths,
   detachMonth,
   ensureHistoryPartitions,
+  limitLockWait,
   lockMonth,
   mismatchedConsumptionsOf,
   oldestLiveRowBefore,
@@ -10,9 +11,12 @@ import {
   writeCheckpoints,
 } from '../db/repositories/history.js';
 import { transact } from '../db/transact.js';
-import { parseHistoryMonth, refuseArchiving } from '../domain/history.js';
+import { type HistoryMonth, parseHistoryMonth, refuseArchiving } from '../domain/history.js';
 import { checkConsumption } from '../domain/invariants.js';
 import { fail, ok, type Result } from '../domain/result.js';
+
+/** How long the archiving waits for a lock (see limitLockWait). */
+const LOCK_WAIT_MS = 5_000;
 
 export interface ArchiveResult {
   month: string;
@@ -38,7 +42,19 @@ export interface ArchiveResult {
 export async function archiveMonth(db: Executor, monthText: string, now: Date): Promise<Result<ArchiveResult>> {
   const month = parseHistoryMonth(monthText);
   if (!month) return fail('validation_failed', `month must be YYYY-MM (got "${monthText}")`);
+  return archiveIn(db, month, now).catch((error: unknown) => {
+    if (pgCode(error) !== PG.lockNotAvailable) throw error;
+    return fail(
+      'unavailable',
+      `${month.label} was not archived: a lock on the history was not granted within ${LOCK_WAIT_MS} ms ` +
+        '(a long report or verify reading it?); nothing changed, run it again',
+    );
+  });
+}
+
+async function archiveIn(db: Executor, month: HistoryMonth, now: Date): Promise<Result<ArchiveResult>> {
   return transact(db, async (tx) => {
+    await limitLockWait(tx, LOCK_WAIT_MS);
     const archived = await archivedMonths(tx);
     const refused = refuseArchiving(month, {
       now,

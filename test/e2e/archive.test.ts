@@ -206,6 +206,35 @@ describe('archiving a month of history', () => {
   });
 });
 
+describe('behind a long read of the history', () => {
+  it('archiving and making partitions give up instead of queueing every writer behind them', async () => {
+    // a long read (a report streaming, a verify): its transaction holds the ledger's partitions
+    const reader = await app.database.db.transaction();
+    try {
+      await reader.raw('SELECT count(*) FROM ledger_entries');
+      const refused = await archiveMonth(app.database.db, '2026-03', app.clock.now());
+      expect(refused).toMatchObject({ ok: false, code: 'unavailable' });
+      expect(await tableExists('ledger_entries_y2026m03')).toBe(true);
+      expect((await livePartitions(app.database.db)).map((p) => p.partition)).toContain('ledger_entries_y2026m03');
+      await expect(
+        ensureHistoryPartitions(app.database.db, {
+          since: new Date('2029-01-01T00:00:00.000Z'),
+          until: new Date('2029-01-01T00:00:00.000Z'),
+        }),
+      ).rejects.toMatchObject({ code: '55P03' });
+      // meanwhile the hot path writes
+      at('2026-04-03T08:00:00.000Z');
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
+      await subscribe(app, client.id, pkg.code, { auto_renew: false });
+      expect((await consume(client.id, 1, 'during-read')).status).toBe(200);
+    } finally {
+      await reader.rollback();
+    }
+    expect(await tableExists('ledger_entries_y2029m01')).toBe(false);
+  });
+});
+
 /** `npm run cli -- …` as an operator runs it (test/e2e/cli.test.ts): its clock is the real one. */
 async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {

@@ -68,6 +68,14 @@ export async function oldestLiveRowBefore(db: Executor, before: Date): Promise<D
 }
 
 /**
+ * How long the archiving waits for a lock before it gives up: its DETACH queues every writer behind it while it
+ * waits (behind a long report or verify, say), so it fails fast instead, and can be run again.
+ */
+export async function limitLockWait(tx: Tx, ms: number): Promise<void> {
+  await tx.raw(`SELECT set_config('lock_timeout', ?, true)`, [`${ms}ms`]);
+}
+
+/**
  * Blocks writes into the month's two partitions until the transaction ends, and waits for those in flight:
  * what the checkpoint sums is then what is detached.
  */
