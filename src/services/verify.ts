@@ -1,5 +1,5 @@
 import type { Executor, Tx } from '../db/knex.js';
-import { archivedThrough } from '../db/repositories/history.js';
+import { archivedThrough, holdHistory } from '../db/repositories/history.js';
 import {
   type Aggregate,
   allocationTotals,
@@ -79,6 +79,8 @@ export async function verifyInvariants(db: Executor, options: VerifyOptions = {}
 }
 
 async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyReport> {
+  // before any read: an archiving (services/archive.ts) is either wholly in this snapshot or waits for it
+  await holdHistory(db);
   const limit = options.limit ?? 1_000;
   const between = options.between ?? (async () => {});
   const violations: Violation[] = [];

@@ -233,6 +233,18 @@ describe('behind a long read of the history', () => {
     }
     expect(await tableExists('ledger_entries_y2029m01')).toBe(false);
   });
+
+  it('a verify under way and an archiving exclude each other (its snapshot never sees half of one)', async () => {
+    let during: Awaited<ReturnType<typeof archiveMonth>> | undefined;
+    const report = await verifyInvariants(app.database.db, {
+      between: async (after) => {
+        if (after === 'balances' && !during) during = await archiveMonth(app.database.db, '2026-03', app.clock.now());
+      },
+    });
+    expect(during).toMatchObject({ ok: false, code: 'unavailable' });
+    expect(report.violations).toEqual([]);
+    expect((await livePartitions(app.database.db)).map((p) => p.partition)).toContain('ledger_entries_y2026m03');
+  });
 });
 
 /** `npm run cli -- …` as an operator runs it (test/e2e/cli.test.ts): its clock is the real one. */

@@ -68,6 +68,15 @@ export async function oldestLiveRowBefore(db: Executor, before: Date): Promise<D
 }
 
 /**
+ * The first statement of a check that reads the history in one snapshot (verify): taken before the snapshot (a
+ * LOCK needs none), it waits for an archiving under way to commit, or makes the archiving wait for the check. So
+ * the snapshot never sees a month's partitions already detached without its checkpoints, or the reverse.
+ */
+export async function holdHistory(tx: Tx): Promise<void> {
+  await tx.raw('LOCK TABLE ledger_entries, consumption_allocations IN ACCESS SHARE MODE');
+}
+
+/**
  * How long the archiving waits for a lock before it gives up: its DETACH queues every writer behind it while it
  * waits (behind a long report or verify, say), so it fails fast instead, and can be run again.
  */
