@@ -16,6 +16,7 @@ import * as m0014 from './0014_holds.js';
 import * as m0015 from './0015_freeze.js';
 import * as m0016 from './0016_dimensions.js';
 import * as m0017 from './0017_webhooks_standard.js';
+import * as m0018 from './0018_partitioned_history.js';
 import * as m0019 from './0019_outbox_commit_order.js';
 
 interface Migration {
@@ -45,6 +46,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0015_freeze', m0015],
   ['0016_dimensions', m0016],
   ['0017_webhooks_standard', m0017],
+  ['0018_partitioned_history', m0018],
   ['0019_outbox_commit_order', m0019],
 ];
 

@@ -6,11 +6,13 @@ import { loadConfig } from '../config.js';
 import { createDb } from '../db/knex.js';
 import { migrateLatest, migrateRollbackAll } from '../db/migrate.js';
 import { listApiKeys } from '../db/repositories/api-keys.js';
+import { archivedMonths, livePartitions } from '../db/repositories/history.js';
 import { parseInstant } from '../domain/period.js';
 import { createApiKey, revokeApiKey, SCOPES, type Scope } from '../http/auth.js';
 import { createLogger } from '../logger.js';
 import { createRuntime } from '../runtime.js';
 import { runNightly } from '../scheduler/nightly.js';
+import { archiveMonth } from '../services/archive.js';
 import { verifyInvariants } from '../services/verify.js';
 import { startWorkers } from '../workers/index.js';
 
@@ -27,6 +29,10 @@ const USAGE = `usage: npm run cli -- <command>
                                run the nightly sweep (renewals, expiry, events, reports, verify) as of
                                a time (YYYY-MM-DD is midnight in BUSINESS_TZ; default now), with
                                workers in this process unless --no-workers, and wait for it
+  archive-month <YYYY-MM>      archive a month of history (UTC; the oldest live one, ended): record each
+                               balance's closing sums, detach the month's partitions of ledger_entries and
+                               consumption_allocations (kept as tables for export; see README "Archiving")
+  history                      list the live partitions and the archived months
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -98,6 +104,34 @@ async function main(argv: string[]): Promise<number> {
         console.log(`… and ${report.violationCount - report.violations.length} more`);
       console.log(report.ok ? 'ok: every invariant holds' : `FAILED: ${report.violationCount} violation(s)`);
       return report.ok ? 0 : 1;
+    }
+    if (command === 'archive-month') {
+      if (!sub) {
+        console.error('archive-month <YYYY-MM>');
+        return 2;
+      }
+      const archived = await archiveMonth(db, sub, new Date());
+      if (!archived.ok) {
+        console.error(`not archived (${archived.code}): ${archived.detail}`);
+        return archived.code === 'validation_failed' ? 2 : 1;
+      }
+      const a = archived.value;
+      console.log(
+        `archived ${a.month}: ${a.ledger_entries} ledger entries in table ${a.ledger_table}, ${a.allocations} ` +
+          `allocations in table ${a.allocations_table} (detached: export them, then drop them when you wish), ` +
+          `${a.checkpoints} balance checkpoints recorded`,
+      );
+      return 0;
+    }
+    if (command === 'history') {
+      for (const p of await livePartitions(db)) console.log(`live      ${p.table}: ${p.partition}`);
+      for (const a of await archivedMonths(db)) {
+        console.log(
+          `archived  ${a.month.toISOString().slice(0, 7)}: ${a.ledger_table} (${a.ledger_entries} entries), ` +
+            `${a.allocations_table} (${a.allocations} allocations), at ${a.archived_at.toISOString()}`,
+        );
+      }
+      return 0;
     }
     if (command === 'run-nightly') {
       const { values } = parseArgs({

@@ -1,5 +1,5 @@
 import type { AppContext } from '../app-context.js';
-import type { Tx } from '../db/knex.js';
+import { PG, pgCode, type Tx } from '../db/knex.js';
 import {
   applyBalanceChanges,
   type BalanceChange,
@@ -8,6 +8,7 @@ import {
   lockExpiringBalances,
 } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
+import { ensureHistoryPartitions } from '../db/repositories/history.js';
 import { appendLedgerEntries, type LedgerEntryDraft } from '../db/repositories/ledger.js';
 import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
 import { packageById } from '../db/repositories/packages.js';
@@ -22,6 +23,7 @@ import {
 } from '../db/repositories/subscriptions.js';
 import { withTransaction } from '../db/transact.js';
 import type { BalanceSource } from '../domain/grant.js';
+import { monthsToPrepare } from '../domain/history.js';
 import { formatQuantity, type Scaled } from '../domain/quantity.js';
 import type { SubscriptionStatus } from '../domain/renewal.js';
 import { ok, type Result } from '../domain/result.js';
@@ -54,9 +56,19 @@ const ROLLABLE: ReadonlySet<BalanceSource> = new Set(['package', 'recharge', 'ro
  * (set to cancel at period end). Subscriptions are handled a chunk at a time, by id, each chunk one
  * transaction that locks its subscriptions (by id) and then their balances in the one lock order.
  * Operators' grants, which belong to no subscription, expire after them (expire-grants.ts). Safe
- * to run any number of times: what is done is no longer due.
+ * to run any number of times: what is done is no longer due. First of all, it makes the month partitions of the
+ * history (ledger entries, allocations) for this month and the next PARTITION_MONTHS_AHEAD.
  */
 export async function expireDue(app: AppContext, asOf: Date): Promise<Result<ExpiryResult>> {
+  // the history's month partitions (migration 0018), made months before anything is written into them
+  // (made months ahead: a sweep that cannot take the lock in time leaves it to the next one, and expires anyway)
+  try {
+    const partitions = await ensureHistoryPartitions(app.db, monthsToPrepare(asOf));
+    if (partitions > 0) app.log.info({ partitions }, 'made the partitions of the coming months of history');
+  } catch (error) {
+    if (pgCode(error) !== PG.lockNotAvailable) throw error;
+    app.log.warn({ err: error }, 'the history partitions were not made: a long read held the lock; next sweep');
+  }
   const unfrozen = await unfreezeDue(app, asOf);
   const renewals = await renewOverdue(app, asOf);
   const result: ExpiryResult = {

@@ -34,6 +34,9 @@ export async function reverseConsumption(
       return fail('conflict', 'a rejected consumption took nothing, so there is nothing to reverse');
 
     const allocations = (await allocationsOf(tx, [consumption.id])).get(consumption.id) ?? [];
+    // its month was archived (services/archive.ts): what it took of which balance left with the month
+    if (allocations.length === 0 && consumption.applied > 0n)
+      return fail('conflict', 'its month of history was archived: its allocations are no longer here to give back');
     const balances = await lockBalancesByIds(
       tx,
       allocations.map((a) => a.balance_id),

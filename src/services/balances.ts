@@ -3,6 +3,7 @@ import type { Executor } from '../db/knex.js';
 import { balancesOfClient, type PlacedBalanceRow } from '../db/repositories/balances.js';
 import { type CreditTypeRow, creditTypesByIds } from '../db/repositories/credit-types.js';
 import { freezesOfClientUpTo } from '../db/repositories/freezes.js';
+import { archivedThrough } from '../db/repositories/history.js';
 import { expiriesBefore, type LedgerEntryRow, ledgerUpTo, statement } from '../db/repositories/ledger.js';
 import { availabilityOf } from '../domain/availability.js';
 import { balanceAt, type FreezeSpan, subscriptionStatusAt } from '../domain/balance-as-of.js';
@@ -62,12 +63,24 @@ export async function clientBalances(db: Executor, clientId: string, now: Date):
 }
 
 /**
+ * Why the balances cannot be answered as of `asOf`, or null when they can: the ledger before the end of the
+ * archived months (services/archive.ts) is no longer in the database, only each balance's sums at that end.
+ */
+export async function asOfArchived(db: Executor, asOf: Date): Promise<string | null> {
+  const through = await archivedThrough(db);
+  return through && asOf.getTime() < through.getTime()
+    ? `the history before ${through.toISOString()} is archived: as_of must be at or after it`
+    : null;
+}
+
+/**
  * GET /v1/clients/{id}/balances?as_of=: the same answer as it stood at `asOf`, from the ledger alone
  * (DOMAIN.md "As of"). Each balance's running totals are replayed from its entries written up to
  * then (domain/balance-as-of.ts); a balance with none did not exist yet. Its expiry is the one it
  * had then (an `extend` entry written later gives the earlier one), and its subscription's status
  * the one the ledger and the freezes imply (subscriptionStatusAt). Then the rows are summed exactly
- * as the live answer sums them, at `asOf`: at now both answers are equal.
+ * as the live answer sums them, at `asOf`: at now both answers are equal. Not before the end of the archived
+ * months (asOfArchived): a balance then starts from its checkpoint.
  */
 export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: Date): Promise<CreditTypeBalanceView[]> {
   const [balances, sums, expiries, freezeRows] = await Promise.all([

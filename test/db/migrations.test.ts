@@ -224,3 +224,154 @@ describe('migrations', () => {
     },
   );
 });
+
+describe('0018 partitioned history', () => {
+  const db = () => database.db;
+  const options = () => ({ migrationSource, tableName: MIGRATIONS_TABLE, name: '0018_partitioned_history' });
+  const ids = {
+    client: '00000000-0000-4000-8000-000000000001',
+    creditType: '00000000-0000-4000-8000-000000000003',
+    subscription: '00000000-0000-4000-8000-000000000005',
+    balance: '00000000-0000-4000-8000-000000000006',
+  };
+  const entryAt = (at: string, amount: number, remainingAfter: number) => ({
+    balance_id: ids.balance,
+    client_id: ids.client,
+    credit_type_id: ids.creditType,
+    subscription_id: ids.subscription,
+    kind: 'adjust',
+    amount,
+    remaining_after: remainingAfter,
+    effective_at: new Date(at),
+    created_at: new Date(at),
+  });
+  const ledger = async () => db()('ledger_entries').orderBy('seq');
+  const allocations = async () =>
+    db()('consumption_allocations').select('consumption_id', 'balance_id', 'amount').orderBy('consumption_id');
+  const kindOf = async (table: string) =>
+    (await db().raw<{ rows: Array<{ relkind: string }> }>('SELECT relkind FROM pg_class WHERE relname = ?', [table]))
+      .rows[0]?.relkind;
+  const partitionsOf = async (table: string) =>
+    (
+      await db().raw<{ rows: Array<{ name: string }> }>(
+        `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = ?::regclass ORDER BY 1`,
+        [table],
+      )
+    ).rows.map((r) => r.name);
+
+  // partitions of ledger_entries without the append-only trigger (it fires per row: an empty one cannot show it)
+  const unguarded = async () =>
+    (
+      await db().raw<{ rows: Array<{ name: string }> }>(
+        `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = 'ledger_entries'::regclass
+            AND NOT EXISTS (SELECT 1 FROM pg_trigger t
+                             WHERE t.tgrelid = c.oid AND t.tgname = 'ledger_entries_append_only')`,
+      )
+    ).rows.map((r) => r.name);
+
+  it('moves every row into monthly partitions, keeps the rules, and is undone', async () => {
+    // the database of the tests above, back to before 0018, with rows over several months
+    expect(await db().migrate.down(options())).toEqual([expect.any(Number), ['0018_partitioned_history']]);
+    expect(await kindOf('ledger_entries')).toBe('r');
+    await db()('ledger_entries').insert([
+      entryAt('2026-01-15T10:00:00Z', 2, 7),
+      entryAt('2026-02-28T23:59:59.999Z', -1, 6),
+      entryAt('2026-03-01T00:00:00Z', 1, 7),
+    ]);
+    await db()('consumption_allocations').insert({
+      consumption_id: '00000000-0000-4000-8000-000000000009',
+      balance_id: ids.balance,
+      amount: 1,
+    });
+    const entriesBefore = await ledger();
+    const allocationsBefore = await allocations();
+    expect(entriesBefore.length).toBeGreaterThanOrEqual(7);
+
+    expect(await db().migrate.up(options())).toEqual([expect.any(Number), ['0018_partitioned_history']]);
+    expect(await kindOf('ledger_entries')).toBe('p');
+    expect(await kindOf('consumption_allocations')).toBe('p');
+    expect(await ledger()).toEqual(entriesBefore);
+    expect(await allocations()).toEqual(allocationsBefore);
+    // an allocation carries its consumption's time
+    const [consumption] = await db()('consumptions').where({ id: '00000000-0000-4000-8000-000000000009' });
+    expect((await db()('consumption_allocations').first())?.created_at).toEqual(consumption.created_at);
+    // a partition per month from the oldest row to 3 months past today, and a DEFAULT one
+    const months = await partitionsOf('ledger_entries');
+    expect(months).toEqual(
+      expect.arrayContaining(['ledger_entries_default', 'ledger_entries_y2026m01', 'ledger_entries_y2026m02']),
+    );
+    const ahead = new Date();
+    ahead.setUTCDate(1);
+    ahead.setUTCMonth(ahead.getUTCMonth() + 3);
+    const aheadName = `y${ahead.getUTCFullYear()}m${String(ahead.getUTCMonth() + 1).padStart(2, '0')}`;
+    expect(months).toContain(`ledger_entries_${aheadName}`);
+    expect(await partitionsOf('consumption_allocations')).toContain(`consumption_allocations_${aheadName}`);
+    const [january] = (
+      await db().raw<{ rows: Array<{ n: number }> }>('SELECT count(*)::int AS n FROM ledger_entries_y2026m01')
+    ).rows;
+    expect(january?.n).toBe(1);
+    // the boundary: the last instant of February is February's, midnight is March's
+    const where = async (at: string) =>
+      (
+        await db().raw<{ rows: Array<{ t: string }> }>(
+          'SELECT tableoid::regclass::text AS t FROM ledger_entries WHERE created_at = ?',
+          [new Date(at)],
+        )
+      ).rows[0]?.t;
+    expect(await where('2026-02-28T23:59:59.999Z')).toBe('ledger_entries_y2026m02');
+    expect(await where('2026-03-01T00:00:00Z')).toBe('ledger_entries_y2026m03');
+
+    // append-only, through the parent and on a partition itself
+    await expect(db()('ledger_entries').update({ amount: 6 })).rejects.toThrow(/append-only/);
+    await expect(db()('ledger_entries').delete()).rejects.toThrow(/append-only/);
+    await expect(db()('ledger_entries_y2026m01').delete()).rejects.toThrow(/append-only/);
+    await expect(db()('ledger_entries_y2026m02').update({ amount: 1 })).rejects.toThrow(/append-only/);
+    expect(await unguarded()).toEqual([]);
+    // the identity goes on after the moved rows
+    const top = entriesBefore[entriesBefore.length - 1].seq as bigint;
+    const [added] = await db()('ledger_entries')
+      .insert(entryAt('2026-03-02T00:00:00Z', 0, 7))
+      .returning('seq');
+    expect(added.seq).toBeGreaterThan(top);
+    // an allocation's (consumption, balance) is still written once per consumption
+    await expect(
+      db()('consumption_allocations').insert({
+        consumption_id: '00000000-0000-4000-8000-000000000009',
+        balance_id: ids.balance,
+        amount: 1,
+        created_at: consumption.created_at,
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+
+    // a row written for a month without a partition waits in DEFAULT, and moves when its month is made
+    await db()('ledger_entries').insert(entryAt('2031-05-10T00:00:00Z', 0, 7));
+    expect(await where('2031-05-10T00:00:00Z')).toBe('ledger_entries_default');
+    const made = await db().raw<{ rows: Array<{ made: number }> }>('SELECT ensure_history_partitions(?, ?) AS made', [
+      new Date('2031-05-20T00:00:00Z'),
+      new Date('2031-05-01T00:00:00Z'),
+    ]);
+    expect(made.rows[0]?.made).toBe(2);
+    expect(await where('2031-05-10T00:00:00Z')).toBe('ledger_entries_y2031m05');
+    expect(await partitionsOf('ledger_entries')).toContain('ledger_entries_default');
+    expect(await unguarded()).toEqual([]);
+    await expect(db()('ledger_entries_y2031m05').delete()).rejects.toThrow(/append-only/);
+    // made once: a second call makes nothing
+    const again = await db().raw<{ rows: Array<{ made: number }> }>('SELECT ensure_history_partitions(?, ?) AS made', [
+      new Date('2031-05-20T00:00:00Z'),
+      new Date('2031-05-01T00:00:00Z'),
+    ]);
+    expect(again.rows[0]?.made).toBe(0);
+
+    // undone: plain tables again, the same rows
+    const entriesAfter = await ledger();
+    expect(await db().migrate.down(options())).toEqual([expect.any(Number), ['0018_partitioned_history']]);
+    expect(await kindOf('ledger_entries')).toBe('r');
+    expect(await kindOf('ledger_entries_y2026m01')).toBeUndefined();
+    expect(await ledger()).toEqual(entriesAfter);
+    expect(await allocations()).toEqual(allocationsBefore);
+    await expect(db()('ledger_entries').delete()).rejects.toThrow(/append-only/);
+    expect(await db().migrate.up(options())).toEqual([expect.any(Number), ['0018_partitioned_history']]);
+  });
+});

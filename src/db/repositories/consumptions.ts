@@ -182,15 +182,31 @@ export const consumptionsJson = (rows: readonly ConsumptionRow[]): string =>
 /** Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. */
 export const allocationInsertSql = (
   param: string,
-): string => `INSERT INTO consumption_allocations (consumption_id, balance_id, amount)
-     SELECT consumption_id, balance_id, amount
-       FROM jsonb_to_recordset(${param}::jsonb) AS x(consumption_id uuid, balance_id uuid, amount bigint)`;
+): string => `INSERT INTO consumption_allocations (consumption_id, balance_id, amount, created_at)
+     SELECT consumption_id, balance_id, amount, created_at
+       FROM jsonb_to_recordset(${param}::jsonb)
+            AS x(consumption_id uuid, balance_id uuid, amount bigint, created_at timestamptz)`;
 
-/** Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. */
-export const allocationsJson = (rows: readonly AllocationRow[]): string =>
-  JSON.stringify(
-    rows.map((r) => ({ consumption_id: r.consumption_id, balance_id: r.balance_id, amount: r.amount.toString() })),
+/**
+ * Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. Each allocation
+ * carries its consumption's created_at (migration 0018: the month partition it goes to, and part of its key), so
+ * its consumption must be among `consumptions`, written by the same statement.
+ */
+export const allocationsJson = (rows: readonly AllocationRow[], consumptions: readonly ConsumptionRow[]): string => {
+  const createdAt = new Map(consumptions.map((c) => [c.id, c.created_at]));
+  return JSON.stringify(
+    rows.map((r) => {
+      const at = createdAt.get(r.consumption_id);
+      if (!at) throw new Error(`allocation of consumption ${r.consumption_id}, which this write does not make`);
+      return {
+        consumption_id: r.consumption_id,
+        balance_id: r.balance_id,
+        amount: r.amount.toString(),
+        created_at: at,
+      };
+    }),
   );
+};
 
 export interface ConsumptionBatchWrite {
   consumptions: readonly ConsumptionRow[];
@@ -224,7 +240,7 @@ export async function writeConsumptionBatch(client: SqlClient, batch: Consumptio
      SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
     values: [
       consumptionsJson(batch.consumptions),
-      allocationsJson(batch.allocations),
+      allocationsJson(batch.allocations, batch.consumptions),
       balanceChangesJson(batch.balanceChanges, batch.now),
       ledgerJson(batch.ledgerEntries),
       outboxJson(batch.events, batch.now),

@@ -129,7 +129,7 @@ export async function writeClosingBatch(client: SqlClient, batch: ClosingBatchWr
      SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
     values: [
       consumptionsJson(batch.consumptions),
-      allocationsJson(batch.allocations),
+      allocationsJson(batch.allocations, batch.consumptions),
       balanceChangesJson(batch.balanceChanges, batch.now),
       ledgerJson(batch.ledgerEntries),
       outboxJson(batch.events, batch.now),

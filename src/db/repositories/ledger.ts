@@ -95,18 +95,32 @@ export interface LedgerSumRow {
 
 /**
  * A client's ledger up to `at` (entries written at or before it, `created_at`), summed per balance:
- * each balance's first entry, then Σ amount and count per kind of the entries after it (as of reads).
+ * each balance's first entry, then Σ amount and count per kind of the entries after it (as of reads). A balance
+ * whose early months were archived starts from its latest checkpoint (migration 0018): valid for an `at` at or
+ * after the end of the archived months only, which the caller checks (services/balances.ts).
  */
 export async function ledgerUpTo(db: Executor, clientId: string, at: Date): Promise<LedgerSumRow[]> {
   const result = await db.raw(
-    `WITH l AS (SELECT balance_id, seq, kind, amount FROM ledger_entries WHERE client_id = ? AND created_at <= ?),
-          f AS (SELECT DISTINCT ON (balance_id) balance_id, seq, amount FROM l ORDER BY balance_id, seq)
+    `WITH cp AS (SELECT DISTINCT ON (c.balance_id) c.balance_id, c.first_amount, c.later
+                   FROM balance_checkpoints c JOIN balances b ON b.id = c.balance_id
+                  WHERE b.client_id = ? ORDER BY c.balance_id, c.month DESC),
+          l AS (SELECT balance_id, seq, kind, amount FROM ledger_entries WHERE client_id = ? AND created_at <= ?),
+          f AS (SELECT DISTINCT ON (balance_id) balance_id, seq, amount FROM l
+                 WHERE balance_id NOT IN (SELECT balance_id FROM cp) ORDER BY balance_id, seq)
      SELECT f.balance_id, NULL::text AS kind, f.amount, 1 AS n FROM f
      UNION ALL
-     SELECT l.balance_id, l.kind, sum(l.amount)::bigint AS amount, count(*)::int AS n
-       FROM l JOIN f ON f.balance_id = l.balance_id AND l.seq > f.seq
-      GROUP BY l.balance_id, l.kind`,
-    [clientId, at],
+     SELECT cp.balance_id, NULL::text AS kind, cp.first_amount, 1 AS n FROM cp
+     UNION ALL
+     SELECT balance_id, kind, sum(amount)::bigint AS amount, sum(n)::int AS n
+       FROM (SELECT l.balance_id, l.kind, l.amount, 1 AS n
+               FROM l JOIN f ON f.balance_id = l.balance_id AND l.seq > f.seq
+             UNION ALL
+             SELECT l.balance_id, l.kind, l.amount, 1 AS n FROM l JOIN cp ON cp.balance_id = l.balance_id
+             UNION ALL
+             SELECT cp.balance_id, x.key, (x.value ->> 'amount')::bigint, (x.value ->> 'n')::int
+               FROM cp CROSS JOIN jsonb_each(cp.later) x) u
+      GROUP BY balance_id, kind`,
+    [clientId, clientId, at],
   );
   return (result as { rows: LedgerSumRow[] }).rows;
 }

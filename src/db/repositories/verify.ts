@@ -41,28 +41,51 @@ export interface BalanceLedgerFacts {
  * The ledger facts of the balances in `range` that have entries. A balance's first entry is its grant
  * (counted in `granted`, whatever its kind): an operator's grant of its own balance is an `adjust`
  * entry, so the sum that must match `adjusted` leaves the first entry out.
+ *
+ * A balance whose early months were archived (migration 0018) starts from its latest checkpoint — its ledger
+ * summed the same way up to that month's end — and adds the live partitions; the chain of remaining_after goes
+ * on from the checkpoint's last entry.
  */
 export async function balanceLedgerFacts(db: Executor, range: IdRange): Promise<BalanceLedgerFacts[]> {
   const result = await db.raw<{ rows: BalanceLedgerFacts[] }>(
-    `SELECT e.balance_id AS id,
-            SUM(e.amount) AS ledger_sum,
-            (array_agg(e.amount ORDER BY e.seq))[1] AS first_amount,
-            (array_agg(e.remaining_after ORDER BY e.seq DESC))[1] AS last_remaining,
-            SUM(e.amount) FILTER (WHERE e.kind = 'consume') AS consume_sum,
-            SUM(e.amount) FILTER (WHERE e.kind = 'reverse') AS reverse_sum,
-            SUM(e.amount) FILTER (WHERE e.kind = 'adjust' AND e.previous IS NOT NULL) AS adjust_sum,
-            SUM(e.amount) FILTER (WHERE e.kind = 'expire') AS expire_sum,
-            SUM(e.amount) FILTER (WHERE e.kind = 'void') AS void_sum,
-            SUM(e.amount) FILTER (WHERE e.kind = 'rollover' AND e.amount < 0) AS rollover_out,
-            SUM(e.amount) FILTER (WHERE e.kind = 'hold') AS hold_sum,
-            SUM(e.amount) FILTER (WHERE e.kind = 'release') AS release_sum,
-            COUNT(*) FILTER (WHERE e.previous IS NOT NULL
-                               AND e.remaining_after <> e.previous + e.amount) AS broken_chain
-       FROM (SELECT balance_id, seq, amount, kind, remaining_after,
-                    lag(remaining_after) OVER (PARTITION BY balance_id ORDER BY seq) AS previous
-               FROM ledger_entries WHERE balance_id > ? AND balance_id <= ?) e
-      GROUP BY e.balance_id`,
-    [range.after, range.last],
+    `WITH cp AS (SELECT DISTINCT ON (balance_id) * FROM balance_checkpoints
+                  WHERE balance_id > ? AND balance_id <= ? ORDER BY balance_id, month DESC),
+          live AS (
+            SELECT e.balance_id,
+                   SUM(e.amount) AS ledger_sum,
+                   (array_agg(e.amount ORDER BY e.seq))[1] AS first_amount,
+                   (array_agg(e.remaining_after ORDER BY e.seq DESC))[1] AS last_remaining,
+                   SUM(e.amount) FILTER (WHERE e.kind = 'consume') AS consume_sum,
+                   SUM(e.amount) FILTER (WHERE e.kind = 'reverse') AS reverse_sum,
+                   SUM(e.amount) FILTER (WHERE e.kind = 'adjust' AND e.previous IS NOT NULL) AS adjust_sum,
+                   SUM(e.amount) FILTER (WHERE e.kind = 'expire') AS expire_sum,
+                   SUM(e.amount) FILTER (WHERE e.kind = 'void') AS void_sum,
+                   SUM(e.amount) FILTER (WHERE e.kind = 'rollover' AND e.amount < 0) AS rollover_out,
+                   SUM(e.amount) FILTER (WHERE e.kind = 'hold') AS hold_sum,
+                   SUM(e.amount) FILTER (WHERE e.kind = 'release') AS release_sum,
+                   COUNT(*) FILTER (WHERE e.previous IS NOT NULL
+                                      AND e.remaining_after <> e.previous + e.amount) AS broken_chain
+              FROM (SELECT l.balance_id, l.seq, l.amount, l.kind, l.remaining_after,
+                           COALESCE(lag(l.remaining_after) OVER (PARTITION BY l.balance_id ORDER BY l.seq),
+                                    cp.last_remaining) AS previous
+                      FROM ledger_entries l LEFT JOIN cp ON cp.balance_id = l.balance_id
+                     WHERE l.balance_id > ? AND l.balance_id <= ?) e
+             GROUP BY e.balance_id)
+     SELECT COALESCE(live.balance_id, cp.balance_id) AS id,
+            COALESCE(cp.ledger_sum, 0) + COALESCE(live.ledger_sum, 0) AS ledger_sum,
+            COALESCE(cp.first_amount, live.first_amount) AS first_amount,
+            COALESCE(live.last_remaining, cp.last_remaining) AS last_remaining,
+            COALESCE(cp.consume_sum, 0) + COALESCE(live.consume_sum, 0) AS consume_sum,
+            COALESCE(cp.reverse_sum, 0) + COALESCE(live.reverse_sum, 0) AS reverse_sum,
+            COALESCE(cp.adjust_sum, 0) + COALESCE(live.adjust_sum, 0) AS adjust_sum,
+            COALESCE(cp.expire_sum, 0) + COALESCE(live.expire_sum, 0) AS expire_sum,
+            COALESCE(cp.void_sum, 0) + COALESCE(live.void_sum, 0) AS void_sum,
+            COALESCE(cp.rollover_out, 0) + COALESCE(live.rollover_out, 0) AS rollover_out,
+            COALESCE(cp.hold_sum, 0) + COALESCE(live.hold_sum, 0) AS hold_sum,
+            COALESCE(cp.release_sum, 0) + COALESCE(live.release_sum, 0) AS release_sum,
+            COALESCE(cp.broken_chain, 0) + COALESCE(live.broken_chain, 0) AS broken_chain
+       FROM live FULL JOIN cp ON cp.balance_id = live.balance_id`,
+    [range.after, range.last, range.after, range.last],
   );
   return result.rows;
 }
@@ -81,10 +104,19 @@ export async function openHoldTotals(db: Executor, range: IdRange): Promise<Arra
 
 export type ConsumptionFacts = Pick<ConsumptionRow, 'id' | 'status' | 'applied' | 'reversal_returned'>;
 
-/** Up to `limit` consumptions with an id above `afterId`, by id. */
-export async function consumptionsAfterId(db: Executor, afterId: string, limit: number): Promise<ConsumptionFacts[]> {
-  return (await db('consumptions')
-    .where('id', '>', afterId)
+/**
+ * Up to `limit` consumptions with an id above `afterId`, by id; only those written at or after `since` when given
+ * (the end of the archived months: older ones lost their allocations and `consume` entries to the archive).
+ */
+export async function consumptionsAfterId(
+  db: Executor,
+  afterId: string,
+  limit: number,
+  since: Date | null = null,
+): Promise<ConsumptionFacts[]> {
+  const query = db('consumptions').where('id', '>', afterId);
+  if (since) query.andWhere('created_at', '>=', since);
+  return (await query
     .orderBy('id')
     .limit(limit)
     .select('id', 'status', 'applied', 'reversal_returned')) as ConsumptionFacts[];

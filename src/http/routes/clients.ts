@@ -13,6 +13,7 @@ import {
   timestampSchema,
 } from '../../schemas/common.js';
 import {
+  asOfArchived,
   clientBalances,
   clientBalancesAsOf,
   clientStatement,
@@ -153,6 +154,9 @@ export const clientRoutes: AnyRoute[] = [
           errors: [{ field: 'query.as_of', message: 'must be an RFC 3339 time with its offset, or a day' }],
         });
       }
+      const archived = asOf ? await asOfArchived(db, asOf) : null;
+      if (archived)
+        return fail('validation_failed', archived, { errors: [{ field: 'query.as_of', message: archived }] });
       const data = asOf
         ? await clientBalancesAsOf(db, client.id, asOf)
         : await clientBalances(db, client.id, app.clock.now());

@@ -4,7 +4,7 @@ import { findClient, listClients } from '../../db/repositories/clients.js';
 import { listHolds } from '../../db/repositories/holds.js';
 import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
-import { clientBalances, clientBalancesAsOf, clientStatement } from '../../services/balances.js';
+import { asOfArchived, clientBalances, clientBalancesAsOf, clientStatement } from '../../services/balances.js';
 import { clientForecast, type ForecastView } from '../../services/forecast.js';
 import { holdResults } from '../../services/holds.js';
 import { subscriptionViews } from '../../services/subscriptions.js';
@@ -104,7 +104,9 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
   const subscriptionRows = await listSubscriptions(db, { limit: 100 }, { clientId: client.id });
   const subscriptions = await subscriptionViews(db, subscriptionRows.data, { withBalances: true });
   const asOfDay = str(ctx.req.query.as_of);
-  const asOf = asOfInstant(asOfDay, tz, now);
+  const wanted = asOfInstant(asOfDay, tz, now);
+  // before the end of the archived months there is no ledger to replay: the live answer instead
+  const asOf = wanted && !(await asOfArchived(db, wanted)) ? wanted : undefined;
   const balances = asOf ? await clientBalancesAsOf(db, client.id, asOf) : await clientBalances(db, client.id, now);
   const forecasts = new Map<string, Html>();
   if (!asOf) {

@@ -1,0 +1,292 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ensureHistoryPartitions, livePartitions } from '../../src/db/repositories/history.js';
+import { expireDue } from '../../src/jobs/expire.js';
+import { archiveMonth } from '../../src/services/archive.js';
+import { verifyInvariants } from '../../src/services/verify.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+
+// Issue 17 "History that can be archived": months of ledger entries and allocations detached (migration 0018,
+// services/archive.ts) while verify, the balances and the hot path go on as before.
+
+let app: TestApp;
+let sms: { id: string; code: string };
+beforeAll(async () => {
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-10T10:00:00.000Z' });
+  sms = await createCreditType(app, { code: 'ar-sms', unit: 'message' });
+});
+afterAll(async () => {
+  const report = await verifyInvariants(app.database.db);
+  expect(report.violations).toEqual([]);
+  await app.close();
+});
+
+const at = (iso: string) => app.clock.set(iso);
+const consume = (client: string, quantity: number, key: string) =>
+  app.request('POST', '/v1/consumptions?wait=true', {
+    key: app.keys.write,
+    body: { client, credit_type: sms.code, quantity, idempotency_key: key },
+  });
+const reverse = (id: string) =>
+  app.request('POST', `/v1/consumptions/${id}/reverse?wait=true`, { key: app.keys.write, body: {} });
+const balancesOf = async (client: string) => {
+  const res = await app.request('GET', `/v1/clients/${client}/balances`, { key: app.keys.read });
+  expect(res.status, res.text).toBe(200);
+  return res.body;
+};
+const balancesAsOf = async (client: string, asOf: string) =>
+  app.request('GET', `/v1/clients/${client}/balances?as_of=${encodeURIComponent(asOf)}`, { key: app.keys.read });
+const tableExists = async (name: string) =>
+  (await app.database.db.raw<{ rows: Array<{ t: string | null }> }>('SELECT to_regclass(?)::text AS t', [name])).rows[0]
+    ?.t === name;
+const appendOnlyTriggerOn = async (name: string) =>
+  (
+    await app.database.db.raw<{ rows: Array<{ n: number }> }>(
+      `SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = ?::regclass AND tgname = 'ledger_entries_append_only'`,
+      [name],
+    )
+  ).rows[0]?.n;
+
+describe('archiving a month of history', () => {
+  it('detaches the oldest months; verify, balances and the hot path are unchanged', async () => {
+    // the nightly expiry sweep makes this month's partitions and the next three's
+    await expireDue(app.ctx, app.clock.now());
+    const live = (await livePartitions(app.database.db)).map((p) => p.partition);
+    for (const m of ['01', '02', '03', '04']) {
+      expect(live).toContain(`ledger_entries_y2026m${m}`);
+      expect(live).toContain(`consumption_allocations_y2026m${m}`);
+    }
+
+    // January: a 6-month grant, two consumptions, a hold open over the month's end
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }], {
+      validity: { count: 6, unit: 'month' },
+    });
+    const sub = await subscribe(app, client.id, pkg.code, { auto_renew: false });
+    const balanceId = sub.balances[0]!.id;
+    const j1 = await consume(client.id, 5, 'jan-1');
+    expect(j1.status, j1.text).toBe(200);
+    const j2 = await consume(client.id, 3, 'jan-2');
+    expect(j2.status, j2.text).toBe(200);
+    at('2026-01-31T20:00:00.000Z');
+    const held = await app.request('POST', '/v1/holds?wait=true', {
+      key: app.keys.write,
+      body: {
+        client: client.id,
+        credit_type: sms.code,
+        quantity: 4,
+        idempotency_key: 'h1',
+        expires_in_seconds: 86_400 * 5,
+      },
+    });
+    expect(held.status, held.text).toBe(200);
+
+    // February: the hold released, a consumption, January's second consumption reversed
+    at('2026-02-02T09:00:00.000Z');
+    const released = await app.request('POST', `/v1/holds/${held.body.id}/release`, { key: app.keys.write });
+    expect(released.status, released.text).toBe(200);
+    expect((await consume(client.id, 2, 'feb-1')).status).toBe(200);
+    const reversed = await reverse(j2.body.id);
+    expect(reversed.status, reversed.text).toBe(200);
+
+    // March
+    at('2026-03-05T12:00:00.000Z');
+    const before = await balancesOf(client.id);
+    expect(before.data[0]).toMatchObject({ remaining: '93', consumed: '7', held: '0' });
+    expect((await verifyInvariants(app.database.db)).violations).toEqual([]);
+
+    // refused: not YYYY-MM, not ended, not the oldest live month, nothing changed
+    expect(await archiveMonth(app.database.db, '2026-1', app.clock.now())).toMatchObject({
+      ok: false,
+      code: 'validation_failed',
+    });
+    expect(await archiveMonth(app.database.db, '2026-03', app.clock.now())).toMatchObject({
+      ok: false,
+      code: 'conflict',
+      detail: '2026-03 has not ended yet',
+    });
+    const tooEarly = await archiveMonth(app.database.db, '2026-02', app.clock.now());
+    expect(tooEarly).toMatchObject({ ok: false, code: 'conflict' });
+    expect(!tooEarly.ok && tooEarly.detail).toMatch(/older than 2026-02 is still live \(from 2026-01\)/);
+    expect(await tableExists('ledger_entries_y2026m02')).toBe(true);
+
+    const instants = ['2026-02-01T00:00:00.000Z', '2026-02-01T12:00:00.000Z', '2026-02-20T00:00:00.000Z'];
+    const asOfBefore = await Promise.all(instants.map(async (i) => (await balancesAsOf(client.id, i)).body));
+    expect(asOfBefore[0].data[0]).toMatchObject({ consumed: '8', held: '4' });
+    const january20 = await balancesAsOf(client.id, '2026-01-20T00:00:00.000Z');
+    expect(january20.status).toBe(200);
+
+    // January archived: its rows leave the live history, each balance keeps its closing sums
+    const january = await archiveMonth(app.database.db, '2026-01', app.clock.now());
+    expect(january.ok, january.ok ? '' : january.detail).toBe(true);
+    if (!january.ok) return;
+    expect(january.value).toMatchObject({
+      month: '2026-01',
+      ledger_table: 'ledger_entries_y2026m01',
+      allocations_table: 'consumption_allocations_y2026m01',
+      allocations: 2n,
+    });
+    expect(january.value.ledger_entries).toBeGreaterThanOrEqual(4n);
+    expect(january.value.checkpoints).toBeGreaterThanOrEqual(1);
+    const live1 = (await livePartitions(app.database.db)).map((p) => p.partition);
+    expect(live1).not.toContain('ledger_entries_y2026m01');
+    expect(live1).not.toContain('consumption_allocations_y2026m01');
+    expect(await app.database.db('ledger_entries').where({ balance_id: balanceId, kind: 'grant' })).toEqual([]);
+    // the detached table keeps the rows for export, and is no longer append-only (the trigger is the parent's)
+    const kept = await app.database.db('ledger_entries_y2026m01').count({ n: '*' });
+    expect(BigInt(kept[0]!.n as string | number)).toBe(january.value.ledger_entries);
+    expect(await appendOnlyTriggerOn('ledger_entries_y2026m01')).toBe(0);
+    expect(await appendOnlyTriggerOn('ledger_entries_y2026m02')).toBe(1);
+    await expect(app.database.db('ledger_entries').where({ balance_id: balanceId }).delete()).rejects.toThrow(
+      /append-only/,
+    );
+    // archived once, and never made again by the nightly sweep
+    expect(await archiveMonth(app.database.db, '2026-01', app.clock.now())).toMatchObject({
+      ok: false,
+      detail: '2026-01 is archived already',
+    });
+    expect(
+      await ensureHistoryPartitions(app.database.db, {
+        since: new Date('2026-01-01T00:00:00.000Z'),
+        until: new Date('2026-01-31T00:00:00.000Z'),
+      }),
+    ).toBe(0);
+
+    // verify starts from the checkpoint: no violation, and the balances answer the same
+    const afterJanuary = await verifyInvariants(app.database.db);
+    expect(afterJanuary.violations).toEqual([]);
+    expect(afterJanuary.checked.balances).toBeGreaterThanOrEqual(1);
+    expect(await balancesOf(client.id)).toEqual(before);
+    // as of a time since the archived month's end: from the checkpoints, the same answers; before it: refused
+    for (const [n, i] of instants.entries()) expect((await balancesAsOf(client.id, i)).body).toEqual(asOfBefore[n]);
+    const archivedAsOf = await balancesAsOf(client.id, '2026-01-20T00:00:00.000Z');
+    expect(archivedAsOf.status, archivedAsOf.text).toBe(422);
+    expect(archivedAsOf.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'query.as_of' }] });
+
+    // it still finds a balance that disagrees with its (checkpoint + live) ledger
+    const tampered = await app.database.db
+      .transaction(async (tx) => {
+        await tx('balances')
+          .where({ id: balanceId })
+          .update({ consumed: tx.raw('consumed + 1'), remaining: tx.raw('remaining - 1') });
+        const report = await verifyInvariants(tx);
+        throw Object.assign(new Error('rolled back'), { report });
+      })
+      .catch((error: { report?: Awaited<ReturnType<typeof verifyInvariants>> }) => error.report);
+    expect(tampered?.violations.map((v) => v.subject)).toContain(`balance ${balanceId}`);
+
+    // the hot path writes on; an archived consumption cannot be reversed (its allocations left with the month)
+    const m1 = await consume(client.id, 1, 'mar-1');
+    expect(m1.status, m1.text).toBe(200);
+    expect(m1.body).toMatchObject({ status: 'applied', allocations: [{ balance_id: balanceId, amount: '1' }] });
+    const old = await reverse(j1.body.id);
+    expect(old.status, old.text).toBe(409);
+    expect(old.body.detail).toMatch(/archived/);
+    expect((await verifyInvariants(app.database.db)).violations).toEqual([]);
+
+    // February next: its checkpoint continues January's (the hold released and the reversal of a January use)
+    at('2026-04-02T08:00:00.000Z');
+    const beforeFebruary = await balancesOf(client.id);
+    expect(beforeFebruary.data[0]).toMatchObject({ remaining: '92', consumed: '8' });
+    const marchInstants = ['2026-03-01T00:00:00.000Z', '2026-03-20T00:00:00.000Z'];
+    const marchBefore = await Promise.all(marchInstants.map(async (i) => (await balancesAsOf(client.id, i)).body));
+    const february = await archiveMonth(app.database.db, '2026-02', app.clock.now());
+    expect(february.ok, february.ok ? '' : february.detail).toBe(true);
+    const report = await verifyInvariants(app.database.db);
+    expect(report.violations).toEqual([]);
+    expect(await balancesOf(client.id)).toEqual(beforeFebruary);
+    for (const [n, i] of marchInstants.entries()) {
+      expect((await balancesAsOf(client.id, i)).body).toEqual(marchBefore[n]);
+    }
+    expect((await balancesAsOf(client.id, instants[2]!)).status).toBe(422);
+    expect((await consume(client.id, 2, 'apr-1')).status).toBe(200);
+    expect((await verifyInvariants(app.database.db)).violations).toEqual([]);
+    expect((await balancesOf(client.id)).data[0]).toMatchObject({ remaining: '90', consumed: '10' });
+  });
+});
+
+describe('behind a long read of the history', () => {
+  it('archiving and making partitions give up instead of queueing every writer behind them', async () => {
+    // a long read (a report streaming, a verify): its transaction holds the ledger's partitions
+    const reader = await app.database.db.transaction();
+    try {
+      await reader.raw('SELECT count(*) FROM ledger_entries');
+      const refused = await archiveMonth(app.database.db, '2026-03', app.clock.now());
+      expect(refused).toMatchObject({ ok: false, code: 'unavailable' });
+      expect(await tableExists('ledger_entries_y2026m03')).toBe(true);
+      expect((await livePartitions(app.database.db)).map((p) => p.partition)).toContain('ledger_entries_y2026m03');
+      await expect(
+        ensureHistoryPartitions(app.database.db, {
+          since: new Date('2029-01-01T00:00:00.000Z'),
+          until: new Date('2029-01-01T00:00:00.000Z'),
+        }),
+      ).rejects.toMatchObject({ code: '55P03' });
+      // meanwhile the hot path writes
+      at('2026-04-03T08:00:00.000Z');
+      const client = await createClient(app);
+      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
+      await subscribe(app, client.id, pkg.code, { auto_renew: false });
+      expect((await consume(client.id, 1, 'during-read')).status).toBe(200);
+    } finally {
+      await reader.rollback();
+    }
+    expect(await tableExists('ledger_entries_y2029m01')).toBe(false);
+  });
+
+  it('a verify under way and an archiving exclude each other (its snapshot never sees half of one)', async () => {
+    let during: Awaited<ReturnType<typeof archiveMonth>> | undefined;
+    const report = await verifyInvariants(app.database.db, {
+      between: async (after) => {
+        if (after === 'balances' && !during) during = await archiveMonth(app.database.db, '2026-03', app.clock.now());
+      },
+    });
+    expect(during).toMatchObject({ ok: false, code: 'unavailable' });
+    expect(report.violations).toEqual([]);
+    expect((await livePartitions(app.database.db)).map((p) => p.partition)).toContain('ledger_entries_y2026m03');
+  });
+});
+
+/** `npm run cli -- …` as an operator runs it (test/e2e/cli.test.ts): its clock is the real one. */
+async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    env: {
+      ...process.env,
+      DATABASE_URL: app.database.url,
+      REDIS_URL: inject('redisUrl'),
+      BULL_PREFIX: app.prefix,
+      BUSINESS_TZ: 'UTC',
+      LOG_LEVEL: 'silent',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stdout, stderr };
+}
+
+describe('npm run cli -- archive-month', () => {
+  it('archives the next month, lists it in `history`, and refuses what it cannot do', async () => {
+    const bad = await cli('archive-month', 'March');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('month must be YYYY-MM');
+    // the test above archived January and February; March is the oldest live month now
+    const later = await cli('archive-month', '2026-04');
+    expect(later.code).toBe(1);
+    expect(later.stderr).toContain('history older than 2026-04 is still live (from 2026-03)');
+    const march = await cli('archive-month', '2026-03');
+    expect(march.code, march.stderr).toBe(0);
+    expect(march.stdout).toMatch(/^archived 2026-03: \d+ ledger entries in table ledger_entries_y2026m03, /);
+    const history = await cli('history');
+    expect(history.code, history.stderr).toBe(0);
+    for (const m of ['01', '02', '03'])
+      expect(history.stdout).toContain(`archived  2026-${m}: ledger_entries_y2026m${m}`);
+    expect(history.stdout).toContain('live      ledger_entries: ledger_entries_y2026m04');
+    const verify = await cli('verify');
+    expect(verify.code, verify.stdout).toBe(0);
+    expect(verify.stdout).toContain('ok: every invariant holds');
+  });
+});
