@@ -126,4 +126,33 @@ describe('reports stream from a streaming replica', () => {
         statement.query,
       ).toBeUndefined();
   }, 120_000);
+
+  it("the overview's display windows read from the replica too", async () => {
+    // signed in through the form, as a person is
+    const form = await fetch(`${app.baseUrl}/ui/login`, { headers: { accept: 'text/html' } });
+    const loginCookie = form.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('credits_ui_login='))!
+      .split(';')[0]!;
+    const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())?.[1] ?? '';
+    const signedIn = await fetch(`${app.baseUrl}/ui/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: loginCookie },
+      body: new URLSearchParams({ csrf, key: app.keys.admin, next: '/ui' }).toString(),
+    });
+    expect(signedIn.status).toBe(303);
+    const session = signedIn.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('credits_ui='))!
+      .split(';')[0]!;
+    const overview = await fetch(`${app.baseUrl}/ui`, { headers: { accept: 'text/html', cookie: session } });
+    expect(overview.status).toBe(200);
+    expect(await overview.text()).toContain('Overview');
+    // the "nearly consumed" window's statement: on the replica, never on the primary (pg_stat_statements
+    // keeps each statement's text with its constants made parameters)
+    const isNearly = (s: { query: string }) => /^\s*SELECT a\.subscription_id, c\.id AS client_id/.test(s.query);
+    expect((await statements(servers.replicaUrl('credits'))).filter(isNearly)).toHaveLength(1);
+    expect((await statements(servers.primaryUrl('credits'))).filter(isNearly)).toEqual([]);
+  });
 });

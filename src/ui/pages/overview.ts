@@ -64,7 +64,8 @@ const clientLink = (key: unknown, r: ReportRow): Html =>
 
 export async function overviewPage(ctx: UiContext): Promise<Html> {
   const { app } = ctx;
-  const db = app.db;
+  // the display windows read like reports: from the replica when there is one (REPORTS_DATABASE_URL)
+  const db = app.reportsDb;
   const now = app.clock.now();
   const timeZone = app.config.BUSINESS_TZ;
   const { from, labels } = chartDays(now, timeZone);
