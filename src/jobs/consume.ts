@@ -15,6 +15,7 @@ import { planConsumptions } from '../domain/consumption-plan.js';
 import { isRefused, type PreparedUse, prepareUse } from '../domain/consumption-request.js';
 import { type Failure, type FieldProblem, fail, ok, type Result } from '../domain/result.js';
 import { type ConsumptionResult, toConsumptionResult } from '../views/consumption.js';
+import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
 import { type JobPayload, jobIdOf } from './definitions.js';
 
 /** One `consume` job as the micro-batcher hands it over. */
@@ -28,14 +29,6 @@ export interface ConsumeItem {
 }
 
 export type ItemOutcome = Result<ConsumptionResult>;
-
-/** Thrown when a concurrent transaction wrote one of this batch's consumptions first: the retry replays it. */
-export class ConcurrentDuplicateError extends Error {
-  readonly transient = true;
-  constructor() {
-    super('a consumption of this batch was applied concurrently; retrying the batch');
-  }
-}
 
 const conflict = (p: PreparedUse): Failure =>
   fail(
@@ -70,39 +63,24 @@ export async function applyConsumptions(
     items.map((i) => i.data.credit_type),
   );
 
-  // The first item of each consumption id is applied; later ones (the same key twice in one batch) repeat its answer.
-  const primaries: PreparedUse[] = [];
-  const repeats: PreparedUse[] = [];
-  const seen = new Set<string>();
-  items.forEach((item, index) => {
-    const prepared = prepareUse(item.data, {
-      index,
-      jobId: item.jobId,
-      enqueuedAt: item.enqueuedAt,
-      now,
-      clients,
-      creditTypes,
-    });
-    if (isRefused(prepared)) {
-      outcomes[index] = prepared;
-      return;
-    }
-    if (seen.has(prepared.id)) repeats.push(prepared);
-    else {
-      seen.add(prepared.id);
-      primaries.push(prepared);
-    }
-  });
-  // every job accepted by someone (API, producer, scheduler) carries accepted_at
-  const acceptedJobIds = [
-    ...new Set(items.filter((i) => i.data.accepted_at !== undefined).map((i) => i.settles ?? i.jobId)),
-  ];
+  const { primaries, repeats } = firstsAndRepeats(
+    items,
+    (item, index) =>
+      prepareUse(item.data, {
+        index,
+        jobId: item.jobId,
+        enqueuedAt: item.enqueuedAt,
+        now,
+        clients,
+        creditTypes,
+      }),
+    outcomes,
+  );
+  const acceptedJobIds = acceptedJobIdsOf(items);
   if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
 
   const apply = (checkExisting: boolean) =>
     inTransaction(app.sql, async (client) => {
-      // Optimistic first: a batch is almost always new uses, so it skips the read of earlier answers;
-      // if the write finds one applied before, it rolls back and runs again with that read.
       const existing = checkExisting
         ? await consumptionsIn(
             client,
@@ -133,13 +111,7 @@ export async function applyConsumptions(
         existing.size > 0 ? await allocationsIn(client, [...existing.keys()]) : new Map<string, AllocationRow[]>();
       return { existing, applied, replayAllocations };
     });
-  let written: Awaited<ReturnType<typeof apply>>;
-  try {
-    written = await apply(options.checkExisting ?? false);
-  } catch (error) {
-    if (!(error instanceof ConcurrentDuplicateError) || options.checkExisting) throw error;
-    written = await apply(true);
-  }
+  const written = await applyOptimistically(apply, options.checkExisting);
 
   const answer = (p: PreparedUse, replayed: boolean): ItemOutcome => {
     const fresh = written.applied.get(p.id);

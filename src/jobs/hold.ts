@@ -30,7 +30,7 @@ import { type Failure, fail, ok, type Result } from '../domain/result.js';
 import { consumptionId } from '../ids.js';
 import { toConsumptionResult } from '../views/consumption.js';
 import { type CaptureResult, type HoldResult, toHoldResult } from '../views/hold.js';
-import { ConcurrentDuplicateError } from './consume.js';
+import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
 import { type JobPayload, jobIdOf } from './definitions.js';
 import { compactTime } from './job-id.js';
 import type { BatchItem } from './registry.js';
@@ -64,31 +64,20 @@ export async function applyHolds(
     app.db,
     items.map((i) => i.data.credit_type),
   );
-  const primaries: PreparedHold[] = [];
-  const repeats: PreparedHold[] = [];
-  const seen = new Set<string>();
-  items.forEach((item, index) => {
-    const prepared = prepareHold(item.data, {
-      index,
-      jobId: item.jobId,
-      enqueuedAt: item.enqueuedAt,
-      now,
-      clients,
-      creditTypes,
-    });
-    if ('ok' in prepared) {
-      outcomes[index] = prepared;
-      return;
-    }
-    if (seen.has(prepared.id)) repeats.push(prepared);
-    else {
-      seen.add(prepared.id);
-      primaries.push(prepared);
-    }
-  });
-  const acceptedJobIds = [
-    ...new Set(items.filter((i) => i.data.accepted_at !== undefined).map((i) => i.settles ?? i.jobId)),
-  ];
+  const { primaries, repeats } = firstsAndRepeats(
+    items,
+    (item, index) =>
+      prepareHold(item.data, {
+        index,
+        jobId: item.jobId,
+        enqueuedAt: item.enqueuedAt,
+        now,
+        clients,
+        creditTypes,
+      }),
+    outcomes,
+  );
+  const acceptedJobIds = acceptedJobIdsOf(items);
   if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
 
   const apply = (checkExisting: boolean) =>
@@ -127,13 +116,7 @@ export async function applyHolds(
           : new Map<string, HoldAllocationRow[]>();
       return { existing, taken, replayAllocations };
     });
-  let written: Awaited<ReturnType<typeof apply>>;
-  try {
-    written = await apply(options.checkExisting ?? false);
-  } catch (error) {
-    if (!(error instanceof ConcurrentDuplicateError) || options.checkExisting) throw error;
-    written = await apply(true);
-  }
+  const written = await applyOptimistically(apply, options.checkExisting);
 
   const answer = (p: PreparedHold, replayed: boolean): Result<HoldResult> => {
     const fresh = written.taken.get(p.id);

@@ -4,7 +4,7 @@ import type { AppContext } from '../app-context.js';
 import { failCommand } from '../commands/index.js';
 import { isDataException, isRowCausedDbError, isTransientDbError } from '../db/knex.js';
 import { type Failure, fail, ok, type Result } from '../domain/result.js';
-import { ConcurrentDuplicateError } from '../jobs/consume.js';
+import { ConcurrentDuplicateError } from '../jobs/batch-apply.js';
 import { type JobName, jobsOfQueue } from '../jobs/definitions.js';
 import { type BatchItem, isBatched, isFanOut, REGISTRY, type RegisteredJob } from '../jobs/registry.js';
 import { consumptionBatchSeconds, consumptionBatchSize } from '../metrics.js';
