@@ -1,6 +1,7 @@
+import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
 import { awaitOutcome, type Watch } from '../commands/index.js';
-import type { Failure } from '../domain/result.js';
+import { type Failure, fail } from '../domain/result.js';
 import type { JobName, JobResult } from '../jobs/definitions.js';
 import type { JsonReply } from './route.js';
 
@@ -26,4 +27,25 @@ export async function jobReply<N extends JobName>(
     return options.done ? options.done(outcome.value) : { status: 200, body: outcome.value };
   if (outcome.state === 'failed') return outcome.failure;
   return { status: 202, body: options.queued };
+}
+
+/** The 202 of a command accepted and not yet applied: its id, `queued` (or what it already is), its job. */
+export const queuedSchema = z.object({ id: z.uuid(), status: z.string(), job_id: z.string().optional() });
+
+/**
+ * A finished use-taking job (consume, hold) as API.md answers it: 200 with its result, or 422
+ * insufficient_balance carrying the same fields — its own status under `statusField`, since a problem's
+ * `status` is the HTTP status (RFC 9457).
+ */
+export function takenOrInsufficient<
+  R extends { status: string; remaining: string; quantity: string; credit_type: { code: string; unit: string } },
+>(result: R, statusField: 'consumption_status' | 'hold_status'): JsonReply | Failure {
+  if (result.status !== 'rejected') return { status: 200, body: result };
+  const { status, ...fields } = result;
+  return fail(
+    'insufficient_balance',
+    `the client has ${result.remaining} ${result.credit_type.unit}(s) of ${result.credit_type.code} left; ` +
+      `${result.quantity} asked`,
+    { extra: { ...fields, [statusField]: status } },
+  );
 }

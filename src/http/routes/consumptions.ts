@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { listConsumptions } from '../../db/repositories/consumptions.js';
-import { type Failure, fail } from '../../domain/result.js';
+import { fail } from '../../domain/result.js';
 import { isUuid, newId } from '../../ids.js';
 import { acceptConsumptions } from '../../jobs/consume.js';
 import { consumeData } from '../../jobs/definitions.js';
@@ -15,31 +15,15 @@ import {
 } from '../../views/consumption.js';
 import { reversalResultSchema } from '../../views/reversal.js';
 import { IDEMPOTENCY_HEADER } from '../idempotency.js';
-import { jobReply } from '../job-reply.js';
+import { jobReply, queuedSchema, takenOrInsufficient } from '../job-reply.js';
 import { insufficientBalanceProblemSchema, validationProblemSchema } from '../problem-schemas.js';
 import { page } from '../reply.js';
-import { type AnyRoute, defineRoute, type JsonReply } from '../route.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 const consumptionBody = consumeData.omit({ accepted_at: true });
 
-const queuedSchema = z.object({ id: z.uuid(), status: z.string(), job_id: z.string().optional() });
-
-/**
- * A finished consume job as API.md answers it: 200 with the result, or 422 insufficient_balance with the same fields.
- */
-function consumptionReply(result: ConsumptionResult): JsonReply | Failure {
-  if (result.status === 'rejected') {
-    // The problem's `status` member is the HTTP status (RFC 9457); the consumption's own is `consumption_status`.
-    const { status, ...fields } = result;
-    return fail(
-      'insufficient_balance',
-      `the client has ${result.remaining} ${result.credit_type.unit}(s) of ${result.credit_type.code} left; ` +
-        `${result.quantity} asked`,
-      { extra: { ...fields, consumption_status: status } },
-    );
-  }
-  return { status: 200, body: result };
-}
+/** A finished consume job as API.md answers it: 200 with the result, or 422 insufficient_balance with its fields. */
+const consumptionReply = (result: ConsumptionResult) => takenOrInsufficient(result, 'consumption_status');
 
 export const consumptionRoutes: AnyRoute[] = [
   defineRoute({

@@ -15,27 +15,15 @@ import {
   holdResultSchema,
   holdView as holdViewSchema,
 } from '../../views/hold.js';
-import { jobReply } from '../job-reply.js';
+import { jobReply, queuedSchema, takenOrInsufficient } from '../job-reply.js';
 import { holdInsufficientProblemSchema, validationProblemSchema } from '../problem-schemas.js';
 import { page } from '../reply.js';
-import { type AnyRoute, defineRoute, type JsonReply } from '../route.js';
+import { type AnyRoute, defineRoute } from '../route.js';
 
 const holdBody = holdData.omit({ accepted_at: true });
-const queuedSchema = z.object({ id: z.uuid(), status: z.string(), job_id: z.string().optional() });
 
 /** A finished hold job as API.md answers it: 200 `held`, or 422 insufficient_balance with the hold's fields. */
-function holdReply(result: HoldResult): JsonReply | Failure {
-  if (result.status === 'rejected') {
-    const { status, ...fields } = result;
-    return fail(
-      'insufficient_balance',
-      `the client has ${result.remaining} ${result.credit_type.unit}(s) of ${result.credit_type.code} left; ` +
-        `${result.quantity} asked`,
-      { extra: { ...fields, hold_status: status } },
-    );
-  }
-  return { status: 200, body: result };
-}
+const holdReply = (result: HoldResult) => takenOrInsufficient(result, 'hold_status');
 
 const closedConflict = (id: string, status: string, verb: string): Failure =>
   fail('conflict', `hold ${id} is ${status}: it cannot be ${verb}`);
