@@ -85,6 +85,25 @@ export interface BurnDownResult {
 
 export { compareLockOrder, compareSpendingOrder } from './lock-order.js';
 
+/**
+ * The balances a burn-down changed, as their rows must change: the new remaining, what moved out of each
+ * (`moved`: consumed by uses, held by holds), and when one fell to its low threshold (its notice is due once).
+ */
+export function changedLots(
+  burn: BurnDownResult,
+  now: Date,
+): Array<{ id: string; remaining: Scaled; moved: Scaled; lowNotifiedAt?: Date }> {
+  const movedByLot = new Map<string, Scaled>();
+  for (const m of burn.movements) movedByLot.set(m.balanceId, (movedByLot.get(m.balanceId) ?? 0n) + m.amount);
+  const wentLow = new Set(burn.crossings.filter((c) => c.kind === 'low').map((c) => c.balanceId));
+  return [...burn.changed].map(([id, remaining]) => ({
+    id,
+    remaining,
+    moved: movedByLot.get(id) ?? 0n,
+    ...(wentLow.has(id) ? { lowNotifiedAt: now } : {}),
+  }));
+}
+
 /** Rule 1 (the time part): `valid_from <= at < expires_at` and something left. */
 export const isUsableAt = (lot: Pick<Lot, 'validFrom' | 'expiresAt' | 'remaining'>, at: Date): boolean =>
   lot.remaining > 0n && lot.validFrom.getTime() <= at.getTime() && at.getTime() < lot.expiresAt.getTime();

@@ -1,4 +1,4 @@
-import { burnDown, type Lot, type UseRequest } from './allocate.js';
+import { burnDown, changedLots, type Lot, type UseRequest } from './allocate.js';
 import type { BalanceChange } from './balance-change.js';
 import type { AllocationRecord, ConsumptionRecord } from './consumption.js';
 import type { PreparedUse } from './consumption-request.js';
@@ -62,14 +62,9 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
     burn.outcomes[i]!.allocations.map((a) => ({ consumption_id: p.id, balance_id: a.balanceId, amount: a.amount })),
   );
 
-  const consumedByLot = new Map<string, bigint>();
-  for (const m of burn.movements) consumedByLot.set(m.balanceId, (consumedByLot.get(m.balanceId) ?? 0n) + m.amount);
-  const wentLow = new Set(burn.crossings.filter((c) => c.kind === 'low').map((c) => c.balanceId));
-  const balanceChanges: BalanceChange[] = [...burn.changed].map(([id, remaining]) => ({
-    id,
-    remaining,
-    consumed: consumedByLot.get(id) ?? 0n,
-    ...(wentLow.has(id) ? { lowNotifiedAt: now } : {}),
+  const balanceChanges: BalanceChange[] = changedLots(burn, now).map(({ moved, ...change }) => ({
+    ...change,
+    consumed: moved,
   }));
 
   const lotById = new Map(lots.map((l) => [l.id, l]));

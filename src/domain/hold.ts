@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '@credits/producer/contracts';
 import { canonicalJson } from '../canonical-json.js';
 import { holdId } from '../ids.js';
-import { burnDown, type Lot } from './allocate.js';
+import { burnDown, changedLots, type Lot } from './allocate.js';
 import type { BalanceChange, BalanceStatus } from './balance-change.js';
 import type { AllocationRecord, ConsumptionRecord } from './consumption.js';
 import { isRefused, type PreparedUse, prepareUse, type UseClient, type UseCreditType } from './consumption-request.js';
@@ -183,14 +183,9 @@ export function planHolds(lots: readonly Lot[], fresh: readonly PreparedHold[], 
       position,
     })),
   );
-  const heldByLot = new Map<string, Scaled>();
-  for (const m of burn.movements) heldByLot.set(m.balanceId, (heldByLot.get(m.balanceId) ?? 0n) + m.amount);
-  const wentLow = new Set(burn.crossings.filter((c) => c.kind === 'low').map((c) => c.balanceId));
-  const balanceChanges: BalanceChange[] = [...burn.changed].map(([id, remaining]) => ({
-    id,
-    remaining,
-    held: heldByLot.get(id) ?? 0n,
-    ...(wentLow.has(id) ? { lowNotifiedAt: now } : {}),
+  const balanceChanges: BalanceChange[] = changedLots(burn, now).map(({ moved, ...change }) => ({
+    ...change,
+    held: moved,
   }));
   const lotById = new Map(lots.map((l) => [l.id, l]));
   // a hold lowers remaining like a use: the same threshold events (and automatic recharge) follow
