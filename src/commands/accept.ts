@@ -7,6 +7,7 @@ import {
   deleteAccepted,
   insertAccepted,
 } from '../db/repositories/accepted-jobs.js';
+import { groupBy } from '../domain/group-by.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { JOBS, type JobData, type JobName, jobIdOf } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
@@ -248,12 +249,7 @@ export async function enqueue(
   options: { accepted?: boolean } = {},
 ): Promise<boolean> {
   const toQueue = jobs.filter((c) => c.state !== 'settled');
-  const byQueue = new Map<QueueName, QueuedJob[]>();
-  for (const c of toQueue) {
-    const list = byQueue.get(c.queue);
-    if (list) list.push(c);
-    else byQueue.set(c.queue, [c]);
-  }
+  const byQueue = groupBy(toQueue, (c) => c.queue);
   try {
     for (const [queue, list] of byQueue) {
       await app.queues[queue].addBulk(

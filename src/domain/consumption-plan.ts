@@ -3,6 +3,7 @@ import type { BalanceChange } from './balance-change.js';
 import type { AllocationRecord, ConsumptionRecord } from './consumption.js';
 import type { PreparedUse } from './consumption-request.js';
 import type { EventDraft } from './event.js';
+import { groupBy } from './group-by.js';
 import type { LedgerEntryDraft } from './ledger-entry.js';
 import { formatQuantity } from './quantity.js';
 
@@ -140,12 +141,7 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
       });
   }
 
-  const allocationsById = new Map<string, AllocationRecord[]>();
-  for (const a of allocations) {
-    const list = allocationsById.get(a.consumption_id);
-    if (list) list.push(a);
-    else allocationsById.set(a.consumption_id, [a]);
-  }
+  const allocationsById = groupBy(allocations, (a) => a.consumption_id);
   const applied = new Map(consumptions.map((row) => [row.id, { row, allocations: allocationsById.get(row.id) ?? [] }]));
   return { consumptions, allocations, balanceChanges, ledgerEntries, events, applied };
 }

@@ -7,6 +7,7 @@ import { archivedThrough } from '../db/repositories/history.js';
 import { expiriesBefore, type LedgerEntryRow, ledgerUpTo, statement } from '../db/repositories/ledger.js';
 import { availabilityOf } from '../domain/availability.js';
 import { balanceAt, type FreezeSpan, subscriptionStatusAt } from '../domain/balance-as-of.js';
+import { groupBy } from '../domain/group-by.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { type PlacedBalanceView, placedBalanceView, toPlacedBalanceView } from '../views/balance.js';
 
@@ -141,12 +142,7 @@ async function summarizeBalances(
     db,
     balances.map((b) => b.credit_type_id),
   );
-  const groups = new Map<string, PlacedBalanceRow[]>();
-  for (const b of balances) {
-    const list = groups.get(b.credit_type_id);
-    if (list) list.push(b);
-    else groups.set(b.credit_type_id, [b]);
-  }
+  const groups = groupBy(balances, (b) => b.credit_type_id);
   return [...groups].map(([creditTypeId, rows]) => {
     const creditType = creditTypes.get(creditTypeId) as CreditTypeRow;
     const standing = { usable: 0n, unavailable: 0n, upcoming: 0n, expired: 0n, void: 0n };

@@ -1,5 +1,6 @@
 import type { Lot } from '../../domain/allocate.js';
 import type { AllocationRecord, ConsumptionRecord, ConsumptionStatus } from '../../domain/consumption.js';
+import { groupBy } from '../../domain/group-by.js';
 import { percentOf } from '../../domain/quantity.js';
 import type { Executor } from '../knex.js';
 import { spendingOrder } from '../lock-order.js';
@@ -123,17 +124,11 @@ export async function allocationsOf(
   db: Executor,
   consumptionIds: readonly string[],
 ): Promise<Map<string, AllocationRow[]>> {
-  const out = new Map<string, AllocationRow[]>();
-  if (consumptionIds.length === 0) return out;
+  if (consumptionIds.length === 0) return new Map();
   const rows = (await db('consumption_allocations').whereIn('consumption_id', [
     ...new Set(consumptionIds),
   ])) as AllocationRow[];
-  for (const row of rows) {
-    const list = out.get(row.consumption_id);
-    if (list) list.push(row);
-    else out.set(row.consumption_id, [row]);
-  }
-  return out;
+  return groupBy(rows, (row) => row.consumption_id);
 }
 
 /** Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. */
@@ -262,18 +257,12 @@ export async function allocationsIn(
   client: SqlClient,
   consumptionIds: readonly string[],
 ): Promise<Map<string, AllocationRow[]>> {
-  const out = new Map<string, AllocationRow[]>();
-  if (consumptionIds.length === 0) return out;
+  if (consumptionIds.length === 0) return new Map();
   const result = await client.query<AllocationRow>(
     'SELECT * FROM consumption_allocations WHERE consumption_id = ANY($1::uuid[])',
     [consumptionIds],
   );
-  for (const row of result.rows) {
-    const list = out.get(row.consumption_id);
-    if (list) list.push(row);
-    else out.set(row.consumption_id, [row]);
-  }
-  return out;
+  return groupBy(result.rows, (row) => row.consumption_id);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { groupBy } from '../../domain/group-by.js';
 import {
   type HeldLot,
   type HoldAllocationRecord,
@@ -189,18 +190,12 @@ export async function holdAllocationsIn(
   client: SqlClient,
   holdIds: readonly string[],
 ): Promise<Map<string, HoldAllocationRow[]>> {
-  const out = new Map<string, HoldAllocationRow[]>();
-  if (holdIds.length === 0) return out;
+  if (holdIds.length === 0) return new Map();
   const result = await client.query<HoldAllocationRow>(
     'SELECT * FROM hold_allocations WHERE hold_id = ANY($1::uuid[]) ORDER BY hold_id, position',
     [holdIds],
   );
-  for (const row of result.rows) {
-    const list = out.get(row.hold_id);
-    if (list) list.push(row);
-    else out.set(row.hold_id, [row]);
-  }
-  return out;
+  return groupBy(result.rows, (row) => row.hold_id);
 }
 
 /**
@@ -266,17 +261,11 @@ export async function holdAllocationsOf(
   db: Executor,
   holdIds: readonly string[],
 ): Promise<Map<string, HoldAllocationRow[]>> {
-  const out = new Map<string, HoldAllocationRow[]>();
-  if (holdIds.length === 0) return out;
+  if (holdIds.length === 0) return new Map();
   const rows = (await db('hold_allocations')
     .whereIn('hold_id', [...new Set(holdIds)])
     .orderBy(['hold_id', 'position'])) as HoldAllocationRow[];
-  for (const row of rows) {
-    const list = out.get(row.hold_id);
-    if (list) list.push(row);
-    else out.set(row.hold_id, [row]);
-  }
-  return out;
+  return groupBy(rows, (row) => row.hold_id);
 }
 
 /** The fingerprint and status of holds taken before, by id (what a repeated request is answered from). */
