@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureHistoryPartitions, livePartitions } from '../../src/db/repositories/history.js';
 import { expireDue } from '../../src/jobs/expire.js';
 import { archiveMonth } from '../../src/services/archive.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { runCli } from '../helpers/cli.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
 // Issue 17 "History that can be archived": months of ledger entries and allocations detached (migration 0018,
@@ -247,26 +247,7 @@ describe('behind a long read of the history', () => {
   });
 });
 
-/** `npm run cli -- …` as an operator runs it (test/e2e/cli.test.ts): its clock is the real one. */
-async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    env: {
-      ...process.env,
-      DATABASE_URL: app.database.url,
-      REDIS_URL: inject('redisUrl'),
-      BULL_PREFIX: app.prefix,
-      BUSINESS_TZ: 'UTC',
-      LOG_LEVEL: 'silent',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, stdout, stderr };
-}
+const cli = (...args: string[]) => runCli(app, ...args);
 
 describe('npm run cli -- archive-month', () => {
   it('archives the next month, lists it in `history`, and refuses what it cannot do', async () => {

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { runCli } from '../helpers/cli.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
 /** `npm run cli -- …` as an operator runs it: a process of its own, on the test's database and queues. */
@@ -12,25 +12,7 @@ afterAll(async () => {
   await app.close();
 });
 
-async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    env: {
-      ...process.env,
-      DATABASE_URL: app.database.url,
-      REDIS_URL: inject('redisUrl'),
-      BULL_PREFIX: app.prefix,
-      BUSINESS_TZ: 'UTC',
-      LOG_LEVEL: 'silent',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, stdout, stderr };
-}
+const cli = (...args: string[]) => runCli(app, ...args);
 
 describe('cli keys', () => {
   it('create prints a new key once, on its last line, with the scopes asked for; a bad scope exits 2', async () => {

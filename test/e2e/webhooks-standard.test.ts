@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
@@ -8,53 +6,7 @@ import { createDeliveries } from '../../src/db/repositories/webhooks.js';
 import { eventSchemaOf } from '../../src/webhooks/event-schemas.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
-
-interface Received {
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-/** A local receiver that answers with the statuses it is given, in order, then 200 (or `location` to redirect). */
-class Receiver {
-  readonly received: Received[] = [];
-  private readonly waiters: Array<{ count: number; resolve: () => void }> = [];
-  statuses: number[] = [];
-  location: string | undefined;
-  server: Server;
-  url = '';
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.statusCode = this.statuses.shift() ?? (this.location ? 307 : 200);
-        if (this.location) res.setHeader('location', this.location);
-        res.end();
-        for (const w of this.waiters.filter((w) => this.received.length >= w.count)) w.resolve();
-      });
-    });
-  }
-
-  async start(): Promise<void> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    const address = this.server.address();
-    if (typeof address === 'object' && address) this.url = `http://127.0.0.1:${address.port}/hooks`;
-  }
-
-  /** Resolves when `count` requests have arrived (the receiver's own event, no sleeping). */
-  until(count: number): Promise<void> {
-    if (this.received.length >= count) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ count, resolve }));
-  }
-
-  stop(): void {
-    this.server.closeAllConnections();
-    this.server.close();
-  }
-}
+import { type Received, Receiver } from '../helpers/receiver.js';
 
 /** What the `standardwebhooks` package makes of a delivery with this secret: its payload, or the error. */
 function verify(secret: string, r: Received): { ok: true; payload: unknown } | { ok: false; error: string } {

@@ -1,57 +1,12 @@
 import { createHmac } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { signatureHeader, verifySignature } from '../../src/webhooks/signature.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
-
-interface Received {
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-/** A local receiver that answers with the statuses it is given, in order, then 200. */
-class Receiver {
-  readonly received: Received[] = [];
-  private readonly waiters: Array<{ count: number; resolve: () => void }> = [];
-  statuses: number[] = [];
-  server: Server;
-  url = '';
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.statusCode = this.statuses.shift() ?? 200;
-        res.end();
-        for (const w of this.waiters.filter((w) => this.received.length >= w.count)) w.resolve();
-      });
-    });
-  }
-
-  async start(): Promise<void> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    const address = this.server.address();
-    if (typeof address === 'object' && address) this.url = `http://127.0.0.1:${address.port}/hooks`;
-  }
-
-  /** Resolves when `count` requests have arrived (the receiver's own event, no sleeping). */
-  until(count: number): Promise<void> {
-    if (this.received.length >= count) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ count, resolve }));
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    this.server.close();
-  }
-}
+import { Receiver } from '../helpers/receiver.js';
 
 /**
  * The signature as a receiver that never saw this code base would check it, from Standard Webhooks alone:
@@ -93,7 +48,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app.close();
-  await receiver.stop();
+  receiver.stop();
 });
 
 describe('webhooks: every event of the outbox reaches its endpoints, signed', () => {
