@@ -1,20 +1,19 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AppContext } from '../app-context.js';
-import { fingerprint } from '../canonical-json.js';
 import { isDataException, isTransientDbError } from '../db/knex.js';
 import { DomainError } from '../domain/result.js';
 import { httpMetrics } from '../metrics.js';
-import { zodProblems } from '../schemas/problems.js';
 import { tracingEnabled } from '../telemetry.js';
 import { type AuthContext, hasScope, presentedKey } from './auth.js';
 import { HttpDrain } from './drain.js';
-import { IDEMPOTENCY_HEADER, runIdempotent } from './idempotency.js';
+import { IDEMPOTENCY_HEADER } from './idempotency.js';
 import { jsonBody } from './json-body.js';
 import { problemBody, problemFromFailure, sendProblem } from './problem.js';
 import { keyRateLimit } from './rate-limit.js';
 import { refuseUnstorableText } from './refuse-unstorable-text.js';
 import { requestLog, securityHeaders } from './request-log.js';
-import { type Access, type AnyRoute, expressPath, isFailure, isRawReply, type JsonReply } from './route.js';
+import { type Access, type AnyRoute, expressPath, type JsonReply } from './route.js';
+import { runRoute } from './run-route.js';
 import { traceRequests } from './tracing.js';
 
 export interface MountedApp {
@@ -98,90 +97,39 @@ function sendReply(res: Response, reply: JsonReply): void {
 
 function handlerFor(ctx: AppContext, route: AnyRoute) {
   return async (req: Request, res: Response): Promise<void> => {
-    const auth = (res.locals.auth as AuthContext | undefined) ?? null;
-
-    const parts = {
-      params: route.params?.safeParse(req.params),
-      query: route.query?.safeParse(req.query),
-      body: route.body?.safeParse(req.body ?? undefined),
-    };
-    // a route that takes no body refuses one, rather than ignoring what the caller meant to say
-    const strayBody =
-      !route.body &&
-      req.body !== undefined &&
-      !(
-        req.body !== null &&
-        typeof req.body === 'object' &&
-        !Array.isArray(req.body) &&
-        Object.keys(req.body as object).length === 0
-      );
-    const problems = [
-      ...(strayBody ? [{ field: '(body)', message: 'this route takes no body' }] : []),
-      ...(parts.params && !parts.params.success ? zodProblems(parts.params.error, 'path') : []),
-      ...(parts.query && !parts.query.success ? zodProblems(parts.query.error, 'query') : []),
-      ...(parts.body && !parts.body.success ? zodProblems(parts.body.error) : []),
-    ];
-    if (problems.length > 0) {
-      req.log?.info({ problems }, 'request refused: validation failed');
-      sendProblem(
-        res,
-        problemBody('validation_failed', problems.map((p) => `${p.field}: ${p.message}`).join('; '), problems),
-      );
-      return;
-    }
-    const after: Array<() => Promise<void>> = [];
-    const makeContext = (db: AppContext['db']) => ({
-      params: parts.params?.success ? parts.params.data : {},
-      query: parts.query?.success ? parts.query.data : {},
-      body: parts.body?.success ? parts.body.data : undefined,
+    const outcome = await runRoute(ctx, route, {
+      params: req.params,
+      query: req.query,
+      body: req.body ?? undefined,
+      idempotencyKey: req.get(IDEMPOTENCY_HEADER),
+      path: req.path,
       req,
       res,
-      auth,
-      app: ctx,
-      db,
-      afterCommit: (action: () => Promise<void>) => {
-        after.push(action);
-      },
+      auth: (res.locals.auth as AuthContext | undefined) ?? null,
+      origin: 'api',
     });
-
-    const idempotencyKey = req.get(IDEMPOTENCY_HEADER);
-    let outcome: unknown;
-    if (route.idempotency === 'stored' && idempotencyKey !== undefined && auth) {
-      if (idempotencyKey.length === 0 || idempotencyKey.length > 255) {
+    switch (outcome.kind) {
+      case 'invalid':
+        req.log?.info({ problems: outcome.problems }, 'request refused: validation failed');
         sendProblem(
           res,
-          problemBody('validation_failed', 'Idempotency-Key must be 1–255 characters', [
-            { field: 'Idempotency-Key', message: 'must be 1–255 characters' },
-          ]),
+          problemBody(
+            'validation_failed',
+            outcome.problems.map((p) => `${p.field}: ${p.message}`).join('; '),
+            outcome.problems,
+          ),
         );
         return;
-      }
-      const { reply, committed } = await runIdempotent(
-        ctx.db,
-        {
-          apiKeyId: auth.keyId,
-          method: req.method,
-          path: req.path,
-          key: idempotencyKey,
-          requestHash: fingerprint({ body: req.body ?? null, query: req.query }),
-          now: ctx.clock.now(),
-        },
-        (tx) => route.handler(makeContext(tx as unknown as AppContext['db'])) as Promise<JsonReply>,
-      );
-      outcome = reply;
-      if (!committed) after.length = 0;
-    } else {
-      outcome = await route.handler(makeContext(ctx.db));
+      case 'failure':
+        req.log?.info({ code: outcome.failure.code, detail: outcome.failure.detail }, 'request refused');
+        sendProblem(res, problemFromFailure(outcome.failure));
+        return;
+      case 'reply':
+        sendReply(res, outcome.reply);
+        return;
+      case 'raw':
+        return;
     }
-    for (const action of after) await action();
-
-    if (isRawReply(outcome)) return;
-    if (isFailure(outcome)) {
-      req.log?.info({ code: outcome.code, detail: outcome.detail }, 'request refused');
-      sendProblem(res, problemFromFailure(outcome));
-      return;
-    }
-    sendReply(res, outcome as JsonReply);
   };
 }
 

@@ -33,6 +33,10 @@ export interface RouteContext<P, Q, B> {
    * Idempotency-Key (so the effect and its stored response commit together), else the pool.
    */
   db: Executor;
+  /** The Idempotency-Key of the call (the header over HTTP; a form's one-time key in the pages). */
+  idempotencyKey: string | undefined;
+  /** The concrete path called, e.g. `/v1/subscriptions/5f…/renew`. */
+  path: string;
   /** Runs after the handler's writes are committed (enqueueing a job must never precede its commit). */
   afterCommit(action: () => Promise<void>): void;
 }

@@ -13,7 +13,11 @@ import { acceptRenewal } from '../jobs/renew.js';
 import { notDownloadable, sendReportDownload } from '../reports/service.js';
 import { freezeSubscription, unfreezeSubscription } from '../services/freeze.js';
 import { enableEndpoint } from '../webhooks/endpoints.js';
-import { type Html, path, query } from './html.js';
+import { type Html, html, path, query } from './html.js';
+import { translator } from './i18n/catalog.js';
+import { formatters } from './i18n/format.js';
+import { preferencesOf } from './i18n/locale.js';
+import { CATALOG, type MessageKey } from './i18n/messages/index.js';
 import { send, type UiContext } from './layout.js';
 import { clientPage, clientsPage } from './pages/clients.js';
 import { loginPage, messagePage } from './pages/login.js';
@@ -56,9 +60,23 @@ const viewerOf = (res: Response): Viewer => {
   return viewer;
 };
 
+/** The viewer's language, translator and formatters (kept in res.locals: worked out once per request). */
+function localeOf(app: AppContext, req: Request, res: Response): Pick<UiContext, 'locale' | 't' | 'fmt'> {
+  const known = res.locals.uiLocale as Pick<UiContext, 'locale' | 't' | 'fmt'> | undefined;
+  if (known) return known;
+  const { locale, calendar } = preferencesOf(req, res);
+  const made = {
+    locale,
+    t: translator(locale, CATALOG),
+    fmt: formatters(locale, calendar, app.config.BUSINESS_TZ),
+  };
+  res.locals.uiLocale = made;
+  return made;
+}
+
 const contextOf = (app: AppContext, req: Request, res: Response): UiContext => {
   const viewer = viewerOf(res);
-  return { app, req, res, viewer, csrf: csrfToken(viewer) };
+  return { app, req, res, viewer, csrf: csrfToken(viewer), ...localeOf(app, req, res) };
 };
 
 const formBody = (req: Request): Record<string, unknown> =>
@@ -97,13 +115,17 @@ export function uiRouter(app: AppContext): express.Router {
     res.set({ 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }).send(UI_CSS);
   });
 
-  const showLogin = (req: Request, res: Response, status: number, error?: string) => {
+  const showLogin = (req: Request, res: Response, status: number, error?: MessageKey) => {
     const token = randomToken();
     setCookie(req, res, LOGIN_COOKIE, token, { path: LOGIN_PATH, maxAgeS: 3600 });
     send(
       res,
       status,
-      loginPage({ csrf: token, next: safeNext(req.query.next ?? formBody(req).next), ...(error ? { error } : {}) }),
+      loginPage(localeOf(app, req, res), {
+        csrf: token,
+        next: safeNext(req.query.next ?? formBody(req).next),
+        ...(error ? { error } : {}),
+      }),
     );
   };
 
@@ -119,13 +141,13 @@ export function uiRouter(app: AppContext): express.Router {
     const body = formBody(req);
     const expected = readCookie(req, LOGIN_COOKIE);
     if (!expected || !sameToken(body.csrf, expected)) {
-      showLogin(req, res, 403, 'The sign-in form had expired; please try again.');
+      showLogin(req, res, 403, 'login.expired');
       return;
     }
     const key = typeof body.key === 'string' ? body.key.trim() : '';
     const auth = key ? await app.keys.verify(key) : null;
     if (!auth?.scopes.includes('admin')) {
-      showLogin(req, res, 401, auth ? 'This key is not an admin key.' : 'This key is not valid.');
+      showLogin(req, res, 401, auth ? 'login.not_admin' : 'login.invalid');
       return;
     }
     await openSession(app, req, res, auth.keyId);
@@ -150,25 +172,18 @@ export function uiRouter(app: AppContext): express.Router {
     const origin = req.get('origin');
     const sameOrigin = origin === undefined || origin === `${req.protocol}://${req.get('host') ?? ''}`;
     if (!sameOrigin || !sameToken(formBody(req).csrf, csrfToken(viewerOf(res)))) {
-      send(
-        res,
-        403,
-        messagePage(
-          'Form expired',
-          'The form was not sent from this site or has expired; go back, reload the page and try again.',
-        ),
-      );
+      send(res, 403, messagePage(localeOf(app, req, res), 'error.form_expired_title', 'error.form_expired'));
       return;
     }
     next();
   });
 
   const pageRoute =
-    (render: (ctx: UiContext) => Promise<Html | undefined>, missing = 'There is nothing here.') =>
+    (render: (ctx: UiContext) => Promise<Html | undefined>, missing: MessageKey = 'error.nothing_here') =>
     async (req: Request, res: Response) => {
       const body = await render(contextOf(app, req, res));
       if (body) send(res, 200, body);
-      else send(res, 404, messagePage('Not found', missing));
+      else send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', missing));
     };
 
   router.post('/logout', async (req, res) => {
@@ -179,18 +194,18 @@ export function uiRouter(app: AppContext): express.Router {
   router.get('/', pageRoute(overviewPage));
   router.get('/clients', pageRoute(clientsPage));
   router.get('/clients/:ref', async (req, res) =>
-    pageRoute((ctx) => clientPage(ctx, String(req.params.ref)), 'No such client.')(req, res),
+    pageRoute((ctx) => clientPage(ctx, String(req.params.ref)), 'error.no_client')(req, res),
   );
   router.get('/packages', pageRoute(packagesPage));
   router.get('/packages/:ref', async (req, res) =>
-    pageRoute((ctx) => packagePage(ctx, String(req.params.ref)), 'No such package.')(req, res),
+    pageRoute((ctx) => packagePage(ctx, String(req.params.ref)), 'error.no_package')(req, res),
   );
 
   const subscriptionAction = (action: 'renew' | 'recharge') => async (req: Request, res: Response) => {
     const id = String(req.params.id);
     const subscription = isUuid(id) ? await subscriptionById(app.db, id) : undefined;
     if (!subscription) {
-      send(res, 404, messagePage('Not found', 'No such subscription.'));
+      send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', 'error.no_subscription'));
       return;
     }
     const idem = formBody(req).idem;
@@ -220,7 +235,7 @@ export function uiRouter(app: AppContext): express.Router {
     const id = String(req.params.id);
     const subscription = isUuid(id) ? await subscriptionById(app.db, id) : undefined;
     if (!subscription) {
-      send(res, 404, messagePage('Not found', 'No such subscription.'));
+      send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', 'error.no_subscription'));
       return;
     }
     const context = { now: app.clock.now(), actor: `ui:key:${viewerOf(res).keyId}` };
@@ -272,19 +287,19 @@ export function uiRouter(app: AppContext): express.Router {
     const id = String(req.params.id);
     const run = isUuid(id) ? await reportRunById(app.db, id) : undefined;
     if (!run) {
-      send(res, 404, messagePage('Not found', 'No such report.', '/ui/reports'));
+      send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', 'error.no_report', '/ui/reports'));
       return;
     }
     const why = notDownloadable(run);
     if (why) {
-      send(res, 409, messagePage('Not ready', why, '/ui/reports'));
+      send(res, 409, messagePage(localeOf(app, req, res), 'error.not_ready_title', html`${why}`, '/ui/reports'));
       return;
     }
     await sendReportDownload(app, run, res);
   });
 
-  router.use((_req: Request, res: Response) => {
-    send(res, 404, messagePage('Not found', 'There is no such page.'));
+  router.use((req: Request, res: Response) => {
+    send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', 'error.not_found'));
   });
   router.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) {
@@ -297,10 +312,9 @@ export function uiRouter(app: AppContext): express.Router {
       res,
       unavailable ? 503 : 500,
       messagePage(
-        unavailable ? 'Unavailable' : 'Something went wrong',
-        unavailable
-          ? 'The database or the queue cannot be reached right now; try again in a moment.'
-          : `An unexpected error occurred (request ${String(req.id)}).`,
+        localeOf(app, req, res),
+        unavailable ? 'error.unavailable_title' : 'error.internal_title',
+        unavailable ? 'error.unavailable' : localeOf(app, req, res).t('error.internal', { request: String(req.id) }),
       ),
     );
   });

@@ -1,6 +1,10 @@
 import type { Request, Response } from 'express';
 import type { AppContext } from '../app-context.js';
-import { type Html, html, type Renderable } from './html.js';
+import { type Html, html, query, type Renderable } from './html.js';
+import type { Translate } from './i18n/catalog.js';
+import type { Formatters } from './i18n/format.js';
+import { DIRECTION, type Locale } from './i18n/locale.js';
+import type { MessageKey } from './i18n/messages/index.js';
 import type { Viewer } from './session.js';
 
 /** What every page handler gets. */
@@ -11,16 +15,25 @@ export interface UiContext {
   viewer: Viewer;
   /** The CSRF token to put in this viewer's forms. */
   csrf: string;
+  /** The viewer's language (`?lang=`, then the kept choice, then Accept-Language). */
+  locale: Locale;
+  /** Every text of a page comes from the message catalogue (src/ui/i18n/messages). */
+  t: Translate<MessageKey>;
+  /** Numbers, money and dates for the viewer's locale and calendar setting. */
+  fmt: Formatters;
 }
+
+/** What the frame of a page needs when there is no signed-in viewer (the login form, an error page). */
+export type PageLocale = Pick<UiContext, 'locale' | 't'>;
 
 export type Section = 'overview' | 'clients' | 'packages' | 'reports' | 'webhooks';
 
-const NAV: Array<[Section, string, string]> = [
-  ['overview', 'Overview', '/ui'],
-  ['clients', 'Clients', '/ui/clients'],
-  ['packages', 'Packages', '/ui/packages'],
-  ['reports', 'Reports', '/ui/reports'],
-  ['webhooks', 'Webhooks', '/ui/webhooks'],
+const NAV: Array<[Section, MessageKey, string]> = [
+  ['overview', 'nav.overview', '/ui'],
+  ['clients', 'nav.clients', '/ui/clients'],
+  ['packages', 'nav.packages', '/ui/packages'],
+  ['reports', 'nav.reports', '/ui/reports'],
+  ['webhooks', 'nav.webhooks', '/ui/webhooks'],
 ];
 
 export const csrfField = (ctx: Pick<UiContext, 'csrf'>): Html =>
@@ -33,15 +46,18 @@ export interface PageOptions {
   refreshS?: number;
 }
 
-/** The frame of every page: UTF-8, a language, left to right with names isolated (`<bdi>`). */
-export function document(options: PageOptions, head: Renderable, body: Renderable): Html {
+/**
+ * The frame of every page: UTF-8, the viewer's language and its direction (`dir="rtl"` for Arabic; the
+ * stylesheet uses logical properties, so the layout mirrors), names isolated (`<bdi>`).
+ */
+export function document(where: PageLocale, options: PageOptions, head: Renderable, body: Renderable): Html {
   return html`<!doctype html>
-<html lang="en" dir="ltr">
+<html lang="${where.locale}" dir="${DIRECTION[where.locale]}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 ${options.refreshS ? html`<meta http-equiv="refresh" content="${options.refreshS}">` : ''}
-<title>${options.title} · credits</title>
+<title>${options.title} · ${where.t('page.title_suffix')}</title>
 <link rel="stylesheet" href="/ui/assets/ui.css">
 </head>
 <body>
@@ -53,21 +69,43 @@ ${body}
 </html>`;
 }
 
+/** The same page with one more query parameter (the language and calendar switches keep the rest). */
+function samePageWith(ctx: UiContext, key: string, value: string): string {
+  const params: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ctx.req.query)) if (typeof v === 'string' && k !== key) params[k] = v;
+  params[key] = value;
+  return `${ctx.req.baseUrl}${ctx.req.path === '/' ? '' : ctx.req.path}${query(params)}`;
+}
+
+/** The language switch (each language named in itself) and the calendar switch. */
+function switches(ctx: UiContext): Html {
+  const other = ctx.locale === 'ar' ? 'en' : 'ar';
+  const otherLang = html`<a href="${samePageWith(ctx, 'lang', other)}" lang="${other}" hreflang="${other}"
+    data-lang-switch="${other}">${ctx.t(other === 'ar' ? 'lang.ar' : 'lang.en')}</a>`;
+  const nextCalendar = ctx.fmt.calendar === 'hijri' ? 'gregory' : 'hijri';
+  const calendar = html`<a href="${samePageWith(ctx, 'calendar', nextCalendar)}" data-calendar-switch="${nextCalendar}"
+    title="${ctx.t('switch.calendar')}">${ctx.t(nextCalendar === 'hijri' ? 'switch.hijri' : 'switch.gregorian')}</a>`;
+  return html`<div class="switches">${otherLang} ${calendar}</div>`;
+}
+
 export function page(ctx: UiContext, options: PageOptions, body: Renderable): Html {
   const links = NAV.map(([section, label, href]) => {
     const current = section === options.section ? html` class="current" aria-current="page"` : '';
-    return html`<a href="${href}"${current}>${label}</a>`;
+    return html`<a href="${href}"${current}>${ctx.t(label)}</a>`;
   });
   const account =
     ctx.viewer.via === 'session'
-      ? html`<form method="post" action="/ui/logout">${csrfField(ctx)}<button type="submit">Log out</button></form>`
-      : html`<span class="muted">admin key</span>`;
+      ? html`<form method="post" action="/ui/logout">${csrfField(ctx)}<button type="submit">${ctx.t(
+          'account.logout',
+        )}</button></form>`
+      : html`<span class="muted">${ctx.t('account.admin_key')}</span>`;
   const header = html`<header class="top">
-  <a class="brand" href="/ui">credits</a>
-  <nav>${links}</nav>
+  <a class="brand" href="/ui">${ctx.t('app.name')}</a>
+  <nav aria-label="${ctx.t('nav.label')}">${links}</nav>
+  ${switches(ctx)}
   ${account}
 </header>`;
-  return document(options, header, body);
+  return document(ctx, options, header, body);
 }
 
 export function send(res: Response, status: number, body: Html): void {

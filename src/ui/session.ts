@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { Request, Response } from 'express';
 import type { AppContext } from '../app-context.js';
 import { deleteExpiredSessions, deleteSession, insertSession, liveSessionKey } from '../db/repositories/ui-sessions.js';
-import { hasScope, presentedKey } from '../http/auth.js';
+import { type AuthContext, hasScope, presentedKey } from '../http/auth.js';
 
 export const SESSION_COOKIE = 'credits_ui';
 export const LOGIN_COOKIE = 'credits_ui_login';
@@ -57,6 +57,8 @@ export interface Viewer {
   via: 'session' | 'key';
   keyId: string;
   secret: string;
+  /** The admin key behind the page, as the routes the page's forms call see their caller. */
+  auth: AuthContext;
 }
 
 /** Opens a session for an admin key: a random token in the cookie, its hash in ui_sessions. */
@@ -88,8 +90,9 @@ export async function sessionViewer(app: AppContext, req: Request): Promise<View
   const token = readCookie(req, SESSION_COOKIE);
   if (!token) return undefined;
   const row = await liveSessionKey(app.db, sha256(token), app.clock.now());
-  if (!row || !hasScope({ keyId: row.id, name: row.name, scopes: row.scopes }, 'admin')) return undefined;
-  return { via: 'session', keyId: row.id, secret: token };
+  const auth: AuthContext | undefined = row ? { keyId: row.id, name: row.name, scopes: row.scopes } : undefined;
+  if (!auth || !hasScope(auth, 'admin')) return undefined;
+  return { via: 'session', keyId: auth.keyId, secret: token, auth };
 }
 
 /** A viewer that sends an admin key with each request (HTTP Basic or Bearer). */
@@ -98,7 +101,7 @@ export async function keyViewer(app: AppContext, req: Request): Promise<Viewer |
   if (!key) return undefined;
   const auth = await app.keys.verify(key);
   if (!auth || !hasScope(auth, 'admin')) return undefined;
-  return { via: 'key', keyId: auth.keyId, secret: key };
+  return { via: 'key', keyId: auth.keyId, secret: key, auth };
 }
 
 /** The CSRF token of a viewer's forms: an HMAC of its secret, so it cannot be guessed from outside. */

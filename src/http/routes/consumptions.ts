@@ -14,7 +14,6 @@ import {
   consumptionView as consumptionSchema,
 } from '../../views/consumption.js';
 import { reversalResultSchema } from '../../views/reversal.js';
-import { IDEMPOTENCY_HEADER } from '../idempotency.js';
 import { jobReply, queuedSchema, takenOrInsufficient } from '../job-reply.js';
 import { insufficientBalanceProblemSchema, validationProblemSchema } from '../problem-schemas.js';
 import { page } from '../reply.js';
@@ -116,9 +115,9 @@ export const consumptionRoutes: AnyRoute[] = [
         }),
       },
     },
-    handler: async ({ body, app, auth, req }) => {
+    handler: async ({ body, app, auth, idempotencyKey }) => {
       // the request's Idempotency-Key names its batch job (per API key): a retried request is one job
-      const key = req.get(IDEMPOTENCY_HEADER);
+      const key = idempotencyKey;
       if (key !== undefined && (key.length === 0 || key.length > 200)) {
         return fail('validation_failed', 'Idempotency-Key must be 1–200 characters', {
           errors: [{ field: 'Idempotency-Key', message: 'must be 1–200 characters' }],

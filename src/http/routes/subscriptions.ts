@@ -29,7 +29,6 @@ import {
 import { rechargeResultSchema } from '../../views/recharge.js';
 import { renewalResultSchema } from '../../views/renewal.js';
 import { subscriptionView as subscriptionSchema } from '../../views/subscription.js';
-import { IDEMPOTENCY_HEADER } from '../idempotency.js';
 import { jobReply } from '../job-reply.js';
 import { page } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
@@ -265,13 +264,13 @@ export const subscriptionRoutes: AnyRoute[] = [
       404: { description: 'No such subscription' },
       409: { description: 'Cancelled, pending payment, or set to cancel at period end' },
     },
-    handler: async ({ params, query, body, app, auth, req }) => {
+    handler: async ({ params, query, body, app, auth, idempotencyKey, path }) => {
       if (!isUuid(params.id)) return notFound(params.id);
       const accepted = await acceptRenewal(
         app,
         params.id,
         { apply_package_changes: body?.apply_package_changes },
-        { idempotencyKey: req.get(IDEMPOTENCY_HEADER), apiKeyId: auth?.keyId, path: req.path },
+        { idempotencyKey: idempotencyKey, apiKeyId: auth?.keyId, path },
       );
       if (!accepted.ok) return accepted;
       const { jobId } = accepted.value;
@@ -308,9 +307,9 @@ export const subscriptionRoutes: AnyRoute[] = [
       404: { description: 'No such subscription' },
       409: { description: 'The subscription is not active' },
     },
-    handler: async ({ params, query, body, app, req }) => {
+    handler: async ({ params, query, body, app, idempotencyKey }) => {
       if (!isUuid(params.id)) return notFound(params.id);
-      const key = req.get(IDEMPOTENCY_HEADER);
+      const key = idempotencyKey;
       if (key !== undefined && (key.length === 0 || key.length > 255)) {
         return fail('validation_failed', 'Idempotency-Key must be 1–255 characters', {
           errors: [{ field: 'Idempotency-Key', message: 'must be 1–255 characters' }],

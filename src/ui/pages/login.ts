@@ -1,29 +1,42 @@
 import { type Html, html } from '../html.js';
-import { document } from '../layout.js';
+import type { MessageKey } from '../i18n/messages/index.js';
+import { document, type PageLocale } from '../layout.js';
 
-export function loginPage(options: { csrf: string; next: string; error?: string }): Html {
+export function loginPage(where: PageLocale, options: { csrf: string; next: string; error?: MessageKey }): Html {
+  const { t } = where;
+  const other = where.locale === 'ar' ? 'en' : 'ar';
   return document(
-    { title: 'Sign in' },
+    where,
+    { title: t('login.title').value },
     '',
     html`<div class="login panel">
-  <h1>credits</h1>
-  <p class="sub">Sign in with an admin API key.</p>
-  ${options.error ? html`<div class="notice error" role="alert">${options.error}</div>` : ''}
+  <p class="switches"><a href="/ui/login?lang=${other}" lang="${other}" hreflang="${other}"
+    data-lang-switch="${other}">${t(other === 'ar' ? 'lang.ar' : 'lang.en')}</a></p>
+  <h1>${t('app.name')}</h1>
+  <p class="sub">${t('login.lead')}</p>
+  ${options.error ? html`<div class="notice error" role="alert">${t(options.error)}</div>` : ''}
   <form method="post" action="/ui/login">
     <input type="hidden" name="csrf" value="${options.csrf}">
     <input type="hidden" name="next" value="${options.next}">
-    <label>Admin key<input type="password" name="key" autocomplete="current-password" required autofocus></label>
-    <button type="submit">Sign in</button>
+    <label>${t('login.key')}<input type="password" name="key" autocomplete="current-password" required autofocus
+      dir="ltr"></label>
+    <button type="submit">${t('login.submit')}</button>
   </form>
-  <p class="legend">No key yet? <code>npm run cli -- keys create --scope admin</code></p>
+  <p class="legend">${t('login.no_key')} <code dir="ltr">npm run cli -- keys create --scope admin</code></p>
 </div>`,
   );
 }
 
-export function messagePage(title: string, message: string, back = '/ui'): Html {
+/** A page that only says something (not found, form expired, unavailable), in the viewer's language. */
+export function messagePage(where: PageLocale, title: MessageKey, message: Html | MessageKey, back = '/ui'): Html {
+  const { t } = where;
+  const text = typeof message === 'string' ? t(message) : message;
   return document(
-    { title },
+    where,
+    { title: t(title).value },
     '',
-    html`<div class="login panel"><h1>${title}</h1><p>${message}</p><p><a href="${back}">Back</a></p></div>`,
+    html`<div class="login panel"><h1>${t(title)}</h1><p>${text}</p><p><a href="${back}">${t(
+      'word.back',
+    )}</a></p></div>`,
   );
 }

@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import type { Request } from 'express';
+import type { FieldProblem } from '../domain/result.js';
+import type { AnyRoute } from '../http/route.js';
+import { allRoutes } from '../http/routes/index.js';
+import { type RouteOutcome, runRoute } from '../http/run-route.js';
+import { type Html, html } from './html.js';
+import type { UiContext } from './layout.js';
+
+/** The fields a form posted (urlencoded): each name's text, or its texts when the name repeats. */
+export type FormFields = Record<string, string | string[]>;
+
+export function formFields(req: Request): FormFields {
+  const body = req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {};
+  const fields: FormFields = {};
+  for (const [name, value] of Object.entries(body)) {
+    if (typeof value === 'string') fields[name] = value;
+    else if (Array.isArray(value)) fields[name] = value.filter((v): v is string => typeof v === 'string');
+  }
+  return fields;
+}
+
+/** A text field, trimmed; undefined when it is absent or blank (the route's schema then says if it is required). */
+export function textField(fields: FormFields, name: string): string | undefined {
+  const value = fields[name];
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  return text === undefined || text === '' ? undefined : text;
+}
+
+/** Every value a repeated field posted, trimmed, blanks dropped. */
+export function listField(fields: FormFields, name: string): string[] {
+  const value = fields[name];
+  const all = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  return all.map((v) => v.trim()).filter((v) => v !== '');
+}
+
+/**
+ * A field the route reads as an integer: the number when the text is one, else the text itself, so
+ * that the route's own schema refuses it with its own message (the page never validates on its own).
+ */
+export function integerField(fields: FormFields, name: string): number | string | undefined {
+  const text = textField(fields, name);
+  if (text === undefined) return undefined;
+  return /^-?\d{1,15}$/.test(text) ? Number(text) : text;
+}
+
+/** A checkbox: present means true. */
+export const checkboxField = (fields: FormFields, name: string): boolean => textField(fields, name) !== undefined;
+
+let routeTable: Map<string, AnyRoute> | undefined;
+
+/** The API's routes by `METHOD path-template`: the pages call these, never a copy of what they do. */
+function routeFor(method: AnyRoute['method'], template: string): AnyRoute {
+  routeTable ??= new Map(allRoutes().map((route) => [`${route.method} ${route.path}`, route]));
+  const route = routeTable.get(`${method} ${template}`);
+  if (!route) throw new Error(`the pages call ${method.toUpperCase()} ${template}, which is not a route`);
+  return route;
+}
+
+export interface FormCall {
+  params?: Record<string, string>;
+  query?: Record<string, string>;
+  body?: unknown;
+  /**
+   * The form's one-time key (a hidden `idem` field rendered with the form): sending the same form twice
+   * — a double click, a reload — is the same request to the route, answered once.
+   */
+  idem?: string;
+}
+
+/**
+ * Calls an API route from a page's form, as the signed-in admin key, through the same runner as the
+ * HTTP edge (schemas, handler, idempotency, after-commit work, audit).
+ */
+export async function submitRoute(
+  ctx: UiContext,
+  method: AnyRoute['method'],
+  template: string,
+  call: FormCall = {},
+): Promise<RouteOutcome> {
+  const route = routeFor(method, template);
+  const params = call.params ?? {};
+  const concrete = template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(params[name] ?? ''));
+  return runRoute(ctx.app, route, {
+    params,
+    query: call.query ?? {},
+    body: call.body,
+    idempotencyKey: call.idem && /^[\w-]{8,100}$/.test(call.idem) ? `ui:${call.idem}` : undefined,
+    path: concrete,
+    req: ctx.req,
+    res: ctx.res,
+    auth: ctx.viewer.auth,
+    origin: 'ui',
+  });
+}
+
+/** A fresh one-time key for a form's hidden `idem` field. */
+export const oneTimeKey = (): string => randomUUID();
+
+export const idemField = (key: string = oneTimeKey()): Html => html`<input type="hidden" name="idem" value="${key}">`;
+
+/** The field problems of a refused call by field (`items.0.units`), for the form to show beside each field. */
+export type FieldErrors = ReadonlyMap<string, string>;
+
+export function fieldErrorsOf(outcome: RouteOutcome): FieldErrors {
+  const problems: FieldProblem[] =
+    outcome.kind === 'invalid' ? outcome.problems : outcome.kind === 'failure' ? (outcome.failure.errors ?? []) : [];
+  const errors = new Map<string, string>();
+  for (const problem of problems) if (!errors.has(problem.field)) errors.set(problem.field, problem.message);
+  return errors;
+}
+
+const errorId = (field: string): string => `error-${field.replace(/[^\w-]/g, '-')}`;
+
+/** The attributes of an input whose value was refused: marked invalid and described by its message. */
+export const invalidAttributes = (errors: FieldErrors, field: string): Html =>
+  errors.has(field) ? html` aria-invalid="true" aria-describedby="${errorId(field)}"` : html``;
+
+/**
+ * The message beside a refused field. The schemas' messages are English; an Arabic page says in Arabic
+ * that the value is not valid and keeps the schema's precise reason beside it, marked as English.
+ */
+export function fieldError(ctx: Pick<UiContext, 'locale' | 't'>, errors: FieldErrors, field: string): Html {
+  const message = errors.get(field);
+  if (message === undefined) return html``;
+  const detail =
+    ctx.locale === 'en'
+      ? html`${message}`
+      : html`${ctx.t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span>`;
+  return html`<p class="field-error" id="${errorId(field)}" role="alert">${detail}</p>`;
+}
