@@ -13,11 +13,15 @@ import { acceptRenewal } from '../jobs/renew.js';
 import { notDownloadable, sendReportDownload } from '../reports/service.js';
 import { freezeSubscription, unfreezeSubscription } from '../services/freeze.js';
 import { enableEndpoint } from '../webhooks/endpoints.js';
+import { adminActions } from './actions/admin.js';
+import { commerceActions } from './actions/commerce.js';
+import { setupActions } from './actions/setup.js';
 import { type Html, html, path, query } from './html.js';
 import { translator } from './i18n/catalog.js';
 import { formatters } from './i18n/format.js';
 import { preferencesOf } from './i18n/locale.js';
 import { CATALOG, type MessageKey } from './i18n/messages/index.js';
+import type { UiKit } from './kit.js';
 import { send, type UiContext } from './layout.js';
 import { clientPage, clientsPage } from './pages/clients.js';
 import { loginPage, messagePage } from './pages/login.js';
@@ -190,6 +194,18 @@ export function uiRouter(app: AppContext): express.Router {
     await closeSession(app, req, res);
     res.redirect(303, LOGIN_PATH);
   });
+
+  const kit: UiKit = {
+    context: (req, res) => contextOf(app, req, res),
+    pageRoute,
+    send,
+    notFound: (req, res, message) =>
+      send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', message)),
+  };
+  // the operator's actions, one module per part of the back office
+  setupActions(router, kit);
+  commerceActions(router, kit);
+  adminActions(router, kit);
 
   router.get('/', pageRoute(overviewPage));
   router.get('/clients', pageRoute(clientsPage));

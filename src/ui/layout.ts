@@ -26,14 +26,27 @@ export interface UiContext {
 /** What the frame of a page needs when there is no signed-in viewer (the login form, an error page). */
 export type PageLocale = Pick<UiContext, 'locale' | 't'>;
 
-export type Section = 'overview' | 'clients' | 'packages' | 'reports' | 'webhooks';
+export type Section =
+  | 'overview'
+  | 'clients'
+  | 'packages'
+  | 'credit-types'
+  | 'invoices'
+  | 'reports'
+  | 'webhooks'
+  | 'api-keys'
+  | 'audit';
 
 const NAV: Array<[Section, MessageKey, string]> = [
   ['overview', 'nav.overview', '/ui'],
   ['clients', 'nav.clients', '/ui/clients'],
   ['packages', 'nav.packages', '/ui/packages'],
+  ['credit-types', 'nav.credit_types', '/ui/credit-types'],
+  ['invoices', 'nav.invoices', '/ui/invoices'],
   ['reports', 'nav.reports', '/ui/reports'],
   ['webhooks', 'nav.webhooks', '/ui/webhooks'],
+  ['api-keys', 'nav.api_keys', '/ui/api-keys'],
+  ['audit', 'nav.audit', '/ui/audit'],
 ];
 
 export const csrfField = (ctx: Pick<UiContext, 'csrf'>): Html =>

@@ -1,11 +1,29 @@
 import type { Locale } from '../locale.js';
+import { adminMessages } from './admin.js';
+import { clientsMessages } from './clients.js';
+import { commerceMessages } from './commerce.js';
 import { commonMessages } from './common.js';
+import { overviewMessages } from './overview.js';
+import { packagesMessages } from './packages.js';
+import { reportsMessages } from './reports.js';
+import { setupMessages } from './setup.js';
+import { webhooksMessages } from './webhooks.js';
 
 /**
  * The message catalogue of the pages: one area file per part of the back office (keys prefixed by
  * their area), merged here. Add an area: write messages/<area>.ts with defineMessages and list it below.
  */
-const AREAS = [commonMessages] as const;
+const AREAS = [
+  commonMessages,
+  overviewMessages,
+  clientsMessages,
+  packagesMessages,
+  reportsMessages,
+  webhooksMessages,
+  setupMessages,
+  commerceMessages,
+  adminMessages,
+] as const;
 
 type Area = (typeof AREAS)[number];
 type KeysOf<A> = A extends { en: infer E } ? keyof E & string : never;

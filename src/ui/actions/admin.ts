@@ -1,0 +1,5 @@
+import type express from 'express';
+import type { UiKit } from '../kit.js';
+
+/** The admin part of the back office: its pages and form posts (registered before the pages' 404). */
+export function adminActions(_router: express.Router, _kit: UiKit): void {}

@@ -1,0 +1,5 @@
+import type express from 'express';
+import type { UiKit } from '../kit.js';
+
+/** The setup part of the back office: its pages and form posts (registered before the pages' 404). */
+export function setupActions(_router: express.Router, _kit: UiKit): void {}
