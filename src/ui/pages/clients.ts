@@ -64,6 +64,7 @@ export async function clientsPage(ctx: UiContext): Promise<Html> {
     { title: 'Clients', section: 'clients' },
     html`<h1>Clients</h1>
 <p class="sub">Everyone who buys and consumes credits.</p>
+<p><a class="button" href="/ui/clients/new" data-action="new-client">${ctx.t('setup.link.new_client')}</a></p>
 <form class="search" method="get" action="/ui/clients" role="search">
   <input type="search" name="search" value="${search ?? ''}" placeholder="Name, external ref or e-mail" dir="auto"
     aria-label="Search clients">
@@ -141,6 +142,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     html`${notice(ctx.req)}
 <h1 dir="auto">${name(client.name)}</h1>
 <p class="sub"><code>${client.external_ref}</code>${email} · client since ${when(client.created_at, tz, false)}</p>
+<p><a href="${path`/ui/clients/${client.id}/edit`}">${ctx.t('setup.link.edit_client')}</a></p>
 
 <section class="panel" aria-labelledby="subs-h">
   <h2 id="subs-h">Subscriptions</h2>

@@ -27,6 +27,7 @@ export async function packagesPage(ctx: UiContext): Promise<Html> {
     { title: 'Packages', section: 'packages' },
     html`<h1>Packages</h1>
 <p class="sub">What clients can buy.</p>
+<p><a class="button" href="/ui/packages/new" data-action="new-package">${ctx.t('setup.link.new_package')}</a></p>
 <section class="panel">
   ${
     views.length === 0
@@ -95,6 +96,7 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
     { title: pkg.name, section: 'packages' },
     html`<h1 dir="auto">${name(view.name)}</h1>
 <p class="sub"><code>${view.code}</code> · ${badge(view.status)}${description}</p>
+<p><a href="${path`/ui/packages/${view.id}/edit`}">${ctx.t('setup.link.edit_package')}</a></p>
 <div class="grid">
   <section class="panel" aria-labelledby="terms-h">
     <h2 id="terms-h">Terms</h2>

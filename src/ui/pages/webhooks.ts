@@ -26,6 +26,7 @@ export async function webhooksPage(ctx: UiContext): Promise<Html> {
       disabled > 0 ? html` <strong>${disabled} disabled</strong>: they get no new events until enabled.` : ''
     }</p>
 ${notice(ctx.req)}
+<p><a class="button" href="/ui/webhooks/new" data-action="new-webhook">${ctx.t('setup.link.new_webhook')}</a></p>
 <section class="panel">
   ${
     result.data.length === 0
@@ -50,7 +51,7 @@ ${notice(ctx.req)}
       <td class="num">${c.pending}</td>
       <td class="num">${c.failed}</td>
       <td class="nowrap">${when(e.created_at, tz, false)}</td>
-      <td>${
+      <td><a href="${path`/ui/webhooks/${e.id}/deliveries`}">${ctx.t('setup.link.deliveries')}</a> ${
         e.disabled_at
           ? html`<form class="inline" method="post"
           action="${path`/ui/webhooks/${e.id}/enable`}">${csrfField(ctx)}<button
