@@ -61,9 +61,11 @@ function dimensionsInput(form: FormView, initial: readonly string[]): Html {
           return html`<p>${which}${t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span></p>`;
         })}</div>`;
   return html`<div class="field wide"><label for="f-dimensions">${t('setup.credit_type.dimensions')}<span
-  class="muted small">${t('setup.credit_type.dimensions_hint')}</span></label>
+  class="muted small">${t('setup.credit_type.dimensions_hint', {
+    example: html`<bdi dir="ltr">branch, employee</bdi>`,
+  })}</span>
 <input id="f-dimensions" type="text" name="dimensions" value="${value}" dir="ltr"
-  placeholder="branch, employee"${invalid}>${messages}</div>`;
+  placeholder="branch, employee"${invalid}></label>${messages}</div>`;
 }
 
 /** The credit types, each with its edit link, and the form that creates one. */

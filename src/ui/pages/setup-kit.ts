@@ -160,10 +160,11 @@ export function input(form: FormView, name: string, spec: InputSpec): Html {
   if (spec.inputmode) extra.push(html` inputmode="${spec.inputmode}"`);
   if (spec.placeholder) extra.push(html` placeholder="${spec.placeholder}"`);
   if (spec.maxlength) extra.push(html` maxlength="${spec.maxlength}"`);
-  return html`<div class="field"><label for="${inputId(name)}">${labelText(form.ctx, spec.label)}${hint}</label>
+  // the control inside its label: the stylesheet lays a label out as a column, the control as wide as its cell
+  return html`<div class="field"><label for="${inputId(name)}">${labelText(form.ctx, spec.label)}${hint}
 <input id="${inputId(name)}" type="${spec.type ?? 'text'}" name="${name}" value="${value}" dir="${
     spec.dir ?? 'auto'
-  }"${extra}${form.invalid(name)}>${form.error(name)}</div>`;
+  }"${extra}${form.invalid(name)}></label>${form.error(name)}</div>`;
 }
 
 /** A labelled multi-line text. */
@@ -173,10 +174,10 @@ export function textarea(form: FormView, name: string, spec: InputSpec & { rows?
   const hint = spec.hint
     ? html`<span class="muted small">${typeof spec.hint === 'string' ? t(spec.hint) : spec.hint}</span>`
     : '';
-  return html`<div class="field wide"><label for="${inputId(name)}">${labelText(form.ctx, spec.label)}${hint}</label>
+  return html`<div class="field wide"><label for="${inputId(name)}">${labelText(form.ctx, spec.label)}${hint}
 <textarea id="${inputId(name)}" name="${name}" rows="${spec.rows ?? 3}" dir="${spec.dir ?? 'auto'}"${form.invalid(
     name,
-  )}>${value}</textarea>${form.error(name)}</div>`;
+  )}>${value}</textarea></label>${form.error(name)}</div>`;
 }
 
 /** A labelled select of fixed choices, each shown with its text. */
@@ -188,10 +189,10 @@ export function select(
 ): Html {
   const chosen = form.posted ? form.value(name) : (spec.initial ?? '');
   const blank = spec.blank ? html`<option value="">${spec.blank}</option>` : '';
-  return html`<div class="field"><label for="${inputId(name)}">${labelText(form.ctx, spec.label)}</label>
+  return html`<div class="field"><label for="${inputId(name)}">${labelText(form.ctx, spec.label)}
 <select id="${inputId(name)}" name="${name}"${form.invalid(name)}>${blank}${choices.map(
     ([value, text]) => html`<option value="${value}"${value === chosen ? html` selected` : ''}>${text}</option>`,
-  )}</select>${form.error(name)}</div>`;
+  )}</select></label>${form.error(name)}</div>`;
 }
 
 /** A labelled checkbox. */

@@ -37,7 +37,7 @@ export const setupMessages = defineMessages(
     'setup.credit_type.decimals_hint': '0 to 6: how finely a unit may be split',
     'setup.credit_type.dimensions': 'Dimensions',
     'setup.credit_type.dimensions_hint':
-      'Up to 5 metadata keys, separated by commas, that group usage (e.g. branch, employee)',
+      'Up to 5 metadata keys, separated by commas, that group usage (e.g. {example})',
     'setup.credit_type.status': 'Status',
     'setup.credit_type.code_taken': 'A credit type with this code exists already; choose another code.',
     'setup.credit_type.edit': 'Name, unit and dimensions',
@@ -219,8 +219,7 @@ export const setupMessages = defineMessages(
     'setup.credit_type.decimals': 'المنازل العشرية',
     'setup.credit_type.decimals_hint': 'من 0 إلى 6: مدى تجزئة الوحدة',
     'setup.credit_type.dimensions': 'الأبعاد',
-    'setup.credit_type.dimensions_hint':
-      'حتى 5 مفاتيح بيانات وصفية تفصل بينها فواصل، لتجميع الاستهلاك (مثل branch, employee)',
+    'setup.credit_type.dimensions_hint': 'حتى 5 مفاتيح بيانات وصفية تفصل بينها فواصل، لتجميع الاستهلاك (مثل {example})',
     'setup.credit_type.status': 'الحالة',
     'setup.credit_type.code_taken': 'يوجد نوع رصيد بهذا الرمز مسبقًا؛ اختر رمزًا آخر.',
     'setup.credit_type.edit': 'الاسم والوحدة والأبعاد',
