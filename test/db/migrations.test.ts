@@ -382,7 +382,7 @@ describe('0020 validity calendar', () => {
   const pkg = () => db()('packages').where({ id: '00000000-0000-4000-8000-000000000004' });
   const sub = () => db()('subscriptions').where({ id: '00000000-0000-4000-8000-000000000005' });
 
-  it('keeps a calendar beside the validity of packages and subscriptions: Gregorian before, Hijri allowed', async () => {
+  it('keeps a calendar beside the validity of packages and subscriptions: Gregorian, or Hijri', async () => {
     // rows written before it are Gregorian
     expect((await pkg().first()).validity_calendar).toBe('gregory');
     expect((await sub().first()).validity_calendar).toBe('gregory');

@@ -123,7 +123,7 @@ describe('a package validity counted in Hijri months', () => {
     },
   );
 
-  it("keeps the subscription's own snapshot when the package's validity changes, unless it follows the package", async () => {
+  it('a subscription keeps its snapshot of a changed validity, unless it follows the package', async () => {
     at(RAMADAN_1);
     const pkg = await hijriPackage();
     const client = await createClient(app);
