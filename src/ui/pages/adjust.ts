@@ -19,6 +19,7 @@ import {
   refusalBlock,
   shortId,
   sourceLabel,
+  span,
   statusBadge,
   units,
 } from './commerce-parts.js';
@@ -103,7 +104,7 @@ export async function balancePage(
     <dt>${ctx.t('commerce.balance.granted')}</dt><dd>${units(ctx, b.granted, unit)}</dd>
     <dt>${ctx.t('commerce.balance.consumed')}</dt><dd>${units(ctx, b.consumed, unit)}</dd>
     <dt>${ctx.t('commerce.balance.valid')}</dt>
-    <dd>${ctx.fmt.dateTime(b.valid_from)} → ${ctx.fmt.dateTime(b.expires_at)}</dd>
+    <dd>${span(ctx, ctx.fmt.dateTime(b.valid_from), ctx.fmt.dateTime(b.expires_at))}</dd>
   </dl>
   ${
     entry

@@ -89,6 +89,9 @@ const SOURCE_LABELS: Record<BalanceSource, MessageKey> = {
 /** Where a balance's units came from, in the viewer's language. */
 export const sourceLabel = (ctx: UiContext, source: BalanceSource): Html => ctx.t(SOURCE_LABELS[source]);
 
+/** From one time to another, the arrow pointing the way the page reads (right to left in Arabic). */
+export const span = (ctx: UiContext, from: Html, to: Html): Html => ctx.t('commerce.span', { from, to });
+
 /** A code, an id or a key: left to right in any page. */
 export const code = (text: string): Html => html`<code dir="ltr">${text}</code>`;
 

@@ -104,22 +104,6 @@ function quotePanel(ctx: UiContext, quote: QuoteView): Html {
   return html`<section class="panel" aria-labelledby="quote-h" data-quote="${quote.would}">
   <h2 id="quote-h">${ctx.t('commerce.quote.heading')}</h2>
   ${verdict}
-  <p class="legend">${ctx.t('commerce.quote.nothing_written')}</p>
-  ${
-    quote.allocations.length === 0
-      ? html`<p class="empty">${ctx.t('commerce.quote.no_allocation')}</p>`
-      : html`<table>
-    <thead><tr><th>${ctx.t('commerce.allocation.balance')}</th><th>${ctx.t('commerce.balance.expires')}</th>
-      <th class="num">${ctx.t('commerce.allocation.would_take')}</th></tr></thead>
-    <tbody>${quote.allocations.map(
-      (a) => html`<tr data-allocation="${a.balance_id}" data-amount="${a.amount}">
-      <td><a href="${path`/ui/balances/${a.balance_id}`}">${shortId(a.balance_id)}</a></td>
-      <td class="nowrap">${ctx.fmt.dateTime(a.expires_at)}</td>
-      <td class="num">${units(ctx, a.amount, unit)}</td>
-    </tr>`,
-    )}</tbody>
-  </table>`
-  }
   <dl class="kv">
     <dt>${ctx.t('commerce.consumption.applied')}</dt><dd data-quote-applied="${quote.applied}">${units(
       ctx,
@@ -137,6 +121,22 @@ function quotePanel(ctx: UiContext, quote: QuoteView): Html {
       unit,
     )}</dd>
   </dl>
+  <p class="legend">${ctx.t('commerce.quote.nothing_written')}</p>
+  ${
+    quote.allocations.length === 0
+      ? html`<p class="empty">${ctx.t('commerce.quote.no_allocation')}</p>`
+      : html`<table>
+    <thead><tr><th>${ctx.t('commerce.allocation.balance')}</th><th>${ctx.t('commerce.balance.expires')}</th>
+      <th class="num">${ctx.t('commerce.allocation.would_take')}</th></tr></thead>
+    <tbody>${quote.allocations.map(
+      (a) => html`<tr data-allocation="${a.balance_id}" data-amount="${a.amount}">
+      <td><a href="${path`/ui/balances/${a.balance_id}`}">${shortId(a.balance_id)}</a></td>
+      <td class="nowrap">${ctx.fmt.dateTime(a.expires_at)}</td>
+      <td class="num">${units(ctx, a.amount, unit)}</td>
+    </tr>`,
+    )}</tbody>
+  </table>`
+  }
 </section>`;
 }
 

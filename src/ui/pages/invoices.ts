@@ -12,6 +12,7 @@ import {
   type Refusal,
   refusalBlock,
   selectField,
+  span,
   statusBadge,
   statusLabel,
   units,
@@ -51,7 +52,7 @@ export function invoiceActions(ctx: UiContext, invoice: InvoiceView, values: Rec
 export function invoiceBlock(ctx: UiContext, invoice: InvoiceView, options: { actions?: boolean } = {}): Html {
   const period =
     invoice.period_start && invoice.period_end
-      ? html`${ctx.fmt.date(invoice.period_start)} → ${ctx.fmt.date(invoice.period_end)}`
+      ? span(ctx, ctx.fmt.date(invoice.period_start), ctx.fmt.date(invoice.period_end))
       : html`—`;
   const settled = invoice.paid_at
     ? html`<dt>${ctx.t('commerce.invoice.paid_at')}</dt><dd>${ctx.fmt.dateTime(invoice.paid_at)}</dd>`
@@ -131,7 +132,7 @@ export async function invoicesPage(ctx: UiContext): Promise<Html> {
         kind,
         client: clientRef,
         cursor: result.nextCursor,
-      })}">${ctx.t('word.next_page')} →</a></p>`
+      })}">${ctx.t('commerce.next_page')}</a></p>`
     : '';
   return page(
     ctx,

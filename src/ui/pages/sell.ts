@@ -21,6 +21,7 @@ import {
   selectField,
   shortId,
   sourceLabel,
+  span,
   statusBadge,
   units,
   validityLabel,
@@ -242,7 +243,7 @@ export async function subscriptionPage(
   <dl class="kv">
     <dt>${ctx.t('commerce.subscription.status')}</dt><dd>${statusBadge(ctx, s.status)}${flags}</dd>
     <dt>${ctx.t('commerce.subscription.period')}</dt>
-    <dd>${ctx.fmt.dateTime(s.current_period_start)} → ${ctx.fmt.dateTime(s.current_period_end)}</dd>
+    <dd>${span(ctx, ctx.fmt.dateTime(s.current_period_start), ctx.fmt.dateTime(s.current_period_end))}</dd>
     <dt>${ctx.t('commerce.subscription.price')}</dt>
     <dd><span data-minor="${s.price}">${ctx.fmt.money(s.price, s.currency)}</span>${
       s.price_source === 'subscription'

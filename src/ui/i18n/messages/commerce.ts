@@ -21,6 +21,8 @@ export const commerceMessages = defineMessages(
     'notice.invoice_paid': 'The payment of the invoice was recorded.',
     'notice.invoice_voided': 'The invoice was voided.',
 
+    'commerce.span': '{from} → {to}',
+    'commerce.next_page': 'Next page →',
     'commerce.status.issued': 'issued',
     'commerce.status.partial': 'partial',
     'commerce.unit.day': { one: '{number} day', other: '{number} days' },
@@ -195,6 +197,8 @@ export const commerceMessages = defineMessages(
     'notice.invoice_paid': 'سُجّل دفع الفاتورة.',
     'notice.invoice_voided': 'أُلغيت الفاتورة.',
 
+    'commerce.span': '{from} ← {to}',
+    'commerce.next_page': 'الصفحة التالية ←',
     'commerce.status.issued': 'صادرة',
     'commerce.status.partial': 'جزئي',
     'commerce.unit.day': {
