@@ -483,6 +483,33 @@ describe('invoices', () => {
   });
 });
 
+describe('hostile text in a form', () => {
+  it('is refused as bad input beside its field, never a 500, nothing written', async () => {
+    const id = await sell(client.id, pack.id);
+    const csrf = csrfOf((await get(`/ui/subscriptions/${id}`)).text);
+    const consume = await formOf(`/ui/clients/${client.id}/consume`);
+    const counts = [await countRows(app, 'ledger_entries'), await countRows(app, 'consumptions')];
+    // (a lone surrogate cannot travel in a form: the browser, like URLSearchParams, sends U+FFFD instead)
+    for (const text of ['a\u0000b', '\u0000']) {
+      const cancel = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'now', reason: text });
+      expect(cancel.status).toBe(422);
+      expect(cancel.text).toContain('id="error-reason"');
+      const use = await post(`/ui/clients/${client.id}/consume`, {
+        csrf,
+        idem: consume.idem,
+        action: 'register',
+        credit_type: sms.code,
+        quantity: '1',
+        reference: text,
+      });
+      expect(use.status).toBe(422);
+      expect(use.text).toContain('id="error-reference"');
+    }
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('active');
+    expect([await countRows(app, 'ledger_entries'), await countRows(app, 'consumptions')]).toEqual(counts);
+  });
+});
+
 describe('in Arabic', () => {
   it('speaks Arabic right to left, with the field messages in Arabic beside the fields', async () => {
     const page = await get(`/ui/clients/${client.id}/consume?lang=ar`);
