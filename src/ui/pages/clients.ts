@@ -11,6 +11,7 @@ import { subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
 import { type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext, when } from '../layout.js';
+import { adjustLink, clientCommerceLinks, subscriptionLink } from './commerce-parts.js';
 import { money } from './overview.js';
 
 const PAGE_SIZE = 50;
@@ -143,6 +144,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
 <h1 dir="auto">${name(client.name)}</h1>
 <p class="sub"><code>${client.external_ref}</code>${email} · client since ${when(client.created_at, tz, false)}</p>
 <p><a href="${path`/ui/clients/${client.id}/edit`}">${ctx.t('setup.link.edit_client')}</a></p>
+${clientCommerceLinks(ctx, client.id)}
 
 <section class="panel" aria-labelledby="subs-h">
   <h2 id="subs-h">Subscriptions</h2>
@@ -183,6 +185,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
         <td class="num">${money(s.price, s.currency)}</td>
         <td>${s.auto_renew ? 'yes' : 'no'}</td>
         <td><div class="actions">
+          ${subscriptionLink(ctx, s.id)}
           <form class="inline" method="post"
             action="${path`/ui/subscriptions/${s.id}/renew`}">${csrfField(ctx)}<button
             type="submit" data-action="renew" data-subscription="${s.id}"${renewDisabled}>Renew</button></form>
@@ -227,6 +230,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
         : html`<table>
       <thead><tr>
         <th>Source</th><th>Valid</th><th class="num">Remaining</th><th>Left</th><th class="num">Consumed</th>
+        <th></th>
       </tr></thead>
       <tbody>${live.map((b) => {
         const held = Number(b.granted);
@@ -240,6 +244,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
         <td class="num">${b.remaining} / ${b.granted}</td>
         <td><span class="meter-cell">${bar} ${percent}% left</span>${availability}</td>
         <td class="num">${b.consumed}</td>
+        <td>${adjustLink(ctx, b.id)}</td>
       </tr>`;
       })}</tbody>
     </table>`
