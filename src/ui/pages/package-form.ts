@@ -2,9 +2,9 @@ import type { Executor } from '../../db/knex.js';
 import { type CreditTypeRow, creditTypesByIds, listCreditTypes } from '../../db/repositories/credit-types.js';
 import { findPackage, type PackageWithItems } from '../../db/repositories/packages.js';
 import { minorDigits } from '../../domain/money.js';
+import { VALIDITY_CALENDARS, VALIDITY_UNITS, type ValidityCalendar, type ValidityUnit } from '../../domain/period.js';
 import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { validitySchema } from '../../schemas/package.js';
 import { creditTypesOfPackages } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
 import { checkboxField, type FormFields, integerField, textField } from '../form.js';
@@ -30,22 +30,15 @@ export const ITEM_ROWS = 5;
 /** The pages' form parser takes 50 fields: with the package's other fields, room for this many item rows. */
 const MAX_ITEM_ROWS = 12;
 
-/**
- * Whether package validity takes a `calendar` (Hijri months): the form offers the choice only when the
- * route's schema accepts it, so the page never sends a field the API would refuse.
- */
-export const VALIDITY_CALENDAR = 'calendar' in validitySchema.shape;
-const CALENDARS = ['gregory', 'islamic-umalqura'] as const;
-const VALIDITY_UNITS = ['day', 'week', 'month', 'year'] as const;
 const ROLLOVER_POLICIES = ['none', 'all', 'percent'] as const;
 
-const UNIT_TEXT: Record<(typeof VALIDITY_UNITS)[number], MessageKey> = {
+const UNIT_TEXT: Record<ValidityUnit, MessageKey> = {
   day: 'setup.validity.day',
   week: 'setup.validity.week',
   month: 'setup.validity.month',
   year: 'setup.validity.year',
 };
-const CALENDAR_TEXT: Record<(typeof CALENDARS)[number], MessageKey> = {
+const CALENDAR_TEXT: Record<ValidityCalendar, MessageKey> = {
   gregory: 'setup.calendar.gregory',
   'islamic-umalqura': 'setup.calendar.islamic_umalqura',
 };
@@ -116,7 +109,7 @@ function validity(fields: FormFields): Record<string, unknown> {
   return {
     count: integerField(fields, 'validity.count'),
     unit: textField(fields, 'validity.unit'),
-    ...(VALIDITY_CALENDAR && calendar !== undefined ? { calendar } : {}),
+    ...(calendar !== undefined ? { calendar } : {}),
   };
 }
 
@@ -152,12 +145,11 @@ function currentBody(row: PackageWithItems, view: PackageView): Record<string, u
     view.rollover.policy === 'percent'
       ? { policy: 'percent', percent: view.rollover.percent, cap_percent: view.rollover.cap_percent ?? null }
       : { policy: view.rollover.policy };
-  const calendar = (view.validity as { calendar?: string }).calendar ?? 'gregory';
   return {
     name: view.name,
     description: view.description,
     price: row.price.toString(),
-    validity: { count: view.validity.count, unit: view.validity.unit, ...(VALIDITY_CALENDAR ? { calendar } : {}) },
+    validity: { count: view.validity.count, unit: view.validity.unit, calendar: view.validity.calendar },
     items: view.items.map((i) => ({ credit_type: i.credit_type.code, units: i.units })),
     recharge_price: row.recharge_price === null ? null : row.recharge_price.toString(),
     rollover: rolloverNow,
@@ -301,7 +293,7 @@ function packageFields(parts: FormParts): Html {
   const row = initial?.row;
   const currency = row?.currency;
   const rolloverNow = view?.rollover;
-  const calendarNow = (view?.validity as { calendar?: string } | undefined)?.calendar ?? 'gregory';
+  const calendarNow = view?.validity.calendar ?? 'gregory';
   const identity = view
     ? html``
     : html`${input(form, 'code', { label: 'setup.package.code', hint: 'setup.package.code_hint', dir: 'ltr' })}`;
@@ -314,14 +306,13 @@ function packageFields(parts: FormParts): Html {
         initial: 'USD',
         maxlength: 3,
       });
-  const calendarField = VALIDITY_CALENDAR
-    ? select(
-        form,
-        'validity.calendar',
-        { label: 'setup.package.validity_calendar', initial: calendarNow },
-        CALENDARS.map((c) => [c, t(CALENDAR_TEXT[c])] as const),
-      )
-    : '';
+  // a Hijri validity counts months and years of Umm al-Qura (a Ramadan package ends at the end of the Hijri month)
+  const calendarField = select(
+    form,
+    'validity.calendar',
+    { label: 'setup.package.validity_calendar', initial: calendarNow },
+    VALIDITY_CALENDARS.map((c) => [c, t(CALENDAR_TEXT[c])] as const),
+  );
   return html`<div class="form-grid">
 ${identity}
 ${input(form, 'name', { label: 'setup.package.name', initial: view?.name ?? '' })}
