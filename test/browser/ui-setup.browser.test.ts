@@ -117,6 +117,7 @@ describe('the setup forms in a browser', () => {
     await page.fill('#f-name', 'باقة رمضان');
     await page.fill('#f-currency', 'SAR');
     await page.fill('#f-price', '١٥٠٫٥٠');
+    await page.selectOption('#f-validity-calendar', 'islamic-umalqura');
     await page.selectOption('#f-items-0-credit_type', 'calls');
     await page.fill('#f-items-0-units', '300.5');
     await page.selectOption('#f-items-2-credit_type', 'sms');
@@ -124,7 +125,12 @@ describe('the setup forms in a browser', () => {
     await shot('ui-setup-package-form-ar.png');
     await submit('/ui/packages/new', /notice=package_created$/);
     const view = await app.request('GET', '/v1/packages/ramadan', { key: app.keys.read });
-    expect(view.body).toMatchObject({ name: 'باقة رمضان', price: 15050, currency: 'SAR' });
+    expect(view.body).toMatchObject({
+      name: 'باقة رمضان',
+      price: 15050,
+      currency: 'SAR',
+      validity: { count: 1, unit: 'month', calendar: 'islamic-umalqura' },
+    });
     expect(view.body.items.map((i: { credit_type: { code: string } }) => i.credit_type.code)).toEqual(['calls', 'sms']);
     await page.goto(`${app.baseUrl}/ui/packages`);
     await expect(page.locator('html').getAttribute('dir')).resolves.toBe('rtl');
