@@ -80,7 +80,7 @@ function eventRow(ctx: UiContext, event: AuditEventRow): Html {
   <td>${event.target_id ? html`<code dir="ltr">${event.target_id}</code>` : ctx.t('word.none')}</td>
   <td><span class="badge ${refused ? 'failed' : 'active'}">${ctx.t(
     refused ? 'admin.audit.refused' : 'admin.audit.done',
-  )}</span> <span dir="ltr">${ctx.fmt.number(event.status)}</span>${
+  )}</span> <code dir="ltr" data-status>${String(event.status)}</code>${
     event.request_id
       ? html`<br><span class="muted small">${ctx.t('admin.audit.request_id', {
           id: html`<code dir="ltr">${event.request_id}</code>`,
