@@ -143,6 +143,22 @@ describe('what is recorded', () => {
     expect((await events()).length).toBe(before);
   });
 
+  it('a job-accepting call from the pages is recorded once it is accepted, with what it will make', async () => {
+    const client = await app.request('POST', '/v1/clients', { body: { external_ref: 'aud-job', name: 'J' } });
+    const body = { client: 'aud-job', credit_type: creditType, quantity: 1, idempotency_key: 'aud-use-1' };
+    const outcome = await submitRoute(asPage('req-use-ui'), 'post', '/v1/consumptions', { body });
+    expect(outcome.kind).toBe('reply');
+    const queued = outcome.kind === 'reply' ? (outcome.reply.body as { id: string; status: string }) : undefined;
+    expect(queued?.status).toBe('queued');
+    expect(await rowsOf(queued!.id)).toMatchObject([
+      { action: 'POST /v1/consumptions', origin: 'ui', status: 202, request: body, request_id: 'req-use-ui' },
+    ]);
+    // the same from the API is a write route: not in the trail
+    await app.request('POST', '/v1/consumptions', { body: { ...body, idempotency_key: 'aud-use-2' } });
+    expect(await app.database.db('audit_events').where({ action: 'POST /v1/consumptions' })).toHaveLength(1);
+    expect(client.status).toBe(201);
+  });
+
   it('a creation with an Idempotency-Key is recorded once: its replay changed nothing', async () => {
     const body = { code: 'aud-idem', name: 'Idem', unit: 'u' };
     const headers = { 'idempotency-key': 'aud-idem-1' };
@@ -274,7 +290,7 @@ describe('keys made or revoked by the CLI', () => {
       { origin: 'cli', action: 'keys revoke', actor_key_id: null, status: 200 },
     ]);
     expect((await rowsOf(id))[0]!.actor_name).toMatch(/^cli:/);
-  });
+  }, 120_000);
 });
 
 describe('GET /v1/audit-events', () => {

@@ -12,6 +12,7 @@ import { fail, ok, type Result } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
 import { createApiKey, revokeApiKey, SCOPES, type Scope } from '../auth.js';
+import { problemOf } from '../problem-schemas.js';
 import { page, replyWith } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
 
@@ -124,7 +125,15 @@ export const apiKeyRoutes: AnyRoute[] = [
     }),
     responses: {
       201: { description: 'Made: the key is in `key`, shown this once', schema: createdKeyView },
-      409: { description: 'The Idempotency-Key made a key already' },
+      409: {
+        description:
+          'The Idempotency-Key made a key already (`conflict`, that key in `api_key`), or was used with another body',
+        schema: problemOf(['conflict', 'idempotency_conflict'], {
+          api_key: apiKeyView
+            .optional()
+            .meta({ description: 'The key the first request made (never the key itself).' }),
+        }),
+      },
     },
     handler: async ({ body, db, app, auth, idempotencyKey, path }) => {
       if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255))
