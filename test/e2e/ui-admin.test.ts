@@ -163,7 +163,7 @@ describe('API keys in the pages', () => {
     expect(await keyRow('no-csrf')).toBeUndefined();
   });
 
-  it('revokes from the page after a confirmation: refused at once here, within API_KEY_CACHE_MS elsewhere', async () => {
+  it('revokes from the page after confirming: refused here at once, elsewhere within API_KEY_CACHE_MS', async () => {
     const row = (await keyRow('partner <b>sync</b>'))!;
     // the other process has the key in its cache
     expect(await apiStatus(other.baseUrl!, made)).toBe(200);
@@ -229,7 +229,7 @@ describe('API keys through the API', () => {
     expect((await app.request('POST', '/v1/api-keys/nope/revoke')).status).toBe(404);
   });
 
-  it('an Idempotency-Key makes one key, and never stores it: the same request again is 409 with the first', async () => {
+  it('an Idempotency-Key makes one key and never stores it: the same request again is 409 with the first', async () => {
     const headers = { 'idempotency-key': 'api-key-once' };
     const first = await app.request('POST', '/v1/api-keys', { body: { name: 'idem', scopes: ['read'] }, headers });
     expect(first.status).toBe(201);

@@ -44,9 +44,12 @@ const ORIGIN_LABEL = {
 function filterForm(ctx: UiContext, filters: Filters, badDates: ReadonlySet<'from' | 'to'>): Html {
   const dateField = (field: 'from' | 'to', label: 'admin.audit.from' | 'admin.audit.to') => {
     const bad = badDates.has(field);
+    const message = bad
+      ? html`<p class="field-error" id="error-${field}" role="alert">${ctx.t('admin.audit.bad_date')}</p>`
+      : '';
     return html`<label>${ctx.t(label)}<input type="date" name="${field}" value="${filters[field] ?? ''}"${
       bad ? html` aria-invalid="true" aria-describedby="error-${field}"` : ''
-    }>${bad ? html`<p class="field-error" id="error-${field}" role="alert">${ctx.t('admin.audit.bad_date')}</p>` : ''}</label>`;
+    }>${message}</label>`;
   };
   return html`<form method="get" action="/ui/audit" class="form-grid" role="search"
   aria-label="${ctx.t('admin.audit.filters')}">
