@@ -1,21 +1,17 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { AppContext } from '../app-context.js';
-import { awaitOutcome } from '../commands/index.js';
 import { reportRunById } from '../db/repositories/reports.js';
 import { subscriptionById } from '../db/repositories/subscriptions.js';
 import { requireAdmin } from '../http/admin-auth.js';
 import type { ExtraMount } from '../http/app.js';
 import { isUnavailable } from '../http/app.js';
 import { isUuid } from '../ids.js';
-import { acceptRecharge } from '../jobs/recharge.js';
-import { acceptRenewal } from '../jobs/renew.js';
 import { notDownloadable, sendReportDownload } from '../reports/service.js';
-import { freezeSubscription, unfreezeSubscription } from '../services/freeze.js';
-import { enableEndpoint } from '../webhooks/endpoints.js';
 import { adminActions } from './actions/admin.js';
 import { commerceActions } from './actions/commerce.js';
 import { setupActions } from './actions/setup.js';
+import { formFields, integerField, oneTimeKey, submitRoute, textField } from './form.js';
 import { type Html, html, path, query } from './html.js';
 import { translator } from './i18n/catalog.js';
 import { formatters } from './i18n/format.js';
@@ -217,76 +213,51 @@ export function uiRouter(app: AppContext): express.Router {
     pageRoute((ctx) => packagePage(ctx, String(req.params.ref)), 'error.no_package')(req, res),
   );
 
-  const subscriptionAction = (action: 'renew' | 'recharge') => async (req: Request, res: Response) => {
-    const id = String(req.params.id);
-    const subscription = isUuid(id) ? await subscriptionById(app.db, id) : undefined;
-    if (!subscription) {
-      send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', 'error.no_subscription'));
-      return;
-    }
-    const idem = formBody(req).idem;
-    const accepted =
-      action === 'renew'
-        ? await acceptRenewal(app, subscription.id, {})
-        : await acceptRecharge(
-            app,
-            subscription.id,
-            {},
-            typeof idem === 'string' && isUuid(idem) ? `ui-${idem}` : `ui-${randomToken()}`,
-          );
-    const done = action === 'renew' ? 'renewed' : 'recharged';
-    let outcome: { notice: string; code?: string };
-    if (!accepted.ok) outcome = { notice: `${action}_failed`, code: accepted.code };
-    else if ('replay' in accepted.value && accepted.value.replay) outcome = { notice: done };
-    else {
-      const result = await awaitOutcome(app, action, accepted.value.jobId);
-      if (result.state === 'completed') outcome = { notice: done };
-      else if (result.state === 'failed') outcome = { notice: `${action}_failed`, code: result.failure.code };
-      else outcome = { notice: `${action}_queued` };
-    }
-    res.redirect(303, `${path`/ui/clients/${subscription.client_id}`}${query(outcome)}`);
-  };
-  /** Freeze (for the days the form gives, or as long as the allowance lets it) and unfreeze, as the API does. */
-  const clockAction = (action: 'freeze' | 'unfreeze') => async (req: Request, res: Response) => {
-    const id = String(req.params.id);
-    const subscription = isUuid(id) ? await subscriptionById(app.db, id) : undefined;
-    if (!subscription) {
-      send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', 'error.no_subscription'));
-      return;
-    }
-    const context = { now: app.clock.now(), actor: `ui:key:${viewerOf(res).keyId}` };
-    let result: Awaited<ReturnType<typeof unfreezeSubscription>>;
-    if (action === 'unfreeze') result = await unfreezeSubscription(app.db, subscription.id, { ...context, by: 'hand' });
-    else {
-      const days = String(formBody(req).days ?? '').trim();
-      if (days !== '' && !/^\d{1,4}$/.test(days)) {
-        const refused = query({ notice: 'freeze_failed', code: 'validation_failed' });
-        res.redirect(303, `${path`/ui/clients/${subscription.client_id}`}${refused}`);
+  /**
+   * Renew, recharge, freeze and unfreeze a subscription from the client page: each calls its API route
+   * (submitRoute), waiting for a queued job's result as `?wait=true` does, then goes back to the client.
+   */
+  const subscriptionAction =
+    (action: 'renew' | 'recharge' | 'freeze' | 'unfreeze') => async (req: Request, res: Response) => {
+      const id = String(req.params.id);
+      const subscription = isUuid(id) ? await subscriptionById(app.db, id) : undefined;
+      if (!subscription) {
+        send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', 'error.no_subscription'));
         return;
       }
-      result = await freezeSubscription(
-        app.db,
-        subscription.id,
-        { days: days === '' ? undefined : Number(days) },
-        context,
-      );
-    }
-    const outcome = result.ok
-      ? { notice: action === 'freeze' ? 'frozen' : 'unfrozen' }
-      : { notice: `${action}_failed`, code: result.code };
-    res.redirect(303, `${path`/ui/clients/${subscription.client_id}`}${query(outcome)}`);
-  };
-  router.post('/subscriptions/:id/freeze', clockAction('freeze'));
-  router.post('/subscriptions/:id/unfreeze', clockAction('unfreeze'));
+      const ctx = contextOf(app, req, res);
+      const fields = formFields(req);
+      const days = integerField(fields, 'days');
+      const queued = action === 'renew' || action === 'recharge';
+      const outcome = await submitRoute(ctx, 'post', `/v1/subscriptions/{id}/${action}`, {
+        params: { id: subscription.id },
+        ...(queued ? { query: { wait: 'true' } } : {}),
+        ...(action === 'freeze' && days !== undefined ? { body: { days } } : {}),
+        ...(action === 'recharge' ? { idem: textField(fields, 'idem') ?? oneTimeKey() } : {}),
+      });
+      const done = { renew: 'renewed', recharge: 'recharged', freeze: 'frozen', unfreeze: 'unfrozen' }[action];
+      let notice: { notice: string; code?: string };
+      if (outcome.kind === 'reply') notice = { notice: outcome.reply.status === 202 ? `${action}_queued` : done };
+      else if (outcome.kind === 'failure') notice = { notice: `${action}_failed`, code: outcome.failure.code };
+      else notice = { notice: `${action}_failed`, code: 'validation_failed' };
+      res.redirect(303, `${path`/ui/clients/${subscription.client_id}`}${query(notice)}`);
+    };
+  router.post('/subscriptions/:id/freeze', subscriptionAction('freeze'));
+  router.post('/subscriptions/:id/unfreeze', subscriptionAction('unfreeze'));
   router.post('/subscriptions/:id/renew', subscriptionAction('renew'));
   router.post('/subscriptions/:id/recharge', subscriptionAction('recharge'));
 
   router.get('/webhooks', pageRoute(webhooksPage));
   router.post('/webhooks/:id/enable', async (req, res) => {
     const id = String(req.params.id);
-    const result = isUuid(id) ? await enableEndpoint(app.db, id) : undefined;
-    const outcome = result?.ok ? { notice: 'enabled' } : { notice: 'enable_failed', code: 'not_found' };
-    res.redirect(303, `/ui/webhooks${query(outcome)}`);
+    const outcome = isUuid(id)
+      ? await submitRoute(contextOf(app, req, res), 'post', '/v1/webhook-endpoints/{id}/enable', { params: { id } })
+      : undefined;
+    const notice =
+      outcome?.kind === 'reply'
+        ? { notice: 'enabled' }
+        : { notice: 'enable_failed', code: outcome?.kind === 'failure' ? outcome.failure.code : 'not_found' };
+    res.redirect(303, `/ui/webhooks${query(notice)}`);
   });
 
   router.get('/reports', pageRoute(reportsPage));
