@@ -121,6 +121,33 @@ const ledgerKind = (ctx: UiContext, kind: string): Html =>
     ? ctx.t(`ledger.${kind as (typeof LEDGER_KINDS)[number]}`)
     : html`<code dir="ltr">${kind}</code>`;
 
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const ISO = '\\d{4}-\\d{2}-\\d{2}T[\\d:.]+Z';
+/** The reasons the service itself writes on ledger entries (src/domain/hold.ts, jobs/expire.ts, services/freeze.ts). */
+const SYSTEM_REASONS: Array<[RegExp, (ctx: UiContext, m: RegExpExecArray) => Html]> = [
+  [new RegExp(`^hold (${UUID})$`), (ctx, m) => ctx.t('clients.reason_hold', { id: code(m[1]) })],
+  [new RegExp(`^rolled over to balance (${UUID})$`), (ctx, m) => ctx.t('clients.reason_rolled_to', { id: code(m[1]) })],
+  [
+    new RegExp(`^rolled over from balances? (${UUID}(?:, ${UUID})*)$`),
+    (ctx, m) =>
+      ctx.t('clients.reason_rolled_from', { ids: ctx.fmt.list((m[1] ?? '').split(', ').map((id) => code(id))) }),
+  ],
+  [
+    new RegExp(`^unfrozen \\(frozen from (${ISO}) to (${ISO})\\)$`),
+    (ctx, m) => ctx.t('clients.reason_unfrozen', { from: ctx.fmt.dateTime(m[1]), to: ctx.fmt.dateTime(m[2]) }),
+  ],
+];
+
+/** A ledger entry's reason: the service's own in the page's language, an operator's as it was written. */
+function ledgerReason(ctx: UiContext, reason: string | null): Html {
+  if (!reason) return html``;
+  for (const [pattern, render] of SYSTEM_REASONS) {
+    const m = pattern.exec(reason);
+    if (m) return render(ctx, m);
+  }
+  return name(reason);
+}
+
 const LEDGER_KINDS = [
   'grant',
   'consume',
@@ -347,7 +374,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
       <td>${code(e.credit_type.code)}</td>
       <td class="num">${fmt.number(e.amount)}</td>
       <td class="num">${fmt.number(e.remaining_after)}</td>
-      <td dir="auto">${e.reason ? name(e.reason) : ''}</td>
+      <td dir="auto">${ledgerReason(ctx, e.reason)}</td>
     </tr>`,
     )}</tbody>
   </table></div>`

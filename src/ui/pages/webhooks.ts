@@ -7,6 +7,18 @@ import { code } from './overview.js';
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
+/** Why an endpoint was disabled (jobs/deliver-webhook.ts writes it): in the page's language, the error kept as it is. */
+function disabledReason(ctx: UiContext, reason: string | null): Html {
+  const m = reason ? /^delivery (\S+) failed (\d+) attempts in a row; the last: ([\s\S]*)$/.exec(reason) : null;
+  if (!m) return html`<span lang="en" dir="ltr">${reason ?? ''}</span>`;
+  return ctx.t('webhooks.disabled_reason', {
+    delivery: code(m[1]),
+    attempts: ctx.fmt.number(m[2] ?? '0'),
+    count: Number(m[2]),
+    error: html`<span lang="en" dir="ltr">${m[3]}</span>`,
+  });
+}
+
 /**
  * The webhook endpoints: where events go, whether each is disabled (a delivery failed all its attempts: it gets no
  * new deliveries) and why, with a button to enable it again.
@@ -52,7 +64,7 @@ ${notice(ctx)}
         e.disabled_at
           ? html`${badge(ctx, 'disabled')}<br><span class="muted">${t('webhooks.since', {
               time: fmt.dateTime(e.disabled_at),
-            })}</span><br><span class="muted" data-reason lang="en" dir="ltr">${e.disabled_reason ?? ''}</span>`
+            })}</span><br><span class="muted" data-reason>${disabledReason(ctx, e.disabled_reason)}</span>`
           : badge(ctx, 'active')
       }</td>
       <td class="num">${fmt.number(c.delivered)}</td>
