@@ -76,7 +76,7 @@ ${options.refreshS ? html`<meta http-equiv="refresh" content="${options.refreshS
 </head>
 <body>
 ${head}
-<main>
+<main id="main">
 ${body}
 </main>
 </body>
@@ -104,9 +104,9 @@ function switches(ctx: UiContext): Html {
   });
   const calendars = (['gregory', 'hijri'] as const).map((calendar) => {
     const current = calendar === ctx.fmt.calendar ? html` aria-current="true"` : '';
-    return html`<a href="${samePageWith(ctx, 'calendar', calendar)}" data-calendar-switch="${calendar}"${current}>${ctx.t(
-      calendar === 'hijri' ? 'switch.hijri' : 'switch.gregorian',
-    )}</a>`;
+    const text = ctx.t(calendar === 'hijri' ? 'switch.hijri' : 'switch.gregorian');
+    const href = samePageWith(ctx, 'calendar', calendar);
+    return html`<a href="${href}" data-calendar-switch="${calendar}"${current}>${text}</a>`;
   });
   return html`<div class="switches">
     <div class="switch" role="group" aria-label="${ctx.t('switch.language')}">${languages}</div>
@@ -125,11 +125,14 @@ export function page(ctx: UiContext, options: PageOptions, body: Renderable): Ht
           'account.logout',
         )}</button></form>`
       : html`<span class="muted">${ctx.t('account.admin_key')}</span>`;
-  const header = html`<header class="top">
-  <a class="brand" href="/ui">${ctx.t('app.name')}</a>
+  const header = html`<a class="skip-link" href="#main">${ctx.t('nav.skip')}</a>
+<header class="top">
+  <div class="bar">
+    <a class="brand" href="/ui">${ctx.t('app.name')}</a>
+    ${switches(ctx)}
+    ${account}
+  </div>
   <nav aria-label="${ctx.t('nav.label')}">${links}</nav>
-  ${switches(ctx)}
-  ${account}
 </header>`;
   return document(ctx, options, header, body);
 }
@@ -165,7 +168,10 @@ export function notice(where: Pick<UiContext, 'req' | 't'> | Request): Html {
   const key = `notice.${code}`;
   if (!t || !code || !/^\w{1,60}$/.test(code) || !isMessageKey(key)) return html``;
   const failure = typeof req.query.code === 'string' ? `failure.${req.query.code}` : '';
-  const because = isMessageKey(failure) ? html` ${t('failure.reason', { reason: t(failure) })}` : '';
+  const known = isMessageKey(failure) && failure !== 'failure.reason';
+  const because = known ? html` ${t('failure.reason', { reason: t(failure) })}` : '';
   const error = code.endsWith('_failed');
-  return html`<div class="notice${error ? ' error' : ''}" role="${error ? 'alert' : 'status'}">${t(key)}${because}</div>`;
+  return error
+    ? html`<div class="notice error" role="alert">${t(key)}${because}</div>`
+    : html`<div class="notice" role="status">${t(key)}${because}</div>`;
 }

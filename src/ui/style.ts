@@ -23,19 +23,25 @@ a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible
   outline: 2px solid var(--accent); outline-offset: 2px;
 }
 bdi { unicode-bidi: isolate; }
+.skip-link {
+  position: absolute; inset-block-start: -60px; inset-inline-start: 12px; z-index: 10; background: #fff;
+  color: var(--accent); padding-block: 8px; padding-inline: 14px; border-radius: 8px; font-weight: 600;
+}
+.skip-link:focus { inset-block-start: 8px; }
 .visually-hidden {
   position: absolute; inline-size: 1px; block-size: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap;
 }
 
-header.top {
-  display: flex; flex-wrap: wrap; align-items: center; gap: 8px 20px; padding-block: 8px; padding-inline: 28px;
-  min-block-size: 56px; background: var(--header); color: #fff;
-}
+/* the header: a bar (the name, the switches, the account) over the sections' tabs */
+header.top { padding-inline: 28px; background: var(--header); color: #fff; }
+header.top .bar { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 16px; min-block-size: 52px; }
+header.top .bar .switches { margin-inline-start: auto; }
 header.top a:focus-visible, header.top button:focus-visible { outline-color: #fff; }
 header.top .brand { color: #fff; font-weight: 700; font-size: 17px; letter-spacing: .3px; }
-header.top nav { display: flex; flex-wrap: wrap; gap: 2px; flex: 1; }
-header.top nav a { color: var(--header-ink); padding-block: 7px; padding-inline: 11px; border-radius: 8px; }
-header.top nav a.current, header.top nav a:hover { background: #2a3547; color: #fff; text-decoration: none; }
+header.top nav { display: flex; flex-wrap: wrap; gap: 2px; padding-block-end: 8px; margin-inline-start: -11px; }
+header.top nav a { color: var(--header-ink); padding-block: 6px; padding-inline: 11px; border-radius: 8px; }
+header.top nav a:hover { background: #2a3547; color: #fff; text-decoration: none; }
+header.top nav a.current { background: #2f3c52; color: #fff; box-shadow: inset 0 -2px 0 #8fb3f0; }
 header.top form { margin: 0; }
 header.top button { background: transparent; color: var(--header-ink); border: 1px solid #4a5870; }
 header.top .muted { color: var(--header-ink); }
@@ -142,7 +148,7 @@ input, select, textarea {
   border: 1px solid #8d97a6; border-radius: 8px; background: #fff; color: var(--ink);
 }
 textarea { min-block-size: 70px; }
-input[type="number"] { inline-size: 7em; }
+input[type="number"] { inline-size: 6em; }
 input[aria-invalid="true"], select[aria-invalid="true"], textarea[aria-invalid="true"] { border-color: var(--danger); }
 label { display: flex; flex-direction: column; gap: 4px; font-size: 13px; color: var(--muted); }
 label.inline-label, form.inline label { flex-direction: row; align-items: center; gap: 6px; }
@@ -170,6 +176,8 @@ code { font-size: 12px; background: #f0f2f5; padding-block: 1px; padding-inline:
 abbr { text-decoration: none; }
 .legend { font-size: 12px; color: var(--muted); margin-block-start: 8px; }
 .hijri { color: var(--muted); font-size: .92em; }
+/* a date never breaks inside itself; a range of two may break between them */
+time, .hijri { white-space: nowrap; }
 
 /* Arabic is joined writing: spacing its letters apart breaks the words, and it has no capitals */
 :lang(ar) th, :lang(ar) .brand { letter-spacing: 0; }

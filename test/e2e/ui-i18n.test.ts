@@ -342,6 +342,8 @@ describe('notices and statuses', () => {
     const unknown = (await request(`/ui/clients/${clientId}?notice=%3Cscript%3E&code=conflict`, jar)).text;
     expect(unknown).not.toContain('class="notice');
     expect((await request(`/ui/clients/${clientId}?notice=title_suffix`, jar)).text).not.toContain('class="notice');
+    const noReason = (await request(`/ui/clients/${clientId}?notice=renew_failed&code=reason`, jar)).text;
+    expect(noReason).toContain('<div class="notice error" role="alert">The subscription could not be renewed.</div>');
   });
 
   it('show a status translated, with the raw status as its class', async () => {

@@ -98,7 +98,7 @@ export async function clientsPage(ctx: UiContext): Promise<Html> {
       <th>${t('clients.col_since')}</th></tr></thead>
     <tbody>${result.data.map(
       (c) => html`<tr>
-      <td dir="auto"><a href="${path`/ui/clients/${c.id}`}">${name(c.name)}</a></td>
+      <td><a href="${path`/ui/clients/${c.id}`}">${name(c.name)}</a></td>
       <td>${code(c.external_ref)}</td>
       <td>${email(c.email)}</td>
       <td class="nowrap">${fmt.date(c.created_at)}</td>
@@ -209,7 +209,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     ctx,
     { title: client.name, section: 'clients' },
     html`${notice(ctx)}
-<h1 dir="auto">${name(client.name)}</h1>
+<h1>${name(client.name)}</h1>
 <p class="sub">${code(client.external_ref)}${mail} · ${t('clients.since', { date: fmt.date(client.created_at) })}</p>
 
 <section class="panel" aria-labelledby="subs-h">
@@ -251,7 +251,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
         <td>${badge(ctx, s.status)}${frozenUntil}${
           s.cancel_at_period_end ? html` <span class="muted">${t('clients.ends_at_period_end')}</span>` : ''
         }</td>
-        <td class="nowrap">${range(fmt.date(s.current_period_start), fmt.date(s.current_period_end))}</td>
+        <td class="period">${range(fmt.date(s.current_period_start), fmt.date(s.current_period_end))}</td>
         <td class="num">${fmt.number(s.renewal_count)}</td>
         <td class="num">${fmt.money(s.price, s.currency)}</td>
         <td>${t(s.auto_renew ? 'word.yes' : 'word.no')}</td>
@@ -264,7 +264,9 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
           <form class="inline" method="post"
             action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}<input
             type="hidden" name="idem" value="${randomUUID()}"><button class="secondary" type="submit"
-            data-action="recharge" data-subscription="${s.id}"${rechargeDisabled}>${t('clients.recharge')}</button></form>
+            data-action="recharge" data-subscription="${s.id}"${rechargeDisabled}>${t(
+              'clients.recharge',
+            )}</button></form>
           ${clock}
         </div></td>
       </tr>`;
@@ -316,7 +318,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
         const percent = held > 0 ? Math.round((left / held) * 100) : 0;
         return html`<tr>
         <td>${source(ctx, b.source)}</td>
-        <td class="nowrap">${range(fmt.date(b.valid_from), fmt.date(b.expires_at))}</td>
+        <td class="period">${range(fmt.date(b.valid_from), fmt.date(b.expires_at))}</td>
         <td class="num">${t('word.of_total', { part: n(b.remaining), whole: n(b.granted) })}</td>
         <td><span class="meter-cell">${bar} ${t('clients.percent_left', {
           percent: fmt.percent(percent),
@@ -346,7 +348,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
       <td>${code(h.credit_type.code)}</td>
       <td class="num">${fmt.number(h.held)}</td>
       <td class="nowrap">${fmt.dateTime(h.expires_at)}</td>
-      <td dir="auto">${h.reference ? name(h.reference) : ''}</td>
+      <td>${h.reference ? name(h.reference) : ''}</td>
       <td>${code(h.idempotency_key)}</td>
     </tr>`,
     )}</tbody>
@@ -374,7 +376,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
       <td>${code(e.credit_type.code)}</td>
       <td class="num">${fmt.number(e.amount)}</td>
       <td class="num">${fmt.number(e.remaining_after)}</td>
-      <td dir="auto">${ledgerReason(ctx, e.reason)}</td>
+      <td>${ledgerReason(ctx, e.reason)}</td>
     </tr>`,
     )}</tbody>
   </table></div>`

@@ -54,13 +54,16 @@ const packageLink = (r: ReportRow): Html =>
 
 /** `key`: the client's id or external ref, either names it in /ui/clients/…. */
 const clientLink = (key: unknown, r: ReportRow): Html =>
-  html`<a href="${path`/ui/clients/${String(key)}`}" dir="auto">${name(String(r.client_name))}</a>`;
+  html`<a href="${path`/ui/clients/${String(key)}`}">${name(String(r.client_name))}</a>`;
 
 /** A code from the database (a package's, a credit type's, a client's reference): as it is, left to right. */
 export const code = (value: unknown, muted = false): Html =>
   value === null || value === undefined || value === ''
     ? html``
     : html`<code dir="ltr"${muted ? html` class="muted"` : ''}>${String(value)}</code>`;
+
+/** A time zone's name (Asia/Riyadh): as it is, left to right. */
+export const zoneName = (zone: string): Html => html`<bdi dir="ltr">${zone}</bdi>`;
 
 /** A subscription row of the expiring report lists what it holds as `code: quantity; …`: each part shown apart. */
 function remainsOf(ctx: UiContext, remains: unknown): Html {
@@ -106,7 +109,7 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
     ctx,
     { title: t('overview.title'), section: 'overview' },
     html`<h1>${t('overview.title')}</h1>
-<p class="sub">${t('overview.as_of', { time: fmt.dateTime(now), zone: code(timeZone) })}</p>
+<p class="sub">${t('overview.as_of', { time: fmt.dateTime(now), zone: zoneName(timeZone) })}</p>
 <div class="cards">
   <div class="card"><div class="n">${fmt.number(total)}</div><div class="l">${t('overview.card_total', {
     count: total,

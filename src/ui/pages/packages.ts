@@ -67,7 +67,7 @@ export async function packagesPage(ctx: UiContext): Promise<Html> {
     </tr></thead>
     <tbody>${views.map(
       (p) => html`<tr>
-      <td dir="auto"><a href="${path`/ui/packages/${p.id}`}">${name(p.name)}</a></td>
+      <td><a href="${path`/ui/packages/${p.id}`}">${name(p.name)}</a></td>
       <td>${code(p.code)}</td>
       <td>${itemList(ctx, p.items)}</td>
       <td class="num">${fmt.money(p.price, p.currency)}</td>
@@ -118,7 +118,7 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
   return page(
     ctx,
     { title: pkg.name, section: 'packages' },
-    html`<h1 dir="auto">${name(view.name)}</h1>
+    html`<h1>${name(view.name)}</h1>
 <p class="sub">${code(view.code)} · ${badge(ctx, view.status)}${description}</p>
 <div class="grid">
   <section class="panel" aria-labelledby="terms-h">
@@ -181,9 +181,9 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
     <tbody>${subscriptions.map((s) => {
       const client = html`<a href="${path`/ui/clients/${String(s.client_ref)}`}">${name(String(s.client_name))}</a>`;
       return html`<tr>
-      <td dir="auto">${client} ${code(s.client_ref, true)}</td>
+      <td>${client} ${code(s.client_ref, true)}</td>
       <td>${badge(ctx, String(s.status))}</td>
-      <td class="nowrap">${t('word.range', {
+      <td class="period">${t('word.range', {
         from: fmt.date(String(s.period_start)),
         to: fmt.date(String(s.period_end)),
       })}</td>

@@ -18,7 +18,7 @@ import { zodProblems } from '../../schemas/problems.js';
 import { type FieldErrors, fieldError, invalidAttributes } from '../form.js';
 import { type Html, html, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
-import { code } from './overview.js';
+import { code, zoneName } from './overview.js';
 
 const FIELDS = ['from', 'to', 'group_by', 'per', 'days_ahead', 'client', 'package', 'credit_type'] as const;
 type Field = (typeof FIELDS)[number];
@@ -136,7 +136,7 @@ export async function reportsPage(
 <p class="sub">${t('reports.lead', {
       csv: formatName('csv'),
       json: formatName('json'),
-      zone: code(tz),
+      zone: zoneName(tz),
       last: t('word.last_days', { count: DEFAULT_RANGE_DAYS, days: fmt.number(DEFAULT_RANGE_DAYS) }),
     })}</p>
 <section class="panel" aria-labelledby="run-h">

@@ -7,7 +7,7 @@ import { code } from './overview.js';
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
-/** Why an endpoint was disabled (jobs/deliver-webhook.ts writes it): in the page's language, the error kept as it is. */
+/** Why an endpoint was disabled (jobs/deliver-webhook.ts writes it), in the page's language; its error as it is. */
 function disabledReason(ctx: UiContext, reason: string | null): Html {
   const m = reason ? /^delivery (\S+) failed (\d+) attempts in a row; the last: ([\s\S]*)$/.exec(reason) : null;
   if (!m) return html`<span lang="en" dir="ltr">${reason ?? ''}</span>`;

@@ -5,6 +5,7 @@ export const commonMessages = defineMessages(
   {
     'app.name': 'credits',
     'nav.label': 'Sections',
+    'nav.skip': 'Skip to content',
     'nav.overview': 'Overview',
     'nav.clients': 'Clients',
     'nav.packages': 'Packages',
@@ -162,6 +163,7 @@ export const commonMessages = defineMessages(
   {
     'app.name': 'الأرصدة',
     'nav.label': 'الأقسام',
+    'nav.skip': 'تخطَّ إلى المحتوى',
     'nav.overview': 'نظرة عامة',
     'nav.clients': 'العملاء',
     'nav.packages': 'الباقات',
