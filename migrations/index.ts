@@ -18,6 +18,7 @@ import * as m0016 from './0016_dimensions.js';
 import * as m0017 from './0017_webhooks_standard.js';
 import * as m0018 from './0018_partitioned_history.js';
 import * as m0019 from './0019_outbox_commit_order.js';
+import * as m0020 from './0020_validity_calendar.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -48,6 +49,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0017_webhooks_standard', m0017],
   ['0018_partitioned_history', m0018],
   ['0019_outbox_commit_order', m0019],
+  ['0020_validity_calendar', m0020],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,5 +1,6 @@
 import cron from 'node-cron';
 import { z } from 'zod';
+import { WEEK_STARTS } from './domain/week.js';
 import { parseClusterNodes } from './queue/redis.js';
 
 /**
@@ -84,6 +85,8 @@ const configSchema = z.object({
   PORT: intFromEnv(0, 65535, 3000),
   HOST: z.string().default('0.0.0.0'),
   BUSINESS_TZ: timeZoneSchema.default('UTC'),
+  /** The first day of the weekly buckets of reports and of the usage endpoint (in BUSINESS_TZ). */
+  WEEK_START: z.enum(WEEK_STARTS).default('monday'),
   /** `{credits}` is a Redis Cluster hash tag: every key of every queue lands on one slot. */
   BULL_PREFIX: z.string().min(1).default('{credits}'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,12 +1,33 @@
+import { Temporal } from '@js-temporal/polyfill';
 import { DateTime } from 'luxon';
 
 export const VALIDITY_UNITS = ['day', 'week', 'month', 'year'] as const;
 export type ValidityUnit = (typeof VALIDITY_UNITS)[number];
 
+/**
+ * The calendar a validity's months and years are counted in (CLDR names, as `Intl` and Temporal spell
+ * them): `gregory`, or `islamic-umalqura`, the Hijri calendar of Saudi Arabia's Umm al-Qura tables,
+ * whose months are 29 or 30 days as the tables say (not a rule of thumb).
+ */
+export const VALIDITY_CALENDARS = ['gregory', 'islamic-umalqura'] as const;
+export type ValidityCalendar = (typeof VALIDITY_CALENDARS)[number];
+
+/** Units counted differently by each calendar; a day or a week is the same length in every one. */
+export const CALENDAR_UNITS: readonly ValidityUnit[] = ['month', 'year'];
+
 export interface Validity {
   count: number;
   unit: ValidityUnit;
+  /** Absent: `gregory`. Only months and years depend on it. */
+  calendar?: ValidityCalendar | undefined;
 }
+
+/** A package's or a subscription's validity, as its columns keep it (migration 0020 added the calendar). */
+export const validityOf = (row: {
+  validity_count: number;
+  validity_unit: ValidityUnit;
+  validity_calendar: ValidityCalendar;
+}): Required<Validity> => ({ count: row.validity_count, unit: row.validity_unit, calendar: row.validity_calendar });
 
 export interface Period {
   start: Date;
@@ -22,15 +43,48 @@ const LUXON_UNIT: Record<ValidityUnit, 'days' | 'weeks' | 'months' | 'years'> = 
 
 /**
  * `start + n × validity`, as a calendar in the business time zone: a month after 31 January is
- * 28/29 February, a day keeps its wall-clock time across a DST change.
+ * 28/29 February, a day keeps its wall-clock time across a DST change. Hijri months and years are
+ * counted the same way in the Umm al-Qura calendar: 30 Ramadan + 1 month is 29 Shawwal when Shawwal has
+ * 29 days, and a package bought at 00:00 on 1 Ramadan ends at 00:00 on 1 Shawwal.
  */
 export function addValidity(start: Date, validity: Validity, timeZone: string, times = 1): Date {
+  const calendar = validity.calendar ?? 'gregory';
+  if (calendar !== 'gregory' && CALENDAR_UNITS.includes(validity.unit))
+    return addCalendarValidity(start, validity, calendar, timeZone, times);
   const moved = DateTime.fromJSDate(start, { zone: timeZone }).plus({
     [LUXON_UNIT[validity.unit]]: validity.count * times,
   });
   if (!moved.isValid)
     throw new RangeError(`cannot add ${validity.count} ${validity.unit} to ${start.toISOString()} in ${timeZone}`);
   return moved.toJSDate();
+}
+
+/**
+ * Months and years of a calendar other than luxon's Gregorian one, from the Temporal polyfill (which
+ * reads the calendar's data from ICU, as `Intl` does): the date moves by whole months of that
+ * calendar, the day of the month is constrained to the target month's length, and the wall-clock
+ * time is kept in the zone (a time a DST change skips resolves later, as luxon does).
+ */
+function addCalendarValidity(
+  start: Date,
+  validity: Validity,
+  calendar: Exclude<ValidityCalendar, 'gregory'>,
+  timeZone: string,
+  times: number,
+): Date {
+  const amount = validity.count * times;
+  try {
+    const moved = Temporal.Instant.fromEpochMilliseconds(start.getTime())
+      .toZonedDateTimeISO(timeZone)
+      .withCalendar(calendar)
+      .add(validity.unit === 'year' ? { years: amount } : { months: amount }, { overflow: 'constrain' });
+    return new Date(moved.epochMilliseconds);
+  } catch (error) {
+    throw new RangeError(
+      `cannot add ${validity.count} ${validity.unit} (${calendar}) to ${start.toISOString()} in ${timeZone}: ` +
+        (error instanceof Error ? error.message : String(error)),
+    );
+  }
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   updateSubscription,
 } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
+import { validityOf } from '../domain/period.js';
 import { decideRenewal } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { grantPeriod } from '../services/grant-period.js';
@@ -46,9 +47,7 @@ export async function renewSubscription(
     if (!pkg) return fail('not_found', `package ${subscription.package_id} is gone`);
 
     const followPackage = data.apply_package_changes ?? subscription.apply_package_changes;
-    const validity = followPackage
-      ? { count: pkg.validity_count, unit: pkg.validity_unit }
-      : { count: subscription.validity_count, unit: subscription.validity_unit };
+    const validity = validityOf(followPackage ? pkg : subscription);
     const decision = decideRenewal(
       {
         status: subscription.status,
@@ -114,6 +113,7 @@ export async function renewSubscription(
       current_period_end: period.end,
       validity_count: validity.count,
       validity_unit: validity.unit,
+      validity_calendar: validity.calendar,
       renewal_count: subscription.renewal_count + 1,
       // expired_at stays: it tells when the subscription last lapsed (the renewals report counts it)
       updated_at: now,

@@ -17,10 +17,17 @@ export const CONTENT_TYPE: Record<ReportFormat, string> = {
   json: 'application/json',
 };
 
-/** RFC 4180 with a header row; see csv.ts for the quoting and the formula guard. */
+/**
+ * The UTF-8 byte order mark, EF BB BF. Excel reads a CSV file without it in the machine's legacy code page, so
+ * Arabic (and any text beyond ASCII) opens garbled; with it, as UTF-8. Other readers (RFC 4180 parsers, `fetch`'s
+ * `text()`) skip it or should. JSON never carries one (RFC 8259 forbids it).
+ */
+export const UTF8_BOM = '\uFEFF';
+
+/** RFC 4180 with a header row, after the BOM; see csv.ts for the quoting and the formula guard. */
 export function csvOutput(columns: readonly string[]): ReportOutput {
   return {
-    begin: () => csvLine(columns),
+    begin: () => UTF8_BOM + csvLine(columns),
     row: (row) => csvLine(columns.map((c) => row[c])),
     end: () => '',
   };

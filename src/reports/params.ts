@@ -6,6 +6,7 @@ import { findCreditType } from '../db/repositories/credit-types.js';
 import { findPackage } from '../db/repositories/packages.js';
 import { parseInstant } from '../domain/period.js';
 import { type FieldProblem, fail, ok, type Result } from '../domain/result.js';
+import { WEEK_STARTS, type WeekStart } from '../domain/week.js';
 import { REPORT_TYPES, type ReportType } from '../jobs/definitions.js';
 import { refSchema } from '../schemas/common.js';
 
@@ -48,7 +49,8 @@ export const reportParamsInput = z
       .optional()
       .meta({
         description:
-          '`day` (default), `week` or `month`: buckets of the business time zone. The consumption report also takes ' +
+          '`day` (default), `week` or `month`: buckets of the business time zone (a week starts on WEEK_START, ' +
+          'kept in the run as `week_start`). The consumption report also takes ' +
           'one of its credit_type\'s dimensions: a row per value, "(none)" for uses without one.',
       }),
     credit_type: refSchema.optional().meta({ description: 'Only this credit type (id or code).' }),
@@ -90,6 +92,8 @@ export const storedParams = z.strictObject({
   /** day, week, month, or (consumption) a dimension of `credit_type`. */
   group_by: z.string().optional(),
   time_zone: z.string().optional(),
+  /** The first day of a week bucket (WEEK_START when the run was made), kept with `group_by: week` only. */
+  week_start: z.enum(WEEK_STARTS).optional(),
   as_of: z.iso.datetime().optional(),
   days_ahead: z.number().int().min(1).max(366).optional(),
   credit_type: z.uuid().optional(),
@@ -102,6 +106,8 @@ export type StoredParams = z.infer<typeof storedParams>;
 export interface ResolveContext {
   now: Date;
   timeZone: string;
+  /** WEEK_START: the first day of the weeks of `group_by: week`. */
+  weekStart: WeekStart;
   /** DOMAIN.md's default for `expiring` (EXPIRING_SOON_DAYS). */
   expiringDays: number;
 }
@@ -168,6 +174,8 @@ export async function resolveReportParams(
         );
     }
     out.time_zone = context.timeZone;
+    // like the zone, the week start is the one of the day the run was asked for, whenever the job runs
+    if (out.group_by === 'week') out.week_start = context.weekStart;
   } else {
     out.as_of = context.now.toISOString();
   }

@@ -25,6 +25,7 @@ export function reportQuery(type: ReportType, p: StoredParams): ReportQuery {
         groupBy: grouping(p.group_by),
         dimension: p.group_by !== undefined && !isGrouping(p.group_by) ? p.group_by : undefined,
         timeZone: p.time_zone ?? 'UTC',
+        weekStart: p.week_start,
         creditTypeId: p.credit_type,
         packageId: p.package,
         clientId: p.client,
@@ -36,6 +37,7 @@ export function reportQuery(type: ReportType, p: StoredParams): ReportQuery {
         to: date(p.to, 'to'),
         groupBy: grouping(p.group_by),
         timeZone: p.time_zone ?? 'UTC',
+        weekStart: p.week_start,
         packageId: p.package,
         clientId: p.client,
       });

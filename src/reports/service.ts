@@ -56,6 +56,7 @@ export async function createReportRun(
   const params = await resolveReportParams(db, request.type, request.params ?? {}, {
     now,
     timeZone: app.config.BUSINESS_TZ,
+    weekStart: app.config.WEEK_START,
     expiringDays: app.config.EXPIRING_SOON_DAYS,
   });
   if (!params.ok) return params;

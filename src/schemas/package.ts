@@ -1,11 +1,25 @@
 import { z } from 'zod';
-import { VALIDITY_UNITS } from '../domain/period.js';
+import { CALENDAR_UNITS, VALIDITY_CALENDARS, VALIDITY_UNITS } from '../domain/period.js';
 import { codeSchema, metadataSchema, moneyInput, nameSchema, quantityInput, refSchema } from './common.js';
 
-export const validitySchema = z.strictObject({
-  count: z.number().int().min(1).max(1000),
-  unit: z.enum(VALIDITY_UNITS),
-});
+export const validitySchema = z
+  .strictObject({
+    count: z.number().int().min(1).max(1000),
+    unit: z.enum(VALIDITY_UNITS),
+    calendar: z
+      .enum(VALIDITY_CALENDARS)
+      .optional()
+      .meta({
+        description:
+          'What months and years are counted in: `gregory` (the default) or `islamic-umalqura`, the Hijri ' +
+          'calendar of Umm al-Qura (1 Hijri month from 1 Ramadan ends at 1 Shawwal). Only with `month` or `year`.',
+      }),
+  })
+  // a day or a week is as long in every calendar: naming another calendar there would promise something it cannot
+  .refine((v) => v.calendar === undefined || v.calendar === 'gregory' || CALENDAR_UNITS.includes(v.unit), {
+    message: 'applies to a month or a year only: a day or a week is the same in every calendar',
+    path: ['calendar'],
+  });
 
 export const rolloverSchema = z.discriminatedUnion('policy', [
   z.strictObject({ policy: z.literal('none') }),

@@ -18,7 +18,7 @@ import {
 } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
 import { minorToJson } from '../domain/money.js';
-import { nthPeriod } from '../domain/period.js';
+import { nthPeriod, validityOf } from '../domain/period.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { isUuid } from '../ids.js';
 import { type InvoiceView, toInvoiceView } from '../views/invoice.js';
@@ -100,7 +100,7 @@ export async function payInvoice(
     let paid: InvoiceWithLines = { ...invoice, status: 'paid', paid_at: context.now };
 
     if (subscription && subscription.status === 'pending' && invoice.kind === 'subscription') {
-      const validity = { count: subscription.validity_count, unit: subscription.validity_unit };
+      const validity = validityOf(subscription);
       const late = context.now.getTime() > subscription.current_period_start.getTime();
       const period = late
         ? nthPeriod(context.now, validity, context.timeZone, 0)

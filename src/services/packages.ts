@@ -113,6 +113,7 @@ export async function createPackage(
     currency: input.currency,
     validity_count: input.validity.count,
     validity_unit: input.validity.unit,
+    validity_calendar: input.validity.calendar ?? 'gregory',
     recharge_price: input.recharge_price ?? null,
     rollover: input.rollover ?? { policy: 'none' },
     auto_renew: input.auto_renew ?? false,
@@ -175,6 +176,8 @@ export async function patchPackage(
   if (validity) {
     patch.validity_count = validity.count;
     patch.validity_unit = validity.unit;
+    // the validity is replaced whole: one given without a calendar is Gregorian again
+    patch.validity_calendar = validity.calendar ?? 'gregory';
   }
   return transact(db, async (tx) => {
     if (items) {

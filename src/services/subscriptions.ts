@@ -23,7 +23,7 @@ import {
 } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
 import { minorToJson } from '../domain/money.js';
-import { nthPeriod } from '../domain/period.js';
+import { nthPeriod, validityOf } from '../domain/period.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import {
@@ -83,7 +83,7 @@ export async function subscribe(
     return fail('not_found', `no package "${input.package}"`, { errors: [{ field: 'package', message: 'not found' }] });
   if (pkg.status !== 'active') return fail('conflict', `package "${pkg.code}" is archived and no longer sold`);
 
-  const validity = { count: pkg.validity_count, unit: pkg.validity_unit };
+  const validity = validityOf(pkg);
   const anchor = input.starts_at ?? context.now;
   const period = nthPeriod(anchor, validity, context.timeZone, 0);
   if (period.end.getTime() <= context.now.getTime()) {
@@ -105,6 +105,7 @@ export async function subscribe(
     current_period_end: period.end,
     validity_count: validity.count,
     validity_unit: validity.unit,
+    validity_calendar: validity.calendar,
     currency: pkg.currency,
     price_override: input.price ?? null,
     auto_renew: input.auto_renew ?? pkg.auto_renew,

@@ -6,6 +6,7 @@ import { findCreditType } from '../db/repositories/credit-types.js';
 import { type UsageGrouping, usageRows } from '../db/repositories/usage.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { type FieldProblem, fail, ok, type Result } from '../domain/result.js';
+import type { WeekStart } from '../domain/week.js';
 import { DEFAULT_RANGE_DAYS, GROUPINGS, MAX_RANGE_DAYS, parseBound } from '../reports/params.js';
 
 export const usageView = z
@@ -47,7 +48,7 @@ const problem = (field: string, message: string): FieldProblem => ({ field: `que
 export async function clientUsage(
   db: Executor,
   request: UsageRequest,
-  context: { now: Date; timeZone: string },
+  context: { now: Date; timeZone: string; weekStart: WeekStart },
 ): Promise<Result<UsageView>> {
   const client = await findClient(db, request.client);
   if (!client) return fail('not_found', `no client "${request.client}"`);
@@ -82,6 +83,7 @@ export async function clientUsage(
     from,
     to,
     timeZone: context.timeZone,
+    weekStart: context.weekStart,
     grouping,
   });
   return ok({

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import type { FieldProblem } from '../domain/result.js';
+import { UNSTORABLE_MESSAGE } from '../domain/storable-text.js';
+import { unstorablePath } from '../http/refuse-unstorable-text.js';
 import type { AnyRoute } from '../http/route.js';
 import { allRoutes } from '../http/routes/index.js';
 import { type RouteOutcome, runRoute } from '../http/run-route.js';
@@ -80,6 +82,12 @@ export async function submitRoute(
 ): Promise<RouteOutcome> {
   const route = routeFor(method, template);
   const params = call.params ?? {};
+  // the HTTP edge refuses unstorable text (a NUL) before any route; a form's body is parsed after that
+  // guard ran, so the same check is made here, with the same message, before the route sees it
+  const unstorable =
+    unstorablePath(params, 'path') ?? unstorablePath(call.query ?? {}, 'query') ?? unstorablePath(call.body);
+  if (unstorable !== undefined)
+    return { kind: 'invalid', problems: [{ field: unstorable, message: UNSTORABLE_MESSAGE }] };
   const concrete = template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(params[name] ?? ''));
   return runRoute(ctx.app, route, {
     params,

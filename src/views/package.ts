@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { CreditTypeRow } from '../db/repositories/credit-types.js';
 import type { PackageWithItems } from '../db/repositories/packages.js';
 import { minorToJson } from '../domain/money.js';
+import { VALIDITY_CALENDARS, VALIDITY_UNITS, validityOf } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { creditTypeRef, toCreditTypeRef } from './credit-type.js';
 
@@ -15,6 +16,15 @@ export const rolloverView = z.discriminatedUnion('policy', [
   }),
 ]);
 
+/** A package's or a subscription's validity: `count` units of its `calendar`. */
+export const validityView = z.object({
+  count: z.number().int(),
+  unit: z.enum(VALIDITY_UNITS),
+  calendar: z
+    .enum(VALIDITY_CALENDARS)
+    .meta({ description: 'What months and years are counted in: `gregory`, or the Hijri `islamic-umalqura`.' }),
+});
+
 export const itemView = z.object({ credit_type: creditTypeRef, units: z.string() });
 
 export const packageView = z
@@ -25,7 +35,7 @@ export const packageView = z
     description: z.string().nullable(),
     price: z.number().int(),
     currency: z.string(),
-    validity: z.object({ count: z.number().int(), unit: z.enum(['day', 'week', 'month', 'year']) }),
+    validity: validityView,
     recharge_price: z.number().int(),
     rollover: rolloverView,
     auto_renew: z.boolean(),
@@ -61,7 +71,7 @@ export function toPackageView(row: PackageWithItems, creditTypes: ReadonlyMap<st
     description: row.description,
     price: minorToJson(row.price),
     currency: row.currency,
-    validity: { count: row.validity_count, unit: row.validity_unit },
+    validity: validityOf(row),
     recharge_price: minorToJson(row.recharge_price ?? row.price),
     rollover: row.rollover,
     auto_renew: row.auto_renew,

@@ -6,12 +6,13 @@ import type { InvoiceWithLines } from '../db/repositories/invoices.js';
 import type { PackageRow } from '../db/repositories/packages.js';
 import type { SubscriptionItemRow, SubscriptionRow } from '../db/repositories/subscriptions.js';
 import { minorToJson } from '../domain/money.js';
+import { validityOf } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { balanceView, toBalanceView } from './balance.js';
 import { clientRef, toClientRef } from './client.js';
 import { creditTypeRef, toCreditTypeRef } from './credit-type.js';
 import { invoiceView, toInvoiceView } from './invoice.js';
-import { packageRef, toPackageRef } from './package.js';
+import { packageRef, toPackageRef, validityView } from './package.js';
 
 export const subscriptionView = z
   .object({
@@ -34,7 +35,7 @@ export const subscriptionView = z
       .meta({ description: '`package` follows the package price; `subscription` is its own.' }),
     recharge_price: z.number().int(),
     currency: z.string(),
-    validity: z.object({ count: z.number().int(), unit: z.enum(['day', 'week', 'month', 'year']) }),
+    validity: validityView,
     apply_package_changes: z.boolean(),
     cancel_at_period_end: z.boolean(),
     auto_recharge: z.object({
@@ -84,7 +85,7 @@ export function toSubscriptionView(row: SubscriptionRow, rel: SubscriptionRelati
     ...toSubscriptionSettings(row, rel.pkg.price),
     recharge_price: minorToJson(rel.pkg.recharge_price ?? rel.pkg.price),
     currency: row.currency,
-    validity: { count: row.validity_count, unit: row.validity_unit },
+    validity: validityOf(row),
     renewal_count: row.renewal_count,
     items: rel.items.map((item) => {
       const creditType = need(rel.creditTypes.get(item.credit_type_id), `credit type ${item.credit_type_id}`);

@@ -193,7 +193,8 @@ describe('the display windows in a browser', () => {
     const [file] = await Promise.all([page.waitForEvent('download'), link.click()]);
     expect(file.suggestedFilename()).toBe('consumption-2026-03-15.csv');
     const text = readFileSync(await file.path(), 'utf8');
-    expect(text.split('\r\n')[0]).toBe('period_start,credit_type,unit,consumed,reversed,net');
+    // the file as saved starts with the UTF-8 byte order mark (for Excel), then the header
+    expect(text.split('\r\n')[0]).toBe('\uFEFFperiod_start,credit_type,unit,consumed,reversed,net');
     expect(text.split('\r\n').length).toBeGreaterThan(20);
     await shot('ui-reports.png');
   });

@@ -375,3 +375,30 @@ describe('0018 partitioned history', () => {
     expect(await db().migrate.up(options())).toEqual([expect.any(Number), ['0018_partitioned_history']]);
   });
 });
+
+describe('0020 validity calendar', () => {
+  const db = () => database.db;
+  const options = () => ({ migrationSource, tableName: MIGRATIONS_TABLE, name: '0020_validity_calendar' });
+  const pkg = () => db()('packages').where({ id: '00000000-0000-4000-8000-000000000004' });
+  const sub = () => db()('subscriptions').where({ id: '00000000-0000-4000-8000-000000000005' });
+
+  it('keeps a calendar beside the validity of packages and subscriptions: Gregorian, or Hijri', async () => {
+    // rows written before it are Gregorian
+    expect((await pkg().first()).validity_calendar).toBe('gregory');
+    expect((await sub().first()).validity_calendar).toBe('gregory');
+    for (const rows of [pkg, sub]) {
+      await rows().update({ validity_calendar: 'islamic-umalqura', validity_unit: 'year' });
+      await rows().update({ validity_unit: 'month' });
+      await expect(rows().update({ validity_calendar: 'islamic' })).rejects.toMatchObject({ code: '23514' });
+      // a day or a week is the same in every calendar: only a month or a year names another one
+      await expect(rows().update({ validity_unit: 'day' })).rejects.toMatchObject({ code: '23514' });
+      await expect(rows().update({ validity_unit: 'week' })).rejects.toMatchObject({ code: '23514' });
+    }
+    // undone and done again: the column goes and comes back, Gregorian
+    expect(await db().migrate.down(options())).toEqual([expect.any(Number), ['0020_validity_calendar']]);
+    expect((await pkg().first()).validity_calendar).toBeUndefined();
+    expect(await db().migrate.up(options())).toEqual([expect.any(Number), ['0020_validity_calendar']]);
+    expect((await pkg().first()).validity_calendar).toBe('gregory');
+    expect((await sub().first()).validity_calendar).toBe('gregory');
+  });
+});

@@ -190,6 +190,15 @@ describe('every answer validates against /openapi.json', () => {
     expect((await api('PATCH', '/v1/packages/{id}', { id: 'oa-pack' }, { body: { price: 1600 } })).status).toBe(200);
     expect((await api('PATCH', '/v1/packages/{id}', { id: 'oa-none' }, { body: { price: 1 } })).status).toBe(404);
     expect((await api('PATCH', '/v1/packages/{id}', { id: 'oa-pack' }, { body: {} })).status).toBe(422);
+    // a validity in Hijri months (issue 18); a Hijri day is refused
+    const hijri = { ...body, code: 'oa-hijri', validity: { count: 1, unit: 'month', calendar: 'islamic-umalqura' } };
+    expect((await api('POST', '/v1/packages', {}, { body: hijri })).status).toBe(201);
+    const hijriDay = {
+      ...hijri,
+      code: 'oa-hijri-day',
+      validity: { count: 7, unit: 'day', calendar: 'islamic-umalqura' },
+    };
+    expect((await api('POST', '/v1/packages', {}, { body: hijriDay })).status).toBe(422);
   });
 
   it('clients', async () => {

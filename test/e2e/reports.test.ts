@@ -14,7 +14,7 @@ import {
   snapshotCounts,
   subscribe,
 } from '../helpers/fixtures.js';
-import { awaitRun, download, jsonRows, parseCsv, type RunView, runReport } from '../helpers/reports.js';
+import { awaitRun, download, jsonRows, parseCsv, type RunView, runReport, UTF8_BOM_BYTES } from '../helpers/reports.js';
 
 const NOW = '2026-04-15T10:00:00.000Z';
 let app: TestApp;
@@ -212,12 +212,17 @@ describe('GET /v1/reports/{id}/download', () => {
             'unit,granted,consumed,remaining,unavailable,upcoming,expired,voided,used_percent\r\n',
         ),
       ).toBe(true);
-      expect(Buffer.byteLength(file.text)).toBe(csv.byte_size);
+      // the UTF-8 byte order mark first (Excel then reads the file as UTF-8), counted in the size
+      expect(file.bytes.subarray(0, 3)).toEqual(UTF8_BOM_BYTES);
+      expect(file.bytes.length).toBe(csv.byte_size);
+      expect(Buffer.byteLength(file.text)).toBe(csv.byte_size! - 3);
 
       const { run, doc } = await jsonRows(app, { type: 'balances' });
       const json = await download(app, run.id);
       expect(json.headers.get('content-type')).toBe('application/json');
       expect(json.headers.get('content-disposition')).toBe('attachment; filename="balances-2026-04-15.json"');
+      // JSON has no byte order mark (RFC 8259)
+      expect(json.bytes.subarray(0, 1).toString()).toBe('{');
       expect(doc).toMatchObject({ type: 'balances', params: { as_of: NOW }, generated_at: NOW });
       expect(doc.rows).toEqual([
         expect.objectContaining({
@@ -434,4 +439,39 @@ describe('nightly runs', () => {
       ).toHaveLength(6);
     },
   );
+});
+
+describe('CSV for spreadsheets: a UTF-8 byte order mark, so that Excel shows Arabic', () => {
+  it('starts every CSV file with EF BB BF, and an Arabic client name comes back as it was written', async () => {
+    const name = 'شركة الرياض للتجارة، فرع جدة';
+    const arabic = await createClient(app, { external_ref: 'r-arabic', name });
+    await subscribe(app, arabic.id, pkgCode);
+    const run = await runReport(app, {
+      type: 'balances',
+      format: 'csv',
+      params: { client: arabic.external_ref },
+    });
+    expect(run.status, run.error ?? '').toBe('done');
+    const file = await download(app, run.id);
+    expect(file.bytes.subarray(0, 3)).toEqual(UTF8_BOM_BYTES);
+    // the stored file is what is sent: its first chunk starts with the mark too
+    const [first] = await app.database.db('report_chunks').where({ report_id: run.id, seq: 0 });
+    expect(Buffer.from(first.data).subarray(0, 3)).toEqual(UTF8_BOM_BYTES);
+    // once: the header follows it directly
+    expect(file.bytes.subarray(3, 18).toString()).toBe('subscription_id');
+    expect(file.bytes.includes(Buffer.from(name, 'utf8'))).toBe(true);
+    const [header, row] = parseCsv(file.bytes.toString('utf8'));
+    expect(header![0]).toBe('subscription_id');
+    // the name holds a comma (the Arabic one, U+060C, needs no quotes) and reads back whole
+    expect(row![header!.indexOf('client_name')]).toBe(name);
+    expect(row![header!.indexOf('client_ref')]).toBe('r-arabic');
+
+    const json = await jsonRows<{ client_name: string }>(app, {
+      type: 'balances',
+      params: { client: arabic.external_ref },
+    });
+    expect(json.rows.map((r) => r.client_name)).toEqual([name]);
+    const raw = await download(app, json.run.id);
+    expect(raw.bytes[0]).toBe('{'.charCodeAt(0));
+  });
 });

@@ -213,6 +213,8 @@ describe('no SQL is built by pasting values into it', () => {
     /^lock \? '\\n\s*FOR UPDATE OF b' : ''$/,
     // the usage endpoint's grouping key: constant expressions with ? placeholders (src/db/repositories/usage.ts)
     /^groupKeySql$/,
+    // a calendar bucket: a constant column and ? placeholders (src/db/calendar-bucket.ts)
+    /^bucket\.sql$/,
     // report filters: constant conditions with ? placeholders (src/reports)
     /^(SELECT|JOINS|agg\.sql|creditTypeFilter|andSub|andBalance|and|LIVE|clientFilter|where\.join\(' AND '\))$/,
   ];

@@ -31,12 +31,23 @@ export async function runReport(app: TestApp, body: Record<string, unknown>, tim
   return awaitRun(app, res.body.id, timeoutMs);
 }
 
-export async function download(app: TestApp, id: string): Promise<{ status: number; headers: Headers; text: string }> {
+/**
+ * A run's file: its bytes as sent, and its text decoded as UTF-8 the way `fetch`'s `text()` does it — without
+ * the byte order mark a CSV file starts with.
+ */
+export async function download(
+  app: TestApp,
+  id: string,
+): Promise<{ status: number; headers: Headers; text: string; bytes: Buffer }> {
   const res = await fetch(`${app.baseUrl}/v1/reports/${id}/download`, {
     headers: { authorization: `Bearer ${app.keys.read}` },
   });
-  return { status: res.status, headers: res.headers, text: await res.text() };
+  const bytes = Buffer.from(await res.arrayBuffer());
+  return { status: res.status, headers: res.headers, text: new TextDecoder().decode(bytes), bytes };
 }
+
+/** The UTF-8 byte order mark that starts every CSV report, so that Excel reads it as UTF-8. */
+export const UTF8_BOM_BYTES = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /** A done report's JSON rows. */
 export async function jsonRows<T = Record<string, unknown>>(
@@ -60,13 +71,13 @@ export async function jsonRows<T = Record<string, unknown>>(
   return { run, rows: doc.rows, doc };
 }
 
-/** Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF), for checking what was written. */
+/** Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF; a leading BOM skipped), for checking what was written. */
 export function parseCsv(text: string): string[][] {
   const records: string[][] = [];
   let field = '';
   let record: string[] = [];
   let quoted = false;
-  for (let i = 0; i < text.length; i += 1) {
+  for (let i = text.startsWith('\uFEFF') ? 1 : 0; i < text.length; i += 1) {
     const c = text[i]!;
     if (quoted) {
       if (c === '"' && text[i + 1] === '"') {

@@ -68,8 +68,33 @@ describe('CSV is safe to open in a spreadsheet (formula injection)', () => {
   it('guards the header and every row of a report', () => {
     const out = csvOutput(['client_name', 'net']);
     expect(out.begin() + out.row({ client_name: '=cmd', net: '-4' }) + out.end()).toBe(
-      "client_name,net\r\n'=cmd,-4\r\n",
+      "\uFEFFclient_name,net\r\n'=cmd,-4\r\n",
     );
+  });
+
+  it('starts with the UTF-8 byte order mark (EF BB BF), once, so that Excel reads Arabic as UTF-8', async () => {
+    const chunks: Buffer[] = [];
+    const writer = new ChunkWriter(async (_seq, data) => {
+      chunks.push(Buffer.from(data));
+    }, 16);
+    const out = csvOutput(['client_name', 'net']);
+    await writer.write(out.begin());
+    await writer.write(out.row({ client_name: 'مؤسسة النور، الرياض', net: '12.5' }));
+    await writer.write(out.row({ client_name: 'Acme', net: '1' }));
+    await writer.write(out.end());
+    await writer.end();
+    const file = Buffer.concat(chunks);
+    expect([...file.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    expect(file.subarray(3, 14).toString()).toBe('client_name');
+    expect(writer.bytes).toBe(file.length);
+    expect(parseCsv(file.toString('utf8'))).toEqual([
+      ['client_name', 'net'],
+      ['مؤسسة النور، الرياض', '12.5'],
+      ['Acme', '1'],
+    ]);
+    // JSON never has one
+    const json = jsonOutput({ type: 'balances', params: {}, generated_at: 'now' }, ['a']);
+    expect(json.begin().startsWith('{')).toBe(true);
   });
 });
 

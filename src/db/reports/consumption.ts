@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import type { WeekStart } from '../../domain/week.js';
+import { localBucket } from '../calendar-bucket.js';
 import { scopeFilter } from './scope-filter.js';
 import type { Grouping, ReportStatement } from './statement.js';
 
@@ -9,6 +11,8 @@ export interface ConsumptionParams {
   /** Group by this dimension's value (DOMAIN.md "Dimensions") instead of by `groupBy`'s buckets. */
   dimension?: string | undefined;
   timeZone: string;
+  /** The first day of a `week` bucket (WEEK_START); Monday when not given. */
+  weekStart?: WeekStart | undefined;
   creditTypeId?: string | undefined;
   packageId?: string | undefined;
   clientId?: string | undefined;
@@ -34,13 +38,14 @@ export function consumptionStatement(p: ConsumptionParams): ReportStatement {
   where.push(...scoped.conditions);
   const filters: Knex.RawBinding[] = [p.from, p.to, ...scoped.bindings];
   const perColumn = p.per === 'client' ? 'l.client_id' : p.per === 'package' ? 's.package_id' : undefined;
+  const bucket = localBucket('l.effective_at', p.groupBy, p.timeZone, p.weekStart);
   const sql = `
-    SELECT to_char(a.bucket AT TIME ZONE ?, 'YYYY-MM-DD') AS period_start,
+    SELECT to_char(a.bucket, 'YYYY-MM-DD') AS period_start,
            ct.code AS credit_type, ct.unit, ct.decimals,
            ${p.per === 'client' ? 'c.external_ref AS client_ref, c.name AS client_name,' : ''}
            ${p.per === 'package' ? 'pk.code AS package_code, pk.name AS package_name,' : ''}
            a.consumed, a.reversed
-      FROM (SELECT date_trunc(?, l.effective_at, ?) AS bucket,
+      FROM (SELECT ${bucket.sql} AS bucket,
                    l.credit_type_id${perColumn ? `, ${perColumn} AS per_id` : ''},
                    COALESCE(-sum(l.amount) FILTER (WHERE l.kind = 'consume'), 0)::bigint AS consumed,
                    COALESCE(sum(l.amount) FILTER (WHERE l.kind = 'reverse'), 0)::bigint AS reversed
@@ -53,7 +58,7 @@ export function consumptionStatement(p: ConsumptionParams): ReportStatement {
       ${p.per === 'package' ? 'LEFT JOIN packages pk ON pk.id = a.per_id' : ''}
      ORDER BY a.bucket,
               ct.code${p.per === 'client' ? ', c.external_ref' : p.per === 'package' ? ', pk.code NULLS LAST' : ''}`;
-  return { sql, bindings: [p.timeZone, p.groupBy, p.timeZone, ...filters] };
+  return { sql, bindings: [...bucket.bindings, ...filters] };
 }
 
 /**

@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import type { WeekStart } from '../../domain/week.js';
+import { localBucket } from '../calendar-bucket.js';
 import { scopeFilter } from './scope-filter.js';
 import type { Grouping, ReportStatement } from './statement.js';
 
@@ -7,6 +9,8 @@ export interface RenewalsParams {
   to: Date;
   groupBy: Grouping;
   timeZone: string;
+  /** The first day of a `week` bucket (WEEK_START); Monday when not given. */
+  weekStart?: WeekStart | undefined;
   packageId?: string | undefined;
   clientId?: string | undefined;
 }
@@ -26,6 +30,7 @@ export function renewalsStatement(p: RenewalsParams): ReportStatement {
   });
   const and = subFilter.map((f) => ` AND ${f}`).join('');
   const part = (): Knex.RawBinding[] => [p.from, p.to, ...subBindings];
+  const bucket = localBucket('at', p.groupBy, p.timeZone, p.weekStart);
   const sql = `
     WITH events AS (
       SELECT sp.created_at AS at, s.currency, CASE WHEN sp.kind = 'initial' THEN 'new' ELSE 'renewal' END AS what,
@@ -45,8 +50,8 @@ export function renewalsStatement(p: RenewalsParams): ReportStatement {
         FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
        WHERE i.status <> 'void' AND i.issued_at >= ? AND i.issued_at <= ?${and}
     ),
-    bucketed AS (SELECT date_trunc(?, at, ?) AS bucket, currency, what, amount FROM events)
-    SELECT to_char(bucket AT TIME ZONE ?, 'YYYY-MM-DD') AS period_start, currency,
+    bucketed AS (SELECT ${bucket.sql} AS bucket, currency, what, amount FROM events)
+    SELECT to_char(bucket, 'YYYY-MM-DD') AS period_start, currency,
            count(*) FILTER (WHERE what = 'new') AS new_subscriptions,
            count(*) FILTER (WHERE what = 'renewal') AS renewals,
            count(*) FILTER (WHERE what = 'recharge') AS recharges,
@@ -58,5 +63,5 @@ export function renewalsStatement(p: RenewalsParams): ReportStatement {
       FROM bucketed
      GROUP BY bucket, currency
      ORDER BY bucket, currency`;
-  return { sql, bindings: [...part(), ...part(), ...part(), ...part(), p.groupBy, p.timeZone, p.timeZone] };
+  return { sql, bindings: [...part(), ...part(), ...part(), ...part(), ...bucket.bindings] };
 }

@@ -1,4 +1,4 @@
-import type { ValidityUnit } from '../../domain/period.js';
+import type { ValidityCalendar, ValidityUnit } from '../../domain/period.js';
 import type { RolloverPolicy } from '../../domain/rollover.js';
 import type { Executor } from '../knex.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
@@ -13,6 +13,8 @@ export interface PackageRow {
   currency: string;
   validity_count: number;
   validity_unit: ValidityUnit;
+  /** What its months and years are counted in (migration 0020). */
+  validity_calendar: ValidityCalendar;
   recharge_price: bigint | null;
   rollover: RolloverPolicy;
   auto_renew: boolean;
@@ -117,6 +119,7 @@ export type PackagePatch = Partial<
     | 'metadata'
     | 'validity_count'
     | 'validity_unit'
+    | 'validity_calendar'
   >
 > & { updated_at: Date };
 

@@ -1,4 +1,4 @@
-import type { ValidityUnit } from '../../domain/period.js';
+import type { ValidityCalendar, ValidityUnit } from '../../domain/period.js';
 import type { SubscriptionStatus } from '../../domain/renewal.js';
 import type { Executor, Tx } from '../knex.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
@@ -15,6 +15,8 @@ export interface SubscriptionRow {
   current_period_end: Date;
   validity_count: number;
   validity_unit: ValidityUnit;
+  /** The snapshot of the package's validity calendar its periods are counted in (migration 0020). */
+  validity_calendar: ValidityCalendar;
   currency: string;
   price_override: bigint | null;
   auto_renew: boolean;

@@ -1,3 +1,6 @@
+import type { Knex } from 'knex';
+import type { WeekStart } from '../../domain/week.js';
+import { localBucket } from '../calendar-bucket.js';
 import type { Executor } from '../knex.js';
 
 /** How usage rows are keyed: a calendar bucket of the business time zone, or a dimension's value. */
@@ -10,6 +13,8 @@ export interface UsageScope {
   from: Date;
   to: Date;
   timeZone: string;
+  /** The first day of a `week` bucket (WEEK_START). */
+  weekStart: WeekStart;
   grouping: UsageGrouping;
 }
 
@@ -26,13 +31,13 @@ export const NO_DIMENSION_VALUE = '(none)';
 export async function usageRows(db: Executor, scope: UsageScope): Promise<Array<{ key: string; quantity: bigint }>> {
   const calendar = 'calendar' in scope.grouping;
   // the grouping key: a constant expression whose parts are bound (?), never pasted
-  const groupKeySql = calendar
-    ? `to_char(date_trunc(?, m.at, ?) AT TIME ZONE ?, 'YYYY-MM-DD')`
-    : `COALESCE(m.dimensions ->> ?, '${NO_DIMENSION_VALUE}')`;
-  const keyBindings =
-    'calendar' in scope.grouping
-      ? [scope.grouping.calendar, scope.timeZone, scope.timeZone]
-      : [scope.grouping.dimension];
+  let groupKeySql = `COALESCE(m.dimensions ->> ?, '${NO_DIMENSION_VALUE}')`;
+  let keyBindings: Knex.RawBinding[];
+  if ('calendar' in scope.grouping) {
+    const bucket = localBucket('m.at', scope.grouping.calendar, scope.timeZone, scope.weekStart);
+    groupKeySql = `to_char(${bucket.sql}, 'YYYY-MM-DD')`;
+    keyBindings = bucket.bindings;
+  } else keyBindings = [scope.grouping.dimension];
   const part = [scope.clientId, scope.creditTypeId, scope.from, scope.to];
   const result = await db.raw(
     `WITH m AS (

@@ -202,7 +202,8 @@ export const clientRoutes: AnyRoute[] = [
     summary: "A client's net use of a credit type per day, week, month, or per value of one of its dimensions",
     description:
       'Consumed − reversed: a use counts when it occurred, a reversal when it happened. `group_by` is `day` ' +
-      "(default), `week`, `month` (buckets of BUSINESS_TZ, keyed by their first day) or one of the credit type's " +
+      '(default), `week`, `month` (buckets of BUSINESS_TZ, keyed by their first day; a week starts on WEEK_START) ' +
+      "or one of the credit type's " +
       '`dimensions` (one row per value, "(none)" for uses that gave none). `from`/`to` as a report\'s range: ' +
       'a day or an RFC 3339 time, both ends included; default the last 30 days up to now.',
     params: idParams,
@@ -221,7 +222,7 @@ export const clientRoutes: AnyRoute[] = [
         await clientUsage(
           db,
           { ...query, client: params.id },
-          { now: app.clock.now(), timeZone: app.config.BUSINESS_TZ },
+          { now: app.clock.now(), timeZone: app.config.BUSINESS_TZ, weekStart: app.config.WEEK_START },
         ),
         200,
         (usage) => usage,

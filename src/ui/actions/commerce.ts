@@ -1,5 +1,297 @@
 import type express from 'express';
+import type { Request, Response } from 'express';
+import { findClient } from '../../db/repositories/clients.js';
+import { UNSTORABLE_MESSAGE } from '../../domain/storable-text.js';
+import { unstorablePath } from '../../http/refuse-unstorable-text.js';
+import type { RouteOutcome } from '../../http/run-route.js';
+import type { QuoteView } from '../../services/quote.js';
+import { type FormCall, type FormFields, formFields, oneTimeKey, submitRoute, textField } from '../form.js';
+import { type Html, path, query } from '../html.js';
+import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiKit } from '../kit.js';
+import type { UiContext } from '../layout.js';
+import { adjustmentBody, adjustRefusedMessage, balanceOf, balancePage } from '../pages/adjust.js';
+import { type CommerceNotice, keptValues, type Refusal, refusalOf } from '../pages/commerce-parts.js';
+import {
+  consumePage,
+  consumptionBody,
+  consumptionPage,
+  insufficientMessage,
+  usableCreditTypes,
+} from '../pages/consumption-form.js';
+import { invoicePage, invoicesPage } from '../pages/invoices.js';
+import { saleBody, salePage, subscriptionPage } from '../pages/sell.js';
 
-/** The commerce part of the back office: its pages and form posts (registered before the pages' 404). */
-export function commerceActions(_router: express.Router, _kit: UiKit): void {}
+/**
+ * A form's call of an API route. Text Postgres cannot store (a NUL, a lone surrogate) is refused first,
+ * as the HTTP edge refuses it before every route (refuse-unstorable-text.ts): the pages' form bodies are
+ * read after that guard, and such text would otherwise reach a statement and fail it.
+ */
+async function submitForm(
+  ctx: UiContext,
+  fields: FormFields,
+  method: Parameters<typeof submitRoute>[1],
+  template: string,
+  call: FormCall,
+): Promise<RouteOutcome> {
+  const where = unstorablePath(fields);
+  if (where !== undefined) return { kind: 'invalid', problems: [{ field: where, message: UNSTORABLE_MESSAGE }] };
+  return submitRoute(ctx, method, template, call);
+}
+
+/** The answer's body when the route answered `status`; undefined for anything else. */
+function replied(outcome: RouteOutcome, ...statuses: number[]): Record<string, unknown> | undefined {
+  if (outcome.kind !== 'reply' || !statuses.includes(outcome.reply.status)) return undefined;
+  const body = outcome.reply.body;
+  return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+}
+
+const idOf = (body: Record<string, unknown>, field = 'id'): string => {
+  const id = body[field];
+  return typeof id === 'string' ? id : '';
+};
+
+/** After a form acted: 303 to the page that shows what it did, with its notice. */
+const seeOther = (res: Response, to: string, notice: CommerceNotice): void => {
+  res.redirect(303, `${to}${query({ notice })}`);
+};
+
+/**
+ * The commerce part of the back office (issue 18): sell a subscription and show its invoice; cancel,
+ * suspend and resume it; quote and register a consumption and show which balances paid for it; reverse
+ * it; adjust a balance with a reason; list invoices, pay and void them. Every write is the API route's
+ * own, called through `submitRoute` (schemas, handler, idempotency) as the signed-in admin key; a refusal
+ * re-renders the form with the values kept and each message beside its field (422), or the domain's
+ * reason (409, 422 for want of units), never a 500.
+ */
+export function commerceActions(router: express.Router, kit: UiKit): void {
+  /** Sends a page a handler rendered again after a refusal, or the 404 page when its subject is gone. */
+  const answer = (req: Request, res: Response, status: number, body: Html | undefined, missing: MessageKey) => {
+    if (body) kit.send(res, status, body);
+    else kit.notFound(req, res, missing);
+  };
+  const param = (req: Request, name: string): string => String(req.params[name] ?? '');
+
+  // selling
+  router.get('/clients/:ref/sell', async (req, res) =>
+    kit.pageRoute((ctx) => salePage(ctx, param(req, 'ref')), 'error.no_client')(req, res),
+  );
+  router.post('/clients/:ref/sell', async (req, res) => {
+    const ctx = kit.context(req, res);
+    const client = await findClient(ctx.app.db, param(req, 'ref'));
+    if (!client) {
+      kit.notFound(req, res, 'error.no_client');
+      return;
+    }
+    const fields = formFields(req);
+    const outcome = await submitForm(ctx, fields, 'post', '/v1/subscriptions', {
+      body: await saleBody(ctx, client, fields),
+      idem: textField(fields, 'idem'),
+    });
+    const sold = replied(outcome, 201);
+    if (sold) {
+      seeOther(res, path`/ui/subscriptions/${idOf(sold)}`, 'subscription_sold');
+      return;
+    }
+    const refusal = refusalOf(ctx, outcome);
+    answer(
+      req,
+      res,
+      refusal.status,
+      await salePage(ctx, client.id, { values: keptValues(fields), refusal }),
+      'error.no_client',
+    );
+  });
+
+  // a subscription: cancel, suspend, resume
+  router.get('/subscriptions/:id', async (req, res) =>
+    kit.pageRoute((ctx) => subscriptionPage(ctx, param(req, 'id')), 'error.no_subscription')(req, res),
+  );
+  const subscriptionRefused = async (ctx: UiContext, id: string, refusal: Refusal) => {
+    const fields = formFields(ctx.req);
+    answer(
+      ctx.req,
+      ctx.res,
+      refusal.status,
+      await subscriptionPage(ctx, id, { values: keptValues(fields), refusal }),
+      'error.no_subscription',
+    );
+  };
+  router.post('/subscriptions/:id/cancel', async (req, res) => {
+    const ctx = kit.context(req, res);
+    const id = param(req, 'id');
+    const fields = formFields(req);
+    const reason = textField(fields, 'reason');
+    const outcome = await submitForm(ctx, fields, 'post', '/v1/subscriptions/{id}/cancel', {
+      params: { id },
+      body: { at: textField(fields, 'at'), ...(reason !== undefined ? { reason } : {}) },
+    });
+    const done = replied(outcome, 200);
+    if (done) {
+      const notice = done.status === 'cancelled' ? 'subscription_cancelled' : 'subscription_cancel_scheduled';
+      seeOther(res, path`/ui/subscriptions/${id}`, notice);
+      return;
+    }
+    await subscriptionRefused(ctx, id, refusalOf(ctx, outcome));
+  });
+  /** Suspend (`status=suspended`) or resume (`status=active`): PATCH /v1/subscriptions/{id}, as the API offers it. */
+  router.post('/subscriptions/:id/status', async (req, res) => {
+    const ctx = kit.context(req, res);
+    const id = param(req, 'id');
+    const fields = formFields(req);
+    const status = textField(fields, 'status');
+    const outcome = await submitForm(ctx, fields, 'patch', '/v1/subscriptions/{id}', {
+      params: { id },
+      body: { status },
+    });
+    const done = replied(outcome, 200);
+    if (done) {
+      seeOther(
+        res,
+        path`/ui/subscriptions/${id}`,
+        done.status === 'suspended' ? 'subscription_suspended' : 'subscription_resumed',
+      );
+      return;
+    }
+    await subscriptionRefused(ctx, id, refusalOf(ctx, outcome));
+  });
+
+  // consuming: quote, register, reverse
+  router.get('/clients/:ref/consume', async (req, res) =>
+    kit.pageRoute((ctx) => consumePage(ctx, param(req, 'ref')), 'error.no_client')(req, res),
+  );
+  router.post('/clients/:ref/consume', async (req, res) => {
+    const ctx = kit.context(req, res);
+    const client = await findClient(ctx.app.db, param(req, 'ref'));
+    if (!client) {
+      kit.notFound(req, res, 'error.no_client');
+      return;
+    }
+    const fields = formFields(req);
+    const values = keptValues(fields);
+    const creditTypes = await usableCreditTypes(ctx);
+    if (textField(fields, 'action') === 'quote') {
+      // a quote writes nothing: the same form comes back with what the use would take
+      const outcome = await submitForm(ctx, fields, 'post', '/v1/consumptions/quote', {
+        body: consumptionBody(ctx, client, creditTypes, fields, false),
+      });
+      const quote = replied(outcome, 200);
+      if (quote) {
+        kit.send(res, 200, (await consumePage(ctx, client.id, { values, quote: quote as unknown as QuoteView }))!);
+        return;
+      }
+      const refusal = refusalOf(ctx, outcome);
+      answer(req, res, refusal.status, await consumePage(ctx, client.id, { values, refusal }), 'error.no_client');
+      return;
+    }
+    const outcome = await submitForm(ctx, fields, 'post', '/v1/consumptions', {
+      query: { wait: 'true' },
+      body: consumptionBody(ctx, client, creditTypes, fields, true),
+    });
+    const applied = replied(outcome, 200);
+    const queued = replied(outcome, 202);
+    if (applied || queued) {
+      const body = (applied ?? queued)!;
+      seeOther(res, path`/ui/consumptions/${idOf(body)}`, applied ? 'consumption_applied' : 'consumption_queued');
+      return;
+    }
+    const refusal = refusalOf(ctx, outcome);
+    if (refusal.code === 'insufficient_balance') refusal.message = insufficientMessage(ctx, refusal.extra);
+    // a refused use is recorded under its key (a repeat answers the same refusal): the next try needs a new one
+    if (refusal.code === 'insufficient_balance' || refusal.code === 'idempotency_conflict') values.idem = oneTimeKey();
+    answer(req, res, refusal.status, await consumePage(ctx, client.id, { values, refusal }), 'error.no_client');
+  });
+  router.get('/consumptions/:id', async (req, res) =>
+    kit.pageRoute((ctx) => consumptionPage(ctx, param(req, 'id')), 'commerce.error.no_consumption')(req, res),
+  );
+  router.post('/consumptions/:id/reverse', async (req, res) => {
+    const ctx = kit.context(req, res);
+    const id = param(req, 'id');
+    const fields = formFields(req);
+    const reason = textField(fields, 'reason');
+    const outcome = await submitForm(ctx, fields, 'post', '/v1/consumptions/{id}/reverse', {
+      params: { id },
+      query: { wait: 'true' },
+      body: reason !== undefined ? { reason } : undefined,
+    });
+    const reversed = replied(outcome, 200);
+    if (reversed || replied(outcome, 202)) {
+      seeOther(res, path`/ui/consumptions/${id}`, reversed ? 'consumption_reversed' : 'reversal_queued');
+      return;
+    }
+    const refusal = refusalOf(ctx, outcome);
+    answer(
+      req,
+      res,
+      refusal.status,
+      await consumptionPage(ctx, id, { values: keptValues(fields), refusal }),
+      'commerce.error.no_consumption',
+    );
+  });
+
+  // adjusting a balance
+  const balanceRoute = async (req: Request, res: Response) =>
+    kit.pageRoute((ctx) => balancePage(ctx, param(req, 'id')), 'commerce.error.no_balance')(req, res);
+  router.get('/balances/:id', balanceRoute);
+  router.get('/balances/:id/adjust', balanceRoute);
+  router.post('/balances/:id/adjust', async (req, res) => {
+    const ctx = kit.context(req, res);
+    const id = param(req, 'id');
+    const fields = formFields(req);
+    const outcome = await submitForm(ctx, fields, 'post', '/v1/balances/{id}/adjustments', {
+      params: { id },
+      body: adjustmentBody(fields),
+      idem: textField(fields, 'idem'),
+    });
+    if (replied(outcome, 201)) {
+      seeOther(res, path`/ui/balances/${id}`, 'balance_adjusted');
+      return;
+    }
+    const refusal = refusalOf(ctx, outcome);
+    if (refusal.code === 'insufficient_balance') {
+      const unit = (await balanceOf(ctx, id))?.view.credit_type.unit ?? '';
+      refusal.message = adjustRefusedMessage(ctx, refusal.extra, unit);
+    }
+    answer(
+      req,
+      res,
+      refusal.status,
+      await balancePage(ctx, id, { values: keptValues(fields), refusal }),
+      'commerce.error.no_balance',
+    );
+  });
+
+  // invoices
+  router.get('/invoices', kit.pageRoute(invoicesPage));
+  router.get('/invoices/:id', async (req, res) =>
+    kit.pageRoute((ctx) => invoicePage(ctx, param(req, 'id')), 'commerce.error.no_invoice')(req, res),
+  );
+  const invoiceAction = (action: 'pay' | 'void') => async (req: Request, res: Response) => {
+    const ctx = kit.context(req, res);
+    const id = param(req, 'id');
+    const fields = formFields(req);
+    const reason = textField(fields, 'reason');
+    const outcome =
+      action === 'pay'
+        ? await submitForm(ctx, fields, 'post', '/v1/invoices/{id}/pay', { params: { id } })
+        : await submitForm(ctx, fields, 'post', '/v1/invoices/{id}/void', {
+            params: { id },
+            body: reason !== undefined ? { reason } : undefined,
+          });
+    const done = replied(outcome, 200);
+    if (done) {
+      seeOther(res, path`/ui/invoices/${idOf(done) || id}`, action === 'pay' ? 'invoice_paid' : 'invoice_voided');
+      return;
+    }
+    const refusal = refusalOf(ctx, outcome);
+    answer(
+      req,
+      res,
+      refusal.status,
+      await invoicePage(ctx, id, { refusal, values: keptValues(fields) }),
+      'commerce.error.no_invoice',
+    );
+  };
+  router.post('/invoices/:id/pay', invoiceAction('pay'));
+  router.post('/invoices/:id/void', invoiceAction('void'));
+}

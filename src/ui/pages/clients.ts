@@ -14,6 +14,7 @@ import { leftTone, meter } from '../charts.js';
 import { type Html, html, name, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { adjustLink, clientCommerceLinks, subscriptionLink } from './commerce-parts.js';
 import { code, source } from './overview.js';
 
 const PAGE_SIZE = 50;
@@ -211,6 +212,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     html`${notice(ctx)}
 <h1>${name(client.name)}</h1>
 <p class="sub">${code(client.external_ref)}${mail} · ${t('clients.since', { date: fmt.date(client.created_at) })}</p>
+${clientCommerceLinks(ctx, client.id)}
 
 <section class="panel" aria-labelledby="subs-h">
   <h2 id="subs-h">${t('clients.subscriptions_h')}</h2>
@@ -256,6 +258,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
         <td class="num">${fmt.money(s.price, s.currency)}</td>
         <td>${t(s.auto_renew ? 'word.yes' : 'word.no')}</td>
         <td><div class="actions">
+          ${subscriptionLink(ctx, s.id)}
           <form class="inline" method="post"
             action="${path`/ui/subscriptions/${s.id}/renew`}">${csrfField(ctx)}<button
             type="submit" data-action="renew" data-subscription="${s.id}"${renewDisabled}>${t(
@@ -309,6 +312,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
       <thead><tr>
         <th>${t('col.source')}</th><th>${t('clients.col_valid')}</th><th class="num">${t('col.remaining')}</th>
         <th>${t('col.left')}</th><th class="num">${t('col.consumed')}</th>
+        <th><span class="visually-hidden">${t('col.actions')}</span></th>
       </tr></thead>
       <tbody>${live.map((b) => {
         const held = Number(b.granted);
@@ -324,6 +328,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
           percent: fmt.percent(percent),
         })}</span>${availabilityOf(ctx, b.availability)}</td>
         <td class="num">${n(b.consumed)}</td>
+        <td>${adjustLink(ctx, b.id)}</td>
       </tr>`;
       })}</tbody>
     </table>`

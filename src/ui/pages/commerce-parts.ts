@@ -1,0 +1,296 @@
+import { DateTime } from 'luxon';
+import type { BalanceSource } from '../../domain/grant.js';
+import type { ValidityUnit } from '../../domain/period.js';
+import type { RouteOutcome } from '../../http/run-route.js';
+import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes, textField } from '../form.js';
+import { type Html, html, path, query, type Renderable } from '../html.js';
+import type { MessageKey } from '../i18n/messages/index.js';
+import type { UiContext } from '../layout.js';
+
+/**
+ * What the commerce pages share (selling, consuming, adjusting, invoices): their notices, status
+ * badges in the viewer's language, how a refused call is told, and the small conversions from what a
+ * person types to what a route reads. Nothing here validates: the routes' schemas do.
+ */
+
+/** The notices the commerce pages show after a form posted and redirected (fixed texts: nothing is echoed). */
+const NOTICES = {
+  subscription_sold: 'notice.subscription_sold',
+  subscription_cancelled: 'notice.subscription_cancelled',
+  subscription_cancel_scheduled: 'notice.subscription_cancel_scheduled',
+  subscription_suspended: 'notice.subscription_suspended',
+  subscription_resumed: 'notice.subscription_resumed',
+  consumption_applied: 'notice.consumption_applied',
+  consumption_queued: 'notice.consumption_queued',
+  consumption_reversed: 'notice.consumption_reversed',
+  reversal_queued: 'notice.reversal_queued',
+  balance_adjusted: 'notice.balance_adjusted',
+  invoice_paid: 'notice.invoice_paid',
+  invoice_voided: 'notice.invoice_voided',
+} as const satisfies Record<string, MessageKey>;
+export type CommerceNotice = keyof typeof NOTICES;
+
+const isNotice = (code: unknown): code is CommerceNotice => typeof code === 'string' && Object.hasOwn(NOTICES, code);
+
+/** The notice of `?notice=<code>` when it is one of ours. */
+export function commerceNotice(ctx: UiContext): Html {
+  const code = ctx.req.query.notice;
+  return isNotice(code)
+    ? html`<div class="notice" role="status" data-notice="${code}">${ctx.t(NOTICES[code])}</div>`
+    : html``;
+}
+
+const STATUS_LABELS: Record<string, MessageKey> = {
+  active: 'status.active',
+  pending: 'status.pending',
+  suspended: 'status.suspended',
+  frozen: 'status.frozen',
+  cancelled: 'status.cancelled',
+  expired: 'status.expired',
+  archived: 'status.archived',
+  paid: 'status.paid',
+  void: 'status.void',
+  queued: 'status.queued',
+  applied: 'status.applied',
+  rejected: 'status.rejected',
+  reversed: 'status.reversed',
+  issued: 'commerce.status.issued',
+  partial: 'commerce.status.partial',
+};
+
+/** A status in the viewer's language (the status itself when the catalogue has no word for it). */
+export function statusLabel(ctx: UiContext, status: string): Html {
+  const key = STATUS_LABELS[status];
+  return key ? ctx.t(key) : html`${status}`;
+}
+
+/** A status badge in the viewer's language; the status itself stays readable in `data-status`. */
+export const statusBadge = (ctx: UiContext, status: string): Html =>
+  html`<span class="badge ${status}" data-status="${status}">${statusLabel(ctx, status)}</span>`;
+
+const VALIDITY_LABELS: Record<ValidityUnit, MessageKey> = {
+  day: 'commerce.unit.day',
+  week: 'commerce.unit.week',
+  month: 'commerce.unit.month',
+  year: 'commerce.unit.year',
+};
+
+/** A validity ("1 month", "٣ أشهر"), counted with the plural forms of the viewer's language. */
+export const validityLabel = (ctx: UiContext, count: number, unit: ValidityUnit): Html =>
+  ctx.t(VALIDITY_LABELS[unit], { count, number: ctx.fmt.number(count) });
+
+const SOURCE_LABELS: Record<BalanceSource, MessageKey> = {
+  package: 'commerce.source.package',
+  recharge: 'commerce.source.recharge',
+  rollover: 'commerce.source.rollover',
+  adjustment: 'commerce.source.adjustment',
+};
+
+/** Where a balance's units came from, in the viewer's language. */
+export const sourceLabel = (ctx: UiContext, source: BalanceSource): Html => ctx.t(SOURCE_LABELS[source]);
+
+/** From one time to another, the arrow pointing the way the page reads (right to left in Arabic). */
+export const span = (ctx: UiContext, from: Html, to: Html): Html => ctx.t('commerce.span', { from, to });
+
+/** A code, an id or a key: left to right in any page. */
+export const code = (text: string): Html => html`<code dir="ltr">${text}</code>`;
+
+/** An id shortened for reading, whole in its title. */
+export const shortId = (id: string): Html => html`<code dir="ltr" title="${id}">${id.slice(0, 8)}</code>`;
+
+/** A quantity (an exact decimal text from a view) with the locale's digits, and its unit. */
+export const units = (ctx: UiContext, value: string | null | undefined, unit?: string): Html =>
+  value === null || value === undefined
+    ? html`—`
+    : html`<span class="nowrap" data-units="${value}">${ctx.fmt.number(value)}${unit ? html` ${unit}` : ''}</span>`;
+
+/** How a refused call is shown: the HTTP status of the page, each field's message, and one line for the form. */
+export interface Refusal {
+  status: number;
+  errors: FieldErrors;
+  message: Html;
+  /** The failure's code (`insufficient_balance`, `conflict`, …); `invalid` when the schemas refused. */
+  code: string;
+  /** The failure's extra members (a rejected consumption's figures). */
+  extra: Record<string, unknown>;
+}
+
+const REFUSED: Record<string, MessageKey> = {
+  validation_failed: 'commerce.refused.validation_failed',
+  not_found: 'commerce.refused.not_found',
+  conflict: 'commerce.refused.conflict',
+  idempotency_conflict: 'commerce.refused.idempotency_conflict',
+  insufficient_balance: 'commerce.refused.insufficient_balance',
+  unavailable: 'commerce.refused.unavailable',
+  forbidden: 'commerce.refused.forbidden',
+};
+
+const STATUS_OF: Record<string, number> = {
+  validation_failed: 422,
+  insufficient_balance: 422,
+  not_found: 404,
+  conflict: 409,
+  idempotency_conflict: 409,
+  unavailable: 503,
+  forbidden: 403,
+  rate_limited: 429,
+};
+
+/** The detail of a failure is the API's (English): an Arabic page marks it so. */
+const detailOf = (ctx: UiContext, detail: string): Html =>
+  ctx.locale === 'en' ? html`${detail}` : html`<span lang="en" dir="ltr">${detail}</span>`;
+
+/**
+ * A refused call as the page tells it: 422 for values the schemas or the domain refused (each beside its
+ * field), 409 for a state that does not allow it, never a 500. A `not_found` that names a field (a package
+ * or credit type typed in a form) is bad input: 422 beside that field.
+ */
+export function refusalOf(ctx: UiContext, outcome: RouteOutcome): Refusal {
+  const errors = fieldErrorsOf(outcome);
+  if (outcome.kind === 'invalid') {
+    return { status: 422, errors, message: ctx.t('form.invalid'), code: 'invalid', extra: {} };
+  }
+  if (outcome.kind !== 'failure') {
+    return { status: 500, errors, message: ctx.t('commerce.refused.other'), code: 'unexpected', extra: {} };
+  }
+  const { failure } = outcome;
+  let status = STATUS_OF[failure.code] ?? 409;
+  if (failure.code === 'not_found' && errors.size > 0) status = 422;
+  const key = REFUSED[failure.code] ?? 'commerce.refused.other';
+  return {
+    status,
+    errors,
+    message: html`${ctx.t(key)} ${detailOf(ctx, failure.detail)}`,
+    code: failure.code,
+    extra: failure.extra ?? {},
+  };
+}
+
+/** The refusal as the block at the top of a form, with the messages of fields the form does not show. */
+export function refusalBlock(ctx: UiContext, refusal: Refusal | undefined, shown: readonly string[]): Html {
+  if (!refusal) return html``;
+  const others = [...refusal.errors].filter(([field]) => !shown.includes(field));
+  const list =
+    others.length > 0
+      ? html`<ul>${others.map(([field, message]) => html`<li>${code(field)}: ${detailOf(ctx, message)}</li>`)}</ul>`
+      : '';
+  return html`<div class="notice error" role="alert" data-refusal="${refusal.code}">${refusal.message}${list}</div>`;
+}
+
+/** A labelled input with its message beside it when the route refused its value. */
+export function inputField(
+  ctx: UiContext,
+  errors: FieldErrors,
+  spec: {
+    name: string;
+    label: Html;
+    value?: string | undefined;
+    /** The route's field when it is not the input's name (`metadata.branch` for `dim.branch`). */
+    field?: string;
+    type?: string;
+    hint?: Html;
+    attrs?: Html;
+  },
+): Html {
+  const field = spec.field ?? spec.name;
+  const hint = spec.hint ? html`<span class="legend">${spec.hint}</span>` : '';
+  return html`<label>${spec.label}<input type="${spec.type ?? 'text'}" name="${spec.name}" value="${spec.value ?? ''}"${
+    spec.attrs ?? ''
+  }${invalidAttributes(errors, field)}>${hint}${fieldError(ctx, errors, field)}</label>`;
+}
+
+/** A labelled select; `options` are [value, label] pairs, the chosen one marked. */
+export function selectField(
+  ctx: UiContext,
+  errors: FieldErrors,
+  spec: {
+    name: string;
+    label: Html;
+    value?: string | undefined;
+    field?: string;
+    options: ReadonlyArray<readonly [string, Renderable]>;
+    hint?: Html;
+  },
+): Html {
+  const field = spec.field ?? spec.name;
+  const options = spec.options.map(
+    ([value, label]) =>
+      html`<option value="${value}"${value === (spec.value ?? '') ? ' selected' : ''}>${label}</option>`,
+  );
+  const hint = spec.hint ? html`<span class="legend">${spec.hint}</span>` : '';
+  const select = html`<select name="${spec.name}"${invalidAttributes(errors, field)}>${options}</select>`;
+  return html`<label>${spec.label}${select}${hint}${fieldError(ctx, errors, field)}</label>`;
+}
+
+const ARABIC_DIGITS = /[\u0660-\u0669\u06F0-\u06F9]/g;
+
+/**
+ * A number as a person of either language may type it: Arabic-Indic digits become ASCII digits and the
+ * Arabic decimal separator a point. Anything else is left as typed, for the route to accept or refuse.
+ */
+export function latinDigits(text: string): string {
+  return text
+    .replace(ARABIC_DIGITS, (d) => String((d.codePointAt(0) ?? 0) - (d >= '\u06F0' ? 0x06f0 : 0x0660)))
+    .replace(/\u066B/g, '.')
+    .replace(/\u066C/g, '');
+}
+
+/** A number field's text, digits made ASCII; undefined when blank. */
+export const numberText = (fields: FormFields, name: string): string | undefined => {
+  const text = textField(fields, name);
+  return text === undefined ? undefined : latinDigits(text);
+};
+
+/**
+ * A `datetime-local` value (a wall time in the business time zone) as the RFC 3339 instant a route reads;
+ * a text that is not one is handed on as typed, for the route's schema to refuse with its message.
+ */
+export function instantField(fields: FormFields, name: string, timeZone: string): string | undefined {
+  const text = numberText(fields, name);
+  if (text === undefined) return undefined;
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(text)) return text;
+  const at = DateTime.fromISO(text, { zone: timeZone });
+  return at.isValid ? (at.toUTC().toISO() ?? text) : text;
+}
+
+/** The `datetime-local` value of an instant in the business time zone (for a form's default). */
+export const localInput = (at: Date, timeZone: string): string =>
+  DateTime.fromJSDate(at, { zone: timeZone }).toFormat("yyyy-LL-dd'T'HH:mm");
+
+/** A form's fields as the text values to show again in it. */
+export const keptValues = (fields: FormFields): Record<string, string> => {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(fields)) {
+    const text = Array.isArray(value) ? value[0] : value;
+    if (text !== undefined && name !== 'csrf') kept[name] = text;
+  }
+  return kept;
+};
+
+/** A text of a failure's extra member, if it is one. */
+export const extraText = (extra: Record<string, unknown>, name: string): string | undefined => {
+  const value = extra[name];
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
+};
+
+/** The client page's ways into the commerce pages: sell, register a consumption, the client's invoices. */
+export const clientCommerceLinks = (ctx: UiContext, clientId: string): Html =>
+  html`<p class="actions" data-commerce-links>
+  <a class="button" href="${path`/ui/clients/${clientId}/sell`}" data-action="sell">${ctx.t('commerce.client.sell')}</a>
+  <a class="button" href="${path`/ui/clients/${clientId}/consume`}" data-action="consume">${ctx.t(
+    'commerce.client.consume',
+  )}</a>
+  <a href="/ui/invoices${query({ client: clientId })}" data-action="invoices">${ctx.t('commerce.client.invoices')}</a>
+</p>`;
+
+/** A subscription row's link to its page (invoices, cancel, suspend, resume). */
+export const subscriptionLink = (ctx: UiContext, id: string): Html =>
+  html`<a href="${path`/ui/subscriptions/${id}`}" data-action="manage" data-subscription="${id}">${ctx.t(
+    'commerce.client.manage',
+  )}</a>`;
+
+/** A balance row's link to its adjustment form. */
+export const adjustLink = (ctx: UiContext, balanceId: string): Html =>
+  html`<a href="${path`/ui/balances/${balanceId}/adjust`}" data-action="adjust" data-balance="${balanceId}">${ctx.t(
+    'commerce.balance.adjust',
+  )}</a>`;
