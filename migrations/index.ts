@@ -19,6 +19,7 @@ import * as m0017 from './0017_webhooks_standard.js';
 import * as m0018 from './0018_partitioned_history.js';
 import * as m0019 from './0019_outbox_commit_order.js';
 import * as m0020 from './0020_validity_calendar.js';
+import * as m0021 from './0021_audit_events.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -50,6 +51,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0018_partitioned_history', m0018],
   ['0019_outbox_commit_order', m0019],
   ['0020_validity_calendar', m0020],
+  ['0021_audit_events', m0021],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

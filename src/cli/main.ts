@@ -3,12 +3,15 @@ import { prepareServices } from '../boot.js';
 import { ManualClock, systemClock } from '../clock.js';
 import { openOutcomeListeners } from '../commands/index.js';
 import { loadConfig } from '../config.js';
-import { createDb } from '../db/knex.js';
+import { createDb, type Executor } from '../db/knex.js';
 import { migrateLatest, migrateRollbackAll } from '../db/migrate.js';
 import { listApiKeys } from '../db/repositories/api-keys.js';
+import { insertAuditEvent } from '../db/repositories/audit.js';
 import { archivedMonths, livePartitions } from '../db/repositories/history.js';
+import { auditedRequest } from '../domain/audit-request.js';
 import { parseInstant } from '../domain/period.js';
 import { createApiKey, revokeApiKey, SCOPES, type Scope } from '../http/auth.js';
+import { isUuid } from '../ids.js';
 import { createLogger } from '../logger.js';
 import { createRuntime } from '../runtime.js';
 import { runNightly } from '../scheduler/nightly.js';
@@ -35,6 +38,24 @@ const USAGE = `usage: npm run cli -- <command>
   history                      list the live partitions and the archived months
 `;
 
+/**
+ * A key made or revoked here is in the audit trail like one made through the API (origin `cli`): no key
+ * acted, so the actor is the operating-system user who ran the command.
+ */
+async function recordCli(tx: Executor, action: string, target: string, request: unknown, status: number) {
+  await insertAuditEvent(tx, {
+    at: new Date(),
+    actor_key_id: null,
+    actor_name: `cli:${process.env.USER ?? process.env.USERNAME ?? 'unknown'}`,
+    origin: 'cli',
+    action,
+    target_id: target.slice(0, 200),
+    request: auditedRequest(request),
+    status,
+    request_id: null,
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, sub, ...rest] = argv;
   if (!command || command === 'help' || command === '--help') {
@@ -57,10 +78,12 @@ async function main(argv: string[]): Promise<number> {
         console.error(`--scope must be one of ${SCOPES.join(', ')}${bad.length ? ` (got ${bad.join(', ')})` : ''}`);
         return 2;
       }
-      const created = await createApiKey(db, {
-        name: values.name ?? `cli ${new Date().toISOString()}`,
-        scopes: scopes as Scope[],
-        now: new Date(),
+      const input = { name: values.name ?? `cli ${new Date().toISOString()}`, scopes: scopes as Scope[] };
+      // the key and its line in the audit trail are one transaction
+      const created = await db.transaction(async (tx) => {
+        const made = await createApiKey(tx, { ...input, now: new Date() });
+        await recordCli(tx, 'keys create', made.id, input, 201);
+        return made;
       });
       console.log(
         `created key ${created.id} with scopes ${created.scopes.join(',')}; store it now, it is not shown again:`,
@@ -79,7 +102,11 @@ async function main(argv: string[]): Promise<number> {
         console.error('keys revoke <id>');
         return 2;
       }
-      const revoked = await revokeApiKey(db, id, new Date());
+      const revoked = await db.transaction(async (tx) => {
+        const done = isUuid(id) && (await revokeApiKey(tx, id, new Date()));
+        await recordCli(tx, 'keys revoke', id, {}, done ? 200 : 404);
+        return done;
+      });
       console.log(revoked ? `revoked ${id}` : `no live key ${id}`);
       return revoked ? 0 : 1;
     }

@@ -41,12 +41,15 @@ describe('migrations', () => {
         'webhook_endpoints',
         'webhook_deliveries',
         'report_runs',
+        'audit_events',
       ]),
     );
     const undone = await migrateRollbackAll(database.db);
     expect(undone).toHaveLength(applied.length);
     expect(await userTables()).toEqual([]);
-    const functions = await database.db('pg_proc').where({ proname: 'ledger_entries_append_only' });
+    const functions = await database
+      .db('pg_proc')
+      .whereIn('proname', ['ledger_entries_append_only', 'audit_events_append_only']);
     expect(functions).toHaveLength(0);
     expect(await migrateLatest(database.db)).toEqual(applied);
   });

@@ -613,6 +613,25 @@ describe('every answer validates against /openapi.json', () => {
     }
   }, 60_000);
 
+  it('API keys and the audit trail', async () => {
+    const body = { name: 'oa key', scopes: ['read'] };
+    const headers = { 'idempotency-key': 'oa-key-1' };
+    const made = await api('POST', '/v1/api-keys', {}, { body, headers });
+    expect(made.status, made.text).toBe(201);
+    expect((await api('POST', '/v1/api-keys', {}, { body, headers })).status).toBe(409);
+    expect((await api('POST', '/v1/api-keys', {}, { body: { name: 'oa key', scopes: [] } })).status).toBe(422);
+    expect((await api('GET', '/v1/api-keys', {}, { query: 'limit=2' })).status).toBe(200);
+    expect((await api('POST', '/v1/api-keys/{id}/revoke', { id: made.body.id })).status).toBe(200);
+    expect((await api('POST', '/v1/api-keys/{id}/revoke', { id: nobody })).status).toBe(404);
+    // the service has one admin key: it cannot be revoked
+    const [admin] = await app.database.db('api_keys').whereRaw("'admin' = ANY (scopes)").pluck('id');
+    expect((await api('POST', '/v1/api-keys/{id}/revoke', { id: admin })).status).toBe(409);
+    const events = await api('GET', '/v1/audit-events', {}, { query: 'action=api-keys&limit=2' });
+    expect(events.status).toBe(200);
+    expect(events.body.data).toHaveLength(2);
+    expect((await api('GET', '/v1/audit-events', {}, { query: 'from=yesterday' })).status).toBe(422);
+  });
+
   it('forbidden, rate limited, too large, unexpected failure, unavailable', async () => {
     expect((await call(spare, 'GET', '/v1/webhook-endpoints', {}, { key: spare.keys.read })).status).toBe(403);
     const body = { external_ref: 'x'.repeat(2_000), name: 'Large' };

@@ -85,6 +85,17 @@ describe('every route is behind a key with a scope', () => {
     }
   });
 
+  it('changes of the catalogue and its prices, keys, webhook endpoints and the clock need an admin key', () => {
+    // the audit trail records these from the API (run-route.ts): a `write` one would slip past it
+    const { routes } = createHttpApp(app.ctx);
+    const admin = /^\/v1\/(credit-types|packages|api-keys|audit-events|webhook-endpoints|webhook-deliveries|admin\/)/;
+    const changes = (routes as AnyRoute[]).filter(
+      (r) => admin.test(r.path) && (r.method !== 'get' || /key|audit/.test(r.path)),
+    );
+    expect(changes.length).toBeGreaterThanOrEqual(15);
+    for (const route of changes) expect(route.access, `${route.method} ${route.path}`).toBe('admin');
+  });
+
   it('answers 401 without a key and 403 with too small a scope, on every route, before reading the body', async () => {
     const { routes } = createHttpApp(app.ctx);
     const weaker = { write: app.keys.read, admin: app.keys.write } as const;

@@ -1,5 +1,6 @@
 import type { Scope } from '../../domain/scope.js';
-import type { Executor } from '../knex.js';
+import type { Executor, Tx } from '../knex.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 
 export interface ApiKeyRow {
   id: string;
@@ -44,4 +45,34 @@ export async function listApiKeys(
     .orderBy('created_at')) as Array<
     Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'scopes' | 'created_at' | 'last_used_at' | 'revoked_at'>
   >;
+}
+
+/** What a key is shown as: never its hash. */
+export type ApiKeyListed = Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'scopes' | 'created_at' | 'revoked_at'>;
+
+const LISTED = ['id', 'name', 'prefix', 'scopes', 'created_at', 'revoked_at'] as const;
+
+export async function apiKeyById(db: Executor, id: string): Promise<ApiKeyListed | undefined> {
+  return (await db('api_keys')
+    .where({ id })
+    .first(...LISTED)) as ApiKeyListed | undefined;
+}
+
+/** A page of keys, oldest first (GET /v1/api-keys, the keys page). */
+export async function listApiKeysPage(db: Executor, page: PageRequest): Promise<Page<ApiKeyListed>> {
+  return readPage<ApiKeyListed>(db('api_keys').select(...LISTED), page, 'api_keys');
+}
+
+/**
+ * Locks every unrevoked admin key and answers their ids: two revocations at once wait for each other,
+ * so they cannot both see another admin key left and together revoke the last ones.
+ */
+export async function lockLiveAdminKeys(tx: Tx): Promise<string[]> {
+  const rows = (await tx('api_keys')
+    .whereNull('revoked_at')
+    .whereRaw("'admin' = ANY (scopes)")
+    .orderBy('id')
+    .forUpdate()
+    .select('id')) as Array<{ id: string }>;
+  return rows.map((row) => row.id);
 }

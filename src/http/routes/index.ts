@@ -1,5 +1,7 @@
 import type { AnyRoute } from '../route.js';
 import { adminRoutes } from './admin.js';
+import { apiKeyRoutes } from './api-keys.js';
+import { auditRoutes } from './audit.js';
 import { balanceRoutes } from './balances.js';
 import { clientRoutes } from './clients.js';
 import { consumptionRoutes } from './consumptions.js';
@@ -28,6 +30,8 @@ export function allRoutes(): AnyRoute[] {
     ...webhookRoutes,
     ...adminRoutes,
     ...reportRoutes,
+    ...apiKeyRoutes,
+    ...auditRoutes,
   );
   return routes;
 }

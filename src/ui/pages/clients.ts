@@ -85,6 +85,7 @@ export async function clientsPage(ctx: UiContext): Promise<Html> {
     { title: t('clients.title'), section: 'clients' },
     html`<h1>${t('clients.title')}</h1>
 <p class="sub">${t('clients.lead')}</p>
+<p><a class="button" href="/ui/clients/new" data-action="new-client">${ctx.t('setup.link.new_client')}</a></p>
 <form class="search" method="get" action="/ui/clients" role="search">
   <input type="search" name="search" value="${search ?? ''}" placeholder="${t('clients.search_placeholder')}"
     dir="auto" aria-label="${t('clients.search_label')}">
@@ -212,6 +213,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     html`${notice(ctx)}
 <h1>${name(client.name)}</h1>
 <p class="sub">${code(client.external_ref)}${mail} · ${t('clients.since', { date: fmt.date(client.created_at) })}</p>
+<p><a href="${path`/ui/clients/${client.id}/edit`}">${ctx.t('setup.link.edit_client')}</a></p>
 ${clientCommerceLinks(ctx, client.id)}
 
 <section class="panel" aria-labelledby="subs-h">

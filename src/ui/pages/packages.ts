@@ -56,6 +56,7 @@ export async function packagesPage(ctx: UiContext): Promise<Html> {
     { title: t('packages.title'), section: 'packages' },
     html`<h1>${t('packages.title')}</h1>
 <p class="sub">${t('packages.lead')}</p>
+<p><a class="button" href="/ui/packages/new" data-action="new-package">${ctx.t('setup.link.new_package')}</a></p>
 <section class="panel">
   ${
     views.length === 0
@@ -120,6 +121,7 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
     { title: pkg.name, section: 'packages' },
     html`<h1>${name(view.name)}</h1>
 <p class="sub">${code(view.code)} · ${badge(ctx, view.status)}${description}</p>
+<p><a href="${path`/ui/packages/${view.id}/edit`}">${ctx.t('setup.link.edit_package')}</a></p>
 <div class="grid">
   <section class="panel" aria-labelledby="terms-h">
     <h2 id="terms-h">${t('packages.terms_h')}</h2>

@@ -44,6 +44,7 @@ export async function webhooksPage(ctx: UiContext): Promise<Html> {
         : ''
     }</p>
 ${notice(ctx)}
+<p><a class="button" href="/ui/webhooks/new" data-action="new-webhook">${ctx.t('setup.link.new_webhook')}</a></p>
 <section class="panel">
   ${
     result.data.length === 0
@@ -71,7 +72,7 @@ ${notice(ctx)}
       <td class="num">${fmt.number(c.pending)}</td>
       <td class="num">${fmt.number(c.failed)}</td>
       <td class="nowrap">${fmt.date(e.created_at)}</td>
-      <td>${
+      <td><a href="${path`/ui/webhooks/${e.id}/deliveries`}">${ctx.t('setup.link.deliveries')}</a> ${
         e.disabled_at
           ? html`<form class="inline" method="post"
           action="${path`/ui/webhooks/${e.id}/enable`}">${csrfField(ctx)}<button

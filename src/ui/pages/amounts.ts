@@ -1,0 +1,35 @@
+import { formatMoney, minorDigits } from '../../domain/money.js';
+
+/**
+ * Numbers as an operator types them: Arabic-Indic (٠–٩) and Eastern Arabic-Indic (۰–۹) digits read as
+ * ASCII, the Arabic decimal separator (٫) as a point. Nothing else changes: what is still not a number
+ * goes on to the route as typed, and the route's schema refuses it.
+ */
+export function asciiDigits(text: string): string {
+  return text
+    .replace(/[\u0660-\u0669]/g, (d) => String(d.charCodeAt(0) - 0x0660))
+    .replace(/[\u06f0-\u06f9]/g, (d) => String(d.charCodeAt(0) - 0x06f0))
+    .replace(/\u066b/g, '.');
+}
+
+/**
+ * An amount typed in major units ("49", "49.5", "0.125") as the digit string of its minor units for the
+ * currency ("4900", "4950", "125" for KWD): decimal text shifted by the currency's ISO 4217 digits, never
+ * through a float. Undefined when the text is not such an amount (a sign, a letter, more decimals than
+ * the currency has): the form then says so beside the field.
+ */
+export function minorFromMajor(text: string, currency: string): string | undefined {
+  const match = /^(\d{1,16})(?:\.(\d*))?$|^\.(\d+)$/.exec(asciiDigits(text.trim()));
+  if (!match) return undefined;
+  const whole = match[1] ?? '0';
+  const fraction = match[2] ?? match[3] ?? '';
+  const digits = minorDigits(currency);
+  if (fraction.length > digits) return undefined;
+  const minor = `${whole}${fraction.padEnd(digits, '0')}`.replace(/^0+(?=\d)/, '');
+  return minor.length > 16 ? undefined : minor;
+}
+
+/** Minor units as the major-unit text a form shows ("4900" USD → "49.00"), exact. */
+export function majorFromMinor(minor: bigint | number | string, currency: string): string {
+  return formatMoney(BigInt(minor), currency).split(' ')[0] ?? '0';
+}

@@ -1,0 +1,157 @@
+import { DateTime } from 'luxon';
+import {
+  AUDIT_ORIGINS,
+  type AuditEventRow,
+  type AuditFilter,
+  type AuditOrigin,
+  listAuditEvents,
+} from '../../db/repositories/audit.js';
+import { DomainError } from '../../domain/result.js';
+import { type Html, html, name, query } from '../html.js';
+import { page, type UiContext } from '../layout.js';
+
+const PAGE_SIZE = 50;
+
+const str = (value: unknown, max = 200): string | undefined => {
+  const text = typeof value === 'string' ? value.trim() : '';
+  return text.length > 0 && text.length <= max ? text : undefined;
+};
+
+const isOrigin = (value: string | undefined): value is AuditOrigin =>
+  value !== undefined && (AUDIT_ORIGINS as readonly string[]).includes(value);
+
+/** A day of the business time zone (YYYY-MM-DD) as the instant it starts, `days` later. */
+function dayStart(day: string, timeZone: string, days = 0): Date | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
+  const start = DateTime.fromISO(day, { zone: timeZone });
+  return start.isValid ? start.plus({ days }).toJSDate() : undefined;
+}
+
+interface Filters {
+  actor?: string | undefined;
+  action?: string | undefined;
+  origin?: AuditOrigin | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}
+
+const ORIGIN_LABEL = {
+  api: 'admin.audit.origin_api',
+  ui: 'admin.audit.origin_ui',
+  cli: 'admin.audit.origin_cli',
+} as const satisfies Record<AuditOrigin, string>;
+
+function filterForm(ctx: UiContext, filters: Filters, badDates: ReadonlySet<'from' | 'to'>): Html {
+  const dateField = (field: 'from' | 'to', label: 'admin.audit.from' | 'admin.audit.to') => {
+    const bad = badDates.has(field);
+    const message = bad
+      ? html`<p class="field-error" id="error-${field}" role="alert">${ctx.t('admin.audit.bad_date')}</p>`
+      : '';
+    return html`<label>${ctx.t(label)}<input type="date" name="${field}" value="${filters[field] ?? ''}"${
+      bad ? html` aria-invalid="true" aria-describedby="error-${field}"` : ''
+    }>${message}</label>`;
+  };
+  return html`<form method="get" action="/ui/audit" class="form-grid" role="search"
+  aria-label="${ctx.t('admin.audit.filters')}">
+  <label>${ctx.t('admin.audit.actor')}<input name="actor" value="${filters.actor ?? ''}" maxlength="200"></label>
+  <label>${ctx.t('admin.audit.action')}<input name="action" value="${filters.action ?? ''}" maxlength="200"
+    dir="ltr"></label>
+  <label>${ctx.t('admin.audit.origin')}<select name="origin">
+    <option value="">${ctx.t('admin.audit.origin_any')}</option>${AUDIT_ORIGINS.map(
+      (origin) =>
+        html`<option value="${origin}"${origin === filters.origin ? ' selected' : ''}>${ctx.t(
+          ORIGIN_LABEL[origin],
+        )}</option>`,
+    )}
+  </select></label>
+  ${dateField('from', 'admin.audit.from')}
+  ${dateField('to', 'admin.audit.to')}
+  <div class="actions"><a class="button secondary" href="/ui/audit">${ctx.t('admin.audit.filter_clear')}</a><button
+    type="submit">${ctx.t('admin.audit.filter_submit')}</button></div>
+</form>`;
+}
+
+function eventRow(ctx: UiContext, event: AuditEventRow): Html {
+  const refused = event.status >= 400;
+  return html`<tr data-event="${event.id}" data-origin="${event.origin}">
+  <td class="nowrap">${ctx.fmt.dateTime(event.at)}</td>
+  <td>${name(event.actor_name)}${
+    event.actor_key_id ? html`<br><code dir="ltr" class="small">${event.actor_key_id}</code>` : ''
+  }</td>
+  <td>${ctx.t(ORIGIN_LABEL[event.origin])}</td>
+  <td><code dir="ltr" data-action>${event.action}</code></td>
+  <td>${event.target_id ? html`<code dir="ltr">${event.target_id}</code>` : ctx.t('word.none')}</td>
+  <td><span class="badge ${refused ? 'failed' : 'active'}">${ctx.t(
+    refused ? 'admin.audit.refused' : 'admin.audit.done',
+  )}</span> <code dir="ltr" data-status>${String(event.status)}</code>${
+    event.request_id
+      ? html`<br><span class="muted small">${ctx.t('admin.audit.request_id', {
+          id: html`<code dir="ltr">${event.request_id}</code>`,
+        })}</span>`
+      : ''
+  }</td>
+  <td>${
+    event.request === null || event.request === undefined
+      ? ctx.t('word.none')
+      : html`<details><summary>${ctx.t('admin.audit.show_request')}</summary><pre dir="ltr"><code>${JSON.stringify(
+          event.request,
+          null,
+          2,
+        )}</code></pre></details>`
+  }</td>
+</tr>`;
+}
+
+/** The audit trail, newest first: filters by who, what, through what and when; a page at a time. */
+export async function auditPage(ctx: UiContext): Promise<Html> {
+  const q = ctx.req.query;
+  const tz = ctx.app.config.BUSINESS_TZ;
+  const origin = str(q.origin);
+  const filters: Filters = {
+    actor: str(q.actor),
+    action: str(q.action),
+    origin: isOrigin(origin) ? origin : undefined,
+    from: str(q.from, 10),
+    to: str(q.to, 10),
+  };
+  const badDates = new Set<'from' | 'to'>();
+  const from = filters.from === undefined ? undefined : dayStart(filters.from, tz);
+  if (filters.from !== undefined && !from) badDates.add('from');
+  // "until" a day includes that day: the bound is the start of the next one
+  const to = filters.to === undefined ? undefined : dayStart(filters.to, tz, 1);
+  if (filters.to !== undefined && !to) badDates.add('to');
+  const filter: AuditFilter = { actor: filters.actor, action: filters.action, origin: filters.origin, from, to };
+  const cursor = str(q.cursor, 500);
+  let result: Awaited<ReturnType<typeof listAuditEvents>>;
+  try {
+    result = await listAuditEvents(ctx.app.db, { limit: PAGE_SIZE, cursor }, filter);
+  } catch (error) {
+    // a cursor this page did not give out: the first page instead
+    if (!(error instanceof DomainError)) throw error;
+    result = await listAuditEvents(ctx.app.db, { limit: PAGE_SIZE }, filter);
+  }
+  const next = result.nextCursor ? query({ ...filters, cursor: result.nextCursor }) : undefined;
+  return page(
+    ctx,
+    { title: ctx.t('admin.audit.title').value, section: 'audit' },
+    html`<h1>${ctx.t('admin.audit.title')}</h1>
+<p class="sub">${ctx.t('admin.audit.lead')}</p>
+<section class="panel">${filterForm(ctx, filters, badDates)}</section>
+<section class="panel">
+  ${
+    result.data.length === 0
+      ? html`<p class="empty">${ctx.t('admin.audit.empty')}</p>`
+      : html`<div class="scroll"><table data-audit>
+    <thead><tr>
+      <th>${ctx.t('admin.audit.col_at')}</th><th>${ctx.t('admin.audit.col_actor')}</th>
+      <th>${ctx.t('admin.audit.col_origin')}</th><th>${ctx.t('admin.audit.col_action')}</th>
+      <th>${ctx.t('admin.audit.col_target')}</th><th>${ctx.t('admin.audit.col_status')}</th>
+      <th>${ctx.t('admin.audit.col_request')}</th>
+    </tr></thead>
+    <tbody>${result.data.map((event) => eventRow(ctx, event))}</tbody>
+  </table></div>`
+  }
+  ${next ? html`<p class="pager"><a href="/ui/audit${next}">${ctx.t('word.next_page')}</a></p>` : ''}
+</section>`,
+  );
+}
