@@ -1,4 +1,6 @@
 import { type Html, html } from './html.js';
+import { DIRECTION } from './i18n/locale.js';
+import type { UiContext } from './layout.js';
 
 /**
  * Charts as inline SVG, drawn on the server: no script, no library, nothing from another origin
@@ -6,12 +8,17 @@ import { type Html, html } from './html.js';
  */
 
 export interface Point {
-  /** Axis label, e.g. a day `2026-01-03`. */
+  /** The axis label, as the locale writes it (a short day). */
   label: string;
+  /** What the bar stands for in its tooltip (a whole day), as the locale writes it. */
+  title: string;
   value: number;
-  /** The value as a person reads it (exact decimal), for the tooltip. */
+  /** The value as a person reads it (exact decimal, the locale's digits), for the tooltip. */
   display: string;
 }
+
+/** What a chart needs to speak the page's language: its texts, its numbers and the direction time runs in. */
+export type ChartLocale = Pick<UiContext, 'locale' | 't' | 'fmt'>;
 
 /** A round step for about `count` gridlines up to `max`: 1, 2, 2.5 or 5 × 10^n. */
 export function niceStep(max: number, count = 4, integer = false): number {
@@ -22,24 +29,31 @@ export function niceStep(max: number, count = 4, integer = false): number {
   return factors.map((m) => m * magnitude).find((s) => s >= raw) ?? 10 * magnitude;
 }
 
-const formatTick = (value: number): string => {
-  if (value >= 1_000_000) return `${+(value / 1_000_000).toFixed(1)}M`;
-  if (value >= 10_000) return `${+(value / 1_000).toFixed(1)}k`;
-  return String(+value.toFixed(2));
-};
-
-/** Vertical bars over time, with a y axis, gridlines, a label every few bars and a tooltip on each. */
-export function barChart(options: {
-  title: string;
-  unit: string;
-  points: readonly Point[];
-  width?: number;
-  height?: number;
-  integer?: boolean;
-}): Html {
+/**
+ * Vertical bars over time, with a y axis, gridlines, a label every few bars and a tooltip on each.
+ * Right to left (Arabic) the chart is mirrored: time runs from right to left and the y axis stands on
+ * the right. The drawing itself is laid out left to right (`direction="ltr"` on the SVG, so that
+ * `text-anchor` means what the coordinates say); each label's own text still reads in its language.
+ */
+export function barChart(
+  where: ChartLocale,
+  options: {
+    /** The chart's name (a credit type's code: a value from the database). */
+    title: string;
+    /** The unit of the values: a credit type's unit (from the database) or a translated word. */
+    unit: string | Html;
+    points: readonly Point[];
+    width?: number;
+    height?: number;
+    integer?: boolean;
+  },
+): Html {
+  const { t, fmt } = where;
+  const rtl = DIRECTION[where.locale] === 'rtl';
   const width = options.width ?? 640;
   const height = options.height ?? 220;
-  const margin = { top: 12, right: 12, bottom: 28, left: 48 };
+  const axisSide = 48;
+  const margin = { top: 12, right: rtl ? axisSide : 12, bottom: 28, left: rtl ? 12 : axisSide };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const max = Math.max(0, ...options.points.map((p) => p.value));
@@ -52,45 +66,60 @@ export function barChart(options: {
   const slot = plotW / n;
   const barW = Math.max(1, slot * 0.72);
   const y = (v: number) => margin.top + plotH - (top > 0 ? (v / top) * plotH : 0);
+  // the i-th point's slot from the start side: the left, or the right when the page reads right to left
+  const slotX = (i: number) => margin.left + (rtl ? n - 1 - i : i) * slot;
   const labelEvery = Math.max(1, Math.ceil(n / 8));
   const total = options.points.reduce((s, p) => s + p.value, 0);
+  const tickX = rtl ? width - margin.right + 6 : margin.left - 6;
+  const tickAnchor = rtl ? 'start' : 'end';
+  const summary = t('chart.summary', {
+    title: options.title,
+    total: fmt.compact(total),
+    unit: options.unit,
+    count: options.points.length,
+    bars: fmt.number(options.points.length),
+  });
   return html`<figure class="chart">
-  <svg viewBox="0 0 ${width} ${height}" role="img"
-    aria-label="${options.title}: ${formatTick(total)} ${options.unit} in ${n} bars"
-    preserveAspectRatio="xMidYMid meet">
+  <svg viewBox="0 0 ${width} ${height}" role="img" direction="ltr" aria-label="${summary}"
+    preserveAspectRatio="xMidYMid meet" data-direction="${rtl ? 'rtl' : 'ltr'}">
     <title>${options.title}</title>
     ${ticks.map(
-      (t) => html`<line class="grid" x1="${margin.left}" x2="${width - margin.right}"
-      y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}"></line>
-    <text class="tick" x="${margin.left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${formatTick(t)}</text>`,
+      (v) => html`<line class="grid" x1="${margin.left}" x2="${width - margin.right}"
+      y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}"></line>
+    <text class="tick" x="${tickX}" y="${(y(v) + 4).toFixed(1)}" text-anchor="${tickAnchor}">${fmt.compact(v)}</text>`,
     )}
     ${options.points.map((p, i) => {
-      const x = margin.left + i * slot + (slot - barW) / 2;
+      const x = slotX(i) + (slot - barW) / 2;
       const h = Math.max(0, margin.top + plotH - y(p.value));
+      const tip = t('chart.bar_title', { when: p.title, value: p.display, unit: options.unit });
       return html`<rect class="bar${p.value === 0 ? ' zero' : ''}" x="${x.toFixed(1)}"
         y="${(margin.top + plotH - h).toFixed(1)}" width="${barW.toFixed(1)}"
         height="${Math.max(h, p.value > 0 ? 1 : 0).toFixed(1)}" rx="1.5"
-        ><title>${p.label}: ${p.display} ${options.unit}</title></rect>`;
+        ><title>${tip}</title></rect>`;
     })}
     <line class="axis" x1="${margin.left}" x2="${width - margin.right}"
       y1="${margin.top + plotH}" y2="${margin.top + plotH}"></line>
     ${options.points.map((p, i) =>
       // counted back from the last bar, so that the latest day always has its label
       (n - 1 - i) % labelEvery === 0
-        ? html`<text class="tick" x="${(margin.left + i * slot + slot / 2).toFixed(1)}" y="${height - 8}"
-            text-anchor="middle">${p.label.slice(5)}</text>`
+        ? html`<text class="tick" x="${(slotX(i) + slot / 2).toFixed(1)}" y="${height - 8}"
+            text-anchor="middle">${p.label}</text>`
         : '',
     )}
   </svg>
-  <figcaption>${options.title} <span class="muted">(${options.unit})</span></figcaption>
+  <figcaption><bdi>${options.title}</bdi> <span class="muted">(<bdi>${options.unit}</bdi>)</span></figcaption>
 </figure>`;
 }
 
-/** A thin bar for "how much of it": remaining of what was granted, a count of the largest. */
+/**
+ * A thin bar for "how much of it": remaining of what was granted, a count of the largest. It fills from
+ * the start side: the stylesheet mirrors it on a right-to-left page. Give it a `label` in the page's
+ * language (the default is only a percentage in Western digits).
+ */
 export function meter(
   value: number,
   max: number,
-  options: { tone?: 'ok' | 'warn' | 'danger' | 'plain'; label?: string } = {},
+  options: { tone?: 'ok' | 'warn' | 'danger' | 'plain'; label?: string | Html } = {},
 ): Html {
   const ratio = max > 0 ? Math.min(1, Math.max(0, value / max)) : 0;
   const tone = options.tone ?? 'plain';

@@ -7,12 +7,12 @@ import { requireAdmin } from '../http/admin-auth.js';
 import type { ExtraMount } from '../http/app.js';
 import { isUnavailable } from '../http/app.js';
 import { isUuid } from '../ids.js';
-import { notDownloadable, sendReportDownload } from '../reports/service.js';
+import { sendReportDownload } from '../reports/service.js';
 import { adminActions } from './actions/admin.js';
 import { commerceActions } from './actions/commerce.js';
 import { setupActions } from './actions/setup.js';
 import { formFields, integerField, oneTimeKey, submitRoute, textField } from './form.js';
-import { type Html, html, path, query } from './html.js';
+import { type Html, path, query } from './html.js';
 import { translator } from './i18n/catalog.js';
 import { formatters } from './i18n/format.js';
 import { preferencesOf } from './i18n/locale.js';
@@ -23,7 +23,7 @@ import { clientPage, clientsPage } from './pages/clients.js';
 import { loginPage, messagePage } from './pages/login.js';
 import { overviewPage } from './pages/overview.js';
 import { packagePage, packagesPage } from './pages/packages.js';
-import { reportsPage, runReportFromForm } from './pages/reports.js';
+import { notReady, reportsPage, runReportFromForm } from './pages/reports.js';
 import { webhooksPage } from './pages/webhooks.js';
 import {
   clearCookie,
@@ -277,9 +277,10 @@ export function uiRouter(app: AppContext): express.Router {
       send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', 'error.no_report', '/ui/reports'));
       return;
     }
-    const why = notDownloadable(run);
+    const where = localeOf(app, req, res);
+    const why = notReady(where, run);
     if (why) {
-      send(res, 409, messagePage(localeOf(app, req, res), 'error.not_ready_title', html`${why}`, '/ui/reports'));
+      send(res, 409, messagePage(where, 'error.not_ready_title', why, '/ui/reports'));
       return;
     }
     await sendReportDownload(app, run, res);

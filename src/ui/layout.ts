@@ -4,7 +4,7 @@ import { type Html, html, query, type Renderable } from './html.js';
 import type { Translate } from './i18n/catalog.js';
 import type { Formatters } from './i18n/format.js';
 import { DIRECTION, type Locale } from './i18n/locale.js';
-import type { MessageKey } from './i18n/messages/index.js';
+import { CATALOG, type MessageKey } from './i18n/messages/index.js';
 import type { Viewer } from './session.js';
 
 /** What every page handler gets. */
@@ -53,7 +53,8 @@ export const csrfField = (ctx: Pick<UiContext, 'csrf'>): Html =>
   html`<input type="hidden" name="csrf" value="${ctx.csrf}">`;
 
 export interface PageOptions {
-  title: string;
+  /** The page's title: a translated text (`ctx.t(…)`) or a name from the database (escaped here). */
+  title: string | Html;
   section?: Section;
   /** Reload the page every few seconds (the reports page while a run is in progress). */
   refreshS?: number;
@@ -75,7 +76,7 @@ ${options.refreshS ? html`<meta http-equiv="refresh" content="${options.refreshS
 </head>
 <body>
 ${head}
-<main>
+<main id="main">
 ${body}
 </main>
 </body>
@@ -90,15 +91,27 @@ function samePageWith(ctx: UiContext, key: string, value: string): string {
   return `${ctx.req.baseUrl}${ctx.req.path === '/' ? '' : ctx.req.path}${query(params)}`;
 }
 
-/** The language switch (each language named in itself) and the calendar switch. */
+/**
+ * The language switch (each language named in itself, English / العربية) and the calendar switch
+ * (Gregorian, or Gregorian with the Hijri date beside it): each a pair of links to the same page, the
+ * current choice marked. The choice is kept (a cookie, see i18n/locale.ts).
+ */
 function switches(ctx: UiContext): Html {
-  const other = ctx.locale === 'ar' ? 'en' : 'ar';
-  const otherLang = html`<a href="${samePageWith(ctx, 'lang', other)}" lang="${other}" hreflang="${other}"
-    data-lang-switch="${other}">${ctx.t(other === 'ar' ? 'lang.ar' : 'lang.en')}</a>`;
-  const nextCalendar = ctx.fmt.calendar === 'hijri' ? 'gregory' : 'hijri';
-  const calendar = html`<a href="${samePageWith(ctx, 'calendar', nextCalendar)}" data-calendar-switch="${nextCalendar}"
-    title="${ctx.t('switch.calendar')}">${ctx.t(nextCalendar === 'hijri' ? 'switch.hijri' : 'switch.gregorian')}</a>`;
-  return html`<div class="switches">${otherLang} ${calendar}</div>`;
+  const languages = (['en', 'ar'] as const).map((lang) => {
+    const current = lang === ctx.locale ? html` aria-current="true"` : '';
+    return html`<a href="${samePageWith(ctx, 'lang', lang)}" lang="${lang}" hreflang="${lang}"
+      data-lang-switch="${lang}"${current}>${ctx.t(lang === 'ar' ? 'lang.ar' : 'lang.en')}</a>`;
+  });
+  const calendars = (['gregory', 'hijri'] as const).map((calendar) => {
+    const current = calendar === ctx.fmt.calendar ? html` aria-current="true"` : '';
+    const text = ctx.t(calendar === 'hijri' ? 'switch.hijri' : 'switch.gregorian');
+    const href = samePageWith(ctx, 'calendar', calendar);
+    return html`<a href="${href}" data-calendar-switch="${calendar}"${current}>${text}</a>`;
+  });
+  return html`<div class="switches">
+    <div class="switch" role="group" aria-label="${ctx.t('switch.language')}">${languages}</div>
+    <div class="switch" role="group" aria-label="${ctx.t('switch.calendar')}">${calendars}</div>
+  </div>`;
 }
 
 export function page(ctx: UiContext, options: PageOptions, body: Renderable): Html {
@@ -112,11 +125,14 @@ export function page(ctx: UiContext, options: PageOptions, body: Renderable): Ht
           'account.logout',
         )}</button></form>`
       : html`<span class="muted">${ctx.t('account.admin_key')}</span>`;
-  const header = html`<header class="top">
-  <a class="brand" href="/ui">${ctx.t('app.name')}</a>
+  const header = html`<a class="skip-link" href="#main">${ctx.t('nav.skip')}</a>
+<header class="top">
+  <div class="bar">
+    <a class="brand" href="/ui">${ctx.t('app.name')}</a>
+    ${switches(ctx)}
+    ${account}
+  </div>
   <nav aria-label="${ctx.t('nav.label')}">${links}</nav>
-  ${switches(ctx)}
-  ${account}
 </header>`;
   return document(ctx, options, header, body);
 }
@@ -125,64 +141,37 @@ export function send(res: Response, status: number, body: Html): void {
   res.status(status).set({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).send(body.value);
 }
 
-/** Status badge. */
-export const badge = (status: string): Html => html`<span class="badge ${status}">${status}</span>`;
-
-/** A time as a person reads it in the business time zone. */
-export function when(at: Date | string | null | undefined, timeZone: string, withTime = true): string {
-  if (!at) return '—';
-  const date = typeof at === 'string' ? new Date(at) : at;
-  if (Number.isNaN(date.getTime())) return String(at);
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    ...(withTime ? { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' as const } : {}),
-  }).formatToParts(date);
-  const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-  return withTime
-    ? `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}`
-    : `${get('year')}-${get('month')}-${get('day')}`;
+/**
+ * A status as a badge: the translated word (`status.<status>` in the common messages), the raw status as
+ * its class (the colours) and as `data-status` (for tests and scripts). A status without a message shows
+ * as it is, marked as English.
+ */
+export function badge(ctx: Pick<UiContext, 't'>, status: string): Html {
+  const key = `status.${status}`;
+  const text = isMessageKey(key) ? ctx.t(key) : html`<span lang="en" dir="ltr">${status}</span>`;
+  return html`<span class="badge ${status}" data-status="${status}">${text}</span>`;
 }
 
-/** Notices a page shows after a form posted and redirected (fixed texts: nothing from the query is echoed). */
-const NOTICES: Record<string, { text: string; error?: boolean }> = {
-  renewed: { text: 'The subscription was renewed.' },
-  renew_queued: { text: 'The renewal is queued; it will show here once the worker has done it.' },
-  renew_failed: { text: 'The subscription could not be renewed.', error: true },
-  recharged: { text: 'The subscription was recharged.' },
-  recharge_queued: { text: 'The recharge is queued; it will show here once the worker has done it.' },
-  recharge_failed: { text: 'The subscription could not be recharged.', error: true },
-  report_queued: { text: 'The report is queued; this page refreshes until it is ready.' },
-  frozen: { text: 'The subscription is frozen: its balances pay for nothing until it is unfrozen.' },
-  freeze_failed: {
-    text:
-      'The subscription could not be frozen (it must be active, and its package must allow the days asked for ' +
-      'in this period).',
-    error: true,
-  },
-  unfrozen: { text: 'The subscription is unfrozen: its period end and expiries moved later by the frozen time.' },
-  unfreeze_failed: { text: 'The subscription could not be unfrozen.', error: true },
-  enabled: { text: 'The webhook endpoint is enabled: new events are delivered to it again.' },
-  enable_failed: { text: 'The webhook endpoint could not be enabled.', error: true },
-  bad_csrf: { text: 'The form had expired; please try again.', error: true },
-};
+const isMessageKey = (key: string): key is MessageKey => Object.hasOwn(CATALOG.en, key);
 
-const FAILURE_TEXT: Record<string, string> = {
-  conflict:
-    'its state does not allow it (cancelled, pending payment, suspended, frozen, or set to cancel at period end)',
-  not_found: 'it no longer exists',
-  unavailable: 'the queue or the database is unavailable right now',
-  validation_failed: 'the request was not valid',
-  idempotency_conflict: 'the same form was sent before with other values',
-};
-
-export function notice(req: Request): Html {
+/**
+ * The notice a page shows after a form posted and redirected (`?notice=<code>&code=<failure>`): the text
+ * of `notice.<code>` (any area's messages), an error when the code ends in `_failed`, and the reason of
+ * `failure.<failure>` when there is one. Only known codes show: nothing from the query is echoed.
+ * (A Request is still taken, for pages written before the catalogue: its translator is the one the
+ * router made for the request.)
+ */
+export function notice(where: Pick<UiContext, 'req' | 't'> | Request): Html {
+  const req = 'req' in where ? where.req : where;
+  const t = 'req' in where ? where.t : (req.res?.locals.uiLocale as Pick<UiContext, 't'> | undefined)?.t;
   const code = typeof req.query.notice === 'string' ? req.query.notice : undefined;
-  const found = code ? NOTICES[code] : undefined;
-  if (!found) return html``;
-  const reason = typeof req.query.code === 'string' ? FAILURE_TEXT[req.query.code] : undefined;
-  const because = reason ? html` Reason: ${reason}.` : '';
-  return html`<div class="notice${found.error ? ' error' : ''}" role="status">${found.text}${because}</div>`;
+  const key = `notice.${code}`;
+  if (!t || !code || !/^\w{1,60}$/.test(code) || !isMessageKey(key)) return html``;
+  const failure = typeof req.query.code === 'string' ? `failure.${req.query.code}` : '';
+  const known = isMessageKey(failure) && failure !== 'failure.reason';
+  const because = known ? html` ${t('failure.reason', { reason: t(failure) })}` : '';
+  const error = code.endsWith('_failed');
+  return error
+    ? html`<div class="notice error" role="alert">${t(key)}${because}</div>`
+    : html`<div class="notice" role="status">${t(key)}${because}</div>`;
 }

@@ -388,7 +388,7 @@ describe('forms are protected against cross-site requests', () => {
     const list = await get('/ui/reports', { cookie: session });
     expect(list.status).toBe(200);
     expect(list.text).toContain(`href="/ui/reports/${row.id}/download"`);
-    expect(list.text).toContain('client nobody');
+    expect(list.text).toContain('client <code dir="ltr">nobody</code>');
     expect(list.text).toContain('validation_failed: params.from: &lt;bad&gt;');
     const file = await fetch(`${app.baseUrl}/ui/reports/${row.id}/download`, { headers: { cookie: session } });
     expect(file.status).toBe(200);

@@ -1,5 +1,5 @@
 import { formatMoney, type Minor, minorDigits } from '../../domain/money.js';
-import { type Html, html } from '../html.js';
+import { Html, html } from '../html.js';
 import { type CalendarSetting, INTL_TAG, type Locale } from './locale.js';
 
 /**
@@ -21,6 +21,22 @@ export interface Formatters {
   dateTime(at: Date | string | null | undefined): Html;
   /** Only the Gregorian text (for a chart's axis, a title attribute). */
   plainDate(at: Date | string): string;
+  /** Only the Gregorian date and time text (a title attribute, a chart's tooltip). */
+  plainDateTime(at: Date | string): string;
+  /** A calendar day written `YYYY-MM-DD` (already a day of the business zone): no zone shift; Hijri beside it. */
+  day(day: string | null | undefined): Html;
+  /** A calendar day's text alone (a tooltip), Gregorian. */
+  plainDay(day: string): string;
+  /** A calendar day, short (day and month), for a chart's axis. */
+  shortDay(day: string): string;
+  /** A number short for an axis (1.2k, 3M, ١٫٢ ألف). */
+  compact(value: number): string;
+  /** A percentage given as a number of percent (85.5 → "85.5%", "٨٥٫٥٪"); the dash when there is none. */
+  percent(value: number | null | undefined): string;
+  /** A size in bytes (a download), in B, kB or MB as the locale writes them. */
+  bytes(value: bigint | number): string;
+  /** Items joined as the locale lists them ("a, b and c", "أ وب وج"); the items are markup made here. */
+  list(items: readonly Html[]): Html;
 }
 
 const asDate = (at: Date | string): Date | undefined => {
@@ -62,17 +78,43 @@ export function formatters(locale: Locale, calendar: CalendarSetting, timeZone: 
     hourCycle: 'h23',
   });
   const hijriDay = new Intl.DateTimeFormat(`${tag}-u-ca-islamic-umalqura`, { timeZone, dateStyle: 'medium' });
+  // a calendar day is already a day of the business zone: formatted at its noon in UTC, it cannot shift
+  const calendarDay = new Intl.DateTimeFormat(`${tag}-u-ca-gregory`, { timeZone: 'UTC', dateStyle: 'medium' });
+  const hijriCalendarDay = new Intl.DateTimeFormat(`${tag}-u-ca-islamic-umalqura`, {
+    timeZone: 'UTC',
+    dateStyle: 'medium',
+  });
+  const axisDay = new Intl.DateTimeFormat(`${tag}-u-ca-gregory`, { timeZone: 'UTC', day: 'numeric', month: 'short' });
+  const compact = new Intl.NumberFormat(tag, { notation: 'compact', maximumFractionDigits: 1 });
+  const percent = new Intl.NumberFormat(tag, { style: 'percent', maximumFractionDigits: 1 });
+  const lists = new Intl.ListFormat(tag, { type: 'conjunction', style: 'long' });
+  // "296B" rather than "296 byte"; "1.2 kB", "3.4 MB"
+  const sizes = (['byte', 'kilobyte', 'megabyte'] as const).map(
+    (unit) =>
+      new Intl.NumberFormat(tag, {
+        style: 'unit',
+        unit,
+        unitDisplay: unit === 'byte' ? 'narrow' : 'short',
+        maximumFractionDigits: 1,
+      }),
+  );
 
-  const dated = (at: Date | string | null | undefined, format: Intl.DateTimeFormat): Html => {
+  const dated = (
+    at: Date | string | null | undefined,
+    format: Intl.DateTimeFormat,
+    hijri = hijriDay,
+    datetime = (date: Date) => date.toISOString(),
+  ): Html => {
     if (!at) return html`—`;
     const date = asDate(at);
     if (!date) return html`${String(at)}`;
-    const iso = date.toISOString();
-    const gregorian = html`<time datetime="${iso}">${format.format(date)}</time>`;
+    const gregorian = html`<time datetime="${datetime(date)}">${format.format(date)}</time>`;
     return calendar === 'hijri'
-      ? html`${gregorian} <span class="hijri" data-calendar="islamic-umalqura">(${hijriDay.format(date)})</span>`
+      ? html`${gregorian} <span class="hijri" data-calendar="islamic-umalqura">(${hijri.format(date)})</span>`
       : gregorian;
   };
+  const noonOf = (day: string): Date | undefined =>
+    /^\d{4}-\d{2}-\d{2}$/.test(day) ? asDate(`${day}T12:00:00.000Z`) : undefined;
 
   return {
     locale,
@@ -89,5 +131,34 @@ export function formatters(locale: Locale, calendar: CalendarSetting, timeZone: 
       const date = asDate(at);
       return date ? gregorianDay.format(date) : String(at);
     },
+    plainDateTime: (at) => {
+      const date = asDate(at);
+      return date ? gregorianTime.format(date) : String(at);
+    },
+    day: (day) => {
+      if (!day) return html`—`;
+      const noon = noonOf(day);
+      return noon ? dated(noon, calendarDay, hijriCalendarDay, () => day) : html`${day}`;
+    },
+    plainDay: (day) => {
+      const noon = noonOf(day);
+      return noon ? calendarDay.format(noon) : day;
+    },
+    shortDay: (day) => {
+      const noon = noonOf(day);
+      return noon ? axisDay.format(noon) : day;
+    },
+    compact: (value) => compact.format(value),
+    percent: (value) => (value === null || value === undefined ? '—' : percent.format(value / 100)),
+    bytes: (value) => {
+      let n = Number(value);
+      let unit = 0;
+      while (n >= 1024 && unit < sizes.length - 1) {
+        n /= 1024;
+        unit += 1;
+      }
+      return (sizes[unit] ?? sizes[0]!).format(n);
+    },
+    list: (items) => new Html(lists.format(items.map((item) => item.value))),
   };
 }

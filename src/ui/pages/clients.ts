@@ -3,6 +3,8 @@ import { DateTime } from 'luxon';
 import { findClient, listClients } from '../../db/repositories/clients.js';
 import { listHolds } from '../../db/repositories/holds.js';
 import { listSubscriptions } from '../../db/repositories/subscriptions.js';
+import type { Availability } from '../../domain/availability.js';
+import type { LedgerKind } from '../../domain/ledger-entry.js';
 import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
 import { asOfArchived, clientBalances, clientBalancesAsOf, clientStatement } from '../../services/balances.js';
 import { clientForecast, type ForecastView } from '../../services/forecast.js';
@@ -10,9 +12,10 @@ import { holdResults } from '../../services/holds.js';
 import { subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { badge, csrfField, notice, page, type UiContext, when } from '../layout.js';
+import type { MessageKey } from '../i18n/messages/index.js';
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { adjustLink, clientCommerceLinks, subscriptionLink } from './commerce-parts.js';
-import { money } from './overview.js';
+import { code, source } from './overview.js';
 
 const PAGE_SIZE = 50;
 /** The statement on a client's page covers this many days back (older entries: the API). */
@@ -21,8 +24,9 @@ export const STATEMENT_DAYS = 30;
 /** The forecast line of a client's page looks back this many days for the burn. */
 export const FORECAST_WINDOW_DAYS = 30;
 
-/** "Runs out around <date>, N units will expire unused" (DOMAIN.md "As of / forecast"). */
-function forecastLine(f: ForecastView, decimals: number, unit: string): Html {
+/** "At 12 a day, runs out around <day>, N units will expire unused" (DOMAIN.md "As of / forecast"). */
+function forecastLine(ctx: UiContext, f: ForecastView, decimals: number, unit: string): Html {
+  const { t, fmt } = ctx;
   let unused = 0n;
   for (const u of f.expiring_unused) {
     const units = parseQuantity(u.units, decimals);
@@ -30,13 +34,21 @@ function forecastLine(f: ForecastView, decimals: number, unit: string): Html {
   }
   const expiring =
     unused > 0n
-      ? html`${formatQuantity(unused, decimals)} ${unit}(s) will expire unused`
-      : 'nothing will expire unused';
+      ? t('clients.forecast_unused', { units: fmt.number(formatQuantity(unused, decimals)), unit: name(unit) })
+      : t('clients.forecast_none_unused');
   const runsOut =
     f.empty_on === null
-      ? html`No use in the last ${f.window_days} days`
-      : html`At ${f.burn_per_day} a day, runs out around <strong>${f.empty_on}</strong>`;
-  return html`<p class="forecast" data-forecast="${f.credit_type.code}">${runsOut}, ${expiring}.</p>`;
+      ? t('clients.forecast_no_use', {
+          last: t('word.last_days', { count: f.window_days, days: fmt.number(f.window_days) }),
+        })
+      : t('clients.forecast_runs_out', {
+          burn: fmt.number(f.burn_per_day),
+          day: html`<strong>${fmt.day(f.empty_on)}</strong>`,
+        });
+  return html`<p class="forecast" data-forecast="${f.credit_type.code}">${t('clients.forecast', {
+    runs_out: runsOut,
+    unused: expiring,
+  })}</p>`;
 }
 
 /**
@@ -55,49 +67,105 @@ function asOfInstant(day: string | undefined, tz: string, now: Date): Date | und
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
+/** A pager's link to the next page: "Next page →" (the arrow points forward in the page's direction). */
+export const nextLink = (ctx: Pick<UiContext, 't'>, href: string, text: MessageKey = 'word.next_page'): Html =>
+  html`<p class="pager"><a href="${href}" rel="next">${ctx.t(text)} ${ctx.t('arrow.forward')}</a></p>`;
+
+/** An e-mail address: left to right, isolated from the sentence around it. */
+const email = (value: string | null | undefined): Html =>
+  value ? html`<bdi dir="ltr" class="email">${value}</bdi>` : html`—`;
+
 export async function clientsPage(ctx: UiContext): Promise<Html> {
+  const { t, fmt } = ctx;
   const search = str(ctx.req.query.search)?.trim().slice(0, 200);
   const cursor = str(ctx.req.query.cursor);
   const result = await listClients(ctx.app.db, { limit: PAGE_SIZE, cursor }, { search });
-  const tz = ctx.app.config.BUSINESS_TZ;
   return page(
     ctx,
-    { title: 'Clients', section: 'clients' },
-    html`<h1>Clients</h1>
-<p class="sub">Everyone who buys and consumes credits.</p>
+    { title: t('clients.title'), section: 'clients' },
+    html`<h1>${t('clients.title')}</h1>
+<p class="sub">${t('clients.lead')}</p>
 <p><a class="button" href="/ui/clients/new" data-action="new-client">${ctx.t('setup.link.new_client')}</a></p>
 <form class="search" method="get" action="/ui/clients" role="search">
-  <input type="search" name="search" value="${search ?? ''}" placeholder="Name, external ref or e-mail" dir="auto"
-    aria-label="Search clients">
-  <button type="submit">Search</button>
+  <input type="search" name="search" value="${search ?? ''}" placeholder="${t('clients.search_placeholder')}"
+    dir="auto" aria-label="${t('clients.search_label')}">
+  <button type="submit">${t('word.search')}</button>
 </form>
 <section class="panel">
   ${
     result.data.length === 0
-      ? html`<p class="empty">No clients${search ? ' match' : ' yet'}.</p>`
+      ? html`<p class="empty">${t(search ? 'clients.none_match' : 'clients.none_yet')}</p>`
       : html`<table>
-    <thead><tr><th>Name</th><th>External ref</th><th>E-mail</th><th>Since</th></tr></thead>
+    <thead><tr><th>${t('col.name')}</th><th>${t('col.external_ref')}</th><th>${t('col.email')}</th>
+      <th>${t('clients.col_since')}</th></tr></thead>
     <tbody>${result.data.map(
       (c) => html`<tr>
-      <td dir="auto"><a href="${path`/ui/clients/${c.id}`}">${name(c.name)}</a></td>
-      <td><code>${c.external_ref}</code></td>
-      <td>${c.email ?? '—'}</td>
-      <td class="nowrap">${when(c.created_at, tz, false)}</td>
+      <td><a href="${path`/ui/clients/${c.id}`}">${name(c.name)}</a></td>
+      <td>${code(c.external_ref)}</td>
+      <td>${email(c.email)}</td>
+      <td class="nowrap">${fmt.date(c.created_at)}</td>
     </tr>`,
     )}</tbody>
   </table>`
   }
-  ${
-    result.nextCursor
-      ? html`<p class="pager"><a href="/ui/clients${query({ search, cursor: result.nextCursor })}">Next page →</a></p>`
-      : ''
-  }
+  ${result.nextCursor ? nextLink(ctx, `/ui/clients${query({ search, cursor: result.nextCursor })}`) : ''}
 </section>`,
   );
 }
 
+/** An availability other than usable (upcoming, unavailable, expired, void), in the page's language. */
+const availabilityOf = (ctx: UiContext, value: string): Html =>
+  value === 'usable' ? html`` : html` <span class="muted">${ctx.t(`availability.${value as Availability}`)}</span>`;
+
+/** A ledger entry's kind in the page's language; an unknown one as it is. */
+const ledgerKind = (ctx: UiContext, kind: string): Html =>
+  (LEDGER_KINDS as readonly string[]).includes(kind)
+    ? ctx.t(`ledger.${kind as (typeof LEDGER_KINDS)[number]}`)
+    : html`<code dir="ltr">${kind}</code>`;
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const ISO = '\\d{4}-\\d{2}-\\d{2}T[\\d:.]+Z';
+/** The reasons the service itself writes on ledger entries (src/domain/hold.ts, jobs/expire.ts, services/freeze.ts). */
+const SYSTEM_REASONS: Array<[RegExp, (ctx: UiContext, m: RegExpExecArray) => Html]> = [
+  [new RegExp(`^hold (${UUID})$`), (ctx, m) => ctx.t('clients.reason_hold', { id: code(m[1]) })],
+  [new RegExp(`^rolled over to balance (${UUID})$`), (ctx, m) => ctx.t('clients.reason_rolled_to', { id: code(m[1]) })],
+  [
+    new RegExp(`^rolled over from balances? (${UUID}(?:, ${UUID})*)$`),
+    (ctx, m) =>
+      ctx.t('clients.reason_rolled_from', { ids: ctx.fmt.list((m[1] ?? '').split(', ').map((id) => code(id))) }),
+  ],
+  [
+    new RegExp(`^unfrozen \\(frozen from (${ISO}) to (${ISO})\\)$`),
+    (ctx, m) => ctx.t('clients.reason_unfrozen', { from: ctx.fmt.dateTime(m[1]), to: ctx.fmt.dateTime(m[2]) }),
+  ],
+];
+
+/** A ledger entry's reason: the service's own in the page's language, an operator's as it was written. */
+function ledgerReason(ctx: UiContext, reason: string | null): Html {
+  if (!reason) return html``;
+  for (const [pattern, render] of SYSTEM_REASONS) {
+    const m = pattern.exec(reason);
+    if (m) return render(ctx, m);
+  }
+  return name(reason);
+}
+
+const LEDGER_KINDS = [
+  'grant',
+  'consume',
+  'reverse',
+  'recharge',
+  'adjust',
+  'expire',
+  'rollover',
+  'void',
+  'hold',
+  'release',
+  'extend',
+] as const satisfies readonly LedgerKind[];
+
 export async function clientPage(ctx: UiContext, ref: string): Promise<Html | undefined> {
-  const { app } = ctx;
+  const { app, t, fmt } = ctx;
   const db = app.db;
   const client = await findClient(db, ref);
   if (!client) return undefined;
@@ -116,7 +184,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
       const creditType = await app.refs.creditType(db, ct.credit_type.id);
       if (!creditType) continue;
       const f = await clientForecast(app, { clientId: client.id, creditType }, FORECAST_WINDOW_DAYS);
-      forecasts.set(ct.credit_type.id, forecastLine(f, creditType.decimals, creditType.unit));
+      forecasts.set(ct.credit_type.id, forecastLine(ctx, f, creditType.decimals, creditType.unit));
     }
   }
   const openHolds = await holdResults(
@@ -131,30 +199,33 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     cursor: cursor && /^\d{1,19}$/.test(cursor) ? cursor : undefined,
     limit: 50,
   });
-  const t = (asOf ?? now).getTime();
-  const email = client.email ? html` · ${client.email}` : '';
+  const at = (asOf ?? now).getTime();
+  const mail = client.email ? html` · ${email(client.email)}` : '';
   const later = statement.next_cursor
     ? path`/ui/clients/${client.id}` + query({ statement_cursor: statement.next_cursor })
     : undefined;
+  const statementDays = { last: t('word.last_days', { count: STATEMENT_DAYS, days: fmt.number(STATEMENT_DAYS) }) };
+  const range = (from: Html, to: Html) => t('word.range', { from, to });
 
   return page(
     ctx,
     { title: client.name, section: 'clients' },
-    html`${notice(ctx.req)}
-<h1 dir="auto">${name(client.name)}</h1>
-<p class="sub"><code>${client.external_ref}</code>${email} · client since ${when(client.created_at, tz, false)}</p>
+    html`${notice(ctx)}
+<h1>${name(client.name)}</h1>
+<p class="sub">${code(client.external_ref)}${mail} · ${t('clients.since', { date: fmt.date(client.created_at) })}</p>
 <p><a href="${path`/ui/clients/${client.id}/edit`}">${ctx.t('setup.link.edit_client')}</a></p>
 ${clientCommerceLinks(ctx, client.id)}
 
 <section class="panel" aria-labelledby="subs-h">
-  <h2 id="subs-h">Subscriptions</h2>
+  <h2 id="subs-h">${t('clients.subscriptions_h')}</h2>
   ${
     subscriptions.length === 0
-      ? html`<p class="empty">No subscriptions.</p>`
+      ? html`<p class="empty">${t('clients.no_subscriptions')}</p>`
       : html`<div class="scroll"><table>
     <thead><tr>
-      <th>Package</th><th>Status</th><th>Current period</th><th class="num">Renewals</th><th class="num">Price</th>
-      <th>Auto-renew</th><th></th>
+      <th>${t('col.package')}</th><th>${t('col.status')}</th><th>${t('col.current_period')}</th>
+      <th class="num">${t('clients.col_renewals')}</th><th class="num">${t('col.price')}</th>
+      <th>${t('col.auto_renew')}</th><th><span class="visually-hidden">${t('col.actions')}</span></th>
     </tr></thead>
     <tbody>${subscriptions.map((s) => {
       const renewable = s.status === 'active' || s.status === 'expired';
@@ -166,33 +237,41 @@ ${clientCommerceLinks(ctx, client.id)}
         s.status === 'frozen'
           ? html`<form class="inline" method="post"
             action="${path`/ui/subscriptions/${s.id}/unfreeze`}">${csrfField(ctx)}<button class="secondary"
-            type="submit" data-action="unfreeze" data-subscription="${s.id}">Unfreeze</button></form>`
+            type="submit" data-action="unfreeze" data-subscription="${s.id}">${t('clients.unfreeze')}</button></form>`
           : s.status === 'active'
-            ? html`<form class="inline" method="post"
-            action="${path`/ui/subscriptions/${s.id}/freeze`}">${csrfField(ctx)}<label class="muted small">days
+            ? html`<form class="inline freeze" method="post"
+            action="${path`/ui/subscriptions/${s.id}/freeze`}">${csrfField(ctx)}<label class="muted small">${t(
+              'clients.freeze_days',
+            )}
             <input type="number" name="days" min="1" max="3660" step="1" inputmode="numeric" size="4"
-            aria-label="Days to freeze (empty: as many as the package allows)"></label><button class="secondary"
-            type="submit" data-action="freeze" data-subscription="${s.id}">Freeze</button></form>`
+            title="${t('clients.freeze_days_hint')}"></label><button class="secondary"
+            type="submit" data-action="freeze" data-subscription="${s.id}">${t('clients.freeze')}</button></form>`
             : '';
-      const frozenUntil = s.frozen_until ? html` <span class="muted">until ${when(s.frozen_until, tz)}</span>` : '';
+      const frozenUntil = s.frozen_until
+        ? html` <span class="muted">${t('clients.frozen_until', { time: fmt.dateTime(s.frozen_until) })}</span>`
+        : '';
       return html`<tr>
-        <td>${pkg} <span class="muted">${s.package.code}</span></td>
-        <td>${badge(s.status)}${frozenUntil}${
-          s.cancel_at_period_end ? html` <span class="muted">ends at period end</span>` : ''
+        <td>${pkg} ${code(s.package.code, true)}</td>
+        <td>${badge(ctx, s.status)}${frozenUntil}${
+          s.cancel_at_period_end ? html` <span class="muted">${t('clients.ends_at_period_end')}</span>` : ''
         }</td>
-        <td class="nowrap">${when(s.current_period_start, tz, false)} → ${when(s.current_period_end, tz, false)}</td>
-        <td class="num">${s.renewal_count}</td>
-        <td class="num">${money(s.price, s.currency)}</td>
-        <td>${s.auto_renew ? 'yes' : 'no'}</td>
+        <td class="period">${range(fmt.date(s.current_period_start), fmt.date(s.current_period_end))}</td>
+        <td class="num">${fmt.number(s.renewal_count)}</td>
+        <td class="num">${fmt.money(s.price, s.currency)}</td>
+        <td>${t(s.auto_renew ? 'word.yes' : 'word.no')}</td>
         <td><div class="actions">
           ${subscriptionLink(ctx, s.id)}
           <form class="inline" method="post"
             action="${path`/ui/subscriptions/${s.id}/renew`}">${csrfField(ctx)}<button
-            type="submit" data-action="renew" data-subscription="${s.id}"${renewDisabled}>Renew</button></form>
+            type="submit" data-action="renew" data-subscription="${s.id}"${renewDisabled}>${t(
+              'clients.renew',
+            )}</button></form>
           <form class="inline" method="post"
             action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}<input
             type="hidden" name="idem" value="${randomUUID()}"><button class="secondary" type="submit"
-            data-action="recharge" data-subscription="${s.id}"${rechargeDisabled}>Recharge</button></form>
+            data-action="recharge" data-subscription="${s.id}"${rechargeDisabled}>${t(
+              'clients.recharge',
+            )}</button></form>
           ${clock}
         </div></td>
       </tr>`;
@@ -202,48 +281,55 @@ ${clientCommerceLinks(ctx, client.id)}
 </section>
 
 <section class="panel" aria-labelledby="bal-h">
-  <h2 id="bal-h">Balances${asOf ? html` as of ${when(asOf, tz)}` : ''}</h2>
+  <h2 id="bal-h">${asOf ? t('clients.balances_as_of_h', { time: fmt.dateTime(asOf) }) : t('clients.balances_h')}</h2>
   <form class="search" method="get" action="${path`/ui/clients/${client.id}`}">
-    <label>Balances as of <input type="date" name="as_of" value="${asOf ? asOfDay : ''}"
-      max="${DateTime.fromJSDate(now, { zone: tz }).toISODate() ?? ''}"></label>
-    <button type="submit">Show</button>
-    ${asOf ? html`<a href="${path`/ui/clients/${client.id}`}">Now</a>` : ''}
+    <label class="inline-label">${t('clients.as_of_label')} <input type="date" name="as_of"
+      value="${asOf ? asOfDay : ''}" max="${DateTime.fromJSDate(now, { zone: tz }).toISODate() ?? ''}"></label>
+    <button type="submit">${t('clients.show')}</button>
+    ${asOf ? html`<a href="${path`/ui/clients/${client.id}`}">${t('clients.now')}</a>` : ''}
   </form>
   ${
     balances.length === 0
-      ? html`<p class="empty">No balances.</p>`
+      ? html`<p class="empty">${t('clients.no_balances')}</p>`
       : balances.map((ct) => {
-          const live = ct.balances.filter((b) => b.status === 'active' && new Date(b.expires_at).getTime() > t);
-          const unavailable =
-            ct.unavailable !== '0' ? html` · unavailable ${ct.unavailable} (subscription not active)` : '';
-          const upcoming = ct.upcoming !== '0' ? html` · upcoming ${ct.upcoming}` : '';
-          const spent = html` · consumed ${ct.consumed} of ${ct.granted} granted · expired ${ct.expired}`;
-          const voided = ct.voided !== '0' ? html` · voided ${ct.voided}` : '';
-          const onHold = ct.held !== '0' ? html` · held ${ct.held} (open holds)` : '';
-          const nextExpiry = ct.next_expiry ? html` · next expiry ${when(ct.next_expiry, tz)}` : '';
-          return html`<h2 class="muted">${ct.credit_type.code} <span class="muted">(${ct.credit_type.unit})</span></h2>
-    <p>Remaining <strong>${ct.remaining}</strong>${unavailable}${upcoming}${onHold}${spent}${voided}${nextExpiry}</p>
+          const n = (value: string) => fmt.number(value);
+          const parts: Html[] = [t('clients.sum_remaining', { amount: html`<strong>${n(ct.remaining)}</strong>` })];
+          if (ct.unavailable !== '0') parts.push(t('clients.sum_unavailable', { amount: n(ct.unavailable) }));
+          if (ct.upcoming !== '0') parts.push(t('clients.sum_upcoming', { amount: n(ct.upcoming) }));
+          if (ct.held !== '0') parts.push(t('clients.sum_held', { amount: n(ct.held) }));
+          parts.push(t('clients.sum_consumed', { consumed: n(ct.consumed), granted: n(ct.granted) }));
+          parts.push(t('clients.sum_expired', { amount: n(ct.expired) }));
+          if (ct.voided !== '0') parts.push(t('clients.sum_voided', { amount: n(ct.voided) }));
+          if (ct.next_expiry) parts.push(t('clients.sum_next_expiry', { time: fmt.dateTime(ct.next_expiry) }));
+          const live = ct.balances.filter((b) => b.status === 'active' && new Date(b.expires_at).getTime() > at);
+          return html`<h2 class="muted">${code(ct.credit_type.code)} <span class="muted">(<bdi>${
+            ct.credit_type.unit
+          }</bdi>)</span></h2>
+    <p class="summary">${parts.map((part, i) => html`${i > 0 ? ' · ' : ''}${part}`)}</p>
     ${forecasts.get(ct.credit_type.id) ?? ''}
     ${
       live.length === 0
-        ? html`<p class="empty">No live balance.</p>`
+        ? html`<p class="empty">${t('clients.no_live_balance')}</p>`
         : html`<table>
       <thead><tr>
-        <th>Source</th><th>Valid</th><th class="num">Remaining</th><th>Left</th><th class="num">Consumed</th>
-        <th></th>
+        <th>${t('col.source')}</th><th>${t('clients.col_valid')}</th><th class="num">${t('col.remaining')}</th>
+        <th>${t('col.left')}</th><th class="num">${t('col.consumed')}</th>
+        <th><span class="visually-hidden">${t('col.actions')}</span></th>
       </tr></thead>
       <tbody>${live.map((b) => {
         const held = Number(b.granted);
         const left = Number(b.remaining);
-        const bar = meter(left, held, { tone: leftTone(left, held), label: `${b.remaining} of ${b.granted} left` });
+        const label = t('clients.left_of', { remaining: n(b.remaining), granted: n(b.granted) });
+        const bar = meter(left, held, { tone: leftTone(left, held), label });
         const percent = held > 0 ? Math.round((left / held) * 100) : 0;
-        const availability = b.availability === 'usable' ? '' : html` <span class="muted">${b.availability}</span>`;
         return html`<tr>
-        <td>${b.source}</td>
-        <td class="nowrap">${when(b.valid_from, tz, false)} → ${when(b.expires_at, tz, false)}</td>
-        <td class="num">${b.remaining} / ${b.granted}</td>
-        <td><span class="meter-cell">${bar} ${percent}% left</span>${availability}</td>
-        <td class="num">${b.consumed}</td>
+        <td>${source(ctx, b.source)}</td>
+        <td class="period">${range(fmt.date(b.valid_from), fmt.date(b.expires_at))}</td>
+        <td class="num">${t('word.of_total', { part: n(b.remaining), whole: n(b.granted) })}</td>
+        <td><span class="meter-cell">${bar} ${t('clients.percent_left', {
+          percent: fmt.percent(percent),
+        })}</span>${availabilityOf(ctx, b.availability)}</td>
+        <td class="num">${n(b.consumed)}</td>
         <td>${adjustLink(ctx, b.id)}</td>
       </tr>`;
       })}</tbody>
@@ -254,22 +340,23 @@ ${clientCommerceLinks(ctx, client.id)}
 </section>
 
 <section class="panel" aria-labelledby="holds-h">
-  <h2 id="holds-h">Open holds</h2>
+  <h2 id="holds-h">${t('clients.holds_h')}</h2>
   ${
     openHolds.length === 0
-      ? html`<p class="empty">No open holds.</p>`
+      ? html`<p class="empty">${t('clients.no_holds')}</p>`
       : html`<div class="scroll"><table>
     <thead><tr>
-      <th>Taken</th><th>Credit type</th><th class="num">Held</th><th>Expires</th><th>Reference</th><th>Key</th>
+      <th>${t('clients.col_taken')}</th><th>${t('col.credit_type')}</th><th class="num">${t('clients.col_held')}</th>
+      <th>${t('col.expires')}</th><th>${t('col.reference')}</th><th>${t('clients.col_key')}</th>
     </tr></thead>
     <tbody>${openHolds.map(
       (h) => html`<tr data-hold="${h.id}">
-      <td class="nowrap">${when(h.created_at, tz)}</td>
-      <td>${h.credit_type.code}</td>
-      <td class="num">${h.held}</td>
-      <td class="nowrap">${when(h.expires_at, tz)}</td>
-      <td dir="auto">${h.reference ?? ''}</td>
-      <td><code>${h.idempotency_key}</code></td>
+      <td class="nowrap">${fmt.dateTime(h.created_at)}</td>
+      <td>${code(h.credit_type.code)}</td>
+      <td class="num">${fmt.number(h.held)}</td>
+      <td class="nowrap">${fmt.dateTime(h.expires_at)}</td>
+      <td>${h.reference ? name(h.reference) : ''}</td>
+      <td>${code(h.idempotency_key)}</td>
     </tr>`,
     )}</tbody>
   </table></div>`
@@ -277,28 +364,31 @@ ${clientCommerceLinks(ctx, client.id)}
 </section>
 
 <section class="panel" aria-labelledby="stmt-h">
-  <h2 id="stmt-h">Statement, last ${STATEMENT_DAYS} days</h2>
+  <h2 id="stmt-h">${t('clients.statement_h', statementDays)}</h2>
   ${
     statement.data.length === 0
-      ? html`<p class="empty">No ledger entries in the last ${STATEMENT_DAYS} days.</p>`
+      ? html`<p class="empty">${t('clients.no_statement', statementDays)}</p>`
       : html`<div class="scroll"><table>
     <thead><tr>
-      <th>Counts at</th><th>Kind</th><th>Credit type</th><th class="num">Amount</th><th class="num">Remaining after</th>
-      <th>Reason</th>
+      <th>${t('clients.col_counts_at')}</th><th>${t('clients.col_kind')}</th><th>${t('col.credit_type')}</th>
+      <th class="num">${t('col.amount')}</th><th class="num">${t('clients.col_remaining_after')}</th>
+      <th>${t('col.reason')}</th>
     </tr></thead>
     <tbody>${statement.data.map(
       (e) => html`<tr>
-      <td class="nowrap" title="${`recorded ${when(e.created_at, tz)}`}">${when(e.effective_at, tz)}</td>
-      <td>${e.kind}</td>
-      <td>${e.credit_type.code}</td>
-      <td class="num">${e.amount}</td>
-      <td class="num">${e.remaining_after}</td>
-      <td dir="auto">${e.reason ?? ''}</td>
+      <td class="nowrap" title="${t('clients.recorded', { time: fmt.plainDateTime(e.created_at) })}">${fmt.dateTime(
+        e.effective_at,
+      )}</td>
+      <td>${ledgerKind(ctx, e.kind)}</td>
+      <td>${code(e.credit_type.code)}</td>
+      <td class="num">${fmt.number(e.amount)}</td>
+      <td class="num">${fmt.number(e.remaining_after)}</td>
+      <td>${ledgerReason(ctx, e.reason)}</td>
     </tr>`,
     )}</tbody>
   </table></div>`
   }
-  ${later ? html`<p class="pager"><a href="${later}">Later entries →</a></p>` : ''}
+  ${later ? nextLink(ctx, later, 'clients.later_entries') : ''}
 </section>`,
   );
 }

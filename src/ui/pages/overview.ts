@@ -1,32 +1,21 @@
 import { DateTime } from 'luxon';
 import { reportRows } from '../../db/reports/rows.js';
-import { minorDigits } from '../../domain/money.js';
 import { nearlyConsumedQuery } from '../../reports/balances.js';
 import { consumptionQuery } from '../../reports/consumption.js';
 import { expiringQuery } from '../../reports/expiring.js';
 import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { topPackagesQuery } from '../../reports/top-packages.js';
 import type { ReportRow } from '../../reports/types.js';
-import { barChart, leftTone, meter, type Point } from '../charts.js';
+import { barChart, type ChartLocale, leftTone, meter, type Point } from '../charts.js';
 import { type Html, html, name, path } from '../html.js';
-import { badge, page, type UiContext, when } from '../layout.js';
+import { badge, page, type UiContext } from '../layout.js';
 
 export const CHART_DAYS = 30;
 /** "Nearly consumed": at least this much of what a subscription holds now is used up. */
 export const NEARLY_CONSUMED_PERCENT = 80;
 const STATUSES = ['active', 'pending', 'suspended', 'frozen', 'expired', 'cancelled'] as const;
 
-/** Money in minor units, for reading: 123456 USD → "1,234.56 USD". */
-export function money(minor: number, currency: string): string {
-  const digits = minorDigits(currency);
-  const amount = (minor / 10 ** digits).toLocaleString('en-US', {
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-  });
-  return `${amount} ${currency}`;
-}
-
-/** The days of the chart, oldest first, as business-zone dates. */
+/** The days of the chart, oldest first, as business-zone dates (`YYYY-MM-DD`). */
 export function chartDays(now: Date, timeZone: string, days = CHART_DAYS): { from: Date; labels: string[] } {
   const today = DateTime.fromJSDate(now, { zone: timeZone }).startOf('day');
   const first = today.minus({ days: days - 1 });
@@ -34,8 +23,16 @@ export function chartDays(now: Date, timeZone: string, days = CHART_DAYS): { fro
   return { from: first.toJSDate(), labels };
 }
 
+/** A chart's point for one day: its axis label and tooltip in the page's language. */
+export const dayPoint = (where: ChartLocale, day: string, value: number, display: string): Point => ({
+  label: where.fmt.shortDay(day),
+  title: where.fmt.plainDay(day),
+  value,
+  display,
+});
+
 /** One chart per credit type: the consumption report's net units per day, missing days as 0. */
-export function consumptionCharts(rows: readonly ReportRow[], labels: readonly string[]): Html[] {
+export function consumptionCharts(where: ChartLocale, rows: readonly ReportRow[], labels: readonly string[]): Html[] {
   const byType = new Map<string, { unit: string; values: Map<string, string> }>();
   for (const row of rows) {
     const code = String(row.credit_type);
@@ -44,39 +41,58 @@ export function consumptionCharts(rows: readonly ReportRow[], labels: readonly s
     byType.set(code, entry);
   }
   return [...byType].map(([code, entry]) => {
-    const points: Point[] = labels.map((label) => {
-      const display = entry.values.get(label) ?? '0';
-      return { label, value: Number(display), display };
+    const points: Point[] = labels.map((day) => {
+      const net = entry.values.get(day) ?? '0';
+      return dayPoint(where, day, Number(net), where.fmt.number(net));
     });
-    return barChart({ title: code, unit: entry.unit, points });
+    return barChart(where, { title: code, unit: entry.unit, points });
   });
 }
-
-const CHARTS_LEGEND =
-  'Net units consumed per day (consumptions minus reversals), one chart per credit type; hover a bar for its value.';
 
 const packageLink = (r: ReportRow): Html =>
   html`<a href="${path`/ui/packages/${String(r.package_code)}`}">${name(String(r.package_name))}</a>`;
 
 /** `key`: the client's id or external ref, either names it in /ui/clients/…. */
 const clientLink = (key: unknown, r: ReportRow): Html =>
-  html`<a href="${path`/ui/clients/${String(key)}`}" dir="auto">${name(String(r.client_name))}</a>`;
+  html`<a href="${path`/ui/clients/${String(key)}`}">${name(String(r.client_name))}</a>`;
+
+/** A code from the database (a package's, a credit type's, a client's reference): as it is, left to right. */
+export const code = (value: unknown, muted = false): Html =>
+  value === null || value === undefined || value === ''
+    ? html``
+    : html`<code dir="ltr"${muted ? html` class="muted"` : ''}>${String(value)}</code>`;
+
+/** A time zone's name (Asia/Riyadh): as it is, left to right. */
+export const zoneName = (zone: string): Html => html`<bdi dir="ltr">${zone}</bdi>`;
+
+/** A subscription row of the expiring report lists what it holds as `code: quantity; …`: each part shown apart. */
+function remainsOf(ctx: UiContext, remains: unknown): Html {
+  const parts = String(remains ?? '')
+    .split('; ')
+    .filter((part) => part !== '')
+    .map((part) => {
+      const at = part.lastIndexOf(': ');
+      return at < 0 ? html`<bdi>${part}</bdi>` : html`${code(part.slice(0, at))} ${ctx.fmt.number(part.slice(at + 2))}`;
+    });
+  return parts.length === 0 ? ctx.t('word.none') : ctx.fmt.list(parts);
+}
 
 export async function overviewPage(ctx: UiContext): Promise<Html> {
-  const { app } = ctx;
+  const { app, t, fmt } = ctx;
   // the display windows read like reports: from the replica when there is one (REPORTS_DATABASE_URL)
   const db = app.reportsDb;
   const now = app.clock.now();
   const timeZone = app.config.BUSINESS_TZ;
   const { from, labels } = chartDays(now, timeZone);
   const rangeFrom = DateTime.fromJSDate(now, { zone: timeZone }).minus({ days: CHART_DAYS }).toJSDate();
+  const soonDays = app.config.EXPIRING_SOON_DAYS;
 
   // one after another: a page is one request, the pool serves the API too
   const summary = await reportRows(db, subscriptionsQuery({ asOf: now, summaryOnly: true }));
   const usage = await reportRows(db, consumptionQuery({ from, to: now, groupBy: 'day', timeZone }));
   const top = await reportRows(db, topPackagesQuery({ from: rangeFrom, to: now }), 10);
   const nearly = await reportRows(db, nearlyConsumedQuery({ asOf: now, minPercent: NEARLY_CONSUMED_PERCENT }), 15);
-  const expiring = await reportRows(db, expiringQuery({ asOf: now, daysAhead: app.config.EXPIRING_SOON_DAYS }), 20);
+  const expiring = await reportRows(db, expiringQuery({ asOf: now, daysAhead: soonDays }), 20);
 
   const byStatus = new Map<string, number>();
   for (const row of summary)
@@ -84,73 +100,91 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   const total = [...byStatus.values()].reduce((a, b) => a + b, 0);
   const maxStatus = Math.max(1, ...byStatus.values());
   const maxRequests = Math.max(1, ...top.map((r) => Number(r.requests)));
-  const charts = consumptionCharts(usage, labels);
+  const charts = consumptionCharts(ctx, usage, labels);
+  const days = { last: t('word.last_days', { count: CHART_DAYS, days: fmt.number(CHART_DAYS) }) };
+  const soon = { next: t('word.next_days', { count: soonDays, days: fmt.number(soonDays) }) };
+  const grant = html`<span class="muted">${t('word.grant')}</span>`;
 
   return page(
     ctx,
-    { title: 'Overview', section: 'overview' },
-    html`<h1>Overview</h1>
-<p class="sub">As of ${when(now, timeZone)} (${timeZone}).</p>
+    { title: t('overview.title'), section: 'overview' },
+    html`<h1>${t('overview.title')}</h1>
+<p class="sub">${t('overview.as_of', { time: fmt.dateTime(now), zone: zoneName(timeZone) })}</p>
 <div class="cards">
-  <div class="card"><div class="n">${total}</div><div class="l">subscriptions</div></div>
+  <div class="card"><div class="n">${fmt.number(total)}</div><div class="l">${t('overview.card_total', {
+    count: total,
+  })}</div></div>
   ${STATUSES.map((s) => {
     const count = byStatus.get(s) ?? 0;
-    return html`<div class="card"><div class="n">${count}</div><div class="l">${s}</div></div>`;
+    return html`<div class="card" data-status="${s}"><div class="n">${fmt.number(count)}</div><div class="l">${t(
+      `status.${s}`,
+    )}</div></div>`;
   })}
 </div>
 <section class="panel wide" aria-labelledby="usage-h">
-  <h2 id="usage-h">Consumption per day, last ${CHART_DAYS} days</h2>
+  <h2 id="usage-h">${t('overview.usage_h', days)}</h2>
   ${
     charts.length > 0
-      ? html`<div class="charts">${charts}</div><p class="legend">${CHARTS_LEGEND}</p>`
-      : html`<p class="empty">Nothing was consumed in the last ${CHART_DAYS} days.</p>`
+      ? html`<div class="charts">${charts}</div><p class="legend">${t('overview.charts_legend')}</p>`
+      : html`<p class="empty">${t('overview.no_usage', days)}</p>`
   }
 </section>
 <div class="grid">
   <section class="panel" aria-labelledby="status-h">
-    <h2 id="status-h">Subscriptions by status</h2>
+    <h2 id="status-h">${t('overview.status_h')}</h2>
     <table>
-      <thead><tr><th>Status</th><th class="num">Count</th><th></th></tr></thead>
+      <thead><tr><th>${t('col.status')}</th><th class="num">${t('col.count')}</th><th><span class="visually-hidden">${t(
+        'col.share',
+      )}</span></th></tr></thead>
       <tbody>${STATUSES.map((s) => {
         const count = byStatus.get(s) ?? 0;
+        const label = t('overview.status_meter', { count, number: fmt.number(count), status: t(`status.${s}`) });
         return html`<tr>
-        <td>${badge(s)}</td>
-        <td class="num">${count}</td>
-        <td>${meter(count, maxStatus, { label: `${count} ${s}` })}</td>
+        <td>${badge(ctx, s)}</td>
+        <td class="num">${fmt.number(count)}</td>
+        <td>${meter(count, maxStatus, { label })}</td>
       </tr>`;
       })}</tbody>
     </table>
-    <h2 class="muted">Per package</h2>
+    <h2 class="muted">${t('overview.per_package')}</h2>
     ${
       summary.length === 0
-        ? html`<p class="empty">No subscriptions yet.</p>`
+        ? html`<p class="empty">${t('overview.no_subscriptions')}</p>`
         : html`<table>
-      <thead><tr><th>Package</th><th>Status</th><th class="num">Count</th></tr></thead>
+      <thead><tr><th>${t('col.package')}</th><th>${t('col.status')}</th><th class="num">${t(
+        'col.count',
+      )}</th></tr></thead>
       <tbody>${summary.map(
         (r) => html`<tr>
-        <td>${packageLink(r)} <span class="muted">${r.package_code}</span></td>
-        <td>${badge(String(r.status))}</td>
-        <td class="num">${r.count}</td>
+        <td>${packageLink(r)} ${code(r.package_code, true)}</td>
+        <td>${badge(ctx, String(r.status))}</td>
+        <td class="num">${fmt.number(Number(r.count))}</td>
       </tr>`,
       )}</tbody>
     </table>`
     }
   </section>
   <section class="panel" aria-labelledby="top-h">
-    <h2 id="top-h">Most requested packages, last ${CHART_DAYS} days</h2>
+    <h2 id="top-h">${t('overview.top_h', days)}</h2>
     ${
       top.length === 0
-        ? html`<p class="empty">No subscriptions or renewals in the last ${CHART_DAYS} days.</p>`
+        ? html`<p class="empty">${t('overview.no_top', days)}</p>`
         : html`<div class="scroll"><table>
-      <thead><tr><th>#</th><th>Package</th><th>New + renewals</th><th class="num">Revenue</th></tr></thead>
+      <thead><tr><th>${t('col.rank')}</th><th>${t('col.package')}</th><th>${t('overview.col_requests')}</th>
+        <th class="num">${t('col.revenue')}</th></tr></thead>
       <tbody>${top.map((r) => {
-        const bar = meter(Number(r.requests), maxRequests, { label: `${r.requests} requests` });
-        const split = html`<div class="muted small">${r.new_subscriptions} new · ${r.renewals} renewed</div>`;
+        const requests = Number(r.requests);
+        const label = t('overview.requests', { count: requests, number: fmt.number(requests) });
+        const bar = meter(requests, maxRequests, { label });
+        const split = html`<div class="muted small">${t('overview.requests_split', {
+          new: fmt.number(Number(r.new_subscriptions)),
+          renewed: fmt.number(Number(r.renewals)),
+        })}</div>`;
         return html`<tr>
-        <td>${r.rank}</td>
+        <td>${fmt.number(Number(r.rank))}</td>
         <td>${packageLink(r)}</td>
-        <td><span class="meter-cell">${bar} ${r.requests}</span>${split}</td>
-        <td class="num">${money(Number(r.revenue), String(r.currency))}</td>
+        <td><span class="meter-cell">${bar} ${fmt.number(requests)}</span>${split}</td>
+        <td class="num">${fmt.money(Number(r.revenue), String(r.currency))}</td>
       </tr>`;
       })}</tbody>
     </table></div>`
@@ -158,57 +192,81 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   </section>
 </div>
 <section class="panel" aria-labelledby="nearly-h">
-  <h2 id="nearly-h">Balances nearly consumed (${NEARLY_CONSUMED_PERCENT}% or more used)</h2>
+  <h2 id="nearly-h">${t('overview.nearly_h', { percent: fmt.percent(NEARLY_CONSUMED_PERCENT) })}</h2>
   ${
     nearly.length === 0
-      ? html`<p class="empty">No live balance is nearly consumed.</p>`
+      ? html`<p class="empty">${t('overview.no_nearly')}</p>`
       : html`<div class="scroll"><table>
     <thead><tr>
-      <th>Client</th><th>Package</th><th>Credit type</th>
-      <th class="num">Left</th><th>Left of held</th><th>Next expiry</th>
+      <th>${t('col.client')}</th><th>${t('col.package')}</th><th>${t('col.credit_type')}</th>
+      <th class="num">${t('overview.col_left')}</th><th>${t('overview.col_left_of_held')}</th>
+      <th>${t('col.next_expiry')}</th>
     </tr></thead>
     <tbody>${nearly.map((r) => {
       const left = Number(r.remaining);
       const held = Number(r.held);
-      const bar = meter(left, held, { tone: leftTone(left, held) });
+      const used = t('overview.used', { percent: fmt.percent(Number(r.used_percent)) });
+      const bar = meter(left, held, { tone: leftTone(left, held), label: used });
       return html`<tr>
-      <td>${clientLink(r.client_id, r)} <span class="muted">${r.client_ref}</span></td>
-      <td>${r.package_code ?? html`<span class="muted">grant</span>`}</td>
-      <td>${r.credit_type}</td>
-      <td class="num">${r.remaining} / ${r.held} ${r.unit}</td>
-      <td><span class="meter-cell">${bar} ${r.used_percent}% used</span></td>
-      <td class="nowrap">${when(String(r.next_expiry), timeZone)}</td>
+      <td>${clientLink(r.client_id, r)} ${code(r.client_ref, true)}</td>
+      <td>${r.package_code ? code(r.package_code) : grant}</td>
+      <td>${code(r.credit_type)}</td>
+      <td class="num">${t('word.of_total', {
+        part: fmt.number(String(r.remaining)),
+        whole: fmt.number(String(r.held)),
+      })} <bdi>${r.unit}</bdi></td>
+      <td><span class="meter-cell">${bar} ${used}</span></td>
+      <td class="nowrap">${fmt.dateTime(r.next_expiry ? String(r.next_expiry) : null)}</td>
     </tr>`;
     })}</tbody>
   </table></div>`
   }
 </section>
 <section class="panel" aria-labelledby="expiring-h">
-  <h2 id="expiring-h">Expiring in the next ${app.config.EXPIRING_SOON_DAYS} days</h2>
+  <h2 id="expiring-h">${t('overview.expiring_h', soon)}</h2>
   ${
     expiring.length === 0
-      ? html`<p class="empty">Nothing expires in the next ${app.config.EXPIRING_SOON_DAYS} days.</p>`
+      ? html`<p class="empty">${t('overview.no_expiring', soon)}</p>`
       : html`<div class="scroll"><table>
     <thead><tr>
-      <th>When</th><th class="num">Days</th><th>What</th><th>Client</th><th>Package</th><th>Remains</th><th>Renews</th>
+      <th>${t('col.when')}</th><th class="num">${t('overview.col_days')}</th><th>${t('overview.col_what')}</th>
+      <th>${t('col.client')}</th><th>${t('col.package')}</th><th>${t('overview.col_remains')}</th>
+      <th>${t('overview.col_renews')}</th>
     </tr></thead>
     <tbody>${expiring.map((r) => {
       const what =
         r.row_type === 'subscription'
-          ? 'subscription period'
-          : html`${r.credit_type} balance <span class="muted">(${r.source})</span>`;
+          ? t('overview.what_period')
+          : t('overview.what_balance', { credit_type: code(r.credit_type), source: source(ctx, r.source) });
       return html`<tr>
-      <td class="nowrap">${when(String(r.expires_at), timeZone)}</td>
-      <td class="num">${r.days_left}</td>
+      <td class="nowrap">${fmt.dateTime(String(r.expires_at))}</td>
+      <td class="num">${fmt.number(Number(r.days_left))}</td>
       <td>${what}</td>
-      <td>${clientLink(r.client_ref, r)} <span class="muted">${r.client_ref}</span></td>
-      <td>${r.package_code ?? html`<span class="muted">grant</span>`}</td>
-      <td>${r.row_type === 'balance' ? html`${r.remaining} ${r.unit}` : r.remains || '—'}</td>
-      <td>${r.renews ? 'yes' : 'no'}</td>
+      <td>${clientLink(r.client_ref, r)} ${code(r.client_ref, true)}</td>
+      <td>${r.package_code ? code(r.package_code) : grant}</td>
+      <td>${
+        r.row_type === 'balance'
+          ? html`${fmt.number(String(r.remaining))} <bdi>${r.unit}</bdi>`
+          : remainsOf(ctx, r.remains)
+      }</td>
+      <td>${t(r.renews ? 'word.yes' : 'word.no')}</td>
     </tr>`;
     })}</tbody>
   </table></div>`
   }
 </section>`,
   );
+}
+
+/** Where a balance's units came from (package, recharge, rollover, adjustment), in the page's language. */
+export function source(ctx: Pick<UiContext, 't'>, value: unknown): Html {
+  switch (value) {
+    case 'package':
+    case 'recharge':
+    case 'rollover':
+    case 'adjustment':
+      return ctx.t(`source.${value}`);
+    default:
+      return html`<code dir="ltr">${String(value ?? '')}</code>`;
+  }
 }

@@ -6,59 +6,85 @@ import { creditTypesOfPackages } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
 import { barChart, type Point } from '../charts.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { badge, page, type UiContext, when } from '../layout.js';
-import { CHART_DAYS, chartDays, money } from './overview.js';
+import { badge, page, type UiContext } from '../layout.js';
+import { nextLink } from './clients.js';
+import { CHART_DAYS, chartDays, code, dayPoint } from './overview.js';
 
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
-const validity = (v: { count: number; unit: string }): string => `${v.count} ${v.unit}${v.count === 1 ? '' : 's'}`;
+/** A validity as a person reads it: "1 month", "3 Hijri months" (`calendar`, once packages carry one). */
+export function validity(
+  ctx: Pick<UiContext, 't' | 'fmt'>,
+  v: { count: number; unit: string; calendar?: string },
+): Html {
+  const params = { count: v.count, number: ctx.fmt.number(v.count) };
+  const hijri = v.calendar !== undefined && v.calendar !== 'gregory';
+  switch (v.unit) {
+    case 'day':
+    case 'week':
+      return ctx.t(`validity.${v.unit}`, params);
+    case 'month':
+    case 'year':
+      return ctx.t(hijri ? `validity.hijri_${v.unit}` : `validity.${v.unit}`, params);
+    default:
+      return html`${ctx.fmt.number(v.count)} <code dir="ltr">${v.unit}</code>`;
+  }
+}
 
-const itemList = (items: PackageView['items']): Html[] =>
-  items.map((i, n) => html`${n > 0 ? ', ' : ''}${i.units} ${i.credit_type.code}`);
+/** A package's items: "1,000 sms, 200 voice" with the locale's digits and list words. */
+const itemList = (ctx: UiContext, items: PackageView['items']): Html =>
+  ctx.fmt.list(items.map((i) => html`${ctx.fmt.number(i.units)} ${code(i.credit_type.code)}`));
+
+/** A rollover policy: none, all, or a percent of what is left (capped, when it is). */
+function rollover(ctx: UiContext, r: PackageView['rollover']): Html {
+  if (r.policy === 'none' || r.policy === 'all') return ctx.t(`rollover.${r.policy}`);
+  const percent = ctx.fmt.percent(r.percent);
+  return typeof r.cap_percent === 'number'
+    ? ctx.t('rollover.percent_capped', { percent, cap: ctx.fmt.percent(r.cap_percent) })
+    : ctx.t('rollover.percent', { percent });
+}
 
 export async function packagesPage(ctx: UiContext): Promise<Html> {
+  const { t, fmt } = ctx;
   const db = ctx.app.db;
   const result = await listPackages(db, { limit: 100, cursor: str(ctx.req.query.cursor) }, {});
   const creditTypes = await creditTypesOfPackages(db, result.data);
   const views = result.data.map((p) => toPackageView(p, creditTypes));
   return page(
     ctx,
-    { title: 'Packages', section: 'packages' },
-    html`<h1>Packages</h1>
-<p class="sub">What clients can buy.</p>
+    { title: t('packages.title'), section: 'packages' },
+    html`<h1>${t('packages.title')}</h1>
+<p class="sub">${t('packages.lead')}</p>
 <p><a class="button" href="/ui/packages/new" data-action="new-package">${ctx.t('setup.link.new_package')}</a></p>
 <section class="panel">
   ${
     views.length === 0
-      ? html`<p class="empty">No packages yet.</p>`
+      ? html`<p class="empty">${t('packages.none_yet')}</p>`
       : html`<div class="scroll"><table>
     <thead><tr>
-      <th>Name</th><th>Code</th><th>Items</th><th class="num">Price</th><th>Validity</th><th>Status</th>
+      <th>${t('col.name')}</th><th>${t('col.code')}</th><th>${t('col.items')}</th><th class="num">${t('col.price')}</th>
+      <th>${t('col.validity')}</th><th>${t('col.status')}</th>
     </tr></thead>
     <tbody>${views.map(
       (p) => html`<tr>
-      <td dir="auto"><a href="${path`/ui/packages/${p.id}`}">${name(p.name)}</a></td>
-      <td><code>${p.code}</code></td>
-      <td>${itemList(p.items)}</td>
-      <td class="num">${money(p.price, p.currency)}</td>
-      <td>${validity(p.validity)}</td>
-      <td>${badge(p.status)}</td>
+      <td><a href="${path`/ui/packages/${p.id}`}">${name(p.name)}</a></td>
+      <td>${code(p.code)}</td>
+      <td>${itemList(ctx, p.items)}</td>
+      <td class="num">${fmt.money(p.price, p.currency)}</td>
+      <td>${validity(ctx, p.validity)}</td>
+      <td>${badge(ctx, p.status)}</td>
     </tr>`,
     )}</tbody>
   </table></div>`
   }
-  ${
-    result.nextCursor
-      ? html`<p class="pager"><a href="/ui/packages${query({ cursor: result.nextCursor })}">Next page →</a></p>`
-      : ''
-  }
+  ${result.nextCursor ? nextLink(ctx, `/ui/packages${query({ cursor: result.nextCursor })}`) : ''}
 </section>`,
   );
 }
 
 export async function packagePage(ctx: UiContext, ref: string): Promise<Html | undefined> {
-  const { app } = ctx;
+  const { app, t, fmt } = ctx;
   const db = app.db;
   const pkg = await findPackage(db, ref);
   if (!pkg) return undefined;
@@ -80,75 +106,92 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
     entry.revenue += Number(r.revenue);
     byDay.set(String(r.period_start), entry);
   }
-  const points: Point[] = labels.map((label) => {
-    const value = byDay.get(label)?.requests ?? 0;
-    return { label, value, display: String(value) };
+  const points: Point[] = labels.map((day) => {
+    const value = byDay.get(day)?.requests ?? 0;
+    return dayPoint(ctx, day, value, fmt.number(value));
   });
   const requests = points.reduce((s, p) => s + p.value, 0);
   const revenue = [...byDay.values()].reduce((s, d) => s + d.revenue, 0);
   const depleted = subscriptions.filter((s) => s.status === 'active' && s.depleted === true).length;
-  const isOrAre = depleted === 1 ? ' is' : 's are';
   const description = view.description ? html` · <bdi>${view.description}</bdi>` : '';
-  const rolloverPercent = view.rollover.policy === 'percent' ? html` (${view.rollover.percent}%)` : '';
+  const yesNo = (value: unknown) => t(value ? 'word.yes' : 'word.no');
 
   return page(
     ctx,
     { title: pkg.name, section: 'packages' },
-    html`<h1 dir="auto">${name(view.name)}</h1>
-<p class="sub"><code>${view.code}</code> · ${badge(view.status)}${description}</p>
+    html`<h1>${name(view.name)}</h1>
+<p class="sub">${code(view.code)} · ${badge(ctx, view.status)}${description}</p>
 <p><a href="${path`/ui/packages/${view.id}/edit`}">${ctx.t('setup.link.edit_package')}</a></p>
 <div class="grid">
   <section class="panel" aria-labelledby="terms-h">
-    <h2 id="terms-h">Terms</h2>
+    <h2 id="terms-h">${t('packages.terms_h')}</h2>
     <dl class="kv">
-      <dt>Price</dt><dd>${money(view.price, view.currency)}</dd>
-      <dt>Recharge price</dt><dd>${money(view.recharge_price, view.currency)}</dd>
-      <dt>Validity</dt><dd>${validity(view.validity)}</dd>
-      <dt>Items</dt><dd>${itemList(view.items)}</dd>
-      <dt>Rollover</dt><dd>${view.rollover.policy}${rolloverPercent}</dd>
-      <dt>Auto-renew default</dt><dd>${view.auto_renew ? 'yes' : 'no'}</dd>
-      <dt>Priority</dt><dd>${view.priority}</dd>
+      <dt>${t('col.price')}</dt><dd>${fmt.money(view.price, view.currency)}</dd>
+      <dt>${t('packages.recharge_price')}</dt><dd>${fmt.money(view.recharge_price, view.currency)}</dd>
+      <dt>${t('col.validity')}</dt><dd>${validity(ctx, view.validity)}</dd>
+      <dt>${t('col.items')}</dt><dd>${itemList(ctx, view.items)}</dd>
+      <dt>${t('packages.rollover')}</dt><dd>${rollover(ctx, view.rollover)}</dd>
+      <dt>${t('packages.auto_renew_default')}</dt><dd>${yesNo(view.auto_renew)}</dd>
+      <dt>${t('packages.priority')}</dt><dd>${fmt.number(view.priority)}</dd>
     </dl>
   </section>
   <section class="panel" aria-labelledby="pstatus-h">
-    <h2 id="pstatus-h">Subscriptions by status</h2>
+    <h2 id="pstatus-h">${t('overview.status_h')}</h2>
     ${
       summary.length === 0
-        ? html`<p class="empty">Nobody has subscribed yet.</p>`
+        ? html`<p class="empty">${t('packages.nobody')}</p>`
         : html`<table>
-      <thead><tr><th>Status</th><th class="num">Count</th></tr></thead>
+      <thead><tr><th>${t('col.status')}</th><th class="num">${t('col.count')}</th></tr></thead>
       <tbody>${summary.map(
-        (r) => html`<tr><td>${badge(String(r.status))}</td><td class="num">${r.count}</td></tr>`,
+        (r) =>
+          html`<tr><td>${badge(ctx, String(r.status))}</td><td class="num">${fmt.number(Number(r.count))}</td></tr>`,
       )}</tbody>
     </table>
-    <p class="legend">${depleted} active subscription${isOrAre} depleted (nothing usable left).</p>`
+    <p class="legend">${t('packages.depleted', { count: depleted, number: fmt.number(depleted) })}</p>`
     }
   </section>
 </div>
 <section class="panel" aria-labelledby="req-h">
-  <h2 id="req-h">New subscriptions and renewals per day, last ${CHART_DAYS} days</h2>
-  ${barChart({ title: `${view.code} requests`, unit: 'subscriptions', points, width: 960, height: 220, integer: true })}
-  <p class="legend">${requests} in total, ${money(revenue, view.currency)} invoiced (void invoices left out).</p>
+  <h2 id="req-h">${t('packages.requests_h', {
+    last: t('word.last_days', { count: CHART_DAYS, days: fmt.number(CHART_DAYS) }),
+  })}</h2>
+  ${barChart(ctx, {
+    title: view.code,
+    unit: t('packages.chart_unit'),
+    points,
+    width: 960,
+    height: 220,
+    integer: true,
+  })}
+  <p class="legend">${t('packages.requests_legend', {
+    count: requests,
+    number: fmt.number(requests),
+    revenue: fmt.money(revenue, view.currency),
+  })}</p>
 </section>
 <section class="panel" aria-labelledby="psubs-h">
-  <h2 id="psubs-h">Subscriptions</h2>
+  <h2 id="psubs-h">${t('clients.subscriptions_h')}</h2>
   ${
     subscriptions.length === 0
-      ? html`<p class="empty">None.</p>`
+      ? html`<p class="empty">${t('packages.no_subscriptions')}</p>`
       : html`<div class="scroll"><table>
     <thead><tr>
-      <th>Client</th><th>Status</th><th>Current period</th>
-      <th class="num">Days left</th><th>Depleted</th><th>Auto-renew</th>
+      <th>${t('col.client')}</th><th>${t('col.status')}</th><th>${t('col.current_period')}</th>
+      <th class="num">${t('packages.col_days_left')}</th><th>${t('packages.col_depleted')}</th>
+      <th>${t('col.auto_renew')}</th>
     </tr></thead>
     <tbody>${subscriptions.map((s) => {
       const client = html`<a href="${path`/ui/clients/${String(s.client_ref)}`}">${name(String(s.client_name))}</a>`;
       return html`<tr>
-      <td dir="auto">${client} <span class="muted">${s.client_ref}</span></td>
-      <td>${badge(String(s.status))}</td>
-      <td class="nowrap">${when(String(s.period_start), tz, false)} → ${when(String(s.period_end), tz, false)}</td>
-      <td class="num">${s.days_left}</td>
-      <td>${s.depleted ? 'yes' : 'no'}</td>
-      <td>${s.auto_renew ? 'yes' : 'no'}</td>
+      <td>${client} ${code(s.client_ref, true)}</td>
+      <td>${badge(ctx, String(s.status))}</td>
+      <td class="period">${t('word.range', {
+        from: fmt.date(String(s.period_start)),
+        to: fmt.date(String(s.period_end)),
+      })}</td>
+      <td class="num">${fmt.number(Number(s.days_left))}</td>
+      <td>${yesNo(s.depleted)}</td>
+      <td>${yesNo(s.auto_renew)}</td>
     </tr>`;
     })}</tbody>
   </table></div>`

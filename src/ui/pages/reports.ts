@@ -1,4 +1,3 @@
-import type { AppContext } from '../../app-context.js';
 import { enqueue } from '../../commands/index.js';
 import { clientsByIds } from '../../db/repositories/clients.js';
 import { creditTypesByIds } from '../../db/repositories/credit-types.js';
@@ -6,37 +5,39 @@ import { packagesByIds } from '../../db/repositories/packages.js';
 import { latestReportRuns, type ReportRunRow } from '../../db/repositories/reports.js';
 import type { FieldProblem } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { APPLIES, GROUPINGS, REPORT_TYPES, type ReportType, type StoredParams } from '../../reports/params.js';
+import {
+  APPLIES,
+  DEFAULT_RANGE_DAYS,
+  GROUPINGS,
+  REPORT_TYPES,
+  type ReportType,
+  type StoredParams,
+} from '../../reports/params.js';
 import { createReportRun, reportRequest } from '../../reports/service.js';
 import { zodProblems } from '../../schemas/problems.js';
+import { type FieldErrors, fieldError, invalidAttributes } from '../form.js';
 import { type Html, html, path } from '../html.js';
-import { badge, csrfField, notice, page, type UiContext, when } from '../layout.js';
-
-const DESCRIPTIONS: Record<ReportType, string> = {
-  consumption: 'units consumed per day/week/month per credit type, optionally per client or package',
-  renewals: 'new subscriptions, renewals, recharges, expirations and their revenue per period',
-  top_packages: 'the most requested packages (new + renewals) in a range, with revenue',
-  subscriptions: "subscriptions per status and package; each one's period, days left, depleted or not",
-  balances:
-    'per subscription and credit type: granted, consumed, remaining (usable now), unavailable, upcoming, ' +
-    'expired, % used',
-  expiring: 'balances and subscriptions expiring in the next N days, with what remains',
-};
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { code, zoneName } from './overview.js';
 
 const FIELDS = ['from', 'to', 'group_by', 'per', 'days_ahead', 'client', 'package', 'credit_type'] as const;
 type Field = (typeof FIELDS)[number];
 export type ReportForm = Partial<Record<Field | 'type' | 'format', string>>;
 
-const size = (bytes: bigint | null): string => {
-  if (bytes === null) return '—';
-  const n = Number(bytes);
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-};
+/** A format's name (CSV, JSON): a technical name, the same in every language. */
+const formatName = (format: string): Html => html`<abbr lang="en" dir="ltr">${format.toUpperCase()}</abbr>`;
+
+const groupName = (ctx: UiContext, group: string): Html =>
+  (GROUPINGS as readonly string[]).includes(group)
+    ? ctx.t(`reports.group.${group as (typeof GROUPINGS)[number]}`)
+    : code(group); // a credit type's dimension (consumption by dimension)
+
+const triggerName = (ctx: UiContext, trigger: string): Html =>
+  trigger === 'api' || trigger === 'nightly' || trigger === 'ui' ? ctx.t(`reports.trigger.${trigger}`) : code(trigger);
 
 /** A run's params as a person reads them: days in the business zone, codes instead of ids. */
-async function describeParams(app: AppContext, runs: readonly ReportRunRow[]): Promise<Map<string, string>> {
+async function describeParams(ctx: UiContext, runs: readonly ReportRunRow[]): Promise<Map<string, Html>> {
+  const { app, t, fmt } = ctx;
   // a run that failed before its params were resolved keeps what it was sent: only ids are looked up
   const ids = (pick: (p: ReportRunRow['params']) => unknown) => [
     ...new Set(runs.map((r) => pick(r.params)).filter((v): v is string => typeof v === 'string' && isUuid(v))),
@@ -51,109 +52,163 @@ async function describeParams(app: AppContext, runs: readonly ReportRunRow[]): P
   );
   const packageIds = ids((p) => p.package);
   const packages = new Map((await packagesByIds(app.db, packageIds)).map((p) => [p.id, p.code]));
-  const tz = app.config.BUSINESS_TZ;
   return new Map(
     runs.map((r) => {
       // resolved params (a run that failed before resolving keeps what it was sent: only known fields show)
       const p = r.params as Partial<StoredParams>;
-      const parts: string[] = [];
-      if (p.from && p.to) parts.push(`${when(p.from, tz)} → ${when(p.to, tz)}`);
-      if (p.as_of) parts.push(`as of ${when(p.as_of, tz)}`);
-      if (p.group_by) parts.push(`by ${p.group_by}`);
-      if (p.per) parts.push(`per ${p.per}`);
-      if (p.days_ahead) parts.push(`${p.days_ahead} days ahead`);
-      if (p.client) parts.push(`client ${clients.get(p.client)?.external_ref ?? p.client}`);
-      if (p.package) parts.push(`package ${packages.get(p.package) ?? p.package}`);
-      if (p.credit_type) parts.push(`credit type ${creditTypes.get(p.credit_type)?.code ?? p.credit_type}`);
-      return [r.id, parts.join(' · ')];
+      const parts: Html[] = [];
+      if (p.from && p.to) parts.push(t('word.range', { from: fmt.dateTime(p.from), to: fmt.dateTime(p.to) }));
+      if (p.as_of) parts.push(t('reports.desc.as_of', { time: fmt.dateTime(p.as_of) }));
+      if (p.group_by) parts.push(t('reports.desc.by', { group: groupName(ctx, p.group_by) }));
+      if (p.per) parts.push(t('reports.desc.per', { per: t(`reports.per.${p.per}`) }));
+      if (p.days_ahead)
+        parts.push(
+          t('reports.desc.days_ahead', {
+            days: t('word.days', { count: p.days_ahead, days: fmt.number(p.days_ahead) }),
+          }),
+        );
+      if (p.client)
+        parts.push(t('reports.desc.client', { ref: code(clients.get(p.client)?.external_ref ?? p.client) }));
+      if (p.package) parts.push(t('reports.desc.package', { code: code(packages.get(p.package) ?? p.package) }));
+      if (p.credit_type)
+        parts.push(
+          t('reports.desc.credit_type', { code: code(creditTypes.get(p.credit_type)?.code ?? p.credit_type) }),
+        );
+      return [r.id, html`${parts.map((part, i) => html`${i > 0 ? ' · ' : ''}${part}`)}`];
     }),
   );
+}
+
+/** Why a run cannot be downloaded yet (the download link's 409 page), in the viewer's language. */
+export function notReady(where: Pick<UiContext, 't'>, run: Pick<ReportRunRow, 'status' | 'error'>): Html | undefined {
+  if (run.status === 'done') return undefined;
+  if (run.status === 'failed')
+    return where.t('reports.download_failed', {
+      error: html`<span lang="en" dir="ltr">${run.error ?? 'unknown error'}</span>`,
+    });
+  return where.t('reports.download_not_ready', { status: badge(where, run.status) });
 }
 
 export async function reportsPage(
   ctx: UiContext,
   state: { form?: ReportForm; errors?: FieldProblem[]; detail?: string } = {},
 ): Promise<Html> {
-  const { app } = ctx;
+  const { app, t, fmt } = ctx;
   const runs = await latestReportRuns(app.db, 30);
-  const described = await describeParams(app, runs);
+  const described = await describeParams(ctx, runs);
   const busy = runs.some((r) => r.status === 'queued' || r.status === 'running');
   const tz = app.config.BUSINESS_TZ;
   const form = state.form ?? {};
-  const errorOf = (field: string) =>
-    state.errors?.find((e) => e.field === field || e.field === `params.${field}`)?.message;
-  const problem = (field: string) => (errorOf(field) ? html`<span class="notice error">${errorOf(field)}</span>` : '');
-  const input = (field: Field, label: string, type: string, placeholder = '') => {
+  // the service names a param `params.from`; the form's field is `from`
+  const errors: FieldErrors = new Map(
+    (state.errors ?? []).map((e) => [e.field.replace(/^params\./, ''), e.message] as const).reverse(),
+  );
+  const input = (field: Field, type: string, placeholder?: Html) => {
     const dir = type === 'text' ? html` dir="auto"` : '';
-    return html`<label>${label}<input type="${type}" name="${field}" value="${form[field] ?? ''}"
-      placeholder="${placeholder}"${dir}>${problem(field)}</label>`;
+    const hint = placeholder ? html` placeholder="${placeholder}"` : '';
+    return html`<label>${t(`reports.field.${field}`)}<input type="${type}" name="${field}" value="${form[field] ?? ''}"
+      ${hint}${dir}${invalidAttributes(errors, field)}>${fieldError(ctx, errors, field)}</label>`;
   };
-  const select = (field: Field | 'type' | 'format', label: string, options: readonly string[], blank?: string) => {
+  const select = (field: Field | 'type' | 'format', options: ReadonlyArray<readonly [string, Html]>, blank?: Html) => {
     const none = blank !== undefined ? html`<option value="">${blank}</option>` : '';
     const choices = options.map(
-      (o) => html`<option value="${o}"${form[field] === o ? html` selected` : ''}>${o}</option>`,
+      ([value, text]) => html`<option value="${value}"${form[field] === value ? html` selected` : ''}>${text}</option>`,
     );
-    return html`<label>${label}<select name="${field}">${none}${choices}</select>${problem(field)}</label>`;
+    return html`<label>${t(`reports.field.${field}`)}<select name="${field}"${invalidAttributes(
+      errors,
+      field,
+    )}>${none}${choices}</select>${fieldError(ctx, errors, field)}</label>`;
   };
-  const intro =
-    'Run a report in the background, then download it as CSV or JSON. ' +
-    `Days are those of ${tz}; the range defaults to the last 30 days.`;
+  const typeName = (type: ReportType) => t(`reports.type.${type}`);
+  const paramName = (param: string) =>
+    (FIELDS as readonly string[]).includes(param) ? t(`reports.param.${param as Field}`) : code(param);
+  const detail = state.detail
+    ? html`<div class="notice error" role="alert">${t('form.invalid')}${
+        ctx.locale === 'en' ? html` ${state.detail}` : html` <span lang="en" dir="ltr">${state.detail}</span>`
+      }</div>`
+    : '';
 
   return page(
     ctx,
-    { title: 'Reports', section: 'reports', ...(busy ? { refreshS: 2 } : {}) },
-    html`${busy ? notice(ctx.req) : ''}
-<h1>Reports</h1>
-<p class="sub">${intro}</p>
+    { title: t('reports.title'), section: 'reports', ...(busy ? { refreshS: 2 } : {}) },
+    html`${busy ? notice(ctx) : ''}
+<h1>${t('reports.title')}</h1>
+<p class="sub">${t('reports.lead', {
+      csv: formatName('csv'),
+      json: formatName('json'),
+      zone: zoneName(tz),
+      last: t('word.last_days', { count: DEFAULT_RANGE_DAYS, days: fmt.number(DEFAULT_RANGE_DAYS) }),
+    })}</p>
 <section class="panel" aria-labelledby="run-h">
-  <h2 id="run-h">Run a report</h2>
-  ${state.detail ? html`<div class="notice error" role="alert">${state.detail}</div>` : ''}
+  <h2 id="run-h">${t('reports.run_h')}</h2>
+  ${detail}
   <form method="post" action="/ui/reports">
     ${csrfField(ctx)}
     <div class="form-grid">
-      ${select('type', 'Report', REPORT_TYPES)}
-      ${select('format', 'Format', ['csv', 'json'])}
-      ${input('from', 'From (day)', 'date')}
-      ${input('to', 'To (day, included)', 'date')}
-      ${select('group_by', 'Group by', GROUPINGS, 'day')}
-      ${select('per', 'Per', ['client', 'package'], '—')}
-      ${input('days_ahead', 'Days ahead', 'number', String(app.config.EXPIRING_SOON_DAYS))}
-      ${input('client', 'Client', 'text', 'id or external ref')}
-      ${input('package', 'Package', 'text', 'id or code')}
-      ${input('credit_type', 'Credit type', 'text', 'id or code')}
-      <div><button type="submit">Run report</button></div>
+      ${select(
+        'type',
+        REPORT_TYPES.map((type) => [type, typeName(type)] as const),
+      )}
+      ${select(
+        'format',
+        ['csv', 'json'].map((format) => [format, formatName(format)] as const),
+      )}
+      ${input('from', 'date')}
+      ${input('to', 'date')}
+      ${select(
+        'group_by',
+        GROUPINGS.map((group) => [group, t(`reports.group.${group}`)] as const),
+        t('reports.group.default'),
+      )}
+      ${select(
+        'per',
+        (['client', 'package'] as const).map((per) => [per, t(`reports.per.${per}`)] as const),
+        t('word.none'),
+      )}
+      ${input('days_ahead', 'number', html`${app.config.EXPIRING_SOON_DAYS}`)}
+      ${input('client', 'text', t('reports.hint.client'))}
+      ${input('package', 'text', t('reports.hint.code'))}
+      ${input('credit_type', 'text', t('reports.hint.code'))}
+      <div><button type="submit">${t('reports.submit')}</button></div>
     </div>
   </form>
   <table class="legend">
+    <caption class="visually-hidden">${t('reports.kinds_caption')}</caption>
     <tbody>${REPORT_TYPES.map(
-      (t) => html`<tr>
-      <td><strong>${t}</strong></td>
-      <td>${DESCRIPTIONS[t]}</td>
-      <td class="muted">takes ${APPLIES[t].join(', ')}</td>
+      (type) => html`<tr>
+      <th scope="row">${typeName(type)}</th>
+      <td>${t(`reports.describe.${type}`)}</td>
+      <td class="muted">${t('reports.takes', { params: fmt.list(APPLIES[type].map(paramName)) })}</td>
     </tr>`,
     )}</tbody>
   </table>
 </section>
 <section class="panel" aria-labelledby="runs-h">
-  <h2 id="runs-h">Latest runs</h2>
+  <h2 id="runs-h">${t('reports.runs_h')}</h2>
   ${
     runs.length === 0
-      ? html`<p class="empty">No report has been run yet.</p>`
+      ? html`<p class="empty">${t('reports.no_runs')}</p>`
       : html`<div class="scroll"><table>
     <thead><tr>
-      <th>Asked</th><th>Report</th><th>Params</th><th>Format</th><th>By</th><th>Status</th>
-      <th class="num">Rows</th><th class="num">Size</th><th></th>
+      <th>${t('reports.col_asked')}</th><th>${t('reports.col_report')}</th><th>${t('reports.col_params')}</th>
+      <th>${t('reports.field.format')}</th><th>${t('reports.col_by')}</th><th>${t('col.status')}</th>
+      <th class="num">${t('reports.col_rows')}</th><th class="num">${t('reports.col_size')}</th>
+      <th><span class="visually-hidden">${t('col.actions')}</span></th>
     </tr></thead>
     <tbody>${runs.map((r) => {
       const download =
         r.status === 'done'
-          ? html`<a class="download" href="${path`/ui/reports/${r.id}/download`}" download>Download</a>`
+          ? html`<a class="download" href="${path`/ui/reports/${r.id}/download`}" download>${t('reports.download')}</a>`
           : '';
+      const error =
+        r.status === 'failed' && r.error ? html` <span class="muted" lang="en" dir="ltr">${r.error}</span>` : '';
       return html`<tr data-report="${r.id}">
-      <td class="nowrap">${when(r.created_at, tz)}</td><td><strong>${r.type}</strong></td>
-      <td class="muted">${described.get(r.id) ?? ''}</td><td>${r.format}</td><td>${r.trigger}</td>
-      <td>${badge(r.status)}${r.status === 'failed' && r.error ? html` <span class="muted">${r.error}</span>` : ''}</td>
-      <td class="num">${r.row_count ?? '—'}</td><td class="num">${size(r.byte_size)}</td>
+      <td class="nowrap">${fmt.dateTime(r.created_at)}</td><td><strong>${typeName(r.type)}</strong></td>
+      <td class="muted">${described.get(r.id) ?? ''}</td><td>${formatName(r.format)}</td>
+      <td>${triggerName(ctx, r.trigger)}</td>
+      <td>${badge(ctx, r.status)}${error}</td>
+      <td class="num">${r.row_count === null ? t('word.none') : fmt.number(r.row_count)}</td>
+      <td class="num">${r.byte_size === null ? t('word.none') : fmt.bytes(r.byte_size)}</td>
       <td>${download}</td>
     </tr>`;
     })}</tbody>

@@ -1,4 +1,51 @@
 import { defineMessages } from '../catalog.js';
 
 /** The messages of the packages area (keys prefixed `packages.`, notices `notice.<code>`). */
-export const packagesMessages = defineMessages({}, {});
+export const packagesMessages = defineMessages(
+  {
+    'packages.title': 'Packages',
+    'packages.lead': 'What clients can buy.',
+    'packages.none_yet': 'No packages yet.',
+    'packages.terms_h': 'Terms',
+    'packages.recharge_price': 'Recharge price',
+    'packages.rollover': 'Rollover',
+    'packages.auto_renew_default': 'Auto-renew default',
+    'packages.priority': 'Priority',
+    'packages.nobody': 'Nobody has subscribed yet.',
+    'packages.depleted': {
+      one: '{number} active subscription is depleted (nothing usable left).',
+      other: '{number} active subscriptions are depleted (nothing usable left).',
+    },
+    'packages.requests_h': 'New subscriptions and renewals per day, {last}',
+    'packages.chart_unit': 'subscriptions',
+    'packages.requests_legend': '{number} in total, {revenue} invoiced (void invoices left out).',
+    'packages.no_subscriptions': 'None.',
+    'packages.col_days_left': 'Days left',
+    'packages.col_depleted': 'Depleted',
+  },
+  {
+    'packages.title': 'الباقات',
+    'packages.lead': 'ما يمكن للعملاء شراؤه.',
+    'packages.none_yet': 'لا توجد باقات بعد.',
+    'packages.terms_h': 'الشروط',
+    'packages.recharge_price': 'سعر إعادة الشحن',
+    'packages.rollover': 'ترحيل الرصيد',
+    'packages.auto_renew_default': 'التجديد التلقائي افتراضيًا',
+    'packages.priority': 'الأولوية',
+    'packages.nobody': 'لم يشترك أحد بعد.',
+    'packages.depleted': {
+      zero: 'لا اشتراكات نشطة نفد رصيدها ({number}).',
+      one: 'اشتراك نشط واحد نفد رصيده (لم يبقَ فيه ما يُستخدم).',
+      two: 'اشتراكان نشطان نفد رصيدهما (لم يبقَ فيهما ما يُستخدم).',
+      few: '{number} اشتراكات نشطة نفد رصيدها (لم يبقَ فيها ما يُستخدم).',
+      many: '{number} اشتراكًا نشطًا نفد رصيده (لم يبقَ فيه ما يُستخدم).',
+      other: '{number} اشتراك نشط نفد رصيده (لم يبقَ فيه ما يُستخدم).',
+    },
+    'packages.requests_h': 'الاشتراكات الجديدة والتجديدات يوميًا خلال {last}',
+    'packages.chart_unit': 'اشتراكات',
+    'packages.requests_legend': 'الإجمالي {number}، والمفوتَر {revenue} (دون الفواتير الملغاة).',
+    'packages.no_subscriptions': 'لا يوجد.',
+    'packages.col_days_left': 'الأيام المتبقية',
+    'packages.col_depleted': 'نفد الرصيد',
+  },
+);

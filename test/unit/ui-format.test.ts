@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { barChart, type ChartLocale } from '../../src/ui/charts.js';
+import { translator } from '../../src/ui/i18n/catalog.js';
+import { formatters } from '../../src/ui/i18n/format.js';
+import type { Locale } from '../../src/ui/i18n/locale.js';
+import { CATALOG } from '../../src/ui/i18n/messages/index.js';
+
+/** The pages' formatters (Intl for the locale, exact money) and the charts' direction. */
+const where = (locale: Locale, calendar: 'gregory' | 'hijri' = 'gregory'): ChartLocale => ({
+  locale,
+  t: translator(locale, CATALOG),
+  fmt: formatters(locale, calendar, 'Asia/Riyadh'),
+});
+const ARABIC_DIGITS = /^[\u0660-\u0669٫٬\u200f\u061c\s]+/;
+
+describe('formatters', () => {
+  it('write money with the currency’s own decimals: KWD 3, SAR 2, in both languages, exactly', () => {
+    const en = where('en').fmt;
+    const ar = where('ar').fmt;
+    expect(en.money(1234500n, 'KWD')).toBe('KWD\u00a01,234.500');
+    expect(en.money(123450n, 'SAR')).toBe('SAR\u00a01,234.50');
+    expect(ar.money(1234500n, 'KWD')).toContain('١٬٢٣٤٫٥٠٠');
+    expect(ar.money(123450n, 'SAR')).toContain('١٬٢٣٤٫٥٠');
+    expect(ar.money(123450n, 'SAR')).not.toContain('١٬٢٣٤٫٥٠٠');
+    // beyond a float's exact integers, still exact
+    expect(en.money(9007199254740993n, 'KWD')).toBe('KWD\u00a09,007,199,254,740.993');
+  });
+
+  it('write numbers with Arabic-Indic digits in Arabic', () => {
+    expect(where('ar').fmt.number(1234567n)).toBe('١٬٢٣٤٬٥٦٧');
+    expect(where('ar').fmt.number('12.5')).toBe('١٢٫٥');
+    expect(where('ar').fmt.percent(85.5)).toMatch(ARABIC_DIGITS);
+    expect(where('en').fmt.percent(85.5)).toBe('85.5%');
+  });
+
+  it('write dates in the business zone, with the Hijri date beside them when asked', () => {
+    const at = '2026-03-15T22:30:00.000Z'; // already the 16th in Riyadh (UTC+3)
+    expect(where('en').fmt.date(at).value).toBe('<time datetime="2026-03-15T22:30:00.000Z">16 Mar 2026</time>');
+    const hijri = where('ar', 'hijri').fmt.date(at).value;
+    expect(hijri).toContain('data-calendar="islamic-umalqura"');
+    expect(hijri).toContain('رمضان ١٤٤٧'); // 16 March 2026 is 27 Ramadan 1447 (Umm al-Qura)
+    expect(where('en', 'hijri').fmt.day('2026-03-20').value).toContain('1 Shaw. 1447');
+  });
+});
+
+describe('charts', () => {
+  const points = ['2026-03-01', '2026-03-02', '2026-03-03'].map((day, i) => ({
+    label: day.slice(5),
+    title: day,
+    value: i + 1,
+    display: String(i + 1),
+  }));
+  const barXs = (svg: string) => [...svg.matchAll(/<rect class="bar[^"]*" x="([\d.]+)"/g)].map((m) => Number(m[1]));
+
+  it('run time left to right in English and right to left in Arabic, the y axis on the start side', () => {
+    const ltr = barChart(where('en'), { title: 'sms', unit: 'message', points }).value;
+    const rtl = barChart(where('ar'), { title: 'sms', unit: 'message', points }).value;
+    const [first, , last] = barXs(ltr);
+    expect(first!).toBeLessThan(last!);
+    const [firstR, , lastR] = barXs(rtl);
+    expect(firstR!).toBeGreaterThan(lastR!);
+    expect(ltr).toMatch(/<text class="tick" x="42" [^>]*text-anchor="end">0<\/text>/);
+    expect(rtl).toMatch(/<text class="tick" x="598" [^>]*text-anchor="start">٠<\/text>/);
+    expect(rtl).toContain('direction="ltr"');
+    expect(rtl).toContain('aria-label="sms: ٦ message في ٣ أعمدة"');
+  });
+});
