@@ -93,7 +93,7 @@ export async function submitRoute(
     params,
     query: call.query ?? {},
     body: call.body,
-    idempotencyKey: call.idem && /^[\w-]{8,100}$/.test(call.idem) ? `ui:${call.idem}` : undefined,
+    idempotencyKey: formIdempotencyKey(call.idem),
     path: concrete,
     req: ctx.req,
     res: ctx.res,
@@ -101,6 +101,10 @@ export async function submitRoute(
     origin: 'ui',
   });
 }
+
+/** The Idempotency-Key a form's one-time key becomes for the route (undefined for a malformed one). */
+export const formIdempotencyKey = (idem: string | undefined): string | undefined =>
+  idem && /^[\w-]{8,100}$/.test(idem) ? `ui:${idem}` : undefined;
 
 /** A fresh one-time key for a form's hidden `idem` field. */
 export const oneTimeKey = (): string => randomUUID();

@@ -154,18 +154,23 @@ describe('the pages’ accessibility, in English and Arabic', () => {
     '/ui/audit',
   ];
 
-  it.each([['en'], ['ar']])('finds no serious or critical violation on any page (%s)', async (lang) => {
-    const found: Record<string, unknown> = {};
-    for (const path of pages()) {
-      const response = await page.goto(`${app.baseUrl}${path}${path.includes('?') ? '&' : '?'}lang=${lang}`);
-      expect(response?.status(), path).toBe(200);
-      expect(new URL(page.url()).pathname, path).toBe(path.split('?')[0]); // signed in: no detour to the login
-      expect(await page.getAttribute('html', 'lang'), path).toBe(lang);
-      const problems = serious(await axeViolations());
-      if (problems.length > 0) found[path] = problems;
-    }
-    expect(found).toEqual({});
-  });
+  it.each([['en'], ['ar']])(
+    'finds no serious or critical violation on any page (%s)',
+    async (lang) => {
+      const found: Record<string, unknown> = {};
+      for (const path of pages()) {
+        const response = await page.goto(`${app.baseUrl}${path}${path.includes('?') ? '&' : '?'}lang=${lang}`);
+        expect(response?.status(), path).toBe(200);
+        expect(new URL(page.url()).pathname, path).toBe(path.split('?')[0]); // signed in: no detour to the login
+        expect(await page.getAttribute('html', 'lang'), path).toBe(lang);
+        const problems = serious(await axeViolations());
+        if (problems.length > 0) found[path] = problems;
+      }
+      expect(found).toEqual({});
+      // sixteen pages, each loaded and checked by axe: ~15 s alone, several times that beside the whole suite
+    },
+    180_000,
+  );
 
   it('lets the keyboard skip to the content, else go through the header in reading order', async () => {
     await page.goto(`${app.baseUrl}/ui?lang=ar`);

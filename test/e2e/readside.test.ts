@@ -318,13 +318,15 @@ describe('GET /v1/clients/{id}/forecast: burn of the window, the walk in spendin
     const live = await fetch(`${app.baseUrl}/ui/clients/${client}`, { headers: auth });
     const text = await live.text();
     expect(live.status, text).toBe(200);
-    expect(text).toContain('runs out around <strong>2026-07-21</strong>, 100 message(s) will expire unused.');
+    // the date is the viewer's (Intl, en-GB), with its machine-readable form beside it
+    expect(text).toMatch(/runs out around <strong><time datetime="2026-07-21">21 Jul 2026<\/time><\/strong>/);
+    expect(text).toMatch(/100 <bdi>message<\/bdi> will expire unused/);
     expect(text).toMatch(/<input type="date" name="as_of"/);
     // 06-15, end of day: A 500 − 100 − 150 = 250, B 100
     const then = await fetch(`${app.baseUrl}/ui/clients/${client}?as_of=2026-06-15`, { headers: auth });
     const thenText = await then.text();
     expect(then.status).toBe(200);
-    expect(thenText).toContain('Balances as of 2026-06-15 23:59');
+    expect(thenText).toMatch(/Balances as of <time datetime="2026-06-15T23:59:59.999Z">15 Jun 2026, 23:59<\/time>/);
     expect(thenText).toContain('Remaining <strong>350</strong>');
     expect(thenText).not.toContain('runs out around');
   });

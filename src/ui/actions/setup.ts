@@ -5,7 +5,7 @@ import { type CreditTypeRow, findCreditType } from '../../db/repositories/credit
 import { storedResponse } from '../../db/repositories/idempotency-records.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import type { WebhookEndpointView } from '../../webhooks/endpoints.js';
-import { formFields, submitRoute, textField } from '../form.js';
+import { formFields, formIdempotencyKey, submitRoute, textField } from '../form.js';
 import { path, query } from '../html.js';
 import type { UiKit } from '../kit.js';
 import type { UiContext } from '../layout.js';
@@ -280,9 +280,10 @@ async function sentBefore(
   template: string,
   idem: string | undefined,
 ): Promise<boolean> {
-  if (!idem) return false;
-  // the key as submitRoute gives it to the route runner (form.ts)
-  const key = { apiKeyId: ctx.viewer.auth.keyId, method, path: template, key: `ui:${idem}` };
+  const formKey = formIdempotencyKey(idem);
+  if (!formKey) return false;
+  // the key as submitRoute gives it to the route runner
+  const key = { apiKeyId: ctx.viewer.auth.keyId, method, path: template, key: formKey };
   return (await storedResponse(ctx.app.db, key)) !== undefined;
 }
 
