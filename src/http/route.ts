@@ -35,6 +35,8 @@ export interface RouteContext<P, Q, B> {
   db: Executor;
   /** The Idempotency-Key of the call (the header over HTTP; a form's one-time key in the pages). */
   idempotencyKey: string | undefined;
+  /** Who called: a system over HTTP, or a person through a form of the pages. */
+  origin: 'api' | 'ui';
   /** The concrete path called, e.g. `/v1/subscriptions/5f…/renew`. */
   path: string;
   /** Runs after the handler's writes are committed (enqueueing a job must never precede its commit). */

@@ -74,6 +74,7 @@ export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall
     db,
     idempotencyKey: call.idempotencyKey,
     path: call.path,
+    origin: call.origin,
     afterCommit: (action: () => Promise<void>) => {
       after.push(action);
     },

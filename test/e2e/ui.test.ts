@@ -395,4 +395,32 @@ describe('forms are protected against cross-site requests', () => {
     expect(file.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect((await file.text()).split('\r\n')[0]).toMatch(/^subscription_id,client_ref,client_name/);
   });
+
+  it("offers the credit types' dimensions in the report form, and runs consumption by one of them", async () => {
+    const dim = await createCreditType(app, { code: 'u-dim', dimensions: ['branch'] });
+    const session = await signIn();
+    const form = await get('/ui/reports', { cookie: session });
+    expect(form.text).toMatch(/<option value="branch">dimension: <code dir="ltr">branch<\/code><\/option>/);
+    const bad = await postForm(
+      '/ui/reports',
+      { csrf: csrfOf(form.text), type: 'consumption', format: 'json', group_by: 'branch' },
+      { cookie: session },
+    );
+    // a dimension belongs to a credit type: without one the form says so beside the field
+    expect(bad.status).toBe(422);
+    expect(bad.text).toContain('a dimension of the credit_type given');
+    const ok = await postForm(
+      '/ui/reports',
+      { csrf: csrfOf(form.text), type: 'consumption', format: 'json', group_by: 'branch', credit_type: 'u-dim' },
+      { cookie: session },
+    );
+    expect(ok.status).toBe(303);
+    const [row] = await app.database.db('report_runs').orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1);
+    expect(row).toMatchObject({
+      type: 'consumption',
+      trigger: 'ui',
+      params: { group_by: 'branch', credit_type: dim.id },
+    });
+    expect((await awaitRun(app, row.id)).status).toBe('done');
+  });
 });

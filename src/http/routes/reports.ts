@@ -41,9 +41,9 @@ export const reportRoutes: AnyRoute[] = [
       422: { description: 'Unknown type or format, or params that are wrong or do not apply to the type' },
       503: { description: 'The queue (Redis) is down; nothing was written' },
     },
-    handler: async ({ body, db, app, afterCommit }) => {
+    handler: async ({ body, db, app, afterCommit, origin }) => {
       if (!queueReachable(app)) return unreachable();
-      const created = await createReportRun(db, app, body, { trigger: 'api' });
+      const created = await createReportRun(db, app, body, { trigger: origin });
       if (!created.ok) return created;
       afterCommit(async () => {
         await enqueue(app, [created.value.job]);

@@ -1,6 +1,5 @@
-import { enqueue } from '../../commands/index.js';
 import { clientsByIds } from '../../db/repositories/clients.js';
-import { creditTypesByIds } from '../../db/repositories/credit-types.js';
+import { creditTypesByIds, listCreditTypes } from '../../db/repositories/credit-types.js';
 import { packagesByIds } from '../../db/repositories/packages.js';
 import { latestReportRuns, type ReportRunRow } from '../../db/repositories/reports.js';
 import type { FieldProblem } from '../../domain/result.js';
@@ -13,9 +12,7 @@ import {
   type ReportType,
   type StoredParams,
 } from '../../reports/params.js';
-import { createReportRun, reportRequest } from '../../reports/service.js';
-import { zodProblems } from '../../schemas/problems.js';
-import { type FieldErrors, fieldError, invalidAttributes } from '../form.js';
+import { type FieldErrors, fieldError, idemField, invalidAttributes, submitRoute } from '../form.js';
 import { type Html, html, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { code, zoneName } from './overview.js';
@@ -95,6 +92,9 @@ export async function reportsPage(
 ): Promise<Html> {
   const { app, t, fmt } = ctx;
   const runs = await latestReportRuns(app.db, 30);
+  // consumption by a dimension (issue 15): the keys the live credit types name, each once
+  const creditTypes = await listCreditTypes(app.db, { limit: 200 }, { archived: false });
+  const dimensions = [...new Set(creditTypes.data.flatMap((c) => c.dimensions ?? []))].sort();
   const described = await describeParams(ctx, runs);
   const busy = runs.some((r) => r.status === 'queued' || r.status === 'running');
   const tz = app.config.BUSINESS_TZ;
@@ -144,6 +144,7 @@ export async function reportsPage(
   ${detail}
   <form method="post" action="/ui/reports">
     ${csrfField(ctx)}
+    ${idemField()}
     <div class="form-grid">
       ${select(
         'type',
@@ -157,7 +158,10 @@ export async function reportsPage(
       ${input('to', 'date')}
       ${select(
         'group_by',
-        GROUPINGS.map((group) => [group, t(`reports.group.${group}`)] as const),
+        [
+          ...GROUPINGS.map((group) => [group, t(`reports.group.${group}`)] as const),
+          ...dimensions.map((key) => [key, t('reports.group.dimension', { name: code(key) })] as const),
+        ],
         t('reports.group.default'),
       )}
       ${select(
@@ -242,13 +246,16 @@ export async function runReportFromForm(
     for (const field of FIELDS)
       if (form[field] !== undefined && (APPLIES[type] as readonly string[]).includes(field))
         params[field] = form[field]!;
-  const parsed = reportRequest.safeParse({ type: form.type, format: form.format ?? 'csv', params });
-  if (!parsed.success) {
-    const errors = zodProblems(parsed.error);
-    return { ok: false, form, errors, detail: errors.map((e) => `${e.field}: ${e.message}`).join('; ') };
-  }
-  const created = await createReportRun(ctx.app.db, ctx.app, parsed.data, { trigger: 'ui' });
-  if (!created.ok) return { ok: false, form, errors: created.errors ?? [], detail: created.detail };
-  await enqueue(ctx.app, [created.value.job]);
-  return { ok: true };
+  // the API's own route runs the report (schemas, run row, enqueue after commit, audit), as from `POST /v1/reports`
+  const idem = formValue(body, 'idem');
+  const outcome = await submitRoute(ctx, 'post', '/v1/reports', {
+    body: { type: form.type, format: form.format ?? 'csv', params },
+    ...(idem ? { idem } : {}),
+  });
+  if (outcome.kind === 'reply') return { ok: true };
+  const errors =
+    outcome.kind === 'invalid' ? outcome.problems : outcome.kind === 'failure' ? (outcome.failure.errors ?? []) : [];
+  const detail =
+    outcome.kind === 'failure' ? outcome.failure.detail : errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+  return { ok: false, form, errors, detail };
 }
