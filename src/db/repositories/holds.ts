@@ -6,6 +6,7 @@ import {
   type HoldStatus,
   usablePair,
 } from '../../domain/hold.js';
+import { jsonTime } from '../../json-time.js';
 import type { Executor } from '../knex.js';
 import { balanceLockOrder } from '../lock-order.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
@@ -35,9 +36,13 @@ const holdsJson = (rows: readonly HoldRow[]): string =>
       ...r,
       quantity: r.quantity.toString(),
       remaining_after: r.remaining_after.toString(),
+      expires_at: jsonTime(r.expires_at),
       captured: big(r.captured),
       released: big(r.released),
       lapsed: big(r.lapsed),
+      closed_at: jsonTime(r.closed_at),
+      created_at: jsonTime(r.created_at),
+      updated_at: jsonTime(r.updated_at),
     })),
   );
 
@@ -116,8 +121,8 @@ const closedHoldsJson = (rows: readonly HoldRow[]): string =>
       lapsed: big(r.lapsed),
       consumption_id: r.consumption_id,
       job_id: r.job_id,
-      closed_at: r.closed_at,
-      updated_at: r.updated_at,
+      closed_at: jsonTime(r.closed_at),
+      updated_at: jsonTime(r.updated_at),
     })),
   );
 
