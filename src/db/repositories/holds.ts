@@ -195,14 +195,20 @@ export async function lockHolds(
     values: [[...new Set(ids)]],
   });
   const locked = new Map<string, { hold: HoldRow; allocations: HoldAllocationRow[] }>();
-  for (const { held_from, held_amount, held_position, ...hold } of result.rows) {
-    let entry = locked.get(hold.id);
+  for (const row of result.rows) {
+    let entry = locked.get(row.id);
     if (!entry) {
-      entry = { hold, allocations: [] };
-      locked.set(hold.id, entry);
+      // the row itself (a copy without the held_ columns cost more than the rest of the loop)
+      entry = { hold: row, allocations: [] };
+      locked.set(row.id, entry);
     }
-    if (held_from !== null && held_amount !== null && held_position !== null)
-      entry.allocations.push({ hold_id: hold.id, balance_id: held_from, amount: held_amount, position: held_position });
+    if (row.held_from !== null && row.held_amount !== null && row.held_position !== null)
+      entry.allocations.push({
+        hold_id: row.id,
+        balance_id: row.held_from,
+        amount: row.held_amount,
+        position: row.held_position,
+      });
   }
   return locked;
 }
