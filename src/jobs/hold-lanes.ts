@@ -10,7 +10,7 @@
  */
 
 /** Open holds remembered at most (first in, first forgotten): about 14 MB when full. */
-const MAX_REMEMBERED = 100_000;
+export const MAX_REMEMBERED = 100_000;
 const clientOfHold = new Map<string, string>();
 
 export function rememberHoldClient(holdId: string, clientId: string): void {
