@@ -44,6 +44,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '2000' },
     top: { type: 'string', default: '12' },
     'consume-last': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
   },
 });
 const JOBS = Number(args.jobs);
@@ -315,14 +316,16 @@ try {
     log(`round ${r + 1}`);
     for (const p of phases) {
       log(
-        `  ${p.phase.padEnd(8)} ${p.per_second}/s  ${p.batches} batches (${(p.jobs / p.batches).toFixed(0)} jobs each)  ` +
+        `  ${p.phase.padEnd(8)} ${p.per_second}/s  ${p.batches} batches ` +
+          `(${(p.jobs / p.batches).toFixed(0)} jobs each)  ` +
           `CPU µs/job worker ${p.cpu_us_per_job.worker}, postgres ${p.cpu_us_per_job.postgres}, redis ` +
           `${p.cpu_us_per_job.redis} = ${p.cpu_us_per_job.sum}; ${p.statements_per_batch} statements/batch; ` +
           `SQL ${p.sql_ms_per_job} ms/job; WAL ${p.wal_bytes_per_job} B/job; redis ${p.redis_calls_per_job} calls/job`,
       );
       for (const s of p.statements)
         log(
-          `      ${String(s.calls).padStart(6)} calls ${String(s.rows).padStart(7)} rows ${String(s.ms).padStart(8)} ms ` +
+          `      ${String(s.calls).padStart(6)} calls ${String(s.rows).padStart(7)} rows ` +
+            `${String(s.ms).padStart(8)} ms ` +
             `${String(s.wal_bytes).padStart(9)} WAL B ${s.toplevel ? ' ' : '↳'} ${s.query}`,
         );
     }
@@ -348,5 +351,6 @@ try {
   await stats.end();
   await producer.close();
   await runtime.close();
-  await scratch.finish({ keep: false });
+  await scratch.finish({ keep: args.keep });
+  if (args.keep) log(`kept ${scratch.database}`);
 }
