@@ -80,22 +80,29 @@ export function consumptionFingerprint(p: {
   return createHash('sha256').update(text).digest('base64url');
 }
 
+/** What checking a use makes of it, before it is named (`prepareUse` names a consumption, `prepareHold` a hold). */
+export type CheckedUse<R extends UseReport = UseReport> = Omit<PreparedUse<R>, 'id' | 'hash'> & {
+  /** occurred_at as the caller gave it, if it did (part of a consumption's fingerprint; a default is not). */
+  given: Date | undefined;
+};
+
+/** Where a use is checked: its place in the batch, its job, the clock, and the references resolved. */
+export interface UseContext {
+  index: number;
+  jobId: string;
+  enqueuedAt: Date;
+  now: Date;
+  clients: ReadonlyMap<string, UseClient>;
+  creditTypes: ReadonlyMap<string, UseCreditType>;
+}
+
 /**
  * Checks a use for what its schema cannot (DOMAIN.md "Quantities" and consumption rule 4): its
  * references exist, its quantity fits the credit type's precision, its time is not in the future;
- * and names it (id, fingerprint, default occurred_at: accepted_at, else when it was enqueued).
+ * and dates it (default occurred_at: accepted_at, else when it was enqueued). Naming it is the
+ * caller's: a hold checks the same way and is named otherwise (each name is a hash worth not computing twice).
  */
-export function prepareUse<R extends UseReport>(
-  report: R,
-  context: {
-    index: number;
-    jobId: string;
-    enqueuedAt: Date;
-    now: Date;
-    clients: ReadonlyMap<string, UseClient>;
-    creditTypes: ReadonlyMap<string, UseCreditType>;
-  },
-): PreparedUse<R> | Failure {
+export function checkUse<R extends UseReport>(report: R, context: UseContext): CheckedUse<R> | Failure {
   const client = context.clients.get(report.client);
   if (!client)
     return fail('not_found', `no client "${report.client}"`, { errors: [{ field: 'client', message: 'not found' }] });
@@ -117,29 +124,38 @@ export function prepareUse<R extends UseReport>(
       errors: [{ field: 'occurred_at', message: 'is in the future' }],
     });
   }
-  const occurredAt = given ?? (report.accepted_at ? new Date(report.accepted_at) : context.enqueuedAt);
-  const mode = report.mode ?? 'reject';
   return {
     index: context.index,
-    id: consumptionId(client.id, report.idempotency_key),
     client,
     creditType,
     quantity: quantity.value,
-    occurredAt,
-    mode,
-    hash: consumptionFingerprint({
-      clientId: client.id,
-      creditTypeId: creditType.id,
-      quantity: quantity.value,
-      occurredAt: given ? given.toISOString() : null,
-      mode,
-      reference: report.reference ?? null,
-      metadata: report.metadata ?? null,
-    }),
+    occurredAt: given ?? (report.accepted_at ? new Date(report.accepted_at) : context.enqueuedAt),
+    given,
+    mode: report.mode ?? 'reject',
     report,
     jobId: context.jobId,
   };
 }
 
-/** Whether `prepareUse` refused the use. */
-export const isRefused = <R extends UseReport>(p: PreparedUse<R> | Failure): p is Failure => 'ok' in p;
+/** Checks a use (`checkUse`) and names it as a consumption: id from (client, key), payload fingerprint. */
+export function prepareUse<R extends UseReport>(report: R, context: UseContext): PreparedUse<R> | Failure {
+  const use = checkUse(report, context);
+  if (isRefused(use)) return use;
+  const { given, ...checked } = use;
+  return {
+    ...checked,
+    id: consumptionId(use.client.id, report.idempotency_key),
+    hash: consumptionFingerprint({
+      clientId: use.client.id,
+      creditTypeId: use.creditType.id,
+      quantity: use.quantity,
+      occurredAt: given ? given.toISOString() : null,
+      mode: use.mode,
+      reference: report.reference ?? null,
+      metadata: report.metadata ?? null,
+    }),
+  };
+}
+
+/** Whether `checkUse` (or `prepareUse`, `prepareHold`) refused the use. */
+export const isRefused = <T extends object>(p: T | Failure): p is Failure => 'ok' in p;

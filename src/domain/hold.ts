@@ -5,7 +5,14 @@ import { holdId } from '../ids.js';
 import { burnDown, changedLots, type Lot } from './allocate.js';
 import type { BalanceChange, BalanceStatus } from './balance-change.js';
 import type { AllocationRecord, ConsumptionRecord } from './consumption.js';
-import { isRefused, type PreparedUse, prepareUse, type UseClient, type UseCreditType } from './consumption-request.js';
+import {
+  checkUse,
+  isRefused,
+  type PreparedUse,
+  type UseClient,
+  type UseContext,
+  type UseCreditType,
+} from './consumption-request.js';
 import type { EventDraft } from './event.js';
 import type { LedgerEntryDraft } from './ledger-entry.js';
 import { formatQuantity, minScaled, type Scaled } from './quantity.js';
@@ -101,9 +108,10 @@ export function holdFingerprint(p: {
  * Checks a hold like a use (its references, its precision) and names it: id from (client, key),
  * fingerprint, when it is taken (accepted_at, else when it was enqueued) and when it expires.
  */
-export function prepareHold(report: HoldReport, context: Parameters<typeof prepareUse>[1]): PreparedHold | Failure {
-  const use = prepareUse(report, context);
-  if (isRefused(use)) return use;
+export function prepareHold(report: HoldReport, context: UseContext): PreparedHold | Failure {
+  const checked = checkUse(report, context);
+  if (isRefused(checked)) return checked;
+  const { given: _, ...use } = checked;
   const seconds = report.expires_in_seconds ?? DEFAULT_HOLD_SECONDS;
   return {
     ...use,

@@ -32,6 +32,7 @@ import { toConsumptionResult } from '../views/consumption.js';
 import { type CaptureResult, type HoldResult, toHoldResult } from '../views/hold.js';
 import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
 import { type JobPayload, jobIdOf } from './definitions.js';
+import { forgetHold, rememberHoldClient } from './hold-lanes.js';
 import { compactTime } from './job-id.js';
 import type { BatchItem } from './registry.js';
 
@@ -117,6 +118,8 @@ export async function applyHolds(
       return { existing, taken, replayAllocations };
     });
   const written = await applyOptimistically(apply, options.checkExisting);
+  // their captures and releases go to their client's lane (hold-lanes.ts)
+  for (const { row } of written.taken.values()) if (row.status === 'held') rememberHoldClient(row.id, row.client_id);
 
   const answer = (p: PreparedHold, replayed: boolean): Result<HoldResult> => {
     const fresh = written.taken.get(p.id);
@@ -270,6 +273,7 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
     }
     return {
       closed,
+      stillHeld: [...holds.values()].filter((h) => h.status === 'held' && !closed.has(h.id)),
       closingIndex,
       closings,
       replays,
@@ -280,6 +284,11 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
       creditTypes,
     };
   });
+
+  // what a later closing job needs to find its client's lane (hold-lanes.ts): only holds still open
+  for (const hold of written.closed.values()) forgetHold(hold.id);
+  for (const { hold } of written.replays) forgetHold(hold.id);
+  for (const hold of written.stillHeld) rememberHoldClient(hold.id, hold.client_id);
 
   const { creditTypes } = written;
   const answer = (hold: HoldRow, action: Closing, replayed: boolean): ClosingOutcome => {

@@ -8,6 +8,7 @@ import { deliverWebhook } from './deliver-webhook.js';
 import { expireDue } from './expire.js';
 import { generateReportJob } from './generate-report.js';
 import { applyCaptures, applyHolds, applyReleases } from './hold.js';
+import { closingLane } from './hold-lanes.js';
 import type { JobRun } from './job-run.js';
 import { notifyBalances } from './notify.js';
 import { rechargeSubscription } from './recharge.js';
@@ -68,8 +69,8 @@ const HANDLERS: { [N in JobName]: Handler<N> } = {
   consume: { batch: { apply: applyConsumptions, laneOf: (data) => data.client } },
   'consume-batch': { fanOut: { to: 'consume', parts: batchUses, combine: batchOutcome } },
   hold: { batch: { apply: (app, items) => applyHolds(app, items), laneOf: (data) => data.client } },
-  capture: { batch: { apply: applyCaptures, laneOf: (data) => data.hold_id } },
-  release: { batch: { apply: applyReleases, laneOf: (data) => data.hold_id } },
+  capture: { batch: { apply: applyCaptures, laneOf: (data) => closingLane(data.hold_id) } },
+  release: { batch: { apply: applyReleases, laneOf: (data) => closingLane(data.hold_id) } },
   reverse: { run: (data, { app, jobId }) => reverseConsumption(app, data, jobId, `job:${jobId}`) },
   recharge: { run: (data, { app, jobId }) => rechargeSubscription(app, data, jobId) },
   renew: { run: (data, { app, jobId }) => renewSubscription(app, data, jobId) },

@@ -5,6 +5,7 @@ import type {
   UseCreditType as ResolvedCreditType,
 } from '../domain/consumption-request.js';
 import { formatQuantity } from '../domain/quantity.js';
+import { jsonTime } from '../json-time.js';
 
 const allocationView = z.object({ balance_id: z.uuid(), amount: z.string() });
 
@@ -101,7 +102,7 @@ function figures(
     allocations: allocations.map((a) => ({ balance_id: a.balance_id, amount: formatQuantity(a.amount, decimals) })),
     remaining: formatQuantity(row.remaining_after, decimals),
     idempotency_key: row.idempotency_key,
-    occurred_at: row.occurred_at.toISOString(),
+    occurred_at: jsonTime(row.occurred_at),
     replayed,
   };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { UseClient, UseCreditType } from '../domain/consumption-request.js';
 import { HOLD_STATUSES, type HoldAllocationRecord, type HoldRecord } from '../domain/hold.js';
 import { formatQuantity } from '../domain/quantity.js';
+import { jsonTime } from '../json-time.js';
 import { type ConsumptionResult, consumptionResultSchema } from './consumption.js';
 
 /** A hold as every answer shows it (POST /v1/holds?wait=true, GET /v1/holds/{id}, a release). */
@@ -70,14 +71,14 @@ export function toHoldResult(
     allocations: [...allocations]
       .sort((a, b) => a.position - b.position)
       .map((a) => ({ balance_id: a.balance_id, amount: q(a.amount) })),
-    expires_at: row.expires_at.toISOString(),
+    expires_at: jsonTime(row.expires_at),
     remaining: q(row.remaining_after),
     idempotency_key: row.idempotency_key,
     reference: row.reference,
     metadata: row.metadata,
     consumption_id: row.consumption_id,
-    created_at: row.created_at.toISOString(),
-    closed_at: row.closed_at ? row.closed_at.toISOString() : null,
+    created_at: jsonTime(row.created_at),
+    closed_at: jsonTime(row.closed_at),
     ...(replayed === undefined ? {} : { replayed }),
   };
 }

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
+import { holdId } from '../../src/ids.js';
 import { expireDue } from '../../src/jobs/expire.js';
 import { applyHolds } from '../../src/jobs/hold.js';
+import { closingLane } from '../../src/jobs/hold-lanes.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -454,5 +456,21 @@ describe('balances as of a past instant', () => {
     expect(live).toMatchObject({ remaining: '9', held: '0', consumed: '1' });
     const now = await asOf(app.clock.now().toISOString());
     expect({ ...now, balances: undefined }).toEqual({ ...live, balances: undefined });
+  });
+});
+
+describe("a closing's lane (jobs/hold-lanes.ts)", () => {
+  it("goes to the hold's client's lane while the hold is open, and forgets it once closed", async () => {
+    const client = await createClient(app);
+    await grant(client.id, 5);
+    const held = await hold({ client: client.id, credit_type: sms.code, quantity: 2, idempotency_key: 'lane-1' });
+    expect(held.status, held.text).toBe(200);
+    expect(closingLane(held.body.id)).toBe(client.id);
+    const refused = await hold({ client: client.id, credit_type: sms.code, quantity: 9, idempotency_key: 'lane-2' });
+    expect(refused.body).toMatchObject({ code: 'insufficient_balance', hold_status: 'rejected' });
+    // a rejected hold is never closed: nothing to remember
+    expect(closingLane(holdId(client.id, 'lane-2'))).toBe(holdId(client.id, 'lane-2'));
+    expect((await capture(held.body.id, { quantity: 1 })).status).toBe(200);
+    expect(closingLane(held.body.id)).toBe(held.body.id);
   });
 });

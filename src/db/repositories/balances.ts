@@ -2,6 +2,7 @@ import type { BalanceChange, BalanceStatus } from '../../domain/balance-change.j
 import type { BalanceDraft, BalanceSource } from '../../domain/grant.js';
 import type { SubscriptionStatus } from '../../domain/renewal.js';
 import { newId } from '../../ids.js';
+import { jsonTime } from '../../json-time.js';
 import type { Executor, Tx } from '../knex.js';
 import { balanceLockOrder } from '../lock-order.js';
 import { appendLedgerEntries, type LedgerKind } from './ledger.js';
@@ -317,8 +318,8 @@ export const balanceChangesJson = (changes: readonly BalanceChange[], now: Date)
       rolled_over: (c.rolledOver ?? 0n).toString(),
       held: (c.held ?? 0n).toString(),
       status: c.status ?? null,
-      low_notified_at: c.lowNotifiedAt ?? null,
-      updated_at: now,
+      low_notified_at: jsonTime(c.lowNotifiedAt),
+      updated_at: jsonTime(now),
     })),
   );
 

@@ -2,6 +2,7 @@ import type { Lot } from '../../domain/allocate.js';
 import type { AllocationRecord, ConsumptionRecord, ConsumptionStatus } from '../../domain/consumption.js';
 import { groupBy } from '../../domain/group-by.js';
 import { percentOf } from '../../domain/quantity.js';
+import { jsonTime } from '../../json-time.js';
 import type { Executor } from '../knex.js';
 import { spendingOrder } from '../lock-order.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
@@ -166,11 +167,11 @@ export const consumptionsJson = (rows: readonly ConsumptionRow[]): string =>
       status: r.status,
       error_code: r.error_code,
       remaining_after: r.remaining_after.toString(),
-      occurred_at: r.occurred_at,
+      occurred_at: jsonTime(r.occurred_at),
       reference: r.reference,
       metadata: r.metadata,
       job_id: r.job_id,
-      created_at: r.created_at,
+      created_at: jsonTime(r.created_at),
     })),
   );
 
@@ -197,7 +198,7 @@ export const allocationsJson = (rows: readonly AllocationRow[], consumptions: re
         consumption_id: r.consumption_id,
         balance_id: r.balance_id,
         amount: r.amount.toString(),
-        created_at: at,
+        created_at: jsonTime(at),
       };
     }),
   );

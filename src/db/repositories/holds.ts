@@ -6,6 +6,7 @@ import {
   type HoldStatus,
   usablePair,
 } from '../../domain/hold.js';
+import { jsonTime } from '../../json-time.js';
 import type { Executor } from '../knex.js';
 import { balanceLockOrder } from '../lock-order.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
@@ -35,9 +36,13 @@ const holdsJson = (rows: readonly HoldRow[]): string =>
       ...r,
       quantity: r.quantity.toString(),
       remaining_after: r.remaining_after.toString(),
+      expires_at: jsonTime(r.expires_at),
       captured: big(r.captured),
       released: big(r.released),
       lapsed: big(r.lapsed),
+      closed_at: jsonTime(r.closed_at),
+      created_at: jsonTime(r.created_at),
+      updated_at: jsonTime(r.updated_at),
     })),
   );
 
@@ -105,11 +110,28 @@ export interface ClosingBatchWrite {
   now: Date;
 }
 
+/** What a closing changes of a hold: all the closing write sends of it (a hold row has twenty columns). */
+const closedHoldsJson = (rows: readonly HoldRow[]): string =>
+  JSON.stringify(
+    rows.map((r) => ({
+      id: r.id,
+      status: r.status,
+      captured: big(r.captured),
+      released: big(r.released),
+      lapsed: big(r.lapsed),
+      consumption_id: r.consumption_id,
+      job_id: r.job_id,
+      closed_at: jsonTime(r.closed_at),
+      updated_at: jsonTime(r.updated_at),
+    })),
+  );
+
 /**
  * Everything a batch of closings writes, as ONE statement (like a batch of consumptions, whose CTEs
  * it shares): the captures' consumptions and allocations, the balances, the ledger entries, the
- * events, the settling of the accepted requests, and the holds themselves. Answers how many
- * consumptions were new.
+ * events, the settling of the accepted requests, and the holds themselves — found by their key
+ * (`= ANY` of their ids: the planner, reckoning 100 rows from any JSON array, would otherwise read the
+ * whole holds table once per batch). Answers how many consumptions were new.
  */
 export async function writeClosingBatch(client: SqlClient, batch: ClosingBatchWrite): Promise<number> {
   const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
@@ -125,8 +147,10 @@ export async function writeClosingBatch(client: SqlClient, batch: ClosingBatchWr
                    SET status = x.status, captured = x.captured, released = x.released, lapsed = x.lapsed,
                        consumption_id = x.consumption_id, job_id = x.job_id, closed_at = x.closed_at,
                        updated_at = x.updated_at
-                  FROM jsonb_to_recordset($7::jsonb) AS x(${HOLD_TYPES})
-                 WHERE h.id = x.id)
+                  FROM jsonb_to_recordset($7::jsonb)
+                       AS x(id uuid, status text, captured bigint, released bigint, lapsed bigint,
+                            consumption_id uuid, job_id text, closed_at timestamptz, updated_at timestamptz)
+                 WHERE h.id = x.id AND h.id = ANY($8::uuid[]))
      SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
     values: [
       consumptionsJson(batch.consumptions),
@@ -135,7 +159,8 @@ export async function writeClosingBatch(client: SqlClient, batch: ClosingBatchWr
       ledgerJson(batch.ledgerEntries),
       outboxJson(batch.events, batch.now),
       batch.settlement.jobIds,
-      holdsJson(batch.holds),
+      closedHoldsJson(batch.holds),
+      batch.holds.map((h) => h.id),
     ],
   });
   return result.rows[0]!.inserted;
@@ -150,8 +175,10 @@ export async function holdsIn(client: SqlClient, ids: readonly string[]): Promis
 
 /**
  * Locks holds by id (a closing locks its hold before the balances it gives back to: two closings of
- * one hold queue, the second sees it closed). Ordered by id, so that batches never deadlock on them.
- * Their allocations ride along, in each hold's order (one round trip: a closing needs them all).
+ * one hold queue, the second sees it closed). Ordered by id, so that batches never deadlock on them;
+ * FOR NO KEY UPDATE, as the closing changes no key. Their allocations ride along, one row each, in each
+ * hold's order (one round trip: a closing needs them all; joined rather than aggregated into JSON per
+ * hold, which cost Postgres and the worker some 3 µs each per hold in bench/hold-cost.ts's data).
  */
 export async function lockHolds(
   client: SqlClient,
@@ -159,30 +186,31 @@ export async function lockHolds(
 ): Promise<Map<string, { hold: HoldRow; allocations: HoldAllocationRow[] }>> {
   if (ids.length === 0) return new Map();
   const result = await client.query<
-    HoldRow & { held_by: Array<{ balance_id: string; amount: string; position: number }> | null }
+    HoldRow & { held_from: string | null; held_amount: bigint | null; held_position: number | null }
   >({
     ...statementName('credits-lock-holds'),
-    text: `SELECT h.*,
-            (SELECT json_agg(json_build_object('balance_id', a.balance_id, 'amount', a.amount::text,
-                                               'position', a.position) ORDER BY a.position)
-               FROM hold_allocations a WHERE a.hold_id = h.id) AS held_by
-       FROM holds h WHERE h.id = ANY($1::uuid[]) ORDER BY h.id FOR UPDATE OF h`,
+    text: `SELECT h.*, a.balance_id AS held_from, a.amount AS held_amount, a.position AS held_position
+       FROM holds h LEFT JOIN hold_allocations a ON a.hold_id = h.id
+      WHERE h.id = ANY($1::uuid[]) ORDER BY h.id, a.position FOR NO KEY UPDATE OF h`,
     values: [[...new Set(ids)]],
   });
-  return new Map(
-    result.rows.map(({ held_by, ...hold }) => [
-      hold.id,
-      {
-        hold,
-        allocations: (held_by ?? []).map((a) => ({
-          hold_id: hold.id,
-          balance_id: a.balance_id,
-          amount: BigInt(a.amount),
-          position: a.position,
-        })),
-      },
-    ]),
-  );
+  const locked = new Map<string, { hold: HoldRow; allocations: HoldAllocationRow[] }>();
+  for (const row of result.rows) {
+    let entry = locked.get(row.id);
+    if (!entry) {
+      // the row itself (a copy without the held_ columns cost more than the rest of the loop)
+      entry = { hold: row, allocations: [] };
+      locked.set(row.id, entry);
+    }
+    if (row.held_from !== null && row.held_amount !== null && row.held_position !== null)
+      entry.allocations.push({
+        hold_id: row.id,
+        balance_id: row.held_from,
+        amount: row.held_amount,
+        position: row.held_position,
+      });
+  }
+  return locked;
 }
 
 /** The allocations of these holds, by hold, in each hold's spending order. */

@@ -1,4 +1,5 @@
 import type { LedgerEntryDraft } from '../../domain/ledger-entry.js';
+import { jsonTime } from '../../json-time.js';
 import type { Executor } from '../knex.js';
 
 export type { LedgerEntryDraft, LedgerKind } from '../../domain/ledger-entry.js';
@@ -26,24 +27,28 @@ export const ledgerInsertSql = (param: string): string => `INSERT INTO ledger_en
                  amount bigint, remaining_after bigint, consumption_id uuid, invoice_id uuid, job_id text, actor text,
                  reason text, effective_at timestamptz, created_at timestamptz)`;
 
-/** The entries as the JSON ledgerInsertSql reads (bigints as strings: exact beyond 2^53). */
+/**
+ * The entries as the JSON ledgerInsertSql reads (bigints as strings: exact beyond 2^53). A field an entry
+ * leaves empty is left out (undefined is not written), which jsonb_to_recordset reads as NULL: the hot path
+ * writes up to three entries per capture, and most of them name no consumption, invoice or actor.
+ */
 export const ledgerJson = (entries: readonly LedgerEntryDraft[]): string =>
   JSON.stringify(
     entries.map((e) => ({
       balance_id: e.balance_id,
       client_id: e.client_id,
       credit_type_id: e.credit_type_id,
-      subscription_id: e.subscription_id,
+      subscription_id: e.subscription_id ?? undefined,
       kind: e.kind,
       amount: e.amount.toString(),
       remaining_after: e.remaining_after.toString(),
-      consumption_id: e.consumption_id ?? null,
-      invoice_id: e.invoice_id ?? null,
-      job_id: e.job_id ?? null,
-      actor: e.actor ?? null,
-      reason: e.reason ?? null,
-      effective_at: e.effective_at,
-      created_at: e.created_at,
+      consumption_id: e.consumption_id ?? undefined,
+      invoice_id: e.invoice_id ?? undefined,
+      job_id: e.job_id ?? undefined,
+      actor: e.actor ?? undefined,
+      reason: e.reason ?? undefined,
+      effective_at: jsonTime(e.effective_at),
+      created_at: jsonTime(e.created_at),
     })),
   );
 
