@@ -142,14 +142,21 @@ export function send(res: Response, status: number, body: Html): void {
 }
 
 /**
- * A status as a badge: the translated word (`status.<status>` in the common messages), the raw status as
- * its class (the colours) and as `data-status` (for tests and scripts). A status without a message shows
- * as it is, marked as English.
+ * A status in the viewer's language: `status.<status>` of the common messages. A status without a
+ * message shows as it is, marked as English.
  */
-export function badge(ctx: Pick<UiContext, 't'>, status: string): Html {
+export function statusWord(ctx: Pick<UiContext, 't'>, status: string): Html {
   const key = `status.${status}`;
-  const text = isMessageKey(key) ? ctx.t(key) : html`<span lang="en" dir="ltr">${status}</span>`;
-  return html`<span class="badge ${status}" data-status="${status}">${text}</span>`;
+  return isMessageKey(key) ? ctx.t(key) : html`<span lang="en" dir="ltr">${status}</span>`;
+}
+
+/**
+ * A status as a badge: its word (`statusWord`, or `word` where the page's noun needs its own — an Arabic
+ * delivery is "سُلّمت", feminine), the raw status as its class (the colours) and as `data-status` (for
+ * tests and scripts). The one badge of the pages.
+ */
+export function badge(ctx: Pick<UiContext, 't'>, status: string, word?: Html): Html {
+  return html`<span class="badge ${status}" data-status="${status}">${word ?? statusWord(ctx, status)}</span>`;
 }
 
 const isMessageKey = (key: string): key is MessageKey => Object.hasOwn(CATALOG.en, key);

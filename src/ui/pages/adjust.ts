@@ -8,7 +8,7 @@ import { toLedgerEntryView } from '../../services/balances.js';
 import { type PlacedBalanceView, toPlacedBalanceView } from '../../views/balance.js';
 import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
-import { csrfField, page, type UiContext } from '../layout.js';
+import { badge, csrfField, page, type UiContext } from '../layout.js';
 import {
   code,
   commerceNotice,
@@ -20,7 +20,6 @@ import {
   shortId,
   sourceLabel,
   span,
-  statusBadge,
   units,
 } from './commerce-parts.js';
 
@@ -93,7 +92,7 @@ export async function balancePage(
 <p class="sub"><a href="${path`/ui/clients/${row.client_id}`}">${name(client?.name ?? '')}</a>
   ${client ? code(client.external_ref) : ''} · ${owner} · ${shortId(b.id)}</p>
 <section class="panel" aria-labelledby="bal-h" data-balance="${b.id}" data-remaining="${b.remaining}">
-  <h2 id="bal-h">${code(b.credit_type.code)} ${statusBadge(ctx, b.status)}</h2>
+  <h2 id="bal-h">${code(b.credit_type.code)} ${badge(ctx, b.status)}</h2>
   <dl class="kv">
     <dt>${ctx.t('commerce.balance.source')}</dt><dd>${sourceLabel(ctx, b.source)}</dd>
     <dt>${ctx.t('commerce.balance.remaining')}</dt><dd data-balance-remaining="${b.remaining}">${units(

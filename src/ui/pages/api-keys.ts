@@ -3,7 +3,7 @@ import { SCOPES, type Scope } from '../../domain/scope.js';
 import { isUuid } from '../../ids.js';
 import { type FieldErrors, fieldError, idemField, invalidAttributes } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { csrfField, page, type UiContext } from '../layout.js';
+import { badge, csrfField, page, type UiContext } from '../layout.js';
 
 /** The notices of this area shown after a redirect (`?notice=`): fixed texts, nothing of the query echoed. */
 const NOTICES = { api_key_revoked: 'notice.api_key_revoked' } as const;
@@ -69,9 +69,9 @@ function keyRow(ctx: UiContext, key: ApiKeyListed): Html {
   <td class="nowrap">${ctx.fmt.dateTime(key.created_at)}</td>
   <td>${
     key.revoked_at
-      ? html`<span class="badge disabled">${ctx.t('status.revoked')}</span><br><span
+      ? html`${badge(ctx, 'revoked')}<br><span
       class="muted">${ctx.t('admin.keys.revoked_on', { date: ctx.fmt.dateTime(key.revoked_at) })}</span>`
-      : html`<span class="badge active">${ctx.t('status.active')}</span>`
+      : badge(ctx, 'active')
   }</td>
   <td>${
     key.revoked_at

@@ -8,9 +8,9 @@ import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
 
 /**
- * What the commerce pages share (selling, consuming, adjusting, invoices): their notices, status
- * badges in the viewer's language, how a refused call is told, and the small conversions from what a
- * person types to what a route reads. Nothing here validates: the routes' schemas do.
+ * What the commerce pages share (selling, consuming, adjusting, invoices): their notices, how a refused
+ * call is told, and the small conversions from what a person types to what a route reads (status badges
+ * are layout.ts's `badge`, as on every page). Nothing here validates: the routes' schemas do.
  */
 
 /** The notices the commerce pages show after a form posted and redirected (fixed texts: nothing is echoed). */
@@ -39,34 +39,6 @@ export function commerceNotice(ctx: UiContext): Html {
     ? html`<div class="notice" role="status" data-notice="${code}">${ctx.t(NOTICES[code])}</div>`
     : html``;
 }
-
-const STATUS_LABELS: Record<string, MessageKey> = {
-  active: 'status.active',
-  pending: 'status.pending',
-  suspended: 'status.suspended',
-  frozen: 'status.frozen',
-  cancelled: 'status.cancelled',
-  expired: 'status.expired',
-  archived: 'status.archived',
-  paid: 'status.paid',
-  void: 'status.void',
-  queued: 'status.queued',
-  applied: 'status.applied',
-  rejected: 'status.rejected',
-  reversed: 'status.reversed',
-  issued: 'commerce.status.issued',
-  partial: 'commerce.status.partial',
-};
-
-/** A status in the viewer's language (the status itself when the catalogue has no word for it). */
-export function statusLabel(ctx: UiContext, status: string): Html {
-  const key = STATUS_LABELS[status];
-  return key ? ctx.t(key) : html`${status}`;
-}
-
-/** A status badge in the viewer's language; the status itself stays readable in `data-status`. */
-export const statusBadge = (ctx: UiContext, status: string): Html =>
-  html`<span class="badge ${status}" data-status="${status}">${statusLabel(ctx, status)}</span>`;
 
 const VALIDITY_LABELS: Record<ValidityUnit, MessageKey> = {
   day: 'commerce.unit.day',

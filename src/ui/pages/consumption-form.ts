@@ -8,7 +8,7 @@ import type { QuoteView } from '../../services/quote.js';
 import type { ConsumptionView } from '../../views/consumption.js';
 import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
-import { csrfField, page, type UiContext } from '../layout.js';
+import { badge, csrfField, page, type UiContext } from '../layout.js';
 import {
   code,
   commerceNotice,
@@ -21,7 +21,6 @@ import {
   selectField,
   shortId,
   sourceLabel,
-  statusBadge,
   units,
 } from './commerce-parts.js';
 
@@ -262,7 +261,7 @@ export async function consumptionPage(
       { title: ctx.t('commerce.consumption.title').value, section: 'clients', refreshS: 2 },
       html`${commerceNotice(ctx)}<h1>${ctx.t('commerce.consumption.title')}</h1>
 <section class="panel" data-consumption="${c.id}" data-status="${c.status}">
-  <p>${statusBadge(ctx, c.status)} ${ctx.t('commerce.consumption.queued')}</p>
+  <p>${badge(ctx, c.status)} ${ctx.t('commerce.consumption.queued')}</p>
 </section>`,
     );
   }
@@ -308,7 +307,7 @@ export async function consumptionPage(
 <p class="sub"><a href="${path`/ui/clients/${c.client.id}`}">${name(client?.name ?? '')}</a>
   ${code(c.client.external_ref)} · ${shortId(c.id)}</p>
 <section class="panel" aria-labelledby="use-h" data-consumption="${c.id}" data-status="${c.status}">
-  <h2 id="use-h">${statusBadge(ctx, c.status)} ${code(c.credit_type.code)}</h2>
+  <h2 id="use-h">${badge(ctx, c.status)} ${code(c.credit_type.code)}</h2>
   <dl class="kv">
     <dt>${ctx.t('commerce.consume.quantity')}</dt><dd data-quantity="${c.quantity ?? ''}">${units(
       ctx,

@@ -2,8 +2,8 @@ import { type CreditTypeRow, findCreditType, listCreditTypes } from '../../db/re
 import type { RouteOutcome } from '../../http/run-route.js';
 import { type FormFields, integerField, textField } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { csrfField, page, type UiContext } from '../layout.js';
-import { changedFields, FormView, input, postForm, setupNotice, statusBadge } from './setup-kit.js';
+import { badge, csrfField, page, type UiContext } from '../layout.js';
+import { changedFields, FormView, input, postForm, setupNotice } from './setup-kit.js';
 
 /** A posted form, as the page shows it again after a refusal. */
 export interface Posted {
@@ -96,7 +96,7 @@ ${dimensionsInput(form, [])}
   <td dir="auto"><bdi>${c.unit}</bdi></td>
   <td class="num">${fmt.number(c.decimals)}</td>
   <td>${dimensionsText(c.dimensions)}</td>
-  <td>${c.archived ? statusBadge(ctx, 'archived', 'status.archived') : statusBadge(ctx, 'active', 'status.active')}</td>
+  <td>${badge(ctx, c.archived ? 'archived' : 'active')}</td>
 </tr>`,
   );
   return page(
@@ -157,9 +157,7 @@ ${dimensionsInput(form, creditType.dimensions)}
     { title: creditType.name, section: 'credit-types' },
     html`<p><a href="/ui/credit-types">${t('setup.credit_types.back')}</a></p>
 <h1 dir="auto">${name(creditType.name)}</h1>
-<p class="sub"><code dir="ltr">${creditType.code}</code> · ${
-      archived ? statusBadge(ctx, 'archived', 'status.archived') : statusBadge(ctx, 'active', 'status.active')
-    }</p>
+<p class="sub"><code dir="ltr">${creditType.code}</code> · ${badge(ctx, archived ? 'archived' : 'active')}</p>
 ${setupNotice(ctx)}
 <section class="panel" aria-labelledby="ct-fixed-h">
   <h2 id="ct-fixed-h">${t('setup.credit_type.fixed')}</h2>

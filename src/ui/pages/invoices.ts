@@ -5,18 +5,8 @@ import { invoiceViews } from '../../services/invoices.js';
 import type { InvoiceView } from '../../views/invoice.js';
 import { type Html, html, name, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
-import { csrfField, page, type UiContext } from '../layout.js';
-import {
-  code,
-  commerceNotice,
-  type Refusal,
-  refusalBlock,
-  selectField,
-  span,
-  statusBadge,
-  statusLabel,
-  units,
-} from './commerce-parts.js';
+import { badge, csrfField, page, statusWord, type UiContext } from '../layout.js';
+import { code, commerceNotice, type Refusal, refusalBlock, selectField, span, units } from './commerce-parts.js';
 
 const PAGE_SIZE = 50;
 const STATUSES = ['issued', 'paid', 'void'] as const;
@@ -65,7 +55,7 @@ export function invoiceBlock(ctx: UiContext, invoice: InvoiceView, options: { ac
   data-status="${invoice.status}" data-total="${invoice.total}">
   <h3><a href="${path`/ui/invoices/${invoice.id}`}">${ctx.t('commerce.invoice.number', {
     number: code(invoice.number),
-  })}</a> ${statusBadge(ctx, invoice.status)}</h3>
+  })}</a> ${badge(ctx, invoice.status)}</h3>
   <dl class="kv">
     <dt>${ctx.t('commerce.invoice.kind')}</dt><dd>${ctx.t(KIND_LABEL[invoice.kind])}</dd>
     <dt>${ctx.t('commerce.invoice.issued_at')}</dt><dd>${ctx.fmt.dateTime(invoice.issued_at)}</dd>
@@ -113,7 +103,7 @@ export async function invoicesPage(ctx: UiContext): Promise<Html> {
     name: 'status',
     label: ctx.t('commerce.invoices.filter_status'),
     value: status,
-    options: [['', ctx.t('commerce.invoices.any')], ...STATUSES.map((s) => [s, statusLabel(ctx, s)] as const)],
+    options: [['', ctx.t('commerce.invoices.any')], ...STATUSES.map((s) => [s, statusWord(ctx, s)] as const)],
   })}
   ${selectField(ctx, new Map(), {
     name: 'kind',
@@ -157,7 +147,7 @@ ${filters}
       <td><a href="${path`/ui/invoices/${i.id}`}">${code(i.number)}</a></td>
       <td><a href="${path`/ui/clients/${i.client.id}`}">${name(who?.name ?? i.client.external_ref)}</a></td>
       <td>${ctx.t(KIND_LABEL[i.kind])}</td>
-      <td>${statusBadge(ctx, i.status)}</td>
+      <td>${badge(ctx, i.status)}</td>
       <td class="num">${amount(ctx, i.total, i.currency)}</td>
       <td class="nowrap">${ctx.fmt.dateTime(i.issued_at)}</td>
     </tr>`;

@@ -10,7 +10,7 @@ import { type PackageView, toPackageView } from '../../views/package.js';
 import { checkboxField, type FormFields, integerField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
-import { csrfField, page, type UiContext } from '../layout.js';
+import { badge, csrfField, page, type UiContext } from '../layout.js';
 import { asciiDigits, majorFromMinor, minorFromMajor } from './amounts.js';
 import {
   changedFields,
@@ -21,7 +21,6 @@ import {
   renameFields,
   select,
   setupNotice,
-  statusBadge,
   textarea,
 } from './setup-kit.js';
 
@@ -465,9 +464,10 @@ export async function packageEditPage(ctx: UiContext, ref: string, posted?: Pack
     { title: row.name, section: 'packages' },
     html`<p><a href="${path`/ui/packages/${row.id}`}">${t('setup.package.back_to_package')}</a></p>
 <h1 dir="auto">${name(row.name)}</h1>
-<p class="sub"><code dir="ltr">${row.code}</code> · <code dir="ltr">${row.currency}</code> · ${
-      archived ? statusBadge(ctx, 'archived', 'status.archived') : statusBadge(ctx, 'active', 'status.active')
-    }</p>
+<p class="sub"><code dir="ltr">${row.code}</code> · <code dir="ltr">${row.currency}</code> · ${badge(
+      ctx,
+      archived ? 'archived' : 'active',
+    )}</p>
 ${setupNotice(ctx)}
 <section class="panel" aria-labelledby="pkg-edit-h">
   <h2 id="pkg-edit-h">${t('setup.package.edit_title')}</h2>

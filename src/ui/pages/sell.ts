@@ -9,7 +9,7 @@ import { subscriptionView } from '../../services/subscriptions.js';
 import type { SubscriptionView } from '../../views/subscription.js';
 import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
-import { csrfField, page, type UiContext } from '../layout.js';
+import { badge, csrfField, page, type UiContext } from '../layout.js';
 import {
   code,
   commerceNotice,
@@ -22,7 +22,6 @@ import {
   shortId,
   sourceLabel,
   span,
-  statusBadge,
   units,
   validityLabel,
 } from './commerce-parts.js';
@@ -241,7 +240,7 @@ export async function subscriptionPage(
 <section class="panel" aria-labelledby="sub-h" data-subscription="${s.id}" data-status="${s.status}">
   <h2 id="sub-h">${ctx.t('commerce.subscription.heading')}</h2>
   <dl class="kv">
-    <dt>${ctx.t('commerce.subscription.status')}</dt><dd>${statusBadge(ctx, s.status)}${flags}</dd>
+    <dt>${ctx.t('commerce.subscription.status')}</dt><dd>${badge(ctx, s.status)}${flags}</dd>
     <dt>${ctx.t('commerce.subscription.period')}</dt>
     <dd>${span(ctx, ctx.fmt.dateTime(s.current_period_start), ctx.fmt.dateTime(s.current_period_end))}</dd>
     <dt>${ctx.t('commerce.subscription.price')}</dt>
@@ -274,7 +273,7 @@ export async function subscriptionPage(
       (b) => html`<tr data-balance="${b.id}">
       <td>${code(b.credit_type.code)}</td>
       <td>${sourceLabel(ctx, b.source)}</td>
-      <td>${statusBadge(ctx, b.status)}</td>
+      <td>${badge(ctx, b.status)}</td>
       <td class="num">${units(ctx, b.remaining)} / ${units(ctx, b.granted, b.credit_type.unit)}</td>
       <td class="nowrap">${ctx.fmt.dateTime(b.expires_at)}</td>
       <td><a href="${path`/ui/balances/${b.id}/adjust`}" data-action="adjust">${ctx.t(

@@ -219,10 +219,6 @@ ${body}
 </form>`;
 }
 
-/** A status word as a badge, in the viewer's language. */
-export const statusBadge = (ctx: UiContext, status: string, text: MessageKey): Html =>
-  html`<span class="badge ${status}">${ctx.t(text)}</span>`;
-
 /** The notices of the setup pages after a redirect (`?notice=<code>`: a fixed text, nothing echoed). */
 const NOTICES = {
   credit_type_created: 'notice.credit_type_created',

@@ -23,8 +23,6 @@ export const commerceMessages = defineMessages(
 
     'commerce.span': '{from} → {to}',
     'commerce.next_page': 'Next page →',
-    'commerce.status.issued': 'issued',
-    'commerce.status.partial': 'partial',
     'commerce.unit.day': { one: '{number} day', other: '{number} days' },
     'commerce.unit.week': { one: '{number} week', other: '{number} weeks' },
     'commerce.unit.month': { one: '{number} month', other: '{number} months' },
@@ -199,8 +197,6 @@ export const commerceMessages = defineMessages(
 
     'commerce.span': '{from} ← {to}',
     'commerce.next_page': 'الصفحة التالية ←',
-    'commerce.status.issued': 'صادرة',
-    'commerce.status.partial': 'جزئي',
     'commerce.unit.day': {
       zero: '{number} يوم',
       one: 'يوم واحد',
