@@ -9,9 +9,9 @@ import { type FormCall, type FormFields, formFields, oneTimeKey, submitRoute, te
 import { type Html, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiKit } from '../kit.js';
-import type { UiContext } from '../layout.js';
+import type { NoticeCode, UiContext } from '../layout.js';
 import { adjustmentBody, adjustRefusedMessage, balanceOf, balancePage } from '../pages/adjust.js';
-import { type CommerceNotice, keptValues, type Refusal, refusalOf } from '../pages/commerce-parts.js';
+import { keptValues, type Refusal, refusalOf } from '../pages/commerce-parts.js';
 import {
   consumePage,
   consumptionBody,
@@ -52,7 +52,7 @@ const idOf = (body: Record<string, unknown>, field = 'id'): string => {
 };
 
 /** After a form acted: 303 to the page that shows what it did, with its notice. */
-const seeOther = (res: Response, to: string, notice: CommerceNotice): void => {
+const seeOther = (res: Response, to: string, notice: NoticeCode): void => {
   res.redirect(303, `${to}${query({ notice })}`);
 };
 

@@ -8,10 +8,9 @@ import { toLedgerEntryView } from '../../services/balances.js';
 import { type PlacedBalanceView, toPlacedBalanceView } from '../../views/balance.js';
 import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
-import { badge, csrfField, page, type UiContext } from '../layout.js';
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import {
   code,
-  commerceNotice,
   extraText,
   inputField,
   numberText,
@@ -87,7 +86,7 @@ export async function balancePage(
   return page(
     ctx,
     { title: ctx.t('commerce.adjust.title').value, section: 'clients' },
-    html`${commerceNotice(ctx)}${refusalBlock(ctx, form.refusal, ['delta', 'reason'])}
+    html`${notice(ctx)}${refusalBlock(ctx, form.refusal, ['delta', 'reason'])}
 <h1>${ctx.t('commerce.adjust.title')}</h1>
 <p class="sub"><a href="${path`/ui/clients/${row.client_id}`}">${name(client?.name ?? '')}</a>
   ${client ? code(client.external_ref) : ''} · ${owner} · ${shortId(b.id)}</p>

@@ -3,16 +3,7 @@ import { SCOPES, type Scope } from '../../domain/scope.js';
 import { isUuid } from '../../ids.js';
 import { type FieldErrors, fieldError, idemField, invalidAttributes } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { badge, csrfField, page, type UiContext } from '../layout.js';
-
-/** The notices of this area shown after a redirect (`?notice=`): fixed texts, nothing of the query echoed. */
-const NOTICES = { api_key_revoked: 'notice.api_key_revoked' } as const;
-
-function adminNotice(ctx: UiContext): Html {
-  const code = ctx.req.query.notice;
-  if (typeof code !== 'string' || !Object.hasOwn(NOTICES, code)) return html``;
-  return html`<div class="notice" role="status">${ctx.t(NOTICES[code as keyof typeof NOTICES])}</div>`;
-}
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 
 const PAGE_SIZE = 50;
 
@@ -91,7 +82,7 @@ export async function apiKeysPage(ctx: UiContext, state?: KeyFormState): Promise
     { title: ctx.t('admin.keys.title').value, section: 'api-keys' },
     html`<h1>${ctx.t('admin.keys.title')}</h1>
 <p class="sub">${ctx.t('admin.keys.lead')}</p>
-${adminNotice(ctx)}
+${notice(ctx)}
 ${keyForm(ctx, state)}
 <section class="panel">
   <h2>${ctx.t('admin.keys.list_title')}</h2>

@@ -8,37 +8,10 @@ import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
 
 /**
- * What the commerce pages share (selling, consuming, adjusting, invoices): their notices, how a refused
- * call is told, and the small conversions from what a person types to what a route reads (status badges
- * are layout.ts's `badge`, as on every page). Nothing here validates: the routes' schemas do.
+ * What the commerce pages share (selling, consuming, adjusting, invoices): how a refused call is told,
+ * and the small conversions from what a person types to what a route reads (status badges and notices
+ * are layout.ts's `badge` and `notice`, as on every page). Nothing here validates: the routes' schemas do.
  */
-
-/** The notices the commerce pages show after a form posted and redirected (fixed texts: nothing is echoed). */
-const NOTICES = {
-  subscription_sold: 'notice.subscription_sold',
-  subscription_cancelled: 'notice.subscription_cancelled',
-  subscription_cancel_scheduled: 'notice.subscription_cancel_scheduled',
-  subscription_suspended: 'notice.subscription_suspended',
-  subscription_resumed: 'notice.subscription_resumed',
-  consumption_applied: 'notice.consumption_applied',
-  consumption_queued: 'notice.consumption_queued',
-  consumption_reversed: 'notice.consumption_reversed',
-  reversal_queued: 'notice.reversal_queued',
-  balance_adjusted: 'notice.balance_adjusted',
-  invoice_paid: 'notice.invoice_paid',
-  invoice_voided: 'notice.invoice_voided',
-} as const satisfies Record<string, MessageKey>;
-export type CommerceNotice = keyof typeof NOTICES;
-
-const isNotice = (code: unknown): code is CommerceNotice => typeof code === 'string' && Object.hasOwn(NOTICES, code);
-
-/** The notice of `?notice=<code>` when it is one of ours. */
-export function commerceNotice(ctx: UiContext): Html {
-  const code = ctx.req.query.notice;
-  return isNotice(code)
-    ? html`<div class="notice" role="status" data-notice="${code}">${ctx.t(NOTICES[code])}</div>`
-    : html``;
-}
 
 const VALIDITY_LABELS: Record<ValidityUnit, MessageKey> = {
   day: 'commerce.unit.day',

@@ -8,10 +8,9 @@ import type { QuoteView } from '../../services/quote.js';
 import type { ConsumptionView } from '../../views/consumption.js';
 import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
-import { badge, csrfField, page, type UiContext } from '../layout.js';
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import {
   code,
-  commerceNotice,
   extraText,
   inputField,
   instantField,
@@ -259,7 +258,7 @@ export async function consumptionPage(
     return page(
       ctx,
       { title: ctx.t('commerce.consumption.title').value, section: 'clients', refreshS: 2 },
-      html`${commerceNotice(ctx)}<h1>${ctx.t('commerce.consumption.title')}</h1>
+      html`${notice(ctx)}<h1>${ctx.t('commerce.consumption.title')}</h1>
 <section class="panel" data-consumption="${c.id}" data-status="${c.status}">
   <p>${badge(ctx, c.status)} ${ctx.t('commerce.consumption.queued')}</p>
 </section>`,
@@ -302,7 +301,7 @@ export async function consumptionPage(
   return page(
     ctx,
     { title: ctx.t('commerce.consumption.title').value, section: 'clients' },
-    html`${commerceNotice(ctx)}${refusalBlock(ctx, form.refusal, ['reason'])}
+    html`${notice(ctx)}${refusalBlock(ctx, form.refusal, ['reason'])}
 <h1>${ctx.t('commerce.consumption.title')}</h1>
 <p class="sub"><a href="${path`/ui/clients/${c.client.id}`}">${name(client?.name ?? '')}</a>
   ${code(c.client.external_ref)} · ${shortId(c.id)}</p>

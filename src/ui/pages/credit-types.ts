@@ -2,8 +2,8 @@ import { type CreditTypeRow, findCreditType, listCreditTypes } from '../../db/re
 import type { RouteOutcome } from '../../http/run-route.js';
 import { type FormFields, integerField, textField } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { badge, csrfField, page, type UiContext } from '../layout.js';
-import { changedFields, FormView, input, postForm, setupNotice } from './setup-kit.js';
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { changedFields, FormView, input, postForm } from './setup-kit.js';
 
 /** A posted form, as the page shows it again after a refusal. */
 export interface Posted {
@@ -104,7 +104,7 @@ ${dimensionsInput(form, [])}
     { title: t('setup.credit_types.title').value, section: 'credit-types' },
     html`<h1>${t('setup.credit_types.title')}</h1>
 <p class="sub">${t('setup.credit_types.lead')}</p>
-${setupNotice(ctx)}
+${notice(ctx)}
 <section class="panel" aria-labelledby="ct-list-h">
   <h2 id="ct-list-h">${t('setup.credit_types.list')}</h2>
   ${
@@ -158,7 +158,7 @@ ${dimensionsInput(form, creditType.dimensions)}
     html`<p><a href="/ui/credit-types">${t('setup.credit_types.back')}</a></p>
 <h1 dir="auto">${name(creditType.name)}</h1>
 <p class="sub"><code dir="ltr">${creditType.code}</code> · ${badge(ctx, archived ? 'archived' : 'active')}</p>
-${setupNotice(ctx)}
+${notice(ctx)}
 <section class="panel" aria-labelledby="ct-fixed-h">
   <h2 id="ct-fixed-h">${t('setup.credit_type.fixed')}</h2>
   <dl class="kv">

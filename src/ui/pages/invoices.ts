@@ -5,8 +5,8 @@ import { invoiceViews } from '../../services/invoices.js';
 import type { InvoiceView } from '../../views/invoice.js';
 import { type Html, html, name, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
-import { badge, csrfField, page, statusWord, type UiContext } from '../layout.js';
-import { code, commerceNotice, type Refusal, refusalBlock, selectField, span, units } from './commerce-parts.js';
+import { badge, csrfField, notice, page, statusWord, type UiContext } from '../layout.js';
+import { code, type Refusal, refusalBlock, selectField, span, units } from './commerce-parts.js';
 
 const PAGE_SIZE = 50;
 const STATUSES = ['issued', 'paid', 'void'] as const;
@@ -127,7 +127,7 @@ export async function invoicesPage(ctx: UiContext): Promise<Html> {
   return page(
     ctx,
     { title: ctx.t('commerce.invoices.title').value, section: 'invoices' },
-    html`${commerceNotice(ctx)}
+    html`${notice(ctx)}
 <h1>${ctx.t('commerce.invoices.title')}</h1>
 <p class="sub">${ctx.t('commerce.invoices.lead')}</p>
 ${filters}
@@ -183,7 +183,7 @@ export async function invoicePage(
   return page(
     ctx,
     { title: ctx.t('commerce.invoice.number', { number: invoice.number }).value, section: 'invoices' },
-    html`${commerceNotice(ctx)}${refusalBlock(ctx, refused?.refusal, ['reason'])}
+    html`${notice(ctx)}${refusalBlock(ctx, refused?.refusal, ['reason'])}
 <h1>${ctx.t('commerce.invoice.number', { number: code(invoice.number) })}</h1>
 <p class="sub"><a href="${path`/ui/clients/${invoice.client.id}`}">${name(client?.name ?? '')}</a>
   ${code(invoice.client.external_ref)}${subscription} · <a href="/ui/invoices">${ctx.t(

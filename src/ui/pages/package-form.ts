@@ -10,19 +10,9 @@ import { type PackageView, toPackageView } from '../../views/package.js';
 import { checkboxField, type FormFields, integerField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
-import { badge, csrfField, page, type UiContext } from '../layout.js';
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { asciiDigits, majorFromMinor, minorFromMajor } from './amounts.js';
-import {
-  changedFields,
-  checkbox,
-  FormView,
-  input,
-  postForm,
-  renameFields,
-  select,
-  setupNotice,
-  textarea,
-} from './setup-kit.js';
+import { changedFields, checkbox, FormView, input, postForm, renameFields, select, textarea } from './setup-kit.js';
 
 /** Blank item rows a new package's form offers (blank rows are ignored). */
 export const ITEM_ROWS = 5;
@@ -468,7 +458,7 @@ export async function packageEditPage(ctx: UiContext, ref: string, posted?: Pack
       ctx,
       archived ? 'archived' : 'active',
     )}</p>
-${setupNotice(ctx)}
+${notice(ctx)}
 <section class="panel" aria-labelledby="pkg-edit-h">
   <h2 id="pkg-edit-h">${t('setup.package.edit_title')}</h2>
   <p class="legend">${t('setup.package.edit_lead')}</p>

@@ -9,10 +9,9 @@ import { subscriptionView } from '../../services/subscriptions.js';
 import type { SubscriptionView } from '../../views/subscription.js';
 import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
-import { badge, csrfField, page, type UiContext } from '../layout.js';
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import {
   code,
-  commerceNotice,
   inputField,
   instantField,
   numberText,
@@ -231,7 +230,7 @@ export async function subscriptionPage(
   return page(
     ctx,
     { title: ctx.t('commerce.subscription.title', { package: s.package.name }).value, section: 'clients' },
-    html`${commerceNotice(ctx)}${refusalBlock(ctx, form.refusal, ['at', 'reason'])}
+    html`${notice(ctx)}${refusalBlock(ctx, form.refusal, ['at', 'reason'])}
 <h1>${ctx.t('commerce.subscription.title', { package: name(s.package.name) })}</h1>
 <p class="sub"><a href="${path`/ui/clients/${s.client.id}`}">${name(client?.name ?? '')}</a>
   ${code(s.client.external_ref)} · <a href="${path`/ui/packages/${s.package.id}`}">${code(s.package.code)}</a>

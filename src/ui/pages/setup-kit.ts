@@ -219,22 +219,6 @@ ${body}
 </form>`;
 }
 
-/** The notices of the setup pages after a redirect (`?notice=<code>`: a fixed text, nothing echoed). */
-const NOTICES = {
-  credit_type_created: 'notice.credit_type_created',
-  credit_type_updated: 'notice.credit_type_updated',
-  credit_type_unchanged: 'notice.credit_type_unchanged',
-  credit_type_archived: 'notice.credit_type_archived',
-  credit_type_unarchived: 'notice.credit_type_unarchived',
-  delivery_retried: 'notice.delivery_retried',
-} as const satisfies Record<string, MessageKey>;
-
-export function setupNotice(ctx: UiContext): Html {
-  const code = typeof ctx.req.query.notice === 'string' ? ctx.req.query.notice : '';
-  const key = (NOTICES as Record<string, MessageKey>)[code];
-  return key ? html`<div class="notice" role="status" data-notice="${code}">${ctx.t(key)}</div>` : html``;
-}
-
 /** Only the fields that differ from what is stored: an edit that changes nothing writes nothing. */
 export function changedFields<T extends Record<string, unknown>>(posted: T, current: T): Partial<T> {
   const changed: Partial<T> = {};
