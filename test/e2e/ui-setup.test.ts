@@ -347,6 +347,8 @@ describe('packages', () => {
       ['ui-voice', '2.5'],
     ]);
     expect(res.location!.startsWith(`/ui/packages/${view.id}`)).toBe(true);
+    // the page the form went to says what was done
+    expect((await get(res.location!)).text).toContain('data-notice="package_created"');
     const list = await get('/ui/packages');
     expect(list.text).toContain('href="/ui/packages/new"');
     expect(list.text).toContain('Starter');

@@ -6,7 +6,7 @@ import { creditTypesOfPackages } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
 import { barChart, type Point } from '../charts.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { badge, page, type UiContext } from '../layout.js';
+import { badge, notice, page, type UiContext } from '../layout.js';
 import { nextLink } from './clients.js';
 import { CHART_DAYS, chartDays, code, dayPoint } from './overview.js';
 
@@ -121,6 +121,7 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
     { title: pkg.name, section: 'packages' },
     html`<h1>${name(view.name)}</h1>
 <p class="sub">${code(view.code)} · ${badge(ctx, view.status)}${description}</p>
+${notice(ctx)}
 <p><a href="${path`/ui/packages/${view.id}/edit`}">${ctx.t('setup.link.edit_package')}</a></p>
 <div class="grid">
   <section class="panel" aria-labelledby="terms-h">
