@@ -1,6 +1,5 @@
 import { DateTime } from 'luxon';
 import type { BalanceSource } from '../../domain/grant.js';
-import type { ValidityUnit } from '../../domain/period.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes, textField } from '../form.js';
 import { type Html, html, path, query, type Renderable } from '../html.js';
@@ -12,17 +11,6 @@ import type { UiContext } from '../layout.js';
  * and the small conversions from what a person types to what a route reads (status badges and notices
  * are layout.ts's `badge` and `notice`, as on every page). Nothing here validates: the routes' schemas do.
  */
-
-const VALIDITY_LABELS: Record<ValidityUnit, MessageKey> = {
-  day: 'commerce.unit.day',
-  week: 'commerce.unit.week',
-  month: 'commerce.unit.month',
-  year: 'commerce.unit.year',
-};
-
-/** A validity ("1 month", "٣ أشهر"), counted with the plural forms of the viewer's language. */
-export const validityLabel = (ctx: UiContext, count: number, unit: ValidityUnit): Html =>
-  ctx.t(VALIDITY_LABELS[unit], { count, number: ctx.fmt.number(count) });
 
 const SOURCE_LABELS: Record<BalanceSource, MessageKey> = {
   package: 'commerce.source.package',

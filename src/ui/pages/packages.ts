@@ -7,30 +7,12 @@ import { type PackageView, toPackageView } from '../../views/package.js';
 import { barChart, type Point } from '../charts.js';
 import { type Html, html, name, path, query } from '../html.js';
 import { badge, notice, page, type UiContext } from '../layout.js';
+import { validity } from '../validity.js';
 import { nextLink } from './clients.js';
 import { CHART_DAYS, chartDays, code, dayPoint } from './overview.js';
 
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
-
-/** A validity as a person reads it: "1 month", "3 Hijri months" (`calendar`, once packages carry one). */
-export function validity(
-  ctx: Pick<UiContext, 't' | 'fmt'>,
-  v: { count: number; unit: string; calendar?: string },
-): Html {
-  const params = { count: v.count, number: ctx.fmt.number(v.count) };
-  const hijri = v.calendar !== undefined && v.calendar !== 'gregory';
-  switch (v.unit) {
-    case 'day':
-    case 'week':
-      return ctx.t(`validity.${v.unit}`, params);
-    case 'month':
-    case 'year':
-      return ctx.t(hijri ? `validity.hijri_${v.unit}` : `validity.${v.unit}`, params);
-    default:
-      return html`${ctx.fmt.number(v.count)} <code dir="ltr">${v.unit}</code>`;
-  }
-}
 
 /** A package's items: "1,000 sms, 200 voice" with the locale's digits and list words. */
 const itemList = (ctx: UiContext, items: PackageView['items']): Html =>

@@ -2,6 +2,7 @@ import { type ClientRow, findClient } from '../../db/repositories/clients.js';
 import { listInvoices } from '../../db/repositories/invoices.js';
 import { findPackage, listPackages } from '../../db/repositories/packages.js';
 import { minorDigits } from '../../domain/money.js';
+import { validityOf } from '../../domain/period.js';
 import { parseQuantity } from '../../domain/quantity.js';
 import { isUuid } from '../../ids.js';
 import { invoiceViews } from '../../services/invoices.js';
@@ -10,6 +11,7 @@ import type { SubscriptionView } from '../../views/subscription.js';
 import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { validity } from '../validity.js';
 import {
   code,
   inputField,
@@ -22,7 +24,6 @@ import {
   sourceLabel,
   span,
   units,
-  validityLabel,
 } from './commerce-parts.js';
 import { invoiceBlock } from './invoices.js';
 
@@ -80,11 +81,7 @@ export async function salePage(
     (p) =>
       [
         p.id,
-        html`${p.name} (${p.code}) · ${ctx.fmt.money(p.price, p.currency)} · ${validityLabel(
-          ctx,
-          p.validity_count,
-          p.validity_unit,
-        )}`,
+        html`${p.name} (${p.code}) · ${ctx.fmt.money(p.price, p.currency)} · ${validity(ctx, validityOf(p))}`,
       ] as const,
   );
   return page(
