@@ -520,6 +520,10 @@ describe('hostile text in a form', () => {
       });
       expect(use.status).toBe(422);
       expect(use.text).toContain('id="error-reference"');
+      const sale = await formOf(`/ui/clients/${client.id}/sell`);
+      const sold = await post(`/ui/clients/${client.id}/sell`, { csrf, idem: sale.idem, package: text, price: '1' });
+      expect(sold.status).toBe(422);
+      expect(sold.text).toContain('id="error-package"');
     }
     expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('active');
     expect([await countRows(app, 'ledger_entries'), await countRows(app, 'consumptions')]).toEqual(counts);

@@ -461,6 +461,10 @@ describe('packages', () => {
     expect(units.status, units.text).toBe(422);
     expectFieldError(units.text, 'items.1.units', /decimal/);
     expect((await api(`/v1/packages/${id}`)).body.price).toBe(4990);
+    // text Postgres cannot store, in a credit type the form names: refused beside it, not a 500
+    const nul = await post('/ui/packages/ui-starter/edit', { ...stored, 'items.1.credit_type': 'ui-\u0000voice' });
+    expect(nul.status, nul.text.slice(0, 300)).toBe(422);
+    expect(nul.text).toContain('id="error-items-1-credit_type"');
 
     const res = await post('/ui/packages/ui-starter/edit', {
       ...stored,
@@ -599,6 +603,9 @@ describe('clients', () => {
     });
     expect(nul.status, nul.text).toBe(422);
     expect(nul.text).toContain('id="error-name"');
+    const nulRef = await post('/ui/clients/new', { csrf: form.csrf, idem: form.idem, external_ref: 'crm\u000079' });
+    expect(nulRef.status, nulRef.text.slice(0, 300)).toBe(422);
+    expect(nulRef.text).toContain('id="error-external_ref"');
     expect(await countRows(app, 'clients')).toBe(before);
   });
 

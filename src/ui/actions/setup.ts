@@ -3,6 +3,7 @@ import type { Request } from 'express';
 import { findClient } from '../../db/repositories/clients.js';
 import { type CreditTypeRow, findCreditType } from '../../db/repositories/credit-types.js';
 import { storedResponse } from '../../db/repositories/idempotency-records.js';
+import { isStorableText } from '../../domain/storable-text.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import type { WebhookEndpointView } from '../../webhooks/endpoints.js';
 import { formFields, formIdempotencyKey, submitRoute, textField } from '../form.js';
@@ -184,7 +185,8 @@ export function setupActions(router: express.Router, kit: UiKit): void {
     // this form creates, so an existing ref is a conflict to show, not a client to overwrite — unless
     // this very form created it a moment ago (a double submit), which the route answers again
     const ref = typeof built.body.external_ref === 'string' ? built.body.external_ref : undefined;
-    const existing = ref !== undefined ? await findClient(ctx.app.db, ref) : undefined;
+    // (text Postgres cannot store is not looked up: the route refuses it beside its field)
+    const existing = ref !== undefined && isStorableText(ref) ? await findClient(ctx.app.db, ref) : undefined;
     if (existing && !(await sentBefore(ctx, 'POST', '/v1/clients', idem))) {
       kit.send(res, 409, await clientNewPage(ctx, { values, existing, ...(overrides ? { overrides } : {}) }));
       return;
@@ -296,6 +298,8 @@ async function creditTypesNamedIn(
   const all = new Map(held);
   for (const [key, value] of Object.entries(values)) {
     if (!/^items\.\d+\.credit_type$/.test(key) || typeof value !== 'string' || value.trim() === '') continue;
+    // text Postgres cannot store names no credit type (the route refuses it beside its field)
+    if (!isStorableText(value)) continue;
     if ([...all.values()].some((c) => c.code === value.trim())) continue;
     const found = await findCreditType(ctx.app.db, value.trim());
     if (found) all.set(found.id, found);

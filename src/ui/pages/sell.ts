@@ -4,6 +4,7 @@ import { findPackage, listPackages } from '../../db/repositories/packages.js';
 import { minorDigits } from '../../domain/money.js';
 import { validityOf } from '../../domain/period.js';
 import { parseQuantity } from '../../domain/quantity.js';
+import { isStorableText } from '../../domain/storable-text.js';
 import { isUuid } from '../../ids.js';
 import { invoiceViews } from '../../services/invoices.js';
 import { subscriptionView } from '../../services/subscriptions.js';
@@ -48,7 +49,8 @@ export async function saleBody(
   const packageRef = textField(fields, 'package');
   const priceText = numberText(fields, 'price');
   let price: string | undefined = priceText;
-  if (priceText !== undefined && packageRef) {
+  // the package is read for its currency only; text Postgres cannot store is not looked up (the route refuses it)
+  if (priceText !== undefined && packageRef && isStorableText(packageRef)) {
     const pkg = await findPackage(ctx.app.db, packageRef);
     const minor = pkg ? parseQuantity(priceText, minorDigits(pkg.currency), { allowZero: true }) : undefined;
     if (minor?.ok) price = minor.value.toString();
