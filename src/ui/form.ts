@@ -37,6 +37,26 @@ export function listField(fields: FormFields, name: string): string[] {
 }
 
 /**
+ * A number as a person of either language types it: Arabic-Indic (٠–٩) and Eastern Arabic-Indic (۰–۹)
+ * digits read as ASCII digits, the Arabic decimal separator (٫) as a point, the Arabic thousands
+ * separator (٬) dropped. Nothing else changes: what is still not a number goes on to the route as typed,
+ * and the route's schema refuses it.
+ */
+export function asciiDigits(text: string): string {
+  return text
+    .replace(/[\u0660-\u0669]/g, (d) => String(d.charCodeAt(0) - 0x0660))
+    .replace(/[\u06f0-\u06f9]/g, (d) => String(d.charCodeAt(0) - 0x06f0))
+    .replace(/\u066b/g, '.')
+    .replace(/\u066c/g, '');
+}
+
+/** A number field's text (a quantity, an amount), digits made ASCII; undefined when blank. */
+export function numberField(fields: FormFields, name: string): string | undefined {
+  const text = textField(fields, name);
+  return text === undefined ? undefined : asciiDigits(text);
+}
+
+/**
  * A field the route reads as an integer: the number when the text is one, else the text itself, so
  * that the route's own schema refuses it with its own message (the page never validates on its own).
  */

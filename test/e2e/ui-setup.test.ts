@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
-import { asciiDigits, majorFromMinor, minorFromMajor } from '../../src/ui/pages/amounts.js';
+import { asciiDigits } from '../../src/ui/form.js';
+import { majorFromMinor, minorFromMajor } from '../../src/ui/pages/amounts.js';
 import { metadataFromLines } from '../../src/ui/pages/client-form.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -120,6 +121,7 @@ describe('amounts typed in major units', () => {
     expect(minorFromMajor('90071992547409.93', 'USD')).toBe('9007199254740993');
     expect(minorFromMajor('١٢٫٥', 'SAR')).toBe('1250');
     expect(asciiDigits('۱۲۳')).toBe('123');
+    expect(minorFromMajor('١٬٢٣٤٫٥', 'SAR')).toBe('123450');
     for (const bad of ['12.345', '-1', '1e3', 'abc', '', '1,5', '10.5.1', '99999999999999999'])
       expect(minorFromMajor(bad, 'USD'), bad).toBeUndefined();
     expect(minorFromMajor('10.5', 'JPY')).toBeUndefined();

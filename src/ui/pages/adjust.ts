@@ -6,14 +6,13 @@ import { availabilityOf } from '../../domain/availability.js';
 import { isUuid } from '../../ids.js';
 import { toLedgerEntryView } from '../../services/balances.js';
 import { type PlacedBalanceView, toPlacedBalanceView } from '../../views/balance.js';
-import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
+import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import {
   code,
   extraText,
   inputField,
-  numberText,
   type Refusal,
   refusalBlock,
   shortId,
@@ -46,7 +45,7 @@ export async function balanceOf(ctx: UiContext, id: string): Promise<BalanceRead
 
 /** The body of POST /v1/balances/{id}/adjustments from the form (the delta's digits made ASCII). */
 export const adjustmentBody = (fields: FormFields): Record<string, unknown> => ({
-  delta: numberText(fields, 'delta'),
+  delta: numberField(fields, 'delta'),
   reason: textField(fields, 'reason'),
 });
 

@@ -1,7 +1,14 @@
 import { DateTime } from 'luxon';
 import type { BalanceSource } from '../../domain/grant.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes, textField } from '../form.js';
+import {
+  type FieldErrors,
+  type FormFields,
+  fieldError,
+  fieldErrorsOf,
+  invalidAttributes,
+  numberField,
+} from '../form.js';
 import { type Html, html, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
@@ -155,31 +162,12 @@ export function selectField(
   return html`<label>${spec.label}${select}${hint}${fieldError(ctx, errors, field)}</label>`;
 }
 
-const ARABIC_DIGITS = /[\u0660-\u0669\u06F0-\u06F9]/g;
-
-/**
- * A number as a person of either language may type it: Arabic-Indic digits become ASCII digits and the
- * Arabic decimal separator a point. Anything else is left as typed, for the route to accept or refuse.
- */
-export function latinDigits(text: string): string {
-  return text
-    .replace(ARABIC_DIGITS, (d) => String((d.codePointAt(0) ?? 0) - (d >= '\u06F0' ? 0x06f0 : 0x0660)))
-    .replace(/\u066B/g, '.')
-    .replace(/\u066C/g, '');
-}
-
-/** A number field's text, digits made ASCII; undefined when blank. */
-export const numberText = (fields: FormFields, name: string): string | undefined => {
-  const text = textField(fields, name);
-  return text === undefined ? undefined : latinDigits(text);
-};
-
 /**
  * A `datetime-local` value (a wall time in the business time zone) as the RFC 3339 instant a route reads;
  * a text that is not one is handed on as typed, for the route's schema to refuse with its message.
  */
 export function instantField(fields: FormFields, name: string, timeZone: string): string | undefined {
-  const text = numberText(fields, name);
+  const text = numberField(fields, name);
   if (text === undefined) return undefined;
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(text)) return text;
   const at = DateTime.fromISO(text, { zone: timeZone });

@@ -6,7 +6,7 @@ import { isUuid } from '../../ids.js';
 import { consumptionView } from '../../services/consumptions.js';
 import type { QuoteView } from '../../services/quote.js';
 import type { ConsumptionView } from '../../views/consumption.js';
-import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
+import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import {
@@ -14,7 +14,6 @@ import {
   extraText,
   inputField,
   instantField,
-  numberText,
   type Refusal,
   refusalBlock,
   selectField,
@@ -63,7 +62,7 @@ export function consumptionBody(
   return {
     client: client.id,
     credit_type: creditType,
-    quantity: numberText(fields, 'quantity'),
+    quantity: numberField(fields, 'quantity'),
     ...(occurredAt !== undefined ? { occurred_at: occurredAt } : {}),
     ...(reference !== undefined ? { reference } : {}),
     ...(mode !== undefined ? { mode } : {}),

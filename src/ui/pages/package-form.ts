@@ -7,11 +7,11 @@ import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import { creditTypesOfPackages } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
-import { checkboxField, type FormFields, integerField, textField } from '../form.js';
+import { checkboxField, type FormFields, integerField, numberField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
-import { asciiDigits, majorFromMinor, minorFromMajor } from './amounts.js';
+import { majorFromMinor, minorFromMajor } from './amounts.js';
 import { changedFields, checkbox, FormView, input, postForm, renameFields, select, textarea } from './setup-kit.js';
 
 /** Blank item rows a new package's form offers (blank rows are ignored). */
@@ -64,16 +64,13 @@ function amount(fields: FormFields, field: string, currency: string, problems: s
   return minor ?? text;
 }
 
-/** Units as typed, with Arabic-Indic digits read as digits; the route checks them against the type's decimals. */
-const unitsText = (text: string | undefined): string | undefined =>
-  text === undefined ? undefined : asciiDigits(text);
-
 function items(fields: FormFields): { items: Array<Record<string, unknown>>; rows: number[] } {
   const list: Array<Record<string, unknown>> = [];
   const rows: number[] = [];
   for (let row = 0; row < postedRows(fields); row += 1) {
     const creditType = textField(fields, `items.${row}.credit_type`);
-    const units = unitsText(textField(fields, `items.${row}.units`));
+    // units as typed, digits made ASCII: the route checks them against the credit type's decimals
+    const units = numberField(fields, `items.${row}.units`);
     if (creditType === undefined && units === undefined) continue;
     list.push({ credit_type: creditType, units });
     rows.push(row);

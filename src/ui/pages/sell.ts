@@ -1,23 +1,21 @@
 import { type ClientRow, findClient } from '../../db/repositories/clients.js';
 import { listInvoices } from '../../db/repositories/invoices.js';
 import { findPackage, listPackages } from '../../db/repositories/packages.js';
-import { minorDigits } from '../../domain/money.js';
 import { validityOf } from '../../domain/period.js';
-import { parseQuantity } from '../../domain/quantity.js';
 import { isStorableText } from '../../domain/storable-text.js';
 import { isUuid } from '../../ids.js';
 import { invoiceViews } from '../../services/invoices.js';
 import { subscriptionView } from '../../services/subscriptions.js';
 import type { SubscriptionView } from '../../views/subscription.js';
-import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
+import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { validity } from '../validity.js';
+import { minorFromMajor } from './amounts.js';
 import {
   code,
   inputField,
   instantField,
-  numberText,
   type Refusal,
   refusalBlock,
   selectField,
@@ -47,13 +45,13 @@ export async function saleBody(
   fields: FormFields,
 ): Promise<Record<string, unknown>> {
   const packageRef = textField(fields, 'package');
-  const priceText = numberText(fields, 'price');
+  const priceText = numberField(fields, 'price');
   let price: string | undefined = priceText;
   // the package is read for its currency only; text Postgres cannot store is not looked up (the route refuses it)
   if (priceText !== undefined && packageRef && isStorableText(packageRef)) {
     const pkg = await findPackage(ctx.app.db, packageRef);
-    const minor = pkg ? parseQuantity(priceText, minorDigits(pkg.currency), { allowZero: true }) : undefined;
-    if (minor?.ok) price = minor.value.toString();
+    const minor = pkg ? minorFromMajor(priceText, pkg.currency) : undefined;
+    if (minor !== undefined) price = minor;
   }
   const autoRenew = textField(fields, 'auto_renew');
   return {
