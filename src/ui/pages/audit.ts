@@ -1,4 +1,3 @@
-import { DateTime } from 'luxon';
 import {
   AUDIT_ORIGINS,
   type AuditEventRow,
@@ -7,6 +6,7 @@ import {
   listAuditEvents,
 } from '../../db/repositories/audit.js';
 import { DomainError } from '../../domain/result.js';
+import { dayStart } from '../date-inputs.js';
 import { type Html, html, name, query } from '../html.js';
 import { page, type UiContext } from '../layout.js';
 
@@ -19,13 +19,6 @@ const str = (value: unknown, max = 200): string | undefined => {
 
 const isOrigin = (value: string | undefined): value is AuditOrigin =>
   value !== undefined && (AUDIT_ORIGINS as readonly string[]).includes(value);
-
-/** A day of the business time zone (YYYY-MM-DD) as the instant it starts, `days` later. */
-function dayStart(day: string, timeZone: string, days = 0): Date | undefined {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
-  const start = DateTime.fromISO(day, { zone: timeZone });
-  return start.isValid ? start.plus({ days }).toJSDate() : undefined;
-}
 
 interface Filters {
   actor?: string | undefined;

@@ -11,6 +11,7 @@ import { clientForecast, type ForecastView } from '../../services/forecast.js';
 import { holdResults } from '../../services/holds.js';
 import { subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
+import { dayStart } from '../date-inputs.js';
 import { type Html, html, name, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
@@ -56,10 +57,8 @@ function forecastLine(ctx: UiContext, f: ForecastView, decimals: number, unit: s
  * day, or now if that is later than now. Undefined without a valid day.
  */
 function asOfInstant(day: string | undefined, tz: string, now: Date): Date | undefined {
-  if (!day || !/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
-  const start = DateTime.fromISO(day, { zone: tz });
-  if (!start.isValid) return undefined;
-  const end = start.plus({ days: 1 }).toJSDate();
+  const end = day === undefined ? undefined : dayStart(day, tz, 1);
+  if (!end) return undefined;
   const instant = new Date(end.getTime() - 1);
   return instant.getTime() < now.getTime() ? instant : undefined;
 }

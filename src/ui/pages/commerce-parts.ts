@@ -1,22 +1,15 @@
-import { DateTime } from 'luxon';
 import type { BalanceSource } from '../../domain/grant.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import {
-  type FieldErrors,
-  type FormFields,
-  fieldError,
-  fieldErrorsOf,
-  invalidAttributes,
-  numberField,
-} from '../form.js';
+import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes } from '../form.js';
 import { type Html, html, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
 
 /**
  * What the commerce pages share (selling, consuming, adjusting, invoices): how a refused call is told,
- * and the small conversions from what a person types to what a route reads (status badges and notices
- * are layout.ts's `badge` and `notice`, as on every page). Nothing here validates: the routes' schemas do.
+ * their labelled inputs, the values a refused form shows again, and their links. Badges and notices
+ * (layout.ts), typed numbers (form.ts) and dates (date-inputs.ts) are the ones every page uses. Nothing
+ * here validates: the routes' schemas do.
  */
 
 const SOURCE_LABELS: Record<BalanceSource, MessageKey> = {
@@ -161,22 +154,6 @@ export function selectField(
   const select = html`<select name="${spec.name}"${invalidAttributes(errors, field)}>${options}</select>`;
   return html`<label>${spec.label}${select}${hint}${fieldError(ctx, errors, field)}</label>`;
 }
-
-/**
- * A `datetime-local` value (a wall time in the business time zone) as the RFC 3339 instant a route reads;
- * a text that is not one is handed on as typed, for the route's schema to refuse with its message.
- */
-export function instantField(fields: FormFields, name: string, timeZone: string): string | undefined {
-  const text = numberField(fields, name);
-  if (text === undefined) return undefined;
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(text)) return text;
-  const at = DateTime.fromISO(text, { zone: timeZone });
-  return at.isValid ? (at.toUTC().toISO() ?? text) : text;
-}
-
-/** The `datetime-local` value of an instant in the business time zone (for a form's default). */
-export const localInput = (at: Date, timeZone: string): string =>
-  DateTime.fromJSDate(at, { zone: timeZone }).toFormat("yyyy-LL-dd'T'HH:mm");
 
 /** A form's fields as the text values to show again in it. */
 export const keptValues = (fields: FormFields): Record<string, string> => {

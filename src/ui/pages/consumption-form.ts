@@ -6,6 +6,7 @@ import { isUuid } from '../../ids.js';
 import { consumptionView } from '../../services/consumptions.js';
 import type { QuoteView } from '../../services/quote.js';
 import type { ConsumptionView } from '../../views/consumption.js';
+import { instantField } from '../date-inputs.js';
 import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
@@ -13,7 +14,6 @@ import {
   code,
   extraText,
   inputField,
-  instantField,
   type Refusal,
   refusalBlock,
   selectField,

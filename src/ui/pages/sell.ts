@@ -7,6 +7,7 @@ import { isUuid } from '../../ids.js';
 import { invoiceViews } from '../../services/invoices.js';
 import { subscriptionView } from '../../services/subscriptions.js';
 import type { SubscriptionView } from '../../views/subscription.js';
+import { instantField } from '../date-inputs.js';
 import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
@@ -15,7 +16,6 @@ import { minorFromMajor } from './amounts.js';
 import {
   code,
   inputField,
-  instantField,
   type Refusal,
   refusalBlock,
   selectField,
