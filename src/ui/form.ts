@@ -131,6 +131,19 @@ export const oneTimeKey = (): string => randomUUID();
 
 export const idemField = (key: string = oneTimeKey()): Html => html`<input type="hidden" name="idem" value="${key}">`;
 
+/** The body of the route's reply when it answered one of `statuses`; undefined for anything else (a refusal). */
+export function replied(outcome: RouteOutcome, ...statuses: number[]): Record<string, unknown> | undefined {
+  if (outcome.kind !== 'reply' || !statuses.includes(outcome.reply.status)) return undefined;
+  const body = outcome.reply.body;
+  return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+}
+
+/** The id in a reply's body (every creating route answers the thing it made); '' when there is none. */
+export function replyId(body: unknown): string {
+  const id = body && typeof body === 'object' ? (body as { id?: unknown }).id : undefined;
+  return typeof id === 'string' ? id : '';
+}
+
 /** The field problems of a refused call by field (`items.0.units`), for the form to show beside each field. */
 export type FieldErrors = ReadonlyMap<string, string>;
 

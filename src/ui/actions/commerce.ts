@@ -1,9 +1,8 @@
 import type express from 'express';
 import type { Request, Response } from 'express';
 import { findClient } from '../../db/repositories/clients.js';
-import type { RouteOutcome } from '../../http/run-route.js';
 import type { QuoteView } from '../../services/quote.js';
-import { formFields, oneTimeKey, submitRoute, textField } from '../form.js';
+import { formFields, oneTimeKey, replied, replyId, submitRoute, textField } from '../form.js';
 import { type Html, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiKit } from '../kit.js';
@@ -19,18 +18,6 @@ import {
 } from '../pages/consumption-form.js';
 import { invoicePage, invoicesPage } from '../pages/invoices.js';
 import { saleBody, salePage, subscriptionPage } from '../pages/sell.js';
-
-/** The answer's body when the route answered `status`; undefined for anything else. */
-function replied(outcome: RouteOutcome, ...statuses: number[]): Record<string, unknown> | undefined {
-  if (outcome.kind !== 'reply' || !statuses.includes(outcome.reply.status)) return undefined;
-  const body = outcome.reply.body;
-  return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
-}
-
-const idOf = (body: Record<string, unknown>, field = 'id'): string => {
-  const id = body[field];
-  return typeof id === 'string' ? id : '';
-};
 
 /** After a form acted: 303 to the page that shows what it did, with its notice. */
 const seeOther = (res: Response, to: string, notice: NoticeCode): void => {
@@ -71,7 +58,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     });
     const sold = replied(outcome, 201);
     if (sold) {
-      seeOther(res, path`/ui/subscriptions/${idOf(sold)}`, 'subscription_sold');
+      seeOther(res, path`/ui/subscriptions/${replyId(sold)}`, 'subscription_sold');
       return;
     }
     const refusal = refusalOf(ctx, outcome);
@@ -173,7 +160,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const queued = replied(outcome, 202);
     if (applied || queued) {
       const body = (applied ?? queued)!;
-      seeOther(res, path`/ui/consumptions/${idOf(body)}`, applied ? 'consumption_applied' : 'consumption_queued');
+      seeOther(res, path`/ui/consumptions/${replyId(body)}`, applied ? 'consumption_applied' : 'consumption_queued');
       return;
     }
     const refusal = refusalOf(ctx, outcome);
@@ -261,7 +248,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
           });
     const done = replied(outcome, 200);
     if (done) {
-      seeOther(res, path`/ui/invoices/${idOf(done) || id}`, action === 'pay' ? 'invoice_paid' : 'invoice_voided');
+      seeOther(res, path`/ui/invoices/${replyId(done) || id}`, action === 'pay' ? 'invoice_paid' : 'invoice_voided');
       return;
     }
     const refusal = refusalOf(ctx, outcome);

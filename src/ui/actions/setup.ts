@@ -4,9 +4,8 @@ import { findClient } from '../../db/repositories/clients.js';
 import { type CreditTypeRow, findCreditType } from '../../db/repositories/credit-types.js';
 import { storedResponse } from '../../db/repositories/idempotency-records.js';
 import { isStorableText } from '../../domain/storable-text.js';
-import type { RouteOutcome } from '../../http/run-route.js';
 import type { WebhookEndpointView } from '../../webhooks/endpoints.js';
-import { formFields, formIdempotencyKey, submitRoute, textField } from '../form.js';
+import { formFields, formIdempotencyKey, replyId, submitRoute, textField } from '../form.js';
 import { path, query } from '../html.js';
 import type { UiKit } from '../kit.js';
 import type { UiContext } from '../layout.js';
@@ -34,10 +33,6 @@ import {
 } from '../pages/package-form.js';
 import { refusalStatus } from '../pages/setup-kit.js';
 import { webhookCreateBody, webhookCreatedPage, webhookDeliveriesPage, webhookNewPage } from '../pages/webhook-form.js';
-
-/** The id in a route's reply body (every creating route answers the created thing). */
-const replyId = (outcome: Extract<RouteOutcome, { kind: 'reply' }>): string =>
-  String((outcome.reply.body as { id?: unknown } | undefined)?.id ?? '');
 
 const param = (req: Request, name: string): string => String(req.params[name] ?? '');
 
@@ -116,7 +111,7 @@ export function setupActions(router: express.Router, kit: UiKit): void {
       idem: textField(values, 'idem'),
     });
     if (outcome.kind === 'reply') {
-      res.redirect(303, `${path`/ui/packages/${replyId(outcome)}`}${query({ notice: 'package_created' })}`);
+      res.redirect(303, `${path`/ui/packages/${replyId(outcome.reply.body)}`}${query({ notice: 'package_created' })}`);
       return;
     }
     const overrides = amountMessages(ctx, built.amountProblems, String(built.body.currency ?? ''));
@@ -165,7 +160,7 @@ export function setupActions(router: express.Router, kit: UiKit): void {
     });
     if (outcome.kind === 'reply') {
       const notice = status === 'archived' ? 'package_archived' : 'package_unarchived';
-      res.redirect(303, `${path`/ui/packages/${replyId(outcome)}`}${query({ notice })}`);
+      res.redirect(303, `${path`/ui/packages/${replyId(outcome.reply.body)}`}${query({ notice })}`);
       return;
     }
     const shown = await packageEditPage(ctx, param(req, 'ref'), { outcome });
@@ -193,7 +188,7 @@ export function setupActions(router: express.Router, kit: UiKit): void {
     }
     const outcome = await submitRoute(ctx, 'post', '/v1/clients', { body: built.body, idem });
     if (outcome.kind === 'reply') {
-      res.redirect(303, `${path`/ui/clients/${replyId(outcome)}`}${query({ notice: 'client_created' })}`);
+      res.redirect(303, `${path`/ui/clients/${replyId(outcome.reply.body)}`}${query({ notice: 'client_created' })}`);
       return;
     }
     kit.send(
