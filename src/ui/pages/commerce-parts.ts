@@ -1,4 +1,5 @@
 import type { BalanceSource } from '../../domain/grant.js';
+import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes } from '../form.js';
 import { type Html, html, path, query, type Renderable } from '../html.js';
@@ -58,25 +59,15 @@ const REFUSED: Record<string, MessageKey> = {
   forbidden: 'commerce.refused.forbidden',
 };
 
-const STATUS_OF: Record<string, number> = {
-  validation_failed: 422,
-  insufficient_balance: 422,
-  not_found: 404,
-  conflict: 409,
-  idempotency_conflict: 409,
-  unavailable: 503,
-  forbidden: 403,
-  rate_limited: 429,
-};
-
 /** The detail of a failure is the API's (English): an Arabic page marks it so. */
 const detailOf = (ctx: UiContext, detail: string): Html =>
   ctx.locale === 'en' ? html`${detail}` : html`<span lang="en" dir="ltr">${detail}</span>`;
 
 /**
- * A refused call as the page tells it: 422 for values the schemas or the domain refused (each beside its
- * field), 409 for a state that does not allow it, never a 500. A `not_found` that names a field (a package
- * or credit type typed in a form) is bad input: 422 beside that field.
+ * A refused call as the page tells it, with the status the API answers for it (http/problem.ts): 422 for
+ * values the schemas or the domain refused (each beside its field), 409 for a state that does not allow
+ * it, never a 500 for bad input. A `not_found` that names a field (a package or credit type typed in a
+ * form) is bad input: 422 beside that field.
  */
 export function refusalOf(ctx: UiContext, outcome: RouteOutcome): Refusal {
   const errors = fieldErrorsOf(outcome);
@@ -87,7 +78,7 @@ export function refusalOf(ctx: UiContext, outcome: RouteOutcome): Refusal {
     return { status: 500, errors, message: ctx.t('commerce.refused.other'), code: 'unexpected', extra: {} };
   }
   const { failure } = outcome;
-  let status = STATUS_OF[failure.code] ?? 409;
+  let status = STATUS_OF[failure.code];
   if (failure.code === 'not_found' && errors.size > 0) status = 422;
   const key = REFUSED[failure.code] ?? 'commerce.refused.other';
   return {
