@@ -137,6 +137,10 @@ export function page(ctx: UiContext, options: PageOptions, body: Renderable): Ht
   return document(ctx, options, header, body);
 }
 
+/** A pager's link to the next page: "Next page →" (the arrow points forward in the page's direction). */
+export const nextLink = (ctx: Pick<UiContext, 't'>, href: string, text: MessageKey = 'word.next_page'): Html =>
+  html`<p class="pager"><a href="${href}" rel="next">${ctx.t(text)} ${ctx.t('arrow.forward')}</a></p>`;
+
 export function send(res: Response, status: number, body: Html): void {
   res.status(status).set({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).send(body.value);
 }

@@ -3,7 +3,7 @@ import { SCOPES, type Scope } from '../../domain/scope.js';
 import { isUuid } from '../../ids.js';
 import { type FieldErrors, fieldError, idemField, invalidAttributes } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 
 const PAGE_SIZE = 50;
 
@@ -98,13 +98,7 @@ ${keyForm(ctx, state)}
     <tbody>${result.data.map((key) => keyRow(ctx, key))}</tbody>
   </table></div>`
   }
-  ${
-    result.nextCursor
-      ? html`<p class="pager"><a href="/ui/api-keys${query({ cursor: result.nextCursor })}">${ctx.t(
-          'word.next_page',
-        )}</a></p>`
-      : ''
-  }
+  ${result.nextCursor ? nextLink(ctx, `/ui/api-keys${query({ cursor: result.nextCursor })}`) : ''}
 </section>`,
   );
 }

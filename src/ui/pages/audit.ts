@@ -8,7 +8,7 @@ import {
 import { DomainError } from '../../domain/result.js';
 import { dayStart } from '../date-inputs.js';
 import { type Html, html, name, query } from '../html.js';
-import { page, type UiContext } from '../layout.js';
+import { nextLink, page, type UiContext } from '../layout.js';
 
 const PAGE_SIZE = 50;
 
@@ -144,7 +144,7 @@ export async function auditPage(ctx: UiContext): Promise<Html> {
     <tbody>${result.data.map((event) => eventRow(ctx, event))}</tbody>
   </table></div>`
   }
-  ${next ? html`<p class="pager"><a href="/ui/audit${next}">${ctx.t('word.next_page')}</a></p>` : ''}
+  ${next ? nextLink(ctx, `/ui/audit${next}`) : ''}
 </section>`,
   );
 }

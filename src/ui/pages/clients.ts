@@ -13,8 +13,7 @@ import { subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
 import { dayStart } from '../date-inputs.js';
 import { type Html, html, name, path, query } from '../html.js';
-import type { MessageKey } from '../i18n/messages/index.js';
-import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 import { adjustLink, clientCommerceLinks, subscriptionLink } from './commerce-parts.js';
 import { code, source } from './overview.js';
 
@@ -65,10 +64,6 @@ function asOfInstant(day: string | undefined, tz: string, now: Date): Date | und
 
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
-
-/** A pager's link to the next page: "Next page →" (the arrow points forward in the page's direction). */
-export const nextLink = (ctx: Pick<UiContext, 't'>, href: string, text: MessageKey = 'word.next_page'): Html =>
-  html`<p class="pager"><a href="${href}" rel="next">${ctx.t(text)} ${ctx.t('arrow.forward')}</a></p>`;
 
 /** An e-mail address: left to right, isolated from the sentence around it. */
 const email = (value: string | null | undefined): Html =>

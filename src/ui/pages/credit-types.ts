@@ -2,7 +2,7 @@ import { type CreditTypeRow, findCreditType, listCreditTypes } from '../../db/re
 import type { RouteOutcome } from '../../http/run-route.js';
 import { type FormFields, integerField, textField } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 import { changedFields, FormView, input, postForm } from './setup-kit.js';
 
 /** A posted form, as the page shows it again after a refusal. */
@@ -119,13 +119,7 @@ ${notice(ctx)}
     <tbody>${rows}</tbody>
   </table></div>`
   }
-  ${
-    result.nextCursor
-      ? html`<p class="pager"><a href="/ui/credit-types${query({ cursor: result.nextCursor })}">${t(
-          'word.next_page',
-        )}</a></p>`
-      : ''
-  }
+  ${result.nextCursor ? nextLink(ctx, `/ui/credit-types${query({ cursor: result.nextCursor })}`) : ''}
 </section>
 <section class="panel" aria-labelledby="ct-new-h" id="new">
   <h2 id="ct-new-h">${t('setup.credit_types.new')}</h2>

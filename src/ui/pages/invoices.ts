@@ -5,7 +5,7 @@ import { invoiceViews } from '../../services/invoices.js';
 import type { InvoiceView } from '../../views/invoice.js';
 import { type Html, html, name, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
-import { badge, csrfField, notice, page, statusWord, type UiContext } from '../layout.js';
+import { badge, csrfField, nextLink, notice, page, statusWord, type UiContext } from '../layout.js';
 import { code, type Refusal, refusalBlock, selectField, span, units } from './commerce-parts.js';
 
 const PAGE_SIZE = 50;
@@ -117,12 +117,7 @@ export async function invoicesPage(ctx: UiContext): Promise<Html> {
   <button type="submit">${ctx.t('word.search')}</button>
 </form>`;
   const next = result.nextCursor
-    ? html`<p class="pager"><a href="/ui/invoices${query({
-        status,
-        kind,
-        client: clientRef,
-        cursor: result.nextCursor,
-      })}">${ctx.t('commerce.next_page')}</a></p>`
+    ? nextLink(ctx, `/ui/invoices${query({ status, kind, client: clientRef, cursor: result.nextCursor })}`)
     : '';
   return page(
     ctx,

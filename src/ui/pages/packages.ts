@@ -6,9 +6,8 @@ import { creditTypesOfPackages } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
 import { barChart, type Point } from '../charts.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { badge, notice, page, type UiContext } from '../layout.js';
+import { badge, nextLink, notice, page, type UiContext } from '../layout.js';
 import { validity } from '../validity.js';
-import { nextLink } from './clients.js';
 import { CHART_DAYS, chartDays, code, dayPoint } from './overview.js';
 
 const str = (value: unknown): string | undefined =>

@@ -1,7 +1,6 @@
 import { deliveryCountsOfEndpoints, listLiveEndpoints } from '../../db/repositories/webhooks.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
-import { nextLink } from './clients.js';
+import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 import { code } from './overview.js';
 
 const str = (value: unknown): string | undefined =>

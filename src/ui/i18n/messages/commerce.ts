@@ -22,7 +22,6 @@ export const commerceMessages = defineMessages(
     'notice.invoice_voided': 'The invoice was voided.',
 
     'commerce.span': '{from} → {to}',
-    'commerce.next_page': 'Next page →',
     'commerce.source.package': 'package',
     'commerce.source.recharge': 'recharge',
     'commerce.source.rollover': 'rollover',
@@ -192,7 +191,6 @@ export const commerceMessages = defineMessages(
     'notice.invoice_voided': 'أُلغيت الفاتورة.',
 
     'commerce.span': '{from} ← {to}',
-    'commerce.next_page': 'الصفحة التالية ←',
     'commerce.source.package': 'باقة',
     'commerce.source.recharge': 'إعادة شحن',
     'commerce.source.rollover': 'مُرحَّل',
