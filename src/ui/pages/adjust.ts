@@ -7,10 +7,9 @@ import { isUuid } from '../../ids.js';
 import { toLedgerEntryView } from '../../services/balances.js';
 import { type PlacedBalanceView, toPlacedBalanceView } from '../../views/balance.js';
 import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
-import { type Html, html, name, path } from '../html.js';
+import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import {
-  code,
   extraText,
   inputField,
   type Refusal,

@@ -12,10 +12,10 @@ import { holdResults } from '../../services/holds.js';
 import { subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
 import { dayStart } from '../date-inputs.js';
-import { type Html, html, name, path, query } from '../html.js';
+import { code, type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 import { adjustLink, clientCommerceLinks, subscriptionLink } from './commerce-parts.js';
-import { code, source } from './overview.js';
+import { source } from './overview.js';
 
 const PAGE_SIZE = 50;
 /** The statement on a client's page covers this many days back (older entries: the API). */

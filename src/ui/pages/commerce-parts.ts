@@ -2,7 +2,7 @@ import type { BalanceSource } from '../../domain/grant.js';
 import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes } from '../form.js';
-import { type Html, html, path, query, type Renderable } from '../html.js';
+import { code, type Html, html, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
 
@@ -25,9 +25,6 @@ export const sourceLabel = (ctx: UiContext, source: BalanceSource): Html => ctx.
 
 /** From one time to another, the arrow pointing the way the page reads (right to left in Arabic). */
 export const span = (ctx: UiContext, from: Html, to: Html): Html => ctx.t('commerce.span', { from, to });
-
-/** A code, an id or a key: left to right in any page. */
-export const code = (text: string): Html => html`<code dir="ltr">${text}</code>`;
 
 /** An id shortened for reading, whole in its title. */
 export const shortId = (id: string): Html => html`<code dir="ltr" title="${id}">${id.slice(0, 8)}</code>`;

@@ -8,10 +8,9 @@ import type { QuoteView } from '../../services/quote.js';
 import type { ConsumptionView } from '../../views/consumption.js';
 import { instantField } from '../date-inputs.js';
 import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
-import { type Html, html, name, path } from '../html.js';
+import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import {
-  code,
   extraText,
   inputField,
   type Refusal,

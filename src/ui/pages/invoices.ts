@@ -3,10 +3,10 @@ import { findInvoice, listInvoices } from '../../db/repositories/invoices.js';
 import { isUuid } from '../../ids.js';
 import { invoiceViews } from '../../services/invoices.js';
 import type { InvoiceView } from '../../views/invoice.js';
-import { type Html, html, name, path, query } from '../html.js';
+import { code, type Html, html, name, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, nextLink, notice, page, statusWord, type UiContext } from '../layout.js';
-import { code, type Refusal, refusalBlock, selectField, span, units } from './commerce-parts.js';
+import { type Refusal, refusalBlock, selectField, span, units } from './commerce-parts.js';
 
 const PAGE_SIZE = 50;
 const STATUSES = ['issued', 'paid', 'void'] as const;

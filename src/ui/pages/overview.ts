@@ -7,7 +7,7 @@ import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { topPackagesQuery } from '../../reports/top-packages.js';
 import type { ReportRow } from '../../reports/types.js';
 import { barChart, type ChartLocale, leftTone, meter, type Point } from '../charts.js';
-import { type Html, html, name, path } from '../html.js';
+import { code, type Html, html, name, path } from '../html.js';
 import { badge, page, type UiContext } from '../layout.js';
 
 export const CHART_DAYS = 30;
@@ -55,12 +55,6 @@ const packageLink = (r: ReportRow): Html =>
 /** `key`: the client's id or external ref, either names it in /ui/clients/…. */
 const clientLink = (key: unknown, r: ReportRow): Html =>
   html`<a href="${path`/ui/clients/${String(key)}`}">${name(String(r.client_name))}</a>`;
-
-/** A code from the database (a package's, a credit type's, a client's reference): as it is, left to right. */
-export const code = (value: unknown, muted = false): Html =>
-  value === null || value === undefined || value === ''
-    ? html``
-    : html`<code dir="ltr"${muted ? html` class="muted"` : ''}>${String(value)}</code>`;
 
 /** A time zone's name (Asia/Riyadh): as it is, left to right. */
 export const zoneName = (zone: string): Html => html`<bdi dir="ltr">${zone}</bdi>`;

@@ -5,10 +5,10 @@ import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { creditTypesOfPackages } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
 import { barChart, type Point } from '../charts.js';
-import { type Html, html, name, path, query } from '../html.js';
+import { code, type Html, html, name, path, query } from '../html.js';
 import { badge, nextLink, notice, page, type UiContext } from '../layout.js';
 import { validity } from '../validity.js';
-import { CHART_DAYS, chartDays, code, dayPoint } from './overview.js';
+import { CHART_DAYS, chartDays, dayPoint } from './overview.js';
 
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;

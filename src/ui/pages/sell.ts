@@ -9,12 +9,11 @@ import { subscriptionView } from '../../services/subscriptions.js';
 import type { SubscriptionView } from '../../views/subscription.js';
 import { instantField } from '../date-inputs.js';
 import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
-import { type Html, html, name, path } from '../html.js';
+import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { validity } from '../validity.js';
 import { minorFromMajor } from './amounts.js';
 import {
-  code,
   inputField,
   type Refusal,
   refusalBlock,

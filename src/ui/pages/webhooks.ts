@@ -1,7 +1,6 @@
 import { deliveryCountsOfEndpoints, listLiveEndpoints } from '../../db/repositories/webhooks.js';
-import { type Html, html, name, path, query } from '../html.js';
+import { code, type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
-import { code } from './overview.js';
 
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
