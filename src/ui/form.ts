@@ -22,6 +22,15 @@ export function formFields(req: Request): FormFields {
   return fields;
 }
 
+/**
+ * A query parameter's text (a search form's field, a pager's cursor), trimmed; undefined when absent,
+ * blank, or longer than `max` (nothing that long is a value any list takes).
+ */
+export function queryText(value: unknown, max = 500): string | undefined {
+  const text = typeof value === 'string' ? value.trim() : '';
+  return text.length > 0 && text.length <= max ? text : undefined;
+}
+
 /** A text field, trimmed; undefined when it is absent or blank (the route's schema then says if it is required). */
 export function textField(fields: FormFields, name: string): string | undefined {
   const value = fields[name];
@@ -155,7 +164,8 @@ export function fieldErrorsOf(outcome: RouteOutcome): FieldErrors {
   return errors;
 }
 
-const errorId = (field: string): string => `error-${field.replace(/[^\w-]/g, '-')}`;
+/** The id of a field's message, which its input names in aria-describedby. */
+export const errorId = (field: string): string => `error-${field.replace(/[^\w-]/g, '-')}`;
 
 /** The attributes of an input whose value was refused: marked invalid and described by its message. */
 export const invalidAttributes = (errors: FieldErrors, field: string): Html =>

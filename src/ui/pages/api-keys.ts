@@ -1,14 +1,11 @@
 import { type ApiKeyListed, apiKeyById, listApiKeysPage } from '../../db/repositories/api-keys.js';
 import { SCOPES, type Scope } from '../../domain/scope.js';
 import { isUuid } from '../../ids.js';
-import { type FieldErrors, fieldError, idemField, invalidAttributes } from '../form.js';
+import { type FieldErrors, fieldError, idemField, invalidAttributes, queryText } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 
 const PAGE_SIZE = 50;
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
 /** What the form to make a key shows again after a refusal: the values sent, each field's message, why. */
 export interface KeyFormState {
@@ -76,7 +73,7 @@ function keyRow(ctx: UiContext, key: ApiKeyListed): Html {
 
 /** The keys: a form to make one, and every key by its prefix (never the key), with a way to revoke it. */
 export async function apiKeysPage(ctx: UiContext, state?: KeyFormState): Promise<Html> {
-  const result = await listApiKeysPage(ctx.app.db, { limit: PAGE_SIZE, cursor: str(ctx.req.query.cursor) });
+  const result = await listApiKeysPage(ctx.app.db, { limit: PAGE_SIZE, cursor: queryText(ctx.req.query.cursor) });
   return page(
     ctx,
     { title: ctx.t('admin.keys.title').value, section: 'api-keys' },

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { findClient, listClients } from '../../db/repositories/clients.js';
 import { listHolds } from '../../db/repositories/holds.js';
@@ -12,6 +11,7 @@ import { holdResults } from '../../services/holds.js';
 import { subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
 import { dayStart } from '../date-inputs.js';
+import { idemField, queryText } from '../form.js';
 import { code, type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 import { adjustLink, clientCommerceLinks, subscriptionLink } from './commerce-parts.js';
@@ -62,17 +62,14 @@ function asOfInstant(day: string | undefined, tz: string, now: Date): Date | und
   return instant.getTime() < now.getTime() ? instant : undefined;
 }
 
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
-
 /** An e-mail address: left to right, isolated from the sentence around it. */
 const email = (value: string | null | undefined): Html =>
   value ? html`<bdi dir="ltr" class="email">${value}</bdi>` : html`—`;
 
 export async function clientsPage(ctx: UiContext): Promise<Html> {
   const { t, fmt } = ctx;
-  const search = str(ctx.req.query.search)?.trim().slice(0, 200);
-  const cursor = str(ctx.req.query.cursor);
+  const search = queryText(ctx.req.query.search)?.slice(0, 200);
+  const cursor = queryText(ctx.req.query.cursor);
   const result = await listClients(ctx.app.db, { limit: PAGE_SIZE, cursor }, { search });
   return page(
     ctx,
@@ -167,7 +164,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
   const tz = app.config.BUSINESS_TZ;
   const subscriptionRows = await listSubscriptions(db, { limit: 100 }, { clientId: client.id });
   const subscriptions = await subscriptionViews(db, subscriptionRows.data, { withBalances: true });
-  const asOfDay = str(ctx.req.query.as_of);
+  const asOfDay = queryText(ctx.req.query.as_of);
   const wanted = asOfInstant(asOfDay, tz, now);
   // before the end of the archived months there is no ledger to replay: the live answer instead
   const asOf = wanted && !(await asOfArchived(db, wanted)) ? wanted : undefined;
@@ -186,7 +183,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     (await listHolds(db, { limit: 100 }, { clientId: client.id, status: 'held' })).data,
   );
   const statementFrom = DateTime.fromJSDate(now, { zone: tz }).minus({ days: STATEMENT_DAYS }).toJSDate();
-  const cursor = str(ctx.req.query.statement_cursor);
+  const cursor = queryText(ctx.req.query.statement_cursor);
   const statement = await clientStatement(db, {
     clientId: client.id,
     from: statementFrom,
@@ -261,8 +258,7 @@ ${clientCommerceLinks(ctx, client.id)}
               'clients.renew',
             )}</button></form>
           <form class="inline" method="post"
-            action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}<input
-            type="hidden" name="idem" value="${randomUUID()}"><button class="secondary" type="submit"
+            action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}${idemField()}<button class="secondary" type="submit"
             data-action="recharge" data-subscription="${s.id}"${rechargeDisabled}>${t(
               'clients.recharge',
             )}</button></form>

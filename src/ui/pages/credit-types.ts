@@ -1,6 +1,6 @@
 import { type CreditTypeRow, findCreditType, listCreditTypes } from '../../db/repositories/credit-types.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { type FormFields, integerField, textField } from '../form.js';
+import { type FormFields, integerField, queryText, textField } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 import { changedFields, FormView, input, postForm } from './setup-kit.js';
@@ -10,9 +10,6 @@ export interface Posted {
   values?: FormFields;
   outcome?: RouteOutcome;
 }
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
 /**
  * The dimension keys as one comma list ("branch, employee"; the Arabic comma and spaces separate too).
@@ -71,7 +68,7 @@ function dimensionsInput(form: FormView, initial: readonly string[]): Html {
 /** The credit types, each with its edit link, and the form that creates one. */
 export async function creditTypesPage(ctx: UiContext, posted?: Posted): Promise<Html> {
   const { t, fmt } = ctx;
-  const result = await listCreditTypes(ctx.app.db, { limit: 100, cursor: str(ctx.req.query.cursor) }, {});
+  const result = await listCreditTypes(ctx.app.db, { limit: 100, cursor: queryText(ctx.req.query.cursor) }, {});
   const form = new FormView(ctx, posted);
   const fields = html`<div class="form-grid">
 ${input(form, 'code', { label: 'setup.credit_type.code', hint: 'setup.credit_type.code_hint', dir: 'ltr' })}

@@ -3,6 +3,7 @@ import { findInvoice, listInvoices } from '../../db/repositories/invoices.js';
 import { isUuid } from '../../ids.js';
 import { invoiceViews } from '../../services/invoices.js';
 import type { InvoiceView } from '../../views/invoice.js';
+import { queryText } from '../form.js';
 import { code, type Html, html, name, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, nextLink, notice, page, statusWord, type UiContext } from '../layout.js';
@@ -17,9 +18,6 @@ const KIND_LABEL: Record<InvoiceView['kind'], MessageKey> = {
   renewal: 'commerce.invoice.kind.renewal',
   recharge: 'commerce.invoice.kind.recharge',
 };
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.trim() !== '' && value.length <= 200 ? value.trim() : undefined;
 
 /** An invoice's amount in its currency, as the viewer's locale writes it. */
 const amount = (ctx: UiContext, minor: number, currency: string): Html =>
@@ -86,8 +84,8 @@ export async function invoicesPage(ctx: UiContext): Promise<Html> {
   const { db } = ctx.app;
   const status = STATUSES.find((s) => s === ctx.req.query.status);
   const kind = KINDS.find((k) => k === ctx.req.query.kind);
-  const clientRef = str(ctx.req.query.client);
-  const cursor = str(ctx.req.query.cursor);
+  const clientRef = queryText(ctx.req.query.client, 200);
+  const cursor = queryText(ctx.req.query.cursor, 200);
   const client = clientRef ? await findClient(db, clientRef) : undefined;
   const result =
     clientRef && !client

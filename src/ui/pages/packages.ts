@@ -5,13 +5,11 @@ import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { creditTypesOfPackages } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
 import { barChart, type Point } from '../charts.js';
+import { queryText } from '../form.js';
 import { code, type Html, html, name, path, query } from '../html.js';
 import { badge, nextLink, notice, page, type UiContext } from '../layout.js';
 import { validity } from '../validity.js';
 import { CHART_DAYS, chartDays, dayPoint } from './overview.js';
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
 /** A package's items: "1,000 sms, 200 voice" with the locale's digits and list words. */
 const itemList = (ctx: UiContext, items: PackageView['items']): Html =>
@@ -29,7 +27,7 @@ function rollover(ctx: UiContext, r: PackageView['rollover']): Html {
 export async function packagesPage(ctx: UiContext): Promise<Html> {
   const { t, fmt } = ctx;
   const db = ctx.app.db;
-  const result = await listPackages(db, { limit: 100, cursor: str(ctx.req.query.cursor) }, {});
+  const result = await listPackages(db, { limit: 100, cursor: queryText(ctx.req.query.cursor) }, {});
   const creditTypes = await creditTypesOfPackages(db, result.data);
   const views = result.data.map((p) => toPackageView(p, creditTypes));
   return page(

@@ -1,6 +1,7 @@
 import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import {
+  errorId,
   type FieldErrors,
   type FormFields,
   fieldError,
@@ -110,7 +111,6 @@ export class FormView {
   }
 }
 
-const errorId = (field: string): string => `error-${field.replace(/[^\w-]/g, '-')}`;
 const inputId = (field: string): string => `f-${field.replace(/[^\w-]/g, '-')}`;
 
 /** The status a refused form is shown again with: 422 for bad values, 409 for a conflict (a taken code), … */
