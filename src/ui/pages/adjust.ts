@@ -9,16 +9,8 @@ import { type PlacedBalanceView, toPlacedBalanceView } from '../../views/balance
 import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
 import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
-import {
-  extraText,
-  inputField,
-  type Refusal,
-  refusalBlock,
-  shortId,
-  sourceLabel,
-  span,
-  units,
-} from './commerce-parts.js';
+import { sourceWord } from '../words.js';
+import { extraText, inputField, type Refusal, refusalBlock, shortId, span, units } from './commerce-parts.js';
 
 export interface BalanceRead {
   /** As GET /v1/balances/{id} answers it. */
@@ -91,7 +83,7 @@ export async function balancePage(
 <section class="panel" aria-labelledby="bal-h" data-balance="${b.id}" data-remaining="${b.remaining}">
   <h2 id="bal-h">${code(b.credit_type.code)} ${badge(ctx, b.status)}</h2>
   <dl class="kv">
-    <dt>${ctx.t('commerce.balance.source')}</dt><dd>${sourceLabel(ctx, b.source)}</dd>
+    <dt>${ctx.t('commerce.balance.source')}</dt><dd>${sourceWord(ctx, b.source)}</dd>
     <dt>${ctx.t('commerce.balance.remaining')}</dt><dd data-balance-remaining="${b.remaining}">${units(
       ctx,
       b.remaining,

@@ -14,8 +14,8 @@ import { dayStart } from '../date-inputs.js';
 import { idemField, queryText } from '../form.js';
 import { code, type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
+import { sourceWord } from '../words.js';
 import { adjustLink, clientCommerceLinks, subscriptionLink } from './commerce-parts.js';
-import { source } from './overview.js';
 
 const PAGE_SIZE = 50;
 /** The statement on a client's page covers this many days back (older entries: the API). */
@@ -313,7 +313,7 @@ ${clientCommerceLinks(ctx, client.id)}
         const bar = meter(left, held, { tone: leftTone(left, held), label });
         const percent = held > 0 ? Math.round((left / held) * 100) : 0;
         return html`<tr>
-        <td>${source(ctx, b.source)}</td>
+        <td>${sourceWord(ctx, b.source)}</td>
         <td class="period">${range(fmt.date(b.valid_from), fmt.date(b.expires_at))}</td>
         <td class="num">${t('word.of_total', { part: n(b.remaining), whole: n(b.granted) })}</td>
         <td><span class="meter-cell">${bar} ${t('clients.percent_left', {

@@ -1,4 +1,3 @@
-import type { BalanceSource } from '../../domain/grant.js';
 import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes } from '../form.js';
@@ -12,16 +11,6 @@ import type { UiContext } from '../layout.js';
  * (layout.ts), typed numbers (form.ts) and dates (date-inputs.ts) are the ones every page uses. Nothing
  * here validates: the routes' schemas do.
  */
-
-const SOURCE_LABELS: Record<BalanceSource, MessageKey> = {
-  package: 'commerce.source.package',
-  recharge: 'commerce.source.recharge',
-  rollover: 'commerce.source.rollover',
-  adjustment: 'commerce.source.adjustment',
-};
-
-/** Where a balance's units came from, in the viewer's language. */
-export const sourceLabel = (ctx: UiContext, source: BalanceSource): Html => ctx.t(SOURCE_LABELS[source]);
 
 /** From one time to another, the arrow pointing the way the page reads (right to left in Arabic). */
 export const span = (ctx: UiContext, from: Html, to: Html): Html => ctx.t('commerce.span', { from, to });

@@ -10,16 +10,8 @@ import { instantField } from '../date-inputs.js';
 import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
 import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
-import {
-  extraText,
-  inputField,
-  type Refusal,
-  refusalBlock,
-  selectField,
-  shortId,
-  sourceLabel,
-  units,
-} from './commerce-parts.js';
+import { sourceWord } from '../words.js';
+import { extraText, inputField, type Refusal, refusalBlock, selectField, shortId, units } from './commerce-parts.js';
 
 /** The credit types a use may name (not archived), in the order they were made. */
 export async function usableCreditTypes(ctx: UiContext): Promise<CreditTypeRow[]> {
@@ -348,7 +340,7 @@ export async function consumptionPage(
       const lot = lots.get(a.balance_id);
       return html`<tr data-allocation="${a.balance_id}" data-amount="${a.amount}">
       <td><a href="${path`/ui/balances/${a.balance_id}`}">${shortId(a.balance_id)}</a></td>
-      <td>${lot ? sourceLabel(ctx, lot.source) : '—'}</td>
+      <td>${lot ? sourceWord(ctx, lot.source) : '—'}</td>
       <td class="nowrap">${lot ? ctx.fmt.dateTime(lot.expires_at) : '—'}</td>
       <td class="num">${units(ctx, a.amount, unit)}</td>
       <td class="num">${lot ? units(ctx, formatQuantity(lot.remaining, decimals), unit) : '—'}</td>

@@ -9,6 +9,7 @@ import type { ReportRow } from '../../reports/types.js';
 import { barChart, type ChartLocale, leftTone, meter, type Point } from '../charts.js';
 import { code, type Html, html, name, path } from '../html.js';
 import { badge, page, type UiContext } from '../layout.js';
+import { sourceWord } from '../words.js';
 
 export const CHART_DAYS = 30;
 /** "Nearly consumed": at least this much of what a subscription holds now is used up. */
@@ -231,7 +232,7 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
       const what =
         r.row_type === 'subscription'
           ? t('overview.what_period')
-          : t('overview.what_balance', { credit_type: code(r.credit_type), source: source(ctx, r.source) });
+          : t('overview.what_balance', { credit_type: code(r.credit_type), source: sourceWord(ctx, r.source) });
       return html`<tr>
       <td class="nowrap">${fmt.dateTime(String(r.expires_at))}</td>
       <td class="num">${fmt.number(Number(r.days_left))}</td>
@@ -250,17 +251,4 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   }
 </section>`,
   );
-}
-
-/** Where a balance's units came from (package, recharge, rollover, adjustment), in the page's language. */
-export function source(ctx: Pick<UiContext, 't'>, value: unknown): Html {
-  switch (value) {
-    case 'package':
-    case 'recharge':
-    case 'rollover':
-    case 'adjustment':
-      return ctx.t(`source.${value}`);
-    default:
-      return html`<code dir="ltr">${String(value ?? '')}</code>`;
-  }
 }

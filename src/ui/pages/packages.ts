@@ -8,7 +8,7 @@ import { barChart, type Point } from '../charts.js';
 import { queryText } from '../form.js';
 import { code, type Html, html, name, path, query } from '../html.js';
 import { badge, nextLink, notice, page, type UiContext } from '../layout.js';
-import { validity } from '../validity.js';
+import { validity } from '../words.js';
 import { CHART_DAYS, chartDays, dayPoint } from './overview.js';
 
 /** A package's items: "1,000 sms, 200 voice" with the locale's digits and list words. */

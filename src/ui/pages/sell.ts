@@ -11,18 +11,9 @@ import { instantField } from '../date-inputs.js';
 import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
 import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
-import { validity } from '../validity.js';
+import { sourceWord, validity } from '../words.js';
 import { minorFromMajor } from './amounts.js';
-import {
-  inputField,
-  type Refusal,
-  refusalBlock,
-  selectField,
-  shortId,
-  sourceLabel,
-  span,
-  units,
-} from './commerce-parts.js';
+import { inputField, type Refusal, refusalBlock, selectField, shortId, span, units } from './commerce-parts.js';
 import { invoiceBlock } from './invoices.js';
 
 /** The fields of the sale form that are shown beside their inputs (the others go in the block above it). */
@@ -267,7 +258,7 @@ export async function subscriptionPage(
     <tbody>${balances.map(
       (b) => html`<tr data-balance="${b.id}">
       <td>${code(b.credit_type.code)}</td>
-      <td>${sourceLabel(ctx, b.source)}</td>
+      <td>${sourceWord(ctx, b.source)}</td>
       <td>${badge(ctx, b.status)}</td>
       <td class="num">${units(ctx, b.remaining)} / ${units(ctx, b.granted, b.credit_type.unit)}</td>
       <td class="nowrap">${ctx.fmt.dateTime(b.expires_at)}</td>

@@ -22,10 +22,6 @@ export const commerceMessages = defineMessages(
     'notice.invoice_voided': 'The invoice was voided.',
 
     'commerce.span': '{from} → {to}',
-    'commerce.source.package': 'package',
-    'commerce.source.recharge': 'recharge',
-    'commerce.source.rollover': 'rollover',
-    'commerce.source.adjustment': "operator's grant",
 
     'commerce.refused.validation_failed': 'The request was refused: some values are not valid.',
     'commerce.refused.not_found': 'The request was refused: what it names does not exist.',
@@ -191,10 +187,6 @@ export const commerceMessages = defineMessages(
     'notice.invoice_voided': 'أُلغيت الفاتورة.',
 
     'commerce.span': '{from} ← {to}',
-    'commerce.source.package': 'باقة',
-    'commerce.source.recharge': 'إعادة شحن',
-    'commerce.source.rollover': 'مُرحَّل',
-    'commerce.source.adjustment': 'منحة من المشغّل',
 
     'commerce.refused.validation_failed': 'رُفض الطلب: بعض القيم غير صالحة.',
     'commerce.refused.not_found': 'رُفض الطلب: ما يشير إليه غير موجود.',

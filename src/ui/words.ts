@@ -1,6 +1,11 @@
 import type { Validity } from '../domain/period.js';
-import type { Html } from './html.js';
+import { type Html, html } from './html.js';
 import type { UiContext } from './layout.js';
+
+/**
+ * The domain's values in the viewer's words, the same on every page that shows them (statuses are
+ * layout.ts's `badge`).
+ */
 
 /**
  * A validity as a person reads it: "1 month", "3 Hijri months", "٣ أشهر هجرية" — counted with the plural
@@ -18,5 +23,18 @@ export function validity(ctx: Pick<UiContext, 't' | 'fmt'>, v: Validity): Html {
     case 'month':
     case 'year':
       return ctx.t(hijri ? `validity.hijri_${v.unit}` : `validity.${v.unit}`, params);
+  }
+}
+
+/** Where a balance's units came from (package, recharge, rollover, an operator's adjustment). */
+export function sourceWord(ctx: Pick<UiContext, 't'>, source: unknown): Html {
+  switch (source) {
+    case 'package':
+    case 'recharge':
+    case 'rollover':
+    case 'adjustment':
+      return ctx.t(`source.${source}`);
+    default:
+      return html`<code dir="ltr">${String(source ?? '')}</code>`;
   }
 }
