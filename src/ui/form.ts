@@ -22,6 +22,15 @@ export function formFields(req: Request): FormFields {
   return fields;
 }
 
+/**
+ * A query parameter's text (a search form's field, a pager's cursor), trimmed; undefined when absent,
+ * blank, or longer than `max` (nothing that long is a value any list takes).
+ */
+export function queryText(value: unknown, max = 500): string | undefined {
+  const text = typeof value === 'string' ? value.trim() : '';
+  return text.length > 0 && text.length <= max ? text : undefined;
+}
+
 /** A text field, trimmed; undefined when it is absent or blank (the route's schema then says if it is required). */
 export function textField(fields: FormFields, name: string): string | undefined {
   const value = fields[name];
@@ -34,6 +43,26 @@ export function listField(fields: FormFields, name: string): string[] {
   const value = fields[name];
   const all = Array.isArray(value) ? value : value === undefined ? [] : [value];
   return all.map((v) => v.trim()).filter((v) => v !== '');
+}
+
+/**
+ * A number as a person of either language types it: Arabic-Indic (٠–٩) and Eastern Arabic-Indic (۰–۹)
+ * digits read as ASCII digits, the Arabic decimal separator (٫) as a point, the Arabic thousands
+ * separator (٬) dropped. Nothing else changes: what is still not a number goes on to the route as typed,
+ * and the route's schema refuses it.
+ */
+export function asciiDigits(text: string): string {
+  return text
+    .replace(/[\u0660-\u0669]/g, (d) => String(d.charCodeAt(0) - 0x0660))
+    .replace(/[\u06f0-\u06f9]/g, (d) => String(d.charCodeAt(0) - 0x06f0))
+    .replace(/\u066b/g, '.')
+    .replace(/\u066c/g, '');
+}
+
+/** A number field's text (a quantity, an amount), digits made ASCII; undefined when blank. */
+export function numberField(fields: FormFields, name: string): string | undefined {
+  const text = textField(fields, name);
+  return text === undefined ? undefined : asciiDigits(text);
 }
 
 /**
@@ -111,6 +140,19 @@ export const oneTimeKey = (): string => randomUUID();
 
 export const idemField = (key: string = oneTimeKey()): Html => html`<input type="hidden" name="idem" value="${key}">`;
 
+/** The body of the route's reply when it answered one of `statuses`; undefined for anything else (a refusal). */
+export function replied(outcome: RouteOutcome, ...statuses: number[]): Record<string, unknown> | undefined {
+  if (outcome.kind !== 'reply' || !statuses.includes(outcome.reply.status)) return undefined;
+  const body = outcome.reply.body;
+  return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+}
+
+/** The id in a reply's body (every creating route answers the thing it made); '' when there is none. */
+export function replyId(body: unknown): string {
+  const id = body && typeof body === 'object' ? (body as { id?: unknown }).id : undefined;
+  return typeof id === 'string' ? id : '';
+}
+
 /** The field problems of a refused call by field (`items.0.units`), for the form to show beside each field. */
 export type FieldErrors = ReadonlyMap<string, string>;
 
@@ -122,7 +164,8 @@ export function fieldErrorsOf(outcome: RouteOutcome): FieldErrors {
   return errors;
 }
 
-const errorId = (field: string): string => `error-${field.replace(/[^\w-]/g, '-')}`;
+/** The id of a field's message, which its input names in aria-describedby. */
+export const errorId = (field: string): string => `error-${field.replace(/[^\w-]/g, '-')}`;
 
 /** The attributes of an input whose value was refused: marked invalid and described by its message. */
 export const invalidAttributes = (errors: FieldErrors, field: string): Html =>

@@ -56,3 +56,9 @@ export function path(strings: TemplateStringsArray, ...values: Array<string | nu
 
 /** A name of a person or a thing, which may be written right to left: isolated so it cannot reorder its neighbours. */
 export const name = (text: string | null | undefined): Html => html`<bdi>${text ?? ''}</bdi>`;
+
+/** A code, an id or a key (a package's, a credit type's, a client's reference): as it is, left to right. */
+export const code = (value: unknown, muted = false): Html =>
+  value === null || value === undefined || value === ''
+    ? html``
+    : html`<code dir="ltr"${muted ? html` class="muted"` : ''}>${String(value)}</code>`;

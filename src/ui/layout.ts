@@ -137,41 +137,59 @@ export function page(ctx: UiContext, options: PageOptions, body: Renderable): Ht
   return document(ctx, options, header, body);
 }
 
+/** A pager's link to the next page: "Next page →" (the arrow points forward in the page's direction). */
+export const nextLink = (ctx: Pick<UiContext, 't'>, href: string, text: MessageKey = 'word.next_page'): Html =>
+  html`<p class="pager"><a href="${href}" rel="next">${ctx.t(text)} ${ctx.t('arrow.forward')}</a></p>`;
+
 export function send(res: Response, status: number, body: Html): void {
   res.status(status).set({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).send(body.value);
 }
 
 /**
- * A status as a badge: the translated word (`status.<status>` in the common messages), the raw status as
- * its class (the colours) and as `data-status` (for tests and scripts). A status without a message shows
- * as it is, marked as English.
+ * A status in the viewer's language: `status.<status>` of the common messages. A status without a
+ * message shows as it is, marked as English.
  */
-export function badge(ctx: Pick<UiContext, 't'>, status: string): Html {
+export function statusWord(ctx: Pick<UiContext, 't'>, status: string): Html {
   const key = `status.${status}`;
-  const text = isMessageKey(key) ? ctx.t(key) : html`<span lang="en" dir="ltr">${status}</span>`;
-  return html`<span class="badge ${status}" data-status="${status}">${text}</span>`;
+  return isMessageKey(key) ? ctx.t(key) : html`<span lang="en" dir="ltr">${status}</span>`;
+}
+
+/**
+ * A status as a badge: its word (`statusWord`, or `word` where the page's noun needs its own — an Arabic
+ * delivery is "سُلّمت", feminine), the raw status as its class (the colours) and as `data-status` (for
+ * tests and scripts). The one badge of the pages.
+ */
+export function badge(ctx: Pick<UiContext, 't'>, status: string, word?: Html): Html {
+  return html`<span class="badge ${status}" data-status="${status}">${word ?? statusWord(ctx, status)}</span>`;
 }
 
 const isMessageKey = (key: string): key is MessageKey => Object.hasOwn(CATALOG.en, key);
 
+/** The code of a notice: `notice.<code>` in any area's messages (each area keeps its own). */
+export type NoticeCode = MessageKey extends infer K ? (K extends `notice.${infer Code}` ? Code : never) : never;
+
+const isNoticeCode = (code: string): code is NoticeCode => /^\w{1,60}$/.test(code) && isMessageKey(`notice.${code}`);
+
 /**
- * The notice a page shows after a form posted and redirected (`?notice=<code>&code=<failure>`): the text
- * of `notice.<code>` (any area's messages), an error when the code ends in `_failed`, and the reason of
- * `failure.<failure>` when there is one. Only known codes show: nothing from the query is echoed.
- * (A Request is still taken, for pages written before the catalogue: its translator is the one the
- * router made for the request.)
+ * The notice a page shows after a form posted and redirected (`?notice=<code>&code=<failure>`): see
+ * `noticeOf`. Only known codes show: nothing from the query is echoed.
  */
-export function notice(where: Pick<UiContext, 'req' | 't'> | Request): Html {
-  const req = 'req' in where ? where.req : where;
-  const t = 'req' in where ? where.t : (req.res?.locals.uiLocale as Pick<UiContext, 't'> | undefined)?.t;
-  const code = typeof req.query.notice === 'string' ? req.query.notice : undefined;
-  const key = `notice.${code}`;
-  if (!t || !code || !/^\w{1,60}$/.test(code) || !isMessageKey(key)) return html``;
-  const failure = typeof req.query.code === 'string' ? `failure.${req.query.code}` : '';
-  const known = isMessageKey(failure) && failure !== 'failure.reason';
-  const because = known ? html` ${t('failure.reason', { reason: t(failure) })}` : '';
-  const error = code.endsWith('_failed');
-  return error
-    ? html`<div class="notice error" role="alert">${t(key)}${because}</div>`
-    : html`<div class="notice" role="status">${t(key)}${because}</div>`;
+export function notice(ctx: Pick<UiContext, 'req' | 't'>): Html {
+  const code = ctx.req.query.notice;
+  if (typeof code !== 'string' || !isNoticeCode(code)) return html``;
+  return noticeOf(ctx, code, typeof ctx.req.query.code === 'string' ? ctx.req.query.code : undefined);
+}
+
+/**
+ * A notice: the text of `notice.<code>`, an error when the code ends in `_failed`, and the reason of
+ * `failure.<failure>` when there is one. The code is in `data-notice` (browser tests select on it).
+ */
+export function noticeOf(ctx: Pick<UiContext, 't'>, code: NoticeCode, failure?: string): Html {
+  const { t } = ctx;
+  const reason = `failure.${failure}`;
+  const known = failure !== undefined && isMessageKey(reason) && reason !== 'failure.reason';
+  const because = known ? html` ${t('failure.reason', { reason: t(reason) })}` : '';
+  return code.endsWith('_failed')
+    ? html`<div class="notice error" role="alert" data-notice="${code}">${t(`notice.${code}`)}${because}</div>`
+    : html`<div class="notice" role="status" data-notice="${code}">${t(`notice.${code}`)}${because}</div>`;
 }

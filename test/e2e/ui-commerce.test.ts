@@ -140,6 +140,22 @@ describe('selling a subscription', () => {
     expect(form.idem).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('names each package’s validity in its calendar, as the packages pages do', async () => {
+    const hijri = await createPackage(app, [{ credit_type: sms.code, units: 10 }], {
+      code: 'c-ramadan',
+      name: 'Ramadan',
+      validity: { count: 1, unit: 'month', calendar: 'islamic-umalqura' },
+    });
+    const option = (text: string, id: string) => new RegExp(`<option value="${id}">[^<]*</option>`).exec(text)?.[0];
+    const en = (await get(`/ui/clients/${client.id}/sell`)).text;
+    expect(option(en, hijri.id)).toContain('1 Hijri month');
+    expect(option(en, pack.id)).toMatch(/· 1 month<\/option>$/);
+    const ar = (await get(`/ui/clients/${client.id}/sell?lang=ar`)).text;
+    expect(option(ar, hijri.id)).toContain('شهر هجري واحد');
+    const archive = await app.request('PATCH', `/v1/packages/${hijri.id}`, { body: { status: 'archived' } });
+    expect(archive.status, archive.text).toBe(200);
+  });
+
   it('sells with its own price and shows the subscription with its invoice; the API agrees', async () => {
     const { csrf, idem } = await formOf(`/ui/clients/${client.id}/sell`);
     const form = { csrf, idem, package: pack.id, price: '39.50', auto_renew: 'no', activation: 'immediate' };
@@ -504,6 +520,10 @@ describe('hostile text in a form', () => {
       });
       expect(use.status).toBe(422);
       expect(use.text).toContain('id="error-reference"');
+      const sale = await formOf(`/ui/clients/${client.id}/sell`);
+      const sold = await post(`/ui/clients/${client.id}/sell`, { csrf, idem: sale.idem, package: text, price: '1' });
+      expect(sold.status).toBe(422);
+      expect(sold.text).toContain('id="error-package"');
     }
     expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('active');
     expect([await countRows(app, 'ledger_entries'), await countRows(app, 'consumptions')]).toEqual(counts);

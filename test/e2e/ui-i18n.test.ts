@@ -333,9 +333,11 @@ describe('notices and statuses', () => {
   it('read notice.<code> from the catalogue, an error with its reason when the code ends in _failed', async () => {
     const jar = await signIn();
     const done = (await request(`/ui/clients/${clientId}?notice=renewed&lang=ar`, jar)).text;
-    expect(done).toContain('<div class="notice" role="status">جُدّد الاشتراك.</div>');
+    expect(done).toContain('<div class="notice" role="status" data-notice="renewed">جُدّد الاشتراك.</div>');
     const failed = (await request(`/ui/clients/${clientId}?notice=freeze_failed&code=conflict`, jar)).text;
-    expect(failed).toMatch(/<div class="notice error" role="alert">تعذّر تجميد الاشتراك .*السبب: حالته لا تسمح/);
+    expect(failed).toMatch(
+      /<div class="notice error" role="alert" data-notice="freeze_failed">تعذّر تجميد الاشتراك .*السبب: حالته لا تسمح/,
+    );
     const en = (await request(`/ui/webhooks?notice=enable_failed&code=not_found&lang=en`, jar)).text;
     expect(en).toContain('The webhook endpoint could not be enabled. Reason: it no longer exists.');
     // a code the catalogue does not know shows nothing, and nothing of the query is echoed
@@ -343,7 +345,9 @@ describe('notices and statuses', () => {
     expect(unknown).not.toContain('class="notice');
     expect((await request(`/ui/clients/${clientId}?notice=title_suffix`, jar)).text).not.toContain('class="notice');
     const noReason = (await request(`/ui/clients/${clientId}?notice=renew_failed&code=reason`, jar)).text;
-    expect(noReason).toContain('<div class="notice error" role="alert">The subscription could not be renewed.</div>');
+    expect(noReason).toContain(
+      '<div class="notice error" role="alert" data-notice="renew_failed">The subscription could not be renewed.</div>',
+    );
   });
 
   it('show a status translated, with the raw status as its class', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
-import { asciiDigits, majorFromMinor, minorFromMajor } from '../../src/ui/pages/amounts.js';
+import { asciiDigits } from '../../src/ui/form.js';
+import { majorFromMinor, minorFromMajor } from '../../src/ui/pages/amounts.js';
 import { metadataFromLines } from '../../src/ui/pages/client-form.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -120,6 +121,7 @@ describe('amounts typed in major units', () => {
     expect(minorFromMajor('90071992547409.93', 'USD')).toBe('9007199254740993');
     expect(minorFromMajor('١٢٫٥', 'SAR')).toBe('1250');
     expect(asciiDigits('۱۲۳')).toBe('123');
+    expect(minorFromMajor('١٬٢٣٤٫٥', 'SAR')).toBe('123450');
     for (const bad of ['12.345', '-1', '1e3', 'abc', '', '1,5', '10.5.1', '99999999999999999'])
       expect(minorFromMajor(bad, 'USD'), bad).toBeUndefined();
     expect(minorFromMajor('10.5', 'JPY')).toBeUndefined();
@@ -347,6 +349,8 @@ describe('packages', () => {
       ['ui-voice', '2.5'],
     ]);
     expect(res.location!.startsWith(`/ui/packages/${view.id}`)).toBe(true);
+    // the page the form went to says what was done
+    expect((await get(res.location!)).text).toContain('data-notice="package_created"');
     const list = await get('/ui/packages');
     expect(list.text).toContain('href="/ui/packages/new"');
     expect(list.text).toContain('Starter');
@@ -459,6 +463,10 @@ describe('packages', () => {
     expect(units.status, units.text).toBe(422);
     expectFieldError(units.text, 'items.1.units', /decimal/);
     expect((await api(`/v1/packages/${id}`)).body.price).toBe(4990);
+    // text Postgres cannot store, in a credit type the form names: refused beside it, not a 500
+    const nul = await post('/ui/packages/ui-starter/edit', { ...stored, 'items.1.credit_type': 'ui-\u0000voice' });
+    expect(nul.status, nul.text.slice(0, 300)).toBe(422);
+    expect(nul.text).toContain('id="error-items-1-credit_type"');
 
     const res = await post('/ui/packages/ui-starter/edit', {
       ...stored,
@@ -597,6 +605,9 @@ describe('clients', () => {
     });
     expect(nul.status, nul.text).toBe(422);
     expect(nul.text).toContain('id="error-name"');
+    const nulRef = await post('/ui/clients/new', { csrf: form.csrf, idem: form.idem, external_ref: 'crm\u000079' });
+    expect(nulRef.status, nulRef.text.slice(0, 300)).toBe(422);
+    expect(nulRef.text).toContain('id="error-external_ref"');
     expect(await countRows(app, 'clients')).toBe(before);
   });
 

@@ -1,5 +1,6 @@
 import type express from 'express';
 import type { Request, Response } from 'express';
+import { STATUS_OF } from '../../http/problem.js';
 import { fieldErrorsOf, formFields, listField, submitRoute, textField } from '../form.js';
 import { type Html, html, query } from '../html.js';
 import type { UiKit } from '../kit.js';
@@ -57,8 +58,11 @@ export function adminActions(router: express.Router, kit: UiKit): void {
         failure.code === 'conflict'
           ? ctx.t('admin.keys.sent_twice', { prefix: prefixCode(prefixOfFirst(failure.extra)) })
           : ctx.t('admin.keys.refused', { reason: reasonOf(ctx, failure.code) });
-      const status = failure.code === 'validation_failed' ? 422 : failure.code === 'unavailable' ? 503 : 409;
-      kit.send(res, status, await apiKeysPage(ctx, { values, errors: fieldErrorsOf(outcome), problem }));
+      kit.send(
+        res,
+        STATUS_OF[failure.code],
+        await apiKeysPage(ctx, { values, errors: fieldErrorsOf(outcome), problem }),
+      );
       return;
     }
     kit.send(res, 422, await apiKeysPage(ctx, { values, errors: fieldErrorsOf(outcome) }));

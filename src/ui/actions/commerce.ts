@@ -1,17 +1,14 @@
 import type express from 'express';
 import type { Request, Response } from 'express';
 import { findClient } from '../../db/repositories/clients.js';
-import { UNSTORABLE_MESSAGE } from '../../domain/storable-text.js';
-import { unstorablePath } from '../../http/refuse-unstorable-text.js';
-import type { RouteOutcome } from '../../http/run-route.js';
 import type { QuoteView } from '../../services/quote.js';
-import { type FormCall, type FormFields, formFields, oneTimeKey, submitRoute, textField } from '../form.js';
+import { formFields, oneTimeKey, replied, replyId, submitRoute, textField } from '../form.js';
 import { type Html, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiKit } from '../kit.js';
-import type { UiContext } from '../layout.js';
+import type { NoticeCode, UiContext } from '../layout.js';
 import { adjustmentBody, adjustRefusedMessage, balanceOf, balancePage } from '../pages/adjust.js';
-import { type CommerceNotice, keptValues, type Refusal, refusalOf } from '../pages/commerce-parts.js';
+import { keptValues, type Refusal, refusalOf } from '../pages/commerce-parts.js';
 import {
   consumePage,
   consumptionBody,
@@ -22,37 +19,8 @@ import {
 import { invoicePage, invoicesPage } from '../pages/invoices.js';
 import { saleBody, salePage, subscriptionPage } from '../pages/sell.js';
 
-/**
- * A form's call of an API route. Text Postgres cannot store (a NUL, a lone surrogate) is refused first,
- * as the HTTP edge refuses it before every route (refuse-unstorable-text.ts): the pages' form bodies are
- * read after that guard, and such text would otherwise reach a statement and fail it.
- */
-async function submitForm(
-  ctx: UiContext,
-  fields: FormFields,
-  method: Parameters<typeof submitRoute>[1],
-  template: string,
-  call: FormCall,
-): Promise<RouteOutcome> {
-  const where = unstorablePath(fields);
-  if (where !== undefined) return { kind: 'invalid', problems: [{ field: where, message: UNSTORABLE_MESSAGE }] };
-  return submitRoute(ctx, method, template, call);
-}
-
-/** The answer's body when the route answered `status`; undefined for anything else. */
-function replied(outcome: RouteOutcome, ...statuses: number[]): Record<string, unknown> | undefined {
-  if (outcome.kind !== 'reply' || !statuses.includes(outcome.reply.status)) return undefined;
-  const body = outcome.reply.body;
-  return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
-}
-
-const idOf = (body: Record<string, unknown>, field = 'id'): string => {
-  const id = body[field];
-  return typeof id === 'string' ? id : '';
-};
-
 /** After a form acted: 303 to the page that shows what it did, with its notice. */
-const seeOther = (res: Response, to: string, notice: CommerceNotice): void => {
+const seeOther = (res: Response, to: string, notice: NoticeCode): void => {
   res.redirect(303, `${to}${query({ notice })}`);
 };
 
@@ -84,13 +52,13 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
       return;
     }
     const fields = formFields(req);
-    const outcome = await submitForm(ctx, fields, 'post', '/v1/subscriptions', {
+    const outcome = await submitRoute(ctx, 'post', '/v1/subscriptions', {
       body: await saleBody(ctx, client, fields),
       idem: textField(fields, 'idem'),
     });
     const sold = replied(outcome, 201);
     if (sold) {
-      seeOther(res, path`/ui/subscriptions/${idOf(sold)}`, 'subscription_sold');
+      seeOther(res, path`/ui/subscriptions/${replyId(sold)}`, 'subscription_sold');
       return;
     }
     const refusal = refusalOf(ctx, outcome);
@@ -122,7 +90,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const id = param(req, 'id');
     const fields = formFields(req);
     const reason = textField(fields, 'reason');
-    const outcome = await submitForm(ctx, fields, 'post', '/v1/subscriptions/{id}/cancel', {
+    const outcome = await submitRoute(ctx, 'post', '/v1/subscriptions/{id}/cancel', {
       params: { id },
       body: { at: textField(fields, 'at'), ...(reason !== undefined ? { reason } : {}) },
     });
@@ -140,7 +108,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const id = param(req, 'id');
     const fields = formFields(req);
     const status = textField(fields, 'status');
-    const outcome = await submitForm(ctx, fields, 'patch', '/v1/subscriptions/{id}', {
+    const outcome = await submitRoute(ctx, 'patch', '/v1/subscriptions/{id}', {
       params: { id },
       body: { status },
     });
@@ -172,7 +140,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const creditTypes = await usableCreditTypes(ctx);
     if (textField(fields, 'action') === 'quote') {
       // a quote writes nothing: the same form comes back with what the use would take
-      const outcome = await submitForm(ctx, fields, 'post', '/v1/consumptions/quote', {
+      const outcome = await submitRoute(ctx, 'post', '/v1/consumptions/quote', {
         body: consumptionBody(ctx, client, creditTypes, fields, false),
       });
       const quote = replied(outcome, 200);
@@ -184,7 +152,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
       answer(req, res, refusal.status, await consumePage(ctx, client.id, { values, refusal }), 'error.no_client');
       return;
     }
-    const outcome = await submitForm(ctx, fields, 'post', '/v1/consumptions', {
+    const outcome = await submitRoute(ctx, 'post', '/v1/consumptions', {
       query: { wait: 'true' },
       body: consumptionBody(ctx, client, creditTypes, fields, true),
     });
@@ -192,7 +160,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const queued = replied(outcome, 202);
     if (applied || queued) {
       const body = (applied ?? queued)!;
-      seeOther(res, path`/ui/consumptions/${idOf(body)}`, applied ? 'consumption_applied' : 'consumption_queued');
+      seeOther(res, path`/ui/consumptions/${replyId(body)}`, applied ? 'consumption_applied' : 'consumption_queued');
       return;
     }
     const refusal = refusalOf(ctx, outcome);
@@ -209,7 +177,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const id = param(req, 'id');
     const fields = formFields(req);
     const reason = textField(fields, 'reason');
-    const outcome = await submitForm(ctx, fields, 'post', '/v1/consumptions/{id}/reverse', {
+    const outcome = await submitRoute(ctx, 'post', '/v1/consumptions/{id}/reverse', {
       params: { id },
       query: { wait: 'true' },
       body: reason !== undefined ? { reason } : undefined,
@@ -238,7 +206,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const ctx = kit.context(req, res);
     const id = param(req, 'id');
     const fields = formFields(req);
-    const outcome = await submitForm(ctx, fields, 'post', '/v1/balances/{id}/adjustments', {
+    const outcome = await submitRoute(ctx, 'post', '/v1/balances/{id}/adjustments', {
       params: { id },
       body: adjustmentBody(fields),
       idem: textField(fields, 'idem'),
@@ -273,14 +241,14 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const reason = textField(fields, 'reason');
     const outcome =
       action === 'pay'
-        ? await submitForm(ctx, fields, 'post', '/v1/invoices/{id}/pay', { params: { id } })
-        : await submitForm(ctx, fields, 'post', '/v1/invoices/{id}/void', {
+        ? await submitRoute(ctx, 'post', '/v1/invoices/{id}/pay', { params: { id } })
+        : await submitRoute(ctx, 'post', '/v1/invoices/{id}/void', {
             params: { id },
             body: reason !== undefined ? { reason } : undefined,
           });
     const done = replied(outcome, 200);
     if (done) {
-      seeOther(res, path`/ui/invoices/${idOf(done) || id}`, action === 'pay' ? 'invoice_paid' : 'invoice_voided');
+      seeOther(res, path`/ui/invoices/${replyId(done) || id}`, action === 'pay' ? 'invoice_paid' : 'invoice_voided');
       return;
     }
     const refusal = refusalOf(ctx, outcome);

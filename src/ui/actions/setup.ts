@@ -3,9 +3,9 @@ import type { Request } from 'express';
 import { findClient } from '../../db/repositories/clients.js';
 import { type CreditTypeRow, findCreditType } from '../../db/repositories/credit-types.js';
 import { storedResponse } from '../../db/repositories/idempotency-records.js';
-import type { RouteOutcome } from '../../http/run-route.js';
+import { isStorableText } from '../../domain/storable-text.js';
 import type { WebhookEndpointView } from '../../webhooks/endpoints.js';
-import { formFields, formIdempotencyKey, submitRoute, textField } from '../form.js';
+import { formFields, formIdempotencyKey, replyId, submitRoute, textField } from '../form.js';
 import { path, query } from '../html.js';
 import type { UiKit } from '../kit.js';
 import type { UiContext } from '../layout.js';
@@ -33,10 +33,6 @@ import {
 } from '../pages/package-form.js';
 import { refusalStatus } from '../pages/setup-kit.js';
 import { webhookCreateBody, webhookCreatedPage, webhookDeliveriesPage, webhookNewPage } from '../pages/webhook-form.js';
-
-/** The id in a route's reply body (every creating route answers the created thing). */
-const replyId = (outcome: Extract<RouteOutcome, { kind: 'reply' }>): string =>
-  String((outcome.reply.body as { id?: unknown } | undefined)?.id ?? '');
 
 const param = (req: Request, name: string): string => String(req.params[name] ?? '');
 
@@ -115,7 +111,7 @@ export function setupActions(router: express.Router, kit: UiKit): void {
       idem: textField(values, 'idem'),
     });
     if (outcome.kind === 'reply') {
-      res.redirect(303, `${path`/ui/packages/${replyId(outcome)}`}${query({ notice: 'package_created' })}`);
+      res.redirect(303, `${path`/ui/packages/${replyId(outcome.reply.body)}`}${query({ notice: 'package_created' })}`);
       return;
     }
     const overrides = amountMessages(ctx, built.amountProblems, String(built.body.currency ?? ''));
@@ -164,7 +160,7 @@ export function setupActions(router: express.Router, kit: UiKit): void {
     });
     if (outcome.kind === 'reply') {
       const notice = status === 'archived' ? 'package_archived' : 'package_unarchived';
-      res.redirect(303, `${path`/ui/packages/${replyId(outcome)}`}${query({ notice })}`);
+      res.redirect(303, `${path`/ui/packages/${replyId(outcome.reply.body)}`}${query({ notice })}`);
       return;
     }
     const shown = await packageEditPage(ctx, param(req, 'ref'), { outcome });
@@ -184,14 +180,15 @@ export function setupActions(router: express.Router, kit: UiKit): void {
     // this form creates, so an existing ref is a conflict to show, not a client to overwrite — unless
     // this very form created it a moment ago (a double submit), which the route answers again
     const ref = typeof built.body.external_ref === 'string' ? built.body.external_ref : undefined;
-    const existing = ref !== undefined ? await findClient(ctx.app.db, ref) : undefined;
+    // (text Postgres cannot store is not looked up: the route refuses it beside its field)
+    const existing = ref !== undefined && isStorableText(ref) ? await findClient(ctx.app.db, ref) : undefined;
     if (existing && !(await sentBefore(ctx, 'POST', '/v1/clients', idem))) {
       kit.send(res, 409, await clientNewPage(ctx, { values, existing, ...(overrides ? { overrides } : {}) }));
       return;
     }
     const outcome = await submitRoute(ctx, 'post', '/v1/clients', { body: built.body, idem });
     if (outcome.kind === 'reply') {
-      res.redirect(303, `${path`/ui/clients/${replyId(outcome)}`}${query({ notice: 'client_created' })}`);
+      res.redirect(303, `${path`/ui/clients/${replyId(outcome.reply.body)}`}${query({ notice: 'client_created' })}`);
       return;
     }
     kit.send(
@@ -296,6 +293,8 @@ async function creditTypesNamedIn(
   const all = new Map(held);
   for (const [key, value] of Object.entries(values)) {
     if (!/^items\.\d+\.credit_type$/.test(key) || typeof value !== 'string' || value.trim() === '') continue;
+    // text Postgres cannot store names no credit type (the route refuses it beside its field)
+    if (!isStorableText(value)) continue;
     if ([...all.values()].some((c) => c.code === value.trim())) continue;
     const found = await findCreditType(ctx.app.db, value.trim());
     if (found) all.set(found.id, found);

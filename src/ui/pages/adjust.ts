@@ -6,23 +6,11 @@ import { availabilityOf } from '../../domain/availability.js';
 import { isUuid } from '../../ids.js';
 import { toLedgerEntryView } from '../../services/balances.js';
 import { type PlacedBalanceView, toPlacedBalanceView } from '../../views/balance.js';
-import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
-import { type Html, html, name, path } from '../html.js';
-import { csrfField, page, type UiContext } from '../layout.js';
-import {
-  code,
-  commerceNotice,
-  extraText,
-  inputField,
-  numberText,
-  type Refusal,
-  refusalBlock,
-  shortId,
-  sourceLabel,
-  span,
-  statusBadge,
-  units,
-} from './commerce-parts.js';
+import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
+import { code, type Html, html, name, path } from '../html.js';
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { sourceWord } from '../words.js';
+import { extraText, inputField, type Refusal, refusalBlock, shortId, span, units } from './commerce-parts.js';
 
 export interface BalanceRead {
   /** As GET /v1/balances/{id} answers it. */
@@ -48,7 +36,7 @@ export async function balanceOf(ctx: UiContext, id: string): Promise<BalanceRead
 
 /** The body of POST /v1/balances/{id}/adjustments from the form (the delta's digits made ASCII). */
 export const adjustmentBody = (fields: FormFields): Record<string, unknown> => ({
-  delta: numberText(fields, 'delta'),
+  delta: numberField(fields, 'delta'),
   reason: textField(fields, 'reason'),
 });
 
@@ -88,14 +76,14 @@ export async function balancePage(
   return page(
     ctx,
     { title: ctx.t('commerce.adjust.title').value, section: 'clients' },
-    html`${commerceNotice(ctx)}${refusalBlock(ctx, form.refusal, ['delta', 'reason'])}
+    html`${notice(ctx)}${refusalBlock(ctx, form.refusal, ['delta', 'reason'])}
 <h1>${ctx.t('commerce.adjust.title')}</h1>
 <p class="sub"><a href="${path`/ui/clients/${row.client_id}`}">${name(client?.name ?? '')}</a>
   ${client ? code(client.external_ref) : ''} · ${owner} · ${shortId(b.id)}</p>
 <section class="panel" aria-labelledby="bal-h" data-balance="${b.id}" data-remaining="${b.remaining}">
-  <h2 id="bal-h">${code(b.credit_type.code)} ${statusBadge(ctx, b.status)}</h2>
+  <h2 id="bal-h">${code(b.credit_type.code)} ${badge(ctx, b.status)}</h2>
   <dl class="kv">
-    <dt>${ctx.t('commerce.balance.source')}</dt><dd>${sourceLabel(ctx, b.source)}</dd>
+    <dt>${ctx.t('commerce.balance.source')}</dt><dd>${sourceWord(ctx, b.source)}</dd>
     <dt>${ctx.t('commerce.balance.remaining')}</dt><dd data-balance-remaining="${b.remaining}">${units(
       ctx,
       b.remaining,

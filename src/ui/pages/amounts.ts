@@ -1,22 +1,12 @@
 import { formatMoney, minorDigits } from '../../domain/money.js';
-
-/**
- * Numbers as an operator types them: Arabic-Indic (٠–٩) and Eastern Arabic-Indic (۰–۹) digits read as
- * ASCII, the Arabic decimal separator (٫) as a point. Nothing else changes: what is still not a number
- * goes on to the route as typed, and the route's schema refuses it.
- */
-export function asciiDigits(text: string): string {
-  return text
-    .replace(/[\u0660-\u0669]/g, (d) => String(d.charCodeAt(0) - 0x0660))
-    .replace(/[\u06f0-\u06f9]/g, (d) => String(d.charCodeAt(0) - 0x06f0))
-    .replace(/\u066b/g, '.');
-}
+import { asciiDigits } from '../form.js';
 
 /**
  * An amount typed in major units ("49", "49.5", "0.125") as the digit string of its minor units for the
  * currency ("4900", "4950", "125" for KWD): decimal text shifted by the currency's ISO 4217 digits, never
  * through a float. Undefined when the text is not such an amount (a sign, a letter, more decimals than
- * the currency has): the form then says so beside the field.
+ * the currency has): the package form then says so beside the field, the sale form hands the text on for
+ * the route to refuse. The one reading of a typed amount for every form.
  */
 export function minorFromMajor(text: string, currency: string): string | undefined {
   const match = /^(\d{1,16})(?:\.(\d*))?$|^\.(\d+)$/.exec(asciiDigits(text.trim()));

@@ -1,23 +1,11 @@
 import { type ApiKeyListed, apiKeyById, listApiKeysPage } from '../../db/repositories/api-keys.js';
 import { SCOPES, type Scope } from '../../domain/scope.js';
 import { isUuid } from '../../ids.js';
-import { type FieldErrors, fieldError, idemField, invalidAttributes } from '../form.js';
+import { type FieldErrors, fieldError, idemField, invalidAttributes, queryText } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { csrfField, page, type UiContext } from '../layout.js';
-
-/** The notices of this area shown after a redirect (`?notice=`): fixed texts, nothing of the query echoed. */
-const NOTICES = { api_key_revoked: 'notice.api_key_revoked' } as const;
-
-function adminNotice(ctx: UiContext): Html {
-  const code = ctx.req.query.notice;
-  if (typeof code !== 'string' || !Object.hasOwn(NOTICES, code)) return html``;
-  return html`<div class="notice" role="status">${ctx.t(NOTICES[code as keyof typeof NOTICES])}</div>`;
-}
+import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 
 const PAGE_SIZE = 50;
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
 /** What the form to make a key shows again after a refusal: the values sent, each field's message, why. */
 export interface KeyFormState {
@@ -69,9 +57,9 @@ function keyRow(ctx: UiContext, key: ApiKeyListed): Html {
   <td class="nowrap">${ctx.fmt.dateTime(key.created_at)}</td>
   <td>${
     key.revoked_at
-      ? html`<span class="badge disabled">${ctx.t('status.revoked')}</span><br><span
+      ? html`${badge(ctx, 'revoked')}<br><span
       class="muted">${ctx.t('admin.keys.revoked_on', { date: ctx.fmt.dateTime(key.revoked_at) })}</span>`
-      : html`<span class="badge active">${ctx.t('status.active')}</span>`
+      : badge(ctx, 'active')
   }</td>
   <td>${
     key.revoked_at
@@ -85,13 +73,13 @@ function keyRow(ctx: UiContext, key: ApiKeyListed): Html {
 
 /** The keys: a form to make one, and every key by its prefix (never the key), with a way to revoke it. */
 export async function apiKeysPage(ctx: UiContext, state?: KeyFormState): Promise<Html> {
-  const result = await listApiKeysPage(ctx.app.db, { limit: PAGE_SIZE, cursor: str(ctx.req.query.cursor) });
+  const result = await listApiKeysPage(ctx.app.db, { limit: PAGE_SIZE, cursor: queryText(ctx.req.query.cursor) });
   return page(
     ctx,
     { title: ctx.t('admin.keys.title').value, section: 'api-keys' },
     html`<h1>${ctx.t('admin.keys.title')}</h1>
 <p class="sub">${ctx.t('admin.keys.lead')}</p>
-${adminNotice(ctx)}
+${notice(ctx)}
 ${keyForm(ctx, state)}
 <section class="panel">
   <h2>${ctx.t('admin.keys.list_title')}</h2>
@@ -107,13 +95,7 @@ ${keyForm(ctx, state)}
     <tbody>${result.data.map((key) => keyRow(ctx, key))}</tbody>
   </table></div>`
   }
-  ${
-    result.nextCursor
-      ? html`<p class="pager"><a href="/ui/api-keys${query({ cursor: result.nextCursor })}">${ctx.t(
-          'word.next_page',
-        )}</a></p>`
-      : ''
-  }
+  ${result.nextCursor ? nextLink(ctx, `/ui/api-keys${query({ cursor: result.nextCursor })}`) : ''}
 </section>`,
   );
 }

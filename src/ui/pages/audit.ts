@@ -1,4 +1,3 @@
-import { DateTime } from 'luxon';
 import {
   AUDIT_ORIGINS,
   type AuditEventRow,
@@ -7,25 +6,15 @@ import {
   listAuditEvents,
 } from '../../db/repositories/audit.js';
 import { DomainError } from '../../domain/result.js';
+import { dayStart } from '../date-inputs.js';
+import { queryText } from '../form.js';
 import { type Html, html, name, query } from '../html.js';
-import { page, type UiContext } from '../layout.js';
+import { nextLink, page, type UiContext } from '../layout.js';
 
 const PAGE_SIZE = 50;
 
-const str = (value: unknown, max = 200): string | undefined => {
-  const text = typeof value === 'string' ? value.trim() : '';
-  return text.length > 0 && text.length <= max ? text : undefined;
-};
-
 const isOrigin = (value: string | undefined): value is AuditOrigin =>
   value !== undefined && (AUDIT_ORIGINS as readonly string[]).includes(value);
-
-/** A day of the business time zone (YYYY-MM-DD) as the instant it starts, `days` later. */
-function dayStart(day: string, timeZone: string, days = 0): Date | undefined {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
-  const start = DateTime.fromISO(day, { zone: timeZone });
-  return start.isValid ? start.plus({ days }).toJSDate() : undefined;
-}
 
 interface Filters {
   actor?: string | undefined;
@@ -106,13 +95,13 @@ function eventRow(ctx: UiContext, event: AuditEventRow): Html {
 export async function auditPage(ctx: UiContext): Promise<Html> {
   const q = ctx.req.query;
   const tz = ctx.app.config.BUSINESS_TZ;
-  const origin = str(q.origin);
+  const origin = queryText(q.origin, 200);
   const filters: Filters = {
-    actor: str(q.actor),
-    action: str(q.action),
+    actor: queryText(q.actor, 200),
+    action: queryText(q.action, 200),
     origin: isOrigin(origin) ? origin : undefined,
-    from: str(q.from, 10),
-    to: str(q.to, 10),
+    from: queryText(q.from, 10),
+    to: queryText(q.to, 10),
   };
   const badDates = new Set<'from' | 'to'>();
   const from = filters.from === undefined ? undefined : dayStart(filters.from, tz);
@@ -121,7 +110,7 @@ export async function auditPage(ctx: UiContext): Promise<Html> {
   const to = filters.to === undefined ? undefined : dayStart(filters.to, tz, 1);
   if (filters.to !== undefined && !to) badDates.add('to');
   const filter: AuditFilter = { actor: filters.actor, action: filters.action, origin: filters.origin, from, to };
-  const cursor = str(q.cursor, 500);
+  const cursor = queryText(q.cursor);
   let result: Awaited<ReturnType<typeof listAuditEvents>>;
   try {
     result = await listAuditEvents(ctx.app.db, { limit: PAGE_SIZE, cursor }, filter);
@@ -151,7 +140,7 @@ export async function auditPage(ctx: UiContext): Promise<Html> {
     <tbody>${result.data.map((event) => eventRow(ctx, event))}</tbody>
   </table></div>`
   }
-  ${next ? html`<p class="pager"><a href="/ui/audit${next}">${ctx.t('word.next_page')}</a></p>` : ''}
+  ${next ? nextLink(ctx, `/ui/audit${next}`) : ''}
 </section>`,
   );
 }

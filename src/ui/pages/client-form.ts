@@ -2,8 +2,8 @@ import { type ClientRow, findClient } from '../../db/repositories/clients.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import { type FormFields, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
-import { page, type UiContext } from '../layout.js';
-import { changedFields, FormView, input, postForm, setupNotice, textarea } from './setup-kit.js';
+import { notice, page, type UiContext } from '../layout.js';
+import { changedFields, FormView, input, postForm, textarea } from './setup-kit.js';
 
 /**
  * A client's metadata as a person writes it: one `key=value` per line, each value a text. Undefined
@@ -155,7 +155,7 @@ export async function clientEditPage(ctx: UiContext, ref: string, posted?: Clien
     html`<p><a href="${path`/ui/clients/${client.id}`}">${t('setup.client.back_to_client')}</a></p>
 <h1 dir="auto">${name(client.name)}</h1>
 <p class="sub"><code dir="ltr">${client.external_ref}</code></p>
-${setupNotice(ctx)}
+${notice(ctx)}
 <section class="panel">
   <h2>${t('setup.client.edit_title')}</h2>
   ${banner}

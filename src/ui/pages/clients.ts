@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { findClient, listClients } from '../../db/repositories/clients.js';
 import { listHolds } from '../../db/repositories/holds.js';
@@ -11,11 +10,12 @@ import { clientForecast, type ForecastView } from '../../services/forecast.js';
 import { holdResults } from '../../services/holds.js';
 import { subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
-import { type Html, html, name, path, query } from '../html.js';
-import type { MessageKey } from '../i18n/messages/index.js';
-import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { dayStart } from '../date-inputs.js';
+import { idemField, queryText } from '../form.js';
+import { code, type Html, html, name, path, query } from '../html.js';
+import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
+import { sourceWord } from '../words.js';
 import { adjustLink, clientCommerceLinks, subscriptionLink } from './commerce-parts.js';
-import { code, source } from './overview.js';
 
 const PAGE_SIZE = 50;
 /** The statement on a client's page covers this many days back (older entries: the API). */
@@ -56,20 +56,11 @@ function forecastLine(ctx: UiContext, f: ForecastView, decimals: number, unit: s
  * day, or now if that is later than now. Undefined without a valid day.
  */
 function asOfInstant(day: string | undefined, tz: string, now: Date): Date | undefined {
-  if (!day || !/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
-  const start = DateTime.fromISO(day, { zone: tz });
-  if (!start.isValid) return undefined;
-  const end = start.plus({ days: 1 }).toJSDate();
+  const end = day === undefined ? undefined : dayStart(day, tz, 1);
+  if (!end) return undefined;
   const instant = new Date(end.getTime() - 1);
   return instant.getTime() < now.getTime() ? instant : undefined;
 }
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
-
-/** A pager's link to the next page: "Next page →" (the arrow points forward in the page's direction). */
-export const nextLink = (ctx: Pick<UiContext, 't'>, href: string, text: MessageKey = 'word.next_page'): Html =>
-  html`<p class="pager"><a href="${href}" rel="next">${ctx.t(text)} ${ctx.t('arrow.forward')}</a></p>`;
 
 /** An e-mail address: left to right, isolated from the sentence around it. */
 const email = (value: string | null | undefined): Html =>
@@ -77,8 +68,8 @@ const email = (value: string | null | undefined): Html =>
 
 export async function clientsPage(ctx: UiContext): Promise<Html> {
   const { t, fmt } = ctx;
-  const search = str(ctx.req.query.search)?.trim().slice(0, 200);
-  const cursor = str(ctx.req.query.cursor);
+  const search = queryText(ctx.req.query.search)?.slice(0, 200);
+  const cursor = queryText(ctx.req.query.cursor);
   const result = await listClients(ctx.app.db, { limit: PAGE_SIZE, cursor }, { search });
   return page(
     ctx,
@@ -173,7 +164,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
   const tz = app.config.BUSINESS_TZ;
   const subscriptionRows = await listSubscriptions(db, { limit: 100 }, { clientId: client.id });
   const subscriptions = await subscriptionViews(db, subscriptionRows.data, { withBalances: true });
-  const asOfDay = str(ctx.req.query.as_of);
+  const asOfDay = queryText(ctx.req.query.as_of);
   const wanted = asOfInstant(asOfDay, tz, now);
   // before the end of the archived months there is no ledger to replay: the live answer instead
   const asOf = wanted && !(await asOfArchived(db, wanted)) ? wanted : undefined;
@@ -192,7 +183,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
     (await listHolds(db, { limit: 100 }, { clientId: client.id, status: 'held' })).data,
   );
   const statementFrom = DateTime.fromJSDate(now, { zone: tz }).minus({ days: STATEMENT_DAYS }).toJSDate();
-  const cursor = str(ctx.req.query.statement_cursor);
+  const cursor = queryText(ctx.req.query.statement_cursor);
   const statement = await clientStatement(db, {
     clientId: client.id,
     from: statementFrom,
@@ -267,8 +258,7 @@ ${clientCommerceLinks(ctx, client.id)}
               'clients.renew',
             )}</button></form>
           <form class="inline" method="post"
-            action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}<input
-            type="hidden" name="idem" value="${randomUUID()}"><button class="secondary" type="submit"
+            action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}${idemField()}<button class="secondary" type="submit"
             data-action="recharge" data-subscription="${s.id}"${rechargeDisabled}>${t(
               'clients.recharge',
             )}</button></form>
@@ -323,7 +313,7 @@ ${clientCommerceLinks(ctx, client.id)}
         const bar = meter(left, held, { tone: leftTone(left, held), label });
         const percent = held > 0 ? Math.round((left / held) * 100) : 0;
         return html`<tr>
-        <td>${source(ctx, b.source)}</td>
+        <td>${sourceWord(ctx, b.source)}</td>
         <td class="period">${range(fmt.date(b.valid_from), fmt.date(b.expires_at))}</td>
         <td class="num">${t('word.of_total', { part: n(b.remaining), whole: n(b.granted) })}</td>
         <td><span class="meter-cell">${bar} ${t('clients.percent_left', {

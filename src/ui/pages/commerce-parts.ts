@@ -1,99 +1,19 @@
-import { DateTime } from 'luxon';
-import type { BalanceSource } from '../../domain/grant.js';
-import type { ValidityUnit } from '../../domain/period.js';
+import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes, textField } from '../form.js';
-import { type Html, html, path, query, type Renderable } from '../html.js';
+import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes } from '../form.js';
+import { code, type Html, html, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
 
 /**
- * What the commerce pages share (selling, consuming, adjusting, invoices): their notices, status
- * badges in the viewer's language, how a refused call is told, and the small conversions from what a
- * person types to what a route reads. Nothing here validates: the routes' schemas do.
+ * What the commerce pages share (selling, consuming, adjusting, invoices): how a refused call is told,
+ * their labelled inputs, the values a refused form shows again, and their links. Badges and notices
+ * (layout.ts), typed numbers (form.ts) and dates (date-inputs.ts) are the ones every page uses. Nothing
+ * here validates: the routes' schemas do.
  */
-
-/** The notices the commerce pages show after a form posted and redirected (fixed texts: nothing is echoed). */
-const NOTICES = {
-  subscription_sold: 'notice.subscription_sold',
-  subscription_cancelled: 'notice.subscription_cancelled',
-  subscription_cancel_scheduled: 'notice.subscription_cancel_scheduled',
-  subscription_suspended: 'notice.subscription_suspended',
-  subscription_resumed: 'notice.subscription_resumed',
-  consumption_applied: 'notice.consumption_applied',
-  consumption_queued: 'notice.consumption_queued',
-  consumption_reversed: 'notice.consumption_reversed',
-  reversal_queued: 'notice.reversal_queued',
-  balance_adjusted: 'notice.balance_adjusted',
-  invoice_paid: 'notice.invoice_paid',
-  invoice_voided: 'notice.invoice_voided',
-} as const satisfies Record<string, MessageKey>;
-export type CommerceNotice = keyof typeof NOTICES;
-
-const isNotice = (code: unknown): code is CommerceNotice => typeof code === 'string' && Object.hasOwn(NOTICES, code);
-
-/** The notice of `?notice=<code>` when it is one of ours. */
-export function commerceNotice(ctx: UiContext): Html {
-  const code = ctx.req.query.notice;
-  return isNotice(code)
-    ? html`<div class="notice" role="status" data-notice="${code}">${ctx.t(NOTICES[code])}</div>`
-    : html``;
-}
-
-const STATUS_LABELS: Record<string, MessageKey> = {
-  active: 'status.active',
-  pending: 'status.pending',
-  suspended: 'status.suspended',
-  frozen: 'status.frozen',
-  cancelled: 'status.cancelled',
-  expired: 'status.expired',
-  archived: 'status.archived',
-  paid: 'status.paid',
-  void: 'status.void',
-  queued: 'status.queued',
-  applied: 'status.applied',
-  rejected: 'status.rejected',
-  reversed: 'status.reversed',
-  issued: 'commerce.status.issued',
-  partial: 'commerce.status.partial',
-};
-
-/** A status in the viewer's language (the status itself when the catalogue has no word for it). */
-export function statusLabel(ctx: UiContext, status: string): Html {
-  const key = STATUS_LABELS[status];
-  return key ? ctx.t(key) : html`${status}`;
-}
-
-/** A status badge in the viewer's language; the status itself stays readable in `data-status`. */
-export const statusBadge = (ctx: UiContext, status: string): Html =>
-  html`<span class="badge ${status}" data-status="${status}">${statusLabel(ctx, status)}</span>`;
-
-const VALIDITY_LABELS: Record<ValidityUnit, MessageKey> = {
-  day: 'commerce.unit.day',
-  week: 'commerce.unit.week',
-  month: 'commerce.unit.month',
-  year: 'commerce.unit.year',
-};
-
-/** A validity ("1 month", "٣ أشهر"), counted with the plural forms of the viewer's language. */
-export const validityLabel = (ctx: UiContext, count: number, unit: ValidityUnit): Html =>
-  ctx.t(VALIDITY_LABELS[unit], { count, number: ctx.fmt.number(count) });
-
-const SOURCE_LABELS: Record<BalanceSource, MessageKey> = {
-  package: 'commerce.source.package',
-  recharge: 'commerce.source.recharge',
-  rollover: 'commerce.source.rollover',
-  adjustment: 'commerce.source.adjustment',
-};
-
-/** Where a balance's units came from, in the viewer's language. */
-export const sourceLabel = (ctx: UiContext, source: BalanceSource): Html => ctx.t(SOURCE_LABELS[source]);
 
 /** From one time to another, the arrow pointing the way the page reads (right to left in Arabic). */
 export const span = (ctx: UiContext, from: Html, to: Html): Html => ctx.t('commerce.span', { from, to });
-
-/** A code, an id or a key: left to right in any page. */
-export const code = (text: string): Html => html`<code dir="ltr">${text}</code>`;
 
 /** An id shortened for reading, whole in its title. */
 export const shortId = (id: string): Html => html`<code dir="ltr" title="${id}">${id.slice(0, 8)}</code>`;
@@ -125,25 +45,15 @@ const REFUSED: Record<string, MessageKey> = {
   forbidden: 'commerce.refused.forbidden',
 };
 
-const STATUS_OF: Record<string, number> = {
-  validation_failed: 422,
-  insufficient_balance: 422,
-  not_found: 404,
-  conflict: 409,
-  idempotency_conflict: 409,
-  unavailable: 503,
-  forbidden: 403,
-  rate_limited: 429,
-};
-
 /** The detail of a failure is the API's (English): an Arabic page marks it so. */
 const detailOf = (ctx: UiContext, detail: string): Html =>
   ctx.locale === 'en' ? html`${detail}` : html`<span lang="en" dir="ltr">${detail}</span>`;
 
 /**
- * A refused call as the page tells it: 422 for values the schemas or the domain refused (each beside its
- * field), 409 for a state that does not allow it, never a 500. A `not_found` that names a field (a package
- * or credit type typed in a form) is bad input: 422 beside that field.
+ * A refused call as the page tells it, with the status the API answers for it (http/problem.ts): 422 for
+ * values the schemas or the domain refused (each beside its field), 409 for a state that does not allow
+ * it, never a 500 for bad input. A `not_found` that names a field (a package or credit type typed in a
+ * form) is bad input: 422 beside that field.
  */
 export function refusalOf(ctx: UiContext, outcome: RouteOutcome): Refusal {
   const errors = fieldErrorsOf(outcome);
@@ -154,7 +64,7 @@ export function refusalOf(ctx: UiContext, outcome: RouteOutcome): Refusal {
     return { status: 500, errors, message: ctx.t('commerce.refused.other'), code: 'unexpected', extra: {} };
   }
   const { failure } = outcome;
-  let status = STATUS_OF[failure.code] ?? 409;
+  let status = STATUS_OF[failure.code];
   if (failure.code === 'not_found' && errors.size > 0) status = 422;
   const key = REFUSED[failure.code] ?? 'commerce.refused.other';
   return {
@@ -221,41 +131,6 @@ export function selectField(
   const select = html`<select name="${spec.name}"${invalidAttributes(errors, field)}>${options}</select>`;
   return html`<label>${spec.label}${select}${hint}${fieldError(ctx, errors, field)}</label>`;
 }
-
-const ARABIC_DIGITS = /[\u0660-\u0669\u06F0-\u06F9]/g;
-
-/**
- * A number as a person of either language may type it: Arabic-Indic digits become ASCII digits and the
- * Arabic decimal separator a point. Anything else is left as typed, for the route to accept or refuse.
- */
-export function latinDigits(text: string): string {
-  return text
-    .replace(ARABIC_DIGITS, (d) => String((d.codePointAt(0) ?? 0) - (d >= '\u06F0' ? 0x06f0 : 0x0660)))
-    .replace(/\u066B/g, '.')
-    .replace(/\u066C/g, '');
-}
-
-/** A number field's text, digits made ASCII; undefined when blank. */
-export const numberText = (fields: FormFields, name: string): string | undefined => {
-  const text = textField(fields, name);
-  return text === undefined ? undefined : latinDigits(text);
-};
-
-/**
- * A `datetime-local` value (a wall time in the business time zone) as the RFC 3339 instant a route reads;
- * a text that is not one is handed on as typed, for the route's schema to refuse with its message.
- */
-export function instantField(fields: FormFields, name: string, timeZone: string): string | undefined {
-  const text = numberText(fields, name);
-  if (text === undefined) return undefined;
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(text)) return text;
-  const at = DateTime.fromISO(text, { zone: timeZone });
-  return at.isValid ? (at.toUTC().toISO() ?? text) : text;
-}
-
-/** The `datetime-local` value of an instant in the business time zone (for a form's default). */
-export const localInput = (at: Date, timeZone: string): string =>
-  DateTime.fromJSDate(at, { zone: timeZone }).toFormat("yyyy-LL-dd'T'HH:mm");
 
 /** A form's fields as the text values to show again in it. */
 export const keptValues = (fields: FormFields): Record<string, string> => {

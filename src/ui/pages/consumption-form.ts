@@ -6,24 +6,12 @@ import { isUuid } from '../../ids.js';
 import { consumptionView } from '../../services/consumptions.js';
 import type { QuoteView } from '../../services/quote.js';
 import type { ConsumptionView } from '../../views/consumption.js';
-import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
-import { type Html, html, name, path } from '../html.js';
-import { csrfField, page, type UiContext } from '../layout.js';
-import {
-  code,
-  commerceNotice,
-  extraText,
-  inputField,
-  instantField,
-  numberText,
-  type Refusal,
-  refusalBlock,
-  selectField,
-  shortId,
-  sourceLabel,
-  statusBadge,
-  units,
-} from './commerce-parts.js';
+import { instantField } from '../date-inputs.js';
+import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
+import { code, type Html, html, name, path } from '../html.js';
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { sourceWord } from '../words.js';
+import { extraText, inputField, type Refusal, refusalBlock, selectField, shortId, units } from './commerce-parts.js';
 
 /** The credit types a use may name (not archived), in the order they were made. */
 export async function usableCreditTypes(ctx: UiContext): Promise<CreditTypeRow[]> {
@@ -65,7 +53,7 @@ export function consumptionBody(
   return {
     client: client.id,
     credit_type: creditType,
-    quantity: numberText(fields, 'quantity'),
+    quantity: numberField(fields, 'quantity'),
     ...(occurredAt !== undefined ? { occurred_at: occurredAt } : {}),
     ...(reference !== undefined ? { reference } : {}),
     ...(mode !== undefined ? { mode } : {}),
@@ -260,9 +248,9 @@ export async function consumptionPage(
     return page(
       ctx,
       { title: ctx.t('commerce.consumption.title').value, section: 'clients', refreshS: 2 },
-      html`${commerceNotice(ctx)}<h1>${ctx.t('commerce.consumption.title')}</h1>
+      html`${notice(ctx)}<h1>${ctx.t('commerce.consumption.title')}</h1>
 <section class="panel" data-consumption="${c.id}" data-status="${c.status}">
-  <p>${statusBadge(ctx, c.status)} ${ctx.t('commerce.consumption.queued')}</p>
+  <p>${badge(ctx, c.status)} ${ctx.t('commerce.consumption.queued')}</p>
 </section>`,
     );
   }
@@ -303,12 +291,12 @@ export async function consumptionPage(
   return page(
     ctx,
     { title: ctx.t('commerce.consumption.title').value, section: 'clients' },
-    html`${commerceNotice(ctx)}${refusalBlock(ctx, form.refusal, ['reason'])}
+    html`${notice(ctx)}${refusalBlock(ctx, form.refusal, ['reason'])}
 <h1>${ctx.t('commerce.consumption.title')}</h1>
 <p class="sub"><a href="${path`/ui/clients/${c.client.id}`}">${name(client?.name ?? '')}</a>
   ${code(c.client.external_ref)} · ${shortId(c.id)}</p>
 <section class="panel" aria-labelledby="use-h" data-consumption="${c.id}" data-status="${c.status}">
-  <h2 id="use-h">${statusBadge(ctx, c.status)} ${code(c.credit_type.code)}</h2>
+  <h2 id="use-h">${badge(ctx, c.status)} ${code(c.credit_type.code)}</h2>
   <dl class="kv">
     <dt>${ctx.t('commerce.consume.quantity')}</dt><dd data-quantity="${c.quantity ?? ''}">${units(
       ctx,
@@ -352,7 +340,7 @@ export async function consumptionPage(
       const lot = lots.get(a.balance_id);
       return html`<tr data-allocation="${a.balance_id}" data-amount="${a.amount}">
       <td><a href="${path`/ui/balances/${a.balance_id}`}">${shortId(a.balance_id)}</a></td>
-      <td>${lot ? sourceLabel(ctx, lot.source) : '—'}</td>
+      <td>${lot ? sourceWord(ctx, lot.source) : '—'}</td>
       <td class="nowrap">${lot ? ctx.fmt.dateTime(lot.expires_at) : '—'}</td>
       <td class="num">${units(ctx, a.amount, unit)}</td>
       <td class="num">${lot ? units(ctx, formatQuantity(lot.remaining, decimals), unit) : '—'}</td>

@@ -1,18 +1,15 @@
 import { type CreditTypeRow, findCreditType, listCreditTypes } from '../../db/repositories/credit-types.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { type FormFields, integerField, textField } from '../form.js';
+import { type FormFields, integerField, queryText, textField } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
-import { csrfField, page, type UiContext } from '../layout.js';
-import { changedFields, FormView, input, postForm, setupNotice, statusBadge } from './setup-kit.js';
+import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
+import { changedFields, FormView, input, postForm } from './setup-kit.js';
 
 /** A posted form, as the page shows it again after a refusal. */
 export interface Posted {
   values?: FormFields;
   outcome?: RouteOutcome;
 }
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
 
 /**
  * The dimension keys as one comma list ("branch, employee"; the Arabic comma and spaces separate too).
@@ -71,7 +68,7 @@ function dimensionsInput(form: FormView, initial: readonly string[]): Html {
 /** The credit types, each with its edit link, and the form that creates one. */
 export async function creditTypesPage(ctx: UiContext, posted?: Posted): Promise<Html> {
   const { t, fmt } = ctx;
-  const result = await listCreditTypes(ctx.app.db, { limit: 100, cursor: str(ctx.req.query.cursor) }, {});
+  const result = await listCreditTypes(ctx.app.db, { limit: 100, cursor: queryText(ctx.req.query.cursor) }, {});
   const form = new FormView(ctx, posted);
   const fields = html`<div class="form-grid">
 ${input(form, 'code', { label: 'setup.credit_type.code', hint: 'setup.credit_type.code_hint', dir: 'ltr' })}
@@ -96,7 +93,7 @@ ${dimensionsInput(form, [])}
   <td dir="auto"><bdi>${c.unit}</bdi></td>
   <td class="num">${fmt.number(c.decimals)}</td>
   <td>${dimensionsText(c.dimensions)}</td>
-  <td>${c.archived ? statusBadge(ctx, 'archived', 'status.archived') : statusBadge(ctx, 'active', 'status.active')}</td>
+  <td>${badge(ctx, c.archived ? 'archived' : 'active')}</td>
 </tr>`,
   );
   return page(
@@ -104,7 +101,7 @@ ${dimensionsInput(form, [])}
     { title: t('setup.credit_types.title').value, section: 'credit-types' },
     html`<h1>${t('setup.credit_types.title')}</h1>
 <p class="sub">${t('setup.credit_types.lead')}</p>
-${setupNotice(ctx)}
+${notice(ctx)}
 <section class="panel" aria-labelledby="ct-list-h">
   <h2 id="ct-list-h">${t('setup.credit_types.list')}</h2>
   ${
@@ -119,13 +116,7 @@ ${setupNotice(ctx)}
     <tbody>${rows}</tbody>
   </table></div>`
   }
-  ${
-    result.nextCursor
-      ? html`<p class="pager"><a href="/ui/credit-types${query({ cursor: result.nextCursor })}">${t(
-          'word.next_page',
-        )}</a></p>`
-      : ''
-  }
+  ${result.nextCursor ? nextLink(ctx, `/ui/credit-types${query({ cursor: result.nextCursor })}`) : ''}
 </section>
 <section class="panel" aria-labelledby="ct-new-h" id="new">
   <h2 id="ct-new-h">${t('setup.credit_types.new')}</h2>
@@ -157,10 +148,8 @@ ${dimensionsInput(form, creditType.dimensions)}
     { title: creditType.name, section: 'credit-types' },
     html`<p><a href="/ui/credit-types">${t('setup.credit_types.back')}</a></p>
 <h1 dir="auto">${name(creditType.name)}</h1>
-<p class="sub"><code dir="ltr">${creditType.code}</code> · ${
-      archived ? statusBadge(ctx, 'archived', 'status.archived') : statusBadge(ctx, 'active', 'status.active')
-    }</p>
-${setupNotice(ctx)}
+<p class="sub"><code dir="ltr">${creditType.code}</code> · ${badge(ctx, archived ? 'archived' : 'active')}</p>
+${notice(ctx)}
 <section class="panel" aria-labelledby="ct-fixed-h">
   <h2 id="ct-fixed-h">${t('setup.credit_type.fixed')}</h2>
   <dl class="kv">

@@ -3,20 +3,11 @@ import { findInvoice, listInvoices } from '../../db/repositories/invoices.js';
 import { isUuid } from '../../ids.js';
 import { invoiceViews } from '../../services/invoices.js';
 import type { InvoiceView } from '../../views/invoice.js';
-import { type Html, html, name, path, query } from '../html.js';
+import { queryText } from '../form.js';
+import { code, type Html, html, name, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
-import { csrfField, page, type UiContext } from '../layout.js';
-import {
-  code,
-  commerceNotice,
-  type Refusal,
-  refusalBlock,
-  selectField,
-  span,
-  statusBadge,
-  statusLabel,
-  units,
-} from './commerce-parts.js';
+import { badge, csrfField, nextLink, notice, page, statusWord, type UiContext } from '../layout.js';
+import { type Refusal, refusalBlock, selectField, span, units } from './commerce-parts.js';
 
 const PAGE_SIZE = 50;
 const STATUSES = ['issued', 'paid', 'void'] as const;
@@ -27,9 +18,6 @@ const KIND_LABEL: Record<InvoiceView['kind'], MessageKey> = {
   renewal: 'commerce.invoice.kind.renewal',
   recharge: 'commerce.invoice.kind.recharge',
 };
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.trim() !== '' && value.length <= 200 ? value.trim() : undefined;
 
 /** An invoice's amount in its currency, as the viewer's locale writes it. */
 const amount = (ctx: UiContext, minor: number, currency: string): Html =>
@@ -65,7 +53,7 @@ export function invoiceBlock(ctx: UiContext, invoice: InvoiceView, options: { ac
   data-status="${invoice.status}" data-total="${invoice.total}">
   <h3><a href="${path`/ui/invoices/${invoice.id}`}">${ctx.t('commerce.invoice.number', {
     number: code(invoice.number),
-  })}</a> ${statusBadge(ctx, invoice.status)}</h3>
+  })}</a> ${badge(ctx, invoice.status)}</h3>
   <dl class="kv">
     <dt>${ctx.t('commerce.invoice.kind')}</dt><dd>${ctx.t(KIND_LABEL[invoice.kind])}</dd>
     <dt>${ctx.t('commerce.invoice.issued_at')}</dt><dd>${ctx.fmt.dateTime(invoice.issued_at)}</dd>
@@ -96,8 +84,8 @@ export async function invoicesPage(ctx: UiContext): Promise<Html> {
   const { db } = ctx.app;
   const status = STATUSES.find((s) => s === ctx.req.query.status);
   const kind = KINDS.find((k) => k === ctx.req.query.kind);
-  const clientRef = str(ctx.req.query.client);
-  const cursor = str(ctx.req.query.cursor);
+  const clientRef = queryText(ctx.req.query.client, 200);
+  const cursor = queryText(ctx.req.query.cursor, 200);
   const client = clientRef ? await findClient(db, clientRef) : undefined;
   const result =
     clientRef && !client
@@ -113,7 +101,7 @@ export async function invoicesPage(ctx: UiContext): Promise<Html> {
     name: 'status',
     label: ctx.t('commerce.invoices.filter_status'),
     value: status,
-    options: [['', ctx.t('commerce.invoices.any')], ...STATUSES.map((s) => [s, statusLabel(ctx, s)] as const)],
+    options: [['', ctx.t('commerce.invoices.any')], ...STATUSES.map((s) => [s, statusWord(ctx, s)] as const)],
   })}
   ${selectField(ctx, new Map(), {
     name: 'kind',
@@ -127,17 +115,12 @@ export async function invoicesPage(ctx: UiContext): Promise<Html> {
   <button type="submit">${ctx.t('word.search')}</button>
 </form>`;
   const next = result.nextCursor
-    ? html`<p class="pager"><a href="/ui/invoices${query({
-        status,
-        kind,
-        client: clientRef,
-        cursor: result.nextCursor,
-      })}">${ctx.t('commerce.next_page')}</a></p>`
+    ? nextLink(ctx, `/ui/invoices${query({ status, kind, client: clientRef, cursor: result.nextCursor })}`)
     : '';
   return page(
     ctx,
     { title: ctx.t('commerce.invoices.title').value, section: 'invoices' },
-    html`${commerceNotice(ctx)}
+    html`${notice(ctx)}
 <h1>${ctx.t('commerce.invoices.title')}</h1>
 <p class="sub">${ctx.t('commerce.invoices.lead')}</p>
 ${filters}
@@ -157,7 +140,7 @@ ${filters}
       <td><a href="${path`/ui/invoices/${i.id}`}">${code(i.number)}</a></td>
       <td><a href="${path`/ui/clients/${i.client.id}`}">${name(who?.name ?? i.client.external_ref)}</a></td>
       <td>${ctx.t(KIND_LABEL[i.kind])}</td>
-      <td>${statusBadge(ctx, i.status)}</td>
+      <td>${badge(ctx, i.status)}</td>
       <td class="num">${amount(ctx, i.total, i.currency)}</td>
       <td class="nowrap">${ctx.fmt.dateTime(i.issued_at)}</td>
     </tr>`;
@@ -193,7 +176,7 @@ export async function invoicePage(
   return page(
     ctx,
     { title: ctx.t('commerce.invoice.number', { number: invoice.number }).value, section: 'invoices' },
-    html`${commerceNotice(ctx)}${refusalBlock(ctx, refused?.refusal, ['reason'])}
+    html`${notice(ctx)}${refusalBlock(ctx, refused?.refusal, ['reason'])}
 <h1>${ctx.t('commerce.invoice.number', { number: code(invoice.number) })}</h1>
 <p class="sub"><a href="${path`/ui/clients/${invoice.client.id}`}">${name(client?.name ?? '')}</a>
   ${code(invoice.client.external_ref)}${subscription} · <a href="/ui/invoices">${ctx.t(

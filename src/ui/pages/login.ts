@@ -1,6 +1,6 @@
 import { type Html, html } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
-import { document, type PageLocale } from '../layout.js';
+import { csrfField, document, type PageLocale } from '../layout.js';
 
 export function loginPage(where: PageLocale, options: { csrf: string; next: string; error?: MessageKey }): Html {
   const { t } = where;
@@ -16,7 +16,7 @@ export function loginPage(where: PageLocale, options: { csrf: string; next: stri
   <p class="sub">${t('login.lead')}</p>
   ${options.error ? html`<div class="notice error" role="alert">${t(options.error)}</div>` : ''}
   <form method="post" action="/ui/login">
-    <input type="hidden" name="csrf" value="${options.csrf}">
+    ${csrfField(options)}
     <input type="hidden" name="next" value="${options.next}">
     <label>${t('login.key')}<input type="password" name="key" autocomplete="current-password" required autofocus
       dir="ltr"></label>

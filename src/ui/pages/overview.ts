@@ -7,8 +7,9 @@ import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { topPackagesQuery } from '../../reports/top-packages.js';
 import type { ReportRow } from '../../reports/types.js';
 import { barChart, type ChartLocale, leftTone, meter, type Point } from '../charts.js';
-import { type Html, html, name, path } from '../html.js';
+import { code, type Html, html, name, path } from '../html.js';
 import { badge, page, type UiContext } from '../layout.js';
+import { sourceWord } from '../words.js';
 
 export const CHART_DAYS = 30;
 /** "Nearly consumed": at least this much of what a subscription holds now is used up. */
@@ -55,12 +56,6 @@ const packageLink = (r: ReportRow): Html =>
 /** `key`: the client's id or external ref, either names it in /ui/clients/…. */
 const clientLink = (key: unknown, r: ReportRow): Html =>
   html`<a href="${path`/ui/clients/${String(key)}`}">${name(String(r.client_name))}</a>`;
-
-/** A code from the database (a package's, a credit type's, a client's reference): as it is, left to right. */
-export const code = (value: unknown, muted = false): Html =>
-  value === null || value === undefined || value === ''
-    ? html``
-    : html`<code dir="ltr"${muted ? html` class="muted"` : ''}>${String(value)}</code>`;
 
 /** A time zone's name (Asia/Riyadh): as it is, left to right. */
 export const zoneName = (zone: string): Html => html`<bdi dir="ltr">${zone}</bdi>`;
@@ -237,7 +232,7 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
       const what =
         r.row_type === 'subscription'
           ? t('overview.what_period')
-          : t('overview.what_balance', { credit_type: code(r.credit_type), source: source(ctx, r.source) });
+          : t('overview.what_balance', { credit_type: code(r.credit_type), source: sourceWord(ctx, r.source) });
       return html`<tr>
       <td class="nowrap">${fmt.dateTime(String(r.expires_at))}</td>
       <td class="num">${fmt.number(Number(r.days_left))}</td>
@@ -256,17 +251,4 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   }
 </section>`,
   );
-}
-
-/** Where a balance's units came from (package, recharge, rollover, adjustment), in the page's language. */
-export function source(ctx: Pick<UiContext, 't'>, value: unknown): Html {
-  switch (value) {
-    case 'package':
-    case 'recharge':
-    case 'rollover':
-    case 'adjustment':
-      return ctx.t(`source.${value}`);
-    default:
-      return html`<code dir="ltr">${String(value ?? '')}</code>`;
-  }
 }

@@ -7,23 +7,12 @@ import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import { creditTypesOfPackages } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
-import { checkboxField, type FormFields, integerField, textField } from '../form.js';
+import { checkboxField, type FormFields, integerField, numberField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
-import { csrfField, page, type UiContext } from '../layout.js';
-import { asciiDigits, majorFromMinor, minorFromMajor } from './amounts.js';
-import {
-  changedFields,
-  checkbox,
-  FormView,
-  input,
-  postForm,
-  renameFields,
-  select,
-  setupNotice,
-  statusBadge,
-  textarea,
-} from './setup-kit.js';
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { majorFromMinor, minorFromMajor } from './amounts.js';
+import { changedFields, checkbox, FormView, input, postForm, renameFields, select, textarea } from './setup-kit.js';
 
 /** Blank item rows a new package's form offers (blank rows are ignored). */
 export const ITEM_ROWS = 5;
@@ -75,16 +64,13 @@ function amount(fields: FormFields, field: string, currency: string, problems: s
   return minor ?? text;
 }
 
-/** Units as typed, with Arabic-Indic digits read as digits; the route checks them against the type's decimals. */
-const unitsText = (text: string | undefined): string | undefined =>
-  text === undefined ? undefined : asciiDigits(text);
-
 function items(fields: FormFields): { items: Array<Record<string, unknown>>; rows: number[] } {
   const list: Array<Record<string, unknown>> = [];
   const rows: number[] = [];
   for (let row = 0; row < postedRows(fields); row += 1) {
     const creditType = textField(fields, `items.${row}.credit_type`);
-    const units = unitsText(textField(fields, `items.${row}.units`));
+    // units as typed, digits made ASCII: the route checks them against the credit type's decimals
+    const units = numberField(fields, `items.${row}.units`);
     if (creditType === undefined && units === undefined) continue;
     list.push({ credit_type: creditType, units });
     rows.push(row);
@@ -465,10 +451,11 @@ export async function packageEditPage(ctx: UiContext, ref: string, posted?: Pack
     { title: row.name, section: 'packages' },
     html`<p><a href="${path`/ui/packages/${row.id}`}">${t('setup.package.back_to_package')}</a></p>
 <h1 dir="auto">${name(row.name)}</h1>
-<p class="sub"><code dir="ltr">${row.code}</code> · <code dir="ltr">${row.currency}</code> · ${
-      archived ? statusBadge(ctx, 'archived', 'status.archived') : statusBadge(ctx, 'active', 'status.active')
-    }</p>
-${setupNotice(ctx)}
+<p class="sub"><code dir="ltr">${row.code}</code> · <code dir="ltr">${row.currency}</code> · ${badge(
+      ctx,
+      archived ? 'archived' : 'active',
+    )}</p>
+${notice(ctx)}
 <section class="panel" aria-labelledby="pkg-edit-h">
   <h2 id="pkg-edit-h">${t('setup.package.edit_title')}</h2>
   <p class="legend">${t('setup.package.edit_lead')}</p>

@@ -5,32 +5,11 @@ import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { creditTypesOfPackages } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
 import { barChart, type Point } from '../charts.js';
-import { type Html, html, name, path, query } from '../html.js';
-import { badge, page, type UiContext } from '../layout.js';
-import { nextLink } from './clients.js';
-import { CHART_DAYS, chartDays, code, dayPoint } from './overview.js';
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
-
-/** A validity as a person reads it: "1 month", "3 Hijri months" (`calendar`, once packages carry one). */
-export function validity(
-  ctx: Pick<UiContext, 't' | 'fmt'>,
-  v: { count: number; unit: string; calendar?: string },
-): Html {
-  const params = { count: v.count, number: ctx.fmt.number(v.count) };
-  const hijri = v.calendar !== undefined && v.calendar !== 'gregory';
-  switch (v.unit) {
-    case 'day':
-    case 'week':
-      return ctx.t(`validity.${v.unit}`, params);
-    case 'month':
-    case 'year':
-      return ctx.t(hijri ? `validity.hijri_${v.unit}` : `validity.${v.unit}`, params);
-    default:
-      return html`${ctx.fmt.number(v.count)} <code dir="ltr">${v.unit}</code>`;
-  }
-}
+import { queryText } from '../form.js';
+import { code, type Html, html, name, path, query } from '../html.js';
+import { badge, nextLink, notice, page, type UiContext } from '../layout.js';
+import { validity } from '../words.js';
+import { CHART_DAYS, chartDays, dayPoint } from './overview.js';
 
 /** A package's items: "1,000 sms, 200 voice" with the locale's digits and list words. */
 const itemList = (ctx: UiContext, items: PackageView['items']): Html =>
@@ -48,7 +27,7 @@ function rollover(ctx: UiContext, r: PackageView['rollover']): Html {
 export async function packagesPage(ctx: UiContext): Promise<Html> {
   const { t, fmt } = ctx;
   const db = ctx.app.db;
-  const result = await listPackages(db, { limit: 100, cursor: str(ctx.req.query.cursor) }, {});
+  const result = await listPackages(db, { limit: 100, cursor: queryText(ctx.req.query.cursor) }, {});
   const creditTypes = await creditTypesOfPackages(db, result.data);
   const views = result.data.map((p) => toPackageView(p, creditTypes));
   return page(
@@ -121,6 +100,7 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
     { title: pkg.name, section: 'packages' },
     html`<h1>${name(view.name)}</h1>
 <p class="sub">${code(view.code)} · ${badge(ctx, view.status)}${description}</p>
+${notice(ctx)}
 <p><a href="${path`/ui/packages/${view.id}/edit`}">${ctx.t('setup.link.edit_package')}</a></p>
 <div class="grid">
   <section class="panel" aria-labelledby="terms-h">

@@ -13,9 +13,9 @@ import {
   type StoredParams,
 } from '../../reports/params.js';
 import { type FieldErrors, fieldError, idemField, invalidAttributes, submitRoute } from '../form.js';
-import { type Html, html, path } from '../html.js';
+import { code, type Html, html, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
-import { code, zoneName } from './overview.js';
+import { zoneName } from './overview.js';
 
 const FIELDS = ['from', 'to', 'group_by', 'per', 'days_ahead', 'client', 'package', 'credit_type'] as const;
 type Field = (typeof FIELDS)[number];

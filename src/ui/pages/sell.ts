@@ -1,31 +1,19 @@
 import { type ClientRow, findClient } from '../../db/repositories/clients.js';
 import { listInvoices } from '../../db/repositories/invoices.js';
 import { findPackage, listPackages } from '../../db/repositories/packages.js';
-import { minorDigits } from '../../domain/money.js';
-import { parseQuantity } from '../../domain/quantity.js';
+import { validityOf } from '../../domain/period.js';
+import { isStorableText } from '../../domain/storable-text.js';
 import { isUuid } from '../../ids.js';
 import { invoiceViews } from '../../services/invoices.js';
 import { subscriptionView } from '../../services/subscriptions.js';
 import type { SubscriptionView } from '../../views/subscription.js';
-import { type FieldErrors, type FormFields, idemField, textField } from '../form.js';
-import { type Html, html, name, path } from '../html.js';
-import { csrfField, page, type UiContext } from '../layout.js';
-import {
-  code,
-  commerceNotice,
-  inputField,
-  instantField,
-  numberText,
-  type Refusal,
-  refusalBlock,
-  selectField,
-  shortId,
-  sourceLabel,
-  span,
-  statusBadge,
-  units,
-  validityLabel,
-} from './commerce-parts.js';
+import { instantField } from '../date-inputs.js';
+import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
+import { code, type Html, html, name, path } from '../html.js';
+import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { sourceWord, validity } from '../words.js';
+import { minorFromMajor } from './amounts.js';
+import { inputField, type Refusal, refusalBlock, selectField, shortId, span, units } from './commerce-parts.js';
 import { invoiceBlock } from './invoices.js';
 
 /** The fields of the sale form that are shown beside their inputs (the others go in the block above it). */
@@ -47,12 +35,13 @@ export async function saleBody(
   fields: FormFields,
 ): Promise<Record<string, unknown>> {
   const packageRef = textField(fields, 'package');
-  const priceText = numberText(fields, 'price');
+  const priceText = numberField(fields, 'price');
   let price: string | undefined = priceText;
-  if (priceText !== undefined && packageRef) {
+  // the package is read for its currency only; text Postgres cannot store is not looked up (the route refuses it)
+  if (priceText !== undefined && packageRef && isStorableText(packageRef)) {
     const pkg = await findPackage(ctx.app.db, packageRef);
-    const minor = pkg ? parseQuantity(priceText, minorDigits(pkg.currency), { allowZero: true }) : undefined;
-    if (minor?.ok) price = minor.value.toString();
+    const minor = pkg ? minorFromMajor(priceText, pkg.currency) : undefined;
+    if (minor !== undefined) price = minor;
   }
   const autoRenew = textField(fields, 'auto_renew');
   return {
@@ -82,11 +71,7 @@ export async function salePage(
     (p) =>
       [
         p.id,
-        html`${p.name} (${p.code}) · ${ctx.fmt.money(p.price, p.currency)} · ${validityLabel(
-          ctx,
-          p.validity_count,
-          p.validity_unit,
-        )}`,
+        html`${p.name} (${p.code}) · ${ctx.fmt.money(p.price, p.currency)} · ${validity(ctx, validityOf(p))}`,
       ] as const,
   );
   return page(
@@ -232,7 +217,7 @@ export async function subscriptionPage(
   return page(
     ctx,
     { title: ctx.t('commerce.subscription.title', { package: s.package.name }).value, section: 'clients' },
-    html`${commerceNotice(ctx)}${refusalBlock(ctx, form.refusal, ['at', 'reason'])}
+    html`${notice(ctx)}${refusalBlock(ctx, form.refusal, ['at', 'reason'])}
 <h1>${ctx.t('commerce.subscription.title', { package: name(s.package.name) })}</h1>
 <p class="sub"><a href="${path`/ui/clients/${s.client.id}`}">${name(client?.name ?? '')}</a>
   ${code(s.client.external_ref)} · <a href="${path`/ui/packages/${s.package.id}`}">${code(s.package.code)}</a>
@@ -241,7 +226,7 @@ export async function subscriptionPage(
 <section class="panel" aria-labelledby="sub-h" data-subscription="${s.id}" data-status="${s.status}">
   <h2 id="sub-h">${ctx.t('commerce.subscription.heading')}</h2>
   <dl class="kv">
-    <dt>${ctx.t('commerce.subscription.status')}</dt><dd>${statusBadge(ctx, s.status)}${flags}</dd>
+    <dt>${ctx.t('commerce.subscription.status')}</dt><dd>${badge(ctx, s.status)}${flags}</dd>
     <dt>${ctx.t('commerce.subscription.period')}</dt>
     <dd>${span(ctx, ctx.fmt.dateTime(s.current_period_start), ctx.fmt.dateTime(s.current_period_end))}</dd>
     <dt>${ctx.t('commerce.subscription.price')}</dt>
@@ -273,8 +258,8 @@ export async function subscriptionPage(
     <tbody>${balances.map(
       (b) => html`<tr data-balance="${b.id}">
       <td>${code(b.credit_type.code)}</td>
-      <td>${sourceLabel(ctx, b.source)}</td>
-      <td>${statusBadge(ctx, b.status)}</td>
+      <td>${sourceWord(ctx, b.source)}</td>
+      <td>${badge(ctx, b.status)}</td>
       <td class="num">${units(ctx, b.remaining)} / ${units(ctx, b.granted, b.credit_type.unit)}</td>
       <td class="nowrap">${ctx.fmt.dateTime(b.expires_at)}</td>
       <td><a href="${path`/ui/balances/${b.id}/adjust`}" data-action="adjust">${ctx.t(

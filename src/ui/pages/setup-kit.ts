@@ -1,6 +1,7 @@
 import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import {
+  errorId,
   type FieldErrors,
   type FormFields,
   fieldError,
@@ -110,7 +111,6 @@ export class FormView {
   }
 }
 
-const errorId = (field: string): string => `error-${field.replace(/[^\w-]/g, '-')}`;
 const inputId = (field: string): string => `f-${field.replace(/[^\w-]/g, '-')}`;
 
 /** The status a refused form is shown again with: 422 for bad values, 409 for a conflict (a taken code), … */
@@ -217,26 +217,6 @@ ${csrfField(form.ctx)}${options.creates ? form.idem() : ''}
 ${body}
 <div class="actions"><button type="submit">${form.ctx.t(options.submit)}</button></div>
 </form>`;
-}
-
-/** A status word as a badge, in the viewer's language. */
-export const statusBadge = (ctx: UiContext, status: string, text: MessageKey): Html =>
-  html`<span class="badge ${status}">${ctx.t(text)}</span>`;
-
-/** The notices of the setup pages after a redirect (`?notice=<code>`: a fixed text, nothing echoed). */
-const NOTICES = {
-  credit_type_created: 'notice.credit_type_created',
-  credit_type_updated: 'notice.credit_type_updated',
-  credit_type_unchanged: 'notice.credit_type_unchanged',
-  credit_type_archived: 'notice.credit_type_archived',
-  credit_type_unarchived: 'notice.credit_type_unarchived',
-  delivery_retried: 'notice.delivery_retried',
-} as const satisfies Record<string, MessageKey>;
-
-export function setupNotice(ctx: UiContext): Html {
-  const code = typeof ctx.req.query.notice === 'string' ? ctx.req.query.notice : '';
-  const key = (NOTICES as Record<string, MessageKey>)[code];
-  return key ? html`<div class="notice" role="status" data-notice="${code}">${ctx.t(key)}</div>` : html``;
 }
 
 /** Only the fields that differ from what is stored: an edit that changes nothing writes nothing. */

@@ -11,8 +11,8 @@ import { SUBSCRIBABLE, type WebhookEndpointView } from '../../webhooks/endpoints
 import { type FormFields, listField, textField } from '../form.js';
 import { type Html, html, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
-import { csrfField, page, type UiContext } from '../layout.js';
-import { FormView, input, postForm, setupNotice, statusBadge } from './setup-kit.js';
+import { badge, csrfField, notice, noticeOf, page, type UiContext } from '../layout.js';
+import { FormView, input, postForm } from './setup-kit.js';
 
 /** How many of an endpoint's latest deliveries its page lists. */
 export const DELIVERIES_SHOWN = 100;
@@ -96,7 +96,7 @@ export function webhookCreatedPage(ctx: UiContext, endpoint: WebhookEndpointView
     ctx,
     { title: t('setup.webhook.created_title').value, section: 'webhooks' },
     html`<h1>${t('setup.webhook.created_title')}</h1>
-<div class="notice" role="status" data-notice="webhook_created">${t('notice.webhook_created')}</div>
+${noticeOf(ctx, 'webhook_created')}
 <section class="panel" aria-labelledby="secret-h">
   <h2 id="secret-h">${t('setup.webhook.secret')}</h2>
   <p><code dir="ltr" data-secret>${endpoint.secret}</code></p>
@@ -169,7 +169,7 @@ export async function webhookDeliveriesPage(ctx: UiContext, id: string, refused?
     return html`<tr data-delivery="${d.id}">
   <td><code dir="ltr">${d.event_type}</code></td>
   <td class="nowrap">${fmt.dateTime(d.created_at)}</td>
-  <td>${statusBadge(ctx, d.status === 'delivered' ? 'done' : d.status, DELIVERY_STATUS[d.status])}</td>
+  <td>${badge(ctx, d.status, t(DELIVERY_STATUS[d.status]))}</td>
   <td class="num">${fmt.number(d.attempts)}</td>
   <td class="nowrap">${d.status === 'pending' && next ? fmt.dateTime(next) : t('word.none')}</td>
   <td class="num">${d.last_status_code === null ? t('word.none') : fmt.number(d.last_status_code)}</td>
@@ -186,7 +186,7 @@ export async function webhookDeliveriesPage(ctx: UiContext, id: string, refused?
 <p class="sub"><code dir="ltr">${endpoint.url}</code>${
       endpoint.description ? html` · <bdi>${endpoint.description}</bdi>` : ''
     }</p>
-${setupNotice(ctx)}
+${notice(ctx)}
 ${refused ? retryRefusal(ctx, refused) : ''}
 ${disabled}
 <section class="panel">

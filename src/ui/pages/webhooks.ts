@@ -1,11 +1,7 @@
 import { deliveryCountsOfEndpoints, listLiveEndpoints } from '../../db/repositories/webhooks.js';
-import { type Html, html, name, path, query } from '../html.js';
-import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
-import { nextLink } from './clients.js';
-import { code } from './overview.js';
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 && value.length <= 500 ? value : undefined;
+import { queryText } from '../form.js';
+import { code, type Html, html, name, path, query } from '../html.js';
+import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 
 /** Why an endpoint was disabled (jobs/deliver-webhook.ts writes it), in the page's language; its error as it is. */
 function disabledReason(ctx: UiContext, reason: string | null): Html {
@@ -26,7 +22,7 @@ function disabledReason(ctx: UiContext, reason: string | null): Html {
 export async function webhooksPage(ctx: UiContext): Promise<Html> {
   const { t, fmt } = ctx;
   const db = ctx.app.db;
-  const result = await listLiveEndpoints(db, { limit: 100, cursor: str(ctx.req.query.cursor) });
+  const result = await listLiveEndpoints(db, { limit: 100, cursor: queryText(ctx.req.query.cursor) });
   const counts = await deliveryCountsOfEndpoints(
     db,
     result.data.map((e) => e.id),
