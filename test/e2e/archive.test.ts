@@ -250,7 +250,10 @@ describe('behind a long read of the history', () => {
 const cli = (...args: string[]) => runCli(app, ...args);
 
 describe('npm run cli -- archive-month', () => {
-  it('archives the next month, lists it in `history`, and refuses what it cannot do', async () => {
+  // several CLI processes (tsx): seconds alone, much more beside the whole suite
+  it('archives the next month, lists it in `history`, and refuses what it cannot do', {
+    timeout: 120_000,
+  }, async () => {
     const bad = await cli('archive-month', 'March');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('month must be YYYY-MM');

@@ -35,34 +35,34 @@ describe('cli keys', () => {
 });
 
 describe('cli run-nightly --as-of', () => {
-  it(
-    'runs the nightly sweep for that day with its own ' + 'workers, exits 0, and does nothing twice when run again',
-    async () => {
-      const sms = await createCreditType(app, { code: 'cli-sms' });
-      const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { auto_renew: true });
-      const sub = await subscribe(app, (await createClient(app)).id, pkg.code);
-      expect(sub.current_period_end).toBe('2026-04-01T00:00:00.000Z');
+  // two CLI processes (tsx) with their own workers: seconds alone, much more beside the whole suite
+  it('runs the nightly sweep for that day with its own ' + 'workers, exits 0, and does nothing twice when run again', {
+    timeout: 120_000,
+  }, async () => {
+    const sms = await createCreditType(app, { code: 'cli-sms' });
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { auto_renew: true });
+    const sub = await subscribe(app, (await createClient(app)).id, pkg.code);
+    expect(sub.current_period_end).toBe('2026-04-01T00:00:00.000Z');
 
-      const run = await cli('run-nightly', '--as-of', '2026-03-31');
-      expect(run.code, run.stdout + run.stderr).toBe(0);
-      const report = JSON.parse(run.stdout) as {
-        as_of: string;
-        phases: Array<{ phase: string; jobs: number; completed: number }>;
-        verify: { ok: boolean };
-      };
-      expect(report.as_of).toBe('2026-03-31T00:00:00.000Z'); // midnight in BUSINESS_TZ
-      expect(report.phases.find((p) => p.phase === 'renewals')).toMatchObject({ jobs: 1, completed: 1 });
-      expect(report.verify.ok).toBe(true);
-      expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(2);
+    const run = await cli('run-nightly', '--as-of', '2026-03-31');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as {
+      as_of: string;
+      phases: Array<{ phase: string; jobs: number; completed: number }>;
+      verify: { ok: boolean };
+    };
+    expect(report.as_of).toBe('2026-03-31T00:00:00.000Z'); // midnight in BUSINESS_TZ
+    expect(report.phases.find((p) => p.phase === 'renewals')).toMatchObject({ jobs: 1, completed: 1 });
+    expect(report.verify.ok).toBe(true);
+    expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(2);
 
-      const again = await cli('run-nightly', '--as-of', '2026-03-31');
-      expect(again.code, again.stdout + again.stderr).toBe(0);
-      expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(2);
-      expect(await app.database.db('invoices').where({ subscription_id: sub.id })).toHaveLength(2);
+    const again = await cli('run-nightly', '--as-of', '2026-03-31');
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(2);
+    expect(await app.database.db('invoices').where({ subscription_id: sub.id })).toHaveLength(2);
 
-      const bad = await cli('run-nightly', '--as-of', 'next tuesday');
-      expect(bad.code).toBe(2);
-      expect(bad.stderr).toContain('--as-of must be');
-    },
-  );
+    const bad = await cli('run-nightly', '--as-of', 'next tuesday');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--as-of must be');
+  });
 });

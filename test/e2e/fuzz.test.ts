@@ -206,7 +206,7 @@ const idFor = (route: AnyRoute, pick: number): string => {
 };
 
 describe('hostile input to every write endpoint', () => {
-  it('answers 4xx problem+json and changes nothing', { timeout: 120_000 }, async () => {
+  it('answers 4xx problem+json and changes nothing', { timeout: 300_000 }, async () => {
     const { routes } = createHttpApp(app.ctx);
     const writes = (routes as AnyRoute[]).filter((r) => r.method !== 'get' && r.access !== 'public');
     expect(writes.length).toBeGreaterThan(15);
