@@ -258,7 +258,8 @@ ${clientCommerceLinks(ctx, client.id)}
               'clients.renew',
             )}</button></form>
           <form class="inline" method="post"
-            action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}${idemField()}<button class="secondary" type="submit"
+            action="${path`/ui/subscriptions/${s.id}/recharge`}">${csrfField(ctx)}${idemField()}<button
+            class="secondary" type="submit"
             data-action="recharge" data-subscription="${s.id}"${rechargeDisabled}>${t(
               'clients.recharge',
             )}</button></form>
