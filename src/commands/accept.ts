@@ -124,42 +124,24 @@ export async function acceptGroup(
     return [...first.values()];
   });
 
-  // 2. what was settled before, one read per lookup for every request that names it
-  const settled = new Map<string, { requestHash: string; status: string }>();
-  const lookups = new Map<SettledLookup, Routed[]>();
-  requests.forEach((r, index) => {
-    const lookup = r.options?.settled;
-    if (!lookup || results[index]) return;
-    const list = lookups.get(lookup) ?? [];
-    list.push(...distinct[index]!);
-    lookups.set(lookup, list);
-  });
-  for (const [lookup, commands] of lookups)
-    for (const [id, before] of await lookup(db, commands)) settled.set(id, before);
-  distinct.forEach((commands, index) => {
-    const clash = commands.find((c) => {
-      const before = settled.get(c.jobId);
-      return before !== undefined && before.requestHash !== hashOf(c);
-    });
-    if (clash) results[index] ??= conflictOf(index, clash);
-  });
-
-  // 3. one statement for the open commands of every request still standing
+  // 2. one statement for the commands of every request still standing. It is written before what was
+  // settled is looked up, never after: a lookup made first could miss a request applied (and its row
+  // deleted) between the lookup and the insert, and the insert would then record a second payload
+  // under an applied job id and answer 202 for it. Looked up after the insert, an applied request's
+  // effect has committed with its row's deletion, before the insert found the job id free.
   const drafts = distinct.flatMap((commands, index) =>
     results[index]
       ? []
-      : commands
-          .filter((c) => !settled.has(c.jobId))
-          .map((c) => ({
-            request: index,
-            jobId: c.jobId,
-            queue: c.queue,
-            name: c.name,
-            data: c.data,
-            requestHash: hashOf(c),
-            subjectId: c.subjectId ?? null,
-            carrierJobId: carriers[index]?.jobId ?? null,
-          })),
+      : commands.map((c) => ({
+          request: index,
+          jobId: c.jobId,
+          queue: c.queue,
+          name: c.name,
+          data: c.data,
+          requestHash: hashOf(c),
+          subjectId: c.subjectId ?? null,
+          carrierJobId: carriers[index]?.jobId ?? null,
+        })),
   );
   const written = await insertAccepted(db, drafts);
   const byId = new Map(written.map((w) => [w.jobId, w]));
@@ -172,46 +154,60 @@ export async function acceptGroup(
     if (clash) results[index] = conflictOf(index, clash);
   });
 
-  // 4. Neither written nor seen: a concurrent request was writing the same job id and committed
-  // while the statement waited for it. Read what it wrote; if it was applied since, ask where it went.
+  // 3. Neither written nor seen: a concurrent request was writing the same job id and committed
+  // while the statement waited for it. Read what it wrote (when it is gone, it was applied since:
+  // the lookup below finds where it went).
   const unseen = written.filter((w) => !w.fresh && w.priorHash === null && !results[w.request]);
-  if (unseen.length > 0) {
-    const hashes = await acceptedHashes(
-      db,
-      unseen.map((w) => w.jobId),
-    );
-    const gone = new Set(unseen.filter((w) => !hashes.has(w.jobId)).map((w) => w.jobId));
-    const goneLookups = new Map<SettledLookup, Routed[]>();
-    distinct.forEach((commands, index) => {
-      const lookup = requests[index]!.options?.settled;
-      if (!lookup) return;
-      const list = goneLookups.get(lookup) ?? [];
-      list.push(...commands.filter((c) => gone.has(c.jobId)));
-      goneLookups.set(lookup, list);
-    });
-    for (const [lookup, commands] of goneLookups) {
-      if (commands.length === 0) continue;
-      for (const [id, before] of await lookup(db, commands)) settled.set(id, before);
-    }
-    const lost = new Set<number>();
-    for (const w of unseen) {
-      const c = distinct[w.request]!.find((x) => x.jobId === w.jobId)!;
-      const hash = hashes.get(w.jobId) ?? settled.get(w.jobId)?.requestHash;
-      if (hash !== undefined && hash !== hashOf(c) && !results[w.request]) {
-        results[w.request] = conflictOf(w.request, c);
-        lost.add(w.request);
-      }
-    }
-    // all or nothing per request: what a refused request wrote must not be applied behind its 409
-    // (in a transaction the caller's rollback undoes it; on its own, it is taken back here, before
-    // anyone enqueued it)
-    if (lost.size > 0 && !isTransaction(db)) {
-      await deleteAccepted(
-        db,
-        written.filter((w) => w.fresh && lost.has(w.request)).map((w) => w.jobId),
-      );
-    }
+  const pendingHash =
+    unseen.length > 0
+      ? await acceptedHashes(
+          db,
+          unseen.map((w) => w.jobId),
+        )
+      : new Map<string, string>();
+  for (const w of unseen) {
+    const c = distinct[w.request]!.find((x) => x.jobId === w.jobId)!;
+    const hash = pendingHash.get(w.jobId);
+    if (hash !== undefined && hash !== hashOf(c) && !results[w.request]) results[w.request] = conflictOf(w.request, c);
   }
+
+  // 4. what was settled before, one read per lookup for every request that names it and still stands;
+  // a command whose row is pending (written here or before) is not settled, and is not looked up
+  const settled = new Map<string, { requestHash: string; status: string }>();
+  const lookups = new Map<SettledLookup, Routed[]>();
+  distinct.forEach((commands, index) => {
+    const lookup = requests[index]!.options?.settled;
+    if (!lookup || results[index]) return;
+    const open = commands.filter((c) => {
+      const w = byId.get(c.jobId);
+      return !w || w.fresh || (w.priorHash === null && !pendingHash.has(c.jobId));
+    });
+    if (open.length === 0) return;
+    const list = lookups.get(lookup) ?? [];
+    list.push(...open);
+    lookups.set(lookup, list);
+  });
+  for (const [lookup, commands] of lookups)
+    for (const [id, before] of await lookup(db, commands)) settled.set(id, before);
+  distinct.forEach((commands, index) => {
+    if (results[index]) return;
+    const clash = commands.find((c) => {
+      const before = settled.get(c.jobId);
+      return before !== undefined && before.requestHash !== hashOf(c);
+    });
+    if (clash) results[index] = conflictOf(index, clash);
+  });
+
+  // 5. Take back what this statement wrote and must not stand: the rows of a refused request (all or
+  // nothing: nothing may be applied behind its 409 — in a transaction the caller's rollback undoes
+  // them) and the rows of commands applied before (their job is not enqueued again).
+  const takeBack = written.filter(
+    (w) => w.fresh && ((results[w.request] && !isTransaction(db)) || (!results[w.request] && settled.has(w.jobId))),
+  );
+  await deleteAccepted(
+    db,
+    takeBack.map((w) => w.jobId),
+  );
 
   return routed.map((commands, index) => {
     const refused = results[index];

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acceptGroup, type SettledLookup } from '../../src/commands/accept.js';
+import { jobIdOf } from '../../src/jobs/definitions.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
@@ -73,5 +75,32 @@ describe('the admitter', () => {
     expect(answers.map((a) => a.status)).toEqual([202, 202]);
     expect(answers[0]!.body.id).toBe(answers[1]!.body.id);
     expect(await app.database.db('accepted_jobs').where('job_id', 'like', '%|same-twice')).toHaveLength(1);
+  });
+
+  it('a request applied between the lookup of settled requests and the insert still refuses another payload', async () => {
+    // The interleaving CI met (idempotency-race): the loser looked for a settled request, found none, the
+    // winner was applied (its accepted row deleted with its effect written), and the loser's insert then
+    // found the job id free and answered 202 for a payload that would never be applied. The lookup below
+    // plays the worker: it answers what it saw, then applies the winner before the caller goes on.
+    expect((await use('applied-between', 1)).status).toBe(202);
+    const data = { client: client.id, credit_type: sms.code, quantity: 2, idempotency_key: 'applied-between' };
+    const jobId = jobIdOf('consume', data);
+    const [winner] = await app.database.db('accepted_jobs').where({ job_id: jobId });
+    let applied = false;
+    const settled: SettledLookup = async (db) => {
+      const seen = new Map(applied ? [[jobId, { requestHash: winner.request_hash, status: 'applied' }]] : []);
+      if (!applied) {
+        await db('accepted_jobs').where({ job_id: jobId }).delete();
+        applied = true;
+      }
+      return seen;
+    };
+    const [answer] = await acceptGroup(app.ctx.db, [
+      { commands: [{ name: 'consume', data, requestHash: 'another payload' }], options: { settled } },
+    ]);
+    expect(answer!.ok ? answer!.value : answer!.code).toBe('idempotency_conflict');
+    // nothing of the loser's was recorded: what remains, if anything, is the winner's
+    const rows = await app.database.db('accepted_jobs').where({ job_id: jobId });
+    expect(rows.map((r) => r.request_hash)).toEqual(applied ? [] : [winner.request_hash]);
   });
 });
