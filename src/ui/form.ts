@@ -66,11 +66,12 @@ export function numberField(fields: FormFields, name: string): string | undefine
 }
 
 /**
- * A field the route reads as an integer: the number when the text is one, else the text itself, so
- * that the route's own schema refuses it with its own message (the page never validates on its own).
+ * A field the route reads as an integer: the number when the text is one (Arabic-Indic digits read as
+ * their ASCII twins, as in amounts), else the text itself, so that the route's own schema refuses it
+ * with its own message (the page never validates on its own).
  */
 export function integerField(fields: FormFields, name: string): number | string | undefined {
-  const text = textField(fields, name);
+  const text = numberField(fields, name);
   if (text === undefined) return undefined;
   return /^-?\d{1,15}$/.test(text) ? Number(text) : text;
 }

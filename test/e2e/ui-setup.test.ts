@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
-import { asciiDigits } from '../../src/ui/form.js';
+import { asciiDigits, integerField } from '../../src/ui/form.js';
 import { majorFromMinor, minorFromMajor } from '../../src/ui/pages/amounts.js';
 import { metadataFromLines } from '../../src/ui/pages/client-form.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -107,6 +107,18 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.close();
   receiver.stop();
+});
+
+describe('integers typed in the pages', () => {
+  it('read Arabic-Indic and Persian digits as the number (validity count, priority), other text as text', () => {
+    expect(integerField({ count: '١٢' }, 'count')).toBe(12);
+    expect(integerField({ count: '۳۰' }, 'count')).toBe(30);
+    expect(integerField({ priority: '-3' }, 'priority')).toBe(-3);
+    // not an integer: handed over as text for the route's schema to refuse with its own message
+    expect(integerField({ count: '١٫٥' }, 'count')).toBe('1.5');
+    expect(integerField({ count: 'twelve' }, 'count')).toBe('twelve');
+    expect(integerField({}, 'count')).toBeUndefined();
+  });
 });
 
 describe('amounts typed in major units', () => {
