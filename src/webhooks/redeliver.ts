@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
+import type { Executor } from '../db/knex.js';
 import { deliveryToSend, markDeliveryPending } from '../db/repositories/webhooks.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { jobIdOf } from '../jobs/definitions.js';
@@ -10,18 +11,29 @@ import { WEBHOOK_BACKOFF_TYPE } from './retry-schedule.js';
  * budget): back to pending, and its job retried with a fresh count of attempts. A pending delivery
  * is only nudged (its job, if Redis lost it, enqueued again); a delivered one is refused, and so is one whose
  * endpoint is disabled (enable it first) or deleted.
+ *
+ * The row changes on `db` (the route's transaction, with its audit row); the job is touched only
+ * once that has committed (`afterCommit`), so a refused or rolled-back retry never reaches Redis.
  */
 export async function redeliver(
   app: AppContext,
+  db: Executor,
   deliveryId: string,
+  afterCommit: (action: () => Promise<void>) => void,
 ): Promise<Result<{ delivery_id: string; status: 'pending' }>> {
-  const delivery = await deliveryToSend(app.db, deliveryId);
+  const delivery = await deliveryToSend(db, deliveryId);
   if (!delivery) return fail('not_found', `no webhook delivery "${deliveryId}"`);
   if (delivery.status === 'delivered') return fail('conflict', 'the delivery was delivered already');
   if (delivery.deleted_at) return fail('conflict', 'the endpoint of the delivery was deleted');
   if (delivery.disabled_at)
     return fail('conflict', 'the endpoint of the delivery is disabled: enable it first (POST …/enable)');
-  await markDeliveryPending(app.db, deliveryId, new Date());
+  await markDeliveryPending(db, deliveryId, new Date());
+  afterCommit(() => requeue(app, deliveryId));
+  return ok({ delivery_id: deliveryId, status: 'pending' });
+}
+
+/** The delivery's job: retried when it failed, added again when Redis lost it or it completed by giving up. */
+async function requeue(app: AppContext, deliveryId: string): Promise<void> {
   const jobId = jobIdOf('deliver', { delivery_id: deliveryId });
   const queue = app.queues.webhooks;
   const job = (await queue.getJob(jobId)) as Job | undefined;
@@ -41,5 +53,4 @@ export async function redeliver(
       },
     );
   }
-  return ok({ delivery_id: deliveryId, status: 'pending' });
 }

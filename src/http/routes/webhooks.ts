@@ -194,9 +194,9 @@ export const webhookRoutes: AnyRoute[] = [
       404: { description: 'No such delivery' },
       409: { description: 'Delivered already' },
     },
-    handler: async ({ params, app }) => {
+    handler: async ({ params, app, db, afterCommit }) => {
       if (!isUuid(params.id)) return fail('not_found', `no webhook delivery "${params.id}"`);
-      const result = await redeliver(app, params.id);
+      const result = await redeliver(app, db, params.id, afterCommit);
       return result.ok ? { status: 202, body: result.value } : result;
     },
   }),
