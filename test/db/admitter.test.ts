@@ -77,7 +77,7 @@ describe('the admitter', () => {
     expect(await app.database.db('accepted_jobs').where('job_id', 'like', '%|same-twice')).toHaveLength(1);
   });
 
-  it('a request applied between the lookup of settled requests and the insert still refuses another payload', async () => {
+  it('a request applied between the settled lookup and the insert still refuses another payload', async () => {
     // The interleaving CI met (idempotency-race): the loser looked for a settled request, found none, the
     // winner was applied (its accepted row deleted with its effect written), and the loser's insert then
     // found the job id free and answered 202 for a payload that would never be applied. The lookup below
