@@ -69,7 +69,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     options.databaseUrl,
     options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 1,
     `credits-consumption:${process.pid}`,
-    { statementTimeout: !pgbouncer },
+    { statementTimeout: !pgbouncer, log: options.log },
   );
   const redisTarget: RedisTarget = {
     url: options.redisUrl,

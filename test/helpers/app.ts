@@ -5,7 +5,7 @@ import type { AppContext } from '../../src/app-context.js';
 import { ManualClock } from '../../src/clock.js';
 import { type Config, loadConfig, type Role } from '../../src/config.js';
 import { createApiKey } from '../../src/http/auth.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { removeQueueKeys } from '../../src/queue/remove-prefix.js';
 import { type RunningRoles, startRoles } from '../../src/roles.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
@@ -143,13 +143,20 @@ export interface Sibling {
 export async function startSibling(
   app: TestApp,
   roles: Role[],
-  options: { config?: Partial<Config>; poolMax?: number } = {},
+  options: {
+    config?: Partial<Config>;
+    poolMax?: number;
+    /** Where it finds the app's database (through a proxy: helpers/pg-proxy.ts); the app's URL by default. */
+    databaseUrl?: string;
+    /** Its own logger (to read its lines); the app's by default. */
+    log?: Logger;
+  } = {},
 ): Promise<Sibling> {
   const runtime = createRuntime({
     config: { ...app.ctx.config, ...options.config },
-    databaseUrl: app.database.url,
+    databaseUrl: options.databaseUrl ?? app.database.url,
     redisUrl: app.ctx.redisUrl,
-    log: app.ctx.log,
+    log: options.log ?? app.ctx.log,
     clock: app.clock,
     ticks: app.ctx.ticks,
     poolMax: options.poolMax ?? 5,
