@@ -1,8 +1,39 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /** The producer package's sources (tsconfig.json `paths` says the same for tsx and tsc). */
 const producerSource = fileURLToPath(new URL('./packages/producer/src/', import.meta.url));
+
+/**
+ * The files that take longest (fuzz, a year of renewals, chaos, the CLI's processes…), measured in full
+ * runs: started first, so that none of them starts last and the suite waits for it alone. A fresh
+ * checkout (CI after `npm ci`) has no timing cache of vitest's, which would otherwise order by size.
+ */
+const LONGEST_FIRST = [
+  'test/e2e/fuzz.test.ts',
+  'test/e2e/year.test.ts',
+  'test/chaos/chaos.test.ts',
+  'test/e2e/cli.test.ts',
+  'test/e2e/lifecycle-edges.test.ts',
+  'test/e2e/archive.test.ts',
+  'test/chaos/crash-recovery.test.ts',
+];
+
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (file: TestSpecification) => {
+      const index = LONGEST_FIRST.findIndex((name) => file.moduleId.endsWith(name));
+      return index === -1 ? LONGEST_FIRST.length : index;
+    };
+    const sorted = await super.sort(files);
+    // a stable sort: the rest keeps vitest's own order (failed, then longest, from its cache)
+    return sorted
+      .map((file, index) => ({ file, index }))
+      .sort((a, b) => rank(a.file) - rank(b.file) || a.index - b.index)
+      .map(({ file }) => file);
+  }
+}
 
 export default defineConfig({
   resolve: {
@@ -17,6 +48,7 @@ export default defineConfig({
     setupFiles: ['test/setup/fast-check.ts'],
     // every file gets its own database and queue prefix, so files run in parallel safely
     pool: 'forks',
+    sequence: { sequencer: LongestFirst },
     maxWorkers: 4,
     testTimeout: 30_000,
     hookTimeout: 60_000,
