@@ -293,10 +293,11 @@ const revivable = (lot: HeldLot, now: Date): boolean =>
 
 /**
  * Closes holds (DOMAIN.md "Holds"), in order against the balances as the previous ones left them.
- * Every held unit first comes back (`release`, positive, held drops); then a captured unit is
- * consumed at once (`consume`, negative: the consumption's allocations are the held amounts in the
- * hold's order, up to the captured quantity), and a unit of a balance that expired or was voided
- * meanwhile goes where its other units went (`expire` / `void`, negative) instead of being revived.
+ * Every held unit first comes back, one `release` entry (positive, held drops) per balance the hold
+ * took from; then the captured units are consumed at once (`consume`, negative: the consumption's
+ * allocations are the held amounts in the hold's order, up to the captured quantity), and the units
+ * left of a balance that expired or was voided meanwhile go where its other units went (`expire` /
+ * `void`, negative) instead of being revived.
  */
 export function planClosings(
   lots: readonly HeldLot[],
@@ -347,17 +348,17 @@ export function planClosings(
       toCapture -= take;
       const rest = allocation.amount - take;
       total.held -= allocation.amount;
+      // every unit this balance held comes back in ONE entry, then the captured part is consumed from it:
+      // two rows for a partial capture rather than three (a release each side of the consumption)
+      lot.remaining += allocation.amount;
+      plan.ledgerEntries.push(entry(lot, 'release', allocation.amount));
       if (take > 0n) {
-        lot.remaining += take;
-        plan.ledgerEntries.push(entry(lot, 'release', take));
         lot.remaining -= take;
         plan.ledgerEntries.push(entry(lot, 'consume', -take));
         total.consumed += take;
         plan.consumptionAllocations.push({ consumption_id: consumptionId!, balance_id: lot.id, amount: take });
       }
       if (rest > 0n) {
-        lot.remaining += rest;
-        plan.ledgerEntries.push(entry(lot, 'release', rest));
         if (revivable(lot, now)) released += rest;
         else {
           lot.remaining -= rest;

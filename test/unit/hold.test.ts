@@ -161,9 +161,9 @@ describe('DOMAIN "Holds": capture, release, expiry', () => {
     expect(plan.ledgerEntries.map((e) => [e.balance_id, e.kind, e.amount, e.remaining_after])).toEqual([
       ['a', 'release', 3n, 3n],
       ['a', 'consume', -3n, 0n],
-      ['b', 'release', 1n, 6n],
-      ['b', 'consume', -1n, 5n],
-      ['b', 'release', 4n, 9n],
+      // one release of all b held, then the captured unit consumed: two rows, not three
+      ['b', 'release', 5n, 10n],
+      ['b', 'consume', -1n, 9n],
     ]);
     expect(plan.holds[0]).toMatchObject({ status: 'captured', captured: 4n, released: 4n, lapsed: 0n });
     expect(plan.consumptions[0]).toMatchObject({ id: 'u', quantity: 4n, applied: 4n, status: 'applied' });
