@@ -3,7 +3,6 @@ import type { BalanceChange } from './balance-change.js';
 import type { AllocationRecord, ConsumptionRecord } from './consumption.js';
 import type { PreparedUse } from './consumption-request.js';
 import type { EventDraft } from './event.js';
-import { groupBy } from './group-by.js';
 import type { LedgerEntryDraft } from './ledger-entry.js';
 import { formatQuantity } from './quantity.js';
 
@@ -34,9 +33,13 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
   }));
   const burn = burnDown(lots, requests);
 
-  const consumptions: ConsumptionRecord[] = fresh.map((p, i) => {
+  // each use's row, its allocations and its answer's parts in one pass (this runs for every use of a batch)
+  const consumptions: ConsumptionRecord[] = new Array(fresh.length);
+  const allocations: AllocationRecord[] = [];
+  const applied: ConsumptionPlan['applied'] = new Map();
+  fresh.forEach((p, i) => {
     const outcome = burn.outcomes[i]!;
-    return {
+    const row: ConsumptionRecord = {
       id: p.id,
       client_id: p.client.id,
       credit_type_id: p.creditType.id,
@@ -58,15 +61,19 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
       reversal_expired: null,
       created_at: now,
     };
+    consumptions[i] = row;
+    const own = outcome.allocations.map(
+      (a): AllocationRecord => ({ consumption_id: p.id, balance_id: a.balanceId, amount: a.amount }),
+    );
+    for (const a of own) allocations.push(a);
+    applied.set(p.id, { row, allocations: own });
   });
-  const allocations: AllocationRecord[] = fresh.flatMap((p, i) =>
-    burn.outcomes[i]!.allocations.map((a) => ({ consumption_id: p.id, balance_id: a.balanceId, amount: a.amount })),
-  );
 
-  const balanceChanges: BalanceChange[] = changedLots(burn, now).map(({ moved, ...change }) => ({
-    ...change,
-    consumed: moved,
-  }));
+  const balanceChanges: BalanceChange[] = changedLots(burn, now).map((c) =>
+    c.lowNotifiedAt
+      ? { id: c.id, remaining: c.remaining, consumed: c.moved, lowNotifiedAt: c.lowNotifiedAt }
+      : { id: c.id, remaining: c.remaining, consumed: c.moved },
+  );
 
   const lotById = new Map(lots.map((l) => [l.id, l]));
   const ledgerEntries: LedgerEntryDraft[] = burn.movements.map((m) => {
@@ -141,7 +148,5 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
       });
   }
 
-  const allocationsById = groupBy(allocations, (a) => a.consumption_id);
-  const applied = new Map(consumptions.map((row) => [row.id, { row, allocations: allocationsById.get(row.id) ?? [] }]));
   return { consumptions, allocations, balanceChanges, ledgerEntries, events, applied };
 }
