@@ -138,9 +138,16 @@ export async function allocationsOf(
 
 /**
  * Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. Answers the
- * consumptions it wrote (not one applied before) with what their ledger entries take from them.
+ * consumptions it wrote with what their ledger entries take from them. One written before is skipped (`skip`,
+ * the closing of holds counts what it wrote), or fails the statement with a unique violation (`fail`: the
+ * consumption batch, which takes either as "applied concurrently" and runs again; a plain INSERT costs Postgres
+ * less than a speculative one — no check of both unique indexes first, no speculative lock and confirmation
+ * per row).
  */
-export const consumptionInsertSql = (param: string): string => `INSERT INTO consumptions
+export const consumptionInsertSql = (
+  param: string,
+  conflict: 'skip' | 'fail' = 'skip',
+): string => `INSERT INTO consumptions
        (id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
         error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at, dimensions)
      SELECT id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
@@ -157,8 +164,7 @@ export const consumptionInsertSql = (param: string): string => `INSERT INTO cons
             AS x(id uuid, client_id uuid, credit_type_id uuid, idempotency_key text, request_hash text,
                  quantity bigint, applied bigint, shortfall bigint, mode text, status text, error_code text,
                  remaining_after bigint, occurred_at timestamptz, reference text, metadata jsonb, job_id text,
-                 created_at timestamptz)
-     ON CONFLICT DO NOTHING
+                 created_at timestamptz)${conflict === 'skip' ? '\n     ON CONFLICT DO NOTHING' : ''}
      RETURNING id, job_id, occurred_at, created_at`;
 
 /**
@@ -244,8 +250,8 @@ const movementsJson = (movements: readonly ConsumptionMovement[]): string =>
  * Everything a batch of consumptions writes, as ONE statement (data-modifying CTEs): the consumptions, the
  * balances, the allocations and the ledger entries, the outbox events and the settling of the accepted
  * requests they apply. One round trip however large the batch; the foreign keys are checked at the end of the
- * statement, when every part is written. Answers how many consumptions were new: fewer than sent means
- * another transaction applied one of them first.
+ * statement, when every part is written. Answers how many consumptions it wrote; one that another transaction
+ * applied first fails it with a unique violation (the caller runs the batch again, reading earlier answers).
  *
  * An allocation and a `consume` ledger entry are one movement each (what a balance gave to a consumption, and
  * what it had left): sent once, they take the rest of their columns from the rows the statement writes — the
@@ -260,7 +266,7 @@ export async function writeConsumptionBatch(client: SqlClient, batch: Consumptio
   // named statements (one with the NOTIFY, one without): parsed and planned once per connection
   const result = await client.query<{ inserted: number; entries: number }>({
     ...statementName(batch.events.length > 0 ? 'credits-write-batch-notify' : 'credits-write-batch'),
-    text: `WITH c AS (${consumptionInsertSql('$1')}),
+    text: `WITH c AS (${consumptionInsertSql('$1', 'fail')}),
           m AS (SELECT *
                   FROM ROWS FROM (json_to_recordset($2::json)
                                     AS (consumption_id uuid, balance_id uuid, amount bigint, remaining_after bigint))
