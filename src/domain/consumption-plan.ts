@@ -1,18 +1,16 @@
 import { burnDown, changedLots, type Lot, type UseRequest } from './allocate.js';
 import type { BalanceChange } from './balance-change.js';
-import type { AllocationRecord, ConsumptionRecord } from './consumption.js';
+import type { AllocationRecord, ConsumptionMovement, ConsumptionRecord } from './consumption.js';
 import type { PreparedUse } from './consumption-request.js';
 import type { EventDraft } from './event.js';
-import { groupBy } from './group-by.js';
-import type { LedgerEntryDraft } from './ledger-entry.js';
 import { formatQuantity } from './quantity.js';
 
 /** What applying a batch of new uses writes, and each use's answer. */
 export interface ConsumptionPlan {
   consumptions: ConsumptionRecord[];
-  allocations: AllocationRecord[];
+  /** What each balance gave to each use, in the order taken: the allocations and the `consume` ledger entries. */
+  movements: ConsumptionMovement[];
   balanceChanges: BalanceChange[];
-  ledgerEntries: LedgerEntryDraft[];
   events: EventDraft[];
   /** By consumption id: the row and allocations each use's answer is made of. */
   applied: Map<string, { row: ConsumptionRecord; allocations: AllocationRecord[] }>;
@@ -20,9 +18,10 @@ export interface ConsumptionPlan {
 
 /**
  * Everything a batch of uses writes, from the balances its transaction locked: the burn-down of
- * DOMAIN.md's consumption rules 2–3 in arrival order, and what follows from it — the consumptions and
- * their allocations, each balance's new remaining, the ledger entries, the events (a rejection, a
- * balance going low or empty, an automatic recharge asked for). No I/O: the job writes the plan.
+ * DOMAIN.md's consumption rules 2–3 in arrival order, and what follows from it — the consumptions, what
+ * each balance gave to each (an allocation and a ledger entry each), each balance's new remaining, the
+ * events (a rejection, a balance going low or empty, an automatic recharge asked for). No I/O: the job
+ * writes the plan.
  */
 export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedUse[], now: Date): ConsumptionPlan {
   const requests: UseRequest[] = fresh.map((p) => ({
@@ -34,9 +33,12 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
   }));
   const burn = burnDown(lots, requests);
 
-  const consumptions: ConsumptionRecord[] = fresh.map((p, i) => {
+  // each use's row, its allocations and its answer's parts in one pass (this runs for every use of a batch)
+  const consumptions: ConsumptionRecord[] = new Array(fresh.length);
+  const applied: ConsumptionPlan['applied'] = new Map();
+  fresh.forEach((p, i) => {
     const outcome = burn.outcomes[i]!;
-    return {
+    const row: ConsumptionRecord = {
       id: p.id,
       client_id: p.client.id,
       credit_type_id: p.creditType.id,
@@ -58,34 +60,28 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
       reversal_expired: null,
       created_at: now,
     };
+    consumptions[i] = row;
+    const own = outcome.allocations.map(
+      (a): AllocationRecord => ({ consumption_id: p.id, balance_id: a.balanceId, amount: a.amount }),
+    );
+    applied.set(p.id, { row, allocations: own });
   });
-  const allocations: AllocationRecord[] = fresh.flatMap((p, i) =>
-    burn.outcomes[i]!.allocations.map((a) => ({ consumption_id: p.id, balance_id: a.balanceId, amount: a.amount })),
+
+  const balanceChanges: BalanceChange[] = changedLots(burn, now).map((c) =>
+    c.lowNotifiedAt
+      ? { id: c.id, remaining: c.remaining, consumed: c.moved, lowNotifiedAt: c.lowNotifiedAt }
+      : { id: c.id, remaining: c.remaining, consumed: c.moved },
   );
 
-  const balanceChanges: BalanceChange[] = changedLots(burn, now).map(({ moved, ...change }) => ({
-    ...change,
-    consumed: moved,
+  // each is a ledger entry of kind `consume` (-amount) of its balance, with the balance's client, credit type and
+  // subscription, and its consumption's job, occurred_at (its effective_at) and created_at: the write joins those
+  const movements: ConsumptionMovement[] = burn.movements.map((m) => ({
+    consumption_id: fresh[m.requestIndex]!.id,
+    balance_id: m.balanceId,
+    amount: m.amount,
+    remaining_after: m.remainingAfter,
   }));
-
-  const lotById = new Map(lots.map((l) => [l.id, l]));
-  const ledgerEntries: LedgerEntryDraft[] = burn.movements.map((m) => {
-    const lot = lotById.get(m.balanceId)!;
-    const p = fresh[m.requestIndex]!;
-    return {
-      balance_id: m.balanceId,
-      client_id: lot.clientId,
-      credit_type_id: lot.creditTypeId,
-      subscription_id: lot.subscriptionId,
-      kind: 'consume',
-      amount: -m.amount,
-      remaining_after: m.remainingAfter,
-      consumption_id: p.id,
-      job_id: p.jobId,
-      effective_at: p.occurredAt,
-      created_at: now,
-    };
-  });
+  const lotById = new Map(burn.crossings.length > 0 ? lots.map((l) => [l.id, l]) : []);
 
   const events: EventDraft[] = [];
   fresh.forEach((p, i) => {
@@ -141,7 +137,5 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
       });
   }
 
-  const allocationsById = groupBy(allocations, (a) => a.consumption_id);
-  const applied = new Map(consumptions.map((row) => [row.id, { row, allocations: allocationsById.get(row.id) ?? [] }]));
-  return { consumptions, allocations, balanceChanges, ledgerEntries, events, applied };
+  return { consumptions, movements, balanceChanges, events, applied };
 }

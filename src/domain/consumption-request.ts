@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from '../canonical-json.js';
 import { consumptionId } from '../ids.js';
 import type { UseMode } from './allocate.js';
@@ -77,7 +77,7 @@ export function consumptionFingerprint(p: {
     p.reference ?? '',
     p.metadata ? canonicalJson(p.metadata) : '',
   ].join('\u0000');
-  return createHash('sha256').update(text).digest('base64url');
+  return hash('sha256', text, 'base64url');
 }
 
 /** What checking a use makes of it, before it is named (`prepareUse` names a consumption, `prepareHold` a hold). */
@@ -137,23 +137,32 @@ export function checkUse<R extends UseReport>(report: R, context: UseContext): C
   };
 }
 
-/** Checks a use (`checkUse`) and names it as a consumption: id from (client, key), payload fingerprint. */
+/**
+ * Checks a use (`checkUse`) and names it as a consumption: id from (client, key), payload fingerprint. The
+ * prepared use is made field by field, not copied from the checked one (this runs for every use of a batch).
+ */
 export function prepareUse<R extends UseReport>(report: R, context: UseContext): PreparedUse<R> | Failure {
   const use = checkUse(report, context);
   if (isRefused(use)) return use;
-  const { given, ...checked } = use;
   return {
-    ...checked,
+    index: use.index,
     id: consumptionId(use.client.id, report.idempotency_key),
+    client: use.client,
+    creditType: use.creditType,
+    quantity: use.quantity,
+    occurredAt: use.occurredAt,
+    mode: use.mode,
     hash: consumptionFingerprint({
       clientId: use.client.id,
       creditTypeId: use.creditType.id,
       quantity: use.quantity,
-      occurredAt: given ? given.toISOString() : null,
+      occurredAt: use.given ? use.given.toISOString() : null,
       mode: use.mode,
       reference: report.reference ?? null,
       metadata: report.metadata ?? null,
     }),
+    report,
+    jobId: use.jobId,
   };
 }
 

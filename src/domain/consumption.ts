@@ -39,3 +39,12 @@ export interface AllocationRecord {
   balance_id: string;
   amount: bigint;
 }
+
+/**
+ * What one balance gave to one consumption of a batch, and what it had left right after: the consumption's
+ * allocation and the balance's `consume` ledger entry are both made of it (with the balance's and the
+ * consumption's own columns) by the statement that writes the batch.
+ */
+export interface ConsumptionMovement extends AllocationRecord {
+  remaining_after: bigint;
+}

@@ -45,6 +45,11 @@ export function maxScaledFor(decimals: number): Scaled {
   return byUnits < MAX_SCALED ? byUnits : MAX_SCALED;
 }
 
+const POW10 = Array.from({ length: MAX_DECIMALS + 1 }, (_, d) => 10n ** BigInt(d));
+const MAX_SCALED_BY_DECIMALS = POW10.map((_, d) => maxScaledFor(d));
+/** A whole number of units written plainly: what nearly every use reports ("1", 3). */
+const PLAIN_WHOLE = /^[1-9]\d{0,14}$/;
+
 /**
  * Parses a JSON number or decimal string into scaled units.
  * Refuses (never rounds): NaN/Infinity/garbage, negatives, zero, more fractional digits than
@@ -55,13 +60,22 @@ export function parseQuantity(
   decimals: number,
   options: QuantityOptions = {},
 ): Result<Scaled> & { problem?: QuantityProblem } {
+  if (!Number.isInteger(decimals) || decimals < 0 || decimals > MAX_DECIMALS) {
+    throw new RangeError(`decimals must be an integer 0..${MAX_DECIMALS}, got ${decimals}`);
+  }
+  // the common case first, with the same answer the general reading below gives it: a positive whole
+  // number of at most 15 digits (this runs for every use of a batch)
+  if (
+    (typeof input === 'number' && Number.isSafeInteger(input) && input > 0 && input < 1e15) ||
+    (typeof input === 'string' && PLAIN_WHOLE.test(input))
+  ) {
+    const scaled = BigInt(input) * POW10[decimals]!;
+    if (scaled <= MAX_SCALED_BY_DECIMALS[decimals]!) return ok(scaled);
+  }
   const problem = (p: QuantityProblem) => ({
     ...fail('validation_failed', quantityProblemMessage(p, decimals)),
     problem: p,
   });
-  if (!Number.isInteger(decimals) || decimals < 0 || decimals > MAX_DECIMALS) {
-    throw new RangeError(`decimals must be an integer 0..${MAX_DECIMALS}, got ${decimals}`);
-  }
   let text: string;
   if (typeof input === 'number') {
     if (!Number.isFinite(input)) return problem('not_a_number');

@@ -42,8 +42,8 @@ const conflict = (p: PreparedUse): Failure =>
  * in the one lock order (`lockSpendable`), plan the burn-down in memory in arrival order
  * (`planConsumptions`), write consumptions, allocations, balances, ledger entries and events with
  * one statement (`writeConsumptionBatch`) that also settles the accepted requests. Each job gets its own
- * answer. A repeat of an earlier consumption is found by the write (it inserts fewer rows than
- * sent), and the batch runs again reading earlier answers first (replays and idempotency
+ * answer. A repeat of an earlier consumption is found by the write (its row's key is taken: a
+ * unique violation), and the batch runs again reading earlier answers first (replays and idempotency
  * conflicts). A bad item answers its own failure and never fails its neighbours; a database error
  * throws, and the whole batch is retried (idempotency makes that safe).
  */
@@ -100,7 +100,7 @@ export async function applyConsumptions(
         const plan = planConsumptions(lots, fresh, now);
         const settlement = settlementOf(acceptedJobIds);
         const inserted = await writeConsumptionBatch(client, { ...plan, settlement, now }).catch((error: unknown) => {
-          // a consumption applied before: its allocations collide with the ones just computed
+          // a consumption applied before: its row (the write does not skip it) collides with the one just made
           if (pgCode(error) === PG.uniqueViolation) throw new ConcurrentDuplicateError();
           throw error;
         });

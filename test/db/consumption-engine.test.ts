@@ -1,5 +1,6 @@
 import { Job, type Queue, QueueEvents, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyConsumptions } from '../../src/jobs/consume.js';
 import { CreditsProducer, ProducerValidationError } from '../../src/producer/index.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { verifyInvariants } from '../../src/services/verify.js';
@@ -213,6 +214,68 @@ describe('exactly-once effect under at-least-once delivery', () => {
     } finally {
       await workers.close();
     }
+  });
+});
+
+describe('the batch write', () => {
+  it("makes each movement an allocation and a consume entry with its balance's and its consumption's columns", async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
+    await subscribe(app, client.id, pkg.code);
+    await subscribe(app, client.id, pkg.code);
+    const use = (key: string, quantity: number, occurredAt: string) => ({
+      jobId: `job-${key}`,
+      data: { client: client.id, credit_type: sms.code, quantity, idempotency_key: key, occurred_at: occurredAt },
+      enqueuedAt: app.clock.now(),
+    });
+    // 7 takes one balance whole and 2 of the other; 2 more take the other's next 2
+    const outcomes = await applyConsumptions(app.ctx, [
+      use('w-1', 7, '2026-05-01T00:00:00.000Z'),
+      use('w-2', 2, '2026-05-01T00:00:01.000Z'),
+    ]);
+    const ids = outcomes.map((o) => (o.ok ? o.value.id : 'failed'));
+    expect(outcomes.map((o) => o.ok && o.value.status)).toEqual(['applied', 'applied']);
+    const db = app.database.db;
+    const consumptions = new Map((await db('consumptions').whereIn('id', ids)).map((c) => [c.id as string, c]));
+    const balances = new Map((await db('balances').where({ client_id: client.id })).map((b) => [b.id as string, b]));
+    const entries = await db('ledger_entries').whereIn('consumption_id', ids).orderBy('seq');
+    expect(entries.map((e) => [ids.indexOf(e.consumption_id), e.amount, e.remaining_after])).toEqual([
+      [0, -5n, 0n],
+      [0, -2n, 3n],
+      [1, -2n, 1n],
+    ]);
+    for (const e of entries) {
+      const balance = balances.get(e.balance_id)!;
+      const consumption = consumptions.get(e.consumption_id)!;
+      expect(e).toMatchObject({
+        kind: 'consume',
+        client_id: balance.client_id,
+        credit_type_id: balance.credit_type_id,
+        subscription_id: balance.subscription_id,
+        job_id: consumption.job_id,
+        effective_at: consumption.occurred_at,
+        created_at: consumption.created_at,
+        invoice_id: null,
+        actor: null,
+        reason: null,
+      });
+    }
+    expect(entries.map((e) => consumptions.get(e.consumption_id)!.job_id)).toEqual(['job-w-1', 'job-w-1', 'job-w-2']);
+    const allocations = await db('consumption_allocations').whereIn('consumption_id', ids);
+    expect(
+      allocations
+        .map((a) => [a.consumption_id, a.balance_id, a.amount, a.created_at.getTime()])
+        .sort((x, y) => String(x).localeCompare(String(y))),
+    ).toEqual(
+      entries
+        .map((e) => [
+          e.consumption_id,
+          e.balance_id,
+          -e.amount,
+          consumptions.get(e.consumption_id)!.created_at.getTime(),
+        ])
+        .sort((x, y) => String(x).localeCompare(String(y))),
+    );
   });
 });
 

@@ -289,36 +289,43 @@ export async function balanceById(db: Executor, id: string): Promise<BalanceRow 
   return (await db('balances').where({ id }).first()) as BalanceRow | undefined;
 }
 
-/** One UPDATE of many balances from a JSON array of changes; `param` is its placeholder. */
+/** One UPDATE of many balances from a JSON array of changes (balanceChangesJson); `param` is its placeholder. */
 export const balanceUpdateSql = (param: string): string => `UPDATE balances AS b
         SET remaining = c.remaining,
-            consumed = b.consumed + c.consumed,
-            adjusted = b.adjusted + c.adjusted,
-            expired = b.expired + c.expired,
-            voided = b.voided + c.voided,
-            rolled_over = b.rolled_over + c.rolled_over,
-            held = b.held + c.held,
+            consumed = b.consumed + COALESCE(c.consumed, 0),
+            adjusted = b.adjusted + COALESCE(c.adjusted, 0),
+            expired = b.expired + COALESCE(c.expired, 0),
+            voided = b.voided + COALESCE(c.voided, 0),
+            rolled_over = b.rolled_over + COALESCE(c.rolled_over, 0),
+            held = b.held + COALESCE(c.held, 0),
             status = COALESCE(c.status, b.status),
             low_notified_at = COALESCE(c.low_notified_at, b.low_notified_at),
             updated_at = c.updated_at
-       FROM jsonb_to_recordset(${param}::jsonb)
+       FROM json_to_recordset(${param}::json)
             AS c(id uuid, remaining bigint, consumed bigint, adjusted bigint, expired bigint, voided bigint,
                  rolled_over bigint, held bigint, status text, low_notified_at timestamptz, updated_at timestamptz)
       WHERE b.id = c.id`;
 
+/** A delta as balanceUpdateSql reads it: none (0) is left out, a missing key being read as NULL, then 0. */
+const delta = (value: bigint | undefined): string | undefined => (value ? value.toString() : undefined);
+
+/**
+ * The changes as the JSON balanceUpdateSql reads. What a change leaves as it was is left out: a consumption moves
+ * one running total of each balance, and every byte sent is parsed by Postgres once per row.
+ */
 export const balanceChangesJson = (changes: readonly BalanceChange[], now: Date): string =>
   JSON.stringify(
     changes.map((c) => ({
       id: c.id,
       remaining: c.remaining.toString(),
-      consumed: (c.consumed ?? 0n).toString(),
-      adjusted: (c.adjusted ?? 0n).toString(),
-      expired: (c.expired ?? 0n).toString(),
-      voided: (c.voided ?? 0n).toString(),
-      rolled_over: (c.rolledOver ?? 0n).toString(),
-      held: (c.held ?? 0n).toString(),
-      status: c.status ?? null,
-      low_notified_at: jsonTime(c.lowNotifiedAt),
+      consumed: delta(c.consumed),
+      adjusted: delta(c.adjusted),
+      expired: delta(c.expired),
+      voided: delta(c.voided),
+      rolled_over: delta(c.rolledOver),
+      held: delta(c.held),
+      status: c.status,
+      low_notified_at: c.lowNotifiedAt ? jsonTime(c.lowNotifiedAt) : undefined,
       updated_at: jsonTime(now),
     })),
   );

@@ -1,5 +1,10 @@
 import type { Lot } from '../../domain/allocate.js';
-import type { AllocationRecord, ConsumptionRecord, ConsumptionStatus } from '../../domain/consumption.js';
+import type {
+  AllocationRecord,
+  ConsumptionMovement,
+  ConsumptionRecord,
+  ConsumptionStatus,
+} from '../../domain/consumption.js';
 import { groupBy } from '../../domain/group-by.js';
 import { percentOf } from '../../domain/quantity.js';
 import { jsonTime } from '../../json-time.js';
@@ -10,7 +15,6 @@ import type { SqlClient } from '../sql-client.js';
 import { statementName } from '../statement-names.js';
 import { type Settlement, settleAcceptedSql } from './accepted-jobs.js';
 import { type BalanceChange, balanceChangesJson, balanceUpdateSql } from './balances.js';
-import { type LedgerEntryDraft, ledgerInsertSql, ledgerJson } from './ledger.js';
 import { OUTBOX_NOTIFY_SQL, type OutboxEventDraft, outboxInsertSql, outboxJson } from './outbox.js';
 
 /** A consumption as stored, and what each balance gave to it (DOMAIN.md's records). */
@@ -132,26 +136,42 @@ export async function allocationsOf(
   return groupBy(rows, (row) => row.consumption_id);
 }
 
-/** Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. */
-export const consumptionInsertSql = (param: string): string => `INSERT INTO consumptions
+/**
+ * Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. Answers the
+ * consumptions it wrote with what their ledger entries take from them. One written before is skipped (`skip`,
+ * the closing of holds counts what it wrote), or fails the statement with a unique violation (`fail`: the
+ * consumption batch, which takes either as "applied concurrently" and runs again; a plain INSERT costs Postgres
+ * less than a speculative one — no check of both unique indexes first, no speculative lock and confirmation
+ * per row).
+ */
+export const consumptionInsertSql = (
+  param: string,
+  conflict: 'skip' | 'fail' = 'skip',
+): string => `INSERT INTO consumptions
        (id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
         error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at, dimensions)
      SELECT id, client_id, credit_type_id, idempotency_key, request_hash, quantity, applied, shortfall, mode, status,
             error_code, remaining_after, occurred_at, reference, metadata, job_id, created_at,
             -- DOMAIN.md "Dimensions": the values of the keys the credit type declares now, from the metadata
-            (SELECT jsonb_object_agg(k.key, x.metadata ->> k.key)
-               FROM credit_types ct CROSS JOIN jsonb_array_elements_text(ct.dimensions) AS k(key)
-              WHERE ct.id = x.credit_type_id
-                AND jsonb_typeof(x.metadata -> k.key) IN ('string', 'number', 'boolean'))
-       FROM jsonb_to_recordset(${param}::jsonb)
+            -- (none without metadata: the credit type is not read for the many uses that have none)
+            CASE WHEN x.metadata IS NOT NULL THEN
+              (SELECT jsonb_object_agg(k.key, x.metadata ->> k.key)
+                 FROM credit_types ct CROSS JOIN jsonb_array_elements_text(ct.dimensions) AS k(key)
+                WHERE ct.id = x.credit_type_id
+                  AND jsonb_typeof(x.metadata -> k.key) IN ('string', 'number', 'boolean'))
+            END
+       FROM json_to_recordset(${param}::json)
             AS x(id uuid, client_id uuid, credit_type_id uuid, idempotency_key text, request_hash text,
                  quantity bigint, applied bigint, shortfall bigint, mode text, status text, error_code text,
                  remaining_after bigint, occurred_at timestamptz, reference text, metadata jsonb, job_id text,
-                 created_at timestamptz)
-     ON CONFLICT DO NOTHING
-     RETURNING id`;
+                 created_at timestamptz)${conflict === 'skip' ? '\n     ON CONFLICT DO NOTHING' : ''}
+     RETURNING id, job_id, occurred_at, created_at`;
 
-/** Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. */
+/**
+ * Shared with the closing of holds (repositories/holds.ts), whose captures are consumptions. A field that is
+ * null is left out (json_to_recordset reads a missing key as NULL): most uses carry no reference, metadata or
+ * error, and every byte sent is parsed by Postgres once per row.
+ */
 export const consumptionsJson = (rows: readonly ConsumptionRow[]): string =>
   JSON.stringify(
     rows.map((r) => ({
@@ -165,12 +185,12 @@ export const consumptionsJson = (rows: readonly ConsumptionRow[]): string =>
       shortfall: r.shortfall.toString(),
       mode: r.mode,
       status: r.status,
-      error_code: r.error_code,
+      error_code: r.error_code ?? undefined,
       remaining_after: r.remaining_after.toString(),
       occurred_at: jsonTime(r.occurred_at),
-      reference: r.reference,
-      metadata: r.metadata,
-      job_id: r.job_id,
+      reference: r.reference ?? undefined,
+      metadata: r.metadata ?? undefined,
+      job_id: r.job_id ?? undefined,
       created_at: jsonTime(r.created_at),
     })),
   );
@@ -180,7 +200,7 @@ export const allocationInsertSql = (
   param: string,
 ): string => `INSERT INTO consumption_allocations (consumption_id, balance_id, amount, created_at)
      SELECT consumption_id, balance_id, amount, created_at
-       FROM jsonb_to_recordset(${param}::jsonb)
+       FROM json_to_recordset(${param}::json)
             AS x(consumption_id uuid, balance_id uuid, amount bigint, created_at timestamptz)`;
 
 /**
@@ -206,44 +226,79 @@ export const allocationsJson = (rows: readonly AllocationRow[], consumptions: re
 
 export interface ConsumptionBatchWrite {
   consumptions: readonly ConsumptionRow[];
-  allocations: readonly AllocationRow[];
+  /** What each balance gave to each consumption, in the order taken: allocations and ledger entries. */
+  movements: readonly ConsumptionMovement[];
   balanceChanges: readonly BalanceChange[];
-  ledgerEntries: readonly LedgerEntryDraft[];
   events: readonly OutboxEventDraft[];
   /** The accepted requests this batch applies (src/commands decides; their rows go in the same statement). */
   settlement: Settlement;
   now: Date;
 }
 
+/** The movements as the JSON writeConsumptionBatch reads (bigints as strings: exact beyond 2^53). */
+const movementsJson = (movements: readonly ConsumptionMovement[]): string =>
+  JSON.stringify(
+    movements.map((m) => ({
+      consumption_id: m.consumption_id,
+      balance_id: m.balance_id,
+      amount: m.amount.toString(),
+      remaining_after: m.remaining_after.toString(),
+    })),
+  );
+
 /**
- * Everything a batch of consumptions writes, as ONE statement (data-modifying CTEs, each fed one
- * JSON array): the consumptions, their allocations, the balances, the ledger entries, the outbox
- * events and the settling of the accepted requests they apply. One round trip however large the
- * batch; the foreign keys are checked at the end of the statement, when every part is written. Answers how
- * many consumptions were new: fewer than sent means another transaction applied one of them first.
+ * Everything a batch of consumptions writes, as ONE statement (data-modifying CTEs): the consumptions, the
+ * balances, the allocations and the ledger entries, the outbox events and the settling of the accepted
+ * requests they apply. One round trip however large the batch; the foreign keys are checked at the end of the
+ * statement, when every part is written. Answers how many consumptions it wrote; one that another transaction
+ * applied first fails it with a unique violation (the caller runs the batch again, reading earlier answers).
+ *
+ * An allocation and a `consume` ledger entry are one movement each (what a balance gave to a consumption, and
+ * what it had left): sent once, they take the rest of their columns from the rows the statement writes — the
+ * balance's client, credit type and subscription (the UPDATE's RETURNING), the consumption's job, occurred_at
+ * (the entry's effective_at) and created_at (the INSERT's RETURNING) — so a use of one balance sends about 720
+ * bytes of JSON, not 1,180, and Postgres parses as much less. The entries take their identities in the
+ * movements' order (the ORDER BY is below the identity's nextval); every movement must make its entry, which the
+ * answer's count checks.
  */
 export async function writeConsumptionBatch(client: SqlClient, batch: ConsumptionBatchWrite): Promise<number> {
   const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
   // named statements (one with the NOTIFY, one without): parsed and planned once per connection
-  const result = await client.query<{ inserted: number }>({
+  const result = await client.query<{ inserted: number; entries: number }>({
     ...statementName(batch.events.length > 0 ? 'credits-write-batch-notify' : 'credits-write-batch'),
-    text: `WITH c AS (${consumptionInsertSql('$1')}),
-          a AS (${allocationInsertSql('$2')}),
-          u AS (${balanceUpdateSql('$3')}),
-          l AS (${ledgerInsertSql('$4')}),
-          e AS (${outboxInsertSql('$5')}),
-          d AS (${settleAcceptedSql('$6')})
-     SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
+    text: `WITH c AS (${consumptionInsertSql('$1', 'fail')}),
+          m AS (SELECT *
+                  FROM ROWS FROM (json_to_recordset($2::json)
+                                    AS (consumption_id uuid, balance_id uuid, amount bigint, remaining_after bigint))
+                       WITH ORDINALITY AS m(consumption_id, balance_id, amount, remaining_after, n)),
+          u AS (${balanceUpdateSql('$3')}
+                RETURNING b.id, b.client_id, b.credit_type_id, b.subscription_id),
+          a AS (INSERT INTO consumption_allocations (consumption_id, balance_id, amount, created_at)
+                SELECT m.consumption_id, m.balance_id, m.amount, c.created_at FROM m JOIN c ON c.id = m.consumption_id),
+          l AS (INSERT INTO ledger_entries
+                       (balance_id, client_id, credit_type_id, subscription_id, kind, amount, remaining_after,
+                        consumption_id, job_id, effective_at, created_at)
+                SELECT m.balance_id, u.client_id, u.credit_type_id, u.subscription_id, 'consume', -m.amount,
+                       m.remaining_after, m.consumption_id, c.job_id, c.occurred_at, c.created_at
+                  FROM m JOIN u ON u.id = m.balance_id JOIN c ON c.id = m.consumption_id
+                 ORDER BY m.n
+                RETURNING 1),
+          e AS (${outboxInsertSql('$4')}),
+          d AS (${settleAcceptedSql('$5')})
+     SELECT (SELECT count(*) FROM c)::int AS inserted, (SELECT count(*) FROM l)::int AS entries${notify}`,
     values: [
       consumptionsJson(batch.consumptions),
-      allocationsJson(batch.allocations, batch.consumptions),
+      movementsJson(batch.movements),
       balanceChangesJson(batch.balanceChanges, batch.now),
-      ledgerJson(batch.ledgerEntries),
       outboxJson(batch.events, batch.now),
       batch.settlement.jobIds,
     ],
   });
-  return result.rows[0]!.inserted;
+  const { inserted, entries } = result.rows[0]!;
+  // a consumption applied before writes none of its entries: the caller sees fewer inserted and runs again
+  if (inserted === batch.consumptions.length && entries !== batch.movements.length)
+    throw new Error(`a batch wrote ${entries} ledger entries for ${batch.movements.length} movements`);
+  return inserted;
 }
 
 /** Consumptions by id, inside a batch's transaction. */

@@ -13,7 +13,7 @@ export interface LedgerEntryRow extends Required<LedgerEntryDraft> {
 }
 
 /**
- * One multi-row INSERT of ledger entries from a JSON array (jsonb_to_recordset), whatever their
+ * One multi-row INSERT of ledger entries from a JSON array (json_to_recordset), whatever their
  * number; `param` is the statement's placeholder for that array (`?` for knex, `$n` for pg).
  * Entries keep their order: identities are assigned in array order.
  */
@@ -22,14 +22,14 @@ export const ledgerInsertSql = (param: string): string => `INSERT INTO ledger_en
         consumption_id, invoice_id, job_id, actor, reason, effective_at, created_at)
      SELECT balance_id, client_id, credit_type_id, subscription_id, kind, amount, remaining_after,
             consumption_id, invoice_id, job_id, actor, reason, effective_at, created_at
-       FROM jsonb_to_recordset(${param}::jsonb)
+       FROM json_to_recordset(${param}::json)
             AS x(balance_id uuid, client_id uuid, credit_type_id uuid, subscription_id uuid, kind text,
                  amount bigint, remaining_after bigint, consumption_id uuid, invoice_id uuid, job_id text, actor text,
                  reason text, effective_at timestamptz, created_at timestamptz)`;
 
 /**
  * The entries as the JSON ledgerInsertSql reads (bigints as strings: exact beyond 2^53). A field an entry
- * leaves empty is left out (undefined is not written), which jsonb_to_recordset reads as NULL: the hot path
+ * leaves empty is left out (undefined is not written), which json_to_recordset reads as NULL: the hot path
  * writes up to three entries per capture, and most of them name no consumption, invoice or actor.
  */
 export const ledgerJson = (entries: readonly LedgerEntryDraft[]): string =>

@@ -30,7 +30,7 @@ export const outboxInsertSql = (
   param: string,
 ): string => `INSERT INTO outbox_events (id, type, client_id, subject_id, payload, created_at)
      SELECT id, type, client_id, subject_id, payload, created_at
-       FROM jsonb_to_recordset(${param}::jsonb)
+       FROM json_to_recordset(${param}::json)
             AS x(id uuid, type text, client_id uuid, subject_id uuid, payload jsonb, created_at timestamptz)`;
 
 /** Wakes the relays; takes effect when the transaction commits. */
