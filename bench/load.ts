@@ -71,6 +71,7 @@ const { values: args } = parseArgs({
     'batch-size': { type: 'string', default: '100' },
     'wait-rate': { type: 'string', default: '500' },
     'wait-slots': { type: 'string', default: '50' },
+    'wait-warmup': { type: 'string', default: '0' },
     'wait-client': { type: 'string', default: 'autocannon' },
     phases: { type: 'string', default: 'bare,accept,wait,batch' },
     stages: { type: 'boolean', default: false },
@@ -83,6 +84,7 @@ const CLIENTS = Number(args.clients);
 const BATCH_SIZE = Number(args['batch-size']);
 const WAIT_RATE = Number(args['wait-rate']);
 const WAIT_SLOTS = Number(args['wait-slots']);
+const WAIT_WARMUP = Number(args['wait-warmup']);
 const PHASE_NAMES = ['bare', 'accept', 'wait', 'batch'] as const;
 const phases = new Set(args.phases.split(',').map((p) => p.trim()));
 for (const p of phases)
@@ -408,9 +410,14 @@ if (runs('accept')) {
 const bare2 = await barePhase(2);
 
 const waitPhase = async () => {
-  const stagesFrom = Date.now();
   const options = { rate: WAIT_RATE, seconds: SECONDS, timeoutSeconds: TIMEOUT_SECONDS };
   const requests = singleRequests('/v1/consumptions?wait=true');
+  if (WAIT_WARMUP > 0) {
+    log(`  ?wait=true warm-up (not counted): ${WAIT_WARMUP} s at ${WAIT_RATE}/s`);
+    tallyUnanswered(await fixedRate(serviceUrl, requests, { ...options, seconds: WAIT_WARMUP, slots: WAIT_SLOTS }), 1);
+    await settled();
+  }
+  const stagesFrom = Date.now();
   const wait = await withCpu(() =>
     args['wait-client'] === 'simple'
       ? openLoop(serviceUrl, requests, options)
