@@ -23,7 +23,8 @@ process.once('exit', () => {
  * Starts `node --import tsx <script>` and resolves once it prints `ready` on stdout (the service logs
  * "credits is up"; the bare route prints "bare route is up"). Its stderr is the tool's; its stdout is
  * read and dropped afterwards, so that its log never blocks it. `LOAD_CPU_PROF=<dir>` writes a V8 CPU
- * profile of the process when it stops, under `<dir>/<label>`.
+ * profile of the process when it stops, under `<dir>/<label>`; `LOAD_NODE_ARGS` adds node options to
+ * every process started (`--max-semi-space-size=32`, `--trace-gc`: its stdout is dropped, see above).
  */
 export async function startProcess(
   script: string,
@@ -34,7 +35,8 @@ export async function startProcess(
   const profile = process.env.LOAD_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}/${label}`]
     : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], {
+  const extra = process.env.LOAD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...profile, ...extra, '--import', 'tsx', script], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

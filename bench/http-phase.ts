@@ -7,6 +7,7 @@
  * time, and those still unanswered when the phase's clock stopped (autocannon drops them) with their
  * age at that moment — a lower bound, but leaving them out would drop exactly the slowest requests.
  */
+import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 
@@ -16,8 +17,18 @@ export interface PhaseRequests {
   headers: Record<string, string>;
   /** The body of the next request; called once per request sent. */
   body: () => string;
-  /** Every answer, with its status and body (for the ids the exactly-once check counts). */
-  onAnswer?: (status: number, body: string) => void;
+  /**
+   * Every answer, with its status and body (for the ids the exactly-once check counts), and the
+   * request's body and times (`performance.now()`; bench/load.ts --stages).
+   */
+  onAnswer?: (status: number, body: string, request: RequestTimes) => void;
+}
+
+/** One request as sent: its body, when it was written and when its answer came (`performance.now()`). */
+export interface RequestTimes {
+  body: string;
+  sentAt: number;
+  answeredAt: number;
 }
 
 export interface PhaseFigures {
@@ -47,6 +58,8 @@ export interface FixedRateFigures extends PhaseFigures {
   achieved_per_second: number;
   /** How many groups of connections, started evenly over one second (see `fixedRate`). */
   slots: number;
+  /** The open-loop client's bound on its sockets (`openLoop`). */
+  sockets?: number;
 }
 
 const percentile = (sorted: number[], p: number) =>
@@ -56,6 +69,7 @@ const round1 = (n: number) => Math.round(n * 10) / 10;
 /** One request in flight: autocannon hands each request a fresh context object, and its answer the same one. */
 interface InFlight {
   sentAt?: number;
+  body?: string;
 }
 
 interface Tally {
@@ -89,7 +103,10 @@ function cannon(
         connections: options.connections,
         duration: options.seconds,
         timeout: options.timeoutSeconds,
-        ...(options.overallRate ? { overallRate: options.overallRate } : {}),
+        // its histogram is not read (latency is timed here), and under a rate its correction for
+        // coordinated omission records a synthetic sample per millisecond of every answer: CPU the
+        // load tool spent on nothing, the most exactly when the service is slow
+        ...(options.overallRate ? { overallRate: options.overallRate, ignoreCoordinatedOmission: true } : {}),
         ...(options.amount ? { amount: options.amount } : {}),
         requests: [
           {
@@ -103,7 +120,8 @@ function cannon(
               inFlight.add(flight);
               tally.sent += 1;
               tally.lastSentAt = flight.sentAt;
-              return { ...request, body: requests.body() };
+              flight.body = requests.body();
+              return { ...request, body: flight.body };
             },
             onResponse: (status, body, context) => {
               const flight = context as InFlight;
@@ -111,7 +129,11 @@ function cannon(
               if (flight.sentAt !== undefined) tally.latencies.push(tally.lastAnsweredAt - flight.sentAt);
               inFlight.delete(flight);
               tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1);
-              requests.onAnswer?.(status, body);
+              requests.onAnswer?.(status, body, {
+                body: flight.body ?? '',
+                sentAt: flight.sentAt ?? tally.lastAnsweredAt,
+                answeredAt: tally.lastAnsweredAt,
+              });
             },
           },
         ],
@@ -235,5 +257,129 @@ export async function fixedRate(
     offered_per_second: Math.round(tally.sent / sendingSeconds),
     achieved_per_second: Math.round(base.answered / answeringSeconds),
     slots,
+  };
+}
+
+/**
+ * The same fixed offered load as `fixedRate`, from a plain open-loop client instead of autocannon (to
+ * tell the load tool's own delays from the service's): node's http with a keep-alive agent, a timer
+ * every millisecond sending what is due by then (`rate` per second, evenly), each request on a free
+ * socket or a new one (at most `sockets`, all opened before the clock starts; past that a request
+ * waits in the agent for one), never waiting for an earlier answer otherwise. Latency counts from
+ * when the request was due, so a client that falls behind its schedule, or waits for a socket, shows
+ * in the figures instead of hiding.
+ * Unbounded, a slow start opened hundreds of sockets at once and overflowed the api's listen queue
+ * (SYN retransmits of 1 s, 3 s, 7 s: the kernel's ListenOverflows counter).
+ */
+export async function openLoop(
+  url: string,
+  requests: PhaseRequests,
+  options: { rate: number; seconds: number; timeoutSeconds: number; sockets?: number },
+): Promise<FixedRateFigures> {
+  const target = new URL(requests.path, url);
+  const sockets = options.sockets ?? 100;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
+  const tally = newTally();
+  const total = options.rate * options.seconds;
+  let errors = 0;
+  let timeouts = 0;
+  const inFlight = new Set<number>();
+  // the sockets are opened before the clock starts, as a client that keeps its connections does
+  await Promise.all(
+    Array.from(
+      { length: sockets },
+      () =>
+        new Promise<void>((resolve) => {
+          const warm = http.get(new URL('/healthz', url), { agent }, (response) => {
+            response.resume();
+            response.on('end', () => resolve());
+          });
+          warm.on('error', () => resolve());
+        }),
+    ),
+  );
+  const started = performance.now();
+  const send = (dueAt: number) =>
+    new Promise<void>((resolve) => {
+      const body = requests.body();
+      const sentAt = performance.now();
+      tally.sent += 1;
+      tally.lastSentAt = sentAt;
+      inFlight.add(dueAt);
+      const request = http.request(
+        target,
+        {
+          method: 'POST',
+          agent,
+          headers: { ...requests.headers, 'content-length': Buffer.byteLength(body) },
+          timeout: options.timeoutSeconds * 1_000,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            const answeredAt = performance.now();
+            tally.lastAnsweredAt = answeredAt;
+            inFlight.delete(dueAt);
+            tally.latencies.push(answeredAt - dueAt);
+            const status = response.statusCode ?? 0;
+            tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1);
+            requests.onAnswer?.(status, Buffer.concat(chunks).toString(), { body, sentAt, answeredAt });
+            resolve();
+          });
+        },
+      );
+      request.on('timeout', () => {
+        timeouts += 1;
+        request.destroy(new Error('timeout'));
+      });
+      request.on('error', () => {
+        if (inFlight.delete(dueAt)) {
+          errors += 1;
+          tally.cutOff.push(performance.now() - dueAt);
+        }
+        resolve();
+      });
+      request.end(body);
+    });
+  const all: Promise<void>[] = [];
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) * options.rate) / 1_000) + 1);
+      while (all.length < due) all.push(send(started + (all.length * 1_000) / options.rate));
+      if (all.length >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await Promise.all(all);
+  agent.destroy();
+  const sorted = [...tally.latencies, ...tally.cutOff].sort((a, b) => a - b);
+  const answered = tally.latencies.length;
+  const sendingSeconds = ((tally.lastSentAt ?? started) - started) / 1_000 + 1 / options.rate;
+  const answeringSeconds = ((tally.lastAnsweredAt ?? started) - started) / 1_000 + 1 / options.rate;
+  const statuses = Object.fromEntries([...tally.statuses].sort(([a], [b]) => a - b).map(([s, n]) => [String(s), n]));
+  return {
+    seconds: Number(answeringSeconds.toFixed(2)),
+    connections: 0,
+    sent: tally.sent,
+    answered,
+    cut_off: tally.cutOff.length,
+    requests_per_second: Math.round(answered / answeringSeconds),
+    statuses,
+    non_2xx: [...tally.statuses].reduce((n, [status, count]) => (status >= 200 && status < 300 ? n : n + count), 0),
+    errors: errors - timeouts,
+    timeouts,
+    latency_ms: {
+      p50: round1(percentile(sorted, 50)),
+      p90: round1(percentile(sorted, 90)),
+      p99: round1(percentile(sorted, 99)),
+      max: round1(sorted[sorted.length - 1] ?? 0),
+    },
+    rate: options.rate,
+    offered_per_second: Math.round(tally.sent / sendingSeconds),
+    achieved_per_second: Math.round(answered / answeringSeconds),
+    slots: 0,
+    sockets,
   };
 }

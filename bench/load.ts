@@ -33,6 +33,14 @@
  *
  *   npm run load -- [--seconds 30] [--connections 50] [--clients 1000] [--batch-size 100]
  *                   [--wait-rate 500] [--keep]
+ *
+ * For studying one phase (the line then holds that phase's figures only, and no ratio it lacks):
+ *   --phases wait          the phases to run, of bare,accept,wait,batch (all by default); the warm-up
+ *                          and the exactly-once check run whatever is chosen
+ *   --wait-slots 50        autocannon instances the fixed rate is spread over (see `fixedRate`)
+ *   --wait-client simple   a plain open-loop node:http client instead of autocannon (`openLoop`)
+ *   --stages               every process writes each waited request's stage times (src/stage-times.ts)
+ *                          and the tool prints their percentiles after the wait phase
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -48,10 +56,12 @@ import { createCreditType } from '../src/services/credit-types.js';
 import { createPackage } from '../src/services/packages.js';
 import { subscribe } from '../src/services/subscriptions.js';
 import { verifyInvariants } from '../src/services/verify.js';
+import { stageTimes, startStageTimes } from '../src/stage-times.js';
 import { freePort, startProcess, stopProcess } from './child-process.js';
-import { closedLoop, fixedRate, type PhaseFigures, type PhaseRequests } from './http-phase.js';
+import { closedLoop, fixedRate, openLoop, type PhaseFigures, type PhaseRequests } from './http-phase.js';
 import { machineTicks, pidsNamed, TICKS_PER_SECOND, ticksBetween, ticksOf } from './proc-cpu.js';
 import { openScratch } from './scratch.js';
+import { describeStages, stageBreakdown } from './stage-breakdown.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -60,6 +70,11 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '1000' },
     'batch-size': { type: 'string', default: '100' },
     'wait-rate': { type: 'string', default: '500' },
+    'wait-slots': { type: 'string', default: '50' },
+    'wait-warmup': { type: 'string', default: '0' },
+    'wait-client': { type: 'string', default: 'autocannon' },
+    phases: { type: 'string', default: 'bare,accept,wait,batch' },
+    stages: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -68,12 +83,22 @@ const CONNECTIONS = Number(args.connections);
 const CLIENTS = Number(args.clients);
 const BATCH_SIZE = Number(args['batch-size']);
 const WAIT_RATE = Number(args['wait-rate']);
+const WAIT_SLOTS = Number(args['wait-slots']);
+const WAIT_WARMUP = Number(args['wait-warmup']);
+const PHASE_NAMES = ['bare', 'accept', 'wait', 'batch'] as const;
+const phases = new Set(args.phases.split(',').map((p) => p.trim()));
+for (const p of phases)
+  if (!(PHASE_NAMES as readonly string[]).includes(p)) throw new Error(`--phases: ${p} is none of ${PHASE_NAMES}`);
+const runs = (p: (typeof PHASE_NAMES)[number]) => phases.has(p);
+if (args['wait-client'] !== 'autocannon' && args['wait-client'] !== 'simple')
+  throw new Error('--wait-client must be autocannon or simple');
 for (const [name, value, max] of [
   ['--seconds', SECONDS, 3_600],
   ['--connections', CONNECTIONS, 10_000],
   ['--clients', CLIENTS, 1_000_000],
   ['--batch-size', BATCH_SIZE, 1_000],
   ['--wait-rate', WAIT_RATE, 100_000],
+  ['--wait-slots', WAIT_SLOTS, 1_000],
 ] as const) {
   if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${name} must be an integer 1–${max}`);
 }
@@ -88,6 +113,9 @@ const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
 const scratch = await openScratch('load', config);
 const { database, databaseUrl, stamp } = scratch;
 const db = createDb({ url: databaseUrl, poolMax: 4 });
+/** --stages: where each process writes its stage times, the tool's own included. */
+const stagesDir = args.stages ? `bench/results/stages-${stamp}` : undefined;
+if (stagesDir) startStageTimes(stagesDir, 'load');
 
 // ---- data: many clients with one large balance each ---------------------------------------------
 log(`setup: ${CLIENTS} clients on ${database}`);
@@ -157,6 +185,7 @@ const serviceEnv = {
   HOST: '127.0.0.1',
   // the per-key limit is not what is measured; at its ceiling it is counted all the same
   RATE_LIMIT_PER_MINUTE: '10000000',
+  ...(stagesDir ? { STAGE_TIMES_DIR: stagesDir } : {}),
 };
 const api = await startProcess('src/main.ts', { ...serviceEnv, ROLES: 'api' }, /credits is up/, 'api');
 const worker = await startProcess('src/main.ts', { ...serviceEnv, ROLES: 'worker' }, /credits is up/, 'worker');
@@ -222,8 +251,13 @@ const singleRequests = (path: string): PhaseRequests => ({
   path,
   headers: auth,
   body: () => JSON.stringify(nextUse()),
-  onAnswer: (status, body) => {
+  onAnswer: (status, body, request) => {
     if (status === 202 || status === 200) answer((JSON.parse(body) as { id: string }).id);
+    if (stageTimes) {
+      const key = (JSON.parse(request.body) as { idempotency_key: string }).idempotency_key;
+      stageTimes.mark(key, 'client_sent', performance.timeOrigin + request.sentAt);
+      stageTimes.mark(key, 'client_answered', performance.timeOrigin + request.answeredAt);
+    }
   },
 });
 const batchIds: string[] = [];
@@ -358,70 +392,98 @@ tallyUnanswered(
 );
 await settled();
 
-log(`measuring: ${CONNECTIONS} connections, ${SECONDS} s per phase`);
-const bare1 = await withCpu(() => closedLoop(bareUrl, bareRequests, closed));
-log(`  bare route (1)       ${describe(bare1)}${indent(describeCpu(bare1.cpu))}`);
-const accept = await withCpu(() => closedLoop(serviceUrl, singleRequests('/v1/consumptions'), closed));
-tallyUnanswered(accept, 1);
-log(`  POST /consumptions   ${describe(accept)}${indent(describeCpu(accept.cpu))}`);
-await settled();
-const bare2 = await withCpu(() => closedLoop(bareUrl, bareRequests, closed));
-log(`  bare route (2)       ${describe(bare2)}${indent(describeCpu(bare2.cpu))}`);
-
-const wait = await withCpu(() =>
-  fixedRate(serviceUrl, singleRequests('/v1/consumptions?wait=true'), {
-    rate: WAIT_RATE,
-    seconds: SECONDS,
-    timeoutSeconds: TIMEOUT_SECONDS,
-  }),
-);
-tallyUnanswered(wait, 1);
-log(
-  `  ?wait=true at ${WAIT_RATE}/s   offered ${fmt(wait.offered_per_second)}/s, ` +
-    `answered ${fmt(wait.achieved_per_second)}/s; ` +
-    `p50 ${wait.latency_ms.p50} ms, p99 ${wait.latency_ms.p99} ms, max ${wait.latency_ms.max} ms; ` +
-    `${wait.statuses['200'] ?? 0} × 200, ${wait.statuses['202'] ?? 0} × 202 (wait ran out), ` +
-    `${wait.non_2xx} non-2xx, ${wait.errors} errors, ${wait.timeouts} timeouts${indent(describeCpu(wait.cpu))}`,
-);
-await settled();
-
-const batchFirst = serviceSequence + 1;
-const batchCpuBefore = await sampleCpu();
-const batchStarted = Date.now();
-const batch = await closedLoop(serviceUrl, batchRequests, closed);
-tallyUnanswered(batch, BATCH_SIZE);
-const batchLast = serviceSequence;
-const batchAnsweredAt = Date.now();
-await drained();
-const batchDrainedAt = Date.now();
-const batchCpuAfter = await sampleCpu();
-const batchAppliedSeconds = (batchDrainedAt - batchStarted) / 1_000;
-// every use of the phase applied by now, answered or cut off when its clock stopped: all of it is work done in the time
-const [{ n: batchApplied }] = (await db('consumptions')
-  .where({ status: 'applied' })
-  .whereRaw(`${SEQUENCE_OF_KEY} BETWEEN ? AND ?`, [...sequenceBindings, batchFirst, batchLast])
-  .count({ n: '*' })) as [{ n: bigint | string }];
-const batchFigures = {
-  ...batch,
-  uses_per_request: BATCH_SIZE,
-  uses_answered: batchIds.length,
-  uses_accepted_per_second: Math.round(batchIds.length / batch.seconds),
-  /** Uses of the phase applied in Postgres once nothing it accepted was pending. */
-  uses_applied: Number(batchApplied),
-  /** From the phase's start until nothing it accepted was pending. */
-  applied_seconds: Number(batchAppliedSeconds.toFixed(2)),
-  /** Of which after its clock stopped: the worker's backlog. */
-  drain_seconds: Number(((batchDrainedAt - batchAnsweredAt) / 1_000).toFixed(2)),
-  uses_per_second: Math.round(Number(batchApplied) / batchAppliedSeconds),
-  /** From the phase's start until nothing it accepted was pending, per use applied. */
-  cpu: cpuBetween(batchCpuBefore, batchCpuAfter, Number(batchApplied)),
+log(`measuring: ${CONNECTIONS} connections, ${SECONDS} s per phase (${[...phases].join(', ')})`);
+const barePhase = async (n: number) => {
+  if (!runs('bare')) return undefined;
+  const figures = await withCpu(() => closedLoop(bareUrl, bareRequests, closed));
+  log(`  bare route (${n})       ${describe(figures)}${indent(describeCpu(figures.cpu))}`);
+  return figures;
 };
-log(
-  `  batch of ${BATCH_SIZE}         ${describe(batch)}; ` +
-    `${fmt(batchFigures.uses_accepted_per_second)} uses/s accepted, ` +
-    `${fmt(batchFigures.uses_applied)} applied in ${batchFigures.applied_seconds} s = ` +
-    `${fmt(batchFigures.uses_per_second)} uses/s${indent(describeCpu(batchFigures.cpu).replace('answer', 'use'))}`,
-);
+const bare1 = await barePhase(1);
+let accept: Awaited<ReturnType<typeof withCpu<PhaseFigures>>> | undefined;
+if (runs('accept')) {
+  accept = await withCpu(() => closedLoop(serviceUrl, singleRequests('/v1/consumptions'), closed));
+  tallyUnanswered(accept, 1);
+  log(`  POST /consumptions   ${describe(accept)}${indent(describeCpu(accept.cpu))}`);
+  await settled();
+}
+const bare2 = await barePhase(2);
+
+const waitPhase = async () => {
+  const options = { rate: WAIT_RATE, seconds: SECONDS, timeoutSeconds: TIMEOUT_SECONDS };
+  const requests = singleRequests('/v1/consumptions?wait=true');
+  if (WAIT_WARMUP > 0) {
+    log(`  ?wait=true warm-up (not counted): ${WAIT_WARMUP} s at ${WAIT_RATE}/s`);
+    tallyUnanswered(await fixedRate(serviceUrl, requests, { ...options, seconds: WAIT_WARMUP, slots: WAIT_SLOTS }), 1);
+    await settled();
+  }
+  const stagesFrom = Date.now();
+  const wait = await withCpu(() =>
+    args['wait-client'] === 'simple'
+      ? openLoop(serviceUrl, requests, options)
+      : fixedRate(serviceUrl, requests, { ...options, slots: WAIT_SLOTS }),
+  );
+  tallyUnanswered(wait, 1);
+  log(
+    `  ?wait=true at ${WAIT_RATE}/s   offered ${fmt(wait.offered_per_second)}/s, ` +
+      `answered ${fmt(wait.achieved_per_second)}/s; ` +
+      `p50 ${wait.latency_ms.p50} ms, p99 ${wait.latency_ms.p99} ms, max ${wait.latency_ms.max} ms; ` +
+      `${wait.statuses['200'] ?? 0} × 200, ${wait.statuses['202'] ?? 0} × 202 (wait ran out), ` +
+      `${wait.non_2xx} non-2xx, ${wait.errors} errors, ${wait.timeouts} timeouts${indent(describeCpu(wait.cpu))}`,
+  );
+  await settled();
+  const client = args['wait-client'] === 'simple' ? { client: 'simple' } : {};
+  if (!stagesDir) return { ...wait, ...client };
+  // the processes write their rows a few times a second: a moment for the last ones
+  await sleep(600);
+  const stages = stageBreakdown(stagesDir, { from: stagesFrom, to: Date.now() });
+  log(describeStages(stages));
+  return { ...wait, ...client, stages };
+};
+const wait = runs('wait') ? await waitPhase() : undefined;
+
+const batchPhase = async () => {
+  const batchFirst = serviceSequence + 1;
+  const batchCpuBefore = await sampleCpu();
+  const batchStarted = Date.now();
+  const batch = await closedLoop(serviceUrl, batchRequests, closed);
+  tallyUnanswered(batch, BATCH_SIZE);
+  const batchLast = serviceSequence;
+  const batchAnsweredAt = Date.now();
+  await drained();
+  const batchDrainedAt = Date.now();
+  const batchCpuAfter = await sampleCpu();
+  const batchAppliedSeconds = (batchDrainedAt - batchStarted) / 1_000;
+  // every use of the phase applied by now, answered or cut off when its clock stopped: all of it is
+  // work done in the time
+  const [{ n: batchApplied }] = (await db('consumptions')
+    .where({ status: 'applied' })
+    .whereRaw(`${SEQUENCE_OF_KEY} BETWEEN ? AND ?`, [...sequenceBindings, batchFirst, batchLast])
+    .count({ n: '*' })) as [{ n: bigint | string }];
+  const batchFigures = {
+    ...batch,
+    uses_per_request: BATCH_SIZE,
+    uses_answered: batchIds.length,
+    uses_accepted_per_second: Math.round(batchIds.length / batch.seconds),
+    /** Uses of the phase applied in Postgres once nothing it accepted was pending. */
+    uses_applied: Number(batchApplied),
+    /** From the phase's start until nothing it accepted was pending. */
+    applied_seconds: Number(batchAppliedSeconds.toFixed(2)),
+    /** Of which after its clock stopped: the worker's backlog. */
+    drain_seconds: Number(((batchDrainedAt - batchAnsweredAt) / 1_000).toFixed(2)),
+    uses_per_second: Math.round(Number(batchApplied) / batchAppliedSeconds),
+    /** From the phase's start until nothing it accepted was pending, per use applied. */
+    cpu: cpuBetween(batchCpuBefore, batchCpuAfter, Number(batchApplied)),
+  };
+  log(
+    `  batch of ${BATCH_SIZE}         ${describe(batch)}; ` +
+      `${fmt(batchFigures.uses_accepted_per_second)} uses/s accepted, ` +
+      `${fmt(batchFigures.uses_applied)} applied in ${batchFigures.applied_seconds} s = ` +
+      `${fmt(batchFigures.uses_per_second)} uses/s${indent(describeCpu(batchFigures.cpu).replace('answer', 'use'))}`,
+  );
+  return batchFigures;
+};
+const batchFigures = runs('batch') ? await batchPhase() : undefined;
 
 // ---- exactly once, after the service has stopped ------------------------------------------------
 await settled();
@@ -467,9 +529,11 @@ const exact =
   exactlyOnce.pending === 0 &&
   exactlyOnce.units_debited === exactlyOnce.applied;
 
-const bareMean = (bare1.requests_per_second + bare2.requests_per_second) / 2;
-const bareBest = Math.max(bare1.requests_per_second, bare2.requests_per_second);
-const ratio = (n: number, d: number) => (d > 0 ? Number((n / d).toFixed(3)) : 0);
+// a figure of a phase that did not run (--phases) is left out of the line
+const bareMean = bare1 && bare2 ? (bare1.requests_per_second + bare2.requests_per_second) / 2 : undefined;
+const bareBest = bare1 && bare2 ? Math.max(bare1.requests_per_second, bare2.requests_per_second) : undefined;
+const ratio = (n: number | undefined, d: number | undefined) =>
+  n === undefined || d === undefined ? undefined : d > 0 ? Number((n / d).toFixed(3)) : 0;
 const line = {
   bench: 'load',
   at: new Date().toISOString(),
@@ -486,18 +550,19 @@ const line = {
     clients: CLIENTS,
     batch_size: BATCH_SIZE,
     wait_rate: WAIT_RATE,
-    wait_connections: wait.connections,
-    wait_slots: wait.slots,
+    wait_connections: wait?.connections,
+    wait_slots: wait?.slots,
     warmup_seconds: WARMUP_SECONDS,
     reference: 'mean of bare_1 and bare_2',
+    ...(phases.size < PHASE_NAMES.length ? { phases: [...phases] } : {}),
   },
-  accept_ratio: ratio(accept.requests_per_second, bareMean),
-  accept_ratio_best_bare: ratio(accept.requests_per_second, bareBest),
-  wait_p99_ms: wait.latency_ms.p99,
-  wait_achieved_per_second: wait.achieved_per_second,
-  batch_uses_per_second: batchFigures.uses_per_second,
-  bare_per_second: Math.round(bareMean),
-  accept_per_second: accept.requests_per_second,
+  accept_ratio: ratio(accept?.requests_per_second, bareMean),
+  accept_ratio_best_bare: ratio(accept?.requests_per_second, bareBest),
+  wait_p99_ms: wait?.latency_ms.p99,
+  wait_achieved_per_second: wait?.achieved_per_second,
+  batch_uses_per_second: batchFigures?.uses_per_second,
+  bare_per_second: bareMean === undefined ? undefined : Math.round(bareMean),
+  accept_per_second: accept?.requests_per_second,
   phases: { bare_1: bare1, accept, bare_2: bare2, wait, batch: batchFigures },
   exactly_once: exactlyOnce,
   invariants_ok: report.ok,
@@ -505,19 +570,23 @@ const line = {
   ok: exact && report.ok,
 };
 log('');
-log(
-  `bare route       ${fmt(bare1.requests_per_second)} and ${fmt(bare2.requests_per_second)} req/s ` +
-    `(mean ${fmt(Math.round(bareMean))})`,
-);
-log(
-  `accept_ratio     ${line.accept_ratio}   (${fmt(accept.requests_per_second)} ÷ ${fmt(Math.round(bareMean))}; ` +
-    `against the better bare run ${line.accept_ratio_best_bare}; target ≥ 0.50)`,
-);
-log(
-  `wait_p99_ms      ${line.wait_p99_ms}   (at ${fmt(wait.offered_per_second)}/s offered of ${WAIT_RATE}/s asked, ` +
-    `${fmt(wait.achieved_per_second)}/s answered; target ≤ 50)`,
-);
-log(`batch            ${fmt(line.batch_uses_per_second)} uses/s applied   (batches of ${BATCH_SIZE})`);
+if (bare1 && bare2 && bareMean !== undefined)
+  log(
+    `bare route       ${fmt(bare1.requests_per_second)} and ${fmt(bare2.requests_per_second)} req/s ` +
+      `(mean ${fmt(Math.round(bareMean))})`,
+  );
+if (accept && bareMean !== undefined)
+  log(
+    `accept_ratio     ${line.accept_ratio}   (${fmt(accept.requests_per_second)} ÷ ${fmt(Math.round(bareMean))}; ` +
+      `against the better bare run ${line.accept_ratio_best_bare}; target ≥ 0.50)`,
+  );
+if (wait)
+  log(
+    `wait_p99_ms      ${line.wait_p99_ms}   (at ${fmt(wait.offered_per_second)}/s offered of ${WAIT_RATE}/s asked, ` +
+      `${fmt(wait.achieved_per_second)}/s answered; target ≤ 50)`,
+  );
+if (batchFigures)
+  log(`batch            ${fmt(batchFigures.uses_per_second)} uses/s applied   (batches of ${BATCH_SIZE})`);
 log(
   `exactly once     ${exact ? 'held' : 'BROKEN'}: ` +
     `${fmt(exactlyOnce.answered_applied)} of the ${fmt(exactlyOnce.uses_answered)} uses answered 2xx applied once ` +

@@ -5,6 +5,7 @@ import { MissingServiceError } from './infra/services.js';
 import { createLogger } from './logger.js';
 import { startRoles } from './roles.js';
 import { createRuntime, PACKAGE_VERSION } from './runtime.js';
+import { startStageTimes } from './stage-times.js';
 import { startTracing } from './telemetry.js';
 
 /**
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
   // before anything opens a queue or a connection: they are built traced or not
   const stopTracing = startTracing(process.env, { name: 'credits', version: PACKAGE_VERSION });
   if (stopTracing) log.info('tracing: spans are exported over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)');
+  // debug: each waited request's stage times, for bench/load.ts --stages (src/stage-times.ts)
+  if (process.env.STAGE_TIMES_DIR) startStageTimes(process.env.STAGE_TIMES_DIR, config.ROLES.join('+'));
   let services: Services;
   try {
     services = await prepareServices(config, log);

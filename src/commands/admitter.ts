@@ -2,6 +2,7 @@ import { SpanKind } from '@opentelemetry/api';
 import type { AppContext } from '../app-context.js';
 import type { Result } from '../domain/result.js';
 import type { JobName } from '../jobs/definitions.js';
+import { stageTimes } from '../stage-times.js';
 import { inSpan, jobTraceMetadata } from '../telemetry.js';
 import {
   type AcceptOptions,
@@ -57,6 +58,7 @@ export class Admitter {
     options: AcceptOptions<N> & { watch?: boolean },
   ): Promise<Result<Array<Admission<N> & { watch?: Watch<N> }>>> {
     return new Promise((resolve, reject) => {
+      if (stageTimes) for (const c of commands) stageTimes.mark(route(c).jobId, 'submit');
       this.waiting.push({
         commands,
         jobIds: new Set(commands.map((c) => route(c).jobId)),
@@ -104,8 +106,11 @@ export class Admitter {
   }
 
   private async write(group: Waiting[]): Promise<void> {
+    const marks = stageTimes ? (stage: string) => markGroup(group, stage) : undefined;
     try {
+      marks?.('group');
       const results = await acceptGroup(this.app.db, group);
+      marks?.('inserted');
       // the watches start before the jobs reach Redis, so that a waiter cannot miss a job's end
       const answers = results.map((result, index): Result<Admitted[]> => {
         if (!result.ok || !group[index]!.options.watch) return result;
@@ -126,6 +131,7 @@ export class Admitter {
           return a.value.some((admission) => admission.state !== 'settled') ? [route(carry)] : [];
         }),
       );
+      marks?.('enqueued');
       for (const [index, w] of group.entries()) w.resolve(answers[index]!);
     } catch (error) {
       for (const w of group) w.reject(error);
@@ -134,6 +140,11 @@ export class Admitter {
       if (this.waiting.length > 0) this.flush();
     }
   }
+}
+
+/** Debug (STAGE_TIMES_DIR): a stage of every job of a group. */
+function markGroup(group: readonly Waiting[], stage: string): void {
+  for (const w of group) for (const id of w.jobIds) stageTimes?.mark(id, stage);
 }
 
 const admitters = new WeakMap<AppContext, Admitter>();

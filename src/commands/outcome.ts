@@ -5,6 +5,7 @@ import { type Failure, fail } from '../domain/result.js';
 import { JOBS, type JobName, type JobResult } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
 import { createRedis } from '../queue/redis.js';
+import { stageTimes } from '../stage-times.js';
 
 /** How a command ended, as far as a waiter can tell. */
 export type Outcome<R> =
@@ -90,9 +91,14 @@ class OutcomeHub {
       },
       () => undefined,
     );
-    events.on('completed', (args: { jobId: string; returnvalue: unknown }) =>
-      this.finish(args.jobId, { state: 'completed', value: args.returnvalue }),
-    );
+    events.on('completed', (args: { jobId: string; returnvalue: unknown }, id: string) => {
+      // debug: when the worker wrote the event (the stream entry's id is Redis's clock in ms) and when it came
+      if (stageTimes) {
+        stageTimes.mark(args.jobId, 'xadd', Number.parseInt(id, 10));
+        stageTimes.mark(args.jobId, 'event');
+      }
+      this.finish(args.jobId, { state: 'completed', value: args.returnvalue });
+    });
     events.on('failed', (args: { jobId: string; failedReason: string }) =>
       this.finish(args.jobId, { state: 'failed', reason: args.failedReason }),
     );

@@ -3,6 +3,7 @@ import type { AppContext } from '../app-context.js';
 import { isDataException, isTransientDbError } from '../db/knex.js';
 import { DomainError } from '../domain/result.js';
 import { httpMetrics } from '../metrics.js';
+import { nowMs, type StageTimes, stageTimes } from '../stage-times.js';
 import { tracingEnabled } from '../telemetry.js';
 import { type AuthContext, hasScope, presentedKey } from './auth.js';
 import { HttpDrain } from './drain.js';
@@ -86,6 +87,23 @@ function authenticate(ctx: AppContext, route: AnyRoute) {
   };
 }
 
+/**
+ * Debug (STAGE_TIMES_DIR): when a request reached the app and when its answer was written, by the
+ * body's idempotency key (the load tool's requests each have their own).
+ */
+function httpStageTimes(times: StageTimes) {
+  return function stageTimesOfRequest(req: Request, res: Response, next: NextFunction): void {
+    const at = nowMs();
+    res.once('finish', () => {
+      const key = (req.body as { idempotency_key?: unknown } | undefined)?.idempotency_key;
+      if (typeof key !== 'string') return;
+      times.mark(key, 'http_in', at);
+      times.mark(key, 'http_out');
+    });
+    next();
+  };
+}
+
 function sendReply(res: Response, reply: JsonReply): void {
   if (reply.headers) res.set(reply.headers);
   if (reply.status === 204 || reply.body === undefined) {
@@ -142,6 +160,7 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   app.set('query parser', 'simple');
   app.set('json replacer', (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
   if (tracingEnabled()) app.use(traceRequests());
+  if (stageTimes) app.use(httpStageTimes(stageTimes));
 
   // the request id, and one log line per request only when its level is on (request-log.ts)
   app.use(requestLog(app, ctx.log));

@@ -5,6 +5,7 @@ import { deliveryBackoffMs } from '../jobs/deliver-webhook.js';
 import { consumptionsApplied, jobDuration, jobsProcessed } from '../metrics.js';
 import { QUEUE_NAMES, type QueueName } from '../queue/names.js';
 import { createRedis } from '../queue/redis.js';
+import { stageTimes } from '../stage-times.js';
 import { bullmqTelemetry } from '../telemetry.js';
 import type { ConsumeBatchResult, ConsumptionResult } from '../views/consumption.js';
 import { WEBHOOK_BACKOFF_TYPE } from '../webhooks/retry-schedule.js';
@@ -65,6 +66,7 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
 
   const track = (worker: Worker, queue: QueueName) => {
     worker.on('completed', (job: Job) => {
+      if (stageTimes && job.id) stageTimes.mark(job.id, 'completed');
       jobsProcessed.inc({ queue, name: job.name, outcome: 'completed' });
       observeDuration(job, queue);
       countUses(job);

@@ -10,6 +10,7 @@ import { type BatchItem, isBatched, isFanOut, REGISTRY, type RegisteredJob } fro
 import { consumptionBatchSeconds, consumptionBatchSize } from '../metrics.js';
 import type { QueueName } from '../queue/names.js';
 import { problemsText, zodProblems } from '../schemas/problems.js';
+import { stageTimes } from '../stage-times.js';
 import { activeSpanContext, inSpan } from '../telemetry.js';
 import { MicroBatcher } from './micro-batcher.js';
 
@@ -42,6 +43,29 @@ function batcherFor(app: AppContext, entry: RegisteredJob<JobName>) {
     apply(app: AppContext, items: ReadonlyArray<BatchItem<JobName>>): Promise<AnyResult[]>;
     laneOf(data: unknown): string;
   };
+  const applyRetried = async (items: ReadonlyArray<BatchItem<JobName>>): Promise<AnyResult[]> => {
+    // a deadlock or serialization failure is retried at once a few times before the jobs go back to BullMQ's backoff
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await inSpan(
+          `${entry.name} batch`,
+          {
+            attributes: { 'credits.batch.size': items.length, 'credits.batch.attempt': attempt },
+            links: linksOf(items),
+          },
+          () => apply(app, items),
+        );
+      } catch (error) {
+        const transient = error instanceof ConcurrentDuplicateError || isTransientDbError(error);
+        if (!transient || attempt >= IMMEDIATE_RETRIES) throw error;
+        app.log.warn(
+          { err: error, attempt, size: items.length, job: entry.name },
+          'batch failed transiently; retrying',
+        );
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+      }
+    }
+  };
   return new MicroBatcher<BatchItem<JobName>, AnyResult>({
     maxSize: app.config.CONSUMPTION_BATCH_SIZE,
     maxWaitMs: app.config.CONSUMPTION_BATCH_WAIT_MS,
@@ -49,26 +73,13 @@ function batcherFor(app: AppContext, entry: RegisteredJob<JobName>) {
     lanes: app.config.CONSUMPTION_LANES,
     laneOf: (item) => hashOf(laneOf(item.data)),
     apply: async (items) => {
-      // a deadlock or serialization failure is retried at once a few times before the jobs go back to BullMQ's backoff
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          return await inSpan(
-            `${entry.name} batch`,
-            {
-              attributes: { 'credits.batch.size': items.length, 'credits.batch.attempt': attempt },
-              links: linksOf(items),
-            },
-            () => apply(app, items),
-          );
-        } catch (error) {
-          const transient = error instanceof ConcurrentDuplicateError || isTransientDbError(error);
-          if (!transient || attempt >= IMMEDIATE_RETRIES) throw error;
-          app.log.warn(
-            { err: error, attempt, size: items.length, job: entry.name },
-            'batch failed transiently; retrying',
-          );
-          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
-        }
+      if (!stageTimes) return applyRetried(items);
+      // debug (STAGE_TIMES_DIR): when each job's batch began and ended
+      for (const item of items) stageTimes.mark(item.jobId, 'batch_start');
+      try {
+        return await applyRetried(items);
+      } finally {
+        for (const item of items) stageTimes.mark(item.jobId, 'batch_done');
       }
     },
     // a batch that one of its jobs made fail (a value refused, a constraint broken) is split until
@@ -138,6 +149,12 @@ export function queueProcessor(app: AppContext, queue: QueueName): QueueProcesso
 
   return {
     process: async (job) => {
+      if (stageTimes && job.id) {
+        // debug (STAGE_TIMES_DIR): when the job was added (the producer's clock), taken, and handed here
+        stageTimes.mark(job.id, 'added', job.timestamp);
+        if (job.processedOn) stageTimes.mark(job.id, 'active', job.processedOn);
+        stageTimes.mark(job.id, 'fetched');
+      }
       const name = (names as string[]).includes(job.name) ? (job.name as JobName) : undefined;
       const outcome: AnyResult = name
         ? await run(job, name)
