@@ -30,6 +30,8 @@ export async function startProcess(
   env: NodeJS.ProcessEnv,
   ready: RegExp,
   label: string,
+  /** Where it runs (another checkout, for a side-by-side run): its own tsconfig and sources. */
+  cwd?: string,
 ): Promise<ChildProcess> {
   const profile = process.env.LOAD_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}/${label}`]
@@ -37,6 +39,7 @@ export async function startProcess(
   const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
+    ...(cwd ? { cwd } : {}),
   });
   started.add(child);
   await new Promise<void>((resolve, reject) => {
