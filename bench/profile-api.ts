@@ -11,6 +11,9 @@
  *   `git archive` and its node_modules linked) and this one's (`this`), in turns — round 1 base then
  *   this, round 2 this then base, … — against the same database, worker and Redis. On a shared host the
  *   CPU per answer is steadier than the req/s, and one run's turns meet the same neighbours.
+ * - `--rate <n>`: the measured phases offer n requests/s (open loop, as the load tool's `?wait=true`
+ *   phase) instead of `--connections` in a closed loop: the CPU per answer depends on the rate (the
+ *   groups the api writes grow with it), so variants are compared at one rate both can answer.
  * - `--prof`: the api process runs under V8's profiler; the samples of the measured phases only (the
  *   profile's clock is the monotonic clock `process.hrtime` reads) are summed per function (self time,
  *   and total time: the function or anything it called), per package and per step of a request (STEPS),
@@ -42,7 +45,7 @@ import { createCreditType } from '../src/services/credit-types.js';
 import { createPackage } from '../src/services/packages.js';
 import { subscribe } from '../src/services/subscriptions.js';
 import { freePort, startProcess, stopProcess } from './child-process.js';
-import { closedLoop, type PhaseFigures, type PhaseRequests } from './http-phase.js';
+import { closedLoop, fixedRate, type PhaseFigures, type PhaseRequests } from './http-phase.js';
 import { machineTicks, pidsNamed, TICKS_PER_SECOND, ticksBetween, ticksOf } from './proc-cpu.js';
 import { openScratch } from './scratch.js';
 
@@ -58,6 +61,7 @@ const { values: args } = parseArgs({
     count: { type: 'boolean', default: false },
     read: { type: 'string' },
     compare: { type: 'string' },
+    rate: { type: 'string' },
     drive: { type: 'string' },
   },
 });
@@ -221,6 +225,9 @@ function consumptionRequests(key: string, stamp: string): PhaseRequests {
 }
 
 // ---- CPU per answer, and the profile ----------------------------------------------------------------
+/** Other work on the cores (% of both) up to which a round counts as quiet. */
+const QUIET_PCT = 40;
+
 interface Variant {
   label: string;
   /** The checkout its api runs from (its own sources and tsconfig). */
@@ -281,6 +288,13 @@ async function measure(): Promise<void> {
       ]),
     );
     log(`median of ${rows.length} rounds, ${label}: ${JSON.stringify(summary)}`);
+    // the CPU per answer grows with the other work on the cores: the rounds where it took little
+    const quiet = rows.filter((r) => r.others_pct! <= QUIET_PCT);
+    if (quiet.length > 0)
+      log(
+        `  ${quiet.length} round(s) with other work ≤ ${QUIET_PCT} %: api_us median ` +
+          `${median(quiet.map((r) => r.api_us!))} (${quiet.map((r) => r.api_us).join(', ')})`,
+      );
   }
   if (profDir) {
     for (const variant of variants) {
@@ -317,7 +331,9 @@ async function measuredRound(
   });
   const before = sample();
   const from = Number(process.hrtime.bigint() / 1000n);
-  const figures = await closedLoop(url, requests, { connections: CONNECTIONS, seconds: SECONDS, timeoutSeconds: 60 });
+  const figures = args.rate
+    ? await fixedRate(url, requests, { rate: Number(args.rate), seconds: SECONDS, timeoutSeconds: 60 })
+    : await closedLoop(url, requests, { connections: CONNECTIONS, seconds: SECONDS, timeoutSeconds: 60 });
   onWindow(from, Number(process.hrtime.bigint() / 1000n), figures.answered);
   const after = sample();
   const total = Math.max(1, after.machine.total - before.machine.total);
