@@ -71,6 +71,9 @@ const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
 const CLIENTS = Number(args.clients);
 const log = (m: string) => process.stderr.write(`${m}\n`);
+/** Other work on the cores (% of both) up to which a round counts as quiet. */
+const QUIET_PCT = 40;
+
 
 interface ProfileNode {
   id: number;
@@ -225,9 +228,6 @@ function consumptionRequests(key: string, stamp: string): PhaseRequests {
 }
 
 // ---- CPU per answer, and the profile ----------------------------------------------------------------
-/** Other work on the cores (% of both) up to which a round counts as quiet. */
-const QUIET_PCT = 40;
-
 interface Variant {
   label: string;
   /** The checkout its api runs from (its own sources and tsconfig). */
