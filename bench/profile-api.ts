@@ -74,7 +74,6 @@ const log = (m: string) => process.stderr.write(`${m}\n`);
 /** Other work on the cores (% of both) up to which a round counts as quiet. */
 const QUIET_PCT = 40;
 
-
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -295,6 +294,16 @@ async function measure(): Promise<void> {
         `  ${quiet.length} round(s) with other work ≤ ${QUIET_PCT} %: api_us median ` +
           `${median(quiet.map((r) => r.api_us!))} (${quiet.map((r) => r.api_us).join(', ')})`,
       );
+  }
+  const base = results.get('base');
+  const mine = results.get('this');
+  if (base && mine) {
+    // each round's two turns ran back to back: their ratio cancels most of what the neighbours did
+    const ratios = base.map((b, i) => mine[i]!.api_us! / b.api_us!);
+    log(
+      `api_us this ÷ base, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; ` +
+        `median ${median(ratios).toFixed(3)}`,
+    );
   }
   if (profDir) {
     for (const variant of variants) {
