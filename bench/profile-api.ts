@@ -11,6 +11,10 @@
  *   `git archive` and its node_modules linked) and this one's (`this`), in turns — round 1 base then
  *   this, round 2 this then base, … — against the same database, worker and Redis. On a shared host the
  *   CPU per answer is steadier than the req/s, and one run's turns meet the same neighbours.
+ * - `--parallel` (with `--compare`): both apis at once, each under its own closed loop, in the same
+ *   seconds — they meet the same neighbours at every moment; the ratio of their CPU per answer is the figure.
+ * - `--fixed-groups`: ACCEPT_BATCH_SIZE = `--connections` and a long ACCEPT_BATCH_WAIT_MS, so that in the
+ *   closed loop each group the api writes holds one request of every connection, whatever the rate.
  * - `--rate <n>`: the measured phases offer n requests/s (open loop, as the load tool's `?wait=true`
  *   phase) instead of `--connections` in a closed loop: the CPU per answer depends on the rate (the
  *   groups the api writes grow with it), so variants are compared at one rate both can answer.
@@ -62,6 +66,8 @@ const { values: args } = parseArgs({
     read: { type: 'string' },
     compare: { type: 'string' },
     rate: { type: 'string' },
+    'fixed-groups': { type: 'boolean', default: false },
+    parallel: { type: 'boolean', default: false },
     drive: { type: 'string' },
   },
 });
@@ -189,6 +195,9 @@ const serviceEnv = {
   LOG_LEVEL: 'info',
   HOST: '127.0.0.1',
   RATE_LIMIT_PER_MINUTE: '10000000',
+  // every group the api writes holds one request of each connection: the per-group work is shared the
+  // same way whatever the rate the neighbours leave (the CPU per answer otherwise grows as groups shrink)
+  ...(args['fixed-groups'] ? { ACCEPT_BATCH_SIZE: String(CONNECTIONS), ACCEPT_BATCH_WAIT_MS: '100' } : {}),
 };
 const pending = async () => {
   const [{ n }] = (await db('accepted_jobs').count({ n: '*' })) as [{ n: bigint | string }];
@@ -203,6 +212,7 @@ async function drained(): Promise<void> {
 }
 
 if (args.count) await countRoundTrips();
+else if (args.parallel && args.compare) await measureParallel(path.resolve(args.compare));
 else await measure();
 await db.destroy();
 await scratch.finish({ keep: false });
@@ -316,6 +326,88 @@ async function measure(): Promise<void> {
       summarise(dir);
     }
   }
+}
+
+/**
+ * `--parallel`: both apis at once, each under its own closed loop of `--connections`, against the same
+ * worker, Postgres and Redis, over the same seconds: whatever the neighbours do, both meet it. Each
+ * api's CPU is per its own answers; the shared processes' per all answers.
+ */
+async function measureParallel(baseDir: string): Promise<void> {
+  const worker = await startProcess(
+    'src/main.ts',
+    { ...serviceEnv, PORT: String(await freePort()), ROLES: 'worker' },
+    /credits is up/,
+    'worker',
+  );
+  const apis: Array<{ label: string; url: string; pid: number }> = [];
+  for (const [label, cwd] of [
+    ['base', baseDir],
+    ['this', process.cwd()],
+  ] as const) {
+    const port = await freePort();
+    const env = { ...serviceEnv, PORT: String(port), ROLES: 'api' };
+    const child = await startProcess('src/main.ts', env, /credits is up/, `api-${label}`, cwd);
+    apis.push({ label, url: `http://127.0.0.1:${port}`, pid: child.pid ?? 0 });
+  }
+  const loop = { connections: CONNECTIONS, timeoutSeconds: 60 };
+  await Promise.all(apis.map((a) => closedLoop(a.url, requests, { ...loop, seconds: WARMUP })));
+  await drained();
+  const ratios: number[] = [];
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    const backends = (await db.raw('SELECT pid FROM pg_stat_activity WHERE datname = ?', [scratch.database])) as {
+      rows: { pid: number }[];
+    };
+    const groups: Record<string, number[]> = {
+      ...Object.fromEntries(apis.map((a) => [a.label, [a.pid]])),
+      worker: [worker.pid ?? 0],
+      postgres: backends.rows.map((r) => r.pid),
+      redis: pidsNamed('redis-server'),
+    };
+    const sample = () => ({
+      machine: machineTicks(),
+      ticks: Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, ticksOf(pids)])),
+    });
+    const before = sample();
+    const figures = await Promise.all(apis.map((a) => closedLoop(a.url, requests, { ...loop, seconds: SECONDS })));
+    const after = sample();
+    const us = (name: string, answers: number) =>
+      Math.round(
+        (ticksBetween(before.ticks[name] ?? new Map(), after.ticks[name] ?? new Map()) * 1_000_000) /
+          TICKS_PER_SECOND /
+          Math.max(1, answers),
+      );
+    const all = figures.reduce((n, f) => n + f.answered, 0);
+    const ours = Object.keys(groups).reduce(
+      (n, name) => n + ticksBetween(before.ticks[name] ?? new Map(), after.ticks[name] ?? new Map()),
+      0,
+    );
+    const total = Math.max(1, after.machine.total - before.machine.total);
+    const row: Record<string, number> = {
+      round,
+      ...Object.fromEntries(
+        apis.flatMap((a, i) => [
+          [`${a.label}_api_us`, us(a.label, figures[i]!.answered)],
+          [`${a.label}_req_s`, figures[i]!.requests_per_second],
+          [`${a.label}_non_2xx`, figures[i]!.non_2xx],
+        ]),
+      ),
+      worker_us: us('worker', all),
+      postgres_us: us('postgres', all),
+      redis_us: us('redis', all),
+      others_pct: Math.max(0, Math.round(((after.machine.busy - before.machine.busy - ours) / total) * 100)),
+      loadavg: Number(os.loadavg()[0]!.toFixed(2)),
+    };
+    ratios.push(row.this_api_us! / row.base_api_us!);
+    log(JSON.stringify(row));
+    await drained();
+  }
+  for (const a of apis) log(`${a.label}: ${a.url}`);
+  const sorted = [...ratios].sort((x, y) => x - y);
+  log(
+    `api_us this ÷ base, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; ` +
+      `median ${sorted[Math.floor((sorted.length - 1) / 2)]!.toFixed(3)}`,
+  );
 }
 
 /** One measured phase against the api at `url`: the CPU of each process per answer, from /proc. */
