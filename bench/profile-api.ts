@@ -13,6 +13,9 @@
  *   CPU per answer is steadier than the req/s, and one run's turns meet the same neighbours.
  * - `--parallel` (with `--compare`): both apis at once, each under its own closed loop, in the same
  *   seconds — they meet the same neighbours at every moment; the ratio of their CPU per answer is the figure.
+ *   In a closed loop the cheaper one also answers more, and a higher rate lowers the CPU per answer
+ *   again (larger groups): with `--rate <n>` both are offered the same n requests/s, and only the work
+ *   per request differs.
  * - `--fixed-groups`: ACCEPT_BATCH_SIZE = `--connections` and a long ACCEPT_BATCH_WAIT_MS, so that in the
  *   closed loop each group the api writes holds one request of every connection, whatever the rate.
  * - `--rate <n>`: the measured phases offer n requests/s (open loop, as the load tool's `?wait=true`
@@ -29,7 +32,7 @@
  *
  *   node --import tsx bench/profile-api.ts [--seconds 10] [--rounds 2] [--prof] [--top 40] [--compare <dir>]
  *   node --import tsx bench/profile-api.ts --count [--seconds 5]
- *   node --import tsx bench/profile-api.ts --read /tmp/credits-api-prof-<stamp>/this
+ *   node --import tsx bench/profile-api.ts --read /tmp/credits-api-prof-<stamp>/api-this
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -267,8 +270,10 @@ async function measure(): Promise<void> {
     for (const variant of order) {
       const port = await freePort();
       const env: NodeJS.ProcessEnv = { ...serviceEnv, PORT: String(port), ROLES: 'api' };
-      if (profDir) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${path.join(profDir, variant.label)}`;
+      // startProcess profiles a process under $LOAD_CPU_PROF/<label> (--cpu-prof is refused in NODE_OPTIONS)
+      if (profDir) process.env.LOAD_CPU_PROF = profDir;
       const api = await startProcess('src/main.ts', env, /credits is up/, `api-${variant.label}`, variant.cwd);
+      delete process.env.LOAD_CPU_PROF;
       const url = `http://127.0.0.1:${port}`;
       const loop = { connections: CONNECTIONS, timeoutSeconds: 60 };
       await closedLoop(url, requests, { ...loop, seconds: WARMUP });
@@ -317,7 +322,7 @@ async function measure(): Promise<void> {
   }
   if (profDir) {
     for (const variant of variants) {
-      const dir = path.join(profDir, variant.label);
+      const dir = path.join(profDir, `api-${variant.label}`);
       writeFileSync(
         path.join(dir, 'windows.json'),
         JSON.stringify({ windows: windows.get(variant.label) ?? [], answers: answers.get(variant.label) ?? 0 }),
@@ -369,7 +374,13 @@ async function measureParallel(baseDir: string): Promise<void> {
       ticks: Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, ticksOf(pids)])),
     });
     const before = sample();
-    const figures = await Promise.all(apis.map((a) => closedLoop(a.url, requests, { ...loop, seconds: SECONDS })));
+    const figures = await Promise.all(
+      apis.map((a) =>
+        args.rate
+          ? fixedRate(a.url, requests, { rate: Number(args.rate), seconds: SECONDS, timeoutSeconds: 60 })
+          : closedLoop(a.url, requests, { ...loop, seconds: SECONDS }),
+      ),
+    );
     const after = sample();
     const us = (name: string, answers: number) =>
       Math.round(
