@@ -31,6 +31,8 @@ export async function startProcess(
   env: NodeJS.ProcessEnv,
   ready: RegExp,
   label: string,
+  /** Where it runs (another checkout, for a side-by-side run): its own tsconfig and sources. */
+  cwd?: string,
 ): Promise<ChildProcess> {
   const profile = process.env.LOAD_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}/${label}`]
@@ -39,6 +41,7 @@ export async function startProcess(
   const child = spawn(process.execPath, [...profile, ...extra, '--import', 'tsx', script], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
+    ...(cwd ? { cwd } : {}),
   });
   started.add(child);
   await new Promise<void>((resolve, reject) => {

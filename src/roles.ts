@@ -1,5 +1,4 @@
 import type { AppContext } from './app-context.js';
-import { openOutcomeListeners } from './commands/index.js';
 import type { Role } from './config.js';
 import { startApi, startOps } from './http/server.js';
 import { untilReady } from './queue/redis.js';
@@ -28,9 +27,7 @@ export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promi
     beginDrain = () => api.beginDrain();
     // half of the shutdown's time for the requests in flight, the rest for the workers' batches
     stops.push(() => api.close(Math.floor(ctx.config.SHUTDOWN_TIMEOUT_MS / 2)));
-    void openOutcomeListeners(ctx, ['consumption', 'renewal', 'recharge']).catch((error: unknown) =>
-      ctx.log.warn({ err: error }, 'queue listeners not ready yet'),
-    );
+    // the `?wait=true` listeners open at their queue's first waiter, and close when nobody waits (outcome.ts)
   }
   if (roles.includes('scheduler')) {
     const scheduler = startScheduler(ctx);

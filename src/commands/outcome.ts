@@ -4,7 +4,7 @@ import { jobFailuresByIds } from '../db/repositories/job-failures.js';
 import { type Failure, fail } from '../domain/result.js';
 import { JOBS, type JobName, type JobResult } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
-import { createRedis } from '../queue/redis.js';
+import { createRedis, type RedisClient } from '../queue/redis.js';
 import { stageTimes } from '../stage-times.js';
 
 /** How a command ended, as far as a waiter can tell. */
@@ -18,23 +18,20 @@ export type Outcome<R> =
   /** Still queued or running when the wait ran out (it goes on; nothing is lost). */
   | { state: 'timeout' };
 
-function queueEvents(app: AppContext, queue: QueueName): QueueEvents {
-  const existing = app.queueEvents[queue];
-  if (existing) return existing.events;
-  // a connection of its own: QueueEvents blocks on it reading the event stream
-  const connection = createRedis(app.redisTarget, 'worker');
-  const events = new QueueEvents(queue, { connection, prefix: app.config.BULL_PREFIX });
-  events.on('error', (error) => app.log.warn({ err: error, queue }, 'queue events error'));
-  app.queueEvents[queue] = { events, connection };
-  return events;
-}
+/**
+ * How long a queue's listener stays open once its last waiter is done. While open it reads and parses
+ * every event of its queue (four or five per job), waited for or not: a process that nobody waits on
+ * pays nothing, one that waits keeps it open.
+ */
+export const LISTENER_IDLE_MS = 30_000;
 
 /**
- * Opens the one listener per queue that every waiter of this process shares, so that the first
- * waiting request does not pay for it.
+ * Opens the one listener per queue that every waiter of this process shares, now and for good (the
+ * nightly run's command line: its first wait does not pay for it). Without it a listener opens at a
+ * queue's first waiter, and closes LISTENER_IDLE_MS after its last.
  */
 export async function openOutcomeListeners(app: AppContext, queues: readonly QueueName[]): Promise<void> {
-  await Promise.all(queues.map((q) => queueEvents(app, q).waitUntilReady()));
+  await Promise.all(queues.map((q) => hubOf(app, q).open({ pinned: true })));
 }
 
 /** The failure stored for a job that failed for good, or `internal` when it failed for another reason. */
@@ -74,34 +71,95 @@ async function unlessStopped<T>(signal: AbortSignal, work: Promise<T>): Promise<
 /** How a job ended, as its queue's event stream tells it. */
 type Finished = { state: 'completed'; value: unknown } | { state: 'failed'; reason: string };
 
+/** A listener of one queue's event stream, open. */
+interface Listener {
+  events: QueueEvents;
+  connection: RedisClient;
+}
+
 /**
  * The waiters of this process for one queue, by job id, all served by the queue's one event stream
- * reader (QueueEvents): a waiter costs a map entry — no connection, no listener, no Redis round trip
- * of its own. Registered before its job is enqueued, a waiter cannot miss the job's end.
+ * reader (QueueEvents), open while anyone waits: a waiter costs a map entry — no connection, no
+ * listener, no Redis round trip of its own. Registered before its job is enqueued, a waiter cannot
+ * miss the job's end.
+ *
+ * The reader starts after the stream's last entry as read when it opens (not at "$", whenever its
+ * first XREAD happens to reach Redis): from `ready` on, every event of the queue reaches the waiters.
+ * A waiter registered before that (`listening` false) reads its job's state once after `ready`: what
+ * ended before the reader's start is in the state, what ends after is in the stream.
  */
 class OutcomeHub {
   private readonly waiting = new Map<string, Set<(finished: Finished) => void>>();
+  private opening: Promise<Listener> | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private pinned = false;
   /** The stream reader listens: an event from now on reaches the waiters (before, it could be missed). */
   listening = false;
 
-  constructor(readonly events: QueueEvents) {
-    void events.waitUntilReady().then(
-      () => {
-        this.listening = true;
-      },
-      () => undefined,
-    );
-    events.on('completed', (args: { jobId: string; returnvalue: unknown }, id: string) => {
-      // debug: when the worker wrote the event (the stream entry's id is Redis's clock in ms) and when it came
-      if (stageTimes) {
-        stageTimes.mark(args.jobId, 'xadd', Number.parseInt(id, 10));
-        stageTimes.mark(args.jobId, 'event');
-      }
-      this.finish(args.jobId, { state: 'completed', value: args.returnvalue });
-    });
-    events.on('failed', (args: { jobId: string; failedReason: string }) =>
-      this.finish(args.jobId, { state: 'failed', reason: args.failedReason }),
-    );
+  constructor(
+    private readonly app: AppContext,
+    private readonly queue: QueueName,
+  ) {}
+
+  /** Opens the reader if it is not open; resolves once every later event of the queue reaches the waiters. */
+  async open(options: { pinned?: boolean } = {}): Promise<void> {
+    if (options.pinned) this.pinned = true;
+    this.opening ??= this.start();
+    await this.opening;
+  }
+
+  private async start(): Promise<Listener> {
+    const { app, queue } = this;
+    try {
+      const key = app.queues[queue].toKey('events');
+      const [last] = await app.redis.xrevrange(key, '+', '-', 'COUNT', 1);
+      // a connection of its own: QueueEvents blocks on it reading the event stream
+      const connection = createRedis(app.redisTarget, 'worker');
+      const events = new QueueEvents(queue, {
+        connection,
+        prefix: app.config.BULL_PREFIX,
+        lastEventId: last?.[0] ?? '0-0',
+      });
+      events.on('error', (error) => app.log.warn({ err: error, queue }, 'queue events error'));
+      events.on('completed', (args: { jobId: string; returnvalue: unknown }, id: string) => {
+        // debug: when the worker wrote the event (the stream entry's id is Redis's clock in ms) and when it came
+        if (stageTimes) {
+          stageTimes.mark(args.jobId, 'xadd', Number.parseInt(id, 10));
+          stageTimes.mark(args.jobId, 'event');
+        }
+        this.finish(args.jobId, { state: 'completed', value: args.returnvalue });
+      });
+      events.on('failed', (args: { jobId: string; failedReason: string }) =>
+        this.finish(args.jobId, { state: 'failed', reason: args.failedReason }),
+      );
+      const listener = { events, connection };
+      app.queueEvents[queue] = listener;
+      this.listening = true;
+      this.idleCheck();
+      return listener;
+    } catch (error) {
+      // Redis did not answer: the next waiter tries again
+      this.opening = undefined;
+      throw error;
+    }
+  }
+
+  /** Closes the reader once nobody has waited for LISTENER_IDLE_MS (unless it was opened for good). */
+  private idleCheck(): void {
+    if (this.pinned || this.waiting.size > 0 || !this.opening || this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.pinned || this.waiting.size > 0 || !this.opening || !this.listening) return;
+      const closing = this.opening;
+      this.opening = undefined;
+      this.listening = false;
+      void closing.then(async (listener) => {
+        if (this.app.queueEvents[this.queue] === listener) delete this.app.queueEvents[this.queue];
+        await listener.events.close();
+        listener.connection.disconnect();
+      });
+    }, LISTENER_IDLE_MS);
+    this.idleTimer.unref();
   }
 
   private finish(jobId: string, finished: Finished): void {
@@ -109,9 +167,16 @@ class OutcomeHub {
     if (!waiters) return;
     this.waiting.delete(jobId);
     for (const resolve of waiters) resolve(finished);
+    this.idleCheck();
   }
 
   watch(jobId: string): { finished: Promise<Finished>; cancel(): void } {
+    if (this.idleTimer) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+    // opened at the first waiter; a failure to open is the waiter's, when it waits (waitFor)
+    if (!this.opening) void this.open().catch(() => undefined);
     let waiters = this.waiting.get(jobId);
     if (!waiters) {
       waiters = new Set();
@@ -129,19 +194,24 @@ class OutcomeHub {
         if (!resolver) return;
         set.delete(resolver);
         if (set.size === 0 && this.waiting.get(jobId) === set) this.waiting.delete(jobId);
+        this.idleCheck();
       },
     };
   }
 }
 
-const hubs = new WeakMap<QueueEvents, OutcomeHub>();
+const hubs = new WeakMap<AppContext, Map<QueueName, OutcomeHub>>();
 
 function hubOf(app: AppContext, queue: QueueName): OutcomeHub {
-  const events = queueEvents(app, queue);
-  let hub = hubs.get(events);
+  let byQueue = hubs.get(app);
+  if (!byQueue) {
+    byQueue = new Map();
+    hubs.set(app, byQueue);
+  }
+  let hub = byQueue.get(queue);
   if (!hub) {
-    hub = new OutcomeHub(events);
-    hubs.set(events, hub);
+    hub = new OutcomeHub(app, queue);
+    byQueue.set(queue, hub);
   }
   return hub;
 }
@@ -208,9 +278,8 @@ async function waitFor<N extends JobName>(
 ): Promise<Outcome<JobResult<N>>> {
   const timeoutMs = options.timeoutMs ?? app.config.WAIT_TIMEOUT_MS;
   const stop = app.stopWaiting.signal;
-  const events = queueEvents(app, queue);
   // the stream reader must be listening before a state read can stand for "not finished yet"
-  if ((await unlessStopped(stop, events.waitUntilReady())) === STOPPED) return { state: 'timeout' };
+  if ((await unlessStopped(stop, hubOf(app, queue).open())) === STOPPED) return { state: 'timeout' };
   if (options.alreadyQueued) {
     const state = await app.queues[queue].getJobState(jobId);
     if (state === 'completed' || state === 'failed') return endedAs<N>(app, queue, jobId);

@@ -151,6 +151,71 @@ function handlerFor(ctx: AppContext, route: AnyRoute) {
   };
 }
 
+type Step = (req: Request, res: Response, next: NextFunction) => unknown;
+
+/** Whether a route's path (OpenAPI style, `{id}` for a parameter) matches this literal path as the router would. */
+function couldMatch(routePath: string, path: string): boolean {
+  const want = routePath.toLowerCase().split('/');
+  const have = path.toLowerCase().split('/');
+  return (
+    want.length === have.length && want.every((part, i) => (/^\{\w+\}$/.test(part) ? have[i] !== '' : part === have[i]))
+  );
+}
+
+/**
+ * The routes without parameters, by `<method> <path>`, each run as the router runs its steps: `next()`
+ * goes on to the next step, `next(error)` (or a rejected promise) goes to the error handlers. A route
+ * is left to the router when an earlier route of the same method could take its path, or when an
+ * extra mount (the pages, Bull Board, the docs) lies under its path: what answers a request is then
+ * always what the router alone would have chosen. (A route's last step answers or fails; none passes
+ * a request on to the routes after it, which here would run the same route again through the router.)
+ */
+function exactRoutes(routes: readonly AnyRoute[], extras: readonly ExtraMount[], steps: (route: AnyRoute) => Step[]) {
+  const table = new Map<string, { steps: Step[]; route: { path: string } }>();
+  routes.forEach((route, index) => {
+    if (route.path.includes('{')) return;
+    const key = `${route.method.toUpperCase()} ${route.path}`;
+    const mounted = extras.some((e) => route.path === e.path || route.path.startsWith(`${e.path}/`));
+    const shadowed = routes.slice(0, index).some((r) => r.method === route.method && couldMatch(r.path, route.path));
+    if (mounted || shadowed || table.has(key)) return;
+    table.set(key, { steps: steps(route), route: { path: expressPath(route.path) } });
+  });
+  return function exactRoute(req: Request, res: Response, done: NextFunction): void {
+    const found = table.get(`${req.method} ${req.path}`);
+    if (!found) {
+      done();
+      return;
+    }
+    // what the router sets for a matched route: the metrics and the trace name it by its path
+    req.params = {};
+    (req as { route?: unknown }).route = found.route;
+    let at = 0;
+    const next = (error?: unknown): void => {
+      if (error === 'route' || error === 'router') {
+        done();
+        return;
+      }
+      if (error) {
+        done(error);
+        return;
+      }
+      const step = found.steps[at];
+      at += 1;
+      if (!step) {
+        done();
+        return;
+      }
+      try {
+        const result = step(req, res, next);
+        if (result instanceof Promise) result.catch((e: unknown) => done(e ?? new Error('Rejected promise')));
+      } catch (e) {
+        done(e);
+      }
+    };
+    next();
+  };
+}
+
 export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: readonly ExtraMount[] = []): MountedApp {
   const app = express();
   app.disable('x-powered-by');
@@ -182,15 +247,17 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   for (const extra of extras) extra.mount(app);
 
   const limit = keyRateLimit(ctx);
-  for (const route of routes) {
-    app[route.method](
-      expressPath(route.path),
-      authenticate(ctx, route),
-      limit,
-      refuseUnstorableText,
-      handlerFor(ctx, route),
-    );
-  }
+  const steps = (route: AnyRoute): Step[] => [
+    authenticate(ctx, route),
+    limit,
+    refuseUnstorableText,
+    handlerFor(ctx, route),
+  ];
+  // A route without parameters is found by its exact method and path in one Map lookup, where the router
+  // would try the path on every route mounted before it; the router keeps every route for the rest
+  // (parameters, another case, a trailing slash, HEAD).
+  app.use(exactRoutes(routes, extras, steps));
+  for (const route of routes) app[route.method](expressPath(route.path), ...steps(route));
 
   app.use(function notFound(req: Request, res: Response) {
     sendProblem(res, problemBody('not_found', `no route ${req.method} ${req.path}`));

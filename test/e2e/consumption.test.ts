@@ -30,6 +30,29 @@ async function remainingOf(subscriptionId: string): Promise<Record<string, strin
   );
 }
 
+describe('?wait=true listens only while someone waits (commands/outcome.ts)', () => {
+  it('accepting without waiting opens no listener; the first waiter opens it and gets its result', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
+    await subscribe(app, client.id, pkg.code, { starts_at: '2026-01-01T00:00:00Z' });
+    const queued = await consume(
+      { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'l1' },
+      false,
+    );
+    expect(queued.status).toBe(202);
+    // the api reads no event of the queue while nobody waits
+    expect(app.ctx.queueEvents.consumption).toBeUndefined();
+    const waited = await consume({ client: client.id, credit_type: sms.code, quantity: 2, idempotency_key: 'l2' });
+    expect(waited.status).toBe(200);
+    expect(waited.body).toMatchObject({ status: 'applied', quantity: '2' });
+    expect(app.ctx.queueEvents.consumption).toBeDefined();
+    // and one that waits for a use applied before reads its result
+    const again = await consume({ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'l1' });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ status: 'applied', quantity: '1' });
+  });
+});
+
 describe('rule 2: spending order — priority first, then soonest expiry', () => {
   it('takes a free low-priority package first, then the balance expiring soonest, then the next', async () => {
     const client = await createClient(app);

@@ -136,6 +136,40 @@ describe('a JSON number a double cannot hold exactly is read from the text, neve
   });
 });
 
+describe('the plain reading of a JSON body answers as express.json does (json-body.ts plainJson)', () => {
+  // application/json alone is read by plainJson; with one more parameter the same body goes through
+  // express.json: each body below must get the same answer both ways
+  const send = (body: string | Buffer, contentType: string) =>
+    fetch(`${app.baseUrl}/v1/consumptions/quote`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${app.keys.read}`, 'content-type': contentType },
+      body,
+    });
+  const use = () => ({ client: client.external_ref, credit_type: milli.code, quantity: 1 });
+  // bodies made when the test runs: the client exists by then
+  it.each<[string, () => string | Buffer]>([
+    ['a use', () => JSON.stringify(use())],
+    [
+      'a use after a byte order mark',
+      () => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(use()))]),
+    ],
+    ['not JSON', () => '{"client":'],
+    ['a JSON string', () => '"a use"'],
+    ['an empty object', () => '{}'],
+    ['Arabic text', () => JSON.stringify({ ...use(), client: 'عميل' })],
+    ['a long number', () => JSON.stringify(use()).replace('"quantity":1', '"quantity":12345678901234567')],
+    ['a duplicate key', () => JSON.stringify(use()).replace('{', '{"quantity":5,')],
+  ])('%s', async (_, body) => {
+    const plain = await send(body(), 'application/json');
+    const parsed = await send(body(), 'application/json; charset=utf-8; profile=x');
+    const read = async (res: Response) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> });
+    const [a, b] = [await read(plain), await read(parsed)];
+    expect(a.status).toBe(b.status);
+    if (a.status === 200) expect(a.body.allocations).toEqual(b.body.allocations);
+    else expect([a.body.code, a.body.errors]).toEqual([b.body.code, b.body.errors]);
+  });
+});
+
 describe('jobs pushed straight into BullMQ carry JSON too', () => {
   it(
     'a consume job whose quantity no double holds exactly ' + 'fails at once with validation_failed naming quantity',

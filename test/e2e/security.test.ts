@@ -1,9 +1,13 @@
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AnyRoute, expressPath } from '../../src/http/route.js';
+import { buildApp } from '../../src/http/app.js';
+import { type AnyRoute, defineRoute, expressPath } from '../../src/http/route.js';
 import { createHttpApp, standardMounts } from '../../src/http/server.js';
+import { httpDuration } from '../../src/metrics.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 
 /**
@@ -19,6 +23,7 @@ const GLOBAL_MIDDLEWARE = [
   'precomputedHeaders' /* helmet's headers, computed once (request-log.ts) */,
   'jsonParser',
   'exactNumbers' /* json-body.ts: the second, exact reading of a body with a long number */,
+  'exactRoute' /* app.ts: a route without parameters by its method and path, with the same steps (auth first) */,
   'notFound',
   'problemForError',
 ];
@@ -141,6 +146,54 @@ describe('every route is behind a key with a scope', () => {
         redirect: 'manual',
       });
       expect(admin.status, `${mount.path} with an admin key`).toBeLessThan(400);
+    }
+  });
+});
+
+describe('a route without parameters is found by its method and path (app.ts exactRoutes)', () => {
+  it('answers by the route the router would choose, names it in the metrics, and hands its errors on', async () => {
+    const named = (method: 'get' | 'post', routePath: string, name: string, fail = false): AnyRoute =>
+      defineRoute({
+        method,
+        path: routePath,
+        access: 'public',
+        tag: 'test',
+        summary: name,
+        responses: { 200: { description: 'ok' } },
+        handler: async () => {
+          if (fail) throw new Error('a bug');
+          return { status: 200, body: { name } };
+        },
+      });
+    const { app: express } = buildApp(app.ctx, [
+      named('get', '/v1/things/{id}', 'one thing'),
+      // never reached through the router, whose earlier route takes the path: nor through the table
+      named('get', '/v1/things/all', 'shadowed'),
+      named('post', '/v1/things/all', 'posted'),
+      named('get', '/v1/other', 'other'),
+      named('get', '/v1/broken', 'broken', true),
+    ]);
+    const server = express.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const nameOf = async (route: string, method = 'GET') => {
+        const answer = await fetch(base + route, { method });
+        return answer.status === 200 ? ((await answer.json()) as { name: string }).name : answer.status;
+      };
+      expect(await nameOf('/v1/things/all')).toBe('one thing');
+      expect(await nameOf('/v1/things/all', 'POST')).toBe('posted');
+      expect(await nameOf('/v1/other')).toBe('other');
+      // what the table does not hold exactly, the router still finds: another case, a trailing slash
+      expect(await nameOf('/V1/Other')).toBe('other');
+      expect(await nameOf('/v1/other/')).toBe('other');
+      expect(await nameOf('/v1/broken')).toBe(500);
+      expect(await nameOf('/v1/missing')).toBe(404);
+      const observed = (await httpDuration.get()).values.filter((v) => v.metricName?.endsWith('_count'));
+      expect(observed.some((v) => v.labels.route === '/v1/other' && v.labels.status === '200')).toBe(true);
+      expect(observed.some((v) => v.labels.route === '/v1/broken' && v.labels.status === '500')).toBe(true);
+    } finally {
+      server.close();
     }
   });
 });
