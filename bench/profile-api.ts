@@ -547,7 +547,8 @@ function summarise(dir: string): void {
   }
   const busy = inWindow - idle;
   log(
-    `\nprofile (${files.length} file(s)): ${(inWindow / 1e6).toFixed(1)} s in the measured phases, ${(busy / 1e6).toFixed(1)} s busy, ` +
+    `\nprofile (${files.length} file(s)): ${(inWindow / 1e6).toFixed(1)} s in the measured phases, ` +
+      `${(busy / 1e6).toFixed(1)} s busy, ` +
       `${answers} answers: ${Math.round(busy / Math.max(1, answers))} µs per answer (profiler's own cost included)`,
   );
   const top = Number(args.top);
