@@ -39,6 +39,9 @@
  *                          and the exactly-once check run whatever is chosen
  *   --wait-slots 50        autocannon instances the fixed rate is spread over (see `fixedRate`)
  *   --wait-client simple   a plain open-loop node:http client instead of autocannon (`openLoop`)
+ *   --wait-warmup 3        the wait phase's route at its rate for that long first, uncounted
+ *   --wait-path P          the wait phase against another path (`/v1/consumptions`: what waiting adds),
+ *                          or `bare`: against the bare route (what the load tool and the host add)
  *   --stages               every process writes each waited request's stage times (src/stage-times.ts)
  *                          and the tool prints their percentiles after the wait phase
  */
@@ -72,6 +75,7 @@ const { values: args } = parseArgs({
     'wait-rate': { type: 'string', default: '500' },
     'wait-slots': { type: 'string', default: '50' },
     'wait-warmup': { type: 'string', default: '0' },
+    'wait-path': { type: 'string', default: '/v1/consumptions?wait=true' },
     'wait-client': { type: 'string', default: 'autocannon' },
     phases: { type: 'string', default: 'bare,accept,wait,batch' },
     stages: { type: 'boolean', default: false },
@@ -411,19 +415,26 @@ const bare2 = await barePhase(2);
 
 const waitPhase = async () => {
   const options = { rate: WAIT_RATE, seconds: SECONDS, timeoutSeconds: TIMEOUT_SECONDS };
-  const requests = singleRequests('/v1/consumptions?wait=true');
+  // --wait-path: the same fixed rate against another path (`/v1/consumptions`: what waiting adds), or
+  // against the bare route (`bare`: what the load tool and the host add to any answer)
+  const toBare = args['wait-path'] === 'bare';
+  const url = toBare ? bareUrl : serviceUrl;
+  const requests = toBare ? bareRequests : singleRequests(args['wait-path']);
+  const tally = (figures: PhaseFigures) => {
+    if (!toBare) tallyUnanswered(figures, 1);
+  };
   if (WAIT_WARMUP > 0) {
     log(`  ?wait=true warm-up (not counted): ${WAIT_WARMUP} s at ${WAIT_RATE}/s`);
-    tallyUnanswered(await fixedRate(serviceUrl, requests, { ...options, seconds: WAIT_WARMUP, slots: WAIT_SLOTS }), 1);
+    tally(await fixedRate(url, requests, { ...options, seconds: WAIT_WARMUP, slots: WAIT_SLOTS }));
     await settled();
   }
   const stagesFrom = Date.now();
   const wait = await withCpu(() =>
     args['wait-client'] === 'simple'
-      ? openLoop(serviceUrl, requests, options)
-      : fixedRate(serviceUrl, requests, { ...options, slots: WAIT_SLOTS }),
+      ? openLoop(url, requests, options)
+      : fixedRate(url, requests, { ...options, slots: WAIT_SLOTS }),
   );
-  tallyUnanswered(wait, 1);
+  tally(wait);
   log(
     `  ?wait=true at ${WAIT_RATE}/s   offered ${fmt(wait.offered_per_second)}/s, ` +
       `answered ${fmt(wait.achieved_per_second)}/s; ` +

@@ -117,11 +117,15 @@ const configSchema = z.object({
   RATE_LIMIT_SYNC_MS: intFromEnv(10, 10_000, 200),
   /**
    * The front door groups concurrent requests: one statement records a group's commands and one
-   * addBulk enqueues them, when it holds this many commands or its first has waited this long.
+   * addBulk enqueues them, when it holds this many commands or its first has waited this long behind
+   * a group being written (with none being written, at the end of the event loop's turn).
    */
   ACCEPT_BATCH_SIZE: intFromEnv(1, 5_000, 500),
   ACCEPT_BATCH_WAIT_MS: intFromEnv(0, 1_000, 2),
-  /** Consumption worker: jobs in flight, and how they are grouped into one transaction. */
+  /**
+   * Consumption worker: jobs in flight, and how they are grouped into one transaction (the wait is
+   * for company behind a batch applying in the lane; a lane with none applying flushes at once).
+   */
   CONSUMPTION_CONCURRENCY: intFromEnv(1, 5_000, 1_000),
   CONSUMPTION_BATCH_SIZE: intFromEnv(1, 5_000, 400),
   CONSUMPTION_BATCH_WAIT_MS: intFromEnv(0, 1_000, 4),

@@ -37,15 +37,19 @@ interface Waiting {
 
 /**
  * Groups the commands that concurrent requests submit (every `maxWaitMs` or `maxCommands`,
- * whichever comes first) and pays once per group what each paid before: one statement records them
- * all in `accepted_jobs` (each request all or none, answered on its own — acceptGroup), one addBulk
- * per queue enqueues them after it. A 202 still means recorded in Postgres: a caller is answered
- * only once its group's statement has committed. The same idea as the worker's micro-batcher,
- * at the front door (PERFORMANCE.md "The front door").
+ * whichever comes first; at once when no group is being written) and pays once per group what each
+ * paid before: one statement records them all in `accepted_jobs` (each request all or none,
+ * answered on its own — acceptGroup), one addBulk per queue enqueues them after it. A 202 still
+ * means recorded in Postgres: a caller is answered only once its group's statement has committed.
+ * The same idea as the worker's micro-batcher, at the front door (PERFORMANCE.md "The front door").
  */
 export class Admitter {
   private waiting: Waiting[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** The flush to come: `maxWaitMs` behind a group being written, or at the end of this turn when none is. */
+  private timer:
+    | { kind: 'timeout'; handle: NodeJS.Timeout }
+    | { kind: 'immediate'; handle: NodeJS.Immediate }
+    | undefined;
   private inFlight = 0;
 
   constructor(
@@ -67,8 +71,21 @@ export class Admitter {
         reject,
       });
       if (this.size() >= this.settings.maxCommands) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.settings.maxWaitMs);
+      else this.schedule();
     });
+  }
+
+  /**
+   * A group waits `maxWaitMs` for company while another is being written; when none is, only for the
+   * requests submitted in the same turn of the event loop — nothing to wait behind, and at a moderate
+   * load the wait was pure latency on every request (groups grow by themselves while one is written).
+   */
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer =
+      this.inFlight === 0
+        ? { kind: 'immediate', handle: setImmediate(() => this.flush()) }
+        : { kind: 'timeout', handle: setTimeout(() => this.flush(), this.settings.maxWaitMs) };
   }
 
   private size(): number {
@@ -76,10 +93,9 @@ export class Admitter {
   }
 
   private flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    if (this.timer?.kind === 'timeout') clearTimeout(this.timer.handle);
+    else if (this.timer?.kind === 'immediate') clearImmediate(this.timer.handle);
+    this.timer = undefined;
     while (this.waiting.length > 0 && this.inFlight < this.settings.maxInFlight) {
       // A group holds each job id once: a request that repeats a job id of an earlier one in the
       // group waits for the next group, where the earlier one's row is there to be compared with.
@@ -100,9 +116,7 @@ export class Admitter {
       this.inFlight += 1;
       void this.write(group);
     }
-    if (this.waiting.length > 0 && this.inFlight < this.settings.maxInFlight) {
-      this.timer ??= setTimeout(() => this.flush(), this.settings.maxWaitMs);
-    }
+    if (this.waiting.length > 0 && this.inFlight < this.settings.maxInFlight) this.schedule();
   }
 
   private async write(group: Waiting[]): Promise<void> {

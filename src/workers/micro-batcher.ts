@@ -1,7 +1,10 @@
 /**
  * Collects items submitted concurrently and hands them to `apply` in batches: when `maxSize` items
- * wait, or `maxWaitMs` after the first one arrived, whichever comes first. Each submitter gets its
- * own item's outcome.
+ * wait, or `maxWaitMs` after the first one arrived, whichever comes first — except in a lane with no
+ * batch applying, where the first item waits only for the items submitted in the same turn of the
+ * event loop (setImmediate): nothing applying means nothing to wait behind, and at a moderate load
+ * `maxWaitMs` was pure latency on every job (a batch grows by itself while the one before it applies).
+ * Each submitter gets its own item's outcome.
  *
  * Items are spread over `lanes` by `laneOf` (the consumption worker uses the client), each lane
  * batching on its own with at most `maxInFlight` batches applying at once. Two lanes never hold the
@@ -43,7 +46,8 @@ interface Waiting<I, O> {
 
 class Lane<I, O> {
   queue: Waiting<I, O>[] = [];
-  timer: NodeJS.Timeout | undefined;
+  /** The flush to come: `maxWaitMs` behind a batch applying, or at the end of this turn in an idle lane. */
+  timer: { kind: 'timeout'; handle: NodeJS.Timeout } | { kind: 'immediate'; handle: NodeJS.Immediate } | undefined;
   inFlight = 0;
 }
 
@@ -63,7 +67,11 @@ export class MicroBatcher<I, O> {
     return new Promise<O>((resolve, reject) => {
       lane.queue.push({ item, resolve, reject });
       if (lane.queue.length >= this.options.maxSize) this.flush(lane);
-      else if (!lane.timer) lane.timer = setTimeout(() => this.flush(lane), this.options.maxWaitMs);
+      else if (!lane.timer)
+        lane.timer =
+          lane.inFlight === 0
+            ? { kind: 'immediate', handle: setImmediate(() => this.flush(lane)) }
+            : { kind: 'timeout', handle: setTimeout(() => this.flush(lane), this.options.maxWaitMs) };
     });
   }
 
@@ -80,10 +88,9 @@ export class MicroBatcher<I, O> {
   }
 
   private flush(lane: Lane<I, O>): void {
-    if (lane.timer) {
-      clearTimeout(lane.timer);
-      lane.timer = undefined;
-    }
+    if (lane.timer?.kind === 'timeout') clearTimeout(lane.timer.handle);
+    else if (lane.timer?.kind === 'immediate') clearImmediate(lane.timer.handle);
+    lane.timer = undefined;
     while (lane.queue.length > 0 && lane.inFlight < this.options.maxInFlight) {
       const batch = lane.queue.splice(0, this.options.maxSize);
       lane.inFlight += 1;
