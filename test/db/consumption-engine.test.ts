@@ -218,7 +218,7 @@ describe('exactly-once effect under at-least-once delivery', () => {
 });
 
 describe('the batch write', () => {
-  it("makes each movement an allocation and a consume entry with its balance's and its consumption's columns", async () => {
+  it("makes each movement an allocation and a consume entry with its balance's and consumption's columns", async () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
     await subscribe(app, client.id, pkg.code);
