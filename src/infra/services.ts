@@ -48,6 +48,9 @@ export function withDatabase(serverUrl: string, database: string): string {
 /** Creates `database` when it does not exist yet. */
 export async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
   const client = new pg.Client({ connectionString: withDatabase(serverUrl, 'postgres') });
+  // an error while no query runs (the server going away between statements) is emitted, not thrown: without a
+  // listener it would end the process; the statement in flight, or the next one, fails with it and says why
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await createDatabaseIfAbsent(client, database);
