@@ -63,6 +63,11 @@ const cookieValue = (cookies: string[], name: string): string | undefined =>
     .find((c) => c.startsWith(`${name}=`))
     ?.split(';')[0]
     ?.slice(name.length + 1);
+/** The text of the message beside a field (`<p class="field-error" id="error-<field>">`), tags dropped. */
+const messageBeside = (html: string, field: string): string | undefined =>
+  new RegExp(`<p class="field-error" id="error-${field}" role="alert">(.*?)</p>`, 's')
+    .exec(html)?.[1]
+    ?.replace(/<[^>]+>/g, '');
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 const idemOf = (html: string) => /name="idem" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
@@ -201,9 +206,16 @@ describe('selling a subscription', () => {
     expect(bad.text).toMatch(/name="price" value="lots"[^>]*aria-invalid="true" aria-describedby="error-price"/);
     expect(bad.text).toContain('id="error-price"');
     expect(bad.text).toContain(`<option value="${pack.id}" selected>`);
-    const noPackage = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, starts_at: 'soon' });
+    // what was typed is told in the currency's terms, not the route's "whole number of minor units"
+    expect(messageBeside(bad.text, 'price')).toBe(
+      'Write an amount such as 49.00, with digits and at most 2 decimal places for this currency.',
+    );
+    const tooFine = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: pack.id, price: '١٢٫٣٤٥' });
+    expect(tooFine.status).toBe(422);
+    expect(messageBeside(tooFine.text, 'price')).toMatch(/at most 2 decimal places/);
+    const noPackage = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: '', starts_at: 'soon' });
     expect(noPackage.status).toBe(422);
-    expect(noPackage.text).toContain('id="error-package"');
+    expect(messageBeside(noPackage.text, 'package')).toBe('Required.');
     expect(noPackage.text).toContain('id="error-starts_at"');
     // a package that is no longer sold: the domain's refusal, said plainly (409), never a 500
     const old = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: archived.id });
@@ -382,6 +394,17 @@ describe('consumption: quote, register, refuse, reverse', () => {
     });
     expect(future.status).toBe(422);
     expect(future.text).toContain('id="error-occurred_at"');
+    // a quantity left empty: "Required." beside it, from the server (no browser-only check before it)
+    const blank = await post(`/ui/clients/${buyer.id}/consume`, {
+      csrf,
+      idem,
+      action: 'register',
+      credit_type: sms.code,
+      quantity: '',
+    });
+    expect(blank.status).toBe(422);
+    expect(messageBeside(blank.text, 'quantity')).toBe('Required.');
+    expect((await formOf(`/ui/clients/${buyer.id}/consume`)).text).not.toMatch(/name="quantity"[^>]*required/);
     expect(await countRows(app, 'consumptions')).toBe(consumptions);
   });
 

@@ -1,7 +1,14 @@
 import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes } from '../form.js';
-import { code, type Html, html, path, query, type Renderable } from '../html.js';
+import {
+  type FieldErrors,
+  type FormFields,
+  fieldError,
+  formFields,
+  invalidAttributes,
+  refusedFields,
+} from '../form.js';
+import { code, Html, html, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
 
@@ -46,8 +53,8 @@ const REFUSED: Record<string, MessageKey> = {
 };
 
 /** The detail of a failure is the API's (English): an Arabic page marks it so. */
-const detailOf = (ctx: UiContext, detail: string): Html =>
-  ctx.locale === 'en' ? html`${detail}` : html`<span lang="en" dir="ltr">${detail}</span>`;
+const detailOf = (ctx: UiContext, detail: string | Html): Html =>
+  detail instanceof Html || ctx.locale === 'en' ? html`${detail}` : html`<span lang="en" dir="ltr">${detail}</span>`;
 
 /**
  * A refused call as the page tells it, with the status the API answers for it (http/problem.ts): 422 for
@@ -56,7 +63,7 @@ const detailOf = (ctx: UiContext, detail: string): Html =>
  * form) is bad input: 422 beside that field.
  */
 export function refusalOf(ctx: UiContext, outcome: RouteOutcome): Refusal {
-  const errors = fieldErrorsOf(outcome);
+  const errors = refusedFields(ctx, outcome, formFields(ctx.req));
   if (outcome.kind === 'invalid') {
     return { status: 422, errors, message: ctx.t('form.invalid'), code: 'invalid', extra: {} };
   }

@@ -2,12 +2,13 @@ import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import {
   errorId,
-  type FieldErrors,
   type FormFields,
   fieldError,
   fieldErrorsOf,
   idemField,
   invalidAttributes,
+  isMissingMessage,
+  leftBlank,
   oneTimeKey,
   textField,
 } from '../form.js';
@@ -26,7 +27,7 @@ export class FormView {
   private readonly shownPrefixes: string[] = [];
   /** Messages the page writes itself for a field it had to read first (an amount in major units). */
   private readonly overrides: ReadonlyMap<string, Html>;
-  readonly errors: FieldErrors;
+  readonly errors: ReadonlyMap<string, string>;
   readonly values: FormFields;
   readonly outcome: RouteOutcome | undefined;
   /** The form was posted: its values are shown as they came, not the stored ones. */
@@ -43,7 +44,8 @@ export class FormView {
     const errors = new Map(this.outcome ? fieldErrorsOf(this.outcome) : []);
     // a field left empty: the schema's generic words ("expected string, received undefined") say less than this
     for (const [field, message] of errors)
-      if (/received undefined$/.test(message) && !overrides.has(field)) overrides.set(field, ctx.t('form.required'));
+      if ((isMissingMessage(message) || leftBlank(this.values, field)) && !overrides.has(field))
+        overrides.set(field, ctx.t('form.required'));
     for (const [field, message] of overrides) errors.set(field, message.value);
     this.overrides = overrides;
     this.errors = errors;
