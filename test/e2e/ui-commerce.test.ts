@@ -203,7 +203,9 @@ describe('selling a subscription', () => {
     const { csrf, idem } = await formOf(`/ui/clients/${client.id}/sell`);
     const bad = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: pack.id, price: 'lots' });
     expect(bad.status).toBe(422);
-    expect(bad.text).toMatch(/name="price" value="lots"[^>]*aria-invalid="true" aria-describedby="error-price"/);
+    expect(bad.text).toMatch(
+      /name="price" value="lots"[^>]*aria-invalid="true" aria-describedby="error-price hint-price"/,
+    );
     expect(bad.text).toContain('id="error-price"');
     expect(bad.text).toContain(`<option value="${pack.id}" selected>`);
     // what was typed is told in the currency's terms, not the route's "whole number of minor units"
