@@ -199,7 +199,7 @@ describe('issue 18, re-enacted on an empty database with a person’s mistakes',
     await shot('issue-18-allocation.png');
   });
 
-  it('switches to Arabic: lang="ar", dir="rtl", the labels from the Arabic catalogue, kept on the next page', async () => {
+  it('switches to Arabic: lang="ar", dir="rtl", Arabic labels from the catalogue, kept on', async () => {
     await Promise.all([page.waitForURL(/lang=ar/), page.getByRole('link', { name: 'العربية' }).click()]);
     await expect(page.locator('html').getAttribute('dir')).resolves.toBe('rtl');
     await expect(page.locator('html').getAttribute('lang')).resolves.toBe('ar');
