@@ -7,6 +7,7 @@ import type { AnyRoute } from '../http/route.js';
 import { allRoutes } from '../http/routes/index.js';
 import { type RouteOutcome, runRoute } from '../http/run-route.js';
 import { Html, html } from './html.js';
+import type { MessageKey } from './i18n/messages/index.js';
 import type { UiContext } from './layout.js';
 
 /** The fields a form posted (urlencoded): each name's text, or its texts when the name repeats. */
@@ -164,6 +165,20 @@ export type FieldErrors = ReadonlyMap<string, string | Html>;
 export const isMissingMessage = (message: string | Html): boolean =>
   typeof message === 'string' && /received undefined$/.test(message);
 
+/** The routes' field messages the catalogue says in the page's language (messages/fields.ts). */
+const FIELD_MESSAGES: ReadonlyMap<string, MessageKey> = new Map<string, MessageKey>([
+  ['is required', 'form.required'],
+  ['must not be negative', 'field.not_negative'],
+  ['must be greater than zero', 'field.above_zero'],
+  ['must be at least 1', 'field.at_least_one'],
+  ['must be a whole number for this credit type', 'field.whole_for_type'],
+  ['must be a decimal number such as "2.5"', 'field.decimal'],
+  ['must be a decimal number, as a JSON number or a string such as "2.5"', 'field.decimal'],
+  ['must be an ISO 4217 code such as USD', 'field.currency'],
+  ['must be 1–64 characters of a-z, 0-9, "_", "-", "." starting with a letter or digit', 'field.code'],
+  ['a package holds at least one item', 'field.one_item'],
+]);
+
 /**
  * A refused field the form posted blank: whatever the schema's words (an amount's "must be an integer
  * number of minor units"), the person left it empty, and "Required." says what to do.
@@ -207,8 +222,10 @@ export function fieldError(ctx: Pick<UiContext, 'locale' | 't'>, errors: FieldEr
       ? message
       : isMissingMessage(message)
         ? ctx.t('form.required')
-        : ctx.locale === 'en'
-          ? html`${message}`
-          : html`${ctx.t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span>`;
+        : ctx.locale !== 'en' && FIELD_MESSAGES.has(message)
+          ? ctx.t(FIELD_MESSAGES.get(message)!)
+          : ctx.locale === 'en'
+            ? html`${message}`
+            : html`${ctx.t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span>`;
   return html`<p class="field-error" id="${errorId(field)}" role="alert">${detail}</p>`;
 }

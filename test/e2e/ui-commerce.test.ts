@@ -569,7 +569,21 @@ describe('in Arabic', () => {
     );
     expect(bad.status).toBe(422);
     expect(bad.text).toContain('dir="rtl"');
-    expect(bad.text).toContain('هذه القيمة غير صالحة.');
+    expect(messageBeside(bad.text, 'quantity')).toBe('يجب أن تكون عددًا مثل 2.5.');
+    // the messages a person meets most are the catalogue's, in Arabic, with no English beside them
+    for (const [quantity, said] of [
+      ['-3', 'يجب ألا تكون القيمة سالبة.'],
+      ['2.5', 'يجب أن تكون عددًا صحيحًا لنوع الرصيد هذا.'],
+      ['', 'مطلوب.'],
+    ] as const) {
+      const refused = await post(
+        `/ui/clients/${client.id}/consume`,
+        { csrf: csrfOf(page.text), idem: idemOf(page.text), action: 'quote', credit_type: sms.code, quantity },
+        { cookie: `${session}; ${lang}` },
+      );
+      expect(refused.status, quantity).toBe(422);
+      expect(messageBeside(refused.text, 'quantity'), quantity).toBe(said);
+    }
     const invoices = await get('/ui/invoices', { cookie: `${session}; ${lang}` });
     expect(invoices.text).toContain('الفواتير');
   });
