@@ -6,7 +6,8 @@ import { unstorablePath } from '../http/refuse-unstorable-text.js';
 import type { AnyRoute } from '../http/route.js';
 import { allRoutes } from '../http/routes/index.js';
 import { type RouteOutcome, runRoute } from '../http/run-route.js';
-import { type Html, html } from './html.js';
+import { Html, html } from './html.js';
+import type { MessageKey } from './i18n/messages/index.js';
 import type { UiContext } from './layout.js';
 
 /** The fields a form posted (urlencoded): each name's text, or its texts when the name repeats. */
@@ -154,14 +155,50 @@ export function replyId(body: unknown): string {
   return typeof id === 'string' ? id : '';
 }
 
-/** The field problems of a refused call by field (`items.0.units`), for the form to show beside each field. */
-export type FieldErrors = ReadonlyMap<string, string>;
+/**
+ * The field problems of a refused call by field (`items.0.units`), for the form to show beside each field:
+ * the route's message (English text), or one the page wrote itself in the viewer's language (Html).
+ */
+export type FieldErrors = ReadonlyMap<string, string | Html>;
 
-export function fieldErrorsOf(outcome: RouteOutcome): FieldErrors {
+/** A schema's words for a field the form left empty ("expected string, received undefined"). */
+export const isMissingMessage = (message: string | Html): boolean =>
+  typeof message === 'string' && /received undefined$/.test(message);
+
+/** The routes' field messages the catalogue says in the page's language (messages/fields.ts). */
+const FIELD_MESSAGES: ReadonlyMap<string, MessageKey> = new Map<string, MessageKey>([
+  ['is required', 'form.required'],
+  ['must not be negative', 'field.not_negative'],
+  ['must be greater than zero', 'field.above_zero'],
+  ['must be at least 1', 'field.at_least_one'],
+  ['must be a whole number for this credit type', 'field.whole_for_type'],
+  ['must be a decimal number such as "2.5"', 'field.decimal'],
+  ['must be a decimal number, as a JSON number or a string such as "2.5"', 'field.decimal'],
+  ['must be an ISO 4217 code such as USD', 'field.currency'],
+  ['must be 1–64 characters of a-z, 0-9, "_", "-", "." starting with a letter or digit', 'field.code'],
+  ['a package holds at least one item', 'field.one_item'],
+]);
+
+/**
+ * A refused field the form posted blank: whatever the schema's words (an amount's "must be an integer
+ * number of minor units"), the person left it empty, and "Required." says what to do.
+ */
+export const leftBlank = (fields: FormFields, field: string): boolean =>
+  Object.hasOwn(fields, field) && textField(fields, field) === undefined;
+
+/** The route's own messages of a refused call, by field. */
+export function fieldErrorsOf(outcome: RouteOutcome): ReadonlyMap<string, string> {
   const problems: FieldProblem[] =
     outcome.kind === 'invalid' ? outcome.problems : outcome.kind === 'failure' ? (outcome.failure.errors ?? []) : [];
   const errors = new Map<string, string>();
   for (const problem of problems) if (!errors.has(problem.field)) errors.set(problem.field, problem.message);
+  return errors;
+}
+
+/** A refused call's messages by field, each field the form posted blank told "Required." in the page's language. */
+export function refusedFields(ctx: Pick<UiContext, 't'>, outcome: RouteOutcome, posted: FormFields): FieldErrors {
+  const errors = new Map<string, string | Html>(fieldErrorsOf(outcome));
+  for (const field of errors.keys()) if (leftBlank(posted, field)) errors.set(field, ctx.t('form.required'));
   return errors;
 }
 
@@ -179,9 +216,16 @@ export const invalidAttributes = (errors: FieldErrors, field: string): Html =>
 export function fieldError(ctx: Pick<UiContext, 'locale' | 't'>, errors: FieldErrors, field: string): Html {
   const message = errors.get(field);
   if (message === undefined) return html``;
+  // a field left empty says so in the page's language; a message the page wrote itself is already in it
   const detail =
-    ctx.locale === 'en'
-      ? html`${message}`
-      : html`${ctx.t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span>`;
+    message instanceof Html
+      ? message
+      : isMissingMessage(message)
+        ? ctx.t('form.required')
+        : ctx.locale !== 'en' && FIELD_MESSAGES.has(message)
+          ? ctx.t(FIELD_MESSAGES.get(message)!)
+          : ctx.locale === 'en'
+            ? html`${message}`
+            : html`${ctx.t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span>`;
   return html`<p class="field-error" id="${errorId(field)}" role="alert">${detail}</p>`;
 }

@@ -63,6 +63,11 @@ const cookieValue = (cookies: string[], name: string): string | undefined =>
     .find((c) => c.startsWith(`${name}=`))
     ?.split(';')[0]
     ?.slice(name.length + 1);
+/** The text of the message beside a field (`<p class="field-error" id="error-<field>">`), tags dropped. */
+const messageBeside = (html: string, field: string): string | undefined =>
+  new RegExp(`<p class="field-error" id="error-${field}" role="alert">(.*?)</p>`, 's')
+    .exec(html)?.[1]
+    ?.replace(/<[^>]+>/g, '');
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 const idemOf = (html: string) => /name="idem" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
@@ -198,12 +203,21 @@ describe('selling a subscription', () => {
     const { csrf, idem } = await formOf(`/ui/clients/${client.id}/sell`);
     const bad = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: pack.id, price: 'lots' });
     expect(bad.status).toBe(422);
-    expect(bad.text).toMatch(/name="price" value="lots"[^>]*aria-invalid="true" aria-describedby="error-price"/);
+    expect(bad.text).toMatch(
+      /name="price" value="lots"[^>]*aria-invalid="true" aria-describedby="error-price hint-price"/,
+    );
     expect(bad.text).toContain('id="error-price"');
     expect(bad.text).toContain(`<option value="${pack.id}" selected>`);
-    const noPackage = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, starts_at: 'soon' });
+    // what was typed is told in the currency's terms, not the route's "whole number of minor units"
+    expect(messageBeside(bad.text, 'price')).toBe(
+      'Write an amount such as 49.00, with digits and at most 2 decimal places for this currency.',
+    );
+    const tooFine = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: pack.id, price: '١٢٫٣٤٥' });
+    expect(tooFine.status).toBe(422);
+    expect(messageBeside(tooFine.text, 'price')).toMatch(/at most 2 decimal places/);
+    const noPackage = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: '', starts_at: 'soon' });
     expect(noPackage.status).toBe(422);
-    expect(noPackage.text).toContain('id="error-package"');
+    expect(messageBeside(noPackage.text, 'package')).toBe('Required.');
     expect(noPackage.text).toContain('id="error-starts_at"');
     // a package that is no longer sold: the domain's refusal, said plainly (409), never a 500
     const old = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: archived.id });
@@ -382,6 +396,17 @@ describe('consumption: quote, register, refuse, reverse', () => {
     });
     expect(future.status).toBe(422);
     expect(future.text).toContain('id="error-occurred_at"');
+    // a quantity left empty: "Required." beside it, from the server (no browser-only check before it)
+    const blank = await post(`/ui/clients/${buyer.id}/consume`, {
+      csrf,
+      idem,
+      action: 'register',
+      credit_type: sms.code,
+      quantity: '',
+    });
+    expect(blank.status).toBe(422);
+    expect(messageBeside(blank.text, 'quantity')).toBe('Required.');
+    expect((await formOf(`/ui/clients/${buyer.id}/consume`)).text).not.toMatch(/name="quantity"[^>]*required/);
     expect(await countRows(app, 'consumptions')).toBe(consumptions);
   });
 
@@ -544,7 +569,21 @@ describe('in Arabic', () => {
     );
     expect(bad.status).toBe(422);
     expect(bad.text).toContain('dir="rtl"');
-    expect(bad.text).toContain('هذه القيمة غير صالحة.');
+    expect(messageBeside(bad.text, 'quantity')).toBe('يجب أن تكون عددًا مثل 2.5.');
+    // the messages a person meets most are the catalogue's, in Arabic, with no English beside them
+    for (const [quantity, said] of [
+      ['-3', 'يجب ألا تكون القيمة سالبة.'],
+      ['2.5', 'يجب أن تكون عددًا صحيحًا لنوع الرصيد هذا.'],
+      ['', 'مطلوب.'],
+    ] as const) {
+      const refused = await post(
+        `/ui/clients/${client.id}/consume`,
+        { csrf: csrfOf(page.text), idem: idemOf(page.text), action: 'quote', credit_type: sms.code, quantity },
+        { cookie: `${session}; ${lang}` },
+      );
+      expect(refused.status, quantity).toBe(422);
+      expect(messageBeside(refused.text, 'quantity'), quantity).toBe(said);
+    }
     const invoices = await get('/ui/invoices', { cookie: `${session}; ${lang}` });
     expect(invoices.text).toContain('الفواتير');
   });

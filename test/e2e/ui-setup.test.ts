@@ -89,9 +89,9 @@ function expectFieldError(html: string, field: string, message: RegExp): void {
   const beside = new RegExp(`<p class="field-error" id="${id}" role="alert">(.*?)</p>`, 's').exec(html);
   expect(beside, `no message beside ${field}`).not.toBeNull();
   expect(beside![1]!.replace(/<[^>]+>/g, '')).toMatch(message);
-  expect(html).toMatch(
-    new RegExp(`name="${field.replace(/\./g, '\\.')}"[^>]*aria-invalid="true" aria-describedby="${id}"`),
-  );
+  const control = new RegExp(`<(?:input|textarea|select)[^>]*name="${field.replace(/\./g, '\\.')}"[^>]*>`).exec(html);
+  expect(control?.[0], `no control named ${field}`).toMatch(/aria-invalid="true"/);
+  expect(control?.[0]).toMatch(new RegExp(`aria-describedby="(?:[\\w-]+ )*${id}(?: [\\w-]+)*"`));
 }
 
 beforeAll(async () => {
@@ -414,6 +414,10 @@ describe('packages', () => {
     );
     expect(noItems.status).toBe(422);
     expect(noItems.text).toContain('at least one item');
+    // a price left empty is "Required.", not the route's words about minor units
+    const noPrice = await post('/ui/packages/new', packageForm(form.csrf, form.idem, { code: 'ui-free', price: '' }));
+    expect(noPrice.status).toBe(422);
+    expectFieldError(noPrice.text, 'price', /^Required\.$/);
     expect(await countRows(app, 'packages')).toBe(before);
   });
 
@@ -636,7 +640,7 @@ describe('clients', () => {
     expect(same.location).toBe(`/ui/clients/${id}?notice=client_unchanged`);
     const bad = await post(`/ui/clients/crm-77/edit`, { csrf: form.csrf, name: '', email: 'x', metadata: '' });
     expect(bad.status).toBe(422);
-    expectFieldError(bad.text, 'name', /required/);
+    expectFieldError(bad.text, 'name', /^Required\.$/);
     const res = await post(`/ui/clients/crm-77/edit`, {
       csrf: form.csrf,
       name: 'Al Ufuq Co.',

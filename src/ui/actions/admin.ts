@@ -1,7 +1,7 @@
 import type express from 'express';
 import type { Request, Response } from 'express';
 import { STATUS_OF } from '../../http/problem.js';
-import { fieldErrorsOf, formFields, listField, submitRoute, textField } from '../form.js';
+import { formFields, listField, refusedFields, submitRoute, textField } from '../form.js';
 import { type Html, html, query } from '../html.js';
 import type { UiKit } from '../kit.js';
 import type { UiContext } from '../layout.js';
@@ -61,11 +61,11 @@ export function adminActions(router: express.Router, kit: UiKit): void {
       kit.send(
         res,
         STATUS_OF[failure.code],
-        await apiKeysPage(ctx, { values, errors: fieldErrorsOf(outcome), problem }),
+        await apiKeysPage(ctx, { values, errors: refusedFields(ctx, outcome, fields), problem }),
       );
       return;
     }
-    kit.send(res, 422, await apiKeysPage(ctx, { values, errors: fieldErrorsOf(outcome) }));
+    kit.send(res, 422, await apiKeysPage(ctx, { values, errors: refusedFields(ctx, outcome, fields) }));
   });
 
   router.get('/api-keys/:id/revoke', async (req: Request, res: Response) => {

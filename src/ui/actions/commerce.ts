@@ -17,7 +17,7 @@ import {
   usableCreditTypes,
 } from '../pages/consumption-form.js';
 import { invoicePage, invoicesPage } from '../pages/invoices.js';
-import { saleBody, salePage, subscriptionPage } from '../pages/sell.js';
+import { saleBody, salePage, salePriceMessage, subscriptionPage } from '../pages/sell.js';
 
 /** After a form acted: 303 to the page that shows what it did, with its notice. */
 const seeOther = (res: Response, to: string, notice: NoticeCode): void => {
@@ -62,6 +62,9 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
       return;
     }
     const refusal = refusalOf(ctx, outcome);
+    const priceMessage = await salePriceMessage(ctx, fields);
+    if (priceMessage && refusal.errors.has('price'))
+      refusal.errors = new Map([...refusal.errors, ['price', priceMessage]]);
     answer(
       req,
       res,

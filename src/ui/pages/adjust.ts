@@ -118,13 +118,13 @@ export async function balancePage(
         label: ctx.t('commerce.adjust.delta'),
         value: form.values.delta,
         hint: ctx.t('commerce.adjust.delta_hint', { unit }),
-        attrs: html` inputmode="decimal" dir="ltr" required`,
+        attrs: html` inputmode="decimal" dir="ltr"`,
       })}
       ${inputField(ctx, errors, {
         name: 'reason',
         label: ctx.t('commerce.adjust.reason'),
         value: form.values.reason,
-        attrs: html` maxlength="500" dir="auto" required`,
+        attrs: html` maxlength="500" dir="auto"`,
       })}
       <div><button type="submit" data-action="adjust">${ctx.t('commerce.adjust.submit')}</button></div>
     </div>

@@ -38,7 +38,7 @@ function keyForm(ctx: UiContext, state: KeyFormState | undefined): Html {
   <form method="post" action="/ui/api-keys" class="form-grid" data-form="api-key">
     ${csrfField(ctx)}${idemField()}
     <label>${ctx.t('admin.keys.name')}<input name="name" value="${state?.values.name ?? ''}" maxlength="200"
-      required${invalidAttributes(errors, 'name')}>${fieldError(ctx, errors, 'name')}</label>
+      ${invalidAttributes(errors, 'name')}>${fieldError(ctx, errors, 'name')}</label>
     <label>${ctx.t('admin.keys.scope')}<select name="scope"${invalidAttributes(errors, scopeError)}>${SCOPES.map(
       (scope) =>
         html`<option value="${scope}"${scope === chosen ? ' selected' : ''}>${ctx.t(SCOPE_LABEL[scope])}</option>`,

@@ -1,7 +1,7 @@
 import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { type FieldErrors, type FormFields, fieldError, fieldErrorsOf, invalidAttributes } from '../form.js';
-import { code, type Html, html, path, query, type Renderable } from '../html.js';
+import { errorId, type FieldErrors, type FormFields, fieldError, formFields, refusedFields } from '../form.js';
+import { code, Html, html, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
 
@@ -46,8 +46,8 @@ const REFUSED: Record<string, MessageKey> = {
 };
 
 /** The detail of a failure is the API's (English): an Arabic page marks it so. */
-const detailOf = (ctx: UiContext, detail: string): Html =>
-  ctx.locale === 'en' ? html`${detail}` : html`<span lang="en" dir="ltr">${detail}</span>`;
+const detailOf = (ctx: UiContext, detail: string | Html): Html =>
+  detail instanceof Html || ctx.locale === 'en' ? html`${detail}` : html`<span lang="en" dir="ltr">${detail}</span>`;
 
 /**
  * A refused call as the page tells it, with the status the API answers for it (http/problem.ts): 422 for
@@ -56,7 +56,7 @@ const detailOf = (ctx: UiContext, detail: string): Html =>
  * form) is bad input: 422 beside that field.
  */
 export function refusalOf(ctx: UiContext, outcome: RouteOutcome): Refusal {
-  const errors = fieldErrorsOf(outcome);
+  const errors = refusedFields(ctx, outcome, formFields(ctx.req));
   if (outcome.kind === 'invalid') {
     return { status: 422, errors, message: ctx.t('form.invalid'), code: 'invalid', extra: {} };
   }
@@ -87,6 +87,23 @@ export function refusalBlock(ctx: UiContext, refusal: Refusal | undefined, shown
   return html`<div class="notice error" role="alert" data-refusal="${refusal.code}">${refusal.message}${list}</div>`;
 }
 
+/**
+ * A control's label and hint, and the attributes that name it by the label alone and describe it by its
+ * message and hint: inside the <label>, the hint and the message would otherwise be part of its name
+ * ("Quantity Required."), read as the name by a screen reader and matched by a search by label.
+ */
+function namedBy(errors: FieldErrors, field: string, label: Html, hintText: Html | undefined) {
+  const id = field.replace(/[^\w-]/g, '-');
+  const described = [errors.has(field) ? errorId(field) : '', hintText ? `hint-${id}` : ''].filter(Boolean);
+  return {
+    label: html`<span id="label-${id}">${label}</span>`,
+    hint: hintText ? html`<span class="legend" id="hint-${id}">${hintText}</span>` : '',
+    attributes: html` aria-labelledby="label-${id}"${errors.has(field) ? html` aria-invalid="true"` : ''}${
+      described.length > 0 ? html` aria-describedby="${described.join(' ')}"` : ''
+    }`,
+  };
+}
+
 /** A labelled input with its message beside it when the route refused its value. */
 export function inputField(
   ctx: UiContext,
@@ -103,10 +120,10 @@ export function inputField(
   },
 ): Html {
   const field = spec.field ?? spec.name;
-  const hint = spec.hint ? html`<span class="legend">${spec.hint}</span>` : '';
-  return html`<label>${spec.label}<input type="${spec.type ?? 'text'}" name="${spec.name}" value="${spec.value ?? ''}"${
+  const { label, hint, attributes } = namedBy(errors, field, spec.label, spec.hint);
+  return html`<label>${label}<input type="${spec.type ?? 'text'}" name="${spec.name}" value="${spec.value ?? ''}"${
     spec.attrs ?? ''
-  }${invalidAttributes(errors, field)}>${hint}${fieldError(ctx, errors, field)}</label>`;
+  }${attributes}>${hint}${fieldError(ctx, errors, field)}</label>`;
 }
 
 /** A labelled select; `options` are [value, label] pairs, the chosen one marked. */
@@ -127,9 +144,9 @@ export function selectField(
     ([value, label]) =>
       html`<option value="${value}"${value === (spec.value ?? '') ? ' selected' : ''}>${label}</option>`,
   );
-  const hint = spec.hint ? html`<span class="legend">${spec.hint}</span>` : '';
-  const select = html`<select name="${spec.name}"${invalidAttributes(errors, field)}>${options}</select>`;
-  return html`<label>${spec.label}${select}${hint}${fieldError(ctx, errors, field)}</label>`;
+  const { label, hint, attributes } = namedBy(errors, field, spec.label, spec.hint);
+  const select = html`<select name="${spec.name}"${attributes}>${options}</select>`;
+  return html`<label>${label}${select}${hint}${fieldError(ctx, errors, field)}</label>`;
 }
 
 /** A form's fields as the text values to show again in it. */

@@ -185,7 +185,7 @@ ${refusalBlock(ctx, form.refusal, [...CONSUME_FIELDS, ...[...dimensions.keys()].
         name: 'quantity',
         label: ctx.t('commerce.consume.quantity'),
         value: v.quantity,
-        attrs: html` inputmode="decimal" dir="ltr" required`,
+        attrs: html` inputmode="decimal" dir="ltr"`,
       })}
       ${inputField(ctx, errors, {
         name: 'occurred_at',

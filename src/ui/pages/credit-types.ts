@@ -48,7 +48,11 @@ function dimensionsInput(form: FormView, initial: readonly string[]): Html {
   const problems = form.errorsUnder('dimensions');
   const keys = dimensionList(form.value('dimensions'));
   const value = form.posted ? form.value('dimensions') : initial.join(', ');
-  const invalid = problems.length > 0 ? html` aria-invalid="true" aria-describedby="error-dimensions"` : '';
+  // named by its label alone, described by its hint and messages (as setup-kit's inputs are)
+  const invalid =
+    problems.length > 0
+      ? html` aria-invalid="true" aria-describedby="f-dimensions-hint error-dimensions"`
+      : html` aria-describedby="f-dimensions-hint"`;
   const messages =
     problems.length === 0
       ? ''
@@ -57,12 +61,13 @@ function dimensionsInput(form: FormView, initial: readonly string[]): Html {
           const which = key !== undefined && field !== 'dimensions' ? html`<code dir="ltr">${key}</code>: ` : '';
           return html`<p>${which}${t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span></p>`;
         })}</div>`;
-  return html`<div class="field wide"><label for="f-dimensions">${t('setup.credit_type.dimensions')}<span
-  class="muted small">${t('setup.credit_type.dimensions_hint', {
+  return html`<div class="field wide"><label for="f-dimensions"><span id="f-dimensions-label">${t(
+    'setup.credit_type.dimensions',
+  )}</span><span class="muted small" id="f-dimensions-hint">${t('setup.credit_type.dimensions_hint', {
     example: html`<bdi dir="ltr">branch, employee</bdi>`,
   })}</span>
 <input id="f-dimensions" type="text" name="dimensions" value="${value}" dir="ltr"
-  placeholder="branch, employee"${invalid}></label>${messages}</div>`;
+  placeholder="branch, employee" aria-labelledby="f-dimensions-label"${invalid}></label>${messages}</div>`;
 }
 
 /** The credit types, each with its edit link, and the form that creates one. */

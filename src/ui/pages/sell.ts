@@ -15,6 +15,7 @@ import { sourceWord, validity } from '../words.js';
 import { minorFromMajor } from './amounts.js';
 import { inputField, type Refusal, refusalBlock, selectField, shortId, span, units } from './commerce-parts.js';
 import { invoiceBlock } from './invoices.js';
+import { amountMessages } from './package-form.js';
 
 /** The fields of the sale form that are shown beside their inputs (the others go in the block above it). */
 const SALE_FIELDS = ['package', 'price', 'starts_at', 'auto_renew', 'activation'] as const;
@@ -54,6 +55,19 @@ export async function saleBody(
     ...(autoRenew === 'yes' ? { auto_renew: true } : autoRenew === 'no' ? { auto_renew: false } : {}),
     ...(textField(fields, 'activation') !== undefined ? { activation: textField(fields, 'activation') } : {}),
   };
+}
+
+/**
+ * The sale form's own message for a price that is not an amount of the package's currency ("5.12345"
+ * KWD, "abc"): the route would only say that minor units must be whole, which is not what was typed.
+ */
+export async function salePriceMessage(ctx: UiContext, fields: FormFields): Promise<Html | undefined> {
+  const packageRef = textField(fields, 'package');
+  const priceText = numberField(fields, 'price');
+  if (priceText === undefined || !packageRef || !isStorableText(packageRef)) return undefined;
+  const pkg = await findPackage(ctx.app.db, packageRef);
+  if (!pkg || minorFromMajor(priceText, pkg.currency) !== undefined) return undefined;
+  return amountMessages(ctx, ['price'], pkg.currency).get('price');
 }
 
 /** GET /ui/clients/:ref/sell: the package to sell (active ones), with the options the route takes. */

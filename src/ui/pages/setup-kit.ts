@@ -2,12 +2,13 @@ import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import {
   errorId,
-  type FieldErrors,
   type FormFields,
   fieldError,
   fieldErrorsOf,
   idemField,
   invalidAttributes,
+  isMissingMessage,
+  leftBlank,
   oneTimeKey,
   textField,
 } from '../form.js';
@@ -26,7 +27,7 @@ export class FormView {
   private readonly shownPrefixes: string[] = [];
   /** Messages the page writes itself for a field it had to read first (an amount in major units). */
   private readonly overrides: ReadonlyMap<string, Html>;
-  readonly errors: FieldErrors;
+  readonly errors: ReadonlyMap<string, string>;
   readonly values: FormFields;
   readonly outcome: RouteOutcome | undefined;
   /** The form was posted: its values are shown as they came, not the stored ones. */
@@ -43,7 +44,8 @@ export class FormView {
     const errors = new Map(this.outcome ? fieldErrorsOf(this.outcome) : []);
     // a field left empty: the schema's generic words ("expected string, received undefined") say less than this
     for (const [field, message] of errors)
-      if (/received undefined$/.test(message) && !overrides.has(field)) overrides.set(field, ctx.t('form.required'));
+      if ((isMissingMessage(message) || leftBlank(this.values, field)) && !overrides.has(field))
+        overrides.set(field, ctx.t('form.required'));
     for (const [field, message] of overrides) errors.set(field, message.value);
     this.overrides = overrides;
     this.errors = errors;
@@ -149,35 +151,49 @@ export interface InputSpec {
   maxlength?: number;
 }
 
+/**
+ * A control's label text and help text, and the attributes that name it by the label text alone and
+ * describe it by the help text and its message: a hint inside the <label> would otherwise be part of the
+ * control's name ("Code How other systems name it…"), which a screen reader reads as the name and a
+ * search by label ("Code", "Unit") finds in other fields' hints.
+ */
+function labelled(form: FormView, name: string, label: Label, hint: MessageKey | Html | undefined) {
+  const id = inputId(name);
+  const hintText = hint === undefined ? undefined : typeof hint === 'string' ? form.ctx.t(hint) : hint;
+  const described = [hintText ? `${id}-hint` : '', form.errors.has(name) ? errorId(name) : ''].filter(Boolean);
+  return {
+    text: html`<span id="${id}-label">${labelText(form.ctx, label)}</span>${
+      hintText ? html`<span class="muted small" id="${id}-hint">${hintText}</span>` : ''
+    }`,
+    attributes: html` aria-labelledby="${id}-label"${
+      described.length > 0 ? html` aria-describedby="${described.join(' ')}"` : ''
+    }${form.errors.has(name) ? html` aria-invalid="true"` : ''}`,
+  };
+}
+
 /** A labelled input, its value kept, its message beside it. */
 export function input(form: FormView, name: string, spec: InputSpec): Html {
-  const { t } = form.ctx;
   const value = form.posted ? form.value(name) : (spec.initial ?? '');
-  const hint = spec.hint
-    ? html`<span class="muted small">${typeof spec.hint === 'string' ? t(spec.hint) : spec.hint}</span>`
-    : '';
+  const { text, attributes } = labelled(form, name, spec.label, spec.hint);
   const extra: Renderable[] = [];
   if (spec.inputmode) extra.push(html` inputmode="${spec.inputmode}"`);
   if (spec.placeholder) extra.push(html` placeholder="${spec.placeholder}"`);
   if (spec.maxlength) extra.push(html` maxlength="${spec.maxlength}"`);
   // the control inside its label: the stylesheet lays a label out as a column, the control as wide as its cell
-  return html`<div class="field"><label for="${inputId(name)}">${labelText(form.ctx, spec.label)}${hint}
+  return html`<div class="field"><label for="${inputId(name)}">${text}
 <input id="${inputId(name)}" type="${spec.type ?? 'text'}" name="${name}" value="${value}" dir="${
     spec.dir ?? 'auto'
-  }"${extra}${form.invalid(name)}></label>${form.error(name)}</div>`;
+  }"${extra}${attributes}></label>${form.error(name)}</div>`;
 }
 
 /** A labelled multi-line text. */
 export function textarea(form: FormView, name: string, spec: InputSpec & { rows?: number }): Html {
-  const { t } = form.ctx;
   const value = form.posted ? form.value(name) : (spec.initial ?? '');
-  const hint = spec.hint
-    ? html`<span class="muted small">${typeof spec.hint === 'string' ? t(spec.hint) : spec.hint}</span>`
-    : '';
-  return html`<div class="field wide"><label for="${inputId(name)}">${labelText(form.ctx, spec.label)}${hint}
-<textarea id="${inputId(name)}" name="${name}" rows="${spec.rows ?? 3}" dir="${spec.dir ?? 'auto'}"${form.invalid(
-    name,
-  )}>${value}</textarea></label>${form.error(name)}</div>`;
+  const { text, attributes } = labelled(form, name, spec.label, spec.hint);
+  return html`<div class="field wide"><label for="${inputId(name)}">${text}
+<textarea id="${inputId(name)}" name="${name}" rows="${spec.rows ?? 3}" dir="${
+    spec.dir ?? 'auto'
+  }"${attributes}>${value}</textarea></label>${form.error(name)}</div>`;
 }
 
 /** A labelled select of fixed choices, each shown with its text. */

@@ -3,6 +3,7 @@ import { adminMessages } from './admin.js';
 import { clientsMessages } from './clients.js';
 import { commerceMessages } from './commerce.js';
 import { commonMessages } from './common.js';
+import { fieldsMessages } from './fields.js';
 import { overviewMessages } from './overview.js';
 import { packagesMessages } from './packages.js';
 import { reportsMessages } from './reports.js';
@@ -23,6 +24,7 @@ const AREAS = [
   setupMessages,
   commerceMessages,
   adminMessages,
+  fieldsMessages,
 ] as const;
 
 type Area = (typeof AREAS)[number];

@@ -1,0 +1,29 @@
+import { defineMessages } from '../catalog.js';
+
+/**
+ * The routes' own field messages a person meets most in the forms (keys prefixed `field.`), in the
+ * page's language: form.ts reads a schema's English message through FIELD_MESSAGES. A message not
+ * listed there is shown as the route wrote it, marked as English, after "This value is not valid."
+ */
+export const fieldsMessages = defineMessages(
+  {
+    'field.not_negative': 'Must not be negative.',
+    'field.above_zero': 'Must be greater than zero.',
+    'field.at_least_one': 'Must be at least 1.',
+    'field.whole_for_type': 'Must be a whole number for this credit type.',
+    'field.decimal': 'Must be a number such as 2.5.',
+    'field.currency': 'Must be an ISO 4217 currency code such as SAR.',
+    'field.code': 'Must be 1–64 characters of a-z, 0-9, "_", "-", ".", starting with a letter or digit.',
+    'field.one_item': 'A package holds at least one item.',
+  },
+  {
+    'field.not_negative': 'يجب ألا تكون القيمة سالبة.',
+    'field.above_zero': 'يجب أن تكون القيمة أكبر من صفر.',
+    'field.at_least_one': 'يجب أن تكون القيمة 1 على الأقل.',
+    'field.whole_for_type': 'يجب أن تكون عددًا صحيحًا لنوع الرصيد هذا.',
+    'field.decimal': 'يجب أن تكون عددًا مثل 2.5.',
+    'field.currency': 'يجب أن تكون رمز عملة ISO 4217 مثل SAR.',
+    'field.code': 'من 1 إلى 64 حرفًا من a-z و0-9 و"_" و"-" و"."، تبدأ بحرف أو رقم.',
+    'field.one_item': 'تحتاج الباقة إلى بند واحد على الأقل.',
+  },
+);
