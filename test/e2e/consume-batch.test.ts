@@ -189,6 +189,9 @@ describe("the admitter's carrier: concurrent single uses in one consume-batch jo
       expect(carriers.length, 'the concurrent uses travel in carriers').toBeGreaterThan(0);
       expect(carriers.length).toBeLessThan(keys.length);
       const alone = rows.filter((r) => !r.carrier_job_id).map((r) => r.job_id);
+      // a caller that asks again for a use already carried, and waits: its use comes back as its own job
+      const carriedKey = keys.find((k) => rows.find((r) => r.job_id === jobOf(k))?.carrier_job_id)!;
+      const waitAgain = post(carriedKey, 1, true);
 
       const workers = await startWorkers(front.ctx);
       try {
@@ -211,6 +214,10 @@ describe("the admitter's carrier: concurrent single uses in one consume-batch jo
         });
         expect(w2!.status, w2!.text).toBe(200);
         expect(w2!.body).toMatchObject({ status: 'applied', idempotency_key: 'w-2' });
+        // applied once, by its carrier or its own job, whichever came first; the other answers the same use
+        const again = await waitAgain;
+        expect(again.status, again.text).toBe(200);
+        expect(again.body).toMatchObject({ status: 'applied', idempotency_key: carriedKey, applied: '1' });
       } finally {
         await workers.close();
       }
