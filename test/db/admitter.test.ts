@@ -161,6 +161,22 @@ describe("the admitter's carrier of a group's single uses", () => {
     expect((await queue.getJob('consume-batch|own-batch'))?.data.items).toHaveLength(1);
   });
 
+  it('a group of more single uses than a consume-batch job may carry fills one carrier, then another', async () => {
+    const admitter = new Admitter(app.ctx, { maxCommands: 1_001, maxWaitMs: 60_000, maxInFlight: 1 });
+    const keys = Array.from({ length: 1_001 }, (_, i) => `g-many-${i}`);
+    const answers = await Promise.all(keys.map((k) => admitter.submit([command(k)], {})));
+    expect(answers.every((a) => a.ok)).toBe(true);
+    const rows = (await app.database
+      .db('accepted_jobs')
+      .where('job_id', 'like', '%|g-many-%')
+      .select('carrier_job_id')) as Array<{ carrier_job_id: string | null }>;
+    const sizes = new Map<string | null, number>();
+    for (const r of rows) sizes.set(r.carrier_job_id, (sizes.get(r.carrier_job_id) ?? 0) + 1);
+    expect([...sizes.values()].sort((a, b) => b - a)).toEqual([1_000, 1]);
+    for (const [id, size] of sizes)
+      expect((await app.ctx.queues.consumption.getJob(id!))?.data.items).toHaveLength(size);
+  });
+
   it('a use alone in its group keeps its consume job under its own job id', async () => {
     const admitter = new Admitter(app.ctx, { maxCommands: 4, maxWaitMs: 60_000, maxInFlight: 1 });
     const answer = await admitter.submit([command('g-alone')], {});
