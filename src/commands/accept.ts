@@ -74,6 +74,11 @@ export interface AcceptOptions<N extends JobName> {
 export interface AcceptRequest<N extends JobName = JobName> {
   commands: ReadonlyArray<Command<N>>;
   options?: AcceptOptions<N>;
+  /**
+   * The job that will carry these commands, chosen by whoever groups the request with others (the
+   * Admitter's carrier of a group's single uses): recorded beside each command, as `carry`'s is.
+   */
+  carrierJobId?: string;
 }
 
 /**
@@ -113,7 +118,7 @@ export async function acceptGroup(
 
   // 1. each request's commands, one per job id (the same job id twice must carry one payload)
   const routed = requests.map((r) => r.commands.map(route) as Routed[]);
-  const carriers = requests.map((r) => (r.options?.carry ? route(r.options.carry) : undefined));
+  const carriers = requests.map((r) => r.carrierJobId ?? (r.options?.carry ? route(r.options.carry).jobId : undefined));
   const distinct: Routed[][] = routed.map((commands, index) => {
     const first = new Map<string, Routed>();
     for (const c of commands) {
@@ -140,7 +145,7 @@ export async function acceptGroup(
           data: c.data,
           requestHash: hashOf(c),
           subjectId: c.subjectId ?? null,
-          carrierJobId: carriers[index]?.jobId ?? null,
+          carrierJobId: carriers[index] ?? null,
         })),
   );
   const written = await insertAccepted(db, drafts);

@@ -1,7 +1,8 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { AppContext } from '../app-context.js';
 import type { Result } from '../domain/result.js';
-import type { JobName } from '../jobs/definitions.js';
+import { newId } from '../ids.js';
+import { type JobData, type JobName, MAX_BATCH_USES } from '../jobs/definitions.js';
 import { stageTimes } from '../stage-times.js';
 import { inSpan, jobTraceMetadata } from '../telemetry.js';
 import {
@@ -42,6 +43,7 @@ interface Waiting {
  * answered on its own — acceptGroup), one addBulk per queue enqueues them after it. A 202 still
  * means recorded in Postgres: a caller is answered only once its group's statement has committed.
  * The same idea as the worker's micro-batcher, at the front door (PERFORMANCE.md "The front door").
+ * The group's single uses that nobody waits for travel in one `consume-batch` carrier (carriersOf).
  */
 export class Admitter {
   private waiting: Waiting[] = [];
@@ -123,7 +125,14 @@ export class Admitter {
     const marks = stageTimes ? (stage: string) => markGroup(group, stage) : undefined;
     try {
       marks?.('group');
-      const results = await acceptGroup(this.app.db, group);
+      const carriers = carriersOf(group);
+      const results = await acceptGroup(
+        this.app.db,
+        group.map((w) => {
+          const carrier = carriers.get(w);
+          return carrier ? { commands: w.commands, options: w.options, carrierJobId: carrier.jobId } : w;
+        }),
+      );
       marks?.('inserted');
       // the watches start before the jobs reach Redis, so that a waiter cannot miss a job's end
       const answers = results.map((result, index): Result<Admitted[]> => {
@@ -135,16 +144,24 @@ export class Admitter {
           ),
         };
       });
-      // a request whose commands travel in one carrier job enqueues that job instead
-      await enqueue(
-        this.app,
-        answers.flatMap((a, index): QueuedJob[] => {
-          if (!a.ok) return [];
-          const carry = group[index]!.options.carry;
-          if (!carry) return a.value;
-          return a.value.some((admission) => admission.state !== 'settled') ? [route(carry)] : [];
-        }),
-      );
+      // a request whose commands travel in one carrier job enqueues that job instead; the group's
+      // carrier takes the uses recorded now with its id beside them (a use accepted before keeps its job)
+      const jobs = answers.flatMap((a, index): QueuedJob[] => {
+        if (!a.ok) return [];
+        const w = group[index]!;
+        const carry = w.options.carry;
+        if (carry) return a.value.some((admission) => admission.state !== 'settled') ? [route(carry)] : [];
+        const carrier = carriers.get(w);
+        if (!carrier) return a.value;
+        return a.value.filter((admission) => {
+          if (admission.state !== 'new') return true;
+          carrier.items.push(admission.data as JobData<'consume'>);
+          carrier.options ??= admission.options;
+          return false;
+        });
+      });
+      for (const carrier of new Set(carriers.values())) if (carrier.items.length > 0) jobs.push(carrierJob(carrier));
+      await enqueue(this.app, jobs);
       marks?.('enqueued');
       for (const [index, w] of group.entries()) w.resolve(answers[index]!);
     } catch (error) {
@@ -155,6 +172,60 @@ export class Admitter {
     }
   }
 }
+
+/** A `consume-batch` job being filled with a group's single uses. */
+interface GroupCarrier {
+  batchKey: string;
+  jobId: string;
+  items: Array<JobData<'consume'>>;
+  /** Its first use's job options (when traced: that request's context; a job continues one trace). */
+  options: QueuedJob['options'];
+}
+
+/**
+ * Which requests of a group travel in a carrier (issue 14, the lead's design): the requests that
+ * report one use (`consume`), do not wait for it and bring no carrier of their own — the single uses
+ * of POST /v1/consumptions without `?wait=true` — go to the workers in one `consume-batch` job
+ * (≤ MAX_BATCH_USES each) when the group holds two or more of them, instead of a `consume` job each:
+ * a carried use costs the worker about a third and Redis almost nothing of a job of its own
+ * (BENCHMARKS.md). Each use is still recorded on its own, with the carrier's job id beside it: the
+ * worker settles each use's row as it applies it, and when Redis loses the carrier the relay
+ * enqueues each use again as its own `consume` job.
+ *
+ * Not carried: a use alone in its group stays a `consume` job under API.md's job id (one job either
+ * way: a carrier would only rename it and add the fan-out), and a use whose caller waits
+ * (`?wait=true`) keeps its job, whose end event brings that caller its own result or stored typed
+ * failure — a carrier's brings only the batch's counts. A carrier's batch key is a new id per group
+ * (`group-<uuid v7>`, never an API batch key, which is a key id and a colon, or a plain uuid), so its
+ * job id is unique to the group, and stays its own through BullMQ's retries of it.
+ */
+function carriersOf(group: readonly Waiting[]): Map<Waiting, GroupCarrier> {
+  const single = group.filter(
+    (w) => !w.options.carry && !w.options.watch && w.commands.length === 1 && w.commands[0]!.name === 'consume',
+  );
+  const carriers = new Map<Waiting, GroupCarrier>();
+  if (single.length < 2) return carriers;
+  for (let start = 0; start < single.length; start += MAX_BATCH_USES) {
+    const batchKey = `group-${newId()}`;
+    const carrier: GroupCarrier = {
+      batchKey,
+      jobId: carrierCommand(batchKey, []).jobId,
+      items: [],
+      options: undefined,
+    };
+    for (const w of single.slice(start, start + MAX_BATCH_USES)) carriers.set(w, carrier);
+  }
+  return carriers;
+}
+
+const carrierCommand = (batchKey: string, items: Array<JobData<'consume'>>) =>
+  route({ name: 'consume-batch', data: { batch_key: batchKey, items } });
+
+/** The carrier as it goes to Redis: its uses, each with its own accepted_at. */
+const carrierJob = (carrier: GroupCarrier): QueuedJob => ({
+  ...carrierCommand(carrier.batchKey, carrier.items),
+  ...(carrier.options ? { options: carrier.options } : {}),
+});
 
 /** Debug (STAGE_TIMES_DIR): a stage of every job of a group. */
 function markGroup(group: readonly Waiting[], stage: string): void {

@@ -47,16 +47,19 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
         ? [{ name: row.name, queue: row.queue, jobId: row.job_id, data: row.data }]
         : [],
     );
+    const alone: string[] = [];
     if (requeue.length > 0) {
       // the data is the command's as accepted (validated then); the worker validates it again
       if (await enqueue(app, requeue)) {
+        // a use whose carrier was lost travels on its own from now on
+        alone.push(...missing.filter((row) => row.carrier_job_id !== null).map((row) => row.job_id));
         moved += requeue.length;
         relayRequeued.inc({ kind: 'accepted' }, requeue.length);
         app.log.warn({ count: requeue.length }, 'accepted requests were missing from Redis; enqueued them again');
       }
     }
     await deleteAccepted(app.db, done);
-    await markLookedAt(app.db, touched);
+    await markLookedAt(app.db, touched, alone);
     if (rows.length < BATCH) break;
   }
   return moved;
@@ -64,7 +67,8 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
 
 /**
  * The job that takes the command to the workers: its own, or the job carrying it (a use of a
- * `consume-batch`). When Redis lost the carrier, the command is enqueued again on its own.
+ * `consume-batch`: of POST /v1/consumptions/batch, or of a group of single uses the Admitter carried).
+ * When Redis lost the carrier, the command is enqueued again on its own, and forgets the carrier.
  */
 const travelsIn = (row: AcceptedJobRow): string => row.carrier_job_id ?? row.job_id;
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptGroup, type SettledLookup } from '../../src/commands/accept.js';
+import { Admitter } from '../../src/commands/admitter.js';
+import { consumptionId } from '../../src/ids.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -102,5 +104,101 @@ describe('the admitter', () => {
     // nothing of the loser's was recorded: what remains, if anything, is the winner's
     const rows = await app.database.db('accepted_jobs').where({ job_id: jobId });
     expect(rows.map((r) => r.request_hash)).toEqual(applied ? [] : [winner.request_hash]);
+  });
+});
+
+/**
+ * The lead's design for issue 14: the single uses of a group that nobody waits for travel in one
+ * `consume-batch` carrier job, each still recorded on its own with the carrier's job id beside it. An
+ * admitter of its own here, whose group is written once four commands wait: the group is exactly the
+ * four submitted below, whatever the load of the machine.
+ */
+describe("the admitter's carrier of a group's single uses", () => {
+  const at = '2026-04-01T00:00:00.000Z';
+  const command = (key: string) => ({
+    name: 'consume' as const,
+    data: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: key, accepted_at: at },
+    requestHash: `hash-${key}`,
+    subjectId: consumptionId(client.id, key),
+  });
+  const rowOf = async (key: string) =>
+    (await app.database
+      .db('accepted_jobs')
+      .where({ job_id: jobIdOf('consume', command(key).data) })
+      .first()) as { job_id: string; carrier_job_id: string | null } | undefined;
+
+  it('carries the uses nobody waits for in one consume-batch job; a waiter and a batch keep their own', async () => {
+    const admitter = new Admitter(app.ctx, { maxCommands: 4, maxWaitMs: 60_000, maxInFlight: 1 });
+    const batchData = { batch_key: 'own-batch', items: [command('g-batch').data] };
+    const [a, b, waiter, batch] = await Promise.all([
+      admitter.submit([command('g-a')], {}),
+      admitter.submit([command('g-b')], {}),
+      admitter.submit([command('g-w')], { watch: true }),
+      admitter.submit([command('g-batch')], { carry: { name: 'consume-batch', data: batchData } }),
+    ]);
+    for (const answer of [a, b, waiter, batch]) expect(answer.ok && answer.value[0]!.state).toBe('new');
+    if (waiter.ok) waiter.value[0]!.watch?.cancel();
+    const queue = app.ctx.queues.consumption;
+
+    // the two single uses: one carrier, named by a batch key of the group's own, holding both in order
+    const [rowA, rowB] = [await rowOf('g-a'), await rowOf('g-b')];
+    expect(rowA?.carrier_job_id).toMatch(/^consume-batch\|group-[0-9a-f-]{36}$/);
+    expect(rowB?.carrier_job_id).toBe(rowA?.carrier_job_id);
+    const carrier = await queue.getJob(rowA!.carrier_job_id!);
+    expect(carrier?.name).toBe('consume-batch');
+    expect(carrier?.data.items).toEqual([command('g-a').data, command('g-b').data]);
+    expect(carrier?.id).toBe(jobIdOf('consume-batch', carrier!.data));
+    // no job of their own
+    expect(await queue.getJob(rowA!.job_id)).toBeUndefined();
+    expect(await queue.getJob(rowB!.job_id)).toBeUndefined();
+
+    // the waiter's use keeps its consume job (its end brings the waiter its own result)
+    const rowW = await rowOf('g-w');
+    expect(rowW?.carrier_job_id).toBeNull();
+    expect((await queue.getJob(rowW!.job_id))?.name).toBe('consume');
+    // a batch request keeps the carrier it brought
+    expect((await rowOf('g-batch'))?.carrier_job_id).toBe('consume-batch|own-batch');
+    expect((await queue.getJob('consume-batch|own-batch'))?.data.items).toHaveLength(1);
+  });
+
+  it('a group of more single uses than a consume-batch job may carry fills one carrier, then another', async () => {
+    const admitter = new Admitter(app.ctx, { maxCommands: 1_001, maxWaitMs: 60_000, maxInFlight: 1 });
+    const keys = Array.from({ length: 1_001 }, (_, i) => `g-many-${i}`);
+    const answers = await Promise.all(keys.map((k) => admitter.submit([command(k)], {})));
+    expect(answers.every((a) => a.ok)).toBe(true);
+    const rows = (await app.database
+      .db('accepted_jobs')
+      .where('job_id', 'like', '%|g-many-%')
+      .select('carrier_job_id')) as Array<{ carrier_job_id: string | null }>;
+    const sizes = new Map<string | null, number>();
+    for (const r of rows) sizes.set(r.carrier_job_id, (sizes.get(r.carrier_job_id) ?? 0) + 1);
+    expect([...sizes.values()].sort((a, b) => b - a)).toEqual([1_000, 1]);
+    for (const [id, size] of sizes)
+      expect((await app.ctx.queues.consumption.getJob(id!))?.data.items).toHaveLength(size);
+  });
+
+  it('a use alone in its group keeps its consume job under its own job id', async () => {
+    const admitter = new Admitter(app.ctx, { maxCommands: 4, maxWaitMs: 60_000, maxInFlight: 1 });
+    const answer = await admitter.submit([command('g-alone')], {});
+    expect(answer.ok && answer.value[0]!.state).toBe('new');
+    const row = await rowOf('g-alone');
+    expect(row?.carrier_job_id).toBeNull();
+    expect((await app.ctx.queues.consumption.getJob(row!.job_id))?.name).toBe('consume');
+  });
+
+  it('a carrier takes only the uses recorded now: one accepted before keeps its row and its job', async () => {
+    const admitter = new Admitter(app.ctx, { maxCommands: 3, maxWaitMs: 60_000, maxInFlight: 1 });
+    // g-a was carried above and is still pending (no worker here): accepted again, it is not carried twice
+    const carriedBefore = (await rowOf('g-a'))?.carrier_job_id;
+    const answers = await Promise.all(['g-a', 'g-c', 'g-d'].map((k) => admitter.submit([command(k)], {})));
+    expect(answers.map((x) => x.ok && x.value[0]!.state)).toEqual(['pending', 'new', 'new']);
+    expect((await rowOf('g-a'))?.carrier_job_id).toBe(carriedBefore);
+    // enqueued again under its own id, as any request accepted before is (the database applies it once)
+    expect((await app.ctx.queues.consumption.getJob(jobIdOf('consume', command('g-a').data)))?.name).toBe('consume');
+    const carrierId = (await rowOf('g-c'))?.carrier_job_id;
+    expect(carrierId).not.toBe(carriedBefore);
+    expect((await rowOf('g-d'))?.carrier_job_id).toBe(carrierId);
+    const carrier = await app.ctx.queues.consumption.getJob(carrierId!);
+    expect(carrier?.data.items.map((i: { idempotency_key: string }) => i.idempotency_key)).toEqual(['g-c', 'g-d']);
   });
 });

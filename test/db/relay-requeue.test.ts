@@ -1,6 +1,9 @@
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Admitter } from '../../src/commands/admitter.js';
 import { requeueLost } from '../../src/commands/index.js';
+import { consumptionId } from '../../src/ids.js';
+import { jobIdOf } from '../../src/jobs/definitions.js';
 import { relayRequeued } from '../../src/metrics.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -50,5 +53,53 @@ describe('relay: accepted requests missing from Redis', () => {
     expect(await requeueLost(app.ctx, 0)).toBe(2);
     expect(await requeuedSoFar()).toBe(before + 2);
     for (const { job_id } of rows) expect(await queue.getJobState(job_id)).toBe('waiting');
+  });
+});
+
+describe("relay: a group's carrier missing from Redis", () => {
+  it('enqueues each carried use again as its own consume job, counted once each, then watches that job', async () => {
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const client = await createClient(app);
+    await subscribe(app, client.id, pkg.code);
+    // three single uses in one group (an admitter whose group is written once three commands wait)
+    const admitter = new Admitter(app.ctx, { maxCommands: 3, maxWaitMs: 60_000, maxInFlight: 1 });
+    const data = (key: string) => ({
+      client: client.id,
+      credit_type: sms.code,
+      quantity: 1,
+      idempotency_key: key,
+      accepted_at: '2026-05-01T00:00:00.000Z',
+    });
+    const keys = ['g-1', 'g-2', 'g-3'];
+    const answers = await Promise.all(
+      keys.map((key) =>
+        admitter.submit([{ name: 'consume', data: data(key), subjectId: consumptionId(client.id, key) }], {}),
+      ),
+    );
+    expect(answers.map((a) => a.ok)).toEqual([true, true, true]);
+    const jobIds = keys.map((key) => jobIdOf('consume', data(key)));
+    const rows = (await app.database.db('accepted_jobs').whereIn('job_id', jobIds).select('carrier_job_id')) as Array<{
+      carrier_job_id: string | null;
+    }>;
+    const carriers = new Set(rows.map((r) => r.carrier_job_id));
+    expect(carriers.size).toBe(1);
+    const [carrierId] = [...carriers];
+    expect(carrierId).toMatch(/^consume-batch\|group-/);
+    const queue = app.ctx.queues.consumption;
+
+    // Redis loses the carrier: each use comes back on its own, under its API.md job id
+    await (await Job.fromId(queue, carrierId!))!.remove();
+    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
+    const before = await requeuedSoFar();
+    expect(await requeueLost(app.ctx, 0)).toBe(3);
+    expect(await requeuedSoFar()).toBe(before + 3);
+    for (const jobId of jobIds) expect((await Job.fromId(queue, jobId))?.name).toBe('consume');
+    // the rows forget the lost carrier: from now on the relay finds their own jobs, and leaves them alone
+    const after = await app.database.db('accepted_jobs').whereIn('job_id', jobIds).select('carrier_job_id');
+    expect(after.map((r) => r.carrier_job_id)).toEqual([null, null, null]);
+    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
+    expect(await requeueLost(app.ctx, 0)).toBe(0);
+    expect(await requeuedSoFar()).toBe(before + 3);
   });
 });

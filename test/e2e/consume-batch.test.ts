@@ -3,6 +3,7 @@ import { awaitOutcome, requeueLost } from '../../src/commands/index.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { verifyInvariants } from '../../src/services/verify.js';
+import { startWorkers } from '../../src/workers/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
@@ -142,4 +143,110 @@ describe('CreditsProducer.consumeMany', () => {
       }
     },
   );
+});
+
+describe("the admitter's carrier: concurrent single uses in one consume-batch job", () => {
+  it('each use is applied once and readable by id, one bad use fails alone, and every waiter gets ' +
+    'its own result', async () => {
+    // accepted with no worker running (so that the carriers can be read), then applied by workers
+    // started here; a generous grouping window, so that the uses group whatever the load
+    const front = await startTestApp({
+      roles: ['api'],
+      now: '2026-05-10T08:00:00.000Z',
+      env: { ACCEPT_BATCH_WAIT_MS: '50', WAIT_TIMEOUT_MS: '30000' },
+    });
+    try {
+      const ct = await createCreditType(front, { code: 'cb-group' });
+      const pkg = await createPackage(front, [{ credit_type: ct.code, units: 100 }]);
+      const client = await createClient(front);
+      await subscribe(front, client.id, pkg.code);
+      const body = (key: string, quantity = 1) => ({
+        client: client.id,
+        credit_type: ct.code,
+        quantity,
+        idempotency_key: key,
+      });
+      const post = (key: string, quantity = 1, wait = false) =>
+        front.request('POST', `/v1/consumptions${wait ? '?wait=true' : ''}`, {
+          key: front.keys.write,
+          body: body(key, quantity),
+        });
+      const jobOf = (key: string) => jobIdOf('consume', body(key));
+
+      // waiters, one of them asking for more than anyone holds; they wait for the workers below
+      const waiters = [post('w-0', 1, true), post('w-big', 5_000, true), post('w-2', 1, true)];
+      // uses nobody waits for, one of them too big: answered 202 at once
+      const keys = [...Array.from({ length: 20 }, (_, i) => `n-${i}`), 'n-big'];
+      const quick = await Promise.all(keys.map((k) => post(k, k === 'n-big' ? 5_000 : 1)));
+      expect(quick.map((r) => r.status)).toEqual(keys.map(() => 202));
+
+      const rows = (await front.database
+        .db('accepted_jobs')
+        .whereIn('job_id', keys.map(jobOf))
+        .select('job_id', 'carrier_job_id')) as Array<{ job_id: string; carrier_job_id: string | null }>;
+      expect(rows).toHaveLength(keys.length);
+      const carriers = [...new Set(rows.flatMap((r) => (r.carrier_job_id ? [r.carrier_job_id] : [])))];
+      expect(carriers.length, 'the concurrent uses travel in carriers').toBeGreaterThan(0);
+      expect(carriers.length).toBeLessThan(keys.length);
+      const alone = rows.filter((r) => !r.carrier_job_id).map((r) => r.job_id);
+      // a caller that asks again for a use already carried, and waits: its use comes back as its own job
+      const carriedKey = keys.find((k) => rows.find((r) => r.job_id === jobOf(k))?.carrier_job_id)!;
+      const waitAgain = post(carriedKey, 1, true);
+
+      const workers = await startWorkers(front.ctx);
+      try {
+        const waited = { timeoutMs: 30_000 };
+        const batches = await Promise.all(carriers.map((id) => awaitOutcome(front.ctx, 'consume-batch', id, waited)));
+        expect(batches.map((b) => b.state)).toEqual(carriers.map(() => 'completed'));
+        const singles = await Promise.all(alone.map((id) => awaitOutcome(front.ctx, 'consume', id, waited)));
+        expect(singles.map((s) => s.state)).toEqual(alone.map(() => 'completed'));
+
+        // every waiter is answered with its own use: the result, or its own 422 with the use's fields
+        const [w0, wBig, w2] = await Promise.all(waiters);
+        expect(w0!.status, w0!.text).toBe(200);
+        expect(w0!.body).toMatchObject({ status: 'applied', idempotency_key: 'w-0', applied: '1' });
+        expect(wBig!.status, wBig!.text).toBe(422);
+        expect(wBig!.body).toMatchObject({
+          code: 'insufficient_balance',
+          consumption_status: 'rejected',
+          idempotency_key: 'w-big',
+          quantity: '5000',
+        });
+        expect(w2!.status, w2!.text).toBe(200);
+        expect(w2!.body).toMatchObject({ status: 'applied', idempotency_key: 'w-2' });
+        // applied once, by its carrier or its own job, whichever came first; the other answers the same use
+        const again = await waitAgain;
+        expect(again.status, again.text).toBe(200);
+        expect(again.body).toMatchObject({ status: 'applied', idempotency_key: carriedKey, applied: '1' });
+      } finally {
+        await workers.close();
+      }
+
+      // each use readable by id; the bad one rejected alone, its neighbours applied
+      for (const [index, key] of keys.entries()) {
+        const one = await front.request('GET', `/v1/consumptions/${quick[index]!.body.id}`, { key: front.keys.read });
+        expect(one.body, key).toMatchObject(
+          key === 'n-big' ? { status: 'rejected', code: 'insufficient_balance' } : { status: 'applied', applied: '1' },
+        );
+      }
+      // each carried use records its carrier as its job; a waiter's use its own job
+      const applied = (await front.database
+        .db('consumptions')
+        .where({ client_id: client.id })
+        .select('idempotency_key', 'job_id')) as Array<{ idempotency_key: string; job_id: string }>;
+      expect(applied).toHaveLength(keys.length + 3);
+      const jobById = new Map(applied.map((c) => [c.idempotency_key, c.job_id]));
+      for (const row of rows) {
+        const key = keys.find((k) => jobOf(k) === row.job_id)!;
+        expect(jobById.get(key), key).toBe(row.carrier_job_id ?? row.job_id);
+      }
+      for (const key of ['w-0', 'w-big', 'w-2']) expect(jobById.get(key), key).toBe(jobOf(key));
+      const [balance] = await front.database.db('balances').where({ client_id: client.id }).select('consumed');
+      expect(BigInt(balance!.consumed)).toBe(22n);
+      expect(await front.database.db('accepted_jobs')).toHaveLength(0);
+      expect((await verifyInvariants(front.database.db)).violations).toEqual([]);
+    } finally {
+      await front.close();
+    }
+  }, 60_000);
 });

@@ -148,12 +148,21 @@ export async function acceptedDue(db: Executor, graceMs: number, limit: number):
   return result.rows;
 }
 
-/** Notes that the relay looked at (and, if Redis had lost them, enqueued) these requests now. */
-export async function markLookedAt(db: Executor, jobIds: readonly string[]): Promise<void> {
+/**
+ * Notes that the relay looked at (and, if Redis had lost them, enqueued) these requests now. Those in
+ * `alone` were carried by a job Redis lost and were enqueued again on their own: they forget the carrier,
+ * so that the relay looks for their own job from now on.
+ */
+export async function markLookedAt(
+  db: Executor,
+  jobIds: readonly string[],
+  alone: readonly string[] = [],
+): Promise<void> {
   if (jobIds.length === 0) return;
   await db.raw(
-    `UPDATE accepted_jobs SET last_enqueued_at = clock_timestamp(), enqueue_attempts = enqueue_attempts + 1
+    `UPDATE accepted_jobs SET last_enqueued_at = clock_timestamp(), enqueue_attempts = enqueue_attempts + 1,
+            carrier_job_id = CASE WHEN job_id = ANY(?::text[]) THEN NULL ELSE carrier_job_id END
       WHERE job_id = ANY(?::text[])`,
-    arrays([jobIds]),
+    arrays([alone, jobIds]),
   );
 }
