@@ -278,8 +278,11 @@ async function waitFor<N extends JobName>(
 ): Promise<Outcome<JobResult<N>>> {
   const timeoutMs = options.timeoutMs ?? app.config.WAIT_TIMEOUT_MS;
   const stop = app.stopWaiting.signal;
-  // the stream reader must be listening before a state read can stand for "not finished yet"
-  if ((await unlessStopped(stop, hubOf(app, queue).open())) === STOPPED) return { state: 'timeout' };
+  // the stream reader must be listening before a state read can stand for "not finished yet" (when it
+  // already listens, as for nearly every wait, nothing to wait for: no promise, no abort listener)
+  const hub = hubOf(app, queue);
+  if (!hub.listening && (await unlessStopped(stop, hub.open())) === STOPPED) return { state: 'timeout' };
+  if (stop.aborted) return { state: 'timeout' };
   if (options.alreadyQueued) {
     const state = await app.queues[queue].getJobState(jobId);
     if (state === 'completed' || state === 'failed') return endedAs<N>(app, queue, jobId);
