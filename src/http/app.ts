@@ -191,8 +191,28 @@ function exactRoutes(routes: readonly AnyRoute[], extras: readonly ExtraMount[],
  * and `next('router')` leave to `done()`.
  */
 function runSteps(steps: readonly Step[], req: Request, res: Response, done: NextFunction): void {
-  let at = 0;
-  const next = (error?: unknown): void => {
+  new StepRun(steps, req, res, done).next();
+}
+
+/**
+ * One run of `runSteps`. `next` is bound once (a bound method, not a closure: under tsx every named
+ * closure made per request is also named by Object.defineProperty, about a microsecond each).
+ */
+class StepRun {
+  private at = 0;
+  readonly next: (error?: unknown) => void;
+
+  constructor(
+    private readonly steps: readonly Step[],
+    private readonly req: Request,
+    private readonly res: Response,
+    private readonly done: NextFunction,
+  ) {
+    this.next = this.step.bind(this);
+  }
+
+  private step(error?: unknown): void {
+    const done = this.done;
     if (error === 'route' || error === 'router') {
       done();
       return;
@@ -201,20 +221,19 @@ function runSteps(steps: readonly Step[], req: Request, res: Response, done: Nex
       done(error);
       return;
     }
-    const step = steps[at];
-    at += 1;
+    const step = this.steps[this.at];
+    this.at += 1;
     if (!step) {
       done();
       return;
     }
     try {
-      const result = step(req, res, next);
+      const result = step(this.req, this.res, this.next);
       if (result instanceof Promise) result.catch((e: unknown) => done(e ?? new Error('Rejected promise')));
     } catch (e) {
       done(e);
     }
-  };
-  next();
+  }
 }
 
 /**
