@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { AppContext } from './app-context.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
-import { createDb } from './db/knex.js';
+import { createDb, pairSqlPool } from './db/knex.js';
 import { createSqlPool } from './db/sql-client.js';
 import { useNamedStatements } from './db/statement-names.js';
 import { ApiKeyVerifier } from './http/auth.js';
@@ -63,14 +63,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     applicationName: `credits-${options.config.ROLES.join('+')}`,
     log: options.log,
   });
-  // the hot path's own small pool: one connection per batch in flight, and one for the rest; its
-  // connections carry the process id, so pg_stat_activity tells which process holds a batch open
+  // the hot path's own small pool: one connection per batch in flight, one for each group the API's
+  // admitter writes at once (its statements run here too: pairSqlPool), and one for the rest; its
+  // connections carry the process id, so pg_stat_activity tells which process holds a batch open.
+  // Connections are opened when first needed: a process without the role opens none for it.
   const sql = createSqlPool(
     options.databaseUrl,
-    options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 1,
+    options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 2 + 1,
     `credits-consumption:${process.pid}`,
     { statementTimeout: !pgbouncer, log: options.log },
   );
+  pairSqlPool(db, sql);
   const redisTarget: RedisTarget = {
     url: options.redisUrl,
     clusterNodes: options.config.REDIS_CLUSTER_NODES,

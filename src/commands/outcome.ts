@@ -58,7 +58,7 @@ async function unlessStopped<T>(signal: AbortSignal, work: Promise<T>): Promise<
   if (signal.aborted) return STOPPED;
   let onAbort: (() => void) | undefined;
   const stopped = new Promise<typeof STOPPED>((resolve) => {
-    onAbort = () => resolve(STOPPED);
+    onAbort = resolve.bind(null, STOPPED);
     signal.addEventListener('abort', onAbort, { once: true });
   });
   try {
@@ -188,15 +188,15 @@ class OutcomeHub {
       resolver = resolve;
       set.add(resolve);
     });
-    return {
-      finished,
-      cancel: () => {
-        if (!resolver) return;
-        set.delete(resolver);
-        if (set.size === 0 && this.waiting.get(jobId) === set) this.waiting.delete(jobId);
-        this.idleCheck();
-      },
-    };
+    // a bound method, not a closure: under tsx each named closure made per wait is also named by
+    // Object.defineProperty (about a microsecond each)
+    return { finished, cancel: this.unwatch.bind(this, jobId, set, resolver!) };
+  }
+
+  private unwatch(jobId: string, set: Set<(finished: Finished) => void>, resolver: (finished: Finished) => void): void {
+    set.delete(resolver);
+    if (set.size === 0 && this.waiting.get(jobId) === set) this.waiting.delete(jobId);
+    this.idleCheck();
   }
 }
 
@@ -238,19 +238,33 @@ export function watchOutcome<N extends JobName>(app: AppContext, name: N, jobId:
   const hub = hubOf(app, queue);
   // watched before the stream reader listened: its end may come before it does, so read the state once
   const unheard = !hub.listening;
-  const watch = hub.watch(jobId);
-  return {
-    jobId,
-    cancel: () => watch.cancel(),
-    outcome: async (options = {}) => {
-      try {
-        const alreadyQueued = options.alreadyQueued === true || unheard;
-        return await waitFor<N>(app, queue, jobId, watch.finished, { ...options, alreadyQueued });
-      } finally {
-        watch.cancel();
-      }
-    },
-  };
+  return new OutcomeWatch<N>(app, queue, jobId, hub.watch(jobId), unheard);
+}
+
+/** A Watch (a class, not an object of closures made per wait: see OutcomeHub.watch). */
+class OutcomeWatch<N extends JobName> implements Watch<N> {
+  constructor(
+    private readonly app: AppContext,
+    private readonly queue: QueueName,
+    readonly jobId: string,
+    private readonly watch: { finished: Promise<Finished>; cancel(): void },
+    private readonly unheard: boolean,
+  ) {}
+
+  cancel(): void {
+    this.watch.cancel();
+  }
+
+  async outcome(
+    options: { timeoutMs?: number; alreadyQueued?: boolean; untilAdded?: boolean } = {},
+  ): Promise<Outcome<JobResult<N>>> {
+    try {
+      const alreadyQueued = options.alreadyQueued === true || this.unheard;
+      return await waitFor<N>(this.app, this.queue, this.jobId, this.watch.finished, { ...options, alreadyQueued });
+    } finally {
+      this.watch.cancel();
+    }
+  }
 }
 
 /**
@@ -278,8 +292,11 @@ async function waitFor<N extends JobName>(
 ): Promise<Outcome<JobResult<N>>> {
   const timeoutMs = options.timeoutMs ?? app.config.WAIT_TIMEOUT_MS;
   const stop = app.stopWaiting.signal;
-  // the stream reader must be listening before a state read can stand for "not finished yet"
-  if ((await unlessStopped(stop, hubOf(app, queue).open())) === STOPPED) return { state: 'timeout' };
+  // the stream reader must be listening before a state read can stand for "not finished yet" (when it
+  // already listens, as for nearly every wait, nothing to wait for: no promise, no abort listener)
+  const hub = hubOf(app, queue);
+  if (!hub.listening && (await unlessStopped(stop, hub.open())) === STOPPED) return { state: 'timeout' };
+  if (stop.aborted) return { state: 'timeout' };
   if (options.alreadyQueued) {
     const state = await app.queues[queue].getJobState(jobId);
     if (state === 'completed' || state === 'failed') return endedAs<N>(app, queue, jobId);

@@ -136,3 +136,36 @@ export function isRowCausedDbError(error: unknown): boolean {
  * arrays with NULLs and Dates correctly, which knex's binding types do not describe.
  */
 export const arrays = (values: unknown[]): readonly Knex.RawBinding[] => values as Knex.RawBinding[];
+
+/**
+ * The node-postgres pool that runs a few hot statements of the front door in place of this knex
+ * instance (`pooledQuery`): paired by the runtime, which makes both (an instance without a pair, or a
+ * transaction, goes through knex).
+ */
+const pairedPools = new WeakMap<Knex, pg.Pool>();
+
+export function pairSqlPool(db: Knex, pool: pg.Pool): void {
+  pairedPools.set(db, pool);
+}
+
+/**
+ * A statement of `db` run on its paired node-postgres pool when `db` is not a transaction: one
+ * parameterised, named statement ($1, $2 …; prepared once per connection, unnamed behind PgBouncer:
+ * `name` is statementName's), where knex builds, acquires through tarn and runs it unnamed (Postgres
+ * then parses and plans it every time). `knexText` is the same statement with knex's `?` placeholders.
+ * knex's `query` event is emitted for it all the same (what tests and bench/profile-api.ts count).
+ */
+export async function pooledQuery<R>(
+  db: Executor,
+  statement: { text: string; knexText: string; name: { name?: string } },
+  values: unknown[],
+): Promise<R[]> {
+  const pool = isTransaction(db) ? undefined : pairedPools.get(db);
+  if (!pool) {
+    const result = await db.raw<{ rows: R[] }>(statement.knexText, values as Knex.RawBinding[]);
+    return result.rows;
+  }
+  if (db.listenerCount('query') > 0) db.emit('query', { sql: statement.text, bindings: values, method: 'raw' });
+  const result = await pool.query<R & pg.QueryResultRow>({ text: statement.text, values, ...statement.name });
+  return result.rows;
+}

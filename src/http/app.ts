@@ -12,8 +12,9 @@ import { jsonBody } from './json-body.js';
 import { problemBody, problemFromFailure, sendProblem } from './problem.js';
 import { keyRateLimit } from './rate-limit.js';
 import { refuseUnstorableText } from './refuse-unstorable-text.js';
+import { writeJson } from './reply.js';
 import { requestLog, securityHeaders } from './request-log.js';
-import { type Access, type AnyRoute, expressPath, type JsonReply } from './route.js';
+import { type Access, type AnyRoute, expressPath } from './route.js';
 import { runRoute } from './run-route.js';
 import { traceRequests } from './tracing.js';
 
@@ -104,15 +105,6 @@ function httpStageTimes(times: StageTimes) {
   };
 }
 
-function sendReply(res: Response, reply: JsonReply): void {
-  if (reply.headers) res.set(reply.headers);
-  if (reply.status === 204 || reply.body === undefined) {
-    res.status(reply.status).end();
-    return;
-  }
-  res.status(reply.status).json(reply.body);
-}
-
 function handlerFor(ctx: AppContext, route: AnyRoute) {
   return async (req: Request, res: Response): Promise<void> => {
     const outcome = await runRoute(ctx, route, {
@@ -143,7 +135,7 @@ function handlerFor(ctx: AppContext, route: AnyRoute) {
         sendProblem(res, problemFromFailure(outcome.failure));
         return;
       case 'reply':
-        sendReply(res, outcome.reply);
+        writeJson(res, outcome.reply.status, outcome.reply.body, outcome.reply.headers);
         return;
       case 'raw':
         return;
@@ -189,31 +181,72 @@ function exactRoutes(routes: readonly AnyRoute[], extras: readonly ExtraMount[],
     // what the router sets for a matched route: the metrics and the trace name it by its path
     req.params = {};
     (req as { route?: unknown }).route = found.route;
-    let at = 0;
-    const next = (error?: unknown): void => {
-      if (error === 'route' || error === 'router') {
-        done();
-        return;
-      }
-      if (error) {
-        done(error);
-        return;
-      }
-      const step = found.steps[at];
-      at += 1;
-      if (!step) {
-        done();
-        return;
-      }
-      try {
-        const result = step(req, res, next);
-        if (result instanceof Promise) result.catch((e: unknown) => done(e ?? new Error('Rejected promise')));
-      } catch (e) {
-        done(e);
-      }
-    };
-    next();
+    runSteps(found.steps, req, res, done);
   };
+}
+
+/**
+ * Runs steps as the router runs a layer's handlers: `next()` goes on to the next step (after the
+ * last, to `done()`), `next(error)` (or a rejected promise) goes to `done(error)`, `next('route')`
+ * and `next('router')` leave to `done()`.
+ */
+function runSteps(steps: readonly Step[], req: Request, res: Response, done: NextFunction): void {
+  new StepRun(steps, req, res, done).next();
+}
+
+/**
+ * One run of `runSteps`. `next` is bound once (a bound method, not a closure: under tsx every named
+ * closure made per request is also named by Object.defineProperty, about a microsecond each).
+ */
+class StepRun {
+  private at = 0;
+  readonly next: (error?: unknown) => void;
+
+  constructor(
+    private readonly steps: readonly Step[],
+    private readonly req: Request,
+    private readonly res: Response,
+    private readonly done: NextFunction,
+  ) {
+    this.next = this.step.bind(this);
+  }
+
+  private step(error?: unknown): void {
+    const done = this.done;
+    if (error === 'route' || error === 'router') {
+      done();
+      return;
+    }
+    if (error) {
+      done(error);
+      return;
+    }
+    const step = this.steps[this.at];
+    this.at += 1;
+    if (!step) {
+      done();
+      return;
+    }
+    try {
+      const result = step(this.req, this.res, this.next);
+      if (result instanceof Promise) result.catch((e: unknown) => done(e ?? new Error('Rejected promise')));
+    } catch (e) {
+      done(e);
+    }
+  }
+}
+
+/**
+ * Steps every request goes through, run as one layer of the app: the router tries each of its layers
+ * on the path and goes through its own next() machinery between them, for work that applies to every
+ * path anyway. The same steps in the same order as one `app.use` each.
+ */
+function everyRequest(steps: readonly Step[]) {
+  const frontSteps = (req: Request, res: Response, done: NextFunction): void => {
+    runSteps(steps, req, res, done);
+  };
+  // the steps' names, for the audit of what runs on every request (test/e2e/security.test.ts)
+  return Object.assign(frontSteps, { steps: steps.map((step) => step.name) });
 }
 
 export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: readonly ExtraMount[] = []): MountedApp {
@@ -224,23 +257,26 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
   app.set('json replacer', (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
-  if (tracingEnabled()) app.use(traceRequests());
-  if (stageTimes) app.use(httpStageTimes(stageTimes));
-
-  // the request id, and one log line per request only when its level is on (request-log.ts)
-  app.use(requestLog(app, ctx.log));
-  app.use(httpMetrics());
-  // before everything that does work: while the process drains, new requests are refused here
   const drain = new HttpDrain();
-  app.use(function drainGate(req: Request, res: Response, next: NextFunction) {
-    drain.admit(req, res, next);
-  });
-  // Security headers on every answer. The pages set their own Content-Security-Policy (/ui strict,
-  // /docs its own); Bull Board's page needs inline scripts, so none is set here.
-  // Helmet's list is computed once when the app is built (request-log.ts).
-  app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
-  // JSON.parse, except that a number a double would round is kept as its decimal text (json-body.ts)
-  app.use(jsonBody(ctx.config.BODY_LIMIT));
+  const front: Step[] = [];
+  if (tracingEnabled()) front.push(traceRequests());
+  if (stageTimes) front.push(httpStageTimes(stageTimes));
+  front.push(
+    // the request id, and one log line per request only when its level is on (request-log.ts)
+    requestLog(app, ctx.log),
+    httpMetrics(),
+    // before everything that does work: while the process drains, new requests are refused here
+    function drainGate(req: Request, res: Response, next: NextFunction) {
+      drain.admit(req, res, next);
+    },
+    // Security headers on every answer. The pages set their own Content-Security-Policy (/ui strict,
+    // /docs its own); Bull Board's page needs inline scripts, so none is set here.
+    // Helmet's list is computed once when the app is built (request-log.ts).
+    securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }),
+    // JSON.parse, except that a number a double would round is kept as its decimal text (json-body.ts)
+    ...jsonBody(ctx.config.BODY_LIMIT),
+  );
+  app.use(everyRequest(front));
   // the pages take ids from their paths and queries too (their forms are checked by their schemas)
   app.use('/ui', refuseUnstorableText);
 

@@ -1,5 +1,6 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import type { ErrorCode, Failure, FieldProblem } from '../domain/result.js';
+import { writeJson } from './reply.js';
 
 /** The one table from a result code to an HTTP status (API.md), plus the extensions listed after it. */
 export const STATUS_OF: Record<ErrorCode | 'payload_too_large', number> = {
@@ -70,9 +71,8 @@ export function problemBody(
 export const problemFromFailure = (failure: Failure): ProblemBody =>
   problemBody(failure.code, failure.detail, failure.errors, failure.extra);
 
-export function sendProblem(res: Response, body: ProblemBody, headers: Record<string, string> = {}): void {
-  res
-    .status(body.status)
-    .set({ 'content-type': 'application/problem+json; charset=utf-8', ...headers })
-    .send(JSON.stringify(body));
+const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+
+export function sendProblem(res: ServerResponse, body: ProblemBody, headers?: Record<string, string>): void {
+  writeJson(res, body.status, body, headers, PROBLEM_TYPE);
 }

@@ -28,12 +28,43 @@ export function unstorablePath(value: unknown, root = ''): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether every string and key in a parsed JSON value is storable: the walk of `unstorablePath` without
+ * the paths (a string each, for every field of every request), which are built only for a value that
+ * holds unstorable text. Iterative, like it.
+ */
+export function allStorable(value: unknown): boolean {
+  if (typeof value === 'string') return isStorableText(value);
+  if (value === null || typeof value !== 'object') return true;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current === 'string') {
+      if (!isStorableText(current)) return false;
+    } else if (Array.isArray(current)) {
+      for (const item of current)
+        if (item !== null && (typeof item === 'object' || typeof item === 'string')) stack.push(item);
+    } else if (current !== null && typeof current === 'object') {
+      for (const key in current) {
+        if (!Object.hasOwn(current, key)) continue;
+        if (!isStorableText(key)) return false;
+        const item = (current as Record<string, unknown>)[key];
+        if (item !== null && (typeof item === 'object' || typeof item === 'string')) stack.push(item);
+      }
+    }
+  }
+  return true;
+}
+
 function decodedPath(req: Request): string {
+  const path = req.path;
+  // nothing percent-encoded: the path is its own decoding
+  if (!path.includes('%')) return path;
   try {
-    return decodeURIComponent(req.path);
+    return decodeURIComponent(path);
   } catch {
     // not valid percent-encoding of UTF-8: no route matches it anyway
-    return req.path;
+    return path;
   }
 }
 
@@ -43,13 +74,14 @@ function decodedPath(req: Request): string {
  * Runs after authentication, so that an anonymous caller still gets 401.
  */
 export function refuseUnstorableText(req: Request, res: Response, next: NextFunction): void {
-  const where = !isStorableText(decodedPath(req))
-    ? '(path)'
-    : (unstorablePath(req.query, 'query') ?? unstorablePath(req.body));
-  if (where === undefined) {
+  const path = decodedPath(req);
+  if (isStorableText(path) && allStorable(req.query) && allStorable(req.body)) {
     next();
     return;
   }
+  const where = !isStorableText(path)
+    ? '(path)'
+    : (unstorablePath(req.query, 'query') ?? unstorablePath(req.body) ?? '(body)');
   req.log?.info({ field: where }, 'request refused: unstorable text');
   sendProblem(
     res,

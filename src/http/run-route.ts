@@ -63,25 +63,7 @@ export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall
   }
 
   const after: Array<() => Promise<void>> = [];
-  const makeContext = (db: AppContext['db']) => ({
-    params: parts.params?.success ? parts.params.data : {},
-    query: parts.query?.success ? parts.query.data : {},
-    body: parts.body?.success ? parts.body.data : undefined,
-    req: call.req,
-    res: call.res,
-    auth: call.auth,
-    app: ctx,
-    db,
-    idempotencyKey: call.idempotencyKey,
-    path: call.path,
-    origin: call.origin,
-    afterCommit: (action: () => Promise<void>) => {
-      after.push(action);
-    },
-  });
-
   const audit = auditOf(ctx, route, call);
-  const handle = (db: AppContext['db']) => route.handler(makeContext(db));
 
   let outcome: unknown;
   try {
@@ -103,7 +85,9 @@ export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall
           now: ctx.clock.now(),
         },
         async (tx) => {
-          const reply = (await handle(tx as unknown as AppContext['db'])) as JsonReply | Failure;
+          const reply = (await route.handler(contextOf(ctx, call, parts, tx as unknown as AppContext['db'], after))) as
+            | JsonReply
+            | Failure;
           // the change and its audit row commit together (or neither does)
           if (audit && statusOf(reply) < 400) await audit.record(tx, reply);
           return reply;
@@ -117,7 +101,7 @@ export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall
       }
     } else if (audit?.inTransaction) {
       const { value, committed } = await decideInTransaction(ctx.db, async (tx) => {
-        const reply = await handle(tx as unknown as AppContext['db']);
+        const reply = await route.handler(contextOf(ctx, call, parts, tx as unknown as AppContext['db'], after));
         const success = statusOf(reply) < 400;
         if (success) await audit.record(tx, reply);
         return { value: reply, commit: success };
@@ -128,7 +112,7 @@ export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall
         await audit.record(ctx.db, value);
       }
     } else {
-      outcome = await handle(ctx.db);
+      outcome = await route.handler(contextOf(ctx, call, parts, ctx.db, after));
     }
   } catch (error) {
     if (error instanceof DomainError) {
@@ -147,6 +131,37 @@ export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall
   if (isRawReply(outcome)) return { kind: 'raw' };
   if (isFailure(outcome)) return { kind: 'failure', failure: outcome };
   return { kind: 'reply', reply: outcome as JsonReply };
+}
+
+/** A parse of a route's params, query or body (zod's safeParse), when the route declares it. */
+type Parsed = { success: true; data: unknown } | { success: false } | undefined;
+
+/**
+ * What a route's handler is given. A function of the module, not a closure made per call: the service
+ * runs under tsx, whose transform names each named closure with Object.defineProperty as it is made.
+ */
+function contextOf(
+  ctx: AppContext,
+  call: RouteCall,
+  parts: { params: Parsed; query: Parsed; body: Parsed },
+  db: AppContext['db'],
+  after: Array<() => Promise<void>>,
+) {
+  return {
+    params: parts.params?.success ? parts.params.data : {},
+    query: parts.query?.success ? parts.query.data : {},
+    body: parts.body?.success ? parts.body.data : undefined,
+    req: call.req,
+    res: call.res,
+    auth: call.auth,
+    app: ctx,
+    db,
+    idempotencyKey: call.idempotencyKey,
+    path: call.path,
+    origin: call.origin,
+    // runs after the handler's writes are committed
+    afterCommit: after.push.bind(after) as (action: () => Promise<void>) => void,
+  };
 }
 
 /** The status a handler's answer goes out with. */

@@ -202,10 +202,10 @@ export async function acceptConsumptions(
     requestHash: p.hash,
     subjectId: p.id,
   }));
-  const byJob = new Map(prepared.map((p) => [jobIdOf('consume', { ...p.report, client: p.client.id }), p]));
   const submitted = await submit(app, commands, {
+    // the 409's words, found only when a 409 happens (not a job id and a spread per use of every request)
     describeConflict: (c) => {
-      const p = byJob.get(c.jobId);
+      const p = prepared[commands.findIndex((command) => jobIdOf('consume', command.data) === c.jobId)];
       return p ? conflict(p).detail : `idempotency_key "${c.data.idempotency_key}" was used with another payload`;
     },
     settled: settledConsumptions,

@@ -1,5 +1,6 @@
-import { arrays, type Executor } from '../knex.js';
+import { arrays, type Executor, pooledQuery } from '../knex.js';
 import type { SqlClient } from '../sql-client.js';
+import { statementName } from '../statement-names.js';
 
 /**
  * `accepted_jobs`: requests the service answered 202 for (or the scheduler and the relay decided
@@ -37,21 +38,9 @@ export interface InsertedOrPrior {
   priorHash: string | null;
 }
 
-/**
- * Records the requests of a group in ONE statement (it runs for every accepted request, and for many
- * at once): reads what was accepted before under the same job ids, and writes each request's jobs
- * unless one of them reuses a job id with another payload — then that request writes none (its
- * caller answers 409) and the others are written all the same. A row that a concurrent transaction
- * was writing is neither fresh nor seen (its insert waited, then did nothing): the caller reads it
- * again with `acceptedHashes`. The job ids of a group are distinct.
- */
-export async function insertAccepted(db: Executor, drafts: readonly AcceptedJobDraft[]): Promise<InsertedOrPrior[]> {
-  if (drafts.length === 0) return [];
-  const result = await db.raw<{
-    rows: Array<{ req: number; job_id: string; prior_hash: string | null; fresh: boolean }>;
-  }>(
-    `WITH input AS (
-            SELECT * FROM jsonb_to_recordset(?::jsonb)
+/** insertAccepted's statement (the input as one jsonb array: a group of any size is one statement). */
+const INSERT_ACCEPTED = `WITH input AS (
+            SELECT * FROM jsonb_to_recordset($1::jsonb)
                      AS x(req int, job_id text, queue text, name text, data jsonb, request_hash text, subject_id uuid,
                           carrier_job_id text)),
           prior AS (
@@ -69,7 +58,22 @@ export async function insertAccepted(db: Executor, drafts: readonly AcceptedJobD
      SELECT i.req, i.job_id, p.request_hash AS prior_hash, (ins.job_id IS NOT NULL) AS fresh
        FROM input i
        LEFT JOIN prior p ON p.job_id = i.job_id
-       LEFT JOIN inserted ins ON ins.job_id = i.job_id`,
+       LEFT JOIN inserted ins ON ins.job_id = i.job_id`;
+const INSERT_ACCEPTED_KNEX = INSERT_ACCEPTED.replace('$1', '?');
+
+/**
+ * Records the requests of a group in ONE statement (it runs for every accepted request, and for many
+ * at once): reads what was accepted before under the same job ids, and writes each request's jobs
+ * unless one of them reuses a job id with another payload — then that request writes none (its
+ * caller answers 409) and the others are written all the same. A row that a concurrent transaction
+ * was writing is neither fresh nor seen (its insert waited, then did nothing): the caller reads it
+ * again with `acceptedHashes`. The job ids of a group are distinct.
+ */
+export async function insertAccepted(db: Executor, drafts: readonly AcceptedJobDraft[]): Promise<InsertedOrPrior[]> {
+  if (drafts.length === 0) return [];
+  const rows = await pooledQuery<{ req: number; job_id: string; prior_hash: string | null; fresh: boolean }>(
+    db,
+    { text: INSERT_ACCEPTED, knexText: INSERT_ACCEPTED_KNEX, name: statementName('insert-accepted') },
     [
       JSON.stringify(
         drafts.map((d) => ({
@@ -85,7 +89,7 @@ export async function insertAccepted(db: Executor, drafts: readonly AcceptedJobD
       ),
     ],
   );
-  return result.rows.map((r) => ({ request: r.req, jobId: r.job_id, fresh: r.fresh, priorHash: r.prior_hash }));
+  return rows.map((r) => ({ request: r.req, jobId: r.job_id, fresh: r.fresh, priorHash: r.prior_hash }));
 }
 
 /** The fingerprints of accepted requests, by job id (a fresh read: sees what committed since). */

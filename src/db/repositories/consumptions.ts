@@ -8,7 +8,7 @@ import type {
 import { groupBy } from '../../domain/group-by.js';
 import { percentOf } from '../../domain/quantity.js';
 import { jsonTime } from '../../json-time.js';
-import type { Executor } from '../knex.js';
+import { type Executor, pooledQuery } from '../knex.js';
 import { spendingOrder } from '../lock-order.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { SqlClient } from '../sql-client.js';
@@ -321,6 +321,9 @@ export async function allocationsIn(
   return groupBy(result.rows, (row) => row.consumption_id);
 }
 
+const APPLIED_CONSUMPTIONS = 'SELECT id, status, request_hash FROM consumptions WHERE id = ANY($1::uuid[])';
+const APPLIED_CONSUMPTIONS_KNEX = APPLIED_CONSUMPTIONS.replace('$1', '?');
+
 /**
  * The fingerprint and status of consumptions applied before, by id: a request repeating one of
  * them is answered with its first result, one reusing its key with another payload is refused.
@@ -330,13 +333,11 @@ export async function appliedConsumptions(
   ids: readonly string[],
 ): Promise<Map<string, { status: ConsumptionStatus; requestHash: string }>> {
   if (ids.length === 0) return new Map();
-  const rows = (await db('consumptions')
-    .whereIn('id', [...new Set(ids)])
-    .select('id', 'status', 'request_hash')) as Array<{
-    id: string;
-    status: ConsumptionStatus;
-    request_hash: string;
-  }>;
+  const rows = await pooledQuery<{ id: string; status: ConsumptionStatus; request_hash: string }>(
+    db,
+    { text: APPLIED_CONSUMPTIONS, knexText: APPLIED_CONSUMPTIONS_KNEX, name: statementName('applied-consumptions') },
+    [[...new Set(ids)]],
+  );
   return new Map(rows.map((r) => [r.id, { status: r.status, requestHash: r.request_hash }]));
 }
 
