@@ -29,13 +29,10 @@ import { holdId } from '../src/ids.js';
 import { createLogger } from '../src/logger.js';
 import { CreditsProducer } from '../src/producer/index.js';
 import { createRuntime } from '../src/runtime.js';
-import { upsertClient } from '../src/services/clients.js';
-import { createCreditType } from '../src/services/credit-types.js';
-import { createPackage } from '../src/services/packages.js';
-import { subscribe } from '../src/services/subscriptions.js';
 import { verifyInvariants } from '../src/services/verify.js';
 import { processTicks, TICKS_PER_SECOND } from './proc-cpu.js';
 import { openScratch } from './scratch.js';
+import { seedClients } from './seed-clients.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -74,39 +71,8 @@ const [{ oid: dbid }] = (await stats.query('SELECT oid FROM pg_database WHERE da
 
 // ---- data, as `npm run bench` makes it ----------------------------------------------------------
 const now = new Date();
-const ct = await createCreditType(app.db, { code: 'bench-sms', name: 'Bench SMS', unit: 'message', decimals: 0 }, now);
-if (!ct.ok) throw new Error(ct.detail);
-const pkg = await createPackage(
-  app.db,
-  {
-    code: 'bench',
-    name: 'Bench',
-    price: 100n,
-    currency: 'USD',
-    validity: { count: 1, unit: 'year' },
-    items: [{ credit_type: 'bench-sms', units: '1000000000' }],
-  },
-  now,
-);
-if (!pkg.ok) throw new Error(pkg.detail);
-const clients: string[] = [];
-for (let i = 0; i < CLIENTS; i += 16) {
-  await Promise.all(
-    Array.from({ length: Math.min(16, CLIENTS - i) }, async (_, j) => {
-      const ref = `bench-client-${i + j}`;
-      const client = await upsertClient(app.db, { external_ref: ref, name: ref }, now);
-      if (!client.ok) throw new Error(client.detail);
-      const sub = await subscribe(
-        app.db,
-        { client: client.value.client.id, package: 'bench' },
-        { now, timeZone: 'UTC', actor: 'bench' },
-      );
-      if (!sub.ok) throw new Error(sub.detail);
-      clients[i + j] = client.value.client.id;
-    }),
-  );
-}
-await app.db.raw('ANALYZE');
+const clients = (await seedClients(app.db, { code: 'bench', count: CLIENTS, ref: (n) => `bench-client-${n}`, now }))
+  .ids;
 const producer = new CreditsProducer({ connection: app.redis, prefix: scratch.prefix });
 const KEEP = { removeOnComplete: false, removeOnFail: false } as const;
 const pick = () => clients[Math.floor(Math.random() * clients.length)]!;

@@ -54,16 +54,13 @@ import { createDb } from '../src/db/knex.js';
 import { createApiKey } from '../src/http/auth.js';
 import { createRedis } from '../src/queue/redis.js';
 import { removeQueueKeys } from '../src/queue/remove-prefix.js';
-import { upsertClient } from '../src/services/clients.js';
-import { createCreditType } from '../src/services/credit-types.js';
-import { createPackage } from '../src/services/packages.js';
-import { subscribe } from '../src/services/subscriptions.js';
 import { verifyInvariants } from '../src/services/verify.js';
 import { stageTimes, startStageTimes } from '../src/stage-times.js';
 import { freePort, startProcess, stopProcess } from './child-process.js';
 import { closedLoop, fixedRate, openLoop, type PhaseFigures, type PhaseRequests } from './http-phase.js';
 import { machineTicks, pidsNamed, TICKS_PER_SECOND, ticksBetween, ticksOf } from './proc-cpu.js';
 import { openScratch } from './scratch.js';
+import { seedClients } from './seed-clients.js';
 import { describeStages, stageBreakdown } from './stage-breakdown.js';
 
 const { values: args } = parseArgs({
@@ -124,39 +121,7 @@ if (stagesDir) startStageTimes(stagesDir, 'load');
 // ---- data: many clients with one large balance each ---------------------------------------------
 log(`setup: ${CLIENTS} clients on ${database}`);
 const now = new Date();
-const ct = await createCreditType(db, { code: 'load-sms', name: 'Load SMS', unit: 'message', decimals: 0 }, now);
-if (!ct.ok) throw new Error(ct.detail);
-const pkg = await createPackage(
-  db,
-  {
-    code: 'load',
-    name: 'Load',
-    price: 100n,
-    currency: 'USD',
-    validity: { count: 1, unit: 'year' },
-    items: [{ credit_type: 'load-sms', units: '1000000000' }],
-  },
-  now,
-);
-if (!pkg.ok) throw new Error(pkg.detail);
-const refs: string[] = [];
-for (let i = 0; i < CLIENTS; i += 16) {
-  await Promise.all(
-    Array.from({ length: Math.min(16, CLIENTS - i) }, async (_, j) => {
-      const ref = `load-${i + j}`;
-      const client = await upsertClient(db, { external_ref: ref, name: ref }, now);
-      if (!client.ok) throw new Error(client.detail);
-      const sub = await subscribe(
-        db,
-        { client: client.value.client.id, package: 'load' },
-        { now, timeZone: 'UTC', actor: 'load' },
-      );
-      if (!sub.ok) throw new Error(sub.detail);
-      refs[i + j] = ref;
-    }),
-  );
-}
-await db.raw('ANALYZE');
+const refs = (await seedClients(db, { code: 'load', count: CLIENTS, ref: (n) => `load-${n}`, now })).refs;
 if (process.env.LOAD_PGLOG)
   await db.raw(`ALTER DATABASE ${pg.escapeIdentifier(database)} SET log_min_duration_statement = 0`);
 const { key } = await createApiKey(db, { name: 'load test', scopes: ['write'], now });

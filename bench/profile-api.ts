@@ -47,14 +47,11 @@ import { createApiKey } from '../src/http/auth.js';
 import { createLogger } from '../src/logger.js';
 import { startRoles } from '../src/roles.js';
 import { createRuntime } from '../src/runtime.js';
-import { upsertClient } from '../src/services/clients.js';
-import { createCreditType } from '../src/services/credit-types.js';
-import { createPackage } from '../src/services/packages.js';
-import { subscribe } from '../src/services/subscriptions.js';
 import { freePort, startProcess, stopProcess } from './child-process.js';
 import { closedLoop, fixedRate, type PhaseFigures, type PhaseRequests } from './http-phase.js';
 import { machineTicks, pidsNamed, TICKS_PER_SECOND, ticksBetween, ticksOf } from './proc-cpu.js';
 import { openScratch } from './scratch.js';
+import { seedClients } from './seed-clients.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -156,37 +153,7 @@ const db = createDb({ url: scratch.databaseUrl, poolMax: 4 });
 // ---- data: as `npm run load` -----------------------------------------------------------------------
 log(`setup: ${CLIENTS} clients on ${scratch.database}`);
 const now = new Date();
-const ct = await createCreditType(db, { code: 'load-sms', name: 'Load SMS', unit: 'message', decimals: 0 }, now);
-if (!ct.ok) throw new Error(ct.detail);
-const pkg = await createPackage(
-  db,
-  {
-    code: 'load',
-    name: 'Load',
-    price: 100n,
-    currency: 'USD',
-    validity: { count: 1, unit: 'year' },
-    items: [{ credit_type: 'load-sms', units: '1000000000' }],
-  },
-  now,
-);
-if (!pkg.ok) throw new Error(pkg.detail);
-for (let i = 0; i < CLIENTS; i += 16) {
-  await Promise.all(
-    Array.from({ length: Math.min(16, CLIENTS - i) }, async (_, j) => {
-      const ref = `load-${i + j}`;
-      const client = await upsertClient(db, { external_ref: ref, name: ref }, now);
-      if (!client.ok) throw new Error(client.detail);
-      const sub = await subscribe(
-        db,
-        { client: client.value.client.id, package: 'load' },
-        { now, timeZone: 'UTC', actor: 'load' },
-      );
-      if (!sub.ok) throw new Error(sub.detail);
-    }),
-  );
-}
-await db.raw('ANALYZE');
+await seedClients(db, { code: 'load', count: CLIENTS, ref: (n) => `load-${n}`, now });
 const { key } = await createApiKey(db, { name: 'profile', scopes: ['write'], now });
 
 const requests = consumptionRequests(key, scratch.stamp);

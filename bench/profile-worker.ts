@@ -17,11 +17,8 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { CreditsProducer } from '../src/producer/index.js';
 import { createRuntime } from '../src/runtime.js';
-import { upsertClient } from '../src/services/clients.js';
-import { createCreditType } from '../src/services/credit-types.js';
-import { createPackage } from '../src/services/packages.js';
-import { subscribe } from '../src/services/subscriptions.js';
 import { openScratch } from './scratch.js';
+import { seedClients } from './seed-clients.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,37 +44,7 @@ const runtime = createRuntime({
 });
 const app = runtime.ctx;
 const now = new Date();
-const ct = await createCreditType(app.db, { code: 'p-sms', name: 'SMS', unit: 'message', decimals: 0 }, now);
-if (!ct.ok) throw new Error(ct.detail);
-const pkg = await createPackage(
-  app.db,
-  {
-    code: 'p',
-    name: 'P',
-    price: 100n,
-    currency: 'USD',
-    validity: { count: 1, unit: 'year' },
-    items: [{ credit_type: 'p-sms', units: '1000000000' }],
-  },
-  now,
-);
-if (!pkg.ok) throw new Error(pkg.detail);
-const clients: string[] = [];
-for (let i = 0; i < CLIENTS; i += 16) {
-  await Promise.all(
-    Array.from({ length: Math.min(16, CLIENTS - i) }, async (_, j) => {
-      const client = await upsertClient(app.db, { external_ref: `p-${i + j}`, name: 'p' }, now);
-      if (!client.ok) throw new Error(client.detail);
-      const sub = await subscribe(
-        app.db,
-        { client: client.value.client.id, package: 'p' },
-        { now, timeZone: 'UTC', actor: 'p' },
-      );
-      if (!sub.ok) throw new Error(sub.detail);
-      clients[i + j] = client.value.client.id;
-    }),
-  );
-}
+const clients = (await seedClients(app.db, { code: 'p', count: CLIENTS, ref: (n) => `p-${n}`, now })).ids;
 const producer = new CreditsProducer({ connection: app.redis, prefix: scratch.prefix });
 const uses = Array.from({ length: USES }, (_, i) => ({
   client: clients[i % CLIENTS]!,
