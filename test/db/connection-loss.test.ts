@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -93,13 +93,15 @@ async function remaining(): Promise<bigint> {
 }
 
 /** Probes a fact until it holds, at most `timeoutMs` (a short pause between probes). */
-async function until<T>(probe: () => Promise<T[]>, timeoutMs = 15_000): Promise<T[]> {
-  for (const end = Date.now() + timeoutMs; ; ) {
-    const found = await probe();
-    if (found.length > 0) return found;
-    if (Date.now() > end) throw new Error(`not seen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+function until<T>(probe: () => Promise<T[]>, timeoutMs = 15_000): Promise<T[]> {
+  return vi.waitFor(
+    async () => {
+      const found = await probe();
+      if (found.length === 0) throw new Error(`not seen within ${timeoutMs} ms`);
+      return found;
+    },
+    { timeout: timeoutMs, interval: 20 },
+  );
 }
 
 /** The worker's hot-path backends, as Postgres sees them. */
