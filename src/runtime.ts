@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { AppContext } from './app-context.js';
 import { type Clock, systemClock } from './clock.js';
+import { ADMITTER_GROUPS_IN_FLIGHT } from './commands/admitter.js';
 import type { Config } from './config.js';
 import { createDb, pairSqlPool } from './db/knex.js';
 import { createSqlPool } from './db/sql-client.js';
@@ -69,7 +70,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // Connections are opened when first needed: a process without the role opens none for it.
   const sql = createSqlPool(
     options.databaseUrl,
-    options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + 2 + 1,
+    options.config.CONSUMPTION_LANES * options.config.CONSUMPTION_BATCHES_IN_FLIGHT + ADMITTER_GROUPS_IN_FLIGHT + 1,
     `credits-consumption:${process.pid}`,
     { statementTimeout: !pgbouncer, log: options.log },
   );

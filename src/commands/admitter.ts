@@ -234,6 +234,9 @@ function markGroup(group: readonly Waiting[], stage: string): void {
 
 const admitters = new WeakMap<AppContext, Admitter>();
 
+/** Groups the process's admitter writes at once: the runtime gives the hot-path pool a connection for each. */
+export const ADMITTER_GROUPS_IN_FLIGHT = 2;
+
 /** The process's admitter for this service (made on first use). */
 export function admitterOf(app: AppContext): Admitter {
   let admitter = admitters.get(app);
@@ -241,7 +244,7 @@ export function admitterOf(app: AppContext): Admitter {
     admitter = new Admitter(app, {
       maxCommands: app.config.ACCEPT_BATCH_SIZE,
       maxWaitMs: app.config.ACCEPT_BATCH_WAIT_MS,
-      maxInFlight: 2,
+      maxInFlight: ADMITTER_GROUPS_IN_FLIGHT,
     });
     admitters.set(app, admitter);
   }
