@@ -38,7 +38,14 @@ const capture = new Writable({
 
 let app: TestApp;
 beforeAll(async () => {
-  app = await startTestApp({ env: { LOG_LEVEL: 'debug', RATE_LIMIT_PER_MINUTE: '40' }, logTo: capture });
+  // the rate limit counts fixed minutes of `ticks`: a frozen instant keeps the 41 requests of its test in one
+  // minute however slowly a loaded host answers them (on the wall clock they crossed a minute now and then)
+  const frozen = Date.parse('2026-01-15T10:00:30.000Z');
+  app = await startTestApp({
+    env: { LOG_LEVEL: 'debug', RATE_LIMIT_PER_MINUTE: '40' },
+    logTo: capture,
+    ticks: () => frozen,
+  });
 });
 afterAll(async () => {
   await app.close();
