@@ -7,9 +7,12 @@ import type { SubscriptionStatus } from './renewal.js';
  * - `usable`: consumption rule 1 holds now — a live balance, of an active subscription (or of none:
  *   an operator's grant), with `valid_from <= at < expires_at`;
  * - `unavailable`: held by a subscription that is not active (suspended, pending, frozen, …): they
- *   become usable only if someone changes its status, whatever their validity;
+ *   become usable only if someone changes its status, whatever their validity; a frozen one's even past
+ *   their `expires_at` (DOMAIN.md "Freeze": its clock stopped, it is not expired, and the expiry moves
+ *   later at unfreeze);
  * - `upcoming`: not valid yet (a renewed period that has not started): time alone makes them usable;
- * - `expired`: past `expires_at`, whether or not the sweep has reached the balance yet;
+ * - `expired`: past `expires_at` (unless its subscription is frozen), whether or not the sweep has reached the
+ *   balance yet;
  * - `void`: cancelled away.
  * Answers that show a client what is left (balances, the `balances` report) count `remaining` from
  * the usable ones only, so that what they promise is what a consumption would find.
@@ -39,7 +42,9 @@ export function availabilityOf(
   at: Date,
 ): Availability {
   if (balance.status === 'void') return 'void';
-  if (balance.status === 'expired' || balance.expiresAt.getTime() <= at.getTime()) return 'expired';
+  if (balance.status === 'expired') return 'expired';
+  if (subscriptionStatus === 'frozen') return 'unavailable';
+  if (balance.expiresAt.getTime() <= at.getTime()) return 'expired';
   if (subscriptionStatus !== null && subscriptionStatus !== 'active') return 'unavailable';
   if (balance.validFrom.getTime() > at.getTime()) return 'upcoming';
   return 'usable';

@@ -22,6 +22,8 @@ describe('DOMAIN "Usable means spendable": where a balance\'s units stand now', 
     ['a grant from a later date', 'active', after, later, null, 'upcoming'],
     ['expires exactly now (valid_from <= at < expires_at)', 'active', before, at, 'active', 'expired'],
     ['past its expiry, not swept, even when suspended', 'active', before, at, 'suspended', 'expired'],
+    // DOMAIN.md "Freeze": a frozen subscription is not expired; its expiries move later at unfreeze
+    ['past its (old) expiry while frozen', 'active', before, at, 'frozen', 'unavailable'],
     ['swept', 'expired', before, after, 'active', 'expired'],
     ['voided', 'void', before, after, 'cancelled', 'void'],
   ])('%s', (_name, status, validFrom, expiresAt, subscription, expected) => {

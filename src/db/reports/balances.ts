@@ -21,8 +21,9 @@ export interface NearlyConsumedParams {
  * domain/availability.ts): granted by packages, recharges and adjustments (a rollover moves units
  * within the subscription, it adds none); consumed net of reversals; remaining usable (active
  * subscription — or none, an operator's grant — active balance, valid_from <= as_of < expires_at);
- * unavailable (held by a subscription that is not active now: suspended, frozen, pending); upcoming (valid
- * from later); expired, including units past their expiry that the sweep has not reached; voided.
+ * unavailable (held by a subscription that is not active now: suspended, frozen, pending; a frozen one's even
+ * past their date); upcoming (valid from later); expired, including units past their expiry that the sweep has
+ * not reached (but not a frozen subscription's); voided.
  * granted − consumed − expired − voided = remaining + unavailable + upcoming.
  */
 function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[] } {
@@ -41,13 +42,16 @@ function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[
            COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
                                              AND COALESCE(s.status, 'active') = 'active'
                                              AND b.valid_from <= ?), 0)::bigint AS remaining,
-           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
+           -- a frozen subscription's balances are not expired past their date: its clock stopped (DOMAIN.md "Freeze")
+           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND (b.expires_at > ? OR s.status = 'frozen')
                                              AND COALESCE(s.status, 'active') <> 'active'), 0)::bigint AS unavailable,
            COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
                                              AND COALESCE(s.status, 'active') = 'active'
                                              AND b.valid_from > ?), 0)::bigint AS upcoming,
            (sum(b.expired) + COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active'
-                                                               AND b.expires_at <= ?), 0))::bigint AS expired,
+                                                               AND b.expires_at <= ?
+                                                               AND s.status IS DISTINCT FROM 'frozen'), 0))::bigint
+             AS expired,
            sum(b.voided)::bigint AS voided
       FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
      WHERE ${where.join(' AND ')}
