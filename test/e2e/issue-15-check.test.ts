@@ -289,6 +289,9 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
     expect(await list('rejected')).toHaveLength(1);
 
     await clockTo('2026-03-05T10:10:00.000Z');
+    // past its expires_at, before the sweep: no longer capturable
+    const tooLate = await call('POST', `/v1/holds/${ids.h3}/capture`);
+    expect(tooLate.status, tooLate.text).toBe(409);
     await nightly();
     expect(await ok('GET', `/v1/holds/${ids.h3}`)).toMatchObject({ status: 'expired', released: '10', held: '0' });
     expect(await list('expired')).toEqual([ids.h3]);
@@ -443,6 +446,8 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
       expired: '50',
       unavailable: '80',
     });
+    // as of now equals live, frozen past the old expiry as well
+    expect(await row(app.clock.now().toISOString())).toEqual(await row());
     // the `balances` report counts alike: the subscription's row holds its 80 apart, the grants' row G2's 50 expired
     const report = await jsonRows<Record<string, string>>(app, { type: 'balances', params: { client: REF } });
     expect(
@@ -492,6 +497,14 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
     // 10 days = 864,000 s
     expect(unfrozen[0]!.data).toMatchObject({ by: 'sweep', frozen_seconds: 864_000 });
     expect(totals(await row())).toMatchObject({ remaining: '80', unavailable: '0', expired: '50' });
+    // as of 04-05, replayed after the unfreeze: still frozen then, B1 past the expiry it had then (04-02 09:00)
+    // yet not expired — its 80 were unavailable; G2's 50 expired
+    expect(totals(await row('2026-04-05T00:00:00Z'))).toMatchObject({
+      consumed: '50',
+      remaining: '0',
+      unavailable: '80',
+      expired: '50',
+    });
     // as of now equals live, also after a freeze
     expect(await row(app.clock.now().toISOString())).toEqual(await row());
 
