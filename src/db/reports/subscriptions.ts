@@ -37,9 +37,10 @@ export function subscriptionsStatement(p: SubscriptionsParams): ReportStatement 
              CASE WHEN s.status IN ${LIVE}
                   THEN GREATEST(0, ceil(extract(epoch FROM s.current_period_end - ?::timestamptz) / 86400))::integer
                   ELSE 0 END,
+             -- a frozen subscription's clock stopped: its units are not gone past their (old) date
              NOT EXISTS (SELECT 1 FROM balances b
                           WHERE b.subscription_id = s.id AND b.status = 'active' AND b.remaining > 0
-                            AND b.valid_from <= ? AND b.expires_at > ?),
+                            AND b.valid_from <= ? AND (b.expires_at > ? OR s.status = 'frozen')),
              s.auto_renew AND NOT s.cancel_at_period_end, s.renewal_count
         FROM subscriptions s JOIN packages pk ON pk.id = s.package_id JOIN clients c ON c.id = s.client_id
        WHERE ${where.join(' AND ')}
