@@ -459,6 +459,13 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
       ]),
     );
     expect(report.rows).toHaveLength(2);
+    // and the `subscriptions` report does not call it depleted: its 80 wait for the unfreeze
+    const subs = await jsonRows<Record<string, unknown>>(app, { type: 'subscriptions', params: { client: REF } });
+    expect(subs.rows.find((r) => r.subscription_id === ids.sub)).toMatchObject({
+      status: 'frozen',
+      depleted: false,
+      renewal_count: 0,
+    });
     // as of 03-30 (frozen, G2 past its expiry but not swept): the same
     expect(totals(await row('2026-03-30T00:00:00Z'))).toMatchObject({
       remaining: '0',
