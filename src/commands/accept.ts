@@ -1,11 +1,14 @@
 import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { type Executor, isTransaction } from '../db/knex.js';
+import type { Page, PageRequest } from '../db/pagination.js';
 import {
   acceptedForSubject,
   acceptedHashes,
   deleteAccepted,
   insertAccepted,
+  type QueuedHoldRow,
+  queuedHolds,
 } from '../db/repositories/accepted-jobs.js';
 import { groupBy } from '../domain/group-by.js';
 import { fail, ok, type Result } from '../domain/result.js';
@@ -276,3 +279,10 @@ export const unreachable = () =>
 
 /** Whether a command about this subject (a consumption's id) was accepted and waits for its worker. */
 export const isPending = (db: Executor, subjectId: string): Promise<boolean> => acceptedForSubject(db, subjectId);
+
+/** Hold requests accepted and still waiting for their worker, oldest first (GET /v1/holds?status=queued). */
+export const pendingHolds = (
+  db: Executor,
+  page: PageRequest,
+  client: { id: string; externalRef: string } | undefined,
+): Promise<Page<QueuedHoldRow>> => queuedHolds(db, page, client);

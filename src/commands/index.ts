@@ -22,6 +22,7 @@ export {
   type Command,
   enqueue,
   isPending,
+  pendingHolds,
   type QueuedJob,
   queueReachable,
   type Routed,

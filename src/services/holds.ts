@@ -1,9 +1,17 @@
 import type { AppContext } from '../app-context.js';
-import { isPending } from '../commands/index.js';
+import { isPending, pendingHolds } from '../commands/index.js';
+import type { Page, PageRequest } from '../db/pagination.js';
 import { allocationsOf, consumptionsByIds } from '../db/repositories/consumptions.js';
 import { type HoldRow, holdAllocationsOf, holdsByIds } from '../db/repositories/holds.js';
 import { toConsumptionResult } from '../views/consumption.js';
-import { type CaptureResult, type HoldResult, type HoldView, toHoldResult } from '../views/hold.js';
+import {
+  type CaptureResult,
+  type HoldResult,
+  type HoldView,
+  type QueuedHold,
+  toHoldResult,
+  toQueuedHold,
+} from '../views/hold.js';
 
 /** Holds as every answer shows them, in the order given. */
 export async function holdResults(
@@ -32,6 +40,24 @@ export async function holdResults(
       replayed,
     ),
   );
+}
+
+/** Hold requests accepted and not applied yet, oldest first; `client` (resolved) narrows them to its own. */
+export async function queuedHoldViews(
+  app: AppContext,
+  page: PageRequest,
+  client: { id: string; externalRef: string } | undefined,
+): Promise<Page<QueuedHold>> {
+  const waiting = await pendingHolds(app.db, page, client);
+  const refsOf = (field: string) => waiting.data.map((r) => String(r.data[field]));
+  const clients = await app.refs.clientsFor(app.db, refsOf('client'));
+  const creditTypes = await app.refs.creditTypesFor(app.db, refsOf('credit_type'));
+  return {
+    data: waiting.data.map((r) =>
+      toQueuedHold(r, clients.get(String(r.data.client)), creditTypes.get(String(r.data.credit_type))),
+    ),
+    nextCursor: waiting.nextCursor,
+  };
 }
 
 /** The hold as stored, or `queued` while its accepted request waits for a worker. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { UseClient, UseCreditType } from '../domain/consumption-request.js';
 import { HOLD_STATUSES, type HoldAllocationRecord, type HoldRecord } from '../domain/hold.js';
-import { formatQuantity } from '../domain/quantity.js';
+import { formatQuantity, parseQuantity } from '../domain/quantity.js';
 import { jsonTime } from '../json-time.js';
 import { type ConsumptionResult, consumptionResultSchema } from './consumption.js';
 
@@ -41,6 +41,59 @@ export const holdView = holdResultSchema
   .extend({ id: z.uuid(), status: z.enum(['queued', ...HOLD_STATUSES]) })
   .meta({ id: 'HoldOrQueued' });
 export type HoldView = z.infer<typeof holdView>;
+
+/**
+ * GET /v1/holds?status=queued: a hold request accepted and not applied yet — what it asks for, as it asked it
+ * (a client or credit type it names that does not exist is null: its worker will refuse it).
+ */
+export const queuedHoldSchema = z
+  .object({
+    id: z.uuid(),
+    status: z.literal('queued'),
+    client: z.object({ id: z.uuid(), external_ref: z.string() }).nullable(),
+    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }).nullable(),
+    quantity: z.string(),
+    idempotency_key: z.string(),
+    reference: z.string().nullable(),
+    metadata: z.record(z.string(), z.unknown()).nullable(),
+    created_at: z.string().meta({ description: 'When the request was accepted.' }),
+  })
+  .meta({ id: 'QueuedHold' });
+export type QueuedHold = z.infer<typeof queuedHoldSchema>;
+
+/** A request's quantity as the hold will hold it (the credit type's decimals), or as sent when it cannot be read. */
+function askedQuantity(input: unknown, creditType: UseCreditType | undefined): string {
+  if (creditType) {
+    const parsed = parseQuantity(input, creditType.decimals);
+    if (parsed.ok) return formatQuantity(parsed.value, creditType.decimals);
+  }
+  return String(input);
+}
+
+export function toQueuedHold(
+  request: { id: string; created_at: Date; data: Record<string, unknown> },
+  client: UseClient | undefined,
+  creditType: UseCreditType | undefined,
+): QueuedHold {
+  const { data } = request;
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  const metadata = data.metadata;
+  return {
+    id: request.id,
+    status: 'queued',
+    client: client ? { id: client.id, external_ref: client.externalRef } : null,
+    credit_type: creditType ? { id: creditType.id, code: creditType.code, unit: creditType.unit } : null,
+    quantity: askedQuantity(data.quantity, creditType),
+    idempotency_key: String(data.idempotency_key),
+    reference: text(data.reference),
+    metadata:
+      metadata !== null && typeof metadata === 'object' && !Array.isArray(metadata)
+        ? (metadata as Record<string, unknown>)
+        : null,
+    // the service's clock when it accepted the request (the row's own time is the database's, for the relay)
+    created_at: typeof data.accepted_at === 'string' ? data.accepted_at : jsonTime(request.created_at),
+  };
+}
 
 /** What a capture answers: the hold and the consumption it made. */
 export const captureResultSchema = z

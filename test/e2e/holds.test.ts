@@ -235,6 +235,68 @@ describe('idempotency and refusals', () => {
   });
 });
 
+describe('holds still queued', () => {
+  it('GET /v1/holds?status=queued lists accepted requests not yet applied, by client; then holds', async () => {
+    const client = await createClient(app);
+    const other = await createClient(app);
+    await grant(client.id, 10);
+    const queue = app.ctx.queues.consumption;
+    await queue.pause();
+    try {
+      const body = {
+        client: client.external_ref,
+        credit_type: sms.code,
+        quantity: '3.0',
+        idempotency_key: 'waits',
+        reference: 'cart-9',
+        metadata: { branch: 'north' },
+      };
+      const accepted = await hold(body, false);
+      expect(accepted.status, accepted.text).toBe(202);
+      const listed = await app.request('GET', `/v1/holds?status=queued&client=${client.id}`, { key: app.keys.read });
+      expect(listed.status, listed.text).toBe(200);
+      expect(listed.body.data).toEqual([
+        {
+          id: accepted.body.id,
+          status: 'queued',
+          client: { id: client.id, external_ref: client.external_ref },
+          credit_type: { id: sms.id, code: sms.code, unit: 'message' },
+          quantity: '3',
+          idempotency_key: 'waits',
+          reference: 'cart-9',
+          metadata: { branch: 'north' },
+          created_at: '2026-01-20T12:00:00.000Z',
+        },
+      ]);
+      // named by its external_ref in the request, found by either name of the client; not another client's
+      const byRef = await app.request('GET', `/v1/holds?status=queued&client=${client.external_ref}`, {
+        key: app.keys.read,
+      });
+      expect(byRef.body.data.map((h: { id: string }) => h.id)).toEqual([accepted.body.id]);
+      const others = await app.request('GET', `/v1/holds?status=queued&client=${other.id}`, { key: app.keys.read });
+      expect(others.body.data).toEqual([]);
+      const stored = await app.request('GET', `/v1/holds?status=held&client=${client.id}`, { key: app.keys.read });
+      expect(stored.body.data).toEqual([]);
+    } finally {
+      await queue.resume();
+    }
+    const applied = await hold({
+      client: client.external_ref,
+      credit_type: sms.code,
+      quantity: '3.0',
+      idempotency_key: 'waits',
+      reference: 'cart-9',
+      metadata: { branch: 'north' },
+    });
+    expect(applied.status, applied.text).toBe(200);
+    expect(applied.body).toMatchObject({ status: 'held', quantity: '3' });
+    const none = await app.request('GET', `/v1/holds?status=queued&client=${client.id}`, { key: app.keys.read });
+    expect(none.body.data).toEqual([]);
+    const held = await app.request('GET', `/v1/holds?status=held&client=${client.id}`, { key: app.keys.read });
+    expect(held.body.data.map((h: { id: string }) => h.id)).toEqual([applied.body.id]);
+  });
+});
+
 describe('the typed producer', () => {
   it('pushes hold, capture and release jobs that the workers apply like the API', async () => {
     const client = await createClient(app);

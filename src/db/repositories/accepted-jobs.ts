@@ -1,4 +1,5 @@
 import { arrays, type Executor, pooledQuery } from '../knex.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { SqlClient } from '../sql-client.js';
 import { statementName } from '../statement-names.js';
 
@@ -133,6 +134,30 @@ export async function acceptedForSubject(db: Executor, subjectId: string): Promi
     | { job_id: string }
     | undefined;
   return row !== undefined;
+}
+
+/** A hold request accepted and not applied yet: its hold's id, when it was accepted, and the request. */
+export interface QueuedHoldRow {
+  id: string;
+  created_at: Date;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Hold requests waiting for their worker (GET /v1/holds?status=queued), in the order they were accepted. A client
+ * is named in a request by its id or by its external_ref, so `client` brings both.
+ */
+export async function queuedHolds(
+  db: Executor,
+  page: PageRequest,
+  client: { id: string; externalRef: string } | undefined,
+): Promise<Page<QueuedHoldRow>> {
+  const waiting = db('accepted_jobs')
+    .where({ name: 'hold' })
+    .whereNotNull('subject_id')
+    .select('subject_id as id', 'accepted_at as created_at', 'data');
+  if (client) waiting.whereRaw(`data->>'client' IN (?, ?)`, [client.id, client.externalRef]);
+  return readPage<QueuedHoldRow>(db.from(waiting.as('queued_holds')).select('*'), page, 'queued_holds');
 }
 
 /**

@@ -8,12 +8,13 @@ import { isUuid } from '../../ids.js';
 import { holdData } from '../../jobs/definitions.js';
 import { acceptHold } from '../../jobs/hold.js';
 import { idParams, listOf, pageQuery, quantityInput, refSchema, waitQuery } from '../../schemas/common.js';
-import { holdResults, holdRow, holdView, storedCapture } from '../../services/holds.js';
+import { holdResults, holdRow, holdView, queuedHoldViews, storedCapture } from '../../services/holds.js';
 import {
   captureResultSchema,
   type HoldResult,
   holdResultSchema,
   holdView as holdViewSchema,
+  queuedHoldSchema,
 } from '../../views/hold.js';
 import { jobReply, queuedSchema, takenOrInsufficient } from '../job-reply.js';
 import { holdInsufficientProblemSchema, validationProblemSchema } from '../problem-schemas.js';
@@ -93,11 +94,23 @@ export const holdRoutes: AnyRoute[] = [
     access: 'read',
     tag: 'holds',
     summary: 'List holds, e.g. ?client=&status=held',
-    query: pageQuery.extend({ client: refSchema.optional(), status: z.enum(HOLD_STATUSES).optional() }),
-    responses: { 200: { description: 'A page of holds', schema: listOf(holdResultSchema) } },
+    description:
+      'Holds as stored, newest last. `status=queued` lists instead the hold requests accepted and not applied ' +
+      'yet (what each asks for; they become holds — or rejections — as their worker takes them).',
+    query: pageQuery.extend({
+      client: refSchema.optional(),
+      status: z.enum(['queued', ...HOLD_STATUSES]).optional(),
+    }),
+    responses: {
+      200: { description: 'A page of holds', schema: listOf(z.union([holdResultSchema, queuedHoldSchema])) },
+    },
     handler: async ({ query, app }) => {
       const client = query.client ? await app.refs.client(app.db, query.client) : undefined;
       if (query.client && !client) return { status: 200, body: page([], null) };
+      if (query.status === 'queued') {
+        const queued = await queuedHoldViews(app, query, client);
+        return { status: 200, body: page(queued.data, queued.nextCursor) };
+      }
       const result = await listHolds(app.db, query, { clientId: client?.id, status: query.status });
       return { status: 200, body: page(await holdResults(app, result.data), result.nextCursor) };
     },
