@@ -3,6 +3,7 @@ import { applyBalanceChanges, lockBalance } from '../db/repositories/balances.js
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { appendLedgerEntries, latestEntryOfBalance } from '../db/repositories/ledger.js';
 import { recordEvents } from '../db/repositories/outbox.js';
+import { subscriptionById } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
 import { formatQuantity, parseQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
@@ -11,6 +12,11 @@ import { type LedgerEntryView, toLedgerEntryView } from './balances.js';
 export interface AdjustmentInput {
   delta: number | string;
   reason: string;
+}
+
+async function frozenSubscription(tx: Executor, balance: { subscription_id: string | null }): Promise<boolean> {
+  if (!balance.subscription_id) return false;
+  return (await subscriptionById(tx, balance.subscription_id))?.status === 'frozen';
 }
 
 /**
@@ -33,7 +39,10 @@ export async function adjustBalance(
         errors: [{ field: 'delta', message: delta.detail }],
       });
     if (balance.status !== 'active') return fail('conflict', `the balance is ${balance.status}`);
-    if (balance.expires_at.getTime() <= context.now.getTime()) return fail('conflict', 'the balance has expired');
+    // a frozen subscription's clock stopped (DOMAIN.md "Freeze"): its balances past their old expiry are not expired,
+    // their expiry moves later at unfreeze (a plain read: an unfreeze moving it waits for this balance's lock)
+    if (balance.expires_at.getTime() <= context.now.getTime() && !(await frozenSubscription(tx, balance)))
+      return fail('conflict', 'the balance has expired');
     const remaining = balance.remaining + delta.value;
     if (remaining < 0n) {
       const q = (v: bigint) => formatQuantity(v, creditType.decimals);

@@ -266,6 +266,38 @@ describe('a reversal while frozen', () => {
   });
 });
 
+describe('an adjustment while frozen', () => {
+  it('adds units to a balance past its old date (its clock stopped: not expired); it keeps them', async () => {
+    at('2026-11-01T00:00:00.000Z');
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { max_freeze_days: 20 });
+    const sub = await subscribe(app, client.id, pkg.code);
+    expect(sub.current_period_end).toBe('2026-12-01T00:00:00.000Z');
+    at('2026-11-25T00:00:00.000Z');
+    expect((await freeze(sub.id, { days: 10 })).status).toBe(200);
+    // 2 December: past the balance's date (1 December), frozen until 5 December
+    at('2026-12-02T00:00:00.000Z');
+    const [balance] = (await view(sub.id)).balances as BalanceView[];
+    const adjust = (delta: string) =>
+      app.request('POST', `/v1/balances/${balance!.id}/adjustments`, {
+        key: app.keys.admin,
+        body: { delta, reason: 'goodwill while frozen' },
+      });
+    const added = await adjust('5');
+    expect(added.status, added.text).toBe(201);
+    expect(added.body).toMatchObject({ kind: 'adjust', amount: '5', remaining_after: '15' });
+    // unfrozen on 3 December after 8 days: the balance ends on 9 December with 15
+    at('2026-12-03T00:00:00.000Z');
+    expect((await unfreeze(sub.id)).status).toBe(200);
+    const [after] = (await view(sub.id)).balances as BalanceView[];
+    expect(after).toMatchObject({ remaining: '15', expires_at: '2026-12-09T00:00:00.000Z' });
+    // a balance really past its date is still refused
+    at('2026-12-10T00:00:00.000Z');
+    const late = await adjust('1');
+    expect(late.status, late.text).toBe(409);
+  });
+});
+
 describe('the sweep and a freeze that is not due', () => {
   it('a sweep that listed an older freeze leaves a new one alone (unfrozen and frozen again meanwhile)', async () => {
     at('2026-11-01T00:00:00.000Z');
