@@ -10,7 +10,10 @@ export type ForecastLot = Pick<
 >;
 
 export interface ForecastInput {
-  /** The balances a consumption could spend now (usable, something left). Any order: they are sorted here. */
+  /**
+   * The balances a consumption could spend now or later (live, something left; those not valid yet take their turn
+   * from their `validFrom`, as a renewed period's do). Any order: they are sorted here.
+   */
   lots: readonly ForecastLot[];
   /** Net consumption of the window: Σ consumed − Σ reversed, in scaled units (a negative net counts as 0). */
   netConsumed: Scaled;
@@ -26,39 +29,47 @@ export interface ExpiringUnused {
 }
 
 export interface Forecast {
-  /** Σ remaining of the usable balances. */
+  /** Σ remaining of the balances usable now (not those valid only later). */
   remaining: Scaled;
   /** netConsumed ÷ windowDays in scaled units, rounded half up (what `burn_per_day` shows). */
   burnPerDay: Scaled;
   /** Whole days the units last (floor); null when the burn is 0. */
   daysUntilEmpty: number | null;
-  /** The instant the last usable unit is spent or expires, to the millisecond (floor); null when the burn is 0. */
+  /**
+   * The first instant nothing is left to spend — the last unit spent or expired, or a gap before a balance not valid
+   * yet — to the millisecond (floor); null when the burn is 0.
+   */
   emptyAt: Date | null;
   expiringUnused: ExpiringUnused[];
 }
 
 /**
  * DOMAIN.md "As of / forecast": the daily burn is the net consumption of the last `windowDays`
- * divided by `windowDays`; the usable balances are walked in the spending order (the order a
- * consumption takes them), the current one draining at that burn from now on. A balance whose
- * `expires_at` comes before its turn expires whole; one that is draining when it expires loses what
- * is left then; the credit type runs empty when the last balance is spent or expires.
+ * divided by `windowDays`; the balances are walked in the spending order (the order a consumption
+ * takes them), from now on at that burn: at each instant the first balance of the order that is
+ * valid then and holds something drains. A balance whose `expires_at` comes before its turn
+ * expires whole; one that is draining when it expires loses what is left then; a balance valid
+ * only later (a renewed period's) takes its turn from its `valid_from` — before the one draining,
+ * if the order puts it first. The credit type runs empty at the first instant no balance can pay:
+ * everything spent or expired, or a gap before the next balance starts (the walk then goes on from
+ * that start, so that later balances' unused units are still counted).
  *
  * Exact: the rate is kept as the fraction netConsumed / (windowDays × MS_PER_DAY) of scaled units per
- * millisecond, and time as τ = elapsed ms × netConsumed (an integer at every step), so no float and
- * no rounding enters the walk. Rounding happens only at the edges: units spent from a balance by
- * its expiry are rounded DOWN to a scaled unit (the unused part rounds up: at most one scaled unit
- * more is said to expire), `emptyAt` is floored to the millisecond, `daysUntilEmpty` to whole days,
- * and `burnPerDay` — shown only, never used in the walk — rounded half up to a scaled unit.
+ * millisecond, and time as τ = elapsed ms × netConsumed; what a balance holds is kept as τ too
+ * (scaled units × windowDays × MS_PER_DAY), so that draining it is a subtraction of integers and no
+ * float and no rounding enters the walk. Rounding happens only at the edges: the units a balance
+ * still holds at its expiry are rounded UP to a scaled unit (at most one scaled unit more is said to
+ * expire), `emptyAt` is floored to the millisecond, `daysUntilEmpty` to whole days, and `burnPerDay`
+ * — shown only, never used in the walk — rounded half up to a scaled unit.
  */
 export function forecast(input: ForecastInput): Forecast {
   const lots = [...input.lots].filter((l) => l.remaining > 0n).sort(compareSpendingOrder);
-  const remaining = lots.reduce((sum, l) => sum + l.remaining, 0n);
+  const now = input.now.getTime();
+  const remaining = lots.reduce((sum, l) => (l.validFrom.getTime() <= now ? sum + l.remaining : sum), 0n);
   const net = input.netConsumed > 0n ? input.netConsumed : 0n;
   const windowDays = BigInt(input.windowDays);
   if (windowDays <= 0n) throw new RangeError(`windowDays must be positive: ${input.windowDays}`);
   const burnPerDay = (2n * net + windowDays) / (2n * windowDays);
-  const now = input.now.getTime();
 
   if (net === 0n) {
     const expiringUnused = lots.map((l) => ({ balanceId: l.id, expiresAt: l.expiresAt, units: l.remaining }));
@@ -67,24 +78,47 @@ export function forecast(input: ForecastInput): Forecast {
 
   // Milliseconds of window per unit of net: spending x scaled units takes x × W / net ms, i.e. τ grows by x × W.
   const W = windowDays * BigInt(MS_PER_DAY);
-  let tau = 0n;
+  const tauOf = (at: Date) => BigInt(at.getTime() - now) * net;
+  const walk = lots.map((lot) => ({
+    lot,
+    left: lot.remaining * W,
+    startTau: tauOf(lot.validFrom),
+    endTau: tauOf(lot.expiresAt),
+  }));
   const expiringUnused: ExpiringUnused[] = [];
-  for (const lot of lots) {
-    const expiryTau = BigInt(lot.expiresAt.getTime() - now) * net;
-    if (expiryTau <= tau) {
-      expiringUnused.push({ balanceId: lot.id, expiresAt: lot.expiresAt, units: lot.remaining });
+  let tau = 0n;
+  let emptyTau: bigint | null = null;
+  for (;;) {
+    // balances whose expiry has come with something left: what is left expires (rounded up to a scaled unit)
+    for (const w of walk)
+      if (w.left > 0n && w.endTau <= tau) {
+        expiringUnused.push({ balanceId: w.lot.id, expiresAt: w.lot.expiresAt, units: (w.left + W - 1n) / W });
+        w.left = 0n;
+      }
+    const current = walk.find((w) => w.left > 0n && w.startTau <= tau);
+    const nextStart = walk.reduce<bigint | null>(
+      (soonest, w) =>
+        w.left > 0n && w.startTau > tau && (soonest === null || w.startTau < soonest) ? w.startTau : soonest,
+      null,
+    );
+    if (!current) {
+      emptyTau ??= tau;
+      if (nextStart === null) break;
+      tau = nextStart;
       continue;
     }
-    const spentTau = tau + lot.remaining * W;
-    if (spentTau <= expiryTau) {
-      tau = spentTau;
-      continue;
+    // it drains until it is spent, it expires, or a balance starts that may come before it in the order
+    let until = current.endTau;
+    if (nextStart !== null && nextStart < until) until = nextStart;
+    if (tau + current.left <= until) {
+      tau += current.left;
+      current.left = 0n;
+    } else {
+      current.left -= until - tau;
+      tau = until;
     }
-    const spent = (expiryTau - tau) / W;
-    expiringUnused.push({ balanceId: lot.id, expiresAt: lot.expiresAt, units: lot.remaining - spent });
-    tau = expiryTau;
   }
-  const elapsedMs = tau / net;
+  const elapsedMs = emptyTau / net;
   return {
     remaining,
     burnPerDay,

@@ -7,6 +7,9 @@ import { forecast } from '../domain/forecast.js';
 import { MS_PER_DAY } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
 
+/** Later than any balance's valid_from (Postgres and JavaScript both hold it). */
+const END_OF_TIME = new Date('9999-12-31T00:00:00.000Z');
+
 export const forecastView = z
   .object({
     credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
@@ -17,9 +20,15 @@ export const forecastView = z
         "Net consumption (consumed − reversed) of the last window_days ÷ window_days, in the credit type's " +
         'decimals, rounded half up. Shown only: the walk uses the exact fraction.',
     }),
-    days_until_empty: z.number().int().nullable().meta({
-      description: 'Whole days until the last usable unit is spent or expires (rounded down); null at no burn.',
-    }),
+    days_until_empty: z
+      .number()
+      .int()
+      .nullable()
+      .meta({
+        description:
+          'Whole days until nothing is left to spend — the last unit spent or expired, or a gap before a later ' +
+          "period's balances start (rounded down); null at no burn.",
+      }),
     empty_on: z
       .string()
       .nullable()
@@ -33,9 +42,10 @@ export const forecastView = z
 export type ForecastView = z.infer<typeof forecastView>;
 
 /**
- * GET /v1/clients/{id}/forecast (DOMAIN.md "As of / forecast"): the usable balances now (the
- * consumption lock's statement, read without a lock), the net consumption of the last `windowDays`
- * from the ledger (by effective_at, in (now − window, now]), and the walk of domain/forecast.ts.
+ * GET /v1/clients/{id}/forecast (DOMAIN.md "As of / forecast"): the balances a consumption may spend now or
+ * later (the consumption lock's statement, read without a lock, over every instant from now on), the net
+ * consumption of the last `windowDays` from the ledger (by effective_at, in (now − window, now]), and the walk of
+ * domain/forecast.ts.
  */
 export async function clientForecast(
   app: AppContext,
@@ -44,7 +54,13 @@ export async function clientForecast(
 ): Promise<ForecastView> {
   const now = app.clock.now();
   const [lots, net] = await Promise.all([
-    readSpendable(app.sql, { clientIds: [scope.clientId], creditTypeIds: [scope.creditType.id], from: now, to: now }),
+    // valid at some instant from now on: the usable ones and those of a period that starts later (a renewal's)
+    readSpendable(app.sql, {
+      clientIds: [scope.clientId],
+      creditTypeIds: [scope.creditType.id],
+      from: now,
+      to: END_OF_TIME,
+    }),
     netConsumed(app.db, {
       clientId: scope.clientId,
       creditTypeId: scope.creditType.id,

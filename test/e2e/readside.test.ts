@@ -331,6 +331,48 @@ describe('GET /v1/clients/{id}/forecast: burn of the window, the walk in spendin
     expect(thenText).not.toContain('runs out around');
   });
 
+  it("a period renewed ahead: its balances carry the burn on from the period's end", async () => {
+    // 09-01: a month of 40 (until 10-01); 09-02: 30 used; on 09-21, 30 days back: 1 a day, 10 left = 10 days
+    at('2026-09-01T00:00:00.000Z');
+    const renewing = (await createClient(app)).id;
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 40 }]);
+    const sub = await subscribe(app, renewing, pkg.code, { auto_renew: false });
+    at('2026-09-02T00:00:00.000Z');
+    await consume(renewing, 30, 'r1');
+    at('2026-09-21T00:00:00.000Z');
+    const forecastFor = async () => {
+      const res = await app.request('GET', `/v1/clients/${renewing}/forecast?credit_type=${sms.code}`, {
+        key: app.keys.read,
+      });
+      expect(res.status, res.text).toBe(200);
+      return res.body;
+    };
+    expect(await forecastFor()).toMatchObject({
+      remaining: '10',
+      burn_per_day: '1',
+      days_until_empty: 10,
+      empty_at: '2026-10-01T00:00:00.000Z',
+      expiring_unused: [],
+    });
+    // renewed now: the next period (10-01 → 11-01, 40 more) is granted ahead, valid from 10-01
+    const renewed = await app.request('POST', `/v1/subscriptions/${sub.id}/renew?wait=true`, { key: app.keys.write });
+    expect(renewed.status, renewed.text).toBe(200);
+    const next = (
+      (await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read })).body.balances as Array<{
+        id: string;
+        valid_from: string;
+      }>
+    ).find((b) => b.valid_from === '2026-10-01T00:00:00.000Z');
+    expect(next).toBeDefined();
+    // 10 spent by 10-01, then 1 a day of the next 40 until it ends on 11-01 (31 days): 9 expire unused then
+    expect(await forecastFor()).toMatchObject({
+      remaining: '10',
+      days_until_empty: 41,
+      empty_at: '2026-11-01T00:00:00.000Z',
+      expiring_unused: [{ balance_id: next!.id, expires_at: '2026-11-01T00:00:00.000Z', units: '9' }],
+    });
+  });
+
   it('an unknown credit type is 404, a bad window 422', async () => {
     expect((await app.request('GET', `/v1/clients/${client}/forecast?credit_type=nope`)).status).toBe(404);
     expect(

@@ -201,3 +201,37 @@ describe('forecast: properties', () => {
     );
   });
 });
+
+describe('forecast: balances valid only later (a renewed period) take their turn from their valid_from', () => {
+  // burn 1 a day: 30 consumed over 30 days
+  it('a renewed period follows the current one: its units carry the burn on, the current one loses its rest', () => {
+    // now: 10 left expiring in 5 days; renewed: 30 from day 5 to day 35. Days 0–5 spend 5 (5 expire unused), days
+    // 5–35 spend the 30 exactly: empty at day 35. `remaining` counts what is usable now only.
+    const f = run([lot('now', 10n, 5), lot('next', 30n, 35, { validFrom: later(5) })], 30n);
+    expect(f).toMatchObject({ remaining: 10n, burnPerDay: 1n, daysUntilEmpty: 35, emptyAt: later(35) });
+    expect(f.expiringUnused).toEqual([{ balanceId: 'now', expiresAt: later(5), units: 5n }]);
+  });
+
+  it('a gap before the next period: empty when the current units are spent; the later units still counted', () => {
+    // 3 left now (spent by day 3), then nothing until day 5; from day 5, 40 units until day 35: 30 spent, 10 unused
+    const f = run([lot('now', 3n, 20), lot('next', 40n, 35, { validFrom: later(5) })], 30n);
+    expect(f).toMatchObject({ remaining: 3n, daysUntilEmpty: 3, emptyAt: later(3) });
+    expect(f.expiringUnused).toEqual([{ balanceId: 'next', expiresAt: later(35), units: 10n }]);
+  });
+
+  it('one that the order puts first drains from its start, and the one before it resumes after', () => {
+    // a (priority 50): 20 left, until day 40; b (priority 10, first in the order) from day 4: 6 units until day 30.
+    // Days 0–4: a spends 4 (16 left); days 4–10: b spends 6; days 10–26: a spends 16 → empty at day 26.
+    const f = run([lot('a', 20n, 40), lot('b', 6n, 30, { priority: 10, validFrom: later(4) })], 30n);
+    expect(f).toMatchObject({ remaining: 20n, daysUntilEmpty: 26, emptyAt: later(26), expiringUnused: [] });
+  });
+
+  it('with no burn, a later balance expires whole too', () => {
+    const f = run([lot('now', 3n, 20), lot('next', 40n, 35, { validFrom: later(5) })], 0n);
+    expect(f.remaining).toBe(3n);
+    expect(f.expiringUnused.map((u) => [u.balanceId, u.units])).toEqual([
+      ['now', 3n],
+      ['next', 40n],
+    ]);
+  });
+});
