@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS } from '@credits/producer/contracts';
 import { canonicalJson } from '../canonical-json.js';
 import { holdId } from '../ids.js';
@@ -101,7 +101,7 @@ export function holdFingerprint(p: {
     p.reference ?? '',
     p.metadata ? canonicalJson(p.metadata) : '',
   ].join('\u0000');
-  return createHash('sha256').update(text).digest('base64url');
+  return hash('sha256', text, 'base64url');
 }
 
 /**
@@ -109,13 +109,18 @@ export function holdFingerprint(p: {
  * fingerprint, when it is taken (accepted_at, else when it was enqueued) and when it expires.
  */
 export function prepareHold(report: HoldReport, context: UseContext): PreparedHold | Failure {
-  const checked = checkUse(report, context);
-  if (isRefused(checked)) return checked;
-  const { given: _, ...use } = checked;
+  const use = checkUse(report, context);
+  if (isRefused(use)) return use;
   const seconds = report.expires_in_seconds ?? DEFAULT_HOLD_SECONDS;
+  // made field by field, like prepareUse's, not copied twice by spreads (this runs for every hold of a batch)
   return {
-    ...use,
+    index: use.index,
     id: holdId(use.client.id, report.idempotency_key),
+    client: use.client,
+    creditType: use.creditType,
+    quantity: use.quantity,
+    occurredAt: use.occurredAt,
+    mode: use.mode,
     hash: holdFingerprint({
       clientId: use.client.id,
       creditTypeId: use.creditType.id,
@@ -124,6 +129,8 @@ export function prepareHold(report: HoldReport, context: UseContext): PreparedHo
       reference: report.reference ?? null,
       metadata: report.metadata ?? null,
     }),
+    report,
+    jobId: use.jobId,
     expiresAt: new Date(use.occurredAt.getTime() + seconds * 1000),
   };
 }
