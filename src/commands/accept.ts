@@ -76,6 +76,8 @@ export interface AcceptOptions<N extends JobName> {
 /** One caller's commands, in a group accepted together. */
 export interface AcceptRequest<N extends JobName = JobName> {
   commands: ReadonlyArray<Command<N>>;
+  /** `commands` already routed, in the same order (the Admitter routes each request once, on submit). */
+  routed?: ReadonlyArray<Routed<N>>;
   options?: AcceptOptions<N>;
   /**
    * The job that will carry these commands, chosen by whoever groups the request with others (the
@@ -120,7 +122,7 @@ export async function acceptGroup(
     );
 
   // 1. each request's commands, one per job id (the same job id twice must carry one payload)
-  const routed = requests.map((r) => r.commands.map(route) as Routed[]);
+  const routed = requests.map((r) => (r.routed ?? r.commands.map(route)) as Routed[]);
   const carriers = requests.map((r) => r.carrierJobId ?? (r.options?.carry ? route(r.options.carry).jobId : undefined));
   const distinct: Routed[][] = routed.map((commands, index) => {
     const first = new Map<string, Routed>();

@@ -4,7 +4,7 @@ import type { Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { type JobData, type JobName, MAX_BATCH_USES } from '../jobs/definitions.js';
 import { stageTimes } from '../stage-times.js';
-import { inSpan, jobTraceMetadata } from '../telemetry.js';
+import { inSpan, jobTraceMetadata, tracingEnabled } from '../telemetry.js';
 import {
   type AcceptOptions,
   type Admission,
@@ -13,6 +13,7 @@ import {
   enqueue,
   type QueuedJob,
   queueReachable,
+  type Routed,
   route,
   unreachable,
 } from './accept.js';
@@ -30,6 +31,8 @@ type Admitted = Admission & { watch?: Watch<JobName> };
 
 interface Waiting {
   commands: ReadonlyArray<Command>;
+  /** The commands routed once, here: acceptGroup, the group's job ids and the enqueue all read these. */
+  routed: ReadonlyArray<Routed>;
   jobIds: ReadonlySet<string>;
   options: AcceptOptions<JobName> & { watch?: boolean };
   resolve(result: Result<Admitted[]>): void;
@@ -53,6 +56,8 @@ export class Admitter {
     | { kind: 'immediate'; handle: NodeJS.Immediate }
     | undefined;
   private inFlight = 0;
+  /** The commands of `waiting`, counted as they come and go (not summed again on every submit). */
+  private waitingCommands = 0;
 
   constructor(
     private readonly app: AppContext,
@@ -64,15 +69,20 @@ export class Admitter {
     options: AcceptOptions<N> & { watch?: boolean },
   ): Promise<Result<Array<Admission<N> & { watch?: Watch<N> }>>> {
     return new Promise((resolve, reject) => {
-      if (stageTimes) for (const c of commands) stageTimes.mark(route(c).jobId, 'submit');
+      const routed = commands.map(route) as Routed[];
+      const jobIds = new Set<string>();
+      for (const c of routed) jobIds.add(c.jobId);
+      if (stageTimes) for (const id of jobIds) stageTimes.mark(id, 'submit');
       this.waiting.push({
         commands,
-        jobIds: new Set(commands.map((c) => route(c).jobId)),
+        routed,
+        jobIds,
         options: options as AcceptOptions<JobName> & { watch?: boolean },
         resolve: resolve as (result: Result<Admitted[]>) => void,
         reject,
       });
-      if (this.size() >= this.settings.maxCommands) this.flush();
+      this.waitingCommands += commands.length;
+      if (this.waitingCommands >= this.settings.maxCommands) this.flush();
       else this.schedule();
     });
   }
@@ -90,10 +100,6 @@ export class Admitter {
         : { kind: 'timeout', handle: setTimeout(() => this.flush(), this.settings.maxWaitMs) };
   }
 
-  private size(): number {
-    return this.waiting.reduce((n, w) => n + w.commands.length, 0);
-  }
-
   private flush(): void {
     if (this.timer?.kind === 'timeout') clearTimeout(this.timer.handle);
     else if (this.timer?.kind === 'immediate') clearImmediate(this.timer.handle);
@@ -105,16 +111,19 @@ export class Admitter {
       const later: Waiting[] = [];
       const ids = new Set<string>();
       let size = 0;
+      let laterCommands = 0;
       for (const w of this.waiting) {
-        const overlaps = [...w.jobIds].some((id) => ids.has(id));
-        if (overlaps || (size > 0 && size + w.commands.length > this.settings.maxCommands)) later.push(w);
-        else {
+        if (overlapsAny(w.jobIds, ids) || (size > 0 && size + w.commands.length > this.settings.maxCommands)) {
+          later.push(w);
+          laterCommands += w.commands.length;
+        } else {
           group.push(w);
           size += w.commands.length;
           for (const id of w.jobIds) ids.add(id);
         }
       }
       this.waiting = later;
+      this.waitingCommands = laterCommands;
       this.inFlight += 1;
       void this.write(group);
     }
@@ -130,7 +139,9 @@ export class Admitter {
         this.app.db,
         group.map((w) => {
           const carrier = carriers.get(w);
-          return carrier ? { commands: w.commands, options: w.options, carrierJobId: carrier.jobId } : w;
+          return carrier
+            ? { commands: w.commands, routed: w.routed, options: w.options, carrierJobId: carrier.jobId }
+            : w;
         }),
       );
       marks?.('inserted');
@@ -171,6 +182,12 @@ export class Admitter {
       if (this.waiting.length > 0) this.flush();
     }
   }
+}
+
+/** Whether a request's job ids meet those of a group being made. */
+function overlapsAny(jobIds: ReadonlySet<string>, group: ReadonlySet<string>): boolean {
+  for (const id of jobIds) if (group.has(id)) return true;
+  return false;
 }
 
 /** A `consume-batch` job being filled with a group's single uses. */
@@ -265,6 +282,8 @@ export async function submit<N extends JobName>(
   options: AcceptOptions<N> & { watch?: boolean } = {},
 ): Promise<Result<Array<Admission<N> & { watch?: Watch<N> }>>> {
   if (!queueReachable(app)) return unreachable();
+  // untraced (the default), no span to open: no attributes worked out and no two promises more per request
+  if (!tracingEnabled()) return await admitterOf(app).submit(commands, options);
   return await inSpan(
     'accept',
     { kind: SpanKind.PRODUCER, attributes: { 'credits.jobs': [...new Set(commands.map((c) => c.name))].join(',') } },

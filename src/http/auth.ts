@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import type { Executor } from '../db/knex.js';
 import { apiKeyByPrefix, insertApiKey, markApiKeyRevoked } from '../db/repositories/api-keys.js';
@@ -23,7 +23,13 @@ const KEY_PREFIX = 'crd_';
 /** `crd_` + 8 lookup characters; stored in clear to find the row, the rest only as a hash. */
 const LOOKUP_LENGTH = KEY_PREFIX.length + 8;
 
-const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+const sha256 = (text: string): Buffer => hash('sha256', text, 'buffer');
+/**
+ * The same digest as base64 text, what the verifier's cache is keyed by: one call of node's one-shot
+ * `crypto.hash` per request, where a Hash object (createHash, update, digest, then toString) cost about
+ * ten times as much on this host (BENCHMARKS.md).
+ */
+const sha256Base64 = (text: string): string => hash('sha256', text, 'base64');
 
 export interface CreatedKey {
   id: string;
@@ -100,9 +106,8 @@ export class ApiKeyVerifier {
     if (!key.startsWith(KEY_PREFIX) || key.length < LOOKUP_LENGTH + 16 || key.length > 200) {
       return Promise.resolve(null);
     }
-    const digest = sha256(key);
-    if (this.ttlMs === 0) return this.read(key, digest);
-    const cacheKey = digest.toString('base64');
+    if (this.ttlMs === 0) return this.read(key);
+    const cacheKey = sha256Base64(key);
     const cached = this.cache.get(cacheKey);
     if (cached) {
       if (cached.until > this.now()) return Promise.resolve(cached.auth);
@@ -111,7 +116,7 @@ export class ApiKeyVerifier {
     const pending = this.reading.get(cacheKey);
     if (pending) return pending;
     const generation = this.generation;
-    const reading = this.read(key, digest).then(
+    const reading = this.read(key).then(
       (auth) => {
         if (this.reading.get(cacheKey) === reading) this.reading.delete(cacheKey);
         if (generation === this.generation) {
@@ -129,7 +134,8 @@ export class ApiKeyVerifier {
     return reading;
   }
 
-  private async read(key: string, digest: Buffer): Promise<AuthContext | null> {
+  private async read(key: string): Promise<AuthContext | null> {
+    const digest = sha256(key);
     const row = await apiKeyByPrefix(this.db, key.slice(0, LOOKUP_LENGTH));
     // Compare the full hashes in constant time, whatever the lookup found.
     const expected = row?.hash ?? Buffer.alloc(32);
