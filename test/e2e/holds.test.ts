@@ -241,16 +241,16 @@ describe('holds still queued', () => {
     const other = await createClient(app);
     await grant(client.id, 10);
     const queue = app.ctx.queues.consumption;
+    const body = {
+      client: client.external_ref,
+      credit_type: sms.code,
+      quantity: '3.0',
+      idempotency_key: 'waits',
+      reference: 'cart-9',
+      metadata: { branch: 'north' },
+    };
     await queue.pause();
     try {
-      const body = {
-        client: client.external_ref,
-        credit_type: sms.code,
-        quantity: '3.0',
-        idempotency_key: 'waits',
-        reference: 'cart-9',
-        metadata: { branch: 'north' },
-      };
       const accepted = await hold(body, false);
       expect(accepted.status, accepted.text).toBe(202);
       const listed = await app.request('GET', `/v1/holds?status=queued&client=${client.id}`, { key: app.keys.read });
@@ -280,14 +280,8 @@ describe('holds still queued', () => {
     } finally {
       await queue.resume();
     }
-    const applied = await hold({
-      client: client.external_ref,
-      credit_type: sms.code,
-      quantity: '3.0',
-      idempotency_key: 'waits',
-      reference: 'cart-9',
-      metadata: { branch: 'north' },
-    });
+    // the same request again, waited for: the worker, resumed, applies the queued one and answers it
+    const applied = await hold(body);
     expect(applied.status, applied.text).toBe(200);
     expect(applied.body).toMatchObject({ status: 'held', quantity: '3' });
     const none = await app.request('GET', `/v1/holds?status=queued&client=${client.id}`, { key: app.keys.read });
