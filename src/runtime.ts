@@ -10,7 +10,8 @@ import { useNamedStatements } from './db/statement-names.js';
 import { ApiKeyVerifier } from './http/auth.js';
 import type { Logger } from './logger.js';
 import { observe } from './observability.js';
-import { closeQueues, createQueues, jobOptions } from './queue/queues.js';
+import { closeWithin } from './queue/close-within.js';
+import { CONNECTION_CLOSE_MS, closeQueues, createQueues, jobOptions } from './queue/queues.js';
 import { createRedis, type RedisTarget } from './queue/redis.js';
 import { RefResolver } from './services/ref-resolver.js';
 import { bullmqTelemetry } from './telemetry.js';
@@ -127,14 +128,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       unobserve();
       // nobody may go on waiting on the listeners closed below
       stopWaiting.abort();
+      // a connection parked in `reconnecting` never ends: cut after a while rather than wait (close-within.ts)
+      const cut = (queue: string, what: string) =>
+        options.log.warn(
+          { queue, graceMs: CONNECTION_CLOSE_MS },
+          `${what} did not close in time: its connection is cut`,
+        );
       await Promise.all(
-        Object.values(ctx.queueEvents).map(async (listener) => {
+        Object.entries(ctx.queueEvents).map(async ([queue, listener]) => {
           if (!listener) return;
-          await listener.events.close();
+          await closeWithin(listener.events, CONNECTION_CLOSE_MS, () => cut(queue, 'a queue events listener'));
           listener.connection.disconnect();
         }),
       );
-      await closeQueues(queues);
+      await closeQueues(queues, CONNECTION_CLOSE_MS, (queue) => cut(queue, 'a queue'));
       redis.disconnect();
       await sql.end();
       if (reportsDb !== db) await reportsDb.destroy();

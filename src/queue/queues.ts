@@ -1,5 +1,6 @@
 import { DEFAULT_JOB_OPTIONS } from '@credits/producer/job-options';
 import { Queue, type QueueEvents, type Telemetry } from 'bullmq';
+import { closeWithin } from './close-within.js';
 import { QUEUE_NAMES, type QueueName } from './names.js';
 import type { RedisClient } from './redis.js';
 
@@ -29,6 +30,14 @@ export function createQueues(
   ) as QueueSet;
 }
 
-export async function closeQueues(queues: QueueSet): Promise<void> {
-  await Promise.all(Object.values(queues).map((q) => q.close()));
+/** How long closing a connection may take before it is cut (close-within.ts). */
+export const CONNECTION_CLOSE_MS = 5_000;
+
+/** Closes every queue, each within `graceMs` (close-within.ts); `onLate` is told of one that was cut. */
+export async function closeQueues(
+  queues: QueueSet,
+  graceMs = CONNECTION_CLOSE_MS,
+  onLate: (queue: QueueName) => void = () => {},
+): Promise<void> {
+  await Promise.all(QUEUE_NAMES.map((name) => closeWithin(queues[name], graceMs, () => onLate(name))));
 }

@@ -3,6 +3,7 @@ import type { AppContext } from '../app-context.js';
 import { jobsOfQueue } from '../jobs/definitions.js';
 import { deliveryBackoffMs } from '../jobs/deliver-webhook.js';
 import { consumptionsApplied, jobDuration, jobsProcessed } from '../metrics.js';
+import { closeWithin } from '../queue/close-within.js';
 import { QUEUE_NAMES, type QueueName } from '../queue/names.js';
 import { createRedis } from '../queue/redis.js';
 import { stageTimes } from '../stage-times.js';
@@ -128,7 +129,16 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
     workers,
     close: async () => {
       await relay.stop();
-      await Promise.all(workers.map((w) => w.close()));
+      // half the shutdown's time (the API's requests in flight have the other half): a worker whose
+      // Redis connection is lost would otherwise keep the process waiting for ever (close-within.ts)
+      const graceMs = Math.floor(app.config.SHUTDOWN_TIMEOUT_MS / 2);
+      await Promise.all(
+        workers.map((w) =>
+          closeWithin(w, graceMs, () =>
+            app.log.warn({ queue: w.name, graceMs }, 'a worker did not close in time: its connections are cut'),
+          ),
+        ),
+      );
       await Promise.all(processors.map((p) => p.drain()));
       connection.disconnect();
     },
