@@ -118,13 +118,34 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     keys,
     request,
     close: async () => {
-      await roles.stop();
+      // each step named: a teardown that hangs says where, not only that vitest's hook timed out
+      const started = Date.now();
+      const step = (name: string, work: () => Promise<unknown>) => withinTeardown(name, work(), started);
+      await step('stopping the roles', () => roles.stop());
       // leave Redis as it was found: this file's queues go with it
-      await removeQueueKeys(runtime.ctx.redis, prefix);
-      await runtime.close();
-      await database.drop();
+      await step('removing the queue keys', () => removeQueueKeys(runtime.ctx.redis, prefix));
+      await step('closing the connections', () => runtime.close());
+      await step('dropping the database', () => database.drop());
     },
   };
+}
+
+/** What a test app's teardown may take in all: under vitest's hookTimeout (60 s), so that a hang is named. */
+const TEARDOWN_MS = 50_000;
+
+async function withinTeardown(name: string, work: Promise<unknown>, started: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const overran = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`app.close(): ${name} had not finished ${TEARDOWN_MS} ms after the teardown began`)),
+      Math.max(0, TEARDOWN_MS - (Date.now() - started)),
+    );
+  });
+  try {
+    await Promise.race([work, overran]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface Sibling {
