@@ -367,9 +367,53 @@ describe('3. POST /v1/consumptions/batch', () => {
     expect(await acceptedRows()).toBe(0);
   }, 120_000);
 
+  it('an Idempotency-Key names one batch: the same body again changes nothing, another body is 409', async () => {
+    // G holds 100: k-1 takes 3 (97 left)
+    const send = (items: unknown[]) =>
+      app.request('POST', '/v1/consumptions/batch', {
+        key: app.keys.write,
+        body: { items },
+        headers: { 'idempotency-key': 'i14-nightly' },
+      });
+    const first = await send([use('g', 3, 'k-1')]);
+    expect(first.status, first.text).toBe(202);
+    const carrier = jobIdOf('consume-batch', { batch_key: first.body.batch_key, items: [] });
+    expect(await awaitOutcome(app.ctx, 'consume-batch', carrier, { timeoutMs: 30_000 })).toMatchObject({
+      state: 'completed',
+      value: { uses: 1, applied: 1 },
+    });
+    const again = await send([use('g', 3, 'k-1')]);
+    expect(again.status, again.text).toBe(202);
+    expect(again.body).toEqual({
+      batch_key: first.body.batch_key,
+      data: [{ id: idOf('g', 'k-1'), status: 'applied', idempotency_key: 'k-1' }],
+    });
+    // the key with other uses: refused, and none of them recorded (a 202 here would name a carrier job that
+    // has run already without them: accepted, then never applied)
+    const other = await send([use('g', 4, 'k-2')]);
+    expect(other.status, other.text).toBe(409);
+    expect(other.body).toMatchObject({ status: 409, code: 'idempotency_conflict' });
+    expect(await acceptedRows()).toBe(0);
+    expect((await getConsumption(idOf('g', 'k-2'))).status).toBe(404);
+    // a refused batch binds no key: the same key with a bad body (422), then with a good one (202, applied)
+    const retried = (items: unknown[]) =>
+      app.request('POST', '/v1/consumptions/batch', {
+        key: app.keys.write,
+        body: { items },
+        headers: { 'idempotency-key': 'i14-fixed' },
+      });
+    expect((await retried([use('g', 1.5, 'k-3')])).status).toBe(422);
+    const fixed = await retried([use('g', 2, 'k-3')]);
+    expect(fixed.status, fixed.text).toBe(202);
+    const fixedCarrier = jobIdOf('consume-batch', { batch_key: fixed.body.batch_key, items: [] });
+    await awaitOutcome(app.ctx, 'consume-batch', fixedCarrier, { timeoutMs: 30_000 });
+    // G: 100 − 3 − 2 = 95
+    expect(await smsRow('g')).toEqual({ granted: '100', consumed: '5', remaining: '95' });
+  }, 60_000);
+
   it('one bad use (short balance, a credit type the client holds none of) fails alone; the others apply', async () => {
-    // G holds 100 sms: m-0 takes 10 (90 left); m-1 asks 500 (rejected, short by 500 − 90 = 410, 90 left);
-    // m-2 asks an hour G has none of (rejected, short by 1, 0 left of hours); m-3 takes 5 (85 left)
+    // G holds 95 sms (above): m-0 takes 10 (85 left); m-1 asks 500 (rejected, short by 500 − 85 = 415, 85 left);
+    // m-2 asks an hour G has none of (rejected, short by 1, 0 left of hours); m-3 takes 5 (80 left)
     const res = await app.request('POST', '/v1/consumptions/batch', {
       key: app.keys.write,
       body: {
@@ -395,17 +439,17 @@ describe('3. POST /v1/consumptions/batch', () => {
     const [m0, m1, m2, m3] = await Promise.all(
       res.body.data.map((d: { id: string }) => getConsumption(d.id).then((r) => r.body)),
     );
-    expect(m0).toMatchObject({ status: 'applied', applied: '10', remaining: '90' });
+    expect(m0).toMatchObject({ status: 'applied', applied: '10', remaining: '85' });
     expect(m1).toMatchObject({
       status: 'rejected',
       code: 'insufficient_balance',
       applied: '0',
-      shortfall: '410',
-      remaining: '90',
+      shortfall: '415',
+      remaining: '85',
     });
     expect(m2).toMatchObject({ status: 'rejected', code: 'insufficient_balance', shortfall: '1', remaining: '0' });
-    expect(m3).toMatchObject({ status: 'applied', applied: '5', remaining: '85' });
-    expect(await smsRow('g')).toEqual({ granted: '100', consumed: '15', remaining: '85' });
+    expect(m3).toMatchObject({ status: 'applied', applied: '5', remaining: '80' });
+    expect(await smsRow('g')).toEqual({ granted: '100', consumed: '20', remaining: '80' });
 
     // an unknown client is bad input, found before anything is recorded: the request is refused whole, 422
     // naming the item, as the route's description says (its OpenAPI answers no 404; it said 404 for a lone one)
