@@ -184,6 +184,33 @@ describe('1. POST /v1/consumptions: 202 means recorded in Postgres', () => {
   }, 60_000);
 });
 
+describe('1b. the same key at once from many callers', () => {
+  it('ten identical waited requests: one use applied, ten answers of it; another body after is 409', async () => {
+    // A (95 left): r-1 of 4, sent ten times at once → applied once, 95 − 4 = 91, every caller told so
+    const answers = await Promise.all(Array.from({ length: 10 }, () => consume(use('a', 4, 'r-1'), true)));
+    for (const res of answers) {
+      expect(res.status, res.text).toBe(200);
+      expect(res.body).toMatchObject({ id: idOf('a', 'r-1'), status: 'applied', applied: '4', remaining: '91' });
+    }
+    // one job for them all (those that came while it waited share its result, replayed false like the first's)
+    expect(new Set(answers.map((res) => JSON.stringify({ ...res.body, replayed: null }))).size).toBe(1);
+    // then, at once, three more of the same (replays) and two with 9 instead (409 each)
+    const later = await Promise.all([
+      ...Array.from({ length: 3 }, () => consume(use('a', 4, 'r-1'), true)),
+      ...Array.from({ length: 2 }, () => consume(use('a', 9, 'r-1'), true)),
+    ]);
+    expect(later.map((res) => res.status)).toEqual([200, 200, 200, 409, 409]);
+    // the first result again, field for field (its `replayed` flag aside: a repeat that meets a neighbour's
+    // accepted row for a moment is answered from the job's stored result, which says false)
+    const first = { ...answers[0]!.body, replayed: null };
+    for (const res of later.slice(0, 3)) expect({ ...res.body, replayed: null }).toEqual(first);
+    for (const res of later.slice(3)) expect(res.body).toMatchObject({ code: 'idempotency_conflict' });
+    const rows = await app.database.db('consumptions').where({ client_id: client.a!.id, idempotency_key: 'r-1' });
+    expect(rows).toHaveLength(1);
+    expect(await smsRow('a')).toEqual({ granted: '100', consumed: '9', remaining: '91' });
+  }, 60_000);
+});
+
 describe('2. ?wait=true answers the applied result, its own, to every caller', () => {
   it('answers the result with what it paid, and a short balance as insufficient_balance', async () => {
     // B: 100 − 7 = 93, all from its one balance
