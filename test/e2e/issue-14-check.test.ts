@@ -536,6 +536,15 @@ describe('4. CreditsProducer.consumeMany', () => {
       expect((await getConsumption(idOf('h', 'p-1'))).body).toMatchObject({ status: 'rejected', remaining: '90' });
       expect((await getConsumption(idOf('h', 'p-0'))).body).toMatchObject({ status: 'applied', applied: '10' });
 
+      // the same batch key with other uses, while Redis holds its job: refused, nothing added (a job id that
+      // is taken would have swallowed p-6 without a word)
+      await expect(producer.consumeMany([use('h', 5, 'p-6')], { batchKey: 'i14-prod' })).rejects.toMatchObject({
+        code: 'idempotency_conflict',
+      });
+      expect(await app.ctx.queues.consumption.getJob('consume-batch|i14-prod')).toMatchObject({
+        data: { items: expect.arrayContaining([expect.objectContaining({ idempotency_key: 'p-4' })]) },
+      });
+
       // sent again, under the same key and under none: nothing more is applied
       await producer.consumeMany(uses, { batchKey: 'i14-prod' });
       const [fresh] = await producer.consumeMany(uses);
