@@ -1,6 +1,7 @@
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome, requeueLost } from '../../src/commands/index.js';
+import { insertAccepted } from '../../src/db/repositories/accepted-jobs.js';
 import { createApiKey } from '../../src/http/auth.js';
 import { consumptionId } from '../../src/ids.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
@@ -205,6 +206,30 @@ describe('1b. the same key at once from many callers', () => {
     const first = { ...answers[0]!.body, replayed: null };
     for (const res of later.slice(0, 3)) expect({ ...res.body, replayed: null }).toEqual(first);
     for (const res of later.slice(3)) expect(res.body).toMatchObject({ code: 'idempotency_conflict' });
+    // the race behind that, made to stand still: a request with another body has written its accepted row (it is
+    // about to find the applied use, refuse itself and take the row back); the same body meanwhile is a repeat
+    // of the applied use and is answered so, not 409
+    await insertAccepted(app.database.db, [
+      {
+        request: 0,
+        jobId: jobOf('a', 'r-1'),
+        queue: 'consumption',
+        name: 'consume',
+        data: { ...use('a', 9, 'r-1'), client: client.a!.id },
+        requestHash: 'the other body',
+        subjectId: idOf('a', 'r-1'),
+        carrierJobId: null,
+      },
+    ]);
+    const meanwhile = await consume(use('a', 4, 'r-1'), true);
+    expect(meanwhile.status, meanwhile.text).toBe(200);
+    expect({ ...meanwhile.body, replayed: null }).toEqual(first);
+    expect((await consume(use('a', 9, 'r-1'), true)).status).toBe(409);
+    await app.database
+      .db('accepted_jobs')
+      .where({ job_id: jobOf('a', 'r-1') })
+      .delete();
+
     const rows = await app.database.db('consumptions').where({ client_id: client.a!.id, idempotency_key: 'r-1' });
     expect(rows).toHaveLength(1);
     expect(await smsRow('a')).toEqual({ granted: '100', consumed: '9', remaining: '91' });
@@ -477,6 +502,30 @@ describe('3. POST /v1/consumptions/batch', () => {
     expect(m2).toMatchObject({ status: 'rejected', code: 'insufficient_balance', shortfall: '1', remaining: '0' });
     expect(m3).toMatchObject({ status: 'applied', applied: '5', remaining: '80' });
     expect(await smsRow('g')).toEqual({ granted: '100', consumed: '20', remaining: '80' });
+
+    // one key twice in one batch: the same use twice is one use (G: 80 − 2 = 78); with two bodies, 409 and nothing
+    const twice = await app.request('POST', '/v1/consumptions/batch', {
+      key: app.keys.write,
+      body: { items: [use('g', 2, 'm-6'), use('g', 2, 'm-6')] },
+    });
+    expect(twice.status, twice.text).toBe(202);
+    expect(twice.body.data.map((d: { id: string }) => d.id)).toEqual([idOf('g', 'm-6'), idOf('g', 'm-6')]);
+    expect(
+      await awaitOutcome(
+        app.ctx,
+        'consume-batch',
+        jobIdOf('consume-batch', { batch_key: twice.body.batch_key, items: [] }),
+        { timeoutMs: 30_000 },
+      ),
+    ).toMatchObject({ state: 'completed', value: { uses: 2, applied: 1, replayed: 1, failed: [] } });
+    expect(await smsRow('g')).toEqual({ granted: '100', consumed: '22', remaining: '78' });
+    const split = await app.request('POST', '/v1/consumptions/batch', {
+      key: app.keys.write,
+      body: { items: [use('g', 1, 'm-7'), use('g', 2, 'm-7')] },
+    });
+    expect(split.status, split.text).toBe(409);
+    expect(split.body).toMatchObject({ code: 'idempotency_conflict' });
+    expect((await getConsumption(idOf('g', 'm-7'))).status).toBe(404);
 
     // an unknown client is bad input, found before anything is recorded: the request is refused whole, 422
     // naming the item, as the route's description says (its OpenAPI answers no 404; it said 404 for a lone one)
