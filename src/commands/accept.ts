@@ -155,13 +155,21 @@ export async function acceptGroup(
   );
   const written = await insertAccepted(db, drafts);
   const byId = new Map(written.map((w) => [w.jobId, w]));
+  // A pending row with another payload is a conflict — unless the job id was applied before with this
+  // payload: the row is then a refused request's, written a moment before its own lookup refuses it (and
+  // takes it back), and this request is a repeat of the applied one, answered as such, not 409. Where
+  // settled commands are looked up, such a command is decided by the lookup (4.); elsewhere at once.
+  const suspects = new Set<string>();
+  const otherPayload = (index: number, c: Routed) => {
+    if (requests[index]!.options?.settled) suspects.add(c.jobId);
+    else results[index] ??= conflictOf(index, c);
+  };
   distinct.forEach((commands, index) => {
     if (results[index]) return;
-    const clash = commands.find((c) => {
+    for (const c of commands) {
       const prior = byId.get(c.jobId)?.priorHash;
-      return prior !== null && prior !== undefined && prior !== hashOf(c);
-    });
-    if (clash) results[index] = conflictOf(index, clash);
+      if (prior !== null && prior !== undefined && prior !== hashOf(c)) otherPayload(index, c);
+    }
   });
 
   // 3. Neither written nor seen: a concurrent request was writing the same job id and committed
@@ -178,11 +186,12 @@ export async function acceptGroup(
   for (const w of unseen) {
     const c = distinct[w.request]!.find((x) => x.jobId === w.jobId)!;
     const hash = pendingHash.get(w.jobId);
-    if (hash !== undefined && hash !== hashOf(c) && !results[w.request]) results[w.request] = conflictOf(w.request, c);
+    if (hash !== undefined && hash !== hashOf(c) && !results[w.request]) otherPayload(w.request, c);
   }
 
   // 4. what was settled before, one read per lookup for every request that names it and still stands;
-  // a command whose row is pending (written here or before) is not settled, and is not looked up
+  // a command whose row is pending (written here or before) is not settled, and is not looked up, unless
+  // that row carries another payload (a suspect: settled with this payload, it is a repeat; else 409)
   const settled = new Map<string, { requestHash: string; status: string }>();
   const lookups = new Map<SettledLookup, Routed[]>();
   distinct.forEach((commands, index) => {
@@ -190,7 +199,7 @@ export async function acceptGroup(
     if (!lookup || results[index]) return;
     const open = commands.filter((c) => {
       const w = byId.get(c.jobId);
-      return !w || w.fresh || (w.priorHash === null && !pendingHash.has(c.jobId));
+      return !w || w.fresh || suspects.has(c.jobId) || (w.priorHash === null && !pendingHash.has(c.jobId));
     });
     if (open.length === 0) return;
     const list = lookups.get(lookup) ?? [];
@@ -203,7 +212,7 @@ export async function acceptGroup(
     if (results[index]) return;
     const clash = commands.find((c) => {
       const before = settled.get(c.jobId);
-      return before !== undefined && before.requestHash !== hashOf(c);
+      return before !== undefined ? before.requestHash !== hashOf(c) : suspects.has(c.jobId);
     });
     if (clash) results[index] = conflictOf(index, clash);
   });

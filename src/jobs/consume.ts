@@ -190,8 +190,9 @@ export async function acceptConsumptions(
   });
   if (firstFailure) {
     if (!fieldPrefix) return firstFailure;
-    // In a batch, a not-found reference is bad input like any other field.
-    const code = firstFailure.code === 'not_found' && problems.length > 1 ? 'validation_failed' : firstFailure.code;
+    // In a batch, a not-found reference is bad input like any other field: 422 naming `items.N.client` (the
+    // route's OpenAPI answers no 404), whether it is the only problem or one of several.
+    const code = firstFailure.code === 'not_found' ? 'validation_failed' : firstFailure.code;
     return fail(code, problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
   }
 

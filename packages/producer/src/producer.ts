@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type JobsOptions, Queue } from 'bullmq';
+import { Job, type JobsOptions, Queue } from 'bullmq';
 import type { z } from 'zod';
 import { JOB_CONTRACTS as JOBS, type JobData, type JobName, jobIdOf, MAX_BATCH_USES } from './contracts.js';
 import { jobOptions } from './job-options.js';
@@ -45,6 +45,15 @@ export class ProducerValidationError extends Error {
   }
 }
 
+/** A batch key used again with other uses while Redis still holds the first call's job (consumeMany). */
+export class ProducerConflictError extends Error {
+  readonly code = 'idempotency_conflict';
+  constructor(message: string) {
+    super(`idempotency_conflict: ${message}`);
+    this.name = 'ProducerConflictError';
+  }
+}
+
 export interface Enqueued {
   jobId: string;
 }
@@ -81,7 +90,8 @@ export class CreditsProducer {
    * the workers apply a batch's uses many per transaction, each use still idempotent by (client,
    * idempotency_key) and readable by id. All are validated before any is enqueued. `batchKey` names
    * the batches (`<key>` for the first 1,000 uses, `<key>-2`, … after): a retried call with the same
-   * key makes no second job; without one each call's batches are new (their uses stay idempotent).
+   * key makes no second job, and the same key with other uses throws ProducerConflictError (nothing
+   * added) while Redis holds its job; without one each call's batches are new (their uses stay idempotent).
    */
   async consumeMany(
     inputs: readonly ConsumeInput[],
@@ -103,7 +113,26 @@ export class CreditsProducer {
         ),
       );
     }
-    await this.queue(JOBS['consume-batch'].queue).addBulk(jobs);
+    const queue = this.queue(JOBS['consume-batch'].queue);
+    // A batch key names its jobs: while Redis still holds a job of the key with other uses, adding this one
+    // would do nothing (the job id is taken) and these uses would never be applied. Refused instead, before
+    // anything is added; a retry of the same call finds the same uses and goes on (no second job).
+    if (batchKey !== undefined) {
+      const held = await Promise.all(jobs.map((j) => Job.fromId(queue, j.opts.jobId)));
+      const clash = jobs.find((j, i) => {
+        const before = held[i]?.data as JobData<'consume-batch'> | undefined;
+        return (
+          before !== undefined &&
+          JSON.stringify(before.items) !== JSON.stringify((j.data as JobData<'consume-batch'>).items)
+        );
+      });
+      if (clash) {
+        throw new ProducerConflictError(
+          `batch key "${batchKey}" was used with other uses: job ${clash.opts.jobId} is still held by Redis`,
+        );
+      }
+    }
+    await queue.addBulk(jobs);
     return jobs.map((j, i) => ({
       jobId: j.opts.jobId,
       uses: Math.min(MAX_BATCH_USES, inputs.length - i * MAX_BATCH_USES),

@@ -90,3 +90,39 @@ export async function rememberResponse(
     .onConflict(['api_key_id', 'method', 'path', 'key'])
     .ignore();
 }
+
+/**
+ * Binds a key to a request's fingerprint unless it is bound already (a route whose key names its job
+ * rather than a stored response: POST /v1/consumptions/batch). Answers the fingerprint the key is bound
+ * to, and whether this call bound it. A concurrent bind of the same key waits on the record's unique
+ * index until the first one's statement commits, then reads what it bound.
+ */
+export async function bindIdempotencyKey(
+  db: Executor,
+  key: IdempotencyKey,
+  requestHash: string,
+  now: Date,
+): Promise<{ requestHash: string; bound: boolean }> {
+  const inserted = await db('idempotency_records')
+    .insert({
+      ...whereKey(key),
+      request_hash: requestHash,
+      status_code: 202,
+      response_body: JSON.stringify(null),
+      created_at: now,
+    })
+    .onConflict(['api_key_id', 'method', 'path', 'key'])
+    .ignore()
+    .returning('key');
+  if (inserted.length > 0) return { requestHash, bound: true };
+  const stored = await storedResponse(db, key);
+  // gone since (forgotten by the nightly cleanup between the two statements): this request's own
+  return { requestHash: stored?.request_hash ?? requestHash, bound: false };
+}
+
+/** Unbinds a key this request bound, when the request was refused: its caller may retry with another body. */
+export async function unbindIdempotencyKey(db: Executor, key: IdempotencyKey, requestHash: string): Promise<void> {
+  await db('idempotency_records')
+    .where({ ...whereKey(key), request_hash: requestHash })
+    .delete();
+}

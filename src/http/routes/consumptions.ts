@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { fingerprint } from '../../canonical-json.js';
 import { listConsumptions } from '../../db/repositories/consumptions.js';
+import { bindIdempotencyKey, unbindIdempotencyKey } from '../../db/repositories/idempotency-records.js';
 import { fail } from '../../domain/result.js';
 import { isUuid, newId } from '../../ids.js';
 import { acceptConsumptions } from '../../jobs/consume.js';
@@ -100,7 +102,8 @@ export const consumptionRoutes: AnyRoute[] = [
       'All items are checked first; one bad item refuses the whole request (422 naming `items.N.field`). ' +
       'Each use is recorded on its own (idempotent by client and key, readable by id) and all travel to the ' +
       'workers in one `consume-batch` job, applied many per transaction; a use that fails at the worker fails ' +
-      'alone. An Idempotency-Key names the batch job, so a retried request makes no second job.',
+      'alone. An Idempotency-Key names the batch job, so a retried request makes no second job; the same key ' +
+      'with another body is 409 `idempotency_conflict`.',
     body: z.strictObject({
       items: z.array(consumptionBody).min(1, 'give at least one item').max(1_000, 'at most 1,000 items per request'),
     }),
@@ -114,6 +117,11 @@ export const consumptionRoutes: AnyRoute[] = [
           data: z.array(queuedSchema.extend({ idempotency_key: z.string() })),
         }),
       },
+      409: {
+        description:
+          "A use's idempotency_key was used with another payload, or the Idempotency-Key with another batch; " +
+          'nothing was recorded',
+      },
     },
     handler: async ({ body, app, auth, idempotencyKey }) => {
       // the request's Idempotency-Key names its batch job (per API key): a retried request is one job
@@ -124,11 +132,34 @@ export const consumptionRoutes: AnyRoute[] = [
         });
       }
       const batchKey = key && auth ? `${auth.keyId}:${key}` : newId();
-      const accepted = await acceptConsumptions(app, body.items, {
-        fieldPrefix: (index) => `items.${index}`,
-        batchKey,
-      });
-      if (!accepted.ok) return accepted;
+      // The key names the carrier job, so it is bound to this body before anything is recorded: the same
+      // key with other uses would be recorded under a carrier that carries (or carried) only the first
+      // body's, and never applied. Another body is 409, as for any Idempotency-Key (API.md); a refused
+      // request unbinds the key, so that its caller may correct the body and retry with it.
+      const binding =
+        key && auth ? { apiKeyId: auth.keyId, method: 'POST', path: '/v1/consumptions/batch', key } : undefined;
+      const requestHash = binding ? fingerprint(body) : '';
+      const bound = binding ? await bindIdempotencyKey(app.db, binding, requestHash, app.clock.now()) : undefined;
+      if (bound && bound.requestHash !== requestHash) {
+        return fail('idempotency_conflict', `Idempotency-Key "${key}" was used with another batch`);
+      }
+      const unbind = async () => {
+        if (binding && bound?.bound) await unbindIdempotencyKey(app.db, binding, requestHash);
+      };
+      let accepted: Awaited<ReturnType<typeof acceptConsumptions>>;
+      try {
+        accepted = await acceptConsumptions(app, body.items, {
+          fieldPrefix: (index) => `items.${index}`,
+          batchKey,
+        });
+      } catch (error) {
+        await unbind().catch(() => undefined);
+        throw error;
+      }
+      if (!accepted.ok) {
+        await unbind();
+        return accepted;
+      }
       return {
         status: 202,
         body: {
