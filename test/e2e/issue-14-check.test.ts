@@ -594,6 +594,19 @@ describe('4. CreditsProducer.consumeMany', () => {
         data: { items: expect.arrayContaining([expect.objectContaining({ idempotency_key: 'p-4' })]) },
       });
 
+      // two calls at once with one new key and other uses: one job is made, and the call whose uses it does not
+      // carry is refused (read back after the add), never answered as if its uses were on their way (uses of
+      // no client: whichever job is made fails them alone, and H's figures below stay as they are)
+      const nobody = (key: string) => ({ ...use('h', 1, key), client: 'i14-nobody' });
+      const racing = await Promise.allSettled([
+        producer.consumeMany([nobody('p-7')], { batchKey: 'i14-race' }),
+        producer.consumeMany([nobody('p-8')], { batchKey: 'i14-race' }),
+      ]);
+      expect(racing.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+      expect(racing.find((r) => r.status === 'rejected')).toMatchObject({
+        reason: { code: 'idempotency_conflict' },
+      });
+
       // sent again, under the same key and under none: nothing more is applied
       await producer.consumeMany(uses, { batchKey: 'i14-prod' });
       const [fresh] = await producer.consumeMany(uses);

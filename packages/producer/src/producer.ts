@@ -114,25 +114,14 @@ export class CreditsProducer {
       );
     }
     const queue = this.queue(JOBS['consume-batch'].queue);
-    // A batch key names its jobs: while Redis still holds a job of the key with other uses, adding this one
-    // would do nothing (the job id is taken) and these uses would never be applied. Refused instead, before
-    // anything is added; a retry of the same call finds the same uses and goes on (no second job).
-    if (batchKey !== undefined) {
-      const held = await Promise.all(jobs.map((j) => Job.fromId(queue, j.opts.jobId)));
-      const clash = jobs.find((j, i) => {
-        const before = held[i]?.data as JobData<'consume-batch'> | undefined;
-        return (
-          before !== undefined &&
-          JSON.stringify(before.items) !== JSON.stringify((j.data as JobData<'consume-batch'>).items)
-        );
-      });
-      if (clash) {
-        throw new ProducerConflictError(
-          `batch key "${batchKey}" was used with other uses: job ${clash.opts.jobId} is still held by Redis`,
-        );
-      }
-    }
+    // A batch key names its jobs: where Redis already holds a job of the key with other uses, an add does
+    // nothing and these uses would never be applied. Refused before anything is added; and read back after
+    // the add, for a concurrent call with the same key (its uses won the add: this call's were not added,
+    // but for a batch past the first 1,000 uses whose later jobs were new). A retry of the same call finds
+    // its own uses and goes on, with no second job.
+    if (batchKey !== undefined) await refuseOtherUses(queue, jobs, batchKey);
     await queue.addBulk(jobs);
+    if (batchKey !== undefined) await refuseOtherUses(queue, jobs, batchKey);
     return jobs.map((j, i) => ({
       jobId: j.opts.jobId,
       uses: Math.min(MAX_BATCH_USES, inputs.length - i * MAX_BATCH_USES),
@@ -251,5 +240,26 @@ export class CreditsProducer {
       );
     }
     return parsed.data;
+  }
+}
+
+/** Throws ProducerConflictError when Redis holds one of these batch jobs' ids with other uses (consumeMany). */
+async function refuseOtherUses(
+  queue: Queue,
+  jobs: ReadonlyArray<{ data: unknown; opts: { jobId: string } }>,
+  batchKey: string,
+): Promise<void> {
+  const held = await Promise.all(jobs.map((j) => Job.fromId(queue, j.opts.jobId)));
+  const clash = jobs.find((j, i) => {
+    const stored = held[i]?.data as JobData<'consume-batch'> | undefined;
+    return (
+      stored !== undefined &&
+      JSON.stringify(stored.items) !== JSON.stringify((j.data as JobData<'consume-batch'>).items)
+    );
+  });
+  if (clash) {
+    throw new ProducerConflictError(
+      `batch key "${batchKey}" was used with other uses: job ${clash.opts.jobId} carries those`,
+    );
   }
 }
