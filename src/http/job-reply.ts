@@ -12,6 +12,7 @@ import type { JsonReply } from './route.js';
  */
 export async function jobReply<N extends JobName>(
   app: AppContext,
+  /** `fresh`: this request made the job (false: it met the same request's job already queued). */
   job: { name: N; jobId: string; watch?: Watch<N> | undefined; fresh?: boolean },
   options: { wait: boolean; queued: unknown; done?: (value: JobResult<N>) => JsonReply | Failure },
 ): Promise<JsonReply | Failure> {
@@ -23,10 +24,21 @@ export async function jobReply<N extends JobName>(
   const outcome = job.watch
     ? await job.watch.outcome({ alreadyQueued: !job.fresh })
     : await awaitOutcome(app, job.name, job.jobId);
-  if (outcome.state === 'completed')
-    return options.done ? options.done(outcome.value) : { status: 200, body: outcome.value };
+  if (outcome.state === 'completed') {
+    const value = job.fresh === false ? asRepeat(outcome.value) : outcome.value;
+    return options.done ? options.done(value) : { status: 200, body: value };
+  }
   if (outcome.state === 'failed') return outcome.failure;
   return { status: 202, body: options.queued };
+}
+
+/**
+ * A job's result as a repeat answers it: a request that met the same request's job still queued (its
+ * admission was `pending`, not `new`) waited for that job, whose result is the first application's —
+ * to this caller it repeats the first answer (API.md `replayed`), as it would once the job had run.
+ */
+function asRepeat<T>(value: T): T {
+  return typeof value === 'object' && value !== null && 'replayed' in value ? { ...value, replayed: true } : value;
 }
 
 /** The 202 of a command accepted and not yet applied: its id, `queued` (or what it already is), its job. */

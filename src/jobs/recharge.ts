@@ -182,7 +182,7 @@ export async function acceptRecharge(
   subscriptionId: string,
   body: RechargeRequest,
   idempotencyKey: string,
-): Promise<Result<{ jobId: string; replay?: RechargeResult }>> {
+): Promise<Result<{ jobId: string; replay?: RechargeResult; fresh?: boolean }>> {
   const subscription = await subscriptionById(app.db, subscriptionId);
   if (!subscription) return fail('not_found', `no subscription "${subscriptionId}"`);
   const data: RechargeData = {
@@ -208,5 +208,6 @@ export async function acceptRecharge(
     describeConflict: () => conflict.detail,
   });
   if (!submitted.ok) return submitted;
-  return ok({ jobId: submitted.value[0]!.jobId });
+  const admission = submitted.value[0]!;
+  return ok({ jobId: admission.jobId, fresh: admission.state === 'new' });
 }

@@ -322,10 +322,14 @@ export const subscriptionRoutes: AnyRoute[] = [
         key ?? randomUUID(),
       );
       if (!accepted.ok) return accepted;
-      const { jobId, replay } = accepted.value;
+      const { jobId, replay, fresh } = accepted.value;
       const queued = { job_id: jobId, status: 'queued' };
       if (replay) return query.wait ? { status: 200, body: replay } : { status: 202, body: queued };
-      return jobReply(app, { name: 'recharge', jobId }, { wait: query.wait, queued });
+      return jobReply(
+        app,
+        { name: 'recharge', jobId, ...(fresh === undefined ? {} : { fresh }) },
+        { wait: query.wait, queued },
+      );
     },
   }),
   defineRoute({
