@@ -22,6 +22,8 @@ export interface PhaseRequests {
    * request's body and times (`performance.now()`; bench/load.ts --stages).
    */
   onAnswer?: (status: number, body: string, request: RequestTimes) => void;
+  /** autocannon: time when each connection's socket connected (`RequestTimes.connectedAt`; --stages). */
+  timeConnects?: boolean;
 }
 
 /** One request as sent: its body, when it was written and when its answer came (`performance.now()`). */
@@ -29,6 +31,8 @@ export interface RequestTimes {
   body: string;
   sentAt: number;
   answeredAt: number;
+  /** A connection's first request (autocannon): when its socket connected, its request then written. */
+  connectedAt?: number;
 }
 
 export interface PhaseFigures {
@@ -70,6 +74,24 @@ const round1 = (n: number) => Math.round(n * 10) / 10;
 interface InFlight {
   sentAt?: number;
   body?: string;
+  connectedAt?: number;
+}
+
+/**
+ * autocannon writes a connection's first request right after `net.connect`, before the socket is
+ * connected (node queues it until then): the first request's context gets the moment the socket
+ * connected — what it is written then. Its `setupRequest` has run when `setupClient` is called, and
+ * `requestIterator.context` is that request's context.
+ */
+function timeConnect(client: autocannon.Client): void {
+  const inner = client as unknown as { conn?: import('node:net').Socket; requestIterator?: { context?: InFlight } };
+  const first = inner.requestIterator?.context;
+  // the socket is made right after setupClient returns, in the same tick
+  process.nextTick(() => {
+    inner.conn?.once('connect', () => {
+      if (first) first.connectedAt = performance.now();
+    });
+  });
 }
 
 interface Tally {
@@ -103,6 +125,7 @@ function cannon(
         connections: options.connections,
         duration: options.seconds,
         timeout: options.timeoutSeconds,
+        ...(requests.timeConnects ? { setupClient: timeConnect } : {}),
         // its histogram is not read (latency is timed here), and under a rate its correction for
         // coordinated omission records a synthetic sample per millisecond of every answer: CPU the
         // load tool spent on nothing, the most exactly when the service is slow
@@ -133,6 +156,7 @@ function cannon(
                 body: flight.body ?? '',
                 sentAt: flight.sentAt ?? tally.lastAnsweredAt,
                 answeredAt: tally.lastAnsweredAt,
+                ...(flight.connectedAt === undefined ? {} : { connectedAt: flight.connectedAt }),
               });
             },
           },

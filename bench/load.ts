@@ -226,8 +226,11 @@ const singleRequests = (path: string): PhaseRequests => ({
       const key = (JSON.parse(request.body) as { idempotency_key: string }).idempotency_key;
       stageTimes.mark(key, 'client_sent', performance.timeOrigin + request.sentAt);
       stageTimes.mark(key, 'client_answered', performance.timeOrigin + request.answeredAt);
+      if (request.connectedAt !== undefined)
+        stageTimes.mark(key, 'client_connect', performance.timeOrigin + request.connectedAt);
     }
   },
+  timeConnects: stageTimes !== undefined,
 });
 const batchIds: string[] = [];
 const batchRequests: PhaseRequests = {

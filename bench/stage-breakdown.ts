@@ -31,6 +31,14 @@ const EXTRA: ReadonlyArray<readonly [string, string, string]> = [
   ['(total, client)', 'client_sent', 'client_answered'],
   ['(total, api)', 'http_in', 'http_out'],
   ['(addBulk answered)', 'added', 'enqueued'],
+  // a connection's first request only (autocannon): its socket's connect, the api's accept, the head parsed;
+  // the simple client opens its sockets before the clock (with a /healthz), so its "accepted → parsed" is
+  // the wait until a socket's first waited request
+  ['(sent → connected)', 'client_sent', 'client_connect'],
+  ['(connected → accepted)', 'client_connect', 'conn_accept'],
+  ['(sent → accepted)', 'client_sent', 'conn_accept'],
+  ['(accepted → parsed)', 'conn_accept', 'http_parsed'],
+  ['(parsed → http_in)', 'http_parsed', 'http_in'],
   ['(worker completed)', 'batch_done', 'completed'],
 ];
 

@@ -57,3 +57,20 @@ export function startStageTimes(dir: string, label: string): void {
     },
   };
 }
+
+/**
+ * Debug, with the stage times on: when the api's server took up each connection (its 'connection'
+ * event, right after libuv's accept) and when each request's head was parsed (the server's 'request'
+ * event, before express) — marked by the request's key once its answer is written (src/http/app.ts).
+ */
+export const connectionTimes = new WeakMap<object, number>();
+export const parsedTimes = new WeakMap<object, number>();
+
+/** Records both on `server` (src/http/server.ts, only when the stage times are on). */
+export function watchConnections(server: {
+  on(event: 'connection', listener: (socket: object) => void): unknown;
+  prependListener(event: 'request', listener: (req: object) => void): unknown;
+}): void {
+  server.on('connection', (socket) => connectionTimes.set(socket, nowMs()));
+  server.prependListener('request', (req) => parsedTimes.set(req, nowMs()));
+}

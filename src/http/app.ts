@@ -3,7 +3,7 @@ import type { AppContext } from '../app-context.js';
 import { isDataException, isTransientDbError } from '../db/knex.js';
 import { DomainError } from '../domain/result.js';
 import { httpMetrics } from '../metrics.js';
-import { nowMs, type StageTimes, stageTimes } from '../stage-times.js';
+import { connectionTimes, nowMs, parsedTimes, type StageTimes, stageTimes } from '../stage-times.js';
 import { tracingEnabled } from '../telemetry.js';
 import { type AuthContext, hasScope, presentedKey } from './auth.js';
 import { HttpDrain } from './drain.js';
@@ -100,6 +100,14 @@ function httpStageTimes(times: StageTimes) {
       if (typeof key !== 'string') return;
       times.mark(key, 'http_in', at);
       times.mark(key, 'http_out');
+      const parsed = parsedTimes.get(req);
+      if (parsed !== undefined) times.mark(key, 'http_parsed', parsed);
+      // the connection's first request only: when the server took the connection up
+      const accepted = connectionTimes.get(req.socket);
+      if (accepted !== undefined) {
+        connectionTimes.delete(req.socket);
+        times.mark(key, 'conn_accept', accepted);
+      }
     });
     next();
   };

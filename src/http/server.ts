@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import express from 'express';
 import { bullBoard } from '../admin/bull-board.js';
 import type { AppContext } from '../app-context.js';
+import { stageTimes, watchConnections } from '../stage-times.js';
 import { uiMount } from '../ui/index.js';
 import { buildApp, type ExtraMount, type MountedApp } from './app.js';
 import type { AnyRoute } from './route.js';
@@ -86,6 +87,8 @@ async function serve(ctx: AppContext, mounted: MountedApp, port: number, host: s
     const s = app.listen(port, host, () => resolve(s));
     s.once('error', reject);
   });
+  // debug (STAGE_TIMES_DIR): when each connection was taken up and each request's head parsed
+  if (stageTimes) watchConnections(server);
   // keep-alive longer than a typical load balancer's idle timeout
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
