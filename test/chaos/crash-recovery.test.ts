@@ -8,9 +8,9 @@ import { createApiKey } from '../../src/http/auth.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { createRedis } from '../../src/queue/redis.js';
-import { removeQueueKeys } from '../../src/queue/remove-prefix.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { removeTestQueueKeys } from '../helpers/queue-keys.js';
 
 /**
  * Issue 13, defect 13: a service killed with SIGKILL (the whole process: API, workers and scheduler
@@ -62,10 +62,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await service?.stop();
-  // a connection that queues commands until it is ready (the producer's fails fast instead)
-  const redis = createRedis(inject('redisUrl'), 'worker');
-  await removeQueueKeys(redis, prefix);
-  redis.disconnect();
+  await removeTestQueueKeys(prefix);
   await database?.drop();
   rmSync(dir, { recursive: true, force: true });
 });

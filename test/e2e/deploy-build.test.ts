@@ -5,6 +5,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, REPO_ROOT } from '../../chaos/services.js';
 import { createEmptyDatabase, type TestDatabase } from '../helpers/database.js';
+import { removeTestQueueKeys } from '../helpers/queue-keys.js';
+
+/** The queues' prefix of the service this file starts (its keys are removed afterwards). */
+const PREFIX = `{deploy-${process.pid}}`;
 
 /**
  * Issue 16, deploy: no Docker engine runs here, so this test does what the Dockerfile says, in its
@@ -92,6 +96,7 @@ describe('the Dockerfile, run step by step in a fresh copy of the tree', () => {
     }
   }, 240_000);
   afterAll(async () => {
+    await removeTestQueueKeys(PREFIX);
     await database?.drop();
     if (app) rmSync(app, { recursive: true, force: true });
   });
@@ -130,7 +135,7 @@ describe('the Dockerfile, run step by step in a fresh copy of the tree', () => {
       HOST: '127.0.0.1',
       DATABASE_URL: database.url,
       REDIS_URL: inject('redisUrl'),
-      BULL_PREFIX: `{deploy-${process.pid}}`,
+      BULL_PREFIX: PREFIX,
     };
     sh(app, 'node dist/src/migrate.js', settings);
 

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, REPO_ROOT } from '../../chaos/services.js';
 import { createEmptyDatabase, type TestDatabase } from '../helpers/database.js';
+import { removeTestQueueKeys } from '../helpers/queue-keys.js';
 
 const run = promisify(execFile);
 
@@ -65,6 +66,7 @@ describe('production start (compiled, NODE_ENV=production)', () => {
     await run('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT });
   }, 120_000);
   afterAll(async () => {
+    await removeTestQueueKeys(prefix);
     await database?.drop();
   });
 
