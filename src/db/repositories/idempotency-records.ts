@@ -1,4 +1,4 @@
-import type { Executor, Tx } from '../knex.js';
+import type { Executor } from '../knex.js';
 
 /** What an Idempotency-Key is unique within: the API key, the method and the path. */
 export interface IdempotencyKey {
@@ -23,12 +23,12 @@ const whereKey = (key: IdempotencyKey) => ({
 });
 
 /**
- * Claims the key for this transaction: its record, without a response yet, is inserted unless one
- * exists (false then). A concurrent claim of the same key waits on the record's unique index until
- * this transaction ends.
+ * Claims the key for this transaction (or at once, outside one): its record, without a response yet, is
+ * inserted unless one exists (false then). A concurrent claim of the same key waits on the record's
+ * unique index until this transaction ends.
  */
 export async function claimIdempotencyKey(
-  tx: Tx,
+  tx: Executor,
   key: IdempotencyKey,
   requestHash: string,
   now: Date,
@@ -103,18 +103,7 @@ export async function bindIdempotencyKey(
   requestHash: string,
   now: Date,
 ): Promise<{ requestHash: string; bound: boolean }> {
-  const inserted = await db('idempotency_records')
-    .insert({
-      ...whereKey(key),
-      request_hash: requestHash,
-      status_code: 202,
-      response_body: JSON.stringify(null),
-      created_at: now,
-    })
-    .onConflict(['api_key_id', 'method', 'path', 'key'])
-    .ignore()
-    .returning('key');
-  if (inserted.length > 0) return { requestHash, bound: true };
+  if (await claimIdempotencyKey(db, key, requestHash, now)) return { requestHash, bound: true };
   const stored = await storedResponse(db, key);
   // gone since (forgotten by the nightly cleanup between the two statements): this request's own
   return { requestHash: stored?.request_hash ?? requestHash, bound: false };
