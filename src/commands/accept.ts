@@ -189,21 +189,18 @@ export async function acceptGroup(
     if (hash !== undefined && hash !== hashOf(c) && !results[w.request]) otherPayload(w.request, c);
   }
 
-  // 4. what was settled before, one read per lookup for every request that names it and still stands;
-  // a command whose row is pending (written here or before) is not settled, and is not looked up, unless
-  // that row carries another payload (a suspect: settled with this payload, it is a repeat; else 409)
+  // 4. what was settled before, one read per lookup for every request that names it and still stands —
+  // every command, its row pending or not: a pending row, with this payload or another, may be a refused
+  // request's, written a moment before its own lookup refuses it (and takes it back). Settled with another
+  // payload, the command is 409 (else a request repeating a refused one's payload would wait for the job
+  // of the applied one and answer its result); settled with this one, a repeat; a suspect not settled, 409
   const settled = new Map<string, { requestHash: string; status: string }>();
   const lookups = new Map<SettledLookup, Routed[]>();
   distinct.forEach((commands, index) => {
     const lookup = requests[index]!.options?.settled;
     if (!lookup || results[index]) return;
-    const open = commands.filter((c) => {
-      const w = byId.get(c.jobId);
-      return !w || w.fresh || suspects.has(c.jobId) || (w.priorHash === null && !pendingHash.has(c.jobId));
-    });
-    if (open.length === 0) return;
     const list = lookups.get(lookup) ?? [];
-    list.push(...open);
+    list.push(...commands);
     lookups.set(lookup, list);
   });
   for (const [lookup, commands] of lookups)

@@ -5,7 +5,7 @@ import { CreditsProducer } from '../../src/producer/index.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startWorkers } from '../../src/workers/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { batchOutcome, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
 /**
  * Issue 14, "a batch job type": POST /v1/consumptions/batch and CreditsProducer.consumeMany carry
@@ -79,12 +79,7 @@ describe('POST /v1/consumptions/batch', () => {
     items[4] = { ...items[4]!, quantity: 5_000 };
     const res = await app.request('POST', '/v1/consumptions/batch', { key: app.keys.write, body: { items } });
     expect(res.status, res.text).toBe(202);
-    const outcome = await awaitOutcome(
-      app.ctx,
-      'consume-batch',
-      jobIdOf('consume-batch', { batch_key: res.body.batch_key, items: [] }),
-      { timeoutMs: 30_000 },
-    );
+    const outcome = await batchOutcome(app, res.body.batch_key);
     expect(outcome).toMatchObject({ state: 'completed', value: { uses: 10, applied: 9, rejected: 1 } });
     const rejected = await app.request('GET', `/v1/consumptions/${res.body.data[4].id}`, { key: app.keys.read });
     expect(rejected.body).toMatchObject({ status: 'rejected', code: 'insufficient_balance' });

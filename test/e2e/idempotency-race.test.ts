@@ -68,6 +68,53 @@ describe('the same key with another payload, at the same time', () => {
     expect(await app.database.db('accepted_jobs')).toHaveLength(0);
   });
 
+  it('a key applied with one body, then two requests with another at once: both 409, neither answered 200', async () => {
+    // The first of the two writes its accepted row and then finds the applied use and refuses itself (taking
+    // the row back); the second, meeting that row for a moment, took it for its own request still queued,
+    // waited for the job of the key — the applied one — and answered 200 with that use's result. Made to
+    // stand still here: the consumptions table is locked while the first has written its row.
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }]);
+    await subscribe(app, client.id, pkg.code);
+    const use = (quantity: number) => ({ client: client.id, credit_type: sms.code, quantity, idempotency_key: 'k' });
+    const send = (quantity: number) =>
+      app.request('POST', '/v1/consumptions?wait=true', { key: app.keys.write, body: use(quantity) });
+    expect((await send(4)).status).toBe(200);
+    const waitingOn = async (table: string, n: number) => {
+      for (let i = 0; ; i += 1) {
+        const { rows } = await app.database.db.raw(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE ?`,
+          [`%${table}%`],
+        );
+        if (rows[0].n >= n) return;
+        expect(i, `no request waited on ${table}`).toBeLessThan(1_000);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const lock = await app.database.db.transaction();
+    let first: Promise<TestResponse>;
+    let second: Promise<TestResponse>;
+    try {
+      await lock.raw('LOCK TABLE consumptions IN ACCESS EXCLUSIVE MODE');
+      first = send(9);
+      await waitingOn('consumptions', 1);
+      // its row is written (and committed): the second meets it
+      const rows = await app.database.db('accepted_jobs').where({ job_id: jobIdOf('consume', use(9)) });
+      expect(rows).toHaveLength(1);
+      second = send(9);
+      await waitingOn('consumptions', 2);
+    } finally {
+      await lock.rollback();
+    }
+    const answers = await Promise.all([first!, second!]);
+    expect(answers.map((res) => res.status)).toEqual([409, 409]);
+    for (const res of answers) expect(res.body.code).toBe('idempotency_conflict');
+    const applied = await app.database.db('consumptions').where({ client_id: client.id });
+    expect(applied.map((row) => Number(row.quantity))).toEqual([4]);
+    expect(await app.database.db('accepted_jobs').where({ job_id: jobIdOf('consume', use(9)) })).toHaveLength(0);
+  });
+
   it('recharges: the same Idempotency-Key with another body at once is 409 for one of them', async () => {
     const client = await createClient(app);
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { recharge_price: 100 });

@@ -1,4 +1,6 @@
 import { expect } from 'vitest';
+import { awaitOutcome } from '../../src/commands/index.js';
+import { jobIdOf } from '../../src/jobs/definitions.js';
 import type { TestApp } from './app.js';
 
 let counter = 0;
@@ -90,3 +92,9 @@ export async function snapshotCounts(
   for (const t of tables) out[t] = await countRows(app, t);
   return out;
 }
+
+/** How the `consume-batch` job of a POST /v1/consumptions/batch answer (its `batch_key`) ended. */
+export const batchOutcome = (app: TestApp, batchKey: string) =>
+  awaitOutcome(app.ctx, 'consume-batch', jobIdOf('consume-batch', { batch_key: batchKey, items: [] }), {
+    timeoutMs: 30_000,
+  });
