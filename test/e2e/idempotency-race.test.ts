@@ -68,7 +68,7 @@ describe('the same key with another payload, at the same time', () => {
     expect(await app.database.db('accepted_jobs')).toHaveLength(0);
   });
 
-  it('a key applied with one body, then two requests with another at once: both 409, neither answered 200', async () => {
+  it('a key applied with one body, then two at once with another: both 409, neither answered 200', async () => {
     // The first of the two writes its accepted row and then finds the applied use and refuses itself (taking
     // the row back); the second, meeting that row for a moment, took it for its own request still queued,
     // waited for the job of the key — the applied one — and answered 200 with that use's result. Made to
