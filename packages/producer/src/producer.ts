@@ -90,8 +90,8 @@ export class CreditsProducer {
    * the workers apply a batch's uses many per transaction, each use still idempotent by (client,
    * idempotency_key) and readable by id. All are validated before any is enqueued. `batchKey` names
    * the batches (`<key>` for the first 1,000 uses, `<key>-2`, … after): a retried call with the same
-   * key makes no second job, and the same key with other uses throws ProducerConflictError (nothing
-   * added) while Redis holds its job; without one each call's batches are new (their uses stay idempotent).
+   * key makes no second job, and the same key with other uses throws ProducerConflictError while Redis holds
+   * its job; without one each call's batches are new (their uses stay idempotent).
    */
   async consumeMany(
     inputs: readonly ConsumeInput[],
@@ -114,12 +114,11 @@ export class CreditsProducer {
       );
     }
     const queue = this.queue(JOBS['consume-batch'].queue);
-    // A batch key names its jobs: where Redis already holds a job of the key with other uses, an add does
-    // nothing and these uses would never be applied. Refused before anything is added; and read back after
-    // the add, for a concurrent call with the same key (its uses won the add: this call's were not added,
-    // but for a batch past the first 1,000 uses whose later jobs were new). A retry of the same call finds
-    // its own uses and goes on, with no second job.
-    if (batchKey !== undefined) await refuseOtherUses(queue, jobs, batchKey);
+    // A batch key names its jobs: where Redis already holds a job of the key (an earlier call's or a
+    // concurrent one's) with other uses, the add does nothing for it and these uses would never be applied.
+    // Read back after the add, which catches both: refused. Of a call of up to 1,000 uses nothing was added;
+    // of a longer one, later jobs that were new may have been (their uses stay idempotent, so the caller's
+    // retry under another key applies none of them twice). A retry of the same call finds its own uses.
     await queue.addBulk(jobs);
     if (batchKey !== undefined) await refuseOtherUses(queue, jobs, batchKey);
     return jobs.map((j, i) => ({
