@@ -636,6 +636,64 @@ describe('4. CreditsProducer.consumeMany', () => {
   }, 60_000);
 });
 
+describe('4b. CreditsProducer: a key taken by another payload is refused, for every job', () => {
+  it('a single use, one of consumeEach, a hold: another payload under a held key throws, adds nothing', async () => {
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
+    const job = (id: string) => app.ctx.queues.consumption.getJob(id);
+    try {
+      const before = await smsRow('h');
+      const first = await producer.consume(use('h', 3, 'q-1'));
+      expect(first.jobId).toBe(jobIdOf('consume', use('h', 3, 'q-1')));
+      expect(await awaitOutcome(app.ctx, 'consume', first.jobId, { timeoutMs: 30_000 })).toMatchObject({
+        state: 'completed',
+      });
+      // the same use again, later (another accepted_at) and with its keys in another order: the same request
+      const { idempotency_key, ...rest } = use('h', 3, 'q-1');
+      await expect(producer.consume({ idempotency_key, ...rest })).resolves.toEqual(first);
+      // another quantity under the key: refused — before, BullMQ's add found the id taken, did nothing, and the
+      // call resolved as if 5 units were on their way
+      await expect(producer.consume(use('h', 5, 'q-1'))).rejects.toMatchObject({
+        name: 'ProducerConflictError',
+        code: 'idempotency_conflict',
+        message: expect.stringContaining(first.jobId),
+      });
+      expect((await job(first.jobId))?.data).toMatchObject({ quantity: 3 });
+
+      // among many: the others are enqueued and applied, the one whose key is taken is named
+      await expect(producer.consumeEach([use('h', 2, 'q-2'), use('h', 7, 'q-1')])).rejects.toThrow(
+        /job 2 of the call's 2/,
+      );
+      const second = jobIdOf('consume', use('h', 2, 'q-2'));
+      expect(await awaitOutcome(app.ctx, 'consume', second, { timeoutMs: 30_000 })).toMatchObject({
+        state: 'completed',
+      });
+
+      // a hold's key, the same way
+      const hold = { client: client.h!.ref, credit_type: SMS, quantity: 4, idempotency_key: 'q-hold' };
+      const held = await producer.hold(hold);
+      await expect(producer.hold({ ...hold, quantity: 6 })).rejects.toMatchObject({ code: 'idempotency_conflict' });
+      expect((await job(held.jobId))?.data).toMatchObject({ quantity: 4 });
+      expect(await awaitOutcome(app.ctx, 'hold', held.jobId, { timeoutMs: 30_000 })).toMatchObject({
+        state: 'completed',
+      });
+
+      // 3 + 2 consumed, 4 held: nothing of the refused payloads
+      const remaining = BigInt(before.remaining) - 3n - 2n - 4n;
+      expect(await smsRow('h')).toEqual({
+        granted: before.granted,
+        consumed: String(BigInt(before.consumed) + 5n),
+        remaining: String(remaining),
+      });
+    } finally {
+      await producer.close();
+    }
+  }, 60_000);
+});
+
 describe('5. API keys from a short-lived cache, the rate limit counted in process', () => {
   const get = (base: string, key: string, path = '/v1/credit-types') =>
     fetch(base + path, { headers: { authorization: `Bearer ${key}` } });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Job, type JobsOptions, Queue } from 'bullmq';
+import { type JobsOptions, Queue } from 'bullmq';
 import type { z } from 'zod';
+import { canonicalJson } from './canonical-json.js';
 import { JOB_CONTRACTS as JOBS, type JobData, type JobName, jobIdOf, MAX_BATCH_USES } from './contracts.js';
 import { jobOptions } from './job-options.js';
 import type { QueueName } from './queue-names.js';
@@ -14,7 +15,8 @@ import { createRedis, type RedisClient, type RedisTarget } from './redis.js';
  * later in a worker), stamps `accepted_at` so the default occurred_at does not move when a job is
  * retried, and names each job by the job-id rule of API.md, so that a producer's retry of the same
  * call never makes a second job while the first is still held by Redis — and the worker's
- * idempotency makes a later repeat change nothing.
+ * idempotency makes a later repeat change nothing. Another payload under a key whose job Redis holds
+ * throws ProducerConflictError (read back after each add), never resolves as if it were enqueued.
  *
  * Guarantees: a job is durable once `add` resolves if Redis runs with `appendonly yes` and
  * `maxmemory-policy noeviction` (BullMQ's requirement). Unlike POST /v1/consumptions, nothing is
@@ -45,7 +47,10 @@ export class ProducerValidationError extends Error {
   }
 }
 
-/** A batch key used again with other uses while Redis still holds the first call's job (consumeMany). */
+/**
+ * A job id taken, while Redis still holds its job, by a job of another payload: an idempotency key (or a batch
+ * key) used again for another request. The add changed nothing for it; the payload Redis holds is the one applied.
+ */
 export class ProducerConflictError extends Error {
   readonly code = 'idempotency_conflict';
   constructor(message: string) {
@@ -86,7 +91,7 @@ export class CreditsProducer {
   }
 
   /**
-   * Reports many uses as `consume-batch` jobs of at most 1,000 uses each, one round trip (addBulk):
+   * Reports many uses as `consume-batch` jobs of at most 1,000 uses each, with one addBulk:
    * the workers apply a batch's uses many per transaction, each use still idempotent by (client,
    * idempotency_key) and readable by id. All are validated before any is enqueued. `batchKey` names
    * the batches (`<key>` for the first 1,000 uses, `<key>-2`, … after): a retried call with the same
@@ -120,7 +125,7 @@ export class CreditsProducer {
     // of a longer one, later jobs that were new may have been (their uses stay idempotent, so the caller's
     // retry under another key applies none of them twice). A retry of the same call finds its own uses.
     await queue.addBulk(jobs);
-    if (batchKey !== undefined) await refuseOtherUses(queue, jobs, batchKey);
+    if (batchKey !== undefined) await refuseOtherPayloads(this.connection, queue, jobs, `batch key "${batchKey}"`);
     return jobs.map((j, i) => ({
       jobId: j.opts.jobId,
       uses: Math.min(MAX_BATCH_USES, inputs.length - i * MAX_BATCH_USES),
@@ -128,15 +133,18 @@ export class CreditsProducer {
   }
 
   /**
-   * Reports many uses as one `consume` job each, with one round trip (addBulk): for a caller that
-   * wants a job per use (its own job id, its own result in Redis). All are validated first.
+   * Reports many uses as one `consume` job each, with one addBulk: for a caller that wants a job per
+   * use (its own job id, its own result in Redis). All are validated first. A use whose key Redis holds
+   * with another payload throws ProducerConflictError, naming it; the call's others are enqueued.
    */
   async consumeEach(inputs: readonly ConsumeInput[], options: JobsOptions = {}): Promise<Enqueued[]> {
     const acceptedAt = this.now().toISOString();
     const jobs = inputs.map((input, index) =>
       this.job('consume', { ...input, accepted_at: acceptedAt }, options, `${index}.`),
     );
-    await this.queue(JOBS.consume.queue).addBulk(jobs);
+    const queue = this.queue(JOBS.consume.queue);
+    await queue.addBulk(jobs);
+    await refuseOtherPayloads(this.connection, queue, jobs);
     return jobs.map((j) => ({ jobId: j.opts.jobId }));
   }
 
@@ -197,7 +205,9 @@ export class CreditsProducer {
    */
   async add<N extends JobName>(name: N, data: JobData<N>, options: JobsOptions = {}): Promise<Enqueued> {
     const job = this.job(name, data, options);
-    await this.queue(JOBS[name].queue).add(job.name, job.data, job.opts);
+    const queue = this.queue(JOBS[name].queue);
+    await queue.add(job.name, job.data, job.opts);
+    await refuseOtherPayloads(this.connection, queue, [job]);
     return { jobId: job.opts.jobId };
   }
 
@@ -242,23 +252,44 @@ export class CreditsProducer {
   }
 }
 
-/** Throws ProducerConflictError when Redis holds one of these batch jobs' ids with other uses (consumeMany). */
-async function refuseOtherUses(
+/**
+ * What makes two jobs of one id the same request: their payload as canonical JSON, without what the producer
+ * stamps at each call (`accepted_at`) — and of a batch, its uses (its key is its id).
+ */
+function requestOf(name: string, data: unknown): string {
+  if (typeof data !== 'object' || data === null) return canonicalJson(data);
+  const { accepted_at: _stamp, ...request } = data as Record<string, unknown>;
+  return canonicalJson(name === 'consume-batch' ? request.items : request);
+}
+
+/**
+ * Throws ProducerConflictError when Redis holds one of these jobs' ids with another payload. A job id is the
+ * request's key (API.md's job-id rule): where Redis already holds a job of that id, BullMQ's add does nothing and
+ * resolves all the same, so without this read the other payload would never be applied and its caller never told.
+ * Read back after the add, which catches an earlier call's job and a concurrent call's alike; one round trip for
+ * all of them (the reads are pipelined on the producer's connection, the queues' own; a job's key shares the
+ * prefix's hash tag: one slot in a Redis Cluster). A job gone already (completed and trimmed) cannot be compared:
+ * the worker's own check of the request's fingerprint answers that one with `idempotency_conflict`.
+ */
+async function refuseOtherPayloads(
+  connection: RedisClient,
   queue: Queue,
-  jobs: ReadonlyArray<{ data: unknown; opts: { jobId: string } }>,
-  batchKey: string,
+  jobs: ReadonlyArray<{ name: string; data: unknown; opts: { jobId: string } }>,
+  keyName?: string,
 ): Promise<void> {
-  const held = await Promise.all(jobs.map((j) => Job.fromId(queue, j.opts.jobId)));
-  const clash = jobs.find((j, i) => {
-    const stored = held[i]?.data as JobData<'consume-batch'> | undefined;
-    return (
-      stored !== undefined &&
-      JSON.stringify(stored.items) !== JSON.stringify((j.data as JobData<'consume-batch'>).items)
-    );
+  const held = await Promise.all(jobs.map((j) => connection.hget(queue.toKey(j.opts.jobId), 'data')));
+  const index = jobs.findIndex((j, i) => {
+    const stored = held[i];
+    return typeof stored === 'string' && requestOf(j.name, JSON.parse(stored)) !== requestOf(j.name, j.data);
   });
-  if (clash) {
-    throw new ProducerConflictError(
-      `batch key "${batchKey}" was used with other uses: job ${clash.opts.jobId} carries those`,
-    );
-  }
+  const clash = jobs[index];
+  if (!clash) return;
+  const others =
+    jobs.length > 1
+      ? ` (job ${index + 1} of the call's ${jobs.length}: the others are enqueued, a retry of the call adds none twice)`
+      : '';
+  throw new ProducerConflictError(
+    `${keyName ?? `the key of job ${clash.opts.jobId}`} was used with another payload: ` +
+      `job ${clash.opts.jobId} carries that one${others}`,
+  );
 }
