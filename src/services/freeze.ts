@@ -132,6 +132,7 @@ export async function unfreezeSubscription(
     await extendBalances(tx, balances, extensions, {
       actor: context.actor,
       reason: `unfrozen (frozen from ${current.frozen_at.toISOString()} to ${span.unfrozenAt.toISOString()})`,
+      effectiveAt: span.unfrozenAt,
       now: context.now,
     });
     const periodEnd = extendedPeriodEnd(current.current_period_end, span.ms);

@@ -70,7 +70,8 @@ export async function extendBalances(
   db: Executor,
   balances: readonly BalanceRow[],
   extensions: readonly Extension[],
-  entry: { actor: string; reason: string; now: Date },
+  /** `effectiveAt`: when the clock started again (the freeze's unfrozen_at), which a late sweep writes after. */
+  entry: { actor: string; reason: string; effectiveAt: Date; now: Date },
 ): Promise<void> {
   if (extensions.length === 0) return;
   const byId = new Map(balances.map((b) => [b.id, b]));
@@ -97,7 +98,7 @@ export async function extendBalances(
     [
       entry.actor,
       entry.reason,
-      entry.now,
+      entry.effectiveAt,
       entry.now,
       JSON.stringify(
         rows.map(({ balance, extension }) => ({

@@ -1,0 +1,383 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { countRows } from '../helpers/fixtures.js';
+
+/**
+ * An audit of issue 15's edges over HTTP with a moved clock (PUT /v1/admin/clock, POST /v1/admin/nightly-runs), as
+ * issue-15-check does it. Each block has its own client and credit type; the clock only moves forward. Every
+ * expected number is worked out by hand in the comment beside it (BUSINESS_TZ UTC).
+ */
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-02-01T00:00:00.000Z' });
+});
+afterAll(async () => {
+  const verify = await app.request('POST', '/v1/admin/verify');
+  expect(verify.status, verify.text).toBe(200);
+  expect(verify.body.violations).toEqual([]);
+  await app.close();
+});
+
+const call = (method: string, path: string, body?: unknown) =>
+  app.request(method, path, body === undefined ? {} : { body });
+const ok = async (method: string, path: string, body?: unknown, status = 200) => {
+  const res = await call(method, path, body);
+  expect(res.status, `${method} ${path}: ${res.text}`).toBe(status);
+  return res.body;
+};
+const clockTo = async (iso: string) => {
+  expect(await ok('PUT', '/v1/admin/clock', { now: iso })).toEqual({ now: iso, mode: 'manual' });
+};
+const nightly = async () => {
+  const report = await ok('POST', '/v1/admin/nightly-runs', {});
+  for (const phase of report.phases) expect(phase.failed, JSON.stringify(phase)).toEqual([]);
+  return report;
+};
+/** A 422 problem+json with the contract's shape and `validation_failed` naming `field`. */
+const expectProblem = (
+  res: { status: number; text: string; headers: Headers; body: Record<string, unknown> },
+  status: number,
+  code: string,
+) => {
+  expect(res.status, res.text).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({ status, code, type: expect.any(String), title: expect.any(String) });
+  expect(typeof res.body.detail).toBe('string');
+};
+
+interface Scene {
+  ct: string;
+  ref: string;
+  pkg: string;
+}
+/** A credit type, a package of `units` for a month and a client subscribed now. */
+async function scene(
+  name: string,
+  units: number | string,
+  options: { decimals?: number; maxFreezeDays?: number; dimensions?: string[]; autoRenew?: boolean } = {},
+) {
+  const s: Scene = { ct: `a15-${name}`, ref: `a15-${name}-client`, pkg: `a15-${name}-pack` };
+  await ok(
+    'POST',
+    '/v1/credit-types',
+    {
+      code: s.ct,
+      name: name,
+      unit: 'unit',
+      decimals: options.decimals ?? 0,
+      ...(options.dimensions ? { dimensions: options.dimensions } : {}),
+    },
+    201,
+  );
+  await ok(
+    'POST',
+    '/v1/packages',
+    {
+      code: s.pkg,
+      name: name,
+      price: 1000,
+      currency: 'USD',
+      validity: { count: 1, unit: 'month' },
+      items: [{ credit_type: s.ct, units }],
+      auto_renew: options.autoRenew ?? false,
+      ...(options.maxFreezeDays ? { max_freeze_days: options.maxFreezeDays } : {}),
+    },
+    201,
+  );
+  await ok('POST', '/v1/clients', { external_ref: s.ref, name }, 201);
+  const sub = await ok('POST', '/v1/subscriptions', { client: s.ref, package: s.pkg }, 201);
+  return { ...s, sub: sub.id as string, balance: sub.balances[0].id as string, subscription: sub };
+}
+const rowOf = async (s: Scene, asOf?: string) => {
+  const q = asOf ? `?as_of=${encodeURIComponent(asOf)}` : '';
+  const body = await ok('GET', `/v1/clients/${s.ref}/balances${q}`);
+  return body.data.find((r: { credit_type: { code: string } }) => r.credit_type.code === s.ct);
+};
+const totals = (r: Record<string, unknown>) => ({
+  granted: r.granted,
+  consumed: r.consumed,
+  remaining: r.remaining,
+  held: r.held,
+  expired: r.expired,
+  unavailable: r.unavailable,
+});
+const hold = (s: Scene, quantity: number | string, key: string, extra: Record<string, unknown> = {}) =>
+  call('POST', '/v1/holds?wait=true', { client: s.ref, credit_type: s.ct, quantity, idempotency_key: key, ...extra });
+const consume = (s: Scene, quantity: number | string, key: string, extra: Record<string, unknown> = {}) =>
+  call('POST', '/v1/consumptions?wait=true', {
+    client: s.ref,
+    credit_type: s.ct,
+    quantity,
+    idempotency_key: key,
+    ...extra,
+  });
+
+describe('capture of part of a hold, in a credit type of 2 decimals', () => {
+  it('consumes exactly the part and releases exactly the rest; refusals change nothing', async () => {
+    await clockTo('2026-02-01T10:00:00.000Z');
+    const s = await scene('dec', '10', { decimals: 2 });
+    const held = await hold(s, '3.5', 'd1');
+    expect(held.status, held.text).toBe(200);
+    // 10 − 3.5 = 6.5 usable, 3.5 held
+    expect(held.body).toMatchObject({ status: 'held', quantity: '3.5', held: '3.5', remaining: '6.5' });
+    expect(totals(await rowOf(s))).toMatchObject({ granted: '10', consumed: '0', remaining: '6.5', held: '3.5' });
+
+    const before = {
+      ledger: await countRows(app, 'ledger_entries'),
+      uses: await countRows(app, 'consumptions'),
+    };
+    for (const quantity of [0, '0', '0.00', -1, '-0.5', '3.51', '3.501', '1.005', 'abc', '', null, '1e400']) {
+      const res = await call('POST', `/v1/holds/${held.body.id}/capture`, { quantity });
+      expectProblem(res, 422, 'validation_failed');
+    }
+    expect({ ledger: await countRows(app, 'ledger_entries'), uses: await countRows(app, 'consumptions') }).toEqual(
+      before,
+    );
+    expect(await ok('GET', `/v1/holds/${held.body.id}`)).toMatchObject({ status: 'held', held: '3.5' });
+
+    await clockTo('2026-02-01T10:01:00.000Z');
+    const captured = await ok('POST', `/v1/holds/${held.body.id}/capture`, { quantity: '1.25' });
+    // 1.25 consumed, 3.5 − 1.25 = 2.25 back: 6.5 + 2.25 = 8.75 usable
+    expect(captured.hold).toMatchObject({ status: 'captured', captured: '1.25', released: '2.25', lapsed: '0' });
+    expect(captured.consumption).toMatchObject({
+      status: 'applied',
+      quantity: '1.25',
+      applied: '1.25',
+      allocations: [{ balance_id: s.balance, amount: '1.25' }],
+      remaining: '8.75',
+    });
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1.25', remaining: '8.75', held: '0' });
+    // again with another quantity: the first answer, nothing more taken
+    const again = await ok('POST', `/v1/holds/${held.body.id}/capture`, { quantity: '2' });
+    expect(again.consumption.id).toBe(captured.consumption.id);
+    expect(again.hold).toMatchObject({ captured: '1.25', released: '2.25' });
+    const all = await ok('POST', `/v1/holds/${held.body.id}/capture`);
+    expect(all.consumption.id).toBe(captured.consumption.id);
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1.25', remaining: '8.75', held: '0' });
+    // a release after the capture is a conflict
+    expectProblem(await call('POST', `/v1/holds/${held.body.id}/release`), 409, 'conflict');
+
+    // a hold of more decimals than the type allows, zero, or negative: 422 and nothing held
+    for (const quantity of ['0.001', 0, -2])
+      expectProblem(await hold(s, quantity, `bad-${quantity}`), 422, 'validation_failed');
+    // the whole usable total, to the cent: 8.75 held, 0 left; then a cent more is refused
+    const whole = await hold(s, '8.75', 'd2');
+    expect(whole.body).toMatchObject({ status: 'held', remaining: '0' });
+    const cent = await hold(s, '0.01', 'd3');
+    expectProblem(cent, 422, 'insufficient_balance');
+    // captured in full (no quantity): 8.75 consumed, nothing back
+    const full = await ok('POST', `/v1/holds/${whole.body.id}/capture`);
+    expect(full.hold).toMatchObject({ captured: '8.75', released: '0' });
+    expect(full.consumption).toMatchObject({ applied: '8.75', remaining: '0' });
+    // 1.25 + 8.75 = 10 consumed
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '10', remaining: '0', held: '0' });
+  });
+});
+
+describe('the edge of a hold: expires_at', () => {
+  it('captures a millisecond before, not at expires_at; the sweep at expires_at expires it', async () => {
+    await clockTo('2026-02-02T10:00:00.000Z');
+    const s = await scene('edge', 10);
+    const a = await hold(s, 2, 'e1', { expires_in_seconds: 60 });
+    const b = await hold(s, 3, 'e2', { expires_in_seconds: 60 });
+    // both expire at 10:01:00; 10 − 2 − 3 = 5 usable
+    expect(a.body).toMatchObject({ expires_at: '2026-02-02T10:01:00.000Z', remaining: '8' });
+    expect(b.body).toMatchObject({ expires_at: '2026-02-02T10:01:00.000Z', remaining: '5' });
+    await clockTo('2026-02-02T10:00:59.999Z');
+    const captured = await ok('POST', `/v1/holds/${a.body.id}/capture`, { quantity: 1 });
+    // 1 consumed, 1 back: 5 + 1 = 6
+    expect(captured.consumption).toMatchObject({ applied: '1', remaining: '6' });
+    await clockTo('2026-02-02T10:01:00.000Z');
+    expectProblem(await call('POST', `/v1/holds/${b.body.id}/capture`), 409, 'conflict');
+    await nightly();
+    expect(await ok('GET', `/v1/holds/${b.body.id}`)).toMatchObject({ status: 'expired', released: '3', held: '0' });
+    // 6 + 3 = 9
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '9', held: '0' });
+    // release after the expiry answers the expired hold
+    expect(await ok('POST', `/v1/holds/${b.body.id}/release`)).toMatchObject({ status: 'expired' });
+    // expires_in_seconds out of range
+    for (const seconds of [0, -1, 7 * 86_400 + 1, 1.5])
+      expectProblem(await hold(s, 1, `x-${seconds}`, { expires_in_seconds: seconds }), 422, 'validation_failed');
+  });
+});
+
+describe('balances as of exact instants', () => {
+  it('an entry counts at its own instant, not a millisecond before; nothing before the client', async () => {
+    await clockTo('2026-02-10T09:00:00.000Z');
+    const s = await scene('asof', 20);
+    await clockTo('2026-02-10T10:00:00.000Z');
+    expect((await consume(s, 5, 'u1')).status).toBe(200);
+    await clockTo('2026-02-10T11:00:00.000Z');
+    const h = await hold(s, 4, 'h1');
+    expect(h.body).toMatchObject({ status: 'held', remaining: '11' });
+    await clockTo('2026-02-10T12:00:00.000Z');
+    expect((await ok('POST', `/v1/holds/${h.body.id}/release`)).status).toBe('released');
+
+    // granted at 09:00 exactly: there then, not a millisecond before
+    expect(await rowOf(s, '2026-02-10T08:59:59.999Z')).toBeUndefined();
+    expect(totals(await rowOf(s, '2026-02-10T09:00:00.000Z'))).toMatchObject({ granted: '20', remaining: '20' });
+    // the use at 10:00: 20 − 5 = 15 at its instant, 20 just before
+    expect(totals(await rowOf(s, '2026-02-10T09:59:59.999Z'))).toMatchObject({ consumed: '0', remaining: '20' });
+    expect(totals(await rowOf(s, '2026-02-10T10:00:00.000Z'))).toMatchObject({ consumed: '5', remaining: '15' });
+    // the hold at 11:00: 15 − 4 = 11, 4 held; released at 12:00: 15 again
+    expect(totals(await rowOf(s, '2026-02-10T11:00:00.000Z'))).toMatchObject({ remaining: '11', held: '4' });
+    expect(totals(await rowOf(s, '2026-02-10T11:59:59.999Z'))).toMatchObject({ remaining: '11', held: '4' });
+    expect(totals(await rowOf(s, '2026-02-10T12:00:00.000Z'))).toMatchObject({ remaining: '15', held: '0' });
+    // now equals live; a day given means its end
+    expect(await rowOf(s, '2026-02-10T12:00:00.000Z')).toEqual(await rowOf(s));
+    expect(totals(await rowOf(s, '2026-02-10'))).toMatchObject({ remaining: '15', held: '0' });
+    // bad instants: 422 problem
+    for (const bad of ['yesterday', '2026-02-10T10:00:00', '2026-13-01'])
+      expectProblem(
+        await call('GET', `/v1/clients/${s.ref}/balances?as_of=${encodeURIComponent(bad)}`),
+        422,
+        'validation_failed',
+      );
+  });
+
+  it('at the instant a balance expires it is no longer usable, as the live answer says then', async () => {
+    await clockTo('2026-02-11T00:00:00.000Z');
+    const s = await scene('asof-exp', 6);
+    // a grant of 4 that expires at 12:00 the same day
+    const g = await ok(
+      'POST',
+      `/v1/clients/${s.ref}/grants`,
+      { credit_type: s.ct, units: 4, expires_at: '2026-02-11T12:00:00Z', reason: 'short' },
+      201,
+    );
+    expect(g.id).toBeTruthy();
+    await clockTo('2026-02-11T11:59:59.999Z');
+    const before = await rowOf(s);
+    // 6 + 4 = 10 usable
+    expect(totals(before)).toMatchObject({ remaining: '10', expired: '0' });
+    await clockTo('2026-02-11T12:00:00.000Z');
+    const at = await rowOf(s);
+    // at 12:00 the grant no longer pays: 6 usable, 4 expired (not swept yet)
+    expect(totals(at)).toMatchObject({ remaining: '6', expired: '4' });
+    expect(await rowOf(s, '2026-02-11T12:00:00.000Z')).toEqual(at);
+    expect(totals(await rowOf(s, '2026-02-11T11:59:59.999Z'))).toEqual(totals(before));
+    await nightly();
+    // swept: the same totals, as of then and now
+    expect(totals(await rowOf(s))).toEqual(totals(at));
+    expect(totals(await rowOf(s, '2026-02-11T12:00:00.000Z'))).toEqual(totals(at));
+    expect(totals(await rowOf(s, '2026-02-11T11:59:59.999Z'))).toEqual(totals(before));
+  });
+});
+
+describe('as of between frozen_until and the sweep that unfroze', () => {
+  it('a frozen balance past its old expiry never shows as expired', async () => {
+    await clockTo('2026-03-01T00:00:00.000Z');
+    const s = await scene('asof-frz', 10, { maxFreezeDays: 10 });
+    // a month: 03-01 → 04-01
+    expect(s.subscription.current_period_end).toBe('2026-04-01T00:00:00.000Z');
+    await clockTo('2026-03-25T00:00:00.000Z');
+    // 10 days: until 04-04 00:00
+    expect(await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 10 })).toMatchObject({
+      frozen_until: '2026-04-04T00:00:00.000Z',
+    });
+    await clockTo('2026-04-05T00:00:00.000Z');
+    // still frozen until the sweep runs: 10 unavailable
+    const live = await rowOf(s);
+    expect(totals(live)).toMatchObject({ remaining: '0', unavailable: '10', expired: '0' });
+    await clockTo('2026-04-06T00:00:00.000Z');
+    await nightly();
+    // unfrozen as of 04-04: pushed 10 days, 04-01 → 04-11
+    expect(await ok('GET', `/v1/subscriptions/${s.sub}`)).toMatchObject({
+      status: 'active',
+      current_period_end: '2026-04-11T00:00:00.000Z',
+    });
+    expect(totals(await rowOf(s))).toMatchObject({ remaining: '10', expired: '0' });
+    // as of 04-05 (after frozen_until, before the sweep ran): the 10 never expired. The freeze ended at 04-04
+    // (its unfrozen_at), so the clock ran again with the pushed expiry 04-11: 10 usable, as hand-computed from
+    // the freeze; not the old expiry 04-01 past its date (which would say 10 expired)
+    expect(totals(await rowOf(s, '2026-04-05T00:00:00.000Z'))).toMatchObject({
+      remaining: '10',
+      unavailable: '0',
+      expired: '0',
+    });
+    expect((await rowOf(s, '2026-04-05T00:00:00.000Z')).balances[0]).toMatchObject({
+      expires_at: '2026-04-11T00:00:00.000Z',
+    });
+    // and at 04-03 (frozen): unavailable 10
+    expect(totals(await rowOf(s, '2026-04-03T00:00:00.000Z'))).toMatchObject({
+      remaining: '0',
+      unavailable: '10',
+      expired: '0',
+    });
+  });
+});
+
+describe('forecast edges', () => {
+  it('no usage, usage only today, and window_days out of range', async () => {
+    await clockTo('2026-05-01T00:00:00.000Z');
+    const s = await scene('fc', 100);
+    const forecast = (w?: number | string) =>
+      call('GET', `/v1/clients/${s.ref}/forecast?credit_type=${s.ct}${w === undefined ? '' : `&window_days=${w}`}`);
+    // no usage: no burn, the 100 expire unused on 06-01
+    expect((await forecast()).body).toMatchObject({
+      window_days: 30,
+      remaining: '100',
+      burn_per_day: '0',
+      days_until_empty: null,
+      empty_on: null,
+      expiring_unused: [{ balance_id: s.balance, expires_at: '2026-06-01T00:00:00.000Z', units: '100' }],
+    });
+    for (const w of [0, -1, 367, 1.5, 'x']) expectProblem(await forecast(w), 422, 'validation_failed');
+    await clockTo('2026-05-01T06:00:00.000Z');
+    expect((await consume(s, 10, 'today')).status).toBe(200);
+    // window 1 day: 10/day; 90 left last 9 days → empty 05-10 06:00, nothing unused
+    expect((await forecast(1)).body).toMatchObject({
+      remaining: '90',
+      burn_per_day: '10',
+      days_until_empty: 9,
+      empty_on: '2026-05-10',
+      empty_at: '2026-05-10T06:00:00.000Z',
+      expiring_unused: [],
+    });
+    // window 366 days: 10/366 a day shown 0 (0.027 rounds to 0); 90 at 10 per 366 days lasts 3,294 days, beyond
+    // the expiry on 06-01 00:00 (30 days 18 h = 738 h away): spent 738 h × 10 / (366 × 24 h) = 0.84 → 90 − 0.84
+    // = 89.16, rounded up: 90 expire unused; empty then
+    expect((await forecast(366)).body).toMatchObject({
+      burn_per_day: '0',
+      days_until_empty: 30,
+      empty_at: '2026-06-01T00:00:00.000Z',
+      expiring_unused: [{ balance_id: s.balance, units: '90' }],
+    });
+    // a hold lowers what is left to forecast: 90 − 30 = 60 at 10/day → 6 days
+    const h = await hold(s, 30, 'fh');
+    expect(h.status).toBe(200);
+    expect((await forecast(1)).body).toMatchObject({ remaining: '60', days_until_empty: 6 });
+    await ok('POST', `/v1/holds/${h.body.id}/release`);
+  });
+});
+
+describe('usage by dimension: edges', () => {
+  it('unknown dimension 422; numbers and booleans kept as text; sums equal the ungrouped total', async () => {
+    await clockTo('2026-05-02T00:00:00.000Z');
+    const s = await scene('dim', 100, { dimensions: ['branch', 'vip'] });
+    await clockTo('2026-05-02T10:00:00.000Z');
+    expect((await consume(s, 3, 'd1', { metadata: { branch: 7, vip: true } })).status).toBe(200);
+    expect((await consume(s, 4, 'd2', { metadata: { branch: '7', vip: false } })).status).toBe(200);
+    expect((await consume(s, 5, 'd3', { metadata: { branch: { nested: 1 }, other: 'x' } })).status).toBe(200);
+    expect((await consume(s, 6, 'd4')).status).toBe(200);
+    const r = await consume(s, 2, 'd5', { metadata: { branch: 'north' } });
+    await ok('POST', `/v1/consumptions/${r.body.id}/reverse?wait=true`);
+    const usage = (g: string) =>
+      call('GET', `/v1/clients/${s.ref}/usage?credit_type=${s.ct}&group_by=${g}&from=2026-05-01&to=2026-05-31`);
+    expectProblem(await usage('team'), 422, 'validation_failed');
+    expect((await usage('team')).body.errors).toEqual([expect.objectContaining({ field: 'query.group_by' })]);
+    // 7: 3 + 4; north: 2 − 2 = 0; (none): 5 (an object is no value) + 6
+    expect((await usage('branch')).body.data).toEqual([
+      { key: '7', quantity: '7' },
+      { key: 'north', quantity: '0' },
+      { key: '(none)', quantity: '11' },
+    ]);
+    expect((await usage('vip')).body.data).toEqual([
+      { key: 'false', quantity: '4' },
+      { key: 'true', quantity: '3' },
+      { key: '(none)', quantity: '11' },
+    ]);
+    // 3 + 4 + 5 + 6 + 2 − 2 = 18
+    expect((await usage('day')).body.data).toEqual([{ key: '2026-05-02', quantity: '18' }]);
+  });
+});
