@@ -264,6 +264,12 @@ export interface HeldLot {
   expiresAt: Date;
   /** Its subscription is frozen: its clock stopped, so its expiry will move later at unfreeze (DOMAIN.md "Freeze"). */
   frozen?: boolean;
+  /**
+   * Its units can pay for a use now: its subscription (if any) is active and it is valid already (DOMAIN.md "Usable
+   * means spendable"); absent: yes. Units given back to a balance that is not (a frozen or suspended subscription's)
+   * are back in it, but not in the usable total a capture answers.
+   */
+  spendable?: boolean;
 }
 
 export type Closing = 'capture' | 'release' | 'expire';
@@ -330,6 +336,7 @@ export function planClosings(
     const ordered = [...closing.allocations].sort((a, b) => a.position - b.position);
     let toCapture = closing.action === 'capture' ? (closing.quantity ?? hold.quantity) : 0n;
     let released = 0n;
+    let releasedUsable = 0n;
     let lapsed = 0n;
     const consumptionId = closing.consumptionId ?? null;
     const entry = (lot: HeldLot, kind: LedgerEntryDraft['kind'], amount: Scaled): LedgerEntryDraft => ({
@@ -366,8 +373,10 @@ export function planClosings(
         plan.consumptionAllocations.push({ consumption_id: consumptionId!, balance_id: lot.id, amount: take });
       }
       if (rest > 0n) {
-        if (revivable(lot, now)) released += rest;
-        else {
+        if (revivable(lot, now)) {
+          released += rest;
+          if (lot.spendable !== false && lot.frozen !== true) releasedUsable += rest;
+        } else {
           lot.remaining -= rest;
           const kind = lot.status === 'void' ? 'void' : 'expire';
           plan.ledgerEntries.push(entry(lot, kind, -rest));
@@ -379,7 +388,7 @@ export function planClosings(
     }
     const captured = closing.action === 'capture' ? (closing.quantity ?? hold.quantity) : 0n;
     const pair = usablePair(hold.client_id, hold.credit_type_id);
-    const usableAfter = (usableNow.get(pair) ?? 0n) + released;
+    const usableAfter = (usableNow.get(pair) ?? 0n) + releasedUsable;
     usableNow.set(pair, usableAfter);
     plan.holds.push({
       ...hold,

@@ -201,6 +201,30 @@ describe('the edge of a hold: expires_at', () => {
   });
 });
 
+describe('a hold on a subscription frozen after it was taken', () => {
+  it('a capture then answers what is usable: the frozen balance pays for nothing', async () => {
+    await clockTo('2026-02-03T10:00:00.000Z');
+    const s = await scene('frz', 10, { maxFreezeDays: 10 });
+    const held = await hold(s, 4, 'f1', { expires_in_seconds: 86_400 });
+    expect(held.body).toMatchObject({ status: 'held', remaining: '6' });
+    const frozen = await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 2 });
+    expect(frozen).toMatchObject({ status: 'frozen', frozen_until: '2026-02-05T10:00:00.000Z' });
+    // nothing usable: 6 frozen, 4 held
+    expect(totals(await rowOf(s))).toMatchObject({ remaining: '0', held: '4', unavailable: '6' });
+    expectProblem(await hold(s, 1, 'f2'), 422, 'insufficient_balance');
+    expect(await ok('POST', '/v1/consumptions/quote', { client: s.ref, credit_type: s.ct, quantity: 1 })).toMatchObject(
+      { would: 'reject', remaining: '0' },
+    );
+
+    await clockTo('2026-02-03T11:00:00.000Z');
+    const captured = await ok('POST', `/v1/holds/${held.body.id}/capture`, { quantity: 1 });
+    // 1 consumed, 3 back to the frozen balance: usable stays 0 (the 6 + 3 = 9 are frozen)
+    expect(captured.hold).toMatchObject({ captured: '1', released: '3' });
+    expect(captured.consumption).toMatchObject({ applied: '1', remaining: '0' });
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '0', held: '0', unavailable: '9' });
+  });
+});
+
 describe('balances as of exact instants', () => {
   it('an entry counts at its own instant, not a millisecond before; nothing before the client', async () => {
     await clockTo('2026-02-10T09:00:00.000Z');

@@ -246,12 +246,14 @@ export async function lockHeldBalances(
     status: HeldLot['status'];
     expires_at: Date;
     frozen: boolean;
+    spendable: boolean;
     usable: string | null;
   }>({
     ...statementName('credits-lock-held-balances'),
     text: `WITH locked AS (
        SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.remaining, b.status, b.expires_at,
-              COALESCE(s.status = 'frozen', false) AS frozen
+              COALESCE(s.status = 'frozen', false) AS frozen,
+              (s.status IS NULL OR s.status = 'active') AND b.valid_from <= $2 AS spendable
          FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
         WHERE b.id = ANY($1::uuid[]) ORDER BY ${balanceLockOrder('b')} FOR UPDATE OF b)
      SELECT l.*,
@@ -273,6 +275,7 @@ export async function lockHeldBalances(
     status: r.status,
     expiresAt: r.expires_at,
     frozen: r.frozen,
+    spendable: r.spendable,
   }));
   return { lots, usable };
 }
