@@ -405,3 +405,305 @@ describe('usage by dimension: edges', () => {
     expect((await usage('day')).body.data).toEqual([{ key: '2026-05-02', quantity: '18' }]);
   });
 });
+
+describe('a capture and a release of one hold at once', () => {
+  it('one of them closes it, the other is 409; nothing is given back twice', async () => {
+    await clockTo('2026-05-03T00:00:00.000Z');
+    const s = await scene('race', 50);
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      const h = await hold(s, 5, `r${i}`);
+      expect(h.status, h.text).toBe(200);
+      ids.push(h.body.id);
+    }
+    // 50 − 6 × 5 = 20 usable, 30 held
+    expect(totals(await rowOf(s))).toMatchObject({ remaining: '20', held: '30' });
+    const answers = await Promise.all(
+      ids.flatMap((id) => [
+        call('POST', `/v1/holds/${id}/capture`, { quantity: 2 }),
+        call('POST', `/v1/holds/${id}/release`),
+      ]),
+    );
+    let captured = 0;
+    for (let i = 0; i < ids.length; i += 1) {
+      const [cap, rel] = [answers[2 * i]!, answers[2 * i + 1]!];
+      expect([cap.status, rel.status].sort(), `${cap.text} / ${rel.text}`).toEqual([200, 409]);
+      const final = await ok('GET', `/v1/holds/${ids[i]}`);
+      if (cap.status === 200) {
+        captured += 1;
+        expect(final).toMatchObject({ status: 'captured', captured: '2', released: '3' });
+      } else expect(final).toMatchObject({ status: 'released', released: '5' });
+    }
+    // each capture consumed 2: 50 − 2 × captured usable
+    expect(totals(await rowOf(s))).toMatchObject({
+      consumed: String(2 * captured),
+      remaining: String(50 - 2 * captured),
+      held: '0',
+    });
+  });
+
+  it('two captures of other quantities at once answer one capture', async () => {
+    await clockTo('2026-05-03T01:00:00.000Z');
+    const s = await scene('race2', 20);
+    const h = await hold(s, 10, 'rr');
+    const [a, b] = await Promise.all([
+      call('POST', `/v1/holds/${h.body.id}/capture`, { quantity: 3 }),
+      call('POST', `/v1/holds/${h.body.id}/capture`, { quantity: 4 }),
+    ]);
+    const final = await ok('GET', `/v1/holds/${h.body.id}`);
+    expect(final.status).toBe('captured');
+    const n = Number(final.captured);
+    expect([3, 4]).toContain(n);
+    for (const res of [a, b]) {
+      expect([200, 409], res.text).toContain(res.status);
+      if (res.status === 200) expect(res.body.hold.captured).toBe(String(n));
+    }
+    // 20 − n usable
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: String(n), remaining: String(20 - n), held: '0' });
+  });
+});
+
+describe('holds: references and lists', () => {
+  it('unknown client or credit type, a bad id, a bad status filter', async () => {
+    await clockTo('2026-05-04T00:00:00.000Z');
+    const s = await scene('refs', 5);
+    expectProblem(
+      await call('POST', '/v1/holds?wait=true', {
+        client: 'nobody',
+        credit_type: s.ct,
+        quantity: 1,
+        idempotency_key: 'n1',
+      }),
+      404,
+      'not_found',
+    );
+    expectProblem(
+      await call('POST', '/v1/holds?wait=true', {
+        client: s.ref,
+        credit_type: 'nothing',
+        quantity: 1,
+        idempotency_key: 'n2',
+      }),
+      404,
+      'not_found',
+    );
+    expectProblem(await call('GET', '/v1/holds/not-a-uuid'), 404, 'not_found');
+    expectProblem(await call('POST', '/v1/holds/00000000-0000-4000-8000-000000000000/capture'), 404, 'not_found');
+    expectProblem(await call('POST', '/v1/holds/00000000-0000-4000-8000-000000000000/release'), 404, 'not_found');
+    expectProblem(await call('GET', '/v1/holds?status=open'), 422, 'validation_failed');
+    expect((await ok('GET', '/v1/holds?client=nobody')).data).toEqual([]);
+    // a rejected hold: 409 on capture and on release
+    const short = await hold(s, 6, 'n3');
+    expectProblem(short, 422, 'insufficient_balance');
+    expectProblem(await call('POST', `/v1/holds/${short.body.id}/capture`), 409, 'conflict');
+    expectProblem(await call('POST', `/v1/holds/${short.body.id}/release`), 409, 'conflict');
+  });
+});
+
+describe('freeze edges', () => {
+  it('the allowance to the millisecond, twice, unfreeze when not frozen, bad bodies', async () => {
+    await clockTo('2026-06-01T00:00:00.000Z');
+    const s = await scene('fz', 10, { maxFreezeDays: 3 });
+    // 06-01 → 07-01
+    expect(s.subscription.current_period_end).toBe('2026-07-01T00:00:00.000Z');
+    await clockTo('2026-06-10T00:00:00.000Z');
+    expectProblem(await call('POST', `/v1/subscriptions/${s.sub}/unfreeze`), 409, 'conflict');
+    for (const body of [
+      { days: 0 },
+      { days: -1 },
+      { days: 1.5 },
+      { days: '2' },
+      { until: '2026-06-09T00:00:00Z' },
+      { until: '2026-06-10T00:00:00Z' },
+      { until: '2026-06-13T00:00:00.001Z' },
+      { days: 4 },
+      { days: 1, until: '2026-06-11T00:00:00Z' },
+      { until: 'soon' },
+      { weeks: 1 },
+    ])
+      expectProblem(await call('POST', `/v1/subscriptions/${s.sub}/freeze`, body), 422, 'validation_failed');
+    // exactly 3 days: until 06-13 00:00
+    expect(await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { until: '2026-06-13T00:00:00Z' })).toMatchObject({
+      status: 'frozen',
+      frozen_until: '2026-06-13T00:00:00.000Z',
+    });
+    expectProblem(await call('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 1 }), 409, 'conflict');
+    // unfrozen after 1 day 6 hours: pushed 30 h, 07-01 00:00 → 07-02 06:00
+    await clockTo('2026-06-11T06:00:00.000Z');
+    expect(await ok('POST', `/v1/subscriptions/${s.sub}/unfreeze`)).toMatchObject({
+      status: 'active',
+      current_period_end: '2026-07-02T06:00:00.000Z',
+      balances: [expect.objectContaining({ expires_at: '2026-07-02T06:00:00.000Z' })],
+    });
+    // left: 72 h − 30 h = 42 h; 2 days is 48 h, too much; no body takes the 42 h: until 06-13 00:00
+    expectProblem(await call('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 2 }), 422, 'validation_failed');
+    expect(await ok('POST', `/v1/subscriptions/${s.sub}/freeze`)).toMatchObject({
+      frozen_until: '2026-06-13T00:00:00.000Z',
+    });
+    // an unfreeze at once (0 s): nothing moves
+    expect(await ok('POST', `/v1/subscriptions/${s.sub}/unfreeze`)).toMatchObject({
+      status: 'active',
+      current_period_end: '2026-07-02T06:00:00.000Z',
+    });
+    // the allowance is spent: 30 h + 0 = 30 h used, 42 h left — still 42 h (an instant freeze uses nothing)
+    expect(await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 1 })).toMatchObject({
+      frozen_until: '2026-06-12T06:00:00.000Z',
+    });
+    // the sweep after it: pushed 24 h more, 07-02 06:00 → 07-03 06:00
+    await clockTo('2026-06-12T07:00:00.000Z');
+    await nightly();
+    expect(await ok('GET', `/v1/subscriptions/${s.sub}`)).toMatchObject({
+      status: 'active',
+      current_period_end: '2026-07-03T06:00:00.000Z',
+    });
+    // 30 h + 24 h = 54 h used, 18 h left: 1 day (24 h) is too much
+    expectProblem(await call('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 1 }), 422, 'validation_failed');
+  });
+
+  it('the next period has its own allowance; a freeze spent in full before renewal', async () => {
+    await clockTo('2026-07-01T00:00:00.000Z');
+    const s = await scene('fz2', 10, { maxFreezeDays: 2, autoRenew: true });
+    // 07-01 → 08-01; frozen the last 2 days of it: 07-30 → 08-01 00:00 (the period end)
+    await clockTo('2026-07-30T00:00:00.000Z');
+    expect((await consume(s, 4, 'before')).status).toBe(200);
+    expect(await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 2 })).toMatchObject({
+      frozen_until: '2026-08-01T00:00:00.000Z',
+    });
+    // the sweep at 08-01 00:00: unfrozen as of then, pushed 2 days → 08-03 00:00, not renewed yet
+    await clockTo('2026-08-01T00:00:00.000Z');
+    await nightly();
+    expect(await ok('GET', `/v1/subscriptions/${s.sub}`)).toMatchObject({
+      status: 'active',
+      renewal_count: 0,
+      current_period_end: '2026-08-03T00:00:00.000Z',
+    });
+    // 10 − 4 = 6 usable again until 08-03
+    expect(totals(await rowOf(s))).toMatchObject({ remaining: '6', unavailable: '0', expired: '0' });
+    expectProblem(await call('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 1 }), 422, 'validation_failed');
+    // renewed at 08-03: 08-03 → 09-03; the old 6 expire (no rollover), 10 new
+    await clockTo('2026-08-03T00:00:00.000Z');
+    await nightly();
+    expect(await ok('GET', `/v1/subscriptions/${s.sub}`)).toMatchObject({
+      renewal_count: 1,
+      current_period_start: '2026-08-03T00:00:00.000Z',
+      current_period_end: '2026-09-03T00:00:00.000Z',
+    });
+    expect(totals(await rowOf(s))).toMatchObject({ granted: '20', remaining: '10', expired: '6' });
+    // a new period: 2 days again
+    expect(await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 2 })).toMatchObject({
+      frozen_until: '2026-08-05T00:00:00.000Z',
+    });
+  });
+});
+
+describe('a quote equals what the consumption then takes', () => {
+  it('over balances of two priorities and 2 decimals, in reject and partial mode', async () => {
+    await clockTo('2026-09-01T00:00:00.000Z');
+    const s = await scene('quote', '5.5', { decimals: 2 });
+    // a grant of 2.25, priority 10 (spent first), expiring after the package's balance (10-01)
+    const g = await ok(
+      'POST',
+      `/v1/clients/${s.ref}/grants`,
+      { credit_type: s.ct, units: '2.25', expires_at: '2026-12-01T00:00:00Z', priority: 10, reason: 'first' },
+      201,
+    );
+    const quote = (body: Record<string, unknown>) =>
+      ok('POST', '/v1/consumptions/quote', { client: s.ref, credit_type: s.ct, ...body });
+    // 3.3 = 2.25 of G (priority 10) + 1.05 of the package's; 7.75 − 3.3 = 4.45 left
+    const q = await quote({ quantity: '3.30' });
+    expect(q).toMatchObject({ would: 'apply', quantity: '3.3', applied: '3.3', shortfall: '0', remaining: '4.45' });
+    expect(q.allocations).toEqual([
+      { balance_id: g.id, amount: '2.25', expires_at: '2026-12-01T00:00:00.000Z' },
+      { balance_id: s.balance, amount: '1.05', expires_at: '2026-10-01T00:00:00.000Z' },
+    ]);
+    expectProblem(
+      await call('POST', '/v1/consumptions/quote', { client: s.ref, credit_type: s.ct, quantity: '0.001' }),
+      422,
+      'validation_failed',
+    );
+    const used = await consume(s, '3.30', 'q1');
+    expect(used.body).toMatchObject({ status: 'applied', applied: '3.3', remaining: '4.45' });
+    expect(used.body.allocations).toEqual(q.allocations.map(({ expires_at: _, ...a }: { expires_at: string }) => a));
+    // 5 wanted, 4.45 there: reject takes nothing, 0.55 short; the rejected use answers alike
+    const r = await quote({ quantity: 5 });
+    expect(r).toMatchObject({ would: 'reject', applied: '0', shortfall: '0.55', remaining: '4.45', allocations: [] });
+    const refused = await consume(s, 5, 'q-rej');
+    expectProblem(refused, 422, 'insufficient_balance');
+    expect(refused.body).toMatchObject({ applied: '0', shortfall: '0.55', remaining: '4.45' });
+    // partial takes 4.45 of the package's
+    const p = await quote({ quantity: 5, mode: 'partial' });
+    expect(p).toMatchObject({ would: 'partial', applied: '4.45', shortfall: '0.55', remaining: '0' });
+    const partial = await consume(s, 5, 'q2', { mode: 'partial' });
+    expect(partial.body).toMatchObject({ status: 'partial', applied: '4.45', shortfall: '0.55', remaining: '0' });
+    expect(partial.body.allocations).toEqual([{ balance_id: s.balance, amount: '4.45' }]);
+    // nothing left: partial takes nothing
+    const none = await quote({ quantity: 1, mode: 'partial' });
+    const after = await consume(s, 1, 'q3', { mode: 'partial' });
+    expect(none.applied).toBe('0');
+    expect(after.body.applied ?? '0').toBe('0');
+  });
+});
+
+describe('a hold asked again after it closed', () => {
+  it('answers the hold as it is now, 200, and takes nothing again', async () => {
+    await clockTo('2026-09-02T00:00:00.000Z');
+    const s = await scene('replay', 10);
+    const first = await hold(s, 4, 'k1');
+    await ok('POST', `/v1/holds/${first.body.id}/capture`, { quantity: 1 });
+    const again = await hold(s, 4, 'k1');
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toMatchObject({ id: first.body.id, status: 'captured', captured: '1', replayed: true });
+    const second = await hold(s, 2, 'k2');
+    await ok('POST', `/v1/holds/${second.body.id}/release`);
+    const back = await hold(s, 2, 'k2');
+    expect(back.status, back.text).toBe(200);
+    expect(back.body).toMatchObject({ id: second.body.id, status: 'released' });
+    // 10 − 1 = 9; nothing else held
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '9', held: '0' });
+    expectProblem(await hold(s, 3, 'k2'), 409, 'idempotency_conflict');
+  });
+});
+
+describe('a hold over two balances, the first expiring before the capture', () => {
+  it("captures in the hold's order: the expired one's units first, the rest of it lapses", async () => {
+    await clockTo('2026-10-01T00:00:00.000Z');
+    const s = await scene('two', 10);
+    // G: 3 units expiring 10-01 12:00, spent before the package's (10-01 → 11-01)
+    const g = await ok(
+      'POST',
+      `/v1/clients/${s.ref}/grants`,
+      { credit_type: s.ct, units: 3, expires_at: '2026-10-01T12:00:00Z', reason: 'short' },
+      201,
+    );
+    const h = await hold(s, 5, 'two', { expires_in_seconds: 86_400 });
+    // 3 of G + 2 of the package's; 13 − 5 = 8
+    expect(h.body).toMatchObject({
+      remaining: '8',
+      allocations: [
+        { balance_id: g.id, amount: '3' },
+        { balance_id: s.balance, amount: '2' },
+      ],
+    });
+    const c = await hold(s, 1, 'other', { expires_in_seconds: 86_400 });
+    expect(c.body.allocations).toEqual([{ balance_id: s.balance, amount: '1' }]);
+    await clockTo('2026-10-01T13:00:00.000Z');
+    await nightly();
+    // G expired with nothing left to expire (all 3 held); 10 − 2 − 1 = 7 usable
+    expect(totals(await rowOf(s))).toMatchObject({ remaining: '7', held: '6' });
+    const captured = await ok('POST', `/v1/holds/${h.body.id}/capture`, { quantity: 2 });
+    // 2 of G (its order first), G's last 1 lapses, the package's 2 come back: 7 + 2 = 9
+    expect(captured.hold).toMatchObject({ captured: '2', released: '2', lapsed: '1' });
+    expect(captured.consumption).toMatchObject({
+      allocations: [{ balance_id: g.id, amount: '2' }],
+      remaining: '9',
+    });
+    // cancelled now: the package's 9 are voided; the hold of 1 then lapses as void
+    await ok('POST', `/v1/subscriptions/${s.sub}/cancel`, { at: 'now' });
+    const released = await ok('POST', `/v1/holds/${c.body.id}/release`);
+    expect(released).toMatchObject({ status: 'released', released: '0', lapsed: '1' });
+    // granted 13; consumed 2; expired 1 (G); voided 9 + 1 = 10; nothing usable
+    const row = await rowOf(s);
+    expect(totals(row)).toMatchObject({ granted: '13', consumed: '2', remaining: '0', held: '0', expired: '1' });
+    expect(row.voided).toBe('10');
+  });
+});
