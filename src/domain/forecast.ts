@@ -15,6 +15,11 @@ export interface ForecastInput {
    * from their `validFrom`, as a renewed period's do). Any order: they are sorted here.
    */
   lots: readonly ForecastLot[];
+  /**
+   * Balances that pay for nothing now but will (a frozen subscription's, as its unfreeze will make them: valid
+   * from `frozen_until`, expiring later): walked like `lots`, never counted in `remaining`.
+   */
+  later?: readonly ForecastLot[] | undefined;
   /** Net consumption of the window: Σ consumed − Σ reversed, in scaled units (a negative net counts as 0). */
   netConsumed: Scaled;
   windowDays: number;
@@ -63,9 +68,12 @@ export interface Forecast {
  * — shown only, never used in the walk — rounded half up to a scaled unit.
  */
 export function forecast(input: ForecastInput): Forecast {
-  const lots = [...input.lots].filter((l) => l.remaining > 0n).sort(compareSpendingOrder);
   const now = input.now.getTime();
-  const remaining = lots.reduce((sum, l) => (l.validFrom.getTime() <= now ? sum + l.remaining : sum), 0n);
+  const remaining = input.lots.reduce(
+    (sum, l) => (l.remaining > 0n && l.validFrom.getTime() <= now ? sum + l.remaining : sum),
+    0n,
+  );
+  const lots = [...input.lots, ...(input.later ?? [])].filter((l) => l.remaining > 0n).sort(compareSpendingOrder);
   const net = input.netConsumed > 0n ? input.netConsumed : 0n;
   const windowDays = BigInt(input.windowDays);
   if (windowDays <= 0n) throw new RangeError(`windowDays must be positive: ${input.windowDays}`);

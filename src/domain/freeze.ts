@@ -139,3 +139,20 @@ export function extendExpiries(lots: readonly ExpiringLot[], frozenAt: Date, ms:
 
 /** The period end after an unfreeze: later by exactly the frozen time. */
 export const extendedPeriodEnd = (periodEnd: Date, ms: number): Date => new Date(periodEnd.getTime() + Math.max(0, ms));
+
+/**
+ * A balance of a frozen subscription as it will be once the freeze ends at `frozen_until` (the sweep's unfreeze,
+ * the longest the freeze was asked for): spendable from then, its expiry later by the whole frozen time.
+ */
+export function thawedAtFrozenUntil<T extends { validFrom: Date; expiresAt: Date }>(
+  lot: T,
+  frozenAt: Date,
+  frozenUntil: Date,
+): T {
+  const ms = frozenSpan(frozenAt, frozenUntil, frozenUntil).ms;
+  return {
+    ...lot,
+    validFrom: new Date(Math.max(lot.validFrom.getTime(), frozenUntil.getTime())),
+    expiresAt: new Date(lot.expiresAt.getTime() + ms),
+  };
+}

@@ -2,8 +2,10 @@ import { DateTime } from 'luxon';
 import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
 import { readSpendable } from '../db/repositories/consumptions.js';
+import { frozenBalancesOf } from '../db/repositories/freezes.js';
 import { netConsumed } from '../db/repositories/ledger.js';
 import { forecast } from '../domain/forecast.js';
+import { thawedAtFrozenUntil } from '../domain/freeze.js';
 import { MS_PER_DAY } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
 
@@ -43,7 +45,8 @@ export type ForecastView = z.infer<typeof forecastView>;
 
 /**
  * GET /v1/clients/{id}/forecast (DOMAIN.md "As of / forecast"): the balances a consumption may spend now or
- * later (the consumption lock's statement, read without a lock, over every instant from now on), the net
+ * later (the consumption lock's statement, read without a lock, over every instant from now on; and a frozen
+ * subscription's, from its frozen_until with its expiries pushed as the unfreeze will push them), the net
  * consumption of the last `windowDays` from the ledger (by effective_at, in (now − window, now]), and the walk of
  * domain/forecast.ts.
  */
@@ -53,7 +56,7 @@ export async function clientForecast(
   windowDays: number,
 ): Promise<ForecastView> {
   const now = app.clock.now();
-  const [lots, net] = await Promise.all([
+  const [lots, frozen, net] = await Promise.all([
     // valid at some instant from now on: the usable ones and those of a period that starts later (a renewal's)
     readSpendable(app.sql, {
       clientIds: [scope.clientId],
@@ -61,6 +64,8 @@ export async function clientForecast(
       from: now,
       to: END_OF_TIME,
     }),
+    // a frozen subscription's: spendable again from its frozen_until, its expiries pushed (DOMAIN.md "Freeze")
+    frozenBalancesOf(app.db, scope.clientId, scope.creditType.id),
     netConsumed(app.db, {
       clientId: scope.clientId,
       creditTypeId: scope.creditType.id,
@@ -68,7 +73,22 @@ export async function clientForecast(
       to: now,
     }),
   ]);
-  const f = forecast({ lots, netConsumed: net, windowDays, now });
+  const later = frozen.map((b) =>
+    thawedAtFrozenUntil(
+      {
+        id: b.id,
+        clientId: b.client_id,
+        creditTypeId: b.credit_type_id,
+        remaining: b.remaining,
+        priority: b.priority,
+        validFrom: b.valid_from,
+        expiresAt: b.expires_at,
+      },
+      b.frozen_at,
+      b.frozen_until,
+    ),
+  );
+  const f = forecast({ lots, later, netConsumed: net, windowDays, now });
   const q = (v: bigint) => formatQuantity(v, scope.creditType.decimals);
   return {
     credit_type: { id: scope.creditType.id, code: scope.creditType.code, unit: scope.creditType.unit },

@@ -664,6 +664,34 @@ describe('a hold asked again after it closed', () => {
   });
 });
 
+describe('forecast of a frozen subscription', () => {
+  it('counts the frozen balance from frozen_until, with its pushed expiry, among what will expire unused', async () => {
+    await clockTo('2026-09-03T00:00:00.000Z');
+    const s = await scene('fc-frz', 10, { maxFreezeDays: 5 });
+    // 09-03 → 10-03; 2 used now, 8 left
+    expect((await consume(s, 2, 'f1')).status).toBe(200);
+    // frozen 5 days: until 09-08 00:00
+    await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 5 });
+    const forecast = await ok('GET', `/v1/clients/${s.ref}/forecast?credit_type=${s.ct}&window_days=30`);
+    // nothing pays now: empty now (a gap until 09-08). Then the 8 at 2 per 30 days from 09-08 until the expiry
+    // pushed by the 5 frozen days, 10-03 → 10-08: 30 days spend exactly 2, so 8 − 2 = 6 expire unused
+    expect(forecast).toMatchObject({
+      remaining: '0',
+      burn_per_day: '0',
+      days_until_empty: 0,
+      empty_on: '2026-09-03',
+      expiring_unused: [{ balance_id: s.balance, expires_at: '2026-10-08T00:00:00.000Z', units: '6' }],
+    });
+    // window 1 day: the 2 of 09-03 00:00 are in (09-02, 09-03], 2 a day. Empty now (the gap first); from 09-08
+    // the 8 last 4 days, long before 10-08: nothing unused
+    expect(await ok('GET', `/v1/clients/${s.ref}/forecast?credit_type=${s.ct}&window_days=1`)).toMatchObject({
+      burn_per_day: '2',
+      days_until_empty: 0,
+      expiring_unused: [],
+    });
+  });
+});
+
 describe('a hold over two balances, the first expiring before the capture', () => {
   it("captures in the hold's order: the expired one's units first, the rest of it lapses", async () => {
     await clockTo('2026-10-01T00:00:00.000Z');

@@ -35,6 +35,46 @@ export async function closeFreeze(
   await db('subscription_freezes').where({ id }).whereNull('unfrozen_at').update(end);
 }
 
+/** A live balance of a frozen subscription, with its subscription's freeze (what the forecast thaws). */
+export interface FrozenBalanceRow {
+  id: string;
+  client_id: string;
+  credit_type_id: string;
+  remaining: bigint;
+  priority: number;
+  valid_from: Date;
+  expires_at: Date;
+  frozen_at: Date;
+  frozen_until: Date;
+}
+
+/**
+ * The client's balances of a credit type that pay for nothing now because their subscription is frozen, and that
+ * an unfreeze will push (live, something left, still valid when the clock stopped: extendExpiries' rule).
+ */
+export async function frozenBalancesOf(
+  db: Executor,
+  clientId: string,
+  creditTypeId: string,
+): Promise<FrozenBalanceRow[]> {
+  return (await db('balances as b')
+    .join('subscriptions as s', 's.id', 'b.subscription_id')
+    .where({ 'b.client_id': clientId, 'b.credit_type_id': creditTypeId, 'b.status': 'active', 's.status': 'frozen' })
+    .andWhere('b.remaining', '>', 0)
+    .andWhereRaw('b.expires_at > s.frozen_at')
+    .select(
+      'b.id',
+      'b.client_id',
+      'b.credit_type_id',
+      'b.remaining',
+      'b.priority',
+      'b.valid_from',
+      'b.expires_at',
+      's.frozen_at',
+      's.frozen_until',
+    )) as FrozenBalanceRow[];
+}
+
 /** Milliseconds the subscription was frozen by the freezes it ended in the period starting at `periodStart`. */
 export async function frozenMsInPeriod(db: Executor, subscriptionId: string, periodStart: Date): Promise<number> {
   const result = await db.raw<{ rows: Array<{ ms: string | null }> }>(

@@ -171,7 +171,8 @@ export const clientRoutes: AnyRoute[] = [
     summary: 'When a credit type runs empty at the recent burn, and what will expire unused',
     description:
       'The burn is the net consumption (consumed − reversed, by when it happened) of the last `window_days` ÷ ' +
-      '`window_days`. The usable balances are walked in the spending order, the current one draining at that ' +
+      "`window_days`. The usable balances are walked in the spending order (a frozen subscription's from its " +
+      '`frozen_until`, its expiries pushed by the frozen time), the current one draining at that ' +
       'burn from now: a balance whose expiry comes first keeps what is left then (`expiring_unused`), and the ' +
       'credit type runs empty when the last one is spent or expires. Exact: units spent by an expiry round ' +
       'down (what expires rounds up); `burn_per_day` is shown rounded half up; `days_until_empty` is whole ' +
