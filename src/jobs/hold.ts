@@ -143,6 +143,11 @@ export interface ClosingRequest {
   action: Closing;
   /** Capture only: the units asked (as sent), all of them when absent. */
   quantity?: string | number | undefined;
+  /**
+   * Capture only: when it was asked (the request's accepted_at, else when its job was enqueued). A capture asked
+   * before `expires_at` is not refused because its worker came to it after: a use is dated when it happened.
+   */
+  askedAt?: Date | undefined;
   jobId: string;
   /** The accepted request this settles (API, producer), if any. */
   settles?: string | undefined;
@@ -205,7 +210,8 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
         replays.push({ index, hold });
         continue;
       }
-      if (request.action === 'capture' && hold.expires_at <= now) {
+      const askedAt = request.askedAt && request.askedAt < now ? request.askedAt : now;
+      if (request.action === 'capture' && hold.expires_at <= askedAt) {
         outcomes[index] = fail('conflict', `hold ${hold.id} expired at ${hold.expires_at.toISOString()}`);
         continue;
       }
@@ -329,6 +335,7 @@ export const applyCaptures = async (
       holdId: item.data.hold_id,
       action: 'capture' as const,
       quantity: item.data.quantity,
+      askedAt: item.data.accepted_at !== undefined ? new Date(item.data.accepted_at) : item.enqueuedAt,
       jobId: item.jobId,
       settles: item.data.accepted_at !== undefined ? (item.settles ?? item.jobId) : undefined,
     })),

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closingJobId } from '../../src/jobs/hold.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
 
@@ -733,5 +734,39 @@ describe('a hold over two balances, the first expiring before the capture', () =
     const row = await rowOf(s);
     expect(totals(row)).toMatchObject({ granted: '13', consumed: '2', remaining: '0', held: '0', expired: '1' });
     expect(row.voided).toBe('10');
+  });
+});
+
+describe('a capture asked before expires_at and applied after it', () => {
+  it('is judged at when it was asked (accepted_at), as a use is dated when it happened', async () => {
+    await clockTo('2026-10-02T00:00:00.000Z');
+    const s = await scene('late', 10);
+    const h = await hold(s, 4, 'late', { expires_in_seconds: 60 });
+    // expires 00:01:00; 10 − 4 = 6
+    expect(h.body).toMatchObject({ expires_at: '2026-10-02T00:01:00.000Z', remaining: '6' });
+    const queue = app.ctx.queues.consumption;
+    let answer: Promise<Awaited<ReturnType<typeof call>>> | undefined;
+    try {
+      await clockTo('2026-10-02T00:00:59.000Z');
+      await queue.pause();
+      // asked at 00:00:59, a second before the expiry (the caller waits); the workers come to it at 00:01:05
+      answer = call('POST', `/v1/holds/${h.body.id}/capture`, { quantity: 3 });
+      const jobId = closingJobId('capture', h.body.id);
+      for (let i = 0; i < 200 && !(await queue.getJob(jobId)); i += 1) await new Promise((r) => setTimeout(r, 25));
+      expect(await queue.getJob(jobId)).toBeTruthy();
+      await clockTo('2026-10-02T00:01:05.000Z');
+    } finally {
+      await queue.resume();
+    }
+    const res = await answer!;
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.consumption).toMatchObject({ applied: '3', remaining: '7' });
+    // 3 consumed, 1 back: 6 + 1 = 7
+    expect(await ok('GET', `/v1/holds/${h.body.id}`)).toMatchObject({
+      status: 'captured',
+      captured: '3',
+      released: '1',
+    });
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '3', remaining: '7', held: '0' });
   });
 });
