@@ -138,10 +138,23 @@ export function checkUse<R extends UseReport>(report: R, context: UseContext): C
 }
 
 /**
+ * The idempotency keys of the consumptions hold captures make (`hold:<hold id>`, domain/hold.ts `captureKey`):
+ * a use reported under one would take the consumption's name — (client, key) is unique — and its capture could
+ * never be written. Such a key is refused to a use.
+ */
+export const CAPTURE_KEY_PREFIX = 'hold:';
+
+/**
  * Checks a use (`checkUse`) and names it as a consumption: id from (client, key), payload fingerprint. The
  * prepared use is made field by field, not copied from the checked one (this runs for every use of a batch).
  */
 export function prepareUse<R extends UseReport>(report: R, context: UseContext): PreparedUse<R> | Failure {
+  if (report.idempotency_key.startsWith(CAPTURE_KEY_PREFIX)) {
+    const message = `must not start with "${CAPTURE_KEY_PREFIX}": those keys name the consumptions of hold captures`;
+    return fail('validation_failed', `idempotency_key ${message}`, {
+      errors: [{ field: 'idempotency_key', message }],
+    });
+  }
   const use = checkUse(report, context);
   if (isRefused(use)) return use;
   return {

@@ -6,6 +6,7 @@ import { burnDown, changedLots, type Lot } from './allocate.js';
 import type { BalanceChange, BalanceStatus } from './balance-change.js';
 import type { AllocationRecord, ConsumptionRecord } from './consumption.js';
 import {
+  CAPTURE_KEY_PREFIX,
   checkUse,
   isRefused,
   type PreparedUse,
@@ -456,4 +457,4 @@ export function planClosings(
 export const usablePair = (clientId: string, creditTypeId: string): string => `${clientId}\u0000${creditTypeId}`;
 
 /** The idempotency key of the consumption a hold's capture makes: one per hold. */
-export const captureKey = (holdId: string): string => `hold:${holdId}`;
+export const captureKey = (holdId: string): string => `${CAPTURE_KEY_PREFIX}${holdId}`;

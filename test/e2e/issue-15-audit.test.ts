@@ -770,3 +770,35 @@ describe('a capture asked before expires_at and applied after it', () => {
     expect(totals(await rowOf(s))).toMatchObject({ consumed: '3', remaining: '7', held: '0' });
   });
 });
+
+describe("a use whose idempotency_key is a capture's", () => {
+  it("is refused: it would take the name of the capture's consumption, and the capture never could", async () => {
+    await clockTo('2026-10-03T00:00:00.000Z');
+    const s = await scene('key', 10);
+    const h = await hold(s, 4, 'k');
+    const use = await consume(s, 1, `hold:${h.body.id}`);
+    expectProblem(use, 422, 'validation_failed');
+    expect(use.body.errors).toEqual([expect.objectContaining({ field: 'idempotency_key' })]);
+    // in a batch likewise, a quote too
+    const batch = await call('POST', '/v1/consumptions/batch', {
+      items: [{ client: s.ref, credit_type: s.ct, quantity: 1, idempotency_key: `hold:${h.body.id}` }],
+    });
+    expectProblem(batch, 422, 'validation_failed');
+    expect(batch.body.errors).toEqual([expect.objectContaining({ field: 'items.0.idempotency_key' })]);
+    expectProblem(
+      await call('POST', '/v1/consumptions/quote', {
+        client: s.ref,
+        credit_type: s.ct,
+        quantity: 1,
+        idempotency_key: `hold:${h.body.id}`,
+      }),
+      422,
+      'validation_failed',
+    );
+    const captured = await call('POST', `/v1/holds/${h.body.id}/capture`, { quantity: 2 });
+    expect(captured.status, captured.text).toBe(200);
+    // 2 consumed, 2 back: 10 − 2 = 8
+    expect(captured.body.consumption).toMatchObject({ applied: '2', remaining: '8' });
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
+  });
+});
