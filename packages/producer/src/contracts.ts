@@ -39,7 +39,11 @@ export const consumeData = z.strictObject({
   idempotency_key: storableText()
     .min(1, 'is required')
     .max(255)
-    .meta({ description: 'Unique per client: a repeat applies nothing twice.' }),
+    .meta({
+      description:
+        'Unique per client: a repeat applies nothing twice. Keys starting with `hold:` name the consumptions of ' +
+        'hold captures and are refused.',
+    }),
   occurred_at: z.iso
     .datetime({ offset: true, error: 'must be an RFC 3339 time' })
     .optional()
