@@ -284,6 +284,8 @@ export interface HoldClosing {
   quantity?: Scaled;
   /** Capture only: the consumption it makes. */
   consumptionId?: string;
+  /** Capture only: when it was asked (no later than now): the consumption's occurred_at. Default now. */
+  askedAt?: Date;
   jobId: string;
   client: UseClient;
   creditType: UseCreditType;
@@ -340,6 +342,8 @@ export function planClosings(
     let releasedUsable = 0n;
     let lapsed = 0n;
     const consumptionId = closing.consumptionId ?? null;
+    // a capture is a use dated when it was asked, like a consumption by its accepted_at
+    const usedAt = closing.askedAt ?? now;
     const entry = (lot: HeldLot, kind: LedgerEntryDraft['kind'], amount: Scaled): LedgerEntryDraft => ({
       balance_id: lot.id,
       client_id: lot.clientId,
@@ -351,7 +355,7 @@ export function planClosings(
       consumption_id: kind === 'consume' ? consumptionId : null,
       job_id: closing.jobId,
       reason: holdReason(hold.id),
-      effective_at: now,
+      effective_at: kind === 'consume' ? usedAt : now,
       created_at: now,
     });
     for (const allocation of ordered) {
@@ -417,7 +421,7 @@ export function planClosings(
         status: 'applied',
         error_code: null,
         remaining_after: usableAfter,
-        occurred_at: now,
+        occurred_at: usedAt,
         reference: hold.reference,
         metadata: hold.metadata,
         job_id: closing.jobId,

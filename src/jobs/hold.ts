@@ -240,7 +240,9 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
         allocations: allocations.get(hold.id) ?? [],
         action: request.action,
         ...(quantity !== undefined ? { quantity } : {}),
-        ...(request.action === 'capture' ? { consumptionId: consumptionId(hold.client_id, captureKey(hold.id)) } : {}),
+        ...(request.action === 'capture'
+          ? { consumptionId: consumptionId(hold.client_id, captureKey(hold.id)), askedAt }
+          : {}),
         jobId: request.jobId,
         client: clients.get(hold.client_id)!,
         creditType,

@@ -760,7 +760,12 @@ describe('a capture asked before expires_at and applied after it', () => {
     }
     const res = await answer!;
     expect(res.status, res.text).toBe(200);
-    expect(res.body.consumption).toMatchObject({ applied: '3', remaining: '7' });
+    // a use dated when it was asked: occurred 00:00:59
+    expect(res.body.consumption).toMatchObject({
+      applied: '3',
+      remaining: '7',
+      occurred_at: '2026-10-02T00:00:59.000Z',
+    });
     // 3 consumed, 1 back: 6 + 1 = 7
     expect(await ok('GET', `/v1/holds/${h.body.id}`)).toMatchObject({
       status: 'captured',
