@@ -9,6 +9,7 @@
  *   settle   marks them applied, in the transaction of the job that applies them (settlementOf:
  *            folded into the job's own write statement, on the hot path);
  *   failCommand  stores a permanent failure as a typed value and fails the job without retries;
+ *   forgetFailedJob  forgets one (a hold's refused capture), so that its job id can run again;
  *   awaitOutcome waits for a command's result (`?wait=true`, the nightly phases, the pages);
  *   requeueLost  the relay's sweep: enqueues again what Redis lost.
  *
@@ -34,4 +35,4 @@ export { Admitter, submit } from './admitter.js';
 export { CommandFailure } from './command-failure.js';
 export { awaitOutcome, type Outcome, openOutcomeListeners, type Watch, watchOutcome } from './outcome.js';
 export { requeueLost } from './recover.js';
-export { failCommand, forgetOldFailures, type Settlement, settle, settlementOf } from './settle.js';
+export { failCommand, forgetFailedJob, forgetOldFailures, type Settlement, settle, settlementOf } from './settle.js';

@@ -1,11 +1,12 @@
+import { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import type { Executor } from '../db/knex.js';
 import { deleteAccepted, deleteAcceptedOn, type Settlement } from '../db/repositories/accepted-jobs.js';
-import { deleteJobFailuresBefore, upsertJobFailure } from '../db/repositories/job-failures.js';
+import { deleteJobFailures, deleteJobFailuresBefore, upsertJobFailure } from '../db/repositories/job-failures.js';
 import type { SqlClient } from '../db/sql-client.js';
 import { withTransaction } from '../db/transact.js';
 import type { Failure } from '../domain/result.js';
-import type { JobName } from '../jobs/definitions.js';
+import { JOBS, type JobName } from '../jobs/definitions.js';
 import type { QueueName } from '../queue/names.js';
 import { CommandFailure } from './command-failure.js';
 
@@ -62,3 +63,18 @@ export const FAILURE_RETENTION_MS = 7 * 86_400_000;
 /** Nightly housekeeping: forgets failures of jobs BullMQ no longer holds. */
 export const forgetOldFailures = (db: Executor, asOf: Date): Promise<number> =>
   deleteJobFailuresBefore(db, new Date(asOf.getTime() - FAILURE_RETENTION_MS));
+
+/**
+ * Forgets a job that failed — BullMQ's job and its stored failure — so that a command under the same job id can
+ * run: for a job whose id names its subject, not its payload (a hold's `capture|<hold>`), once the caller has
+ * seen that the failure changed nothing (the hold is still held). Without it, one refused capture (a producer's
+ * asking more than the hold holds, or one that came before its hold) would answer every later one. Answers
+ * whether there was such a job.
+ */
+export async function forgetFailedJob(app: AppContext, name: JobName, jobId: string): Promise<boolean> {
+  const job = await Job.fromId(app.queues[JOBS[name].queue], jobId);
+  if (!job || (await job.getState()) !== 'failed') return false;
+  await job.remove();
+  await deleteJobFailures(app.db, [jobId]);
+  return true;
+}

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awaitOutcome } from '../../src/commands/index.js';
 import { closingJobId } from '../../src/jobs/hold.js';
+import { CreditsProducer } from '../../src/producer/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
 
@@ -804,6 +806,33 @@ describe("a use whose idempotency_key is a capture's", () => {
     expect(captured.status, captured.text).toBe(200);
     // 2 consumed, 2 back: 10 − 2 = 8
     expect(captured.body.consumption).toMatchObject({ applied: '2', remaining: '8' });
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
+  });
+});
+
+describe('a capture job the worker refuses', () => {
+  it('leaves the hold capturable by a later, valid capture over HTTP', async () => {
+    await clockTo('2026-10-04T00:00:00.000Z');
+    const s = await scene('refused', 10);
+    const h = await hold(s, 4, 'rf');
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
+    try {
+      // a producer's capture of 5 from a hold of 4: refused by the worker, nothing changes
+      const bad = await producer.capture({ hold_id: h.body.id, quantity: 5 });
+      const outcome = await awaitOutcome(app.ctx, 'capture', bad.jobId, { timeoutMs: 20_000 });
+      expect(outcome).toMatchObject({ state: 'failed', failure: { code: 'validation_failed' } });
+    } finally {
+      await producer.close();
+    }
+    expect(await ok('GET', `/v1/holds/${h.body.id}`)).toMatchObject({ status: 'held', held: '4' });
+    const again = await call('POST', `/v1/holds/${h.body.id}/capture`, { quantity: 2 });
+    expect(again.status, again.text).toBe(200);
+    // 2 consumed, 2 back: 10 − 2 = 8
+    expect(again.body.consumption).toMatchObject({ applied: '2', remaining: '8' });
     expect(totals(await rowOf(s))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
   });
 });

@@ -35,3 +35,9 @@ export async function jobFailuresByIds(db: Executor, jobIds: readonly string[]):
 export async function deleteJobFailuresBefore(db: Executor, before: Date): Promise<number> {
   return db('job_failures').where('failed_at', '<', before).delete();
 }
+
+/** Forgets the stored failures of these jobs (their job ids are to run again). */
+export async function deleteJobFailures(db: Executor, jobIds: readonly string[]): Promise<void> {
+  if (jobIds.length === 0) return;
+  await db('job_failures').whereIn('job_id', jobIds).delete();
+}

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { submit } from '../../commands/index.js';
+import { forgetFailedJob, submit } from '../../commands/index.js';
 import { listHolds } from '../../db/repositories/holds.js';
 import { HOLD_STATUSES } from '../../domain/hold.js';
 import { parseQuantity } from '../../domain/quantity.js';
 import { type Failure, fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { holdData } from '../../jobs/definitions.js';
-import { acceptHold } from '../../jobs/hold.js';
+import { acceptHold, closingJobId } from '../../jobs/hold.js';
 import { idParams, listOf, pageQuery, quantityInput, refSchema, waitQuery } from '../../schemas/common.js';
 import { holdResults, holdRow, holdView, queuedHoldViews, storedCapture } from '../../services/holds.js';
 import {
@@ -159,6 +159,9 @@ export const holdRoutes: AnyRoute[] = [
             errors: [{ field: 'quantity', message: problem }],
           });
       }
+      // a capture the worker refused before (a producer's) failed under this job id and changed nothing — the
+      // hold is still held: forgotten, so that this one runs instead of answering that refusal
+      await forgetFailedJob(app, 'capture', closingJobId('capture', row.id));
       const data = {
         hold_id: row.id,
         ...(body?.quantity !== undefined ? { quantity: body.quantity } : {}),
@@ -204,6 +207,7 @@ export const holdRoutes: AnyRoute[] = [
       if (row.status === 'released' || row.status === 'expired')
         return { status: 200, body: (await holdResults(app, [row], true))[0] };
       if (row.status !== 'held') return closedConflict(row.id, row.status, 'released');
+      await forgetFailedJob(app, 'release', closingJobId('release', row.id));
       const data = { hold_id: row.id, accepted_at: app.clock.now().toISOString() };
       const submitted = await submit(app, [{ name: 'release' as const, data }], { watch: true });
       if (!submitted.ok) return submitted;
