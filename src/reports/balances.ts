@@ -22,6 +22,7 @@ const COLUMNS = [
   'upcoming',
   'expired',
   'voided',
+  'held',
   'used_percent',
 ] as const;
 
@@ -41,6 +42,7 @@ function toRow(r: Record<string, unknown>) {
     upcoming: quantity(r.upcoming, r.decimals),
     expired: quantity(r.expired, r.decimals),
     voided: quantity(r.voided, r.decimals),
+    held: quantity(r.held, r.decimals),
     used_percent: percent(big(r.consumed), big(r.granted)),
   };
 }

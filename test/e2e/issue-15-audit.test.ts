@@ -4,6 +4,7 @@ import { closingJobId } from '../../src/jobs/hold.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
+import { jsonRows } from '../helpers/reports.js';
 
 /**
  * An audit of issue 15's edges over HTTP with a moved clock (PUT /v1/admin/clock, POST /v1/admin/nightly-runs), as
@@ -834,5 +835,22 @@ describe('a capture job the worker refuses', () => {
     // 2 consumed, 2 back: 10 − 2 = 8
     expect(again.body.consumption).toMatchObject({ applied: '2', remaining: '8' });
     expect(totals(await rowOf(s))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
+  });
+});
+
+describe('the balances report with an open hold', () => {
+  it('shows the held units apart, so that its row adds up', async () => {
+    await clockTo('2026-10-05T00:00:00.000Z');
+    const s = await scene('report', 10);
+    expect((await consume(s, 1, 'r1')).status).toBe(200);
+    const h = await hold(s, 4, 'r2');
+    expect(h.status).toBe(200);
+    const { rows } = await jsonRows<Record<string, string>>(app, { type: 'balances', params: { client: s.ref } });
+    // 10 granted, 1 consumed, 4 held, 10 − 1 − 4 = 5 usable: 10 − 1 − 0 − 0 = 5 + 0 + 0 + 4
+    expect(rows).toEqual([
+      expect.objectContaining({ granted: '10', consumed: '1', remaining: '5', held: '4', expired: '0', voided: '0' }),
+    ]);
+    // as the live answer says
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '5', held: '4' });
   });
 });

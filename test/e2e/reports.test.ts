@@ -209,7 +209,7 @@ describe('GET /v1/reports/{id}/download', () => {
       expect(
         file.text.startsWith(
           'subscription_id,client_ref,client_name,package_code,subscription_status,credit_type,' +
-            'unit,granted,consumed,remaining,unavailable,upcoming,expired,voided,used_percent\r\n',
+            'unit,granted,consumed,remaining,unavailable,upcoming,expired,voided,held,used_percent\r\n',
         ),
       ).toBe(true);
       // the UTF-8 byte order mark first (Excel then reads the file as UTF-8), counted in the size

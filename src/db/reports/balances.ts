@@ -23,8 +23,8 @@ export interface NearlyConsumedParams {
  * subscription — or none, an operator's grant — active balance, valid_from <= as_of < expires_at);
  * unavailable (held by a subscription that is not active now: suspended, frozen, pending; a frozen one's even
  * past their date); upcoming (valid from later); expired, including units past their expiry that the sweep has
- * not reached (but not a frozen subscription's); voided.
- * granted − consumed − expired − voided = remaining + unavailable + upcoming.
+ * not reached (but not a frozen subscription's); voided; held (reserved by open holds, DOMAIN.md "Holds").
+ * granted − consumed − expired − voided = remaining + unavailable + upcoming + held.
  */
 function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[] } {
   const scoped = scopeFilter(p, {
@@ -52,7 +52,8 @@ function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[
                                                                AND b.expires_at <= ?
                                                                AND s.status IS DISTINCT FROM 'frozen'), 0))::bigint
              AS expired,
-           sum(b.voided)::bigint AS voided
+           sum(b.voided)::bigint AS voided,
+           sum(b.held)::bigint AS held
       FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
      WHERE ${where.join(' AND ')}
      GROUP BY b.client_id, b.subscription_id, b.credit_type_id`;
@@ -62,7 +63,7 @@ function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[
 const SELECT = `
     SELECT a.subscription_id, c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
            s.status AS subscription_status, ct.code AS credit_type, ct.unit, ct.decimals,
-           a.granted, a.consumed, a.remaining, a.unavailable, a.upcoming, a.expired, a.voided`;
+           a.granted, a.consumed, a.remaining, a.unavailable, a.upcoming, a.expired, a.voided, a.held`;
 
 // A balance of no subscription (an operator's grant) has a row of its own, with no package or status.
 const JOINS = `
