@@ -210,7 +210,9 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
         replays.push({ index, hold });
         continue;
       }
-      const askedAt = request.askedAt && request.askedAt < now ? request.askedAt : now;
+      // when the capture was asked: never later than now, nor earlier than the hold it closes
+      const asked = Math.min(request.askedAt?.getTime() ?? now.getTime(), now.getTime());
+      const askedAt = new Date(Math.max(asked, hold.created_at.getTime()));
       if (request.action === 'capture' && hold.expires_at <= askedAt) {
         outcomes[index] = fail('conflict', `hold ${hold.id} expired at ${hold.expires_at.toISOString()}`);
         continue;
