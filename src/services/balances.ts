@@ -107,7 +107,12 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
     const ledger = ledgers.get(b.id);
     if (!ledger) continue;
     // a freeze that ended after asOf moved the expiry later (`extend`): then it had the earlier one
-    const expiresAt = expiries.get(b.id) ?? b.expires_at;
+    const extension = expiries.get(b.id);
+    const expiresAt = extension?.expiresAt ?? b.expires_at;
+    // one that had run out by asOf (its unfrozen_at, the extension's effective_at) but was ended by a sweep that
+    // came later was still in force then: frozen from its run-out on, as the live answer said until the sweep
+    const inForce: FreezeSpan[] = extension ? [{ frozenAt: extension.unfrozenAt, unfrozenAt: null }] : [];
+    const spans = [...((b.subscription_id && freezes.get(b.subscription_id)) || []), ...inForce];
     const totals = balanceAt(ledger, { status: b.status, expiresAt }, asOf);
     then.push({
       ...b,
@@ -121,12 +126,7 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
       held: totals.held,
       status: totals.status,
       expires_at: expiresAt,
-      subscription_status: subscriptionStatusAt(
-        b.subscription_status,
-        b.subscription_ended_at,
-        asOf,
-        b.subscription_id ? freezes.get(b.subscription_id) : undefined,
-      ),
+      subscription_status: subscriptionStatusAt(b.subscription_status, b.subscription_ended_at, asOf, spans),
     });
   }
   return summarizeBalances(db, then, asOf);

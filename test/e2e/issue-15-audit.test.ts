@@ -315,15 +315,18 @@ describe('as of between frozen_until and the sweep that unfroze', () => {
       current_period_end: '2026-04-11T00:00:00.000Z',
     });
     expect(totals(await rowOf(s))).toMatchObject({ remaining: '10', expired: '0' });
-    // as of 04-05 (after frozen_until, before the sweep ran): the 10 never expired. The freeze ended at 04-04
-    // (its unfrozen_at), so the clock ran again with the pushed expiry 04-11: 10 usable, as hand-computed from
-    // the freeze; not the old expiry 04-01 past its date (which would say 10 expired)
+    // as of 04-05 (after frozen_until, before the sweep ran): as it stood then — still frozen (the sweep had not
+    // ended the freeze), the 10 unavailable with the expiry they had then (04-01), never `expired`: the live answer
+    // of 04-05 exactly
     expect(totals(await rowOf(s, '2026-04-05T00:00:00.000Z'))).toMatchObject({
-      remaining: '10',
-      unavailable: '0',
+      remaining: '0',
+      unavailable: '10',
       expired: '0',
     });
-    expect((await rowOf(s, '2026-04-05T00:00:00.000Z')).balances[0]).toMatchObject({
+    expect(await rowOf(s, '2026-04-05T00:00:00.000Z')).toEqual(live);
+    // from the sweep on: usable, with the pushed expiry 04-11
+    expect((await rowOf(s, '2026-04-06T00:00:00.000Z')).balances[0]).toMatchObject({
+      remaining: '10',
       expires_at: '2026-04-11T00:00:00.000Z',
     });
     // and at 04-03 (frozen): unavailable 10

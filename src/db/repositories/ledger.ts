@@ -148,19 +148,25 @@ export async function netConsumed(
 }
 
 /**
- * Each balance of the client whose expiry an `extend` entry moved after `at` (a freeze ended later):
- * the expiry it had at `at`, the `previous_expires_at` of the first such entry. An extension counts from
- * its effective_at — the freeze's unfrozen_at, when the clock started again — not from when a late sweep
- * wrote it: in between, the balance had its pushed expiry, never the old one past its date. (created_at is
- * never earlier than effective_at: its bound is kept for the partitions.)
+ * Each balance of the client whose expiry an `extend` entry moved after `at` (a freeze ended later): the expiry
+ * it had at `at`, the `previous_expires_at` of the first such entry, and that entry's effective_at — when its
+ * freeze ended (unfrozen_at). An effective_at at or before `at` means the freeze had run out by `at` but was
+ * still in force then: the sweep that ended it came later.
  */
-export async function expiriesBefore(db: Executor, clientId: string, at: Date): Promise<Map<string, Date>> {
+export async function expiriesBefore(
+  db: Executor,
+  clientId: string,
+  at: Date,
+): Promise<Map<string, { expiresAt: Date; unfrozenAt: Date }>> {
   const rows = (await db('ledger_entries')
     .distinctOn('balance_id')
     .where({ client_id: clientId, kind: 'extend' })
     .andWhere('created_at', '>', at)
-    .andWhere('effective_at', '>', at)
     .orderBy([{ column: 'balance_id' }, { column: 'seq' }])
-    .select('balance_id', 'previous_expires_at')) as Array<{ balance_id: string; previous_expires_at: Date }>;
-  return new Map(rows.map((r) => [r.balance_id, r.previous_expires_at]));
+    .select('balance_id', 'previous_expires_at', 'effective_at')) as Array<{
+    balance_id: string;
+    previous_expires_at: Date;
+    effective_at: Date;
+  }>;
+  return new Map(rows.map((r) => [r.balance_id, { expiresAt: r.previous_expires_at, unfrozenAt: r.effective_at }]));
 }
