@@ -930,3 +930,30 @@ describe('as of every step equals what the live answer said then', () => {
       expect(statusless(await rowOf(s, at)), at).toEqual(statusless(row as { balances: [] }));
   });
 });
+
+describe('forecast and usage: references', () => {
+  it('404 for unknown references, 422 without a credit type; a type never held forecasts nothing', async () => {
+    await clockTo('2026-12-10T00:00:00.000Z');
+    const s = await scene('refs2', 5);
+    await ok('POST', '/v1/credit-types', { code: 'a15-unheld', name: 'x', unit: 'x' }, 201);
+    expectProblem(await call('GET', `/v1/clients/nobody/forecast?credit_type=${s.ct}`), 404, 'not_found');
+    expectProblem(await call('GET', `/v1/clients/${s.ref}/forecast?credit_type=nothing`), 404, 'not_found');
+    expectProblem(await call('GET', `/v1/clients/${s.ref}/forecast`), 422, 'validation_failed');
+    expectProblem(await call('GET', `/v1/clients/nobody/usage?credit_type=${s.ct}`), 404, 'not_found');
+    expectProblem(await call('GET', `/v1/clients/${s.ref}/usage?credit_type=nothing`), 404, 'not_found');
+    expectProblem(
+      await call('GET', `/v1/clients/${s.ref}/usage?credit_type=${s.ct}&from=2026-12-09&to=2026-12-01`),
+      422,
+      'validation_failed',
+    );
+    expectProblem(await call('GET', '/v1/clients/nobody/balances?as_of=2026-12-01'), 404, 'not_found');
+    expect(await ok('GET', `/v1/clients/${s.ref}/forecast?credit_type=a15-unheld`)).toMatchObject({
+      remaining: '0',
+      burn_per_day: '0',
+      days_until_empty: null,
+      empty_on: null,
+      expiring_unused: [],
+    });
+    expect((await ok('GET', `/v1/clients/${s.ref}/usage?credit_type=a15-unheld`)).data).toEqual([]);
+  });
+});
