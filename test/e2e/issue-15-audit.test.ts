@@ -957,3 +957,35 @@ describe('forecast and usage: references', () => {
     expect((await ok('GET', `/v1/clients/${s.ref}/usage?credit_type=a15-unheld`)).data).toEqual([]);
   });
 });
+
+describe('as of around a late sweep that ends a freeze and a hold at once', () => {
+  it('each instant as the live answer said it then', async () => {
+    await clockTo('2026-12-11T00:00:00.000Z');
+    const s = await scene('late-sweep', 15, { maxFreezeDays: 5 });
+    const seen: Array<{ at: string; row: unknown }> = [];
+    const snap = async (iso: string) => {
+      await clockTo(iso);
+      seen.push({ at: iso, row: await rowOf(s) });
+    };
+    // a hold of 5 for 2 days (to 12-13 00:00); frozen 12-11 12:00 for 3 days (to 12-14 12:00)
+    const h = await hold(s, 5, 'ls', { expires_in_seconds: 2 * 86_400 });
+    expect(h.body).toMatchObject({ remaining: '10', expires_at: '2026-12-13T00:00:00.000Z' });
+    await snap('2026-12-11T06:00:00.000Z');
+    await clockTo('2026-12-11T12:00:00.000Z');
+    await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 3 });
+    await snap('2026-12-12T00:00:00.000Z');
+    // the hold past its expiry, not swept; then the freeze past frozen_until, not swept
+    await snap('2026-12-13T12:00:00.000Z');
+    await snap('2026-12-15T00:00:00.000Z');
+    const before = seen.at(-1)!.row as Record<string, unknown>;
+    // frozen: 10 unavailable, 5 still held
+    expect(totals(before)).toMatchObject({ remaining: '0', unavailable: '10', held: '5' });
+    await clockTo('2026-12-16T00:00:00.000Z');
+    await nightly();
+    // unfrozen as of 12-14 12:00 (pushed 3 days: 01-11 → 01-14), the hold expired: 15 usable
+    await snap('2026-12-16T00:00:00.000Z');
+    expect(totals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({ remaining: '15', held: '0' });
+    expect(await ok('GET', `/v1/holds/${h.body.id}`)).toMatchObject({ status: 'expired', released: '5' });
+    for (const { at, row } of seen) expect(await rowOf(s, at), at).toEqual(row);
+  });
+});
