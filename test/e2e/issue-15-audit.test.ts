@@ -989,3 +989,23 @@ describe('as of around a late sweep that ends a freeze and a hold at once', () =
     for (const { at, row } of seen) expect(await rowOf(s, at), at).toEqual(row);
   });
 });
+
+describe('a recharge while frozen', () => {
+  it('is refused (409); the unfreeze then pushes the period by the frozen days', async () => {
+    await clockTo('2027-01-01T00:00:00.000Z');
+    const s = await scene('rch', 10, { maxFreezeDays: 10 });
+    // 01-01 → 02-01; frozen 01-30 for 10 days
+    await clockTo('2027-01-30T00:00:00.000Z');
+    await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 10 });
+    await clockTo('2027-02-03T00:00:00.000Z');
+    expectProblem(await call('POST', `/v1/subscriptions/${s.sub}/recharge?wait=true`, {}), 409, 'conflict');
+    // unfrozen 02-05 after 6 days: 02-01 → 02-07
+    await clockTo('2027-02-05T00:00:00.000Z');
+    const u = await ok('POST', `/v1/subscriptions/${s.sub}/unfreeze`);
+    expect(u).toMatchObject({ current_period_end: '2027-02-07T00:00:00.000Z' });
+    expect(u.balances.map((b: Record<string, unknown>) => [b.remaining, b.expires_at])).toEqual([
+      ['10', '2027-02-07T00:00:00.000Z'],
+    ]);
+    expect(totals(await rowOf(s))).toMatchObject({ granted: '10', remaining: '10', unavailable: '0', expired: '0' });
+  });
+});
