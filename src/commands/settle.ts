@@ -1,4 +1,3 @@
-import { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import type { Executor } from '../db/knex.js';
 import { deleteAccepted, deleteAcceptedOn, type Settlement } from '../db/repositories/accepted-jobs.js';
@@ -72,9 +71,10 @@ export const forgetOldFailures = (db: Executor, asOf: Date): Promise<number> =>
  * whether there was such a job.
  */
 export async function forgetFailedJob(app: AppContext, name: JobName, jobId: string): Promise<boolean> {
-  const job = await Job.fromId(app.queues[JOBS[name].queue], jobId);
-  if (!job || (await job.getState()) !== 'failed') return false;
-  await job.remove();
+  const queue = app.queues[JOBS[name].queue];
+  // one read in the common case (no such job, or one that did not fail)
+  if ((await queue.getJobState(jobId)) !== 'failed') return false;
+  await queue.remove(jobId);
   await deleteJobFailures(app.db, [jobId]);
   return true;
 }
