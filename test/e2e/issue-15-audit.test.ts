@@ -1009,3 +1009,33 @@ describe('a recharge while frozen', () => {
     expect(totals(await rowOf(s))).toMatchObject({ granted: '10', remaining: '10', unavailable: '0', expired: '0' });
   });
 });
+
+describe('holds racing uses on one balance of 2 decimals', () => {
+  it('never overspend; held and consumed add up to the cent', async () => {
+    await clockTo('2027-03-01T00:00:00.000Z');
+    const s = await scene('race-dec', '5', { decimals: 2 });
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? hold(s, '0.35', `rh${i}`) : consume(s, '0.2', `rc${i}`))),
+    );
+    for (const res of answers) expect([200, 422], res.text).toContain(res.status);
+    const holds = answers.filter((r, i) => i % 2 === 0 && r.status === 200);
+    const uses = answers.filter((r, i) => i % 2 === 1 && r.status === 200);
+    // in cents: 35 per hold, 20 per use, out of 500
+    const heldCents = holds.length * 35;
+    const usedCents = uses.length * 20;
+    expect(heldCents + usedCents).toBeLessThanOrEqual(500);
+    const cents = (v: string) => Math.round(Number(v) * 100);
+    const row = await rowOf(s);
+    expect(cents(row.held)).toBe(heldCents);
+    expect(cents(row.consumed)).toBe(usedCents);
+    expect(cents(row.remaining)).toBe(500 - heldCents - usedCents);
+    // both kinds kept coming: the 20 uses and 20 holds ask 11 units, more than the 5 there are
+    expect(cents(row.remaining)).toBeLessThan(35);
+    // capture 0.05 of each, release nothing: each gives 0.3 back
+    await Promise.all(holds.map((h) => ok('POST', `/v1/holds/${h.body.id}/capture`, { quantity: '0.05' })));
+    const after = await rowOf(s);
+    expect(cents(after.held)).toBe(0);
+    expect(cents(after.consumed)).toBe(usedCents + holds.length * 5);
+    expect(cents(after.remaining)).toBe(500 - usedCents - holds.length * 5);
+  });
+});
