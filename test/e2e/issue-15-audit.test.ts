@@ -1039,3 +1039,20 @@ describe('holds racing uses on one balance of 2 decimals', () => {
     expect(cents(after.remaining)).toBe(500 - usedCents - holds.length * 5);
   });
 });
+
+describe("the client's page with a frozen subscription and an open hold", () => {
+  it('shows the forecast line, the hold and the unfreeze action', async () => {
+    await clockTo('2027-04-01T00:00:00.000Z');
+    const s = await scene('page', 10, { maxFreezeDays: 5 });
+    expect((await consume(s, 2, 'p1')).status).toBe(200);
+    const h = await hold(s, 3, 'p2', { expires_in_seconds: 86_400 });
+    await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 2 });
+    const page = await app.request('GET', `/ui/clients/${s.ref}`, { key: app.keys.admin });
+    expect(page.status, page.text.slice(0, 300)).toBe(200);
+    expect(page.text).toContain(`data-forecast="${s.ct}"`);
+    expect(page.text).toContain(`data-hold="${h.body.id}"`);
+    expect(page.text).toContain(`data-action="unfreeze" data-subscription="${s.sub}"`);
+    const past = await app.request('GET', `/ui/clients/${s.ref}?as_of=2027-03-31`, { key: app.keys.admin });
+    expect(past.status).toBe(200);
+  });
+});
