@@ -1,3 +1,4 @@
+import { requestOf } from '@credits/producer/canonical-json';
 import type { JobsOptions } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { type Executor, isTransaction } from '../db/knex.js';
@@ -277,6 +278,25 @@ export async function enqueue(
     );
     return false;
   }
+}
+
+/**
+ * The job ids among `jobs` (just added) under which Redis holds another request: a job a producer pushed straight
+ * into the queue (nothing of it in Postgres), or a request of another payload that failed for good (its row is
+ * gone). BullMQ's add does nothing for an id it holds, so the request just added would never reach a worker. Read
+ * after the add, which catches an earlier job and a concurrent one alike, in one pipelined round trip.
+ */
+export async function heldWithOtherPayload(app: AppContext, jobs: readonly QueuedJob[]): Promise<Set<string>> {
+  if (jobs.length === 0) return new Set();
+  const held = await Promise.all(jobs.map((j) => app.redis.hget(app.queues[j.queue].toKey(j.jobId), 'data')));
+  return new Set(
+    jobs
+      .filter((j, i) => {
+        const stored = held[i];
+        return typeof stored === 'string' && requestOf(j.name, JSON.parse(stored)) !== requestOf(j.name, j.data);
+      })
+      .map((j) => j.jobId),
+  );
 }
 
 /** Redis answers: a producer connection that is not ready fails fast, and the API says 503 instead of accepting. */

@@ -1,6 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { AppContext } from '../app-context.js';
-import type { Result } from '../domain/result.js';
+import { deleteAccepted } from '../db/repositories/accepted-jobs.js';
+import { fail, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { type JobData, type JobName, MAX_BATCH_USES } from '../jobs/definitions.js';
 import { stageTimes } from '../stage-times.js';
@@ -11,6 +12,7 @@ import {
   acceptGroup,
   type Command,
   enqueue,
+  heldWithOtherPayload,
   type QueuedJob,
   queueReachable,
   type Routed,
@@ -172,7 +174,7 @@ export class Admitter {
         });
       });
       for (const carrier of new Set(carriers.values())) if (carrier.items.length > 0) jobs.push(carrierJob(carrier));
-      await enqueue(this.app, jobs);
+      if (await enqueue(this.app, jobs)) await this.refuseHeldElsewhere(group, answers, jobs);
       marks?.('enqueued');
       for (const [index, w] of group.entries()) w.resolve(answers[index]!);
     } catch (error) {
@@ -181,6 +183,45 @@ export class Admitter {
       this.inFlight -= 1;
       if (this.waiting.length > 0) this.flush();
     }
+  }
+
+  /**
+   * A request recorded now whose job Redis already held with another payload (a producer's, pushed straight into
+   * the queue) was not added: its payload would never be applied, and a waiter would be answered the other one's
+   * result. It is refused with idempotency_conflict, as a pending row of another payload is, and its rows are taken
+   * back. Compared are the requests whose payload is part of what they ask (a `requestHash`: a use, a hold, a
+   * recharge), each under its own job id: a reversal, a capture, a release are named whole by their job id.
+   */
+  private async refuseHeldElsewhere(group: Waiting[], answers: Array<Result<Admitted[]>>, jobs: QueuedJob[]) {
+    const own = new Set<QueuedJob>(jobs);
+    const added = answers.flatMap((a) =>
+      a.ok ? a.value.filter((c) => c.state === 'new' && c.requestHash !== undefined && own.has(c)) : [],
+    );
+    let clashed: Set<string>;
+    try {
+      clashed = await heldWithOtherPayload(this.app, added);
+    } catch (error) {
+      // the jobs are added and the requests recorded: answered as before, the read-back lost
+      this.app.log.warn({ err: error, count: added.length }, 'could not read back the jobs just added');
+      return;
+    }
+    if (clashed.size === 0) return;
+    const takeBack: string[] = [];
+    answers.forEach((answer, index) => {
+      if (!answer.ok) return;
+      const clash = answer.value.find((c) => clashed.has(c.jobId) && c.state === 'new');
+      if (!clash) return;
+      for (const c of answer.value) {
+        c.watch?.cancel();
+        if (c.state === 'new') takeBack.push(c.jobId);
+      }
+      const describe = group[index]!.options.describeConflict;
+      answers[index] = fail(
+        'idempotency_conflict',
+        describe?.(clash) ?? `job ${clash.jobId} is queued with another payload (this request was not added)`,
+      );
+    });
+    await deleteAccepted(this.app.db, takeBack);
   }
 }
 

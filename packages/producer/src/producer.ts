@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type JobsOptions, Queue } from 'bullmq';
 import type { z } from 'zod';
-import { canonicalJson } from './canonical-json.js';
+import { requestOf } from './canonical-json.js';
 import { JOB_CONTRACTS as JOBS, type JobData, type JobName, jobIdOf, MAX_BATCH_USES } from './contracts.js';
 import { jobOptions } from './job-options.js';
 import type { QueueName } from './queue-names.js';
@@ -250,16 +250,6 @@ export class CreditsProducer {
     }
     return parsed.data;
   }
-}
-
-/**
- * What makes two jobs of one id the same request: their payload as canonical JSON, without what the producer
- * stamps at each call (`accepted_at`) — and of a batch, its uses (its key is its id).
- */
-function requestOf(name: string, data: unknown): string {
-  if (typeof data !== 'object' || data === null) return canonicalJson(data);
-  const { accepted_at: _stamp, ...request } = data as Record<string, unknown>;
-  return canonicalJson(name === 'consume-batch' ? request.items : request);
 }
 
 /**
