@@ -306,6 +306,12 @@ describe('3. recharges, renewals, reports', () => {
     expect(http.status, http.text).toBe(200);
     const again = await producer.renew({ subscription_id: c.sub.id, period_end: periodEnd });
     expect(await outcome('renew', again.jobId)).toMatchObject({ state: 'completed' });
+    // the same instant written another way names the same period (and job)
+    const written = await producer.renew({
+      subscription_id: c.sub.id,
+      period_end: new Date(periodEnd).toISOString().replace('.000Z', '+00:00'),
+    });
+    expect(written.jobId).toBe(again.jobId);
     expect(await app.database.db('subscription_periods').where({ subscription_id: c.sub.id })).toHaveLength(2);
     expect(await app.database.db('invoices').where({ subscription_id: c.sub.id })).toHaveLength(2);
   });
