@@ -280,23 +280,39 @@ export async function enqueue(
   }
 }
 
+/** What Redis holds under the ids of jobs just added, where it is not the job added (`readBack`). */
+export interface HeldJobs {
+  /** Ids under which Redis holds another request: a job a producer pushed straight into the queue. */
+  otherPayload: Set<string>;
+  /** Ids whose job Redis holds failed for good: an earlier request's, which may no longer fail. */
+  failed: Set<string>;
+}
+
 /**
- * The job ids among `jobs` (just added) under which Redis holds another request: a job a producer pushed straight
- * into the queue (nothing of it in Postgres), or a request of another payload that failed for good (its row is
- * gone). BullMQ's add does nothing for an id it holds, so the request just added would never reach a worker. Read
- * after the add, which catches an earlier job and a concurrent one alike, in one pipelined round trip.
+ * What Redis holds under the ids of `jobs`, just added. BullMQ's add does nothing for an id it holds, so a job added
+ * where Redis held another request (a producer's, pushed straight into the queue: nothing of it in Postgres) would
+ * never reach a worker, and one added where Redis held a failed job of the same id would never run. Read after the
+ * add, which catches an earlier job and a concurrent one alike, in one pipelined round trip.
  */
-export async function heldWithOtherPayload(app: AppContext, jobs: readonly QueuedJob[]): Promise<Set<string>> {
-  if (jobs.length === 0) return new Set();
-  const held = await Promise.all(jobs.map((j) => app.redis.hget(app.queues[j.queue].toKey(j.jobId), 'data')));
-  return new Set(
-    jobs
-      .filter((j, i) => {
-        const stored = held[i];
-        return typeof stored === 'string' && requestOf(j.name, JSON.parse(stored)) !== requestOf(j.name, j.data);
-      })
-      .map((j) => j.jobId),
+export async function readBack(app: AppContext, jobs: readonly QueuedJob[]): Promise<HeldJobs> {
+  const held: HeldJobs = { otherPayload: new Set(), failed: new Set() };
+  if (jobs.length === 0) return held;
+  const read = await Promise.all(
+    jobs.map((j) => {
+      const queue = app.queues[j.queue];
+      return Promise.all([
+        app.redis.hget(queue.toKey(j.jobId), 'data'),
+        app.redis.zscore(queue.toKey('failed'), j.jobId),
+      ]);
+    }),
   );
+  jobs.forEach((j, i) => {
+    const [stored, failedAt] = read[i]!;
+    if (typeof stored === 'string' && requestOf(j.name, JSON.parse(stored)) !== requestOf(j.name, j.data))
+      held.otherPayload.add(j.jobId);
+    else if (failedAt !== null) held.failed.add(j.jobId);
+  });
+  return held;
 }
 
 /** Redis answers: a producer connection that is not ready fails fast, and the API says 503 instead of accepting. */

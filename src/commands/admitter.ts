@@ -1,4 +1,5 @@
 import { SpanKind } from '@opentelemetry/api';
+import { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { deleteAccepted } from '../db/repositories/accepted-jobs.js';
 import { fail, type Result } from '../domain/result.js';
@@ -12,10 +13,11 @@ import {
   acceptGroup,
   type Command,
   enqueue,
-  heldWithOtherPayload,
+  type HeldJobs,
   type QueuedJob,
   queueReachable,
   type Routed,
+  readBack,
   route,
   unreachable,
 } from './accept.js';
@@ -174,7 +176,7 @@ export class Admitter {
         });
       });
       for (const carrier of new Set(carriers.values())) if (carrier.items.length > 0) jobs.push(carrierJob(carrier));
-      if (await enqueue(this.app, jobs)) await this.refuseHeldElsewhere(group, answers, jobs);
+      if (await enqueue(this.app, jobs)) await this.readBackAdded(group, answers, jobs);
       marks?.('enqueued');
       for (const [index, w] of group.entries()) w.resolve(answers[index]!);
     } catch (error) {
@@ -186,30 +188,33 @@ export class Admitter {
   }
 
   /**
-   * A request recorded now whose job Redis already held with another payload (a producer's, pushed straight into
-   * the queue) was not added: its payload would never be applied, and a waiter would be answered the other one's
-   * result. It is refused with idempotency_conflict, as a pending row of another payload is, and its rows are taken
-   * back. Compared are the requests whose payload is part of what they ask (a `requestHash`: a use, a hold, a
-   * recharge), each under its own job id: a reversal, a capture, a release are named whole by their job id.
+   * The jobs of the requests recorded now (`new`), as Redis holds them after the add (`readBack`):
+   * - held with another payload (a producer's, pushed straight into the queue): the request's job was not added,
+   *   its payload would never be applied and a waiter would be answered the other one's result. It is refused with
+   *   idempotency_conflict, as a pending row of another payload is, and its rows are taken back. Compared are the
+   *   requests whose payload is part of what they ask (a `requestHash`: a use, a hold, a recharge): a reversal, a
+   *   capture, a release are named whole by their job id.
+   * - held failed for good: an earlier request's (a producer's reversal taken before its consumption was applied),
+   *   which this one, accepted now, may no longer fail. The job is run again (a job applies nothing twice): left as
+   *   it was, it would answer its old failure, and the row recorded now would wait until Redis forgot the job.
    */
-  private async refuseHeldElsewhere(group: Waiting[], answers: Array<Result<Admitted[]>>, jobs: QueuedJob[]) {
+  private async readBackAdded(group: Waiting[], answers: Array<Result<Admitted[]>>, jobs: QueuedJob[]) {
     const own = new Set<QueuedJob>(jobs);
-    const added = answers.flatMap((a) =>
-      a.ok ? a.value.filter((c) => c.state === 'new' && c.requestHash !== undefined && own.has(c)) : [],
-    );
-    let clashed: Set<string>;
+    const added = answers.flatMap((a) => (a.ok ? a.value.filter((c) => c.state === 'new' && own.has(c)) : []));
+    let held: HeldJobs;
     try {
-      clashed = await heldWithOtherPayload(this.app, added);
+      held = await readBack(this.app, added);
     } catch (error) {
       // the jobs are added and the requests recorded: answered as before, the read-back lost
       this.app.log.warn({ err: error, count: added.length }, 'could not read back the jobs just added');
       return;
     }
-    if (clashed.size === 0) return;
     const takeBack: string[] = [];
     answers.forEach((answer, index) => {
       if (!answer.ok) return;
-      const clash = answer.value.find((c) => clashed.has(c.jobId) && c.state === 'new');
+      const clash = answer.value.find(
+        (c) => c.state === 'new' && c.requestHash !== undefined && held.otherPayload.has(c.jobId),
+      );
       if (!clash) return;
       for (const c of answer.value) {
         c.watch?.cancel();
@@ -222,6 +227,16 @@ export class Admitter {
       );
     });
     await deleteAccepted(this.app.db, takeBack);
+    const rerun = added.filter((c) => held.failed.has(c.jobId) && !takeBack.includes(c.jobId));
+    await Promise.all(
+      rerun.map(async (c) => {
+        const job = await Job.fromId(this.app.queues[c.queue], c.jobId);
+        await job?.retry('failed').catch((error: unknown) => {
+          // gone or moved meanwhile: the relay enqueues a row whose job Redis no longer holds
+          this.app.log.warn({ err: error, jobId: c.jobId }, 'could not run a failed job again');
+        });
+      }),
+    );
   }
 }
 

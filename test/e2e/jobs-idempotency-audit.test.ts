@@ -477,3 +477,46 @@ describe('5. a worker that dies after its commit, before BullMQ hears of it', ()
     expect(await app.database.db('invoices').where({ subscription_id: c.sub.id })).toHaveLength(3);
   });
 });
+
+describe('6. the producer first, then HTTP, for the other jobs', () => {
+  it('a hold and a recharge queued by the producer: HTTP with another payload under the key is 409', async () => {
+    await idle();
+    const c = await customer();
+    const hold = { client: c.id, credit_type: SMS, quantity: 4, idempotency_key: 'ph-1' };
+    const held = await producer.hold(hold);
+    const otherHold = await post('/v1/holds', { ...hold, quantity: 6 });
+    expect(otherHold.status, otherHold.text).toBe(409);
+    const topUp = await producer.recharge({ subscription_id: c.sub.id, idempotency_key: 'pr-1' });
+    const otherTopUp = await post(
+      `/v1/subscriptions/${c.sub.id}/recharge`,
+      { price: 1 },
+      { 'idempotency-key': 'pr-1' },
+    );
+    expect(otherTopUp.status, otherTopUp.text).toBe(409);
+    const sameTopUp = await post(`/v1/subscriptions/${c.sub.id}/recharge`, {}, { 'idempotency-key': 'pr-1' });
+    expect(sameTopUp.status, sameTopUp.text).toBe(202);
+    await working();
+    expect(await outcome('hold', held.jobId)).toMatchObject({ state: 'completed', value: { quantity: '4' } });
+    expect(await outcome('recharge', topUp.jobId)).toMatchObject({ state: 'completed', value: { price: 500 } });
+    // 100 − 4 held + 100 recharged
+    expect(await remaining(c.id)).toBe('196');
+    expect(await app.database.db('accepted_jobs').whereIn('job_id', [held.jobId, topUp.jobId])).toEqual([]);
+  });
+
+  it('a reversal that ran before its consumption was applied does not block the reversal for good', async () => {
+    await idle();
+    const c = await customer();
+    const use = { client: c.id, credit_type: SMS, quantity: 6, idempotency_key: 'early-rev' };
+    const id = consumptionId(c.id, use.idempotency_key);
+    // the producer sends the use and its reversal back to back; the reversal's job is taken first
+    const early = await producer.reverse({ consumption_id: id });
+    await working();
+    expect(await outcome('reverse', early.jobId)).toMatchObject({ state: 'failed', failure: { code: 'not_found' } });
+    const used = await post('/v1/consumptions?wait=true', use);
+    expect(used.status, used.text).toBe(200);
+    // now it exists: a reversal asked for over HTTP is a new request, and must reverse it
+    const http = await post(`/v1/consumptions/${id}/reverse?wait=true`, {});
+    expect(http.status, http.text).toBe(200);
+    expect(await remaining(c.id)).toBe('100');
+  });
+});
