@@ -272,6 +272,59 @@ describe('2. reversals', () => {
     expect(await remaining(c.id)).toBe('100');
     expect((await ledger(consumption)).filter((e) => e.kind === 'reverse')).toHaveLength(1);
   });
+  it('asked through both doors while the producer’s job waits: the API’s request is settled by that job', async () => {
+    await working();
+    const c = await customer();
+    const used = await post('/v1/consumptions?wait=true', {
+      client: c.id,
+      credit_type: SMS,
+      quantity: 9,
+      idempotency_key: 'rev-5',
+    });
+    const held = await post('/v1/holds?wait=true', {
+      client: c.id,
+      credit_type: SMS,
+      quantity: 4,
+      idempotency_key: 'h-2',
+    });
+    const other = await post('/v1/holds?wait=true', {
+      client: c.id,
+      credit_type: SMS,
+      quantity: 2,
+      idempotency_key: 'h-3',
+    });
+    expect([used.status, held.status, other.status]).toEqual([200, 200, 200]);
+    await idle();
+    // the producer's jobs first, queued; then the same requests over HTTP: one job each, the producer's
+    const jobs = [
+      await producer.reverse({ consumption_id: used.body.id }),
+      await producer.capture({ hold_id: held.body.id }),
+      await producer.release({ hold_id: other.body.id }),
+    ];
+    const http = [
+      post(`/v1/consumptions/${used.body.id}/reverse`, {}),
+      post(`/v1/holds/${held.body.id}/capture`, {}),
+      post(`/v1/holds/${other.body.id}/release`, {}),
+    ];
+    await new Promise((r) => setTimeout(r, 300));
+    await working();
+    expect((await Promise.all(http)).map((res) => res.status)).toEqual([202, 200, 200]);
+    for (const [name, job] of [
+      ['reverse', jobs[0]!],
+      ['capture', jobs[1]!],
+      ['release', jobs[2]!],
+    ] as const)
+      expect(await outcome(name, job.jobId)).toMatchObject({ state: 'completed' });
+    // 100 − 9 + 9 − 4 (captured) = 96
+    expect(await remaining(c.id)).toBe('96');
+    // the API's requests were applied by the producer's jobs: none is left pending for the relay to enqueue again
+    expect(
+      await app.database.db('accepted_jobs').whereIn(
+        'job_id',
+        jobs.map((j) => j.jobId),
+      ),
+    ).toEqual([]);
+  });
 });
 
 describe('3. recharges, renewals, reports', () => {

@@ -13,7 +13,8 @@ import { createRedis, type RedisClient, type RedisTarget } from './redis.js';
  *
  * It validates each payload with the workers' own schemas before enqueueing (a typo fails here, not
  * later in a worker), stamps `accepted_at` so the default occurred_at does not move when a job is
- * retried, and names each job by the job-id rule of API.md, so that a producer's retry of the same
+ * retried (and so that its job settles a request the API accepted under its job id meanwhile), and
+ * names each job by the job-id rule of API.md, so that a producer's retry of the same
  * call never makes a second job while the first is still held by Redis — and the worker's
  * idempotency makes a later repeat change nothing. Another payload under a key whose job Redis holds
  * throws ProducerConflictError (read back after each add), never resolves as if it were enqueued.
@@ -158,17 +159,17 @@ export class CreditsProducer {
 
   /** Turns a hold's units into a consumption, all or `quantity` of them, once (a `capture` job). */
   async capture(input: Omit<JobData<'capture'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
-    return this.add('capture', input, options);
+    return this.add('capture', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
   /** Gives a hold's units back, once (a `release` job). */
   async release(input: Omit<JobData<'release'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
-    return this.add('release', input, options);
+    return this.add('release', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
   /** Gives a consumption's units back, once (a `reverse` job). */
   async reverse(input: Omit<JobData<'reverse'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
-    return this.add('reverse', input, options);
+    return this.add('reverse', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
   /** Recharges a subscription (a `recharge` job): one recharge and one invoice per idempotency key. */
