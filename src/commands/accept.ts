@@ -1,5 +1,5 @@
 import { requestOf } from '@credits/producer/canonical-json';
-import type { JobsOptions } from 'bullmq';
+import { Job, type JobsOptions } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { type Executor, isTransaction } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pagination.js';
@@ -280,39 +280,62 @@ export async function enqueue(
   }
 }
 
-/** What Redis holds under the ids of jobs just added, where it is not the job added (`readBack`). */
-export interface HeldJobs {
-  /** Ids under which Redis holds another request: a job a producer pushed straight into the queue. */
-  otherPayload: Set<string>;
-  /** Ids whose job Redis holds failed for good: an earlier request's, which may no longer fail. */
-  failed: Set<string>;
-}
-
 /**
- * What Redis holds under the ids of `jobs`, just added. BullMQ's add does nothing for an id it holds, so a job added
- * where Redis held another request (a producer's, pushed straight into the queue: nothing of it in Postgres) would
- * never reach a worker, and one added where Redis held a failed job of the same id would never run. Read after the
- * add, which catches an earlier job and a concurrent one alike, in one pipelined round trip.
+ * The commands recorded now (`new`) as Redis holds their jobs after the add — BullMQ's add does nothing for an id it
+ * holds (read after the add, which catches an earlier job and a concurrent one alike, in one pipelined round trip):
+ * - held with another payload (a producer's, pushed straight into the queue: nothing of it in Postgres): the
+ *   command's job was not added, its payload would never be applied and a waiter would be answered the other one's
+ *   result. Its accepted row is taken back and its job id answered: the caller refuses its request with
+ *   idempotency_conflict, as a pending row of another payload is. Compared are the commands whose payload is part of
+ *   what they ask (a `requestHash`: a use, a hold, a recharge, a renewal): a reversal, a capture, a release are named
+ *   whole by their job id.
+ * - held failed for good: an earlier request's (a producer's reversal taken before its consumption was applied, a
+ *   renewal asked for while its subscription was suspended), which this one, accepted now, may no longer fail. The
+ *   job is run again (a job applies nothing twice): left as it was, it would answer its old failure, and the row
+ *   recorded now would wait until Redis forgot the job.
+ * A read that fails leaves everything as the add left it.
  */
-export async function readBack(app: AppContext, jobs: readonly QueuedJob[]): Promise<HeldJobs> {
-  const held: HeldJobs = { otherPayload: new Set(), failed: new Set() };
-  if (jobs.length === 0) return held;
-  const read = await Promise.all(
-    jobs.map((j) => {
-      const queue = app.queues[j.queue];
-      return Promise.all([
-        app.redis.hget(queue.toKey(j.jobId), 'data'),
-        app.redis.zscore(queue.toKey('failed'), j.jobId),
-      ]);
+export async function checkAdded(app: AppContext, added: ReadonlyArray<Admission>): Promise<Set<string>> {
+  const clashed = new Set<string>();
+  const fresh = added.filter((c) => c.state === 'new');
+  if (fresh.length === 0) return clashed;
+  let held: Array<[string | null, string | null]>;
+  try {
+    held = await Promise.all(
+      fresh.map((c) => {
+        const queue = app.queues[c.queue];
+        return Promise.all([
+          app.redis.hget(queue.toKey(c.jobId), 'data'),
+          app.redis.zscore(queue.toKey('failed'), c.jobId),
+        ]);
+      }),
+    );
+  } catch (error) {
+    app.log.warn({ err: error, count: fresh.length }, 'could not read back the jobs just added');
+    return clashed;
+  }
+  const rerun: Admission[] = [];
+  fresh.forEach((c, i) => {
+    const [stored, failedAt] = held[i]!;
+    if (
+      c.requestHash !== undefined &&
+      typeof stored === 'string' &&
+      requestOf(c.name, JSON.parse(stored)) !== requestOf(c.name, c.data)
+    )
+      clashed.add(c.jobId);
+    else if (failedAt !== null) rerun.push(c);
+  });
+  await deleteAccepted(app.db, [...clashed]);
+  await Promise.all(
+    rerun.map(async (c) => {
+      const job = await Job.fromId(app.queues[c.queue], c.jobId);
+      await job?.retry('failed').catch((error: unknown) => {
+        // gone or moved meanwhile: the relay enqueues a row whose job Redis no longer holds
+        app.log.warn({ err: error, jobId: c.jobId }, 'could not run a failed job again');
+      });
     }),
   );
-  jobs.forEach((j, i) => {
-    const [stored, failedAt] = read[i]!;
-    if (typeof stored === 'string' && requestOf(j.name, JSON.parse(stored)) !== requestOf(j.name, j.data))
-      held.otherPayload.add(j.jobId);
-    else if (failedAt !== null) held.failed.add(j.jobId);
-  });
-  return held;
+  return clashed;
 }
 
 /** Redis answers: a producer connection that is not ready fails fast, and the API says 503 instead of accepting. */

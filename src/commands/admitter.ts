@@ -1,5 +1,4 @@
 import { SpanKind } from '@opentelemetry/api';
-import { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { deleteAccepted } from '../db/repositories/accepted-jobs.js';
 import { fail, type Result } from '../domain/result.js';
@@ -12,12 +11,11 @@ import {
   type Admission,
   acceptGroup,
   type Command,
+  checkAdded,
   enqueue,
-  type HeldJobs,
   type QueuedJob,
   queueReachable,
   type Routed,
-  readBack,
   route,
   unreachable,
 } from './accept.js';
@@ -176,7 +174,7 @@ export class Admitter {
         });
       });
       for (const carrier of new Set(carriers.values())) if (carrier.items.length > 0) jobs.push(carrierJob(carrier));
-      if (await enqueue(this.app, jobs)) await this.readBackAdded(group, answers, jobs);
+      if (await enqueue(this.app, jobs)) await this.checkGroup(group, answers, jobs);
       marks?.('enqueued');
       for (const [index, w] of group.entries()) w.resolve(answers[index]!);
     } catch (error) {
@@ -188,37 +186,24 @@ export class Admitter {
   }
 
   /**
-   * The jobs of the requests recorded now (`new`), as Redis holds them after the add (`readBack`):
-   * - held with another payload (a producer's, pushed straight into the queue): the request's job was not added,
-   *   its payload would never be applied and a waiter would be answered the other one's result. It is refused with
-   *   idempotency_conflict, as a pending row of another payload is, and its rows are taken back. Compared are the
-   *   requests whose payload is part of what they ask (a `requestHash`: a use, a hold, a recharge): a reversal, a
-   *   capture, a release are named whole by their job id.
-   * - held failed for good: an earlier request's (a producer's reversal taken before its consumption was applied),
-   *   which this one, accepted now, may no longer fail. The job is run again (a job applies nothing twice): left as
-   *   it was, it would answer its old failure, and the row recorded now would wait until Redis forgot the job.
+   * The requests recorded now, as Redis holds their jobs after the add (`checkAdded`): one whose job id Redis held
+   * with another payload is refused with idempotency_conflict, all of it (its other rows taken back as well).
    */
-  private async readBackAdded(group: Waiting[], answers: Array<Result<Admitted[]>>, jobs: QueuedJob[]) {
+  private async checkGroup(group: Waiting[], answers: Array<Result<Admitted[]>>, jobs: QueuedJob[]) {
     const own = new Set<QueuedJob>(jobs);
-    const added = answers.flatMap((a) => (a.ok ? a.value.filter((c) => c.state === 'new' && own.has(c)) : []));
-    let held: HeldJobs;
-    try {
-      held = await readBack(this.app, added);
-    } catch (error) {
-      // the jobs are added and the requests recorded: answered as before, the read-back lost
-      this.app.log.warn({ err: error, count: added.length }, 'could not read back the jobs just added');
-      return;
-    }
+    const clashed = await checkAdded(
+      this.app,
+      answers.flatMap((a) => (a.ok ? a.value.filter((c) => own.has(c)) : [])),
+    );
+    if (clashed.size === 0) return;
     const takeBack: string[] = [];
     answers.forEach((answer, index) => {
       if (!answer.ok) return;
-      const clash = answer.value.find(
-        (c) => c.state === 'new' && c.requestHash !== undefined && held.otherPayload.has(c.jobId),
-      );
+      const clash = answer.value.find((c) => clashed.has(c.jobId));
       if (!clash) return;
       for (const c of answer.value) {
         c.watch?.cancel();
-        if (c.state === 'new') takeBack.push(c.jobId);
+        if (c.state === 'new' && !clashed.has(c.jobId)) takeBack.push(c.jobId);
       }
       const describe = group[index]!.options.describeConflict;
       answers[index] = fail(
@@ -227,16 +212,6 @@ export class Admitter {
       );
     });
     await deleteAccepted(this.app.db, takeBack);
-    const rerun = added.filter((c) => held.failed.has(c.jobId) && !takeBack.includes(c.jobId));
-    await Promise.all(
-      rerun.map(async (c) => {
-        const job = await Job.fromId(this.app.queues[c.queue], c.jobId);
-        await job?.retry('failed').catch((error: unknown) => {
-          // gone or moved meanwhile: the relay enqueues a row whose job Redis no longer holds
-          this.app.log.warn({ err: error, jobId: c.jobId }, 'could not run a failed job again');
-        });
-      }),
-    );
   }
 }
 

@@ -20,6 +20,7 @@ export {
   type Admission,
   accept,
   type Command,
+  checkAdded,
   enqueue,
   isPending,
   pendingHolds,

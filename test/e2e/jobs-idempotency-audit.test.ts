@@ -573,3 +573,44 @@ describe('6. the producer first, then HTTP, for the other jobs', () => {
     expect(await remaining(c.id)).toBe('100');
   });
 });
+
+describe('7. a renewal through both doors', () => {
+  it('the producer’s renewal queued with other terms: HTTP’s renewal of that period is 409, not 202', async () => {
+    await idle();
+    const c = await customer();
+    const queued = await producer.renew({
+      subscription_id: c.sub.id,
+      period_end: c.sub.current_period_end,
+      apply_package_changes: true,
+    });
+    const http = await post(`/v1/subscriptions/${c.sub.id}/renew`, {}, { 'idempotency-key': 'renew-other' });
+    expect(http.status, http.text).toBe(409);
+    expect(http.body).toMatchObject({ code: 'idempotency_conflict' });
+    // its key is free again: the same terms as the producer's are the same renewal
+    const same = await post(
+      `/v1/subscriptions/${c.sub.id}/renew`,
+      { apply_package_changes: true },
+      { 'idempotency-key': 'renew-other' },
+    );
+    expect(same.status, same.text).toBe(202);
+    expect(same.body).toMatchObject({ job_id: queued.jobId });
+    await working();
+    expect(await outcome('renew', queued.jobId)).toMatchObject({ state: 'completed', value: { status: 'renewed' } });
+    expect(await app.database.db('accepted_jobs').where({ job_id: queued.jobId })).toEqual([]);
+  });
+
+  it('a renewal the producer asked for while it could not be renewed does not block it for good', async () => {
+    await working();
+    const c = await customer();
+    const suspend = await app.request('PATCH', `/v1/subscriptions/${c.sub.id}`, { body: { status: 'suspended' } });
+    expect(suspend.status, suspend.text).toBe(200);
+    const early = await producer.renew({ subscription_id: c.sub.id, period_end: c.sub.current_period_end });
+    expect(await outcome('renew', early.jobId)).toMatchObject({ state: 'failed', failure: { code: 'conflict' } });
+    const resume = await app.request('PATCH', `/v1/subscriptions/${c.sub.id}`, { body: { status: 'active' } });
+    expect(resume.status, resume.text).toBe(200);
+    const http = await post(`/v1/subscriptions/${c.sub.id}/renew?wait=true`, {});
+    expect(http.status, http.text).toBe(200);
+    expect(http.body).toMatchObject({ status: 'renewed' });
+    expect(await app.database.db('accepted_jobs').where({ job_id: early.jobId })).toEqual([]);
+  });
+});
