@@ -293,9 +293,14 @@ export async function enqueue(
  *   renewal asked for while its subscription was suspended), which this one, accepted now, may no longer fail. The
  *   job is run again (a job applies nothing twice): left as it was, it would answer its old failure, and the row
  *   recorded now would wait until Redis forgot the job.
- * A read that fails leaves everything as the add left it.
+ * A read that fails leaves everything as the add left it. With `added: false` the commands' jobs are not added under
+ * their own ids (uses a carrier takes): only another payload there is looked for, before they are carried.
  */
-export async function checkAdded(app: AppContext, added: ReadonlyArray<Admission>): Promise<Set<string>> {
+export async function checkAdded(
+  app: AppContext,
+  added: ReadonlyArray<Admission>,
+  options: { added?: boolean } = {},
+): Promise<Set<string>> {
   const clashed = new Set<string>();
   const fresh = added.filter((c) => c.state === 'new');
   if (fresh.length === 0) return clashed;
@@ -323,7 +328,7 @@ export async function checkAdded(app: AppContext, added: ReadonlyArray<Admission
       requestOf(c.name, JSON.parse(stored)) !== requestOf(c.name, c.data)
     )
       clashed.add(c.jobId);
-    else if (failedAt !== null) rerun.push(c);
+    else if (failedAt !== null && options.added !== false) rerun.push(c);
   });
   await deleteAccepted(app.db, [...clashed]);
   await Promise.all(

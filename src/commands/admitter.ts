@@ -157,6 +157,14 @@ export class Admitter {
           ),
         };
       });
+      // a use carried under the carrier's id may find its own job id held by a producer's job of another payload:
+      // refused before it is carried (the carrier would race that job for the key)
+      await this.checkGroup(
+        group,
+        answers,
+        answers.flatMap((a, index) => (a.ok && carriers.has(group[index]!) ? a.value : [])),
+        false,
+      );
       // a request whose commands travel in one carrier job enqueues that job instead; the group's
       // carrier takes the uses recorded now with its id beside them (a use accepted before keeps its job)
       const jobs = answers.flatMap((a, index): QueuedJob[] => {
@@ -174,7 +182,11 @@ export class Admitter {
         });
       });
       for (const carrier of new Set(carriers.values())) if (carrier.items.length > 0) jobs.push(carrierJob(carrier));
-      if (await enqueue(this.app, jobs)) await this.checkGroup(group, answers, jobs);
+      if (await enqueue(this.app, jobs)) {
+        const own = new Set<QueuedJob>(jobs);
+        const added = answers.flatMap((a) => (a.ok ? a.value.filter((c) => own.has(c)) : []));
+        await this.checkGroup(group, answers, added, true);
+      }
       marks?.('enqueued');
       for (const [index, w] of group.entries()) w.resolve(answers[index]!);
     } catch (error) {
@@ -186,15 +198,17 @@ export class Admitter {
   }
 
   /**
-   * The requests recorded now, as Redis holds their jobs after the add (`checkAdded`): one whose job id Redis held
-   * with another payload is refused with idempotency_conflict, all of it (its other rows taken back as well).
+   * The requests recorded now, as Redis holds their jobs' ids (`checkAdded`; after the add when `added`): one whose
+   * job id Redis holds with another payload is refused with idempotency_conflict, all of it (its other rows taken
+   * back as well).
    */
-  private async checkGroup(group: Waiting[], answers: Array<Result<Admitted[]>>, jobs: QueuedJob[]) {
-    const own = new Set<QueuedJob>(jobs);
-    const clashed = await checkAdded(
-      this.app,
-      answers.flatMap((a) => (a.ok ? a.value.filter((c) => own.has(c)) : [])),
-    );
+  private async checkGroup(
+    group: Waiting[],
+    answers: Array<Result<Admitted[]>>,
+    admissions: Admitted[],
+    added: boolean,
+  ) {
+    const clashed = await checkAdded(this.app, admissions, { added });
     if (clashed.size === 0) return;
     const takeBack: string[] = [];
     answers.forEach((answer, index) => {

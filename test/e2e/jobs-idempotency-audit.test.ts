@@ -154,6 +154,33 @@ describe('1. a consumption through both doors', () => {
     expect(await remaining(c.id)).toBe('95');
   });
 
+  it('the producer first (queued), then HTTP with another payload among many uses at once: 409 too', async () => {
+    await idle();
+    const c = await customer();
+    const use = { client: c.id, credit_type: SMS, quantity: 4, idempotency_key: 'carried' };
+    const queued = await producer.consume(use);
+    // uses that nobody waits for, arriving together, travel in one consume-batch carrier under a job id of its
+    // own: the other payload's key is not that id, and Redis holds the producer's job under it all the same
+    const fillers = (prefix: string) =>
+      Array.from({ length: 10 }, (_, i) =>
+        post('/v1/consumptions', { ...use, idempotency_key: `${prefix}-${i}`, quantity: 1 }),
+      );
+    const answers = await Promise.all([
+      ...fillers('f'),
+      post('/v1/consumptions', { ...use, quantity: 9 }),
+      ...fillers('g'),
+    ]);
+    expect(answers[10]!.status, answers[10]!.text).toBe(409);
+    expect(answers.filter((a) => a.status === 202)).toHaveLength(20);
+    await working();
+    expect(await outcome('consume', queued.jobId)).toMatchObject({ state: 'completed', value: { applied: '4' } });
+    await expect.poll(async () => (await app.database.db('consumptions').where({ client_id: c.id })).length).toBe(21);
+    const rows = await app.database.db('consumptions').where({ client_id: c.id });
+    expect(rows.find((r) => r.idempotency_key === 'carried')?.quantity).toBe(4n);
+    // 100 − 4 − 20 × 1 = 76
+    await expect.poll(() => remaining(c.id)).toBe('76');
+  });
+
   it('consumeMany after single uses: a use repeated is replayed, one under another payload fails alone', async () => {
     await working();
     const c = await customer();
@@ -528,6 +555,36 @@ describe('5. a worker that dies after its commit, before BullMQ hears of it', ()
     expect(await app.database.db('subscription_periods').where({ subscription_id: c.sub.id })).toHaveLength(2);
     // subscription, recharge, renewal
     expect(await app.database.db('invoices').where({ subscription_id: c.sub.id })).toHaveLength(3);
+  });
+
+  it('a reversal and a capture: each applied once, the retry answers the first', async () => {
+    await working();
+    const c = await customer();
+    const used = await post('/v1/consumptions?wait=true', {
+      client: c.id,
+      credit_type: SMS,
+      quantity: 10,
+      idempotency_key: 'crash-rev',
+    });
+    const held = await post('/v1/holds?wait=true', {
+      client: c.id,
+      credit_type: SMS,
+      quantity: 7,
+      idempotency_key: 'crash-hold',
+    });
+    expect([used.status, held.status]).toEqual([200, 200]);
+    const [reversed, captured] = await crashingOnce('consumption', async () => {
+      const options = { backoff: 10 } as never;
+      const r = await producer.reverse({ consumption_id: used.body.id }, options);
+      const k = await producer.capture({ hold_id: held.body.id, quantity: 3 }, options);
+      return [await outcome('reverse', r.jobId), await outcome('capture', k.jobId)];
+    });
+    expect(reversed).toMatchObject({ state: 'completed', value: { replayed: true } });
+    expect(captured).toMatchObject({ state: 'completed' });
+    // 100 − 10 + 10 − 3 captured (4 of the 7 released) = 97
+    expect(await remaining(c.id)).toBe('97');
+    expect((await ledger(used.body.id)).filter((e) => e.kind === 'reverse')).toHaveLength(1);
+    expect(await app.database.db('consumptions').where({ client_id: c.id })).toHaveLength(2);
   });
 });
 
