@@ -333,11 +333,14 @@ export async function checkAdded(
   await deleteAccepted(app.db, [...clashed]);
   await Promise.all(
     rerun.map(async (c) => {
-      const job = await Job.fromId(app.queues[c.queue], c.jobId);
-      await job?.retry('failed').catch((error: unknown) => {
-        // gone or moved meanwhile: the relay enqueues a row whose job Redis no longer holds
+      try {
+        // run as a new request: its attempts counted afresh
+        const job = await Job.fromId(app.queues[c.queue], c.jobId);
+        await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      } catch (error) {
+        // gone or moved meanwhile (the relay enqueues a row whose job Redis no longer holds), or Redis away
         app.log.warn({ err: error, jobId: c.jobId }, 'could not run a failed job again');
-      });
+      }
     }),
   );
   return clashed;
