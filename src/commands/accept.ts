@@ -293,6 +293,9 @@ export async function enqueue(
  *   renewal asked for while its subscription was suspended), which this one, accepted now, may no longer fail. The
  *   job is run again (a job applies nothing twice): left as it was, it would answer its old failure, and the row
  *   recorded now would wait until Redis forgot the job.
+ * - held with this request but not as added (its text is not the one just added: another `accepted_at`): an
+ *   earlier request's job, still held — a producer's. This one met it, as a request whose row was pending meets its
+ *   job: answered in `met`, so that its caller is answered that job's result as a repeat (`replayed`).
  * A read that fails leaves everything as the add left it. With `added: false` the commands' jobs are not added under
  * their own ids (uses a carrier takes): only another payload there is looked for, before they are carried.
  */
@@ -300,10 +303,11 @@ export async function checkAdded(
   app: AppContext,
   added: ReadonlyArray<Admission>,
   options: { added?: boolean } = {},
-): Promise<Set<string>> {
+): Promise<{ clashed: Set<string>; met: Set<string> }> {
   const clashed = new Set<string>();
+  const met = new Set<string>();
   const fresh = added.filter((c) => c.state === 'new');
-  if (fresh.length === 0) return clashed;
+  if (fresh.length === 0) return { clashed, met };
   let held: Array<[string | null, string | null]>;
   try {
     held = await Promise.all(
@@ -317,7 +321,7 @@ export async function checkAdded(
     );
   } catch (error) {
     app.log.warn({ err: error, count: fresh.length }, 'could not read back the jobs just added');
-    return clashed;
+    return { clashed, met };
   }
   const rerun: Admission[] = [];
   fresh.forEach((c, i) => {
@@ -328,7 +332,10 @@ export async function checkAdded(
       requestOf(c.name, JSON.parse(stored)) !== requestOf(c.name, c.data)
     )
       clashed.add(c.jobId);
-    else if (failedAt !== null && options.added !== false) rerun.push(c);
+    else if (options.added !== false) {
+      if (typeof stored === 'string' && stored !== JSON.stringify(c.data)) met.add(c.jobId);
+      if (failedAt !== null) rerun.push(c);
+    }
   });
   await deleteAccepted(app.db, [...clashed]);
   await Promise.all(
@@ -343,7 +350,7 @@ export async function checkAdded(
       }
     }),
   );
-  return clashed;
+  return { clashed, met };
 }
 
 /** Redis answers: a producer connection that is not ready fails fast, and the API says 503 instead of accepting. */

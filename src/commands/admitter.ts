@@ -200,7 +200,7 @@ export class Admitter {
   /**
    * The requests recorded now, as Redis holds their jobs' ids (`checkAdded`; after the add when `added`): one whose
    * job id Redis holds with another payload is refused with idempotency_conflict, all of it (its other rows taken
-   * back as well).
+   * back as well); one that met an earlier request's job is `pending`, as if its row had been.
    */
   private async checkGroup(
     group: Waiting[],
@@ -208,7 +208,16 @@ export class Admitter {
     admissions: Admitted[],
     added: boolean,
   ) {
-    const clashed = await checkAdded(this.app, admissions, { added });
+    const { clashed, met } = await checkAdded(this.app, admissions, { added });
+    // a request that met an earlier request's job (a producer's) waits for it as a repeat, as a pending one does
+    if (met.size > 0)
+      answers.forEach((answer, index) => {
+        if (answer.ok && answer.value.some((c) => met.has(c.jobId)))
+          answers[index] = {
+            ok: true,
+            value: answer.value.map((c) => (met.has(c.jobId) ? { ...c, state: 'pending' as const } : c)),
+          };
+      });
     if (clashed.size === 0) return;
     const takeBack: string[] = [];
     answers.forEach((answer, index) => {

@@ -254,7 +254,7 @@ export async function acceptRenewal(
   });
   if (!admitted.ok) return admitted;
   // Redis may hold the period's job with other terms (a producer's renewal): this one was not added
-  if ((await enqueue(app, [admitted.value])) && (await checkAdded(app, [admitted.value])).size > 0) {
+  if ((await enqueue(app, [admitted.value])) && (await checkAdded(app, [admitted.value])).clashed.size > 0) {
     if (scope) await unbindIdempotencyKey(app.db, scope, requestHash);
     return fail('idempotency_conflict', otherTerms());
   }

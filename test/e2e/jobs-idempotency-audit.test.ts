@@ -181,6 +181,24 @@ describe('1. a consumption through both doors', () => {
     await expect.poll(() => remaining(c.id)).toBe('76');
   });
 
+  it('the producer first (queued), then the same use over HTTP ?wait=true: answered as a repeat', async () => {
+    await idle();
+    const c = await customer();
+    const use = { client: c.id, credit_type: SMS, quantity: 3, idempotency_key: 'both-5' };
+    const queued = await producer.consume(use);
+    // the API's request is accepted a second later: its accepted_at, so its job's text, is not the producer's
+    app.clock.advance(1_000);
+    const waiting = post('/v1/consumptions?wait=true', use);
+    await new Promise((r) => setTimeout(r, 300));
+    await working();
+    const res = await waiting;
+    expect(res.status, res.text).toBe(200);
+    expect(await outcome('consume', queued.jobId)).toMatchObject({ state: 'completed', value: { replayed: false } });
+    // the producer's request was the first: the API's, which met its job, repeats it (replayed-flag.test.ts)
+    expect(res.body).toMatchObject({ applied: '3', replayed: true });
+    expect(await remaining(c.id)).toBe('97');
+  });
+
   it('consumeMany after single uses: a use repeated is replayed, one under another payload fails alone', async () => {
     await working();
     const c = await customer();
