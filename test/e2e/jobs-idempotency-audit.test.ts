@@ -199,6 +199,24 @@ describe('1. a consumption through both doors', () => {
     expect(await remaining(c.id)).toBe('97');
   });
 
+  it('the producer by external_ref (queued), HTTP by id with another payload: one applied, one 409s', async () => {
+    await idle();
+    const c = await customer();
+    const use = { credit_type: SMS, quantity: 2, idempotency_key: 'both-6' };
+    // two job ids (the client named two ways): neither door can see the other's job; the worker decides
+    const queued = await producer.consume({ ...use, client: c.external_ref });
+    const waiting = post('/v1/consumptions?wait=true', { ...use, quantity: 8, client: c.id });
+    await new Promise((r) => setTimeout(r, 300));
+    await working();
+    const [res, job] = await Promise.all([waiting, outcome('consume', queued.jobId)]);
+    const answers = [res.status === 200 ? 'applied' : res.body.code, job.state === 'completed' ? 'applied' : ''];
+    if (job.state === 'failed') answers[1] = job.failure.code;
+    expect(answers.sort()).toEqual(['applied', 'idempotency_conflict']);
+    // 100 − 2 or 100 − 8, once
+    expect(['98', '92']).toContain(await remaining(c.id));
+    expect(await ledger(consumptionId(c.id, 'both-6'))).toHaveLength(1);
+  });
+
   it('consumeMany after single uses: a use repeated is replayed, one under another payload fails alone', async () => {
     await working();
     const c = await customer();
@@ -629,6 +647,21 @@ describe('6. the producer first, then HTTP, for the other jobs', () => {
     // 100 − 4 held + 100 recharged
     expect(await remaining(c.id)).toBe('196');
     expect(await app.database.db('accepted_jobs').whereIn('job_id', [held.jobId, topUp.jobId])).toEqual([]);
+  });
+
+  it('a hold applied through the producer by external_ref: HTTP by id with another payload is 409', async () => {
+    await working();
+    const c = await customer();
+    const hold = { credit_type: SMS, quantity: 5, idempotency_key: 'ph-2' };
+    const held = await producer.hold({ ...hold, client: c.external_ref });
+    expect(await outcome('hold', held.jobId)).toMatchObject({ state: 'completed', value: { quantity: '5' } });
+    const same = await post('/v1/holds?wait=true', { ...hold, client: c.id });
+    expect(same.status, same.text).toBe(200);
+    expect(same.body).toMatchObject({ quantity: '5', replayed: true });
+    const other = await post('/v1/holds?wait=true', { ...hold, quantity: 6, client: c.id });
+    expect(other.status, other.text).toBe(409);
+    // 100 − 5 held
+    expect(await remaining(c.id)).toBe('95');
   });
 
   it('a reversal that ran before its consumption was applied does not block the reversal for good', async () => {
