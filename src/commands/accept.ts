@@ -72,6 +72,12 @@ export interface AcceptOptions<N extends JobName> {
   settled?: SettledLookup;
   /** The 409's detail for a command whose job id was used with another payload, in the caller's words. */
   describeConflict?: (command: Routed<N>) => string;
+  /**
+   * The fingerprint (as `requestHash`) of the job Redis holds under a command's job id, from its data as stored (a
+   * producer's job: `checkAdded`), or undefined when it cannot be made: tells the same request written otherwise (a
+   * credit type by code or by id, a quantity as "3" or 3) from another one. Without it, their canonical JSON is.
+   */
+  heldHash?: (data: unknown) => Promise<string | undefined>;
 }
 
 /** One caller's commands, in a group accepted together. */
@@ -302,7 +308,7 @@ export async function enqueue(
 export async function checkAdded(
   app: AppContext,
   added: ReadonlyArray<Admission>,
-  options: { added?: boolean } = {},
+  options: { added?: boolean; heldHash?: (c: Admission, data: unknown) => Promise<string | undefined> } = {},
 ): Promise<{ clashed: Set<string>; met: Set<string> }> {
   const clashed = new Set<string>();
   const met = new Set<string>();
@@ -324,19 +330,21 @@ export async function checkAdded(
     return { clashed, met };
   }
   const rerun: Admission[] = [];
-  fresh.forEach((c, i) => {
+  /** Whether Redis holds another request than `c` (read only where the payloads' text differs: rarely). */
+  const otherRequest = async (c: Admission, stored: string): Promise<boolean> => {
+    const data: unknown = JSON.parse(stored);
+    if (requestOf(c.name, data) === requestOf(c.name, c.data)) return false;
+    return (await options.heldHash?.(c, data)) !== c.requestHash;
+  };
+  for (const [i, c] of fresh.entries()) {
     const [stored, failedAt] = held[i]!;
-    if (
-      c.requestHash !== undefined &&
-      typeof stored === 'string' &&
-      requestOf(c.name, JSON.parse(stored)) !== requestOf(c.name, c.data)
-    )
+    if (c.requestHash !== undefined && typeof stored === 'string' && (await otherRequest(c, stored)))
       clashed.add(c.jobId);
     else if (options.added !== false) {
       if (typeof stored === 'string' && stored !== JSON.stringify(c.data)) met.add(c.jobId);
       if (failedAt !== null) rerun.push(c);
     }
-  });
+  }
   await deleteAccepted(app.db, [...clashed]);
   await Promise.all(
     rerun.map(async (c) => {

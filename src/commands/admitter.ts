@@ -208,7 +208,14 @@ export class Admitter {
     admissions: Admitted[],
     added: boolean,
   ) {
-    const { clashed, met } = await checkAdded(this.app, admissions, { added });
+    const heldHashes = new Map<string, AcceptOptions<JobName>['heldHash']>();
+    answers.forEach((a, index) => {
+      if (a.ok) for (const c of a.value) heldHashes.set(c.jobId, group[index]!.options.heldHash);
+    });
+    const { clashed, met } = await checkAdded(this.app, admissions, {
+      added,
+      heldHash: async (c, data) => await heldHashes.get(c.jobId)?.(data),
+    });
     // a request that met an earlier request's job (a producer's) waits for it as a repeat, as a pending one does
     if (met.size > 0)
       answers.forEach((answer, index) => {

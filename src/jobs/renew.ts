@@ -25,7 +25,7 @@ import { fail, ok, type Result } from '../domain/result.js';
 import { grantPeriod } from '../services/grant-period.js';
 import { packageInvoiceLine } from '../services/invoice-lines.js';
 import { type RenewalResult, toRenewalResult } from '../views/renewal.js';
-import type { JobPayload, RenewData } from './definitions.js';
+import { JOBS, type JobPayload, type RenewData } from './definitions.js';
 
 /**
  * DOMAIN.md "Renew", one job: locks the subscription, decides the next period (pure), and writes the
@@ -254,7 +254,17 @@ export async function acceptRenewal(
   });
   if (!admitted.ok) return admitted;
   // Redis may hold the period's job with other terms (a producer's renewal): this one was not added
-  if ((await enqueue(app, [admitted.value])) && (await checkAdded(app, [admitted.value])).clashed.size > 0) {
+  if (
+    (await enqueue(app, [admitted.value])) &&
+    (
+      await checkAdded(app, [admitted.value], {
+        heldHash: async (_, held) => {
+          const parsed = JOBS.renew.schema.safeParse(held);
+          return parsed.success ? renewalFingerprint(parsed.data) : undefined;
+        },
+      })
+    ).clashed.size > 0
+  ) {
     if (scope) await unbindIdempotencyKey(app.db, scope, requestHash);
     return fail('idempotency_conflict', otherTerms());
   }

@@ -24,12 +24,13 @@ let app: TestApp;
 let producer: CreditsProducer;
 let worker: Sibling | undefined;
 let pkg: { code: string };
+let smsId = '';
 const SMS = 'ja-sms';
 const KWH = 'ja-kwh';
 
 beforeAll(async () => {
   app = await startTestApp({ roles: ['api'], now: '2026-07-01T09:00:00.000Z', env: { WAIT_TIMEOUT_MS: '20000' } });
-  await createCreditType(app, { code: SMS });
+  smsId = (await createCreditType(app, { code: SMS })).id;
   await createCreditType(app, { code: KWH, unit: 'kWh', decimals: 2 });
   pkg = await createPackage(
     app,
@@ -215,6 +216,26 @@ describe('1. a consumption through both doors', () => {
     // 100 − 2 or 100 − 8, once
     expect(['98', '92']).toContain(await remaining(c.id));
     expect(await ledger(consumptionId(c.id, 'both-6'))).toHaveLength(1);
+  });
+
+  it('the producer first (queued), then the same use written otherwise over HTTP: a repeat, no conflict', async () => {
+    await idle();
+    const c = await customer();
+    // the producer names the credit type by id and the quantity as a number; the API's caller by code, as a string
+    const queued = await producer.consume({ client: c.id, credit_type: smsId, quantity: 3, idempotency_key: 'both-7' });
+    const waiting = post('/v1/consumptions?wait=true', {
+      client: c.external_ref,
+      credit_type: SMS,
+      quantity: '3',
+      idempotency_key: 'both-7',
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await working();
+    const res = await waiting;
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ applied: '3', replayed: true });
+    expect(await outcome('consume', queued.jobId)).toMatchObject({ state: 'completed', value: { replayed: false } });
+    expect(await remaining(c.id)).toBe('97');
   });
 
   it('consumeMany after single uses: a use repeated is replayed, one under another payload fails alone', async () => {
