@@ -500,7 +500,7 @@ describe('4. payloads at the edges', () => {
   it('an idempotency_key of 255 characters is taken through both doors; 256 is refused by both', async () => {
     await working();
     const c = await customer();
-    const key = 'k'.repeat(254) + 'é';
+    const key = `${'k'.repeat(254)}é`;
     const job = await producer.consume({ client: c.external_ref, credit_type: SMS, quantity: 1, idempotency_key: key });
     expect(await outcome('consume', job.jobId)).toMatchObject({ state: 'completed', value: { replayed: false } });
     const http = await post('/v1/consumptions?wait=true', {
@@ -699,6 +699,26 @@ describe('6. the producer first, then HTTP, for the other jobs', () => {
     // now it exists: a reversal asked for over HTTP is a new request, and must reverse it
     const http = await post(`/v1/consumptions/${id}/reverse?wait=true`, {});
     expect(http.status, http.text).toBe(200);
+    expect(await remaining(c.id)).toBe('100');
+  });
+
+  it('the producer’s own retry of a call whose job failed for good runs it again', async () => {
+    await idle();
+    const c = await customer();
+    const use = { client: c.id, credit_type: SMS, quantity: 6, idempotency_key: 'early-rev-2' };
+    const id = consumptionId(c.id, use.idempotency_key);
+    const early = await producer.reverse({ consumption_id: id });
+    await working();
+    expect(await outcome('reverse', early.jobId)).toMatchObject({ state: 'failed', failure: { code: 'not_found' } });
+    const used = await producer.consume(use);
+    expect(await outcome('consume', used.jobId)).toMatchObject({ state: 'completed' });
+    // the same call again: it resolved while Redis kept the failed job, and nothing ran
+    const again = await producer.reverse({ consumption_id: id });
+    expect(again).toEqual(early);
+    expect(await awaitOutcome(app.ctx, 'reverse', again.jobId, { timeoutMs: 20_000, untilAdded: true })).toMatchObject({
+      state: 'completed',
+      value: { replayed: false },
+    });
     expect(await remaining(c.id)).toBe('100');
   });
 });

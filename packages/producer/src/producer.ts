@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type JobsOptions, Queue } from 'bullmq';
+import { Job, type JobsOptions, Queue } from 'bullmq';
 import type { z } from 'zod';
 import { requestOf } from './canonical-json.js';
 import { JOB_CONTRACTS as JOBS, type JobData, type JobName, jobIdOf, MAX_BATCH_USES } from './contracts.js';
@@ -17,7 +17,8 @@ import { createRedis, type RedisClient, type RedisTarget } from './redis.js';
  * names each job by the job-id rule of API.md, so that a producer's retry of the same
  * call never makes a second job while the first is still held by Redis — and the worker's
  * idempotency makes a later repeat change nothing. Another payload under a key whose job Redis holds
- * throws ProducerConflictError (read back after each add), never resolves as if it were enqueued.
+ * throws ProducerConflictError (read back after each add), never resolves as if it were enqueued; a job of the
+ * same payload that Redis holds failed for good is run again.
  *
  * Guarantees: a job is durable once `add` resolves if Redis runs with `appendonly yes` and
  * `maxmemory-policy noeviction` (BullMQ's requirement). Unlike POST /v1/consumptions, nothing is
@@ -261,6 +262,10 @@ export class CreditsProducer {
  * all of them (the reads are pipelined on the producer's connection, the queues' own; a job's key shares the
  * prefix's hash tag: one slot in a Redis Cluster). A job gone already (completed and trimmed) cannot be compared:
  * the worker's own check of the request's fingerprint answers that one with `idempotency_conflict`.
+ *
+ * A job of this payload that Redis holds failed for good (an earlier call's: a reversal taken before its
+ * consumption was applied) is run again, its attempts counted afresh: the add did nothing for it either, and the
+ * call would resolve while nothing ran (a job applies nothing twice).
  */
 async function refuseOtherPayloads(
   connection: RedisClient,
@@ -268,11 +273,29 @@ async function refuseOtherPayloads(
   jobs: ReadonlyArray<{ name: string; data: unknown; opts: { jobId: string } }>,
   keyName?: string,
 ): Promise<void> {
-  const held = await Promise.all(jobs.map((j) => connection.hget(queue.toKey(j.opts.jobId), 'data')));
-  const index = jobs.findIndex((j, i) => {
-    const stored = held[i];
+  const held = await Promise.all(
+    jobs.map((j) =>
+      Promise.all([
+        connection.hget(queue.toKey(j.opts.jobId), 'data'),
+        connection.zscore(queue.toKey('failed'), j.opts.jobId),
+      ]),
+    ),
+  );
+  const other = jobs.map((j, i) => {
+    const [stored] = held[i]!;
     return typeof stored === 'string' && requestOf(j.name, JSON.parse(stored)) !== requestOf(j.name, j.data);
   });
+  await Promise.all(
+    jobs.map(async (j, i) => {
+      if (other[i] || held[i]![1] === null) return;
+      const job = await Job.fromId(queue, j.opts.jobId);
+      await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).catch(async (error) => {
+        // run again meanwhile by a concurrent call: nothing left to do; still failed: the call fails
+        if ((await queue.getJobState(j.opts.jobId)) === 'failed') throw error;
+      });
+    }),
+  );
+  const index = other.indexOf(true);
   const clash = jobs[index];
   if (!clash) return;
   const others =
