@@ -321,7 +321,8 @@ export async function checkAdded(
         const queue = app.queues[c.queue];
         return Promise.all([
           app.redis.hget(queue.toKey(c.jobId), 'data'),
-          app.redis.zscore(queue.toKey('failed'), c.jobId),
+          // a use about to be carried runs in its carrier whatever Redis holds under its id: not asked
+          options.added === false ? null : app.redis.zscore(queue.toKey('failed'), c.jobId),
         ]);
       }),
     );
