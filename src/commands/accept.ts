@@ -302,7 +302,8 @@ export async function enqueue(
  * - held with this request but not as added (its text is not the one just added: another `accepted_at`): an
  *   earlier request's job, still held — a producer's. This one met it, as a request whose row was pending meets its
  *   job: answered in `met`, so that its caller is answered that job's result as a repeat (`replayed`).
- * A read that fails leaves everything as the add left it. With `added: false` the commands' jobs are not added under
+ * A pending command (its row written before) is looked at for another payload only. A read that fails leaves
+ * everything as the add left it. With `added: false` the commands' jobs are not added under
  * their own ids (uses a carrier takes): only another payload there is looked for, before they are carried.
  */
 export async function checkAdded(
@@ -312,7 +313,9 @@ export async function checkAdded(
 ): Promise<{ clashed: Set<string>; met: Set<string> }> {
   const clashed = new Set<string>();
   const met = new Set<string>();
-  const fresh = added.filter((c) => c.state === 'new');
+  // a pending command is looked at too, for another payload only: its row's request (this payload) may have been
+  // refused a moment ago, or its job lost by Redis and the id taken since by a producer's job
+  const fresh = added.filter((c) => c.state === 'new' || c.state === 'pending');
   if (fresh.length === 0) return { clashed, met };
   let held: Array<[string | null, string | null]>;
   try {
@@ -322,7 +325,7 @@ export async function checkAdded(
         return Promise.all([
           app.redis.hget(queue.toKey(c.jobId), 'data'),
           // a use about to be carried runs in its carrier whatever Redis holds under its id: not asked
-          options.added === false ? null : app.redis.zscore(queue.toKey('failed'), c.jobId),
+          options.added === false || c.state !== 'new' ? null : app.redis.zscore(queue.toKey('failed'), c.jobId),
         ]);
       }),
     );
@@ -341,7 +344,7 @@ export async function checkAdded(
     const [stored, failedAt] = held[i]!;
     if (c.requestHash !== undefined && typeof stored === 'string' && (await otherRequest(c, stored)))
       clashed.add(c.jobId);
-    else if (options.added !== false) {
+    else if (options.added !== false && c.state === 'new') {
       if (typeof stored === 'string' && stored !== JSON.stringify(c.data)) met.add(c.jobId);
       if (failedAt !== null) rerun.push(c);
     }

@@ -238,6 +238,26 @@ describe('1. a consumption through both doors', () => {
     expect(await remaining(c.id)).toBe('97');
   });
 
+  it('an HTTP repeat of a pending use whose job id a producer’s job of another payload took since: 409', async () => {
+    await idle();
+    const c = await customer();
+    const use = { client: c.id, credit_type: SMS, quantity: 2, idempotency_key: 'both-8' };
+    const first = await post('/v1/consumptions', use);
+    expect(first.status, first.text).toBe(202);
+    const jobId = jobIdOf('consume', use);
+    // Redis loses the API's job (its row stays pending, for the relay), and a producer's job of another payload
+    // takes its id meanwhile: the producer's read-back finds nothing there to refuse
+    await app.ctx.queues.consumption.remove(jobId);
+    await producer.consume({ ...use, quantity: 5 });
+    // the API's caller repeats its request: its row is pending, but the job under its id is not its request
+    const repeat = await post('/v1/consumptions', use);
+    expect(repeat.status, repeat.text).toBe(409);
+    await working();
+    expect(await outcome('consume', jobId)).toMatchObject({ state: 'completed', value: { applied: '5' } });
+    // 100 − 5
+    expect(await remaining(c.id)).toBe('95');
+  });
+
   it('consumeMany after single uses: a use repeated is replayed, one under another payload fails alone', async () => {
     await working();
     const c = await customer();
