@@ -157,12 +157,14 @@ export class Admitter {
           ),
         };
       });
-      // a use carried under the carrier's id may find its own job id held by a producer's job of another payload:
-      // refused before it is carried (the carrier would race that job for the key)
+      // a use carried under a carrier's id (the group's, or its request's own: POST /v1/consumptions/batch) may find
+      // its own job id held by a producer's job of another payload: refused before it is carried (the carrier would
+      // race that job for the key)
+      const carried = (index: number) => carriers.has(group[index]!) || group[index]!.options.carry !== undefined;
       await this.checkGroup(
         group,
         answers,
-        answers.flatMap((a, index) => (a.ok && carriers.has(group[index]!) ? a.value : [])),
+        answers.flatMap((a, index) => (a.ok && carried(index) ? a.value : [])),
         false,
       );
       // a request whose commands travel in one carrier job enqueues that job instead; the group's

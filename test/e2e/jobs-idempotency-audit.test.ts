@@ -258,6 +258,28 @@ describe('1. a consumption through both doors', () => {
     expect(await remaining(c.id)).toBe('95');
   });
 
+  it('the producer first (queued), then POST /v1/consumptions/batch with another payload for a use: 409', async () => {
+    await idle();
+    const c = await customer();
+    const use = { client: c.id, credit_type: SMS, quantity: 4, idempotency_key: 'both-9' };
+    const queued = await producer.consume(use);
+    const items = [
+      { ...use, quantity: 9 },
+      { ...use, idempotency_key: 'both-9b', quantity: 1 },
+    ];
+    const batch = await post('/v1/consumptions/batch', { items }, { 'idempotency-key': `batch-${c.id}` });
+    // all or nothing: neither use recorded
+    expect(batch.status, batch.text).toBe(409);
+    expect(await app.database.db('accepted_jobs').where('job_id', 'like', `consume|${c.id}|%`)).toEqual([]);
+    // corrected, under the same Idempotency-Key (the refused request unbound it): the other use alone is accepted
+    const again = await post('/v1/consumptions/batch', { items: [items[1]] }, { 'idempotency-key': `batch-${c.id}` });
+    expect(again.status, again.text).toBe(202);
+    await working();
+    expect(await outcome('consume', queued.jobId)).toMatchObject({ state: 'completed', value: { applied: '4' } });
+    // 100 − 4 − 1
+    await expect.poll(() => remaining(c.id)).toBe('95');
+  });
+
   it('consumeMany after single uses: a use repeated is replayed, one under another payload fails alone', async () => {
     await working();
     const c = await customer();
