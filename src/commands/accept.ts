@@ -1,4 +1,5 @@
-import type { JobsOptions } from 'bullmq';
+import { requestOf } from '@credits/producer/canonical-json';
+import { Job, type JobsOptions } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { type Executor, isTransaction } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pagination.js';
@@ -71,6 +72,12 @@ export interface AcceptOptions<N extends JobName> {
   settled?: SettledLookup;
   /** The 409's detail for a command whose job id was used with another payload, in the caller's words. */
   describeConflict?: (command: Routed<N>) => string;
+  /**
+   * The fingerprint (as `requestHash`) of the job Redis holds under a command's job id, from its data as stored (a
+   * producer's job: `checkAdded`), or undefined when it cannot be made: tells the same request written otherwise (a
+   * credit type by code or by id, a quantity as "3" or 3) from another one. Without it, their canonical JSON is.
+   */
+  heldHash?: (data: unknown) => Promise<string | undefined>;
 }
 
 /** One caller's commands, in a group accepted together. */
@@ -277,6 +284,85 @@ export async function enqueue(
     );
     return false;
   }
+}
+
+/**
+ * The commands recorded now (`new`) as Redis holds their jobs after the add — BullMQ's add does nothing for an id it
+ * holds (read after the add, which catches an earlier job and a concurrent one alike, in one pipelined round trip):
+ * - held with another payload (a producer's, pushed straight into the queue: nothing of it in Postgres): the
+ *   command's job was not added, its payload would never be applied and a waiter would be answered the other one's
+ *   result. Its accepted row is taken back and its job id answered: the caller refuses its request with
+ *   idempotency_conflict, as a pending row of another payload is. Compared are the commands whose payload is part of
+ *   what they ask (a `requestHash`: a use, a hold, a recharge, a renewal): a reversal, a capture, a release are named
+ *   whole by their job id.
+ * - held failed for good: an earlier request's (a producer's reversal taken before its consumption was applied, a
+ *   renewal asked for while its subscription was suspended), which this one, accepted now, may no longer fail. The
+ *   job is run again (a job applies nothing twice): left as it was, it would answer its old failure, and the row
+ *   recorded now would wait until Redis forgot the job.
+ * - held with this request but not as added (its text is not the one just added: another `accepted_at`): an
+ *   earlier request's job, still held — a producer's. This one met it, as a request whose row was pending meets its
+ *   job: answered in `met`, so that its caller is answered that job's result as a repeat (`replayed`).
+ * A pending command (its row written before) is looked at for another payload only. A read that fails leaves
+ * everything as the add left it. With `added: false` the commands' jobs are not added under
+ * their own ids (uses a carrier takes): only another payload there is looked for, before they are carried.
+ */
+export async function checkAdded(
+  app: AppContext,
+  added: ReadonlyArray<Admission>,
+  options: { added?: boolean; heldHash?: (c: Admission, data: unknown) => Promise<string | undefined> } = {},
+): Promise<{ clashed: Set<string>; met: Set<string> }> {
+  const clashed = new Set<string>();
+  const met = new Set<string>();
+  // a pending command is looked at too, for another payload only: its row's request (this payload) may have been
+  // refused a moment ago, or its job lost by Redis and the id taken since by a producer's job
+  const fresh = added.filter((c) => c.state === 'new' || c.state === 'pending');
+  if (fresh.length === 0) return { clashed, met };
+  let held: Array<[string | null, string | null]>;
+  try {
+    held = await Promise.all(
+      fresh.map((c) => {
+        const queue = app.queues[c.queue];
+        return Promise.all([
+          app.redis.hget(queue.toKey(c.jobId), 'data'),
+          // a use about to be carried runs in its carrier whatever Redis holds under its id: not asked
+          options.added === false || c.state !== 'new' ? null : app.redis.zscore(queue.toKey('failed'), c.jobId),
+        ]);
+      }),
+    );
+  } catch (error) {
+    app.log.warn({ err: error, count: fresh.length }, 'could not read back the jobs just added');
+    return { clashed, met };
+  }
+  const rerun: Admission[] = [];
+  /** Whether Redis holds another request than `c` (read only where the payloads' text differs: rarely). */
+  const otherRequest = async (c: Admission, stored: string): Promise<boolean> => {
+    const data: unknown = JSON.parse(stored);
+    if (requestOf(c.name, data) === requestOf(c.name, c.data)) return false;
+    return (await options.heldHash?.(c, data)) !== c.requestHash;
+  };
+  for (const [i, c] of fresh.entries()) {
+    const [stored, failedAt] = held[i]!;
+    if (c.requestHash !== undefined && typeof stored === 'string' && (await otherRequest(c, stored)))
+      clashed.add(c.jobId);
+    else if (options.added !== false && c.state === 'new') {
+      if (typeof stored === 'string' && stored !== JSON.stringify(c.data)) met.add(c.jobId);
+      if (failedAt !== null) rerun.push(c);
+    }
+  }
+  await deleteAccepted(app.db, [...clashed]);
+  await Promise.all(
+    rerun.map(async (c) => {
+      try {
+        // run as a new request: its attempts counted afresh
+        const job = await Job.fromId(app.queues[c.queue], c.jobId);
+        await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      } catch (error) {
+        // gone or moved meanwhile (the relay enqueues a row whose job Redis no longer holds), or Redis away
+        app.log.warn({ err: error, jobId: c.jobId }, 'could not run a failed job again');
+      }
+    }),
+  );
+  return { clashed, met };
 }
 
 /** Redis answers: a producer connection that is not ready fails fast, and the API says 503 instead of accepting. */

@@ -1,6 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { AppContext } from '../app-context.js';
-import type { Result } from '../domain/result.js';
+import { deleteAccepted } from '../db/repositories/accepted-jobs.js';
+import { fail, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { type JobData, type JobName, MAX_BATCH_USES } from '../jobs/definitions.js';
 import { stageTimes } from '../stage-times.js';
@@ -10,6 +11,7 @@ import {
   type Admission,
   acceptGroup,
   type Command,
+  checkAdded,
   enqueue,
   type QueuedJob,
   queueReachable,
@@ -155,6 +157,16 @@ export class Admitter {
           ),
         };
       });
+      // a use carried under a carrier's id (the group's, or its request's own: POST /v1/consumptions/batch) may find
+      // its own job id held by a producer's job of another payload: refused before it is carried (the carrier would
+      // race that job for the key)
+      const carried = (index: number) => carriers.has(group[index]!) || group[index]!.options.carry !== undefined;
+      await this.checkGroup(
+        group,
+        answers,
+        answers.flatMap((a, index) => (a.ok && carried(index) ? a.value : [])),
+        false,
+      );
       // a request whose commands travel in one carrier job enqueues that job instead; the group's
       // carrier takes the uses recorded now with its id beside them (a use accepted before keeps its job)
       const jobs = answers.flatMap((a, index): QueuedJob[] => {
@@ -172,7 +184,11 @@ export class Admitter {
         });
       });
       for (const carrier of new Set(carriers.values())) if (carrier.items.length > 0) jobs.push(carrierJob(carrier));
-      await enqueue(this.app, jobs);
+      if (await enqueue(this.app, jobs)) {
+        const own = new Set<QueuedJob>(jobs);
+        const added = answers.flatMap((a) => (a.ok ? a.value.filter((c) => own.has(c)) : []));
+        await this.checkGroup(group, answers, added, true);
+      }
       marks?.('enqueued');
       for (const [index, w] of group.entries()) w.resolve(answers[index]!);
     } catch (error) {
@@ -181,6 +197,53 @@ export class Admitter {
       this.inFlight -= 1;
       if (this.waiting.length > 0) this.flush();
     }
+  }
+
+  /**
+   * The requests recorded now, as Redis holds their jobs' ids (`checkAdded`; after the add when `added`): one whose
+   * job id Redis holds with another payload is refused with idempotency_conflict, all of it (its other rows taken
+   * back as well); one that met an earlier request's job is `pending`, as if its row had been.
+   */
+  private async checkGroup(
+    group: Waiting[],
+    answers: Array<Result<Admitted[]>>,
+    admissions: Admitted[],
+    added: boolean,
+  ) {
+    const heldHashes = new Map<string, AcceptOptions<JobName>['heldHash']>();
+    answers.forEach((a, index) => {
+      if (a.ok) for (const c of a.value) heldHashes.set(c.jobId, group[index]!.options.heldHash);
+    });
+    const { clashed, met } = await checkAdded(this.app, admissions, {
+      added,
+      heldHash: async (c, data) => await heldHashes.get(c.jobId)?.(data),
+    });
+    // a request that met an earlier request's job (a producer's) waits for it as a repeat, as a pending one does
+    if (met.size > 0)
+      answers.forEach((answer, index) => {
+        if (answer.ok && answer.value.some((c) => met.has(c.jobId)))
+          answers[index] = {
+            ok: true,
+            value: answer.value.map((c) => (met.has(c.jobId) ? { ...c, state: 'pending' as const } : c)),
+          };
+      });
+    if (clashed.size === 0) return;
+    const takeBack: string[] = [];
+    answers.forEach((answer, index) => {
+      if (!answer.ok) return;
+      const clash = answer.value.find((c) => clashed.has(c.jobId));
+      if (!clash) return;
+      for (const c of answer.value) {
+        c.watch?.cancel();
+        if (c.state === 'new' && !clashed.has(c.jobId)) takeBack.push(c.jobId);
+      }
+      const describe = group[index]!.options.describeConflict;
+      answers[index] = fail(
+        'idempotency_conflict',
+        describe?.(clash) ?? `job ${clash.jobId} is queued with another payload (this request was not added)`,
+      );
+    });
+    await deleteAccepted(this.app.db, takeBack);
   }
 }
 

@@ -21,6 +21,7 @@ export {
   type Admission,
   accept,
   type Command,
+  checkAdded,
   enqueue,
   isPending,
   pendingHolds,

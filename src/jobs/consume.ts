@@ -16,7 +16,7 @@ import { isRefused, type PreparedUse, prepareUse } from '../domain/consumption-r
 import { type Failure, type FieldProblem, fail, ok, type Result } from '../domain/result.js';
 import { type ConsumptionResult, toConsumptionResult } from '../views/consumption.js';
 import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
-import { type JobPayload, jobIdOf } from './definitions.js';
+import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
 
 /** One `consume` job as the micro-batcher hands it over. */
 export interface ConsumeItem {
@@ -210,6 +210,7 @@ export async function acceptConsumptions(
       return p ? conflict(p).detail : `idempotency_key "${c.data.idempotency_key}" was used with another payload`;
     },
     settled: settledConsumptions,
+    heldHash: (data) => heldUseHash(app, data),
     watch: options.watch ?? false,
     ...(options.batchKey
       ? {
@@ -231,6 +232,20 @@ export async function acceptConsumptions(
       ...(admission.watch ? { watch: admission.watch } : {}),
     })),
   );
+}
+
+/**
+ * The fingerprint of a use as a job Redis holds carries it (a producer's, under the job id of a use being accepted):
+ * what prepareUse makes of it, or undefined when it would be refused.
+ */
+async function heldUseHash(app: AppContext, data: unknown): Promise<string | undefined> {
+  const parsed = JOBS.consume.schema.safeParse(data);
+  if (!parsed.success) return undefined;
+  const now = app.clock.now();
+  const clients = await app.refs.clientsFor(app.db, [parsed.data.client]);
+  const creditTypes = await app.refs.creditTypesFor(app.db, [parsed.data.credit_type]);
+  const p = prepareUse(parsed.data, { index: 0, jobId: '', enqueuedAt: now, now, clients, creditTypes });
+  return isRefused(p) ? undefined : p.hash;
 }
 
 /**

@@ -31,7 +31,7 @@ import { consumptionId } from '../ids.js';
 import { toConsumptionResult } from '../views/consumption.js';
 import { type CaptureResult, type HoldResult, toHoldResult } from '../views/hold.js';
 import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
-import { type JobPayload, jobIdOf } from './definitions.js';
+import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
 import { forgetHold, rememberHoldClient } from './hold-lanes.js';
 import { compactTime } from './job-id.js';
 import type { BatchItem } from './registry.js';
@@ -389,6 +389,17 @@ export async function acceptHold(
   const submitted = await submit(app, [{ name: 'hold' as const, data, requestHash: p.hash, subjectId: p.id }], {
     describeConflict: () => conflict(p).detail,
     settled: settledHolds,
+    heldHash: async (held) => {
+      // a producer's hold under this job id: the same hold written otherwise is not another payload
+      const parsed = JOBS.hold.schema.safeParse(held);
+      if (!parsed.success) return undefined;
+      const named = {
+        clients: await app.refs.clientsFor(app.db, [parsed.data.client]),
+        creditTypes: await app.refs.creditTypesFor(app.db, [parsed.data.credit_type]),
+      };
+      const h = prepareHold(parsed.data, { index: 0, jobId: '', enqueuedAt: now, now, ...named });
+      return 'ok' in h ? undefined : h.hash;
+    },
     watch: options.watch ?? false,
   });
   if (!submitted.ok) return submitted;

@@ -15,7 +15,7 @@ import { grantPeriod } from '../services/grant-period.js';
 import { resolveItems } from '../services/packages.js';
 import { toGrantedBalanceViews } from '../views/granted-balance.js';
 import type { RechargeResult } from '../views/recharge.js';
-import { type JobPayload, jobIdOf, type RechargeData } from './definitions.js';
+import { JOBS, type JobPayload, jobIdOf, type RechargeData } from './definitions.js';
 
 /** The payload fingerprint of a recharge: the same idempotency key with another payload is a conflict. */
 export const rechargeFingerprint = (data: Pick<RechargeData, 'subscription_id' | 'items' | 'price'>): string =>
@@ -206,6 +206,10 @@ export async function acceptRecharge(
     return fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
   const submitted = await submit(app, [{ name: 'recharge', data, requestHash, subjectId: subscription.id }], {
     describeConflict: () => conflict.detail,
+    heldHash: async (held) => {
+      const parsed = JOBS.recharge.schema.safeParse(held);
+      return parsed.success ? rechargeFingerprint(parsed.data) : undefined;
+    },
   });
   if (!submitted.ok) return submitted;
   const admission = submitted.value[0]!;

@@ -1,10 +1,10 @@
 import type { AppContext } from '../app-context.js';
 import { fingerprint } from '../canonical-json.js';
-import { accept, enqueue, queueReachable, settle, unreachable } from '../commands/index.js';
+import { accept, checkAdded, enqueue, queueReachable, settle, unreachable } from '../commands/index.js';
 import type { Executor } from '../db/knex.js';
 import { packageBalancesOfPeriod } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
-import { rememberResponse, storedResponse } from '../db/repositories/idempotency-records.js';
+import { rememberResponse, storedResponse, unbindIdempotencyKey } from '../db/repositories/idempotency-records.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { packageById } from '../db/repositories/packages.js';
 import {
@@ -25,7 +25,7 @@ import { fail, ok, type Result } from '../domain/result.js';
 import { grantPeriod } from '../services/grant-period.js';
 import { packageInvoiceLine } from '../services/invoice-lines.js';
 import { type RenewalResult, toRenewalResult } from '../views/renewal.js';
-import type { JobPayload, RenewData } from './definitions.js';
+import { JOBS, type JobPayload, type RenewData } from './definitions.js';
 
 /**
  * DOMAIN.md "Renew", one job: locks the subscription, decides the next period (pure), and writes the
@@ -241,12 +241,11 @@ export async function acceptRenewal(
     accepted_at: now.toISOString(),
   };
   const command = { name: 'renew' as const, data, requestHash: renewalFingerprint(data), subjectId: subscription.id };
+  const otherTerms = () =>
+    `the renewal of the period ending ${data.period_end} was requested before with other terms ` +
+    '(apply_package_changes)';
   const admitted = await transact(app.db, async (tx) => {
-    const accepted = await accept(tx, [command], {
-      describeConflict: () =>
-        `the renewal of the period ending ${data.period_end} was requested before with other terms ` +
-        '(apply_package_changes)',
-    });
+    const accepted = await accept(tx, [command], { describeConflict: otherTerms });
     if (!accepted.ok) return accepted;
     const admission = accepted.value[0]!;
     if (scope)
@@ -254,6 +253,20 @@ export async function acceptRenewal(
     return ok(admission);
   });
   if (!admitted.ok) return admitted;
-  await enqueue(app, [admitted.value]);
+  // Redis may hold the period's job with other terms (a producer's renewal): this one was not added
+  if (
+    (await enqueue(app, [admitted.value])) &&
+    (
+      await checkAdded(app, [admitted.value], {
+        heldHash: async (_, held) => {
+          const parsed = JOBS.renew.schema.safeParse(held);
+          return parsed.success ? renewalFingerprint(parsed.data) : undefined;
+        },
+      })
+    ).clashed.size > 0
+  ) {
+    if (scope) await unbindIdempotencyKey(app.db, scope, requestHash);
+    return fail('idempotency_conflict', otherTerms());
+  }
   return ok({ jobId: admitted.value.jobId });
 }

@@ -13,3 +13,14 @@ export function canonicalJson(value: unknown): string {
     return v;
   });
 }
+
+/**
+ * What makes two jobs of one id the same request: their payload as canonical JSON, without what is stamped at each
+ * call (`accepted_at`) — and of a batch, its uses (its key is its id). The producer and the API compare with it what
+ * Redis holds under a job id with what they just added there.
+ */
+export function requestOf(name: string, data: unknown): string {
+  if (typeof data !== 'object' || data === null) return canonicalJson(data);
+  const { accepted_at: _stamp, ...request } = data as Record<string, unknown>;
+  return canonicalJson(name === 'consume-batch' ? request.items : request);
+}

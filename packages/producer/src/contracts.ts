@@ -138,7 +138,11 @@ export const rechargeData = z.strictObject({
 /** A renewal of the period that ends at `period_end`: renewing the same period twice grants nothing. */
 export const renewData = z.strictObject({
   subscription_id: z.uuid(),
-  period_end: z.iso.datetime({ offset: true }),
+  /**
+   * Read as the instant it names, in one form (`2026-08-01T09:00:00.000Z`), as its job id names it: the same
+   * period written another way (`+00:00`, no milliseconds) is the same request, not another payload.
+   */
+  period_end: z.iso.datetime({ offset: true }).transform((text) => new Date(text).toISOString()),
   /**
    * Renew with the package's current items instead of the subscription's snapshot (overrides the subscription's
    * setting).

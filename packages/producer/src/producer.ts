@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { type JobsOptions, Queue } from 'bullmq';
+import { Job, type JobsOptions, Queue } from 'bullmq';
 import type { z } from 'zod';
-import { canonicalJson } from './canonical-json.js';
+import { requestOf } from './canonical-json.js';
 import { JOB_CONTRACTS as JOBS, type JobData, type JobName, jobIdOf, MAX_BATCH_USES } from './contracts.js';
 import { jobOptions } from './job-options.js';
 import type { QueueName } from './queue-names.js';
@@ -13,10 +13,12 @@ import { createRedis, type RedisClient, type RedisTarget } from './redis.js';
  *
  * It validates each payload with the workers' own schemas before enqueueing (a typo fails here, not
  * later in a worker), stamps `accepted_at` so the default occurred_at does not move when a job is
- * retried, and names each job by the job-id rule of API.md, so that a producer's retry of the same
+ * retried (and so that its job settles a request the API accepted under its job id meanwhile), and
+ * names each job by the job-id rule of API.md, so that a producer's retry of the same
  * call never makes a second job while the first is still held by Redis — and the worker's
  * idempotency makes a later repeat change nothing. Another payload under a key whose job Redis holds
- * throws ProducerConflictError (read back after each add), never resolves as if it were enqueued.
+ * throws ProducerConflictError (read back after each add), never resolves as if it were enqueued; a job of the
+ * same payload that Redis holds failed for good is run again.
  *
  * Guarantees: a job is durable once `add` resolves if Redis runs with `appendonly yes` and
  * `maxmemory-policy noeviction` (BullMQ's requirement). Unlike POST /v1/consumptions, nothing is
@@ -158,17 +160,17 @@ export class CreditsProducer {
 
   /** Turns a hold's units into a consumption, all or `quantity` of them, once (a `capture` job). */
   async capture(input: Omit<JobData<'capture'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
-    return this.add('capture', input, options);
+    return this.add('capture', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
   /** Gives a hold's units back, once (a `release` job). */
   async release(input: Omit<JobData<'release'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
-    return this.add('release', input, options);
+    return this.add('release', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
   /** Gives a consumption's units back, once (a `reverse` job). */
   async reverse(input: Omit<JobData<'reverse'>, 'accepted_at'>, options: JobsOptions = {}): Promise<Enqueued> {
-    return this.add('reverse', input, options);
+    return this.add('reverse', { ...input, accepted_at: this.now().toISOString() }, options);
   }
 
   /** Recharges a subscription (a `recharge` job): one recharge and one invoice per idempotency key. */
@@ -253,16 +255,6 @@ export class CreditsProducer {
 }
 
 /**
- * What makes two jobs of one id the same request: their payload as canonical JSON, without what the producer
- * stamps at each call (`accepted_at`) — and of a batch, its uses (its key is its id).
- */
-function requestOf(name: string, data: unknown): string {
-  if (typeof data !== 'object' || data === null) return canonicalJson(data);
-  const { accepted_at: _stamp, ...request } = data as Record<string, unknown>;
-  return canonicalJson(name === 'consume-batch' ? request.items : request);
-}
-
-/**
  * Throws ProducerConflictError when Redis holds one of these jobs' ids with another payload. A job id is the
  * request's key (API.md's job-id rule): where Redis already holds a job of that id, BullMQ's add does nothing and
  * resolves all the same, so without this read the other payload would never be applied and its caller never told.
@@ -270,6 +262,10 @@ function requestOf(name: string, data: unknown): string {
  * all of them (the reads are pipelined on the producer's connection, the queues' own; a job's key shares the
  * prefix's hash tag: one slot in a Redis Cluster). A job gone already (completed and trimmed) cannot be compared:
  * the worker's own check of the request's fingerprint answers that one with `idempotency_conflict`.
+ *
+ * A job of this payload that Redis holds failed for good (an earlier call's: a reversal taken before its
+ * consumption was applied) is run again, its attempts counted afresh: the add did nothing for it either, and the
+ * call would resolve while nothing ran (a job applies nothing twice).
  */
 async function refuseOtherPayloads(
   connection: RedisClient,
@@ -277,11 +273,29 @@ async function refuseOtherPayloads(
   jobs: ReadonlyArray<{ name: string; data: unknown; opts: { jobId: string } }>,
   keyName?: string,
 ): Promise<void> {
-  const held = await Promise.all(jobs.map((j) => connection.hget(queue.toKey(j.opts.jobId), 'data')));
-  const index = jobs.findIndex((j, i) => {
-    const stored = held[i];
+  const held = await Promise.all(
+    jobs.map((j) =>
+      Promise.all([
+        connection.hget(queue.toKey(j.opts.jobId), 'data'),
+        connection.zscore(queue.toKey('failed'), j.opts.jobId),
+      ]),
+    ),
+  );
+  const other = jobs.map((j, i) => {
+    const [stored] = held[i]!;
     return typeof stored === 'string' && requestOf(j.name, JSON.parse(stored)) !== requestOf(j.name, j.data);
   });
+  await Promise.all(
+    jobs.map(async (j, i) => {
+      if (other[i] || held[i]![1] === null) return;
+      const job = await Job.fromId(queue, j.opts.jobId);
+      await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).catch(async (error) => {
+        // run again meanwhile by a concurrent call: nothing left to do; still failed: the call fails
+        if ((await queue.getJobState(j.opts.jobId)) === 'failed') throw error;
+      });
+    }),
+  );
+  const index = other.indexOf(true);
   const clash = jobs[index];
   if (!clash) return;
   const others =
