@@ -4,6 +4,7 @@ import { closingJobId } from '../../src/jobs/hold.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
+import { httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
 
 /**
@@ -22,21 +23,7 @@ afterAll(async () => {
   await app.close();
 });
 
-const call = (method: string, path: string, body?: unknown) =>
-  app.request(method, path, body === undefined ? {} : { body });
-const ok = async (method: string, path: string, body?: unknown, status = 200) => {
-  const res = await call(method, path, body);
-  expect(res.status, `${method} ${path}: ${res.text}`).toBe(status);
-  return res.body;
-};
-const clockTo = async (iso: string) => {
-  expect(await ok('PUT', '/v1/admin/clock', { now: iso })).toEqual({ now: iso, mode: 'manual' });
-};
-const nightly = async () => {
-  const report = await ok('POST', '/v1/admin/nightly-runs', {});
-  for (const phase of report.phases) expect(phase.failed, JSON.stringify(phase)).toEqual([]);
-  return report;
-};
+const { call, ok, clockTo, nightly } = httpSteps(() => app);
 /** A 422 problem+json with the contract's shape and `validation_failed` naming `field`. */
 const expectProblem = (
   res: { status: number; text: string; headers: Headers; body: Record<string, unknown> },

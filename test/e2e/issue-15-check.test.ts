@@ -3,6 +3,7 @@ import { awaitOutcome } from '../../src/commands/index.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
+import { httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
 
 /**
@@ -41,23 +42,7 @@ afterAll(async () => {
   await app.close();
 });
 
-const call = async (method: string, path: string, body?: unknown) => {
-  const res = await app.request(method, path, body === undefined ? {} : { body });
-  return res;
-};
-const ok = async (method: string, path: string, body?: unknown, status = 200) => {
-  const res = await call(method, path, body);
-  expect(res.status, `${method} ${path}: ${res.text}`).toBe(status);
-  return res.body;
-};
-const clockTo = async (iso: string) => {
-  expect(await ok('PUT', '/v1/admin/clock', { now: iso })).toEqual({ now: iso, mode: 'manual' });
-};
-const nightly = async () => {
-  const report = await ok('POST', '/v1/admin/nightly-runs', {});
-  for (const phase of report.phases) expect(phase.failed, JSON.stringify(phase)).toEqual([]);
-  return report;
-};
+const { call, ok, clockTo, nightly } = httpSteps(() => app);
 const consume = (quantity: number, key: string, metadata?: Record<string, unknown>) =>
   ok('POST', '/v1/consumptions?wait=true', {
     client: REF,

@@ -57,6 +57,13 @@ const idle = async () => {
   await worker?.stop();
   worker = undefined;
 };
+/** A use (or a hold) of SMS units: the body both doors take. */
+const sms = (client: string, quantity: number | string, idempotencyKey: string) => ({
+  client,
+  credit_type: SMS,
+  quantity,
+  idempotency_key: idempotencyKey,
+});
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
   app.request('POST', path, { key: app.keys.write, body, headers });
 const outcome = <N extends Parameters<typeof awaitOutcome>[1]>(name: N, jobId: string) =>
@@ -223,12 +230,7 @@ describe('1. a consumption through both doors', () => {
     const c = await customer();
     // the producer names the credit type by id and the quantity as a number; the API's caller by code, as a string
     const queued = await producer.consume({ client: c.id, credit_type: smsId, quantity: 3, idempotency_key: 'both-7' });
-    const waiting = post('/v1/consumptions?wait=true', {
-      client: c.external_ref,
-      credit_type: SMS,
-      quantity: '3',
-      idempotency_key: 'both-7',
-    });
+    const waiting = post('/v1/consumptions?wait=true', sms(c.external_ref, '3', 'both-7'));
     await new Promise((r) => setTimeout(r, 300));
     await working();
     const res = await waiting;
@@ -304,12 +306,7 @@ describe('2. reversals', () => {
   it('twice through the producer, then over HTTP: one reversal, one set of ledger entries', async () => {
     await working();
     const c = await customer();
-    const used = await post('/v1/consumptions?wait=true', {
-      client: c.id,
-      credit_type: SMS,
-      quantity: 10,
-      idempotency_key: 'rev-1',
-    });
+    const used = await post('/v1/consumptions?wait=true', sms(c.id, 10, 'rev-1'));
     expect(used.status, used.text).toBe(200);
     const first = await producer.reverse({ consumption_id: used.body.id });
     const again = await producer.reverse({ consumption_id: used.body.id });
@@ -327,12 +324,7 @@ describe('2. reversals', () => {
   it('over HTTP, then through the producer with a reason: reversed once', async () => {
     await working();
     const c = await customer();
-    const used = await post('/v1/consumptions?wait=true', {
-      client: c.id,
-      credit_type: SMS,
-      quantity: 3,
-      idempotency_key: 'rev-2',
-    });
+    const used = await post('/v1/consumptions?wait=true', sms(c.id, 3, 'rev-2'));
     const http = await post(`/v1/consumptions/${used.body.id}/reverse?wait=true`, { reason: 'typo' });
     expect(http.status, http.text).toBe(200);
     expect(http.body).toMatchObject({ replayed: false });
@@ -347,12 +339,7 @@ describe('2. reversals', () => {
   it('of a rejected consumption: refused through both doors; of a partial one: what it took comes back', async () => {
     await working();
     const c = await customer();
-    const rejected = await post('/v1/consumptions?wait=true', {
-      client: c.id,
-      credit_type: SMS,
-      quantity: 500,
-      idempotency_key: 'rev-3',
-    });
+    const rejected = await post('/v1/consumptions?wait=true', sms(c.id, 500, 'rev-3'));
     expect(rejected.status, rejected.text).toBe(422);
     const id = consumptionId(c.id, 'rev-3');
     expect((await post(`/v1/consumptions/${id}/reverse`, {})).status).toBe(409);
@@ -401,24 +388,9 @@ describe('2. reversals', () => {
   it('asked through both doors while the producer’s job waits: the API’s request is settled by that job', async () => {
     await working();
     const c = await customer();
-    const used = await post('/v1/consumptions?wait=true', {
-      client: c.id,
-      credit_type: SMS,
-      quantity: 9,
-      idempotency_key: 'rev-5',
-    });
-    const held = await post('/v1/holds?wait=true', {
-      client: c.id,
-      credit_type: SMS,
-      quantity: 4,
-      idempotency_key: 'h-2',
-    });
-    const other = await post('/v1/holds?wait=true', {
-      client: c.id,
-      credit_type: SMS,
-      quantity: 2,
-      idempotency_key: 'h-3',
-    });
+    const used = await post('/v1/consumptions?wait=true', sms(c.id, 9, 'rev-5'));
+    const held = await post('/v1/holds?wait=true', sms(c.id, 4, 'h-2'));
+    const other = await post('/v1/holds?wait=true', sms(c.id, 2, 'h-3'));
     expect([used.status, held.status, other.status]).toEqual([200, 200, 200]);
     await idle();
     // the producer's jobs first, queued; then the same requests over HTTP: one job each, the producer's
@@ -545,24 +517,14 @@ describe('4. payloads at the edges', () => {
     const key = `${'k'.repeat(254)}é`;
     const job = await producer.consume({ client: c.external_ref, credit_type: SMS, quantity: 1, idempotency_key: key });
     expect(await outcome('consume', job.jobId)).toMatchObject({ state: 'completed', value: { replayed: false } });
-    const http = await post('/v1/consumptions?wait=true', {
-      client: c.id,
-      credit_type: SMS,
-      quantity: 1,
-      idempotency_key: key,
-    });
+    const http = await post('/v1/consumptions?wait=true', sms(c.id, 1, key));
     expect(http.status, http.text).toBe(200);
     expect(http.body).toMatchObject({ replayed: true });
     const long = `${key}x`;
     await expect(
       producer.consume({ client: c.id, credit_type: SMS, quantity: 1, idempotency_key: long }),
     ).rejects.toMatchObject({ name: 'ProducerValidationError' });
-    const refused = await post('/v1/consumptions', {
-      client: c.id,
-      credit_type: SMS,
-      quantity: 1,
-      idempotency_key: long,
-    });
+    const refused = await post('/v1/consumptions', sms(c.id, 1, long));
     expect(refused.status, refused.text).toBe(422);
     // 100 − 1
     expect(await remaining(c.id)).toBe('99');
@@ -618,12 +580,7 @@ describe('5. a worker that dies after its commit, before BullMQ hears of it', ()
 
   it('a consume-batch: every use applied once, the retry answers them replayed', async () => {
     const c = await customer();
-    const uses = [1, 2, 3].map((n) => ({
-      client: c.external_ref,
-      credit_type: SMS,
-      quantity: n,
-      idempotency_key: `crash-${n}`,
-    }));
+    const uses = [1, 2, 3].map((n) => sms(c.external_ref, n, `crash-${n}`));
     const result = await crashingOnce('consumption', async () => {
       const [batch] = await producer.consumeMany(uses, { batchKey: `crash-${c.id}`, backoff: 10 } as never);
       return outcome('consume-batch', batch!.jobId);
@@ -659,18 +616,8 @@ describe('5. a worker that dies after its commit, before BullMQ hears of it', ()
   it('a reversal and a capture: each applied once, the retry answers the first', async () => {
     await working();
     const c = await customer();
-    const used = await post('/v1/consumptions?wait=true', {
-      client: c.id,
-      credit_type: SMS,
-      quantity: 10,
-      idempotency_key: 'crash-rev',
-    });
-    const held = await post('/v1/holds?wait=true', {
-      client: c.id,
-      credit_type: SMS,
-      quantity: 7,
-      idempotency_key: 'crash-hold',
-    });
+    const used = await post('/v1/consumptions?wait=true', sms(c.id, 10, 'crash-rev'));
+    const held = await post('/v1/holds?wait=true', sms(c.id, 7, 'crash-hold'));
     expect([used.status, held.status]).toEqual([200, 200]);
     const [reversed, captured] = await crashingOnce('consumption', async () => {
       const options = { backoff: 10 } as never;

@@ -1,0 +1,25 @@
+import { expect } from 'vitest';
+import type { TestApp } from './app.js';
+
+/**
+ * The steps a scenario over HTTP takes again and again, on the app a file starts in its beforeAll (`app()`): a call,
+ * a call that must answer `status`, the clock moved, the nightly run that must fail nothing.
+ */
+export function httpSteps(app: () => TestApp) {
+  const call = (method: string, path: string, body?: unknown) =>
+    app().request(method, path, body === undefined ? {} : { body });
+  const ok = async (method: string, path: string, body?: unknown, status = 200) => {
+    const res = await call(method, path, body);
+    expect(res.status, `${method} ${path}: ${res.text}`).toBe(status);
+    return res.body;
+  };
+  const clockTo = async (iso: string) => {
+    expect(await ok('PUT', '/v1/admin/clock', { now: iso })).toEqual({ now: iso, mode: 'manual' });
+  };
+  const nightly = async () => {
+    const report = await ok('POST', '/v1/admin/nightly-runs', {});
+    for (const phase of report.phases) expect(phase.failed, JSON.stringify(phase)).toEqual([]);
+    return report;
+  };
+  return { call, ok, clockTo, nightly };
+}
