@@ -202,6 +202,18 @@ export async function acceptRecharge(
     if (before.request_hash !== requestHash) return conflict;
     return ok({ jobId: jobIdOf('recharge', data), replay: { ...(before.result as RechargeResult), replayed: true } });
   }
+  // what the job could only refuse is refused now, as a consumption's quantity is: a 202 would lose the 422
+  if (data.items) {
+    const resolved = await resolveItems(app.db, data.items);
+    if (!resolved.ok) return resolved;
+  }
+  if (data.price !== undefined) {
+    const parsed = parseMinor(data.price);
+    if (!parsed.ok)
+      return fail('validation_failed', `price ${parsed.detail}`, {
+        errors: [{ field: 'price', message: parsed.detail }],
+      });
+  }
   if (subscription.status !== 'active')
     return fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
   const submitted = await submit(app, [{ name: 'recharge', data, requestHash, subjectId: subscription.id }], {

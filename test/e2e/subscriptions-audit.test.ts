@@ -234,7 +234,7 @@ describe('recharge', () => {
 });
 
 describe('invoices across a year boundary', () => {
-  it('numbers restart at 000001 on 1 January and stay gap-free; the Dec 31 nightly renewal is a 2026 invoice', async () => {
+  it('numbers restart at 000001 on 1 January, gap-free; the Dec 31 nightly renewal is a 2026 invoice', async () => {
     app.clock.set('2026-12-30T10:00:00.000Z');
     await catalog();
     await pack('d1', { validity: { count: 1, unit: 'day' }, auto_renew: true, price: 333, currency: 'JPY' });
@@ -270,7 +270,7 @@ describe('invoices across a year boundary', () => {
 });
 
 describe('suspension and cancellation mid-period', () => {
-  it('suspended: balances not usable, renew and recharge 409; resumed: usable again; cancelled: void, 409', async () => {
+  it('suspended: not usable, renew and recharge 409; resumed: usable; cancelled: void, 409', async () => {
     await catalog();
     await pack('p1');
     const s = await buy('p1');
@@ -344,5 +344,33 @@ describe('a leap year', () => {
     expect(s.invoice.number).toBe('INV-2028-000001');
     const r = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
     expect(r).toMatchObject({ period_start: '2028-02-29T00:00:00.000Z', period_end: '2028-03-31T00:00:00.000Z' });
+  });
+});
+
+describe('a recharge the job can only refuse is refused at once', () => {
+  it('too many decimals, an unknown credit type, a fee above 10^15: 422 without ?wait, no job', async () => {
+    await catalog();
+    await pack('p1');
+    const s = await buy('p1');
+    const recharge = (body: Record<string, unknown>) => call('POST', `/v1/subscriptions/${s.id}/recharge`, body);
+    // `min` has 1 decimal: 0.25 has 2 → 422 as a consumption of 0.25 min is, not a 202 for a job that fails
+    const decimals = await recharge({ items: [{ credit_type: 'min', units: '0.25' }] });
+    expectProblem(decimals, 422, 'validation_failed');
+    expect(decimals.body.errors).toEqual([{ field: 'items.0.units', message: 'allows at most 1 decimal place' }]);
+    const unknown = await recharge({ items: [{ credit_type: 'nope', units: 1 }] });
+    expectProblem(unknown, 422, 'validation_failed');
+    expect(unknown.body.errors).toEqual([{ field: 'items.0.credit_type', message: 'no credit type "nope"' }]);
+    // 16 digits pass the body's pattern, but money is at most 10^15 minor units
+    expectProblem(await recharge({ price: '9999999999999999' }), 422, 'validation_failed');
+    // nothing was invoiced; a good recharge still goes through: 7.5 + 0.2 = 7.7 min
+    expect(
+      (
+        await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {
+          items: [{ credit_type: 'min', units: '0.2' }],
+        })
+      ).price,
+    ).toBe(1999);
+    expect(await remaining('min')).toBe('7.7');
+    expect((await invoices()).map((i) => i.kind)).toEqual(['subscription', 'recharge']);
   });
 });
