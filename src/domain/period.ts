@@ -105,6 +105,16 @@ export function nthPeriod(anchor: Date, validity: Validity, timeZone: string, in
 export const periodContains = (period: Period, at: Date): boolean =>
   period.start.getTime() <= at.getTime() && at.getTime() < period.end.getTime();
 
+/**
+ * DOMAIN.md "Recharge": recharge balances are valid from now until the current period's end — but not before a
+ * subscription bought to start later has started (`renewed` false, its first period still ahead): units paid for
+ * that period are spent in it, as its package's are. One renewed ahead was recharged inside a period paid for.
+ */
+export function rechargeValidity(current: Period, renewed: boolean, now: Date): Period {
+  const notStarted = !renewed && now.getTime() < current.start.getTime();
+  return { start: notStarted ? current.start : now, end: current.end };
+}
+
 /** Start of the calendar day holding `at`, in the business time zone (for report buckets and crons). */
 export function startOfDay(at: Date, timeZone: string): Date {
   return DateTime.fromJSDate(at, { zone: timeZone }).startOf('day').toJSDate();

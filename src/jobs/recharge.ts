@@ -8,6 +8,7 @@ import { autoRechargesInPeriod, insertRecharge, rechargeByKey } from '../db/repo
 import { lockSubscription, subscriptionById, subscriptionItems } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
 import { minorToJson, parseMinor } from '../domain/money.js';
+import { rechargeValidity } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
@@ -100,7 +101,11 @@ export async function rechargeSubscription(
         });
       price = parsed.value;
     }
-    const period = { start: now, end: subscription.current_period_end };
+    const period = rechargeValidity(
+      { start: subscription.current_period_start, end: subscription.current_period_end },
+      subscription.renewal_count > 0,
+      now,
+    );
     const creditTypes = await creditTypesByIds(
       tx,
       items.map((i) => i.credit_type_id),

@@ -374,3 +374,49 @@ describe('a recharge the job can only refuse is refused at once', () => {
     expect((await invoices()).map((i) => i.kind)).toEqual(['subscription', 'recharge']);
   });
 });
+
+describe('a recharge of a subscription bought to start later', () => {
+  it('is valid from the period start, not before it: nothing is spent before the subscription starts', async () => {
+    await catalog();
+    await pack('p1', { recharge_price: 500 });
+    // bought on 01-31 for [03-15, 04-15)
+    const later = await buy('p1', { starts_at: '2026-03-15T00:00:00Z' });
+    expect(later).toMatchObject({
+      current_period_start: '2026-03-15T00:00:00.000Z',
+      current_period_end: '2026-04-15T00:00:00.000Z',
+    });
+    const rc = await ok('POST', `/v1/subscriptions/${later.id}/recharge?wait=true`, {});
+    // valid [03-15, 04-15) like the package's own units, not [01-31, 04-15)
+    expect(rc.balances).toMatchObject([
+      { credit_type: 'sms', granted: '100', valid_from: '2026-03-15T00:00:00.000Z' },
+      { credit_type: 'min', granted: '7.5', valid_from: '2026-03-15T00:00:00.000Z' },
+    ]);
+    expect(await ok('GET', `/v1/invoices/${rc.invoice_id}`)).toMatchObject({
+      kind: 'recharge',
+      total: 500,
+      period_start: '2026-03-15T00:00:00.000Z',
+      period_end: '2026-04-15T00:00:00.000Z',
+    });
+    await clockTo('2026-02-01T00:00:00.000Z');
+    expectProblem(await consume('sms', 1, 'too-soon'), 422, 'insufficient_balance');
+    await clockTo('2026-03-15T00:00:00.000Z');
+    // 100 of the package + 100 of the recharge
+    expect(await remaining('sms')).toBe('200');
+  });
+
+  it('a subscription renewed ahead is recharged from now until the end of its latest period', async () => {
+    await catalog();
+    await pack('p1', { recharge_price: 500 });
+    const s = await buy('p1');
+    await clockTo('2026-02-10T00:00:00.000Z');
+    await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    // API.md: the current period is the latest paid for, [02-28, 03-31); now (02-10) lies in the first one
+    const rc = await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {});
+    expect(rc.balances[0]).toMatchObject({
+      valid_from: '2026-02-10T00:00:00.000Z',
+      expires_at: '2026-03-31T00:00:00.000Z',
+    });
+    // 100 of the first period + 100 of the recharge usable now (the renewal's 100 from 02-28)
+    expect(await remaining('sms')).toBe('200');
+  });
+});
