@@ -420,3 +420,28 @@ describe('a recharge of a subscription bought to start later', () => {
     expect(await remaining('sms')).toBe('200');
   });
 });
+
+describe('concurrency', () => {
+  it('8 sales at once, 4 renewals by hand racing the nightly run: 16 gap-free numbers, one renewal each', async () => {
+    await catalog();
+    await pack('p1', { auto_renew: true });
+    const subs = await Promise.all(Array.from({ length: 8 }, () => buy('p1')));
+    // an archived package is no longer sold (409), but its subscriptions still renew
+    await ok('PATCH', '/v1/packages/p1', { status: 'archived' });
+    expectProblem(await call('POST', '/v1/subscriptions', { client: 'c1', package: 'p1' }), 409, 'conflict');
+    await clockTo('2026-02-27T23:00:00.000Z');
+    const byHand = Promise.all(
+      subs.slice(0, 4).map((x) => call('POST', `/v1/subscriptions/${x.id}/renew?wait=true`, {})),
+    );
+    const night = nightly();
+    for (const r of await byHand) expect(r.status, r.text).toBe(200);
+    await night;
+    await nightly();
+    for (const x of subs) {
+      expect(await sub(x.id)).toMatchObject({ renewal_count: 1, current_period_end: '2026-03-31T00:00:00.000Z' });
+    }
+    // 8 sales + 8 renewals = 16 numbers, 1 to 16 with no gap
+    const numbers = (await invoices()).map((i) => i.number);
+    expect(numbers).toEqual(Array.from({ length: 16 }, (_, k) => `INV-2026-${String(k + 1).padStart(6, '0')}`));
+  });
+});
