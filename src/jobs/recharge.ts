@@ -221,6 +221,8 @@ export async function acceptRecharge(
   }
   if (subscription.status !== 'active')
     return fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
+  if (subscription.current_period_end.getTime() <= app.clock.now().getTime())
+    return fail('conflict', 'the current period is over: renew the subscription first');
   const submitted = await submit(app, [{ name: 'recharge', data, requestHash, subjectId: subscription.id }], {
     describeConflict: () => conflict.detail,
     heldHash: async (held) => {

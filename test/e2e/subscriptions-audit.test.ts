@@ -375,6 +375,30 @@ describe('a recharge the job can only refuse is refused at once', () => {
   });
 });
 
+describe('a recharge after the period ended', () => {
+  it('is 409 at once without ?wait, as the job would answer; after the renewal it goes through', async () => {
+    await catalog();
+    await pack('p1', { recharge_price: 500 });
+    const s = await buy('p1');
+    // [01-31, 02-28): at exactly 02-28 00:00 the period is over and nothing renewed it yet
+    await clockTo('2026-02-28T00:00:00.000Z');
+    expectProblem(await call('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {}), 409, 'conflict');
+    expectProblem(await call('POST', `/v1/subscriptions/${s.id}/recharge`, {}), 409, 'conflict');
+    await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    // [02-28, 03-31): valid from now to 03-31
+    const rc = await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {});
+    expect(rc.balances[0]).toMatchObject({
+      valid_from: '2026-02-28T00:00:00.000Z',
+      expires_at: '2026-03-31T00:00:00.000Z',
+    });
+    expect((await invoices()).map((i) => [i.kind, i.total])).toEqual([
+      ['subscription', 1999],
+      ['renewal', 1999],
+      ['recharge', 500],
+    ]);
+  });
+});
+
 describe('a recharge of a subscription bought to start later', () => {
   it('is valid from the period start, not before it: nothing is spent before the subscription starts', async () => {
     await catalog();
