@@ -229,6 +229,8 @@ export async function acceptRenewal(
   if (subscription.status === 'pending')
     return fail('conflict', 'the subscription is pending payment of its first invoice');
   if (subscription.status === 'suspended') return fail('conflict', 'a suspended subscription cannot be renewed');
+  if (subscription.status === 'frozen')
+    return fail('conflict', 'a frozen subscription cannot be renewed: its clock stands still until it is unfrozen');
   if (subscription.status === 'active' && subscription.cancel_at_period_end) {
     return fail('conflict', 'the subscription is set to cancel at the end of its period');
   }

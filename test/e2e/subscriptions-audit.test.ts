@@ -399,6 +399,28 @@ describe('a recharge after the period ended', () => {
   });
 });
 
+describe('a frozen subscription', () => {
+  it('is not renewed: 409 at once without ?wait, as the job would answer; unfrozen, it renews', async () => {
+    await catalog();
+    await pack('p1', { max_freeze_days: 10 });
+    const s = await buy('p1');
+    await clockTo('2026-02-01T00:00:00.000Z');
+    expect(await ok('POST', `/v1/subscriptions/${s.id}/freeze`, { days: 5 })).toMatchObject({ status: 'frozen' });
+    expectProblem(await call('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {}), 409, 'conflict');
+    expectProblem(await call('POST', `/v1/subscriptions/${s.id}/renew`, {}), 409, 'conflict');
+    expectProblem(await call('POST', `/v1/subscriptions/${s.id}/recharge`, {}), 409, 'conflict');
+    await clockTo('2026-02-03T00:00:00.000Z');
+    // frozen 2 days: the period end moves from 02-28 to 03-02
+    expect(await ok('POST', `/v1/subscriptions/${s.id}/unfreeze`, {})).toMatchObject({
+      status: 'active',
+      current_period_end: '2026-03-02T00:00:00.000Z',
+    });
+    const r = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    expect(r).toMatchObject({ status: 'renewed', period_start: '2026-03-02T00:00:00.000Z', price: 1999 });
+    expect((await invoices()).map((i) => i.kind)).toEqual(['subscription', 'renewal']);
+  });
+});
+
 describe('a recharge of a subscription bought to start later', () => {
   it('is valid from the period start, not before it: nothing is spent before the subscription starts', async () => {
     await catalog();
