@@ -1,0 +1,486 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nightlyReportId } from '../../src/reports/nightly.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { countRows } from '../helpers/fixtures.js';
+import { httpSteps } from '../helpers/http-steps.js';
+import { awaitRun, download, jsonRows, parseCsv, runReport } from '../helpers/reports.js';
+
+/**
+ * An audit of the reports against a small history made by hand, over HTTP with a moved clock, in a business zone
+ * three hours ahead of UTC (Asia/Riyadh, no DST): a local midnight is 21:00 UTC of the day before. Every expected
+ * figure is worked out in the comment beside it.
+ *
+ * The cast:
+ *   ra-min  minutes, 2 decimals, dimension `branch`;  ra-sms  messages, 0 decimals
+ *   ra-basic  'Basic, "plus"', 10.50 USD (1050), a month: 100.50 ra-min + 50 ra-sms (no auto renewal)
+ *   ra-pro    'برو', 20.00 USD (2000), a month: 300 ra-min
+ *   A (ra-a, 'شركة "النور", الرياض') on ra-basic, B (ra-b, 'Beta') on ra-pro, both from 03-01 09:00Z to 04-01 09:00Z
+ *
+ * The uses (consume/reverse ledger entries, by when they count; local = UTC+3):
+ *   c1  A 10.25 min at 03-01 20:59:59Z     local 03-01 23:59:59 (Sunday)   branch 'Riyadh, "North"'
+ *   c2  A  0.10 min at 03-01 21:00:00Z     local 03-02 00:00:00 (Monday)   no branch
+ *   c3  A  0.20 min at 03-02 20:59:59.999Z local 03-02 23:59:59.999       branch 'Jeddah'
+ *   c4  B  5    min at 03-02 21:00:00Z     local 03-03 00:00               branch 'Jeddah'
+ *   c5  A  7    sms at 03-02 10:00Z        local 03-02
+ *   r3  c3 reversed at 03-05 10:00Z        local 03-05: +0.20
+ *   A recharged at 03-05 21:00Z (local 03-06 00:00): 10 sms, invoice 250
+ *   h1  A holds 20 min at 03-08 20:30Z (local Sunday 03-08 23:30), captures 12.5 at 03-08 21:30Z (local Monday
+ *       03-09 00:30): a use of 12.5 on 03-09, 7.5 released
+ *   B renewed at 03-10 09:00Z: a second period 04-01 09:00Z → 05-01 09:00Z of 300 min, invoice 2000
+ *   c6  B  1.5  min at 04-01 09:00Z        local 04-01 12:00 (from the renewal's balance)   branch 'الرياض'
+ *   h2  B holds 3 min at 04-01 12:00Z, left open
+ *   nightly at 04-02 09:00Z: A's subscription expires (its period ended 04-01 09:00Z), with what its balances hold;
+ *   the reports are asked at 04-02 10:00Z.
+ */
+let app: TestApp;
+const { ok, call, clockTo, nightly } = httpSteps(() => app);
+const A_NAME = 'شركة "النور", الرياض';
+const BASIC_NAME = 'Basic, "plus"';
+const ids = { a: '', b: '', subA: '', subB: '', c3: '' };
+const AT = '2026-04-02T10:00:00.000Z';
+
+const use = async (client: string, ct: string, quantity: string, at: string, key: string, branch?: string) =>
+  ok('POST', '/v1/consumptions?wait=true', {
+    client,
+    credit_type: ct,
+    quantity,
+    idempotency_key: key,
+    occurred_at: at,
+    ...(branch ? { metadata: { branch } } : {}),
+  });
+
+beforeAll(async () => {
+  app = await startTestApp({
+    roles: ['api', 'worker'],
+    now: '2026-03-01T09:00:00.000Z',
+    env: { BUSINESS_TZ: 'Asia/Riyadh' },
+  });
+  await ok(
+    'POST',
+    '/v1/credit-types',
+    { code: 'ra-min', name: 'Minutes', unit: 'minute', decimals: 2, dimensions: ['branch'] },
+    201,
+  );
+  await ok('POST', '/v1/credit-types', { code: 'ra-sms', name: 'SMS', unit: 'message', decimals: 0 }, 201);
+  const pkg = (code: string, name: string, price: number, items: unknown[]) =>
+    ok(
+      'POST',
+      '/v1/packages',
+      { code, name, price, currency: 'USD', validity: { count: 1, unit: 'month' }, items },
+      201,
+    );
+  await pkg('ra-basic', BASIC_NAME, 1050, [
+    { credit_type: 'ra-min', units: '100.50' },
+    { credit_type: 'ra-sms', units: 50 },
+  ]);
+  await pkg('ra-pro', 'برو', 2000, [{ credit_type: 'ra-min', units: 300 }]);
+  ids.a = (await ok('POST', '/v1/clients', { external_ref: 'ra-a', name: A_NAME }, 201)).id;
+  ids.b = (await ok('POST', '/v1/clients', { external_ref: 'ra-b', name: 'Beta' }, 201)).id;
+  ids.subA = (await ok('POST', '/v1/subscriptions', { client: 'ra-a', package: 'ra-basic' }, 201)).id;
+  ids.subB = (await ok('POST', '/v1/subscriptions', { client: 'ra-b', package: 'ra-pro' }, 201)).id;
+
+  await clockTo('2026-03-03T12:00:00.000Z');
+  await use('ra-a', 'ra-min', '10.25', '2026-03-01T20:59:59.000Z', 'c1', 'Riyadh, "North"');
+  await use('ra-a', 'ra-min', '0.10', '2026-03-01T21:00:00.000Z', 'c2');
+  ids.c3 = (await use('ra-a', 'ra-min', '0.20', '2026-03-02T20:59:59.999Z', 'c3', 'Jeddah')).id;
+  await use('ra-b', 'ra-min', '5', '2026-03-02T21:00:00.000Z', 'c4', 'Jeddah');
+  await use('ra-a', 'ra-sms', '7', '2026-03-02T10:00:00.000Z', 'c5');
+
+  await clockTo('2026-03-05T10:00:00.000Z');
+  await ok('POST', `/v1/consumptions/${ids.c3}/reverse?wait=true`, {});
+
+  // a recharge at a local midnight (03-06 00:00): 10 sms for 250
+  await clockTo('2026-03-05T21:00:00.000Z');
+  const recharge = await app.request('POST', `/v1/subscriptions/${ids.subA}/recharge?wait=true`, {
+    body: { items: [{ credit_type: 'ra-sms', units: 10 }], price: 250 },
+    headers: { 'idempotency-key': 'ra-recharge' },
+  });
+  expect(recharge.status, recharge.text).toBe(200);
+
+  await clockTo('2026-03-08T20:30:00.000Z');
+  const h1 = await ok('POST', '/v1/holds?wait=true', {
+    client: 'ra-a',
+    credit_type: 'ra-min',
+    quantity: '20',
+    idempotency_key: 'h1',
+    expires_in_seconds: 7200,
+  });
+  await clockTo('2026-03-08T21:30:00.000Z');
+  await ok('POST', `/v1/holds/${h1.id}/capture`, { quantity: '12.5' });
+
+  await clockTo('2026-03-10T09:00:00.000Z');
+  await ok('POST', `/v1/subscriptions/${ids.subB}/renew?wait=true`, {});
+
+  await clockTo('2026-04-01T12:00:00.000Z');
+  await use('ra-b', 'ra-min', '1.5', '2026-04-01T09:00:00.000Z', 'c6', 'الرياض');
+  await ok('POST', '/v1/holds?wait=true', {
+    client: 'ra-b',
+    credit_type: 'ra-min',
+    quantity: '3',
+    idempotency_key: 'h2',
+    expires_in_seconds: 7 * 86400,
+  });
+
+  await clockTo('2026-04-02T09:00:00.000Z');
+  await nightly();
+  await clockTo(AT);
+}, 120_000);
+afterAll(async () => {
+  const verify = await app.request('POST', '/v1/admin/verify');
+  expect(verify.status, verify.text).toBe(200);
+  expect(verify.body.violations).toEqual([]);
+  await app.close();
+});
+
+/** A report in JSON and in CSV: the CSV's header is the JSON rows' keys, and each record their values as text. */
+async function both(type: string, params: Record<string, unknown> = {}) {
+  const { rows } = await jsonRows(app, { type, params });
+  const csvRun = await runReport(app, { type, params, format: 'csv' });
+  expect(csvRun.status, csvRun.error ?? '').toBe('done');
+  const csv = parseCsv((await download(app, csvRun.id)).text);
+  const header = csv[0]!;
+  if (rows.length > 0) expect(header).toEqual(Object.keys(rows[0]!));
+  expect(csv.slice(1)).toEqual(rows.map((r) => header.map((c) => (r[c] === null ? '' : String(r[c])))));
+  expect(csvRun.row_count).toBe(rows.length);
+  return { rows, csv, csvRun };
+}
+
+const RANGE = { from: '2026-03-01', to: '2026-04-02' };
+
+describe('consumption', () => {
+  it('buckets by local day: 20:59:59Z is the day before 21:00Z; a reversal counts on the day it is made', async () => {
+    const { rows } = await both('consumption', RANGE);
+    expect(rows).toEqual([
+      // c1 alone: local 23:59:59 on 03-01
+      {
+        period_start: '2026-03-01',
+        credit_type: 'ra-min',
+        unit: 'minute',
+        consumed: '10.25',
+        reversed: '0',
+        net: '10.25',
+      },
+      // c2 0.10 + c3 0.20 = 0.30 (c3's own day keeps its use; the reversal is on 03-05)
+      { period_start: '2026-03-02', credit_type: 'ra-min', unit: 'minute', consumed: '0.3', reversed: '0', net: '0.3' },
+      { period_start: '2026-03-02', credit_type: 'ra-sms', unit: 'message', consumed: '7', reversed: '0', net: '7' },
+      { period_start: '2026-03-03', credit_type: 'ra-min', unit: 'minute', consumed: '5', reversed: '0', net: '5' },
+      {
+        period_start: '2026-03-05',
+        credit_type: 'ra-min',
+        unit: 'minute',
+        consumed: '0',
+        reversed: '0.2',
+        net: '-0.2',
+      },
+      // the capture, at local 00:30 on Monday 03-09
+      {
+        period_start: '2026-03-09',
+        credit_type: 'ra-min',
+        unit: 'minute',
+        consumed: '12.5',
+        reversed: '0',
+        net: '12.5',
+      },
+      { period_start: '2026-04-01', credit_type: 'ra-min', unit: 'minute', consumed: '1.5', reversed: '0', net: '1.5' },
+    ]);
+  });
+
+  it('weeks start on local Mondays, months on the 1st; the totals are the ledger', async () => {
+    const week = await both('consumption', { ...RANGE, group_by: 'week' });
+    expect(week.rows.map((r) => [r.period_start, r.credit_type, r.consumed, r.reversed, r.net])).toEqual([
+      // Sunday 03-01 is in the week of Monday 02-23
+      ['2026-02-23', 'ra-min', '10.25', '0', '10.25'],
+      // 0.30 + 5 = 5.30 used, 0.20 given back: 5.10
+      ['2026-03-02', 'ra-min', '5.3', '0.2', '5.1'],
+      ['2026-03-02', 'ra-sms', '7', '0', '7'],
+      ['2026-03-09', 'ra-min', '12.5', '0', '12.5'],
+      // Wednesday 04-01 is in the week of Monday 03-30
+      ['2026-03-30', 'ra-min', '1.5', '0', '1.5'],
+    ]);
+    const month = await both('consumption', { ...RANGE, group_by: 'month' });
+    expect(month.rows.map((r) => [r.period_start, r.credit_type, r.consumed, r.reversed, r.net])).toEqual([
+      // 10.25 + 0.30 + 5 + 12.5 = 28.05 used, 0.20 back: 27.85
+      ['2026-03-01', 'ra-min', '28.05', '0.2', '27.85'],
+      ['2026-03-01', 'ra-sms', '7', '0', '7'],
+      ['2026-04-01', 'ra-min', '1.5', '0', '1.5'],
+    ]);
+    // the ledger: Σ −consume = 29.55, Σ reverse = 0.20 (ra-min, scaled by 100)
+    const ledger = await app.ctx.db.raw(
+      `SELECT COALESCE(-sum(amount) FILTER (WHERE kind = 'consume'), 0)::bigint AS consumed,
+              COALESCE(sum(amount) FILTER (WHERE kind = 'reverse'), 0)::bigint AS reversed
+         FROM ledger_entries l JOIN credit_types ct ON ct.id = l.credit_type_id WHERE ct.code = 'ra-min'`,
+    );
+    expect(ledger.rows[0]).toEqual({ consumed: 2955n, reversed: 20n });
+  });
+
+  it('per client and per package: the Arabic name with a comma and quotes survives CSV', async () => {
+    const perClient = await both('consumption', { ...RANGE, group_by: 'month', per: 'client' });
+    expect(perClient.rows.map((r) => [r.period_start, r.credit_type, r.client_ref, r.client_name, r.net])).toEqual([
+      // A: 10.25 + 0.10 + 0.20 − 0.20 + 12.5 = 22.85; B: 5
+      ['2026-03-01', 'ra-min', 'ra-a', A_NAME, '22.85'],
+      ['2026-03-01', 'ra-min', 'ra-b', 'Beta', '5'],
+      ['2026-03-01', 'ra-sms', 'ra-a', A_NAME, '7'],
+      ['2026-04-01', 'ra-min', 'ra-b', 'Beta', '1.5'],
+    ]);
+    const perPackage = await both('consumption', { ...RANGE, group_by: 'month', per: 'package' });
+    expect(perPackage.rows.map((r) => [r.period_start, r.credit_type, r.package_code, r.package_name, r.net])).toEqual([
+      ['2026-03-01', 'ra-min', 'ra-basic', BASIC_NAME, '22.85'],
+      ['2026-03-01', 'ra-min', 'ra-pro', 'برو', '5'],
+      ['2026-03-01', 'ra-sms', 'ra-basic', BASIC_NAME, '7'],
+      ['2026-04-01', 'ra-min', 'ra-pro', 'برو', '1.5'],
+    ]);
+  });
+
+  it('filters by client, credit type and package narrow to the same rows', async () => {
+    const byClient = await both('consumption', { ...RANGE, client: 'ra-b' });
+    const expected = [
+      ['2026-03-03', 'ra-min', '5'],
+      ['2026-04-01', 'ra-min', '1.5'],
+    ];
+    expect(byClient.rows.map((r) => [r.period_start, r.credit_type, r.net])).toEqual(expected);
+    const byPackage = await both('consumption', { ...RANGE, package: 'ra-pro' });
+    expect(byPackage.rows.map((r) => [r.period_start, r.credit_type, r.net])).toEqual(expected);
+    const sms = await both('consumption', { ...RANGE, credit_type: 'ra-sms' });
+    expect(sms.rows.map((r) => [r.period_start, r.credit_type, r.net])).toEqual([['2026-03-02', 'ra-sms', '7']]);
+  });
+
+  it('by dimension: each value once, "(none)" last, summing to the totals', async () => {
+    const { rows } = await both('consumption', { ...RANGE, credit_type: 'ra-min', group_by: 'branch' });
+    const byValue = Object.fromEntries(rows.map((r) => [r.value, [r.consumed, r.reversed, r.net]]));
+    expect(byValue).toEqual({
+      // c3 0.20 (reversed) + c4 5
+      Jeddah: ['5.2', '0.2', '5'],
+      'Riyadh, "North"': ['10.25', '0', '10.25'],
+      الرياض: ['1.5', '0', '1.5'],
+      // c2 0.10 + the capture 12.5
+      '(none)': ['12.6', '0', '12.6'],
+    });
+    expect(rows.at(-1)?.value).toBe('(none)');
+  });
+
+  it('an empty range has a header and no rows; from after to, an unknown type or format is a 422', async () => {
+    const empty = await both('consumption', { from: '2026-01-01', to: '2026-01-31' });
+    expect(empty.rows).toEqual([]);
+    expect(empty.csv).toEqual([['period_start', 'credit_type', 'unit', 'consumed', 'reversed', 'net']]);
+    const reversed = await call('POST', '/v1/reports', {
+      type: 'consumption',
+      params: { from: '2026-03-05', to: '2026-03-01' },
+    });
+    expect(reversed.status, reversed.text).toBe(422);
+    expect(reversed.body.errors.map((e: { field: string }) => e.field)).toContain('params.from');
+    expect((await call('POST', '/v1/reports', { type: 'usage' })).status).toBe(422);
+    expect((await call('POST', '/v1/reports', { type: 'balances', format: 'xml' })).status).toBe(422);
+  });
+
+  it('the nightly run of 04-01 covers that local day only', async () => {
+    const run = await awaitRun(app, nightlyReportId('consumption', '2026-04-01'));
+    expect(run.params).toMatchObject({ from: '2026-03-31T21:00:00.000Z', to: '2026-04-01T20:59:59.999Z' });
+    const csv = parseCsv((await download(app, run.id)).text);
+    expect(csv).toEqual([
+      ['period_start', 'credit_type', 'unit', 'consumed', 'reversed', 'net'],
+      ['2026-04-01', 'ra-min', 'minute', '1.5', '0', '1.5'],
+    ]);
+  });
+});
+
+describe('balances, subscriptions, renewals, top packages', () => {
+  it('balances: held apart from remaining, the identity holding, % used with one decimal', async () => {
+    const { rows } = await both('balances');
+    expect(
+      rows.map((r) => [
+        r.client_ref,
+        r.package_code,
+        r.subscription_status,
+        r.credit_type,
+        r.granted,
+        r.consumed,
+        r.remaining,
+        r.expired,
+        r.held,
+        r.used_percent,
+      ]),
+    ).toEqual([
+      // A min: 100.50 granted, 22.85 used net, the rest 77.65 expired with the subscription; 22.85/100.50 = 22.7%
+      ['ra-a', 'ra-basic', 'expired', 'ra-min', '100.5', '22.85', '0', '77.65', '0', 22.7],
+      // A sms: 50 + 10 recharged, 7 used, 53 expired; 7/60 = 11.67% → 11.7
+      ['ra-a', 'ra-basic', 'expired', 'ra-sms', '60', '7', '0', '53', '0', 11.7],
+      // B min: 300 + 300; 5 + 1.5 = 6.5 used; the first period's 295 expired; 300 − 1.5 − 3 held = 295.5 usable;
+      // 6.5/600 = 1.083% → 1.1
+      ['ra-b', 'ra-pro', 'active', 'ra-min', '600', '6.5', '295.5', '295', '3', 1.1],
+    ]);
+  });
+
+  it('subscriptions: a count per package and status, then each with its period and days left', async () => {
+    const { rows } = await both('subscriptions');
+    expect(rows.map((r) => [r.row_type, r.package_code, r.status, r.count])).toEqual([
+      ['summary', 'ra-basic', 'expired', 1],
+      ['summary', 'ra-pro', 'active', 1],
+      ['subscription', 'ra-basic', 'expired', null],
+      ['subscription', 'ra-pro', 'active', null],
+    ]);
+    const [a, b] = rows.slice(2);
+    expect(a).toMatchObject({
+      client_name: A_NAME,
+      period_end: '2026-04-01T09:00:00.000Z',
+      days_left: 0,
+      depleted: true,
+    });
+    // 04-02 10:00Z → 05-01 09:00Z is 28 days 23 hours: 29 days left (begun days count)
+    expect(b).toMatchObject({
+      period_start: '2026-04-01T09:00:00.000Z',
+      period_end: '2026-05-01T09:00:00.000Z',
+      days_left: 29,
+      depleted: false,
+      renewal_count: 1,
+    });
+  });
+
+  it('renewals: new, renewed and expired per local day with their revenue', async () => {
+    const { rows } = await both('renewals', RANGE);
+    expect(rows).toEqual([
+      // both subscriptions on 03-01 (12:00 local): 1050 + 2000
+      {
+        period_start: '2026-03-01',
+        currency: 'USD',
+        new_subscriptions: 2,
+        renewals: 0,
+        recharges: 0,
+        expirations: 0,
+        new_revenue: 3050,
+        renewal_revenue: 0,
+        recharge_revenue: 0,
+        revenue: 3050,
+      },
+      // the recharge at local midnight 03-06
+      {
+        period_start: '2026-03-06',
+        currency: 'USD',
+        new_subscriptions: 0,
+        renewals: 0,
+        recharges: 1,
+        expirations: 0,
+        new_revenue: 0,
+        renewal_revenue: 0,
+        recharge_revenue: 250,
+        revenue: 250,
+      },
+      {
+        period_start: '2026-03-10',
+        currency: 'USD',
+        new_subscriptions: 0,
+        renewals: 1,
+        recharges: 0,
+        expirations: 0,
+        new_revenue: 0,
+        renewal_revenue: 2000,
+        recharge_revenue: 0,
+        revenue: 2000,
+      },
+      expect.objectContaining({ currency: 'USD', new_subscriptions: 0, renewals: 0, expirations: 1, revenue: 0 }),
+    ]);
+    // A's period ended 04-01 09:00Z (12:00 local); the sweep that saw it ran 04-02
+    expect(['2026-04-01', '2026-04-02']).toContain(rows[3]!.period_start);
+  });
+
+  it('top packages: ranked by requests, the name with a comma and quotes quoted in CSV', async () => {
+    const { rows, csv } = await both('top_packages', RANGE);
+    expect(rows).toEqual([
+      // ra-pro: 1 new + 1 renewal, 2000 + 2000
+      {
+        rank: 1,
+        package_code: 'ra-pro',
+        package_name: 'برو',
+        currency: 'USD',
+        new_subscriptions: 1,
+        renewals: 1,
+        requests: 2,
+        revenue: 4000,
+      },
+      {
+        rank: 2,
+        package_code: 'ra-basic',
+        package_name: BASIC_NAME,
+        currency: 'USD',
+        new_subscriptions: 1,
+        renewals: 0,
+        requests: 1,
+        revenue: 1050,
+      },
+    ]);
+    expect(csv[2]).toEqual(['2', 'ra-basic', BASIC_NAME, 'USD', '1', '0', '1', '1050']);
+    const raw = (await download(app, (await runReport(app, { type: 'top_packages', params: RANGE, format: 'csv' })).id))
+      .text;
+    expect(raw).toContain('\r\n2,ra-basic,"Basic, ""plus""",USD,1,0,1,1050\r\n');
+  });
+
+  it('the same report asked twice with one idempotency key is one run, generated once', async () => {
+    const headers = { 'idempotency-key': 'ra-twice' };
+    const body = { type: 'balances', format: 'csv' };
+    const first = await app.request('POST', '/v1/reports', { key: app.keys.write, body, headers });
+    expect(first.status, first.text).toBe(202);
+    const runsBefore = await countRows(app, 'report_runs');
+    const second = await app.request('POST', '/v1/reports', { key: app.keys.write, body, headers });
+    expect(second.status, second.text).toBe(202);
+    expect(second.body.id).toBe(first.body.id);
+    expect(await countRows(app, 'report_runs')).toBe(runsBefore);
+    const run = await awaitRun(app, first.body.id);
+    expect(run.status).toBe('done');
+    const ready = await app.ctx.db('outbox_events').where({ type: 'report.ready', subject_id: first.body.id });
+    expect(ready).toHaveLength(1);
+  });
+});
+
+describe('what the API and the pages show beside the reports', () => {
+  it('GET /v1/clients/{id}/usage gives the same net figures as the consumption report', async () => {
+    for (const group_by of ['day', 'week', 'month', 'branch']) {
+      const params = { ...RANGE, client: 'ra-a', credit_type: 'ra-min', group_by };
+      const { rows } = await jsonRows(app, { type: 'consumption', params });
+      const usage = await ok(
+        'GET',
+        `/v1/clients/ra-a/usage?credit_type=ra-min&from=${RANGE.from}&to=${RANGE.to}&group_by=${group_by}`,
+      );
+      const key = group_by === 'branch' ? 'value' : 'period_start';
+      expect(usage.data, group_by).toEqual(rows.map((r) => ({ key: r[key], quantity: r.net })));
+    }
+  });
+
+  it('the list of runs pages through every run once, oldest first', async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+      const page = await ok('GET', `/v1/reports?limit=3${q}`);
+      expect(page.data.length).toBeLessThanOrEqual(3);
+      seen.push(...page.data.map((r: { id: string }) => r.id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.length).toBe(await countRows(app, 'report_runs'));
+  });
+
+  it("the overview's figures are the reports': the chart's days, the top packages, in English and Arabic", async () => {
+    // the chart: the consumption report over the last 30 local days (03-04 .. 04-02)
+    const { rows } = await jsonRows(app, { type: 'consumption', params: { from: '2026-03-04', to: AT } });
+    expect(rows.map((r) => [r.period_start, r.net])).toEqual([
+      ['2026-03-05', '-0.2'],
+      ['2026-03-09', '12.5'],
+      ['2026-04-01', '1.5'],
+    ]);
+    const en = (await app.request('GET', '/ui?lang=en', { key: app.keys.admin })).text;
+    expect(en).toContain('<title>5 Mar 2026: -0.2 minute</title>');
+    expect(en).toContain('<title>9 Mar 2026: 12.5 minute</title>');
+    expect(en).toContain('<title>1 Apr 2026: 1.5 minute</title>');
+    // top packages over the last 30 days (03-03 10:00Z on): the renewal of ra-pro only, 2000
+    const top = await jsonRows(app, { type: 'top_packages', params: { from: '2026-03-03T10:00:00Z', to: AT } });
+    expect(top.rows.map((r) => [r.package_code, r.new_subscriptions, r.renewals, r.revenue])).toEqual([
+      ['ra-pro', 0, 1, 2000],
+    ]);
+    expect(en).toContain('<div class="muted small">0 new · 1 renewed</div>');
+    expect(en).toContain('<td class="num">USD\u00a020.00</td>'); // a no-break space, as Intl writes it
+    const ar = (await app.request('GET', '/ui?lang=ar', { key: app.keys.admin })).text;
+    expect(ar).toMatch(/<html[^>]*dir="rtl"/);
+    expect(ar).toContain('١٢٫٥ minute</title>');
+    expect(ar).toContain('<div class="muted small">٠ جديدة · ١ مجدَّدة</div>');
+    expect(ar).toContain('\u200f٢٠٫٠٠\u00a0US$</td>'); // a right-to-left mark first
+  });
+});
