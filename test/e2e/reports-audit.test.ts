@@ -442,6 +442,28 @@ describe('balances, subscriptions, renewals, top packages', () => {
   });
 });
 
+describe('expiring and the narrowed balances', () => {
+  it('expiring in 30 days: the subscription, then its balance, with what is usable (the 3 held apart)', async () => {
+    const { rows } = await both('expiring', { days_ahead: 30 });
+    // 04-02 10:00Z → 05-01 09:00Z: 28 days 23 hours, 29 begun days; 300 − 1.5 − 3 held = 295.5
+    expect(rows.map((r) => [r.row_type, r.client_ref, r.expires_at, r.days_left, r.remaining, r.remains])).toEqual([
+      ['subscription', 'ra-b', '2026-05-01T09:00:00.000Z', 29, null, 'ra-min: 295.5'],
+      ['balance', 'ra-b', '2026-05-01T09:00:00.000Z', 29, '295.5', null],
+    ]);
+    // 7 days (the default): nothing
+    expect((await both('expiring')).rows).toEqual([]);
+  });
+
+  it('balances narrowed by client, package and credit type are the matching rows of the whole', async () => {
+    const whole = (await jsonRows(app, { type: 'balances' })).rows;
+    const pick = (f: (r: Record<string, unknown>) => boolean) => whole.filter(f);
+    expect((await both('balances', { client: 'ra-a' })).rows).toEqual(pick((r) => r.client_ref === 'ra-a'));
+    expect((await both('balances', { package: 'ra-pro' })).rows).toEqual(pick((r) => r.package_code === 'ra-pro'));
+    expect((await both('balances', { credit_type: 'ra-sms' })).rows).toEqual(pick((r) => r.credit_type === 'ra-sms'));
+    expect((await both('balances', { client: 'ra-b', credit_type: 'ra-sms' })).rows).toEqual([]);
+  });
+});
+
 describe('one report id, asked twice', () => {
   it('a producer sending the same report_id twice (and again once done) makes one run, generated once', async () => {
     const producer = new CreditsProducer({
@@ -517,5 +539,25 @@ describe('what the API and the pages show beside the reports', () => {
     expect(ar).toContain('١٢٫٥ minute</title>');
     expect(ar).toContain('<div class="muted small">٠ جديدة · ١ مجدَّدة</div>');
     expect(ar).toContain('\u200f٢٠٫٠٠\u00a0US$</td>'); // a right-to-left mark first
+  });
+  it("a package's page shows the renewals report's requests and revenue; the reports page the runs' row counts", async () => {
+    // the page's window: local days 03-04 .. 04-02; ra-pro's one renewal on 03-10, 2000
+    const { rows } = await jsonRows(app, {
+      type: 'renewals',
+      params: { from: '2026-03-04', to: AT, package: 'ra-pro' },
+    });
+    expect(rows.map((r) => [r.period_start, r.new_subscriptions, r.renewals, r.revenue])).toEqual([
+      ['2026-03-10', 0, 1, 2000],
+    ]);
+    const en = (await app.request('GET', '/ui/packages/ra-pro?lang=en', { key: app.keys.admin })).text;
+    expect(en).toContain('1 in total, USD\u00a020.00 invoiced');
+    const ar = (await app.request('GET', '/ui/packages/ra-pro?lang=ar', { key: app.keys.admin })).text;
+    expect(ar).toContain('الإجمالي ١، والمفوتَر \u200f٢٠٫٠٠\u00a0US$');
+    const run = await runReport(app, { type: 'balances', format: 'csv' });
+    const page = (await app.request('GET', '/ui/reports?lang=ar', { key: app.keys.admin })).text;
+    const row = page.slice(page.indexOf(`data-report="${run.id}"`));
+    // 3 rows (A's two credit types, B's one), in Arabic digits
+    expect(run.row_count).toBe(3);
+    expect(row.slice(0, row.indexOf('</tr>'))).toContain('<td class="num">٣</td>');
   });
 });
