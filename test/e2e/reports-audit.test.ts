@@ -560,4 +560,17 @@ describe('what the API and the pages show beside the reports', () => {
     expect(run.row_count).toBe(3);
     expect(row.slice(0, row.indexOf('</tr>'))).toContain('<td class="num">٣</td>');
   });
+  it('balances as of a past instant count what was held then', async () => {
+    const at = async (client: string, asOf: string) => {
+      const body = await ok('GET', `/v1/clients/${client}/balances?as_of=${encodeURIComponent(asOf)}`);
+      const r = body.data.find((x: { credit_type: { code: string } }) => x.credit_type.code === 'ra-min');
+      return [r.granted, r.consumed, r.remaining, r.held, r.expired];
+    };
+    // between h1 (20 held at 20:30Z) and its capture (21:30Z): 100.50 − 10.25 − 0.10 − 0.20 + 0.20 − 20 = 70.15
+    expect(await at('ra-a', '2026-03-08T21:00:00Z')).toEqual(['100.5', '10.35', '70.15', '20', '0']);
+    // after the capture: 12.5 used, 7.5 back: 100.50 − 22.85 = 77.65
+    expect(await at('ra-a', '2026-03-08T22:00:00Z')).toEqual(['100.5', '22.85', '77.65', '0', '0']);
+    // B at 04-01 13:00Z: the first period's 295 past its end; 300 − 1.5 − 3 held = 295.5
+    expect(await at('ra-b', '2026-04-01T13:00:00Z')).toEqual(['600', '6.5', '295.5', '3', '295']);
+  });
 });
