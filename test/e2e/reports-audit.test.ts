@@ -574,3 +574,101 @@ describe('what the API and the pages show beside the reports', () => {
     expect(await at('ra-b', '2026-04-01T13:00:00Z')).toEqual(['600', '6.5', '295.5', '3', '295']);
   });
 });
+
+/**
+ * A zone with summer time (Europe/London) and weeks starting on Sunday, on an app of its own: on Sunday 2026-03-29
+ * the clocks go from 01:00 GMT to 02:00 BST, so that local day lasts 23 hours, 00:00Z to 23:00Z.
+ *   u0  1 at 03-28 23:59:59Z      local Saturday 03-28 23:59:59 GMT
+ *   u3  5 at 03-29 00:30Z         local Sunday 03-29 00:30 GMT
+ *   u1  7 at 03-29 22:59:59.999Z  local Sunday 03-29 23:59:59.999 BST
+ *   u2 11 at 03-29 23:00Z         local Monday 03-30 00:00 BST
+ */
+describe('a day of 23 hours (Europe/London, weeks from Sunday)', () => {
+  let dst: TestApp;
+  const steps = httpSteps(() => dst);
+  beforeAll(async () => {
+    dst = await startTestApp({
+      roles: ['api', 'worker'],
+      now: '2026-03-20T12:00:00.000Z',
+      env: { BUSINESS_TZ: 'Europe/London', WEEK_START: 'sunday' },
+    });
+    await steps.ok('POST', '/v1/credit-types', { code: 'dst-min', name: 'Minutes', unit: 'minute' }, 201);
+    await steps.ok(
+      'POST',
+      '/v1/packages',
+      {
+        code: 'dst-pack',
+        name: 'Pack',
+        price: 100,
+        currency: 'GBP',
+        validity: { count: 1, unit: 'month' },
+        items: [{ credit_type: 'dst-min', units: 1000 }],
+      },
+      201,
+    );
+    await steps.ok('POST', '/v1/clients', { external_ref: 'dst-a', name: 'A' }, 201);
+    await steps.ok('POST', '/v1/subscriptions', { client: 'dst-a', package: 'dst-pack' }, 201);
+    await steps.clockTo('2026-03-30T00:30:00.000Z');
+    const uses: Array<[number, string]> = [
+      [1, '2026-03-28T23:59:59.000Z'],
+      [5, '2026-03-29T00:30:00.000Z'],
+      [7, '2026-03-29T22:59:59.999Z'],
+      [11, '2026-03-29T23:00:00.000Z'],
+    ];
+    for (const [i, [quantity, at]] of uses.entries())
+      await steps.ok('POST', '/v1/consumptions?wait=true', {
+        client: 'dst-a',
+        credit_type: 'dst-min',
+        quantity,
+        idempotency_key: `dst-${i}`,
+        occurred_at: at,
+      });
+    // the nightly run at 02:00 BST on Monday 03-30: the reports of Sunday 03-29
+    await steps.clockTo('2026-03-30T01:00:00.000Z');
+    await steps.nightly();
+  }, 120_000);
+  afterAll(async () => {
+    await dst.close();
+  });
+
+  it('days and Sunday weeks of the local calendar, the same in the usage endpoint', async () => {
+    const day = await jsonRows(dst, { type: 'consumption', params: { from: '2026-03-28', to: '2026-03-30' } });
+    // 03-28 00:00 GMT = 00:00Z; the end of 03-30 BST = 22:59:59.999Z
+    expect(day.run.params).toMatchObject({ from: '2026-03-28T00:00:00.000Z', to: '2026-03-30T22:59:59.999Z' });
+    // 1; 5 + 7 = 12; 11
+    expect(day.rows.map((r) => [r.period_start, r.net])).toEqual([
+      ['2026-03-28', '1'],
+      ['2026-03-29', '12'],
+      ['2026-03-30', '11'],
+    ]);
+    const week = await jsonRows(dst, {
+      type: 'consumption',
+      params: { from: '2026-03-28', to: '2026-03-30', group_by: 'week' },
+    });
+    // Saturday 03-28 is in the week of Sunday 03-22; 5 + 7 + 11 = 23 in the week of Sunday 03-29
+    expect(week.run.params).toMatchObject({ week_start: 'sunday' });
+    expect(week.rows.map((r) => [r.period_start, r.net])).toEqual([
+      ['2026-03-22', '1'],
+      ['2026-03-29', '23'],
+    ]);
+    for (const [groupBy, rows] of [
+      ['day', day.rows],
+      ['week', week.rows],
+    ] as const) {
+      const usage = await steps.ok(
+        'GET',
+        `/v1/clients/dst-a/usage?credit_type=dst-min&from=2026-03-28&to=2026-03-30&group_by=${groupBy}`,
+      );
+      expect(usage.data).toEqual(rows.map((r) => ({ key: r.period_start, quantity: r.net })));
+    }
+  });
+
+  it("the nightly run covers the 23 hours of Sunday's local day", async () => {
+    const run = await awaitRun(dst, nightlyReportId('consumption', '2026-03-29'));
+    expect(run.params).toMatchObject({ from: '2026-03-29T00:00:00.000Z', to: '2026-03-29T22:59:59.999Z' });
+    expect(parseCsv((await download(dst, run.id)).text)).toEqual([
+      ['period_start', 'credit_type', 'unit', 'consumed', 'reversed', 'net'],
+      ['2026-03-29', 'dst-min', 'minute', '12', '0', '12'],
+    ]);
+  });
+});
