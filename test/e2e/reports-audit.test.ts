@@ -540,7 +540,8 @@ describe('what the API and the pages show beside the reports', () => {
     expect(ar).toContain('<div class="muted small">٠ جديدة · ١ مجدَّدة</div>');
     expect(ar).toContain('\u200f٢٠٫٠٠\u00a0US$</td>'); // a right-to-left mark first
   });
-  it("a package's page shows the renewals report's requests and revenue; the reports page the runs' row counts", async () => {
+
+  it("a package's page: the renewals report's requests and revenue; the reports page: the row counts", async () => {
     // the page's window: local days 03-04 .. 04-02; ra-pro's one renewal on 03-10, 2000
     const { rows } = await jsonRows(app, {
       type: 'renewals',
