@@ -273,6 +273,49 @@ describe('consumption', () => {
     expect((await call('POST', '/v1/reports', { type: 'balances', format: 'xml' })).status).toBe(422);
   });
 
+  it('every ranged report of an empty range is a header alone; wrong params are a 422 naming the field', async () => {
+    const none = { from: '2026-01-01', to: '2026-01-31' };
+    expect((await both('renewals', none)).csv).toEqual([
+      [
+        'period_start',
+        'currency',
+        'new_subscriptions',
+        'renewals',
+        'recharges',
+        'expirations',
+        'new_revenue',
+        'renewal_revenue',
+        'recharge_revenue',
+        'revenue',
+      ],
+    ]);
+    expect((await both('top_packages', none)).rows).toEqual([]);
+    const refused: Array<[unknown, string]> = [
+      [{ type: 'renewals', params: { from: '2026-03-02', to: '2026-03-01' } }, 'params.from'],
+      [
+        { type: 'top_packages', params: { from: '2026-03-02T00:00:00+03:00', to: '2026-03-01T23:59:59+03:00' } },
+        'params.from',
+      ],
+      [{ type: 'consumption', params: { group_by: 'branch' } }, 'params.group_by'],
+      [{ type: 'consumption', params: { group_by: 'hour' } }, 'params.group_by'],
+      [{ type: 'consumption', params: { to: '2026-02-30' } }, 'params.to'],
+      [{ type: 'consumption', params: { client: 'ra-nobody' } }, 'params.client'],
+      [{ type: 'renewals', params: { group_by: 'branch', credit_type: 'ra-min' } }, 'params.credit_type'],
+      [{ type: 'expiring', params: { days_ahead: 0 } }, 'params.days_ahead'],
+      [{ type: 'balances', params: { from: '2026-03-01' } }, 'params.from'],
+    ];
+    for (const [body, field] of refused) {
+      const res = await call('POST', '/v1/reports', body);
+      expect(res.status, `${JSON.stringify(body)}: ${res.text}`).toBe(422);
+      expect(
+        res.body.errors.map((e: { field: string }) => e.field),
+        JSON.stringify(body),
+      ).toContain(field);
+    }
+    const usage = await call('GET', '/v1/clients/ra-a/usage?credit_type=ra-min&from=2026-03-02&to=2026-03-01');
+    expect(usage.status, usage.text).toBe(422);
+  });
+
   it('the nightly run of 04-01 covers that local day only', async () => {
     const run = await awaitRun(app, nightlyReportId('consumption', '2026-04-01'));
     expect(run.params).toMatchObject({ from: '2026-03-31T21:00:00.000Z', to: '2026-04-01T20:59:59.999Z' });
