@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { nightlyReportId } from '../../src/reports/nightly.js';
+import { archiveMonth } from '../../src/services/archive.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
 import { httpSteps } from '../helpers/http-steps.js';
@@ -714,5 +715,40 @@ describe('a day of 23 hours (Europe/London, weeks from Sunday)', () => {
       ['period_start', 'credit_type', 'unit', 'consumed', 'reversed', 'net'],
       ['2026-03-29', 'dst-min', 'minute', '12', '0', '12'],
     ]);
+  });
+});
+
+/**
+ * Once a month is archived (npm run cli -- archive-month), its ledger entries leave the live history: a consumption
+ * report over it would silently leave its uses out, while GET /v1/clients/{id}/usage (read from the consumptions)
+ * still counts them. Last in the file: it archives March of the main history.
+ */
+describe('a consumption report over an archived month', () => {
+  it('is refused when its range reaches into the archived months; a default range starts after them', async () => {
+    const archived = await archiveMonth(app.database.db, '2026-03', app.clock.now());
+    expect(archived.ok, archived.ok ? '' : archived.detail).toBe(true);
+    // March's uses are still in the usage endpoint: A's 22.85 net
+    const usage = await ok(
+      'GET',
+      '/v1/clients/ra-a/usage?credit_type=ra-min&from=2026-03-01&to=2026-03-31&group_by=month',
+    );
+    expect(usage.data).toEqual([{ key: '2026-03-01', quantity: '22.85' }]);
+    // the local day 04-01 starts at 03-31 21:00Z, inside the archived March (UTC)
+    for (const from of ['2026-03-01', '2026-04-01', '2026-03-31T23:59:59Z']) {
+      const res = await call('POST', '/v1/reports', { type: 'consumption', params: { from, to: '2026-04-02' } });
+      expect(res.status, `${from}: ${res.text}`).toBe(422);
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['params.from']);
+    }
+    // a range ending inside the archive (and starting 30 days before it) is refused on its end
+    const early = await call('POST', '/v1/reports', { type: 'consumption', params: { to: '2026-03-15' } });
+    expect(early.status, early.text).toBe(422);
+    expect(early.body.errors.map((e: { field: string }) => e.field)).toEqual(['params.to']);
+    // from the end of the archive on, the report is whole: B's 1.5 on 04-01 (12:00 local)
+    const after = await jsonRows(app, { type: 'consumption', params: { from: '2026-04-01T00:00:00Z', to: AT } });
+    expect(after.rows.map((r) => [r.period_start, r.net])).toEqual([['2026-04-01', '1.5']]);
+    // the default range (30 days back from now, 03-03 10:00Z) starts where the live history does
+    const byDefault = await jsonRows(app, { type: 'consumption' });
+    expect(byDefault.run.params).toMatchObject({ from: '2026-04-01T00:00:00.000Z', to: AT });
+    expect(byDefault.rows.map((r) => [r.period_start, r.net])).toEqual([['2026-04-01', '1.5']]);
   });
 });
