@@ -438,6 +438,30 @@ describe('balances, subscriptions, renewals, top packages', () => {
     ]);
   });
 
+  it('renewals by Monday weeks and by months add up to the days', async () => {
+    const cols = (r: Record<string, unknown>) => [
+      r.period_start,
+      r.new_subscriptions,
+      r.renewals,
+      r.recharges,
+      r.expirations,
+      r.revenue,
+    ];
+    const week = await both('renewals', { ...RANGE, group_by: 'week' });
+    expect(week.rows.map(cols)).toEqual([
+      ['2026-02-23', 2, 0, 0, 0, 3050], // Sunday 03-01
+      ['2026-03-02', 0, 0, 1, 0, 250], // Friday 03-06
+      ['2026-03-09', 0, 1, 0, 0, 2000], // Tuesday 03-10
+      ['2026-03-30', 0, 0, 0, 1, 0], // Thursday 04-02
+    ]);
+    const month = await both('renewals', { ...RANGE, group_by: 'month' });
+    // 3050 + 250 + 2000 = 5300
+    expect(month.rows.map(cols)).toEqual([
+      ['2026-03-01', 2, 1, 1, 0, 5300],
+      ['2026-04-01', 0, 0, 0, 1, 0],
+    ]);
+  });
+
   it('top packages: ranked by requests, the name with a comma and quotes quoted in CSV', async () => {
     const { rows, csv } = await both('top_packages', RANGE);
     expect(rows).toEqual([
@@ -483,6 +507,14 @@ describe('balances, subscriptions, renewals, top packages', () => {
     expect(run.status).toBe('done');
     const ready = await app.ctx.db('outbox_events').where({ type: 'report.ready', subject_id: first.body.id });
     expect(ready).toHaveLength(1);
+    // the same key with another request is refused, and makes no run
+    const other = await app.request('POST', '/v1/reports', {
+      key: app.keys.write,
+      body: { type: 'subscriptions', format: 'csv' },
+      headers,
+    });
+    expect([409, 422], other.text).toContain(other.status);
+    expect(await countRows(app, 'report_runs')).toBe(runsBefore);
   });
 });
 
