@@ -325,6 +325,13 @@ describe('consumption', () => {
       ['period_start', 'credit_type', 'unit', 'consumed', 'reversed', 'net'],
       ['2026-04-01', 'ra-min', 'minute', '1.5', '0', '1.5'],
     ]);
+    // the nightly sweep again the same local day: the same six runs, none made or generated again
+    const nightlyRuns = () => app.ctx.db('report_runs').where({ trigger: 'nightly' }).count<{ count: string }[]>();
+    const before = await nightlyRuns();
+    expect(Number(before[0]!.count)).toBe(6);
+    await nightly();
+    expect(await nightlyRuns()).toEqual(before);
+    expect(await app.ctx.db('outbox_events').where({ type: 'report.ready', subject_id: run.id })).toHaveLength(1);
   });
 });
 
