@@ -495,9 +495,18 @@ describe('balances, subscriptions, renewals, top packages', () => {
       },
     ]);
     expect(csv[2]).toEqual(['2', 'ra-basic', BASIC_NAME, 'USD', '1', '0', '1', '1050']);
-    const raw = (await download(app, (await runReport(app, { type: 'top_packages', params: RANGE, format: 'csv' })).id))
-      .text;
-    expect(raw).toContain('\r\n2,ra-basic,"Basic, ""plus""",USD,1,0,1,1050\r\n');
+    const run = await runReport(app, { type: 'top_packages', params: RANGE, format: 'csv' });
+    const file = await download(app, run.id);
+    expect(file.text).toContain('\r\n2,ra-basic,"Basic, ""plus""",USD,1,0,1,1050\r\n');
+    // asked at 04-02 13:00 local: the file is named for that business day
+    expect(file.headers.get('content-disposition')).toBe('attachment; filename="top_packages-2026-04-02.csv"');
+    expect(file.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    // the back office's link sends the same bytes
+    const ui = await fetch(`${app.baseUrl}/ui/reports/${run.id}/download`, {
+      headers: { authorization: `Bearer ${app.keys.admin}` },
+    });
+    expect(ui.status).toBe(200);
+    expect(Buffer.from(await ui.arrayBuffer())).toEqual(file.bytes);
   });
 
   it('the same report asked twice with one idempotency key is one run, generated once', async () => {
