@@ -469,6 +469,31 @@ describe('balances, subscriptions, renewals, top packages', () => {
     ]);
   });
 
+  it('renewals and top packages narrowed by client and package', async () => {
+    const cols = (r: Record<string, unknown>) => [
+      r.period_start,
+      r.new_subscriptions,
+      r.renewals,
+      r.recharges,
+      r.expirations,
+      r.revenue,
+    ];
+    // A: subscribed 03-01 (1050), recharged 03-06 (250), expired 04-02
+    expect((await both('renewals', { ...RANGE, client: 'ra-a' })).rows.map(cols)).toEqual([
+      ['2026-03-01', 1, 0, 0, 0, 1050],
+      ['2026-03-06', 0, 0, 1, 0, 250],
+      ['2026-04-02', 0, 0, 0, 1, 0],
+    ]);
+    // ra-pro: B subscribed 03-01 (2000), renewed 03-10 (2000)
+    expect((await both('renewals', { ...RANGE, package: 'ra-pro' })).rows.map(cols)).toEqual([
+      ['2026-03-01', 1, 0, 0, 0, 2000],
+      ['2026-03-10', 0, 1, 0, 0, 2000],
+    ]);
+    // A's requests: ra-basic's one period; a recharge is no request
+    const top = await both('top_packages', { ...RANGE, client: 'ra-a' });
+    expect(top.rows.map((r) => [r.rank, r.package_code, r.requests, r.revenue])).toEqual([[1, 'ra-basic', 1, 1050]]);
+  });
+
   it('top packages: ranked by requests, the name with a comma and quotes quoted in CSV', async () => {
     const { rows, csv } = await both('top_packages', RANGE);
     expect(rows).toEqual([
