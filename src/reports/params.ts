@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Executor } from '../db/knex.js';
 import { findClient } from '../db/repositories/clients.js';
 import { findCreditType } from '../db/repositories/credit-types.js';
+import { archivedThrough } from '../db/repositories/history.js';
 import { findPackage } from '../db/repositories/packages.js';
 import { parseInstant } from '../domain/period.js';
 import { type FieldProblem, fail, ok, type Result } from '../domain/result.js';
@@ -148,6 +149,15 @@ export async function resolveReportParams(
         problems.push(problem('from', 'must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'));
     } else if (to) {
       from = DateTime.fromJSDate(to, { zone: context.timeZone }).minus({ days: DEFAULT_RANGE_DAYS }).toJSDate();
+    }
+    // the consumption report sums the ledger, whose archived months are no longer live (services/archive.ts): a
+    // range reaching into them would leave their uses out, so it is refused, and a default one starts after them
+    const through = type === 'consumption' && from && to ? await archivedThrough(db) : null;
+    if (from && to && through && from.getTime() < through.getTime()) {
+      const archived = `the history before ${through.toISOString()} is archived`;
+      if (input.from !== undefined) problems.push(problem('from', `${archived}: from must be at or after it`));
+      else if (to.getTime() < through.getTime()) problems.push(problem('to', `${archived}: to must be at or after it`));
+      else from = through;
     }
     if (from && to) {
       if (from.getTime() > to.getTime()) problems.push(problem('from', 'must not be after `to`'));
