@@ -149,6 +149,16 @@ async function both(type: string, params: Record<string, unknown> = {}) {
 
 const RANGE = { from: '2026-03-01', to: '2026-04-02' };
 
+/** The renewals report's figures the tests compare, in its column order. */
+const renewalCols = (r: Record<string, unknown>) => [
+  r.period_start,
+  r.new_subscriptions,
+  r.renewals,
+  r.recharges,
+  r.expirations,
+  r.revenue,
+];
+
 describe('consumption', () => {
   it('buckets by local day: 20:59:59Z is the day before 21:00Z; a reversal counts on the day it is made', async () => {
     const { rows } = await both('consumption', RANGE);
@@ -446,16 +456,8 @@ describe('balances, subscriptions, renewals, top packages', () => {
   });
 
   it('renewals by Monday weeks and by months add up to the days', async () => {
-    const cols = (r: Record<string, unknown>) => [
-      r.period_start,
-      r.new_subscriptions,
-      r.renewals,
-      r.recharges,
-      r.expirations,
-      r.revenue,
-    ];
     const week = await both('renewals', { ...RANGE, group_by: 'week' });
-    expect(week.rows.map(cols)).toEqual([
+    expect(week.rows.map(renewalCols)).toEqual([
       ['2026-02-23', 2, 0, 0, 0, 3050], // Sunday 03-01
       ['2026-03-02', 0, 0, 1, 0, 250], // Friday 03-06
       ['2026-03-09', 0, 1, 0, 0, 2000], // Tuesday 03-10
@@ -463,29 +465,21 @@ describe('balances, subscriptions, renewals, top packages', () => {
     ]);
     const month = await both('renewals', { ...RANGE, group_by: 'month' });
     // 3050 + 250 + 2000 = 5300
-    expect(month.rows.map(cols)).toEqual([
+    expect(month.rows.map(renewalCols)).toEqual([
       ['2026-03-01', 2, 1, 1, 0, 5300],
       ['2026-04-01', 0, 0, 0, 1, 0],
     ]);
   });
 
   it('renewals and top packages narrowed by client and package', async () => {
-    const cols = (r: Record<string, unknown>) => [
-      r.period_start,
-      r.new_subscriptions,
-      r.renewals,
-      r.recharges,
-      r.expirations,
-      r.revenue,
-    ];
     // A: subscribed 03-01 (1050), recharged 03-06 (250), expired 04-02
-    expect((await both('renewals', { ...RANGE, client: 'ra-a' })).rows.map(cols)).toEqual([
+    expect((await both('renewals', { ...RANGE, client: 'ra-a' })).rows.map(renewalCols)).toEqual([
       ['2026-03-01', 1, 0, 0, 0, 1050],
       ['2026-03-06', 0, 0, 1, 0, 250],
       ['2026-04-02', 0, 0, 0, 1, 0],
     ]);
     // ra-pro: B subscribed 03-01 (2000), renewed 03-10 (2000)
-    expect((await both('renewals', { ...RANGE, package: 'ra-pro' })).rows.map(cols)).toEqual([
+    expect((await both('renewals', { ...RANGE, package: 'ra-pro' })).rows.map(renewalCols)).toEqual([
       ['2026-03-01', 1, 0, 0, 0, 2000],
       ['2026-03-10', 0, 1, 0, 0, 2000],
     ]);
