@@ -11,6 +11,7 @@ import {
   type QueuedHoldRow,
   queuedHolds,
 } from '../db/repositories/accepted-jobs.js';
+import { deleteJobFailures } from '../db/repositories/job-failures.js';
 import { groupBy } from '../domain/group-by.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { JOBS, type JobData, type JobName, jobIdOf } from '../jobs/definitions.js';
@@ -350,6 +351,12 @@ export async function checkAdded(
     }
   }
   await deleteAccepted(app.db, [...clashed]);
+  // the failures stored for the jobs run again are forgotten first: a stale one would answer for the new run (a
+  // waiter's failure, the relay taking a run that failed only transiently for settled); written again if it fails
+  await deleteJobFailures(
+    app.db,
+    rerun.map((c) => c.jobId),
+  );
   await Promise.all(
     rerun.map(async (c) => {
       try {

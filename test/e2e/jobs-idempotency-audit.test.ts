@@ -683,12 +683,16 @@ describe('6. the producer first, then HTTP, for the other jobs', () => {
     const early = await producer.reverse({ consumption_id: id });
     await working();
     expect(await outcome('reverse', early.jobId)).toMatchObject({ state: 'failed', failure: { code: 'not_found' } });
+    const failures = () => app.database.db('job_failures').where({ job_id: early.jobId });
+    expect(await failures()).toHaveLength(1);
     const used = await post('/v1/consumptions?wait=true', use);
     expect(used.status, used.text).toBe(200);
     // now it exists: a reversal asked for over HTTP is a new request, and must reverse it
     const http = await post(`/v1/consumptions/${id}/reverse?wait=true`, {});
     expect(http.status, http.text).toBe(200);
     expect(await remaining(c.id)).toBe('100');
+    // the first run's stored failure is gone with it: it no longer answers for the job id
+    expect(await failures()).toEqual([]);
   });
 
   it('the producer’s own retry of a call whose job failed for good runs it again', async () => {
