@@ -1,5 +1,5 @@
 import { MS_PER_DAY } from './period.js';
-import type { SubscriptionStatus } from './renewal.js';
+import { type SubscriptionStatus, subscriptionIn } from './renewal.js';
 import { fail, ok, type Result } from './result.js';
 
 /**
@@ -48,7 +48,7 @@ export function planFreeze(
   now: Date,
 ): Result<FreezePlan> {
   if (subscription.status !== 'active')
-    return fail('conflict', `a ${subscription.status} subscription cannot be frozen; only an active one can`);
+    return fail('conflict', `${subscriptionIn(subscription.status)} cannot be frozen; only an active one can`);
   if (subscription.currentPeriodStart.getTime() > now.getTime())
     return fail(
       'conflict',

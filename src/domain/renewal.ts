@@ -3,6 +3,10 @@ import { fail, ok, type Result } from './result.js';
 
 export type SubscriptionStatus = 'pending' | 'active' | 'expired' | 'cancelled' | 'suspended' | 'frozen';
 
+/** "an active subscription", "a pending subscription": a status in the words of an error's detail. */
+export const subscriptionIn = (status: string): string =>
+  `${/^[aeiou]/.test(status) ? 'an' : 'a'} ${status} subscription`;
+
 export interface RenewableSubscription {
   status: SubscriptionStatus;
   cancelAtPeriodEnd: boolean;

@@ -10,6 +10,7 @@ import { transact } from '../db/transact.js';
 import { minorToJson, parseMinor } from '../domain/money.js';
 import { rechargeValidity } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
+import { subscriptionIn } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { grantPeriod } from '../services/grant-period.js';
@@ -68,7 +69,7 @@ export async function rechargeSubscription(
     if (subscription.status !== 'active') {
       return data.auto
         ? ok(skipped(`the subscription is ${subscription.status}`))
-        : fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
+        : fail('conflict', `${subscriptionIn(subscription.status)} cannot be recharged`);
     }
     if (subscription.current_period_end.getTime() <= now.getTime()) {
       return data.auto
@@ -220,7 +221,7 @@ export async function acceptRecharge(
       });
   }
   if (subscription.status !== 'active')
-    return fail('conflict', `a ${subscription.status} subscription cannot be recharged`);
+    return fail('conflict', `${subscriptionIn(subscription.status)} cannot be recharged`);
   if (subscription.current_period_end.getTime() <= app.clock.now().getTime())
     return fail('conflict', 'the current period is over: renew the subscription first');
   const submitted = await submit(app, [{ name: 'recharge', data, requestHash, subjectId: subscription.id }], {

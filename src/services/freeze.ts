@@ -15,6 +15,7 @@ import { packageById } from '../db/repositories/packages.js';
 import { lockSubscription, type SubscriptionRow, updateSubscription } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
 import { extendExpiries, extendedPeriodEnd, type FreezeRequest, frozenSpan, planFreeze } from '../domain/freeze.js';
+import { subscriptionIn } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 
@@ -117,7 +118,7 @@ export async function unfreezeSubscription(
     const current = await lockSubscription(tx, id);
     if (!current) return fail('not_found', `no subscription "${id}"`);
     if (current.status !== 'frozen' || !current.frozen_at || !current.frozen_until)
-      return fail('conflict', `a ${current.status} subscription is not frozen`);
+      return fail('conflict', `${subscriptionIn(current.status)} is not frozen`);
     // the sweep ends only a freeze that is due: between its listing and this lock the subscription may
     // have been unfrozen by hand and frozen again, and that new freeze is not the sweep's to end
     if (context.by === 'sweep' && current.frozen_until.getTime() > (context.at ?? context.now).getTime())

@@ -24,6 +24,7 @@ import {
 import { transact } from '../db/transact.js';
 import { minorToJson } from '../domain/money.js';
 import { nthPeriod, validityOf } from '../domain/period.js';
+import { subscriptionIn } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import {
@@ -263,7 +264,7 @@ export async function patchSubscription(
       !CAN_SCHEDULE_CANCEL.has(current.status) &&
       current.cancel_at_period_end
     ) {
-      return fail('conflict', `a ${current.status} subscription cannot be un-cancelled`);
+      return fail('conflict', `${subscriptionIn(current.status)} cannot be un-cancelled`);
     }
     if (
       input.cancel_at_period_end === true &&
@@ -274,7 +275,7 @@ export async function patchSubscription(
         'conflict',
         current.status === 'pending'
           ? 'a pending subscription has no period running to cancel at; cancel it now'
-          : `a ${current.status} subscription cannot be set to cancel`,
+          : `${subscriptionIn(current.status)} cannot be set to cancel`,
       );
     }
     const patch: Partial<SubscriptionRow> & { updated_at: Date } = { updated_at: now };
@@ -284,7 +285,7 @@ export async function patchSubscription(
       const allowed =
         (current.status === 'active' && input.status === 'suspended') ||
         (current.status === 'suspended' && input.status === 'active');
-      if (!allowed) return fail('conflict', `a ${current.status} subscription cannot become ${input.status}`);
+      if (!allowed) return fail('conflict', `${subscriptionIn(current.status)} cannot become ${input.status}`);
       patch.status = input.status;
       events.push({
         type: input.status === 'suspended' ? 'subscription.suspended' : 'subscription.resumed',

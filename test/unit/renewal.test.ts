@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Validity } from '../../src/domain/period.js';
-import { decideRenewal, type RenewableSubscription, type SubscriptionStatus } from '../../src/domain/renewal.js';
+import {
+  decideRenewal,
+  type RenewableSubscription,
+  type SubscriptionStatus,
+  subscriptionIn,
+} from '../../src/domain/renewal.js';
 
 const d = (iso: string): Date => new Date(iso);
 const monthly: Validity = { count: 1, unit: 'month' };
@@ -224,5 +229,18 @@ describe('DOMAIN "Renew": a validity changed since the anchor was set re-anchors
         periodIndex: 0,
       },
     });
+  });
+});
+
+describe('a status in the words of an error', () => {
+  it('takes "an" before a vowel: "an expired subscription cannot become active", not "a expired"', () => {
+    expect(['pending', 'active', 'expired', 'cancelled', 'suspended', 'frozen'].map(subscriptionIn)).toEqual([
+      'a pending subscription',
+      'an active subscription',
+      'an expired subscription',
+      'a cancelled subscription',
+      'a suspended subscription',
+      'a frozen subscription',
+    ]);
   });
 });
