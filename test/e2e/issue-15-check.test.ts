@@ -3,7 +3,7 @@ import { awaitOutcome } from '../../src/commands/index.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
-import { httpSteps } from '../helpers/http-steps.js';
+import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
 
 /**
@@ -36,10 +36,7 @@ beforeAll(async () => {
   app = await startTestApp({ roles: ['api', 'worker'], now: '2026-03-02T09:00:00.000Z' });
 });
 afterAll(async () => {
-  const verify = await app.request('POST', '/v1/admin/verify');
-  expect(verify.status, verify.text).toBe(200);
-  expect(verify.body.violations).toEqual([]);
-  await app.close();
+  await closeVerified(app);
 });
 
 const { call, ok, clockTo, nightly } = httpSteps(() => app);

@@ -4,7 +4,7 @@ import { nightlyReportId } from '../../src/reports/nightly.js';
 import { archiveMonth } from '../../src/services/archive.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
-import { httpSteps } from '../helpers/http-steps.js';
+import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { awaitRun, download, jsonRows, parseCsv, runReport } from '../helpers/reports.js';
 
 /**
@@ -128,10 +128,7 @@ beforeAll(async () => {
   await clockTo(AT);
 }, 120_000);
 afterAll(async () => {
-  const verify = await app.request('POST', '/v1/admin/verify');
-  expect(verify.status, verify.text).toBe(200);
-  expect(verify.body.violations).toEqual([]);
-  await app.close();
+  await closeVerified(app);
 });
 
 /** A report in JSON and in CSV: the CSV's header is the JSON rows' keys, and each record their values as text. */

@@ -23,3 +23,11 @@ export function httpSteps(app: () => TestApp) {
   };
   return { call, ok, clockTo, nightly };
 }
+
+/** A scenario file's teardown: every ledger invariant holds over what it did (POST /v1/admin/verify), then close. */
+export async function closeVerified(app: TestApp): Promise<void> {
+  const verify = await app.request('POST', '/v1/admin/verify');
+  expect(verify.status, verify.text).toBe(200);
+  expect(verify.body.violations).toEqual([]);
+  await app.close();
+}
