@@ -66,6 +66,24 @@ const sms = (client: string, quantity: number | string, idempotencyKey: string) 
 });
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
   app.request('POST', path, { key: app.keys.write, body, headers });
+/**
+ * Until each request is answered or its accepted row is written under its job id — the API has recorded it and
+ * met or added its job — so that the workers started next find both doors' jobs queued (no fixed sleep).
+ */
+const untilAdmitted = async (answers: ReadonlyArray<Promise<unknown>>, jobIds: readonly string[]) => {
+  const settled = answers.map(() => false);
+  answers.forEach((a, i) => {
+    const done = () => {
+      settled[i] = true;
+    };
+    a.then(done, done);
+  });
+  const admitted = async (i: number) =>
+    settled[i] || (await app.database.db('accepted_jobs').where({ job_id: jobIds[i] }).first()) !== undefined;
+  await expect
+    .poll(async () => (await Promise.all(answers.map((_, i) => admitted(i)))).every(Boolean), { interval: 10 })
+    .toBe(true);
+};
 const outcome = <N extends Parameters<typeof awaitOutcome>[1]>(name: N, jobId: string) =>
   awaitOutcome(app.ctx, name, jobId, { timeoutMs: 20_000 });
 
@@ -152,7 +170,7 @@ describe('1. a consumption through both doors', () => {
     const use = { credit_type: SMS, quantity: 5, idempotency_key: 'both-4' };
     const queued = await producer.consume({ ...use, client: c.id });
     const waiting = post('/v1/consumptions?wait=true', { ...use, quantity: 6, client: c.id });
-    await new Promise((r) => setTimeout(r, 300));
+    await untilAdmitted([waiting], [queued.jobId]);
     await working();
     const res = await waiting;
     // it was answered the producer's use (5 applied, replayed false) as if it were its own 6
@@ -197,7 +215,7 @@ describe('1. a consumption through both doors', () => {
     // the API's request is accepted a second later: its accepted_at, so its job's text, is not the producer's
     app.clock.advance(1_000);
     const waiting = post('/v1/consumptions?wait=true', use);
-    await new Promise((r) => setTimeout(r, 300));
+    await untilAdmitted([waiting], [queued.jobId]);
     await working();
     const res = await waiting;
     expect(res.status, res.text).toBe(200);
@@ -214,7 +232,7 @@ describe('1. a consumption through both doors', () => {
     // two job ids (the client named two ways): neither door can see the other's job; the worker decides
     const queued = await producer.consume({ ...use, client: c.external_ref });
     const waiting = post('/v1/consumptions?wait=true', { ...use, quantity: 8, client: c.id });
-    await new Promise((r) => setTimeout(r, 300));
+    await untilAdmitted([waiting], [jobIdOf('consume', { ...use, client: c.id })]);
     await working();
     const [res, job] = await Promise.all([waiting, outcome('consume', queued.jobId)]);
     const answers = [res.status === 200 ? 'applied' : res.body.code, job.state === 'completed' ? 'applied' : ''];
@@ -231,7 +249,7 @@ describe('1. a consumption through both doors', () => {
     // the producer names the credit type by id and the quantity as a number; the API's caller by code, as a string
     const queued = await producer.consume({ client: c.id, credit_type: smsId, quantity: 3, idempotency_key: 'both-7' });
     const waiting = post('/v1/consumptions?wait=true', sms(c.external_ref, '3', 'both-7'));
-    await new Promise((r) => setTimeout(r, 300));
+    await untilAdmitted([waiting], [queued.jobId]);
     await working();
     const res = await waiting;
     expect(res.status, res.text).toBe(200);
@@ -404,7 +422,10 @@ describe('2. reversals', () => {
       post(`/v1/holds/${held.body.id}/capture`, {}),
       post(`/v1/holds/${other.body.id}/release`, {}),
     ];
-    await new Promise((r) => setTimeout(r, 300));
+    await untilAdmitted(
+      http,
+      jobs.map((j) => j.jobId),
+    );
     await working();
     expect((await Promise.all(http)).map((res) => res.status)).toEqual([202, 200, 200]);
     for (const [name, job] of [
