@@ -15,6 +15,8 @@ export interface Point {
   value: number;
   /** The value as a person reads it (exact decimal, the locale's digits), for the tooltip. */
   display: string;
+  /** A day whose history is archived: no bar, and a tooltip that says so rather than a value. */
+  archived?: boolean;
 }
 
 /** What a chart needs to speak the page's language: its texts, its numbers and the direction time runs in. */
@@ -90,9 +92,12 @@ export function barChart(
     )}
     ${options.points.map((p, i) => {
       const x = slotX(i) + (slot - barW) / 2;
-      const h = Math.max(0, margin.top + plotH - y(p.value));
-      const tip = t('chart.bar_title', { when: p.title, value: p.display, unit: options.unit });
-      return html`<rect class="bar${p.value === 0 ? ' zero' : ''}" x="${x.toFixed(1)}"
+      // an archived day is a full-height pale band: the eye sees "not kept", not "zero"
+      const h = p.archived ? plotH : Math.max(0, margin.top + plotH - y(p.value));
+      const tip = p.archived
+        ? t('chart.bar_archived', { when: p.title })
+        : t('chart.bar_title', { when: p.title, value: p.display, unit: options.unit });
+      return html`<rect class="bar${p.archived ? ' archived' : p.value === 0 ? ' zero' : ''}" x="${x.toFixed(1)}"
         y="${(margin.top + plotH - h).toFixed(1)}" width="${barW.toFixed(1)}"
         height="${Math.max(h, p.value > 0 ? 1 : 0).toFixed(1)}" rx="1.5"
         ><title>${tip}</title></rect>`;

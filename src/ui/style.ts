@@ -130,6 +130,7 @@ figure.chart svg { inline-size: 100%; block-size: auto; display: block; }
 figure.chart figcaption { font-size: 13px; font-weight: 600; margin-block-start: 2px; }
 figure.chart .bar { fill: var(--accent); }
 figure.chart .bar:hover { fill: #1d4fa8; }
+figure.chart .bar.archived, figure.chart .bar.archived:hover { fill: var(--line); }
 figure.chart .grid { stroke: #edf0f4; stroke-width: 1; }
 figure.chart .axis { stroke: #b9c2cf; stroke-width: 1; }
 figure.chart .tick { fill: var(--muted); font-size: 11px; font-family: inherit; }

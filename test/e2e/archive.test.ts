@@ -6,6 +6,7 @@ import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { runCli } from '../helpers/cli.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { signInToUi, uiPage } from '../helpers/ui-session.js';
 
 // Issue 17 "History that can be archived": months of ledger entries and allocations detached (migration 0018,
 // services/archive.ts) while verify, the balances and the hot path go on as before.
@@ -272,5 +273,32 @@ describe('npm run cli -- archive-month', () => {
     const verify = await cli('verify');
     expect(verify.code, verify.stdout).toBe(0);
     expect(verify.stdout).toContain('ok: every invariant holds');
+  });
+});
+
+describe('the overview after archiving', () => {
+  it('marks the archived days of its chart as archived, not as days when nothing was consumed', async () => {
+    // January to March are archived (above); the chart's 30 days end 2026-04-03: 5–31 March archived,
+    // 1–3 April live, with 2 units consumed on 2 April ('apr-1') and 1 on 3 April ('during-read')
+    at('2026-04-03T12:00:00.000Z');
+    const session = await signInToUi(app.baseUrl, app.keys.admin);
+    const overview = await uiPage(app.baseUrl, session, '/ui');
+    expect(overview.status).toBe(200);
+    expect(overview.html).toContain('data-archived="27"');
+    expect(overview.html).toContain('Consumption before 1 Apr 2026 is archived');
+    expect(overview.html).not.toContain('Nothing was consumed');
+    const tips = [...overview.html.matchAll(/<rect class="bar( archived| zero)?"[^>]*><title>([^<]*)<\/title>/g)].map(
+      (m) => `${m[1]?.trim() ?? ''}|${m[2]}`,
+    );
+    expect(tips).toHaveLength(30);
+    expect(tips[0]).toBe('archived|5 Mar 2026: archived');
+    expect(tips[26]).toBe('archived|31 Mar 2026: archived');
+    expect(tips.slice(27)).toEqual(['zero|1 Apr 2026: 0 message', '|2 Apr 2026: 2 message', '|3 Apr 2026: 1 message']);
+
+    // nothing archived before the chart's days: no band and no note (the 30 days from 30 April are all live)
+    at('2026-04-30T12:00:00.000Z');
+    const later = await uiPage(app.baseUrl, session, '/ui');
+    expect(later.html).not.toContain('data-archived');
+    expect(later.html).not.toContain('class="bar archived"');
   });
 });

@@ -10,6 +10,7 @@ import type { TestDatabase } from '../helpers/database.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 import { type PrimaryAndReplica, startPrimaryAndReplica } from '../helpers/replica.js';
 import { awaitRun } from '../helpers/reports.js';
+import { signInToUi, uiPage } from '../helpers/ui-session.js';
 
 /**
  * Issue 17, reports from a replica: the service on a primary of the test's own, with
@@ -128,27 +129,10 @@ describe('reports stream from a streaming replica', () => {
   }, 120_000);
 
   it("the overview's display windows read from the replica too", async () => {
-    // signed in through the form, as a person is
-    const form = await fetch(`${app.baseUrl}/ui/login`, { headers: { accept: 'text/html' } });
-    const loginCookie = form.headers
-      .getSetCookie()
-      .find((c) => c.startsWith('credits_ui_login='))!
-      .split(';')[0]!;
-    const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())?.[1] ?? '';
-    const signedIn = await fetch(`${app.baseUrl}/ui/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: loginCookie },
-      body: new URLSearchParams({ csrf, key: app.keys.admin, next: '/ui' }).toString(),
-    });
-    expect(signedIn.status).toBe(303);
-    const session = signedIn.headers
-      .getSetCookie()
-      .find((c) => c.startsWith('credits_ui='))!
-      .split(';')[0]!;
-    const overview = await fetch(`${app.baseUrl}/ui`, { headers: { accept: 'text/html', cookie: session } });
+    const session = await signInToUi(app.baseUrl, app.keys.admin);
+    const overview = await uiPage(app.baseUrl, session, '/ui');
     expect(overview.status).toBe(200);
-    expect(await overview.text()).toContain('Overview');
+    expect(overview.html).toContain('Overview');
     // the "nearly consumed" window's statement: on the replica, never on the primary (pg_stat_statements
     // keeps each statement's text with its constants made parameters)
     const isNearly = (s: { query: string }) => /^\s*SELECT a\.subscription_id, c\.id AS client_id/.test(s.query);

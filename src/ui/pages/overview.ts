@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
 import { reportRows } from '../../db/reports/rows.js';
+import { archivedThrough } from '../../db/repositories/history.js';
 import { nearlyConsumedQuery } from '../../reports/balances.js';
 import { consumptionQuery } from '../../reports/consumption.js';
 import { expiringQuery } from '../../reports/expiring.js';
@@ -32,8 +33,23 @@ export const dayPoint = (where: ChartLocale, day: string, value: number, display
   display,
 });
 
-/** One chart per credit type: the consumption report's net units per day, missing days as 0. */
-export function consumptionCharts(where: ChartLocale, rows: readonly ReportRow[], labels: readonly string[]): Html[] {
+/**
+ * The chart's days whose history is archived (`archive-month`): a day that starts before the live history does.
+ * Their ledger entries are detached, so the consumption query finds nothing there; drawn as 0 they would read
+ * "nothing consumed" where the answer is "no longer kept here".
+ */
+export function archivedDays(labels: readonly string[], timeZone: string, liveSince: Date | null): Set<string> {
+  if (liveSince === null) return new Set();
+  return new Set(labels.filter((day) => DateTime.fromISO(day, { zone: timeZone }).toMillis() < liveSince.getTime()));
+}
+
+/** One chart per credit type: the consumption report's net units per day, missing days as 0, archived ones marked. */
+export function consumptionCharts(
+  where: ChartLocale,
+  rows: readonly ReportRow[],
+  labels: readonly string[],
+  archived: ReadonlySet<string> = new Set(),
+): Html[] {
   const byType = new Map<string, { unit: string; values: Map<string, string> }>();
   for (const row of rows) {
     const code = String(row.credit_type);
@@ -43,6 +59,7 @@ export function consumptionCharts(where: ChartLocale, rows: readonly ReportRow[]
   }
   return [...byType].map(([code, entry]) => {
     const points: Point[] = labels.map((day) => {
+      if (archived.has(day)) return { ...dayPoint(where, day, 0, ''), archived: true };
       const net = entry.values.get(day) ?? '0';
       return dayPoint(where, day, Number(net), where.fmt.number(net));
     });
@@ -85,6 +102,7 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   // one after another: a page is one request, the pool serves the API too
   const summary = await reportRows(db, subscriptionsQuery({ asOf: now, summaryOnly: true }));
   const usage = await reportRows(db, consumptionQuery({ from, to: now, groupBy: 'day', timeZone }));
+  const archived = archivedDays(labels, timeZone, await archivedThrough(db));
   const top = await reportRows(db, topPackagesQuery({ from: rangeFrom, to: now }), 10);
   const nearly = await reportRows(db, nearlyConsumedQuery({ asOf: now, minPercent: NEARLY_CONSUMED_PERCENT }), 15);
   const expiring = await reportRows(db, expiringQuery({ asOf: now, daysAhead: soonDays }), 20);
@@ -95,8 +113,17 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   const total = [...byStatus.values()].reduce((a, b) => a + b, 0);
   const maxStatus = Math.max(1, ...byStatus.values());
   const maxRequests = Math.max(1, ...top.map((r) => Number(r.requests)));
-  const charts = consumptionCharts(ctx, usage, labels);
   const days = { last: t('word.last_days', { count: CHART_DAYS, days: fmt.number(CHART_DAYS) }) };
+  const charts = consumptionCharts(ctx, usage, labels, archived);
+  const firstLive = labels.find((day) => !archived.has(day));
+  const archivedNote =
+    archived.size === 0
+      ? html``
+      : html`<p class="legend" data-archived="${String(archived.size)}">${
+          firstLive === undefined
+            ? t('overview.archived_all', days)
+            : t('overview.archived_before', { day: fmt.plainDay(firstLive) })
+        }</p>`;
   const soon = { next: t('word.next_days', { count: soonDays, days: fmt.number(soonDays) }) };
   const grant = html`<span class="muted">${t('word.grant')}</span>`;
 
@@ -121,8 +148,11 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   ${
     charts.length > 0
       ? html`<div class="charts">${charts}</div><p class="legend">${t('overview.charts_legend')}</p>`
-      : html`<p class="empty">${t('overview.no_usage', days)}</p>`
+      : archived.size === labels.length
+        ? html``
+        : html`<p class="empty">${t('overview.no_usage', days)}</p>`
   }
+  ${archivedNote}
 </section>
 <div class="grid">
   <section class="panel" aria-labelledby="status-h">

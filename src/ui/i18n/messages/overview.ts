@@ -11,6 +11,8 @@ export const overviewMessages = defineMessages(
       'Net units consumed per day (consumptions minus reversals), one chart per credit type; hover a bar for ' +
       'its value.',
     'overview.no_usage': 'Nothing was consumed in the {last}.',
+    'overview.archived_before': 'Consumption before {day} is archived: it is no longer shown here or in reports.',
+    'overview.archived_all': 'The {last} are archived: their consumption is no longer shown here or in reports.',
     'overview.status_h': 'Subscriptions by status',
     'overview.status_meter': '{status}: {number}',
     'overview.per_package': 'Per package',
@@ -43,6 +45,8 @@ export const overviewMessages = defineMessages(
       'صافي الوحدات المستهلكة يوميًا (الاستهلاك بعد طرح ما عُكس منه)، برسم بياني لكل نوع رصيد؛ مرّر المؤشر فوق ' +
       'أي عمود لمعرفة قيمته.',
     'overview.no_usage': 'لم يُستهلك شيء خلال {last}.',
+    'overview.archived_before': 'الاستهلاك قبل {day} مؤرشف: لم يعد يظهر هنا ولا في التقارير.',
+    'overview.archived_all': '{last} مؤرشفة: لم يعد استهلاكها يظهر هنا ولا في التقارير.',
     'overview.status_h': 'الاشتراكات حسب الحالة',
     'overview.status_meter': '{status}: {number}',
     'overview.per_package': 'حسب الباقة',
