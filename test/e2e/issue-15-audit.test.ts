@@ -823,6 +823,42 @@ describe('a capture job the worker refuses', () => {
     expect(again.body.consumption).toMatchObject({ applied: '2', remaining: '8' });
     expect(totals(await rowOf(s))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
   });
+
+  it('leaves the hold capturable by a later, valid capture from the producer too (not a conflict)', async () => {
+    await clockTo('2026-10-04T06:00:00.000Z');
+    const s = await scene('refused-producer', 10);
+    const h = await hold(s, 4, 'rfp');
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
+    try {
+      const bad = await producer.capture({ hold_id: h.body.id, quantity: 5 });
+      expect(await awaitOutcome(app.ctx, 'capture', bad.jobId, { timeoutMs: 20_000 })).toMatchObject({
+        state: 'failed',
+        failure: { code: 'validation_failed' },
+      });
+      // the refused job changed nothing: the same door's corrected capture runs under the hold's job id
+      const good = await producer.capture({ hold_id: h.body.id, quantity: 3 });
+      expect(good.jobId).toBe(bad.jobId);
+      const outcome = await awaitOutcome(app.ctx, 'capture', good.jobId, { timeoutMs: 20_000 });
+      // 3 consumed, 1 back: 10 − 3 = 7
+      expect(outcome).toMatchObject({ state: 'completed', value: { consumption: { applied: '3', remaining: '7' } } });
+      // asked again, the same: answered from the hold's capture, nothing twice
+      const repeat = await producer.capture({ hold_id: h.body.id, quantity: 3 });
+      expect(await awaitOutcome(app.ctx, 'capture', repeat.jobId, { timeoutMs: 20_000 })).toMatchObject({
+        state: 'completed',
+      });
+      // and another quantity now that it is captured: the conflict the caller must see
+      await expect(producer.capture({ hold_id: h.body.id, quantity: 2 })).rejects.toMatchObject({
+        name: 'ProducerConflictError',
+      });
+    } finally {
+      await producer.close();
+    }
+    expect(totals(await rowOf(s))).toMatchObject({ consumed: '3', remaining: '7', held: '0' });
+  });
 });
 
 describe('the balances report with an open hold', () => {

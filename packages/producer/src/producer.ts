@@ -267,6 +267,9 @@ export class CreditsProducer {
  * consumption was applied) is run again, its attempts counted afresh: the add did nothing for it either, and the
  * call would resolve while nothing ran (a job applies nothing twice).
  */
+/** Jobs whose id names their subject (a hold), not a caller's key: see refuseOtherPayloads. */
+const SUBJECT_NAMED: ReadonlySet<string> = new Set(['capture', 'release']);
+
 async function refuseOtherPayloads(
   connection: RedisClient,
   queue: Queue,
@@ -285,9 +288,25 @@ async function refuseOtherPayloads(
     const [stored] = held[i]!;
     return typeof stored === 'string' && requestOf(j.name, JSON.parse(stored)) !== requestOf(j.name, j.data);
   });
+  // A closing's job id names its hold, not the caller's request: a capture the worker refused (more than the hold
+  // holds) failed under it and changed nothing, and no later capture of that hold could ever run. Such a failed job
+  // of another payload is replaced, as POST /v1/holds/{id}/capture does (forgetFailedJob); once the hold is closed,
+  // a closing of another payload completes or fails on the hold's own state, and stays a conflict here.
+  const replaced = await Promise.all(
+    jobs.map(async (j, i) => {
+      if (!other[i] || held[i]![1] === null || !SUBJECT_NAMED.has(j.name)) return false;
+      await queue.remove(j.opts.jobId);
+      await queue.add(j.name, j.data, j.opts);
+      return true;
+    }),
+  );
+  // read back once more: a concurrent call may have added its own payload between the remove and the add
+  const readAgain = jobs.filter((_, i) => replaced[i]);
+  if (readAgain.length > 0) await refuseOtherPayloads(connection, queue, readAgain, keyName);
+  for (const [i, r] of replaced.entries()) if (r) other[i] = false;
   await Promise.all(
     jobs.map(async (j, i) => {
-      if (other[i] || held[i]![1] === null) return;
+      if (other[i] || replaced[i] || held[i]![1] === null) return;
       const job = await Job.fromId(queue, j.opts.jobId);
       await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).catch(async (error) => {
         // run again meanwhile by a concurrent call: nothing left to do; still failed: the call fails
