@@ -799,23 +799,25 @@ describe("a use whose idempotency_key is a capture's", () => {
 });
 
 describe('a capture job the worker refuses', () => {
-  it('leaves the hold capturable by a later, valid capture over HTTP', async () => {
-    await clockTo('2026-10-04T00:00:00.000Z');
-    const s = await scene('refused', 10);
-    const h = await hold(s, 4, 'rf');
+  /** A hold of 4 of a balance of 10, and a producer's capture of 5 of it that the worker refused (nothing changed). */
+  const refusedCapture = async (name: string, at: string) => {
+    await clockTo(at);
+    const s = await scene(name, 10);
+    const h = await hold(s, 4, name);
     const producer = new CreditsProducer({
       connection: app.ctx.redisUrl,
       prefix: app.prefix,
       now: () => app.clock.now(),
     });
-    try {
-      // a producer's capture of 5 from a hold of 4: refused by the worker, nothing changes
-      const bad = await producer.capture({ hold_id: h.body.id, quantity: 5 });
-      const outcome = await awaitOutcome(app.ctx, 'capture', bad.jobId, { timeoutMs: 20_000 });
-      expect(outcome).toMatchObject({ state: 'failed', failure: { code: 'validation_failed' } });
-    } finally {
-      await producer.close();
-    }
+    const bad = await producer.capture({ hold_id: h.body.id, quantity: 5 });
+    const outcome = await awaitOutcome(app.ctx, 'capture', bad.jobId, { timeoutMs: 20_000 });
+    expect(outcome).toMatchObject({ state: 'failed', failure: { code: 'validation_failed' } });
+    return { s, h, producer, bad };
+  };
+
+  it('leaves the hold capturable by a later, valid capture over HTTP', async () => {
+    const { s, h, producer } = await refusedCapture('refused', '2026-10-04T00:00:00.000Z');
+    await producer.close();
     expect(await ok('GET', `/v1/holds/${h.body.id}`)).toMatchObject({ status: 'held', held: '4' });
     const again = await call('POST', `/v1/holds/${h.body.id}/capture`, { quantity: 2 });
     expect(again.status, again.text).toBe(200);
@@ -825,20 +827,8 @@ describe('a capture job the worker refuses', () => {
   });
 
   it('leaves the hold capturable by a later, valid capture from the producer too (not a conflict)', async () => {
-    await clockTo('2026-10-04T06:00:00.000Z');
-    const s = await scene('refused-producer', 10);
-    const h = await hold(s, 4, 'rfp');
-    const producer = new CreditsProducer({
-      connection: app.ctx.redisUrl,
-      prefix: app.prefix,
-      now: () => app.clock.now(),
-    });
+    const { s, h, producer, bad } = await refusedCapture('refused-producer', '2026-10-04T06:00:00.000Z');
     try {
-      const bad = await producer.capture({ hold_id: h.body.id, quantity: 5 });
-      expect(await awaitOutcome(app.ctx, 'capture', bad.jobId, { timeoutMs: 20_000 })).toMatchObject({
-        state: 'failed',
-        failure: { code: 'validation_failed' },
-      });
       // the refused job changed nothing: the same door's corrected capture runs under the hold's job id
       const good = await producer.capture({ hold_id: h.body.id, quantity: 3 });
       expect(good.jobId).toBe(bad.jobId);
