@@ -37,7 +37,7 @@ export async function openOutcomeListeners(app: AppContext, queues: readonly Que
 /** The failure stored for a job that failed for good, or `internal` when it failed for another reason. */
 async function failureOf(app: AppContext, jobId: string, reason: string): Promise<Failure> {
   const stored = (await jobFailuresByIds(app.db, [jobId])).get(jobId);
-  if (stored) {
+  if (stored && isFailureOf(stored, reason)) {
     return fail(stored.code, stored.detail, {
       ...(stored.errors ? { errors: stored.errors } : {}),
       ...(stored.extra ? { extra: stored.extra } : {}),
@@ -46,6 +46,14 @@ async function failureOf(app: AppContext, jobId: string, reason: string): Promis
   app.log.error({ jobId, reason }, 'a job failed unexpectedly');
   return fail('internal', `job ${jobId} failed unexpectedly; the failure is logged`);
 }
+
+/**
+ * Whether a stored failure is the one this run of the job ended with: a typed failure fails its job with
+ * `<code>: <detail>` as the reason (CommandFailure). One stored by an earlier run under the same job id (a capture
+ * the worker refused, replaced by a later one) is not this run's, which failed for a reason nobody stored.
+ */
+export const isFailureOf = (stored: { code: string; detail: string }, reason: string): boolean =>
+  reason === `${stored.code}: ${stored.detail}`;
 
 const STOPPED = Symbol('stopped');
 

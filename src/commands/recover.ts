@@ -6,6 +6,7 @@ import { isJobName } from '../jobs/definitions.js';
 import { relayRequeued } from '../metrics.js';
 import { isQueueName } from '../queue/names.js';
 import { enqueue } from './accept.js';
+import { isFailureOf } from './outcome.js';
 
 const BATCH = 500;
 
@@ -23,7 +24,16 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
     const rows = await acceptedDue(app.db, graceMs, BATCH);
     if (rows.length === 0) break;
     const states = await Promise.all(rows.map((row) => stateOf(app, row)));
-    const failures = await jobFailuresByIds(app.db, rows.filter((_, i) => states[i] === 'failed').map(travelsIn));
+    const failedJobs = await Promise.all(rows.map((row, i) => (states[i] === 'failed' ? jobOf(app, row) : undefined)));
+    const stored = await jobFailuresByIds(app.db, rows.filter((_, i) => states[i] === 'failed').map(travelsIn));
+    // settled for good only by the failure its last run ended with, not by one an earlier run under the id left
+    const failures = new Set(
+      rows.flatMap((row, i) => {
+        const failure = stored.get(travelsIn(row));
+        const reason = failedJobs[i]?.failedReason;
+        return failure && reason !== undefined && isFailureOf(failure, reason) ? [travelsIn(row)] : [];
+      }),
+    );
     const missing: AcceptedJobRow[] = [];
     const done: string[] = [];
     const touched: string[] = [];
@@ -34,10 +44,7 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
         touched.push(row.job_id);
       } else if (state === 'completed' || failures.has(travelsIn(row))) done.push(row.job_id);
       else if (state === 'failed') {
-        const job = isQueueName(row.queue)
-          ? ((await app.queues[row.queue].getJob(travelsIn(row))) as Job | undefined)
-          : undefined;
-        await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        await failedJobs[index]?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
         moved += 1;
         touched.push(row.job_id);
       } else touched.push(row.job_id);
@@ -71,6 +78,10 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
  * When Redis lost the carrier, the command is enqueued again on its own, and forgets the carrier.
  */
 const travelsIn = (row: AcceptedJobRow): string => row.carrier_job_id ?? row.job_id;
+
+/** The job that carries the command, as Redis holds it. */
+const jobOf = async (app: AppContext, row: AcceptedJobRow): Promise<Job | undefined> =>
+  isQueueName(row.queue) ? ((await app.queues[row.queue].getJob(travelsIn(row))) as Job | undefined) : undefined;
 
 /**
  * The state in BullMQ of the job that carries the command, `unknown` when Redis does not hold it (or

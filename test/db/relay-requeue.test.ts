@@ -1,7 +1,9 @@
-import { Job } from 'bullmq';
+import { Job, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admitter } from '../../src/commands/admitter.js';
 import { requeueLost } from '../../src/commands/index.js';
+import { upsertJobFailure } from '../../src/db/repositories/job-failures.js';
 import { consumptionId } from '../../src/ids.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
 import { relayRequeued } from '../../src/metrics.js';
@@ -101,5 +103,55 @@ describe("relay: a group's carrier missing from Redis", () => {
     await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
     expect(await requeueLost(app.ctx, 0)).toBe(0);
     expect(await requeuedSoFar()).toBe(before + 3);
+  });
+});
+
+describe('relay: an accepted request whose job failed with a failure stored by an earlier run', () => {
+  it('is retried, not taken as settled by that stale failure (the last run failed only transiently)', async () => {
+    // the tests above leave their jobs waiting (no worker here) and their rows accepted: this one starts from none
+    await app.ctx.queues.consumption.drain(true);
+    await app.database.db('accepted_jobs').del();
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const client = await createClient(app);
+    await subscribe(app, client.id, pkg.code);
+    const res = await app.request('POST', '/v1/consumptions', {
+      key: app.keys.write,
+      body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'stale-1' },
+    });
+    expect(res.status, res.text).toBe(202);
+    const { job_id: jobId } = (await app.database.db('accepted_jobs').first('job_id')) as { job_id: string };
+    const queue = app.ctx.queues.consumption;
+    // a refusal stored under this job id by an earlier run
+    await upsertJobFailure(app.database.db, {
+      job_id: jobId,
+      queue: 'consumption',
+      name: 'consume',
+      code: 'validation_failed',
+      detail: 'an earlier run was refused',
+      errors: null,
+      extra: null,
+      failed_at: app.clock.now(),
+    });
+    // this run takes the job (BullMQ's manual processing: no processor) and fails
+    const connection = new Redis(app.ctx.redisUrl, { maxRetriesPerRequest: null });
+    const worker = new Worker(queue.name, null, { connection, prefix: app.prefix });
+    try {
+      const token = 'relay-test';
+      const job = (await worker.getNextJob(token)) as Job;
+      expect(job.id).toBe(jobId);
+      // failed for good (no retry left), on an outage rather than a refusal: no failure of its own was stored
+      await job.moveToFailed(new UnrecoverableError('connection terminated unexpectedly'), token);
+    } finally {
+      await worker.close();
+      connection.disconnect();
+    }
+    expect(await queue.getJobState(jobId)).toBe('failed');
+
+    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
+    expect(await requeueLost(app.ctx, 0)).toBe(1);
+    // run again, and the accepted row kept until a worker settles it
+    expect(await queue.getJobState(jobId)).toBe('waiting');
+    expect(await app.database.db('accepted_jobs').where({ job_id: jobId })).toHaveLength(1);
   });
 });

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awaitOutcome } from '../../src/commands/index.js';
+import { CreditsProducer } from '../../src/producer/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
@@ -81,5 +83,43 @@ describe('an unexpected job failure under ?wait=true', () => {
     } finally {
       await restore();
     }
+  });
+});
+
+describe('a failure stored for an earlier run of the same job id', () => {
+  it('is not answered for a later run that failed unexpectedly (a stale refusal read as the new failure)', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    await subscribe(app, client.id, pkg.code);
+    const held = await app.request('POST', '/v1/holds?wait=true', {
+      key: app.keys.write,
+      body: { client: client.id, credit_type: sms.code, quantity: 4, idempotency_key: 'jf-hold-1' },
+    });
+    expect(held.status, held.text).toBe(200);
+    const producer = new CreditsProducer({ connection: app.ctx.redisUrl, prefix: app.prefix });
+    try {
+      // the first run: refused by the worker (5 of a hold of 4), its failure stored under the hold's job id
+      const refused = await producer.capture({ hold_id: held.body.id, quantity: 5 });
+      expect(await awaitOutcome(app.ctx, 'capture', refused.jobId, { timeoutMs: 20_000 })).toMatchObject({
+        state: 'failed',
+        failure: { code: 'validation_failed' },
+      });
+      // the next run under that id (the producer replaces the refused job) fails for a reason nobody can fix
+      const restore = await breakInserts('consumptions');
+      try {
+        // one attempt, as JOB_ATTEMPTS=1 gives the service's own jobs: the wait sees it fail for good
+        const next = await producer.capture({ hold_id: held.body.id, quantity: 2 }, { attempts: 1 });
+        expect(next.jobId).toBe(refused.jobId);
+        const outcome = await awaitOutcome(app.ctx, 'capture', next.jobId, { timeoutMs: 20_000 });
+        expect(outcome).toMatchObject({ state: 'failed', failure: { code: 'internal' } });
+      } finally {
+        await restore();
+      }
+    } finally {
+      await producer.close();
+    }
+    // nothing was captured: the hold still holds its 4
+    const after = await app.request('GET', `/v1/holds/${held.body.id}`, { key: app.keys.read });
+    expect(after.body).toMatchObject({ status: 'held', held: '4' });
   });
 });
