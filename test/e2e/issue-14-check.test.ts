@@ -654,6 +654,9 @@ describe('4b. CreditsProducer: a key taken by another payload is refused, for ev
       // the same use again, later (another accepted_at) and with its keys in another order: the same request
       const { idempotency_key, ...rest } = use('h', 3, 'q-1');
       await expect(producer.consume({ idempotency_key, ...rest })).resolves.toEqual(first);
+      // and with its quantity written another way (3 as "3.00", "+03"): the same use, not another payload
+      await expect(producer.consume({ ...use('h', 3, 'q-1'), quantity: '3.00' })).resolves.toEqual(first);
+      await expect(producer.consume({ ...use('h', 3, 'q-1'), quantity: ' +03 ' })).resolves.toEqual(first);
       // another quantity under the key: refused — before, BullMQ's add found the id taken, did nothing, and the
       // call resolved as if 5 units were on their way
       await expect(producer.consume(use('h', 5, 'q-1'))).rejects.toMatchObject({

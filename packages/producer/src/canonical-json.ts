@@ -22,5 +22,26 @@ export function canonicalJson(value: unknown): string {
 export function requestOf(name: string, data: unknown): string {
   if (typeof data !== 'object' || data === null) return canonicalJson(data);
   const { accepted_at: _stamp, ...request } = data as Record<string, unknown>;
-  return canonicalJson(name === 'consume-batch' ? request.items : request);
+  const items = name === 'consume-batch' && Array.isArray(request.items) ? request.items : undefined;
+  return canonicalJson(items ? items.map(withPlainQuantity) : withPlainQuantity(request));
+}
+
+/**
+ * A quantity as one text whichever way it was written (3, "3.00", " +03 "): the same use is not another payload.
+ * Only the writing is made one; whether the value suits its credit type is the worker's to say.
+ */
+function withPlainQuantity(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || !('quantity' in value)) return value;
+  const { quantity } = value as { quantity: unknown };
+  return { ...value, quantity: plainDecimal(quantity) };
+}
+
+export function plainDecimal(quantity: unknown): unknown {
+  const text = typeof quantity === 'number' ? String(quantity) : typeof quantity === 'string' ? quantity.trim() : '';
+  const parts = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text);
+  if (!parts || (parts[2] === '' && (parts[3] ?? '') === '')) return quantity;
+  const whole = parts[2]!.replace(/^0+(?=\d)/, '') || '0';
+  const fraction = (parts[3] ?? '').replace(/0+$/, '');
+  const digits = fraction === '' ? whole : `${whole}.${fraction}`;
+  return parts[1] === '-' && /[1-9]/.test(digits) ? `-${digits}` : digits;
 }
