@@ -47,3 +47,34 @@ describe('the events of the walkthrough', () => {
     ]);
   });
 });
+
+describe('the deliveries a retry needs the id of', () => {
+  it('GET /v1/webhook-endpoints/{id}/deliveries pages by cursor like every list: next_cursor, then the rest', async () => {
+    // API.md "Conventions": lists are paginated by cursor and answer {data, next_cursor}; this one had no cursor,
+    // so past its newest 500 a failed delivery's id (for POST /v1/webhook-deliveries/{id}/retry) was out of reach
+    const endpoint = await ok(
+      'POST',
+      '/v1/webhook-endpoints',
+      { url: 'https://walk.invalid/hooks', events: ['invoice.created'] },
+      201,
+    );
+    for (const ref of ['crm-43', 'crm-44', 'crm-45']) {
+      await ok('POST', '/v1/clients', { external_ref: ref, name: ref }, 201);
+      await ok('POST', '/v1/subscriptions', { client: ref, package: 'starter' }, 201);
+    }
+    const path = `/v1/webhook-endpoints/${endpoint.id}/deliveries`;
+    await expect.poll(async () => (await ok('GET', path)).data.length, { timeout: 15_000 }).toBe(3);
+    const all = await ok('GET', path);
+    expect(all.next_cursor).toBeNull();
+
+    const first = await ok('GET', `${path}?limit=2`);
+    expect(first.data).toHaveLength(2);
+    expect(typeof first.next_cursor).toBe('string');
+    const rest = await ok('GET', `${path}?limit=2&cursor=${encodeURIComponent(first.next_cursor)}`);
+    expect(rest.next_cursor).toBeNull();
+    // newest first across the pages, each delivery once
+    expect([...first.data, ...rest.data].map((d: { id: string }) => d.id)).toEqual(
+      all.data.map((d: { id: string }) => d.id),
+    );
+  });
+});
