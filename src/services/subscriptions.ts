@@ -7,7 +7,7 @@ import {
   lockActiveBalancesOfSubscription,
 } from '../db/repositories/balances.js';
 import { clientsByIds, findClient } from '../db/repositories/clients.js';
-import { creditTypesByIds } from '../db/repositories/credit-types.js';
+import { type CreditTypeRow, creditTypesByIds } from '../db/repositories/credit-types.js';
 import { type InvoiceWithLines, invoicesByIds } from '../db/repositories/invoices.js';
 import { appendLedgerEntries } from '../db/repositories/ledger.js';
 import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
@@ -24,6 +24,7 @@ import {
 import { transact } from '../db/transact.js';
 import { minorToJson } from '../domain/money.js';
 import { nthPeriod, validityOf } from '../domain/period.js';
+import { formatQuantity } from '../domain/quantity.js';
 import { subscriptionIn } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
@@ -176,10 +177,11 @@ export async function subscribe(
             invoice_id: invoice.id,
             price: minorToJson(price),
             currency: pkg.currency,
-            items: items.map((i) => ({
-              credit_type: creditTypes.get(i.credit_type_id)?.code,
-              units: i.units.toString(),
-            })),
+            // decimal strings of each credit type's precision, as every answer writes them ("2.5", not 250)
+            items: items.map((i) => {
+              const creditType = creditTypes.get(i.credit_type_id) as CreditTypeRow;
+              return { credit_type: creditType.code, units: formatQuantity(i.units, creditType.decimals) };
+            }),
           },
         },
       ],

@@ -62,7 +62,7 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     invoice_id: uuid(),
     price: minor(),
     currency: z.string(),
-    items: z.array(open({ credit_type: z.string(), units: z.string() })),
+    items: z.array(open({ credit_type: z.string(), units: quantity() })),
   }),
   'subscription.renewed': renewalResultSchema.extend({ client_id: uuid(), renewal_count: z.number().int() }),
   'subscription.recharged': rechargeResultSchema.extend({ client_id: uuid() }),

@@ -1,5 +1,5 @@
 import { arrays, type Executor } from '../knex.js';
-import { type Page, type PageRequest, readPage } from '../pagination.js';
+import { decodeCursor, encodeCursor, type Page, type PageRequest, readPage } from '../pagination.js';
 
 export interface WebhookEndpointRow {
   id: string;
@@ -112,20 +112,35 @@ export interface EndpointDeliveryRow {
   created_at: Date;
 }
 
-/** The endpoint's latest deliveries, newest first. */
+/**
+ * The endpoint's deliveries, newest first, a page at a time: the keyset (created_at, id) runs downwards, so a
+ * delivery made while the caller pages lands before its first page and never shifts the later ones.
+ */
 export async function deliveriesOfEndpoint(
   db: Executor,
   endpointId: string,
-  filter: { status?: DeliveryStatus | undefined; limit: number },
-): Promise<EndpointDeliveryRow[]> {
+  filter: PageRequest & { status?: DeliveryStatus | undefined },
+): Promise<Page<EndpointDeliveryRow>> {
   const query = db('webhook_deliveries as d')
     .join('outbox_events as e', 'e.id', 'd.event_id')
     .where('d.endpoint_id', endpointId);
   if (filter.status) query.andWhere('d.status', filter.status);
-  return (await query
-    .orderBy('d.created_at', 'desc')
-    .limit(filter.limit)
+  if (filter.cursor) {
+    const position = decodeCursor(filter.cursor);
+    query.whereRaw('(d.created_at, d.id) < (?, ?::uuid)', [position.createdAt, position.id]);
+  }
+  const rows = (await query
+    .orderBy([
+      { column: 'd.created_at', order: 'desc' },
+      { column: 'd.id', order: 'desc' },
+    ])
+    .limit(filter.limit + 1)
     .select('d.*', 'e.type as event_type')) as EndpointDeliveryRow[];
+  const data = rows.slice(0, filter.limit);
+  const last = data[data.length - 1];
+  const nextCursor =
+    rows.length > filter.limit && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null;
+  return { data, nextCursor };
 }
 
 /** What sending a delivery takes: its state, its endpoint and its event. */

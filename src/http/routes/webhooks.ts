@@ -92,22 +92,19 @@ export const webhookRoutes: AnyRoute[] = [
     tag: 'webhooks',
     summary: "An endpoint's deliveries, newest first, with their attempts' outcome",
     params: idParams,
-    query: z.object({
-      limit: z.coerce.number().int().min(1).max(500).default(50),
-      status: z.enum(['pending', 'delivered', 'failed']).optional(),
-    }),
+    query: pageQuery.extend({ status: z.enum(['pending', 'delivered', 'failed']).optional() }),
     responses: {
-      200: { description: 'Deliveries', schema: z.object({ data: z.array(deliveryView) }) },
+      200: { description: 'A page of deliveries, newest first', schema: listOf(deliveryView) },
       404: { description: 'No such endpoint' },
     },
     handler: async ({ params, query, db }) => {
       if (!isUuid(params.id) || !(await liveEndpointById(db, params.id)))
         return fail('not_found', `no webhook endpoint "${params.id}"`);
-      const rows = await deliveriesOfEndpoint(db, params.id, { status: query.status, limit: query.limit });
+      const result = await deliveriesOfEndpoint(db, params.id, query);
       return {
         status: 200,
-        body: {
-          data: rows.map((r) => ({
+        body: page(
+          result.data.map((r) => ({
             id: r.id,
             event_id: r.event_id,
             event_type: r.event_type,
@@ -118,7 +115,8 @@ export const webhookRoutes: AnyRoute[] = [
             delivered_at: r.delivered_at?.toISOString() ?? null,
             created_at: r.created_at.toISOString(),
           })),
-        },
+          result.nextCursor,
+        ),
       };
     },
   }),

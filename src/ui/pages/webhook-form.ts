@@ -145,7 +145,7 @@ export async function webhookDeliveriesPage(ctx: UiContext, id: string, refused?
   const db = ctx.app.db;
   const endpoint: WebhookEndpointRow | undefined = isUuid(id) ? await liveEndpointById(db, id) : undefined;
   if (!endpoint) return undefined;
-  const deliveries = await deliveriesOfEndpoint(db, endpoint.id, { limit: DELIVERIES_SHOWN });
+  const { data: deliveries } = await deliveriesOfEndpoint(db, endpoint.id, { limit: DELIVERIES_SHOWN });
   const disabled = endpoint.disabled_at
     ? html`<div class="notice error" role="status">${t('setup.webhook.disabled', {
         since: fmt.dateTime(endpoint.disabled_at),
