@@ -1,0 +1,244 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { awaitOutcome } from '../../src/commands/index.js';
+import { applyConsumptions } from '../../src/jobs/consume.js';
+import { jobIdOf } from '../../src/jobs/definitions.js';
+import { rechargeSubscription } from '../../src/jobs/recharge.js';
+import { dispatchOutbox } from '../../src/workers/relay.js';
+import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
+import { snapshotCounts } from '../helpers/fixtures.js';
+import { closeVerified, httpSteps } from '../helpers/http-steps.js';
+
+/**
+ * An audit of the money lifecycle (DOMAIN.md "Lifecycle", "Edges that must hold", the invariants) over HTTP, with
+ * a moved clock, on real Postgres and Redis: recharges, automatic recharges per period, renewals and rollover, fees,
+ * cancellation and adjustment, invoice numbers. Every expected number is worked out by hand in a comment.
+ *
+ * The cast (BUSINESS_TZ UTC): credit types `sms` (0 decimals) and `min` (1 decimal), client `c1`; package p1 is
+ * 100 sms + 7.5 min for 1 month at 1999 USD. The clock starts at 2026-01-31 00:00, so a subscription bought then
+ * runs [01-31, 02-28), renewed [02-28, 03-31), then [03-31, 04-30). Each test has a service of its own.
+ */
+let app: TestApp;
+beforeEach(async () => {
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-31T00:00:00.000Z' });
+});
+afterEach(async () => {
+  await closeVerified(app);
+});
+
+const { call, ok, clockTo, nightly } = httpSteps(() => app);
+
+type Invoice = {
+  id: string;
+  number: string;
+  kind: string;
+  status: string;
+  total: number;
+  currency: string;
+  lines: Array<{ amount: number }>;
+};
+type Balance = {
+  id: string;
+  source: string;
+  status: string;
+  granted: string;
+  remaining: string;
+  consumed: string;
+  expired: string;
+  valid_from: string;
+  expires_at: string;
+  credit_type: { code: string };
+};
+type Entry = { kind: string; amount: string; remaining_after: string; balance_id: string };
+
+async function catalog() {
+  await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
+  await ok('POST', '/v1/credit-types', { code: 'min', name: 'Minutes', unit: 'minute', decimals: 1 }, 201);
+  await ok('POST', '/v1/clients', { external_ref: 'c1', name: 'Client one' }, 201);
+}
+const pack = (code: string, extra: Record<string, unknown> = {}) =>
+  ok(
+    'POST',
+    '/v1/packages',
+    {
+      code,
+      name: code,
+      price: 1999,
+      currency: 'USD',
+      validity: { count: 1, unit: 'month' },
+      items: [
+        { credit_type: 'sms', units: 100 },
+        { credit_type: 'min', units: '7.5' },
+      ],
+      ...extra,
+    },
+    201,
+  );
+const buy = (pkg: string, extra: Record<string, unknown> = {}) =>
+  ok('POST', '/v1/subscriptions', { client: 'c1', package: pkg, ...extra }, 201);
+const invoices = async (): Promise<Invoice[]> =>
+  (await ok('GET', '/v1/invoices?client=c1&limit=500')).data.sort((a: Invoice, b: Invoice) =>
+    a.number < b.number ? -1 : 1,
+  );
+const invoiceRows = async () => (await invoices()).map((i) => [i.number, i.kind, i.total, i.status]);
+const sub = (id: string) => ok('GET', `/v1/subscriptions/${id}`);
+/** The client's row of one credit type in GET /v1/clients/c1/balances. */
+const row = async (code: string) =>
+  (await ok('GET', '/v1/clients/c1/balances')).data.find(
+    (r: { credit_type: { code: string } }) => r.credit_type.code === code,
+  );
+const remaining = async (code: string) => (await row(code))?.remaining;
+/** Every balance of a credit type, as [source, status, granted, remaining], oldest first. */
+const lots = async (code: string) =>
+  ((await row(code))?.balances ?? [])
+    .slice()
+    .sort((a: Balance, b: Balance) => (a.valid_from + a.source < b.valid_from + b.source ? -1 : 1));
+const entries = async (code: string): Promise<Entry[]> =>
+  (await ok('GET', `/v1/clients/c1/statement?credit_type=${code}&limit=500`)).data;
+const kinds = async (code: string) => (await entries(code)).map((e) => [e.kind, e.amount, e.remaining_after]);
+const consume = (credit_type: string, quantity: number | string, key: string) =>
+  call('POST', '/v1/consumptions?wait=true', { client: 'c1', credit_type, quantity, idempotency_key: key });
+const use = async (credit_type: string, quantity: number | string, key: string) => {
+  const res = await consume(credit_type, quantity, key);
+  expect(res.status, res.text).toBe(200);
+  return res.body;
+};
+const expectProblem = (res: TestResponse, status: number, code: string) => {
+  expect(res.status, JSON.stringify(res.body)).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({ status, code });
+  for (const field of ['title', 'type', 'detail']) expect(typeof res.body[field]).toBe('string');
+};
+/** What an automatic recharge asked for by balance `balanceId` ended with (the relay makes the job). */
+const autoRecharge = async (subscriptionId: string, balanceId: string) => {
+  const outcome = await awaitOutcome(app.ctx, 'recharge', `recharge|${subscriptionId}|auto-${balanceId}`, {
+    timeoutMs: 20_000,
+    untilAdded: true,
+  });
+  expect(outcome.state, JSON.stringify(outcome)).toBe('completed');
+  return outcome.state === 'completed' ? outcome.value : undefined;
+};
+const MONEY_TABLES = ['balances', 'ledger_entries', 'invoices', 'invoice_lines', 'recharges', 'subscription_periods'];
+
+describe('recharge', () => {
+  it('one package worth of every item until the period end, at the package price, then at recharge_price', async () => {
+    await catalog();
+    await pack('p1');
+    const s = await buy('p1');
+    await clockTo('2026-02-10T12:00:00.000Z');
+    await use('sms', 40, 'u1');
+    const rc = await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {});
+    // no recharge_price: the package price 1999; 100 sms and 7.5 min valid [02-10 12:00, 02-28)
+    expect(rc).toMatchObject({ status: 'recharged', auto: false, price: 1999, currency: 'USD', replayed: false });
+    expect(rc.balances).toMatchObject([
+      {
+        credit_type: 'sms',
+        granted: '100',
+        valid_from: '2026-02-10T12:00:00.000Z',
+        expires_at: '2026-02-28T00:00:00.000Z',
+      },
+      {
+        credit_type: 'min',
+        granted: '7.5',
+        valid_from: '2026-02-10T12:00:00.000Z',
+        expires_at: '2026-02-28T00:00:00.000Z',
+      },
+    ]);
+    const invoice: Invoice = await ok('GET', `/v1/invoices/${rc.invoice_id}`);
+    expect(invoice).toMatchObject({ kind: 'recharge', total: 1999, currency: 'USD', status: 'issued' });
+    expect(invoice.lines.map((l) => l.amount)).toEqual([1999]);
+    // 100 − 40 + 100 = 160 sms; 7.5 + 7.5 = 15 min
+    expect(await remaining('sms')).toBe('160');
+    expect(await remaining('min')).toBe('15');
+    expect((await lots('sms')).map((b: Balance) => [b.source, b.granted, b.remaining])).toEqual([
+      ['package', '100', '60'],
+      ['recharge', '100', '100'],
+    ]);
+    // the recharge balance's first entry is a `recharge` of +100
+    expect(await kinds('sms')).toEqual([
+      ['grant', '100', '100'],
+      ['consume', '-40', '60'],
+      ['recharge', '100', '100'],
+    ]);
+
+    // a recharge_price set later is what the next recharge costs; the items given are the only ones granted
+    await ok('PATCH', '/v1/packages/p1', { recharge_price: 799 });
+    expect((await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {})).price).toBe(799);
+    const given = await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {
+      items: [{ credit_type: 'min', units: '0.5' }],
+      price: 125,
+    });
+    expect(given).toMatchObject({ status: 'recharged', price: 125 });
+    expect(given.balances).toMatchObject([{ credit_type: 'min', granted: '0.5' }]);
+    // a fee of 0 is a fee given: a free top-up, invoiced at 0
+    const free = await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {
+      items: [{ credit_type: 'sms', units: 5 }],
+      price: 0,
+    });
+    expect(free.price).toBe(0);
+    // sms: 160 + 100 + 5 = 265; min: 15 + 7.5 + 0.5 = 23
+    expect(await remaining('sms')).toBe('265');
+    expect(await remaining('min')).toBe('23');
+    expect(await invoiceRows()).toEqual([
+      ['INV-2026-000001', 'subscription', 1999, 'issued'],
+      ['INV-2026-000002', 'recharge', 1999, 'issued'],
+      ['INV-2026-000003', 'recharge', 799, 'issued'],
+      ['INV-2026-000004', 'recharge', 125, 'issued'],
+      ['INV-2026-000005', 'recharge', 0, 'issued'],
+    ]);
+  });
+
+  it('the same Idempotency-Key recharges once; another body under it is 409 and changes nothing', async () => {
+    await catalog();
+    await pack('p1', { recharge_price: 500 });
+    const s = await buy('p1');
+    const headers = { 'Idempotency-Key': 'top-1' };
+    const path = `/v1/subscriptions/${s.id}/recharge?wait=true`;
+    const first = await app.request('POST', path, { body: {}, headers });
+    expect(first.status, first.text).toBe(200);
+    const again = await app.request('POST', path, { body: {}, headers });
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toMatchObject({ recharge_id: first.body.recharge_id, invoice_id: first.body.invoice_id });
+    const before = await snapshotCounts(app, MONEY_TABLES);
+    expectProblem(await app.request('POST', path, { body: { price: 1 }, headers }), 409, 'idempotency_conflict');
+    expect(await snapshotCounts(app, MONEY_TABLES)).toEqual(before);
+    // 100 + 100
+    expect(await remaining('sms')).toBe('200');
+    expect((await invoices()).map((i) => [i.kind, i.total])).toEqual([
+      ['subscription', 1999],
+      ['recharge', 500],
+    ]);
+  });
+
+  it('expired, cancelled and pending subscriptions are refused with a problem (409) and nothing changes', async () => {
+    await catalog();
+    await pack('p1');
+    const expired = await buy('p1', { starts_at: '2026-01-01T00:00:00Z' });
+    const cancelled = await buy('p1');
+    const pending = await buy('p1', { activation: 'on_payment' });
+    await ok('POST', `/v1/subscriptions/${cancelled.id}/cancel`, { at: 'now' });
+    // [01-01, 02-01): expired by the nightly run of 02-01 12:00
+    await clockTo('2026-02-01T12:00:00.000Z');
+    await nightly();
+    expect((await sub(expired.id)).status).toBe('expired');
+    expect((await sub(pending.id)).status).toBe('pending');
+    const before = await snapshotCounts(app, MONEY_TABLES);
+    for (const s of [expired, cancelled, pending]) {
+      for (const wait of ['?wait=true', '']) {
+        const res = await call('POST', `/v1/subscriptions/${s.id}/recharge${wait}`, {});
+        expectProblem(res, 409, 'conflict');
+        expect(res.body.detail).toMatch(/cannot be recharged/);
+      }
+      // items given are refused the same
+      expectProblem(
+        await call('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {
+          items: [{ credit_type: 'sms', units: 1 }],
+          price: 10,
+        }),
+        409,
+        'conflict',
+      );
+    }
+    expect(await snapshotCounts(app, MONEY_TABLES)).toEqual(before);
+    expect((await invoices()).map((i) => i.kind)).toEqual(['subscription', 'subscription', 'subscription']);
+  });
+});
