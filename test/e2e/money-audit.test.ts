@@ -117,6 +117,8 @@ const autoRecharge = async (subscriptionId: string, balanceId: string) => {
   expect(outcome.state, JSON.stringify(outcome)).toBe('completed');
   return outcome.state === 'completed' ? outcome.value : undefined;
 };
+const autoRechargeCommands = async () =>
+  (await app.database.db('outbox_events').where({ type: 'command.auto_recharge' })).length;
 const MONEY_TABLES = ['balances', 'ledger_entries', 'invoices', 'invoice_lines', 'recharges', 'subscription_periods'];
 
 describe('recharge', () => {
@@ -240,5 +242,111 @@ describe('recharge', () => {
     }
     expect(await snapshotCounts(app, MONEY_TABLES)).toEqual(before);
     expect((await invoices()).map((i) => i.kind)).toEqual(['subscription', 'subscription', 'subscription']);
+  });
+});
+
+describe('auto_recharge', () => {
+  it('recharges when a balance falls to its threshold exactly, not above it; the fee is recharge_price', async () => {
+    await catalog();
+    await pack('p1', { recharge_price: 500 });
+    const s = await buy('p1', { auto_recharge: { enabled: true, threshold_percent: 10, max_per_period: 2 } });
+    const smsLot = s.balances.find((b: Balance) => b.credit_type.code === 'sms').id;
+    await clockTo('2026-02-05T00:00:00.000Z');
+    // threshold 10 % of 100 = 10: 100 − 89 = 11 is above it
+    await use('sms', 89, 'a1');
+    expect(await autoRechargeCommands()).toBe(0);
+    // 11 − 1 = 10: at the threshold, a recharge
+    await use('sms', 1, 'a2');
+    const rc = await autoRecharge(s.id, smsLot);
+    expect(rc).toMatchObject({ status: 'recharged', auto: true, price: 500 });
+    // one package's worth of every item, valid [02-05, 02-28)
+    expect(rc?.balances).toMatchObject([
+      { credit_type: 'sms', granted: '100', valid_from: '2026-02-05T00:00:00.000Z' },
+      { credit_type: 'min', granted: '7.5', expires_at: '2026-02-28T00:00:00.000Z' },
+    ]);
+    // 10 + 100 sms; 7.5 + 7.5 min
+    expect(await remaining('sms')).toBe('110');
+    expect(await remaining('min')).toBe('15');
+    // only one: the 89 did not ask for one
+    expect(await autoRechargeCommands()).toBe(1);
+    expect(await app.database.db('recharges').where({ subscription_id: s.id })).toHaveLength(1);
+    expect((await invoices()).map((i) => [i.kind, i.total])).toEqual([
+      ['subscription', 1999],
+      ['recharge', 500],
+    ]);
+  });
+
+  it('max_per_period counts per period: an early renewal neither carries the count over nor lends its own', async () => {
+    await catalog();
+    await pack('p1', { recharge_price: 500 });
+    const s = await buy('p1', { auto_recharge: { enabled: true, threshold_percent: 10, max_per_period: 1 } });
+    const p1 = s.balances.find((b: Balance) => b.credit_type.code === 'sms').id;
+    await clockTo('2026-02-05T00:00:00.000Z');
+    // period 1 [01-31, 02-28): 100 − 90 = 10 → its one automatic recharge R1 (100 sms, [02-05, 02-28))
+    await use('sms', 90, 'p1-a');
+    const r1 = await autoRecharge(s.id, p1);
+    expect(r1).toMatchObject({ status: 'recharged' });
+    const r1Sms = r1?.balances.find((b: { credit_type: string }) => b.credit_type === 'sms')?.id as string;
+
+    // renewed early on 02-10: the current period is now [02-28, 03-31); 02-12 still lies in period 1
+    await clockTo('2026-02-10T00:00:00.000Z');
+    const renewal = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    expect(renewal).toMatchObject({ status: 'renewed', period_start: '2026-02-28T00:00:00.000Z' });
+    const p2 = renewal.balances.find((b: { credit_type: string }) => b.credit_type === 'sms').id;
+    await clockTo('2026-02-12T00:00:00.000Z');
+    // 10 of P1, then 90 of R1 → R1 at 10: period 1 has had its one automatic recharge, so none
+    await use('sms', 100, 'p1-b');
+    expect(await autoRecharge(s.id, r1Sms)).toMatchObject({
+      status: 'skipped',
+      reason: 'max_per_period (1) reached',
+    });
+    expect(await remaining('sms')).toBe('10');
+
+    // period 2 [02-28, 03-31): P2's 100 − 90 = 10 → period 2's own automatic recharge, not used up by period 1
+    await clockTo('2026-03-05T00:00:00.000Z');
+    await use('sms', 90, 'p2-a');
+    expect(await autoRecharge(s.id, p2)).toMatchObject({ status: 'recharged', auto: true, price: 500 });
+    // 10 + 100
+    expect(await remaining('sms')).toBe('110');
+    expect((await invoices()).map((i) => [i.kind, i.total])).toEqual([
+      ['subscription', 1999],
+      ['recharge', 500],
+      ['renewal', 1999],
+      ['recharge', 500],
+    ]);
+  });
+
+  it('exactly once under a retried consumption job, a repeated use, and a retried recharge job', async () => {
+    await catalog();
+    await pack('p1', { recharge_price: 500 });
+    const s = await buy('p1', { auto_recharge: { enabled: true, threshold_percent: 50, max_per_period: 5 } });
+    const p1 = s.balances.find((b: Balance) => b.credit_type.code === 'sms').id;
+    await clockTo('2026-02-05T00:00:00.000Z');
+    const data = { client: 'c1', credit_type: 'sms', quantity: 60, idempotency_key: 'x-1' };
+    // 100 − 60 = 40 ≤ 50
+    await use('sms', 60, 'x-1');
+    const first = await autoRecharge(s.id, p1);
+    expect(first).toMatchObject({ status: 'recharged' });
+    // the same job run again (a worker that died after its commit), and the same request again
+    const [retried] = await applyConsumptions(app.ctx, [
+      { jobId: jobIdOf('consume', data), data, enqueuedAt: app.clock.now() },
+    ]);
+    expect(retried).toMatchObject({ ok: true, value: { status: 'applied', replayed: true } });
+    expect((await consume('sms', 60, 'x-1')).status).toBe(200);
+    while ((await dispatchOutbox(app.ctx)) > 0);
+    // the recharge job itself run again: its first answer, replayed
+    const again = await rechargeSubscription(
+      app.ctx,
+      { subscription_id: s.id, idempotency_key: `auto-${p1}`, auto: true },
+      `recharge|${s.id}|auto-${p1}`,
+    );
+    expect(again).toMatchObject({ ok: true, value: { recharge_id: first?.recharge_id, replayed: true } });
+    // 40 + 100: one recharge, one invoice
+    expect(await remaining('sms')).toBe('140');
+    expect((await invoices()).map((i) => [i.kind, i.total])).toEqual([
+      ['subscription', 1999],
+      ['recharge', 500],
+    ]);
+    expect(await autoRechargeCommands()).toBe(1);
   });
 });
