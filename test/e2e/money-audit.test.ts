@@ -469,3 +469,245 @@ describe('renew and rollover', () => {
     expect(await rolled(half.id)).toEqual({ sms: '55', min: '3.7' });
   });
 });
+
+describe('fees', () => {
+  it('a new package price: new sales and renewals that kept it; a subscription price is used at each renewal', async () => {
+    await catalog();
+    await pack('p1');
+    const kept = await buy('p1');
+    const own = await buy('p1', { price: 1500 });
+    const patched = await buy('p1');
+    await ok('PATCH', `/v1/subscriptions/${patched.id}`, { price: 1200 });
+    await clockTo('2026-02-01T00:00:00.000Z');
+    await ok('PATCH', '/v1/packages/p1', { price: 2500 });
+    const later = await buy('p1');
+    expect(later.invoice.total).toBe(2500);
+    expect((await sub(kept.id)).price).toBe(2500);
+    const renew = async (id: string) => (await ok('POST', `/v1/subscriptions/${id}/renew?wait=true`, {})).price;
+    // kept the package price: 2500; its own 1500; set by PATCH: 1200, and again 1200 at the next renewal
+    expect(await renew(kept.id)).toBe(2500);
+    expect(await renew(own.id)).toBe(1500);
+    expect(await renew(patched.id)).toBe(1200);
+    expect(await renew(patched.id)).toBe(1200);
+    // back to the package price
+    await ok('PATCH', `/v1/subscriptions/${patched.id}`, { price: null });
+    expect(await renew(patched.id)).toBe(2500);
+    // a recharge is the package's fee (recharge_price, else price), not the subscription's own
+    expect((await ok('POST', `/v1/subscriptions/${own.id}/recharge?wait=true`, {})).price).toBe(2500);
+    const all = await invoices();
+    expect(all.map((i) => [i.kind, i.total])).toEqual([
+      ['subscription', 1999],
+      ['subscription', 1500],
+      ['subscription', 1999],
+      ['subscription', 2500],
+      ['renewal', 2500],
+      ['renewal', 1500],
+      ['renewal', 1200],
+      ['renewal', 1200],
+      ['renewal', 2500],
+      ['recharge', 2500],
+    ]);
+    for (const i of all) expect(i.total).toBe(i.lines.reduce((sum, l) => sum + l.amount, 0));
+  });
+
+  it('the nightly renewal invoices at the subscription price too', async () => {
+    await catalog();
+    await pack('p1', { auto_renew: true });
+    const own = await buy('p1');
+    const kept = await buy('p1');
+    await ok('PATCH', `/v1/subscriptions/${own.id}`, { price: 990 });
+    await ok('PATCH', '/v1/packages/p1', { price: 3000 });
+    await clockTo('2026-02-27T23:00:00.000Z');
+    await nightly();
+    expect((await sub(own.id)).renewal_count).toBe(1);
+    expect((await sub(kept.id)).renewal_count).toBe(1);
+    expect((await invoices()).map((i) => [i.kind, i.total])).toEqual([
+      ['subscription', 1999],
+      ['subscription', 1999],
+      ['renewal', 990],
+      ['renewal', 3000],
+    ]);
+  });
+});
+
+describe('cancel and adjust', () => {
+  it('cancel now voids every live balance (renewed ahead and recharged too) with `void` entries', async () => {
+    await catalog();
+    await pack('p1');
+    const s = await buy('p1');
+    await clockTo('2026-02-05T00:00:00.000Z');
+    await use('sms', 30, 'c1');
+    await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {
+      items: [{ credit_type: 'sms', units: 10 }],
+      price: 100,
+    });
+    await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    await clockTo('2026-02-10T00:00:00.000Z');
+    const cancelled = await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'now' });
+    expect(cancelled).toMatchObject({ status: 'cancelled', auto_renew: false });
+    // sms: package 70, recharge 10, next period's 100 — all void, remaining 0
+    expect((await lots('sms')).map((l: Balance) => [l.source, l.status, l.remaining])).toEqual([
+      ['package', 'void', '0'],
+      ['recharge', 'void', '0'],
+      ['package', 'void', '0'],
+    ]);
+    expect((await kinds('sms')).filter(([kind]) => kind === 'void')).toEqual([
+      ['void', '-70', '0'],
+      ['void', '-10', '0'],
+      ['void', '-100', '0'],
+    ]);
+    expect((await kinds('min')).filter(([kind]) => kind === 'void')).toEqual([
+      ['void', '-7.5', '0'],
+      ['void', '-7.5', '0'],
+    ]);
+    expect(await remaining('sms')).toBe('0');
+    expectProblem(await consume('sms', 1, 'c2'), 422, 'insufficient_balance');
+    const voided = (await lots('sms'))[0].id;
+    expectProblem(await call('POST', `/v1/balances/${voided}/adjustments`, { delta: 5, reason: 'x' }), 409, 'conflict');
+    // later sweeps find nothing to expire: no `expire` entry follows a `void`
+    await clockTo('2026-04-01T00:00:00.000Z');
+    await nightly();
+    expect((await kinds('sms')).map(([kind]) => kind)).toEqual([
+      'grant',
+      'consume',
+      'recharge',
+      'grant',
+      'void',
+      'void',
+      'void',
+    ]);
+    expect((await sub(s.id)).status).toBe('cancelled');
+  });
+
+  it('cancel at period end: usable until then, not renewed, its units expire (not void) at the end', async () => {
+    await catalog();
+    await pack('p1', { auto_renew: true });
+    const s = await buy('p1');
+    await clockTo('2026-02-05T00:00:00.000Z');
+    await use('sms', 25, 'e1');
+    expect(await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'period_end' })).toMatchObject({
+      status: 'active',
+      cancel_at_period_end: true,
+    });
+    await use('sms', 5, 'e2');
+    await clockTo('2026-02-27T23:00:00.000Z');
+    await nightly();
+    expect((await sub(s.id)).renewal_count).toBe(0);
+    await clockTo('2026-02-28T00:00:00.000Z');
+    await nightly();
+    expect(await sub(s.id)).toMatchObject({ status: 'cancelled', renewal_count: 0 });
+    // 100 − 25 − 5 = 70 expire
+    expect(await kinds('sms')).toEqual([
+      ['grant', '100', '100'],
+      ['consume', '-25', '75'],
+      ['consume', '-5', '70'],
+      ['expire', '-70', '0'],
+    ]);
+    expect((await invoices()).map((i) => i.kind)).toEqual(['subscription']);
+  });
+
+  it('adjust adds and removes down to exactly 0, never below; a refused one writes nothing', async () => {
+    await catalog();
+    await pack('p1');
+    const s = await buy('p1');
+    const lot = s.balances.find((b: Balance) => b.credit_type.code === 'min').id;
+    const adjust = (delta: string) => call('POST', `/v1/balances/${lot}/adjustments`, { delta, reason: 'audit' });
+    expect((await adjust('2.5')).body).toMatchObject({ kind: 'adjust', amount: '2.5', remaining_after: '10' });
+    await use('min', '3.3', 'm1');
+    // 7.5 + 2.5 − 3.3 = 6.7: removing 6.8 would go below 0
+    const before = await snapshotCounts(app, MONEY_TABLES);
+    const refused = await adjust('-6.8');
+    expectProblem(refused, 422, 'insufficient_balance');
+    expect(refused.body).toMatchObject({ remaining: '6.7', delta: '-6.8' });
+    expect(await snapshotCounts(app, MONEY_TABLES)).toEqual(before);
+    expect((await adjust('-6.7')).body).toMatchObject({ amount: '-6.7', remaining_after: '0' });
+    expectProblem(await adjust('-0.1'), 422, 'insufficient_balance');
+    expect(await kinds('min')).toEqual([
+      ['grant', '7.5', '7.5'],
+      ['adjust', '2.5', '10'],
+      ['consume', '-3.3', '6.7'],
+      ['adjust', '-6.7', '0'],
+    ]);
+    // an expired balance is not adjusted
+    await clockTo('2026-02-28T00:00:00.000Z');
+    expectProblem(await adjust('1'), 409, 'conflict');
+  });
+});
+
+describe('invoices', () => {
+  it('numbers are gapless and unique per year across 31 Dec → 1 Jan; a voided one keeps its number', async () => {
+    app.clock.set('2026-12-31T23:00:00.000Z');
+    await catalog();
+    await pack('p1', { recharge_price: 400 });
+    const s = await buy('p1');
+    const rc = await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {});
+    const voided = await ok('POST', `/v1/invoices/${rc.invoice_id}/void`, { reason: 'audit' });
+    expect(voided).toMatchObject({ number: 'INV-2026-000002', status: 'void' });
+    expectProblem(await call('POST', `/v1/invoices/${rc.invoice_id}/pay`, {}), 409, 'conflict');
+    await clockTo('2026-12-31T23:59:59.999Z');
+    await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    await clockTo('2027-01-01T00:00:00.000Z');
+    await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {});
+    const t = await buy('p1');
+    await Promise.all([
+      ok('POST', `/v1/subscriptions/${t.id}/recharge?wait=true`, {}),
+      ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, { items: [{ credit_type: 'sms', units: 1 }] }),
+      buy('p1'),
+    ]);
+    const all = await invoices();
+    const numbers = all.map((i) => i.number);
+    expect(numbers).toEqual([
+      'INV-2026-000001',
+      'INV-2026-000002',
+      'INV-2026-000003',
+      'INV-2027-000001',
+      'INV-2027-000002',
+      'INV-2027-000003',
+      'INV-2027-000004',
+      'INV-2027-000005',
+    ]);
+    expect(all.slice(0, 3).map((i) => [i.kind, i.total, i.status])).toEqual([
+      ['subscription', 1999, 'issued'],
+      ['recharge', 400, 'void'],
+      ['renewal', 1999, 'issued'],
+    ]);
+    // paying: once 200, again the same; a paid invoice cannot be voided
+    const first = all[0]!.id;
+    expect(await ok('POST', `/v1/invoices/${first}/pay`, {})).toMatchObject({ status: 'paid' });
+    expect(await ok('POST', `/v1/invoices/${first}/pay`, {})).toMatchObject({ status: 'paid' });
+    expectProblem(await call('POST', `/v1/invoices/${first}/void`, {}), 409, 'conflict');
+  });
+
+  it('a pending subscription unpaid at its period end expires, its invoice voided; paying then is 409', async () => {
+    await catalog();
+    await pack('p1');
+    const late = await buy('p1', { activation: 'on_payment' });
+    const paid = await buy('p1', { activation: 'on_payment' });
+    expect(late.status).toBe('pending');
+    expectProblem(await consume('sms', 1, 'p-1'), 422, 'insufficient_balance');
+    await clockTo('2026-02-27T23:59:59.999Z');
+    // paid in the last millisecond: active from now for a whole period, [02-27 23:59:59.999, 03-27 23:59:59.999)
+    const paidInvoice = await ok('POST', `/v1/invoices/${paid.invoice.id}/pay`, {});
+    expect(paidInvoice).toMatchObject({ status: 'paid', period_start: '2026-02-27T23:59:59.999Z' });
+    expect(await sub(paid.id)).toMatchObject({
+      status: 'active',
+      current_period_end: '2026-03-27T23:59:59.999Z',
+    });
+    await clockTo('2026-02-28T00:00:00.000Z');
+    // the period is over: refused before the sweep has run, and after
+    expectProblem(await call('POST', `/v1/invoices/${late.invoice.id}/pay`, {}), 409, 'conflict');
+    await nightly();
+    expect(await sub(late.id)).toMatchObject({ status: 'expired' });
+    expect(await ok('GET', `/v1/invoices/${late.invoice.id}`)).toMatchObject({ status: 'void' });
+    const events = await ok('GET', '/v1/events?type=invoice.voided');
+    expect(events.data.map((e: { data: { invoice_id: string } }) => e.data.invoice_id)).toEqual([late.invoice.id]);
+    expectProblem(await call('POST', `/v1/invoices/${late.invoice.id}/pay`, {}), 409, 'conflict');
+    expectProblem(await call('POST', `/v1/subscriptions/${late.id}/recharge`, {}), 409, 'conflict');
+    // the paid one's 100 sms are usable; the lapsed one's never were
+    expect(await remaining('sms')).toBe('100');
+    expect(await invoiceRows()).toEqual([
+      ['INV-2026-000001', 'subscription', 1999, 'void'],
+      ['INV-2026-000002', 'subscription', 1999, 'paid'],
+    ]);
+  });
+});
