@@ -711,3 +711,39 @@ describe('invoices', () => {
     ]);
   });
 });
+
+describe('a payment never leaves a paid invoice with no units behind it', () => {
+  it('a pending subscription cancelled before payment: its invoice is void, paying it is 409', async () => {
+    await catalog();
+    await pack('p1');
+    const s = await buy('p1', { activation: 'on_payment' });
+    const t = await buy('p1', { activation: 'on_payment' });
+    await clockTo('2026-02-03T00:00:00.000Z');
+    expect(await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'now' })).toMatchObject({
+      status: 'cancelled',
+    });
+    // at period_end too: a pending subscription has no period running, it is cancelled at once
+    expect(await ok('POST', `/v1/subscriptions/${t.id}/cancel`, { at: 'period_end' })).toMatchObject({
+      status: 'cancelled',
+    });
+    // their 100 sms each, never usable, are void
+    expect((await lots('sms')).map((l: Balance) => [l.status, l.remaining])).toEqual([
+      ['void', '0'],
+      ['void', '0'],
+    ]);
+    const before = await snapshotCounts(app, MONEY_TABLES);
+    for (const x of [s, t]) {
+      expect(await ok('GET', `/v1/invoices/${x.invoice.id}`)).toMatchObject({ status: 'void' });
+      expectProblem(await call('POST', `/v1/invoices/${x.invoice.id}/pay`, {}), 409, 'conflict');
+    }
+    expect(await snapshotCounts(app, MONEY_TABLES)).toEqual(before);
+    expect(await invoiceRows()).toEqual([
+      ['INV-2026-000001', 'subscription', 1999, 'void'],
+      ['INV-2026-000002', 'subscription', 1999, 'void'],
+    ]);
+    const voided = await ok('GET', '/v1/events?type=invoice.voided');
+    expect(voided.data.map((e: { data: { invoice_id: string } }) => e.data.invoice_id).sort()).toEqual(
+      [s.invoice.id, t.invoice.id].sort(),
+    );
+  });
+});
