@@ -317,6 +317,35 @@ describe('auto_recharge', () => {
     ]);
   });
 
+  it('the nightly run renewing ahead (26 h) does not move the last hours of a period into the next', async () => {
+    await catalog();
+    await pack('p1', { recharge_price: 500, auto_renew: true });
+    const s = await buy('p1', { auto_recharge: { enabled: true, threshold_percent: 10, max_per_period: 1 } });
+    const p1 = s.balances.find((b: Balance) => b.credit_type.code === 'sms').id;
+    // renewed on 02-27 at 23:00 for [02-28, 03-31): period 1 runs one more hour
+    await clockTo('2026-02-27T23:00:00.000Z');
+    await nightly();
+    expect((await sub(s.id)).renewal_count).toBe(1);
+    await clockTo('2026-02-27T23:30:00.000Z');
+    // 100 − 90 = 10: period 1's one automatic recharge (100 sms, until 03-31)
+    await use('sms', 90, 'n-1');
+    const r1 = await autoRecharge(s.id, p1);
+    expect(r1).toMatchObject({ status: 'recharged', price: 500 });
+    await clockTo('2026-03-02T00:00:00.000Z');
+    await nightly();
+    // period 2: R1 (valid from 02-27 23:30) is spent before P2 (from 02-28), both ending 03-31: 100 − 90 = 10 →
+    // period 2's own automatic recharge — R1 was made in period 1 and counted there
+    const r1Sms = r1?.balances.find((b: { credit_type: string }) => b.credit_type === 'sms')?.id as string;
+    await use('sms', 90, 'n-2');
+    expect(await autoRecharge(s.id, r1Sms)).toMatchObject({ status: 'recharged', auto: true, price: 500 });
+    expect((await invoices()).map((i) => [i.kind, i.total])).toEqual([
+      ['subscription', 1999],
+      ['renewal', 1999],
+      ['recharge', 500],
+      ['recharge', 500],
+    ]);
+  });
+
   it('exactly once under a retried consumption job, a repeated use, and a retried recharge job', async () => {
     await catalog();
     await pack('p1', { recharge_price: 500 });
