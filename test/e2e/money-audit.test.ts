@@ -277,7 +277,7 @@ describe('auto_recharge', () => {
     ]);
   });
 
-  it('max_per_period counts per period: an early renewal neither carries the count over nor lends its own', async () => {
+  it('max_per_period counts per period: an early renewal neither carries the count over nor lends it', async () => {
     await catalog();
     await pack('p1', { recharge_price: 500 });
     const s = await buy('p1', { auto_recharge: { enabled: true, threshold_percent: 10, max_per_period: 1 } });
@@ -501,7 +501,7 @@ describe('renew and rollover', () => {
 });
 
 describe('fees', () => {
-  it('a new package price: new sales and renewals that kept it; a subscription price is used at each renewal', async () => {
+  it('a new package price: new sales and renewals that kept it; a subscription price, at each renewal', async () => {
     await catalog();
     await pack('p1');
     const kept = await buy('p1');
