@@ -304,15 +304,22 @@ describe('auto_recharge', () => {
     expect(await remaining('sms')).toBe('10');
 
     // period 2 [02-28, 03-31): P2's 100 − 90 = 10 → period 2's own automatic recharge, not used up by period 1
+    // a recharge by hand is not counted: 1 sms at 1, valid [03-01, 03-31)
+    await clockTo('2026-03-01T00:00:00.000Z');
+    await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {
+      items: [{ credit_type: 'sms', units: 1 }],
+      price: 1,
+    });
     await clockTo('2026-03-05T00:00:00.000Z');
     await use('sms', 90, 'p2-a');
     expect(await autoRecharge(s.id, p2)).toMatchObject({ status: 'recharged', auto: true, price: 500 });
-    // 10 + 100
-    expect(await remaining('sms')).toBe('110');
+    // P2's 10 + the 1 by hand + 100
+    expect(await remaining('sms')).toBe('111');
     expect((await invoices()).map((i) => [i.kind, i.total])).toEqual([
       ['subscription', 1999],
       ['recharge', 500],
       ['renewal', 1999],
+      ['recharge', 1],
       ['recharge', 500],
     ]);
   });
