@@ -115,6 +115,16 @@ export function rechargeValidity(current: Period, renewed: boolean, now: Date): 
   return { start: notStarted ? current.start : now, end: current.end };
 }
 
+/**
+ * DOMAIN.md "Recharge": automatic recharges are at most `max_auto_recharges` a period — the period `now` lies in. A
+ * subscription renewed ahead has its current period still to come: a recharge made before that period starts counts
+ * against the one running (`running`: the start of the latest period begun by now), and the period paid ahead keeps
+ * its whole allowance. Without a running period (bought to start later) it is the current one.
+ */
+export function rechargeCountingPeriodStart(currentStart: Date, running: Date | undefined, now: Date): Date {
+  return now.getTime() >= currentStart.getTime() || running === undefined ? currentStart : running;
+}
+
 /** Start of the calendar day holding `at`, in the business time zone (for report buckets and crons). */
 export function startOfDay(at: Date, timeZone: string): Date {
   return DateTime.fromJSDate(at, { zone: timeZone }).startOf('day').toJSDate();

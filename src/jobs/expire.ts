@@ -29,7 +29,7 @@ import type { SubscriptionStatus } from '../domain/renewal.js';
 import { ok, type Result } from '../domain/result.js';
 import { planRollover } from '../domain/rollover.js';
 import { unfreezeDue } from '../services/freeze.js';
-import { voidUnpaidFirstInvoice } from '../services/invoices.js';
+import { voidUnpaidFirstInvoice } from '../services/invoice-voiding.js';
 import type { ExpiryResult } from '../views/maintenance.js';
 import { expireGrants } from './expire-grants.js';
 import { expireHolds } from './hold.js';
@@ -315,7 +315,8 @@ async function expireSubscription(
       });
     }
     if (subscription.status === 'pending') {
-      const voided = await voidUnpaidFirstInvoice(tx, subscription, now);
+      const reason = `unpaid when its period ended (${subscription.current_period_end.toISOString()})`;
+      const voided = await voidUnpaidFirstInvoice(tx, subscription, reason, now);
       invoicesVoided = voided.length;
       events.push(...voided);
     }

@@ -5,10 +5,15 @@ import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { packageById } from '../db/repositories/packages.js';
 import { autoRechargesInPeriod, insertRecharge, rechargeByKey } from '../db/repositories/recharges.js';
-import { lockSubscription, subscriptionById, subscriptionItems } from '../db/repositories/subscriptions.js';
+import {
+  latestPeriodStartBy,
+  lockSubscription,
+  subscriptionById,
+  subscriptionItems,
+} from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
 import { minorToJson, parseMinor } from '../domain/money.js';
-import { rechargeValidity } from '../domain/period.js';
+import { rechargeCountingPeriodStart, rechargeValidity } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { subscriptionIn } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
@@ -76,9 +81,17 @@ export async function rechargeSubscription(
         ? ok(skipped('the period is over'))
         : fail('conflict', 'the current period is over: renew the subscription first');
     }
+    // the period this recharge counts against: the one running now, which a renewal ahead has not ended yet
+    const countedIn = rechargeCountingPeriodStart(
+      subscription.current_period_start,
+      now.getTime() < subscription.current_period_start.getTime()
+        ? await latestPeriodStartBy(tx, subscription.id, now)
+        : undefined,
+      now,
+    );
     if (data.auto) {
       if (!subscription.auto_recharge_enabled) return ok(skipped('auto-recharge is off'));
-      const n = await autoRechargesInPeriod(tx, subscription.id, subscription.current_period_start);
+      const n = await autoRechargesInPeriod(tx, subscription.id, countedIn);
       if (n >= subscription.auto_recharge_max_per_period)
         return ok(skipped(`max_per_period (${subscription.auto_recharge_max_per_period}) reached`));
     }
@@ -150,7 +163,7 @@ export async function rechargeSubscription(
       request_hash: hash,
       auto: data.auto ?? false,
       invoice_id: invoice.id,
-      period_start: subscription.current_period_start,
+      period_start: countedIn,
       price,
       result,
       created_at: now,

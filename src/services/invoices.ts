@@ -2,14 +2,8 @@ import type { Executor, Tx } from '../db/knex.js';
 import { lockActiveBalancesOfSubscription, moveActiveBalancesToPeriod } from '../db/repositories/balances.js';
 import { clientsByIds } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
-import {
-  findInvoice,
-  type InvoiceWithLines,
-  invoiceById,
-  lockIssuedInvoices,
-  updateInvoice,
-} from '../db/repositories/invoices.js';
-import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
+import { findInvoice, type InvoiceWithLines, invoiceById, updateInvoice } from '../db/repositories/invoices.js';
+import { recordEvents } from '../db/repositories/outbox.js';
 import {
   lockSubscription,
   movePeriod,
@@ -17,11 +11,11 @@ import {
   updateSubscription,
 } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
-import { minorToJson } from '../domain/money.js';
 import { nthPeriod, validityOf } from '../domain/period.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { isUuid } from '../ids.js';
 import { type InvoiceView, toInvoiceView } from '../views/invoice.js';
+import { invoiceEventData } from './invoice-voiding.js';
 import { voidBalances } from './subscriptions.js';
 
 export interface InvoiceActionContext {
@@ -47,15 +41,6 @@ async function lockForAction(tx: Tx, ref: string): Promise<Locked | undefined> {
   const invoice = await invoiceById(tx, peek.id, { forUpdate: true });
   return invoice ? { subscription, invoice } : undefined;
 }
-
-const invoiceEventData = (invoice: InvoiceWithLines) => ({
-  invoice_id: invoice.id,
-  number: invoice.number,
-  kind: invoice.kind,
-  subscription_id: invoice.subscription_id,
-  total: minorToJson(invoice.total),
-  currency: invoice.currency,
-});
 
 /**
  * Marks an invoice paid (paying it again answers the same invoice). Paying the first invoice of an
@@ -192,29 +177,6 @@ export async function voidInvoice(
     await recordEvents(tx, events, context.now);
     return ok({ ...invoice, status: 'void', voided_at: context.now, void_reason: reason ?? null });
   });
-}
-
-/**
- * DOMAIN.md "Paying after the period passed": a `pending` subscription whose first invoice is still
- * unpaid when its period ends is expired, and that invoice voided in the same transaction, so that a
- * later payment is refused (409) instead of buying a period that is over. Call after locking the
- * subscription and its balances (the one lock order); answers the `invoice.voided` events to record.
- */
-export async function voidUnpaidFirstInvoice(
-  tx: Tx,
-  subscription: SubscriptionRow,
-  now: Date,
-): Promise<OutboxEventDraft[]> {
-  const reason = `unpaid when its period ended (${subscription.current_period_end.toISOString()})`;
-  const unpaid = await lockIssuedInvoices(tx, subscription.id, 'subscription');
-  for (const invoice of unpaid)
-    await updateInvoice(tx, invoice.id, { status: 'void', voided_at: now, void_reason: reason });
-  return unpaid.map((invoice) => ({
-    type: 'invoice.voided',
-    clientId: invoice.client_id,
-    subjectId: invoice.id,
-    data: { ...invoiceEventData(invoice), reason },
-  }));
 }
 
 export async function invoiceViews(db: Executor, invoices: readonly InvoiceWithLines[]): Promise<InvoiceView[]> {

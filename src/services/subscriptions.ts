@@ -37,6 +37,7 @@ import {
 import { endFreezeOnCancel } from './freeze.js';
 import { grantPeriod } from './grant-period.js';
 import { packageInvoiceLine } from './invoice-lines.js';
+import { voidUnpaidFirstInvoice } from './invoice-voiding.js';
 
 export interface AutoRechargeInput {
   enabled?: boolean | undefined;
@@ -356,6 +357,11 @@ export async function cancelSubscription(
       updated_at: context.now,
     });
     await voidBalances(tx, current, context.now, context.actor, context.reason ?? 'subscription cancelled');
+    // never paid, it will never run: its first invoice is void, so that a payment cannot buy units already void
+    const voided =
+      current.status === 'pending'
+        ? await voidUnpaidFirstInvoice(tx, current, 'its subscription was cancelled before payment', context.now)
+        : [];
     await recordEvents(
       tx,
       [
@@ -365,6 +371,7 @@ export async function cancelSubscription(
           subjectId: id,
           data: { subscription_id: id, client_id: current.client_id, at, cancelled_at: context.now.toISOString() },
         },
+        ...voided,
       ],
       context.now,
     );

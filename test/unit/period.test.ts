@@ -6,6 +6,7 @@ import {
   nthPeriod,
   parseInstant,
   periodContains,
+  rechargeCountingPeriodStart,
   startOfDay,
   VALIDITY_UNITS,
   type Validity,
@@ -235,6 +236,20 @@ describe('DOMAIN "Consumption" rule 1 (time part): a period is half-open [start,
     ['2026-03-01T00:00:00.000Z', false],
   ])('%s in [2026-01-01, 2026-02-01) is %s', (at, inside) => {
     expect(periodContains(period, d(at))).toBe(inside);
+  });
+});
+
+describe('DOMAIN "Recharge": automatic recharges are counted in the period running when they are made', () => {
+  // current [02-28, 03-31) paid ahead on 02-10; [01-31, 02-28) still running before 02-28
+  const current = d('2026-02-28T00:00:00Z');
+  const running = d('2026-01-31T00:00:00Z');
+  it.each<[string, Date | undefined, string, Date]>([
+    ['before the period paid ahead starts: the running one', running, '2026-02-12T00:00:00Z', running],
+    ['at its start: the current one', current, '2026-02-28T00:00:00Z', current],
+    ['inside it: the current one', current, '2026-03-05T00:00:00Z', current],
+    ['bought to start later, nothing running: the current one', undefined, '2026-02-12T00:00:00Z', current],
+  ])('%s', (_, started, now, expected) => {
+    expect(rechargeCountingPeriodStart(current, started, d(now))).toEqual(expected);
   });
 });
 

@@ -8,6 +8,7 @@ export interface RechargeRow {
   request_hash: string;
   auto: boolean;
   invoice_id: string | null;
+  /** The period it counts against for max_per_period: the one running when it was made (see domain/period.ts). */
   period_start: Date;
   price: bigint;
   /** The answer the recharge gave (src/views/recharge.ts), replayed for a repeat of its key. */

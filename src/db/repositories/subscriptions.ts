@@ -167,6 +167,16 @@ export async function periodStartingAt(
     | undefined;
 }
 
+/** The start of the latest period of the subscription begun by `at` (the one running then, if it has not ended). */
+export async function latestPeriodStartBy(db: Executor, subscriptionId: string, at: Date): Promise<Date | undefined> {
+  const row = (await db('subscription_periods')
+    .where({ subscription_id: subscriptionId })
+    .where('starts_at', '<=', at)
+    .orderBy('starts_at', 'desc')
+    .first('starts_at')) as Pick<SubscriptionPeriodRow, 'starts_at'> | undefined;
+  return row?.starts_at;
+}
+
 /** Moves the period starting at `startsAt` to `period` (an activation later than the planned start). */
 export async function movePeriod(
   db: Executor,

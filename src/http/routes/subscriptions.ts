@@ -222,7 +222,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       '`period_end` (the default) lets the period of an active or suspended subscription run out and stops its ' +
       'renewals: the balances stay until then, `subscription.cancel_scheduled` is recorded, and the expiry sweep ' +
       'cancels it when the period ends (`subscription.cancelled`). A pending subscription has no period running: ' +
-      'it is cancelled at once either way. Asking again answers the same subscription.',
+      'it is cancelled at once either way, and its unpaid invoice voided (`invoice.voided`; paying it is 409). ' +
+      'Asking again answers the same subscription.',
     params: idParams,
     body: z.strictObject({
       at: z.enum(['now', 'period_end']).default('period_end'),

@@ -1,0 +1,37 @@
+import type { Tx } from '../db/knex.js';
+import { type InvoiceWithLines, lockIssuedInvoices, updateInvoice } from '../db/repositories/invoices.js';
+import type { OutboxEventDraft } from '../db/repositories/outbox.js';
+import type { SubscriptionRow } from '../db/repositories/subscriptions.js';
+import { minorToJson } from '../domain/money.js';
+
+/** What an `invoice.*` event says of its invoice. */
+export const invoiceEventData = (invoice: InvoiceWithLines) => ({
+  invoice_id: invoice.id,
+  number: invoice.number,
+  kind: invoice.kind,
+  subscription_id: invoice.subscription_id,
+  total: minorToJson(invoice.total),
+  currency: invoice.currency,
+});
+
+/**
+ * Voids the still-unpaid first invoice of a subscription that will never run (DOMAIN.md "Paying after the period
+ * passed": a payment never leaves a paid invoice with no units behind it), so that paying it later is 409. Call
+ * after locking the subscription and its balances (the one lock order); answers the `invoice.voided` events.
+ */
+export async function voidUnpaidFirstInvoice(
+  tx: Tx,
+  subscription: Pick<SubscriptionRow, 'id'>,
+  reason: string,
+  now: Date,
+): Promise<OutboxEventDraft[]> {
+  const unpaid = await lockIssuedInvoices(tx, subscription.id, 'subscription');
+  for (const invoice of unpaid)
+    await updateInvoice(tx, invoice.id, { status: 'void', voided_at: now, void_reason: reason });
+  return unpaid.map((invoice) => ({
+    type: 'invoice.voided',
+    clientId: invoice.client_id,
+    subjectId: invoice.id,
+    data: { ...invoiceEventData(invoice), reason },
+  }));
+}
