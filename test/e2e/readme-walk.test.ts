@@ -36,7 +36,7 @@ afterAll(async () => {
 const { ok } = httpSteps(() => app);
 
 describe('the events of the walkthrough', () => {
-  it('subscription.created lists its items as decimal strings of the credit type ("2.5"), not scaled units', async () => {
+  it('subscription.created lists its items as decimal strings ("2.5"), not scaled units', async () => {
     // API.md "Shapes": quantities go out as decimal strings with the credit type's precision; the event said "250"
     const sub = await ok('POST', '/v1/subscriptions', { client: 'crm-42', package: 'starter' }, 201);
     const events = await ok('GET', '/v1/events?type=subscription.created');
@@ -49,7 +49,7 @@ describe('the events of the walkthrough', () => {
 });
 
 describe('the deliveries a retry needs the id of', () => {
-  it('GET /v1/webhook-endpoints/{id}/deliveries pages by cursor like every list: next_cursor, then the rest', async () => {
+  it('GET /v1/webhook-endpoints/{id}/deliveries pages by cursor like every list: next_cursor, the rest', async () => {
     // API.md "Conventions": lists are paginated by cursor and answer {data, next_cursor}; this one had no cursor,
     // so past its newest 500 a failed delivery's id (for POST /v1/webhook-deliveries/{id}/retry) was out of reach
     const endpoint = await ok(
