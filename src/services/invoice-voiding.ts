@@ -1,5 +1,10 @@
 import type { Tx } from '../db/knex.js';
-import { type InvoiceWithLines, lockIssuedInvoices, updateInvoice } from '../db/repositories/invoices.js';
+import {
+  type InvoiceWithLines,
+  lockIssuedInvoices,
+  lockIssuedInvoicesStartingAfter,
+  updateInvoice,
+} from '../db/repositories/invoices.js';
 import type { OutboxEventDraft } from '../db/repositories/outbox.js';
 import type { SubscriptionRow } from '../db/repositories/subscriptions.js';
 import { minorToJson } from '../domain/money.js';
@@ -25,7 +30,30 @@ export async function voidUnpaidFirstInvoice(
   reason: string,
   now: Date,
 ): Promise<OutboxEventDraft[]> {
-  const unpaid = await lockIssuedInvoices(tx, subscription.id, 'subscription');
+  return voidAll(tx, await lockIssuedInvoices(tx, subscription.id, 'subscription'), reason, now);
+}
+
+/**
+ * Voids the unpaid invoices of periods that had not started when the subscription was cancelled at once (a renewal
+ * made ahead, a recharge for that period): their units are void before they could ever be spent, and a payment
+ * would buy nothing. Invoices of a period that ran stay as they are: their units could be used. Call after locking
+ * the subscription and its balances; answers the `invoice.voided` events.
+ */
+export async function voidUnpaidInvoicesNotStarted(
+  tx: Tx,
+  subscription: Pick<SubscriptionRow, 'id'>,
+  reason: string,
+  now: Date,
+): Promise<OutboxEventDraft[]> {
+  return voidAll(tx, await lockIssuedInvoicesStartingAfter(tx, subscription.id, now), reason, now);
+}
+
+async function voidAll(
+  tx: Tx,
+  unpaid: readonly InvoiceWithLines[],
+  reason: string,
+  now: Date,
+): Promise<OutboxEventDraft[]> {
   for (const invoice of unpaid)
     await updateInvoice(tx, invoice.id, { status: 'void', voided_at: now, void_reason: reason });
   return unpaid.map((invoice) => ({

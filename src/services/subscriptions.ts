@@ -37,7 +37,7 @@ import {
 import { endFreezeOnCancel } from './freeze.js';
 import { grantPeriod } from './grant-period.js';
 import { packageInvoiceLine } from './invoice-lines.js';
-import { voidUnpaidFirstInvoice } from './invoice-voiding.js';
+import { voidUnpaidFirstInvoice, voidUnpaidInvoicesNotStarted } from './invoice-voiding.js';
 
 export interface AutoRechargeInput {
   enabled?: boolean | undefined;
@@ -361,7 +361,13 @@ export async function cancelSubscription(
     const voided =
       current.status === 'pending'
         ? await voidUnpaidFirstInvoice(tx, current, 'its subscription was cancelled before payment', context.now)
-        : [];
+        : // a period paid ahead (or bought to start later) never runs now: its unpaid invoice buys nothing
+          await voidUnpaidInvoicesNotStarted(
+            tx,
+            current,
+            'its subscription was cancelled before the period began',
+            context.now,
+          );
     await recordEvents(
       tx,
       [

@@ -788,4 +788,31 @@ describe('a payment never leaves a paid invoice with no units behind it', () => 
       [s.invoice.id, t.invoice.id].sort(),
     );
   });
+
+  it('cancelled now after a renewal ahead: the unpaid invoice of the period that never starts is void', async () => {
+    await catalog();
+    await pack('p1');
+    const s = await buy('p1');
+    await clockTo('2026-02-05T00:00:00.000Z');
+    await use('sms', 30, 'ra1');
+    await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {
+      items: [{ credit_type: 'sms', units: 10 }],
+      price: 100,
+    });
+    const renewed = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    await clockTo('2026-02-10T00:00:00.000Z');
+    expect(await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'now' })).toMatchObject({ status: 'cancelled' });
+    // the period paid ahead never starts and its 100 sms are void: its invoice is void too, paying it is 409; the
+    // running period's invoice and the recharge's (units that were usable, 30 of them used) stay as they were
+    const renewal = renewed.invoice_id as string;
+    expect(await ok('GET', `/v1/invoices/${renewal}`)).toMatchObject({ status: 'void' });
+    expectProblem(await call('POST', `/v1/invoices/${renewal}/pay`, {}), 409, 'conflict');
+    expect(await invoiceRows()).toEqual([
+      ['INV-2026-000001', 'subscription', 1999, 'issued'],
+      ['INV-2026-000002', 'recharge', 100, 'issued'],
+      ['INV-2026-000003', 'renewal', 1999, 'void'],
+    ]);
+    const voided = await ok('GET', '/v1/events?type=invoice.voided');
+    expect(voided.data.map((e: { data: { invoice_id: string } }) => e.data.invoice_id)).toEqual([renewal]);
+  });
 });

@@ -117,6 +117,20 @@ export async function lockIssuedInvoices(
   return attachLines(db, rows);
 }
 
+/** A subscription's unpaid invoices of periods that start after `at`, locked (in id order). */
+export async function lockIssuedInvoicesStartingAfter(
+  db: Executor,
+  subscriptionId: string,
+  at: Date,
+): Promise<InvoiceWithLines[]> {
+  const rows = (await db('invoices')
+    .where({ subscription_id: subscriptionId, status: 'issued' })
+    .where('period_start', '>', at)
+    .orderBy('id')
+    .forUpdate()) as InvoiceRow[];
+  return attachLines(db, rows);
+}
+
 export async function updateInvoice(db: Executor, id: string, patch: Partial<InvoiceRow>): Promise<void> {
   await db('invoices').where({ id }).update(patch);
 }

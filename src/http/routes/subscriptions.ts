@@ -223,7 +223,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       'renewals: the balances stay until then, `subscription.cancel_scheduled` is recorded, and the expiry sweep ' +
       'cancels it when the period ends (`subscription.cancelled`). A pending subscription has no period running: ' +
       'it is cancelled at once either way, and its unpaid invoice voided (`invoice.voided`; paying it is 409). ' +
-      'Asking again answers the same subscription.',
+      'Cancelled now, the unpaid invoice of a period that has not begun (a renewal made ahead) is voided the same ' +
+      'way: its units are void before they could be spent. Asking again answers the same subscription.',
     params: idParams,
     body: z.strictObject({
       at: z.enum(['now', 'period_end']).default('period_end'),
