@@ -519,6 +519,38 @@ describe('a consume-batch job pushed by a producer: one bad use fails alone', ()
   });
 });
 
+describe('API.md: a creating POST honours Idempotency-Key', () => {
+  it('POST /v1/consumptions: the same header and body replay the use; another body under it is 409', async () => {
+    await catalog();
+    const g = await grant({ units: 10, expires_at: '2026-04-01T00:00:00.000Z' });
+    const post = (body: Record<string, unknown>, key: string) =>
+      app.request('POST', '/v1/consumptions?wait=true', { body: use(body), headers: { 'idempotency-key': key } });
+    const first = await post({ quantity: 2, idempotency_key: 'h-a' }, 'hdr-1');
+    expect(first.status, first.text).toBe(200);
+    expect(first.body).toMatchObject({ status: 'applied', applied: '2', remaining: '8', replayed: false });
+    const again = await post({ quantity: 2, idempotency_key: 'h-a' }, 'hdr-1');
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toMatchObject({ id: first.body.id, applied: '2', remaining: '8', replayed: true });
+    const before = await writes();
+    // another use under the same Idempotency-Key: refused, nothing written, nothing spent
+    expectProblem(await post({ quantity: 3, idempotency_key: 'h-b' }, 'hdr-1'), 409, 'idempotency_conflict');
+    expect(await writes()).toEqual(before);
+    expect(await remainingOf(g.id)).toEqual(['8']);
+    // a refused request leaves its header free: the caller corrects the body and retries with it
+    expectProblem(await post({ quantity: 1.5, idempotency_key: 'h-c' }, 'hdr-2'), 422, 'validation_failed');
+    const fixed = await post({ quantity: 1, idempotency_key: 'h-c' }, 'hdr-2');
+    expect(fixed.status, fixed.text).toBe(200);
+    expect(fixed.body).toMatchObject({ applied: '1', remaining: '7' });
+    // a use rejected for insufficient balance was recorded: its header stays bound to it
+    expectProblem(await post({ quantity: 50, idempotency_key: 'h-d' }, 'hdr-3'), 422, 'insufficient_balance');
+    expectProblem(await post({ quantity: 1, idempotency_key: 'h-e' }, 'hdr-3'), 409, 'idempotency_conflict');
+    const replay = await post({ quantity: 50, idempotency_key: 'h-d' }, 'hdr-3');
+    expectProblem(replay, 422, 'insufficient_balance');
+    expect(replay.body).toMatchObject({ consumption_status: 'rejected', replayed: true });
+    expect(await remainingOf(g.id)).toEqual(['7']);
+  });
+});
+
 describe('rule 5: a reversal gives each allocation back, once', () => {
   it('to the balances it came from; one expired meanwhile keeps its part spent; twice is one answer', async () => {
     await catalog();
