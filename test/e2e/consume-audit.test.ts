@@ -229,6 +229,30 @@ describe('rule 2: the spending order', () => {
   });
 });
 
+describe('a recharge balance takes its priority from its package', () => {
+  it('a recharge of a priority-20 package is spent with it, before a priority-50 balance that ends sooner', async () => {
+    await catalog();
+    await pack('first', 5, { priority: 20, rollover: { policy: 'all' } }); // [03-01, 04-01)
+    await pack('plain', 5, { validity: { count: 2, unit: 'week' } }); // priority 50, ends 03-15
+    const s = await buy('first');
+    const plain = await buy('plain');
+    await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {});
+    const balances = async () => (await ok('GET', `/v1/subscriptions/${s.id}`)).balances as Balance[];
+    const recharge = (await balances()).find((x) => x.source === 'recharge')!;
+    expect(recharge).toMatchObject({ priority: 20, granted: '5', expires_at: '2026-04-01T00:00:00.000Z' });
+    // 12 = the package balance 5 and the recharge 5 (priority 20, 04-01; by valid_from, both 03-01: by id)
+    //      then 2 of `plain` (priority 50) although it ends sooner
+    const { res } = await quoteThenConsume({ quantity: 12, idempotency_key: 'p1' });
+    expect(res.status, res.text).toBe(200);
+    const [a, b] = [s.balances[0]!.id, recharge.id].sort();
+    expect(res.body.allocations).toEqual([
+      { balance_id: a, amount: '5' },
+      { balance_id: b, amount: '5' },
+      { balance_id: plain.balances[0]!.id, amount: '2' },
+    ]);
+  });
+});
+
 describe('rule 1: what is never spent', () => {
   it('not yet valid, expired (before the sweep), void, suspended, frozen, pending: none of them pay', async () => {
     await catalog();
@@ -351,6 +375,23 @@ describe('rule 3: never below zero, and the short answer', () => {
     expectProblem(none.res, 422, 'insufficient_balance');
     expect(none.res.body).toMatchObject({ applied: '0', shortfall: '1', remaining: '0' });
     expect(await ledgerCount('consume')).toBe(2);
+  });
+});
+
+describe('held units are not spendable', () => {
+  it('a hold takes its units in the spending order; a use and its quote see only what is left', async () => {
+    await catalog();
+    const soon = await grant({ units: 3, expires_at: '2026-03-10T00:00:00.000Z' });
+    const later = await grant({ units: 7, expires_at: '2026-04-01T00:00:00.000Z' });
+    const hold = await ok('POST', '/v1/holds?wait=true', use({ quantity: 4, idempotency_key: 'h1' }));
+    // 3 of `soon`, then 1 of `later`
+    expect(hold).toMatchObject({ status: 'held', remaining: '6' });
+    const short = await quoteThenConsume({ quantity: 7, idempotency_key: 'u1' });
+    expectProblem(short.res, 422, 'insufficient_balance');
+    expect(short.res.body).toMatchObject({ remaining: '6', shortfall: '1' });
+    const fits = await quoteThenConsume({ quantity: 6, idempotency_key: 'u2' });
+    expect(fits.res.body.allocations).toEqual([{ balance_id: later.id, amount: '6' }]);
+    expect(await remainingOf(soon.id, later.id)).toEqual(['0', '0']);
   });
 });
 
@@ -701,6 +742,27 @@ describe('validation at the edge: a problem+json of the contract, logged, nothin
       expectProblem(batch, 422, 'validation_failed');
       expect(batch.body.errors.some((e: { field: string }) => e.field.startsWith('items.1'))).toBe(true);
     }
+    expect(await writes()).toEqual(before);
+  });
+
+  it('a batch of no items, of 1,001 items, or with one bad item is refused whole, naming the item', async () => {
+    await catalog();
+    await grant({ units: 10, expires_at: '2026-04-01T00:00:00.000Z' });
+    const before = await writes();
+    const batch = (items: unknown) => call('POST', '/v1/consumptions/batch', { items });
+    expectProblem(await batch([]), 422, 'validation_failed');
+    expectProblem(await batch('x'), 422, 'validation_failed');
+    const many = Array.from({ length: 1_001 }, (_, i) => use({ quantity: 1, idempotency_key: `many-${i}` }));
+    expectProblem(await batch(many), 422, 'validation_failed');
+    const oneBad = await batch([use({ quantity: 1, idempotency_key: 'x0' }), use({ idempotency_key: 'x1' })]);
+    expectProblem(oneBad, 422, 'validation_failed');
+    expect(oneBad.body.errors).toEqual([expect.objectContaining({ field: 'items.1.quantity' })]);
+    // an Idempotency-Key longer than the contract allows
+    const long = await app.request('POST', '/v1/consumptions?wait=true', {
+      body: use({ quantity: 1, idempotency_key: 'x2' }),
+      headers: { 'idempotency-key': 'k'.repeat(256) },
+    });
+    expectProblem(long, 422, 'validation_failed');
     expect(await writes()).toEqual(before);
   });
 
