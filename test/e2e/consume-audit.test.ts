@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { type JobPayload, jobIdOf } from '../../src/jobs/definitions.js';
-import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
+import { startSibling, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { batchOutcome, snapshotCounts } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 
@@ -672,6 +672,50 @@ describe('rule 5: a reversal gives each allocation back, once', () => {
       'not_found',
     );
     expect(await writes()).toEqual(before);
+  });
+});
+
+describe('a reversal of a use accepted and not yet applied', () => {
+  it('is 409 conflict (the id exists: GET answers it queued), never 404; once applied it reverses', async () => {
+    // this file's app has a worker: a second service without one keeps the use queued
+    const lone = await startTestApp({ roles: ['api'], now: '2026-03-01T00:00:00.000Z' });
+    try {
+      const req = (method: string, path: string, body?: unknown) =>
+        lone.request(method, path, body === undefined ? {} : { body });
+      await req('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' });
+      await req('POST', '/v1/clients', { external_ref: 'c1', name: 'Client one' });
+      const g = await req('POST', '/v1/clients/c1/grants', {
+        credit_type: 'sms',
+        units: 10,
+        expires_at: '2026-04-01T00:00:00.000Z',
+        reason: 'audit',
+      });
+      expect(g.status, g.text).toBe(201);
+      const queued = await req('POST', '/v1/consumptions', use({ quantity: 4, idempotency_key: 'q1' }));
+      expect(queued.status, queued.text).toBe(202);
+      expect((await req('GET', `/v1/consumptions/${queued.body.id}`)).body).toEqual({
+        id: queued.body.id,
+        status: 'queued',
+      });
+      const early = await req('POST', `/v1/consumptions/${queued.body.id}/reverse`, {});
+      expectProblem(early, 409, 'conflict');
+      expect(await lone.database.db('ledger_entries').where({ kind: 'reverse' })).toEqual([]);
+      // a worker applies it; then it reverses
+      const worker = await startSibling(lone, ['worker']);
+      try {
+        await expect
+          .poll(async () => (await req('GET', `/v1/consumptions/${queued.body.id}`)).body.status, { timeout: 20_000 })
+          .toBe('applied');
+        const rev = await req('POST', `/v1/consumptions/${queued.body.id}/reverse?wait=true`, {});
+        expect(rev.status, rev.text).toBe(200);
+        expect(rev.body).toMatchObject({ returned: '4', expired: '0' });
+        expect((await req('GET', `/v1/balances/${g.body.id}`)).body.remaining).toBe('10');
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await lone.close();
+    }
   });
 });
 

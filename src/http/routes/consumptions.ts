@@ -243,7 +243,7 @@ export const consumptionRoutes: AnyRoute[] = [
       },
       200: { description: 'Reversed (with ?wait=true), or reversed before', schema: reversalResultSchema },
       404: { description: 'No such consumption' },
-      409: { description: 'A rejected consumption has nothing to reverse' },
+      409: { description: 'A rejected consumption has nothing to reverse; a queued one has not been applied yet' },
     },
     handler: async ({ params, query, body, app }) => {
       if (!isUuid(params.id)) return fail('not_found', `no consumption "${params.id}"`);
