@@ -308,6 +308,24 @@ describe('rule 1: what is never spent', () => {
     // the suspended, frozen and pending subscriptions kept their 100 each
     for (const s of [suspended, frozen, pending, future])
       expect((await balance(s.balances[0]!.id)).remaining).toBe('100');
+
+    // resumed, and paid: each pays again, in the spending order. Paid on 03-05, the pending one's period starts then:
+    // [03-05, 04-05), after the resumed one's [03-01, 04-01)
+    await ok('PATCH', `/v1/subscriptions/${suspended.id}`, { status: 'active' });
+    await ok('POST', `/v1/invoices/${pending.invoice.id}/pay`, {});
+    const paid = (await ok('GET', `/v1/subscriptions/${pending.id}`)) as Sub;
+    expect(paid.status).toBe('active');
+    expect(paid.balances[0]).toMatchObject({
+      valid_from: '2026-03-05T00:00:00.000Z',
+      expires_at: '2026-04-05T00:00:00.000Z',
+    });
+    const back = await quoteThenConsume({ quantity: 150, idempotency_key: 'n3' });
+    expect(back.res.status, back.res.text).toBe(200);
+    expect(back.res.body.allocations).toEqual([
+      { balance_id: suspended.balances[0]!.id, amount: '100' },
+      { balance_id: paid.balances[0]!.id, amount: '50' },
+    ]);
+    expect(back.res.body.remaining).toBe('50');
   });
 
   it('a balance valid only from a later instant pays for a use that occurred inside its validity only', async () => {
@@ -327,6 +345,23 @@ describe('rule 1: what is never spent', () => {
     expect(exact.res.status, exact.res.text).toBe(200);
     expect(exact.res.body.allocations).toEqual([{ balance_id: later.id, amount: '1' }]);
     expect(exact.res.body.remaining).toBe('4');
+  });
+});
+
+describe('never below zero under concurrency', () => {
+  it('24 uses of 1 at once against 10 units over two balances: exactly 10 applied, 14 rejected, 0 left', async () => {
+    await catalog();
+    const a = await grant({ units: 4, expires_at: '2026-03-20T00:00:00.000Z' });
+    const b = await grant({ units: 6, expires_at: '2026-04-01T00:00:00.000Z' });
+    const answers = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => consume({ quantity: 1, idempotency_key: `race-${i}` })),
+    );
+    const statuses = answers.map((r) => r.status).sort();
+    expect(statuses.filter((x) => x === 200)).toHaveLength(10);
+    expect(statuses.filter((x) => x === 422)).toHaveLength(14);
+    for (const r of answers.filter((x) => x.status === 422)) expectProblem(r, 422, 'insufficient_balance');
+    expect(await remainingOf(a.id, b.id)).toEqual(['0', '0']);
+    expect(await ledgerCount('consume')).toBe(10);
   });
 });
 
