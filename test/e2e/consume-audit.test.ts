@@ -230,7 +230,7 @@ describe('rule 2: the spending order', () => {
 });
 
 describe('a recharge balance takes its priority from its package', () => {
-  it('a recharge of a priority-20 package is spent with it, before a priority-50 balance that ends sooner', async () => {
+  it('a priority-20 package's recharge is spent with it, before a priority-50 balance ending sooner', async () => {
     await catalog();
     await pack('first', 5, { priority: 20, rollover: { policy: 'all' } }); // [03-01, 04-01)
     await pack('plain', 5, { validity: { count: 2, unit: 'week' } }); // priority 50, ends 03-15
