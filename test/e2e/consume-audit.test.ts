@@ -230,7 +230,7 @@ describe('rule 2: the spending order', () => {
 });
 
 describe('a recharge balance takes its priority from its package', () => {
-  it('a priority-20 package's recharge is spent with it, before a priority-50 balance ending sooner', async () => {
+  it('the recharge of a priority-20 package is spent with it, before a priority-50 balance ending sooner', async () => {
     await catalog();
     await pack('first', 5, { priority: 20, rollover: { policy: 'all' } }); // [03-01, 04-01)
     await pack('plain', 5, { validity: { count: 2, unit: 'week' } }); // priority 50, ends 03-15
@@ -304,6 +304,20 @@ describe('rule 1: what is never spent', () => {
       shortfall: '1',
       remaining: '0',
       allocations: [{ balance_id: good.balances[0]!.id, amount: '3' }],
+    });
+    const row = (await ok('GET', '/v1/clients/c1/balances')).data.find(
+      (r: { credit_type: { code: string } }) => r.credit_type.code === 'sms',
+    );
+    // the balances read agrees: 703 granted = 3 + 100 × 6 + 50 × 2; 0 spendable; suspended, frozen, pending 300
+    // unavailable; the later subscription and grant 150 upcoming; the week and the 03-03 grant 150 expired (by time)
+    expect(row).toMatchObject({
+      granted: '703',
+      consumed: '3',
+      remaining: '0',
+      unavailable: '300',
+      upcoming: '150',
+      expired: '150',
+      voided: '100',
     });
     // the suspended, frozen and pending subscriptions kept their 100 each
     for (const s of [suspended, frozen, pending, future])
