@@ -859,6 +859,22 @@ describe('validation at the edge: a problem+json of the contract, logged, nothin
     expect(await writes()).toEqual(before);
   });
 
+  it('a reversal: a malformed body, a reason of the wrong type, an id not a UUID, a GET of no such use', async () => {
+    await catalog();
+    await grant({ units: 10, expires_at: '2026-04-01T00:00:00.000Z' });
+    const used = await consume({ quantity: 2, idempotency_key: 'rv-edge' });
+    expect(used.status, used.text).toBe(200);
+    const before = await writes();
+    const path = `/v1/consumptions/${used.body.id}/reverse?wait=true`;
+    expectProblem(await app.request('POST', path, { raw: '{"reason": ' }), 422, 'validation_failed');
+    expectProblem(await call('POST', path, { reason: 5 }), 422, 'validation_failed');
+    expectProblem(await call('POST', path, { reason: 'r'.repeat(501) }), 422, 'validation_failed');
+    expectProblem(await call('POST', '/v1/consumptions/not-a-uuid/reverse?wait=true', {}), 404, 'not_found');
+    expectProblem(await call('GET', '/v1/consumptions/00000000-0000-4000-8000-000000000000'), 404, 'not_found');
+    expect(await writes()).toEqual(before);
+    expect(await ok('GET', `/v1/consumptions/${used.body.id}`)).toMatchObject({ status: 'applied', applied: '2' });
+  });
+
   it('the largest quantities allowed are read exactly: 10^15 units, and 2 decimals of a 16-digit number', async () => {
     await catalog();
     await grant({ units: '1000000000000000', expires_at: '2026-04-01T00:00:00.000Z' });
