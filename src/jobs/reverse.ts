@@ -1,5 +1,5 @@
 import type { AppContext } from '../app-context.js';
-import { settle, submit } from '../commands/index.js';
+import { isPending, settle, submit } from '../commands/index.js';
 import { applyBalanceChanges, lockBalancesByIds } from '../db/repositories/balances.js';
 import { allocationsOf, consumptionsByIds, lockConsumption, markReversed } from '../db/repositories/consumptions.js';
 import { frozenSubscriptionIds } from '../db/repositories/freezes.js';
@@ -133,7 +133,12 @@ export async function acceptReversal(
   reason: string | undefined,
 ): Promise<Result<{ jobId: string; replay?: ReversalResult }>> {
   const existing = (await consumptionsByIds(app.db, [consumptionId])).get(consumptionId);
-  if (!existing) return fail('not_found', `no consumption "${consumptionId}"`);
+  if (!existing) {
+    // accepted and still waiting for its worker: it exists (GET answers it `queued`), it has taken nothing yet
+    if (await isPending(app.db, consumptionId))
+      return fail('conflict', `consumption "${consumptionId}" is queued, not applied yet: reverse it once it is`);
+    return fail('not_found', `no consumption "${consumptionId}"`);
+  }
   if (existing.status === 'rejected')
     return fail('conflict', 'a rejected consumption took nothing, so there is nothing to reverse');
   const data = {

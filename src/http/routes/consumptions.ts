@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { fingerprint } from '../../canonical-json.js';
 import { listConsumptions } from '../../db/repositories/consumptions.js';
-import { bindIdempotencyKey, unbindIdempotencyKey } from '../../db/repositories/idempotency-records.js';
 import { fail } from '../../domain/result.js';
 import { isUuid, newId } from '../../ids.js';
 import { acceptConsumptions } from '../../jobs/consume.js';
@@ -16,6 +14,7 @@ import {
   consumptionView as consumptionSchema,
 } from '../../views/consumption.js';
 import { reversalResultSchema } from '../../views/reversal.js';
+import { withBoundKey } from '../bound-idempotency-key.js';
 import { jobReply, queuedSchema, takenOrInsufficient } from '../job-reply.js';
 import { insufficientBalanceProblemSchema, validationProblemSchema } from '../problem-schemas.js';
 import { page } from '../reply.js';
@@ -54,22 +53,38 @@ export const consumptionRoutes: AnyRoute[] = [
       404: { description: 'No such client or credit type' },
       503: { description: 'Postgres or Redis is down; nothing was accepted' },
     },
-    handler: async ({ body, query, app }) => {
-      const accepted = await acceptConsumptions(app, [body], { watch: query.wait });
-      if (!accepted.ok) return accepted;
-      const item = accepted.value[0]!;
-      const queued = { id: item.id, status: item.status };
-      if (query.wait && item.status !== 'queued') {
-        // applied before: answer the first result
-        const replay = await storedConsumptionResult(app, item.id);
-        if (replay) return consumptionReply(replay);
-      }
-      return jobReply(
-        app,
-        { name: 'consume', jobId: item.jobId, watch: item.watch, fresh: item.fresh },
-        { wait: query.wait, queued, done: consumptionReply },
-      );
-    },
+    handler: async ({ body, query, app, auth, idempotencyKey }) =>
+      // the body's idempotency_key names the use; an Idempotency-Key besides is bound to this body (API.md)
+      withBoundKey(
+        {
+          db: app.db,
+          now: app.clock.now(),
+          auth,
+          key: idempotencyKey,
+          method: 'POST',
+          path: '/v1/consumptions',
+          body,
+          maxLength: 255,
+          // a use rejected for insufficient balance was recorded: its key stays bound to it
+          recorded: ['insufficient_balance'],
+        },
+        async () => {
+          const accepted = await acceptConsumptions(app, [body], { watch: query.wait });
+          if (!accepted.ok) return accepted;
+          const item = accepted.value[0]!;
+          const queued = { id: item.id, status: item.status };
+          if (query.wait && item.status !== 'queued') {
+            // applied before: answer the first result
+            const replay = await storedConsumptionResult(app, item.id);
+            if (replay) return consumptionReply(replay);
+          }
+          return jobReply(
+            app,
+            { name: 'consume', jobId: item.jobId, watch: item.watch, fresh: item.fresh },
+            { wait: query.wait, queued, done: consumptionReply },
+          );
+        },
+      ),
   }),
   defineRoute({
     method: 'post',
@@ -126,47 +141,38 @@ export const consumptionRoutes: AnyRoute[] = [
     handler: async ({ body, app, auth, idempotencyKey }) => {
       // the request's Idempotency-Key names its batch job (per API key): a retried request is one job
       const key = idempotencyKey;
-      if (key !== undefined && (key.length === 0 || key.length > 200)) {
-        return fail('validation_failed', 'Idempotency-Key must be 1–200 characters', {
-          errors: [{ field: 'Idempotency-Key', message: 'must be 1–200 characters' }],
-        });
-      }
       const batchKey = key && auth ? `${auth.keyId}:${key}` : newId();
       // The key names the carrier job, so it is bound to this body before anything is recorded: the same
       // key with other uses would be recorded under a carrier that carries (or carried) only the first
       // body's, and never applied. Another body is 409, as for any Idempotency-Key (API.md); a refused
       // request unbinds the key, so that its caller may correct the body and retry with it.
-      const binding =
-        key && auth ? { apiKeyId: auth.keyId, method: 'POST', path: '/v1/consumptions/batch', key } : undefined;
-      const requestHash = binding ? fingerprint(body) : '';
-      const bound = binding ? await bindIdempotencyKey(app.db, binding, requestHash, app.clock.now()) : undefined;
-      if (bound && bound.requestHash !== requestHash) {
-        return fail('idempotency_conflict', `Idempotency-Key "${key}" was used with another batch`);
-      }
-      const unbind = async () => {
-        if (binding && bound?.bound) await unbindIdempotencyKey(app.db, binding, requestHash);
-      };
-      let accepted: Awaited<ReturnType<typeof acceptConsumptions>>;
-      try {
-        accepted = await acceptConsumptions(app, body.items, {
-          fieldPrefix: (index) => `items.${index}`,
-          batchKey,
-        });
-      } catch (error) {
-        await unbind().catch(() => undefined);
-        throw error;
-      }
-      if (!accepted.ok) {
-        await unbind();
-        return accepted;
-      }
-      return {
-        status: 202,
-        body: {
-          batch_key: batchKey,
-          data: accepted.value.map((a) => ({ id: a.id, status: a.status, idempotency_key: a.idempotency_key })),
+      return withBoundKey(
+        {
+          db: app.db,
+          now: app.clock.now(),
+          auth,
+          key,
+          method: 'POST',
+          path: '/v1/consumptions/batch',
+          body,
+          // the batch key adds the API key's id in front: 200 leaves room under the job id's bound
+          maxLength: 200,
         },
-      };
+        async () => {
+          const accepted = await acceptConsumptions(app, body.items, {
+            fieldPrefix: (index) => `items.${index}`,
+            batchKey,
+          });
+          if (!accepted.ok) return accepted;
+          return {
+            status: 202,
+            body: {
+              batch_key: batchKey,
+              data: accepted.value.map((a) => ({ id: a.id, status: a.status, idempotency_key: a.idempotency_key })),
+            },
+          };
+        },
+      );
     },
   }),
   defineRoute({
@@ -237,7 +243,7 @@ export const consumptionRoutes: AnyRoute[] = [
       },
       200: { description: 'Reversed (with ?wait=true), or reversed before', schema: reversalResultSchema },
       404: { description: 'No such consumption' },
-      409: { description: 'A rejected consumption has nothing to reverse' },
+      409: { description: 'A rejected consumption has nothing to reverse; a queued one has not been applied yet' },
     },
     handler: async ({ params, query, body, app }) => {
       if (!isUuid(params.id)) return fail('not_found', `no consumption "${params.id}"`);

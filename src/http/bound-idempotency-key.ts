@@ -1,0 +1,56 @@
+import { fingerprint } from '../canonical-json.js';
+import type { Db } from '../db/knex.js';
+import { bindIdempotencyKey, unbindIdempotencyKey } from '../db/repositories/idempotency-records.js';
+import { type ErrorCode, type Failure, fail } from '../domain/result.js';
+import type { AuthContext } from './auth.js';
+
+/**
+ * API.md "A `POST` that creates something honours `Idempotency-Key`" for a route whose key names its job rather
+ * than a stored response (`idempotency: 'job'`): the key is bound to this body before anything is recorded, so the
+ * same key with another body is 409 `idempotency_conflict` (never a second use accepted under it); the same body
+ * runs again and its route answers the first result, replayed. A refused request (a failure) unbinds the key, so
+ * that its caller may correct the body and retry with it — except a failure in `recorded`, an outcome the request
+ * was answered with after it was recorded (a use rejected for `insufficient_balance`). Without a key (or a
+ * caller), `run` alone.
+ */
+export async function withBoundKey<T extends object>(
+  call: {
+    db: Db;
+    now: Date;
+    auth: AuthContext | null;
+    key: string | undefined;
+    method: string;
+    path: string;
+    body: unknown;
+    maxLength: number;
+    recorded?: readonly ErrorCode[];
+  },
+  run: () => Promise<T | Failure>,
+): Promise<T | Failure> {
+  const { key, auth } = call;
+  if (key === undefined || !auth) return run();
+  if (key.length === 0 || key.length > call.maxLength) {
+    const message = `must be 1–${call.maxLength} characters`;
+    return fail('validation_failed', `Idempotency-Key ${message}`, {
+      errors: [{ field: 'Idempotency-Key', message }],
+    });
+  }
+  const binding = { apiKeyId: auth.keyId, method: call.method, path: call.path, key };
+  const requestHash = fingerprint(call.body);
+  const bound = await bindIdempotencyKey(call.db, binding, requestHash, call.now);
+  if (bound.requestHash !== requestHash) {
+    return fail('idempotency_conflict', `Idempotency-Key "${key}" was used with another request body`);
+  }
+  const unbind = async () => {
+    if (bound.bound) await unbindIdempotencyKey(call.db, binding, requestHash);
+  };
+  let reply: T | Failure;
+  try {
+    reply = await run();
+  } catch (error) {
+    await unbind().catch(() => undefined);
+    throw error;
+  }
+  if ('ok' in reply && reply.ok === false && !call.recorded?.includes(reply.code)) await unbind();
+  return reply;
+}
