@@ -639,6 +639,28 @@ describe('API.md: a creating POST honours Idempotency-Key', () => {
     expect(replay.body).toMatchObject({ consumption_status: 'rejected', replayed: true });
     expect(await remainingOf(g.id)).toEqual(['7']);
   });
+
+  it('POST /v1/holds: the same header and body replay the hold; another body under it is 409', async () => {
+    await catalog();
+    const g = await grant({ units: 10, expires_at: '2026-04-01T00:00:00.000Z' });
+    const post = (body: Record<string, unknown>, key: string) =>
+      app.request('POST', '/v1/holds?wait=true', { body: use(body), headers: { 'idempotency-key': key } });
+    const first = await post({ quantity: 4, idempotency_key: 'hh-a' }, 'hold-hdr-1');
+    expect(first.status, first.text).toBe(200);
+    expect(first.body).toMatchObject({ status: 'held', held: '4' });
+    const again = await post({ quantity: 4, idempotency_key: 'hh-a' }, 'hold-hdr-1');
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toMatchObject({ id: first.body.id, held: '4', replayed: true });
+    // another hold under the same Idempotency-Key: refused, nothing held
+    expectProblem(await post({ quantity: 3, idempotency_key: 'hh-b' }, 'hold-hdr-1'), 409, 'idempotency_conflict');
+    // 10 − 4 held = 6 usable
+    expect(await remainingOf(g.id)).toEqual(['6']);
+    // a refused request leaves its header free
+    expectProblem(await post({ quantity: 0, idempotency_key: 'hh-c' }, 'hold-hdr-2'), 422, 'validation_failed');
+    const fixed = await post({ quantity: 1, idempotency_key: 'hh-c' }, 'hold-hdr-2');
+    expect(fixed.status, fixed.text).toBe(200);
+    expect(await remainingOf(g.id)).toEqual(['5']);
+  });
 });
 
 describe('rule 5: a reversal gives each allocation back, once', () => {

@@ -16,6 +16,7 @@ import {
   holdView as holdViewSchema,
   queuedHoldSchema,
 } from '../../views/hold.js';
+import { withBoundKey } from '../bound-idempotency-key.js';
 import { jobReply, queuedSchema, takenOrInsufficient } from '../job-reply.js';
 import { holdInsufficientProblemSchema, validationProblemSchema } from '../problem-schemas.js';
 import { page } from '../reply.js';
@@ -55,21 +56,37 @@ export const holdRoutes: AnyRoute[] = [
       },
       404: { description: 'No such client or credit type' },
     },
-    handler: async ({ body, query, app }) => {
-      const accepted = await acceptHold(app, body, { watch: query.wait });
-      if (!accepted.ok) return accepted;
-      const item = accepted.value;
-      const queued = { id: item.id, status: item.status };
-      if (query.wait && item.status !== 'queued') {
-        const row = await holdRow(app, item.id);
-        if (row) return holdReply((await holdResults(app, [row], true))[0]!);
-      }
-      return jobReply(
-        app,
-        { name: 'hold', jobId: item.jobId, watch: item.watch, fresh: item.fresh },
-        { wait: query.wait, queued, done: holdReply },
-      );
-    },
+    handler: async ({ body, query, app, auth, idempotencyKey }) =>
+      // the body's idempotency_key names the hold; an Idempotency-Key besides is bound to this body (API.md)
+      withBoundKey(
+        {
+          db: app.db,
+          now: app.clock.now(),
+          auth,
+          key: idempotencyKey,
+          method: 'POST',
+          path: '/v1/holds',
+          body,
+          maxLength: 255,
+          // a hold rejected for insufficient balance was recorded: its key stays bound to it
+          recorded: ['insufficient_balance'],
+        },
+        async () => {
+          const accepted = await acceptHold(app, body, { watch: query.wait });
+          if (!accepted.ok) return accepted;
+          const item = accepted.value;
+          const queued = { id: item.id, status: item.status };
+          if (query.wait && item.status !== 'queued') {
+            const row = await holdRow(app, item.id);
+            if (row) return holdReply((await holdResults(app, [row], true))[0]!);
+          }
+          return jobReply(
+            app,
+            { name: 'hold', jobId: item.jobId, watch: item.watch, fresh: item.fresh },
+            { wait: query.wait, queued, done: holdReply },
+          );
+        },
+      ),
   }),
   defineRoute({
     method: 'get',
