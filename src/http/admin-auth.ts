@@ -4,17 +4,16 @@ import { hasScope, presentedKey } from './auth.js';
 import { problemBody, sendProblem } from './problem.js';
 
 /**
- * Guards the pages a person opens in a browser (Bull Board, /ui): an admin key as the password of
- * HTTP Basic (any user name), as a Bearer token, or in the session cookie the login form sets.
- * Without one, a browser is asked for credentials.
+ * Guards the pages a person opens in a browser (Bull Board, /ui): an admin key as the password of HTTP Basic (any
+ * user name) or as a Bearer token. The pages under /ui look for their session cookie first (src/ui/index.ts) and
+ * come here without one; Bull Board takes no cookie at all: its JSON actions (retry, remove, clean) carry no CSRF
+ * token, so a cookie there would let another site drive them. Without a key, a browser is asked for credentials, or
+ * sent to `loginPath`.
  */
-export function requireAdmin(
-  app: AppContext,
-  options: { cookieKey?: (req: Request) => string | undefined; loginPath?: string } = {},
-) {
+export function requireAdmin(app: AppContext, options: { loginPath?: string } = {}) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     try {
-      const key = presentedKey(req) ?? options.cookieKey?.(req);
+      const key = presentedKey(req);
       const auth = key ? await app.keys.verify(key) : null;
       if (auth && hasScope(auth, 'admin')) {
         next();

@@ -47,16 +47,16 @@ export async function vetUrl(
     } catch (error) {
       if (options?.unresolved === 'accept') return ok(null);
       const code = (error as { code?: string }).code ?? 'lookup failed';
-      return refuse(`its host "${host}" does not resolve (${code})`);
+      return refuse(`names host "${host}", which does not resolve (${code})`);
     }
   }
-  if (addresses.length === 0) return refuse(`its host "${host}" does not resolve`);
+  if (addresses.length === 0) return refuse(`names host "${host}", which does not resolve`);
   if (!allowPrivate) {
     for (const { address } of addresses) {
       const kind = classifyAddress(address);
       if (kind !== 'public')
         return refuse(
-          `its host "${host}" resolves to ${address}, a ${kind.replace('_', '-')} address; webhooks go to ` +
+          `names host "${host}", which resolves to ${address}, a ${kind.replace('_', '-')} address; webhooks go to ` +
             'public addresses only (WEBHOOK_ALLOW_PRIVATE=true allows others)',
         );
     }
