@@ -116,7 +116,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     clock: options.clock ?? systemClock,
     log: options.log,
     ticks,
-    keys: new ApiKeyVerifier(db, { ttlMs: options.config.API_KEY_CACHE_MS, now: ticks }),
+    keys: new ApiKeyVerifier(db, {
+      ttlMs: options.config.API_KEY_CACHE_MS,
+      now: ticks,
+      wallClock: () => (options.clock ?? systemClock).now(),
+    }),
     refs: new RefResolver(),
     version: PACKAGE_VERSION,
   };

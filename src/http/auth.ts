@@ -1,7 +1,7 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import type { Executor } from '../db/knex.js';
-import { apiKeyByPrefix, insertApiKey, markApiKeyRevoked } from '../db/repositories/api-keys.js';
+import { apiKeyByPrefix, insertApiKey, markApiKeyRevoked, touchApiKey } from '../db/repositories/api-keys.js';
 import { newId } from '../ids.js';
 
 export { SCOPES, type Scope } from '../domain/scope.js';
@@ -74,6 +74,8 @@ export interface ApiKeyVerifierOptions {
   ttlMs: number;
   /** Milliseconds of the cache's clock (monotonic by default; tests move it). */
   now?: () => number;
+  /** The wall clock a key's `last_used_at` is written with (the app's clock; tests move it). */
+  wallClock?: () => Date;
   maxEntries?: number;
 }
 
@@ -90,6 +92,7 @@ export class ApiKeyVerifier {
   private readonly ttlMs: number;
   private readonly now: () => number;
   private readonly maxEntries: number;
+  private readonly wallClock: () => Date;
   /** Bumped by every revocation here: a read that began before one is not remembered. */
   private generation = 0;
 
@@ -100,6 +103,7 @@ export class ApiKeyVerifier {
     this.ttlMs = options.ttlMs;
     this.now = options.now ?? (() => performance.now());
     this.maxEntries = options.maxEntries ?? 10_000;
+    this.wallClock = options.wallClock ?? (() => new Date());
   }
 
   verify(key: string): Promise<AuthContext | null> {
@@ -140,7 +144,10 @@ export class ApiKeyVerifier {
     // Compare the full hashes in constant time, whatever the lookup found.
     const expected = row?.hash ?? Buffer.alloc(32);
     const matches = expected.length === digest.length && timingSafeEqual(expected, digest);
-    return row && matches && row.revoked_at === null ? { keyId: row.id, name: row.name, scopes: row.scopes } : null;
+    if (!row || !matches || row.revoked_at !== null) return null;
+    // read once per key per cache lifetime, so this write is too (and at most once a minute: touchApiKey)
+    await touchApiKey(this.db, row.id, this.wallClock());
+    return { keyId: row.id, name: row.name, scopes: row.scopes };
   }
 
   /** Revokes the key in the database and drops it from this process's cache at once. */

@@ -48,9 +48,28 @@ export async function listApiKeys(
 }
 
 /** What a key is shown as: never its hash. */
-export type ApiKeyListed = Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'scopes' | 'created_at' | 'revoked_at'>;
+export type ApiKeyListed = Pick<
+  ApiKeyRow,
+  'id' | 'name' | 'prefix' | 'scopes' | 'created_at' | 'last_used_at' | 'revoked_at'
+>;
 
-const LISTED = ['id', 'name', 'prefix', 'scopes', 'created_at', 'revoked_at'] as const;
+const LISTED = ['id', 'name', 'prefix', 'scopes', 'created_at', 'last_used_at', 'revoked_at'] as const;
+
+/** How fine `last_used_at` is: a key in use writes its row at most once in this long. */
+export const LAST_USED_GRANULARITY_MS = 60_000;
+
+/**
+ * Notes that a key was used at `at`, unless its row already says so to within LAST_USED_GRANULARITY_MS: an
+ * operator tells an idle key from one in use before revoking it, and a busy key costs no write per request.
+ */
+export async function touchApiKey(db: Executor, id: string, at: Date): Promise<void> {
+  await db('api_keys')
+    .where({ id })
+    .where((q) =>
+      q.whereNull('last_used_at').orWhere('last_used_at', '<', new Date(at.getTime() - LAST_USED_GRANULARITY_MS)),
+    )
+    .update({ last_used_at: at });
+}
 
 export async function apiKeyById(db: Executor, id: string): Promise<ApiKeyListed | undefined> {
   return (await db('api_keys')

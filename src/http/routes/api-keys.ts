@@ -23,6 +23,14 @@ export const apiKeyView = z
     prefix: z.string().meta({ description: 'The first characters of the key, to tell keys apart; never the key.' }),
     scopes: z.array(z.enum(SCOPES)),
     created_at: z.string(),
+    last_used_at: z
+      .string()
+      .nullable()
+      .meta({
+        description:
+          'When a request last presented the key, to the minute (and within API_KEY_CACHE_MS of each process); ' +
+          'null when never. Tells an idle key from one in use before it is revoked.',
+      }),
     revoked_at: z.string().nullable(),
   })
   .meta({ id: 'ApiKey' });
@@ -38,6 +46,7 @@ export const toApiKeyView = (row: ApiKeyListed): z.output<typeof apiKeyView> => 
   prefix: row.prefix,
   scopes: row.scopes,
   created_at: row.created_at.toISOString(),
+  last_used_at: row.last_used_at?.toISOString() ?? null,
   revoked_at: row.revoked_at?.toISOString() ?? null,
 });
 

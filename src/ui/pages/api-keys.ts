@@ -55,6 +55,11 @@ function keyRow(ctx: UiContext, key: ApiKeyListed): Html {
   <td data-prefix>${prefixCode(key.prefix)}</td>
   <td>${scopeCodes(key.scopes)}</td>
   <td class="nowrap">${ctx.fmt.dateTime(key.created_at)}</td>
+  <td class="nowrap" data-last-used>${
+    key.last_used_at
+      ? ctx.fmt.dateTime(key.last_used_at)
+      : html`<span class="muted">${ctx.t('admin.keys.never_used')}</span>`
+  }</td>
   <td>${
     key.revoked_at
       ? html`${badge(ctx, 'revoked')}<br><span
@@ -90,6 +95,7 @@ ${keyForm(ctx, state)}
     <thead><tr>
       <th>${ctx.t('admin.keys.col_name')}</th><th>${ctx.t('admin.keys.col_prefix')}</th>
       <th>${ctx.t('admin.keys.col_scopes')}</th><th>${ctx.t('admin.keys.col_created')}</th>
+      <th>${ctx.t('admin.keys.col_last_used')}</th>
       <th>${ctx.t('admin.keys.col_status')}</th><th>${ctx.t('admin.keys.col_actions')}</th>
     </tr></thead>
     <tbody>${result.data.map((key) => keyRow(ctx, key))}</tbody>
