@@ -254,6 +254,9 @@ export class CreditsProducer {
   }
 }
 
+/** Jobs whose id names their subject (a hold), not a caller's key: see refuseOtherPayloads. */
+const SUBJECT_NAMED: ReadonlySet<string> = new Set(['capture', 'release']);
+
 /**
  * Throws ProducerConflictError when Redis holds one of these jobs' ids with another payload. A job id is the
  * request's key (API.md's job-id rule): where Redis already holds a job of that id, BullMQ's add does nothing and
@@ -267,9 +270,6 @@ export class CreditsProducer {
  * consumption was applied) is run again, its attempts counted afresh: the add did nothing for it either, and the
  * call would resolve while nothing ran (a job applies nothing twice).
  */
-/** Jobs whose id names their subject (a hold), not a caller's key: see refuseOtherPayloads. */
-const SUBJECT_NAMED: ReadonlySet<string> = new Set(['capture', 'release']);
-
 async function refuseOtherPayloads(
   connection: RedisClient,
   queue: Queue,
