@@ -1,0 +1,397 @@
+import { Webhook } from 'standardwebhooks';
+import { afterEach, describe, expect, it } from 'vitest';
+import { awaitOutcome } from '../../src/commands/index.js';
+import { jobIdOf } from '../../src/jobs/definitions.js';
+import { startScheduler } from '../../src/scheduler/index.js';
+import { enqueueMaintenance, runNightly } from '../../src/scheduler/nightly.js';
+import { jitterUnit, retryDelayMs } from '../../src/webhooks/retry-schedule.js';
+import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
+import { closeVerified, httpSteps } from '../helpers/http-steps.js';
+import { Receiver } from '../helpers/receiver.js';
+
+/**
+ * An audit of the scheduled and asynchronous parts of DOMAIN.md and API.md with real Postgres and Redis and a
+ * moved clock: nightly auto-renewal (two schedulers, a missed night caught up at start, calendar months), the
+ * expiry sweep, nightly reports, and the events and webhooks they cause. Each test has a service of its own (the
+ * nightly run looks at every subscription of its database). BUSINESS_TZ is UTC; expected values are worked out by
+ * hand in the comments. The cron entries are set to a minute that never comes during a test (1 January 03:00 of
+ * the wall clock), so that only the catch-up at start and the runs a test makes do anything.
+ */
+const QUIET_CRON = { NIGHTLY_CRON: '0 2 * * *', EXPIRE_CRON: '0 3 1 1 *' };
+let app: TestApp;
+const others: Array<() => Promise<void>> = [];
+async function start(now: string, env: Record<string, string> = {}) {
+  app = await startTestApp({ roles: ['api', 'worker'], now, env: { ...QUIET_CRON, ...env } });
+}
+afterEach(async () => {
+  for (const stop of others.splice(0).reverse()) await stop();
+  await closeVerified(app);
+});
+
+const { ok } = httpSteps(() => app);
+const at = (iso: string) => app.clock.set(iso);
+const view = (id: string) => ok('GET', `/v1/subscriptions/${id}`);
+
+async function catalog() {
+  await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
+}
+const pack = (code: string, extra: Record<string, unknown> = {}) =>
+  ok(
+    'POST',
+    '/v1/packages',
+    {
+      code,
+      name: code,
+      price: 1999,
+      currency: 'USD',
+      validity: { count: 1, unit: 'month' },
+      items: [{ credit_type: 'sms', units: 100 }],
+      ...extra,
+    },
+    201,
+  );
+const client = (ref: string) => ok('POST', '/v1/clients', { external_ref: ref, name: ref }, 201);
+const buy = (ref: string, pkg: string, extra: Record<string, unknown> = {}) =>
+  ok('POST', '/v1/subscriptions', { client: ref, package: pkg, ...extra }, 201);
+
+const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
+const periodsOf = async (id: string) =>
+  (
+    (await app.database
+      .db('subscription_periods')
+      .where({ subscription_id: id })
+      .orderBy('starts_at')
+      .select('starts_at', 'ends_at')) as Array<{ starts_at: Date; ends_at: Date }>
+  ).map((p) => [iso(p.starts_at), iso(p.ends_at)]);
+const eventTypes = async (subject: string) =>
+  (await app.database.db('outbox_events').where({ subject_id: subject }).orderBy('seq').pluck('type')) as string[];
+const ledgerOf = async (balanceId: string) =>
+  (
+    (await app.database
+      .db('ledger_entries')
+      .where({ balance_id: balanceId })
+      .orderBy('seq')
+      .select('kind', 'amount', 'remaining_after')) as Array<{ kind: string; amount: bigint; remaining_after: bigint }>
+  ).map((r) => [r.kind, String(r.amount), String(r.remaining_after)]);
+const balancesOfSubscription = async (id: string) =>
+  (
+    (await app.database
+      .db('balances')
+      .where({ subscription_id: id })
+      .orderBy('valid_from')
+      .select('id', 'granted', 'remaining', 'valid_from', 'expires_at', 'status', 'source')) as Array<{
+      id: string;
+      granted: bigint;
+      remaining: bigint;
+      valid_from: Date;
+      expires_at: Date;
+      status: string;
+      source: string;
+    }>
+  ).map((b) => ({
+    id: b.id,
+    granted: String(b.granted),
+    remaining: String(b.remaining),
+    from: iso(b.valid_from),
+    to: iso(b.expires_at),
+    status: b.status,
+    source: b.source,
+  }));
+const counts = async () => {
+  const out: Record<string, number> = {};
+  for (const t of ['ledger_entries', 'outbox_events', 'invoices', 'subscription_periods', 'balances']) {
+    const [row] = (await app.database.db(t).count({ n: '*' })) as Array<{ n: string | number | bigint }>;
+    out[t] = Number(row?.n ?? 0);
+  }
+  return out;
+};
+/** An `expire` job pushed into the maintenance queue as the scheduler does, and its result. */
+async function sweep(asOf: string) {
+  const job = await enqueueMaintenance(app.ctx, 'expire', new Date(asOf));
+  const outcome = await awaitOutcome(app.ctx, 'expire', job.jobId, { timeoutMs: 30_000 });
+  expect(outcome.state, JSON.stringify(outcome)).toBe('completed');
+  return (outcome as { value: Record<string, unknown> }).value;
+}
+
+describe('auto-renew at night', () => {
+  it('two schedulers over one database and prefix renew each period due before the next run once', async () => {
+    await start('2026-01-31T00:00:00.000Z');
+    await catalog();
+    await pack('monthly', { auto_renew: true });
+    for (const ref of ['a', 'b', 'c', 'd']) await client(ref);
+    const a = await buy('a', 'monthly'); // [01-31, 02-28)
+    at('2026-02-01T12:00:00.000Z');
+    const b = await buy('b', 'monthly'); // [02-01 12:00, 03-01 12:00): ends 27.5 h after the run below
+    at('2026-02-02T03:00:00.000Z');
+    const c = await buy('c', 'monthly'); // [02-02 03:00, 03-02 03:00): ends 49 h after it
+    at('2026-01-31T00:00:00.000Z');
+    const d = await buy('d', 'monthly', { auto_renew: false }); // [01-31, 02-28): not auto-renewing
+    expect([a, b, c, d].map((s) => s.current_period_end)).toEqual([
+      '2026-02-28T00:00:00.000Z',
+      '2026-03-01T12:00:00.000Z',
+      '2026-03-02T03:00:00.000Z',
+      '2026-02-28T00:00:00.000Z',
+    ]);
+
+    const other: Sibling = await startSibling(app, ['worker']);
+    others.push(() => other.stop());
+    // the run of 27 Feb 02:00: the next is 28 Feb 02:00, so the horizon is 28 Feb 04:00 (24 h + 2 h slack):
+    // a (28 Feb 00:00) is due; b (1 Mar 12:00) and c are not; d does not auto-renew
+    at('2026-02-27T02:00:00.000Z');
+    const [one, two] = await Promise.all([
+      runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false }),
+      runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false }),
+    ]);
+    for (const report of [one, two]) expect(report.phases[0]).toMatchObject({ phase: 'renewals', jobs: 1 });
+    expect((await view(a.id)).current_period_end).toBe('2026-03-31T00:00:00.000Z');
+    expect((await view(b.id)).current_period_end).toBe('2026-03-01T12:00:00.000Z');
+    const renewJob = await app.ctx.queues.renewal.getJob(
+      jobIdOf('renew', { subscription_id: a.id, period_end: '2026-02-28T00:00:00.000Z' }),
+    );
+    // API.md's `renewal:<subscription>:<period_end>`, with `|` for `:` and the time compact (README: BullMQ)
+    expect(renewJob?.id).toBe(`renewal|${a.id}|20260228T000000.000Z`);
+
+    // 28 Feb 02:00: b ends 1 Mar 12:00, before 1 Mar 04:00? no — it ends 8 h after the horizon: not yet;
+    // 29 Feb does not exist: the next run is 1 Mar 02:00, whose horizon (2 Mar 04:00) takes b and c
+    at('2026-02-28T02:00:00.000Z');
+    await Promise.all([
+      runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false }),
+      runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false }),
+    ]);
+    expect((await view(b.id)).current_period_end).toBe('2026-03-01T12:00:00.000Z');
+    expect((await view(d.id)).status).toBe('expired');
+    at('2026-03-01T02:00:00.000Z');
+    await Promise.all([
+      runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false }),
+      runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false }),
+    ]);
+    // b: anchor 1 Feb 12:00 → [1 Mar 12:00, 1 Apr 12:00); c: anchor 2 Feb 03:00 → [2 Mar 03:00, 2 Apr 03:00)
+    expect(await periodsOf(b.id)).toEqual([
+      ['2026-02-01T12:00:00.000Z', '2026-03-01T12:00:00.000Z'],
+      ['2026-03-01T12:00:00.000Z', '2026-04-01T12:00:00.000Z'],
+    ]);
+    expect(await periodsOf(c.id)).toEqual([
+      ['2026-02-02T03:00:00.000Z', '2026-03-02T03:00:00.000Z'],
+      ['2026-03-02T03:00:00.000Z', '2026-04-02T03:00:00.000Z'],
+    ]);
+    for (const s of [a, b, c]) {
+      expect(await app.database.db('invoices').where({ subscription_id: s.id }).pluck('kind')).toEqual([
+        'subscription',
+        'renewal',
+      ]);
+      expect((await eventTypes(s.id)).filter((t) => t === 'subscription.renewed')).toHaveLength(1);
+      expect((await view(s.id)).renewal_count).toBe(1);
+    }
+  });
+
+  it('a missed night is caught up at start, before anything expires; months stay calendar months', async () => {
+    await start('2026-01-31T00:00:00.000Z');
+    await catalog();
+    await pack('monthly', { auto_renew: true });
+    await pack('weekly', { auto_renew: true, validity: { count: 7, unit: 'day' } });
+    for (const ref of ['m', 'w', 'n']) await client(ref);
+    const m = await buy('m', 'monthly'); // [01-31, 02-28)
+    const w = await buy('w', 'weekly'); // [01-31, 02-07)
+    const n = await buy('n', 'monthly', { auto_renew: false });
+
+    // no scheduler ran from 31 January on; two start on 2 March 09:30, two days after m's period ended
+    at('2026-03-02T09:30:00.000Z');
+    const before = await view(m.id);
+    expect(before).toMatchObject({ status: 'active', current_period_end: '2026-02-28T00:00:00.000Z' });
+    const other: Sibling = await startSibling(app, ['worker']);
+    others.push(() => other.stop());
+    const schedulers = [startScheduler(app.ctx), startScheduler(other.ctx)];
+    others.push(async () => {
+      for (const s of schedulers) await s.stop();
+    });
+    const caught = await Promise.all(schedulers.map((s) => s.caughtUp));
+    // each enqueued the same jobs: m's and w's current periods, and a sweep as of 09:30
+    for (const jobs of caught) {
+      expect(jobs.map((j) => j.jobId).sort()).toEqual(
+        [
+          `renewal|${m.id}|20260228T000000.000Z`,
+          `renewal|${w.id}|20260207T000000.000Z`,
+          'expire|20260302T093000.000Z',
+        ].sort(),
+      );
+    }
+    for (const job of caught[0]!) {
+      const outcome = await awaitOutcome(app.ctx, job.name, job.jobId, { timeoutMs: 30_000 });
+      expect(outcome.state, JSON.stringify(outcome)).toBe('completed');
+    }
+    // m: the next period starts where the last ended, not now: [28 Feb, 31 Mar) (anchor 31 Jan, month 2)
+    expect(await periodsOf(m.id)).toEqual([
+      ['2026-01-31T00:00:00.000Z', '2026-02-28T00:00:00.000Z'],
+      ['2026-02-28T00:00:00.000Z', '2026-03-31T00:00:00.000Z'],
+    ]);
+    // w: four weeks ended since; each renewed in turn, contiguous, up to the week around 2 March
+    expect(await periodsOf(w.id)).toEqual([
+      ['2026-01-31T00:00:00.000Z', '2026-02-07T00:00:00.000Z'],
+      ['2026-02-07T00:00:00.000Z', '2026-02-14T00:00:00.000Z'],
+      ['2026-02-14T00:00:00.000Z', '2026-02-21T00:00:00.000Z'],
+      ['2026-02-21T00:00:00.000Z', '2026-02-28T00:00:00.000Z'],
+      ['2026-02-28T00:00:00.000Z', '2026-03-07T00:00:00.000Z'],
+    ]);
+    expect(await view(w.id)).toMatchObject({ status: 'active', renewal_count: 4 });
+    expect(await view(m.id)).toMatchObject({ status: 'active', renewal_count: 1, auto_renew: true });
+    // nothing lapsed: no expiry of either subscription, no lapse recorded; n (no auto_renew) expired at its end
+    for (const s of [m, w]) {
+      const types = await eventTypes(s.id);
+      expect(types.filter((t) => t === 'subscription.expired')).toEqual([]);
+      expect(await app.database.db('subscription_lapses').where({ subscription_id: s.id })).toEqual([]);
+    }
+    expect(await view(n.id)).toMatchObject({ status: 'expired', expired_at: '2026-02-28T00:00:00.000Z' });
+    // m's first balance expired at its own end (100 unused, rollover none); the new one is whole, [28 Feb, 31 Mar)
+    const mb = await balancesOfSubscription(m.id);
+    expect(mb.map(({ id: _, ...b }) => b)).toEqual([
+      {
+        granted: '100',
+        remaining: '0',
+        from: '2026-01-31T00:00:00.000Z',
+        to: '2026-02-28T00:00:00.000Z',
+        status: 'expired',
+        source: 'package',
+      },
+      {
+        granted: '100',
+        remaining: '100',
+        from: '2026-02-28T00:00:00.000Z',
+        to: '2026-03-31T00:00:00.000Z',
+        status: 'active',
+        source: 'package',
+      },
+    ]);
+    expect(await ledgerOf(mb[0]!.id)).toEqual([
+      ['grant', '100', '100'],
+      ['expire', '-100', '0'],
+    ]);
+    expect(await app.database.db('invoices').where({ subscription_id: w.id })).toHaveLength(5);
+
+    // a restart later the same morning changes nothing
+    const settled = await counts();
+    at('2026-03-02T09:45:00.000Z');
+    const again = startScheduler(app.ctx);
+    for (const job of await again.caughtUp) await awaitOutcome(app.ctx, job.name, job.jobId, { timeoutMs: 30_000 });
+    await again.stop();
+    expect(await counts()).toEqual(settled);
+
+    // then the nights come as they should: 30 Mar, 29 Apr, 30 May 02:00 each renew m, by calendar months
+    for (const night of ['2026-03-30T02:00:00.000Z', '2026-04-29T02:00:00.000Z', '2026-05-30T02:00:00.000Z']) {
+      at(night);
+      await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false });
+    }
+    expect((await periodsOf(m.id)).slice(2)).toEqual([
+      ['2026-03-31T00:00:00.000Z', '2026-04-30T00:00:00.000Z'],
+      ['2026-04-30T00:00:00.000Z', '2026-05-31T00:00:00.000Z'],
+      ['2026-05-31T00:00:00.000Z', '2026-06-30T00:00:00.000Z'],
+    ]);
+  });
+});
+
+describe('the expiry sweep', () => {
+  it('expires balances, subscriptions and holds, unfreezes at frozen_until; twice is once', async () => {
+    await start('2026-01-01T00:00:00.000Z');
+    await catalog();
+    await pack('plain', { max_freeze_days: 10 });
+    await client('a');
+    await client('f');
+    const a = await buy('a', 'plain'); // [01-01, 02-01), 100 SMS
+    const f = await buy('f', 'plain');
+    at('2026-01-10T00:00:00.000Z');
+    await ok('POST', '/v1/consumptions?wait=true', { client: 'a', credit_type: 'sms', quantity: 30, idempotency_key: 'u1' });
+    at('2026-01-15T00:00:00.000Z');
+    const frozen = await ok('POST', `/v1/subscriptions/${f.id}/freeze`, { until: '2026-01-20T00:00:00Z' });
+    expect(frozen).toMatchObject({ status: 'frozen', frozen_until: '2026-01-20T00:00:00.000Z' });
+    at('2026-01-20T00:00:00.000Z');
+    const held = await ok('POST', '/v1/holds?wait=true', {
+      client: 'a',
+      credit_type: 'sms',
+      quantity: 10,
+      idempotency_key: 'h1',
+      expires_in_seconds: 600,
+    });
+    expect(held).toMatchObject({ status: 'held', expires_at: '2026-01-20T00:10:00.000Z' });
+
+    // 00:10: the hold is at its expires_at, the freeze 10 minutes past its frozen_until
+    at('2026-01-20T00:10:00.000Z');
+    expect(await sweep('2026-01-20T00:10:00.000Z')).toMatchObject({
+      subscriptions_unfrozen: 1,
+      holds_expired: 1,
+      balances_expired: 0,
+      subscriptions_expired: 0,
+      subscriptions_renewed: 0,
+    });
+    // frozen 15 Jan → 20 Jan: 5 days; the period end and the expiry move from 1 Feb to 6 Feb
+    expect(await view(f.id)).toMatchObject({ status: 'active', current_period_end: '2026-02-06T00:00:00.000Z' });
+    const [fb] = await balancesOfSubscription(f.id);
+    expect(fb!.to).toBe('2026-02-06T00:00:00.000Z');
+    expect(await ok('GET', `/v1/holds/${held.id}`)).toMatchObject({ status: 'expired', held: '0', released: '10' });
+    expect(await eventTypes(held.id)).toEqual(['hold.expired']);
+    const [ab] = await balancesOfSubscription(a.id);
+    expect(await ledgerOf(ab!.id)).toEqual([
+      ['grant', '100', '100'],
+      ['consume', '-30', '70'],
+      ['hold', '-10', '60'],
+      ['release', '10', '70'],
+    ]);
+    let settled = await counts();
+    expect(await sweep('2026-01-20T00:15:00.000Z')).toMatchObject({
+      subscriptions_unfrozen: 0,
+      holds_expired: 0,
+      balances_expired: 0,
+    });
+    expect(await counts()).toEqual(settled);
+
+    // 1 Feb 00:00, before any sweep: a's balance is past its expiry and spends nothing, f's (moved) still does
+    at('2026-02-01T00:00:00.000Z');
+    const short = await app.request('POST', '/v1/consumptions?wait=true', {
+      body: { client: 'a', credit_type: 'sms', quantity: 1, idempotency_key: 'u2' },
+    });
+    expect(short.status, short.text).toBe(422);
+    expect(short.body).toMatchObject({ code: 'insufficient_balance', applied: '0', shortfall: '1' });
+    const usable = (await ok('GET', '/v1/clients/a/balances')).data[0];
+    expect(usable).toMatchObject({ remaining: '0', consumed: '30' });
+    await ok('POST', '/v1/consumptions?wait=true', { client: 'f', credit_type: 'sms', quantity: 5, idempotency_key: 'u3' });
+
+    expect(await sweep('2026-02-01T00:00:00.000Z')).toMatchObject({
+      balances_expired: 1,
+      subscriptions_expired: 1,
+      holds_expired: 0,
+    });
+    expect(await ledgerOf(ab!.id)).toEqual([
+      ['grant', '100', '100'],
+      ['consume', '-30', '70'],
+      ['hold', '-10', '60'],
+      ['release', '10', '70'],
+      ['expire', '-70', '0'],
+    ]);
+    expect(await view(a.id)).toMatchObject({ status: 'expired', expired_at: '2026-02-01T00:00:00.000Z' });
+    expect(await eventTypes(a.id)).toEqual(['subscription.created', 'subscription.expired']);
+    expect(await eventTypes(ab!.id)).toEqual(['balance.expired']);
+    expect((await ok('GET', '/v1/clients/a/balances')).data[0]).toMatchObject({
+      granted: '100',
+      consumed: '30',
+      remaining: '0',
+      expired: '70',
+    });
+    expect(await view(f.id)).toMatchObject({ status: 'active' });
+    settled = await counts();
+    expect(await sweep('2026-02-01T00:05:00.000Z')).toMatchObject({ balances_expired: 0, subscriptions_expired: 0 });
+    expect(await counts()).toEqual(settled);
+
+    // 6 Feb: f's moved end comes; 95 expire
+    expect(await sweep('2026-02-06T00:00:00.000Z')).toMatchObject({ balances_expired: 1, subscriptions_expired: 1 });
+    expect(await ledgerOf(fb!.id)).toEqual([
+      ['grant', '100', '100'],
+      ['extend', '0', '100'],
+      ['consume', '-5', '95'],
+      ['expire', '-95', '0'],
+    ]);
+    expect(await view(f.id)).toMatchObject({ status: 'expired', expired_at: '2026-02-06T00:00:00.000Z' });
+  });
+});
+
+void Webhook;
+void Receiver;
+void jitterUnit;
+void retryDelayMs;
