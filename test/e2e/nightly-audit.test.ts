@@ -391,7 +391,132 @@ describe('the expiry sweep', () => {
   });
 });
 
-void Webhook;
-void Receiver;
-void jitterUnit;
-void retryDelayMs;
+
+
+
+
+
+describe('events and webhooks of the night', () => {
+  it('each change records its event once; deliveries are signed, retried on schedule, then the endpoint is disabled', async () => {
+    await start('2026-01-31T00:00:00.000Z', {
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_BACKOFF_MS: '200',
+      WEBHOOK_MAX_ATTEMPTS: '3',
+    });
+    const good = new Receiver();
+    const failing = new Receiver();
+    await good.start();
+    await failing.start();
+    others.push(async () => {
+      good.stop();
+      failing.stop();
+    });
+    const secret = `whsec_${Buffer.from('a secret of the nightly audit, 32b').toString('base64')}`;
+    const types = ['subscription.renewed', 'subscription.expired', 'balance.expired', 'invoice.created'];
+    const endpoint = await ok('POST', '/v1/webhook-endpoints', { url: good.url, events: types, secret }, 201);
+    const broken = await ok('POST', '/v1/webhook-endpoints', { url: failing.url, events: ['subscription.renewed'] }, 201);
+    failing.statuses = [500, 500, 500, 500, 500, 500];
+
+    await catalog();
+    await pack('monthly', { auto_renew: true });
+    await client('m');
+    await client('n');
+    const m = await buy('m', 'monthly'); // [01-31, 02-28): invoice.created
+    const n = await buy('n', 'monthly', { auto_renew: false }); // invoice.created
+
+    const other: Sibling = await startSibling(app, ['worker']);
+    others.push(() => other.stop());
+    at('2026-02-27T02:00:00.000Z');
+    await Promise.all([
+      runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false }),
+      runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false }),
+    ]);
+    at('2026-02-28T02:00:00.000Z');
+    await Promise.all([
+      runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false }),
+      runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false }),
+    ]);
+    // m: renewed once (its renewal invoice), its first balance expired; n: expired with its balance
+    const [mFirst] = await balancesOfSubscription(m.id);
+    const [nOnly] = await balancesOfSubscription(n.id);
+    expect(await eventTypes(m.id)).toEqual(['subscription.created', 'subscription.renewed']);
+    expect(await eventTypes(n.id)).toEqual(['subscription.created', 'subscription.expired']);
+    // the nightly notice of 27 Feb (EXPIRING_SOON_DAYS ahead) once, then the expiry once
+    expect(await eventTypes(mFirst!.id)).toEqual(['balance.expiring_soon', 'balance.expired']);
+    expect(await eventTypes(nOnly!.id)).toEqual(['balance.expiring_soon', 'balance.expired']);
+    const expected = (await app.database
+      .db('outbox_events')
+      .whereIn('type', types)
+      .orderBy('seq')
+      .select('id', 'type')) as Array<{ id: string; type: string }>;
+    // 3 invoices (2 sales, 1 renewal), 1 renewal, 1 subscription expired, 2 balances expired
+    expect(expected.map((e) => e.type).sort()).toEqual(
+      [
+        'balance.expired',
+        'balance.expired',
+        'invoice.created',
+        'invoice.created',
+        'invoice.created',
+        'subscription.expired',
+        'subscription.renewed',
+      ].sort(),
+    );
+
+    // every one delivered, verifiable with the standardwebhooks package, webhook-id = the event's id
+    const deliveries = (await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.id })) as Array<{
+      id: string;
+      event_id: string;
+    }>;
+    expect(deliveries.map((d) => d.event_id).sort()).toEqual(expected.map((e) => e.id).sort());
+    for (const d of deliveries) {
+      const outcome = await awaitOutcome(app.ctx, 'deliver', `delivery|${d.id}`, { timeoutMs: 20_000 });
+      expect(outcome.state, JSON.stringify(outcome)).toBe('completed');
+    }
+    const seen = new Map<string, string>();
+    for (const r of good.received) {
+      const body = new Webhook(secret).verify(r.body, r.headers as Record<string, string>) as { id: string; type: string };
+      expect(r.headers['webhook-id']).toBe(body.id);
+      seen.set(body.id, body.type);
+    }
+    expect([...seen.keys()].sort()).toEqual(expected.map((e) => e.id).sort());
+
+    // the failing endpoint: 3 attempts, each after the documented wait, then failed and the endpoint disabled
+    const [lost] = (await app.database.db('webhook_deliveries').where({ endpoint_id: broken.id })) as Array<{
+      id: string;
+    }>;
+    const outcome = await awaitOutcome(app.ctx, 'deliver', `delivery|${lost!.id}`, { timeoutMs: 20_000 });
+    expect(outcome.state).toBe('failed');
+    const attempts = (await app.database
+      .db('webhook_attempts')
+      .where({ delivery_id: lost!.id })
+      .orderBy('attempt')
+      .select('attempt', 'started_at', 'status_code')) as Array<{ attempt: number; started_at: Date; status_code: number }>;
+    expect(attempts.map((a) => [a.attempt, a.status_code])).toEqual([
+      [1, 500],
+      [2, 500],
+      [3, 500],
+    ]);
+    for (const retry of [1, 2]) {
+      // retry 1 waits 200 ms + up to 20 %, retry 2 400 ms + up to 20 % (a floor: the job may start later)
+      const wait = retryDelayMs(retry, { firstDelayMs: 200, maxDelayMs: 7_200_000 }, jitterUnit(lost!.id, retry));
+      expect(wait).toBeGreaterThanOrEqual(200 * 2 ** (retry - 1));
+      const gap = attempts[retry]!.started_at.getTime() - attempts[retry - 1]!.started_at.getTime();
+      expect(gap).toBeGreaterThanOrEqual(wait);
+    }
+    expect(await app.database.db('webhook_deliveries').where({ id: lost!.id }).first()).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+    });
+    const disabled = (await ok('GET', '/v1/webhook-endpoints')).data.find((e: { id: string }) => e.id === broken.id);
+    expect(disabled.disabled_at).not.toBeNull();
+    expect(failing.received).toHaveLength(3);
+    // a disabled endpoint gets nothing: m's next renewal (30 March's run) makes no delivery for it
+    at('2026-03-30T02:00:00.000Z');
+    await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false });
+    const renewed = (await eventTypes(m.id)).filter((t) => t === 'subscription.renewed');
+    expect(renewed).toHaveLength(2);
+    await good.until(good.received.length >= 9 ? 9 : 9);
+    expect(await app.database.db('webhook_deliveries').where({ endpoint_id: broken.id })).toHaveLength(1);
+    expect(failing.received).toHaveLength(3);
+  });
+});
