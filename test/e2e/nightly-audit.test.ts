@@ -110,7 +110,8 @@ async function sweep(asOf: string) {
   const job = await enqueueMaintenance(app.ctx, 'expire', new Date(asOf));
   const outcome = await awaitOutcome(app.ctx, 'expire', job.jobId, { timeoutMs: 30_000 });
   expect(outcome.state, JSON.stringify(outcome)).toBe('completed');
-  return (outcome as { value: Record<string, unknown> }).value;
+  if (outcome.state !== 'completed') throw new Error(`the sweep as of ${asOf} did not complete`);
+  return outcome.value;
 }
 
 describe('auto-renew at night', () => {
@@ -288,6 +289,27 @@ describe('auto-renew at night', () => {
   });
 });
 
+describe('auto-renew on the night the clocks go forward', () => {
+  it('the run before a skipped 02:00 renews what ends before the run after it (America/New_York)', async () => {
+    // 14 March 2027, 02:00 EST does not exist (clocks go from 02:00 to 03:00): NIGHTLY_CRON 0 2 * * * runs on
+    // Saturday 13 March 02:00 EST (07:00Z), then not until Monday 15 March 02:00 EDT (06:00Z) — 47 hours later
+    await start('2027-03-07T19:00:00.000Z', { BUSINESS_TZ: 'America/New_York' });
+    await catalog();
+    await pack('weekly', { auto_renew: true, validity: { count: 7, unit: 'day' } });
+    await client('w');
+    // 7 March 14:00 EST + 7 days = 14 March 14:00 EDT = 18:00Z, between the two runs
+    const w = await buy('w', 'weekly');
+    expect(w.current_period_end).toBe('2027-03-14T18:00:00.000Z');
+    at('2027-03-13T07:00:00.000Z');
+    const report = await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false });
+    expect(report.phases[0]).toMatchObject({ phase: 'renewals', jobs: 1, completed: 1 });
+    expect(await periodsOf(w.id)).toEqual([
+      ['2027-03-07T19:00:00.000Z', '2027-03-14T18:00:00.000Z'],
+      ['2027-03-14T18:00:00.000Z', '2027-03-21T18:00:00.000Z'],
+    ]);
+  });
+});
+
 describe('the expiry sweep', () => {
   it('expires balances, subscriptions and holds, unfreezes at frozen_until; twice is once', async () => {
     await start('2026-01-01T00:00:00.000Z');
@@ -298,7 +320,12 @@ describe('the expiry sweep', () => {
     const a = await buy('a', 'plain'); // [01-01, 02-01), 100 SMS
     const f = await buy('f', 'plain');
     at('2026-01-10T00:00:00.000Z');
-    await ok('POST', '/v1/consumptions?wait=true', { client: 'a', credit_type: 'sms', quantity: 30, idempotency_key: 'u1' });
+    await ok('POST', '/v1/consumptions?wait=true', {
+      client: 'a',
+      credit_type: 'sms',
+      quantity: 30,
+      idempotency_key: 'u1',
+    });
     at('2026-01-15T00:00:00.000Z');
     const frozen = await ok('POST', `/v1/subscriptions/${f.id}/freeze`, { until: '2026-01-20T00:00:00Z' });
     expect(frozen).toMatchObject({ status: 'frozen', frozen_until: '2026-01-20T00:00:00.000Z' });
@@ -351,7 +378,12 @@ describe('the expiry sweep', () => {
     expect(short.body).toMatchObject({ code: 'insufficient_balance', applied: '0', shortfall: '1' });
     const usable = (await ok('GET', '/v1/clients/a/balances')).data[0];
     expect(usable).toMatchObject({ remaining: '0', consumed: '30' });
-    await ok('POST', '/v1/consumptions?wait=true', { client: 'f', credit_type: 'sms', quantity: 5, idempotency_key: 'u3' });
+    await ok('POST', '/v1/consumptions?wait=true', {
+      client: 'f',
+      credit_type: 'sms',
+      quantity: 5,
+      idempotency_key: 'u3',
+    });
 
     expect(await sweep('2026-02-01T00:00:00.000Z')).toMatchObject({
       balances_expired: 1,
@@ -391,13 +423,8 @@ describe('the expiry sweep', () => {
   });
 });
 
-
-
-
-
-
 describe('events and webhooks of the night', () => {
-  it('each change records its event once; deliveries are signed, retried on schedule, then the endpoint is disabled', async () => {
+  it('each change records its event once; signed deliveries retried on schedule; the endpoint disabled', async () => {
     await start('2026-01-31T00:00:00.000Z', {
       WEBHOOK_ALLOW_PRIVATE: 'true',
       WEBHOOK_BACKOFF_MS: '200',
@@ -414,7 +441,12 @@ describe('events and webhooks of the night', () => {
     const secret = `whsec_${Buffer.from('a secret of the nightly audit, 32b').toString('base64')}`;
     const types = ['subscription.renewed', 'subscription.expired', 'balance.expired', 'invoice.created'];
     const endpoint = await ok('POST', '/v1/webhook-endpoints', { url: good.url, events: types, secret }, 201);
-    const broken = await ok('POST', '/v1/webhook-endpoints', { url: failing.url, events: ['subscription.renewed'] }, 201);
+    const broken = await ok(
+      'POST',
+      '/v1/webhook-endpoints',
+      { url: failing.url, events: ['subscription.renewed'] },
+      201,
+    );
     failing.statuses = [500, 500, 500, 500, 500, 500];
 
     await catalog();
@@ -474,7 +506,10 @@ describe('events and webhooks of the night', () => {
     }
     const seen = new Map<string, string>();
     for (const r of good.received) {
-      const body = new Webhook(secret).verify(r.body, r.headers as Record<string, string>) as { id: string; type: string };
+      const body = new Webhook(secret).verify(r.body, r.headers as Record<string, string>) as {
+        id: string;
+        type: string;
+      };
       expect(r.headers['webhook-id']).toBe(body.id);
       seen.set(body.id, body.type);
     }
@@ -490,7 +525,11 @@ describe('events and webhooks of the night', () => {
       .db('webhook_attempts')
       .where({ delivery_id: lost!.id })
       .orderBy('attempt')
-      .select('attempt', 'started_at', 'status_code')) as Array<{ attempt: number; started_at: Date; status_code: number }>;
+      .select('attempt', 'started_at', 'status_code')) as Array<{
+      attempt: number;
+      started_at: Date;
+      status_code: number;
+    }>;
     expect(attempts.map((a) => [a.attempt, a.status_code])).toEqual([
       [1, 500],
       [2, 500],
@@ -515,7 +554,12 @@ describe('events and webhooks of the night', () => {
     await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false });
     const renewed = (await eventTypes(m.id)).filter((t) => t === 'subscription.renewed');
     expect(renewed).toHaveLength(2);
-    await good.until(good.received.length >= 9 ? 9 : 9);
+    const third = (await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.id })) as Array<{
+      id: string;
+    }>;
+    // its renewal and its invoice reach the good endpoint: 7 deliveries before, 9 now
+    expect(third).toHaveLength(9);
+    for (const d of third) await awaitOutcome(app.ctx, 'deliver', `delivery|${d.id}`, { timeoutMs: 20_000 });
     expect(await app.database.db('webhook_deliveries').where({ endpoint_id: broken.id })).toHaveLength(1);
     expect(failing.received).toHaveLength(3);
   });
