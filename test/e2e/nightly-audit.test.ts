@@ -8,6 +8,7 @@ import { jitterUnit, retryDelayMs } from '../../src/webhooks/retry-schedule.js';
 import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { Receiver } from '../helpers/receiver.js';
+import { jsonRows } from '../helpers/reports.js';
 
 /**
  * An audit of the scheduled and asynchronous parts of DOMAIN.md and API.md with real Postgres and Redis and a
@@ -420,6 +421,97 @@ describe('the expiry sweep', () => {
       ['expire', '-95', '0'],
     ]);
     expect(await view(f.id)).toMatchObject({ status: 'expired', expired_at: '2026-02-06T00:00:00.000Z' });
+  });
+});
+
+describe('nightly reports', () => {
+  it('one run per type for the day before, stored with its output; the same night again makes no other', async () => {
+    await start('2026-02-01T10:00:00.000Z');
+    await catalog();
+    await pack('monthly');
+    await pack('big', { price: 5000, items: [{ credit_type: 'sms', units: 1000 }] });
+    await client('a');
+    await client('b');
+    await buy('a', 'monthly');
+    await buy('b', 'big');
+    at('2026-02-01T15:00:00.000Z');
+    await ok('POST', '/v1/consumptions?wait=true', {
+      client: 'a',
+      credit_type: 'sms',
+      quantity: 7,
+      idempotency_key: 'r1',
+    });
+    await ok('POST', '/v1/consumptions?wait=true', {
+      client: 'b',
+      credit_type: 'sms',
+      quantity: 5,
+      idempotency_key: 'r2',
+    });
+
+    at('2026-02-02T02:00:00.000Z');
+    const first = await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 });
+    at('2026-02-02T09:00:00.000Z');
+    const again = await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 });
+    for (const report of [first, again]) {
+      const events = report.phases.find((p) => p.phase === 'events')!;
+      expect(events).toMatchObject({ jobs: 8, completed: 8, failed: [] });
+    }
+    const runs = (await ok('GET', '/v1/reports?trigger=nightly&limit=500')).data as Array<{
+      id: string;
+      type: string;
+      status: string;
+      format: string;
+      row_count: number;
+    }>;
+    expect(runs.map((r) => r.type).sort()).toEqual(
+      ['balances', 'consumption', 'expiring', 'renewals', 'subscriptions', 'top_packages'].sort(),
+    );
+    for (const run of runs) expect(run).toMatchObject({ status: 'done', format: 'csv' });
+    expect(await app.database.db('outbox_events').where({ type: 'report.ready' })).toHaveLength(6);
+
+    const csv = async (type: string) => {
+      const run = runs.find((r) => r.type === type)!;
+      const res = await fetch(`${app.baseUrl}/v1/reports/${run.id}/download`, {
+        headers: { authorization: `Bearer ${app.keys.read}` },
+      });
+      expect(res.status).toBe(200);
+      return (await res.text()).split('\r\n').filter((l) => l !== '');
+    };
+    // 1 February: two sales (1999 + 5000 = 6999), no renewal, recharge or expiry
+    expect(await csv('renewals')).toEqual([
+      'period_start,currency,new_subscriptions,renewals,recharges,expirations,new_revenue,renewal_revenue,' +
+        'recharge_revenue,revenue',
+      '2026-02-01,USD,2,0,0,0,6999,0,0,6999',
+    ]);
+    // 7 + 5 SMS used on 1 February
+    expect(await csv('consumption')).toEqual([
+      'period_start,credit_type,unit,consumed,reversed,net',
+      '2026-02-01,sms,message,12,0,12',
+    ]);
+    expect(await csv('top_packages')).toEqual([
+      'rank,package_code,package_name,currency,new_subscriptions,renewals,requests,revenue',
+      '1,big,big,USD,1,0,1,5000',
+      '2,monthly,monthly,USD,1,0,1,1999',
+    ]);
+    // the same report on demand, as JSON: the same numbers
+    const { rows } = await jsonRows(app, {
+      type: 'renewals',
+      params: { from: '2026-02-01', to: '2026-02-01', group_by: 'day' },
+    });
+    expect(rows).toEqual([
+      {
+        period_start: '2026-02-01',
+        currency: 'USD',
+        new_subscriptions: 2,
+        renewals: 0,
+        recharges: 0,
+        expirations: 0,
+        new_revenue: 6999,
+        renewal_revenue: 0,
+        recharge_revenue: 0,
+        revenue: 6999,
+      },
+    ]);
   });
 });
 
