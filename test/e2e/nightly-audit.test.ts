@@ -424,6 +424,40 @@ describe('the expiry sweep', () => {
   });
 });
 
+describe('a hold that expires shortly before its balance', () => {
+  it('gives its units back at its own expiry: they roll over with the rest, not lapse', async () => {
+    await start('2026-01-01T00:00:00.000Z');
+    await catalog();
+    await pack('keeps', { auto_renew: true, rollover: { policy: 'all' } });
+    await client('k');
+    const k = await buy('k', 'keeps'); // [01-01, 02-01), 100 SMS; rolls everything over
+    // the nightly run of 31 Jan renews it ahead: [02-01, 03-01)
+    at('2026-01-31T02:00:00.000Z');
+    await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000, reports: false });
+    at('2026-01-31T23:57:00.000Z');
+    const held = await ok('POST', '/v1/holds?wait=true', {
+      client: 'k',
+      credit_type: 'sms',
+      quantity: 10,
+      idempotency_key: 'late',
+      expires_in_seconds: 60,
+    });
+    expect(held.expires_at).toBe('2026-01-31T23:58:00.000Z');
+    // the sweep of 1 Feb 00:00 (every EXPIRE_CRON): the hold ended at 23:58, when its balance was valid, so its 10
+    // were back in the balance before it expired at 00:00; all 100 roll over into the period from 1 Feb
+    expect(await sweep('2026-02-01T00:00:00.000Z')).toMatchObject({ holds_expired: 1, balances_rolled_over: 1 });
+    const [first, , rolled] = await balancesOfSubscription(k.id);
+    expect(await ledgerOf(first!.id)).toEqual([
+      ['grant', '100', '100'],
+      ['hold', '-10', '90'],
+      ['release', '10', '100'],
+      ['rollover', '-100', '0'],
+    ]);
+    expect(rolled).toMatchObject({ source: 'rollover', granted: '100', remaining: '100' });
+    expect(await ok('GET', `/v1/holds/${held.id}`)).toMatchObject({ status: 'expired', released: '10', lapsed: '0' });
+  });
+});
+
 describe('nightly reports', () => {
   it('one run per type for the day before, stored with its output; the same night again makes no other', async () => {
     await start('2026-02-01T10:00:00.000Z');
