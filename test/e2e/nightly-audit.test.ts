@@ -424,6 +424,68 @@ describe('the expiry sweep', () => {
   });
 });
 
+describe('two sweeps at once', () => {
+  it('two instances sweeping at two minutes record each expiry, release and unfreeze once', async () => {
+    await start('2026-01-01T00:00:00.000Z');
+    await catalog();
+    await pack('plain', { max_freeze_days: 10 });
+    const subs = [];
+    for (let i = 0; i < 6; i += 1) {
+      await client(`s${i}`);
+      subs.push(await buy(`s${i}`, 'plain')); // [01-01, 02-01)
+    }
+    at('2026-01-25T00:00:00.000Z');
+    for (const s of subs.slice(4)) await ok('POST', `/v1/subscriptions/${s.id}/freeze`, { days: 2 });
+    const holds = [];
+    for (let i = 0; i < 4; i += 1) {
+      const body = {
+        client: `s${i}`,
+        credit_type: 'sms',
+        quantity: 3,
+        idempotency_key: `h${i}`,
+        expires_in_seconds: 60,
+      };
+      holds.push(await ok('POST', '/v1/holds?wait=true', body));
+    }
+    const other: Sibling = await startSibling(app, ['worker']);
+    others.push(() => other.stop());
+    // 1 Feb 00:00 and 00:01, at once: four subscriptions lapse with their balances, four holds expired on
+    // 25 Jan (their 3 go back), two freezes ended on 27 Jan (those two now end on 3 Feb)
+    at('2026-02-01T00:01:00.000Z');
+    const [one, two] = await Promise.all([
+      enqueueMaintenance(app.ctx, 'expire', new Date('2026-02-01T00:00:00.000Z')),
+      enqueueMaintenance(other.ctx, 'expire', new Date('2026-02-01T00:01:00.000Z')),
+    ]);
+    for (const job of [one, two]) {
+      const outcome = await awaitOutcome(app.ctx, 'expire', job.jobId, { timeoutMs: 30_000 });
+      expect(outcome.state, JSON.stringify(outcome)).toBe('completed');
+    }
+    const events = (await app.database.db('outbox_events').select('type', 'subject_id')) as Array<{
+      type: string;
+      subject_id: string;
+    }>;
+    const countOf = (type: string) => events.filter((e) => e.type === type).length;
+    expect(countOf('subscription.expired')).toBe(4);
+    expect(countOf('balance.expired')).toBe(4);
+    expect(countOf('hold.expired')).toBe(4);
+    expect(countOf('subscription.unfrozen')).toBe(2);
+    const keys = events.map((e) => `${e.type}|${e.subject_id}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const s of subs.slice(0, 4)) {
+      const [b] = await balancesOfSubscription(s.id);
+      expect(await ledgerOf(b!.id)).toEqual([
+        ['grant', '100', '100'],
+        ['hold', '-3', '97'],
+        ['release', '3', '100'],
+        ['expire', '-100', '0'],
+      ]);
+    }
+    for (const s of subs.slice(4)) {
+      expect(await view(s.id)).toMatchObject({ status: 'active', current_period_end: '2026-02-03T00:00:00.000Z' });
+    }
+  });
+});
+
 describe('a hold that expires shortly before its balance', () => {
   it('gives its units back at its own expiry: they roll over with the rest, not lapse', async () => {
     await start('2026-01-01T00:00:00.000Z');
