@@ -589,6 +589,12 @@ describe('nightly reports', () => {
       '1,big,big,USD,1,0,1,5000',
       '2,monthly,monthly,USD,1,0,1,1999',
     ]);
+    // as of 2 Feb 00:00: a used 7 of 100 (7 %), b 5 of 1000 (0.5 %); nothing expires in the next 7 days
+    expect((await csv('balances')).slice(1).map((l) => l.split(',').slice(1).join(','))).toEqual([
+      'a,a,monthly,active,sms,message,100,7,93,0,0,0,0,0,7',
+      'b,b,big,active,sms,message,1000,5,995,0,0,0,0,0,0.5',
+    ]);
+    expect(await csv('expiring')).toHaveLength(1);
     // the same report on demand, as JSON: the same numbers
     const { rows } = await jsonRows(app, {
       type: 'renewals',
