@@ -359,7 +359,8 @@ export function planClosings(
       consumption_id: kind === 'consume' ? consumptionId : null,
       job_id: closing.jobId,
       reason: holdReason(hold.id),
-      effective_at: kind === 'consume' ? usedAt : now,
+      // an expiry's entries take effect when the hold ended, before what its balance's own expiry wrote
+      effective_at: kind === 'consume' ? usedAt : closing.action === 'expire' ? returnedAt : now,
       created_at: now,
     });
     for (const allocation of ordered) {

@@ -520,6 +520,7 @@ describe('a hold that expires shortly before its balance', () => {
     expect(held.expires_at).toBe('2026-01-31T23:58:00.000Z');
     // the sweep of 1 Feb 00:00 (every EXPIRE_CRON): the hold ended at 23:58, when its balance was valid, so its 10
     // were back in the balance before it expired at 00:00; all 100 roll over into the period from 1 Feb
+    at('2026-02-01T00:05:00.000Z');
     expect(await sweep('2026-02-01T00:00:00.000Z')).toMatchObject({ holds_expired: 1, balances_rolled_over: 1 });
     const [first, , rolled] = await balancesOfSubscription(k.id);
     expect(await ledgerOf(first!.id)).toEqual([
@@ -529,6 +530,18 @@ describe('a hold that expires shortly before its balance', () => {
       ['rollover', '-100', '0'],
     ]);
     expect(rolled).toMatchObject({ source: 'rollover', granted: '100', remaining: '100' });
+    // in the ledger's own time: given back at 23:58 (when the hold ended), rolled over at 00:00
+    const effective = (await app.database
+      .db('ledger_entries')
+      .where({ balance_id: first!.id })
+      .orderBy('seq')
+      .pluck('effective_at')) as Date[];
+    expect(effective.map(iso)).toEqual([
+      '2026-01-01T00:00:00.000Z',
+      '2026-01-31T23:57:00.000Z',
+      '2026-01-31T23:58:00.000Z',
+      '2026-02-01T00:00:00.000Z',
+    ]);
     expect(await ok('GET', `/v1/holds/${held.id}`)).toMatchObject({ status: 'expired', released: '10', lapsed: '0' });
   });
 });
