@@ -313,7 +313,8 @@ const revivable = (lot: HeldLot, now: Date): boolean =>
  * took from; then the captured units are consumed at once (`consume`, negative: the consumption's
  * allocations are the held amounts in the hold's order, up to the captured quantity), and the units
  * left of a balance that expired or was voided meanwhile go where its other units went (`expire` /
- * `void`, negative) instead of being revived.
+ * `void`, negative) instead of being revived. An expiry is judged at the hold's `expires_at`: what a
+ * balance still valid then would have got back is given back, however late the sweep.
  */
 export function planClosings(
   lots: readonly HeldLot[],
@@ -344,6 +345,9 @@ export function planClosings(
     const consumptionId = closing.consumptionId ?? null;
     // a capture is a use dated when it was asked, like a consumption by its accepted_at
     const usedAt = closing.askedAt ?? now;
+    // an expired hold gave its units back at its expires_at (the sweep only comes later): a balance still valid
+    // then gets them, and its own expiry (rollover included) deals with them
+    const returnedAt = closing.action === 'expire' && hold.expires_at < now ? hold.expires_at : now;
     const entry = (lot: HeldLot, kind: LedgerEntryDraft['kind'], amount: Scaled): LedgerEntryDraft => ({
       balance_id: lot.id,
       client_id: lot.clientId,
@@ -355,7 +359,8 @@ export function planClosings(
       consumption_id: kind === 'consume' ? consumptionId : null,
       job_id: closing.jobId,
       reason: holdReason(hold.id),
-      effective_at: kind === 'consume' ? usedAt : now,
+      // an expiry's entries take effect when the hold ended, before what its balance's own expiry wrote
+      effective_at: kind === 'consume' ? usedAt : closing.action === 'expire' ? returnedAt : now,
       created_at: now,
     });
     for (const allocation of ordered) {
@@ -378,7 +383,7 @@ export function planClosings(
         plan.consumptionAllocations.push({ consumption_id: consumptionId!, balance_id: lot.id, amount: take });
       }
       if (rest > 0n) {
-        if (revivable(lot, now)) {
+        if (revivable(lot, returnedAt)) {
           released += rest;
           if (lot.spendable !== false && lot.frozen !== true) releasedUsable += rest;
         } else {

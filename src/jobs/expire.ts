@@ -49,7 +49,8 @@ const ROLLABLE: ReadonlySet<BalanceSource> = new Set(['package', 'recharge', 'ro
  * DOMAIN.md "Expire", after "No lapse by accident": first every frozen subscription whose `frozen_until` has
  * come is unfrozen (its period and expiries pushed by the frozen time), then every auto-renewing subscription whose
  * period ended without renewal is renewed (renewOverdue), so that nothing below expires a paying
- * client's plan. Then balances past `expires_at` lose what remains (an `expire` entry), except what
+ * client's plan. Then holds past their `expires_at` are released (expireHolds: units go back to a balance that was
+ * still valid when the hold ended). Then balances past `expires_at` lose what remains (an `expire` entry), except what
  * the package's rollover policy moves into the period that starts where they end, if the
  * subscription was renewed (a `rollover` entry out, one rollover balance in); subscriptions whose
  * period ended without renewal become expired (a pending one's unpaid invoice voided) or cancelled
@@ -71,6 +72,9 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
   }
   const unfrozen = await unfreezeDue(app, asOf);
   const renewals = await renewOverdue(app, asOf);
+  // holds before balances: a hold that ended before its balance gave its units back while the balance was valid,
+  // so they expire or roll over with the balance below instead of lapsing after it
+  const holdsExpired = await expireHolds(app, asOf);
   const result: ExpiryResult = {
     as_of: asOf.toISOString(),
     subscriptions_renewed: renewals.renewed,
@@ -81,7 +85,7 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
     invoices_voided: 0,
     subscriptions_awaiting_renewal: 0,
     subscriptions_unfrozen: unfrozen,
-    holds_expired: 0,
+    holds_expired: holdsExpired,
   };
   for (let after: string | undefined; ; ) {
     const due = await dueSubscriptionIds(app.db, asOf, { after, limit: CHUNK });
@@ -105,7 +109,6 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
     after = due[due.length - 1];
   }
   result.balances_expired += await expireGrants(app, asOf);
-  result.holds_expired = await expireHolds(app, asOf);
   return ok(result);
 }
 

@@ -12,6 +12,9 @@ describe('renewalLookaheadMs: renew what would otherwise end before the next nig
     ['30 3 * * 0', 'UTC', (7 * 24 + 2) * HOUR], // weekly
     ['0 2 1 * *', 'UTC', (31 * 24 + 2) * HOUR], // monthly: the longest month
     ['*/5 * * * *', 'UTC', 2 * HOUR + 5 * 60_000], // more often than nightly: the gap is small, the slack stays
+    // a year of runs is looked at, whatever today's date: the night the clocks skip 02:00 has no run (47 h gap)
+    ['0 2 * * *', 'America/New_York', 49 * HOUR],
+    ['0 2 * * *', 'Europe/Berlin', 49 * HOUR],
   ])('%s in %s → %d ms', (cronExpression, timeZone, expected) => {
     expect(renewalLookaheadMs(cronExpression, timeZone)).toBe(expected);
   });
