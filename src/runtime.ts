@@ -117,7 +117,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     log: options.log,
     ticks,
     keys: new ApiKeyVerifier(db, { ttlMs: options.config.API_KEY_CACHE_MS, now: ticks }),
-    refs: new RefResolver(),
+    refs: new RefResolver(undefined, ticks),
     version: PACKAGE_VERSION,
   };
   // /metrics of this process reads its queues and tables at each scrape

@@ -105,7 +105,11 @@ export const creditTypeRoutes: AnyRoute[] = [
     params: idParams,
     body: patchBody,
     responses: { 200: { description: 'Updated', schema: creditTypeView }, 404: { description: 'No such credit type' } },
-    handler: async ({ params, body, db, app }) =>
-      replyWith(await patchCreditType(db, params.id, body, app.clock.now()), 200, toCreditTypeView),
+    handler: async ({ params, body, db, app, afterCommit }) => {
+      const result = await patchCreditType(db, params.id, body, app.clock.now());
+      // a renamed unit is what this process names from now on (other processes: within CREDIT_TYPE_TTL_MS)
+      if (result.ok) afterCommit(async () => app.refs.forgetCreditType(result.value.id));
+      return replyWith(result, 200, toCreditTypeView);
+    },
   }),
 ];
