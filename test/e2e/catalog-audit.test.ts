@@ -191,3 +191,253 @@ describe('credit types: create, get, list, patch', () => {
     }
   });
 });
+
+describe('packages: items, defaults, validation', () => {
+  const body = (code: string, extra: Record<string, unknown> = {}) => ({
+    code,
+    name: code,
+    price: 2500,
+    currency: 'EUR',
+    validity: { count: 1, unit: 'month' },
+    items: [
+      { credit_type: 'pk-sms', units: 100 },
+      { credit_type: 'pk-min', units: '2.5' },
+    ],
+    ...extra,
+  });
+
+  it('creates with the defaults of DOMAIN.md: priority 50, recharge_price = price, rollover none, active', async () => {
+    await ok('POST', '/v1/credit-types', { code: 'pk-sms', name: 'SMS', unit: 'message' }, 201);
+    await ok('POST', '/v1/credit-types', { code: 'pk-min', name: 'Minutes', unit: 'minute', decimals: 2 }, 201);
+    const made = await ok('POST', '/v1/packages', body('pk-a'), 201);
+    expect(made).toMatchObject({
+      code: 'pk-a',
+      price: 2500,
+      currency: 'EUR',
+      validity: { count: 1, unit: 'month', calendar: 'gregory' },
+      recharge_price: 2500,
+      rollover: { policy: 'none' },
+      auto_renew: false,
+      priority: 50,
+      status: 'active',
+    });
+    expect(
+      made.items.map((i: { credit_type: { code: string }; units: string }) => [i.credit_type.code, i.units]),
+    ).toEqual([
+      ['pk-sms', '100'],
+      ['pk-min', '2.5'],
+    ]);
+    expect(await ok('GET', `/v1/packages/${made.id}`)).toEqual(made);
+    expect(await ok('GET', '/v1/packages/pk-a')).toEqual(made);
+    const edges = await ok('POST', '/v1/packages', body('pk-b', { priority: 0, auto_renew: true }), 201);
+    expect(edges).toMatchObject({ priority: 0, auto_renew: true });
+    expect(await ok('POST', '/v1/packages', body('pk-c', { priority: 100, recharge_price: 0 }), 201)).toMatchObject({
+      priority: 100,
+      recharge_price: 0,
+    });
+    expectProblem(await call('POST', '/v1/packages', body('pk-a')), 409, 'conflict');
+  });
+
+  it.each([
+    ['no items', { items: [] }, 'items'],
+    [
+      'a credit type twice',
+      {
+        items: [
+          { credit_type: 'pk-sms', units: 1 },
+          { credit_type: 'pk-sms', units: 2 },
+        ],
+      },
+      'items.1.credit_type',
+    ],
+    ['an unknown credit type', { items: [{ credit_type: 'pk-none', units: 1 }] }, 'items.0.credit_type'],
+    ['3 decimals of a 2-decimal type', { items: [{ credit_type: 'pk-min', units: '0.125' }] }, 'items.0.units'],
+    ['zero units', { items: [{ credit_type: 'pk-sms', units: 0 }] }, 'items.0.units'],
+    ['priority 101', { priority: 101 }, 'priority'],
+    ['priority -1', { priority: -1 }, 'priority'],
+    ['priority 2.5', { priority: 2.5 }, 'priority'],
+    ['a negative price', { price: -1 }, 'price'],
+    ['a price with decimals', { price: 12.5 }, 'price'],
+    ['a lower-case currency', { currency: 'eur' }, 'currency'],
+    ['a currency ISO 4217 does not know', { currency: 'ABC' }, 'currency'],
+    ['validity in hours', { validity: { count: 1, unit: 'hour' } }, 'validity.unit'],
+    ['validity of 0 months', { validity: { count: 0, unit: 'month' } }, 'validity.count'],
+    ['status on create', { status: 'archived' }, '(body)'],
+    ['a rollover percent of 0', { rollover: { policy: 'percent', percent: 0 } }, 'rollover.percent'],
+  ])('refuses %s with 422 naming the field, and writes nothing', async (_, extra, field) => {
+    const before = (await walk('/v1/packages', 500)).length;
+    const res = await call('POST', '/v1/packages', body('pk-bad', extra));
+    expectProblem(res, 422, 'validation_failed');
+    if (field !== '(body)') expect(fields(res)).toContain(field);
+    expect((await walk('/v1/packages', 500)).length).toBe(before);
+    expectProblem(await call('GET', '/v1/packages/pk-bad'), 404, 'not_found');
+  });
+
+  it('the same credit type by id and by code is one credit type twice (422)', async () => {
+    const sms = await ok('GET', '/v1/credit-types/pk-sms');
+    const res = await call(
+      'POST',
+      '/v1/packages',
+      body('pk-twice', {
+        items: [
+          { credit_type: sms.id, units: 1 },
+          { credit_type: 'pk-sms', units: 2 },
+        ],
+      }),
+    );
+    expectProblem(res, 422, 'validation_failed');
+    expect(fields(res)).toEqual(['items.1.credit_type']);
+  });
+
+  it('PATCH refuses what POST refuses, and 404 for an unknown package; a refused PATCH changes nothing', async () => {
+    const before = await ok('GET', '/v1/packages/pk-a');
+    for (const patch of [
+      { priority: 101 },
+      { items: [] },
+      {
+        items: [
+          { credit_type: 'pk-sms', units: 1 },
+          { credit_type: 'pk-sms', units: 1 },
+        ],
+      },
+      { currency: 'USD' },
+      { code: 'pk-z' },
+      { status: 'deleted' },
+      {},
+    ]) {
+      expectProblem(await call('PATCH', '/v1/packages/pk-a', patch), 422, 'validation_failed');
+    }
+    expectProblem(await call('PATCH', '/v1/packages/pk-none', { priority: 1 }), 404, 'not_found');
+    expect(await ok('GET', '/v1/packages/pk-a')).toEqual(before);
+  });
+});
+
+describe('packages: fees and units changed after sale (DOMAIN.md "Fees", "Renew")', () => {
+  type Balance = { credit_type: { code: string }; granted: string; valid_from: string; source: string };
+  const grantsFrom = async (id: string, from: string) =>
+    ((await ok('GET', `/v1/subscriptions/${id}`)).balances as Balance[])
+      .filter((b) => b.valid_from === from && b.source === 'package')
+      .map((b) => [b.credit_type.code, b.granted])
+      .sort();
+  const items = (s: { items: Array<{ credit_type: { code: string }; units: string }> }) =>
+    s.items.map((i) => [i.credit_type.code, i.units]).sort();
+
+  it('existing subscriptions keep their item snapshot and own price; renewals follow the package price', async () => {
+    await clockTo('2026-03-01T00:00:00.000Z');
+    await ok('POST', '/v1/clients', { external_ref: 'cf', name: 'Client F' }, 201);
+    await ok(
+      'POST',
+      '/v1/packages',
+      {
+        code: 'pk-f',
+        name: 'F',
+        price: 1000,
+        currency: 'USD',
+        validity: { count: 1, unit: 'month' },
+        items: [
+          { credit_type: 'pk-sms', units: 100 },
+          { credit_type: 'pk-min', units: '2.5' },
+        ],
+      },
+      201,
+    );
+    const s1 = await ok('POST', '/v1/subscriptions', { client: 'cf', package: 'pk-f' }, 201);
+    const s2 = await ok('POST', '/v1/subscriptions', { client: 'cf', package: 'pk-f', price: 700 }, 201);
+    const s3 = await ok(
+      'POST',
+      '/v1/subscriptions',
+      { client: 'cf', package: 'pk-f', apply_package_changes: true },
+      201,
+    );
+    const s5 = await ok('POST', '/v1/subscriptions', { client: 'cf', package: 'pk-f' }, 201);
+    expect([s1.price, s2.price, s3.price]).toEqual([1000, 700, 1000]);
+    expect([s1.price_source, s2.price_source]).toEqual(['package', 'subscription']);
+
+    // "Fees and units can be changed later": 1000 → 1200, items 100 sms + 2.5 min → 150 sms
+    const patched = await ok('PATCH', '/v1/packages/pk-f', {
+      price: 1200,
+      items: [{ credit_type: 'pk-sms', units: 150 }],
+    });
+    expect(patched).toMatchObject({ price: 1200, recharge_price: 1200 });
+    expect(items(patched)).toEqual([['pk-sms', '150']]);
+
+    // a new sale gets the package as it is now
+    const s4 = await ok('POST', '/v1/subscriptions', { client: 'cf', package: 'pk-f' }, 201);
+    expect(s4.price).toBe(1200);
+    expect(s4.invoice.total).toBe(1200);
+    expect(items(s4)).toEqual([['pk-sms', '150']]);
+    expect(await grantsFrom(s4.id, '2026-03-01T00:00:00.000Z')).toEqual([['pk-sms', '150']]);
+
+    // the ones sold before keep their snapshot of items until renewal; their fee is the one they renew at
+    const s1now = await ok('GET', `/v1/subscriptions/${s1.id}`);
+    expect(items(s1now)).toEqual([
+      ['pk-min', '2.5'],
+      ['pk-sms', '100'],
+    ]);
+    expect(s1now.price).toBe(1200);
+    expect((await ok('GET', `/v1/subscriptions/${s2.id}`)).price).toBe(700);
+
+    await clockTo('2026-04-01T00:00:00.000Z');
+    const renew = (id: string, body: Record<string, unknown> = {}) =>
+      ok('POST', `/v1/subscriptions/${id}/renew?wait=true`, body);
+    // s1 follows the package price (1200) with its snapshot (100 sms, 2.5 min)
+    expect(await renew(s1.id)).toMatchObject({ status: 'renewed', price: 1200, currency: 'USD' });
+    expect(await grantsFrom(s1.id, '2026-04-01T00:00:00.000Z')).toEqual([
+      ['pk-min', '2.5'],
+      ['pk-sms', '100'],
+    ]);
+    // s2 keeps its own price 700 and its snapshot
+    expect(await renew(s2.id)).toMatchObject({ status: 'renewed', price: 700 });
+    expect(await grantsFrom(s2.id, '2026-04-01T00:00:00.000Z')).toEqual([
+      ['pk-min', '2.5'],
+      ['pk-sms', '100'],
+    ]);
+    // s3 (apply_package_changes) and s5 (asked at renewal) take the package's items now: 150 sms
+    expect(await renew(s3.id)).toMatchObject({ status: 'renewed', price: 1200 });
+    expect(await grantsFrom(s3.id, '2026-04-01T00:00:00.000Z')).toEqual([['pk-sms', '150']]);
+    expect(await renew(s5.id, { apply_package_changes: true })).toMatchObject({ status: 'renewed', price: 1200 });
+    expect(await grantsFrom(s5.id, '2026-04-01T00:00:00.000Z')).toEqual([['pk-sms', '150']]);
+    expect(items(await ok('GET', `/v1/subscriptions/${s5.id}`))).toEqual([['pk-sms', '150']]);
+
+    const invoices = (await walk('/v1/invoices?client=cf', 500)) as Array<{ kind: string; total: number }>;
+    // 5 sales: 1000, 700, 1000, 1000, 1200; 4 renewals: 1200, 700, 1200, 1200
+    expect(invoices.map((i) => `${i.kind}:${i.total}`).sort()).toEqual(
+      [
+        'subscription:1000',
+        'subscription:700',
+        'subscription:1000',
+        'subscription:1000',
+        'subscription:1200',
+        'renewal:1200',
+        'renewal:700',
+        'renewal:1200',
+        'renewal:1200',
+      ].sort(),
+    );
+  });
+
+  it('an archived package cannot be bought (409, nothing written) but its subscriptions still renew', async () => {
+    const archived = await ok('PATCH', '/v1/packages/pk-f', { status: 'archived' });
+    expect(archived.status).toBe('archived');
+    expect((await ok('GET', '/v1/packages?status=archived')).data.map((p: { code: string }) => p.code)).toContain(
+      'pk-f',
+    );
+    expect((await ok('GET', '/v1/packages?status=active')).data.map((p: { code: string }) => p.code)).not.toContain(
+      'pk-f',
+    );
+    const before = (await walk('/v1/invoices?client=cf', 500)).length;
+    const subs = (await walk('/v1/subscriptions?client=cf', 500)).length;
+    expectProblem(await call('POST', '/v1/subscriptions', { client: 'cf', package: 'pk-f' }), 409, 'conflict');
+    expect((await walk('/v1/invoices?client=cf', 500)).length).toBe(before);
+    expect((await walk('/v1/subscriptions?client=cf', 500)).length).toBe(subs);
+
+    const s = (await walk('/v1/subscriptions?client=cf&package=pk-f', 500))[0] as { id: string };
+    await clockTo('2026-05-01T00:00:00.000Z');
+    const renewed = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    expect(renewed).toMatchObject({ status: 'renewed' });
+    expect((await walk('/v1/invoices?client=cf', 500)).length).toBe(before + 1);
+    // back on sale: active again
+    expect((await ok('PATCH', '/v1/packages/pk-f', { status: 'active' })).status).toBe('active');
+    await ok('POST', '/v1/subscriptions', { client: 'cf', package: 'pk-f' }, 201);
+  });
+});
