@@ -441,3 +441,251 @@ describe('packages: fees and units changed after sale (DOMAIN.md "Fees", "Renew"
     await ok('POST', '/v1/subscriptions', { client: 'cf', package: 'pk-f' }, 201);
   });
 });
+
+describe('clients: upsert by external_ref, get, list, patch', () => {
+  it('POST creates (201), then finds the same external_ref and updates it (200)', async () => {
+    const made = await ok('POST', '/v1/clients', { external_ref: 'crm-1', name: 'One', email: 'a@example.com' }, 201);
+    expect(made).toMatchObject({ external_ref: 'crm-1', name: 'One', email: 'a@example.com', metadata: {} });
+    const again = await ok('POST', '/v1/clients', { external_ref: 'crm-1', name: 'One Ltd' }, 200);
+    // email not given: kept
+    expect(again).toMatchObject({ id: made.id, name: 'One Ltd', email: 'a@example.com' });
+    expect(await ok('GET', `/v1/clients/${made.id}`)).toEqual(again);
+    expect(await ok('GET', '/v1/clients/crm-1')).toEqual(again);
+    const patched = await ok('PATCH', '/v1/clients/crm-1', { email: null, metadata: { tier: 'gold' } });
+    expect(patched).toMatchObject({ id: made.id, name: 'One Ltd', email: null, metadata: { tier: 'gold' } });
+    const listed = (await walk('/v1/clients?search=crm-1', 500)) as Array<{ id: string }>;
+    expect(listed.map((c) => c.id)).toEqual([made.id]);
+  });
+
+  it('refuses bad fields with 422, an unknown client with 404, and an external_ref change by PATCH', async () => {
+    const before = (await walk('/v1/clients', 500)).length;
+    for (const bad of [
+      { name: 'x' },
+      { external_ref: '', name: 'x' },
+      { external_ref: 'crm-2', name: '' },
+      { external_ref: 'crm-2', name: 'x', email: 'not-an-email' },
+      { external_ref: 'crm-2', name: 'x', metadata: 'flat' },
+      { external_ref: 'crm-2', name: 'x', id: '00000000-0000-4000-8000-000000000000' },
+    ]) {
+      expectProblem(await call('POST', '/v1/clients', bad), 422, 'validation_failed');
+    }
+    expect((await walk('/v1/clients', 500)).length).toBe(before);
+    expectProblem(await call('GET', '/v1/clients/crm-none'), 404, 'not_found');
+    expectProblem(await call('PATCH', '/v1/clients/crm-none', { name: 'x' }), 404, 'not_found');
+    expectProblem(await call('PATCH', '/v1/clients/crm-1', { external_ref: 'crm-9' }), 422, 'validation_failed');
+    expectProblem(await call('PATCH', '/v1/clients/crm-1', {}), 422, 'validation_failed');
+    expect((await ok('GET', '/v1/clients/crm-1')).external_ref).toBe('crm-1');
+  });
+});
+
+describe('every list of API.md pages by cursor and answers {data, next_cursor}', () => {
+  it('each list route documents ?limit= (≤ 500, default 50) and ?cursor=', async () => {
+    const doc = (await call('GET', '/openapi.json')).body as {
+      paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string; schema: any }> }>>;
+    };
+    const lists: string[] = [];
+    const wrong: string[] = [];
+    for (const route of app.ctx.config ? (await import('../../src/http/routes/index.js')).allRoutes() : []) {
+      if (route.method !== 'get') continue;
+      const ok200 = route.responses[200]?.schema as { shape?: Record<string, unknown> } | undefined;
+      if (!ok200?.shape || !('next_cursor' in ok200.shape)) continue;
+      lists.push(route.path);
+      const params = doc.paths[route.path]?.get?.parameters ?? [];
+      const limit = params.find((p) => p.in === 'query' && p.name === 'limit')?.schema;
+      const cursor = params.find((p) => p.in === 'query' && p.name === 'cursor');
+      if (limit?.default !== 50 || limit?.maximum !== 500) wrong.push(`${route.path} limit ${JSON.stringify(limit)}`);
+      if (!cursor) wrong.push(`${route.path} takes no ?cursor=`);
+    }
+    expect(lists.length).toBeGreaterThanOrEqual(13);
+    expect(wrong).toEqual([]);
+  });
+
+  it('pages of 2 give every row once, in the order of one page of 500, ending with next_cursor null', async () => {
+    // rows enough in every list (most made above): 3 more of what the earlier tests made fewer of
+    for (const n of [1, 2, 3]) {
+      await ok('POST', '/v1/clients', { external_ref: `page-${n}`, name: `Page ${n}` }, 201);
+      await ok('POST', '/v1/reports', { type: 'balances', format: 'json' }, 202);
+      await ok('POST', '/v1/webhook-endpoints', { url: `http://127.0.0.1:9/hook-${n}`, events: ['report.ready'] }, 201);
+      await ok('POST', '/v1/holds?wait=true', {
+        client: 'cf',
+        credit_type: 'pk-sms',
+        quantity: 1,
+        idempotency_key: `page-hold-${n}`,
+      });
+      await ok('POST', '/v1/consumptions?wait=true', {
+        client: 'cf',
+        credit_type: 'pk-sms',
+        quantity: 1,
+        idempotency_key: `page-use-${n}`,
+      });
+    }
+    const lists = [
+      '/v1/credit-types',
+      '/v1/packages',
+      '/v1/clients',
+      '/v1/subscriptions',
+      '/v1/consumptions',
+      '/v1/consumptions?client=cf',
+      '/v1/invoices',
+      '/v1/invoices?client=cf',
+      '/v1/holds?client=cf',
+      '/v1/reports',
+      '/v1/webhook-endpoints',
+      '/v1/events',
+      '/v1/api-keys',
+      '/v1/audit-events',
+      '/v1/clients/cf/statement',
+    ];
+    for (const path of lists) {
+      const all = (await walk(path, 500)).map((r) => JSON.stringify(r.id ?? r.seq));
+      expect(all.length, path).toBeGreaterThanOrEqual(3);
+      const paged = (await walk(path, 2)).map((r) => JSON.stringify(r.id ?? r.seq));
+      expect(paged, path).toEqual(all);
+      expect(new Set(paged).size, path).toBe(paged.length);
+    }
+  });
+
+  it('refuses limit 0, 501 and a cursor it never gave out with 422', async () => {
+    for (const path of ['/v1/clients', '/v1/packages', '/v1/clients/cf/statement', '/v1/events', '/v1/invoices']) {
+      for (const q of ['limit=0', 'limit=501', 'limit=x', 'cursor=not-a-cursor']) {
+        expectProblem(await call('GET', `${path}?${q}`), 422, 'validation_failed');
+      }
+    }
+  });
+});
+
+describe('API keys: scopes on every route group, revocation within the cache bound', () => {
+  const as = (key: string | null, method: string, path: string, body?: unknown) =>
+    app.request(method, path, { key, ...(body === undefined ? {} : { body }) });
+
+  it('no key is 401; a read key cannot write, a write key cannot administer; nothing written', async () => {
+    const none = await as(null, 'GET', '/v1/clients');
+    expectProblem(none, 401, 'unauthorized');
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer realm="credits"/);
+    expectProblem(await as('crd_not-a-key-at-all-0000000000000000', 'GET', '/v1/clients'), 401, 'unauthorized');
+    const { read, write, admin } = app.keys;
+
+    expect((await as(read, 'GET', '/v1/clients/crm-1')).status).toBe(200);
+    expect((await as(read, 'GET', '/v1/packages/pk-a')).status).toBe(200);
+    expectProblem(await as(read, 'POST', '/v1/clients', { external_ref: 'by-read', name: 'R' }), 403, 'forbidden');
+    expectProblem(await as(read, 'PATCH', '/v1/clients/crm-1', { name: 'by read' }), 403, 'forbidden');
+    expectProblem(
+      await as(read, 'POST', '/v1/consumptions', {
+        client: 'cf',
+        credit_type: 'pk-sms',
+        quantity: 1,
+        idempotency_key: 'r',
+      }),
+      403,
+      'forbidden',
+    );
+    expectProblem(await as(read, 'GET', '/v1/webhook-endpoints'), 403, 'forbidden');
+
+    expect((await as(write, 'POST', '/v1/clients', { external_ref: 'by-write', name: 'W' })).status).toBe(201);
+    expectProblem(
+      await as(write, 'POST', '/v1/credit-types', { code: 'by-write', name: 'W', unit: 'u' }),
+      403,
+      'forbidden',
+    );
+    expectProblem(await as(write, 'PATCH', '/v1/credit-types/ct-a', { name: 'by write' }), 403, 'forbidden');
+    expectProblem(await as(write, 'PATCH', '/v1/packages/pk-a', { price: 1 }), 403, 'forbidden');
+    expectProblem(await as(write, 'POST', '/v1/api-keys', { name: 'k', scopes: ['admin'] }), 403, 'forbidden');
+    expectProblem(await as(write, 'GET', '/v1/audit-events'), 403, 'forbidden');
+    expectProblem(await as(write, 'PUT', '/v1/admin/clock', { now: '2030-01-01T00:00:00.000Z' }), 403, 'forbidden');
+
+    // nothing a refused request asked for was written
+    expectProblem(await as(admin, 'GET', '/v1/clients/by-read'), 404, 'not_found');
+    expectProblem(await as(admin, 'GET', '/v1/credit-types/by-write'), 404, 'not_found');
+    expect((await as(admin, 'GET', '/v1/clients/crm-1')).body.name).toBe('One Ltd');
+    expect((await as(admin, 'GET', '/v1/credit-types/ct-a')).body.name).toBe('Texts');
+    expect((await as(admin, 'GET', '/v1/packages/pk-a')).body.price).toBe(2500);
+    expect((await ok('GET', '/v1/admin/clock')).now).toBe('2026-05-01T00:00:00.000Z');
+  });
+
+  it('a key revoked through the API stops at once; one revoked elsewhere within API_KEY_CACHE_MS (5 s)', async () => {
+    const made = await ok('POST', '/v1/api-keys', { name: 'short-lived', scopes: ['read'] }, 201);
+    expect((await as(made.key, 'GET', '/v1/credit-types')).status).toBe(200);
+    expect((await ok('POST', `/v1/api-keys/${made.id}/revoke`, {})).revoked_at).toBe('2026-05-01T00:00:00.000Z');
+    expectProblem(await as(made.key, 'GET', '/v1/credit-types'), 401, 'unauthorized');
+
+    // revoked by the CLI or another process: this process remembers its check for 5 s of its clock
+    const other = await ok('POST', '/v1/api-keys', { name: 'elsewhere', scopes: ['write'] }, 201);
+    expect((await as(other.key, 'GET', '/v1/credit-types')).status).toBe(200);
+    await app.database.db('api_keys').where({ id: other.id }).update({ revoked_at: new Date() });
+    tick += 4_999;
+    expect((await as(other.key, 'GET', '/v1/credit-types')).status).toBe(200);
+    tick += 1;
+    expectProblem(await as(other.key, 'GET', '/v1/credit-types'), 401, 'unauthorized');
+    expectProblem(await as(other.key, 'POST', '/v1/clients', { external_ref: 'late', name: 'L' }), 401, 'unauthorized');
+    expectProblem(await call('GET', '/v1/clients/late'), 404, 'not_found');
+  });
+});
+
+describe('problems: every refusal is problem+json with type, title, status, code, detail', () => {
+  it('an unknown route or method is 404 not_found', async () => {
+    expectProblem(await call('GET', '/v1/nothing-here'), 404, 'not_found');
+    expectProblem(await call('DELETE', '/v1/clients/crm-1'), 404, 'not_found');
+    expectProblem(await call('GET', '/v2/clients'), 404, 'not_found');
+    expect((await ok('GET', '/v1/clients/crm-1')).external_ref).toBe('crm-1');
+  });
+
+  it('malformed JSON, another content type, or a body that is not an object: 422 and nothing written', async () => {
+    const before = (await walk('/v1/clients', 500)).length;
+    const malformed = await app.request('POST', '/v1/clients', { raw: '{"external_ref": "bad-1", "name": ' });
+    expectProblem(malformed, 422, 'validation_failed');
+    expect(fields(malformed)).toEqual(['(body)']);
+    const text = await app.request('POST', '/v1/clients', {
+      raw: JSON.stringify({ external_ref: 'bad-2', name: 'Text' }),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expectProblem(text, 422, 'validation_failed');
+    for (const raw of ['[]', 'null', '"text"', '42']) {
+      expectProblem(await app.request('POST', '/v1/clients', { raw }), 422, 'validation_failed');
+    }
+    expect((await walk('/v1/clients', 500)).length).toBe(before);
+  });
+
+  it('an Idempotency-Key on a creating POST replays the answer; reused with another body it is 409', async () => {
+    const headers = { 'idempotency-key': 'cl-idem-1' };
+    const first = await app.request('POST', '/v1/clients', { body: { external_ref: 'idem', name: 'I' }, headers });
+    expect(first.status).toBe(201);
+    const again = await app.request('POST', '/v1/clients', { body: { external_ref: 'idem', name: 'I' }, headers });
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(first.body);
+    const other = await app.request('POST', '/v1/clients', { body: { external_ref: 'idem', name: 'J' }, headers });
+    expectProblem(other, 409, 'idempotency_conflict');
+    expect((await ok('GET', '/v1/clients/idem')).name).toBe('I');
+  });
+});
+
+describe('rate limit per key (RATE_LIMIT_PER_MINUTE)', () => {
+  let limited: TestApp;
+  // 10:00:45 of a fixed minute: the window ends in 15 s
+  let at = Date.parse('2026-05-01T10:00:45.000Z');
+  beforeAll(async () => {
+    limited = await startTestApp({ env: { RATE_LIMIT_PER_MINUTE: '5' }, ticks: () => at });
+  });
+  afterAll(async () => {
+    await limited.close();
+  });
+
+  it('the 6th request in a minute: 429 rate_limited with Retry-After to the minute end, writing nothing', async () => {
+    const key = limited.keys.write;
+    for (let i = 1; i <= 5; i += 1) {
+      const res = await limited.request('GET', '/v1/clients', { key });
+      expect(res.status, `request ${i}`).toBe(200);
+      expect(res.headers.get('ratelimit')).toBe(`limit=5, remaining=${5 - i}, reset=15`);
+      expect(res.headers.get('ratelimit-policy')).toBe('5;w=60');
+    }
+    const refused = await limited.request('POST', '/v1/clients', { key, body: { external_ref: 'rl', name: 'R' } });
+    expectProblem(refused, 429, 'rate_limited');
+    expect(refused.headers.get('retry-after')).toBe('15');
+    // another key has its own minute
+    expectProblem(await limited.request('GET', '/v1/clients/rl', { key: limited.keys.admin }), 404, 'not_found');
+    // the next minute admits the key again
+    at += 15_000;
+    expect(
+      (await limited.request('POST', '/v1/clients', { key, body: { external_ref: 'rl', name: 'R' } })).status,
+    ).toBe(201);
+  });
+});
