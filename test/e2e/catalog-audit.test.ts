@@ -689,3 +689,36 @@ describe('rate limit per key (RATE_LIMIT_PER_MINUTE)', () => {
     ).toBe(201);
   });
 });
+
+describe('a reference is an id or a code / external_ref (API.md Conventions)', () => {
+  it("a UUID-shaped reference that is one row's id and another's code names the row whose id it is", async () => {
+    // an external_ref from a sales system is often a UUID: it may equal the id this service gave another client
+    const a = await ok('POST', '/v1/clients', { external_ref: 'ref-a', name: 'A' }, 201);
+    const b = await ok('POST', '/v1/clients', { external_ref: a.id, name: 'B' }, 201);
+    // a change of A moves its row (Postgres writes a new version of it), after B's
+    await ok('PATCH', '/v1/clients/ref-a', { name: 'A2' });
+    expect((await ok('GET', `/v1/clients/${a.id}`)).id).toBe(a.id);
+    expect((await ok('PATCH', `/v1/clients/${a.id}`, { name: 'A3' })).id).toBe(a.id);
+    expect((await ok('GET', `/v1/clients/${b.id}`)).name).toBe('B');
+
+    const ct = await ok('POST', '/v1/credit-types', { code: 'ref-ct', name: 'A', unit: 'u' }, 201);
+    await ok('POST', '/v1/credit-types', { code: ct.id, name: 'B', unit: 'u' }, 201);
+    await ok('PATCH', '/v1/credit-types/ref-ct', { name: 'A2' });
+    expect((await ok('GET', `/v1/credit-types/${ct.id}`)).id).toBe(ct.id);
+    expect((await ok('PATCH', `/v1/credit-types/${ct.id}`, { name: 'A3' })).id).toBe(ct.id);
+
+    const pkg = (code: string) => ({
+      code,
+      name: code,
+      price: 1,
+      currency: 'USD',
+      validity: { count: 1, unit: 'day' },
+      items: [{ credit_type: 'ref-ct', units: 1 }],
+    });
+    const p = await ok('POST', '/v1/packages', pkg('ref-pk'), 201);
+    await ok('POST', '/v1/packages', pkg(p.id), 201);
+    await ok('PATCH', '/v1/packages/ref-pk', { name: 'A2' });
+    expect((await ok('GET', `/v1/packages/${p.id}`)).id).toBe(p.id);
+    expect((await ok('PATCH', `/v1/packages/${p.id}`, { priority: 7 })).id).toBe(p.id);
+  });
+});
