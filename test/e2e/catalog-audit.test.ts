@@ -478,6 +478,39 @@ describe('clients: upsert by external_ref, get, list, patch', () => {
   });
 });
 
+describe('a reference is an id or a code / external_ref (API.md Conventions)', () => {
+  it("a UUID-shaped reference that is one row's id and another's code names the row whose id it is", async () => {
+    // an external_ref from a sales system is often a UUID: it may equal the id this service gave another client
+    const a = await ok('POST', '/v1/clients', { external_ref: 'ref-a', name: 'A' }, 201);
+    const b = await ok('POST', '/v1/clients', { external_ref: a.id, name: 'B' }, 201);
+    // a change of A moves its row (Postgres writes a new version of it), after B's
+    await ok('PATCH', '/v1/clients/ref-a', { name: 'A2' });
+    expect((await ok('GET', `/v1/clients/${a.id}`)).id).toBe(a.id);
+    expect((await ok('PATCH', `/v1/clients/${a.id}`, { name: 'A3' })).id).toBe(a.id);
+    expect((await ok('GET', `/v1/clients/${b.id}`)).name).toBe('B');
+
+    const ct = await ok('POST', '/v1/credit-types', { code: 'ref-ct', name: 'A', unit: 'u' }, 201);
+    await ok('POST', '/v1/credit-types', { code: ct.id, name: 'B', unit: 'u' }, 201);
+    await ok('PATCH', '/v1/credit-types/ref-ct', { name: 'A2' });
+    expect((await ok('GET', `/v1/credit-types/${ct.id}`)).id).toBe(ct.id);
+    expect((await ok('PATCH', `/v1/credit-types/${ct.id}`, { name: 'A3' })).id).toBe(ct.id);
+
+    const pkg = (code: string) => ({
+      code,
+      name: code,
+      price: 1,
+      currency: 'USD',
+      validity: { count: 1, unit: 'day' },
+      items: [{ credit_type: 'ref-ct', units: 1 }],
+    });
+    const p = await ok('POST', '/v1/packages', pkg('ref-pk'), 201);
+    await ok('POST', '/v1/packages', pkg(p.id), 201);
+    await ok('PATCH', '/v1/packages/ref-pk', { name: 'A2' });
+    expect((await ok('GET', `/v1/packages/${p.id}`)).id).toBe(p.id);
+    expect((await ok('PATCH', `/v1/packages/${p.id}`, { priority: 7 })).id).toBe(p.id);
+  });
+});
+
 describe('every list of API.md pages by cursor and answers {data, next_cursor}', () => {
   it('each list route documents ?limit= (≤ 500, default 50) and ?cursor=', async () => {
     const doc = (await call('GET', '/openapi.json')).body as {
@@ -542,6 +575,19 @@ describe('every list of API.md pages by cursor and answers {data, next_cursor}',
       const paged = (await walk(path, 2)).map((r) => JSON.stringify(r.id ?? r.seq));
       expect(paged, path).toEqual(all);
       expect(new Set(paged).size, path).toBe(paged.length);
+    }
+  });
+
+  it('a list asked without ?limit= gives 50 rows and a cursor to the rest', async () => {
+    for (let n = (await walk('/v1/clients', 500)).length; n <= 50; n += 1) {
+      await ok('POST', '/v1/clients', { external_ref: `fill-${n}`, name: `Fill ${n}` }, 201);
+    }
+    // 30 sales of 1 item: 30 more grants in cf's statement, 60 more events (subscription.created, invoice.created)
+    for (let n = 0; n < 30; n += 1) await ok('POST', '/v1/subscriptions', { client: 'cf', package: 'ref-pk' }, 201);
+    for (const path of ['/v1/clients', '/v1/events', '/v1/clients/cf/statement']) {
+      const first = await ok('GET', path);
+      expect(first.data.length, path).toBe(50);
+      expect(typeof first.next_cursor, path).toBe('string');
     }
   });
 
@@ -687,38 +733,5 @@ describe('rate limit per key (RATE_LIMIT_PER_MINUTE)', () => {
     expect(
       (await limited.request('POST', '/v1/clients', { key, body: { external_ref: 'rl', name: 'R' } })).status,
     ).toBe(201);
-  });
-});
-
-describe('a reference is an id or a code / external_ref (API.md Conventions)', () => {
-  it("a UUID-shaped reference that is one row's id and another's code names the row whose id it is", async () => {
-    // an external_ref from a sales system is often a UUID: it may equal the id this service gave another client
-    const a = await ok('POST', '/v1/clients', { external_ref: 'ref-a', name: 'A' }, 201);
-    const b = await ok('POST', '/v1/clients', { external_ref: a.id, name: 'B' }, 201);
-    // a change of A moves its row (Postgres writes a new version of it), after B's
-    await ok('PATCH', '/v1/clients/ref-a', { name: 'A2' });
-    expect((await ok('GET', `/v1/clients/${a.id}`)).id).toBe(a.id);
-    expect((await ok('PATCH', `/v1/clients/${a.id}`, { name: 'A3' })).id).toBe(a.id);
-    expect((await ok('GET', `/v1/clients/${b.id}`)).name).toBe('B');
-
-    const ct = await ok('POST', '/v1/credit-types', { code: 'ref-ct', name: 'A', unit: 'u' }, 201);
-    await ok('POST', '/v1/credit-types', { code: ct.id, name: 'B', unit: 'u' }, 201);
-    await ok('PATCH', '/v1/credit-types/ref-ct', { name: 'A2' });
-    expect((await ok('GET', `/v1/credit-types/${ct.id}`)).id).toBe(ct.id);
-    expect((await ok('PATCH', `/v1/credit-types/${ct.id}`, { name: 'A3' })).id).toBe(ct.id);
-
-    const pkg = (code: string) => ({
-      code,
-      name: code,
-      price: 1,
-      currency: 'USD',
-      validity: { count: 1, unit: 'day' },
-      items: [{ credit_type: 'ref-ct', units: 1 }],
-    });
-    const p = await ok('POST', '/v1/packages', pkg('ref-pk'), 201);
-    await ok('POST', '/v1/packages', pkg(p.id), 201);
-    await ok('PATCH', '/v1/packages/ref-pk', { name: 'A2' });
-    expect((await ok('GET', `/v1/packages/${p.id}`)).id).toBe(p.id);
-    expect((await ok('PATCH', `/v1/packages/${p.id}`, { priority: 7 })).id).toBe(p.id);
   });
 });
