@@ -118,7 +118,14 @@ describe('credit types: create, get, list, patch', () => {
       dimensions: ['desk'],
       updated_at: '2026-03-01T01:00:00.000Z',
     });
-    for (const body of [{ decimals: 3 }, { code: 'ct-e' }, {}, { dimensions: ['a', 'b', 'c', 'd', 'e', 'f'] }]) {
+    // the refusal names the field that cannot change, and why
+    const decimals = await call('PATCH', '/v1/credit-types/ct-d', { decimals: 3 });
+    expectProblem(decimals, 422, 'validation_failed');
+    expect(decimals.body.errors).toEqual([{ field: 'decimals', message: expect.stringMatching(/^never changes: /) }]);
+    const code = await call('PATCH', '/v1/credit-types/ct-d', { code: 'ct-e', name: 'E' });
+    expectProblem(code, 422, 'validation_failed');
+    expect(code.body.errors).toEqual([{ field: 'code', message: expect.stringMatching(/^never changes: /) }]);
+    for (const body of [{}, { dimensions: ['a', 'b', 'c', 'd', 'e', 'f'] }, { colour: 'red' }]) {
       expectProblem(await call('PATCH', '/v1/credit-types/ct-d', body), 422, 'validation_failed');
     }
     expectProblem(await call('PATCH', '/v1/credit-types/ct-none', { name: 'x' }), 404, 'not_found');
@@ -291,21 +298,22 @@ describe('packages: items, defaults, validation', () => {
 
   it('PATCH refuses what POST refuses, and 404 for an unknown package; a refused PATCH changes nothing', async () => {
     const before = await ok('GET', '/v1/packages/pk-a');
-    for (const patch of [
-      { priority: 101 },
-      { items: [] },
-      {
-        items: [
-          { credit_type: 'pk-sms', units: 1 },
-          { credit_type: 'pk-sms', units: 1 },
-        ],
-      },
-      { currency: 'USD' },
-      { code: 'pk-z' },
-      { status: 'deleted' },
-      {},
-    ]) {
-      expectProblem(await call('PATCH', '/v1/packages/pk-a', patch), 422, 'validation_failed');
+    const twice = [
+      { credit_type: 'pk-sms', units: 1 },
+      { credit_type: 'pk-sms', units: 1 },
+    ];
+    for (const [patch, field] of [
+      [{ priority: 101 }, 'priority'],
+      [{ items: [] }, 'items'],
+      [{ items: twice }, 'items.1.credit_type'],
+      [{ currency: 'USD', price: 1 }, 'currency'],
+      [{ code: 'pk-z' }, 'code'],
+      [{ status: 'deleted' }, 'status'],
+      [{}, '(body)'],
+    ] as const) {
+      const res = await call('PATCH', '/v1/packages/pk-a', patch);
+      expectProblem(res, 422, 'validation_failed');
+      expect(fields(res)).toEqual([field]);
     }
     expectProblem(await call('PATCH', '/v1/packages/pk-none', { priority: 1 }), 404, 'not_found');
     expect(await ok('GET', '/v1/packages/pk-a')).toEqual(before);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { findCreditType, listCreditTypes } from '../../db/repositories/credit-types.js';
 import { fail } from '../../domain/result.js';
-import { codeSchema, idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
+import { codeSchema, fixed, idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
 import { createCreditType, patchCreditType } from '../../services/credit-types.js';
 import { creditTypeView, toCreditTypeView } from '../../views/credit-type.js';
 import { page, replyWith } from '../reply.js';
@@ -46,6 +46,8 @@ const patchBody = z
     unit: unitSchema.optional(),
     archived: z.boolean().optional(),
     dimensions: dimensionsSchema.optional(),
+    code: fixed('other systems name the credit type by its code'),
+    decimals: fixed('stored quantities of the credit type are scaled by its decimals'),
   })
   .refine((b) => Object.keys(b).length > 0, 'give at least one field to change');
 
