@@ -260,6 +260,8 @@ describe('packages: items, defaults, validation', () => {
     ['an unknown credit type', { items: [{ credit_type: 'pk-none', units: 1 }] }, 'items.0.credit_type'],
     ['3 decimals of a 2-decimal type', { items: [{ credit_type: 'pk-min', units: '0.125' }] }, 'items.0.units'],
     ['zero units', { items: [{ credit_type: 'pk-sms', units: 0 }] }, 'items.0.units'],
+    ['units above 10^15', { items: [{ credit_type: 'pk-sms', units: '1000000000000001' }] }, 'items.0.units'],
+    ['negative units', { items: [{ credit_type: 'pk-sms', units: -5 }] }, 'items.0.units'],
     ['priority 101', { priority: 101 }, 'priority'],
     ['priority -1', { priority: -1 }, 'priority'],
     ['priority 2.5', { priority: 2.5 }, 'priority'],
@@ -516,6 +518,31 @@ describe('a reference is an id or a code / external_ref (API.md Conventions)', (
     await ok('PATCH', '/v1/packages/ref-pk', { name: 'A2' });
     expect((await ok('GET', `/v1/packages/${p.id}`)).id).toBe(p.id);
     expect((await ok('PATCH', `/v1/packages/${p.id}`, { priority: 7 })).id).toBe(p.id);
+  });
+});
+
+describe('codes and external_refs are unique, also when asked for at once', () => {
+  it('5 concurrent creations of one code: one 201, four 409; of one external_ref: one 201, four 200', async () => {
+    const five = <T>(make: () => Promise<T>) => Promise.all([make(), make(), make(), make(), make()]);
+    const cts = await five(() => call('POST', '/v1/credit-types', { code: 'race-ct', name: 'R', unit: 'u' }));
+    expect(cts.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409]);
+    for (const r of cts.filter((r) => r.status === 409)) expectProblem(r, 409, 'conflict');
+    const pkgs = await five(() =>
+      call('POST', '/v1/packages', {
+        code: 'race-pk',
+        name: 'R',
+        price: 1,
+        currency: 'USD',
+        validity: { count: 1, unit: 'week' },
+        items: [{ credit_type: 'race-ct', units: 1 }],
+      }),
+    );
+    expect(pkgs.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409]);
+    for (const r of pkgs.filter((r) => r.status === 409)) expectProblem(r, 409, 'conflict');
+    const clients = await five(() => call('POST', '/v1/clients', { external_ref: 'race-cl', name: 'R' }));
+    expect(clients.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 201]);
+    expect(new Set(clients.map((r) => r.body.id)).size).toBe(1);
+    expect((await walk('/v1/clients?search=race-cl', 500)).length).toBe(1);
   });
 });
 
