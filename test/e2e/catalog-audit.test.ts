@@ -710,6 +710,23 @@ describe('problems: every refusal is problem+json with type, title, status, code
     expect((await ok('GET', '/v1/clients/crm-1')).external_ref).toBe('crm-1');
   });
 
+  it('a path whose percent-encoding is not UTF-8 is 422 naming the path, not a 500; on a page, 404', async () => {
+    for (const path of [
+      '/v1/clients/%ZZ',
+      '/v1/credit-types/%E0%A4%A',
+      '/v1/packages/%ZZ',
+      '/v1/clients/%C3/balances',
+    ]) {
+      const res = await call('GET', path);
+      expectProblem(res, 422, 'validation_failed');
+      expect(res.body.errors, path).toEqual([{ field: '(path)', message: 'is not valid percent-encoded UTF-8' }]);
+    }
+    expectProblem(await call('PATCH', '/v1/clients/%ZZ', { name: 'x' }), 422, 'validation_failed');
+    const page = await call('GET', '/ui/clients/%ZZ');
+    expect(page.status).toBe(404);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+
   it('malformed JSON, another content type, or a body that is not an object: 422 and nothing written', async () => {
     const before = (await walk('/v1/clients', 500)).length;
     const malformed = await app.request('POST', '/v1/clients', { raw: '{"external_ref": "bad-1", "name": ' });
