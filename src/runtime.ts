@@ -121,7 +121,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       now: ticks,
       wallClock: () => (options.clock ?? systemClock).now(),
     }),
-    refs: new RefResolver(),
+    refs: new RefResolver(undefined, ticks),
     version: PACKAGE_VERSION,
   };
   // /metrics of this process reads its queues and tables at each scrape

@@ -327,6 +327,13 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
       );
       return;
     }
+    if (error instanceof URIError) {
+      // the router could not decode a path parameter (`/v1/clients/%E0%A4%A`): text that is not UTF-8,
+      // refused like any unstorable text (422), not an internal error
+      const message = 'is not valid percent-encoded UTF-8';
+      sendProblem(res, problemBody('validation_failed', `the path ${message}`, [{ field: '(path)', message }]));
+      return;
+    }
     if (typed.type === 'entity.too.large') {
       sendProblem(res, problemBody('payload_too_large', `the body is larger than ${ctx.config.BODY_LIMIT}`));
       return;

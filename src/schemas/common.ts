@@ -59,3 +59,10 @@ export const waitQuery = z.object({
 
 export const listOf = <T extends z.ZodType>(item: T) =>
   z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+
+/** A field a PATCH cannot change: its refusal names the field and why, not "an unknown member of the body". */
+export const fixed = (why: string) =>
+  z
+    .never({ error: `never changes: ${why}` })
+    .optional()
+    .meta({ description: `Never changes (${why}): giving it is refused.` });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CALENDAR_UNITS, VALIDITY_CALENDARS, VALIDITY_UNITS } from '../domain/period.js';
-import { codeSchema, metadataSchema, moneyInput, nameSchema, quantityInput, refSchema } from './common.js';
+import { codeSchema, fixed, metadataSchema, moneyInput, nameSchema, quantityInput, refSchema } from './common.js';
 
 export const validitySchema = z
   .strictObject({
@@ -84,5 +84,7 @@ export const patchPackageBody = z
     max_freeze_days: maxFreezeDays.optional(),
     status: z.enum(['active', 'archived']).optional(),
     metadata: metadataSchema.optional(),
+    code: fixed('other systems name the package by its code'),
+    currency: fixed("its subscriptions and invoices keep the package's currency"),
   })
   .refine((b) => Object.keys(b).length > 0, 'give at least one field to change');

@@ -294,6 +294,11 @@ export function uiRouter(app: AppContext): express.Router {
       next(error);
       return;
     }
+    if (error instanceof URIError) {
+      // a path the router could not decode (`/ui/clients/%ZZ`) names no page and nothing on one
+      send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', 'error.not_found'));
+      return;
+    }
     const unavailable = isUnavailable(error);
     req.log?.[unavailable ? 'warn' : 'error']({ err: error }, 'a /ui page failed');
     send(

@@ -284,7 +284,8 @@ export const clientRoutes: AnyRoute[] = [
       from: timestampSchema.optional(),
       to: timestampSchema.optional(),
       credit_type: refSchema.optional(),
-      limit: z.coerce.number().int().min(1).max(500).default(100),
+      // API.md "Conventions": a list's limit is at most 500, 50 by default
+      limit: z.coerce.number().int().min(1).max(500).default(50),
       cursor: z
         .string()
         .regex(/^\d{1,19}$/, 'is not a cursor this API gave out')

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { findCreditType, listCreditTypes } from '../../db/repositories/credit-types.js';
 import { fail } from '../../domain/result.js';
-import { codeSchema, idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
+import { codeSchema, fixed, idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
 import { createCreditType, patchCreditType } from '../../services/credit-types.js';
 import { creditTypeView, toCreditTypeView } from '../../views/credit-type.js';
 import { page, replyWith } from '../reply.js';
@@ -46,6 +46,8 @@ const patchBody = z
     unit: unitSchema.optional(),
     archived: z.boolean().optional(),
     dimensions: dimensionsSchema.optional(),
+    code: fixed('other systems name the credit type by its code'),
+    decimals: fixed('stored quantities of the credit type are scaled by its decimals'),
   })
   .refine((b) => Object.keys(b).length > 0, 'give at least one field to change');
 
@@ -105,7 +107,11 @@ export const creditTypeRoutes: AnyRoute[] = [
     params: idParams,
     body: patchBody,
     responses: { 200: { description: 'Updated', schema: creditTypeView }, 404: { description: 'No such credit type' } },
-    handler: async ({ params, body, db, app }) =>
-      replyWith(await patchCreditType(db, params.id, body, app.clock.now()), 200, toCreditTypeView),
+    handler: async ({ params, body, db, app, afterCommit }) => {
+      const result = await patchCreditType(db, params.id, body, app.clock.now());
+      // a renamed unit is what this process names from now on (other processes: within CREDIT_TYPE_TTL_MS)
+      if (result.ok) afterCommit(async () => app.refs.forgetCreditType(result.value.id));
+      return replyWith(result, 200, toCreditTypeView);
+    },
   }),
 ];

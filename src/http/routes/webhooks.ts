@@ -31,6 +31,14 @@ const deliveryView = z.object({
   created_at: z.string(),
 });
 
+/** A position in the outbox (an event's `seq`), as `next_cursor` gives it. */
+const eventCursor = z
+  .string()
+  .max(19)
+  .refine((v) => /^\d{1,19}$/.test(v) && BigInt(v) <= 9_223_372_036_854_775_807n, {
+    message: 'must be a cursor this API gave out',
+  });
+
 export const webhookRoutes: AnyRoute[] = [
   defineRoute({
     method: 'post',
@@ -208,22 +216,23 @@ export const webhookRoutes: AnyRoute[] = [
       'The outbox as a list: each event as its webhook delivers it, oldest first. `after` is the `next_cursor` of ' +
       'the previous page (or the `seq` of the last event seen); a page with `next_cursor: null` is the last one ' +
       'for now: ask again later with the last cursor. Events no endpoint wanted are pruned after a while.',
-    query: z.object({
-      type: z.enum(EVENT_TYPES).optional(),
-      after: z
-        .string()
-        .max(19)
-        .refine((v) => /^\d{1,19}$/.test(v) && BigInt(v) <= 9_223_372_036_854_775_807n, {
-          message: 'must be a cursor this API gave out',
-        })
-        .optional(),
-      limit: z.coerce.number().int().min(1).max(500).default(100),
-    }),
+    query: z
+      .object({
+        type: z.enum(EVENT_TYPES).optional(),
+        after: eventCursor.optional(),
+        // API.md "Conventions": every list takes ?cursor= (here the same as ?after=) and ?limit= (≤ 500, default 50)
+        cursor: eventCursor.optional().meta({ description: 'The same as `after` (the `next_cursor` of a page).' }),
+        limit: z.coerce.number().int().min(1).max(500).default(50),
+      })
+      .refine((q) => q.after === undefined || q.cursor === undefined || q.after === q.cursor, {
+        message: 'give after or cursor (the same thing), not two different ones',
+        path: ['cursor'],
+      }),
     responses: { 200: { description: 'A page of events', schema: listOf(eventEnvelope.extend({ seq: z.string() })) } },
     handler: async ({ query, db }) => {
       const result = await listEvents(db, {
         type: query.type,
-        afterSeq: BigInt(query.after ?? '0'),
+        afterSeq: BigInt(query.cursor ?? query.after ?? '0'),
         limit: query.limit,
       });
       const data = result.rows.map((row) => ({ seq: row.seq.toString(), ...row.payload }));
