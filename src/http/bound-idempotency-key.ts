@@ -15,34 +15,35 @@ import type { AuthContext } from './auth.js';
  */
 export async function withBoundKey<T extends object>(
   call: {
-    db: Db;
-    now: Date;
+    app: { db: Db; clock: { now(): Date } };
     auth: AuthContext | null;
     key: string | undefined;
-    method: string;
+    /** The creating POST's path: a key is bound per API key, method and path. */
     path: string;
     body: unknown;
-    maxLength: number;
+    /** The longest key taken (255 by default). */
+    maxLength?: number;
     recorded?: readonly ErrorCode[];
   },
   run: () => Promise<T | Failure>,
 ): Promise<T | Failure> {
   const { key, auth } = call;
+  const maxLength = call.maxLength ?? 255;
   if (key === undefined || !auth) return run();
-  if (key.length === 0 || key.length > call.maxLength) {
-    const message = `must be 1–${call.maxLength} characters`;
+  if (key.length === 0 || key.length > maxLength) {
+    const message = `must be 1–${maxLength} characters`;
     return fail('validation_failed', `Idempotency-Key ${message}`, {
       errors: [{ field: 'Idempotency-Key', message }],
     });
   }
-  const binding = { apiKeyId: auth.keyId, method: call.method, path: call.path, key };
+  const binding = { apiKeyId: auth.keyId, method: 'POST', path: call.path, key };
   const requestHash = fingerprint(call.body);
-  const bound = await bindIdempotencyKey(call.db, binding, requestHash, call.now);
+  const bound = await bindIdempotencyKey(call.app.db, binding, requestHash, call.app.clock.now());
   if (bound.requestHash !== requestHash) {
     return fail('idempotency_conflict', `Idempotency-Key "${key}" was used with another request body`);
   }
   const unbind = async () => {
-    if (bound.bound) await unbindIdempotencyKey(call.db, binding, requestHash);
+    if (bound.bound) await unbindIdempotencyKey(call.app.db, binding, requestHash);
   };
   let reply: T | Failure;
   try {

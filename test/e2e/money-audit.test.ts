@@ -5,6 +5,7 @@ import { jobIdOf } from '../../src/jobs/definitions.js';
 import { rechargeSubscription } from '../../src/jobs/recharge.js';
 import { dispatchOutbox } from '../../src/workers/relay.js';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
+import { commerceScene } from '../helpers/commerce-scene.js';
 import { snapshotCounts } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 
@@ -51,35 +52,9 @@ type Balance = {
 };
 type Entry = { kind: string; amount: string; remaining_after: string; balance_id: string };
 
-async function catalog() {
-  await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
-  await ok('POST', '/v1/credit-types', { code: 'min', name: 'Minutes', unit: 'minute', decimals: 1 }, 201);
-  await ok('POST', '/v1/clients', { external_ref: 'c1', name: 'Client one' }, 201);
-}
-const pack = (code: string, extra: Record<string, unknown> = {}) =>
-  ok(
-    'POST',
-    '/v1/packages',
-    {
-      code,
-      name: code,
-      price: 1999,
-      currency: 'USD',
-      validity: { count: 1, unit: 'month' },
-      items: [
-        { credit_type: 'sms', units: 100 },
-        { credit_type: 'min', units: '7.5' },
-      ],
-      ...extra,
-    },
-    201,
-  );
-const buy = (pkg: string, extra: Record<string, unknown> = {}) =>
-  ok('POST', '/v1/subscriptions', { client: 'c1', package: pkg, ...extra }, 201);
-const invoices = async (): Promise<Invoice[]> =>
-  (await ok('GET', '/v1/invoices?client=c1&limit=500')).data.sort((a: Invoice, b: Invoice) =>
-    a.number < b.number ? -1 : 1,
-  );
+const scene = commerceScene(ok);
+const { catalog, pack, buy } = scene;
+const invoices = () => scene.invoices<Invoice>();
 const invoiceRows = async () => (await invoices()).map((i) => [i.number, i.kind, i.total, i.status]);
 const sub = (id: string) => ok('GET', `/v1/subscriptions/${id}`);
 /** The client's row of one credit type in GET /v1/clients/c1/balances. */

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
+import { commerceScene } from '../helpers/commerce-scene.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 
 /**
@@ -20,36 +21,9 @@ const { call, ok, clockTo, nightly } = httpSteps(() => app);
 
 type Invoice = { number: string; kind: string; total: number; currency: string; lines: Array<{ amount: number }> };
 
-/** Credit types `sms` (0 decimals) and `min` (1 decimal), and a client `c1`. */
-async function catalog() {
-  await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
-  await ok('POST', '/v1/credit-types', { code: 'min', name: 'Minutes', unit: 'minute', decimals: 1 }, 201);
-  await ok('POST', '/v1/clients', { external_ref: 'c1', name: 'Client one' }, 201);
-}
-const pack = (code: string, extra: Record<string, unknown> = {}) =>
-  ok(
-    'POST',
-    '/v1/packages',
-    {
-      code,
-      name: code,
-      price: 1999,
-      currency: 'USD',
-      validity: { count: 1, unit: 'month' },
-      items: [
-        { credit_type: 'sms', units: 100 },
-        { credit_type: 'min', units: '7.5' },
-      ],
-      ...extra,
-    },
-    201,
-  );
-const buy = (pkg: string, extra: Record<string, unknown> = {}) =>
-  ok('POST', '/v1/subscriptions', { client: 'c1', package: pkg, ...extra }, 201);
-const invoices = async (): Promise<Invoice[]> =>
-  (await ok('GET', '/v1/invoices?client=c1&limit=500')).data.sort((a: Invoice, b: Invoice) =>
-    a.number < b.number ? -1 : 1,
-  );
+const scene = commerceScene(ok);
+const { catalog, pack, buy } = scene;
+const invoices = () => scene.invoices<Invoice>();
 const sub = (id: string) => ok('GET', `/v1/subscriptions/${id}`);
 const remaining = async (code: string) =>
   (await ok('GET', '/v1/clients/c1/balances')).data.find(

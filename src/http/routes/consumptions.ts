@@ -57,14 +57,11 @@ export const consumptionRoutes: AnyRoute[] = [
       // the body's idempotency_key names the use; an Idempotency-Key besides is bound to this body (API.md)
       withBoundKey(
         {
-          db: app.db,
-          now: app.clock.now(),
+          app,
           auth,
           key: idempotencyKey,
-          method: 'POST',
           path: '/v1/consumptions',
           body,
-          maxLength: 255,
           // a use rejected for insufficient balance was recorded: its key stays bound to it
           recorded: ['insufficient_balance'],
         },
@@ -148,11 +145,9 @@ export const consumptionRoutes: AnyRoute[] = [
       // request unbinds the key, so that its caller may correct the body and retry with it.
       return withBoundKey(
         {
-          db: app.db,
-          now: app.clock.now(),
+          app,
           auth,
           key,
-          method: 'POST',
           path: '/v1/consumptions/batch',
           body,
           // the batch key adds the API key's id in front: 200 leaves room under the job id's bound

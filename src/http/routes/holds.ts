@@ -60,14 +60,11 @@ export const holdRoutes: AnyRoute[] = [
       // the body's idempotency_key names the hold; an Idempotency-Key besides is bound to this body (API.md)
       withBoundKey(
         {
-          db: app.db,
-          now: app.clock.now(),
+          app,
           auth,
           key: idempotencyKey,
-          method: 'POST',
           path: '/v1/holds',
           body,
-          maxLength: 255,
           // a hold rejected for insufficient balance was recorded: its key stays bound to it
           recorded: ['insufficient_balance'],
         },
