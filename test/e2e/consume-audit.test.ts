@@ -1,10 +1,10 @@
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { type JobPayload, jobIdOf } from '../../src/jobs/definitions.js';
 import { startSibling, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { batchOutcome, snapshotCounts } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
+import { logCapture } from '../helpers/log-capture.js';
 
 /**
  * An audit of consumption (DOMAIN.md "Consumption", API.md consumptions, batch, quote, reverse) over HTTP with a
@@ -12,22 +12,16 @@ import { closeVerified, httpSteps } from '../helpers/http-steps.js';
  * reversal, the quote against what the worker then does, and validation at the edge. Each test has a service of
  * its own. Expected numbers are worked out by hand in the comments; BUSINESS_TZ is UTC.
  */
-const lines: string[] = [];
-const capture = new Writable({
-  write(chunk: Buffer, _encoding, done) {
-    lines.push(chunk.toString('utf8'));
-    done();
-  },
-});
+const log = logCapture();
 
 let app: TestApp;
 beforeEach(async () => {
-  lines.length = 0;
+  log.clear();
   app = await startTestApp({
     roles: ['api', 'worker'],
     now: '2026-03-01T00:00:00.000Z',
     env: { LOG_LEVEL: 'info' },
-    logTo: capture,
+    logTo: log.stream,
   });
 });
 afterEach(async () => {
@@ -840,14 +834,14 @@ describe('validation at the edge: a problem+json of the contract, logged, nothin
     await grant({ credit_type: 'min', units: 10, expires_at: '2026-04-01T00:00:00.000Z' });
     const before = await writes();
     for (const path of ['/v1/consumptions?wait=true', '/v1/consumptions', '/v1/consumptions/quote']) {
-      lines.length = 0;
+      log.clear();
       const res = await app.request('POST', path, { raw });
       expectProblem(res, status, code);
       if (field) expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
       if (status === 422) expect(Array.isArray(res.body.errors), res.text).toBe(true);
       // logged: the request's one line, with its status
-      const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.res?.statusCode === status);
-      expect(logged.length, lines.join('')).toBeGreaterThan(0);
+      const logged = log.entries().filter((l) => l.res?.statusCode === status);
+      expect(logged.length, log.chunks.join('')).toBeGreaterThan(0);
     }
     // in a batch: the item named, 422 (a batch answers no 404)
     if (raw.startsWith('{') && !raw.endsWith(' ')) {

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../chaos/services.js';
 import { insertApiKey } from '../../src/db/repositories/api-keys.js';
@@ -9,6 +8,7 @@ import { KeyRateLimiter, type RateDecision, unsyncedAllowance } from '../../src/
 import { newId } from '../../src/ids.js';
 import { createRedis, untilReady } from '../../src/queue/redis.js';
 import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
+import { logCapture } from '../helpers/log-capture.js';
 
 /**
  * What every request pays once per process instead of once per request (issue 14): the API key's
@@ -229,21 +229,15 @@ describe('while Redis cannot be reached', () => {
 });
 
 describe('one log line per request, built only when its level is on', () => {
-  const lines: Array<Record<string, unknown>> = [];
+  const log = logCapture();
   let logged: TestApp;
   beforeAll(async () => {
-    const capture = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
-    logged = await startTestApp({ env: { LOG_LEVEL: 'debug' }, logTo: capture });
+    logged = await startTestApp({ env: { LOG_LEVEL: 'debug' }, logTo: log.stream });
   });
   afterAll(async () => {
     await logged.close();
   });
-  const about = (id: string) => lines.filter((l) => (l.req as { id?: string } | undefined)?.id === id);
+  const about = (id: string) => log.entries().filter((l) => (l.req as { id?: string } | undefined)?.id === id);
 
   it('logs the request id, method, url, status and time once; a refusal logs through the same id', async () => {
     const ok = await logged.request('GET', '/v1/credit-types', { headers: { 'x-request-id': 'trace-ok' } });

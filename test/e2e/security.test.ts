@@ -2,13 +2,13 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
 import { type AnyRoute, defineRoute, expressPath } from '../../src/http/route.js';
 import { createHttpApp, standardMounts } from '../../src/http/server.js';
 import { httpDuration } from '../../src/metrics.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { logCapture } from '../helpers/log-capture.js';
 
 /**
  * Routes anyone may call. Adding a public route means adding it here, on purpose; any other route
@@ -28,13 +28,7 @@ const GLOBAL_MIDDLEWARE = [
   'problemForError',
 ];
 
-const lines: string[] = [];
-const capture = new Writable({
-  write(chunk: Buffer, _encoding, done) {
-    lines.push(chunk.toString('utf8'));
-    done();
-  },
-});
+const log = logCapture();
 
 let app: TestApp;
 beforeAll(async () => {
@@ -43,7 +37,7 @@ beforeAll(async () => {
   const frozen = Date.parse('2026-01-15T10:00:30.000Z');
   app = await startTestApp({
     env: { LOG_LEVEL: 'debug', RATE_LIMIT_PER_MINUTE: '40' },
-    logTo: capture,
+    logTo: log.stream,
     ticks: () => frozen,
   });
 });
@@ -258,8 +252,8 @@ describe('secrets never reach the logs', () => {
     expect(created.status, created.text).toBe(201);
     await app.request('GET', '/v1/nothing', { key: app.keys.admin });
     await app.request('POST', '/v1/credit-types', { key: app.keys.admin, body: { code: 'Bad Code' } });
-    const all = lines.join('');
-    expect(lines.length).toBeGreaterThan(0);
+    const all = log.chunks.join('');
+    expect(log.chunks.length).toBeGreaterThan(0);
     expect(all).not.toContain(secret);
     for (const key of Object.values(app.keys)) expect(all).not.toContain(key);
   });
