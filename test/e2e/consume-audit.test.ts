@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { type JobPayload, jobIdOf } from '../../src/jobs/definitions.js';
 import { startSibling, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
+import { recyclingDatabase } from '../helpers/database.js';
 import { batchOutcome, snapshotCounts } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { logCapture } from '../helpers/log-capture.js';
@@ -15,9 +16,13 @@ import { logCapture } from '../helpers/log-capture.js';
 const log = logCapture();
 
 let app: TestApp;
+// one database, emptied for each test (a clone per test cost more than most tests)
+const databases = recyclingDatabase();
+afterAll(() => databases.drop());
 beforeEach(async () => {
   log.clear();
   app = await startTestApp({
+    database: await databases.next(),
     roles: ['api', 'worker'],
     now: '2026-03-01T00:00:00.000Z',
     env: { LOG_LEVEL: 'info' },

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { EVENT_TYPES } from '../../src/domain/event.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
@@ -6,6 +6,7 @@ import { startScheduler } from '../../src/scheduler/index.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import type { ExpiryResult } from '../../src/views/maintenance.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { recyclingDatabase } from '../helpers/database.js';
 import { createClient, createCreditType, createPackage, snapshotCounts, subscribe } from '../helpers/fixtures.js';
 import { jsonRows } from '../helpers/reports.js';
 
@@ -17,8 +18,15 @@ import { jsonRows } from '../helpers/reports.js';
  */
 let app: TestApp;
 let sms: { id: string; code: string };
+// one database, emptied for each test (a clone per test cost more than most tests)
+const databases = recyclingDatabase();
+afterAll(() => databases.drop());
 beforeEach(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-10T00:00:00.000Z' });
+  app = await startTestApp({
+    database: await databases.next(),
+    roles: ['api', 'worker'],
+    now: '2026-01-10T00:00:00.000Z',
+  });
   sms = await createCreditType(app, { code: 'e-sms', unit: 'message' });
 });
 afterEach(async () => {

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { applyConsumptions } from '../../src/jobs/consume.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
@@ -6,6 +6,7 @@ import { rechargeSubscription } from '../../src/jobs/recharge.js';
 import { dispatchOutbox } from '../../src/workers/relay.js';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { commerceScene } from '../helpers/commerce-scene.js';
+import { recyclingDatabase } from '../helpers/database.js';
 import { snapshotCounts } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 
@@ -19,8 +20,15 @@ import { closeVerified, httpSteps } from '../helpers/http-steps.js';
  * runs [01-31, 02-28), renewed [02-28, 03-31), then [03-31, 04-30). Each test has a service of its own.
  */
 let app: TestApp;
+// one database, emptied for each test (a clone per test cost more than most tests)
+const databases = recyclingDatabase();
+afterAll(() => databases.drop());
 beforeEach(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-31T00:00:00.000Z' });
+  app = await startTestApp({
+    database: await databases.next(),
+    roles: ['api', 'worker'],
+    now: '2026-01-31T00:00:00.000Z',
+  });
 });
 afterEach(async () => {
   await closeVerified(app);

@@ -1,6 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { commerceScene } from '../helpers/commerce-scene.js';
+import { recyclingDatabase } from '../helpers/database.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 
 /**
@@ -10,8 +11,15 @@ import { closeVerified, httpSteps } from '../helpers/http-steps.js';
  * subscription of its database). Expected numbers are worked out by hand in the comments; BUSINESS_TZ is UTC.
  */
 let app: TestApp;
+// one database, emptied for each test (a clone per test cost more than most tests)
+const databases = recyclingDatabase();
+afterAll(() => databases.drop());
 beforeEach(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-31T00:00:00.000Z' });
+  app = await startTestApp({
+    database: await databases.next(),
+    roles: ['api', 'worker'],
+    now: '2026-01-31T00:00:00.000Z',
+  });
 });
 afterEach(async () => {
   await closeVerified(app);
