@@ -3,6 +3,7 @@ import type { TestProject } from 'vitest/node';
 import { createDb } from '../../src/db/knex.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { ensurePostgres, ensureRedis, withDatabase } from '../../src/infra/services.js';
+import { applyTestDatabaseSettings } from '../helpers/database.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -33,6 +34,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const admin = new pg.Client({ connectionString: postgres.serverUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(template)}`);
+  await applyTestDatabaseSettings(admin, template);
   const db = createDb({ url: withDatabase(postgres.serverUrl, template), poolMax: 1 });
   try {
     await migrateLatest(db);
