@@ -11,13 +11,20 @@ const producerSource = fileURLToPath(new URL('./packages/producer/src/', import.
  * checkout (CI after `npm ci`) has no timing cache of vitest's, which would otherwise order by size.
  */
 const LONGEST_FIRST = [
+  'test/e2e/deploy-build.test.ts',
   'test/e2e/fuzz.test.ts',
+  'test/browser/ui-a11y.browser.test.ts',
+  'test/e2e/production-start.test.ts',
   'test/e2e/year.test.ts',
+  'test/e2e/archive.test.ts',
   'test/chaos/chaos.test.ts',
   'test/e2e/cli.test.ts',
-  'test/e2e/lifecycle-edges.test.ts',
-  'test/e2e/archive.test.ts',
+  'test/e2e/consume-audit.test.ts',
+  'test/e2e/money-audit.test.ts',
+  'test/e2e/subscriptions-audit.test.ts',
+  'test/e2e/nightly-audit.test.ts',
   'test/chaos/crash-recovery.test.ts',
+  'test/e2e/lifecycle-edges.test.ts',
 ];
 
 class LongestFirst extends BaseSequencer {
