@@ -90,7 +90,8 @@ const hostileScalar: fc.Arbitrary<unknown> = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).map((b) => b.toString()),
   fc.double({ noNaN: true }),
-  fc.constant('x'.repeat(1_000_000)),
+  // far above every field's limit; at 1 MB the file took 83 s against 5 s (the API parses each body), and found no more
+  fc.constant('x'.repeat(100_000)),
   fc.constant('=cmd|" /C calc"!A0'),
   fc.constant("'; DROP TABLE balances; --"),
   fc.constant('\u202e\u0000\ud800'),
