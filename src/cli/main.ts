@@ -1,10 +1,7 @@
 import { parseArgs } from 'node:util';
 import { prepareServices } from '../boot.js';
-import { ManualClock, systemClock } from '../clock.js';
-import { openOutcomeListeners } from '../commands/index.js';
 import { loadConfig } from '../config.js';
 import { createDb, type Executor } from '../db/knex.js';
-import { migrateLatest, migrateRollbackAll } from '../db/migrate.js';
 import { listApiKeys } from '../db/repositories/api-keys.js';
 import { insertAuditEvent } from '../db/repositories/audit.js';
 import { archivedMonths, livePartitions } from '../db/repositories/history.js';
@@ -13,12 +10,11 @@ import { parseInstant } from '../domain/period.js';
 import { createApiKey, revokeApiKey, SCOPES, type Scope } from '../http/auth.js';
 import { isUuid } from '../ids.js';
 import { createLogger } from '../logger.js';
-import { createRuntime } from '../runtime.js';
-import { runNightly } from '../scheduler/nightly.js';
-import { archiveMonth } from '../services/archive.js';
-import { verifyInvariants } from '../services/verify.js';
-import { startWorkers } from '../workers/index.js';
 
+/**
+ * What only some commands need is imported by them (below, `await import`): the queues, workers and scheduler
+ * cost `run-nightly` alone, and loading every module took any command 2–3 s of CPU before its first query.
+ */
 const USAGE = `usage: npm run cli -- <command>
 
   keys create --scope <admin|write|read> [--scope …] [--name <name>]
@@ -111,16 +107,19 @@ async function main(argv: string[]): Promise<number> {
       return revoked ? 0 : 1;
     }
     if (command === 'migrate') {
+      const { migrateLatest } = await import('../db/migrate.js');
       const applied = await migrateLatest(db);
       console.log(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
       return 0;
     }
     if (command === 'migrate:rollback-all') {
+      const { migrateRollbackAll } = await import('../db/migrate.js');
       const undone = await migrateRollbackAll(db);
       console.log(`rolled back: ${undone.join(', ') || 'nothing'}`);
       return 0;
     }
     if (command === 'verify') {
+      const { verifyInvariants } = await import('../services/verify.js');
       const report = await verifyInvariants(db);
       console.log(
         `checked ${report.checked.balances} balances, ${report.checked.consumptions} consumptions, ` +
@@ -137,6 +136,7 @@ async function main(argv: string[]): Promise<number> {
         console.error('archive-month <YYYY-MM>');
         return 2;
       }
+      const { archiveMonth } = await import('../services/archive.js');
       const archived = await archiveMonth(db, sub, new Date());
       if (!archived.ok) {
         console.error(`not archived (${archived.code}): ${archived.detail}`);
@@ -170,6 +170,19 @@ async function main(argv: string[]): Promise<number> {
         console.error('--as-of must be YYYY-MM-DD or an RFC 3339 time with an offset');
         return 2;
       }
+      const [
+        { ManualClock, systemClock },
+        { openOutcomeListeners },
+        { createRuntime },
+        { runNightly },
+        { startWorkers },
+      ] = await Promise.all([
+        import('../clock.js'),
+        import('../commands/index.js'),
+        import('../runtime.js'),
+        import('../scheduler/nightly.js'),
+        import('../workers/index.js'),
+      ]);
       const runtime = createRuntime({
         config,
         databaseUrl: services.databaseUrl,
