@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventType } from '../../src/domain/event.js';
+import { eventSchemaOf } from '../../src/webhooks/event-schemas.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
@@ -19,6 +21,15 @@ beforeAll(async () => {
   await ok('POST', '/v1/credit-types', { code: 'min', name: 'Minutes', unit: 'minute', decimals: 1 }, 201);
 });
 afterAll(async () => {
+  // every event recorded (renewals_undone included) is what its published schema says
+  const events = (await app.database.db('outbox_events').select('type', 'payload')) as Array<{
+    type: EventType;
+    payload: unknown;
+  }>;
+  for (const e of events) {
+    const parsed = eventSchemaOf(e.type).safeParse(e.payload);
+    expect(parsed.success, `${e.type}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
+  }
   await closeVerified(app);
 });
 
@@ -137,7 +148,12 @@ describe('cancel at period end after a renewal made ahead and not paid', () => {
     expect((await call('POST', `/v1/invoices/${renewal.id}/pay`, {})).status).toBe(409);
     // the events say when it ends, and which invoice was voided
     expect((await eventsOf('subscription.cancel_scheduled', 'subscription_id', s.id)).map((e) => e.data)).toEqual([
-      expect.objectContaining({ cancel_at: '2026-02-28T00:00:00.000Z' }),
+      expect.objectContaining({
+        cancel_at: '2026-02-28T00:00:00.000Z',
+        renewals_undone: [
+          { period_start: '2026-02-28T00:00:00.000Z', period_end: '2026-03-31T00:00:00.000Z', invoice_id: renewal.id },
+        ],
+      }),
     ]);
     expect((await eventsOf('invoice.voided', 'subscription_id', s.id)).map((e) => e.data.invoice_id)).toEqual([
       renewal.id,
@@ -171,7 +187,7 @@ describe('cancel at period end after a renewal made ahead and not paid', () => {
     await verify();
   });
 
-  it('PATCH cancel_at_period_end does the same; taking it back lets the nightly run renew that period again', async () => {
+  it('PATCH cancel_at_period_end does the same; taken back, the nightly run renews that period again', async () => {
     await clockTo('2026-03-31T00:00:00.000Z');
     const s = await scene('b'); // [03-31, 04-30)
     await clockTo('2026-04-29T00:00:00.000Z');
@@ -225,14 +241,23 @@ describe('cancel at period end after a renewal made ahead and not paid', () => {
     await clockTo('2026-06-01T00:00:00.000Z');
     const s = await scene('c', { auto_renew: false }); // [06-01, 07-01)
     await clockTo('2026-06-10T00:00:00.000Z');
-    const first = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    // the same Idempotency-Key both times: the key's answer (the job undone) is forgotten with the renewal
+    const renew = async () => {
+      const res = await app.request('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {
+        body: {},
+        headers: { 'idempotency-key': 'renew-c' },
+      });
+      expect(res.status, res.text).toBe(200);
+      return res.body;
+    };
+    const first = await renew();
     expect(first).toMatchObject({ status: 'renewed', period_start: '2026-07-01T00:00:00.000Z' });
     expect(await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'period_end' })).toMatchObject({
       current_period_end: '2026-07-01T00:00:00.000Z',
       renewal_count: 0,
     });
     await ok('PATCH', `/v1/subscriptions/${s.id}`, { cancel_at_period_end: false });
-    const again = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    const again = await renew();
     expect(again).toMatchObject({ status: 'renewed', period_start: '2026-07-01T00:00:00.000Z' });
     expect(again.invoice_id).not.toBe(first.invoice_id);
     expect((await ok('GET', `/v1/invoices/${again.invoice_id}`)).status).toBe('issued');
@@ -258,6 +283,34 @@ describe('cancel at period end after a renewal made ahead and not paid', () => {
       ['package', 'active', '100'],
       ['package', 'void', '0'],
     ]);
+    await verify();
+    await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'now' });
+  });
+
+  it('takes back every renewal made ahead of the period running (renewed twice by hand)', async () => {
+    await clockTo('2026-09-01T00:00:00.000Z');
+    const s = await scene('f', { auto_renew: false }); // [09-01, 10-01)
+    await clockTo('2026-09-05T00:00:00.000Z');
+    await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {}); // [10-01, 11-01)
+    await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {}); // [11-01, 12-01)
+    const [, second, third] = await invoicesOf(s.id);
+    expect(await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'period_end' })).toMatchObject({
+      current_period_start: '2026-09-01T00:00:00.000Z',
+      current_period_end: '2026-10-01T00:00:00.000Z',
+      renewal_count: 0,
+    });
+    expect((await invoicesOf(s.id)).map((i) => i.status)).toEqual(['issued', 'void', 'void']);
+    expect(await lots(s.id, 'sms')).toEqual([
+      ['package', 'active', '100'],
+      ['package', 'void', '0'],
+      ['package', 'void', '0'],
+    ]);
+    const [scheduled] = await eventsOf('subscription.cancel_scheduled', 'subscription_id', s.id);
+    expect(scheduled?.data.renewals_undone).toEqual([
+      { period_start: '2026-10-01T00:00:00.000Z', period_end: '2026-11-01T00:00:00.000Z', invoice_id: second!.id },
+      { period_start: '2026-11-01T00:00:00.000Z', period_end: '2026-12-01T00:00:00.000Z', invoice_id: third!.id },
+    ]);
+    expect(await periods(s.id)).toHaveLength(1);
     await verify();
     await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'now' });
   });
