@@ -86,3 +86,23 @@ export function decideRenewal(
     }
   }
 }
+
+/** Where a subscription's periods are counted from: its anchor and the index of its current period. */
+export interface PeriodCount {
+  anchorAt: Date;
+  periodIndex: number;
+}
+
+/**
+ * The count of the period a renewal continued, for taking that renewal back (a renewal made ahead, undone when the
+ * subscription is set to cancel at its period's end). A renewal that kept the anchor counted one period on: one
+ * back. One that started a new anchor where the old period ended (the validity had changed, or a freeze had moved
+ * the end) left no trace of the old count: the old period becomes the first of an anchor at its own start. A later
+ * renewal still starts where it ends (decideRenewal starts a new anchor there when the validity does not fit); only
+ * a calendar month's clamping (an anchor on the 31st) may end that renewal a day or two otherwise than the one taken
+ * back.
+ */
+export function countBeforeRenewal(renewed: PeriodCount, previous: Period): PeriodCount {
+  if (renewed.periodIndex > 0) return { anchorAt: renewed.anchorAt, periodIndex: renewed.periodIndex - 1 };
+  return { anchorAt: previous.start, periodIndex: 0 };
+}

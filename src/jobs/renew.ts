@@ -272,3 +272,25 @@ export async function acceptRenewal(
   }
   return ok({ jobId: admitted.value.jobId });
 }
+
+/**
+ * After a renewal made ahead was taken back (a cancel at period end, services/renewal-undo.ts): its completed job is
+ * removed from BullMQ, since the next renewal of that period (once the cancel is taken back) is named the same
+ * (`renewal|<subscription>|<period end>`) — BullMQ would not add it, and its waiters would be answered the renewal
+ * taken back. Best effort, after the commit: a job still held (Redis away, the job not yet moved to completed) is
+ * only logged; the expiry sweep renews a period that ended unrenewed before it expires anything (renewOverdue).
+ */
+export async function forgetUndoneRenewal(app: AppContext, jobIds: readonly string[]): Promise<void> {
+  const queue = app.queues[JOBS.renew.queue];
+  for (const jobId of jobIds) {
+    try {
+      const job = await queue.getJob(jobId);
+      if (!job) continue;
+      if ((await queue.remove(jobId)) === 0) {
+        app.log.warn({ jobId }, 'the job of a renewal taken back could not be removed (it is running)');
+      }
+    } catch (error) {
+      app.log.warn({ err: error, jobId }, 'the job of a renewal taken back could not be removed');
+    }
+  }
+}

@@ -48,6 +48,20 @@ export async function voidUnpaidInvoicesNotStarted(
   return voidAll(tx, await lockIssuedInvoicesStartingAfter(tx, subscription.id, now), reason, now);
 }
 
+/**
+ * Voids the unpaid invoice of a renewal made ahead and taken back before its period began (the subscription set to
+ * cancel at the end of the period still running): it buys nothing now. Call after locking the subscription and its
+ * balances, with the invoice locked; answers the `invoice.voided` event (none when it was not `issued`).
+ */
+export async function voidUnpaidRenewalInvoice(
+  tx: Tx,
+  invoice: InvoiceWithLines,
+  reason: string,
+  now: Date,
+): Promise<OutboxEventDraft[]> {
+  return voidAll(tx, invoice.status === 'issued' ? [invoice] : [], reason, now);
+}
+
 async function voidAll(
   tx: Tx,
   unpaid: readonly InvoiceWithLines[],

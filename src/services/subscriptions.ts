@@ -38,6 +38,7 @@ import { endFreezeOnCancel } from './freeze.js';
 import { grantPeriod } from './grant-period.js';
 import { packageInvoiceLine } from './invoice-lines.js';
 import { voidUnpaidFirstInvoice, voidUnpaidInvoicesNotStarted } from './invoice-voiding.js';
+import { type UndoneRenewal, undoRenewalsAhead } from './renewal-undo.js';
 
 export interface AutoRechargeInput {
   enabled?: boolean | undefined;
@@ -216,12 +217,17 @@ const CAN_SCHEDULE_CANCEL: ReadonlySet<SubscriptionRow['status']> = new Set(['ac
  * period end is `subscription.cancel_scheduled` instead, wherever it is asked (PATCH or …/cancel),
  * and taking it back is a change of a setting. A change that changes nothing records nothing.
  */
-function settingsEvents(before: SubscriptionRow, after: SubscriptionRow, packagePrice: bigint): OutboxEventDraft[] {
+function settingsEvents(
+  before: SubscriptionRow,
+  after: SubscriptionRow,
+  packagePrice: bigint,
+  undone: readonly UndoneRenewal[],
+): OutboxEventDraft[] {
   const old = toSubscriptionSettings(before, packagePrice);
   const next = toSubscriptionSettings(after, packagePrice);
   const events: OutboxEventDraft[] = [];
   const scheduled = !old.cancel_at_period_end && next.cancel_at_period_end;
-  if (scheduled) events.push(cancelScheduled(after));
+  if (scheduled) events.push(cancelScheduled(after, undone));
   const changed = (Object.keys(next) as Array<keyof SubscriptionSettings>).filter(
     (key) => canonicalJson(old[key]) !== canonicalJson(next[key]) && !(scheduled && key === 'cancel_at_period_end'),
   );
@@ -241,7 +247,11 @@ function settingsEvents(before: SubscriptionRow, after: SubscriptionRow, package
   return events;
 }
 
-const cancelScheduled = (subscription: SubscriptionRow): OutboxEventDraft => ({
+/**
+ * `cancel_at` is the end of the period that runs to the cancel; when renewals made ahead were taken back for it
+ * (undoRenewalsAhead), `renewals_undone` names their periods and invoices, earliest first.
+ */
+const cancelScheduled = (subscription: SubscriptionRow, undone: readonly UndoneRenewal[] = []): OutboxEventDraft => ({
   type: 'subscription.cancel_scheduled',
   clientId: subscription.client_id,
   subjectId: subscription.id,
@@ -250,14 +260,30 @@ const cancelScheduled = (subscription: SubscriptionRow): OutboxEventDraft => ({
     client_id: subscription.client_id,
     status: subscription.status,
     cancel_at: subscription.current_period_end.toISOString(),
+    ...(undone.length > 0
+      ? {
+          renewals_undone: [...undone].reverse().map((u) => ({
+            period_start: u.period.start.toISOString(),
+            period_end: u.period.end.toISOString(),
+            invoice_id: u.invoiceId,
+          })),
+        }
+      : {}),
   },
 });
+
+/** Who asks for a change, and who hears of a renewal made ahead that it took back (to forget its job after commit). */
+export interface ChangeContext {
+  actor: string;
+  onRenewalUndone?: ((jobIds: readonly string[]) => void) | undefined;
+}
 
 export async function patchSubscription(
   db: Executor,
   id: string,
   input: PatchSubscriptionInput,
   now: Date,
+  context: ChangeContext = { actor: 'system' },
 ): Promise<Result<SubscriptionRow>> {
   return transact(db, async (tx) => {
     const current = await lockSubscription(tx, id);
@@ -283,6 +309,11 @@ export async function patchSubscription(
     }
     const patch: Partial<SubscriptionRow> & { updated_at: Date } = { updated_at: now };
     const events: OutboxEventDraft[] = [];
+    // set to cancel at period end now: a renewal made ahead and unpaid is taken back first (the period runs out)
+    const undone =
+      input.cancel_at_period_end === true && !current.cancel_at_period_end
+        ? await undoRenewalsAhead(tx, current, { now, actor: context.actor })
+        : [];
     if (input.status !== undefined && input.status !== current.status) {
       // only a live subscription is suspended, and only a suspended one resumed
       const allowed =
@@ -310,22 +341,27 @@ export async function patchSubscription(
     const updated = await updateSubscription(tx, id, patch);
     const pkg = await packageById(tx, current.package_id);
     if (!pkg) return fail('not_found', `package ${current.package_id} is gone`);
-    await recordEvents(tx, [...events, ...settingsEvents(current, updated, pkg.price)], now);
+    await recordEvents(
+      tx,
+      [...events, ...settingsEvents(current, updated, pkg.price, undone), ...undone.flatMap((u) => u.events)],
+      now,
+    );
+    if (undone.length > 0) context.onRenewalUndone?.(undone.flatMap((u) => u.jobIds));
     return ok(updated);
   });
 }
 
-export interface CancelContext {
+export interface CancelContext extends ChangeContext {
   now: Date;
-  actor: string;
   reason?: string | undefined;
 }
 
 /**
  * DOMAIN.md "Cancel": `now` voids what remains at once; `period_end` lets the period run out and
  * stops renewals — for a suspended subscription too, whose period runs on while it is suspended
- * (the expiry sweep cancels it at the end). Cancelling twice the same way answers the same
- * subscription.
+ * (the expiry sweep cancels it at the end). A renewal made ahead of a period still running, and not paid, is taken
+ * back first (undoRenewalsAhead): the period that runs out is the one running, not the renewal the client asked not
+ * to have. Cancelling twice the same way answers the same subscription.
  */
 export async function cancelSubscription(
   db: Executor,
@@ -341,8 +377,11 @@ export async function cancelSubscription(
 
     if (at === 'period_end' && CAN_SCHEDULE_CANCEL.has(current.status)) {
       if (current.cancel_at_period_end) return ok(current);
+      // a renewal made ahead and unpaid is taken back: the period still running is the one that ends
+      const undone = await undoRenewalsAhead(tx, current, context);
       const updated = await updateSubscription(tx, id, { cancel_at_period_end: true, updated_at: context.now });
-      await recordEvents(tx, [cancelScheduled(updated)], context.now);
+      await recordEvents(tx, [cancelScheduled(updated, undone), ...undone.flatMap((u) => u.events)], context.now);
+      if (undone.length > 0) context.onRenewalUndone?.(undone.flatMap((u) => u.jobIds));
       return ok(updated);
     }
     // `now`, or a pending subscription, which has no period running to cancel at

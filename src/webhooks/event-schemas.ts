@@ -74,7 +74,15 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     period_end: time().optional(),
     reason: z.string().optional(),
   }),
-  'subscription.cancel_scheduled': open({ ...subscriptionRef, status: z.string(), cancel_at: time() }),
+  'subscription.cancel_scheduled': open({
+    ...subscriptionRef,
+    status: z.string(),
+    cancel_at: time(),
+    // renewals made ahead and unpaid, taken back so that the period running is the one that ends
+    renewals_undone: z
+      .array(z.object({ period_start: time(), period_end: time(), invoice_id: uuid().nullable() }))
+      .optional(),
+  }),
   'subscription.updated': open({
     ...subscriptionRef,
     changes: z.record(z.string(), z.unknown()),

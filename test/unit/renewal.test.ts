@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Validity } from '../../src/domain/period.js';
 import {
+  countBeforeRenewal,
   decideRenewal,
   type RenewableSubscription,
   type SubscriptionStatus,
@@ -229,6 +230,35 @@ describe('DOMAIN "Renew": a validity changed since the anchor was set re-anchors
         periodIndex: 0,
       },
     });
+  });
+});
+
+describe('DOMAIN "Cancel … at period end (no renewal)": a renewal made ahead, taken back', () => {
+  const renew = (over: Partial<RenewableSubscription>) => {
+    const decision = decideRenewal(subscription(over), over.currentPeriodEnd!, monthly, 'UTC', BEFORE_END);
+    if (!decision.ok || decision.value.kind !== 'renew') throw new Error('expected a renewal');
+    return decision.value;
+  };
+
+  it('one that kept the anchor counts one period back, and renewing again gives the same period', () => {
+    const before = { anchorAt: d('2026-01-31T00:00:00Z'), periodIndex: 1 };
+    const running = { currentPeriodStart: d('2026-02-28T00:00:00Z'), currentPeriodEnd: d('2026-03-31T00:00:00Z') };
+    const renewed = renew({ ...before, ...running });
+    expect(renewed.periodIndex).toBe(2);
+    const back = countBeforeRenewal(renewed, { start: running.currentPeriodStart, end: running.currentPeriodEnd });
+    expect(back).toEqual(before);
+    expect(iso(renew({ ...back, ...running }).period)).toEqual(iso(renewed.period));
+  });
+
+  it('one that started a new anchor at the old end: the old period counts as the first from its own start', () => {
+    // a freeze moved the end to 03-03: the renewal re-anchored there, index 0
+    const running = { currentPeriodStart: d('2026-01-31T00:00:00Z'), currentPeriodEnd: d('2026-03-03T00:00:00Z') };
+    const renewed = renew(running);
+    expect(renewed).toMatchObject({ anchorAt: d('2026-03-03T00:00:00Z'), periodIndex: 0 });
+    const back = countBeforeRenewal(renewed, { start: running.currentPeriodStart, end: running.currentPeriodEnd });
+    expect(back).toEqual({ anchorAt: d('2026-01-31T00:00:00Z'), periodIndex: 0 });
+    // renewed again from there: it still starts where the old period ends (a new anchor there, as before)
+    expect(iso(renew({ ...back, ...running }).period)).toEqual(iso(renewed.period));
   });
 });
 

@@ -353,6 +353,38 @@ export async function packageBalancesOfPeriod(
   })) as BalanceRow[];
 }
 
+/**
+ * Locks the live package balances one period of a subscription was granted (a renewal's), in the one lock order.
+ * Call after locking the subscription.
+ */
+export async function lockPackageBalancesOfPeriod(
+  tx: Executor,
+  subscriptionId: string,
+  periodStart: Date,
+): Promise<BalanceRow[]> {
+  return (await tx('balances')
+    .where({ subscription_id: subscriptionId, period_start: periodStart, source: 'package', status: 'active' })
+    .orderByRaw(BALANCE_LOCK_ORDER)
+    .forUpdate()) as BalanceRow[];
+}
+
+/**
+ * Locks the live package balances of the subscription's periods starting after `after` (renewals made ahead), in
+ * the one lock order: a transaction that takes several of those renewals back locks all their balances before any
+ * of their invoices. Call after locking the subscription.
+ */
+export async function lockPackageBalancesStartingAfter(
+  tx: Executor,
+  subscriptionId: string,
+  after: Date,
+): Promise<BalanceRow[]> {
+  return (await tx('balances')
+    .where({ subscription_id: subscriptionId, source: 'package', status: 'active' })
+    .where('period_start', '>', after)
+    .orderByRaw(BALANCE_LOCK_ORDER)
+    .forUpdate()) as BalanceRow[];
+}
+
 /** Locks balances by id, in the one lock order (a reversal gives back to the balances a consumption took from). */
 export async function lockBalancesByIds(tx: Executor, ids: readonly string[]): Promise<BalanceRow[]> {
   if (ids.length === 0) return [];

@@ -71,6 +71,15 @@ export async function deleteIdempotencyRecordsBefore(db: Executor, before: Date)
 }
 
 /**
+ * Forgets the responses that answered with job `jobId` (a renewal's Idempotency-Key remembers the job it asked for):
+ * once what that job did is undone, a repeat of the key is a new request, not a replay of an answer that no longer
+ * holds.
+ */
+export async function forgetResponsesOfJob(db: Executor, jobId: string): Promise<number> {
+  return await db('idempotency_records').whereRaw("response_body->>'job_id' = ?", [jobId]).delete();
+}
+
+/**
  * Remembers a key's response outside a claim, unless one is remembered already (the first request's
  * stands): a renewal remembers which job its key asked for, in the transaction that accepts it.
  */

@@ -167,6 +167,25 @@ export async function periodStartingAt(
     | undefined;
 }
 
+/** The period of the subscription that ends at `endsAt` (the one a renewal starting there continued). */
+export async function periodEndingAt(
+  db: Executor,
+  subscriptionId: string,
+  endsAt: Date,
+): Promise<SubscriptionPeriodRow | undefined> {
+  return (await db('subscription_periods').where({ subscription_id: subscriptionId, ends_at: endsAt }).first()) as
+    | SubscriptionPeriodRow
+    | undefined;
+}
+
+/**
+ * Takes back a period that never began (a renewal made ahead, undone): the period may be granted again, and the
+ * reports that count renewals (renewals, top_packages) no longer count it.
+ */
+export async function deletePeriod(db: Executor, subscriptionId: string, startsAt: Date): Promise<void> {
+  await db('subscription_periods').where({ subscription_id: subscriptionId, starts_at: startsAt }).delete();
+}
+
 /** The start of the latest period of the subscription begun by `at` (the one running then, if it has not ended). */
 export async function latestPeriodStartBy(db: Executor, subscriptionId: string, at: Date): Promise<Date | undefined> {
   const row = (await db('subscription_periods')

@@ -6,7 +6,7 @@ import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
-import { acceptRenewal } from '../../jobs/renew.js';
+import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
 import {
   idParams,
   listOf,
@@ -193,7 +193,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       'Records one `subscription.updated` event with the settings that changed (`changes`: their new values as ' +
       'this view shows them; `previous`: what they were); a change that changes nothing records none. Setting ' +
       '`cancel_at_period_end` (an active or suspended subscription) records `subscription.cancel_scheduled` ' +
-      'instead; suspending and resuming record `subscription.suspended` / `subscription.resumed`.',
+      'instead — and takes back an unpaid renewal made ahead, as POST …/cancel at period_end does; suspending and ' +
+      'resuming record `subscription.suspended` / `subscription.resumed`.',
     params: idParams,
     body: patchBody,
     responses: {
@@ -205,9 +206,12 @@ export const subscriptionRoutes: AnyRoute[] = [
           'subscription to cancel at period end, …)',
       },
     },
-    handler: async ({ params, body, db, app }) => {
+    handler: async ({ params, body, db, app, auth, afterCommit }) => {
       if (!isUuid(params.id)) return notFound(params.id);
-      const result = await patchSubscription(db, params.id, body, app.clock.now());
+      const result = await patchSubscription(db, params.id, body, app.clock.now(), {
+        actor: `key:${auth?.keyId ?? 'system'}`,
+        onRenewalUndone: (jobIds) => afterCommit(() => forgetUndoneRenewal(app, jobIds)),
+      });
       if (!result.ok) return result;
       return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
     },
@@ -223,6 +227,9 @@ export const subscriptionRoutes: AnyRoute[] = [
       'renewals: the balances stay until then, `subscription.cancel_scheduled` is recorded, and the expiry sweep ' +
       'cancels it when the period ends (`subscription.cancelled`). A pending subscription has no period running: ' +
       'it is cancelled at once either way, and its unpaid invoice voided (`invoice.voided`; paying it is 409). ' +
+      'Set to cancel at period end while a renewal made ahead has not begun and is unpaid, that renewal is taken ' +
+      'back: its balances and invoice are voided and the period still running is the one that ends (`cancel_at`, ' +
+      'with `renewals_undone`); a paid renewal stands, and the cancel comes at its end. ' +
       'Cancelled now, the unpaid invoice of a period that has not begun (a renewal made ahead) is voided the same ' +
       'way: its units are void before they could be spent. Asking again answers the same subscription.',
     params: idParams,
@@ -235,12 +242,13 @@ export const subscriptionRoutes: AnyRoute[] = [
       404: { description: 'No such subscription' },
       409: { description: 'Expired already' },
     },
-    handler: async ({ params, body, db, app, auth }) => {
+    handler: async ({ params, body, db, app, auth, afterCommit }) => {
       if (!isUuid(params.id)) return notFound(params.id);
       const result = await cancelSubscription(db, params.id, body.at, {
         now: app.clock.now(),
         actor: `key:${auth?.keyId ?? 'system'}`,
         reason: body.reason,
+        onRenewalUndone: (jobIds) => afterCommit(() => forgetUndoneRenewal(app, jobIds)),
       });
       if (!result.ok) return result;
       return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };

@@ -1,0 +1,172 @@
+import type { Tx } from '../db/knex.js';
+import {
+  applyBalanceChanges,
+  lockPackageBalancesOfPeriod,
+  lockPackageBalancesStartingAfter,
+  packageBalancesOfPeriod,
+} from '../db/repositories/balances.js';
+import { forgetResponsesOfJob } from '../db/repositories/idempotency-records.js';
+import { invoiceById } from '../db/repositories/invoices.js';
+import { appendLedgerEntries } from '../db/repositories/ledger.js';
+import type { OutboxEventDraft } from '../db/repositories/outbox.js';
+import {
+  deletePeriod,
+  periodEndingAt,
+  periodStartingAt,
+  replaceSubscriptionItems,
+  type SubscriptionItemRow,
+  type SubscriptionRow,
+  subscriptionItems,
+  updateSubscription,
+} from '../db/repositories/subscriptions.js';
+import type { Period } from '../domain/period.js';
+import { countBeforeRenewal } from '../domain/renewal.js';
+import { jobIds } from '../jobs/job-id.js';
+import { voidUnpaidRenewalInvoice } from './invoice-voiding.js';
+
+/**
+ * Takes back every renewal made ahead of the period running, latest first (a renewal by hand can be asked for again
+ * once the first has moved the period on), until the current period is the one running or a renewal stands (its
+ * invoice paid). Answers what was taken back, latest first.
+ */
+export async function undoRenewalsAhead(
+  tx: Tx,
+  subscription: SubscriptionRow,
+  context: { now: Date; actor: string },
+): Promise<UndoneRenewal[]> {
+  if (subscription.current_period_start.getTime() <= context.now.getTime()) return [];
+  // the balances of every period not begun first, then (renewal by renewal) the invoices: the one lock order
+  await lockPackageBalancesStartingAfter(tx, subscription.id, context.now);
+  const undone: UndoneRenewal[] = [];
+  for (let current = subscription; ; ) {
+    const next = await undoRenewalAhead(tx, current, context);
+    if (!next) return undone;
+    undone.push(next);
+    current = next.subscription;
+  }
+}
+
+/** What taking back a renewal made ahead did. */
+export interface UndoneRenewal {
+  /** The subscription back on the period still running. */
+  subscription: SubscriptionRow;
+  /** The period taken back, and its invoice. */
+  period: Period;
+  invoiceId: string | null;
+  /** `invoice.voided`, when its invoice was unpaid. */
+  events: OutboxEventDraft[];
+  /**
+   * The renewal job ids of the period still running (`renewal|<subscription>|<its end>`): the job that made the
+   * renewal taken back, which the next renewal of that period (after a cancel taken back) is named again. Its
+   * completed job in BullMQ must not answer for that one (forgetUndoneRenewal, after the commit).
+   */
+  jobIds: string[];
+}
+
+/** A status whose period runs and that a renewal made ahead left as it was. */
+const RUNS: ReadonlySet<SubscriptionRow['status']> = new Set(['active', 'suspended']);
+
+const REASON = 'the renewal made ahead was taken back: the subscription is set to cancel at the end of its period';
+
+/**
+ * DOMAIN.md "Cancel: … at period end (no renewal)": the nightly run renews auto-renewing subscriptions ahead of their
+ * period's end (26–49 h, src/scheduler/renewal-lookahead.ts), and a renewal can be asked for by hand earlier still.
+ * Set to cancel at period end before the period running has ended, such a subscription would keep — and owe — the
+ * renewal it asked not to have. When its current period has not begun and that renewal's invoice is not paid, the
+ * renewal is taken back, in the caller's transaction (the subscription locked), in the one lock order (its
+ * balances, then the invoice): the renewal's package balances are voided (a `void` entry each), its unpaid invoice
+ * voided (`invoice.voided`), its period row deleted (so that the old period's units find nothing to roll over into
+ * and expire, and a renewal after a cancel taken back may grant it again), and the subscription goes back to the
+ * period still running: its start and end, its count (countBeforeRenewal), renewal_count, and the item snapshot a
+ * renewal following the package replaced (read back from the old period's grant). The validity snapshot such a
+ * renewal replaced is not known any more: it stays. A paid renewal stands (the client bought that period: the
+ * cancel comes at its end), and so does anything else: a period begun, a late renewal, a frozen subscription.
+ * Recharges bought after the renewal (valid from their purchase to the renewed period's end) are left as they are.
+ * Answers undefined when nothing was taken back.
+ */
+export async function undoRenewalAhead(
+  tx: Tx,
+  subscription: SubscriptionRow,
+  context: { now: Date; actor: string },
+): Promise<UndoneRenewal | undefined> {
+  const { now, actor } = context;
+  if (!RUNS.has(subscription.status) || subscription.current_period_start.getTime() <= now.getTime()) return;
+  const renewal = await periodStartingAt(tx, subscription.id, subscription.current_period_start);
+  if (renewal?.kind !== 'renewal' || renewal.late) return;
+  const previous = await periodEndingAt(tx, subscription.id, renewal.starts_at);
+  if (!previous) return;
+
+  // the one lock order: the subscription (the caller's), its balances, then the invoice
+  const balances = await lockPackageBalancesOfPeriod(tx, subscription.id, renewal.starts_at);
+  const invoice = renewal.invoice_id ? await invoiceById(tx, renewal.invoice_id, { forUpdate: true }) : undefined;
+  if (invoice?.status === 'paid') return;
+  // nothing can be held from a balance not yet valid; were it so, the renewal stands rather than lose a hold
+  if (balances.some((b) => b.held > 0n)) return;
+
+  await appendLedgerEntries(
+    tx,
+    balances
+      .filter((b) => b.remaining > 0n)
+      .map((b) => ({
+        balance_id: b.id,
+        client_id: b.client_id,
+        credit_type_id: b.credit_type_id,
+        subscription_id: b.subscription_id,
+        kind: 'void' as const,
+        amount: -b.remaining,
+        remaining_after: 0n,
+        invoice_id: renewal.invoice_id,
+        actor,
+        reason: REASON,
+        effective_at: now,
+        created_at: now,
+      })),
+  );
+  await applyBalanceChanges(
+    tx,
+    balances.map((b) => ({ id: b.id, remaining: 0n, voided: b.remaining, status: 'void' as const })),
+    now,
+  );
+  const events = invoice ? await voidUnpaidRenewalInvoice(tx, invoice, REASON, now) : [];
+  await deletePeriod(tx, subscription.id, renewal.starts_at);
+
+  // the snapshot the old period was granted from: its package balances, in the order they were made (ids sort so)
+  const granted = (await packageBalancesOfPeriod(tx, subscription.id, previous.starts_at)).sort((a, b) =>
+    a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+  );
+  const items = await subscriptionItems(tx, [subscription.id]);
+  const before = granted.map((b, position) => ({ credit_type_id: b.credit_type_id, units: b.granted, position }));
+  if (before.length > 0 && !sameItems(items, before)) await replaceSubscriptionItems(tx, subscription.id, before);
+
+  const count = countBeforeRenewal(
+    { anchorAt: subscription.anchor_at, periodIndex: subscription.period_index },
+    { start: previous.starts_at, end: previous.ends_at },
+  );
+  const restored = await updateSubscription(tx, subscription.id, {
+    anchor_at: count.anchorAt,
+    period_index: count.periodIndex,
+    current_period_start: previous.starts_at,
+    current_period_end: previous.ends_at,
+    renewal_count: Math.max(0, subscription.renewal_count - 1),
+    updated_at: now,
+  });
+  const ids = [
+    ...new Set([jobIds.renewal(subscription.id, previous.ends_at), ...(renewal.job_id ? [renewal.job_id] : [])]),
+  ];
+  // an Idempotency-Key that asked for the renewal taken back answers it no more: its repeat is a new request
+  for (const id of ids) await forgetResponsesOfJob(tx, id);
+  return {
+    subscription: restored,
+    period: { start: renewal.starts_at, end: renewal.ends_at },
+    invoiceId: renewal.invoice_id,
+    events,
+    jobIds: ids,
+  };
+}
+
+const sameItems = (
+  a: readonly Pick<SubscriptionItemRow, 'credit_type_id' | 'units'>[],
+  b: readonly Pick<SubscriptionItemRow, 'credit_type_id' | 'units'>[],
+): boolean =>
+  a.length === b.length &&
+  a.every((item, i) => item.credit_type_id === b[i]!.credit_type_id && item.units === b[i]!.units);
