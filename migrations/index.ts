@@ -21,6 +21,7 @@ import * as m0019 from './0019_outbox_commit_order.js';
 import * as m0020 from './0020_validity_calendar.js';
 import * as m0021 from './0021_audit_events.js';
 import * as m0022 from './0022_hold_indexes.js';
+import * as m0023 from './0023_idempotency_job_index.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -54,6 +55,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0020_validity_calendar', m0020],
   ['0021_audit_events', m0021],
   ['0022_hold_indexes', m0022],
+  ['0023_idempotency_job_index', m0023],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {
