@@ -2,8 +2,11 @@ import type { AppContext } from '../app-context.js';
 import { type SettledLookup, settle, settlementOf, submit, type Watch } from '../commands/index.js';
 import { PG, pgCode } from '../db/knex.js';
 import { allocationsIn, consumptionsIn, lockSpendable } from '../db/repositories/consumptions.js';
+import { dueFrozenSubscriptionIdsOf } from '../db/repositories/freezes.js';
 import {
+  clientsOwedBySweep,
   dueHoldIds,
+  dueHoldIdsOf,
   type HoldAllocationRow,
   type HoldRow,
   holdAllocationsIn,
@@ -14,7 +17,7 @@ import {
   writeClosingBatch,
   writeHoldBatch,
 } from '../db/repositories/holds.js';
-import { inTransaction } from '../db/sql-client.js';
+import { inTransaction, type SqlClient } from '../db/sql-client.js';
 import type { UseClient, UseCreditType } from '../domain/consumption-request.js';
 import {
   type Closing,
@@ -28,6 +31,7 @@ import {
 import { parseQuantity } from '../domain/quantity.js';
 import { type Failure, fail, ok, type Result } from '../domain/result.js';
 import { consumptionId } from '../ids.js';
+import { unfreezeSubscription } from '../services/freeze.js';
 import { toConsumptionResult } from '../views/consumption.js';
 import { type CaptureResult, type HoldResult, toHoldResult } from '../views/hold.js';
 import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
@@ -81,7 +85,7 @@ export async function applyHolds(
   const acceptedJobIds = acceptedJobIdsOf(items);
   if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
 
-  const apply = (checkExisting: boolean) =>
+  const apply = (checkExisting: boolean, settled: boolean) =>
     inTransaction(app.sql, async (client) => {
       const existing = checkExisting
         ? await holdsIn(
@@ -100,6 +104,12 @@ export async function applyHolds(
           to: new Date(Math.max(...times)),
         });
         const plan = planHolds(lots, fresh, now);
+        if (!settled)
+          await refuseIfOwed(
+            client,
+            plan.holds.filter((h) => h.status === 'rejected'),
+            now,
+          );
         const inserted = await writeHoldBatch(client, {
           ...plan,
           settlement: settlementOf(acceptedJobIds),
@@ -117,7 +127,9 @@ export async function applyHolds(
           : new Map<string, HoldAllocationRow[]>();
       return { existing, taken, replayAllocations };
     });
-  const written = await applyOptimistically(apply, options.checkExisting);
+  const written = await settlingOwed(app, now, (settled) =>
+    applyOptimistically((checkExisting) => apply(checkExisting, settled), options.checkExisting),
+  );
   // their captures and releases go to their client's lane (hold-lanes.ts)
   for (const { row } of written.taken.values()) if (row.status === 'held') rememberHoldClient(row.id, row.client_id);
 
@@ -451,4 +463,64 @@ export async function expireHolds(app: AppContext, asOf: Date): Promise<number> 
     if (due.length < SWEEP_CHUNK || closed === 0) break;
   }
   return expired;
+}
+
+/**
+ * Thrown inside a use's or a hold's transaction (rolling it back) when one came up short for a client the expiry
+ * sweep owes something (`clientsOwedBySweep`): a hold past its `expires_at` still reserving units, a subscription
+ * past its `frozen_until` still frozen. DOMAIN.md has them end at those instants; the sweep only comes every few
+ * minutes, and a use is never refused for units that were due back already (as it never waits for the sweep to
+ * expire a balance).
+ */
+export class SweepOwed extends Error {
+  constructor(readonly clientIds: readonly string[]) {
+    super('the expiry sweep owes these clients a closing: done first, then the batch runs again');
+  }
+}
+
+/**
+ * What the expiry sweep would have done by `now` for these clients, done now, as it does it (src/jobs/expire.ts):
+ * the freezes due end at their `frozen_until` (unfreezeDue), then the holds due expire (expireHolds).
+ */
+export async function settleOwed(app: AppContext, clientIds: readonly string[], now: Date): Promise<void> {
+  for (const id of await dueFrozenSubscriptionIdsOf(app.db, clientIds, now)) {
+    // one unfrozen meanwhile (by hand, or by the sweep) is a conflict: nothing left to do
+    await unfreezeSubscription(app.db, id, { now, at: now, actor: 'expiry sweep', by: 'sweep' });
+  }
+  const holds = await dueHoldIdsOf(app.db, clientIds, now);
+  if (holds.length > 0) {
+    await applyClosings(
+      app,
+      holds.map((holdId) => ({ holdId, action: 'expire' as const, jobId: `expire|${compactTime(now)}` })),
+    );
+  }
+}
+
+/**
+ * Runs a batch (`settled`: false), and when it came up short for clients the sweep owes something (SweepOwed), does
+ * that first and runs it again, once. A batch that was not short never pays more than it did.
+ */
+export async function settlingOwed<T>(app: AppContext, now: Date, run: (settled: boolean) => Promise<T>): Promise<T> {
+  try {
+    return await run(false);
+  } catch (error) {
+    if (!(error instanceof SweepOwed)) throw error;
+    await settleOwed(app, error.clientIds, now);
+    return run(true);
+  }
+}
+
+/** Throws SweepOwed when any of these short rows' clients is owed something by the sweep (see settlingOwed). */
+export async function refuseIfOwed(
+  client: SqlClient,
+  short: ReadonlyArray<{ client_id: string }>,
+  now: Date,
+): Promise<void> {
+  if (short.length === 0) return;
+  const owed = await clientsOwedBySweep(
+    client,
+    short.map((r) => r.client_id),
+    now,
+  );
+  if (owed.length > 0) throw new SweepOwed(owed);
 }

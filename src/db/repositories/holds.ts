@@ -333,3 +333,38 @@ export async function dueHoldIds(db: Executor, asOf: Date, limit: number): Promi
     .select('id')) as Array<{ id: string }>;
   return rows.map((r) => r.id);
 }
+
+/** The open holds of these clients past their `expires_at` at `asOf` (what the sweep would expire by then). */
+export async function dueHoldIdsOf(db: Executor, clientIds: readonly string[], asOf: Date): Promise<string[]> {
+  if (clientIds.length === 0) return [];
+  return (await db('holds')
+    .where({ status: 'held' })
+    .andWhere('expires_at', '<=', asOf)
+    .whereIn('client_id', [...clientIds])
+    .orderBy([{ column: 'expires_at' }, { column: 'id' }])
+    .pluck('id')) as string[];
+}
+
+/**
+ * Of these clients, those the expiry sweep owes something at `asOf`: an open hold past its `expires_at`, or a
+ * subscription frozen past its `frozen_until` (both read through their partial indexes, which hold only the open
+ * ones: a few rows at most). A use or a hold that comes up short asks it, inside its own transaction, so that it is
+ * not refused for units that were due back already.
+ */
+export async function clientsOwedBySweep(
+  client: SqlClient,
+  clientIds: readonly string[],
+  asOf: Date,
+): Promise<string[]> {
+  if (clientIds.length === 0) return [];
+  const result = await client.query<{ client_id: string }>({
+    ...statementName('clients_owed_by_sweep'),
+    text: `SELECT client_id FROM holds
+            WHERE status = 'held' AND expires_at <= $2 AND client_id = ANY($1::uuid[])
+           UNION
+           SELECT client_id FROM subscriptions
+            WHERE status = 'frozen' AND frozen_until <= $2 AND client_id = ANY($1::uuid[])`,
+    values: [[...new Set(clientIds)], asOf],
+  });
+  return result.rows.map((r) => r.client_id);
+}
