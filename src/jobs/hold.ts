@@ -156,8 +156,9 @@ export interface ClosingRequest {
   /** Capture only: the units asked (as sent), all of them when absent. */
   quantity?: string | number | undefined;
   /**
-   * Capture only: when it was asked (the request's accepted_at, else when its job was enqueued). A capture asked
-   * before `expires_at` is not refused because its worker came to it after: a use is dated when it happened.
+   * Capture and release: when it was asked (the request's accepted_at, else when its job was enqueued). A capture
+   * asked before `expires_at` is not refused because its worker came to it after: a use is dated when it happened;
+   * a release asked at or after `expires_at` finds the hold expired.
    */
   askedAt?: Date | undefined;
   jobId: string;
@@ -222,13 +223,17 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
         replays.push({ index, hold });
         continue;
       }
-      // when the capture was asked: never later than now, nor earlier than the hold it closes
+      // when the capture (or release) was asked: never later than now, nor earlier than the hold it closes
       const asked = Math.min(request.askedAt?.getTime() ?? now.getTime(), now.getTime());
       const askedAt = new Date(Math.max(asked, hold.created_at.getTime()));
       if (request.action === 'capture' && hold.expires_at <= askedAt) {
         outcomes[index] = fail('conflict', `hold ${hold.id} expired at ${hold.expires_at.toISOString()}`);
         continue;
       }
+      // a release asked once the hold had expired (DOMAIN.md: at its expires_at) finds it expired, as after the
+      // sweep: closed as that expiry, its units given back as of expires_at (not lapsing with a balance that was
+      // valid then and has expired since, which would keep them from that balance's rollover)
+      const action: Closing = request.action === 'release' && hold.expires_at <= askedAt ? 'expire' : request.action;
       const creditType = creditTypes.get(hold.credit_type_id)!;
       let quantity: bigint | undefined;
       if (request.action === 'capture' && request.quantity !== undefined) {
@@ -252,7 +257,7 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
       closings.push({
         hold,
         allocations: allocations.get(hold.id) ?? [],
-        action: request.action,
+        action,
         ...(quantity !== undefined ? { quantity } : {}),
         ...(request.action === 'capture'
           ? { consumptionId: consumptionId(hold.client_id, captureKey(hold.id)), askedAt }
@@ -366,6 +371,7 @@ export const applyReleases = async (
     items.map((item) => ({
       holdId: item.data.hold_id,
       action: 'release' as const,
+      askedAt: item.data.accepted_at !== undefined ? new Date(item.data.accepted_at) : item.enqueuedAt,
       jobId: item.jobId,
       settles: item.data.accepted_at !== undefined ? (item.settles ?? item.jobId) : undefined,
     })),

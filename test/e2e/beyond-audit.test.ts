@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expireDue } from '../../src/jobs/expire.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -95,5 +96,34 @@ describe('a subscription past its frozen_until, before the sweep has come', () =
       current_period_end: '2026-07-12T12:00:00.000Z',
     });
     expect(view.balances[0]).toMatchObject({ expires_at: '2026-07-12T12:00:00.000Z', remaining: '7' });
+  });
+});
+
+describe('a release asked after the hold expired, before the sweep has come', () => {
+  it('closes it as the expiry it is: its units went back while their balance was valid, and roll over', async () => {
+    at('2026-06-10T12:00:00.000Z');
+    const { client, sub, balance } = await clientWith(10, { rollover: { policy: 'all' }, auto_renew: true });
+    // an hour before the period ends (10 Jul 12:00): a hold of 4 for 30 minutes, and the renewal
+    at('2026-07-10T11:00:00.000Z');
+    const held = await hold(client.id, 4, 'h-roll', { expires_in_seconds: 1800 });
+    expect(held.status, held.text).toBe(200);
+    const renewed = await post(`/v1/subscriptions/${sub.id}/renew?wait=true`);
+    expect(renewed.status, renewed.text).toBe(200);
+    // the hold ended at 11:30, the balance at 12:00; nothing swept yet when the release comes at 12:10
+    at('2026-07-10T12:10:00.000Z');
+    const released = await post(`/v1/holds/${held.body.id}/release`);
+    expect(released.status, released.text).toBe(200);
+    expect(released.body).toMatchObject({ status: 'expired', released: '4', lapsed: '0' });
+    // the sweep then rolls the balance's 10 over (policy all), the 4 given back at 11:30 with the rest
+    const swept = await expireDue(app.ctx, app.clock.now());
+    expect(swept.ok).toBe(true);
+    const balances = (await get(`/v1/subscriptions/${sub.id}`)).body.balances as Array<{
+      id: string;
+      source: string;
+      granted: string;
+      status: string;
+    }>;
+    expect(balances.find((b) => b.id === balance.id)).toMatchObject({ status: 'expired' });
+    expect(balances.find((b) => b.source === 'rollover')).toMatchObject({ granted: '10' });
   });
 });

@@ -200,7 +200,8 @@ export const holdRoutes: AnyRoute[] = [
     summary: 'Give every held unit back, once',
     description:
       'Units of a balance that expired meanwhile are not revived (`lapsed`). Releasing again (or a hold the sweep ' +
-      'expired) answers the hold as it is; a captured or rejected hold is 409 `conflict`.',
+      'expired) answers the hold as it is; a hold past its `expires_at` expired then, and is closed as `expired` ' +
+      '(its units given back as of that instant); a captured or rejected hold is 409 `conflict`.',
     params: idParams,
     idempotency: 'job',
     responses: {
