@@ -127,3 +127,34 @@ describe('a release asked after the hold expired, before the sweep has come', ()
     expect(balances.find((b) => b.source === 'rollover')).toMatchObject({ granted: '10' });
   });
 });
+
+describe('a quote while the sweep owes a closing', () => {
+  it('answers what the use will do: the expired hold and the run-out freeze count as ended', async () => {
+    at('2026-06-10T12:00:00.000Z');
+    const { client, sub, balance } = await clientWith(10, { max_freeze_days: 10 });
+    const other = await clientWith(5);
+    expect((await hold(client.id, 6, 'h-q', { expires_in_seconds: 60 })).status).toBe(200);
+    expect((await hold(other.client.id, 4, 'h-q2', { expires_in_seconds: 60 })).status).toBe(200);
+    expect((await post(`/v1/subscriptions/${sub.id}/freeze`, { days: 1 })).status).toBe(200);
+    at('2026-06-11T12:30:00.000Z');
+    const quote = (c: string, quantity: number) =>
+      post('/v1/consumptions/quote', { client: c, credit_type: sms.code, quantity });
+    const quoted = await quote(client.id, 9);
+    expect(quoted.status, quoted.text).toBe(200);
+    // unfrozen at 11 Jun 12:00 (expiry 10 Jul → 11 Jul), the hold's 6 back as of 12:01 on 10 Jun
+    expect(quoted.body).toMatchObject({
+      would: 'apply',
+      applied: '9',
+      allocations: [{ balance_id: balance.id, amount: '9', expires_at: '2026-07-11T12:00:00.000Z' }],
+      remaining: '1',
+    });
+    const otherQuote = await quote(other.client.id, 5);
+    expect(otherQuote.body).toMatchObject({ would: 'apply', remaining: '0' });
+    // nothing was written: the hold is still open, the subscription still frozen; the use then agrees
+    expect((await get(`/v1/subscriptions/${sub.id}`)).body.status).toBe('frozen');
+    const used = await use(client.id, 9, 'u-q');
+    expect(used.status, used.text).toBe(200);
+    expect(used.body).toMatchObject({ allocations: [{ balance_id: balance.id, amount: '9' }] });
+    expect(used.body.remaining).toBe(quoted.body.remaining);
+  });
+});
