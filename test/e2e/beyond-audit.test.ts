@@ -158,3 +158,36 @@ describe('a quote while the sweep owes a closing', () => {
     expect(used.body.remaining).toBe(quoted.body.remaining);
   });
 });
+
+describe('a capture asked before expires_at that its worker reaches after the sweep', () => {
+  it('is applied: the sweep leaves a hold whose capture was accepted in time to that capture', async () => {
+    at('2026-06-10T12:00:00.000Z');
+    const { client, balance } = await clientWith(10);
+    const held = await hold(client.id, 5, 'h-late', { expires_in_seconds: 60 });
+    expect(held.status, held.text).toBe(200);
+    const queue = app.ctx.queues.consumption;
+    await queue.pause();
+    let captured: ReturnType<typeof post>;
+    try {
+      // asked at 12:00:30, half a minute before the hold ends; the workers are behind
+      at('2026-06-10T12:00:30.000Z');
+      captured = post(`/v1/holds/${held.body.id}/capture`, { quantity: 2 });
+      const jobId = `capture|${held.body.id}`;
+      await expect.poll(async () => (await app.database.db('accepted_jobs').where({ job_id: jobId })).length).toBe(1);
+      // the sweep at 12:05 comes before the capture's worker
+      at('2026-06-10T12:05:00.000Z');
+      expect((await expireDue(app.ctx, app.clock.now())).ok).toBe(true);
+    } finally {
+      await queue.resume();
+    }
+    const answer = await captured;
+    expect(answer.status, answer.text).toBe(200);
+    expect(answer.body.hold).toMatchObject({ status: 'captured', captured: '2', released: '3' });
+    expect(answer.body.consumption).toMatchObject({
+      applied: '2',
+      occurred_at: '2026-06-10T12:00:30.000Z',
+      allocations: [{ balance_id: balance.id, amount: '2' }],
+    });
+    expect(await row(client.id)).toMatchObject({ remaining: '8', held: '0', consumed: '2' });
+  });
+});
