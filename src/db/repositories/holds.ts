@@ -369,7 +369,7 @@ export async function clientsOwedBySweep(
 ): Promise<string[]> {
   if (clientIds.length === 0) return [];
   const result = await client.query<{ client_id: string }>({
-    ...statementName('clients_owed_by_sweep'),
+    ...statementName('credits-clients-owed-by-sweep'),
     text: `SELECT client_id FROM holds
             WHERE status = 'held' AND expires_at <= $2 AND client_id = ANY($1::uuid[])
               AND NOT EXISTS (SELECT 1 FROM accepted_jobs a
