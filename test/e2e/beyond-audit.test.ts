@@ -34,7 +34,7 @@ const row = async (client: string) => {
   expect(res.status, res.text).toBe(200);
   return res.body.data.find((r: { credit_type: { code: string } }) => r.credit_type.code === sms.code);
 };
-/** A client with a month of `units` SMS from now (not renewed), on a package that allows `max_freeze_days`. */
+/** A client with a month of `units` SMS from now (not renewed), on a package of its own (`packageExtra`). */
 async function clientWith(units: number, packageExtra: Record<string, unknown> = {}) {
   const client = await createClient(app);
   const pkg = await createPackage(app, [{ credit_type: sms.code, units }], packageExtra);
