@@ -17,6 +17,7 @@ import { type Failure, type FieldProblem, fail, ok, type Result } from '../domai
 import { type ConsumptionResult, toConsumptionResult } from '../views/consumption.js';
 import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
 import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
+import { refuseIfOwed, settlingOwed } from './hold.js';
 
 /** One `consume` job as the micro-batcher hands it over. */
 export interface ConsumeItem {
@@ -79,7 +80,7 @@ export async function applyConsumptions(
   const acceptedJobIds = acceptedJobIdsOf(items);
   if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
 
-  const apply = (checkExisting: boolean) =>
+  const apply = (checkExisting: boolean, settled: boolean) =>
     inTransaction(app.sql, async (client) => {
       const existing = checkExisting
         ? await consumptionsIn(
@@ -98,6 +99,12 @@ export async function applyConsumptions(
           to: new Date(Math.max(...times)),
         });
         const plan = planConsumptions(lots, fresh, now);
+        if (!settled)
+          await refuseIfOwed(
+            client,
+            plan.consumptions.filter((c) => c.status !== 'applied'),
+            now,
+          );
         const settlement = settlementOf(acceptedJobIds);
         const inserted = await writeConsumptionBatch(client, { ...plan, settlement, now }).catch((error: unknown) => {
           // a consumption applied before: its row (the write does not skip it) collides with the one just made
@@ -111,7 +118,10 @@ export async function applyConsumptions(
         existing.size > 0 ? await allocationsIn(client, [...existing.keys()]) : new Map<string, AllocationRow[]>();
       return { existing, applied, replayAllocations };
     });
-  const written = await applyOptimistically(apply, options.checkExisting);
+  // a use short for a client the sweep owes a closing (a hold or a freeze past its end) runs again after it
+  const written = await settlingOwed(app, now, (settled) =>
+    applyOptimistically((checkExisting) => apply(checkExisting, settled), options.checkExisting),
+  );
 
   const answer = (p: PreparedUse, replayed: boolean): ItemOutcome => {
     const fresh = written.applied.get(p.id);

@@ -2,8 +2,11 @@ import type { AppContext } from '../app-context.js';
 import { type SettledLookup, settle, settlementOf, submit, type Watch } from '../commands/index.js';
 import { PG, pgCode } from '../db/knex.js';
 import { allocationsIn, consumptionsIn, lockSpendable } from '../db/repositories/consumptions.js';
+import { dueFrozenSubscriptionIdsOf } from '../db/repositories/freezes.js';
 import {
+  clientsOwedBySweep,
   dueHoldIds,
+  dueHoldIdsOf,
   type HoldAllocationRow,
   type HoldRow,
   holdAllocationsIn,
@@ -14,7 +17,7 @@ import {
   writeClosingBatch,
   writeHoldBatch,
 } from '../db/repositories/holds.js';
-import { inTransaction } from '../db/sql-client.js';
+import { inTransaction, type SqlClient } from '../db/sql-client.js';
 import type { UseClient, UseCreditType } from '../domain/consumption-request.js';
 import {
   type Closing,
@@ -28,6 +31,7 @@ import {
 import { parseQuantity } from '../domain/quantity.js';
 import { type Failure, fail, ok, type Result } from '../domain/result.js';
 import { consumptionId } from '../ids.js';
+import { unfreezeSubscription } from '../services/freeze.js';
 import { toConsumptionResult } from '../views/consumption.js';
 import { type CaptureResult, type HoldResult, toHoldResult } from '../views/hold.js';
 import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
@@ -81,7 +85,7 @@ export async function applyHolds(
   const acceptedJobIds = acceptedJobIdsOf(items);
   if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
 
-  const apply = (checkExisting: boolean) =>
+  const apply = (checkExisting: boolean, settled: boolean) =>
     inTransaction(app.sql, async (client) => {
       const existing = checkExisting
         ? await holdsIn(
@@ -100,6 +104,12 @@ export async function applyHolds(
           to: new Date(Math.max(...times)),
         });
         const plan = planHolds(lots, fresh, now);
+        if (!settled)
+          await refuseIfOwed(
+            client,
+            plan.holds.filter((h) => h.status === 'rejected'),
+            now,
+          );
         const inserted = await writeHoldBatch(client, {
           ...plan,
           settlement: settlementOf(acceptedJobIds),
@@ -117,7 +127,9 @@ export async function applyHolds(
           : new Map<string, HoldAllocationRow[]>();
       return { existing, taken, replayAllocations };
     });
-  const written = await applyOptimistically(apply, options.checkExisting);
+  const written = await settlingOwed(app, now, (settled) =>
+    applyOptimistically((checkExisting) => apply(checkExisting, settled), options.checkExisting),
+  );
   // their captures and releases go to their client's lane (hold-lanes.ts)
   for (const { row } of written.taken.values()) if (row.status === 'held') rememberHoldClient(row.id, row.client_id);
 
@@ -144,8 +156,9 @@ export interface ClosingRequest {
   /** Capture only: the units asked (as sent), all of them when absent. */
   quantity?: string | number | undefined;
   /**
-   * Capture only: when it was asked (the request's accepted_at, else when its job was enqueued). A capture asked
-   * before `expires_at` is not refused because its worker came to it after: a use is dated when it happened.
+   * Capture and release: when it was asked (the request's accepted_at, else when its job was enqueued). A capture
+   * asked before `expires_at` is not refused because its worker came to it after: a use is dated when it happened;
+   * a release asked at or after `expires_at` finds the hold expired.
    */
   askedAt?: Date | undefined;
   jobId: string;
@@ -210,13 +223,17 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
         replays.push({ index, hold });
         continue;
       }
-      // when the capture was asked: never later than now, nor earlier than the hold it closes
+      // when the capture (or release) was asked: never later than now, nor earlier than the hold it closes
       const asked = Math.min(request.askedAt?.getTime() ?? now.getTime(), now.getTime());
       const askedAt = new Date(Math.max(asked, hold.created_at.getTime()));
       if (request.action === 'capture' && hold.expires_at <= askedAt) {
         outcomes[index] = fail('conflict', `hold ${hold.id} expired at ${hold.expires_at.toISOString()}`);
         continue;
       }
+      // a release asked once the hold had expired (DOMAIN.md: at its expires_at) finds it expired, as after the
+      // sweep: closed as that expiry, its units given back as of expires_at (not lapsing with a balance that was
+      // valid then and has expired since, which would keep them from that balance's rollover)
+      const action: Closing = request.action === 'release' && hold.expires_at <= askedAt ? 'expire' : request.action;
       const creditType = creditTypes.get(hold.credit_type_id)!;
       let quantity: bigint | undefined;
       if (request.action === 'capture' && request.quantity !== undefined) {
@@ -240,7 +257,7 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
       closings.push({
         hold,
         allocations: allocations.get(hold.id) ?? [],
-        action: request.action,
+        action,
         ...(quantity !== undefined ? { quantity } : {}),
         ...(request.action === 'capture'
           ? { consumptionId: consumptionId(hold.client_id, captureKey(hold.id)), askedAt }
@@ -354,6 +371,7 @@ export const applyReleases = async (
     items.map((item) => ({
       holdId: item.data.hold_id,
       action: 'release' as const,
+      askedAt: item.data.accepted_at !== undefined ? new Date(item.data.accepted_at) : item.enqueuedAt,
       jobId: item.jobId,
       settles: item.data.accepted_at !== undefined ? (item.settles ?? item.jobId) : undefined,
     })),
@@ -451,4 +469,64 @@ export async function expireHolds(app: AppContext, asOf: Date): Promise<number> 
     if (due.length < SWEEP_CHUNK || closed === 0) break;
   }
   return expired;
+}
+
+/**
+ * Thrown inside a use's or a hold's transaction (rolling it back) when one came up short for a client the expiry
+ * sweep owes something (`clientsOwedBySweep`): a hold past its `expires_at` still reserving units, a subscription
+ * past its `frozen_until` still frozen. DOMAIN.md has them end at those instants; the sweep only comes every few
+ * minutes, and a use is never refused for units that were due back already (as it never waits for the sweep to
+ * expire a balance).
+ */
+export class SweepOwed extends Error {
+  constructor(readonly clientIds: readonly string[]) {
+    super('the expiry sweep owes these clients a closing: done first, then the batch runs again');
+  }
+}
+
+/**
+ * What the expiry sweep would have done by `now` for these clients, done now, as it does it (src/jobs/expire.ts):
+ * the freezes due end at their `frozen_until` (unfreezeDue), then the holds due expire (expireHolds).
+ */
+export async function settleOwed(app: AppContext, clientIds: readonly string[], now: Date): Promise<void> {
+  for (const id of await dueFrozenSubscriptionIdsOf(app.db, clientIds, now)) {
+    // one unfrozen meanwhile (by hand, or by the sweep) is a conflict: nothing left to do
+    await unfreezeSubscription(app.db, id, { now, at: now, actor: 'expiry sweep', by: 'sweep' });
+  }
+  const holds = await dueHoldIdsOf(app.db, clientIds, now);
+  if (holds.length > 0) {
+    await applyClosings(
+      app,
+      holds.map((holdId) => ({ holdId, action: 'expire' as const, jobId: `expire|${compactTime(now)}` })),
+    );
+  }
+}
+
+/**
+ * Runs a batch (`settled`: false), and when it came up short for clients the sweep owes something (SweepOwed), does
+ * that first and runs it again, once. A batch that was not short never pays more than it did.
+ */
+export async function settlingOwed<T>(app: AppContext, now: Date, run: (settled: boolean) => Promise<T>): Promise<T> {
+  try {
+    return await run(false);
+  } catch (error) {
+    if (!(error instanceof SweepOwed)) throw error;
+    await settleOwed(app, error.clientIds, now);
+    return run(true);
+  }
+}
+
+/** Throws SweepOwed when any of these short rows' clients is owed something by the sweep (see settlingOwed). */
+export async function refuseIfOwed(
+  client: SqlClient,
+  short: ReadonlyArray<{ client_id: string }>,
+  now: Date,
+): Promise<void> {
+  if (short.length === 0) return;
+  const owed = await clientsOwedBySweep(
+    client,
+    short.map((r) => r.client_id),
+    now,
+  );
+  if (owed.length > 0) throw new SweepOwed(owed);
 }

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
-import { readSpendable } from '../db/repositories/consumptions.js';
-import { burnDown } from '../domain/allocate.js';
+import { readSpendable, readSpendableAsSwept } from '../db/repositories/consumptions.js';
+import { clientsOwedBySweep } from '../db/repositories/holds.js';
+import { burnDown, type Lot } from '../domain/allocate.js';
 import { isRefused, prepareUse, type UseReport } from '../domain/consumption-request.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { ok, type Result } from '../domain/result.js';
@@ -47,22 +48,32 @@ export async function quoteConsumption(app: AppContext, body: QuoteRequest): Pro
     { index: 0, jobId: '', enqueuedAt: now, now, clients, creditTypes },
   );
   if (isRefused(prepared)) return prepared;
-  const lots = await readSpendable(app.sql, {
-    clientIds: [prepared.client.id],
-    creditTypeIds: [prepared.creditType.id],
+  const scope = {
+    clientId: prepared.client.id,
+    creditTypeId: prepared.creditType.id,
     from: prepared.occurredAt,
     to: prepared.occurredAt,
+  };
+  const burn = (from: readonly Lot[]) => {
+    const [outcome] = burnDown(from, [
+      { ...scope, quantity: prepared.quantity, mode: prepared.mode, occurredAt: scope.from },
+    ]).outcomes;
+    if (!outcome) throw new Error('the burn-down answered no outcome');
+    return outcome;
+  };
+  let lots = await readSpendable(app.sql, {
+    clientIds: [scope.clientId],
+    creditTypeIds: [scope.creditTypeId],
+    from: scope.from,
+    to: scope.to,
   });
-  const [outcome] = burnDown(lots, [
-    {
-      clientId: prepared.client.id,
-      creditTypeId: prepared.creditType.id,
-      quantity: prepared.quantity,
-      occurredAt: prepared.occurredAt,
-      mode: prepared.mode,
-    },
-  ]).outcomes;
-  if (!outcome) throw new Error('the burn-down answered no outcome');
+  let outcome = burn(lots);
+  // short while the sweep owes the client a closing (a hold past expires_at, a freeze past frozen_until): the use
+  // would do that first and run again (jobs/hold.ts settlingOwed), so the quote reads the balances as it leaves them
+  if (outcome.status !== 'applied' && (await clientsOwedBySweep(app.sql, [scope.clientId], now)).length > 0) {
+    lots = await readSpendableAsSwept(app.sql, { ...scope, now });
+    outcome = burn(lots);
+  }
   const expiry = new Map(lots.map((l) => [l.id, l.expiresAt]));
   const q = (v: bigint) => formatQuantity(v, prepared.creditType.decimals);
   return ok({

@@ -220,7 +220,8 @@ describe('balances as of exact instants', () => {
     await clockTo('2026-02-10T10:00:00.000Z');
     expect((await consume(s, 5, 'u1')).status).toBe(200);
     await clockTo('2026-02-10T11:00:00.000Z');
-    const h = await hold(s, 4, 'h1');
+    // for two hours: a release at 12:00 of a hold of the default 15 minutes would find it expired since 11:15
+    const h = await hold(s, 4, 'h1', { expires_in_seconds: 7200 });
     expect(h.body).toMatchObject({ status: 'held', remaining: '11' });
     await clockTo('2026-02-10T12:00:00.000Z');
     expect((await ok('POST', `/v1/holds/${h.body.id}/release`)).status).toBe('released');

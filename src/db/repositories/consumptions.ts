@@ -115,6 +115,52 @@ export async function readSpendable(client: SqlClient, scope: SpendableScope): P
   return result.rows.map(toLot);
 }
 
+/**
+ * What readSpendable would find for one client and credit type once the expiry sweep had done what it owes at
+ * `now` (jobs/hold.ts settleOwed, which a use that comes up short does first): a subscription frozen past its
+ * `frozen_until` unfrozen — active, its live balances still valid when the clock stopped expiring later by
+ * frozen_until − frozen_at (domain/freeze.ts extendExpiries) — and the units of open holds past their
+ * `expires_at` back in each balance that was live and unexpired at that instant (domain/hold.ts planClosings).
+ * Read without a lock, for the quote's rare answer while the sweep owes a closing.
+ */
+export async function readSpendableAsSwept(
+  client: SqlClient,
+  scope: { clientId: string; creditTypeId: string; from: Date; to: Date; now: Date },
+): Promise<Lot[]> {
+  const result = await client.query<SpendableRow>({
+    ...statementName('credits-read-spendable-as-swept'),
+    text: `WITH back AS (
+             SELECT a.balance_id, a.amount, h.expires_at AS ended_at
+               FROM holds h JOIN hold_allocations a ON a.hold_id = h.id
+              WHERE h.status = 'held' AND h.expires_at <= $5 AND h.client_id = $1 AND h.credit_type_id = $2
+                AND NOT EXISTS (SELECT 1 FROM accepted_jobs a
+                                 WHERE a.job_id = 'capture|' || h.id
+                                   AND (a.data ->> 'accepted_at')::timestamptz < h.expires_at))
+           SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.granted,
+                  b.remaining + r.back AS remaining, b.priority, b.valid_from, x.expires_at, b.low_threshold,
+                  COALESCE(s.auto_recharge_enabled, false) AS auto_recharge_enabled,
+                  COALESCE(s.auto_recharge_threshold_percent, 0) AS auto_recharge_threshold_percent
+             FROM balances b
+             LEFT JOIN subscriptions s ON s.id = b.subscription_id
+            CROSS JOIN LATERAL (
+                  SELECT CASE WHEN s.status = 'frozen' AND b.expires_at > s.frozen_at
+                              THEN b.expires_at + (s.frozen_until - s.frozen_at)
+                              ELSE b.expires_at END AS expires_at) x
+            CROSS JOIN LATERAL (
+                  SELECT COALESCE(sum(back.amount), 0)::bigint AS back
+                    FROM back WHERE back.balance_id = b.id AND x.expires_at > back.ended_at) r
+            WHERE b.client_id = $1
+              AND b.credit_type_id = $2
+              AND (b.subscription_id IS NULL OR s.status = 'active' OR (s.status = 'frozen' AND s.frozen_until <= $5))
+              AND b.status = 'active'
+              AND b.remaining + r.back > 0
+              AND x.expires_at > $3
+              AND b.valid_from <= $4`,
+    values: [scope.clientId, scope.creditTypeId, scope.from, scope.to, scope.now],
+  });
+  return result.rows.map(toLot);
+}
+
 export async function consumptionsByIds(db: Executor, ids: readonly string[]): Promise<Map<string, ConsumptionRow>> {
   if (ids.length === 0) return new Map();
   const rows = (await db('consumptions').whereIn('id', [...new Set(ids)])) as ConsumptionRow[];

@@ -101,6 +101,21 @@ export async function dueFrozenSubscriptionIds(
     .pluck('id')) as string[];
 }
 
+/** The subscriptions of these clients frozen until `asOf` or before (what the sweep would unfreeze by then). */
+export async function dueFrozenSubscriptionIdsOf(
+  db: Executor,
+  clientIds: readonly string[],
+  asOf: Date,
+): Promise<string[]> {
+  if (clientIds.length === 0) return [];
+  return (await db('subscriptions')
+    .where({ status: 'frozen' })
+    .andWhere('frozen_until', '<=', asOf)
+    .whereIn('client_id', [...clientIds])
+    .orderBy('id')
+    .pluck('id')) as string[];
+}
+
 /**
  * Moves balances' expiries later, each with its `extend` ledger entry (amount 0, remaining unchanged, the old and
  * the new expiry), in one statement each. `balance.expiring_soon` may be sent again, for the new expiry. The

@@ -323,13 +323,62 @@ export async function listHolds(db: Executor, page: PageRequest, filter: HoldFil
   return readPage<HoldRow>(query, page, 'holds');
 }
 
+/**
+ * A hold (the `holds` row of the statement) whose capture was accepted before its `expires_at` and is not applied
+ * yet (accepted_jobs keeps the request until its job is): that capture comes, dated when it was asked, and succeeds
+ * (applyClosings), so the hold is not the sweep's to expire meanwhile — the workers may just be behind, or the relay
+ * about to re-enqueue it. A capture pushed by a producer straight to the queue is not recorded, and not waited for.
+ */
+const CAPTURE_ASKED_IN_TIME = `EXISTS (SELECT 1 FROM accepted_jobs a
+   WHERE a.job_id = 'capture|' || holds.id AND (a.data ->> 'accepted_at')::timestamptz < holds.expires_at)`;
+
 /** Up to `limit` open holds past their expiry at `asOf`, oldest expiry first (the sweep's work). */
 export async function dueHoldIds(db: Executor, asOf: Date, limit: number): Promise<string[]> {
   const rows = (await db('holds')
     .where({ status: 'held' })
     .andWhere('expires_at', '<=', asOf)
+    .whereNot(db.raw(CAPTURE_ASKED_IN_TIME))
     .orderBy([{ column: 'expires_at' }, { column: 'id' }])
     .limit(limit)
     .select('id')) as Array<{ id: string }>;
   return rows.map((r) => r.id);
+}
+
+/** The open holds of these clients past their `expires_at` at `asOf` (what the sweep would expire by then). */
+export async function dueHoldIdsOf(db: Executor, clientIds: readonly string[], asOf: Date): Promise<string[]> {
+  if (clientIds.length === 0) return [];
+  return (await db('holds')
+    .where({ status: 'held' })
+    .andWhere('expires_at', '<=', asOf)
+    .whereNot(db.raw(CAPTURE_ASKED_IN_TIME))
+    .whereIn('client_id', [...clientIds])
+    .orderBy([{ column: 'expires_at' }, { column: 'id' }])
+    .pluck('id')) as string[];
+}
+
+/**
+ * Of these clients, those the expiry sweep owes something at `asOf`: an open hold past its `expires_at`, or a
+ * subscription frozen past its `frozen_until` (both read through their partial indexes, which hold only the open
+ * ones: a few rows at most). A use or a hold that comes up short asks it, inside its own transaction, so that it is
+ * not refused for units that were due back already.
+ */
+export async function clientsOwedBySweep(
+  client: SqlClient,
+  clientIds: readonly string[],
+  asOf: Date,
+): Promise<string[]> {
+  if (clientIds.length === 0) return [];
+  const result = await client.query<{ client_id: string }>({
+    ...statementName('credits-clients-owed-by-sweep'),
+    text: `SELECT client_id FROM holds
+            WHERE status = 'held' AND expires_at <= $2 AND client_id = ANY($1::uuid[])
+              AND NOT EXISTS (SELECT 1 FROM accepted_jobs a
+                               WHERE a.job_id = 'capture|' || holds.id
+                                 AND (a.data ->> 'accepted_at')::timestamptz < holds.expires_at)
+           UNION
+           SELECT client_id FROM subscriptions
+            WHERE status = 'frozen' AND frozen_until <= $2 AND client_id = ANY($1::uuid[])`,
+    values: [[...new Set(clientIds)], asOf],
+  });
+  return result.rows.map((r) => r.client_id);
 }

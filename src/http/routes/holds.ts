@@ -41,8 +41,8 @@ export const holdRoutes: AnyRoute[] = [
       'Taken in the spending order like a consumption: each balance gives what it can, its `remaining` drops and ' +
       'its `held` grows. Answers 202 `{id, status: "queued"}`; with `?wait=true`, 200 `held` or 422 ' +
       '`insufficient_balance` (nothing reserved). The hold expires after `expires_in_seconds` (default 900, ' +
-      'at most 7 days): the sweep releases it. A repeat with the same payload changes nothing; with another ' +
-      'payload it is 409 `idempotency_conflict`.',
+      'at most 7 days): the sweep releases it, or first a use or hold of its client that comes up short. A ' +
+      'repeat with the same payload changes nothing; with another payload it is 409 `idempotency_conflict`.',
     query: waitQuery,
     body: holdBody,
     idempotency: 'job',
@@ -200,7 +200,8 @@ export const holdRoutes: AnyRoute[] = [
     summary: 'Give every held unit back, once',
     description:
       'Units of a balance that expired meanwhile are not revived (`lapsed`). Releasing again (or a hold the sweep ' +
-      'expired) answers the hold as it is; a captured or rejected hold is 409 `conflict`.',
+      'expired) answers the hold as it is; a hold past its `expires_at` expired then, and is closed as `expired` ' +
+      '(its units given back as of that instant); a captured or rejected hold is 409 `conflict`.',
     params: idParams,
     idempotency: 'job',
     responses: {
