@@ -76,7 +76,7 @@ export async function deleteIdempotencyRecordsBefore(db: Executor, before: Date)
  * holds.
  */
 export async function forgetResponsesOfJob(db: Executor, jobId: string): Promise<number> {
-  // both conditions: the partial index idempotency_records_job (migration 0023) serves only a query that implies its own
+  // both conditions: the partial index idempotency_records_job (migration 0023) serves a query implying its own
   return await db('idempotency_records')
     .whereRaw("response_body \\? 'job_id' AND response_body->>'job_id' = ?", [jobId])
     .delete();
