@@ -36,8 +36,14 @@ describe('the scheduler only enqueues, with deterministic job ids', () => {
         runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 }),
         runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 }),
       ]);
-      expect(a.phases[0]).toMatchObject({ phase: 'renewals', jobs: 5, completed: 5 });
-      expect(b.phases[0]).toMatchObject({ phase: 'renewals', jobs: 5, completed: 5 });
+      // each enqueues what is due when it looks: a period the other's workers renewed already is not due any more
+      // (its new end is past the horizon), so the later look may see fewer than 5; every one it saw completes
+      for (const run of [a, b]) {
+        const renewals = run.phases[0]!;
+        expect(renewals).toMatchObject({ phase: 'renewals', failed: [], pending: 0 });
+        expect(renewals.completed).toBe(renewals.jobs);
+      }
+      expect(Math.max(a.phases[0]!.jobs, b.phases[0]!.jobs)).toBe(5);
       for (const sub of subs) {
         expect(await app.database.db('subscription_periods').where({ subscription_id: sub.id })).toHaveLength(2);
         expect(await app.database.db('invoices').where({ subscription_id: sub.id })).toHaveLength(2);
