@@ -27,6 +27,9 @@ const LONGEST_FIRST = [
   'test/e2e/lifecycle-edges.test.ts',
 ];
 
+/** Files that change a process-wide setting for good (enableTracing patches pg and BullMQ): a process of their own. */
+const ISOLATED = ['test/e2e/tracing.test.ts'];
+
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const rank = (file: TestSpecification) => {
@@ -50,11 +53,20 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/global.ts'],
     setupFiles: ['test/setup/fast-check.ts'],
     // every file gets its own database and queue prefix, so files run in parallel safely
     pool: 'forks',
+    // A worker process runs file after file without loading the modules again (each file's own set-up starts
+    // its own services; the modules hold no state a file leaves behind but tracing's, which is switched on for
+    // good: that file is isolated below). Loading the service's modules once per file cost ~4 s a file, and
+    // the suite 591 s against 397 s without (2026-12-03, 118 files, one run each).
+    isolate: false,
+    projects: [
+      // each project says which files are its own (an `include` of the root would be added to both)
+      { extends: true, test: { name: 'shared', include: ['test/**/*.test.ts'], exclude: ISOLATED } },
+      { extends: true, test: { name: 'isolated', include: ISOLATED, isolate: true } },
+    ],
     sequence: { sequencer: LongestFirst },
     maxWorkers: 4,
     testTimeout: 30_000,
