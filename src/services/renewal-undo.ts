@@ -1,13 +1,11 @@
 import type { Tx } from '../db/knex.js';
 import {
-  applyBalanceChanges,
   lockPackageBalancesOfPeriod,
   lockPackageBalancesStartingAfter,
   packageBalancesOfPeriod,
 } from '../db/repositories/balances.js';
 import { forgetResponsesOfJob } from '../db/repositories/idempotency-records.js';
 import { invoiceById } from '../db/repositories/invoices.js';
-import { appendLedgerEntries } from '../db/repositories/ledger.js';
 import type { OutboxEventDraft } from '../db/repositories/outbox.js';
 import {
   deletePeriod,
@@ -23,6 +21,7 @@ import type { Period } from '../domain/period.js';
 import { countBeforeRenewal } from '../domain/renewal.js';
 import { jobIds } from '../jobs/job-id.js';
 import { voidUnpaidRenewalInvoice } from './invoice-voiding.js';
+import { voidLockedBalances } from './void-balances.js';
 
 /**
  * Takes back every renewal made ahead of the period running, latest first (a renewal by hand can be asked for again
@@ -103,30 +102,7 @@ export async function undoRenewalAhead(
   // nothing can be held from a balance not yet valid; were it so, the renewal stands rather than lose a hold
   if (balances.some((b) => b.held > 0n)) return;
 
-  await appendLedgerEntries(
-    tx,
-    balances
-      .filter((b) => b.remaining > 0n)
-      .map((b) => ({
-        balance_id: b.id,
-        client_id: b.client_id,
-        credit_type_id: b.credit_type_id,
-        subscription_id: b.subscription_id,
-        kind: 'void' as const,
-        amount: -b.remaining,
-        remaining_after: 0n,
-        invoice_id: renewal.invoice_id,
-        actor,
-        reason: REASON,
-        effective_at: now,
-        created_at: now,
-      })),
-  );
-  await applyBalanceChanges(
-    tx,
-    balances.map((b) => ({ id: b.id, remaining: 0n, voided: b.remaining, status: 'void' as const })),
-    now,
-  );
+  await voidLockedBalances(tx, balances, { now, actor, reason: REASON, invoiceId: renewal.invoice_id });
   const events = invoice ? await voidUnpaidRenewalInvoice(tx, invoice, REASON, now) : [];
   await deletePeriod(tx, subscription.id, renewal.starts_at);
 

@@ -1,7 +1,6 @@
 import { canonicalJson } from '../canonical-json.js';
 import type { Executor } from '../db/knex.js';
 import {
-  applyBalanceChanges,
   type BalanceRow,
   balancesOfSubscriptions,
   lockActiveBalancesOfSubscription,
@@ -9,7 +8,6 @@ import {
 import { clientsByIds, findClient } from '../db/repositories/clients.js';
 import { type CreditTypeRow, creditTypesByIds } from '../db/repositories/credit-types.js';
 import { type InvoiceWithLines, invoicesByIds } from '../db/repositories/invoices.js';
-import { appendLedgerEntries } from '../db/repositories/ledger.js';
 import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
 import { findPackage, packageById, packagesByIds } from '../db/repositories/packages.js';
 import {
@@ -39,6 +37,7 @@ import { grantPeriod } from './grant-period.js';
 import { packageInvoiceLine } from './invoice-lines.js';
 import { voidUnpaidFirstInvoice, voidUnpaidInvoicesNotStarted } from './invoice-voiding.js';
 import { type UndoneRenewal, undoRenewalsAhead } from './renewal-undo.js';
+import { voidLockedBalances } from './void-balances.js';
 
 export interface AutoRechargeInput {
   enabled?: boolean | undefined;
@@ -433,30 +432,7 @@ export async function voidBalances(
   reason: string,
 ): Promise<void> {
   const balances = await lockActiveBalancesOfSubscription(tx, subscription.id);
-  if (balances.length === 0) return;
-  await appendLedgerEntries(
-    tx,
-    balances
-      .filter((b) => b.remaining > 0n)
-      .map((b) => ({
-        balance_id: b.id,
-        client_id: b.client_id,
-        credit_type_id: b.credit_type_id,
-        subscription_id: b.subscription_id,
-        kind: 'void' as const,
-        amount: -b.remaining,
-        remaining_after: 0n,
-        actor,
-        reason,
-        effective_at: now,
-        created_at: now,
-      })),
-  );
-  await applyBalanceChanges(
-    tx,
-    balances.map((b) => ({ id: b.id, remaining: 0n, voided: b.remaining, status: 'void' as const })),
-    now,
-  );
+  await voidLockedBalances(tx, balances, { now, actor, reason });
 }
 
 export interface ViewOptions {
