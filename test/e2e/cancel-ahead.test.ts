@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventType } from '../../src/domain/event.js';
-import { eventSchemaOf } from '../../src/webhooks/event-schemas.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { closeVerified, httpSteps } from '../helpers/http-steps.js';
+import { commerceScene } from '../helpers/commerce-scene.js';
+import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
 
 /**
@@ -22,18 +21,13 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   // every event recorded (renewals_undone included) is what its published schema says
-  const events = (await app.database.db('outbox_events').select('type', 'payload')) as Array<{
-    type: EventType;
-    payload: unknown;
-  }>;
-  for (const e of events) {
-    const parsed = eventSchemaOf(e.type).safeParse(e.payload);
-    expect(parsed.success, `${e.type}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
-  }
+  await expectEventsMatchSchemas(app);
   await closeVerified(app);
 });
 
 const { call, ok, clockTo, nightly } = httpSteps(() => app);
+/** Its packages: 100 sms and 7.5 min a month at 19.99 USD, as the other money scenarios sell. */
+const commerce = commerceScene(ok);
 
 type Balance = { id: string; source: string; status: string; remaining: string; credit_type: { code: string } };
 type Invoice = { id: string; kind: string; total: number; status: string; number: string };
@@ -42,25 +36,7 @@ type Event = { type: string; data: Record<string, unknown> };
 /** A client and a package of its own, bought now. */
 async function scene(name: string, extra: Record<string, unknown> = {}, buy: Record<string, unknown> = {}) {
   await ok('POST', '/v1/clients', { external_ref: name, name }, 201);
-  await ok(
-    'POST',
-    '/v1/packages',
-    {
-      code: `p-${name}`,
-      name,
-      price: 1999,
-      currency: 'USD',
-      validity: { count: 1, unit: 'month' },
-      items: [
-        { credit_type: 'sms', units: 100 },
-        { credit_type: 'min', units: '7.5' },
-      ],
-      auto_renew: true,
-      rollover: { policy: 'all' },
-      ...extra,
-    },
-    201,
-  );
+  await commerce.pack(`p-${name}`, { name, auto_renew: true, rollover: { policy: 'all' }, ...extra });
   return ok('POST', '/v1/subscriptions', { client: name, package: `p-${name}`, ...buy }, 201);
 }
 const sub = (id: string) => ok('GET', `/v1/subscriptions/${id}`);

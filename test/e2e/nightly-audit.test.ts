@@ -1,14 +1,12 @@
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
-import type { EventType } from '../../src/domain/event.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
 import { startScheduler } from '../../src/scheduler/index.js';
 import { enqueueMaintenance, runNightly } from '../../src/scheduler/nightly.js';
-import { eventSchemaOf } from '../../src/webhooks/event-schemas.js';
 import { jitterUnit, retryDelayMs } from '../../src/webhooks/retry-schedule.js';
 import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
-import { closeVerified, httpSteps } from '../helpers/http-steps.js';
+import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';
 import { Receiver } from '../helpers/receiver.js';
 import { jsonRows } from '../helpers/reports.js';
 
@@ -29,16 +27,7 @@ async function start(now: string, env: Record<string, string> = {}) {
 afterEach(async () => {
   for (const stop of others.splice(0).reverse()) await stop();
   // every event the test caused is what its published schema says (what a receiver parses)
-  const events = (await app.database.db('outbox_events').select('type', 'payload')) as Array<{
-    type: EventType;
-    payload: unknown;
-  }>;
-  for (const e of events) {
-    const parsed = eventSchemaOf(e.type).safeParse(e.payload);
-    expect(parsed.success, `${e.type}: ${JSON.stringify(parsed.error?.issues)} in ${JSON.stringify(e.payload)}`).toBe(
-      true,
-    );
-  }
+  await expectEventsMatchSchemas(app);
   await closeVerified(app);
 });
 

@@ -1,4 +1,6 @@
 import { expect } from 'vitest';
+import type { EventType } from '../../src/domain/event.js';
+import { eventSchemaOf } from '../../src/webhooks/event-schemas.js';
 import type { TestApp } from './app.js';
 
 /**
@@ -25,6 +27,20 @@ export function httpSteps(app: () => TestApp) {
 }
 
 /** A scenario file's teardown: every ledger invariant holds over what it did (POST /v1/admin/verify), then close. */
+/** Every event the app recorded is what its published schema says (what a webhook receiver parses). */
+export async function expectEventsMatchSchemas(app: TestApp): Promise<void> {
+  const events = (await app.database.db('outbox_events').select('type', 'payload')) as Array<{
+    type: EventType;
+    payload: unknown;
+  }>;
+  for (const e of events) {
+    const parsed = eventSchemaOf(e.type).safeParse(e.payload);
+    expect(parsed.success, `${e.type}: ${JSON.stringify(parsed.error?.issues)} in ${JSON.stringify(e.payload)}`).toBe(
+      true,
+    );
+  }
+}
+
 export async function closeVerified(app: TestApp): Promise<void> {
   const verify = await app.request('POST', '/v1/admin/verify');
   expect(verify.status, verify.text).toBe(200);
