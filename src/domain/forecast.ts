@@ -9,6 +9,10 @@ export type ForecastLot = Pick<
   'id' | 'clientId' | 'creditTypeId' | 'remaining' | 'priority' | 'validFrom' | 'expiresAt'
 >;
 
+/** Decimals `burnPerDay` carries beyond the credit type's own (a rate of a whole-unit type is rarely whole). */
+export const BURN_EXTRA_DECIMALS = 6;
+const BURN_SCALE = 10n ** BigInt(BURN_EXTRA_DECIMALS);
+
 export interface ForecastInput {
   /**
    * The balances a consumption could spend now or later (live, something left; those not valid yet take their turn
@@ -36,8 +40,12 @@ export interface ExpiringUnused {
 export interface Forecast {
   /** Σ remaining of the balances usable now (not those valid only later). */
   remaining: Scaled;
-  /** netConsumed ÷ windowDays in scaled units, rounded half up (what `burn_per_day` shows). */
-  burnPerDay: Scaled;
+  /**
+   * netConsumed ÷ windowDays, in millionths of a scaled unit (BURN_EXTRA_DECIMALS more decimals than the credit
+   * type's), rounded half up: what `burn_per_day` shows. A rate, not a quantity: 14 units over 30 days is 0.466667 a
+   * day, not 0 — the walk drains at the exact fraction either way.
+   */
+  burnPerDay: bigint;
   /** Whole days the units last (floor); null when the burn is 0. */
   daysUntilEmpty: number | null;
   /**
@@ -65,7 +73,7 @@ export interface Forecast {
  * float and no rounding enters the walk. Rounding happens only at the edges: the units a balance
  * still holds at its expiry are rounded UP to a scaled unit (at most one scaled unit more is said to
  * expire), `emptyAt` is floored to the millisecond, `daysUntilEmpty` to whole days, and `burnPerDay`
- * — shown only, never used in the walk — rounded half up to a scaled unit.
+ * — shown only, never used in the walk — rounded half up to a millionth of a scaled unit.
  */
 export function forecast(input: ForecastInput): Forecast {
   const now = input.now.getTime();
@@ -77,7 +85,7 @@ export function forecast(input: ForecastInput): Forecast {
   const net = input.netConsumed > 0n ? input.netConsumed : 0n;
   const windowDays = BigInt(input.windowDays);
   if (windowDays <= 0n) throw new RangeError(`windowDays must be positive: ${input.windowDays}`);
-  const burnPerDay = (2n * net + windowDays) / (2n * windowDays);
+  const burnPerDay = (2n * net * BURN_SCALE + windowDays) / (2n * windowDays);
 
   if (net === 0n) {
     const expiringUnused = lots.map((l) => ({ balanceId: l.id, expiresAt: l.expiresAt, units: l.remaining }));

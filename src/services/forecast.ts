@@ -4,7 +4,7 @@ import type { AppContext } from '../app-context.js';
 import { readSpendable } from '../db/repositories/consumptions.js';
 import { frozenBalancesOf } from '../db/repositories/freezes.js';
 import { netConsumed } from '../db/repositories/ledger.js';
-import { forecast } from '../domain/forecast.js';
+import { BURN_EXTRA_DECIMALS, forecast } from '../domain/forecast.js';
 import { thawedAtFrozenUntil } from '../domain/freeze.js';
 import { MS_PER_DAY } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
@@ -19,8 +19,9 @@ export const forecastView = z
     remaining: z.string().meta({ description: "Usable now (the balances answer's `remaining`)." }),
     burn_per_day: z.string().meta({
       description:
-        "Net consumption (consumed − reversed) of the last window_days ÷ window_days, in the credit type's " +
-        'decimals, rounded half up. Shown only: the walk uses the exact fraction.',
+        'Net consumption (consumed − reversed) of the last window_days ÷ window_days: a rate, with 6 decimals more ' +
+        'than the credit type\'s (14 messages over 30 days: "0.466667"), rounded half up, trailing zeros ' +
+        'dropped. Shown only: the walk uses the exact fraction.',
     }),
     days_until_empty: z
       .number()
@@ -94,7 +95,7 @@ export async function clientForecast(
     credit_type: { id: scope.creditType.id, code: scope.creditType.code, unit: scope.creditType.unit },
     window_days: windowDays,
     remaining: q(f.remaining),
-    burn_per_day: q(f.burnPerDay),
+    burn_per_day: formatQuantity(f.burnPerDay, scope.creditType.decimals + BURN_EXTRA_DECIMALS),
     days_until_empty: f.daysUntilEmpty,
     empty_on: f.emptyAt ? DateTime.fromJSDate(f.emptyAt, { zone: app.config.BUSINESS_TZ }).toISODate() : null,
     empty_at: f.emptyAt?.toISOString() ?? null,

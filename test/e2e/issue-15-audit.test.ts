@@ -350,11 +350,11 @@ describe('forecast edges', () => {
       empty_at: '2026-05-10T06:00:00.000Z',
       expiring_unused: [],
     });
-    // window 366 days: 10/366 a day shown 0 (0.027 rounds to 0); 90 at 10 per 366 days lasts 3,294 days, beyond
+    // window 366 days: 10/366 a day shown to the millionth (0.027322); 90 at 10 per 366 days lasts 3,294 days, beyond
     // the expiry on 06-01 00:00 (30 days 18 h = 738 h away): spent 738 h × 10 / (366 × 24 h) = 0.84 → 90 − 0.84
     // = 89.16, rounded up: 90 expire unused; empty then
     expect((await forecast(366)).body).toMatchObject({
-      burn_per_day: '0',
+      burn_per_day: '0.027322',
       days_until_empty: 30,
       empty_at: '2026-06-01T00:00:00.000Z',
       expiring_unused: [{ balance_id: s.balance, units: '90' }],
@@ -669,7 +669,7 @@ describe('forecast of a frozen subscription', () => {
     // pushed by the 5 frozen days, 10-03 → 10-08: 30 days spend exactly 2, so 8 − 2 = 6 expire unused
     expect(forecast).toMatchObject({
       remaining: '0',
-      burn_per_day: '0',
+      burn_per_day: '0.066667', // 2 over 30 days
       days_until_empty: 0,
       empty_on: '2026-09-03',
       expiring_unused: [{ balance_id: s.balance, expires_at: '2026-10-08T00:00:00.000Z', units: '6' }],

@@ -381,12 +381,12 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
       empty_at: '2026-03-16T10:10:00.000Z',
       expiring_unused: [{ balance_id: ids.g2, expires_at: '2026-03-16T10:10:00.000Z', units: '20' }],
     });
-    // 30 days: the same 50 → 5/3 a day, shown "2". B1 drains until its expiry on 04-02 09:00, 27 d 22 h 50 min
+    // 30 days: the same 50 → 5/3 a day, shown "1.666667". B1 drains until its expiry on 04-02 09:00, 27 d 22 h 50 min
     // = 40,250 min away: 40,250 × 50 / 43,200 = 46.58 → 46 spent, 34 unused; G2 expires (03-16) before its turn,
     // all 50 unused; empty when B1 expires
     expect(await forecast(30)).toMatchObject({
       remaining: '130',
-      burn_per_day: '2',
+      burn_per_day: '1.666667',
       days_until_empty: 27,
       empty_on: '2026-04-02',
       empty_at: '2026-04-02T09:00:00.000Z',

@@ -307,10 +307,10 @@ describe('GET /v1/clients/{id}/forecast: burn of the window, the walk in spendin
     expect(f.expiring_unused.map((u: { units: string }) => u.units)).toEqual(['200', '100']);
   });
 
-  it('7 days: 50 ÷ 7 a day, shown rounded (7); A lasts 28 days', async () => {
+  it('7 days: 50 ÷ 7 a day, shown to the millionth (7.142857); A lasts 28 days', async () => {
     // (06-24, 07-01]: 50 consumed → 50/7 a day; B expires on 07-05 whole; A's 200 last 200 × 7 / 50 = 28 days
     const f = await forecastOf(`credit_type=${sms.code}&window_days=7`);
-    expect(f).toMatchObject({ burn_per_day: '7', days_until_empty: 28, empty_on: '2026-07-29' });
+    expect(f).toMatchObject({ burn_per_day: '7.142857', days_until_empty: 28, empty_on: '2026-07-29' });
   });
 
   it('the client page shows the forecast line, and balances as of a picked day', async () => {

@@ -54,16 +54,18 @@ describe('forecast: no burn', () => {
   });
 });
 
-describe('forecast: burn = net consumption of the window ÷ its days, shown rounded half up', () => {
+describe('forecast: burn = net consumption of the window ÷ its days, in millionths, shown rounded half up', () => {
   it.each([
-    [300n, 30, 10n],
-    [45n, 30, 2n], // 1.5 → 2
-    [44n, 30, 1n], // 1.466… → 1
-    [15n, 30, 1n], // 0.5 → 1
-    [14n, 30, 0n], // 0.466… → 0 (shown 0, yet the walk burns 14/30 a day)
-    [7n, 7, 1n],
-    [2_500n, 1, 2_500n],
-  ])('net %s over %s days → %s a day', (net, days, expected) => {
+    [300n, 30, 10_000_000n],
+    [45n, 30, 1_500_000n], // 1.5
+    [44n, 30, 1_466_667n], // 1.4666… → 1.466667
+    [15n, 30, 500_000n], // 0.5
+    [14n, 30, 466_667n], // 0.4666… → 0.466667 (no longer shown as 0 beside a finite days_until_empty)
+    [1n, 3, 333_333n], // 0.3333… → 0.333333
+    [2n, 3, 666_667n], // 0.6666… → 0.666667
+    [7n, 7, 1_000_000n],
+    [2_500n, 1, 2_500_000_000n],
+  ])('net %s over %s days → %s millionths a day', (net, days, expected) => {
     expect(run([], net, days).burnPerDay).toBe(expected);
   });
 
@@ -137,7 +139,7 @@ describe('forecast: the walk in the spending order', () => {
 
   it('a burn under one unit a day still empties: 14 over 30 days lasts 10 units 21.43 days', () => {
     const f = run([lot('a', 10n, 365)], 14n);
-    expect(f.burnPerDay).toBe(0n);
+    expect(f.burnPerDay).toBe(466_667n);
     expect(f.daysUntilEmpty).toBe(21); // 10 × 30 / 14 = 21.428…
     expect(f.emptyAt).toEqual(new Date(NOW.getTime() + Math.floor((10 * 30 * MS_PER_DAY) / 14)));
   });
@@ -145,7 +147,7 @@ describe('forecast: the walk in the spending order', () => {
   it('scaled units (decimals): 2.5 a day over 10.000 units', () => {
     // decimals 3: 75.000 consumed over 30 days = 2.500 a day; 10.000 last 4 days
     const f = run([lot('a', 10_000n, 365)], 75_000n);
-    expect(f.burnPerDay).toBe(2_500n);
+    expect(f.burnPerDay).toBe(2_500_000_000n);
     expect(f.daysUntilEmpty).toBe(4);
   });
 
@@ -208,7 +210,7 @@ describe('forecast: balances valid only later (a renewed period) take their turn
     // now: 10 left expiring in 5 days; renewed: 30 from day 5 to day 35. Days 0–5 spend 5 (5 expire unused), days
     // 5–35 spend the 30 exactly: empty at day 35. `remaining` counts what is usable now only.
     const f = run([lot('now', 10n, 5), lot('next', 30n, 35, { validFrom: later(5) })], 30n);
-    expect(f).toMatchObject({ remaining: 10n, burnPerDay: 1n, daysUntilEmpty: 35, emptyAt: later(35) });
+    expect(f).toMatchObject({ remaining: 10n, burnPerDay: 1_000_000n, daysUntilEmpty: 35, emptyAt: later(35) });
     expect(f.expiringUnused).toEqual([{ balanceId: 'now', expiresAt: later(5), units: 5n }]);
   });
 

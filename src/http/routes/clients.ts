@@ -175,7 +175,8 @@ export const clientRoutes: AnyRoute[] = [
       '`frozen_until`, its expiries pushed by the frozen time), the current one draining at that ' +
       'burn from now: a balance whose expiry comes first keeps what is left then (`expiring_unused`), and the ' +
       'credit type runs empty when the last one is spent or expires. Exact: units spent by an expiry round ' +
-      'down (what expires rounds up); `burn_per_day` is shown rounded half up; `days_until_empty` is whole ' +
+      "down (what expires rounds up); `burn_per_day` is shown with 6 more decimals than the credit type's, " +
+      'rounded half up; `days_until_empty` is whole ' +
       'days, rounded down. With no burn, `days_until_empty` and `empty_on` are null and every balance ' +
       'expires unused.',
     params: idParams,
