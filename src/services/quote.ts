@@ -1,11 +1,18 @@
 import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
-import { readSpendable, readSpendableAsSwept } from '../db/repositories/consumptions.js';
+import { balanceExpiries } from '../db/repositories/balances.js';
+import {
+  allocationsOf,
+  type ConsumptionRow,
+  consumptionsByIds,
+  readSpendable,
+  readSpendableAsSwept,
+} from '../db/repositories/consumptions.js';
 import { clientsOwedBySweep } from '../db/repositories/holds.js';
 import { burnDown, type Lot } from '../domain/allocate.js';
 import { isRefused, prepareUse, type UseReport } from '../domain/consumption-request.js';
 import { formatQuantity } from '../domain/quantity.js';
-import { ok, type Result } from '../domain/result.js';
+import { fail, ok, type Result } from '../domain/result.js';
 
 export const quoteView = z
   .object({
@@ -22,6 +29,15 @@ export const quoteView = z
     allocations: z.array(z.object({ balance_id: z.uuid(), amount: z.string(), expires_at: z.string() })),
     remaining: z.string().meta({ description: "The client's usable total of the credit type after the use." }),
     occurred_at: z.string(),
+    replayed: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          'True when `idempotency_key` names a consumption already applied with this same payload: the use would ' +
+          'take nothing more, and the quote answers what it took then (its `consumption_id`).',
+      }),
+    consumption_id: z.uuid().optional(),
   })
   .meta({ id: 'ConsumptionQuote' });
 export type QuoteView = z.infer<typeof quoteView>;
@@ -48,6 +64,18 @@ export async function quoteConsumption(app: AppContext, body: QuoteRequest): Pro
     { index: 0, jobId: '', enqueuedAt: now, now, clients, creditTypes },
   );
   if (isRefused(prepared)) return prepared;
+  if (body.idempotency_key !== undefined) {
+    // the key names a use applied before: sending it would replay that answer (or be refused), take nothing more
+    const before = (await consumptionsByIds(app.db, [prepared.id])).get(prepared.id);
+    if (before) {
+      if (before.request_hash !== prepared.hash)
+        return fail(
+          'idempotency_conflict',
+          `idempotency_key ${body.idempotency_key} was used with another payload (consumption ${before.id})`,
+        );
+      return ok(await replayedQuote(app, prepared, before));
+    }
+  }
   const scope = {
     clientId: prepared.client.id,
     creditTypeId: prepared.creditType.id,
@@ -91,4 +119,52 @@ export async function quoteConsumption(app: AppContext, body: QuoteRequest): Pro
     remaining: q(outcome.remaining),
     occurred_at: prepared.occurredAt.toISOString(),
   });
+}
+
+/**
+ * The quote of a use whose key was applied before with the same payload: what that consumption took (its
+ * allocations, its remaining right after), as its replay would answer. `would` reads its first outcome: a
+ * reversal since does not change what it was.
+ */
+async function replayedQuote(
+  app: AppContext,
+  prepared: { client: { id: string; externalRef: string }; creditType: QuotedCreditType },
+  before: ConsumptionRow,
+): Promise<QuoteView> {
+  const allocations = (await allocationsOf(app.db, [before.id])).get(before.id) ?? [];
+  const expiries = await balanceExpiries(
+    app.db,
+    allocations.map((a) => a.balance_id),
+  );
+  const q = (v: bigint) => formatQuantity(v, prepared.creditType.decimals);
+  return {
+    would: before.status === 'rejected' ? 'reject' : before.shortfall === 0n ? 'apply' : 'partial',
+    client: { id: prepared.client.id, external_ref: prepared.client.externalRef },
+    credit_type: { id: prepared.creditType.id, code: prepared.creditType.code, unit: prepared.creditType.unit },
+    quantity: q(before.quantity),
+    applied: q(before.applied),
+    shortfall: q(before.shortfall),
+    allocations: allocations.map((a) => ({
+      balance_id: a.balance_id,
+      amount: q(a.amount),
+      expires_at: expiryOf(expiries, a.balance_id).toISOString(),
+    })),
+    remaining: q(before.remaining_after),
+    occurred_at: before.occurred_at.toISOString(),
+    replayed: true,
+    consumption_id: before.id,
+  };
+}
+
+interface QuotedCreditType {
+  id: string;
+  code: string;
+  unit: string;
+  decimals: number;
+}
+
+function expiryOf(expiries: ReadonlyMap<string, Date>, balanceId: string): Date {
+  const at = expiries.get(balanceId);
+  if (!at) throw new Error(`balance ${balanceId} of a recorded allocation is missing`);
+  return at;
 }

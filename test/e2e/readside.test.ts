@@ -147,6 +147,41 @@ describe('POST /v1/consumptions/quote: what a use would take, nothing written', 
     });
     expect(noKey.status).toBe(401);
   });
+
+  it('a key applied before answers what that use took (replayed), another payload under it is 409', async () => {
+    // 'q-real' took 100 of G1 and 20 of the package at 10:00 (reversed since: what it was does not change)
+    const original = (await app.request('GET', `/v1/consumptions?client=${client}&idempotency_key=q-real`, {
+      key: app.keys.read,
+    })) as { body: { data: Array<{ id: string }> } };
+    const id = original.body.data[0]?.id;
+    const ledger = await countRows(app, 'ledger_entries');
+    const same = await app.request('POST', '/v1/consumptions/quote', {
+      key: app.keys.read,
+      body: { client, credit_type: sms.code, quantity: 120, idempotency_key: 'q-real' },
+    });
+    expect(same.status, same.text).toBe(200);
+    expect(same.body).toMatchObject({
+      would: 'apply',
+      quantity: '120',
+      applied: '120',
+      shortfall: '0',
+      remaining: '30',
+      replayed: true,
+      consumption_id: id,
+    });
+    expect(same.body.allocations).toContainEqual({
+      balance_id: g1,
+      amount: '100',
+      expires_at: '2026-05-10T00:00:00.000Z',
+    });
+    const other = await app.request('POST', '/v1/consumptions/quote', {
+      key: app.keys.read,
+      body: { client, credit_type: sms.code, quantity: 121, idempotency_key: 'q-real' },
+    });
+    expect(other.status, other.text).toBe(409);
+    expect(other.body.code).toBe('idempotency_conflict');
+    expect(await countRows(app, 'ledger_entries')).toBe(ledger);
+  });
 });
 
 describe('GET /v1/clients/{id}/balances?as_of=: the answer as it stood then, from the ledger', () => {

@@ -261,6 +261,18 @@ export async function balancesOfClient(db: Executor, clientId: string): Promise<
     ])) as PlacedBalanceRow[];
 }
 
+/** When each of these balances expires (now: a freeze may have pushed it since), by id. */
+export async function balanceExpiries(db: Executor, ids: readonly string[]): Promise<Map<string, Date>> {
+  if (ids.length === 0) return new Map();
+  const rows = (await db('balances')
+    .whereIn('id', [...new Set(ids)])
+    .select('id', 'expires_at')) as Array<{
+    id: string;
+    expires_at: Date;
+  }>;
+  return new Map(rows.map((r) => [r.id, r.expires_at]));
+}
+
 /** One balance with its subscription's status. */
 export async function placedBalanceById(db: Executor, id: string): Promise<PlacedBalanceRow | undefined> {
   return (await placedBalances(db).where('b.id', id).first()) as PlacedBalanceRow | undefined;

@@ -90,13 +90,16 @@ export const consumptionRoutes: AnyRoute[] = [
     tag: 'consumption',
     summary: 'What a use would take now (allocations, shortfall, remaining after), with nothing written',
     description:
-      'The consumption body (`idempotency_key` optional: a quote is never recorded) run through the same ' +
+      'The consumption body (`idempotency_key` optional: a quote is never recorded; one that names a use ' +
+      'applied before answers what that use took, `replayed: true`, or 409 `idempotency_conflict` for another ' +
+      'payload, as sending it would) run through the same ' +
       'burn-down as the consume job, over the balances a consumption would lock, read without a lock. A read ' +
       'key may ask: nothing changes. A use accepted a moment later may find less.',
     body: consumptionBody.extend({ idempotency_key: consumptionBody.shape.idempotency_key.optional() }),
     responses: {
       200: { description: 'What the use would take', schema: quoteView },
       404: { description: 'No such client or credit type' },
+      409: { description: '`idempotency_key` names a use applied with another payload' },
       422: { description: 'Invalid input (`validation_failed`, see `errors`)', schema: validationProblemSchema },
     },
     handler: async ({ body, app }) => {
