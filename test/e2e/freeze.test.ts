@@ -368,3 +368,39 @@ describe('who may freeze', () => {
     expect(none.status).toBe(422);
   });
 });
+
+describe('a retried freeze or unfreeze (Idempotency-Key)', () => {
+  it('replays the first answer once frozen (not 409), one freeze and one event; another body is 409', async () => {
+    at('2026-09-01T00:00:00.000Z');
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], { max_freeze_days: 20 });
+    const sub = await subscribe(app, client.id, pkg.code);
+    const post = (path: string, key: string, body?: unknown) =>
+      app.request('POST', `/v1/subscriptions/${sub.id}/${path}`, {
+        key: app.keys.write,
+        headers: { 'idempotency-key': key },
+        body,
+      });
+    const first = await post('freeze', 'fz-1', { days: 5 });
+    expect(first.status, first.text).toBe(200);
+    at('2026-09-01T00:00:05.000Z');
+    const again = await post('freeze', 'fz-1', { days: 5 });
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toEqual(first.body);
+    const other = await post('freeze', 'fz-1', { days: 6 });
+    expect(other.status).toBe(409);
+    expect(other.body.code).toBe('idempotency_conflict');
+
+    at('2026-09-03T00:00:00.000Z');
+    const thawed = await post('unfreeze', 'uf-1');
+    expect(thawed.status, thawed.text).toBe(200);
+    expect(thawed.body).toMatchObject({ status: 'active', current_period_end: '2026-10-03T00:00:00.000Z' });
+    const thawedAgain = await post('unfreeze', 'uf-1');
+    expect(thawedAgain.status, thawedAgain.text).toBe(200);
+    expect(thawedAgain.body).toEqual(thawed.body);
+    // without a key, a second unfreeze is the conflict it always was
+    expect((await unfreeze(sub.id)).status).toBe(409);
+    const types = (await eventsOf(sub.id)).map((e) => e.type).filter((t) => t.includes('frozen'));
+    expect(types).toEqual(['subscription.frozen', 'subscription.unfrozen']);
+  });
+});

@@ -355,6 +355,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       'expiries of its balances move later by the time it was frozen. Records `subscription.frozen`.',
     params: idParams,
     body: freezeBody,
+    // a retried freeze (its answer lost) replays the first answer instead of 409 "frozen already"
+    idempotency: 'stored',
     responses: {
       200: { description: 'Frozen', schema: subscriptionSchema },
       404: { description: 'No such subscription' },
@@ -391,6 +393,7 @@ export const subscriptionRoutes: AnyRoute[] = [
       'later by exactly the time it was frozen (never beyond `frozen_until`), each balance with an `extend` ledger ' +
       'entry (amount 0, old and new expiry). Records `subscription.unfrozen`.',
     params: idParams,
+    idempotency: 'stored',
     responses: {
       200: { description: 'Unfrozen', schema: subscriptionSchema },
       404: { description: 'No such subscription' },
