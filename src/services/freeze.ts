@@ -18,11 +18,18 @@ import { extendExpiries, extendedPeriodEnd, type FreezeRequest, frozenSpan, plan
 import { subscriptionIn } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
+import { renewalsUndoneData, undoRenewalsAhead } from './renewal-undo.js';
 
 export interface FreezeContext {
   now: Date;
   actor: string;
+  /** Who hears of renewals made ahead that a freeze took back (to forget their jobs after the commit). */
+  onRenewalUndone?: ((jobIds: readonly string[]) => void) | undefined;
 }
+
+const UNDONE_BY_FREEZE =
+  'the renewal made ahead was taken back: the subscription was frozen before its period ended (renewed again ' +
+  'at the end the unfreeze sets)';
 
 /**
  * DOMAIN.md "Freeze": stops an active subscription's clock until `until` (or for `days`, or as long as its
@@ -37,8 +44,15 @@ export async function freezeSubscription(
   context: FreezeContext,
 ): Promise<Result<SubscriptionRow>> {
   return transact(db, async (tx) => {
-    const current = await lockSubscription(tx, id);
-    if (!current) return fail('not_found', `no subscription "${id}"`);
+    const locked = await lockSubscription(tx, id);
+    if (!locked) return fail('not_found', `no subscription "${id}"`);
+    // the nightly run renews 26–49 h ahead: frozen in the last day or two of its period, an active subscription
+    // has its next period already made. Unpaid, that renewal is taken back (as a cancel at period end takes it)
+    // and the period running is the one frozen; the renewal comes again at the end the unfreeze sets. A paid one
+    // stands, and the freeze is refused below (the period it points at has not begun).
+    const undone =
+      locked.status === 'active' ? await undoRenewalsAhead(tx, locked, { ...context, why: UNDONE_BY_FREEZE }) : [];
+    const current = undone.at(-1)?.subscription ?? locked;
     const pkg = await packageById(tx, current.package_id);
     if (!pkg) return fail('not_found', `package ${current.package_id} is gone`);
     const usedMs = await frozenMsInPeriod(tx, id, current.current_period_start);
@@ -86,11 +100,14 @@ export async function freezeSubscription(
             frozen_at: frozenAt.toISOString(),
             frozen_until: frozenUntil.toISOString(),
             current_period_end: current.current_period_end.toISOString(),
+            ...renewalsUndoneData(undone),
           },
         },
+        ...undone.flatMap((u) => u.events),
       ],
       context.now,
     );
+    if (undone.length > 0) context.onRenewalUndone?.(undone.flatMap((u) => u.jobIds));
     return ok(updated);
   });
 }

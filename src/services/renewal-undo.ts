@@ -31,7 +31,7 @@ import { voidLockedBalances } from './void-balances.js';
 export async function undoRenewalsAhead(
   tx: Tx,
   subscription: SubscriptionRow,
-  context: { now: Date; actor: string },
+  context: UndoContext,
 ): Promise<UndoneRenewal[]> {
   if (subscription.current_period_start.getTime() <= context.now.getTime()) return [];
   // the balances of every period not begun first, then (renewal by renewal) the invoices: the one lock order
@@ -43,6 +43,13 @@ export async function undoRenewalsAhead(
     undone.push(next);
     current = next.subscription;
   }
+}
+
+export interface UndoContext {
+  now: Date;
+  actor: string;
+  /** Why, as the void entries and the voided invoice say it (a cancel at period end by default). */
+  why?: string | undefined;
 }
 
 /** What taking back a renewal made ahead did. */
@@ -61,6 +68,20 @@ export interface UndoneRenewal {
    */
   jobIds: string[];
 }
+
+/** An event's `renewals_undone`: the periods taken back and their invoices, earliest first (none: no member). */
+export const renewalsUndoneData = (
+  undone: readonly UndoneRenewal[],
+): { renewals_undone?: Array<{ period_start: string; period_end: string; invoice_id: string | null }> } =>
+  undone.length === 0
+    ? {}
+    : {
+        renewals_undone: [...undone].reverse().map((u) => ({
+          period_start: u.period.start.toISOString(),
+          period_end: u.period.end.toISOString(),
+          invoice_id: u.invoiceId,
+        })),
+      };
 
 /** A status whose period runs and that a renewal made ahead left as it was. */
 const RUNS: ReadonlySet<SubscriptionRow['status']> = new Set(['active', 'suspended']);
@@ -86,9 +107,10 @@ const REASON = 'the renewal made ahead was taken back: the subscription is set t
 export async function undoRenewalAhead(
   tx: Tx,
   subscription: SubscriptionRow,
-  context: { now: Date; actor: string },
+  context: UndoContext,
 ): Promise<UndoneRenewal | undefined> {
   const { now, actor } = context;
+  const reason = context.why ?? REASON;
   if (!RUNS.has(subscription.status) || subscription.current_period_start.getTime() <= now.getTime()) return;
   const renewal = await periodStartingAt(tx, subscription.id, subscription.current_period_start);
   if (renewal?.kind !== 'renewal' || renewal.late) return;
@@ -102,8 +124,8 @@ export async function undoRenewalAhead(
   // nothing can be held from a balance not yet valid; were it so, the renewal stands rather than lose a hold
   if (balances.some((b) => b.held > 0n)) return;
 
-  await voidLockedBalances(tx, balances, { now, actor, reason: REASON, invoiceId: renewal.invoice_id });
-  const events = invoice ? await voidUnpaidRenewalInvoice(tx, invoice, REASON, now) : [];
+  await voidLockedBalances(tx, balances, { now, actor, reason, invoiceId: renewal.invoice_id });
+  const events = invoice ? await voidUnpaidRenewalInvoice(tx, invoice, reason, now) : [];
   await deletePeriod(tx, subscription.id, renewal.starts_at);
 
   // the snapshot the old period was granted from: its package balances, in the order they were made (ids sort so)

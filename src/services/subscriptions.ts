@@ -36,7 +36,7 @@ import { endFreezeOnCancel } from './freeze.js';
 import { grantPeriod } from './grant-period.js';
 import { packageInvoiceLine } from './invoice-lines.js';
 import { voidUnpaidFirstInvoice, voidUnpaidInvoicesNotStarted } from './invoice-voiding.js';
-import { type UndoneRenewal, undoRenewalsAhead } from './renewal-undo.js';
+import { renewalsUndoneData, type UndoneRenewal, undoRenewalsAhead } from './renewal-undo.js';
 import { voidLockedBalances } from './void-balances.js';
 
 export interface AutoRechargeInput {
@@ -259,15 +259,7 @@ const cancelScheduled = (subscription: SubscriptionRow, undone: readonly UndoneR
     client_id: subscription.client_id,
     status: subscription.status,
     cancel_at: subscription.current_period_end.toISOString(),
-    ...(undone.length > 0
-      ? {
-          renewals_undone: [...undone].reverse().map((u) => ({
-            period_start: u.period.start.toISOString(),
-            period_end: u.period.end.toISOString(),
-            invoice_id: u.invoiceId,
-          })),
-        }
-      : {}),
+    ...renewalsUndoneData(undone),
   },
 });
 

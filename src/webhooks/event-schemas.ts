@@ -26,6 +26,9 @@ const minor = () => z.number().int().meta({ description: 'Minor units of the cur
 const open = <T extends z.ZodRawShape>(shape: T) => z.looseObject(shape);
 
 const subscriptionRef = { subscription_id: uuid(), client_id: uuid() };
+const renewalsUndone = z
+  .array(z.object({ period_start: time(), period_end: time(), invoice_id: uuid().nullable() }))
+  .optional();
 const balanceRef = {
   balance_id: uuid(),
   subscription_id: uuid().nullable(),
@@ -79,9 +82,7 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     status: z.string(),
     cancel_at: time(),
     // renewals made ahead and unpaid, taken back so that the period running is the one that ends
-    renewals_undone: z
-      .array(z.object({ period_start: time(), period_end: time(), invoice_id: uuid().nullable() }))
-      .optional(),
+    renewals_undone: renewalsUndone,
   }),
   'subscription.updated': open({
     ...subscriptionRef,
@@ -101,6 +102,8 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     frozen_at: time(),
     frozen_until: time(),
     current_period_end: time(),
+    // renewals made ahead and unpaid, taken back so that the period running is the one frozen
+    renewals_undone: renewalsUndone,
   }),
   'subscription.unfrozen': open({
     ...subscriptionRef,

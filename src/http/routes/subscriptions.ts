@@ -352,7 +352,11 @@ export const subscriptionRoutes: AnyRoute[] = [
       'An active subscription becomes `frozen` until `until` (or for `days`, or, with neither, as long as what is ' +
       "left of its package's `max_freeze_days` for this period): its balances pay for nothing, and it is neither " +
       'renewed nor expired. At unfreeze (by hand, or by the expiry sweep at `frozen_until`) its period end and the ' +
-      'expiries of its balances move later by the time it was frozen. Records `subscription.frozen`.',
+      'expiries of its balances move later by the time it was frozen. Records `subscription.frozen`. Frozen ' +
+      'while a renewal made ahead (the nightly run renews 26–49 h before a period ends) has not begun and is ' +
+      'unpaid, that renewal is taken back first — its balances and invoice voided (`renewals_undone`), the ' +
+      'period running is the one frozen — and it is made again at the end the unfreeze sets; a paid one stands ' +
+      '(409: its period has not begun).',
     params: idParams,
     body: freezeBody,
     // a retried freeze (its answer lost) replays the first answer instead of 409 "frozen already"
@@ -370,13 +374,17 @@ export const subscriptionRoutes: AnyRoute[] = [
           'or `until` is not in the future',
       },
     },
-    handler: async ({ params, body, db, app, auth }) => {
+    handler: async ({ params, body, db, app, auth, afterCommit }) => {
       if (!isUuid(params.id)) return notFound(params.id);
       const result = await freezeSubscription(
         db,
         params.id,
         { until: body?.until, days: body?.days },
-        { now: app.clock.now(), actor: `key:${auth?.keyId ?? 'system'}` },
+        {
+          now: app.clock.now(),
+          actor: `key:${auth?.keyId ?? 'system'}`,
+          onRenewalUndone: (jobIds) => afterCommit(() => forgetUndoneRenewal(app, jobIds)),
+        },
       );
       if (!result.ok) return result;
       return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
