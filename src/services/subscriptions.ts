@@ -248,28 +248,40 @@ function settingsEvents(
 
 /**
  * `cancel_at` is the end of the period that runs to the cancel; when renewals made ahead were taken back for it
- * (undoRenewalsAhead), `renewals_undone` names their periods and invoices, earliest first.
+ * (undoRenewalsAhead), `renewals_undone` names their periods and invoices, earliest first, and `recharges_voided` the
+ * recharges bought into those periods and taken back with them (`period_start`: the renewal's).
  */
-const cancelScheduled = (subscription: SubscriptionRow, undone: readonly UndoneRenewal[] = []): OutboxEventDraft => ({
-  type: 'subscription.cancel_scheduled',
-  clientId: subscription.client_id,
-  subjectId: subscription.id,
-  data: {
-    subscription_id: subscription.id,
-    client_id: subscription.client_id,
-    status: subscription.status,
-    cancel_at: subscription.current_period_end.toISOString(),
-    ...(undone.length > 0
-      ? {
-          renewals_undone: [...undone].reverse().map((u) => ({
-            period_start: u.period.start.toISOString(),
-            period_end: u.period.end.toISOString(),
-            invoice_id: u.invoiceId,
-          })),
-        }
-      : {}),
-  },
-});
+const cancelScheduled = (subscription: SubscriptionRow, undone: readonly UndoneRenewal[] = []): OutboxEventDraft => {
+  const earliestFirst = [...undone].reverse();
+  const recharges = earliestFirst.flatMap((u) =>
+    u.recharges.map((r) => ({
+      recharge_id: r.rechargeId,
+      invoice_id: r.invoiceId,
+      period_start: u.period.start.toISOString(),
+    })),
+  );
+  return {
+    type: 'subscription.cancel_scheduled',
+    clientId: subscription.client_id,
+    subjectId: subscription.id,
+    data: {
+      subscription_id: subscription.id,
+      client_id: subscription.client_id,
+      status: subscription.status,
+      cancel_at: subscription.current_period_end.toISOString(),
+      ...(undone.length > 0
+        ? {
+            renewals_undone: earliestFirst.map((u) => ({
+              period_start: u.period.start.toISOString(),
+              period_end: u.period.end.toISOString(),
+              invoice_id: u.invoiceId,
+            })),
+          }
+        : {}),
+      ...(recharges.length > 0 ? { recharges_voided: recharges } : {}),
+    },
+  };
+};
 
 /** Who asks for a change, and who hears of a renewal made ahead that it took back (to forget its job after commit). */
 export interface ChangeContext {

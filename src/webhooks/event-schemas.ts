@@ -82,6 +82,10 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     renewals_undone: z
       .array(z.object({ period_start: time(), period_end: time(), invoice_id: uuid().nullable() }))
       .optional(),
+    // recharges bought into those renewals' periods, taken back with them (their units voided, their invoices void)
+    recharges_voided: z
+      .array(z.object({ recharge_id: uuid().nullable(), invoice_id: uuid(), period_start: time() }))
+      .optional(),
   }),
   'subscription.updated': open({
     ...subscriptionRef,
