@@ -557,4 +557,24 @@ describe('cancel at period end after a renewal made ahead and a recharge bought 
     expect(await sub(s.id)).toMatchObject({ status: 'cancelled' });
     await verify();
   });
+
+  it('PATCH cancel_at_period_end takes the recharge back the same way', async () => {
+    await clockTo('2027-06-02T00:00:00.000Z');
+    const s = await scene('l'); // [06-02, 07-02)
+    await clockTo('2027-07-01T00:00:00.000Z');
+    await nightly(); // renewed ahead: [07-02, 08-02)
+    await clockTo('2027-07-01T01:00:00.000Z');
+    const bought = await recharge(s.id);
+    expect(await ok('PATCH', `/v1/subscriptions/${s.id}`, { cancel_at_period_end: true })).toMatchObject({
+      current_period_end: '2027-07-02T00:00:00.000Z',
+      renewal_count: 0,
+    });
+    expect((await ok('GET', `/v1/invoices/${bought.invoice_id}`)).status).toBe('void');
+    const [scheduled] = await eventsOf('subscription.cancel_scheduled', 'subscription_id', s.id);
+    expect(scheduled?.data.recharges_voided).toEqual([
+      { recharge_id: bought.recharge_id, invoice_id: bought.invoice_id, period_start: '2027-07-02T00:00:00.000Z' },
+    ]);
+    await verify();
+    await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'now' });
+  });
 });
