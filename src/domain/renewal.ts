@@ -106,3 +106,22 @@ export function countBeforeRenewal(renewed: PeriodCount, previous: Period): Peri
   if (renewed.periodIndex > 0) return { anchorAt: renewed.anchorAt, periodIndex: renewed.periodIndex - 1 };
   return { anchorAt: previous.start, periodIndex: 0 };
 }
+
+/** A recharge bought into a renewal made ahead (its balances belong to that renewal's period), as the undo sees it. */
+export interface RechargeIntoRenewal {
+  invoiceStatus: 'issued' | 'paid' | 'void';
+  /** Its balances as they stand: what was consumed of them, and what open holds reserve. */
+  balances: ReadonlyArray<{ consumed: bigint; held: bigint }>;
+}
+
+/**
+ * Whether the recharges bought into a renewal made ahead keep that renewal when the subscription is set to cancel at
+ * the end of the period running. A recharge bought after the renewal is valid from its purchase to the renewed
+ * period's end; taking the renewal back ends the subscription before that, so the recharge goes with it: its units
+ * voided and, unpaid, its invoice (the client never pays for units taken from it unused). Two things cannot be undone
+ * that way and keep the renewal, as a paid renewal is kept (the cancel comes at the renewed period's end): a paid
+ * recharge (the client bought units of that period) and a recharge already spent from or held (voiding its invoice
+ * would give away units used; keeping it would charge for units voided).
+ */
+export const rechargesKeepRenewal = (recharges: readonly RechargeIntoRenewal[]): boolean =>
+  recharges.some((r) => r.invoiceStatus === 'paid' || r.balances.some((b) => b.consumed > 0n || b.held > 0n));

@@ -48,10 +48,12 @@ export async function freezeSubscription(
     if (!locked) return fail('not_found', `no subscription "${id}"`);
     // the nightly run renews 26–49 h ahead: frozen in the last day or two of its period, an active subscription
     // has its next period already made. Unpaid, that renewal is taken back (as a cancel at period end takes it)
-    // and the period running is the one frozen; the renewal comes again at the end the unfreeze sets. A paid one
-    // stands, and the freeze is refused below (the period it points at has not begun).
+    // and the period running is the one frozen; the renewal comes again at the end the unfreeze sets. A paid one,
+    // or one a recharge was bought into, stands, and the freeze is refused below (its period has not begun).
     const undone =
-      locked.status === 'active' ? await undoRenewalsAhead(tx, locked, { ...context, why: UNDONE_BY_FREEZE }) : [];
+      locked.status === 'active'
+        ? await undoRenewalsAhead(tx, locked, { ...context, why: UNDONE_BY_FREEZE, rechargesKeepIt: true })
+        : [];
     const current = undone.at(-1)?.subscription ?? locked;
     const pkg = await packageById(tx, current.package_id);
     if (!pkg) return fail('not_found', `package ${current.package_id} is gone`);

@@ -62,6 +62,25 @@ export async function voidUnpaidRenewalInvoice(
   return voidAll(tx, invoice.status === 'issued' ? [invoice] : [], reason, now);
 }
 
+/**
+ * Voids the unpaid invoices of recharges bought into a renewal made ahead and taken back with it (their units voided
+ * with the renewal's): they buy nothing now. Call with the invoices locked, after the balances; answers the
+ * `invoice.voided` events (none for an invoice no longer `issued`).
+ */
+export async function voidUnpaidRechargeInvoices(
+  tx: Tx,
+  invoices: readonly InvoiceWithLines[],
+  reason: string,
+  now: Date,
+): Promise<OutboxEventDraft[]> {
+  return voidAll(
+    tx,
+    invoices.filter((invoice) => invoice.status === 'issued'),
+    reason,
+    now,
+  );
+}
+
 async function voidAll(
   tx: Tx,
   unpaid: readonly InvoiceWithLines[],

@@ -248,7 +248,8 @@ function settingsEvents(
 
 /**
  * `cancel_at` is the end of the period that runs to the cancel; when renewals made ahead were taken back for it
- * (undoRenewalsAhead), `renewals_undone` names their periods and invoices, earliest first.
+ * (undoRenewalsAhead), `renewals_undone` names their periods and invoices, earliest first, and `recharges_voided` the
+ * recharges bought into those periods and taken back with them (`period_start`: the renewal's).
  */
 const cancelScheduled = (subscription: SubscriptionRow, undone: readonly UndoneRenewal[] = []): OutboxEventDraft => ({
   type: 'subscription.cancel_scheduled',

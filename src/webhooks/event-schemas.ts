@@ -83,6 +83,10 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     cancel_at: time(),
     // renewals made ahead and unpaid, taken back so that the period running is the one that ends
     renewals_undone: renewalsUndone,
+    // recharges bought into those renewals' periods, taken back with them (their units voided, their invoices void)
+    recharges_voided: z
+      .array(z.object({ recharge_id: uuid().nullable(), invoice_id: uuid(), period_start: time() }))
+      .optional(),
   }),
   'subscription.updated': open({
     ...subscriptionRef,

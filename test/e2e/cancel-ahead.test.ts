@@ -325,3 +325,256 @@ describe('cancel at period end after a renewal made ahead and paid', () => {
     await verify();
   });
 });
+
+/**
+ * A recharge bought after the renewal made ahead lands in that renewal's period (src/jobs/recharge.ts: a `recharge`
+ * balance of the renewed period, valid from its purchase to the renewed period's end). Taking the renewal back must
+ * not leave its invoice standing while its units die: the client never pays for units taken without use.
+ */
+describe('cancel at period end after a renewal made ahead and a recharge bought into it', () => {
+  type Lot = Balance & { valid_from: string; expires_at: string };
+  const recharge = (id: string) => ok('POST', `/v1/subscriptions/${id}/recharge?wait=true`, {});
+  const lotsWithValidity = async (id: string, code: string) =>
+    ((await sub(id)).balances as Lot[])
+      .filter((b) => b.credit_type.code === code)
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .map((b) => [b.source, b.status, b.remaining, b.expires_at]);
+
+  it('unpaid both: voids the renewal and the recharge, their units once, and names both in the event', async () => {
+    await clockTo('2027-01-01T00:00:00.000Z');
+    const s = await scene('g'); // [01-01, 02-01)
+    await clockTo('2027-01-31T00:00:00.000Z');
+    await nightly(); // renewed ahead: [02-01, 03-01)
+    await clockTo('2027-01-31T01:00:00.000Z');
+    const bought = await recharge(s.id);
+    // it lands in the renewed period: valid from now to that period's end
+    expect(bought.balances).toMatchObject([
+      { granted: '100', valid_from: '2027-01-31T01:00:00.000Z', expires_at: '2027-03-01T00:00:00.000Z' },
+      { granted: '7.5', valid_from: '2027-01-31T01:00:00.000Z', expires_at: '2027-03-01T00:00:00.000Z' },
+    ]);
+    const [, renewal] = await invoicesOf(s.id);
+
+    await clockTo('2027-01-31T02:00:00.000Z');
+    expect(await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'period_end' })).toMatchObject({
+      cancel_at_period_end: true,
+      current_period_end: '2027-02-01T00:00:00.000Z',
+      renewal_count: 0,
+    });
+    expect((await invoicesOf(s.id)).map((i) => [i.kind, i.status])).toEqual([
+      ['subscription', 'issued'],
+      ['renewal', 'void'],
+      ['recharge', 'void'],
+    ]);
+    expect((await call('POST', `/v1/invoices/${bought.invoice_id}/pay`, {})).status).toBe(409);
+    expect(await lots(s.id, 'sms')).toEqual([
+      ['package', 'active', '100'],
+      ['package', 'void', '0'],
+      ['recharge', 'void', '0'],
+    ]);
+    // each unit voided once: one `void` entry per balance, and the statement adds up to what remains
+    const sms = await statement('g', 'sms');
+    expect(sms.filter(([kind]) => kind === 'void')).toEqual([
+      ['void', '-100', '0'],
+      ['void', '-100', '0'],
+    ]);
+    expect(sms.reduce((sum, [, amount]) => sum + BigInt(amount!), 0n)).toBe(100n);
+    expect(await statement('g', 'min')).toEqual([
+      ['grant', '7.5', '7.5'],
+      ['grant', '7.5', '7.5'],
+      ['recharge', '7.5', '7.5'],
+      ['void', '-7.5', '0'],
+      ['void', '-7.5', '0'],
+    ]);
+    // each `void` entry names the invoice whose units it takes: the renewal's, or the recharge's
+    const voids = (await app.database
+      .db('ledger_entries')
+      .where({ subscription_id: s.id, kind: 'void' })
+      .select('balance_id', 'invoice_id')) as Array<{ balance_id: string; invoice_id: string }>;
+    const recharged = new Set((bought.balances as Array<{ id: string }>).map((b) => b.id));
+    expect(voids.map((v) => [recharged.has(v.balance_id), v.invoice_id]).sort()).toEqual([
+      [false, renewal!.id],
+      [false, renewal!.id],
+      [true, bought.invoice_id],
+      [true, bought.invoice_id],
+    ]);
+    const [scheduled] = await eventsOf('subscription.cancel_scheduled', 'subscription_id', s.id);
+    expect(scheduled?.data).toMatchObject({
+      cancel_at: '2027-02-01T00:00:00.000Z',
+      renewals_undone: [
+        { period_start: '2027-02-01T00:00:00.000Z', period_end: '2027-03-01T00:00:00.000Z', invoice_id: renewal!.id },
+      ],
+      recharges_voided: [
+        { recharge_id: bought.recharge_id, invoice_id: bought.invoice_id, period_start: '2027-02-01T00:00:00.000Z' },
+      ],
+    });
+    expect(
+      (await eventsOf('invoice.voided', 'subscription_id', s.id)).map((e) => [e.data.invoice_id, e.data.kind]),
+    ).toEqual(
+      expect.arrayContaining([
+        [renewal!.id, 'renewal'],
+        [bought.invoice_id, 'recharge'],
+      ]),
+    );
+    const { rows } = await jsonRows(app, { type: 'balances', params: { client: 'g' } });
+    expect(rows.find((r) => r.subscription_id === s.id && r.credit_type === 'sms')).toMatchObject({
+      granted: '300',
+      remaining: '100',
+      voided: '200',
+    });
+    await verify();
+
+    // the running period ends without renewal; nothing more is voided
+    await clockTo('2027-02-01T00:00:00.000Z');
+    await nightly();
+    expect(await sub(s.id)).toMatchObject({ status: 'cancelled' });
+    expect((await statement('g', 'sms')).filter(([kind]) => kind === 'void')).toHaveLength(2);
+    await verify();
+  });
+
+  it('a paid recharge keeps the renewal, as a paid renewal is kept: the cancel comes at its end', async () => {
+    await clockTo('2027-02-01T00:00:00.000Z');
+    const s = await scene('h'); // [02-01, 03-01)
+    await clockTo('2027-02-28T00:00:00.000Z');
+    await nightly(); // renewed ahead: [03-01, 04-01)
+    await clockTo('2027-02-28T01:00:00.000Z');
+    const bought = await recharge(s.id);
+    await ok('POST', `/v1/invoices/${bought.invoice_id}/pay`, {});
+    await clockTo('2027-02-28T02:00:00.000Z');
+    expect(await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'period_end' })).toMatchObject({
+      status: 'active',
+      cancel_at_period_end: true,
+      current_period_start: '2027-03-01T00:00:00.000Z',
+      current_period_end: '2027-04-01T00:00:00.000Z',
+      renewal_count: 1,
+    });
+    expect((await invoicesOf(s.id)).map((i) => [i.kind, i.status])).toEqual([
+      ['subscription', 'issued'],
+      ['renewal', 'issued'],
+      ['recharge', 'paid'],
+    ]);
+    expect(await lotsWithValidity(s.id, 'sms')).toEqual([
+      ['package', 'active', '100', '2027-03-01T00:00:00.000Z'],
+      ['package', 'active', '100', '2027-04-01T00:00:00.000Z'],
+      ['recharge', 'active', '100', '2027-04-01T00:00:00.000Z'],
+    ]);
+    const [scheduled] = await eventsOf('subscription.cancel_scheduled', 'subscription_id', s.id);
+    expect(scheduled?.data.cancel_at).toBe('2027-04-01T00:00:00.000Z');
+    expect(scheduled?.data).not.toHaveProperty('renewals_undone');
+    expect(scheduled?.data).not.toHaveProperty('recharges_voided');
+    expect(await eventsOf('invoice.voided', 'subscription_id', s.id)).toEqual([]);
+    await verify();
+    await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'now' });
+  });
+
+  it('an unpaid recharge already spent from keeps the renewal (its units were used: none taken back)', async () => {
+    await clockTo('2027-03-01T00:00:00.000Z');
+    const s = await scene('i'); // [03-01, 04-01)
+    await clockTo('2027-03-31T00:00:00.000Z');
+    await nightly(); // renewed ahead: [04-01, 05-01)
+    await clockTo('2027-03-31T01:00:00.000Z');
+    const bought = await recharge(s.id);
+    // the running period's 100 first (it expires first), then 30 of the recharge
+    await use('i', 'sms', 130, 'i-1');
+    await clockTo('2027-03-31T02:00:00.000Z');
+    expect(await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'period_end' })).toMatchObject({
+      current_period_end: '2027-05-01T00:00:00.000Z',
+      renewal_count: 1,
+    });
+    expect((await invoicesOf(s.id)).map((i) => [i.kind, i.status])).toEqual([
+      ['subscription', 'issued'],
+      ['renewal', 'issued'],
+      ['recharge', 'issued'],
+    ]);
+    expect((await ok('GET', `/v1/invoices/${bought.invoice_id}`)).status).toBe('issued');
+    expect(await lots(s.id, 'sms')).toEqual([
+      ['package', 'active', '0'],
+      ['package', 'active', '100'],
+      ['recharge', 'active', '70'],
+    ]);
+    await verify();
+    await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'now' });
+  });
+
+  it('a recharge into the running period is left as it is: it ends with that period', async () => {
+    await clockTo('2027-04-01T00:00:00.000Z');
+    const s = await scene('j'); // [04-01, 05-01)
+    await clockTo('2027-04-20T00:00:00.000Z');
+    const bought = await recharge(s.id); // before the renewal ahead: until 05-01
+    await clockTo('2027-04-30T00:00:00.000Z');
+    await nightly(); // renewed ahead: [05-01, 06-01)
+    await clockTo('2027-04-30T01:00:00.000Z');
+    const cancelled = await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'period_end' });
+    expect(cancelled).toMatchObject({ current_period_end: '2027-05-01T00:00:00.000Z', renewal_count: 0 });
+    expect((await invoicesOf(s.id)).map((i) => [i.kind, i.status])).toEqual([
+      ['subscription', 'issued'],
+      ['recharge', 'issued'],
+      ['renewal', 'void'],
+    ]);
+    expect(await lotsWithValidity(s.id, 'sms')).toEqual([
+      ['package', 'active', '100', '2027-05-01T00:00:00.000Z'],
+      ['recharge', 'active', '100', '2027-05-01T00:00:00.000Z'],
+      ['package', 'void', '0', '2027-06-01T00:00:00.000Z'],
+    ]);
+    const [scheduled] = await eventsOf('subscription.cancel_scheduled', 'subscription_id', s.id);
+    expect(scheduled?.data.renewals_undone).toHaveLength(1);
+    expect(scheduled?.data).not.toHaveProperty('recharges_voided');
+    expect((await eventsOf('invoice.voided', 'subscription_id', s.id)).map((e) => e.data.invoice_id)).not.toContain(
+      bought.invoice_id,
+    );
+    await verify();
+    await clockTo('2027-05-01T00:00:00.000Z');
+    await nightly();
+    expect(await sub(s.id)).toMatchObject({ status: 'cancelled' });
+    expect(await lots(s.id, 'sms')).toEqual([
+      ['package', 'expired', '0'],
+      ['recharge', 'expired', '0'],
+      ['package', 'void', '0'],
+    ]);
+    await verify();
+  });
+
+  it('cancel scheduled first: a recharge then lands in the period running, not in the renewal taken back', async () => {
+    await clockTo('2027-05-01T00:00:00.000Z');
+    const s = await scene('k'); // [05-01, 06-01)
+    await clockTo('2027-05-31T00:00:00.000Z');
+    await nightly(); // renewed ahead: [06-01, 07-01)
+    await clockTo('2027-05-31T01:00:00.000Z');
+    await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'period_end' });
+    await clockTo('2027-05-31T02:00:00.000Z');
+    const bought = await recharge(s.id);
+    expect(bought.balances).toMatchObject([
+      { granted: '100', expires_at: '2027-06-01T00:00:00.000Z' },
+      { granted: '7.5', expires_at: '2027-06-01T00:00:00.000Z' },
+    ]);
+    expect(await lotsWithValidity(s.id, 'sms')).toEqual([
+      ['package', 'active', '100', '2027-06-01T00:00:00.000Z'],
+      ['package', 'void', '0', '2027-07-01T00:00:00.000Z'],
+      ['recharge', 'active', '100', '2027-06-01T00:00:00.000Z'],
+    ]);
+    await verify();
+    await clockTo('2027-06-01T00:00:00.000Z');
+    await nightly();
+    expect(await sub(s.id)).toMatchObject({ status: 'cancelled' });
+    await verify();
+  });
+
+  it('PATCH cancel_at_period_end takes the recharge back the same way', async () => {
+    await clockTo('2027-06-02T00:00:00.000Z');
+    const s = await scene('l'); // [06-02, 07-02)
+    await clockTo('2027-07-01T00:00:00.000Z');
+    await nightly(); // renewed ahead: [07-02, 08-02)
+    await clockTo('2027-07-01T01:00:00.000Z');
+    const bought = await recharge(s.id);
+    expect(await ok('PATCH', `/v1/subscriptions/${s.id}`, { cancel_at_period_end: true })).toMatchObject({
+      current_period_end: '2027-07-02T00:00:00.000Z',
+      renewal_count: 0,
+    });
+    expect((await ok('GET', `/v1/invoices/${bought.invoice_id}`)).status).toBe('void');
+    const [scheduled] = await eventsOf('subscription.cancel_scheduled', 'subscription_id', s.id);
+    expect(scheduled?.data.recharges_voided).toEqual([
+      { recharge_id: bought.recharge_id, invoice_id: bought.invoice_id, period_start: '2027-07-02T00:00:00.000Z' },
+    ]);
+    await verify();
+    await ok('POST', `/v1/subscriptions/${s.id}/cancel`, { at: 'now' });
+  });
+});

@@ -138,3 +138,23 @@ describe('frozen after a renewal made ahead and paid', () => {
     ]);
   });
 });
+
+describe('frozen after a renewal made ahead that a recharge was bought into', () => {
+  it('is refused (409): the recharge keeps the renewal, nothing the client bought is voided', async () => {
+    await clockTo('2026-08-31T00:00:00.000Z');
+    const s = await scene('c'); // [08-31, 09-30)
+    await clockTo('2026-09-29T00:00:00.000Z');
+    await nightly();
+    await clockTo('2026-09-29T06:00:00.000Z');
+    const recharged = await call('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`);
+    expect(recharged.status, recharged.text).toBe(200);
+    const refused = await call('POST', `/v1/subscriptions/${s.id}/freeze`, { days: 3 });
+    expect(refused.status, refused.text).toBe(409);
+    expect((await invoicesOf(s.id)).map((i) => [i.kind, i.status])).toEqual([
+      ['subscription', 'issued'],
+      ['renewal', 'issued'],
+      ['recharge', 'issued'],
+    ]);
+    expect((await sms(s.id)).every(([status]) => status === 'active')).toBe(true);
+  });
+});

@@ -3,7 +3,9 @@ import type { Validity } from '../../src/domain/period.js';
 import {
   countBeforeRenewal,
   decideRenewal,
+  type RechargeIntoRenewal,
   type RenewableSubscription,
+  rechargesKeepRenewal,
   type SubscriptionStatus,
   subscriptionIn,
 } from '../../src/domain/renewal.js';
@@ -259,6 +261,33 @@ describe('DOMAIN "Cancel … at period end (no renewal)": a renewal made ahead, 
     expect(back).toEqual({ anchorAt: d('2026-01-31T00:00:00Z'), periodIndex: 0 });
     // renewed again from there: it still starts where the old period ends (a new anchor there, as before)
     expect(iso(renew({ ...back, ...running }).period)).toEqual(iso(renewed.period));
+  });
+});
+
+describe('DOMAIN "Cancel … at period end": recharges bought into a renewal made ahead keep it, or go with it', () => {
+  const unused = { consumed: 0n, held: 0n };
+  const cases: Array<[string, RechargeIntoRenewal[], boolean]> = [
+    ['no recharge', [], false],
+    ['an unpaid recharge, untouched', [{ invoiceStatus: 'issued', balances: [unused, unused] }], false],
+    ['a recharge whose invoice was voided already', [{ invoiceStatus: 'void', balances: [unused] }], false],
+    ['a paid recharge', [{ invoiceStatus: 'paid', balances: [unused] }], true],
+    [
+      'an unpaid recharge spent from',
+      [{ invoiceStatus: 'issued', balances: [unused, { consumed: 1n, held: 0n }] }],
+      true,
+    ],
+    ['an unpaid recharge with units held', [{ invoiceStatus: 'issued', balances: [{ consumed: 0n, held: 5n }] }], true],
+    [
+      'one paid among unpaid ones',
+      [
+        { invoiceStatus: 'issued', balances: [unused] },
+        { invoiceStatus: 'paid', balances: [unused] },
+      ],
+      true,
+    ],
+  ];
+  it.each(cases)('%s: keeps the renewal → %s', (_name, recharges, keeps) => {
+    expect(rechargesKeepRenewal(recharges)).toBe(keeps);
   });
 });
 

@@ -365,33 +365,38 @@ export async function packageBalancesOfPeriod(
   })) as BalanceRow[];
 }
 
+/** The balances a renewal made ahead can take back: its own grant, and what recharges bought into its period. */
+const PERIOD_SOURCES = ['package', 'recharge'] as const;
+
 /**
- * Locks the live package balances one period of a subscription was granted (a renewal's), in the one lock order.
- * Call after locking the subscription.
+ * Locks the live balances of one period of a subscription (a renewal's): its package balances and the recharges
+ * bought into that period, in the one lock order. Call after locking the subscription.
  */
-export async function lockPackageBalancesOfPeriod(
+export async function lockBalancesOfPeriod(
   tx: Executor,
   subscriptionId: string,
   periodStart: Date,
 ): Promise<BalanceRow[]> {
   return (await tx('balances')
-    .where({ subscription_id: subscriptionId, period_start: periodStart, source: 'package', status: 'active' })
+    .where({ subscription_id: subscriptionId, period_start: periodStart, status: 'active' })
+    .whereIn('source', PERIOD_SOURCES)
     .orderByRaw(BALANCE_LOCK_ORDER)
     .forUpdate()) as BalanceRow[];
 }
 
 /**
- * Locks the live package balances of the subscription's periods starting after `after` (renewals made ahead), in
- * the one lock order: a transaction that takes several of those renewals back locks all their balances before any
- * of their invoices. Call after locking the subscription.
+ * Locks the live balances (package and recharge) of the subscription's periods starting after `after` (renewals made
+ * ahead), in the one lock order: a transaction that takes several of those renewals back locks all their balances
+ * before any of their invoices. Call after locking the subscription.
  */
-export async function lockPackageBalancesStartingAfter(
+export async function lockBalancesOfPeriodsStartingAfter(
   tx: Executor,
   subscriptionId: string,
   after: Date,
 ): Promise<BalanceRow[]> {
   return (await tx('balances')
-    .where({ subscription_id: subscriptionId, source: 'package', status: 'active' })
+    .where({ subscription_id: subscriptionId, status: 'active' })
+    .whereIn('source', PERIOD_SOURCES)
     .where('period_start', '>', after)
     .orderByRaw(BALANCE_LOCK_ORDER)
     .forUpdate()) as BalanceRow[];

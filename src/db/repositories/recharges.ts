@@ -37,3 +37,32 @@ export async function autoRechargesInPeriod(db: Executor, subscriptionId: string
 export async function insertRecharge(db: Executor, row: RechargeRow): Promise<void> {
   await db('recharges').insert({ ...row, result: JSON.stringify(row.result) });
 }
+
+/** A recharge balance and the sale that made it. */
+export interface RechargeGrant {
+  balance_id: string;
+  invoice_id: string;
+  /** Null only if the recharge row is missing (the ledger's `recharge` entry names the invoice all the same). */
+  recharge_id: string | null;
+}
+
+/**
+ * The recharges that granted these balances of a subscription: each balance's `recharge` ledger entry names the
+ * invoice it was sold on, and the recharge row that invoice belongs to.
+ */
+export async function rechargesGranting(
+  db: Executor,
+  subscriptionId: string,
+  balanceIds: readonly string[],
+): Promise<RechargeGrant[]> {
+  if (balanceIds.length === 0) return [];
+  return (await db('ledger_entries as l')
+    .leftJoin('recharges as r', (join) => {
+      join.on('r.invoice_id', '=', 'l.invoice_id').andOn('r.subscription_id', '=', 'l.subscription_id');
+    })
+    .where({ 'l.subscription_id': subscriptionId, 'l.kind': 'recharge' })
+    .whereIn('l.balance_id', balanceIds)
+    .whereNotNull('l.invoice_id')
+    .orderBy('l.balance_id')
+    .select('l.balance_id', 'l.invoice_id', 'r.id as recharge_id')) as RechargeGrant[];
+}

@@ -229,7 +229,9 @@ export const subscriptionRoutes: AnyRoute[] = [
       'it is cancelled at once either way, and its unpaid invoice voided (`invoice.voided`; paying it is 409). ' +
       'Set to cancel at period end while a renewal made ahead has not begun and is unpaid, that renewal is taken ' +
       'back: its balances and invoice are voided and the period still running is the one that ends (`cancel_at`, ' +
-      'with `renewals_undone`); a paid renewal stands, and the cancel comes at its end. ' +
+      'with `renewals_undone`); a paid renewal stands, and the cancel comes at its end. A recharge bought into ' +
+      'that renewal goes with it (its balances and unpaid invoice voided, `recharges_voided`), unless it is paid or ' +
+      'already spent from: then the renewal stands as a paid one does. ' +
       'Cancelled now, the unpaid invoice of a period that has not begun (a renewal made ahead) is voided the same ' +
       'way: its units are void before they could be spent. Asking again answers the same subscription.',
     params: idParams,
@@ -355,8 +357,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       'expiries of its balances move later by the time it was frozen. Records `subscription.frozen`. Frozen ' +
       'while a renewal made ahead (the nightly run renews 26–49 h before a period ends) has not begun and is ' +
       'unpaid, that renewal is taken back first — its balances and invoice voided (`renewals_undone`), the ' +
-      'period running is the one frozen — and it is made again at the end the unfreeze sets; a paid one stands ' +
-      '(409: its period has not begun).',
+      'period running is the one frozen — and it is made again at the end the unfreeze sets; a paid one, or one ' +
+      'a recharge was bought into, stands (409: its period has not begun).',
     params: idParams,
     body: freezeBody,
     // a retried freeze (its answer lost) replays the first answer instead of 409 "frozen already"
