@@ -44,6 +44,8 @@
  *                          or `bare`: against the bare route (what the load tool and the host add)
  *   --stages               every process writes each waited request's stage times (src/stage-times.ts)
  *                          and the tool prints their percentiles after the wait phase
+ *   --one-process          the service as `npm start` runs it: one process with every role (api, worker,
+ *                          scheduler) instead of an api process and a worker process (its CPU counts as `api`)
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -77,8 +79,10 @@ const { values: args } = parseArgs({
     phases: { type: 'string', default: 'bare,accept,wait,batch' },
     stages: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'one-process': { type: 'boolean', default: false },
   },
 });
+const ONE_PROCESS = args['one-process'];
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 const CLIENTS = Number(args.clients);
@@ -156,8 +160,15 @@ const serviceEnv = {
   RATE_LIMIT_PER_MINUTE: '10000000',
   ...(stagesDir ? { STAGE_TIMES_DIR: stagesDir } : {}),
 };
-const api = await startProcess('src/main.ts', { ...serviceEnv, ROLES: 'api' }, /credits is up/, 'api');
-const worker = await startProcess('src/main.ts', { ...serviceEnv, ROLES: 'worker' }, /credits is up/, 'worker');
+const api = await startProcess(
+  'src/main.ts',
+  { ...serviceEnv, ROLES: ONE_PROCESS ? 'api,worker,scheduler' : 'api' },
+  /credits is up/,
+  'api',
+);
+const worker = ONE_PROCESS
+  ? undefined
+  : await startProcess('src/main.ts', { ...serviceEnv, ROLES: 'worker' }, /credits is up/, 'worker');
 const bareUrl = `http://127.0.0.1:${barePort}`;
 const serviceUrl = `http://127.0.0.1:${port}`;
 
@@ -299,7 +310,7 @@ async function sampleCpu(): Promise<CpuSample> {
   };
   const pids: Record<string, number[]> = {
     api: [api.pid ?? 0],
-    worker: [worker.pid ?? 0],
+    worker: worker ? [worker.pid ?? 0] : [],
     bare: [bare.pid ?? 0],
     load_tool: [process.pid],
     postgres: backends.rows.map((r) => r.pid),
@@ -472,7 +483,7 @@ const batchFigures = runs('batch') ? await batchPhase() : undefined;
 
 // ---- exactly once, after the service has stopped ------------------------------------------------
 await settled();
-for (const child of [api, worker, bare]) await stopProcess(child);
+for (const child of [api, worker, bare]) if (child) await stopProcess(child);
 const loadAtEnd = os.loadavg();
 const pendingAfter = await countPending();
 await db.raw('ANALYZE');
@@ -539,6 +550,7 @@ const line = {
     wait_slots: wait?.slots,
     warmup_seconds: WARMUP_SECONDS,
     reference: 'mean of bare_1 and bare_2',
+    ...(ONE_PROCESS ? { one_process: true } : {}),
     ...(phases.size < PHASE_NAMES.length ? { phases: [...phases] } : {}),
   },
   accept_ratio: ratio(accept?.requests_per_second, bareMean),
