@@ -51,7 +51,7 @@ function unreplayed(body: unknown): unknown {
 }
 const events = async (type: string) => (await ok('GET', `/v1/events?type=${type}&limit=500`)).data;
 
-const ids = { S1: '', S2: '', B1: '', B2: '', H1: '', HA: '', HB: '', HD: '', HE: '', u5: '' };
+const ids: Record<string, string> = {};
 
 describe('acceptance walk of issue 15, numbers by hand', () => {
   it('sets up the catalog, the client and two subscriptions (03-01 00:00)', async () => {
@@ -249,10 +249,19 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     // a release after the capture: 409 (README: "so is this one after the capture above")
     problem(await call('POST', `/v1/holds/${ids.HA}/release`), 409, 'conflict');
     expect(await row('sms')).toMatchObject({ consumed: '35', remaining: '85', held: '0' });
-    const kinds = (await ok('GET', '/v1/clients/acme/statement?credit_type=sms&limit=500')).data.map(
-      (e: { kind: string; amount: string }) => `${e.kind} ${e.amount}`,
-    );
-    expect(kinds).toEqual(expect.arrayContaining(['release 5', 'consume -5', 'consume -15']));
+    // DOMAIN.md: the capture "releases the rest (ledger release, positive)"; README: every held unit comes back
+    // first (one release per balance), then the capture consumes — the same net 30 back, written as 4 entries,
+    // balance after balance in the hold's order
+    const entries = (await ok('GET', '/v1/clients/acme/statement?credit_type=sms&limit=500')).data;
+    const name = (id: string) => (id === ids.B1 ? 'B1' : id === ids.B2 ? 'B2' : id);
+    expect(
+      entries
+        .slice(-4)
+        .map(
+          (e: { kind: string; balance_id: string; amount: string; remaining_after: string }) =>
+            `${e.kind} ${name(e.balance_id)} ${e.amount} → ${e.remaining_after}`,
+        ),
+    ).toEqual(['release B2 5 → 5', 'consume B2 -5 → 0', 'release B1 45 → 100', 'consume B1 -15 → 85']);
     // every held unit comes back (5 + 45) or the rest (30) only: either way 50 − 20 = 30 net released
   });
 
@@ -322,7 +331,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     expect(await row('sms')).toMatchObject({ remaining: '85', held: '0', consumed: '35' });
     const expired = await events('hold.expired');
     expect(expired).toHaveLength(1);
-    expect(JSON.stringify(expired[0])).toContain(ids.HE);
+    expect(expired[0].data).toMatchObject({ hold_id: ids.HE, quantity: '5', released: '5', lapsed: '0' });
     problem(await call('POST', `/v1/holds/${ids.HE}/capture`), 409, 'conflict');
   });
 
@@ -428,7 +437,10 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
       422,
       'insufficient_balance',
     );
-    expect(await events('subscription.frozen')).toHaveLength(1);
+    const frozenEvents = await events('subscription.frozen');
+    expect(frozenEvents).toHaveLength(1);
+    expect(frozenEvents[0].data).toMatchObject({ subscription_id: ids.S1, status: 'frozen' });
+    expect(at(frozenEvents[0].data.frozen_until)).toBe('2026-03-14T00:00:00.000Z');
 
     // frozen 2 days 6 hours = 194,400 s: period end and expiries 04-01 00:00 → 04-03 06:00
     await clockTo('2026-03-12T06:00:00.000Z');
@@ -455,7 +467,9 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     }
     const unfrozen = await events('subscription.unfrozen');
     expect(unfrozen).toHaveLength(1);
-    expect(JSON.stringify(unfrozen[0])).toContain('194400');
+    expect(unfrozen[0].data).toMatchObject({ by: 'hand', frozen_seconds: 194_400, balances_extended: 2 });
+    expect(at(unfrozen[0].data.previous_period_end)).toBe('2026-04-01T00:00:00.000Z');
+    expect(at(unfrozen[0].data.current_period_end)).toBe('2026-04-03T06:00:00.000Z');
     expect(await row('sms')).toMatchObject({ remaining: '41', unavailable: '0' });
 
     // 10 − 2.25 = 7.75 days left of this period's allowance: 8 is too many; {} takes all 7.75 → 03-20 00:00
@@ -519,5 +533,156 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
       expiring_unused: [{ balance_id: ids.H1, units: '7.75' }],
     });
     expect(Number(idle.burn_per_day)).toBe(0);
+  });
+
+  it('captures units of a balance expired meanwhile; a release lets them expire (03-12 18:00 → 03-13)', async () => {
+    // a goodwill grant G of 10 sms, priority 5 (before B2 and B1), expiring 03-13 00:00
+    const grant = await app.request('POST', '/v1/clients/acme/grants', {
+      headers: { 'idempotency-key': 'goodwill-1' },
+      body: { credit_type: 'sms', units: 10, expires_at: '2026-03-13T00:00:00Z', priority: 5, reason: 'goodwill' },
+    });
+    expect(grant.status, grant.text).toBe(201);
+    ids.G = grant.body.id ?? grant.body.balance?.id;
+    expect(ids.G).toBeTruthy();
+    // a hold for more than 7 days: 7 × 86,400 = 604,800 s at most
+    const long = await call('POST', '/v1/holds?wait=true', {
+      client: 'acme',
+      credit_type: 'sms',
+      quantity: 1,
+      idempotency_key: 'h-long',
+      expires_in_seconds: 604_801,
+    });
+    problem(long, 422, 'validation_failed');
+    problem(await call('GET', '/v1/holds/00000000-0000-4000-8000-000000000000'), 404, 'not_found');
+
+    await clockTo('2026-03-12T23:50:00.000Z');
+    const hold = (key: string) =>
+      ok('POST', '/v1/holds?wait=true', {
+        client: 'acme',
+        credit_type: 'sms',
+        quantity: 4,
+        idempotency_key: key,
+        expires_in_seconds: 1800,
+      });
+    // G first: 41 + 10 = 51 usable; − 4 = 47; − 4 = 43
+    const hf = await hold('h6');
+    expect(hf).toMatchObject({ status: 'held', remaining: '47' });
+    expect(hf.allocations).toMatchObject([{ balance_id: ids.G, amount: '4' }]);
+    const hg = await hold('h7');
+    expect(hg).toMatchObject({ status: 'held', remaining: '43' });
+    ids.HF = hf.id;
+    ids.HG = hg.id;
+
+    // 03-13 00:02: G has expired (not swept): its 2 free units are expired, its 8 held stay held
+    await clockTo('2026-03-13T00:02:00.000Z');
+    expect(await row('sms')).toMatchObject({
+      granted: '130',
+      consumed: '79',
+      expired: '2',
+      held: '8',
+      remaining: '41',
+    });
+
+    await clockTo('2026-03-13T00:05:00.000Z');
+    // "a capture of such units still succeeds — they were reserved while valid"
+    const captured = await ok('POST', `/v1/holds/${ids.HF}/capture`);
+    expect(captured.hold).toMatchObject({ status: 'captured' });
+    expect(captured.consumption).toMatchObject({ status: 'applied', quantity: '4' });
+    expect(captured.consumption.allocations).toMatchObject([{ balance_id: ids.G, amount: '4' }]);
+    // "Units held from a balance that expired meanwhile are not revived on release (they expire)"
+    const released = await ok('POST', `/v1/holds/${ids.HG}/release`);
+    expect(released).toMatchObject({ status: 'released', released: '0', lapsed: '4' });
+    // 130 granted − 83 consumed − 6 expired (G's 2 + the 4 released) − 0 held = 41
+    expect(await row('sms')).toMatchObject({ consumed: '83', expired: '6', held: '0', remaining: '41' });
+    const g = await ok('GET', `/v1/balances/${ids.G}`);
+    // its 2 unheld units stay on it until the sweep, counted as expired (README: "even before the sweep")
+    expect(g).toMatchObject({ remaining: '2', availability: 'expired' });
+    const gEntries = (await ok('GET', '/v1/clients/acme/statement?credit_type=sms&limit=500')).data
+      .filter((e: { balance_id: string }) => e.balance_id === ids.G)
+      .map((e: { kind: string; amount: string }) => `${e.kind} ${e.amount}`);
+    expect(gEntries).toEqual(expect.arrayContaining(['hold -4', 'consume -4', 'expire -4']));
+    const lists = async (status: string) =>
+      (await ok('GET', `/v1/holds?client=acme&status=${status}`)).data.map((h: { id: string }) => h.id).sort();
+    expect(await lists('captured')).toEqual([ids.HA, ids.HD, ids.HF].sort());
+    expect(await lists('released')).toEqual([ids.HB, ids.HG].sort());
+    expect(await lists('expired')).toEqual([ids.HE]);
+    expect(await lists('held')).toEqual([]);
+  });
+
+  it('as of 03-13 00:02 reads the held units of the expired grant (from the ledger)', async () => {
+    expect(await row('sms', '2026-03-13T00:02:00Z')).toMatchObject({
+      granted: '130',
+      consumed: '79',
+      expired: '2',
+      held: '8',
+      remaining: '41',
+    });
+  });
+
+  it('freezes for a day: nothing to hold or quote; the sweep unfreezes, pushing exactly 1 day (→ 03-15)', async () => {
+    const frozen = await ok('POST', `/v1/subscriptions/${ids.S1}/freeze`, { days: 1 });
+    expect(at(frozen.frozen_until)).toBe('2026-03-14T00:05:00.000Z');
+    problem(
+      await call('POST', '/v1/holds?wait=true', {
+        client: 'acme',
+        credit_type: 'sms',
+        quantity: 1,
+        idempotency_key: 'h8',
+      }),
+      422,
+      'insufficient_balance',
+    );
+    expect(
+      await ok('POST', '/v1/consumptions/quote', { client: 'acme', credit_type: 'sms', quantity: 1 }),
+    ).toMatchObject({ would: 'reject', applied: '0', remaining: '0' });
+    problem(await call('POST', `/v1/subscriptions/${ids.S2}/unfreeze`), 409, 'conflict');
+
+    // the sweep two days later unfreezes it, but pushes only up to frozen_until: 1 day, 04-03 18:00 → 04-04 18:00
+    await clockTo('2026-03-15T00:00:00.000Z');
+    await nightly();
+    const s1 = await ok('GET', `/v1/subscriptions/${ids.S1}`);
+    expect(s1).toMatchObject({ status: 'active' });
+    expect(at(s1.current_period_end)).toBe('2026-04-04T18:00:00.000Z');
+    expect(at((await ok('GET', `/v1/balances/${ids.B1}`)).expires_at)).toBe('2026-04-04T18:00:00.000Z');
+    const unfrozen = await events('subscription.unfrozen');
+    expect(unfrozen).toHaveLength(3);
+    expect(unfrozen.at(-1).data).toMatchObject({ by: 'sweep', frozen_seconds: 86_400 });
+    expect(await events('subscription.frozen')).toHaveLength(3);
+    problem(await call('POST', `/v1/subscriptions/${ids.S1}/unfreeze`), 409, 'conflict');
+    // used so far: 2.25 + 0.5 + 1 = 3.75 days of 10 → 6.25 days = until 03-21 06:00 at most
+    problem(
+      await call('POST', `/v1/subscriptions/${ids.S1}/freeze`, { until: '2026-03-21T06:00:01Z' }),
+      422,
+      'validation_failed',
+    );
+  });
+
+  it('forecasts over the default 30-day window and sums usage by month (03-15 00:00)', async () => {
+    // window [02-13, 03-15): every sms use, 15 + 20 + 37 + 3 + 4 + 4 (+ 6 − 6) = 83 → 83/30 = 2.7666… a day.
+    // B1's 41 expire 04-04 18:00, 20.75 days away (2.7666 × 20.75 = 57.4 > 41): empty first, after
+    // 41 × 30 / 83 = 1230/83 = 14.8192771… days → 14 whole days; 1,280,385,542.16 ms → 03-29T19:39:45.542Z
+    const sms = await ok('GET', '/v1/clients/acme/forecast?credit_type=sms');
+    expect(sms).toMatchObject({ remaining: '41', days_until_empty: 14, empty_on: '2026-03-29', expiring_unused: [] });
+    expect(sms.empty_at).toBe('2026-03-29T19:39:45.542Z');
+    expect(Number(sms.burn_per_day)).toBeCloseTo(83 / 30, 0);
+    problem(await call('GET', '/v1/clients/acme/forecast?credit_type=sms&window_days=0'), 422, 'validation_failed');
+    const month = await ok(
+      'GET',
+      '/v1/clients/acme/usage?credit_type=sms&from=2026-03-01&to=2026-03-31&group_by=month',
+    );
+    expect(month.data.map((r: { key: string; quantity: string }) => [r.key.slice(0, 7), r.quantity])).toEqual([
+      ['2026-03', '83'],
+    ]);
+    // the capture of HF (no metadata) joins (none): 3 + 4
+    const branch = await ok(
+      'GET',
+      '/v1/clients/acme/usage?credit_type=sms&from=2026-03-01&to=2026-03-31&group_by=branch',
+    );
+    expect(Object.fromEntries(branch.data.map((r: { key: string; quantity: string }) => [r.key, r.quantity]))).toEqual({
+      alex: '37',
+      cairo: '19',
+      giza: '20',
+      '(none)': '7',
+    });
   });
 });
