@@ -49,6 +49,17 @@ function unreplayed(body: unknown): unknown {
       .map(([k, v]) => [k, unreplayed(v)]),
   );
 }
+/**
+ * The live balances answer at each instant the walk left, taken just before the clock moved on: afterwards,
+ * `as_of` that instant must answer the same ("the same shape as at that instant, from the ledger").
+ */
+const liveAt = new Map<string, unknown>();
+let current = '2026-03-01T00:00:00.000Z';
+async function moveTo(iso: string) {
+  liveAt.set(current, await ok('GET', '/v1/clients/acme/balances'));
+  await clockTo(iso);
+  current = iso;
+}
 const events = async (type: string) => (await ok('GET', `/v1/events?type=${type}&limit=500`)).data;
 
 const ids: Record<string, string> = {};
@@ -128,7 +139,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
   });
 
   it('spends the priority-10 promo first, then quotes without writing (03-02 10:00, 03-03 10:00)', async () => {
-    await clockTo('2026-03-02T10:00:00.000Z');
+    await moveTo('2026-03-02T10:00:00.000Z');
     // 15 sms: B2 (priority 10) before B1 (priority 60) though B2 expires later → B2 20 − 15 = 5; total 105
     const u1 = await ok('POST', '/v1/consumptions?wait=true', {
       client: 'acme',
@@ -148,7 +159,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     });
     expect(s1).toMatchObject({ status: 'applied', applied: '2.25', remaining: '8.25' });
 
-    await clockTo('2026-03-03T10:00:00.000Z');
+    await moveTo('2026-03-03T10:00:00.000Z');
     const ledgerBefore = (await ok('GET', '/v1/clients/acme/statement?limit=500')).data.length;
     // 30 sms: B2's 5 then 25 of B1 → 75 left
     const q = await ok('POST', '/v1/consumptions/quote', { client: 'acme', credit_type: 'sms', quantity: 30 });
@@ -234,7 +245,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
       [ids.B1, '-45'],
     ]);
 
-    await clockTo('2026-03-03T10:05:00.000Z');
+    await moveTo('2026-03-03T10:05:00.000Z');
     // capture 20 in the hold's order: B2 5, B1 15; the other 30 go back to B1 → 105 − 20 = 85
     const captured = await ok('POST', `/v1/holds/${ids.HA}/capture`, { quantity: 20 });
     expect(captured.hold).toMatchObject({ id: ids.HA, status: 'captured' });
@@ -266,7 +277,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
   });
 
   it('refuses capture over the hold, capture after release, hold beyond the balance (03-04 09:00)', async () => {
-    await clockTo('2026-03-04T09:00:00.000Z');
+    await moveTo('2026-03-04T09:00:00.000Z');
     const hb = await ok('POST', '/v1/holds?wait=true', {
       client: 'acme',
       credit_type: 'sms',
@@ -324,7 +335,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     });
     expect(he).toMatchObject({ status: 'held', remaining: '80' });
     ids.HE = he.id;
-    await clockTo('2026-03-04T09:02:00.000Z');
+    await moveTo('2026-03-04T09:02:00.000Z');
     problem(await call('POST', `/v1/holds/${ids.HE}/capture`), 409, 'conflict');
     await nightly();
     expect(await ok('GET', `/v1/holds/${ids.HE}`)).toMatchObject({ status: 'expired' });
@@ -336,7 +347,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
   });
 
   it('records dimensions and groups usage by them, net of reversals (03-05 12:00)', async () => {
-    await clockTo('2026-03-05T12:00:00.000Z');
+    await moveTo('2026-03-05T12:00:00.000Z');
     const use = (key: string, quantity: number, metadata?: Record<string, string>) =>
       ok('POST', '/v1/consumptions?wait=true', {
         client: 'acme',
@@ -418,7 +429,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
   });
 
   it('freezes within max_freeze_days, stops spending, and unfreezes early (03-10 → 03-12 06:00)', async () => {
-    await clockTo('2026-03-10T00:00:00.000Z');
+    await moveTo('2026-03-10T00:00:00.000Z');
     problem(await call('POST', `/v1/subscriptions/${ids.S1}/freeze`, { days: 11 }), 422, 'validation_failed');
     problem(await call('POST', `/v1/subscriptions/${ids.S2}/freeze`, { days: 1 }), 422, 'validation_failed');
     const frozen = await ok('POST', `/v1/subscriptions/${ids.S1}/freeze`, { days: 4 });
@@ -443,7 +454,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     expect(at(frozenEvents[0].data.frozen_until)).toBe('2026-03-14T00:00:00.000Z');
 
     // frozen 2 days 6 hours = 194,400 s: period end and expiries 04-01 00:00 → 04-03 06:00
-    await clockTo('2026-03-12T06:00:00.000Z');
+    await moveTo('2026-03-12T06:00:00.000Z');
     const thawed = await ok('POST', `/v1/subscriptions/${ids.S1}/unfreeze`);
     expect(thawed).toMatchObject({ id: ids.S1, status: 'active' });
     expect(at(thawed.current_period_end)).toBe('2026-04-03T06:00:00.000Z');
@@ -477,7 +488,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     const again = await ok('POST', `/v1/subscriptions/${ids.S1}/freeze`, {});
     expect(at(again.frozen_until)).toBe('2026-03-20T00:00:00.000Z');
     // 12 hours later: 04-03 06:00 → 04-03 18:00
-    await clockTo('2026-03-12T18:00:00.000Z');
+    await moveTo('2026-03-12T18:00:00.000Z');
     const thawedAgain = await ok('POST', `/v1/subscriptions/${ids.S1}/unfreeze`);
     expect(at(thawedAgain.current_period_end)).toBe('2026-04-03T18:00:00.000Z');
     expect(at((await ok('GET', `/v1/balances/${ids.B1}`)).expires_at)).toBe('2026-04-03T18:00:00.000Z');
@@ -555,7 +566,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     problem(long, 422, 'validation_failed');
     problem(await call('GET', '/v1/holds/00000000-0000-4000-8000-000000000000'), 404, 'not_found');
 
-    await clockTo('2026-03-12T23:50:00.000Z');
+    await moveTo('2026-03-12T23:50:00.000Z');
     const hold = (key: string) =>
       ok('POST', '/v1/holds?wait=true', {
         client: 'acme',
@@ -574,7 +585,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     ids.HG = hg.id;
 
     // 03-13 00:02: G has expired (not swept): its 2 free units are expired, its 8 held stay held
-    await clockTo('2026-03-13T00:02:00.000Z');
+    await moveTo('2026-03-13T00:02:00.000Z');
     expect(await row('sms')).toMatchObject({
       granted: '130',
       consumed: '79',
@@ -583,7 +594,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
       remaining: '41',
     });
 
-    await clockTo('2026-03-13T00:05:00.000Z');
+    await moveTo('2026-03-13T00:05:00.000Z');
     // "a capture of such units still succeeds — they were reserved while valid"
     const captured = await ok('POST', `/v1/holds/${ids.HF}/capture`);
     expect(captured.hold).toMatchObject({ status: 'captured' });
@@ -638,7 +649,7 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     problem(await call('POST', `/v1/subscriptions/${ids.S2}/unfreeze`), 409, 'conflict');
 
     // the sweep two days later unfreezes it, but pushes only up to frozen_until: 1 day, 04-03 18:00 → 04-04 18:00
-    await clockTo('2026-03-15T00:00:00.000Z');
+    await moveTo('2026-03-15T00:00:00.000Z');
     await nightly();
     const s1 = await ok('GET', `/v1/subscriptions/${ids.S1}`);
     expect(s1).toMatchObject({ status: 'active' });
@@ -684,5 +695,90 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
       giza: '20',
       '(none)': '7',
     });
+  });
+
+  it('walks the balances in the spending order when a cheaper-priority grant comes first (03-15 00:00)', async () => {
+    // G2: 30 sms, priority 5, until 05-01. Burn 83/30 a day as before. G2 lasts 900/83 = 10.84 days; B1 then has
+    // 20.75 − 10.84 = 9.906 days before 04-04 18:00: 822.25/30 = 27.41 → 27 spent, 41 − 27 = 14 expire unused;
+    // B2 is empty; nothing is left after 04-04 18:00: 20 whole days, empty on 04-04
+    const grant = await app.request('POST', '/v1/clients/acme/grants', {
+      headers: { 'idempotency-key': 'goodwill-2' },
+      body: { credit_type: 'sms', units: 30, expires_at: '2026-05-01T00:00:00Z', priority: 5, reason: 'goodwill' },
+    });
+    expect(grant.status, grant.text).toBe(201);
+    ids.G2 = grant.body.id ?? grant.body.balance?.id;
+    const sms = await ok('GET', '/v1/clients/acme/forecast?credit_type=sms&window_days=30');
+    expect(sms).toMatchObject({
+      remaining: '71',
+      days_until_empty: 20,
+      empty_on: '2026-04-04',
+      expiring_unused: [{ balance_id: ids.B1, units: '14' }],
+    });
+    expect(at(sms.expiring_unused[0].expires_at)).toBe('2026-04-04T18:00:00.000Z');
+    // the default window is 30 days: the same answer
+    expect(await ok('GET', '/v1/clients/acme/forecast?credit_type=sms')).toEqual(sms);
+  });
+
+  it('answers 202 queued without wait, then the same hold; refuses captures of 0 or too fine (03-15)', async () => {
+    const body = { client: 'acme', credit_type: 'sms', quantity: 2, idempotency_key: 'h9' };
+    const queued = await call('POST', '/v1/holds', body);
+    expect(queued.status, queued.text).toBe(202);
+    expect(queued.body).toMatchObject({ id: expect.any(String), status: 'queued' });
+    // G2 first: 71 − 2 = 69
+    const held = await ok('POST', '/v1/holds?wait=true', body);
+    expect(held).toMatchObject({ id: queued.body.id, status: 'held', remaining: '69' });
+    expect(held.allocations).toMatchObject([{ balance_id: ids.G2, amount: '2' }]);
+    ids.HH = held.id;
+    for (const quantity of [0, -1, '1.5']) {
+      problem(await call('POST', `/v1/holds/${ids.HH}/capture`, { quantity }), 422, 'validation_failed');
+    }
+    // capture 1: the other 1 goes back → 70
+    const captured = await ok('POST', `/v1/holds/${ids.HH}/capture`, { quantity: 1 });
+    expect(captured.hold).toMatchObject({ status: 'captured', captured: '1', released: '1' });
+    expect(captured.consumption).toMatchObject({ quantity: '1', remaining: '70' });
+    // captured again, even with another quantity: "again → same answer" (not a conflict)
+    const again = await ok('POST', `/v1/holds/${ids.HH}/capture`, { quantity: 2 });
+    expect(unreplayed(again)).toEqual(unreplayed(captured));
+    // usage `to` as a day means the whole day (as a report's): 03-05 alone holds 37 + 3 + 4
+    const day = await ok('GET', '/v1/clients/acme/usage?credit_type=sms&from=2026-03-05&to=2026-03-05&group_by=day');
+    expect(day.data.map((r: { key: string; quantity: string }) => [r.key.slice(0, 10), r.quantity])).toEqual([
+      ['2026-03-05', '44'],
+    ]);
+  });
+
+  it('a freeze over the old period end: nothing expires or renews while frozen (04-03 → 04-06)', async () => {
+    await moveTo('2026-04-03T00:00:00.000Z');
+    // 6.25 days left of the allowance: 5 fit → until 04-08 00:00
+    const frozen = await ok('POST', `/v1/subscriptions/${ids.S1}/freeze`, { days: 5 });
+    expect(at(frozen.frozen_until)).toBe('2026-04-08T00:00:00.000Z');
+    problem(await call('POST', `/v1/subscriptions/${ids.S1}/freeze`, { days: 1 }), 409, 'conflict');
+
+    // 04-05: the period would have ended at 04-04 18:00; frozen, it neither expires nor renews
+    await moveTo('2026-04-05T00:00:00.000Z');
+    await nightly();
+    const s1 = await ok('GET', `/v1/subscriptions/${ids.S1}`);
+    expect(s1).toMatchObject({ status: 'frozen' });
+    expect(at(s1.current_period_end)).toBe('2026-04-04T18:00:00.000Z');
+    expect(await events('subscription.renewed')).toEqual([]);
+    expect(await events('subscription.expired')).toEqual([]);
+    // B1's 41 wait, unavailable (not expired); G2's 29 are usable; expired stays G's 6
+    expect(await row('sms')).toMatchObject({ remaining: '29', unavailable: '41', expired: '6', held: '0' });
+    expect(await row('support')).toMatchObject({ remaining: '0', unavailable: '7.75', expired: '0' });
+
+    // unfrozen at 04-06 00:00 after 3 days: 04-04 18:00 → 04-07 18:00
+    await moveTo('2026-04-06T00:00:00.000Z');
+    const thawed = await ok('POST', `/v1/subscriptions/${ids.S1}/unfreeze`);
+    expect(at(thawed.current_period_end)).toBe('2026-04-07T18:00:00.000Z');
+    expect(at((await ok('GET', `/v1/balances/${ids.H1}`)).expires_at)).toBe('2026-04-07T18:00:00.000Z');
+    expect(await row('sms')).toMatchObject({ remaining: '70', unavailable: '0', expired: '6' });
+  });
+
+  it('as_of every instant the walk left answers what the live balances answered then', async () => {
+    liveAt.set(current, await ok('GET', '/v1/clients/acme/balances'));
+    expect(liveAt.size).toBeGreaterThan(15);
+    for (const [instant, live] of liveAt) {
+      const asOf = await ok('GET', `/v1/clients/acme/balances?as_of=${encodeURIComponent(instant)}`);
+      expect(asOf, `as_of ${instant}`).toEqual(live);
+    }
   });
 });
