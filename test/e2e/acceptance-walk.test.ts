@@ -773,6 +773,86 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     expect(await row('sms')).toMatchObject({ remaining: '70', unavailable: '0', expired: '6' });
   });
 
+  it('probes what an outsider would try next: boundaries and bad input (04-06 00:00)', async () => {
+    // a hold is expired AT its expires_at (as a balance is at its own): a capture at that very instant is 409
+    const edge = await ok('POST', '/v1/holds?wait=true', {
+      client: 'acme',
+      credit_type: 'sms',
+      quantity: 1,
+      idempotency_key: 'h10',
+      expires_in_seconds: 60,
+    });
+    expect(at(edge.expires_at)).toBe('2026-04-06T00:01:00.000Z');
+    for (const bad of [{ expires_in_seconds: 0 }, { quantity: '0.5' }, { quantity: 0 }]) {
+      const res = await call('POST', '/v1/holds?wait=true', {
+        client: 'acme',
+        credit_type: 'sms',
+        quantity: 1,
+        idempotency_key: `bad-${JSON.stringify(bad)}`,
+        ...bad,
+      });
+      problem(res, 422, 'validation_failed');
+    }
+    await moveTo('2026-04-06T00:01:00.000Z');
+    problem(await call('POST', `/v1/holds/${edge.id}/capture`), 409, 'conflict');
+    // released at its expiry instead: API.md says release → 200 `status: "released"`, capture after expiry → 409;
+    // the service answers 200 with the hold closed as `expired` (its unit back on G2, valid until 05-01)
+    const letGo = await ok('POST', `/v1/holds/${edge.id}/release`);
+    expect(letGo).toMatchObject({ status: 'expired', released: '1', lapsed: '0' });
+    // the quote of a reject names the shortfall: 200 − 70 usable = 130
+    const reject = await ok('POST', '/v1/consumptions/quote', { client: 'acme', credit_type: 'sms', quantity: 200 });
+    expect(reject).toMatchObject({ would: 'reject', applied: '0', shortfall: '130' });
+    // freezing into the past, or for no time
+    problem(
+      await call('POST', `/v1/subscriptions/${ids.S1}/freeze`, { until: '2026-04-05T00:00:00Z' }),
+      422,
+      'validation_failed',
+    );
+    problem(await call('POST', `/v1/subscriptions/${ids.S1}/freeze`, { days: 0 }), 422, 'validation_failed');
+    // a list of every hold of the client, paged by 4
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+      const page: { data: Array<{ id: string }>; next_cursor: string | null } = await ok(
+        'GET',
+        `/v1/holds?client=acme&limit=4${q}`,
+      );
+      expect(page.data.length).toBeLessThanOrEqual(4);
+      seen.push(...page.data.map((h) => h.id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    // HA HB HC(rejected) HD HE HF HG HH h8(rejected while frozen) edge
+    expect(seen).toHaveLength(10);
+    expect(new Set(seen).size).toBe(10);
+  });
+
+  it('renews after the freezes: the next period starts where the pushed one ended; a new allowance', async () => {
+    // S1's period ends 04-07 18:00 (pushed 6.25 days in all); renewed ahead at 04-06 00:01:
+    // [04-07 18:00, 05-07 18:00), 100 sms and 10.5 support upcoming
+    const renewed = await ok('POST', `/v1/subscriptions/${ids.S1}/renew?wait=true`);
+    expect(renewed).toBeDefined();
+    const s1 = await ok('GET', `/v1/subscriptions/${ids.S1}`);
+    expect(at(s1.current_period_start)).toBe('2026-04-07T18:00:00.000Z');
+    expect(at(s1.current_period_end)).toBe('2026-05-07T18:00:00.000Z');
+    expect(await row('sms')).toMatchObject({ upcoming: '100' });
+    expect(await row('support')).toMatchObject({ upcoming: '10.5', remaining: '7.75' });
+    // renewed ahead: its current period has not started, nothing to stop
+    problem(await call('POST', `/v1/subscriptions/${ids.S1}/freeze`, { days: 1 }), 409, 'conflict');
+
+    // 04-08: the old period is over (B1's 41 and H1's 7.75 expire): G2 29 + 100; 10 fresh freeze days
+    await moveTo('2026-04-08T00:00:00.000Z');
+    await nightly();
+    expect(await row('sms')).toMatchObject({ remaining: '129', upcoming: '0', expired: '47' });
+    expect(await row('support')).toMatchObject({ remaining: '10.5', expired: '7.75' });
+    const frozen = await ok('POST', `/v1/subscriptions/${ids.S1}/freeze`, {});
+    expect(at(frozen.frozen_until)).toBe('2026-04-18T00:00:00.000Z');
+    await moveTo('2026-04-09T00:00:00.000Z');
+    const thawed = await ok('POST', `/v1/subscriptions/${ids.S1}/unfreeze`);
+    expect(at(thawed.current_period_end)).toBe('2026-05-08T18:00:00.000Z');
+    expect(thawed.frozen_until ?? null).toBeNull();
+  });
+
   it('as_of every instant the walk left answers what the live balances answered then', async () => {
     liveAt.set(current, await ok('GET', '/v1/clients/acme/balances'));
     expect(liveAt.size).toBeGreaterThan(15);
