@@ -236,7 +236,14 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     const listed = await ok('GET', '/v1/holds?client=acme&status=held');
     expect(listed.data.map((h: { id: string }) => h.id)).toEqual([ids.HA]);
     expect(listed).toHaveProperty('next_cursor');
-    expect(await row('sms')).toMatchObject({ granted: '120', consumed: '15', remaining: '55', held: '50' });
+    const withHold = await row('sms');
+    expect(withHold).toMatchObject({ granted: '120', consumed: '15', remaining: '55', held: '50' });
+    const heldOn = (id: string | undefined) => withHold.balances.find((b: { id: string }) => b.id === id);
+    expect(heldOn(ids.B2)).toMatchObject({ remaining: '0', held: '5' });
+    expect(heldOn(ids.B1)).toMatchObject({ remaining: '55', held: '45' });
+    // a quote sees only what is not held: 60 > 55
+    const quote = await ok('POST', '/v1/consumptions/quote', { client: 'acme', credit_type: 'sms', quantity: 60 });
+    expect(quote).toMatchObject({ would: 'reject', applied: '0', shortfall: '5', remaining: '55' });
     const holdEntries = (await ok('GET', '/v1/clients/acme/statement?credit_type=sms&limit=500')).data.filter(
       (e: { kind: string }) => e.kind === 'hold',
     );
@@ -448,6 +455,12 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
       422,
       'insufficient_balance',
     );
+    // the use refused while frozen is a consumption.rejected
+    const refusals = await events('consumption.rejected');
+    expect(refusals.filter((e: { data: unknown }) => JSON.stringify(e.data).includes('"s2"'))).toHaveLength(1);
+    // a forecast now walks the usable balances only: B2 is empty and B1 is frozen, so empty today
+    const whileFrozen = await ok('GET', '/v1/clients/acme/forecast?credit_type=sms&window_days=7');
+    expect(whileFrozen).toMatchObject({ remaining: '0', days_until_empty: 0, empty_on: '2026-03-10' });
     const frozenEvents = await events('subscription.frozen');
     expect(frozenEvents).toHaveLength(1);
     expect(frozenEvents[0].data).toMatchObject({ subscription_id: ids.S1, status: 'frozen' });
@@ -739,6 +752,12 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     // captured again, even with another quantity: "again → same answer" (not a conflict)
     const again = await ok('POST', `/v1/holds/${ids.HH}/capture`, { quantity: 2 });
     expect(unreplayed(again)).toEqual(unreplayed(captured));
+    // by week (Monday first): 03-02…03-08 15 + 20 + 44; 03-09…03-15 HF's 4 (03-13) and HH's 1 (03-15)
+    const weeks = await ok('GET', '/v1/clients/acme/usage?credit_type=sms&from=2026-03-01&to=2026-03-31&group_by=week');
+    expect(weeks.data.map((r: { key: string; quantity: string }) => [r.key.slice(0, 10), r.quantity])).toEqual([
+      ['2026-03-02', '79'],
+      ['2026-03-09', '5'],
+    ]);
     // usage `to` as a day means the whole day (as a report's): 03-05 alone holds 37 + 3 + 4
     const day = await ok('GET', '/v1/clients/acme/usage?credit_type=sms&from=2026-03-05&to=2026-03-05&group_by=day');
     expect(day.data.map((r: { key: string; quantity: string }) => [r.key.slice(0, 10), r.quantity])).toEqual([
