@@ -926,6 +926,37 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     expect(branches.rows.map((r) => [r.value, r.net])).toEqual(byBranch);
   });
 
+  it('a hold taken before a freeze is captured during it; the rest goes back unavailable (04-09 → 04-10)', async () => {
+    // the longest hold: 7 days
+    const hold = await ok('POST', '/v1/holds?wait=true', {
+      client: 'acme',
+      credit_type: 'support',
+      quantity: 2,
+      idempotency_key: 'h11',
+      expires_in_seconds: 604_800,
+    });
+    expect(hold).toMatchObject({ status: 'held', remaining: '8.5' });
+    expect(at(hold.expires_at)).toBe('2026-04-16T00:00:00.000Z');
+    // 9 of this period's 10 days are left (1 used 04-08)
+    const frozen = await ok('POST', `/v1/subscriptions/${ids.S1}/freeze`, { days: 2 });
+    expect(at(frozen.frozen_until)).toBe('2026-04-11T00:00:00.000Z');
+    expect(await row('support')).toMatchObject({ remaining: '0', unavailable: '8.5', held: '2' });
+    // reserved while the subscription ran: captured during the freeze (like units whose balance expired);
+    // consumed 2.25 + 0.5 + 1.5 = 4.25, the other 0.5 back on H1' where it waits: 10.5 − 1.5 = 9 unavailable
+    const captured = await ok('POST', `/v1/holds/${hold.id}/capture`, { quantity: '1.5' });
+    expect(captured.consumption).toMatchObject({ status: 'applied', quantity: '1.5' });
+    expect(await row('support')).toMatchObject({ remaining: '0', unavailable: '9', held: '0', consumed: '4.25' });
+    problem(await call('GET', '/v1/holds?client=acme&status=open'), 422, 'validation_failed');
+    // one day later: 05-08 18:00 → 05-09 18:00
+    await moveTo('2026-04-10T00:00:00.000Z');
+    const thawed = await ok('POST', `/v1/subscriptions/${ids.S1}/unfreeze`);
+    expect(at(thawed.current_period_end)).toBe('2026-05-09T18:00:00.000Z');
+    expect(await row('support')).toMatchObject({ remaining: '9', unavailable: '0' });
+    // before the client existed: nothing to show
+    const before = await ok('GET', '/v1/clients/acme/balances?as_of=2026-02-01T00:00:00Z');
+    expect(before.data).toEqual([]);
+  });
+
   it('as_of every instant the walk left answers what the live balances answered then', async () => {
     liveAt.set(current, await ok('GET', '/v1/clients/acme/balances'));
     expect(liveAt.size).toBeGreaterThan(15);
