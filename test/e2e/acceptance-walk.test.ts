@@ -957,6 +957,22 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     expect(before.data).toEqual([]);
   });
 
+  it('a package patched to allow freezing lets its running subscription freeze (04-10 → 04-11)', async () => {
+    // README: PATCH the package's max_freeze_days, then freeze a subscription of it
+    const patched = await ok('PATCH', '/v1/packages/promo', { max_freeze_days: 3 });
+    expect(patched).toMatchObject({ max_freeze_days: 3 });
+    problem(await call('POST', `/v1/subscriptions/${ids.S2}/freeze`, { days: 4 }), 422, 'validation_failed');
+    const frozen = await ok('POST', `/v1/subscriptions/${ids.S2}/freeze`, { days: 3 });
+    expect(at(frozen.frozen_until)).toBe('2026-04-13T00:00:00.000Z');
+    const listed = await ok('GET', '/v1/subscriptions?client=acme&status=frozen');
+    expect(listed.data.map((x: { id: string }) => x.id)).toEqual([ids.S2]);
+    // a day later: S2's period end and B2's expiry 05-01 → 05-02
+    await moveTo('2026-04-11T00:00:00.000Z');
+    const thawed = await ok('POST', `/v1/subscriptions/${ids.S2}/unfreeze`);
+    expect(at(thawed.current_period_end)).toBe('2026-05-02T00:00:00.000Z');
+    expect(at((await ok('GET', `/v1/balances/${ids.B2}`)).expires_at)).toBe('2026-05-02T00:00:00.000Z');
+  });
+
   it('as_of every instant the walk left answers what the live balances answered then', async () => {
     liveAt.set(current, await ok('GET', '/v1/clients/acme/balances'));
     expect(liveAt.size).toBeGreaterThan(15);
