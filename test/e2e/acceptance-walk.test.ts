@@ -12,7 +12,9 @@ import { jsonRows } from '../helpers/reports.js';
  * decimals); package `basic` 100 sms + 10.5 support, 1 month, priority 60, max_freeze_days 10; package `promo`
  * 20 sms, 2 months, priority 10 (spent first although it expires later), free, no freezing; client `acme`.
  * From 2026-03-01 00:00: S1 = basic [03-01, 04-01) with balances B1 (sms 100) and H1 (support 10.5);
- * S2 = promo [03-01, 05-01) with B2 (sms 20).
+ * S2 = promo [03-01, 05-01) with B2 (sms 20). Later: goodwill grants G and G2 (priority 5), holds HA…HH, freezes
+ * that push S1 to 04-07 18:00, its renewal, and a freeze of S2 once promo is patched to allow 3 days.
+ * Where the documents allow two readings, the comment at the step names the one the service takes.
  */
 let app: TestApp;
 beforeAll(async () => {
