@@ -975,6 +975,21 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     expect(at((await ok('GET', `/v1/balances/${ids.B2}`)).expires_at)).toBe('2026-05-02T00:00:00.000Z');
   });
 
+  it('honours an Idempotency-Key header on POST /v1/holds like every creating POST (04-11)', async () => {
+    const send = (quantity: number, key: string) =>
+      app.request('POST', '/v1/holds?wait=true', {
+        headers: { 'idempotency-key': 'hold-header-1' },
+        body: { client: 'acme', credit_type: 'sms', quantity, idempotency_key: key, expires_in_seconds: 60 },
+      });
+    const first = await send(1, 'h12');
+    expect(first.status, first.text).toBe(200);
+    const again = await send(1, 'h12');
+    expect(again.status, again.text).toBe(200);
+    expect(again.body.id).toBe(first.body.id);
+    problem(await send(2, 'h13'), 409, 'idempotency_conflict');
+    await ok('POST', `/v1/holds/${first.body.id}/release`);
+  });
+
   it('as_of every instant the walk left answers what the live balances answered then', async () => {
     liveAt.set(current, await ok('GET', '/v1/clients/acme/balances'));
     expect(liveAt.size).toBeGreaterThan(15);
