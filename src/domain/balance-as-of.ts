@@ -32,8 +32,9 @@ const seen = (ledger: LedgerUpTo, kind: string): boolean => (ledger.later.get(ki
  * invariant's `granted + Σ(later amounts)` over EVERY kind, so any kind (hold, release, extend, one
  * added later) moves it as it moved the live row; the running totals take the kinds they are made
  * of (consumed = −consume − reverse, adjusted = adjust, expired = −expire, voided = −void,
- * rolled_over = −rollover, held = −hold − release). The status is `void` or `expired` once such an
- * entry exists; a balance the sweep expired with nothing left writes no entry, so one whose
+ * rolled_over = −rollover, held = −hold − release). The status is `void` once such an entry exists,
+ * `expired` once an `expire` entry exists and nothing is left (a hold's lapse expires its held units alone, before
+ * the sweep); a balance the sweep expired with nothing left writes no entry, so one whose
  * `current` status is `expired` and that had nothing left at `at`, past its `expires_at`, is expired
  * too (with units left it stays `active`, and its units count as expired by their validity, as the
  * live answer counts an unswept one).
@@ -45,10 +46,12 @@ export function balanceAt(
 ): BalanceTotals {
   let remaining = ledger.first;
   for (const { amount } of ledger.later.values()) remaining += amount;
+  // an expire entry that left units on the balance is not the sweep's (which leaves nothing): a hold closed after
+  // the balance's expiry lets only its held units lapse, and the free ones wait for the sweep
   const status: BalanceStatus = seen(ledger, 'void')
     ? 'void'
-    : seen(ledger, 'expire') ||
-        (current.status === 'expired' && remaining === 0n && current.expiresAt.getTime() <= at.getTime())
+    : remaining === 0n &&
+        (seen(ledger, 'expire') || (current.status === 'expired' && current.expiresAt.getTime() <= at.getTime()))
       ? 'expired'
       : 'active';
   return {
