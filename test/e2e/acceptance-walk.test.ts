@@ -858,7 +858,13 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     expect(at(s1.current_period_end)).toBe('2026-05-07T18:00:00.000Z');
     expect(await row('sms')).toMatchObject({ upcoming: '100' });
     expect(await row('support')).toMatchObject({ upcoming: '10.5', remaining: '7.75' });
-    // renewed ahead: its current period has not started, nothing to stop
+    // renewed ahead and paid: its current period has not started, nothing to stop (an unpaid renewal made ahead
+    // would be taken back by the freeze, freeze-ahead.test.ts)
+    const invoices = await ok('GET', `/v1/invoices?subscription=${ids.S1}&limit=100`);
+    const renewal = (invoices.data as Array<{ id: string; kind: string; status: string }>).find(
+      (i) => i.kind === 'renewal' && i.status === 'issued',
+    );
+    await ok('POST', `/v1/invoices/${renewal?.id}/pay`);
     problem(await call('POST', `/v1/subscriptions/${ids.S1}/freeze`, { days: 1 }), 409, 'conflict');
 
     // 04-08: the old period is over (B1's 41 and H1's 7.75 expire): G2 29 + 100; 10 fresh freeze days
