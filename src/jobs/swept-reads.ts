@@ -1,6 +1,8 @@
 import type { AppContext } from '../app-context.js';
 import { PG, pgCode } from '../db/knex.js';
 import { clientsOwedBySweep } from '../db/repositories/holds.js';
+import { type SubscriptionRow, subscriptionById } from '../db/repositories/subscriptions.js';
+import { frozenPastUntil } from '../domain/freeze.js';
 import { settleOwed } from './hold.js';
 
 /**
@@ -68,3 +70,12 @@ export async function readAsSwept<T>(
   }
   return answer;
 }
+
+/** A subscription by id as the sweep leaves it: its client settled first; its view (balances) is read after. */
+export const subscriptionAsSwept = (app: AppContext, id: string): Promise<SubscriptionRow | undefined> =>
+  readAsSwept(
+    app,
+    () => subscriptionById(app.db, id),
+    (row) => (row ? [row.client_id] : []),
+    (row, now) => !!row && frozenPastUntil({ status: row.status, frozenUntil: row.frozen_until }, now),
+  );

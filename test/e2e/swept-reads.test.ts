@@ -300,6 +300,17 @@ describe('a subscription past its frozen_until is read as the sweep leaves it', 
         expect((await uiPage(app.baseUrl, session, `/ui/clients/${s.client.id}`)).status).toBe(200);
       },
     ],
+    [
+      'the back office subscription page',
+      async (s) => {
+        const session = await signInToUi(app.baseUrl, app.keys.admin);
+        const page = await uiPage(app.baseUrl, session, `/ui/subscriptions/${s.sub.id}`);
+        expect(page.status).toBe(200);
+        // active again: the unfreeze action is gone, suspending is offered
+        expect(page.html).not.toContain('data-action="unfreeze"');
+        expect(page.html).toContain('data-action="suspend"');
+      },
+    ],
   ];
   it.each(reads)('%s', async (_, read) => {
     const scene = await thawedScene();

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { findClient } from '../../db/repositories/clients.js';
 import { findPackage } from '../../db/repositories/packages.js';
-import { listSubscriptions, subscriptionById } from '../../db/repositories/subscriptions.js';
+import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import { frozenPastUntil } from '../../domain/freeze.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
-import { readAsSwept, settleOwedOf } from '../../jobs/swept-reads.js';
+import { readAsSwept, settleOwedOf, subscriptionAsSwept } from '../../jobs/swept-reads.js';
 import {
   idParams,
   listOf,
@@ -21,12 +21,7 @@ import {
   waitQuery,
 } from '../../schemas/common.js';
 import { freezeSubscription, unfreezeSubscription } from '../../services/freeze.js';
-import {
-  cancelSubscription,
-  patchSubscription,
-  subscribe,
-  subscriptionViews,
-} from '../../services/subscriptions.js';
+import { cancelSubscription, patchSubscription, subscribe, subscriptionViews } from '../../services/subscriptions.js';
 import { rechargeResultSchema } from '../../views/recharge.js';
 import { renewalResultSchema } from '../../views/renewal.js';
 import { subscriptionView as subscriptionSchema } from '../../views/subscription.js';
@@ -199,12 +194,7 @@ export const subscriptionRoutes: AnyRoute[] = [
     handler: async ({ params, db, app }) => {
       if (!isUuid(params.id)) return notFound(params.id);
       // its client settled before its view (balances included) is read
-      const row = await readAsSwept(
-        app,
-        () => subscriptionById(db, params.id),
-        (r) => (r ? [r.client_id] : []),
-        (r, now) => !!r && frozenPastUntil({ status: r.status, frozenUntil: r.frozen_until }, now),
-      );
+      const row = await subscriptionAsSwept(app, params.id);
       if (!row) return notFound(params.id);
       const [view] = await subscriptionViews(db, [row], { withBalances: true });
       return { status: 200, body: view };
