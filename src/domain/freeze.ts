@@ -9,6 +9,15 @@ import { fail, ok, type Result } from './result.js';
  * = no freezing). A day here is 24 hours: the frozen time is an exact span, added as such.
  */
 
+/**
+ * A freeze that ended at its `frozen_until` (DOMAIN.md) while the subscription still says `frozen`: the expiry
+ * sweep has not unfrozen it yet.
+ */
+export const frozenPastUntil = (subscription: { status: string; frozenUntil: Date | null }, now: Date): boolean =>
+  subscription.status === 'frozen' &&
+  subscription.frozenUntil !== null &&
+  subscription.frozenUntil.getTime() <= now.getTime();
+
 export interface FreezableSubscription {
   status: SubscriptionStatus;
   currentPeriodStart: Date;

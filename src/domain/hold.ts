@@ -33,6 +33,13 @@ export { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS };
 export type HoldStatus = 'held' | 'captured' | 'released' | 'expired' | 'rejected';
 export const HOLD_STATUSES = ['held', 'captured', 'released', 'expired', 'rejected'] as const;
 
+/**
+ * A hold that ended at its `expires_at` (DOMAIN.md) while its row still says `held`: the expiry sweep has not
+ * recorded it yet (a capture asked in time aside, which the repository's query leaves out).
+ */
+export const heldPastExpiry = (hold: { status: string; expiresAt: Date }, now: Date): boolean =>
+  hold.status === 'held' && hold.expiresAt.getTime() <= now.getTime();
+
 /** A hold as stored. */
 export interface HoldRecord {
   id: string;

@@ -15,7 +15,6 @@ import {
   insertSubscription,
   lockSubscription,
   type SubscriptionRow,
-  subscriptionById,
   subscriptionItems,
   updateSubscription,
 } from '../db/repositories/subscriptions.js';
@@ -478,15 +477,4 @@ export async function subscriptionViews(
 function clientsOrThrow<T>(value: T | undefined, id: string): T {
   if (value === undefined) throw new Error(`row ${id} referenced by a subscription is missing`);
   return value;
-}
-
-export async function subscriptionView(
-  db: Executor,
-  id: string,
-  options: ViewOptions = {},
-): Promise<SubscriptionView | undefined> {
-  const row = await subscriptionById(db, id);
-  if (!row) return undefined;
-  const [view] = await subscriptionViews(db, [row], options);
-  return view;
 }

@@ -74,7 +74,15 @@ async function seed(): Promise<void> {
   expect(grant.status, grant.text).toBe(201);
   const hold = await app.request('POST', '/v1/holds?wait=true', {
     key: app.keys.write,
-    body: { client: 'alnoor', credit_type: 'voice', quantity: 12, idempotency_key: 'call-7', reference: 'مكالمة' },
+    // open until a day later, past NOW: the client page, which closes a hold past its expiry first, shows it open
+    body: {
+      client: 'alnoor',
+      credit_type: 'voice',
+      quantity: 12,
+      idempotency_key: 'call-7',
+      reference: 'مكالمة',
+      expires_in_seconds: 86_400,
+    },
   });
   expect(hold.status, hold.text).toBe(200);
   app.clock.set(NOW);

@@ -277,7 +277,7 @@ describe('balances as of exact instants', () => {
   });
 });
 
-describe('as of between frozen_until and the sweep that unfroze', () => {
+describe('as of around a freeze that ran out before the sweep came (a read settled it)', () => {
   it('a frozen balance past its old expiry never shows as expired', async () => {
     await clockTo('2026-03-01T00:00:00.000Z');
     const s = await scene('asof-frz', 10, { maxFreezeDays: 10 });
@@ -289,26 +289,27 @@ describe('as of between frozen_until and the sweep that unfroze', () => {
       frozen_until: '2026-04-04T00:00:00.000Z',
     });
     await clockTo('2026-04-05T00:00:00.000Z');
-    // still frozen until the sweep runs: 10 unavailable
+    // past frozen_until, the sweep not run: the live read is as the sweep leaves it (what it owes the client done
+    // first): unfrozen as of 04-04, pushed 10 days, 04-01 → 04-11, the 10 usable
     const live = await rowOf(s);
-    expect(totals(live)).toMatchObject({ remaining: '0', unavailable: '10', expired: '0' });
+    expect(totals(live)).toMatchObject({ remaining: '10', unavailable: '0', expired: '0' });
+    expect(live.next_expiry).toBe('2026-04-11T00:00:00.000Z');
     await clockTo('2026-04-06T00:00:00.000Z');
     await nightly();
-    // unfrozen as of 04-04: pushed 10 days, 04-01 → 04-11
+    // the sweep found nothing left to do: still unfrozen as of 04-04, once
     expect(await ok('GET', `/v1/subscriptions/${s.sub}`)).toMatchObject({
       status: 'active',
       current_period_end: '2026-04-11T00:00:00.000Z',
     });
     expect(totals(await rowOf(s))).toMatchObject({ remaining: '10', expired: '0' });
-    // as of 04-05 (after frozen_until, before the sweep ran): as it stood then — still frozen (the sweep had not
-    // ended the freeze), the 10 unavailable with the expiry they had then (04-01), never `expired`: the live answer
-    // of 04-05 exactly
-    expect(totals(await rowOf(s, '2026-04-05T00:00:00.000Z'))).toMatchObject({
+    // as of 04-05: as it stood then, the live answer of 04-05 exactly
+    expect(await rowOf(s, '2026-04-05T00:00:00.000Z')).toEqual(live);
+    // as of 04-02 (frozen, past the expiry it had then, 04-01): the 10 unavailable, never `expired`
+    expect(totals(await rowOf(s, '2026-04-02T00:00:00.000Z'))).toMatchObject({
       remaining: '0',
       unavailable: '10',
       expired: '0',
     });
-    expect(await rowOf(s, '2026-04-05T00:00:00.000Z')).toEqual(live);
     // from the sweep on: usable, with the pushed expiry 04-11
     expect((await rowOf(s, '2026-04-06T00:00:00.000Z')).balances[0]).toMatchObject({
       remaining: '10',
@@ -969,7 +970,7 @@ describe('forecast and usage: references', () => {
   });
 });
 
-describe('as of around a late sweep that ends a freeze and a hold at once', () => {
+describe('as of around a freeze and a hold that ran out before a late sweep (reads settled them)', () => {
   it('each instant as the live answer said it then', async () => {
     await clockTo('2026-12-11T00:00:00.000Z');
     const s = await scene('late-sweep', 15, { maxFreezeDays: 5 });
@@ -985,15 +986,15 @@ describe('as of around a late sweep that ends a freeze and a hold at once', () =
     await clockTo('2026-12-11T12:00:00.000Z');
     await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 3 });
     await snap('2026-12-12T00:00:00.000Z');
-    // the hold past its expiry, not swept; then the freeze past frozen_until, not swept
+    // the hold past its expiry, not swept: the read expires it first (its 5 back on the frozen balance)
     await snap('2026-12-13T12:00:00.000Z');
+    expect(totals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({ unavailable: '15', held: '0' });
+    // then the freeze past frozen_until, not swept: the read unfreezes it as of 12-14 12:00 (pushed 3 days)
     await snap('2026-12-15T00:00:00.000Z');
-    const before = seen.at(-1)!.row as Record<string, unknown>;
-    // frozen: 10 unavailable, 5 still held
-    expect(totals(before)).toMatchObject({ remaining: '0', unavailable: '10', held: '5' });
+    expect(totals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({ remaining: '15', unavailable: '0' });
     await clockTo('2026-12-16T00:00:00.000Z');
     await nightly();
-    // unfrozen as of 12-14 12:00 (pushed 3 days: 01-11 → 01-14), the hold expired: 15 usable
+    // the late sweep finds it done: unfrozen as of 12-14 12:00 (01-11 → 01-14), the hold expired: 15 usable
     await snap('2026-12-16T00:00:00.000Z');
     expect(totals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({ remaining: '15', held: '0' });
     expect(await ok('GET', `/v1/holds/${h.body.id}`)).toMatchObject({ status: 'expired', released: '5' });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { findClient, listClients } from '../../db/repositories/clients.js';
 import { fail } from '../../domain/result.js';
+import { settleOwedOf } from '../../jobs/swept-reads.js';
 import { parseBound } from '../../reports/params.js';
 import {
   idParams,
@@ -124,7 +125,9 @@ export const clientRoutes: AnyRoute[] = [
       'each balance replayed from its entries written up to that instant (a balance with none did not exist ' +
       'yet), with the expiry it had then (before a later `extend`), placed by its validity and its ' +
       "subscription's status (a freeze covering the instant: frozen) at that instant. At now it equals the " +
-      'live answer. A suspension or a pending payment leaves no history: such a status is taken as it is now.',
+      'live answer. A suspension or a pending payment leaves no history: such a status is taken as it is now. ' +
+      'The live answer (and `as_of` now or later) is as the sweep leaves it: what it owes the client (a hold past ' +
+      'its `expires_at`, a freeze past its `frozen_until`) is done first, with its ledger entries and events.',
     params: idParams,
     query: z.object({
       as_of: z
@@ -157,9 +160,10 @@ export const clientRoutes: AnyRoute[] = [
       const archived = asOf ? await asOfArchived(db, asOf) : null;
       if (archived)
         return fail('validation_failed', archived, { errors: [{ field: 'query.as_of', message: archived }] });
-      const data = asOf
-        ? await clientBalancesAsOf(db, client.id, asOf)
-        : await clientBalances(db, client.id, app.clock.now());
+      const now = app.clock.now();
+      // live (not a past instant, which the ledger answers as it stood): what the sweep owes by now, done first
+      if (!asOf || asOf.getTime() >= now.getTime()) await settleOwedOf(app, [client.id]);
+      const data = asOf ? await clientBalancesAsOf(db, client.id, asOf) : await clientBalances(db, client.id, now);
       return { status: 200, body: { data } };
     },
   }),
@@ -178,7 +182,8 @@ export const clientRoutes: AnyRoute[] = [
       "down (what expires rounds up); `burn_per_day` is shown with 6 more decimals than the credit type's, " +
       'rounded half up; `days_until_empty` is whole ' +
       'days, rounded down. With no burn, `days_until_empty` and `empty_on` are null and every balance ' +
-      'expires unused.',
+      'expires unused. Walked as the sweep leaves the balances: a hold past its `expires_at`, a freeze past its ' +
+      '`frozen_until` are closed first.',
     params: idParams,
     query: z.object({
       credit_type: refSchema.meta({ description: 'Id or code of the credit type.' }),
@@ -193,6 +198,7 @@ export const clientRoutes: AnyRoute[] = [
       if (!client) return fail('not_found', `no client "${params.id}"`);
       const creditType = await app.refs.creditType(db, query.credit_type);
       if (!creditType) return fail('not_found', `no credit type "${query.credit_type}"`);
+      await settleOwedOf(app, [client.id]);
       return { status: 200, body: await clientForecast(app, { clientId: client.id, creditType }, query.window_days) };
     },
   }),
@@ -305,6 +311,8 @@ export const clientRoutes: AnyRoute[] = [
         if (!creditType) return fail('not_found', `no credit type "${query.credit_type}"`);
         creditTypeId = creditType.id;
       }
+      // the entries the sweep owes by now (a hold's release at its expires_at, a freeze's extends) are written first
+      await settleOwedOf(app, [client.id]);
       return {
         status: 200,
         body: await clientStatement(db, {

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { forgetFailedJob, submit } from '../../commands/index.js';
 import { listHolds } from '../../db/repositories/holds.js';
-import { HOLD_STATUSES } from '../../domain/hold.js';
+import { HOLD_STATUSES, heldPastExpiry } from '../../domain/hold.js';
 import { parseQuantity } from '../../domain/quantity.js';
 import { type Failure, fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { holdData } from '../../jobs/definitions.js';
 import { acceptHold, closingJobId } from '../../jobs/hold.js';
+import { readAsSwept, settleOwedOf } from '../../jobs/swept-reads.js';
 import { idParams, listOf, pageQuery, quantityInput, refSchema, waitQuery } from '../../schemas/common.js';
 import { holdResults, holdRow, holdView, queuedHoldViews, storedCapture } from '../../services/holds.js';
 import {
@@ -41,7 +42,8 @@ export const holdRoutes: AnyRoute[] = [
       'Taken in the spending order like a consumption: each balance gives what it can, its `remaining` drops and ' +
       'its `held` grows. Answers 202 `{id, status: "queued"}`; with `?wait=true`, 200 `held` or 422 ' +
       '`insufficient_balance` (nothing reserved). The hold expires after `expires_in_seconds` (default 900, ' +
-      'at most 7 days): the sweep releases it, or first a use or hold of its client that comes up short. A ' +
+      'at most 7 days) and its units go back: recorded by the sweep, or first by a use or hold of its client that ' +
+      'comes up short, or a read of the hold or its client (GET /v1/holds, balances, subscriptions, forecast). A ' +
       'repeat with the same payload changes nothing; with another payload it is 409 `idempotency_conflict`.',
     query: waitQuery,
     body: holdBody,
@@ -91,6 +93,10 @@ export const holdRoutes: AnyRoute[] = [
     access: 'read',
     tag: 'holds',
     summary: 'A hold: its status, allocations and what its closing did (or `queued`)',
+    description:
+      'A hold past its `expires_at` ended then (DOMAIN.md): if the sweep has not recorded it yet, it is done ' +
+      'first (what the sweep owes its client: the closing, its ledger entries, `hold.expired`), and the hold is ' +
+      'answered `expired`.',
     params: idParams,
     responses: {
       200: { description: 'The hold', schema: holdViewSchema },
@@ -98,7 +104,16 @@ export const holdRoutes: AnyRoute[] = [
     },
     handler: async ({ params, app }) => {
       if (!isUuid(params.id)) return fail('not_found', `no hold "${params.id}"`);
-      const view = await holdView(app, params.id);
+      // only a hold still held past its expiry can be owed: any other read of it costs nothing more
+      const view = await readAsSwept(
+        app,
+        () => holdView(app, params.id),
+        (v, now) =>
+          v?.client && v.expires_at && heldPastExpiry({ status: v.status, expiresAt: new Date(v.expires_at) }, now)
+            ? [v.client.id]
+            : [],
+        () => true,
+      );
       return view ? { status: 200, body: view } : fail('not_found', `no hold "${params.id}"`);
     },
   }),
@@ -109,8 +124,9 @@ export const holdRoutes: AnyRoute[] = [
     tag: 'holds',
     summary: 'List holds, e.g. ?client=&status=held',
     description:
-      'Holds as stored, newest last. `status=queued` lists instead the hold requests accepted and not applied ' +
-      'yet (what each asks for; they become holds — or rejections — as their worker takes them).',
+      'Holds as stored, newest last, after what the sweep owes the clients of the page is done (a hold past its ' +
+      '`expires_at` is listed `expired`, not `held`). `status=queued` lists instead the hold requests accepted and ' +
+      'not applied yet (what each asks for; they become holds — or rejections — as their worker takes them).',
     query: pageQuery.extend({
       client: refSchema.optional(),
       status: z.enum(['queued', ...HOLD_STATUSES]).optional(),
@@ -125,7 +141,22 @@ export const holdRoutes: AnyRoute[] = [
         const queued = await queuedHoldViews(app, query, client);
         return { status: 200, body: page(queued.data, queued.nextCursor) };
       }
-      const result = await listHolds(app.db, query, { clientId: client?.id, status: query.status });
+      const status = query.status;
+      const list = () => listHolds(app.db, query, { clientId: client?.id, status });
+      // by client: settled before the read; otherwise the clients of the page's holds past their expiry, settled,
+      // and the page read again
+      if (client) await settleOwedOf(app, [client.id]);
+      const result = client
+        ? await list()
+        : await readAsSwept(
+            app,
+            list,
+            (listed, now) =>
+              listed.data
+                .filter((h) => heldPastExpiry({ status: h.status, expiresAt: h.expires_at }, now))
+                .map((h) => h.client_id),
+            () => true,
+          );
       return { status: 200, body: page(await holdResults(app, result.data), result.nextCursor) };
     },
   }),

@@ -3,10 +3,12 @@ import { z } from 'zod';
 import { findClient } from '../../db/repositories/clients.js';
 import { findPackage } from '../../db/repositories/packages.js';
 import { listSubscriptions } from '../../db/repositories/subscriptions.js';
+import { frozenPastUntil } from '../../domain/freeze.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
+import { readAsSwept, settleOwedOf, subscriptionAsSwept } from '../../jobs/swept-reads.js';
 import {
   idParams,
   listOf,
@@ -19,13 +21,7 @@ import {
   waitQuery,
 } from '../../schemas/common.js';
 import { freezeSubscription, unfreezeSubscription } from '../../services/freeze.js';
-import {
-  cancelSubscription,
-  patchSubscription,
-  subscribe,
-  subscriptionView,
-  subscriptionViews,
-} from '../../services/subscriptions.js';
+import { cancelSubscription, patchSubscription, subscribe, subscriptionViews } from '../../services/subscriptions.js';
 import { rechargeResultSchema } from '../../views/recharge.js';
 import { renewalResultSchema } from '../../views/renewal.js';
 import { subscriptionView as subscriptionSchema } from '../../views/subscription.js';
@@ -139,9 +135,12 @@ export const subscriptionRoutes: AnyRoute[] = [
     access: 'read',
     tag: 'subscriptions',
     summary: 'List subscriptions, with their balances',
+    description:
+      'As the sweep leaves them: what it owes the clients of the page (a freeze past its `frozen_until`, a hold ' +
+      'past its `expires_at`) is done first, so a subscription past its `frozen_until` is listed `active`.',
     query: listQuery,
     responses: { 200: { description: 'A page of subscriptions', schema: listOf(subscriptionSchema) } },
-    handler: async ({ query, db }) => {
+    handler: async ({ query, db, app }) => {
       let clientId: string | undefined;
       let packageId: string | undefined;
       if (query.client) {
@@ -154,12 +153,24 @@ export const subscriptionRoutes: AnyRoute[] = [
         if (!pkg) return { status: 200, body: page([], null) };
         packageId = pkg.id;
       }
-      const result = await listSubscriptions(db, query, {
-        clientId,
-        packageId,
-        status: query.status,
-        expiringBefore: query.expiring_before,
-      });
+      // by client: settled before the read; otherwise the clients of the page, settled, and the page read again
+      if (clientId) await settleOwedOf(app, [clientId]);
+      const list = () =>
+        listSubscriptions(db, query, {
+          clientId,
+          packageId,
+          status: query.status,
+          expiringBefore: query.expiring_before,
+        });
+      const result = clientId
+        ? await list()
+        : await readAsSwept(
+            app,
+            list,
+            (p) => p.data.map((s) => s.client_id),
+            (p, now) => p.data.some((s) => frozenPastUntil({ status: s.status, frozenUntil: s.frozen_until }, now)),
+          );
+      // the views (their balances' `held` included) are read after the settling
       return {
         status: 200,
         body: page(await subscriptionViews(db, result.data, { withBalances: true }), result.nextCursor),
@@ -172,15 +183,21 @@ export const subscriptionRoutes: AnyRoute[] = [
     access: 'read',
     tag: 'subscriptions',
     summary: 'Get a subscription with its balances',
+    description:
+      'As the sweep leaves it: past its `frozen_until` it is `active` again, its period end and expiries pushed by ' +
+      'the frozen time (`subscription.unfrozen`), and holds of its client past their `expires_at` hold nothing.',
     params: idParams,
     responses: {
       200: { description: 'The subscription', schema: subscriptionSchema },
       404: { description: 'No such subscription' },
     },
-    handler: async ({ params, db }) => {
+    handler: async ({ params, db, app }) => {
       if (!isUuid(params.id)) return notFound(params.id);
-      const view = await subscriptionView(db, params.id, { withBalances: true });
-      return view ? { status: 200, body: view } : notFound(params.id);
+      // its client settled before its view (balances included) is read
+      const row = await subscriptionAsSwept(app, params.id);
+      if (!row) return notFound(params.id);
+      const [view] = await subscriptionViews(db, [row], { withBalances: true });
+      return { status: 200, body: view };
     },
   }),
   defineRoute({

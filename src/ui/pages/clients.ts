@@ -5,6 +5,7 @@ import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import type { Availability } from '../../domain/availability.js';
 import type { LedgerKind } from '../../domain/ledger-entry.js';
 import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
+import { settleOwedOf } from '../../jobs/swept-reads.js';
 import { asOfArchived, clientBalances, clientBalancesAsOf, clientStatement } from '../../services/balances.js';
 import { clientForecast, type ForecastView } from '../../services/forecast.js';
 import { holdResults } from '../../services/holds.js';
@@ -160,6 +161,9 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
   const db = app.db;
   const client = await findClient(db, ref);
   if (!client) return undefined;
+  // as the sweep leaves the client (its subscriptions, open holds, statement and forecast are live whatever the
+  // balances' as_of): a hold past its expires_at, a freeze past its frozen_until, closed first
+  await settleOwedOf(app, [client.id]);
   const now = app.clock.now();
   const tz = app.config.BUSINESS_TZ;
   const subscriptionRows = await listSubscriptions(db, { limit: 100 }, { clientId: client.id });

@@ -1,0 +1,81 @@
+import type { AppContext } from '../app-context.js';
+import { PG, pgCode } from '../db/knex.js';
+import { clientsOwedBySweep } from '../db/repositories/holds.js';
+import { type SubscriptionRow, subscriptionById } from '../db/repositories/subscriptions.js';
+import { frozenPastUntil } from '../domain/freeze.js';
+import { settleOwed } from './hold.js';
+
+/**
+ * DOMAIN.md has a hold end at its `expires_at` and a freeze at its `frozen_until`; the expiry sweep that records it
+ * (expire.ts) only comes every few minutes. A live read of a client first does what the sweep owes it (settleOwed:
+ * the sweep's own closings, ledger entries and events), so that it answers as the sweep would have left it. The
+ * check is one query through the partial indexes of open holds and frozen subscriptions, on the primary (`app.sql`,
+ * as the writes: a read of the replica never writes). Safe against the sweep, a worker or another read doing the
+ * same meanwhile: each closing locks its hold (or subscription) and finds it closed if another came first.
+ * Called before a read of the client: whatever was due when it looked is closed (by it, or by whoever held the lock
+ * first) before that read. Answers whether anything was owed (and is now done).
+ */
+export async function settleOwedOf(app: AppContext, clientIds: readonly string[]): Promise<boolean> {
+  if (clientIds.length === 0) return false;
+  const now = app.clock.now();
+  const owed = await clientsOwedBySweep(app.sql, clientIds, now);
+  if (owed.length === 0) return false;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await settleOwed(app, owed, now);
+      return true;
+    } catch (error) {
+      // chosen as a deadlock's victim (against a worker's batch, or the sweep making its month partitions): each of
+      // settleOwed's transactions rolled back whole or committed, and what is done is no longer due, so it runs again
+      if (!RETRIED.has(pgCode(error) ?? '') || attempt >= SETTLE_ATTEMPTS) throw error;
+    }
+  }
+}
+
+const RETRIED: ReadonlySet<string> = new Set([PG.deadlockDetected, PG.serializationFailure]);
+const SETTLE_ATTEMPTS = 3;
+
+/**
+ * Rounds a read settles at most. A page read again after its clients were settled may bring rows of other clients
+ * the sweep owes (a list of open holds of every client: the expired ones leave the page, later ones come in); each
+ * round settles every one of the page's, so only a sweep far behind (many pages of owed clients) reaches this, and
+ * the page is then answered as read, the sweep's next run doing the rest.
+ */
+const MAX_ROUNDS = 5;
+
+/**
+ * A read whose clients are known only from what it read (a hold by id, a page of every client's): the clients
+ * `clientsOf` names are settled (settleOwedOf), then it reads again if anything was owed, or if what it read looked
+ * owed (`looksOwed`: a hold held past its expiry, a subscription frozen past frozen_until) — the sweep, a worker or
+ * another read may have closed it between the read and the check, and the answer must not be the one from before.
+ * Whatever the answer shows that the check cannot tell from it (the `held` of balances) must be read after this
+ * returns. Owing nothing costs the check (or nothing, when `clientsOf` names none).
+ */
+export async function readAsSwept<T>(
+  app: AppContext,
+  read: () => Promise<T>,
+  clientsOf: (answer: T, now: Date) => readonly string[],
+  looksOwed: (answer: T, now: Date) => boolean,
+): Promise<T> {
+  let answer = await read();
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const now = app.clock.now();
+    const clients = [...new Set(clientsOf(answer, now))];
+    if (clients.length === 0) return answer;
+    const owed = await settleOwedOf(app, clients);
+    if (!owed && !looksOwed(answer, now)) return answer;
+    answer = await read();
+    // nothing was owed any more: the read again shows what was settled meanwhile
+    if (!owed) return answer;
+  }
+  return answer;
+}
+
+/** A subscription by id as the sweep leaves it: its client settled first; its view (balances) is read after. */
+export const subscriptionAsSwept = (app: AppContext, id: string): Promise<SubscriptionRow | undefined> =>
+  readAsSwept(
+    app,
+    () => subscriptionById(app.db, id),
+    (row) => (row ? [row.client_id] : []),
+    (row, now) => !!row && frozenPastUntil({ status: row.status, frozenUntil: row.frozen_until }, now),
+  );
