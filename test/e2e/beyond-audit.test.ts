@@ -150,8 +150,9 @@ describe('a quote while the sweep owes a closing', () => {
     });
     const otherQuote = await quote(other.client.id, 5);
     expect(otherQuote.body).toMatchObject({ would: 'apply', remaining: '0' });
-    // nothing was written: the hold is still open, the subscription still frozen; the use then agrees
-    expect((await get(`/v1/subscriptions/${sub.id}`)).body.status).toBe('frozen');
+    // nothing was written: the subscription still frozen as stored (a GET would settle it first, swept-reads.ts);
+    // the use then agrees
+    expect((await app.database.db('subscriptions').where({ id: sub.id }).first()).status).toBe('frozen');
     const used = await use(client.id, 9, 'u-q');
     expect(used.status, used.text).toBe(200);
     expect(used.body).toMatchObject({ allocations: [{ balance_id: balance.id, amount: '9' }] });
