@@ -16,8 +16,7 @@ import { jsonRows } from '../helpers/reports.js';
 let app: TestApp;
 beforeAll(async () => {
   app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-01T00:00:00.000Z' });
-  await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
-  await ok('POST', '/v1/credit-types', { code: 'min', name: 'Minutes', unit: 'minute', decimals: 1 }, 201);
+  await commerce.creditTypes();
 });
 afterAll(async () => {
   // every event recorded (renewals_undone included) is what its published schema says
@@ -48,10 +47,7 @@ const lots = async (id: string, code: string) =>
     .filter((b) => b.credit_type.code === code)
     .sort((a, b) => (a.id < b.id ? -1 : 1))
     .map((b) => [b.source, b.status, b.remaining]);
-const invoicesOf = async (id: string): Promise<Invoice[]> =>
-  ((await ok('GET', `/v1/invoices?subscription=${id}&limit=500`)).data as Invoice[]).sort((a, b) =>
-    a.number < b.number ? -1 : 1,
-  );
+const invoicesOf = (id: string) => commerce.invoicesOf<Invoice>(id);
 const statement = async (client: string, code: string) =>
   (
     (await ok('GET', `/v1/clients/${client}/statement?credit_type=${code}&limit=500`)).data as Array<{

@@ -14,8 +14,7 @@ import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/h
 let app: TestApp;
 beforeAll(async () => {
   app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-01T00:00:00.000Z' });
-  await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
-  await ok('POST', '/v1/credit-types', { code: 'min', name: 'Minutes', unit: 'minute', decimals: 1 }, 201);
+  await commerce.creditTypes();
 });
 afterAll(async () => {
   await expectEventsMatchSchemas(app);
@@ -41,10 +40,7 @@ const sms = async (id: string) =>
     .filter((b) => b.credit_type.code === 'sms')
     .sort((a, b) => (a.id < b.id ? -1 : 1))
     .map((b) => [b.status, b.remaining, b.expires_at]);
-const invoicesOf = async (id: string): Promise<Invoice[]> =>
-  ((await ok('GET', `/v1/invoices?subscription=${id}&limit=500`)).data as Invoice[]).sort((a, b) =>
-    a.number < b.number ? -1 : 1,
-  );
+const invoicesOf = (id: string) => commerce.invoicesOf<Invoice>(id);
 const eventsOf = async (type: string, subject: string): Promise<Event[]> =>
   ((await ok('GET', `/v1/events?type=${type}&limit=500`)).data as Event[]).filter(
     (e) => e.data.subscription_id === subject,

@@ -5,12 +5,16 @@ type Ok = ReturnType<typeof httpSteps>['ok'];
 /**
  * The catalog a money scenario over HTTP starts from: credit types `sms` (0 decimals) and `min` (1 decimal), a
  * client `c1`, monthly packages of 100 sms and 7.5 min at 19.99 USD (`pack`), bought by `c1` (`buy`), and its
- * invoices in number order (`invoices`).
+ * invoices in number order (`invoices`; a subscription's: `invoicesOf`). `creditTypes` alone: the two types, for a
+ * file whose tests each make their own client.
  */
 export function commerceScene(ok: Ok) {
-  const catalog = async () => {
+  const creditTypes = async () => {
     await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
     await ok('POST', '/v1/credit-types', { code: 'min', name: 'Minutes', unit: 'minute', decimals: 1 }, 201);
+  };
+  const catalog = async () => {
+    await creditTypes();
     await ok('POST', '/v1/clients', { external_ref: 'c1', name: 'Client one' }, 201);
   };
   const pack = (code: string, extra: Record<string, unknown> = {}) =>
@@ -33,7 +37,11 @@ export function commerceScene(ok: Ok) {
     );
   const buy = (pkg: string, extra: Record<string, unknown> = {}) =>
     ok('POST', '/v1/subscriptions', { client: 'c1', package: pkg, ...extra }, 201);
+  const byNumber = <T extends { number: string }>(rows: T[]): T[] =>
+    rows.sort((a, b) => (a.number < b.number ? -1 : 1));
   const invoices = async <T extends { number: string }>(): Promise<T[]> =>
-    (await ok('GET', '/v1/invoices?client=c1&limit=500')).data.sort((a: T, b: T) => (a.number < b.number ? -1 : 1));
-  return { catalog, pack, buy, invoices };
+    byNumber<T>((await ok('GET', '/v1/invoices?client=c1&limit=500')).data);
+  const invoicesOf = async <T extends { number: string }>(subscription: string): Promise<T[]> =>
+    byNumber<T>((await ok('GET', `/v1/invoices?subscription=${subscription}&limit=500`)).data);
+  return { creditTypes, catalog, pack, buy, invoices, invoicesOf };
 }
