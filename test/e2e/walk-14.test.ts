@@ -250,6 +250,15 @@ describe('POST /v1/consumptions/batch', () => {
     });
     expect((await app.request('GET', `/v1/consumptions/${three!.id}`)).body.status).toBe('applied');
     expect(await remaining(client.id)).toBe('70');
+    // the same batch again changes nothing and its answer says how each use ended
+    const again = await app.request('POST', '/v1/consumptions/batch', { body: { items } });
+    expect(again.status, again.text).toBe(202);
+    expect(again.body.data.map((d: { id: string; status: string }) => [d.id, d.status])).toEqual([
+      [one!.id, 'applied'],
+      [two!.id, 'rejected'],
+      [three!.id, 'applied'],
+    ]);
+    expect(await remaining(client.id)).toBe('70');
   });
 
   // The OpenAPI description's reading: items are checked at the door and one bad item refuses the request, naming
@@ -366,6 +375,35 @@ describe('exactly once across the doors', () => {
   });
 });
 
+describe('exactly once, four doors at once', () => {
+  it('one use as a single POST, in an HTTP batch, by consume and by consumeMany at once: applied once', async () => {
+    const client = await freshClient();
+    const rounds = 10;
+    for (let round = 0; round < rounds; round += 1) {
+      const body = use(round % 2 ? client.id : client.external_ref, `all-${round}`, 3);
+      const [single, batch, , many] = await Promise.all([
+        app.request('POST', '/v1/consumptions', { body }),
+        app.request('POST', '/v1/consumptions/batch', { body: { items: [body, use(client.id, `other-${round}`, 1)] } }),
+        producer.consume(body),
+        producer.consumeMany([body]),
+      ]);
+      expect([200, 202]).toContain(single.status);
+      expect(batch.status, batch.text).toBe(202);
+      expect(batch.body.data[0].id).toBe(single.body.id);
+      await batchSettled(batch.body.batch_key);
+      await awaitOutcome(app.ctx, 'consume-batch', many[0]!.jobId, { timeoutMs: 30_000, untilAdded: true });
+      const stored = await consumptionsOf(client.id, body.idempotency_key);
+      expect(stored).toEqual([expect.objectContaining({ id: single.body.id, quantity: '3' })]);
+    }
+    // the producer's own consume jobs may still be on their way: wait for each before counting
+    for (let round = 0; round < rounds; round += 1) {
+      const body = use(round % 2 ? client.id : client.external_ref, `all-${round}`, 3);
+      await awaitOutcome(app.ctx, 'consume', jobIdOf('consume', body), { timeoutMs: 20_000 });
+    }
+    expect(await remaining(client.id)).toBe(String(100 - rounds * 4));
+  });
+});
+
 describe('API keys and the rate limit', () => {
   it('a key revoked in the database stops working within API_KEY_CACHE_MS (5 s by default)', async () => {
     const now = app.clock.now();
@@ -416,6 +454,7 @@ describe('API keys and the rate limit', () => {
       expect(statuses.indexOf(429)).toBeGreaterThanOrEqual(limit);
       expect(refused?.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(Number(refused?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(Number(refused?.headers.get('retry-after'))).toBeLessThanOrEqual(60);
       expect(await refused?.json()).toMatchObject({ status: 429, code: 'rate_limited' });
     } finally {
       await api.stop();
