@@ -120,6 +120,27 @@ describe('POST /v1/consumptions', () => {
     expect(await remaining(client.id)).toBe('60');
   });
 
+  it('past WAIT_TIMEOUT_MS ?wait=true answers 202 queued, and the id answers the result later', async () => {
+    const client = await freshClient();
+    // an API process that waits not at all: its ?wait=true answers as a wait that ran out does
+    const api = await startSibling(app, ['api'], { config: { WAIT_TIMEOUT_MS: 0 } });
+    try {
+      const res = await fetch(`${api.baseUrl}/v1/consumptions?wait=true`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${app.keys.write}`, 'content-type': 'application/json' },
+        body: JSON.stringify(use(client.id, 't-1', 6)),
+      });
+      const body = (await res.json()) as { id: string; status: string };
+      expect(res.status, JSON.stringify(body)).toBe(202);
+      expect(body).toEqual({ id: expect.any(String), status: 'queued' });
+      await settledSingle(client.id, 't-1');
+      const byId = await app.request('GET', `/v1/consumptions/${body.id}`);
+      expect(byId.body).toMatchObject({ id: body.id, status: 'applied', quantity: '6', remaining: '94' });
+    } finally {
+      await api.stop();
+    }
+  });
+
   it('answers its errors as problem+json with the contract codes', async () => {
     const client = await freshClient();
     expectProblem(
@@ -401,6 +422,40 @@ describe('exactly once, four doors at once', () => {
       await awaitOutcome(app.ctx, 'consume', jobIdOf('consume', body), { timeoutMs: 20_000 });
     }
     expect(await remaining(client.id)).toBe(String(100 - rounds * 4));
+  });
+});
+
+describe('another payload under a key the other door used', () => {
+  it('HTTP first, then the producer with another quantity: the first is the one applied, never both', async () => {
+    const client = await freshClient();
+    const accepted = await app.request('POST', '/v1/consumptions', { body: use(client.id, 'c-1', 3) });
+    expect(accepted.status, accepted.text).toBe(202);
+    let jobId: string | undefined;
+    try {
+      jobId = (await producer.consume(use(client.id, 'c-1', 4))).jobId;
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'idempotency_conflict' });
+    }
+    if (jobId !== undefined) {
+      const outcome = await awaitOutcome(app.ctx, 'consume', jobId, { timeoutMs: 20_000 });
+      expect(outcome).toMatchObject({ state: 'failed', failure: { code: 'idempotency_conflict' } });
+    }
+    const waited = await app.request('POST', '/v1/consumptions?wait=true', { body: use(client.id, 'c-1', 3) });
+    expect(waited.status, waited.text).toBe(200);
+    expect(await consumptionsOf(client.id, 'c-1')).toEqual([expect.objectContaining({ quantity: '3' })]);
+    expect(await remaining(client.id)).toBe('97');
+  });
+
+  it('a producer batch, then an HTTP batch reusing its key with another quantity: 409, nothing recorded', async () => {
+    const client = await freshClient();
+    const [job] = await producer.consumeMany([use(client.id, 'c-2', 2), use(client.id, 'c-3', 2)]);
+    await awaitOutcome(app.ctx, 'consume-batch', job!.jobId, { timeoutMs: 30_000, untilAdded: true });
+    const res = await app.request('POST', '/v1/consumptions/batch', {
+      body: { items: [use(client.id, 'c-4', 1), use(client.id, 'c-3', 5)] },
+    });
+    expectProblem(res, 409, 'idempotency_conflict');
+    expect(await consumptionsOf(client.id, 'c-4')).toEqual([]);
+    expect(await remaining(client.id)).toBe('96');
   });
 });
 
