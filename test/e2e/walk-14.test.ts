@@ -491,6 +491,39 @@ describe('API keys and the rate limit', () => {
     expectProblem(await app.request('GET', '/v1/credit-types', { key: made.key }), 401, 'unauthorized');
   });
 
+  it('two API processes together admit at most the limit + one allowance (README: RATE_LIMIT_SYNC_MS)', async () => {
+    const limit = 100; // allowance: 1% of it, 1 request
+    const config = { RATE_LIMIT_PER_MINUTE: limit };
+    const apis = [await startSibling(app, ['api'], { config }), await startSibling(app, ['api'], { config })];
+    try {
+      const made = await createApiKey(app.database.db, { name: 'walk rate 2', scopes: ['read'], now: app.clock.now() });
+      const windows = new Set<number>();
+      let admitted = 0;
+      let refusedBy = 0;
+      // alternate between the processes until both have refused (or a fixed minute ended midway)
+      for (let i = 0; i < 4 * limit && refusedBy < 2; i += 1) {
+        windows.add(Math.floor(Date.now() / 60_000));
+        const res = await fetch(`${apis[i % 2]!.baseUrl}/v1/credit-types`, {
+          headers: { authorization: `Bearer ${made.key}` },
+        });
+        await res.arrayBuffer();
+        windows.add(Math.floor(Date.now() / 60_000));
+        if (res.status === 200) admitted += 1;
+        else {
+          expect(res.status).toBe(429);
+          refusedBy += 1;
+        }
+      }
+      // the bound is per fixed minute: judged only when every request fell in one
+      if (windows.size === 1) {
+        expect(admitted).toBeGreaterThanOrEqual(limit);
+        expect(admitted).toBeLessThanOrEqual(limit + 1);
+      }
+    } finally {
+      for (const api of apis) await api.stop();
+    }
+  });
+
   it('past the limit a key is answered 429 rate_limited with Retry-After', async () => {
     const limit = 50;
     const api = await startSibling(app, ['api'], { config: { RATE_LIMIT_PER_MINUTE: limit } });
