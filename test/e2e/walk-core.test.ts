@@ -323,6 +323,23 @@ describe('walk-core: nightly renewal, rollover and expiry', () => {
     expect(inv).toHaveLength(2);
   });
 
+  it('a recharge between the renewal made ahead and the renewal date refills at once', async () => {
+    await clockTo('2026-04-12T12:00:00.000Z');
+    const spent = await consume({ client: 'walk-roll-none', credit_type: 'sms', quantity: 60, idempotency_key: 'n-2' });
+    expect(spent.body.remaining).toBe('0');
+    // the renewed period's 100 are upcoming: nothing to spend until 13 April
+    const short = await consume({ client: 'walk-roll-none', credit_type: 'sms', quantity: 1, idempotency_key: 'n-3' });
+    expect([short.status, short.body.code]).toEqual([422, 'insufficient_balance']);
+    const top = await ok('POST', `/v1/subscriptions/${subs['roll-none'].id}/recharge?wait=true`);
+    // recharge_price defaults to the price; valid from now to the end of the period paid for (13 May)
+    expect([
+      top.price,
+      top.balances.map((b: Record<string, string>) => [b.granted, b.valid_from, b.expires_at]),
+    ]).toEqual([2500, [['100', '2026-04-12T12:00:00.000Z', '2026-05-13T00:00:00.000Z']]]);
+    const used = await consume({ client: 'walk-roll-none', credit_type: 'sms', quantity: 1, idempotency_key: 'n-4' });
+    expect([used.status, used.body.remaining]).toEqual([200, '99']);
+  });
+
   it('periods without auto-renew expire at their end with the units left', async () => {
     // walk-buy's Business period ended on 1 April unrenewed: 1000 sms, 1.75 hours, 500 calls expired
     const s = (await ok('GET', '/v1/subscriptions?client=walk-buy')).data[0];
@@ -342,7 +359,8 @@ describe('walk-core: nightly renewal, rollover and expiry', () => {
       // granted (100 + 100: a rollover moves units, it grants none), consumed, expired, remaining
       'roll-all': ['200', '40', '0', '160'],
       'roll-cap': ['200', '40', '40', '120'],
-      'roll-none': ['200', '40', '60', '100'],
+      // roll-none spent its 60 and 1 of a 100 recharge bought on 12 April: nothing of March is left to expire
+      'roll-none': ['300', '101', '0', '199'],
     };
     for (const p of ['roll-all', 'roll-cap', 'roll-none']) {
       const row = rowOf(await ok('GET', `/v1/clients/walk-${p}/balances`), 'sms');
@@ -422,11 +440,11 @@ describe('walk-core: reports by hand, JSON and CSV alike', () => {
 describe('walk-core: invoices', () => {
   it('numbers are gapless for the year and the totals add up by hand', async () => {
     const all = (await ok('GET', '/v1/invoices?limit=500')).data as Array<Record<string, any>>;
-    // 1 Business + 3 order + 2 top-up + 8 fee + 6 rollover invoices
-    expect(all).toHaveLength(20);
+    // 1 Business + 3 order + 2 top-up + 8 fee + 6 rollover invoices + 1 recharge of roll-none
+    expect(all).toHaveLength(21);
     const numbers = all.map((i) => i.number).sort();
-    expect(numbers).toEqual(Array.from({ length: 20 }, (_, n) => `INV-2026-${String(n + 1).padStart(6, '0')}`));
-    expect(all.reduce((sum, i) => sum + i.total, 0)).toBe(10000 + 2000 + 13000 + 42000 + 15000);
+    expect(numbers).toEqual(Array.from({ length: 21 }, (_, n) => `INV-2026-${String(n + 1).padStart(6, '0')}`));
+    expect(all.reduce((sum, i) => sum + i.total, 0)).toBe(10000 + 2000 + 13000 + 42000 + 15000 + 2500);
     for (const i of all) expect(i.total).toBe(i.lines.reduce((s: number, l: { amount: number }) => s + l.amount, 0));
   });
 
@@ -454,5 +472,104 @@ describe('walk-core: invoices', () => {
       [first.number, 'void', 10000],
       [recharge.number, 'paid', 3000],
     ]);
+  });
+});
+
+describe('walk-core: edges of the calendar', () => {
+  const subs: Record<string, any> = {};
+  const lots = (s: { balances: Array<Record<string, any>> }) =>
+    s.balances.map((b) => [b.credit_type.code, b.source, b.status, b.granted, b.remaining, b.expired, b.expires_at]);
+
+  it('a use dated before the period, a recharge of chosen items at a chosen fee', async () => {
+    await clockTo('2026-04-15T00:00:00.000Z');
+    const mk = (code: string, extra: Record<string, unknown>) => {
+      const items = [{ credit_type: 'sms', units: 10 }];
+      const body = { code, name: code, price: 700, currency: 'USD', items, auto_renew: true, ...extra };
+      return ok('POST', '/v1/packages', { ...body, validity: { count: 1, unit: 'week' } }, 201);
+    };
+    await mk('late', {});
+    await mk('roll-dec', {
+      items: [{ credit_type: 'support', units: '2.5' }],
+      rollover: { policy: 'percent', percent: 50 },
+    });
+    for (const p of ['late', 'roll-dec']) {
+      await ok('POST', '/v1/clients', { external_ref: `walk-${p}`, name: p }, 201);
+      subs[p] = await ok('POST', '/v1/subscriptions', { client: `walk-${p}`, package: p }, 201);
+    }
+    await consume({ client: 'walk-late', credit_type: 'sms', quantity: 4, idempotency_key: 'l-1' });
+    await consume({ client: 'walk-roll-dec', credit_type: 'support', quantity: '0.75', idempotency_key: 'd-1' });
+    const before = { occurred_at: '2026-04-14T00:00:00.000Z' };
+    const back = await consume({
+      client: 'walk-late',
+      credit_type: 'sms',
+      quantity: 1,
+      idempotency_key: 'l-0',
+      ...before,
+    });
+    expect([back.status, back.body.shortfall, back.body.remaining]).toEqual([422, '1', '0']);
+    const items = [{ credit_type: 'sms', units: 5 }];
+    const rc = await ok('POST', `/v1/subscriptions/${subs.late.id}/recharge?wait=true`, { items, price: 250 });
+    expect([rc.price, rc.balances.map((b: Record<string, string>) => [b.granted, b.expires_at])]).toEqual([
+      250,
+      [['5', '2026-04-22T00:00:00.000Z']],
+    ]);
+  });
+
+  it('a nightly run two days late renews from where the period ended; the old units expire or roll over', async () => {
+    await clockTo('2026-04-24T03:00:00.000Z');
+    await nightly();
+    const late = await ok('GET', `/v1/subscriptions/${subs.late.id}`);
+    expect([late.status, late.current_period_start, late.current_period_end]).toEqual([
+      'active',
+      '2026-04-22T00:00:00.000Z',
+      '2026-04-29T00:00:00.000Z',
+    ]);
+    expect(lots(late)).toEqual([
+      ['sms', 'package', 'expired', '10', '0', '6', '2026-04-22T00:00:00.000Z'],
+      ['sms', 'recharge', 'expired', '5', '0', '5', '2026-04-22T00:00:00.000Z'],
+      ['sms', 'package', 'active', '10', '10', '0', '2026-04-29T00:00:00.000Z'],
+    ]);
+    const inv = (await ok('GET', '/v1/invoices?client=walk-late')).data;
+    expect(inv.map((i: Record<string, any>) => [i.kind, i.total, i.period_start])).toEqual([
+      ['subscription', 700, '2026-04-15T00:00:00.000Z'],
+      ['recharge', 250, '2026-04-15T00:00:00.000Z'],
+      ['renewal', 700, '2026-04-22T00:00:00.000Z'],
+    ]);
+    // 1.75 hours left, 50 % is 0.875: 0.87 rolls over (two decimals), 0.88 expires, nothing is lost or made
+    const dec = await ok('GET', `/v1/subscriptions/${subs['roll-dec'].id}`);
+    expect(lots(dec)).toEqual([
+      ['support', 'package', 'expired', '2.5', '0', '0.88', '2026-04-22T00:00:00.000Z'],
+      ['support', 'package', 'active', '2.5', '2.5', '0', '2026-04-29T00:00:00.000Z'],
+      ['support', 'rollover', 'active', '0.87', '0.87', '0', '2026-04-29T00:00:00.000Z'],
+    ]);
+    const row = rowOf(await ok('GET', '/v1/clients/walk-roll-dec/balances'), 'support');
+    expect([row.granted, row.consumed, row.expired, row.remaining]).toEqual(['5', '0.75', '0.88', '3.37']);
+  });
+
+  it('renewing an expired subscription by hand starts the new period now', async () => {
+    const buy = (await ok('GET', '/v1/subscriptions?client=walk-buy')).data[0];
+    expect(buy.status).toBe('expired');
+    const r = await ok('POST', `/v1/subscriptions/${buy.id}/renew?wait=true`);
+    expect([r.status, r.late, r.period_start, r.period_end, r.price]).toEqual([
+      'renewed',
+      true,
+      '2026-04-24T03:00:00.000Z',
+      '2026-05-24T03:00:00.000Z',
+      10000,
+    ]);
+    expect((await ok('GET', `/v1/subscriptions/${buy.id}`)).status).toBe('active');
+  });
+
+  it('a new year numbers from 1 again; 31 January + 1 month is 28 February, and back to the 31st', async () => {
+    await clockTo('2027-01-31T00:00:00.000Z');
+    await ok('POST', '/v1/clients', { external_ref: 'walk-year', name: 'Year' }, 201);
+    const y = await ok('POST', '/v1/subscriptions', { client: 'walk-year', package: 'biz' }, 201);
+    expect([y.invoice.number, y.current_period_end]).toEqual(['INV-2027-000001', '2027-02-28T00:00:00.000Z']);
+    const r = await ok('POST', `/v1/subscriptions/${y.id}/renew?wait=true`);
+    expect([r.period_start, r.period_end]).toEqual(['2027-02-28T00:00:00.000Z', '2027-03-31T00:00:00.000Z']);
+    const numbers = (await ok('GET', '/v1/invoices?client=walk-year')).data.map(
+      (i: Record<string, string>) => i.number,
+    );
+    expect(numbers).toEqual(['INV-2027-000001', 'INV-2027-000002']);
   });
 });
