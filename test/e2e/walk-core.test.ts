@@ -573,3 +573,71 @@ describe('walk-core: edges of the calendar', () => {
     expect(numbers).toEqual(['INV-2027-000001', 'INV-2027-000002']);
   });
 });
+
+describe('walk-core: months later', () => {
+  const now = '2027-01-31T00:00:00.000Z';
+  it('reversing a use whose balances expired gives nothing back: its part stays spent, as expired', async () => {
+    const order = (await ok('GET', '/v1/consumptions?client=walk-order&idempotency_key=o-3')).data[0];
+    const rev = await ok('POST', `/v1/consumptions/${order.id}/reverse?wait=true`);
+    expect([rev.status, rev.returned, rev.expired]).toEqual(['reversed', '0', '130']);
+    const row = rowOf(await ok('GET', '/v1/clients/walk-order/balances'), 'sms');
+    expect([row.granted, row.consumed, row.expired, row.remaining]).toEqual(['250', '130', '120', '0']);
+    const params = {
+      client: 'walk-order',
+      credit_type: 'sms',
+      group_by: 'month',
+      from: '2026-03-01',
+      to: '2027-01-31',
+    };
+    const { rows } = await jsonRows(app, { type: 'consumption', params });
+    expect(rows.map((r) => [r.period_start, r.consumed, r.reversed, r.net])).toEqual([
+      ['2026-03-01', '250', '120', '130'],
+    ]);
+  });
+
+  it('a use sent twice is applied once; its key with another quantity is 409', async () => {
+    const a = await consume({ client: 'walk-year', credit_type: 'sms', quantity: 2, idempotency_key: 'y-1' });
+    const b = await consume({ client: 'walk-year', credit_type: 'sms', quantity: 2, idempotency_key: 'y-1' });
+    const c = await consume({ client: 'walk-year', credit_type: 'sms', quantity: 3, idempotency_key: 'y-1' });
+    expect([a.status, a.body.remaining, b.status, b.body.replayed, b.body.remaining]).toEqual([
+      200,
+      '998',
+      200,
+      true,
+      '998',
+    ]);
+    expect([c.status, c.body.code]).toEqual([409, 'idempotency_conflict']);
+  });
+
+  it('the renewals report leaves a voided invoice out of revenue and counts the lapse when swept', async () => {
+    const params = { client: 'walk-top', group_by: 'month', from: '2026-03-01', to: '2026-04-30' };
+    const { rows } = await jsonRows(app, { type: 'renewals', params });
+    const keys = ['period_start', 'new_subscriptions', 'recharges', 'expirations', 'new_revenue', 'recharge_revenue'];
+    expect(rows.map((r) => keys.map((k) => r[k]))).toEqual([
+      ['2026-03-01', 1, 1, 0, 0, 3000],
+      ['2026-04-01', 0, 0, 1, 0, 0],
+    ]);
+  });
+
+  it('a hand renewal long after a period ended (no auto-renew, no sweep since) sells a period from now', async () => {
+    // walk-fee-kept's period ended on 12 June 2026 and no sweep has run since: by hand, it had already expired,
+    // so the renewal starts now (DOMAIN "Renew") rather than selling 12 June – 12 July 2026, a month gone by
+    const kept = (await ok('GET', '/v1/subscriptions?client=walk-fee-kept')).data[0];
+    expect([kept.auto_renew, kept.current_period_end]).toEqual([false, '2026-06-12T00:00:00.000Z']);
+    const r = await ok('POST', `/v1/subscriptions/${kept.id}/renew?wait=true`, { apply_package_changes: true });
+    expect([r.late, r.period_start, r.period_end, r.price]).toEqual([true, now, '2027-02-28T00:00:00.000Z', 6000]);
+    expect(r.balances.map((b: Record<string, string>) => [b.granted, b.valid_from])).toEqual([['200', now]]);
+    const row = rowOf(await ok('GET', '/v1/clients/walk-fee-kept/balances'), 'sms');
+    expect(row.remaining).toBe('200');
+  });
+
+  it('a subscription price set by PATCH is what the next renewal charges; null follows the package again', async () => {
+    const own = (await ok('GET', '/v1/subscriptions?client=walk-fee-own')).data[0];
+    const patched = await ok('PATCH', `/v1/subscriptions/${own.id}`, { price: 4500 });
+    expect([patched.price, patched.price_source]).toEqual([4500, 'subscription']);
+    const r = await ok('POST', `/v1/subscriptions/${own.id}/renew?wait=true`);
+    expect([r.price, r.period_start]).toEqual([4500, now]);
+    const back = await ok('PATCH', `/v1/subscriptions/${own.id}`, { price: null });
+    expect([back.price, back.price_source]).toEqual([6000, 'package']);
+  });
+});
