@@ -641,3 +641,49 @@ describe('walk-core: months later', () => {
     expect([back.price, back.price_source]).toEqual([6000, 'package']);
   });
 });
+
+describe('walk-core: paying to start, and what the reports say after a void', () => {
+  it('activation on payment: units unavailable until the invoice is paid, then spendable', async () => {
+    await ok('POST', '/v1/clients', { external_ref: 'walk-pend', name: 'Pending' }, 201);
+    const body = { client: 'walk-pend', package: 'biz', activation: 'on_payment' };
+    const p = await ok('POST', '/v1/subscriptions', body, 201);
+    // 2027: year start 1, renewal 2, the two hand renewals 3 and 4, this sale 5
+    expect([p.status, p.invoice.number, p.invoice.status]).toEqual(['pending', 'INV-2027-000005', 'issued']);
+    const c = await consume({ client: 'walk-pend', credit_type: 'sms', quantity: 1, idempotency_key: 'p-1' });
+    expect([c.status, c.body.code, c.body.remaining]).toEqual([422, 'insufficient_balance', '0']);
+    const rows = (await ok('GET', '/v1/clients/walk-pend/balances')).data as Array<Record<string, any>>;
+    expect(rows.map((r) => [r.credit_type.code, r.remaining, r.unavailable])).toEqual([
+      ['sms', '0', '1000'],
+      ['support', '0', '2.5'],
+      ['api', '0', '500'],
+    ]);
+    expect((await ok('POST', `/v1/invoices/${p.invoice.id}/pay`)).status).toBe('paid');
+    expect((await ok('GET', `/v1/subscriptions/${p.id}`)).status).toBe('active');
+    const c2 = await consume({ client: 'walk-pend', credit_type: 'sms', quantity: 1, idempotency_key: 'p-2' });
+    expect([c2.status, c2.body.remaining]).toEqual([200, '999']);
+    // a recharge key sent again with another fee is 409
+    const headers = { 'idempotency-key': 'rk-1' };
+    const path = `/v1/subscriptions/${p.id}/recharge?wait=true`;
+    const r1 = await app.request('POST', path, { headers, body: { price: 100 } });
+    const r2 = await app.request('POST', path, { headers, body: { price: 200 } });
+    expect([r1.status, r2.status, r2.body.code]).toEqual([200, 409, 'idempotency_conflict']);
+  });
+
+  it('top packages leave the voided Business sale out of revenue and count the late hand renewal', async () => {
+    const { rows } = await jsonRows(app, { type: 'top_packages', params: { from: '2026-03-01', to: '2026-04-30' } });
+    // Business: walk-buy's sale and its renewal of 24 April (10,000 each); walk-top's sale was voided
+    expect(rows.slice(0, 2).map((r) => [r.package_code, r.new_subscriptions, r.renewals, r.revenue])).toEqual([
+      ['fee', 4, 4, 42000],
+      ['biz', 2, 1, 20000],
+    ]);
+  });
+
+  it('consumption per package: support hours by month', async () => {
+    const params = { per: 'package', group_by: 'month', credit_type: 'support', from: '2026-03-01', to: '2026-04-30' };
+    const { rows } = await jsonRows(app, { type: 'consumption', params });
+    expect(rows.map((r) => [r.period_start, r.package_code, r.net])).toEqual([
+      ['2026-03-01', 'biz', '0.75'],
+      ['2026-04-01', 'roll-dec', '0.75'],
+    ]);
+  });
+});
