@@ -687,3 +687,24 @@ describe('walk-core: paying to start, and what the reports say after a void', ()
     ]);
   });
 });
+
+describe('walk-core: defaults', () => {
+  it('a report on demand covers the last 30 days up to and including now', async () => {
+    const { doc, rows } = await jsonRows(app, { type: 'consumption', params: { credit_type: 'sms' } });
+    expect([doc.params.from, doc.params.to]).toEqual(['2027-01-01T00:00:00.000Z', '2027-01-31T00:00:00.000Z']);
+    // walk-year's 2 and walk-pend's 1, used at this very instant
+    expect(rows.map((r) => [r.period_start, r.consumed, r.net])).toEqual([['2027-01-31', '3', '3']]);
+  });
+
+  it('a renewal following the package takes its changed validity; lapsed, it starts now', async () => {
+    const follows = (await ok('GET', '/v1/subscriptions?client=walk-fee-follows')).data[0];
+    await ok('PATCH', '/v1/packages/fee', { validity: { count: 2, unit: 'week' } });
+    const r = await ok('POST', `/v1/subscriptions/${follows.id}/renew?wait=true`);
+    expect([r.period_start, r.period_end, r.late, r.price]).toEqual([
+      '2027-01-31T00:00:00.000Z',
+      '2027-02-14T00:00:00.000Z',
+      true,
+      6000,
+    ]);
+  });
+});
