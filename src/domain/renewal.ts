@@ -14,6 +14,12 @@ export interface RenewableSubscription {
   periodIndex: number;
   currentPeriodStart: Date;
   currentPeriodEnd: Date;
+  /**
+   * Whether it renews itself. An auto-renewing subscription continues at its end however late (DOMAIN.md "No lapse
+   * by accident"); one that does not had lapsed at its end even before the sweep marked it expired. Unknown: as an
+   * auto-renewing one.
+   */
+  autoRenew?: boolean;
 }
 
 export type RenewalDecision =
@@ -51,40 +57,45 @@ export function decideRenewal(
       return fail('conflict', 'a suspended subscription cannot be renewed');
     case 'frozen':
       return fail('conflict', 'a frozen subscription cannot be renewed: its clock stands still until it is unfrozen');
-    case 'expired': {
-      const anchorAt = now;
-      return ok({
-        kind: 'renew',
-        period: nthPeriod(anchorAt, validity, timeZone, 0),
-        anchorAt,
-        periodIndex: 0,
-        late: true,
-      });
-    }
+    case 'expired':
+      return ok(startingNow(validity, timeZone, now));
     case 'active': {
       if (subscription.cancelAtPeriodEnd)
         return fail('conflict', 'the subscription is set to cancel at the end of its period');
-      const next = nthPeriod(subscription.anchorAt, validity, timeZone, subscription.periodIndex + 1);
-      if (next.start.getTime() === current) {
-        return ok({
-          kind: 'renew',
-          period: next,
-          anchorAt: subscription.anchorAt,
-          periodIndex: subscription.periodIndex + 1,
-          late: false,
-        });
-      }
-      // The validity changed since the anchor was set: start a new anchor where the last period ended.
-      const anchorAt = subscription.currentPeriodEnd;
-      return ok({
-        kind: 'renew',
-        period: nthPeriod(anchorAt, validity, timeZone, 0),
-        anchorAt,
-        periodIndex: 0,
-        late: false,
-      });
+      const continued = continuing(subscription, validity, timeZone);
+      // Continuing would sell a period already over, units born expired and all, to a subscription that lapsed at
+      // its end (no auto-renew) and that the sweep has not reached yet: it had already expired, so it starts now.
+      if (subscription.autoRenew === false && continued.period.end.getTime() <= now.getTime())
+        return ok(startingNow(validity, timeZone, now));
+      return ok(continued);
     }
   }
+}
+
+/** DOMAIN.md "Renew" of a subscription that had already expired: a late period anchored at now. */
+function startingNow(validity: Validity, timeZone: string, now: Date): RenewalDecision & { kind: 'renew' } {
+  return { kind: 'renew', period: nthPeriod(now, validity, timeZone, 0), anchorAt: now, periodIndex: 0, late: true };
+}
+
+/** The period after the current one, where it ends, on the anchored calendar. */
+function continuing(
+  subscription: RenewableSubscription,
+  validity: Validity,
+  timeZone: string,
+): RenewalDecision & { kind: 'renew' } {
+  const next = nthPeriod(subscription.anchorAt, validity, timeZone, subscription.periodIndex + 1);
+  if (next.start.getTime() === subscription.currentPeriodEnd.getTime()) {
+    return {
+      kind: 'renew',
+      period: next,
+      anchorAt: subscription.anchorAt,
+      periodIndex: subscription.periodIndex + 1,
+      late: false,
+    };
+  }
+  // The validity changed since the anchor was set: start a new anchor where the last period ended.
+  const anchorAt = subscription.currentPeriodEnd;
+  return { kind: 'renew', period: nthPeriod(anchorAt, validity, timeZone, 0), anchorAt, periodIndex: 0, late: false };
 }
 
 /** Where a subscription's periods are counted from: its anchor and the index of its current period. */

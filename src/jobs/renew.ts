@@ -56,6 +56,7 @@ export async function renewSubscription(
         periodIndex: subscription.period_index,
         currentPeriodStart: subscription.current_period_start,
         currentPeriodEnd: subscription.current_period_end,
+        autoRenew: subscription.auto_renew,
       },
       new Date(data.period_end),
       validity,
