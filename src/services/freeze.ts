@@ -46,7 +46,8 @@ export async function freezeSubscription(
   return transact(db, async (tx) => {
     const locked = await lockSubscription(tx, id);
     if (!locked) return fail('not_found', `no subscription "${id}"`);
-    // the nightly run renews 26–49 h ahead: frozen in the last day or two of its period, an active subscription
+    // each nightly run renews the periods that end before the next run (renewal-lookahead.ts: within 26 h for a
+    // daily run, 49 where a night has no run): frozen in the last day of its period, an active subscription
     // has its next period already made. Unpaid, that renewal is taken back (as a cancel at period end takes it)
     // and the period running is the one frozen; the renewal comes again at the end the unfreeze sets. A paid one,
     // or one a recharge was bought into, stands, and the freeze is refused below (its period has not begun).

@@ -4,7 +4,7 @@ import { commerceScene } from '../helpers/commerce-scene.js';
 import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';
 
 /**
- * DOMAIN.md "Freeze" for a subscription the nightly run renewed ahead (26–49 h before its period ends): frozen in
+ * DOMAIN.md "Freeze" for a subscription the nightly run renewed ahead (within its look-ahead of 26 h): frozen in
  * that last day or two, its clock stops on the period still running. An unpaid renewal made ahead is taken back
  * first (balances and invoice voided, as a cancel at period end takes it) and made again at the end the unfreeze
  * sets; a paid one stands and the freeze is refused. One service for the file (BUSINESS_TZ UTC), a client and a

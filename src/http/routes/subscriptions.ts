@@ -372,7 +372,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       "left of its package's `max_freeze_days` for this period): its balances pay for nothing, and it is neither " +
       'renewed nor expired. At unfreeze (by hand, or by the expiry sweep at `frozen_until`) its period end and the ' +
       'expiries of its balances move later by the time it was frozen. Records `subscription.frozen`. Frozen ' +
-      'while a renewal made ahead (the nightly run renews 26–49 h before a period ends) has not begun and is ' +
+      'while a renewal made ahead (each nightly run renews the periods ending before the next run) has not ' +
+      'begun and is ' +
       'unpaid, that renewal is taken back first — its balances and invoice voided (`renewals_undone`), the ' +
       'period running is the one frozen — and it is made again at the end the unfreeze sets; a paid one, or one ' +
       'a recharge was bought into, stands (409: its period has not begun).',
