@@ -1,7 +1,7 @@
 import { CreditsProducer, ProducerValidationError } from '@credits/producer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
-import { createApiKey, revokeApiKey } from '../../src/http/auth.js';
+import { createApiKey } from '../../src/http/auth.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
 import { startSibling, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { batchOutcome, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -460,25 +460,8 @@ describe('another payload under a key the other door used', () => {
 });
 
 describe('API keys and the rate limit', () => {
-  it('a key revoked in the database stops working within API_KEY_CACHE_MS (5 s by default)', async () => {
-    const now = app.clock.now();
-    const made = await createApiKey(app.database.db, { name: 'walk revoke', scopes: ['read'], now });
-    const get = () => app.request('GET', '/v1/credit-types', { key: made.key });
-    expect((await get()).status).toBe(200);
-    // revoked behind the process's back (the CLI's way): the cache may answer from memory up to its bound
-    await revokeApiKey(app.database.db, made.id, now);
-    const revokedAt = Date.now();
-    let last = await get();
-    while (last.status === 200 && Date.now() - revokedAt < 10_000) {
-      // measured on the real clock: a short pause between tries, not a wait for an outcome
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      last = await get();
-    }
-    const took = Date.now() - revokedAt;
-    expectProblem(last, 401, 'unauthorized');
-    expect(took).toBeLessThanOrEqual(app.ctx.config.API_KEY_CACHE_MS + 1_000);
-  });
-
+  // a key revoked behind the process's back (the CLI's way) works until its cache entry lapses, API_KEY_CACHE_MS:
+  // front-door-costs.test.ts moves the cache's clock to check that bound without waiting on the real one
   it('a key revoked through the API stops working at once', async () => {
     const made = await createApiKey(app.database.db, {
       name: 'walk revoke api',
