@@ -149,8 +149,12 @@ describe('a large ledger', () => {
     const text = plan.rows.map((r) => Object.values(r)[0]).join('\n');
     console.log(`[large] consumption aggregate plan:\n${text}`);
     // the ledger is partitioned by month (0018): each partition answers from its own copy of ledger_usage, which
-    // Postgres names after the partition; none that holds rows is read from the table
-    expect(text).toMatch(/Index Only Scan using (ledger_usage|ledger_entries_\w+_effective_at_credit_type_id_\w+)/);
+    // Postgres names after the partition; none that holds rows is read from the table. An index-only scan needs the
+    // pages marked all-visible by the VACUUM above, which does not always happen here (the file run alone gets a
+    // bitmap scan of the same index, at this commit and at older ones): either way of reading that index will do
+    expect(text).toMatch(
+      /(Index Only Scan using|Bitmap Index Scan on) (ledger_usage|ledger_entries_\w+_effective_at_credit_type_id_\w+)/,
+    );
     expect(text).not.toMatch(/Seq Scan[^\n]*actual time=[^\n]*rows=[1-9]/);
   });
 
