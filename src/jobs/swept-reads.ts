@@ -3,6 +3,8 @@ import { PG, pgCode } from '../db/knex.js';
 import { clientsOwedBySweep } from '../db/repositories/holds.js';
 import { type SubscriptionRow, subscriptionById } from '../db/repositories/subscriptions.js';
 import { frozenPastUntil } from '../domain/freeze.js';
+import { subscriptionViews } from '../services/subscriptions.js';
+import type { SubscriptionView } from '../views/subscription.js';
 import { settleOwed } from './hold.js';
 
 /**
@@ -72,10 +74,16 @@ export async function readAsSwept<T>(
 }
 
 /** A subscription by id as the sweep leaves it: its client settled first; its view (balances) is read after. */
-export const subscriptionAsSwept = (app: AppContext, id: string): Promise<SubscriptionRow | undefined> =>
+const subscriptionAsSwept = (app: AppContext, id: string): Promise<SubscriptionRow | undefined> =>
   readAsSwept(
     app,
     () => subscriptionById(app.db, id),
     (row) => (row ? [row.client_id] : []),
     (row, now) => !!row && frozenPastUntil({ status: row.status, frozenUntil: row.frozen_until }, now),
   );
+
+/** GET /v1/subscriptions/{id} and the subscription page: the view (balances included) as the sweep leaves it. */
+export async function subscriptionViewAsSwept(app: AppContext, id: string): Promise<SubscriptionView | undefined> {
+  const row = await subscriptionAsSwept(app, id);
+  return row ? (await subscriptionViews(app.db, [row], { withBalances: true }))[0] : undefined;
+}

@@ -49,25 +49,11 @@ export async function voidUnpaidInvoicesNotStarted(
 }
 
 /**
- * Voids the unpaid invoice of a renewal made ahead and taken back before its period began (the subscription set to
- * cancel at the end of the period still running): it buys nothing now. Call after locking the subscription and its
- * balances, with the invoice locked; answers the `invoice.voided` event (none when it was not `issued`).
+ * Voids those of these invoices still unpaid (`issued`): a renewal made ahead and taken back before its period began,
+ * and the recharges bought into it — they buy nothing now. Call after locking the subscription and its balances, with
+ * the invoices locked; answers the `invoice.voided` events (none for an invoice no longer `issued`).
  */
-export async function voidUnpaidRenewalInvoice(
-  tx: Tx,
-  invoice: InvoiceWithLines,
-  reason: string,
-  now: Date,
-): Promise<OutboxEventDraft[]> {
-  return voidAll(tx, invoice.status === 'issued' ? [invoice] : [], reason, now);
-}
-
-/**
- * Voids the unpaid invoices of recharges bought into a renewal made ahead and taken back with it (their units voided
- * with the renewal's): they buy nothing now. Call with the invoices locked, after the balances; answers the
- * `invoice.voided` events (none for an invoice no longer `issued`).
- */
-export async function voidUnpaidRechargeInvoices(
+export async function voidUnpaidInvoices(
   tx: Tx,
   invoices: readonly InvoiceWithLines[],
   reason: string,

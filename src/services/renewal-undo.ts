@@ -22,7 +22,7 @@ import {
 import type { Period } from '../domain/period.js';
 import { countBeforeRenewal, rechargesKeepRenewal } from '../domain/renewal.js';
 import { jobIds } from '../jobs/job-id.js';
-import { voidUnpaidRechargeInvoices, voidUnpaidRenewalInvoice } from './invoice-voiding.js';
+import { voidUnpaidInvoices } from './invoice-voiding.js';
 import { voidLockedBalances } from './void-balances.js';
 
 /**
@@ -179,8 +179,8 @@ export async function undoRenewalAhead(
   for (const r of recharges)
     await voidLockedBalances(tx, r.balances, { now, actor, reason: RECHARGE_REASON, invoiceId: r.invoice.id });
   const events = [
-    ...(invoice ? await voidUnpaidRenewalInvoice(tx, invoice, reason, now) : []),
-    ...(await voidUnpaidRechargeInvoices(
+    ...(await voidUnpaidInvoices(tx, invoice ? [invoice] : [], reason, now)),
+    ...(await voidUnpaidInvoices(
       tx,
       recharges.map((r) => r.invoice),
       RECHARGE_REASON,

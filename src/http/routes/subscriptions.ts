@@ -8,7 +8,7 @@ import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
-import { readAsSwept, settleOwedOf, subscriptionAsSwept } from '../../jobs/swept-reads.js';
+import { readAsSwept, settleOwedOf, subscriptionViewAsSwept } from '../../jobs/swept-reads.js';
 import {
   idParams,
   listOf,
@@ -191,13 +191,11 @@ export const subscriptionRoutes: AnyRoute[] = [
       200: { description: 'The subscription', schema: subscriptionSchema },
       404: { description: 'No such subscription' },
     },
-    handler: async ({ params, db, app }) => {
+    handler: async ({ params, app }) => {
       if (!isUuid(params.id)) return notFound(params.id);
       // its client settled before its view (balances included) is read
-      const row = await subscriptionAsSwept(app, params.id);
-      if (!row) return notFound(params.id);
-      const [view] = await subscriptionViews(db, [row], { withBalances: true });
-      return { status: 200, body: view };
+      const view = await subscriptionViewAsSwept(app, params.id);
+      return view ? { status: 200, body: view } : notFound(params.id);
     },
   }),
   defineRoute({

@@ -4,9 +4,8 @@ import { findPackage, listPackages } from '../../db/repositories/packages.js';
 import { validityOf } from '../../domain/period.js';
 import { isStorableText } from '../../domain/storable-text.js';
 import { isUuid } from '../../ids.js';
-import { subscriptionAsSwept } from '../../jobs/swept-reads.js';
+import { subscriptionViewAsSwept } from '../../jobs/swept-reads.js';
 import { invoiceViews } from '../../services/invoices.js';
-import { subscriptionViews } from '../../services/subscriptions.js';
 import type { SubscriptionView } from '../../views/subscription.js';
 import { instantField } from '../date-inputs.js';
 import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
@@ -155,10 +154,8 @@ export interface SubscriptionForm {
 }
 
 /** As the sweep leaves it (a freeze past its frozen_until ended, its client's holds past their expiry closed). */
-async function subscriptionOf(ctx: UiContext, id: string): Promise<SubscriptionView | undefined> {
-  const row = isUuid(id) ? await subscriptionAsSwept(ctx.app, id) : undefined;
-  return row ? (await subscriptionViews(ctx.app.db, [row], { withBalances: true }))[0] : undefined;
-}
+const subscriptionOf = (ctx: UiContext, id: string): Promise<SubscriptionView | undefined> =>
+  isUuid(id) ? subscriptionViewAsSwept(ctx.app, id) : Promise.resolve(undefined);
 
 /** Cancel (now or at period end, with a reason) and suspend or resume, as far as its status allows. */
 function subscriptionActions(ctx: UiContext, s: SubscriptionView, form: SubscriptionForm): Html {
