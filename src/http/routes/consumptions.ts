@@ -14,6 +14,7 @@ import {
   consumptionView as consumptionSchema,
 } from '../../views/consumption.js';
 import { reversalResultSchema } from '../../views/reversal.js';
+import { waitForBatch } from '../batch-wait.js';
 import { withBoundKey } from '../bound-idempotency-key.js';
 import { jobReply, queuedSchema, takenOrInsufficient } from '../job-reply.js';
 import { insufficientBalanceProblemSchema, validationProblemSchema } from '../problem-schemas.js';
@@ -118,7 +119,10 @@ export const consumptionRoutes: AnyRoute[] = [
       'Each use is recorded on its own (idempotent by client and key, readable by id) and all travel to the ' +
       'workers in one `consume-batch` job, applied many per transaction; a use that fails at the worker fails ' +
       'alone. An Idempotency-Key names the batch job, so a retried request makes no second job; the same key ' +
-      'with another body is 409 `idempotency_conflict`.',
+      'with another body is 409 `idempotency_conflict`. With `?wait=true` it waits up to WAIT_TIMEOUT_MS for ' +
+      'the batch and answers each use as it stands: 200 when every use has its outcome (a use short of ' +
+      'balance is an item `rejected`, not a 422), 202 with the same shape while some are still `queued`.',
+    query: waitQuery,
     body: z.strictObject({
       items: z.array(consumptionBody).min(1, 'give at least one item').max(1_000, 'at most 1,000 items per request'),
     }),
@@ -132,13 +136,33 @@ export const consumptionRoutes: AnyRoute[] = [
           data: z.array(queuedSchema.extend({ idempotency_key: z.string() })),
         }),
       },
+      200: {
+        description:
+          'With ?wait=true: every use has its outcome — its consumption (as GET /v1/consumptions/{id}), or ' +
+          '`failed` with the code and detail of what refused it at the worker; in order, one per item',
+        schema: z.object({
+          batch_key: z.string(),
+          data: z.array(
+            z.union([
+              consumptionSchema.extend({ idempotency_key: z.string() }),
+              z.object({
+                id: z.uuid(),
+                status: z.literal('failed'),
+                idempotency_key: z.string(),
+                code: z.string(),
+                detail: z.string(),
+              }),
+            ]),
+          ),
+        }),
+      },
       409: {
         description:
           "A use's idempotency_key was used with another payload, or the Idempotency-Key with another batch; " +
           'nothing was recorded',
       },
     },
-    handler: async ({ body, app, auth, idempotencyKey }) => {
+    handler: async ({ body, query, app, auth, idempotencyKey }) => {
       // the request's Idempotency-Key names its batch job (per API key): a retried request is one job
       const key = idempotencyKey;
       const batchKey = key && auth ? `${auth.keyId}:${key}` : newId();
@@ -162,6 +186,7 @@ export const consumptionRoutes: AnyRoute[] = [
             batchKey,
           });
           if (!accepted.ok) return accepted;
+          if (query.wait) return waitForBatch(app, batchKey, accepted.value);
           return {
             status: 202,
             body: {
