@@ -1,6 +1,6 @@
 import type { AppContext } from '../app-context.js';
 import { PG, pgCode } from '../db/knex.js';
-import { clientsOwedBySweep } from '../db/repositories/holds.js';
+import { clientsOwedAnywhere, clientsOwedBySweep } from '../db/repositories/holds.js';
 import { type SubscriptionRow, subscriptionById } from '../db/repositories/subscriptions.js';
 import { frozenPastUntil } from '../domain/freeze.js';
 import { subscriptionViews } from '../services/subscriptions.js';
@@ -71,6 +71,25 @@ export async function readAsSwept<T>(
     if (!owed) return answer;
   }
   return answer;
+}
+
+/** Clients settled per round by settleOwedAnywhere: a round is one check and the clients' settling. */
+const ANYWHERE_PER_ROUND = 200;
+
+/**
+ * Before a list of every client filtered by the status an owed row moves into (`GET /v1/holds?status=expired`,
+ * `GET /v1/subscriptions?status=active`): a hold past its expiry is still `held` in the table, so no page of
+ * `expired` holds can bring its client to be settled, as readAsSwept does for the clients of a page. What the sweep
+ * owes anyone is done first instead, the oldest first, at most MAX_ROUNDS rounds of ANYWHERE_PER_ROUND clients: a
+ * sweep further behind than that is left to its next run. Owing nothing costs one query through the partial indexes.
+ */
+export async function settleOwedAnywhere(app: AppContext): Promise<void> {
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const owed = await clientsOwedAnywhere(app.sql, app.clock.now(), ANYWHERE_PER_ROUND);
+    if (owed.length === 0) return;
+    await settleOwedOf(app, owed);
+    if (owed.length < ANYWHERE_PER_ROUND) return;
+  }
 }
 
 /** A subscription by id as the sweep leaves it: its client settled first; its view (balances) is read after. */

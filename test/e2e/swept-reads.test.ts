@@ -25,6 +25,7 @@ afterAll(async () => {
 
 interface Scene {
   client: { id: string; external_ref: string };
+  pkg: { code: string };
   sub: { id: string };
   balance: { id: string };
 }
@@ -34,7 +35,7 @@ async function clientWith(units: number, packageExtra: Record<string, unknown> =
   const client = await createClient(app);
   const pkg = await createPackage(app, [{ credit_type: sms.code, units }], packageExtra);
   const sub = await subscribe(app, client.id, pkg.code, { auto_renew: false });
-  return { client, sub, balance: sub.balances[0]! };
+  return { client, pkg, sub, balance: sub.balances[0]! };
 }
 
 /** 10 SMS, 8 of them held for a minute at 12:00; the clock then moved to 12:03, past the hold, nothing swept. */
@@ -89,6 +90,13 @@ describe('a hold past its expires_at is read as the sweep leaves it, by each liv
       async (s) => {
         const listed = (await ok('GET', '/v1/holds?status=held&limit=500')).data as Array<{ id: string }>;
         expect(listed.map((h) => h.id)).not.toContain(s.holdId);
+      },
+    ],
+    [
+      'GET /v1/holds?status=expired (no client: what the sweep owes anyone, first)',
+      async (s) => {
+        const listed = (await ok('GET', '/v1/holds?status=expired&limit=500')).data as Array<{ id: string }>;
+        expect(listed.find((h) => h.id === s.holdId)).toMatchObject({ status: 'expired', released: '8' });
       },
     ],
     [
@@ -247,6 +255,13 @@ describe('a subscription past its frozen_until is read as the sweep leaves it', 
   }
 
   const reads: Array<[string, (s: Scene) => Promise<void>]> = [
+    [
+      'GET /v1/subscriptions?package=&status=active (no client: what the sweep owes anyone, first)',
+      async (s) => {
+        const listed = (await ok('GET', `/v1/subscriptions?package=${s.pkg.code}&status=active`)).data;
+        expect(listed).toMatchObject([{ id: s.sub.id, status: 'active', frozen_until: null }]);
+      },
+    ],
     [
       'GET /v1/subscriptions/{id}',
       async (s) => {

@@ -382,3 +382,26 @@ export async function clientsOwedBySweep(
   });
   return result.rows.map((r) => r.client_id);
 }
+
+/**
+ * Up to `limit` clients the expiry sweep owes something at `asOf`, whoever they are (clientsOwedBySweep's question
+ * without its clients): for a list filtered by the status an owed row moves into (holds `expired`, subscriptions
+ * `active`), whose page cannot show the rows still to move. The oldest debts first, through the same partial indexes.
+ */
+export async function clientsOwedAnywhere(client: SqlClient, asOf: Date, limit: number): Promise<string[]> {
+  const result = await client.query<{ client_id: string }>({
+    ...statementName('credits-clients-owed-anywhere'),
+    text: `(SELECT client_id FROM holds
+             WHERE status = 'held' AND expires_at <= $1
+               AND NOT EXISTS (SELECT 1 FROM accepted_jobs a
+                                WHERE a.job_id = 'capture|' || holds.id
+                                  AND (a.data ->> 'accepted_at')::timestamptz < holds.expires_at)
+             ORDER BY expires_at LIMIT $2)
+           UNION
+           (SELECT client_id FROM subscriptions
+             WHERE status = 'frozen' AND frozen_until <= $1
+             ORDER BY frozen_until LIMIT $2)`,
+    values: [asOf, limit],
+  });
+  return result.rows.slice(0, limit).map((r) => r.client_id);
+}

@@ -7,7 +7,7 @@ import { type Failure, fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { holdData } from '../../jobs/definitions.js';
 import { acceptHold, closingJobId } from '../../jobs/hold.js';
-import { readAsSwept, settleOwedOf } from '../../jobs/swept-reads.js';
+import { readAsSwept, settleOwedAnywhere, settleOwedOf } from '../../jobs/swept-reads.js';
 import { idParams, listOf, pageQuery, quantityInput, refSchema, waitQuery } from '../../schemas/common.js';
 import { holdResults, holdRow, holdView, queuedHoldViews, storedCapture } from '../../services/holds.js';
 import {
@@ -125,7 +125,8 @@ export const holdRoutes: AnyRoute[] = [
     summary: 'List holds, e.g. ?client=&status=held',
     description:
       'Holds as stored, newest last, after what the sweep owes the clients of the page is done (a hold past its ' +
-      '`expires_at` is listed `expired`, not `held`). `status=queued` lists instead the hold requests accepted and ' +
+      '`expires_at` is listed `expired`, not `held`; with `status=expired` and no client, what it owes any client ' +
+      'is done first). `status=queued` lists instead the hold requests accepted and ' +
       'not applied yet (what each asks for; they become holds — or rejections — as their worker takes them).',
     query: pageQuery.extend({
       client: refSchema.optional(),
@@ -146,6 +147,8 @@ export const holdRoutes: AnyRoute[] = [
       // by client: settled before the read; otherwise the clients of the page's holds past their expiry, settled,
       // and the page read again
       if (client) await settleOwedOf(app, [client.id]);
+      // expired holds of every client: the ones still to expire are not on any page of them
+      else if (status === 'expired') await settleOwedAnywhere(app);
       const result = client
         ? await list()
         : await readAsSwept(

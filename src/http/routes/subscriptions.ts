@@ -8,7 +8,7 @@ import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
-import { readAsSwept, settleOwedOf, subscriptionViewAsSwept } from '../../jobs/swept-reads.js';
+import { readAsSwept, settleOwedAnywhere, settleOwedOf, subscriptionViewAsSwept } from '../../jobs/swept-reads.js';
 import {
   idParams,
   listOf,
@@ -137,7 +137,8 @@ export const subscriptionRoutes: AnyRoute[] = [
     summary: 'List subscriptions, with their balances',
     description:
       'As the sweep leaves them: what it owes the clients of the page (a freeze past its `frozen_until`, a hold ' +
-      'past its `expires_at`) is done first, so a subscription past its `frozen_until` is listed `active`.',
+      'past its `expires_at`) is done first, so a subscription past its `frozen_until` is listed `active`; ' +
+      'with `status=active` and no client, what it owes any client first (those are on no page yet).',
     query: listQuery,
     responses: { 200: { description: 'A page of subscriptions', schema: listOf(subscriptionSchema) } },
     handler: async ({ query, db, app }) => {
@@ -155,6 +156,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       }
       // by client: settled before the read; otherwise the clients of the page, settled, and the page read again
       if (clientId) await settleOwedOf(app, [clientId]);
+      // active subscriptions of every client: the ones still to unfreeze are not on any page of them
+      else if (query.status === 'active') await settleOwedAnywhere(app);
       const list = () =>
         listSubscriptions(db, query, {
           clientId,
