@@ -1,5 +1,6 @@
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
 import type { AppContext } from '../app-context.js';
+import { ManualClock } from '../clock.js';
 import { catchUp, type EnqueuedJob, enqueueMaintenance, minuteOf, runNightly } from './nightly.js';
 
 export interface RunningScheduler {
@@ -18,7 +19,10 @@ export interface RunningScheduler {
  */
 export function startScheduler(app: AppContext): RunningScheduler {
   const options = { timezone: app.config.BUSINESS_TZ, noOverlap: true };
-  const when = (context: TaskContext) => minuteOf(context.date ?? context.triggeredAt);
+  // the entries fire on the wall clock; under CLOCK=manual (time moves only through PUT /v1/admin/clock) a tick works
+  // as of the service's now, never as of a wall-clock minute ahead of it (holds, freezes and periods not due yet)
+  const when = (context: TaskContext) =>
+    minuteOf(app.clock instanceof ManualClock ? app.clock.now() : (context.date ?? context.triggeredAt));
   const guard = (name: string, work: (context: TaskContext) => Promise<unknown>) => async (context: TaskContext) => {
     try {
       await work(context);
