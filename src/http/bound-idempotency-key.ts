@@ -25,7 +25,8 @@ export async function withBoundKey<T extends object>(
     maxLength?: number;
     recorded?: readonly ErrorCode[];
   },
-  run: () => Promise<T | Failure>,
+  /** `binding.since`: when the key was bound — a key forgotten by the cleanup and sent again is bound anew. */
+  run: (binding?: { since: Date }) => Promise<T | Failure>,
 ): Promise<T | Failure> {
   const { key, auth } = call;
   const maxLength = call.maxLength ?? 255;
@@ -47,7 +48,7 @@ export async function withBoundKey<T extends object>(
   };
   let reply: T | Failure;
   try {
-    reply = await run();
+    reply = await run({ since: bound.since });
   } catch (error) {
     await unbind().catch(() => undefined);
     throw error;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
+import { cleanup } from '../../src/jobs/cleanup.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
 import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -140,5 +141,30 @@ describe('POST /v1/consumptions/batch?wait=true', () => {
     expect(res.body.data).toEqual([{ id: expect.any(String), status: 'queued', idempotency_key: 'n-1' }]);
     const outcome = await awaitOutcome(app.ctx, 'consume-batch', carrierOf(res.body.batch_key), { timeoutMs: 30_000 });
     expect(outcome.state).toBe('completed');
+  }, 60_000);
+});
+
+describe('an Idempotency-Key the cleanup forgot, sent again with other uses', () => {
+  it('is a new batch: its uses are applied, not recorded under the first batch finished in Redis', async () => {
+    const client = await freshClient();
+    const send = (items: unknown[]) =>
+      app.request('POST', '/v1/consumptions/batch?wait=true', {
+        key: app.keys.write,
+        body: { items },
+        headers: { 'idempotency-key': 'bw-forgotten' },
+      });
+    const first = await send([use(client.id, 'f-1', 3)]);
+    expect(first.status, first.text).toBe(200);
+    // two days later the nightly cleanup has forgotten the key (Redis may still hold the finished batch: under a
+    // moved clock it does, as here; completed jobs are kept an hour of the wall clock)
+    app.clock.advance(2 * 86_400_000);
+    const cleaned = await cleanup(app.ctx, app.clock.now());
+    expect(cleaned.ok && cleaned.value.idempotency_records).toBeGreaterThan(0);
+    const second = await send([use(client.id, 'f-2', 4)]);
+    expect(second.status, second.text).toBe(200);
+    expect(second.body.batch_key).not.toBe(first.body.batch_key);
+    expect(second.body.data).toMatchObject([{ idempotency_key: 'f-2', status: 'applied', remaining: '93' }]);
+    const read = await app.request('GET', `/v1/consumptions/${second.body.data[0].id}`);
+    expect(read.body).toMatchObject({ status: 'applied', quantity: '4' });
   }, 60_000);
 });

@@ -114,11 +114,13 @@ export async function bindIdempotencyKey(
   key: IdempotencyKey,
   requestHash: string,
   now: Date,
-): Promise<{ requestHash: string; bound: boolean }> {
-  if (await claimIdempotencyKey(db, key, requestHash, now)) return { requestHash, bound: true };
-  const stored = await storedResponse(db, key);
+): Promise<{ requestHash: string; bound: boolean; since: Date }> {
+  if (await claimIdempotencyKey(db, key, requestHash, now)) return { requestHash, bound: true, since: now };
+  const stored = (await db('idempotency_records').where(whereKey(key)).first('request_hash', 'created_at')) as
+    | { request_hash: string; created_at: Date }
+    | undefined;
   // gone since (forgotten by the nightly cleanup between the two statements): this request's own
-  return { requestHash: stored?.request_hash ?? requestHash, bound: false };
+  return { requestHash: stored?.request_hash ?? requestHash, bound: false, since: stored?.created_at ?? now };
 }
 
 /** Unbinds a key this request bound, when the request was refused: its caller may retry with another body. */

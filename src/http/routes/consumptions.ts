@@ -163,9 +163,7 @@ export const consumptionRoutes: AnyRoute[] = [
       },
     },
     handler: async ({ body, query, app, auth, idempotencyKey }) => {
-      // the request's Idempotency-Key names its batch job (per API key): a retried request is one job
       const key = idempotencyKey;
-      const batchKey = key && auth ? `${auth.keyId}:${key}` : newId();
       // The key names the carrier job, so it is bound to this body before anything is recorded: the same
       // key with other uses would be recorded under a carrier that carries (or carried) only the first
       // body's, and never applied. Another body is 409, as for any Idempotency-Key (API.md); a refused
@@ -180,7 +178,13 @@ export const consumptionRoutes: AnyRoute[] = [
           // the batch key adds the API key's id in front: 200 leaves room under the job id's bound
           maxLength: 200,
         },
-        async () => {
+        async (binding) => {
+          // the request's Idempotency-Key names its batch job (per API key): a retried request is one job. The time
+          // the key was bound is part of the name: once the cleanup has forgotten the key (a day), the same key is a
+          // new request, and its uses must not be recorded under the carrier of the first (Redis may still hold that
+          // job, finished: adding the name again would add nothing, and those uses would never be applied)
+          const batchKey =
+            key && auth && binding ? `${auth.keyId}:${key}:${binding.since.getTime().toString(36)}` : newId();
           const accepted = await acceptConsumptions(app, body.items, {
             fieldPrefix: (index) => `items.${index}`,
             batchKey,
