@@ -12,7 +12,8 @@ const BATCH = 500;
 
 /**
  * Accepted commands whose job Redis no longer holds — Redis lost its data, or the enqueue after the
- * commit failed — are enqueued again under the same job id. A job that failed for good (its failure
+ * commit failed — are enqueued again under the same job id (a use whose carrier Redis lost, or whose carrier
+ * finished without it, on its own). A job that failed for good (its failure
  * is stored) is forgotten here; one that ran out of retries on a transient error is retried. Each
  * command is looked at once per `graceMs`, a batch at a time until none is due (after Redis lost
  * its data there may be many). Runs in the relay of every worker process. Answers how many jobs it
@@ -37,9 +38,16 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
     const missing: AcceptedJobRow[] = [];
     const done: string[] = [];
     const touched: string[] = [];
+    let leftBehind = 0;
     for (const [index, row] of rows.entries()) {
       const state = states[index];
-      if (state === 'unknown') {
+      // A carrier settles every use it carries in the transaction that applies them: a use still accepted once
+      // its carrier has finished was not in it (a carrier named like an earlier one Redis still held finished) —
+      // taken as settled, it would be lost. It travels on its own, as after a lost carrier (applied already, its
+      // own job only answers it again).
+      const carrierFinishedWithout = state === 'completed' && row.carrier_job_id !== null;
+      if (state === 'unknown' || carrierFinishedWithout) {
+        if (carrierFinishedWithout) leftBehind += 1;
         missing.push(row);
         touched.push(row.job_id);
       } else if (state === 'completed' || failures.has(travelsIn(row))) done.push(row.job_id);
@@ -54,6 +62,9 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
         ? [{ name: row.name, queue: row.queue, jobId: row.job_id, data: row.data }]
         : [],
     );
+    if (leftBehind > 0) {
+      app.log.warn({ count: leftBehind }, 'accepted uses outlived the carrier job named beside them; enqueued alone');
+    }
     const alone: string[] = [];
     if (requeue.length > 0) {
       // the data is the command's as accepted (validated then); the worker validates it again

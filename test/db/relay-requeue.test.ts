@@ -155,3 +155,48 @@ describe('relay: an accepted request whose job failed with a failure stored by a
     expect(await app.database.db('accepted_jobs').where({ job_id: jobId })).toHaveLength(1);
   });
 });
+
+describe('relay: a carried use whose carrier finished without it', () => {
+  it('travels on its own instead of being taken as settled (it would be lost)', async () => {
+    await app.ctx.queues.consumption.drain(true);
+    await app.database.db('accepted_jobs').del();
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const client = await createClient(app);
+    await subscribe(app, client.id, pkg.code);
+    const res = await app.request('POST', '/v1/consumptions/batch', {
+      key: app.keys.write,
+      body: { items: [{ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'behind-1' }] },
+    });
+    expect(res.status, res.text).toBe(202);
+    const row = (await app.database.db('accepted_jobs').first('job_id', 'carrier_job_id')) as {
+      job_id: string;
+      carrier_job_id: string;
+    };
+    expect(row.carrier_job_id).toBe(jobIdOf('consume-batch', { batch_key: res.body.batch_key, items: [] }));
+    const queue = app.ctx.queues.consumption;
+    // Redis holds, under the carrier's name, a batch that finished without this use (an earlier one of that name)
+    await (await Job.fromId(queue, row.carrier_job_id))!.remove();
+    await queue.add('consume-batch', { batch_key: 'earlier', items: [] }, { jobId: row.carrier_job_id });
+    const connection = new Redis(app.ctx.redisUrl, { maxRetriesPerRequest: null });
+    const worker = new Worker(queue.name, null, { connection, prefix: app.prefix });
+    try {
+      const token = 'relay-carrier-test';
+      const job = (await worker.getNextJob(token)) as Job;
+      expect(job.id).toBe(row.carrier_job_id);
+      await job.moveToCompleted({ uses: 0 }, token, false);
+    } finally {
+      await worker.close();
+      connection.disconnect();
+    }
+    expect(await queue.getJobState(row.carrier_job_id)).toBe('completed');
+
+    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
+    expect(await requeueLost(app.ctx, 0)).toBe(1);
+    // its own consume job, and its row kept (forgetting the carrier) until a worker settles it
+    expect((await Job.fromId(queue, row.job_id))?.name).toBe('consume');
+    expect(await app.database.db('accepted_jobs').where({ job_id: row.job_id }).select('carrier_job_id')).toEqual([
+      { carrier_job_id: null },
+    ]);
+  });
+});
