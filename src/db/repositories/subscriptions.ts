@@ -224,7 +224,11 @@ export async function listSubscriptions(
   if (filter.clientId) query.where('client_id', filter.clientId);
   if (filter.packageId) query.where('package_id', filter.packageId);
   if (filter.status) query.where('status', filter.status);
-  if (filter.expiringBefore) query.where('current_period_end', '<', filter.expiringBefore);
+  if (filter.expiringBefore) {
+    query.where('current_period_end', '<', filter.expiringBefore);
+    // expiring: still to end — one that has ended (expired, cancelled) only when asked by its status
+    if (!filter.status) query.whereNotIn('status', ['expired', 'cancelled']);
+  }
   return readPage<SubscriptionRow>(query, page, 'subscriptions');
 }
 

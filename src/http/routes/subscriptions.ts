@@ -80,7 +80,11 @@ const listQuery = pageQuery.extend({
   client: refSchema.optional(),
   package: refSchema.optional(),
   status: z.enum(['pending', 'active', 'expired', 'cancelled', 'suspended', 'frozen']).optional(),
-  expiring_before: timestampSchema.optional(),
+  expiring_before: timestampSchema.optional().meta({
+    description:
+      'Subscriptions whose current period ends before this time and that are still to end (not expired or ' +
+      'cancelled, unless `status` asks for those).',
+  }),
 });
 
 const freezeBody = z
