@@ -12,12 +12,11 @@ const BATCH = 500;
 
 /**
  * Accepted commands whose job Redis no longer holds — Redis lost its data, or the enqueue after the
- * commit failed — are enqueued again under the same job id (a use whose carrier Redis lost, or whose carrier
- * finished without it, on its own). A job that failed for good (its failure
- * is stored) is forgotten here; one that ran out of retries on a transient error is retried. Each
- * command is looked at once per `graceMs`, a batch at a time until none is due (after Redis lost
- * its data there may be many). Runs in the relay of every worker process. Answers how many jobs it
- * enqueued again or retried.
+ * commit failed — are enqueued again under the same job id (a use whose carrier Redis lost, or whose
+ * carrier finished without it, on its own). A job that failed for good (its failure is stored) is
+ * forgotten here; one that ran out of retries on a transient error is retried. Each command is looked
+ * at once per `graceMs`, a batch at a time until none is due (after Redis lost its data there may be
+ * many). Runs in the relay of every worker process. Answers how many jobs it enqueued again or retried.
  */
 export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GRACE_MS): Promise<number> {
   let moved = 0;
