@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { prepareServices } from '../boot.js';
-import { loadConfig } from '../config.js';
+import { directDatabaseUrl, loadConfig } from '../config.js';
 import { createDb, type Executor } from '../db/knex.js';
 import { listApiKeys } from '../db/repositories/api-keys.js';
 import { insertAuditEvent } from '../db/repositories/audit.js';
@@ -61,7 +61,14 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const services = await prepareServices(config, log);
-  const db = createDb({ url: services.databaseUrl, poolMax: 2 });
+  // behind PgBouncer (PGBOUNCER=true) no statement_timeout startup parameter: it refuses the connection
+  const db = createDb({
+    url: services.databaseUrl,
+    poolMax: 2,
+    ...(config.PGBOUNCER ? { statementTimeoutMs: null } : {}),
+  });
+  // migrations take a session of their own (knex's lock, DDL): Postgres itself, not a transaction pooler
+  const direct = () => createDb({ url: directDatabaseUrl(config, services.databaseUrl), poolMax: 1 });
   try {
     if (command === 'keys' && sub === 'create') {
       const { values } = parseArgs({
@@ -108,13 +115,15 @@ async function main(argv: string[]): Promise<number> {
     }
     if (command === 'migrate') {
       const { migrateLatest } = await import('../db/migrate.js');
-      const applied = await migrateLatest(db);
+      const migrations = direct();
+      const applied = await migrateLatest(migrations).finally(() => migrations.destroy());
       console.log(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
       return 0;
     }
     if (command === 'migrate:rollback-all') {
       const { migrateRollbackAll } = await import('../db/migrate.js');
-      const undone = await migrateRollbackAll(db);
+      const migrations = direct();
+      const undone = await migrateRollbackAll(migrations).finally(() => migrations.destroy());
       console.log(`rolled back: ${undone.join(', ') || 'nothing'}`);
       return 0;
     }
