@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { prepareServices } from '../boot.js';
-import { directDatabaseUrl, loadConfig } from '../config.js';
+import { directDatabaseUrl, loadConfig, productionProblems } from '../config.js';
 import { createDb, type Executor } from '../db/knex.js';
 import { listApiKeys } from '../db/repositories/api-keys.js';
 import { insertAuditEvent } from '../db/repositories/audit.js';
@@ -59,6 +59,12 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 1;
   }
   const config = loadConfig();
+  // as the service refuses (src/main.ts): a missing URL would make the key or run the sweep somewhere else
+  const refused = productionProblems(config);
+  if (refused.length > 0) {
+    for (const line of refused) console.error(`refusing to run: ${line}`);
+    return 2;
+  }
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const services = await prepareServices(config, log);
   // behind PgBouncer (PGBOUNCER=true) no statement_timeout startup parameter: it refuses the connection
