@@ -66,7 +66,10 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
-  const services = await prepareServices(config, log);
+  // `migrate` is run to bring the schema: not refused for being behind (MIGRATE=off), nor migrated before it
+  // looks (MIGRATE=on), which made it answer "already up to date" after applying everything
+  const migrating = command === 'migrate' || command === 'migrate:rollback-all';
+  const services = await prepareServices(config, log, migrating ? 'leave' : 'as-configured');
   // behind PgBouncer (PGBOUNCER=true) no statement_timeout startup parameter: it refuses the connection
   const db = createDb({
     url: services.databaseUrl,
