@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+/**
+ * PGBOUNCER=true: DATABASE_URL is a PgBouncer in transaction pooling, and what needs Postgres itself (creating
+ * the database, migrations, the schema check, LISTEN) goes to DATABASE_DIRECT_URL. Without it all of that went to
+ * the pooler, and the process died at start with a pg stack trace ("no such database: postgres", or "unsupported
+ * startup parameter: statement_timeout"); the start now names the variable, as for any bad setting.
+ */
+describe('PGBOUNCER', () => {
+  const pooled = 'postgres://app@pgbouncer:6432/credits';
+  it('true needs DATABASE_DIRECT_URL, named in the refusal', () => {
+    expect(() => loadConfig({ PGBOUNCER: 'true', DATABASE_URL: pooled })).toThrow(ConfigError);
+    expect(() => loadConfig({ PGBOUNCER: 'true', DATABASE_URL: pooled })).toThrow(
+      /DATABASE_DIRECT_URL: PGBOUNCER=true needs it/,
+    );
+  });
+  it('true with DATABASE_DIRECT_URL, or false without it, is accepted', () => {
+    const direct = 'postgres://app@db:5432/credits';
+    expect(loadConfig({ PGBOUNCER: 'true', DATABASE_URL: pooled, DATABASE_DIRECT_URL: direct })).toMatchObject({
+      PGBOUNCER: true,
+      DATABASE_DIRECT_URL: direct,
+    });
+    expect(loadConfig({ DATABASE_URL: pooled }).PGBOUNCER).toBe(false);
+  });
+});
