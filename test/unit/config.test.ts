@@ -24,3 +24,22 @@ describe('PGBOUNCER', () => {
     expect(loadConfig({ DATABASE_URL: pooled }).PGBOUNCER).toBe(false);
   });
 });
+
+/**
+ * BullMQ's scripts touch several keys of a queue at once; a Redis Cluster runs them only when every key hashes to
+ * one slot, which the prefix's hash tag (`{…}`) ensures. Without one every job failed with CROSSSLOT at runtime.
+ */
+describe('BULL_PREFIX with REDIS_CLUSTER_NODES', () => {
+  const nodes = '10.0.0.1:6379,10.0.0.2:6379';
+  it('needs a hash tag, named in the refusal', () => {
+    for (const prefix of ['credits', 'credits{', '{}credits', 'credits}{x'])
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: nodes, BULL_PREFIX: prefix }), prefix).toThrow(
+        /BULL_PREFIX: a Redis Cluster needs a hash tag/,
+      );
+  });
+  it('accepts a prefix with one, and any prefix on a single Redis', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: nodes }).BULL_PREFIX).toBe('{credits}');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: nodes, BULL_PREFIX: 'app:{credits}' }).BULL_PREFIX).toBe('app:{credits}');
+    expect(loadConfig({ BULL_PREFIX: 'credits' }).BULL_PREFIX).toBe('credits');
+  });
+});
