@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { prepareServices } from '../boot.js';
 import { directDatabaseUrl, loadConfig, productionProblems } from '../config.js';
@@ -34,6 +35,15 @@ const USAGE = `usage: npm run cli -- <command>
   history                      list the live partitions and the archived months
 `;
 
+/** The account the process runs as, when no USER says it (a container's `USER node` sets none). */
+function systemUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /**
  * A key made or revoked here is in the audit trail like one made through the API (origin `cli`): no key
  * acted, so the actor is the operating-system user who ran the command.
@@ -42,7 +52,7 @@ async function recordCli(tx: Executor, action: string, target: string, request: 
   await insertAuditEvent(tx, {
     at: new Date(),
     actor_key_id: null,
-    actor_name: `cli:${process.env.USER ?? process.env.USERNAME ?? 'unknown'}`,
+    actor_name: `cli:${process.env.USER || process.env.USERNAME || systemUser()}`,
     origin: 'cli',
     action,
     target_id: target.slice(0, 200),

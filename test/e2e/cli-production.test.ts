@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../../chaos/services.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { removeTestQueueKeys } from '../helpers/queue-keys.js';
 
 /**
  * README: NODE_ENV=production refuses a missing DATABASE_URL or REDIS_URL (it would otherwise start an embedded
@@ -14,12 +15,14 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
  * the service never reads, and said it was done.
  */
 let database: TestDatabase;
+const prefix = `{cli-production-${process.pid}}`;
 const dataDir = mkdtempSync(path.join(tmpdir(), 'credits-cli-production-'));
 
 beforeAll(async () => {
   database = await createTestDatabase(2);
 });
 afterAll(async () => {
+  await removeTestQueueKeys(prefix);
   await database?.drop();
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -51,5 +54,18 @@ describe('the CLI with NODE_ENV=production', () => {
     expect(out.stderr.trim()).toBe(
       'refusing to run: NODE_ENV=production needs DATABASE_URL: it never starts an embedded Postgres of its own',
     );
+  });
+
+  /**
+   * No key acts in the CLI: its audit row names the operating-system user. The image runs as `USER node`, which sets
+   * no USER variable (nor does this test's environment): the account is still known to the system.
+   */
+  it('with both URLs makes the key, and its audit row names the system user without a USER variable', async () => {
+    const env = { DATABASE_URL: database.url, REDIS_URL: inject('redisUrl'), BULL_PREFIX: prefix, MIGRATE: 'off' };
+    const out = await cli(env, 'keys', 'create', '--scope', 'read', '--name', 'audited');
+    expect(out.code, out.stderr).toBe(0);
+    const key = await database.db('api_keys').where({ name: 'audited' }).first();
+    const row = await database.db('audit_events').where({ origin: 'cli', target_id: key.id }).first();
+    expect(row.actor_name).toBe(`cli:${userInfo().username}`);
   });
 });
