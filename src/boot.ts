@@ -44,7 +44,12 @@ export interface Services {
  * and migrates it. Several processes starting at once are safe: knex serialises migrations with its
  * lock table, and the losers wait for it.
  */
-export async function prepareServices(config: Config, log: Logger): Promise<Services> {
+export async function prepareServices(
+  config: Config,
+  log: Logger,
+  /** `leave`: neither migrate nor check the schema (the CLI's migrate commands do that themselves). */
+  schema: 'as-configured' | 'leave' = 'as-configured',
+): Promise<Services> {
   const logAdapter = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) };
   // the server itself (behind a pooler: DATABASE_DIRECT_URL) is where the database is made and migrated
   const server = config.DATABASE_DIRECT_URL ?? config.DATABASE_URL;
@@ -67,8 +72,10 @@ export async function prepareServices(config: Config, log: Logger): Promise<Serv
 
   // a session of its own (knex's migration lock, DDL): Postgres directly, not through a pooler
   const directUrl = config.DATABASE_DIRECT_URL ?? databaseUrl;
-  if (config.MIGRATE === 'off') await assertSchemaCurrent(directUrl);
-  else await migrateDatabase(directUrl, log);
+  if (schema === 'as-configured') {
+    if (config.MIGRATE === 'off') await assertSchemaCurrent(directUrl);
+    else await migrateDatabase(directUrl, log);
+  }
   return {
     databaseUrl,
     redisUrl: redis.url,

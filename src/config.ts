@@ -55,7 +55,7 @@ const configSchema = z.object({
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
-  /** Postgres itself, not through a pooler (LISTEN, migrations); DATABASE_URL when unset. */
+  /** Postgres itself, not through a pooler (LISTEN, migrations); needed with PGBOUNCER=true, else DATABASE_URL. */
   DATABASE_DIRECT_URL: z.url().optional(),
   /**
    * A streaming replica of DATABASE_URL that reports read from (their statements stream for
@@ -185,12 +185,28 @@ export type Config = z.infer<typeof configSchema>;
 
 export class ConfigError extends Error {}
 
+/** Redis Cluster's rule: a key's slot is the hash of the text between its first `{` and the next `}`, if any. */
+export function hasHashTag(key: string): boolean {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
-  }
+  const lines = parsed.success ? [] : parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+  // behind a transaction pooler, what needs a session of its own (creating the database, migrations, LISTEN)
+  // has nowhere else to go: the pooler refuses it, or LISTEN silently hears nothing
+  if (parsed.data?.PGBOUNCER && !parsed.data.DATABASE_DIRECT_URL)
+    lines.push(
+      '  DATABASE_DIRECT_URL: PGBOUNCER=true needs it: Postgres itself, for migrations, creating the database, LISTEN',
+    );
+  // BullMQ's scripts touch several keys of a queue at once: a cluster runs them only on keys of one slot
+  if (parsed.data?.REDIS_CLUSTER_NODES && !hasHashTag(parsed.data.BULL_PREFIX))
+    lines.push(
+      '  BULL_PREFIX: a Redis Cluster needs a hash tag in it (e.g. {credits}): else every job fails, CROSSSLOT',
+    );
+  if (!parsed.success || lines.length > 0) throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   return parsed.data;
 }
 

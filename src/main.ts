@@ -1,9 +1,10 @@
 import { prepareServices, SchemaBehindError, type Services } from './boot.js';
 import { ManualClock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig, productionProblems, type Role } from './config.js';
+import { ListenError } from './http/server.js';
 import { MissingServiceError } from './infra/services.js';
 import { createLogger } from './logger.js';
-import { startRoles } from './roles.js';
+import { type RunningRoles, startRoles } from './roles.js';
 import { createRuntime, PACKAGE_VERSION } from './runtime.js';
 import { startStageTimes } from './stage-times.js';
 import { startTracing } from './telemetry.js';
@@ -49,7 +50,14 @@ async function main(): Promise<void> {
     log.warn('CLOCK=manual: time moves only through PUT /v1/admin/clock; never run this in production');
   const clock = config.CLOCK === 'manual' ? new ManualClock(new Date()) : systemClock;
   const runtime = createRuntime({ config, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl, log, clock });
-  const roles = await startRoles(runtime.ctx, config.ROLES as Role[]);
+  let roles: RunningRoles;
+  try {
+    roles = await startRoles(runtime.ctx, config.ROLES as Role[]);
+  } catch (error) {
+    if (!(error instanceof ListenError)) throw error;
+    console.error(`refusing to start: ${error.message}`);
+    process.exit(1);
+  }
   log.info(
     { roles: config.ROLES, port: roles.port, prefix: config.BULL_PREFIX, timeZone: config.BUSINESS_TZ },
     'credits is up',

@@ -6,7 +6,8 @@ import { createLogger } from './logger.js';
 /**
  * `npm run migrate`: the deploy step that brings the database to this code's schema, for services
  * run with MIGRATE=off (each process then only checks the schema). It finds the database as the
- * service does; in production only through DATABASE_URL.
+ * service does (DATABASE_DIRECT_URL when set: Postgres itself, not a pooler); in production only with
+ * DATABASE_URL set.
  */
 async function main(): Promise<number> {
   const config = loadConfig();
@@ -16,11 +17,13 @@ async function main(): Promise<number> {
   }
   const log = createLogger(config.LOG_LEVEL);
   const adapter = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) };
-  const postgres = await ensurePostgres({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log: adapter });
+  // as the service does: behind a pooler (PGBOUNCER=true) the database is made and migrated on Postgres itself
+  const server = config.DATABASE_DIRECT_URL ?? config.DATABASE_URL;
+  const postgres = await ensurePostgres({ url: server, dataDir: config.DATA_DIR, log: adapter });
   try {
-    const name = databaseNameOf(config);
+    const name = databaseNameOf({ DATABASE_URL: server });
     await ensureDatabase(postgres.serverUrl, name);
-    const applied = await migrateDatabase(config.DATABASE_URL ?? withDatabase(postgres.serverUrl, name), log);
+    const applied = await migrateDatabase(server ?? withDatabase(postgres.serverUrl, name), log);
     log.info({ applied }, applied.length > 0 ? 'migrated' : 'the schema was already current');
     return 0;
   } finally {

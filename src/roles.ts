@@ -21,6 +21,10 @@ export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promi
   let port: number | undefined;
   let beginDrain: (() => void) | undefined;
   await untilReady(ctx.redis, 5_000);
+  // a worker or scheduler process answers its probes and metrics on its own port; it says "not ready" as
+  // soon as it drains and closes its listener last, once its work is done. It listens first: a port it
+  // cannot have (ListenError) stops the start before any job is taken or scheduled.
+  const ops = roles.includes('api') ? undefined : await startOps(ctx);
   if (roles.includes('api')) {
     const api = await startApi(ctx);
     port = api.port;
@@ -37,10 +41,7 @@ export async function startRoles(ctx: AppContext, roles: readonly Role[]): Promi
     const workers = await startWorkers(ctx);
     stops.push(() => workers.close());
   }
-  if (!roles.includes('api')) {
-    // a worker or scheduler process answers its probes and metrics on its own port; it says
-    // "not ready" as soon as it drains and closes its listener last, once its work is done
-    const ops = await startOps(ctx);
+  if (ops) {
     port = ops.port;
     beginDrain = () => ops.beginDrain();
     stops.push(() => ops.close(1_000));

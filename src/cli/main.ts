@@ -1,6 +1,7 @@
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { prepareServices } from '../boot.js';
-import { loadConfig } from '../config.js';
+import { directDatabaseUrl, loadConfig, productionProblems } from '../config.js';
 import { createDb, type Executor } from '../db/knex.js';
 import { listApiKeys } from '../db/repositories/api-keys.js';
 import { insertAuditEvent } from '../db/repositories/audit.js';
@@ -34,6 +35,15 @@ const USAGE = `usage: npm run cli -- <command>
   history                      list the live partitions and the archived months
 `;
 
+/** The account the process runs as, when no USER says it (a container's `USER node` sets none). */
+function systemUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /**
  * A key made or revoked here is in the audit trail like one made through the API (origin `cli`): no key
  * acted, so the actor is the operating-system user who ran the command.
@@ -42,7 +52,7 @@ async function recordCli(tx: Executor, action: string, target: string, request: 
   await insertAuditEvent(tx, {
     at: new Date(),
     actor_key_id: null,
-    actor_name: `cli:${process.env.USER ?? process.env.USERNAME ?? 'unknown'}`,
+    actor_name: `cli:${process.env.USER || process.env.USERNAME || systemUser()}`,
     origin: 'cli',
     action,
     target_id: target.slice(0, 200),
@@ -59,9 +69,25 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 1;
   }
   const config = loadConfig();
+  // as the service refuses (src/main.ts): a missing URL would make the key or run the sweep somewhere else
+  const refused = productionProblems(config);
+  if (refused.length > 0) {
+    for (const line of refused) console.error(`refusing to run: ${line}`);
+    return 2;
+  }
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
-  const services = await prepareServices(config, log);
-  const db = createDb({ url: services.databaseUrl, poolMax: 2 });
+  // `migrate` is run to bring the schema: not refused for being behind (MIGRATE=off), nor migrated before it
+  // looks (MIGRATE=on), which made it answer "already up to date" after applying everything
+  const migrating = command === 'migrate' || command === 'migrate:rollback-all';
+  const services = await prepareServices(config, log, migrating ? 'leave' : 'as-configured');
+  // behind PgBouncer (PGBOUNCER=true) no statement_timeout startup parameter: it refuses the connection
+  const db = createDb({
+    url: services.databaseUrl,
+    poolMax: 2,
+    ...(config.PGBOUNCER ? { statementTimeoutMs: null } : {}),
+  });
+  // migrations take a session of their own (knex's lock, DDL): Postgres itself, not a transaction pooler
+  const direct = () => createDb({ url: directDatabaseUrl(config, services.databaseUrl), poolMax: 1 });
   try {
     if (command === 'keys' && sub === 'create') {
       const { values } = parseArgs({
@@ -108,13 +134,15 @@ async function main(argv: string[]): Promise<number> {
     }
     if (command === 'migrate') {
       const { migrateLatest } = await import('../db/migrate.js');
-      const applied = await migrateLatest(db);
+      const migrations = direct();
+      const applied = await migrateLatest(migrations).finally(() => migrations.destroy());
       console.log(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
       return 0;
     }
     if (command === 'migrate:rollback-all') {
       const { migrateRollbackAll } = await import('../db/migrate.js');
-      const undone = await migrateRollbackAll(db);
+      const migrations = direct();
+      const undone = await migrateRollbackAll(migrations).finally(() => migrations.destroy());
       console.log(`rolled back: ${undone.join(', ') || 'nothing'}`);
       return 0;
     }

@@ -35,6 +35,19 @@ export interface ApiServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/** The listener could not bind its address (taken by another process, or a port below 1024 unprivileged). */
+export class ListenError extends Error {
+  constructor(host: string, port: number, cause: Error) {
+    const code = (cause as NodeJS.ErrnoException).code ?? cause.message;
+    super(
+      code === 'EADDRINUSE'
+        ? `${host}:${port} (HOST, PORT) is in use (EADDRINUSE): give each process its own PORT`
+        : `${host}:${port} (HOST, PORT) cannot be listened on (${code})`,
+      { cause },
+    );
+  }
+}
+
 const delay = (ms: number) =>
   new Promise<void>((resolve) => {
     setTimeout(resolve, ms).unref();
@@ -84,8 +97,10 @@ export async function startOps(ctx: AppContext, port = ctx.config.PORT, host = c
 async function serve(ctx: AppContext, mounted: MountedApp, port: number, host: string): Promise<ApiServer> {
   const { app, drain } = mounted;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, host, () => resolve(s));
-    s.once('error', reject);
+    // Express 5 calls this back with the listen error too (EADDRINUSE): only a bound listener is up
+    const s = app.listen(port, host, (error?: Error) =>
+      error ? reject(new ListenError(host, port, error)) : resolve(s),
+    );
   });
   // debug (STAGE_TIMES_DIR): when each connection was taken up and each request's head parsed
   if (stageTimes) watchConnections(server);

@@ -71,7 +71,8 @@ describe('production start (compiled, NODE_ENV=production)', () => {
   });
 
   it('start:prod and migrate run compiled JavaScript that imports no devDependency', () => {
-    expect(pkg.scripts['start:prod']).toBe('node dist/src/main.js');
+    // exec: the shell npm runs it in gives way to node, so npm's SIGTERM reaches the service (below)
+    expect(pkg.scripts['start:prod']).toBe('exec node dist/src/main.js');
     expect(pkg.scripts.migrate).toBe('node dist/src/migrate.js');
     expect(Object.keys(pkg.devDependencies)).toContain('tsx');
     const imported = new Set<string>();
@@ -154,5 +155,54 @@ describe('production start (compiled, NODE_ENV=production)', () => {
       child.kill('SIGTERM');
     }
     expect(await exited, log).toBe(0);
+  }, 120_000);
+
+  it('npm run start:prod hands SIGTERM to the service: it drains, and npm exits 0', async () => {
+    const migrated = await npmRun('migrate', { NODE_ENV: 'production', DATABASE_URL: database.url });
+    expect(migrated.code, migrated.stderr).toBe(0);
+    const port = await freePort();
+    // as README's production start runs it; a supervisor signals the command it started: npm
+    const child = spawn('npm', ['run', '-s', 'start:prod'], {
+      cwd: REPO_ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        NODE_ENV: 'production',
+        MIGRATE: 'off',
+        DATABASE_URL: database.url,
+        REDIS_URL: inject('redisUrl'),
+        BULL_PREFIX: prefix,
+        ROLES: 'worker',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const up = new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (c: Buffer) => {
+        log += c.toString('utf8');
+        if (log.includes('"msg":"credits is up"')) resolve();
+      });
+      child.stderr.on('data', (c: Buffer) => {
+        log += c.toString('utf8');
+      });
+      void exited.then((code) => reject(new Error(`exited ${code} before it was up:\n${log}`)));
+    });
+    await up;
+    const servicePid = Number(/"pid":(\d+).*"msg":"credits is up"/.exec(log)?.[1]);
+    try {
+      child.kill('SIGTERM');
+      expect(await exited, log).toBe(0);
+      expect(log).toContain('"msg":"stopped"');
+    } finally {
+      // a service the signal never reached would run on, orphaned: never left behind by the test
+      try {
+        process.kill(servicePid, 'SIGKILL');
+      } catch {
+        // gone, as it should be
+      }
+    }
   }, 120_000);
 });

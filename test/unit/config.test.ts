@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+/**
+ * PGBOUNCER=true: DATABASE_URL is a PgBouncer in transaction pooling, and what needs Postgres itself (creating
+ * the database, migrations, the schema check, LISTEN) goes to DATABASE_DIRECT_URL. Without it all of that went to
+ * the pooler, and the process died at start with a pg stack trace ("no such database: postgres", or "unsupported
+ * startup parameter: statement_timeout"); the start now names the variable, as for any bad setting.
+ */
+describe('PGBOUNCER', () => {
+  const pooled = 'postgres://app@pgbouncer:6432/credits';
+  it('true needs DATABASE_DIRECT_URL, named in the refusal', () => {
+    expect(() => loadConfig({ PGBOUNCER: 'true', DATABASE_URL: pooled })).toThrow(ConfigError);
+    expect(() => loadConfig({ PGBOUNCER: 'true', DATABASE_URL: pooled })).toThrow(
+      /DATABASE_DIRECT_URL: PGBOUNCER=true needs it/,
+    );
+  });
+  it('true with DATABASE_DIRECT_URL, or false without it, is accepted', () => {
+    const direct = 'postgres://app@db:5432/credits';
+    expect(loadConfig({ PGBOUNCER: 'true', DATABASE_URL: pooled, DATABASE_DIRECT_URL: direct })).toMatchObject({
+      PGBOUNCER: true,
+      DATABASE_DIRECT_URL: direct,
+    });
+    expect(loadConfig({ DATABASE_URL: pooled }).PGBOUNCER).toBe(false);
+  });
+});
+
+/**
+ * BullMQ's scripts touch several keys of a queue at once; a Redis Cluster runs them only when every key hashes to
+ * one slot, which the prefix's hash tag (`{…}`) ensures. Without one every job failed with CROSSSLOT at runtime.
+ */
+describe('BULL_PREFIX with REDIS_CLUSTER_NODES', () => {
+  const nodes = '10.0.0.1:6379,10.0.0.2:6379';
+  it('needs a hash tag, named in the refusal', () => {
+    for (const prefix of ['credits', 'credits{', '{}credits', 'credits}{x'])
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: nodes, BULL_PREFIX: prefix }), prefix).toThrow(
+        /BULL_PREFIX: a Redis Cluster needs a hash tag/,
+      );
+  });
+  it('accepts a prefix with one, and any prefix on a single Redis', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: nodes }).BULL_PREFIX).toBe('{credits}');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: nodes, BULL_PREFIX: 'app:{credits}' }).BULL_PREFIX).toBe('app:{credits}');
+    expect(loadConfig({ BULL_PREFIX: 'credits' }).BULL_PREFIX).toBe('credits');
+  });
+});
