@@ -157,24 +157,21 @@ describe('production start (compiled, NODE_ENV=production)', () => {
     expect(await exited, log).toBe(0);
   }, 120_000);
 
-  it('npm run start:prod hands SIGTERM to the service: it drains, and npm exits 0', async () => {
-    const migrated = await npmRun('migrate', { NODE_ENV: 'production', DATABASE_URL: database.url });
-    expect(migrated.code, migrated.stderr).toBe(0);
+  /** Started as `npm run <script>`, signalled as a supervisor signals the command it started (npm): drains, exits 0. */
+  async function drainsOnSigterm(script: string, env: Record<string, string>) {
     const port = await freePort();
-    // as README's production start runs it; a supervisor signals the command it started: npm
-    const child = spawn('npm', ['run', '-s', 'start:prod'], {
+    const child = spawn('npm', ['run', '-s', script], {
       cwd: REPO_ROOT,
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/tmp',
-        NODE_ENV: 'production',
-        MIGRATE: 'off',
         DATABASE_URL: database.url,
         REDIS_URL: inject('redisUrl'),
         BULL_PREFIX: prefix,
         ROLES: 'worker',
         HOST: '127.0.0.1',
         PORT: String(port),
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -204,5 +201,15 @@ describe('production start (compiled, NODE_ENV=production)', () => {
         // gone, as it should be
       }
     }
+  }
+
+  it('npm run start:prod hands SIGTERM to the service: it drains, and npm exits 0', async () => {
+    const migrated = await npmRun('migrate', { NODE_ENV: 'production', DATABASE_URL: database.url });
+    expect(migrated.code, migrated.stderr).toBe(0);
+    await drainsOnSigterm('start:prod', { NODE_ENV: 'production', MIGRATE: 'off' });
+  }, 120_000);
+
+  it("npm start (README's first command) hands SIGTERM to the service as well", async () => {
+    await drainsOnSigterm('start', {});
   }, 120_000);
 });
