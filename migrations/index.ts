@@ -58,13 +58,30 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0023_idempotency_job_index', m0023],
 ];
 
+/**
+ * The service's connections carry a 60 s statement_timeout (a startup parameter, or the role's behind PgBouncer); a
+ * migration copying a large table (0018's ledger) or building an index on one may take longer, and would be cancelled
+ * at every attempt of the deploy. Each migration runs in its own transaction (knex's default, which every one keeps):
+ * the timeout is lifted for that transaction only.
+ */
+const withoutStatementTimeout = (migration: Migration): Migration => ({
+  up: async (knex) => {
+    await knex.raw('SET LOCAL statement_timeout = 0');
+    await migration.up(knex);
+  },
+  down: async (knex) => {
+    await knex.raw('SET LOCAL statement_timeout = 0');
+    await migration.down(knex);
+  },
+});
+
 export const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => migrations.map(([name]) => name),
   getMigrationName: (name) => name,
   getMigration: async (name) => {
     const found = migrations.find(([n]) => n === name);
     if (!found) throw new Error(`unknown migration ${name}`);
-    return found[1];
+    return withoutStatementTimeout(found[1]);
   },
 };
 

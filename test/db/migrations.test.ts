@@ -405,3 +405,25 @@ describe('0020 validity calendar', () => {
     expect((await sub().first()).validity_calendar).toBe('gregory');
   });
 });
+
+describe('a migration and the statement_timeout of the service connections', () => {
+  it('runs with no statement timeout: a long copy or index build on a large store is not cancelled', async () => {
+    // the service's connections carry statement_timeout (60 s) as a startup parameter; a migration copying a big
+    // ledger (0018) or building an index could take longer, and the deploy would stop half-way at every attempt
+    const empty = await createEmptyDatabase();
+    try {
+      const migration = await migrationSource.getMigration('0001_catalog');
+      const trx = await empty.db.transaction();
+      try {
+        await trx.raw("SET LOCAL statement_timeout = '60s'");
+        await migration.up(trx);
+        const row = (await trx.raw('SHOW statement_timeout')) as { rows: Array<{ statement_timeout: string }> };
+        expect(row.rows[0]!.statement_timeout).toBe('0');
+      } finally {
+        await trx.rollback();
+      }
+    } finally {
+      await empty.drop();
+    }
+  });
+});
