@@ -36,6 +36,7 @@ main().then(
   (error: unknown) => {
     if (error instanceof ConfigError || error instanceof MissingServiceError) console.error(error.message);
     else console.error(error);
-    process.exit(1);
+    // a configuration refused exits 2, as the service's start does (a deploy script tells it from a failure)
+    process.exit(error instanceof ConfigError ? 2 : 1);
   },
 );

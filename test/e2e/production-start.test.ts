@@ -121,6 +121,10 @@ describe('production start (compiled, NODE_ENV=production)', () => {
     expect(migrated.stdout).toContain('"msg":"migrated"');
     const again = await npmRun('migrate', { NODE_ENV: 'production', DATABASE_URL: database.url });
     expect(again.stdout).toContain('the schema was already current');
+    // a configuration refused: exit 2 as the service's start, one line naming it
+    const refused = await npmRun('migrate', { NODE_ENV: 'production', DATABASE_URL: database.url, PGBOUNCER: 'true' });
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain('DATABASE_DIRECT_URL');
 
     // the compiled service, started as a deploy starts it (node, not npm: the signal reaches it)
     const child = spawn(process.execPath, ['dist/src/main.js'], {
