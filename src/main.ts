@@ -58,11 +58,6 @@ async function main(): Promise<void> {
     console.error(`refusing to start: ${error.message}`);
     process.exit(1);
   }
-  log.info(
-    { roles: config.ROLES, port: roles.port, prefix: config.BULL_PREFIX, timeZone: config.BUSINESS_TZ },
-    'credits is up',
-  );
-
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
@@ -90,6 +85,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // said once a signal is handled: a supervisor that stops the service as soon as it reads this line (pino writes it
+  // at once) must find the drain in place, not the default end of a process
+  log.info(
+    { roles: config.ROLES, port: roles.port, prefix: config.BULL_PREFIX, timeZone: config.BUSINESS_TZ },
+    'credits is up',
+  );
 }
 
 main().catch((error: unknown) => {
