@@ -233,7 +233,8 @@ export function uiRouter(app: AppContext): express.Router {
         params: { id: subscription.id },
         ...(queued ? { query: { wait: 'true' } } : {}),
         ...(action === 'freeze' && days !== undefined ? { body: { days } } : {}),
-        ...(action === 'recharge' ? { idem: textField(fields, 'idem') ?? oneTimeKey() } : {}),
+        // a double click or a reload renews (or recharges, and invoices) once: the form's one-time key
+        ...(queued ? { idem: textField(fields, 'idem') ?? oneTimeKey() } : {}),
       });
       const done = { renew: 'renewed', recharge: 'recharged', freeze: 'frozen', unfreeze: 'unfrozen' }[action];
       let notice: { notice: string; code?: string };

@@ -257,7 +257,7 @@ ${clientCommerceLinks(ctx, client.id)}
         <td><div class="actions">
           ${subscriptionLink(ctx, s.id)}
           <form class="inline" method="post"
-            action="${path`/ui/subscriptions/${s.id}/renew`}">${csrfField(ctx)}<button
+            action="${path`/ui/subscriptions/${s.id}/renew`}">${csrfField(ctx)}${idemField()}<button
             type="submit" data-action="renew" data-subscription="${s.id}"${renewDisabled}>${t(
               'clients.renew',
             )}</button></form>

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { signInToUi, uiPage } from '../helpers/ui-session.js';
+
+/**
+ * What a business person's walk through the back office found, over plain HTTP: each test posts a
+ * form as the page renders it and reads what the API then holds.
+ */
+const NOW = '2026-03-02T09:00:00.000Z';
+let app: TestApp;
+let session: string;
+let pack: { id: string };
+
+/** Posts the form whose action is `action`, with the fields the page rendered in it (a double click sends it again). */
+async function postForm(html: string, action: string, extra: Record<string, string> = {}) {
+  const form = new RegExp(`<form[^>]*action="${action}"[^>]*>(.*?)</form>`, 's').exec(html)?.[1];
+  expect(form, `a form posting to ${action}`).toBeDefined();
+  const fields = Object.fromEntries(
+    [...form!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]),
+  );
+  const res = await fetch(`${app.baseUrl}${action}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session, origin: app.baseUrl },
+    body: new URLSearchParams({ ...fields, ...extra }).toString(),
+    redirect: 'manual',
+  });
+  return { status: res.status, location: res.headers.get('location') };
+}
+
+beforeAll(async () => {
+  app = await startTestApp({ roles: ['api', 'worker'], now: NOW });
+  const sms = await createCreditType(app, { code: 'w-sms', unit: 'message' });
+  pack = await createPackage(app, [{ credit_type: sms.code, units: 1000 }], { code: 'w-gold', price: 45125 });
+  session = await signInToUi(app.baseUrl, app.keys.admin);
+});
+afterAll(async () => {
+  await app?.close();
+});
+
+describe('the client page acts once per form', () => {
+  it('renews once when the Renew form is sent twice (a double click or a reload)', async () => {
+    const client = await createClient(app, { external_ref: 'w-renew' });
+    const sub = await subscribe(app, client.id, pack.id);
+    const page = await uiPage(app.baseUrl, session, `/ui/clients/${client.id}`);
+    const action = `/ui/subscriptions/${sub.id}/renew`;
+    for (let i = 0; i < 2; i++) {
+      const res = await postForm(page.html, action);
+      expect(res).toEqual({ status: 303, location: `/ui/clients/${client.id}?notice=renewed` });
+    }
+    const after = await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read });
+    expect(after.body.renewal_count).toBe(1);
+    const invoices = await app.request('GET', `/v1/invoices?subscription=${sub.id}`, { key: app.keys.read });
+    expect(invoices.body.data).toHaveLength(2);
+  });
+});
