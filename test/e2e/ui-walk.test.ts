@@ -54,3 +54,22 @@ describe('the client page acts once per form', () => {
     expect(invoices.body.data).toHaveLength(2);
   });
 });
+
+describe('the consumption page reads as a record, not a form', () => {
+  it('labels when it occurred and its reference without the form\'s "(optional)", in English and Arabic', async () => {
+    const client = await createClient(app, { external_ref: 'w-use' });
+    await subscribe(app, client.id, pack.id);
+    const use = await app.request('POST', '/v1/consumptions?wait=true', {
+      body: { client: client.id, credit_type: 'w-sms', quantity: 25, idempotency_key: 'w-use-1', reference: 'job 7' },
+    });
+    expect(use.status, use.text).toBe(200);
+    const en = await uiPage(app.baseUrl, session, `/ui/consumptions/${use.body.id}?lang=en`);
+    expect(en.html).toContain('<dt>Occurred at</dt>');
+    expect(en.html).toContain('<dt>Reference</dt>');
+    expect(en.html).not.toMatch(/<dt>[^<]*\(optional\)<\/dt>/);
+    const ar = await uiPage(app.baseUrl, session, `/ui/consumptions/${use.body.id}?lang=ar`);
+    expect(ar.html).toContain('<dt>وقت الاستهلاك</dt>');
+    expect(ar.html).toContain('<dt>المرجع</dt>');
+    expect(ar.html).not.toMatch(/<dt>[^<]*\(اختياري\)<\/dt>/);
+  });
+});
