@@ -11,6 +11,7 @@ const NOW = '2026-03-02T09:00:00.000Z';
 let app: TestApp;
 let session: string;
 let pack: { id: string };
+let hours: { id: string };
 
 /** Posts the form whose action is `action`, with the fields the page rendered in it (a double click sends it again). */
 async function postForm(html: string, action: string, extra: Record<string, string> = {}) {
@@ -31,7 +32,9 @@ async function postForm(html: string, action: string, extra: Record<string, stri
 beforeAll(async () => {
   app = await startTestApp({ roles: ['api', 'worker'], now: NOW });
   const sms = await createCreditType(app, { code: 'w-sms', unit: 'message' });
+  const support = await createCreditType(app, { code: 'w-support', unit: 'hour', decimals: 2 });
   pack = await createPackage(app, [{ credit_type: sms.code, units: 1000 }], { code: 'w-gold', price: 45125 });
+  hours = await createPackage(app, [{ credit_type: support.code, units: '10.5' }], { code: 'w-hours' });
   session = await signInToUi(app.baseUrl, app.keys.admin);
 });
 afterAll(async () => {
@@ -71,5 +74,25 @@ describe('the consumption page reads as a record, not a form', () => {
     expect(ar.html).toContain('<dt>وقت الاستهلاك</dt>');
     expect(ar.html).toContain('<dt>المرجع</dt>');
     expect(ar.html).not.toMatch(/<dt>[^<]*\(اختياري\)<\/dt>/);
+  });
+});
+
+describe('the overview speaks exact sums', () => {
+  it('a consumption chart tells a screen reader the exact total, not the axis rounding (2.25, not 2.3)', async () => {
+    const client = await createClient(app, { external_ref: 'w-hours' });
+    await subscribe(app, client.id, hours.id);
+    for (const [key, quantity] of [
+      ['w-h-1', '1.5'],
+      ['w-h-2', '0.75'],
+    ] as const) {
+      const use = await app.request('POST', '/v1/consumptions?wait=true', {
+        body: { client: client.id, credit_type: 'w-support', quantity, idempotency_key: key },
+      });
+      expect(use.status, use.text).toBe(200);
+    }
+    const en = await uiPage(app.baseUrl, session, '/ui?lang=en');
+    expect(en.html).toContain('aria-label="w-support: 2.25 hour in 30 bars"');
+    const ar = await uiPage(app.baseUrl, session, '/ui?lang=ar');
+    expect(ar.html).toMatch(/aria-label="w-support: ٢٫٢٥ hour [^"]*"/);
   });
 });
