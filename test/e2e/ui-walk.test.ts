@@ -96,3 +96,25 @@ describe('the overview speaks exact sums', () => {
     expect(ar.html).toMatch(/aria-label="w-support: ٢٫٢٥ hour [^"]*"/);
   });
 });
+
+describe('a refused consumption in Arabic', () => {
+  it('tells a fractional use of a whole-number type in Arabic only, above the form and beside the field', async () => {
+    const client = await createClient(app, { external_ref: 'w-whole' });
+    await subscribe(app, client.id, pack.id);
+    const form = await uiPage(app.baseUrl, session, `/ui/clients/${client.id}/consume?lang=ar`);
+    const action = `/ui/clients/${client.id}/consume`;
+    const formHtml = form.html.replace(/<form[^>]*action="\/ui\/logout"[^>]*>.*?<\/form>/s, '');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(formHtml)![1]!;
+    const idem = /name="idem" value="([^"]+)"/.exec(formHtml)![1]!;
+    const res = await fetch(`${app.baseUrl}${action}?lang=ar`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session, origin: app.baseUrl },
+      body: new URLSearchParams({ csrf, idem, credit_type: 'w-sms', quantity: '١٠٫٥', action: 'register' }).toString(),
+    });
+    const html = await res.text();
+    expect(res.status).toBe(422);
+    expect(html).toContain('<p class="field-error" id="error-quantity" role="alert">يجب أن تكون عددًا صحيحًا');
+    const block = /<div class="notice error" role="alert"[^>]*>(.*?)<\/div>/s.exec(html)?.[1];
+    expect(block).toBe('بعض الحقول تحتاج إلى قيمة أخرى؛ انظر الرسائل بجانبها.');
+  });
+});
