@@ -118,3 +118,22 @@ describe('a refused consumption in Arabic', () => {
     expect(block).toBe('بعض الحقول تحتاج إلى قيمة أخرى؛ انظر الرسائل بجانبها.');
   });
 });
+
+describe('a list given a cursor it never gave out', () => {
+  it('goes back to the list from the start (303) rather than failing with a 500', async () => {
+    const lists = ['/ui/clients?search=w-', '/ui/invoices?status=issued', '/ui/packages', '/ui/credit-types'];
+    for (const list of [...lists, '/ui/webhooks', '/ui/api-keys']) {
+      const sep = list.includes('?') ? '&' : '?';
+      const res = await fetch(`${app.baseUrl}${list}${sep}cursor=zzz`, {
+        headers: { accept: 'text/html', cookie: session },
+        redirect: 'manual',
+      });
+      expect({ list, status: res.status, location: res.headers.get('location') }).toEqual({
+        list,
+        status: 303,
+        location: list,
+      });
+      expect((await uiPage(app.baseUrl, session, list)).status).toBe(200);
+    }
+  });
+});
