@@ -137,3 +137,27 @@ describe('a list given a cursor it never gave out', () => {
     }
   });
 });
+
+describe('the statement in Arabic', () => {
+  it("says the service's own reasons in Arabic: a renewal a freeze took back, balances of a cancellation", async () => {
+    const sms = await createCreditType(app, { code: 'w-sms-f', unit: 'message' });
+    const frozen = await createPackage(app, [{ credit_type: sms.code, units: 100 }], { max_freeze_days: 10 });
+    const client = await createClient(app, { external_ref: 'w-reasons' });
+    const first = await subscribe(app, client.id, frozen.id);
+    const renew = await app.request('POST', `/v1/subscriptions/${first.id}/renew?wait=true`);
+    expect(renew.status, renew.text).toBe(200);
+    const freeze = await app.request('POST', `/v1/subscriptions/${first.id}/freeze`, { body: { days: 3 } });
+    expect(freeze.status, freeze.text).toBe(200);
+    const second = await subscribe(app, client.id, frozen.id);
+    const cancel = await app.request('POST', `/v1/subscriptions/${second.id}/cancel`, { body: { at: 'now' } });
+    expect(cancel.status, cancel.text).toBe(200);
+
+    const ar = await uiPage(app.baseUrl, session, `/ui/clients/${client.id}?lang=ar`);
+    expect(ar.html).toContain('أُلغي التجديد المسبق: جُمّد الاشتراك قبل انتهاء فترته');
+    expect(ar.html).toContain('<td>أُلغي الاشتراك</td>');
+    expect(ar.html).not.toContain('the renewal made ahead was taken back');
+    expect(ar.html).not.toContain('subscription cancelled');
+    const en = await uiPage(app.baseUrl, session, `/ui/clients/${client.id}?lang=en`);
+    expect(en.html).toContain('the renewal made ahead was taken back: the subscription was frozen before its period');
+  });
+});
