@@ -161,3 +161,27 @@ describe('the statement in Arabic', () => {
     expect(en.html).toContain('the renewal made ahead was taken back: the subscription was frozen before its period');
   });
 });
+
+describe('a removal larger than the balance', () => {
+  it('says how much it cannot lose without a minus sign, in English and Arabic', async () => {
+    const client = await createClient(app, { external_ref: 'w-adjust' });
+    const sub = await subscribe(app, client.id, pack.id);
+    const balance = sub.balances[0]!.id;
+    for (const [lang, expected] of [
+      ['en', 'it cannot lose <span class="nowrap" data-units="2000">2,000 message</span>.'],
+      ['ar', 'لا يمكن خصم <span class="nowrap" data-units="2000">٢٬٠٠٠ message</span> منه.'],
+    ] as const) {
+      const form = await uiPage(app.baseUrl, session, `/ui/balances/${balance}/adjust?lang=${lang}`);
+      const html = form.html.replace(/<form[^>]*action="\/ui\/logout"[^>]*>.*?<\/form>/s, '');
+      const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+      const idem = /name="idem" value="([^"]+)"/.exec(html)![1]!;
+      const res = await fetch(`${app.baseUrl}/ui/balances/${balance}/adjust?lang=${lang}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session, origin: app.baseUrl },
+        body: new URLSearchParams({ csrf, idem, delta: '-2000', reason: 'too much' }).toString(),
+      });
+      expect(res.status).toBe(422);
+      expect(await res.text()).toContain(expected);
+    }
+  });
+});
