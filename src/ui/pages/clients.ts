@@ -249,7 +249,7 @@ ${clientCommerceLinks(ctx, client.id)}
             action="${path`/ui/subscriptions/${s.id}/freeze`}">${csrfField(ctx)}<label class="muted small">${t(
               'clients.freeze_days',
             )}
-            <input type="number" name="days" min="1" max="3660" step="1" inputmode="numeric" size="4"
+            <input type="text" name="days" inputmode="numeric" size="4" dir="ltr"
             title="${t('clients.freeze_days_hint')}"></label><button class="secondary"
             type="submit" data-action="freeze" data-subscription="${s.id}">${t('clients.freeze')}</button></form>`
             : '';
