@@ -248,8 +248,9 @@ export function uiRouter(app: AppContext): express.Router {
         params: { id: subscription.id },
         ...(queued ? { query: { wait: 'true' } } : {}),
         ...(action === 'freeze' && days !== undefined ? { body: { days } } : {}),
-        // a double click or a reload renews (or recharges, and invoices) once: the form's one-time key
-        ...(queued ? { idem: textField(fields, 'idem') ?? oneTimeKey() } : {}),
+        // a double click or a reload acts once, and the second answer is the first one's (the form's one-time key):
+        // one renewal or recharge invoiced, and a freeze sent twice still says "frozen", not "could not be frozen"
+        idem: textField(fields, 'idem') ?? oneTimeKey(),
       });
       const done = { renew: 'renewed', recharge: 'recharged', freeze: 'frozen', unfreeze: 'unfrozen' }[action];
       let notice: { notice: string; code?: string };

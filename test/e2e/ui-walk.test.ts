@@ -56,6 +56,25 @@ describe('the client page acts once per form', () => {
     const invoices = await app.request('GET', `/v1/invoices?subscription=${sub.id}`, { key: app.keys.read });
     expect(invoices.body.data).toHaveLength(2);
   });
+
+  it('says "frozen" and then "unfrozen" when each form is sent twice, having acted once', async () => {
+    const sms = await createCreditType(app, { code: 'w-sms-ff', unit: 'message' });
+    const frozen = await createPackage(app, [{ credit_type: sms.code, units: 100 }], { max_freeze_days: 10 });
+    const client = await createClient(app, { external_ref: 'w-freeze-twice' });
+    const sub = await subscribe(app, client.id, frozen.id);
+    for (const [action, notice] of [
+      ['freeze', 'frozen'],
+      ['unfreeze', 'unfrozen'],
+    ] as const) {
+      const page = await uiPage(app.baseUrl, session, `/ui/clients/${client.id}`);
+      for (let i = 0; i < 2; i++) {
+        const res = await postForm(page.html, `/ui/subscriptions/${sub.id}/${action}`, { days: '3' });
+        expect(res).toEqual({ status: 303, location: `/ui/clients/${client.id}?notice=${notice}` });
+      }
+    }
+    const after = await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read });
+    expect(after.body.status).toBe('active');
+  });
 });
 
 describe('the consumption page reads as a record, not a form', () => {

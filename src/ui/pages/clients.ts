@@ -242,13 +242,13 @@ ${clientCommerceLinks(ctx, client.id)}
       const clock =
         s.status === 'frozen'
           ? html`<form class="inline" method="post"
-            action="${path`/ui/subscriptions/${s.id}/unfreeze`}">${csrfField(ctx)}<button class="secondary"
-            type="submit" data-action="unfreeze" data-subscription="${s.id}">${t('clients.unfreeze')}</button></form>`
+            action="${path`/ui/subscriptions/${s.id}/unfreeze`}">${csrfField(ctx)}${idemField()}<button
+            class="secondary" type="submit"
+            data-action="unfreeze" data-subscription="${s.id}">${t('clients.unfreeze')}</button></form>`
           : s.status === 'active'
             ? html`<form class="inline freeze" method="post"
-            action="${path`/ui/subscriptions/${s.id}/freeze`}">${csrfField(ctx)}<label class="muted small">${t(
-              'clients.freeze_days',
-            )}
+            action="${path`/ui/subscriptions/${s.id}/freeze`}">${csrfField(ctx)}${idemField()}<label
+            class="muted small">${t('clients.freeze_days')}
             <input type="text" name="days" inputmode="numeric" size="4" dir="ltr"
             title="${t('clients.freeze_days_hint')}"></label><button class="secondary"
             type="submit" data-action="freeze" data-subscription="${s.id}">${t('clients.freeze')}</button></form>`
