@@ -204,3 +204,17 @@ describe('a removal larger than the balance', () => {
     }
   });
 });
+
+describe('the overview names its columns as the Arabic page does', () => {
+  it('heads the nearly consumed meter "Left of granted" (not "held", the word for open holds)', async () => {
+    const client = await createClient(app, { external_ref: 'w-nearly' });
+    await subscribe(app, client.id, pack.id);
+    const use = await app.request('POST', '/v1/consumptions?wait=true', {
+      body: { client: client.id, credit_type: 'w-sms', quantity: 900, idempotency_key: 'w-nearly-1' },
+    });
+    expect(use.status, use.text).toBe(200);
+    const en = await uiPage(app.baseUrl, session, '/ui?lang=en');
+    expect(en.html).toContain('<th>Left of granted</th>');
+    expect(en.html).not.toContain('Left of held');
+  });
+});
