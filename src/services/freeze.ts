@@ -27,7 +27,7 @@ export interface FreezeContext {
   onRenewalUndone?: ((jobIds: readonly string[]) => void) | undefined;
 }
 
-const UNDONE_BY_FREEZE =
+export const UNDONE_BY_FREEZE =
   'the renewal made ahead was taken back: the subscription was frozen before its period ended (renewed again ' +
   'at the end the unfreeze sets)';
 

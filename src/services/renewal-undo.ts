@@ -120,8 +120,10 @@ export const renewalsUndoneData = (
 /** A status whose period runs and that a renewal made ahead left as it was. */
 const RUNS: ReadonlySet<SubscriptionRow['status']> = new Set(['active', 'suspended']);
 
-const REASON = 'the renewal made ahead was taken back: the subscription is set to cancel at the end of its period';
-const RECHARGE_REASON =
+/** The reasons on the ledger entries of a renewal taken back (the client page says them in its language). */
+export const REASON =
+  'the renewal made ahead was taken back: the subscription is set to cancel at the end of its period';
+export const RECHARGE_REASON =
   'the renewal made ahead that this recharge was bought into was taken back: the subscription is set to cancel at ' +
   'the end of its period';
 

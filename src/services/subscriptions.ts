@@ -38,6 +38,9 @@ import { voidUnpaidFirstInvoice, voidUnpaidInvoicesNotStarted } from './invoice-
 import { renewalsUndoneData, type UndoneRenewal, undoRenewalsAhead } from './renewal-undo.js';
 import { voidLockedBalances } from './void-balances.js';
 
+/** The reason on the entries voiding a cancelled subscription's balances when the operator gave none. */
+export const CANCELLED_REASON = 'subscription cancelled';
+
 export interface AutoRechargeInput {
   enabled?: boolean | undefined;
   threshold_percent?: number | undefined;
@@ -386,7 +389,7 @@ export async function cancelSubscription(
       auto_renew: false,
       updated_at: context.now,
     });
-    await voidBalances(tx, current, context.now, context.actor, context.reason ?? 'subscription cancelled');
+    await voidBalances(tx, current, context.now, context.actor, context.reason ?? CANCELLED_REASON);
     // never paid, it will never run: its first invoice is void, so that a payment cannot buy units already void
     const voided =
       current.status === 'pending'

@@ -48,6 +48,8 @@ export function barChart(
     width?: number;
     height?: number;
     integer?: boolean;
+    /** The sum of the values as a person reads it (exact decimal, the locale's digits), for the summary. */
+    total?: string;
   },
 ): Html {
   const { t, fmt } = where;
@@ -76,7 +78,8 @@ export function barChart(
   const tickAnchor = rtl ? 'start' : 'end';
   const summary = t('chart.summary', {
     title: options.title,
-    total: fmt.compact(total),
+    // a screen reader hears the exact sum (2.25 hours, 1,234 requests), not the axis's rounded 2.3 or 1.2K
+    total: options.total ?? fmt.number(total),
     unit: options.unit,
     count: options.points.length,
     bars: fmt.number(options.points.length),

@@ -3,6 +3,7 @@ import helmet from 'helmet';
 import type { AppContext } from '../app-context.js';
 import { reportRunById } from '../db/repositories/reports.js';
 import { subscriptionById } from '../db/repositories/subscriptions.js';
+import { DomainError } from '../domain/result.js';
 import { requireAdmin } from '../http/admin-auth.js';
 import type { ExtraMount } from '../http/app.js';
 import { isUnavailable } from '../http/app.js';
@@ -40,6 +41,10 @@ import {
   type Viewer,
 } from './session.js';
 import { UI_CSS } from './style.js';
+
+/** The refusal of a list's `cursor` that this service did not give out (db/pagination.ts). */
+const isCursorRefusal = (error: unknown): boolean =>
+  error instanceof DomainError && (error.failure.errors ?? []).some((e) => e.field === 'cursor');
 
 export const UI_PATH = '/ui';
 const LOGIN_PATH = '/ui/login';
@@ -181,7 +186,17 @@ export function uiRouter(app: AppContext): express.Router {
   const pageRoute =
     (render: (ctx: UiContext) => Promise<Html | undefined>, missing: MessageKey = 'error.nothing_here') =>
     async (req: Request, res: Response) => {
-      const body = await render(contextOf(app, req, res));
+      let body: Html | undefined;
+      try {
+        body = await render(contextOf(app, req, res));
+      } catch (error) {
+        // a "next page" link edited or kept from elsewhere: its list from the start, not a 500
+        if (!isCursorRefusal(error) || req.query.cursor === undefined) throw error;
+        const first = new URL(req.originalUrl, 'http://ui.invalid');
+        first.searchParams.delete('cursor');
+        res.redirect(303, `${first.pathname}${first.search}`);
+        return;
+      }
       if (body) send(res, 200, body);
       else send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', missing));
     };
@@ -233,7 +248,9 @@ export function uiRouter(app: AppContext): express.Router {
         params: { id: subscription.id },
         ...(queued ? { query: { wait: 'true' } } : {}),
         ...(action === 'freeze' && days !== undefined ? { body: { days } } : {}),
-        ...(action === 'recharge' ? { idem: textField(fields, 'idem') ?? oneTimeKey() } : {}),
+        // a double click or a reload acts once, and the second answer is the first one's (the form's one-time key):
+        // one renewal or recharge invoiced, and a freeze sent twice still says "frozen", not "could not be frozen"
+        idem: textField(fields, 'idem') ?? oneTimeKey(),
       });
       const done = { renew: 'renewed', recharge: 'recharged', freeze: 'frozen', unfreeze: 'unfrozen' }[action];
       let notice: { notice: string; code?: string };

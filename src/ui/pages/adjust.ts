@@ -49,7 +49,8 @@ export interface AdjustForm {
 export const adjustRefusedMessage = (ctx: UiContext, extra: Record<string, unknown>, unit: string): Html =>
   ctx.t('commerce.adjust.insufficient', {
     remaining: units(ctx, extraText(extra, 'remaining') ?? '0', unit),
-    delta: units(ctx, extraText(extra, 'delta') ?? '0', unit),
+    // "cannot lose 2,000": the sentence says it is a removal, so the amount is written without its sign
+    delta: units(ctx, (extraText(extra, 'delta') ?? '0').replace(/^-/, ''), unit),
   });
 
 /**

@@ -8,8 +8,10 @@ import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
 import { settleOwedOf } from '../../jobs/swept-reads.js';
 import { asOfArchived, clientBalances, clientBalancesAsOf, clientStatement } from '../../services/balances.js';
 import { clientForecast, type ForecastView } from '../../services/forecast.js';
+import { UNDONE_BY_FREEZE } from '../../services/freeze.js';
 import { holdResults } from '../../services/holds.js';
-import { subscriptionViews } from '../../services/subscriptions.js';
+import { RECHARGE_REASON as RECHARGE_UNDONE, REASON as UNDONE_BY_CANCEL } from '../../services/renewal-undo.js';
+import { CANCELLED_REASON, subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
 import { dayStart } from '../date-inputs.js';
 import { idemField, queryText } from '../form.js';
@@ -116,8 +118,13 @@ const ledgerKind = (ctx: UiContext, kind: string): Html =>
     : html`<code dir="ltr">${kind}</code>`;
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+/** A reason the service writes word for word. */
+const exactly = (text: string): RegExp => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 const ISO = '\\d{4}-\\d{2}-\\d{2}T[\\d:.]+Z';
-/** The reasons the service itself writes on ledger entries (src/domain/hold.ts, jobs/expire.ts, services/freeze.ts). */
+/**
+ * The reasons the service itself writes on ledger entries (src/domain/hold.ts, jobs/expire.ts, services/freeze.ts,
+ * services/renewal-undo.ts, services/subscriptions.ts).
+ */
 const SYSTEM_REASONS: Array<[RegExp, (ctx: UiContext, m: RegExpExecArray) => Html]> = [
   [new RegExp(`^hold (${UUID})$`), (ctx, m) => ctx.t('clients.reason_hold', { id: code(m[1]) })],
   [new RegExp(`^rolled over to balance (${UUID})$`), (ctx, m) => ctx.t('clients.reason_rolled_to', { id: code(m[1]) })],
@@ -126,6 +133,10 @@ const SYSTEM_REASONS: Array<[RegExp, (ctx: UiContext, m: RegExpExecArray) => Htm
     (ctx, m) =>
       ctx.t('clients.reason_rolled_from', { ids: ctx.fmt.list((m[1] ?? '').split(', ').map((id) => code(id))) }),
   ],
+  [exactly(CANCELLED_REASON), (ctx) => ctx.t('clients.reason_cancelled')],
+  [exactly(UNDONE_BY_FREEZE), (ctx) => ctx.t('clients.reason_undone_by_freeze')],
+  [exactly(UNDONE_BY_CANCEL), (ctx) => ctx.t('clients.reason_undone_by_cancel')],
+  [exactly(RECHARGE_UNDONE), (ctx) => ctx.t('clients.reason_recharge_undone')],
   [
     new RegExp(`^unfrozen \\(frozen from (${ISO}) to (${ISO})\\)$`),
     (ctx, m) => ctx.t('clients.reason_unfrozen', { from: ctx.fmt.dateTime(m[1]), to: ctx.fmt.dateTime(m[2]) }),
@@ -231,14 +242,14 @@ ${clientCommerceLinks(ctx, client.id)}
       const clock =
         s.status === 'frozen'
           ? html`<form class="inline" method="post"
-            action="${path`/ui/subscriptions/${s.id}/unfreeze`}">${csrfField(ctx)}<button class="secondary"
-            type="submit" data-action="unfreeze" data-subscription="${s.id}">${t('clients.unfreeze')}</button></form>`
+            action="${path`/ui/subscriptions/${s.id}/unfreeze`}">${csrfField(ctx)}${idemField()}<button
+            class="secondary" type="submit"
+            data-action="unfreeze" data-subscription="${s.id}">${t('clients.unfreeze')}</button></form>`
           : s.status === 'active'
             ? html`<form class="inline freeze" method="post"
-            action="${path`/ui/subscriptions/${s.id}/freeze`}">${csrfField(ctx)}<label class="muted small">${t(
-              'clients.freeze_days',
-            )}
-            <input type="number" name="days" min="1" max="3660" step="1" inputmode="numeric" size="4"
+            action="${path`/ui/subscriptions/${s.id}/freeze`}">${csrfField(ctx)}${idemField()}<label
+            class="muted small">${t('clients.freeze_days')}
+            <input type="text" name="days" inputmode="numeric" size="4" dir="ltr"
             title="${t('clients.freeze_days_hint')}"></label><button class="secondary"
             type="submit" data-action="freeze" data-subscription="${s.id}">${t('clients.freeze')}</button></form>`
             : '';
@@ -257,7 +268,7 @@ ${clientCommerceLinks(ctx, client.id)}
         <td><div class="actions">
           ${subscriptionLink(ctx, s.id)}
           <form class="inline" method="post"
-            action="${path`/ui/subscriptions/${s.id}/renew`}">${csrfField(ctx)}<button
+            action="${path`/ui/subscriptions/${s.id}/renew`}">${csrfField(ctx)}${idemField()}<button
             type="submit" data-action="renew" data-subscription="${s.id}"${renewDisabled}>${t(
               'clients.renew',
             )}</button></form>

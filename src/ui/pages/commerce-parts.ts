@@ -67,10 +67,13 @@ export function refusalOf(ctx: UiContext, outcome: RouteOutcome): Refusal {
   let status = STATUS_OF[failure.code];
   if (failure.code === 'not_found' && errors.size > 0) status = 422;
   const key = REFUSED[failure.code] ?? 'commerce.refused.other';
+  // a value the domain refused is told beside its field (in the page's language): the block above says where
+  // to look, as for a value the schemas refused, rather than repeat the API's English detail
+  const fieldsTell = failure.code === 'validation_failed' && errors.size > 0;
   return {
     status,
     errors,
-    message: html`${ctx.t(key)} ${detailOf(ctx, failure.detail)}`,
+    message: fieldsTell ? ctx.t('form.invalid') : html`${ctx.t(key)} ${detailOf(ctx, failure.detail)}`,
     code: failure.code,
     extra: failure.extra ?? {},
   };

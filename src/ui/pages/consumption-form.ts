@@ -318,9 +318,9 @@ export async function consumptionPage(
       c.remaining,
       unit,
     )}</dd>
-    <dt>${ctx.t('commerce.consume.occurred_at')}</dt><dd>${ctx.fmt.dateTime(c.occurred_at)}</dd>
+    <dt>${ctx.t('commerce.consumption.occurred_at')}</dt><dd>${ctx.fmt.dateTime(c.occurred_at)}</dd>
     <dt>${ctx.t('commerce.consumption.key')}</dt><dd>${code(c.idempotency_key ?? '')}</dd>
-    ${c.reference ? html`<dt>${ctx.t('commerce.consume.reference')}</dt><dd dir="auto">${c.reference}</dd>` : ''}
+    ${c.reference ? html`<dt>${ctx.t('commerce.consumption.reference')}</dt><dd dir="auto">${c.reference}</dd>` : ''}
     ${dimensions.map(([key, value]) => html`<dt>${code(key)}</dt><dd dir="auto">${value}</dd>`)}
   </dl>
   ${reversal}

@@ -1,6 +1,7 @@
 import { DateTime } from 'luxon';
 import { reportRows } from '../../db/reports/rows.js';
 import { archivedThrough } from '../../db/repositories/history.js';
+import { formatQuantity, MAX_DECIMALS, parseQuantity } from '../../domain/quantity.js';
 import { nearlyConsumedQuery } from '../../reports/balances.js';
 import { consumptionQuery } from '../../reports/consumption.js';
 import { expiringQuery } from '../../reports/expiring.js';
@@ -63,7 +64,14 @@ export function consumptionCharts(
       const net = entry.values.get(day) ?? '0';
       return dayPoint(where, day, Number(net), where.fmt.number(net));
     });
-    return barChart(where, { title: code, unit: entry.unit, points });
+    // summed exactly, in the smallest step a credit type has (6 decimals): no float on the way
+    let total = 0n;
+    for (const net of entry.values.values()) {
+      const scaled = parseQuantity(net, MAX_DECIMALS, { allowNegative: true, allowZero: true });
+      if (scaled.ok) total += scaled.value;
+    }
+    const sum = where.fmt.number(formatQuantity(total, MAX_DECIMALS));
+    return barChart(where, { title: code, unit: entry.unit, points, total: sum });
   });
 }
 

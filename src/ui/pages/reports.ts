@@ -12,7 +12,7 @@ import {
   type ReportType,
   type StoredParams,
 } from '../../reports/params.js';
-import { type FieldErrors, fieldError, idemField, invalidAttributes, submitRoute } from '../form.js';
+import { asciiDigits, type FieldErrors, fieldError, idemField, invalidAttributes, submitRoute } from '../form.js';
 import { code, type Html, html, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { zoneName } from './overview.js';
@@ -104,9 +104,12 @@ export async function reportsPage(
     (state.errors ?? []).map((e) => [e.field.replace(/^params\./, ''), e.message] as const).reverse(),
   );
   const input = (field: Field, type: string, placeholder?: Html) => {
-    const dir = type === 'text' ? html` dir="auto"` : '';
+    const dir = type === 'text' ? html` dir="auto"` : type === 'number' ? html` inputmode="numeric" dir="ltr"` : '';
     const hint = placeholder ? html` placeholder="${placeholder}"` : '';
-    return html`<label>${t(`reports.field.${field}`)}<input type="${type}" name="${field}" value="${form[field] ?? ''}"
+    // a whole number is typed in a text control: Chromium's type="number" drops Arabic-Indic digits
+    const control = type === 'number' ? 'text' : type;
+    const value = form[field] ?? '';
+    return html`<label>${t(`reports.field.${field}`)}<input type="${control}" name="${field}" value="${value}"
       ${hint}${dir}${invalidAttributes(errors, field)}>${fieldError(ctx, errors, field)}</label>`;
   };
   const select = (field: Field | 'type' | 'format', options: ReadonlyArray<readonly [string, Html]>, blank?: Html) => {
@@ -245,7 +248,7 @@ export async function runReportFromForm(
   if (type)
     for (const field of FIELDS)
       if (form[field] !== undefined && (APPLIES[type] as readonly string[]).includes(field))
-        params[field] = form[field]!;
+        params[field] = field === 'days_ahead' ? asciiDigits(form[field]!) : form[field]!;
   // the API's own route runs the report (schemas, run row, enqueue after commit, audit), as from `POST /v1/reports`
   const idem = formValue(body, 'idem');
   const outcome = await submitRoute(ctx, 'post', '/v1/reports', {

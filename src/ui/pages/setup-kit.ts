@@ -141,6 +141,7 @@ export interface InputSpec {
   label: Label;
   /** A short help text under the label. */
   hint?: MessageKey | Html;
+  /** `number`: a whole number, typed in either language's digits (a text control with a numeric keyboard). */
   type?: 'text' | 'number' | 'email' | 'url';
   /** Codes, keys, amounts and URLs are written left to right; names and descriptions as they come. */
   dir?: 'ltr' | 'auto';
@@ -176,12 +177,16 @@ export function input(form: FormView, name: string, spec: InputSpec): Html {
   const value = form.posted ? form.value(name) : (spec.initial ?? '');
   const { text, attributes } = labelled(form, name, spec.label, spec.hint);
   const extra: Renderable[] = [];
-  if (spec.inputmode) extra.push(html` inputmode="${spec.inputmode}"`);
+  // a whole number is a text control with a numeric keyboard: Chromium's type="number" drops Arabic-Indic
+  // digits as they are typed, and the form would send the default in their place (form.ts reads both)
+  const whole = spec.type === 'number';
+  const inputmode = spec.inputmode ?? (whole ? 'numeric' : undefined);
+  if (inputmode) extra.push(html` inputmode="${inputmode}"`);
   if (spec.placeholder) extra.push(html` placeholder="${spec.placeholder}"`);
   if (spec.maxlength) extra.push(html` maxlength="${spec.maxlength}"`);
   // the control inside its label: the stylesheet lays a label out as a column, the control as wide as its cell
   return html`<div class="field"><label for="${inputId(name)}">${text}
-<input id="${inputId(name)}" type="${spec.type ?? 'text'}" name="${name}" value="${value}" dir="${
+<input id="${inputId(name)}" type="${whole ? 'text' : (spec.type ?? 'text')}" name="${name}" value="${value}" dir="${
     spec.dir ?? 'auto'
   }"${extra}${attributes}></label>${form.error(name)}</div>`;
 }

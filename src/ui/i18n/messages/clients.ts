@@ -61,6 +61,15 @@ export const clientsMessages = defineMessages(
     'clients.reason_rolled_to': 'rolled over to balance {id}',
     'clients.reason_rolled_from': 'rolled over from {ids}',
     'clients.reason_unfrozen': 'unfrozen (frozen from {from} to {to})',
+    'clients.reason_cancelled': 'subscription cancelled',
+    'clients.reason_undone_by_freeze':
+      'the renewal made ahead was taken back: the subscription was frozen before its period ended (renewed again ' +
+      'at the end the unfreeze sets)',
+    'clients.reason_undone_by_cancel':
+      'the renewal made ahead was taken back: the subscription is set to cancel at the end of its period',
+    'clients.reason_recharge_undone':
+      'the renewal made ahead that this recharge was bought into was taken back: the subscription is set to cancel ' +
+      'at the end of its period',
     'notice.renewed': 'The subscription was renewed.',
     'notice.renew_queued': 'The renewal is queued; it will show here once the worker has done it.',
     'notice.renew_failed': 'The subscription could not be renewed.',
@@ -133,6 +142,12 @@ export const clientsMessages = defineMessages(
     'clients.reason_rolled_to': 'رُحّل إلى الرصيد {id}',
     'clients.reason_rolled_from': 'مُرحَّل من {ids}',
     'clients.reason_unfrozen': 'أُلغي التجميد (كان مجمّدًا من {from} إلى {to})',
+    'clients.reason_cancelled': 'أُلغي الاشتراك',
+    'clients.reason_undone_by_freeze':
+      'أُلغي التجديد المسبق: جُمّد الاشتراك قبل انتهاء فترته (يُجدَّد ثانيةً عند النهاية التي يحددها إلغاء التجميد)',
+    'clients.reason_undone_by_cancel': 'أُلغي التجديد المسبق: الاشتراك مقرر إلغاؤه عند نهاية فترته',
+    'clients.reason_recharge_undone':
+      'أُلغي التجديد المسبق الذي اشتُريت إعادة الشحن هذه ضمنه: الاشتراك مقرر إلغاؤه عند نهاية فترته',
     'notice.renewed': 'جُدّد الاشتراك.',
     'notice.renew_queued': 'التجديد في الطابور؛ سيظهر هنا بعد أن ينفّذه العامل.',
     'notice.renew_failed': 'تعذّر تجديد الاشتراك.',

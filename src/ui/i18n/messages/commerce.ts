@@ -139,6 +139,8 @@ export const commerceMessages = defineMessages(
     'commerce.consumption.shortfall': 'Short',
     'commerce.consumption.remaining': 'Left after it',
     'commerce.consumption.key': 'Idempotency key',
+    'commerce.consumption.occurred_at': 'Occurred at',
+    'commerce.consumption.reference': 'Reference',
     'commerce.consumption.reverse': 'Reverse',
     'commerce.consumption.reverse_reason': 'Reason (optional)',
     'commerce.consumption.reversed_line':
@@ -302,6 +304,8 @@ export const commerceMessages = defineMessages(
     'commerce.consumption.shortfall': 'النقص',
     'commerce.consumption.remaining': 'المتبقي بعده',
     'commerce.consumption.key': 'مفتاح عدم التكرار',
+    'commerce.consumption.occurred_at': 'وقت الاستهلاك',
+    'commerce.consumption.reference': 'المرجع',
     'commerce.consumption.reverse': 'عكس الاستهلاك',
     'commerce.consumption.reverse_reason': 'السبب (اختياري)',
     'commerce.consumption.reversed_line':

@@ -25,7 +25,7 @@ export const overviewMessages = defineMessages(
     'overview.nearly_h': 'Balances nearly consumed ({percent} or more used)',
     'overview.no_nearly': 'No live balance is nearly consumed.',
     'overview.col_left': 'Left',
-    'overview.col_left_of_held': 'Left of held',
+    'overview.col_left_of_held': 'Left of granted',
     'overview.used': '{percent} used',
     'overview.expiring_h': 'Expiring in the {next}',
     'overview.no_expiring': 'Nothing expires in the {next}.',
