@@ -124,6 +124,9 @@ describe('POST /v1/consumptions', () => {
     const client = await freshClient();
     // an API process that waits not at all: its ?wait=true answers as a wait that ran out does
     const api = await startSibling(app, ['api'], { config: { WAIT_TIMEOUT_MS: 0 } });
+    // the queue paused meanwhile: the wait's last look must not find the use applied already (a fast worker did)
+    const queue = app.ctx.queues.consumption;
+    await queue.pause();
     try {
       const res = await fetch(`${api.baseUrl}/v1/consumptions?wait=true`, {
         method: 'POST',
@@ -133,10 +136,12 @@ describe('POST /v1/consumptions', () => {
       const body = (await res.json()) as { id: string; status: string };
       expect(res.status, JSON.stringify(body)).toBe(202);
       expect(body).toEqual({ id: expect.any(String), status: 'queued' });
+      await queue.resume();
       await settledSingle(client.id, 't-1');
       const byId = await app.request('GET', `/v1/consumptions/${body.id}`);
       expect(byId.body).toMatchObject({ id: body.id, status: 'applied', quantity: '6', remaining: '94' });
     } finally {
+      await queue.resume();
       await api.stop();
     }
   });
