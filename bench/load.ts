@@ -168,7 +168,8 @@ const api = await startProcess(
 );
 const worker = ONE_PROCESS
   ? undefined
-  : await startProcess('src/main.ts', { ...serviceEnv, ROLES: 'worker' }, /credits is up/, 'worker');
+  : // its /metrics listener on a port of its own: a process whose PORT is taken refuses to start
+    await startProcess('src/main.ts', { ...serviceEnv, ROLES: 'worker', PORT: '0' }, /credits is up/, 'worker');
 const bareUrl = `http://127.0.0.1:${barePort}`;
 const serviceUrl = `http://127.0.0.1:${port}`;
 
