@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +55,23 @@ function filesUnder(dir: string): string[] {
     const full = path.join(dir, entry.name);
     return entry.isDirectory() ? filesUnder(full) : [full];
   });
+}
+
+/** A started service's output as it comes: `up` once it says so (rejected if it exits first), and how it exited. */
+function watchStart(child: ChildProcess) {
+  let log = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const up = new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (c: Buffer) => {
+      log += c.toString('utf8');
+      if (log.includes('"msg":"credits is up"')) resolve();
+    });
+    child.stderr?.on('data', (c: Buffer) => {
+      log += c.toString('utf8');
+    });
+    void exited.then((code) => reject(new Error(`exited ${code} before it was up:\n${log}`)));
+  });
+  return { up, exited, log: () => log };
 }
 
 describe('production start (compiled, NODE_ENV=production)', () => {
@@ -133,33 +150,23 @@ describe('production start (compiled, NODE_ENV=production)', () => {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let log = '';
-    const up = new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (c: Buffer) => {
-        log += c.toString('utf8');
-        if (log.includes('"msg":"credits is up"')) resolve();
-      });
-      child.stderr.on('data', (c: Buffer) => {
-        log += c.toString('utf8');
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code} before it was up:\n${log}`)));
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const watched = watchStart(child);
+    const { exited } = watched;
     try {
-      await up;
+      await watched.up;
       const base = `http://127.0.0.1:${port}`;
       const ready = await fetch(`${base}/readyz`);
-      expect(ready.status, log).toBe(200);
+      expect(ready.status, watched.log()).toBe(200);
       const health = (await (await fetch(`${base}/healthz`)).json()) as { version?: string };
       // the compiled code finds package.json two folders up, not a fallback version
       expect(health.version).toBe(
         (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version,
       );
-      expect(log).not.toContain('migrations applied');
+      expect(watched.log()).not.toContain('migrations applied');
     } finally {
       child.kill('SIGTERM');
     }
-    expect(await exited, log).toBe(0);
+    expect(await exited, watched.log()).toBe(0);
   }, 120_000);
 
   /** Started as `npm run <script>`, signalled as a supervisor signals the command it started (npm): drains, exits 0. */
@@ -180,24 +187,13 @@ describe('production start (compiled, NODE_ENV=production)', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let log = '';
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const up = new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (c: Buffer) => {
-        log += c.toString('utf8');
-        if (log.includes('"msg":"credits is up"')) resolve();
-      });
-      child.stderr.on('data', (c: Buffer) => {
-        log += c.toString('utf8');
-      });
-      void exited.then((code) => reject(new Error(`exited ${code} before it was up:\n${log}`)));
-    });
+    const { up, exited, log } = watchStart(child);
     await up;
-    const servicePid = Number(/"pid":(\d+).*"msg":"credits is up"/.exec(log)?.[1]);
+    const servicePid = Number(/"pid":(\d+).*"msg":"credits is up"/.exec(log())?.[1]);
     try {
       child.kill('SIGTERM');
-      expect(await exited, log).toBe(0);
-      expect(log).toContain('"msg":"stopped"');
+      expect(await exited, log()).toBe(0);
+      expect(log()).toContain('"msg":"stopped"');
     } finally {
       // a service the signal never reached would run on, orphaned: never left behind by the test
       try {
