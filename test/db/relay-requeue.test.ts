@@ -23,6 +23,24 @@ afterAll(async () => {
   await app.close();
 });
 
+/**
+ * Takes the consumption queue's next job as a worker would (BullMQ's manual processing: no processor), checks it is
+ * `jobId`, and ends it as `end` says.
+ */
+async function endNextJob(jobId: string, end: (job: Job, token: string) => Promise<unknown>): Promise<void> {
+  const connection = new Redis(app.ctx.redisUrl, { maxRetriesPerRequest: null });
+  const worker = new Worker(app.ctx.queues.consumption.name, null, { connection, prefix: app.prefix });
+  try {
+    const token = 'relay-test';
+    const job = (await worker.getNextJob(token)) as Job;
+    expect(job.id).toBe(jobId);
+    await end(job, token);
+  } finally {
+    await worker.close();
+    connection.disconnect();
+  }
+}
+
 const requeuedSoFar = async (): Promise<number> =>
   (await relayRequeued.get()).values.find((v) => v.labels.kind === 'accepted')?.value ?? 0;
 
@@ -133,19 +151,11 @@ describe('relay: an accepted request whose job failed with a failure stored by a
       extra: null,
       failed_at: app.clock.now(),
     });
-    // this run takes the job (BullMQ's manual processing: no processor) and fails
-    const connection = new Redis(app.ctx.redisUrl, { maxRetriesPerRequest: null });
-    const worker = new Worker(queue.name, null, { connection, prefix: app.prefix });
-    try {
-      const token = 'relay-test';
-      const job = (await worker.getNextJob(token)) as Job;
-      expect(job.id).toBe(jobId);
-      // failed for good (no retry left), on an outage rather than a refusal: no failure of its own was stored
-      await job.moveToFailed(new UnrecoverableError('connection terminated unexpectedly'), token);
-    } finally {
-      await worker.close();
-      connection.disconnect();
-    }
+    // this run takes the job and fails: for good (no retry left), on an outage rather than a refusal — no
+    // failure of its own was stored
+    await endNextJob(jobId, (job, token) =>
+      job.moveToFailed(new UnrecoverableError('connection terminated unexpectedly'), token),
+    );
     expect(await queue.getJobState(jobId)).toBe('failed');
 
     await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
@@ -178,17 +188,7 @@ describe('relay: a carried use whose carrier finished without it', () => {
     // Redis holds, under the carrier's name, a batch that finished without this use (an earlier one of that name)
     await (await Job.fromId(queue, row.carrier_job_id))!.remove();
     await queue.add('consume-batch', { batch_key: 'earlier', items: [] }, { jobId: row.carrier_job_id });
-    const connection = new Redis(app.ctx.redisUrl, { maxRetriesPerRequest: null });
-    const worker = new Worker(queue.name, null, { connection, prefix: app.prefix });
-    try {
-      const token = 'relay-carrier-test';
-      const job = (await worker.getNextJob(token)) as Job;
-      expect(job.id).toBe(row.carrier_job_id);
-      await job.moveToCompleted({ uses: 0 }, token, false);
-    } finally {
-      await worker.close();
-      connection.disconnect();
-    }
+    await endNextJob(row.carrier_job_id, (job, token) => job.moveToCompleted({ uses: 0 }, token, false));
     expect(await queue.getJobState(row.carrier_job_id)).toBe('completed');
 
     await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
