@@ -380,12 +380,21 @@ describe('renew and rollover', () => {
     await use('sms', 30, 'r1');
     await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {});
     await clockTo('2026-02-10T00:00:00.000Z');
-    // two renewals of the same period at once, then its job again: one period, one invoice
-    const [a, b] = await Promise.all([1, 2].map(() => call('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {})));
-    expect([a?.status, b?.status]).toEqual([200, 200]);
+    // two renewals of the same period at once, then its job again: one period, one invoice. The queue is paused
+    // while both are asked, so both read the period before its renewal (a fast worker could have renewed it
+    // between them, and the second would then rightly renew the next period)
+    const queue = app.ctx.queues.renewal;
+    await queue.pause();
+    const asked = await Promise.all([1, 2].map(() => call('POST', `/v1/subscriptions/${s.id}/renew`, {})));
+    expect(asked.map((r) => r?.status)).toEqual([202, 202]);
     // one job (its id names the period), whose one answer both get
-    expect(a?.body).toMatchObject({ status: 'renewed', period_start: '2026-02-28T00:00:00.000Z', price: 1999 });
-    expect(b?.body.invoice_id).toBe(a?.body.invoice_id);
+    expect(asked[1]?.body.job_id).toBe(asked[0]?.body.job_id);
+    await queue.resume();
+    const [a, b] = await Promise.all([1, 2].map(() => awaitOutcome(app.ctx, 'renew', asked[0]?.body.job_id)));
+    expect([a?.state, b?.state]).toEqual(['completed', 'completed']);
+    const renewed = a?.state === 'completed' ? a.value : undefined;
+    expect(renewed).toMatchObject({ status: 'renewed', period_start: '2026-02-28T00:00:00.000Z', price: 1999 });
+    expect(b?.state === 'completed' ? b.value.invoice_id : undefined).toBe(renewed?.invoice_id);
     const { renewSubscription } = await import('../../src/jobs/renew.js');
     const repeat = await renewSubscription(
       app.ctx,
