@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
+import pino from 'pino';
 import { prepareServices } from '../boot.js';
 import { directDatabaseUrl, loadConfig, productionProblems } from '../config.js';
 import { createDb, type Executor } from '../db/knex.js';
@@ -75,7 +76,8 @@ async function main(argv: string[]): Promise<number> {
     for (const line of refused) console.error(`refusing to run: ${line}`);
     return 2;
   }
-  const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  // stdout is the command's answer (a key, JSON lines, the nightly's JSON) for scripts to read; logs go to stderr
+  const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'credits', pino.destination({ fd: 2, sync: true }));
   // `migrate` is run to bring the schema: not refused for being behind (MIGRATE=off), nor migrated before it
   // looks (MIGRATE=on), which made it answer "already up to date" after applying everything
   const migrating = command === 'migrate' || command === 'migrate:rollback-all';

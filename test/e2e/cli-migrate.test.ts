@@ -14,7 +14,7 @@ const prefix = `{cli-migrate-${process.pid}}`;
 const databases: TestDatabase[] = [];
 
 beforeAll(async () => {
-  databases.push(await createEmptyDatabase(), await createEmptyDatabase());
+  databases.push(await createEmptyDatabase(), await createEmptyDatabase(), await createEmptyDatabase());
 });
 afterAll(async () => {
   await removeTestQueueKeys(prefix);
@@ -22,6 +22,10 @@ afterAll(async () => {
 });
 
 function cli(database: TestDatabase, migrate: string, ...args: string[]) {
+  return cliLogging(database, migrate, 'silent', ...args);
+}
+
+function cliLogging(database: TestDatabase, migrate: string, logLevel: string, ...args: string[]) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: REPO_ROOT,
     env: {
@@ -29,7 +33,7 @@ function cli(database: TestDatabase, migrate: string, ...args: string[]) {
       DATABASE_URL: database.url,
       REDIS_URL: inject('redisUrl'),
       BULL_PREFIX: prefix,
-      LOG_LEVEL: 'silent',
+      LOG_LEVEL: logLevel,
       MIGRATE: migrate,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -58,4 +62,14 @@ describe('cli migrate', () => {
       expect(again.stdout.trim()).toBe('already up to date');
     });
   }
+});
+
+describe('cli output', () => {
+  // `keys list | jq` or `run-nightly | jq`: the log lines (here the start's "migrations applied") went to stdout
+  it('prints what the command answers on stdout and its log lines on stderr', { timeout: 60_000 }, async () => {
+    const listed = await cliLogging(databases[2]!, 'on', 'info', 'keys', 'list');
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toBe('');
+    expect(listed.stderr).toContain('migrations applied');
+  });
 });
