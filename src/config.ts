@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { WEEK_STARTS } from './domain/week.js';
@@ -28,6 +29,38 @@ const timeZoneSchema = z.string().refine(
   },
   { message: 'not an IANA time zone (e.g. UTC, Europe/Paris)' },
 );
+
+/** One entry of TRUST_PROXY's list: express's names, an address, or a range (address/prefix length). */
+function isProxyAddress(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * Which proxies' X-Forwarded-* headers are believed (express's `trust proxy`): a hop count, `true`/`false`, or
+ * addresses and ranges. What the pages learn from them: https (the cookie's `Secure`, the forms' origin check).
+ */
+const trustProxySchema = z
+  .string()
+  .trim()
+  .transform((value, ctx): boolean | number | string[] => {
+    if (value === 'true' || value === 'false') return value === 'true';
+    if (/^\d{1,2}$/.test(value)) return Number(value);
+    const entries = value.split(',').map((entry) => entry.trim());
+    const bad = entries.filter((entry) => !isProxyAddress(entry));
+    if (bad.length === 0) return entries;
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'a hop count, true, false, or addresses and ranges separated by commas (e.g. "loopback, 10.0.0.0/8"); ' +
+        `not ${bad.map((entry) => JSON.stringify(entry)).join(', ')}`,
+    });
+    return z.NEVER;
+  });
 
 const intFromEnv = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -84,6 +117,11 @@ const configSchema = z.object({
     }),
   PORT: intFromEnv(0, 65535, 3000),
   HOST: z.string().default('0.0.0.0'),
+  /**
+   * The proxies in front of the API whose X-Forwarded-Proto is believed. `loopback` (a proxy on the same machine);
+   * behind an ingress or load balancer elsewhere, its addresses (e.g. `10.0.0.0/8`) or the hop count.
+   */
+  TRUST_PROXY: trustProxySchema.default(['loopback']),
   BUSINESS_TZ: timeZoneSchema.default('UTC'),
   /** The first day of the weekly buckets of reports and of the usage endpoint (in BUSINESS_TZ). */
   WEEK_START: z.enum(WEEK_STARTS).default('monday'),

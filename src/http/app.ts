@@ -262,7 +262,7 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   app.disable('x-powered-by');
   // answers are small and mostly to POSTs: hashing each for an ETag costs more than it saves
   app.set('etag', false);
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', ctx.config.TRUST_PROXY);
   app.set('query parser', 'simple');
   app.set('json replacer', (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
   const drain = new HttpDrain();
