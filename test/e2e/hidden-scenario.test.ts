@@ -25,9 +25,10 @@ import { download, jsonRows, parseCsv, runReport } from '../helpers/reports.js';
  * 02-20 22:00Z S2 price 11000; renew S1 by hand: [02-27 22:00Z, 03-30 22:00Z), invoiced at the package's price
  * now (12000: S1 kept the package price), S1's items (100, 2.5); P2 = promo [02-20 22:00Z, 04-20 22:00Z).
  * 02-21 22:00Z forecast sms. 03-10 23:30Z nightly run renews S2 [03-11 10:00Z, 04-11 10:00Z) at 11000.
- * 03-31 00:00Z (03:00 Riyadh) nightly run: S1 expires (100 sms, 2.5 h), so does B2s (150); S1 renewed late from now
- * to 04-30 00:00Z; S2 recharged with 1.5 h for 2500; C2 reversed (60 back to BPs, B1s's 60 not revived); C7 250 sms
- * brings S2's balance to its 20 % threshold: auto-recharge; S2 cancelled now. 12-31 20:30Z / 21:30Z: the last
+ * 03-31 00:00Z (03:00 Riyadh) nightly run: S1 expires (100 sms, 2.5 h), so does B2s (150); S1, set to follow the
+ * package, renewed late from now to 04-30 00:00Z with 150 sms; S2 recharged with 1.5 h for 2500; C2 reversed (60
+ * back to BPs, B1s's 60 not revived); C7 250 sms brings S2's balance to its 20 % threshold: auto-recharge; S2
+ * cancelled now. 12-31 20:30Z / 21:30Z: the last
  * invoice of 2027 and the first of 2028 in Riyadh.
  * Where the documents allow two readings, the comment at the step says which one the service takes.
  */
@@ -320,6 +321,27 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
     problem(short, 422, 'insufficient_balance');
     expect(short.body).toMatchObject({ shortfall: '10', remaining: '130' });
 
+    // forecast while frozen, 30 days back: C0 10 + C2 120 = 130 → 4.333333 a day. B1s 30 (6.92 days), then B1r
+    // until 02-27 22:00Z (day 16): 39.33 spent, 61 unused; then B2s, usable again from frozen_until, expiring at
+    // 03-09 22:00Z + the 3 frozen days = 03-12 22:00Z (day 29): 13 days × 4.333 = 56.33 spent, 94 unused; then empty
+    const f = await ok('GET', '/v1/clients/acme/forecast?credit_type=sms&window_days=30');
+    expect(f).toMatchObject({
+      remaining: '130',
+      burn_per_day: '4.333333',
+      days_until_empty: 29,
+      empty_on: '2027-03-13',
+    });
+    expect(
+      f.expiring_unused.map((e: { balance_id: string; expires_at: string; units: string }) => [
+        e.balance_id,
+        at(e.expires_at),
+        e.units,
+      ]),
+    ).toEqual([
+      [ids.B1rs, '2027-02-27T22:00:00.000Z', '61'],
+      [ids.B2s, '2027-03-12T22:00:00.000Z', '94'],
+    ]);
+
     await clockTo('2027-02-13T10:00:00.000Z');
     const thawed = await ok('POST', `/v1/subscriptions/${ids.S2}/unfreeze`);
     expect(thawed).toMatchObject({ status: 'active' });
@@ -515,6 +537,42 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
     ]);
   });
 
+  it('starts and ends a balance at the exact instant: valid_from <= occurred_at < expires_at (quotes)', async () => {
+    const quote = (credit_type: string, quantity: number) =>
+      ok('POST', '/v1/consumptions/quote', { client: 'acme', credit_type, quantity });
+    // S1's renewed period begins 02-27 22:00Z: a millisecond before, its 2.5 h are not there yet
+    await clockTo('2027-02-27T21:59:59.999Z');
+    expect(await quote('support', 1)).toMatchObject({ would: 'reject', shortfall: '1', remaining: '0' });
+    await clockTo('2027-02-27T22:00:00.000Z');
+    const q = await quote('support', 1);
+    expect(q).toMatchObject({ would: 'apply', remaining: '1.5' });
+    expect(q.allocations.map((a: { expires_at: string }) => at(a.expires_at))).toEqual(['2027-03-30T22:00:00.000Z']);
+    // the old period's balances ended at that instant: sms is P2 60 + B2s 150 + S1's new 100
+    expect(await row('sms')).toMatchObject({ remaining: '310', upcoming: '0' });
+    // an idempotency_key already applied answers what that use took, replayed
+    const replay = await ok(
+      'POST',
+      '/v1/consumptions/quote',
+      use('c5', 'sms', 130, { metadata: { branch: 'riyadh' } }),
+    );
+    expect(replay).toMatchObject({ replayed: true, applied: '130' });
+    expect(allocs(replay.allocations)).toEqual([
+      [ids.B1s, '30'],
+      [ids.B1rs, '100'],
+    ]);
+  });
+
+  it('leaves S2 alone in a nightly run before its pushed end comes in sight (03-09 21:30Z)', async () => {
+    // 10 Mar 00:30 Riyadh: the next run is 11 Mar 02:00 Riyadh; S2's period, pushed by the freeze, ends 03-11 10:00Z,
+    // past that run's reach (26 h → 03-10 23:30Z); its end before the freeze (03-09 22:00Z) must not count
+    await clockTo('2027-03-09T21:30:00.000Z');
+    await nightly();
+    const s2 = await ok('GET', `/v1/subscriptions/${ids.S2}`);
+    expect(s2).toMatchObject({ status: 'active', renewal_count: 0 });
+    expect(at(s2.current_period_end)).toBe('2027-03-11T10:00:00.000Z');
+    expect((await ok('GET', '/v1/invoices?client=acme')).data).toHaveLength(6);
+  });
+
   it('renews S2 in the nightly run at its own price (03-10 23:30Z)', async () => {
     await clockTo('2027-03-10T23:30:00.000Z');
     await nightly();
@@ -617,6 +675,25 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
     ]);
   });
 
+  it("moves from S2's old period to its new one at 03-11 10:00Z exactly (quotes)", async () => {
+    const quote = () => ok('POST', '/v1/consumptions/quote', { client: 'acme', credit_type: 'sms', quantity: 211 });
+    await clockTo('2027-03-11T09:59:59.999Z');
+    // P2 60 (priority 10), B2s 150 (ends 10:00Z), then 1 of S1's 100
+    const before = await quote();
+    expect(before).toMatchObject({ would: 'apply', remaining: '99' });
+    expect(allocs(before.allocations)).toEqual([
+      [ids.BP2s, '60'],
+      [ids.B2s, '150'],
+      [ids.B1p1s, '1'],
+    ]);
+    await clockTo('2027-03-11T10:00:00.000Z');
+    // B2s is over; S2's new 150 begins: P2 60, S1's 100 (03-30), 51 of S2's new (04-11)
+    const after = await quote();
+    expect(after).toMatchObject({ would: 'apply', remaining: '99' });
+    expect(allocs(after.allocations).map(([, amount]) => amount)).toEqual(['60', '100', '51']);
+    expect(after.allocations[1].balance_id).toBe(ids.B1p1s);
+  });
+
   it('expires S1 and S2’s old period in the sweep (03-31 00:00Z = 03:00 Riyadh)', async () => {
     await clockTo('2027-03-31T00:00:00.000Z');
     await nightly();
@@ -641,10 +718,21 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
   });
 
   it('renews the expired S1 from now, recharges S2 with items and a fee, reverses C2 (03-31 00:00Z)', async () => {
+    // from now on S1 follows the package's items: its next period has the 150 sms basic has had since T0
+    expect(await ok('PATCH', `/v1/subscriptions/${ids.S1}`, { apply_package_changes: true })).toMatchObject({
+      apply_package_changes: true,
+    });
     const renewed = await ok('POST', `/v1/subscriptions/${ids.S1}/renew?wait=true`);
     expect(renewed).toBeDefined();
     const s1 = await ok('GET', `/v1/subscriptions/${ids.S1}`);
     expect(s1).toMatchObject({ status: 'active', renewal_count: 2 });
+    const s1New = s1.balances.filter((b: { valid_from: string }) => at(b.valid_from) === '2027-03-31T00:00:00.000Z');
+    expect(
+      s1New.map((b: { credit_type: { code: string }; granted: string }) => [b.credit_type.code, b.granted]),
+    ).toEqual([
+      ['sms', '150'],
+      ['support', '2.5'],
+    ]);
     // a late period starts now: 31 Mar 03:00 Riyadh + 1 month = 30 Apr 03:00 Riyadh
     expect(at(s1.current_period_start)).toBe('2027-03-31T00:00:00.000Z');
     expect(at(s1.current_period_end)).toBe('2027-04-30T00:00:00.000Z');
@@ -671,7 +759,7 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
     // BPs gets its 60 back (valid until 04-09 22:00Z); B1s's 60 is not revived. The documents say that part is
     // "recorded as expired": the service records it so in the reversal's answer (`expired: "60"`) and keeps it
     // spent in every count (balances, usage, reports) — consumed 260 − 60 returned, expired unchanged.
-    expect(await row('sms')).toMatchObject({ granted: '820', consumed: '200', expired: '250', remaining: '370' });
+    expect(await row('sms')).toMatchObject({ granted: '870', consumed: '200', expired: '250', remaining: '420' });
     expect(await row('support')).toMatchObject({
       granted: '16.5',
       consumed: '7.5',
@@ -690,7 +778,7 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
     const queued = await ok('POST', '/v1/consumptions', body, 202);
     expect(queued).toMatchObject({ id: expect.any(String) });
     const c7 = await ok('POST', '/v1/consumptions?wait=true', body);
-    expect(c7).toMatchObject({ id: queued.id, status: 'applied', applied: '250', remaining: '120' });
+    expect(c7).toMatchObject({ id: queued.id, status: 'applied', applied: '250', remaining: '170' });
     // BPs 60 (priority 10, 04-09), P2 60 (priority 10, 04-20), then S2's new 150 (04-11) down to 20 ≤ 20 % of 150
     expect(allocs(c7.allocations).map(([, amount]) => amount)).toEqual(['60', '60', '130']);
     expect(c7.allocations[0].balance_id).toBe(ids.BPs);
@@ -707,7 +795,7 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
       kind: 'recharge',
       total: 4000,
     });
-    expect(await row('sms')).toMatchObject({ granted: '970', consumed: '450', expired: '250', remaining: '270' });
+    expect(await row('sms')).toMatchObject({ granted: '1020', consumed: '450', expired: '250', remaining: '320' });
     expect(await row('support')).toMatchObject({ granted: '19', consumed: '7.5', expired: '2.5', remaining: '9' });
     const byBranch = await ok(
       'GET',
@@ -745,7 +833,7 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
       r.expired,
     ];
     expect(bal.map(cols)).toEqual([
-      [ids.S1, 'sms', '400', '200', '100', '100'],
+      [ids.S1, 'sms', '450', '200', '150', '100'],
       [ids.S1, 'support', '10', '5', '2.5', '2.5'],
       [ids.S2, 'sms', '450', '130', '170', '150'],
       [ids.S2, 'support', '9', '2.5', '6.5', '0'],
@@ -810,8 +898,8 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
       id: queued.id,
       consumption_status: 'rejected',
       applied: '0',
-      shortfall: '9730',
-      remaining: '270',
+      shortfall: '9680',
+      remaining: '320',
     });
     expect(await count('consumption.rejected')).toBe(1);
   });
@@ -820,7 +908,7 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
     const cancelled = await ok('POST', `/v1/subscriptions/${ids.S2}/cancel`, { at: 'now' });
     expect(cancelled).toMatchObject({ status: 'cancelled' });
     // sms: S2's 20 left of its period and the 150 of its auto-recharge; support 2.5 + 1.5 + 2.5
-    expect(await row('sms')).toMatchObject({ voided: '170', remaining: '100' });
+    expect(await row('sms')).toMatchObject({ voided: '170', remaining: '150' });
     expect(await row('support')).toMatchObject({ voided: '6.5', remaining: '2.5' });
     problem(await call('POST', `/v1/subscriptions/${ids.S2}/renew?wait=true`), 409, 'conflict');
 
