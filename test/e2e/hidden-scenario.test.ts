@@ -924,4 +924,54 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
     expect(early.invoice).toMatchObject({ number: 'INV-2028-000001' });
     expect(at(early.current_period_end)).toBe('2028-02-29T21:30:00.000Z');
   });
+
+  it('lets no auto-renewing period lapse: the sweep renews each missed period in turn (→ 2028-03-15)', async () => {
+    // 1 Jan 2028 00:30 Riyadh; basic is 12000 and 150 sms + 2.5 h now
+    const b = await ok('POST', '/v1/subscriptions', { client: 'beta', package: 'basic', auto_renew: true }, 201);
+    expect(b.invoice).toMatchObject({ number: 'INV-2028-000002', total: 12000 });
+    expect(at(b.current_period_end)).toBe('2028-01-31T21:30:00.000Z');
+    // no run from then to 15 Mar: the periods ending 1 Feb and 1 Mar 00:30 Riyadh were never renewed
+    await clockTo('2028-03-15T00:00:00.000Z');
+    await nightly();
+    const s = await ok('GET', `/v1/subscriptions/${b.id}`);
+    expect(s).toMatchObject({ status: 'active', renewal_count: 2 });
+    expect(at(s.current_period_start)).toBe('2028-02-29T21:30:00.000Z');
+    expect(at(s.current_period_end)).toBe('2028-03-31T21:30:00.000Z');
+    const invoices = (await ok('GET', '/v1/invoices?client=beta')).data;
+    expect(
+      invoices
+        .map((i: { number: string; kind: string; total: number }) => [i.number, i.kind, i.total])
+        .sort((x: string[], y: string[]) => String(x[0]).localeCompare(String(y[0]))),
+    ).toEqual([
+      ['INV-2027-000011', 'subscription', 500],
+      ['INV-2028-000001', 'subscription', 500],
+      ['INV-2028-000002', 'subscription', 12000],
+      ['INV-2028-000003', 'renewal', 12000],
+      ['INV-2028-000004', 'renewal', 12000],
+    ]);
+    // both promos (60 each) and two periods of basic (150 each) expired unused; the third period's 150 is left
+    const beta = (await ok('GET', '/v1/clients/beta/balances')).data;
+    const of = (code: string) => beta.find((r: { credit_type: { code: string } }) => r.credit_type.code === code);
+    expect(of('sms')).toMatchObject({ granted: '570', consumed: '0', expired: '420', remaining: '150' });
+    expect(of('support')).toMatchObject({ granted: '7.5', expired: '5', remaining: '2.5' });
+  });
+
+  it('keeps an on_payment subscription pending until its invoice is paid (2028-03-15)', async () => {
+    const p = await ok(
+      'POST',
+      '/v1/subscriptions',
+      { client: 'beta', package: 'promo', activation: 'on_payment' },
+      201,
+    );
+    expect(p).toMatchObject({ status: 'pending' });
+    expect(p.invoice).toMatchObject({ number: 'INV-2028-000005', total: 500, status: 'issued' });
+    const sms = async () =>
+      (await ok('GET', '/v1/clients/beta/balances')).data.find(
+        (r: { credit_type: { code: string } }) => r.credit_type.code === 'sms',
+      );
+    expect(await sms()).toMatchObject({ remaining: '150', unavailable: '60' });
+    expect(await ok('POST', `/v1/invoices/${p.invoice.id}/pay`)).toMatchObject({ status: 'paid' });
+    expect(await ok('GET', `/v1/subscriptions/${p.id}`)).toMatchObject({ status: 'active' });
+    expect(await sms()).toMatchObject({ remaining: '210', unavailable: '0' });
+  });
 });
