@@ -359,12 +359,20 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
 
   it('spends across S1 and its recharge, then a partial use (02-15 22:00Z, 02-16 22:00Z)', async () => {
     await clockTo('2027-02-15T22:00:00.000Z');
-    const c5 = await ok(
-      'POST',
-      '/v1/consumptions?wait=true',
-      use('c5', 'sms', 130, { metadata: { branch: 'riyadh' } }),
-    );
-    expect(c5).toMatchObject({ status: 'applied', remaining: '150' });
+    // sent three times at once (two waiting, one not): applied once, the same use in every answer
+    const body = use('c5', 'sms', 130, { metadata: { branch: 'riyadh' } });
+    const [w1, w2, bare] = await Promise.all([
+      call('POST', '/v1/consumptions?wait=true', body),
+      call('POST', '/v1/consumptions?wait=true', body),
+      call('POST', '/v1/consumptions', body),
+    ]);
+    expect([w1?.status, w2?.status, bare?.status], `${w1?.text} ${w2?.text} ${bare?.text}`).toEqual([200, 200, 202]);
+    const c5 = w1?.body;
+    expect(w2?.body.id).toBe(c5.id);
+    expect(bare?.body.id).toBe(c5.id);
+    expect(c5).toMatchObject({ status: 'applied', applied: '130', remaining: '150' });
+    expect(w2?.body).toMatchObject({ status: 'applied', applied: '130', remaining: '150' });
+    expect(await row('sms')).toMatchObject({ consumed: '260', remaining: '150' });
     expect(allocs(c5.allocations)).toEqual([
       [ids.B1s, '30'],
       [ids.B1rs, '100'],
