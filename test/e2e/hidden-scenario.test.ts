@@ -517,6 +517,9 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
     const asMap = (d: Array<{ key: string; quantity: string }>) =>
       Object.fromEntries(d.map((r) => [r.key, r.quantity]));
     expect(asMap(byBranch.data)).toEqual({ riyadh: '140', jeddah: '120' });
+    // the groups add up to what the client consumed of sms: 10 + 120 + 130
+    const summed = byBranch.data.reduce((n: bigint, r: { quantity: string }) => n + BigInt(r.quantity), 0n);
+    expect(String(summed)).toBe((await row('sms')).consumed);
     const byDay = await ok('GET', '/v1/clients/acme/usage?credit_type=sms&group_by=day&from=2027-01-01&to=2027-02-28');
     // Riyadh days: C0 01-31 22:00Z is 1 Feb, C2 02-09 23:00Z is 10 Feb, C5 02-15 22:00Z is 16 Feb
     expect(byDay.data.map((r: { key: string; quantity: string }) => [r.key.slice(0, 10), r.quantity])).toEqual([
@@ -611,7 +614,9 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
     expect(one(ids.P)).toMatchObject({ days_left: 30, depleted: true });
     expect(one(ids.P2)).toMatchObject({ days_left: 41, depleted: false });
 
-    const bal = (await jsonRows(app, { type: 'balances' })).rows;
+    const balRun = await jsonRows(app, { type: 'balances' });
+    expect(balRun.run).toMatchObject({ status: 'done', format: 'json', row_count: 6 });
+    const bal = balRun.rows;
     const cols = (r: Record<string, unknown>) => [
       r.subscription_id,
       r.credit_type,
