@@ -77,6 +77,13 @@ describe('the producer refuses what no worker would apply, before it reaches Red
     ]);
   });
 
+  it('a report without a type: refused by the compiler, and by the call for a caller without types', async () => {
+    // @ts-expect-error the typed producer asks for the report's type (the worker could make nothing of it)
+    expect(await refusal(() => producer.generateReport({ format: 'csv' }))).toEqual([
+      { field: 'type', message: 'is required' },
+    ]);
+  });
+
   it('nothing refused reached Redis', async () => {
     const redis = createRedis(inject('redisUrl'), 'worker');
     try {
