@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { CAPTURE_KEY_PREFIX } from '@credits/producer/contracts';
 import { canonicalJson } from '../canonical-json.js';
 import { consumptionId } from '../ids.js';
 import type { UseMode } from './allocate.js';
@@ -140,9 +141,9 @@ export function checkUse<R extends UseReport>(report: R, context: UseContext): C
 /**
  * The idempotency keys of the consumptions hold captures make (`hold:<hold id>`, domain/hold.ts `captureKey`):
  * a use reported under one would take the consumption's name — (client, key) is unique — and its capture could
- * never be written. Such a key is refused to a use.
+ * never be written. Such a key is refused to a use (the job schema refuses it first: the producer checks it too).
  */
-export const CAPTURE_KEY_PREFIX = 'hold:';
+export { CAPTURE_KEY_PREFIX };
 
 /**
  * Checks a use (`checkUse`) and names it as a consumption: id from (client, key), payload fingerprint. The

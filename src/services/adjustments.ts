@@ -1,10 +1,12 @@
 import type { Executor } from '../db/knex.js';
 import { applyBalanceChanges, lockBalance } from '../db/repositories/balances.js';
+import { clientsByIds } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { appendLedgerEntries, latestEntryOfBalance } from '../db/repositories/ledger.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { subscriptionById } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
+import type { EventDraft } from '../domain/event.js';
 import { formatQuantity, parseQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { type LedgerEntryView, toLedgerEntryView } from './balances.js';
@@ -43,9 +45,9 @@ export async function adjustBalance(
     // their expiry moves later at unfreeze (a plain read: an unfreeze moving it waits for this balance's lock)
     if (balance.expires_at.getTime() <= context.now.getTime() && !(await frozenSubscription(tx, balance)))
       return fail('conflict', 'the balance has expired');
+    const q = (v: bigint) => formatQuantity(v, creditType.decimals);
     const remaining = balance.remaining + delta.value;
     if (remaining < 0n) {
-      const q = (v: bigint) => formatQuantity(v, creditType.decimals);
       return fail(
         'insufficient_balance',
         `the balance holds ${q(balance.remaining)}; it cannot lose ${q(-delta.value)}`,
@@ -67,8 +69,33 @@ export async function adjustBalance(
       effective_at: context.now,
       created_at: context.now,
     };
+    // a removal that takes the balance to its low threshold or to zero says so as a use would (domain/allocate.ts
+    // noteCrossing): README's balance.low and balance.depleted are about the balance, whatever lowered it
+    const wentLow = balance.remaining > balance.low_threshold && remaining <= balance.low_threshold;
+    const wentEmpty = balance.remaining > 0n && remaining === 0n;
+    const crossings: EventDraft[] = [];
+    if (wentLow || wentEmpty) {
+      const client = (await clientsByIds(tx, [balance.client_id])).get(balance.client_id);
+      const data = {
+        balance_id: balance.id,
+        subscription_id: balance.subscription_id,
+        client_id: balance.client_id,
+        client_external_ref: client?.external_ref ?? null,
+        credit_type: creditType.code,
+        remaining: q(remaining),
+        granted: q(balance.granted),
+      };
+      const about = { clientId: balance.client_id, subjectId: balance.id };
+      if (wentLow)
+        crossings.push({ ...about, type: 'balance.low', data: { ...data, threshold: q(balance.low_threshold) } });
+      if (wentEmpty) crossings.push({ ...about, type: 'balance.depleted', data });
+    }
     await appendLedgerEntries(tx, [entry]);
-    await applyBalanceChanges(tx, [{ id: balance.id, remaining, adjusted: delta.value }], context.now);
+    await applyBalanceChanges(
+      tx,
+      [{ id: balance.id, remaining, adjusted: delta.value, ...(wentLow ? { lowNotifiedAt: context.now } : {}) }],
+      context.now,
+    );
     const row = await latestEntryOfBalance(tx, balance.id);
     if (!row) throw new Error(`balance ${balance.id} has no ledger entry after an adjustment`);
     await recordEvents(
@@ -89,6 +116,7 @@ export async function adjustBalance(
             actor: context.actor,
           },
         },
+        ...crossings,
       ],
       context.now,
     );

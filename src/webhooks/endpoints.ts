@@ -87,6 +87,19 @@ export async function createEndpoint(
 }
 
 /**
+ * How an endpoint's URL is told to others (the `webhook_endpoint.disabled` event, which every other endpoint may
+ * receive): scheme, host and path, without the user, password or query a receiver may keep its own secret in.
+ */
+export function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '';
+  }
+}
+
+/**
  * Disables the endpoint (its deliveries kept failing): it gets no new deliveries, its pending ones are given up
  * when their next attempt comes, and a `webhook_endpoint.disabled` event goes to the outbox — once, however many
  * deliveries fail. In the caller's transaction.
@@ -100,7 +113,7 @@ export async function disableEndpoint(db: Executor, id: string, reason: string, 
       {
         type: 'webhook_endpoint.disabled',
         subjectId: row.id,
-        data: { endpoint_id: row.id, url: row.url, reason, disabled_at: now.toISOString() },
+        data: { endpoint_id: row.id, url: shownUrl(row.url), reason, disabled_at: now.toISOString() },
       },
     ],
     now,

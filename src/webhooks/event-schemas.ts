@@ -181,7 +181,12 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     byte_size: z.number().int(),
     download_url: z.string(),
   }),
-  'webhook_endpoint.disabled': open({ endpoint_id: uuid(), url: z.string(), reason: z.string(), disabled_at: time() }),
+  'webhook_endpoint.disabled': open({
+    endpoint_id: uuid(),
+    url: z.string().meta({ description: "The endpoint's URL without its user, password or query" }),
+    reason: z.string(),
+    disabled_at: time(),
+  }),
 };
 
 /** The delivered body of one event type: the envelope with its type fixed and its `data` schema. */

@@ -57,6 +57,18 @@ describe('the producer package, installed alone', () => {
     expect(files).toContain('index.js');
     expect(files).toContain('index.d.ts');
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    // its source maps carry the sources they name (the package ships no src/): a debugger, a bundler's
+    // source-map loader or node --enable-source-maps never looks for a file that is not there
+    for (const map of files.filter((f) => f.endsWith('.js.map'))) {
+      const { sources, sourcesContent } = JSON.parse(
+        readFileSync(path.join(scratch, 'node_modules', '@credits', 'producer', 'dist', map), 'utf8'),
+      ) as { sources: string[]; sourcesContent?: Array<string | null> };
+      expect(sourcesContent?.length, map).toBe(sources.length);
+      expect(
+        sourcesContent?.every((text) => typeof text === 'string' && text.length > 0),
+        map,
+      ).toBe(true);
+    }
   });
 
   it('a script in the scratch folder enqueues a use the worker applies, and refuses a bad one', async () => {

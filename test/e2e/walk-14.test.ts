@@ -358,7 +358,7 @@ describe('CreditsProducer.consumeMany', () => {
 
   it('a quantity the credit type refuses fails alone at the worker; a malformed one is refused at once', async () => {
     const client = await freshClient();
-    const uses = [use(client.id, 'q-1', 1), use(client.id, 'q-2', -1), use(client.id, 'q-3', '1.5')];
+    const uses = [use(client.id, 'q-1', 1), use(client.id, 'q-2', '1.5'), use(client.id, 'q-3', '2.25')];
     const [job] = await producer.consumeMany(uses);
     const result = await batchJob(job!.jobId);
     expect(result).toMatchObject({ uses: 3, applied: 1 });
@@ -367,9 +367,12 @@ describe('CreditsProducer.consumeMany', () => {
       [2, 'validation_failed'],
     ]);
     expect(await remaining(client.id)).toBe('99');
-    const malformed = producer.consumeMany([use(client.id, 'q-4', 1), use(client.id, 'q-5', 'lots')]);
-    await expect(malformed).rejects.toBeInstanceOf(ProducerValidationError);
-    await expect(malformed).rejects.toThrow(/1\.quantity/);
+    // wrong whatever the credit type (not a number, zero or below): refused by the call, nothing enqueued
+    for (const bad of ['lots', -1, 0]) {
+      const malformed = producer.consumeMany([use(client.id, 'q-4', 1), use(client.id, 'q-5', bad)]);
+      await expect(malformed).rejects.toBeInstanceOf(ProducerValidationError);
+      await expect(malformed).rejects.toThrow(/1\.quantity/);
+    }
   });
 });
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { jobIds } from './job-id.js';
 import type { QueueName } from './queue-names.js';
 import { REPORT_TYPES } from './report-types.js';
-import { boundedObject, metadataSchema, quantityInput, refSchema, storableText } from './schemas.js';
+import { boundedObject, metadataSchema, positiveQuantityInput, refSchema, storableText } from './schemas.js';
 
 /**
  * The contract of every job of API.md's job table: its queue, its payload schema and its job-id
@@ -31,14 +31,23 @@ export const MAX_HOLD_SECONDS = 7 * 86_400;
  */
 const acceptedAt = z.iso.datetime({ offset: true }).optional();
 
+/**
+ * The idempotency keys of the consumptions hold captures make (`hold:<hold id>`): a use reported under one would take
+ * that consumption's name — (client, key) is unique — and the capture could never be written. Refused to a use.
+ */
+export const CAPTURE_KEY_PREFIX = 'hold:';
+
 /** A consumption as other systems report it: the body of POST /v1/consumptions and the data of a `consume` job. */
 export const consumeData = z.strictObject({
   client: refSchema.meta({ description: 'Client id or external_ref.' }),
   credit_type: refSchema.meta({ description: 'Credit type id or code.' }),
-  quantity: quantityInput,
+  quantity: positiveQuantityInput,
   idempotency_key: storableText()
     .min(1, 'is required')
     .max(255)
+    .refine((key) => !key.startsWith(CAPTURE_KEY_PREFIX), {
+      error: `must not start with "${CAPTURE_KEY_PREFIX}": those keys name the consumptions of hold captures`,
+    })
     .meta({
       description:
         'Unique per client: a repeat applies nothing twice. Keys starting with `hold:` name the consumptions of ' +
@@ -87,7 +96,7 @@ export const reverseData = z.strictObject({
 export const holdData = z.strictObject({
   client: refSchema.meta({ description: 'Client id or external_ref.' }),
   credit_type: refSchema.meta({ description: 'Credit type id or code.' }),
-  quantity: quantityInput,
+  quantity: positiveQuantityInput,
   idempotency_key: storableText()
     .min(1, 'is required')
     .max(255)
@@ -107,7 +116,7 @@ export const holdData = z.strictObject({
 /** The capture of a hold: all of it by default, or `quantity` (at most what it holds). */
 export const captureData = z.strictObject({
   hold_id: z.uuid(),
-  quantity: quantityInput.optional(),
+  quantity: positiveQuantityInput.optional(),
   accepted_at: acceptedAt,
 });
 
@@ -115,7 +124,7 @@ export const captureData = z.strictObject({
 export const releaseData = z.strictObject({ hold_id: z.uuid(), accepted_at: acceptedAt });
 
 const itemsInput = z
-  .array(z.strictObject({ credit_type: refSchema, units: quantityInput }))
+  .array(z.strictObject({ credit_type: refSchema, units: positiveQuantityInput }))
   .min(1, 'give at least one item')
   .max(50);
 

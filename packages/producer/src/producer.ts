@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Job, type JobsOptions, Queue } from 'bullmq';
 import type { z } from 'zod';
 import { requestOf } from './canonical-json.js';
-import { JOB_CONTRACTS as JOBS, type JobData, type JobName, jobIdOf, MAX_BATCH_USES } from './contracts.js';
+import {
+  JOB_CONTRACTS as JOBS,
+  type JobData,
+  type JobName,
+  jobIdOf,
+  MAX_BATCH_USES,
+  type ReportType,
+} from './contracts.js';
 import { jobOptions } from './job-options.js';
 import type { QueueName } from './queue-names.js';
 import { createRedis, type RedisClient, type RedisTarget } from './redis.js';
@@ -191,9 +198,10 @@ export class CreditsProducer {
    * retry of this call name the same report; fetch it with GET /v1/reports/{report_id}.
    */
   async generateReport(
-    input: Omit<JobData<'generate'>, 'report_id'> & { report_id?: string },
+    input: Omit<JobData<'generate'>, 'report_id' | 'type'> & { type: ReportType; report_id?: string },
     options: JobsOptions = {},
   ): Promise<Enqueued & { reportId: string }> {
+    // a caller without types may still leave it out
     if (!input.type)
       throw new ProducerValidationError('validation_failed', [{ field: 'type', message: 'is required' }]);
     const reportId = input.report_id ?? randomUUID();

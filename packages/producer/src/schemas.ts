@@ -46,6 +46,44 @@ export const quantityInput = z
     examples: ['2.5', 100],
   });
 
+/** A decimal quantity's text as quantityInput accepts it: sign, whole digits, fraction digits. */
+const DECIMAL_TEXT = /^\s*([+-]?)(\d*)\.?(\d*)\s*$/;
+
+/** DOMAIN.md: a quantity above 10^15 units is refused, whatever its credit type. */
+export const MAX_QUANTITY_UNITS = 10n ** 15n;
+
+/**
+ * What is wrong with a quantity of a use, a hold, a capture or a recharge's item whatever its credit type (which the
+ * producer cannot see): zero, below zero, or more than 10^15 units — in the words domain/quantity.ts answers them.
+ * The credit type's decimals (and its tighter bound past 3 decimals) are the worker's to check.
+ */
+export function quantityBoundProblem(value: number | string): string | undefined {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return undefined;
+    if (value < 0) return 'must not be negative';
+    if (value === 0) return 'must be greater than zero';
+    return value > Number(MAX_QUANTITY_UNITS) ? `must be at most ${MAX_QUANTITY_UNITS}` : undefined;
+  }
+  // zod runs this refinement even where quantityInput refused the value (another type, text of another pattern):
+  // that refusal is enough
+  if (typeof value !== 'string') return undefined;
+  const match = DECIMAL_TEXT.exec(value);
+  const [, sign, whole = '', fraction = ''] = match ?? [];
+  if (whole + fraction === '') return undefined;
+  if (!/[1-9]/.test(whole + fraction)) return 'must be greater than zero';
+  if (sign === '-') return 'must not be negative';
+  const units = BigInt(whole || '0');
+  return units > MAX_QUANTITY_UNITS || (units === MAX_QUANTITY_UNITS && /[1-9]/.test(fraction))
+    ? `must be at most ${MAX_QUANTITY_UNITS}`
+    : undefined;
+}
+
+/** A quantity that must be above zero and at most 10^15 units: a use's, a hold's, a capture's, a recharge item's. */
+export const positiveQuantityInput = quantityInput.superRefine((value, ctx) => {
+  const problem = quantityBoundProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 /** Keys that would poison a plain object if copied carelessly; refused wherever free-form JSON is accepted. */
 export const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
