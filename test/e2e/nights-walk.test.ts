@@ -1,0 +1,389 @@
+import { DateTime } from 'luxon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awaitOutcome } from '../../src/commands/index.js';
+import { type RunningScheduler, startScheduler } from '../../src/scheduler/index.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';
+
+/**
+ * A month and a bit of nights under a moved clock, as an operator lives it (BUSINESS_TZ Asia/Riyadh, UTC+3, no DST):
+ * the clock goes to 02:00 local each night, the nightly sweep runs (POST /v1/admin/nightly-runs, the same runNightly
+ * as NIGHTLY_CRON), then to noon, when the clients use a little. After every step the books are checked by hand:
+ * each balance's statement sums to its remaining, each row's totals add up, invoices are numbered without a gap,
+ * each period renewed exactly once, each nightly report covers its local day. Hand-computed numbers are in comments.
+ */
+const TZ = 'Asia/Riyadh';
+const QUIET = { NIGHTLY_CRON: '0 2 * * *', EXPIRE_CRON: '0 3 1 1 *' };
+let app: TestApp;
+let scheduler: RunningScheduler | undefined;
+
+const { call, ok, clockTo, nightly } = httpSteps(() => app);
+/** An instant given as local wall time in TZ ("2027-01-28T09:00"). */
+const local = (wall: string, zone = TZ) => DateTime.fromISO(wall, { zone }).toUTC().toISO() ?? '';
+const to = (wall: string) => clockTo(local(wall));
+
+type Balance = {
+  id: string;
+  source: string;
+  status: string;
+  granted: string;
+  remaining: string;
+  held: string;
+  valid_from: string;
+  expires_at: string;
+  availability: string;
+};
+type Row = { credit_type: { code: string }; balances: Balance[] } & Record<
+  'granted' | 'consumed' | 'expired' | 'voided' | 'held' | 'remaining' | 'unavailable' | 'upcoming',
+  string
+>;
+type Entry = { kind: string; amount: string; remaining_after: string; balance_id: string; created_at: string };
+
+const rows = async (client: string): Promise<Row[]> => (await ok('GET', `/v1/clients/${client}/balances`)).data;
+const row = async (client: string, code: string) => (await rows(client)).find((r) => r.credit_type.code === code);
+const remaining = async (client: string, code: string) => (await row(client, code))?.remaining;
+const statement = async (client: string): Promise<Entry[]> => {
+  const all: Entry[] = [];
+  for (let cursor: string | null = null; ; ) {
+    const page = await ok(
+      'GET',
+      `/v1/clients/${client}/statement?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
+    all.push(...page.data);
+    cursor = page.next_cursor;
+    if (!cursor) return all;
+  }
+};
+const use = async (client: string, credit_type: string, quantity: string | number, key: string) => {
+  const res = await call('POST', '/v1/consumptions?wait=true', { client, credit_type, quantity, idempotency_key: key });
+  expect(res.status, res.text).toBe(200);
+  return res.body;
+};
+
+/** Decimal strings of at most 2 places, added exactly (in hundredths). */
+const cents = (q: string) => {
+  const [whole, frac = ''] = q.split('.');
+  const sign = whole!.startsWith('-') ? -1n : 1n;
+  return sign * (BigInt(whole!.replace('-', '')) * 100n + BigInt(`${frac}00`.slice(0, 2)));
+};
+
+const CLIENTS = ['c-a', 'c-b', 'c-c', 'c-d', 'c-e'];
+
+/** The books, as an operator checks them after each step. */
+async function audit(step: string) {
+  for (const client of CLIENTS) {
+    const list = await rows(client);
+    const entries = await statement(client);
+    for (const r of list) {
+      // granted − consumed − expired − voided − held = remaining + unavailable + upcoming (README, balances)
+      const lhs = cents(r.granted) - cents(r.consumed) - cents(r.expired) - cents(r.voided) - cents(r.held);
+      const rhs = cents(r.remaining) + cents(r.unavailable) + cents(r.upcoming);
+      expect(lhs, `${step}: ${client} ${r.credit_type.code} ${JSON.stringify(r)}`).toBe(rhs);
+      for (const b of r.balances) {
+        // a balance's ledger entries (its grant included) sum to its remaining
+        const sum = entries.filter((e) => e.balance_id === b.id).reduce((s, e) => s + cents(e.amount), 0n);
+        expect(sum, `${step}: ${client} balance ${b.id} ${b.source}`).toBe(cents(b.remaining));
+      }
+    }
+  }
+  // invoices numbered per year from 1 without a gap or a repeat
+  const invoices = (await ok('GET', '/v1/invoices?limit=500')).data as Array<{ number: string }>;
+  const byYear = new Map<string, number[]>();
+  for (const i of invoices) {
+    const [, year, n] = /^INV-(\d{4})-(\d{6})$/.exec(i.number) ?? [];
+    byYear.set(year!, [...(byYear.get(year!) ?? []), Number(n)]);
+  }
+  for (const [year, numbers] of byYear) {
+    expect(
+      numbers.sort((a, b) => a - b),
+      `${step}: invoices of ${year}`,
+    ).toEqual(numbers.map((_, i) => i + 1));
+  }
+  // each period renewed exactly once
+  const renewed = await eventsOf('subscription.renewed');
+  const periods = renewed.map((e) => `${e.data.subscription_id} ${e.data.period_start}`);
+  expect(new Set(periods).size, `${step}: ${periods.join(', ')}`).toBe(periods.length);
+}
+
+type Event = { type: string; created_at: string; data: Record<string, any> };
+const eventsOf = async (type: string): Promise<Event[]> => {
+  const all: Event[] = [];
+  for (let cursor: string | null = null; ; ) {
+    const page = await ok('GET', `/v1/events?type=${type}&limit=500${cursor ? `&after=${cursor}` : ''}`);
+    all.push(...page.data);
+    cursor = page.next_cursor;
+    if (!cursor || page.data.length === 0) return all;
+  }
+};
+
+beforeAll(async () => {
+  app = await startTestApp({
+    roles: ['api', 'worker'],
+    now: local('2027-01-28T09:00'),
+    env: { ...QUIET, BUSINESS_TZ: TZ },
+  });
+});
+afterAll(async () => {
+  await scheduler?.stop();
+  await expectEventsMatchSchemas(app);
+  await closeVerified(app);
+});
+
+const subs: Record<string, { id: string }> = {};
+const view = (id: string) => ok('GET', `/v1/subscriptions/${id}`);
+const buy = async (client: string, pkg: string, extra: Record<string, unknown> = {}) =>
+  ok('POST', '/v1/subscriptions', { client, package: pkg, ...extra }, 201);
+const periodOf = async (id: string) => {
+  const s = await view(id);
+  return [s.current_period_start, s.current_period_end, s.status];
+};
+
+async function catalog() {
+  await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
+  await ok('POST', '/v1/credit-types', { code: 'sup', name: 'Support', unit: 'hour', decimals: 2 }, 201);
+  const month = { count: 1, unit: 'month' };
+  const items = (sms: number, sup: string) => [
+    { credit_type: 'sms', units: sms },
+    { credit_type: 'sup', units: sup },
+  ];
+  const basic = { code: 'basic', name: 'Basic', price: 1000, currency: 'SAR', validity: month, priority: 10 };
+  await ok('POST', '/v1/packages', { ...basic, auto_renew: false, items: items(100, '2.5') }, 201);
+  const pro = { code: 'pro', name: 'Pro', price: 5000, recharge_price: 800, currency: 'SAR', validity: month };
+  await ok('POST', '/v1/packages', { ...pro, auto_renew: true, max_freeze_days: 10, items: items(300, '10') }, 201);
+  for (const c of CLIENTS) await ok('POST', '/v1/clients', { external_ref: c, name: c }, 201);
+}
+
+/** What happens at noon (local) of a day of the walk, the clock already there. */
+async function noon(day: string) {
+  // the morning of 28 February, the clock walked through the ends of the periods up to noon
+  if (day === '2027-02-28') await atTheEnds();
+  await to(`${day}T12:00`);
+  if (day === '2027-03-07') await caughtUp();
+  // bought on the 29th, 30th and 31st of January: each one's first period ends on 28 February (clamped)
+  if (day === '2027-01-29') subs.b = await buy('c-b', 'pro');
+  if (day === '2027-01-30') subs.c = await buy('c-c', 'basic');
+  if (day === '2027-01-31') subs.d = await buy('c-d', 'pro');
+  if (day === '2027-02-03') subs.e = await buy('c-e', 'pro');
+  // c-a uses 11 sms and a quarter hour a day; c-c 2 sms while its period runs; c-e 4 sms
+  await use('c-a', 'sms', 11, `a-${day}`);
+  await use('c-a', 'sup', '0.25', `a-sup-${day}`);
+  if (day >= '2027-01-30' && day < '2027-02-28') await use('c-c', 'sms', 2, `c-${day}`);
+  if (day >= '2027-02-04') {
+    const res = await call('POST', '/v1/consumptions?wait=true', {
+      client: 'c-e',
+      credit_type: 'sms',
+      quantity: 4,
+      idempotency_key: `e-${day}`,
+    });
+    // frozen from 10 February 14:00 to 13 February 14:00: the uses at noon of the 11th–13th are refused
+    const frozen = day >= '2027-02-11' && day <= '2027-02-13';
+    expect(res.status, `${day}: ${res.text}`).toBe(frozen ? 422 : 200);
+  }
+  if (day === '2027-02-05') await holdThatLapses();
+  if (day === '2027-02-10') await freezeForThreeDays();
+  if (day === '2027-02-22') await autoRecharged();
+  if (day === '2027-02-27') await beforeTheEnds();
+  if (day === '2027-03-01') await afterTheEnds();
+}
+
+let hold: { id: string };
+async function holdThatLapses() {
+  // 5 February 12:00: c-a holds 20 sms for 2 hours (until 14:00); no one captures it
+  hold = await ok('POST', '/v1/holds?wait=true', {
+    client: 'c-a',
+    credit_type: 'sms',
+    quantity: 20,
+    idempotency_key: 'call-1',
+    expires_in_seconds: 7200,
+  });
+  expect(hold).toMatchObject({ status: 'held', expires_at: local('2027-02-05T14:00') });
+  // 300 − 8 × 11 (29 Jan – 5 Feb) = 212, 20 of them held: 192
+  expect(await row('c-a', 'sms')).toMatchObject({ remaining: '192', held: '20' });
+}
+
+async function freezeForThreeDays() {
+  // 10 February 14:00: c-e's pro [02-03 12:00, 03-03 12:00) frozen for 3 days, until 13 February 14:00
+  await to('2027-02-10T14:00');
+  const frozen = await ok('POST', `/v1/subscriptions/${subs.e!.id}/freeze`, { days: 3 });
+  expect(frozen).toMatchObject({ status: 'frozen', frozen_until: local('2027-02-13T14:00') });
+  await to('2027-02-10T12:00');
+}
+
+async function autoRecharged() {
+  // 22 February: c-a's 25th use (29 Jan – 22 Feb) leaves 300 − 275 = 25 ≤ 30 (10 %): one automatic recharge, 300 sms
+  // and 10 hours until the period's end (28 February 09:00), at the recharge price 800
+  const lot = (await row('c-a', 'sms'))!.balances.find((b) => b.source === 'package' && b.status === 'active')!;
+  const outcome = await awaitOutcome(app.ctx, 'recharge', `recharge|${subs.a!.id}|auto-${lot.id}`, {
+    timeoutMs: 20_000,
+    untilAdded: true,
+  });
+  expect(outcome.state, JSON.stringify(outcome)).toBe('completed');
+  expect(await remaining('c-a', 'sms')).toBe('325');
+  // 10 − 25 × 0.25 + 10 = 13.75
+  expect(await remaining('c-a', 'sup')).toBe('13.75');
+}
+
+async function beforeTheEnds() {
+  // 27 February noon: c-a has used 30 × 11 = 330 of 600 sms (270 left) and 30 × 0.25 = 7.5 of 20 hours (12.5)
+  expect(await remaining('c-a', 'sms')).toBe('270');
+  expect(await remaining('c-a', 'sup')).toBe('12.5');
+  // the night before the ends (28 February 02:00 is within 26 h of each): nothing renewed yet
+  for (const k of ['a', 'b', 'd']) expect((await view(subs[k]!.id)).renewal_count, k).toBe(0);
+}
+
+async function atTheEnds() {
+  // 28 February: the nightly at 02:00 renewed c-a (ends 09:00), c-b and c-d (12:00) ahead; nothing ended early
+  await to('2027-02-28T08:59:59.999');
+  expect(await row('c-a', 'sms')).toMatchObject({ remaining: '270', upcoming: '300', expired: '0' });
+  await to('2027-02-28T09:00');
+  // at 09:00 sharp the old period's 270 sms are past (before any sweep) and the new 300 usable
+  expect(await row('c-a', 'sms')).toMatchObject({ remaining: '300', upcoming: '0', expired: '270' });
+  expect(await row('c-a', 'sup')).toMatchObject({ remaining: '10', expired: '12.5' });
+  // c-c's basic [01-30 12:00, 02-28 12:00) ends at noon: 100 − 29 × 2 = 42 sms, then none
+  await to('2027-02-28T11:59:59.999');
+  expect(await row('c-c', 'sms')).toMatchObject({ remaining: '42', expired: '0' });
+  expect((await view(subs.c!.id)).status).toBe('active');
+  await to('2027-02-28T12:00');
+  expect(await row('c-c', 'sms')).toMatchObject({ remaining: '0', expired: '42' });
+  const refused = await call('POST', '/v1/consumptions?wait=true', {
+    client: 'c-c',
+    credit_type: 'sms',
+    quantity: 1,
+    idempotency_key: 'c-late',
+  });
+  expect(refused.status, refused.text).toBe(422);
+  // c-a: 300 − 11 at noon; c-c: none
+}
+
+async function afterTheEnds() {
+  // the sweep of 1 March 02:00 (the first after the ends) wrote the expiries and expired c-c's subscription
+  const expired = await eventsOf('subscription.expired');
+  expect(expired.map((e) => [e.data.subscription_id, e.data.period_end, e.created_at])).toEqual([
+    [subs.c!.id, local('2027-02-28T12:00'), local('2027-03-01T02:00')],
+  ]);
+  expect((await view(subs.c!.id)).status).toBe('expired');
+  const expiries = (await statement('c-c')).filter((e) => e.kind === 'expire');
+  expect(expiries.map((e) => [e.amount, e.created_at])).toEqual([
+    ['-42', local('2027-03-01T02:00')],
+    // 2.5 hours, unused
+    ['-2.5', local('2027-03-01T02:00')],
+  ]);
+  // c-a's old period: 270 sms and 12.5 hours expired by the same sweep
+  const aExpiries = (await statement('c-a')).filter((e) => e.kind === 'expire');
+  expect(aExpiries.every((e) => e.created_at === local('2027-03-01T02:00'))).toBe(true);
+}
+
+async function caughtUp() {
+  // the service was down from 3 March after noon until 7 March noon: no nightly runs on the 4th–7th; c-e's period,
+  // pushed by the freeze to 6 March 12:00, ended meanwhile. The scheduler catches up when it starts again.
+  scheduler = startScheduler(app.ctx);
+  const jobs = await scheduler.caughtUp;
+  for (const job of jobs) {
+    const outcome = await awaitOutcome(app.ctx, job.name, job.jobId, { timeoutMs: 20_000 });
+    expect(outcome.state, JSON.stringify(outcome)).toBe('completed');
+  }
+  // c-e renewed once, from where its period ended (not from now): [03-06 12:00, 04-06 12:00)
+  expect(await periodOf(subs.e!.id)).toEqual([local('2027-03-06T12:00'), local('2027-04-06T12:00'), 'active']);
+}
+
+async function checkAtEnd(nights: string[]) {
+  // the hold of 5 February lapsed at 14:00 and was released by the sweep of 6 February 02:00, once
+  expect(await ok('GET', `/v1/holds/${hold.id}`)).toMatchObject({ status: 'expired' });
+  const lapsed = await eventsOf('hold.expired');
+  expect(lapsed.map((e) => [e.data.hold_id ?? e.data.id, e.created_at])).toEqual([
+    [hold.id, local('2027-02-06T02:00')],
+  ]);
+  // c-e's freeze ended at 13 February 14:00 and the sweep of the 14th (02:00) lifted it: pushed by exactly 3 days
+  const unfrozen = await eventsOf('subscription.unfrozen');
+  expect(unfrozen).toHaveLength(1);
+  expect(unfrozen[0]!.created_at).toBe(local('2027-02-14T02:00'));
+  expect(unfrozen[0]!.data).toMatchObject({ frozen_seconds: 3 * 86_400 });
+  // each of c-e's first-period balances moved once, from 3 March 12:00 to 6 March 12:00
+  const extends_ = (await statement('c-e')).filter((e) => e.kind === 'extend') as Array<Entry & Record<string, string>>;
+  expect(extends_.map((e) => [e.previous_expires_at, e.expires_at])).toEqual([
+    [local('2027-03-03T12:00'), local('2027-03-06T12:00')],
+    [local('2027-03-03T12:00'), local('2027-03-06T12:00')],
+  ]);
+  // c-e: 4 sms a day on 4–10 Feb and 14 Feb – 3 Mar (25 uses, 100), the rest (200) expired at 6 March 12:00; then
+  // 4 on each of 7 and 8 March from the new 300
+  expect(await row('c-e', 'sms')).toMatchObject({ remaining: '292', expired: '200', consumed: '108' });
+  // c-a: period 2 from 28 Feb 09:00, 6 uses (28 Feb – 3 Mar, 7 and 8 Mar): 300 − 66, 10 − 1.5
+  expect(await remaining('c-a', 'sms')).toBe('234');
+  expect(await remaining('c-a', 'sup')).toBe('8.5');
+
+  // invoices in the order of the sales: five sales, c-a's recharge, three renewals, c-e's renewal
+  const invoices = ((await ok('GET', '/v1/invoices?limit=500')).data as Array<Record<string, any>>)
+    .sort((x, y) => (x.number < y.number ? -1 : 1))
+    .map((i) => [i.number, i.kind, i.total, i.subscription_id]);
+  expect(invoices.map((i) => i.slice(0, 3))).toEqual([
+    ['INV-2027-000001', 'subscription', 5000],
+    ['INV-2027-000002', 'subscription', 5000],
+    ['INV-2027-000003', 'subscription', 1000],
+    ['INV-2027-000004', 'subscription', 5000],
+    ['INV-2027-000005', 'subscription', 5000],
+    ['INV-2027-000006', 'recharge', 800],
+    ['INV-2027-000007', 'renewal', 5000],
+    ['INV-2027-000008', 'renewal', 5000],
+    ['INV-2027-000009', 'renewal', 5000],
+    ['INV-2027-000010', 'renewal', 5000],
+  ]);
+  expect(invoices[9]![3]).toBe(subs.e!.id);
+
+  // nightly reports: each night's runs cover the local day before it, [00:00, 24:00) in Riyadh (21:00Z to 21:00Z)
+  const runs = (await ok('GET', '/v1/reports?trigger=nightly&limit=500')).data as Array<Record<string, any>>;
+  const ranged = runs.filter((r) => r.type === 'consumption');
+  const covered = ranged.map((r) => [r.params.from, r.params.to]).sort();
+  const expected = nights.map((night) => {
+    const day = DateTime.fromISO(night, { zone: TZ }).minus({ days: 1 });
+    return [day.toUTC().toISO(), day.plus({ days: 1 }).minus({ milliseconds: 1 }).toUTC().toISO()];
+  });
+  expect(covered).toEqual(expected.sort());
+  for (const r of runs) expect(r.status, JSON.stringify(r)).toBe('done');
+  // each type once a night
+  expect(runs).toHaveLength(nights.length * 6);
+
+  // periods are counted from the subscription's anchor (README), never chained: the 29th and the 31st come back
+  // renewals: c-a, c-b, c-d once each, on the night of 28 February (02:00, within 26 h of their ends); c-e once, by
+  // the catch-up of 7 March
+  const renewed = await eventsOf('subscription.renewed');
+  const summary = renewed
+    .map((e) => [e.data.subscription_id, e.data.period_start, e.data.period_end, e.created_at])
+    .sort((x, y) => (`${x[2]}` < `${y[2]}` ? -1 : 1));
+  expect(summary).toEqual(
+    [
+      [subs.a!.id, local('2027-02-28T09:00'), local('2027-03-28T09:00'), local('2027-02-28T02:00')],
+      [subs.b!.id, local('2027-02-28T12:00'), local('2027-03-29T12:00'), local('2027-02-28T02:00')],
+      [subs.d!.id, local('2027-02-28T12:00'), local('2027-03-31T12:00'), local('2027-02-28T02:00')],
+      [subs.e!.id, local('2027-03-06T12:00'), local('2027-04-06T12:00'), local('2027-03-07T12:00')],
+    ].sort((x, y) => (`${x[2]}` < `${y[2]}` ? -1 : 1)),
+  );
+}
+
+describe(`a month and a bit of nights in ${TZ}`, () => {
+  it('walks 28 January to 8 March 2027 night by night', async () => {
+    await catalog();
+    // 28 Jan 09:00: a pro for c-a, [01-28 09:00, 02-28 09:00), with an automatic recharge at 10 %
+    subs.a = await buy('c-a', 'pro', { auto_recharge: { enabled: true, threshold_percent: 10, max_per_period: 1 } });
+    expect(await periodOf(subs.a!.id)).toEqual([local('2027-01-28T09:00'), local('2027-02-28T09:00'), 'active']);
+    await audit('start');
+
+    /** Days of the walk: the night at 02:00, then noon; 4–7 March the service is down (a jump, then a catch-up). */
+    const days: string[] = [];
+    for (let d = DateTime.fromISO('2027-01-29'); d <= DateTime.fromISO('2027-03-08'); d = d.plus({ days: 1 }))
+      days.push(d.toISODate() ?? '');
+    const nights: string[] = [];
+    for (const day of days) {
+      if (day >= '2027-03-04' && day <= '2027-03-06') continue;
+      if (day !== '2027-03-07') {
+        await to(`${day}T02:00`);
+        const report = await nightly();
+        expect(report.as_of).toBe(local(`${day}T02:00`));
+        nights.push(day);
+        await audit(`${day} night`);
+      }
+      await noon(day);
+      await audit(`${day} noon`);
+    }
+    await checkAtEnd(nights);
+  });
+});
