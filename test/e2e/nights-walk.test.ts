@@ -570,3 +570,67 @@ describe(`nights across the end of daylight saving in ${NY}`, () => {
     await audit('new year');
   });
 });
+
+/**
+ * Down for two weeks across the start of daylight saving (14 March 2027 in New York), then back: the scheduler's
+ * catch-up renews a daily pass with rollover period after period, each once, each at 04:00 local (09:00Z in EST,
+ * 08:00Z in EDT), and every unused unit rolls into the period running when it comes back.
+ */
+describe(`a catch-up across the start of daylight saving in ${NY}`, () => {
+  beforeAll(() => startIn(NY, '2027-03-01T04:00', ['n-down']));
+  afterAll(stop);
+
+  it('renews the fifteen missed days once each, then the nightly renews one ahead', async () => {
+    await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
+    await ok(
+      'POST',
+      '/v1/packages',
+      {
+        code: 'roll',
+        name: 'Daily, rolling over',
+        price: 10,
+        currency: 'USD',
+        validity: { count: 1, unit: 'day' },
+        auto_renew: true,
+        rollover: { policy: 'all' },
+        items: [{ credit_type: 'sms', units: 10 }],
+      },
+      201,
+    );
+    await ok('POST', '/v1/clients', { external_ref: 'n-down', name: 'n-down' }, 201);
+    const s = await buy('n-down', 'roll');
+    await use('n-down', 'sms', 3, 'down-1');
+    // back on 16 March 10:00 EDT: 15 periods ended meanwhile ([03-01 04:00, 03-02 04:00) … [03-15, 03-16))
+    await to('2027-03-16T10:00');
+    scheduler = startScheduler(app.ctx);
+    for (const job of await scheduler.caughtUp) {
+      const outcome = await awaitOutcome(app.ctx, job.name, job.jobId, { timeoutMs: 30_000 });
+      expect(outcome.state, JSON.stringify(outcome)).toBe('completed');
+    }
+    expect(await periodOf(s.id)).toEqual(['2027-03-16T08:00:00.000Z', '2027-03-17T08:00:00.000Z', 'active']);
+    expect((await view(s.id)).renewal_count).toBe(15);
+    const renewed = await eventsOf('subscription.renewed');
+    const starts = renewed.map((e) => e.data.period_start).sort();
+    const expected: string[] = [];
+    for (
+      let d = DateTime.fromISO('2027-03-02T04:00', { zone: NY });
+      d.toISODate()! <= '2027-03-16';
+      d = d.plus({ days: 1 })
+    )
+      expected.push(d.toUTC().toISO()!);
+    expect(starts).toEqual(expected);
+    expect(starts).toContain('2027-03-13T09:00:00.000Z');
+    expect(starts).toContain('2027-03-14T08:00:00.000Z');
+    // 16 grants of 10, 3 used: every unused unit rolled over, day after day, into the period running now
+    expect(await row('n-down', 'sms')).toMatchObject({ remaining: '157', expired: '0', upcoming: '0' });
+    await audit('back up');
+    // the nightly of 17 March 02:00 renews the next day once, ahead; the same run again changes nothing (its jobs are
+    // named by the minute; a run at another minute of the night would renew one more day: 49 h of look-ahead here)
+    await to('2027-03-17T02:00');
+    await nightly();
+    await nightly();
+    expect(await row('n-down', 'sms')).toMatchObject({ remaining: '157', upcoming: '10' });
+    expect((await ok('GET', '/v1/invoices?limit=500')).data).toHaveLength(17);
+    await audit('next night');
+  });
+});
