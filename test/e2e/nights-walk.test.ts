@@ -580,7 +580,7 @@ describe(`a catch-up across the start of daylight saving in ${NY}`, () => {
   beforeAll(() => startIn(NY, '2027-03-01T04:00', ['n-down']));
   afterAll(stop);
 
-  it('renews the fifteen missed days once each, then the nightly renews one ahead', async () => {
+  it('renews the fifteen missed days once each; the nightly run again renews nothing more', async () => {
     await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
     await ok(
       'POST',
@@ -624,13 +624,15 @@ describe(`a catch-up across the start of daylight saving in ${NY}`, () => {
     // 16 grants of 10, 3 used: every unused unit rolled over, day after day, into the period running now
     expect(await row('n-down', 'sms')).toMatchObject({ remaining: '157', expired: '0', upcoming: '0' });
     await audit('back up');
-    // the nightly of 17 March 02:00 renews the next day once, ahead; the same run again changes nothing (its jobs are
-    // named by the minute; a run at another minute of the night would renew one more day: 49 h of look-ahead here)
+    // the nightly of 17 March 02:00 renews what ends before the next run (49 h of look-ahead: until 19 March 03:00):
+    // [03-17 04:00, 03-18 04:00) and [03-18 04:00, 03-19 04:00), each once; the same run again renews nothing
     await to('2027-03-17T02:00');
-    await nightly();
-    await nightly();
-    expect(await row('n-down', 'sms')).toMatchObject({ remaining: '157', upcoming: '10' });
-    expect((await ok('GET', '/v1/invoices?limit=500')).data).toHaveLength(17);
+    expect((await nightly()).phases[0]).toMatchObject({ phase: 'renewals', jobs: 2, completed: 2 });
+    expect((await nightly()).phases[0]).toMatchObject({ phase: 'renewals', jobs: 0 });
+    expect(await periodOf(s.id)).toEqual(['2027-03-18T08:00:00.000Z', '2027-03-19T08:00:00.000Z', 'active']);
+    expect(await row('n-down', 'sms')).toMatchObject({ remaining: '157', upcoming: '20' });
+    // the sale, fifteen renewals caught up, two ahead
+    expect((await ok('GET', '/v1/invoices?limit=500')).data).toHaveLength(18);
     await audit('next night');
   });
 });
