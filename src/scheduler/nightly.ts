@@ -107,6 +107,40 @@ async function settle(
   return report;
 }
 
+/** A bound on the passes of the renewal phase (a period a day under a look-ahead of a few days needs a few). */
+const MAX_RENEWAL_PASSES = 50;
+
+/**
+ * The renewal phase: every period that ends before the next run, renewed. A period this run renewed ahead may itself
+ * end before the next run (a daily period under the 49-hour look-ahead of a zone whose clocks skip 02:00, or one
+ * ending an hour after the run under 26 hours): it is renewed by this run too, pass after pass (each waits for the
+ * one before), until nothing ends before the horizon. One pass used to renew one period, so the same run again — a
+ * second scheduler, or an operator's POST /v1/admin/nightly-runs for the same minute — renewed one more period
+ * ahead each time (another invoice), where a run for the same minute must do the work once.
+ */
+async function renewUntilBeyondTheNextRun(
+  app: AppContext,
+  at: Date,
+  timeoutMs: number,
+  phases: PhaseReport[],
+): Promise<void> {
+  const report: PhaseReport = { phase: 'renewals', jobs: 0, completed: 0, failed: [], pending: 0 };
+  const seen = new Set<string>();
+  for (let pass = 0; pass < MAX_RENEWAL_PASSES; pass += 1) {
+    // a renewal that failed (or is still running) is asked for again under its period's job id: not a new one
+    const fresh = (await enqueueDueRenewals(app, at)).filter((job) => !seen.has(job.jobId));
+    if (fresh.length === 0) break;
+    for (const job of fresh) seen.add(job.jobId);
+    const { results: _results, ...settled } = await settle(app, 'renewals', fresh, timeoutMs);
+    report.jobs += settled.jobs;
+    report.completed += settled.completed;
+    report.failed.push(...settled.failed);
+    report.pending += settled.pending;
+    if (settled.pending > 0) break;
+  }
+  phases.push(report);
+}
+
 /**
  * The nightly sweep (NIGHTLY_CRON, `npm run cli -- run-nightly --as-of`, POST /v1/admin/nightly-runs),
  * in phases that wait for each other, because order matters: renewals due before the next run
@@ -127,7 +161,7 @@ export async function runNightly(
     phases.push(report);
     return results;
   };
-  await run('renewals', await enqueueDueRenewals(app, at));
+  await renewUntilBeyondTheNextRun(app, at, timeoutMs, phases);
   await run('expiry', [await enqueueMaintenance(app, 'expire', at)]);
   const events: EnqueuedJob[] = [
     await enqueueMaintenance(app, 'notify', at),
