@@ -51,10 +51,7 @@ describe('the producer refuses what no worker would apply, before it reaches Red
     expect(await refusal(() => producer.recharge({ ...recharge, items: [{ credit_type, units: -1 }] }))).toEqual([
       { field: 'items.0.units', message: 'must not be negative' },
     ]);
-    const good = { ...use, quantity: 1 };
-    expect(await refusal(() => producer.consumeMany([good, { ...use, idempotency_key: 'u-2', quantity: 0 }]))).toEqual([
-      { field: '1.quantity', message: 'must be greater than zero' },
-    ]);
+    // (a batch's uses are the worker's to fail one by one, issue 14: test/e2e/walk-14.test.ts)
     // the largest quantity, and the smallest of each kind, still pass the producer's own check
     const passes = [1e15, '1000000000000000', '0.000001', 1];
     for (const [i, quantity] of passes.entries())
@@ -63,16 +60,13 @@ describe('the producer refuses what no worker would apply, before it reaches Red
       });
   });
 
-  it('a use named by a hold: key, alone or in a batch', async () => {
+  it('a use named by a hold: key, alone or among uses sent one by one', async () => {
     const use = { client, credit_type, quantity: 1 };
     const message = expect.stringContaining('must not start with "hold:"');
     expect(await refusal(() => producer.consume({ ...use, idempotency_key: `hold:${holdId}` }))).toEqual([
       { field: 'idempotency_key', message },
     ]);
     expect(await refusal(() => producer.consumeEach([{ ...use, idempotency_key: 'hold:x' }]))).toEqual([
-      { field: '0.idempotency_key', message },
-    ]);
-    expect(await refusal(() => producer.consumeMany([{ ...use, idempotency_key: 'hold:x' }]))).toEqual([
       { field: '0.idempotency_key', message },
     ]);
   });

@@ -358,21 +358,31 @@ describe('CreditsProducer.consumeMany', () => {
 
   it('a quantity the credit type refuses fails alone at the worker; a malformed one is refused at once', async () => {
     const client = await freshClient();
-    const uses = [use(client.id, 'q-1', 1), use(client.id, 'q-2', '1.5'), use(client.id, 'q-3', '2.25')];
+    // a quantity the credit type refuses, and one wrong whatever the type (below zero, zero), and a capture's key:
+    // each fails alone at the worker (issue 14: one bad use fails alone), the good one is applied
+    const uses = [
+      use(client.id, 'q-1', 1),
+      use(client.id, 'q-2', '1.5'),
+      use(client.id, 'q-3', '2.25'),
+      use(client.id, 'q-6', -1),
+      use(client.id, 'q-7', 0),
+      use(client.id, 'hold:q-8', 1),
+    ];
     const [job] = await producer.consumeMany(uses);
     const result = await batchJob(job!.jobId);
-    expect(result).toMatchObject({ uses: 3, applied: 1 });
+    expect(result).toMatchObject({ uses: 6, applied: 1 });
     expect(result?.failed.map((f) => [f.index, f.code])).toEqual([
       [1, 'validation_failed'],
       [2, 'validation_failed'],
+      [3, 'validation_failed'],
+      [4, 'validation_failed'],
+      [5, 'validation_failed'],
     ]);
     expect(await remaining(client.id)).toBe('99');
-    // wrong whatever the credit type (not a number, zero or below): refused by the call, nothing enqueued
-    for (const bad of ['lots', -1, 0]) {
-      const malformed = producer.consumeMany([use(client.id, 'q-4', 1), use(client.id, 'q-5', bad)]);
-      await expect(malformed).rejects.toBeInstanceOf(ProducerValidationError);
-      await expect(malformed).rejects.toThrow(/1\.quantity/);
-    }
+    // malformed (not a number at all): refused by the call, nothing enqueued
+    const malformed = producer.consumeMany([use(client.id, 'q-4', 1), use(client.id, 'q-5', 'lots')]);
+    await expect(malformed).rejects.toBeInstanceOf(ProducerValidationError);
+    await expect(malformed).rejects.toThrow(/1\.quantity/);
   });
 });
 

@@ -3,7 +3,14 @@ import { z } from 'zod';
 import { jobIds } from './job-id.js';
 import type { QueueName } from './queue-names.js';
 import { REPORT_TYPES } from './report-types.js';
-import { boundedObject, metadataSchema, positiveQuantityInput, refSchema, storableText } from './schemas.js';
+import {
+  boundedObject,
+  metadataSchema,
+  positiveQuantityInput,
+  quantityInput,
+  refSchema,
+  storableText,
+} from './schemas.js';
 
 /**
  * The contract of every job of API.md's job table: its queue, its payload schema and its job-id
@@ -74,13 +81,23 @@ export const MAX_BATCH_USES = 1_000;
  * idempotency_key) and answered on its own (readable by id); the job id comes from the caller's
  * batch key, so a retried call makes no second job.
  */
+/**
+ * One use of a `consume-batch` job: a use as `consumeData` has it, but what is wrong with its quantity (zero, below
+ * zero, past 10^15) or its key (`hold:`) fails that use alone at the worker, as a quantity its credit type refuses
+ * does (issue 14: one bad use fails alone), instead of the whole job at once.
+ */
+export const consumeBatchUse = consumeData.extend({
+  quantity: quantityInput,
+  idempotency_key: storableText().min(1, 'is required').max(255),
+});
+
 export const consumeBatchData = z.strictObject({
   batch_key: storableText()
     .min(1, 'is required')
     .max(255)
     .meta({ description: "The caller's name for this batch: the same key is one job." }),
   items: z
-    .array(consumeData)
+    .array(consumeBatchUse)
     .min(1, 'give at least one use')
     .max(MAX_BATCH_USES, `at most ${MAX_BATCH_USES.toLocaleString('en')} uses per batch`),
   accepted_at: acceptedAt,

@@ -3,6 +3,7 @@ import { Job, type JobsOptions, Queue } from 'bullmq';
 import type { z } from 'zod';
 import { requestOf } from './canonical-json.js';
 import {
+  consumeBatchUse,
   JOB_CONTRACTS as JOBS,
   type JobData,
   type JobName,
@@ -113,8 +114,9 @@ export class CreditsProducer {
   ): Promise<Array<Enqueued & { uses: number }>> {
     const { batchKey, ...jobOptions } = options;
     const acceptedAt = this.now().toISOString();
-    // each use checked on its own first, so that a bad one is named by its place in `inputs`
-    const uses = inputs.map((input, index) => this.validate(JOBS.consume.schema, input, `${index}.`));
+    // each use checked on its own first, so that a malformed one is named by its place in `inputs`; a quantity
+    // or key that is wrong whatever the credit type is the worker's to fail alone (consumeBatchUse)
+    const uses = inputs.map((input, index) => this.validate(consumeBatchUse, input, `${index}.`));
     const key = batchKey ?? randomUUID();
     const jobs: Array<ReturnType<CreditsProducer['job']>> = [];
     for (let start = 0, n = 1; start < uses.length; start += MAX_BATCH_USES, n += 1) {
