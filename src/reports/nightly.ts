@@ -2,7 +2,7 @@ import { DateTime } from 'luxon';
 import { v5 as uuidv5 } from 'uuid';
 import type { AppContext } from '../app-context.js';
 import { accept, enqueue } from '../commands/index.js';
-import { insertReportRun } from '../db/repositories/reports.js';
+import { existingReportRunIds, insertReportRun } from '../db/repositories/reports.js';
 import { transact } from '../db/transact.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import type { ReportFormat } from './output.js';
@@ -15,27 +15,33 @@ const NIGHTLY_NAMESPACE = 'b3c1e0a4-5d2f-4c8e-9f3a-7e6d5c4b3a29';
 export const nightlyReportId = (type: ReportType, day: string): string =>
   uuidv5(`nightly\n${type}\n${day}`, NIGHTLY_NAMESPACE);
 
+/** How far back a nightly run looks for business days whose reports no run made (the service was down). */
+export const NIGHTLY_REPORT_CATCH_UP_DAYS = 31;
+
 /**
- * The nightly runs, one per report type, for the business day before `asOf`'s: the ranged reports
- * cover that day [00:00, 24:00) of BUSINESS_TZ, the others are a picture as of its end (midnight).
- * Ids are derived from (type, day) and inserted with ON CONFLICT DO NOTHING, and the jobs are
- * enqueued under the run's job id, so two schedulers (or a rerun) make one run each. Returns the
- * runs' ids.
+ * The business days whose nightly reports this run makes: the day before `asOf`'s, and before it every day since
+ * the last one a nightly run made reports for (up to NIGHTLY_REPORT_CATCH_UP_DAYS back) — node-cron runs nothing
+ * it missed, so nights the service was down would otherwise never have their reports. With no nightly report in
+ * that window (a new install), the day before alone: not a month of empty reports.
  */
-export async function enqueueNightlyReports(
-  app: AppContext,
-  asOf: Date,
-  options: { format?: ReportFormat } = {},
-): Promise<string[]> {
+async function daysToReport(app: AppContext, today: DateTime): Promise<DateTime[]> {
+  const candidates = Array.from({ length: NIGHTLY_REPORT_CATCH_UP_DAYS }, (_, i) => today.minus({ days: i + 1 }));
+  const idsOf = (day: DateTime) => REPORT_TYPES.map((type) => nightlyReportId(type, day.toISODate() ?? ''));
+  const existing = await existingReportRunIds(app.db, candidates.flatMap(idsOf));
+  const lastMade = candidates.findIndex((day) => idsOf(day).some((id) => existing.has(id)));
+  // newest first in `candidates`: the days after the last one made, oldest first; none made → yesterday alone
+  const missed = lastMade === -1 ? candidates.slice(0, 1) : candidates.slice(0, Math.max(lastMade, 1));
+  return missed.reverse();
+}
+
+/** One run per report type for one business day: the ranged ones over the day, the others as of its end. */
+function runsOfDay(app: AppContext, day: DateTime): Array<{ id: string; type: ReportType; params: StoredParams }> {
   const timeZone = app.config.BUSINESS_TZ;
-  const today = DateTime.fromJSDate(asOf, { zone: timeZone }).startOf('day');
-  const yesterday = today.minus({ days: 1 });
-  const day = yesterday.toISODate() ?? '';
-  const midnight = today.toJSDate();
-  const runs = REPORT_TYPES.map((type) => {
+  const midnight = day.plus({ days: 1 }).toJSDate();
+  return REPORT_TYPES.map((type) => {
     const params: StoredParams = RANGED.includes(type)
       ? {
-          from: yesterday.toJSDate().toISOString(),
+          from: day.toJSDate().toISOString(),
           // the range includes its end: the last millisecond of the day
           to: new Date(midnight.getTime() - 1).toISOString(),
           ...(type === 'top_packages' ? {} : { group_by: 'day' as const }),
@@ -45,8 +51,24 @@ export async function enqueueNightlyReports(
           as_of: midnight.toISOString(),
           ...(type === 'expiring' ? { days_ahead: app.config.EXPIRING_SOON_DAYS } : {}),
         };
-    return { id: nightlyReportId(type, day), type, params };
+    return { id: nightlyReportId(type, day.toISODate() ?? ''), type, params };
   });
+}
+
+/**
+ * The nightly runs, one per report type, for the business day before `asOf`'s (and the days before it that no
+ * run reported, see `daysToReport`): the ranged reports cover that day [00:00, 24:00) of BUSINESS_TZ, the others
+ * are a picture as of its end (midnight). Ids are derived from (type, day) and inserted with ON CONFLICT DO
+ * NOTHING, and the jobs are enqueued under the run's job id, so two schedulers (or a rerun) make one run each.
+ * Returns the runs' ids, oldest day first.
+ */
+export async function enqueueNightlyReports(
+  app: AppContext,
+  asOf: Date,
+  options: { format?: ReportFormat } = {},
+): Promise<string[]> {
+  const today = DateTime.fromJSDate(asOf, { zone: app.config.BUSINESS_TZ }).startOf('day');
+  const runs = (await daysToReport(app, today)).flatMap((day) => runsOfDay(app, day));
   const admitted = await transact(app.db, async (tx) => {
     for (const run of runs) {
       await insertReportRun(tx, {

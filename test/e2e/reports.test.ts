@@ -5,6 +5,7 @@ import { insertReportChunk } from '../../src/db/repositories/reports.js';
 import { newId } from '../../src/ids.js';
 import { jobIds } from '../../src/jobs/job-id.js';
 import { enqueueNightlyReports, nightlyReportId } from '../../src/reports/nightly.js';
+import { REPORT_TYPES } from '../../src/reports/params.js';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import {
   countRows,
@@ -442,6 +443,31 @@ describe('nightly runs', () => {
       ).toHaveLength(6);
     },
   );
+
+  it('make the reports of the nights the service was down too, oldest first, and the same ones when run again', {
+    timeout: 60_000,
+  }, async () => {
+    // the run above made 04-15's; the service was down for the runs of 04-17 to 04-20: the run of 04-21 makes
+    // the reports of 04-16 to 04-19 with its own day's (04-20)
+    const asOf = new Date('2026-04-21T02:00:00.000Z');
+    const made = await enqueueNightlyReports(app.ctx, asOf);
+    const days = ['2026-04-16', '2026-04-17', '2026-04-18', '2026-04-19', '2026-04-20'];
+    expect(made).toEqual(days.flatMap((day) => REPORT_TYPES.map((type) => nightlyReportId(type, day))));
+    const runs = await Promise.all(made.map((id) => awaitRun(app, id)));
+    for (const run of runs) expect(run).toMatchObject({ status: 'done', trigger: 'nightly' });
+    expect(runs.find((r) => r.id === nightlyReportId('consumption', '2026-04-17'))!.params).toMatchObject({
+      from: '2026-04-17T00:00:00.000Z',
+      to: '2026-04-17T23:59:59.999Z',
+    });
+    expect(runs.find((r) => r.id === nightlyReportId('balances', '2026-04-17'))!.params).toEqual({
+      as_of: '2026-04-18T00:00:00.000Z',
+    });
+    // the same night again, and the next night: nothing made twice, nothing older made again
+    expect(await enqueueNightlyReports(app.ctx, new Date('2026-04-21T02:00:05.000Z'))).toEqual(made.slice(-6));
+    const next = await enqueueNightlyReports(app.ctx, new Date('2026-04-22T02:00:00.000Z'));
+    expect(next).toEqual(REPORT_TYPES.map((type) => nightlyReportId(type, '2026-04-21')));
+    await Promise.all(next.map((id) => awaitRun(app, id)));
+  });
 });
 
 describe('CSV for spreadsheets: a UTF-8 byte order mark, so that Excel shows Arabic', () => {

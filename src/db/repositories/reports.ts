@@ -39,6 +39,13 @@ export async function insertReportRun(db: Executor, run: NewReportRun): Promise<
   return inserted.length > 0;
 }
 
+/** Which of these runs exist (the nightly runs of past days, by their derived ids). */
+export async function existingReportRunIds(db: Executor, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = (await db('report_runs').whereIn('id', ids).select('id')) as Array<{ id: string }>;
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function reportRunById(db: Executor, id: string): Promise<ReportRunRow | undefined> {
   return (await db('report_runs').where({ id }).first()) as ReportRunRow | undefined;
 }
