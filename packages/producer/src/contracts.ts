@@ -77,11 +77,6 @@ export const consumeData = z.strictObject({
 export const MAX_BATCH_USES = 1_000;
 
 /**
- * Many uses applied as one job (API.md `consume-batch`): each use is still idempotent by (client,
- * idempotency_key) and answered on its own (readable by id); the job id comes from the caller's
- * batch key, so a retried call makes no second job.
- */
-/**
  * One use of a `consume-batch` job: a use as `consumeData` has it, but what is wrong with its quantity (zero, below
  * zero, past 10^15) or its key (`hold:`) fails that use alone at the worker, as a quantity its credit type refuses
  * does (issue 14: one bad use fails alone), instead of the whole job at once.
@@ -91,6 +86,11 @@ export const consumeBatchUse = consumeData.extend({
   idempotency_key: storableText().min(1, 'is required').max(255),
 });
 
+/**
+ * Many uses applied as one job (API.md `consume-batch`): each use is still idempotent by (client,
+ * idempotency_key) and answered on its own (readable by id); the job id comes from the caller's
+ * batch key, so a retried call makes no second job.
+ */
 export const consumeBatchData = z.strictObject({
   batch_key: storableText()
     .min(1, 'is required')
