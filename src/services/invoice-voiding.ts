@@ -12,6 +12,8 @@ import { minorToJson } from '../domain/money.js';
 /** What an `invoice.*` event says of its invoice. */
 export const invoiceEventData = (invoice: InvoiceWithLines) => ({
   invoice_id: invoice.id,
+  // whose invoice: a receiver that bills or books it needs no GET /v1/invoices/{id} to know
+  client_id: invoice.client_id,
   number: invoice.number,
   kind: invoice.kind,
   subscription_id: invoice.subscription_id,

@@ -78,6 +78,7 @@ export async function issueInvoice(tx: Executor, input: IssueInvoiceInput): Prom
         subjectId: id,
         data: {
           invoice_id: id,
+          client_id: input.clientId,
           number: invoice.number,
           kind: invoice.kind,
           subscription_id: invoice.subscription_id,

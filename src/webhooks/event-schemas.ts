@@ -37,6 +37,7 @@ const balanceRef = {
 };
 const invoiceData = {
   invoice_id: uuid(),
+  client_id: uuid(),
   number: z.string(),
   kind: z.string(),
   subscription_id: uuid().nullable(),

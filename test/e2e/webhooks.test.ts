@@ -93,6 +93,12 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
       const created = receiver.received.find((r) => r.headers['credits-event-type'] === 'subscription.created')!;
       const payload = JSON.parse(created.body) as { type: string; data: { subscription_id: string } };
       expect(payload).toMatchObject({ type: 'subscription.created', data: { subscription_id: sub.id } });
+      // an invoice's event names its client: a receiver that books it needs no second call
+      const invoiced = receiver.received.find((r) => r.headers['credits-event-type'] === 'invoice.created')!;
+      expect(JSON.parse(invoiced.body)).toMatchObject({
+        type: 'invoice.created',
+        data: { client_id: client.id, subscription_id: sub.id, kind: 'subscription' },
+      });
 
       // every delivery is signed with the endpoint's secret over its exact body, as an independent
       // receiver recomputes it; the same delivery with its body tampered with, or checked with another
