@@ -27,6 +27,7 @@ export const EVENT_TYPES = [
   'invoice.paid',
   'invoice.voided',
   'report.ready',
+  'report.failed',
   'webhook_endpoint.disabled',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -1,8 +1,9 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
 import { insertReportRun, reportRunById } from '../db/repositories/reports.js';
+import { withTransaction } from '../db/transact.js';
 import { fail, type Result } from '../domain/result.js';
-import { generateReport } from '../reports/generate.js';
+import { failedEvent, generateReport } from '../reports/generate.js';
 import { reportParamsInput } from '../reports/params.js';
 import { createReportRun } from '../reports/service.js';
 import { problemsText, zodProblems } from '../schemas/problems.js';
@@ -32,15 +33,19 @@ async function createFromJob(
       )
     : fail('validation_failed', problemsText(zodProblems(parsed.error, 'params')));
   if (created.ok) return { ok: true, value: undefined };
-  await insertReportRun(app.db, {
-    id: data.report_id,
-    type: data.type,
-    params: data.params ?? {},
-    format: data.format ?? 'json',
-    trigger: 'api',
-    created_at: app.clock.now(),
-    status: 'failed',
-    error: `${created.code}: ${created.detail}`,
+  const now = app.clock.now();
+  const run = { id: data.report_id, type: data.type, format: data.format ?? 'json', trigger: 'api' as const };
+  const error = `${created.code}: ${created.detail}`;
+  // stored failed, with its report.failed event (a receiver waiting for report.ready hears none will come)
+  await withTransaction(app.db, async (tx) => {
+    const stored = await insertReportRun(tx, {
+      ...run,
+      params: data.params ?? {},
+      created_at: now,
+      status: 'failed',
+      error,
+    });
+    if (stored) await failedEvent(run, error, now)(tx);
   });
   return created;
 }

@@ -1,5 +1,6 @@
 import type { AppContext } from '../app-context.js';
 import { settle } from '../commands/index.js';
+import type { Executor } from '../db/knex.js';
 import { streamReportRows } from '../db/reports/stream.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import {
@@ -7,6 +8,7 @@ import {
   failReportRun,
   finishReportRun,
   insertReportChunk,
+  type ReportRunRow,
   reportRunById,
   storedOutput,
 } from '../db/repositories/reports.js';
@@ -60,7 +62,14 @@ export async function generateReport(
     const detail =
       `the run's params are not valid: ` +
       `${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
-    await failReportRun(app.db, reportId, attemptId, { final: true, error: detail, now: app.clock.now() });
+    const now = app.clock.now();
+    await failReportRun(
+      app.db,
+      reportId,
+      attemptId,
+      { final: true, error: detail, now },
+      failedEvent(run, detail, now),
+    );
     return fail('validation_failed', detail);
   }
 
@@ -142,13 +151,35 @@ export async function generateReport(
       throw error;
     }
     const message = error instanceof Error ? error.message : String(error);
-    await failReportRun(app.db, reportId, attemptId, {
-      final: attempt.final,
-      error: attempt.final ? message : `attempt failed, retrying: ${message}`,
-      now: app.clock.now(),
-    }).catch((e: unknown) => app.log.warn({ err: e, reportId }, 'could not record the report failure'));
+    const now = app.clock.now();
+    await failReportRun(
+      app.db,
+      reportId,
+      attemptId,
+      { final: attempt.final, error: attempt.final ? message : `attempt failed, retrying: ${message}`, now },
+      failedEvent(run, message, now),
+    ).catch((e: unknown) => app.log.warn({ err: e, reportId }, 'could not record the report failure'));
     throw error;
   }
+}
+
+/**
+ * The `report.failed` event of a run that failed for good: a receiver waiting for its `report.ready` hears that
+ * none will come.
+ */
+export function failedEvent(run: Pick<ReportRunRow, 'id' | 'type' | 'format' | 'trigger'>, error: string, now: Date) {
+  return (tx: Executor) =>
+    recordEvents(
+      tx,
+      [
+        {
+          type: 'report.failed',
+          subjectId: run.id,
+          data: { report_id: run.id, type: run.type, format: run.format, trigger: run.trigger, error },
+        },
+      ],
+      now,
+    );
 }
 
 /**

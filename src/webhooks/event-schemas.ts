@@ -182,6 +182,13 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     byte_size: z.number().int(),
     download_url: z.string(),
   }),
+  'report.failed': open({
+    report_id: uuid(),
+    type: z.string(),
+    format: z.string(),
+    trigger: z.string(),
+    error: z.string().meta({ description: 'Why the run failed for good (also in GET /v1/reports/{id})' }),
+  }),
   'webhook_endpoint.disabled': open({
     endpoint_id: uuid(),
     url: z.string().meta({ description: "The endpoint's URL without its user, password or query" }),

@@ -390,6 +390,20 @@ describe('the generate job', () => {
     expect(outcome).toMatchObject({ state: 'failed', failure: { code: 'validation_failed' } });
     const failed = await app.request('GET', `/v1/reports/${bad}`, { key: app.keys.read });
     expect(failed.body).toMatchObject({ status: 'failed', error: expect.stringContaining('params.days_ahead') });
+    // a receiver waiting for its report.ready hears that none will come
+    const events = await app.request('GET', '/v1/events?type=report.failed', { key: app.keys.admin });
+    expect(events.body.data.filter((e: { data: { report_id: string } }) => e.data.report_id === bad)).toEqual([
+      expect.objectContaining({
+        type: 'report.failed',
+        data: {
+          report_id: bad,
+          type: 'consumption',
+          format: expect.any(String),
+          trigger: 'api',
+          error: failed.body.error,
+        },
+      }),
+    ]);
 
     const invalid = newId();
     await app.ctx.queues.reports.add(

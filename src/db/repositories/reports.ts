@@ -161,6 +161,8 @@ export async function failReportRun(
   id: string,
   attemptId: string | null,
   outcome: { final: boolean; error: string; now: Date },
+  /** Written with the failure for good, in its transaction (the `report.failed` event). */
+  onFailed?: (tx: Executor) => Promise<void>,
 ): Promise<void> {
   await db.transaction(async (tx) => {
     const query = tx('report_runs').where({ id }).whereNot({ status: 'done' });
@@ -170,7 +172,10 @@ export async function failReportRun(
         ? { status: 'failed', error: outcome.error, finished_at: outcome.now }
         : { status: 'queued', error: outcome.error },
     );
-    if (count > 0 && outcome.final) await tx('report_chunks').where({ report_id: id }).delete();
+    if (count > 0 && outcome.final) {
+      await tx('report_chunks').where({ report_id: id }).delete();
+      await onFailed?.(tx);
+    }
   });
 }
 

@@ -33,7 +33,7 @@ export const reportRoutes: AnyRoute[] = [
       'subscriptions `package, client`; balances `package, client, credit_type`; expiring `days_ahead, package, ' +
       'client, credit_type`. The default range is the last 30 days up to and including now; days are those of ' +
       'BUSINESS_TZ. Answers 202 `{id, status: "queued"}`; poll GET /v1/reports/{id} (or listen for ' +
-      '`report.ready`), then download it.',
+      '`report.ready`, or `report.failed`), then download it.',
     body: reportRequest,
     idempotency: 'stored',
     responses: {
