@@ -204,11 +204,16 @@ describe('auto-renew at night', () => {
     expect(before).toMatchObject({ status: 'active', current_period_end: '2026-02-28T00:00:00.000Z' });
     const other: Sibling = await startSibling(app, ['worker']);
     others.push(() => other.stop());
+    // the queues that apply what they enqueue wait until both have looked: a worker that renewed w's period between
+    // the two scans would rightly make the second scheduler ask for w's next period, not the same job
+    const held = [app.ctx.queues.renewal, app.ctx.queues.maintenance];
+    for (const queue of held) await queue.pause();
     const schedulers = [startScheduler(app.ctx), startScheduler(other.ctx)];
     others.push(async () => {
       for (const s of schedulers) await s.stop();
     });
     const caught = await Promise.all(schedulers.map((s) => s.caughtUp));
+    for (const queue of held) await queue.resume();
     // each enqueued the same jobs: m's and w's current periods, and a sweep as of 09:30
     for (const jobs of caught) {
       expect(jobs.map((j) => j.jobId).sort()).toEqual(
