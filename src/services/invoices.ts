@@ -111,6 +111,7 @@ export async function payInvoice(
         subjectId: subscription.id,
         data: {
           subscription_id: subscription.id,
+          client_id: subscription.client_id,
           period_start: period.start.toISOString(),
           period_end: period.end.toISOString(),
           invoice_id: invoice.id,

@@ -95,7 +95,7 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     previous: z.record(z.string(), z.unknown()),
   }),
   'subscription.activated': open({
-    subscription_id: uuid(),
+    ...subscriptionRef,
     period_start: time(),
     period_end: time(),
     invoice_id: uuid(),

@@ -105,6 +105,18 @@ describe('activation on payment', () => {
         remaining: '50',
       });
       expect(paid.body.period_start).toBe('2026-03-13T12:00:00.000Z');
+      // its event names the client like every subscription event, so a receiver can route it without a lookup
+      const [activated] = await app.database
+        .db('outbox_events')
+        .where({ subject_id: sub.id, type: 'subscription.activated' })
+        .pluck('payload');
+      expect(activated.data).toEqual({
+        subscription_id: sub.id,
+        client_id: client.id,
+        period_start: '2026-03-13T12:00:00.000Z',
+        period_end: '2026-03-27T12:00:00.000Z',
+        invoice_id: sub.invoice.id,
+      });
     },
   );
 
