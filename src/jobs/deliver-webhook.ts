@@ -6,6 +6,7 @@ import { fail, ok, type Result } from '../domain/result.js';
 import { webhookAttempts, webhookDeliveriesFailed } from '../metrics.js';
 import type { DeliveryResult } from '../views/maintenance.js';
 import { disableEndpoint } from '../webhooks/endpoints.js';
+import { SHOWN_ADDRESS_REFUSAL, shownFailure } from '../webhooks/failure-reason.js';
 import { vetUrl } from '../webhooks/guard.js';
 import { jitterUnit, retryDelayMs } from '../webhooks/retry-schedule.js';
 import { postTo } from '../webhooks/send.js';
@@ -45,9 +46,13 @@ export async function deliverWebhook(app: AppContext, data: DeliverData, job: Jo
       : [row.secret];
   let statusCode: number | null = null;
   let error: string | null = null;
+  // the failure as other receivers may read it (no address of the service's network)
+  let shown: string | null = null;
   const vetted = await vetUrl(row.url, app.config.WEBHOOK_ALLOW_PRIVATE);
-  if (!vetted.ok) error = `refused: ${vetted.detail}`;
-  else {
+  if (!vetted.ok) {
+    error = `refused: ${vetted.detail}`;
+    shown = SHOWN_ADDRESS_REFUSAL;
+  } else {
     try {
       statusCode = await postTo(
         row.url,
@@ -64,9 +69,10 @@ export async function deliverWebhook(app: AppContext, data: DeliverData, job: Jo
         body,
         app.config.WEBHOOK_TIMEOUT_MS,
       );
-      if (statusCode < 200 || statusCode >= 300) error = `the receiver answered ${statusCode}`;
+      if (statusCode < 200 || statusCode >= 300) shown = error = `the receiver answered ${statusCode}`;
     } catch (e) {
       error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      shown = shownFailure(e);
     }
   }
   const durationMs = Math.round(performance.now() - started);
@@ -85,13 +91,15 @@ export async function deliverWebhook(app: AppContext, data: DeliverData, job: Jo
           delivered || lastAttempt ? null : new Date(Date.now() + deliveryBackoffMs(app, row.id, job.attemptsMade + 1)),
       },
     );
-    if (!delivered && lastAttempt)
+    if (!delivered && lastAttempt) {
+      const failed = `delivery ${row.id} failed ${attempt} attempts in a row; the last: `;
       await disableEndpoint(
         tx,
         row.endpoint_id,
-        `delivery ${row.id} failed ${attempt} attempts in a row; the last: ${error}`.slice(0, 1_000),
+        { detail: `${failed}${error}`.slice(0, 1_000), shown: `${failed}${shown}` },
         app.clock.now(),
       );
+    }
   });
   webhookAttempts.inc({ outcome: delivered ? 'delivered' : 'failed' });
   if (!delivered && lastAttempt) webhookDeliveriesFailed.inc();

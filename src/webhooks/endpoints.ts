@@ -102,10 +102,16 @@ export function shownUrl(url: string): string {
 /**
  * Disables the endpoint (its deliveries kept failing): it gets no new deliveries, its pending ones are given up
  * when their next attempt comes, and a `webhook_endpoint.disabled` event goes to the outbox — once, however many
- * deliveries fail. In the caller's transaction.
+ * deliveries fail. In the caller's transaction. The endpoint keeps the reason's `detail` (for its operator); the event
+ * carries the reason as `shown` to other receivers (src/webhooks/failure-reason.ts).
  */
-export async function disableEndpoint(db: Executor, id: string, reason: string, now: Date): Promise<boolean> {
-  const row = await markEndpointDisabled(db, id, reason, now);
+export async function disableEndpoint(
+  db: Executor,
+  id: string,
+  reason: { detail: string; shown: string },
+  now: Date,
+): Promise<boolean> {
+  const row = await markEndpointDisabled(db, id, reason.detail, now);
   if (!row) return false;
   await recordEvents(
     db,
@@ -113,7 +119,7 @@ export async function disableEndpoint(db: Executor, id: string, reason: string, 
       {
         type: 'webhook_endpoint.disabled',
         subjectId: row.id,
-        data: { endpoint_id: row.id, url: shownUrl(row.url), reason, disabled_at: now.toISOString() },
+        data: { endpoint_id: row.id, url: shownUrl(row.url), reason: reason.shown, disabled_at: now.toISOString() },
       },
     ],
     now,

@@ -192,7 +192,9 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
   'webhook_endpoint.disabled': open({
     endpoint_id: uuid(),
     url: z.string().meta({ description: "The endpoint's URL without its user, password or query" }),
-    reason: z.string(),
+    reason: z.string().meta({
+      description: "The last failure's kind, without the addresses the endpoint's own disabled_reason names",
+    }),
     disabled_at: time(),
   }),
 };

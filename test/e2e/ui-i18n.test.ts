@@ -232,7 +232,10 @@ beforeAll(async () => {
   await disableEndpoint(
     app.database.db,
     endpoint.body.id,
-    'delivery 0190 failed 8 attempts in a row; the last: HTTP 500',
+    {
+      detail: 'delivery 0190 failed 8 attempts in a row; the last: HTTP 500',
+      shown: 'delivery 0190 failed 8 attempts in a row; the last: HTTP 500',
+    },
     new Date(NOW),
   );
   const report = await app.request('POST', '/v1/reports', {

@@ -58,4 +58,28 @@ describe('an endpoint disabled', () => {
     expect(listed.text).not.toContain('s3cret-pass');
     expect(listed.text).not.toContain('t0ken-of-the-crm');
   });
+
+  it('is told to the others by the kind of failure; the addresses of the network stay with its operator', async () => {
+    const gone = new Receiver();
+    await gone.start();
+    const { host } = new URL(gone.url);
+    gone.stop(); // nothing listens there now: the connection is refused, and node's error names the address
+    const endpoint = await app.request('POST', '/v1/webhook-endpoints', {
+      body: { url: gone.url, events: ['subscription.created'] },
+    });
+    expect(endpoint.status, endpoint.text).toBe(201);
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
+    await subscribe(app, (await createClient(app)).id, pkg.code);
+
+    await witness.until(2);
+    const event = JSON.parse(witness.received[1]!.body);
+    expect(event).toMatchObject({ type: 'webhook_endpoint.disabled', data: { endpoint_id: endpoint.body.id } });
+    expect(event.data.reason).toMatch(/failed 1 attempts in a row; the last: the connection was refused$/);
+    expect(event.data.reason).not.toContain(host.split(':')[0]);
+    // the operator's own view of the endpoint keeps the whole error
+    const listed = await app.request('GET', '/v1/webhook-endpoints');
+    const own = listed.body.data.find((e: { id: string }) => e.id === endpoint.body.id);
+    expect(own.disabled_reason).toContain(`ECONNREFUSED ${host}`);
+  });
 });
