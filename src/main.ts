@@ -58,13 +58,20 @@ async function main(): Promise<void> {
     console.error(`refusing to start: ${error.message}`);
     process.exit(1);
   }
-  let stopping = false;
+  // when the first signal came (performance.now()); a later one is a person asking to exit now
+  let stoppingSince: number | undefined;
   const shutdown = async (signal: string) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      // one Ctrl-C under `npm start` arrives twice: the terminal signals the whole foreground group, this process
+      // included, and npm forwards its own copy. That echo must not skip the drain it asked for.
+      if (performance.now() - stoppingSince < SIGNAL_ECHO_MS) {
+        log.info({ signal }, 'the same signal again (npm passes on what the terminal sent): still draining');
+        return;
+      }
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = performance.now();
     log.info({ signal }, 'shutting down: finishing in-flight work');
     const deadline = setTimeout(() => {
       log.error('shutdown took too long; exiting');
@@ -92,6 +99,9 @@ async function main(): Promise<void> {
     'credits is up',
   );
 }
+
+/** A second signal sooner than this after the first is the same request echoed (see the shutdown), in ms. */
+const SIGNAL_ECHO_MS = 1_000;
 
 main().catch((error: unknown) => {
   console.error(error);
