@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, REPO_ROOT, ServiceProcess } from '../../chaos/services.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { serviceEnv } from '../helpers/service-env.js';
 
 /**
  * Ctrl-C on `npm start`: the terminal sends SIGINT to the whole foreground process group — npm and the service —
@@ -39,13 +40,7 @@ describe('one Ctrl-C, delivered twice', () => {
       'ctrl-c',
       'api',
       {
-        DATABASE_URL: app.database.url,
-        REDIS_URL: inject('redisUrl'),
-        BULL_PREFIX: app.prefix,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        LOG_LEVEL: 'info',
-        DATA_DIR: dir,
+        ...serviceEnv(app, port, dir),
         SHUTDOWN_TIMEOUT_MS: '6000',
         WAIT_TIMEOUT_MS: '20000',
       },

@@ -12,6 +12,7 @@ import { verifyInvariants } from '../../src/services/verify.js';
 import { startWorkers } from '../../src/workers/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { serviceEnv } from '../helpers/service-env.js';
 
 /**
  * Issue 13, graceful drain: SIGTERM to a service process (`node --import tsx src/main.ts`, as
@@ -99,14 +100,8 @@ describe('graceful drain on SIGTERM', () => {
       'drain',
       'api,worker,scheduler',
       {
-        DATABASE_URL: app.database.url,
-        REDIS_URL: inject('redisUrl'),
-        BULL_PREFIX: app.prefix,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        LOG_LEVEL: 'info',
+        ...serviceEnv(app, port, dir),
         BUSINESS_TZ: 'UTC',
-        DATA_DIR: dir,
         // longer than the drain's time for requests (half of SHUTDOWN_TIMEOUT_MS): a waiter still
         // waiting then is answered 202 by the drain, not by its own timeout
         WAIT_TIMEOUT_MS: '20000',

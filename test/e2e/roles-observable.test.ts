@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, REPO_ROOT, ServiceProcess } from '../../chaos/services.js';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { serviceEnv } from '../helpers/service-env.js';
 
 /**
  * Issue 16, every role observable: a worker-only and a scheduler-only process (`ROLES=worker`,
@@ -59,16 +60,7 @@ describe('worker-only and scheduler-only processes are observable', () => {
       const service = new ServiceProcess(
         role,
         role,
-        {
-          DATABASE_URL: app.database.url,
-          REDIS_URL: inject('redisUrl'),
-          BULL_PREFIX: app.prefix,
-          HOST: '127.0.0.1',
-          PORT: String(port),
-          LOG_LEVEL: 'info',
-          BUSINESS_TZ: 'UTC',
-          DATA_DIR: dir,
-        },
+        { ...serviceEnv(app, port, dir), BUSINESS_TZ: 'UTC' },
         path.join(dir, `${role}.log`),
       );
       await service.waitUp(60_000);

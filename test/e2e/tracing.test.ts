@@ -9,11 +9,12 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, REPO_ROOT, ServiceProcess } from '../../chaos/services.js';
 import { enableTracing } from '../../src/telemetry.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { serviceEnv } from '../helpers/service-env.js';
 
 /**
  * Issue 16, traces: with tracing on, the spans of one use form one chain in one trace — the HTTP
@@ -126,13 +127,7 @@ describe('the service exports its spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOI
       'otlp',
       'api',
       {
-        DATABASE_URL: app.database.url,
-        REDIS_URL: inject('redisUrl'),
-        BULL_PREFIX: app.prefix,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        LOG_LEVEL: 'info',
-        DATA_DIR: dir,
+        ...serviceEnv(app, port, dir),
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collectorPort}`,
         OTEL_SERVICE_NAME: 'credits-otlp-test',
       },
