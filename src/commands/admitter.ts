@@ -19,6 +19,7 @@ import {
   route,
   unreachable,
 } from './accept.js';
+import { CarriedWatch } from './carried-watch.js';
 import { type Watch, watchOutcome } from './outcome.js';
 
 /** How many commands a group holds at most, and how long its first request waits for company. */
@@ -48,7 +49,7 @@ interface Waiting {
  * answered on its own — acceptGroup), one addBulk per queue enqueues them after it. A 202 still
  * means recorded in Postgres: a caller is answered only once its group's statement has committed.
  * The same idea as the worker's micro-batcher, at the front door (PERFORMANCE.md "The front door").
- * The group's single uses that nobody waits for travel in one `consume-batch` carrier (carriersOf).
+ * The group's single uses travel in one `consume-batch` carrier (carriersOf).
  */
 export class Admitter {
   private waiting: Waiting[] = [];
@@ -147,13 +148,18 @@ export class Admitter {
         }),
       );
       marks?.('inserted');
-      // the watches start before the jobs reach Redis, so that a waiter cannot miss a job's end
+      // the watches start before the jobs reach Redis, so that a waiter cannot miss a job's end (a use its group's
+      // carrier takes is watched through the carrier, once it has its place there: below)
       const answers = results.map((result, index): Result<Admitted[]> => {
-        if (!result.ok || !group[index]!.options.watch) return result;
+        const w = group[index]!;
+        if (!result.ok || !w.options.watch) return result;
+        const carried = carriers.has(w);
         return {
           ok: true,
           value: result.value.map((a) =>
-            a.state === 'settled' ? a : { ...a, watch: watchOutcome(this.app, a.name, a.jobId) },
+            a.state === 'settled' || (carried && a.state === 'new')
+              ? a
+              : { ...a, watch: watchOutcome(this.app, a.name, a.jobId) },
           ),
         };
       });
@@ -178,8 +184,13 @@ export class Admitter {
         if (!carrier) return a.value;
         return a.value.filter((admission) => {
           if (admission.state !== 'new') return true;
-          carrier.items.push(admission.data as JobData<'consume'>);
+          const place = carrier.items.push(admission.data as JobData<'consume'>) - 1;
           carrier.options ??= admission.options;
+          if (w.options.watch) {
+            carrier.waited.push(place);
+            const watch = watchOutcome(this.app, 'consume-batch', carrier.jobId);
+            admission.watch = new CarriedWatch(admission.jobId, watch, place);
+          }
           return false;
         });
       });
@@ -258,39 +269,43 @@ interface GroupCarrier {
   batchKey: string;
   jobId: string;
   items: Array<JobData<'consume'>>;
+  /** The places among `items` of the uses whose callers wait (`?wait=true`): the carrier answers them whole. */
+  waited: number[];
   /** Its first use's job options (when traced: that request's context; a job continues one trace). */
   options: QueuedJob['options'];
 }
 
 /**
  * Which requests of a group travel in a carrier (issue 14, the lead's design): the requests that
- * report one use (`consume`), do not wait for it and bring no carrier of their own — the single uses
- * of POST /v1/consumptions without `?wait=true` — go to the workers in one `consume-batch` job
+ * report one use (`consume`) and bring no carrier of their own — the single uses of POST
+ * /v1/consumptions, waited for or not — go to the workers in one `consume-batch` job
  * (≤ MAX_BATCH_USES each) when the group holds two or more of them, instead of a `consume` job each:
  * a carried use costs the worker about a third and Redis almost nothing of a job of its own
  * (BENCHMARKS.md). Each use is still recorded on its own, with the carrier's job id beside it: the
  * worker settles each use's row as it applies it, and when Redis loses the carrier the relay
  * enqueues each use again as its own `consume` job.
  *
+ * A use whose caller waits (`?wait=true`) is named in the carrier's `waited`: the carrier's end brings
+ * its whole result (or its failure, with what a typed failure carries), and its waiter reads it there
+ * (CarriedWatch) — one job and one end event for all the waiters of a group (BENCHMARKS.md, 2026-12-04:
+ * the `?wait=true` phase's p50 and p90 halved, Redis's CPU per waited use down by two fifths).
+ *
  * Not carried: a use alone in its group stays a `consume` job under API.md's job id (one job either
- * way: a carrier would only rename it and add the fan-out), and a use whose caller waits
- * (`?wait=true`) keeps its job, whose end event brings that caller its own result or stored typed
- * failure — a carrier's brings only the batch's counts. A carrier's batch key is a new id per group
+ * way: a carrier would only rename it and add the fan-out). A carrier's batch key is a new id per group
  * (`group-<uuid v7>`, never an API batch key, which is a key id and a colon, or a plain uuid), so its
  * job id is unique to the group, and stays its own through BullMQ's retries of it.
  */
 function carriersOf(group: readonly Waiting[]): Map<Waiting, GroupCarrier> {
-  const single = group.filter(
-    (w) => !w.options.carry && !w.options.watch && w.commands.length === 1 && w.commands[0]!.name === 'consume',
-  );
+  const single = group.filter((w) => !w.options.carry && w.commands.length === 1 && w.commands[0]!.name === 'consume');
   const carriers = new Map<Waiting, GroupCarrier>();
   if (single.length < 2) return carriers;
   for (let start = 0; start < single.length; start += MAX_BATCH_USES) {
     const batchKey = `group-${newId()}`;
     const carrier: GroupCarrier = {
       batchKey,
-      jobId: carrierCommand(batchKey, []).jobId,
+      jobId: carrierCommand(batchKey, [], []).jobId,
       items: [],
+      waited: [],
       options: undefined,
     };
     for (const w of single.slice(start, start + MAX_BATCH_USES)) carriers.set(w, carrier);
@@ -298,12 +313,12 @@ function carriersOf(group: readonly Waiting[]): Map<Waiting, GroupCarrier> {
   return carriers;
 }
 
-const carrierCommand = (batchKey: string, items: Array<JobData<'consume'>>) =>
-  route({ name: 'consume-batch', data: { batch_key: batchKey, items } });
+const carrierCommand = (batchKey: string, items: Array<JobData<'consume'>>, waited: number[]) =>
+  route({ name: 'consume-batch', data: { batch_key: batchKey, items, ...(waited.length > 0 ? { waited } : {}) } });
 
-/** The carrier as it goes to Redis: its uses, each with its own accepted_at. */
+/** The carrier as it goes to Redis: its uses, each with its own accepted_at, and which of them are waited for. */
 const carrierJob = (carrier: GroupCarrier): QueuedJob => ({
-  ...carrierCommand(carrier.batchKey, carrier.items),
+  ...carrierCommand(carrier.batchKey, carrier.items, carrier.waited),
   ...(carrier.options ? { options: carrier.options } : {}),
 });
 

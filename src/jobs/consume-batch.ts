@@ -22,7 +22,10 @@ export function batchUses(data: JobPayload<'consume-batch'>, carrier: { jobId: s
   });
 }
 
-/** What a batch answers once every use has: counts by outcome, and the uses that failed, each with its reason. */
+/**
+ * What a batch answers once every use has: counts by outcome, the uses that failed, each with its reason, and the
+ * whole result of each use the batch names in `waited` (its caller waits for it: the Admitter's carriers).
+ */
 export function batchOutcome(
   data: JobPayload<'consume-batch'>,
   outcomes: ReadonlyArray<Result<ConsumptionResult>>,
@@ -43,6 +46,8 @@ export function batchOutcome(
         idempotency_key: data.items[index]?.idempotency_key ?? '',
         code: outcome.code,
         detail: outcome.detail,
+        ...(outcome.errors ? { errors: outcome.errors } : {}),
+        ...(outcome.extra ? { extra: outcome.extra } : {}),
       });
       return;
     }
@@ -51,5 +56,13 @@ export function batchOutcome(
     else if (outcome.value.status === 'rejected') result.rejected += 1;
     else result.applied += 1;
   });
+  if (data.waited) {
+    const answers: NonNullable<ConsumeBatchResult['answers']> = [];
+    for (const index of new Set(data.waited)) {
+      const outcome = outcomes[index];
+      if (outcome?.ok) answers.push({ index, result: outcome.value });
+    }
+    result.answers = answers;
+  }
   return result;
 }

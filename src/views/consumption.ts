@@ -34,7 +34,8 @@ export type ConsumptionResult = z.infer<typeof consumptionResultSchema>;
 
 /**
  * What a `consume-batch` job answers: counts by outcome, and the uses that failed (each use's own
- * result is its consumption, readable by id — a thousand full answers would only weigh on Redis).
+ * result is its consumption, readable by id — a thousand full answers would only weigh on Redis); in
+ * full, only the uses the job's `waited` names, whose callers wait for them.
  */
 export const consumeBatchResultSchema = z
   .object({
@@ -50,8 +51,14 @@ export const consumeBatchResultSchema = z
         idempotency_key: z.string(),
         code: z.string(),
         detail: z.string(),
+        errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+        extra: z.record(z.string(), z.unknown()).optional(),
       }),
     ),
+    answers: z
+      .array(z.object({ index: z.number().int(), result: consumptionResultSchema }))
+      .optional()
+      .meta({ description: 'The whole result of each use the job names in `waited` that did not fail.' }),
   })
   .meta({ id: 'ConsumeBatchResult' });
 export type ConsumeBatchResult = z.infer<typeof consumeBatchResultSchema>;

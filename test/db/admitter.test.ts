@@ -108,8 +108,9 @@ describe('the admitter', () => {
 });
 
 /**
- * The lead's design for issue 14: the single uses of a group that nobody waits for travel in one
- * `consume-batch` carrier job, each still recorded on its own with the carrier's job id beside it. An
+ * The lead's design for issue 14: the single uses of a group travel in one `consume-batch` carrier
+ * job, each still recorded on its own with the carrier's job id beside it (the waited ones named in its
+ * `waited`: test/e2e/carried-wait.test.ts answers them). An
  * admitter of its own here, whose group is written once four commands wait: the group is exactly the
  * four submitted below, whatever the load of the machine.
  */
@@ -127,7 +128,7 @@ describe("the admitter's carrier of a group's single uses", () => {
       .where({ job_id: jobIdOf('consume', command(key).data) })
       .first()) as { job_id: string; carrier_job_id: string | null } | undefined;
 
-  it('carries the uses nobody waits for in one consume-batch job; a waiter and a batch keep their own', async () => {
+  it('carries the single uses, waited for or not, in one consume-batch job; a batch keeps its own', async () => {
     const admitter = new Admitter(app.ctx, { maxCommands: 4, maxWaitMs: 60_000, maxInFlight: 1 });
     const batchData = { batch_key: 'own-batch', items: [command('g-batch').data] };
     const [a, b, waiter, batch] = await Promise.all([
@@ -140,22 +141,19 @@ describe("the admitter's carrier of a group's single uses", () => {
     if (waiter.ok) waiter.value[0]!.watch?.cancel();
     const queue = app.ctx.queues.consumption;
 
-    // the two single uses: one carrier, named by a batch key of the group's own, holding both in order
-    const [rowA, rowB] = [await rowOf('g-a'), await rowOf('g-b')];
+    // the three single uses: one carrier, named by a batch key of the group's own, holding them in order, the
+    // waited one named in `waited` (the carrier's end answers it whole)
+    const [rowA, rowB, rowW] = [await rowOf('g-a'), await rowOf('g-b'), await rowOf('g-w')];
     expect(rowA?.carrier_job_id).toMatch(/^consume-batch\|group-[0-9a-f-]{36}$/);
     expect(rowB?.carrier_job_id).toBe(rowA?.carrier_job_id);
+    expect(rowW?.carrier_job_id).toBe(rowA?.carrier_job_id);
     const carrier = await queue.getJob(rowA!.carrier_job_id!);
     expect(carrier?.name).toBe('consume-batch');
-    expect(carrier?.data.items).toEqual([command('g-a').data, command('g-b').data]);
+    expect(carrier?.data.items).toEqual([command('g-a').data, command('g-b').data, command('g-w').data]);
+    expect(carrier?.data.waited).toEqual([2]);
     expect(carrier?.id).toBe(jobIdOf('consume-batch', carrier!.data));
     // no job of their own
-    expect(await queue.getJob(rowA!.job_id)).toBeUndefined();
-    expect(await queue.getJob(rowB!.job_id)).toBeUndefined();
-
-    // the waiter's use keeps its consume job (its end brings the waiter its own result)
-    const rowW = await rowOf('g-w');
-    expect(rowW?.carrier_job_id).toBeNull();
-    expect((await queue.getJob(rowW!.job_id))?.name).toBe('consume');
+    for (const row of [rowA, rowB, rowW]) expect(await queue.getJob(row!.job_id)).toBeUndefined();
     // a batch request keeps the carrier it brought
     expect((await rowOf('g-batch'))?.carrier_job_id).toBe('consume-batch|own-batch');
     expect((await queue.getJob('consume-batch|own-batch'))?.data.items).toHaveLength(1);

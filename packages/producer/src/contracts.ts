@@ -101,6 +101,21 @@ export const consumeBatchData = z.strictObject({
     .min(1, 'give at least one use')
     .max(MAX_BATCH_USES, `at most ${MAX_BATCH_USES.toLocaleString('en')} uses per batch`),
   accepted_at: acceptedAt,
+  waited: z
+    .array(
+      z
+        .number()
+        .int()
+        .min(0)
+        .max(MAX_BATCH_USES - 1),
+    )
+    .max(MAX_BATCH_USES)
+    .optional()
+    .meta({
+      description:
+        'Indices (0-based) of the items someone waits for: the job answers each of them whole, in `answers`. ' +
+        "The API's carrier of a group's single uses names the `?wait=true` ones; a batch of your own needs none.",
+    }),
 });
 
 export const reverseData = z.strictObject({
