@@ -25,19 +25,27 @@ const quantity = () => z.string().meta({ description: 'Decimal quantity, e.g. "2
 const minor = () => z.number().int().meta({ description: 'Minor units of the currency' });
 const open = <T extends z.ZodRawShape>(shape: T) => z.looseObject(shape);
 
-const subscriptionRef = { subscription_id: uuid(), client_id: uuid() };
+/**
+ * The client an event is about, as every event that names one carries it: its id and the caller's own reference
+ * (`external_ref`, what a receiver routes by; filled in by the outbox itself, src/db/repositories/outbox.ts).
+ */
+const clientRef = {
+  client_id: uuid(),
+  client_external_ref: z.string().nullable().meta({ description: "The client's external_ref" }),
+};
+const subscriptionRef = { subscription_id: uuid(), ...clientRef };
 const renewalsUndone = z
   .array(z.object({ period_start: time(), period_end: time(), invoice_id: uuid().nullable() }))
   .optional();
 const balanceRef = {
   balance_id: uuid(),
   subscription_id: uuid().nullable(),
-  client_id: uuid(),
+  ...clientRef,
   credit_type: z.string(),
 };
 const invoiceData = {
   invoice_id: uuid(),
-  client_id: uuid(),
+  ...clientRef,
   number: z.string(),
   kind: z.string(),
   subscription_id: uuid().nullable(),
@@ -46,7 +54,6 @@ const invoiceData = {
 };
 const crossing = {
   ...balanceRef,
-  client_external_ref: z.string().nullable(),
   remaining: quantity(),
   granted: quantity(),
   // what crossed the threshold: a use, or a hold (which lowers remaining the same way)
@@ -58,7 +65,6 @@ const crossing = {
 export const EVENT_DATA: Record<EventType, z.ZodType> = {
   'subscription.created': open({
     ...subscriptionRef,
-    client_external_ref: z.string().nullable(),
     package: z.string(),
     status: z.string(),
     period_start: time(),
@@ -68,8 +74,8 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
     currency: z.string(),
     items: z.array(open({ credit_type: z.string(), units: quantity() })),
   }),
-  'subscription.renewed': renewalResultSchema.extend({ client_id: uuid(), renewal_count: z.number().int() }),
-  'subscription.recharged': rechargeResultSchema.extend({ client_id: uuid() }),
+  'subscription.renewed': renewalResultSchema.extend({ ...clientRef, renewal_count: z.number().int() }),
+  'subscription.recharged': rechargeResultSchema.extend(clientRef),
   'subscription.expired': open({ ...subscriptionRef, at: z.literal('period_end'), period_end: time() }),
   'subscription.cancelled': open({
     ...subscriptionRef,
@@ -140,8 +146,7 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
   }),
   'consumption.rejected': open({
     consumption_id: uuid(),
-    client_id: uuid(),
-    client_external_ref: z.string().nullable(),
+    ...clientRef,
     credit_type: z.string(),
     quantity: quantity(),
     available: quantity(),
@@ -152,7 +157,7 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
   }),
   'consumption.reversed': open({
     consumption_id: uuid(),
-    client_id: uuid(),
+    ...clientRef,
     credit_type: z.string(),
     returned: quantity(),
     expired: quantity(),
@@ -160,8 +165,7 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
   }),
   'hold.expired': open({
     hold_id: uuid(),
-    client_id: uuid(),
-    client_external_ref: z.string().nullable(),
+    ...clientRef,
     credit_type: z.string(),
     quantity: quantity(),
     released: quantity().meta({ description: 'Units given back to their balances' }),

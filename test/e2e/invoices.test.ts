@@ -113,6 +113,7 @@ describe('activation on payment', () => {
       expect(activated.data).toEqual({
         subscription_id: sub.id,
         client_id: client.id,
+        client_external_ref: client.external_ref,
         period_start: '2026-03-13T12:00:00.000Z',
         period_end: '2026-03-27T12:00:00.000Z',
         invoice_id: sub.invoice.id,

@@ -342,6 +342,7 @@ describe('a suspended subscription', () => {
         {
           subscription_id: sub.id,
           client_id: client.id,
+          client_external_ref: client.external_ref,
           status: 'suspended',
           cancel_at: sub.current_period_end,
         },
@@ -382,6 +383,7 @@ describe('every subscription change has an event', () => {
         {
           subscription_id: sub.id,
           client_id: client.id,
+          client_external_ref: client.external_ref,
           changes: {
             price: 700,
             price_source: 'subscription',
@@ -398,12 +400,14 @@ describe('every subscription change has an event', () => {
         {
           subscription_id: sub.id,
           client_id: client.id,
+          client_external_ref: client.external_ref,
           changes: { apply_package_changes: true, metadata: { plan: 'gold' } },
           previous: { apply_package_changes: false, metadata: {} },
         },
         {
           subscription_id: sub.id,
           client_id: client.id,
+          client_external_ref: client.external_ref,
           changes: { price: 1000, price_source: 'package' },
           previous: { price: 700, price_source: 'subscription' },
         },

@@ -25,11 +25,23 @@ export interface OutboxEventRow {
 /** The channel a transaction that records events notifies (`OUTBOX_NOTIFY_SQL`), and the relay listens on. */
 export const OUTBOX_CHANNEL = 'credits_outbox';
 
-/** One multi-row INSERT of outbox events from a JSON array; `param` is its placeholder. */
+/**
+ * One multi-row INSERT of outbox events from a JSON array; `param` is its placeholder. An event whose data names a
+ * client (`client_id`) also gets the client's `client_external_ref` (the caller's own name for it, what a receiver
+ * routes by) when its maker did not set it — read here, in the same statement, so that no path can forget it. The
+ * lookup is a scalar subquery, not a join, so that the rows keep the array's order (their seq); no `?` operator, a
+ * placeholder to knex.
+ */
 export const outboxInsertSql = (
   param: string,
 ): string => `INSERT INTO outbox_events (id, type, client_id, subject_id, payload, created_at)
-     SELECT id, type, client_id, subject_id, payload, created_at
+     SELECT x.id, x.type, x.client_id, x.subject_id,
+            CASE WHEN x.payload->'data'->'client_id' IS NOT NULL AND x.payload->'data'->'client_external_ref' IS NULL
+                 THEN jsonb_set(x.payload, '{data,client_external_ref}',
+                                COALESCE((SELECT to_jsonb(c.external_ref) FROM clients c
+                                           WHERE c.id = (x.payload->'data'->>'client_id')::uuid), 'null'::jsonb))
+                 ELSE x.payload END,
+            x.created_at
        FROM json_to_recordset(${param}::json)
             AS x(id uuid, type text, client_id uuid, subject_id uuid, payload jsonb, created_at timestamptz)`;
 
