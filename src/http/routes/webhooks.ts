@@ -191,9 +191,11 @@ export const webhookRoutes: AnyRoute[] = [
     path: '/v1/webhook-deliveries/{id}/retry',
     access: 'admin',
     tag: 'webhooks',
-    summary: 'Send a delivery again after it ran out of attempts',
+    summary: 'Send a delivery again now (after it ran out of attempts, or while it waits for its next one)',
     description:
-      'A failed delivery goes back to pending with a fresh count of attempts. 409 when it was delivered already.',
+      'A failed delivery goes back to pending with a fresh count of attempts; a pending one waiting for its ' +
+      'next attempt after a failure is tried now instead of when its backoff ends. 409 when it was delivered ' +
+      'already, or while its endpoint is disabled or deleted.',
     params: idParams,
     responses: {
       202: { description: 'Pending again', schema: z.object({ delivery_id: z.uuid(), status: z.literal('pending') }) },
