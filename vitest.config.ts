@@ -12,10 +12,16 @@ const producerSource = fileURLToPath(new URL('./packages/producer/src/', import.
  */
 const LONGEST_FIRST = [
   'test/e2e/deploy-build.test.ts',
+  // 88 and 115 s in the two full runs of 2026-12-04 (with reports-large, cancel-ahead and producer-package below:
+  // 40–115 s each, until then left to vitest's order)
+  'test/e2e/nights-walk.test.ts',
   'test/e2e/fuzz.test.ts',
   'test/browser/ui-a11y.browser.test.ts',
   'test/e2e/production-start.test.ts',
+  'test/e2e/reports-large.test.ts',
+  'test/e2e/cancel-ahead.test.ts',
   'test/e2e/year.test.ts',
+  'test/e2e/producer-package.test.ts',
   'test/e2e/archive.test.ts',
   'test/chaos/chaos.test.ts',
   'test/e2e/cli.test.ts',
