@@ -107,7 +107,7 @@ describe("waited uses in their group's carrier", () => {
     );
     answers.forEach((answer, i) => {
       expect([200, 422]).toContain(answer.status);
-      const body = answer.body as { id: string; quantity: string; consumption_status?: string; status: unknown };
+      const body = answer.body as { id: string; quantity: string; consumption_status?: string };
       expect(body.id).toBe(consumptionId(other.id, `cw-http-${i}`));
       expect(body.quantity).toBe(String(i + 1));
       if (answer.status === 422) expect(body.consumption_status).toBe('rejected');
