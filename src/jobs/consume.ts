@@ -17,7 +17,7 @@ import { type Failure, type FieldProblem, fail, ok, type Result } from '../domai
 import { type ConsumptionResult, toConsumptionResult } from '../views/consumption.js';
 import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
 import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
-import { refuseIfOwed, settlingOwed } from './hold.js';
+import { refuseIfOwed, settlingOwed } from './sweep-owed.js';
 
 /** One `consume` job as the micro-batcher hands it over. */
 export interface ConsumeItem {

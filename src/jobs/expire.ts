@@ -32,7 +32,7 @@ import { unfreezeDue } from '../services/freeze.js';
 import { voidUnpaidFirstInvoice } from '../services/invoice-voiding.js';
 import type { ExpiryResult } from '../views/maintenance.js';
 import { expireGrants } from './expire-grants.js';
-import { expireHolds } from './hold.js';
+import { expireHolds } from './hold-closing.js';
 import { renewOverdue } from './renew-overdue.js';
 
 const CHUNK = 100;

@@ -7,7 +7,8 @@ import { JOB_NAMES, JOBS, type JobDefinition, type JobName, type JobPayload, typ
 import { deliverWebhook } from './deliver-webhook.js';
 import { expireDue } from './expire.js';
 import { generateReportJob } from './generate-report.js';
-import { applyCaptures, applyHolds, applyReleases } from './hold.js';
+import { applyHolds } from './hold.js';
+import { applyCaptures, applyReleases } from './hold-closing.js';
 import { closingLane } from './hold-lanes.js';
 import type { JobRun } from './job-run.js';
 import { notifyBalances } from './notify.js';

@@ -5,7 +5,7 @@ import { type SubscriptionRow, subscriptionById } from '../db/repositories/subsc
 import { frozenPastUntil } from '../domain/freeze.js';
 import { subscriptionViews } from '../services/subscriptions.js';
 import type { SubscriptionView } from '../views/subscription.js';
-import { settleOwed } from './hold.js';
+import { settleOwed } from './sweep-owed.js';
 
 /**
  * DOMAIN.md has a hold end at its `expires_at` and a freeze at its `frozen_until`; the expiry sweep that records it

@@ -96,8 +96,8 @@ export async function quoteConsumption(app: AppContext, body: QuoteRequest): Pro
     to: scope.to,
   });
   let outcome = burn(lots);
-  // short while the sweep owes the client a closing (a hold past expires_at, a freeze past frozen_until): the use
-  // would do that first and run again (jobs/hold.ts settlingOwed), so the quote reads the balances as it leaves them
+  // short while the sweep owes the client a closing (a hold past expires_at, a freeze past frozen_until): the use would
+  // do that first and run again (jobs/sweep-owed.ts settlingOwed), so the quote reads the balances as it leaves them
   if (outcome.status !== 'applied' && (await clientsOwedBySweep(app.sql, [scope.clientId], now)).length > 0) {
     lots = await readSpendableAsSwept(app.sql, { ...scope, now });
     outcome = burn(lots);

@@ -117,7 +117,7 @@ export async function readSpendable(client: SqlClient, scope: SpendableScope): P
 
 /**
  * What readSpendable would find for one client and credit type once the expiry sweep had done what it owes at
- * `now` (jobs/hold.ts settleOwed, which a use that comes up short does first): a subscription frozen past its
+ * `now` (jobs/sweep-owed.ts settleOwed, which a use that comes up short does first): a subscription frozen past its
  * `frozen_until` unfrozen — active, its live balances still valid when the clock stopped expiring later by
  * frozen_until − frozen_at (domain/freeze.ts extendExpiries) — and the units of open holds past their
  * `expires_at` back in each balance that was live and unexpired at that instant (domain/hold.ts planClosings).
