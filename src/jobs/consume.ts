@@ -1,33 +1,22 @@
 import type { AppContext } from '../app-context.js';
-import { type SettledLookup, settle, settlementOf, submit, type Watch } from '../commands/index.js';
-import { PG, pgCode } from '../db/knex.js';
+import { type SettledLookup, submit, type Watch } from '../commands/index.js';
 import {
   type AllocationRow,
   allocationsIn,
   appliedConsumptions,
   type ConsumptionRow,
   consumptionsIn,
-  lockSpendable,
   writeConsumptionBatch,
 } from '../db/repositories/consumptions.js';
-import { inTransaction } from '../db/sql-client.js';
-import { planConsumptions } from '../domain/consumption-plan.js';
+import { type ConsumptionPlan, planConsumptions } from '../domain/consumption-plan.js';
 import { isRefused, type PreparedUse, prepareUse } from '../domain/consumption-request.js';
 import { type Failure, type FieldProblem, fail, ok, type Result } from '../domain/result.js';
 import { type ConsumptionResult, toConsumptionResult } from '../views/consumption.js';
-import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
 import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
-import { refuseIfOwed, settlingOwed } from './sweep-owed.js';
+import { applySpendBatch, type SpendBatch, type SpendItem } from './spend-batch.js';
 
 /** One `consume` job as the micro-batcher hands it over. */
-export interface ConsumeItem {
-  jobId: string;
-  data: JobPayload<'consume'>;
-  /** The job's enqueue time: the default occurred_at when neither it nor accepted_at is given. */
-  enqueuedAt: Date;
-  /** The accepted request it settles, when not `jobId` (a use carried by a `consume-batch` job). */
-  settles?: string;
-}
+export type ConsumeItem = SpendItem<JobPayload<'consume'>>;
 
 export type ItemOutcome = Result<ConsumptionResult>;
 
@@ -36,6 +25,28 @@ const conflict = (p: PreparedUse): Failure =>
     'idempotency_conflict',
     `idempotency_key "${p.report.idempotency_key}" was used for client "${p.client.externalRef}" with another payload`,
   );
+
+/** What the `consume` job is made of in the skeleton it shares with `hold` (jobs/spend-batch.ts). */
+const consumeBatch: SpendBatch<
+  PreparedUse<JobPayload<'consume'>>,
+  ConsumptionRow,
+  AllocationRow,
+  ConsumptionPlan,
+  'applied',
+  ConsumptionResult
+> = {
+  noun: 'consumption',
+  taken: 'applied',
+  prepare: prepareUse,
+  existing: consumptionsIn,
+  plan: planConsumptions,
+  rows: (plan) => plan.consumptions,
+  short: (c) => c.status !== 'applied',
+  write: (client, plan, settlement, now) => writeConsumptionBatch(client, { ...plan, settlement, now }),
+  replayAllocations: allocationsIn,
+  answer: (row, allocations, p, replayed) => toConsumptionResult(row, allocations, p.client, p.creditType, replayed),
+  conflict,
+};
 
 /**
  * The `consume` job, many at a time (DOMAIN.md "Consumption"): lock, plan, write, in ONE
@@ -48,96 +59,12 @@ const conflict = (p: PreparedUse): Failure =>
  * conflicts). A bad item answers its own failure and never fails its neighbours; a database error
  * throws, and the whole batch is retried (idempotency makes that safe).
  */
-export async function applyConsumptions(
+export function applyConsumptions(
   app: AppContext,
   items: readonly ConsumeItem[],
   options: { checkExisting?: boolean } = {},
 ): Promise<ItemOutcome[]> {
-  const now = app.clock.now();
-  const outcomes: ItemOutcome[] = new Array(items.length);
-  const clients = await app.refs.clientsFor(
-    app.db,
-    items.map((i) => i.data.client),
-  );
-  const creditTypes = await app.refs.creditTypesFor(
-    app.db,
-    items.map((i) => i.data.credit_type),
-  );
-
-  const { primaries, repeats } = firstsAndRepeats(
-    items,
-    (item, index) =>
-      prepareUse(item.data, {
-        index,
-        jobId: item.jobId,
-        enqueuedAt: item.enqueuedAt,
-        now,
-        clients,
-        creditTypes,
-      }),
-    outcomes,
-  );
-  const acceptedJobIds = acceptedJobIdsOf(items);
-  if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
-
-  const apply = (checkExisting: boolean, settled: boolean) =>
-    inTransaction(app.sql, async (client) => {
-      const existing = checkExisting
-        ? await consumptionsIn(
-            client,
-            primaries.map((p) => p.id),
-          )
-        : new Map<string, ConsumptionRow>();
-      const fresh = primaries.filter((p) => !existing.has(p.id));
-      let applied = new Map<string, { row: ConsumptionRow; allocations: AllocationRow[] }>();
-      if (fresh.length > 0) {
-        const times = fresh.map((p) => p.occurredAt.getTime());
-        const lots = await lockSpendable(client, {
-          clientIds: fresh.map((p) => p.client.id),
-          creditTypeIds: fresh.map((p) => p.creditType.id),
-          from: new Date(Math.min(...times)),
-          to: new Date(Math.max(...times)),
-        });
-        const plan = planConsumptions(lots, fresh, now);
-        if (!settled)
-          await refuseIfOwed(
-            client,
-            plan.consumptions.filter((c) => c.status !== 'applied'),
-            now,
-          );
-        const settlement = settlementOf(acceptedJobIds);
-        const inserted = await writeConsumptionBatch(client, { ...plan, settlement, now }).catch((error: unknown) => {
-          // a consumption applied before: its row (the write does not skip it) collides with the one just made
-          if (pgCode(error) === PG.uniqueViolation) throw new ConcurrentDuplicateError();
-          throw error;
-        });
-        if (inserted !== plan.consumptions.length) throw new ConcurrentDuplicateError();
-        applied = plan.applied;
-      } else await settle(client, acceptedJobIds);
-      const replayAllocations =
-        existing.size > 0 ? await allocationsIn(client, [...existing.keys()]) : new Map<string, AllocationRow[]>();
-      return { existing, applied, replayAllocations };
-    });
-  // a use short for a client the sweep owes a closing (a hold or a freeze past its end) runs again after it
-  const written = await settlingOwed(app, now, (settled) =>
-    applyOptimistically((checkExisting) => apply(checkExisting, settled), options.checkExisting),
-  );
-
-  const answer = (p: PreparedUse, replayed: boolean): ItemOutcome => {
-    const fresh = written.applied.get(p.id);
-    if (fresh) {
-      if (replayed && fresh.row.request_hash !== p.hash) return conflict(p);
-      return { ok: true, value: toConsumptionResult(fresh.row, fresh.allocations, p.client, p.creditType, replayed) };
-    }
-    const before = written.existing.get(p.id);
-    if (!before) throw new Error(`consumption ${p.id} was neither applied nor found`);
-    if (before.request_hash !== p.hash) return conflict(p);
-    const allocations = written.replayAllocations.get(p.id) ?? [];
-    return { ok: true, value: toConsumptionResult(before, allocations, p.client, p.creditType, true) };
-  };
-  for (const p of primaries) outcomes[p.index] = answer(p, false);
-  for (const p of repeats) outcomes[p.index] = answer(p, true);
-  return outcomes;
+  return applySpendBatch(app, items, consumeBatch, options);
 }
 
 /** A consumption as POST /v1/consumptions (and /batch) accepted it. */

@@ -1,7 +1,5 @@
 import type { AppContext } from '../app-context.js';
-import { type SettledLookup, settle, settlementOf, submit, type Watch } from '../commands/index.js';
-import { PG, pgCode } from '../db/knex.js';
-import { lockSpendable } from '../db/repositories/consumptions.js';
+import { type SettledLookup, submit, type Watch } from '../commands/index.js';
 import {
   type HoldAllocationRow,
   type HoldRow,
@@ -10,15 +8,13 @@ import {
   takenHolds,
   writeHoldBatch,
 } from '../db/repositories/holds.js';
-import { inTransaction } from '../db/sql-client.js';
-import { type PreparedHold, planHolds, prepareHold } from '../domain/hold.js';
+import { type HoldPlan, type PreparedHold, planHolds, prepareHold } from '../domain/hold.js';
 import { type Failure, fail, ok, type Result } from '../domain/result.js';
 import { type HoldResult, toHoldResult } from '../views/hold.js';
-import { acceptedJobIdsOf, applyOptimistically, ConcurrentDuplicateError, firstsAndRepeats } from './batch-apply.js';
 import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
 import { rememberHoldClient } from './hold-lanes.js';
 import type { BatchItem } from './registry.js';
-import { refuseIfOwed, settlingOwed } from './sweep-owed.js';
+import { applySpendBatch, type SpendBatch } from './spend-batch.js';
 
 const conflict = (p: PreparedHold): Failure =>
   fail(
@@ -27,106 +23,38 @@ const conflict = (p: PreparedHold): Failure =>
       'with another payload',
   );
 
+/** What the `hold` job is made of in the skeleton it shares with `consume` (jobs/spend-batch.ts). */
+const holdBatch: SpendBatch<PreparedHold, HoldRow, HoldAllocationRow, HoldPlan, 'taken', HoldResult> = {
+  noun: 'hold',
+  taken: 'taken',
+  prepare: prepareHold,
+  existing: holdsIn,
+  plan: planHolds,
+  rows: (plan) => plan.holds,
+  short: (h) => h.status === 'rejected',
+  write: (client, plan, settlement, now) => writeHoldBatch(client, { ...plan, settlement, now }),
+  replayAllocations: holdAllocationsIn,
+  answer: (row, allocations, p, replayed) => toHoldResult(row, allocations, p.client, p.creditType, replayed),
+  conflict,
+  whenWritten: (taken) => {
+    // their captures and releases go to their client's lane (hold-lanes.ts)
+    for (const { row } of taken.values()) if (row.status === 'held') rememberHoldClient(row.id, row.client_id);
+  },
+};
+
 /**
- * The `hold` job, many at a time, exactly like `consume` (jobs/consume.ts): ONE transaction locks
- * every balance the holds may take from in the one lock order (the consumption lock, `lockSpendable`),
- * plans them with the consumption's burn-down (`planHolds`), and writes holds, allocations, balances,
- * ledger entries and the settling of the accepted requests in one statement. A hold taken before is
- * answered from its row (a repeat changes nothing); another payload under its key is a conflict.
+ * The `hold` job, many at a time, exactly like `consume` (jobs/consume.ts; the skeleton both share is
+ * jobs/spend-batch.ts): ONE transaction locks every balance the holds may take from in the one lock order (the
+ * consumption lock, `lockSpendable`), plans them with the consumption's burn-down (`planHolds`), and writes holds,
+ * allocations, balances, ledger entries and the settling of the accepted requests in one statement. A hold taken
+ * before is answered from its row (a repeat changes nothing); another payload under its key is a conflict.
  */
-export async function applyHolds(
+export function applyHolds(
   app: AppContext,
   items: ReadonlyArray<BatchItem<'hold'>>,
   options: { checkExisting?: boolean } = {},
 ): Promise<Array<Result<HoldResult>>> {
-  const now = app.clock.now();
-  const outcomes: Array<Result<HoldResult>> = new Array(items.length);
-  const clients = await app.refs.clientsFor(
-    app.db,
-    items.map((i) => i.data.client),
-  );
-  const creditTypes = await app.refs.creditTypesFor(
-    app.db,
-    items.map((i) => i.data.credit_type),
-  );
-  const { primaries, repeats } = firstsAndRepeats(
-    items,
-    (item, index) =>
-      prepareHold(item.data, {
-        index,
-        jobId: item.jobId,
-        enqueuedAt: item.enqueuedAt,
-        now,
-        clients,
-        creditTypes,
-      }),
-    outcomes,
-  );
-  const acceptedJobIds = acceptedJobIdsOf(items);
-  if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
-
-  const apply = (checkExisting: boolean, settled: boolean) =>
-    inTransaction(app.sql, async (client) => {
-      const existing = checkExisting
-        ? await holdsIn(
-            client,
-            primaries.map((p) => p.id),
-          )
-        : new Map<string, HoldRow>();
-      const fresh = primaries.filter((p) => !existing.has(p.id));
-      let taken = new Map<string, { row: HoldRow; allocations: HoldAllocationRow[] }>();
-      if (fresh.length > 0) {
-        const times = fresh.map((p) => p.occurredAt.getTime());
-        const lots = await lockSpendable(client, {
-          clientIds: fresh.map((p) => p.client.id),
-          creditTypeIds: fresh.map((p) => p.creditType.id),
-          from: new Date(Math.min(...times)),
-          to: new Date(Math.max(...times)),
-        });
-        const plan = planHolds(lots, fresh, now);
-        if (!settled)
-          await refuseIfOwed(
-            client,
-            plan.holds.filter((h) => h.status === 'rejected'),
-            now,
-          );
-        const inserted = await writeHoldBatch(client, {
-          ...plan,
-          settlement: settlementOf(acceptedJobIds),
-          now,
-        }).catch((error: unknown) => {
-          if (pgCode(error) === PG.uniqueViolation) throw new ConcurrentDuplicateError();
-          throw error;
-        });
-        if (inserted !== plan.holds.length) throw new ConcurrentDuplicateError();
-        taken = plan.taken;
-      } else await settle(client, acceptedJobIds);
-      const replayAllocations =
-        existing.size > 0
-          ? await holdAllocationsIn(client, [...existing.keys()])
-          : new Map<string, HoldAllocationRow[]>();
-      return { existing, taken, replayAllocations };
-    });
-  const written = await settlingOwed(app, now, (settled) =>
-    applyOptimistically((checkExisting) => apply(checkExisting, settled), options.checkExisting),
-  );
-  // their captures and releases go to their client's lane (hold-lanes.ts)
-  for (const { row } of written.taken.values()) if (row.status === 'held') rememberHoldClient(row.id, row.client_id);
-
-  const answer = (p: PreparedHold, replayed: boolean): Result<HoldResult> => {
-    const fresh = written.taken.get(p.id);
-    if (fresh) {
-      if (replayed && fresh.row.request_hash !== p.hash) return conflict(p);
-      return ok(toHoldResult(fresh.row, fresh.allocations, p.client, p.creditType, replayed));
-    }
-    const before = written.existing.get(p.id);
-    if (!before) throw new Error(`hold ${p.id} was neither taken nor found`);
-    if (before.request_hash !== p.hash) return conflict(p);
-    return ok(toHoldResult(before, written.replayAllocations.get(p.id) ?? [], p.client, p.creditType, true));
-  };
-  for (const p of primaries) outcomes[p.index] = answer(p, false);
-  for (const p of repeats) outcomes[p.index] = answer(p, true);
-  return outcomes;
+  return applySpendBatch(app, items, holdBatch, options);
 }
 
 /** A hold as POST /v1/holds accepted it. */
