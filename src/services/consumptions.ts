@@ -7,6 +7,7 @@ import {
   toConsumptionResult,
   toConsumptionView,
 } from '../views/consumption.js';
+import { spendViews } from './spend-views.js';
 
 /** The consumption as stored, or `queued` while an accepted request waits for its worker. */
 export async function consumptionView(app: AppContext, id: string): Promise<ConsumptionView | undefined> {
@@ -16,27 +17,8 @@ export async function consumptionView(app: AppContext, id: string): Promise<Cons
   return (await isPending(app.db, id)) ? { id, status: 'queued' } : undefined;
 }
 
-export async function consumptionViews(app: AppContext, rows: readonly ConsumptionRow[]): Promise<ConsumptionView[]> {
-  const allocations = await allocationsOf(
-    app.db,
-    rows.map((r) => r.id),
-  );
-  const clients = await app.refs.clientsFor(
-    app.db,
-    rows.map((r) => r.client_id),
-  );
-  const creditTypes = await app.refs.creditTypesFor(
-    app.db,
-    rows.map((r) => r.credit_type_id),
-  );
-  return rows.map((row) =>
-    toConsumptionView(
-      row,
-      allocations.get(row.id) ?? [],
-      clients.get(row.client_id)!,
-      creditTypes.get(row.credit_type_id)!,
-    ),
-  );
+export function consumptionViews(app: AppContext, rows: readonly ConsumptionRow[]): Promise<ConsumptionView[]> {
+  return spendViews(app, rows, allocationsOf, toConsumptionView);
 }
 
 /** The first answer of a consumption applied before, as its repeat under `?wait=true` gives it. */

@@ -12,33 +12,12 @@ import {
   toHoldResult,
   toQueuedHold,
 } from '../views/hold.js';
+import { spendViews } from './spend-views.js';
 
 /** Holds as every answer shows them, in the order given. */
-export async function holdResults(
-  app: AppContext,
-  rows: readonly HoldRow[],
-  replayed?: boolean,
-): Promise<HoldResult[]> {
-  const allocations = await holdAllocationsOf(
-    app.db,
-    rows.map((r) => r.id),
-  );
-  const clients = await app.refs.clientsFor(
-    app.db,
-    rows.map((r) => r.client_id),
-  );
-  const creditTypes = await app.refs.creditTypesFor(
-    app.db,
-    rows.map((r) => r.credit_type_id),
-  );
-  return rows.map((row) =>
-    toHoldResult(
-      row,
-      allocations.get(row.id) ?? [],
-      clients.get(row.client_id)!,
-      creditTypes.get(row.credit_type_id)!,
-      replayed,
-    ),
+export function holdResults(app: AppContext, rows: readonly HoldRow[], replayed?: boolean): Promise<HoldResult[]> {
+  return spendViews(app, rows, holdAllocationsOf, (row, allocations, client, creditType) =>
+    toHoldResult(row, allocations, client, creditType, replayed),
   );
 }
 
