@@ -13,7 +13,8 @@ export interface Violation {
     | 'consumption_allocations'
     | 'consumption_ledger'
     | 'invoice_numbers'
-    | 'invoice_total';
+    | 'invoice_total'
+    | 'hold_consumption';
   subject: string;
   detail: string;
 }
@@ -218,4 +219,26 @@ export function checkInvoiceTotal(facts: {
           detail: `total is ${facts.total} but its lines add up to ${facts.linesTotal}`,
         },
       ];
+}
+
+/**
+ * A captured hold names the consumption its capture made, and that consumption exists: the closing writes both in one
+ * statement (the database no longer checks the reference on that hot path: migration 0024).
+ */
+export function checkCapturedHold(facts: {
+  id: string;
+  consumptionId: string | null;
+  consumptionExists: boolean;
+}): Violation[] {
+  if (facts.consumptionId !== null && facts.consumptionExists) return [];
+  return [
+    {
+      invariant: 'hold_consumption',
+      subject: `hold ${facts.id}`,
+      detail:
+        facts.consumptionId === null
+          ? 'it was captured but names no consumption'
+          : `it was captured into consumption ${facts.consumptionId}, which does not exist`,
+    },
+  ];
 }

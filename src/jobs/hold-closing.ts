@@ -1,8 +1,15 @@
 import type { AppContext } from '../app-context.js';
 import { settlementOf } from '../commands/index.js';
+import { PG, pgCode } from '../db/knex.js';
 import { allocationsIn, consumptionsIn } from '../db/repositories/consumptions.js';
-import { dueHoldIds, type HoldRow, lockHeldBalances, lockHolds, writeClosingBatch } from '../db/repositories/holds.js';
-import { inTransaction } from '../db/sql-client.js';
+import {
+  dueHoldIds,
+  type HoldRow,
+  holdsToClose,
+  lockHeldBalances,
+  writeClosingBatch,
+} from '../db/repositories/holds.js';
+import { inTransaction, type SqlClient } from '../db/sql-client.js';
 import type { UseClient, UseCreditType } from '../domain/consumption-request.js';
 import { type Closing, captureKey, type HoldClosing, planClosings } from '../domain/hold.js';
 import { parseQuantity } from '../domain/quantity.js';
@@ -39,8 +46,9 @@ const closedAs = (hold: HoldRow): string =>
 
 /**
  * Closes holds many at a time (`capture`, `release`, and the sweep's expiry), in ONE transaction: the
- * holds are locked by id first (two closings of one hold queue; the second sees it closed), then the
- * balances they hold units of in the one lock order; `planClosings` decides; the captures'
+ * holds are read by id (not locked), then the balances they hold units of are locked in the one lock order
+ * (two closings of one hold queue there; the second's write finds the hold closed, and the closing runs again
+ * and answers as a repeat: runAgainIfRaced); `planClosings` decides; the captures'
  * consumptions and allocations, the balances, the ledger, the events, the settling and the holds go in
  * one statement. Each closing happens once: closing a hold again the same way answers the first result;
  * a capture of a released or expired hold (or a release of a captured one) is 409 `conflict`.
@@ -50,13 +58,15 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
   const outcomes: ClosingOutcome[] = new Array(requests.length);
   const settles = [...new Set(requests.flatMap((r) => (r.settles ? [r.settles] : [])))];
 
-  const written = await inTransaction(app.sql, async (client) => {
-    const locked = await lockHolds(
+  // one attempt; an outcome it failed is overwritten by the next attempt's (every request ends failed, closed or
+  // replayed), should a race make it run again (runAgainIfRaced)
+  const close = async (client: SqlClient) => {
+    const found = await holdsToClose(
       client,
       requests.map((r) => r.holdId),
     );
-    const holds = new Map([...locked].map(([id, l]) => [id, l.hold]));
-    const allocations = new Map([...locked].map(([id, l]) => [id, l.allocations]));
+    const holds = new Map([...found].map(([id, l]) => [id, l.hold]));
+    const allocations = new Map([...found].map(([id, l]) => [id, l.allocations]));
     const clients = await app.refs.clientsFor(
       app.db,
       [...holds.values()].map((h) => h.client_id),
@@ -140,7 +150,7 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
     );
     const plan = planClosings(lots, closings, now, usable);
     if (closings.length > 0 || settles.length > 0) {
-      const inserted = await writeClosingBatch(client, {
+      const { inserted, closed: closedCount } = await writeClosingBatch(client, {
         holds: plan.holds,
         consumptions: plan.consumptions,
         allocations: plan.consumptionAllocations,
@@ -149,8 +159,14 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
         events: plan.events,
         settlement: settlementOf(settles),
         now,
+      }).catch((error: unknown) => {
+        const code = pgCode(error);
+        if (code === PG.checkViolation || code === PG.uniqueViolation) throw new ClosingRefused(error);
+        throw error;
       });
-      if (inserted !== plan.consumptions.length) throw new ConcurrentDuplicateError();
+      // a hold closed by another transaction since it was read: run again, reading it closed
+      if (inserted !== plan.consumptions.length || closedCount !== plan.holds.length)
+        throw new ConcurrentDuplicateError();
     }
     // what the answers are made of: the holds as they now stand, their allocations, the captures' consumptions
     const closed = new Map(plan.holds.map((h) => [h.id, h]));
@@ -176,7 +192,8 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
       clients,
       creditTypes,
     };
-  });
+  };
+  const written = await runAgainIfRaced(() => inTransaction(app.sql, close));
 
   // what a later closing job needs to find its client's lane (hold-lanes.ts): only holds still open
   for (const hold of written.closed.values()) forgetHold(hold.id);
@@ -209,6 +226,43 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
           : answer(current, action, true);
   }
   return outcomes;
+}
+
+/** How many times a closing runs when other transactions keep closing its holds first. */
+const CLOSING_ATTEMPTS = 3;
+
+/**
+ * A closing's write refused by a constraint. A plan made on a hold that another transaction closed after it was read
+ * gives back what the other closing gave back already, and breaks one (a balance's `held` below zero, the capture's
+ * consumption made twice) before the write can count the holds it closed: run again to tell a race from a fault.
+ */
+class ClosingRefused extends Error {
+  constructor(readonly refusal: unknown) {
+    super('a closing write was refused by a constraint; running it again on fresh reads');
+  }
+}
+
+/**
+ * A closing whose write found one of its holds closed by another transaction since it read them (holds are read, not
+ * locked: db/repositories/holds.ts `holdsToClose`) runs again at once, and reads it closed: every caller — the batch,
+ * the sweep, a use settling what the sweep owes — gets the repeat's answer rather than an error. The other closing
+ * committed before this one planned (this one waited for the balances it locks first), so one run again tells: a
+ * refusal that comes back on fresh reads is the write's own fault, and is thrown as it came.
+ */
+async function runAgainIfRaced<T>(run: () => Promise<T>): Promise<T> {
+  let refusedBefore = false;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof ClosingRefused) {
+        if (refusedBefore || attempt >= CLOSING_ATTEMPTS) throw error.refusal;
+        refusedBefore = true;
+        continue;
+      }
+      if (!(error instanceof ConcurrentDuplicateError) || attempt >= CLOSING_ATTEMPTS) throw error;
+    }
+  }
 }
 
 /** The batch handlers of `capture` and `release`: each job one closing of the batch. */

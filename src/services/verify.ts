@@ -6,6 +6,7 @@ import {
   type BalanceLedgerFacts,
   balanceLedgerFacts,
   balancesAfterId,
+  capturedHoldsWithoutConsumption,
   consumptionLedgerTotals,
   consumptionsAfterId,
   invoiceNumberingByYear,
@@ -17,6 +18,7 @@ import { inSnapshot } from '../db/transact.js';
 import {
   checkBalance,
   checkBalanceTotals,
+  checkCapturedHold,
   checkConsumption,
   checkInvoiceSequence,
   checkInvoiceTotal,
@@ -52,6 +54,7 @@ export type VerifyRead =
   | 'consumptions'
   | 'allocations'
   | 'consumption_ledger'
+  | 'captured_holds'
   | 'invoice_numbering'
   | 'invoice_totals';
 
@@ -172,6 +175,14 @@ async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyRep
     checked.consumptions += chunk.length;
     after = last;
   }
+
+  // captured holds against the consumptions their captures made (one read: only the broken ones come back)
+  const orphans = await capturedHoldsWithoutConsumption(db, limit);
+  await between('captured_holds');
+  for (const hold of orphans.first)
+    add(checkCapturedHold({ id: hold.id, consumptionId: hold.consumption_id, consumptionExists: false }));
+  // the ones past the listing's limit are counted all the same
+  violationCount += orphans.total - orphans.first.length;
 
   // invoice numbers: gapless and unique per year; totals add up
   const years = await invoiceNumberingByYear(db);

@@ -131,11 +131,16 @@ const closedHoldsJson = (rows: readonly HoldRow[]): string =>
  * it shares): the captures' consumptions and allocations, the balances, the ledger entries, the
  * events, the settling of the accepted requests, and the holds themselves — found by their key
  * (`= ANY` of their ids: the planner, reckoning 100 rows from any JSON array, would otherwise read the
- * whole holds table once per batch). Answers how many consumptions were new.
+ * whole holds table once per batch) and changed only while still `held`. Answers how many consumptions were new and
+ * how many holds it closed: fewer than planned means another transaction closed one first (holds are not locked,
+ * see `holdsToClose`), and the caller rolls back.
  */
-export async function writeClosingBatch(client: SqlClient, batch: ClosingBatchWrite): Promise<number> {
+export async function writeClosingBatch(
+  client: SqlClient,
+  batch: ClosingBatchWrite,
+): Promise<{ inserted: number; closed: number }> {
   const notify = batch.events.length > 0 ? `, ${OUTBOX_NOTIFY_SQL} AS notified` : '';
-  const result = await client.query<{ inserted: number }>({
+  const result = await client.query<{ inserted: number; closed: number }>({
     ...statementName(batch.events.length > 0 ? 'credits-closing-batch-notify' : 'credits-closing-batch'),
     text: `WITH c AS (${consumptionInsertSql('$1')}),
           a AS (${allocationInsertSql('$2')}),
@@ -150,8 +155,9 @@ export async function writeClosingBatch(client: SqlClient, batch: ClosingBatchWr
                   FROM jsonb_to_recordset($7::jsonb)
                        AS x(id uuid, status text, captured bigint, released bigint, lapsed bigint,
                             consumption_id uuid, job_id text, closed_at timestamptz, updated_at timestamptz)
-                 WHERE h.id = x.id AND h.id = ANY($8::uuid[]))
-     SELECT (SELECT count(*) FROM c)::int AS inserted${notify}`,
+                 WHERE h.id = x.id AND h.id = ANY($8::uuid[]) AND h.status = 'held'
+                 RETURNING 1)
+     SELECT (SELECT count(*) FROM c)::int AS inserted, (SELECT count(*) FROM h)::int AS closed${notify}`,
     values: [
       consumptionsJson(batch.consumptions),
       allocationsJson(batch.allocations, batch.consumptions),
@@ -163,7 +169,7 @@ export async function writeClosingBatch(client: SqlClient, batch: ClosingBatchWr
       batch.holds.map((h) => h.id),
     ],
   });
-  return result.rows[0]!.inserted;
+  return result.rows[0]!;
 }
 
 /** Holds by id, inside a transaction. */
@@ -174,13 +180,15 @@ export async function holdsIn(client: SqlClient, ids: readonly string[]): Promis
 }
 
 /**
- * Locks holds by id (a closing locks its hold before the balances it gives back to: two closings of
- * one hold queue, the second sees it closed). Ordered by id, so that batches never deadlock on them;
- * FOR NO KEY UPDATE, as the closing changes no key. Their allocations ride along, one row each, in each
- * hold's order (one round trip: a closing needs them all; joined rather than aggregated into JSON per
- * hold, which cost Postgres and the worker some 3 µs each per hold in bench/hold-cost.ts's data).
+ * Holds by id, to close, with their allocations, one row each, in each hold's order (one round trip: a closing needs
+ * them all; joined rather than aggregated into JSON per hold, which cost Postgres and the worker some 3 µs each per
+ * hold in bench/hold-cost.ts's data). Not locked: two closings of one hold queue on the balances it holds units of
+ * (locked next, `lockHeldBalances`: a hold still held has at least one), and the closing's write changes only a hold
+ * still `held` — a closing planned on a hold that another closed meanwhile writes fewer holds than it planned, and
+ * runs again (`writeClosingBatch`). The row lock it took before cost a capture more than its consumption's own
+ * lock read (a WAL record per hold), for what the balances' locks already give.
  */
-export async function lockHolds(
+export async function holdsToClose(
   client: SqlClient,
   ids: readonly string[],
 ): Promise<Map<string, { hold: HoldRow; allocations: HoldAllocationRow[] }>> {
@@ -188,19 +196,19 @@ export async function lockHolds(
   const result = await client.query<
     HoldRow & { held_from: string | null; held_amount: bigint | null; held_position: number | null }
   >({
-    ...statementName('credits-lock-holds'),
+    ...statementName('credits-holds-to-close'),
     text: `SELECT h.*, a.balance_id AS held_from, a.amount AS held_amount, a.position AS held_position
        FROM holds h LEFT JOIN hold_allocations a ON a.hold_id = h.id
-      WHERE h.id = ANY($1::uuid[]) ORDER BY h.id, a.position FOR NO KEY UPDATE OF h`,
+      WHERE h.id = ANY($1::uuid[]) ORDER BY h.id, a.position`,
     values: [[...new Set(ids)]],
   });
-  const locked = new Map<string, { hold: HoldRow; allocations: HoldAllocationRow[] }>();
+  const found = new Map<string, { hold: HoldRow; allocations: HoldAllocationRow[] }>();
   for (const row of result.rows) {
-    let entry = locked.get(row.id);
+    let entry = found.get(row.id);
     if (!entry) {
       // the row itself (a copy without the held_ columns cost more than the rest of the loop)
       entry = { hold: row, allocations: [] };
-      locked.set(row.id, entry);
+      found.set(row.id, entry);
     }
     if (row.held_from !== null && row.held_amount !== null && row.held_position !== null)
       entry.allocations.push({
@@ -210,7 +218,7 @@ export async function lockHolds(
         position: row.held_position,
       });
   }
-  return locked;
+  return found;
 }
 
 /** The allocations of these holds, by hold, in each hold's spending order. */

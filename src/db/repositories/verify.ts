@@ -147,6 +147,26 @@ export async function consumptionLedgerTotals(
   return result.rows;
 }
 
+/**
+ * Captured holds whose consumption does not exist (`holds.consumption_id` has no foreign key), the first `limit` of
+ * them by id, and how many there are in all.
+ */
+export async function capturedHoldsWithoutConsumption(
+  db: Executor,
+  limit: number,
+): Promise<{ total: number; first: Array<{ id: string; consumption_id: string | null }> }> {
+  const result = await db.raw<{ rows: Array<{ id: string; consumption_id: string | null; total: number }> }>(
+    `SELECT h.id, h.consumption_id, count(*) OVER ()::int AS total FROM holds h
+      WHERE h.status = 'captured' AND NOT EXISTS (SELECT 1 FROM consumptions c WHERE c.id = h.consumption_id)
+      ORDER BY h.id LIMIT ?`,
+    [limit],
+  );
+  return {
+    total: result.rows[0]?.total ?? 0,
+    first: result.rows.map((r) => ({ id: r.id, consumption_id: r.consumption_id })),
+  };
+}
+
 /** How a year's invoice numbers look: gapless and unique means n = distinct = top and bottom = 1. */
 export interface InvoiceNumbering {
   year: number;
