@@ -13,7 +13,8 @@ import { settleOwed } from './sweep-owed.js';
  * the sweep's own closings, ledger entries and events), so that it answers as the sweep would have left it. The
  * check is one query through the partial indexes of open holds and frozen subscriptions, on the primary (`app.sql`,
  * as the writes: a read of the replica never writes). Safe against the sweep, a worker or another read doing the
- * same meanwhile: each closing locks its hold (or subscription) and finds it closed if another came first.
+ * same meanwhile: a hold's closing queues on the balances it holds units of and, when another closed it first, runs
+ * again and finds it closed (hold-closing.ts); a freeze's locks its subscription and finds it unfrozen.
  * Called before a read of the client: whatever was due when it looked is closed (by it, or by whoever held the lock
  * first) before that read. Answers whether anything was owed (and is now done).
  */
