@@ -5,10 +5,11 @@ import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
 /**
- * Two closings of one hold at once. A closing reads its holds without locking them and locks the balances they hold
- * units of (src/jobs/hold-closing.ts `applyClosings`): here both read the hold while it is still held, then queue on its
- * balance (held by a transaction of the test's own until both wait), so the second plans on a hold the first has
- * closed by the time it writes. Its write must close nothing, and it must run again and answer as a repeat would.
+ * Two closings of one hold at once. A closing reads its holds without locking them and locks the balances they
+ * hold units of (src/jobs/hold-closing.ts `applyClosings`): here both read the hold while it is still held, then
+ * queue on its balance (held by a transaction of the test's own until both wait), so the second plans on a hold the
+ * first has closed by the time it writes. Its write must close nothing, and it must run again and answer as a repeat
+ * would.
  */
 let app: TestApp;
 let sms: { id: string; code: string };
