@@ -1,17 +1,20 @@
 /** DOMAIN.md "ledger entry": one change of one balance; append-only. */
-export type LedgerKind =
-  | 'grant'
-  | 'consume'
-  | 'reverse'
-  | 'recharge'
-  | 'adjust'
-  | 'expire'
-  | 'rollover'
-  | 'void'
-  | 'hold'
-  | 'release'
+export const LEDGER_KINDS = [
+  'grant',
+  'consume',
+  'reverse',
+  'recharge',
+  'adjust',
+  'expire',
+  'rollover',
+  'void',
+  'hold',
+  'release',
   /** A balance's expiry moved later (an unfreeze): amount 0, with the old and new expiry. */
-  | 'extend';
+  'extend',
+] as const;
+
+export type LedgerKind = (typeof LEDGER_KINDS)[number];
 
 /**
  * One change of one balance, as a plan writes it. `amount` is signed; `remaining_after` is the balance right after it.

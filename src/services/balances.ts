@@ -8,6 +8,7 @@ import { expiriesBefore, type LedgerEntryRow, ledgerUpTo, statement } from '../d
 import { availabilityOf } from '../domain/availability.js';
 import { balanceAt, type FreezeSpan, subscriptionStatusAt } from '../domain/balance-as-of.js';
 import { groupBy } from '../domain/group-by.js';
+import { LEDGER_KINDS } from '../domain/ledger-entry.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { type PlacedBalanceView, placedBalanceView, toPlacedBalanceView } from '../views/balance.js';
 
@@ -192,19 +193,7 @@ export const ledgerEntryView = z
   .object({
     id: z.uuid(),
     seq: z.string(),
-    kind: z.enum([
-      'grant',
-      'consume',
-      'reverse',
-      'recharge',
-      'adjust',
-      'expire',
-      'rollover',
-      'void',
-      'hold',
-      'release',
-      'extend',
-    ]),
+    kind: z.enum(LEDGER_KINDS),
     balance_id: z.uuid(),
     subscription_id: z.uuid().nullable().meta({ description: "Null for the entries of an operator's grant." }),
     credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),

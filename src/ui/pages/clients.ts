@@ -3,7 +3,7 @@ import { findClient, listClients } from '../../db/repositories/clients.js';
 import { listHolds } from '../../db/repositories/holds.js';
 import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import type { Availability } from '../../domain/availability.js';
-import type { LedgerKind } from '../../domain/ledger-entry.js';
+import { LEDGER_KINDS, type LedgerKind } from '../../domain/ledger-entry.js';
 import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
 import { settleOwedOf } from '../../jobs/swept-reads.js';
 import { asOfArchived, clientBalances, clientBalancesAsOf, clientStatement } from '../../services/balances.js';
@@ -114,7 +114,7 @@ const availabilityOf = (ctx: UiContext, value: string): Html =>
 /** A ledger entry's kind in the page's language; an unknown one as it is. */
 const ledgerKind = (ctx: UiContext, kind: string): Html =>
   (LEDGER_KINDS as readonly string[]).includes(kind)
-    ? ctx.t(`ledger.${kind as (typeof LEDGER_KINDS)[number]}`)
+    ? ctx.t(`ledger.${kind as LedgerKind}`)
     : html`<code dir="ltr">${kind}</code>`;
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
@@ -152,20 +152,6 @@ function ledgerReason(ctx: UiContext, reason: string | null): Html {
   }
   return name(reason);
 }
-
-const LEDGER_KINDS = [
-  'grant',
-  'consume',
-  'reverse',
-  'recharge',
-  'adjust',
-  'expire',
-  'rollover',
-  'void',
-  'hold',
-  'release',
-  'extend',
-] as const satisfies readonly LedgerKind[];
 
 export async function clientPage(ctx: UiContext, ref: string): Promise<Html | undefined> {
   const { app, t, fmt } = ctx;
