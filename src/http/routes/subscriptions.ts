@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import type { AppContext } from '../../app-context.js';
+import type { Executor } from '../../db/knex.js';
 import { findClient } from '../../db/repositories/clients.js';
 import { findPackage } from '../../db/repositories/packages.js';
-import { listSubscriptions } from '../../db/repositories/subscriptions.js';
+import { listSubscriptions, type SubscriptionRow } from '../../db/repositories/subscriptions.js';
 import { frozenPastUntil } from '../../domain/freeze.js';
-import { fail } from '../../domain/result.js';
+import { type Failure, fail, type Result } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
@@ -25,9 +27,10 @@ import { cancelSubscription, patchSubscription, subscribe, subscriptionViews } f
 import { rechargeResultSchema } from '../../views/recharge.js';
 import { renewalResultSchema } from '../../views/renewal.js';
 import { subscriptionView as subscriptionSchema } from '../../views/subscription.js';
+import type { AuthContext } from '../auth.js';
 import { jobReply } from '../job-reply.js';
 import { page } from '../reply.js';
-import { type AnyRoute, defineRoute } from '../route.js';
+import { type AnyRoute, defineRoute, type JsonReply } from '../route.js';
 
 const autoRechargeSchema = z.strictObject({
   enabled: z.boolean().optional(),
@@ -102,6 +105,21 @@ const freezeBody = z
 
 const notFound = (id: string) => fail('not_found', `no subscription "${id}"`);
 
+/** Who a change is recorded as: the key that called (`system` on a public call). */
+const actorOf = (auth: AuthContext | null): string => `key:${auth?.keyId ?? 'system'}`;
+
+/** A renewal a change undid: its job is forgotten once the change is committed, not before. */
+const forgetUndoneOnCommit =
+  (app: AppContext, afterCommit: (action: () => Promise<void>) => void) =>
+  (jobIds: readonly string[]): void =>
+    afterCommit(() => forgetUndoneRenewal(app, jobIds));
+
+/** A changed subscription as the routes answer it: 200 with its balances; a refusal as it is. */
+async function changedReply(db: Executor, result: Result<SubscriptionRow>): Promise<JsonReply | Failure> {
+  if (!result.ok) return result;
+  return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
+}
+
 export const subscriptionRoutes: AnyRoute[] = [
   defineRoute({
     method: 'post',
@@ -122,7 +140,7 @@ export const subscriptionRoutes: AnyRoute[] = [
       const result = await subscribe(db, body, {
         now: app.clock.now(),
         timeZone: app.config.BUSINESS_TZ,
-        actor: `key:${auth?.keyId ?? 'system'}`,
+        actor: actorOf(auth),
       });
       if (!result.ok) return result;
       const { subscription, invoice } = result.value;
@@ -231,11 +249,10 @@ export const subscriptionRoutes: AnyRoute[] = [
     handler: async ({ params, body, db, app, auth, afterCommit }) => {
       if (!isUuid(params.id)) return notFound(params.id);
       const result = await patchSubscription(db, params.id, body, app.clock.now(), {
-        actor: `key:${auth?.keyId ?? 'system'}`,
-        onRenewalUndone: (jobIds) => afterCommit(() => forgetUndoneRenewal(app, jobIds)),
+        actor: actorOf(auth),
+        onRenewalUndone: forgetUndoneOnCommit(app, afterCommit),
       });
-      if (!result.ok) return result;
-      return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
+      return await changedReply(db, result);
     },
   }),
   defineRoute({
@@ -270,12 +287,11 @@ export const subscriptionRoutes: AnyRoute[] = [
       if (!isUuid(params.id)) return notFound(params.id);
       const result = await cancelSubscription(db, params.id, body.at, {
         now: app.clock.now(),
-        actor: `key:${auth?.keyId ?? 'system'}`,
+        actor: actorOf(auth),
         reason: body.reason,
-        onRenewalUndone: (jobIds) => afterCommit(() => forgetUndoneRenewal(app, jobIds)),
+        onRenewalUndone: forgetUndoneOnCommit(app, afterCommit),
       });
-      if (!result.ok) return result;
-      return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
+      return await changedReply(db, result);
     },
   }),
   defineRoute({
@@ -407,12 +423,11 @@ export const subscriptionRoutes: AnyRoute[] = [
         { until: body?.until, days: body?.days },
         {
           now: app.clock.now(),
-          actor: `key:${auth?.keyId ?? 'system'}`,
-          onRenewalUndone: (jobIds) => afterCommit(() => forgetUndoneRenewal(app, jobIds)),
+          actor: actorOf(auth),
+          onRenewalUndone: forgetUndoneOnCommit(app, afterCommit),
         },
       );
-      if (!result.ok) return result;
-      return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
+      return await changedReply(db, result);
     },
   }),
   defineRoute({
@@ -436,11 +451,10 @@ export const subscriptionRoutes: AnyRoute[] = [
       if (!isUuid(params.id)) return notFound(params.id);
       const result = await unfreezeSubscription(db, params.id, {
         now: app.clock.now(),
-        actor: `key:${auth?.keyId ?? 'system'}`,
+        actor: actorOf(auth),
         by: 'hand',
       });
-      if (!result.ok) return result;
-      return { status: 200, body: (await subscriptionViews(db, [result.value], { withBalances: true }))[0] };
+      return await changedReply(db, result);
     },
   }),
 ];
