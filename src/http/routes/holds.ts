@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import type { AppContext } from '../../app-context.js';
 import { forgetFailedJob, submit } from '../../commands/index.js';
-import { listHolds } from '../../db/repositories/holds.js';
+import { type HoldRow, listHolds } from '../../db/repositories/holds.js';
 import { HOLD_STATUSES, heldPastExpiry } from '../../domain/hold.js';
 import { parseQuantity } from '../../domain/quantity.js';
-import { type Failure, fail } from '../../domain/result.js';
+import { type Failure, fail, ok, type Result } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { holdData } from '../../jobs/definitions.js';
+import { holdData, type JobData } from '../../jobs/definitions.js';
 import { acceptHold, closingJobId } from '../../jobs/hold.js';
 import { readAsSwept, settleOwedAnywhere, settleOwedOf } from '../../jobs/swept-reads.js';
 import { idParams, listOf, pageQuery, quantityInput, refSchema, waitQuery } from '../../schemas/common.js';
@@ -21,7 +22,7 @@ import { withBoundKey } from '../bound-idempotency-key.js';
 import { jobReply, queuedSchema, takenOrInsufficient } from '../job-reply.js';
 import { holdInsufficientProblemSchema, validationProblemSchema } from '../problem-schemas.js';
 import { page } from '../reply.js';
-import { type AnyRoute, defineRoute } from '../route.js';
+import { type AnyRoute, defineRoute, type JsonReply } from '../route.js';
 
 const holdBody = holdData.omit({ accepted_at: true });
 
@@ -30,6 +31,35 @@ const holdReply = (result: HoldResult) => takenOrInsufficient(result, 'hold_stat
 
 const closedConflict = (id: string, status: string, verb: string): Failure =>
   fail('conflict', `hold ${id} is ${status}: it cannot be ${verb}`);
+
+/** The hold a capture or a release closes: 404 for none, 409 for one whose request is still queued. */
+async function holdToClose(app: AppContext, id: string): Promise<Result<HoldRow>> {
+  if (!isUuid(id)) return fail('not_found', `no hold "${id}"`);
+  const row = await holdRow(app, id);
+  if (row) return ok(row);
+  const view = await holdView(app, id);
+  return view ? fail('conflict', `hold ${id} is still queued`) : fail('not_found', `no hold "${id}"`);
+}
+
+/** Sends a held hold's capture or release to its worker and waits for it (202 with the job while queued). */
+async function closeHold<N extends 'capture' | 'release'>(
+  app: AppContext,
+  name: N,
+  data: JobData<N>,
+): Promise<JsonReply | Failure> {
+  // a closing the worker refused before (a producer's capture) failed under this job id and changed nothing —
+  // the hold is still held: forgotten, so that this one runs instead of answering that refusal
+  await forgetFailedJob(app, name, closingJobId(name, data.hold_id));
+  const submitted = await submit(app, [{ name, data }], { watch: true });
+  if (!submitted.ok) return submitted;
+  const admission = submitted.value[0]!;
+  const queued = { id: data.hold_id, status: 'queued', job_id: admission.jobId };
+  return jobReply(
+    app,
+    { name, jobId: admission.jobId, watch: admission.watch, fresh: admission.state === 'new' },
+    { wait: true, queued },
+  );
+}
 
 export const holdRoutes: AnyRoute[] = [
   defineRoute({
@@ -183,14 +213,9 @@ export const holdRoutes: AnyRoute[] = [
       409: { description: 'The hold is released, expired, rejected or not yet taken' },
     },
     handler: async ({ params, body, app }) => {
-      if (!isUuid(params.id)) return fail('not_found', `no hold "${params.id}"`);
-      const row = await holdRow(app, params.id);
-      if (!row) {
-        const view = await holdView(app, params.id);
-        return view
-          ? fail('conflict', `hold ${params.id} is still queued`)
-          : fail('not_found', `no hold "${params.id}"`);
-      }
+      const found = await holdToClose(app, params.id);
+      if (!found.ok) return found;
+      const row = found.value;
       if (row.status === 'captured') {
         const stored = await storedCapture(app, row);
         if (stored) return { status: 200, body: stored };
@@ -207,23 +232,11 @@ export const holdRoutes: AnyRoute[] = [
             errors: [{ field: 'quantity', message: problem }],
           });
       }
-      // a capture the worker refused before (a producer's) failed under this job id and changed nothing — the
-      // hold is still held: forgotten, so that this one runs instead of answering that refusal
-      await forgetFailedJob(app, 'capture', closingJobId('capture', row.id));
-      const data = {
+      return await closeHold(app, 'capture', {
         hold_id: row.id,
         ...(body?.quantity !== undefined ? { quantity: body.quantity } : {}),
         accepted_at: app.clock.now().toISOString(),
-      };
-      const submitted = await submit(app, [{ name: 'capture' as const, data }], { watch: true });
-      if (!submitted.ok) return submitted;
-      const admission = submitted.value[0]!;
-      const queued = { id: row.id, status: 'queued', job_id: admission.jobId };
-      return jobReply(
-        app,
-        { name: 'capture', jobId: admission.jobId, watch: admission.watch, fresh: admission.state === 'new' },
-        { wait: true, queued },
-      );
+      });
     },
   }),
   defineRoute({
@@ -245,28 +258,13 @@ export const holdRoutes: AnyRoute[] = [
       409: { description: 'The hold is captured, rejected or not yet taken' },
     },
     handler: async ({ params, app }) => {
-      if (!isUuid(params.id)) return fail('not_found', `no hold "${params.id}"`);
-      const row = await holdRow(app, params.id);
-      if (!row) {
-        const view = await holdView(app, params.id);
-        return view
-          ? fail('conflict', `hold ${params.id} is still queued`)
-          : fail('not_found', `no hold "${params.id}"`);
-      }
+      const found = await holdToClose(app, params.id);
+      if (!found.ok) return found;
+      const row = found.value;
       if (row.status === 'released' || row.status === 'expired')
         return { status: 200, body: (await holdResults(app, [row], true))[0] };
       if (row.status !== 'held') return closedConflict(row.id, row.status, 'released');
-      await forgetFailedJob(app, 'release', closingJobId('release', row.id));
-      const data = { hold_id: row.id, accepted_at: app.clock.now().toISOString() };
-      const submitted = await submit(app, [{ name: 'release' as const, data }], { watch: true });
-      if (!submitted.ok) return submitted;
-      const admission = submitted.value[0]!;
-      const queued = { id: row.id, status: 'queued', job_id: admission.jobId };
-      return jobReply(
-        app,
-        { name: 'release', jobId: admission.jobId, watch: admission.watch, fresh: admission.state === 'new' },
-        { wait: true, queued },
-      );
+      return await closeHold(app, 'release', { hold_id: row.id, accepted_at: app.clock.now().toISOString() });
     },
   }),
 ];
