@@ -10,7 +10,7 @@ import { type FieldErrors, type FormFields, idemField, numberField, textField } 
 import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { sourceWord } from '../words.js';
-import { extraText, inputField, type Refusal, refusalBlock, shortId, span, units } from './commerce-parts.js';
+import { extraText, type FormState, inputField, refusalBlock, shortId, span, units } from './commerce-parts.js';
 
 export interface BalanceRead {
   /** As GET /v1/balances/{id} answers it. */
@@ -40,11 +40,6 @@ export const adjustmentBody = (fields: FormFields): Record<string, unknown> => (
   reason: textField(fields, 'reason'),
 });
 
-export interface AdjustForm {
-  values: Record<string, string>;
-  refusal?: Refusal;
-}
-
 /** A removal larger than what the balance holds, with its figures. */
 export const adjustRefusedMessage = (ctx: UiContext, extra: Record<string, unknown>, unit: string): Html =>
   ctx.t('commerce.adjust.insufficient', {
@@ -60,7 +55,7 @@ export const adjustRefusedMessage = (ctx: UiContext, extra: Record<string, unkno
 export async function balancePage(
   ctx: UiContext,
   id: string,
-  form: AdjustForm = { values: {} },
+  form: FormState = { values: {} },
 ): Promise<Html | undefined> {
   const read = await balanceOf(ctx, id);
   if (!read) return undefined;

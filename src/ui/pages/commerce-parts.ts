@@ -35,6 +35,12 @@ export interface Refusal {
   extra: Record<string, unknown>;
 }
 
+/** What a form's page shows in it: the values typed (none at first) and, once refused, the refusal. */
+export interface FormState {
+  values: Record<string, string>;
+  refusal?: Refusal;
+}
+
 const REFUSED: Record<string, MessageKey> = {
   validation_failed: 'commerce.refused.validation_failed',
   not_found: 'commerce.refused.not_found',

@@ -11,7 +11,7 @@ import { type FieldErrors, type FormFields, idemField, numberField, textField } 
 import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { sourceWord } from '../words.js';
-import { extraText, inputField, type Refusal, refusalBlock, selectField, shortId, units } from './commerce-parts.js';
+import { extraText, type FormState, inputField, refusalBlock, selectField, shortId, units } from './commerce-parts.js';
 
 /** The credit types a use may name (not archived), in the order they were made. */
 export async function usableCreditTypes(ctx: UiContext): Promise<CreditTypeRow[]> {
@@ -62,9 +62,7 @@ export function consumptionBody(
   };
 }
 
-export interface ConsumeForm {
-  values: Record<string, string>;
-  refusal?: Refusal;
+export interface ConsumeForm extends FormState {
   quote?: QuoteView;
 }
 
@@ -227,11 +225,6 @@ ${form.quote ? quotePanel(ctx, form.quote) : ''}`,
   );
 }
 
-export interface ConsumptionPageForm {
-  values: Record<string, string>;
-  refusal?: Refusal;
-}
-
 /** The consumption as the API reads it; undefined when there is none. */
 export const consumptionOf = async (ctx: UiContext, id: string): Promise<ConsumptionView | undefined> =>
   isUuid(id) ? consumptionView(ctx.app, id) : undefined;
@@ -240,7 +233,7 @@ export const consumptionOf = async (ctx: UiContext, id: string): Promise<Consump
 export async function consumptionPage(
   ctx: UiContext,
   id: string,
-  form: ConsumptionPageForm = { values: {} },
+  form: FormState = { values: {} },
 ): Promise<Html | undefined> {
   const c = await consumptionOf(ctx, id);
   if (!c) return undefined;

@@ -13,17 +13,12 @@ import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { sourceWord, validity } from '../words.js';
 import { minorFromMajor } from './amounts.js';
-import { inputField, type Refusal, refusalBlock, selectField, shortId, span, units } from './commerce-parts.js';
+import { type FormState, inputField, refusalBlock, selectField, shortId, span, units } from './commerce-parts.js';
 import { invoiceBlock } from './invoices.js';
 import { amountMessages } from './package-form.js';
 
 /** The fields of the sale form that are shown beside their inputs (the others go in the block above it). */
 const SALE_FIELDS = ['package', 'price', 'starts_at', 'auto_renew', 'activation'] as const;
-
-export interface SaleForm {
-  values: Record<string, string>;
-  refusal?: Refusal;
-}
 
 /**
  * The body of POST /v1/subscriptions from the sale form. The price is typed in the package's currency
@@ -74,7 +69,7 @@ export async function salePriceMessage(ctx: UiContext, fields: FormFields): Prom
 export async function salePage(
   ctx: UiContext,
   ref: string,
-  form: SaleForm = { values: {} },
+  form: FormState = { values: {} },
 ): Promise<Html | undefined> {
   const client = await findClient(ctx.app.db, ref);
   if (!client) return undefined;
@@ -148,17 +143,12 @@ ${refusalBlock(ctx, form.refusal, SALE_FIELDS)}
   );
 }
 
-export interface SubscriptionForm {
-  values: Record<string, string>;
-  refusal?: Refusal;
-}
-
 /** As the sweep leaves it (a freeze past its frozen_until ended, its client's holds past their expiry closed). */
 const subscriptionOf = (ctx: UiContext, id: string): Promise<SubscriptionView | undefined> =>
   isUuid(id) ? subscriptionViewAsSwept(ctx.app, id) : Promise.resolve(undefined);
 
 /** Cancel (now or at period end, with a reason) and suspend or resume, as far as its status allows. */
-function subscriptionActions(ctx: UiContext, s: SubscriptionView, form: SubscriptionForm): Html {
+function subscriptionActions(ctx: UiContext, s: SubscriptionView, form: FormState): Html {
   const errors: FieldErrors = form.refusal?.errors ?? new Map();
   const over = s.status === 'cancelled' || s.status === 'expired';
   const pause =
@@ -209,7 +199,7 @@ function subscriptionActions(ctx: UiContext, s: SubscriptionView, form: Subscrip
 export async function subscriptionPage(
   ctx: UiContext,
   id: string,
-  form: SubscriptionForm = { values: {} },
+  form: FormState = { values: {} },
 ): Promise<Html | undefined> {
   const s = await subscriptionOf(ctx, id);
   if (!s) return undefined;
