@@ -1,14 +1,14 @@
 import type express from 'express';
 import type { Request, Response } from 'express';
-import { findClient } from '../../db/repositories/clients.js';
+import { type ClientRow, findClient } from '../../db/repositories/clients.js';
 import type { QuoteView } from '../../services/quote.js';
-import { formFields, oneTimeKey, replied, replyId, submitRoute, textField } from '../form.js';
+import { type FormFields, formFields, oneTimeKey, replied, replyId, submitRoute, textField } from '../form.js';
 import { type Html, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiKit } from '../kit.js';
 import type { NoticeCode, UiContext } from '../layout.js';
 import { adjustmentBody, adjustRefusedMessage, balanceOf, balancePage } from '../pages/adjust.js';
-import { keptValues, type Refusal, refusalOf } from '../pages/commerce-parts.js';
+import { type FormState, keptValues, type Refusal, refusalOf } from '../pages/commerce-parts.js';
 import {
   consumePage,
   consumptionBody,
@@ -39,6 +39,28 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     else kit.notFound(req, res, missing);
   };
   const param = (req: Request, name: string): string => String(req.params[name] ?? '');
+  /** The client a form is for (`:ref`); undefined once the 404 page is sent. */
+  const clientOf = async (ctx: UiContext): Promise<ClientRow | undefined> => {
+    const client = await findClient(ctx.app.db, param(ctx.req, 'ref'));
+    if (!client) kit.notFound(ctx.req, ctx.res, 'error.no_client');
+    return client;
+  };
+  /** A refused form's page again, the values typed kept and each message beside its field (or the 404 page). */
+  const showRefused = async (
+    ctx: UiContext,
+    refusal: Refusal,
+    fields: FormFields,
+    render: (ctx: UiContext, subject: string, form: Required<FormState>) => Promise<Html | undefined>,
+    subject: string,
+    missing: MessageKey,
+  ) =>
+    answer(
+      ctx.req,
+      ctx.res,
+      refusal.status,
+      await render(ctx, subject, { values: keptValues(fields), refusal }),
+      missing,
+    );
 
   // selling
   router.get('/clients/:ref/sell', async (req, res) =>
@@ -46,11 +68,8 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
   );
   router.post('/clients/:ref/sell', async (req, res) => {
     const ctx = kit.context(req, res);
-    const client = await findClient(ctx.app.db, param(req, 'ref'));
-    if (!client) {
-      kit.notFound(req, res, 'error.no_client');
-      return;
-    }
+    const client = await clientOf(ctx);
+    if (!client) return;
     const fields = formFields(req);
     const outcome = await submitRoute(ctx, 'post', '/v1/subscriptions', {
       body: await saleBody(ctx, client, fields),
@@ -65,29 +84,13 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const priceMessage = await salePriceMessage(ctx, fields);
     if (priceMessage && refusal.errors.has('price'))
       refusal.errors = new Map([...refusal.errors, ['price', priceMessage]]);
-    answer(
-      req,
-      res,
-      refusal.status,
-      await salePage(ctx, client.id, { values: keptValues(fields), refusal }),
-      'error.no_client',
-    );
+    await showRefused(ctx, refusal, fields, salePage, client.id, 'error.no_client');
   });
 
   // a subscription: cancel, suspend, resume
   router.get('/subscriptions/:id', async (req, res) =>
     kit.pageRoute((ctx) => subscriptionPage(ctx, param(req, 'id')), 'error.no_subscription')(req, res),
   );
-  const subscriptionRefused = async (ctx: UiContext, id: string, refusal: Refusal) => {
-    const fields = formFields(ctx.req);
-    answer(
-      ctx.req,
-      ctx.res,
-      refusal.status,
-      await subscriptionPage(ctx, id, { values: keptValues(fields), refusal }),
-      'error.no_subscription',
-    );
-  };
   router.post('/subscriptions/:id/cancel', async (req, res) => {
     const ctx = kit.context(req, res);
     const id = param(req, 'id');
@@ -103,7 +106,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
       seeOther(res, path`/ui/subscriptions/${id}`, notice);
       return;
     }
-    await subscriptionRefused(ctx, id, refusalOf(ctx, outcome));
+    await showRefused(ctx, refusalOf(ctx, outcome), fields, subscriptionPage, id, 'error.no_subscription');
   });
   /** Suspend (`status=suspended`) or resume (`status=active`): PATCH /v1/subscriptions/{id}, as the API offers it. */
   router.post('/subscriptions/:id/status', async (req, res) => {
@@ -124,7 +127,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
       );
       return;
     }
-    await subscriptionRefused(ctx, id, refusalOf(ctx, outcome));
+    await showRefused(ctx, refusalOf(ctx, outcome), fields, subscriptionPage, id, 'error.no_subscription');
   });
 
   // consuming: quote, register, reverse
@@ -133,11 +136,8 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
   );
   router.post('/clients/:ref/consume', async (req, res) => {
     const ctx = kit.context(req, res);
-    const client = await findClient(ctx.app.db, param(req, 'ref'));
-    if (!client) {
-      kit.notFound(req, res, 'error.no_client');
-      return;
-    }
+    const client = await clientOf(ctx);
+    if (!client) return;
     const fields = formFields(req);
     const values = keptValues(fields);
     const creditTypes = await usableCreditTypes(ctx);
@@ -190,14 +190,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
       seeOther(res, path`/ui/consumptions/${id}`, reversed ? 'consumption_reversed' : 'reversal_queued');
       return;
     }
-    const refusal = refusalOf(ctx, outcome);
-    answer(
-      req,
-      res,
-      refusal.status,
-      await consumptionPage(ctx, id, { values: keptValues(fields), refusal }),
-      'commerce.error.no_consumption',
-    );
+    await showRefused(ctx, refusalOf(ctx, outcome), fields, consumptionPage, id, 'commerce.error.no_consumption');
   });
 
   // adjusting a balance
@@ -223,13 +216,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
       const unit = (await balanceOf(ctx, id))?.view.credit_type.unit ?? '';
       refusal.message = adjustRefusedMessage(ctx, refusal.extra, unit);
     }
-    answer(
-      req,
-      res,
-      refusal.status,
-      await balancePage(ctx, id, { values: keptValues(fields), refusal }),
-      'commerce.error.no_balance',
-    );
+    await showRefused(ctx, refusal, fields, balancePage, id, 'commerce.error.no_balance');
   });
 
   // invoices
@@ -254,14 +241,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
       seeOther(res, path`/ui/invoices/${replyId(done) || id}`, action === 'pay' ? 'invoice_paid' : 'invoice_voided');
       return;
     }
-    const refusal = refusalOf(ctx, outcome);
-    answer(
-      req,
-      res,
-      refusal.status,
-      await invoicePage(ctx, id, { refusal, values: keptValues(fields) }),
-      'commerce.error.no_invoice',
-    );
+    await showRefused(ctx, refusalOf(ctx, outcome), fields, invoicePage, id, 'commerce.error.no_invoice');
   };
   router.post('/invoices/:id/pay', invoiceAction('pay'));
   router.post('/invoices/:id/void', invoiceAction('void'));
