@@ -105,7 +105,7 @@ const freezeBody = z
 
 const notFound = (id: string) => fail('not_found', `no subscription "${id}"`);
 
-/** Who a change is recorded as: the key that called (`system` on a public call). */
+/** Who a change is recorded as: the key that called (`system` when none did). */
 const actorOf = (auth: AuthContext | null): string => `key:${auth?.keyId ?? 'system'}`;
 
 /** A renewal a change undid: its job is forgotten once the change is committed, not before. */
