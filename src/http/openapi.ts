@@ -173,6 +173,9 @@ function webhooksOf(components: Json): Record<string, Json> {
       "the endpoint's `whsec_` secret; two, space-separated, during a secret rotation's grace period",
     'credits-event-id': 'The event id',
     'credits-event-type': 'The event type',
+    'credits-event-seq':
+      "The event's `seq` in GET /v1/events (every event, in commit order): what a receiver that reconciles " +
+      'matches its deliveries by (they come in no set order)',
     'credits-delivery-id': 'The delivery (one per endpoint and event)',
     'credits-delivery-attempt': 'The attempt number, from 1',
   };

@@ -19,9 +19,10 @@ export class DeliveryFailedError extends Error {}
 /**
  * Delivers one event to one endpoint: a POST of the event's JSON with the Standard Webhooks headers
  * (src/webhooks/signature.ts; `webhook-id` is the event's id, so the receiver can drop a repeat: delivery is at
- * least once) and the credits-* headers. The URL's host is vetted again (the SSRF guard) and the request connects
- * to the address vetted. Every attempt is recorded; a 2xx marks the delivery delivered; anything else throws so
- * the job is retried with backoff, and the last allowed attempt marks it failed and disables its endpoint.
+ * least once) and the credits-* headers (`credits-event-seq`: the event's `seq` in GET /v1/events). The URL's host
+ * is vetted again (the SSRF guard) and the request connects to the address vetted. Every attempt is recorded; a 2xx
+ * marks the delivery delivered; anything else throws so the job is retried with backoff, and the last allowed
+ * attempt marks it failed and disables its endpoint.
  */
 export async function deliverWebhook(app: AppContext, data: DeliverData, job: Job): Promise<Result<DeliveryResult>> {
   const row = await deliveryToSend(app.db, data.delivery_id);
@@ -63,6 +64,8 @@ export async function deliverWebhook(app: AppContext, data: DeliverData, job: Jo
           ...signedHeaders(secrets, row.event_id, Math.floor(startedAt.getTime() / 1000), body),
           'credits-event-id': row.event_id,
           'credits-event-type': row.event_type,
+          // what a receiver that reconciles matches this delivery by in GET /v1/events: deliveries come in no set order
+          'credits-event-seq': String(row.event_seq),
           'credits-delivery-id': row.id,
           'credits-delivery-attempt': String(attempt),
         },

@@ -103,7 +103,14 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
       // every delivery is signed with the endpoint's secret over its exact body, as an independent
       // receiver recomputes it; the same delivery with its body tampered with, or checked with another
       // secret, is refused
+      // each delivery names its event's place in GET /v1/events: a receiver reconciles from there (?after=<seq>)
+      const events = await app.request('GET', '/v1/events?limit=500', { key: app.keys.admin });
+      expect(events.status, events.text).toBe(200);
+      const seqOf = new Map((events.body.data as Array<{ id: string; seq: string }>).map((e) => [e.id, e.seq]));
       for (const r of receiver.received) {
+        expect(r.headers['credits-event-seq'], r.headers['credits-event-type'] as string).toBe(
+          seqOf.get(r.headers['credits-event-id'] as string),
+        );
         expect(r.headers['webhook-id']).toBe(r.headers['credits-event-id']);
         expect(r.headers['webhook-timestamp']).toMatch(/^\d+$/);
         expect(r.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);

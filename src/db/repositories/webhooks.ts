@@ -157,6 +157,8 @@ export interface DeliveryToSend {
   disabled_at: Date | null;
   event_id: string;
   event_type: string;
+  /** The event's place in the outbox: the cursor of GET /v1/events (`after`) right after it. */
+  event_seq: bigint;
   payload: unknown;
 }
 
@@ -178,6 +180,7 @@ export async function deliveryToSend(db: Executor, id: string): Promise<Delivery
       'w.disabled_at',
       'e.id as event_id',
       'e.type as event_type',
+      'e.seq as event_seq',
       'e.payload',
     )) as DeliveryToSend | undefined;
 }
