@@ -32,6 +32,9 @@ export const EVENT_TYPES = [
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** The events about the webhook endpoints themselves: an administrator's, as the endpoints are (GET /v1/events). */
+export const ADMIN_EVENT_TYPES: readonly EventType[] = EVENT_TYPES.filter((t) => t.startsWith('webhook_endpoint.'));
+
 /**
  * Commands for the service itself, carried by the outbox so that they are enqueued only once the
  * transaction that asked for them has committed. Never delivered to webhooks.

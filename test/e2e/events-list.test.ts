@@ -76,3 +76,47 @@ describe('GET /v1/events never skips an event that commits late', () => {
     }
   });
 });
+
+/**
+ * GET /v1/events is for receivers that reconcile (API.md), and a receiver's system holds a read key: it lists the
+ * events with one. The events about the webhook endpoints themselves (`webhook_endpoint.*`: an endpoint's host,
+ * disabled) are an administrator's, as the endpoints are: left out for a key below admin, and 403 asked by type.
+ */
+describe('GET /v1/events with a read key', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const insert = (id: string, type: string) =>
+    app.database.db.raw(
+      `INSERT INTO outbox_events (id, type, payload, created_at, dispatched_at) VALUES (?, ?, ?, now(), now())`,
+      [id, type, { id, type, created_at: new Date().toISOString(), data: {} }],
+    );
+
+  it('lists the events, without those about the webhook endpoints, which an admin key still sees', async () => {
+    const sale = randomUUID();
+    const endpoint = randomUUID();
+    await insert(sale, 'subscription.created');
+    await insert(endpoint, 'webhook_endpoint.disabled');
+    const ids = async (key: string, query = '') => {
+      const res = await app.request('GET', `/v1/events?limit=500${query}`, { key });
+      expect(res.status, res.text).toBe(200);
+      return (res.body.data as Array<{ id: string }>).map((e) => e.id);
+    };
+    for (const key of [app.keys.read, app.keys.write]) {
+      expect(await ids(key)).toContain(sale);
+      expect(await ids(key)).not.toContain(endpoint);
+      expect(await ids(key, '&type=subscription.created')).toContain(sale);
+      const asked = await app.request('GET', '/v1/events?type=webhook_endpoint.disabled', { key });
+      expect(asked.status, asked.text).toBe(403);
+      expect(asked.body).toMatchObject({ code: 'forbidden' });
+    }
+    expect(await ids(app.keys.admin)).toEqual(expect.arrayContaining([sale, endpoint]));
+    expect(await ids(app.keys.admin, '&type=webhook_endpoint.disabled')).toContain(endpoint);
+    expect((await app.request('GET', '/v1/events', { key: null })).status).toBe(401);
+  });
+});

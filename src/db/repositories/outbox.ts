@@ -130,7 +130,8 @@ const OLDEST_WRITER_HERE = `
  */
 export async function listEvents(
   db: Executor,
-  filter: { type?: EventType | undefined; afterSeq: bigint; limit: number },
+  /** `hidden`: types left out of a list of every type (a key below admin does not see them). */
+  filter: { type?: EventType | undefined; afterSeq: bigint; limit: number; hidden?: readonly EventType[] },
 ): Promise<{ rows: OutboxEventRow[]; more: boolean }> {
   const after = filter.afterSeq.toString();
   const query = db('outbox_events')
@@ -143,7 +144,7 @@ export async function listEvents(
         ),
     );
   if (filter.type) query.andWhere('type', filter.type);
-  else query.whereNotIn('type', [...COMMAND_TYPES_LIST]);
+  else query.whereNotIn('type', [...COMMAND_TYPES_LIST, ...(filter.hidden ?? [])]);
   const rows = (await query
     .orderBy([{ column: 'xid' }, { column: 'seq' }])
     .limit(filter.limit + 1)) as OutboxEventRow[];

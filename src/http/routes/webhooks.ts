@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EVENT_TYPES, listEvents } from '../../db/repositories/outbox.js';
 import { deliveriesOfEndpoint, listLiveEndpoints, liveEndpointById } from '../../db/repositories/webhooks.js';
+import { ADMIN_EVENT_TYPES } from '../../domain/event.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { idParams, listOf, pageQuery } from '../../schemas/common.js';
@@ -16,6 +17,7 @@ import {
 import { eventEnvelope } from '../../webhooks/event-schemas.js';
 import { redeliver } from '../../webhooks/redeliver.js';
 import { isStandardSecret } from '../../webhooks/signature.js';
+import { hasScope } from '../auth.js';
 import { page, replyWith } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
 
@@ -211,13 +213,16 @@ export const webhookRoutes: AnyRoute[] = [
   defineRoute({
     method: 'get',
     path: '/v1/events',
-    access: 'admin',
+    // a receiver's system reconciles with the key it reads with; the events about the endpoints themselves are an
+    // administrator's, as the endpoints are (listing or changing them needs an admin key)
+    access: 'read',
     tag: 'webhooks',
     summary: 'The events, oldest first, for receivers that reconcile',
     description:
       'The outbox as a list: each event as its webhook delivers it, oldest first. `after` is the `next_cursor` of ' +
       'the previous page (or the `seq` of the last event seen); a page with `next_cursor: null` is the last one ' +
-      'for now: ask again later with the last cursor. Events no endpoint wanted are pruned after a while.',
+      'for now: ask again later with the last cursor. Events no endpoint wanted are pruned after a while. A key ' +
+      'below admin sees every event but those about the webhook endpoints (`webhook_endpoint.*`: 403 asked by type).',
     query: z
       .object({
         type: z.enum(EVENT_TYPES).optional(),
@@ -230,10 +235,17 @@ export const webhookRoutes: AnyRoute[] = [
         message: 'give after or cursor (the same thing), not two different ones',
         path: ['cursor'],
       }),
-    responses: { 200: { description: 'A page of events', schema: listOf(eventEnvelope.extend({ seq: z.string() })) } },
-    handler: async ({ query, db }) => {
+    responses: {
+      200: { description: 'A page of events', schema: listOf(eventEnvelope.extend({ seq: z.string() })) },
+      403: { description: 'A `webhook_endpoint.*` type asked with a key below admin' },
+    },
+    handler: async ({ query, db, auth }) => {
+      const admin = auth !== null && hasScope(auth, 'admin');
+      if (!admin && query.type !== undefined && ADMIN_EVENT_TYPES.includes(query.type))
+        return fail('forbidden', `the ${query.type} events need an admin key`);
       const result = await listEvents(db, {
         type: query.type,
+        hidden: admin ? [] : ADMIN_EVENT_TYPES,
         afterSeq: BigInt(query.cursor ?? query.after ?? '0'),
         limit: query.limit,
       });
