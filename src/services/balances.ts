@@ -9,6 +9,7 @@ import { availabilityOf } from '../domain/availability.js';
 import { balanceAt, type FreezeSpan, subscriptionStatusAt } from '../domain/balance-as-of.js';
 import { groupBy } from '../domain/group-by.js';
 import { LEDGER_KINDS } from '../domain/ledger-entry.js';
+import { compareLockOrder } from '../domain/lock-order.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { type PlacedBalanceView, placedBalanceView, toPlacedBalanceView } from '../views/balance.js';
 
@@ -130,8 +131,19 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
       subscription_status: subscriptionStatusAt(b.subscription_status, b.subscription_ended_at, asOf, spans),
     });
   }
+  // in the order they had then: an expiry moved since (a freeze's `extend`) may have put a balance behind another
+  then.sort((a, b) => compareLockOrder(lockKeysOf(a), lockKeysOf(b)));
   return summarizeBalances(db, then, asOf);
 }
+
+const lockKeysOf = (b: PlacedBalanceRow) => ({
+  clientId: b.client_id,
+  creditTypeId: b.credit_type_id,
+  priority: b.priority,
+  expiresAt: b.expires_at,
+  validFrom: b.valid_from,
+  id: b.id,
+});
 
 /** One row per credit type, from balances (live or replayed), each placed where a consumption at `at` finds it. */
 async function summarizeBalances(

@@ -284,6 +284,25 @@ describe('GET /v1/clients/{id}/balances?as_of=: the answer as it stood then, fro
     at('2026-05-12T10:00:00.000Z');
   });
 
+  it('lists the balances in the spending order they had then (a freeze since moved one behind the other)', async () => {
+    at('2026-10-01T00:00:00.000Z');
+    const other = (await createClient(app)).id;
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 20 }], { max_freeze_days: 10 });
+    // two equal balances (same priority, expiry and start): the first bought comes first (by id)
+    const first = await subscribe(app, other, pkg.code);
+    await subscribe(app, other, pkg.code);
+    const then = await balances(other);
+    expect(then[0]!.balances.map((b: { subscription_id: string }) => b.subscription_id)[0]).toBe(first.id);
+    at('2026-10-05T00:00:00.000Z');
+    expect((await app.request('POST', `/v1/subscriptions/${first.id}/freeze`, { body: { days: 2 } })).status).toBe(200);
+    at('2026-10-06T00:00:00.000Z');
+    expect((await app.request('POST', `/v1/subscriptions/${first.id}/unfreeze`)).status).toBe(200);
+    // now the first expires a day later, so it comes second; on 10-01 it came first, and as of then it still does
+    expect((await balances(other))[0]!.balances[1].subscription_id).toBe(first.id);
+    expect(await balances(other, '2026-10-01T00:00:00.000Z')).toEqual(then);
+    at('2026-05-12T10:00:00.000Z');
+  });
+
   it('a day means the end of that day (BUSINESS_TZ)', async () => {
     expect(await balances(client, '2026-05-03')).toEqual(await balances(client, '2026-05-03T23:59:59.999Z'));
     expect((await balances(client, '2026-05-03'))[0]).toMatchObject({ consumed: '110', remaining: '40' });
