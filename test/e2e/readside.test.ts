@@ -55,7 +55,13 @@ interface Row {
   upcoming: string;
   unavailable: string;
   next_expiry: string | null;
-  balances: Array<{ id: string; remaining: string; status: string; availability: string; subscription_id: string | null }>;
+  balances: Array<{
+    id: string;
+    remaining: string;
+    status: string;
+    availability: string;
+    subscription_id: string | null;
+  }>;
 }
 
 async function balances(client: string, asOf?: string): Promise<Row[]> {
