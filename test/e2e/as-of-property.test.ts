@@ -165,18 +165,28 @@ describe('balances as of any instant agree with what the live read answered then
               break;
             }
             case 'use': {
-              const res = await expectStatus(
-                'POST',
-                '/v1/consumptions?wait=true',
-                {
-                  client,
-                  credit_type: s.v ? codes.v : codes.u,
-                  quantity: s.v ? vQuantity(s.quantity) : s.quantity,
-                  idempotency_key: key,
-                  mode: s.partial ? 'partial' : 'reject',
-                },
-                [200, 422],
-              );
+              const use = {
+                client,
+                credit_type: s.v ? codes.v : codes.u,
+                quantity: s.v ? vQuantity(s.quantity) : s.quantity,
+                idempotency_key: key,
+                mode: s.partial ? 'partial' : 'reject',
+              };
+              // the quote, just before, answers what the use then takes (DOMAIN.md "Quote": the same allocation)
+              const quote = await expectStatus('POST', '/v1/consumptions/quote', use, [200]);
+              const res = await expectStatus('POST', '/v1/consumptions?wait=true', use, [200, 422]);
+              const taken = (body: { allocations: Array<{ balance_id: string; amount: string }> }) =>
+                body.allocations.map((a) => [a.balance_id, a.amount]);
+              if (res.status === 422) expect(quote.body.would, `${JSON.stringify(s)}: ${res.text}`).toBe('reject');
+              else {
+                const { applied, shortfall, remaining } = res.body;
+                expect({ ...quote.body, allocations: taken(quote.body) }, `${JSON.stringify(s)}`).toMatchObject({
+                  applied,
+                  shortfall,
+                  remaining,
+                  allocations: taken(res.body),
+                });
+              }
               if (res.status === 200 && res.body.status !== 'rejected') consumptions.push(res.body.id);
               break;
             }
