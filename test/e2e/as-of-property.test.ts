@@ -10,7 +10,9 @@ import { closeVerified } from '../helpers/http-steps.js';
  * lapses, freezes and unfreezes, reversals, nightly runs, the clock moving — and after each step:
  * - `?as_of=` now answers what the live read answers (the issue: "equal to the live answer at now");
  * - every ledger invariant holds (POST /v1/admin/verify);
- * and at the end of each history, `?as_of=` each past instant the history stopped at answers what the live read
+ * - (before each use) a quote answers what the use then takes: the same balances, amounts and shortfall;
+ * and at the end of each history, its usage grouped by day, week, month and dimension sums to one total, and
+ * `?as_of=` each past instant the history stopped at answers what the live read
  * answered then, however much was written afterwards (holds closed later, expiries swept later, freezes lifted and
  * their `extend` entries, reversals). Nothing here is computed by hand: the two reads check each other, and the
  * hand-computed scenarios (issue-15-check, nights-walk) check the numbers.
@@ -24,7 +26,7 @@ const START = Date.parse('2027-01-01T00:00:00.000Z');
 beforeAll(async () => {
   app = await startTestApp({ roles: ['api', 'worker'], now: new Date(START).toISOString() });
   codes = {
-    u: (await createCreditType(app, { decimals: 0 })).code,
+    u: (await createCreditType(app, { decimals: 0, dimensions: ['branch'] })).code,
     v: (await createCreditType(app, { decimals: 2, unit: 'hour' })).code,
   };
   packages = [
@@ -60,10 +62,14 @@ afterAll(async () => {
   await closeVerified(app);
 });
 
+/** A use's `branch` (the dimension u declares), or none. */
+type Branch = 'north' | 'south' | null;
+const branch = fc.constantFrom<Branch>('north', 'south', null);
+
 type Step =
   | { kind: 'buy'; pkg: number }
-  | { kind: 'use'; v: boolean; quantity: number; partial: boolean }
-  | { kind: 'hold'; v: boolean; quantity: number; minutes: number }
+  | { kind: 'use'; v: boolean; quantity: number; partial: boolean; branch: Branch }
+  | { kind: 'hold'; v: boolean; quantity: number; minutes: number; branch: Branch }
   | { kind: 'capture'; pick: number; part: number }
   | { kind: 'release'; pick: number }
   | { kind: 'reverse'; pick: number }
@@ -81,6 +87,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       v: fc.boolean(),
       quantity: fc.integer({ min: 1, max: 30 }),
       partial: fc.boolean(),
+      branch,
     }),
   },
   {
@@ -90,6 +97,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       v: fc.boolean(),
       quantity: fc.integer({ min: 1, max: 25 }),
       minutes: fc.integer({ min: 1, max: 3 * 24 * 60 }),
+      branch,
     }),
   },
   {
@@ -138,6 +146,13 @@ async function expectStatus(method: string, path: string, body: unknown, allowed
   return res;
 }
 
+/** A quantity of at most two decimals ("-1.5"), exactly, in hundredths. */
+const hundredths = (q: string): bigint => {
+  const [whole = '0', fraction = ''] = q.replace('-', '').split('.');
+  const value = BigInt(whole) * 100n + BigInt(`${fraction}00`.slice(0, 2));
+  return q.startsWith('-') ? -value : value;
+};
+
 /** Quantities of `v` (2 decimals) from an integer: 1 → "0.25". */
 const vQuantity = (n: number) => (n / 4).toFixed(2);
 
@@ -148,6 +163,7 @@ describe('balances as of any instant agree with what the live read answered then
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 3, maxLength: 20 }), async (steps) => {
         run += 1;
+        const started = clock;
         const client = (await createClient(app)).id;
         const subscriptions: string[] = [];
         const holds: Array<{ id: string; quantity: number; v: boolean }> = [];
@@ -171,6 +187,7 @@ describe('balances as of any instant agree with what the live read answered then
                 quantity: s.v ? vQuantity(s.quantity) : s.quantity,
                 idempotency_key: key,
                 mode: s.partial ? 'partial' : 'reject',
+                ...(s.branch ? { metadata: { branch: s.branch } } : {}),
               };
               // the quote, just before, answers what the use then takes (DOMAIN.md "Quote": the same allocation)
               const quote = await expectStatus('POST', '/v1/consumptions/quote', use, [200]);
@@ -200,6 +217,7 @@ describe('balances as of any instant agree with what the live read answered then
                   quantity: s.v ? vQuantity(s.quantity) : s.quantity,
                   idempotency_key: key,
                   expires_in_seconds: s.minutes * 60,
+                  ...(s.branch ? { metadata: { branch: s.branch } } : {}),
                 },
                 [200, 201, 422],
               );
@@ -266,6 +284,23 @@ describe('balances as of any instant agree with what the live read answered then
           seen.set(now, live.body.data);
           const verify = await expectStatus('POST', '/v1/admin/verify', undefined, [200]);
           expect(verify.body.violations, `step ${index} ${JSON.stringify(s)}`).toEqual([]);
+        }
+        // the history's net use, grouped by day, week, month and branch: every grouping sums to the same total
+        const range = `from=${new Date(started).toISOString()}&to=${new Date(clock).toISOString()}`;
+        for (const code of [codes.u, codes.v]) {
+          const totals = new Map<string, string>();
+          for (const by of code === codes.u ? ['day', 'week', 'month', 'branch'] : ['day', 'week', 'month']) {
+            const usage = await expectStatus(
+              'GET',
+              `/v1/clients/${client}/usage?credit_type=${code}&group_by=${by}&${range}`,
+              undefined,
+              [200],
+            );
+            const rows = usage.body.data as Array<{ key: string; quantity: string }>;
+            const sum = rows.reduce((total, r) => total + hundredths(r.quantity), 0n);
+            totals.set(by, String(sum));
+          }
+          expect(new Set(totals.values()).size, `${code}: ${JSON.stringify([...totals])}`).toBe(1);
         }
         for (const [at, then] of seen) {
           const asOf = await expectStatus('GET', `/v1/clients/${client}/balances?as_of=${at}`, undefined, [200]);
