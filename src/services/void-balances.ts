@@ -3,8 +3,9 @@ import { applyBalanceChanges, type BalanceRow } from '../db/repositories/balance
 import { appendLedgerEntries } from '../db/repositories/ledger.js';
 
 /**
- * Voids balances the caller has locked (in the lock order): what remains of each goes with a `void` ledger entry,
- * in the same transaction as the change (every balance change is a ledger entry), and each becomes `void`.
+ * Voids balances the caller has locked (in the lock order): what remains of each goes with a `void` ledger entry
+ * (of 0 when nothing remains), in the same transaction as the change (every balance change is a ledger entry), and
+ * each becomes `void`.
  * `invoiceId` names the invoice whose units these were, when the void is that invoice's (a renewal taken back).
  */
 export async function voidLockedBalances(
@@ -14,24 +15,24 @@ export async function voidLockedBalances(
 ): Promise<void> {
   if (balances.length === 0) return;
   const { now, actor, reason } = entry;
+  // one entry each, a balance with nothing left included (amount 0): its status changes, and balances as of an
+  // instant (DOMAIN.md "As of") know from the ledger alone when it became void
   await appendLedgerEntries(
     tx,
-    balances
-      .filter((b) => b.remaining > 0n)
-      .map((b) => ({
-        balance_id: b.id,
-        client_id: b.client_id,
-        credit_type_id: b.credit_type_id,
-        subscription_id: b.subscription_id,
-        kind: 'void' as const,
-        amount: -b.remaining,
-        remaining_after: 0n,
-        ...(entry.invoiceId !== undefined ? { invoice_id: entry.invoiceId } : {}),
-        actor,
-        reason,
-        effective_at: now,
-        created_at: now,
-      })),
+    balances.map((b) => ({
+      balance_id: b.id,
+      client_id: b.client_id,
+      credit_type_id: b.credit_type_id,
+      subscription_id: b.subscription_id,
+      kind: 'void' as const,
+      amount: -b.remaining,
+      remaining_after: 0n,
+      ...(entry.invoiceId !== undefined ? { invoice_id: entry.invoiceId } : {}),
+      actor,
+      reason,
+      effective_at: now,
+      created_at: now,
+    })),
   );
   await applyBalanceChanges(
     tx,
