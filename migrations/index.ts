@@ -23,6 +23,7 @@ import * as m0021 from './0021_audit_events.js';
 import * as m0022 from './0022_hold_indexes.js';
 import * as m0023 from './0023_idempotency_job_index.js';
 import * as m0024 from './0024_hold_consumption_key.js';
+import * as m0025 from './0025_subscription_suspensions.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -58,6 +59,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0022_hold_indexes', m0022],
   ['0023_idempotency_job_index', m0023],
   ['0024_hold_consumption_key', m0024],
+  ['0025_subscription_suspensions', m0025],
 ];
 
 /**

@@ -73,28 +73,50 @@ export interface FreezeSpan {
   unfrozenAt: Date | null;
 }
 
+/** A span of time from `from` until `until` (not included; null: not ended, or ended with its subscription). */
+export interface StatusSpan {
+  from: Date;
+  until: Date | null;
+}
+
+const covers = (spans: readonly StatusSpan[], t: number): boolean =>
+  spans.some((s) => s.from.getTime() <= t && (s.until === null || t < s.until.getTime()));
+
 /**
  * The status of a subscription at a past instant, as far as what is kept can tell. What the past
  * statuses changed is in the ledger already (an expired or cancelled subscription's balances carry
- * their `expire` / `void` entries), and freezes are kept with their times:
+ * their `expire` / `void` entries), and freezes and suspensions are kept with their times:
+ * - `expired` or `cancelled` now: that status from when it ended (`endedAt`, its expired_at /
+ *   cancelled_at; unknown: ended long ago), and before it as below;
  * - frozen at `at` if one of its freezes covers it (`frozenAt <= at < unfrozenAt`);
- * - `expired` or `cancelled` now: `active` before it ended (`endedAt`, its expired_at / cancelled_at;
- *   unknown: ended long ago), and the status it has now from then on;
- * - `frozen` now but not at `at`: `active`;
- * - any other status (pending, suspended, …) is kept with no history: taken as it is now.
+ * - suspended at `at` if one of its suspensions covers it;
+ * - otherwise `active` for a subscription frozen, suspended or ended now;
+ * - `pending` and `active` are kept as they are now (a pending one's balances are not valid yet, and
+ *   an activated one's are valid from its activation: their `valid_from` places them).
+ * A subscription suspended now of which no suspension is known (none was recorded before 0025 could
+ * fill it) is taken as suspended, as it is now.
  */
 export function subscriptionStatusAt(
   current: SubscriptionStatus | null,
   endedAt: Date | null | undefined,
   at: Date,
   freezes: readonly FreezeSpan[] = [],
+  suspensions: readonly StatusSpan[] = [],
 ): SubscriptionStatus | null {
   if (current === null) return null;
   const t = at.getTime();
   const ended = (current === 'expired' || current === 'cancelled') && !(endedAt && t < endedAt.getTime());
   if (ended) return current;
-  if (freezes.some((f) => f.frozenAt.getTime() <= t && (f.unfrozenAt === null || t < f.unfrozenAt.getTime())))
+  if (
+    covers(
+      freezes.map((f) => ({ from: f.frozenAt, until: f.unfrozenAt })),
+      t,
+    )
+  )
     return 'frozen';
-  if (current === 'frozen' || current === 'expired' || current === 'cancelled') return 'active';
+  if (covers(suspensions, t)) return 'suspended';
+  if (current === 'suspended' && suspensions.length === 0) return current;
+  if (current === 'frozen' || current === 'expired' || current === 'cancelled' || current === 'suspended')
+    return 'active';
   return current;
 }

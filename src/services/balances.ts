@@ -5,6 +5,7 @@ import { type CreditTypeRow, creditTypesByIds } from '../db/repositories/credit-
 import { freezesOfClientUpTo } from '../db/repositories/freezes.js';
 import { archivedThrough } from '../db/repositories/history.js';
 import { expiriesBefore, type LedgerEntryRow, ledgerUpTo, statement } from '../db/repositories/ledger.js';
+import { suspensionsOfClient } from '../db/repositories/suspensions.js';
 import { availabilityOf } from '../domain/availability.js';
 import { balanceAt, type FreezeSpan, subscriptionStatusAt } from '../domain/balance-as-of.js';
 import { groupBy } from '../domain/group-by.js';
@@ -81,17 +82,19 @@ export async function asOfArchived(db: Executor, asOf: Date): Promise<string | n
  * (DOMAIN.md "As of"). Each balance's running totals are replayed from its entries written up to
  * then (domain/balance-as-of.ts); a balance with none did not exist yet. Its expiry is the one it
  * had then (an `extend` entry written later gives the earlier one), and its subscription's status
- * the one the ledger and the freezes imply (subscriptionStatusAt). Then the rows are summed exactly
+ * the one the ledger, the freezes and the suspensions imply (subscriptionStatusAt). Then the rows are summed exactly
  * as the live answer sums them, at `asOf`: at now both answers are equal. Not before the end of the archived
  * months (asOfArchived): a balance then starts from its checkpoint.
  */
 export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: Date): Promise<CreditTypeBalanceView[]> {
-  const [balances, sums, expiries, freezeRows] = await Promise.all([
+  const [balances, sums, expiries, freezeRows, suspensionRows] = await Promise.all([
     balancesOfClient(db, clientId),
     ledgerUpTo(db, clientId, asOf),
     expiriesBefore(db, clientId, asOf),
     freezesOfClientUpTo(db, clientId, asOf),
+    suspensionsOfClient(db, clientId),
   ]);
+  const suspensions = groupBy(suspensionRows, (r) => r.subscription_id);
   const freezes = new Map<string, FreezeSpan[]>();
   for (const f of freezeRows) {
     const span = { frozenAt: f.frozen_at, unfrozenAt: f.unfrozen_at };
@@ -128,7 +131,16 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
       held: totals.held,
       status: totals.status,
       expires_at: expiresAt,
-      subscription_status: subscriptionStatusAt(b.subscription_status, b.subscription_ended_at, asOf, spans),
+      subscription_status: subscriptionStatusAt(
+        b.subscription_status,
+        b.subscription_ended_at,
+        asOf,
+        spans,
+        ((b.subscription_id && suspensions.get(b.subscription_id)) || []).map((x) => ({
+          from: x.suspended_at,
+          until: x.resumed_at,
+        })),
+      ),
     });
   }
   // in the order they had then: an expiry moved since (a freeze's `extend`) may have put a balance behind another

@@ -18,6 +18,7 @@ import {
   subscriptionItems,
   updateSubscription,
 } from '../db/repositories/subscriptions.js';
+import { closeSuspension, insertSuspension } from '../db/repositories/suspensions.js';
 import { transact } from '../db/transact.js';
 import { minorToJson } from '../domain/money.js';
 import { nthPeriod, validityOf } from '../domain/period.js';
@@ -315,6 +316,16 @@ export async function patchSubscription(
         (current.status === 'suspended' && input.status === 'active');
       if (!allowed) return fail('conflict', `${subscriptionIn(current.status)} cannot become ${input.status}`);
       patch.status = input.status;
+      // when it began and ended: balances as of a past instant place its units by it (migration 0025)
+      if (input.status === 'suspended')
+        await insertSuspension(tx, {
+          id: newId(),
+          subscription_id: id,
+          suspended_at: now,
+          resumed_at: null,
+          actor: context.actor,
+        });
+      else await closeSuspension(tx, id, now);
       events.push({
         type: input.status === 'suspended' ? 'subscription.suspended' : 'subscription.resumed',
         clientId: current.client_id,

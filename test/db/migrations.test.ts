@@ -406,6 +406,63 @@ describe('0020 validity calendar', () => {
   });
 });
 
+describe('0025 subscription suspensions', () => {
+  const db = () => database.db;
+  const options = () => ({ migrationSource, tableName: MIGRATIONS_TABLE, name: '0025_subscription_suspensions' });
+  const id = '00000000-0000-4000-8000-000000000005';
+  const event = (n: number, type: string, at: string) => ({
+    id: `00000000-0000-4000-8000-0000000025${String(n).padStart(2, '0')}`,
+    type,
+    client_id: '00000000-0000-4000-8000-000000000001',
+    subject_id: id,
+    payload: {},
+    created_at: new Date(at),
+  });
+
+  it('fills the past from the events kept: each suspension until the first resume after it, open while suspended', async () => {
+    expect(await db().migrate.down(options())).toEqual([expect.any(Number), ['0025_subscription_suspensions']]);
+    await db()('outbox_events').insert([
+      event(1, 'subscription.suspended', '2026-03-01T00:00:00Z'),
+      event(2, 'subscription.resumed', '2026-03-04T00:00:00Z'),
+      event(3, 'subscription.suspended', '2026-03-10T00:00:00Z'),
+    ]);
+    await db()('subscriptions').where({ id }).update({ status: 'suspended' });
+    expect(await db().migrate.up(options())).toEqual([expect.any(Number), ['0025_subscription_suspensions']]);
+    const rows = await db()('subscription_suspensions')
+      .where({ subscription_id: id })
+      .orderBy('suspended_at')
+      .select('suspended_at', 'resumed_at');
+    expect(rows).toEqual([
+      { suspended_at: new Date('2026-03-01T00:00:00Z'), resumed_at: new Date('2026-03-04T00:00:00Z') },
+      { suspended_at: new Date('2026-03-10T00:00:00Z'), resumed_at: null },
+    ]);
+    // one suspension in progress at most
+    await expect(
+      db()('subscription_suspensions').insert({
+        id: '00000000-0000-4000-8000-000000002599',
+        subscription_id: id,
+        suspended_at: new Date('2026-03-11T00:00:00Z'),
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    await db()('subscriptions').where({ id }).update({ status: 'active' });
+    await db()('outbox_events')
+      .whereIn('id', [event(1, '', '').id, event(2, '', '').id, event(3, '', '').id])
+      .del();
+  });
+
+  it('a subscription suspended now whose event is gone: suspended from its last change', async () => {
+    expect(await db().migrate.down(options())).toEqual([expect.any(Number), ['0025_subscription_suspensions']]);
+    const changed = new Date('2026-04-02T00:00:00Z');
+    await db()('subscriptions').where({ id }).update({ status: 'suspended', updated_at: changed });
+    expect(await db().migrate.up(options())).toEqual([expect.any(Number), ['0025_subscription_suspensions']]);
+    expect(await db()('subscription_suspensions').select('subscription_id', 'suspended_at', 'resumed_at')).toEqual([
+      { subscription_id: id, suspended_at: changed, resumed_at: null },
+    ]);
+    await db()('subscription_suspensions').del();
+    await db()('subscriptions').where({ id }).update({ status: 'active' });
+  });
+});
+
 describe('a migration and the statement_timeout of the service connections', () => {
   it('runs with no statement timeout: a long copy or index build on a large store is not cancelled', async () => {
     // the service's connections carry statement_timeout (60 s) as a startup parameter; a migration copying a big

@@ -75,6 +75,10 @@ type Step =
   | { kind: 'reverse'; pick: number }
   | { kind: 'freeze'; pick: number; days: number }
   | { kind: 'unfreeze'; pick: number }
+  | { kind: 'renew'; pick: number }
+  | { kind: 'recharge'; pick: number }
+  | { kind: 'cancel'; pick: number; now: boolean }
+  | { kind: 'suspend'; pick: number; resume: boolean }
   | { kind: 'nightly' }
   | { kind: 'advance'; minutes: number };
 
@@ -120,6 +124,16 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('unfreeze' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('renew' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('recharge' as const), pick: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat(), now: fc.boolean() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('suspend' as const), pick: fc.nat(), resume: fc.boolean() }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('nightly' as const) }) },
   {
     weight: 3,
@@ -262,6 +276,29 @@ describe('balances as of any instant agree with what the live read answered then
               if (frozen.length === 0) break;
               const id = frozen[s.pick % frozen.length]!;
               await expectStatus('POST', `/v1/subscriptions/${id}/unfreeze`, undefined, [200, 409]);
+              break;
+            }
+            case 'renew': {
+              const id = subscriptions[s.pick % subscriptions.length]!;
+              // 409: not renewable now (cancelled, expired, frozen, renewed ahead already…)
+              await expectStatus('POST', `/v1/subscriptions/${id}/renew?wait=true`, undefined, [200, 409, 422]);
+              break;
+            }
+            case 'recharge': {
+              const id = subscriptions[s.pick % subscriptions.length]!;
+              await expectStatus('POST', `/v1/subscriptions/${id}/recharge?wait=true`, undefined, [200, 409, 422]);
+              break;
+            }
+            case 'cancel': {
+              const id = subscriptions[s.pick % subscriptions.length]!;
+              const at = s.now ? 'now' : 'period_end';
+              await expectStatus('POST', `/v1/subscriptions/${id}/cancel`, { at }, [200, 409, 422]);
+              break;
+            }
+            case 'suspend': {
+              const id = subscriptions[s.pick % subscriptions.length]!;
+              const status = s.resume ? 'active' : 'suspended';
+              await expectStatus('PATCH', `/v1/subscriptions/${id}`, { status }, [200, 409, 422]);
               break;
             }
             case 'nightly': {

@@ -309,6 +309,52 @@ describe('GET /v1/clients/{id}/balances?as_of=: the answer as it stood then, fro
     at('2026-05-12T10:00:00.000Z');
   });
 
+  it('a suspension: its units unavailable while it lasted, usable before it began and after the resume', async () => {
+    at('2026-11-01T00:00:00.000Z');
+    const other = (await createClient(app)).id;
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 20 }]);
+    const sub = await subscribe(app, other, pkg.code); // 11-01 → 12-01
+    const patch = (status: string) => app.request('PATCH', `/v1/subscriptions/${sub.id}`, { body: { status } });
+    at('2026-11-05T00:00:00.000Z');
+    await consume(other, 5, 's1');
+    at('2026-11-10T00:00:00.000Z');
+    expect((await patch('suspended')).status).toBe(200);
+    at('2026-11-12T00:00:00.000Z');
+    const during = await balances(other);
+    expect(during[0]).toMatchObject({ remaining: '0', unavailable: '15' });
+    expect(await balances(other, app.clock.now().toISOString())).toEqual(during);
+    // before the suspension began, its units were usable
+    expect((await balances(other, '2026-11-07T00:00:00Z'))[0]).toMatchObject({ remaining: '15', unavailable: '0' });
+    at('2026-11-15T00:00:00.000Z');
+    expect((await patch('active')).status).toBe(200);
+    at('2026-11-20T00:00:00.000Z');
+    const live = await balances(other);
+    expect(live[0]).toMatchObject({ remaining: '15', unavailable: '0' });
+    expect(await balances(other, app.clock.now().toISOString())).toEqual(live);
+    // resumed since: while it lasted they were unavailable, before it usable
+    expect(await balances(other, '2026-11-12T00:00:00.000Z')).toEqual(during);
+    expect((await balances(other, '2026-11-07T00:00:00Z'))[0]).toMatchObject({ remaining: '15', unavailable: '0' });
+    at('2026-05-12T10:00:00.000Z');
+  });
+
+  it('a balance voided with nothing left (a cancel after it was used up) is void from the cancel on', async () => {
+    at('2026-12-01T00:00:00.000Z');
+    const other = (await createClient(app)).id;
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const sub = await subscribe(app, other, pkg.code);
+    at('2026-12-02T00:00:00.000Z');
+    await consume(other, 10, 'v1');
+    const before = await balances(other);
+    at('2026-12-03T00:00:00.000Z');
+    const cancel = await app.request('POST', `/v1/subscriptions/${sub.id}/cancel`, { body: { at: 'now' } });
+    expect(cancel.status, cancel.text).toBe(200);
+    const live = await balances(other);
+    expect(live[0]!.balances[0]).toMatchObject({ status: 'void', availability: 'void', remaining: '0' });
+    expect(await balances(other, app.clock.now().toISOString())).toEqual(live);
+    expect(await balances(other, '2026-12-02T12:00:00.000Z')).toEqual(before);
+    at('2026-05-12T10:00:00.000Z');
+  });
+
   it('a day means the end of that day (BUSINESS_TZ)', async () => {
     expect(await balances(client, '2026-05-03')).toEqual(await balances(client, '2026-05-03T23:59:59.999Z'));
     expect((await balances(client, '2026-05-03'))[0]).toMatchObject({ consumed: '110', remaining: '40' });

@@ -85,6 +85,20 @@ describe('a subscription status at an instant', () => {
     expect(subscriptionStatusAt('expired', ended, new Date('2026-05-03T00:00:00Z'), spans)).toBe('active');
   });
 
+  it('a suspension covering the instant makes it suspended; before it and after its resume, active', () => {
+    const from = new Date('2026-05-08T00:00:00Z');
+    const resumed = [{ from, until: new Date('2026-05-12T00:00:00Z') }];
+    expect(subscriptionStatusAt('active', null, at, [], resumed)).toBe('suspended');
+    expect(subscriptionStatusAt('active', null, before, [], resumed)).toBe('active');
+    expect(subscriptionStatusAt('active', null, new Date('2026-05-12T00:00:00Z'), [], resumed)).toBe('active');
+    // suspended now: from the suspension's start, not before
+    expect(subscriptionStatusAt('suspended', null, at, [], [{ from, until: null }])).toBe('suspended');
+    expect(subscriptionStatusAt('suspended', null, before, [], [{ from, until: null }])).toBe('active');
+    // cancelled while suspended: suspended until the cancel, cancelled from it
+    expect(subscriptionStatusAt('cancelled', ended, before, [], [{ from: before, until: null }])).toBe('suspended');
+    expect(subscriptionStatusAt('cancelled', ended, at, [], [{ from: before, until: null }])).toBe('cancelled');
+  });
+
   it('no subscription stays none', () => {
     expect(subscriptionStatusAt(null, null, at)).toBeNull();
   });
