@@ -47,7 +47,8 @@ export async function up(knex: Knex): Promise<void> {
     SELECT gen_random_uuid(), s.id, s.updated_at, NULL, 'migration 0025'
       FROM subscriptions s
      WHERE s.status = 'suspended'
-       AND NOT EXISTS (SELECT 1 FROM subscription_suspensions x WHERE x.subscription_id = s.id AND x.resumed_at IS NULL);
+       AND NOT EXISTS (SELECT 1 FROM subscription_suspensions x
+                        WHERE x.subscription_id = s.id AND x.resumed_at IS NULL);
   `);
 }
 

@@ -419,7 +419,7 @@ describe('0025 subscription suspensions', () => {
     created_at: new Date(at),
   });
 
-  it('fills the past from the events kept: each suspension until the first resume after it, open while suspended', async () => {
+  it('fills the past from the events kept: each suspension until the next resume, open while suspended', async () => {
     expect(await db().migrate.down(options())).toEqual([expect.any(Number), ['0025_subscription_suspensions']]);
     await db()('outbox_events').insert([
       event(1, 'subscription.suspended', '2026-03-01T00:00:00Z'),
