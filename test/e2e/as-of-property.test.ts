@@ -5,16 +5,17 @@ import { createClient, createCreditType, createPackage } from '../helpers/fixtur
 import { closeVerified } from '../helpers/http-steps.js';
 
 /**
- * DOMAIN.md "As of": balances can be read as of any past instant from the ledger alone. Any history of the beyond-
- * the-usual operations (issue 15) over HTTP — purchases, uses, holds and their captures (all or part), releases and
- * lapses, freezes and unfreezes, reversals, nightly runs, the clock moving — and after each step:
- * - `?as_of=` now answers what the live read answers (the issue: "equal to the live answer at now");
+ * DOMAIN.md "As of": balances can be read as of any past instant from the ledger alone. Any history over HTTP —
+ * purchases, uses, holds and their captures (all or part), releases and lapses, freezes and unfreezes (by hand and
+ * at their end), suspensions and resumes, renewals, recharges, cancels, reversals, nightly runs, the clock moving —
+ * and after each step:
+ * - `?as_of=` now answers what the live read answers (issue 15: "equal to the live answer at now");
  * - every ledger invariant holds (POST /v1/admin/verify);
  * - (before each use) a quote answers what the use then takes: the same balances, amounts and shortfall;
  * and at the end of each history, its usage grouped by day, week, month and dimension sums to one total, and
- * `?as_of=` each past instant the history stopped at answers what the live read
- * answered then, however much was written afterwards (holds closed later, expiries swept later, freezes lifted and
- * their `extend` entries, reversals). Nothing here is computed by hand: the two reads check each other, and the
+ * `?as_of=` each past instant the history stopped at answers what the live read answered then, however much was
+ * written afterwards (holds closed later, expiries swept later, freezes lifted and their `extend` entries,
+ * suspensions resumed, cancels, reversals). Nothing here is computed by hand: the reads check each other, and the
  * hand-computed scenarios (issue-15-check, nights-walk) check the numbers.
  */
 let app: TestApp;
@@ -73,7 +74,7 @@ type Step =
   | { kind: 'capture'; pick: number; part: number }
   | { kind: 'release'; pick: number }
   | { kind: 'reverse'; pick: number }
-  | { kind: 'freeze'; pick: number; days: number }
+  | { kind: 'freeze'; pick: number; days: number; thawAfterHours: number | null }
   | { kind: 'unfreeze'; pick: number }
   | { kind: 'renew'; pick: number }
   | { kind: 'recharge'; pick: number }
@@ -121,6 +122,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       kind: fc.constant('freeze' as const),
       pick: fc.nat(),
       days: fc.integer({ min: 1, max: 4 }),
+      // null: left to run out (or to an unfreeze step)
+      thawAfterHours: fc.option(fc.integer({ min: 1, max: 30 })),
     }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('unfreeze' as const), pick: fc.nat() }) },
@@ -185,6 +188,20 @@ describe('balances as of any instant agree with what the live read answered then
         const frozen: string[] = [];
         /** The live answer at each instant the history stopped at (the last one read at that instant). */
         const seen = new Map<string, unknown>();
+        /** After a step: as_of now equals live, verify finds nothing; the live answer kept for its instant. */
+        const look = async (label: string) => {
+          const now = new Date(clock).toISOString();
+          const live = await expectStatus('GET', `/v1/clients/${client}/balances`, undefined, [200]);
+          const asOf = await expectStatus('GET', `/v1/clients/${client}/balances?as_of=${now}`, undefined, [200]);
+          expect(asOf.body.data, `${label} at ${now}: as_of now ≠ live`).toEqual(live.body.data);
+          seen.set(now, live.body.data);
+          const verify = await expectStatus('POST', '/v1/admin/verify', undefined, [200]);
+          expect(verify.body.violations, label).toEqual([]);
+        };
+        const moveClock = async (minutes: number) => {
+          clock += minutes * 60_000;
+          await expectStatus('PUT', '/v1/admin/clock', { now: new Date(clock).toISOString() }, [200]);
+        };
         const steps_ = [{ kind: 'buy', pkg: 0 } as Step, ...steps];
         for (const [index, s] of steps_.entries()) {
           const key = `r${run}-${index}`;
@@ -269,6 +286,12 @@ describe('balances as of any instant agree with what the live read answered then
                 [200, 409, 422],
               );
               if (res.status === 200) frozen.push(id);
+              if (res.status === 200 && s.thawAfterHours !== null) {
+                // lifted by hand some hours later (409 when its frozen_until came first: the read lifted it)
+                await look(`step ${index} ${JSON.stringify(s)}, frozen`);
+                await moveClock(s.thawAfterHours * 60);
+                await expectStatus('POST', `/v1/subscriptions/${id}/unfreeze`, undefined, [200, 409]);
+              }
               break;
             }
             case 'unfreeze': {
@@ -307,20 +330,11 @@ describe('balances as of any instant agree with what the live read answered then
               break;
             }
             case 'advance': {
-              clock += s.minutes * 60_000;
-              await expectStatus('PUT', '/v1/admin/clock', { now: new Date(clock).toISOString() }, [200]);
+              await moveClock(s.minutes);
               break;
             }
           }
-          const now = new Date(clock).toISOString();
-          const live = await expectStatus('GET', `/v1/clients/${client}/balances`, undefined, [200]);
-          const asOf = await expectStatus('GET', `/v1/clients/${client}/balances?as_of=${now}`, undefined, [200]);
-          expect(asOf.body.data, `step ${index} ${JSON.stringify(s)} at ${now}: as_of now ≠ live`).toEqual(
-            live.body.data,
-          );
-          seen.set(now, live.body.data);
-          const verify = await expectStatus('POST', '/v1/admin/verify', undefined, [200]);
-          expect(verify.body.violations, `step ${index} ${JSON.stringify(s)}`).toEqual([]);
+          await look(`step ${index} ${JSON.stringify(s)}`);
         }
         // the history's net use, grouped by day, week, month and branch: every grouping sums to the same total
         const range = `from=${new Date(started).toISOString()}&to=${new Date(clock).toISOString()}`;
@@ -344,8 +358,7 @@ describe('balances as of any instant agree with what the live read answered then
           expect(asOf.body.data, `as_of ${at}, read back after the history ${JSON.stringify(steps_)}`).toEqual(then);
         }
         // the next history starts a day later: this one's holds and freezes end in their own time meanwhile
-        clock += 86_400_000;
-        await expectStatus('PUT', '/v1/admin/clock', { now: new Date(clock).toISOString() }, [200]);
+        await moveClock(24 * 60);
       }),
       { numRuns: 30, endOnFailure: true },
     );
