@@ -195,6 +195,14 @@ describe('balances as of any instant agree with what the live read answered then
           const asOf = await expectStatus('GET', `/v1/clients/${client}/balances?as_of=${now}`, undefined, [200]);
           expect(asOf.body.data, `${label} at ${now}: as_of now ≠ live`).toEqual(live.body.data);
           seen.set(now, live.body.data);
+          // what the balances hold is what the open holds reserve, per credit type
+          const open = await expectStatus('GET', `/v1/holds?client=${client}&status=held&limit=500`, undefined, [200]);
+          for (const row of live.body.data as Array<{ credit_type: { code: string }; held: string }>) {
+            const reserved = (open.body.data as Array<{ credit_type: { code: string }; quantity: string }>)
+              .filter((h) => h.credit_type.code === row.credit_type.code)
+              .reduce((sum, h) => sum + hundredths(h.quantity), 0n);
+            expect(reserved, `${label}: held of ${row.credit_type.code}`).toBe(hundredths(row.held));
+          }
           const verify = await expectStatus('POST', '/v1/admin/verify', undefined, [200]);
           expect(verify.body.violations, label).toEqual([]);
         };
