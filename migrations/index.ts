@@ -24,6 +24,7 @@ import * as m0022 from './0022_hold_indexes.js';
 import * as m0023 from './0023_idempotency_job_index.js';
 import * as m0024 from './0024_hold_consumption_key.js';
 import * as m0025 from './0025_subscription_suspensions.js';
+import * as m0026 from './0026_activation_entries.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -60,6 +61,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0023_idempotency_job_index', m0023],
   ['0024_hold_consumption_key', m0024],
   ['0025_subscription_suspensions', m0025],
+  ['0026_activation_entries', m0026],
 ];
 
 /**

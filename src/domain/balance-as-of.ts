@@ -82,31 +82,40 @@ export interface StatusSpan {
 const covers = (spans: readonly StatusSpan[], t: number): boolean =>
   spans.some((s) => s.from.getTime() <= t && (s.until === null || t < s.until.getTime()));
 
+/** What is kept of a subscription's past: when it ended, when it was activated, its freezes and suspensions. */
+export interface SubscriptionHistory {
+  /** When it expired or was cancelled, for one that did (null or absent: unknown, ended long ago). */
+  endedAt?: Date | null | undefined;
+  /** When it became active (null: never — bought on payment and not paid; absent: unknown). */
+  activatedAt?: Date | null | undefined;
+  freezes?: readonly FreezeSpan[];
+  suspensions?: readonly StatusSpan[];
+}
+
 /**
  * The status of a subscription at a past instant, as far as what is kept can tell. What the past
  * statuses changed is in the ledger already (an expired or cancelled subscription's balances carry
- * their `expire` / `void` entries), and freezes and suspensions are kept with their times:
- * - `expired` or `cancelled` now: that status from when it ended (`endedAt`, its expired_at /
- *   cancelled_at; unknown: ended long ago), and before it as below;
+ * their `expire` / `void` entries), and activations, freezes and suspensions are kept with their times:
+ * - `expired` or `cancelled` now: that status from when it ended (`endedAt`; unknown: ended long ago),
+ *   and before it as below;
+ * - `pending` before it was activated (never activated: until it ended, or still);
  * - frozen at `at` if one of its freezes covers it (`frozenAt <= at < unfrozenAt`);
  * - suspended at `at` if one of its suspensions covers it;
- * - otherwise `active` for a subscription frozen, suspended or ended now;
- * - `pending` and `active` are kept as they are now (a pending one's balances are not valid yet, and
- *   an activated one's are valid from its activation: their `valid_from` places them).
+ * - otherwise `active` for a subscription frozen, suspended or ended now, and its status now for the rest.
  * A subscription suspended now of which no suspension is known (none was recorded before 0025 could
  * fill it) is taken as suspended, as it is now.
  */
 export function subscriptionStatusAt(
   current: SubscriptionStatus | null,
-  endedAt: Date | null | undefined,
+  history: SubscriptionHistory,
   at: Date,
-  freezes: readonly FreezeSpan[] = [],
-  suspensions: readonly StatusSpan[] = [],
 ): SubscriptionStatus | null {
   if (current === null) return null;
+  const { endedAt, activatedAt, freezes = [], suspensions = [] } = history;
   const t = at.getTime();
   const ended = (current === 'expired' || current === 'cancelled') && !(endedAt && t < endedAt.getTime());
   if (ended) return current;
+  if (activatedAt === null || (activatedAt && t < activatedAt.getTime())) return 'pending';
   if (
     covers(
       freezes.map((f) => ({ from: f.frozenAt, until: f.unfrozenAt })),

@@ -114,9 +114,12 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
     // a freeze that ended after asOf moved the expiry later (`extend`): then it had the earlier one
     const extension = expiries.get(b.id);
     const expiresAt = extension?.expiresAt ?? b.expires_at;
+    // a payment after the planned start moved the start too (an activation's entry): then it had the planned one
+    const validFrom = extension?.validFrom ?? b.valid_from;
     // one that had run out by asOf (its unfrozen_at, the extension's effective_at) but was ended by a sweep that
     // came later was still in force then: frozen from its run-out on, as the live answer said until the sweep
-    const inForce: FreezeSpan[] = extension ? [{ frozenAt: extension.unfrozenAt, unfrozenAt: null }] : [];
+    const inForce: FreezeSpan[] =
+      extension && !extension.validFrom ? [{ frozenAt: extension.unfrozenAt, unfrozenAt: null }] : [];
     const spans = [...((b.subscription_id && freezes.get(b.subscription_id)) || []), ...inForce];
     const totals = balanceAt(ledger, { status: b.status, expiresAt }, asOf);
     then.push({
@@ -131,15 +134,19 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
       held: totals.held,
       status: totals.status,
       expires_at: expiresAt,
+      valid_from: validFrom,
       subscription_status: subscriptionStatusAt(
         b.subscription_status,
-        b.subscription_ended_at,
+        {
+          endedAt: b.subscription_ended_at,
+          activatedAt: b.subscription_activated_at,
+          freezes: spans,
+          suspensions: ((b.subscription_id && suspensions.get(b.subscription_id)) || []).map((x) => ({
+            from: x.suspended_at,
+            until: x.resumed_at,
+          })),
+        },
         asOf,
-        spans,
-        ((b.subscription_id && suspensions.get(b.subscription_id)) || []).map((x) => ({
-          from: x.suspended_at,
-          until: x.resumed_at,
-        })),
       ),
     });
   }
@@ -239,6 +246,15 @@ export const ledgerEntryView = z
       .nullable()
       .optional()
       .meta({ description: "`extend`: the balance's expiry after it moved (later by the frozen time)." }),
+    previous_valid_from: z
+      .string()
+      .nullable()
+      .optional()
+      .meta({
+        description:
+          "`extend` written when a payment after the planned start activated the subscription: the balance's start " +
+          'before it moved (null for a freeze, which moves only the expiry).',
+      }),
   })
   .meta({ id: 'LedgerEntry' });
 export type LedgerEntryView = z.infer<typeof ledgerEntryView>;
@@ -263,6 +279,7 @@ export function toLedgerEntryView(row: LedgerEntryRow, creditType: CreditTypeRow
       ? {
           previous_expires_at: row.previous_expires_at?.toISOString() ?? null,
           expires_at: row.expires_at?.toISOString() ?? null,
+          previous_valid_from: row.previous_valid_from?.toISOString() ?? null,
         }
       : {}),
   };

@@ -1,5 +1,9 @@
 import type { Executor, Tx } from '../db/knex.js';
-import { lockActiveBalancesOfSubscription, moveActiveBalancesToPeriod } from '../db/repositories/balances.js';
+import {
+  type BalanceRow,
+  lockActiveBalancesOfSubscription,
+  moveBalancesToPeriod,
+} from '../db/repositories/balances.js';
 import { clientsByIds } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { findInvoice, type InvoiceWithLines, invoiceById, updateInvoice } from '../db/repositories/invoices.js';
@@ -26,6 +30,8 @@ export interface InvoiceActionContext {
 
 interface Locked {
   subscription: SubscriptionRow | undefined;
+  /** A pending subscription's live balances (locked): what its activation moves. */
+  balances: BalanceRow[];
   invoice: InvoiceWithLines;
 }
 
@@ -37,9 +43,10 @@ async function lockForAction(tx: Tx, ref: string): Promise<Locked | undefined> {
   const peek = await findInvoice(tx, ref, isUuid(ref));
   if (!peek) return undefined;
   const subscription = peek.subscription_id ? await lockSubscription(tx, peek.subscription_id) : undefined;
-  if (subscription?.status === 'pending') await lockActiveBalancesOfSubscription(tx, subscription.id);
+  const balances =
+    subscription?.status === 'pending' ? await lockActiveBalancesOfSubscription(tx, subscription.id) : [];
   const invoice = await invoiceById(tx, peek.id, { forUpdate: true });
-  return invoice ? { subscription, invoice } : undefined;
+  return invoice ? { subscription, balances, invoice } : undefined;
 }
 
 /**
@@ -100,7 +107,12 @@ export async function payInvoice(
         updated_at: context.now,
       });
       if (late) {
-        await moveActiveBalancesToPeriod(tx, subscription.id, period, context.now);
+        await moveBalancesToPeriod(tx, locked.balances, period, {
+          now: context.now,
+          actor: context.actor,
+          reason: `activated by the payment of ${invoice.number}, after its planned start: the whole period from it`,
+          invoiceId: invoice.id,
+        });
         await movePeriod(tx, subscription.id, subscription.current_period_start, period);
         await updateInvoice(tx, invoice.id, { period_start: period.start, period_end: period.end });
         paid = { ...paid, period_start: period.start, period_end: period.end };

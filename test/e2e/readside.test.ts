@@ -355,6 +355,34 @@ describe('GET /v1/clients/{id}/balances?as_of=: the answer as it stood then, fro
     at('2026-05-12T10:00:00.000Z');
   });
 
+  it('paid after its planned start: pending with its planned dates before the payment, moved after it', async () => {
+    at('2026-12-10T00:00:00.000Z');
+    const other = (await createClient(app)).id;
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const sub = await subscribe(app, other, pkg.code, { activation: 'on_payment' }); // 12-10 → 01-10 if paid now
+    const before = await balances(other);
+    expect(before[0]).toMatchObject({ remaining: '0', unavailable: '10', upcoming: '0' });
+    expect(before[0]!.balances[0]).toMatchObject({ valid_from: '2026-12-10T00:00:00.000Z' });
+    at('2026-12-12T00:00:00.000Z');
+    const invoice = (await app.request('GET', `/v1/invoices?client=${other}`)).body.data[0];
+    expect(invoice.subscription_id).toBe(sub.id);
+    expect((await app.request('POST', `/v1/invoices/${invoice.id}/pay`)).status).toBe(200);
+    // paid two days late: the whole period from the payment, 12-12 → 01-12
+    const live = await balances(other);
+    expect(live[0]).toMatchObject({ remaining: '10', next_expiry: '2027-01-12T00:00:00.000Z' });
+    expect(await balances(other, app.clock.now().toISOString())).toEqual(live);
+    expect(await balances(other, '2026-12-11T00:00:00.000Z')).toEqual(before);
+    // its statement says so: an `extend` entry, the old start and expiry beside the new expiry
+    const statement = await app.request('GET', `/v1/clients/${other}/statement`);
+    expect(statement.body.data.find((e: { kind: string }) => e.kind === 'extend')).toMatchObject({
+      amount: '0',
+      previous_valid_from: '2026-12-10T00:00:00.000Z',
+      previous_expires_at: '2027-01-10T00:00:00.000Z',
+      expires_at: '2027-01-12T00:00:00.000Z',
+    });
+    at('2026-05-12T10:00:00.000Z');
+  });
+
   it('a day means the end of that day (BUSINESS_TZ)', async () => {
     expect(await balances(client, '2026-05-03')).toEqual(await balances(client, '2026-05-03T23:59:59.999Z'));
     expect((await balances(client, '2026-05-03'))[0]).toMatchObject({ consumed: '110', remaining: '40' });

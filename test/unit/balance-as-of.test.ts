@@ -73,33 +73,60 @@ describe('a subscription status at an instant', () => {
     ['cancelled', ended, before, 'active'],
     ['cancelled', null, before, 'cancelled'],
   ] as const)('%s (ended %s) at %s → %s', (current, endedAt, instant, expected) => {
-    expect(subscriptionStatusAt(current, endedAt, instant)).toBe(expected);
+    expect(subscriptionStatusAt(current, { endedAt }, instant)).toBe(expected);
   });
   it('a freeze covering the instant makes it frozen; one not covering it, active', () => {
     const spans = [{ frozenAt: new Date('2026-05-08T00:00:00Z'), unfrozenAt: new Date('2026-05-12T00:00:00Z') }];
-    expect(subscriptionStatusAt('active', null, at, spans)).toBe('frozen');
-    expect(subscriptionStatusAt('active', null, before, spans)).toBe('active');
-    expect(subscriptionStatusAt('frozen', null, before, [{ frozenAt: at, unfrozenAt: null }])).toBe('active');
-    expect(subscriptionStatusAt('frozen', null, at, [{ frozenAt: at, unfrozenAt: null }])).toBe('frozen');
-    expect(subscriptionStatusAt('expired', ended, at, spans)).toBe('expired');
-    expect(subscriptionStatusAt('expired', ended, new Date('2026-05-03T00:00:00Z'), spans)).toBe('active');
+    expect(subscriptionStatusAt('active', { endedAt: null, freezes: spans }, at)).toBe('frozen');
+    expect(subscriptionStatusAt('active', { endedAt: null, freezes: spans }, before)).toBe('active');
+    expect(
+      subscriptionStatusAt('frozen', { endedAt: null, freezes: [{ frozenAt: at, unfrozenAt: null }] }, before),
+    ).toBe('active');
+    expect(subscriptionStatusAt('frozen', { endedAt: null, freezes: [{ frozenAt: at, unfrozenAt: null }] }, at)).toBe(
+      'frozen',
+    );
+    expect(subscriptionStatusAt('expired', { endedAt: ended, freezes: spans }, at)).toBe('expired');
+    expect(subscriptionStatusAt('expired', { endedAt: ended, freezes: spans }, new Date('2026-05-03T00:00:00Z'))).toBe(
+      'active',
+    );
   });
 
   it('a suspension covering the instant makes it suspended; before it and after its resume, active', () => {
     const from = new Date('2026-05-08T00:00:00Z');
     const resumed = [{ from, until: new Date('2026-05-12T00:00:00Z') }];
-    expect(subscriptionStatusAt('active', null, at, [], resumed)).toBe('suspended');
-    expect(subscriptionStatusAt('active', null, before, [], resumed)).toBe('active');
-    expect(subscriptionStatusAt('active', null, new Date('2026-05-12T00:00:00Z'), [], resumed)).toBe('active');
+    expect(subscriptionStatusAt('active', { endedAt: null, suspensions: resumed }, at)).toBe('suspended');
+    expect(subscriptionStatusAt('active', { endedAt: null, suspensions: resumed }, before)).toBe('active');
+    expect(
+      subscriptionStatusAt('active', { endedAt: null, suspensions: resumed }, new Date('2026-05-12T00:00:00Z')),
+    ).toBe('active');
     // suspended now: from the suspension's start, not before
-    expect(subscriptionStatusAt('suspended', null, at, [], [{ from, until: null }])).toBe('suspended');
-    expect(subscriptionStatusAt('suspended', null, before, [], [{ from, until: null }])).toBe('active');
+    expect(subscriptionStatusAt('suspended', { endedAt: null, suspensions: [{ from, until: null }] }, at)).toBe(
+      'suspended',
+    );
+    expect(subscriptionStatusAt('suspended', { endedAt: null, suspensions: [{ from, until: null }] }, before)).toBe(
+      'active',
+    );
     // cancelled while suspended: suspended until the cancel, cancelled from it
-    expect(subscriptionStatusAt('cancelled', ended, before, [], [{ from: before, until: null }])).toBe('suspended');
-    expect(subscriptionStatusAt('cancelled', ended, at, [], [{ from: before, until: null }])).toBe('cancelled');
+    expect(
+      subscriptionStatusAt('cancelled', { endedAt: ended, suspensions: [{ from: before, until: null }] }, before),
+    ).toBe('suspended');
+    expect(
+      subscriptionStatusAt('cancelled', { endedAt: ended, suspensions: [{ from: before, until: null }] }, at),
+    ).toBe('cancelled');
+  });
+
+  it('pending before its activation; never activated, pending until it ended', () => {
+    const activatedAt = new Date('2026-05-08T00:00:00Z');
+    expect(subscriptionStatusAt('active', { activatedAt }, before)).toBe('pending');
+    expect(subscriptionStatusAt('active', { activatedAt }, at)).toBe('active');
+    expect(subscriptionStatusAt('pending', { activatedAt: null }, at)).toBe('pending');
+    expect(subscriptionStatusAt('expired', { endedAt: ended, activatedAt: null }, before)).toBe('pending');
+    expect(subscriptionStatusAt('expired', { endedAt: ended, activatedAt: null }, at)).toBe('expired');
+    // activated, then cancelled: active between the two
+    expect(subscriptionStatusAt('cancelled', { endedAt: at, activatedAt: before }, ended)).toBe('active');
   });
 
   it('no subscription stays none', () => {
-    expect(subscriptionStatusAt(null, null, at)).toBeNull();
+    expect(subscriptionStatusAt(null, {}, at)).toBeNull();
   });
 });

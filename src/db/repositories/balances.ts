@@ -236,6 +236,8 @@ export interface PlacedBalanceRow extends BalanceRow {
   subscription_status: SubscriptionStatus | null;
   /** When the subscription expired or was cancelled, if it was (what a balance as of an instant needs). */
   subscription_ended_at?: Date | null;
+  /** When the subscription became active (null: not yet, or never), what a balance as of an instant needs. */
+  subscription_activated_at?: Date | null;
 }
 
 const placedBalances = (db: Executor) =>
@@ -246,6 +248,7 @@ const placedBalances = (db: Executor) =>
       's.status as subscription_status',
       db.raw(`CASE s.status WHEN 'expired' THEN s.expired_at WHEN 'cancelled' THEN s.cancelled_at END
                  AS subscription_ended_at`),
+      's.activated_at as subscription_activated_at',
     );
 
 /** Every balance of the client with its subscription's status, by credit type and then in spending order. */
@@ -279,18 +282,43 @@ export async function placedBalanceById(db: Executor, id: string): Promise<Place
 }
 
 /**
- * Moves the subscription's live balances to `period` (valid from its start, expiring at its end):
- * a subscription activated by a payment later than its planned start gets the whole period.
+ * Moves these balances (locked by the caller, in the lock order) to `period`: valid from its start, expiring at its
+ * end (a subscription activated by a payment later than its planned start gets the whole period). Each gets its
+ * `extend` ledger entry (amount 0): the old start and expiry beside the new expiry, so that an answer as of an
+ * instant before the move finds the dates it had then (migration 0026).
  */
-export async function moveActiveBalancesToPeriod(
+export async function moveBalancesToPeriod(
   db: Executor,
-  subscriptionId: string,
+  balances: readonly BalanceRow[],
   period: { start: Date; end: Date },
-  now: Date,
+  entry: { now: Date; actor: string; reason: string; invoiceId: string },
 ): Promise<void> {
+  if (balances.length === 0) return;
   await db('balances')
-    .where({ subscription_id: subscriptionId, status: 'active' })
-    .update({ valid_from: period.start, expires_at: period.end, period_start: period.start, updated_at: now });
+    .whereIn(
+      'id',
+      balances.map((b) => b.id),
+    )
+    .update({ valid_from: period.start, expires_at: period.end, period_start: period.start, updated_at: entry.now });
+  await db('ledger_entries').insert(
+    balances.map((b) => ({
+      balance_id: b.id,
+      client_id: b.client_id,
+      credit_type_id: b.credit_type_id,
+      subscription_id: b.subscription_id,
+      kind: 'extend',
+      amount: 0,
+      remaining_after: b.remaining.toString(),
+      invoice_id: entry.invoiceId,
+      actor: entry.actor,
+      reason: entry.reason,
+      effective_at: entry.now,
+      created_at: entry.now,
+      previous_valid_from: b.valid_from,
+      previous_expires_at: b.expires_at,
+      expires_at: period.end,
+    })),
+  );
 }
 
 export async function lockBalance(db: Executor, id: string): Promise<BalanceRow | undefined> {

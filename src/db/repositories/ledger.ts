@@ -10,6 +10,8 @@ export interface LedgerEntryRow extends Required<LedgerEntryDraft> {
   /** An `extend` entry's old and new expiry of its balance (null on every other kind). */
   previous_expires_at: Date | null;
   expires_at: Date | null;
+  /** An activation's `extend` entry: the balance's start before it moved (null on every other entry). */
+  previous_valid_from: Date | null;
 }
 
 /**
@@ -148,25 +150,32 @@ export async function netConsumed(
 }
 
 /**
- * Each balance of the client whose expiry an `extend` entry moved after `at` (a freeze ended later): the expiry
- * it had at `at`, the `previous_expires_at` of the first such entry, and that entry's effective_at — when its
- * freeze ended (unfrozen_at). An effective_at at or before `at` means the freeze had run out by `at` but was
- * still in force then: the sweep that ended it came later.
+ * Each balance of the client whose expiry an `extend` entry moved after `at` (a freeze ended later, or a late payment
+ * activated its subscription): the expiry it had at `at`, the `previous_expires_at` of the first such entry, and
+ * that entry's effective_at — when its freeze ended (unfrozen_at). An effective_at at or before `at` means the freeze
+ * had run out by `at` but was still in force then: the sweep that ended it came later. An activation's entry also
+ * gives the start the balance had then (`validFrom`, null for a freeze's).
  */
 export async function expiriesBefore(
   db: Executor,
   clientId: string,
   at: Date,
-): Promise<Map<string, { expiresAt: Date; unfrozenAt: Date }>> {
+): Promise<Map<string, { expiresAt: Date; unfrozenAt: Date; validFrom: Date | null }>> {
   const rows = (await db('ledger_entries')
     .distinctOn('balance_id')
     .where({ client_id: clientId, kind: 'extend' })
     .andWhere('created_at', '>', at)
     .orderBy([{ column: 'balance_id' }, { column: 'seq' }])
-    .select('balance_id', 'previous_expires_at', 'effective_at')) as Array<{
+    .select('balance_id', 'previous_expires_at', 'effective_at', 'previous_valid_from')) as Array<{
     balance_id: string;
     previous_expires_at: Date;
     effective_at: Date;
+    previous_valid_from: Date | null;
   }>;
-  return new Map(rows.map((r) => [r.balance_id, { expiresAt: r.previous_expires_at, unfrozenAt: r.effective_at }]));
+  return new Map(
+    rows.map((r) => [
+      r.balance_id,
+      { expiresAt: r.previous_expires_at, unfrozenAt: r.effective_at, validFrom: r.previous_valid_from },
+    ]),
+  );
 }
