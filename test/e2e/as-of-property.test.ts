@@ -68,7 +68,8 @@ type Branch = 'north' | 'south' | null;
 const branch = fc.constantFrom<Branch>('north', 'south', null);
 
 type Step =
-  | { kind: 'buy'; pkg: number }
+  | { kind: 'buy'; pkg: number; onPayment: boolean }
+  | { kind: 'pay'; pick: number }
   | { kind: 'use'; v: boolean; quantity: number; partial: boolean; branch: Branch }
   | { kind: 'hold'; v: boolean; quantity: number; minutes: number; branch: Branch }
   | { kind: 'capture'; pick: number; part: number }
@@ -84,7 +85,16 @@ type Step =
   | { kind: 'advance'; minutes: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('buy' as const), pkg: fc.integer({ min: 0, max: 2 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('buy' as const),
+      pkg: fc.integer({ min: 0, max: 2 }),
+      // activated when its first invoice is paid (pending until then)
+      onPayment: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('pay' as const), pick: fc.nat() }) },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -178,7 +188,7 @@ describe('balances as of any instant agree with what the live read answered then
     let clock = START;
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 3, maxLength: 20 }), async (steps) => {
+      fc.asyncProperty(fc.array(step, { minLength: 3, maxLength: 24 }), async (steps) => {
         run += 1;
         const started = clock;
         const client = (await createClient(app)).id;
@@ -186,6 +196,7 @@ describe('balances as of any instant agree with what the live read answered then
         const holds: Array<{ id: string; quantity: number; v: boolean }> = [];
         const consumptions: string[] = [];
         const frozen: string[] = [];
+        const invoices: string[] = [];
         /** The live answer at each instant the history stopped at (the last one read at that instant). */
         const seen = new Map<string, unknown>();
         /** After a step: as_of now equals live, verify finds nothing; the live answer kept for its instant. */
@@ -210,13 +221,26 @@ describe('balances as of any instant agree with what the live read answered then
           clock += minutes * 60_000;
           await expectStatus('PUT', '/v1/admin/clock', { now: new Date(clock).toISOString() }, [200]);
         };
-        const steps_ = [{ kind: 'buy', pkg: 0 } as Step, ...steps];
+        const steps_ = [{ kind: 'buy', pkg: 0, onPayment: false } as Step, ...steps];
         for (const [index, s] of steps_.entries()) {
           const key = `r${run}-${index}`;
           switch (s.kind) {
             case 'buy': {
-              const res = await expectStatus('POST', '/v1/subscriptions', { client, package: packages[s.pkg] }, [201]);
+              const body = { client, package: packages[s.pkg], ...(s.onPayment ? { activation: 'on_payment' } : {}) };
+              const res = await expectStatus('POST', '/v1/subscriptions', body, [201]);
               subscriptions.push(res.body.id);
+              if (res.body.invoice) invoices.push(res.body.invoice.id);
+              break;
+            }
+            case 'pay': {
+              if (invoices.length === 0) break;
+              // 409: void (its pending subscription's period ended unpaid)
+              await expectStatus(
+                'POST',
+                `/v1/invoices/${invoices[s.pick % invoices.length]}/pay`,
+                undefined,
+                [200, 409],
+              );
               break;
             }
             case 'use': {
@@ -368,7 +392,7 @@ describe('balances as of any instant agree with what the live read answered then
         // the next history starts a day later: this one's holds and freezes end in their own time meanwhile
         await moveClock(24 * 60);
       }),
-      { numRuns: 30, endOnFailure: true },
+      { numRuns: 40, endOnFailure: true },
     );
     // every operation took effect somewhere in the histories, not only its refusals
     for (const done of [
@@ -379,6 +403,7 @@ describe('balances as of any instant agree with what the live read answered then
       'POST /v1/consumptions/{id}/reverse 200',
       'POST /v1/subscriptions/{id}/freeze 200',
       'POST /v1/subscriptions/{id}/unfreeze 200',
+      'POST /v1/invoices/{id}/pay 200',
     ])
       expect(answered.get(done) ?? 0, `${done} in ${JSON.stringify([...answered])}`).toBeGreaterThan(0);
   }, 240_000);
