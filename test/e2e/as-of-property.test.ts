@@ -6,8 +6,9 @@ import { closeVerified } from '../helpers/http-steps.js';
 
 /**
  * DOMAIN.md "As of": balances can be read as of any past instant from the ledger alone. Any history over HTTP —
- * purchases, uses, holds and their captures (all or part), releases and lapses, freezes and unfreezes (by hand and
- * at their end), suspensions and resumes, renewals, recharges, cancels, reversals, nightly runs, the clock moving —
+ * purchases (paid at once or on payment), payments and voided invoices, uses, holds and their captures (all or
+ * part), releases and lapses, freezes and unfreezes (by hand and at their end), suspensions and resumes, renewals
+ * with rollover, recharges, cancels, reversals, operators' grants and adjustments, nightly runs, the clock moving —
  * and after each step:
  * - `?as_of=` now answers what the live read answers (issue 15: "equal to the live answer at now");
  * - every ledger invariant holds (POST /v1/admin/verify);
@@ -39,7 +40,8 @@ beforeAll(async () => {
           { credit_type: codes.u, units: 40 },
           { credit_type: codes.v, units: '3.5' },
         ],
-        { auto_renew: true, max_freeze_days: 10, priority: 10 },
+        // half of what a period leaves rolls over into the next
+        { auto_renew: true, max_freeze_days: 10, priority: 10, rollover: { policy: 'percent', percent: 50 } },
       )
     ).code,
     // a week of u, not renewed: expires under the others
@@ -81,6 +83,9 @@ type Step =
   | { kind: 'recharge'; pick: number }
   | { kind: 'cancel'; pick: number; now: boolean }
   | { kind: 'suspend'; pick: number; resume: boolean }
+  | { kind: 'grant'; v: boolean; units: number; days: number }
+  | { kind: 'adjust'; pick: number; delta: number }
+  | { kind: 'voidInvoice'; pick: number }
   | { kind: 'nightly' }
   | { kind: 'advance'; minutes: number };
 
@@ -147,6 +152,24 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant('suspend' as const), pick: fc.nat(), resume: fc.boolean() }),
   },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('grant' as const),
+      v: fc.boolean(),
+      units: fc.integer({ min: 1, max: 20 }),
+      days: fc.integer({ min: 1, max: 20 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('adjust' as const),
+      pick: fc.nat(),
+      delta: fc.integer({ min: -10, max: 10 }).filter((d) => d !== 0),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('voidInvoice' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('nightly' as const) }) },
   {
     weight: 3,
@@ -197,6 +220,7 @@ describe('balances as of any instant agree with what the live read answered then
         const consumptions: string[] = [];
         const frozen: string[] = [];
         const invoices: string[] = [];
+        let lastBalances: Array<{ id: string }> = [];
         /** The live answer at each instant the history stopped at (the last one read at that instant). */
         const seen = new Map<string, unknown>();
         /** After a step: as_of now equals live, verify finds nothing; the live answer kept for its instant. */
@@ -206,6 +230,7 @@ describe('balances as of any instant agree with what the live read answered then
           const asOf = await expectStatus('GET', `/v1/clients/${client}/balances?as_of=${now}`, undefined, [200]);
           expect(asOf.body.data, `${label} at ${now}: as_of now ≠ live`).toEqual(live.body.data);
           seen.set(now, live.body.data);
+          lastBalances = (live.body.data as Array<{ balances: Array<{ id: string }> }>).flatMap((r) => r.balances);
           // what the balances hold is what the open holds reserve, per credit type
           const open = await expectStatus('GET', `/v1/holds?client=${client}&status=held&limit=500`, undefined, [200]);
           for (const row of live.body.data as Array<{ credit_type: { code: string }; held: string }>) {
@@ -356,6 +381,31 @@ describe('balances as of any instant agree with what the live read answered then
               await expectStatus('PATCH', `/v1/subscriptions/${id}`, { status }, [200, 409, 422]);
               break;
             }
+            case 'grant': {
+              // an operator's units, no subscription (source adjustment), expiring in `days`
+              const body = {
+                credit_type: s.v ? codes.v : codes.u,
+                units: s.v ? vQuantity(s.units) : s.units,
+                expires_at: new Date(clock + s.days * 86_400_000).toISOString(),
+                reason: 'property',
+              };
+              await expectStatus('POST', `/v1/clients/${client}/grants`, body, [201]);
+              break;
+            }
+            case 'adjust': {
+              // a balance of the last live answer: 201, or 409/422 when it is not live or would go below zero
+              const ids = lastBalances.map((b) => b.id);
+              if (ids.length === 0) break;
+              const body = { delta: s.delta, reason: 'property' };
+              await expectStatus('POST', `/v1/balances/${ids[s.pick % ids.length]}/adjustments`, body, [201, 409, 422]);
+              break;
+            }
+            case 'voidInvoice': {
+              if (invoices.length === 0) break;
+              const body = { reason: 'property' };
+              await expectStatus('POST', `/v1/invoices/${invoices[s.pick % invoices.length]}/void`, body, [200, 409]);
+              break;
+            }
             case 'nightly': {
               const res = await expectStatus('POST', '/v1/admin/nightly-runs', {}, [200]);
               for (const phase of res.body.phases) expect(phase.failed, JSON.stringify(phase)).toEqual([]);
@@ -404,7 +454,25 @@ describe('balances as of any instant agree with what the live read answered then
       'POST /v1/subscriptions/{id}/freeze 200',
       'POST /v1/subscriptions/{id}/unfreeze 200',
       'POST /v1/invoices/{id}/pay 200',
+      'POST /v1/clients/{id}/grants 201',
+      'POST /v1/balances/{id}/adjustments 201',
+      'POST /v1/invoices/{id}/void 200',
     ])
       expect(answered.get(done) ?? 0, `${done} in ${JSON.stringify([...answered])}`).toBeGreaterThan(0);
+    // and the ledger saw every kind of change the reads replay
+    const kinds = (await app.database.db('ledger_entries').distinct('kind')).map((r: { kind: string }) => r.kind);
+    expect(kinds.sort()).toEqual([
+      'adjust',
+      'consume',
+      'expire',
+      'extend',
+      'grant',
+      'hold',
+      'recharge',
+      'release',
+      'reverse',
+      'rollover',
+      'void',
+    ]);
   }, 240_000);
 });
