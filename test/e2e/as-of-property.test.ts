@@ -111,7 +111,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   {
-    weight: 3,
+    weight: 4,
     arbitrary: fc.record({
       kind: fc.constant('hold' as const),
       v: fc.boolean(),
@@ -121,7 +121,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   {
-    weight: 2,
+    weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('capture' as const),
       pick: fc.nat(),
@@ -129,7 +129,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       part: fc.integer({ min: 0, max: 3 }),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reverse' as const), pick: fc.nat() }) },
   {
     weight: 1,
@@ -231,6 +231,24 @@ describe('balances as of any instant agree with what the live read answered then
           expect(asOf.body.data, `${label} at ${now}: as_of now ≠ live`).toEqual(live.body.data);
           seen.set(now, live.body.data);
           lastBalances = (live.body.data as Array<{ balances: Array<{ id: string }> }>).flatMap((r) => r.balances);
+          // the forecast starts from the same usable units, and what it says will expire unused is on balances that
+          // hold it now (a frozen one's included: its units wait for the unfreeze)
+          for (const row of live.body.data as Array<{
+            credit_type: { code: string };
+            remaining: string;
+            balances: Array<{ id: string; remaining: string }>;
+          }>) {
+            const path = `/v1/clients/${client}/forecast?credit_type=${row.credit_type.code}`;
+            const forecast = (await expectStatus('GET', path, undefined, [200])).body;
+            expect(forecast.remaining, `${label}: forecast of ${row.credit_type.code}`).toBe(row.remaining);
+            for (const unused of forecast.expiring_unused as Array<{ balance_id: string; units: string }>) {
+              const balance = row.balances.find((b) => b.id === unused.balance_id);
+              expect(balance, `${label}: ${JSON.stringify(unused)}`).toBeDefined();
+              expect(hundredths(unused.units)).toBeGreaterThan(0n);
+              expect(hundredths(unused.units)).toBeLessThanOrEqual(hundredths(balance!.remaining));
+            }
+            if (/^0(\.0+)?$/.test(forecast.burn_per_day)) expect(forecast.days_until_empty, label).toBeNull();
+          }
           // what the balances hold is what the open holds reserve, per credit type
           const open = await expectStatus('GET', `/v1/holds?client=${client}&status=held&limit=500`, undefined, [200]);
           for (const row of live.body.data as Array<{ credit_type: { code: string }; held: string }>) {
@@ -444,7 +462,10 @@ describe('balances as of any instant agree with what the live read answered then
       }),
       { numRuns: 40, endOnFailure: true },
     );
-    // every operation took effect somewhere in the histories, not only its refusals
+    // every operation took effect somewhere in the histories, not only its refusals, and the ledger saw every kind
+    // of change the reads replay: the suite's seed is checked so (an edit cannot make it vacuous unnoticed); an
+    // exploring run (FC_SEED=random) may draw histories without one or another
+    if (process.env.FC_SEED === 'random') return;
     for (const done of [
       'POST /v1/consumptions 200',
       'POST /v1/holds 200',
@@ -459,7 +480,6 @@ describe('balances as of any instant agree with what the live read answered then
       'POST /v1/invoices/{id}/void 200',
     ])
       expect(answered.get(done) ?? 0, `${done} in ${JSON.stringify([...answered])}`).toBeGreaterThan(0);
-    // and the ledger saw every kind of change the reads replay
     const kinds = (await app.database.db('ledger_entries').distinct('kind')).map((r: { kind: string }) => r.kind);
     expect(kinds.sort()).toEqual([
       'adjust',
