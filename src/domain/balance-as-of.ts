@@ -116,13 +116,8 @@ export function subscriptionStatusAt(
   const ended = (current === 'expired' || current === 'cancelled') && !(endedAt && t < endedAt.getTime());
   if (ended) return current;
   if (activatedAt === null || (activatedAt && t < activatedAt.getTime())) return 'pending';
-  if (
-    covers(
-      freezes.map((f) => ({ from: f.frozenAt, until: f.unfrozenAt })),
-      t,
-    )
-  )
-    return 'frozen';
+  const frozen = freezes.map((f) => ({ from: f.frozenAt, until: f.unfrozenAt }));
+  if (covers(frozen, t)) return 'frozen';
   if (covers(suspensions, t)) return 'suspended';
   if (current === 'suspended' && suspensions.length === 0) return current;
   if (current === 'frozen' || current === 'expired' || current === 'cancelled' || current === 'suspended')
