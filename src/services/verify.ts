@@ -6,7 +6,7 @@ import {
   type BalanceLedgerFacts,
   balanceLedgerFacts,
   balancesAfterId,
-  capturedHoldsWithoutConsumption,
+  capturedHoldsAfterId,
   consumptionLedgerTotals,
   consumptionsAfterId,
   invoiceNumberingByYear,
@@ -26,6 +26,7 @@ import {
 } from '../domain/invariants.js';
 import type { VerifyReport } from '../views/maintenance.js';
 
+/** Rows a read takes at a time (VerifyOptions.chunk). */
 const CHUNK = 2_000;
 
 const big = (v: Aggregate): bigint => (v === null ? 0n : typeof v === 'bigint' ? v : BigInt(v));
@@ -66,6 +67,8 @@ export interface VerifyOptions {
    * must agree, to prove the check still sees one snapshot.
    */
   between?: (after: VerifyRead) => Promise<void>;
+  /** Rows per read of the chunked checks (2,000): a test sets a few to cross the chunks' edges. */
+  chunk?: number;
 }
 
 /**
@@ -85,6 +88,7 @@ async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyRep
   // before any read: an archiving (services/archive.ts) is either wholly in this snapshot or waits for it
   await holdHistory(db);
   const limit = options.limit ?? 1_000;
+  const rows = options.chunk ?? CHUNK;
   const between = options.between ?? (async () => {});
   const violations: Violation[] = [];
   let violationCount = 0;
@@ -97,7 +101,7 @@ async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyRep
   // balances against their ledger entries, a range of ids at a time (index range scans whatever
   // the planner's statistics say)
   for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
-    const chunk = await balancesAfterId(db, after, CHUNK);
+    const chunk = await balancesAfterId(db, after, rows);
     await between('balances');
     if (chunk.length === 0) break;
     const last = chunk[chunk.length - 1]!.id;
@@ -149,7 +153,7 @@ async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyRep
   // checked when their month was archived (services/archive.ts), and their rows are no longer here
   const liveSince = await archivedThrough(db);
   for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
-    const chunk = await consumptionsAfterId(db, after, CHUNK, liveSince);
+    const chunk = await consumptionsAfterId(db, after, rows, liveSince);
     await between('consumptions');
     if (chunk.length === 0) break;
     const last = chunk[chunk.length - 1]!.id;
@@ -176,13 +180,21 @@ async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyRep
     after = last;
   }
 
-  // captured holds against the consumptions their captures made (one read: only the broken ones come back)
-  const orphans = await capturedHoldsWithoutConsumption(db, limit);
-  await between('captured_holds');
-  for (const hold of orphans.first)
-    add(checkCapturedHold({ id: hold.id, consumptionId: hold.consumption_id, consumptionExists: false }));
-  // the ones past the listing's limit are counted all the same
-  violationCount += orphans.total - orphans.first.length;
+  // captured holds against the consumptions their captures made, a range of ids at a time
+  for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
+    const chunk = await capturedHoldsAfterId(db, after, rows);
+    await between('captured_holds');
+    if (chunk.length === 0) break;
+    after = chunk[chunk.length - 1]!.id;
+    for (const hold of chunk)
+      add(
+        checkCapturedHold({
+          id: hold.id,
+          consumptionId: hold.consumption_id,
+          consumptionExists: hold.consumption_exists,
+        }),
+      );
+  }
 
   // invoice numbers: gapless and unique per year; totals add up
   const years = await invoiceNumberingByYear(db);

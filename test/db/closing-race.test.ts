@@ -151,4 +151,40 @@ describe('the nightly verify, for the reference the database no longer checks (m
       await app.database.db('holds').where({ id: holdId }).update({ consumption_id: consumption });
     }
   });
+
+  it('reads the captured holds a range of ids at a time, and counts those past the listing limit', async () => {
+    const holds: Array<{ id: string; consumption: string }> = [];
+    for (const key of ['chunk-a', 'chunk-b', 'chunk-c']) {
+      const { holdId } = await heldOnOneBalance(key);
+      const [captured] = await applyClosings(app.ctx, [{ holdId, action: 'capture', jobId: `${key}-capture` }]);
+      if (!captured?.ok) throw new Error(`capture of ${key}: ${JSON.stringify(captured)}`);
+      holds.push({ id: holdId, consumption: (captured.value as { consumption: { id: string } }).consumption.id });
+    }
+    // the first and the last by id lose their consumption: two chunks of one apart, whatever else is captured
+    const [first, , last] = [...holds].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const missing = (n: number) => `00000000-0000-4000-8000-00000000bad${n}`;
+    await app.database
+      .db('holds')
+      .where({ id: first!.id })
+      .update({ consumption_id: missing(1) });
+    await app.database
+      .db('holds')
+      .where({ id: last!.id })
+      .update({ consumption_id: missing(2) });
+    try {
+      const report = await verifyInvariants(app.database.db, { chunk: 1, limit: 1 });
+      expect(report.violations).toEqual([
+        {
+          invariant: 'hold_consumption',
+          subject: `hold ${first!.id}`,
+          detail: `it was captured into consumption ${missing(1)}, which does not exist`,
+        },
+      ]);
+      expect(report.violationCount).toBe(2);
+    } finally {
+      for (const hold of [first!, last!])
+        await app.database.db('holds').where({ id: hold.id }).update({ consumption_id: hold.consumption });
+    }
+    expect((await verifyInvariants(app.database.db, { chunk: 1 })).violations).toEqual([]);
+  });
 });

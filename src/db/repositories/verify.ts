@@ -148,23 +148,26 @@ export async function consumptionLedgerTotals(
 }
 
 /**
- * Captured holds whose consumption does not exist (`holds.consumption_id` has no foreign key), the first `limit` of
- * them by id, and how many there are in all.
+ * The next `limit` captured holds by id after `afterId`, each with whether its consumption exists
+ * (`holds.consumption_id` has no foreign key): a range of the primary key at a time, as the balances' and
+ * consumptions' reads, so that no statement of a verify grows with the store.
  */
-export async function capturedHoldsWithoutConsumption(
+export async function capturedHoldsAfterId(
   db: Executor,
+  afterId: string,
   limit: number,
-): Promise<{ total: number; first: Array<{ id: string; consumption_id: string | null }> }> {
-  const result = await db.raw<{ rows: Array<{ id: string; consumption_id: string | null; total: number }> }>(
-    `SELECT h.id, h.consumption_id, count(*) OVER ()::int AS total FROM holds h
-      WHERE h.status = 'captured' AND NOT EXISTS (SELECT 1 FROM consumptions c WHERE c.id = h.consumption_id)
+): Promise<Array<{ id: string; consumption_id: string | null; consumption_exists: boolean }>> {
+  const result = await db.raw<{
+    rows: Array<{ id: string; consumption_id: string | null; consumption_exists: boolean }>;
+  }>(
+    `SELECT h.id, h.consumption_id, EXISTS (SELECT 1 FROM consumptions c WHERE c.id = h.consumption_id)
+              AS consumption_exists
+       FROM holds h
+      WHERE h.status = 'captured' AND h.id > ?
       ORDER BY h.id LIMIT ?`,
-    [limit],
+    [afterId, limit],
   );
-  return {
-    total: result.rows[0]?.total ?? 0,
-    first: result.rows.map((r) => ({ id: r.id, consumption_id: r.consumption_id })),
-  };
+  return result.rows;
 }
 
 /** How a year's invoice numbers look: gapless and unique means n = distinct = top and bottom = 1. */
