@@ -13,6 +13,8 @@ import { closeVerified } from '../helpers/http-steps.js';
  * - `?as_of=` now answers what the live read answers (issue 15: "equal to the live answer at now");
  * - every ledger invariant holds (POST /v1/admin/verify);
  * - (before each use) a quote answers what the use then takes: the same balances, amounts and shortfall;
+ * - the step's last change sent once more (its Idempotency-Key, its body), as a retry after a lost answer, answers
+ *   the same (or 409 for a state change already made) and changes no row and no balance (rule 5);
  * and at the end of each history, its usage grouped by day, week, month and dimension sums to one total, and
  * `?as_of=` each past instant the history stopped at answers what the live read answered then, however much was
  * written afterwards (holds closed later, expiries swept later, freezes lifted and their `extend` entries,
@@ -184,15 +186,28 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 /** How often each route answered each status, over all the histories: the property is not met by refusals alone. */
 const answered = new Map<string, number>();
 
-const call = (method: string, path: string, body?: unknown) =>
-  app.request(method, path, body === undefined ? {} : { body });
+/** Every request carries an Idempotency-Key (each step's own), as a producer retrying over HTTP sends it. */
+const call = (method: string, path: string, body: unknown, key: string | undefined) =>
+  app.request(method, path, {
+    ...(body === undefined ? {} : { body }),
+    ...(key ? { headers: { 'Idempotency-Key': key } } : {}),
+  });
+
+/** The last change a step sent: sent once more after the step, it must change nothing (at-least-once delivery). */
+let lastChange: { method: string; path: string; body: unknown; key: string | undefined; status: number } | undefined;
 
 /** A status from the set a step may answer (a refusal is an answer: it must change nothing the reads disagree on). */
+/** The running step's Idempotency-Key, sent with each change it makes (not with reads, quotes or admin calls). */
+let stepKey: string | undefined;
+
 async function expectStatus(method: string, path: string, body: unknown, allowed: readonly number[]) {
-  const res = await call(method, path, body);
+  const change = method !== 'GET' && !path.startsWith('/v1/admin/') && !path.startsWith('/v1/consumptions/quote');
+  const key = change ? stepKey : undefined;
+  const res = await call(method, path, body, key);
   expect(allowed, `${method} ${path} ${JSON.stringify(body)}: ${res.status} ${res.text}`).toContain(res.status);
   const kind = `${method} ${path.replace(/\?.*$/, '').replace(/[0-9a-f-]{36}/g, '{id}')} ${res.status}`;
   answered.set(kind, (answered.get(kind) ?? 0) + 1);
+  if (change) lastChange = { method, path, body, key, status: res.status };
   return res;
 }
 
@@ -260,6 +275,29 @@ describe('balances as of any instant agree with what the live read answered then
           const verify = await expectStatus('POST', '/v1/admin/verify', undefined, [200]);
           expect(verify.body.violations, label).toEqual([]);
         };
+        /**
+         * The step's last change sent again, as a retry after a lost answer: the same answer where the route keeps
+         * one (a key, a body's idempotency_key, a closing or a reversal made once), and in every case nothing changes.
+         */
+        const sentAgain = async (sent: NonNullable<typeof lastChange>, label: string) => {
+          const counts = async () =>
+            Promise.all(
+              ['ledger_entries', 'invoices', 'consumptions', 'holds', 'subscriptions', 'balances'].map(async (t) =>
+                Number((await app.database.db(t).count({ n: '*' }))[0]!.n),
+              ),
+            );
+          const before = await counts();
+          const live = await expectStatus('GET', `/v1/clients/${client}/balances`, undefined, [200]);
+          const again = await call(sent.method, sent.path, sent.body, sent.key);
+          const kind = `again ${sent.method} ${sent.path.replace(/\?.*$/, '').replace(/[0-9a-f-]{36}/g, '{id}')}`;
+          answered.set(kind, (answered.get(kind) ?? 0) + 1);
+          // a state change asked twice (cancel, void, an unfreeze after its end) may answer 409 the second time
+          const same = again.status === sent.status || (sent.status < 300 && again.status === 409);
+          expect(same, `${label}, sent again: ${sent.status} then ${again.status} ${again.text}`).toBe(true);
+          expect(await counts(), `${label}, sent again: rows`).toEqual(before);
+          const after = await expectStatus('GET', `/v1/clients/${client}/balances`, undefined, [200]);
+          expect(after.body.data, `${label}, sent again: balances`).toEqual(live.body.data);
+        };
         const moveClock = async (minutes: number) => {
           clock += minutes * 60_000;
           await expectStatus('PUT', '/v1/admin/clock', { now: new Date(clock).toISOString() }, [200]);
@@ -267,6 +305,8 @@ describe('balances as of any instant agree with what the live read answered then
         const steps_ = [{ kind: 'buy', pkg: 0, onPayment: false } as Step, ...steps];
         for (const [index, s] of steps_.entries()) {
           const key = `r${run}-${index}`;
+          stepKey = key;
+          lastChange = undefined;
           switch (s.kind) {
             case 'buy': {
               const body = { client, package: packages[s.pkg], ...(s.onPayment ? { activation: 'on_payment' } : {}) };
@@ -435,6 +475,7 @@ describe('balances as of any instant agree with what the live read answered then
             }
           }
           await look(`step ${index} ${JSON.stringify(s)}`);
+          if (lastChange) await sentAgain(lastChange, `step ${index} ${JSON.stringify(s)}`);
         }
         // the history's net use, grouped by day, week, month and branch: every grouping sums to the same total
         const range = `from=${new Date(started).toISOString()}&to=${new Date(clock).toISOString()}`;
