@@ -37,6 +37,8 @@ export interface Services {
   postgres: PostgresHandle;
   redis: RedisHandle;
   stop(): Promise<void>;
+  /** Asks the servers started here to stop, without waiting (the process exits at once). */
+  abandon(): void;
 }
 
 /**
@@ -59,7 +61,7 @@ export async function prepareServices(
   const databaseUrl = config.DATABASE_URL ?? withDatabase(postgres.serverUrl, databaseName);
   // a Redis Cluster is used as it is (never started here); a single Redis is found or started
   const redis: RedisHandle = config.REDIS_CLUSTER_NODES
-    ? { url: config.REDIS_URL ?? 'redis://127.0.0.1:6379', started: false, stop: async () => {} }
+    ? { url: config.REDIS_URL ?? 'redis://127.0.0.1:6379', started: false, stop: async () => {}, abandon: () => {} }
     : await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR, log: logAdapter });
   // the settings the queues' durability depends on: a warning when they are not as needed
   const probe = createRedis({ url: redis.url, clusterNodes: config.REDIS_CLUSTER_NODES }, 'worker');
@@ -84,6 +86,10 @@ export async function prepareServices(
     stop: async () => {
       await redis.stop();
       await postgres.stop();
+    },
+    abandon: () => {
+      redis.abandon();
+      postgres.abandon();
     },
   };
 }

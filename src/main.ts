@@ -69,12 +69,15 @@ async function main(): Promise<void> {
         return;
       }
       log.warn({ signal }, 'second signal: exiting now');
+      // the Postgres and Redis started here run in process groups of their own (no Ctrl-C reaches them): told to stop
+      services.abandon();
       process.exit(1);
     }
     stoppingSince = performance.now();
     log.info({ signal }, 'shutting down: finishing in-flight work');
     const deadline = setTimeout(() => {
       log.error('shutdown took too long; exiting');
+      services.abandon();
       process.exit(1);
     }, config.SHUTDOWN_TIMEOUT_MS);
     deadline.unref();

