@@ -15,6 +15,8 @@ const LONGEST_FIRST = [
   // 88 and 115 s in the two full runs of 2026-12-04 (with reports-large, cancel-ahead and producer-package below:
   // 40–115 s each, until then left to vitest's order)
   'test/e2e/nights-walk.test.ts',
+  // 72–102 s in the full runs of 2026-12-04 evening (15–30 s alone), when vitest's order started it late
+  'test/e2e/as-of-property.test.ts',
   'test/e2e/fuzz.test.ts',
   'test/browser/ui-a11y.browser.test.ts',
   'test/e2e/production-start.test.ts',
