@@ -503,7 +503,7 @@ describe('balances as of any instant agree with what the live read answered then
         // the next history starts a day later: this one's holds and freezes end in their own time meanwhile
         await moveClock(24 * 60);
       }),
-      { numRuns: 40, endOnFailure: true },
+      { numRuns: 28, endOnFailure: true },
     );
     // every operation took effect somewhere in the histories, not only its refusals, and the ledger saw every kind
     // of change the reads replay: the suite's seed is checked so (an edit cannot make it vacuous unnoticed); an
