@@ -128,6 +128,8 @@ export interface Extension {
   id: string;
   previousExpiresAt: Date;
   expiresAt: Date;
+  /** When the move changes the balance's start too (an activation after its planned start): the start before. */
+  previousValidFrom?: Date | undefined;
 }
 
 /**

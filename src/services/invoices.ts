@@ -1,11 +1,8 @@
 import type { Executor, Tx } from '../db/knex.js';
-import {
-  type BalanceRow,
-  lockActiveBalancesOfSubscription,
-  moveBalancesToPeriod,
-} from '../db/repositories/balances.js';
+import { type BalanceRow, lockActiveBalancesOfSubscription, moveBalanceStarts } from '../db/repositories/balances.js';
 import { clientsByIds } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
+import { extendBalances } from '../db/repositories/freezes.js';
 import { findInvoice, type InvoiceWithLines, invoiceById, updateInvoice } from '../db/repositories/invoices.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import {
@@ -107,12 +104,25 @@ export async function payInvoice(
         updated_at: context.now,
       });
       if (late) {
-        await moveBalancesToPeriod(tx, locked.balances, period, {
-          now: context.now,
-          actor: context.actor,
-          reason: `activated by the payment of ${invoice.number}, after its planned start: the whole period from it`,
-          invoiceId: invoice.id,
-        });
+        // the whole period from the payment: each balance's start and expiry move, with its `extend` entry (the old
+        // start and expiry: balances as of an instant before the payment find them)
+        await extendBalances(
+          tx,
+          locked.balances,
+          locked.balances.map((b) => ({
+            id: b.id,
+            previousExpiresAt: b.expires_at,
+            expiresAt: period.end,
+            previousValidFrom: b.valid_from,
+          })),
+          {
+            actor: context.actor,
+            reason: `activated by the payment of ${invoice.number}, after its planned start: the whole period from it`,
+            effectiveAt: context.now,
+            now: context.now,
+          },
+        );
+        await moveBalanceStarts(tx, locked.balances, period, context.now);
         await movePeriod(tx, subscription.id, subscription.current_period_start, period);
         await updateInvoice(tx, invoice.id, { period_start: period.start, period_end: period.end });
         paid = { ...paid, period_start: period.start, period_end: period.end };

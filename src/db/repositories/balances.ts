@@ -282,16 +282,15 @@ export async function placedBalanceById(db: Executor, id: string): Promise<Place
 }
 
 /**
- * Moves these balances (locked by the caller, in the lock order) to `period`: valid from its start, expiring at its
- * end (a subscription activated by a payment later than its planned start gets the whole period). Each gets its
- * `extend` ledger entry (amount 0): the old start and expiry beside the new expiry, so that an answer as of an
- * instant before the move finds the dates it had then (migration 0026).
+ * Moves these balances' start to `period`'s (a subscription activated by a payment later than its planned start gets
+ * the whole period); their expiry and its `extend` entries are `extendBalances`'s (freezes.ts), which the caller
+ * runs with the old starts (migration 0026).
  */
-export async function moveBalancesToPeriod(
+export async function moveBalanceStarts(
   db: Executor,
   balances: readonly BalanceRow[],
-  period: { start: Date; end: Date },
-  entry: { now: Date; actor: string; reason: string; invoiceId: string },
+  period: { start: Date },
+  now: Date,
 ): Promise<void> {
   if (balances.length === 0) return;
   await db('balances')
@@ -299,26 +298,7 @@ export async function moveBalancesToPeriod(
       'id',
       balances.map((b) => b.id),
     )
-    .update({ valid_from: period.start, expires_at: period.end, period_start: period.start, updated_at: entry.now });
-  await db('ledger_entries').insert(
-    balances.map((b) => ({
-      balance_id: b.id,
-      client_id: b.client_id,
-      credit_type_id: b.credit_type_id,
-      subscription_id: b.subscription_id,
-      kind: 'extend',
-      amount: 0,
-      remaining_after: b.remaining.toString(),
-      invoice_id: entry.invoiceId,
-      actor: entry.actor,
-      reason: entry.reason,
-      effective_at: entry.now,
-      created_at: entry.now,
-      previous_valid_from: b.valid_from,
-      previous_expires_at: b.expires_at,
-      expires_at: period.end,
-    })),
-  );
+    .update({ valid_from: period.start, period_start: period.start, updated_at: now });
 }
 
 export async function lockBalance(db: Executor, id: string): Promise<BalanceRow | undefined> {

@@ -117,8 +117,8 @@ export async function dueFrozenSubscriptionIdsOf(
 }
 
 /**
- * Moves balances' expiries later, each with its `extend` ledger entry (amount 0, remaining unchanged, the old and
- * the new expiry), in one statement each. `balance.expiring_soon` may be sent again, for the new expiry. The
+ * Moves balances' expiries (later, for a freeze), each with its `extend` ledger entry (amount 0, remaining unchanged,
+ * the old and the new expiry, and the old start when the move changes it too), in one statement each. `balance.expiring_soon` may be sent again, for the new expiry. The
  * balances must be locked (in the lock order) by the caller.
  */
 export async function extendBalances(
@@ -144,12 +144,12 @@ export async function extendBalances(
   await db.raw(
     `INSERT INTO ledger_entries
        (balance_id, client_id, credit_type_id, subscription_id, kind, amount, remaining_after,
-        actor, reason, effective_at, created_at, previous_expires_at, expires_at)
+        actor, reason, effective_at, created_at, previous_expires_at, expires_at, previous_valid_from)
      SELECT balance_id, client_id, credit_type_id, subscription_id, 'extend', 0, remaining_after,
-            ?, ?, ?, ?, previous_expires_at, expires_at
+            ?, ?, ?, ?, previous_expires_at, expires_at, previous_valid_from
        FROM jsonb_to_recordset(?::jsonb)
             AS x(balance_id uuid, client_id uuid, credit_type_id uuid, subscription_id uuid, remaining_after bigint,
-                 previous_expires_at timestamptz, expires_at timestamptz)`,
+                 previous_expires_at timestamptz, expires_at timestamptz, previous_valid_from timestamptz)`,
     [
       entry.actor,
       entry.reason,
@@ -164,6 +164,7 @@ export async function extendBalances(
           remaining_after: balance.remaining.toString(),
           previous_expires_at: extension.previousExpiresAt,
           expires_at: extension.expiresAt,
+          previous_valid_from: extension.previousValidFrom ?? null,
         })),
       ),
     ],
