@@ -118,8 +118,9 @@ export async function dueFrozenSubscriptionIdsOf(
 
 /**
  * Moves balances' expiries (later, for a freeze), each with its `extend` ledger entry (amount 0, remaining unchanged,
- * the old and the new expiry, and the old start when the move changes it too), in one statement each. `balance.expiring_soon` may be sent again, for the new expiry. The
- * balances must be locked (in the lock order) by the caller.
+ * the old and the new expiry, and the old start when the move changes it too), in one statement each.
+ * `balance.expiring_soon` may be sent again, for the new expiry. The balances must be locked (in the lock order) by
+ * the caller.
  */
 export async function extendBalances(
   db: Executor,
