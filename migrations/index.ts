@@ -25,6 +25,7 @@ import * as m0023 from './0023_idempotency_job_index.js';
 import * as m0024 from './0024_hold_consumption_key.js';
 import * as m0025 from './0025_subscription_suspensions.js';
 import * as m0026 from './0026_activation_entries.js';
+import * as m0027 from './0027_endpoint_first_event.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -62,6 +63,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0024_hold_consumption_key', m0024],
   ['0025_subscription_suspensions', m0025],
   ['0026_activation_entries', m0026],
+  ['0027_endpoint_first_event', m0027],
 ];
 
 /**

@@ -65,6 +65,7 @@ export async function dispatchOutbox(app: AppContext): Promise<number> {
         continue;
       }
       for (const endpoint of endpoints) {
+        if (event.seq <= endpoint.afterSeq) continue;
         if (endpoint.events.includes('*') || endpoint.events.includes(event.type)) {
           deliveries.push({ id: newId(), endpoint_id: endpoint.id, event_id: event.id });
         }

@@ -19,8 +19,15 @@ export interface WebhookEndpointRow {
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 
+/**
+ * Inserts an endpoint that starts after the outbox's newest event (migration 0027): the relay delivers it only the
+ * events that occur after it is made, not those still to move when it was made.
+ */
 export async function insertEndpoint(db: Executor, row: WebhookEndpointRow): Promise<void> {
-  await db('webhook_endpoints').insert(row);
+  await db('webhook_endpoints').insert({
+    ...row,
+    after_seq: db.raw('(SELECT coalesce(max(seq), 0) FROM outbox_events)'),
+  });
 }
 
 /** Endpoints not deleted, by cursor. */
@@ -35,11 +42,20 @@ export async function liveEndpointById(db: Executor, id: string): Promise<Webhoo
 }
 
 /** Every endpoint not deleted nor disabled (those that get new deliveries), with the events it subscribes to. */
-export async function liveEndpoints(db: Executor): Promise<Array<Pick<WebhookEndpointRow, 'id' | 'events'>>> {
-  return (await db('webhook_endpoints')
+/** An endpoint as the relay matches events to it: those it subscribes to, after its `afterSeq`. */
+export interface LiveEndpoint {
+  id: string;
+  events: string[];
+  /** The outbox's newest seq when the endpoint was made: it receives only events after it. */
+  afterSeq: bigint;
+}
+
+export async function liveEndpoints(db: Executor): Promise<LiveEndpoint[]> {
+  const rows = (await db('webhook_endpoints')
     .whereNull('deleted_at')
     .whereNull('disabled_at')
-    .select('id', 'events')) as Array<Pick<WebhookEndpointRow, 'id' | 'events'>>;
+    .select('id', 'events', 'after_seq')) as Array<{ id: string; events: string[]; after_seq: bigint | string }>;
+  return rows.map((r) => ({ id: r.id, events: r.events, afterSeq: BigInt(r.after_seq) }));
 }
 
 /**
