@@ -26,6 +26,7 @@ import * as m0024 from './0024_hold_consumption_key.js';
 import * as m0025 from './0025_subscription_suspensions.js';
 import * as m0026 from './0026_activation_entries.js';
 import * as m0027 from './0027_endpoint_first_event.js';
+import * as m0028 from './0028_nightly_runs.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -64,6 +65,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0025_subscription_suspensions', m0025],
   ['0026_activation_entries', m0026],
   ['0027_endpoint_first_event', m0027],
+  ['0028_nightly_runs', m0028],
 ];
 
 /**

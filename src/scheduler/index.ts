@@ -1,24 +1,43 @@
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
 import type { AppContext } from '../app-context.js';
 import { ManualClock } from '../clock.js';
-import { catchUp, type EnqueuedJob, enqueueMaintenance, minuteOf, runNightly } from './nightly.js';
+import { runMissedNight } from './missed-night.js';
+import { catchUp, type EnqueuedJob, enqueueMaintenance, minuteOf, type NightlyReport, runNightly } from './nightly.js';
 
 export interface RunningScheduler {
   tasks: ScheduledTask[];
   /** The catch-up at start (renewals due, an expiry sweep): the jobs it enqueued, none if it failed (logged). */
   caughtUp: Promise<EnqueuedJob[]>;
+  /**
+   * After the catch-up, the nightly run of the last nightly minute, when nights have run before and none finished
+   * as of it (the scheduler was down then): its report, undefined when no night was missed or it failed (logged).
+   */
+  missedNight: Promise<NightlyReport | undefined>;
+  /** Stops the cron entries and any nightly run in progress between its phases (its jobs go on in the workers). */
   stop(): Promise<void>;
 }
 
 /**
  * node-cron entries, in BUSINESS_TZ: the nightly sweep (NIGHTLY_CRON) and the expiry sweep
  * (EXPIRE_CRON, every few minutes so that rollovers land soon after a period ends), after a
- * catch-up at start for what a scheduler that was down missed (`catchUp`). Each entry only
+ * catch-up at start for what a scheduler that was down missed (`catchUp`, then the missed night's whole run:
+ * `runMissedNight`). Each entry only
  * enqueues jobs whose ids derive from the scheduled minute, so two scheduler processes (or a
  * restart) never make the work twice.
  */
 export function startScheduler(app: AppContext): RunningScheduler {
   const options = { timezone: app.config.BUSINESS_TZ, noOverlap: true };
+  // a nightly run waits for each phase (up to half an hour): a stop ends the wait, and the run stops between phases
+  const stopping = new AbortController();
+  const nights = new Set<Promise<unknown>>();
+  const tracked = <T>(night: Promise<T>): Promise<T> => {
+    nights.add(night);
+    void night.then(
+      () => nights.delete(night),
+      () => nights.delete(night),
+    );
+    return night;
+  };
   // the entries fire on the wall clock; under CLOCK=manual (time moves only through PUT /v1/admin/clock) a tick works
   // as of the service's now, never as of a wall-clock minute ahead of it (holds, freezes and periods not due yet)
   const when = (context: TaskContext) =>
@@ -33,7 +52,7 @@ export function startScheduler(app: AppContext): RunningScheduler {
   const tasks = [
     cron.schedule(
       app.config.NIGHTLY_CRON,
-      guard('nightly', (c) => runNightly(app, when(c))),
+      guard('nightly', (c) => tracked(runNightly(app, when(c), { signal: stopping.signal }))),
       { ...options, name: 'credits-nightly' },
     ),
     cron.schedule(
@@ -56,13 +75,25 @@ export function startScheduler(app: AppContext): RunningScheduler {
       return [];
     },
   );
+  const missedNight = tracked(
+    caughtUp.then(
+      () => runMissedNight(app, stopping.signal),
+      () => undefined,
+    ),
+  ).catch((error: unknown) => {
+    app.log.error({ err: error }, 'the run of a missed night failed; the next nightly run does its work');
+    return undefined;
+  });
   return {
     tasks,
     caughtUp,
+    missedNight,
     stop: async () => {
       await Promise.all(tasks.map((t) => t.destroy()));
-      // it enqueues: let it finish before the queues close
+      stopping.abort();
+      // they enqueue: let them reach a point where they stop before the queues close
       await caughtUp;
+      await Promise.allSettled([...nights]);
     },
   };
 }

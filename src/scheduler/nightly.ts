@@ -1,5 +1,6 @@
 import type { AppContext } from '../app-context.js';
 import { accept, awaitOutcome, type Command, enqueue, route } from '../commands/index.js';
+import { recordNightlyFinished, recordNightlyStarted } from '../db/repositories/nightly-runs.js';
 import { dueForRenewal } from '../db/repositories/subscriptions.js';
 import type { JobName, MaintenanceJobName } from '../jobs/definitions.js';
 import { renewalFingerprint } from '../jobs/renew.js';
@@ -82,13 +83,35 @@ export interface NightlyReport {
   verify?: VerifyResult;
 }
 
+/** `work`, or 'aborted' as soon as the signal aborts (its listener removed either way: the signal outlives runs). */
+async function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T | 'aborted'> {
+  if (!signal) return work;
+  if (signal.aborted) return 'aborted';
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<'aborted'>((resolve) => {
+    onAbort = () => resolve('aborted');
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
 async function settle(
   app: AppContext,
   phase: PhaseReport['phase'],
   jobs: EnqueuedJob[],
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<PhaseReport & { results: unknown[] }> {
-  const outcomes = await Promise.all(jobs.map((j) => awaitOutcome(app, j.name, j.jobId, { timeoutMs })));
+  // a stop (the scheduler's shutdown) ends the wait: the jobs go on in the workers, counted as pending
+  const waited = await unlessAborted(
+    Promise.all(jobs.map((j) => awaitOutcome(app, j.name, j.jobId, { timeoutMs }))),
+    signal,
+  );
+  const outcomes = waited === 'aborted' ? jobs.map(() => ({ state: 'timeout' as const })) : waited;
   const report = {
     phase,
     jobs: jobs.length,
@@ -123,6 +146,7 @@ async function renewUntilBeyondTheNextRun(
   at: Date,
   timeoutMs: number,
   phases: PhaseReport[],
+  signal?: AbortSignal,
 ): Promise<void> {
   const report: PhaseReport = { phase: 'renewals', jobs: 0, completed: 0, failed: [], pending: 0 };
   const seen = new Set<string>();
@@ -131,7 +155,7 @@ async function renewUntilBeyondTheNextRun(
     const fresh = (await enqueueDueRenewals(app, at)).filter((job) => !seen.has(job.jobId));
     if (fresh.length === 0) break;
     for (const job of fresh) seen.add(job.jobId);
-    const { results: _results, ...settled } = await settle(app, 'renewals', fresh, timeoutMs);
+    const { results: _results, ...settled } = await settle(app, 'renewals', fresh, timeoutMs, signal);
     report.jobs += settled.jobs;
     report.completed += settled.completed;
     report.failed.push(...settled.failed);
@@ -151,31 +175,52 @@ async function renewUntilBeyondTheNextRun(
 export async function runNightly(
   app: AppContext,
   asOf: Date,
-  options: { phaseTimeoutMs?: number; reports?: boolean } = {},
+  options: { phaseTimeoutMs?: number; reports?: boolean; signal?: AbortSignal } = {},
 ): Promise<NightlyReport> {
   const at = minuteOf(asOf);
   const timeoutMs = options.phaseTimeoutMs ?? 30 * 60_000;
+  const { signal } = options;
   const phases: PhaseReport[] = [];
   const run = async (phase: PhaseReport['phase'], jobs: EnqueuedJob[]) => {
-    const { results, ...report } = await settle(app, phase, jobs, timeoutMs);
+    const { results, ...report } = await settle(app, phase, jobs, timeoutMs, signal);
     phases.push(report);
     return results;
   };
-  await renewUntilBeyondTheNextRun(app, at, timeoutMs, phases);
+  // stopped between phases (a shutdown): what it did is reported, and the run is not recorded as finished, so that
+  // the next scheduler to start runs the night again (its jobs' ids are the minute's: done work is not done twice)
+  const stopped = (): NightlyReport | undefined => {
+    if (!signal?.aborted) return undefined;
+    app.log.warn(
+      { asOf: at.toISOString(), phases: phases.map((p) => p.phase) },
+      'nightly sweep stopped before its end',
+    );
+    return { as_of: at.toISOString(), phases };
+  };
+  await recordNightlyStarted(app.db, at, app.clock.now());
+  await renewUntilBeyondTheNextRun(app, at, timeoutMs, phases, signal);
+  const afterRenewals = stopped();
+  if (afterRenewals) return afterRenewals;
   await run('expiry', [await enqueueMaintenance(app, 'expire', at)]);
+  const afterExpiry = stopped();
+  if (afterExpiry) return afterExpiry;
   const events: EnqueuedJob[] = [
     await enqueueMaintenance(app, 'notify', at),
     await enqueueMaintenance(app, 'cleanup', at),
   ];
   if (options.reports !== false) events.push(...(await nightlyReportsHook(app, at)));
   await run('events', events);
+  const afterEvents = stopped();
+  if (afterEvents) return afterEvents;
   const [verify] = await run('verify', [await enqueueMaintenance(app, 'verify', at)]);
+  const afterVerify = stopped();
+  if (afterVerify) return afterVerify;
   // the verify job's return value (src/jobs/verify.ts)
   const report: NightlyReport = {
     as_of: at.toISOString(),
     phases,
     ...(verify !== undefined ? { verify: verify as VerifyResult } : {}),
   };
+  await recordNightlyFinished(app.db, at, app.clock.now(), report);
   app.log.info(
     { asOf: report.as_of, phases: phases.map((p) => `${p.phase}:${p.completed}/${p.jobs}`) },
     'nightly sweep done',

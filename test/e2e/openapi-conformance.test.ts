@@ -595,6 +595,8 @@ describe('every answer validates against /openapi.json', () => {
     expect(later.status).toBe(200);
     const nightly = await api('POST', '/v1/admin/nightly-runs', {}, { body: { timeout_ms: 20_000 } });
     expect(nightly.status, nightly.text).toBe(200);
+    const runs = await api('GET', '/v1/admin/nightly-runs', {}, { query: 'limit=1' });
+    expect(runs.body.data[0]).toMatchObject({ as_of: nightly.body.as_of, report: { as_of: nightly.body.as_of } });
     const expired = await api('GET', '/v1/subscriptions', {}, { query: 'client=oa-c1&status=expired' });
     expect(expired.body.data.length).toBeGreaterThan(0);
     const cancel = await api('POST', '/v1/subscriptions/{id}/cancel', { id: expired.body.data[0].id }, { body: {} });

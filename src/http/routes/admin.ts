@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { ManualClock } from '../../clock.js';
+import { type NightlyRunRow, recentNightlyRuns } from '../../db/repositories/nightly-runs.js';
 import { fail } from '../../domain/result.js';
 import { type NightlyReport, runNightly } from '../../scheduler/nightly.js';
-import { timestampSchema } from '../../schemas/common.js';
+import { listOf, pageQuery, timestampSchema } from '../../schemas/common.js';
 import { describes } from '../../schemas/describes.js';
 import { verifyInvariants } from '../../services/verify.js';
 import { verifyReportSchema } from '../../views/maintenance.js';
+import { page } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
 
 const nightlyReportSchema = describes<NightlyReport>()(
@@ -28,6 +30,38 @@ const nightlyReportSchema = describes<NightlyReport>()(
 
 const clockSchema = z.object({ now: z.string(), mode: z.literal('manual') });
 
+const nightlyRunView = z
+  .object({
+    as_of: z.string().meta({ description: 'The minute the run ran as of (its jobs are named by it).' }),
+    started_at: z.string(),
+    finished_at: z.string().nullable().meta({
+      description: 'Null while it runs, or when it stopped before its last phase (a shutdown): the next start runs it.',
+    }),
+    report: nightlyReportSchema.nullable().meta({ description: 'What each phase did, once it finished.' }),
+  })
+  .meta({ id: 'NightlyRun' });
+
+const toNightlyRunView = (row: NightlyRunRow): z.infer<typeof nightlyRunView> => ({
+  as_of: row.as_of.toISOString(),
+  started_at: row.started_at.toISOString(),
+  finished_at: row.finished_at?.toISOString() ?? null,
+  report: (row.report as NightlyReport | null) ?? null,
+});
+
+/** A page of runs ends at an `as_of`; the next page starts below it. */
+const encodeRunCursor = (asOf: Date): string => Buffer.from(asOf.toISOString(), 'utf8').toString('base64url');
+const runCursorSchema = z
+  .string()
+  .max(100)
+  .transform((cursor, context) => {
+    const at = new Date(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Number.isNaN(at.getTime())) {
+      context.addIssue({ code: 'custom', message: 'is not a cursor this API gave out' });
+      return z.NEVER;
+    }
+    return at;
+  });
+
 export const adminRoutes: AnyRoute[] = [
   defineRoute({
     method: 'post',
@@ -49,6 +83,26 @@ export const adminRoutes: AnyRoute[] = [
       status: 200,
       body: await runNightly(app, body.as_of ?? app.clock.now(), { phaseTimeoutMs: body.timeout_ms }),
     }),
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/v1/admin/nightly-runs',
+    access: 'admin',
+    tag: 'admin',
+    summary: 'The nightly runs, newest first: did last night run, and what did it do',
+    description:
+      'One row per minute a run ran as of (NIGHTLY_CRON, a missed night run at start, POST /v1/admin/nightly-runs, ' +
+      '`npm run cli -- run-nightly`). A scheduler that starts after a nightly minute with no finished run as of it ' +
+      'or later runs that night then (when nights have run before).',
+    query: pageQuery.extend({ cursor: runCursorSchema.optional() }),
+    responses: { 200: { description: 'A page of runs', schema: listOf(nightlyRunView) } },
+    handler: async ({ query, db }) => {
+      const rows = await recentNightlyRuns(db, { before: query.cursor, limit: query.limit + 1 });
+      const data = rows.slice(0, query.limit);
+      const last = data[data.length - 1];
+      const next = rows.length > query.limit && last ? encodeRunCursor(last.as_of) : null;
+      return { status: 200, body: page(data.map(toNightlyRunView), next) };
+    },
   }),
   defineRoute({
     method: 'post',

@@ -1,0 +1,47 @@
+import cron from 'node-cron';
+import type { AppContext } from '../app-context.js';
+import { latestFinishedNightly } from '../db/repositories/nightly-runs.js';
+import { minuteOf, type NightlyReport, runNightly } from './nightly.js';
+import { renewalLookaheadMs } from './renewal-lookahead.js';
+
+/**
+ * The latest minute at or before `at` that the cron pattern runs at (in `timeZone`), looking back at most `spanMs`;
+ * undefined when it has none in that span. Walks back a minute at a time: node-cron finds next runs, not past ones.
+ */
+export function lastRunAtOrBefore(pattern: string, timeZone: string, at: Date, spanMs: number): Date | undefined {
+  const task = cron.createTask(pattern, () => undefined, { timezone: timeZone });
+  try {
+    const last = minuteOf(at).getTime();
+    for (let minute = last; minute >= last - spanMs; minute -= 60_000) {
+      if (task.match(new Date(minute))) return new Date(minute);
+    }
+    return undefined;
+  } finally {
+    void task.destroy();
+  }
+}
+
+/**
+ * The nightly minute a scheduler starting now missed: the last one scheduled, when nights have run before (a new
+ * install has nothing to catch up) and none has finished as of it or later.
+ */
+export function missedNight(lastScheduled: Date | undefined, lastFinished: Date | undefined): Date | undefined {
+  if (!lastScheduled || !lastFinished) return undefined;
+  return lastFinished.getTime() < lastScheduled.getTime() ? lastScheduled : undefined;
+}
+
+/**
+ * Runs the night a scheduler that was down at the nightly minute (a deploy, a crash) missed, as of that minute: its
+ * notices, housekeeping, reports and verify, which the catch-up at start (renewals and an expiry sweep as of now)
+ * does not do. Only the last night missed: notices and the verify look at the whole store, and the nightly reports
+ * make the days no run reported. Answers the run's report, or undefined when no night was missed.
+ */
+export async function runMissedNight(app: AppContext, signal: AbortSignal): Promise<NightlyReport | undefined> {
+  const { NIGHTLY_CRON, BUSINESS_TZ } = app.config;
+  const now = app.clock.now();
+  const scheduled = lastRunAtOrBefore(NIGHTLY_CRON, BUSINESS_TZ, now, renewalLookaheadMs(NIGHTLY_CRON, BUSINESS_TZ));
+  const night = missedNight(scheduled, await latestFinishedNightly(app.db));
+  if (!night || signal.aborted) return undefined;
+  app.log.warn({ asOf: night.toISOString() }, 'the nightly run of this minute was missed: running it now');
+  return runNightly(app, night, { signal });
+}
