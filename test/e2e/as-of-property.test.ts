@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage } from '../helpers/fixtures.js';
 import { closeVerified } from '../helpers/http-steps.js';
+import { jsonRows } from '../helpers/reports.js';
 
 /**
  * DOMAIN.md "As of": balances can be read as of any past instant from the ledger alone. Any history over HTTP —
@@ -18,7 +19,8 @@ import { closeVerified } from '../helpers/http-steps.js';
  * and at the end of each history, every ledger invariant holds (POST /v1/admin/verify), its usage grouped by day,
  * week, month and dimension sums to one total, and `?as_of=` each past instant the history stopped at answers what
  * the live read answered then, however much was written afterwards (holds closed later, expiries swept later,
- * freezes lifted and their `extend` entries, suspensions resumed, cancels, reversals). Nothing here is computed by
+ * freezes lifted and their `extend` entries, suspensions resumed, cancels, reversals), and the reports written apart
+ * in SQL of their own (balances, consumption, subscriptions, renewals, top packages) agree with the reads. Nothing here is computed by
  * hand: the reads check each other, and the hand-computed scenarios (issue-15-check, nights-walk) check the numbers.
  */
 let app: TestApp;
@@ -220,6 +222,106 @@ const hundredths = (q: string): bigint => {
 
 /** Quantities of `v` (2 decimals) from an integer: 1 → "0.25". */
 const vQuantity = (n: number) => (n / 4).toFixed(2);
+
+type Row = Record<string, string | number | boolean | null>;
+
+/**
+ * The reports of a client agree with the reads (they are written apart, in SQL of their own, so they can drift):
+ * - `balances`: its rows sum, per credit type, to the live balances' remaining, unavailable, upcoming and held, and
+ *   each row's units add up (granted − consumed − expired − voided = remaining + unavailable + upcoming + held);
+ * - `consumption` over the history: its net is the usage's total, per credit type;
+ * - `subscriptions`: a row per subscription of the client, with the status and period the API answers.
+ */
+async function reportsAgree(client: string, from: string, to: string, history: unknown): Promise<void> {
+  const label = (what: string) => `${what} after ${JSON.stringify(history)}`;
+  const live = (await expectStatus('GET', `/v1/clients/${client}/balances`, undefined, [200])).body.data as Array<
+    Record<string, string> & { credit_type: { code: string } }
+  >;
+  const { rows: balanceRows } = await jsonRows<Row>(app, { type: 'balances', params: { client } });
+  const columns = ['remaining', 'unavailable', 'upcoming', 'held'] as const;
+  for (const code of [codes.u, codes.v]) {
+    const rows = balanceRows.filter((r) => r.credit_type === code);
+    const read = live.find((r) => r.credit_type.code === code);
+    const sums = Object.fromEntries(
+      columns.map((c) => [c, rows.reduce((sum, r) => sum + hundredths(String(r[c])), 0n)]),
+    );
+    const reads = Object.fromEntries(columns.map((c) => [c, read ? hundredths(read[c]!) : 0n]));
+    expect(sums, label(`balances report of ${code} against the live read`)).toEqual(reads);
+  }
+  for (const r of balanceRows) {
+    const [granted, consumed, expired, voided, ...kept] = ['granted', 'consumed', 'expired', 'voided', ...columns].map(
+      (c) => hundredths(String(r[c])),
+    );
+    const left = kept.reduce((sum, q) => sum + q, 0n);
+    expect(granted! - consumed! - expired! - voided!, label(`balances report row ${JSON.stringify(r)}`)).toBe(left);
+  }
+  for (const code of [codes.u, codes.v]) {
+    const { rows } = await jsonRows<Row>(app, {
+      type: 'consumption',
+      params: { client, credit_type: code, from, to, group_by: 'month' },
+    });
+    const net = rows.reduce((sum, r) => sum + hundredths(String(r.net)), 0n);
+    const range = `from=${from}&to=${to}`;
+    const usage = await expectStatus(
+      'GET',
+      `/v1/clients/${client}/usage?credit_type=${code}&${range}`,
+      undefined,
+      [200],
+    );
+    const used = (usage.body.data as Array<{ quantity: string }>).reduce((sum, r) => sum + hundredths(r.quantity), 0n);
+    expect(net, label(`consumption report of ${code} against the usage`)).toBe(used);
+  }
+  const { rows: subscriptionRows } = await jsonRows<Row>(app, { type: 'subscriptions', params: { client } });
+  const listed = await expectStatus('GET', `/v1/subscriptions?client=${client}&limit=500`, undefined, [200]);
+  const api = (listed.body.data as Array<Record<string, string>>)
+    .map((s) => [s.id, s.status, s.current_period_start, s.current_period_end])
+    .sort();
+  const reported = subscriptionRows
+    .filter((r) => r.row_type === 'subscription')
+    .map((r) => [r.subscription_id, r.status, r.period_start, r.period_end])
+    .sort();
+  expect(reported, label('subscriptions report against GET /v1/subscriptions')).toEqual(api);
+
+  // money: the renewals report's revenue is the client's invoices not void, by kind; its counts are the
+  // subscriptions started, their renewals (renewal_count) and the recharges; top_packages counts the same requests
+  const invoices = (await expectStatus('GET', `/v1/invoices?client=${client}&limit=500`, undefined, [200])).body
+    .data as Array<{ kind: string; status: string; total: number; issued_at: string }>;
+  const issued = invoices.filter((i) => i.status !== 'void' && i.issued_at >= from && i.issued_at <= to);
+  const revenueOf = (kind: string) => issued.filter((i) => i.kind === kind).reduce((sum, i) => sum + i.total, 0);
+  const { rows: renewalRows } = await jsonRows<Row>(app, {
+    type: 'renewals',
+    params: { client, from, to, group_by: 'month' },
+  });
+  const total = (rows: Row[], column: string) => rows.reduce((sum, r) => sum + Number(r[column]), 0);
+  const subscriptions = listed.body.data as Array<{ renewal_count: number }>;
+  expect(
+    {
+      new_revenue: total(renewalRows, 'new_revenue'),
+      renewal_revenue: total(renewalRows, 'renewal_revenue'),
+      recharge_revenue: total(renewalRows, 'recharge_revenue'),
+      revenue: total(renewalRows, 'revenue'),
+      new_subscriptions: total(renewalRows, 'new_subscriptions'),
+      renewals: total(renewalRows, 'renewals'),
+    },
+    label('renewals report against the invoices and subscriptions'),
+  ).toEqual({
+    new_revenue: revenueOf('subscription'),
+    renewal_revenue: revenueOf('renewal'),
+    recharge_revenue: revenueOf('recharge'),
+    revenue: issued.reduce((sum, i) => sum + i.total, 0),
+    new_subscriptions: subscriptions.length,
+    renewals: subscriptions.reduce((sum, s) => sum + s.renewal_count, 0),
+  });
+  const { rows: topRows } = await jsonRows<Row>(app, { type: 'top_packages', params: { client, from, to } });
+  expect(
+    { new_subscriptions: total(topRows, 'new_subscriptions'), renewals: total(topRows, 'renewals') },
+    label('top_packages report against the renewals report'),
+  ).toEqual({ new_subscriptions: subscriptions.length, renewals: total(renewalRows, 'renewals') });
+  for (const r of topRows)
+    expect(r.requests, label(`top_packages ${JSON.stringify(r)}`)).toBe(
+      Number(r.new_subscriptions) + Number(r.renewals),
+    );
+}
 
 describe('balances as of any instant agree with what the live read answered then', () => {
   it('over any history of uses, holds, captures, releases, freezes, reversals, nights and time', async () => {
@@ -496,6 +598,7 @@ describe('balances as of any instant agree with what the live read answered then
           }
           expect(new Set(totals.values()).size, `${code}: ${JSON.stringify([...totals])}`).toBe(1);
         }
+        await reportsAgree(client, `${new Date(started).toISOString()}`, `${new Date(clock).toISOString()}`, steps_);
         for (const [at, then] of seen) {
           const asOf = await expectStatus('GET', `/v1/clients/${client}/balances?as_of=${at}`, undefined, [200]);
           expect(asOf.body.data, `as_of ${at}, read back after the history ${JSON.stringify(steps_)}`).toEqual(then);
