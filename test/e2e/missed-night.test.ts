@@ -4,6 +4,7 @@ import { startScheduler } from '../../src/scheduler/index.js';
 import { runNightly } from '../../src/scheduler/nightly.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { signInToUi, uiPage } from '../helpers/ui-session.js';
 
 /**
  * A scheduler that was down at the nightly minute (02:00 UTC by default) runs that night when it starts: node-cron
@@ -30,6 +31,15 @@ afterAll(async () => {
 });
 
 const at = (iso: string) => app.clock.set(iso);
+/** The overview page's line about the last nightly run: its state and text. */
+const overviewLine = async (lang = 'en') => {
+  const session = await signInToUi(app.baseUrl, app.keys.admin);
+  const page = await uiPage(app.baseUrl, session, `/ui?lang=${lang}`);
+  expect(page.status).toBe(200);
+  const line = /<p class="[^"]*" data-nightly="([a-z-]+)">(.*?)<\/p>/s.exec(page.html);
+  // the text as read (a time is a <time> element)
+  return [line?.[1], line?.[2]?.replace(/<[^>]+>/g, '')];
+};
 const run = (asOf: string) =>
   app.database
     .db('nightly_runs')
@@ -48,6 +58,7 @@ describe('a scheduler that starts after a nightly minute it missed', () => {
       await scheduler.stop();
     }
     expect(await app.database.db('nightly_runs').count('* as n')).toEqual([{ n: 0n }]);
+    expect(await overviewLine()).toEqual(['none', 'No nightly run has run yet.']);
   });
 
   it('runs the last night it missed, as of its minute, to its end: notices, reports, verify', async () => {
@@ -80,6 +91,9 @@ describe('a scheduler that starts after a nightly minute it missed', () => {
       finished_at: new Date('2026-03-04T09:30:00.000Z'),
       report: { as_of: '2026-03-04T02:00:00.000Z' },
     });
+    // the back office's overview says so
+    expect(await overviewLine()).toEqual(['ok', 'Last nightly run: 4 Mar 2026, 02:00; every invariant holds.']);
+    expect((await overviewLine('ar'))[0]).toBe('ok');
     // the nights of 2 and 3 March are not run one by one: the notices and the verify look at the whole store
     expect(await run('2026-03-03T02:00:00.000Z')).toBeUndefined();
 
@@ -111,6 +125,7 @@ describe('a scheduler that starts after a nightly minute it missed', () => {
       ['expiry', 1],
     ]);
     expect(await run('2026-03-06T02:00:00.000Z')).toMatchObject({ finished_at: null, report: null });
+    expect((await overviewLine())[0]).toBe('unfinished');
 
     await maintenance.resume();
     const restarted = startScheduler(app.ctx);
@@ -146,5 +161,21 @@ describe('a scheduler that starts after a nightly minute it missed', () => {
     expect(bad.body).toMatchObject({ code: 'validation_failed' });
     // an admin's list: a read key is refused
     expect((await app.request('GET', '/v1/admin/nightly-runs', { key: app.keys.read })).status).toBe(403);
+  });
+
+  it('the overview warns when the last night found invariants broken', async () => {
+    // a night whose verify found two violations, as its report keeps it
+    const asOf = new Date('2026-03-07T02:00:00.000Z');
+    const report = { as_of: asOf.toISOString(), phases: [], verify: { ok: false, violationCount: 2, violations: [] } };
+    await app.database.db('nightly_runs').insert({ as_of: asOf, started_at: asOf, finished_at: asOf, report });
+    expect(await overviewLine()).toEqual([
+      'violations',
+      'Last nightly run: 7 Mar 2026, 02:00; 2 invariant violations (POST /v1/admin/verify names them).',
+    ]);
+    // Arabic digits, the date as the Arabic locale writes it (right-to-left marks after each part)
+    expect(await overviewLine('ar')).toEqual([
+      'violations',
+      'آخر تشغيل ليلي: ٠٧\u200f/٠٣\u200f/٢٠٢٦، ٠٢:٠٠؛ مخالفات الثوابت: ٢ (يسمّيها POST /v1/admin/verify).',
+    ]);
   });
 });

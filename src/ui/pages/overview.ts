@@ -1,6 +1,7 @@
 import { DateTime } from 'luxon';
 import { reportRows } from '../../db/reports/rows.js';
 import { archivedThrough } from '../../db/repositories/history.js';
+import { type NightlyRunRow, recentNightlyRuns } from '../../db/repositories/nightly-runs.js';
 import { formatQuantity, MAX_DECIMALS, parseQuantity } from '../../domain/quantity.js';
 import { nearlyConsumedQuery } from '../../reports/balances.js';
 import { consumptionQuery } from '../../reports/consumption.js';
@@ -97,6 +98,27 @@ function remainsOf(ctx: UiContext, remains: unknown): Html {
   return parts.length === 0 ? ctx.t('word.none') : ctx.fmt.list(parts);
 }
 
+/** Did last night run, and did the store hold its invariants then: the latest nightly run, in one line. */
+function nightlyLine(ctx: UiContext, run: NightlyRunRow | undefined): Html {
+  const { t, fmt } = ctx;
+  if (!run) return html`<p class="legend" data-nightly="none">${t('overview.nightly_none')}</p>`;
+  const time = fmt.dateTime(run.as_of);
+  if (!run.finished_at)
+    return html`<p class="legend" data-nightly="unfinished">${t('overview.nightly_unfinished', { time })}</p>`;
+  const verify = (run.report as { verify?: { violationCount?: number } } | null)?.verify;
+  if (verify?.violationCount === undefined)
+    return html`<p class="legend" data-nightly="no-verify">${t('overview.nightly_no_verify', { time })}</p>`;
+  const count = verify.violationCount;
+  return count === 0
+    ? html`<p class="legend" data-nightly="ok">${t('overview.nightly_ok', { time })}</p>`
+    : html`<p class="notice error" data-nightly="violations">${t('overview.nightly_violations', {
+        time,
+        count,
+        number: fmt.number(count),
+        call: code('POST /v1/admin/verify'),
+      })}</p>`;
+}
+
 export async function overviewPage(ctx: UiContext): Promise<Html> {
   const { app, t, fmt } = ctx;
   // the display windows read like reports: from the replica when there is one (REPORTS_DATABASE_URL)
@@ -114,6 +136,7 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   const top = await reportRows(db, topPackagesQuery({ from: rangeFrom, to: now }), 10);
   const nearly = await reportRows(db, nearlyConsumedQuery({ asOf: now, minPercent: NEARLY_CONSUMED_PERCENT }), 15);
   const expiring = await reportRows(db, expiringQuery({ asOf: now, daysAhead: soonDays }), 20);
+  const [lastNight] = await recentNightlyRuns(db, { limit: 1 });
 
   const byStatus = new Map<string, number>();
   for (const row of summary)
@@ -140,6 +163,7 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
     { title: t('overview.title'), section: 'overview' },
     html`<h1>${t('overview.title')}</h1>
 <p class="sub">${t('overview.as_of', { time: fmt.dateTime(now), zone: zoneName(timeZone) })}</p>
+${nightlyLine(ctx, lastNight)}
 <div class="cards">
   <div class="card"><div class="n">${fmt.number(total)}</div><div class="l">${t('overview.card_total', {
     count: total,

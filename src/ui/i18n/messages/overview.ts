@@ -35,6 +35,15 @@ export const overviewMessages = defineMessages(
     'overview.col_renews': 'Renews',
     'overview.what_period': 'subscription period',
     'overview.what_balance': '{credit_type} balance ({source})',
+    'overview.nightly_none': 'No nightly run has run yet.',
+    'overview.nightly_ok': 'Last nightly run: {time}; every invariant holds.',
+    'overview.nightly_violations': {
+      one: 'Last nightly run: {time}; {number} invariant violation ({call} names it).',
+      other: 'Last nightly run: {time}; {number} invariant violations ({call} names them).',
+    },
+    'overview.nightly_no_verify': 'Last nightly run: {time}; its verify had not finished when the run ended.',
+    'overview.nightly_unfinished':
+      'The nightly run of {time} has not finished: it runs now, or a shutdown stopped it (the next start runs it).',
   },
   {
     'overview.title': 'نظرة عامة',
@@ -76,5 +85,11 @@ export const overviewMessages = defineMessages(
     'overview.col_renews': 'يتجدد',
     'overview.what_period': 'فترة الاشتراك',
     'overview.what_balance': 'رصيد {credit_type} ({source})',
+    'overview.nightly_none': 'لم يُشغَّل أي تشغيل ليلي بعد.',
+    'overview.nightly_ok': 'آخر تشغيل ليلي: {time}؛ جميع الثوابت سليمة.',
+    'overview.nightly_violations': 'آخر تشغيل ليلي: {time}؛ مخالفات الثوابت: {number} (يسمّيها {call}).',
+    'overview.nightly_no_verify': 'آخر تشغيل ليلي: {time}؛ لم يكتمل التحقق قبل انتهاء التشغيل.',
+    'overview.nightly_unfinished':
+      'التشغيل الليلي لـ {time} لم يكتمل: إما أنه يعمل الآن، وإما أن إيقاف الخدمة أوقفه (يُعاد عند التشغيل التالي).',
   },
 );
