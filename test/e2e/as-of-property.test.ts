@@ -20,8 +20,9 @@ import { jsonRows } from '../helpers/reports.js';
  * week, month and dimension sums to one total, and `?as_of=` each past instant the history stopped at answers what
  * the live read answered then, however much was written afterwards (holds closed later, expiries swept later,
  * freezes lifted and their `extend` entries, suspensions resumed, cancels, reversals), and the reports written apart
- * in SQL of their own (balances, consumption, subscriptions, renewals, top packages) agree with the reads. Nothing here is computed by
- * hand: the reads check each other, and the hand-computed scenarios (issue-15-check, nights-walk) check the numbers.
+ * in SQL of their own (balances, consumption, subscriptions, renewals, top packages) agree with the reads. Nothing
+ * here is computed by hand: the reads check each other, and the hand-computed scenarios (issue-15-check, nights-walk)
+ * check the numbers.
  */
 let app: TestApp;
 let codes: { u: string; v: string };
