@@ -63,14 +63,16 @@ const backlog = (): Promise<BacklogFigures | undefined> => {
   return lastBacklog;
 };
 
-const fromBacklog = (name: string, help: string, pick: (figures: BacklogFigures) => number) =>
+/** A gauge of the backlog's read; a figure that does not exist (no nightly run yet) leaves it as it was. */
+const fromBacklog = (name: string, help: string, pick: (figures: BacklogFigures) => number | undefined) =>
   new Gauge({
     name,
     help,
     registers: [registry],
     async collect() {
       const figures = await backlog();
-      if (figures) this.set(pick(figures));
+      const value = figures ? pick(figures) : undefined;
+      if (value !== undefined) this.set(value);
     },
   });
 
@@ -98,6 +100,16 @@ fromBacklog(
   'credits_webhook_deliveries_pending',
   'Webhook deliveries still to be made (first attempt or a retry)',
   (f) => f.deliveriesPending,
+);
+fromBacklog(
+  'credits_nightly_last_finished_timestamp_seconds',
+  'The minute the latest finished nightly run ran as of (unix seconds): alert when it falls a day and its slack behind',
+  (f) => f.nightlyAsOfSeconds,
+);
+fromBacklog(
+  'credits_nightly_violations',
+  "Invariant violations the latest finished nightly run's verify found (POST /v1/admin/verify names them)",
+  (f) => f.nightlyViolations,
 );
 
 /** Makes /metrics of this process read its queues and tables; the returned function stops it. */

@@ -59,6 +59,8 @@ describe('a scheduler that starts after a nightly minute it missed', () => {
     }
     expect(await app.database.db('nightly_runs').count('* as n')).toEqual([{ n: 0n }]);
     expect(await overviewLine()).toEqual(['none', 'No nightly run has run yet.']);
+    const metrics = await app.request('GET', '/metrics', { key: app.keys.read });
+    expect(metrics.text).toMatch(/^credits_nightly_last_finished_timestamp_seconds 0$/m);
   });
 
   it('runs the last night it missed, as of its minute, to its end: notices, reports, verify', async () => {
@@ -91,6 +93,13 @@ describe('a scheduler that starts after a nightly minute it missed', () => {
       finished_at: new Date('2026-03-04T09:30:00.000Z'),
       report: { as_of: '2026-03-04T02:00:00.000Z' },
     });
+    // so does /metrics, for an alert on a night that did not run (or broke an invariant)
+    const metrics = await app.request('GET', '/metrics', { key: app.keys.read });
+    const value = (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics.text)?.[1];
+    expect(Number(value('credits_nightly_last_finished_timestamp_seconds'))).toBe(
+      Date.parse('2026-03-04T02:00:00.000Z') / 1_000,
+    );
+    expect(value('credits_nightly_violations')).toBe('0');
     // the back office's overview says so
     expect(await overviewLine()).toEqual(['ok', 'Last nightly run: 4 Mar 2026, 02:00; every invariant holds.']);
     expect((await overviewLine('ar'))[0]).toBe('ok');

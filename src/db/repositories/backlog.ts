@@ -10,18 +10,35 @@ export interface BacklogFigures {
   outboxOldestSeconds: number;
   /** Deliveries still to be made (first attempt or a retry). */
   deliveriesPending: number;
+  /**
+   * The latest finished nightly run: the minute it ran as of (unix seconds) and the violations its verify found
+   * (undefined when none ever finished, or its verify did not finish in time: the gauges keep their value, 0 at first).
+   */
+  nightlyAsOfSeconds: number | undefined;
+  nightlyViolations: number | undefined;
 }
 
 export async function backlogFigures(db: Executor): Promise<BacklogFigures> {
   const result = await db.raw<{
-    rows: Array<{ accepted: string; accepted_age: string; outbox: string; outbox_age: string; deliveries: string }>;
+    rows: Array<{
+      accepted: string;
+      accepted_age: string;
+      outbox: string;
+      outbox_age: string;
+      deliveries: string;
+      nightly_as_of: string | null;
+      nightly_violations: string | null;
+    }>;
   }>(`
+    WITH night AS (SELECT as_of, report FROM nightly_runs WHERE finished_at IS NOT NULL ORDER BY as_of DESC LIMIT 1)
     SELECT (SELECT count(*) FROM accepted_jobs) AS accepted,
            coalesce((SELECT extract(epoch FROM now() - min(accepted_at)) FROM accepted_jobs), 0) AS accepted_age,
            (SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL) AS outbox,
            coalesce((SELECT extract(epoch FROM now() - min(created_at)) FROM outbox_events
                       WHERE dispatched_at IS NULL), 0) AS outbox_age,
-           (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS deliveries`);
+           (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS deliveries,
+           (SELECT extract(epoch FROM as_of) FROM night) AS nightly_as_of,
+           (SELECT report -> 'verify' ->> 'violationCount' FROM night) AS nightly_violations`);
   const row = result.rows[0]!;
   return {
     acceptedJobs: Number(row.accepted),
@@ -29,5 +46,7 @@ export async function backlogFigures(db: Executor): Promise<BacklogFigures> {
     outboxPending: Number(row.outbox),
     outboxOldestSeconds: Math.max(0, Number(row.outbox_age)),
     deliveriesPending: Number(row.deliveries),
+    nightlyAsOfSeconds: row.nightly_as_of === null ? undefined : Number(row.nightly_as_of),
+    nightlyViolations: row.nightly_violations === null ? undefined : Number(row.nightly_violations),
   };
 }
