@@ -18,12 +18,11 @@ export interface RunningScheduler {
 }
 
 /**
- * node-cron entries, in BUSINESS_TZ: the nightly sweep (NIGHTLY_CRON) and the expiry sweep
- * (EXPIRE_CRON, every few minutes so that rollovers land soon after a period ends), after a
- * catch-up at start for what a scheduler that was down missed (`catchUp`, then the missed night's whole run:
- * `runMissedNight`). Each entry only
- * enqueues jobs whose ids derive from the scheduled minute, so two scheduler processes (or a
- * restart) never make the work twice.
+ * node-cron entries, in BUSINESS_TZ: the nightly sweep (NIGHTLY_CRON) and the expiry sweep (EXPIRE_CRON, every few
+ * minutes so that rollovers land soon after a period ends), after a catch-up at start for what a scheduler that was
+ * down missed (`catchUp`, then the whole run of a nightly minute it missed: `runMissedNight`). Each entry only
+ * enqueues jobs whose ids derive from the scheduled minute, so two scheduler processes (or a restart) never make the
+ * work twice.
  */
 export function startScheduler(app: AppContext): RunningScheduler {
   const options = { timezone: app.config.BUSINESS_TZ, noOverlap: true };

@@ -41,7 +41,6 @@ export async function liveEndpointById(db: Executor, id: string): Promise<Webhoo
     | undefined;
 }
 
-/** Every endpoint not deleted nor disabled (those that get new deliveries), with the events it subscribes to. */
 /** An endpoint as the relay matches events to it: those it subscribes to, after its `afterSeq`. */
 export interface LiveEndpoint {
   id: string;
@@ -50,6 +49,7 @@ export interface LiveEndpoint {
   afterSeq: bigint;
 }
 
+/** Every endpoint not deleted nor disabled (those that get new deliveries), with the events it subscribes to. */
 export async function liveEndpoints(db: Executor): Promise<LiveEndpoint[]> {
   const rows = (await db('webhook_endpoints')
     .whereNull('deleted_at')
