@@ -5,6 +5,7 @@ import {
   ensureDatabase,
   ensurePostgres,
   ensureRedis,
+  notStartedHere,
   type PostgresHandle,
   type RedisHandle,
   withDatabase,
@@ -61,7 +62,7 @@ export async function prepareServices(
   const databaseUrl = config.DATABASE_URL ?? withDatabase(postgres.serverUrl, databaseName);
   // a Redis Cluster is used as it is (never started here); a single Redis is found or started
   const redis: RedisHandle = config.REDIS_CLUSTER_NODES
-    ? { url: config.REDIS_URL ?? 'redis://127.0.0.1:6379', started: false, stop: async () => {}, abandon: () => {} }
+    ? { url: config.REDIS_URL ?? 'redis://127.0.0.1:6379', started: false, ...notStartedHere }
     : await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR, log: logAdapter });
   // the settings the queues' durability depends on: a warning when they are not as needed
   const probe = createRedis({ url: redis.url, clusterNodes: config.REDIS_CLUSTER_NODES }, 'worker');

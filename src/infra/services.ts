@@ -44,7 +44,8 @@ export interface PostgresHandle {
   abandon(): void;
 }
 
-const notStartedHere = { stop: async () => {}, abandon: () => {} };
+/** The handle's stop and abandon of a server this process did not start: nothing to do. */
+export const notStartedHere = { stop: async () => {}, abandon: () => {} };
 
 export function withDatabase(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);

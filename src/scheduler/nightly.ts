@@ -188,8 +188,7 @@ export async function runNightly(
   };
   // stopped between phases (a shutdown): what it did is reported, and the run is not recorded as finished, so that
   // the next scheduler to start runs the night again (its jobs' ids are the minute's: done work is not done twice)
-  const stopped = (): NightlyReport | undefined => {
-    if (!signal?.aborted) return undefined;
+  const stopped = (): NightlyReport => {
     app.log.warn(
       { asOf: at.toISOString(), phases: phases.map((p) => p.phase) },
       'nightly sweep stopped before its end',
@@ -198,22 +197,18 @@ export async function runNightly(
   };
   await recordNightlyStarted(app.db, at, app.clock.now());
   await renewUntilBeyondTheNextRun(app, at, timeoutMs, phases, signal);
-  const afterRenewals = stopped();
-  if (afterRenewals) return afterRenewals;
+  if (signal?.aborted) return stopped();
   await run('expiry', [await enqueueMaintenance(app, 'expire', at)]);
-  const afterExpiry = stopped();
-  if (afterExpiry) return afterExpiry;
+  if (signal?.aborted) return stopped();
   const events: EnqueuedJob[] = [
     await enqueueMaintenance(app, 'notify', at),
     await enqueueMaintenance(app, 'cleanup', at),
   ];
   if (options.reports !== false) events.push(...(await nightlyReportsHook(app, at)));
   await run('events', events);
-  const afterEvents = stopped();
-  if (afterEvents) return afterEvents;
+  if (signal?.aborted) return stopped();
   const [verify] = await run('verify', [await enqueueMaintenance(app, 'verify', at)]);
-  const afterVerify = stopped();
-  if (afterVerify) return afterVerify;
+  if (signal?.aborted) return stopped();
   // the verify job's return value (src/jobs/verify.ts)
   const report: NightlyReport = {
     as_of: at.toISOString(),

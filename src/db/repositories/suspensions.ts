@@ -28,13 +28,9 @@ export async function closeSuspension(db: Executor, subscriptionId: string, resu
 export async function suspensionsOfClient(
   db: Executor,
   clientId: string,
-): Promise<Array<{ subscription_id: string; suspended_at: Date; resumed_at: Date | null }>> {
-  return (await db('subscription_suspensions as x')
+): Promise<Array<Pick<SubscriptionSuspensionRow, 'subscription_id' | 'suspended_at' | 'resumed_at'>>> {
+  return db('subscription_suspensions as x')
     .join('subscriptions as s', 's.id', 'x.subscription_id')
     .where('s.client_id', clientId)
-    .select('x.subscription_id', 'x.suspended_at', 'x.resumed_at')) as Array<{
-    subscription_id: string;
-    suspended_at: Date;
-    resumed_at: Date | null;
-  }>;
+    .select('x.subscription_id', 'x.suspended_at', 'x.resumed_at');
 }
