@@ -1,6 +1,6 @@
 import type { AppContext } from '../app-context.js';
 import { fingerprint } from '../canonical-json.js';
-import { accept, checkAdded, enqueue, queueReachable, settle, unreachable } from '../commands/index.js';
+import { type Admission, accept, checkAdded, enqueue, queueReachable, settle, unreachable } from '../commands/index.js';
 import type { Executor } from '../db/knex.js';
 import { packageBalancesOfPeriod } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
@@ -25,7 +25,7 @@ import { fail, ok, type Result } from '../domain/result.js';
 import { grantPeriod } from '../services/grant-period.js';
 import { packageInvoiceLine } from '../services/invoice-lines.js';
 import { type RenewalResult, toRenewalResult } from '../views/renewal.js';
-import { JOBS, type JobPayload, type RenewData } from './definitions.js';
+import { JOBS, type JobPayload, jobIdOf, type RenewData } from './definitions.js';
 
 /**
  * DOMAIN.md "Renew", one job: locks the subscription, decides the next period (pure), and writes the
@@ -247,20 +247,32 @@ export async function acceptRenewal(
   const otherTerms = () =>
     `the renewal of the period ending ${data.period_end} was requested before with other terms ` +
     '(apply_package_changes)';
-  const admitted = await transact(app.db, async (tx) => {
+  const admitted = await transact<{ replayed: string } | { admission: Admission<'renew'> }>(app.db, async (tx) => {
+    if (scope) {
+      // The key before the job: a request racing this one with the same key waits here until this transaction
+      // ends, then meets its record. The check above cannot settle that race (both may find no record), and by the
+      // time the second one read the subscription, the first's renewal may have moved the period on — accepting its
+      // own job then would renew the next period under a key that asked for this one.
+      const body = { job_id: jobIdOf('renew', data) };
+      const standing = await rememberResponse(tx, scope, { requestHash, statusCode: 202, body, now });
+      if (standing) {
+        if (standing.request_hash !== requestHash) {
+          return fail('idempotency_conflict', 'this Idempotency-Key was used with another request body');
+        }
+        return ok({ replayed: (standing.response_body as { job_id: string }).job_id });
+      }
+    }
     const accepted = await accept(tx, [command], { describeConflict: otherTerms });
-    if (!accepted.ok) return accepted;
-    const admission = accepted.value[0]!;
-    if (scope)
-      await rememberResponse(tx, scope, { requestHash, statusCode: 202, body: { job_id: admission.jobId }, now });
-    return ok(admission);
+    return accepted.ok ? ok({ admission: accepted.value[0]! }) : accepted;
   });
   if (!admitted.ok) return admitted;
+  if ('replayed' in admitted.value) return ok({ jobId: admitted.value.replayed });
+  const { admission } = admitted.value;
   // Redis may hold the period's job with other terms (a producer's renewal): this one was not added
   if (
-    (await enqueue(app, [admitted.value])) &&
+    (await enqueue(app, [admission])) &&
     (
-      await checkAdded(app, [admitted.value], {
+      await checkAdded(app, [admission], {
         heldHash: async (_, held) => {
           const parsed = JOBS.renew.schema.safeParse(held);
           return parsed.success ? renewalFingerprint(parsed.data) : undefined;
@@ -271,7 +283,7 @@ export async function acceptRenewal(
     if (scope) await unbindIdempotencyKey(app.db, scope, requestHash);
     return fail('idempotency_conflict', otherTerms());
   }
-  return ok({ jobId: admitted.value.jobId });
+  return ok({ jobId: admission.jobId });
 }
 
 /**

@@ -83,24 +83,34 @@ export async function forgetResponsesOfJob(db: Executor, jobId: string): Promise
 }
 
 /**
- * Remembers a key's response outside a claim, unless one is remembered already (the first request's
- * stands): a renewal remembers which job its key asked for, in the transaction that accepts it.
+ * Remembers a key's response outside a claim unless one is remembered already, and then answers that one (the first
+ * request's stands). A concurrent insert of the same key waits on the record's unique index until the first
+ * transaction ends, so of two requests racing with one key only one remembers its response: a renewal remembers which
+ * job its key asked for, first in the transaction that accepts it.
  */
 export async function rememberResponse(
   db: Executor,
   key: IdempotencyKey,
   response: { requestHash: string; statusCode: number; body: unknown; now: Date },
-): Promise<void> {
-  await db('idempotency_records')
-    .insert({
-      ...whereKey(key),
-      request_hash: response.requestHash,
-      status_code: response.statusCode,
-      response_body: JSON.stringify(response.body),
-      created_at: response.now,
-    })
-    .onConflict(['api_key_id', 'method', 'path', 'key'])
-    .ignore();
+): Promise<StoredResponse | undefined> {
+  // twice at most: a record met by the insert may be forgotten by the nightly cleanup before it is read
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    const inserted = await db('idempotency_records')
+      .insert({
+        ...whereKey(key),
+        request_hash: response.requestHash,
+        status_code: response.statusCode,
+        response_body: JSON.stringify(response.body),
+        created_at: response.now,
+      })
+      .onConflict(['api_key_id', 'method', 'path', 'key'])
+      .ignore()
+      .returning('key');
+    if (inserted.length > 0) return undefined;
+    const standing = await storedResponse(db, key);
+    if (standing) return standing;
+  }
+  throw new Error(`the record of Idempotency-Key "${key.key}" kept vanishing`);
 }
 
 /**
