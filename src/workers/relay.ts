@@ -4,8 +4,9 @@ import { accept, type Command, enqueue, type Routed, requeueLost, route } from '
 import { directDatabaseUrl } from '../config.js';
 import { type Listening, listen } from '../db/listen.js';
 import { claimUndispatched, markDispatched, OUTBOX_CHANNEL } from '../db/repositories/outbox.js';
-import { createDeliveries, liveEndpoints, pendingDeliveriesDue } from '../db/repositories/webhooks.js';
+import { createDeliveries, pendingDeliveriesDue, relayEndpoints } from '../db/repositories/webhooks.js';
 import { withTransaction } from '../db/transact.js';
+import { endpointReceives } from '../domain/endpoint-window.js';
 import { COMMAND_TYPES } from '../domain/event.js';
 import { newId } from '../ids.js';
 import { jobIdOf } from '../jobs/definitions.js';
@@ -41,7 +42,7 @@ export async function dispatchOutbox(app: AppContext): Promise<number> {
   const toEnqueue = await withTransaction(app.db, async (tx) => {
     const events = await claimUndispatched(tx, BATCH);
     if (events.length === 0) return null;
-    const endpoints = await liveEndpoints(tx);
+    const endpoints = await relayEndpoints(tx);
     const now = new Date();
     const deliveries: Array<{ id: string; endpoint_id: string; event_id: string }> = [];
     const commands: Array<Command<'recharge'>> = [];
@@ -65,8 +66,7 @@ export async function dispatchOutbox(app: AppContext): Promise<number> {
         continue;
       }
       for (const endpoint of endpoints) {
-        if (event.seq <= endpoint.afterSeq) continue;
-        if (endpoint.events.includes('*') || endpoint.events.includes(event.type)) {
+        if (endpointReceives(endpoint, event)) {
           deliveries.push({ id: newId(), endpoint_id: endpoint.id, event_id: event.id });
         }
       }

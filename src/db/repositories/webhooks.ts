@@ -1,3 +1,4 @@
+import type { EndpointWindow } from '../../domain/endpoint-window.js';
 import { arrays, type Executor } from '../knex.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest, readPage } from '../pagination.js';
 
@@ -41,26 +42,38 @@ export async function liveEndpointById(db: Executor, id: string): Promise<Webhoo
     | undefined;
 }
 
-/** An endpoint as the relay matches events to it: those it subscribes to, after its `afterSeq`. */
-export interface LiveEndpoint {
-  id: string;
-  events: string[];
-  /** The outbox's newest seq when the endpoint was made: it receives only events after it. */
-  afterSeq: bigint;
-}
+/** The outbox's highest `seq` now (0 when it is empty), as a subquery: where an endpoint's window opens or shuts. */
+const newestSeq = (db: Executor) => db.raw('(SELECT coalesce(max(seq), 0) FROM outbox_events)');
 
-/** Every endpoint not deleted nor disabled (those that get new deliveries), with the events it subscribes to. */
-export async function liveEndpoints(db: Executor): Promise<LiveEndpoint[]> {
-  const rows = (await db('webhook_endpoints')
-    .whereNull('deleted_at')
-    .whereNull('disabled_at')
-    .select('id', 'events', 'after_seq')) as Array<{ id: string; events: string[]; after_seq: bigint | string }>;
-  return rows.map((r) => ({ id: r.id, events: r.events, afterSeq: BigInt(r.after_seq) }));
+/** Every endpoint not deleted (a disabled one too: see `EndpointWindow`), with the window the relay matches within. */
+export async function relayEndpoints(db: Executor): Promise<EndpointWindow[]> {
+  const rows = (await db('webhook_endpoints').whereNull('deleted_at').select('id', 'events', 'after_seq')) as Array<{
+    id: string;
+    events: string[];
+    after_seq: bigint | string;
+  }>;
+  const pauses = (await db('webhook_endpoint_pauses as p')
+    .join('webhook_endpoints as e', 'e.id', 'p.endpoint_id')
+    .whereNull('e.deleted_at')
+    .select('p.endpoint_id', 'p.from_seq', 'p.to_seq')) as Array<{
+    endpoint_id: string;
+    from_seq: bigint | string;
+    to_seq: bigint | string | null;
+  }>;
+  return rows.map((r) => ({
+    id: r.id,
+    events: r.events,
+    afterSeq: BigInt(r.after_seq),
+    pauses: pauses
+      .filter((p) => p.endpoint_id === r.id)
+      .map((p) => ({ fromSeq: BigInt(p.from_seq), toSeq: p.to_seq === null ? null : BigInt(p.to_seq) })),
+  }));
 }
 
 /**
  * Disables a live endpoint that is not disabled yet and answers it; undefined when it was disabled already (or is
- * deleted), so that only the first of several failing deliveries records the event.
+ * deleted), so that only the first of several failing deliveries records the event. Its window shuts after the
+ * outbox's newest event (migration 0029).
  */
 export async function markEndpointDisabled(
   db: Executor,
@@ -74,16 +87,27 @@ export async function markEndpointDisabled(
     .whereNull('disabled_at')
     .update({ disabled_at: now, disabled_reason: reason })
     .returning('*')) as WebhookEndpointRow[];
+  if (row) await db('webhook_endpoint_pauses').insert({ endpoint_id: id, from_seq: newestSeq(db) });
   return row;
 }
 
-/** Enables a live endpoint again (a no-op on one that is not disabled); undefined when there is no live one. */
+/**
+ * Enables a live endpoint again (a no-op on one that is not disabled); undefined when there is no live one. Its window
+ * opens after the outbox's newest event.
+ */
 export async function markEndpointEnabled(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
   const [row] = (await db('webhook_endpoints')
     .where({ id })
     .whereNull('deleted_at')
     .update({ disabled_at: null, disabled_reason: null })
     .returning('*')) as WebhookEndpointRow[];
+  if (row) {
+    await db('webhook_endpoint_pauses')
+      .where({ endpoint_id: id })
+      .whereNull('to_seq')
+      // never below where it opened: the outbox's newest events may have been pruned meanwhile
+      .update({ to_seq: db.raw('greatest(from_seq, ?)', [newestSeq(db)]) });
+  }
   return row;
 }
 

@@ -138,8 +138,9 @@ export const webhookRoutes: AnyRoute[] = [
     summary: 'Enable an endpoint that was disabled',
     description:
       'An endpoint is disabled when a delivery to it failed all its attempts (a `webhook_endpoint.disabled` event ' +
-      'says so): it gets no new deliveries until it is enabled here. Its failed deliveries can then be sent again ' +
-      'with POST /v1/webhook-deliveries/{id}/retry. Enabling an endpoint that is not disabled changes nothing.',
+      'says so): it is told of no event that occurs while it is disabled, then or once enabled here. Its failed ' +
+      'deliveries can then be sent again with POST /v1/webhook-deliveries/{id}/retry. Enabling an endpoint that is ' +
+      'not disabled changes nothing.',
     params: idParams,
     responses: {
       200: { description: 'Enabled (secret masked)', schema: webhookEndpointView },
