@@ -1,13 +1,10 @@
 import { hash } from 'node:crypto';
-import { CAPTURE_KEY_PREFIX } from '@credits/producer/contracts';
+import { CAPTURE_KEY_PREFIX, MAX_FUTURE_SKEW_MS } from '@credits/producer/contracts';
 import { canonicalJson } from '../canonical-json.js';
 import { consumptionId } from '../ids.js';
 import type { UseMode } from './allocate.js';
 import { parseQuantity } from './quantity.js';
 import { type Failure, fail } from './result.js';
-
-/** How far in the future an occurred_at may be (clock skew between systems), in ms. */
-export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
 /** A client as a use names it, resolved. */
 export interface UseClient {

@@ -15,6 +15,7 @@ const client = 'crm-42';
 const credit_type = 'sms';
 const holdId = '01a23f88-9dd1-75aa-a9fd-06ce278588d0';
 const prefix = `{t${randomBytes(5).toString('hex')}}`;
+const NOON = '2026-03-01T12:00:00.000Z';
 let producer: CreditsProducer;
 beforeAll(() => {
   producer = new CreditsProducer({ connection: inject('redisUrl'), prefix });
@@ -78,12 +79,32 @@ describe('the producer refuses what no worker would apply, before it reaches Red
     ]);
   });
 
+  it('a use dated more than five minutes ahead of its clock, alone or among uses sent one by one', async () => {
+    // the worker refuses such a use (DOMAIN.md consumption rule 4); the producer checks against its own clock
+    const clocked = new CreditsProducer({ connection: inject('redisUrl'), prefix, now: () => new Date(NOON) });
+    try {
+      const use = { client, credit_type, quantity: 1, idempotency_key: 'ahead' };
+      const ahead = '2026-03-01T12:05:00.001Z';
+      expect(await refusal(() => clocked.consume({ ...use, occurred_at: ahead }))).toEqual([
+        { field: 'occurred_at', message: 'is in the future' },
+      ]);
+      expect(await refusal(() => clocked.consumeEach([use, { ...use, occurred_at: ahead }]))).toEqual([
+        { field: '1.occurred_at', message: 'is in the future' },
+      ]);
+      // five minutes ahead (and an offset other than Z) is within the skew allowed
+      const atSkew = { ...use, idempotency_key: 'ok-skew', occurred_at: '2026-03-01T15:05:00+03:00' };
+      expect(await clocked.consume(atSkew)).toEqual({ jobId: `consume|${client}|ok-skew` });
+    } finally {
+      await clocked.close();
+    }
+  });
+
   it('nothing refused reached Redis', async () => {
     const redis = createRedis(inject('redisUrl'), 'worker');
     try {
-      // the four uses that passed are the only jobs: nothing of the refused calls
+      // the five uses that passed are the only jobs: nothing of the refused calls
       const jobs = (await redis.keys(`${prefix}:*|*`)).filter((k) => !/:(logs|lock)$/.test(k)).sort();
-      expect(jobs).toEqual([0, 1, 2, 3].map((i) => `${prefix}:consumption:consume|${client}|ok-${i}`));
+      expect(jobs).toEqual([0, 1, 2, 3, 'skew'].map((i) => `${prefix}:consumption:consume|${client}|ok-${i}`));
     } finally {
       redis.disconnect();
     }

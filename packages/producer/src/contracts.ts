@@ -33,6 +33,12 @@ export const DEFAULT_HOLD_SECONDS = 900;
 export const MAX_HOLD_SECONDS = 7 * 86_400;
 
 /**
+ * How far ahead of the clock of whoever checks it a use's occurred_at may be (the clocks of two systems differ), in ms:
+ * a use later than that is refused (DOMAIN.md consumption rule 4), by the producer, the API and the worker alike.
+ */
+export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+/**
  * Set by whoever accepts a request (the API, the producer, the scheduler): the default occurred_at, stable across
  * retries.
  */

@@ -9,6 +9,7 @@ import {
   type JobName,
   jobIdOf,
   MAX_BATCH_USES,
+  MAX_FUTURE_SKEW_MS,
   type ReportType,
 } from './contracts.js';
 import { jobOptions } from './job-options.js';
@@ -226,6 +227,14 @@ export class CreditsProducer {
   private job<N extends JobName>(name: N, data: JobData<N>, options: JobsOptions, fieldPrefix = '') {
     const definition = JOBS[name];
     const valid = this.validate(definition.schema, data, fieldPrefix);
+    // a use dated ahead of this clock by more than the skew allowed is refused by every worker: say so here, where
+    // the caller is still listening (a batch's uses are the worker's to fail one by one, like their quantities)
+    const occurredAt = (valid as { occurred_at?: unknown }).occurred_at;
+    if (typeof occurredAt === 'string' && Date.parse(occurredAt) > this.now().getTime() + MAX_FUTURE_SKEW_MS) {
+      throw new ProducerValidationError('validation_failed', [
+        { field: `${fieldPrefix}occurred_at`, message: 'is in the future' },
+      ]);
+    }
     return { name, data: valid, opts: { ...definition.options, ...options, jobId: jobIdOf(name, data) } };
   }
 
