@@ -33,6 +33,17 @@ const LONGEST_FIRST = [
   'test/e2e/nightly-audit.test.ts',
   'test/chaos/crash-recovery.test.ts',
   'test/e2e/lifecycle-edges.test.ts',
+  // 17–28 s each in the suite of 2026-12-04 23:15, started in its last 100 s by vitest's order (no timing cache in CI):
+  // the suite waited on them alone at its end
+  'test/e2e/roles-observable.test.ts',
+  'test/e2e/issue-15-audit.test.ts',
+  'test/e2e/pgbouncer-deploy.test.ts',
+  'test/e2e/cli-migrate.test.ts',
+  'test/browser/ui-setup.browser.test.ts',
+  'test/e2e/port-in-use.test.ts',
+  'test/browser/ui-workflows.browser.test.ts',
+  'test/e2e/ctrl-c.test.ts',
+  'test/e2e/cli-production.test.ts',
 ];
 
 /** Files that change a process-wide setting for good (enableTracing patches pg and BullMQ): a process of their own. */
