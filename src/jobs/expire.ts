@@ -6,6 +6,7 @@ import {
   type BalanceRow,
   createBalances,
   lockExpiringBalances,
+  lockPlaceOf,
 } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { ensureHistoryPartitions } from '../db/repositories/history.js';
@@ -185,15 +186,7 @@ async function expireSubscription(
       items.find((i) => i.credit_type_id === creditTypeId)?.units ?? rollable.reduce((sum, b) => sum + b.granted, 0n);
     const plan = planRollover(
       policy,
-      rollable.map((b) => ({
-        id: b.id,
-        clientId: b.client_id,
-        creditTypeId: b.credit_type_id,
-        priority: b.priority,
-        expiresAt: b.expires_at,
-        validFrom: b.valid_from,
-        remaining: b.remaining,
-      })),
+      rollable.map((b) => ({ ...lockPlaceOf(b), remaining: b.remaining })),
       periodUnits,
     );
     const rolledOf = new Map<string, Scaled>(plan.filter((p) => p.rolled > 0n).map((p) => [p.lot.id, p.rolled]));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Executor } from '../db/knex.js';
-import { balancesOfClient, type PlacedBalanceRow } from '../db/repositories/balances.js';
+import { balancesOfClient, lockPlaceOf, type PlacedBalanceRow } from '../db/repositories/balances.js';
 import { type CreditTypeRow, creditTypesByIds } from '../db/repositories/credit-types.js';
 import { freezesOfClientUpTo } from '../db/repositories/freezes.js';
 import { archivedThrough } from '../db/repositories/history.js';
@@ -151,18 +151,9 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
     });
   }
   // in the order they had then: an expiry moved since (a freeze's `extend`) may have put a balance behind another
-  then.sort((a, b) => compareLockOrder(lockKeysOf(a), lockKeysOf(b)));
+  then.sort((a, b) => compareLockOrder(lockPlaceOf(a), lockPlaceOf(b)));
   return summarizeBalances(db, then, asOf);
 }
-
-const lockKeysOf = (b: PlacedBalanceRow) => ({
-  clientId: b.client_id,
-  creditTypeId: b.credit_type_id,
-  priority: b.priority,
-  expiresAt: b.expires_at,
-  validFrom: b.valid_from,
-  id: b.id,
-});
 
 /** One row per credit type, from balances (live or replayed), each placed where a consumption at `at` finds it. */
 async function summarizeBalances(

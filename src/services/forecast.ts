@@ -1,6 +1,7 @@
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
+import { lockPlaceOf } from '../db/repositories/balances.js';
 import { readSpendable } from '../db/repositories/consumptions.js';
 import { frozenBalancesOf } from '../db/repositories/freezes.js';
 import { netConsumed } from '../db/repositories/ledger.js';
@@ -75,19 +76,7 @@ export async function clientForecast(
     }),
   ]);
   const later = frozen.map((b) =>
-    thawedAtFrozenUntil(
-      {
-        id: b.id,
-        clientId: b.client_id,
-        creditTypeId: b.credit_type_id,
-        remaining: b.remaining,
-        priority: b.priority,
-        validFrom: b.valid_from,
-        expiresAt: b.expires_at,
-      },
-      b.frozen_at,
-      b.frozen_until,
-    ),
+    thawedAtFrozenUntil({ ...lockPlaceOf(b), remaining: b.remaining }, b.frozen_at, b.frozen_until),
   );
   const f = forecast({ lots, later, netConsumed: net, windowDays, now });
   const q = (v: bigint) => formatQuantity(v, scope.creditType.decimals);

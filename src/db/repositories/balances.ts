@@ -1,5 +1,7 @@
+import type { Lot } from '../../domain/allocate.js';
 import type { BalanceChange, BalanceStatus } from '../../domain/balance-change.js';
 import type { BalanceDraft, BalanceSource } from '../../domain/grant.js';
+import type { LockKey } from '../../domain/lock-order.js';
 import type { SubscriptionStatus } from '../../domain/renewal.js';
 import { newId } from '../../ids.js';
 import { jsonTime } from '../../json-time.js';
@@ -43,6 +45,21 @@ export interface BalanceRow {
 
 /** The order every transaction locks balances in (src/domain/lock-order.ts): client, credit type, spending order. */
 export const BALANCE_LOCK_ORDER = balanceLockOrder();
+
+/**
+ * A balance row's place in the lock and spending order (src/domain/lock-order.ts), named as the domain's rules read
+ * it: what sorting, rollover and thawing rules are given of a row, written once.
+ */
+export const lockPlaceOf = (
+  row: Pick<BalanceRow, 'id' | 'client_id' | 'credit_type_id' | 'priority' | 'valid_from' | 'expires_at'>,
+): Pick<Lot, LockKey> => ({
+  id: row.id,
+  clientId: row.client_id,
+  creditTypeId: row.credit_type_id,
+  priority: row.priority,
+  validFrom: row.valid_from,
+  expiresAt: row.expires_at,
+});
 
 export interface GrantContext {
   clientId: string;
