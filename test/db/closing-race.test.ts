@@ -3,6 +3,7 @@ import { applyClosings, type ClosingOutcome } from '../../src/jobs/hold-closing.
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { untilWaitingForLocks } from '../helpers/lock-waits.js';
 
 /**
  * Two closings of one hold at once. A closing reads its holds without locking them and locks the balances they
@@ -22,20 +23,6 @@ afterAll(async () => {
   expect(report.violations).toEqual([]);
   await app.close();
 });
-
-/** Backends of this database waiting for a lock, polled until `count` wait (a fact of Postgres's, not a delay). */
-async function untilWaitingForLocks(count: number): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const { rows } = await app.database.db.raw<{ rows: Array<{ n: number }> }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-    );
-    if ((rows[0]?.n ?? 0) >= count) return;
-    if (Date.now() > deadline) throw new Error(`fewer than ${count} backends waited for a lock`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 async function heldOnOneBalance(key: string) {
   const client = await createClient(app);
@@ -59,7 +46,7 @@ async function racing(
   try {
     await blocker.raw('SELECT 1 FROM balances WHERE id = ? FOR UPDATE', [balanceId]);
     const answers = Promise.all([first(), second()]);
-    await untilWaitingForLocks(2);
+    await untilWaitingForLocks(app.database.db, 2);
     await blocker.commit();
     return (await answers).map((outcomes) => outcomes[0]!);
   } catch (error) {

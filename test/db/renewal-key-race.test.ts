@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { untilWaitingForLocks } from '../helpers/lock-waits.js';
 
 /**
  * Two renewals with one Idempotency-Key, the second arriving while the first's transaction is still open (CI's red
@@ -23,20 +24,6 @@ afterAll(async () => {
   expect(report.violations).toEqual([]);
   await app.close();
 });
-
-/** Polls Postgres until a backend of this database waits for a lock (a fact of Postgres's, not a delay). */
-async function untilOneWaitsForALock(): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const { rows } = await app.database.db.raw<{ rows: Array<{ n: number }> }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-    );
-    if ((rows[0]?.n ?? 0) >= 1) return;
-    if (Date.now() > deadline) throw new Error('no backend waited for a lock');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 /**
  * Renews once with `key`, then sends `second` with the same key while the first's record is held back by an open
@@ -60,7 +47,7 @@ async function secondWhileFirstOpen(key: string, second: Record<string, unknown>
   try {
     await open('idempotency_records').insert(record);
     const pending = renew(second);
-    await untilOneWaitsForALock();
+    await untilWaitingForLocks(app.database.db);
     await open.commit();
     answer = await pending;
   } catch (error) {

@@ -4,6 +4,7 @@ import { jobIdOf } from '../../src/jobs/definitions.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { untilWaitingForLocks } from '../helpers/lock-waits.js';
 
 /**
  * Issue 13, defect 6 (DOMAIN.md consumption rule 4, API.md Idempotency-Key): the same key with
@@ -80,30 +81,18 @@ describe('the same key with another payload, at the same time', () => {
     const send = (quantity: number) =>
       app.request('POST', '/v1/consumptions?wait=true', { key: app.keys.write, body: use(quantity) });
     expect((await send(4)).status).toBe(200);
-    const waitingOn = async (table: string, n: number) => {
-      for (let i = 0; ; i += 1) {
-        const { rows } = await app.database.db.raw(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE ?`,
-          [`%${table}%`],
-        );
-        if (rows[0].n >= n) return;
-        expect(i, `no request waited on ${table}`).toBeLessThan(1_000);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    };
     const lock = await app.database.db.transaction();
     let first: Promise<TestResponse>;
     let second: Promise<TestResponse>;
     try {
       await lock.raw('LOCK TABLE consumptions IN ACCESS EXCLUSIVE MODE');
       first = send(9);
-      await waitingOn('consumptions', 1);
+      await untilWaitingForLocks(app.database.db, 1, { about: 'consumptions' });
       // its row is written (and committed): the second meets it
       const rows = await app.database.db('accepted_jobs').where({ job_id: jobIdOf('consume', use(9)) });
       expect(rows).toHaveLength(1);
       second = send(9);
-      await waitingOn('consumptions', 2);
+      await untilWaitingForLocks(app.database.db, 2, { about: 'consumptions' });
     } finally {
       await lock.rollback();
     }

@@ -11,6 +11,7 @@ import { type RunningWorkers, startWorkers } from '../../src/workers/index.js';
 import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
 import { runCli } from '../helpers/cli.js';
 import { batchOutcome, createPackage, subscribe } from '../helpers/fixtures.js';
+import { untilWaitingForLocks } from '../helpers/lock-waits.js';
 
 /**
  * Issue 14's functional promises (not its performance targets), checked as an acceptance run would:
@@ -110,15 +111,7 @@ describe('1. POST /v1/consumptions: 202 means recorded in Postgres', () => {
         return res;
       });
       // the API's insert is seen waiting for the lock (polled: a condition, not a sleep of a guessed length)
-      for (let i = 0; ; i += 1) {
-        const waiting = await app.database.db.raw(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%accepted_jobs%'`,
-        );
-        if (waiting.rows[0].n > 0) break;
-        expect(i, 'the insert never reached Postgres').toBeLessThan(500);
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await untilWaitingForLocks(app.database.db, 1, { about: 'accepted_jobs' });
       expect(answered, 'answered before the request was recorded').toBe(false);
     } finally {
       await trx.rollback();
