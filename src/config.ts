@@ -140,6 +140,11 @@ const configSchema = z.object({
     .pipe(z.array(roleSchema).min(1)),
   DATA_DIR: z.string().default('.data'),
   DB_POOL_MAX: intFromEnv(1, 200, 10),
+  /**
+   * Listening handles of the API's port (src/http/accept-handles.ts): how many new connections a busy process takes up
+   * per event-loop iteration. 1: node's own, one.
+   */
+  HTTP_ACCEPT_HANDLES: intFromEnv(1, 32, 4),
   WAIT_TIMEOUT_MS: intFromEnv(0, 60_000, 5_000),
   BODY_LIMIT: z.string().default('2mb'),
   RATE_LIMIT_PER_MINUTE: intFromEnv(1, 10_000_000, 60_000),

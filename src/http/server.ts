@@ -5,6 +5,7 @@ import { bullBoard } from '../admin/bull-board.js';
 import type { AppContext } from '../app-context.js';
 import { stageTimes, watchConnections } from '../stage-times.js';
 import { uiMount } from '../ui/index.js';
+import { duplicateListeners } from './accept-handles.js';
 import { buildApp, type ExtraMount, type MountedApp } from './app.js';
 import type { AnyRoute } from './route.js';
 import { allRoutes } from './routes/index.js';
@@ -71,7 +72,7 @@ export async function startApi(
   port = ctx.config.PORT,
   host = ctx.config.HOST,
 ): Promise<ApiServer> {
-  return await serve(ctx, createHttpApp(ctx, extras), port, host);
+  return await serve(ctx, createHttpApp(ctx, extras), port, host, ctx.config.HTTP_ACCEPT_HANDLES);
 }
 
 /** What a process without the API role serves on its port: liveness, readiness and its metrics. */
@@ -94,7 +95,13 @@ export async function startOps(ctx: AppContext, port = ctx.config.PORT, host = c
   return await serve(ctx, buildApp(ctx, opsRoutes(), []), port, host);
 }
 
-async function serve(ctx: AppContext, mounted: MountedApp, port: number, host: string): Promise<ApiServer> {
+async function serve(
+  ctx: AppContext,
+  mounted: MountedApp,
+  port: number,
+  host: string,
+  acceptHandles = 1,
+): Promise<ApiServer> {
   const { app, drain } = mounted;
   const server = await new Promise<Server>((resolve, reject) => {
     // Express 5 calls this back with the listen error too (EADDRINUSE): only a bound listener is up
@@ -102,6 +109,12 @@ async function serve(ctx: AppContext, mounted: MountedApp, port: number, host: s
       error ? reject(new ListenError(host, port, error)) : resolve(s),
     );
   });
+  // more handles on the same socket, each handing its connections to the server (accept-handles.ts)
+  const listeners = await duplicateListeners(server, acceptHandles - 1).catch((error: unknown) => {
+    ctx.log.warn({ err: error }, 'the API takes up one new connection per event-loop iteration (no extra handle)');
+    return [];
+  });
+  for (const listener of listeners) listener.on('connection', (socket) => server.emit('connection', socket));
   // debug (STAGE_TIMES_DIR): when each connection was taken up and each request's head parsed
   if (stageTimes) watchConnections(server);
   // keep-alive longer than a typical load balancer's idle timeout
@@ -125,6 +138,8 @@ async function serve(ctx: AppContext, mounted: MountedApp, port: number, host: s
       }
       // nothing admitted is left: close the listener and the idle keep-alive connections; a probe
       // still being answered (its connection closes after it) gets a moment, then is cut
+      // no handle of the port takes another connection
+      for (const listener of listeners) listener.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), LINGER_MS);
         server.close(() => {
