@@ -53,7 +53,8 @@ describe('several handles on one listening socket', () => {
         const onConnection = (socket: net.Socket) => {
           perIteration.set(iteration, (perIteration.get(iteration) ?? 0) + 1);
           socket.destroy();
-          if ((taken += 1) === 60) resolve();
+          taken += 1;
+          if (taken === 60) resolve();
         };
         for (const s of [server, ...extra]) s.on('connection', onConnection);
       });
