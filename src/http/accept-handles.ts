@@ -19,7 +19,8 @@ import { createServer, type Server } from 'node:net';
  * exits. The connections the extra handles take are passed to the HTTP server as its own (`'connection'`), so its
  * timeouts, keep-alive and draining apply to them alike. Where the child cannot be made, the API runs on its one
  * handle (a warning, not a failure).
- */ export async function duplicateListeners(server: Server, count: number, timeoutMs = 5_000): Promise<Server[]> {
+ */
+export async function duplicateListeners(server: Server, count: number, timeoutMs = 5_000): Promise<Server[]> {
   if (count <= 0) return [];
   // the child only echoes back what it is sent; it loads nothing of the service
   const child = spawn(process.execPath, ['-e', "process.on('message', (m, h) => process.send(m, h))"], {

@@ -136,9 +136,8 @@ async function serve(
         ctx.stopWaiting.abort();
         await Promise.race([idle, delay(LINGER_MS)]);
       }
-      // nothing admitted is left: close the listener and the idle keep-alive connections; a probe
-      // still being answered (its connection closes after it) gets a moment, then is cut
-      // no handle of the port takes another connection
+      // nothing admitted is left: close the listeners (every handle of the port) and the idle keep-alive
+      // connections; a probe still being answered (its connection closes after it) gets a moment, then is cut
       for (const listener of listeners) listener.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), LINGER_MS);
