@@ -189,6 +189,9 @@ export const renewalFingerprint = (
     apply_package_changes: data.apply_package_changes ?? null,
   });
 
+/** The answer to a renewal whose Idempotency-Key asked before with another body (met before or in its transaction). */
+const keyUsedOtherwise = () => fail('idempotency_conflict', 'this Idempotency-Key was used with another request body');
+
 /** Who asks for a renewal, when they send an Idempotency-Key (keys are scoped per API key and path). */
 export interface RenewalCaller {
   idempotencyKey?: string | undefined;
@@ -219,7 +222,7 @@ export async function acceptRenewal(
     const stored = await storedResponse(app.db, scope);
     if (stored) {
       if (stored.request_hash !== requestHash) {
-        return fail('idempotency_conflict', 'this Idempotency-Key was used with another request body');
+        return keyUsedOtherwise();
       }
       return ok({ jobId: (stored.response_body as { job_id: string }).job_id });
     }
@@ -257,7 +260,7 @@ export async function acceptRenewal(
       const standing = await rememberResponse(tx, scope, { requestHash, statusCode: 202, body, now });
       if (standing) {
         if (standing.request_hash !== requestHash) {
-          return fail('idempotency_conflict', 'this Idempotency-Key was used with another request body');
+          return keyUsedOtherwise();
         }
         return ok({ replayed: (standing.response_body as { job_id: string }).job_id });
       }
