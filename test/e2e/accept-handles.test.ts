@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { duplicateListeners } from '../../src/http/accept-handles.js';
 import { startTestApp } from '../helpers/app.js';
 
@@ -80,12 +81,16 @@ describe('several handles on one listening socket', () => {
   });
 
   it('the API answers every connection of a burst, and once closed no handle of its port takes another', async () => {
-    const app = await startTestApp({ roles: ['api'], env: { HTTP_ACCEPT_HANDLES: '4' } });
+    // the default's handles (the tests' own config asks for one)
+    const app = await startTestApp({
+      roles: ['api'],
+      env: { HTTP_ACCEPT_HANDLES: String(loadConfig({}).HTTP_ACCEPT_HANDLES) },
+    });
     const port = Number(new URL(app.baseUrl).port);
     const answers = await burst(port, 200);
     expect(new Set(answers)).toEqual(new Set(['HTTP/1.1 200 OK']));
     await app.close();
-    // four handles were listening: each was closed with the server
+    // sixteen handles were listening: each was closed with the server
     expect(await refused(port)).toBe('ECONNREFUSED');
   });
 

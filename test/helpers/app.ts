@@ -59,6 +59,9 @@ export function testConfig(prefix: string, env: Record<string, string> = {}): Co
     PORT: '0',
     HOST: '127.0.0.1',
     WAIT_TIMEOUT_MS: '10000',
+    // node's one listening handle: the extra handles are made through a child process, and forking a test
+    // worker's large process costs tens of ms of CPU at every start (test/e2e/accept-handles.test.ts covers them)
+    HTTP_ACCEPT_HANDLES: '1',
     ...env,
   });
 }
