@@ -144,7 +144,7 @@ const configSchema = z.object({
    * Listening handles of the API's port (src/http/accept-handles.ts): how many new connections a busy process takes up
    * per event-loop iteration. 1: node's own, one. 16 rather than 4: the wait phase of `npm run load` (500 new
    * connections in its first second) had a p99 of 144 against 255 ms, the better in each of six pairs (BENCHMARKS.md,
-   * 2026-12-05 02:30); 32 measured no better than 16.
+   * 2026-12-05 01:54–02:26); 32 measured no better than 16.
    */
   HTTP_ACCEPT_HANDLES: intFromEnv(1, 32, 16),
   WAIT_TIMEOUT_MS: intFromEnv(0, 60_000, 5_000),
