@@ -5,6 +5,7 @@ import {
   storeIdempotentResponse,
 } from '../db/repositories/idempotency-records.js';
 import { type Decision, decideInTransaction } from '../db/transact.js';
+import { idempotencyKeyReused } from '../domain/idempotency-key.js';
 import { type Failure, fail } from '../domain/result.js';
 import type { JsonReply } from './route.js';
 
@@ -49,7 +50,7 @@ async function replay(db: Db, call: IdempotentCall): Promise<JsonReply | Failure
   const stored = await storedResponse(db, call);
   if (!stored) return fail('conflict', 'a request with this Idempotency-Key was being processed; retry it');
   if (stored.request_hash !== call.requestHash) {
-    return fail('idempotency_conflict', 'this Idempotency-Key was used with another request body');
+    return idempotencyKeyReused();
   }
   return { status: stored.status_code, body: stored.response_body, headers: { [REPLAYED_HEADER]: 'true' } };
 }

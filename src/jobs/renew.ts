@@ -19,6 +19,7 @@ import {
   updateSubscription,
 } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
+import { idempotencyKeyReused } from '../domain/idempotency-key.js';
 import { validityOf } from '../domain/period.js';
 import { decideRenewal } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
@@ -189,9 +190,6 @@ export const renewalFingerprint = (
     apply_package_changes: data.apply_package_changes ?? null,
   });
 
-/** The answer to a renewal whose Idempotency-Key asked before with another body (met before or in its transaction). */
-const keyUsedOtherwise = () => fail('idempotency_conflict', 'this Idempotency-Key was used with another request body');
-
 /** Who asks for a renewal, when they send an Idempotency-Key (keys are scoped per API key and path). */
 export interface RenewalCaller {
   idempotencyKey?: string | undefined;
@@ -222,7 +220,7 @@ export async function acceptRenewal(
     const stored = await storedResponse(app.db, scope);
     if (stored) {
       if (stored.request_hash !== requestHash) {
-        return keyUsedOtherwise();
+        return idempotencyKeyReused();
       }
       return ok({ jobId: (stored.response_body as { job_id: string }).job_id });
     }
@@ -260,7 +258,7 @@ export async function acceptRenewal(
       const standing = await rememberResponse(tx, scope, { requestHash, statusCode: 202, body, now });
       if (standing) {
         if (standing.request_hash !== requestHash) {
-          return keyUsedOtherwise();
+          return idempotencyKeyReused();
         }
         return ok({ replayed: (standing.response_body as { job_id: string }).job_id });
       }

@@ -8,6 +8,7 @@ import {
   storeIdempotentResponse,
 } from '../../db/repositories/idempotency-records.js';
 import { transact } from '../../db/transact.js';
+import { idempotencyKeyReused } from '../../domain/idempotency-key.js';
 import { fail, ok, type Result } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
@@ -74,8 +75,7 @@ async function makeKey(
     const idem = context.idempotency;
     if (idem && !(await claimIdempotencyKey(tx, idem, idem.requestHash, context.now))) {
       const stored = await storedResponse(tx, idem);
-      if (stored && stored.request_hash !== idem.requestHash)
-        return fail('idempotency_conflict', 'this Idempotency-Key was used with another request body');
+      if (stored && stored.request_hash !== idem.requestHash) return idempotencyKeyReused();
       return fail(
         'conflict',
         'a key was made already for this Idempotency-Key; a key is shown only once: revoke it and make another ' +
