@@ -34,6 +34,9 @@ const USAGE = `usage: npm run cli -- <command>
                                balance's closing sums, detach the month's partitions of ledger_entries and
                                consumption_allocations (kept as tables for export; see README "Archiving")
   history                      list the live partitions and the archived months
+  forget-completed-jobs        remove the completed jobs BullMQ keeps (an hour at most) from every queue:
+                               after Postgres is restored from a backup, so that jobs sent again run (see
+                               README "Restoring Postgres from a backup")
 `;
 
 /** The account the process runs as, when no USER says it (a container's `USER node` sets none). */
@@ -189,6 +192,32 @@ async function main(argv: string[]): Promise<number> {
         );
       }
       return 0;
+    }
+    if (command === 'forget-completed-jobs') {
+      const [{ createRedis }, { closeQueues, createQueues }, { QUEUE_NAMES }] = await Promise.all([
+        import('../queue/redis.js'),
+        import('../queue/queues.js'),
+        import('../queue/names.js'),
+      ]);
+      const redis = createRedis({ url: services.redisUrl, clusterNodes: config.REDIS_CLUSTER_NODES }, 'producer');
+      const queues = createQueues(redis, config.BULL_PREFIX);
+      try {
+        for (const name of QUEUE_NAMES) {
+          let removed = 0;
+          // a thousand at a time: one call over a large set would hold Redis for as long
+          for (;;) {
+            const batch = await queues[name].clean(0, 1_000, 'completed');
+            removed += batch.length;
+            if (batch.length < 1_000) break;
+          }
+          console.log(`${name}: ${removed} completed job(s) removed`);
+        }
+        await recordCli(db, 'forget-completed-jobs', config.BULL_PREFIX, {}, 200);
+        return 0;
+      } finally {
+        await closeQueues(queues);
+        redis.disconnect();
+      }
     }
     if (command === 'run-nightly') {
       const { values } = parseArgs({

@@ -13,7 +13,8 @@ const BATCH = 500;
 /**
  * Accepted commands whose job Redis no longer holds — Redis lost its data, or the enqueue after the
  * commit failed — are enqueued again under the same job id (a use whose carrier Redis lost, or whose
- * carrier finished without it, on its own). A job that failed for good (its failure is stored) is
+ * carrier finished without it, on its own), and so are those whose job finished before they were
+ * accepted (Postgres restored from a backup: `finishedBefore`). A job that failed for good (its failure is stored) is
  * forgotten here; one that ran out of retries on a transient error is retried. Each command is looked
  * at once per `graceMs`, a batch at a time until none is due (after Redis lost its data there may be
  * many). Runs in the relay of every worker process. Answers how many jobs it enqueued again or retried.
@@ -24,13 +25,16 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
     const rows = await acceptedDue(app.db, graceMs, BATCH);
     if (rows.length === 0) break;
     const states = await Promise.all(rows.map((row) => stateOf(app, row)));
-    const failedJobs = await Promise.all(rows.map((row, i) => (states[i] === 'failed' ? jobOf(app, row) : undefined)));
+    // the job of each command that Redis holds finished: failed (to retry or forget) or completed (when it finished)
+    const finishedJobs = await Promise.all(
+      rows.map((row, i) => (states[i] === 'failed' || states[i] === 'completed' ? jobOf(app, row) : undefined)),
+    );
     const stored = await jobFailuresByIds(app.db, rows.filter((_, i) => states[i] === 'failed').map(travelsIn));
     // settled for good only by the failure its last run ended with, not by one an earlier run under the id left
     const failures = new Set(
       rows.flatMap((row, i) => {
         const failure = stored.get(travelsIn(row));
-        const reason = failedJobs[i]?.failedReason;
+        const reason = finishedJobs[i]?.failedReason;
         return failure && reason !== undefined && isFailureOf(failure, reason) ? [travelsIn(row)] : [];
       }),
     );
@@ -38,20 +42,32 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
     const done: string[] = [];
     const touched: string[] = [];
     let leftBehind = 0;
+    let ranBefore = 0;
     for (const [index, row] of rows.entries()) {
       const state = states[index];
+      const job = finishedJobs[index];
       // A carrier settles every use it carries in the transaction that applies them: a use still accepted once
       // its carrier has finished was not in it (a carrier named like an earlier one Redis still held finished) —
       // taken as settled, it would be lost. It travels on its own, as after a lost carrier (applied already, its
       // own job only answers it again).
       const carrierFinishedWithout = state === 'completed' && row.carrier_job_id !== null;
-      if (state === 'unknown' || carrierFinishedWithout) {
+      if (state === 'completed' && !carrierFinishedWithout && job && finishedBefore(job, row)) {
+        // removed, so that the command can be enqueued again under its id (adding it while Redis holds the
+        // finished job would add nothing); one a worker holds cannot be removed: looked at again next time
+        if (!(await removed(job))) {
+          touched.push(row.job_id);
+          continue;
+        }
+        ranBefore += 1;
+        missing.push(row);
+        touched.push(row.job_id);
+      } else if (state === 'unknown' || carrierFinishedWithout) {
         if (carrierFinishedWithout) leftBehind += 1;
         missing.push(row);
         touched.push(row.job_id);
       } else if (state === 'completed' || failures.has(travelsIn(row))) done.push(row.job_id);
       else if (state === 'failed') {
-        await failedJobs[index]?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
         moved += 1;
         touched.push(row.job_id);
       } else touched.push(row.job_id);
@@ -63,6 +79,13 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
     );
     if (leftBehind > 0) {
       app.log.warn({ count: leftBehind }, 'accepted uses outlived the carrier job named beside them; enqueued alone');
+    }
+    if (ranBefore > 0) {
+      app.log.warn(
+        { count: ranBefore },
+        'accepted requests whose job had finished before they were accepted (Postgres restored from a backup?); ' +
+          'enqueued them again',
+      );
     }
     const alone: string[] = [];
     if (requeue.length > 0) {
@@ -80,6 +103,28 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
     if (rows.length < BATCH) break;
   }
   return moved;
+}
+
+/**
+ * Whether the job Redis holds finished before the command was accepted (`finishedOn`, the worker's clock, against
+ * `accepted_at`, Postgres's): then that run was of an earlier request under the same job id, and did not apply this one
+ * — the transaction that applies a command deletes its row. It happens when Postgres is restored from a backup taken
+ * before that run while Redis keeps the job finished (an hour at most, `removeOnComplete`), and the request comes
+ * again: its row is written anew, its enqueue adds nothing, and taken as settled it would never be applied. Misjudged
+ * (the two clocks apart, or a run that settled the row after it was read), the command only runs again, as a repeat
+ * that changes nothing.
+ */
+const finishedBefore = (job: Job, row: AcceptedJobRow): boolean =>
+  job.finishedOn !== undefined && job.finishedOn < row.accepted_at.getTime();
+
+/** Removes a finished job from Redis; false when it could not be (a worker took it again meanwhile). */
+async function removed(job: Job): Promise<boolean> {
+  try {
+    await job.remove();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -200,3 +200,59 @@ describe('relay: a carried use whose carrier finished without it', () => {
     ]);
   });
 });
+
+describe('relay: an accepted request whose own job finished before it was accepted (Postgres restored)', () => {
+  /**
+   * A hold accepted, and its job ended by a run that did not apply it; then its row written again. So it is after a
+   * restore of Postgres from a backup taken before that run: the request comes again, its row is written anew, and
+   * its enqueue adds nothing (Redis holds the job finished, up to an hour).
+   */
+  async function holdWhoseJobRan(key: string, rowAgain: boolean) {
+    await app.ctx.queues.consumption.drain(true);
+    await app.database.db('accepted_jobs').del();
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    const client = await createClient(app);
+    await subscribe(app, client.id, pkg.code);
+    const res = await app.request('POST', '/v1/holds', {
+      key: app.keys.write,
+      body: { client: client.id, credit_type: sms.code, quantity: 2, idempotency_key: key, expires_in_seconds: 600 },
+    });
+    expect(res.status, res.text).toBe(202);
+    const row = (await app.database.db('accepted_jobs').first('job_id', 'carrier_job_id')) as {
+      job_id: string;
+      carrier_job_id: string | null;
+    };
+    expect(row.carrier_job_id).toBeNull();
+    await endNextJob(row.job_id, (job, token) => job.moveToCompleted({ earlier: true }, token, false));
+    // Postgres's clock, which writes accepted_at, is this machine's, which BullMQ's finishedOn was read from
+    if (rowAgain)
+      await app.database.db('accepted_jobs').update({ accepted_at: app.database.db.raw('clock_timestamp()') });
+    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
+    return row.job_id;
+  }
+
+  it('is enqueued again under its job id (the finished run removed), its row kept until a worker settles it', async () => {
+    const jobId = await holdWhoseJobRan('restored-1', true);
+    const queue = app.ctx.queues.consumption;
+    expect(await queue.getJobState(jobId)).toBe('completed');
+    const before = await requeuedSoFar();
+    expect(await requeueLost(app.ctx, 0)).toBe(1);
+    expect(await requeuedSoFar()).toBe(before + 1);
+    const job = await Job.fromId(queue, jobId);
+    expect(await job?.getState()).toBe('waiting');
+    expect(job?.name).toBe('hold');
+    expect(job?.returnvalue ?? null).toBeNull();
+    expect(await app.database.db('accepted_jobs').where({ job_id: jobId })).toHaveLength(1);
+    // Redis holds it now: left alone
+    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
+    expect(await requeueLost(app.ctx, 0)).toBe(0);
+  });
+
+  it('is taken as settled when its job finished after it was accepted (the run that applied it)', async () => {
+    const jobId = await holdWhoseJobRan('restored-2', false);
+    expect(await requeueLost(app.ctx, 0)).toBe(0);
+    expect(await app.ctx.queues.consumption.getJobState(jobId)).toBe('completed');
+    expect(await app.database.db('accepted_jobs').where({ job_id: jobId })).toHaveLength(0);
+  });
+});

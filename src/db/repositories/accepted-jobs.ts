@@ -28,6 +28,8 @@ export interface AcceptedJobRow {
   data: unknown;
   request_hash: string;
   carrier_job_id: string | null;
+  /** When Postgres wrote it (its clock): a job that finished before then did not apply it. */
+  accepted_at: Date;
 }
 
 export interface InsertedOrPrior {
@@ -167,7 +169,7 @@ export async function queuedHolds(
  */
 export async function acceptedDue(db: Executor, graceMs: number, limit: number): Promise<AcceptedJobRow[]> {
   const result = await db.raw<{ rows: AcceptedJobRow[] }>(
-    `SELECT job_id, queue, name, data, request_hash, carrier_job_id FROM accepted_jobs
+    `SELECT job_id, queue, name, data, request_hash, carrier_job_id, accepted_at FROM accepted_jobs
       WHERE accepted_at < clock_timestamp() - make_interval(secs => ? / 1000.0)
         AND (last_enqueued_at IS NULL OR last_enqueued_at < clock_timestamp() - make_interval(secs => ? / 1000.0))
       ORDER BY accepted_at

@@ -1,0 +1,138 @@
+import pg from 'pg';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { awaitOutcome, requeueLost } from '../../src/commands/index.js';
+import { createDb } from '../../src/db/knex.js';
+import { holdId } from '../../src/ids.js';
+import { withDatabase } from '../../src/infra/services.js';
+import { CreditsProducer } from '../../src/producer/index.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { runCli } from '../helpers/cli.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { closeVerified } from '../helpers/http-steps.js';
+import { removeTestQueueKeys } from '../helpers/queue-keys.js';
+
+/**
+ * README "Restoring Postgres from a backup": the service runs on a database, a backup of it is taken, two holds are
+ * applied (one accepted through the API, one pushed by the producer), then the service runs on the backup with the
+ * same Redis, which still holds both jobs completed. The API's request sent again is applied by the relay (its row is
+ * new, its job finished before it: `finishedBefore` in commands/recover.ts); the producer's job sent again is not —
+ * Redis still holds it — until `forget-completed-jobs` removes the completed jobs. Then each hold is held once.
+ */
+const PREFIX = `{restore-${process.pid}}`;
+const NOW = '2026-05-01T00:00:00.000Z';
+const NOW_DATE = new Date(NOW);
+const server = () => inject('pgServerUrl');
+let live: TestDatabase | undefined;
+let backupName: string | undefined;
+
+afterAll(async () => {
+  await removeTestQueueKeys(PREFIX);
+  await live?.drop();
+  if (backupName) {
+    const admin = new pg.Client({ connectionString: server() });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(backupName)} WITH (FORCE)`);
+    await admin.end();
+  }
+});
+
+/** The service on this database (not dropped when it stops), on the queues of PREFIX. */
+const serviceOn = (database: TestDatabase): Promise<TestApp> =>
+  startTestApp({
+    database: { ...database, drop: async () => undefined },
+    roles: ['api', 'worker'],
+    now: NOW,
+    // the relay's own rounds find nothing this test does not ask for (it calls requeueLost itself)
+    env: { BULL_PREFIX: PREFIX, RELAY_GRACE_MS: '3600000' },
+  });
+
+/** A copy of the database as it stands now: a backup, restored. Nothing may be connected to it meanwhile. */
+async function backupOf(database: TestDatabase): Promise<TestDatabase> {
+  await database.db.destroy();
+  const name = `${database.name}_backup`;
+  const admin = new pg.Client({ connectionString: server() });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)} TEMPLATE ${pg.escapeIdentifier(database.name)}`);
+  } finally {
+    await admin.end();
+  }
+  backupName = name;
+  const url = withDatabase(server(), name);
+  return { url, name, db: createDb({ url, poolMax: 2 }), drop: async () => undefined };
+}
+
+describe('Postgres restored from a backup while Redis keeps its completed jobs', () => {
+  it("applies the API's request sent again (the relay), the producer's once completed jobs are forgotten", async () => {
+    live = await createTestDatabase();
+    const first = await serviceOn(live);
+    const sms = await createCreditType(first);
+    const pkg = await createPackage(first, [{ credit_type: sms.code, units: 10 }]);
+    const client = await createClient(first);
+    await subscribe(first, client.id, pkg.code);
+    await first.close();
+
+    const backup = await backupOf(live);
+    live = { ...live, db: createDb({ url: live.url, poolMax: 2 }) };
+
+    // after the backup: a hold through the API and one from the producer, both applied
+    const apiHold = { client: client.id, credit_type: sms.code, quantity: 2, idempotency_key: 'api-1' };
+    const producerHold = { client: client.id, credit_type: sms.code, quantity: 3, idempotency_key: 'producer-1' };
+    const before = await serviceOn(live);
+    const held = await before.request('POST', '/v1/holds?wait=true', { key: before.keys.write, body: apiHold });
+    expect(held.status, held.text).toBe(200);
+    const producer = new CreditsProducer({ connection: inject('redisUrl'), prefix: PREFIX, now: () => NOW_DATE });
+    const pushed = await producer.hold(producerHold);
+    expect(await awaitOutcome(before.ctx, 'hold', pushed.jobId, { timeoutMs: 20_000 })).toMatchObject({
+      state: 'completed',
+      value: { status: 'held' },
+    });
+    expect((await before.request('GET', `/v1/clients/${client.id}/balances`)).body.data[0]).toMatchObject({
+      remaining: '5',
+      held: '5',
+    });
+    await before.close();
+
+    // restored: the backup knows neither hold; Redis holds both jobs completed
+    const restored = await serviceOn(backup);
+    try {
+      const balances = async () => (await restored.request('GET', `/v1/clients/${client.id}/balances`)).body.data[0];
+      expect(await balances()).toMatchObject({ remaining: '10', held: '0' });
+      const apiHoldId = holdId(client.id, 'api-1');
+      const producerHoldId = holdId(client.id, 'producer-1');
+      expect((await restored.request('GET', `/v1/holds/${apiHoldId}`)).status).toBe(404);
+
+      // the API's caller sends its request again: accepted, its row written anew, its enqueue adding nothing
+      const again = await restored.request('POST', '/v1/holds', { key: restored.keys.write, body: apiHold });
+      expect(again.status, again.text).toBe(202);
+      const [row] = (await backup.db('accepted_jobs').select('job_id')) as Array<{ job_id: string }>;
+      expect(await restored.ctx.queues.consumption.getJobState(row!.job_id)).toBe('completed');
+      // the relay tells the job finished before the request was accepted: it runs again, and applies it
+      expect(await requeueLost(restored.ctx, 0)).toBe(1);
+      expect(await awaitOutcome(restored.ctx, 'hold', row!.job_id, { timeoutMs: 20_000 })).toMatchObject({
+        state: 'completed',
+        value: { id: apiHoldId, status: 'held', quantity: '2' },
+      });
+      expect(await backup.db('accepted_jobs').where({ job_id: row!.job_id })).toHaveLength(0);
+
+      // the producer's job sent again changes nothing while Redis holds it completed...
+      expect((await producer.hold(producerHold)).jobId).toBe(pushed.jobId);
+      expect(await restored.ctx.queues.consumption.getJobState(pushed.jobId)).toBe('completed');
+      expect((await restored.request('GET', `/v1/holds/${producerHoldId}`)).status).toBe(404);
+      // ...until the completed jobs are forgotten (README's step), then it runs
+      const cli = await runCli({ ...restored, prefix: PREFIX }, 'forget-completed-jobs');
+      expect(cli.code, cli.stderr).toBe(0);
+      expect(cli.stdout).toMatch(/^consumption: [1-9]\d* completed job\(s\) removed$/m);
+      const replayed = await producer.hold(producerHold);
+      expect(await awaitOutcome(restored.ctx, 'hold', replayed.jobId, { timeoutMs: 20_000 })).toMatchObject({
+        state: 'completed',
+        value: { id: producerHoldId, status: 'held', quantity: '3' },
+      });
+      expect(await balances()).toMatchObject({ remaining: '5', held: '5' });
+    } finally {
+      await producer.close();
+      await closeVerified(restored);
+    }
+  });
+});
