@@ -232,7 +232,7 @@ describe('relay: an accepted request whose own job finished before it was accept
     return row.job_id;
   }
 
-  it('is enqueued again under its job id (the finished run removed), its row kept until a worker settles it', async () => {
+  it('runs again under its job id (the finished run removed), its row kept until a worker settles it', async () => {
     const jobId = await holdWhoseJobRan('restored-1', true);
     const queue = app.ctx.queues.consumption;
     expect(await queue.getJobState(jobId)).toBe('completed');
