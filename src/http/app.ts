@@ -327,6 +327,11 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
       );
       return;
     }
+    if (typed.type === 'entity.encoding.invalid') {
+      const message = 'is not well-formed UTF-8';
+      sendProblem(res, problemBody('validation_failed', `the body ${message}`, [{ field: '(body)', message }]));
+      return;
+    }
     if (error instanceof URIError) {
       // the router could not decode a path parameter (`/v1/clients/%E0%A4%A`): text that is not UTF-8,
       // refused like any unstorable text (422), not an internal error

@@ -1,4 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { parse } from 'lossless-json';
@@ -91,6 +92,12 @@ const PLAIN_MAX_BYTES = 64 * 1024;
 const bodyError = (message: string, status: number, type: string): Error =>
   Object.assign(new Error(message), { status, statusCode: status, expose: true, type });
 
+/**
+ * A body declared UTF-8 whose bytes are not (app.ts answers 422): decoded, each bad byte would become U+FFFD and be
+ * stored so — and two bodies that differ only there would be one request to idempotency.
+ */
+const notUtf8 = (): Error => bodyError('the body is not well-formed UTF-8', 400, 'entity.encoding.invalid');
+
 /** A body being read by plainJson: on the request itself, read by the module's handlers below. */
 interface Reading {
   length: number;
@@ -146,6 +153,10 @@ function onBodyEnd(this: ReadingRequest): void {
     return;
   }
   const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+  if (!isUtf8(bytes)) {
+    proceedWith(reading, notUtf8());
+    return;
+  }
   let text = bytes.toString('utf8');
   // iconv-lite (express.json) drops a byte order mark
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -219,6 +230,8 @@ export function jsonBody(limit: string): RequestHandler[] {
     type: ['application/json', 'application/*+json'],
     verify: (req, _res, buf, encoding) => {
       const utf8 = !encoding || /^utf-?8$/i.test(encoding);
+      // thrown here, body-parser hands it on with its type (entity.encoding.invalid)
+      if (utf8 && !isUtf8(buf)) throw notUtf8();
       // the scan reads UTF-8 bytes; a body in another charset (rare) is always read again
       if (utf8 && !mayHoldInexactNumber(buf)) return;
       const text = textOf(buf, utf8 ? 'utf-8' : encoding);

@@ -301,4 +301,27 @@ describe('hostile text in otherwise valid requests', () => {
       expect(anonymous.status).toBe(401);
     },
   );
+
+  it('refuses a body whose bytes are not UTF-8 with 422, through either reader, and records nothing', async () => {
+    const json = `{"client":"${fx.client}","credit_type":"${fx.creditType}","quantity":1,"idempotency_key":"bytes",`;
+    // 0xff can begin no UTF-8 sequence: decoded, it would be stored as U+FFFD (and 0xfe would be the same request)
+    const body = Buffer.concat([Buffer.from(`${json}"reference":"a`), Buffer.from([0xff]), Buffer.from('b"}')]);
+    // the plain reader (application/json with a length) and express.json's (another JSON media type)
+    for (const type of ['application/json', 'application/json; charset=utf-8; profile=x']) {
+      const res = await fetch(`${app.baseUrl}/v1/consumptions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${app.keys.admin}`, 'content-type': type },
+        body,
+      });
+      expect(res.status, type).toBe(422);
+      expect(await res.json()).toMatchObject({
+        code: 'validation_failed',
+        errors: [{ field: '(body)', message: 'is not well-formed UTF-8' }],
+      });
+    }
+    expect(await app.database.db('accepted_jobs').where('data', '@>', { idempotency_key: 'bytes' })).toEqual([]);
+    // the same text as UTF-8 (U+FFFD written as its bytes) is stored as sent
+    const fine = await app.request('POST', '/v1/consumptions', { raw: `${json}"reference":"a\ufffdb"}` });
+    expect(fine.status, fine.text).toBe(202);
+  });
 });
