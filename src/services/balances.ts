@@ -111,16 +111,14 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
   for (const b of balances) {
     const ledger = ledgers.get(b.id);
     if (!ledger) continue;
-    // a freeze that ended after asOf moved the expiry later (`extend`): then it had the earlier one
+    // a freeze that ended after asOf moved the expiry later (`extend`): then it had the earlier one. One that had run
+    // out by asOf (its frozen_until) had ended then, though the sweep ended it later: a live read at asOf would have
+    // ended it first (its unfrozen_at is its frozen_until, its entry's effective_at)
     const extension = expiries.get(b.id);
     const expiresAt = extension?.expiresAt ?? b.expires_at;
     // a payment after the planned start moved the start too (an activation's entry): then it had the planned one
     const validFrom = extension?.validFrom ?? b.valid_from;
-    // one that had run out by asOf (its unfrozen_at, the extension's effective_at) but was ended by a sweep that
-    // came later was still in force then: frozen from its run-out on, as the live answer said until the sweep
-    const inForce: FreezeSpan[] =
-      extension && !extension.validFrom ? [{ frozenAt: extension.unfrozenAt, unfrozenAt: null }] : [];
-    const spans = [...((b.subscription_id && freezes.get(b.subscription_id)) || []), ...inForce];
+    const spans = (b.subscription_id && freezes.get(b.subscription_id)) || [];
     const totals = balanceAt(ledger, { status: b.status, expiresAt }, asOf);
     then.push({
       ...b,

@@ -101,7 +101,19 @@ export interface LedgerSumRow {
 }
 
 /**
- * A client's ledger up to `at` (entries written at or before it, `created_at`), summed per balance:
+ * A hold's closing that took effect before it was written — its expiry, given back (`release`) or lapsed (`expire`,
+ * `void`) as of its `expires_at` by a sweep or a read that came later — and in force at `at` while the hold it closes
+ * was already written: a live read at `at` would have closed it first (it does what the sweep owes). `e` is the entry;
+ * its two bindings are `at`.
+ */
+const HOLD_EXPIRED_BY = `e.kind IN ('release', 'expire', 'void') AND e.reason LIKE 'hold %'
+    AND e.effective_at < e.created_at AND e.effective_at <= ?
+    AND EXISTS (SELECT 1 FROM ledger_entries h
+                 WHERE h.balance_id = e.balance_id AND h.kind = 'hold' AND h.reason = e.reason AND h.created_at <= ?)`;
+
+/**
+ * A client's ledger up to `at` (entries written at or before it, `created_at`, and a hold's expiry owed by then:
+ * HOLD_EXPIRED_BY), summed per balance:
  * each balance's first entry, then Σ amount and count per kind of the entries after it (as of reads). A balance
  * whose early months were archived starts from its latest checkpoint (migration 0018): valid for an `at` at or
  * after the end of the archived months only, which the caller checks (services/balances.ts).
@@ -111,7 +123,8 @@ export async function ledgerUpTo(db: Executor, clientId: string, at: Date): Prom
     `WITH cp AS (SELECT DISTINCT ON (c.balance_id) c.balance_id, c.first_amount, c.later
                    FROM balance_checkpoints c JOIN balances b ON b.id = c.balance_id
                   WHERE b.client_id = ? ORDER BY c.balance_id, c.month DESC),
-          l AS (SELECT balance_id, seq, kind, amount FROM ledger_entries WHERE client_id = ? AND created_at <= ?),
+          l AS (SELECT balance_id, seq, kind, amount FROM ledger_entries e
+                 WHERE client_id = ? AND (created_at <= ? OR (${HOLD_EXPIRED_BY}))),
           f AS (SELECT DISTINCT ON (balance_id) balance_id, seq, amount FROM l
                  WHERE balance_id NOT IN (SELECT balance_id FROM cp) ORDER BY balance_id, seq)
      SELECT f.balance_id, NULL::text AS kind, f.amount, 1 AS n FROM f
@@ -127,7 +140,7 @@ export async function ledgerUpTo(db: Executor, clientId: string, at: Date): Prom
              SELECT cp.balance_id, x.key, (x.value ->> 'amount')::bigint, (x.value ->> 'n')::int
                FROM cp CROSS JOIN jsonb_each(cp.later) x) u
       GROUP BY balance_id, kind`,
-    [clientId, clientId, at],
+    [clientId, clientId, at, at, at],
   );
   return (result as { rows: LedgerSumRow[] }).rows;
 }
@@ -150,21 +163,22 @@ export async function netConsumed(
 }
 
 /**
- * Each balance of the client whose expiry an `extend` entry moved after `at` (a freeze ended later, or a late payment
- * activated its subscription): the expiry it had at `at`, the `previous_expires_at` of the first such entry, and
- * that entry's effective_at — when its freeze ended (unfrozen_at). An effective_at at or before `at` means the freeze
- * had run out by `at` but was still in force then: the sweep that ended it came later. An activation's entry also
- * gives the start the balance had then (`validFrom`, null for a freeze's).
+ * Each balance of the client whose expiry an `extend` entry moved after `at` (a freeze that ended later, or a late
+ * payment that activated its subscription later): the expiry it had at `at`, the `previous_expires_at` of the first
+ * such entry. An entry takes effect at its effective_at — when the freeze ended (its unfrozen_at), when the payment
+ * came — not when it was written: a freeze that had run out by `at` (its `frozen_until`) but that the sweep ended
+ * later had ended for a live read at `at`, which does what the sweep owes first. An activation's entry also gives the
+ * start the balance had then (`validFrom`, null for a freeze's).
  */
 export async function expiriesBefore(
   db: Executor,
   clientId: string,
   at: Date,
-): Promise<Map<string, { expiresAt: Date; unfrozenAt: Date; validFrom: Date | null }>> {
+): Promise<Map<string, { expiresAt: Date; validFrom: Date | null }>> {
   const rows = (await db('ledger_entries')
     .distinctOn('balance_id')
     .where({ client_id: clientId, kind: 'extend' })
-    .andWhere('created_at', '>', at)
+    .andWhere('effective_at', '>', at)
     .orderBy([{ column: 'balance_id' }, { column: 'seq' }])
     .select('balance_id', 'previous_expires_at', 'effective_at', 'previous_valid_from')) as Array<{
     balance_id: string;
@@ -173,9 +187,6 @@ export async function expiriesBefore(
     previous_valid_from: Date | null;
   }>;
   return new Map(
-    rows.map((r) => [
-      r.balance_id,
-      { expiresAt: r.previous_expires_at, unfrozenAt: r.effective_at, validFrom: r.previous_valid_from },
-    ]),
+    rows.map((r) => [r.balance_id, { expiresAt: r.previous_expires_at, validFrom: r.previous_valid_from }]),
   );
 }

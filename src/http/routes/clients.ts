@@ -123,7 +123,9 @@ export const clientRoutes: AnyRoute[] = [
     description:
       'With `as_of` (an RFC 3339 instant): the same answer as it stood then, computed from the ledger alone — ' +
       'each balance replayed from its entries written up to that instant (a balance with none did not exist ' +
-      'yet), with the expiry it had then (before a later `extend`), placed by its validity and its ' +
+      'yet) and what the sweep owed by then but wrote later (a hold past its `expires_at`, a freeze past its ' +
+      '`frozen_until`: ended as of then, as a live read then would have answered), with the expiry it had then ' +
+      '(before an `extend` that took effect later), placed by its validity and its ' +
       "subscription's status (a freeze covering the instant: frozen) at that instant. At now it equals the " +
       'live answer. A suspension or a pending payment leaves no history: such a status is taken as it is now. ' +
       'The live answer (and `as_of` now or later) is as the sweep leaves it: what it owes the client (a hold past ' +
