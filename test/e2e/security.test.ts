@@ -277,6 +277,8 @@ describe('no SQL is built by pasting values into it', () => {
     /^pg\.escapeIdentifier\(/,
     // the lock order's ORDER BY, made from the domain's key list (src/db/lock-order.ts)
     /^(spendingOrder|balanceLockOrder)\('b'\)$/,
+    // a hold's expiry owed by an instant, constant with ? placeholders (src/db/repositories/ledger.ts)
+    /^HOLD_EXPIRED_BY$/,
     // the holds table's constant column list and its recordset types (src/db/repositories/holds.ts)
     /^(HOLD_COLUMNS|HOLD_TYPES)$/,
     // migration 0014's constant lists of ledger kinds
