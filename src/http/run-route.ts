@@ -39,6 +39,22 @@ const isEmptyObject = (value: unknown): boolean =>
   value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value as object).length === 0;
 
 /**
+ * A route that takes a body got none: none was sent, or it was not sent as JSON (the body parser reads only JSON
+ * media types), which a schema's "expected object, received undefined" would not tell the caller.
+ */
+function missingBody(req: Request): FieldProblem {
+  const type = req.headers['content-type'];
+  const sent = type !== undefined || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'];
+  return {
+    field: '(body)',
+    message:
+      sent && type !== undefined
+        ? `must be JSON, sent with Content-Type: application/json (not ${type.split(';')[0]!.trim().slice(0, 100)})`
+        : 'is required: a JSON object, sent with Content-Type: application/json',
+  };
+}
+
+/**
  * One call of a route: its schemas, its handler (in the idempotency transaction for a `stored` route
  * called with a key), then the work it left for after the commit. The HTTP edge (app.ts) and the pages
  * (src/ui) both call routes through here, so an action in a page is the API's action, never a copy.
@@ -55,7 +71,11 @@ export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall
     ...(strayBody ? [{ field: '(body)', message: 'this route takes no body' }] : []),
     ...(parts.params && !parts.params.success ? zodProblems(parts.params.error, 'path') : []),
     ...(parts.query && !parts.query.success ? zodProblems(parts.query.error, 'query') : []),
-    ...(parts.body && !parts.body.success ? zodProblems(parts.body.error) : []),
+    ...(parts.body && !parts.body.success
+      ? call.body === undefined
+        ? [missingBody(call.req)]
+        : zodProblems(parts.body.error)
+      : []),
   ];
   if (problems.length > 0) {
     await auditOf(ctx, route, call)?.refused(STATUS_OF.validation_failed);

@@ -737,6 +737,15 @@ describe('problems: every refusal is problem+json with type, title, status, code
       headers: { 'content-type': 'text/plain' },
     });
     expectProblem(text, 422, 'validation_failed');
+    // the answer says why: the body was not sent as JSON (not "expected object, received undefined")
+    expect(text.body.errors).toEqual([
+      { field: '(body)', message: 'must be JSON, sent with Content-Type: application/json (not text/plain)' },
+    ]);
+    const none = await app.request('POST', '/v1/clients');
+    expectProblem(none, 422, 'validation_failed');
+    expect(none.body.errors).toEqual([
+      { field: '(body)', message: 'is required: a JSON object, sent with Content-Type: application/json' },
+    ]);
     for (const raw of ['[]', 'null', '"text"', '42']) {
       expectProblem(await app.request('POST', '/v1/clients', { raw }), 422, 'validation_failed');
     }
