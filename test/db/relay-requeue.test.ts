@@ -44,6 +44,20 @@ async function endNextJob(jobId: string, end: (job: Job, token: string) => Promi
 const requeuedSoFar = async (): Promise<number> =>
   (await relayRequeued.get()).values.find((v) => v.labels.kind === 'accepted')?.value ?? 0;
 
+/**
+ * No job waiting and no request accepted (the tests before leave their jobs waiting, no worker here, and their rows
+ * accepted), then a client holding 10 units of a credit type of its own.
+ */
+async function fromNothingAccepted() {
+  await app.ctx.queues.consumption.drain(true);
+  await app.database.db('accepted_jobs').del();
+  const sms = await createCreditType(app);
+  const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+  const client = await createClient(app);
+  await subscribe(app, client.id, pkg.code);
+  return { sms, client };
+}
+
 describe('relay: accepted requests missing from Redis', () => {
   it('are enqueued again under the same job id, counted once each, and left alone while Redis holds them', async () => {
     const sms = await createCreditType(app);
@@ -126,13 +140,7 @@ describe("relay: a group's carrier missing from Redis", () => {
 
 describe('relay: an accepted request whose job failed with a failure stored by an earlier run', () => {
   it('is retried, not taken as settled by that stale failure (the last run failed only transiently)', async () => {
-    // the tests above leave their jobs waiting (no worker here) and their rows accepted: this one starts from none
-    await app.ctx.queues.consumption.drain(true);
-    await app.database.db('accepted_jobs').del();
-    const sms = await createCreditType(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const client = await createClient(app);
-    await subscribe(app, client.id, pkg.code);
+    const { sms, client } = await fromNothingAccepted();
     const res = await app.request('POST', '/v1/consumptions', {
       key: app.keys.write,
       body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'stale-1' },
@@ -168,12 +176,7 @@ describe('relay: an accepted request whose job failed with a failure stored by a
 
 describe('relay: a carried use whose carrier finished without it', () => {
   it('travels on its own instead of being taken as settled (it would be lost)', async () => {
-    await app.ctx.queues.consumption.drain(true);
-    await app.database.db('accepted_jobs').del();
-    const sms = await createCreditType(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const client = await createClient(app);
-    await subscribe(app, client.id, pkg.code);
+    const { sms, client } = await fromNothingAccepted();
     const res = await app.request('POST', '/v1/consumptions/batch', {
       key: app.keys.write,
       body: { items: [{ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'behind-1' }] },
@@ -208,12 +211,7 @@ describe('relay: an accepted request whose own job finished before it was accept
    * its enqueue adds nothing (Redis holds the job finished, up to an hour).
    */
   async function holdWhoseJobRan(key: string, rowAgain: boolean) {
-    await app.ctx.queues.consumption.drain(true);
-    await app.database.db('accepted_jobs').del();
-    const sms = await createCreditType(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const client = await createClient(app);
-    await subscribe(app, client.id, pkg.code);
+    const { sms, client } = await fromNothingAccepted();
     const res = await app.request('POST', '/v1/holds', {
       key: app.keys.write,
       body: { client: client.id, credit_type: sms.code, quantity: 2, idempotency_key: key, expires_in_seconds: 600 },
