@@ -180,10 +180,9 @@ export async function expiriesBefore(
     .where({ client_id: clientId, kind: 'extend' })
     .andWhere('effective_at', '>', at)
     .orderBy([{ column: 'balance_id' }, { column: 'seq' }])
-    .select('balance_id', 'previous_expires_at', 'effective_at', 'previous_valid_from')) as Array<{
+    .select('balance_id', 'previous_expires_at', 'previous_valid_from')) as Array<{
     balance_id: string;
     previous_expires_at: Date;
-    effective_at: Date;
     previous_valid_from: Date | null;
   }>;
   return new Map(
