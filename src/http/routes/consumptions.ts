@@ -257,8 +257,9 @@ export const consumptionRoutes: AnyRoute[] = [
     tag: 'consumption',
     summary: "Give a consumption's units back to their balances, once",
     description:
-      'Units whose balance has expired since are not revived; the answer says how many. Reversing again answers ' +
-      'the first reversal.',
+      'Units whose balance has expired since are not revived; the answer says how many (`expired`). Those stay ' +
+      "spent: recorded on the consumption only, they leave the balance's totals, the ledger and the usage as they " +
+      'were (the use counts as used). Reversing again answers the first reversal.',
     params: idParams,
     query: waitQuery,
     body: z.strictObject({ reason: z.string().max(500).optional() }).optional(),
