@@ -36,8 +36,15 @@ const MESSAGES: Record<QuantityProblem, (decimals: number) => string> = {
   too_large: (d) => `must be at most ${formatQuantity(maxScaledFor(d), d)}`,
 };
 
-export const quantityProblemMessage = (problem: QuantityProblem, decimals: number): string =>
-  MESSAGES[problem](decimals);
+/**
+ * What a refusal says. A signed value (`allowNegative`: an adjustment's delta) may be below zero: 0 alone is refused,
+ * and the message says that rather than "greater than zero".
+ */
+export const quantityProblemMessage = (
+  problem: QuantityProblem,
+  decimals: number,
+  options: QuantityOptions = {},
+): string => (problem === 'zero' && options.allowNegative ? 'must not be zero' : MESSAGES[problem](decimals));
 
 /** The largest scaled value a credit type with `decimals` accepts. */
 export function maxScaledFor(decimals: number): Scaled {
@@ -73,7 +80,7 @@ export function parseQuantity(
     if (scaled <= MAX_SCALED_BY_DECIMALS[decimals]!) return ok(scaled);
   }
   const problem = (p: QuantityProblem) => ({
-    ...fail('validation_failed', quantityProblemMessage(p, decimals)),
+    ...fail('validation_failed', quantityProblemMessage(p, decimals, options)),
     problem: p,
   });
   let text: string;

@@ -656,6 +656,10 @@ describe('cancel and adjust', () => {
     expect(await snapshotCounts(app, MONEY_TABLES)).toEqual(before);
     expect((await adjust('-6.7')).body).toMatchObject({ amount: '-6.7', remaining_after: '0' });
     expectProblem(await adjust('-0.1'), 422, 'insufficient_balance');
+    // a delta of 0 says nothing (a negative one is allowed: the refusal says so)
+    const zero = await adjust('0');
+    expectProblem(zero, 422, 'validation_failed');
+    expect(zero.body.errors).toEqual([{ field: 'delta', message: 'must not be zero' }]);
     expect(await kinds('min')).toEqual([
       ['grant', '7.5', '7.5'],
       ['adjust', '2.5', '10'],

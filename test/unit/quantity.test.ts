@@ -10,6 +10,7 @@ import {
   minScaled,
   parseQuantity,
   percentOf,
+  type QuantityOptions,
   type QuantityProblem,
   quantityProblemMessage,
   sumScaled,
@@ -17,13 +18,18 @@ import {
 
 const DECIMALS = [0, 1, 2, 3, 4, 5, 6] as const;
 
-function expectRefused(input: unknown, decimals: number, problem: QuantityProblem, options = {}): void {
+function expectRefused(
+  input: unknown,
+  decimals: number,
+  problem: QuantityProblem,
+  options: QuantityOptions = {},
+): void {
   const result = parseQuantity(input, decimals, options);
   expect(result.ok).toBe(false);
   expect(result.problem).toBe(problem);
   if (!result.ok) {
     expect(result.code).toBe('validation_failed');
-    expect(result.detail).toBe(quantityProblemMessage(problem, decimals));
+    expect(result.detail).toBe(quantityProblemMessage(problem, decimals, options));
   }
 }
 
