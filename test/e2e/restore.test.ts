@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { awaitOutcome, requeueLost } from '../../src/commands/index.js';
-import { createDb } from '../../src/db/knex.js';
+import { createDb, type Db } from '../../src/db/knex.js';
 import { holdId } from '../../src/ids.js';
 import { withDatabase } from '../../src/infra/services.js';
 import { CreditsProducer } from '../../src/producer/index.js';
@@ -23,16 +23,25 @@ const PREFIX = `{restore-${process.pid}}`;
 const NOW = '2026-05-01T00:00:00.000Z';
 const NOW_DATE = new Date(NOW);
 const server = () => inject('pgServerUrl');
-let live: TestDatabase | undefined;
-let backupName: string | undefined;
+/** The databases this file made (the live one and its backup), and the pools it opened on them. */
+const databases: string[] = [];
+const pools: Db[] = [];
+const poolOn = (url: string): Db => {
+  const db = createDb({ url, poolMax: 2 });
+  pools.push(db);
+  return db;
+};
 
 afterAll(async () => {
   await removeTestQueueKeys(PREFIX);
-  await live?.drop();
-  if (backupName) {
-    const admin = new pg.Client({ connectionString: server() });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(backupName)} WITH (FORCE)`);
+  // the pools first: a connection a forced drop cut would fail in a pool still open
+  for (const db of pools) await db.destroy();
+  const admin = new pg.Client({ connectionString: server() });
+  await admin.connect();
+  try {
+    for (const name of databases)
+      await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
     await admin.end();
   }
 });
@@ -58,14 +67,16 @@ async function backupOf(database: TestDatabase): Promise<TestDatabase> {
   } finally {
     await admin.end();
   }
-  backupName = name;
+  databases.push(name);
   const url = withDatabase(server(), name);
-  return { url, name, db: createDb({ url, poolMax: 2 }), drop: async () => undefined };
+  return { url, name, db: poolOn(url), drop: async () => undefined };
 }
 
 describe('Postgres restored from a backup while Redis keeps its completed jobs', () => {
   it("applies the API's request sent again (the relay), the producer's once completed jobs are forgotten", async () => {
-    live = await createTestDatabase();
+    let live = await createTestDatabase();
+    databases.push(live.name);
+    pools.push(live.db);
     const first = await serviceOn(live);
     const sms = await createCreditType(first);
     const pkg = await createPackage(first, [{ credit_type: sms.code, units: 10 }]);
@@ -74,7 +85,7 @@ describe('Postgres restored from a backup while Redis keeps its completed jobs',
     await first.close();
 
     const backup = await backupOf(live);
-    live = { ...live, db: createDb({ url: live.url, poolMax: 2 }) };
+    live = { ...live, db: poolOn(live.url) };
 
     // after the backup: a hold through the API and one from the producer, both applied
     const apiHold = { client: client.id, credit_type: sms.code, quantity: 2, idempotency_key: 'api-1' };
