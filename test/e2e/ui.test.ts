@@ -321,7 +321,10 @@ describe('forms are protected against cross-site requests', () => {
       403,
     );
     const refused = await postForm(`/ui/subscriptions/${held.id}/freeze`, { csrf, days: '11' }, { cookie: session });
-    expect(refused.location).toBe(`/ui/clients/${client.id}?notice=freeze_failed&code=validation_failed`);
+    // days beyond the allowance: the client's page again (422), the days kept and the reason beside them
+    expect(refused.status).toBe(422);
+    expect(refused.text).toContain('data-notice="freeze_failed"');
+    expect(refused.text).toContain('10 freeze days per period, 0 used, 10 left, 11 asked');
     const frozen = await postForm(`/ui/subscriptions/${held.id}/freeze`, { csrf, days: '3' }, { cookie: session });
     expect(frozen.status).toBe(303);
     expect(frozen.location).toBe(`/ui/clients/${client.id}?notice=frozen`);
