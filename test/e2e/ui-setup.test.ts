@@ -471,6 +471,36 @@ describe('packages', () => {
     }
   });
 
+  it("tells the items' rules in the same answer as the fields' formats, not in a second round", async () => {
+    const before = await countRows(app, 'packages');
+    for (const lang of ['en', 'ar'] as const) {
+      const form = await formOn(`/ui/packages/new?lang=${lang}`);
+      const res = await post(
+        `/ui/packages/new?lang=${lang}`,
+        packageForm(form.csrf, form.idem, {
+          code: `ui-rounds-${lang}`,
+          price: 'abc',
+          'items.0.units': '10.5',
+          'items.2.units': '-2',
+          'items.3.credit_type': 'ui-sms',
+          'items.3.units': '5',
+        }),
+      );
+      expect(res.status, res.text).toBe(422);
+      expect(res.text).toContain('id="error-price"');
+      if (lang === 'en') {
+        expectFieldError(res.text, 'items.0.units', /^must be a whole number for this credit type$/);
+        expectFieldError(res.text, 'items.2.units', /negative/);
+        expectFieldError(res.text, 'items.3.credit_type', /appears more than once/);
+      } else {
+        expectFieldError(res.text, 'items.0.units', /^يجب أن تكون عددًا صحيحًا لنوع الرصيد هذا\.$/);
+        expectFieldError(res.text, 'items.2.units', /^يجب ألا تكون القيمة سالبة\.$/);
+        expectFieldError(res.text, 'items.3.credit_type', /appears more than once/);
+      }
+    }
+    expect(await countRows(app, 'packages')).toBe(before);
+  });
+
   it('answers a taken code 409, and a double submit creates once', async () => {
     const before = await countRows(app, 'packages');
     const form = await formOn('/ui/packages/new');
