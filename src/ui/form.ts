@@ -234,6 +234,8 @@ export function knownFieldMessage(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, 
   // the routes' own words are already English sentences: an English page shows them as written
   const key = ctx.locale === 'en' ? undefined : FIELD_MESSAGES.get(message);
   if (key !== undefined) return ctx.t(key);
+  const repeated = ctx.locale === 'en' ? null : /^credit type "([^"]{1,64})" appears more than once$/.exec(message);
+  if (repeated) return ctx.t('field.repeated_credit_type', { code: html`<code dir="ltr">${repeated[1]}</code>` });
   for (const [pattern, issue] of NUMBER_ISSUES) {
     const match = pattern.exec(message);
     if (match) return ctx.t(issue, { bound: match[1] === undefined ? '' : ctx.fmt.number(match[1]) });

@@ -495,7 +495,7 @@ describe('packages', () => {
       } else {
         expectFieldError(res.text, 'items.0.units', /^يجب أن تكون عددًا صحيحًا لنوع الرصيد هذا\.$/);
         expectFieldError(res.text, 'items.2.units', /^يجب ألا تكون القيمة سالبة\.$/);
-        expectFieldError(res.text, 'items.3.credit_type', /appears more than once/);
+        expectFieldError(res.text, 'items.3.credit_type', /^نوع الرصيد ui-sms مكرر في الباقة\.$/);
       }
     }
     expect(await countRows(app, 'packages')).toBe(before);
