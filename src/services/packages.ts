@@ -79,12 +79,14 @@ export async function resolveItems(
       });
       continue;
     }
+    // named before its units are read: a later item of the same credit type is told as repeated in the same
+    // answer, even when these units are refused
+    creditTypes.set(creditType.id, creditType);
     const units = parseQuantity(item.units, creditType.decimals);
     if (!units.ok) {
       problems.push({ field: `${field}.${index}.units`, message: units.detail });
       continue;
     }
-    creditTypes.set(creditType.id, creditType);
     rows.push({ credit_type_id: creditType.id, units: units.value, position: index });
   }
   if (problems.length > 0)

@@ -209,23 +209,58 @@ export const errorId = (field: string): string => `error-${field.replace(/[^\w-]
 export const invalidAttributes = (errors: FieldErrors, field: string): Html =>
   errors.has(field) ? html` aria-invalid="true" aria-describedby="${errorId(field)}"` : html``;
 
+/** A bound in a schema's range message: an integer or a decimal, as zod writes it. */
+const BOUND = '(-?\\d{1,30}(?:\\.\\d{1,30})?)';
+
 /**
- * The message beside a refused field. The schemas' messages are English; an Arabic page says in Arabic
- * that the value is not valid and keeps the schema's precise reason beside it, marked as English.
+ * The schemas' own (zod's) words for a number out of range or not a number at all, as the catalogue's
+ * messages: "Too big: expected number to be <=6" is "Must be at most 6." (٦ on an Arabic page).
  */
-export function fieldError(ctx: Pick<UiContext, 'locale' | 't'>, errors: FieldErrors, field: string): Html {
+const NUMBER_ISSUES: ReadonlyArray<readonly [RegExp, MessageKey]> = [
+  [new RegExp(`^Too big: expected (?:number|int) to be <=${BOUND}$`), 'field.at_most'],
+  [new RegExp(`^Too big: expected (?:number|int) to be <${BOUND}$`), 'field.below'],
+  [new RegExp(`^Too small: expected (?:number|int) to be >=${BOUND}$`), 'field.at_least'],
+  [new RegExp(`^Too small: expected (?:number|int) to be >${BOUND}$`), 'field.above'],
+  [/^Invalid input: expected int, received number$/, 'field.whole_number'],
+  [/^Invalid input: expected (?:number|int), received \w+$/, 'field.not_a_number'],
+];
+
+/**
+ * A route's field message in the page's language when the catalogue has it (messages/fields.ts): the
+ * common ones by their words (on an Arabic page), a number's range or type by zod's (on every page), with the bound in the page's digits.
+ * Undefined for any other message.
+ */
+export function knownFieldMessage(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, message: string): Html | undefined {
+  // the routes' own words are already English sentences: an English page shows them as written
+  const key = ctx.locale === 'en' ? undefined : FIELD_MESSAGES.get(message);
+  if (key !== undefined) return ctx.t(key);
+  const repeated = ctx.locale === 'en' ? null : /^credit type "([^"]{1,64})" appears more than once$/.exec(message);
+  if (repeated) return ctx.t('field.repeated_credit_type', { code: html`<code dir="ltr">${repeated[1]}</code>` });
+  for (const [pattern, issue] of NUMBER_ISSUES) {
+    const match = pattern.exec(message);
+    if (match) return ctx.t(issue, { bound: match[1] === undefined ? '' : ctx.fmt.number(match[1]) });
+  }
+  return undefined;
+}
+
+/**
+ * A refused field's message as the page says it: in the page's language when the catalogue has it; else
+ * the schema's precise reason (English) — on an Arabic page after an Arabic sentence that the value is
+ * not valid, marked as English.
+ */
+export function fieldMessage(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, message: string | Html): Html {
+  if (message instanceof Html) return message;
+  if (isMissingMessage(message)) return ctx.t('form.required');
+  const known = knownFieldMessage(ctx, message);
+  if (known) return known;
+  return ctx.locale === 'en'
+    ? html`${message}`
+    : html`${ctx.t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span>`;
+}
+
+/** The message beside a refused field (fieldMessage), which its input names in aria-describedby. */
+export function fieldError(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, errors: FieldErrors, field: string): Html {
   const message = errors.get(field);
   if (message === undefined) return html``;
-  // a field left empty says so in the page's language; a message the page wrote itself is already in it
-  const detail =
-    message instanceof Html
-      ? message
-      : isMissingMessage(message)
-        ? ctx.t('form.required')
-        : ctx.locale !== 'en' && FIELD_MESSAGES.has(message)
-          ? ctx.t(FIELD_MESSAGES.get(message)!)
-          : ctx.locale === 'en'
-            ? html`${message}`
-            : html`${ctx.t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span>`;
-  return html`<p class="field-error" id="${errorId(field)}" role="alert">${detail}</p>`;
+  return html`<p class="field-error" id="${errorId(field)}" role="alert">${fieldMessage(ctx, message)}</p>`;
 }

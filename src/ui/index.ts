@@ -12,7 +12,7 @@ import { sendReportDownload } from '../reports/service.js';
 import { adminActions } from './actions/admin.js';
 import { commerceActions } from './actions/commerce.js';
 import { setupActions } from './actions/setup.js';
-import { formFields, integerField, oneTimeKey, submitRoute, textField } from './form.js';
+import { fieldErrorsOf, formFields, integerField, oneTimeKey, submitRoute, textField } from './form.js';
 import { type Html, path, query } from './html.js';
 import { translator } from './i18n/catalog.js';
 import { formatters } from './i18n/format.js';
@@ -20,7 +20,7 @@ import { preferencesOf } from './i18n/locale.js';
 import { CATALOG, type MessageKey } from './i18n/messages/index.js';
 import type { UiKit } from './kit.js';
 import { send, type UiContext } from './layout.js';
-import { clientPage, clientsPage } from './pages/clients.js';
+import { clientPage, clientsPage, freezeMessage } from './pages/clients.js';
 import { loginPage, messagePage } from './pages/login.js';
 import { overviewPage } from './pages/overview.js';
 import { packagePage, packagesPage } from './pages/packages.js';
@@ -252,6 +252,27 @@ export function uiRouter(app: AppContext): express.Router {
         // one renewal or recharge invoiced, and a freeze sent twice still says "frozen", not "could not be frozen"
         idem: textField(fields, 'idem') ?? oneTimeKey(),
       });
+      // days the route refused (beyond the package's allowance, not a number): the client's page again, the
+      // days as typed kept in the form and the route's reason beside them, in the page's language
+      if (action === 'freeze') {
+        const errors = new Map(
+          [...fieldErrorsOf(outcome)].map(([field, message]) => [field, freezeMessage(ctx, message)]),
+        );
+        const invalid =
+          outcome.kind === 'invalid' || (outcome.kind === 'failure' && outcome.failure.code === 'validation_failed');
+        if (invalid && errors.has('days')) {
+          const days = textField(fields, 'days') ?? '';
+          const shown = await clientPage(ctx, subscription.client_id, {
+            subscriptionId: subscription.id,
+            days,
+            errors,
+          });
+          if (shown) {
+            send(res, 422, shown);
+            return;
+          }
+        }
+      }
       const done = { renew: 'renewed', recharge: 'recharged', freeze: 'frozen', unfreeze: 'unfrozen' }[action];
       let notice: { notice: string; code?: string };
       if (outcome.kind === 'reply') notice = { notice: outcome.reply.status === 202 ? `${action}_queued` : done };

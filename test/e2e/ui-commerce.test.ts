@@ -588,3 +588,47 @@ describe('in Arabic', () => {
     expect(invoices.text).toContain('الفواتير');
   });
 });
+
+describe("freezing from the client's page", () => {
+  it('answers days the package does not allow with its reason beside the field, the days kept (en, ar)', async () => {
+    const freezable = await createPackage(app, [{ credit_type: sms.code, units: 10 }], {
+      code: 'c-freeze',
+      max_freeze_days: 14,
+    });
+    const who = await createClient(app, { external_ref: 'c-freezer', name: 'Freezer' });
+    const sold = await app.request('POST', '/v1/subscriptions', {
+      body: { client: who.id, package: freezable.id },
+    });
+    expect(sold.status, sold.text).toBe(201);
+    const id = (sold.body as { id: string; status: string }).id;
+    expect((sold.body as { status: string }).status).toBe('active');
+    const freeze = async (lang: string, days: string) => {
+      const page = await formOf(`/ui/clients/${who.id}?lang=${lang}`);
+      return post(`/ui/subscriptions/${id}/freeze?lang=${lang}`, { csrf: page.csrf, idem: page.idem, days });
+    };
+    const cases = [
+      ['en', '30', 'Beyond what the package allows: 14 freeze days per period, 0 used, 14 left, 30 asked.'],
+      ['en', 'abc', 'Must be a number.'],
+      ['ar', '٣٠', 'أكثر مما تسمح به الباقة: أيام التجميد في كل فترة ١٤، استُخدم منها ٠، وبقي ١٤، والمطلوب ٣٠.'],
+      ['ar', 'abc', 'يجب أن تكون القيمة عددًا.'],
+    ] as const;
+    for (const [lang, days, message] of cases) {
+      const res = await freeze(lang, days);
+      expect(res.status, res.text.slice(0, 800)).toBe(422);
+      expect(res.text).toContain('data-notice="freeze_failed"');
+      expect(res.text).not.toContain('the request was not valid');
+      expect(res.text).not.toContain('الطلب غير صالح');
+      expect(messageBeside(res.text, 'days')).toBe(message);
+      // the days as typed stay in that subscription's form, marked invalid and described by the message
+      expect(res.text).toMatch(
+        new RegExp(`name="days"[^>]*value="${days}" aria-invalid="true" aria-describedby="error-days"`),
+      );
+    }
+    const after = await app.request('GET', `/v1/subscriptions/${id}`, { key: app.keys.read });
+    expect(after.body.status).toBe('active');
+    // days it allows: frozen, back on the client's page with the notice
+    const ok = await freeze('en', '3');
+    expect(ok.status, ok.text.slice(0, 500)).toBe(303);
+    expect(ok.location).toBe(`/ui/clients/${who.id}?notice=frozen`);
+  });
+});

@@ -202,6 +202,27 @@ describe('credit types', () => {
     expect(await countRows(app, 'credit_types')).toBe(before);
   });
 
+  it("tells a number out of range or not a number in the page's words, never zod's (English and Arabic)", async () => {
+    const bad = async (lang: string, decimals: string) => {
+      const form = await formOn(`/ui/credit-types?lang=${lang}`);
+      const res = await post(`/ui/credit-types?lang=${lang}`, {
+        csrf: form.csrf,
+        idem: form.idem,
+        code: `ui-range-${lang}`,
+        name: 'Range',
+        unit: 'hour',
+        decimals,
+      });
+      expect(res.status, res.text).toBe(422);
+      expect(res.text).not.toMatch(/Too big|Too small|Invalid input/);
+      return res.text;
+    };
+    expectFieldError(await bad('en', '9'), 'decimals', /^Must be at most 6\.$/);
+    expectFieldError(await bad('en', '2.5'), 'decimals', /^Must be a number\.$/);
+    expectFieldError(await bad('ar', '9'), 'decimals', /^يجب ألا تزيد القيمة على ٦\.$/);
+    expectFieldError(await bad('ar', '2.5'), 'decimals', /^يجب أن تكون القيمة عددًا\.$/);
+  });
+
   it('answers a taken code 409 with a clear message, and a double submit creates once', async () => {
     const before = await countRows(app, 'credit_types');
     const taken = await formOn('/ui/credit-types');
@@ -418,6 +439,65 @@ describe('packages', () => {
     const noPrice = await post('/ui/packages/new', packageForm(form.csrf, form.idem, { code: 'ui-free', price: '' }));
     expect(noPrice.status).toBe(422);
     expectFieldError(noPrice.text, 'price', /^Required\.$/);
+    expect(await countRows(app, 'packages')).toBe(before);
+  });
+
+  it("tells freeze days, rollover percent, validity and priority out of range in the page's words", async () => {
+    for (const lang of ['en', 'ar'] as const) {
+      const form = await formOn(`/ui/packages/new?lang=${lang}`);
+      const res = await post(
+        `/ui/packages/new?lang=${lang}`,
+        packageForm(form.csrf, form.idem, {
+          code: `ui-range-${lang}`,
+          max_freeze_days: 'abc',
+          'rollover.percent': '150',
+          'validity.count': '0',
+          priority: '150',
+        }),
+      );
+      expect(res.status, res.text).toBe(422);
+      expect(res.text).not.toMatch(/Too big|Too small|Invalid input/);
+      if (lang === 'en') {
+        expectFieldError(res.text, 'max_freeze_days', /^Must be a number\.$/);
+        expectFieldError(res.text, 'rollover.percent', /^Must be at most 100\.$/);
+        expectFieldError(res.text, 'validity.count', /^Must be at least 1\.$/);
+        expectFieldError(res.text, 'priority', /^Must be at most 100\.$/);
+      } else {
+        expectFieldError(res.text, 'max_freeze_days', /^يجب أن تكون القيمة عددًا\.$/);
+        expectFieldError(res.text, 'rollover.percent', /^يجب ألا تزيد القيمة على ١٠٠\.$/);
+        expectFieldError(res.text, 'validity.count', /^يجب ألا تقل القيمة عن ١\.$/);
+        expectFieldError(res.text, 'priority', /^يجب ألا تزيد القيمة على ١٠٠\.$/);
+      }
+    }
+  });
+
+  it("tells the items' rules in the same answer as the fields' formats, not in a second round", async () => {
+    const before = await countRows(app, 'packages');
+    for (const lang of ['en', 'ar'] as const) {
+      const form = await formOn(`/ui/packages/new?lang=${lang}`);
+      const res = await post(
+        `/ui/packages/new?lang=${lang}`,
+        packageForm(form.csrf, form.idem, {
+          code: `ui-rounds-${lang}`,
+          price: 'abc',
+          'items.0.units': '10.5',
+          'items.2.units': '-2',
+          'items.3.credit_type': 'ui-sms',
+          'items.3.units': '5',
+        }),
+      );
+      expect(res.status, res.text).toBe(422);
+      expect(res.text).toContain('id="error-price"');
+      if (lang === 'en') {
+        expectFieldError(res.text, 'items.0.units', /^must be a whole number for this credit type$/);
+        expectFieldError(res.text, 'items.2.units', /negative/);
+        expectFieldError(res.text, 'items.3.credit_type', /appears more than once/);
+      } else {
+        expectFieldError(res.text, 'items.0.units', /^يجب أن تكون عددًا صحيحًا لنوع الرصيد هذا\.$/);
+        expectFieldError(res.text, 'items.2.units', /^يجب ألا تكون القيمة سالبة\.$/);
+        expectFieldError(res.text, 'items.3.credit_type', /^نوع الرصيد ui-sms مكرر في الباقة\.$/);
+      }
+    }
     expect(await countRows(app, 'packages')).toBe(before);
   });
 

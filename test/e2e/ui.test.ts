@@ -321,7 +321,10 @@ describe('forms are protected against cross-site requests', () => {
       403,
     );
     const refused = await postForm(`/ui/subscriptions/${held.id}/freeze`, { csrf, days: '11' }, { cookie: session });
-    expect(refused.location).toBe(`/ui/clients/${client.id}?notice=freeze_failed&code=validation_failed`);
+    // days beyond the allowance: the client's page again (422), the days kept and the reason beside them
+    expect(refused.status).toBe(422);
+    expect(refused.text).toContain('data-notice="freeze_failed"');
+    expect(refused.text).toContain('10 freeze days per period, 0 used, 10 left, 11 asked');
     const frozen = await postForm(`/ui/subscriptions/${held.id}/freeze`, { csrf, days: '3' }, { cookie: session });
     expect(frozen.status).toBe(303);
     expect(frozen.location).toBe(`/ui/clients/${client.id}?notice=frozen`);
@@ -350,7 +353,26 @@ describe('forms are protected against cross-site requests', () => {
       { cookie: session },
     );
     expect(bad.status).toBe(422);
-    expect(bad.text).toContain('params.from');
+    // the message is beside the From field (its input marked invalid), with no internal `params.` path
+    expect(bad.text).toMatch(/<input[^>]*name="from"[^>]*aria-invalid="true"/);
+    expect(bad.text).toContain('id="error-from"');
+    expect(bad.text).not.toContain('params.from');
+    expect(await countRows(app, 'report_runs')).toBe(runs);
+    // a range backwards: translated on the From field, in English and in Arabic, no path, no English on the Arabic page
+    for (const [lang, message] of [
+      ['en', 'Must not be after the “To” day.'],
+      ['ar', 'يجب ألا يكون بعد يوم «إلى».'],
+    ] as const) {
+      const backwards = await postForm(
+        `/ui/reports?lang=${lang}`,
+        { csrf, type: 'consumption', format: 'csv', from: '2026-03-10', to: '2026-03-01' },
+        { cookie: session },
+      );
+      expect(backwards.status).toBe(422);
+      expect(backwards.text).toContain(`<p class="field-error" id="error-from" role="alert">${message}</p>`);
+      expect(backwards.text).not.toContain('params.from');
+      expect(backwards.text).not.toContain('must not be after');
+    }
     expect(await countRows(app, 'report_runs')).toBe(runs);
     // text Postgres cannot store, in a form field: refused as bad input, not a 500 page
     for (const client of ['a\u0000b', 'lone \ud800']) {

@@ -30,6 +30,7 @@ import {
   packageForEdit,
   packageNewPage,
   packagePatchBody,
+  withItemProblems,
 } from '../pages/package-form.js';
 import { refusalStatus } from '../pages/setup-kit.js';
 import { webhookCreateBody, webhookCreatedPage, webhookDeliveriesPage, webhookNewPage } from '../pages/webhook-form.js';
@@ -115,7 +116,7 @@ export function setupActions(router: express.Router, kit: UiKit): void {
       return;
     }
     const overrides = amountMessages(ctx, built.amountProblems, String(built.body.currency ?? ''));
-    const shown = itemsAsRows(outcome, built.itemRows);
+    const shown = itemsAsRows(await withItemProblems(ctx, outcome, built.body.items), built.itemRows);
     kit.send(res, refusalStatus(outcome), await packageNewPage(ctx, { values, outcome: shown, overrides }));
   });
   router.get('/packages/:ref/edit', async (req, res) =>
@@ -145,7 +146,7 @@ export function setupActions(router: express.Router, kit: UiKit): void {
     const overrides = amountMessages(ctx, built.amountProblems, row.currency);
     const shown = await packageEditPage(ctx, row.id, {
       values,
-      outcome: itemsAsRows(outcome, built.itemRows),
+      outcome: itemsAsRows(await withItemProblems(ctx, outcome, built.body.items), built.itemRows),
       overrides,
     });
     if (shown) kit.send(res, refusalStatus(outcome), shown);

@@ -14,9 +14,9 @@ import { RECHARGE_REASON as RECHARGE_UNDONE, REASON as UNDONE_BY_CANCEL } from '
 import { CANCELLED_REASON, subscriptionViews } from '../../services/subscriptions.js';
 import { leftTone, meter } from '../charts.js';
 import { dayStart } from '../date-inputs.js';
-import { idemField, queryText } from '../form.js';
+import { type FieldErrors, fieldError, idemField, invalidAttributes, queryText } from '../form.js';
 import { code, type Html, html, name, path, query } from '../html.js';
-import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
+import { badge, csrfField, nextLink, notice, noticeOf, page, type UiContext } from '../layout.js';
 import { sourceWord } from '../words.js';
 import { adjustLink, clientCommerceLinks, subscriptionLink } from './commerce-parts.js';
 
@@ -153,7 +153,33 @@ function ledgerReason(ctx: UiContext, reason: string | null): Html {
   return name(reason);
 }
 
-export async function clientPage(ctx: UiContext, ref: string): Promise<Html | undefined> {
+/** A freeze the route refused for its days: the days as typed, kept in that subscription's form, and why. */
+export interface FreezeRefusal {
+  subscriptionId: string;
+  days: string;
+  errors: FieldErrors;
+}
+
+const DAYS = '(\\d{1,6}(?:\\.\\d{1,2})?)';
+const FREEZE_BEYOND = new RegExp(
+  `^beyond max_freeze_days: the package allows (\\d{1,6}) days per period, ${DAYS} used, ${DAYS} left, ${DAYS} asked$`,
+);
+
+/**
+ * The freeze route's own refusals of the days (src/domain/freeze.ts) in the page's language, its figures
+ * in the page's digits; any other message as the route wrote it (form.ts marks it English on Arabic pages).
+ */
+export function freezeMessage(ctx: Pick<UiContext, 't' | 'fmt'>, message: string | Html): string | Html {
+  if (typeof message !== 'string') return message;
+  if (message === 'the package allows no freezing') return ctx.t('clients.freeze_not_allowed');
+  const beyond = FREEZE_BEYOND.exec(message);
+  if (!beyond) return message;
+  const [, allowed = '', used = '', left = '', asked = ''] = beyond;
+  const n = (v: string) => ctx.fmt.number(v);
+  return ctx.t('clients.freeze_beyond', { allowed: n(allowed), used: n(used), left: n(left), asked: n(asked) });
+}
+
+export async function clientPage(ctx: UiContext, ref: string, freeze?: FreezeRefusal): Promise<Html | undefined> {
   const { app, t, fmt } = ctx;
   const db = app.db;
   const client = await findClient(db, ref);
@@ -202,7 +228,7 @@ export async function clientPage(ctx: UiContext, ref: string): Promise<Html | un
   return page(
     ctx,
     { title: client.name, section: 'clients' },
-    html`${notice(ctx)}
+    html`${freeze ? noticeOf(ctx, 'freeze_failed') : notice(ctx)}
 <h1>${name(client.name)}</h1>
 <p class="sub">${code(client.external_ref)}${mail} · ${t('clients.since', { date: fmt.date(client.created_at) })}</p>
 <p><a href="${path`/ui/clients/${client.id}/edit`}">${ctx.t('setup.link.edit_client')}</a></p>
@@ -220,6 +246,7 @@ ${clientCommerceLinks(ctx, client.id)}
       <th>${t('col.auto_renew')}</th><th><span class="visually-hidden">${t('col.actions')}</span></th>
     </tr></thead>
     <tbody>${subscriptions.map((s) => {
+      const refused = freeze?.subscriptionId === s.id ? freeze : undefined;
       const renewable = s.status === 'active' || s.status === 'expired';
       const rechargeable = s.status === 'active';
       const pkg = html`<a href="${path`/ui/packages/${s.package.id}`}">${name(s.package.name)}</a>`;
@@ -236,8 +263,11 @@ ${clientCommerceLinks(ctx, client.id)}
             action="${path`/ui/subscriptions/${s.id}/freeze`}">${csrfField(ctx)}${idemField()}<label
             class="muted small">${t('clients.freeze_days')}
             <input type="text" name="days" inputmode="numeric" size="4" dir="ltr"
+            value="${refused ? refused.days : ''}"${refused ? invalidAttributes(refused.errors, 'days') : ''}
             title="${t('clients.freeze_days_hint')}"></label><button class="secondary"
-            type="submit" data-action="freeze" data-subscription="${s.id}">${t('clients.freeze')}</button></form>`
+            type="submit" data-action="freeze" data-subscription="${s.id}">${t('clients.freeze')}</button>${
+              refused ? fieldError(ctx, refused.errors, 'days') : ''
+            }</form>`
             : '';
       const frozenUntil = s.frozen_until
         ? html` <span class="muted">${t('clients.frozen_until', { time: fmt.dateTime(s.frozen_until) })}</span>`

@@ -1,6 +1,14 @@
 import { STATUS_OF } from '../../http/problem.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { errorId, type FieldErrors, type FormFields, fieldError, formFields, refusedFields } from '../form.js';
+import {
+  errorId,
+  type FieldErrors,
+  type FormFields,
+  fieldError,
+  fieldMessage,
+  formFields,
+  refusedFields,
+} from '../form.js';
 import { code, Html, html, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
@@ -91,7 +99,7 @@ export function refusalBlock(ctx: UiContext, refusal: Refusal | undefined, shown
   const others = [...refusal.errors].filter(([field]) => !shown.includes(field));
   const list =
     others.length > 0
-      ? html`<ul>${others.map(([field, message]) => html`<li>${code(field)}: ${detailOf(ctx, message)}</li>`)}</ul>`
+      ? html`<ul>${others.map(([field, message]) => html`<li>${code(field)}: ${fieldMessage(ctx, message)}</li>`)}</ul>`
       : '';
   return html`<div class="notice error" role="alert" data-refusal="${refusal.code}">${refusal.message}${list}</div>`;
 }

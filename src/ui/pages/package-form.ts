@@ -5,7 +5,8 @@ import { minorDigits } from '../../domain/money.js';
 import { VALIDITY_CALENDARS, VALIDITY_UNITS, type ValidityCalendar, type ValidityUnit } from '../../domain/period.js';
 import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { creditTypesOfPackages } from '../../services/packages.js';
+import { itemSchema } from '../../schemas/package.js';
+import { creditTypesOfPackages, resolveItems } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
 import { checkboxField, type FormFields, integerField, numberField, textField } from '../form.js';
 import { type Html, html, name, path } from '../html.js';
@@ -180,6 +181,42 @@ export function packagePatchBody(
     max_freeze_days: integerField(fields, 'max_freeze_days') ?? null,
   };
   return { body: changedFields(posted, currentBody(row, view)), amountProblems, itemRows: rows };
+}
+
+/**
+ * A package refused for its fields' formats (the schemas) or its currency is refused before the route
+ * reads its items: their rules (a known, live credit type, each once; units in its decimals, not negative)
+ * would only show once the rest is fixed. The items that are well formed are checked here by the route's
+ * own rules (resolveItems, nothing written), so that one answer tells every field.
+ */
+export async function withItemProblems(ctx: UiContext, outcome: RouteOutcome, items: unknown): Promise<RouteOutcome> {
+  const refusedByFields =
+    outcome.kind === 'invalid' || (outcome.kind === 'failure' && outcome.failure.code === 'validation_failed');
+  if (!refusedByFields || !Array.isArray(items)) return outcome;
+  const problems = outcome.kind === 'invalid' ? outcome.problems : (outcome.failure.errors ?? []);
+  // the route checked the items already when one of their rules is among its problems
+  if (outcome.kind === 'failure' && problems.some((p) => p.field.startsWith('items.'))) return outcome;
+  const wellFormed: Array<{ index: number; item: { credit_type: string; units: string | number } }> = [];
+  for (const [index, item] of items.entries()) {
+    const parsed = itemSchema.safeParse(item);
+    if (parsed.success && !problems.some((p) => p.field.startsWith(`items.${index}.`)))
+      wellFormed.push({ index, item: parsed.data });
+  }
+  if (wellFormed.length === 0) return outcome;
+  const resolved = await resolveItems(
+    ctx.app.db,
+    wellFormed.map((w) => w.item),
+  );
+  if (resolved.ok) return outcome;
+  const more = (resolved.errors ?? []).map((p) => {
+    const match = /^items\.(\d+)(\..*)?$/.exec(p.field);
+    const index = match ? wellFormed[Number(match[1])]?.index : undefined;
+    return index === undefined ? p : { ...p, field: `items.${index}${match?.[2] ?? ''}` };
+  });
+  const all = [...problems, ...more];
+  return outcome.kind === 'invalid'
+    ? { kind: 'invalid', problems: all }
+    : { kind: 'failure', failure: { ...outcome.failure, errors: all } };
 }
 
 /** The body's item fields (`items.1.units`) as the form's rows (`items.2.units`). */

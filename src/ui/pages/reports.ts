@@ -12,13 +12,27 @@ import {
   type ReportType,
   type StoredParams,
 } from '../../reports/params.js';
-import { asciiDigits, type FieldErrors, fieldError, idemField, invalidAttributes, submitRoute } from '../form.js';
+import {
+  asciiDigits,
+  type FieldErrors,
+  fieldError,
+  fieldMessage,
+  idemField,
+  invalidAttributes,
+  submitRoute,
+} from '../form.js';
 import { code, type Html, html, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { zoneName } from './overview.js';
 
 const FIELDS = ['from', 'to', 'group_by', 'per', 'days_ahead', 'client', 'package', 'credit_type'] as const;
 type Field = (typeof FIELDS)[number];
+/** The fields the form has an input for, each showing its own message. */
+const SHOWN = [...FIELDS, 'type', 'format'] as const;
+
+/** The report checks' messages the catalogue says (a range backwards), in the page's language. */
+const reportMessage = (ctx: UiContext, message: string): string | Html =>
+  message === 'must not be after `to`' ? ctx.t('reports.error.from_after_to') : message;
 export type ReportForm = Partial<Record<Field | 'type' | 'format', string>>;
 
 /** A format's name (CSV, JSON): a technical name, the same in every language. */
@@ -101,7 +115,9 @@ export async function reportsPage(
   const form = state.form ?? {};
   // the service names a param `params.from`; the form's field is `from`
   const errors: FieldErrors = new Map(
-    (state.errors ?? []).map((e) => [e.field.replace(/^params\./, ''), e.message] as const).reverse(),
+    (state.errors ?? [])
+      .map((e) => [e.field.replace(/^params\./, ''), reportMessage(ctx, e.message)] as const)
+      .reverse(),
   );
   const input = (field: Field, type: string, placeholder?: Html) => {
     const dir = type === 'text' ? html` dir="auto"` : type === 'number' ? html` inputmode="numeric" dir="ltr"` : '';
@@ -125,10 +141,22 @@ export async function reportsPage(
   const typeName = (type: ReportType) => t(`reports.type.${type}`);
   const paramName = (param: string) =>
     (FIELDS as readonly string[]).includes(param) ? t(`reports.param.${param as Field}`) : code(param);
+  // the fields' messages are beside them; the banner says so, and lists (without the service's `params.`
+  // path) any message of a field the form has no input for; the detail of a refusal with no field at all
+  const unshown = [...errors].filter(([field]) => !(SHOWN as readonly string[]).includes(field));
+  const detailText = errors.size > 0 ? undefined : state.detail;
+  const list =
+    unshown.length > 0
+      ? html`<ul>${unshown.map(([field, message]) => html`<li>${code(field)}: ${fieldMessage(ctx, message)}</li>`)}</ul>`
+      : '';
   const detail = state.detail
     ? html`<div class="notice error" role="alert">${t('form.invalid')}${
-        ctx.locale === 'en' ? html` ${state.detail}` : html` <span lang="en" dir="ltr">${state.detail}</span>`
-      }</div>`
+        detailText === undefined
+          ? ''
+          : ctx.locale === 'en'
+            ? html` ${detailText}`
+            : html` <span lang="en" dir="ltr">${detailText}</span>`
+      }${list}</div>`
     : '';
 
   return page(

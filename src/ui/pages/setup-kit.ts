@@ -5,6 +5,7 @@ import {
   type FormFields,
   fieldError,
   fieldErrorsOf,
+  fieldMessage,
   idemField,
   invalidAttributes,
   isMissingMessage,
@@ -106,8 +107,7 @@ export class FormView {
       unshown.length === 0
         ? ''
         : html`<ul>${unshown.map(
-            ([field, message]) =>
-              html`<li><code dir="ltr">${field}</code> <span lang="en" dir="ltr">${message}</span></li>`,
+            ([field, message]) => html`<li><code dir="ltr">${field}</code> ${fieldMessage(this.ctx, message)}</li>`,
           )}</ul>`;
     return html`<div class="notice error" role="alert"><p>${lead}${detail}</p>${list}</div>`;
   }

@@ -20,6 +20,9 @@ export const clientsMessages = defineMessages(
     'clients.unfreeze': 'Unfreeze',
     'clients.freeze_days': 'Days',
     'clients.freeze_days_hint': 'Days to freeze (empty: as many as the package allows)',
+    'clients.freeze_beyond':
+      'Beyond what the package allows: {allowed} freeze days per period, {used} used, {left} left, {asked} asked.',
+    'clients.freeze_not_allowed': 'The package allows no freezing.',
     'clients.frozen_until': 'until {time}',
     'clients.ends_at_period_end': 'ends at period end',
     'clients.balances_h': 'Balances',
@@ -101,6 +104,9 @@ export const clientsMessages = defineMessages(
     'clients.unfreeze': 'إلغاء التجميد',
     'clients.freeze_days': 'الأيام',
     'clients.freeze_days_hint': 'عدد أيام التجميد (اتركه فارغًا للحد الذي تسمح به الباقة)',
+    'clients.freeze_beyond':
+      'أكثر مما تسمح به الباقة: أيام التجميد في كل فترة {allowed}، استُخدم منها {used}، وبقي {left}، والمطلوب {asked}.',
+    'clients.freeze_not_allowed': 'لا تسمح الباقة بالتجميد.',
     'clients.frozen_until': 'حتى {time}',
     'clients.ends_at_period_end': 'ينتهي بنهاية الفترة',
     'clients.balances_h': 'الأرصدة',
