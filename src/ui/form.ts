@@ -170,6 +170,7 @@ const FIELD_MESSAGES: ReadonlyMap<string, MessageKey> = new Map<string, MessageK
   ['is required', 'form.required'],
   ['must not be negative', 'field.not_negative'],
   ['must be greater than zero', 'field.above_zero'],
+  ['must not be zero', 'field.not_zero'],
   ['must be at least 1', 'field.at_least_one'],
   ['must be a whole number for this credit type', 'field.whole_for_type'],
   ['must be a decimal number such as "2.5"', 'field.decimal'],
@@ -227,7 +228,8 @@ const NUMBER_ISSUES: ReadonlyArray<readonly [RegExp, MessageKey]> = [
 
 /**
  * A route's field message in the page's language when the catalogue has it (messages/fields.ts): the
- * common ones by their words (on an Arabic page), a number's range or type by zod's (on every page), with the bound in the page's digits.
+ * common ones by their words (on an Arabic page), a number's range or type by zod's (on every page), with the bound
+ * in the page's digits.
  * Undefined for any other message.
  */
 export function knownFieldMessage(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, message: string): Html | undefined {

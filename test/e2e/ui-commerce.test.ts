@@ -442,6 +442,17 @@ describe('adjusting a balance', () => {
     const notNumber = await post(`/ui/balances/${balanceId}/adjust`, { csrf, idem, delta: 'five', reason: 'x' });
     expect(notNumber.status).toBe(422);
     expect(notNumber.text).toContain('id="error-delta"');
+    // 0 alone is refused (a negative delta is allowed), and said so; in Arabic, in the catalogue's words
+    const zero = await post(`/ui/balances/${balanceId}/adjust`, { csrf, idem, delta: '0', reason: 'x' });
+    expect(zero.status).toBe(422);
+    expect(messageBeside(zero.text, 'delta')).toBe('must not be zero');
+    const arabic = await get(`/ui/balances/${balanceId}/adjust?lang=ar`);
+    const zeroAr = await post(
+      `/ui/balances/${balanceId}/adjust`,
+      { csrf: csrfOf(arabic.text), idem: idemOf(arabic.text), delta: '0', reason: 'x' },
+      { cookie: `${session}; credits_lang=${cookieValue(arabic.cookies, 'credits_lang')}` },
+    );
+    expect(messageBeside(zeroAr.text, 'delta')).toBe('يجب ألا تكون القيمة صفرًا.');
     const tooMuch = await post(`/ui/balances/${balanceId}/adjust`, { csrf, idem, delta: '-500', reason: 'x' });
     expect(tooMuch.status).toBe(422);
     expect(tooMuch.text).toContain('data-refusal="insufficient_balance"');

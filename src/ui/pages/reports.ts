@@ -147,7 +147,9 @@ export async function reportsPage(
   const detailText = errors.size > 0 ? undefined : state.detail;
   const list =
     unshown.length > 0
-      ? html`<ul>${unshown.map(([field, message]) => html`<li>${code(field)}: ${fieldMessage(ctx, message)}</li>`)}</ul>`
+      ? html`<ul>${unshown.map(
+          ([field, message]) => html`<li>${code(field)}: ${fieldMessage(ctx, message)}</li>`,
+        )}</ul>`
       : '';
   const detail = state.detail
     ? html`<div class="notice error" role="alert">${t('form.invalid')}${

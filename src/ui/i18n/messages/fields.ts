@@ -10,6 +10,7 @@ export const fieldsMessages = defineMessages(
   {
     'field.not_negative': 'Must not be negative.',
     'field.above_zero': 'Must be greater than zero.',
+    'field.not_zero': 'Must not be zero.',
     'field.at_least_one': 'Must be at least 1.',
     'field.whole_for_type': 'Must be a whole number for this credit type.',
     'field.decimal': 'Must be a number such as 2.5.',
@@ -27,6 +28,7 @@ export const fieldsMessages = defineMessages(
   {
     'field.not_negative': 'يجب ألا تكون القيمة سالبة.',
     'field.above_zero': 'يجب أن تكون القيمة أكبر من صفر.',
+    'field.not_zero': 'يجب ألا تكون القيمة صفرًا.',
     'field.at_least_one': 'يجب أن تكون القيمة 1 على الأقل.',
     'field.whole_for_type': 'يجب أن تكون عددًا صحيحًا لنوع الرصيد هذا.',
     'field.decimal': 'يجب أن تكون عددًا مثل 2.5.',
