@@ -151,4 +151,16 @@ describe('the pages at a phone’s width (390px)', () => {
     expect(heading.x + heading.width).toBeLessThanOrEqual(390);
     expect(heading.x).toBeGreaterThanOrEqual(0);
   });
+
+  it('asks before cancelling now, on a page that fits the screen, and goes back with nothing changed (ar)', async () => {
+    await page.goto(`${app.baseUrl}/ui/subscriptions/${subscriptionId}?lang=ar`);
+    await page.locator('form[data-form="cancel"] select[name="at"]').selectOption('now');
+    await Promise.all([page.waitForNavigation(), page.click('button[data-action="cancel"]')]);
+    expect(await page.locator('h1').textContent()).toBe('إلغاء هذا الاشتراك الآن؟');
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: artifactPath('mobile-ar-confirm-cancel.png'), fullPage: true });
+    await Promise.all([page.waitForNavigation(), page.click('a[data-action="back"]')]);
+    expect(new URL(page.url()).pathname).toBe(`/ui/subscriptions/${subscriptionId}`);
+    expect((await app.request('GET', `/v1/subscriptions/${subscriptionId}`)).body.status).toBe('active');
+  });
 });
