@@ -147,3 +147,41 @@ export async function cancelConfirmPage(
     carried: { at: textField(fields, 'at'), reason: textField(fields, 'reason') },
   });
 }
+
+/**
+ * "Renew this subscription?" and "Recharge it?", from the client page: each issues an invoice. A renewal adds
+ * the next period with its units (made ahead, it starts when the current one ends); a recharge adds one
+ * package's worth of units, usable until the current period ends (src/jobs/renew.ts, src/jobs/recharge.ts).
+ * The form's one-time key is carried, so the button sent twice still renews or recharges once.
+ */
+export async function invoicingConfirmPage(
+  ctx: UiContext,
+  action: 'renew' | 'recharge',
+  id: string,
+  fields: FormFields,
+): Promise<Html | null | undefined> {
+  const s = await subscriptionOf(ctx, id);
+  if (!s) return undefined;
+  const possible =
+    action === 'renew'
+      ? (s.status === 'active' || s.status === 'expired') && !s.cancel_at_period_end
+      : s.status === 'active';
+  if (!possible) return null;
+  const what = {
+    package: name(s.package.name),
+    client: name(s.client.name),
+    end: ctx.fmt.dateTime(s.current_period_end),
+  };
+  const renew = action === 'renew';
+  return confirmationPage(ctx, {
+    title: renew ? 'commerce.confirm.renew_title' : 'commerce.confirm.recharge_title',
+    section: 'clients',
+    action: renew ? path`/ui/subscriptions/${s.id}/renew` : path`/ui/subscriptions/${s.id}/recharge`,
+    back: path`/ui/clients/${s.client.id}`,
+    lead: [ctx.t(renew ? 'commerce.confirm.renew_lead' : 'commerce.confirm.recharge_lead', what)],
+    submit: renew ? 'commerce.confirm.renew_submit' : 'commerce.confirm.recharge_submit',
+    final: false,
+    dataAction: renew ? 'confirm-renew' : 'confirm-recharge',
+    carried: { idem: textField(fields, 'idem') },
+  });
+}

@@ -200,6 +200,16 @@ export const commerceMessages = defineMessages(
       'Cancel {package} of {client} at the end of its period ({end})? Its units stay usable until then; it is ' +
       'not renewed.',
     'commerce.confirm.cancel_end_submit': 'Cancel at the end of the period',
+    'commerce.confirm.renew_title': 'Renew this subscription?',
+    'commerce.confirm.renew_lead':
+      'Renew {package} of {client}? Its next period is added with its units — starting when the current one ' +
+      'ends, {end}, or now if that has passed — and a renewal invoice is issued.',
+    'commerce.confirm.renew_submit': 'Renew and invoice',
+    'commerce.confirm.recharge_title': 'Recharge this subscription?',
+    'commerce.confirm.recharge_lead':
+      'Recharge {package} of {client}? One package’s worth of units is added, usable until the current period ' +
+      'ends, {end}, and a recharge invoice is issued.',
+    'commerce.confirm.recharge_submit': 'Recharge and invoice',
   },
   {
     'notice.subscription_sold': 'تم بيع الاشتراك؛ فاتورته أدناه.',
@@ -388,5 +398,15 @@ export const commerceMessages = defineMessages(
     'commerce.confirm.cancel_end_lead':
       'إلغاء {package} للعميل {client} بنهاية فترته ({end})؟ تبقى وحداته صالحة للاستخدام حتى ذلك الحين، ولن يُجدَّد.',
     'commerce.confirm.cancel_end_submit': 'ألغِه بنهاية الفترة',
+    'commerce.confirm.renew_title': 'تجديد هذا الاشتراك؟',
+    'commerce.confirm.renew_lead':
+      'تجديد {package} للعميل {client}؟ تُضاف فترته التالية بوحداتها — تبدأ عند انتهاء الفترة الحالية، {end}، أو ' +
+      'الآن إن كانت قد انتهت — وتصدر فاتورة تجديد.',
+    'commerce.confirm.renew_submit': 'جدّد وأصدر الفاتورة',
+    'commerce.confirm.recharge_title': 'إعادة شحن هذا الاشتراك؟',
+    'commerce.confirm.recharge_lead':
+      'إعادة شحن {package} للعميل {client}؟ تُضاف وحدات باقة كاملة صالحة حتى نهاية الفترة الحالية، {end}، ' +
+      'وتصدر فاتورة إعادة شحن.',
+    'commerce.confirm.recharge_submit': 'اشحن وأصدر الفاتورة',
   },
 );
