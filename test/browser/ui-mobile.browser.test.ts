@@ -152,7 +152,7 @@ describe('the pages at a phone’s width (390px)', () => {
     expect(heading.x).toBeGreaterThanOrEqual(0);
   });
 
-  it('asks before cancelling now, on a page that fits the screen, and goes back with nothing changed (ar)', async () => {
+  it('asks before cancelling now, on a page that fits the screen; going back changes nothing (ar)', async () => {
     await page.goto(`${app.baseUrl}/ui/subscriptions/${subscriptionId}?lang=ar`);
     await page.locator('form[data-form="cancel"] select[name="at"]').selectOption('now');
     await Promise.all([page.waitForNavigation(), page.click('button[data-action="cancel"]')]);
