@@ -21,6 +21,7 @@ import { CATALOG, type MessageKey } from './i18n/messages/index.js';
 import type { UiKit } from './kit.js';
 import { send, type UiContext } from './layout.js';
 import { clientPage, clientsPage, freezeMessage } from './pages/clients.js';
+import { invoicingConfirmPage, isConfirmed } from './pages/confirm.js';
 import { loginPage, messagePage } from './pages/login.js';
 import { overviewPage } from './pages/overview.js';
 import { packagePage, packagesPage } from './pages/packages.js';
@@ -244,6 +245,14 @@ export function uiRouter(app: AppContext): express.Router {
       const fields = formFields(req);
       const days = integerField(fields, 'days');
       const queued = action === 'renew' || action === 'recharge';
+      // each issues an invoice: asked first, unless sent from that page's button or there is nothing to ask
+      if (queued && !isConfirmed(fields)) {
+        const confirmation = await invoicingConfirmPage(ctx, action, subscription.id, fields);
+        if (confirmation) {
+          send(res, 200, confirmation);
+          return;
+        }
+      }
       const outcome = await submitRoute(ctx, 'post', `/v1/subscriptions/{id}/${action}`, {
         params: { id: subscription.id },
         ...(queued ? { query: { wait: 'true' } } : {}),

@@ -70,7 +70,8 @@ h2 { font-size: 16px; margin-block: 0 12px; font-weight: 650; }
 .small { font-size: 12px; }
 .panel h2.muted { margin-block-start: 18px; font-size: 14px; }
 .grid {
-  display: grid; gap: 18px; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); margin-block-end: 18px;
+  display: grid; gap: 18px; grid-template-columns: repeat(auto-fit, minmax(min(340px, 100%), 1fr));
+  margin-block-end: 18px;
 }
 .panel {
   background: var(--panel); border: 1px solid var(--line); border-radius: var(--radius); padding-block: 18px;
@@ -99,7 +100,9 @@ tr:last-child td { border-block-end: 0; }
 td.num, th.num { text-align: end; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.nowrap { white-space: nowrap; }
 table.legend th { text-transform: none; letter-spacing: 0; font-size: 12px; color: var(--ink); }
-.scroll { overflow-x: auto; }
+/* a wide table scrolls inside its own box, never the page (a phone's width); the box contains what is positioned
+   in it (a visually hidden header, placed where the table put it, would otherwise widen the page) */
+.scroll { overflow-x: auto; max-inline-size: 100%; position: relative; }
 .empty { color: var(--muted); padding-block: 10px; }
 .badge {
   display: inline-block; padding-block: 1px; padding-inline: 8px; border-radius: 999px; font-size: 12px;
@@ -134,7 +137,7 @@ figure.chart .bar.archived, figure.chart .bar.archived:hover { fill: var(--line)
 figure.chart .grid { stroke: #edf0f4; stroke-width: 1; }
 figure.chart .axis { stroke: #b9c2cf; stroke-width: 1; }
 figure.chart .tick { fill: var(--muted); font-size: 11px; font-family: inherit; }
-.charts { display: grid; gap: 8px 24px; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); }
+.charts { display: grid; gap: 8px 24px; grid-template-columns: repeat(auto-fit, minmax(min(420px, 100%), 1fr)); }
 form.inline { display: inline-flex; align-items: center; gap: 6px; margin: 0; }
 button, .button {
   font: inherit; font-size: 14px; padding-block: 6px; padding-inline: 14px; border-radius: 8px;
@@ -157,7 +160,8 @@ fieldset { border: 1px solid var(--line); border-radius: var(--radius); padding-
 legend { padding-inline: 6px; font-weight: 600; font-size: 13px; }
 .field-error { color: #9a3129; font-size: 12px; margin: 0; }
 .form-grid {
-  display: grid; gap: 12px 16px; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); align-items: end;
+  display: grid; gap: 12px 16px; grid-template-columns: repeat(auto-fill, minmax(min(170px, 100%), 1fr));
+  align-items: end;
 }
 .notice {
   padding-block: 10px; padding-inline: 14px; border-radius: 8px; margin-block-end: 16px; background: #e1f4ea;
@@ -166,7 +170,7 @@ legend { padding-inline: 6px; font-weight: 600; font-size: 13px; }
 .notice.error { background: #fbe4e2; color: #7d2620; border-color: #f1c3be; }
 .kv { display: grid; grid-template-columns: max-content 1fr; gap: 6px 18px; margin: 0; }
 .kv dt { color: var(--muted); }
-.kv dd { margin: 0; }
+.kv dd { margin: 0; min-inline-size: 0; overflow-wrap: anywhere; }
 .login { max-inline-size: 420px; margin-block: 80px; margin-inline: auto; }
 .login code { white-space: nowrap; }
 .login form { display: flex; flex-direction: column; gap: 14px; }
@@ -183,4 +187,12 @@ time, .hijri { white-space: nowrap; }
 /* Arabic is joined writing: spacing its letters apart breaks the words, and it has no capitals */
 :lang(ar) th, :lang(ar) .brand { letter-spacing: 0; }
 :lang(ar) th { font-size: 13px; }
+
+/* a phone's width: less padding around the content; nothing wider than the screen */
+@media (max-width: 600px) {
+  header.top { padding-inline: 14px; }
+  main { padding-block: 16px 32px; padding-inline: 12px; }
+  .panel { padding-inline: 14px; }
+  .search input { min-inline-size: 0; }
+}
 `;

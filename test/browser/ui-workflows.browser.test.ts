@@ -129,6 +129,12 @@ describe('the rest of the operator’s workflows in a browser', () => {
     expect(await api(`/v1/subscriptions/${subscription}`)).toMatchObject({ status: 'active' });
     await page.goto(`${app.baseUrl}/ui/subscriptions/${subscription}`);
     expect(await submit('button[data-action="cancel"]')).toBe(200);
+    // it asks first: the way back changes nothing
+    expect(await page.locator('h1').textContent()).toBe('Cancel this subscription at the end of its period?');
+    await Promise.all([page.waitForURL(/\/ui\/subscriptions\/[^/]+$/), page.click('a[data-action="back"]')]);
+    expect(await api(`/v1/subscriptions/${subscription}`)).toMatchObject({ cancel_at_period_end: false });
+    expect(await submit('button[data-action="cancel"]')).toBe(200);
+    expect(await submit('button[data-action="confirm-cancel"]')).toBe(200);
     expect(await api(`/v1/subscriptions/${subscription}`)).toMatchObject({
       status: 'active',
       cancel_at_period_end: true,
@@ -144,6 +150,13 @@ describe('the rest of the operator’s workflows in a browser', () => {
     expect((await api(`/v1/clients/${client.id}/balances`)).data[0]).toMatchObject({ remaining: '70' });
     await page.getByLabel('Reason (optional)').fill('entered twice');
     expect(await submit('button[data-action="reverse"]')).toBe(200);
+    expect(await api(`/v1/consumptions/${consumption}`)).not.toMatchObject({ status: 'reversed' });
+    // the confirmation by keyboard alone: from the way back, Tab reaches the button, Enter sends it
+    await page.focus('a[data-action="back"]');
+    await page.keyboard.press('Tab');
+    expect(await page.locator(':focus').getAttribute('data-action')).toBe('confirm-reverse');
+    const [reversed] = await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    expect(reversed?.status()).toBe(200);
     expect(await api(`/v1/consumptions/${consumption}`)).toMatchObject({ status: 'reversed' });
     expect((await api(`/v1/clients/${client.id}/balances`)).data[0]).toMatchObject({ remaining: '100' });
   });
@@ -170,6 +183,8 @@ describe('the rest of the operator’s workflows in a browser', () => {
     expect(await api(`/v1/invoices/${first.data[0].id}`)).toMatchObject({ status: 'paid' });
     await page.goto(`${app.baseUrl}/ui/invoices/${second.invoice}`);
     expect(await submit('button[data-action="void"]')).toBe(200);
+    expect(await api(`/v1/invoices/${second.invoice}`)).toMatchObject({ status: 'issued' });
+    expect(await submit('button[data-action="confirm-void"]')).toBe(200);
     expect(await api(`/v1/invoices/${second.invoice}`)).toMatchObject({ status: 'void' });
   });
 

@@ -168,9 +168,11 @@ describe('the display windows in a browser', () => {
     expect(await page.locator('.meter').count()).toBeGreaterThan(0);
     await shot('ui-client.png');
     await Promise.all([
-      page.waitForURL(/notice=/),
+      page.waitForNavigation(),
       page.click(`button[data-action="renew"][data-subscription="${arabicSubscription.id}"]`),
     ]);
+    // a renewal issues an invoice: the page asks first
+    await Promise.all([page.waitForURL(/notice=/), page.click('button[data-action="confirm-renew"]')]);
     expect(page.url()).toContain('notice=renewed');
     await expect(page.locator('.notice').textContent()).resolves.toContain('renewed');
     const view = await app.request('GET', `/v1/subscriptions/${arabicSubscription.id}`, { key: app.keys.read });

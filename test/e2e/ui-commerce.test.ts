@@ -70,6 +70,19 @@ const messageBeside = (html: string, field: string): string | undefined =>
     ?.replace(/<[^>]+>/g, '');
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 const idemOf = (html: string) => /name="idem" value="([^"]+)"/.exec(html)?.[1] ?? '';
+/** The hidden fields of a confirmation page's form (csrf, confirmed, the values carried), as its button sends them. */
+const hiddenOf = (html: string): Record<string, string> =>
+  Object.fromEntries(
+    [...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]),
+  );
+/** The text a person reads on a page: tags dropped, entities of the escaper undone, spaces collapsed. */
+const readable = (html: string): string =>
+  html
+    .replace(/<[^>]+>/g, '')
+    .replaceAll('&#39;', "'")
+    .replaceAll('&quot;', '"')
+    .replaceAll('&amp;', '&')
+    .replace(/\s+/g, ' ');
 
 /** Signs in through the login form; the session cookie. */
 async function signIn(): Promise<string> {
@@ -239,13 +252,28 @@ describe('selling a subscription', () => {
     expect(resumed.location).toBe(`/ui/subscriptions/${id}?notice=subscription_resumed`);
     expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('active');
 
-    const scheduled = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'period_end', reason: 'moving' });
+    // each cancel asks first, nothing done, the values typed carried to the page's button
+    const ask = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'period_end', reason: 'moving' });
+    expect(ask.status).toBe(200);
+    expect(ask.text).toContain('data-confirm="confirm-cancel"');
+    expect(readable(ask.text)).toContain('Its units stay usable until then; it is not renewed.');
+    expect(ask.text).not.toContain('This cannot be undone.');
+    expect(hiddenOf(ask.text)).toEqual({ csrf, confirmed: 'yes', at: 'period_end', reason: 'moving' });
+    expect(ask.text).toContain(`href="/ui/subscriptions/${id}" data-action="back"`);
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.cancel_at_period_end).toBe(false);
+    const scheduled = await post(`/ui/subscriptions/${id}/cancel`, hiddenOf(ask.text));
     expect(scheduled.location).toBe(`/ui/subscriptions/${id}?notice=subscription_cancel_scheduled`);
     expect((await app.request('GET', `/v1/subscriptions/${id}`)).body).toMatchObject({
       status: 'active',
       cancel_at_period_end: true,
     });
-    const now = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'now' });
+    const askNow = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'now' });
+    expect(askNow.status).toBe(200);
+    expect(readable(askNow.text)).toContain('Its remaining units are voided at once and can no longer be used');
+    expect(askNow.text).toContain('This cannot be undone.');
+    expect(hiddenOf(askNow.text)).toEqual({ csrf, confirmed: 'yes', at: 'now' });
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('active');
+    const now = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'now', confirmed: 'yes' });
     expect(now.location).toBe(`/ui/subscriptions/${id}?notice=subscription_cancelled`);
     expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('cancelled');
     // what its state does not allow: said plainly (409), the page still there
@@ -412,7 +440,18 @@ describe('consumption: quote, register, refuse, reverse', () => {
 
   it('reverses from the consumption page; the units go back', async () => {
     const csrf = csrfOf((await get(`/ui/consumptions/${consumptionId}`)).text);
-    const res = await post(`/ui/consumptions/${consumptionId}/reverse`, { csrf, reason: 'sent twice' });
+    const ask = await post(`/ui/consumptions/${consumptionId}/reverse`, { csrf, reason: 'sent twice' });
+    expect(ask.status).toBe(200);
+    expect(ask.text).toContain('data-confirm="confirm-reverse"');
+    expect(readable(ask.text)).toContain('Its units go back to the balances that paid for it');
+    expect(hiddenOf(ask.text)).toEqual({ csrf, confirmed: 'yes', reason: 'sent twice' });
+    const still = (await app.request('GET', `/v1/consumptions/${consumptionId}`, { key: app.keys.read })).body;
+    expect(still.status).not.toBe('reversed');
+    // in Arabic too, with no Latin word but the values
+    const arabic = await post(`/ui/consumptions/${consumptionId}/reverse?lang=ar`, { csrf });
+    expect(arabic.text).toContain('عكس هذا الاستهلاك؟');
+    expect(arabic.text).toContain('رجوع دون تغيير');
+    const res = await post(`/ui/consumptions/${consumptionId}/reverse`, hiddenOf(ask.text));
     expect(res.location).toBe(`/ui/consumptions/${consumptionId}?notice=consumption_reversed`);
     const api = (await app.request('GET', `/v1/consumptions/${consumptionId}`, { key: app.keys.read })).body;
     expect(api).toMatchObject({ status: 'reversed', reversal: { returned: '30', expired: '0' } });
@@ -521,17 +560,47 @@ describe('invoices', () => {
     expect(shown.text).toContain('data-notice="invoice_paid"');
     expect(shown.text).not.toContain('data-action="pay"');
 
+    // a paid invoice's void (a page opened before the payment) asks nothing: it is refused at once
     const refused = await post(`/ui/invoices/${paid.id}/void`, { csrf, reason: 'oops' });
     expect(refused.status).toBe(409);
     expect(refused.text).toContain('data-refusal="conflict"');
     expect((await app.request('GET', `/v1/invoices/${paid.id}`)).body.status).toBe('paid');
 
-    const voided = await post(`/ui/invoices/${unpaid.number}/void`, { csrf, reason: 'sold by mistake' });
+    // voiding asks first and says truthfully what happens to the units the invoice granted
+    const ask = await post(`/ui/invoices/${unpaid.number}/void`, { csrf, reason: 'sold by mistake' });
+    expect(ask.status).toBe(200);
+    expect(ask.text).toContain('data-confirm="confirm-void"');
+    expect(readable(ask.text)).toContain('The units it granted are not taken back');
+    expect(ask.text).toContain(`action="/ui/invoices/${unpaid.id}/void"`);
+    expect((await app.request('GET', `/v1/invoices/${unpaid.id}`)).body.status).toBe('issued');
+    const voided = await post(`/ui/invoices/${unpaid.number}/void`, hiddenOf(ask.text));
     expect(voided.location).toBe(`/ui/invoices/${unpaid.id}?notice=invoice_voided`);
     expect((await app.request('GET', `/v1/invoices/${unpaid.id}`)).body).toMatchObject({
       status: 'void',
       void_reason: 'sold by mistake',
     });
+    // as the page said: its subscription runs on, its units kept
+    const sold = (await app.request('GET', `/v1/invoices/${unpaid.id}`)).body.subscription_id as string;
+    expect((await app.request('GET', `/v1/subscriptions/${sold}`)).body.status).toBe('active');
+  });
+
+  it('says, before voiding a subscription’s first invoice, that the subscription not started goes too', async () => {
+    const id = await sell(payer.id, pack.id, { activation: 'on_payment' });
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('pending');
+    const invoices = await app.request('GET', `/v1/invoices?client=${payer.external_ref}&status=issued`);
+    const first = (invoices.body.data as Array<{ id: string; subscription_id: string }>).find(
+      (i) => i.subscription_id === id,
+    )!;
+    const csrf = csrfOf((await get(`/ui/invoices/${first.id}`)).text);
+    const ask = await post(`/ui/invoices/${first.id}/void?lang=ar`, { csrf });
+    expect(ask.status).toBe(200);
+    expect(ask.text).toContain('اشتراكها لم يبدأ بعد: يُلغى، وتُبطل الوحدات التي كان سيمنحها.');
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('pending');
+    const english = await post(`/ui/invoices/${first.id}/void?lang=en`, { csrf });
+    expect(readable(english.text)).toContain('Its subscription has not started: it is cancelled');
+    const voided = await post(`/ui/invoices/${first.id}/void`, hiddenOf(english.text));
+    expect(voided.location).toBe(`/ui/invoices/${first.id}?notice=invoice_voided`);
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('cancelled');
   });
 });
 
@@ -543,7 +612,7 @@ describe('hostile text in a form', () => {
     const counts = [await countRows(app, 'ledger_entries'), await countRows(app, 'consumptions')];
     // (a lone surrogate cannot travel in a form: the browser, like URLSearchParams, sends U+FFFD instead)
     for (const text of ['a\u0000b', '\u0000']) {
-      const cancel = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'now', reason: text });
+      const cancel = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'now', reason: text, confirmed: 'yes' });
       expect(cancel.status).toBe(422);
       expect(cancel.text).toContain('id="error-reason"');
       const use = await post(`/ui/clients/${client.id}/consume`, {

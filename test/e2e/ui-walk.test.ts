@@ -47,8 +47,10 @@ describe('the client page acts once per form', () => {
     const sub = await subscribe(app, client.id, pack.id);
     const page = await uiPage(app.baseUrl, session, `/ui/clients/${client.id}`);
     const action = `/ui/subscriptions/${sub.id}/renew`;
+    // the form asks first (a page, nothing renewed); its button sends the same one-time key, confirmed
+    expect(await postForm(page.html, action)).toEqual({ status: 200, location: null });
     for (let i = 0; i < 2; i++) {
-      const res = await postForm(page.html, action);
+      const res = await postForm(page.html, action, { confirmed: 'yes' });
       expect(res).toEqual({ status: 303, location: `/ui/clients/${client.id}?notice=renewed` });
     }
     const after = await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read });

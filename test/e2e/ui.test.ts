@@ -288,9 +288,18 @@ describe('forms are protected against cross-site requests', () => {
     const session = await signIn();
     const page = await get(`/ui/clients/${clientId}`, { cookie: session });
     const csrf = csrfOf(page.text);
+    // an invoice is issued: the form asks first, saying so, and renews nothing
+    const ask = await postForm(`/ui/subscriptions/${sub.id}/renew`, { csrf }, { cookie: session, origin: app.baseUrl });
+    expect(ask.status).toBe(200);
+    expect(ask.text).toContain('data-confirm="confirm-renew"');
+    expect(ask.text).toContain('a renewal invoice is issued');
+    expect(ask.text).toContain(`href="/ui/clients/${clientId}" data-action="back"`);
+    expect((await app.request('GET', `/v1/subscriptions/${sub.id}`, { key: app.keys.read })).body.renewal_count).toBe(
+      0,
+    );
     const renewed = await postForm(
       `/ui/subscriptions/${sub.id}/renew`,
-      { csrf },
+      { csrf, confirmed: 'yes' },
       { cookie: session, origin: app.baseUrl },
     );
     expect(renewed.status).toBe(303);
@@ -299,9 +308,24 @@ describe('forms are protected against cross-site requests', () => {
     expect(view).toMatchObject({ renewal_count: 1, current_period_start: sub.current_period_end });
 
     const idem = /name="idem" value="([^"]+)"/.exec(page.text)![1]!;
-    const first = await postForm(`/ui/subscriptions/${sub.id}/recharge`, { csrf, idem }, { cookie: session });
+    const askRecharge = await postForm(
+      `/ui/subscriptions/${sub.id}/recharge?lang=ar`,
+      { csrf, idem },
+      { cookie: session },
+    );
+    expect(askRecharge.text).toContain('إعادة شحن هذا الاشتراك؟');
+    expect(askRecharge.text).toContain(`<input type="hidden" name="idem" value="${idem}">`); // acts once, even so
+    const first = await postForm(
+      `/ui/subscriptions/${sub.id}/recharge`,
+      { csrf, idem, confirmed: 'yes' },
+      { cookie: session },
+    );
     expect(first.location).toBe(`/ui/clients/${clientId}?notice=recharged`);
-    const again = await postForm(`/ui/subscriptions/${sub.id}/recharge`, { csrf, idem }, { cookie: session });
+    const again = await postForm(
+      `/ui/subscriptions/${sub.id}/recharge`,
+      { csrf, idem, confirmed: 'yes' },
+      { cookie: session },
+    );
     expect(again.location).toBe(`/ui/clients/${clientId}?notice=recharged`);
     expect(await app.database.db('recharges').where({ subscription_id: sub.id })).toHaveLength(1);
     const shown = await get(first.location!, { cookie: session });

@@ -9,6 +9,7 @@ import type { UiKit } from '../kit.js';
 import type { NoticeCode, UiContext } from '../layout.js';
 import { adjustmentBody, adjustRefusedMessage, balanceOf, balancePage } from '../pages/adjust.js';
 import { type FormState, keptValues, type Refusal, refusalOf } from '../pages/commerce-parts.js';
+import { cancelConfirmPage, isConfirmed, reverseConfirmPage, voidConfirmPage } from '../pages/confirm.js';
 import {
   consumePage,
   consumptionBody,
@@ -46,6 +47,24 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     return client;
   };
   /** A refused form's page again, the values typed kept and each message beside its field (or the 404 page). */
+  /**
+   * An action that cannot be undone, sent from its detail page: answered with the page that says what it will do
+   * (200), nothing done, or the 404 page; true when so. Sent from that page's button (`confirmed=yes`), or its
+   * subject's state leaving nothing to confirm (the route refuses or finds it done): false, the caller acts.
+   */
+  const askFirst = async (
+    ctx: UiContext,
+    fields: FormFields,
+    render: (ctx: UiContext, subject: string, fields: FormFields) => Promise<Html | null | undefined>,
+    subject: string,
+    missing: MessageKey,
+  ): Promise<boolean> => {
+    if (isConfirmed(fields)) return false;
+    const confirmation = await render(ctx, subject, fields);
+    if (confirmation === null) return false;
+    answer(ctx.req, ctx.res, 200, confirmation, missing);
+    return true;
+  };
   const showRefused = async (
     ctx: UiContext,
     refusal: Refusal,
@@ -95,6 +114,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const ctx = kit.context(req, res);
     const id = param(req, 'id');
     const fields = formFields(req);
+    if (await askFirst(ctx, fields, cancelConfirmPage, id, 'error.no_subscription')) return;
     const reason = textField(fields, 'reason');
     const outcome = await submitRoute(ctx, 'post', '/v1/subscriptions/{id}/cancel', {
       params: { id },
@@ -179,6 +199,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const ctx = kit.context(req, res);
     const id = param(req, 'id');
     const fields = formFields(req);
+    if (await askFirst(ctx, fields, reverseConfirmPage, id, 'commerce.error.no_consumption')) return;
     const reason = textField(fields, 'reason');
     const outcome = await submitRoute(ctx, 'post', '/v1/consumptions/{id}/reverse', {
       params: { id },
@@ -228,6 +249,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const ctx = kit.context(req, res);
     const id = param(req, 'id');
     const fields = formFields(req);
+    if (action === 'void' && (await askFirst(ctx, fields, voidConfirmPage, id, 'commerce.error.no_invoice'))) return;
     const reason = textField(fields, 'reason');
     const outcome =
       action === 'pay'

@@ -89,7 +89,7 @@ export async function clientsPage(ctx: UiContext): Promise<Html> {
   ${
     result.data.length === 0
       ? html`<p class="empty">${t(search ? 'clients.none_match' : 'clients.none_yet')}</p>`
-      : html`<table>
+      : html`<div class="scroll"><table>
     <thead><tr><th>${t('col.name')}</th><th>${t('col.external_ref')}</th><th>${t('col.email')}</th>
       <th>${t('clients.col_since')}</th></tr></thead>
     <tbody>${result.data.map(
@@ -100,7 +100,7 @@ export async function clientsPage(ctx: UiContext): Promise<Html> {
       <td class="nowrap">${fmt.date(c.created_at)}</td>
     </tr>`,
     )}</tbody>
-  </table>`
+  </table></div>`
   }
   ${result.nextCursor ? nextLink(ctx, `/ui/clients${query({ search, cursor: result.nextCursor })}`) : ''}
 </section>`,
@@ -332,7 +332,7 @@ ${clientCommerceLinks(ctx, client.id)}
     ${
       live.length === 0
         ? html`<p class="empty">${t('clients.no_live_balance')}</p>`
-        : html`<table>
+        : html`<div class="scroll"><table>
       <thead><tr>
         <th>${t('col.source')}</th><th>${t('clients.col_valid')}</th><th class="num">${t('col.remaining')}</th>
         <th>${t('col.left')}</th><th class="num">${t('col.consumed')}</th>
@@ -355,7 +355,7 @@ ${clientCommerceLinks(ctx, client.id)}
         <td>${adjustLink(ctx, b.id)}</td>
       </tr>`;
       })}</tbody>
-    </table>`
+    </table></div>`
     }`;
         })
   }

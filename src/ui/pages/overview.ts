@@ -189,7 +189,7 @@ ${nightlyLine(ctx, lastNight)}
 <div class="grid">
   <section class="panel" aria-labelledby="status-h">
     <h2 id="status-h">${t('overview.status_h')}</h2>
-    <table>
+    <div class="scroll"><table>
       <thead><tr><th>${t('col.status')}</th><th class="num">${t('col.count')}</th><th><span class="visually-hidden">${t(
         'col.share',
       )}</span></th></tr></thead>
@@ -202,12 +202,12 @@ ${nightlyLine(ctx, lastNight)}
         <td>${meter(count, maxStatus, { label })}</td>
       </tr>`;
       })}</tbody>
-    </table>
+    </table></div>
     <h2 class="muted">${t('overview.per_package')}</h2>
     ${
       summary.length === 0
         ? html`<p class="empty">${t('overview.no_subscriptions')}</p>`
-        : html`<table>
+        : html`<div class="scroll"><table>
       <thead><tr><th>${t('col.package')}</th><th>${t('col.status')}</th><th class="num">${t(
         'col.count',
       )}</th></tr></thead>
@@ -218,7 +218,7 @@ ${nightlyLine(ctx, lastNight)}
         <td class="num">${fmt.number(Number(r.count))}</td>
       </tr>`,
       )}</tbody>
-    </table>`
+    </table></div>`
     }
   </section>
   <section class="panel" aria-labelledby="top-h">

@@ -209,7 +209,7 @@ export async function reportsPage(
       <div><button type="submit">${t('reports.submit')}</button></div>
     </div>
   </form>
-  <table class="legend">
+  <div class="scroll"><table class="legend">
     <caption class="visually-hidden">${t('reports.kinds_caption')}</caption>
     <tbody>${REPORT_TYPES.map(
       (type) => html`<tr>
@@ -218,7 +218,7 @@ export async function reportsPage(
       <td class="muted">${t('reports.takes', { params: fmt.list(APPLIES[type].map(paramName)) })}</td>
     </tr>`,
     )}</tbody>
-  </table>
+  </table></div>
 </section>
 <section class="panel" aria-labelledby="runs-h">
   <h2 id="runs-h">${t('reports.runs_h')}</h2>

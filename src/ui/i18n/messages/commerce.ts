@@ -173,6 +173,43 @@ export const commerceMessages = defineMessages(
     'commerce.invoice.pay': 'Record payment',
     'commerce.invoice.void': 'Void',
     'commerce.invoice.void_reason': 'Reason to void (optional)',
+
+    'commerce.confirm.final': 'This cannot be undone.',
+    'commerce.confirm.back': 'Go back, change nothing',
+    'commerce.confirm.reverse_title': 'Reverse this consumption?',
+    'commerce.confirm.reverse_lead':
+      'Reverse the consumption of {quantity} by {client} ({ref})? Its units go back to the balances that paid for ' +
+      'it; units of a balance that has expired since are not revived. The consumption stays on the statement, ' +
+      'marked reversed.',
+    'commerce.confirm.reverse_submit': 'Reverse the consumption',
+    'commerce.confirm.void_title': 'Void this invoice?',
+    'commerce.confirm.void_lead': 'Void invoice {number} ({total})? It can no longer be paid.',
+    'commerce.confirm.void_units_stay':
+      'The units it granted are not taken back: they stay in the client’s balances. To take them back, adjust ' +
+      'those balances.',
+    'commerce.confirm.void_pending':
+      'Its subscription has not started: it is cancelled, and the units it was to grant are voided.',
+    'commerce.confirm.void_submit': 'Void the invoice',
+    'commerce.confirm.cancel_now_title': 'Cancel this subscription now?',
+    'commerce.confirm.cancel_now_lead':
+      'Cancel {package} of {client} now? Its remaining units are voided at once and can no longer be used, ' +
+      'and its unpaid invoices for periods not yet begun are voided. It is not renewed.',
+    'commerce.confirm.cancel_now_submit': 'Cancel it now',
+    'commerce.confirm.cancel_end_title': 'Cancel this subscription at the end of its period?',
+    'commerce.confirm.cancel_end_lead':
+      'Cancel {package} of {client} at the end of its period ({end})? Its units stay usable until then; it is ' +
+      'not renewed.',
+    'commerce.confirm.cancel_end_submit': 'Cancel at the end of the period',
+    'commerce.confirm.renew_title': 'Renew this subscription?',
+    'commerce.confirm.renew_lead':
+      'Renew {package} of {client}? Its next period is added with its units — starting when the current one ' +
+      'ends, {end}, or now if that has passed — and a renewal invoice is issued.',
+    'commerce.confirm.renew_submit': 'Renew and invoice',
+    'commerce.confirm.recharge_title': 'Recharge this subscription?',
+    'commerce.confirm.recharge_lead':
+      'Recharge {package} of {client}? One package’s worth of units is added, usable until the current period ' +
+      'ends, {end}, and a recharge invoice is issued.',
+    'commerce.confirm.recharge_submit': 'Recharge and invoice',
   },
   {
     'notice.subscription_sold': 'تم بيع الاشتراك؛ فاتورته أدناه.',
@@ -338,5 +375,38 @@ export const commerceMessages = defineMessages(
     'commerce.invoice.pay': 'تسجيل الدفع',
     'commerce.invoice.void': 'إلغاء الفاتورة',
     'commerce.invoice.void_reason': 'سبب الإلغاء (اختياري)',
+
+    'commerce.confirm.final': 'لا يمكن التراجع عن هذا.',
+    'commerce.confirm.back': 'رجوع دون تغيير',
+    'commerce.confirm.reverse_title': 'عكس هذا الاستهلاك؟',
+    'commerce.confirm.reverse_lead':
+      'عكس استهلاك {quantity} للعميل {client} ({ref})؟ تعود وحداته إلى الأرصدة التي دفعت عنه؛ ولا تعود وحدات ' +
+      'رصيد انتهت صلاحيته منذ ذلك الحين. يبقى الاستهلاك في كشف الحساب موسومًا بأنه معكوس.',
+    'commerce.confirm.reverse_submit': 'اعكس الاستهلاك',
+    'commerce.confirm.void_title': 'إلغاء هذه الفاتورة؟',
+    'commerce.confirm.void_lead': 'إلغاء الفاتورة {number} ({total})؟ لن يمكن دفعها بعد ذلك.',
+    'commerce.confirm.void_units_stay':
+      'لا تُسترد الوحدات التي منحتها: تبقى في أرصدة العميل. لاستردادها عدّل تلك الأرصدة.',
+    'commerce.confirm.void_pending': 'اشتراكها لم يبدأ بعد: يُلغى، وتُبطل الوحدات التي كان سيمنحها.',
+    'commerce.confirm.void_submit': 'ألغِ الفاتورة',
+    'commerce.confirm.cancel_now_title': 'إلغاء هذا الاشتراك الآن؟',
+    'commerce.confirm.cancel_now_lead':
+      'إلغاء {package} للعميل {client} الآن؟ تُبطل وحداته المتبقية فورًا ولا يمكن استخدامها بعد ذلك، وتُلغى ' +
+      'فواتيره غير المدفوعة لفترات لم تبدأ بعد. ولن يُجدَّد.',
+    'commerce.confirm.cancel_now_submit': 'ألغِه الآن',
+    'commerce.confirm.cancel_end_title': 'إلغاء هذا الاشتراك بنهاية فترته؟',
+    'commerce.confirm.cancel_end_lead':
+      'إلغاء {package} للعميل {client} بنهاية فترته ({end})؟ تبقى وحداته صالحة للاستخدام حتى ذلك الحين، ولن يُجدَّد.',
+    'commerce.confirm.cancel_end_submit': 'ألغِه بنهاية الفترة',
+    'commerce.confirm.renew_title': 'تجديد هذا الاشتراك؟',
+    'commerce.confirm.renew_lead':
+      'تجديد {package} للعميل {client}؟ تُضاف فترته التالية بوحداتها — تبدأ عند انتهاء الفترة الحالية، {end}، أو ' +
+      'الآن إن كانت قد انتهت — وتصدر فاتورة تجديد.',
+    'commerce.confirm.renew_submit': 'جدّد وأصدر الفاتورة',
+    'commerce.confirm.recharge_title': 'إعادة شحن هذا الاشتراك؟',
+    'commerce.confirm.recharge_lead':
+      'إعادة شحن {package} للعميل {client}؟ تُضاف وحدات باقة كاملة صالحة حتى نهاية الفترة الحالية، {end}، ' +
+      'وتصدر فاتورة إعادة شحن.',
+    'commerce.confirm.recharge_submit': 'اشحن وأصدر الفاتورة',
   },
 );
