@@ -382,8 +382,11 @@ describe('packages', () => {
       ['ui-voice', '2.5'],
     ]);
     expect(res.location!.startsWith(`/ui/packages/${view.id}`)).toBe(true);
-    // the page the form went to says what was done
-    expect((await get(res.location!)).text).toContain('data-notice="package_created"');
+    // the page the form went to says what was done, and shows every term the form set
+    const shown = (await get(res.location!)).text;
+    expect(shown).toContain('data-notice="package_created"');
+    expect(shown).toContain('<dt>Freeze days per period</dt><dd>7</dd>');
+    expect(shown).toContain('<dt>Low balance warning</dt><dd>When 15% of a balance or less is left</dd>');
     const list = await get('/ui/packages');
     expect(list.text).toContain('href="/ui/packages/new"');
     expect(list.text).toContain('Starter');

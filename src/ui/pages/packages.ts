@@ -113,6 +113,12 @@ ${notice(ctx)}
       <dt>${t('packages.rollover')}</dt><dd>${rollover(ctx, view.rollover)}</dd>
       <dt>${t('packages.auto_renew_default')}</dt><dd>${yesNo(view.auto_renew)}</dd>
       <dt>${t('packages.priority')}</dt><dd>${fmt.number(view.priority)}</dd>
+      <dt>${t('packages.freeze_days')}</dt><dd>${
+        view.max_freeze_days === null ? t('packages.no_freeze') : fmt.number(view.max_freeze_days)
+      }</dd>
+      <dt>${t('packages.low_balance')}</dt><dd>${t('packages.low_balance_at', {
+        percent: fmt.percent(view.low_balance_percent),
+      })}</dd>
     </dl>
   </section>
   <section class="panel" aria-labelledby="pstatus-h">

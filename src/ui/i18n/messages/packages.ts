@@ -11,6 +11,10 @@ export const packagesMessages = defineMessages(
     'packages.rollover': 'Rollover',
     'packages.auto_renew_default': 'Auto-renew default',
     'packages.priority': 'Priority',
+    'packages.freeze_days': 'Freeze days per period',
+    'packages.no_freeze': 'No freezing',
+    'packages.low_balance': 'Low balance warning',
+    'packages.low_balance_at': 'When {percent} of a balance or less is left',
     'packages.nobody': 'Nobody has subscribed yet.',
     'packages.depleted': {
       one: '{number} active subscription is depleted (nothing usable left).',
@@ -32,6 +36,10 @@ export const packagesMessages = defineMessages(
     'packages.rollover': 'ترحيل الرصيد',
     'packages.auto_renew_default': 'التجديد التلقائي افتراضيًا',
     'packages.priority': 'الأولوية',
+    'packages.freeze_days': 'أيام التجميد في كل فترة',
+    'packages.no_freeze': 'لا تجميد',
+    'packages.low_balance': 'تنبيه انخفاض الرصيد',
+    'packages.low_balance_at': 'حين يبقى {percent} من الرصيد أو أقل',
     'packages.nobody': 'لم يشترك أحد بعد.',
     'packages.depleted': {
       zero: 'لا اشتراكات نشطة نفد رصيدها ({number}).',
