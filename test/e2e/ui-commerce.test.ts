@@ -204,7 +204,9 @@ describe('selling a subscription', () => {
     expect(page.text).toContain(`data-number="${invoice.number}"`);
     expect(page.text).toContain(`data-invoice-total="3950"`);
     expect(page.text).toContain(usd(3950));
-    expect(page.text).toContain(escapeHtml(invoice.lines[0].description));
+    // escaped, its period kept left to right
+    const line = escapeHtml(invoice.lines[0].description);
+    expect(page.text).toContain(line.replace(/(\d{4}-\d{2}-\d{2} → \d{4}-\d{2}-\d{2})/, '<bdi dir="ltr">$1</bdi>'));
     expect(page.text).toContain('data-status="issued"');
     const balance = listed.body.data[0].balances[0];
     expect(page.text).toContain(`href="/ui/balances/${balance.id}/adjust"`);
@@ -552,6 +554,8 @@ describe('invoices', () => {
     const page = await get(`/ui/invoices/${paid.id}`);
     expect(page.status).toBe(200);
     expect(page.text).toContain('data-invoice-total="4900"');
+    // the line's period kept left to right, whatever the language of the name before it
+    expect(page.text).toMatch(/<td dir="auto">[^<]*<bdi dir="ltr">\d{4}-\d{2}-\d{2} → \d{4}-\d{2}-\d{2}<\/bdi><\/td>/);
     const csrf = csrfOf(page.text);
     const res = await post(`/ui/invoices/${paid.id}/pay`, { csrf });
     expect(res.location).toBe(`/ui/invoices/${paid.id}?notice=invoice_paid`);

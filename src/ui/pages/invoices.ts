@@ -19,6 +19,16 @@ const KIND_LABEL: Record<InvoiceView['kind'], MessageKey> = {
   recharge: 'commerce.invoice.kind.recharge',
 };
 
+/** A period as invoice lines write it (services/invoice-lines.ts `describePeriod`): two days and an arrow. */
+const LINE_PERIOD = /(\d{4}-\d{2}-\d{2} → \d{4}-\d{2}-\d{2})/;
+
+/**
+ * A line's description with its period kept left to right: in a line that starts in Arabic (a package named in
+ * Arabic) the two days would otherwise read from the right, the end first, the arrow pointing back to the start.
+ */
+const lineDescription = (text: string): Html =>
+  html`${text.split(LINE_PERIOD).map((part, i) => (i % 2 === 1 ? html`<bdi dir="ltr">${part}</bdi>` : part))}`;
+
 /** An invoice's amount in its currency, as the viewer's locale writes it. */
 const amount = (ctx: UiContext, minor: number, currency: string): Html =>
   html`<span class="nowrap" data-minor="${minor}">${ctx.fmt.money(minor, currency)}</span>`;
@@ -66,7 +76,7 @@ export function invoiceBlock(ctx: UiContext, invoice: InvoiceView, options: { ac
     )}</th><th class="num">${ctx.t('commerce.invoice.amount')}</th></tr></thead>
     <tbody>${invoice.lines.map(
       (line) => html`<tr>
-      <td dir="auto">${line.description}</td>
+      <td dir="auto">${lineDescription(line.description)}</td>
       <td class="num">${line.credit_type ? units(ctx, line.quantity, line.credit_type.unit) : '—'}</td>
       <td class="num">${amount(ctx, line.amount, invoice.currency)}</td>
     </tr>`,
