@@ -454,6 +454,9 @@ describe('GET /v1/clients/{id}/forecast: burn of the window, the walk in spendin
     expect(live.status, text).toBe(200);
     // the date is the viewer's (Intl, en-GB), with its machine-readable form beside it
     expect(text).toMatch(/runs out around <strong><time datetime="2026-07-21">21 Jul 2026<\/time><\/strong>/);
+    // the burn two decimals past the credit type's (whole messages: 0.01), not the API's six
+    const burn = /At ([\d.,]+) a day/.exec(text)?.[1];
+    expect(burn).toMatch(/^\d+(\.\d{1,2})?$/);
     expect(text).toMatch(/100 <bdi>message<\/bdi> will expire unused/);
     expect(text).toMatch(/<input type="date" name="as_of"/);
     // 06-15, end of day: A 500 − 100 − 150 = 250, B 100

@@ -4,6 +4,7 @@ import { translator } from '../../src/ui/i18n/catalog.js';
 import { formatters } from '../../src/ui/i18n/format.js';
 import type { Locale } from '../../src/ui/i18n/locale.js';
 import { CATALOG } from '../../src/ui/i18n/messages/index.js';
+import { shownRate } from '../../src/ui/pages/clients.js';
 
 /** The pages' formatters (Intl for the locale, exact money) and the charts' direction. */
 const where = (locale: Locale, calendar: 'gregory' | 'hijri' = 'gregory'): ChartLocale => ({
@@ -63,5 +64,17 @@ describe('charts', () => {
     expect(rtl).toMatch(/<text class="tick" x="598" [^>]*text-anchor="start">٠<\/text>/);
     expect(rtl).toContain('direction="ltr"');
     expect(rtl).toContain('aria-label="sms: ٦ message في ٣ أعمدة"');
+  });
+});
+
+describe('the forecast line’s daily burn', () => {
+  it('has two decimals more than the credit type, rounded half up (the API answers six more)', () => {
+    expect(shownRate('4.333333', 0)).toBe('4.33');
+    expect(shownRate('7.142857', 0)).toBe('7.14');
+    expect(shownRate('2.005', 0)).toBe('2.01');
+    expect(shownRate('0.34166667', 2)).toBe('0.3417');
+    expect(shownRate('-1.236', 0)).toBe('-1.24');
+    expect(shownRate('10', 0)).toBe('10');
+    expect(shownRate('0.5', 0)).toBe('0.5');
   });
 });

@@ -27,6 +27,19 @@ export const STATEMENT_DAYS = 30;
 /** The forecast line of a client's page looks back this many days for the burn. */
 export const FORECAST_WINDOW_DAYS = 30;
 
+/**
+ * A daily burn for a person: two decimals more than the credit type's, rounded half up. The API answers six more
+ * (`burn_per_day`), which a sentence does not need ("4.333333 message a day").
+ */
+export function shownRate(text: string, decimals: number): string {
+  const places = decimals + 2;
+  const negative = text.startsWith('-');
+  const [whole = '0', fraction = ''] = (negative ? text.slice(1) : text).split('.');
+  if (fraction.length <= places) return text;
+  const kept = BigInt(whole + fraction.slice(0, places)) + (Number(fraction[places]) >= 5 ? 1n : 0n);
+  return formatQuantity(negative ? -kept : kept, places);
+}
+
 /** "At 12 a day, runs out around <day>, N units will expire unused" (DOMAIN.md "As of / forecast"). */
 function forecastLine(ctx: UiContext, f: ForecastView, decimals: number, unit: string): Html {
   const { t, fmt } = ctx;
@@ -45,7 +58,7 @@ function forecastLine(ctx: UiContext, f: ForecastView, decimals: number, unit: s
           last: t('word.last_days', { count: f.window_days, days: fmt.number(f.window_days) }),
         })
       : t('clients.forecast_runs_out', {
-          burn: fmt.number(f.burn_per_day),
+          burn: fmt.number(shownRate(f.burn_per_day, decimals)),
           day: html`<strong>${fmt.day(f.empty_on)}</strong>`,
         });
   return html`<p class="forecast" data-forecast="${f.credit_type.code}">${t('clients.forecast', {
