@@ -46,7 +46,6 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     if (!client) kit.notFound(ctx.req, ctx.res, 'error.no_client');
     return client;
   };
-  /** A refused form's page again, the values typed kept and each message beside its field (or the 404 page). */
   /**
    * An action that cannot be undone, sent from its detail page: answered with the page that says what it will do
    * (200), nothing done, or the 404 page; true when so. Sent from that page's button (`confirmed=yes`), or its
@@ -65,6 +64,7 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     answer(ctx.req, ctx.res, 200, confirmation, missing);
     return true;
   };
+  /** A refused form's page again, the values typed kept and each message beside its field (or the 404 page). */
   const showRefused = async (
     ctx: UiContext,
     refusal: Refusal,
