@@ -44,11 +44,10 @@ const isEmptyObject = (value: unknown): boolean =>
  */
 function missingBody(req: Request): FieldProblem {
   const type = req.headers['content-type'];
-  const sent = type !== undefined || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'];
   return {
     field: '(body)',
     message:
-      sent && type !== undefined
+      type !== undefined
         ? `must be JSON, sent with Content-Type: application/json (not ${type.split(';')[0]!.trim().slice(0, 100)})`
         : 'is required: a JSON object, sent with Content-Type: application/json',
   };

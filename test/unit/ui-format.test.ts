@@ -73,7 +73,6 @@ describe('the forecast line’s daily burn', () => {
     expect(shownRate('7.142857', 0)).toBe('7.14');
     expect(shownRate('2.005', 0)).toBe('2.01');
     expect(shownRate('0.34166667', 2)).toBe('0.3417');
-    expect(shownRate('-1.236', 0)).toBe('-1.24');
     expect(shownRate('10', 0)).toBe('10');
     expect(shownRate('0.5', 0)).toBe('0.5');
   });

@@ -29,15 +29,13 @@ export const FORECAST_WINDOW_DAYS = 30;
 
 /**
  * A daily burn for a person: two decimals more than the credit type's, rounded half up. The API answers six more
- * (`burn_per_day`), which a sentence does not need ("4.333333 message a day").
+ * (`burn_per_day`, never negative), which a sentence does not need ("4.333333 message a day").
  */
 export function shownRate(text: string, decimals: number): string {
   const places = decimals + 2;
-  const negative = text.startsWith('-');
-  const [whole = '0', fraction = ''] = (negative ? text.slice(1) : text).split('.');
+  const [whole = '0', fraction = ''] = text.split('.');
   if (fraction.length <= places) return text;
-  const kept = BigInt(whole + fraction.slice(0, places)) + (Number(fraction[places]) >= 5 ? 1n : 0n);
-  return formatQuantity(negative ? -kept : kept, places);
+  return formatQuantity(BigInt(whole + fraction.slice(0, places)) + (Number(fraction[places]) >= 5 ? 1n : 0n), places);
 }
 
 /** "At 12 a day, runs out around <day>, N units will expire unused" (DOMAIN.md "As of / forecast"). */
