@@ -6,7 +6,7 @@ import { unstorablePath } from '../http/refuse-unstorable-text.js';
 import type { AnyRoute } from '../http/route.js';
 import { allRoutes } from '../http/routes/index.js';
 import { type RouteOutcome, runRoute } from '../http/run-route.js';
-import { Html, html } from './html.js';
+import { code, Html, html } from './html.js';
 import type { MessageKey } from './i18n/messages/index.js';
 import type { UiContext } from './layout.js';
 
@@ -259,6 +259,18 @@ export function fieldMessage(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, messa
     ? html`${message}`
     : html`${ctx.t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span>`;
 }
+
+/**
+ * The messages of refused fields a form has no input for, in a refusal's banner: each field named, its message as
+ * the page says it (fieldMessage); nothing when there are none.
+ */
+export const otherFieldMessages = (
+  ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>,
+  others: ReadonlyArray<readonly [string, string | Html]>,
+): Html | string =>
+  others.length > 0
+    ? html`<ul>${others.map(([field, message]) => html`<li>${code(field)}: ${fieldMessage(ctx, message)}</li>`)}</ul>`
+    : '';
 
 /** The message beside a refused field (fieldMessage), which its input names in aria-describedby. */
 export function fieldError(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, errors: FieldErrors, field: string): Html {

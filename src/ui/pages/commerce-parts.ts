@@ -5,11 +5,11 @@ import {
   type FieldErrors,
   type FormFields,
   fieldError,
-  fieldMessage,
   formFields,
+  otherFieldMessages,
   refusedFields,
 } from '../form.js';
-import { code, Html, html, path, query, type Renderable } from '../html.js';
+import { Html, html, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
 
@@ -96,12 +96,11 @@ export function refusalOf(ctx: UiContext, outcome: RouteOutcome): Refusal {
 /** The refusal as the block at the top of a form, with the messages of fields the form does not show. */
 export function refusalBlock(ctx: UiContext, refusal: Refusal | undefined, shown: readonly string[]): Html {
   if (!refusal) return html``;
-  const others = [...refusal.errors].filter(([field]) => !shown.includes(field));
-  const list =
-    others.length > 0
-      ? html`<ul>${others.map(([field, message]) => html`<li>${code(field)}: ${fieldMessage(ctx, message)}</li>`)}</ul>`
-      : '';
-  return html`<div class="notice error" role="alert" data-refusal="${refusal.code}">${refusal.message}${list}</div>`;
+  const others = otherFieldMessages(
+    ctx,
+    [...refusal.errors].filter(([field]) => !shown.includes(field)),
+  );
+  return html`<div class="notice error" role="alert" data-refusal="${refusal.code}">${refusal.message}${others}</div>`;
 }
 
 /**

@@ -16,9 +16,9 @@ import {
   asciiDigits,
   type FieldErrors,
   fieldError,
-  fieldMessage,
   idemField,
   invalidAttributes,
+  otherFieldMessages,
   submitRoute,
 } from '../form.js';
 import { code, type Html, html, path } from '../html.js';
@@ -145,12 +145,7 @@ export async function reportsPage(
   // path) any message of a field the form has no input for; the detail of a refusal with no field at all
   const unshown = [...errors].filter(([field]) => !(SHOWN as readonly string[]).includes(field));
   const detailText = errors.size > 0 ? undefined : state.detail;
-  const list =
-    unshown.length > 0
-      ? html`<ul>${unshown.map(
-          ([field, message]) => html`<li>${code(field)}: ${fieldMessage(ctx, message)}</li>`,
-        )}</ul>`
-      : '';
+  const list = otherFieldMessages(ctx, unshown);
   const detail = state.detail
     ? html`<div class="notice error" role="alert">${t('form.invalid')}${
         detailText === undefined
