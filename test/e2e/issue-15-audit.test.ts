@@ -1007,18 +1007,20 @@ describe('as of an instant a hold and a freeze had run out, with no read of the 
     await clockTo('2027-04-01T00:00:00.000Z');
     const read = await scene('twin-read', 15, { maxFreezeDays: 5 });
     const quiet = await scene('twin-quiet', 15, { maxFreezeDays: 5 });
+    // and a third never read, nor swept, before its past is asked
+    const unread = await scene('twin-unread', 15, { maxFreezeDays: 5 });
     const view = (r: Record<string, unknown>) => ({
       ...totals(r),
       next_expiry: r.next_expiry,
       balances: (r.balances as Array<Record<string, unknown>>).map((b) => [b.remaining, b.held, b.expires_at]),
     });
     // each twin: a hold of 5 for a day (to 04-02 00:00), then frozen 04-01 12:00 for 2 days (to 04-03 12:00)
-    for (const s of [read, quiet]) {
+    for (const s of [read, quiet, unread]) {
       const held = await hold(s, 5, `${s.ct}-h`, { expires_in_seconds: 86_400 });
       expect(held.status, held.text).toBe(200);
     }
     await clockTo('2027-04-01T12:00:00.000Z');
-    for (const s of [read, quiet]) await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 2 });
+    for (const s of [read, quiet, unread]) await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 2 });
     // the first twin is read past the hold's expiry, then past the freeze's end: each read does what the sweep owes
     const seen: Array<{ at: string; row: ReturnType<typeof view> }> = [];
     for (const at of ['2027-04-02T06:00:00.000Z', '2027-04-04T00:00:00.000Z']) {
@@ -1029,6 +1031,9 @@ describe('as of an instant a hold and a freeze had run out, with no read of the 
     expect(seen[0]!.row).toMatchObject({ unavailable: '15', held: '0', remaining: '0' });
     expect(seen[1]!.row).toMatchObject({ unavailable: '0', held: '0', remaining: '15' });
     expect(seen[1]!.row.balances).toEqual([['15', '0', '2027-05-03T00:00:00.000Z']]);
+    // the third, asked first of its past (nothing has recorded the hold's end or the freeze's yet): as they were
+    await clockTo('2027-04-05T00:00:00.000Z');
+    for (const { at, row } of seen) expect(view(await rowOf(unread, at)), `unread ${at}`).toEqual(row);
     // the other twin is not read until the sweep, two days later: its history then answers as its twin's reads did
     await clockTo('2027-04-06T00:00:00.000Z');
     await nightly();

@@ -128,8 +128,9 @@ export const clientRoutes: AnyRoute[] = [
       '(before an `extend` that took effect later), placed by its validity and its ' +
       "subscription's status (a freeze covering the instant: frozen) at that instant. At now it equals the " +
       'live answer. A suspension or a pending payment leaves no history: such a status is taken as it is now. ' +
-      'The live answer (and `as_of` now or later) is as the sweep leaves it: what it owes the client (a hold past ' +
-      'its `expires_at`, a freeze past its `frozen_until`) is done first, with its ledger entries and events.',
+      'Either answer is as the sweep leaves the client: what it owes now (a hold past its `expires_at`, a freeze ' +
+      'past its `frozen_until`) is done first, with its ledger entries (dated when the hold or the freeze ended) ' +
+      'and events.',
     params: idParams,
     query: z.object({
       as_of: z
@@ -163,8 +164,10 @@ export const clientRoutes: AnyRoute[] = [
       if (archived)
         return fail('validation_failed', archived, { errors: [{ field: 'query.as_of', message: archived }] });
       const now = app.clock.now();
-      // live (not a past instant, which the ledger answers as it stood): what the sweep owes by now, done first
-      if (!asOf || asOf.getTime() >= now.getTime()) await settleOwedOf(app, [client.id]);
+      // what the sweep owes by now, done first — for a past instant too: a hold that ran out or a freeze that ended
+      // before it, with nothing to record that yet, has its closing entries dated at that end (effective_at), which
+      // the ledger then answers as of the instant
+      await settleOwedOf(app, [client.id]);
       const data = asOf ? await clientBalancesAsOf(db, client.id, asOf) : await clientBalances(db, client.id, now);
       return { status: 200, body: { data } };
     },
