@@ -28,6 +28,7 @@ import * as m0026 from './0026_activation_entries.js';
 import * as m0027 from './0027_endpoint_first_event.js';
 import * as m0028 from './0028_nightly_runs.js';
 import * as m0029 from './0029_endpoint_pauses.js';
+import * as m0030 from './0030_ledger_created_brin.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -68,6 +69,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0027_endpoint_first_event', m0027],
   ['0028_nightly_runs', m0028],
   ['0029_endpoint_pauses', m0029],
+  ['0030_ledger_created_brin', m0030],
 ];
 
 /**

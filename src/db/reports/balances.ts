@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { asOfTables, liveTables } from './as-of.js';
 import { scopeFilter } from './scope-filter.js';
 import type { ReportStatement } from './statement.js';
 
@@ -7,6 +8,8 @@ export interface BalancesParams {
   packageId?: string | undefined;
   clientId?: string | undefined;
   creditTypeId?: string | undefined;
+  /** `asOf` is now: read the tables as they are (as-of.ts liveTables), not back from the ledger. */
+  live?: boolean | undefined;
 }
 
 export interface NearlyConsumedParams {
@@ -16,8 +19,8 @@ export interface NearlyConsumedParams {
 }
 
 /**
- * Per subscription and credit type, from the balances' running totals (no ledger scan), counted
- * as the consumption rule sees them at `as_of` (the same rules as GET /v1/clients/{id}/balances,
+ * Per subscription and credit type, from the balances as they stood at `as_of` (`bt`, `st`), counted
+ * as the consumption rule sees them then (the same rules as GET /v1/clients/{id}/balances,
  * domain/availability.ts): granted by packages, recharges and adjustments (a rollover moves units
  * within the subscription, it adds none); consumed net of reversals; remaining usable (active
  * subscription — or none, an operator's grant — active balance, valid_from <= as_of < expires_at);
@@ -54,7 +57,7 @@ function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[
              AS expired,
            sum(b.voided)::bigint AS voided,
            sum(b.held)::bigint AS held
-      FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
+      FROM bt b LEFT JOIN st s ON s.id = b.subscription_id
      WHERE ${where.join(' AND ')}
      GROUP BY b.client_id, b.subscription_id, b.credit_type_id`;
   return { sql, bindings: [p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, ...filter] };
@@ -67,19 +70,24 @@ const SELECT = `
 
 // A balance of no subscription (an operator's grant) has a row of its own, with no package or status.
 const JOINS = `
-      LEFT JOIN subscriptions s ON s.id = a.subscription_id
+      LEFT JOIN st s ON s.id = a.subscription_id
       JOIN clients c ON c.id = a.client_id
       LEFT JOIN packages pk ON pk.id = s.package_id
       JOIN credit_types ct ON ct.id = a.credit_type_id`;
 
-/** `balances`: one row per subscription and credit type. */
+/**
+ * `balances`: one row per subscription and credit type, as they stood at `as_of` (as-of.ts: `bt` and `st` are the
+ * balances and the subscriptions then).
+ */
 export function balancesStatement(p: BalancesParams): ReportStatement {
+  const then = p.live ? liveTables() : asOfTables(p.asOf);
   const agg = aggregate(p);
   return {
-    sql: `${SELECT}
+    sql: `WITH ${then.sql}
+    ${SELECT}
       FROM (${agg.sql}) a ${JOINS}
      ORDER BY c.external_ref, s.created_at NULLS LAST, s.id NULLS LAST, ct.code`,
-    bindings: agg.bindings,
+    bindings: [...then.bindings, ...agg.bindings],
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { asOfTables, liveTables } from './as-of.js';
 import { scopeFilter } from './scope-filter.js';
 import type { ReportStatement } from './statement.js';
 
@@ -8,6 +9,8 @@ export interface ExpiringParams {
   packageId?: string | undefined;
   clientId?: string | undefined;
   creditTypeId?: string | undefined;
+  /** `asOf` is now: read the tables as they are (as-of.ts liveTables), not back from the ledger (the pages). */
+  live?: boolean | undefined;
 }
 
 /** One credit type of a `subscription` row's `remains` (a JSON array): what the subscription still holds of it. */
@@ -24,7 +27,8 @@ export interface Remains {
  * each live subscription whose period ends then (does it renew by itself? what does it still
  * hold?), and a `balance` row for each balance with units left that expires then (recharges,
  * rollovers and operators' grants included — a grant belongs to no subscription, so its row has
- * none), with what remains of it.
+ * none), with what remains of it. As they stood at `as_of` (as-of.ts: `st` and `bt` are the subscriptions and the
+ * balances then).
  */
 export function expiringStatement(p: ExpiringParams): ReportStatement {
   const until = new Date(p.asOf.getTime() + p.daysAhead * 86_400_000);
@@ -41,7 +45,9 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
   const andBalance = balanceWhere.map((w) => ` AND ${w}`).join('');
   const creditTypeFilter = p.creditTypeId ? ' AND b.credit_type_id = ?' : '';
   const creditTypeBinding: Knex.RawBinding[] = p.creditTypeId ? [p.creditTypeId] : [];
+  const then = p.live ? liveTables() : asOfTables(p.asOf);
   const sql = `
+    WITH ${then.sql}
     SELECT * FROM (
       SELECT 'subscription' AS row_type, s.current_period_end AS expires_at,
              c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
@@ -52,19 +58,19 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
              (SELECT json_agg(json_build_object('code', ct.code, 'unit', ct.unit, 'decimals', ct.decimals,
                                                 'remaining', t.remaining::text) ORDER BY ct.code)
                 FROM (SELECT b.credit_type_id, sum(b.remaining) AS remaining
-                        FROM balances b
+                        FROM bt b
                        WHERE b.subscription_id = s.id AND b.status = 'active'
                          AND b.valid_from <= ? AND b.expires_at > ?${creditTypeFilter}
                        GROUP BY b.credit_type_id) t
                 JOIN credit_types ct ON ct.id = t.credit_type_id) AS remains
-        FROM subscriptions s JOIN clients c ON c.id = s.client_id JOIN packages pk ON pk.id = s.package_id
+        FROM st s JOIN clients c ON c.id = s.client_id JOIN packages pk ON pk.id = s.package_id
        WHERE s.status = 'active' AND s.current_period_end > ? AND s.current_period_end <= ?${andSub}
       UNION ALL
       SELECT 'balance', b.expires_at, c.external_ref, c.name, pk.code,
              s.id, s.status, COALESCE(s.auto_renew AND NOT s.cancel_at_period_end, false),
              b.id, ct.code, ct.unit, ct.decimals, b.source, b.remaining, NULL
-        FROM balances b
-        LEFT JOIN subscriptions s ON s.id = b.subscription_id
+        FROM bt b
+        LEFT JOIN st s ON s.id = b.subscription_id
         JOIN clients c ON c.id = b.client_id
         LEFT JOIN packages pk ON pk.id = s.package_id
         JOIN credit_types ct ON ct.id = b.credit_type_id
@@ -77,6 +83,7 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
   return {
     sql,
     bindings: [
+      ...then.bindings,
       p.asOf,
       p.asOf,
       ...creditTypeBinding,

@@ -106,7 +106,7 @@ export interface LedgerSumRow {
  * was already written: a live read at `at` would have closed it first (it does what the sweep owes). `e` is the entry;
  * its two bindings are `at`.
  */
-const HOLD_EXPIRED_BY = `e.kind IN ('release', 'expire', 'void') AND e.reason LIKE 'hold %'
+export const HOLD_EXPIRED_BY = `e.kind IN ('release', 'expire', 'void') AND e.reason LIKE 'hold %'
     AND e.effective_at < e.created_at AND e.effective_at <= ?
     AND EXISTS (SELECT 1 FROM ledger_entries h
                  WHERE h.balance_id = e.balance_id AND h.kind = 'hold' AND h.reason = e.reason AND h.created_at <= ?)`;

@@ -130,12 +130,12 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   const soonDays = app.config.EXPIRING_SOON_DAYS;
 
   // one after another: a page is one request, the pool serves the API too
-  const summary = await reportRows(db, subscriptionsQuery({ asOf: now, summaryOnly: true }));
+  const summary = await reportRows(db, subscriptionsQuery({ asOf: now, summaryOnly: true, live: true }));
   const usage = await reportRows(db, consumptionQuery({ from, to: now, groupBy: 'day', timeZone }));
   const archived = archivedDays(labels, timeZone, await archivedThrough(db));
   const top = await reportRows(db, topPackagesQuery({ from: rangeFrom, to: now }), 10);
   const nearly = await reportRows(db, nearlyConsumedQuery({ asOf: now, minPercent: NEARLY_CONSUMED_PERCENT }), 15);
-  const expiring = await reportRows(db, expiringQuery({ asOf: now, daysAhead: soonDays }), 20);
+  const expiring = await reportRows(db, expiringQuery({ asOf: now, daysAhead: soonDays, live: true }), 20);
   const [lastNight] = await recentNightlyRuns(db, { limit: 1 });
 
   const byStatus = new Map<string, number>();

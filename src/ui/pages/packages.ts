@@ -71,8 +71,11 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
   const now = app.clock.now();
   const tz = app.config.BUSINESS_TZ;
   const { from, labels } = chartDays(now, tz);
-  const summary = await reportRows(db, subscriptionsQuery({ asOf: now, packageId: pkg.id, summaryOnly: true }));
-  const rows = await reportRows(db, subscriptionsQuery({ asOf: now, packageId: pkg.id }), 200);
+  const summary = await reportRows(
+    db,
+    subscriptionsQuery({ asOf: now, packageId: pkg.id, summaryOnly: true, live: true }),
+  );
+  const rows = await reportRows(db, subscriptionsQuery({ asOf: now, packageId: pkg.id, live: true }), 200);
   const subscriptions = rows.filter((r) => r.row_type === 'subscription').slice(0, 100);
   const activity = await reportRows(
     db,
