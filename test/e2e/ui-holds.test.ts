@@ -276,6 +276,31 @@ describe('a refused capture', () => {
     expect((await post(`/ui/holds/${id}/release`, { ...release, confirmed: 'yes' })).status).toBe(303);
   });
 
+  it('of a credit type with decimals: the units in its decimals, one decimal too many told in Arabic', async () => {
+    const voice = await createCreditType(app, { code: 'k-voice', name: 'Voice', unit: 'minute', decimals: 1 });
+    const pack = await createPackage(app, [{ credit_type: voice.code, units: '10.5' }], { code: 'k-voice-pack' });
+    const caller = await createClient(app, { external_ref: 'k-caller', name: 'Caller' });
+    await subscribe(app, caller.id, pack.code, { auto_renew: false });
+    const held = await app.request('POST', '/v1/holds?wait=true', {
+      key: app.keys.write,
+      body: { client: caller.id, credit_type: voice.code, quantity: '2.5', idempotency_key: 'call-1' },
+    });
+    expect(held.status, held.text).toBe(200);
+    const id = (held.body as HoldBody).id;
+    const action = `/ui/holds/${id}/capture`;
+    const form = hiddenOf((await get(`/ui/clients/${caller.id}`)).text, action);
+    const refused = await post(`${action}?lang=ar`, { ...form, quantity: '١٫٢٥' });
+    expect(refused.status).toBe(422);
+    expect(messageBeside(refused.text, 'quantity')).toBe('يُسمح بمنزلة عشرية واحدة على الأكثر لنوع الرصيد هذا.');
+    // Arabic-Indic digits read as a person means them
+    const ask = await post(`${action}?lang=ar`, { ...form, quantity: '١٫٥' });
+    expect(ask.status, ask.text.slice(0, 800)).toBe(200);
+    expect(readable(ask.text)).toContain('تحصيل ١٫٥ minute من المحجوز البالغ ٢٫٥ minute للعميل Caller (k-caller)؟');
+    const done = await post(action, hiddenOf(ask.text, action));
+    expect(done.location).toBe(`/ui/clients/${caller.id}?notice=hold_captured`);
+    expect(await holdNow(id)).toMatchObject({ status: 'captured', captured: '1.5', released: '1' });
+  });
+
   it('answers a hold that does not exist with the 404 page', async () => {
     const csrf = /name="csrf" value="([^"]+)"/.exec((await get(clientPath())).text)?.[1] ?? '';
     for (const id of ['not-a-hold', '0196f1a2-0000-7000-8000-000000000000']) {
