@@ -238,6 +238,12 @@ export function knownFieldMessage(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, 
   if (key !== undefined) return ctx.t(key);
   const repeated = ctx.locale === 'en' ? null : /^credit type "([^"]{1,64})" appears more than once$/.exec(message);
   if (repeated) return ctx.t('field.repeated_credit_type', { code: html`<code dir="ltr">${repeated[1]}</code>` });
+  // a quantity with more decimals than its credit type has (domain/quantity.ts), e.g. a capture of 1.25 minutes
+  const places = ctx.locale === 'en' ? null : /^allows at most ([1-6]) decimal places?$/.exec(message);
+  if (places) {
+    const count = Number(places[1]);
+    return ctx.t('field.decimal_places', { count, places: ctx.fmt.number(count) });
+  }
   for (const [pattern, issue] of NUMBER_ISSUES) {
     const match = pattern.exec(message);
     if (match) return ctx.t(issue, { bound: match[1] === undefined ? '' : ctx.fmt.number(match[1]) });

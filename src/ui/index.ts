@@ -11,6 +11,7 @@ import { isUuid } from '../ids.js';
 import { sendReportDownload } from '../reports/service.js';
 import { adminActions } from './actions/admin.js';
 import { commerceActions } from './actions/commerce.js';
+import { holdActions } from './actions/holds.js';
 import { setupActions } from './actions/setup.js';
 import { fieldErrorsOf, formFields, integerField, oneTimeKey, submitRoute, textField } from './form.js';
 import { type Html, path, query } from './html.js';
@@ -217,6 +218,7 @@ export function uiRouter(app: AppContext): express.Router {
   // the operator's actions, one module per part of the back office
   setupActions(router, kit);
   commerceActions(router, kit);
+  holdActions(router, kit);
   adminActions(router, kit);
 
   router.get('/', pageRoute(overviewPage));
@@ -272,9 +274,7 @@ export function uiRouter(app: AppContext): express.Router {
         if (invalid && errors.has('days')) {
           const days = textField(fields, 'days') ?? '';
           const shown = await clientPage(ctx, subscription.client_id, {
-            subscriptionId: subscription.id,
-            days,
-            errors,
+            freeze: { subscriptionId: subscription.id, days, errors },
           });
           if (shown) {
             send(res, 422, shown);

@@ -152,7 +152,7 @@ input, select, textarea {
   border: 1px solid #8d97a6; border-radius: 8px; background: #fff; color: var(--ink);
 }
 textarea { min-block-size: 70px; }
-input[inputmode="numeric"] { inline-size: 6em; }
+input[inputmode="numeric"], form.inline input[inputmode="decimal"] { inline-size: 6em; }
 input[aria-invalid="true"], select[aria-invalid="true"], textarea[aria-invalid="true"] { border-color: var(--danger); }
 label { display: flex; flex-direction: column; gap: 4px; font-size: 13px; color: var(--muted); }
 label.inline-label, form.inline label { flex-direction: row; align-items: center; gap: 6px; }

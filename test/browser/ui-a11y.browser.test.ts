@@ -8,8 +8,9 @@ import { createClient, createCreditType, createPackage, subscribe } from '../hel
 
 /**
  * The pages' accessibility pass (issue 18) in Chromium: signed in through the form, each existing
- * page in English and in Arabic is checked by axe-core (labels, contrast, names, landmarks, focus
- * order) and may have no violation of serious or critical impact. The Arabic pages must also really
+ * page in English and in Arabic, and each page that asks before what cannot be undone, is checked by
+ * axe-core (labels, contrast, names, landmarks, focus order) and may have no violation of serious or
+ * critical impact. The Arabic pages must also really
  * be mirrored: the header starts on the right, time runs right to left in the charts, and the meters
  * fill from the right. Screenshots of the Arabic overview and client page go to test/artifacts/.
  */
@@ -21,6 +22,9 @@ let app: TestApp;
 let browser: TestBrowser;
 let page: Page;
 let clientId = '';
+let subscriptionId = '';
+let invoiceId = '';
+let consumptionId = '';
 
 interface Violation {
   id: string;
@@ -51,7 +55,9 @@ async function seed(): Promise<void> {
   const alnoor = await createClient(app, { external_ref: 'alnoor', name: ARABIC_CLIENT, email: 'info@alnoor.example' });
   clientId = alnoor.id;
   const acme = await createClient(app, { external_ref: 'acme', name: 'Acme Logistics' });
-  await subscribe(app, alnoor.id, corporate.code);
+  const sold = await subscribe(app, alnoor.id, corporate.code);
+  subscriptionId = sold.id;
+  invoiceId = sold.invoice.id;
   await subscribe(app, acme.id, gold.code);
   for (let day = 0; day < 14; day += 1) {
     app.clock.set(new Date(Date.parse('2026-03-01T12:00:00.000Z') + day * 86_400_000).toISOString());
@@ -65,6 +71,7 @@ async function seed(): Promise<void> {
         body: { client, credit_type: creditType, quantity, idempotency_key: key },
       });
       expect(res.status, res.text).toBe(200);
+      if (client === alnoor.id) consumptionId = (res.body as { id: string }).id;
     }
   }
   const grant = await app.request('POST', '/v1/clients/alnoor/grants', {
@@ -178,6 +185,54 @@ describe('the pages’ accessibility, in English and Arabic', () => {
       // sixteen pages, each loaded and checked by axe: ~15 s alone, several times that beside the whole suite
     },
     180_000,
+  );
+
+  /**
+   * The pages that ask before what cannot be undone: reached only by a form's POST, so each is opened from its
+   * detail page by its button (nothing is done until the confirmation's own button is pressed).
+   */
+  const confirmations = (): Array<{ from: string; fill?: [string, string]; button: string; confirm: string }> => [
+    {
+      from: `/ui/clients/${clientId}`,
+      fill: ['form.capture input[name="quantity"]', '5'],
+      button: 'capture',
+      confirm: 'confirm-capture',
+    },
+    { from: `/ui/clients/${clientId}`, button: 'release', confirm: 'confirm-release' },
+    { from: `/ui/clients/${clientId}`, button: 'renew', confirm: 'confirm-renew' },
+    { from: `/ui/clients/${clientId}`, button: 'recharge', confirm: 'confirm-recharge' },
+    { from: `/ui/consumptions/${consumptionId}`, button: 'reverse', confirm: 'confirm-reverse' },
+    { from: `/ui/invoices/${invoiceId}`, button: 'void', confirm: 'confirm-void' },
+    { from: `/ui/subscriptions/${subscriptionId}`, button: 'cancel', confirm: 'confirm-cancel' },
+  ];
+
+  it.each([['en'], ['ar']])(
+    'finds no serious or critical violation on the confirmation pages (%s)',
+    async (lang) => {
+      const found: Record<string, unknown> = {};
+      for (const { from, fill, button, confirm } of confirmations()) {
+        await page.goto(`${app.baseUrl}${from}?lang=${lang}`);
+        if (fill) await page.fill(fill[0], fill[1]);
+        const [response] = await Promise.all([
+          page.waitForNavigation(),
+          page.locator(`main button[data-action="${button}"]`).first().click(),
+        ]);
+        expect(response?.status(), confirm).toBe(200);
+        expect(await page.locator(`[data-confirm="${confirm}"]`).count(), confirm).toBe(1);
+        expect(await page.getAttribute('html', 'lang'), confirm).toBe(lang);
+        const problems = serious(await axeViolations());
+        if (problems.length > 0) found[confirm] = problems;
+      }
+      expect(found).toEqual({});
+      // only asked: the hold is still open, the subscription active and not renewed, the invoice issued
+      const hold = await app.request('GET', '/v1/holds?client=alnoor&status=held', { key: app.keys.read });
+      expect(hold.body.data).toHaveLength(1);
+      const subscription = await app.request('GET', `/v1/subscriptions/${subscriptionId}`, { key: app.keys.read });
+      expect(subscription.body).toMatchObject({ status: 'active', renewal_count: 0, cancel_at_period_end: false });
+      const invoice = await app.request('GET', `/v1/invoices/${invoiceId}`, { key: app.keys.read });
+      expect(invoice.body.status).toBe('issued');
+    },
+    120_000,
   );
 
   it('lets the keyboard skip to the content, else go through the header in reading order', async () => {

@@ -21,7 +21,7 @@ let subscriptionId = '';
 let consumptionId = '';
 let invoiceId = '';
 
-/** Two credit types on a package, a client with a long name and reference using them daily, a report run. */
+/** Two credit types on a package, a client with a long name and reference using them daily, a hold, a report run. */
 async function seed(): Promise<void> {
   app.clock.set('2026-03-01T08:00:00.000Z');
   await createCreditType(app, { code: 'sms', name: 'SMS', unit: 'message' });
@@ -53,6 +53,18 @@ async function seed(): Promise<void> {
     consumptionId = (res.body as { id: string }).id;
   }
   app.clock.set(NOW);
+  // an open hold: its row carries the Capture form and the Release button
+  const hold = await app.request('POST', '/v1/holds?wait=true', {
+    key: app.keys.write,
+    body: {
+      client: client.id,
+      credit_type: 'support',
+      quantity: '2.5',
+      idempotency_key: 'ticket-20260315-escalation',
+      reference: 'تذكرة دعم فني عاجلة',
+    },
+  });
+  expect(hold.status, hold.text).toBe(200);
   const report = await app.request('POST', '/v1/reports', {
     body: { type: 'consumption', format: 'csv', params: { client: 'crm-42' } },
   });
@@ -162,5 +174,18 @@ describe('the pages at a phone’s width (390px)', () => {
     await Promise.all([page.waitForNavigation(), page.click('a[data-action="back"]')]);
     expect(new URL(page.url()).pathname).toBe(`/ui/subscriptions/${subscriptionId}`);
     expect((await app.request('GET', `/v1/subscriptions/${subscriptionId}`)).body.status).toBe('active');
+  });
+
+  it('asks before capturing part of a hold, on a page that fits; going back changes nothing (ar)', async () => {
+    await page.goto(`${app.baseUrl}/ui/clients/${clientId}?lang=ar`);
+    await page.fill('form.capture input[name="quantity"]', '١٫٥');
+    await Promise.all([page.waitForNavigation(), page.click('button[data-action="capture"]')]);
+    expect(await page.locator('h1').textContent()).toBe('تحصيل هذا الحجز؟');
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: artifactPath('mobile-ar-confirm-capture.png'), fullPage: true });
+    await Promise.all([page.waitForNavigation(), page.click('a[data-action="back"]')]);
+    expect(new URL(page.url()).pathname).toBe(`/ui/clients/${clientId}`);
+    const held = await app.request('GET', `/v1/holds?client=${clientId}&status=held`);
+    expect(held.body.data).toMatchObject([{ held: '2.5' }]);
   });
 });

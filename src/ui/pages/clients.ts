@@ -18,7 +18,8 @@ import { type FieldErrors, fieldError, idemField, invalidAttributes, queryText }
 import { code, type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, noticeOf, page, type UiContext } from '../layout.js';
 import { sourceWord } from '../words.js';
-import { adjustLink, clientCommerceLinks, subscriptionLink } from './commerce-parts.js';
+import { adjustLink, clientCommerceLinks, refusalBlock, subscriptionLink } from './commerce-parts.js';
+import { type HoldRefusal, holdForms } from './holds.js';
 
 const PAGE_SIZE = 50;
 /** The statement on a client's page covers this many days back (older entries: the API). */
@@ -190,8 +191,19 @@ export function freezeMessage(ctx: Pick<UiContext, 't' | 'fmt'>, message: string
   return ctx.t('clients.freeze_beyond', { allowed: n(allowed), used: n(used), left: n(left), asked: n(asked) });
 }
 
-export async function clientPage(ctx: UiContext, ref: string, freeze?: FreezeRefusal): Promise<Html | undefined> {
+/** What a client page shows again after a form of it was refused: a freeze's days, or a hold's capture or release. */
+export interface ClientPageRefusals {
+  freeze?: FreezeRefusal;
+  hold?: HoldRefusal;
+}
+
+export async function clientPage(
+  ctx: UiContext,
+  ref: string,
+  refused: ClientPageRefusals = {},
+): Promise<Html | undefined> {
   const { app, t, fmt } = ctx;
+  const { freeze, hold } = refused;
   const db = app.db;
   const client = await findClient(db, ref);
   if (!client) return undefined;
@@ -235,11 +247,17 @@ export async function clientPage(ctx: UiContext, ref: string, freeze?: FreezeRef
     : undefined;
   const statementDays = { last: t('word.last_days', { count: STATEMENT_DAYS, days: fmt.number(STATEMENT_DAYS) }) };
   const range = (from: Html, to: Html) => t('word.range', { from, to });
+  // a refused capture's quantity is told beside its field while the hold is still open, else in the block
+  const top = hold
+    ? refusalBlock(ctx, hold.refusal, openHolds.some((h) => h.id === hold.holdId) ? ['quantity'] : [])
+    : freeze
+      ? noticeOf(ctx, 'freeze_failed')
+      : notice(ctx);
 
   return page(
     ctx,
     { title: client.name, section: 'clients' },
-    html`${freeze ? noticeOf(ctx, 'freeze_failed') : notice(ctx)}
+    html`${top}
 <h1>${name(client.name)}</h1>
 <p class="sub">${code(client.external_ref)}${mail} · ${t('clients.since', { date: fmt.date(client.created_at) })}</p>
 <p><a href="${path`/ui/clients/${client.id}/edit`}">${ctx.t('setup.link.edit_client')}</a></p>
@@ -381,6 +399,7 @@ ${clientCommerceLinks(ctx, client.id)}
     <thead><tr>
       <th>${t('clients.col_taken')}</th><th>${t('col.credit_type')}</th><th class="num">${t('clients.col_held')}</th>
       <th>${t('col.expires')}</th><th>${t('col.reference')}</th><th>${t('clients.col_key')}</th>
+      <th><span class="visually-hidden">${t('col.actions')}</span></th>
     </tr></thead>
     <tbody>${openHolds.map(
       (h) => html`<tr data-hold="${h.id}">
@@ -390,6 +409,7 @@ ${clientCommerceLinks(ctx, client.id)}
       <td class="nowrap">${fmt.dateTime(h.expires_at)}</td>
       <td>${h.reference ? name(h.reference) : ''}</td>
       <td>${code(h.idempotency_key)}</td>
+      <td>${holdForms(ctx, h, hold)}</td>
     </tr>`,
     )}</tbody>
   </table></div>`

@@ -1,19 +1,22 @@
 import { findClient } from '../../db/repositories/clients.js';
+import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
+import type { HoldResult } from '../../views/hold.js';
 import type { FormFields } from '../form.js';
-import { textField } from '../form.js';
+import { numberField, textField } from '../form.js';
 import { code, type Html, html, name, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { csrfField, page, type Section, type UiContext } from '../layout.js';
 import { units } from './commerce-parts.js';
 import { consumptionOf } from './consumption-form.js';
+import { holdOf } from './holds.js';
 import { invoiceByRef } from './invoices.js';
 import { subscriptionOf } from './sell.js';
 
 /**
  * The step before an action that cannot be undone (reverse a consumption, void an invoice, cancel a
- * subscription), as the API key's revoke has it: the detail page's form posts here first and gets a page
- * saying what will happen, with the values typed carried over; only its button, which sends them again
- * with `confirmed=yes`, acts. Its other way is a link back to the page, nothing changed. Each page answers
+ * subscription, capture or release a hold), as the API key's revoke has it: the detail page's form posts here
+ * first and gets a page saying what will happen, with the values typed carried over; only its button, which sends
+ * them again with `confirmed=yes`, acts. Its other way is a link back to the page, nothing changed. Each page answers
  * undefined when its subject does not exist (the 404 page), and null when its state leaves nothing to confirm
  * (a stale page: the invoice paid meanwhile, the consumption reversed) — the route then answers as it would.
  */
@@ -182,6 +185,86 @@ export async function invoicingConfirmPage(
     submit: renew ? 'commerce.confirm.renew_submit' : 'commerce.confirm.recharge_submit',
     final: false,
     dataAction: renew ? 'confirm-renew' : 'confirm-recharge',
+    carried: { idem: textField(fields, 'idem') },
+  });
+}
+
+/** Which hold a capture or release closes, after what it does: when it was taken, its key, and its reference. */
+function holdNamed(ctx: UiContext, h: HoldResult): Html[] {
+  const which = ctx.t('commerce.confirm.hold_which', {
+    taken: ctx.fmt.dateTime(h.created_at),
+    key: code(h.idempotency_key),
+  });
+  return h.reference ? [which, ctx.t('commerce.confirm.hold_reference', { reference: name(h.reference) })] : [which];
+}
+
+/**
+ * "Capture this hold?", from the client page: the units asked for (all it holds when the quantity is empty) are
+ * consumed, one consumption paid by the balances the hold took them from, and the rest goes back to them
+ * (src/domain/hold.ts). A quantity the route refuses — not one of the credit type's, or more than the hold holds,
+ * read as its handler reads it — leaves nothing to confirm (null): the route answers it, beside the field.
+ */
+export async function captureConfirmPage(
+  ctx: UiContext,
+  id: string,
+  fields: FormFields,
+): Promise<Html | null | undefined> {
+  const h = await holdOf(ctx, id);
+  if (!h) return undefined;
+  if (h.status !== 'held') return null;
+  const decimals = (await ctx.app.refs.creditType(ctx.app.db, h.credit_type.id))?.decimals ?? 0;
+  const held = parseQuantity(h.held, decimals);
+  const typed = numberField(fields, 'quantity');
+  const asked = typed === undefined ? held : parseQuantity(typed, decimals);
+  if (!held.ok || !asked.ok || asked.value > held.value) return null;
+  const client = await findClient(ctx.app.db, h.client.id);
+  const of = (value: bigint) => units(ctx, formatQuantity(value, decimals), h.credit_type.unit);
+  const who = { client: name(client?.name ?? ''), ref: code(h.client.external_ref), quantity: of(asked.value) };
+  const rest = held.value - asked.value;
+  return confirmationPage(ctx, {
+    title: 'commerce.confirm.capture_title',
+    section: 'clients',
+    action: path`/ui/holds/${h.id}/capture`,
+    back: path`/ui/clients/${h.client.id}`,
+    lead: [
+      rest === 0n
+        ? ctx.t('commerce.confirm.capture_all_lead', who)
+        : ctx.t('commerce.confirm.capture_part_lead', { ...who, held: of(held.value), rest: of(rest) }),
+      ...holdNamed(ctx, h),
+    ],
+    submit: 'commerce.confirm.capture_submit',
+    final: true,
+    dataAction: 'confirm-capture',
+    carried: { quantity: textField(fields, 'quantity'), idem: textField(fields, 'idem') },
+  });
+}
+
+/** "Release this hold?", from the client page: every unit it holds goes back to the balances it took them from. */
+export async function releaseConfirmPage(
+  ctx: UiContext,
+  id: string,
+  fields: FormFields,
+): Promise<Html | null | undefined> {
+  const h = await holdOf(ctx, id);
+  if (!h) return undefined;
+  if (h.status !== 'held') return null;
+  const client = await findClient(ctx.app.db, h.client.id);
+  return confirmationPage(ctx, {
+    title: 'commerce.confirm.release_title',
+    section: 'clients',
+    action: path`/ui/holds/${h.id}/release`,
+    back: path`/ui/clients/${h.client.id}`,
+    lead: [
+      ctx.t('commerce.confirm.release_lead', {
+        quantity: units(ctx, h.held, h.credit_type.unit),
+        client: name(client?.name ?? ''),
+        ref: code(h.client.external_ref),
+      }),
+      ...holdNamed(ctx, h),
+    ],
+    submit: 'commerce.confirm.release_submit',
+    final: true,
+    dataAction: 'confirm-release',
     carried: { idem: textField(fields, 'idem') },
   });
 }

@@ -210,6 +210,22 @@ export const commerceMessages = defineMessages(
       'Recharge {package} of {client}? One package’s worth of units is added, usable until the current period ' +
       'ends, {end}, and a recharge invoice is issued.',
     'commerce.confirm.recharge_submit': 'Recharge and invoice',
+    'commerce.confirm.capture_title': 'Capture this hold?',
+    'commerce.confirm.capture_all_lead':
+      'Capture all {quantity} held for {client} ({ref})? They are consumed: one consumption, paid by the balances ' +
+      'the hold took them from.',
+    'commerce.confirm.capture_part_lead':
+      'Capture {quantity} of the {held} held for {client} ({ref})? They are consumed: one consumption, paid by the ' +
+      'balances the hold took them from. The other {rest} go back to those balances; units of a balance that has ' +
+      'expired since are not revived.',
+    'commerce.confirm.capture_submit': 'Capture the units',
+    'commerce.confirm.release_title': 'Release this hold?',
+    'commerce.confirm.release_lead':
+      'Release the {quantity} held for {client} ({ref})? They go back to the balances the hold took them from, and ' +
+      'nothing is consumed; units of a balance that has expired since are not revived.',
+    'commerce.confirm.release_submit': 'Release the hold',
+    'commerce.confirm.hold_which': 'The hold: taken {taken}, key {key}.',
+    'commerce.confirm.hold_reference': 'Its reference: {reference}.',
   },
   {
     'notice.subscription_sold': 'تم بيع الاشتراك؛ فاتورته أدناه.',
@@ -408,5 +424,21 @@ export const commerceMessages = defineMessages(
       'إعادة شحن {package} للعميل {client}؟ تُضاف وحدات باقة كاملة صالحة حتى نهاية الفترة الحالية، {end}، ' +
       'وتصدر فاتورة إعادة شحن.',
     'commerce.confirm.recharge_submit': 'اشحن وأصدر الفاتورة',
+    'commerce.confirm.capture_title': 'تحصيل هذا الحجز؟',
+    'commerce.confirm.capture_all_lead':
+      'تحصيل كل المحجوز، {quantity}، للعميل {client} ({ref})؟ تُستهلك الوحدات: استهلاك واحد تدفعه الأرصدة التي ' +
+      'أخذها الحجز منها.',
+    'commerce.confirm.capture_part_lead':
+      'تحصيل {quantity} من المحجوز البالغ {held} للعميل {client} ({ref})؟ تُستهلك الوحدات: استهلاك واحد تدفعه ' +
+      'الأرصدة التي أخذها الحجز منها. ويعود الباقي، {rest}، إلى تلك الأرصدة؛ ولا تعود وحدات رصيد انتهت صلاحيته ' +
+      'منذ ذلك الحين.',
+    'commerce.confirm.capture_submit': 'حصّل الوحدات',
+    'commerce.confirm.release_title': 'الإفراج عن هذا الحجز؟',
+    'commerce.confirm.release_lead':
+      'الإفراج عن المحجوز، {quantity}، للعميل {client} ({ref})؟ تعود الوحدات إلى الأرصدة التي أخذها الحجز منها، ' +
+      'ولا يُستهلك شيء؛ ولا تعود وحدات رصيد انتهت صلاحيته منذ ذلك الحين.',
+    'commerce.confirm.release_submit': 'أفرِج عن الحجز',
+    'commerce.confirm.hold_which': 'الحجز: أُخذ في {taken}، ومفتاحه {key}.',
+    'commerce.confirm.hold_reference': 'مرجعه: {reference}.',
   },
 );

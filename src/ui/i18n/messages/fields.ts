@@ -13,6 +13,10 @@ export const fieldsMessages = defineMessages(
     'field.not_zero': 'Must not be zero.',
     'field.at_least_one': 'Must be at least 1.',
     'field.whole_for_type': 'Must be a whole number for this credit type.',
+    'field.decimal_places': {
+      one: 'Allows at most {places} decimal place for this credit type.',
+      other: 'Allows at most {places} decimal places for this credit type.',
+    },
     'field.decimal': 'Must be a number such as 2.5.',
     'field.currency': 'Must be an ISO 4217 currency code such as SAR.',
     'field.code': 'Must be 1–64 characters of a-z, 0-9, "_", "-", ".", starting with a letter or digit.',
@@ -31,6 +35,12 @@ export const fieldsMessages = defineMessages(
     'field.not_zero': 'يجب ألا تكون القيمة صفرًا.',
     'field.at_least_one': 'يجب أن تكون القيمة 1 على الأقل.',
     'field.whole_for_type': 'يجب أن تكون عددًا صحيحًا لنوع الرصيد هذا.',
+    'field.decimal_places': {
+      one: 'يُسمح بمنزلة عشرية واحدة على الأكثر لنوع الرصيد هذا.',
+      two: 'يُسمح بمنزلتين عشريتين على الأكثر لنوع الرصيد هذا.',
+      few: 'يُسمح بـ{places} منازل عشرية على الأكثر لنوع الرصيد هذا.',
+      other: 'يُسمح بـ{places} منزلة عشرية على الأكثر لنوع الرصيد هذا.',
+    },
     'field.decimal': 'يجب أن تكون عددًا مثل 2.5.',
     'field.currency': 'يجب أن تكون رمز عملة ISO 4217 مثل SAR.',
     'field.code': 'من 1 إلى 64 حرفًا من a-z و0-9 و"_" و"-" و"."، تبدأ بحرف أو رقم.',
