@@ -183,6 +183,38 @@ describe('the statement in Arabic', () => {
   });
 });
 
+describe('the statement in the order it was written', () => {
+  it('shows when each entry was recorded, and when it counts where that differs (a use reported late)', async () => {
+    const client = await createClient(app, { external_ref: 'w-late' });
+    await subscribe(app, client.id, pack.id);
+    // two hours on: the late use happened an hour after the subscription began, reported an hour after that
+    const now = app.clock.now().getTime();
+    app.clock.set(new Date(now + 2 * 3_600_000).toISOString());
+    const occurred = new Date(now + 3_600_000).toISOString();
+    for (const [key, extra] of [
+      ['w-late-1', { occurred_at: occurred }],
+      ['w-late-2', {}],
+    ] as const) {
+      const use = await app.request('POST', '/v1/consumptions?wait=true', {
+        body: { client: client.id, credit_type: 'w-sms', quantity: 5, idempotency_key: key, ...extra },
+      });
+      expect(use.status, use.text).toBe(200);
+    }
+    const en = await uiPage(app.baseUrl, session, `/ui/clients/${client.id}?lang=en`);
+    const table = /<h2 id="stmt-h">.*?<\/table>/s.exec(en.html)![0];
+    expect(table).toContain('<th>Recorded</th><th>Counts at</th>');
+    const rows = [...table.matchAll(/<tr>\s*<td class="nowrap">(.*?)<\/td>\s*<td class="nowrap">(.*?)<\/td>/gs)];
+    // the grant, the late use (counts an hour before it was recorded), the other use
+    expect(rows).toHaveLength(3);
+    expect(rows.filter((r) => r[2]!.includes('when recorded'))).toHaveLength(2);
+    const late = rows.find((r) => !r[2]!.includes('when recorded'))!;
+    expect(late[2]).not.toEqual(late[1]);
+    const ar = await uiPage(app.baseUrl, session, `/ui/clients/${client.id}?lang=ar`);
+    expect(ar.html).toContain('<th>سُجّل في</th><th>يُحتسب في</th>');
+    expect(ar.html).toContain('عند تسجيله');
+  });
+});
+
 describe('a removal larger than the balance', () => {
   it('says how much it cannot lose without a minus sign, in English and Arabic', async () => {
     const client = await createClient(app, { external_ref: 'w-adjust' });

@@ -423,15 +423,20 @@ ${clientCommerceLinks(ctx, client.id)}
       ? html`<p class="empty">${t('clients.no_statement', statementDays)}</p>`
       : html`<div class="scroll"><table>
     <thead><tr>
-      <th>${t('clients.col_counts_at')}</th><th>${t('clients.col_kind')}</th><th>${t('col.credit_type')}</th>
+      <th>${t('clients.col_recorded')}</th><th>${t('clients.col_counts_at')}</th>
+      <th>${t('clients.col_kind')}</th><th>${t('col.credit_type')}</th>
       <th class="num">${t('col.amount')}</th><th class="num">${t('clients.col_remaining_after')}</th>
       <th>${t('col.reason')}</th>
     </tr></thead>
     <tbody>${statement.data.map(
       (e) => html`<tr>
-      <td class="nowrap" title="${t('clients.recorded', { time: fmt.plainDateTime(e.created_at) })}">${fmt.dateTime(
-        e.effective_at,
-      )}</td>
+      <td class="nowrap">${fmt.dateTime(e.created_at)}</td>
+      <td class="nowrap">${
+        // in the order they were written (`remaining_after` runs in it); a use reported late counts earlier
+        e.effective_at === e.created_at
+          ? html`<span class="muted">${t('clients.counts_when_recorded')}</span>`
+          : fmt.dateTime(e.effective_at)
+      }</td>
       <td>${ledgerKind(ctx, e.kind)}</td>
       <td>${code(e.credit_type.code)}</td>
       <td class="num">${fmt.number(e.amount)}</td>
