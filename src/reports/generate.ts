@@ -2,6 +2,7 @@ import type { AppContext } from '../app-context.js';
 import { settle } from '../commands/index.js';
 import type { Executor } from '../db/knex.js';
 import { streamReportRows } from '../db/reports/stream.js';
+import { archivedThrough } from '../db/repositories/history.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import {
   claimReportRun,
@@ -36,8 +37,9 @@ export interface AttemptInfo {
  * Generates a run: claims it under a fresh attempt id (deleting what an interrupted attempt had
  * written), streams the rows of its statement from Postgres through the CSV or JSON writer into
  * ~1 MiB chunks, then marks it done and records `report.ready` in one transaction. A run that is
- * done already is answered as it is. An expected failure (stored params that no longer parse)
- * fails the run for good; anything else is thrown for a retry, and fails the run on the last attempt.
+ * done already is answered as it is. An expected failure (stored params that no longer parse, a picture as of a
+ * time before the end of the archived months) fails the run for good; anything else is thrown for a retry, and
+ * fails the run on the last attempt.
  */
 export async function generateReport(
   app: AppContext,
@@ -57,11 +59,8 @@ export async function generateReport(
     return now?.status === 'done' ? ok(toGenerateResult(now, true)) : fail('not_found', `no report run "${reportId}"`);
   }
 
-  const params = storedParams.safeParse(run.params);
-  if (!params.success) {
-    const detail =
-      `the run's params are not valid: ` +
-      `${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
+  // what no retry can mend fails the run for good: stored params that no longer parse, a past that is archived
+  const failForGood = async (detail: string) => {
     const now = app.clock.now();
     await failReportRun(
       app.db,
@@ -71,7 +70,16 @@ export async function generateReport(
       failedEvent(run, detail, now),
     );
     return fail('validation_failed', detail);
+  };
+  const params = storedParams.safeParse(run.params);
+  if (!params.success) {
+    return failForGood(
+      `the run's params are not valid: ` +
+        `${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
+  const archived = await archivedBefore(app.db, params.data.as_of);
+  if (archived) return failForGood(archived);
 
   try {
     const query = reportQuery(run.type, params.data);
@@ -195,4 +203,17 @@ async function untilReplicaHasCaughtUp(app: AppContext): Promise<void> {
       throw new Error(`the reports replica has not replayed ${lsn} within ${app.config.REPORTS_MAX_LAG_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
+}
+
+/**
+ * Why a picture as of `asOf` cannot be made any more, or null: it takes the balances back by the ledger entries
+ * written since (db/reports/as-of.ts), and those of the archived months are no longer in the database — a run
+ * regenerated for a day before their end would be missing them.
+ */
+async function archivedBefore(db: Executor, asOf: string | undefined): Promise<string | null> {
+  if (asOf === undefined) return null;
+  const through = await archivedThrough(db);
+  return through && new Date(asOf).getTime() < through.getTime()
+    ? `the history before ${through.toISOString()} is archived: a picture as of ${asOf} cannot be made`
+    : null;
 }

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awaitOutcome } from '../../src/commands/index.js';
 import { ensureHistoryPartitions, livePartitions } from '../../src/db/repositories/history.js';
 import { expireDue } from '../../src/jobs/expire.js';
+import { jobIds } from '../../src/jobs/job-id.js';
+import { enqueueNightlyReports } from '../../src/reports/nightly.js';
 import { archiveMonth } from '../../src/services/archive.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -164,6 +167,26 @@ describe('archiving a month of history', () => {
     const archivedAsOf = await balancesAsOf(client.id, '2026-01-20T00:00:00.000Z');
     expect(archivedAsOf.status, archivedAsOf.text).toBe(422);
     expect(archivedAsOf.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'query.as_of' }] });
+    // nor is a report's picture of it (the nightly run of an archived day): it fails, saying why; the ranged ones run
+    const nightOfJanuary = await enqueueNightlyReports(app.ctx, new Date('2026-01-21T12:00:00.000Z'));
+    for (const id of nightOfJanuary) await awaitOutcome(app.ctx, 'generate', jobIds.report(id), { timeoutMs: 20_000 });
+    const runs = (await app.database
+      .db('report_runs')
+      .whereIn('id', nightOfJanuary)
+      .orderBy('type')
+      .select('type', 'status', 'error')) as Array<{ type: string; status: string; error: string | null }>;
+    expect(runs.map((r) => [r.type, r.status])).toEqual([
+      ['balances', 'failed'],
+      ['consumption', 'done'],
+      ['expiring', 'failed'],
+      ['renewals', 'done'],
+      ['subscriptions', 'failed'],
+      ['top_packages', 'done'],
+    ]);
+    for (const r of runs.filter((x) => x.status === 'failed'))
+      expect(r.error).toBe(
+        'the history before 2026-02-01T00:00:00.000Z is archived: a picture as of 2026-01-21T00:00:00.000Z cannot be made',
+      );
 
     // it still finds a balance that disagrees with its (checkpoint + live) ledger
     const tampered = await app.database.db
