@@ -185,7 +185,8 @@ describe('archiving a month of history', () => {
     ]);
     for (const r of runs.filter((x) => x.status === 'failed'))
       expect(r.error).toBe(
-        'the history before 2026-02-01T00:00:00.000Z is archived: a picture as of 2026-01-21T00:00:00.000Z cannot be made',
+        'the history before 2026-02-01T00:00:00.000Z is archived: ' +
+          'a picture as of 2026-01-21T00:00:00.000Z cannot be made',
       );
 
     // it still finds a balance that disagrees with its (checkpoint + live) ledger
