@@ -29,6 +29,7 @@ import * as m0027 from './0027_endpoint_first_event.js';
 import * as m0028 from './0028_nightly_runs.js';
 import * as m0029 from './0029_endpoint_pauses.js';
 import * as m0030 from './0030_ledger_created_brin.js';
+import * as m0031 from './0031_lapse_at_period_end.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -70,6 +71,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0028_nightly_runs', m0028],
   ['0029_endpoint_pauses', m0029],
   ['0030_ledger_created_brin', m0030],
+  ['0031_lapse_at_period_end', m0031],
 ];
 
 /**

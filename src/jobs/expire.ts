@@ -311,7 +311,8 @@ async function expireSubscription(
         period_end: subscription.current_period_end,
         client_id: subscription.client_id,
         package_id: subscription.package_id,
-        expired_at: now,
+        // when it expired: at its period's end (as the subscription's expired_at), not when the sweep came
+        expired_at: subscription.current_period_end,
       });
     }
     if (subscription.status === 'pending') {

@@ -491,7 +491,8 @@ describe('the renewals report keeps the past', () => {
         client_id: client.id,
         package_id: pkg.id,
         period_end: new Date('2026-01-17T00:00:00.000Z'),
-        expired_at: new Date('2026-01-17T01:00:00.000Z'),
+        // at its period's end, though the sweep came an hour later
+        expired_at: new Date('2026-01-17T00:00:00.000Z'),
       }),
     ]);
   });

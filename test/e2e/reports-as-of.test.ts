@@ -4,6 +4,7 @@ import { balancesQuery } from '../../src/reports/balances.js';
 import { csvLine } from '../../src/reports/csv.js';
 import { expiringQuery } from '../../src/reports/expiring.js';
 import { nightlyReportId } from '../../src/reports/nightly.js';
+import { renewalsQuery } from '../../src/reports/renewals.js';
 import { subscriptionsQuery } from '../../src/reports/subscriptions.js';
 import type { ReportQuery, ReportRow } from '../../src/reports/types.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -148,6 +149,20 @@ describe('a picture made later equals the one taken at its instant', () => {
     expect([renewedThen?.renewal_count, renewedNow?.renewal_count]).toEqual([0, 1]);
     // B's period, pushed by its 5 frozen days (07-01 → 07-06), ends; A's second hold runs out 07-07
     await step('2027-07-08T00:00:00.000Z', () => nightly());
+    // the sweep recorded B's expiry on 07-08: it counts on 07-06, when its period ended (as its picture says)
+    const renewals = await reportRows(
+      app.database.db,
+      renewalsQuery({
+        from: new Date('2027-07-01T00:00:00.000Z'),
+        to: new Date('2027-07-08T23:59:59.999Z'),
+        groupBy: 'day',
+        timeZone: 'UTC',
+      }),
+    );
+    expect(renewals.map((r) => [r.period_start, r.renewals, r.expirations])).toEqual([
+      ['2027-07-01', 1, 0],
+      ['2027-07-06', 0, 1],
+    ]);
 
     for (const { at, rows } of taken) {
       for (const name of Object.keys(pictures) as Picture[]) {

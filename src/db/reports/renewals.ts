@@ -20,7 +20,8 @@ export interface RenewalsParams {
  * period), renewed (a renewal period), recharged, and expired, and the revenue of each kind from
  * the invoices issued in the bucket (void invoices left out). Every part counts a record that is
  * never rewritten — expirations come from `subscription_lapses`, not from the subscriptions' status
- * today — so a bucket of the past keeps its figures when a lapsed subscription is renewed later.
+ * today — so a bucket of the past keeps its figures when a lapsed subscription is renewed later. An expiration counts
+ * when its period ended (the lapse's `expired_at`), not when the sweep recorded it.
  */
 export function renewalsStatement(p: RenewalsParams): ReportStatement {
   // the same subscription filter on every part of the union

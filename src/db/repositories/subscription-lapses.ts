@@ -7,7 +7,10 @@ export interface SubscriptionLapseRow {
   period_end: Date;
   client_id: string;
   package_id: string;
-  /** When the sweep expired it (the renewals report buckets expirations by this). */
+  /**
+   * When it expired: the end of the period (the renewals report buckets expirations by this), whenever the sweep
+   * recorded it — the subscription's `expired_at` says the same (migration 0031).
+   */
   expired_at: Date;
 }
 
