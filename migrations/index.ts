@@ -30,6 +30,7 @@ import * as m0028 from './0028_nightly_runs.js';
 import * as m0029 from './0029_endpoint_pauses.js';
 import * as m0030 from './0030_ledger_created_brin.js';
 import * as m0031 from './0031_lapse_at_period_end.js';
+import * as m0032 from './0032_reversal_given_back.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -72,6 +73,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0029_endpoint_pauses', m0029],
   ['0030_ledger_created_brin', m0030],
   ['0031_lapse_at_period_end', m0031],
+  ['0032_reversal_given_back', m0032],
 ];
 
 /**

@@ -64,8 +64,12 @@ export interface ConsumptionFacts {
   consumedInLedger: Scaled;
   /** Σ of its `reverse` ledger entries (what was given back). */
   reversedInLedger: Scaled;
+  /** −Σ of its `expire` ledger entries: what its reversal gave back to a balance no longer usable, expired there. */
+  expiredInLedger: Scaled;
   /** What its reversal recorded as returned (0 when not reversed). */
   reversalReturned: Scaled;
+  /** What its reversal recorded as expired (0 when not reversed). */
+  reversalExpired: Scaled;
 }
 
 /** Σ allocations = applied quantity; the ledger took exactly that, once; a reversal gave back what it says. */
@@ -89,11 +93,23 @@ export function checkConsumption(facts: ConsumptionFacts): Violation[] {
   if (facts.status === 'rejected' && facts.applied !== 0n) {
     violations.push({ invariant: 'consumption_ledger', subject, detail: `rejected but applied is ${facts.applied}` });
   }
-  if (facts.reversedInLedger !== facts.reversalReturned) {
+  // a part given back to a balance no longer usable is expired there at once (rule 5): what stays given back is
+  // what the reversal returned. A reversal from before that rule wrote neither entry for its expired part (0, 0)
+  const kept = facts.reversedInLedger - facts.expiredInLedger;
+  if (kept !== facts.reversalReturned) {
     violations.push({
       invariant: 'consumption_ledger',
       subject,
-      detail: `the ledger gave back ${facts.reversedInLedger} but the reversal returned ${facts.reversalReturned}`,
+      detail: `the ledger gave back ${kept} but the reversal returned ${facts.reversalReturned}`,
+    });
+  }
+  if (facts.expiredInLedger !== 0n && facts.expiredInLedger !== facts.reversalExpired) {
+    violations.push({
+      invariant: 'consumption_ledger',
+      subject,
+      detail:
+        `the ledger expired ${facts.expiredInLedger} on giving back ` +
+        `but the reversal expired ${facts.reversalExpired}`,
     });
   }
   if (facts.status !== 'reversed' && facts.reversedInLedger !== 0n) {

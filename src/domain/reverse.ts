@@ -11,6 +11,9 @@ export interface ReversibleLot {
   frozen?: boolean;
 }
 
+/** The reason of the `expire` entry of a part given back to a balance that is no longer usable (rule 5). */
+export const EXPIRED_ON_RETURN = 'given back by a reversal after its balance had expired';
+
 export interface ReturnedPart {
   balanceId: string;
   amount: Scaled;
@@ -19,15 +22,18 @@ export interface ReturnedPart {
 
 export interface ReversalPlan {
   returned: ReturnedPart[];
-  /** Parts whose balance has expired or been voided since: not revived, recorded as expired. */
+  /**
+   * Parts whose balance has expired or been voided since: not revived — given back and expired there at once (a
+   * `reverse` and an `expire` entry).
+   */
   expired: Allocation[];
   returnedTotal: Scaled;
   expiredTotal: Scaled;
 }
 
 /**
- * DOMAIN.md consumption rule 5: each allocation goes back to its balance, unless that balance is no
- * longer usable (expired, void, or past its expiry at `now`), in which case that part stays spent. A
+ * DOMAIN.md consumption rule 5: each allocation goes back to its balance; when that balance is no longer usable
+ * (expired, void, or past its expiry at `now`) the part is not revived: it is recorded as expired there. A
  * frozen subscription's balance is not past its expiry while frozen: its clock stopped, and its expiry
  * moves later by the frozen time when the freeze ends.
  */

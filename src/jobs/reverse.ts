@@ -8,7 +8,7 @@ import { recordEvents } from '../db/repositories/outbox.js';
 import { transact } from '../db/transact.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
-import { planReversal, type ReversibleLot } from '../domain/reverse.js';
+import { EXPIRED_ON_RETURN, planReversal, type ReversibleLot } from '../domain/reverse.js';
 import { type ReversalResult, toReversalResult } from '../views/reversal.js';
 import { type JobPayload, jobIdOf } from './definitions.js';
 
@@ -64,35 +64,59 @@ export async function reverseConsumption(
       now,
     );
     const byId = new Map(balances.map((b) => [b.id, b]));
-    await appendLedgerEntries(
-      tx,
-      plan.returned.map((part) => {
-        const balance = byId.get(part.balanceId)!;
-        return {
-          balance_id: part.balanceId,
-          client_id: balance.client_id,
-          credit_type_id: balance.credit_type_id,
-          subscription_id: balance.subscription_id,
-          kind: 'reverse' as const,
-          amount: part.amount,
-          remaining_after: part.remainingAfter,
-          consumption_id: consumption.id,
-          job_id: jobId,
-          actor,
-          reason: data.reason ?? null,
-          effective_at: now,
-          created_at: now,
-        };
-      }),
-    );
-    const returnedByLot = new Map<string, { amount: bigint; after: bigint }>();
+    const entry = (balanceId: string, kind: 'reverse' | 'expire', amount: bigint, remainingAfter: bigint) => {
+      const balance = byId.get(balanceId)!;
+      return {
+        balance_id: balanceId,
+        client_id: balance.client_id,
+        credit_type_id: balance.credit_type_id,
+        subscription_id: balance.subscription_id,
+        kind,
+        amount,
+        remaining_after: remainingAfter,
+        consumption_id: consumption.id,
+        job_id: jobId,
+        actor,
+        reason: kind === 'reverse' ? (data.reason ?? null) : EXPIRED_ON_RETURN,
+        effective_at: now,
+        created_at: now,
+      };
+    };
+    // a part whose balance is no longer usable goes back to it and expires there at once (DOMAIN.md rule 5: "not
+    // revived: its part is recorded as expired"): a `reverse` and an `expire` entry, the balance's remaining as it
+    // was, its consumed less the part and its expired more — the use is taken back either way
+    const entries = [];
+    const changes = new Map<string, { remaining: bigint; consumed: bigint; expired: bigint }>();
+    const change = (id: string) => {
+      const found = changes.get(id);
+      if (found) return found;
+      const fresh = { remaining: byId.get(id)!.remaining, consumed: 0n, expired: 0n };
+      changes.set(id, fresh);
+      return fresh;
+    };
     for (const part of plan.returned) {
-      const prev = returnedByLot.get(part.balanceId)?.amount ?? 0n;
-      returnedByLot.set(part.balanceId, { amount: prev + part.amount, after: part.remainingAfter });
+      entries.push(entry(part.balanceId, 'reverse', part.amount, part.remainingAfter));
+      const c = change(part.balanceId);
+      c.remaining = part.remainingAfter;
+      c.consumed -= part.amount;
     }
+    for (const part of plan.expired) {
+      if (!byId.has(part.balanceId)) continue;
+      const c = change(part.balanceId);
+      entries.push(entry(part.balanceId, 'reverse', part.amount, c.remaining + part.amount));
+      entries.push(entry(part.balanceId, 'expire', -part.amount, c.remaining));
+      c.consumed -= part.amount;
+      c.expired += part.amount;
+    }
+    await appendLedgerEntries(tx, entries);
     await applyBalanceChanges(
       tx,
-      [...returnedByLot].map(([id, r]) => ({ id, remaining: r.after, consumed: -r.amount })),
+      [...changes].map(([id, c]) => ({
+        id,
+        remaining: c.remaining,
+        consumed: c.consumed,
+        ...(c.expired > 0n ? { expired: c.expired } : {}),
+      })),
       now,
     );
     const updated = await markReversed(tx, consumption.id, {

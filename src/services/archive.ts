@@ -74,7 +74,9 @@ async function archiveIn(db: Executor, month: HistoryMonth, now: Date): Promise<
         allocationSum: BigInt(c.allocation_sum ?? 0),
         consumedInLedger: BigInt(c.consumed ?? 0),
         reversedInLedger: BigInt(c.reversed ?? 0),
+        expiredInLedger: BigInt(c.expired ?? 0),
         reversalReturned: c.reversal_returned ?? 0n,
+        reversalExpired: c.reversal_expired ?? 0n,
       }),
     );
     if (violations.length > 0) {

@@ -172,7 +172,9 @@ async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyRep
           allocationSum: big(allocated.get(row.id) ?? null),
           consumedInLedger: big(written.get(row.id)?.consumed ?? null),
           reversedInLedger: big(written.get(row.id)?.reversed ?? null),
+          expiredInLedger: big(written.get(row.id)?.expired ?? null),
           reversalReturned: row.reversal_returned ?? 0n,
+          reversalExpired: row.reversal_expired ?? 0n,
         }),
       );
     }

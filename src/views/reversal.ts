@@ -8,7 +8,9 @@ export const reversalResultSchema = z
     consumption_id: z.uuid(),
     status: z.literal('reversed'),
     returned: z.string().meta({ description: 'Units given back to their balances.' }),
-    expired: z.string().meta({ description: 'Units whose balance had expired or been voided: not revived.' }),
+    expired: z.string().meta({
+      description: 'Units whose balance had expired or been voided: not revived — given back and expired there.',
+    }),
     reversed_at: z.string(),
     replayed: z.boolean(),
   })

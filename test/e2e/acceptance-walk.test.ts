@@ -884,38 +884,38 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     const find = async (key: string) =>
       (await ok('GET', `/v1/consumptions?client=acme&idempotency_key=${key}`)).data[0];
     // u4 (4 sms of B1, 03-05): B1 expired 04-07 18:00. DOMAIN.md rule 5: "an expired one is not revived: its part
-    // is recorded as expired" — the service records it in the reversal (expired 4, returned 0) and leaves the
-    // units spent on B1: consumed stays 84, expired 47 (another reading: reverse + expire entries, 80 and 51)
+    // is recorded as expired" — given back to B1 and expired there at once (a reverse and an expire entry): the
+    // reversal says expired 4, returned 0; consumed 84 → 80, expired 47 → 51, remaining unchanged
     const u4 = await find('u4');
     const reversed = await ok('POST', `/v1/consumptions/${u4.id}/reverse?wait=true`);
     expect(reversed).toMatchObject({ status: 'reversed', returned: '0', expired: '4' });
-    expect(await row('sms')).toMatchObject({ consumed: '84', expired: '47', remaining: '129' });
+    expect(await row('sms')).toMatchObject({ consumed: '80', expired: '51', remaining: '129' });
     // HH's capture (1 sms of G2, 03-15): G2 is valid until 05-01, the unit goes back → 130
     const hh = await ok('GET', `/v1/holds/${ids.HH}`);
     const back = await ok('POST', `/v1/consumptions/${hh.consumption_id}/reverse?wait=true`);
     expect(back).toMatchObject({ status: 'reversed', returned: '1', expired: '0' });
-    expect(await row('sms')).toMatchObject({ consumed: '83', remaining: '130' });
+    expect(await row('sms')).toMatchObject({ consumed: '79', remaining: '130' });
 
     const usage = async (q: string) =>
       (await ok('GET', `/v1/clients/acme/usage?credit_type=sms&from=2026-03-01&to=2026-04-30&${q}`)).data.map(
         (r: { key: string; quantity: string }) => [r.key, r.quantity],
       );
-    // "net of reversals", by when each happened: the unit given back on 04-09 counts on 04-09 (−1), u4's 4 stay
+    // "net of reversals", by when each happened: given back on 04-09, u4's 4 and HH's 1 count on 04-09 (−5)
     const byDay = [
       ['2026-03-02', '15'],
       ['2026-03-03', '20'],
       ['2026-03-05', '44'],
       ['2026-03-13', '4'],
       ['2026-03-15', '1'],
-      ['2026-04-09', '-1'],
+      ['2026-04-09', '-5'],
     ];
     expect(await usage('group_by=day')).toEqual(byDay);
     // the net sums to what the balances call consumed
-    expect(byDay.reduce((sum, [, q]) => sum + Number(q), 0)).toBe(83);
+    expect(byDay.reduce((sum, [, q]) => sum + Number(q), 0)).toBe(79);
     // (none): u3 3, HF 4, HH 1 − 1
     const byBranch = [
       ['alex', '37'],
-      ['cairo', '19'],
+      ['cairo', '15'],
       ['giza', '20'],
       ['(none)', '7'],
     ];

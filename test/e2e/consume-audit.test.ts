@@ -663,7 +663,7 @@ describe('API.md: a creating POST honours Idempotency-Key', () => {
 });
 
 describe('rule 5: a reversal gives each allocation back, once', () => {
-  it('to the balances it came from; one expired meanwhile keeps its part spent; twice is one answer', async () => {
+  it('to the balances it came from; one expired meanwhile takes its part back expired; twice is once', async () => {
     await catalog();
     const a = await grant({ units: 5, expires_at: '2026-03-03T00:00:00.000Z' });
     const b = await grant({ units: 5, expires_at: '2026-04-01T00:00:00.000Z' });
@@ -688,16 +688,28 @@ describe('rule 5: a reversal gives each allocation back, once', () => {
       replayed: false,
     });
     expect(await remainingOf(a.id, b.id, c.id)).toEqual(['0', '5', '5']);
+    // `a` is not revived: its 5 go back and expire there at once (a reverse and an expire entry, 0 left after)
     const entries = await app.database
       .db('ledger_entries')
-      .where({ kind: 'reverse', consumption_id: used.body.id })
-      .orderBy('amount', 'desc');
+      .whereIn('kind', ['reverse', 'expire'])
+      .andWhere({ consumption_id: used.body.id })
+      .orderBy('seq');
+    const at = (id: string) => ({ [a.id]: 'a', [b.id]: 'b', [c.id]: 'c' })[id];
     expect(
-      entries.map((e: { balance_id: string; amount: string | bigint }) => [e.balance_id, String(e.amount)]),
+      entries.map((e: { balance_id: string; kind: string; amount: bigint; remaining_after: bigint }) => [
+        at(e.balance_id),
+        e.kind,
+        String(e.amount),
+        String(e.remaining_after),
+      ]),
     ).toEqual([
-      [b.id, '5'],
-      [c.id, '2'],
+      ['b', 'reverse', '5', '5'],
+      ['c', 'reverse', '2', '5'],
+      ['a', 'reverse', '5', '5'],
+      ['a', 'expire', '-5', '0'],
     ]);
+    // so `a` counts its 5 expired, not consumed
+    expect(await ok('GET', `/v1/balances/${a.id}`)).toMatchObject({ consumed: '0', expired: '5', remaining: '0' });
     const before = await writes();
     const again = await reverse();
     expect(again.status, again.text).toBe(200);
@@ -712,7 +724,7 @@ describe('rule 5: a reversal gives each allocation back, once', () => {
     expect(q.body).toMatchObject({ would: 'reject', remaining: '10', shortfall: '1' });
   });
 
-  it('a partial use gives back what it took; a void balance keeps its part; a rejected use gives nothing', async () => {
+  it('a partial use gives back what it took; a void balance expires its part; a rejected one nothing', async () => {
     await catalog();
     await pack('month', 4);
     const s = await buy('month');
@@ -728,6 +740,11 @@ describe('rule 5: a reversal gives each allocation back, once', () => {
     expect(rev.status, rev.text).toBe(200);
     expect(rev.body).toMatchObject({ returned: '3', expired: '4' });
     expect(await remainingOf(s.balances[0]!.id, g.id)).toEqual(['0', '3']);
+    expect(await ok('GET', `/v1/balances/${s.balances[0]!.id}`)).toMatchObject({
+      status: 'void',
+      consumed: '0',
+      expired: '4',
+    });
 
     const rejected = await consume({ quantity: 100, idempotency_key: 'p2' });
     expectProblem(rejected, 422, 'insufficient_balance');

@@ -770,10 +770,10 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
     // reversed once: the same answer again
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ status: 'reversed', returned: '60', expired: '60', replayed: true });
-    // BPs gets its 60 back (valid until 04-09 22:00Z); B1s's 60 is not revived. The documents say that part is
-    // "recorded as expired": the service records it so in the reversal's answer (`expired: "60"`) and keeps it
-    // spent in every count (balances, usage, reports) — consumed 260 − 60 returned, expired unchanged.
-    expect(await row('sms')).toMatchObject({ granted: '870', consumed: '200', expired: '250', remaining: '420' });
+    // BPs gets its 60 back (valid until 04-09 22:00Z); B1s's 60 is not revived: DOMAIN.md rule 5 "its part is
+    // recorded as expired" — given back to B1s and expired there at once, so the whole use is taken back from
+    // consumed (260 − 120) and B1s's 60 count as expired (250 + 60); remaining grows by BPs's 60 only
+    expect(await row('sms')).toMatchObject({ granted: '870', consumed: '140', expired: '310', remaining: '420' });
     expect(await row('support')).toMatchObject({
       granted: '16.5',
       consumed: '7.5',
@@ -809,15 +809,16 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
       kind: 'recharge',
       total: 4000,
     });
-    expect(await row('sms')).toMatchObject({ granted: '1020', consumed: '450', expired: '250', remaining: '320' });
+    expect(await row('sms')).toMatchObject({ granted: '1020', consumed: '390', expired: '310', remaining: '320' });
     expect(await row('support')).toMatchObject({ granted: '19', consumed: '7.5', expired: '2.5', remaining: '9' });
     const byBranch = await ok(
       'GET',
       '/v1/clients/acme/usage?credit_type=sms&group_by=branch&from=2027-01-01&to=2027-04-01',
     );
-    // riyadh 10 + 130 + 250; jeddah 120 − 60 given back: 450 in all, the balances' consumed
+    // riyadh 10 + 130 + 250; jeddah 120 − 120 given back (60 returned, 60 expired where it went back): 390 in all,
+    // the balances' consumed
     expect(byBranch.data).toEqual([
-      { key: 'jeddah', quantity: '60' },
+      { key: 'jeddah', quantity: '0' },
       { key: 'riyadh', quantity: '390' },
     ]);
   });
@@ -847,7 +848,7 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
       r.expired,
     ];
     expect(bal.map(cols)).toEqual([
-      [ids.S1, 'sms', '450', '200', '150', '100'],
+      [ids.S1, 'sms', '450', '140', '150', '160'],
       [ids.S1, 'support', '10', '5', '2.5', '2.5'],
       [ids.S2, 'sms', '450', '130', '170', '150'],
       [ids.S2, 'support', '9', '2.5', '6.5', '0'],
@@ -855,11 +856,11 @@ describe('the hidden scenario, numbers by hand (Asia/Riyadh)', () => {
       [ids.P2, 'sms', '60', '60', '0', '0'],
     ]);
     const cons = (await jsonRows(app, { type: 'consumption', params: { ...range, group_by: 'month' } })).rows;
-    // the reversal counts when it was made (the report sums the ledger): 31 Mar, 60 given back
+    // the reversal counts when it was made (the report sums the ledger): 31 Mar, 120 given back
     expect(cons.map((r) => [r.period_start, r.credit_type, r.consumed, r.reversed, r.net])).toEqual([
       ['2027-02-01', 'sms', '260', '0', '260'],
       ['2027-02-01', 'support', '7.5', '0', '7.5'],
-      ['2027-03-01', 'sms', '250', '60', '190'],
+      ['2027-03-01', 'sms', '250', '120', '130'],
     ]);
     // a day given as a date is a Riyadh day: 10 Feb holds C2 (02-09 23:00Z) and the capture (02-10 00:00Z)
     const day = await jsonRows(app, {

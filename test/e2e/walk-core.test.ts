@@ -576,12 +576,13 @@ describe('walk-core: edges of the calendar', () => {
 
 describe('walk-core: months later', () => {
   const now = '2027-01-31T00:00:00.000Z';
-  it('reversing a use whose balances expired gives nothing back: its part stays spent, as expired', async () => {
+  it('reversing a use whose balances expired revives nothing: its part comes back expired', async () => {
     const order = (await ok('GET', '/v1/consumptions?client=walk-order&idempotency_key=o-3')).data[0];
     const rev = await ok('POST', `/v1/consumptions/${order.id}/reverse?wait=true`);
     expect([rev.status, rev.returned, rev.expired]).toEqual(['reversed', '0', '130']);
+    // the 130 are taken back from consumed and expire where they went back: 0 consumed, 120 + 130 expired
     const row = rowOf(await ok('GET', '/v1/clients/walk-order/balances'), 'sms');
-    expect([row.granted, row.consumed, row.expired, row.remaining]).toEqual(['250', '130', '120', '0']);
+    expect([row.granted, row.consumed, row.expired, row.remaining]).toEqual(['250', '0', '250', '0']);
     const params = {
       client: 'walk-order',
       credit_type: 'sms',
@@ -590,8 +591,10 @@ describe('walk-core: months later', () => {
       to: '2027-01-31',
     };
     const { rows } = await jsonRows(app, { type: 'consumption', params });
+    // each reversal counts when it was made: the 130 given back now (2027-01-31), expired where they went back
     expect(rows.map((r) => [r.period_start, r.consumed, r.reversed, r.net])).toEqual([
       ['2026-03-01', '250', '120', '130'],
+      ['2027-01-01', '0', '130', '-130'],
     ]);
   });
 
@@ -692,8 +695,8 @@ describe('walk-core: defaults', () => {
   it('a report on demand covers the last 30 days up to and including now', async () => {
     const { doc, rows } = await jsonRows(app, { type: 'consumption', params: { credit_type: 'sms' } });
     expect([doc.params.from, doc.params.to]).toEqual(['2027-01-01T00:00:00.000Z', '2027-01-31T00:00:00.000Z']);
-    // walk-year's 2 and walk-pend's 1, used at this very instant
-    expect(rows.map((r) => [r.period_start, r.consumed, r.net])).toEqual([['2027-01-31', '3', '3']]);
+    // walk-year's 2 and walk-pend's 1, used at this very instant; walk-order's 130 taken back today
+    expect(rows.map((r) => [r.period_start, r.consumed, r.net])).toEqual([['2027-01-31', '3', '-127']]);
   });
 
   it('a renewal following the package takes its changed validity; lapsed, it starts now', async () => {

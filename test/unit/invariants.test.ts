@@ -95,7 +95,9 @@ describe(
       allocationSum: 50n,
       consumedInLedger: 50n,
       reversedInLedger: 0n,
+      expiredInLedger: 0n,
       reversalReturned: 0n,
+      reversalExpired: 0n,
       ...over,
     });
 
@@ -114,8 +116,18 @@ describe(
         facts: consumption({ status: 'reversed', reversedInLedger: 50n, reversalReturned: 50n }),
       },
       {
-        label: 'reversed, part of it expired',
-        facts: consumption({ status: 'reversed', reversedInLedger: 20n, reversalReturned: 20n }),
+        label: 'reversed, part of it expired (given back and expired there at once)',
+        facts: consumption({
+          status: 'reversed',
+          reversedInLedger: 50n,
+          expiredInLedger: 30n,
+          reversalReturned: 20n,
+          reversalExpired: 30n,
+        }),
+      },
+      {
+        label: 'reversed before the expired part was written to the ledger (it stayed spent)',
+        facts: consumption({ status: 'reversed', reversedInLedger: 20n, reversalReturned: 20n, reversalExpired: 30n }),
       },
     ])('holds for a consumption $label', ({ facts }) => {
       expect(checkConsumption(facts)).toEqual([]);
@@ -150,6 +162,17 @@ describe(
       {
         label: 'reversed twice in the ledger',
         facts: consumption({ status: 'reversed', reversedInLedger: 100n, reversalReturned: 50n }),
+        invariants: ['consumption_ledger'],
+      },
+      {
+        label: 'expired on giving back other than the reversal says',
+        facts: consumption({
+          status: 'reversed',
+          reversedInLedger: 50n,
+          expiredInLedger: 20n,
+          reversalReturned: 30n,
+          reversalExpired: 30n,
+        }),
         invariants: ['consumption_ledger'],
       },
       {

@@ -420,6 +420,8 @@ export async function markReversed(
       reversed_at: reversal.at,
       reversal_returned: reversal.returned,
       reversal_expired: reversal.expired,
+      // the expired part too: given back to its balance and expired there (migration 0032)
+      reversal_given_back: reversal.returned + reversal.expired,
     })
     .returning('*')) as ConsumptionRow[];
   if (!row) throw new Error(`consumption ${id} vanished while it was locked`);

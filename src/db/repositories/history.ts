@@ -101,9 +101,11 @@ export interface ArchivedConsumptionFacts {
   status: 'applied' | 'partial' | 'rejected' | 'reversed';
   applied: bigint;
   reversal_returned: bigint | null;
+  reversal_expired: bigint | null;
   allocation_sum: Aggregate;
   consumed: Aggregate;
   reversed: Aggregate;
+  expired: Aggregate;
 }
 
 /**
@@ -113,16 +115,20 @@ export interface ArchivedConsumptionFacts {
  */
 export async function mismatchedConsumptionsOf(tx: Tx, month: HistoryMonth): Promise<ArchivedConsumptionFacts[]> {
   const result = await tx.raw<{ rows: ArchivedConsumptionFacts[] }>(
-    `SELECT c.id, c.status, c.applied, c.reversal_returned, x.allocation_sum, y.consumed, y.reversed
+    `SELECT c.id, c.status, c.applied, c.reversal_returned, c.reversal_expired, x.allocation_sum, y.consumed,
+            y.reversed, y.expired
        FROM consumptions c
        CROSS JOIN LATERAL (SELECT COALESCE(SUM(a.amount), 0) AS allocation_sum
                              FROM consumption_allocations a WHERE a.consumption_id = c.id) x
        CROSS JOIN LATERAL (SELECT COALESCE(-SUM(l.amount) FILTER (WHERE l.kind = 'consume'), 0) AS consumed,
-                                  COALESCE(SUM(l.amount) FILTER (WHERE l.kind = 'reverse'), 0) AS reversed
+                                  COALESCE(SUM(l.amount) FILTER (WHERE l.kind = 'reverse'), 0) AS reversed,
+                                  COALESCE(-SUM(l.amount) FILTER (WHERE l.kind = 'expire'), 0) AS expired
                              FROM ledger_entries l WHERE l.consumption_id = c.id) y
       WHERE c.created_at >= ? AND c.created_at < ?
         AND (x.allocation_sum <> c.applied OR y.consumed <> c.applied
-             OR y.reversed <> COALESCE(c.reversal_returned, 0) OR (c.status = 'rejected' AND c.applied <> 0))`,
+             OR y.reversed - y.expired <> COALESCE(c.reversal_returned, 0)
+             OR (y.expired <> 0 AND y.expired <> COALESCE(c.reversal_expired, 0))
+             OR (c.status = 'rejected' AND c.applied <> 0))`,
     [month.start, month.end],
   );
   return result.rows;

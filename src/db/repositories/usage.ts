@@ -24,7 +24,8 @@ export const NO_DIMENSION_VALUE = '(none)';
 /**
  * GET /v1/clients/{id}/usage: net use of one client's credit type per key — what consumptions took
  * when they occurred, minus what reversals gave back when they happened (the same sums as the
- * ledger's `consume` and `reverse` entries, whose effective_at are occurred_at and reversed_at).
+ * ledger's `consume` and `reverse` entries, whose effective_at are occurred_at and reversed_at: a reversal gives
+ * back its expired part too, which expires on its balance — `reversal_given_back`, migration 0032).
  * Read from consumptions through consumptions_usage and consumptions_reversed (migration 0016).
  * Calendar keys are the bucket's first day (YYYY-MM-DD); dimension keys the value, or "(none)" last.
  */
@@ -45,10 +46,10 @@ export async function usageRows(db: Executor, scope: UsageScope): Promise<Array<
          FROM consumptions
         WHERE client_id = ? AND credit_type_id = ? AND applied > 0 AND occurred_at >= ? AND occurred_at <= ?
        UNION ALL
-       SELECT reversed_at, -reversal_returned, dimensions
+       SELECT reversed_at, -COALESCE(reversal_given_back, reversal_returned), dimensions
          FROM consumptions
         WHERE client_id = ? AND credit_type_id = ? AND reversed_at IS NOT NULL
-          AND reversed_at >= ? AND reversed_at <= ? AND reversal_returned > 0)
+          AND reversed_at >= ? AND reversed_at <= ? AND COALESCE(reversal_given_back, reversal_returned) > 0)
      SELECT g.key, g.quantity
        FROM (SELECT ${groupKeySql} AS key, sum(m.amount)::bigint AS quantity FROM m GROUP BY 1) AS g
       ORDER BY ${calendar ? 'g.key' : `(g.key = '${NO_DIMENSION_VALUE}'), g.key`}`,

@@ -102,7 +102,10 @@ export async function openHoldTotals(db: Executor, range: IdRange): Promise<Arra
   return result.rows;
 }
 
-export type ConsumptionFacts = Pick<ConsumptionRow, 'id' | 'status' | 'applied' | 'reversal_returned'>;
+export type ConsumptionFacts = Pick<
+  ConsumptionRow,
+  'id' | 'status' | 'applied' | 'reversal_returned' | 'reversal_expired'
+>;
 
 /**
  * Up to `limit` consumptions with an id above `afterId`, by id; only those written at or after `since` when given
@@ -119,7 +122,7 @@ export async function consumptionsAfterId(
   return (await query
     .orderBy('id')
     .limit(limit)
-    .select('id', 'status', 'applied', 'reversal_returned')) as ConsumptionFacts[];
+    .select('id', 'status', 'applied', 'reversal_returned', 'reversal_expired')) as ConsumptionFacts[];
 }
 
 /** The sum of the allocations of each consumption in `range` that has any. */
@@ -132,15 +135,21 @@ export async function allocationTotals(db: Executor, range: IdRange): Promise<Ar
   return result.rows;
 }
 
-/** What the ledger took (consume entries, positive) and gave back (reverse entries) for each consumption in `range`. */
+/**
+ * What the ledger took (consume entries, positive), gave back (reverse entries) and, of that, expired at once on a
+ * balance no longer usable (a reversal's expire entries, positive) for each consumption in `range`.
+ */
 export async function consumptionLedgerTotals(
   db: Executor,
   range: IdRange,
-): Promise<Array<{ id: string; consumed: Aggregate; reversed: Aggregate }>> {
-  const result = await db.raw<{ rows: Array<{ id: string; consumed: Aggregate; reversed: Aggregate }> }>(
+): Promise<Array<{ id: string; consumed: Aggregate; reversed: Aggregate; expired: Aggregate }>> {
+  const result = await db.raw<{
+    rows: Array<{ id: string; consumed: Aggregate; reversed: Aggregate; expired: Aggregate }>;
+  }>(
     `SELECT consumption_id AS id,
             -SUM(amount) FILTER (WHERE kind = 'consume') AS consumed,
-            SUM(amount) FILTER (WHERE kind = 'reverse') AS reversed
+            SUM(amount) FILTER (WHERE kind = 'reverse') AS reversed,
+            -SUM(amount) FILTER (WHERE kind = 'expire') AS expired
        FROM ledger_entries WHERE consumption_id > ? AND consumption_id <= ? GROUP BY consumption_id`,
     [range.after, range.last],
   );

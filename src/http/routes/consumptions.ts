@@ -257,9 +257,12 @@ export const consumptionRoutes: AnyRoute[] = [
     tag: 'consumption',
     summary: "Give a consumption's units back to their balances, once",
     description:
-      'Units whose balance has expired since are not revived; the answer says how many (`expired`). Those stay ' +
-      "spent: recorded on the consumption only, they leave the balance's totals, the ledger and the usage as they " +
-      'were (the use counts as used). Reversing again answers the first reversal.',
+      'Units whose balance has expired (or been voided) since are not revived; the answer says how many ' +
+      '(`expired`). They go back to that balance and expire there at once (DOMAIN.md rule 5: "recorded as ' +
+      'expired"): a `reverse` and an `expire` ledger entry, the balance\'s `consumed` less them and its `expired` ' +
+      'more, its `remaining` as it was. So the whole use is taken back from what was consumed (the usage and the ' +
+      'consumption report count the reversal, `returned` + `expired`, when it was made). Reversing again answers ' +
+      'the first reversal.',
     params: idParams,
     query: waitQuery,
     body: z.strictObject({ reason: z.string().max(500).optional() }).optional(),

@@ -5,6 +5,7 @@ import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import type { Availability } from '../../domain/availability.js';
 import { LEDGER_KINDS, type LedgerKind } from '../../domain/ledger-entry.js';
 import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
+import { EXPIRED_ON_RETURN } from '../../domain/reverse.js';
 import { settleOwedOf } from '../../jobs/swept-reads.js';
 import { asOfArchived, clientBalances, clientBalancesAsOf, clientStatement } from '../../services/balances.js';
 import { clientForecast, type ForecastView } from '../../services/forecast.js';
@@ -147,6 +148,7 @@ const SYSTEM_REASONS: Array<[RegExp, (ctx: UiContext, m: RegExpExecArray) => Htm
   ],
   [exactly(CANCELLED_REASON), (ctx) => ctx.t('clients.reason_cancelled')],
   [exactly(UNDONE_BY_FREEZE), (ctx) => ctx.t('clients.reason_undone_by_freeze')],
+  [exactly(EXPIRED_ON_RETURN), (ctx) => ctx.t('clients.reason_expired_on_return')],
   [exactly(UNDONE_BY_CANCEL), (ctx) => ctx.t('clients.reason_undone_by_cancel')],
   [exactly(RECHARGE_UNDONE), (ctx) => ctx.t('clients.reason_recharge_undone')],
   [
