@@ -79,10 +79,26 @@ export async function createReportRun(
   });
 }
 
-/** `<type>-<YYYY-MM-DD>.<ext>`, the day the run was asked for, in the business time zone. */
-export function downloadFileName(run: Pick<ReportRunRow, 'type' | 'format' | 'created_at'>, timeZone: string): string {
-  const day = DateTime.fromJSDate(run.created_at, { zone: timeZone }).toISODate() ?? 'report';
-  return `${run.type}-${day}.${run.format}`;
+/**
+ * `<type>-<what it covers>.<ext>`: a picture (`as_of`) is named for the business day it ends (a nightly run as of
+ * midnight: the day before it; one asked at 14:00: that day), a range for its first and last days (`<from>_<to>`, or
+ * the one day) in the run's time zone — so that a night's catch-up runs, made on one day for several, download under
+ * names that tell them apart. A run with neither (none is made so) keeps the day it was asked for.
+ */
+export function downloadFileName(
+  run: Pick<ReportRunRow, 'type' | 'format' | 'created_at' | 'params'>,
+  timeZone: string,
+): string {
+  const params = run.params as { as_of?: string; from?: string; to?: string; time_zone?: string };
+  const dayOf = (at: Date, zone: string) => DateTime.fromJSDate(at, { zone }).toISODate();
+  let covers = dayOf(run.created_at, timeZone);
+  if (params.as_of) covers = dayOf(new Date(Date.parse(params.as_of) - 1), timeZone);
+  else if (params.from && params.to) {
+    const zone = params.time_zone ?? timeZone;
+    const [from, to] = [dayOf(new Date(params.from), zone), dayOf(new Date(params.to), zone)];
+    covers = from === to ? from : `${from}_${to}`;
+  }
+  return `${run.type}-${covers ?? 'report'}.${run.format}`;
 }
 
 /** Why a run cannot be downloaded yet, or undefined when it can. */

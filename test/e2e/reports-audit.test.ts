@@ -327,11 +327,15 @@ describe('consumption', () => {
   it('the nightly run of 04-01 covers that local day only', async () => {
     const run = await awaitRun(app, nightlyReportId('consumption', '2026-04-01'));
     expect(run.params).toMatchObject({ from: '2026-03-31T21:00:00.000Z', to: '2026-04-01T20:59:59.999Z' });
-    const csv = parseCsv((await download(app, run.id)).text);
-    expect(csv).toEqual([
+    const file = await download(app, run.id);
+    expect(parseCsv(file.text)).toEqual([
       ['period_start', 'credit_type', 'unit', 'consumed', 'reversed', 'net'],
       ['2026-04-01', 'ra-min', 'minute', '1.5', '0', '1.5'],
     ]);
+    // made on 04-02, named for the day it covers; the picture as of its midnight too
+    expect(file.headers.get('content-disposition')).toBe('attachment; filename="consumption-2026-04-01.csv"');
+    const picture = await download(app, nightlyReportId('balances', '2026-04-01'));
+    expect(picture.headers.get('content-disposition')).toBe('attachment; filename="balances-2026-04-01.csv"');
     // the nightly sweep again the same local day: the same six runs, none made or generated again
     const nightlyRuns = () => app.ctx.db('report_runs').where({ trigger: 'nightly' }).count<{ count: string }[]>();
     const before = await nightlyRuns();
@@ -514,8 +518,10 @@ describe('balances, subscriptions, renewals, top packages', () => {
     const run = await runReport(app, { type: 'top_packages', params: RANGE, format: 'csv' });
     const file = await download(app, run.id);
     expect(file.text).toContain('\r\n2,ra-basic,"Basic, ""plus""",USD,1,0,1,1050\r\n');
-    // asked at 04-02 13:00 local: the file is named for that business day
-    expect(file.headers.get('content-disposition')).toBe('attachment; filename="top_packages-2026-04-02.csv"');
+    // named for the business days it covers, 03-01 to 04-02
+    expect(file.headers.get('content-disposition')).toBe(
+      'attachment; filename="top_packages-2026-03-01_2026-04-02.csv"',
+    );
     expect(file.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     // the back office's link sends the same bytes
     const ui = await fetch(`${app.baseUrl}/ui/reports/${run.id}/download`, {

@@ -97,7 +97,8 @@ export const reportRoutes: AnyRoute[] = [
       200: {
         description:
           'The report file: `text/csv; charset=utf-8` or `application/json`, `Content-Disposition: attachment; ' +
-          'filename="<type>-<date>.<ext>"`',
+          'filename="<type>-<days>.<ext>"`: the business day a picture (`as_of`) ends, or the first and last days ' +
+          'of a range (`<from>_<to>`, one day alone when they are the same)',
         contentType: ['text/csv', 'application/json'],
       },
       404: { description: 'No such run' },
