@@ -386,7 +386,8 @@ describe('balances, subscriptions, renewals, top packages', () => {
       client_name: A_NAME,
       period_end: '2026-04-01T09:00:00.000Z',
       days_left: 0,
-      depleted: true,
+      // expired: it has nothing to spend because it ended, not because it used it up
+      depleted: false,
     });
     // 04-02 10:00Z → 05-01 09:00Z is 28 days 23 hours: 29 days left (begun days count)
     expect(b).toMatchObject({

@@ -381,15 +381,16 @@ describe('subscriptions', () => {
         client_ref: s.client.external_ref,
         period_end: s.current_period_end,
         days_left: live ? Math.max(0, Math.ceil((Date.parse(s.current_period_end) - now.getTime()) / 86_400_000)) : 0,
-        depleted: !s.balances.some(usable),
+        // an ended one is not called depleted: it has nothing to spend because it ended
+        depleted: live && !s.balances.some(usable),
       });
     }
     expect(detail.find((r) => r.client_ref === 'x-zeta')).toMatchObject({
       status: 'expired',
-      depleted: true,
+      depleted: false,
       days_left: 0,
     });
-    expect(detail.find((r) => r.status === 'cancelled')).toMatchObject({ client_ref: 'x-acme', depleted: true });
+    expect(detail.find((r) => r.status === 'cancelled')).toMatchObject({ client_ref: 'x-acme', depleted: false });
   });
 });
 

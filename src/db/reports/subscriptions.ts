@@ -18,7 +18,7 @@ const LIVE = `('active', 'pending', 'suspended', 'frozen')`;
 /**
  * `subscriptions`, as of a moment: first one `summary` row per package and status with its count,
  * then one `subscription` row each, with its current period, the days left in it, whether it is
- * depleted (no usable units left of any credit type) and whether it renews by itself. One
+ * depleted (live, and no usable units left of any credit type) and whether it renews by itself. One
  * statement, so the counts and the list come from the same snapshot. As they stood at `as_of` (as-of.ts: `st` and
  * `bt` are the subscriptions and the balances then).
  */
@@ -43,10 +43,12 @@ export function subscriptionsStatement(p: SubscriptionsParams): ReportStatement 
              CASE WHEN s.status IN ${LIVE}
                   THEN GREATEST(0, ceil(extract(epoch FROM s.current_period_end - ?::timestamptz) / 86400))::integer
                   ELSE 0 END,
-             -- a frozen subscription's clock stopped: its units are not gone past their (old) date
-             NOT EXISTS (SELECT 1 FROM bt b
-                          WHERE b.subscription_id = s.id AND b.status = 'active' AND b.remaining > 0
-                            AND b.valid_from <= ? AND (b.expires_at > ? OR s.status = 'frozen')),
+             -- a frozen subscription's clock stopped: its units are not gone past their (old) date; one that ended
+             -- (expired, cancelled) has nothing to spend by its status, not because it used it up
+             s.status IN ${LIVE}
+               AND NOT EXISTS (SELECT 1 FROM bt b
+                                WHERE b.subscription_id = s.id AND b.status = 'active' AND b.remaining > 0
+                                  AND b.valid_from <= ? AND (b.expires_at > ? OR s.status = 'frozen')),
              s.auto_renew AND NOT s.cancel_at_period_end, s.renewal_count
         FROM st s JOIN packages pk ON pk.id = s.package_id JOIN clients c ON c.id = s.client_id
        WHERE ${where.join(' AND ')}
