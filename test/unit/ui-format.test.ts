@@ -27,6 +27,26 @@ describe('formatters', () => {
     expect(en.money(9007199254740993n, 'KWD')).toBe('KWD\u00a09,007,199,254,740.993');
   });
 
+  it('write an amount in Arabic that reads right to left whole: the number, then the currency as it is spelt', () => {
+    const ar = where('ar').fmt;
+    // ICU's "١٢٫٥٠ US$" would show "$US" in a right-to-left line: the symbol is isolated left to right, and the
+    // amount isolated from its neighbours (FSI … PDI), the right-to-left mark first
+    expect(ar.money(1250n, 'USD')).toBe('\u2068\u200f١٢٫٥٠\u00a0\u2066US$\u2069\u2069');
+    expect(ar.money(1500n, 'JPY')).toBe('\u2068\u200f١٬٥٠٠\u00a0\u2066JP¥\u2069\u2069');
+    expect(ar.money(99n, 'EUR')).toBe('\u2068\u200f٠٫٩٩\u00a0\u2066€\u2069\u2069');
+    // a symbol in Arabic letters is already right to left: only the amount is isolated
+    expect(ar.money(123450n, 'SAR')).toBe('\u2068\u200f١٬٢٣٤٫٥٠\u00a0ر.س.\u200f\u2069');
+    expect(ar.money(1234500n, 'KWD')).toBe('\u2068\u200f١٬٢٣٤٫٥٠٠\u00a0د.ك.\u200f\u2069');
+    // every isolate is closed: nothing after the amount is pulled into it
+    for (const currency of ['USD', 'SAR', 'KWD', 'JPY', 'EUR', 'CHF', 'GBP']) {
+      const text = ar.money(100n, currency);
+      const opened = [...text].filter((c) => c === '\u2066' || c === '\u2068').length;
+      expect([...text].filter((c) => c === '\u2069').length, currency).toBe(opened);
+    }
+    // English is left to right as it comes: the code, then the amount
+    expect(where('en').fmt.money(1250n, 'USD')).toBe('USD\u00a012.50');
+  });
+
   it('write numbers with Arabic-Indic digits in Arabic', () => {
     expect(where('ar').fmt.number(1234567n)).toBe('١٬٢٣٤٬٥٦٧');
     expect(where('ar').fmt.number('12.5')).toBe('١٢٫٥');
