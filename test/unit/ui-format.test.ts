@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { barChart, type ChartLocale } from '../../src/ui/charts.js';
+import {
+  barChart,
+  CHART_LABEL_PX,
+  CHART_NARROWEST_PX,
+  type ChartLocale,
+  chartLabelRules,
+} from '../../src/ui/charts.js';
 import { translator } from '../../src/ui/i18n/catalog.js';
 import { formatters } from '../../src/ui/i18n/format.js';
 import type { Locale } from '../../src/ui/i18n/locale.js';
@@ -80,10 +86,50 @@ describe('charts', () => {
     expect(first!).toBeLessThan(last!);
     const [firstR, , lastR] = barXs(rtl);
     expect(firstR!).toBeGreaterThan(lastR!);
-    expect(ltr).toMatch(/<text class="tick" x="42" [^>]*text-anchor="end">0<\/text>/);
-    expect(rtl).toMatch(/<text class="tick" x="598" [^>]*text-anchor="start">٠<\/text>/);
+    expect(ltr).toMatch(/<text class="tick y" x="42"\s+y="[\d.]+" text-anchor="end">0<\/text>/);
+    expect(rtl).toMatch(/<text class="tick y" x="598"\s+y="[\d.]+" text-anchor="start">٠<\/text>/);
     expect(rtl).toContain('direction="ltr"');
     expect(rtl).toContain('aria-label="sms: ٦ message في ٣ أعمدة"');
+  });
+});
+
+describe('a chart’s labels on a phone', () => {
+  const days = Array.from({ length: 30 }, (_, i) => ({ label: `d${i}`, title: `day ${i}`, value: i, display: `${i}` }));
+
+  it('label every fourth day, counted back from the latest, every other one of them marked sparse', () => {
+    const svg = barChart(where('en'), { title: 'sms', unit: 'message', points: days }).value;
+    const labels = [...svg.matchAll(/<text class="tick x( sparse)?"[^>]*>(d\d+)<\/text>/g)].map((m) => [m[2], !!m[1]]);
+    expect(labels).toEqual([
+      ['d1', true],
+      ['d5', false],
+      ['d9', true],
+      ['d13', false],
+      ['d17', true],
+      ['d21', false],
+      ['d25', true],
+      ['d29', false],
+    ]);
+  });
+
+  it('are sized for the width the chart is shown at: on the screen 11 px at least, about ⅛ more at most', () => {
+    const rules = [
+      ...chartLabelRules().matchAll(/max-width: (\d+)px\) \{ svg\.w(\d+) \.tick \{ font-size: ([\d.]+)px/g),
+    ];
+    const widths = new Map<number, Array<{ upTo: number; size: number }>>();
+    for (const [, upTo, width, size] of rules)
+      widths.set(Number(width), [...(widths.get(Number(width)) ?? []), { upTo: Number(upTo), size: Number(size) }]);
+    expect([...widths.keys()]).toEqual([640, 960]);
+    for (const [width, steps] of widths) {
+      // shown at its own width or wider, the drawing's 11 px are 11 px or more
+      expect(steps[0]!.upTo).toBe(width);
+      for (let shown = CHART_NARROWEST_PX; shown <= width; shown += 1) {
+        // the narrowest rule that still applies wins (the later one in the stylesheet)
+        const size = steps.filter((s) => shown <= s.upTo).at(-1)!.size;
+        const onScreen = (size * shown) / width;
+        expect(onScreen, `${width} shown at ${shown}`).toBeGreaterThanOrEqual(CHART_LABEL_PX - 0.01);
+        expect(onScreen, `${width} shown at ${shown}`).toBeLessThanOrEqual(CHART_LABEL_PX * 1.14);
+      }
+    }
   });
 });
 
