@@ -165,19 +165,30 @@ export type FieldErrors = ReadonlyMap<string, string | Html>;
 export const isMissingMessage = (message: string | Html): boolean =>
   typeof message === 'string' && /received undefined$/.test(message);
 
+type Speaker = Pick<UiContext, 't' | 'fmt'>;
+
+/** The characters of a code (a credit type's, a package's), each a code itself, listed as the page's language does. */
+export const codeCharacters = (ctx: Speaker): Html => ctx.fmt.list(['a-z', '0-9', '_', '-', '.'].map((c) => code(c)));
+
 /** The routes' field messages the catalogue says in the page's language (messages/fields.ts). */
-const FIELD_MESSAGES: ReadonlyMap<string, MessageKey> = new Map<string, MessageKey>([
-  ['is required', 'form.required'],
-  ['must not be negative', 'field.not_negative'],
-  ['must be greater than zero', 'field.above_zero'],
-  ['must not be zero', 'field.not_zero'],
-  ['must be at least 1', 'field.at_least_one'],
-  ['must be a whole number for this credit type', 'field.whole_for_type'],
-  ['must be a decimal number such as "2.5"', 'field.decimal'],
-  ['must be a decimal number, as a JSON number or a string such as "2.5"', 'field.decimal'],
-  ['must be an ISO 4217 code such as USD', 'field.currency'],
-  ['must be 1–64 characters of a-z, 0-9, "_", "-", "." starting with a letter or digit', 'field.code'],
-  ['a package holds at least one item', 'field.one_item'],
+const FIELD_MESSAGES: ReadonlyMap<string, (ctx: Speaker) => Html> = new Map<string, (ctx: Speaker) => Html>([
+  ['is required', (ctx) => ctx.t('form.required')],
+  ['must not be negative', (ctx) => ctx.t('field.not_negative')],
+  ['must be greater than zero', (ctx) => ctx.t('field.above_zero')],
+  ['must not be zero', (ctx) => ctx.t('field.not_zero')],
+  ['must be at least 1', (ctx) => ctx.t('field.at_least', { bound: ctx.fmt.number(1) })],
+  ['must be a whole number for this credit type', (ctx) => ctx.t('field.whole_for_type')],
+  ['must be a decimal number such as "2.5"', (ctx) => ctx.t('field.decimal', { example: ctx.fmt.number('2.5') })],
+  [
+    'must be a decimal number, as a JSON number or a string such as "2.5"',
+    (ctx) => ctx.t('field.decimal', { example: ctx.fmt.number('2.5') }),
+  ],
+  ['must be an ISO 4217 code such as USD', (ctx) => ctx.t('field.currency', { example: code('SAR') })],
+  [
+    'must be 1–64 characters of a-z, 0-9, "_", "-", "." starting with a letter or digit',
+    (ctx) => ctx.t('field.code', { min: ctx.fmt.number(1), max: ctx.fmt.number(64), chars: codeCharacters(ctx) }),
+  ],
+  ['a package holds at least one item', (ctx) => ctx.t('field.one_item')],
 ]);
 
 /**
@@ -234,8 +245,8 @@ const NUMBER_ISSUES: ReadonlyArray<readonly [RegExp, MessageKey]> = [
  */
 export function knownFieldMessage(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, message: string): Html | undefined {
   // the routes' own words are already English sentences: an English page shows them as written
-  const key = ctx.locale === 'en' ? undefined : FIELD_MESSAGES.get(message);
-  if (key !== undefined) return ctx.t(key);
+  const known = ctx.locale === 'en' ? undefined : FIELD_MESSAGES.get(message);
+  if (known !== undefined) return known(ctx);
   const repeated = ctx.locale === 'en' ? null : /^credit type "([^"]{1,64})" appears more than once$/.exec(message);
   if (repeated) return ctx.t('field.repeated_credit_type', { code: html`<code dir="ltr">${repeated[1]}</code>` });
   for (const [pattern, issue] of NUMBER_ISSUES) {

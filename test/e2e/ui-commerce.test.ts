@@ -653,7 +653,7 @@ describe('in Arabic', () => {
     );
     expect(bad.status).toBe(422);
     expect(bad.text).toContain('dir="rtl"');
-    expect(messageBeside(bad.text, 'quantity')).toBe('يجب أن تكون عددًا مثل 2.5.');
+    expect(messageBeside(bad.text, 'quantity')).toBe('يجب أن تكون عددًا مثل ٢٫٥.');
     // the messages a person meets most are the catalogue's, in Arabic, with no English beside them
     for (const [quantity, said] of [
       ['-3', 'يجب ألا تكون القيمة سالبة.'],

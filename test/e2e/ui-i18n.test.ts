@@ -418,3 +418,58 @@ describe('no inline English on an Arabic page', () => {
     },
   );
 });
+
+describe('numbers on an Arabic page', () => {
+  /** The Western digits a page shows outside names, codes and database values (which keep theirs). */
+  function westernDigits(page: string): string[] {
+    const found = new Set<string>();
+    for (let text of visibleTexts(page)) {
+      for (const value of [...SEEDED].sort((a, b) => b.length - a.length)) text = text.split(value).join(' ');
+      // an invoice's number is a code, in a page's <title> too (which holds no markup to say so)
+      text = text.replace(/INV-\d{4}-\d{6}/g, ' ');
+      for (const run of text.match(/[^\s]*[0-9][^\s]*/g) ?? []) found.add(run);
+    }
+    return [...found];
+  }
+
+  it('are written in the page’s digits, on the pages that read and in the forms', async () => {
+    const jar = await signIn();
+    await request('/ui?lang=ar', jar);
+    const subscriptions = (await app.request('GET', `/v1/subscriptions?client=${clientId}`)).body.data;
+    const balance =
+      subscriptions[0].balances?.[0]?.id ??
+      (await app.request('GET', `/v1/clients/${clientId}/balances`)).body.data[0].balances[0].id;
+    const invoice = (await app.request('GET', `/v1/invoices?client=${clientId}`)).body.data[0].id;
+    const consumption = (await app.request('GET', `/v1/consumptions?client=${clientId}&limit=1`)).body.data[0].id;
+    const paths = [
+      '/ui',
+      `/ui/clients/${clientId}`,
+      '/ui/packages',
+      '/ui/packages/starter',
+      '/ui/packages/starter/edit',
+      '/ui/packages/new',
+      '/ui/credit-types',
+      '/ui/clients/new',
+      `/ui/clients/${clientId}/sell`,
+      `/ui/clients/${clientId}/consume`,
+      `/ui/subscriptions/${subscriptions[0].id}`,
+      `/ui/balances/${balance}/adjust`,
+      `/ui/invoices/${invoice}`,
+      `/ui/consumptions/${consumption}`,
+      '/ui/invoices',
+      '/ui/reports',
+      '/ui/webhooks',
+      '/ui/webhooks/new',
+      '/ui/api-keys',
+      '/ui/audit',
+    ];
+    const found: Record<string, string[]> = {};
+    for (const path of paths) {
+      const page = await request(path, jar);
+      expect(page.status, path).toBe(200);
+      const left = westernDigits(page.text);
+      if (left.length > 0) found[path] = left;
+    }
+    expect(found).toEqual({});
+  });
+});

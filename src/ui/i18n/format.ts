@@ -11,8 +11,11 @@ import { type CalendarSetting, DIRECTION, INTL_TAG, type Locale } from './locale
 export interface Formatters {
   locale: Locale;
   calendar: CalendarSetting;
-  /** An integer or an exact decimal text ("12.5"), grouped and with the locale's digits. */
-  number(value: bigint | number | string): string;
+  /**
+   * An integer or an exact decimal text ("12.5"), grouped and with the locale's digits; with `fractionDigits`, at
+   * least that many decimals (an example amount, "49.00").
+   */
+  number(value: bigint | number | string, fractionDigits?: number): string;
   /**
    * Minor units of a currency, with its symbol or code as the locale writes it; in Arabic the amount is isolated
    * and a currency symbol not written in Arabic reads left to right inside it (see `rightToLeftMoney`).
@@ -80,6 +83,16 @@ export function rightToLeftMoney(parts: readonly Intl.NumberFormatPart[]): strin
 export function formatters(locale: Locale, calendar: CalendarSetting, timeZone: string): Formatters {
   const tag = INTL_TAG[locale];
   const numbers = new Intl.NumberFormat(tag, { maximumFractionDigits: 20 });
+  const fixedNumbers = new Map<number, Intl.NumberFormat>();
+  const numberFormat = (fractionDigits: number | undefined): Intl.NumberFormat => {
+    if (fractionDigits === undefined) return numbers;
+    let format = fixedNumbers.get(fractionDigits);
+    if (!format) {
+      format = new Intl.NumberFormat(tag, { minimumFractionDigits: fractionDigits, maximumFractionDigits: 20 });
+      fixedNumbers.set(fractionDigits, format);
+    }
+    return format;
+  };
   const moneyFormats = new Map<string, Intl.NumberFormat>();
   const moneyFormat = (currency: string): Intl.NumberFormat => {
     let format = moneyFormats.get(currency);
@@ -145,7 +158,8 @@ export function formatters(locale: Locale, calendar: CalendarSetting, timeZone: 
   return {
     locale,
     calendar,
-    number: (value) => formatDecimal(numbers, typeof value === 'bigint' ? value.toString() : value),
+    number: (value, fractionDigits) =>
+      formatDecimal(numberFormat(fractionDigits), typeof value === 'bigint' ? value.toString() : value),
     money: (minor, currency) => {
       // the exact decimal text of the amount ("1234.500"), formatted as a string: no float on the way
       const exact = formatMoney(BigInt(minor), currency).split(' ')[0] ?? '0';

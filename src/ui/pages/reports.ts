@@ -197,7 +197,7 @@ export async function reportsPage(
         (['client', 'package'] as const).map((per) => [per, t(`reports.per.${per}`)] as const),
         t('word.none'),
       )}
-      ${input('days_ahead', 'number', html`${app.config.EXPIRING_SOON_DAYS}`)}
+      ${input('days_ahead', 'number', html`${fmt.number(app.config.EXPIRING_SOON_DAYS)}`)}
       ${input('client', 'text', t('reports.hint.client'))}
       ${input('package', 'text', t('reports.hint.code'))}
       ${input('credit_type', 'text', t('reports.hint.code'))}

@@ -9,7 +9,7 @@ import type { RouteOutcome } from '../../http/run-route.js';
 import { isUuid } from '../../ids.js';
 import { SUBSCRIBABLE, type WebhookEndpointView } from '../../webhooks/endpoints.js';
 import { type FormFields, listField, textField } from '../form.js';
-import { type Html, html, path } from '../html.js';
+import { code, type Html, html, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, noticeOf, page, type UiContext } from '../layout.js';
 import { FormView, input, postForm } from './setup-kit.js';
@@ -64,7 +64,7 @@ export function webhookNewPage(ctx: UiContext, posted?: { values: FormFields; ou
   const fields = html`<div class="form-grid">
 ${input(form, 'url', {
   label: 'setup.webhook.url',
-  hint: 'setup.webhook.url_hint',
+  hint: t('setup.webhook.url_hint', { scheme: code('http(s)') }),
   type: 'url',
   dir: 'ltr',
   placeholder: 'https://example.com/hooks',
