@@ -2,9 +2,10 @@ import { type CreditTypeRow, findCreditType, listCreditTypes } from '../../db/re
 import { MAX_DECIMALS } from '../../domain/quantity.js';
 import { MAX_DIMENSIONS } from '../../http/routes/credit-types.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { codeCharacters, type FormFields, integerField, queryText, textField } from '../form.js';
+import { type FormFields, fieldMessage, integerField, queryText, textField } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
+import { codeCharacters } from '../refusals.js';
 import { changedFields, FormView, input, postForm } from './setup-kit.js';
 
 /** A posted form, as the page shows it again after a refusal. */
@@ -61,7 +62,7 @@ function dimensionsInput(form: FormView, initial: readonly string[]): Html {
       : html`<div class="field-error" id="error-dimensions" role="alert">${problems.map(([field, message]) => {
           const key = keys[Number(field.split('.')[1])];
           const which = key !== undefined && field !== 'dimensions' ? html`<code dir="ltr">${key}</code>: ` : '';
-          return html`<p>${which}${t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span></p>`;
+          return html`<p>${which}${fieldMessage(form.ctx, message, { field })}</p>`;
         })}</div>`;
   return html`<div class="field wide"><label for="f-dimensions"><span id="f-dimensions-label">${t(
     'setup.credit_type.dimensions',

@@ -8,10 +8,11 @@ import type { RouteOutcome } from '../../http/run-route.js';
 import { itemSchema } from '../../schemas/package.js';
 import { creditTypesOfPackages, resolveItems } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
-import { checkboxField, codeCharacters, type FormFields, integerField, numberField, textField } from '../form.js';
+import { checkboxField, type FormFields, integerField, numberField, textField } from '../form.js';
 import { code, type Html, html, name, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { codeCharacters, fieldSays } from '../refusals.js';
 import { exampleAmount, majorFromMinor, minorFromMajor } from './amounts.js';
 import { changedFields, checkbox, FormView, input, postForm, renameFields, select, textarea } from './setup-kit.js';
 
@@ -301,8 +302,11 @@ ${input(form, `items.${row}.units`, {
     problems.length === 0
       ? ''
       : html`<div class="field-error" role="alert">${problems.map(
-          ([, message]) =>
-            html`<p>${t('setup.package.items_invalid')} <span lang="en" dir="ltr">(${message})</span></p>`,
+          ([field, message]) =>
+            html`<p>${
+              fieldSays(form.ctx, message, { field }) ??
+              html`${t('setup.package.items_invalid')} <span lang="en" dir="ltr">(${message})</span>`
+            }</p>`,
         )}</div>`;
   return html`<fieldset class="items"><legend>${t('setup.package.items')}</legend>
 <p class="legend">${t('setup.package.items_hint')}</p>

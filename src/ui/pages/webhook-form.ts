@@ -12,6 +12,7 @@ import { type FormFields, listField, textField } from '../form.js';
 import { code, type Html, html, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, noticeOf, page, type UiContext } from '../layout.js';
+import { failureSays, fieldSays } from '../refusals.js';
 import { FormView, input, postForm } from './setup-kit.js';
 
 /** How many of an endpoint's latest deliveries its page lists. */
@@ -49,8 +50,11 @@ function eventsField(form: FormView): Html {
     problems.length === 0
       ? ''
       : html`<div class="field-error" id="error-events" role="alert">${problems.map(
-          ([, message]) =>
-            html`<p>${t('setup.webhook.events_invalid')} <span lang="en" dir="ltr">(${message})</span></p>`,
+          ([field, message]) =>
+            html`<p>${
+              fieldSays(form.ctx, message, { field }) ??
+              html`${t('setup.webhook.events_invalid')} <span lang="en" dir="ltr">(${message})</span>`
+            }</p>`,
         )}</div>`;
   return html`<fieldset class="events"${problems.length > 0 ? html` aria-describedby="error-events"` : ''}>
 <legend>${t('setup.webhook.events')}</legend>
@@ -124,19 +128,14 @@ const DELIVERY_STATUS: Record<EndpointDeliveryRow['status'], MessageKey> = {
   failed: 'setup.delivery.failed',
 };
 
-/** Why a retry was refused, in the viewer's language (the API's words beside it). */
+/** Why a retry was refused, in the viewer's language (refusals.ts); the API's words beside a reason not read there. */
 function retryRefusal(ctx: UiContext, failure: Failure): Html {
   const { t } = ctx;
-  const why: MessageKey =
-    failure.code === 'not_found'
-      ? 'setup.delivery.retry_not_found'
-      : /disabled/.test(failure.detail)
-        ? 'setup.delivery.retry_disabled'
-        : /delivered/.test(failure.detail)
-          ? 'setup.delivery.retry_delivered'
-          : 'setup.delivery.retry_refused';
-  return html`<div class="notice error" role="alert" data-refused="${failure.code}">${t(why)} <span class="muted"
-  lang="en" dir="ltr">(${failure.detail})</span></div>`;
+  const said = failure.code === 'not_found' ? t('setup.delivery.retry_not_found') : failureSays(ctx, failure);
+  const why =
+    said ??
+    html`${t('setup.delivery.retry_refused')} <span class="muted" lang="en" dir="ltr">(${failure.detail})</span>`;
+  return html`<div class="notice error" role="alert" data-refused="${failure.code}">${why}</div>`;
 }
 
 /** An endpoint's latest deliveries: how each went, when the next attempt is, and a retry for those that failed. */
