@@ -142,9 +142,10 @@ const FIELD_READINGS: ReadonlyArray<Reading<FieldPlace>> = [
   ],
   [exactly('a package holds at least one item'), (ctx) => ctx.t('field.one_item')],
   [exactly(UNSTORABLE_MESSAGE), (ctx) => ctx.t('field.unstorable')],
-  // times and days
+  // times and days: a day, or a time with its offset (a report's range, a balance's as_of); a time (a sale's start)
+  [exactly('must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'), (ctx) => ctx.t('field.day')],
+  [exactly('must be an RFC 3339 time with its offset, or a day'), (ctx) => ctx.t('field.day')],
   [/^must be an RFC 3339 time\b/, (ctx) => ctx.t('field.time')],
-  [/^must be a day \(YYYY-MM-DD\) or an RFC 3339 time with its offset$/, (ctx) => ctx.t('field.day')],
   [exactly('is in the future'), (ctx) => ctx.t('field.future')],
   [
     new RegExp(`^the period would end at ${ISO}, before now$`),
@@ -184,7 +185,7 @@ const FIELD_READINGS: ReadonlyArray<Reading<FieldPlace>> = [
       ctx.t('field.range_max', { days: ctx.t('word.days', { count: Number(days), days: n(ctx, days) }) }),
   ],
   [
-    new RegExp(`^the history before ${ISO} is archived: (?:from|to) must be at or after it$`),
+    new RegExp(`^the history before ${ISO} is archived: (?:from|to|as_of) must be at or after it$`),
     (ctx, [time = '']) => ctx.t('field.archived_before', { time: ctx.fmt.dateTime(time) }),
   ],
   [
@@ -228,10 +229,8 @@ const FAILURE_READINGS: Partial<Record<ErrorCode, ReadonlyArray<Reading<undefine
     ],
     [new RegExp(`^no package ${QUOTED}$`), (ctx, [ref = '']) => ctx.t('refusal.no_package', { code: code(ref) })],
     [new RegExp(`^no client ${QUOTED}$`), (ctx, [ref = '']) => ctx.t('refusal.no_client', { ref: code(ref) })],
-    [
-      /^no (?:subscription|invoice|balance|consumption|webhook delivery|webhook endpoint|API key|hold) "/,
-      (ctx) => ctx.t('refusal.gone'),
-    ],
+    // what the form acts on is gone: the form's line for the code says so
+    [/^no (?:subscription|invoice|balance|consumption|webhook delivery|webhook endpoint|API key|hold) "/, NOTHING_MORE],
   ],
   conflict: [
     [

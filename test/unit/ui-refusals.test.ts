@@ -17,6 +17,7 @@ import { formatters } from '../../src/ui/i18n/format.js';
 import type { Locale } from '../../src/ui/i18n/locale.js';
 import { CATALOG } from '../../src/ui/i18n/messages/index.js';
 import { failureSays, fieldSays, type Speaker } from '../../src/ui/refusals.js';
+import { vetUrl } from '../../src/webhooks/guard.js';
 
 /**
  * The routes' refusals the pages say in their own words (src/ui/refusals.ts), read from the words the service
@@ -54,7 +55,8 @@ const bodyOf = (
 const QUANTITY_PROBLEMS: QuantityProblem[] = ['not_a_number', 'negative', 'zero', 'too_many_decimals', 'too_large'];
 
 /** Every field message of the service this file can produce without a database, by where it comes from. */
-function serviceMessages(): Record<string, string[]> {
+async function serviceMessages(): Promise<Record<string, string[]>> {
+  const vetted = await vetUrl('http://127.0.0.1:9/hooks', false);
   const creditType = bodyOf(creditTypeRoutes, 'post', '/v1/credit-types');
   const webhook = bodyOf(webhookRoutes, 'post', '/v1/webhook-endpoints');
   const client = bodyOf(clientRoutes, 'post', '/v1/clients');
@@ -120,10 +122,16 @@ function serviceMessages(): Record<string, string[]> {
     'a webhook endpoint': [
       ...problemsOf(webhook, { url: 'ftp://example.com', events: [] }),
       ...problemsOf(webhook, { url: 'https://example.com', events: ['no.such.event'] }),
+      ...(vetted.ok ? [] : (vetted.errors ?? []).map((e) => e.message)),
     ],
     'a report': [
       ...problemsOf(reportParamsInput, { days_ahead: '1.5' }),
       ...problemsOf(reportParamsInput, { days_ahead: 400 }),
+    ],
+    // a balance's as_of (http/routes/clients.ts, services/balances.ts): the words its route writes
+    'a balance as of': [
+      'must be an RFC 3339 time with its offset, or a day',
+      'the history before 2026-01-01T00:00:00.000Z is archived: as_of must be at or after it',
     ],
     'a freeze': [...(freeze(0, 5).errors ?? []), ...(freeze(9, 5).errors ?? []), ...(freeze(3, null).errors ?? [])].map(
       (e) => e.message,
@@ -131,8 +139,8 @@ function serviceMessages(): Record<string, string[]> {
   };
 }
 
-describe('a route’s field message in the page’s words', () => {
-  const all = Object.entries(serviceMessages()).flatMap(([from, messages]) =>
+describe('a route’s field message in the page’s words', async () => {
+  const all = Object.entries(await serviceMessages()).flatMap(([from, messages]) =>
     [...new Set(messages.filter((m) => m !== ''))].map((message) => [from, message] as const),
   );
 
@@ -194,7 +202,6 @@ describe('a refusal no field says, in the page’s words', () => {
     ['not_found', 'no credit type "sms"'],
     ['not_found', 'no package "starter"'],
     ['not_found', 'no client "crm-42"'],
-    ['not_found', 'no subscription "0190a000-0000-7000-8000-000000000001"'],
     ['conflict', 'a credit type with code "sms" exists already'],
     ['conflict', 'a package with code "starter" exists already'],
     ['conflict', 'package "starter" is archived and no longer sold'],
@@ -244,6 +251,10 @@ describe('a refusal no field says, in the page’s words', () => {
   it('adds nothing where the code says it all, and reads nothing under another code', () => {
     const resent = { code: 'idempotency_conflict', detail: 'this Idempotency-Key was used with another request body' };
     expect(failureSays(ar, resent)?.value).toBe('');
+    // what the form acts on is gone: the form's line for not_found says it
+    expect(
+      failureSays(en, { code: 'not_found', detail: 'no subscription "0190a000-0000-7000-8000-000000000001"' })?.value,
+    ).toBe('');
     expect(
       failureSays(ar, { code: 'not_found', detail: 'package "old" is archived and no longer sold' }),
     ).toBeUndefined();
