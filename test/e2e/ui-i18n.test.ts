@@ -15,6 +15,7 @@ let app: TestApp;
 let clientId = '';
 let kuwaitClientId = '';
 let reportId = '';
+let disabledEndpointId = '';
 
 /**
  * Every value this file writes into the database and the pages print as they are, in any language
@@ -228,6 +229,7 @@ beforeAll(async () => {
     body: { url: 'https://hooks.example/credits', events: ['invoice.paid'], description: 'Billing system' },
   });
   expect(endpoint.status, endpoint.text).toBe(201);
+  disabledEndpointId = endpoint.body.id;
   await app.request('POST', '/v1/webhook-endpoints', { body: { url: 'https://hooks.example/all', events: ['*'] } });
   await disableEndpoint(
     app.database.db,
@@ -363,6 +365,15 @@ describe('notices and statuses', () => {
     expect(reports).toContain('<span class="badge failed" data-status="failed">فشل</span>');
   });
 
+  it('say in the viewer’s language why a webhook endpoint was disabled, on its deliveries’ page too', async () => {
+    const jar = await signIn();
+    await request('/ui?lang=ar', jar);
+    const page = (await request(`/ui/webhooks/${disabledEndpointId}/deliveries`, jar)).text;
+    expect(page).toContain(
+      'فشل التسليم <code dir="ltr">0190</code> في ٨ محاولات متتالية؛ آخرها: <span lang="en" dir="ltr">HTTP 500</span>',
+    );
+  });
+
   it('say in the viewer’s language why a report cannot be downloaded yet', async () => {
     const jar = await signIn();
     await request('/ui?lang=ar', jar);
@@ -387,6 +398,8 @@ describe('no inline English on an Arabic page', () => {
     '/ui/packages/kw-gold',
     '/ui/reports',
     '/ui/webhooks',
+    // a disabled endpoint's deliveries: why it was disabled, in Arabic (its last error as it came)
+    `/ui/webhooks/${disabledEndpointId}/deliveries`,
     '/ui/no-such-page',
     '/ui/clients/nobody',
   ];

@@ -14,6 +14,7 @@ import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, noticeOf, page, type UiContext } from '../layout.js';
 import { failureSays, fieldSays } from '../refusals.js';
 import { FormView, input, postForm } from './setup-kit.js';
+import { disabledReason } from './webhooks.js';
 
 /** How many of an endpoint's latest deliveries its page lists. */
 export const DELIVERIES_SHOWN = 100;
@@ -149,7 +150,7 @@ export async function webhookDeliveriesPage(ctx: UiContext, id: string, refused?
     ? html`<div class="notice error" role="status">${t('setup.webhook.disabled', {
         since: fmt.dateTime(endpoint.disabled_at),
       })} ${
-        endpoint.disabled_reason ? html`<span lang="en" dir="ltr">(${endpoint.disabled_reason})</span>` : ''
+        endpoint.disabled_reason ? html`(${disabledReason(ctx, endpoint.disabled_reason)})` : ''
       }<form class="inline" method="post" action="${path`/ui/webhooks/${endpoint.id}/enable`}">${csrfField(
         ctx,
       )}<button type="submit" data-action="enable">${t('setup.webhook.enable')}</button></form></div>`
