@@ -134,8 +134,12 @@ function retryRefusal(ctx: UiContext, failure: Failure): Html {
   const { t } = ctx;
   const said = failure.code === 'not_found' ? t('setup.delivery.retry_not_found') : failureSays(ctx, failure);
   const why =
-    said ??
-    html`${t('setup.delivery.retry_refused')} <span class="muted" lang="en" dir="ltr">(${failure.detail})</span>`;
+    said === undefined
+      ? html`${t('setup.delivery.retry_refused')} <span class="muted" lang="en" dir="ltr">(${failure.detail})</span>`
+      : // a reason its code says all of: the line for the code
+        said.value === ''
+        ? t(failure.code === 'unavailable' ? 'setup.error.unavailable' : 'setup.delivery.retry_refused')
+        : said;
   return html`<div class="notice error" role="alert" data-refused="${failure.code}">${why}</div>`;
 }
 
