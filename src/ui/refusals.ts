@@ -116,6 +116,7 @@ const FIELD_READINGS: ReadonlyArray<Reading<FieldPlace>> = [
   ],
   [new RegExp(`^must be at most ${NUMBER}$`), (ctx, [bound = '']) => ctx.t('field.at_most', { bound: n(ctx, bound) })],
   [exactly('must be a whole number of at least 1'), (ctx) => ctx.t('field.whole_at_least', { bound: n(ctx, 1) })],
+  [exactly('is more than the hold holds'), (ctx) => ctx.t('field.more_than_held')],
   // an amount of money in minor units (the forms read amounts first: these are what they hand on as typed)
   [/^must be an? (?:integer|whole) number of minor units\b/, (ctx) => ctx.t('field.minor_units')],
   // codes, names and references
@@ -283,6 +284,19 @@ const FAILURE_READINGS: Partial<Record<ErrorCode, ReadonlyArray<Reading<undefine
     [exactly('the delivery was delivered already'), (ctx) => ctx.t('setup.delivery.retry_delivered')],
     [exactly('the endpoint of the delivery was deleted'), (ctx) => ctx.t('refusal.endpoint_deleted')],
     [/^the endpoint of the delivery is disabled\b/, (ctx) => ctx.t('setup.delivery.retry_disabled')],
+    // a hold's capture or release (http/routes/holds.ts, jobs/hold-closing.ts)
+    [
+      /^hold \S+ (?:is |was )?(captured|released|expired|rejected): it cannot be (captured|released)$/,
+      (ctx, [state = '', action = '']) =>
+        ctx.t(action === 'captured' ? 'refusal.hold_not_captured' : 'refusal.hold_not_released', {
+          status: status(ctx, state),
+        }),
+    ],
+    [/^hold \S+ is still queued$/, (ctx) => ctx.t('refusal.hold_queued')],
+    [
+      new RegExp(`^hold \\S+ expired at ${ISO}$`),
+      (ctx, [time = '']) => ctx.t('refusal.hold_expired', { time: ctx.fmt.dateTime(time) }),
+    ],
   ],
   // the form's line for these says all there is to say
   idempotency_conflict: [[/^this Idempotency-Key was used with another request body$/, NOTHING_MORE]],

@@ -128,6 +128,8 @@ async function serviceMessages(): Promise<Record<string, string[]>> {
       ...problemsOf(reportParamsInput, { days_ahead: '1.5' }),
       ...problemsOf(reportParamsInput, { days_ahead: 400 }),
     ],
+    // a hold's capture (http/routes/holds.ts): the words its route writes
+    'a hold': ['is more than the hold holds'],
     // a balance's as_of (http/routes/clients.ts, services/balances.ts): the words its route writes
     'a balance as of': [
       'must be an RFC 3339 time with its offset, or a day',
@@ -229,6 +231,12 @@ describe('a refusal no field says, in the page’s words', () => {
     ['conflict', 'the delivery was delivered already'],
     ['conflict', 'the endpoint of the delivery was deleted'],
     ['conflict', 'the endpoint of the delivery is disabled: enable it first (POST …/enable)'],
+    // a hold's capture and release (http/routes/holds.ts, jobs/hold-closing.ts)
+    ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 is released: it cannot be captured'],
+    ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 was rejected: it cannot be released'],
+    ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 captured: it cannot be released'],
+    ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 is still queued'],
+    ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 expired at 2026-05-01T10:00:00.000Z'],
   ];
 
   it.each(FAILURES)('reads a %s “%s” in both languages', (code, detail) => {

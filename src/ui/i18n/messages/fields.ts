@@ -65,6 +65,7 @@ export const fieldsMessages = defineMessages(
     'field.group_calendar': 'Must be day, week or month.',
     'field.whole_days': 'Must be a whole number of days.',
     'field.not_applicable': 'Does not apply to this report.',
+    'field.more_than_held': 'More than the hold holds.',
   },
   {
     'field.not_negative': 'يجب ألا تكون القيمة سالبة.',
@@ -141,5 +142,6 @@ export const fieldsMessages = defineMessages(
     'field.group_calendar': 'يجب أن يكون التجميع باليوم أو الأسبوع أو الشهر.',
     'field.whole_days': 'يجب أن تكون القيمة عددًا صحيحًا من الأيام.',
     'field.not_applicable': 'لا ينطبق هذا على هذا التقرير.',
+    'field.more_than_held': 'أكثر من الكمية المحجوزة.',
   },
 );

@@ -29,6 +29,10 @@ export const refusalsMessages = defineMessages(
     'refusal.reverse_archived': 'Its month of history is archived: what it took is no longer here to give back.',
     'refusal.reverse_queued': 'The consumption is queued, not applied yet: reverse it once it is.',
     'refusal.endpoint_deleted': 'The endpoint of this delivery was deleted.',
+    'refusal.hold_not_captured': 'The hold is {status}: it can no longer be captured.',
+    'refusal.hold_not_released': 'The hold is {status}: it can no longer be released.',
+    'refusal.hold_queued': 'The hold is still queued: try again once it holds its units.',
+    'refusal.hold_expired': 'The hold expired {time}: it can no longer be captured.',
   },
   {
     'refusal.no_credit_type': 'لا يوجد نوع رصيد بالرمز {code}.',
@@ -52,5 +56,9 @@ export const refusalsMessages = defineMessages(
     'refusal.reverse_archived': 'شهره من السجل مؤرشف، فلم يعد ما أخذه هنا ليُعاد.',
     'refusal.reverse_queued': 'الاستهلاك في الطابور ولم يُطبَّق بعد؛ اعكسه بعد تطبيقه.',
     'refusal.endpoint_deleted': 'حُذف عنوان الاستقبال الخاص بهذه الإرسالية.',
+    'refusal.hold_not_captured': 'حالة الحجز «{status}»، فلم يعد ممكنًا تحصيله.',
+    'refusal.hold_not_released': 'حالة الحجز «{status}»، فلم يعد ممكنًا فكّه.',
+    'refusal.hold_queued': 'الحجز ما زال في الطابور؛ حاول مجددًا بعد أن يحجز وحداته.',
+    'refusal.hold_expired': 'انتهى الحجز في {time}، فلم يعد ممكنًا تحصيله.',
   },
 );
