@@ -19,6 +19,40 @@ export interface Point {
   archived?: boolean;
 }
 
+/**
+ * The widths a chart is drawn at (its viewBox): the stylesheet sizes each one's labels for the width it is shown at
+ * (`chartLabelRules`).
+ */
+export const CHART_WIDTHS = [640, 960] as const;
+export type ChartWidth = (typeof CHART_WIDTHS)[number];
+
+/** The size of a chart's labels on the screen, in CSS px, whatever its width (a phone's included). */
+export const CHART_LABEL_PX = 11;
+/** The narrowest a chart is shown, on the narrowest phone (320 px, less the padding of the page and its panel). */
+export const CHART_NARROWEST_PX = 260;
+/** Below this shown width an axis labels every other day it labels wider (`sparse`), and its numbers stand inside. */
+export const CHART_NARROW_PX = 480;
+
+/**
+ * The stylesheet's rules that keep a chart's labels readable when the chart is shown narrower than it is drawn (a
+ * phone: 640 drawn, ~340 shown, would make 11 px labels 6 px). An SVG's text scales with its viewBox, so the label's
+ * size in the drawing is chosen by the width the chart is shown at (a container query on its figure), in steps: at
+ * every shown width the labels are at least CHART_LABEL_PX on the screen and at most an eighth more.
+ */
+export function chartLabelRules(): string {
+  const rules: string[] = [];
+  const step = 8 / 9;
+  for (const width of CHART_WIDTHS) {
+    // down to the narrowest phone's chart (320 px less the page's and the panel's padding)
+    for (let shownAbove = width * step; shownAbove * (1 / step) > CHART_NARROWEST_PX; shownAbove *= step) {
+      const size = Math.ceil(((CHART_LABEL_PX * width) / shownAbove) * 10) / 10;
+      const upTo = Math.round(shownAbove / step);
+      rules.push(`@container chart (max-width: ${upTo}px) { svg.w${width} .tick { font-size: ${size}px; } }`);
+    }
+  }
+  return rules.join('\n');
+}
+
 /** What a chart needs to speak the page's language: its texts, its numbers and the direction time runs in. */
 export type ChartLocale = Pick<UiContext, 'locale' | 't' | 'fmt'>;
 
@@ -45,7 +79,7 @@ export function barChart(
     /** The unit of the values: a credit type's unit (from the database) or a translated word. */
     unit: string | Html;
     points: readonly Point[];
-    width?: number;
+    width?: ChartWidth;
     height?: number;
     integer?: boolean;
     /** The sum of the values as a person reads it (exact decimal, the locale's digits), for the summary. */
@@ -57,7 +91,10 @@ export function barChart(
   const width = options.width ?? 640;
   const height = options.height ?? 220;
   const axisSide = 48;
-  const margin = { top: 12, right: rtl ? axisSide : 12, bottom: 28, left: rtl ? 12 : axisSide };
+  // room above the top gridline for its number, which stands over its line inside the plot on a phone (its size in
+  // the drawing grows with the drawing's width: chartLabelRules)
+  const headroom = Math.round((30 * width) / 640);
+  const margin = { top: headroom, right: rtl ? axisSide : 12, bottom: 28, left: rtl ? 12 : axisSide };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const max = Math.max(0, ...options.points.map((p) => p.value));
@@ -66,6 +103,8 @@ export function barChart(
   const top = options.integer && max <= 4 ? 4 : max > 0 ? Math.ceil(max / step) * step : step * 4;
   const ticks: number[] = [];
   for (let v = 0; v <= top + step / 2; v += step) ticks.push(v);
+  const gridGap = (plotH / Math.max(1, ticks.length - 1)) * (CHART_NARROWEST_PX / width);
+  const crowded = gridGap < 1.5 * CHART_LABEL_PX;
   const n = Math.max(1, options.points.length);
   const slot = plotW / n;
   const barW = Math.max(1, slot * 0.72);
@@ -85,13 +124,12 @@ export function barChart(
     bars: fmt.number(options.points.length),
   });
   return html`<figure class="chart">
-  <svg viewBox="0 0 ${width} ${height}" role="img" direction="ltr" aria-label="${summary}"
+  <svg class="w${width}" viewBox="0 0 ${width} ${height}" role="img" direction="ltr" aria-label="${summary}"
     preserveAspectRatio="xMidYMid meet" data-direction="${rtl ? 'rtl' : 'ltr'}">
     <title>${options.title}</title>
     ${ticks.map(
       (v) => html`<line class="grid" x1="${margin.left}" x2="${width - margin.right}"
-      y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}"></line>
-    <text class="tick" x="${tickX}" y="${(y(v) + 4).toFixed(1)}" text-anchor="${tickAnchor}">${fmt.compact(v)}</text>`,
+      y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}"></line>`,
     )}
     ${options.points.map((p, i) => {
       const x = slotX(i) + (slot - barW) / 2;
@@ -107,13 +145,24 @@ export function barChart(
     })}
     <line class="axis" x1="${margin.left}" x2="${width - margin.right}"
       y1="${margin.top + plotH}" y2="${margin.top + plotH}"></line>
-    ${options.points.map((p, i) =>
-      // counted back from the last bar, so that the latest day always has its label
-      (n - 1 - i) % labelEvery === 0
-        ? html`<text class="tick" x="${(slotX(i) + slot / 2).toFixed(1)}" y="${height - 8}"
-            text-anchor="middle">${p.label}</text>`
-        : '',
+    ${ticks.map(
+      // after the bars: on a phone a number stands over its gridline inside the plot, in front of them; every other
+      // one when the gridlines would stand closer than one and a half labels there
+      (v, i) => html`<text class="tick y${crowded && i % 2 === 1 ? ' sparse' : ''}" x="${tickX}"
+      y="${(y(v) + 4).toFixed(1)}" text-anchor="${tickAnchor}">${fmt.compact(v)}</text>`,
     )}
+    ${options.points.map((p, i) => {
+      // counted back from the last bar, so that the latest day always has its label; on a phone every other one
+      const label = (n - 1 - i) / labelEvery;
+      if (!Number.isInteger(label)) return '';
+      // the latest day's label ends where its bar's slot does, at the plot's end side: centred under the bar, a
+      // label wider than the slot and the margin together (a phone's larger labels) would stand past the edge
+      const latest = i === n - 1;
+      const x = latest ? slotX(i) + (rtl ? 0 : slot) : slotX(i) + slot / 2;
+      const anchor = latest ? (rtl ? 'start' : 'end') : 'middle';
+      return html`<text class="tick x${label % 2 === 1 ? ' sparse' : ''}" x="${x.toFixed(1)}" y="${height - 8}"
+            text-anchor="${anchor}">${p.label}</text>`;
+    })}
   </svg>
   <figcaption><bdi>${options.title}</bdi> <span class="muted">(<bdi>${options.unit}</bdi>)</span></figcaption>
 </figure>`;

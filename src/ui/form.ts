@@ -7,8 +7,8 @@ import type { AnyRoute } from '../http/route.js';
 import { allRoutes } from '../http/routes/index.js';
 import { type RouteOutcome, runRoute } from '../http/run-route.js';
 import { code, Html, html } from './html.js';
-import type { MessageKey } from './i18n/messages/index.js';
 import type { UiContext } from './layout.js';
+import { type FieldPlace, fieldSays, type Speaker } from './refusals.js';
 
 /** The fields a form posted (urlencoded): each name's text, or its texts when the name repeats. */
 export type FormFields = Record<string, string | string[]>;
@@ -165,21 +165,6 @@ export type FieldErrors = ReadonlyMap<string, string | Html>;
 export const isMissingMessage = (message: string | Html): boolean =>
   typeof message === 'string' && /received undefined$/.test(message);
 
-/** The routes' field messages the catalogue says in the page's language (messages/fields.ts). */
-const FIELD_MESSAGES: ReadonlyMap<string, MessageKey> = new Map<string, MessageKey>([
-  ['is required', 'form.required'],
-  ['must not be negative', 'field.not_negative'],
-  ['must be greater than zero', 'field.above_zero'],
-  ['must not be zero', 'field.not_zero'],
-  ['must be at least 1', 'field.at_least_one'],
-  ['must be a whole number for this credit type', 'field.whole_for_type'],
-  ['must be a decimal number such as "2.5"', 'field.decimal'],
-  ['must be a decimal number, as a JSON number or a string such as "2.5"', 'field.decimal'],
-  ['must be an ISO 4217 code such as USD', 'field.currency'],
-  ['must be 1–64 characters of a-z, 0-9, "_", "-", "." starting with a letter or digit', 'field.code'],
-  ['a package holds at least one item', 'field.one_item'],
-]);
-
 /**
  * A refused field the form posted blank: whatever the schema's words (an amount's "must be an integer
  * number of minor units"), the person left it empty, and "Required." says what to do.
@@ -196,10 +181,18 @@ export function fieldErrorsOf(outcome: RouteOutcome): ReadonlyMap<string, string
   return errors;
 }
 
-/** A refused call's messages by field, each field the form posted blank told "Required." in the page's language. */
-export function refusedFields(ctx: Pick<UiContext, 't'>, outcome: RouteOutcome, posted: FormFields): FieldErrors {
-  const errors = new Map<string, string | Html>(fieldErrorsOf(outcome));
-  for (const field of errors.keys()) if (leftBlank(posted, field)) errors.set(field, ctx.t('form.required'));
+/**
+ * A refused call's messages by field, in the page's language where refusals.ts reads them (a reference not found
+ * named by what the form posted in its field), each field the form posted blank told "Required.".
+ */
+export function refusedFields(ctx: Speaker, outcome: RouteOutcome, posted: FormFields): FieldErrors {
+  const errors = new Map<string, string | Html>();
+  for (const [field, message] of fieldErrorsOf(outcome)) {
+    const said = leftBlank(posted, field)
+      ? ctx.t('form.required')
+      : fieldSays(ctx, message, { field, value: textField(posted, field) });
+    errors.set(field, said ?? message);
+  }
   return errors;
 }
 
@@ -210,56 +203,14 @@ export const errorId = (field: string): string => `error-${field.replace(/[^\w-]
 export const invalidAttributes = (errors: FieldErrors, field: string): Html =>
   errors.has(field) ? html` aria-invalid="true" aria-describedby="${errorId(field)}"` : html``;
 
-/** A bound in a schema's range message: an integer or a decimal, as zod writes it. */
-const BOUND = '(-?\\d{1,30}(?:\\.\\d{1,30})?)';
-
 /**
- * The schemas' own (zod's) words for a number out of range or not a number at all, as the catalogue's
- * messages: "Too big: expected number to be <=6" is "Must be at most 6." (٦ on an Arabic page).
+ * A refused field's message as the page says it: in the page's language when refusals.ts reads its words; else the
+ * route's precise reason (English) — on an Arabic page after an Arabic sentence that the value is not valid, marked
+ * as English.
  */
-const NUMBER_ISSUES: ReadonlyArray<readonly [RegExp, MessageKey]> = [
-  [new RegExp(`^Too big: expected (?:number|int) to be <=${BOUND}$`), 'field.at_most'],
-  [new RegExp(`^Too big: expected (?:number|int) to be <${BOUND}$`), 'field.below'],
-  [new RegExp(`^Too small: expected (?:number|int) to be >=${BOUND}$`), 'field.at_least'],
-  [new RegExp(`^Too small: expected (?:number|int) to be >${BOUND}$`), 'field.above'],
-  [/^Invalid input: expected int, received number$/, 'field.whole_number'],
-  [/^Invalid input: expected (?:number|int), received \w+$/, 'field.not_a_number'],
-];
-
-/**
- * A route's field message in the page's language when the catalogue has it (messages/fields.ts): the
- * common ones by their words (on an Arabic page), a number's range or type by zod's (on every page), with the bound
- * in the page's digits.
- * Undefined for any other message.
- */
-export function knownFieldMessage(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, message: string): Html | undefined {
-  // the routes' own words are already English sentences: an English page shows them as written
-  const key = ctx.locale === 'en' ? undefined : FIELD_MESSAGES.get(message);
-  if (key !== undefined) return ctx.t(key);
-  const repeated = ctx.locale === 'en' ? null : /^credit type "([^"]{1,64})" appears more than once$/.exec(message);
-  if (repeated) return ctx.t('field.repeated_credit_type', { code: html`<code dir="ltr">${repeated[1]}</code>` });
-  // a quantity with more decimals than its credit type has (domain/quantity.ts), e.g. a capture of 1.25 minutes
-  const places = ctx.locale === 'en' ? null : /^allows at most ([1-6]) decimal places?$/.exec(message);
-  if (places) {
-    const count = Number(places[1]);
-    return ctx.t('field.decimal_places', { count, places: ctx.fmt.number(count) });
-  }
-  for (const [pattern, issue] of NUMBER_ISSUES) {
-    const match = pattern.exec(message);
-    if (match) return ctx.t(issue, { bound: match[1] === undefined ? '' : ctx.fmt.number(match[1]) });
-  }
-  return undefined;
-}
-
-/**
- * A refused field's message as the page says it: in the page's language when the catalogue has it; else
- * the schema's precise reason (English) — on an Arabic page after an Arabic sentence that the value is
- * not valid, marked as English.
- */
-export function fieldMessage(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, message: string | Html): Html {
+export function fieldMessage(ctx: Speaker, message: string | Html, place?: FieldPlace): Html {
   if (message instanceof Html) return message;
-  if (isMissingMessage(message)) return ctx.t('form.required');
-  const known = knownFieldMessage(ctx, message);
+  const known = fieldSays(ctx, message, place);
   if (known) return known;
   return ctx.locale === 'en'
     ? html`${message}`
@@ -271,16 +222,18 @@ export function fieldMessage(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, messa
  * the page says it (fieldMessage); nothing when there are none.
  */
 export const otherFieldMessages = (
-  ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>,
+  ctx: Speaker,
   others: ReadonlyArray<readonly [string, string | Html]>,
 ): Html | string =>
   others.length > 0
-    ? html`<ul>${others.map(([field, message]) => html`<li>${code(field)}: ${fieldMessage(ctx, message)}</li>`)}</ul>`
+    ? html`<ul>${others.map(
+        ([field, message]) => html`<li>${code(field)}: ${fieldMessage(ctx, message, { field })}</li>`,
+      )}</ul>`
     : '';
 
 /** The message beside a refused field (fieldMessage), which its input names in aria-describedby. */
-export function fieldError(ctx: Pick<UiContext, 'locale' | 't' | 'fmt'>, errors: FieldErrors, field: string): Html {
+export function fieldError(ctx: Speaker, errors: FieldErrors, field: string): Html {
   const message = errors.get(field);
   if (message === undefined) return html``;
-  return html`<p class="field-error" id="${errorId(field)}" role="alert">${fieldMessage(ctx, message)}</p>`;
+  return html`<p class="field-error" id="${errorId(field)}" role="alert">${fieldMessage(ctx, message, { field })}</p>`;
 }

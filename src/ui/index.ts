@@ -315,7 +315,8 @@ export function uiRouter(app: AppContext): express.Router {
       res.redirect(303, `/ui/reports${query({ notice: 'report_queued' })}`);
       return;
     }
-    send(res, 422, await reportsPage(ctx, { form: outcome.form, errors: outcome.errors, detail: outcome.detail }));
+    const { form, errors, failure } = outcome;
+    send(res, 422, await reportsPage(ctx, { form, errors, ...(failure ? { failure } : {}) }));
   });
   router.get('/reports/:id/download', async (req, res) => {
     const id = String(req.params.id);

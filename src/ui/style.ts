@@ -1,3 +1,5 @@
+import { CHART_LABEL_PX, CHART_NARROW_PX, chartLabelRules } from './charts.js';
+
 /**
  * The pages' one stylesheet, served from /ui/assets/ui.css (the CSP refuses inline styles). It is written
  * with logical properties (inline = the direction text runs, block = top to bottom: margin-inline-start,
@@ -128,7 +130,8 @@ table.legend th { text-transform: none; letter-spacing: 0; font-size: 12px; colo
 .meter-fg.warn { fill: var(--warn); }
 .meter-fg.danger { fill: var(--danger); }
 .meter-cell { display: flex; align-items: center; gap: 8px; white-space: nowrap; }
-figure.chart { margin-block: 0 14px; margin-inline: 0; }
+/* a chart's figure is the container its labels are sized by (charts.ts chartLabelRules) */
+figure.chart { margin-block: 0 14px; margin-inline: 0; container: chart / inline-size; }
 figure.chart svg { inline-size: 100%; block-size: auto; display: block; }
 figure.chart figcaption { font-size: 13px; font-weight: 600; margin-block-start: 2px; }
 figure.chart .bar { fill: var(--accent); }
@@ -136,7 +139,16 @@ figure.chart .bar:hover { fill: #1d4fa8; }
 figure.chart .bar.archived, figure.chart .bar.archived:hover { fill: var(--line); }
 figure.chart .grid { stroke: #edf0f4; stroke-width: 1; }
 figure.chart .axis { stroke: #b9c2cf; stroke-width: 1; }
-figure.chart .tick { fill: var(--muted); font-size: 11px; font-family: inherit; }
+figure.chart .tick { fill: var(--muted); font-size: ${CHART_LABEL_PX}px; font-family: inherit; }
+${chartLabelRules()}
+/* a chart shown narrow (a phone): every other day labelled, and each number over its gridline inside the plot, at the
+   start side, on a halo of the panel's colour (the margin beside the plot is too narrow for it at a readable size) */
+@container chart (max-width: ${CHART_NARROW_PX}px) {
+  figure.chart .tick.sparse { display: none; }
+  figure.chart .tick.y { paint-order: stroke; stroke: var(--panel); stroke-width: 4px; stroke-linejoin: round; }
+  figure.chart svg[data-direction="ltr"] .tick.y { text-anchor: start; transform: translate(10px, -0.5em); }
+  figure.chart svg[data-direction="rtl"] .tick.y { text-anchor: end; transform: translate(-10px, -0.5em); }
+}
 .charts { display: grid; gap: 8px 24px; grid-template-columns: repeat(auto-fit, minmax(min(420px, 100%), 1fr)); }
 form.inline { display: inline-flex; align-items: center; gap: 6px; margin: 0; }
 button, .button {

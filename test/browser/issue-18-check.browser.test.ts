@@ -111,7 +111,7 @@ describe('issue 18, re-enacted on an empty database with a person’s mistakes',
     await page.getByLabel('Credit type 1').selectOption('');
     await page.getByLabel('Units 1').fill('');
     expect(await submit(create)).toBe(422);
-    expect((await fieldMessages()).join(' ')).toContain('a package holds at least one item');
+    expect((await fieldMessages()).join(' ')).toContain('A package holds at least one item.');
     await page.getByLabel('Credit type 1').selectOption('sms');
     await page.getByLabel('Units 1').fill('١٬٠٠٠');
     expect(await submit(create)).toBe(200);

@@ -147,6 +147,62 @@ describe('the pages at a phone’s width (390px)', () => {
     180_000,
   );
 
+  it.each([['en'], ['ar']])(
+    'labels the charts readably: 11px or more on the screen, no two labels overlapping, none cut off (%s)',
+    async (lang) => {
+      // the overview's consumption charts (drawn 640 wide) and a package's requests (960): ~340px on this screen
+      for (const path of ['/ui', '/ui/packages/starter']) {
+        await page.goto(`${app.baseUrl}${path}?lang=${lang}`);
+        const charts = await page.evaluate<
+          Array<{
+            shown: number;
+            box: number[];
+            labels: Array<{ text: string; axis: string; px: number; box: number[] }>;
+          }>
+        >(`[...document.querySelectorAll('figure.chart svg')].map((svg) => {
+          const scale = svg.getScreenCTM().a;
+          const labels = [...svg.querySelectorAll('text.tick')]
+            .filter((text) => getComputedStyle(text).display !== 'none')
+            .map((text) => {
+              const r = text.getBoundingClientRect();
+              return {
+                text: text.textContent,
+                axis: text.classList.contains('y') ? 'y' : 'x',
+                px: parseFloat(getComputedStyle(text).fontSize) * scale,
+                box: [r.left, r.top, r.right, r.bottom],
+              };
+            });
+          const r = svg.getBoundingClientRect();
+          return { shown: r.width, box: [r.left, r.top, r.right, r.bottom], labels };
+        })`);
+        expect(charts.length, path).toBeGreaterThan(0);
+        for (const chart of charts) {
+          expect(chart.shown, path).toBeLessThan(390);
+          const x = chart.labels.filter((l) => l.axis === 'x');
+          const y = chart.labels.filter((l) => l.axis === 'y');
+          expect(x.length, path).toBeGreaterThanOrEqual(3);
+          expect(y.length, path).toBeGreaterThanOrEqual(3);
+          for (const label of chart.labels) {
+            expect(label.px, `${path} ${label.text}`).toBeGreaterThanOrEqual(10.99);
+            // inside its chart whole: an SVG cuts off what stands past its edges
+            expect(label.box[0], `${path} ${label.text}`).toBeGreaterThanOrEqual(chart.box[0]! - 0.5);
+            expect(label.box[2], `${path} ${label.text}`).toBeLessThanOrEqual(chart.box[2]! + 0.5);
+            expect(label.box[1], `${path} ${label.text}`).toBeGreaterThanOrEqual(chart.box[1]! - 0.5);
+            expect(label.box[3], `${path} ${label.text}`).toBeLessThanOrEqual(chart.box[3]! + 0.5);
+          }
+          // the days' labels side by side, apart; the numbers one above another, apart
+          const apart = (a: number[], b: number[]) =>
+            a[2]! <= b[0]! || b[2]! <= a[0]! || a[3]! <= b[1]! || b[3]! <= a[1]!;
+          for (const group of [x, y])
+            for (const [i, a] of group.entries())
+              for (const b of group.slice(i + 1))
+                expect(apart(a.box, b.box), `${path} ${a.text} / ${b.text}`).toBe(true);
+        }
+      }
+      await page.screenshot({ path: artifactPath(`mobile-${lang}-package-chart.png`), fullPage: true });
+    },
+  );
+
   it('scrolls a wide table inside its own box, the page itself staying put (ar)', async () => {
     await page.goto(`${app.baseUrl}/ui/clients/${clientId}?lang=ar`);
     const boxes = await page.evaluate<Array<{ scrolls: boolean; fits: boolean }>>(

@@ -201,6 +201,35 @@ describe('the display windows in a browser', () => {
     await shot('ui-reports.png');
   });
 
+  it('shows a price in Arabic as it reads: the number, then "US$" spelt left to right (not "$US")', async () => {
+    await page.goto(`${app.baseUrl}/ui/packages?lang=ar`);
+    // where the browser put each character of the price of Starter SMS (USD 15.00), from the left of the screen
+    const placed = await page.evaluate<Array<{ char: string; x: number }>>(`(() => {
+      const row = [...document.querySelectorAll('tbody tr')].find((tr) => tr.textContent.includes('starter-sms'));
+      const cell = row.querySelector('td.num');
+      const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      const placed = [];
+      for (let node = walker.nextNode(); node; node = walker.nextNode())
+        for (let i = 0; i < node.data.length; i += 1) {
+          const range = document.createRange();
+          range.setStart(node, i);
+          range.setEnd(node, i + 1);
+          const box = range.getBoundingClientRect();
+          if (box.width > 0 && node.data[i].trim() !== '') placed.push({ char: node.data[i], x: box.left });
+        }
+      return placed;
+    })()`);
+    const x = (char: string) => placed.find((p) => p.char === char)?.x ?? Number.NaN;
+    expect(placed.map((p) => p.char).join('')).toContain('US$');
+    // "US$" left to right, as it is spelt
+    expect(x('U')).toBeLessThan(x('S'));
+    expect(x('S')).toBeLessThan(x('$'));
+    // read from the right: the amount first, then its currency
+    expect(x('١')).toBeGreaterThan(x('$'));
+    await shot('ui-packages-ar.png');
+    await page.goto(`${app.baseUrl}/ui/packages?lang=en`);
+  });
+
   it('signs out', async () => {
     await page.goto(`${app.baseUrl}/ui`);
     await Promise.all([page.waitForURL(/\/ui\/login/), page.click('header form button')]);

@@ -653,7 +653,8 @@ describe('what the API and the pages show beside the reports', () => {
     expect(ar).toMatch(/<html[^>]*dir="rtl"/);
     expect(ar).toContain('١٢٫٥ minute</title>');
     expect(ar).toContain('<div class="muted small">٠ جديدة · ١ مجدَّدة</div>');
-    expect(ar).toContain('\u200f٢٠٫٠٠\u00a0US$</td>'); // a right-to-left mark first
+    // isolated, a right-to-left mark first, the symbol left to right inside (src/ui/i18n/format.ts rightToLeftMoney)
+    expect(ar).toContain('\u2068\u200f٢٠٫٠٠\u00a0\u2066US$\u2069\u2069</td>');
   });
 
   it("a package's page: the renewals report's requests and revenue; the reports page: the row counts", async () => {
@@ -668,7 +669,7 @@ describe('what the API and the pages show beside the reports', () => {
     const en = (await app.request('GET', '/ui/packages/ra-pro?lang=en', { key: app.keys.admin })).text;
     expect(en).toContain('1 in total, USD\u00a020.00 invoiced');
     const ar = (await app.request('GET', '/ui/packages/ra-pro?lang=ar', { key: app.keys.admin })).text;
-    expect(ar).toContain('الإجمالي ١، والمفوتَر \u200f٢٠٫٠٠\u00a0US$');
+    expect(ar).toContain('الإجمالي ١، والمفوتَر \u2068\u200f٢٠٫٠٠\u00a0\u2066US$\u2069\u2069');
     const run = await runReport(app, { type: 'balances', format: 'csv' });
     const page = (await app.request('GET', '/ui/reports?lang=ar', { key: app.keys.admin })).text;
     const row = page.slice(page.indexOf(`data-report="${run.id}"`));

@@ -414,7 +414,7 @@ describe('consumption: quote, register, refuse, reverse', () => {
     });
     expect(res.status).toBe(422);
     expect(res.text).toContain('id="error-quantity"');
-    expect(res.text).toContain('must be a whole number for this credit type');
+    expect(res.text).toContain('Must be a whole number for this credit type.');
     expect(idemOf(res.text)).toBe(idem);
     const future = await post(`/ui/clients/${buyer.id}/consume`, {
       csrf,
@@ -486,7 +486,7 @@ describe('adjusting a balance', () => {
     // 0 alone is refused (a negative delta is allowed), and said so; in Arabic, in the catalogue's words
     const zero = await post(`/ui/balances/${balanceId}/adjust`, { csrf, idem, delta: '0', reason: 'x' });
     expect(zero.status).toBe(422);
-    expect(messageBeside(zero.text, 'delta')).toBe('must not be zero');
+    expect(messageBeside(zero.text, 'delta')).toBe('Must not be zero.');
     const arabic = await get(`/ui/balances/${balanceId}/adjust?lang=ar`);
     const zeroAr = await post(
       `/ui/balances/${balanceId}/adjust`,
@@ -653,7 +653,7 @@ describe('in Arabic', () => {
     );
     expect(bad.status).toBe(422);
     expect(bad.text).toContain('dir="rtl"');
-    expect(messageBeside(bad.text, 'quantity')).toBe('يجب أن تكون عددًا مثل 2.5.');
+    expect(messageBeside(bad.text, 'quantity')).toBe('يجب أن تكون عددًا مثل ٢٫٥.');
     // the messages a person meets most are the catalogue's, in Arabic, with no English beside them
     for (const [quantity, said] of [
       ['-3', 'يجب ألا تكون القيمة سالبة.'],

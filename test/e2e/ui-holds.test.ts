@@ -247,8 +247,8 @@ describe('a refused capture', () => {
     const before = { balances: await balances(), consumptions: await countRows(app, 'consumptions') };
     const cases = [
       ['en', '6', 'More than the hold holds (5 message).'],
-      ['en', 'abc', 'Must be a decimal number such as "2.5"'],
-      ['en', '0', 'must be greater than zero'],
+      ['en', 'abc', 'Must be a number such as 2.5.'],
+      ['en', '0', 'Must be greater than zero.'],
       ['ar', '٦', 'أكثر مما يحجزه الحجز (٥ message).'],
       ['ar', '2.5', 'يجب أن تكون عددًا صحيحًا لنوع الرصيد هذا.'],
     ] as const;
@@ -291,7 +291,7 @@ describe('a refused capture', () => {
     const form = hiddenOf((await get(`/ui/clients/${caller.id}`)).text, action);
     const refused = await post(`${action}?lang=ar`, { ...form, quantity: '١٫٢٥' });
     expect(refused.status).toBe(422);
-    expect(messageBeside(refused.text, 'quantity')).toBe('يُسمح بمنزلة عشرية واحدة على الأكثر لنوع الرصيد هذا.');
+    expect(messageBeside(refused.text, 'quantity')).toBe('لا يقبل نوع الرصيد هذا أكثر من منزلة عشرية واحدة.');
     // Arabic-Indic digits read as a person means them
     const ask = await post(`${action}?lang=ar`, { ...form, quantity: '١٫٥' });
     expect(ask.status, ask.text.slice(0, 800)).toBe(200);

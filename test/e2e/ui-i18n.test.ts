@@ -15,6 +15,7 @@ let app: TestApp;
 let clientId = '';
 let kuwaitClientId = '';
 let reportId = '';
+let disabledEndpointId = '';
 
 /**
  * Every value this file writes into the database and the pages print as they are, in any language
@@ -228,6 +229,7 @@ beforeAll(async () => {
     body: { url: 'https://hooks.example/credits', events: ['invoice.paid'], description: 'Billing system' },
   });
   expect(endpoint.status, endpoint.text).toBe(201);
+  disabledEndpointId = endpoint.body.id;
   await app.request('POST', '/v1/webhook-endpoints', { body: { url: 'https://hooks.example/all', events: ['*'] } });
   await disableEndpoint(
     app.database.db,
@@ -363,6 +365,15 @@ describe('notices and statuses', () => {
     expect(reports).toContain('<span class="badge failed" data-status="failed">فشل</span>');
   });
 
+  it('say in the viewer’s language why a webhook endpoint was disabled, on its deliveries’ page too', async () => {
+    const jar = await signIn();
+    await request('/ui?lang=ar', jar);
+    const page = (await request(`/ui/webhooks/${disabledEndpointId}/deliveries`, jar)).text;
+    expect(page).toContain(
+      'فشل التسليم <code dir="ltr">0190</code> في ٨ محاولات متتالية؛ آخرها: <span lang="en" dir="ltr">HTTP 500</span>',
+    );
+  });
+
   it('say in the viewer’s language why a report cannot be downloaded yet', async () => {
     const jar = await signIn();
     await request('/ui?lang=ar', jar);
@@ -387,6 +398,8 @@ describe('no inline English on an Arabic page', () => {
     '/ui/packages/kw-gold',
     '/ui/reports',
     '/ui/webhooks',
+    // a disabled endpoint's deliveries: why it was disabled, in Arabic (its last error as it came)
+    `/ui/webhooks/${disabledEndpointId}/deliveries`,
     '/ui/no-such-page',
     '/ui/clients/nobody',
   ];
@@ -417,4 +430,59 @@ describe('no inline English on an Arabic page', () => {
       expect(found).toEqual({});
     },
   );
+});
+
+describe('numbers on an Arabic page', () => {
+  /** The Western digits a page shows outside names, codes and database values (which keep theirs). */
+  function westernDigits(page: string): string[] {
+    const found = new Set<string>();
+    for (let text of visibleTexts(page)) {
+      for (const value of [...SEEDED].sort((a, b) => b.length - a.length)) text = text.split(value).join(' ');
+      // an invoice's number is a code, in a page's <title> too (which holds no markup to say so)
+      text = text.replace(/INV-\d{4}-\d{6}/g, ' ');
+      for (const run of text.match(/[^\s]*[0-9][^\s]*/g) ?? []) found.add(run);
+    }
+    return [...found];
+  }
+
+  it('are written in the page’s digits, on the pages that read and in the forms', async () => {
+    const jar = await signIn();
+    await request('/ui?lang=ar', jar);
+    const subscriptions = (await app.request('GET', `/v1/subscriptions?client=${clientId}`)).body.data;
+    const balance =
+      subscriptions[0].balances?.[0]?.id ??
+      (await app.request('GET', `/v1/clients/${clientId}/balances`)).body.data[0].balances[0].id;
+    const invoice = (await app.request('GET', `/v1/invoices?client=${clientId}`)).body.data[0].id;
+    const consumption = (await app.request('GET', `/v1/consumptions?client=${clientId}&limit=1`)).body.data[0].id;
+    const paths = [
+      '/ui',
+      `/ui/clients/${clientId}`,
+      '/ui/packages',
+      '/ui/packages/starter',
+      '/ui/packages/starter/edit',
+      '/ui/packages/new',
+      '/ui/credit-types',
+      '/ui/clients/new',
+      `/ui/clients/${clientId}/sell`,
+      `/ui/clients/${clientId}/consume`,
+      `/ui/subscriptions/${subscriptions[0].id}`,
+      `/ui/balances/${balance}/adjust`,
+      `/ui/invoices/${invoice}`,
+      `/ui/consumptions/${consumption}`,
+      '/ui/invoices',
+      '/ui/reports',
+      '/ui/webhooks',
+      '/ui/webhooks/new',
+      '/ui/api-keys',
+      '/ui/audit',
+    ];
+    const found: Record<string, string[]> = {};
+    for (const path of paths) {
+      const page = await request(path, jar);
+      expect(page.status, path).toBe(200);
+      const left = westernDigits(page.text);
+      if (left.length > 0) found[path] = left;
+    }
+    expect(found).toEqual({});
+  });
 });

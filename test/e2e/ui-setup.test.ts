@@ -235,7 +235,7 @@ describe('credit types', () => {
     });
     expect(conflict.status, conflict.text).toBe(409);
     expect(conflict.text).toContain('A credit type with this code exists already');
-    expectFieldError(conflict.text, 'code', /taken/);
+    expectFieldError(conflict.text, 'code', /^Taken already: choose another\.$/);
     expect(await countRows(app, 'credit_types')).toBe(before);
 
     const form = await formOn('/ui/credit-types');
@@ -270,7 +270,7 @@ describe('credit types', () => {
       dimensions: 'a, b, c, d, e, f',
     });
     expect(bad.status, bad.text).toBe(422);
-    expect(bad.text).toContain('at most 5');
+    expect(bad.text).toContain('At most 5 dimensions.');
     expect(bad.text).toContain('value="Text messages"');
     expect((await api(`/v1/credit-types/${id}`)).body.name).toBe('SMS');
 
@@ -492,7 +492,7 @@ describe('packages', () => {
       expect(res.status, res.text).toBe(422);
       expect(res.text).toContain('id="error-price"');
       if (lang === 'en') {
-        expectFieldError(res.text, 'items.0.units', /^must be a whole number for this credit type$/);
+        expectFieldError(res.text, 'items.0.units', /^Must be a whole number for this credit type\.$/);
         expectFieldError(res.text, 'items.2.units', /negative/);
         expectFieldError(res.text, 'items.3.credit_type', /appears more than once/);
       } else {
@@ -619,7 +619,11 @@ describe('packages', () => {
       }),
     );
     expect(day.status, day.text).toBe(422);
-    expectFieldError(day.text, 'validity.calendar', /month or a year/);
+    expectFieldError(
+      day.text,
+      'validity.calendar',
+      /^A calendar applies to months and years only: a day or a week is the same in every calendar\.$/,
+    );
   });
 
   it('shows the package form in Arabic, right to left', async () => {
@@ -748,7 +752,7 @@ describe('webhook endpoints', () => {
     const form = await formOn('/ui/webhooks/new');
     const bad = await post('/ui/webhooks/new', { csrf: form.csrf, idem: form.idem, url: 'not a url' });
     expect(bad.status, bad.text).toBe(422);
-    expectFieldError(bad.text, 'url', /URL/);
+    expectFieldError(bad.text, 'url', /^Must be a web address starting with http\(s\):\/\/\.$/);
     expect(bad.text).toContain('id="error-events"');
     expect(await countRows(app, 'webhook_endpoints')).toBe(0);
 

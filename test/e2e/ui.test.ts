@@ -454,7 +454,7 @@ describe('forms are protected against cross-site requests', () => {
     );
     // a dimension belongs to a credit type: without one the form says so beside the field
     expect(bad.status).toBe(422);
-    expect(bad.text).toContain('a dimension of the credit_type given');
+    expect(bad.text).toContain('Must be day, week, month, or a dimension of the credit type chosen.');
     const ok = await postForm(
       '/ui/reports',
       { csrf: csrfOf(form.text), type: 'consumption', format: 'json', group_by: 'branch', credit_type: 'u-dim' },

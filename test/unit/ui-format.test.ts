@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { barChart, type ChartLocale } from '../../src/ui/charts.js';
+import {
+  barChart,
+  CHART_LABEL_PX,
+  CHART_NARROWEST_PX,
+  type ChartLocale,
+  chartLabelRules,
+} from '../../src/ui/charts.js';
 import { translator } from '../../src/ui/i18n/catalog.js';
 import { formatters } from '../../src/ui/i18n/format.js';
 import type { Locale } from '../../src/ui/i18n/locale.js';
@@ -25,6 +31,26 @@ describe('formatters', () => {
     expect(ar.money(123450n, 'SAR')).not.toContain('١٬٢٣٤٫٥٠٠');
     // beyond a float's exact integers, still exact
     expect(en.money(9007199254740993n, 'KWD')).toBe('KWD\u00a09,007,199,254,740.993');
+  });
+
+  it('write an amount in Arabic that reads right to left whole: the number, then the currency as it is spelt', () => {
+    const ar = where('ar').fmt;
+    // ICU's "١٢٫٥٠ US$" would show "$US" in a right-to-left line: the symbol is isolated left to right, and the
+    // amount isolated from its neighbours (FSI … PDI), the right-to-left mark first
+    expect(ar.money(1250n, 'USD')).toBe('\u2068\u200f١٢٫٥٠\u00a0\u2066US$\u2069\u2069');
+    expect(ar.money(1500n, 'JPY')).toBe('\u2068\u200f١٬٥٠٠\u00a0\u2066JP¥\u2069\u2069');
+    expect(ar.money(99n, 'EUR')).toBe('\u2068\u200f٠٫٩٩\u00a0\u2066€\u2069\u2069');
+    // a symbol in Arabic letters is already right to left: only the amount is isolated
+    expect(ar.money(123450n, 'SAR')).toBe('\u2068\u200f١٬٢٣٤٫٥٠\u00a0ر.س.\u200f\u2069');
+    expect(ar.money(1234500n, 'KWD')).toBe('\u2068\u200f١٬٢٣٤٫٥٠٠\u00a0د.ك.\u200f\u2069');
+    // every isolate is closed: nothing after the amount is pulled into it
+    for (const currency of ['USD', 'SAR', 'KWD', 'JPY', 'EUR', 'CHF', 'GBP']) {
+      const text = ar.money(100n, currency);
+      const opened = [...text].filter((c) => c === '\u2066' || c === '\u2068').length;
+      expect([...text].filter((c) => c === '\u2069').length, currency).toBe(opened);
+    }
+    // English is left to right as it comes: the code, then the amount
+    expect(where('en').fmt.money(1250n, 'USD')).toBe('USD\u00a012.50');
   });
 
   it('write numbers with Arabic-Indic digits in Arabic', () => {
@@ -60,10 +86,50 @@ describe('charts', () => {
     expect(first!).toBeLessThan(last!);
     const [firstR, , lastR] = barXs(rtl);
     expect(firstR!).toBeGreaterThan(lastR!);
-    expect(ltr).toMatch(/<text class="tick" x="42" [^>]*text-anchor="end">0<\/text>/);
-    expect(rtl).toMatch(/<text class="tick" x="598" [^>]*text-anchor="start">٠<\/text>/);
+    expect(ltr).toMatch(/<text class="tick y" x="42"\s+y="[\d.]+" text-anchor="end">0<\/text>/);
+    expect(rtl).toMatch(/<text class="tick y" x="598"\s+y="[\d.]+" text-anchor="start">٠<\/text>/);
     expect(rtl).toContain('direction="ltr"');
     expect(rtl).toContain('aria-label="sms: ٦ message في ٣ أعمدة"');
+  });
+});
+
+describe('a chart’s labels on a phone', () => {
+  const days = Array.from({ length: 30 }, (_, i) => ({ label: `d${i}`, title: `day ${i}`, value: i, display: `${i}` }));
+
+  it('label every fourth day, counted back from the latest, every other one of them marked sparse', () => {
+    const svg = barChart(where('en'), { title: 'sms', unit: 'message', points: days }).value;
+    const labels = [...svg.matchAll(/<text class="tick x( sparse)?"[^>]*>(d\d+)<\/text>/g)].map((m) => [m[2], !!m[1]]);
+    expect(labels).toEqual([
+      ['d1', true],
+      ['d5', false],
+      ['d9', true],
+      ['d13', false],
+      ['d17', true],
+      ['d21', false],
+      ['d25', true],
+      ['d29', false],
+    ]);
+  });
+
+  it('are sized for the width the chart is shown at: on the screen 11 px at least, about ⅛ more at most', () => {
+    const rules = [
+      ...chartLabelRules().matchAll(/max-width: (\d+)px\) \{ svg\.w(\d+) \.tick \{ font-size: ([\d.]+)px/g),
+    ];
+    const widths = new Map<number, Array<{ upTo: number; size: number }>>();
+    for (const [, upTo, width, size] of rules)
+      widths.set(Number(width), [...(widths.get(Number(width)) ?? []), { upTo: Number(upTo), size: Number(size) }]);
+    expect([...widths.keys()]).toEqual([640, 960]);
+    for (const [width, steps] of widths) {
+      // shown at its own width or wider, the drawing's 11 px are 11 px or more
+      expect(steps[0]!.upTo).toBe(width);
+      for (let shown = CHART_NARROWEST_PX; shown <= width; shown += 1) {
+        // the narrowest rule that still applies wins (the later one in the stylesheet)
+        const size = steps.filter((s) => shown <= s.upTo).at(-1)!.size;
+        const onScreen = (size * shown) / width;
+        expect(onScreen, `${width} shown at ${shown}`).toBeGreaterThanOrEqual(CHART_LABEL_PX - 0.01);
+        expect(onScreen, `${width} shown at ${shown}`).toBeLessThanOrEqual(CHART_LABEL_PX * 1.14);
+      }
+    }
   });
 });
 

@@ -1,35 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { type MessageText, placeholdersOf, translator } from '../../src/ui/i18n/catalog.js';
-import { clientsMessages } from '../../src/ui/i18n/messages/clients.js';
-import { commonMessages } from '../../src/ui/i18n/messages/common.js';
 import { AREA_KEYS, CATALOG, type MessageKey } from '../../src/ui/i18n/messages/index.js';
-import { overviewMessages } from '../../src/ui/i18n/messages/overview.js';
-import { packagesMessages } from '../../src/ui/i18n/messages/packages.js';
-import { reportsMessages } from '../../src/ui/i18n/messages/reports.js';
-import { webhooksMessages } from '../../src/ui/i18n/messages/webhooks.js';
 
 /**
  * The pages' message catalogue (src/ui/i18n/messages): one key in one area only, both languages with
- * the same placeholders, no empty text, and Arabic that is Arabic.
+ * the same placeholders, no empty text, and Arabic that is Arabic: no Latin letter, no number written in it.
  */
 const keys = Object.keys(CATALOG.en) as MessageKey[];
 const textsOf = (message: MessageText): string[] =>
   typeof message === 'string' ? [message] : Object.values(message).filter((t): t is string => t !== undefined);
 /** The language names: each written in its own language, so the Arabic page names English in English. */
 const OWN_LANGUAGE = new Set<string>(['lang.en']);
-/**
- * The areas of the frame and of the pages that read (overview, clients, packages, reports, webhooks):
- * their Arabic names formats and codes through placeholders. (The forms' areas may name a technical
- * token such as a key=value pair in a hint.)
- */
-const READING_PAGES_KEYS = [
-  commonMessages,
-  overviewMessages,
-  clientsMessages,
-  packagesMessages,
-  reportsMessages,
-  webhooksMessages,
-].flatMap((area) => Object.keys(area.en) as MessageKey[]);
 const PLURAL_CATEGORIES = new Set(['zero', 'one', 'two', 'few', 'many', 'other']);
 
 describe('the message catalogue', () => {
@@ -78,13 +59,18 @@ describe('the message catalogue', () => {
     expect(notArabic).toEqual([]);
   });
 
-  it('uses no Latin word in the Arabic of the frame and the reading pages (codes come as placeholders)', () => {
-    const latin = READING_PAGES_KEYS.filter(
+  it('uses no Latin letter in Arabic (codes, keys and examples are placeholders, written where used)', () => {
+    const latin = keys.filter(
       (key) =>
         !OWN_LANGUAGE.has(key) &&
-        textsOf(CATALOG.ar[key]).some((text) => /[A-Za-z]{2,}/.test(text.replace(/\{\w+\}/g, ''))),
+        textsOf(CATALOG.ar[key]).some((text) => /[A-Za-z]/.test(text.replace(/\{\w+\}/g, ''))),
     );
     expect(latin).toEqual([]);
+  });
+
+  it('writes no number into Arabic text: each is a placeholder, in the page’s digits (fmt.number)', () => {
+    const digits = keys.filter((key) => textsOf(CATALOG.ar[key]).some((text) => /[0-9]/.test(text)));
+    expect(digits).toEqual([]);
   });
 
   it('translates with the plural form of the count, escaping the text and the values', () => {

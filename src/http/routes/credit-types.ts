@@ -14,6 +14,9 @@ const unitSchema = z
   .max(50)
   .meta({ description: 'Singular noun of one unit: "message", "hour", "call".' });
 
+/** How many dimensions a credit type may declare. */
+export const MAX_DIMENSIONS = 5;
+
 /** Day, week and month name the usage endpoint's calendar groupings: a dimension may not take them. */
 const RESERVED_DIMENSIONS = new Set(['day', 'week', 'month']);
 
@@ -24,7 +27,7 @@ const dimensionsSchema = z
       .regex(/^[a-z][a-z0-9_]{0,39}$/, 'must be a lower-case key: a letter, then letters, digits or _ (at most 40)')
       .refine((key) => !RESERVED_DIMENSIONS.has(key), 'day, week and month are groupings of their own'),
   )
-  .max(5, 'at most 5 dimensions')
+  .max(MAX_DIMENSIONS, `at most ${MAX_DIMENSIONS} dimensions`)
   .refine((keys) => new Set(keys).size === keys.length, 'each key once')
   .meta({
     description:

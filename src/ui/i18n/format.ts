@@ -1,6 +1,6 @@
 import { formatMoney, type Minor, minorDigits } from '../../domain/money.js';
 import { Html, html } from '../html.js';
-import { type CalendarSetting, INTL_TAG, type Locale } from './locale.js';
+import { type CalendarSetting, DIRECTION, INTL_TAG, type Locale } from './locale.js';
 
 /**
  * Numbers, money and dates as a person of the locale reads them, through `Intl`. Amounts stay exact:
@@ -11,9 +11,15 @@ import { type CalendarSetting, INTL_TAG, type Locale } from './locale.js';
 export interface Formatters {
   locale: Locale;
   calendar: CalendarSetting;
-  /** An integer or an exact decimal text ("12.5"), grouped and with the locale's digits. */
-  number(value: bigint | number | string): string;
-  /** Minor units of a currency, with its symbol or code as the locale writes it. */
+  /**
+   * An integer or an exact decimal text ("12.5"), grouped and with the locale's digits; with `fractionDigits`, at
+   * least that many decimals (an example amount, "49.00").
+   */
+  number(value: bigint | number | string, fractionDigits?: number): string;
+  /**
+   * Minor units of a currency, with its symbol or code as the locale writes it; in Arabic the amount is isolated
+   * and a currency symbol not written in Arabic reads left to right inside it (see `rightToLeftMoney`).
+   */
   money(minor: Minor | number | string, currency: string): string;
   /** A calendar date in the business zone; with the Hijri setting, the Umm al-Qura date beside it. */
   date(at: Date | string | null | undefined): Html;
@@ -50,10 +56,43 @@ const asDate = (at: Date | string): Date | undefined => {
  */
 const formatDecimal = (format: Intl.NumberFormat, value: number | string): string =>
   format.format(value as unknown as number);
+const formatDecimalToParts = (format: Intl.NumberFormat, value: string): Intl.NumberFormatPart[] =>
+  format.formatToParts(value as unknown as number);
+
+/** Unicode's isolates: a run of text set apart from its neighbours, left to right or by its first strong letter. */
+const LRI = '\u2066';
+const FSI = '\u2068';
+const PDI = '\u2069';
+
+/**
+ * An amount as an Arabic page shows it. ICU writes "١٢٫٥٠ US$": in a right-to-left line the "$" (a neutral) takes
+ * the line's direction and moves before the "US" ("$US"), and "JP¥" turns to "¥JP". A symbol with no Arabic letter
+ * (US$, €, JP¥, a code such as CHF) is isolated left to right, so it reads as written; the whole amount is isolated
+ * from its neighbours (a Latin name or code beside it), in the order Arabic reads it: the number, then the currency.
+ * Plain text, not markup: the isolates work wherever an amount goes (a cell, an option of a select, a title).
+ */
+export function rightToLeftMoney(parts: readonly Intl.NumberFormatPart[]): string {
+  const text = parts
+    .map((part) =>
+      part.type === 'currency' && !/\p{Script=Arabic}/u.test(part.value) ? `${LRI}${part.value}${PDI}` : part.value,
+    )
+    .join('');
+  return `${FSI}${text}${PDI}`;
+}
 
 export function formatters(locale: Locale, calendar: CalendarSetting, timeZone: string): Formatters {
   const tag = INTL_TAG[locale];
   const numbers = new Intl.NumberFormat(tag, { maximumFractionDigits: 20 });
+  const fixedNumbers = new Map<number, Intl.NumberFormat>();
+  const numberFormat = (fractionDigits: number | undefined): Intl.NumberFormat => {
+    if (fractionDigits === undefined) return numbers;
+    let format = fixedNumbers.get(fractionDigits);
+    if (!format) {
+      format = new Intl.NumberFormat(tag, { minimumFractionDigits: fractionDigits, maximumFractionDigits: 20 });
+      fixedNumbers.set(fractionDigits, format);
+    }
+    return format;
+  };
   const moneyFormats = new Map<string, Intl.NumberFormat>();
   const moneyFormat = (currency: string): Intl.NumberFormat => {
     let format = moneyFormats.get(currency);
@@ -119,11 +158,14 @@ export function formatters(locale: Locale, calendar: CalendarSetting, timeZone: 
   return {
     locale,
     calendar,
-    number: (value) => formatDecimal(numbers, typeof value === 'bigint' ? value.toString() : value),
+    number: (value, fractionDigits) =>
+      formatDecimal(numberFormat(fractionDigits), typeof value === 'bigint' ? value.toString() : value),
     money: (minor, currency) => {
       // the exact decimal text of the amount ("1234.500"), formatted as a string: no float on the way
-      const exact = formatMoney(BigInt(minor), currency);
-      return formatDecimal(moneyFormat(currency), exact.split(' ')[0] ?? '0');
+      const exact = formatMoney(BigInt(minor), currency).split(' ')[0] ?? '0';
+      return DIRECTION[locale] === 'rtl'
+        ? rightToLeftMoney(formatDecimalToParts(moneyFormat(currency), exact))
+        : formatDecimal(moneyFormat(currency), exact);
     },
     date: (at) => dated(at, gregorianDay),
     dateTime: (at) => dated(at, gregorianTime),

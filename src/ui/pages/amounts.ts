@@ -1,5 +1,6 @@
 import { formatMoney, minorDigits } from '../../domain/money.js';
 import { asciiDigits } from '../form.js';
+import type { UiContext } from '../layout.js';
 
 /**
  * An amount typed in major units ("49", "49.5", "0.125") as the digit string of its minor units for the
@@ -18,6 +19,9 @@ export function minorFromMajor(text: string, currency: string): string | undefin
   const minor = `${whole}${fraction.padEnd(digits, '0')}`.replace(/^0+(?=\d)/, '');
   return minor.length > 16 ? undefined : minor;
 }
+
+/** The amount a form's hint shows as an example: 49 with the currency's decimals ("49.00", "٤٩٫٠٠", JPY "49"). */
+export const exampleAmount = (ctx: Pick<UiContext, 'fmt'>, digits = 2): string => ctx.fmt.number('49', digits);
 
 /** Minor units as the major-unit text a form shows ("4900" USD → "49.00"), exact. */
 export function majorFromMinor(minor: bigint | number | string, currency: string): string {

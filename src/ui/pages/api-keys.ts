@@ -21,6 +21,9 @@ const SCOPE_LABEL = {
   admin: 'admin.keys.scope_admin',
 } as const satisfies Record<Scope, string>;
 
+/** Keys to press, as a keyboard names them (the same in every language). */
+const keys = (text: string): Html => html`<kbd dir="ltr">${text}</kbd>`;
+
 /** The key's first characters, as a code never mistaken for the key. */
 export const prefixCode = (prefix: string): Html => html`<code dir="ltr">${prefix}…</code>`;
 
@@ -122,7 +125,12 @@ export function keyMadePage(
   <div class="notice" role="status">${ctx.t('admin.keys.made_lead')}</div>
   <label>${ctx.t('admin.keys.made_key')}<input type="text" readonly value="${made.key}" dir="ltr" spellcheck="false"
     autocomplete="off" autofocus data-new-key aria-describedby="copy-hint"></label>
-  <p class="legend" id="copy-hint">${ctx.t('admin.keys.made_copy')}</p>
+  <p class="legend" id="copy-hint">${ctx.t('admin.keys.made_copy', {
+    select_all: keys('Ctrl+A'),
+    select_all_mac: keys('⌘A'),
+    copy: keys('Ctrl+C'),
+    copy_mac: keys('⌘C'),
+  })}</p>
   <p>${ctx.t('admin.keys.made_details', {
     name: name(made.name),
     scopes: scopeCodes(made.scopes),

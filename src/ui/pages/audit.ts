@@ -8,7 +8,7 @@ import {
 import { DomainError } from '../../domain/result.js';
 import { dayStart } from '../date-inputs.js';
 import { queryText } from '../form.js';
-import { type Html, html, name, query } from '../html.js';
+import { code, type Html, html, name, query } from '../html.js';
 import { nextLink, page, type UiContext } from '../layout.js';
 
 const PAGE_SIZE = 50;
@@ -34,7 +34,9 @@ function filterForm(ctx: UiContext, filters: Filters, badDates: ReadonlySet<'fro
   const dateField = (field: 'from' | 'to', label: 'admin.audit.from' | 'admin.audit.to') => {
     const bad = badDates.has(field);
     const message = bad
-      ? html`<p class="field-error" id="error-${field}" role="alert">${ctx.t('admin.audit.bad_date')}</p>`
+      ? html`<p class="field-error" id="error-${field}" role="alert">${ctx.t('admin.audit.bad_date', {
+          format: code('YYYY-MM-DD'),
+        })}</p>`
       : '';
     return html`<label>${ctx.t(label)}<input type="date" name="${field}" value="${filters[field] ?? ''}"${
       bad ? html` aria-invalid="true" aria-describedby="error-${field}"` : ''

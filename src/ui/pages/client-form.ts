@@ -1,7 +1,7 @@
 import { type ClientRow, findClient } from '../../db/repositories/clients.js';
 import type { RouteOutcome } from '../../http/run-route.js';
 import { type FormFields, textField } from '../form.js';
-import { type Html, html, name, path } from '../html.js';
+import { code, type Html, html, name, path } from '../html.js';
 import { notice, page, type UiContext } from '../layout.js';
 import { changedFields, FormView, input, postForm, textarea } from './setup-kit.js';
 
@@ -93,7 +93,7 @@ export interface ClientPosted {
 }
 
 export const metadataMessage = (ctx: UiContext): Map<string, Html> =>
-  new Map([['metadata', ctx.t('setup.client.metadata_invalid')]]);
+  new Map([['metadata', ctx.t('setup.client.metadata_invalid', { pair: code('key=value'), equals: code('=') })]]);
 
 function clientFields(form: FormView, client?: ClientRow): Html {
   const ref = client
@@ -106,7 +106,7 @@ ${input(form, 'email', { label: 'setup.client.email', type: 'email', dir: 'ltr',
 </div>
 ${textarea(form, 'metadata', {
   label: 'setup.client.metadata',
-  hint: 'setup.client.metadata_hint',
+  hint: form.ctx.t('setup.client.metadata_hint', { pair: code('key=value') }),
   dir: 'ltr',
   rows: 4,
   initial: client ? metadataLines(client.metadata) : '',

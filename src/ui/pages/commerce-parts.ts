@@ -9,9 +9,10 @@ import {
   otherFieldMessages,
   refusedFields,
 } from '../form.js';
-import { Html, html, path, query, type Renderable } from '../html.js';
+import { type Html, html, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
+import { failureSays } from '../refusals.js';
 
 /**
  * What the commerce pages share (selling, consuming, adjusting, invoices): how a refused call is told,
@@ -59,9 +60,15 @@ const REFUSED: Record<string, MessageKey> = {
   forbidden: 'commerce.refused.forbidden',
 };
 
-/** The detail of a failure is the API's (English): an Arabic page marks it so. */
-const detailOf = (ctx: UiContext, detail: string | Html): Html =>
-  detail instanceof Html || ctx.locale === 'en' ? html`${detail}` : html`<span lang="en" dir="ltr">${detail}</span>`;
+/**
+ * The detail of a failure in the page's language (refusals.ts); else as the API wrote it (English), which an Arabic
+ * page marks so. Empty when the failure's code says it all.
+ */
+const detailOf = (ctx: UiContext, failure: { code: string; detail: string }): Html => {
+  const said = failureSays(ctx, failure);
+  if (said) return said.value === '' ? said : html` ${said}`;
+  return ctx.locale === 'en' ? html` ${failure.detail}` : html` <span lang="en" dir="ltr">${failure.detail}</span>`;
+};
 
 /**
  * A refused call as the page tells it, with the status the API answers for it (http/problem.ts): 422 for
@@ -81,13 +88,13 @@ export function refusalOf(ctx: UiContext, outcome: RouteOutcome): Refusal {
   let status = STATUS_OF[failure.code];
   if (failure.code === 'not_found' && errors.size > 0) status = 422;
   const key = REFUSED[failure.code] ?? 'commerce.refused.other';
-  // a value the domain refused is told beside its field (in the page's language): the block above says where
-  // to look, as for a value the schemas refused, rather than repeat the API's English detail
-  const fieldsTell = failure.code === 'validation_failed' && errors.size > 0;
+  // a value the domain refused, or a reference it found nothing by, is told beside its field (in the page's
+  // language): the block above says where to look, as for a value the schemas refused, rather than say it twice
+  const fieldsTell = (failure.code === 'validation_failed' || failure.code === 'not_found') && errors.size > 0;
   return {
     status,
     errors,
-    message: fieldsTell ? ctx.t('form.invalid') : html`${ctx.t(key)} ${detailOf(ctx, failure.detail)}`,
+    message: fieldsTell ? ctx.t('form.invalid') : html`${ctx.t(key)}${detailOf(ctx, failure)}`,
     code: failure.code,
     extra: failure.extra ?? {},
   };

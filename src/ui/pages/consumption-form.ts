@@ -156,7 +156,7 @@ export async function consumePage(
       field: `metadata.${key}`,
       label: html`${code(key)}`,
       value: v[dimensionInput(key)],
-      hint: ctx.t('commerce.consume.dimension_hint', { types: owners.join(', ') }),
+      hint: ctx.t('commerce.consume.dimension_hint', { types: ctx.fmt.list(owners.map((owner) => code(owner))) }),
       attrs: html` maxlength="200" dir="auto"`,
     }),
   );

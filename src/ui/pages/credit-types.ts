@@ -1,8 +1,11 @@
 import { type CreditTypeRow, findCreditType, listCreditTypes } from '../../db/repositories/credit-types.js';
+import { MAX_DECIMALS } from '../../domain/quantity.js';
+import { MAX_DIMENSIONS } from '../../http/routes/credit-types.js';
 import type { RouteOutcome } from '../../http/run-route.js';
-import { type FormFields, integerField, queryText, textField } from '../form.js';
+import { type FormFields, fieldMessage, integerField, queryText, textField } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
+import { codeCharacters } from '../refusals.js';
 import { changedFields, FormView, input, postForm } from './setup-kit.js';
 
 /** A posted form, as the page shows it again after a refusal. */
@@ -59,11 +62,12 @@ function dimensionsInput(form: FormView, initial: readonly string[]): Html {
       : html`<div class="field-error" id="error-dimensions" role="alert">${problems.map(([field, message]) => {
           const key = keys[Number(field.split('.')[1])];
           const which = key !== undefined && field !== 'dimensions' ? html`<code dir="ltr">${key}</code>: ` : '';
-          return html`<p>${which}${t('form.field_invalid')} <span lang="en" dir="ltr">(${message})</span></p>`;
+          return html`<p>${which}${fieldMessage(form.ctx, message, { field })}</p>`;
         })}</div>`;
   return html`<div class="field wide"><label for="f-dimensions"><span id="f-dimensions-label">${t(
     'setup.credit_type.dimensions',
   )}</span><span class="muted small" id="f-dimensions-hint">${t('setup.credit_type.dimensions_hint', {
+    max: form.ctx.fmt.number(MAX_DIMENSIONS),
     example: html`<bdi dir="ltr">branch, employee</bdi>`,
   })}</span>
 <input id="f-dimensions" type="text" name="dimensions" value="${value}" dir="ltr"
@@ -76,12 +80,16 @@ export async function creditTypesPage(ctx: UiContext, posted?: Posted): Promise<
   const result = await listCreditTypes(ctx.app.db, { limit: 100, cursor: queryText(ctx.req.query.cursor) }, {});
   const form = new FormView(ctx, posted);
   const fields = html`<div class="form-grid">
-${input(form, 'code', { label: 'setup.credit_type.code', hint: 'setup.credit_type.code_hint', dir: 'ltr' })}
+${input(form, 'code', {
+  label: 'setup.credit_type.code',
+  hint: t('setup.credit_type.code_hint', { chars: codeCharacters(ctx) }),
+  dir: 'ltr',
+})}
 ${input(form, 'name', { label: 'setup.credit_type.name' })}
 ${input(form, 'unit', { label: 'setup.credit_type.unit', hint: 'setup.credit_type.unit_hint' })}
 ${input(form, 'decimals', {
   label: 'setup.credit_type.decimals',
-  hint: 'setup.credit_type.decimals_hint',
+  hint: t('setup.credit_type.decimals_hint', { min: fmt.number(0), max: fmt.number(MAX_DECIMALS) }),
   type: 'number',
   dir: 'ltr',
   initial: '0',

@@ -2,7 +2,7 @@ import type { RouteOutcome } from '../../http/run-route.js';
 import { isUuid } from '../../ids.js';
 import { holdResults, holdRow } from '../../services/holds.js';
 import type { HoldResult } from '../../views/hold.js';
-import { fieldError, idemField, invalidAttributes } from '../form.js';
+import { fieldError, fieldErrorsOf, idemField, invalidAttributes } from '../form.js';
 import { type Html, html, path } from '../html.js';
 import { csrfField, statusWord, type UiContext } from '../layout.js';
 import { type Refusal, refusalOf, units } from './commerce-parts.js';
@@ -44,7 +44,8 @@ export function holdRefusal(ctx: UiContext, outcome: RouteOutcome, hold: HoldRes
     refusal.message = html`${ctx.t('commerce.refused.conflict')} ${ctx.t('clients.hold_not_open', {
       status: statusWord(ctx, closed[1] ?? ''),
     })}`;
-  if (refusal.errors.get('quantity') === BEYOND_HELD)
+  // the route's own words (refusalOf has put them in the page's language already): with the figure, beside the field
+  if (fieldErrorsOf(outcome).get('quantity') === BEYOND_HELD)
     refusal.errors = new Map([
       ...refusal.errors,
       ['quantity', ctx.t('clients.capture_beyond_held', { held: units(ctx, hold.held, hold.credit_type.unit) })],

@@ -9,10 +9,11 @@ import { itemSchema } from '../../schemas/package.js';
 import { creditTypesOfPackages, resolveItems } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
 import { checkboxField, type FormFields, integerField, numberField, textField } from '../form.js';
-import { type Html, html, name, path } from '../html.js';
+import { code, type Html, html, name, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
-import { majorFromMinor, minorFromMajor } from './amounts.js';
+import { codeCharacters, fieldSays } from '../refusals.js';
+import { exampleAmount, majorFromMinor, minorFromMajor } from './amounts.js';
 import { changedFields, checkbox, FormView, input, postForm, renameFields, select, textarea } from './setup-kit.js';
 
 /** Blank item rows a new package's form offers (blank rows are ignored). */
@@ -232,13 +233,13 @@ export function itemsAsRows(outcome: RouteOutcome, rows: readonly number[]): Rou
 /** The messages a package form writes itself: an amount that is not one of the currency. */
 export function amountMessages(ctx: UiContext, problems: readonly string[], currency: string): Map<string, Html> {
   const digits = minorDigits(currency);
-  const example = digits === 0 ? '49' : `49.${'0'.repeat(digits)}`;
   return new Map(
     problems.map((field) => [
       field,
       ctx.t('setup.package.amount_invalid', {
+        count: digits,
         digits: ctx.fmt.number(digits),
-        example: html`<span dir="ltr">${example}</span>`,
+        example: exampleAmount(ctx, digits),
       }),
     ]),
   );
@@ -301,8 +302,11 @@ ${input(form, `items.${row}.units`, {
     problems.length === 0
       ? ''
       : html`<div class="field-error" role="alert">${problems.map(
-          ([, message]) =>
-            html`<p>${t('setup.package.items_invalid')} <span lang="en" dir="ltr">(${message})</span></p>`,
+          ([field, message]) =>
+            html`<p>${
+              fieldSays(form.ctx, message, { field }) ??
+              html`${t('setup.package.items_invalid')} <span lang="en" dir="ltr">(${message})</span>`
+            }</p>`,
         )}</div>`;
   return html`<fieldset class="items"><legend>${t('setup.package.items')}</legend>
 <p class="legend">${t('setup.package.items_hint')}</p>
@@ -312,6 +316,7 @@ ${rows}${whole}</fieldset>`;
 function packageFields(parts: FormParts): Html {
   const { form, initial } = parts;
   const { t } = form.ctx;
+  const number = (value: number) => form.ctx.fmt.number(value);
   const view = initial?.view;
   const row = initial?.row;
   const currency = row?.currency;
@@ -319,12 +324,18 @@ function packageFields(parts: FormParts): Html {
   const calendarNow = view?.validity.calendar ?? 'gregory';
   const identity = view
     ? html``
-    : html`${input(form, 'code', { label: 'setup.package.code', hint: 'setup.package.code_hint', dir: 'ltr' })}`;
+    : input(form, 'code', {
+        label: 'setup.package.code',
+        hint: t('setup.package.code_hint', { chars: codeCharacters(form.ctx) }),
+        dir: 'ltr',
+      });
   const currencyField = view
     ? html``
     : input(form, 'currency', {
         label: 'setup.package.currency',
-        hint: 'setup.package.currency_hint',
+        hint: t('setup.package.currency_hint', {
+          examples: form.ctx.fmt.list(['SAR', 'KWD', 'USD'].map((c) => code(c))),
+        }),
         dir: 'ltr',
         initial: 'USD',
         maxlength: 3,
@@ -344,7 +355,7 @@ ${input(form, 'price', {
   label: 'setup.package.price',
   hint: currency
     ? html`${t('setup.package.in_currency')} <code dir="ltr">${currency}</code>`
-    : 'setup.package.price_hint',
+    : t('setup.package.price_hint', { example: exampleAmount(form.ctx) }),
   dir: 'ltr',
   inputmode: 'decimal',
   initial: row ? majorFromMinor(row.price, row.currency) : '',
@@ -383,7 +394,7 @@ ${select(
 )}
 ${input(form, 'rollover.percent', {
   label: 'setup.package.rollover_percent',
-  hint: 'setup.package.rollover_percent_hint',
+  hint: t('setup.package.rollover_percent_hint', { min: number(1), max: number(100) }),
   type: 'number',
   dir: 'ltr',
   initial: rolloverNow?.policy === 'percent' ? String(rolloverNow.percent) : '',
@@ -399,7 +410,7 @@ ${input(form, 'rollover.cap_percent', {
 <fieldset><legend>${t('setup.package.terms')}</legend><div class="form-grid">
 ${input(form, 'priority', {
   label: 'setup.package.priority',
-  hint: 'setup.package.priority_hint',
+  hint: t('setup.package.priority_hint', { min: number(0), max: number(100), default: number(50) }),
   type: 'number',
   dir: 'ltr',
   initial: String(view?.priority ?? 50),
@@ -413,7 +424,7 @@ ${input(form, 'max_freeze_days', {
 })}
 ${input(form, 'low_balance_percent', {
   label: 'setup.package.low_balance_percent',
-  hint: 'setup.package.low_balance_percent_hint',
+  hint: t('setup.package.low_balance_percent_hint', { min: number(0), max: number(100), default: number(10) }),
   type: 'number',
   dir: 'ltr',
   initial: String(view?.low_balance_percent ?? 10),
@@ -449,7 +460,7 @@ export async function packageNewPage(ctx: UiContext, posted?: PackagePosted): Pr
     { title: t('setup.package.new_title').value, section: 'packages' },
     html`<p><a href="/ui/packages">${t('setup.package.back')}</a></p>
 <h1>${t('setup.package.new_title')}</h1>
-<p class="sub">${t('setup.package.new_lead')}</p>
+<p class="sub">${t('setup.package.new_lead', { example: exampleAmount(ctx) })}</p>
 ${none}
 <section class="panel">
   ${banner}

@@ -22,7 +22,9 @@ import {
   submitRoute,
 } from '../form.js';
 import { code, type Html, html, path } from '../html.js';
+import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { failureSays } from '../refusals.js';
 import { zoneName } from './overview.js';
 
 const FIELDS = ['from', 'to', 'group_by', 'per', 'days_ahead', 'client', 'package', 'credit_type'] as const;
@@ -30,10 +32,24 @@ type Field = (typeof FIELDS)[number];
 /** The fields the form has an input for, each showing its own message. */
 const SHOWN = [...FIELDS, 'type', 'format'] as const;
 
-/** The report checks' messages the catalogue says (a range backwards), in the page's language. */
-const reportMessage = (ctx: UiContext, message: string): string | Html =>
-  message === 'must not be after `to`' ? ctx.t('reports.error.from_after_to') : message;
 export type ReportForm = Partial<Record<Field | 'type' | 'format', string>>;
+
+/** A report the route refused: the form as sent, each field's message, and the refusal when no field says it. */
+export interface RefusedReport {
+  ok: false;
+  form: ReportForm;
+  errors: FieldProblem[];
+  failure?: { code: string; detail: string };
+}
+
+/** The line of a refusal no field says, by its code. */
+const REFUSED: Partial<Record<string, MessageKey>> = {
+  conflict: 'commerce.refused.conflict',
+  not_found: 'commerce.refused.not_found',
+  idempotency_conflict: 'setup.error.resent',
+  unavailable: 'commerce.refused.unavailable',
+  forbidden: 'commerce.refused.forbidden',
+};
 
 /** A format's name (CSV, JSON): a technical name, the same in every language. */
 const formatName = (format: string): Html => html`<abbr lang="en" dir="ltr">${format.toUpperCase()}</abbr>`;
@@ -102,7 +118,7 @@ export function notReady(where: Pick<UiContext, 't'>, run: Pick<ReportRunRow, 's
 
 export async function reportsPage(
   ctx: UiContext,
-  state: { form?: ReportForm; errors?: FieldProblem[]; detail?: string } = {},
+  state: { form?: ReportForm; errors?: FieldProblem[]; failure?: RefusedReport['failure'] } = {},
 ): Promise<Html> {
   const { app, t, fmt } = ctx;
   const runs = await latestReportRuns(app.db, 30);
@@ -115,9 +131,7 @@ export async function reportsPage(
   const form = state.form ?? {};
   // the service names a param `params.from`; the form's field is `from`
   const errors: FieldErrors = new Map(
-    (state.errors ?? [])
-      .map((e) => [e.field.replace(/^params\./, ''), reportMessage(ctx, e.message)] as const)
-      .reverse(),
+    (state.errors ?? []).map((e) => [e.field.replace(/^params\./, ''), e.message] as const).reverse(),
   );
   const input = (field: Field, type: string, placeholder?: Html) => {
     const dir = type === 'text' ? html` dir="auto"` : type === 'number' ? html` inputmode="numeric" dir="ltr"` : '';
@@ -142,19 +156,25 @@ export async function reportsPage(
   const paramName = (param: string) =>
     (FIELDS as readonly string[]).includes(param) ? t(`reports.param.${param as Field}`) : code(param);
   // the fields' messages are beside them; the banner says so, and lists (without the service's `params.`
-  // path) any message of a field the form has no input for; the detail of a refusal with no field at all
+  // path) any message of a field the form has no input for; a refusal with no field at all (the queue down, the
+  // form sent again with other values): its line, and its reason in the page's language when refusals.ts reads it
   const unshown = [...errors].filter(([field]) => !(SHOWN as readonly string[]).includes(field));
-  const detailText = errors.size > 0 ? undefined : state.detail;
   const list = otherFieldMessages(ctx, unshown);
-  const detail = state.detail
-    ? html`<div class="notice error" role="alert">${t('form.invalid')}${
-        detailText === undefined
-          ? ''
-          : ctx.locale === 'en'
-            ? html` ${detailText}`
-            : html` <span lang="en" dir="ltr">${detailText}</span>`
-      }${list}</div>`
-    : '';
+  const failure = errors.size > 0 ? undefined : state.failure;
+  const said = failure ? failureSays(ctx, failure) : undefined;
+  const reason = !failure
+    ? ''
+    : said
+      ? html`${said.value === '' ? '' : ' '}${said}`
+      : ctx.locale === 'en'
+        ? html` ${failure.detail}`
+        : html` <span lang="en" dir="ltr">${failure.detail}</span>`;
+  const detail =
+    errors.size > 0 || failure
+      ? html`<div class="notice error" role="alert">${
+          failure ? t(REFUSED[failure.code] ?? 'commerce.refused.other') : t('form.invalid')
+        }${reason}${list}</div>`
+      : '';
 
   return page(
     ctx,
@@ -197,7 +217,7 @@ export async function reportsPage(
         (['client', 'package'] as const).map((per) => [per, t(`reports.per.${per}`)] as const),
         t('word.none'),
       )}
-      ${input('days_ahead', 'number', html`${app.config.EXPIRING_SOON_DAYS}`)}
+      ${input('days_ahead', 'number', html`${fmt.number(app.config.EXPIRING_SOON_DAYS)}`)}
       ${input('client', 'text', t('reports.hint.client'))}
       ${input('package', 'text', t('reports.hint.code'))}
       ${input('credit_type', 'text', t('reports.hint.code'))}
@@ -262,7 +282,7 @@ const formValue = (body: Record<string, unknown>, key: string): string | undefin
 export async function runReportFromForm(
   ctx: UiContext,
   body: Record<string, unknown>,
-): Promise<{ ok: true } | { ok: false; form: ReportForm; errors: FieldProblem[]; detail: string }> {
+): Promise<{ ok: true } | RefusedReport> {
   const form: ReportForm = {};
   for (const key of [...FIELDS, 'type', 'format'] as const) {
     const value = formValue(body, key);
@@ -283,7 +303,5 @@ export async function runReportFromForm(
   if (outcome.kind === 'reply') return { ok: true };
   const errors =
     outcome.kind === 'invalid' ? outcome.problems : outcome.kind === 'failure' ? (outcome.failure.errors ?? []) : [];
-  const detail =
-    outcome.kind === 'failure' ? outcome.failure.detail : errors.map((e) => `${e.field}: ${e.message}`).join('; ');
-  return { ok: false, form, errors, detail };
+  return { ok: false, form, errors, ...(outcome.kind === 'failure' ? { failure: outcome.failure } : {}) };
 }

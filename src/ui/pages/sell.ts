@@ -12,7 +12,7 @@ import { type FieldErrors, type FormFields, idemField, numberField, textField } 
 import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { sourceWord, validity } from '../words.js';
-import { minorFromMajor } from './amounts.js';
+import { exampleAmount, minorFromMajor } from './amounts.js';
 import { type FormState, inputField, refusalBlock, selectField, shortId, span, units } from './commerce-parts.js';
 import { invoiceBlock } from './invoices.js';
 import { amountMessages } from './package-form.js';
@@ -106,7 +106,7 @@ ${refusalBlock(ctx, form.refusal, SALE_FIELDS)}
         name: 'price',
         label: ctx.t('commerce.sell.price'),
         value: v.price,
-        hint: ctx.t('commerce.sell.price_hint'),
+        hint: ctx.t('commerce.sell.price_hint', { example: exampleAmount(ctx) }),
         attrs: html` inputmode="decimal" dir="ltr"`,
       })}
       ${inputField(ctx, errors, {

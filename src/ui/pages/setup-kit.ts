@@ -16,6 +16,7 @@ import {
 import { type Html, html, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { csrfField, type UiContext } from '../layout.js';
+import { failureSays } from '../refusals.js';
 
 /**
  * What the setup pages' forms share: a form's posted values kept on a re-render, each refused field's
@@ -89,7 +90,11 @@ export class FormView {
     return [...this.errors].filter(([field]) => field === prefix || field.startsWith(`${prefix}.`));
   }
 
-  /** Why the form was refused, above it; with the messages no input showed. */
+  /**
+   * Why the form was refused, above it; with the messages no input showed. A refusal no field says (a conflict,
+   * something gone): the page's own line for it (`why`), else the line for its code and the route's reason in the
+   * page's language (refusals.ts), or as the route wrote it (English) when it is not read there.
+   */
   banner(why: (failure: Extract<RouteOutcome, { kind: 'failure' }>['failure']) => Html | undefined): Html {
     const outcome = this.outcome;
     if (!outcome && this.overrides.size === 0) return html``;
@@ -97,8 +102,13 @@ export class FormView {
     let lead: Html = t('form.invalid');
     let detail: Html = html``;
     if (outcome?.kind === 'failure' && outcome.failure.code !== 'validation_failed') {
-      lead = why(outcome.failure) ?? failureLead(this.ctx, outcome.failure.code);
-      detail = html` <span class="muted" lang="en" dir="ltr">(${outcome.failure.detail})</span>`;
+      const own = why(outcome.failure);
+      lead = own ?? failureLead(this.ctx, outcome.failure.code);
+      const said = own ? html`` : failureSays(this.ctx, outcome.failure);
+      detail =
+        said !== undefined
+          ? html`${said.value === '' ? '' : ' '}${said}`
+          : html` <span class="muted" lang="en" dir="ltr">(${outcome.failure.detail})</span>`;
     }
     const unshown = [...this.errors].filter(
       ([field]) => !this.shown.has(field) && !this.shownPrefixes.some((p) => field === p || field.startsWith(`${p}.`)),
@@ -107,7 +117,8 @@ export class FormView {
       unshown.length === 0
         ? ''
         : html`<ul>${unshown.map(
-            ([field, message]) => html`<li><code dir="ltr">${field}</code> ${fieldMessage(this.ctx, message)}</li>`,
+            ([field, message]) =>
+              html`<li><code dir="ltr">${field}</code> ${fieldMessage(this.ctx, message, { field })}</li>`,
           )}</ul>`;
     return html`<div class="notice error" role="alert"><p>${lead}${detail}</p>${list}</div>`;
   }

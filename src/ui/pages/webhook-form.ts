@@ -9,10 +9,12 @@ import type { RouteOutcome } from '../../http/run-route.js';
 import { isUuid } from '../../ids.js';
 import { SUBSCRIBABLE, type WebhookEndpointView } from '../../webhooks/endpoints.js';
 import { type FormFields, listField, textField } from '../form.js';
-import { type Html, html, path } from '../html.js';
+import { code, type Html, html, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, noticeOf, page, type UiContext } from '../layout.js';
+import { failureSays, fieldSays } from '../refusals.js';
 import { FormView, input, postForm } from './setup-kit.js';
+import { disabledReason } from './webhooks.js';
 
 /** How many of an endpoint's latest deliveries its page lists. */
 export const DELIVERIES_SHOWN = 100;
@@ -49,8 +51,11 @@ function eventsField(form: FormView): Html {
     problems.length === 0
       ? ''
       : html`<div class="field-error" id="error-events" role="alert">${problems.map(
-          ([, message]) =>
-            html`<p>${t('setup.webhook.events_invalid')} <span lang="en" dir="ltr">(${message})</span></p>`,
+          ([field, message]) =>
+            html`<p>${
+              fieldSays(form.ctx, message, { field }) ??
+              html`${t('setup.webhook.events_invalid')} <span lang="en" dir="ltr">(${message})</span>`
+            }</p>`,
         )}</div>`;
   return html`<fieldset class="events"${problems.length > 0 ? html` aria-describedby="error-events"` : ''}>
 <legend>${t('setup.webhook.events')}</legend>
@@ -64,7 +69,7 @@ export function webhookNewPage(ctx: UiContext, posted?: { values: FormFields; ou
   const fields = html`<div class="form-grid">
 ${input(form, 'url', {
   label: 'setup.webhook.url',
-  hint: 'setup.webhook.url_hint',
+  hint: t('setup.webhook.url_hint', { scheme: code('http(s)') }),
   type: 'url',
   dir: 'ltr',
   placeholder: 'https://example.com/hooks',
@@ -124,19 +129,18 @@ const DELIVERY_STATUS: Record<EndpointDeliveryRow['status'], MessageKey> = {
   failed: 'setup.delivery.failed',
 };
 
-/** Why a retry was refused, in the viewer's language (the API's words beside it). */
+/** Why a retry was refused, in the viewer's language (refusals.ts); the API's words beside a reason not read there. */
 function retryRefusal(ctx: UiContext, failure: Failure): Html {
   const { t } = ctx;
-  const why: MessageKey =
-    failure.code === 'not_found'
-      ? 'setup.delivery.retry_not_found'
-      : /disabled/.test(failure.detail)
-        ? 'setup.delivery.retry_disabled'
-        : /delivered/.test(failure.detail)
-          ? 'setup.delivery.retry_delivered'
-          : 'setup.delivery.retry_refused';
-  return html`<div class="notice error" role="alert" data-refused="${failure.code}">${t(why)} <span class="muted"
-  lang="en" dir="ltr">(${failure.detail})</span></div>`;
+  const said = failure.code === 'not_found' ? t('setup.delivery.retry_not_found') : failureSays(ctx, failure);
+  const why =
+    said === undefined
+      ? html`${t('setup.delivery.retry_refused')} <span class="muted" lang="en" dir="ltr">(${failure.detail})</span>`
+      : // a reason its code says all of: the line for the code
+        said.value === ''
+        ? t(failure.code === 'unavailable' ? 'setup.error.unavailable' : 'setup.delivery.retry_refused')
+        : said;
+  return html`<div class="notice error" role="alert" data-refused="${failure.code}">${why}</div>`;
 }
 
 /** An endpoint's latest deliveries: how each went, when the next attempt is, and a retry for those that failed. */
@@ -150,7 +154,7 @@ export async function webhookDeliveriesPage(ctx: UiContext, id: string, refused?
     ? html`<div class="notice error" role="status">${t('setup.webhook.disabled', {
         since: fmt.dateTime(endpoint.disabled_at),
       })} ${
-        endpoint.disabled_reason ? html`<span lang="en" dir="ltr">(${endpoint.disabled_reason})</span>` : ''
+        endpoint.disabled_reason ? html`(${disabledReason(ctx, endpoint.disabled_reason)})` : ''
       }<form class="inline" method="post" action="${path`/ui/webhooks/${endpoint.id}/enable`}">${csrfField(
         ctx,
       )}<button type="submit" data-action="enable">${t('setup.webhook.enable')}</button></form></div>`

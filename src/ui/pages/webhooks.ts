@@ -4,7 +4,7 @@ import { code, type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
 
 /** Why an endpoint was disabled (jobs/deliver-webhook.ts writes it), in the page's language; its error as it is. */
-function disabledReason(ctx: UiContext, reason: string | null): Html {
+export function disabledReason(ctx: UiContext, reason: string | null): Html {
   const m = reason ? /^delivery (\S+) failed (\d+) attempts in a row; the last: ([\s\S]*)$/.exec(reason) : null;
   if (!m) return html`<span lang="en" dir="ltr">${reason ?? ''}</span>`;
   return ctx.t('webhooks.disabled_reason', {

@@ -32,7 +32,9 @@ export const adminMessages = defineMessages(
       'This is the only time the key is shown. Copy it now and keep it somewhere safe: it cannot be shown again. ' +
       'If it is lost, revoke it and make another.',
     'admin.keys.made_key': 'Key',
-    'admin.keys.made_copy': 'Click in the box, select all of it (Ctrl+A, or ⌘A on a Mac) and copy it (Ctrl+C, or ⌘C).',
+    'admin.keys.made_copy':
+      'Click in the box, select all of it ({select_all}, or {select_all_mac} on a Mac) ' +
+      'and copy it ({copy}, or {copy_mac}).',
     'admin.keys.made_details': 'Name {name}, scopes {scopes}, made {date}.',
     'admin.keys.made_back': 'I have copied it: back to the keys',
     'admin.keys.sent_twice':
@@ -64,7 +66,7 @@ export const adminMessages = defineMessages(
     'admin.audit.to': 'Until (date, included)',
     'admin.audit.filter_submit': 'Filter',
     'admin.audit.filter_clear': 'Show all',
-    'admin.audit.bad_date': 'Give a date as YYYY-MM-DD.',
+    'admin.audit.bad_date': 'Give a date as {format}.',
     'admin.audit.empty': 'Nothing recorded matches.',
     'admin.audit.col_at': 'When',
     'admin.audit.col_actor': 'Who',
@@ -109,7 +111,9 @@ export const adminMessages = defineMessages(
       'هذه هي المرة الوحيدة التي يُعرض فيها المفتاح. انسخه الآن واحفظه في مكان آمن، فلا يمكن عرضه مرة أخرى. ' +
       'وإن ضاع فألغِه وأنشئ مفتاحًا آخر.',
     'admin.keys.made_key': 'المفتاح',
-    'admin.keys.made_copy': 'انقر داخل المربع، وحدّد محتواه كله (Ctrl+A، أو ⌘A على ماك) ثم انسخه (Ctrl+C، أو ⌘C).',
+    'admin.keys.made_copy':
+      'انقر داخل المربع، وحدّد محتواه كله ({select_all}، أو {select_all_mac} على ماك) ' +
+      'ثم انسخه ({copy}، أو {copy_mac}).',
     'admin.keys.made_details': 'الاسم {name}، الصلاحيات {scopes}، أُنشئ في {date}.',
     'admin.keys.made_back': 'نسختُه: العودة إلى المفاتيح',
     'admin.keys.sent_twice':
@@ -141,7 +145,7 @@ export const adminMessages = defineMessages(
     'admin.audit.to': 'حتى (تاريخ، ضمنًا)',
     'admin.audit.filter_submit': 'تصفية',
     'admin.audit.filter_clear': 'عرض الكل',
-    'admin.audit.bad_date': 'أدخل التاريخ بالصيغة YYYY-MM-DD.',
+    'admin.audit.bad_date': 'أدخل التاريخ بالصيغة {format}.',
     'admin.audit.empty': 'لا توجد سجلات مطابقة.',
     'admin.audit.col_at': 'الوقت',
     'admin.audit.col_actor': 'المنفّذ',

@@ -6,6 +6,7 @@ import { commonMessages } from './common.js';
 import { fieldsMessages } from './fields.js';
 import { overviewMessages } from './overview.js';
 import { packagesMessages } from './packages.js';
+import { refusalsMessages } from './refusals.js';
 import { reportsMessages } from './reports.js';
 import { setupMessages } from './setup.js';
 import { webhooksMessages } from './webhooks.js';
@@ -25,6 +26,7 @@ const AREAS = [
   commerceMessages,
   adminMessages,
   fieldsMessages,
+  refusalsMessages,
 ] as const;
 
 type Area = (typeof AREAS)[number];
