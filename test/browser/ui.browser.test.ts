@@ -193,7 +193,8 @@ describe('the display windows in a browser', () => {
     const link = page.locator('a.download').first();
     await link.waitFor({ timeout: 20_000 });
     const [file] = await Promise.all([page.waitForEvent('download'), link.click()]);
-    expect(file.suggestedFilename()).toBe('consumption-2026-03-15.csv');
+    // named for the days it covers: from the day typed to today
+    expect(file.suggestedFilename()).toBe('consumption-2026-02-20_2026-03-15.csv');
     const text = readFileSync(await file.path(), 'utf8');
     // the file as saved starts with the UTF-8 byte order mark (for Excel), then the header
     expect(text.split('\r\n')[0]).toBe('\uFEFFperiod_start,credit_type,unit,consumed,reversed,net');
