@@ -13,8 +13,8 @@ import { HOLD_EXPIRED_BY } from '../repositories/ledger.js';
  * place of the tables, so its rules (availability, depleted, days left) are the live ones applied to the past:
  * - entries after `at`: written after it (`created_at`), except a hold's closing owed by then (HOLD_EXPIRED_BY,
  *   dated at the hold's end: a read at `at` would have closed it first);
- * - a balance whose first entry is among them did not exist yet (a checkpoint means its early history was archived:
- *   it existed);
+ * - a balance with entries after it and none written by then did not exist yet (a checkpoint means its early history
+ *   was archived: it existed);
  * - each running total less those entries' part of it; the status from the ledger as balanceAt has it (void once
  *   its `void` entry is written; expired with nothing left once an `expire` entry is, or past its expiry of then
  *   for one the sweep emptied without an entry);
@@ -28,7 +28,7 @@ import { HOLD_EXPIRED_BY } from '../repositories/ledger.js';
 export function asOfTables(at: Date): { sql: string; bindings: Knex.RawBinding[] } {
   const sql = `
     after AS (
-      SELECT e.balance_id, min(e.seq) AS first_seq, sum(e.amount)::bigint AS total,
+      SELECT e.balance_id, sum(e.amount)::bigint AS total,
              COALESCE(sum(e.amount) FILTER (WHERE e.kind IN ('consume', 'reverse')), 0)::bigint AS consume,
              COALESCE(sum(e.amount) FILTER (WHERE e.kind = 'adjust'), 0)::bigint AS adjust,
              COALESCE(sum(e.amount) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS expire,
@@ -39,9 +39,10 @@ export function asOfTables(at: Date): { sql: string; bindings: Knex.RawBinding[]
        WHERE e.created_at > ? AND NOT COALESCE((${HOLD_EXPIRED_BY}), false)
        GROUP BY e.balance_id),
     pushed AS (
+      -- an entry takes effect when (or before) it is written: created_at > the instant too, which prunes the months
       SELECT DISTINCT ON (balance_id) balance_id, previous_expires_at, previous_valid_from
         FROM ledger_entries
-       WHERE kind = 'extend' AND effective_at > ?
+       WHERE kind = 'extend' AND effective_at > ? AND created_at > ?
        ORDER BY balance_id, seq),
     bt AS (
       SELECT b.id, b.client_id, b.subscription_id, b.credit_type_id, b.source, b.priority, b.granted,
@@ -64,7 +65,7 @@ export function asOfTables(at: Date): { sql: string; bindings: Knex.RawBinding[]
         LEFT JOIN after a ON a.balance_id = b.id
         LEFT JOIN pushed p ON p.balance_id = b.id
        WHERE a.balance_id IS NULL
-          OR EXISTS (SELECT 1 FROM ledger_entries f WHERE f.balance_id = b.id AND f.seq < a.first_seq)
+          OR EXISTS (SELECT 1 FROM ledger_entries f WHERE f.balance_id = b.id AND f.created_at <= ?)
           OR EXISTS (SELECT 1 FROM balance_checkpoints c WHERE c.balance_id = b.id)),
     st AS (
       SELECT s.id, s.client_id, s.package_id, s.auto_renew, s.cancel_at_period_end, s.created_at,
