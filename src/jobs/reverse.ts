@@ -3,7 +3,7 @@ import { isPending, settle, submit } from '../commands/index.js';
 import { applyBalanceChanges, lockBalancesByIds } from '../db/repositories/balances.js';
 import { allocationsOf, consumptionsByIds, lockConsumption, markReversed } from '../db/repositories/consumptions.js';
 import { frozenSubscriptionIds } from '../db/repositories/freezes.js';
-import { appendLedgerEntries } from '../db/repositories/ledger.js';
+import { appendLedgerEntries, type LedgerEntryDraft } from '../db/repositories/ledger.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { transact } from '../db/transact.js';
 import { formatQuantity } from '../domain/quantity.js';
@@ -64,7 +64,12 @@ export async function reverseConsumption(
       now,
     );
     const byId = new Map(balances.map((b) => [b.id, b]));
-    const entry = (balanceId: string, kind: 'reverse' | 'expire', amount: bigint, remainingAfter: bigint) => {
+    const entry = (
+      balanceId: string,
+      kind: 'reverse' | 'expire',
+      amount: bigint,
+      remainingAfter: bigint,
+    ): LedgerEntryDraft => {
       const balance = byId.get(balanceId)!;
       return {
         balance_id: balanceId,
@@ -85,7 +90,7 @@ export async function reverseConsumption(
     // a part whose balance is no longer usable goes back to it and expires there at once (DOMAIN.md rule 5: "not
     // revived: its part is recorded as expired"): a `reverse` and an `expire` entry, the balance's remaining as it
     // was, its consumed less the part and its expired more — the use is taken back either way
-    const entries = [];
+    const entries: LedgerEntryDraft[] = [];
     const changes = new Map<string, { remaining: bigint; consumed: bigint; expired: bigint }>();
     const change = (id: string) => {
       const found = changes.get(id);

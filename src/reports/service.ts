@@ -16,7 +16,7 @@ import { transact } from '../db/transact.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { CONTENT_TYPE } from './output.js';
-import { REPORT_TYPES, type ReportType, reportParamsInput, resolveReportParams } from './params.js';
+import { REPORT_TYPES, type ReportType, reportParamsInput, resolveReportParams, type StoredParams } from './params.js';
 
 /** The body of POST /v1/reports (and of the reports page's form). */
 export const reportRequest = z.strictObject({
@@ -89,7 +89,8 @@ export function downloadFileName(
   run: Pick<ReportRunRow, 'type' | 'format' | 'created_at' | 'params'>,
   timeZone: string,
 ): string {
-  const params = run.params as { as_of?: string; from?: string; to?: string; time_zone?: string };
+  // the params as stored with the run (resolveReportParams), read for the dates alone
+  const params = run.params as StoredParams;
   const dayOf = (at: Date, zone: string) => DateTime.fromJSDate(at, { zone }).toISODate();
   let covers = dayOf(run.created_at, timeZone);
   if (params.as_of) covers = dayOf(new Date(Date.parse(params.as_of) - 1), timeZone);
