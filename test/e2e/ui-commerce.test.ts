@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeHtml } from '../../src/ui/html.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage } from '../helpers/fixtures.js';
+import { uiPost } from '../helpers/ui-session.js';
 
 /**
  * The operator's daily work in the pages over plain HTTP (issue 18): sell a subscription and read its
@@ -37,26 +38,8 @@ async function get(path: string, headers: Record<string, string> = {}): Promise<
   };
 }
 
-async function post(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Page> {
-  const res = await fetch(`${app.baseUrl}${path}`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'text/html',
-      cookie: session,
-      origin: app.baseUrl,
-      ...headers,
-    },
-    body: new URLSearchParams(form).toString(),
-    redirect: 'manual',
-  });
-  return {
-    status: res.status,
-    text: await res.text(),
-    location: res.headers.get('location'),
-    cookies: res.headers.getSetCookie(),
-  };
-}
+const post = (path: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
+  uiPost(app.baseUrl, session, path, form, headers);
 
 const cookieValue = (cookies: string[], name: string): string | undefined =>
   cookies

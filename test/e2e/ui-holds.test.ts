@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
-import { signInToUi } from '../helpers/ui-session.js';
+import { signInToUi, uiPost } from '../helpers/ui-session.js';
 
 /**
  * Capturing and releasing an open hold from the client page, over plain HTTP with the workers running: each
@@ -30,21 +30,8 @@ async function get(path: string, headers: Record<string, string> = {}): Promise<
   return { status: res.status, text: await res.text(), location: res.headers.get('location') };
 }
 
-async function post(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Page> {
-  const res = await fetch(`${app.baseUrl}${path}`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'text/html',
-      cookie: session,
-      origin: app.baseUrl,
-      ...headers,
-    },
-    body: new URLSearchParams(form).toString(),
-    redirect: 'manual',
-  });
-  return { status: res.status, text: await res.text(), location: res.headers.get('location') };
-}
+const post = (path: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
+  uiPost(app.baseUrl, session, path, form, headers);
 
 /** The hidden fields of the form posting to `action` on a page (csrf, idem; on a confirmation, confirmed and more). */
 function hiddenOf(html: string, action: string): Record<string, string> {

@@ -33,3 +33,39 @@ export async function uiPage(
   const res = await fetch(`${baseUrl}${path}`, { headers: { accept: 'text/html', cookie: session } });
   return { status: res.status, html: await res.text() };
 }
+
+/** What the pages answered a form: status, HTML, where it redirects, the cookies it sets. */
+export interface UiAnswer {
+  status: number;
+  text: string;
+  location: string | null;
+  cookies: string[];
+}
+
+/** A form sent as a signed-in person's browser sends it: urlencoded, same origin, the redirect not followed. */
+export async function uiPost(
+  baseUrl: string,
+  session: string,
+  path: string,
+  form: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<UiAnswer> {
+  const res = await fetch(`${baseUrl}${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'text/html',
+      cookie: session,
+      origin: baseUrl,
+      ...headers,
+    },
+    body: new URLSearchParams(form).toString(),
+    redirect: 'manual',
+  });
+  return {
+    status: res.status,
+    text: await res.text(),
+    location: res.headers.get('location'),
+    cookies: res.headers.getSetCookie(),
+  };
+}
