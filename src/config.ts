@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { REPORT_TYPES, type ReportType } from '@credits/producer/report-types';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { WEEK_STARTS } from './domain/week.js';
@@ -58,6 +59,30 @@ const trustProxySchema = z
       message:
         'a hop count, true, false, or addresses and ranges separated by commas (e.g. "loopback, 10.0.0.0/8"); ' +
         `not ${bad.map((entry) => JSON.stringify(entry)).join(', ')}`,
+    });
+    return z.NEVER;
+  });
+
+/**
+ * The report types the nightly run makes for each business day (README "Reports"): a list separated by commas, `all`
+ * (the default) or `none`. A business that reads none of them, or some, spares the nightly run the rest — each is a
+ * statement over the day's ledger, and a run after days down makes each missed day's (up to 31).
+ */
+const nightlyReportsSchema = z
+  .string()
+  .default('all')
+  .transform((given, ctx): ReportType[] => {
+    const value = given.trim();
+    if (value === 'all') return [...REPORT_TYPES];
+    if (value === 'none') return [];
+    const entries = value.split(',').map((entry) => entry.trim());
+    const bad = entries.filter((entry) => !(REPORT_TYPES as readonly string[]).includes(entry));
+    if (bad.length === 0) return REPORT_TYPES.filter((type) => entries.includes(type));
+    ctx.addIssue({
+      code: 'custom',
+      message: `all, none, or report types separated by commas (${REPORT_TYPES.join(', ')}); not ${bad
+        .map((entry) => JSON.stringify(entry))
+        .join(', ')}`,
     });
     return z.NEVER;
   });
@@ -180,6 +205,7 @@ const configSchema = z.object({
   CONSUMPTION_BATCHES_IN_FLIGHT: intFromEnv(1, 16, 1),
   /** Scheduler entries, in BUSINESS_TZ. */
   NIGHTLY_CRON: cronSchema.default('0 2 * * *'),
+  NIGHTLY_REPORTS: nightlyReportsSchema,
   EXPIRE_CRON: cronSchema.default('*/5 * * * *'),
   RELAY_INTERVAL_MS: intFromEnv(50, 600_000, 1_000),
   /**

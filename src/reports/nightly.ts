@@ -6,7 +6,7 @@ import { existingReportRunIds, insertReportRun } from '../db/repositories/report
 import { transact } from '../db/transact.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import type { ReportFormat } from './output.js';
-import { RANGED, REPORT_TYPES, type ReportType, type StoredParams } from './params.js';
+import { RANGED, type ReportType, type StoredParams } from './params.js';
 import { reportCommand } from './service.js';
 
 const NIGHTLY_NAMESPACE = 'b3c1e0a4-5d2f-4c8e-9f3a-7e6d5c4b3a29';
@@ -26,7 +26,8 @@ export const NIGHTLY_REPORT_CATCH_UP_DAYS = 31;
  */
 async function daysToReport(app: AppContext, today: DateTime): Promise<DateTime[]> {
   const candidates = Array.from({ length: NIGHTLY_REPORT_CATCH_UP_DAYS }, (_, i) => today.minus({ days: i + 1 }));
-  const idsOf = (day: DateTime) => REPORT_TYPES.map((type) => nightlyReportId(type, day.toISODate() ?? ''));
+  const idsOf = (day: DateTime) =>
+    app.config.NIGHTLY_REPORTS.map((type) => nightlyReportId(type, day.toISODate() ?? ''));
   const existing = await existingReportRunIds(app.db, candidates.flatMap(idsOf));
   const lastMade = candidates.findIndex((day) => idsOf(day).some((id) => existing.has(id)));
   // newest first in `candidates`: the days after the last one made, oldest first; none made → yesterday alone
@@ -34,11 +35,14 @@ async function daysToReport(app: AppContext, today: DateTime): Promise<DateTime[
   return missed.reverse();
 }
 
-/** One run per report type for one business day: the ranged ones over the day, the others as of its end. */
+/**
+ * One run per report type of NIGHTLY_REPORTS for one business day: the ranged ones over the day, the others as of
+ * its end.
+ */
 function runsOfDay(app: AppContext, day: DateTime): Array<{ id: string; type: ReportType; params: StoredParams }> {
   const timeZone = app.config.BUSINESS_TZ;
   const midnight = day.plus({ days: 1 }).toJSDate();
-  return REPORT_TYPES.map((type) => {
+  return app.config.NIGHTLY_REPORTS.map((type) => {
     const params: StoredParams = RANGED.includes(type)
       ? {
           from: day.toJSDate().toISOString(),
@@ -56,17 +60,19 @@ function runsOfDay(app: AppContext, day: DateTime): Array<{ id: string; type: Re
 }
 
 /**
- * The nightly runs, one per report type, for the business day before `asOf`'s (and the days before it that no
- * run reported, see `daysToReport`): the ranged reports cover that day [00:00, 24:00) of BUSINESS_TZ, the others
- * are a picture as of its end (midnight). Ids are derived from (type, day) and inserted with ON CONFLICT DO
- * NOTHING, and the jobs are enqueued under the run's job id, so two schedulers (or a rerun) make one run each.
- * Returns the runs' ids, oldest day first.
+ * The nightly runs, one per report type of NIGHTLY_REPORTS, for the business day before `asOf`'s (and the days
+ * before it that no run reported, see `daysToReport`): the ranged reports cover that day [00:00, 24:00) of
+ * BUSINESS_TZ, the others are a picture as of its end (midnight). Ids are derived from (type, day) and inserted with
+ * ON CONFLICT DO NOTHING, and the jobs are enqueued under the run's job id, so two schedulers (or a rerun) make one
+ * run each. Returns the runs' ids, oldest day first.
  */
 export async function enqueueNightlyReports(
   app: AppContext,
   asOf: Date,
   options: { format?: ReportFormat } = {},
 ): Promise<string[]> {
+  // NIGHTLY_REPORTS=none: no report, and no read of which days were made
+  if (app.config.NIGHTLY_REPORTS.length === 0) return [];
   const today = DateTime.fromJSDate(asOf, { zone: app.config.BUSINESS_TZ }).startOf('day');
   const runs = (await daysToReport(app, today)).flatMap((day) => runsOfDay(app, day));
   const admitted = await transact(app.db, async (tx) => {

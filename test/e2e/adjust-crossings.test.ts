@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventType } from '../../src/domain/event.js';
 import { eventSchemaOf } from '../../src/webhooks/event-schemas.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { httpSteps } from '../helpers/http-steps.js';
 
 /**
@@ -15,7 +15,7 @@ beforeAll(async () => {
   app = await startTestApp({
     roles: ['api', 'worker'],
     now: '2026-04-01T00:00:00.000Z',
-    env: { NIGHTLY_CRON: '0 2 * * *', EXPIRE_CRON: '0 3 1 1 *' },
+    env: { ...NO_NIGHTLY_REPORTS, NIGHTLY_CRON: '0 2 * * *', EXPIRE_CRON: '0 3 1 1 *' },
   });
 });
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { Job, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/queue/redis.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
 /**
@@ -11,7 +11,7 @@ import { createClient, createCreditType, createPackage, subscribe } from '../hel
 let app: TestApp;
 let sms: { code: string };
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-03-01T00:00:00.000Z' });
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-03-01T00:00:00.000Z', env: NO_NIGHTLY_REPORTS });
   sms = await createCreditType(app, { code: 'adm-sms' });
 });
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { type JobPayload, jobIdOf } from '../../src/jobs/definitions.js';
-import { startSibling, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startSibling, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { recyclingDatabase } from '../helpers/database.js';
 import { batchOutcome, snapshotCounts } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
@@ -25,7 +25,7 @@ beforeEach(async () => {
     database: await databases.next(),
     roles: ['api', 'worker'],
     now: '2026-03-01T00:00:00.000Z',
-    env: { LOG_LEVEL: 'info' },
+    env: { ...NO_NIGHTLY_REPORTS, LOG_LEVEL: 'info' },
     logTo: log.stream,
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 
@@ -10,7 +10,7 @@ import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 let app: TestApp;
 const { ok, clockTo } = httpSteps(() => app);
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-15T10:00:00.000Z' });
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-15T10:00:00.000Z', env: NO_NIGHTLY_REPORTS });
 });
 afterAll(async () => {
   await closeVerified(app);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { commerceScene } from '../helpers/commerce-scene.js';
 import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';
 
@@ -13,7 +13,7 @@ import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/h
  */
 let app: TestApp;
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-01T00:00:00.000Z' });
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-01T00:00:00.000Z', env: NO_NIGHTLY_REPORTS });
   await commerce.creditTypes();
 });
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { closingJobId } from '../../src/jobs/hold.js';
 import { CreditsProducer } from '../../src/producer/index.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
@@ -14,7 +14,7 @@ import { jsonRows } from '../helpers/reports.js';
  */
 let app: TestApp;
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-02-01T00:00:00.000Z' });
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-02-01T00:00:00.000Z', env: NO_NIGHTLY_REPORTS });
 });
 afterAll(async () => {
   await closeVerified(app);

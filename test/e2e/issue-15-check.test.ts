@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { CreditsProducer } from '../../src/producer/index.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
@@ -33,7 +33,7 @@ const ids: { client: string; sub: string; g: string; b1: string; g2: string; h1:
 };
 
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-03-02T09:00:00.000Z' });
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-03-02T09:00:00.000Z', env: NO_NIGHTLY_REPORTS });
 });
 afterAll(async () => {
   await closeVerified(app);

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNightly } from '../../src/scheduler/nightly.js';
 import { verifyInvariants } from '../../src/services/verify.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, snapshotCounts, subscribe } from '../helpers/fixtures.js';
 
 let app: TestApp;
 let sms: { id: string; code: string };
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-31T10:00:00.000Z' });
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-01-31T10:00:00.000Z', env: NO_NIGHTLY_REPORTS });
   sms = await createCreditType(app, { code: 'l-sms', unit: 'message' });
 });
 afterAll(async () => {

@@ -4,7 +4,7 @@ import { applyConsumptions } from '../../src/jobs/consume.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
 import { rechargeSubscription } from '../../src/jobs/recharge.js';
 import { dispatchOutbox } from '../../src/workers/relay.js';
-import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { commerceScene } from '../helpers/commerce-scene.js';
 import { recyclingDatabase } from '../helpers/database.js';
 import { snapshotCounts } from '../helpers/fixtures.js';
@@ -28,6 +28,7 @@ beforeEach(async () => {
     database: await databases.next(),
     roles: ['api', 'worker'],
     now: '2026-01-31T00:00:00.000Z',
+    env: NO_NIGHTLY_REPORTS,
   });
 });
 afterEach(async () => {

@@ -635,6 +635,43 @@ describe('nightly reports', () => {
       },
     ]);
   });
+  it('NIGHTLY_REPORTS names the types made, for every day missed too; none makes none', async () => {
+    await start('2026-02-01T10:00:00.000Z', { NIGHTLY_REPORTS: 'consumption,balances' });
+    await catalog();
+    await pack('monthly');
+    await client('a');
+    await buy('a', 'monthly');
+    // the night of 2 February, then none until the 5th's: the 5th's run makes 2, 3 and 4 February as well
+    for (const night of ['2026-02-02T02:00:00.000Z', '2026-02-05T02:00:00.000Z']) {
+      at(night);
+      const report = await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 });
+      expect(report.phases.find((p) => p.phase === 'events')).toMatchObject({ failed: [] });
+    }
+    const runs = (await ok('GET', '/v1/reports?trigger=nightly&limit=500')).data as Array<{
+      type: string;
+      status: string;
+      params: { from?: string; as_of?: string };
+    }>;
+    expect(runs.map((r) => `${r.type} ${(r.params.from ?? r.params.as_of)!.slice(0, 10)}`).sort()).toEqual([
+      'balances 2026-02-02',
+      'balances 2026-02-03',
+      'balances 2026-02-04',
+      'balances 2026-02-05',
+      'consumption 2026-02-01',
+      'consumption 2026-02-02',
+      'consumption 2026-02-03',
+      'consumption 2026-02-04',
+    ]);
+    for (const run of runs) expect(run.status).toBe('done');
+    await closeVerified(app);
+
+    await start('2026-02-01T10:00:00.000Z', { NIGHTLY_REPORTS: 'none' });
+    at('2026-02-02T02:00:00.000Z');
+    const none = await runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 });
+    // notify and cleanup only
+    expect(none.phases.find((p) => p.phase === 'events')).toMatchObject({ jobs: 2, completed: 2, failed: [] });
+    expect((await ok('GET', '/v1/reports?trigger=nightly&limit=500')).data).toEqual([]);
+  });
 });
 
 describe('events and webhooks of the night', () => {

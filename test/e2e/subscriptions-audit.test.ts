@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { commerceScene } from '../helpers/commerce-scene.js';
 import { recyclingDatabase } from '../helpers/database.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
@@ -19,6 +19,7 @@ beforeEach(async () => {
     database: await databases.next(),
     roles: ['api', 'worker'],
     now: '2026-01-31T00:00:00.000Z',
+    env: NO_NIGHTLY_REPORTS,
   });
 });
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expireDue } from '../../src/jobs/expire.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';
 import { signInToUi, uiPage } from '../helpers/ui-session.js';
@@ -15,7 +15,7 @@ let app: TestApp;
 let sms: { id: string; code: string };
 const { call, ok, clockTo } = httpSteps(() => app);
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-06-10T12:00:00.000Z' });
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-06-10T12:00:00.000Z', env: NO_NIGHTLY_REPORTS });
   sms = await createCreditType(app, { code: 'sr-sms', unit: 'message' });
 });
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { download, jsonRows, parseCsv, runReport } from '../helpers/reports.js';
 
@@ -12,7 +12,7 @@ let app: TestApp;
 const { call, ok, clockTo, nightly } = httpSteps(() => app);
 
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-03-01T00:00:00.000Z' });
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-03-01T00:00:00.000Z', env: NO_NIGHTLY_REPORTS });
   await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
   await ok('POST', '/v1/credit-types', { code: 'support', name: 'Support', unit: 'hour', decimals: 2 }, 201);
   await ok('POST', '/v1/credit-types', { code: 'api', name: 'API', unit: 'call' }, 201);

@@ -43,3 +43,23 @@ describe('BULL_PREFIX with REDIS_CLUSTER_NODES', () => {
     expect(loadConfig({ BULL_PREFIX: 'credits' }).BULL_PREFIX).toBe('credits');
   });
 });
+
+/** NIGHTLY_REPORTS: which report types the nightly run makes; a misspelt type stops the start, named. */
+describe('NIGHTLY_REPORTS', () => {
+  it('is every type by default or with all, none with none, and a list in the types’ own order', () => {
+    const every = ['subscriptions', 'balances', 'consumption', 'renewals', 'top_packages', 'expiring'];
+    expect(loadConfig({}).NIGHTLY_REPORTS).toEqual(every);
+    expect(loadConfig({ NIGHTLY_REPORTS: ' all ' }).NIGHTLY_REPORTS).toEqual(every);
+    expect(loadConfig({ NIGHTLY_REPORTS: 'none' }).NIGHTLY_REPORTS).toEqual([]);
+    expect(loadConfig({ NIGHTLY_REPORTS: 'consumption, balances' }).NIGHTLY_REPORTS).toEqual([
+      'balances',
+      'consumption',
+    ]);
+  });
+  it('refuses a type it does not know, naming it', () => {
+    expect(() => loadConfig({ NIGHTLY_REPORTS: 'balances,balance' })).toThrow(
+      /NIGHTLY_REPORTS: all, none, or report types separated by commas .*; not "balance"/,
+    );
+    expect(() => loadConfig({ NIGHTLY_REPORTS: '' })).toThrow(/NIGHTLY_REPORTS/);
+  });
+});
