@@ -73,7 +73,7 @@ export default defineConfig({
   },
   test: {
     globalSetup: ['test/setup/global.ts'],
-    setupFiles: ['test/setup/fast-check.ts', 'test/setup/cpu-profile.ts'],
+    setupFiles: ['test/setup/cpu-log.ts', 'test/setup/fast-check.ts', 'test/setup/cpu-profile.ts'],
     // every file gets its own database and queue prefix, so files run in parallel safely
     pool: 'forks',
     // A worker process runs file after file without loading the modules again (each file's own set-up starts

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { createDb, type Db } from '../../src/db/knex.js';
 import { withDatabase } from '../../src/infra/services.js';
 
@@ -21,6 +23,18 @@ export interface TestDatabase {
 export async function applyTestDatabaseSettings(admin: pg.Client, name: string): Promise<void> {
   const setting = process.env.TEST_SYNCHRONOUS_COMMIT === 'on' ? 'on' : 'off';
   await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(name)} SET synchronous_commit = ${setting}`);
+}
+
+/** SUITE_CPU_LOG (test/setup/cpu-log.ts): the time Postgres spent running this file's statements. */
+async function logPostgresTime(client: pg.Client, name: string): Promise<void> {
+  const log = process.env.SUITE_CPU_LOG;
+  if (!log) return;
+  const { rows } = await client.query<{ ms: number }>(
+    'SELECT active_time AS ms FROM pg_stat_database WHERE datname = $1',
+    [name],
+  );
+  const file = path.relative(process.cwd(), expect.getState().testPath ?? 'unknown');
+  appendFileSync(log, `${JSON.stringify({ file, pg_active_ms: Math.round(Number(rows[0]?.ms ?? 0)) })}\n`);
 }
 
 /** A database of this test file's own, cloned from the migrated template. */
@@ -46,6 +60,7 @@ export async function createTestDatabase(poolMax = 10): Promise<TestDatabase> {
       await db.destroy();
       const client = new pg.Client({ connectionString: serverUrl });
       await client.connect();
+      await logPostgresTime(client, name);
       try {
         await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
       } finally {
