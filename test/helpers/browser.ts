@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium } from 'playwright-core';
 
 /** The Debian `chromium` package's binary; CHROMIUM_PATH overrides it. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -61,25 +60,33 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-/** Chromium with a fresh profile of its own (deleted on close), downloads allowed. */
+/**
+ * One Chromium per test worker process, shared by the browser files the worker runs one after another (`isolate:
+ * false` keeps this module's state between files): starting Chromium is ~2 s of CPU a file on two cores, a context
+ * a few ms. Playwright closes it when the worker exits. Launched again if it went away (a crash).
+ */
+let shared: Promise<Browser> | undefined;
+
+async function sharedChromium(): Promise<Browser> {
+  const launch = () => chromium.launch({ executablePath: ensureChromium(), args: CHROMIUM_ARGS, headless: true });
+  shared ??= launch();
+  const browser = await shared.catch(() => undefined);
+  if (browser?.isConnected()) return browser;
+  shared = launch();
+  return shared;
+}
+
+/**
+ * A fresh browser context of Chromium — cookies, storage, cache and downloads of its own, as a new profile has
+ * (what a test sees is the same as with a Chromium of its own), downloads allowed; closed with the file.
+ */
 export async function launchBrowser(): Promise<TestBrowser> {
-  const executablePath = ensureChromium();
-  const userDataDir = mkdtempSync(path.join(tmpdir(), 'credits-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    args: CHROMIUM_ARGS,
-    headless: true,
+  const context = await (await sharedChromium()).newContext({
     acceptDownloads: true,
     viewport: { width: 1280, height: 900 },
     locale: 'en-US',
   });
-  return {
-    context,
-    close: async () => {
-      await context.close();
-      rmSync(userDataDir, { recursive: true, force: true });
-    },
-  };
+  return { context, close: () => context.close() };
 }
 
 export function artifactPath(name: string): string {
