@@ -11,7 +11,8 @@ import { signInToUi } from '../helpers/ui-session.js';
  * sent as the browser sends the form (its own fields, the person's values over them), on an Arabic page and on an
  * English one: the refusal is said in the page's language, in the catalogue's words, its figures in the page's
  * digits. On the Arabic page no Latin letter and no Western digit is left in a refusal but inside a code (a value
- * the person typed or chose, a code of the catalogue).
+ * the person typed or chose, a code of the catalogue) or a name isolated from the sentence (`<bdi>`: a credit type's
+ * unit as the business typed it).
  */
 const NOW = '2026-05-10T09:00:00.000Z';
 let app: TestApp;
@@ -128,7 +129,10 @@ function messageAt(page: string, at: string): string | undefined {
   return beside === undefined ? undefined : textOf(beside);
 }
 
-/** Every refusal a page shows (its blocks above the forms, the messages beside the fields), codes taken out. */
+/**
+ * Every refusal a page shows (its blocks above the forms, the messages beside the fields), codes and isolated names
+ * taken out: a name left in the sentence (a Latin unit not isolated) is a Latin word of the refusal.
+ */
 function refusalProse(page: string): string[] {
   const blocks = [
     ...page.matchAll(/<div class="notice error"[^>]*>([\s\S]*?)<\/div>/g),
@@ -136,7 +140,7 @@ function refusalProse(page: string): string[] {
   ].map((m) => m[m.length - 1]!);
   return blocks.map((block) => {
     expect(block, 'a refusal marked English on an Arabic page').not.toContain('lang="en"');
-    return textOf(block.replace(/<(code|kbd)\b[^>]*>[\s\S]*?<\/\1>/g, ' '));
+    return textOf(block.replace(/<(code|kbd|bdi)\b[^>]*>[\s\S]*?<\/\1>/g, ' '));
   });
 }
 
@@ -524,6 +528,26 @@ const CASES: Record<string, Case> = {
     at: 'reason',
     ar: 'يجب ألا يزيد النص على ٥٠٠ حرف.',
     en: 'At most 500 characters.',
+  },
+  'a use larger than the balance, its unit a Latin name': {
+    page: () => `/ui/clients/${seeded.client}/consume`,
+    action: () => `/ui/clients/${seeded.client}/consume`,
+    values: { credit_type: 'sms', quantity: '1000', action: 'register' },
+    status: 422,
+    at: 'banner',
+    ar: 'الرصيد غير كافٍ: لدى العميل ١٠٠ message، والاستهلاك يطلب ١٬٠٠٠ message، والنقص ٩٠٠ message. لم يُخصم شيء.',
+    en:
+      'Not enough balance: the client has 100 message, the use asks 1,000 message, 900 message short. ' +
+      'Nothing was deducted.',
+  },
+  'a removal larger than the balance, its unit a Latin name': {
+    page: () => `/ui/balances/${seeded.activeBalance}/adjust`,
+    action: () => `/ui/balances/${seeded.activeBalance}/adjust`,
+    values: { delta: '-500', reason: 'count' },
+    status: 422,
+    at: 'banner',
+    ar: 'في الرصيد ١٠٠ message فقط؛ لا يمكن خصم ٥٠٠ message منه. لم يتغير شيء.',
+    en: 'The balance holds 100 message; it cannot lose 500 message. Nothing was changed.',
   },
   'an adjustment of a balance voided meanwhile': {
     page: () => `/ui/balances/${seeded.voidBalance}/adjust`,
