@@ -553,6 +553,16 @@ describe('invoices', () => {
     expect(refused.text).toContain('data-refusal="conflict"');
     expect((await app.request('GET', `/v1/invoices/${paid.id}`)).body.status).toBe('paid');
 
+    // a reason the route refuses (confirmed: nothing left to ask) comes back as typed, marked, and why beside it
+    const tooLong = 'x'.repeat(501);
+    const longReason = await post(`/ui/invoices/${unpaid.id}/void`, { csrf, reason: tooLong, confirmed: 'yes' });
+    expect(longReason.status).toBe(422);
+    expect(messageBeside(longReason.text, 'reason')).toBe('At most 500 characters.');
+    expect(longReason.text).toMatch(
+      new RegExp(`name="reason"[^>]*value="${tooLong}" aria-invalid="true" aria-describedby="error-reason"`),
+    );
+    expect((await app.request('GET', `/v1/invoices/${unpaid.id}`)).body.status).toBe('issued');
+
     // voiding asks first and says truthfully what happens to the units the invoice granted
     const ask = await post(`/ui/invoices/${unpaid.number}/void`, { csrf, reason: 'sold by mistake' });
     expect(ask.status).toBe(200);

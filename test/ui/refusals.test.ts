@@ -31,6 +31,7 @@ const seeded = {
   activeBalance: '',
   paidInvoice: '',
   voidInvoice: '',
+  issuedInvoice: '',
   rejected: '',
   endpoint: '',
   delivered: '',
@@ -567,6 +568,24 @@ const CASES: Record<string, Case> = {
     ar: /^رُفض الطلب: الحالة الحالية لا تسمح به\. الفاتورة INV-\d{4}-\d{6} مدفوعة، ولم يعد ممكنًا إلغاؤها\.$/,
     en: new RegExp(`^${CONFLICT_EN} Invoice INV-\\d{4}-\\d{6} is paid: it can no longer be voided\\.$`),
   },
+  'an invoice voided with a reason too long': {
+    page: () => `/ui/invoices/${seeded.issuedInvoice}`,
+    action: () => `/ui/invoices/{issuedInvoice}/void`,
+    values: { reason: long(501), confirmed: 'yes' },
+    status: 422,
+    at: 'reason',
+    ar: 'يجب ألا يزيد النص على ٥٠٠ حرف.',
+    en: 'At most 500 characters.',
+  },
+  'an invoice voided with a reason Postgres cannot store': {
+    page: () => `/ui/invoices/${seeded.issuedInvoice}`,
+    action: () => `/ui/invoices/{issuedInvoice}/void`,
+    values: { reason: 'sold\u0000twice', confirmed: 'yes' },
+    status: 422,
+    at: 'reason',
+    ar: 'يحتوي النص على محرف لا يمكن حفظه.',
+    en: 'Holds a character that cannot be stored.',
+  },
   'a void invoice paid (a page kept open)': {
     page: () => `/ui/invoices/${seeded.voidInvoice}`,
     action: () => `/ui/invoices/{voidInvoice}/pay`,
@@ -708,6 +727,8 @@ beforeAll(async () => {
   seeded.voidInvoice = other.invoice.id;
   const voided = await app.request('POST', `/v1/invoices/${other.invoice.id}/void`, { body: {} });
   expect(voided.status, voided.text).toBe(200);
+  // an invoice still to pay (its subscription waits for it): its void form is there to refuse
+  seeded.issuedInvoice = (await subscribe(app, seeded.client, 'starter', { activation: 'on_payment' })).invoice.id;
   const cancelled = await app.request('POST', `/v1/subscriptions/${other.id}/cancel`, { body: { at: 'now' } });
   expect(cancelled.status, cancelled.text).toBe(200);
   // the invoice's voiding was delivered to the endpoint: a retry of it now is refused
