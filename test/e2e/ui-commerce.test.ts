@@ -213,6 +213,12 @@ describe('selling a subscription', () => {
     const tooFine = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: pack.id, price: '١٢٫٣٤٥' });
     expect(tooFine.status).toBe(422);
     expect(messageBeside(tooFine.text, 'price')).toMatch(/at most 2 decimal places/);
+    // a price above the largest amount, refused with the bound in dollars; 15 digits of them are not sold as cents
+    for (const price of ['20000000000000', '100000000000000']) {
+      const tooMuch = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: pack.id, price });
+      expect(tooMuch.status, price).toBe(422);
+      expect(messageBeside(tooMuch.text, 'price')).toBe('Must be at most 10,000,000,000,000.00.');
+    }
     const noPackage = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: '', starts_at: 'soon' });
     expect(noPackage.status).toBe(422);
     expect(messageBeside(noPackage.text, 'package')).toBe('Required.');

@@ -440,6 +440,26 @@ const CASES: Record<string, Case> = {
     ar: /^لو بدأ الاشتراك في هذا الموعد لانتهت فترته الأولى قبل الآن، في .*٢٠٢٦.*\.$/,
     en: /^Starting then, its first period would be over already: it would end 1 Feb 2026, 10:00\.$/,
   },
+  'a sale at a price above the largest amount': {
+    page: () => `/ui/clients/${seeded.client}/sell`,
+    action: () => `/ui/clients/${seeded.client}/sell`,
+    values: { package: '{starter}', price: '20000000000000' },
+    status: 422,
+    at: 'price',
+    // the bound in the units the price was typed in (the package's dollars and cents), not the route's minor units
+    ar: 'يجب ألا تزيد القيمة على ١٠٬٠٠٠٬٠٠٠٬٠٠٠٬٠٠٠٫٠٠.',
+    en: 'Must be at most 10,000,000,000,000.00.',
+  },
+  'a sale at a price whose cents are more digits than an amount has': {
+    page: () => `/ui/clients/${seeded.client}/sell`,
+    action: () => `/ui/clients/${seeded.client}/sell`,
+    // 15 digits of dollars: read as cents they would be a price the route takes, a hundredth of the one typed
+    values: { package: '{starter}', price: '100000000000000' },
+    status: 422,
+    at: 'price',
+    ar: 'يجب ألا تزيد القيمة على ١٠٬٠٠٠٬٠٠٠٬٠٠٠٬٠٠٠٫٠٠.',
+    en: 'Must be at most 10,000,000,000,000.00.',
+  },
   'a cancellation with a reason too long': {
     page: () => `/ui/subscriptions/${seeded.active}`,
     action: () => `/ui/subscriptions/${seeded.active}/cancel`,

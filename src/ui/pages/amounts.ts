@@ -1,5 +1,6 @@
-import { formatMoney, minorDigits } from '../../domain/money.js';
+import { formatMoney, MAX_MINOR, minorDigits } from '../../domain/money.js';
 import { asciiDigits } from '../form.js';
+import type { Html } from '../html.js';
 import type { UiContext } from '../layout.js';
 
 /**
@@ -8,17 +9,31 @@ import type { UiContext } from '../layout.js';
  * through a float. Undefined when the text is not such an amount (a sign, a letter, more decimals than
  * the currency has): the package form then says so beside the field, the sale form hands the text on for
  * the route to refuse. The one reading of a typed amount for every form.
+ *
+ * An amount however large is its minor digits, never undefined: handed on as typed, "100000000000000" dollars
+ * would be taken by the route as that many cents, a price a hundred times lower than the one typed. Its minor
+ * digits are above the largest amount (`aboveLargest`), which the route refuses.
  */
 export function minorFromMajor(text: string, currency: string): string | undefined {
-  const match = /^(\d{1,16})(?:\.(\d*))?$|^\.(\d+)$/.exec(asciiDigits(text.trim()));
+  const match = /^(\d+)(?:\.(\d*))?$|^\.(\d+)$/.exec(asciiDigits(text.trim()));
   if (!match) return undefined;
   const whole = match[1] ?? '0';
   const fraction = match[2] ?? match[3] ?? '';
   const digits = minorDigits(currency);
   if (fraction.length > digits) return undefined;
-  const minor = `${whole}${fraction.padEnd(digits, '0')}`.replace(/^0+(?=\d)/, '');
-  return minor.length > 16 ? undefined : minor;
+  return `${whole}${fraction.padEnd(digits, '0')}`.replace(/^0+(?=\d)/, '');
 }
+
+/** Whether minor units (minorFromMajor's digits) are more than the service takes (MAX_MINOR). */
+export const aboveLargest = (minor: string): boolean => BigInt(minor) > MAX_MINOR;
+
+/**
+ * What a form says of an amount above the largest the service takes: the bound in the units the person typed, in the
+ * page's digits with the currency's decimals ("10,000,000,000,000.00" USD, "١٬٠٠٠٬٠٠٠٬٠٠٠٬٠٠٠٫٠٠٠" KWD) — the
+ * route states it in minor units, a number a hundred or a thousand times the one that applies to what was typed.
+ */
+export const aboveLargestMessage = (ctx: Pick<UiContext, 't' | 'fmt'>, currency: string): Html =>
+  ctx.t('field.at_most', { bound: ctx.fmt.number(majorFromMinor(MAX_MINOR, currency), minorDigits(currency)) });
 
 /** The amount a form's hint shows as an example: 49 with the currency's decimals ("49.00", "٤٩٫٠٠", JPY "49"). */
 export const exampleAmount = (ctx: Pick<UiContext, 'fmt'>, digits = 2): string => ctx.fmt.number('49', digits);

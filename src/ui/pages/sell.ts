@@ -12,7 +12,7 @@ import { type FieldErrors, type FormFields, idemField, numberField, textField } 
 import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { sourceWord, validity } from '../words.js';
-import { exampleAmount, minorFromMajor } from './amounts.js';
+import { aboveLargest, aboveLargestMessage, exampleAmount, minorFromMajor } from './amounts.js';
 import { type FormState, inputField, refusalBlock, selectField, shortId, span, units } from './commerce-parts.js';
 import { invoiceBlock } from './invoices.js';
 import { amountMessages } from './package-form.js';
@@ -53,16 +53,19 @@ export async function saleBody(
 }
 
 /**
- * The sale form's own message for a price that is not an amount of the package's currency ("5.12345"
- * KWD, "abc"): the route would only say that minor units must be whole, which is not what was typed.
+ * The sale form's own message for a price the route refused, in the terms it was typed in: not an amount of the
+ * package's currency ("5.12345" KWD, "abc") — the route would only say that minor units must be whole, which is not
+ * what was typed — or above the largest amount, which the route states in minor units.
  */
 export async function salePriceMessage(ctx: UiContext, fields: FormFields): Promise<Html | undefined> {
   const packageRef = textField(fields, 'package');
   const priceText = numberField(fields, 'price');
   if (priceText === undefined || !packageRef || !isStorableText(packageRef)) return undefined;
   const pkg = await findPackage(ctx.app.db, packageRef);
-  if (!pkg || minorFromMajor(priceText, pkg.currency) !== undefined) return undefined;
-  return amountMessages(ctx, ['price'], pkg.currency).get('price');
+  if (!pkg) return undefined;
+  const minor = minorFromMajor(priceText, pkg.currency);
+  if (minor === undefined) return amountMessages(ctx, ['price'], pkg.currency).get('price');
+  return aboveLargest(minor) ? aboveLargestMessage(ctx, pkg.currency) : undefined;
 }
 
 /** GET /ui/clients/:ref/sell: the package to sell (active ones), with the options the route takes. */
