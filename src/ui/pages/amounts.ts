@@ -12,7 +12,7 @@ import type { UiContext } from '../layout.js';
  *
  * An amount however large is its minor digits, never undefined: handed on as typed, "100000000000000" dollars
  * would be taken by the route as that many cents, a price a hundred times lower than the one typed. Its minor
- * digits are above the largest amount (`aboveLargest`), which the route refuses.
+ * digits are above the largest amount (`amountProblemOf`), which the route refuses.
  */
 export function minorFromMajor(text: string, currency: string): string | undefined {
   const match = /^(\d+)(?:\.(\d*))?$|^\.(\d+)$/.exec(asciiDigits(text.trim()));
@@ -24,16 +24,32 @@ export function minorFromMajor(text: string, currency: string): string | undefin
   return `${whole}${fraction.padEnd(digits, '0')}`.replace(/^0+(?=\d)/, '');
 }
 
-/** Whether minor units (minorFromMajor's digits) are more than the service takes (MAX_MINOR). */
-export const aboveLargest = (minor: string): boolean => BigInt(minor) > MAX_MINOR;
+/**
+ * Why an amount typed in major units is refused in other terms than the route's: it is not an amount of the
+ * currency (the route would only say that minor units must be whole), or it is above the largest the service takes
+ * (MAX_MINOR: the route states that bound in minor units, a hundred or a thousand times the number that applies).
+ */
+export type AmountProblem = 'not_an_amount' | 'above_largest';
+
+/** What is wrong with an amount as minorFromMajor read it (its minor digits, or undefined), if anything. */
+export const amountProblemOf = (minor: string | undefined): AmountProblem | undefined =>
+  minor === undefined ? 'not_an_amount' : BigInt(minor) > MAX_MINOR ? 'above_largest' : undefined;
 
 /**
- * What a form says of an amount above the largest the service takes: the bound in the units the person typed, in the
- * page's digits with the currency's decimals ("10,000,000,000,000.00" USD, "١٬٠٠٠٬٠٠٠٬٠٠٠٬٠٠٠٫٠٠٠" KWD) — the
- * route states it in minor units, a number a hundred or a thousand times the one that applies to what was typed.
+ * What a form says of it beside the field, in the units the person typed: an example amount with the currency's
+ * decimals; the largest amount in the page's digits with the currency's decimals ("10,000,000,000,000.00" USD,
+ * "١٬٠٠٠٬٠٠٠٬٠٠٠٬٠٠٠٫٠٠٠" KWD).
  */
-export const aboveLargestMessage = (ctx: Pick<UiContext, 't' | 'fmt'>, currency: string): Html =>
-  ctx.t('field.at_most', { bound: ctx.fmt.number(majorFromMinor(MAX_MINOR, currency), minorDigits(currency)) });
+export function amountMessage(ctx: Pick<UiContext, 't' | 'fmt'>, problem: AmountProblem, currency: string): Html {
+  const digits = minorDigits(currency);
+  if (problem === 'above_largest')
+    return ctx.t('field.at_most', { bound: ctx.fmt.number(majorFromMinor(MAX_MINOR, currency), digits) });
+  return ctx.t('setup.package.amount_invalid', {
+    count: digits,
+    digits: ctx.fmt.number(digits),
+    example: exampleAmount(ctx, digits),
+  });
+}
 
 /** The amount a form's hint shows as an example: 49 with the currency's decimals ("49.00", "٤٩٫٠٠", JPY "49"). */
 export const exampleAmount = (ctx: Pick<UiContext, 'fmt'>, digits = 2): string => ctx.fmt.number('49', digits);

@@ -12,10 +12,9 @@ import { type FieldErrors, type FormFields, idemField, numberField, textField } 
 import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { sourceWord, validity } from '../words.js';
-import { aboveLargest, aboveLargestMessage, exampleAmount, minorFromMajor } from './amounts.js';
+import { amountMessage, amountProblemOf, exampleAmount, minorFromMajor } from './amounts.js';
 import { type FormState, inputField, refusalBlock, selectField, shortId, span, units } from './commerce-parts.js';
 import { invoiceBlock } from './invoices.js';
-import { amountMessages } from './package-form.js';
 
 /** The fields of the sale form that are shown beside their inputs (the others go in the block above it). */
 const SALE_FIELDS = ['package', 'price', 'starts_at', 'auto_renew', 'activation'] as const;
@@ -63,9 +62,8 @@ export async function salePriceMessage(ctx: UiContext, fields: FormFields): Prom
   if (priceText === undefined || !packageRef || !isStorableText(packageRef)) return undefined;
   const pkg = await findPackage(ctx.app.db, packageRef);
   if (!pkg) return undefined;
-  const minor = minorFromMajor(priceText, pkg.currency);
-  if (minor === undefined) return amountMessages(ctx, ['price'], pkg.currency).get('price');
-  return aboveLargest(minor) ? aboveLargestMessage(ctx, pkg.currency) : undefined;
+  const problem = amountProblemOf(minorFromMajor(priceText, pkg.currency));
+  return problem === undefined ? undefined : amountMessage(ctx, problem, pkg.currency);
 }
 
 /** GET /ui/clients/:ref/sell: the package to sell (active ones), with the options the route takes. */
