@@ -21,13 +21,14 @@ import { preferencesOf } from './i18n/locale.js';
 import { CATALOG, type MessageKey } from './i18n/messages/index.js';
 import type { UiKit } from './kit.js';
 import { send, type UiContext } from './layout.js';
-import { clientPage, clientsPage, freezeMessage } from './pages/clients.js';
+import { clientPage, clientsPage } from './pages/clients.js';
 import { invoicingConfirmPage, isConfirmed } from './pages/confirm.js';
 import { loginPage, messagePage } from './pages/login.js';
 import { overviewPage } from './pages/overview.js';
 import { packagePage, packagesPage } from './pages/packages.js';
 import { notReady, reportsPage, runReportFromForm } from './pages/reports.js';
 import { webhooksPage } from './pages/webhooks.js';
+import { freezeMessage } from './refusals.js';
 import {
   clearCookie,
   closeSession,

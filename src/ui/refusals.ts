@@ -215,6 +215,34 @@ function read<P>(readings: ReadonlyArray<Reading<P>>, ctx: Speaker, words: strin
 export const fieldSays = (ctx: Speaker, message: string, place: FieldPlace = {}): Html | undefined =>
   read(FIELD_READINGS, ctx, message, place);
 
+/** Days as the freeze route writes them: whole, or to two decimals (a freeze ended early used part of a day). */
+const DAYS = '(\\d{1,6}(?:\\.\\d{1,2})?)';
+
+/** The freeze route's refusals of the days (src/domain/freeze.ts), read for its form only: freezeMessage. */
+const FREEZE_READINGS: ReadonlyArray<Reading<undefined>> = [
+  [exactly('the package allows no freezing'), (ctx) => ctx.t('clients.freeze_not_allowed')],
+  [
+    new RegExp(
+      `^beyond max_freeze_days: the package allows (\\d{1,6}) days per period, ` +
+        `${DAYS} used, ${DAYS} left, ${DAYS} asked$`,
+    ),
+    (ctx, [allowed = '', used = '', left = '', asked = '']) =>
+      ctx.t('clients.freeze_beyond', {
+        allowed: n(ctx, allowed),
+        used: n(ctx, used),
+        left: n(ctx, left),
+        asked: n(ctx, asked),
+      }),
+  ],
+];
+
+/**
+ * The freeze route's own refusals of the days in the page's language, its figures in the page's digits; any other
+ * message as it came (the form then says it as any field's message: form.ts `fieldMessage`).
+ */
+export const freezeMessage = (ctx: Speaker, message: string | Html): string | Html =>
+  typeof message === 'string' ? (read(FREEZE_READINGS, ctx, message, undefined) ?? message) : message;
+
 /** A status in a sentence ("active"), as the page names it. */
 const status = (ctx: Speaker, value: string): Html => statusWord(ctx, value);
 

@@ -213,6 +213,12 @@ describe('selling a subscription', () => {
     const tooFine = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: pack.id, price: '١٢٫٣٤٥' });
     expect(tooFine.status).toBe(422);
     expect(messageBeside(tooFine.text, 'price')).toMatch(/at most 2 decimal places/);
+    // a price above the largest amount, refused with the bound in dollars; 15 digits of them are not sold as cents
+    for (const price of ['20000000000000', '100000000000000']) {
+      const tooMuch = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: pack.id, price });
+      expect(tooMuch.status, price).toBe(422);
+      expect(messageBeside(tooMuch.text, 'price')).toBe('Must be at most 10,000,000,000,000.00.');
+    }
     const noPackage = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: '', starts_at: 'soon' });
     expect(noPackage.status).toBe(422);
     expect(messageBeside(noPackage.text, 'package')).toBe('Required.');
@@ -552,6 +558,16 @@ describe('invoices', () => {
     expect(refused.status).toBe(409);
     expect(refused.text).toContain('data-refusal="conflict"');
     expect((await app.request('GET', `/v1/invoices/${paid.id}`)).body.status).toBe('paid');
+
+    // a reason the route refuses (confirmed: nothing left to ask) comes back as typed, marked, and why beside it
+    const tooLong = 'x'.repeat(501);
+    const longReason = await post(`/ui/invoices/${unpaid.id}/void`, { csrf, reason: tooLong, confirmed: 'yes' });
+    expect(longReason.status).toBe(422);
+    expect(messageBeside(longReason.text, 'reason')).toBe('At most 500 characters.');
+    expect(longReason.text).toMatch(
+      new RegExp(`name="reason"[^>]*value="${tooLong}" aria-invalid="true" aria-describedby="error-reason"`),
+    );
+    expect((await app.request('GET', `/v1/invoices/${unpaid.id}`)).body.status).toBe('issued');
 
     // voiding asks first and says truthfully what happens to the units the invoice granted
     const ask = await post(`/ui/invoices/${unpaid.number}/void`, { csrf, reason: 'sold by mistake' });

@@ -257,6 +257,9 @@ describe('a refused capture', () => {
         );
       }
     }
+    // the unit is the business's name for it, isolated: a Latin "message" cannot reorder the Arabic sentence around it
+    const arabic = await post(`${action}?lang=ar`, { ...form, quantity: '٦' });
+    expect(arabic.text).toContain('(<span class="nowrap" data-units="5">٥ <bdi>message</bdi></span>)');
     expect((await holdNow(id)).status).toBe('held');
     expect({ balances: await balances(), consumptions: await countRows(app, 'consumptions') }).toEqual(before);
     const release = hiddenOf((await get(clientPath())).text, `/ui/holds/${id}/release`);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { asciiDigits, integerField } from '../../src/ui/form.js';
-import { majorFromMinor, minorFromMajor } from '../../src/ui/pages/amounts.js';
+import { amountProblemOf, majorFromMinor, minorFromMajor } from '../../src/ui/pages/amounts.js';
 import { metadataFromLines } from '../../src/ui/pages/client-form.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -134,8 +134,16 @@ describe('amounts typed in major units', () => {
     expect(minorFromMajor('١٢٫٥', 'SAR')).toBe('1250');
     expect(asciiDigits('۱۲۳')).toBe('123');
     expect(minorFromMajor('١٬٢٣٤٫٥', 'SAR')).toBe('123450');
-    for (const bad of ['12.345', '-1', '1e3', 'abc', '', '1,5', '10.5.1', '99999999999999999'])
+    for (const bad of ['12.345', '-1', '1e3', 'abc', '', '1,5', '10.5.1'])
       expect(minorFromMajor(bad, 'USD'), bad).toBeUndefined();
+    // however large, an amount is its minor digits, above the largest the route takes: never the text as typed,
+    // which the route would read as that many cents
+    expect(minorFromMajor('100000000000000', 'USD')).toBe('10000000000000000');
+    expect(minorFromMajor('99999999999999999', 'USD')).toBe('9999999999999999900');
+    expect(amountProblemOf('10000000000000000')).toBe('above_largest');
+    expect(amountProblemOf(minorFromMajor('10000000000000', 'USD'))).toBeUndefined();
+    expect(amountProblemOf(minorFromMajor('10000000000000.01', 'USD'))).toBe('above_largest');
+    expect(amountProblemOf(minorFromMajor('12.345', 'USD'))).toBe('not_an_amount');
     expect(minorFromMajor('10.5', 'JPY')).toBeUndefined();
     expect(majorFromMinor(4990n, 'USD')).toBe('49.90');
     expect(majorFromMinor(12345, 'KWD')).toBe('12.345');

@@ -221,8 +221,9 @@ describe('a removal larger than the balance', () => {
     const sub = await subscribe(app, client.id, pack.id);
     const balance = sub.balances[0]!.id;
     for (const [lang, expected] of [
-      ['en', 'it cannot lose <span class="nowrap" data-units="2000">2,000 message</span>.'],
-      ['ar', 'لا يمكن خصم <span class="nowrap" data-units="2000">٢٬٠٠٠ message</span> منه.'],
+      // the unit, a name the business typed, isolated from the sentence (a Latin one in an Arabic sentence)
+      ['en', 'it cannot lose <span class="nowrap" data-units="2000">2,000 <bdi>message</bdi></span>.'],
+      ['ar', 'لا يمكن خصم <span class="nowrap" data-units="2000">٢٬٠٠٠ <bdi>message</bdi></span> منه.'],
     ] as const) {
       const form = await uiPage(app.baseUrl, session, `/ui/balances/${balance}/adjust?lang=${lang}`);
       const html = form.html.replace(/<form[^>]*action="\/ui\/logout"[^>]*>.*?<\/form>/s, '');

@@ -11,7 +11,8 @@ import { signInToUi } from '../helpers/ui-session.js';
  * sent as the browser sends the form (its own fields, the person's values over them), on an Arabic page and on an
  * English one: the refusal is said in the page's language, in the catalogue's words, its figures in the page's
  * digits. On the Arabic page no Latin letter and no Western digit is left in a refusal but inside a code (a value
- * the person typed or chose, a code of the catalogue).
+ * the person typed or chose, a code of the catalogue) or a name isolated from the sentence (`<bdi>`: a credit type's
+ * unit as the business typed it).
  */
 const NOW = '2026-05-10T09:00:00.000Z';
 let app: TestApp;
@@ -30,6 +31,7 @@ const seeded = {
   activeBalance: '',
   paidInvoice: '',
   voidInvoice: '',
+  issuedInvoice: '',
   rejected: '',
   endpoint: '',
   delivered: '',
@@ -128,7 +130,10 @@ function messageAt(page: string, at: string): string | undefined {
   return beside === undefined ? undefined : textOf(beside);
 }
 
-/** Every refusal a page shows (its blocks above the forms, the messages beside the fields), codes taken out. */
+/**
+ * Every refusal a page shows (its blocks above the forms, the messages beside the fields), codes and isolated names
+ * taken out: a name left in the sentence (a Latin unit not isolated) is a Latin word of the refusal.
+ */
 function refusalProse(page: string): string[] {
   const blocks = [
     ...page.matchAll(/<div class="notice error"[^>]*>([\s\S]*?)<\/div>/g),
@@ -136,7 +141,7 @@ function refusalProse(page: string): string[] {
   ].map((m) => m[m.length - 1]!);
   return blocks.map((block) => {
     expect(block, 'a refusal marked English on an Arabic page').not.toContain('lang="en"');
-    return textOf(block.replace(/<(code|kbd)\b[^>]*>[\s\S]*?<\/\1>/g, ' '));
+    return textOf(block.replace(/<(code|kbd|bdi)\b[^>]*>[\s\S]*?<\/\1>/g, ' '));
   });
 }
 
@@ -323,6 +328,49 @@ const CASES: Record<string, Case> = {
     ar: 'توجد باقة بهذا الرمز مسبقًا؛ اختر رمزًا آخر.',
     en: 'A package with this code exists already; choose another code.',
   },
+  'a package’s price above the largest amount': {
+    page: () => '/ui/packages/new',
+    action: () => '/ui/packages/new',
+    values: {
+      code: 'fax-pack',
+      name: 'Fax',
+      currency: 'USD',
+      price: '20000000000000',
+      'items.0.credit_type': 'sms',
+      'items.0.units': '5',
+    },
+    status: 422,
+    at: 'price',
+    // the bound in the units the price was typed in, with the currency's decimals: not the route's minor units
+    ar: 'يجب ألا تزيد القيمة على ١٠٬٠٠٠٬٠٠٠٬٠٠٠٬٠٠٠٫٠٠.',
+    en: 'Must be at most 10,000,000,000,000.00.',
+  },
+  'a package’s recharge price above the largest amount, in dinars': {
+    page: () => '/ui/packages/new',
+    action: () => '/ui/packages/new',
+    values: {
+      code: 'fax-pack',
+      name: 'Fax',
+      currency: 'KWD',
+      price: '10',
+      recharge_price: '2000000000000',
+      'items.0.credit_type': 'sms',
+      'items.0.units': '5',
+    },
+    status: 422,
+    at: 'recharge_price',
+    ar: 'يجب ألا تزيد القيمة على ١٬٠٠٠٬٠٠٠٬٠٠٠٬٠٠٠٫٠٠٠.',
+    en: 'Must be at most 1,000,000,000,000.000.',
+  },
+  'a package’s price whose cents are more digits than an amount has (edit)': {
+    page: () => `/ui/packages/${seeded.starter}/edit`,
+    action: () => `/ui/packages/${seeded.starter}/edit`,
+    values: { price: '100000000000000' },
+    status: 422,
+    at: 'price',
+    ar: 'يجب ألا تزيد القيمة على ١٠٬٠٠٠٬٠٠٠٬٠٠٠٬٠٠٠٫٠٠.',
+    en: 'Must be at most 10,000,000,000,000.00.',
+  },
   'a package’s priority out of range (edit)': {
     page: () => `/ui/packages/${seeded.starter}/edit`,
     action: () => `/ui/packages/${seeded.starter}/edit`,
@@ -435,6 +483,26 @@ const CASES: Record<string, Case> = {
     ar: /^لو بدأ الاشتراك في هذا الموعد لانتهت فترته الأولى قبل الآن، في .*٢٠٢٦.*\.$/,
     en: /^Starting then, its first period would be over already: it would end 1 Feb 2026, 10:00\.$/,
   },
+  'a sale at a price above the largest amount': {
+    page: () => `/ui/clients/${seeded.client}/sell`,
+    action: () => `/ui/clients/${seeded.client}/sell`,
+    values: { package: '{starter}', price: '20000000000000' },
+    status: 422,
+    at: 'price',
+    // the bound in the units the price was typed in (the package's dollars and cents), not the route's minor units
+    ar: 'يجب ألا تزيد القيمة على ١٠٬٠٠٠٬٠٠٠٬٠٠٠٬٠٠٠٫٠٠.',
+    en: 'Must be at most 10,000,000,000,000.00.',
+  },
+  'a sale at a price whose cents are more digits than an amount has': {
+    page: () => `/ui/clients/${seeded.client}/sell`,
+    action: () => `/ui/clients/${seeded.client}/sell`,
+    // 15 digits of dollars: read as cents they would be a price the route takes, a hundredth of the one typed
+    values: { package: '{starter}', price: '100000000000000' },
+    status: 422,
+    at: 'price',
+    ar: 'يجب ألا تزيد القيمة على ١٠٬٠٠٠٬٠٠٠٬٠٠٠٬٠٠٠٫٠٠.',
+    en: 'Must be at most 10,000,000,000,000.00.',
+  },
   'a cancellation with a reason too long': {
     page: () => `/ui/subscriptions/${seeded.active}`,
     action: () => `/ui/subscriptions/${seeded.active}/cancel`,
@@ -525,6 +593,26 @@ const CASES: Record<string, Case> = {
     ar: 'يجب ألا يزيد النص على ٥٠٠ حرف.',
     en: 'At most 500 characters.',
   },
+  'a use larger than the balance, its unit a Latin name': {
+    page: () => `/ui/clients/${seeded.client}/consume`,
+    action: () => `/ui/clients/${seeded.client}/consume`,
+    values: { credit_type: 'sms', quantity: '1000', action: 'register' },
+    status: 422,
+    at: 'banner',
+    ar: 'الرصيد غير كافٍ: لدى العميل ١٠٠ message، والاستهلاك يطلب ١٬٠٠٠ message، والنقص ٩٠٠ message. لم يُخصم شيء.',
+    en:
+      'Not enough balance: the client has 100 message, the use asks 1,000 message, 900 message short. ' +
+      'Nothing was deducted.',
+  },
+  'a removal larger than the balance, its unit a Latin name': {
+    page: () => `/ui/balances/${seeded.activeBalance}/adjust`,
+    action: () => `/ui/balances/${seeded.activeBalance}/adjust`,
+    values: { delta: '-500', reason: 'count' },
+    status: 422,
+    at: 'banner',
+    ar: 'في الرصيد ١٠٠ message فقط؛ لا يمكن خصم ٥٠٠ message منه. لم يتغير شيء.',
+    en: 'The balance holds 100 message; it cannot lose 500 message. Nothing was changed.',
+  },
   'an adjustment of a balance voided meanwhile': {
     page: () => `/ui/balances/${seeded.voidBalance}/adjust`,
     action: () => `/ui/balances/${seeded.voidBalance}/adjust`,
@@ -542,6 +630,24 @@ const CASES: Record<string, Case> = {
     at: 'banner',
     ar: /^رُفض الطلب: الحالة الحالية لا تسمح به\. الفاتورة INV-\d{4}-\d{6} مدفوعة، ولم يعد ممكنًا إلغاؤها\.$/,
     en: new RegExp(`^${CONFLICT_EN} Invoice INV-\\d{4}-\\d{6} is paid: it can no longer be voided\\.$`),
+  },
+  'an invoice voided with a reason too long': {
+    page: () => `/ui/invoices/${seeded.issuedInvoice}`,
+    action: () => `/ui/invoices/{issuedInvoice}/void`,
+    values: { reason: long(501), confirmed: 'yes' },
+    status: 422,
+    at: 'reason',
+    ar: 'يجب ألا يزيد النص على ٥٠٠ حرف.',
+    en: 'At most 500 characters.',
+  },
+  'an invoice voided with a reason Postgres cannot store': {
+    page: () => `/ui/invoices/${seeded.issuedInvoice}`,
+    action: () => `/ui/invoices/{issuedInvoice}/void`,
+    values: { reason: 'sold\u0000twice', confirmed: 'yes' },
+    status: 422,
+    at: 'reason',
+    ar: 'يحتوي النص على محرف لا يمكن حفظه.',
+    en: 'Holds a character that cannot be stored.',
   },
   'a void invoice paid (a page kept open)': {
     page: () => `/ui/invoices/${seeded.voidInvoice}`,
@@ -684,6 +790,8 @@ beforeAll(async () => {
   seeded.voidInvoice = other.invoice.id;
   const voided = await app.request('POST', `/v1/invoices/${other.invoice.id}/void`, { body: {} });
   expect(voided.status, voided.text).toBe(200);
+  // an invoice still to pay (its subscription waits for it): its void form is there to refuse
+  seeded.issuedInvoice = (await subscribe(app, seeded.client, 'starter', { activation: 'on_payment' })).invoice.id;
   const cancelled = await app.request('POST', `/v1/subscriptions/${other.id}/cancel`, { body: { at: 'now' } });
   expect(cancelled.status, cancelled.text).toBe(200);
   // the invoice's voiding was delivered to the endpoint: a retry of it now is refused

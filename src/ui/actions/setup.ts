@@ -134,7 +134,7 @@ export function setupActions(router: express.Router, kit: UiKit): void {
     // credit types the form may name that the package does not hold yet: their decimals read the units
     const built = packagePatchBody(values, row, view, await creditTypesNamedIn(ctx, values, creditTypes));
     const done = `${path`/ui/packages/${row.id}`}`;
-    if (Object.keys(built.body).length === 0 && built.amountProblems.length === 0) {
+    if (Object.keys(built.body).length === 0 && built.amountProblems.size === 0) {
       res.redirect(303, `${done}${query({ notice: 'package_unchanged' })}`);
       return;
     }

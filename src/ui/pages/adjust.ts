@@ -113,7 +113,7 @@ export async function balancePage(
         name: 'delta',
         label: ctx.t('commerce.adjust.delta'),
         value: form.values.delta,
-        hint: ctx.t('commerce.adjust.delta_hint', { unit, example: ctx.fmt.number('-2.5') }),
+        hint: ctx.t('commerce.adjust.delta_hint', { unit: name(unit), example: ctx.fmt.number('-2.5') }),
         attrs: html` inputmode="decimal" dir="ltr"`,
       })}
       ${inputField(ctx, errors, {

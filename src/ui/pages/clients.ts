@@ -174,25 +174,6 @@ export interface FreezeRefusal {
   errors: FieldErrors;
 }
 
-const DAYS = '(\\d{1,6}(?:\\.\\d{1,2})?)';
-const FREEZE_BEYOND = new RegExp(
-  `^beyond max_freeze_days: the package allows (\\d{1,6}) days per period, ${DAYS} used, ${DAYS} left, ${DAYS} asked$`,
-);
-
-/**
- * The freeze route's own refusals of the days (src/domain/freeze.ts) in the page's language, its figures
- * in the page's digits; any other message as the route wrote it (form.ts marks it English on Arabic pages).
- */
-export function freezeMessage(ctx: Pick<UiContext, 't' | 'fmt'>, message: string | Html): string | Html {
-  if (typeof message !== 'string') return message;
-  if (message === 'the package allows no freezing') return ctx.t('clients.freeze_not_allowed');
-  const beyond = FREEZE_BEYOND.exec(message);
-  if (!beyond) return message;
-  const [, allowed = '', used = '', left = '', asked = ''] = beyond;
-  const n = (v: string) => ctx.fmt.number(v);
-  return ctx.t('clients.freeze_beyond', { allowed: n(allowed), used: n(used), left: n(left), asked: n(asked) });
-}
-
 /** What a client page shows again after a form of it was refused: a freeze's days, or a hold's capture or release. */
 export interface ClientPageRefusals {
   freeze?: FreezeRefusal;

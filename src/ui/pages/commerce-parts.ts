@@ -9,7 +9,7 @@ import {
   otherFieldMessages,
   refusedFields,
 } from '../form.js';
-import { type Html, html, path, query, type Renderable } from '../html.js';
+import { type Html, html, name, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
 import { failureSays } from '../refusals.js';
@@ -27,11 +27,16 @@ export const span = (ctx: UiContext, from: Html, to: Html): Html => ctx.t('comme
 /** An id shortened for reading, whole in its title. */
 export const shortId = (id: string): Html => html`<code dir="ltr" title="${id}">${id.slice(0, 8)}</code>`;
 
-/** A quantity (an exact decimal text from a view) with the locale's digits, and its unit. */
-export const units = (ctx: UiContext, value: string | null | undefined, unit?: string): Html =>
-  value === null || value === undefined
-    ? html`—`
-    : html`<span class="nowrap" data-units="${value}">${ctx.fmt.number(value)}${unit ? html` ${unit}` : ''}</span>`;
+/**
+ * A quantity (an exact decimal text from a view) with the locale's digits, and its unit. The unit is a name the
+ * business typed ("message", "call v2", "رسالة"): isolated, as every name is (`name`), so that in a sentence of the
+ * other direction — a refusal's figures on an Arabic page — its letters and the sentence's digits cannot reorder.
+ */
+export const units = (ctx: UiContext, value: string | null | undefined, unit?: string): Html => {
+  if (value === null || value === undefined) return html`—`;
+  const named = unit ? html` ${name(unit)}` : '';
+  return html`<span class="nowrap" data-units="${value}">${ctx.fmt.number(value)}${named}</span>`;
+};
 
 /** How a refused call is shown: the HTTP status of the page, each field's message, and one line for the form. */
 export interface Refusal {

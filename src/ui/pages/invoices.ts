@@ -3,7 +3,7 @@ import { findInvoice, listInvoices } from '../../db/repositories/invoices.js';
 import { isUuid } from '../../ids.js';
 import { invoiceViews } from '../../services/invoices.js';
 import type { InvoiceView } from '../../views/invoice.js';
-import { queryText } from '../form.js';
+import { type FieldErrors, fieldError, invalidAttributes, queryText } from '../form.js';
 import { code, type Html, html, name, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, nextLink, notice, page, statusWord, type UiContext } from '../layout.js';
@@ -33,16 +33,27 @@ const lineDescription = (text: string): Html =>
 const amount = (ctx: UiContext, minor: number, currency: string): Html =>
   html`<span class="nowrap" data-minor="${minor}">${ctx.fmt.money(minor, currency)}</span>`;
 
-/** The pay and void buttons of an issued invoice (void with an optional reason). */
-export function invoiceActions(ctx: UiContext, invoice: InvoiceView, values: Record<string, string> = {}): Html {
+/**
+ * The pay and void buttons of an issued invoice (void with an optional reason). A void refused for its reason (too
+ * long, a character that cannot be stored) comes back with the reason as typed, marked, and why beside it.
+ */
+export function invoiceActions(
+  ctx: UiContext,
+  invoice: InvoiceView,
+  values: Record<string, string> = {},
+  errors: FieldErrors = new Map(),
+): Html {
   if (invoice.status !== 'issued') return html``;
+  const reasonError = fieldError(ctx, errors, 'reason');
   return html`<div class="actions">
   <form class="inline" method="post" action="${path`/ui/invoices/${invoice.id}/pay`}">${csrfField(ctx)}<button
     type="submit" data-action="pay" data-invoice="${invoice.id}">${ctx.t('commerce.invoice.pay')}</button></form>
   <form class="inline" method="post" action="${path`/ui/invoices/${invoice.id}/void`}">${csrfField(ctx)}<label
     class="muted small">${ctx.t('commerce.invoice.void_reason')}<input type="text" name="reason" maxlength="500"
-    dir="auto" value="${values.reason ?? ''}"></label><button class="secondary" type="submit" data-action="void"
-    data-invoice="${invoice.id}">${ctx.t('commerce.invoice.void')}</button></form>
+    dir="auto" value="${values.reason ?? ''}"${invalidAttributes(errors, 'reason')}></label><button class="secondary"
+    type="submit" data-action="void" data-invoice="${invoice.id}">${ctx.t('commerce.invoice.void')}</button>${
+      reasonError
+    }</form>
 </div>`;
 }
 
@@ -194,7 +205,7 @@ export async function invoicePage(
   )}</a></p>
 <section class="panel">
   ${invoiceBlock(ctx, invoice, { actions: false })}
-  ${invoiceActions(ctx, invoice, refused?.values)}
+  ${invoiceActions(ctx, invoice, refused?.values, refused?.refusal.errors)}
 </section>`,
   );
 }

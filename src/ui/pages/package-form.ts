@@ -1,7 +1,6 @@
 import type { Executor } from '../../db/knex.js';
 import { type CreditTypeRow, creditTypesByIds, listCreditTypes } from '../../db/repositories/credit-types.js';
 import { findPackage, type PackageWithItems } from '../../db/repositories/packages.js';
-import { minorDigits } from '../../domain/money.js';
 import { VALIDITY_CALENDARS, VALIDITY_UNITS, type ValidityCalendar, type ValidityUnit } from '../../domain/period.js';
 import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
 import type { RouteOutcome } from '../../http/run-route.js';
@@ -13,7 +12,14 @@ import { code, type Html, html, name, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { codeCharacters, fieldSays } from '../refusals.js';
-import { exampleAmount, majorFromMinor, minorFromMajor } from './amounts.js';
+import {
+  type AmountProblem,
+  amountMessage,
+  amountProblemOf,
+  exampleAmount,
+  majorFromMinor,
+  minorFromMajor,
+} from './amounts.js';
 import { changedFields, checkbox, FormView, input, postForm, renameFields, select, textarea } from './setup-kit.js';
 
 /** Blank item rows a new package's form offers (blank rows are ignored). */
@@ -42,8 +48,11 @@ const ROLLOVER_TEXT: Record<(typeof ROLLOVER_POLICIES)[number], MessageKey> = {
 /** What a package form posted, as the route's body, and the amounts that were not amounts of the currency. */
 export interface PackageBody {
   body: Record<string, unknown>;
-  /** Fields whose text was not an amount in major units (sent on as typed: the route refuses them). */
-  amountProblems: string[];
+  /**
+   * Fields whose amount the route refuses in other terms than those typed: text that was not an amount in major
+   * units (sent on as typed), an amount above the largest (sent on as its minor digits).
+   */
+  amountProblems: ReadonlyMap<string, AmountProblem>;
   /** The form row of each item of the body (`items.1` may be the third row when the second was blank). */
   itemRows: number[];
 }
@@ -58,11 +67,17 @@ function postedRows(fields: FormFields): number {
   return Math.min(rows, MAX_ITEM_ROWS);
 }
 
-function amount(fields: FormFields, field: string, currency: string, problems: string[]): string | undefined {
+function amount(
+  fields: FormFields,
+  field: string,
+  currency: string,
+  problems: Map<string, AmountProblem>,
+): string | undefined {
   const text = textField(fields, field);
   if (text === undefined) return undefined;
   const minor = minorFromMajor(text, currency);
-  if (minor === undefined) problems.push(field);
+  const problem = amountProblemOf(minor);
+  if (problem !== undefined) problems.set(field, problem);
   return minor ?? text;
 }
 
@@ -104,7 +119,7 @@ function validity(fields: FormFields): Record<string, unknown> {
 /** POST /v1/packages from the new package's form: amounts typed in major units, as exact minor-unit digits. */
 export function packageCreateBody(fields: FormFields): PackageBody {
   const currency = textField(fields, 'currency')?.toUpperCase();
-  const amountProblems: string[] = [];
+  const amountProblems = new Map<string, AmountProblem>();
   // an unknown or missing currency reads amounts with two decimals; the route refuses the currency itself
   const digitsOf = currency ?? '';
   const { items: list, rows } = items(fields);
@@ -159,7 +174,7 @@ export function packagePatchBody(
   view: PackageView,
   creditTypes: ReadonlyMap<string, CreditTypeRow>,
 ): PackageBody {
-  const amountProblems: string[] = [];
+  const amountProblems = new Map<string, AmountProblem>();
   const { items: list, rows } = items(fields);
   const byCode = new Map([...creditTypes.values()].map((c) => [c.code, c]));
   // the same quantity written as the stored one is written, so that an untouched row compares equal
@@ -230,20 +245,13 @@ export function itemsAsRows(outcome: RouteOutcome, rows: readonly number[]): Rou
   });
 }
 
-/** The messages a package form writes itself: an amount that is not one of the currency. */
-export function amountMessages(ctx: UiContext, problems: readonly string[], currency: string): Map<string, Html> {
-  const digits = minorDigits(currency);
-  return new Map(
-    problems.map((field) => [
-      field,
-      ctx.t('setup.package.amount_invalid', {
-        count: digits,
-        digits: ctx.fmt.number(digits),
-        example: exampleAmount(ctx, digits),
-      }),
-    ]),
-  );
-}
+/** The messages a package form writes itself: for an amount the route would refuse in other terms (amounts.ts). */
+export const amountMessages = (
+  ctx: UiContext,
+  problems: ReadonlyMap<string, AmountProblem>,
+  currency: string,
+): Map<string, Html> =>
+  new Map([...problems].map(([field, problem]) => [field, amountMessage(ctx, problem, currency)]));
 
 /** Credit types a package may hold (the active ones), and those it holds already. */
 async function creditTypeChoices(db: Executor, held: readonly string[] = []): Promise<CreditTypeRow[]> {

@@ -12,10 +12,9 @@ import { type FieldErrors, type FormFields, idemField, numberField, textField } 
 import { code, type Html, html, name, path } from '../html.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
 import { sourceWord, validity } from '../words.js';
-import { exampleAmount, minorFromMajor } from './amounts.js';
+import { amountMessage, amountProblemOf, exampleAmount, minorFromMajor } from './amounts.js';
 import { type FormState, inputField, refusalBlock, selectField, shortId, span, units } from './commerce-parts.js';
 import { invoiceBlock } from './invoices.js';
-import { amountMessages } from './package-form.js';
 
 /** The fields of the sale form that are shown beside their inputs (the others go in the block above it). */
 const SALE_FIELDS = ['package', 'price', 'starts_at', 'auto_renew', 'activation'] as const;
@@ -53,16 +52,18 @@ export async function saleBody(
 }
 
 /**
- * The sale form's own message for a price that is not an amount of the package's currency ("5.12345"
- * KWD, "abc"): the route would only say that minor units must be whole, which is not what was typed.
+ * The sale form's own message for a price the route refused, in the terms it was typed in: not an amount of the
+ * package's currency ("5.12345" KWD, "abc") — the route would only say that minor units must be whole, which is not
+ * what was typed — or above the largest amount, which the route states in minor units.
  */
 export async function salePriceMessage(ctx: UiContext, fields: FormFields): Promise<Html | undefined> {
   const packageRef = textField(fields, 'package');
   const priceText = numberField(fields, 'price');
   if (priceText === undefined || !packageRef || !isStorableText(packageRef)) return undefined;
   const pkg = await findPackage(ctx.app.db, packageRef);
-  if (!pkg || minorFromMajor(priceText, pkg.currency) !== undefined) return undefined;
-  return amountMessages(ctx, ['price'], pkg.currency).get('price');
+  if (!pkg) return undefined;
+  const problem = amountProblemOf(minorFromMajor(priceText, pkg.currency));
+  return problem === undefined ? undefined : amountMessage(ctx, problem, pkg.currency);
 }
 
 /** GET /ui/clients/:ref/sell: the package to sell (active ones), with the options the route takes. */
