@@ -223,7 +223,7 @@ describe('consumption', () => {
 describe('renewals', () => {
   it(
     'counts starts, renewals, recharges and expirations as the events ' +
-      'tell them, and revenue from the invoice lines (void left out)',
+      'tell them, and revenue from the invoice lines (a void taken back on the day it was made)',
     async () => {
       const { rows } = await jsonRows<Row>(app, { type: 'renewals', params: RANGE });
       const expected = new Map<string, Record<string, number>>();
@@ -239,6 +239,7 @@ describe('renewals', () => {
             renewal_revenue: 0,
             recharge_revenue: 0,
             revenue: 0,
+            voided_revenue: 0,
           })
           .get(k)!;
       const events = (
@@ -256,12 +257,18 @@ describe('renewals', () => {
         'subscription.expired': 'expirations',
       };
       for (const e of events) entry(key(e.day, e.currency))[column[e.type]!]! += e.n;
+      // every invoice on the day it was issued, and a void invoice's lines again, negative, on the day it was voided
       const revenue = (
         await db.raw(`
-      SELECT ${dayOf('i.issued_at')} AS day, i.currency, i.kind, sum(l.amount)::bigint AS total
-        FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
-       WHERE i.status <> 'void' GROUP BY 1, 2, 3`)
-      ).rows as Array<{ day: string; currency: string; kind: string; total: bigint }>;
+      SELECT day, currency, kind, sum(amount)::bigint AS total, sum(voided)::bigint AS voided
+        FROM (SELECT ${dayOf('i.issued_at')} AS day, i.currency, i.kind, l.amount, 0 AS voided
+                FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
+              UNION ALL
+              SELECT ${dayOf('i.voided_at')}, i.currency, i.kind, -l.amount, l.amount
+                FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
+               WHERE i.status = 'void') lines
+       GROUP BY 1, 2, 3`)
+      ).rows as Array<{ day: string; currency: string; kind: string; total: bigint; voided: bigint }>;
       const revenueColumn: Record<string, string> = {
         subscription: 'new_revenue',
         renewal: 'renewal_revenue',
@@ -271,12 +278,13 @@ describe('renewals', () => {
         const e = entry(key(r.day, r.currency));
         e[revenueColumn[r.kind]!]! += Number(r.total);
         e.revenue! += Number(r.total);
+        e.voided_revenue! += Number(r.voided);
       }
       expect(
         new Map(rows.map(({ period_start, currency, ...figures }) => [key(period_start, currency), figures])),
       ).toEqual(expected);
-      // spot checks: the travel pass started on 7 January in Riyadh (6 January in UTC); the voided invoice earns
-      // nothing
+      // spot checks: the travel pass started on 7 January in Riyadh (6 January in UTC); the invoice voided on
+      // 20 January earned its 1000 on 8 January, the day it was issued, and is taken back on the 20th
       expect(rows.find((r) => r.period_start === '2026-01-07')).toMatchObject({
         currency: 'EUR',
         new_subscriptions: 1,
@@ -285,13 +293,17 @@ describe('renewals', () => {
       expect(rows.find((r) => r.period_start === '2026-01-08')).toMatchObject({
         currency: 'USD',
         new_subscriptions: 1,
-        new_revenue: 0,
+        new_revenue: 1000,
+        voided_revenue: 0,
       });
       expect(rows.find((r) => r.period_start === '2026-01-20')).toMatchObject({
         renewals: 1,
         renewal_revenue: 2500,
         recharges: 1,
         recharge_revenue: 1000,
+        new_revenue: -1000,
+        revenue: 2500,
+        voided_revenue: 1000,
       });
       expect(rows.find((r) => r.period_start === '2026-01-21')).toMatchObject({ currency: 'EUR', expirations: 1 });
     },
