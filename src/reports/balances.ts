@@ -43,13 +43,14 @@ function toRow(r: Record<string, unknown>) {
     expired: quantity(r.expired, r.decimals),
     voided: quantity(r.voided, r.decimals),
     held: quantity(r.held, r.decimals),
-    used_percent: percent(big(r.consumed), big(r.granted)),
+    // of what was granted for the periods begun: a period renewed ahead could not have been used yet
+    used_percent: percent(big(r.consumed), big(r.granted_begun)),
   };
 }
 
 /**
- * `balances`: one row per subscription and credit type, in the credit type's decimals, with the share of what was
- * granted that is consumed.
+ * `balances`: one row per subscription and credit type, in the credit type's decimals, with the share consumed of
+ * what was granted for the periods already begun (`used_percent`, null when none has begun).
  */
 export function balancesQuery(p: BalancesParams): ReportQuery {
   return { columns: COLUMNS, statement: balancesStatement(p), toRow };

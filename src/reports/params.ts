@@ -32,10 +32,35 @@ const instantInput = z
       'its offset.',
   });
 
+/** The `expiring` report's `days_ahead`: at least a day, at most a year (a leap one). */
+const DAYS_AHEAD_MIN = 1;
+const DAYS_AHEAD_MAX = 366;
+const WHOLE_DAYS = 'must be a whole number of days';
+
+/**
+ * A number, or its digits as text (a form's field): whole days within the bounds, each refusal naming its bound.
+ * Text of more digits than a double holds exactly is still a whole number, only out of bounds: it is read as the
+ * largest (or smallest) safe integer, so that the refusal says the bound rather than "not a whole number". The
+ * bounds live in the pipe, with their messages; the document states them on the number's branch (an integer,
+ * minimum, maximum) and in the description.
+ */
 const daysAheadInput = z
-  .union([z.number(), z.string().regex(/^\d{1,3}$/, 'must be a whole number of days')])
-  .transform((v) => Number(v))
-  .pipe(z.number().int('must be a whole number of days').min(1).max(366));
+  .union([
+    z.number().meta({ type: 'integer', minimum: DAYS_AHEAD_MIN, maximum: DAYS_AHEAD_MAX }),
+    z
+      .string()
+      .trim()
+      .regex(/^[+-]?\d+$/, WHOLE_DAYS)
+      .meta({ description: `whole days as digits, ${DAYS_AHEAD_MIN} to ${DAYS_AHEAD_MAX}` }),
+  ])
+  .transform((v) => Math.min(Number.MAX_SAFE_INTEGER, Math.max(Number.MIN_SAFE_INTEGER, Number(v))))
+  .pipe(
+    z
+      .number()
+      .int(WHOLE_DAYS)
+      .min(DAYS_AHEAD_MIN, `must be at least ${DAYS_AHEAD_MIN} day`)
+      .max(DAYS_AHEAD_MAX, `must be at most ${DAYS_AHEAD_MAX} days`),
+  );
 
 /** What a caller may ask for; which of these apply depends on the report type (APPLIES). */
 export const reportParamsInput = z
@@ -61,9 +86,11 @@ export const reportParamsInput = z
       .enum(['client', 'package'])
       .optional()
       .meta({ description: 'consumption: one row per client or per package as well.' }),
-    days_ahead: daysAheadInput
-      .optional()
-      .meta({ description: 'expiring: how many days ahead; default EXPIRING_SOON_DAYS.' }),
+    days_ahead: daysAheadInput.optional().meta({
+      description:
+        `expiring: how many days ahead, a whole number from ${DAYS_AHEAD_MIN} to ${DAYS_AHEAD_MAX} (a number, or its ` +
+        'digits as a string); default EXPIRING_SOON_DAYS.',
+    }),
   })
   .meta({ id: 'ReportParams' });
 export type ReportParamsInput = z.input<typeof reportParamsInput>;
@@ -96,7 +123,7 @@ export const storedParams = z.strictObject({
   /** The first day of a week bucket (WEEK_START when the run was made), kept with `group_by: week` only. */
   week_start: z.enum(WEEK_STARTS).optional(),
   as_of: z.iso.datetime().optional(),
-  days_ahead: z.number().int().min(1).max(366).optional(),
+  days_ahead: z.number().int().min(DAYS_AHEAD_MIN).max(DAYS_AHEAD_MAX).optional(),
   credit_type: z.uuid().optional(),
   package: z.uuid().optional(),
   client: z.uuid().optional(),

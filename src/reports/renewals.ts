@@ -4,7 +4,8 @@ import { int, text } from './values.js';
 
 /**
  * `renewals`: per period and currency, the subscriptions started, renewed, recharged and expired, and their revenue in
- * minor units.
+ * minor units: an invoice's in the period it was issued, less the voids made in the period (`voided_revenue`, last so
+ * that a reader of the earlier columns by position reads them as before).
  */
 export function renewalsQuery(p: RenewalsParams): ReportQuery {
   return {
@@ -19,6 +20,7 @@ export function renewalsQuery(p: RenewalsParams): ReportQuery {
       'renewal_revenue',
       'recharge_revenue',
       'revenue',
+      'voided_revenue',
     ],
     statement: renewalsStatement(p),
     toRow: (r) => ({
@@ -32,6 +34,7 @@ export function renewalsQuery(p: RenewalsParams): ReportQuery {
       renewal_revenue: int(r.renewal_revenue),
       recharge_revenue: int(r.recharge_revenue),
       revenue: int(r.revenue),
+      voided_revenue: int(r.voided_revenue),
     }),
   };
 }

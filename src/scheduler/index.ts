@@ -3,6 +3,7 @@ import type { AppContext } from '../app-context.js';
 import { ManualClock } from '../clock.js';
 import { runMissedNight } from './missed-night.js';
 import { catchUp, type EnqueuedJob, enqueueMaintenance, minuteOf, type NightlyReport, runNightly } from './nightly.js';
+import { longNightlyGap, nightlyGapMs } from './renewal-lookahead.js';
 
 export interface RunningScheduler {
   tasks: ScheduledTask[];
@@ -64,6 +65,13 @@ export function startScheduler(app: AppContext): RunningScheduler {
     { nightly: app.config.NIGHTLY_CRON, expire: app.config.EXPIRE_CRON, timeZone: app.config.BUSINESS_TZ },
     'scheduler started',
   );
+  // a nightly pattern with long gaps renews that far ahead, several periods at once: said once, at start
+  const longGap = longNightlyGap(nightlyGapMs(app.config.NIGHTLY_CRON, app.config.BUSINESS_TZ));
+  if (longGap)
+    app.log.warn(
+      { nightly: app.config.NIGHTLY_CRON, timeZone: app.config.BUSINESS_TZ, ...longGap.fields },
+      longGap.message,
+    );
   const caughtUp = catchUp(app, app.clock.now()).then(
     (jobs) => {
       app.log.info({ jobs: jobs.length }, 'scheduler caught up: renewals due and an expiry sweep enqueued');

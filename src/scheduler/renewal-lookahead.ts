@@ -12,17 +12,55 @@ const SPAN_INSPECTED_MS = 367 * 24 * 3_600_000;
 /** At most this many runs (a pattern more often than hourly; the slack covers what a DST change does to it). */
 const MAX_RUNS = 10_000;
 
+/** The gap taken when the pattern shows fewer than two runs to measure: a day. */
+const DEFAULT_GAP_MS = 24 * 3_600_000;
+/**
+ * A gap between two nightly runs longer than this (two days) makes one run renew more than one period of a short
+ * package at once: the scheduler warns of it when it starts (longNightlyGap). A weekday-only pattern (72 h) is past it.
+ */
+export const LONG_NIGHTLY_GAP_MS = 2 * 24 * 3_600_000;
+
 const cache = new Map<string, number>();
 
+/** The longest time between two consecutive runs, in milliseconds, or undefined with fewer than two runs. */
+export function longestGapMs(runs: readonly Date[]): number | undefined {
+  if (runs.length < 2) return undefined;
+  let longest = 0;
+  for (let i = 1; i < runs.length; i += 1) longest = Math.max(longest, runs[i]!.getTime() - runs[i - 1]!.getTime());
+  return longest;
+}
+
+/** The scheduler's start-up warning of a long nightly gap: its log fields and its message. */
+export interface LongNightlyGap {
+  fields: { gap_hours: number; renews_ahead_hours: number };
+  message: string;
+}
+
 /**
- * How far ahead of a nightly run subscriptions are renewed: the longest gap between two
- * consecutive runs of the nightly cron over a year, plus slack — 26 hours for the default daily run
- * in a zone without daylight saving, 74 for a weekday-only one (Friday's run covers the weekend), 49
- * in a zone where the clocks skip 02:00 once a year (that night has no run). A period must never
- * end between two runs without having been renewed by the first; renewing a little early is
- * harmless, since the new period starts where the old one ends.
+ * What the scheduler says when it starts with a NIGHTLY_CRON whose runs can be more than LONG_NIGHTLY_GAP_MS apart
+ * (undefined when they cannot): each run renews, period after period, what ends before the next run (the gap plus
+ * slack), so one run renews several periods of a package shorter than that, each with its invoice — a yearly pattern
+ * renews a monthly subscription's next twelve months at once. The behaviour is kept (no period may end unrenewed
+ * between two runs); the operator is told.
  */
-export function renewalLookaheadMs(nightlyCron: string, timeZone: string): number {
+export function longNightlyGap(gapMs: number): LongNightlyGap | undefined {
+  if (gapMs <= LONG_NIGHTLY_GAP_MS) return undefined;
+  const hours = (ms: number) => Math.round(ms / 3_600_000);
+  const fields = { gap_hours: hours(gapMs), renews_ahead_hours: hours(gapMs + SLACK_MS) };
+  const message =
+    `NIGHTLY_CRON runs up to ${fields.gap_hours} h apart: each nightly run renews every auto-renewing subscription ` +
+    `whose period ends within the next ${fields.renews_ahead_hours} h, period after period, so a subscription whose ` +
+    'periods are shorter than that is renewed (and invoiced) several times in one run (a monthly one twelve times ' +
+    'under a yearly NIGHTLY_CRON); a daily NIGHTLY_CRON (the default, "0 2 * * *") looks about a day ahead';
+  return { fields, message };
+}
+
+/**
+ * The longest gap between two consecutive runs of the nightly cron over a year (a day when the pattern shows fewer
+ * than two runs), measured from now: node-cron lists the runs, longestGapMs measures them. Remembered per pattern
+ * and zone.
+ */
+export function nightlyGapMs(nightlyCron: string, timeZone: string): number {
   const key = `${nightlyCron}@${timeZone}`;
   const known = cache.get(key);
   if (known !== undefined) return known;
@@ -34,12 +72,19 @@ export function renewalLookaheadMs(nightlyCron: string, timeZone: string): numbe
     if (wanted > runs.length) runs = task.getNextRuns(wanted);
   }
   void task.destroy();
-  let longest = 24 * 3_600_000;
-  if (runs.length >= 2) {
-    longest = 0;
-    for (let i = 1; i < runs.length; i += 1) longest = Math.max(longest, runs[i]!.getTime() - runs[i - 1]!.getTime());
-  }
-  const lookahead = longest + SLACK_MS;
-  cache.set(key, lookahead);
-  return lookahead;
+  const gap = longestGapMs(runs) ?? DEFAULT_GAP_MS;
+  cache.set(key, gap);
+  return gap;
+}
+
+/**
+ * How far ahead of a nightly run subscriptions are renewed: the longest gap between two
+ * consecutive runs of the nightly cron over a year, plus slack — 26 hours for the default daily run
+ * in a zone without daylight saving, 74 for a weekday-only one (Friday's run covers the weekend), 49
+ * in a zone where the clocks skip 02:00 once a year (that night has no run). A period must never
+ * end between two runs without having been renewed by the first; renewing a little early is
+ * harmless, since the new period starts where the old one ends.
+ */
+export function renewalLookaheadMs(nightlyCron: string, timeZone: string): number {
+  return nightlyGapMs(nightlyCron, timeZone) + SLACK_MS;
 }

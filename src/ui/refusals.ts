@@ -195,6 +195,17 @@ const FIELD_READINGS: ReadonlyArray<Reading<FieldPlace>> = [
   ],
   [exactly('must be day, week or month'), (ctx) => ctx.t('field.group_calendar')],
   [exactly('must be a whole number of days'), (ctx) => ctx.t('field.whole_days')],
+  // days_ahead's bounds, in days
+  [
+    /^must be at most (\d+) days?$/,
+    (ctx, [days = '0']) =>
+      ctx.t('field.days_at_most', { days: ctx.t('word.days', { count: Number(days), days: n(ctx, days) }) }),
+  ],
+  [
+    /^must be at least (\d+) days?$/,
+    (ctx, [days = '0']) =>
+      ctx.t('field.days_at_least', { days: ctx.t('word.days', { count: Number(days), days: n(ctx, days) }) }),
+  ],
   [/^does not apply to the \w+ report\b/, (ctx) => ctx.t('field.not_applicable')],
 ];
 

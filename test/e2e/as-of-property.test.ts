@@ -283,12 +283,17 @@ async function reportsAgree(client: string, from: string, to: string, history: u
     .sort();
   expect(reported, label('subscriptions report against GET /v1/subscriptions')).toEqual(api);
 
-  // money: the renewals report's revenue is the client's invoices not void, by kind; its counts are the
-  // subscriptions started, their renewals (renewal_count) and the recharges; top_packages counts the same requests
+  // money: the renewals report's revenue is the client's invoices issued in the range less those voided in it, by
+  // kind; its counts are the subscriptions started, their renewals (renewal_count) and the recharges; top_packages
+  // counts the same requests
   const invoices = (await expectStatus('GET', `/v1/invoices?client=${client}&limit=500`, undefined, [200])).body
-    .data as Array<{ kind: string; status: string; total: number; issued_at: string }>;
-  const issued = invoices.filter((i) => i.status !== 'void' && i.issued_at >= from && i.issued_at <= to);
-  const revenueOf = (kind: string) => issued.filter((i) => i.kind === kind).reduce((sum, i) => sum + i.total, 0);
+    .data as Array<{ kind: string; status: string; total: number; issued_at: string; voided_at: string | null }>;
+  const within = (at: string | null) => at !== null && at >= from && at <= to;
+  const issued = invoices.filter((i) => within(i.issued_at));
+  const voided = invoices.filter((i) => within(i.voided_at));
+  const sumOf = (list: typeof invoices, kind?: string) =>
+    list.filter((i) => kind === undefined || i.kind === kind).reduce((sum, i) => sum + i.total, 0);
+  const revenueOf = (kind: string) => sumOf(issued, kind) - sumOf(voided, kind);
   const { rows: renewalRows } = await jsonRows<Row>(app, {
     type: 'renewals',
     params: { client, from, to, group_by: 'month' },
@@ -301,6 +306,7 @@ async function reportsAgree(client: string, from: string, to: string, history: u
       renewal_revenue: total(renewalRows, 'renewal_revenue'),
       recharge_revenue: total(renewalRows, 'recharge_revenue'),
       revenue: total(renewalRows, 'revenue'),
+      voided_revenue: total(renewalRows, 'voided_revenue'),
       new_subscriptions: total(renewalRows, 'new_subscriptions'),
       renewals: total(renewalRows, 'renewals'),
     },
@@ -309,7 +315,8 @@ async function reportsAgree(client: string, from: string, to: string, history: u
     new_revenue: revenueOf('subscription'),
     renewal_revenue: revenueOf('renewal'),
     recharge_revenue: revenueOf('recharge'),
-    revenue: issued.reduce((sum, i) => sum + i.total, 0),
+    revenue: sumOf(issued) - sumOf(voided),
+    voided_revenue: sumOf(voided),
     new_subscriptions: subscriptions.length,
     renewals: subscriptions.reduce((sum, s) => sum + s.renewal_count, 0),
   });

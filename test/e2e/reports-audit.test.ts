@@ -295,6 +295,7 @@ describe('consumption', () => {
         'renewal_revenue',
         'recharge_revenue',
         'revenue',
+        'voided_revenue',
       ],
     ]);
     expect((await both('top_packages', none)).rows).toEqual([]);
@@ -414,6 +415,7 @@ describe('balances, subscriptions, renewals, top packages', () => {
         renewal_revenue: 0,
         recharge_revenue: 0,
         revenue: 3050,
+        voided_revenue: 0,
       },
       // the recharge at local midnight 03-06
       {
@@ -427,6 +429,7 @@ describe('balances, subscriptions, renewals, top packages', () => {
         renewal_revenue: 0,
         recharge_revenue: 250,
         revenue: 250,
+        voided_revenue: 0,
       },
       {
         period_start: '2026-03-10',
@@ -439,6 +442,7 @@ describe('balances, subscriptions, renewals, top packages', () => {
         renewal_revenue: 2000,
         recharge_revenue: 0,
         revenue: 2000,
+        voided_revenue: 0,
       },
       // an expiration counts when its period ended (04-01 09:00Z, 12:00 local), not when the sweep recorded it
       // (04-02 12:00 local)
@@ -453,6 +457,7 @@ describe('balances, subscriptions, renewals, top packages', () => {
         renewal_revenue: 0,
         recharge_revenue: 0,
         revenue: 0,
+        voided_revenue: 0,
       },
     ]);
   });

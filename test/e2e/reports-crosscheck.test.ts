@@ -223,7 +223,7 @@ describe('consumption', () => {
 describe('renewals', () => {
   it(
     'counts starts, renewals, recharges and expirations as the events ' +
-      'tell them, and revenue from the invoice lines (void left out)',
+      'tell them, and revenue from the invoice lines (a void taken back on the day it was made)',
     async () => {
       const { rows } = await jsonRows<Row>(app, { type: 'renewals', params: RANGE });
       const expected = new Map<string, Record<string, number>>();
@@ -239,6 +239,7 @@ describe('renewals', () => {
             renewal_revenue: 0,
             recharge_revenue: 0,
             revenue: 0,
+            voided_revenue: 0,
           })
           .get(k)!;
       const events = (
@@ -256,12 +257,18 @@ describe('renewals', () => {
         'subscription.expired': 'expirations',
       };
       for (const e of events) entry(key(e.day, e.currency))[column[e.type]!]! += e.n;
+      // every invoice on the day it was issued, and a void invoice's lines again, negative, on the day it was voided
       const revenue = (
         await db.raw(`
-      SELECT ${dayOf('i.issued_at')} AS day, i.currency, i.kind, sum(l.amount)::bigint AS total
-        FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
-       WHERE i.status <> 'void' GROUP BY 1, 2, 3`)
-      ).rows as Array<{ day: string; currency: string; kind: string; total: bigint }>;
+      SELECT day, currency, kind, sum(amount)::bigint AS total, sum(voided)::bigint AS voided
+        FROM (SELECT ${dayOf('i.issued_at')} AS day, i.currency, i.kind, l.amount, 0 AS voided
+                FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
+              UNION ALL
+              SELECT ${dayOf('i.voided_at')}, i.currency, i.kind, -l.amount, l.amount
+                FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
+               WHERE i.status = 'void') lines
+       GROUP BY 1, 2, 3`)
+      ).rows as Array<{ day: string; currency: string; kind: string; total: bigint; voided: bigint }>;
       const revenueColumn: Record<string, string> = {
         subscription: 'new_revenue',
         renewal: 'renewal_revenue',
@@ -271,12 +278,13 @@ describe('renewals', () => {
         const e = entry(key(r.day, r.currency));
         e[revenueColumn[r.kind]!]! += Number(r.total);
         e.revenue! += Number(r.total);
+        e.voided_revenue! += Number(r.voided);
       }
       expect(
         new Map(rows.map(({ period_start, currency, ...figures }) => [key(period_start, currency), figures])),
       ).toEqual(expected);
-      // spot checks: the travel pass started on 7 January in Riyadh (6 January in UTC); the voided invoice earns
-      // nothing
+      // spot checks: the travel pass started on 7 January in Riyadh (6 January in UTC); the invoice voided on
+      // 20 January earned its 1000 on 8 January, the day it was issued, and is taken back on the 20th
       expect(rows.find((r) => r.period_start === '2026-01-07')).toMatchObject({
         currency: 'EUR',
         new_subscriptions: 1,
@@ -285,13 +293,17 @@ describe('renewals', () => {
       expect(rows.find((r) => r.period_start === '2026-01-08')).toMatchObject({
         currency: 'USD',
         new_subscriptions: 1,
-        new_revenue: 0,
+        new_revenue: 1000,
+        voided_revenue: 0,
       });
       expect(rows.find((r) => r.period_start === '2026-01-20')).toMatchObject({
         renewals: 1,
         renewal_revenue: 2500,
         recharges: 1,
         recharge_revenue: 1000,
+        new_revenue: -1000,
+        revenue: 2500,
+        voided_revenue: 1000,
       });
       expect(rows.find((r) => r.period_start === '2026-01-21')).toMatchObject({ currency: 'EUR', expirations: 1 });
     },
@@ -398,19 +410,26 @@ describe('balances', () => {
   it('per subscription and credit type agrees with the ledger and adds up', async () => {
     const { rows } = await jsonRows<Row>(app, { type: 'balances' });
     const ledger = (
-      await db.raw(`
+      await db.raw(
+        `
       SELECT l.subscription_id, ct.code,
              sum(l.amount) FILTER (WHERE l.kind IN ('grant', 'recharge', 'adjust')) AS granted,
+             -- granted to balances valid by now: a period renewed ahead (x-acme's, from 02-05) is not begun
+             COALESCE(sum(l.amount) FILTER (WHERE l.kind IN ('grant', 'recharge', 'adjust') AND b.valid_from <= ?), 0)
+               AS granted_begun,
              COALESCE(-sum(l.amount) FILTER (WHERE l.kind IN ('consume', 'reverse')), 0) AS consumed,
              COALESCE(-sum(l.amount) FILTER (WHERE l.kind = 'void'), 0) AS voided,
              COALESCE(-sum(l.amount) FILTER (WHERE l.kind = 'expire'), 0) AS swept,
              sum(l.amount) AS held
-        FROM ledger_entries l JOIN credit_types ct ON ct.id = l.credit_type_id
-       GROUP BY 1, 2`)
+        FROM ledger_entries l JOIN credit_types ct ON ct.id = l.credit_type_id JOIN balances b ON b.id = l.balance_id
+       GROUP BY 1, 2`,
+        [now],
+      )
     ).rows as Array<{
       subscription_id: string;
       code: string;
       granted: string;
+      granted_begun: string;
       consumed: string;
       voided: string;
       swept: string;
@@ -443,8 +462,18 @@ describe('balances', () => {
       ].map((k) => scaled(row[k], l.code));
       expect(g! - c! - e! - v!).toBe(r! + n! + u!);
       expect(e! - BigInt(l.swept)).toBe(BigInt(l.held) - r! - n! - u!);
-      if (g! > 0n) expect(row.used_percent).toBeCloseTo((Number(c!) / Number(g!)) * 100, 1);
+      // consumed of what was granted for the periods begun
+      const begun = BigInt(l.granted_begun);
+      if (begun > 0n) expect(row.used_percent).toBeCloseTo((Number(c!) / Number(begun)) * 100, 1);
+      else expect(row.used_percent).toBeNull();
     }
+    // x-acme's combo, renewed ahead on 01-20 (its next period from 02-05): 20 of the 50 sms begun, not of 100;
+    // 1.25 + 0.5 = 1.75 of the 2.5 data begun, not of 5
+    const acme = rows.filter((r) => r.client_ref === 'x-acme' && r.package_code === 'x-combo');
+    expect(acme.map((r) => [r.credit_type, r.granted, r.consumed, r.upcoming, r.used_percent])).toEqual([
+      ['x-data', '5', '1.75', '2.5', 70],
+      ['x-sms', '100', '20', '50', 40],
+    ]);
     const ufuq = rows.find((r) => r.client_ref === 'x-ufuq')!;
     expect(ufuq).toMatchObject({ granted: '200', consumed: '22', remaining: '178', expired: '0', used_percent: 11 });
     const zeta = rows.find((r) => r.client_ref === 'x-zeta')!;

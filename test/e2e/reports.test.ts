@@ -5,7 +5,7 @@ import { insertReportChunk } from '../../src/db/repositories/reports.js';
 import { newId } from '../../src/ids.js';
 import { jobIds } from '../../src/jobs/job-id.js';
 import { enqueueNightlyReports, nightlyReportId } from '../../src/reports/nightly.js';
-import { REPORT_TYPES } from '../../src/reports/params.js';
+import { REPORT_TYPES, reportParamsInput } from '../../src/reports/params.js';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import {
   countRows,
@@ -142,6 +142,37 @@ describe('POST /v1/reports', () => {
     expect(res.body.code).toBe('validation_failed');
     expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
     expect(await snapshotCounts(app, WRITTEN)).toEqual(before);
+  });
+
+  it('refuses days_ahead out of its bounds saying the bound, as a number or as digits', async () => {
+    const said = async (daysAhead: unknown) => {
+      const res = await post({ type: 'expiring', params: { days_ahead: daysAhead } }, app.keys.write);
+      expect(res.status, res.text).toBe(422);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.body.code).toBe('validation_failed');
+      return res.body.errors;
+    };
+    // "1000" is a whole number of days: too many of them, not "not a whole number"
+    for (const days of ['1000', 1000, '367', 367, '99999999999999999999'])
+      expect(await said(days), String(days)).toEqual([
+        { field: 'params.days_ahead', message: 'must be at most 366 days' },
+      ]);
+    for (const days of ['0', 0, '-3', -3])
+      expect(await said(days), String(days)).toEqual([
+        { field: 'params.days_ahead', message: 'must be at least 1 day' },
+      ]);
+    for (const days of ['2.5', 2.5, 'ten'])
+      expect(await said(days), String(days)).toEqual([
+        { field: 'params.days_ahead', message: 'must be a whole number of days' },
+      ]);
+    // both bounds taken, as digits and as numbers (no run made here: the list below counts this file's expiring runs)
+    for (const days of ['1', 366])
+      expect(reportParamsInput.parse({ days_ahead: days })).toEqual({ days_ahead: Number(days) });
+    // the document states the bounds (ReportParams)
+    const doc = (await app.request('GET', '/openapi.json', { key: null })).body;
+    const daysAhead = doc.components.schemas.ReportParams.properties.days_ahead;
+    expect(daysAhead.anyOf).toContainEqual({ type: 'integer', minimum: 1, maximum: 366 });
+    expect(daysAhead.description).toMatch(/from 1 to 366/);
   });
 
   it('honours Idempotency-Key: the same request answers the same run, another body is a conflict', async () => {

@@ -612,13 +612,15 @@ describe('walk-core: months later', () => {
     expect([c.status, c.body.code]).toEqual([409, 'idempotency_conflict']);
   });
 
-  it('the renewals report leaves a voided invoice out of revenue and counts the lapse when swept', async () => {
+  it('the renewals report takes a voided invoice back in the month of its void and counts the lapse', async () => {
     const params = { client: 'walk-top', group_by: 'month', from: '2026-03-01', to: '2026-04-30' };
     const { rows } = await jsonRows(app, { type: 'renewals', params });
     const keys = ['period_start', 'new_subscriptions', 'recharges', 'expirations', 'new_revenue', 'recharge_revenue'];
-    expect(rows.map((r) => keys.map((k) => r[k]))).toEqual([
-      ['2026-03-01', 1, 1, 0, 0, 3000],
-      ['2026-04-01', 0, 0, 1, 0, 0],
+    // the sale of 10 March (10,000) stays in March, as March's report said before the void; its void of 14 April is
+    // April's (−10,000); the recharge of 20 March (3,000) was paid
+    expect(rows.map((r) => [...keys.map((k) => r[k]), r.voided_revenue])).toEqual([
+      ['2026-03-01', 1, 1, 0, 10000, 3000, 0],
+      ['2026-04-01', 0, 0, 1, -10000, 0, 10000],
     ]);
   });
 

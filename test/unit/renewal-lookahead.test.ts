@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { renewalLookaheadMs } from '../../src/scheduler/renewal-lookahead.js';
+import {
+  longestGapMs,
+  longNightlyGap,
+  nightlyGapMs,
+  renewalLookaheadMs,
+} from '../../src/scheduler/renewal-lookahead.js';
 
 const HOUR = 3_600_000;
 
@@ -17,5 +22,52 @@ describe('renewalLookaheadMs: renew what would otherwise end before the next nig
     ['0 2 * * *', 'Europe/Berlin', 49 * HOUR],
   ])('%s in %s → %d ms', (cronExpression, timeZone, expected) => {
     expect(renewalLookaheadMs(cronExpression, timeZone)).toBe(expected);
+  });
+});
+
+describe('longestGapMs: the longest time between two consecutive runs', () => {
+  const at = (hours: number) => new Date(Date.UTC(2026, 0, 1) + hours * HOUR);
+  it.each<[string, Date[], number | undefined]>([
+    ['no run', [], undefined],
+    ['one run', [at(0)], undefined],
+    ['two runs', [at(0), at(24)], 24 * HOUR],
+    ['the longest of uneven gaps', [at(0), at(1), at(5), at(6)], 4 * HOUR],
+    ['weekdays: Friday to Monday', [at(0), at(24), at(96), at(120)], 72 * HOUR],
+  ])('%s', (_what, runs, expected) => {
+    expect(longestGapMs(runs)).toBe(expected);
+  });
+});
+
+describe('longNightlyGap: the start-up warning of a nightly cron with long gaps', () => {
+  it.each<[string, number]>([
+    ['a day', 24 * HOUR],
+    ['the night the clocks skip 02:00', 47 * HOUR],
+    ['exactly two days', 48 * HOUR],
+  ])('says nothing for %s', (_what, gap) => {
+    expect(longNightlyGap(gap)).toBeUndefined();
+  });
+
+  it.each<[string, number, { gap_hours: number; renews_ahead_hours: number }]>([
+    ['just over two days', 48 * HOUR + 1, { gap_hours: 48, renews_ahead_hours: 50 }],
+    ['weekdays only', 72 * HOUR, { gap_hours: 72, renews_ahead_hours: 74 }],
+    ['a leap year', 366 * 24 * HOUR, { gap_hours: 8784, renews_ahead_hours: 8786 }],
+  ])('warns for %s, saying how far ahead a run renews', (_what, gap, fields) => {
+    const warning = longNightlyGap(gap);
+    expect(warning?.fields).toEqual(fields);
+    expect(warning?.message).toContain(`NIGHTLY_CRON runs up to ${fields.gap_hours} h apart`);
+    expect(warning?.message).toContain(
+      `period ends within the next ${fields.renews_ahead_hours} h, period after period`,
+    );
+  });
+
+  it('a yearly pattern warns, the default daily one does not (the gaps of the cron itself)', () => {
+    // a year of 366 days falls within the runs looked at, whatever today's date
+    expect(nightlyGapMs('0 2 1 1 *', 'UTC')).toBe(366 * 24 * HOUR);
+    expect(longNightlyGap(nightlyGapMs('0 2 1 1 *', 'UTC'))?.fields.gap_hours).toBe(8784);
+    expect(longNightlyGap(nightlyGapMs('0 2 * * *', 'UTC'))).toBeUndefined();
+    expect(longNightlyGap(nightlyGapMs('0 2 * * *', 'Europe/Berlin'))).toBeUndefined();
+    expect(longNightlyGap(nightlyGapMs('0 2 * * 1-5', 'Asia/Riyadh'))?.fields.gap_hours).toBe(72);
+    // the look-ahead is the gap plus its slack, as before
+    expect(renewalLookaheadMs('0 2 1 1 *', 'UTC')).toBe(366 * 24 * HOUR + 2 * HOUR);
   });
 });

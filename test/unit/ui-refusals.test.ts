@@ -128,6 +128,8 @@ async function serviceMessages(): Promise<Record<string, string[]>> {
     'a report': [
       ...problemsOf(reportParamsInput, { days_ahead: '1.5' }),
       ...problemsOf(reportParamsInput, { days_ahead: 400 }),
+      ...problemsOf(reportParamsInput, { days_ahead: '1000' }),
+      ...problemsOf(reportParamsInput, { days_ahead: '0' }),
     ],
     // a hold's capture (http/routes/holds.ts): the words its route writes
     'a hold': ['is more than the hold holds'],
@@ -194,6 +196,14 @@ describe('a route’s field message in the page’s words', async () => {
       'لا يوجد نوع رصيد بالرمز <code dir="ltr">fax</code>.',
     );
     expect(fieldSays(en, 'not found', { field: 'package' })?.value).toBe('Not found.');
+    // days_ahead's bounds, in days (the words its schema writes)
+    const [tooMany] = problemsOf(reportParamsInput, { days_ahead: '1000' });
+    const [tooFew] = problemsOf(reportParamsInput, { days_ahead: 0 });
+    expect([tooMany, tooFew]).toEqual(['must be at most 366 days', 'must be at least 1 day']);
+    expect(fieldSays(ar, tooMany!)?.value).toBe('يجب ألا تزيد المدة على ٣٦٦ يومًا.');
+    expect(fieldSays(en, tooMany!)?.value).toBe('At most 366 days.');
+    expect(fieldSays(ar, tooFew!)?.value).toBe('يجب ألا تقل المدة عن يوم واحد.');
+    expect(fieldSays(en, tooFew!)?.value).toBe('At least 1 day.');
   });
 
   it('leaves words it does not know to the form, marked English on an Arabic page', () => {

@@ -28,6 +28,10 @@ export interface NearlyConsumedParams {
  * past their date); upcoming (valid from later); expired, including units past their expiry that the sweep has
  * not reached (but not a frozen subscription's); voided; held (reserved by open holds, DOMAIN.md "Holds").
  * granted − consumed − expired − voided = remaining + unavailable + upcoming + held.
+ * `granted_begun` (not a column: the share used is read against it) is what was granted of balances already valid
+ * at `as_of`: a period renewed ahead holds units nothing could have consumed yet. It is not granted − upcoming: the
+ * units of a period not begun are `unavailable` when the subscription is suspended, and a rollover balance not yet
+ * valid would be `upcoming` though a rollover grants nothing.
  */
 function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[] } {
   const scoped = scopeFilter(p, {
@@ -41,6 +45,8 @@ function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[
   const sql = `
     SELECT b.client_id, b.subscription_id, b.credit_type_id,
            sum(CASE WHEN b.source = 'rollover' THEN 0 ELSE b.granted END + b.adjusted)::bigint AS granted,
+           COALESCE(sum(CASE WHEN b.source = 'rollover' THEN 0 ELSE b.granted END + b.adjusted)
+                      FILTER (WHERE b.valid_from <= ?), 0)::bigint AS granted_begun,
            sum(b.consumed)::bigint AS consumed,
            COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
                                              AND COALESCE(s.status, 'active') = 'active'
@@ -60,13 +66,13 @@ function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[
       FROM bt b LEFT JOIN st s ON s.id = b.subscription_id
      WHERE ${where.join(' AND ')}
      GROUP BY b.client_id, b.subscription_id, b.credit_type_id`;
-  return { sql, bindings: [p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, ...filter] };
+  return { sql, bindings: [p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, p.asOf, ...filter] };
 }
 
 const SELECT = `
     SELECT a.subscription_id, c.external_ref AS client_ref, c.name AS client_name, pk.code AS package_code,
            s.status AS subscription_status, ct.code AS credit_type, ct.unit, ct.decimals,
-           a.granted, a.consumed, a.remaining, a.unavailable, a.upcoming, a.expired, a.voided, a.held`;
+           a.granted, a.granted_begun, a.consumed, a.remaining, a.unavailable, a.upcoming, a.expired, a.voided, a.held`;
 
 // A balance of no subscription (an operator's grant) has a row of its own, with no package or status.
 const JOINS = `

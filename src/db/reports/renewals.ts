@@ -17,11 +17,15 @@ export interface RenewalsParams {
 
 /**
  * `renewals`: per day/week/month and currency, how many subscriptions were started (their initial
- * period), renewed (a renewal period), recharged, and expired, and the revenue of each kind from
- * the invoices issued in the bucket (void invoices left out). Every part counts a record that is
- * never rewritten — expirations come from `subscription_lapses`, not from the subscriptions' status
- * today — so a bucket of the past keeps its figures when a lapsed subscription is renewed later. An expiration counts
- * when its period ended (the lapse's `expired_at`), not when the sweep recorded it.
+ * period), renewed (a renewal period), recharged, and expired, and the revenue of each kind. Every part counts a
+ * record that is never rewritten, at an instant that never moves, so that a bucket of the past keeps its figures
+ * whatever happens later (a nightly run and a run asked again next month agree):
+ * - expirations come from `subscription_lapses`, not from the subscriptions' status today (a lapsed subscription
+ *   renewed later), and count when the period ended (the lapse's `expired_at`), not when the sweep recorded it;
+ * - an invoice counts in the bucket of its `issued_at`, whatever its status now, and its void counts against the
+ *   same kind's revenue in the bucket of its `voided_at` (a negative there): a void decided today changes today's
+ *   figures, never those of the day it was issued. `voided_revenue` is what the voids of the bucket took off (the
+ *   revenue columns are net of it; a bucket with only a void has a negative revenue).
  */
 export function renewalsStatement(p: RenewalsParams): ReportStatement {
   // the same subscription filter on every part of the union
@@ -49,7 +53,12 @@ export function renewalsStatement(p: RenewalsParams): ReportStatement {
       UNION ALL
       SELECT i.issued_at, i.currency, 'revenue_' || i.kind, i.total
         FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
-       WHERE i.status <> 'void' AND i.issued_at >= ? AND i.issued_at <= ?${and}
+       WHERE i.issued_at >= ? AND i.issued_at <= ?${and}
+      UNION ALL
+      -- a void takes its invoice back when it was made: only an invoice voided has a voided_at
+      SELECT i.voided_at, i.currency, 'void_' || i.kind, -i.total
+        FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id
+       WHERE i.voided_at >= ? AND i.voided_at <= ?${and}
     ),
     bucketed AS (SELECT ${bucket.sql} AS bucket, currency, what, amount FROM events)
     SELECT to_char(bucket, 'YYYY-MM-DD') AS period_start, currency,
@@ -57,12 +66,16 @@ export function renewalsStatement(p: RenewalsParams): ReportStatement {
            count(*) FILTER (WHERE what = 'renewal') AS renewals,
            count(*) FILTER (WHERE what = 'recharge') AS recharges,
            count(*) FILTER (WHERE what = 'expiration') AS expirations,
-           COALESCE(sum(amount) FILTER (WHERE what = 'revenue_subscription'), 0)::bigint AS new_revenue,
-           COALESCE(sum(amount) FILTER (WHERE what = 'revenue_renewal'), 0)::bigint AS renewal_revenue,
-           COALESCE(sum(amount) FILTER (WHERE what = 'revenue_recharge'), 0)::bigint AS recharge_revenue,
-           COALESCE(sum(amount) FILTER (WHERE what LIKE 'revenue_%'), 0)::bigint AS revenue
+           COALESCE(sum(amount) FILTER (WHERE what IN ('revenue_subscription', 'void_subscription')), 0)::bigint
+             AS new_revenue,
+           COALESCE(sum(amount) FILTER (WHERE what IN ('revenue_renewal', 'void_renewal')), 0)::bigint
+             AS renewal_revenue,
+           COALESCE(sum(amount) FILTER (WHERE what IN ('revenue_recharge', 'void_recharge')), 0)::bigint
+             AS recharge_revenue,
+           COALESCE(sum(amount) FILTER (WHERE what LIKE 'revenue_%' OR what LIKE 'void_%'), 0)::bigint AS revenue,
+           COALESCE(-sum(amount) FILTER (WHERE what LIKE 'void_%'), 0)::bigint AS voided_revenue
       FROM bucketed
      GROUP BY bucket, currency
      ORDER BY bucket, currency`;
-  return { sql, bindings: [...part(), ...part(), ...part(), ...part(), ...bucket.bindings] };
+  return { sql, bindings: [...part(), ...part(), ...part(), ...part(), ...part(), ...bucket.bindings] };
 }

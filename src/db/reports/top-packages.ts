@@ -9,10 +9,12 @@ export interface TopPackagesParams {
 
 /**
  * `top_packages`: the packages most requested in the range — new subscriptions plus renewals, one
- * per period granted — ranked, with the revenue of those periods' invoices (void ones left out).
+ * per period granted — ranked, with the revenue of those periods' invoices, less those voided by the range's end:
+ * an invoice voided after `to` still counts, so that a range of the past keeps its figure whenever it is asked (a
+ * nightly run and a run asked again next month agree), and a range up to now leaves out every void made so far.
  */
 export function topPackagesStatement(p: TopPackagesParams): ReportStatement {
-  const bindings: Knex.RawBinding[] = [p.from, p.to];
+  const bindings: Knex.RawBinding[] = [p.to, p.from, p.to];
   let clientFilter = '';
   if (p.clientId) {
     clientFilter = ' AND s.client_id = ?';
@@ -26,7 +28,7 @@ export function topPackagesStatement(p: TopPackagesParams): ReportStatement {
                    count(*) FILTER (WHERE sp.kind = 'initial') AS new_subscriptions,
                    count(*) FILTER (WHERE sp.kind = 'renewal') AS renewals,
                    count(*) AS requests,
-                   COALESCE(sum(i.total) FILTER (WHERE i.status <> 'void'), 0)::bigint AS revenue
+                   COALESCE(sum(i.total) FILTER (WHERE i.voided_at IS NULL OR i.voided_at > ?), 0)::bigint AS revenue
               FROM subscription_periods sp
               JOIN subscriptions s ON s.id = sp.subscription_id
               LEFT JOIN invoices i ON i.id = sp.invoice_id
