@@ -31,6 +31,7 @@ import * as m0029 from './0029_endpoint_pauses.js';
 import * as m0030 from './0030_ledger_created_brin.js';
 import * as m0031 from './0031_lapse_at_period_end.js';
 import * as m0032 from './0032_reversal_given_back.js';
+import * as m0033 from './0033_invoices_voided_at.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -74,6 +75,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0030_ledger_created_brin', m0030],
   ['0031_lapse_at_period_end', m0031],
   ['0032_reversal_given_back', m0032],
+  ['0033_invoices_voided_at', m0033],
 ];
 
 /**
