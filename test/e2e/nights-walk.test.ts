@@ -121,10 +121,12 @@ const eventsOf = async (type: string): Promise<Event[]> => {
   }
 };
 
-async function startIn(zone: string, now: string, walkers: string[]) {
+/** `reports`: the nightly report types the walk reads (NIGHTLY_REPORTS): each night makes them, the rest cost only. */
+async function startIn(zone: string, now: string, walkers: string[], reports = 'all') {
   zoneNow = zone;
   clients = walkers;
-  app = await startTestApp({ roles: ['api', 'worker'], now: local(now), env: { ...QUIET, BUSINESS_TZ: zone } });
+  const env = { ...QUIET, BUSINESS_TZ: zone, NIGHTLY_REPORTS: reports };
+  app = await startTestApp({ roles: ['api', 'worker'], now: local(now), env });
 }
 async function stop() {
   await scheduler?.stop();
@@ -407,7 +409,7 @@ describe(`a month and a bit of nights in ${TZ}`, () => {
  */
 describe(`nights across the end of daylight saving in ${NY}`, () => {
   const NY_CLIENTS = ['n-day', 'n-month', 'n-amb', 'n-late', 'n-year'];
-  beforeAll(() => startIn(NY, '2026-10-29T00:30', NY_CLIENTS));
+  beforeAll(() => startIn(NY, '2026-10-29T00:30', NY_CLIENTS, 'consumption'));
   afterAll(stop);
   const nySubs: Record<string, { id: string }> = {};
   const renewedOf = async (id: string) =>
@@ -583,7 +585,7 @@ describe(`nights across the end of daylight saving in ${NY}`, () => {
  * 08:00Z in EDT), and every unused unit rolls into the period running when it comes back.
  */
 describe(`a catch-up across the start of daylight saving in ${NY}`, () => {
-  beforeAll(() => startIn(NY, '2027-03-01T04:00', ['n-down']));
+  beforeAll(() => startIn(NY, '2027-03-01T04:00', ['n-down'], 'none'));
   afterAll(stop);
 
   it('renews the fifteen missed days once each; the nightly run again renews nothing more', async () => {
