@@ -1,4 +1,4 @@
-import { type Html, html } from './html.js';
+import { type Html, html, isolated } from './html.js';
 import { DIRECTION } from './i18n/locale.js';
 import type { UiContext } from './layout.js';
 
@@ -115,11 +115,13 @@ export function barChart(
   const total = options.points.reduce((s, p) => s + p.value, 0);
   const tickX = rtl ? width - margin.right + 6 : margin.left - 6;
   const tickAnchor = rtl ? 'start' : 'end';
+  // a unit the business typed (a credit type's) is a name; a word of the catalogue (Html) is the page's own text
+  const unitName = typeof options.unit === 'string' ? isolated(options.unit) : options.unit;
   const summary = t('chart.summary', {
-    title: options.title,
+    title: isolated(options.title),
     // a screen reader hears the exact sum (2.25 hours, 1,234 requests), not the axis's rounded 2.3 or 1.2K
     total: options.total ?? fmt.number(total),
-    unit: options.unit,
+    unit: unitName,
     count: options.points.length,
     bars: fmt.number(options.points.length),
   });
@@ -137,7 +139,7 @@ export function barChart(
       const h = p.archived ? plotH : Math.max(0, margin.top + plotH - y(p.value));
       const tip = p.archived
         ? t('chart.bar_archived', { when: p.title })
-        : t('chart.bar_title', { when: p.title, value: p.display, unit: options.unit });
+        : t('chart.bar_title', { when: p.title, value: p.display, unit: unitName });
       return html`<rect class="bar${p.archived ? ' archived' : p.value === 0 ? ' zero' : ''}" x="${x.toFixed(1)}"
         y="${(margin.top + plotH - h).toFixed(1)}" width="${barW.toFixed(1)}"
         height="${Math.max(h, p.value > 0 ? 1 : 0).toFixed(1)}" rx="1.5"

@@ -57,6 +57,13 @@ export function path(strings: TemplateStringsArray, ...values: Array<string | nu
 /** A name of a person or a thing, which may be written right to left: isolated so it cannot reorder its neighbours. */
 export const name = (text: string | null | undefined): Html => html`<bdi>${text ?? ''}</bdi>`;
 
+/**
+ * A name inside text that holds no markup — an attribute (a screen reader's label) or an SVG `<title>` (a tooltip),
+ * where `<bdi>` cannot go: isolated by Unicode's own marks (FIRST STRONG ISOLATE … POP DIRECTIONAL ISOLATE), so that a
+ * Latin unit in an Arabic label is not reordered with the digits beside it.
+ */
+export const isolated = (text: string): string => `\u2068${text}\u2069`;
+
 /** A code, an id or a key (a package's, a credit type's, a client's reference): as it is, left to right. */
 export const code = (value: unknown, muted = false): Html =>
   value === null || value === undefined || value === ''

@@ -112,9 +112,10 @@ describe('the overview speaks exact sums', () => {
       expect(use.status, use.text).toBe(200);
     }
     const en = await uiPage(app.baseUrl, session, '/ui?lang=en');
-    expect(en.html).toContain('aria-label="w-support: 2.25 hour in 30 bars"');
+    // the chart's names isolated (U+2068 … U+2069): a label holds no <bdi>
+    expect(en.html).toContain('aria-label="\u2068w-support\u2069: 2.25 \u2068hour\u2069 in 30 bars"');
     const ar = await uiPage(app.baseUrl, session, '/ui?lang=ar');
-    expect(ar.html).toMatch(/aria-label="w-support: ٢٫٢٥ hour [^"]*"/);
+    expect(ar.html).toMatch(/aria-label="\u2068w-support\u2069: ٢٫٢٥ \u2068hour\u2069 [^"]*"/);
   });
 });
 

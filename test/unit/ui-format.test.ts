@@ -89,7 +89,9 @@ describe('charts', () => {
     expect(ltr).toMatch(/<text class="tick y" x="42"\s+y="[\d.]+" text-anchor="end">0<\/text>/);
     expect(rtl).toMatch(/<text class="tick y" x="598"\s+y="[\d.]+" text-anchor="start">٠<\/text>/);
     expect(rtl).toContain('direction="ltr"');
-    expect(rtl).toContain('aria-label="sms: ٦ message في ٣ أعمدة"');
+    // the credit type and its unit, names a business typed, isolated: a Latin unit keeps its place beside the digits
+    expect(rtl).toContain('aria-label="\u2068sms\u2069: ٦ \u2068message\u2069 في ٣ أعمدة"');
+    expect(rtl).toMatch(/<title>2026-03-01: 1 \u2068message\u2069<\/title>/);
   });
 });
 
