@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeHtml } from '../../src/ui/html.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage } from '../helpers/fixtures.js';
-import { uiPost } from '../helpers/ui-session.js';
+import { uiGet, uiPost } from '../helpers/ui-session.js';
 
 /**
  * The operator's daily work in the pages over plain HTTP (issue 18): sell a subscription and read its
@@ -18,26 +18,7 @@ let pack: { id: string; code: string };
 let archived: { id: string; code: string };
 let client: { id: string; external_ref: string };
 
-interface Page {
-  status: number;
-  text: string;
-  location: string | null;
-  cookies: string[];
-}
-
-async function get(path: string, headers: Record<string, string> = {}): Promise<Page> {
-  const res = await fetch(`${app.baseUrl}${path}`, {
-    headers: { accept: 'text/html', cookie: session, ...headers },
-    redirect: 'manual',
-  });
-  return {
-    status: res.status,
-    text: await res.text(),
-    location: res.headers.get('location'),
-    cookies: res.headers.getSetCookie(),
-  };
-}
-
+const get = (path: string, headers: Record<string, string> = {}) => uiGet(app.baseUrl, session, path, headers);
 const post = (path: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
   uiPost(app.baseUrl, session, path, form, headers);
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
-import { signInToUi, uiPost } from '../helpers/ui-session.js';
+import { signInToUi, uiGet, uiPost } from '../helpers/ui-session.js';
 
 /**
  * Capturing and releasing an open hold from the client page, over plain HTTP with the workers running: each
@@ -16,20 +16,7 @@ let session: string;
 let sms: { id: string; code: string };
 let client: { id: string; external_ref: string };
 
-interface Page {
-  status: number;
-  text: string;
-  location: string | null;
-}
-
-async function get(path: string, headers: Record<string, string> = {}): Promise<Page> {
-  const res = await fetch(`${app.baseUrl}${path}`, {
-    headers: { accept: 'text/html', cookie: session, ...headers },
-    redirect: 'manual',
-  });
-  return { status: res.status, text: await res.text(), location: res.headers.get('location') };
-}
-
+const get = (path: string, headers: Record<string, string> = {}) => uiGet(app.baseUrl, session, path, headers);
 const post = (path: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
   uiPost(app.baseUrl, session, path, form, headers);
 

@@ -42,6 +42,28 @@ export interface UiAnswer {
   cookies: string[];
 }
 
+const answerOf = async (res: Response): Promise<UiAnswer> => ({
+  status: res.status,
+  text: await res.text(),
+  location: res.headers.get('location'),
+  cookies: res.headers.getSetCookie(),
+});
+
+/** A page as a signed-in person's browser asks for it, the redirect not followed: status, HTML, where to, cookies. */
+export async function uiGet(
+  baseUrl: string,
+  session: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<UiAnswer> {
+  return answerOf(
+    await fetch(`${baseUrl}${path}`, {
+      headers: { accept: 'text/html', cookie: session, ...headers },
+      redirect: 'manual',
+    }),
+  );
+}
+
 /** A form sent as a signed-in person's browser sends it: urlencoded, same origin, the redirect not followed. */
 export async function uiPost(
   baseUrl: string,
@@ -62,10 +84,5 @@ export async function uiPost(
     body: new URLSearchParams(form).toString(),
     redirect: 'manual',
   });
-  return {
-    status: res.status,
-    text: await res.text(),
-    location: res.headers.get('location'),
-    cookies: res.headers.getSetCookie(),
-  };
+  return answerOf(res);
 }
