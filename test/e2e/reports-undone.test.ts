@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reportRows } from '../../src/db/reports/rows.js';
 import type { UndonePeriodRow } from '../../src/db/repositories/subscriptions.js';
+import { balancesQuery } from '../../src/reports/balances.js';
 import { nightlyReportId } from '../../src/reports/nightly.js';
+import { subscriptionsQuery } from '../../src/reports/subscriptions.js';
+import type { ReportQuery, ReportRow } from '../../src/reports/types.js';
 import { REASON } from '../../src/services/renewal-undo.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
@@ -11,7 +15,8 @@ import { awaitRun, download, jsonRows, parseCsv, runReport } from '../helpers/re
  * never changes a past range's figures, as a void does not (reports-voids.test.ts): the undo keeps the period's row
  * in subscription_periods_undone. The `renewals` report counts the renewal when it was made and, in its last column
  * `renewals_undone`, its undo when it was made; `top_packages` leaves out the periods taken back by the end of its
- * range. Business zone UTC.
+ * range; the pictures of an instant between the renewal and its undo (`subscriptions`, `balances`) show the renewal
+ * as the tables had it then. Business zone UTC.
  *
  * The cast (every figure worked out by hand; pu-3day: 1000 USD for 3 days, not renewed by itself):
  *   03-29 10:00Z  A and B each buy pu-3day ([03-29 10:00, 04-01 10:00))
@@ -28,10 +33,33 @@ const { ok, clockTo, nightly } = httpSteps(() => app);
 const ids = { a: '', b: '', r1: '', r2: '' };
 const PERIOD = { start: '2026-04-01T10:00:00.000Z', end: '2026-04-04T10:00:00.000Z' };
 
-/** The clock to `at`, then an action. */
+/** The pictures of an instant taken from the tables as they were then (live), to be made again later as of it. */
+const pictures = {
+  subscriptions: (asOf: Date, live: boolean) => subscriptionsQuery({ asOf, live }),
+  balances: (asOf: Date, live: boolean) => balancesQuery({ asOf, live }),
+};
+type Picture = keyof typeof pictures;
+const taken: Array<{ at: string; rows: Record<Picture, ReportRow[]> }> = [];
+async function snap(at: string) {
+  const rows = {} as Record<Picture, ReportRow[]>;
+  for (const name of Object.keys(pictures) as Picture[])
+    rows[name] = await reportRows(app.database.db, pictures[name](new Date(at), true));
+  taken.push({ at, rows });
+}
+/**
+ * A picture made again as of its instant, as a report run reads it (db/reports/stream.ts): without JIT, which would
+ * compile the statement for seconds on this small store.
+ */
+const asOfRows = (query: ReportQuery) =>
+  app.database.db.transaction(async (trx) => {
+    await trx.raw('SET LOCAL jit = off');
+    return reportRows(trx, query);
+  });
+/** The clock to `at`, an action, then the pictures of that instant. */
 const step = async (at: string, action: () => Promise<unknown>) => {
   await clockTo(at);
   await action();
+  await snap(at);
 };
 
 const renew = async () => {
@@ -244,5 +272,39 @@ describe('a renewal made ahead, taken back later, stays in the past as it was re
       params: { from: '2026-03-01', to: '2026-03-31', group_by: 'month' },
     });
     expect(month.rows.map(cols)).toEqual([['2026-03-01', 2, 2, 0, 2000, 2000, 2]]);
+  });
+
+  it('the pictures of each instant made again later: the renewal there while it stood, gone once taken back', async () => {
+    const picture = (rows: ReportRow[]) =>
+      rows
+        .filter((r) => r.subscription_id === ids.a && r.row_type === 'subscription')
+        .map((r) => [r.period_start, r.period_end, r.renewal_count]);
+    const byInstant = new Map(taken.map(({ at, rows }) => [at, picture(rows.subscriptions)]));
+    const running = ['2026-03-29T10:00:00.000Z', PERIOD.start, 0];
+    const renewed = [PERIOD.start, PERIOD.end, 1];
+    expect(Object.fromEntries(byInstant)).toEqual({
+      '2026-03-29T10:00:00.000Z': [running],
+      '2026-03-30T02:00:00.000Z': [running],
+      '2026-03-30T10:00:00.000Z': [renewed],
+      '2026-03-31T02:00:00.000Z': [renewed],
+      '2026-03-31T09:00:00.000Z': [running],
+      '2026-03-31T10:00:00.000Z': [running],
+      '2026-03-31T11:00:00.000Z': [renewed],
+      '2026-03-31T12:00:00.000Z': [running],
+      '2026-04-01T02:00:00.000Z': [running],
+    });
+    for (const { at, rows } of taken)
+      for (const name of Object.keys(pictures) as Picture[])
+        expect(await asOfRows(pictures[name](new Date(at), false)), `${name} as of ${at}`).toEqual(rows[name]);
+    // the nightly picture of 03-30 (as of 03-31 00:00, A renewed then), made before the undo, is what it says now
+    const nightlyRun = await awaitRun(app, nightlyReportId('subscriptions', '2026-03-30'));
+    const asOf = new Date(String(nightlyRun.params.as_of));
+    expect(asOf.toISOString()).toBe('2026-03-31T00:00:00.000Z');
+    const then = await asOfRows(subscriptionsQuery({ asOf, live: false }));
+    expect(picture(then)).toEqual([renewed]);
+    const file = await csvOf(nightlyRun.id);
+    const column = file[0]!.indexOf('renewal_count');
+    const rowOfA = file.find((r) => r.includes(ids.a));
+    expect(rowOfA?.[column]).toBe('1');
   });
 });
