@@ -4,8 +4,9 @@ import { int, text } from './values.js';
 
 /**
  * `renewals`: per period and currency, the subscriptions started, renewed, recharged and expired, and their revenue in
- * minor units: an invoice's in the period it was issued, less the voids made in the period (`voided_revenue`, last so
- * that a reader of the earlier columns by position reads them as before).
+ * minor units: an invoice's in the period it was issued, less the voids made in the period (`voided_revenue`), and the
+ * renewals made ahead taken back in the period (`renewals_undone`; such a renewal stays in `renewals` of the period it
+ * was made). Each column added goes last, so that a reader of the earlier columns by position reads them as before.
  */
 export function renewalsQuery(p: RenewalsParams): ReportQuery {
   return {
@@ -21,6 +22,7 @@ export function renewalsQuery(p: RenewalsParams): ReportQuery {
       'recharge_revenue',
       'revenue',
       'voided_revenue',
+      'renewals_undone',
     ],
     statement: renewalsStatement(p),
     toRow: (r) => ({
@@ -35,6 +37,7 @@ export function renewalsQuery(p: RenewalsParams): ReportQuery {
       recharge_revenue: int(r.recharge_revenue),
       revenue: int(r.revenue),
       voided_revenue: int(r.voided_revenue),
+      renewals_undone: int(r.renewals_undone),
     }),
   };
 }

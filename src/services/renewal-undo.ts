@@ -10,13 +10,13 @@ import { type InvoiceWithLines, invoiceById } from '../db/repositories/invoices.
 import type { OutboxEventDraft } from '../db/repositories/outbox.js';
 import { rechargesGranting } from '../db/repositories/recharges.js';
 import {
-  deletePeriod,
   periodEndingAt,
   periodStartingAt,
   replaceSubscriptionItems,
   type SubscriptionItemRow,
   type SubscriptionRow,
   subscriptionItems,
+  takeBackPeriod,
   updateSubscription,
 } from '../db/repositories/subscriptions.js';
 import type { Period } from '../domain/period.js';
@@ -134,12 +134,14 @@ export const RECHARGE_REASON =
  * renewal it asked not to have. When its current period has not begun and that renewal's invoice is not paid, the
  * renewal is taken back, in the caller's transaction (the subscription locked), in the one lock order (its
  * balances, then the invoice): the renewal's package balances are voided (a `void` entry each), its unpaid invoice
- * voided (`invoice.voided`), its period row deleted (so that the old period's units find nothing to roll over into
- * and expire, and a renewal after a cancel taken back may grant it again), and the subscription goes back to the
- * period still running: its start and end, its count (countBeforeRenewal), renewal_count, and the item snapshot a
- * renewal following the package replaced (read back from the old period's grant). The validity snapshot such a
- * renewal replaced is not known any more: it stays. A paid renewal stands (the client bought that period: the
- * cancel comes at its end), and so does anything else: a period begun, a late renewal, a frozen subscription.
+ * voided (`invoice.voided`), its period row moved out of subscription_periods into subscription_periods_undone
+ * (takeBackPeriod: the old period's units find nothing to roll over into and expire, a renewal after a cancel taken
+ * back may grant it again, and the reports still count the renewal when it was made, and its undo when it was
+ * undone), and the subscription goes back to the period still running: its start and end, its count
+ * (countBeforeRenewal), renewal_count, and the item snapshot a renewal following the package replaced (read back
+ * from the old period's grant). The validity snapshot such a renewal replaced is not known any more: it stays. A paid
+ * renewal stands (the client bought that period: the cancel comes at its end), and so does anything else: a period
+ * begun, a late renewal, a frozen subscription.
  * A recharge bought after the renewal belongs to the renewed period (valid from its purchase to that period's end):
  * it goes with the renewal, its balances voided and its unpaid invoice voided with the same kind of reason, unless
  * it keeps the renewal (rechargesKeepRenewal: paid, or already spent from). Recharges bought into the period running
@@ -189,7 +191,7 @@ export async function undoRenewalAhead(
       now,
     )),
   ];
-  await deletePeriod(tx, subscription.id, renewal.starts_at);
+  await takeBackPeriod(tx, subscription.id, renewal.starts_at, { undoneAt: now, reason, actor });
 
   // the snapshot the old period was granted from: its package balances, in the order they were made (ids sort so)
   const granted = (await packageBalancesOfPeriod(tx, subscription.id, previous.starts_at)).sort((a, b) =>

@@ -463,6 +463,80 @@ describe('0025 subscription suspensions', () => {
   });
 });
 
+describe('0034 periods taken back', () => {
+  const db = () => database.db;
+  const options = () => ({ migrationSource, tableName: MIGRATIONS_TABLE, name: '0034_subscription_periods_undone' });
+  const subscription = '00000000-0000-4000-8000-000000000005';
+  const at = (iso: string) => new Date(iso);
+  const invoice = (n: number, kind: string, status: string, voided: string | null, reason: string | null) => ({
+    id: `00000000-0000-4000-8000-0000000034${String(n).padStart(2, '0')}`,
+    number: `INV-2034-00000${n}`,
+    year: 2034,
+    sequence: n,
+    client_id: '00000000-0000-4000-8000-000000000001',
+    subscription_id: subscription,
+    kind,
+    currency: 'USD',
+    total: 1000 + n,
+    status,
+    period_start: at(`2034-0${n}-01T00:00:00Z`),
+    period_end: at(`2034-0${n + 1}-01T00:00:00Z`),
+    issued_at: at(`2034-0${n}-01T00:00:00Z`),
+    voided_at: voided === null ? null : at(voided),
+    void_reason: reason,
+    created_at: at(`2034-0${n}-01T00:00:00Z`),
+  });
+  const period = (i: ReturnType<typeof invoice>) => ({
+    subscription_id: subscription,
+    starts_at: i.period_start,
+    ends_at: i.period_end,
+    kind: i.kind === 'renewal' ? 'renewal' : 'initial',
+    invoice_id: i.id,
+    price: i.total,
+    created_at: i.issued_at,
+  });
+
+  it('fills the past from the renewal invoices no period names (only an undo deleted a period row)', async () => {
+    expect(await db().migrate.down(options())).toEqual([expect.any(Number), ['0034_subscription_periods_undone']]);
+    const undone = invoice(1, 'renewal', 'void', '2034-01-02T09:00:00Z', 'the renewal made ahead was taken back');
+    // voided by hand, its period stands; unpaid with its period; a first sale voided (kind subscription)
+    const voidedByHand = invoice(2, 'renewal', 'void', '2034-02-03T00:00:00Z', 'wrong price');
+    const standing = invoice(3, 'renewal', 'issued', null, null);
+    const sale = invoice(4, 'subscription', 'void', '2034-04-02T00:00:00Z', 'never paid');
+    await db()('invoices').insert([undone, voidedByHand, standing, sale]);
+    await db()('subscription_periods').insert([period(voidedByHand), period(standing)]);
+    expect(await db().migrate.up(options())).toEqual([expect.any(Number), ['0034_subscription_periods_undone']]);
+    expect(await db()('subscription_periods_undone')).toEqual([
+      {
+        id: expect.any(String),
+        subscription_id: subscription,
+        starts_at: at('2034-01-01T00:00:00Z'),
+        ends_at: at('2034-02-01T00:00:00Z'),
+        kind: 'renewal',
+        invoice_id: undone.id,
+        price: 1001n,
+        late: false,
+        job_id: null,
+        created_at: at('2034-01-01T00:00:00Z'),
+        undone_at: at('2034-01-02T09:00:00Z'),
+        reason: 'the renewal made ahead was taken back',
+        actor: 'migration 0034',
+      },
+    ]);
+    // the same period taken back again (granted again after a cancel taken back): a row of its own
+    const [first] = await db()('subscription_periods_undone');
+    await db()('subscription_periods_undone').insert({
+      ...first,
+      id: '00000000-0000-4000-8000-000000003499',
+      undone_at: at('2034-01-03T09:00:00Z'),
+    });
+    expect(await db()('subscription_periods_undone').where({ subscription_id: subscription })).toHaveLength(2);
+    await db()('subscription_periods_undone').del();
+    await db()('subscription_periods').where({ subscription_id: subscription }).del();
+    await db()('invoices').whereIn('id', [undone.id, voidedByHand.id, standing.id, sale.id]).del();
+  });
+});
+
 describe('a migration and the statement_timeout of the service connections', () => {
   it('runs with no statement timeout: a long copy or index build on a large store is not cancelled', async () => {
     // the service's connections carry statement_timeout (60 s) as a startup parameter; a migration copying a big

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UNDONE_BY_FREEZE } from '../../src/services/freeze.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { commerceScene } from '../helpers/commerce-scene.js';
 import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';
@@ -79,6 +80,21 @@ describe('frozen after a renewal made ahead and not paid', () => {
     const [frozenEvent] = await eventsOf('subscription.frozen', s.id);
     expect(frozenEvent?.data.renewals_undone).toEqual([
       { period_start: '2026-02-28T00:00:00.000Z', period_end: '2026-03-31T00:00:00.000Z', invoice_id: renewal.id },
+    ]);
+    // the period taken back is kept, with the freeze's reason (the renewals report counts it when it was made)
+    expect(
+      await app.database
+        .db('subscription_periods_undone')
+        .where({ subscription_id: s.id })
+        .select('starts_at', 'invoice_id', 'created_at', 'undone_at', 'reason'),
+    ).toEqual([
+      {
+        starts_at: new Date('2026-02-28T00:00:00.000Z'),
+        invoice_id: renewal.id,
+        created_at: new Date('2026-02-27T00:00:00.000Z'),
+        undone_at: new Date('2026-02-27T12:00:00.000Z'),
+        reason: UNDONE_BY_FREEZE,
+      },
     ]);
     // the night passes the old period end: frozen, neither renewed nor expired
     await clockTo('2026-03-01T00:00:00.000Z');

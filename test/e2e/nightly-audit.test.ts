@@ -596,8 +596,8 @@ describe('nightly reports', () => {
     // 1 February: two sales (1999 + 5000 = 6999), no renewal, recharge or expiry
     expect(await csv('renewals')).toEqual([
       'period_start,currency,new_subscriptions,renewals,recharges,expirations,new_revenue,renewal_revenue,' +
-        'recharge_revenue,revenue,voided_revenue',
-      '2026-02-01,USD,2,0,0,0,6999,0,0,6999,0',
+        'recharge_revenue,revenue,voided_revenue,renewals_undone',
+      '2026-02-01,USD,2,0,0,0,6999,0,0,6999,0,0',
     ]);
     // 7 + 5 SMS used on 1 February
     expect(await csv('consumption')).toEqual([
@@ -633,6 +633,7 @@ describe('nightly reports', () => {
         recharge_revenue: 0,
         revenue: 6999,
         voided_revenue: 0,
+        renewals_undone: 0,
       },
     ]);
   });

@@ -296,6 +296,7 @@ describe('consumption', () => {
         'recharge_revenue',
         'revenue',
         'voided_revenue',
+        'renewals_undone',
       ],
     ]);
     expect((await both('top_packages', none)).rows).toEqual([]);
@@ -416,6 +417,7 @@ describe('balances, subscriptions, renewals, top packages', () => {
         recharge_revenue: 0,
         revenue: 3050,
         voided_revenue: 0,
+        renewals_undone: 0,
       },
       // the recharge at local midnight 03-06
       {
@@ -430,6 +432,7 @@ describe('balances, subscriptions, renewals, top packages', () => {
         recharge_revenue: 250,
         revenue: 250,
         voided_revenue: 0,
+        renewals_undone: 0,
       },
       {
         period_start: '2026-03-10',
@@ -443,6 +446,7 @@ describe('balances, subscriptions, renewals, top packages', () => {
         recharge_revenue: 0,
         revenue: 2000,
         voided_revenue: 0,
+        renewals_undone: 0,
       },
       // an expiration counts when its period ended (04-01 09:00Z, 12:00 local), not when the sweep recorded it
       // (04-02 12:00 local)
@@ -458,6 +462,7 @@ describe('balances, subscriptions, renewals, top packages', () => {
         recharge_revenue: 0,
         revenue: 0,
         voided_revenue: 0,
+        renewals_undone: 0,
       },
     ]);
   });

@@ -240,6 +240,7 @@ describe('renewals', () => {
             recharge_revenue: 0,
             revenue: 0,
             voided_revenue: 0,
+            renewals_undone: 0,
           })
           .get(k)!;
       const events = (
@@ -257,6 +258,16 @@ describe('renewals', () => {
         'subscription.expired': 'expirations',
       };
       for (const e of events) entry(key(e.day, e.currency))[column[e.type]!]! += e.n;
+      // the renewals made ahead taken back, as the events of the cancel or freeze that took them back list them
+      const undone = (
+        await db.raw(`
+      SELECT ${dayOf('e.created_at')} AS day, s.currency,
+             sum(jsonb_array_length(e.payload->'data'->'renewals_undone'))::int AS n
+        FROM outbox_events e JOIN subscriptions s ON s.id = e.subject_id
+       WHERE e.payload->'data'->'renewals_undone' IS NOT NULL
+       GROUP BY 1, 2`)
+      ).rows as Array<{ day: string; currency: string; n: number }>;
+      for (const u of undone) entry(key(u.day, u.currency)).renewals_undone! += u.n;
       // every invoice on the day it was issued, and a void invoice's lines again, negative, on the day it was voided
       const revenue = (
         await db.raw(`

@@ -86,8 +86,9 @@ describe('a void decided later leaves the past as it was reported', () => {
         'recharge_revenue',
         'revenue',
         'voided_revenue',
+        'renewals_undone',
       ],
-      ['2026-03-01', 'USD', '2', '0', '1', '0', '2000', '0', '300', '2300', '0'],
+      ['2026-03-01', 'USD', '2', '0', '1', '0', '2000', '0', '300', '2300', '0', '0'],
     ]);
     const top = await csvOf((await awaitRun(app, nightlyReportId('top_packages', '2026-03-01'))).id);
     expect(top.slice(1)).toEqual([['1', 'pv-month', 'Month', 'USD', '2', '0', '2', '2000']]);

@@ -22,7 +22,9 @@ import { HOLD_EXPIRED_BY } from '../repositories/ledger.js';
  *   payment);
  * - a subscription's status as subscriptionStatusAt has it (ended, pending before its activation, a freeze or a
  *   suspension covering the instant); its period the last one begun by then, its end less the pushes of freezes
- *   that ended after the instant; its renewals less those made after it. A subscription made later is not there.
+ *   that ended after the instant; its renewals less those made after it. A renewal made ahead by then and taken back
+ *   after it (subscription_periods_undone, src/services/renewal-undo.ts) was there then: its period the current one,
+ *   and counted in its renewals. A subscription made later is not there.
  * Its bindings are all `at`, one per placeholder.
  */
 export function asOfTables(at: Date): { sql: string; bindings: Knex.RawBinding[] } {
@@ -71,6 +73,10 @@ export function asOfTables(at: Date): { sql: string; bindings: Knex.RawBinding[]
       SELECT s.id, s.client_id, s.package_id, s.auto_renew, s.cancel_at_period_end, s.created_at,
              s.renewal_count - (SELECT count(*) FROM subscription_periods sp
                                  WHERE sp.subscription_id = s.id AND sp.kind = 'renewal' AND sp.created_at > ?)::integer
+               -- a renewal made by then and taken back since counted then (the undo took 1 off since)
+               + (SELECT count(*) FROM subscription_periods_undone u
+                   WHERE u.subscription_id = s.id AND u.kind = 'renewal'
+                     AND u.created_at <= ? AND u.undone_at > ?)::integer
                AS renewal_count,
              CASE WHEN s.status IN ('expired', 'cancelled')
                        AND NOT COALESCE(? < CASE s.status WHEN 'expired' THEN s.expired_at ELSE s.cancelled_at END,
@@ -94,12 +100,19 @@ export function asOfTables(at: Date): { sql: string; bindings: Knex.RawBinding[]
                    WHERE f.subscription_id = s.id AND f.unfrozen_at > ?
                      AND f.period_start = COALESCE(per.starts_at, s.current_period_start)) AS current_period_end
         FROM subscriptions s
-        -- a period begun after the instant (a renewal since): the one before it, as it was then
-        LEFT JOIN LATERAL (SELECT sp.starts_at, sp.ends_at FROM subscription_periods sp
-                            WHERE sp.subscription_id = s.id AND sp.created_at <= ?
-                              AND EXISTS (SELECT 1 FROM subscription_periods later
+        -- a period begun after the instant (a renewal since), or one taken back since (a renewal made ahead, undone):
+        -- the latest of those there then, as it was then
+        LEFT JOIN LATERAL (SELECT p.starts_at, p.ends_at
+                             FROM (SELECT sp.starts_at, sp.ends_at FROM subscription_periods sp
+                                    WHERE sp.subscription_id = s.id AND sp.created_at <= ?
+                                   UNION ALL
+                                   SELECT u.starts_at, u.ends_at FROM subscription_periods_undone u
+                                    WHERE u.subscription_id = s.id AND u.created_at <= ? AND u.undone_at > ?) p
+                            WHERE EXISTS (SELECT 1 FROM subscription_periods later
                                            WHERE later.subscription_id = s.id AND later.created_at > ?)
-                            ORDER BY sp.starts_at DESC LIMIT 1) per ON true
+                               OR EXISTS (SELECT 1 FROM subscription_periods_undone later
+                                           WHERE later.subscription_id = s.id AND later.undone_at > ?)
+                            ORDER BY p.starts_at DESC LIMIT 1) per ON true
        WHERE s.created_at <= ?)`;
   return { sql, bindings: Array.from({ length: sql.split('?').length - 1 }, () => at) };
 }

@@ -25,7 +25,12 @@ export interface RenewalsParams {
  * - an invoice counts in the bucket of its `issued_at`, whatever its status now, and its void counts against the
  *   same kind's revenue in the bucket of its `voided_at` (a negative there): a void decided today changes today's
  *   figures, never those of the day it was issued. `voided_revenue` is what the voids of the bucket took off (the
- *   revenue columns are net of it; a bucket with only a void has a negative revenue).
+ *   revenue columns are net of it; a bucket with only a void has a negative revenue);
+ * - a renewal made ahead and taken back before its period began (src/services/renewal-undo.ts: a cancel at period end
+ *   or a freeze) still counts in `renewals` in the bucket of its `created_at` — it was made, and its invoice issued,
+ *   then — and `renewals_undone` (last, after `voided_revenue`) counts it in the bucket of its `undone_at`: its row
+ *   moved from `subscription_periods` to `subscription_periods_undone`, where both instants are kept. Renewals that
+ *   stand over a range are `renewals − renewals_undone` for the renewals made and undone within it.
  */
 export function renewalsStatement(p: RenewalsParams): ReportStatement {
   // the same subscription filter on every part of the union
@@ -42,6 +47,16 @@ export function renewalsStatement(p: RenewalsParams): ReportStatement {
              0::bigint AS amount
         FROM subscription_periods sp JOIN subscriptions s ON s.id = sp.subscription_id
        WHERE sp.created_at >= ? AND sp.created_at <= ?${and}
+      UNION ALL
+      -- a period taken back since (a renewal made ahead, undone) was granted all the same: counted when it was made
+      SELECT u.created_at, s.currency, CASE WHEN u.kind = 'initial' THEN 'new' ELSE 'renewal' END, 0
+        FROM subscription_periods_undone u JOIN subscriptions s ON s.id = u.subscription_id
+       WHERE u.created_at >= ? AND u.created_at <= ?${and}
+      UNION ALL
+      -- and its undo when it was undone (only a renewal is ever taken back)
+      SELECT u.undone_at, s.currency, 'renewal_undone', 0
+        FROM subscription_periods_undone u JOIN subscriptions s ON s.id = u.subscription_id
+       WHERE u.kind = 'renewal' AND u.undone_at >= ? AND u.undone_at <= ?${and}
       UNION ALL
       SELECT r.created_at, s.currency, 'recharge', 0
         FROM recharges r JOIN subscriptions s ON s.id = r.subscription_id
@@ -73,9 +88,11 @@ export function renewalsStatement(p: RenewalsParams): ReportStatement {
            COALESCE(sum(amount) FILTER (WHERE what IN ('revenue_recharge', 'void_recharge')), 0)::bigint
              AS recharge_revenue,
            COALESCE(sum(amount) FILTER (WHERE what LIKE 'revenue_%' OR what LIKE 'void_%'), 0)::bigint AS revenue,
-           COALESCE(-sum(amount) FILTER (WHERE what LIKE 'void_%'), 0)::bigint AS voided_revenue
+           COALESCE(-sum(amount) FILTER (WHERE what LIKE 'void_%'), 0)::bigint AS voided_revenue,
+           count(*) FILTER (WHERE what = 'renewal_undone') AS renewals_undone
       FROM bucketed
      GROUP BY bucket, currency
      ORDER BY bucket, currency`;
-  return { sql, bindings: [...part(), ...part(), ...part(), ...part(), ...part(), ...bucket.bindings] };
+  const parts = Array.from({ length: 7 }, part).flat();
+  return { sql, bindings: [...parts, ...bucket.bindings] };
 }

@@ -11,10 +11,13 @@ export interface TopPackagesParams {
  * `top_packages`: the packages most requested in the range — new subscriptions plus renewals, one
  * per period granted — ranked, with the revenue of those periods' invoices, less those voided by the range's end:
  * an invoice voided after `to` still counts, so that a range of the past keeps its figure whenever it is asked (a
- * nightly run and a run asked again next month agree), and a range up to now leaves out every void made so far.
+ * nightly run and a run asked again next month agree), and a range up to now leaves out every void made so far. A
+ * period taken back (a renewal made ahead, undone before its period began: subscription_periods_undone) follows the
+ * same rule: taken back after `to`, it counts (it stood at the range's end, and so did its invoice: the undo voids it
+ * then); taken back by `to`, neither it nor its revenue does.
  */
 export function topPackagesStatement(p: TopPackagesParams): ReportStatement {
-  const bindings: Knex.RawBinding[] = [p.to, p.from, p.to];
+  const bindings: Knex.RawBinding[] = [p.to, p.to, p.from, p.to];
   let clientFilter = '';
   if (p.clientId) {
     clientFilter = ' AND s.client_id = ?';
@@ -29,7 +32,11 @@ export function topPackagesStatement(p: TopPackagesParams): ReportStatement {
                    count(*) FILTER (WHERE sp.kind = 'renewal') AS renewals,
                    count(*) AS requests,
                    COALESCE(sum(i.total) FILTER (WHERE i.voided_at IS NULL OR i.voided_at > ?), 0)::bigint AS revenue
-              FROM subscription_periods sp
+              FROM (SELECT subscription_id, kind, invoice_id, created_at FROM subscription_periods
+                    UNION ALL
+                    -- a period taken back after the range's end still stood at its end: it counts
+                    SELECT subscription_id, kind, invoice_id, created_at FROM subscription_periods_undone
+                     WHERE undone_at > ?) sp
               JOIN subscriptions s ON s.id = sp.subscription_id
               LEFT JOIN invoices i ON i.id = sp.invoice_id
              WHERE sp.created_at >= ? AND sp.created_at <= ?${clientFilter}

@@ -1,5 +1,6 @@
 import type { ValidityCalendar, ValidityUnit } from '../../domain/period.js';
 import type { SubscriptionStatus } from '../../domain/renewal.js';
+import { newId } from '../../ids.js';
 import type { Executor, Tx } from '../knex.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
 
@@ -178,12 +179,40 @@ export async function periodEndingAt(
     | undefined;
 }
 
+/** A period taken back (migration 0034): its row as it was in subscription_periods, and when, why and by whom. */
+export interface UndonePeriodRow extends SubscriptionPeriodRow {
+  id: string;
+  undone_at: Date;
+  reason: string;
+  actor: string;
+}
+
 /**
- * Takes back a period that never began (a renewal made ahead, undone): the period may be granted again, and the
- * reports that count renewals (renewals, top_packages) no longer count it.
+ * Takes back a period that never began (a renewal made ahead, undone): its row leaves subscription_periods (the
+ * periods that stand: the period may be granted again, and nothing reads it as the subscription's any more) for
+ * subscription_periods_undone, in one statement — the row moved is the row deleted. The reports that count
+ * renewals by when they were made (renewals, top_packages, the pictures as of an instant) still find it there, with
+ * when it was taken back. Answers the row kept, or undefined when the subscription has no period starting then.
  */
-export async function deletePeriod(db: Executor, subscriptionId: string, startsAt: Date): Promise<void> {
-  await db('subscription_periods').where({ subscription_id: subscriptionId, starts_at: startsAt }).delete();
+export async function takeBackPeriod(
+  db: Executor,
+  subscriptionId: string,
+  startsAt: Date,
+  undo: { undoneAt: Date; reason: string; actor: string },
+): Promise<UndonePeriodRow | undefined> {
+  const result = await db.raw<{ rows: UndonePeriodRow[] }>(
+    `WITH moved AS (
+       DELETE FROM subscription_periods WHERE subscription_id = ? AND starts_at = ?
+       RETURNING subscription_id, starts_at, ends_at, kind, invoice_id, price, late, job_id, created_at)
+     INSERT INTO subscription_periods_undone
+       (id, subscription_id, starts_at, ends_at, kind, invoice_id, price, late, job_id, created_at, undone_at, reason,
+        actor)
+     SELECT ?, subscription_id, starts_at, ends_at, kind, invoice_id, price, late, job_id, created_at, ?, ?, ?
+       FROM moved
+     RETURNING *`,
+    [subscriptionId, startsAt, newId(), undo.undoneAt, undo.reason, undo.actor],
+  );
+  return result.rows[0];
 }
 
 /** The start of the latest period of the subscription begun by `at` (the one running then, if it has not ended). */
