@@ -210,7 +210,7 @@ describe('a renewal made ahead, taken back later, stays in the past as it was re
     expect(b.rows.map(cols)).toEqual([['2026-03-29', 1, 0, 0, 1000, 0, 0]]);
   });
 
-  it('top packages: a period taken back after the end of the range counts, one taken back by its end does not', async () => {
+  it('top packages: a period taken back after the range counts, one taken back by its end does not', async () => {
     // up to 03-30, and up to the very instant before the undo: the renewal stood (and its invoice, voided with it)
     expect(await top('2026-03-30')).toEqual([['pu-3day', 2, 1, 3, 3000]]);
     expect(await top('2026-03-31T08:59:59.999Z')).toEqual([['pu-3day', 2, 1, 3, 3000]]);
@@ -274,7 +274,7 @@ describe('a renewal made ahead, taken back later, stays in the past as it was re
     expect(month.rows.map(cols)).toEqual([['2026-03-01', 2, 2, 0, 2000, 2000, 2]]);
   });
 
-  it('the pictures of each instant made again later: the renewal there while it stood, gone once taken back', async () => {
+  it('the pictures of each instant, again later: the renewal there while it stood, gone once taken back', async () => {
     const picture = (rows: ReportRow[]) =>
       rows
         .filter((r) => r.subscription_id === ids.a && r.row_type === 'subscription')
