@@ -8,6 +8,7 @@ import { listApiKeys } from '../db/repositories/api-keys.js';
 import { insertAuditEvent } from '../db/repositories/audit.js';
 import { archivedMonths, livePartitions } from '../db/repositories/history.js';
 import { auditedRequest } from '../domain/audit-request.js';
+import { monthOfPartition } from '../domain/history.js';
 import { parseInstant } from '../domain/period.js';
 import { createApiKey, revokeApiKey, SCOPES, type Scope } from '../http/auth.js';
 import { isUuid } from '../ids.js';
@@ -184,13 +185,22 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'history') {
-      for (const p of await livePartitions(db)) console.log(`live      ${p.table}: ${p.partition}`);
-      for (const a of await archivedMonths(db)) {
-        console.log(
-          `archived  ${a.month.toISOString().slice(0, 7)}: ${a.ledger_table} (${a.ledger_entries} entries), ` +
+      // one calendar, oldest first: the archived months, then the live ones (archiving goes oldest first), each
+      // table's DEFAULT partition (no month) last
+      const lines = [
+        ...(await archivedMonths(db)).map((a) => ({
+          at: a.month.getTime(),
+          line:
+            `archived  ${a.month.toISOString().slice(0, 7)}: ${a.ledger_table} (${a.ledger_entries} entries), ` +
             `${a.allocations_table} (${a.allocations} allocations), at ${a.archived_at.toISOString()}`,
-        );
-      }
+        })),
+        ...(await livePartitions(db)).map((p) => ({
+          at: monthOfPartition(p.partition)?.start.getTime() ?? Number.POSITIVE_INFINITY,
+          line: `live      ${p.table}: ${p.partition}`,
+        })),
+      ];
+      // a stable sort: the live partitions of one month keep their order (the ledger's first)
+      for (const { line } of lines.sort((a, b) => a.at - b.at)) console.log(line);
       return 0;
     }
     if (command === 'forget-completed-jobs') {

@@ -48,19 +48,54 @@ export function monthsToPrepare(asOf: Date): { since: Date; until: Date } {
   return { since: monthStartPlus(asOf, 0), until: monthStartPlus(asOf, PARTITION_MONTHS_AHEAD) };
 }
 
+/** The month a partition holds (`ledger_entries_y2026m01`), or null for one of no month (the DEFAULT one). */
+export function monthOfPartition(partition: string): HistoryMonth | null {
+  const match = /_y(\d{4})m(\d{2})$/.exec(partition);
+  return match ? parseHistoryMonth(`${match[1]}-${match[2]}`) : null;
+}
+
+/**
+ * The partitions as a calendar: by month, oldest first (the ledger's before its allocations'), those of no month
+ * (the DEFAULT ones, rows whose month has no partition yet) last.
+ */
+export function inCalendarOrder<P extends { table: HistoryTable; partition: string }>(partitions: readonly P[]): P[] {
+  const key = (p: P) => monthOfPartition(p.partition)?.start.getTime() ?? Number.POSITIVE_INFINITY;
+  return [...partitions].sort(
+    (a, b) => key(a) - key(b) || HISTORY_TABLES.indexOf(a.table) - HISTORY_TABLES.indexOf(b.table),
+  );
+}
+
 /**
  * Why `month` cannot be archived now, or null when it can: only a month that has ended (nothing is written into
- * it any more: rows are partitioned by when they were written), and no later than `oldestLive` allows — months go
- * oldest first, so that each balance's checkpoint sums its whole history up to the archived month's end.
+ * it any more: rows are partitioned by when they were written), and in calendar order — months go oldest first, so
+ * that each balance's checkpoint sums its whole history up to the archived month's end, and the live history is
+ * what follows the latest archived month. So no month before it may still be live: neither a row written before it
+ * (`oldestLiveRow`, the DEFAULT partition's included) nor a month's partition still attached (`oldestLiveMonth`),
+ * though it hold no row — an empty month archived after a later one would stay live behind it, and take a row
+ * written late (a clock behind) into history the checkpoints have closed. Nor may it come before a month archived
+ * already (`latestArchived`): a month with no partition there never held history, and has nothing to archive.
  */
 export function refuseArchiving(
   month: HistoryMonth,
-  facts: { now: Date; alreadyArchived: boolean; oldestLiveRow: Date | null },
+  facts: {
+    now: Date;
+    alreadyArchived: boolean;
+    latestArchived: Date | null;
+    oldestLiveRow: Date | null;
+    oldestLiveMonth: Date | null;
+  },
 ): string | null {
   if (facts.alreadyArchived) return `${month.label} is archived already`;
   if (month.end.getTime() > facts.now.getTime()) return `${month.label} has not ended yet`;
-  if (facts.oldestLiveRow !== null && facts.oldestLiveRow.getTime() < month.start.getTime()) {
-    const oldest = monthOf(facts.oldestLiveRow).label;
+  if (facts.latestArchived !== null && facts.latestArchived.getTime() > month.start.getTime()) {
+    const latest = monthOf(facts.latestArchived).label;
+    return `${month.label} is older than ${latest}, the latest month archived: months are archived oldest first`;
+  }
+  const live = [facts.oldestLiveRow, facts.oldestLiveMonth]
+    .filter((at): at is Date => at !== null && at.getTime() < month.start.getTime())
+    .sort((a, b) => a.getTime() - b.getTime());
+  if (live[0] !== undefined) {
+    const oldest = monthOf(live[0]).label;
     return `history older than ${month.label} is still live (from ${oldest}): archive it first`;
   }
   return null;

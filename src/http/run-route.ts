@@ -53,12 +53,8 @@ function missingBody(req: Request): FieldProblem {
   };
 }
 
-/**
- * One call of a route: its schemas, its handler (in the idempotency transaction for a `stored` route
- * called with a key), then the work it left for after the commit. The HTTP edge (app.ts) and the pages
- * (src/ui) both call routes through here, so an action in a page is the API's action, never a copy.
- */
-export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall): Promise<RouteOutcome> {
+/** A call's params, query and body as the route's schemas read them, and every problem they found. */
+function readInput(route: AnyRoute, call: Pick<RouteCall, 'params' | 'query' | 'body' | 'req'>) {
   const parts = {
     params: route.params?.safeParse(call.params),
     query: route.query?.safeParse(call.query),
@@ -66,7 +62,7 @@ export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall
   };
   // a route that takes no body refuses one, rather than ignoring what the caller meant to say
   const strayBody = !route.body && call.body !== undefined && !isEmptyObject(call.body);
-  const problems = [
+  const problems: FieldProblem[] = [
     ...(strayBody ? [{ field: '(body)', message: 'this route takes no body' }] : []),
     ...(parts.params && !parts.params.success ? zodProblems(parts.params.error, 'path') : []),
     ...(parts.query && !parts.query.success ? zodProblems(parts.query.error, 'query') : []),
@@ -76,6 +72,24 @@ export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall
         : zodProblems(parts.body.error)
       : []),
   ];
+  return { parts, problems };
+}
+
+/**
+ * Whether the route's schemas would refuse a call's input, read as runRoute reads it, with nothing run: its
+ * handler, its audit row. A page asks before it shows a confirmation, so that what the route would refuse is not
+ * carried to a button that could only be refused after it was pressed.
+ */
+export const refusesInput = (route: AnyRoute, call: Pick<RouteCall, 'params' | 'query' | 'body' | 'req'>): boolean =>
+  readInput(route, call).problems.length > 0;
+
+/**
+ * One call of a route: its schemas, its handler (in the idempotency transaction for a `stored` route
+ * called with a key), then the work it left for after the commit. The HTTP edge (app.ts) and the pages
+ * (src/ui) both call routes through here, so an action in a page is the API's action, never a copy.
+ */
+export async function runRoute(ctx: AppContext, route: AnyRoute, call: RouteCall): Promise<RouteOutcome> {
+  const { parts, problems } = readInput(route, call);
   if (problems.length > 0) {
     await auditOf(ctx, route, call)?.refused(STATUS_OF.validation_failed);
     return { kind: 'invalid', problems };

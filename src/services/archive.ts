@@ -6,6 +6,7 @@ import {
   limitLockWait,
   lockMonth,
   mismatchedConsumptionsOf,
+  oldestLiveMonthBefore,
   oldestLiveRowBefore,
   recordArchivedMonth,
   writeCheckpoints,
@@ -31,7 +32,8 @@ export interface ArchiveResult {
 
 /**
  * Archives one month of history (`YYYY-MM`, UTC), in one transaction: the month must have ended and be the oldest
- * live one; its consumptions must add up (verify stops checking them once their allocations are gone); each
+ * live one, in calendar order (no older month live, not even an empty one, nor a later one archived: see
+ * refuseArchiving); its consumptions must add up (verify stops checking them once their allocations are gone); each
  * balance with entries in it gets a checkpoint (its ledger summed up to the month's end, by kind, continuing its
  * previous checkpoint), then the month's partitions of ledger_entries and consumption_allocations are detached.
  * `verify` then starts each balance from its latest checkpoint and adds the live partitions.
@@ -59,7 +61,10 @@ async function archiveIn(db: Executor, month: HistoryMonth, now: Date): Promise<
     const refused = refuseArchiving(month, {
       now,
       alreadyArchived: archived.some((a) => a.month.getTime() === month.start.getTime()),
+      // oldest first: the last of them
+      latestArchived: archived.at(-1)?.month ?? null,
       oldestLiveRow: await oldestLiveRowBefore(tx, month.start),
+      oldestLiveMonth: await oldestLiveMonthBefore(tx, month.start),
     });
     if (refused) return fail('conflict', refused);
     // a month that never got its partition (or left rows in the DEFAULT one) gets it now

@@ -5,7 +5,7 @@ import { UNSTORABLE_MESSAGE } from '../domain/storable-text.js';
 import { unstorablePath } from '../http/refuse-unstorable-text.js';
 import type { AnyRoute } from '../http/route.js';
 import { allRoutes } from '../http/routes/index.js';
-import { type RouteOutcome, runRoute } from '../http/run-route.js';
+import { type RouteOutcome, refusesInput, runRoute } from '../http/run-route.js';
 import { code, Html, html } from './html.js';
 import type { UiContext } from './layout.js';
 import { type FieldPlace, fieldSays, type Speaker } from './refusals.js';
@@ -102,6 +102,30 @@ export interface FormCall {
 }
 
 /**
+ * The HTTP edge refuses unstorable text (a NUL) before any route; a form's body is parsed after that guard ran, so
+ * the pages make the same check, with the same message, before the route sees it: the field that holds one.
+ */
+const unstorableField = (call: FormCall): string | undefined =>
+  unstorablePath(call.params ?? {}, 'path') ?? unstorablePath(call.query ?? {}, 'query') ?? unstorablePath(call.body);
+
+/**
+ * Whether submitRoute would refuse the call for its input (the route's schemas, text that cannot be stored), found
+ * with nothing run. An action that asks first (confirm.ts) asks this before: what the route refuses is refused at
+ * once, beside its field, and never carried on to a confirmation page whose button could only meet the refusal —
+ * nor, a NUL, put in a hidden field that a browser sends back changed (U+FFFD) and the route would then take.
+ */
+export function routeWouldRefuse(
+  ctx: UiContext,
+  method: AnyRoute['method'],
+  template: string,
+  call: FormCall = {},
+): boolean {
+  if (unstorableField(call) !== undefined) return true;
+  const route = routeFor(method, template);
+  return refusesInput(route, { params: call.params ?? {}, query: call.query ?? {}, body: call.body, req: ctx.req });
+}
+
+/**
  * Calls an API route from a page's form, as the signed-in admin key, through the same runner as the
  * HTTP edge (schemas, handler, idempotency, after-commit work, audit).
  */
@@ -113,10 +137,7 @@ export async function submitRoute(
 ): Promise<RouteOutcome> {
   const route = routeFor(method, template);
   const params = call.params ?? {};
-  // the HTTP edge refuses unstorable text (a NUL) before any route; a form's body is parsed after that
-  // guard ran, so the same check is made here, with the same message, before the route sees it
-  const unstorable =
-    unstorablePath(params, 'path') ?? unstorablePath(call.query ?? {}, 'query') ?? unstorablePath(call.body);
+  const unstorable = unstorableField(call);
   if (unstorable !== undefined)
     return { kind: 'invalid', problems: [{ field: unstorable, message: UNSTORABLE_MESSAGE }] };
   const concrete = template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(params[name] ?? ''));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
-import { ensureHistoryPartitions, livePartitions } from '../../src/db/repositories/history.js';
+import { archivedMonths, ensureHistoryPartitions, livePartitions } from '../../src/db/repositories/history.js';
 import { expireDue } from '../../src/jobs/expire.js';
 import { jobIds } from '../../src/jobs/job-id.js';
 import { enqueueNightlyReports } from '../../src/reports/nightly.js';
@@ -329,5 +329,79 @@ describe('the overview after archiving', () => {
     const later = await uiPage(app.baseUrl, session, '/ui');
     expect(later.html).not.toContain('data-archived');
     expect(later.html).not.toContain('class="bar archived"');
+  });
+});
+
+describe('months in calendar order, empty ones too', () => {
+  // months go oldest first (each checkpoint sums a balance's whole history up to its month's end, and the live
+  // history is what follows the latest archived month): a month with no rows is still a month of it
+  it('archives no month while an older one is live, however empty, nor one older than an archived month', {
+    timeout: 120_000,
+  }, async () => {
+    const db = app.database.db;
+    // April holds rows (the tests above); the sweep of 1 May makes May to August, which stay empty
+    at('2026-05-01T00:30:00.000Z');
+    await expireDue(app.ctx, app.clock.now());
+    at('2026-07-02T09:00:00.000Z');
+    const now = app.clock.now();
+    expect((await livePartitions(db)).map((p) => p.partition)).toContain('ledger_entries_y2026m05');
+    expect(await archiveMonth(db, '2026-06', now)).toMatchObject({
+      ok: false,
+      code: 'conflict',
+      detail: 'history older than 2026-06 is still live (from 2026-04): archive it first',
+    });
+    const april = await archiveMonth(db, '2026-04', now);
+    expect(april.ok, april.ok ? '' : april.detail).toBe(true);
+
+    // May is live with no row in it: June waits for it all the same
+    expect(await archiveMonth(db, '2026-06', now)).toMatchObject({
+      ok: false,
+      code: 'conflict',
+      detail: 'history older than 2026-06 is still live (from 2026-05): archive it first',
+    });
+    expect(await tableExists('ledger_entries_y2026m06')).toBe(true);
+    expect((await livePartitions(db)).map((p) => p.partition)).toContain('ledger_entries_y2026m06');
+    const may = await archiveMonth(db, '2026-05', now);
+    expect(may).toMatchObject({ ok: true, value: { month: '2026-05', ledger_entries: 0n, allocations: 0n } });
+    const june = await archiveMonth(db, '2026-06', now);
+    expect(june.ok, june.ok ? '' : june.detail).toBe(true);
+
+    // a month before the archived ones, which never had a partition (nothing happened in it): not archived after them
+    expect(await archiveMonth(db, '2025-11', now)).toMatchObject({
+      ok: false,
+      code: 'conflict',
+      detail: '2025-11 is older than 2026-06, the latest month archived: months are archived oldest first',
+    });
+    expect(await tableExists('ledger_entries_y2025m11')).toBe(false);
+    expect(await tableExists('consumption_allocations_y2025m11')).toBe(false);
+
+    // what is archived is a run of months from the oldest, and every live month comes after it
+    const archived = (await archivedMonths(db)).map((a) => a.month.toISOString().slice(0, 7));
+    expect(archived).toEqual(['2026-01', '2026-02', '2026-03', '2026-04', '2026-05', '2026-06']);
+    // (the template database's migration made the months around the real day it ran: later ones, with a gap)
+    const liveMonths = [
+      ...new Set((await livePartitions(db)).map((p) => /_y(\d{4})m(\d{2})$/.exec(p.partition)?.slice(1).join(''))),
+    ];
+    expect(liveMonths.at(-1)).toBeUndefined();
+    const months = liveMonths.filter((m): m is string => m !== undefined);
+    expect(months.slice(0, 2)).toEqual(['202607', '202608']);
+    expect(months).toEqual([...months].sort());
+    expect((await verifyInvariants(db)).violations).toEqual([]);
+
+    // `history` lists the months in calendar order, the archived (oldest) then the live ones, each table's DEFAULT
+    // partition (rows of no month yet) last
+    const history = await cli('history');
+    expect(history.code, history.stderr).toBe(0);
+    expect(history.stdout.trim().split('\n')).toEqual([
+      ...['01', '02', '03', '04', '05', '06'].map((m) =>
+        expect.stringMatching(new RegExp(`^archived  2026-${m}: ledger_entries_y2026m${m} \\(\\d+ entries\\), `)),
+      ),
+      ...months.flatMap((m) => [
+        `live      ledger_entries: ledger_entries_y${m.slice(0, 4)}m${m.slice(4)}`,
+        `live      consumption_allocations: consumption_allocations_y${m.slice(0, 4)}m${m.slice(4)}`,
+      ]),
+      'live      ledger_entries: ledger_entries_default',
+      'live      consumption_allocations: consumption_allocations_default',
+    ]);
   });
 });

@@ -32,7 +32,46 @@ const poolOn = (url: string): Db => {
   return db;
 };
 
+/**
+ * What writes under PREFIX — each service (its queues write their `meta` when made, its workers and listeners the
+ * `events` stream), the producer, the CLI — is opened through here and closed by the teardown before it removes the
+ * keys: the services share PREFIX, so none of their closes removes it (helpers/app.ts), and a test that failed, or
+ * ran past its timeout while its body went on, leaves open what it had not closed yet. Once the teardown began,
+ * nothing more is opened (a body still running meets a refusal, not a queue writing under keys just removed).
+ */
+const closers: Array<() => Promise<void>> = [];
+const inFlight = new Set<Promise<unknown>>();
+let tearingDown = false;
+
+/** `close`, made safe to call twice (the test's own close, then the teardown's), and registered for the teardown. */
+function closedAtTeardown(close: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  const once = () => {
+    closing ??= close();
+    return closing;
+  };
+  closers.push(once);
+  return once;
+}
+
+/** Runs `work` (a service starting, the CLI) unless the teardown began; the teardown waits for it to end. */
+async function opening<T>(work: () => Promise<T>): Promise<T> {
+  if (tearingDown) throw new Error(`the file's teardown began: nothing more runs on ${PREFIX}`);
+  const running = work();
+  inFlight.add(running);
+  try {
+    return await running;
+  } finally {
+    inFlight.delete(running);
+  }
+}
+
 afterAll(async () => {
+  tearingDown = true;
+  // what is starting or running ends first (a body that ran past its timeout may be in the middle of one), then
+  // everything opened closes, the latest first: only then is nothing left to write under PREFIX
+  await Promise.allSettled([...inFlight]);
+  for (const close of [...closers].reverse()) await close().catch(() => undefined);
   await removeTestQueueKeys(PREFIX);
   // the pools first: a connection a forced drop cut would fail in a pool still open
   for (const db of pools) await db.destroy();
@@ -46,15 +85,26 @@ afterAll(async () => {
   }
 });
 
-/** The service on this database (not dropped when it stops), on the queues of PREFIX. */
-const serviceOn = (database: TestDatabase): Promise<TestApp> =>
-  startTestApp({
-    database: { ...database, drop: async () => undefined },
-    roles: ['api', 'worker'],
-    now: NOW,
-    // the relay's own rounds find nothing this test does not ask for (it calls requeueLost itself)
-    env: { BULL_PREFIX: PREFIX, RELAY_GRACE_MS: '3600000' },
-  });
+/** The service on this database (not dropped when it stops), on the queues of PREFIX, closed at the teardown. */
+async function serviceOn(database: TestDatabase): Promise<TestApp> {
+  const app = await opening(() =>
+    startTestApp({
+      database: { ...database, drop: async () => undefined },
+      roles: ['api', 'worker'],
+      now: NOW,
+      // the relay's own rounds find nothing this test does not ask for (it calls requeueLost itself)
+      env: { BULL_PREFIX: PREFIX, RELAY_GRACE_MS: '3600000' },
+    }),
+  );
+  return { ...app, close: closedAtTeardown(app.close) };
+}
+
+/** The typed producer on PREFIX, closed at the teardown. */
+function producerOn(): { producer: CreditsProducer; close: () => Promise<void> } {
+  if (tearingDown) throw new Error(`the file's teardown began: nothing more runs on ${PREFIX}`);
+  const producer = new CreditsProducer({ connection: inject('redisUrl'), prefix: PREFIX, now: () => NOW_DATE });
+  return { producer, close: closedAtTeardown(() => producer.close()) };
+}
 
 /** A copy of the database as it stands now: a backup, restored. Nothing may be connected to it meanwhile. */
 async function backupOf(database: TestDatabase): Promise<TestDatabase> {
@@ -73,7 +123,11 @@ async function backupOf(database: TestDatabase): Promise<TestDatabase> {
 }
 
 describe('Postgres restored from a backup while Redis keeps its completed jobs', () => {
-  it("applies the API's request sent again (the relay), the producer's once completed jobs are forgotten", async () => {
+  // three services and a CLI process (tsx): seconds alone, far more beside the whole suite — past vitest's 30 s the
+  // body would go on after the teardown
+  it("applies the API's request sent again (the relay), the producer's once completed jobs are forgotten", {
+    timeout: 120_000,
+  }, async () => {
     let live = await createTestDatabase();
     databases.push(live.name);
     pools.push(live.db);
@@ -93,7 +147,7 @@ describe('Postgres restored from a backup while Redis keeps its completed jobs',
     const before = await serviceOn(live);
     const held = await before.request('POST', '/v1/holds?wait=true', { key: before.keys.write, body: apiHold });
     expect(held.status, held.text).toBe(200);
-    const producer = new CreditsProducer({ connection: inject('redisUrl'), prefix: PREFIX, now: () => NOW_DATE });
+    const { producer, close: closeProducer } = producerOn();
     const pushed = await producer.hold(producerHold);
     expect(await awaitOutcome(before.ctx, 'hold', pushed.jobId, { timeoutMs: 20_000 })).toMatchObject({
       state: 'completed',
@@ -132,7 +186,7 @@ describe('Postgres restored from a backup while Redis keeps its completed jobs',
       expect(await restored.ctx.queues.consumption.getJobState(pushed.jobId)).toBe('completed');
       expect((await restored.request('GET', `/v1/holds/${producerHoldId}`)).status).toBe(404);
       // ...until the completed jobs are forgotten (README's step), then it runs
-      const cli = await runCli({ ...restored, prefix: PREFIX }, 'forget-completed-jobs');
+      const cli = await opening(() => runCli(restored, 'forget-completed-jobs'));
       expect(cli.code, cli.stderr).toBe(0);
       expect(cli.stdout).toMatch(/^consumption: [1-9]\d* completed job\(s\) removed$/m);
       const replayed = await producer.hold(producerHold);
@@ -142,7 +196,7 @@ describe('Postgres restored from a backup while Redis keeps its completed jobs',
       });
       expect(await balances()).toMatchObject({ remaining: '5', held: '5' });
     } finally {
-      await producer.close();
+      await closeProducer();
       await closeVerified(restored);
     }
   });

@@ -412,6 +412,13 @@ describe('consumption: quote, register, refuse, reverse', () => {
 
   it('reverses from the consumption page; the units go back', async () => {
     const csrf = csrfOf((await get(`/ui/consumptions/${consumptionId}`)).text);
+    // a reason the route would refuse is refused when sent, not carried to the confirmation to be refused after it
+    const tooLong = 'x'.repeat(501);
+    const long = await post(`/ui/consumptions/${consumptionId}/reverse`, { csrf, reason: tooLong });
+    expect(long.status).toBe(422);
+    expect(long.text).not.toContain('data-confirm=');
+    expect(messageBeside(long.text, 'reason')).toBe('At most 500 characters.');
+    expect(long.text).toMatch(new RegExp(`name="reason"[^>]*value="${tooLong}"`));
     const ask = await post(`/ui/consumptions/${consumptionId}/reverse`, { csrf, reason: 'sent twice' });
     expect(ask.status).toBe(200);
     expect(ask.text).toContain('data-confirm="confirm-reverse"');
@@ -540,8 +547,13 @@ describe('invoices', () => {
     expect(refused.text).toContain('data-refusal="conflict"');
     expect((await app.request('GET', `/v1/invoices/${paid.id}`)).body.status).toBe('paid');
 
-    // a reason the route refuses (confirmed: nothing left to ask) comes back as typed, marked, and why beside it
+    // a reason the route refuses comes back as typed, marked, and why beside it: at once, before any confirmation
+    // (a confirmation page would carry it on to a refusal after the person confirmed), and if sent confirmed
     const tooLong = 'x'.repeat(501);
+    const unconfirmed = await post(`/ui/invoices/${unpaid.id}/void`, { csrf, reason: tooLong });
+    expect(unconfirmed.status).toBe(422);
+    expect(unconfirmed.text).not.toContain('data-confirm=');
+    expect(messageBeside(unconfirmed.text, 'reason')).toBe('At most 500 characters.');
     const longReason = await post(`/ui/invoices/${unpaid.id}/void`, { csrf, reason: tooLong, confirmed: 'yes' });
     expect(longReason.status).toBe(422);
     expect(messageBeside(longReason.text, 'reason')).toBe('At most 500 characters.');

@@ -835,4 +835,45 @@ describe('webhook endpoints', () => {
     });
     expect(missing.status).toBe(404);
   });
+
+  it('still shows a deleted endpoint’s deliveries, saying it was deleted, with nothing left to retry', async () => {
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
+    const sub = await subscribe(app, (await createClient(app)).id, pkg.code);
+    const ofEndpoint = async () =>
+      (await app.database.db('webhook_deliveries').where({ endpoint_id: endpointId })) as Array<{ id: string }>;
+    const earlier = new Set((await ofEndpoint()).map((d) => d.id));
+    receiver.statuses = [503, 503];
+    const seen = receiver.received.length;
+    await app.request('POST', `/v1/invoices/${sub.invoice.id}/void`, { key: app.keys.write, body: {} });
+    await receiver.until(seen + 2);
+    const rows = await ofEndpoint();
+    const failed = rows.find((d) => !earlier.has(d.id))!;
+    expect((await awaitOutcome(app.ctx, 'deliver', `delivery|${failed.id}`, { timeoutMs: 20_000 })).state).toBe(
+      'failed',
+    );
+    const before = await get(`/ui/webhooks/${endpointId}/deliveries`);
+    expect(before.text).toContain(`data-action="retry" data-delivery="${failed.id}"`);
+    expect(before.text).toContain('data-action="enable"');
+
+    expect((await app.request('DELETE', `/v1/webhook-endpoints/${endpointId}`)).status).toBe(204);
+    expect((await get('/ui/webhooks')).text).not.toContain(`data-endpoint="${endpointId}"`);
+    const page = await get(`/ui/webhooks/${endpointId}/deliveries`);
+    expect(page.status, page.text).toBe(200);
+    expect(page.text).toContain('data-endpoint-deleted');
+    expect(page.text).toContain('This endpoint was deleted on');
+    for (const row of rows) expect(page.text).toContain(`<tr data-delivery="${row.id}">`);
+    // a retry would be refused (the endpoint is gone), and so would enabling it: neither is offered
+    expect(page.text).not.toContain('data-action="retry"');
+    expect(page.text).not.toContain('data-action="enable"');
+    const arabic = await get(`/ui/webhooks/${endpointId}/deliveries?lang=ar`);
+    expect(arabic.text).toContain('حُذف هذا العنوان في');
+    // a retry sent from a page kept open is told why, on the page that still shows the endpoint's history
+    const retry = await post(`/ui/webhooks/${endpointId}/deliveries/${failed.id}/retry`, {
+      csrf: hidden(before.text, 'csrf'),
+    });
+    expect(retry.status, retry.text).toBe(409);
+    expect(retry.text).toContain('The endpoint of this delivery was deleted.');
+    expect(retry.text).toContain('data-endpoint-deleted');
+  });
 });

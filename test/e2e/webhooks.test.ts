@@ -229,4 +229,44 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
       (await app.request('POST', '/v1/webhook-deliveries/00000000-0000-4000-8000-000000000000/retry')).status,
     ).toBe(404);
   });
+
+  it('keeps a deleted endpoint’s deliveries readable (its history); 404 only for an endpoint never made', async () => {
+    for (const other of (await app.request('GET', '/v1/webhook-endpoints')).body.data as Array<{ id: string }>)
+      await app.request('DELETE', `/v1/webhook-endpoints/${other.id}`);
+    const endpoint = await app.request('POST', '/v1/webhook-endpoints', {
+      body: { url: receiver.url, events: ['invoice.voided'] },
+    });
+    expect(endpoint.status, endpoint.text).toBe(201);
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }]);
+    const sub = await subscribe(app, (await createClient(app)).id, pkg.code);
+    receiver.statuses = [];
+    const seen = receiver.received.length;
+    await app.request('POST', `/v1/invoices/${sub.invoice.id}/void`, { key: app.keys.write, body: {} });
+    await receiver.until(seen + 1);
+    const [delivery] = await app.database.db('webhook_deliveries').where({ endpoint_id: endpoint.body.id });
+    const sent = await awaitOutcome(app.ctx, 'deliver', `delivery|${delivery!.id}`, { timeoutMs: 20_000 });
+    expect(sent.state).toBe('completed');
+    const before = await app.request('GET', `/v1/webhook-endpoints/${endpoint.body.id}/deliveries`);
+    expect(before.status, before.text).toBe(200);
+
+    expect((await app.request('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`)).status).toBe(204);
+    // gone from the endpoints, but what was delivered to it, when and how, is still there to reconcile with
+    const listed = (await app.request('GET', '/v1/webhook-endpoints')).body.data as Array<{ id: string }>;
+    expect(listed.map((e) => e.id)).not.toContain(endpoint.body.id);
+    const after = await app.request('GET', `/v1/webhook-endpoints/${endpoint.body.id}/deliveries`);
+    expect(after.status, after.text).toBe(200);
+    expect(after.body).toEqual(before.body);
+    expect(after.body.data).toEqual([
+      expect.objectContaining({ id: delivery!.id, event_type: 'invoice.voided', status: 'delivered', attempts: 1 }),
+    ]);
+    const filtered = await app.request('GET', `/v1/webhook-endpoints/${endpoint.body.id}/deliveries?status=failed`);
+    expect(filtered.status).toBe(200);
+    expect(filtered.body.data).toEqual([]);
+    // nothing is sent to it again, and an id that never named an endpoint is still 404
+    expect((await app.request('POST', `/v1/webhook-deliveries/${delivery!.id}/retry`)).status).toBe(409);
+    const never = await app.request('GET', '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000000/deliveries');
+    expect(never.status).toBe(404);
+    expect((await app.request('GET', '/v1/webhook-endpoints/nope/deliveries')).status).toBe(404);
+  });
 });

@@ -33,6 +33,7 @@ export interface TestApp {
   runtime: Runtime;
   clock: ManualClock;
   baseUrl: string;
+  /** Its queues' BULL_PREFIX: its own, or the one the test gave in `env`. */
   prefix: string;
   keys: { admin: string; write: string; read: string };
   request<T = any>(method: string, path: string, options?: RequestOptions): Promise<TestResponse<T>>;
@@ -79,7 +80,10 @@ export function testConfig(prefix: string, env: Record<string, string> = {}): Co
  */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const database = options.database ?? (await createTestDatabase());
-  const prefix = `{t${randomBytes(5).toString('hex')}}`;
+  // a queue prefix of the app's own, its keys removed when it closes; or the test's (env BULL_PREFIX: several
+  // services of one test share its queues, restore.test.ts), whose keys the test removes once all are closed
+  const given = options.env?.BULL_PREFIX;
+  const prefix = given ?? `{t${randomBytes(5).toString('hex')}}`;
   const config = testConfig(prefix, options.env);
   const clock = new ManualClock(options.now ?? '2026-01-15T10:00:00.000Z');
   const runtime = createRuntime({
@@ -132,8 +136,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       const started = Date.now();
       const step = (name: string, work: () => Promise<unknown>) => withinTeardown(name, work(), started);
       await step('stopping the roles', () => roles.stop());
-      // leave Redis as it was found: this file's queues go with it
-      await step('removing the queue keys', () => removeQueueKeys(runtime.ctx.redis, prefix));
+      // leave Redis as it was found: this app's queues go with it (a prefix the test gave is the test's to remove)
+      if (given === undefined) await step('removing the queue keys', () => removeQueueKeys(runtime.ctx.redis, prefix));
       await step('closing the connections', () => runtime.close());
       await step('dropping the database', () => database.drop());
     },

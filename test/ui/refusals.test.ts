@@ -512,6 +512,16 @@ const CASES: Record<string, Case> = {
     ar: 'يجب ألا يزيد النص على ٥٠٠ حرف.',
     en: 'At most 500 characters.',
   },
+  // refused when sent, not carried to the confirmation page to be refused only after the person confirmed
+  'a cancellation with a reason too long, before its confirmation': {
+    page: () => `/ui/subscriptions/${seeded.active}`,
+    action: () => `/ui/subscriptions/${seeded.active}/cancel`,
+    values: { at: 'now', reason: long(501) },
+    status: 422,
+    at: 'reason',
+    ar: 'يجب ألا يزيد النص على ٥٠٠ حرف.',
+    en: 'At most 500 characters.',
+  },
   'a cancelled subscription suspended (a page kept open)': {
     page: () => `/ui/subscriptions/${seeded.active}`,
     action: () => `/ui/subscriptions/{cancelled}/status`,
@@ -639,6 +649,24 @@ const CASES: Record<string, Case> = {
     at: 'reason',
     ar: 'يجب ألا يزيد النص على ٥٠٠ حرف.',
     en: 'At most 500 characters.',
+  },
+  'an invoice voided with a reason too long, before its confirmation': {
+    page: () => `/ui/invoices/${seeded.issuedInvoice}`,
+    action: () => `/ui/invoices/{issuedInvoice}/void`,
+    values: { reason: long(501) },
+    status: 422,
+    at: 'reason',
+    ar: 'يجب ألا يزيد النص على ٥٠٠ حرف.',
+    en: 'At most 500 characters.',
+  },
+  'an invoice voided with a reason Postgres cannot store, before its confirmation': {
+    page: () => `/ui/invoices/${seeded.issuedInvoice}`,
+    action: () => `/ui/invoices/{issuedInvoice}/void`,
+    values: { reason: 'sold\u0000twice' },
+    status: 422,
+    at: 'reason',
+    ar: 'يحتوي النص على محرف لا يمكن حفظه.',
+    en: 'Holds a character that cannot be stored.',
   },
   'an invoice voided with a reason Postgres cannot store': {
     page: () => `/ui/invoices/${seeded.issuedInvoice}`,

@@ -1,4 +1,10 @@
-import { type HistoryMonth, partitionOf } from '../../domain/history.js';
+import {
+  type HistoryMonth,
+  type HistoryTable,
+  inCalendarOrder,
+  monthOfPartition,
+  partitionOf,
+} from '../../domain/history.js';
 import type { Executor, Tx } from '../knex.js';
 import type { Aggregate } from './verify.js';
 
@@ -16,15 +22,23 @@ export async function ensureHistoryPartitions(db: Executor, range: { since: Date
   return result.rows[0]!.made;
 }
 
-/** The months partitioned now (attached), per table, oldest first. */
-export async function livePartitions(db: Executor): Promise<Array<{ table: string; partition: string }>> {
-  const result = await db.raw<{ rows: Array<{ table: string; partition: string }> }>(
+/** The partitions attached now (each month's and the DEFAULT one), in calendar order (inCalendarOrder). */
+export async function livePartitions(db: Executor): Promise<Array<{ table: HistoryTable; partition: string }>> {
+  const result = await db.raw<{ rows: Array<{ table: HistoryTable; partition: string }> }>(
     `SELECT p.relname AS "table", c.relname AS "partition"
        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
       WHERE p.relname IN ('ledger_entries', 'consumption_allocations') AND p.relnamespace = 'public'::regnamespace
-      ORDER BY p.relname, c.relname`,
+`,
   );
-  return result.rows;
+  return inCalendarOrder(result.rows);
+}
+
+/** The start of the oldest month whose partition is still attached (empty or not), before `before`; null if none. */
+export async function oldestLiveMonthBefore(db: Executor, before: Date): Promise<Date | null> {
+  const months = (await livePartitions(db))
+    .map((p) => monthOfPartition(p.partition))
+    .filter((m): m is HistoryMonth => m !== null && m.start.getTime() < before.getTime());
+  return months[0]?.start ?? null;
 }
 
 export interface ArchivedMonthRow {

@@ -36,6 +36,11 @@ export async function listLiveEndpoints(db: Executor, page: PageRequest): Promis
   return readPage<WebhookEndpointRow>(db('webhook_endpoints').whereNull('deleted_at'), page, 'webhook_endpoints');
 }
 
+/** The endpoint, deleted or not: a deleted one keeps its row and its deliveries, the history of what it was sent. */
+export async function endpointById(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
+  return (await db('webhook_endpoints').where({ id }).first()) as WebhookEndpointRow | undefined;
+}
+
 export async function liveEndpointById(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
   return (await db('webhook_endpoints').where({ id }).whereNull('deleted_at').first()) as
     | WebhookEndpointRow

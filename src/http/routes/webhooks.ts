@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { EVENT_TYPES, listEvents } from '../../db/repositories/outbox.js';
-import { deliveriesOfEndpoint, listLiveEndpoints, liveEndpointById } from '../../db/repositories/webhooks.js';
+import { deliveriesOfEndpoint, endpointById, listLiveEndpoints } from '../../db/repositories/webhooks.js';
 import { ADMIN_EVENT_TYPES } from '../../domain/event.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
@@ -101,14 +101,23 @@ export const webhookRoutes: AnyRoute[] = [
     access: 'admin',
     tag: 'webhooks',
     summary: "An endpoint's deliveries, newest first, with their attempts' outcome",
+    description:
+      'A deleted endpoint (DELETE /v1/webhook-endpoints/{id}) is no longer listed and is sent nothing more, but its ' +
+      'deliveries stay, the history of what it was sent, and are answered here as before: those still pending when ' +
+      'it was deleted end `failed` with `last_error: "endpoint deleted"` when their next attempt comes, and none of ' +
+      'its deliveries can be sent again (POST /v1/webhook-deliveries/{id}/retry answers 409). 404 only for an id ' +
+      'that never named an endpoint.',
     params: idParams,
     query: pageQuery.extend({ status: z.enum(['pending', 'delivered', 'failed']).optional() }),
     responses: {
-      200: { description: 'A page of deliveries, newest first', schema: listOf(deliveryView) },
-      404: { description: 'No such endpoint' },
+      200: {
+        description: 'A page of deliveries, newest first (a deleted endpoint’s too)',
+        schema: listOf(deliveryView),
+      },
+      404: { description: 'No endpoint, deleted or not, has this id' },
     },
     handler: async ({ params, query, db }) => {
-      if (!isUuid(params.id) || !(await liveEndpointById(db, params.id)))
+      if (!isUuid(params.id) || !(await endpointById(db, params.id)))
         return fail('not_found', `no webhook endpoint "${params.id}"`);
       const result = await deliveriesOfEndpoint(db, params.id, query);
       return {

@@ -2,7 +2,17 @@ import type express from 'express';
 import type { Request, Response } from 'express';
 import { type ClientRow, findClient } from '../../db/repositories/clients.js';
 import type { QuoteView } from '../../services/quote.js';
-import { type FormFields, formFields, oneTimeKey, replied, replyId, submitRoute, textField } from '../form.js';
+import {
+  type FormCall,
+  type FormFields,
+  formFields,
+  oneTimeKey,
+  replied,
+  replyId,
+  routeWouldRefuse,
+  submitRoute,
+  textField,
+} from '../form.js';
 import { type Html, path, query } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiKit } from '../kit.js';
@@ -48,8 +58,10 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
   };
   /**
    * An action that cannot be undone, sent from its detail page: answered with the page that says what it will do
-   * (200), nothing done, or the 404 page; true when so. Sent from that page's button (`confirmed=yes`), or its
-   * subject's state leaving nothing to confirm (the route refuses or finds it done): false, the caller acts.
+   * (200), nothing done, or the 404 page; true when so. Sent from that page's button (`confirmed=yes`), with values
+   * the route refuses (a reason too long: refused at once, beside its field, not after a confirmation that would
+   * carry them on), or its subject's state leaving nothing to confirm (the route refuses or finds it done): false,
+   * the caller acts — with the route's call it asked about.
    */
   const askFirst = async (
     ctx: UiContext,
@@ -57,8 +69,10 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     render: (ctx: UiContext, subject: string, fields: FormFields) => Promise<Html | null | undefined>,
     subject: string,
     missing: MessageKey,
+    action: { template: string; call: FormCall },
   ): Promise<boolean> => {
     if (isConfirmed(fields)) return false;
+    if (routeWouldRefuse(ctx, 'post', action.template, action.call)) return false;
     const confirmation = await render(ctx, subject, fields);
     if (confirmation === null) return false;
     answer(ctx.req, ctx.res, 200, confirmation, missing);
@@ -114,12 +128,13 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const ctx = kit.context(req, res);
     const id = param(req, 'id');
     const fields = formFields(req);
-    if (await askFirst(ctx, fields, cancelConfirmPage, id, 'error.no_subscription')) return;
     const reason = textField(fields, 'reason');
-    const outcome = await submitRoute(ctx, 'post', '/v1/subscriptions/{id}/cancel', {
-      params: { id },
-      body: { at: textField(fields, 'at'), ...(reason !== undefined ? { reason } : {}) },
-    });
+    const cancel = {
+      template: '/v1/subscriptions/{id}/cancel',
+      call: { params: { id }, body: { at: textField(fields, 'at'), ...(reason !== undefined ? { reason } : {}) } },
+    };
+    if (await askFirst(ctx, fields, cancelConfirmPage, id, 'error.no_subscription', cancel)) return;
+    const outcome = await submitRoute(ctx, 'post', cancel.template, cancel.call);
     const done = replied(outcome, 200);
     if (done) {
       const notice = done.status === 'cancelled' ? 'subscription_cancelled' : 'subscription_cancel_scheduled';
@@ -199,13 +214,13 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const ctx = kit.context(req, res);
     const id = param(req, 'id');
     const fields = formFields(req);
-    if (await askFirst(ctx, fields, reverseConfirmPage, id, 'commerce.error.no_consumption')) return;
     const reason = textField(fields, 'reason');
-    const outcome = await submitRoute(ctx, 'post', '/v1/consumptions/{id}/reverse', {
-      params: { id },
-      query: { wait: 'true' },
-      body: reason !== undefined ? { reason } : undefined,
-    });
+    const reverse = {
+      template: '/v1/consumptions/{id}/reverse',
+      call: { params: { id }, query: { wait: 'true' }, body: reason !== undefined ? { reason } : undefined },
+    };
+    if (await askFirst(ctx, fields, reverseConfirmPage, id, 'commerce.error.no_consumption', reverse)) return;
+    const outcome = await submitRoute(ctx, 'post', reverse.template, reverse.call);
     const reversed = replied(outcome, 200);
     if (reversed || replied(outcome, 202)) {
       seeOther(res, path`/ui/consumptions/${id}`, reversed ? 'consumption_reversed' : 'reversal_queued');
@@ -249,15 +264,17 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     const ctx = kit.context(req, res);
     const id = param(req, 'id');
     const fields = formFields(req);
-    if (action === 'void' && (await askFirst(ctx, fields, voidConfirmPage, id, 'commerce.error.no_invoice'))) return;
     const reason = textField(fields, 'reason');
-    const outcome =
+    const act =
       action === 'pay'
-        ? await submitRoute(ctx, 'post', '/v1/invoices/{id}/pay', { params: { id } })
-        : await submitRoute(ctx, 'post', '/v1/invoices/{id}/void', {
-            params: { id },
-            body: reason !== undefined ? { reason } : undefined,
-          });
+        ? { template: '/v1/invoices/{id}/pay', call: { params: { id } } }
+        : {
+            template: '/v1/invoices/{id}/void',
+            call: { params: { id }, body: reason !== undefined ? { reason } : undefined },
+          };
+    if (action === 'void' && (await askFirst(ctx, fields, voidConfirmPage, id, 'commerce.error.no_invoice', act)))
+      return;
+    const outcome = await submitRoute(ctx, 'post', act.template, act.call);
     const done = replied(outcome, 200);
     if (done) {
       seeOther(res, path`/ui/invoices/${replyId(done) || id}`, action === 'pay' ? 'invoice_paid' : 'invoice_voided');

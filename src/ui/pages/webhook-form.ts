@@ -1,7 +1,7 @@
 import {
   deliveriesOfEndpoint,
   type EndpointDeliveryRow,
-  liveEndpointById,
+  endpointById,
   type WebhookEndpointRow,
 } from '../../db/repositories/webhooks.js';
 import type { Failure } from '../../domain/result.js';
@@ -143,27 +143,37 @@ function retryRefusal(ctx: UiContext, failure: Failure): Html {
   return html`<div class="notice error" role="alert" data-refused="${failure.code}">${why}</div>`;
 }
 
-/** An endpoint's latest deliveries: how each went, when the next attempt is, and a retry for those that failed. */
+/**
+ * An endpoint's latest deliveries: how each went, when the next attempt is, and a retry for those that failed. A
+ * deleted endpoint's too (its row and deliveries stay, its history): said deleted, with no retry and no enable, which
+ * its route would refuse.
+ */
 export async function webhookDeliveriesPage(ctx: UiContext, id: string, refused?: Failure): Promise<Html | undefined> {
   const { t, fmt } = ctx;
   const db = ctx.app.db;
-  const endpoint: WebhookEndpointRow | undefined = isUuid(id) ? await liveEndpointById(db, id) : undefined;
+  const endpoint: WebhookEndpointRow | undefined = isUuid(id) ? await endpointById(db, id) : undefined;
   if (!endpoint) return undefined;
   const { data: deliveries } = await deliveriesOfEndpoint(db, endpoint.id, { limit: DELIVERIES_SHOWN });
-  const disabled = endpoint.disabled_at
-    ? html`<div class="notice error" role="status">${t('setup.webhook.disabled', {
-        since: fmt.dateTime(endpoint.disabled_at),
-      })} ${
-        endpoint.disabled_reason ? html`(${disabledReason(ctx, endpoint.disabled_reason)})` : ''
-      }<form class="inline" method="post" action="${path`/ui/webhooks/${endpoint.id}/enable`}">${csrfField(
-        ctx,
-      )}<button type="submit" data-action="enable">${t('setup.webhook.enable')}</button></form></div>`
+  const deleted = endpoint.deleted_at
+    ? html`<div class="notice" role="status" data-endpoint-deleted>${t('setup.webhook.deleted', {
+        at: fmt.dateTime(endpoint.deleted_at),
+      })}</div>`
     : '';
+  const disabled =
+    endpoint.disabled_at && !endpoint.deleted_at
+      ? html`<div class="notice error" role="status">${t('setup.webhook.disabled', {
+          since: fmt.dateTime(endpoint.disabled_at),
+        })} ${
+          endpoint.disabled_reason ? html`(${disabledReason(ctx, endpoint.disabled_reason)})` : ''
+        }<form class="inline" method="post" action="${path`/ui/webhooks/${endpoint.id}/enable`}">${csrfField(
+          ctx,
+        )}<button type="submit" data-action="enable">${t('setup.webhook.enable')}</button></form></div>`
+      : '';
   const rows = deliveries.map((d) => {
     // the row as the repository selects it (d.*) carries the time of the next attempt too
     const next = (d as EndpointDeliveryRow & { next_attempt_at?: Date | null }).next_attempt_at;
     const retry =
-      d.status === 'failed'
+      d.status === 'failed' && !endpoint.deleted_at
         ? html`<form class="inline" method="post" action="${path`/ui/webhooks/${endpoint.id}/deliveries/${
             d.id
           }/retry`}">${csrfField(ctx)}<button type="submit" class="secondary" data-action="retry" data-delivery="${
@@ -192,7 +202,7 @@ export async function webhookDeliveriesPage(ctx: UiContext, id: string, refused?
     }</p>
 ${notice(ctx)}
 ${refused ? retryRefusal(ctx, refused) : ''}
-${disabled}
+${deleted}${disabled}
 <section class="panel">
   <p class="legend">${t('setup.delivery.lead', { shown: fmt.number(DELIVERIES_SHOWN) })}</p>
   ${

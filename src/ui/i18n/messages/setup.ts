@@ -153,6 +153,9 @@ export const setupMessages = defineMessages(
       'Copy this secret now and keep it with the receiver: it is shown only this once and never again.',
     'setup.webhook.deliveries_link': 'See its deliveries',
     'setup.webhook.disabled': 'This endpoint is disabled since {since}: it gets no new deliveries until enabled.',
+    'setup.webhook.deleted':
+      'This endpoint was deleted on {at}: it is sent nothing more, and none of its deliveries can be sent again. ' +
+      'They are kept here, the history of what it was sent.',
     'setup.webhook.enable': 'Enable',
     'setup.delivery.title': 'Deliveries',
     'setup.delivery.lead': 'The latest {shown} deliveries, newest first.',
@@ -334,6 +337,9 @@ export const setupMessages = defineMessages(
     'setup.webhook.secret_once': 'انسخ هذا السرّ الآن واحفظه لدى المستقبِل: لن يُعرض إلا هذه المرة ولن يظهر مجددًا.',
     'setup.webhook.deliveries_link': 'عرض إرسالياته',
     'setup.webhook.disabled': 'هذا العنوان معطّل منذ {since}: لن تصله إرساليات جديدة حتى يُفعَّل.',
+    'setup.webhook.deleted':
+      'حُذف هذا العنوان في {at}: لن يُرسل إليه شيء بعد الآن، ولا يمكن إعادة إرسال أيٍّ من إرسالياته. ' +
+      'تبقى هنا سجلًّا لما أُرسل إليه.',
     'setup.webhook.enable': 'تفعيل',
     'setup.delivery.title': 'الإرساليات',
     'setup.delivery.lead': 'أحدث {shown} إرسالية، الأحدث أولًا.',
