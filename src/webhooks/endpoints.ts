@@ -29,6 +29,11 @@ export const webhookEndpointView = z
     /** When it was disabled (its deliveries kept failing): it gets no new deliveries until it is enabled. */
     disabled_at: z.string().nullable(),
     disabled_reason: z.string().nullable(),
+    /**
+     * When it was deleted (DELETE /v1/webhook-endpoints/{id}): its row and deliveries are kept, the history of what it
+     * was sent, and only GET /v1/webhook-endpoints/{id} still shows it; null while it is live.
+     */
+    deleted_at: z.string().nullable(),
     created_at: z.string(),
   })
   .meta({ id: 'WebhookEndpoint' });
@@ -43,6 +48,7 @@ export const toEndpointView = (row: WebhookEndpointRow, revealSecret = false): W
   previous_secret_expires_at: row.previous_secret_expires_at?.toISOString() ?? null,
   disabled_at: row.disabled_at?.toISOString() ?? null,
   disabled_reason: row.disabled_reason,
+  deleted_at: row.deleted_at?.toISOString() ?? null,
   created_at: row.created_at.toISOString(),
 });
 

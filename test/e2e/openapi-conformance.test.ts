@@ -479,6 +479,7 @@ describe('every answer validates against /openapi.json', () => {
     expect(bad.status).toBe(201);
     expect((await api('POST', '/v1/webhook-endpoints', {}, { body: { url: 'ftp://x', events: [] } })).status).toBe(422);
     expect((await api('GET', '/v1/webhook-endpoints')).status).toBe(200);
+    expect((await api('GET', '/v1/webhook-endpoints/{id}', { id: bad.body.id })).status).toBe(200);
 
     // an event for both: delivered to one, failed for good at the other (WEBHOOK_MAX_ATTEMPTS=1)
     const sub = await api('POST', '/v1/subscriptions', {}, { body: { client: 'oa-c1', package: 'oa-pack' } });

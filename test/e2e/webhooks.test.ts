@@ -254,6 +254,14 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     // gone from the endpoints, but what was delivered to it, when and how, is still there to reconcile with
     const listed = (await app.request('GET', '/v1/webhook-endpoints')).body.data as Array<{ id: string }>;
     expect(listed.map((e) => e.id)).not.toContain(endpoint.body.id);
+    // read by its id it is still there, saying when it was deleted, its secret masked as in the list
+    const read = await app.request('GET', `/v1/webhook-endpoints/${endpoint.body.id}`);
+    expect(read.status, read.text).toBe(200);
+    expect(read.body).toEqual({
+      ...endpoint.body,
+      secret: `${endpoint.body.secret.slice(0, 6)}…${endpoint.body.secret.slice(-4)}`,
+      deleted_at: app.clock.now().toISOString(),
+    });
     const after = await app.request('GET', `/v1/webhook-endpoints/${endpoint.body.id}/deliveries`);
     expect(after.status, after.text).toBe(200);
     expect(after.body).toEqual(before.body);
@@ -268,5 +276,7 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
     const never = await app.request('GET', '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000000/deliveries');
     expect(never.status).toBe(404);
     expect((await app.request('GET', '/v1/webhook-endpoints/nope/deliveries')).status).toBe(404);
+    expect((await app.request('GET', '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+    expect((await app.request('GET', '/v1/webhook-endpoints/nope')).status).toBe(404);
   });
 });

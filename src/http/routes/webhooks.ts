@@ -97,6 +97,26 @@ export const webhookRoutes: AnyRoute[] = [
   }),
   defineRoute({
     method: 'get',
+    path: '/v1/webhook-endpoints/{id}',
+    access: 'admin',
+    tag: 'webhooks',
+    summary: 'One webhook endpoint (secret masked), a deleted one too',
+    description:
+      'A deleted endpoint is answered with its `deleted_at`: it is no longer listed and is sent nothing more, but ' +
+      'its row and its deliveries are kept, so that a receiver reconciling what it was sent can still read both. ' +
+      '404 only for an id that never named an endpoint.',
+    params: idParams,
+    responses: {
+      200: { description: 'The endpoint', schema: webhookEndpointView },
+      404: { description: 'No endpoint, deleted or not, has this id' },
+    },
+    handler: async ({ params, db }) => {
+      const row = isUuid(params.id) ? await endpointById(db, params.id) : undefined;
+      return row ? { status: 200, body: toEndpointView(row) } : fail('not_found', `no webhook endpoint "${params.id}"`);
+    },
+  }),
+  defineRoute({
+    method: 'get',
     path: '/v1/webhook-endpoints/{id}/deliveries',
     access: 'admin',
     tag: 'webhooks',
