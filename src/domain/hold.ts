@@ -157,17 +157,30 @@ export interface HoldPlan {
 export const holdReason = (holdId: string): string => `hold ${holdId}`;
 
 /**
+ * A hold whose life ended before its worker took it (`expires_at` = when it was asked + its seconds, at or before
+ * now: a queue backed up for longer than the hold lives, a producer's `accepted_at` far behind): it reserves nothing.
+ */
+export const expiredOnArrival = (hold: { expiresAt: Date }, now: Date): boolean =>
+  hold.expiresAt.getTime() <= now.getTime();
+
+/**
  * New holds, from the balances their transaction locked: the burn-down of consumption rules 2–3
  * (all or nothing, like `mode=reject`) in arrival order — each balance's remaining drops and its held
- * grows by what it gives (a negative `hold` entry); a hold that does not fit is `rejected`.
+ * grows by what it gives (a negative `hold` entry); a hold that does not fit is `rejected`. A hold already past its
+ * `expires_at` (expiredOnArrival) is recorded `expired` at once, with nothing reserved, no ledger entry and its
+ * `hold.expired` — what the sweep would have made of it a moment later, without units reserved by a hold that had
+ * ended, and without an answer `held` for a hold every read and capture then finds expired.
  */
 export function planHolds(lots: readonly Lot[], fresh: readonly PreparedHold[], now: Date): HoldPlan {
+  const ended = fresh.map((p) => expiredOnArrival(p, now));
   const burn = burnDown(
     lots,
-    fresh.map((p) => ({
+    fresh.map((p, i) => ({
       clientId: p.client.id,
       creditTypeId: p.creditType.id,
-      quantity: p.quantity,
+      // nothing taken: its outcome is only what the client had left when it was asked (its remaining_after), read
+      // from the balances locked for that instant like every other hold's
+      quantity: ended[i] ? 0n : p.quantity,
       occurredAt: p.occurredAt,
       mode: 'reject' as const,
     })),
@@ -175,6 +188,7 @@ export function planHolds(lots: readonly Lot[], fresh: readonly PreparedHold[], 
   const holds: HoldRecord[] = fresh.map((p, i) => {
     const outcome = burn.outcomes[i]!;
     const rejected = outcome.status === 'rejected';
+    const expired = ended[i]!;
     return {
       id: p.id,
       client_id: p.client.id,
@@ -182,18 +196,18 @@ export function planHolds(lots: readonly Lot[], fresh: readonly PreparedHold[], 
       idempotency_key: p.report.idempotency_key,
       request_hash: p.hash,
       quantity: p.quantity,
-      status: rejected ? 'rejected' : 'held',
-      error_code: rejected ? 'insufficient_balance' : null,
+      status: expired ? 'expired' : rejected ? 'rejected' : 'held',
+      error_code: rejected && !expired ? 'insufficient_balance' : null,
       remaining_after: outcome.remaining,
       expires_at: p.expiresAt,
       reference: p.report.reference ?? null,
       metadata: p.report.metadata ?? null,
       captured: null,
-      released: null,
-      lapsed: null,
+      released: expired ? 0n : null,
+      lapsed: expired ? 0n : null,
       consumption_id: null,
       job_id: p.jobId,
-      closed_at: rejected ? now : null,
+      closed_at: rejected || expired ? now : null,
       created_at: now,
       updated_at: now,
     };
@@ -237,6 +251,28 @@ export function planHolds(lots: readonly Lot[], fresh: readonly PreparedHold[], 
     if (crossing.kind === 'depleted')
       return { ...base, type: 'balance.depleted' as const, subjectId: crossing.balanceId, data };
     return { ...base, type: 'command.auto_recharge' as const, subjectId: crossing.subscriptionId, data };
+  });
+  // a hold that ended before it was taken: its end said as the sweep says it (nothing released, nothing lapsed)
+  fresh.forEach((p, i) => {
+    if (!ended[i]) return;
+    const q = (v: Scaled) => formatQuantity(v, p.creditType.decimals);
+    events.push({
+      type: 'hold.expired',
+      clientId: p.client.id,
+      subjectId: p.id,
+      data: {
+        hold_id: p.id,
+        client_id: p.client.id,
+        client_external_ref: p.client.externalRef,
+        credit_type: p.creditType.code,
+        quantity: q(p.quantity),
+        released: q(0n),
+        lapsed: q(0n),
+        expires_at: p.expiresAt.toISOString(),
+        idempotency_key: p.report.idempotency_key,
+        reference: p.report.reference ?? null,
+      },
+    });
   });
   const ledgerEntries: LedgerEntryDraft[] = burn.movements.map((m) => {
     const lot = lotById.get(m.balanceId)!;

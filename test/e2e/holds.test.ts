@@ -331,6 +331,44 @@ describe('the typed producer', () => {
     }
     expect(await balancesOf(client.id)).toMatchObject({ remaining: '8', consumed: '2', held: '0' });
   });
+
+  it('records a hold that ended before its worker took it as expired, reserving nothing, and says so', async () => {
+    const client = await createClient(app);
+    await grant(client.id, 10, new Date(app.clock.now().getTime() - 3_600_000).toISOString());
+    // a producer whose clock is 20 minutes behind (a queue backed up for as long): its 15-minute hold has ended
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => new Date(app.clock.now().getTime() - 1_200_000),
+    });
+    try {
+      const taken = await producer.hold({
+        client: client.id,
+        credit_type: sms.code,
+        quantity: 4,
+        idempotency_key: 'x1',
+      });
+      const outcome = await awaitOutcome(app.ctx, 'hold', taken.jobId, { timeoutMs: 20_000 });
+      if (outcome.state !== 'completed') throw new Error(`hold ${outcome.state}`);
+      expect(outcome.value).toMatchObject({ status: 'expired', quantity: '4', held: '0', remaining: '10' });
+      expect(outcome.value.allocations).toEqual([]);
+      // every door says the same: the read, the balances (nothing reserved, no ledger entry), a capture, a release
+      const read = await app.request('GET', `/v1/holds/${outcome.value.id}`, { key: app.keys.read });
+      expect(read.body).toMatchObject({ status: 'expired', released: '0', lapsed: '0' });
+      expect(await balancesOf(client.id)).toMatchObject({ remaining: '10', held: '0', consumed: '0' });
+      const [balance] = (await balancesOf(client.id)).balances;
+      expect(await ledgerOf(balance!.id)).toEqual([['grant', '10', '10']]);
+      expect((await capture(outcome.value.id, { quantity: 1 })).status).toBe(409);
+      expect(await release(outcome.value.id)).toMatchObject({ status: 200, body: { status: 'expired' } });
+      const events = await app.request('GET', '/v1/events?type=hold.expired&limit=500', { key: app.keys.read });
+      const ended = (events.body.data as Array<{ data: { hold_id: string; released: string; lapsed: string } }>)
+        .filter((e) => e.data.hold_id === outcome.value.id)
+        .map((e) => [e.data.released, e.data.lapsed]);
+      expect(ended).toEqual([['0', '0']]);
+    } finally {
+      await producer.close();
+    }
+  });
 });
 
 describe('a balance that expires while held', () => {

@@ -140,6 +140,28 @@ describe('DOMAIN "Holds": a hold takes units in the spending order with the burn
     ]);
     expect(plan.allocations.map((a) => a.hold_id)).toEqual(['small']);
   });
+
+  it('records a hold already past its expires_at as expired, reserving nothing; the next one sees every unit', () => {
+    // asked 20 minutes before its worker took it, for 15: it had ended
+    const late = { ...prepared('late', 3n, 0), occurredAt: new Date(NOW.getTime() - 1_200_000) };
+    late.expiresAt = new Date(late.occurredAt.getTime() + 900_000);
+    // the instant it ends is already too late (an expiry is judged at expires_at, as heldPastExpiry judges it)
+    const onTheDot = { ...prepared('dot', 1n, 1), expiresAt: NOW };
+    const plan = planHolds([lot('a', 4n)], [late, onTheDot, prepared('next', 4n, 2)], NOW);
+    expect(plan.holds.map((h) => [h.id, h.status, h.error_code, h.remaining_after, h.released, h.closed_at])).toEqual([
+      ['late', 'expired', null, 4n, 0n, NOW],
+      ['dot', 'expired', null, 4n, 0n, NOW],
+      ['next', 'held', null, 0n, null, null],
+    ]);
+    expect(plan.allocations.map((a) => [a.hold_id, a.amount])).toEqual([['next', 4n]]);
+    expect(plan.ledgerEntries.map((e) => [e.reason, e.amount])).toEqual([['hold next', -4n]]);
+    expect(plan.balanceChanges).toEqual([expect.objectContaining({ id: 'a', remaining: 0n, held: 4n })]);
+    expect(plan.events.filter((e) => e.type === 'hold.expired')).toEqual([
+      expect.objectContaining({ subjectId: 'late', data: expect.objectContaining({ quantity: '3', released: '0' }) }),
+      expect.objectContaining({ subjectId: 'dot', data: expect.objectContaining({ quantity: '1', lapsed: '0' }) }),
+    ]);
+    expect(plan.taken.get('late')).toEqual({ row: plan.holds[0], allocations: [] });
+  });
 });
 
 describe('DOMAIN "Holds": capture, release, expiry', () => {

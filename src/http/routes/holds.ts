@@ -71,7 +71,9 @@ export const holdRoutes: AnyRoute[] = [
     description:
       'Taken in the spending order like a consumption: each balance gives what it can, its `remaining` drops and ' +
       'its `held` grows. Answers 202 `{id, status: "queued"}`; with `?wait=true`, 200 `held` or 422 ' +
-      '`insufficient_balance` (nothing reserved). The hold expires after `expires_in_seconds` (default 900, ' +
+      '`insufficient_balance` (nothing reserved), or 200 `expired` (nothing reserved, `hold.expired`) for a hold ' +
+      'whose `expires_at` had passed when its worker took it. The hold expires after `expires_in_seconds` ' +
+      '(default 900, ' +
       'at most 7 days) and its units go back: recorded by the sweep, or first by a use or hold of its client that ' +
       'comes up short, or a read of the hold or its client (GET /v1/holds, balances, subscriptions, forecast). A ' +
       'repeat with the same payload changes nothing; with another payload it is 409 `idempotency_conflict`.',
