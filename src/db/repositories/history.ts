@@ -27,8 +27,7 @@ export async function livePartitions(db: Executor): Promise<Array<{ table: Histo
   const result = await db.raw<{ rows: Array<{ table: HistoryTable; partition: string }> }>(
     `SELECT p.relname AS "table", c.relname AS "partition"
        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-      WHERE p.relname IN ('ledger_entries', 'consumption_allocations') AND p.relnamespace = 'public'::regnamespace
-`,
+      WHERE p.relname IN ('ledger_entries', 'consumption_allocations') AND p.relnamespace = 'public'::regnamespace`,
   );
   return inCalendarOrder(result.rows);
 }
