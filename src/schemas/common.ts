@@ -42,6 +42,12 @@ export const timestampSchema = z.iso
   .datetime({ offset: true, error: 'must be an RFC 3339 time such as 2026-01-31T00:00:00Z' })
   .transform((s) => new Date(s));
 
+/**
+ * The longest reason a person gives for an action (a void, a cancel, a reversal, an adjustment): the routes' limit,
+ * which the pages' fields state too (maxlength), so that the two never disagree.
+ */
+export const REASON_MAX_LENGTH = 500;
+
 export const idParams = z.object({ id: storableText().trim().min(1).max(200) });
 
 export const pageQuery = z.object({

@@ -5,7 +5,7 @@ import { availabilityOf } from '../../domain/availability.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { readAsSwept } from '../../jobs/swept-reads.js';
-import { idParams, quantityInput } from '../../schemas/common.js';
+import { idParams, quantityInput, REASON_MAX_LENGTH } from '../../schemas/common.js';
 import { adjustBalance } from '../../services/adjustments.js';
 import { ledgerEntryView } from '../../services/balances.js';
 import { placedBalanceView, toPlacedBalanceView } from '../../views/balance.js';
@@ -58,7 +58,7 @@ export const balanceRoutes: AnyRoute[] = [
     params: idParams,
     body: z.strictObject({
       delta: quantityInput.meta({ description: 'Signed decimal, e.g. "-2.5".' }),
-      reason: z.string().trim().min(1, 'is required').max(500),
+      reason: z.string().trim().min(1, 'is required').max(REASON_MAX_LENGTH),
     }),
     idempotency: 'stored',
     responses: {

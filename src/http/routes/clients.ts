@@ -10,6 +10,7 @@ import {
   nameSchema,
   pageQuery,
   quantityInput,
+  REASON_MAX_LENGTH,
   refSchema,
   timestampSchema,
 } from '../../schemas/common.js';
@@ -266,7 +267,7 @@ export const clientRoutes: AnyRoute[] = [
         .max(100)
         .optional()
         .meta({ description: 'Spending priority (lower is spent first); default 50, as a package.' }),
-      reason: z.string().trim().min(1, 'is required').max(500),
+      reason: z.string().trim().min(1, 'is required').max(REASON_MAX_LENGTH),
     }),
     idempotency: 'stored',
     responses: {

@@ -5,7 +5,7 @@ import { isUuid, newId } from '../../ids.js';
 import { acceptConsumptions } from '../../jobs/consume.js';
 import { consumeData } from '../../jobs/definitions.js';
 import { acceptReversal } from '../../jobs/reverse.js';
-import { idParams, listOf, pageQuery, refSchema, waitQuery } from '../../schemas/common.js';
+import { idParams, listOf, pageQuery, REASON_MAX_LENGTH, refSchema, waitQuery } from '../../schemas/common.js';
 import { consumptionView, consumptionViews, storedConsumptionResult } from '../../services/consumptions.js';
 import { quoteConsumption, quoteView } from '../../services/quote.js';
 import {
@@ -265,7 +265,7 @@ export const consumptionRoutes: AnyRoute[] = [
       'the first reversal.',
     params: idParams,
     query: waitQuery,
-    body: z.strictObject({ reason: z.string().max(500).optional() }).optional(),
+    body: z.strictObject({ reason: z.string().max(REASON_MAX_LENGTH).optional() }).optional(),
     idempotency: 'job',
     responses: {
       202: {

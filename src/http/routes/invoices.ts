@@ -3,7 +3,7 @@ import { findClient } from '../../db/repositories/clients.js';
 import { findInvoice, listInvoices } from '../../db/repositories/invoices.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { idParams, listOf, pageQuery, refSchema } from '../../schemas/common.js';
+import { idParams, listOf, pageQuery, REASON_MAX_LENGTH, refSchema } from '../../schemas/common.js';
 import { invoiceViews, payInvoice, voidInvoice } from '../../services/invoices.js';
 import { invoiceView } from '../../views/invoice.js';
 import { page, replyWith } from '../reply.js';
@@ -93,7 +93,7 @@ export const invoiceRoutes: AnyRoute[] = [
       'Voiding again answers the same invoice; a paid invoice cannot be voided. Voiding the unpaid first invoice ' +
       'of a pending subscription cancels it.',
     params: idParams,
-    body: z.strictObject({ reason: z.string().max(500).optional() }).optional(),
+    body: z.strictObject({ reason: z.string().max(REASON_MAX_LENGTH).optional() }).optional(),
     responses: {
       200: { description: 'Voided', schema: invoiceView },
       404: { description: 'No such invoice' },

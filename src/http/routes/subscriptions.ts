@@ -18,6 +18,7 @@ import {
   moneyInput,
   pageQuery,
   quantityInput,
+  REASON_MAX_LENGTH,
   refSchema,
   timestampSchema,
   waitQuery,
@@ -276,7 +277,7 @@ export const subscriptionRoutes: AnyRoute[] = [
     params: idParams,
     body: z.strictObject({
       at: z.enum(['now', 'period_end']).default('period_end'),
-      reason: z.string().max(500).optional(),
+      reason: z.string().max(REASON_MAX_LENGTH).optional(),
     }),
     responses: {
       200: { description: 'Cancelled (or set to cancel)', schema: subscriptionSchema },

@@ -4,6 +4,7 @@ import { type CreditTypeRow, creditTypesByIds } from '../../db/repositories/cred
 import { latestEntryOfBalance } from '../../db/repositories/ledger.js';
 import { availabilityOf } from '../../domain/availability.js';
 import { isUuid } from '../../ids.js';
+import { REASON_MAX_LENGTH } from '../../schemas/common.js';
 import { toLedgerEntryView } from '../../services/balances.js';
 import { type PlacedBalanceView, toPlacedBalanceView } from '../../views/balance.js';
 import { type FieldErrors, type FormFields, idemField, numberField, textField } from '../form.js';
@@ -120,7 +121,7 @@ export async function balancePage(
         name: 'reason',
         label: ctx.t('commerce.adjust.reason'),
         value: form.values.reason,
-        attrs: html` maxlength="500" dir="auto"`,
+        attrs: html` maxlength="${REASON_MAX_LENGTH}" dir="auto"`,
       })}
       <div><button type="submit" data-action="adjust">${ctx.t('commerce.adjust.submit')}</button></div>
     </div>

@@ -3,6 +3,7 @@ import { type ClientRow, findClient } from '../../db/repositories/clients.js';
 import { type CreditTypeRow, listCreditTypes } from '../../db/repositories/credit-types.js';
 import { formatQuantity } from '../../domain/quantity.js';
 import { isUuid } from '../../ids.js';
+import { REASON_MAX_LENGTH } from '../../schemas/common.js';
 import { consumptionView } from '../../services/consumptions.js';
 import type { QuoteView } from '../../services/quote.js';
 import type { ConsumptionView } from '../../views/consumption.js';
@@ -266,7 +267,7 @@ export async function consumptionPage(
         name: 'reason',
         label: ctx.t('commerce.consumption.reverse_reason'),
         value: form.values.reason,
-        attrs: html` maxlength="500" dir="auto"`,
+        attrs: html` maxlength="${REASON_MAX_LENGTH}" dir="auto"`,
       })}
       <div><button class="secondary" type="submit" data-action="reverse">${ctx.t(
         'commerce.consumption.reverse',

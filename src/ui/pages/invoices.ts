@@ -1,6 +1,7 @@
 import { clientsByIds, findClient } from '../../db/repositories/clients.js';
 import { findInvoice, listInvoices } from '../../db/repositories/invoices.js';
 import { isUuid } from '../../ids.js';
+import { REASON_MAX_LENGTH } from '../../schemas/common.js';
 import { invoiceViews } from '../../services/invoices.js';
 import type { InvoiceView } from '../../views/invoice.js';
 import { type FieldErrors, fieldError, invalidAttributes, queryText } from '../form.js';
@@ -49,8 +50,11 @@ export function invoiceActions(
   <form class="inline" method="post" action="${path`/ui/invoices/${invoice.id}/pay`}">${csrfField(ctx)}<button
     type="submit" data-action="pay" data-invoice="${invoice.id}">${ctx.t('commerce.invoice.pay')}</button></form>
   <form class="inline" method="post" action="${path`/ui/invoices/${invoice.id}/void`}">${csrfField(ctx)}<label
-    class="muted small">${ctx.t('commerce.invoice.void_reason')}<input type="text" name="reason" maxlength="500"
-    dir="auto" value="${values.reason ?? ''}"${invalidAttributes(errors, 'reason')}></label><button class="secondary"
+    class="muted small">${ctx.t('commerce.invoice.void_reason')}<input type="text" name="reason"
+    maxlength="${REASON_MAX_LENGTH}" dir="auto" value="${values.reason ?? ''}"${invalidAttributes(
+      errors,
+      'reason',
+    )}></label><button class="secondary"
     type="submit" data-action="void" data-invoice="${invoice.id}">${ctx.t('commerce.invoice.void')}</button>${
       reasonError
     }</form>

@@ -5,6 +5,7 @@ import { validityOf } from '../../domain/period.js';
 import { isStorableText } from '../../domain/storable-text.js';
 import { isUuid } from '../../ids.js';
 import { subscriptionViewAsSwept } from '../../jobs/swept-reads.js';
+import { REASON_MAX_LENGTH } from '../../schemas/common.js';
 import { invoiceViews } from '../../services/invoices.js';
 import type { SubscriptionView } from '../../views/subscription.js';
 import { instantField } from '../date-inputs.js';
@@ -181,7 +182,7 @@ function subscriptionActions(ctx: UiContext, s: SubscriptionView, form: FormStat
         name: 'reason',
         label: ctx.t('commerce.subscription.cancel_reason'),
         value: form.values.reason,
-        attrs: html` maxlength="500" dir="auto"`,
+        attrs: html` maxlength="${REASON_MAX_LENGTH}" dir="auto"`,
       })}
       <div><button class="secondary" type="submit" data-action="cancel">${ctx.t(
         'commerce.subscription.cancel',
