@@ -281,6 +281,20 @@ describe('two freezes in one period, a recharge and a grant beside them', () => 
         [ids.g, '2027-02-05T00:00:00.000Z', 'expired'],
       ].sort(),
     );
+    // the instant of the hand unfreeze (01-12 00:00) counts it; a millisecond before, frozen with 02-01
+    expect(lots(await rowOf(REF, CT, '2027-01-11T23:59:59.999Z')).find((l) => l[0] === ids.p)).toEqual([
+      ids.p,
+      '2027-02-01T00:00:00.000Z',
+      'unavailable',
+    ]);
+    expect(lots(await rowOf(REF, CT, '2027-01-12T00:00:00Z')).find((l) => l[0] === ids.p)).toEqual([
+      ids.p,
+      '2027-02-03T00:00:00.000Z',
+      'usable',
+    ]);
+    // at 02-03 00:00, the expiry P had then, frozen: not expired (its clock stopped), 190 unavailable
+    const atOldEnd = await rowOf(REF, CT, '2027-02-03T00:00:00Z');
+    expect(totals(atOldEnd)).toMatchObject({ remaining: '15', expired: '0', unavailable: '190' });
     // 02-07 03:00: past frozen_until, before the sweep came (06:00): as a live read then, unfrozen, pushed to 02-11
     const thawed = await rowOf(REF, CT, '2027-02-07T03:00:00Z');
     expect(totals(thawed)).toMatchObject({ remaining: '190', unavailable: '0' });
@@ -288,5 +302,271 @@ describe('two freezes in one period, a recharge and a grant beside them', () => 
       [ids.p, '2027-02-11T00:00:00.000Z', 'usable'],
       [ids.r, '2027-02-11T00:00:00.000Z', 'usable'],
     ]);
+  });
+});
+
+describe('forecast over four grants with a steady burn, by hand', () => {
+  const CT = 'qb-fc';
+  const REF = 'qb-fc-client';
+  const ids = { d: '', a: '', b: '', c: '', f: '' };
+  const forecast = (w: number) => ok('GET', `/v1/clients/${REF}/forecast?credit_type=${CT}&window_days=${w}`);
+
+  it('a history: priority first, then soonest expiry; a use reversed nets out', async () => {
+    await clockTo('2027-03-01T00:00:00.000Z');
+    await ok('POST', '/v1/credit-types', { code: CT, name: 'fc', unit: 'unit' }, 201);
+    await ok('POST', '/v1/clients', { external_ref: REF, name: 'fc' }, 201);
+    ids.d = await grant(REF, CT, 5, '2027-04-30T00:00:00Z', 10); // D: priority 10, spent first
+    ids.a = await grant(REF, CT, 35, '2027-03-21T00:00:00Z'); // A
+    ids.b = await grant(REF, CT, 30, '2027-03-31T00:00:00Z'); // B
+    ids.c = await grant(REF, CT, 50, '2027-04-30T00:00:00Z'); // C
+    ids.f = await grant(REF, CT, 10, '2027-04-10T00:00:00Z', 90); // F: priority 90, spent last though it expires first
+
+    await clockTo('2027-03-02T12:00:00.000Z');
+    // 8: D's 5 first (priority 10), then 3 of A (the soonest expiry among priority 50): A 32
+    const u1 = await consume(REF, CT, 8, 'u1');
+    expect(u1.body.allocations.map((a: Record<string, string>) => [a.balance_id, a.amount])).toEqual([
+      [ids.d, '5'],
+      [ids.a, '3'],
+    ]);
+    await clockTo('2027-03-04T12:00:00.000Z');
+    expect((await consume(REF, CT, 6, 'u2')).body.remaining).toBe('116'); // A 26; 26 + 30 + 50 + 10 = 116
+    await clockTo('2027-03-05T12:00:00.000Z');
+    const u3 = await consume(REF, CT, 30, 'u3'); // A 26 → 0, B 4 → 26
+    expect(u3.body.remaining).toBe('86');
+    await clockTo('2027-03-06T12:00:00.000Z');
+    await ok('POST', `/v1/consumptions/${u3.body.id}/reverse?wait=true`); // A 26, B 30 again
+    await clockTo('2027-03-08T00:00:00.000Z');
+  });
+
+  it('window 7: 2 a day; A used up exactly at its expiry; B and F expire unused', async () => {
+    // (03-01 00:00, 03-08 00:00]: 8 + 6 + 30 − 30 = 14 → 14 / 7 = 2 a day.
+    // A 26 lasts 13 days = 03-21 00:00, its expiry to the instant: nothing unused. B from 03-21 to its expiry 03-31:
+    // 10 days × 2 = 20 spent, 30 − 20 = 10 unused. C 50 from 03-31: 25 days → 04-25 00:00 (before 04-30).
+    // F (priority 90) never gets a turn: 10 expire on 04-10. Empty 04-25: 23 days of March + 25 = 48 days.
+    expect(await forecast(7)).toMatchObject({
+      remaining: '116', // 26 + 30 + 50 + 10
+      burn_per_day: '2',
+      days_until_empty: 48,
+      empty_on: '2027-04-25',
+      empty_at: '2027-04-25T00:00:00.000Z',
+      expiring_unused: [
+        { balance_id: ids.b, expires_at: '2027-03-31T00:00:00.000Z', units: '10' },
+        { balance_id: ids.f, expires_at: '2027-04-10T00:00:00.000Z', units: '10' },
+      ],
+    });
+  });
+
+  it('window 30: a fractional burn, every balance expires with units left', async () => {
+    // (02-06, 03-08]: the same net 14 → 14/30 = 0.4666… → "0.466667".
+    // A: 13 days × 14/30 = 6.07 spent, 26 − 6.07 = 19.93 left, rounded up: 20. B: 10 days × 14/30 = 4.67 spent,
+    // 25.33 left → 26. C: 30 days (03-31 → 04-30) × 14/30 = 14 spent, 36 left exactly. F: 10.
+    // Empty when C expires, 04-30 00:00: 23 + 30 = 53 days.
+    expect(await forecast(30)).toMatchObject({
+      remaining: '116',
+      burn_per_day: '0.466667',
+      days_until_empty: 53,
+      empty_on: '2027-04-30',
+      empty_at: '2027-04-30T00:00:00.000Z',
+      expiring_unused: [
+        { balance_id: ids.a, expires_at: '2027-03-21T00:00:00.000Z', units: '20' },
+        { balance_id: ids.b, expires_at: '2027-03-31T00:00:00.000Z', units: '26' },
+        { balance_id: ids.c, expires_at: '2027-04-30T00:00:00.000Z', units: '36' },
+        { balance_id: ids.f, expires_at: '2027-04-10T00:00:00.000Z', units: '10' },
+      ],
+    });
+    // QA: each balance's unused units are rounded up (README: "units spent by an expiry round down"), so the list
+    // may name more than the client holds: 20 + 26 + 36 + 10 = 92 of 116, where the exact figure is 19.93 + 25.33
+    // + 36 + 10 = 91.27. Documented, kept; a hand computation rounding to the nearest says 20 and 25.
+  });
+
+  it('a window whose net is 0 (a use and its reversal) or holds nothing: no burn, all left expires', async () => {
+    // window 3, (03-05 00:00, 03-08]: u3 30 and its reversal 30: net 0. Window 1: nothing
+    for (const w of [3, 1])
+      expect(await forecast(w)).toMatchObject({
+        remaining: '116',
+        burn_per_day: '0',
+        days_until_empty: null,
+        empty_on: null,
+        empty_at: null,
+        // in the spending order: A, B, C (priority 50, by expiry), F (priority 90)
+        expiring_unused: [
+          { balance_id: ids.a, units: '26' },
+          { balance_id: ids.b, units: '30' },
+          { balance_id: ids.c, units: '50' },
+          { balance_id: ids.f, units: '10' },
+        ],
+      });
+  });
+});
+
+describe('usage by a dimension: partial use, a reversal whose part expired, the report alike', () => {
+  const CT = 'qb-us';
+  const REF = 'qb-us-client';
+  const ids = { x: '', y: '' };
+  const usage = async (groupBy: string, from = '2027-05-01', to = '2027-05-31') =>
+    (await ok('GET', `/v1/clients/${REF}/usage?credit_type=${CT}&group_by=${groupBy}&from=${from}&to=${to}`)).data;
+
+  it('history', async () => {
+    await clockTo('2027-05-01T00:00:00.000Z');
+    await ok(
+      'POST',
+      '/v1/credit-types',
+      { code: CT, name: 'us', unit: 'hour', decimals: 2, dimensions: ['branch'] },
+      201,
+    );
+    await ok('POST', '/v1/clients', { external_ref: REF, name: 'us' }, 201);
+    ids.x = await grant(REF, CT, 10, '2027-05-03T00:00:00Z'); // X 10, expires 05-03
+    ids.y = await grant(REF, CT, 5, '2027-06-30T00:00:00Z'); // Y 5
+    await clockTo('2027-05-01T10:00:00.000Z');
+    expect((await consume(REF, CT, '2.5', 'v1', { metadata: { branch: 'cairo' } })).body.remaining).toBe('12.5');
+    await clockTo('2027-05-01T11:00:00.000Z');
+    expect((await consume(REF, CT, '1.25', 'v2', { metadata: { branch: 'alex' } })).body.remaining).toBe('11.25');
+    await clockTo('2027-05-02T09:00:00.000Z');
+    expect((await consume(REF, CT, 6, 'v3')).body.remaining).toBe('5.25'); // X 6.25 → 0.25
+    await clockTo('2027-05-02T10:00:00.000Z');
+    const v5 = await consume(REF, CT, 3, 'v5', { metadata: { branch: 'cairo' } });
+    // X's 0.25, then 2.75 of Y: Y 2.25
+    expect(v5.body.allocations.map((a: Record<string, string>) => [a.balance_id, a.amount])).toEqual([
+      [ids.x, '0.25'],
+      [ids.y, '2.75'],
+    ]);
+    // reversed on 05-04, after X expired (05-03): 0.25 goes back and expires at once, 2.75 back to Y: Y 5
+    await clockTo('2027-05-04T09:00:00.000Z');
+    await ok('POST', `/v1/consumptions/${v5.body.id}/reverse?wait=true`);
+    await clockTo('2027-05-04T10:00:00.000Z');
+    // 7 in partial mode: Y's 5 applied, 2 short
+    const v4 = await consume(REF, CT, 7, 'v4', { mode: 'partial', metadata: { branch: 'alex' } });
+    expect(v4.body).toMatchObject({ status: 'partial', applied: '5', shortfall: '2', remaining: '0' });
+    // granted 15; consumed 2.5 + 1.25 + 6 + 5 = 14.75; expired 0.25 (X's part of the reversal)
+    expect(totals(await rowOf(REF, CT))).toMatchObject({ granted: '15', consumed: '14.75', expired: '0.25' });
+  });
+
+  it('groups sum to the ungrouped total, net of the whole reversal', async () => {
+    // cairo 2.5 + 3 − 3 = 2.5; alex 1.25 + 5 = 6.25; (none) 6 → 14.75
+    expect(await usage('branch')).toEqual([
+      { key: 'alex', quantity: '6.25' },
+      { key: 'cairo', quantity: '2.5' },
+      { key: '(none)', quantity: '6' },
+    ]);
+    // 05-01: 2.5 + 1.25 = 3.75; 05-02: 6 + 3 = 9; 05-04: −3 + 5 = 2 → 14.75
+    expect(await usage('day')).toEqual([
+      { key: '2027-05-01', quantity: '3.75' },
+      { key: '2027-05-02', quantity: '9' },
+      { key: '2027-05-04', quantity: '2' },
+    ]);
+    // weeks from Monday: 05-01 (Sat) and 05-02 (Sun) in the week of 04-26; 05-04 (Tue) in that of 05-03
+    expect(await usage('week')).toEqual([
+      { key: '2027-04-26', quantity: '12.75' },
+      { key: '2027-05-03', quantity: '2' },
+    ]);
+    expect(await usage('month')).toEqual([{ key: '2027-05-01', quantity: '14.75' }]);
+    // a range ending 05-02 (its end included) leaves the reversal out: cairo 2.5 + 3 = 5.5
+    expect(await usage('branch', '2027-05-01', '2027-05-02')).toEqual([
+      { key: 'alex', quantity: '1.25' },
+      { key: 'cairo', quantity: '5.5' },
+      { key: '(none)', quantity: '6' },
+    ]);
+    // and the forecast's burn, window 7 (04-27 10:00, 05-04 10:00]: the same net 14.75 → 14.75 / 7 = 2.107142857…
+    // shown with 2 + 6 decimals, half up: 2.10714286
+    const f = await ok('GET', `/v1/clients/${REF}/forecast?credit_type=${CT}&window_days=7`);
+    expect(f).toMatchObject({ remaining: '0', burn_per_day: '2.10714286', days_until_empty: 0, expiring_unused: [] });
+  });
+
+  it('the consumption report grouped by the dimension agrees with the endpoint', async () => {
+    const params = { client: REF, credit_type: CT, from: '2027-05-01', to: '2027-05-31' };
+    const { rows } = await jsonRows<Record<string, string>>(app, {
+      type: 'consumption',
+      params: { ...params, group_by: 'branch' },
+    });
+    expect(rows.map((r) => [r.value, r.net])).toEqual([
+      ['alex', '6.25'],
+      ['cairo', '2.5'],
+      ['(none)', '6'],
+    ]);
+  });
+});
+
+describe('a grant beside a frozen subscription: forecast across the gap, an unfreeze by hand after frozen_until', () => {
+  const CT = 'qb-gap';
+  const REF = 'qb-gap-client';
+  const ids = { sub: '', p: '', g: '' };
+
+  it('forecast while frozen: the grant drains, then a gap until frozen_until, then the pushed package', async () => {
+    await clockTo('2027-06-01T00:00:00.000Z');
+    await ok('POST', '/v1/credit-types', { code: CT, name: 'gap', unit: 'unit' }, 201);
+    await ok(
+      'POST',
+      '/v1/packages',
+      {
+        code: 'qb-gap-pack',
+        name: 'gap',
+        price: 1000,
+        currency: 'USD',
+        validity: { count: 1, unit: 'month' },
+        items: [{ credit_type: CT, units: 30 }],
+        max_freeze_days: 5,
+      },
+      201,
+    );
+    await ok('POST', '/v1/clients', { external_ref: REF, name: 'gap' }, 201);
+    const sub = await ok('POST', '/v1/subscriptions', { client: REF, package: 'qb-gap-pack' }, 201);
+    ids.sub = sub.id;
+    ids.p = sub.balances[0].id;
+    ids.g = await grant(REF, CT, 10, '2027-07-31T00:00:00Z');
+    await clockTo('2027-06-02T00:00:00.000Z');
+    // P first (07-01 before 07-31): P 24
+    expect((await consume(REF, CT, 6, 'g1')).body.remaining).toBe('34');
+    await clockTo('2027-06-03T00:00:00.000Z');
+    expect(await ok('POST', `/v1/subscriptions/${ids.sub}/freeze`, { days: 5 })).toMatchObject({
+      frozen_until: '2027-06-08T00:00:00.000Z',
+    });
+    // window 2, (06-01 00:00, 06-03 00:00]: 6 → 3 a day. Usable now: G 10 only. P (24) comes back at 06-08 with its
+    // expiry pushed 5 days, 07-06. G drains 10 / 3 = 3 1/3 days → 06-06 08:00: empty then (a gap until 06-08);
+    // from 06-08, P's 24 last 8 days → 06-16, before 07-06: nothing unused
+    expect(await ok('GET', `/v1/clients/${REF}/forecast?credit_type=${CT}&window_days=2`)).toMatchObject({
+      remaining: '10',
+      burn_per_day: '3',
+      days_until_empty: 3,
+      empty_on: '2027-06-06',
+      empty_at: '2027-06-06T08:00:00.000Z',
+      expiring_unused: [],
+    });
+    // window 1, (06-02 00:00, 06-03 00:00]: the use at 06-02 00:00 is on the open end: burn 0; all left expires
+    expect(await ok('GET', `/v1/clients/${REF}/forecast?credit_type=${CT}&window_days=1`)).toMatchObject({
+      burn_per_day: '0',
+      days_until_empty: null,
+      expiring_unused: [
+        { balance_id: ids.p, expires_at: '2027-07-06T00:00:00.000Z', units: '24' },
+        { balance_id: ids.g, expires_at: '2027-07-31T00:00:00.000Z', units: '10' },
+      ],
+    });
+  });
+
+  it('unfreeze by hand two days after frozen_until, no sweep between: pushed by 5 days, not 7', async () => {
+    await clockTo('2027-06-10T00:00:00.000Z');
+    const res = await call('POST', `/v1/subscriptions/${ids.sub}/unfreeze`);
+    // the freeze ended at frozen_until (06-08): the push is 06-08 − 06-03 = 5 days (432,000 s): 07-01 → 07-06
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ status: 'active', current_period_end: '2027-07-06T00:00:00.000Z' });
+    const events = await ok('GET', '/v1/events?type=subscription.unfrozen&limit=500');
+    const mine = (events.data as Array<{ data: Record<string, unknown> }>).filter(
+      (e) => e.data.subscription_id === ids.sub,
+    );
+    expect(mine.map((e) => e.data.frozen_seconds)).toEqual([432_000]);
+    const view = await ok('GET', `/v1/subscriptions/${ids.sub}`);
+    expect(view).toMatchObject({ status: 'active', current_period_end: '2027-07-06T00:00:00.000Z' });
+    expect(view.balances.map((b: Record<string, string>) => b.expires_at)).toEqual(['2027-07-06T00:00:00.000Z']);
+    // as of 06-09 (after frozen_until, before the unfreeze was asked for): unfrozen then, P usable until 07-06
+    const asOf = await rowOf(REF, CT, '2027-06-09T00:00:00Z');
+    expect(totals(asOf)).toMatchObject({ remaining: '34', unavailable: '0' });
+    expect(lots(asOf).find((l) => l[0] === ids.p)).toEqual([ids.p, '2027-07-06T00:00:00.000Z', 'usable']);
+    // as of 06-07 23:59:59.999: still frozen with the expiry it had then, 07-01
+    const before = await rowOf(REF, CT, '2027-06-07T23:59:59.999Z');
+    expect(totals(before)).toMatchObject({ remaining: '10', unavailable: '24' });
+    expect(lots(before).find((l) => l[0] === ids.p)).toEqual([ids.p, '2027-07-01T00:00:00.000Z', 'unavailable']);
+    // as of exactly 06-08 00:00 (frozen_until): the freeze is over at that instant
+    const atEnd = await rowOf(REF, CT, '2027-06-08T00:00:00Z');
+    expect(totals(atEnd)).toMatchObject({ remaining: '34', unavailable: '0' });
+    expect(lots(atEnd).find((l) => l[0] === ids.p)).toEqual([ids.p, '2027-07-06T00:00:00.000Z', 'usable']);
   });
 });
