@@ -230,7 +230,12 @@ describe('two freezes in one period, a recharge and a grant beside them', () => 
     ]);
     expect(c5.body.remaining).toBe('90');
 
-    // the renewal comes at the pushed end, 02-11, and grants for 02-11 → 03-11; R's 90 expire (no rollover)
+    // a recharge after the unfreeze lasts to the pushed period end, 02-11
+    await clockTo('2027-02-09T00:00:00.000Z');
+    const rc2 = await ok('POST', `/v1/subscriptions/${ids.sub}/recharge?wait=true`, {});
+    expect(rc2.balances).toEqual([expect.objectContaining({ granted: '100', expires_at: '2027-02-11T00:00:00.000Z' })]);
+
+    // the renewal comes at the pushed end, 02-11, and grants for 02-11 → 03-11; R's 90 and R2's 100 expire
     await clockTo('2027-02-11T00:00:00.000Z');
     await nightly();
     expect(await ok('GET', `/v1/subscriptions/${ids.sub}`)).toMatchObject({
@@ -239,12 +244,12 @@ describe('two freezes in one period, a recharge and a grant beside them', () => 
       current_period_start: '2027-02-11T00:00:00.000Z',
       current_period_end: '2027-03-11T00:00:00.000Z',
     });
-    // granted 220 + 100 = 320; consumed 15 + 100 = 115; expired 15 + 90 = 105; usable the new 100
+    // granted 220 + 100 + 100 = 420; consumed 15 + 100 = 115; expired 15 + 90 + 100 = 205; usable the new 100
     expect(totals(await rowOf(REF, CT))).toEqual({
-      granted: '320',
+      granted: '420',
       consumed: '115',
       remaining: '100',
-      expired: '105',
+      expired: '205',
       unavailable: '0',
     });
   });
@@ -486,7 +491,7 @@ describe('usage by a dimension: partial use, a reversal whose part expired, the 
   });
 });
 
-describe('a grant beside a frozen subscription: forecast across the gap, an unfreeze by hand after frozen_until', () => {
+describe('a grant beside a frozen subscription: forecast across the gap, a late unfreeze by hand', () => {
   const CT = 'qb-gap';
   const REF = 'qb-gap-client';
   const ids = { sub: '', p: '', g: '' };
@@ -529,6 +534,15 @@ describe('a grant beside a frozen subscription: forecast across the gap, an unfr
       days_until_empty: 3,
       empty_on: '2027-06-06',
       empty_at: '2027-06-06T08:00:00.000Z',
+      expiring_unused: [],
+    });
+    // window 6, (05-28, 06-03]: 6 → 1 a day. G drains 5 days to 06-08 (5 left); then P, sooner expiry (07-06 <
+    // 07-31), takes its turn: 24 days → 07-02; G's 5 last to 07-07 00:00, long before 07-31. 06-03 → 07-07 = 34 days
+    expect(await ok('GET', `/v1/clients/${REF}/forecast?credit_type=${CT}&window_days=6`)).toMatchObject({
+      remaining: '10',
+      burn_per_day: '1',
+      days_until_empty: 34,
+      empty_at: '2027-07-07T00:00:00.000Z',
       expiring_unused: [],
     });
     // window 1, (06-02 00:00, 06-03 00:00]: the use at 06-02 00:00 is on the open end: burn 0; all left expires
