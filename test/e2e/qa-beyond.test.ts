@@ -161,7 +161,7 @@ describe('two freezes in one period, a recharge and a grant beside them', () => 
       status: 'frozen',
       frozen_until: '2027-02-07T00:00:00.000Z',
     });
-    // nothing left of the allowance: 0 + anything is refused... while frozen, a second freeze is 409
+    // while frozen, another freeze is 409 (a conflict, before any allowance is counted)
     expect((await call('POST', `/v1/subscriptions/${ids.sub}/freeze`, { days: 1 })).status).toBe(409);
 
     // the period end passes under a nightly run: auto_renew, yet neither renewed nor expired
@@ -578,6 +578,14 @@ describe('a grant beside a frozen subscription: forecast across the gap, a late 
     const before = await rowOf(REF, CT, '2027-06-07T23:59:59.999Z');
     expect(totals(before)).toMatchObject({ remaining: '10', unavailable: '24' });
     expect(lots(before).find((l) => l[0] === ids.p)).toEqual([ids.p, '2027-07-01T00:00:00.000Z', 'unavailable']);
+    // a use that occurred while frozen (06-05), reported after the unfreeze: P (sooner expiry, 07-06) pays for it.
+    // QA: DOMAIN "Freeze" says a frozen subscription pays for nothing, but rule 1 judges `active` now and validity
+    // against the pushed expiry, so a use dated inside the freeze spends the frozen balance (P 24 − 1 = 23), not G.
+    // Kept as the current behaviour: deciding it needs the freeze history in the consumption lock query.
+    const late = await consume(REF, CT, 1, 'g-late', { occurred_at: '2027-06-05T00:00:00Z' });
+    expect(late.status, late.text).toBe(200);
+    // 23 + 10 = 33
+    expect(late.body).toMatchObject({ allocations: [{ balance_id: ids.p, amount: '1' }], remaining: '33' });
     // as of exactly 06-08 00:00 (frozen_until): the freeze is over at that instant
     const atEnd = await rowOf(REF, CT, '2027-06-08T00:00:00Z');
     expect(totals(atEnd)).toMatchObject({ remaining: '34', unavailable: '0' });
