@@ -82,6 +82,13 @@ export function asOfTables(at: Date): { sql: string; bindings: Knex.RawBinding[]
                        AND NOT COALESCE(? < CASE s.status WHEN 'expired' THEN s.expired_at ELSE s.cancelled_at END,
                                         false)
                   THEN s.status
+                  -- lapsed by then and renewed late only after it (a period from the renewal on): expired then,
+                  -- whatever its status now (the renewals report counts the same lapse)
+                  WHEN EXISTS (SELECT 1 FROM subscription_lapses l
+                                WHERE l.subscription_id = s.id AND l.expired_at <= ?
+                                  AND NOT EXISTS (SELECT 1 FROM subscription_periods sp
+                                                   WHERE sp.subscription_id = s.id AND sp.created_at > l.expired_at
+                                                     AND sp.created_at <= ?)) THEN 'expired'
                   WHEN s.activated_at IS NULL OR ? < s.activated_at THEN 'pending'
                   WHEN EXISTS (SELECT 1 FROM subscription_freezes f
                                 WHERE f.subscription_id = s.id AND f.frozen_at <= ?
