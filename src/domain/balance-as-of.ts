@@ -90,6 +90,8 @@ export interface SubscriptionHistory {
   activatedAt?: Date | null | undefined;
   freezes?: readonly FreezeSpan[];
   suspensions?: readonly StatusSpan[];
+  /** Its lapses: expired from the end of a period not renewed until a late renewal (null: not renewed since). */
+  lapses?: readonly StatusSpan[];
 }
 
 /**
@@ -98,6 +100,8 @@ export interface SubscriptionHistory {
  * their `expire` / `void` entries), and activations, freezes and suspensions are kept with their times:
  * - `expired` or `cancelled` now: that status from when it ended (`endedAt`; unknown: ended long ago),
  *   and before it as below;
+ * - `expired` while one of its lapses covers `at` (from the end of a period not renewed until a late renewal), though
+ *   it is active again now (as the reports' pictures of a past instant have it: db/reports/as-of.ts);
  * - `pending` before it was activated (never activated: until it ended, or still);
  * - frozen at `at` if one of its freezes covers it (`frozenAt <= at < unfrozenAt`);
  * - suspended at `at` if one of its suspensions covers it;
@@ -111,10 +115,11 @@ export function subscriptionStatusAt(
   at: Date,
 ): SubscriptionStatus | null {
   if (current === null) return null;
-  const { endedAt, activatedAt, freezes = [], suspensions = [] } = history;
+  const { endedAt, activatedAt, freezes = [], suspensions = [], lapses = [] } = history;
   const t = at.getTime();
   const ended = (current === 'expired' || current === 'cancelled') && !(endedAt && t < endedAt.getTime());
   if (ended) return current;
+  if (covers(lapses, t)) return 'expired';
   if (activatedAt === null || (activatedAt && t < activatedAt.getTime())) return 'pending';
   const frozen = freezes.map((f) => ({ from: f.frozenAt, until: f.unfrozenAt }));
   if (covers(frozen, t)) return 'frozen';

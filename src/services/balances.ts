@@ -5,6 +5,7 @@ import { type CreditTypeRow, creditTypesByIds } from '../db/repositories/credit-
 import { freezesOfClientUpTo } from '../db/repositories/freezes.js';
 import { archivedThrough } from '../db/repositories/history.js';
 import { expiriesBefore, type LedgerEntryRow, ledgerUpTo, statement } from '../db/repositories/ledger.js';
+import { lapsesOfClient } from '../db/repositories/subscription-lapses.js';
 import { suspensionsOfClient } from '../db/repositories/suspensions.js';
 import { availabilityOf } from '../domain/availability.js';
 import { balanceAt, type FreezeSpan, subscriptionStatusAt } from '../domain/balance-as-of.js';
@@ -87,14 +88,16 @@ export async function asOfArchived(db: Executor, asOf: Date): Promise<string | n
  * months (asOfArchived): a balance then starts from its checkpoint.
  */
 export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: Date): Promise<CreditTypeBalanceView[]> {
-  const [balances, sums, expiries, freezeRows, suspensionRows] = await Promise.all([
+  const [balances, sums, expiries, freezeRows, suspensionRows, lapseRows] = await Promise.all([
     balancesOfClient(db, clientId),
     ledgerUpTo(db, clientId, asOf),
     expiriesBefore(db, clientId, asOf),
     freezesOfClientUpTo(db, clientId, asOf),
     suspensionsOfClient(db, clientId),
+    lapsesOfClient(db, clientId),
   ]);
   const suspensions = groupBy(suspensionRows, (r) => r.subscription_id);
+  const lapses = groupBy(lapseRows, (r) => r.subscription_id);
   const freezes = new Map<string, FreezeSpan[]>();
   for (const f of freezeRows) {
     const span = { frozenAt: f.frozen_at, unfrozenAt: f.unfrozen_at };
@@ -142,6 +145,10 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
           suspensions: ((b.subscription_id && suspensions.get(b.subscription_id)) || []).map((x) => ({
             from: x.suspended_at,
             until: x.resumed_at,
+          })),
+          lapses: ((b.subscription_id && lapses.get(b.subscription_id)) || []).map((x) => ({
+            from: x.expired_at,
+            until: x.renewed_at,
           })),
         },
         asOf,

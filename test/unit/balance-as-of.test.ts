@@ -91,6 +91,20 @@ describe('a subscription status at an instant', () => {
     );
   });
 
+  it('a lapse covering the instant makes it expired, though it is active again now (a late renewal)', () => {
+    const lapsed = new Date('2026-05-08T00:00:00Z');
+    const renewed = new Date('2026-05-12T00:00:00Z');
+    const lapses = [{ from: lapsed, until: renewed }];
+    expect(subscriptionStatusAt('active', { endedAt: null, lapses }, at)).toBe('expired');
+    expect(subscriptionStatusAt('active', { endedAt: null, lapses }, new Date(lapsed.getTime() - 1))).toBe('active');
+    // from the late renewal on, the status it has now
+    expect(subscriptionStatusAt('active', { endedAt: null, lapses }, renewed)).toBe('active');
+    // a lapse not renewed since: the subscription's own end says it (expired now, ended then)
+    expect(subscriptionStatusAt('expired', { endedAt: lapsed, lapses: [{ from: lapsed, until: null }] }, at)).toBe(
+      'expired',
+    );
+  });
+
   it('a suspension covering the instant makes it suspended; before it and after its resume, active', () => {
     const from = new Date('2026-05-08T00:00:00Z');
     const resumed = [{ from, until: new Date('2026-05-12T00:00:00Z') }];

@@ -21,3 +21,23 @@ export interface SubscriptionLapseRow {
 export async function recordLapse(db: Executor, lapse: SubscriptionLapseRow): Promise<void> {
   await db('subscription_lapses').insert(lapse).onConflict(['subscription_id', 'period_end']).ignore();
 }
+
+/**
+ * The lapses of a client's subscriptions, each with when it ended: the first period made after it (a late renewal:
+ * the subscription active again from then), or null while none was. What a picture of a past instant needs to say
+ * `expired` for a subscription active again now (domain/balance-as-of.ts subscriptionStatusAt).
+ */
+export async function lapsesOfClient(
+  db: Executor,
+  clientId: string,
+): Promise<Array<{ subscription_id: string; expired_at: Date; renewed_at: Date | null }>> {
+  const result = await db.raw<{ rows: Array<{ subscription_id: string; expired_at: Date; renewed_at: Date | null }> }>(
+    `SELECT l.subscription_id, l.expired_at,
+            (SELECT min(sp.created_at) FROM subscription_periods sp
+              WHERE sp.subscription_id = l.subscription_id AND sp.created_at > l.expired_at) AS renewed_at
+       FROM subscription_lapses l JOIN subscriptions s ON s.id = l.subscription_id
+      WHERE s.client_id = ?`,
+    [clientId],
+  );
+  return result.rows;
+}
