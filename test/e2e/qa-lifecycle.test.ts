@@ -363,3 +363,59 @@ describe('spending across two subscriptions and a priority package', () => {
     ]);
   });
 });
+
+describe('a renewal asked after the period end, before and after the sweep', () => {
+  it('before: the period continues at its end, units roll over; after: a late period from now', async () => {
+    await start('2026-01-01T00:00:00.000Z');
+    await catalog();
+    await pack('ra', { rollover: { policy: 'all' }, items: [{ credit_type: 'sms', units: 100 }] });
+    await ok('POST', '/v1/clients', { external_ref: 'c2', name: 'Client two' }, 201);
+    const s1 = await buy('ra');
+    const s2 = await ok('POST', '/v1/subscriptions', { client: 'c2', package: 'ra' }, 201);
+    expect((await consume('sms', 30, 'u1')).status).toBe(200);
+    // both end 02-01 unrenewed with 70 and 100 left; 02-05: s1 renewed by hand before any sweep
+    await clockTo('2026-02-05T00:00:00.000Z');
+    const r1 = await renew(s1.id);
+    // README: before the sweep it continues at the period end while the period it sells still runs: [02-01, 03-01)
+    expect([r1.late, r1.period_start, r1.period_end]).toEqual([
+      false,
+      '2026-02-01T00:00:00.000Z',
+      '2026-03-01T00:00:00.000Z',
+    ]);
+    await nightly();
+    // s2 lapsed in the sweep, then renewed by hand: late, from now [02-05, 03-05)
+    const r2 = await renew(s2.id);
+    expect([r2.late, r2.period_start, r2.period_end]).toEqual([
+      true,
+      '2026-02-05T00:00:00.000Z',
+      '2026-03-05T00:00:00.000Z',
+    ]);
+    const left = async (client: string) => {
+      const b = (await ok('GET', `/v1/clients/${client}/balances`)).data[0];
+      return [b.remaining, b.expired];
+    };
+    // the sweep expired s2's 100 at 02-01 before its renewal: 100 fresh, 100 expired
+    expect(await left('c2')).toEqual(['100', '100']);
+    // s1 continued: its 70 roll over (policy all) into [02-01, 03-01): 100 + 70 = 170, none expired
+    expect(await left('c1')).toEqual(['170', '0']);
+  });
+});
+
+describe('a freeze on a month-end anchor', () => {
+  it('bought 31 Jan, frozen 3 days: ends 3 Mar; the renewal after it lasts a whole month', async () => {
+    await start('2026-01-31T00:00:00.000Z');
+    await catalog();
+    await pack('fz', { max_freeze_days: 10, items: [{ credit_type: 'sms', units: 100 }] });
+    const s = await buy('fz');
+    await clockTo('2026-02-10T00:00:00.000Z');
+    await ok('POST', `/v1/subscriptions/${s.id}/freeze`, { days: 3 });
+    await clockTo('2026-02-13T00:00:00.000Z');
+    const u = await ok('POST', `/v1/subscriptions/${s.id}/unfreeze`, {});
+    // 02-28 + 3 days = 03-03
+    expect(u.current_period_end).toBe('2026-03-03T00:00:00.000Z');
+    await clockTo('2026-03-03T00:00:00.000Z');
+    const r = await renew(s.id);
+    // the next period starts at 03-03; one month of it ends 04-03 (anchor 01-31 + 3 days = 02-03, + 2 months)
+    expect([r.period_start, r.period_end]).toEqual(['2026-03-03T00:00:00.000Z', '2026-04-03T00:00:00.000Z']);
+  });
+});
