@@ -241,6 +241,7 @@ describe('a renewal after the package changed, with a percent rollover of a deci
         .map((b) => [b.source, b.granted])
         .sort();
     // sms: 100 − 33 = 67 left, 50 % = 33.5 → 33 at 0 decimals; min: 7.5 − 0.2 = 7.3, 50 % = 3.65 → 3.6
+    // QA: the share is cut at the credit type's decimals (percentOf floors); DOMAIN/README say nothing of it
     expect(await lots('sms')).toEqual([
       ['package', '100'],
       ['rollover', '33'],
@@ -417,5 +418,47 @@ describe('a freeze on a month-end anchor', () => {
     const r = await renew(s.id);
     // the next period starts at 03-03; one month of it ends 04-03 (anchor 01-31 + 3 days = 02-03, + 2 months)
     expect([r.period_start, r.period_end]).toEqual(['2026-03-03T00:00:00.000Z', '2026-04-03T00:00:00.000Z']);
+  });
+});
+
+describe('daily periods over the spring-forward night in America/New_York', () => {
+  it('one nightly run renews each missed day once (49 h ahead), from local midnight; the DST day is 23 h', async () => {
+    // 2026-03-06 00:00 EST = 05:00Z; daily, auto_renew
+    await start('2026-03-06T05:00:00.000Z', { BUSINESS_TZ: 'America/New_York' });
+    await catalog();
+    await pack('dd', {
+      validity: { count: 1, unit: 'day' },
+      price: 100,
+      auto_renew: true,
+      items: [{ credit_type: 'sms', units: 10 }],
+    });
+    const s = await buy('dd');
+    // 03-09 03:00 EDT = 07:00Z: periods ended at 03-07, 03-08, 03-09 00:00 local. The look-ahead is the longest
+    // gap between runs in a year + 2 h; in New York the 02:00 run of the spring-forward night is skipped (47 h gap)
+    // → 49 h: to 03-11 04:00 local, which takes the periods ending 03-10 and 03-11 00:00 too → 5 renewals
+    await clockTo('2026-03-09T07:00:00.000Z');
+    await nightly();
+    await nightly();
+    const after = await sub(s.id);
+    expect(after.renewal_count).toBe(5);
+    // the last renewed: [03-11 00:00 EDT, 03-12 00:00 EDT) = [04:00Z, 04:00Z)
+    expect(period(after)).toEqual(['2026-03-11T04:00:00.000Z', '2026-03-12T04:00:00.000Z']);
+    const all = await invoices();
+    // 1 sale + 5 renewals at 100 each = 600, numbered in period order
+    expect(all.map((i) => i.lines[0]?.description)).toEqual([
+      'dd (dd), 2026-03-06 → 2026-03-07',
+      'dd (dd), 2026-03-07 → 2026-03-08',
+      'dd (dd), 2026-03-08 → 2026-03-09',
+      'dd (dd), 2026-03-09 → 2026-03-10',
+      'dd (dd), 2026-03-10 → 2026-03-11',
+      'dd (dd), 2026-03-11 → 2026-03-12',
+    ]);
+    expect(all.reduce((t, i) => t + i.total, 0)).toBe(600);
+    // the 03-08 balance: 00:00 EST (05:00Z) to 03-09 00:00 EDT (04:00Z), 23 hours
+    const lots: Lot[] = (await row('sms')).balances;
+    const dst = lots.find((b) => b.valid_from === '2026-03-08T05:00:00.000Z');
+    expect(dst?.expires_at).toBe('2026-03-09T04:00:00.000Z');
+    // usable now (03-09 07:00Z): only the 03-09 period's 10
+    expect((await row('sms')).remaining).toBe('10');
   });
 });
