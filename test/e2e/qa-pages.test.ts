@@ -84,10 +84,11 @@ function figures(fragment: string, locale: Locale): string[] {
 function moneyOf(fragment: string, locale: Locale): { decimals: number; minor: number; text: string } {
   const text = western(textOf(fragment), locale);
   if (locale === 'ar') expect(textOf(fragment), 'Arabic money in Arabic-Indic digits').not.toMatch(/[0-9]/);
-  const m = /(-?)(\d[\d,]*)(?:\.(\d+))?/.exec(text);
+  // the sign may stand before the currency ("-JPY 5,000") or the digits ("؜-٥٬٠٠٠ ¥")
+  const m = /^([^\d]*?[-\u2212])?[^\d]*(\d[\d,]*)(?:\.(\d+))?/.exec(text);
   expect(m, `an amount in "${text}"`).not.toBeNull();
   const fraction = m?.[3] ?? '';
-  const minor = Number(`${m?.[1]}${(m?.[2] ?? '').replace(/,/g, '')}${fraction}`);
+  const minor = (m?.[1] ? -1 : 1) * Number(`${(m?.[2] ?? '').replace(/,/g, '')}${fraction}`);
   return { decimals: fraction.length, minor, text };
 }
 
@@ -524,5 +525,35 @@ describe.each(LOCALES)('the lists and the overview in %s show the API figures', 
     expect(shownSize, `size of ${size} bytes`).toEqual([
       canonical(size < 1024 ? size : Math.round((size / 1024) * 10) / 10),
     ]);
+  });
+});
+
+describe('a package page after a void of an invoice issued before its 30 days', () => {
+  it('says the renewals report’s revenue of the 30 days, the void taken off, in both languages', async () => {
+    app.clock.advance(35 * DAY); // 2026-04-10 00:30 in Riyadh: alpha's sale of 2 March is out of the chart's days
+    const sale = ((await api('GET', '/v1/invoices?client=alpha')).data as Json[]).find(
+      (i) => i.kind === 'subscription',
+    );
+    await api('POST', `/v1/invoices/${sale.id}/void`, { reason: 'refunded late' });
+    session = await signInToUi(app.baseUrl, app.keys.admin); // the session lasts a working day
+    const now = app.clock.now();
+    const params = { from: new Date(now.getTime() - 30 * DAY).toISOString(), to: now.toISOString(), group_by: 'day' };
+    const renewals = (await jsonRows<Json>(app, { type: 'renewals', params: { ...params, package: 'yen' } })).rows;
+    const revenue = renewals.reduce((sum, r) => sum + r.revenue, 0);
+    expect(revenue).toBe(-5000);
+    const issuedInRange = ((await api('GET', '/v1/invoices?limit=100')).data as Json[]).filter(
+      (i) => i.currency === 'JPY' && Date.parse(i.issued_at) >= Date.parse(params.from) && i.status !== 'void',
+    );
+    expect(issuedInRange).toEqual([]);
+    for (const locale of LOCALES) {
+      const html = await pageOf('/ui/packages/yen', locale);
+      const legend = /<p class="legend">(.*?)<\/p>/s.exec(section(html, 'id="req-h"'))?.[1] ?? '';
+      expect(figures(legend, locale)[0], 'no request in the 30 days').toBe('0');
+      const legendMoney = legend.replace(/^[^\d٠-٩]*[\d٠-٩][\d٠-٩,٬.٫]*/, '');
+      // found: the legend read "JPY -5,000 invoiced (void invoices left out)" — the figure is the renewals report's
+      // revenue (invoices issued in the 30 days, less the voids made in them), not what the words promised (0)
+      expect(textOf(legend)).toMatch(locale === 'en' ? /less the voids made in these days/ : /بعد خصم ما أُلغي/);
+      expectMoney(legendMoney, locale, revenue, 'JPY', `yen revenue (${locale})`);
+    }
   });
 });
