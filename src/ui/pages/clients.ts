@@ -4,9 +4,10 @@ import { listHolds } from '../../db/repositories/holds.js';
 import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import type { Availability } from '../../domain/availability.js';
 import { LEDGER_KINDS, type LedgerKind } from '../../domain/ledger-entry.js';
-import { formatQuantity, parseQuantity } from '../../domain/quantity.js';
+import { formatQuantity, MAX_DECIMALS, parseQuantity } from '../../domain/quantity.js';
 import { EXPIRED_ON_RETURN } from '../../domain/reverse.js';
 import { settleOwedOf } from '../../jobs/swept-reads.js';
+import { percent as exactPercent } from '../../reports/values.js';
 import { asOfArchived, clientBalances, clientBalancesAsOf, clientStatement } from '../../services/balances.js';
 import { clientForecast, type ForecastView } from '../../services/forecast.js';
 import { UNDONE_BY_FREEZE } from '../../services/freeze.js';
@@ -38,6 +39,18 @@ export function shownRate(text: string, decimals: number): string {
   const [whole = '0', fraction = ''] = text.split('.');
   if (fraction.length <= places) return text;
   return formatQuantity(BigInt(whole + fraction.slice(0, places)) + (Number(fraction[places]) >= 5 ? 1n : 0n), places);
+}
+
+/**
+ * What is left of a balance in percent, as the reports count a share (one decimal, half up, exact): 13 of 1,000 is
+ * "1.3%", the figure beside the overview's "98.7% used" of the same balance, not a whole "1%".
+ */
+export function shareLeft(remaining: string, granted: string): number {
+  const scaled = (text: string) => {
+    const parsed = parseQuantity(text, MAX_DECIMALS, { allowZero: true, allowNegative: true });
+    return parsed.ok ? parsed.value : 0n;
+  };
+  return exactPercent(scaled(remaining), scaled(granted)) ?? 0;
 }
 
 /** "At 12 a day, runs out around <day>, N units will expire unused" (DOMAIN.md "As of / forecast"). */
@@ -355,7 +368,7 @@ ${clientCommerceLinks(ctx, client.id)}
         const left = Number(b.remaining);
         const label = t('clients.left_of', { remaining: n(b.remaining), granted: n(b.granted) });
         const bar = meter(left, held, { tone: leftTone(left, held), label });
-        const percent = held > 0 ? Math.round((left / held) * 100) : 0;
+        const percent = shareLeft(b.remaining, b.granted);
         return html`<tr>
         <td>${sourceWord(ctx, b.source)}</td>
         <td class="period">${range(fmt.date(b.valid_from), fmt.date(b.expires_at))}</td>
