@@ -349,9 +349,9 @@ describe.each(LOCALES)('the lists and the overview in %s show the API figures', 
     const [row = []] = nearly;
     expect(row[0]).toContain('alpha');
     expect(figures(row[3] ?? '', locale), 'left of granted').toEqual([sms.remaining, sms.granted].map(canonical));
-    // QA: "used" here is (granted − remaining) / granted: the 14 messages of an open hold count as used (98.7%),
-    // where the balances report's used_percent of the same balance is consumed / granted (97.3%), and
-    // GET /v1/clients/alpha/balances says consumed 973, held 14 of 1,000 — the page is left as it is
+    // "used or on hold" is (granted − remaining) / granted: the 14 messages of an open hold are gone for spending
+    // (98.7%), where the balances report's used_percent of the same balance is consumed / granted (97.3%), and
+    // GET /v1/clients/alpha/balances says consumed 973, held 14 of 1,000 — the page says which it counts
     const shownUsed = figures(/<\/svg>(.*?)<\/span>/s.exec(row[4] ?? '')?.[1] ?? '', locale);
     const granted = Number(sms.granted);
     expect(shownUsed, 'used').toEqual([
