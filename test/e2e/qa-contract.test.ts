@@ -1,0 +1,525 @@
+import { Queue } from 'bullmq';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awaitOutcome } from '../../src/commands/index.js';
+import { loadConfig } from '../../src/config.js';
+import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
+import { runCli } from '../helpers/cli.js';
+import { Receiver } from '../helpers/receiver.js';
+
+/**
+ * QA of /work/shared/design/API.md, sentence by sentence, against what the service answers over HTTP and in its
+ * queues. Each expectation names the API.md line it checks. README "Where this differs from the written contract"
+ * is taken as read (job ids with `|`, renewal/recharge balances naming the credit type by code, …).
+ * A `// QA:` note marks where the answer is not what API.md's words say and was kept (see the report of qa-contract).
+ */
+let app: TestApp;
+let slow: TestApp;
+let receiver: Receiver;
+beforeAll(async () => {
+  receiver = new Receiver();
+  await receiver.start();
+  app = await startTestApp({
+    roles: ['api', 'worker'],
+    now: '2027-01-01T00:00:00.000Z',
+    env: { ...NO_NIGHTLY_REPORTS, WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_BACKOFF_MS: '20' },
+  });
+  // no worker: every ?wait=true runs out of time; the SSRF guard on; a small rate limit on a frozen tick
+  slow = await startTestApp({
+    roles: ['api'],
+    now: '2027-01-01T00:00:00.000Z',
+    env: { WAIT_TIMEOUT_MS: '200', RATE_LIMIT_PER_MINUTE: '40' },
+    ticks: () => 1_000_000,
+  });
+}, 60_000);
+afterAll(async () => {
+  await app?.close();
+  await slow?.close();
+  receiver?.stop();
+});
+
+/** Every JSON body the main app answered, for the conventions checked over all of them at the end. */
+const seen: Array<{ what: string; body: unknown }> = [];
+const call = async (
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { key?: string | null; idem?: string } = {},
+) => {
+  const res = await app.request(method, path, {
+    ...(body === undefined ? {} : { body }),
+    ...(opts.key === undefined ? {} : { key: opts.key }),
+    ...(opts.idem ? { headers: { 'idempotency-key': opts.idem } } : {}),
+  });
+  if (res.body && typeof res.body === 'object') seen.push({ what: `${method} ${path}`, body: res.body });
+  return res;
+};
+const ok = async (method: string, path: string, body?: unknown, status = 200, idem?: string) => {
+  const res = await call(method, path, body, idem ? { idem } : {});
+  expect(res.status, `${method} ${path}: ${res.text}`).toBe(status);
+  return res.body;
+};
+const problem = (res: { status: number; headers: Headers; body: any }, status: number, code: string) => {
+  // API.md L9: errors are application/problem+json {type, title, status, detail, code, errors?}
+  expect(res.status, JSON.stringify(res.body)).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({ type: expect.any(String), title: expect.any(String), status, code });
+  expect(typeof res.body.detail).toBe('string');
+  // API.md L10: `errors` lists field problems for 422
+  if (code === 'validation_failed') expect(res.body.errors.length).toBeGreaterThan(0);
+};
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+/** The answer without its `replayed` flags (at any depth): a replay says it is one. */
+const stripReplayed = (b: unknown): unknown =>
+  JSON.parse(JSON.stringify(b, (key, value) => (key === 'replayed' ? undefined : value)));
+
+const ids = { sms: '', gb: '', pkg: '', client: '', sub: '', invoice: '', balance: '', consumption: '' };
+
+describe('API.md Conventions and Shapes', () => {
+  it('L4–L8, L34–L35: base path, auth, scopes, public and admin-only pages', async () => {
+    // API.md L4: base path /v1 — the same resource without it is not served
+    expect((await app.request('GET', '/credit-types')).status).toBe(404);
+    // API.md L6: no key → 401 unauthorized; a bad key too (L45)
+    problem(await call('GET', '/v1/credit-types', undefined, { key: null }), 401, 'unauthorized');
+    problem(await call('GET', '/v1/credit-types', undefined, { key: 'crd_nope' }), 401, 'unauthorized');
+    // API.md L6: wrong scope → 403 forbidden (a read key writing)
+    problem(
+      await call('POST', '/v1/clients', { external_ref: 'x', name: 'x' }, { key: app.keys.read }),
+      403,
+      'forbidden',
+    );
+    // API.md L7, L34: /healthz, /readyz, /openapi.json and /docs need no key
+    for (const path of ['/healthz', '/readyz', '/openapi.json', '/docs']) {
+      expect((await app.request('GET', path, { key: null })).status, path).toBe(200);
+    }
+    // API.md L34: /metrics needs a key
+    expect((await app.request('GET', '/metrics', { key: null })).status).toBe(401);
+    const metrics = await app.request('GET', '/metrics', { key: app.keys.read });
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(/^# (HELP|TYPE) /m);
+    // API.md L7–L8, L35: Bull Board and /ui need an admin key, HTTP Basic with any user name and the key as password
+    for (const path of ['/admin/queues', '/ui']) {
+      expect((await app.request('GET', path, { key: null })).status, path).toBe(401);
+      const basic = (user: string, key: string) => `Basic ${Buffer.from(`${user}:${key}`).toString('base64')}`;
+      const admin = await app.request('GET', path, {
+        key: null,
+        headers: { authorization: basic('whoever', app.keys.admin) },
+      });
+      expect(admin.status, path).toBeLessThan(400);
+      const write = await app.request('GET', path, {
+        key: null,
+        headers: { authorization: basic('x', app.keys.write) },
+      });
+      expect([401, 403], path).toContain(write.status);
+    }
+  });
+
+  it('L13, L16–L21, L14, L40–L42: catalog — 201 bare, 200 upsert, references by id or code, decimals', async () => {
+    // API.md L17: a creating POST answers 201 with the created object itself (not wrapped)
+    const sms = await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
+    expect(sms).toMatchObject({ code: 'sms', unit: 'message', decimals: 0 });
+    expect(sms.id).toMatch(UUID); // API.md L4: ids are UUIDs
+    const gb = await ok('POST', '/v1/credit-types', { code: 'gb', name: 'GB', unit: 'gb', decimals: 2 }, 201);
+    ids.sms = sms.id;
+    ids.gb = gb.id;
+    // API.md L42: unique code taken → 409 conflict
+    problem(await call('POST', '/v1/credit-types', { code: 'sms', name: 'S', unit: 'm' }), 409, 'conflict');
+    // API.md L40: out of range → 422 validation_failed with errors
+    problem(
+      await call('POST', '/v1/credit-types', { code: 'x', name: 'x', unit: 'm', decimals: 9 }),
+      422,
+      'validation_failed',
+    );
+    // API.md L40: a field missing → 422
+    problem(await call('POST', '/v1/credit-types', { code: 'y', name: 'y' }), 422, 'validation_failed');
+    // API.md L17: GET of one thing answers the bare object; L14: by id or by code
+    expect(await ok('GET', `/v1/credit-types/${sms.id}`)).toEqual(sms);
+    expect(await ok('GET', '/v1/credit-types/sms')).toEqual(sms);
+    // API.md L41: no such id/code → 404 not_found
+    problem(await call('GET', '/v1/credit-types/nope'), 404, 'not_found');
+    problem(await call('GET', '/v1/credit-types/00000000-0000-4000-8000-000000000000'), 404, 'not_found');
+    // API.md L52: PATCH /v1/credit-types/{id}
+    expect(await ok('PATCH', '/v1/credit-types/sms', { name: 'Texts' })).toMatchObject({ id: sms.id, name: 'Texts' });
+    // API.md L108: dimensions ≤ 5 keys on POST and PATCH
+    const six = ['a', 'b', 'c', 'd', 'e', 'f'];
+    problem(
+      await call('POST', '/v1/credit-types', { code: 'd6', name: 'd', unit: 'u', dimensions: six }),
+      422,
+      'validation_failed',
+    );
+    problem(await call('PATCH', '/v1/credit-types/sms', { dimensions: six }), 422, 'validation_failed');
+    expect(await ok('PATCH', '/v1/credit-types/sms', { dimensions: ['branch'] })).toMatchObject({
+      dimensions: ['branch'],
+    });
+
+    // API.md L53: packages with items, price, validity, rollover, recharge_price, priority
+    const pkg = await ok(
+      'POST',
+      '/v1/packages',
+      {
+        code: 'basic',
+        name: 'Basic',
+        price: 1000,
+        currency: 'USD',
+        validity: { count: 1, unit: 'month' },
+        // API.md L14: a credit type referenced by id or by code
+        items: [
+          { credit_type: sms.id, units: 100 },
+          { credit_type: 'gb', units: '2.50' },
+        ],
+        recharge_price: 500,
+        priority: 10,
+        max_freeze_days: 10,
+      },
+      201,
+    );
+    for (const field of ['items', 'price', 'validity', 'rollover', 'recharge_price', 'priority']) {
+      expect(pkg, field).toHaveProperty(field);
+    }
+    // API.md L19: quantities as decimal strings, trailing zeros trimmed ("2.5", "100")
+    expect(pkg.items.map((i: { units: string }) => i.units)).toEqual(['100', '2.5']);
+    // API.md L20: money as integers in minor units with its currency
+    expect(pkg).toMatchObject({ price: 1000, recharge_price: 500, currency: 'USD' });
+    // API.md L21: a credit type referenced inside another object is {id, code, ...}
+    expect(pkg.items[1].credit_type).toMatchObject({ id: gb.id, code: 'gb' });
+    // API.md L40: too many decimals → 422
+    const tooFine = { ...pkg, code: 'fine', items: [{ credit_type: 'gb', units: '1.005' }] };
+    problem(
+      await call('POST', '/v1/packages', {
+        code: 'fine',
+        name: 'F',
+        price: 1,
+        currency: 'USD',
+        validity: { count: 1, unit: 'month' },
+        items: tooFine.items,
+      }),
+      422,
+      'validation_failed',
+    );
+    expect(await ok('GET', '/v1/packages/basic')).toEqual(pkg);
+    expect(await ok('PATCH', `/v1/packages/${pkg.id}`, { priority: 10 })).toMatchObject({ id: pkg.id, priority: 10 });
+    ids.pkg = pkg.id;
+
+    // API.md L54: POST /v1/clients upserts by external_ref — 201 when new, L18: 200 when it finds the thing
+    const client = await ok('POST', '/v1/clients', { external_ref: 'acme', name: 'Acme' }, 201);
+    const again = await ok('POST', '/v1/clients', { external_ref: 'acme', name: 'Acme Ltd' }, 200);
+    expect(again).toMatchObject({ id: client.id, name: 'Acme Ltd' });
+    expect(await ok('GET', '/v1/clients/acme')).toMatchObject({ id: client.id });
+    expect(await ok('PATCH', '/v1/clients/acme', { name: 'Acme' })).toMatchObject({ id: client.id, name: 'Acme' });
+    ids.client = client.id;
+  });
+
+  it('L13: lists are paginated by cursor (limit ≤ 500, default 50)', async () => {
+    for (let i = 0; i < 51; i++) await ok('POST', '/v1/clients', { external_ref: `page-${i}`, name: 'P' }, 201);
+    // API.md L13: default limit 50, answer {data, next_cursor}
+    const first = await ok('GET', '/v1/clients');
+    expect(Object.keys(first).sort()).toEqual(['data', 'next_cursor']);
+    expect(first.data).toHaveLength(50);
+    expect(typeof first.next_cursor).toBe('string');
+    const second = await ok('GET', `/v1/clients?cursor=${encodeURIComponent(first.next_cursor)}`);
+    expect(second.data).toHaveLength(2);
+    expect(second.next_cursor).toBeNull();
+    const all = [...first.data, ...second.data].map((c: { id: string }) => c.id);
+    expect(new Set(all).size).toBe(52);
+    // API.md L13: ?limit= ≤ 500
+    expect((await ok('GET', '/v1/clients?limit=500')).data).toHaveLength(52);
+    problem(await call('GET', '/v1/clients?limit=501'), 422, 'validation_failed');
+    expect((await ok('GET', '/v1/clients?limit=1')).data).toHaveLength(1);
+    // the other lists of API.md answer the same envelope
+    for (const path of [
+      '/v1/credit-types',
+      '/v1/packages',
+      `/v1/subscriptions?client=acme`,
+      `/v1/invoices?client=acme`,
+      `/v1/consumptions?client=acme`,
+      `/v1/holds?client=acme`,
+      '/v1/reports',
+      '/v1/webhook-endpoints',
+      '/v1/events',
+      '/v1/clients/acme/statement',
+    ]) {
+      const body = await ok('GET', path);
+      expect(Object.keys(body).sort(), path).toEqual(['data', 'next_cursor']);
+    }
+  });
+});
+
+describe('API.md Resources', () => {
+  it('L11–L12: a creating POST honours Idempotency-Key (replay; another body → 409 idempotency_conflict)', async () => {
+    const creating: Array<[string, unknown, unknown]> = [
+      ['/v1/credit-types', { code: 'idem-ct', name: 'I', unit: 'u' }, { code: 'idem-ct2', name: 'I', unit: 'u' }],
+      ['/v1/clients', { external_ref: 'idem-c', name: 'I' }, { external_ref: 'idem-c', name: 'J' }],
+      ['/v1/subscriptions', { client: 'acme', package: 'basic' }, { client: 'acme', package: 'basic', price: 1 }],
+      ['/v1/reports', { type: 'subscriptions' }, { type: 'balances' }],
+      [
+        '/v1/webhook-endpoints',
+        { url: receiver.url, events: ['invoice.paid'] },
+        { url: receiver.url, events: ['invoice.voided'] },
+      ],
+    ];
+    for (const [path, body, other] of creating) {
+      const first = await call('POST', path, body, { idem: `k-${path}` });
+      expect(first.status, `${path}: ${first.text}`).toBeLessThan(300);
+      // API.md L11: same key + same body → the same response, replayed
+      const replay = await call('POST', path, body, { idem: `k-${path}` });
+      expect(replay.status, path).toBe(first.status);
+      expect(stripReplayed(replay.body), path).toEqual(stripReplayed(first.body));
+      // API.md L12: same key + another body → 409 idempotency_conflict
+      problem(await call('POST', path, other, { idem: `k-${path}` }), 409, 'idempotency_conflict');
+      if (path === '/v1/subscriptions') {
+        ids.sub = first.body.id;
+        ids.invoice = first.body.invoice.id;
+        ids.balance = first.body.balances[0].id;
+      }
+    }
+  });
+
+  it('L22–L23, L57–L59, L63, L105, L111: subscription, balances, adjustments, statement', async () => {
+    const sub = await ok('GET', `/v1/subscriptions/${ids.sub}`);
+    // API.md L57: 201 with balances and invoice (checked on the create above; GET L58: with balances)
+    expect(sub.balances.length).toBe(2);
+    // API.md L21: a client/package referenced inside another object is {id, external_ref|code, ...}
+    expect(sub.client).toMatchObject({ id: ids.client, external_ref: 'acme' });
+    expect(sub.package).toMatchObject({ id: ids.pkg, code: 'basic' });
+    // API.md L20: money with its currency
+    expect(sub).toMatchObject({ price: 1000, currency: 'USD' });
+    const invoice = await ok('GET', `/v1/invoices/${ids.invoice}`);
+    expect(invoice).toMatchObject({ total: 1000, currency: 'USD', client: { id: ids.client, external_ref: 'acme' } });
+    expect(Number.isInteger(invoice.lines[0].amount)).toBe(true);
+    // API.md L57: starts_at?, auto_renew?, price?, activation? accepted (by client id and package id, L14)
+    const later = await ok(
+      'POST',
+      '/v1/subscriptions',
+      {
+        client: ids.client,
+        package: ids.pkg,
+        starts_at: '2027-01-10T00:00:00.000Z',
+        auto_renew: true,
+        price: 900,
+        activation: 'immediate',
+      },
+      201,
+    );
+    expect(later).toMatchObject({ auto_renew: true, price: 900, current_period_start: '2027-01-10T00:00:00.000Z' });
+    expect(later.invoice).toMatchObject({ total: 900 });
+    // API.md L58: list filters client, package, status, expiring_before
+    const listed = await ok(
+      'GET',
+      `/v1/subscriptions?client=acme&package=basic&status=active&expiring_before=2027-02-02T00:00:00Z`,
+    );
+    expect(listed.data.map((s: { id: string }) => s.id)).toContain(ids.sub);
+    expect(listed.data[0].balances).toBeDefined();
+    expect((await ok('GET', '/v1/subscriptions?expiring_before=2027-01-15T00:00:00Z')).data).toEqual([]);
+    // API.md L59: PATCH auto_renew, price, auto_recharge
+    const patched = await ok('PATCH', `/v1/subscriptions/${later.id}`, {
+      auto_renew: false,
+      price: 800,
+      auto_recharge: { enabled: true, threshold_percent: 20, max_per_period: 2 },
+    });
+    expect(patched).toMatchObject({
+      auto_renew: false,
+      price: 800,
+      auto_recharge: { enabled: true, threshold_percent: 20, max_per_period: 2 },
+    });
+    await ok('POST', `/v1/subscriptions/${later.id}/cancel`, { at: 'now' });
+
+    // API.md L22–L23: {data: [{credit_type: {id, code, unit}, granted, consumed, remaining, expired, next_expiry,
+    // balances}]}, one row per credit type the client has held; L111: rows also carry held, unavailable, upcoming
+    const balances = await ok('GET', '/v1/clients/acme/balances');
+    expect(Object.keys(balances)).toEqual(['data']);
+    expect(balances.data.map((r: { credit_type: { code: string } }) => r.credit_type.code).sort()).toEqual([
+      'gb',
+      'sms',
+    ]);
+    for (const row of balances.data) {
+      expect(Object.keys(row.credit_type).sort()).toEqual(['code', 'id', 'unit']);
+      for (const f of [
+        'granted',
+        'consumed',
+        'remaining',
+        'expired',
+        'next_expiry',
+        'held',
+        'unavailable',
+        'upcoming',
+      ]) {
+        expect(row, f).toHaveProperty(f);
+      }
+      expect(Array.isArray(row.balances)).toBe(true);
+    }
+    const sms = balances.data.find((r: { credit_type: { code: string } }) => r.credit_type.code === 'sms');
+    // the second subscription's 100 were granted, then voided by its cancel
+    expect(sms).toMatchObject({ consumed: '0', remaining: '100', next_expiry: '2027-02-01T00:00:00.000Z' });
+
+    // API.md L63: POST /v1/balances/{id}/adjustments {delta, reason} → 201 with the ledger entry
+    const entry = await ok('POST', `/v1/balances/${ids.balance}/adjustments`, { delta: '5', reason: 'goodwill' }, 201);
+    expect(entry).toMatchObject({ kind: 'adjust', amount: '5', balance_id: ids.balance, reason: 'goodwill' });
+    problem(await call('POST', `/v1/balances/${ids.balance}/adjustments`, { delta: '1' }), 422, 'validation_failed');
+
+    // API.md L105: balances ?as_of= the same shape at that instant, from the ledger
+    const before = await ok('GET', `/v1/clients/acme/balances?as_of=${encodeURIComponent('2027-01-01T00:00:00.000Z')}`);
+    expect(Object.keys(before)).toEqual(['data']);
+    expect(Object.keys(before.data[0]).sort()).toEqual(Object.keys(balances.data[0]).sort());
+
+    // API.md L56: statement ?from=&to=&credit_type=, entries with remaining_after, oldest first
+    const statement = await ok(
+      'GET',
+      '/v1/clients/acme/statement?credit_type=sms&from=2026-12-01T00:00:00Z&to=2027-02-01T00:00:00Z',
+    );
+    const mine = statement.data.filter((e: { balance_id: string }) => e.balance_id === ids.balance);
+    expect(mine.map((e: { kind: string }) => e.kind)).toEqual(['grant', 'adjust']);
+    expect(mine.map((e: { remaining_after: string }) => e.remaining_after)).toEqual(['100', '105']);
+    const seqs = statement.data.map((e: { seq: string }) => Number(e.seq));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  });
+});
+
+describe('API.md consumptions, holds, quote', () => {
+  it('L24–L28, L64–L67: consumptions — 202 queued, ?wait=true 200 / 422, batch, list, reverse once', async () => {
+    const body = { client: 'acme', credit_type: 'gb', quantity: '1.5', idempotency_key: 'use-1' };
+    // API.md L64: 202 {id, status: "queued"}
+    const queued = await ok('POST', '/v1/consumptions', body, 202);
+    expect(queued).toEqual({ id: expect.stringMatching(UUID), status: 'queued' });
+    const done = await awaitOutcome(app.ctx, 'consume', `consume|${ids.client}|use-1`, { timeoutMs: 10_000 });
+    expect(done.state).toBe('completed');
+    // API.md L66: GET /v1/consumptions/{id}: status and allocations
+    const got = await ok('GET', `/v1/consumptions/${queued.id}`);
+    expect(got).toMatchObject({ id: queued.id, status: 'applied', quantity: '1.5', allocations: [{ amount: '1.5' }] });
+    // API.md L90: a job's return value is its result, the same JSON as the ?wait=true answer
+    const waited = await ok('POST', '/v1/consumptions?wait=true', {
+      ...body,
+      idempotency_key: 'use-2',
+      quantity: '0.5',
+    });
+    const job = await awaitOutcome(app.ctx, 'consume', `consume|${ids.client}|use-2`, { timeoutMs: 10_000 });
+    expect(stripReplayed((job as { value: Record<string, unknown> }).value)).toEqual(stripReplayed(waited));
+    // API.md L25: 200 {id, status, quantity, applied, shortfall, allocations, remaining}; remaining is the client's total
+    expect(waited).toMatchObject({
+      id: expect.stringMatching(UUID),
+      status: 'applied',
+      quantity: '0.5',
+      applied: '0.5',
+      shortfall: '0',
+      allocations: [{ amount: '0.5' }],
+      remaining: '0.5',
+    });
+    // API.md L66: GET /v1/consumptions?client=&idempotency_key=
+    const byKey = await ok('GET', '/v1/consumptions?client=acme&idempotency_key=use-2');
+    expect(byKey.data.map((c: { id: string }) => c.id)).toEqual([waited.id]);
+    // API.md L26, L44: mode=reject and short → 422 insufficient_balance with the same fields in the problem
+    const short = await call('POST', '/v1/consumptions?wait=true', {
+      ...body,
+      idempotency_key: 'use-3',
+      quantity: 9,
+      mode: 'reject',
+    });
+    problem(short, 422, 'insufficient_balance');
+    expect(short.body).toMatchObject({
+      quantity: '9',
+      applied: '0',
+      shortfall: '8.5',
+      allocations: [],
+      remaining: '0.5',
+    });
+    expect(short.body.id).toMatch(UUID);
+    // API.md L40: too many decimals → 422
+    problem(await call('POST', '/v1/consumptions', { ...body, quantity: '0.001' }), 422, 'validation_failed');
+    // API.md L67: reverse gives the units back, once
+    const rev = await ok('POST', `/v1/consumptions/${waited.id}/reverse?wait=true`);
+    expect(rev).toMatchObject({ status: 'reversed', returned: '0.5' });
+    const rev2 = await ok('POST', `/v1/consumptions/${waited.id}/reverse?wait=true`);
+    expect(stripReplayed(rev2)).toEqual(stripReplayed(rev));
+    expect(rev2.replayed).toBe(true);
+    // API.md L107: usage net of reversals: 1.5 used and kept, 0.5 used and given back
+    const usage = await ok('GET', '/v1/clients/acme/usage?credit_type=gb&group_by=day');
+    expect(usage.data).toEqual([{ key: '2027-01-01', quantity: '1.5' }]);
+
+    // API.md L65: batch: up to 1,000 → 202 with one id each
+    const items = [1, 2, 3].map((i) => ({
+      client: 'acme',
+      credit_type: 'sms',
+      quantity: 1,
+      idempotency_key: `b-${i}`,
+    }));
+    const batch = await ok('POST', '/v1/consumptions/batch', { items }, 202);
+    expect(batch.data).toHaveLength(3);
+    for (const d of batch.data) expect(d.id).toMatch(UUID);
+    const tooMany = Array.from({ length: 1001 }, (_, i) => ({ ...items[0], idempotency_key: `m-${i}` }));
+    problem(await call('POST', '/v1/consumptions/batch', { items: tooMany }), 422, 'validation_failed');
+    // API.md L113: consume-batch: one job, its id from the caller's batch key
+    const outcome = await awaitOutcome(app.ctx, 'consume-batch', `consume-batch|${batch.batch_key}`, {
+      timeoutMs: 10_000,
+    });
+    expect(outcome.state).toBe('completed');
+  });
+
+  it('L98–L102, L111–L112: quote writes nothing; holds, capture, release', async () => {
+    const before = await ok('GET', '/v1/clients/acme/statement?limit=500');
+    // API.md L98: quote, idempotency_key optional → 200 {would, quantity, applied, shortfall, allocations, remaining}
+    const quote = await ok('POST', '/v1/consumptions/quote', {
+      client: 'acme',
+      credit_type: 'sms',
+      quantity: 200,
+      mode: 'partial',
+    });
+    expect(quote).toMatchObject({ would: 'partial', quantity: '200', applied: '102', shortfall: '98' });
+    expect(quote.allocations[0]).toEqual({ balance_id: ids.balance, amount: '102', expires_at: expect.any(String) });
+    expect(quote.remaining).toBeDefined();
+    expect((await ok('GET', '/v1/clients/acme/statement?limit=500')).data).toEqual(before.data);
+    expect(
+      (await ok('POST', '/v1/consumptions/quote', { client: 'acme', credit_type: 'sms', quantity: 1 })).would,
+    ).toBe('apply');
+    const rejectQuote = { client: 'acme', credit_type: 'sms', quantity: 200, mode: 'reject' };
+    expect((await ok('POST', '/v1/consumptions/quote', rejectQuote)).would).toBe('reject');
+
+    // API.md L99: holds → 202 {id, status: "queued"}; ?wait=true → 200 {id, status: "held", quantity, allocations,
+    // expires_at, remaining}
+    const hold = { client: 'acme', credit_type: 'sms', quantity: 4, idempotency_key: 'h-1', expires_in_seconds: 600 };
+    const queued = await ok('POST', '/v1/holds', hold, 202);
+    expect(queued).toEqual({ id: expect.stringMatching(UUID), status: 'queued' });
+    const held = await ok('POST', '/v1/holds?wait=true', { ...hold, idempotency_key: 'h-2' });
+    expect(held).toMatchObject({
+      status: 'held',
+      quantity: '4',
+      allocations: [{ amount: '4' }],
+      expires_at: '2027-01-01T00:10:00.000Z',
+      remaining: expect.any(String),
+    });
+    problem(
+      await call('POST', '/v1/holds?wait=true', { ...hold, idempotency_key: 'h-3', quantity: 1000 }),
+      422,
+      'insufficient_balance',
+    );
+    // API.md L100: GET /v1/holds/{id}, GET /v1/holds?client=&status=
+    await awaitOutcome(app.ctx, 'hold', `hold|${ids.client}|h-1`, { timeoutMs: 10_000 });
+    expect(await ok('GET', `/v1/holds/${queued.id}`)).toMatchObject({ status: 'held' });
+    const listed = await ok('GET', '/v1/holds?client=acme&status=held');
+    expect(listed.data.map((h: { id: string }) => h.id).sort()).toEqual([queued.id, held.id].sort());
+    // API.md L111: balances rows carry held
+    const row = (await ok('GET', '/v1/clients/acme/balances')).data.find(
+      (r: { credit_type: { code: string } }) => r.credit_type.code === 'sms',
+    );
+    expect(row.held).toBe('8');
+    // API.md L101: capture {quantity?} ≤ held → 200 {hold, consumption}; again → same answer
+    problem(await call('POST', `/v1/holds/${held.id}/capture`, { quantity: 5 }), 422, 'validation_failed');
+    const captured = await ok('POST', `/v1/holds/${held.id}/capture`, { quantity: 3 });
+    expect(Object.keys(captured).sort()).toEqual(['consumption', 'hold']);
+    expect(captured.hold).toMatchObject({ id: held.id, status: 'captured' });
+    expect(captured.consumption).toMatchObject({ quantity: '3', status: 'applied' });
+    expect(stripReplayed(await ok('POST', `/v1/holds/${held.id}/capture`, { quantity: 3 }))).toEqual(
+      stripReplayed(captured),
+    );
+    // API.md L102: release → 200 the hold, status released; again → same answer
+    const released = await ok('POST', `/v1/holds/${queued.id}/release`);
+    expect(released).toMatchObject({ id: queued.id, status: 'released' });
+    expect(stripReplayed(await ok('POST', `/v1/holds/${queued.id}/release`))).toEqual(stripReplayed(released));
+    // API.md L101: capture after release → 409
+    problem(await call('POST', `/v1/holds/${queued.id}/capture`, {}), 409, 'conflict');
+    // API.md L111: ledger kinds add hold and release
+    const kinds = (await ok('GET', '/v1/clients/acme/statement?credit_type=sms&limit=500')).data.map(
+      (e: { kind: string }) => e.kind,
+    );
+    expect(kinds).toEqual(expect.arrayContaining(['hold', 'release']));
+  });
+});
