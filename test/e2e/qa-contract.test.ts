@@ -523,3 +523,372 @@ describe('API.md consumptions, holds, quote', () => {
     expect(kinds).toEqual(expect.arrayContaining(['hold', 'release']));
   });
 });
+
+describe('API.md renewals, recharges, reports, freeze, forecast', () => {
+  it('L31–L33, L42, L60–L62: renew and recharge (202 {job_id}, ?wait=true 200, Idempotency-Key), cancel', async () => {
+    const sub = await ok('POST', '/v1/subscriptions', { client: 'acme', package: 'basic' }, 201);
+    const oldBalance = sub.balances.find((b: { credit_type: { code: string } }) => b.credit_type.code === 'sms');
+    // API.md L60: renew enqueues a renewal job → 202 {job_id}
+    const queued = await ok('POST', `/v1/subscriptions/${sub.id}/renew`, undefined, 202);
+    expect(queued.job_id).toEqual(expect.any(String));
+    // API.md L60: ?wait=true → 200 with the result (the same period: the job already ran or runs once)
+    const renewed = await ok('POST', `/v1/subscriptions/${sub.id}/renew?wait=true`);
+    expect(renewed).toMatchObject({
+      status: 'renewed',
+      period_start: '2027-02-01T00:00:00.000Z',
+      period_end: '2027-03-01T00:00:00.000Z',
+      price: 1000,
+      currency: 'USD',
+    });
+    // API.md L31: the renewal moves current_period_start/end to the new period at once
+    expect(await ok('GET', `/v1/subscriptions/${sub.id}`)).toMatchObject({
+      current_period_start: '2027-02-01T00:00:00.000Z',
+      current_period_end: '2027-03-01T00:00:00.000Z',
+    });
+    // API.md L32: the previous period's balances stay usable until their own expires_at
+    const bal = await ok('GET', `/v1/balances/${oldBalance.id}`);
+    expect(bal).toMatchObject({ expires_at: '2027-02-01T00:00:00.000Z', availability: 'usable' });
+    // API.md L32–L33: renew and recharge honour Idempotency-Key like a creating POST
+    const r1 = await call('POST', `/v1/subscriptions/${sub.id}/renew?wait=true`, {}, { idem: 'renew-k' });
+    expect(r1.status, r1.text).toBe(200);
+    const r2 = await call('POST', `/v1/subscriptions/${sub.id}/renew?wait=true`, {}, { idem: 'renew-k' });
+    expect(stripReplayed(r2.body)).toEqual(stripReplayed(r1.body));
+    problem(
+      await call('POST', `/v1/subscriptions/${sub.id}/renew`, { apply_package_changes: true }, { idem: 'renew-k' }),
+      409,
+      'idempotency_conflict',
+    );
+    // API.md L61: recharge {items?, price?}; ?wait=true as above
+    const body = { items: [{ credit_type: 'sms', units: 10 }], price: 250 };
+    const rc1 = await call('POST', `/v1/subscriptions/${sub.id}/recharge?wait=true`, body, { idem: 'rc-k' });
+    expect(rc1.status, rc1.text).toBe(200);
+    expect(rc1.body).toMatchObject({ status: 'recharged', price: 250, currency: 'USD', balances: [{ granted: '10' }] });
+    const rc2 = await call('POST', `/v1/subscriptions/${sub.id}/recharge?wait=true`, body, { idem: 'rc-k' });
+    expect(stripReplayed(rc2.body)).toEqual(stripReplayed(rc1.body));
+    problem(
+      await call('POST', `/v1/subscriptions/${sub.id}/recharge`, { ...body, price: 1 }, { idem: 'rc-k' }),
+      409,
+      'idempotency_conflict',
+    );
+    expect((await ok('POST', `/v1/subscriptions/${sub.id}/recharge`, {}, 202)).job_id).toEqual(expect.any(String));
+    // API.md L62: cancel {at: "now"|"period_end"}
+    const atEnd = await ok('POST', `/v1/subscriptions/${sub.id}/cancel`, { at: 'period_end' });
+    expect(atEnd).toMatchObject({ cancel_at_period_end: true });
+    problem(await call('POST', `/v1/subscriptions/${sub.id}/cancel`, { at: 'someday' }), 422, 'validation_failed');
+    const now = await ok('POST', `/v1/subscriptions/${sub.id}/cancel`, { at: 'now' });
+    expect(now).toMatchObject({ status: 'cancelled' });
+    // API.md L42: renew a cancelled subscription → 409 conflict
+    problem(await call('POST', `/v1/subscriptions/${sub.id}/renew`), 409, 'conflict');
+  });
+
+  it('L29–L30, L69: reports — 202 {id, status}; params optional, the default range the last 30 days to now', async () => {
+    const run = await ok('POST', '/v1/reports', { type: 'renewals', format: 'json' }, 202);
+    expect(run).toEqual({ id: expect.stringMatching(UUID), status: 'queued' });
+    const done = await awaitOutcome(app.ctx, 'generate', `report|${run.id}`, { timeoutMs: 15_000 });
+    expect(done.state).toBe('completed');
+    const got = await ok('GET', `/v1/reports/${run.id}`);
+    expect(got).toMatchObject({ id: run.id, status: 'done' });
+    // API.md L30: the default range is the last 30 days up to and including now (now: 2027-01-01T00:00Z)
+    expect(got.params.from).toBe('2026-12-02T00:00:00.000Z');
+    expect(new Date(got.params.to).getTime()).toBeGreaterThanOrEqual(Date.parse('2027-01-01T00:00:00.000Z'));
+    expect(new Date(got.params.to).getTime()).toBeLessThanOrEqual(Date.parse('2027-01-02T00:00:00.000Z'));
+    const download = await app.request('GET', `/v1/reports/${run.id}/download`);
+    expect(download.status).toBe(200);
+  });
+
+  it('L103–L104, L106, L111, L114: freeze and unfreeze; forecast', async () => {
+    await ok('POST', '/v1/clients', { external_ref: 'frosty', name: 'F' }, 201);
+    const sub = await ok('POST', '/v1/subscriptions', { client: 'frosty', package: 'basic' }, 201);
+    // API.md L106: forecast {credit_type, remaining, burn_per_day, days_until_empty, empty_on, expiring_unused};
+    // days_until_empty/empty_on null when burn is 0
+    const forecast = await ok('GET', '/v1/clients/frosty/forecast?credit_type=sms&window_days=30');
+    expect(forecast).toMatchObject({
+      credit_type: { code: 'sms' },
+      remaining: '100',
+      burn_per_day: '0',
+      days_until_empty: null,
+      empty_on: null,
+    });
+    expect(forecast.expiring_unused).toEqual([
+      { balance_id: sub.balances[0].id, expires_at: '2027-02-01T00:00:00.000Z', units: '100' },
+    ]);
+    // API.md L103: beyond max_freeze_days (10) → 422
+    problem(await call('POST', `/v1/subscriptions/${sub.id}/freeze`, { days: 11 }), 422, 'validation_failed');
+    // API.md L103: {until?, days?} → 200 subscription status frozen, frozen_until
+    const frozen = await ok('POST', `/v1/subscriptions/${sub.id}/freeze`, { until: '2027-01-05T00:00:00.000Z' });
+    expect(frozen).toMatchObject({ id: sub.id, status: 'frozen', frozen_until: '2027-01-05T00:00:00.000Z' });
+    // API.md L111: a frozen subscription's balances count as unavailable
+    const row = (await ok('GET', '/v1/clients/frosty/balances')).data[0];
+    expect(row.unavailable).not.toBe('0');
+  });
+});
+
+describe('API.md jobs, events, webhooks, documents', () => {
+  it('L70, L90–L93, L109, L114, L116–L118: events list and Standard Webhooks deliveries', async () => {
+    const endpoint = await ok('POST', '/v1/webhook-endpoints', { url: receiver.url, events: ['invoice.paid'] }, 201);
+    // API.md L117: secret whsec_<base64>
+    expect(endpoint.secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
+    const count = receiver.received.length;
+    await ok('POST', `/v1/invoices/${ids.invoice}/pay`, {});
+    // API.md L68: void a paid invoice → 409 conflict
+    problem(await call('POST', `/v1/invoices/${ids.invoice}/void`, {}), 409, 'conflict');
+    // the endpoint made in the idempotency check above listens for invoice.paid too, with its own secret
+    await receiver.until(count + 2);
+    const mine = receiver.received.slice(count).filter((r) => {
+      try {
+        new Webhook(endpoint.secret).verify(r.body, r.headers as Record<string, string>);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(mine).toHaveLength(1);
+    const got = mine[0];
+    if (!got) throw new Error('no delivery');
+    // API.md L116–L117: headers webhook-id, webhook-timestamp, webhook-signature v1,<base64>; standardwebhooks verifies
+    expect(got.headers['webhook-id']).toEqual(expect.any(String));
+    expect(got.headers['webhook-timestamp']).toMatch(/^\d+$/);
+    expect(got.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
+    const payload = new Webhook(endpoint.secret).verify(got.body, got.headers as Record<string, string>) as {
+      type: string;
+    };
+    expect(payload.type).toBe('invoice.paid');
+    // API.md L70: DELETE /v1/webhook-endpoints/{id}
+    expect((await app.request('DELETE', `/v1/webhook-endpoints/${endpoint.id}`)).status).toBe(204);
+
+    // API.md L109: GET /v1/events?type=&after= — the outbox as a list (cursor)
+    const paid = await ok('GET', '/v1/events?type=invoice.paid');
+    expect(paid.data.map((e: { type: string }) => e.type)).toEqual(['invoice.paid']);
+    const page1 = await ok('GET', '/v1/events?limit=2');
+    const page2 = await ok('GET', `/v1/events?limit=2&after=${encodeURIComponent(page1.next_cursor)}`);
+    expect(page2.data[0].seq).not.toBe(page1.data[1].seq);
+    expect(Number(page2.data[0].seq)).toBeGreaterThan(Number(page1.data[1].seq));
+    // API.md L91–L93, L114: the events written so far are among the contract's (README lists the extras)
+    const all: string[] = [];
+    for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+      const q: string = cursor ? `&after=${encodeURIComponent(cursor)}` : '';
+      const page: { data: Array<{ type: string }>; next_cursor: string | null } = await ok(
+        'GET',
+        `/v1/events?limit=500${q}`,
+      );
+      all.push(...page.data.map((e) => e.type));
+      cursor = page.data.length ? page.next_cursor : null;
+    }
+    const contract = [
+      'subscription.created',
+      'subscription.renewed',
+      'subscription.recharged',
+      'subscription.expired',
+      'subscription.cancelled',
+      'balance.low',
+      'balance.depleted',
+      'balance.expired',
+      'consumption.rejected',
+      'invoice.created',
+      'invoice.paid',
+      'invoice.voided',
+      'report.ready',
+      'hold.expired',
+      'subscription.frozen',
+      'subscription.unfrozen',
+    ];
+    const readmeExtras = [
+      'subscription.updated',
+      'subscription.cancel_scheduled',
+      'subscription.activated',
+      'subscription.suspended',
+      'subscription.resumed',
+      'balance.expiring_soon',
+      'balance.adjusted',
+      'consumption.reversed',
+    ];
+    const types = new Set(all);
+    for (const t of [
+      'subscription.created',
+      'subscription.renewed',
+      'subscription.recharged',
+      'subscription.cancelled',
+      'subscription.frozen',
+      'consumption.rejected',
+      'invoice.created',
+      'invoice.paid',
+      'invoice.voided',
+      'report.ready',
+    ]) {
+      expect(types.has(t), t).toBe(true);
+    }
+    const unlisted = [...types].filter((t) => !contract.includes(t) && !readmeExtras.includes(t));
+    // QA: API.md L91–L93 and README list no other event; what else appears is reported
+    expect(unlisted).toEqual([]);
+  });
+
+  it('L75–L89, L112–L113: queues, job names, data validated by the worker', async () => {
+    // API.md L75: BULL_PREFIX default {credits}; API.md L24: WAIT_TIMEOUT_MS default 5,000
+    const defaults = loadConfig({});
+    expect(defaults.BULL_PREFIX).toBe('{credits}');
+    expect(defaults.WAIT_TIMEOUT_MS).toBe(5000);
+    const expected: Record<string, string[]> = {
+      consumption: ['consume', 'reverse', 'hold', 'capture', 'release', 'consume-batch'],
+      recharge: ['recharge'],
+      renewal: ['renew'],
+      maintenance: ['expire', 'verify', 'notify', 'cleanup'],
+      reports: ['generate'],
+      webhooks: ['deliver'],
+    };
+    const queues = Object.keys(expected).map(
+      (name) => new Queue(name, { connection: app.ctx.redis, prefix: app.prefix }),
+    );
+    try {
+      for (const queue of queues) {
+        const jobs = await queue.getJobs(['completed', 'failed', 'waiting', 'active', 'delayed']);
+        // API.md L80–L88: each queue holds only its jobs' names
+        for (const job of jobs) expect(expected[queue.name], `${queue.name}: ${job.name}`).toContain(job.name);
+      }
+      const consumption = queues[0];
+      if (!consumption) throw new Error('no queue');
+      // API.md L76: a producer may push; the job's data is the HTTP body (L82: consume, consumption body)
+      // occurred_at given: a pushed job without it is dated by its enqueue time (the wall clock, not the test's)
+      const body = {
+        client: 'acme',
+        credit_type: 'sms',
+        quantity: 1,
+        idempotency_key: 'pushed-1',
+        occurred_at: '2027-01-01T00:00:00.000Z',
+      };
+      const pushed = await consumption.add('consume', body, { jobId: `consume|${ids.client}|pushed-1` });
+      const outcome = await awaitOutcome(app.ctx, 'consume', pushed.id ?? '', { timeoutMs: 10_000 });
+      expect(outcome, JSON.stringify(outcome)).toMatchObject({
+        state: 'completed',
+        value: { status: 'applied', quantity: '1' },
+      });
+      // API.md L77: an invalid job fails at once, without retries, with validation_failed in its reason
+      const bad = await consumption.add(
+        'consume',
+        { client: 'acme', quantity: 'lots' },
+        { attempts: 3, jobId: 'bad-1' },
+      );
+      const failed = await awaitOutcome(app.ctx, 'consume', bad.id ?? '', { timeoutMs: 10_000 });
+      expect(failed).toMatchObject({ state: 'failed', failure: { code: 'validation_failed' } });
+      const job = await consumption.getJob('bad-1');
+      expect(job?.attemptsMade).toBe(1);
+      expect(job?.failedReason).toContain('validation_failed');
+    } finally {
+      for (const q of queues) await q.close();
+    }
+  });
+
+  it('L36, L72: the CLI prints a new key alone on its last line; the OpenAPI 3.1 document lists every path', async () => {
+    const cli = await runCli(app, 'keys', 'create', '--scope', 'read');
+    expect(cli.code, cli.stderr).toBe(0);
+    const last = cli.stdout.trimEnd().split('\n').at(-1) ?? '';
+    expect(last).toMatch(/^\S+$/);
+    expect((await app.request('GET', '/v1/credit-types', { key: last })).status).toBe(200);
+    // API.md L72: the OpenAPI 3.1 document of all of the above
+    const doc = (await app.request('GET', '/openapi.json', { key: null })).body;
+    expect(doc.openapi).toMatch(/^3\.1\./);
+    const paths: Array<[string, string]> = [
+      ['post', '/v1/credit-types'],
+      ['get', '/v1/credit-types'],
+      ['get', '/v1/credit-types/{id}'],
+      ['patch', '/v1/credit-types/{id}'],
+      ['post', '/v1/packages'],
+      ['get', '/v1/packages'],
+      ['get', '/v1/packages/{id}'],
+      ['patch', '/v1/packages/{id}'],
+      ['post', '/v1/clients'],
+      ['get', '/v1/clients'],
+      ['get', '/v1/clients/{id}'],
+      ['patch', '/v1/clients/{id}'],
+      ['get', '/v1/clients/{id}/balances'],
+      ['get', '/v1/clients/{id}/statement'],
+      ['get', '/v1/clients/{id}/forecast'],
+      ['get', '/v1/clients/{id}/usage'],
+      ['post', '/v1/subscriptions'],
+      ['get', '/v1/subscriptions'],
+      ['get', '/v1/subscriptions/{id}'],
+      ['patch', '/v1/subscriptions/{id}'],
+      ['post', '/v1/subscriptions/{id}/renew'],
+      ['post', '/v1/subscriptions/{id}/recharge'],
+      ['post', '/v1/subscriptions/{id}/cancel'],
+      ['post', '/v1/subscriptions/{id}/freeze'],
+      ['post', '/v1/subscriptions/{id}/unfreeze'],
+      ['post', '/v1/balances/{id}/adjustments'],
+      ['post', '/v1/consumptions'],
+      ['post', '/v1/consumptions/batch'],
+      ['post', '/v1/consumptions/quote'],
+      ['get', '/v1/consumptions/{id}'],
+      ['get', '/v1/consumptions'],
+      ['post', '/v1/consumptions/{id}/reverse'],
+      ['post', '/v1/holds'],
+      ['get', '/v1/holds'],
+      ['get', '/v1/holds/{id}'],
+      ['post', '/v1/holds/{id}/capture'],
+      ['post', '/v1/holds/{id}/release'],
+      ['get', '/v1/invoices'],
+      ['get', '/v1/invoices/{id}'],
+      ['post', '/v1/invoices/{id}/pay'],
+      ['post', '/v1/invoices/{id}/void'],
+      ['post', '/v1/reports'],
+      ['get', '/v1/reports/{id}'],
+      ['get', '/v1/reports/{id}/download'],
+      ['post', '/v1/webhook-endpoints'],
+      ['get', '/v1/webhook-endpoints'],
+      ['delete', '/v1/webhook-endpoints/{id}'],
+      ['get', '/v1/events'],
+      ['get', '/healthz'],
+      ['get', '/readyz'],
+      ['get', '/metrics'],
+    ];
+    const missing = paths.filter(([method, path]) => !doc.paths[path]?.[method]).map(([m, p]) => `${m} ${p}`);
+    expect(missing).toEqual([]);
+  }, 30_000);
+});
+
+describe('API.md ?wait=true past the wait, SSRF guard, rate limit (an API without workers)', () => {
+  it('L24–L28, L45–L46, L99, L118: 202 queued past WAIT_TIMEOUT_MS; private webhook URLs 422; 429', async () => {
+    const req = (method: string, path: string, body?: unknown) =>
+      slow.request(method, path, body === undefined ? {} : { body });
+    expect((await req('POST', '/v1/credit-types', { code: 'sms', name: 'S', unit: 'm' })).status).toBe(201);
+    const pkgBody = {
+      code: 'p',
+      name: 'P',
+      price: 100,
+      currency: 'EUR',
+      validity: { count: 1, unit: 'month' },
+      items: [{ credit_type: 'sms', units: 10 }],
+    };
+    expect((await req('POST', '/v1/packages', pkgBody)).status).toBe(201);
+    expect((await req('POST', '/v1/clients', { external_ref: 'c', name: 'C' })).status).toBe(201);
+    const sub = await req('POST', '/v1/subscriptions', { client: 'c', package: 'p' });
+    expect(sub.status).toBe(201);
+    // API.md L27: past the wait it answers 202 {id, status: "queued"}; the caller polls GET /v1/consumptions/{id}
+    const use = { client: 'c', credit_type: 'sms', quantity: 1, idempotency_key: 'w-1' };
+    const late = await req('POST', '/v1/consumptions?wait=true', use);
+    expect(late.status, late.text).toBe(202);
+    expect(late.body).toEqual({ id: expect.stringMatching(UUID), status: 'queued' });
+    const polled = await req('GET', `/v1/consumptions/${late.body.id}`);
+    expect(polled.status, polled.text).toBe(200);
+    expect(polled.body).toMatchObject({ id: late.body.id, status: 'queued' });
+    // API.md L27–L28: the same holds for every ?wait=true (holds: L99)
+    const hold = await req('POST', '/v1/holds?wait=true', { ...use, idempotency_key: 'w-2' });
+    expect(hold.status).toBe(202);
+    expect(hold.body).toEqual({ id: expect.stringMatching(UUID), status: 'queued' });
+    // renew's own 202 is {job_id, status} (API.md L60)
+    const renew = await req('POST', `/v1/subscriptions/${sub.body.id}/renew?wait=true`);
+    expect(renew.status).toBe(202);
+    expect(renew.body).toEqual({ job_id: expect.any(String), status: 'queued' });
+    // API.md L118: loopback, private, link-local or metadata addresses refused (422)
+    for (const url of ['http://127.0.0.1/h', 'http://10.1.2.3/h', 'http://169.254.169.254/latest', 'http://[::1]/h']) {
+      const res = await req('POST', '/v1/webhook-endpoints', { url, events: ['invoice.paid'] });
+      problem(res, 422, 'validation_failed');
+    }
+    // API.md L46: too many requests → 429 rate_limited (RATE_LIMIT_PER_MINUTE 40, the tick held still)
+    let limited: Awaited<ReturnType<typeof req>> | undefined;
+    for (let i = 0; i < 60 && !limited; i++) {
+      const res = await req('GET', '/v1/credit-types');
+      if (res.status === 429) limited = res;
+    }
+    if (!limited) throw new Error('never limited');
+    problem(limited, 429, 'rate_limited');
+  });
+});
