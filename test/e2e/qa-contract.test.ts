@@ -247,11 +247,17 @@ describe('API.md Conventions and Shapes', () => {
 
 describe('API.md Resources', () => {
   it('L11–L12: a creating POST honours Idempotency-Key (replay; another body → 409 idempotency_conflict)', async () => {
+    const idemItems = [{ credit_type: 'gb', units: 1 }];
     const creating: Array<[string, unknown, unknown]> = [
       ['/v1/credit-types', { code: 'idem-ct', name: 'I', unit: 'u' }, { code: 'idem-ct2', name: 'I', unit: 'u' }],
       ['/v1/clients', { external_ref: 'idem-c', name: 'I' }, { external_ref: 'idem-c', name: 'J' }],
       ['/v1/subscriptions', { client: 'acme', package: 'basic' }, { client: 'acme', package: 'basic', price: 1 }],
       ['/v1/reports', { type: 'subscriptions' }, { type: 'balances' }],
+      [
+        '/v1/packages',
+        { code: 'idem-p', name: 'I', price: 1, currency: 'USD', validity: { count: 1, unit: 'day' }, items: idemItems },
+        { code: 'idem-p', name: 'J', price: 1, currency: 'USD', validity: { count: 1, unit: 'day' }, items: idemItems },
+      ],
       [
         '/v1/webhook-endpoints',
         { url: receiver.url, events: ['invoice.paid'] },
@@ -273,6 +279,19 @@ describe('API.md Resources', () => {
         ids.balance = first.body.balances[0].id;
       }
     }
+    // API.md L63 with L11: an adjustment creates a ledger entry
+    const adjust = `/v1/balances/${ids.balance}/adjustments`;
+    const first = await call('POST', adjust, { delta: '1', reason: 'idem' }, { idem: 'k-adjust' });
+    expect(first.status, first.text).toBe(201);
+    const replay = await call('POST', adjust, { delta: '1', reason: 'idem' }, { idem: 'k-adjust' });
+    expect(replay.status).toBe(201);
+    expect(stripReplayed(replay.body)).toEqual(stripReplayed(first.body));
+    problem(
+      await call('POST', adjust, { delta: '2', reason: 'idem' }, { idem: 'k-adjust' }),
+      409,
+      'idempotency_conflict',
+    );
+    await ok('POST', adjust, { delta: '-1', reason: 'idem undone' }, 201);
   });
 
   it('L22–L23, L57–L59, L63, L105, L111: subscription, balances, adjustments, statement', async () => {
@@ -368,8 +387,8 @@ describe('API.md Resources', () => {
       '/v1/clients/acme/statement?credit_type=sms&from=2026-12-01T00:00:00Z&to=2027-02-01T00:00:00Z',
     );
     const mine = statement.data.filter((e: { balance_id: string }) => e.balance_id === ids.balance);
-    expect(mine.map((e: { kind: string }) => e.kind)).toEqual(['grant', 'adjust']);
-    expect(mine.map((e: { remaining_after: string }) => e.remaining_after)).toEqual(['100', '105']);
+    expect(mine.map((e: { kind: string }) => e.kind)).toEqual(['grant', 'adjust', 'adjust', 'adjust']);
+    expect(mine.map((e: { remaining_after: string }) => e.remaining_after)).toEqual(['100', '101', '100', '105']);
     const seqs = statement.data.map((e: { seq: string }) => Number(e.seq));
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   });
@@ -454,6 +473,41 @@ describe('API.md consumptions, holds, quote', () => {
     expect(outcome.state).toBe('completed');
   });
 
+  it('L40, L64, L68, L101, L107: optional and mistyped fields, capture default, void, usage', async () => {
+    // API.md L40: a field mistyped → 422
+    const base = { client: 'acme', credit_type: 'sms', idempotency_key: 'opt-1' };
+    problem(await call('POST', '/v1/consumptions', { ...base, quantity: true }), 422, 'validation_failed');
+    problem(await call('POST', '/v1/consumptions', { ...base, quantity: 1, mode: 'maybe' }), 422, 'validation_failed');
+    // API.md L64: occurred_at?, reference?, metadata? accepted and kept
+    const used = await ok('POST', '/v1/consumptions?wait=true', {
+      ...base,
+      quantity: 2,
+      occurred_at: '2027-01-01T00:00:00.000Z',
+      reference: 'call-42',
+      metadata: { branch: 'north' },
+    });
+    expect(used).toMatchObject({ status: 'applied', occurred_at: '2027-01-01T00:00:00.000Z' });
+    expect(await ok('GET', `/v1/consumptions/${used.id}`)).toMatchObject({
+      reference: 'call-42',
+      metadata: { branch: 'north' },
+    });
+    // API.md L107: usage grouped by a dimension the credit type declares (sms: branch), net of reversals
+    const byBranch = await ok(
+      'GET',
+      '/v1/clients/acme/usage?credit_type=sms&group_by=branch&from=2026-12-01T00:00:00Z&to=2027-01-02T00:00:00Z',
+    );
+    expect(byBranch.data).toContainEqual({ key: 'north', quantity: '2' });
+    // API.md L101: capture {quantity?} default all
+    const hold = await ok('POST', '/v1/holds?wait=true', { ...base, idempotency_key: 'opt-h', quantity: 2 });
+    const captured = await ok('POST', `/v1/holds/${hold.id}/capture`, {});
+    expect(captured.consumption).toMatchObject({ quantity: '2' });
+    // API.md L68: void an issued invoice
+    const sub = await ok('POST', '/v1/subscriptions', { client: 'acme', package: 'basic' }, 201);
+    const voided = await ok('POST', `/v1/invoices/${sub.invoice.id}/void`, {});
+    expect(voided).toMatchObject({ id: sub.invoice.id, status: 'void' });
+    await ok('POST', `/v1/subscriptions/${sub.id}/cancel`, { at: 'now' });
+  });
+
   it('L98–L102, L111–L112: quote writes nothing; holds, capture, release', async () => {
     const before = await ok('GET', '/v1/clients/acme/statement?limit=500');
     // API.md L98: quote, idempotency_key optional → 200 {would, quantity, applied, shortfall, allocations, remaining}
@@ -463,8 +517,9 @@ describe('API.md consumptions, holds, quote', () => {
       quantity: 200,
       mode: 'partial',
     });
-    expect(quote).toMatchObject({ would: 'partial', quantity: '200', applied: '102', shortfall: '98' });
-    expect(quote.allocations[0]).toEqual({ balance_id: ids.balance, amount: '102', expires_at: expect.any(String) });
+    // sms left: 100 granted + 5 adjusted - 3 (batch) - 4 (the optional-fields case above)
+    expect(quote).toMatchObject({ would: 'partial', quantity: '200', applied: '98', shortfall: '102' });
+    expect(quote.allocations[0]).toEqual({ balance_id: ids.balance, amount: '98', expires_at: expect.any(String) });
     expect(quote.remaining).toBeDefined();
     expect((await ok('GET', '/v1/clients/acme/statement?limit=500')).data).toEqual(before.data);
     expect(
