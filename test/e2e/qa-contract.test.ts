@@ -83,6 +83,10 @@ describe('API.md Conventions and Shapes', () => {
     // API.md L6: no key → 401 unauthorized; a bad key too (L45)
     problem(await call('GET', '/v1/credit-types', undefined, { key: null }), 401, 'unauthorized');
     problem(await call('GET', '/v1/credit-types', undefined, { key: 'crd_nope' }), 401, 'unauthorized');
+    // API.md L5: keys are stored hashed — no column of api_keys holds a key as given
+    const stored = JSON.stringify(await app.database.db('api_keys').select('*'));
+    for (const key of Object.values(app.keys)) expect(stored).not.toContain(key);
+    expect(stored).not.toContain(app.keys.admin.slice(4, 24));
     // API.md L6: wrong scope → 403 forbidden (a read key writing)
     problem(
       await call('POST', '/v1/clients', { external_ref: 'x', name: 'x' }, { key: app.keys.read }),
