@@ -234,6 +234,8 @@ function settingsEvents(
     (key) => canonicalJson(old[key]) !== canonicalJson(next[key]) && !(scheduled && key === 'cancel_at_period_end'),
   );
   if (changed.length > 0) {
+    // money goes out with its currency (API.md "Shapes"): a price changed is named with the subscription's
+    const money = (row: SubscriptionRow) => (changed.includes('price') ? { currency: row.currency } : {});
     events.push({
       type: 'subscription.updated',
       clientId: after.client_id,
@@ -241,8 +243,8 @@ function settingsEvents(
       data: {
         subscription_id: after.id,
         client_id: after.client_id,
-        changes: Object.fromEntries(changed.map((key) => [key, next[key]])),
-        previous: Object.fromEntries(changed.map((key) => [key, old[key]])),
+        changes: { ...Object.fromEntries(changed.map((key) => [key, next[key]])), ...money(after) },
+        previous: { ...Object.fromEntries(changed.map((key) => [key, old[key]])), ...money(before) },
       },
     });
   }

@@ -386,12 +386,14 @@ describe('every subscription change has an event', () => {
           client_external_ref: client.external_ref,
           changes: {
             price: 700,
+            currency: 'USD',
             price_source: 'subscription',
             auto_renew: true,
             auto_recharge: { enabled: false, threshold_percent: 10, max_per_period: 3 },
           },
           previous: {
             price: 1000,
+            currency: 'USD',
             price_source: 'package',
             auto_renew: false,
             auto_recharge: { enabled: false, threshold_percent: 10, max_per_period: 1 },
@@ -408,8 +410,8 @@ describe('every subscription change has an event', () => {
           subscription_id: sub.id,
           client_id: client.id,
           client_external_ref: client.external_ref,
-          changes: { price: 1000, price_source: 'package' },
-          previous: { price: 700, price_source: 'subscription' },
+          changes: { price: 1000, currency: 'USD', price_source: 'package' },
+          previous: { price: 700, currency: 'USD', price_source: 'subscription' },
         },
       ]);
     },

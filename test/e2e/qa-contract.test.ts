@@ -1060,12 +1060,10 @@ describe('API.md L4 and L19–L21 over every answer above', () => {
       }
     };
     for (const s of seen) walk(s.what, s.body, '');
-    // QA: API.md L20 says money goes out with its currency; subscription.updated (a README extra event) names a
-    // changed price in `changes`/`previous` with no currency anywhere in the event. Adding one would change the
-    // event data test/e2e/lifecycle-edges.test.ts asserts exactly and the events already stored, so it is kept.
+    // API.md L20: money goes out with its currency — subscription.updated names a changed price with it too
     const updatedPrice =
       /^GET \/v1\/events\S* \.data\[\d+\]\.data\.(changes|previous)\.price: money without its currency$/;
-    expect(problems.filter((p) => updatedPrice.test(p)).length).toBeGreaterThan(0);
+    expect(problems.filter((p) => updatedPrice.test(p))).toEqual([]);
     // QA: API.md L4 says snake_case fields; the admin nightly run (and POST /v1/admin/verify) answer `violationCount`.
     // Routes outside API.md's table, but under /v1. Kept: test/e2e/admin.test.ts and nightly.test.ts assert it, the
     // nightly runs store it in their report (src/db/repositories/backlog.ts reads report->'verify'->>'violationCount').
