@@ -5,7 +5,7 @@ import { subscriptionsQuery } from '../../src/reports/subscriptions.js';
 import type { ReportRow } from '../../src/reports/types.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
-import { download, jsonRows, parseCsv, runReport, UTF8_BOM_BYTES } from '../helpers/reports.js';
+import { reportInBothFormats } from '../helpers/reports.js';
 
 /**
  * QA of the report figures against a history worked out by hand, over HTTP with a moved clock, in America/New_York
@@ -146,20 +146,8 @@ afterAll(async () => {
   await closeVerified(app);
 });
 
-/** A report in JSON and in CSV: the CSV (BOM first) has the JSON rows' keys as header and their values as text. */
-async function both(type: string, params: Record<string, unknown> = {}) {
-  const { rows } = await jsonRows(app, { type, params });
-  const csvRun = await runReport(app, { type, params, format: 'csv' });
-  expect(csvRun.status, csvRun.error ?? '').toBe('done');
-  const file = await download(app, csvRun.id);
-  expect(file.bytes.subarray(0, 3)).toEqual(UTF8_BOM_BYTES);
-  const csv = parseCsv(file.text);
-  const header = csv[0]!;
-  if (rows.length > 0) expect(header).toEqual(Object.keys(rows[0]!));
-  expect(csv.slice(1)).toEqual(rows.map((r) => header.map((c) => (r[c] === null ? '' : String(r[c])))));
-  expect(csvRun.row_count).toBe(rows.length);
-  return { rows, csv };
-}
+/** A report in JSON and in CSV, the two checked to say the same (helpers/reports.ts). */
+const both = (type: string, params: Record<string, unknown> = {}) => reportInBothFormats(app, type, params);
 
 const RANGE = { from: '2026-10-01', to: '2026-11-08' };
 const cons = (r: Record<string, unknown>) => [r.period_start, r.credit_type, r.consumed, r.reversed, r.net];

@@ -5,7 +5,7 @@ import { archiveMonth } from '../../src/services/archive.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
-import { awaitRun, download, jsonRows, parseCsv, runReport } from '../helpers/reports.js';
+import { awaitRun, download, jsonRows, parseCsv, reportInBothFormats, runReport } from '../helpers/reports.js';
 
 /**
  * An audit of the reports against a small history made by hand, over HTTP with a moved clock, in a business zone
@@ -131,18 +131,8 @@ afterAll(async () => {
   await closeVerified(app);
 });
 
-/** A report in JSON and in CSV: the CSV's header is the JSON rows' keys, and each record their values as text. */
-async function both(type: string, params: Record<string, unknown> = {}) {
-  const { rows } = await jsonRows(app, { type, params });
-  const csvRun = await runReport(app, { type, params, format: 'csv' });
-  expect(csvRun.status, csvRun.error ?? '').toBe('done');
-  const csv = parseCsv((await download(app, csvRun.id)).text);
-  const header = csv[0]!;
-  if (rows.length > 0) expect(header).toEqual(Object.keys(rows[0]!));
-  expect(csv.slice(1)).toEqual(rows.map((r) => header.map((c) => (r[c] === null ? '' : String(r[c])))));
-  expect(csvRun.row_count).toBe(rows.length);
-  return { rows, csv, csvRun };
-}
+/** A report in JSON and in CSV, the two checked to say the same (helpers/reports.ts). */
+const both = (type: string, params: Record<string, unknown> = {}) => reportInBothFormats(app, type, params);
 
 const RANGE = { from: '2026-03-01', to: '2026-04-02' };
 

@@ -103,3 +103,25 @@ export function parseCsv(text: string): string[][] {
   }
   return records;
 }
+
+/**
+ * A report asked for in JSON and in CSV with the same params: the CSV starts with the byte order mark, its header
+ * is the JSON rows' keys and each record their values as text (null: empty), and its run counts as many rows.
+ */
+export async function reportInBothFormats(
+  app: TestApp,
+  type: string,
+  params: Record<string, unknown> = {},
+): Promise<{ rows: Array<Record<string, unknown>>; csv: string[][]; csvRun: RunView }> {
+  const { rows } = await jsonRows(app, { type, params });
+  const csvRun = await runReport(app, { type, params, format: 'csv' });
+  expect(csvRun.status, csvRun.error ?? '').toBe('done');
+  const file = await download(app, csvRun.id);
+  expect(file.bytes.subarray(0, 3)).toEqual(UTF8_BOM_BYTES);
+  const csv = parseCsv(file.text);
+  const header = csv[0]!;
+  if (rows.length > 0) expect(header).toEqual(Object.keys(rows[0]!));
+  expect(csv.slice(1)).toEqual(rows.map((r) => header.map((c) => (r[c] === null ? '' : String(r[c])))));
+  expect(csvRun.row_count).toBe(rows.length);
+  return { rows, csv, csvRun };
+}
