@@ -286,7 +286,7 @@ describe('idempotency across a single use, a batch and the quote', () => {
     const q = await quote({ quantity: 2, idempotency_key: 'k1' });
     expect(q.body).toMatchObject({ would: 'apply', applied: '2', replayed: true, consumption_id: first.body.id });
     expect(pairs(q.body.allocations)).toEqual(pairs(first.body.allocations));
-    expect(q.body.remaining).toBe('8'); // QA: the first result's remaining, as the replayed use answers
+    expect(q.body.remaining).toBe('8'); // the first result's 8, as the replayed use answers
     expectProblem(await quote({ quantity: 3, idempotency_key: 'k1' }), 409, 'idempotency_conflict');
     const clash = await call('POST', '/v1/consumptions/batch?wait=true', {
       items: [use({ quantity: 3, idempotency_key: 'k1' }), use({ quantity: 1, idempotency_key: 'k2' })],
