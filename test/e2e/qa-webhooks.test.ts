@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
@@ -8,68 +6,14 @@ import { eventSchemaOf } from '../../src/webhooks/event-schemas.js';
 import { jitterUnit, retryDelayMs, retryWindowMs } from '../../src/webhooks/retry-schedule.js';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { type Received, Receiver } from '../helpers/receiver.js';
 
 /**
  * QA of webhook deliveries and GET /v1/events against README "Webhooks follow Standard Webhooks", "Webhook events",
  * retries, disabled endpoints and rotation: edges the other webhook test files leave out.
  */
 
-interface Hit {
-  at: number;
-  headers: IncomingMessage['headers'];
-  body: string;
-  /** what `look` read before the receiver answered (the row as the previous attempt left it) */
-  seen: unknown;
-}
-
-/**
- * A local receiver on 127.0.0.1 (after test/helpers/receiver.ts) whose answer may wait on a look at the database:
- * `look` runs before it answers, so the delivery row is read as the attempt before this one recorded it.
- */
-class HookReceiver {
-  readonly hits: Hit[] = [];
-  private readonly waiters: Array<{ count: number; resolve: () => void }> = [];
-  status = 200;
-  look: ((h: IncomingMessage['headers']) => Promise<unknown>) | undefined;
-  url = '';
-  private readonly server: Server;
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      const at = Date.now();
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        void (async () => {
-          const seen = this.look ? await this.look(req.headers) : undefined;
-          this.hits.push({ at, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), seen });
-          res.statusCode = this.status;
-          res.end();
-          for (const w of this.waiters.filter((w) => this.hits.length >= w.count)) w.resolve();
-        })();
-      });
-    });
-  }
-
-  async start(): Promise<void> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    const address = this.server.address();
-    if (typeof address === 'object' && address) this.url = `http://127.0.0.1:${address.port}/hooks`;
-  }
-
-  until(count: number): Promise<void> {
-    if (this.hits.length >= count) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ count, resolve }));
-  }
-
-  stop(): void {
-    this.server.closeAllConnections();
-    this.server.close();
-  }
-}
-
-const verifies = (secret: string, h: Hit): boolean => {
+const verifies = (secret: string, h: Received): boolean => {
   try {
     new Webhook(secret).verify(h.body, h.headers as Record<string, string>);
     return true;
@@ -82,9 +26,9 @@ const BACKOFF = { firstDelayMs: 300, maxDelayMs: 500 };
 const MAX_ATTEMPTS = 3;
 
 let app: TestApp;
-const receivers: HookReceiver[] = [];
-const receiver = async (): Promise<HookReceiver> => {
-  const r = new HookReceiver();
+const receivers: Receiver[] = [];
+const receiver = async (): Promise<Receiver> => {
+  const r = new Receiver();
   await r.start();
   receivers.push(r);
   return r;
@@ -159,7 +103,7 @@ describe('QA: the retry schedule, the last attempt, and sending again by hand', 
     const outcome = await awaitOutcome(app.ctx, 'deliver', `delivery|${delivery.id}`, { timeoutMs: 20_000 });
     expect(outcome.state).toBe('failed');
 
-    const hits = failing.hits;
+    const hits = failing.received;
     expect(hits.map((h) => h.headers['credits-delivery-attempt'])).toEqual(['1', '2', '3']);
     // the same event every time: the same webhook-id, each attempt signed anew and verifiable
     expect(new Set(hits.map((h) => h.headers['webhook-id'])).size).toBe(1);
@@ -187,8 +131,8 @@ describe('QA: the retry schedule, the last attempt, and sending again by hand', 
     expect(shown.disabled_at).not.toBeNull();
     expect(shown.disabled_reason).toMatch(/failed 3 attempts in a row.*500/);
     await witness.until(1);
-    const disabled = JSON.parse(witness.hits[0]!.body);
-    expect(verifies(watch.secret, witness.hits[0]!)).toBe(true);
+    const disabled = JSON.parse(witness.received[0]!.body);
+    expect(verifies(watch.secret, witness.received[0]!)).toBe(true);
     expect(disabled).toMatchObject({
       type: 'webhook_endpoint.disabled',
       data: { endpoint_id: hook.id, url: failing.url, reason: expect.stringContaining('answered 500') },
@@ -211,7 +155,7 @@ describe('QA: the retry schedule, the last attempt, and sending again by hand', 
     expect(again.status, again.text).toBe(202);
     expect(again.body).toMatchObject({ delivery_id: delivery.id, status: 'pending' });
     await failing.until(MAX_ATTEMPTS + 1);
-    const resent = failing.hits[MAX_ATTEMPTS]!;
+    const resent = failing.received[MAX_ATTEMPTS]!;
     expect(resent.headers['webhook-id']).toBe(hits[0]!.headers['webhook-id']);
     expect(resent.headers['credits-delivery-id']).toBe(delivery.id);
     // QA: the attempt number carries on from the row (4), while BullMQ counts afresh: README says neither
@@ -274,8 +218,8 @@ describe('QA: GET /v1/events against what was delivered', () => {
     await all.until(listed.length);
     await invoices.until(listed.filter((e) => e.type.startsWith('invoice.')).length);
     // the endpoint on '*' got each listed event once, byte for byte the listed one without its seq
-    const byId = new Map(all.hits.map((h) => [h.headers['webhook-id'] as string, h]));
-    expect(byId.size).toBe(all.hits.length);
+    const byId = new Map(all.received.map((h) => [h.headers['webhook-id'] as string, h]));
+    expect(byId.size).toBe(all.received.length);
     for (const event of listed) {
       const hit = byId.get(event.id);
       expect(hit, `${event.type} delivered`).toBeDefined();
@@ -292,7 +236,7 @@ describe('QA: GET /v1/events against what was delivered', () => {
       }
     }
     // the subset endpoint: only its types
-    expect(invoices.hits.map((h) => h.headers['credits-event-type']).sort()).toEqual(
+    expect(invoices.received.map((h) => h.headers['credits-event-type']).sort()).toEqual(
       listed
         .filter((e) => e.type === 'invoice.created' || e.type === 'invoice.paid')
         .map((e) => e.type)
@@ -317,7 +261,7 @@ describe('QA: GET /v1/events against what was delivered', () => {
     const madeAt = await newestSeq();
     await sale();
     await late.until(1);
-    for (const h of late.hits) expect(BigInt(h.headers['credits-event-seq'] as string)).toBeGreaterThan(madeAt);
+    for (const h of late.received) expect(BigInt(h.headers['credits-event-seq'] as string)).toBeGreaterThan(madeAt);
     for (const id of [everything.id, subset.id, lateHook.id])
       await app.request('DELETE', `/v1/webhook-endpoints/${id}`);
   });
@@ -350,7 +294,7 @@ describe('QA: the documented defaults and a delivery whose endpoint is deleted w
       attempts: number;
     };
     expect(row).toMatchObject({ status: 'failed', last_error: 'endpoint deleted', attempts: 1 });
-    expect(r.hits).toHaveLength(1);
+    expect(r.received).toHaveLength(1);
     expect((await app.request('POST', `/v1/webhook-deliveries/${delivery.id}/retry`)).status).toBe(409);
     const history = await app.request('GET', `/v1/webhook-endpoints/${hook.id}/deliveries`);
     expect(history.status).toBe(200);
