@@ -407,18 +407,18 @@ describe('auto_recharge', () => {
       auto_renew: true,
       items: [{ credit_type: 'sms', units: 100 }],
     });
-    // QA: DOMAIN.md names the limit `max_auto_recharges`; the API takes `max_per_period` and refuses the other name
-    // (a strict body); README does not list it among the differences
-    expectProblem(
-      await call('POST', '/v1/subscriptions', {
-        client: 'c1',
-        package: 'ar',
-        auto_recharge: { max_auto_recharges: 2 },
-      }),
-      422,
-      'validation_failed',
-    );
-    const s = await buy('ar', { auto_recharge: { enabled: true, threshold_percent: 20, max_per_period: 2 } });
+    // DOMAIN.md names the limit `max_auto_recharges`, the API `max_per_period`: either is taken, both only if equal
+    const twoNames = await call('POST', '/v1/subscriptions', {
+      client: 'c1',
+      package: 'ar',
+      auto_recharge: { max_auto_recharges: 2, max_per_period: 3 },
+    });
+    expectProblem(twoNames, 422, 'validation_failed');
+    expect(twoNames.body.errors).toEqual([
+      { field: 'auto_recharge.max_auto_recharges', message: 'must equal max_per_period when both are given' },
+    ]);
+    const s = await buy('ar', { auto_recharge: { enabled: true, threshold_percent: 20, max_auto_recharges: 2 } });
+    expect(s.auto_recharge).toEqual({ enabled: true, threshold_percent: 20, max_per_period: 2 });
     const p1 = lotOf(s, 'sms');
     const autoOf = (balanceId: string) => autoRecharge(s.id, balanceId);
 

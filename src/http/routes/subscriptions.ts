@@ -33,17 +33,34 @@ import { jobReply } from '../job-reply.js';
 import { page } from '../reply.js';
 import { type AnyRoute, defineRoute, type JsonReply } from '../route.js';
 
-const autoRechargeSchema = z.strictObject({
-  enabled: z.boolean().optional(),
-  threshold_percent: z
-    .number()
-    .int()
-    .min(0)
-    .max(100)
-    .optional()
-    .meta({ description: 'Recharge when a balance falls to this share of its grant.' }),
-  max_per_period: z.number().int().min(0).max(100).optional(),
-});
+const autoRechargeSchema = z
+  .strictObject({
+    enabled: z.boolean().optional(),
+    threshold_percent: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .meta({ description: 'Recharge when a balance falls to this share of its grant.' }),
+    max_per_period: z.number().int().min(0).max(100).optional(),
+    max_auto_recharges: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .meta({ description: 'The same limit as `max_per_period`, by its other name; both only if equal.' }),
+  })
+  .refine(
+    (s) =>
+      s.max_per_period === undefined || s.max_auto_recharges === undefined || s.max_per_period === s.max_auto_recharges,
+    { path: ['max_auto_recharges'], message: 'must equal max_per_period when both are given' },
+  )
+  .transform(({ max_auto_recharges, ...rest }) => {
+    const max = rest.max_per_period ?? max_auto_recharges;
+    return max === undefined ? rest : { ...rest, max_per_period: max };
+  });
 
 const createBody = z.strictObject({
   client: refSchema.meta({ description: 'Client id or external_ref.' }),
