@@ -3,7 +3,13 @@ import { type BalanceRow, lockActiveBalancesOfSubscription, moveBalanceStarts } 
 import { clientsByIds } from '../db/repositories/clients.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { extendBalances } from '../db/repositories/freezes.js';
-import { findInvoice, type InvoiceWithLines, invoiceById, updateInvoice } from '../db/repositories/invoices.js';
+import {
+  describeInvoiceLine,
+  findInvoice,
+  type InvoiceWithLines,
+  invoiceById,
+  updateInvoice,
+} from '../db/repositories/invoices.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import {
   lockSubscription,
@@ -16,6 +22,7 @@ import { nthPeriod, validityOf } from '../domain/period.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { isUuid } from '../ids.js';
 import { type InvoiceView, toInvoiceView } from '../views/invoice.js';
+import { describePeriod } from './invoice-lines.js';
 import { invoiceEventData } from './invoice-voiding.js';
 import { voidBalances } from './subscriptions.js';
 
@@ -125,7 +132,23 @@ export async function payInvoice(
         await moveBalanceStarts(tx, locked.balances, period, context.now);
         await movePeriod(tx, subscription.id, subscription.current_period_start, period);
         await updateInvoice(tx, invoice.id, { period_start: period.start, period_end: period.end });
-        paid = { ...paid, period_start: period.start, period_end: period.end };
+        // its line named the planned period (invoice-lines.ts): it names the one the payment sells, as the invoice's
+        // own period_start/end now do; the amount stays
+        const planned = describePeriod(
+          { start: subscription.current_period_start, end: subscription.current_period_end },
+          context.timeZone,
+        );
+        const lines = invoice.lines.map((line) =>
+          line.description.endsWith(planned)
+            ? {
+                ...line,
+                description: line.description.slice(0, -planned.length) + describePeriod(period, context.timeZone),
+              }
+            : line,
+        );
+        for (const [i, line] of lines.entries())
+          if (line.description !== invoice.lines[i]!.description) await describeInvoiceLine(tx, line);
+        paid = { ...paid, period_start: period.start, period_end: period.end, lines };
       }
       events.push({
         type: 'subscription.activated',

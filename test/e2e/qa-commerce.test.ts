@@ -180,9 +180,12 @@ describe('invoices across 31 Dec → 1 Jan in Asia/Riyadh (UTC+3), three currenc
     // 6 Dec 00:00 + 1 month = 6 Jan 00:00 Riyadh = 2027-01-05T21:00Z
     expect(paid).toMatchObject({ period_start: '2026-12-05T21:00:00.000Z', period_end: '2027-01-05T21:00:00.000Z' });
     expect(await sub(q.id)).toMatchObject({ status: 'active', current_period_end: '2027-01-05T21:00:00.000Z' });
-    // QA: the invoice's period moved with the late payment, but its line still names the planned period
-    // (2026-12-01 → 2027-01-01); DOMAIN/API say nothing of an invoice's text after issue — left as issued
-    expect(paid.lines.map((l: Line) => l.description)).toEqual(['sar (sar), 2026-12-01 → 2027-01-01']);
+    // the line named the planned period (2026-12-01 → 2027-01-01); it names the one the payment sold, as the
+    // invoice's period does, in Riyadh days; the amount stays
+    expect(paid.lines.map((l: Line) => [l.description, l.amount])).toEqual([
+      ['sar (sar), 2026-12-06 → 2027-01-06', 10000],
+    ]);
+    expect((await ok('GET', `/v1/invoices/${q.invoice.id}`)).lines).toEqual(paid.lines);
     // paying again answers the same invoice
     expect(await ok('POST', `/v1/invoices/${q.invoice.id}/pay`, {})).toMatchObject({
       paid_at: '2026-12-05T21:00:00.000Z',

@@ -135,6 +135,16 @@ export async function updateInvoice(db: Executor, id: string, patch: Partial<Inv
   await db('invoices').where({ id }).update(patch);
 }
 
+/** A line's new wording (the period a late payment moved: services/invoices.ts); its amount never changes. */
+export async function describeInvoiceLine(
+  db: Executor,
+  line: Pick<InvoiceLineRow, 'invoice_id' | 'position' | 'description'>,
+): Promise<void> {
+  await db('invoice_lines')
+    .where({ invoice_id: line.invoice_id, position: line.position })
+    .update({ description: line.description });
+}
+
 export interface InvoiceFilter {
   clientId?: string | undefined;
   subscriptionId?: string | undefined;
