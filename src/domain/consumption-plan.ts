@@ -2,6 +2,7 @@ import { burnDown, changedLots, type Lot, type UseRequest } from './allocate.js'
 import type { BalanceChange } from './balance-change.js';
 import type { AllocationRecord, ConsumptionMovement, ConsumptionRecord } from './consumption.js';
 import type { PreparedUse } from './consumption-request.js';
+import { toCreditTypeBrief } from './credit-type-brief.js';
 import type { EventDraft } from './event.js';
 import { formatQuantity } from './quantity.js';
 
@@ -96,7 +97,7 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
         consumption_id: p.id,
         client_id: p.client.id,
         client_external_ref: p.client.externalRef,
-        credit_type: p.creditType.code,
+        credit_type: toCreditTypeBrief(p.creditType),
         quantity: q(outcome.quantity),
         available: q(outcome.remaining),
         shortfall: q(outcome.shortfall),
@@ -114,7 +115,7 @@ export function planConsumptions(lots: readonly Lot[], fresh: readonly PreparedU
       subscription_id: crossing.subscriptionId,
       client_id: crossing.clientId,
       client_external_ref: p.client.externalRef,
-      credit_type: p.creditType.code,
+      credit_type: toCreditTypeBrief(p.creditType),
       remaining: formatQuantity(crossing.remaining, p.creditType.decimals),
       granted: formatQuantity(lot.granted, p.creditType.decimals),
       consumption_id: p.id,

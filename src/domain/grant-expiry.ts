@@ -1,4 +1,5 @@
 import type { BalanceChange } from './balance-change.js';
+import { type CreditTypeBrief, toCreditTypeBrief } from './credit-type-brief.js';
 import type { EventDraft } from './event.js';
 import type { LedgerEntryDraft } from './ledger-entry.js';
 import { formatQuantity, type Scaled } from './quantity.js';
@@ -7,8 +8,8 @@ import { formatQuantity, type Scaled } from './quantity.js';
 export interface ExpiringGrant {
   id: string;
   clientId: string;
-  creditTypeId: string;
-  creditTypeCode: string;
+  /** Its credit type, as its `balance.expired` event names it. */
+  creditType: CreditTypeBrief;
   decimals: number;
   remaining: Scaled;
   expiresAt: Date;
@@ -32,7 +33,7 @@ export function planGrantExpiry(grants: readonly ExpiringGrant[], now: Date): Gr
       plan.entries.push({
         balance_id: grant.id,
         client_id: grant.clientId,
-        credit_type_id: grant.creditTypeId,
+        credit_type_id: grant.creditType.id,
         subscription_id: null,
         kind: 'expire',
         amount: -grant.remaining,
@@ -50,7 +51,7 @@ export function planGrantExpiry(grants: readonly ExpiringGrant[], now: Date): Gr
         balance_id: grant.id,
         subscription_id: null,
         client_id: grant.clientId,
-        credit_type: grant.creditTypeCode,
+        credit_type: toCreditTypeBrief(grant.creditType),
         expired: formatQuantity(grant.remaining, grant.decimals),
         rolled_over: '0',
         expires_at: grant.expiresAt.toISOString(),

@@ -14,6 +14,7 @@ import {
   type UseContext,
   type UseCreditType,
 } from './consumption-request.js';
+import { toCreditTypeBrief } from './credit-type-brief.js';
 import type { EventDraft } from './event.js';
 import type { LedgerEntryDraft } from './ledger-entry.js';
 import { formatQuantity, minScaled, type Scaled } from './quantity.js';
@@ -235,7 +236,7 @@ export function planHolds(lots: readonly Lot[], fresh: readonly PreparedHold[], 
       subscription_id: crossing.subscriptionId,
       client_id: crossing.clientId,
       client_external_ref: p.client.externalRef,
-      credit_type: p.creditType.code,
+      credit_type: toCreditTypeBrief(p.creditType),
       remaining: q(crossing.remaining),
       granted: q(lot.granted),
       hold_id: p.id,
@@ -264,7 +265,7 @@ export function planHolds(lots: readonly Lot[], fresh: readonly PreparedHold[], 
         hold_id: p.id,
         client_id: p.client.id,
         client_external_ref: p.client.externalRef,
-        credit_type: p.creditType.code,
+        credit_type: toCreditTypeBrief(p.creditType),
         quantity: q(p.quantity),
         released: q(0n),
         lapsed: q(0n),
@@ -488,7 +489,7 @@ export function planClosings(
           hold_id: hold.id,
           client_id: hold.client_id,
           client_external_ref: closing.client.externalRef,
-          credit_type: closing.creditType.code,
+          credit_type: toCreditTypeBrief(closing.creditType),
           quantity: q(hold.quantity),
           released: q(released),
           lapsed: q(lapsed),

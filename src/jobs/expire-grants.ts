@@ -31,8 +31,7 @@ export async function expireGrants(app: AppContext, asOf: Date): Promise<number>
           return {
             id: b.id,
             clientId: b.client_id,
-            creditTypeId: b.credit_type_id,
-            creditTypeCode: creditType.code,
+            creditType,
             decimals: creditType.decimals,
             remaining: b.remaining,
             expiresAt: b.expires_at,

@@ -23,6 +23,7 @@ import {
   updateSubscription,
 } from '../db/repositories/subscriptions.js';
 import { withTransaction } from '../db/transact.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import type { BalanceSource } from '../domain/grant.js';
 import { monthsToPrepare } from '../domain/history.js';
 import { formatQuantity, type Scaled } from '../domain/quantity.js';
@@ -265,7 +266,7 @@ async function expireSubscription(
           balance_id: balance.id,
           subscription_id: subscription.id,
           client_id: balance.client_id,
-          credit_type: creditType.code,
+          credit_type: toCreditTypeBrief(creditType),
           expired: q(expired),
           rolled_over: q(rolled),
           expires_at: balance.expires_at.toISOString(),

@@ -3,6 +3,7 @@ import { type BalanceNotice, lockBalancesDueNotice, markBalancesNotified } from 
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { type OutboxEventDraft, recordEvents } from '../db/repositories/outbox.js';
 import { withTransaction } from '../db/transact.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { MS_PER_DAY } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { ok, type Result } from '../domain/result.js';
@@ -40,7 +41,7 @@ export async function notifyBalances(app: AppContext, asOf: Date): Promise<Resul
               balance_id: b.id,
               subscription_id: b.subscription_id,
               client_id: b.client_id,
-              credit_type: creditType.code,
+              credit_type: toCreditTypeBrief(creditType),
               remaining: formatQuantity(b.remaining, creditType.decimals),
               granted: formatQuantity(b.granted, creditType.decimals),
               expires_at: b.expires_at.toISOString(),

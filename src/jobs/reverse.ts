@@ -6,6 +6,7 @@ import { frozenSubscriptionIds } from '../db/repositories/freezes.js';
 import { appendLedgerEntries, type LedgerEntryDraft } from '../db/repositories/ledger.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { transact } from '../db/transact.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { EXPIRED_ON_RETURN, planReversal, type ReversibleLot } from '../domain/reverse.js';
@@ -139,7 +140,7 @@ export async function reverseConsumption(
           data: {
             consumption_id: consumption.id,
             client_id: consumption.client_id,
-            credit_type: creditType.code,
+            credit_type: toCreditTypeBrief(creditType),
             returned: formatQuantity(plan.returnedTotal, creditType.decimals),
             expired: formatQuantity(plan.expiredTotal, creditType.decimals),
             reason: data.reason ?? null,

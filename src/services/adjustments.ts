@@ -6,6 +6,7 @@ import { appendLedgerEntries, latestEntryOfBalance } from '../db/repositories/le
 import { recordEvents } from '../db/repositories/outbox.js';
 import { subscriptionById } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import type { EventDraft } from '../domain/event.js';
 import { formatQuantity, parseQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
@@ -81,7 +82,7 @@ export async function adjustBalance(
         subscription_id: balance.subscription_id,
         client_id: balance.client_id,
         client_external_ref: client?.external_ref ?? null,
-        credit_type: creditType.code,
+        credit_type: toCreditTypeBrief(creditType),
         remaining: q(remaining),
         granted: q(balance.granted),
       };
@@ -109,7 +110,7 @@ export async function adjustBalance(
             balance_id: balance.id,
             subscription_id: balance.subscription_id,
             client_id: balance.client_id,
-            credit_type: creditType.code,
+            credit_type: toCreditTypeBrief(creditType),
             delta: formatQuantity(delta.value, creditType.decimals),
             remaining: formatQuantity(remaining, creditType.decimals),
             reason: input.reason,

@@ -9,15 +9,17 @@ import { lapsesOfClient } from '../db/repositories/subscription-lapses.js';
 import { suspensionsOfClient } from '../db/repositories/suspensions.js';
 import { availabilityOf } from '../domain/availability.js';
 import { balanceAt, type FreezeSpan, subscriptionStatusAt } from '../domain/balance-as-of.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { groupBy } from '../domain/group-by.js';
 import { LEDGER_KINDS } from '../domain/ledger-entry.js';
 import { compareLockOrder } from '../domain/lock-order.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { type PlacedBalanceView, placedBalanceView, toPlacedBalanceView } from '../views/balance.js';
+import { creditTypeBrief } from '../views/credit-type.js';
 
 export const creditTypeBalanceView = z
   .object({
-    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    credit_type: creditTypeBrief,
     granted: z
       .string()
       .meta({ description: 'Granted by packages, recharges and adjustments (rollovers move units, they do not add).' }),
@@ -201,7 +203,7 @@ async function summarizeBalances(
     }
     const q = (v: bigint) => formatQuantity(v, creditType.decimals);
     return {
-      credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
+      credit_type: toCreditTypeBrief(creditType),
       granted: q(granted),
       consumed: q(consumed),
       remaining: q(standing.usable),
@@ -223,7 +225,7 @@ export const ledgerEntryView = z
     kind: z.enum(LEDGER_KINDS),
     balance_id: z.uuid(),
     subscription_id: z.uuid().nullable().meta({ description: "Null for the entries of an operator's grant." }),
-    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    credit_type: creditTypeBrief,
     amount: z.string().meta({ description: 'Signed: negative when units leave the balance.' }),
     remaining_after: z.string(),
     consumption_id: z.uuid().nullable(),
@@ -262,7 +264,7 @@ export function toLedgerEntryView(row: LedgerEntryRow, creditType: CreditTypeRow
     kind: row.kind,
     balance_id: row.balance_id,
     subscription_id: row.subscription_id,
-    credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
+    credit_type: toCreditTypeBrief(creditType),
     amount: formatQuantity(row.amount, creditType.decimals),
     remaining_after: formatQuantity(row.remaining_after, creditType.decimals),
     consumption_id: row.consumption_id,

@@ -5,17 +5,19 @@ import { lockPlaceOf } from '../db/repositories/balances.js';
 import { readSpendable } from '../db/repositories/consumptions.js';
 import { frozenBalancesOf } from '../db/repositories/freezes.js';
 import { netConsumed } from '../db/repositories/ledger.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { BURN_EXTRA_DECIMALS, forecast } from '../domain/forecast.js';
 import { thawedAtFrozenUntil } from '../domain/freeze.js';
 import { MS_PER_DAY } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
+import { creditTypeBrief } from '../views/credit-type.js';
 
 /** Later than any balance's valid_from (Postgres and JavaScript both hold it). */
 const END_OF_TIME = new Date('9999-12-31T00:00:00.000Z');
 
 export const forecastView = z
   .object({
-    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    credit_type: creditTypeBrief,
     window_days: z.number().int(),
     remaining: z.string().meta({ description: "Usable now (the balances answer's `remaining`)." }),
     burn_per_day: z.string().meta({
@@ -81,7 +83,7 @@ export async function clientForecast(
   const f = forecast({ lots, later, netConsumed: net, windowDays, now });
   const q = (v: bigint) => formatQuantity(v, scope.creditType.decimals);
   return {
-    credit_type: { id: scope.creditType.id, code: scope.creditType.code, unit: scope.creditType.unit },
+    credit_type: toCreditTypeBrief(scope.creditType),
     window_days: windowDays,
     remaining: q(f.remaining),
     burn_per_day: formatQuantity(f.burnPerDay, scope.creditType.decimals + BURN_EXTRA_DECIMALS),

@@ -7,6 +7,7 @@ import { latestEntryOfBalance } from '../db/repositories/ledger.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { transact } from '../db/transact.js';
 import { availabilityOf } from '../domain/availability.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { adjustmentGrant } from '../domain/grant.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
@@ -88,7 +89,7 @@ export async function grantUnits(
             balance_id: balance.id,
             subscription_id: null,
             client_id: client.id,
-            credit_type: creditType.code,
+            credit_type: toCreditTypeBrief(creditType),
             delta: q(balance.granted),
             remaining: q(balance.remaining),
             valid_from: balance.valid_from.toISOString(),

@@ -11,8 +11,10 @@ import {
 import { clientsOwedBySweep } from '../db/repositories/holds.js';
 import { burnDown, type Lot } from '../domain/allocate.js';
 import { isRefused, prepareUse, type UseReport } from '../domain/consumption-request.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
+import { creditTypeBrief } from '../views/credit-type.js';
 
 export const quoteView = z
   .object({
@@ -22,7 +24,7 @@ export const quoteView = z
         '`reject` (insufficient_balance).',
     }),
     client: z.object({ id: z.uuid(), external_ref: z.string() }),
-    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    credit_type: creditTypeBrief,
     quantity: z.string(),
     applied: z.string(),
     shortfall: z.string(),
@@ -107,7 +109,7 @@ export async function quoteConsumption(app: AppContext, body: QuoteRequest): Pro
   return ok({
     would: WOULD[outcome.status],
     client: { id: prepared.client.id, external_ref: prepared.client.externalRef },
-    credit_type: { id: prepared.creditType.id, code: prepared.creditType.code, unit: prepared.creditType.unit },
+    credit_type: toCreditTypeBrief(prepared.creditType),
     quantity: q(outcome.quantity),
     applied: q(outcome.applied),
     shortfall: q(outcome.shortfall),
@@ -140,7 +142,7 @@ async function replayedQuote(
   return {
     would: before.status === 'rejected' ? 'reject' : before.shortfall === 0n ? 'apply' : 'partial',
     client: { id: prepared.client.id, external_ref: prepared.client.externalRef },
-    credit_type: { id: prepared.creditType.id, code: prepared.creditType.code, unit: prepared.creditType.unit },
+    credit_type: toCreditTypeBrief(prepared.creditType),
     quantity: q(before.quantity),
     applied: q(before.applied),
     shortfall: q(before.shortfall),

@@ -20,12 +20,14 @@ import {
 } from '../db/repositories/subscriptions.js';
 import { closeSuspension, insertSuspension } from '../db/repositories/suspensions.js';
 import { transact } from '../db/transact.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { minorToJson } from '../domain/money.js';
 import { nthPeriod, validityOf } from '../domain/period.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { subscriptionIn } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
+import { toPackageRef } from '../views/package.js';
 import {
   type SubscriptionSettings,
   type SubscriptionView,
@@ -174,7 +176,7 @@ export async function subscribe(
             subscription_id: subscription.id,
             client_id: client.id,
             client_external_ref: client.external_ref,
-            package: pkg.code,
+            package: toPackageRef(pkg),
             status: subscription.status,
             period_start: period.start.toISOString(),
             period_end: period.end.toISOString(),
@@ -184,7 +186,10 @@ export async function subscribe(
             // decimal strings of each credit type's precision, as every answer writes them ("2.5", not 250)
             items: items.map((i) => {
               const creditType = creditTypes.get(i.credit_type_id) as CreditTypeRow;
-              return { credit_type: creditType.code, units: formatQuantity(i.units, creditType.decimals) };
+              return {
+                credit_type: toCreditTypeBrief(creditType),
+                units: formatQuantity(i.units, creditType.decimals),
+              };
             }),
           },
         },

@@ -4,14 +4,16 @@ import type { Executor } from '../db/knex.js';
 import { findClient } from '../db/repositories/clients.js';
 import { findCreditType } from '../db/repositories/credit-types.js';
 import { type UsageGrouping, usageRows } from '../db/repositories/usage.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { type FieldProblem, fail, ok, type Result } from '../domain/result.js';
 import type { WeekStart } from '../domain/week.js';
 import { DEFAULT_RANGE_DAYS, GROUPINGS, MAX_RANGE_DAYS, parseBound } from '../reports/params.js';
+import { creditTypeBrief } from '../views/credit-type.js';
 
 export const usageView = z
   .object({
-    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    credit_type: creditTypeBrief,
     group_by: z.string(),
     from: z.string(),
     to: z.string(),
@@ -87,7 +89,7 @@ export async function clientUsage(
     grouping,
   });
   return ok({
-    credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
+    credit_type: toCreditTypeBrief(creditType),
     group_by: groupBy,
     from: from.toISOString(),
     to: to.toISOString(),

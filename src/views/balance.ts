@@ -2,7 +2,9 @@ import { z } from 'zod';
 import type { BalanceRow } from '../db/repositories/balances.js';
 import type { CreditTypeRow } from '../db/repositories/credit-types.js';
 import { AVAILABILITIES, type Availability } from '../domain/availability.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { formatQuantity } from '../domain/quantity.js';
+import { creditTypeBrief } from './credit-type.js';
 
 export const balanceView = z
   .object({
@@ -10,7 +12,7 @@ export const balanceView = z
     subscription_id: z.uuid().nullable().meta({
       description: "Null for an operator's grant (POST /v1/clients/{id}/grants), which belongs to no subscription.",
     }),
-    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    credit_type: creditTypeBrief,
     source: z.enum(['package', 'recharge', 'rollover', 'adjustment']),
     status: z.enum(['active', 'expired', 'void']),
     granted: z.string(),
@@ -32,7 +34,7 @@ export function toBalanceView(row: BalanceRow, creditType: CreditTypeRow): Balan
   return {
     id: row.id,
     subscription_id: row.subscription_id,
-    credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
+    credit_type: toCreditTypeBrief(creditType),
     source: row.source,
     status: row.status,
     granted: formatQuantity(row.granted, creditType.decimals),

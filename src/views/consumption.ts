@@ -4,8 +4,10 @@ import type {
   UseClient as ResolvedClient,
   UseCreditType as ResolvedCreditType,
 } from '../domain/consumption-request.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { jsonTime } from '../json-time.js';
+import { creditTypeBrief } from './credit-type.js';
 
 const allocationView = z.object({ balance_id: z.uuid(), amount: z.string() });
 
@@ -19,7 +21,7 @@ export const consumptionResultSchema = z
     status: z.enum(['applied', 'partial', 'rejected', 'reversed']),
     code: z.literal('insufficient_balance').optional(),
     client: z.object({ id: z.uuid(), external_ref: z.string() }),
-    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    credit_type: creditTypeBrief,
     quantity: z.string(),
     applied: z.string(),
     shortfall: z.string(),
@@ -102,7 +104,7 @@ function figures(
     status: row.status,
     ...(row.status === 'rejected' ? { code: 'insufficient_balance' as const } : {}),
     client: { id: client.id, external_ref: client.externalRef },
-    credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
+    credit_type: toCreditTypeBrief(creditType),
     quantity: formatQuantity(row.quantity, decimals),
     applied: formatQuantity(row.applied, decimals),
     shortfall: formatQuantity(row.shortfall, decimals),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CreditTypeRow } from '../db/repositories/credit-types.js';
+import type { CreditTypeBrief } from '../domain/credit-type-brief.js';
 
 export const creditTypeView = z
   .object({
@@ -46,3 +47,14 @@ export const toCreditTypeRef = (row: CreditTypeRow): CreditTypeRef => ({
   unit: row.unit,
   decimals: row.decimals,
 });
+
+/**
+ * How a balance, a use, a hold, a renewal's or a recharge's granted balance and every event's data name a credit
+ * type (API.md "Shapes"): `{id, code, unit}` (src/domain/credit-type-brief.ts `toCreditTypeBrief` makes it).
+ */
+export const creditTypeBrief = z.object({
+  id: z.uuid(),
+  code: z.string().meta({ description: "The credit type's code (never changes)." }),
+  unit: z.string(),
+});
+export type { CreditTypeBrief };

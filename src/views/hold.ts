@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import type { UseClient, UseCreditType } from '../domain/consumption-request.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { HOLD_STATUSES, type HoldAllocationRecord, type HoldRecord } from '../domain/hold.js';
 import { formatQuantity, parseQuantity } from '../domain/quantity.js';
 import { jsonTime } from '../json-time.js';
 import { type ConsumptionResult, consumptionResultSchema } from './consumption.js';
+import { creditTypeBrief } from './credit-type.js';
 
 /** A hold as every answer shows it (POST /v1/holds?wait=true, GET /v1/holds/{id}, a release). */
 export const holdResultSchema = z
@@ -12,7 +14,7 @@ export const holdResultSchema = z
     status: z.enum(HOLD_STATUSES),
     code: z.literal('insufficient_balance').optional(),
     client: z.object({ id: z.uuid(), external_ref: z.string() }),
-    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }),
+    credit_type: creditTypeBrief,
     quantity: z.string(),
     held: z.string().meta({ description: 'Units it reserves now: its quantity while `held`, 0 once closed.' }),
     captured: z.string().nullable().meta({ description: 'Units its capture consumed.' }),
@@ -51,7 +53,7 @@ export const queuedHoldSchema = z
     id: z.uuid(),
     status: z.literal('queued'),
     client: z.object({ id: z.uuid(), external_ref: z.string() }).nullable(),
-    credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }).nullable(),
+    credit_type: creditTypeBrief.nullable(),
     quantity: z.string(),
     idempotency_key: z.string(),
     reference: z.string().nullable(),
@@ -82,7 +84,7 @@ export function toQueuedHold(
     id: request.id,
     status: 'queued',
     client: client ? { id: client.id, external_ref: client.externalRef } : null,
-    credit_type: creditType ? { id: creditType.id, code: creditType.code, unit: creditType.unit } : null,
+    credit_type: creditType ? toCreditTypeBrief(creditType) : null,
     quantity: askedQuantity(data.quantity, creditType),
     idempotency_key: String(data.idempotency_key),
     reference: text(data.reference),
@@ -115,7 +117,7 @@ export function toHoldResult(
     status: row.status,
     ...(row.status === 'rejected' ? { code: 'insufficient_balance' as const } : {}),
     client: { id: client.id, external_ref: client.externalRef },
-    credit_type: { id: creditType.id, code: creditType.code, unit: creditType.unit },
+    credit_type: toCreditTypeBrief(creditType),
     quantity: q(row.quantity),
     held: q(row.status === 'held' ? row.quantity : 0n),
     captured: qn(row.captured),

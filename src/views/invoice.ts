@@ -2,8 +2,10 @@ import { z } from 'zod';
 import type { ClientRow } from '../db/repositories/clients.js';
 import type { CreditTypeRow } from '../db/repositories/credit-types.js';
 import type { InvoiceWithLines } from '../db/repositories/invoices.js';
+import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { minorToJson } from '../domain/money.js';
 import { formatQuantity } from '../domain/quantity.js';
+import { creditTypeBrief } from './credit-type.js';
 
 export const invoiceView = z
   .object({
@@ -18,7 +20,7 @@ export const invoiceView = z
     lines: z.array(
       z.object({
         description: z.string(),
-        credit_type: z.object({ id: z.uuid(), code: z.string(), unit: z.string() }).nullable(),
+        credit_type: creditTypeBrief.nullable(),
         quantity: z.string().nullable(),
         amount: z.number().int(),
       }),
@@ -51,7 +53,7 @@ export function toInvoiceView(
       const creditType = line.credit_type_id ? creditTypes.get(line.credit_type_id) : undefined;
       return {
         description: line.description,
-        credit_type: creditType ? { id: creditType.id, code: creditType.code, unit: creditType.unit } : null,
+        credit_type: creditType ? toCreditTypeBrief(creditType) : null,
         quantity: creditType && line.quantity !== null ? formatQuantity(line.quantity, creditType.decimals) : null,
         amount: minorToJson(line.amount),
       };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { BalanceRow } from '../db/repositories/balances.js';
+import type { CreditTypeBrief } from '../domain/credit-type-brief.js';
 import { minorToJson } from '../domain/money.js';
 import { grantedBalanceView, toGrantedBalanceViews } from './granted-balance.js';
 
@@ -32,7 +33,7 @@ export function toRenewalResult(
     price: bigint;
   },
   balances: readonly BalanceRow[],
-  creditTypes: ReadonlyMap<string, { code: string; decimals: number }>,
+  creditTypes: ReadonlyMap<string, CreditTypeBrief & { decimals: number }>,
 ): RenewalResult {
   return {
     subscription_id: renewal.subscriptionId,

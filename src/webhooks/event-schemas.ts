@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { EVENT_TYPES, type EventType } from '../domain/event.js';
+import { creditTypeBrief } from '../views/credit-type.js';
+import { packageRef } from '../views/package.js';
 import { rechargeResultSchema } from '../views/recharge.js';
 import { renewalResultSchema } from '../views/renewal.js';
 
@@ -8,7 +10,9 @@ import { renewalResultSchema } from '../views/renewal.js';
  * `outboxJson` builds it) around its `data`, whose fields per type are written where each event is recorded
  * (the `recordEvents` calls). Those drafts type `data` loosely (a record), so these schemas are kept beside them by
  * hand: test/e2e/webhooks-standard.test.ts parses delivered events with them. Objects are open: a field added later
- * is not a breaking change.
+ * is not a breaking change. A credit type or a package named inside `data` is an object, as in every answer (API.md
+ * "Shapes"): a credit type `{id, code, unit}`, a package `{id, code, name}`; a client is named by the flat pair
+ * `client_id` and `client_external_ref`.
  */
 export const eventEnvelope = z
   .object({
@@ -41,7 +45,7 @@ const balanceRef = {
   balance_id: uuid(),
   subscription_id: uuid().nullable(),
   ...clientRef,
-  credit_type: z.string(),
+  credit_type: creditTypeBrief,
 };
 const invoiceData = {
   invoice_id: uuid(),
@@ -65,14 +69,14 @@ const crossing = {
 export const EVENT_DATA: Record<EventType, z.ZodType> = {
   'subscription.created': open({
     ...subscriptionRef,
-    package: z.string(),
+    package: packageRef,
     status: z.string(),
     period_start: time(),
     period_end: time(),
     invoice_id: uuid(),
     price: minor(),
     currency: z.string(),
-    items: z.array(open({ credit_type: z.string(), units: quantity() })),
+    items: z.array(open({ credit_type: creditTypeBrief, units: quantity() })),
   }),
   'subscription.renewed': renewalResultSchema.extend({ ...clientRef, renewal_count: z.number().int() }),
   'subscription.recharged': rechargeResultSchema.extend(clientRef),
@@ -147,7 +151,7 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
   'consumption.rejected': open({
     consumption_id: uuid(),
     ...clientRef,
-    credit_type: z.string(),
+    credit_type: creditTypeBrief,
     quantity: quantity(),
     available: quantity(),
     shortfall: quantity(),
@@ -158,7 +162,7 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
   'consumption.reversed': open({
     consumption_id: uuid(),
     ...clientRef,
-    credit_type: z.string(),
+    credit_type: creditTypeBrief,
     returned: quantity(),
     expired: quantity(),
     reason: z.string().nullable(),
@@ -166,7 +170,7 @@ export const EVENT_DATA: Record<EventType, z.ZodType> = {
   'hold.expired': open({
     hold_id: uuid(),
     ...clientRef,
-    credit_type: z.string(),
+    credit_type: creditTypeBrief,
     quantity: quantity(),
     released: quantity().meta({ description: 'Units given back to their balances' }),
     lapsed: quantity().meta({ description: 'Units of balances that had expired or were voided meanwhile' }),

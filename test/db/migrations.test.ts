@@ -537,6 +537,126 @@ describe('0034 periods taken back', () => {
   });
 });
 
+describe('0035 references as objects', () => {
+  const db = () => database.db;
+  const options = () => ({ migrationSource, tableName: MIGRATIONS_TABLE, name: '0035_reference_objects' });
+  // the rows of the first test: credit type `ct` (unit `u`), package `p`, its subscription, a balance, a use
+  const ct = { id: '00000000-0000-4000-8000-000000000003', code: 'ct', unit: 'u' };
+  const pkg = { id: '00000000-0000-4000-8000-000000000004', code: 'p', name: 'p' };
+  const client = '00000000-0000-4000-8000-000000000001';
+  const subscription = '00000000-0000-4000-8000-000000000005';
+  const balance = '00000000-0000-4000-8000-000000000006';
+  const consumption = '00000000-0000-4000-8000-000000000009';
+  const hold = '00000000-0000-4000-8000-000000003501';
+  const unknown = '00000000-0000-4000-8000-0000000035ff';
+  const at = new Date('2035-01-01T00:00:00Z');
+  // a granted balance found by its own id (its code stored wrong on purpose: the balance decides), one by its code,
+  // one by the credit type's id (what the answer named when the credit type was not at hand), one by nothing
+  const granted = [
+    { id: balance, credit_type: 'not-its-code', granted: '5', valid_from: '2035-01-01T00:00:00.000Z' },
+    { id: unknown, credit_type: 'ct', granted: '1' },
+    { id: unknown, credit_type: ct.id, granted: '2' },
+    { id: unknown, credit_type: 'gone', granted: '3' },
+  ];
+  const grantedAfter = [
+    { ...granted[0], credit_type: ct },
+    { ...granted[1], credit_type: ct },
+    { ...granted[2], credit_type: ct },
+    granted[3],
+  ];
+  const events: Array<[type: string, data: Record<string, unknown>, after: Record<string, unknown>]> = [
+    ['subscription.renewed', { subscription_id: subscription, balances: granted }, { balances: grantedAfter }],
+    [
+      'subscription.created',
+      { subscription_id: subscription, package: 'p', items: [{ credit_type: 'ct', units: '5' }, { credit_type: 'x' }] },
+      { package: pkg, items: [{ credit_type: ct, units: '5' }, { credit_type: 'x' }] },
+    ],
+    ['subscription.created', { package: 'ghost', items: [] }, { package: 'ghost', items: [] }],
+    // found by what each names (a code no credit type has: only the row decides), else by the code, else left
+    ['balance.low', { balance_id: balance, credit_type: 'nope', remaining: '1' }, { credit_type: ct, remaining: '1' }],
+    ['consumption.rejected', { consumption_id: consumption, credit_type: 'nope' }, { credit_type: ct }],
+    ['hold.expired', { hold_id: hold, credit_type: 'nope' }, { credit_type: ct }],
+    ['balance.expired', { balance_id: unknown, credit_type: 'ct' }, { credit_type: ct }],
+    ['balance.adjusted', { balance_id: unknown, credit_type: 'gone' }, { credit_type: 'gone' }],
+    ['balance.depleted', { balance_id: 'not-a-uuid', credit_type: 'gone' }, { credit_type: 'gone' }],
+    // already of the new shape, or naming nothing: as they were
+    ['balance.expiring_soon', { balance_id: balance, credit_type: ct }, { credit_type: ct }],
+    ['invoice.paid', { invoice_id: unknown, total: 1 }, { invoice_id: unknown, total: 1 }],
+  ];
+  const eventIds = events.map((_, n) => `00000000-0000-4000-8000-0000000035${n + 10}`);
+  const payloads = async () =>
+    (await db()('outbox_events').whereIn('id', eventIds).orderBy('seq')).map(
+      (e: { payload: { data: unknown } }) => e.payload.data,
+    );
+  const rechargeResult = async () => (await db()('recharges').where({ id: unknown }).first()).result;
+
+  it('rewrites stored answers and events in place, each reference looked up exactly; down gives codes', async () => {
+    expect(await db().migrate.down(options())).toEqual([expect.any(Number), ['0035_reference_objects']]);
+    await db()('holds').insert({
+      id: hold,
+      client_id: client,
+      credit_type_id: ct.id,
+      idempotency_key: 'k-0035',
+      request_hash: 'h',
+      quantity: 1,
+      status: 'expired',
+      remaining_after: 0,
+      expires_at: at,
+      created_at: at,
+      updated_at: at,
+    });
+    await db()('recharges').insert({
+      id: unknown,
+      subscription_id: subscription,
+      idempotency_key: 'k-0035',
+      request_hash: 'h',
+      period_start: at,
+      price: 0,
+      result: JSON.stringify({ recharge_id: unknown, status: 'recharged', balances: granted, replayed: false }),
+      created_at: at,
+    });
+    await db()('outbox_events').insert(
+      events.map(([type, data], n) => ({
+        id: eventIds[n],
+        type,
+        client_id: client,
+        subject_id: null,
+        payload: { id: eventIds[n], type, created_at: at.toISOString(), data },
+        created_at: at,
+        dispatched_at: at,
+      })),
+    );
+    expect(await db().migrate.up(options())).toEqual([expect.any(Number), ['0035_reference_objects']]);
+    expect(await rechargeResult()).toEqual({
+      recharge_id: unknown,
+      status: 'recharged',
+      balances: grantedAfter,
+      replayed: false,
+    });
+    expect(await payloads()).toEqual(events.map(([, data, after]) => ({ ...data, ...after })));
+
+    // down: the codes alone again, what could not be resolved as it was; up again: the same objects
+    expect(await db().migrate.down(options())).toEqual([expect.any(Number), ['0035_reference_objects']]);
+    const codes = (list: typeof granted) =>
+      list.map((b) => ({ ...b, credit_type: b.credit_type === 'gone' ? 'gone' : 'ct' }));
+    expect((await rechargeResult()).balances).toEqual(codes(granted));
+    expect((await payloads())[0]).toEqual({ subscription_id: subscription, balances: codes(granted) });
+    expect((await payloads())[1]).toEqual({
+      subscription_id: subscription,
+      package: 'p',
+      items: [{ credit_type: 'ct', units: '5' }, { credit_type: 'x' }],
+    });
+    expect((await payloads())[9]).toEqual({ balance_id: balance, credit_type: 'ct' });
+    expect(await db().migrate.up(options())).toEqual([expect.any(Number), ['0035_reference_objects']]);
+    expect((await rechargeResult()).balances).toEqual(grantedAfter);
+    expect((await payloads())[0]).toEqual({ subscription_id: subscription, balances: grantedAfter });
+
+    await db()('outbox_events').whereIn('id', eventIds).del();
+    await db()('recharges').where({ id: unknown }).del();
+    await db()('holds').where({ id: hold }).del();
+  });
+});
+
 describe('a migration and the statement_timeout of the service connections', () => {
   it('runs with no statement timeout: a long copy or index build on a large store is not cancelled', async () => {
     // the service's connections carry statement_timeout (60 s) as a startup parameter; a migration copying a big

@@ -40,7 +40,7 @@ async function newBalanceEvents(): Promise<Array<[string, Record<string, unknown
 
 describe("an operator's adjustment lowers a balance like a use does", () => {
   it('records balance.low at the threshold and balance.depleted at zero, once per crossing', async () => {
-    await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
+    const sms = await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
     await ok(
       'POST',
       '/v1/packages',
@@ -60,7 +60,14 @@ describe("an operator's adjustment lowers a balance like a use does", () => {
     const sub = await ok('POST', '/v1/subscriptions', { client: 'crm-7', package: 'p' }, 201);
     const balance = sub.balances[0].id as string;
     const adjust = (delta: number) => ok('POST', `/v1/balances/${balance}/adjustments`, { delta, reason: 'x' }, 201);
-    const about = { balance_id: balance, subscription_id: sub.id, client_external_ref: 'crm-7', credit_type: 'sms' };
+    // the credit type as an object (API.md Shapes), as the balance's own view names it
+    const creditType = { id: sms.id, code: 'sms', unit: 'message' };
+    const about = {
+      balance_id: balance,
+      subscription_id: sub.id,
+      client_external_ref: 'crm-7',
+      credit_type: creditType,
+    };
     await newBalanceEvents();
 
     await adjust(-3); // 10 → 7: above the threshold of 5

@@ -182,7 +182,7 @@ describe('recharge', () => {
     const sub = await subscribe(app, client.id, pkg.code);
     const res = await recharge(sub.id, { items: [{ credit_type: hours.code, units: '2.5' }], price: 250 });
     expect(res.status, res.text).toBe(200);
-    expect(res.body).toMatchObject({ price: 250, balances: [{ credit_type: 'l-hours', granted: '2.5' }] });
+    expect(res.body).toMatchObject({ price: 250, balances: [{ credit_type: { code: 'l-hours' }, granted: '2.5' }] });
     const before = await snapshotCounts(app, ['invoices', 'balances', 'recharges', 'accepted_jobs']);
     const bad = await recharge(sub.id, { items: [{ credit_type: hours.code, units: '2.55' }] });
     expect(bad.status).toBe(422);

@@ -118,13 +118,13 @@ describe('recharge', () => {
     expect(rc).toMatchObject({ status: 'recharged', auto: false, price: 1999, currency: 'USD', replayed: false });
     expect(rc.balances).toMatchObject([
       {
-        credit_type: 'sms',
+        credit_type: { code: 'sms' },
         granted: '100',
         valid_from: '2026-02-10T12:00:00.000Z',
         expires_at: '2026-02-28T00:00:00.000Z',
       },
       {
-        credit_type: 'min',
+        credit_type: { code: 'min' },
         granted: '7.5',
         valid_from: '2026-02-10T12:00:00.000Z',
         expires_at: '2026-02-28T00:00:00.000Z',
@@ -155,7 +155,7 @@ describe('recharge', () => {
       price: 125,
     });
     expect(given).toMatchObject({ status: 'recharged', price: 125 });
-    expect(given.balances).toMatchObject([{ credit_type: 'min', granted: '0.5' }]);
+    expect(given.balances).toMatchObject([{ credit_type: { code: 'min' }, granted: '0.5' }]);
     // a fee of 0 is a fee given: a free top-up, invoiced at 0
     const free = await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {
       items: [{ credit_type: 'sms', units: 5 }],
@@ -246,8 +246,8 @@ describe('auto_recharge', () => {
     expect(rc).toMatchObject({ status: 'recharged', auto: true, price: 500 });
     // one package's worth of every item, valid [02-05, 02-28)
     expect(rc?.balances).toMatchObject([
-      { credit_type: 'sms', granted: '100', valid_from: '2026-02-05T00:00:00.000Z' },
-      { credit_type: 'min', granted: '7.5', expires_at: '2026-02-28T00:00:00.000Z' },
+      { credit_type: { code: 'sms' }, granted: '100', valid_from: '2026-02-05T00:00:00.000Z' },
+      { credit_type: { code: 'min' }, granted: '7.5', expires_at: '2026-02-28T00:00:00.000Z' },
     ]);
     // 10 + 100 sms; 7.5 + 7.5 min
     expect(await remaining('sms')).toBe('110');
@@ -271,13 +271,13 @@ describe('auto_recharge', () => {
     await use('sms', 90, 'p1-a');
     const r1 = await autoRecharge(s.id, p1);
     expect(r1).toMatchObject({ status: 'recharged' });
-    const r1Sms = r1?.balances.find((b: { credit_type: string }) => b.credit_type === 'sms')?.id as string;
+    const r1Sms = r1?.balances.find((b) => b.credit_type.code === 'sms')?.id as string;
 
     // renewed early on 02-10: the current period is now [02-28, 03-31); 02-12 still lies in period 1
     await clockTo('2026-02-10T00:00:00.000Z');
     const renewal = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
     expect(renewal).toMatchObject({ status: 'renewed', period_start: '2026-02-28T00:00:00.000Z' });
-    const p2 = renewal.balances.find((b: { credit_type: string }) => b.credit_type === 'sms').id;
+    const p2 = renewal.balances.find((b: Balance) => b.credit_type.code === 'sms').id;
     await clockTo('2026-02-12T00:00:00.000Z');
     // 10 of P1, then 90 of R1 → R1 at 10: period 1 has had its one automatic recharge, so none
     await use('sms', 100, 'p1-b');
@@ -326,7 +326,7 @@ describe('auto_recharge', () => {
     await nightly();
     // period 2: R1 (valid from 02-27 23:30) is spent before P2 (from 02-28), both ending 03-31: 100 − 90 = 10 →
     // period 2's own automatic recharge — R1 was made in period 1 and counted there
-    const r1Sms = r1?.balances.find((b: { credit_type: string }) => b.credit_type === 'sms')?.id as string;
+    const r1Sms = r1?.balances.find((b) => b.credit_type.code === 'sms')?.id as string;
     await use('sms', 90, 'n-2');
     expect(await autoRecharge(s.id, r1Sms)).toMatchObject({ status: 'recharged', auto: true, price: 500 });
     expect((await invoices()).map((i) => [i.kind, i.total])).toEqual([
@@ -448,9 +448,8 @@ describe('renew and rollover', () => {
     await clockTo('2026-03-10T00:00:00.000Z');
     const changed = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, { apply_package_changes: true });
     expect(changed).toMatchObject({ status: 'renewed', price: 2500, period_start: '2026-03-31T00:00:00.000Z' });
-    expect(changed.balances.map((x: { credit_type: string; granted: string }) => [x.credit_type, x.granted])).toEqual([
-      ['sms', '40'],
-    ]);
+    const codeAndUnits = (x: { credit_type: { code: string }; granted: string }) => [x.credit_type.code, x.granted];
+    expect(changed.balances.map(codeAndUnits)).toEqual([['sms', '40']]);
     await clockTo('2026-03-31T01:00:00.000Z');
     await nightly();
     // sms ending 03-31: package 100 + rollover 20 = 120; 50 % = 60, capped at 20 % of the items' 40 = 8 (the

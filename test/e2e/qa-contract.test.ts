@@ -10,7 +10,7 @@ import { Receiver } from '../helpers/receiver.js';
 /**
  * QA of /work/shared/design/API.md, sentence by sentence, against what the service answers over HTTP and in its
  * queues. Each expectation names the API.md line it checks. README "Where this differs from the written contract"
- * is taken as read (job ids with `|`, renewal/recharge balances naming the credit type by code, …).
+ * is taken as read (job ids with `|`, …).
  * A `// QA:` note marks where the answer is not what API.md's words say and was kept (see the report of qa-contract).
  */
 let app: TestApp;
@@ -599,6 +599,9 @@ describe('API.md renewals, recharges, reports, freeze, forecast', () => {
       price: 1000,
       currency: 'USD',
     });
+    // API.md L21: each granted balance names its credit type as an object, as the balance views do
+    const smsRef = { id: ids.sms, code: 'sms', unit: 'message' };
+    expect(renewed.balances).toContainEqual(expect.objectContaining({ credit_type: smsRef }));
     // API.md L31: the renewal moves current_period_start/end to the new period at once
     expect(await ok('GET', `/v1/subscriptions/${sub.id}`)).toMatchObject({
       current_period_start: '2027-02-01T00:00:00.000Z',
@@ -621,9 +624,16 @@ describe('API.md renewals, recharges, reports, freeze, forecast', () => {
     const body = { items: [{ credit_type: 'sms', units: 10 }], price: 250 };
     const rc1 = await call('POST', `/v1/subscriptions/${sub.id}/recharge?wait=true`, body, { idem: 'rc-k' });
     expect(rc1.status, rc1.text).toBe(200);
-    expect(rc1.body).toMatchObject({ status: 'recharged', price: 250, currency: 'USD', balances: [{ granted: '10' }] });
+    expect(rc1.body).toMatchObject({
+      status: 'recharged',
+      price: 250,
+      currency: 'USD',
+      balances: [{ credit_type: smsRef, granted: '10' }],
+    });
+    // the repeat is the stored answer (recharges.result), replayed in the same shape
     const rc2 = await call('POST', `/v1/subscriptions/${sub.id}/recharge?wait=true`, body, { idem: 'rc-k' });
     expect(stripReplayed(rc2.body)).toEqual(stripReplayed(rc1.body));
+    expect(rc2.body).toMatchObject({ replayed: true, balances: [{ credit_type: smsRef }] });
     problem(
       await call('POST', `/v1/subscriptions/${sub.id}/recharge`, { ...body, price: 1 }, { idem: 'rc-k' }),
       409,
@@ -762,29 +772,37 @@ describe('API.md jobs, events, webhooks, documents', () => {
       'consumption.reversed',
     ];
     const types = new Set(all);
-    // API.md L21: a credit type, package or client referenced inside another object is {id, code|external_ref, ...}
+    // API.md L21: a credit type, package or client referenced inside another object is {id, code|external_ref, ...} —
+    // in every event's data too (the client as the flat pair client_id and client_external_ref)
     const flat: string[] = [];
+    const named = new Set<string>();
     const refs = (type: string, v: unknown, path: string) => {
       if (!v || typeof v !== 'object') return;
       for (const [k, x] of Object.entries(v)) {
-        if (['credit_type', 'package', 'client'].includes(k) && typeof x === 'string')
-          flat.push(`${type} ${path}.${k}`);
+        if (['credit_type', 'package', 'client'].includes(k)) {
+          if (typeof x === 'string') flat.push(`${type} ${path}.${k}`);
+          else
+            named.add(
+              `${type} ${path}.${k}: ${Object.keys(x ?? {})
+                .sort()
+                .join(',')}`,
+            );
+        }
         refs(type, x, Array.isArray(v) ? `${path}[]` : `${path}.${k}`);
       }
     };
     const everything = (await ok('GET', '/v1/events?limit=500')).data as Array<{ type: string; data: unknown }>;
     for (const e of everything) refs(e.type, e.data, '');
-    // README covers subscription.renewed/recharged's balances[].credit_type. QA: API.md L21 asks {id, code, ...}, but
-    // these events name the credit type or package by its code alone (src/webhooks/event-schemas.ts: balanceRef and
-    // the others publish `credit_type: string`; balance.low/depleted/expired are of the same schema). Kept: the
-    // published event schemas, the events already stored and delivered, and the tests that assert them all say so.
-    const covered = ['subscription.renewed .balances[].credit_type', 'subscription.recharged .balances[].credit_type'];
-    expect([...new Set(flat)].filter((f) => !covered.includes(f)).sort()).toEqual([
-      'balance.adjusted .credit_type',
-      'consumption.rejected .credit_type',
-      'consumption.reversed .credit_type',
-      'subscription.created .items[].credit_type',
-      'subscription.created .package',
+    expect([...new Set(flat)].sort()).toEqual([]);
+    // the events of this walk that name one: a credit type {id, code, unit}, a package {id, code, name}
+    expect([...named].sort()).toEqual([
+      'balance.adjusted .credit_type: code,id,unit',
+      'consumption.rejected .credit_type: code,id,unit',
+      'consumption.reversed .credit_type: code,id,unit',
+      'subscription.created .items[].credit_type: code,id,unit',
+      'subscription.created .package: code,id,name',
+      'subscription.recharged .balances[].credit_type: code,id,unit',
+      'subscription.renewed .balances[].credit_type: code,id,unit',
     ]);
     for (const t of [
       'subscription.created',
@@ -1056,6 +1074,9 @@ describe('API.md L4 and L19–L21 over every answer above', () => {
           if (!Number.isInteger(x)) problems.push(`${at}: ${JSON.stringify(x)} not integer money`);
           if (!('currency' in v)) problems.push(`${at}: money without its currency`);
         }
+        // API.md L21: a credit type, package or client inside another object is {id, code|external_ref, ...}
+        if (['credit_type', 'package', 'client'].includes(k) && typeof x === 'string')
+          problems.push(`${at}: ${JSON.stringify(x)} names a ${k} by a bare string`);
         if (!FREE.has(k)) walk(what, x, `${path}.${k}`);
       }
     };

@@ -41,10 +41,12 @@ describe('the events of the walkthrough', () => {
     const sub = await ok('POST', '/v1/subscriptions', { client: 'crm-42', package: 'starter' }, 201);
     const events = await ok('GET', '/v1/events?type=subscription.created');
     const created = events.data.find((e: { data: { subscription_id: string } }) => e.data.subscription_id === sub.id);
+    // API.md "Shapes": the credit type, and the package, as objects ({id, code, …}), not their codes alone
     expect(created.data.items).toEqual([
-      { credit_type: 'sms', units: '1000' },
-      { credit_type: 'support', units: '2.5' },
+      { credit_type: { id: expect.any(String), code: 'sms', unit: 'message' }, units: '1000' },
+      { credit_type: { id: expect.any(String), code: 'support', unit: 'hour' }, units: '2.5' },
     ]);
+    expect(created.data.package).toEqual({ id: sub.package.id, code: 'starter', name: expect.any(String) });
   });
 });
 

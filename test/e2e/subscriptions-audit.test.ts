@@ -121,8 +121,8 @@ describe('package changes after sale', () => {
     });
     await clockTo('2026-02-10T00:00:00.000Z');
     const renew = (id: string) => ok('POST', `/v1/subscriptions/${id}/renew?wait=true`, {});
-    const granted = (r: { balances: Array<{ credit_type: string; granted: string }> }) =>
-      Object.fromEntries(r.balances.map((b) => [b.credit_type, b.granted]));
+    const granted = (r: { balances: Array<{ credit_type: { code: string }; granted: string }> }) =>
+      Object.fromEntries(r.balances.map((b) => [b.credit_type.code, b.granted]));
     // kept the package price: the new 2500; the snapshot 100 sms + 7.5 min
     const a = await renew(follows.id);
     expect(a.price).toBe(2500);
@@ -156,14 +156,14 @@ describe('recharge', () => {
     const rc = await ok('POST', `/v1/subscriptions/${s.id}/recharge?wait=true`, {});
     // one package's worth of every item, valid 02-10 → 02-28, invoiced at recharge_price 799
     expect(rc).toMatchObject({ status: 'recharged', price: 799, currency: 'USD' });
-    expect(rc.balances.map((b: { credit_type: string; granted: string; expires_at: string }) => b)).toMatchObject([
+    expect(rc.balances).toMatchObject([
       {
-        credit_type: 'sms',
+        credit_type: { code: 'sms' },
         granted: '100',
         valid_from: '2026-02-10T00:00:00.000Z',
         expires_at: '2026-02-28T00:00:00.000Z',
       },
-      { credit_type: 'min', granted: '7.5', expires_at: '2026-02-28T00:00:00.000Z' },
+      { credit_type: { code: 'min' }, granted: '7.5', expires_at: '2026-02-28T00:00:00.000Z' },
     ]);
     // 30 + 100 = 130 sms; 0.1 + 7.5 = 7.6 min
     expect(await remaining('sms')).toBe('130');
@@ -414,8 +414,8 @@ describe('a recharge of a subscription bought to start later', () => {
     const rc = await ok('POST', `/v1/subscriptions/${later.id}/recharge?wait=true`, {});
     // valid [03-15, 04-15) like the package's own units, not [01-31, 04-15)
     expect(rc.balances).toMatchObject([
-      { credit_type: 'sms', granted: '100', valid_from: '2026-03-15T00:00:00.000Z' },
-      { credit_type: 'min', granted: '7.5', valid_from: '2026-03-15T00:00:00.000Z' },
+      { credit_type: { code: 'sms' }, granted: '100', valid_from: '2026-03-15T00:00:00.000Z' },
+      { credit_type: { code: 'min' }, granted: '7.5', valid_from: '2026-03-15T00:00:00.000Z' },
     ]);
     expect(await ok('GET', `/v1/invoices/${rc.invoice_id}`)).toMatchObject({
       kind: 'recharge',

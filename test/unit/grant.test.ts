@@ -150,19 +150,19 @@ describe("an operator's grant (source adjustment, its own validity)", () => {
   });
 
   it('expires whole at its own expiry: an expire entry of what remains, nothing rolled over', () => {
+    const hours = { id: 'hours', code: 'h', unit: 'hour' };
     const later = new Date('2026-07-01T00:05:00Z');
     const plan = planGrantExpiry(
       [
         {
           id: 'b1',
           clientId: 'c',
-          creditTypeId: 'hours',
-          creditTypeCode: 'h',
+          creditType: hours,
           decimals: 2,
           remaining: 425n,
           expiresAt,
         },
-        { id: 'b2', clientId: 'c', creditTypeId: 'hours', creditTypeCode: 'h', decimals: 2, remaining: 0n, expiresAt },
+        { id: 'b2', clientId: 'c', creditType: hours, decimals: 2, remaining: 0n, expiresAt },
       ],
       later,
     );
@@ -184,5 +184,7 @@ describe("an operator's grant (source adjustment, its own validity)", () => {
       ['balance.expired', '4.25', '0'],
       ['balance.expired', '0', '0'],
     ]);
+    // API.md Shapes: the credit type as an object, `{id, code, unit}` (not its code alone)
+    expect(plan.events.map((e) => e.data.credit_type)).toEqual([hours, hours]);
   });
 });
