@@ -67,7 +67,13 @@ type Lot = {
   credit_type: { code: string };
 };
 type Entry = { kind: string; amount: string; remaining_after: string; balance_id: string };
-type Granted = { id: string; credit_type: string; granted: string; valid_from: string; expires_at: string };
+type Granted = {
+  id: string;
+  credit_type: { id: string; code: string; unit: string };
+  granted: string;
+  valid_from: string;
+  expires_at: string;
+};
 type Row = Record<string, unknown>;
 
 const invoicesOf = async (client = 'c1'): Promise<Invoice[]> =>
@@ -101,7 +107,7 @@ const use = async (credit_type: string, quantity: number | string, key: string, 
 const recharge = (id: string, body: object = {}) => ok('POST', `/v1/subscriptions/${id}/recharge?wait=true`, body);
 const renew = (id: string, body: object = {}) => ok('POST', `/v1/subscriptions/${id}/renew?wait=true`, body);
 const lotOf = (s: { balances: Lot[] }, code: string): string => s.balances.find((b) => b.credit_type.code === code)!.id;
-const grantedOf = (r: { balances: Granted[] }) => r.balances.map((b) => [b.credit_type, b.granted]);
+const grantedOf = (r: { balances: Granted[] }) => r.balances.map((b) => [b.credit_type.code, b.granted]);
 const expectProblem = (res: TestResponse, status: number, code: string) => {
   expect(res.status, res.text).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -210,7 +216,7 @@ describe('invoices across 31 Dec → 1 Jan in Asia/Riyadh (UTC+3), three currenc
     const rc = await recharge(q.id);
     expect(rc).toMatchObject({ status: 'recharged', price: 2500, currency: 'SAR' });
     // valid from now to q's period end
-    expect(rc.balances.map((x: Granted) => [x.credit_type, x.granted, x.valid_from, x.expires_at])).toEqual([
+    expect(rc.balances.map((x: Granted) => [x.credit_type.code, x.granted, x.valid_from, x.expires_at])).toEqual([
       ['sms', '100', '2026-12-31T20:59:59.999Z', '2027-01-05T21:00:00.000Z'],
       ['min', '7.5', '2026-12-31T20:59:59.999Z', '2027-01-05T21:00:00.000Z'],
     ]);
@@ -317,7 +323,9 @@ describe('recharges: default, items, a fee, Idempotency-Key; then the spending o
     expect(first.status, first.text).toBe(200);
     // no recharge_price: the package price 1999; one package's worth, valid [03-10, s's end 04-01)
     expect(first.body).toMatchObject({ status: 'recharged', auto: false, price: 1999, currency: 'USD' });
-    expect(first.body.balances.map((x: Granted) => [x.credit_type, x.granted, x.valid_from, x.expires_at])).toEqual([
+    expect(
+      first.body.balances.map((x: Granted) => [x.credit_type.code, x.granted, x.valid_from, x.expires_at]),
+    ).toEqual([
       ['sms', '100', '2026-03-10T00:00:00.000Z', '2026-04-01T00:00:00.000Z'],
       ['min', '7.5', '2026-03-10T00:00:00.000Z', '2026-04-01T00:00:00.000Z'],
     ]);
