@@ -213,5 +213,5 @@ async function verifySnapshot(db: Tx, options: VerifyOptions): Promise<VerifyRep
   for (const row of totals)
     add(checkInvoiceTotal({ id: row.id, number: row.number, total: row.total, linesTotal: big(row.lines_total) }));
 
-  return { checked, violations, violationCount, ok: violationCount === 0 };
+  return { checked, violations, violation_count: violationCount, violationCount, ok: violationCount === 0 };
 }

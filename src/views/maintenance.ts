@@ -42,6 +42,8 @@ export interface VerifyReport {
   /** Every violation found, up to `limit`. */
   violations: Violation[];
   /** How many there were in all (may exceed `violations.length`). */
+  violation_count: number;
+  /** The same count, as releases before `violation_count` named it (the nightly runs stored it so). */
   violationCount: number;
   ok: boolean;
 }
@@ -60,7 +62,11 @@ export const verifyReportSchema = describes<VerifyResult | VerifyReport>()(
           detail: z.string(),
         }),
       ),
-      violationCount: z.number().int(),
+      violation_count: z
+        .number()
+        .int()
+        .meta({ description: 'How many violations there were in all (`violations` lists the first of them).' }),
+      violationCount: z.number().int().meta({ description: 'The same count, by its earlier name.', deprecated: true }),
       ok: z.boolean(),
       as_of: z.string().optional(),
     })

@@ -29,7 +29,7 @@ async function nightly(asOf?: string): Promise<NightlyReport> {
   const res = await app.request<NightlyReport>('POST', '/v1/admin/nightly-runs', { body: asOf ? { as_of: asOf } : {} });
   expect(res.status, res.text).toBe(200);
   for (const p of res.body.phases) expect(p, `phase ${p.phase}`).toMatchObject({ failed: [], pending: 0 });
-  expect(res.body.verify).toMatchObject({ ok: true, violationCount: 0 });
+  expect(res.body.verify).toMatchObject({ ok: true, violation_count: 0, violationCount: 0 });
   return res.body;
 }
 
@@ -128,9 +128,28 @@ describe('POST /v1/admin/verify', () => {
   it('answers the invariant report', async () => {
     const res = await app.request('POST', '/v1/admin/verify');
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ ok: true, violationCount: 0, violations: [] });
+    expect(res.body).toMatchObject({ ok: true, violation_count: 0, violationCount: 0, violations: [] });
     expect((res.body as { checked: { balances: number } }).checked.balances).toBeGreaterThan(0);
     expect((await app.request('POST', '/v1/admin/verify', { key: app.keys.read })).status).toBe(403);
+  });
+});
+
+describe('GET /v1/admin/nightly-runs', () => {
+  it('answers a run stored before violation_count existed with it, from its violationCount', async () => {
+    const verify = { checked: { balances: 1, consumptions: 0, invoices: 0 }, violations: [], violationCount: 0 };
+    await app.database.db('nightly_runs').insert({
+      as_of: new Date('2025-01-01T02:00:00.000Z'),
+      started_at: new Date('2025-01-01T02:00:00.000Z'),
+      finished_at: new Date('2025-01-01T02:00:01.000Z'),
+      report: JSON.stringify({ as_of: '2025-01-01T02:00:00.000Z', phases: [], verify: { ...verify, ok: true } }),
+    });
+    const res = await app.request<{ data: Array<{ as_of: string; report: { verify: unknown } }> }>(
+      'GET',
+      '/v1/admin/nightly-runs?limit=100',
+    );
+    expect(res.status, res.text).toBe(200);
+    const old = res.body.data.find((r) => r.as_of === '2025-01-01T02:00:00.000Z');
+    expect(old?.report.verify).toEqual({ ...verify, ok: true, violation_count: 0 });
   });
 });
 

@@ -1085,9 +1085,9 @@ describe('API.md L4 and L19–L21 over every answer above', () => {
     const updatedPrice =
       /^GET \/v1\/events\S* \.data\[\d+\]\.data\.(changes|previous)\.price: money without its currency$/;
     expect(problems.filter((p) => updatedPrice.test(p))).toEqual([]);
-    // QA: API.md L4 says snake_case fields; the admin nightly run (and POST /v1/admin/verify) answer `violationCount`.
-    // Routes outside API.md's table, but under /v1. Kept: test/e2e/admin.test.ts and nightly.test.ts assert it, the
-    // nightly runs store it in their report (src/db/repositories/backlog.ts reads report->'verify'->>'violationCount').
+    // API.md L4 says snake_case fields: the verify report counts as `violation_count`, and still as `violationCount`
+    // (deprecated), the name earlier releases gave it and the nightly runs stored (src/db/repositories/backlog.ts
+    // reads report->'verify'->>'violationCount')
     const camel = 'POST /v1/admin/nightly-runs .verify.violationCount: not snake_case';
     expect(problems).toContain(camel);
     const rest = problems.filter((p) => !updatedPrice.test(p) && p !== camel);

@@ -41,11 +41,17 @@ const nightlyRunView = z
   })
   .meta({ id: 'NightlyRun' });
 
+/** A stored report as it is answered: one stored before `violation_count` was named gets it from `violationCount`. */
+function reportView(report: NightlyReport | null): NightlyReport | null {
+  if (report?.verify === undefined || report.verify.violation_count !== undefined) return report;
+  return { ...report, verify: { ...report.verify, violation_count: report.verify.violationCount } };
+}
+
 const toNightlyRunView = (row: NightlyRunRow): z.infer<typeof nightlyRunView> => ({
   as_of: row.as_of.toISOString(),
   started_at: row.started_at.toISOString(),
   finished_at: row.finished_at?.toISOString() ?? null,
-  report: (row.report as NightlyReport | null) ?? null,
+  report: reportView((row.report as NightlyReport | null) ?? null),
 });
 
 /** A page of runs ends at an `as_of`; the next page starts below it. */
