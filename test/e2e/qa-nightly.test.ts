@@ -723,6 +723,24 @@ describe('Nightly reports in Asia/Riyadh (NIGHTLY_REPORTS=all)', () => {
   });
 });
 
+describe('Nightly reports after an outage longer than their 31 days of catch-up', () => {
+  it('a run after 45 days down makes the 31 days before it, not yesterday alone', async () => {
+    await start(RIYADH, '2026-01-02T02:00', { NIGHTLY_REPORTS: 'consumption' });
+    // the night of 2 Jan 02:00 Riyadh reports 1 Jan (the first night: the day before alone)
+    await nightly();
+    // down from then until 16 Feb 02:00 Riyadh: README "after nights the service was down, for each day since the
+    // last one reported too (up to 31 days back)" — the last reported is 1 Jan, more than 31 days back, so the 31
+    // days before 16 Feb: 16 Jan … 15 Feb, each [00:00, 24:00) Riyadh from 21:00Z the day before
+    await to('2026-02-16T02:00');
+    await nightly();
+    const froms = (await nightlyRuns()).map((r) => r.params.from).sort();
+    const day = (k: number) => DateTime.fromISO('2026-01-16', { zone: RIYADH }).plus({ days: k }).toUTC().toISO();
+    expect(froms).toEqual(['2025-12-31T21:00:00.000Z', ...Array.from({ length: 31 }, (_, k) => day(k))]);
+    expect(froms[1]).toBe('2026-01-15T21:00:00.000Z');
+    expect(froms.at(-1)).toBe('2026-02-14T21:00:00.000Z');
+  });
+});
+
 describe('Nightly notices in Asia/Riyadh (EXPIRING_SOON_DAYS=3)', () => {
   it('balance.expiring_soon up to 3 × 24 h ahead and balance.low, once per balance, in GET /v1/events', async () => {
     await start(RIYADH, '2026-05-13T02:00', { NIGHTLY_REPORTS: 'none', EXPIRING_SOON_DAYS: '3' });
