@@ -2,7 +2,7 @@ import { DateTime } from 'luxon';
 import { v5 as uuidv5 } from 'uuid';
 import type { AppContext } from '../app-context.js';
 import { accept, enqueue } from '../commands/index.js';
-import { existingReportRunIds, insertReportRun } from '../db/repositories/reports.js';
+import { existingReportRunIds, insertReportRun, nightlyReportMadeBefore } from '../db/repositories/reports.js';
 import { transact } from '../db/transact.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import type { ReportFormat } from './output.js';
@@ -21,8 +21,9 @@ export const NIGHTLY_REPORT_CATCH_UP_DAYS = 31;
 /**
  * The business days whose nightly reports this run makes: the day before `asOf`'s, and before it every day since
  * the last one a nightly run made reports for (up to NIGHTLY_REPORT_CATCH_UP_DAYS back) — node-cron runs nothing
- * it missed, so nights the service was down would otherwise never have their reports. With no nightly report in
- * that window (a new install), the day before alone: not a month of empty reports.
+ * it missed, so nights the service was down would otherwise never have their reports. With no nightly report ever
+ * made before today (a new install), the day before alone: not a month of empty reports. The last one made longer
+ * ago than the window (an outage of more than a month) is not a new install: every day of the window is made.
  */
 async function daysToReport(app: AppContext, today: DateTime): Promise<DateTime[]> {
   const candidates = Array.from({ length: NIGHTLY_REPORT_CATCH_UP_DAYS }, (_, i) => today.minus({ days: i + 1 }));
@@ -30,8 +31,14 @@ async function daysToReport(app: AppContext, today: DateTime): Promise<DateTime[
     app.config.NIGHTLY_REPORTS.map((type) => nightlyReportId(type, day.toISODate() ?? ''));
   const existing = await existingReportRunIds(app.db, candidates.flatMap(idsOf));
   const lastMade = candidates.findIndex((day) => idsOf(day).some((id) => existing.has(id)));
-  // newest first in `candidates`: the days after the last one made, oldest first; none made → yesterday alone
-  const missed = lastMade === -1 ? candidates.slice(0, 1) : candidates.slice(0, Math.max(lastMade, 1));
+  // newest first in `candidates`: the days after the last one made, oldest first; none made in the window → all of
+  // it when nights reported before it, yesterday alone when none ever did
+  const reportedBefore =
+    lastMade === -1 && (await nightlyReportMadeBefore(app.db, app.config.NIGHTLY_REPORTS, today.toJSDate()));
+  const missed =
+    lastMade === -1
+      ? candidates.slice(0, reportedBefore ? candidates.length : 1)
+      : candidates.slice(0, Math.max(lastMade, 1));
   return missed.reverse();
 }
 

@@ -46,6 +46,24 @@ export async function existingReportRunIds(db: Executor, ids: readonly string[])
   return new Set(rows.map((r) => r.id));
 }
 
+/**
+ * Whether a nightly run made reports of one of these types before `before`: nights have reported before (not a new
+ * install), however long ago.
+ */
+export async function nightlyReportMadeBefore(
+  db: Executor,
+  types: readonly ReportType[],
+  before: Date,
+): Promise<boolean> {
+  if (types.length === 0) return false;
+  const row = await db('report_runs')
+    .where({ trigger: 'nightly' })
+    .whereIn('type', types)
+    .andWhere('created_at', '<', before)
+    .first('id');
+  return row !== undefined;
+}
+
 export async function reportRunById(db: Executor, id: string): Promise<ReportRunRow | undefined> {
   return (await db('report_runs').where({ id }).first()) as ReportRunRow | undefined;
 }
