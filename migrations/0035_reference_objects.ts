@@ -18,95 +18,102 @@ import type { Knex } from 'knex';
  * A package by its code (never changed either) or its id. What cannot be resolved is left as it was.
  */
 
-/** The uuid a text holds, or null: the stored JSON is not trusted to hold one (a cast would stop the migration). */
-const uuidOf = (text: string) =>
-  `(CASE WHEN ${text} ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN (${text})::uuid END)`;
-
-/** The credit type a JSON object (`o`) names by `o.credit_type` (a string), as `{id, code, unit}`; null if unknown. */
-const creditTypeOf = (o: string, balanceKey: string) => `
-  (SELECT jsonb_build_object('id', ct.id, 'code', ct.code, 'unit', ct.unit)
-     FROM credit_types ct
-    WHERE ct.id = COALESCE(
-            (SELECT b.credit_type_id FROM balances b WHERE b.id = ${uuidOf(`${o}->>'${balanceKey}'`)}),
-            (SELECT c.credit_type_id FROM consumptions c WHERE c.id = ${uuidOf(`${o}->>'consumption_id'`)}),
-            (SELECT h.credit_type_id FROM holds h WHERE h.id = ${uuidOf(`${o}->>'hold_id'`)}),
-            (SELECT x.id FROM credit_types x WHERE x.code = ${o}->>'credit_type'),
-            ${uuidOf(`${o}->>'credit_type'`)}))`;
-
-/** The package a JSON object (`o`) names by `o.package` (a string), as `{id, code, name}`; null if unknown. */
-const packageOf = (o: string) => `
-  (SELECT jsonb_build_object('id', p.id, 'code', p.code, 'name', p.name)
-     FROM packages p
-    WHERE p.id = COALESCE((SELECT x.id FROM packages x WHERE x.code = ${o}->>'package'),
-                          ${uuidOf(`${o}->>'package'`)}))`;
-
-type Direction = 'up' | 'down';
-
-/** Where a JSON column holds the objects to rewrite: the column itself, or its object at `path`. */
-interface Place {
-  table: string;
-  column: string;
-  path: string[];
-}
-const objectAt = ({ column, path }: Place) => (path.length === 0 ? column : `${column}#>'{${path.join(',')}}'`);
-const pathTo = ({ path }: Place, key: string) => `'{${[...path, key].join(',')}}'`;
-
 /**
- * The array `key` of the object at `place` (granted balances, a sale's items): each element's `credit_type` made an
- * object (`up`; `balanceKey` names the element's balance) or its code again (`down`), in the array's order.
+ * Session functions (pg_temp: gone with the migration's session, dropped at its end) so that every statement is
+ * constant text. `uuid_or_null`: the uuid a text holds, or null — the stored JSON is not trusted to hold one (a cast
+ * would stop the migration). `credit_type_ref`: the credit type a JSON object names by `credit_type` (a string), as
+ * `{id, code, unit}`, looked up as the comment above says (`balance_key` names the object's balance); null if unknown.
+ * `credit_type_refs`: each element of an array of such objects with its credit type made an object (unresolved ones
+ * left as they were, the order kept). `package_ref`: the package an object names by `package`, as `{id, code, name}`.
+ * `credit_type_codes`: each element's credit type object back to its code.
  */
-function rewriteElements(place: Place, key: string, balanceKey: string, direction: Direction): string {
-  const array = `${objectAt(place)}->'${key}'`;
-  const element =
-    direction === 'up'
-      ? `CASE WHEN jsonb_typeof(a.el->'credit_type') = 'string'
-              THEN jsonb_set(a.el, '{credit_type}',
-                             COALESCE(${creditTypeOf('a.el', balanceKey)}, a.el->'credit_type'))
-              ELSE a.el END`
-      : `CASE WHEN jsonb_typeof(a.el->'credit_type'->'code') = 'string'
-              THEN jsonb_set(a.el, '{credit_type}', a.el->'credit_type'->'code')
-              ELSE a.el END`;
-  const found = direction === 'up' ? `a.el->'credit_type'` : `a.el->'credit_type'->'code'`;
-  return `
-    UPDATE ${place.table}
-       SET ${place.column} = jsonb_set(${place.column}, ${pathTo(place, key)},
-             (SELECT jsonb_agg(${element} ORDER BY a.n)
-                FROM jsonb_array_elements(${array}) WITH ORDINALITY AS a(el, n)))
-     WHERE jsonb_typeof(${array}) = 'array'
-       AND EXISTS (SELECT 1
-                     FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${array}) = 'array' THEN ${array} END) AS a(el)
-                    WHERE jsonb_typeof(${found}) = 'string')`;
-}
+const FUNCTIONS = [
+  `CREATE FUNCTION pg_temp.uuid_or_null(t text) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
+     SELECT CASE WHEN t ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN t::uuid END
+   $$`,
+  `CREATE FUNCTION pg_temp.credit_type_ref(o jsonb, balance_key text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+     SELECT jsonb_build_object('id', ct.id, 'code', ct.code, 'unit', ct.unit)
+       FROM credit_types ct
+      WHERE ct.id = COALESCE(
+              (SELECT b.credit_type_id FROM balances b WHERE b.id = pg_temp.uuid_or_null(o->>balance_key)),
+              (SELECT c.credit_type_id FROM consumptions c WHERE c.id = pg_temp.uuid_or_null(o->>'consumption_id')),
+              (SELECT h.credit_type_id FROM holds h WHERE h.id = pg_temp.uuid_or_null(o->>'hold_id')),
+              (SELECT x.id FROM credit_types x WHERE x.code = o->>'credit_type'),
+              pg_temp.uuid_or_null(o->>'credit_type'))
+   $$`,
+  `CREATE FUNCTION pg_temp.credit_type_refs(arr jsonb, balance_key text) RETURNS jsonb LANGUAGE sql STABLE AS $$
+     SELECT jsonb_agg(CASE WHEN jsonb_typeof(a.el->'credit_type') = 'string'
+                           THEN jsonb_set(a.el, '{credit_type}',
+                                          COALESCE(pg_temp.credit_type_ref(a.el, balance_key), a.el->'credit_type'))
+                           ELSE a.el END ORDER BY a.n)
+       FROM jsonb_array_elements(arr) WITH ORDINALITY AS a(el, n)
+   $$`,
+  `CREATE FUNCTION pg_temp.credit_type_codes(arr jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+     SELECT jsonb_agg(CASE WHEN jsonb_typeof(a.el->'credit_type'->'code') = 'string'
+                           THEN jsonb_set(a.el, '{credit_type}', a.el->'credit_type'->'code')
+                           ELSE a.el END ORDER BY a.n)
+       FROM jsonb_array_elements(arr) WITH ORDINALITY AS a(el, n)
+   $$`,
+  `CREATE FUNCTION pg_temp.package_ref(o jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+     SELECT jsonb_build_object('id', p.id, 'code', p.code, 'name', p.name)
+       FROM packages p
+      WHERE p.id = COALESCE((SELECT x.id FROM packages x WHERE x.code = o->>'package'),
+                            pg_temp.uuid_or_null(o->>'package'))
+   $$`,
+];
 
-/** The field `key` (`credit_type`, `package`) of the object at `place`: made an object, or its code again. */
-function rewriteField(place: Place, key: 'credit_type' | 'package', direction: Direction): string {
-  const at = objectAt(place);
-  const value = `${at}->'${key}'`;
-  if (direction === 'down')
-    return `
-      UPDATE ${place.table} SET ${place.column} = jsonb_set(${place.column}, ${pathTo(place, key)}, ${value}->'code')
-       WHERE jsonb_typeof(${value}->'code') = 'string'`;
-  const object = key === 'credit_type' ? creditTypeOf(at, 'balance_id') : packageOf(at);
-  return `
-    UPDATE ${place.table}
-       SET ${place.column} = jsonb_set(${place.column}, ${pathTo(place, key)}, COALESCE(${object}, ${value}))
-     WHERE jsonb_typeof(${value}) = 'string'`;
-}
+const DROP_FUNCTIONS = `DROP FUNCTION pg_temp.credit_type_refs(jsonb, text), pg_temp.credit_type_codes(jsonb),
+  pg_temp.credit_type_ref(jsonb, text), pg_temp.package_ref(jsonb), pg_temp.uuid_or_null(text)`;
 
-const statements = (direction: Direction): string[] => {
-  const recharge: Place = { table: 'recharges', column: 'result', path: [] };
-  const event: Place = { table: 'outbox_events', column: 'payload', path: ['data'] };
-  return [
-    rewriteElements(recharge, 'balances', 'id', direction),
-    rewriteElements(event, 'balances', 'id', direction),
-    rewriteElements(event, 'items', 'balance_id', direction),
-    rewriteField(event, 'credit_type', direction),
-    rewriteField(event, 'package', direction),
-  ];
-};
+// an array is rewritten only when one of its elements names a credit type by a string (up) or an object (down): it
+// is then not empty, so the aggregate is never null (`\\?` is knex's escape of the jsonpath filter's `?`)
+const UP = [
+  `UPDATE recharges SET result = jsonb_set(result, '{balances}', pg_temp.credit_type_refs(result->'balances', 'id'))
+    WHERE jsonb_typeof(result->'balances') = 'array'
+      AND jsonb_path_exists(result, '$.balances[*].credit_type \\? (@.type() == "string")')`,
+  `UPDATE outbox_events
+      SET payload = jsonb_set(payload, '{data,balances}', pg_temp.credit_type_refs(payload#>'{data,balances}', 'id'))
+    WHERE jsonb_typeof(payload#>'{data,balances}') = 'array'
+      AND jsonb_path_exists(payload, '$.data.balances[*].credit_type \\? (@.type() == "string")')`,
+  `UPDATE outbox_events
+      SET payload = jsonb_set(payload, '{data,items}', pg_temp.credit_type_refs(payload#>'{data,items}', 'balance_id'))
+    WHERE jsonb_typeof(payload#>'{data,items}') = 'array'
+      AND jsonb_path_exists(payload, '$.data.items[*].credit_type \\? (@.type() == "string")')`,
+  `UPDATE outbox_events
+      SET payload = jsonb_set(payload, '{data,credit_type}',
+                              COALESCE(pg_temp.credit_type_ref(payload->'data', 'balance_id'),
+                                       payload#>'{data,credit_type}'))
+    WHERE jsonb_typeof(payload#>'{data,credit_type}') = 'string'`,
+  `UPDATE outbox_events
+      SET payload = jsonb_set(payload, '{data,package}',
+                              COALESCE(pg_temp.package_ref(payload->'data'), payload#>'{data,package}'))
+    WHERE jsonb_typeof(payload#>'{data,package}') = 'string'`,
+];
+
+const DOWN = [
+  `UPDATE recharges SET result = jsonb_set(result, '{balances}', pg_temp.credit_type_codes(result->'balances'))
+    WHERE jsonb_typeof(result->'balances') = 'array'
+      AND jsonb_path_exists(result, '$.balances[*].credit_type.code \\? (@.type() == "string")')`,
+  `UPDATE outbox_events
+      SET payload = jsonb_set(payload, '{data,balances}', pg_temp.credit_type_codes(payload#>'{data,balances}'))
+    WHERE jsonb_typeof(payload#>'{data,balances}') = 'array'
+      AND jsonb_path_exists(payload, '$.data.balances[*].credit_type.code \\? (@.type() == "string")')`,
+  `UPDATE outbox_events
+      SET payload = jsonb_set(payload, '{data,items}', pg_temp.credit_type_codes(payload#>'{data,items}'))
+    WHERE jsonb_typeof(payload#>'{data,items}') = 'array'
+      AND jsonb_path_exists(payload, '$.data.items[*].credit_type.code \\? (@.type() == "string")')`,
+  `UPDATE outbox_events SET payload = jsonb_set(payload, '{data,credit_type}', payload#>'{data,credit_type,code}')
+    WHERE jsonb_typeof(payload#>'{data,credit_type,code}') = 'string'`,
+  `UPDATE outbox_events SET payload = jsonb_set(payload, '{data,package}', payload#>'{data,package,code}')
+    WHERE jsonb_typeof(payload#>'{data,package,code}') = 'string'`,
+];
+
+async function run(knex: Knex, statements: readonly string[]): Promise<void> {
+  for (const sql of [...FUNCTIONS, ...statements, DROP_FUNCTIONS]) await knex.raw(sql);
+}
 
 export async function up(knex: Knex): Promise<void> {
-  for (const sql of statements('up')) await knex.raw(sql);
+  await run(knex, UP);
 }
 
 /**
@@ -114,5 +121,5 @@ export async function up(knex: Knex): Promise<void> {
  * recharges): every object is given back its `code` — also those written in the new shape since.
  */
 export async function down(knex: Knex): Promise<void> {
-  for (const sql of statements('down')) await knex.raw(sql);
+  await run(knex, DOWN);
 }
