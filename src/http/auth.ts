@@ -175,8 +175,10 @@ export class ApiKeyVerifier {
 export function presentedKey(req: Request): string | undefined {
   const header = req.get('authorization');
   if (!header) return undefined;
-  const [scheme, value] = header.split(/\s+/, 2);
-  if (!scheme || !value) return undefined;
+  // exactly `<scheme> <credentials>`: anything after the credentials makes the header malformed (API.md: a bad key
+  // is 401), where `split(/\s+/, 2)` dropped it and took `Bearer <key> <anything>` as the key
+  const [scheme, value, extra] = header.trim().split(/\s+/, 3);
+  if (!scheme || !value || extra !== undefined) return undefined;
   if (scheme.toLowerCase() === 'bearer') return value.trim();
   if (scheme.toLowerCase() === 'basic') {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
