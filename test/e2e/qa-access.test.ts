@@ -508,8 +508,9 @@ describe('2. an API key from creation to revocation', () => {
       headers: { 'x-request-id': 'qa-make-key' },
       body: { name: 'qa partner', scopes: ['write'] },
     });
-    // README L1183–L1184: 201 with the clear key once
+    // README L1183–L1184: 201 with the clear key once — and no cache on the way keeps a copy
     expect(made.status, made.text).toBe(201);
+    expect(made.headers.get('cache-control')).toBe('no-store');
     const { id, key, prefix } = made.body as { id: string; key: string; prefix: string };
     expect(key.startsWith(prefix)).toBe(true);
     const secret = key.slice(prefix.length);

@@ -159,10 +159,12 @@ export const apiKeyRoutes: AnyRoute[] = [
               requestHash: fingerprint({ body, query: {} }),
             }
           : undefined;
-      return replyWith(await makeKey(db, body, { now: app.clock.now(), idempotency }), 201, (made) => ({
+      const reply = await replyWith(await makeKey(db, body, { now: app.clock.now(), idempotency }), 201, (made) => ({
         ...toApiKeyView(made.row),
         key: made.key,
       }));
+      // the clear key, this once: no cache on the way keeps a copy of it
+      return 'status' in reply ? { ...reply, headers: { 'cache-control': 'no-store' } } : reply;
     },
   }),
   defineRoute({
