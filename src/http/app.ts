@@ -281,8 +281,6 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
     // /docs its own); Bull Board's page needs inline scripts, so none is set here.
     // Helmet's list is computed once when the app is built (request-log.ts).
     securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }),
-    // JSON.parse, except that a number a double would round is kept as its decimal text (json-body.ts)
-    ...jsonBody(ctx.config.BODY_LIMIT),
   );
   app.use(everyRequest(front));
   // the pages take ids from their paths and queries too (their forms are checked by their schemas)
@@ -291,9 +289,13 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
   for (const extra of extras) extra.mount(app);
 
   const limit = keyRateLimit(ctx);
+  // JSON.parse, except that a number a double would round is kept as its decimal text (json-body.ts) — after the key
+  // and the rate limit: a caller without a key is 401 whatever it sends (API.md), and no stranger's body is read
+  const body = jsonBody(ctx.config.BODY_LIMIT);
   const steps = (route: AnyRoute): Step[] => [
     authenticate(ctx, route),
     limit,
+    ...body,
     refuseUnstorableText,
     handlerFor(ctx, route),
   ];

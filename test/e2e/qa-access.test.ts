@@ -873,18 +873,25 @@ describe('4. body limits and content types', () => {
     expectProblem(verify, 422, 'validation_failed');
   });
 
-  it('the body is read before the key is checked: no key + a bad or large body is 422/413, not 401', async () => {
-    // QA: API.md L6 says "No key → 401", but the JSON body is parsed for every request before the route's key check
-    // (src/http/app.ts: jsonBody is a front step, authenticate a route step). A caller without a key gets 422 for a
-    // body that is not JSON and 413 for one over BODY_LIMIT, and the service reads (and inflates) up to BODY_LIMIT of
-    // a stranger's body before refusing it. Nothing is written; only the status differs, so left as it is: moving
-    // the parser behind the key check reorders the front steps security.test.ts audits. Asserted as it behaves.
+  it('the key is checked before the body is read: no key + a bad or large body is 401', async () => {
+    // API.md L6: "No key → 401", whatever the body: the parser runs after the route's key check and rate limit
+    // (src/http/app.ts), so no stranger's body is read (or inflated) before it is refused
     const broken = await call(app.baseUrl, 'POST', '/v1/clients', { raw: '{"oops"' });
-    expectProblem(broken, 422, 'validation_failed');
+    expectProblem(broken, 401, 'unauthorized');
     const large = await call(app.baseUrl, 'POST', '/v1/clients', { raw: bodyOf(BODY_LIMIT_BYTES + 1) });
-    expectProblem(large, 413, 'payload_too_large');
-    // a well-formed body without a key: 401 as written
+    expectProblem(large, 401, 'unauthorized');
     expectProblem(await call(app.baseUrl, 'POST', '/v1/clients', { body: {} }), 401, 'unauthorized');
+    // with a key, the body is read and judged as before
+    expectProblem(
+      await call(app.baseUrl, 'POST', '/v1/clients', { key: app.keys.write, raw: '{"oops"' }),
+      422,
+      'validation_failed',
+    );
+    expectProblem(
+      await call(app.baseUrl, 'POST', '/v1/clients', { key: app.keys.write, raw: bodyOf(BODY_LIMIT_BYTES + 1) }),
+      413,
+      'payload_too_large',
+    );
   });
 });
 
