@@ -208,6 +208,23 @@ function webhooksOf(components: Json): Record<string, Json> {
 }
 
 /** A page that renders the document with Swagger UI, served from the npm package (no CDN). */
+/**
+ * The docs page's Content-Security-Policy (the service's front steps set none: each page sets its own). Swagger UI is
+ * served from this origin with no inline script or style (its styles are set through the DOM, which the policy
+ * allows); test/browser/docs.browser.test.ts opens it and an operation with no violation reported.
+ */
+export const DOCS_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'self'",
+].join('; ');
+
 export function docsPage(): string {
   return `<!doctype html>
 <html lang="en">

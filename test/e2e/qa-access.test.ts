@@ -1075,11 +1075,9 @@ describe('6. headers', () => {
     // the pages: a CSP of this origin only (README L432: no script of their own)
     const login = answers.find(([what]) => what === '/ui/login')![1];
     expect(login.headers.get('content-security-policy')).toContain("script-src 'self'");
-    // QA: src/http/app.ts says "/docs [sets] its own" Content-Security-Policy; it sets none (the front steps switch
-    // helmet's off, and the /docs route adds none). README promises no CSP for /docs, and Swagger UI is served from
-    // this origin without inline script, so this is a gap of defence in depth, not a broken promise.
+    // /docs sets its own policy (src/http/openapi.ts DOCS_CSP): scripts and styles from this origin only
     const docs = answers.find(([what]) => what === '/docs')![1];
-    expect(docs.headers.get('content-security-policy')).toBeNull();
+    expect(docs.headers.get('content-security-policy')).toContain("script-src 'self'");
   });
 
   it('X-Request-Id: the caller’s if a sane token (≤ 100 of [A-Za-z0-9_.-]), else a new UUID, everywhere', async () => {

@@ -3,7 +3,7 @@ import { isSchemaCurrent } from '../../db/migrate.js';
 import { pingDatabase } from '../../db/server.js';
 import { registry } from '../../metrics.js';
 import { isDraining } from '../drain.js';
-import { buildOpenApi, docsInitScript, docsPage } from '../openapi.js';
+import { buildOpenApi, DOCS_CSP, docsInitScript, docsPage } from '../openapi.js';
 import { problemBody, sendProblem } from '../problem.js';
 import { problemOf } from '../problem-schemas.js';
 import { type AnyRoute, defineRoute } from '../route.js';
@@ -135,7 +135,7 @@ export function systemRoutes(allRoutes: () => readonly AnyRoute[]): AnyRoute[] {
       summary: 'A page that renders the OpenAPI document',
       responses: { 200: { description: 'HTML page', contentType: 'text/html' } },
       handler: async ({ res }) => {
-        res.set('content-type', 'text/html; charset=utf-8').send(docsPage());
+        res.set({ 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCS_CSP }).send(docsPage());
         return { raw: true };
       },
     }),
