@@ -1,10 +1,10 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
-import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
+import type { TestResponse } from '../helpers/app.js';
+import { appPerTest } from '../helpers/app-per-test.js';
 import { commerceScene } from '../helpers/commerce-scene.js';
-import { recyclingDatabase } from '../helpers/database.js';
 import { snapshotCounts } from '../helpers/fixtures.js';
-import { closeVerified, httpSteps } from '../helpers/http-steps.js';
+import { httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
 
 /**
@@ -18,26 +18,7 @@ import { jsonRows } from '../helpers/reports.js';
  * Each scenario ends with the `renewals` and `top_packages` reports against a hand count, and (afterEach) the verify
  * route finding no violation. Each test starts a service of its own on a recycled database.
  */
-let app: TestApp | undefined;
-const databases = recyclingDatabase();
-afterAll(() => databases.drop());
-afterEach(async () => {
-  if (app) await closeVerified(app);
-  app = undefined;
-});
-
-async function start(now: string, env: Record<string, string> = {}): Promise<void> {
-  app = await startTestApp({
-    database: await databases.next(),
-    roles: ['api', 'worker'],
-    now,
-    env: { ...NO_NIGHTLY_REPORTS, ...env },
-  });
-}
-const current = (): TestApp => {
-  if (!app) throw new Error('no app started');
-  return app;
-};
+const { start, current } = appPerTest();
 const { call, ok, clockTo, nightly } = httpSteps(current);
 const scene = commerceScene(ok);
 const { catalog, pack, buy } = scene;

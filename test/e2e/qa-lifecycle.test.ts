@@ -1,8 +1,7 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
+import { describe, expect, it } from 'vitest';
+import { appPerTest } from '../helpers/app-per-test.js';
 import { commerceScene } from '../helpers/commerce-scene.js';
-import { recyclingDatabase } from '../helpers/database.js';
-import { closeVerified, httpSteps } from '../helpers/http-steps.js';
+import { httpSteps } from '../helpers/http-steps.js';
 
 /**
  * QA of the subscription lifecycle's edges, every figure worked out by hand in a comment: validity units in a
@@ -11,26 +10,7 @@ import { closeVerified, httpSteps } from '../helpers/http-steps.js';
  * of a decimal credit type, currencies in minor units, and spending across two subscriptions and a priority
  * package with a partial use. Each test starts a service of its own (the nightly run sees every subscription).
  */
-let app: TestApp | undefined;
-const databases = recyclingDatabase();
-afterAll(() => databases.drop());
-afterEach(async () => {
-  if (app) await closeVerified(app);
-  app = undefined;
-});
-
-async function start(now: string, env: Record<string, string> = {}): Promise<void> {
-  app = await startTestApp({
-    database: await databases.next(),
-    roles: ['api', 'worker'],
-    now,
-    env: { ...NO_NIGHTLY_REPORTS, ...env },
-  });
-}
-const current = (): TestApp => {
-  if (!app) throw new Error('no app started');
-  return app;
-};
+const { start, current } = appPerTest();
 const { call, ok, clockTo, nightly } = httpSteps(current);
 const scene = commerceScene(ok);
 const { catalog, pack, buy } = scene;
