@@ -1,7 +1,7 @@
 import type { AppContext } from '../app-context.js';
 import { accept, awaitOutcome, type Command, enqueue, route } from '../commands/index.js';
 import { recordNightlyFinished, recordNightlyStarted } from '../db/repositories/nightly-runs.js';
-import { dueForRenewal } from '../db/repositories/subscriptions.js';
+import { dueForRenewal, type SubscriptionRow } from '../db/repositories/subscriptions.js';
 import type { JobName, MaintenanceJobName } from '../jobs/definitions.js';
 import { renewalFingerprint } from '../jobs/renew.js';
 import { nightlyReportsHook } from '../reports/nightly.js';
@@ -18,7 +18,33 @@ export interface EnqueuedJob {
 export const minuteOf = (at: Date): Date => new Date(Math.floor(at.getTime() / 60_000) * 60_000);
 
 /**
- * Enqueues a renewal for every auto-renewing subscription whose period ends before the next run.
+ * Asks for the renewal of each subscription's current period, as the nightly run asks for it: a `renew` command named
+ * `renewal|<subscription>|<period end>`, accepted first like an API request (if Redis loses it, the relay enqueues it
+ * again), then enqueued. The job id names the period: asked again (the next run, a second scheduler, a change that made
+ * the subscription renewable between two runs: renew-ahead.ts), it is one renewal. Answers the jobs asked for.
+ */
+export async function askRenewals(
+  app: AppContext,
+  periods: ReadonlyArray<Pick<SubscriptionRow, 'id' | 'current_period_end'>>,
+  acceptedAt: Date,
+): Promise<EnqueuedJob[]> {
+  if (periods.length === 0) return [];
+  const commands = periods.map((s): Command<'renew'> => {
+    const data = {
+      subscription_id: s.id,
+      period_end: s.current_period_end.toISOString(),
+      accepted_at: acceptedAt.toISOString(),
+    };
+    return { name: 'renew', data, requestHash: renewalFingerprint(data), subjectId: s.id };
+  });
+  const admitted = await accept(app.db, commands);
+  if (!admitted.ok) app.log.warn({ detail: admitted.detail }, 'a renewal asked for clashed with one accepted before');
+  await enqueue(app, admitted.ok ? admitted.value : commands.map(route));
+  return commands.map((c) => ({ name: c.name, jobId: route(c).jobId }));
+}
+
+/**
+ * Enqueues a renewal for every auto-renewing subscription whose period ends before the next run (askRenewals).
  * Job ids are `renewal|<subscription>|<period end>`: any number of schedulers, and any number of
  * runs over the same night, make one renewal per period.
  */
@@ -29,19 +55,7 @@ export async function enqueueDueRenewals(app: AppContext, asOf: Date): Promise<E
   for (let after: string | undefined; ; ) {
     const due = await dueForRenewal(app.db, { before: horizon, after, limit: 1_000 });
     if (due.length === 0) break;
-    const commands = due.map((s): Command<'renew'> => {
-      const data = {
-        subscription_id: s.id,
-        period_end: s.current_period_end.toISOString(),
-        accepted_at: asOf.toISOString(),
-      };
-      return { name: 'renew', data, requestHash: renewalFingerprint(data), subjectId: s.id };
-    });
-    // accepted first, like an API request: if Redis loses them, the relay enqueues them again
-    const admitted = await accept(app.db, commands);
-    if (!admitted.ok) app.log.warn({ detail: admitted.detail }, 'a nightly renewal clashed with one accepted before');
-    await enqueue(app, admitted.ok ? admitted.value : commands.map(route));
-    enqueued.push(...commands.map((c) => ({ name: c.name, jobId: route(c).jobId })));
+    enqueued.push(...(await askRenewals(app, due, asOf)));
     after = due[due.length - 1]!.id;
   }
   return enqueued;
