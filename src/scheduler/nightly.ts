@@ -5,6 +5,7 @@ import { dueForRenewal, type SubscriptionRow } from '../db/repositories/subscrip
 import type { JobName, MaintenanceJobName } from '../jobs/definitions.js';
 import { renewalFingerprint } from '../jobs/renew.js';
 import { nightlyReportsHook } from '../reports/nightly.js';
+import { unfreezeDue } from '../services/freeze.js';
 import type { VerifyResult } from '../views/maintenance.js';
 import { renewalLookaheadMs } from './renewal-lookahead.js';
 
@@ -184,7 +185,9 @@ async function renewUntilBeyondTheNextRun(
  * in phases that wait for each other, because order matters: renewals due before the next run
  * first (so an auto-renewed period exists before its predecessor expires and can receive rollovers),
  * then expiry, then low-balance and expiring-soon events, housekeeping and nightly reports, then the
- * invariant check. It only enqueues, with job ids derived from `asOf`; the workers do the work.
+ * invariant check. Before them it ends the freezes due by `asOf` (unfreezeDue, as the expiry sweep's first step
+ * does, and as a read does), so that a subscription unfrozen with its end before the next run is among the renewals;
+ * otherwise it only enqueues, with job ids derived from `asOf`, and the workers do the work.
  */
 export async function runNightly(
   app: AppContext,
@@ -210,6 +213,12 @@ export async function runNightly(
     return { as_of: at.toISOString(), phases };
   };
   await recordNightlyStarted(app.db, at, app.clock.now());
+  // the freezes due by the run's minute end first, as its expiry sweep would end them but before the renewals: a
+  // subscription whose clock starts again with its end moved before the next run is renewed ahead by this run's
+  // renewal phase, which asks for it and waits for it (so it is not asked for as the unfreeze commits, where it would
+  // be renewed or not by the time the phase looks, and counted by the phase or not)
+  const unfrozen = await unfreezeDue(app, at);
+  if (unfrozen > 0) app.log.info({ asOf: at.toISOString(), unfrozen }, 'nightly run: freezes due ended first');
   await renewUntilBeyondTheNextRun(app, at, timeoutMs, phases, signal);
   if (signal?.aborted) return stopped();
   await run('expiry', [await enqueueMaintenance(app, 'expire', at)]);
