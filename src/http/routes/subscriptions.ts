@@ -11,6 +11,7 @@ import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
 import { readAsSwept, settleOwedAnywhere, settleOwedOf, subscriptionViewAsSwept } from '../../jobs/swept-reads.js';
+import { renewAheadOnCommit } from '../../scheduler/renew-ahead.js';
 import {
   idParams,
   listOf,
@@ -154,11 +155,13 @@ export const subscriptionRoutes: AnyRoute[] = [
       201: { description: 'Created, with its balances and invoice', schema: subscriptionSchema },
       404: { description: 'No such client or package' },
     },
-    handler: async ({ body, db, app, auth }) => {
+    handler: async ({ body, db, app, auth, afterCommit }) => {
       const result = await subscribe(db, body, {
         now: app.clock.now(),
         timeZone: app.config.BUSINESS_TZ,
         actor: actorOf(auth),
+        // bought with a start in the past, its period may end before the next nightly run: renewed ahead now
+        onRenewable: renewAheadOnCommit(app, afterCommit),
       });
       if (!result.ok) return result;
       const { subscription, invoice } = result.value;
@@ -269,6 +272,9 @@ export const subscriptionRoutes: AnyRoute[] = [
       const result = await patchSubscription(db, params.id, body, app.clock.now(), {
         actor: actorOf(auth),
         onRenewalUndone: forgetUndoneOnCommit(app, afterCommit),
+        // auto_renew turned on, a cancel at period end taken back, resumed: renewed ahead now if the period ends
+        // before the next nightly run
+        onRenewable: renewAheadOnCommit(app, afterCommit),
       });
       return await changedReply(db, result);
     },
@@ -465,12 +471,14 @@ export const subscriptionRoutes: AnyRoute[] = [
       404: { description: 'No such subscription' },
       409: { description: 'The subscription is not frozen' },
     },
-    handler: async ({ params, db, app, auth }) => {
+    handler: async ({ params, db, app, auth, afterCommit }) => {
       if (!isUuid(params.id)) return notFound(params.id);
       const result = await unfreezeSubscription(db, params.id, {
         now: app.clock.now(),
         actor: actorOf(auth),
         by: 'hand',
+        // its end moved before the next nightly run: renewed ahead now
+        onRenewable: renewAheadOnCommit(app, afterCommit),
       });
       return await changedReply(db, result);
     },
