@@ -255,7 +255,9 @@ export const subscriptionRoutes: AnyRoute[] = [
       'this view shows them; `previous`: what they were); a change that changes nothing records none. Setting ' +
       '`cancel_at_period_end` (an active or suspended subscription) records `subscription.cancel_scheduled` ' +
       'instead — and takes back an unpaid renewal made ahead, as POST …/cancel at period_end does; suspending and ' +
-      'resuming record `subscription.suspended` / `subscription.resumed`.',
+      'resuming record `subscription.suspended` / `subscription.resumed`. A change that makes it renewable ' +
+      '(`auto_renew` on, `cancel_at_period_end` taken back, resumed) with its period ending before the next nightly ' +
+      'run renews it ahead at once, as that run would have.',
     params: idParams,
     body: patchBody,
     responses: {
@@ -463,7 +465,9 @@ export const subscriptionRoutes: AnyRoute[] = [
     description:
       'The subscription is active again; its `current_period_end` and the `expires_at` of its live balances move ' +
       'later by exactly the time it was frozen (never beyond `frozen_until`), each balance with an `extend` ledger ' +
-      'entry (amount 0, old and new expiry). Records `subscription.unfrozen`.',
+      'entry (amount 0, old and new expiry). Records `subscription.unfrozen`. Auto-renewing, with its moved end ' +
+      'before the next nightly run, it is renewed ahead at once (the job `renewal|<subscription>|<period end>` that ' +
+      'run would have asked), so a use at that end finds the next period.',
     params: idParams,
     idempotency: 'stored',
     responses: {
