@@ -22,6 +22,27 @@ export interface RenewableSubscription {
   autoRenew?: boolean;
 }
 
+/** What makes a subscription one the nightly run renews (DOMAIN.md "Auto-renew"). */
+export interface RenewalTerms {
+  status: SubscriptionStatus;
+  autoRenew: boolean;
+  cancelAtPeriodEnd: boolean;
+}
+
+/**
+ * Whether the nightly run renews it ahead of its period's end: active (not frozen, suspended or pending), auto-renewing
+ * and not set to cancel at its period's end — what `dueForRenewal` selects.
+ */
+export const renewsItself = (s: RenewalTerms): boolean => s.status === 'active' && s.autoRenew && !s.cancelAtPeriodEnd;
+
+/**
+ * Whether a change made a subscription one the nightly run renews (an unfreeze, auto_renew turned on, a cancel at
+ * period end taken back, a resume, a payment activating it, a purchase: `before` undefined). Such a subscription
+ * missed the renewal the last nightly run would have asked for, had it been renewable then.
+ */
+export const becameRenewable = (before: RenewalTerms | undefined, after: RenewalTerms): boolean =>
+  renewsItself(after) && !(before && renewsItself(before));
+
 export type RenewalDecision =
   | { kind: 'renew'; period: Period; anchorAt: Date; periodIndex: number; late: boolean }
   /** The period asked for was renewed already: a repeated job changes nothing. */

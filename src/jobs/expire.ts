@@ -30,6 +30,7 @@ import { formatQuantity, type Scaled } from '../domain/quantity.js';
 import type { SubscriptionStatus } from '../domain/renewal.js';
 import { ok, type Result } from '../domain/result.js';
 import { planRollover } from '../domain/rollover.js';
+import { renewAheadBetweenNights } from '../scheduler/renew-ahead.js';
 import { unfreezeDue } from '../services/freeze.js';
 import { voidUnpaidFirstInvoice } from '../services/invoice-voiding.js';
 import type { ExpiryResult } from '../views/maintenance.js';
@@ -76,7 +77,14 @@ export async function expireDue(app: AppContext, asOf: Date): Promise<Result<Exp
     if (code !== PG.lockNotAvailable && code !== PG.deadlockDetected) throw error;
     app.log.warn({ err: error, code }, 'the history partitions were not made (lock not available); next sweep');
   }
-  const unfrozen = await unfreezeDue(app, asOf);
+  // unfrozen with a moved end before the next nightly run: their renewal ahead asked at once (renew-ahead.ts)
+  const unfrozen = await unfreezeDue(app, asOf, {
+    renewAhead: (subscriptions) =>
+      renewAheadBetweenNights(
+        app,
+        subscriptions.map((s) => s.id),
+      ),
+  });
   const renewals = await renewOverdue(app, asOf);
   // holds before balances: a hold that ended before its balance gave its units back while the balance was valid,
   // so they expire or roll over with the balance below instead of lapsing after it

@@ -2,6 +2,7 @@ import type { AppContext } from '../app-context.js';
 import { dueFrozenSubscriptionIdsOf } from '../db/repositories/freezes.js';
 import { clientsOwedBySweep, dueHoldIdsOf } from '../db/repositories/holds.js';
 import type { SqlClient } from '../db/sql-client.js';
+import { renewAheadBetweenNights } from '../scheduler/renew-ahead.js';
 import { unfreezeSubscription } from '../services/freeze.js';
 import { applyClosings } from './hold-closing.js';
 import { compactTime } from './job-id.js';
@@ -21,12 +22,22 @@ export class SweepOwed extends Error {
 
 /**
  * What the expiry sweep would have done by `now` for these clients, done now, as it does it (src/jobs/expire.ts):
- * the freezes due end at their `frozen_until` (unfreezeDue), then the holds due expire (expireHolds).
+ * the freezes due end at their `frozen_until` (unfreezeDue; the renewal ahead of those that came out renewable with
+ * an end before the next nightly run asked), then the holds due expire (expireHolds).
  */
 export async function settleOwed(app: AppContext, clientIds: readonly string[], now: Date): Promise<void> {
   for (const id of await dueFrozenSubscriptionIdsOf(app.db, clientIds, now)) {
     // one unfrozen meanwhile (by hand, or by the sweep) is a conflict: nothing left to do
-    await unfreezeSubscription(app.db, id, { now, at: now, actor: 'expiry sweep', by: 'sweep' });
+    const told: string[] = [];
+    const unfrozen = await unfreezeSubscription(app.db, id, {
+      now,
+      at: now,
+      actor: 'expiry sweep',
+      by: 'sweep',
+      onRenewable: (subscription) => told.push(subscription.id),
+    });
+    // as the sweep does: a moved end before the next nightly run has its renewal ahead asked once committed
+    if (unfrozen.ok) await renewAheadBetweenNights(app, told);
   }
   const holds = await dueHoldIdsOf(app.db, clientIds, now);
   if (holds.length > 0) {

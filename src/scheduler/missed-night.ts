@@ -1,25 +1,10 @@
-import cron from 'node-cron';
 import type { AppContext } from '../app-context.js';
 import { latestFinishedNightly } from '../db/repositories/nightly-runs.js';
-import { minuteOf, type NightlyReport, runNightly } from './nightly.js';
-import { renewalLookaheadMs } from './renewal-lookahead.js';
+import { type NightlyReport, runNightly } from './nightly.js';
+import { lastRunAtOrBefore, renewalLookaheadMs } from './renewal-lookahead.js';
 
-/**
- * The latest minute at or before `at` that the cron pattern runs at (in `timeZone`), looking back at most `spanMs`;
- * undefined when it has none in that span. Walks back a minute at a time: node-cron finds next runs, not past ones.
- */
-export function lastRunAtOrBefore(pattern: string, timeZone: string, at: Date, spanMs: number): Date | undefined {
-  const task = cron.createTask(pattern, () => undefined, { timezone: timeZone });
-  try {
-    const last = minuteOf(at).getTime();
-    for (let minute = last; minute >= last - spanMs; minute -= 60_000) {
-      if (task.match(new Date(minute))) return new Date(minute);
-    }
-    return undefined;
-  } finally {
-    void task.destroy();
-  }
-}
+/** Where it lived first (the renewals asked between two nights use it too). */
+export { lastRunAtOrBefore } from './renewal-lookahead.js';
 
 /**
  * The nightly minute a scheduler starting now missed: the last one scheduled, when nights have run before (a new

@@ -1,10 +1,11 @@
 import type { AppContext } from '../app-context.js';
 import { accept, awaitOutcome, type Command, enqueue, route } from '../commands/index.js';
 import { recordNightlyFinished, recordNightlyStarted } from '../db/repositories/nightly-runs.js';
-import { dueForRenewal } from '../db/repositories/subscriptions.js';
+import { dueForRenewal, type SubscriptionRow } from '../db/repositories/subscriptions.js';
 import type { JobName, MaintenanceJobName } from '../jobs/definitions.js';
 import { renewalFingerprint } from '../jobs/renew.js';
 import { nightlyReportsHook } from '../reports/nightly.js';
+import { unfreezeDue } from '../services/freeze.js';
 import type { VerifyResult } from '../views/maintenance.js';
 import { renewalLookaheadMs } from './renewal-lookahead.js';
 
@@ -18,7 +19,33 @@ export interface EnqueuedJob {
 export const minuteOf = (at: Date): Date => new Date(Math.floor(at.getTime() / 60_000) * 60_000);
 
 /**
- * Enqueues a renewal for every auto-renewing subscription whose period ends before the next run.
+ * Asks for the renewal of each subscription's current period, as the nightly run asks for it: a `renew` command named
+ * `renewal|<subscription>|<period end>`, accepted first like an API request (if Redis loses it, the relay enqueues it
+ * again), then enqueued. The job id names the period: asked again (the next run, a second scheduler, a change that made
+ * the subscription renewable between two runs: renew-ahead.ts), it is one renewal. Answers the jobs asked for.
+ */
+export async function askRenewals(
+  app: AppContext,
+  periods: ReadonlyArray<Pick<SubscriptionRow, 'id' | 'current_period_end'>>,
+  acceptedAt: Date,
+): Promise<EnqueuedJob[]> {
+  if (periods.length === 0) return [];
+  const commands = periods.map((s): Command<'renew'> => {
+    const data = {
+      subscription_id: s.id,
+      period_end: s.current_period_end.toISOString(),
+      accepted_at: acceptedAt.toISOString(),
+    };
+    return { name: 'renew', data, requestHash: renewalFingerprint(data), subjectId: s.id };
+  });
+  const admitted = await accept(app.db, commands);
+  if (!admitted.ok) app.log.warn({ detail: admitted.detail }, 'a renewal asked for clashed with one accepted before');
+  await enqueue(app, admitted.ok ? admitted.value : commands.map(route));
+  return commands.map((c) => ({ name: c.name, jobId: route(c).jobId }));
+}
+
+/**
+ * Enqueues a renewal for every auto-renewing subscription whose period ends before the next run (askRenewals).
  * Job ids are `renewal|<subscription>|<period end>`: any number of schedulers, and any number of
  * runs over the same night, make one renewal per period.
  */
@@ -29,19 +56,7 @@ export async function enqueueDueRenewals(app: AppContext, asOf: Date): Promise<E
   for (let after: string | undefined; ; ) {
     const due = await dueForRenewal(app.db, { before: horizon, after, limit: 1_000 });
     if (due.length === 0) break;
-    const commands = due.map((s): Command<'renew'> => {
-      const data = {
-        subscription_id: s.id,
-        period_end: s.current_period_end.toISOString(),
-        accepted_at: asOf.toISOString(),
-      };
-      return { name: 'renew', data, requestHash: renewalFingerprint(data), subjectId: s.id };
-    });
-    // accepted first, like an API request: if Redis loses them, the relay enqueues them again
-    const admitted = await accept(app.db, commands);
-    if (!admitted.ok) app.log.warn({ detail: admitted.detail }, 'a nightly renewal clashed with one accepted before');
-    await enqueue(app, admitted.ok ? admitted.value : commands.map(route));
-    enqueued.push(...commands.map((c) => ({ name: c.name, jobId: route(c).jobId })));
+    enqueued.push(...(await askRenewals(app, due, asOf)));
     after = due[due.length - 1]!.id;
   }
   return enqueued;
@@ -170,7 +185,9 @@ async function renewUntilBeyondTheNextRun(
  * in phases that wait for each other, because order matters: renewals due before the next run
  * first (so an auto-renewed period exists before its predecessor expires and can receive rollovers),
  * then expiry, then low-balance and expiring-soon events, housekeeping and nightly reports, then the
- * invariant check. It only enqueues, with job ids derived from `asOf`; the workers do the work.
+ * invariant check. Before them it ends the freezes due by `asOf` (unfreezeDue, as the expiry sweep's first step
+ * does, and as a read does), so that a subscription unfrozen with its end before the next run is among the renewals;
+ * otherwise it only enqueues, with job ids derived from `asOf`, and the workers do the work.
  */
 export async function runNightly(
   app: AppContext,
@@ -196,6 +213,12 @@ export async function runNightly(
     return { as_of: at.toISOString(), phases };
   };
   await recordNightlyStarted(app.db, at, app.clock.now());
+  // the freezes due by the run's minute end first, as its expiry sweep would end them but before the renewals: a
+  // subscription whose clock starts again with its end moved before the next run is renewed ahead by this run's
+  // renewal phase, which asks for it and waits for it (so it is not asked for as the unfreeze commits, where it would
+  // be renewed or not by the time the phase looks, and counted by the phase or not)
+  const unfrozen = await unfreezeDue(app, at);
+  if (unfrozen > 0) app.log.info({ asOf: at.toISOString(), unfrozen }, 'nightly run: freezes due ended first');
   await renewUntilBeyondTheNextRun(app, at, timeoutMs, phases, signal);
   if (signal?.aborted) return stopped();
   await run('expiry', [await enqueueMaintenance(app, 'expire', at)]);

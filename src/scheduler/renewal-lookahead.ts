@@ -88,3 +88,74 @@ export function nightlyGapMs(nightlyCron: string, timeZone: string): number {
 export function renewalLookaheadMs(nightlyCron: string, timeZone: string): number {
   return nightlyGapMs(nightlyCron, timeZone) + SLACK_MS;
 }
+
+/** The minute an instant falls in (the scheduler names its runs by minutes). */
+const minuteStart = (at: Date): number => Math.floor(at.getTime() / 60_000) * 60_000;
+
+/**
+ * The latest minute at or before `at` that the cron pattern runs at (in `timeZone`), looking back at most `spanMs`;
+ * undefined when it has none in that span. Walks back a minute at a time: node-cron finds next runs, not past ones.
+ */
+export function lastRunAtOrBefore(pattern: string, timeZone: string, at: Date, spanMs: number): Date | undefined {
+  const task = cron.createTask(pattern, () => undefined, { timezone: timeZone });
+  try {
+    const last = minuteStart(at);
+    for (let minute = last; minute >= last - spanMs; minute -= 60_000) {
+      if (task.match(new Date(minute))) return new Date(minute);
+    }
+    return undefined;
+  } finally {
+    void task.destroy();
+  }
+}
+
+/** The first minute after `at`'s that the cron pattern runs at, looking ahead at most `spanMs`; undefined when none. */
+export function nextRunAfter(pattern: string, timeZone: string, at: Date, spanMs: number): Date | undefined {
+  const task = cron.createTask(pattern, () => undefined, { timezone: timeZone });
+  try {
+    const first = minuteStart(at) + 60_000;
+    for (let minute = first; minute <= first + spanMs; minute += 60_000) {
+      if (task.match(new Date(minute))) return new Date(minute);
+    }
+    return undefined;
+  } finally {
+    void task.destroy();
+  }
+}
+
+/**
+ * How far runsAround walks from now: a week and a day (~11,500 minutes each way). For a pattern with longer gaps
+ * (monthly, yearly) the last run is taken as now and the next as a look-ahead away, which only renews earlier
+ * (harmless, as the look-ahead is).
+ */
+const WALK_SPAN_MS = 8 * 24 * 3_600_000;
+
+/** The nightly runs either side of an instant: the last at or before it, and the next after it. */
+export interface RunsAround {
+  /** The last run at or before the instant (the instant itself when none was found). */
+  last: Date;
+  /** The next run after it (the instant plus the look-ahead when none was found). */
+  next: Date;
+  /** Up to where the last run renewed: `last` + renewalLookaheadMs. */
+  lastHorizon: Date;
+}
+
+/** The last answer of runsAround, by pattern, zone and minute (each walk costs tens of milliseconds). */
+let lastWalk: { key: string; runs: RunsAround } | undefined;
+
+/**
+ * The nightly runs around `now`, and up to where the last one renewed (its minute plus renewalLookaheadMs): the periods
+ * it renewed, or would have renewed had their subscription been renewable then. Every period ending before the next
+ * run ends before that horizon (the look-ahead is the longest gap between two runs, plus slack).
+ */
+export function runsAround(nightlyCron: string, timeZone: string, now: Date): RunsAround {
+  const key = `${nightlyCron}@${timeZone}@${minuteStart(now)}`;
+  if (lastWalk?.key !== key) {
+    const lookaheadMs = renewalLookaheadMs(nightlyCron, timeZone);
+    const spanMs = Math.min(lookaheadMs, WALK_SPAN_MS);
+    const last = lastRunAtOrBefore(nightlyCron, timeZone, now, spanMs) ?? now;
+    const next = nextRunAfter(nightlyCron, timeZone, now, spanMs) ?? new Date(now.getTime() + lookaheadMs);
+    lastWalk = { key, runs: { last, next, lastHorizon: new Date(last.getTime() + lookaheadMs) } };
+  }
+  return lastWalk.runs;
+}

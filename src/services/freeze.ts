@@ -18,6 +18,7 @@ import { extendExpiries, extendedPeriodEnd, type FreezeRequest, frozenSpan, plan
 import { subscriptionIn } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
+import { type OnRenewable, tellIfRenewable } from './renewable.js';
 import { renewalsUndoneData, undoRenewalsAhead } from './renewal-undo.js';
 
 export interface FreezeContext {
@@ -120,6 +121,8 @@ export interface UnfreezeContext extends FreezeContext {
   by: 'hand' | 'sweep';
   /** The instant the clock starts again (the sweep's `as_of`); `now` by default. Never beyond `frozen_until`. */
   at?: Date | undefined;
+  /** Told when the unfrozen subscription is renewable (tellIfRenewable): its renewal ahead is asked after commit. */
+  onRenewable?: OnRenewable | undefined;
 }
 
 /**
@@ -167,6 +170,7 @@ export async function unfreezeSubscription(
       current_period_end: periodEnd,
       updated_at: context.now,
     });
+    tellIfRenewable(current, updated, context.onRenewable);
     await recordEvents(
       tx,
       [
@@ -212,21 +216,36 @@ const PAGE = 100;
  * The expiry sweep's first step: every subscription frozen until `asOf` or before is unfrozen, as by hand at
  * `frozen_until` (the time pushed is `frozen_until − frozen_at`, however late the sweep). Each is its own
  * transaction; one unfrozen meanwhile (by hand, or by another sweep) is a conflict, and skipped. Safe to run
- * any number of times.
+ * any number of times. `renewAhead` is given, a page at a time once their unfreezes have committed, those that came
+ * out renewable (src/scheduler/renew-ahead.ts asks the renewal of those whose moved end falls before the next night).
  */
-export async function unfreezeDue(app: AppContext, asOf: Date): Promise<number> {
+export async function unfreezeDue(
+  app: AppContext,
+  asOf: Date,
+  options: { renewAhead?: ((subscriptions: readonly SubscriptionRow[]) => Promise<unknown>) | undefined } = {},
+): Promise<number> {
   let unfrozen = 0;
   for (let after: string | undefined; ; ) {
     const due = await dueFrozenSubscriptionIds(app.db, asOf, { after, limit: PAGE });
     if (due.length === 0) break;
-    for (const id of due) {
-      const result = await unfreezeSubscription(app.db, id, {
-        now: app.clock.now(),
-        at: asOf,
-        actor: 'expiry sweep',
-        by: 'sweep',
-      });
-      if (result.ok) unfrozen += 1;
+    const renewable: SubscriptionRow[] = [];
+    try {
+      for (const id of due) {
+        const told: SubscriptionRow[] = [];
+        const result = await unfreezeSubscription(app.db, id, {
+          now: app.clock.now(),
+          at: asOf,
+          actor: 'expiry sweep',
+          by: 'sweep',
+          onRenewable: (subscription) => told.push(subscription),
+        });
+        if (!result.ok) continue;
+        unfrozen += 1;
+        renewable.push(...told);
+      }
+    } finally {
+      // those committed, even when a later one failed (the next sweep finds that one still due)
+      if (renewable.length > 0) await options.renewAhead?.(renewable);
     }
     after = due[due.length - 1];
   }

@@ -24,12 +24,15 @@ import { isUuid } from '../ids.js';
 import { type InvoiceView, toInvoiceView } from '../views/invoice.js';
 import { describePeriod } from './invoice-lines.js';
 import { invoiceEventData } from './invoice-voiding.js';
+import { type OnRenewable, tellIfRenewable } from './renewable.js';
 import { voidBalances } from './subscriptions.js';
 
 export interface InvoiceActionContext {
   now: Date;
   timeZone: string;
   actor: string;
+  /** Told of a subscription a payment activated, when it is renewable: its renewal ahead is asked after commit. */
+  onRenewable?: OnRenewable | undefined;
 }
 
 interface Locked {
@@ -101,7 +104,7 @@ export async function payInvoice(
       const period = late
         ? nthPeriod(context.now, validity, context.timeZone, 0)
         : { start: subscription.current_period_start, end: subscription.current_period_end };
-      await updateSubscription(tx, subscription.id, {
+      const activated = await updateSubscription(tx, subscription.id, {
         status: 'active',
         activated_at: context.now,
         anchor_at: period.start,
@@ -110,6 +113,7 @@ export async function payInvoice(
         current_period_end: period.end,
         updated_at: context.now,
       });
+      tellIfRenewable(subscription, activated, context.onRenewable);
       if (late) {
         // the whole period from the payment: each balance's start and expiry move, with its `extend` entry (the old
         // start and expiry: balances as of an instant before the payment find them)

@@ -38,6 +38,7 @@ import { endFreezeOnCancel } from './freeze.js';
 import { grantPeriod } from './grant-period.js';
 import { packageInvoiceLine } from './invoice-lines.js';
 import { voidUnpaidFirstInvoice, voidUnpaidInvoicesNotStarted } from './invoice-voiding.js';
+import { type OnRenewable, tellIfRenewable } from './renewable.js';
 import { renewalsUndoneData, type UndoneRenewal, undoRenewalsAhead } from './renewal-undo.js';
 import { voidLockedBalances } from './void-balances.js';
 
@@ -66,6 +67,8 @@ export interface SubscribeContext {
   now: Date;
   timeZone: string;
   actor: string;
+  /** Told of a new subscription that is renewable (active, auto-renewing): its renewal ahead is asked after commit. */
+  onRenewable?: OnRenewable | undefined;
 }
 
 export interface Subscribed {
@@ -136,6 +139,8 @@ export async function subscribe(
 
   return transact(db, async (tx) => {
     await insertSubscription(tx, subscription, items);
+    // bought with a start in the past, its period may end before the next nightly run
+    tellIfRenewable(undefined, subscription, context.onRenewable);
     const creditTypes = await creditTypesByIds(
       tx,
       items.map((i) => i.credit_type_id),
@@ -274,10 +279,15 @@ const cancelScheduled = (subscription: SubscriptionRow, undone: readonly UndoneR
   },
 });
 
-/** Who asks for a change, and who hears of a renewal made ahead that it took back (to forget its job after commit). */
+/**
+ * Who asks for a change, who hears of a renewal made ahead that it took back (to forget its job after commit), and who
+ * hears of a subscription it made renewable (auto_renew turned on, a cancel at period end taken back, a resume: to ask
+ * for its renewal ahead after commit).
+ */
 export interface ChangeContext {
   actor: string;
   onRenewalUndone?: ((jobIds: readonly string[]) => void) | undefined;
+  onRenewable?: OnRenewable | undefined;
 }
 
 export async function patchSubscription(
@@ -351,6 +361,7 @@ export async function patchSubscription(
     if (input.auto_recharge?.max_per_period !== undefined)
       patch.auto_recharge_max_per_period = input.auto_recharge.max_per_period;
     const updated = await updateSubscription(tx, id, patch);
+    tellIfRenewable(current, updated, context.onRenewable);
     const pkg = await packageById(tx, current.package_id);
     if (!pkg) return fail('not_found', `package ${current.package_id} is gone`);
     await recordEvents(

@@ -411,39 +411,57 @@ describe('Auto-renew and the sweep in Asia/Riyadh: what ends before the next run
       ['verify', []],
     ]);
 
-    // night 3: 15 Mar 02:00 Riyadh = 14 Mar 23:00Z (horizon 16 Mar 01:00Z). e's freeze ended 14 Mar 09:00Z: the
-    // sweep unfreezes it, its end moved by the 5 frozen days to 15 Mar 09:00Z (12:00 Riyadh) — before the next run
+    // night 3: 15 Mar 02:00 Riyadh = 14 Mar 23:00Z (horizon 16 Mar 01:00Z). e's freeze ended 14 Mar 09:00Z: the run
+    // ends it first, as its sweep would, its end moved by the 5 frozen days to 15 Mar 09:00Z (12:00 Riyadh) — before
+    // the next run, so its renewal phase renews it ahead (DOMAIN.md Auto-renew), and waits for it: a new anchor where
+    // the moved period ends, [15 Mar 09:00Z, 15 Apr 09:00Z). (It used to be unfrozen by the run's expiry phase, after
+    // its renewals: its period ended unrenewed, every use refused until the next EXPIRE_CRON sweep renewed it.)
     const night3 = '2026-03-14T23:00:00.000Z';
     await clockTo(night3);
-    expect((await nightly()).phases[0]).toMatchObject({ phase: 'renewals', jobs: 0 });
-    expect(await sweepResult(night3)).toMatchObject({ subscriptions_unfrozen: 1, subscriptions_renewed: 0 });
-    expect(await view(e.id)).toMatchObject({ status: 'active', current_period_end: '2026-03-15T09:00:00.000Z' });
-    // QA: DOMAIN.md Auto-renew asks a renewal each night for every auto_renew subscription whose period ends before
-    // the next run; e's does (15 Mar 09:00Z < 16 Mar 01:00Z), but the run unfroze it in its expiry phase, after its
-    // renewals phase, and asked none. Its period ends unrenewed: a use after 12:00 Riyadh is refused until the next
-    // expiry sweep (EXPIRE_CRON, every 5 min by default) renews it. Moving the unfreeze before the renewals (or a
-    // renewals pass after the expiry) changes the order of the nightly phases other tests read: left as it is.
-    expect(await jobState(renewalJobId(e.id, '2026-03-15T09:00:00.000Z'))).toBeUndefined();
-    await to('2026-03-15T12:01');
-    const refused = await call('POST', '/v1/consumptions?wait=true', {
-      client: 'e',
-      credit_type: 'sms',
-      quantity: 1,
-      idempotency_key: 'e-1',
-    });
-    expect(refused.status, refused.text).toBe(422);
-    // the next EXPIRE_CRON sweep (12:05 Riyadh) renews it before expiring anything: a new anchor where the moved
-    // period ended, [15 Mar 09:00Z, 15 Apr 09:00Z); the old 100 expire at 15 Mar 09:00Z
-    await enqueueMaintenance(current().ctx, 'expire', new Date(local('2026-03-15T12:05')));
-    expect(await sweepResult(local('2026-03-15T12:05'))).toMatchObject({
-      subscriptions_renewed: 1,
-      balances_expired: 1,
+    expect((await nightly()).phases[0]).toMatchObject({ phase: 'renewals', jobs: 1, completed: 1, pending: 0 });
+    expect(await jobState(renewalJobId(e.id, '2026-03-15T09:00:00.000Z'))).toBe('completed');
+    expect((await eventsAbout('subscription.unfrozen', 'subscription_id', e.id)).map((x) => x.data)).toEqual([
+      expect.objectContaining({
+        by: 'sweep',
+        unfrozen_at: '2026-03-14T09:00:00.000Z',
+        previous_period_end: '2026-03-10T09:00:00.000Z',
+        current_period_end: '2026-03-15T09:00:00.000Z',
+      }),
+    ]);
+    // the run's own sweep found nothing more to unfreeze, nor anything ended unrenewed
+    expect(await sweepResult(night3)).toMatchObject({ subscriptions_unfrozen: 0, subscriptions_renewed: 0 });
+    expect(await view(e.id)).toMatchObject({
+      status: 'active',
+      renewal_count: 1,
+      current_period_start: '2026-03-15T09:00:00.000Z',
+      current_period_end: '2026-04-15T09:00:00.000Z',
     });
     expect(await periodsOf(e.id)).toEqual([
       ['2026-02-10T09:00:00.000Z', '2026-03-15T09:00:00.000Z'],
       ['2026-03-15T09:00:00.000Z', '2026-04-15T09:00:00.000Z'],
     ]);
+    // a use at 12:01 Riyadh, the moved period over and no sweep since: applied from the renewed period's 100
+    await to('2026-03-15T12:01');
+    expect(await use('e', 1, 'e-1')).toMatchObject({ status: 'applied', quantity: '1' });
+    expect((await balancesOf(e.id)).map((x) => [x.source, x.from, x.to, x.status, x.remaining])).toEqual([
+      ['package', '2026-02-10T09:00:00.000Z', '2026-03-15T09:00:00.000Z', 'active', '100'],
+      ['package', '2026-03-15T09:00:00.000Z', '2026-04-15T09:00:00.000Z', 'active', '99'],
+    ]);
+    // the next EXPIRE_CRON sweep (12:05 Riyadh) has nothing to renew; the old 100 expire at 15 Mar 09:00Z
+    await enqueueMaintenance(current().ctx, 'expire', new Date(local('2026-03-15T12:05')));
+    expect(await sweepResult(local('2026-03-15T12:05'))).toMatchObject({
+      subscriptions_renewed: 0,
+      balances_expired: 1,
+    });
     await expectRenewedBeforeExpired(e.id);
+    // night 4 (15 Mar 23:00Z) asks for nothing more: one renewal, one renewal invoice
+    await clockTo('2026-03-15T23:00:00.000Z');
+    expect((await nightly()).phases[0]).toMatchObject({ phase: 'renewals', jobs: 0 });
+    expect((await invoicesOf(e.id)).map((x) => [x.kind, x.total])).toEqual([
+      ['subscription', 5000],
+      ['renewal', 5000],
+    ]);
+    expect(await eventsAbout('subscription.renewed', 'subscription_id', e.id)).toHaveLength(1);
     await use('e', 1, 'e-2');
   });
 });

@@ -4,6 +4,7 @@ import {
   longNightlyGap,
   nightlyGapMs,
   renewalLookaheadMs,
+  runsAround,
 } from '../../src/scheduler/renewal-lookahead.js';
 
 const HOUR = 3_600_000;
@@ -69,5 +70,53 @@ describe('longNightlyGap: the start-up warning of a nightly cron with long gaps'
     expect(longNightlyGap(nightlyGapMs('0 2 * * 1-5', 'Asia/Riyadh'))?.fields.gap_hours).toBe(72);
     // the look-ahead is the gap plus its slack, as before
     expect(renewalLookaheadMs('0 2 1 1 *', 'UTC')).toBe(366 * 24 * HOUR + 2 * HOUR);
+  });
+});
+
+describe('runsAround: the nightly runs either side of an instant, and how far the last one renewed', () => {
+  const iso = (r: { last: Date; next: Date; lastHorizon: Date }) => ({
+    last: r.last.toISOString(),
+    next: r.next.toISOString(),
+    lastHorizon: r.lastHorizon.toISOString(),
+  });
+  it.each([
+    // daily at 02:00 UTC, 26 h ahead: 10:00 falls between the runs of today and tomorrow
+    ['0 2 * * *', 'UTC', '2026-02-09T10:00:00.000Z', '2026-02-09T02:00', '2026-02-10T02:00', '2026-02-10T04:00'],
+    // at the run's own minute, that run is the last one (it may be running), the next is tomorrow's
+    ['0 2 * * *', 'UTC', '2026-02-09T02:00:30.000Z', '2026-02-09T02:00', '2026-02-10T02:00', '2026-02-10T04:00'],
+    // New York the day before the clocks skip 02:00: no run on 8 March, the last run renewed 49 h ahead
+    [
+      '0 2 * * *',
+      'America/New_York',
+      '2026-03-07T14:00:00.000Z',
+      '2026-03-07T07:00',
+      '2026-03-09T06:00',
+      '2026-03-09T08:00',
+    ],
+    // weekdays in Riyadh: Saturday noon finds Friday's run before it and Monday's after it
+    [
+      '0 2 * * 1-5',
+      'Asia/Riyadh',
+      '2026-02-07T09:00:00.000Z',
+      '2026-02-05T23:00',
+      '2026-02-08T23:00',
+      '2026-02-09T01:00',
+    ],
+  ])('%s in %s at %s', (cronExpression, timeZone, at, last, next, lastHorizon) => {
+    expect(iso(runsAround(cronExpression, timeZone, new Date(at)))).toEqual({
+      last: `${last}:00.000Z`,
+      next: `${next}:00.000Z`,
+      lastHorizon: `${lastHorizon}:00.000Z`,
+    });
+  });
+
+  it('no run within 8 days either side: the last run taken as now, the next a look-ahead away', () => {
+    const at = new Date('2026-02-15T12:00:00.000Z');
+    const lookahead = renewalLookaheadMs('0 2 1 * *', 'UTC');
+    expect(iso(runsAround('0 2 1 * *', 'UTC', at))).toEqual({
+      last: at.toISOString(),
+      next: new Date(at.getTime() + lookahead).toISOString(),
+      lastHorizon: new Date(at.getTime() + lookahead).toISOString(),
+    });
   });
 });

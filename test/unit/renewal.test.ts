@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Validity } from '../../src/domain/period.js';
 import {
+  becameRenewable,
   countBeforeRenewal,
   decideRenewal,
   type RechargeIntoRenewal,
   type RenewableSubscription,
+  type RenewalTerms,
   rechargesKeepRenewal,
+  renewsItself,
   type SubscriptionStatus,
   subscriptionIn,
 } from '../../src/domain/renewal.js';
@@ -301,5 +304,43 @@ describe('a status in the words of an error', () => {
       'a suspended subscription',
       'a frozen subscription',
     ]);
+  });
+});
+
+describe('DOMAIN "Auto-renew": what a night renews, and the changes that make a subscription renewable', () => {
+  const terms = (over: Partial<RenewalTerms> = {}): RenewalTerms => ({
+    status: 'active',
+    autoRenew: true,
+    cancelAtPeriodEnd: false,
+    ...over,
+  });
+  it.each<{ label: string; over: Partial<RenewalTerms>; renews: boolean }>([
+    { label: 'active, auto-renewing', over: {}, renews: true },
+    { label: 'without auto_renew', over: { autoRenew: false }, renews: false },
+    { label: 'set to cancel at period end', over: { cancelAtPeriodEnd: true }, renews: false },
+    { label: 'frozen', over: { status: 'frozen' }, renews: false },
+    { label: 'suspended', over: { status: 'suspended' }, renews: false },
+    { label: 'pending', over: { status: 'pending' }, renews: false },
+    { label: 'expired', over: { status: 'expired' }, renews: false },
+  ])('$label: renewsItself = $renews', ({ over, renews }) => {
+    expect(renewsItself(terms(over))).toBe(renews);
+  });
+  it.each<{ label: string; before: Partial<RenewalTerms> | undefined; after: Partial<RenewalTerms>; made: boolean }>([
+    { label: 'unfrozen', before: { status: 'frozen' }, after: {}, made: true },
+    { label: 'auto_renew turned on', before: { autoRenew: false }, after: {}, made: true },
+    { label: 'a cancel at period end taken back', before: { cancelAtPeriodEnd: true }, after: {}, made: true },
+    { label: 'resumed', before: { status: 'suspended' }, after: {}, made: true },
+    { label: 'activated by its payment', before: { status: 'pending' }, after: {}, made: true },
+    { label: 'bought', before: undefined, after: {}, made: true },
+    { label: 'bought without auto_renew', before: undefined, after: { autoRenew: false }, made: false },
+    { label: 'renewable already (another setting changed)', before: {}, after: {}, made: false },
+    {
+      label: 'unfrozen, set to cancel at period end',
+      before: { status: 'frozen', cancelAtPeriodEnd: true },
+      after: { cancelAtPeriodEnd: true },
+      made: false,
+    },
+  ])('$label: becameRenewable = $made', ({ before, after, made }) => {
+    expect(becameRenewable(before && terms(before), terms(after))).toBe(made);
   });
 });

@@ -263,19 +263,24 @@ export async function listSubscriptions(
 
 /**
  * Auto-renewing live subscriptions whose period ends before `before`, a page at a time by id (the
- * nightly sweep renews them, and the expiry sweep those whose period has ended).
+ * nightly sweep renews them, and the expiry sweep those whose period has ended); only those of `ids` when given (the
+ * subscriptions a change made renewable between two nightly runs).
  */
 export async function dueForRenewal(
   db: Executor,
-  page: { before: Date; after?: string | undefined; limit: number },
-): Promise<Array<Pick<SubscriptionRow, 'id' | 'current_period_end'>>> {
-  return (await db('subscriptions')
+  page: { before: Date; after?: string | undefined; limit: number; ids?: readonly string[] | undefined },
+): Promise<Array<Pick<SubscriptionRow, 'id' | 'current_period_start' | 'current_period_end'>>> {
+  const query = db('subscriptions');
+  if (page.ids) query.whereIn('id', [...page.ids]);
+  return (await query
     .where({ status: 'active', auto_renew: true, cancel_at_period_end: false })
     .andWhere('current_period_end', '<', page.before)
     .andWhere('id', '>', page.after ?? '00000000-0000-0000-0000-000000000000')
     .orderBy('id')
     .limit(page.limit)
-    .select('id', 'current_period_end')) as Array<Pick<SubscriptionRow, 'id' | 'current_period_end'>>;
+    .select('id', 'current_period_start', 'current_period_end')) as Array<
+    Pick<SubscriptionRow, 'id' | 'current_period_start' | 'current_period_end'>
+  >;
 }
 
 /** The first period of a subscription starting after `after` (the one a renewal of `after`'s period made). */

@@ -3,6 +3,7 @@ import { findClient } from '../../db/repositories/clients.js';
 import { findInvoice, listInvoices } from '../../db/repositories/invoices.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
+import { renewAheadOnCommit } from '../../scheduler/renew-ahead.js';
 import { idParams, listOf, pageQuery, REASON_MAX_LENGTH, refSchema } from '../../schemas/common.js';
 import { invoiceViews, payInvoice, voidInvoice } from '../../services/invoices.js';
 import { invoiceView } from '../../views/invoice.js';
@@ -72,12 +73,14 @@ export const invoiceRoutes: AnyRoute[] = [
       404: { description: 'No such invoice' },
       409: { description: 'The invoice is void (voided by hand, or unpaid when its pending subscription lapsed)' },
     },
-    handler: async ({ params, db, app, auth }) =>
+    handler: async ({ params, db, app, auth, afterCommit }) =>
       replyWith(
         await payInvoice(db, params.id, {
           now: app.clock.now(),
           timeZone: app.config.BUSINESS_TZ,
           actor: `key:${auth?.keyId}`,
+          // activated with a period ending before the next nightly run: renewed ahead now
+          onRenewable: renewAheadOnCommit(app, afterCommit),
         }),
         200,
         async (i) => (await invoiceViews(db, [i]))[0],

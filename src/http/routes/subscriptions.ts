@@ -11,6 +11,7 @@ import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
 import { readAsSwept, settleOwedAnywhere, settleOwedOf, subscriptionViewAsSwept } from '../../jobs/swept-reads.js';
+import { renewAheadOnCommit } from '../../scheduler/renew-ahead.js';
 import {
   idParams,
   listOf,
@@ -154,11 +155,13 @@ export const subscriptionRoutes: AnyRoute[] = [
       201: { description: 'Created, with its balances and invoice', schema: subscriptionSchema },
       404: { description: 'No such client or package' },
     },
-    handler: async ({ body, db, app, auth }) => {
+    handler: async ({ body, db, app, auth, afterCommit }) => {
       const result = await subscribe(db, body, {
         now: app.clock.now(),
         timeZone: app.config.BUSINESS_TZ,
         actor: actorOf(auth),
+        // bought with a start in the past, its period may end before the next nightly run: renewed ahead now
+        onRenewable: renewAheadOnCommit(app, afterCommit),
       });
       if (!result.ok) return result;
       const { subscription, invoice } = result.value;
@@ -252,7 +255,9 @@ export const subscriptionRoutes: AnyRoute[] = [
       'this view shows them; `previous`: what they were); a change that changes nothing records none. Setting ' +
       '`cancel_at_period_end` (an active or suspended subscription) records `subscription.cancel_scheduled` ' +
       'instead — and takes back an unpaid renewal made ahead, as POST …/cancel at period_end does; suspending and ' +
-      'resuming record `subscription.suspended` / `subscription.resumed`.',
+      'resuming record `subscription.suspended` / `subscription.resumed`. A change that makes it renewable ' +
+      '(`auto_renew` on, `cancel_at_period_end` taken back, resumed) with its period ending before the next nightly ' +
+      'run renews it ahead at once, as that run would have.',
     params: idParams,
     body: patchBody,
     responses: {
@@ -269,6 +274,9 @@ export const subscriptionRoutes: AnyRoute[] = [
       const result = await patchSubscription(db, params.id, body, app.clock.now(), {
         actor: actorOf(auth),
         onRenewalUndone: forgetUndoneOnCommit(app, afterCommit),
+        // auto_renew turned on, a cancel at period end taken back, resumed: renewed ahead now if the period ends
+        // before the next nightly run
+        onRenewable: renewAheadOnCommit(app, afterCommit),
       });
       return await changedReply(db, result);
     },
@@ -457,7 +465,9 @@ export const subscriptionRoutes: AnyRoute[] = [
     description:
       'The subscription is active again; its `current_period_end` and the `expires_at` of its live balances move ' +
       'later by exactly the time it was frozen (never beyond `frozen_until`), each balance with an `extend` ledger ' +
-      'entry (amount 0, old and new expiry). Records `subscription.unfrozen`.',
+      'entry (amount 0, old and new expiry). Records `subscription.unfrozen`. Auto-renewing, with its moved end ' +
+      'before the next nightly run, it is renewed ahead at once (the job `renewal|<subscription>|<period end>` that ' +
+      'run would have asked), so a use at that end finds the next period.',
     params: idParams,
     idempotency: 'stored',
     responses: {
@@ -465,12 +475,14 @@ export const subscriptionRoutes: AnyRoute[] = [
       404: { description: 'No such subscription' },
       409: { description: 'The subscription is not frozen' },
     },
-    handler: async ({ params, db, app, auth }) => {
+    handler: async ({ params, db, app, auth, afterCommit }) => {
       if (!isUuid(params.id)) return notFound(params.id);
       const result = await unfreezeSubscription(db, params.id, {
         now: app.clock.now(),
         actor: actorOf(auth),
         by: 'hand',
+        // its end moved before the next nightly run: renewed ahead now
+        onRenewable: renewAheadOnCommit(app, afterCommit),
       });
       return await changedReply(db, result);
     },
