@@ -30,12 +30,12 @@ import { formatQuantity, type Scaled } from '../domain/quantity.js';
 import type { SubscriptionStatus } from '../domain/renewal.js';
 import { ok, type Result } from '../domain/result.js';
 import { planRollover } from '../domain/rollover.js';
-import { renewAheadBetweenNights } from '../scheduler/renew-ahead.js';
 import { unfreezeDue } from '../services/freeze.js';
 import { voidUnpaidFirstInvoice } from '../services/invoice-voiding.js';
 import type { ExpiryResult } from '../views/maintenance.js';
 import { expireGrants } from './expire-grants.js';
 import { expireHolds } from './hold-closing.js';
+import { renewAheadBetweenNights } from './renew-ahead.js';
 import { renewOverdue } from './renew-overdue.js';
 
 const CHUNK = 100;

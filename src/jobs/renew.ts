@@ -1,6 +1,16 @@
 import type { AppContext } from '../app-context.js';
 import { fingerprint } from '../canonical-json.js';
-import { type Admission, accept, checkAdded, enqueue, queueReachable, settle, unreachable } from '../commands/index.js';
+import {
+  type Admission,
+  accept,
+  type Command,
+  checkAdded,
+  enqueue,
+  queueReachable,
+  route,
+  settle,
+  unreachable,
+} from '../commands/index.js';
 import type { Executor } from '../db/knex.js';
 import { packageBalancesOfPeriod } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
@@ -26,7 +36,7 @@ import { fail, ok, type Result } from '../domain/result.js';
 import { grantPeriod } from '../services/grant-period.js';
 import { packageInvoiceLine } from '../services/invoice-lines.js';
 import { type RenewalResult, toRenewalResult } from '../views/renewal.js';
-import { JOBS, type JobPayload, jobIdOf, type RenewData } from './definitions.js';
+import { JOBS, type JobName, type JobPayload, jobIdOf, type RenewData } from './definitions.js';
 
 /**
  * DOMAIN.md "Renew", one job: locks the subscription, decides the next period (pure), and writes the
@@ -307,4 +317,36 @@ export async function forgetUndoneRenewal(app: AppContext, jobIds: readonly stri
       app.log.warn({ err: error, jobId }, 'the job of a renewal taken back could not be removed');
     }
   }
+}
+
+/** A job asked for (the sweep waits for the nightly's). */
+export interface EnqueuedJob {
+  name: JobName;
+  jobId: string;
+}
+
+/**
+ * Asks for the renewal of each subscription's current period, as the nightly run asks for it: a `renew` command named
+ * `renewal|<subscription>|<period end>`, accepted first like an API request (if Redis loses it, the relay enqueues it
+ * again), then enqueued. The job id names the period: asked again (the next run, a second scheduler, a change that made
+ * the subscription renewable between two runs: renew-ahead.ts), it is one renewal. Answers the jobs asked for.
+ */
+export async function askRenewals(
+  app: AppContext,
+  periods: ReadonlyArray<Pick<SubscriptionRow, 'id' | 'current_period_end'>>,
+  acceptedAt: Date,
+): Promise<EnqueuedJob[]> {
+  if (periods.length === 0) return [];
+  const commands = periods.map((s): Command<'renew'> => {
+    const data = {
+      subscription_id: s.id,
+      period_end: s.current_period_end.toISOString(),
+      accepted_at: acceptedAt.toISOString(),
+    };
+    return { name: 'renew', data, requestHash: renewalFingerprint(data), subjectId: s.id };
+  });
+  const admitted = await accept(app.db, commands);
+  if (!admitted.ok) app.log.warn({ detail: admitted.detail }, 'a renewal asked for clashed with one accepted before');
+  await enqueue(app, admitted.ok ? admitted.value : commands.map(route));
+  return commands.map((c) => ({ name: c.name, jobId: route(c).jobId }));
 }

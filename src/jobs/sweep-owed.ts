@@ -2,10 +2,10 @@ import type { AppContext } from '../app-context.js';
 import { dueFrozenSubscriptionIdsOf } from '../db/repositories/freezes.js';
 import { clientsOwedBySweep, dueHoldIdsOf } from '../db/repositories/holds.js';
 import type { SqlClient } from '../db/sql-client.js';
-import { renewAheadBetweenNights } from '../scheduler/renew-ahead.js';
 import { unfreezeSubscription } from '../services/freeze.js';
 import { applyClosings } from './hold-closing.js';
 import { compactTime } from './job-id.js';
+import { renewAheadBetweenNights } from './renew-ahead.js';
 
 /**
  * Thrown inside a use's or a hold's transaction (rolling it back) when one came up short for a client the expiry

@@ -1,10 +1,10 @@
 import type { AppContext } from '../app-context.js';
 import { latestFinishedNightly } from '../db/repositories/nightly-runs.js';
+import { lastRunAtOrBefore, renewalLookaheadMs } from '../jobs/renewal-lookahead.js';
 import { type NightlyReport, runNightly } from './nightly.js';
-import { lastRunAtOrBefore, renewalLookaheadMs } from './renewal-lookahead.js';
 
 /** Where it lived first (the renewals asked between two nights use it too). */
-export { lastRunAtOrBefore } from './renewal-lookahead.js';
+export { lastRunAtOrBefore } from '../jobs/renewal-lookahead.js';
 
 /**
  * The nightly minute a scheduler starting now missed: the last one scheduled, when nights have run before (a new

@@ -1,48 +1,18 @@
 import type { AppContext } from '../app-context.js';
-import { accept, awaitOutcome, type Command, enqueue, route } from '../commands/index.js';
+import { awaitOutcome, enqueue, route } from '../commands/index.js';
 import { recordNightlyFinished, recordNightlyStarted } from '../db/repositories/nightly-runs.js';
-import { dueForRenewal, type SubscriptionRow } from '../db/repositories/subscriptions.js';
-import type { JobName, MaintenanceJobName } from '../jobs/definitions.js';
-import { renewalFingerprint } from '../jobs/renew.js';
+import { dueForRenewal } from '../db/repositories/subscriptions.js';
+import type { MaintenanceJobName } from '../jobs/definitions.js';
+import { askRenewals, type EnqueuedJob } from '../jobs/renew.js';
+import { renewalLookaheadMs } from '../jobs/renewal-lookahead.js';
 import { nightlyReportsHook } from '../reports/nightly.js';
 import { unfreezeDue } from '../services/freeze.js';
 import type { VerifyResult } from '../views/maintenance.js';
-import { renewalLookaheadMs } from './renewal-lookahead.js';
 
-/** A job the sweep waits for. */
-export interface EnqueuedJob {
-  name: JobName;
-  jobId: string;
-}
+export type { EnqueuedJob } from '../jobs/renew.js';
 
 /** Scheduled times are truncated to the minute, so every scheduler process names the same run the same way. */
 export const minuteOf = (at: Date): Date => new Date(Math.floor(at.getTime() / 60_000) * 60_000);
-
-/**
- * Asks for the renewal of each subscription's current period, as the nightly run asks for it: a `renew` command named
- * `renewal|<subscription>|<period end>`, accepted first like an API request (if Redis loses it, the relay enqueues it
- * again), then enqueued. The job id names the period: asked again (the next run, a second scheduler, a change that made
- * the subscription renewable between two runs: renew-ahead.ts), it is one renewal. Answers the jobs asked for.
- */
-export async function askRenewals(
-  app: AppContext,
-  periods: ReadonlyArray<Pick<SubscriptionRow, 'id' | 'current_period_end'>>,
-  acceptedAt: Date,
-): Promise<EnqueuedJob[]> {
-  if (periods.length === 0) return [];
-  const commands = periods.map((s): Command<'renew'> => {
-    const data = {
-      subscription_id: s.id,
-      period_end: s.current_period_end.toISOString(),
-      accepted_at: acceptedAt.toISOString(),
-    };
-    return { name: 'renew', data, requestHash: renewalFingerprint(data), subjectId: s.id };
-  });
-  const admitted = await accept(app.db, commands);
-  if (!admitted.ok) app.log.warn({ detail: admitted.detail }, 'a renewal asked for clashed with one accepted before');
-  await enqueue(app, admitted.ok ? admitted.value : commands.map(route));
-  return commands.map((c) => ({ name: c.name, jobId: route(c).jobId }));
-}
 
 /**
  * Enqueues a renewal for every auto-renewing subscription whose period ends before the next run (askRenewals).

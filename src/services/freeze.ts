@@ -217,7 +217,7 @@ const PAGE = 100;
  * `frozen_until` (the time pushed is `frozen_until − frozen_at`, however late the sweep). Each is its own
  * transaction; one unfrozen meanwhile (by hand, or by another sweep) is a conflict, and skipped. Safe to run
  * any number of times. `renewAhead` is given, a page at a time once their unfreezes have committed, those that came
- * out renewable (src/scheduler/renew-ahead.ts asks the renewal of those whose moved end falls before the next night).
+ * out renewable (src/jobs/renew-ahead.ts asks the renewal of those whose moved end falls before the next night).
  */
 export async function unfreezeDue(
   app: AppContext,

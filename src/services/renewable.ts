@@ -3,7 +3,7 @@ import { becameRenewable, type RenewalTerms } from '../domain/renewal.js';
 
 /**
  * Who hears of a subscription a change made renewable (becameRenewable), in the change's transaction: to ask for its
- * renewal ahead once that has committed (src/scheduler/renew-ahead.ts), never before.
+ * renewal ahead once that has committed (src/jobs/renew-ahead.ts), never before.
  */
 export type OnRenewable = (subscription: SubscriptionRow) => void;
 

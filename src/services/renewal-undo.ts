@@ -129,7 +129,7 @@ export const RECHARGE_REASON =
 
 /**
  * DOMAIN.md "Cancel: … at period end (no renewal)": the nightly run renews auto-renewing subscriptions ahead of their
- * period's end (26–49 h, src/scheduler/renewal-lookahead.ts), and a renewal can be asked for by hand earlier still.
+ * period's end (26–49 h, src/jobs/renewal-lookahead.ts), and a renewal can be asked for by hand earlier still.
  * Set to cancel at period end before the period running has ended, such a subscription would keep — and owe — the
  * renewal it asked not to have. When its current period has not begun and that renewal's invoice is not paid, the
  * renewal is taken back, in the caller's transaction (the subscription locked), in the one lock order (its

@@ -6,7 +6,7 @@ import { logCapture } from '../helpers/log-capture.js';
 /**
  * A NIGHTLY_CRON with long gaps (here once a year) makes each nightly run renew what ends before the next one: a
  * monthly subscription's next twelve periods, and their invoices, in one run. The behaviour stays; the scheduler says
- * so in its log once, when it starts (src/scheduler/renewal-lookahead.ts longNightlyGap).
+ * so in its log once, when it starts (src/jobs/renewal-lookahead.ts longNightlyGap).
  */
 const log = logCapture();
 let app: TestApp;

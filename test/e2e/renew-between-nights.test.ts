@@ -1,8 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { jobIds } from '../../src/jobs/job-id.js';
+import { renewalLookaheadMs } from '../../src/jobs/renewal-lookahead.js';
 import { enqueueMaintenance } from '../../src/scheduler/nightly.js';
-import { renewalLookaheadMs } from '../../src/scheduler/renewal-lookahead.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { recyclingDatabase } from '../helpers/database.js';
 import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';

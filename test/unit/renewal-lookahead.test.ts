@@ -5,7 +5,7 @@ import {
   nightlyGapMs,
   renewalLookaheadMs,
   runsAround,
-} from '../../src/scheduler/renewal-lookahead.js';
+} from '../../src/jobs/renewal-lookahead.js';
 
 const HOUR = 3_600_000;
 

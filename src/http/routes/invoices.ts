@@ -3,7 +3,7 @@ import { findClient } from '../../db/repositories/clients.js';
 import { findInvoice, listInvoices } from '../../db/repositories/invoices.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { renewAheadOnCommit } from '../../scheduler/renew-ahead.js';
+import { renewAheadOnCommit } from '../../jobs/renew-ahead.js';
 import { idParams, listOf, pageQuery, REASON_MAX_LENGTH, refSchema } from '../../schemas/common.js';
 import { invoiceViews, payInvoice, voidInvoice } from '../../services/invoices.js';
 import { invoiceView } from '../../views/invoice.js';

@@ -10,8 +10,8 @@ import { type Failure, fail, type Result } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
+import { renewAheadOnCommit } from '../../jobs/renew-ahead.js';
 import { readAsSwept, settleOwedAnywhere, settleOwedOf, subscriptionViewAsSwept } from '../../jobs/swept-reads.js';
-import { renewAheadOnCommit } from '../../scheduler/renew-ahead.js';
 import {
   idParams,
   listOf,

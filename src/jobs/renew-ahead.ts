@@ -1,7 +1,7 @@
 import type { AppContext } from '../app-context.js';
 import { dueForRenewal } from '../db/repositories/subscriptions.js';
 import type { OnRenewable } from '../services/renewable.js';
-import { askRenewals, type EnqueuedJob } from './nightly.js';
+import { askRenewals, type EnqueuedJob } from './renew.js';
 import { type RunsAround, renewalLookaheadMs, runsAround } from './renewal-lookahead.js';
 
 /**
