@@ -36,7 +36,10 @@ bdi { unicode-bidi: isolate; }
 
 /* the header: a bar (the name, the switches, the account) over the sections' tabs */
 header.top { padding-inline: 28px; background: var(--header); color: #fff; }
-header.top .bar { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 16px; min-block-size: 52px; }
+/* its own room above and below: wrapped on a phone, the name would otherwise touch the top of the screen */
+header.top .bar {
+  display: flex; flex-wrap: wrap; align-items: center; gap: 8px 16px; min-block-size: 52px; padding-block: 8px;
+}
 header.top .bar .switches { margin-inline-start: auto; }
 header.top a:focus-visible, header.top button:focus-visible { outline-color: #fff; }
 header.top .brand { color: #fff; font-weight: 700; font-size: 17px; letter-spacing: .3px; }
@@ -105,6 +108,10 @@ table.legend th { text-transform: none; letter-spacing: 0; font-size: 12px; colo
 /* a wide table scrolls inside its own box, never the page (a phone's width); the box contains what is positioned
    in it (a visually hidden header, placed where the table put it, would otherwise widen the page) */
 .scroll { overflow-x: auto; max-inline-size: 100%; position: relative; }
+/* a code in a table (a package's, a client's reference, an invoice number) is one word: never broken at its hyphens
+   ("INV-2026-" over "000001"), its table scrolls instead; the audit trail's long ids may still break */
+.scroll td code { white-space: nowrap; }
+.scroll tr[data-event] code { white-space: normal; }
 .empty { color: var(--muted); padding-block: 10px; }
 .badge {
   display: inline-block; padding-block: 1px; padding-inline: 8px; border-radius: 999px; font-size: 12px;

@@ -220,6 +220,22 @@ describe('the pages at a phone’s width (390px)', () => {
     expect(heading.x).toBeGreaterThanOrEqual(0);
   });
 
+  it.each([['en'], ['ar']])(
+    'keeps an invoice number on one line, and the header’s name off the top edge of the screen (%s)',
+    async (lang) => {
+      // a QA look at 390px: "INV-2026-" over "000001", and the header's name touching the top of the screen
+      await page.goto(`${app.baseUrl}/ui/invoices?lang=${lang}`);
+      const numbers = await page.evaluate<Array<{ text: string; lines: number }>>(
+        `[...document.querySelectorAll('main td code')]
+          .map((c) => ({ text: c.textContent, lines: c.getClientRects().length }))`,
+      );
+      expect(numbers.length).toBeGreaterThan(0);
+      expect(numbers.filter((n) => n.lines !== 1)).toEqual([]);
+      const brand = (await page.locator('header.top .brand').boundingBox())!;
+      expect(brand.y).toBeGreaterThanOrEqual(6);
+    },
+  );
+
   it('asks before cancelling now, on a page that fits the screen; going back changes nothing (ar)', async () => {
     await page.goto(`${app.baseUrl}/ui/subscriptions/${subscriptionId}?lang=ar`);
     await page.locator('form[data-form="cancel"] select[name="at"]').selectOption('now');

@@ -480,9 +480,21 @@ describe('numbers on an Arabic page', () => {
     for (const path of paths) {
       const page = await request(path, jar);
       expect(page.status, path).toBe(200);
-      const left = westernDigits(page.text);
+      // a whole-number field's default or kept value too (a package's priority "٥٠", not "50")
+      const fieldValues = [...page.text.matchAll(/<input\b[^>]*>/g)]
+        .map(([tag]) => tag)
+        .filter((tag) => tag.includes('inputmode="numeric"'))
+        .map((tag) => /\svalue="([^"]*)"/.exec(tag)?.[1] ?? '')
+        .filter((value) => /[0-9]/.test(value));
+      const left = [...westernDigits(page.text), ...fieldValues];
       if (left.length > 0) found[path] = left;
     }
     expect(found).toEqual({});
+    // the defaults of a new package, and of a credit type's decimals, in the page's digits (read back as typed)
+    const form = (await request('/ui/packages/new', jar)).text;
+    expect(form).toMatch(/name="validity\.count" value="١"/);
+    expect(form).toMatch(/name="priority" value="٥٠"/);
+    expect(form).toMatch(/name="low_balance_percent" value="١٠"/);
+    expect((await request('/ui/credit-types', jar)).text).toMatch(/name="decimals" value="٠"/);
   });
 });

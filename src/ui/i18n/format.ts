@@ -17,6 +17,11 @@ export interface Formatters {
    */
   number(value: bigint | number | string, fractionDigits?: number): string;
   /**
+   * A whole number as a form's field shows it before anything is typed (a default, a value kept): the locale's
+   * digits, ungrouped ("٥٠", "1000"), so that it reads as the page does and is read back as it was (form.ts).
+   */
+  fieldNumber(value: bigint | number | string): string;
+  /**
    * Minor units of a currency, with its symbol or code as the locale writes it; in Arabic the amount is isolated
    * and a currency symbol not written in Arabic reads left to right inside it (see `rightToLeftMoney`).
    */
@@ -93,6 +98,7 @@ export function formatters(locale: Locale, calendar: CalendarSetting, timeZone: 
     }
     return format;
   };
+  const fieldNumbers = new Intl.NumberFormat(tag, { useGrouping: false, maximumFractionDigits: 0 });
   const moneyFormats = new Map<string, Intl.NumberFormat>();
   const moneyFormat = (currency: string): Intl.NumberFormat => {
     let format = moneyFormats.get(currency);
@@ -160,6 +166,7 @@ export function formatters(locale: Locale, calendar: CalendarSetting, timeZone: 
     calendar,
     number: (value, fractionDigits) =>
       formatDecimal(numberFormat(fractionDigits), typeof value === 'bigint' ? value.toString() : value),
+    fieldNumber: (value) => formatDecimal(fieldNumbers, typeof value === 'bigint' ? value.toString() : value),
     money: (minor, currency) => {
       // the exact decimal text of the amount ("1234.500"), formatted as a string: no float on the way
       const exact = formatMoney(BigInt(minor), currency).split(' ')[0] ?? '0';

@@ -185,12 +185,18 @@ function labelled(form: FormView, name: string, label: Label, hint: MessageKey |
 
 /** A labelled input, its value kept, its message beside it. */
 export function input(form: FormView, name: string, spec: InputSpec): Html {
-  const value = form.posted ? form.value(name) : (spec.initial ?? '');
-  const { text, attributes } = labelled(form, name, spec.label, spec.hint);
-  const extra: Renderable[] = [];
   // a whole number is a text control with a numeric keyboard: Chromium's type="number" drops Arabic-Indic
   // digits as they are typed, and the form would send the default in their place (form.ts reads both)
   const whole = spec.type === 'number';
+  const initial = spec.initial ?? '';
+  // its default or kept value in the page's digits ("٥٠" on an Arabic page, not "50"); what was posted, as typed
+  const value = form.posted
+    ? form.value(name)
+    : whole && /^-?\d{1,15}$/.test(initial)
+      ? form.ctx.fmt.fieldNumber(initial)
+      : initial;
+  const { text, attributes } = labelled(form, name, spec.label, spec.hint);
+  const extra: Renderable[] = [];
   const inputmode = spec.inputmode ?? (whole ? 'numeric' : undefined);
   if (inputmode) extra.push(html` inputmode="${inputmode}"`);
   if (spec.placeholder) extra.push(html` placeholder="${spec.placeholder}"`);
