@@ -5,7 +5,7 @@ import { appPerTest } from '../helpers/app-per-test.js';
 import { commerceScene } from '../helpers/commerce-scene.js';
 import { snapshotCounts } from '../helpers/fixtures.js';
 import { httpSteps } from '../helpers/http-steps.js';
-import { jsonRows } from '../helpers/reports.js';
+import { jsonRows, renewalsRow } from '../helpers/reports.js';
 
 /**
  * QA of the commercial lifecycle over HTTP (DOMAIN.md "Things", "Lifecycle", "Invariants", "Edges that must hold";
@@ -112,19 +112,7 @@ const commands = async () =>
 /** The `renewals` report's counts and money per bucket and currency. */
 async function renewals(params: Row) {
   const { rows } = await jsonRows(current(), { type: 'renewals', params });
-  return rows.map((r) => [
-    r.period_start,
-    r.currency,
-    r.new_subscriptions,
-    r.renewals,
-    r.recharges,
-    r.expirations,
-    r.new_revenue,
-    r.renewal_revenue,
-    r.recharge_revenue,
-    r.revenue,
-    r.voided_revenue,
-  ]);
+  return rows.map(renewalsRow);
 }
 /** The `top_packages` report: rank, package, new, renewals, requests, revenue. */
 async function topPackages(params: Row) {

@@ -5,7 +5,7 @@ import { subscriptionsQuery } from '../../src/reports/subscriptions.js';
 import type { ReportRow } from '../../src/reports/types.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
-import { reportInBothFormats } from '../helpers/reports.js';
+import { renewalsRow, reportInBothFormats } from '../helpers/reports.js';
 
 /**
  * QA of the report figures against a history worked out by hand, over HTTP with a moved clock, in America/New_York
@@ -228,24 +228,10 @@ describe('consumption in America/New_York around the end of daylight saving', ()
   });
 });
 
-const ren = (r: Record<string, unknown>) => [
-  r.period_start,
-  r.currency,
-  r.new_subscriptions,
-  r.renewals,
-  r.recharges,
-  r.expirations,
-  r.new_revenue,
-  r.renewal_revenue,
-  r.recharge_revenue,
-  r.revenue,
-  r.voided_revenue,
-];
-
 describe('renewals: a late renewal, a lapse unpaid, two currencies', () => {
   it('by day', async () => {
     const { rows } = await both('renewals', RANGE);
-    expect(rows.map(ren)).toEqual([
+    expect(rows.map(renewalsRow)).toEqual([
       ['2026-10-01', 'EUR', 1, 0, 0, 0, 900, 0, 0, 900, 0], // B
       ['2026-10-01', 'USD', 4, 0, 0, 0, 5000, 0, 0, 5000, 0], // A 1000 + E 1000 + E 1500 + F 1500
       ['2026-10-20', 'USD', 0, 0, 1, 0, 0, 0, 250, 250, 0], // A's recharge
@@ -263,7 +249,7 @@ describe('renewals: a late renewal, a lapse unpaid, two currencies', () => {
 
   it('by Saturday week and by month, summing the days', async () => {
     const week = await both('renewals', { ...RANGE, group_by: 'week' });
-    expect(week.rows.map(ren)).toEqual([
+    expect(week.rows.map(renewalsRow)).toEqual([
       ['2026-09-26', 'EUR', 1, 0, 0, 0, 900, 0, 0, 900, 0], // Thursday 10-01 is in the week of Saturday 09-26
       ['2026-09-26', 'USD', 4, 0, 0, 0, 5000, 0, 0, 5000, 0],
       ['2026-10-17', 'USD', 0, 0, 1, 0, 0, 0, 250, 250, 0], // Tuesday 10-20
@@ -273,7 +259,7 @@ describe('renewals: a late renewal, a lapse unpaid, two currencies', () => {
       ['2026-11-07', 'USD', 0, 0, 0, 0, 0, 0, -250, -250, 250],
     ]);
     const month = await both('renewals', { ...RANGE, group_by: 'month' });
-    expect(month.rows.map(ren)).toEqual([
+    expect(month.rows.map(renewalsRow)).toEqual([
       ['2026-10-01', 'EUR', 1, 0, 0, 0, 900, 0, 0, 900, 0],
       ['2026-10-01', 'USD', 4, 0, 1, 0, 5000, 0, 250, 5250, 0], // 5000 + 250
       ['2026-11-01', 'EUR', 0, 1, 1, 1, 0, 900, 100, 1000, 0],

@@ -1,11 +1,10 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { jobIds } from '../../src/jobs/job-id.js';
 import { renewalLookaheadMs } from '../../src/jobs/renewal-lookahead.js';
 import { enqueueMaintenance } from '../../src/scheduler/nightly.js';
-import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
-import { recyclingDatabase } from '../helpers/database.js';
-import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';
+import { appPerTest } from '../helpers/app-per-test.js';
+import { httpSteps } from '../helpers/http-steps.js';
 
 /**
  * DOMAIN.md "Auto-renew": each night renews ahead every auto_renew subscription whose period ends before the next run
@@ -23,30 +22,12 @@ import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/h
  * horizon is 10 Feb 04:00, and 8 h before the next night) and, where it says, `z` (the same trigger, its period ending
  * past that horizon: the next night's to renew). Monthly packages of 100 sms, auto-renewing, up to 10 frozen days.
  */
-let app: TestApp | undefined;
-const databases = recyclingDatabase();
-afterAll(() => databases.drop());
-afterEach(async () => {
-  const closing = app;
-  app = undefined;
-  if (!closing) return;
-  await expectEventsMatchSchemas(closing);
-  await closeVerified(closing);
-});
-
-const current = (): TestApp => {
-  if (!app) throw new Error('no app started');
-  return app;
-};
+const app = appPerTest({ eventsMatchSchemas: true });
+const { current } = app;
 const { call, ok, clockTo, nightly } = httpSteps(current);
 
 async function start(now: string, env: Record<string, string> = {}): Promise<void> {
-  app = await startTestApp({
-    database: await databases.next(),
-    roles: ['api', 'worker'],
-    now,
-    env: { ...NO_NIGHTLY_REPORTS, ...env },
-  });
+  await app.start(now, env);
   await ok('POST', '/v1/credit-types', { code: 'sms', name: 'SMS', unit: 'message' }, 201);
   await ok(
     'POST',

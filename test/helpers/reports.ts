@@ -125,3 +125,18 @@ export async function reportInBothFormats(
   expect(csvRun.row_count).toBe(rows.length);
   return { rows, csv, csvRun };
 }
+
+/** A `renewals` report row as a list, in its columns' order: bucket, currency, counts, then money. */
+export const renewalsRow = (r: Record<string, unknown>): unknown[] => [
+  r.period_start,
+  r.currency,
+  r.new_subscriptions,
+  r.renewals,
+  r.recharges,
+  r.expirations,
+  r.new_revenue,
+  r.renewal_revenue,
+  r.recharge_revenue,
+  r.revenue,
+  r.voided_revenue,
+];
