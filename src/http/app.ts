@@ -59,7 +59,10 @@ function authenticate(ctx: AppContext, route: AnyRoute) {
       next();
       return;
     }
-    const key = presentedKey(req);
+    // the API takes its key as Bearer only (API.md): a browser sends remembered Basic credentials by itself, so
+    // Basic on /v1 would let another site's bodiless POST (a revoke, a payment) ride on them; /metrics keeps Basic
+    // for scrapers configured with it
+    const key = presentedKey(req, { basic: !route.path.startsWith('/v1/') });
     if (!key) {
       sendProblem(res, problemBody('unauthorized', 'an API key is required: send "Authorization: Bearer <key>"'), {
         'www-authenticate': 'Bearer realm="credits"',

@@ -171,8 +171,11 @@ export class ApiKeyVerifier {
   }
 }
 
-/** `Authorization: Bearer <key>`, or HTTP Basic with the key as the password (pages, Bull Board). */
-export function presentedKey(req: Request): string | undefined {
+/**
+ * `Authorization: Bearer <key>`, or — where `basic` allows it (the pages, Bull Board) — HTTP Basic with the key as the
+ * password.
+ */
+export function presentedKey(req: Request, { basic = true }: { basic?: boolean } = {}): string | undefined {
   const header = req.get('authorization');
   if (!header) return undefined;
   // exactly `<scheme> <credentials>`: anything after the credentials makes the header malformed (API.md: a bad key
@@ -180,7 +183,7 @@ export function presentedKey(req: Request): string | undefined {
   const [scheme, value, extra] = header.trim().split(/\s+/, 3);
   if (!scheme || !value || extra !== undefined) return undefined;
   if (scheme.toLowerCase() === 'bearer') return value.trim();
-  if (scheme.toLowerCase() === 'basic') {
+  if (basic && scheme.toLowerCase() === 'basic') {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     return colon >= 0 ? decoded.slice(colon + 1) : undefined;
