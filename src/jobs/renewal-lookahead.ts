@@ -89,8 +89,8 @@ export function renewalLookaheadMs(nightlyCron: string, timeZone: string): numbe
   return nightlyGapMs(nightlyCron, timeZone) + SLACK_MS;
 }
 
-/** The minute an instant falls in (the scheduler names its runs by minutes). */
-const minuteStart = (at: Date): number => Math.floor(at.getTime() / 60_000) * 60_000;
+/** Scheduled times are truncated to the minute, so every scheduler process names the same run the same way. */
+export const minuteOf = (at: Date): Date => new Date(Math.floor(at.getTime() / 60_000) * 60_000);
 
 /**
  * The latest minute at or before `at` that the cron pattern runs at (in `timeZone`), looking back at most `spanMs`;
@@ -99,7 +99,7 @@ const minuteStart = (at: Date): number => Math.floor(at.getTime() / 60_000) * 60
 export function lastRunAtOrBefore(pattern: string, timeZone: string, at: Date, spanMs: number): Date | undefined {
   const task = cron.createTask(pattern, () => undefined, { timezone: timeZone });
   try {
-    const last = minuteStart(at);
+    const last = minuteOf(at).getTime();
     for (let minute = last; minute >= last - spanMs; minute -= 60_000) {
       if (task.match(new Date(minute))) return new Date(minute);
     }
@@ -113,7 +113,7 @@ export function lastRunAtOrBefore(pattern: string, timeZone: string, at: Date, s
 export function nextRunAfter(pattern: string, timeZone: string, at: Date, spanMs: number): Date | undefined {
   const task = cron.createTask(pattern, () => undefined, { timezone: timeZone });
   try {
-    const first = minuteStart(at) + 60_000;
+    const first = minuteOf(at).getTime() + 60_000;
     for (let minute = first; minute <= first + spanMs; minute += 60_000) {
       if (task.match(new Date(minute))) return new Date(minute);
     }
@@ -149,7 +149,7 @@ let lastWalk: { key: string; runs: RunsAround } | undefined;
  * run ends before that horizon (the look-ahead is the longest gap between two runs, plus slack).
  */
 export function runsAround(nightlyCron: string, timeZone: string, now: Date): RunsAround {
-  const key = `${nightlyCron}@${timeZone}@${minuteStart(now)}`;
+  const key = `${nightlyCron}@${timeZone}@${minuteOf(now).getTime()}`;
   if (lastWalk?.key !== key) {
     const lookaheadMs = renewalLookaheadMs(nightlyCron, timeZone);
     const spanMs = Math.min(lookaheadMs, WALK_SPAN_MS);

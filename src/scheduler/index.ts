@@ -1,9 +1,10 @@
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
 import type { AppContext } from '../app-context.js';
 import { ManualClock } from '../clock.js';
-import { longNightlyGap, nightlyGapMs } from '../jobs/renewal-lookahead.js';
+import type { EnqueuedJob } from '../jobs/renew.js';
+import { longNightlyGap, minuteOf, nightlyGapMs } from '../jobs/renewal-lookahead.js';
 import { runMissedNight } from './missed-night.js';
-import { catchUp, type EnqueuedJob, enqueueMaintenance, minuteOf, type NightlyReport, runNightly } from './nightly.js';
+import { catchUp, enqueueMaintenance, type NightlyReport, runNightly } from './nightly.js';
 
 export interface RunningScheduler {
   tasks: ScheduledTask[];

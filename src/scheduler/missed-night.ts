@@ -3,9 +3,6 @@ import { latestFinishedNightly } from '../db/repositories/nightly-runs.js';
 import { lastRunAtOrBefore, renewalLookaheadMs } from '../jobs/renewal-lookahead.js';
 import { type NightlyReport, runNightly } from './nightly.js';
 
-/** Where it lived first (the renewals asked between two nights use it too). */
-export { lastRunAtOrBefore } from '../jobs/renewal-lookahead.js';
-
 /**
  * The nightly minute a scheduler starting now missed: the last one scheduled, when nights have run before (a new
  * install has nothing to catch up) and none has finished as of it or later.

@@ -4,15 +4,10 @@ import { recordNightlyFinished, recordNightlyStarted } from '../db/repositories/
 import { dueForRenewal } from '../db/repositories/subscriptions.js';
 import type { MaintenanceJobName } from '../jobs/definitions.js';
 import { askRenewals, type EnqueuedJob } from '../jobs/renew.js';
-import { renewalLookaheadMs } from '../jobs/renewal-lookahead.js';
+import { minuteOf, renewalLookaheadMs } from '../jobs/renewal-lookahead.js';
 import { nightlyReportsHook } from '../reports/nightly.js';
 import { unfreezeDue } from '../services/freeze.js';
 import type { VerifyResult } from '../views/maintenance.js';
-
-export type { EnqueuedJob } from '../jobs/renew.js';
-
-/** Scheduled times are truncated to the minute, so every scheduler process names the same run the same way. */
-export const minuteOf = (at: Date): Date => new Date(Math.floor(at.getTime() / 60_000) * 60_000);
 
 /**
  * Enqueues a renewal for every auto-renewing subscription whose period ends before the next run (askRenewals).

@@ -1,9 +1,8 @@
 import { DateTime } from 'luxon';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
-import { renewalLookaheadMs } from '../../src/jobs/renewal-lookahead.js';
+import { lastRunAtOrBefore, renewalLookaheadMs } from '../../src/jobs/renewal-lookahead.js';
 import { startScheduler } from '../../src/scheduler/index.js';
-import { lastRunAtOrBefore } from '../../src/scheduler/missed-night.js';
 import { enqueueMaintenance, runNightly } from '../../src/scheduler/nightly.js';
 import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
 import { recyclingDatabase } from '../helpers/database.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { lastRunAtOrBefore, missedNight } from '../../src/scheduler/missed-night.js';
+import { lastRunAtOrBefore } from '../../src/jobs/renewal-lookahead.js';
+import { missedNight } from '../../src/scheduler/missed-night.js';
 
 const day = 24 * 3_600_000;
 const last = (pattern: string, timeZone: string, at: string, spanMs = 2 * day) =>
