@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import formats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { systemClock } from '../../src/clock.js';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { createApiKey } from '../../src/http/auth.js';
 import { type RequestOptions, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
+import { Receiver } from '../helpers/receiver.js';
 
 /**
  * Issue 13, item 11: /openapi.json and the answers agree, for every route. Each request below is a
@@ -75,10 +75,8 @@ class Conformance {
 let app: TestApp;
 let spare: TestApp;
 let conformance: Conformance;
-let receiver: Server;
-let receiverUrl = '';
-/** The bodies the receiver was sent, to check against the document's `webhooks` section. */
-const receivedBodies: string[] = [];
+/** The webhook receiver; what it was sent is checked against the document's `webhooks` section. */
+const receiver = new Receiver();
 
 beforeAll(async () => {
   app = await startTestApp({
@@ -88,26 +86,14 @@ beforeAll(async () => {
   });
   // a second service (API only, no worker) for the answers that need a small limit or a broken dependency
   spare = await startTestApp({ roles: ['api'], env: { RATE_LIMIT_PER_MINUTE: '5', BODY_LIMIT: '1kb' } });
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      receivedBodies.push(Buffer.concat(chunks).toString('utf8'));
-      res.writeHead(200).end();
-    });
-  });
-  receiver.listen(0, '127.0.0.1');
-  await once(receiver, 'listening');
-  const address = receiver.address();
-  if (typeof address === 'object' && address) receiverUrl = `http://127.0.0.1:${address.port}/hooks`;
+  await receiver.start();
   const doc = await app.request('GET', '/openapi.json', { key: null });
   expect(doc.status).toBe(200);
   conformance = new Conformance(doc.body);
 }, 60_000);
 
 afterAll(async () => {
-  receiver?.closeAllConnections();
-  receiver?.close();
+  receiver.stop();
   await spare?.close();
   await app?.close();
 });
@@ -467,7 +453,7 @@ describe('every answer validates against /openapi.json', () => {
       'POST',
       '/v1/webhook-endpoints',
       {},
-      { body: { url: receiverUrl, events: ['invoice.paid'] } },
+      { body: { url: receiver.url, events: ['invoice.paid'] } },
     );
     expect(good.status, good.text).toBe(201);
     const bad = await api(
@@ -489,13 +475,10 @@ describe('every answer validates against /openapi.json', () => {
       expect(res.status).toBe(200);
       return res.body.data as Array<{ id: string }>;
     };
-    let delivered: Array<{ id: string }> = [];
-    let failed: Array<{ id: string }> = [];
-    // the relay fans the event out; each delivery job is awaited on its own event
-    for (let i = 0; i < 100 && (delivered.length === 0 || failed.length === 0); i += 1) {
-      [delivered, failed] = [await deliveryOf(good.body.id), await deliveryOf(bad.body.id)];
-      if (delivered.length === 0 || failed.length === 0) await new Promise((r) => setTimeout(r, 100));
-    }
+    // the relay makes both deliveries in the one transaction that dispatches the event: once the receiver has the
+    // good one, both rows are there; each delivery job is then awaited on its own event
+    await receiver.until(1);
+    const [delivered, failed] = [await deliveryOf(good.body.id), await deliveryOf(bad.body.id)];
     const outcomes = await Promise.all(
       [delivered[0]!, failed[0]!].map((d) =>
         awaitOutcome(app.ctx, 'deliver', `delivery|${d.id}`, { timeoutMs: 20_000, untilAdded: true }),
@@ -518,7 +501,7 @@ describe('every answer validates against /openapi.json', () => {
         .status,
     ).toBe(404);
     expect(
-      (await api('POST', '/v1/webhook-endpoints', {}, { body: { url: receiverUrl, events: ['*'], secret: 'short' } }))
+      (await api('POST', '/v1/webhook-endpoints', {}, { body: { url: receiver.url, events: ['*'], secret: 'short' } }))
         .status,
     ).toBe(422);
 
@@ -540,8 +523,8 @@ describe('every answer validates against /openapi.json', () => {
     // what the receiver was sent validates against the document's `webhooks` section, by its type
     const webhooks = (conformance.doc as unknown as { webhooks: Record<string, unknown> }).webhooks;
     expect(Object.keys(webhooks)).toEqual(expect.arrayContaining(['invoice.paid', 'webhook_endpoint.disabled']));
-    expect(receivedBodies.length).toBeGreaterThan(0);
-    for (const body of receivedBodies) {
+    expect(receiver.received.length).toBeGreaterThan(0);
+    for (const { body } of receiver.received) {
       const event = JSON.parse(body) as { type: string };
       expect(conformance.webhookBodyErrors(event.type, event), body).toBeNull();
     }
