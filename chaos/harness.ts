@@ -18,6 +18,7 @@ import {
   freePort,
   prepareDatabase,
   REPO_ROOT,
+  SERVICE_FROM_SOURCES,
   ServiceProcess,
   sleep,
   withPgClient,
@@ -56,6 +57,8 @@ export interface ChaosOptions {
   killTimeoutMs: number;
   webhookTimeoutMs: number;
   dataRoot: string;
+  /** `node`'s arguments for the service's processes (chaos/services.ts ServiceProcess). */
+  serviceCommand: readonly string[];
   log(line: string): void;
 }
 
@@ -73,6 +76,7 @@ export const DEFAULT_OPTIONS: ChaosOptions = {
   killTimeoutMs: 30_000,
   webhookTimeoutMs: 1_000,
   dataRoot: path.join(REPO_ROOT, '.data'),
+  serviceCommand: SERVICE_FROM_SOURCES,
   log: (line) => process.stdout.write(`${line}\n`),
 };
 
@@ -540,6 +544,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         role,
         role === 'api' ? { ...env, PORT: String(apiPort) } : env,
         path.join(logs, `${name}.log`),
+        options.serviceCommand,
       );
       processes.push(proc);
       void proc.exited.then(({ code, signal }) => {

@@ -253,6 +253,9 @@ export async function withPgClient<T>(url: string, work: (client: pg.Client) => 
  * One process of the service (`node --import tsx src/main.ts`) with the roles and environment
  * given; its output goes to a log file. `up` resolves on its "credits is up" line.
  */
+/** `node --import tsx src/main.ts`: the service as `npm start` runs it. */
+export const SERVICE_FROM_SOURCES: readonly string[] = ['--import', 'tsx', 'src/main.ts'];
+
 export class ServiceProcess {
   readonly child: ChildProcess;
   readonly up: Promise<void>;
@@ -268,9 +271,11 @@ export class ServiceProcess {
     readonly roles: string,
     env: Record<string, string>,
     logFile: string,
+    /** `node`'s arguments: the service from its sources as `npm start` runs it, or compiled (the tests: dist/). */
+    command: readonly string[] = SERVICE_FROM_SOURCES,
   ) {
     this.log = createWriteStream(logFile, { flags: 'a' });
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    this.child = spawn(process.execPath, [...command], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env, ROLES: roles },
       stdio: ['ignore', 'pipe', 'pipe'],

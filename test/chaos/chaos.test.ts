@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatReport, runChaos } from '../../chaos/harness.js';
+import { compiledEntry } from '../helpers/build.js';
 
 /**
  * The chaos run of `npm run chaos`, CI-sized: the same harness (an api and two worker processes on a
@@ -22,6 +23,8 @@ describe('chaos (CI-sized)', () => {
       stallMs: 3_000,
       backlogTimeoutMs: 20_000,
       quietTimeoutMs: 40_000,
+      // the compiled service, as the image runs it (test/helpers/build.ts)
+      serviceCommand: compiledEntry('src/main.ts'),
       log: (line) => lines.push(line),
     });
     const text = `${lines.join('\n')}\n${formatReport(report)}`;

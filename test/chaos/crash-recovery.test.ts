@@ -9,6 +9,7 @@ import { jobIdOf } from '../../src/jobs/definitions.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { verifyInvariants } from '../../src/services/verify.js';
+import { compiledEntry } from '../helpers/build.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { removeTestQueueKeys } from '../helpers/queue-keys.js';
 
@@ -37,7 +38,13 @@ const env = () => ({
 });
 
 const start = async (name: string): Promise<ServiceProcess> => {
-  const process = new ServiceProcess(name, 'api,worker,scheduler', env(), path.join(dir, `${name}.log`));
+  const process = new ServiceProcess(
+    name,
+    'api,worker,scheduler',
+    env(),
+    path.join(dir, `${name}.log`),
+    compiledEntry('src/main.ts'),
+  );
   await process.waitUp(60_000);
   return process;
 };

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../../chaos/services.js';
 import { pendingMigrations } from '../../src/db/migrate.js';
+import { compiledEntry } from '../helpers/build.js';
 import { createEmptyDatabase, type TestDatabase } from '../helpers/database.js';
 import { removeTestQueueKeys } from '../helpers/queue-keys.js';
 
@@ -26,7 +27,7 @@ function cli(database: TestDatabase, migrate: string, ...args: string[]) {
 }
 
 function cliLogging(database: TestDatabase, migrate: string, logLevel: string, ...args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = spawn(process.execPath, [...compiledEntry('src/cli/main.ts'), ...args], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',

@@ -4,6 +4,7 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../../chaos/services.js';
+import { compiledEntry } from '../helpers/build.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { removeTestQueueKeys } from '../helpers/queue-keys.js';
 
@@ -28,7 +29,7 @@ afterAll(async () => {
 });
 
 function cli(env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = spawn(process.execPath, [...compiledEntry('src/cli/main.ts'), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

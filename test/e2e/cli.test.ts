@@ -1,9 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { REPO_ROOT } from '../../chaos/services.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { runCli } from '../helpers/cli.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
-/** `npm run cli -- …` as an operator runs it: a process of its own, on the test's database and queues. */
+/**
+ * The CLI as an operator runs it: a process of its own, on the test's database and queues — compiled, as the image
+ * runs it (runCli), and once through `npm run cli -- …` (tsx, from the sources) as README's walkthrough does.
+ */
 let app: TestApp;
 beforeAll(async () => {
   app = await startTestApp({ roles: ['api'], now: '2026-03-01T00:00:00.000Z' });
@@ -31,6 +36,29 @@ describe('cli keys', () => {
     const bad = await cli('keys', 'create', '--scope', 'root');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--scope must be one of');
+  });
+
+  it('`npm run cli -- keys list` (tsx, from the sources) lists them, never the keys themselves', async () => {
+    const child = spawn('npm', ['run', '-s', 'cli', '--', 'keys', 'list'], {
+      cwd: REPO_ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        DATABASE_URL: app.database.url,
+        REDIS_URL: inject('redisUrl'),
+        BULL_PREFIX: app.prefix,
+        LOG_LEVEL: 'silent',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    expect(stdout).toContain('reporting');
+    expect(stdout).not.toMatch(/crd_[\w-]{30,}/);
   });
 });
 

@@ -11,12 +11,13 @@ import { createRedis } from '../../src/queue/redis.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startWorkers } from '../../src/workers/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { compiledEntry } from '../helpers/build.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 import { serviceEnv } from '../helpers/service-env.js';
 
 /**
- * Issue 13, graceful drain: SIGTERM to a service process (`node --import tsx src/main.ts`, as
- * `npm start` runs it) while consumption jobs and `?wait=true` requests are in flight. Every
+ * Issue 13, graceful drain: SIGTERM to a service process (compiled, `node dist/src/main.js`, as the image runs it
+ * and an orchestrator stops it) while consumption jobs and `?wait=true` requests are in flight. Every
  * request it answered 202 or 200 is applied exactly once, /readyz answers 503 while it drains (the
  * listener still answers), a request that arrives while it drains is refused with 503 and never
  * recorded, and the process exits 0 — its own deadline (SHUTDOWN_TIMEOUT_MS) exits 1, so 0 also
@@ -112,6 +113,7 @@ describe('graceful drain on SIGTERM', () => {
         RATE_LIMIT_PER_MINUTE: '1000000',
       },
       logFile,
+      compiledEntry('src/main.ts'),
     );
     const log = () => {
       try {

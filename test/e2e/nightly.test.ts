@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { REPO_ROOT } from '../../chaos/services.js';
 import { createLogger } from '../../src/logger.js';
 import { createRuntime } from '../../src/runtime.js';
 import { runNightly } from '../../src/scheduler/nightly.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { startTestApp, type TestApp, testConfig } from '../helpers/app.js';
+import { compiledEntry } from '../helpers/build.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
 let app: TestApp;
@@ -99,7 +101,8 @@ describe('verify', () => {
     );
     expect(report.violations.some((v) => v.invariant === 'invoice_numbers')).toBe(true);
 
-    const cli = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify'], {
+    const cli = spawn(process.execPath, [...compiledEntry('src/cli/main.ts'), 'verify'], {
+      cwd: REPO_ROOT,
       env: { ...process.env, DATABASE_URL: app.database.url, REDIS_URL: inject('redisUrl'), LOG_LEVEL: 'silent' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

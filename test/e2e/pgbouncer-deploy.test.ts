@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../../chaos/services.js';
 import { pendingMigrations } from '../../src/db/migrate.js';
+import { compiledEntry } from '../helpers/build.js';
 import { createEmptyDatabase, type TestDatabase } from '../helpers/database.js';
 import { type Pgbouncer, startPgbouncer } from '../helpers/pgbouncer.js';
 import { removeTestQueueKeys } from '../helpers/queue-keys.js';
@@ -29,7 +30,7 @@ afterAll(async () => {
 });
 
 function run(script: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  const child = spawn(process.execPath, [...compiledEntry(script), ...args], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',

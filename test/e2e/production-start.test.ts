@@ -1,13 +1,11 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, REPO_ROOT } from '../../chaos/services.js';
+import { buildWhenStale, filesUnder } from '../helpers/build.js';
 import { createEmptyDatabase, type TestDatabase } from '../helpers/database.js';
 import { removeTestQueueKeys } from '../helpers/queue-keys.js';
-
-const run = promisify(execFile);
 
 /**
  * Issue 16, production start: `npm run build`, then `npm run migrate` and `npm run start:prod`
@@ -50,13 +48,6 @@ function npmRun(script: string, env: Record<string, string>, timeoutMs = 60_000)
   });
 }
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const full = path.join(dir, entry.name);
-    return entry.isDirectory() ? filesUnder(full) : [full];
-  });
-}
-
 /** A started service's output as it comes: `up` once it says so (rejected if it exits first), and how it exited. */
 function watchStart(child: ChildProcess) {
   let log = '';
@@ -74,36 +65,15 @@ function watchStart(child: ChildProcess) {
   return { up, exited, log: () => log };
 }
 
-/** What `npm run build` compiles, and what it makes: stale when any source is newer than an output. */
-const BUILD_SOURCES = ['src', 'migrations', 'packages/producer/src', 'knexfile.ts', 'package.json', 'tsconfig.json'];
-const BUILD_SOURCE_FILES = ['tsconfig.build.json', 'packages/producer/package.json', 'packages/producer/tsconfig.json'];
-const BUILD_OUTPUTS = ['dist/src/main.js', 'dist/src/migrate.js', 'packages/producer/dist/index.js'];
-
-function buildIsStale(): boolean {
-  const mtime = (file: string) => statSync(path.join(REPO_ROOT, file)).mtimeMs;
-  const outputs = BUILD_OUTPUTS.map((f) => (existsSync(path.join(REPO_ROOT, f)) ? mtime(f) : 0));
-  const oldestOutput = Math.min(...outputs);
-  const sources = [
-    ...BUILD_SOURCES.flatMap((entry) =>
-      statSync(path.join(REPO_ROOT, entry)).isDirectory()
-        ? filesUnder(path.join(REPO_ROOT, entry)).map((f) => path.relative(REPO_ROOT, f))
-        : [entry],
-    ),
-    ...BUILD_SOURCE_FILES,
-  ];
-  return sources.some((f) => mtime(f) > oldestOutput);
-}
-
 describe('production start (compiled, NODE_ENV=production)', () => {
   let database: TestDatabase;
   const prefix = `{prod-${process.pid}}`;
   beforeAll(async () => {
     database = await createEmptyDatabase();
     // the deploy's build step, exactly as package.json says it — unless the checkout's build is newer than every
-    // source it compiles: `npm ci` / `npm install` has just made it (the `prepare` script: CI's case). tsc over the
-    // whole tree takes 30–60 s alone and over two minutes beside the rest of the suite on two cores, and the build
-    // step itself is checked in a fresh copy by deploy-build.test.ts
-    if (buildIsStale()) await run('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT });
+    // source it compiles: `npm ci` / `npm install` has just made it (the `prepare` script: CI's case), or the global
+    // set-up has (test/helpers/build.ts). The build step itself is checked in a fresh copy by deploy-build.test.ts
+    await buildWhenStale();
   }, 300_000);
   afterAll(async () => {
     await removeTestQueueKeys(prefix);

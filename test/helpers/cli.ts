@@ -1,13 +1,19 @@
 import { spawn } from 'node:child_process';
 import { inject } from 'vitest';
+import { REPO_ROOT } from '../../chaos/services.js';
 import type { TestApp } from './app.js';
+import { compiledEntry } from './build.js';
 
-/** `npm run cli -- …` as an operator runs it, on the test app's database and queues; its clock is the real one. */
+/**
+ * The CLI as an operator runs it where the image runs (`node dist/src/cli/main.js …`, README), on the test app's
+ * database and queues; its clock is the real one.
+ */
 export async function runCli(
   app: TestApp,
   ...args: string[]
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = spawn(process.execPath, [...compiledEntry('src/cli/main.ts'), ...args], {
+    cwd: REPO_ROOT,
     env: {
       ...process.env,
       DATABASE_URL: app.database.url,

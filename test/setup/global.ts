@@ -3,6 +3,7 @@ import type { TestProject } from 'vitest/node';
 import { createDb } from '../../src/db/knex.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { ensurePostgres, ensureRedis, withDatabase } from '../../src/infra/services.js';
+import { buildWhenStale } from '../helpers/build.js';
 import { applyTestDatabaseSettings } from '../helpers/database.js';
 
 declare module 'vitest' {
@@ -14,8 +15,9 @@ declare module 'vitest' {
 }
 
 /**
- * Runs once per `npm test`: finds or starts Postgres and Redis exactly as `npm start` does, and
- * builds a migrated template database that each test file clones in milliseconds.
+ * Runs once per `npm test`: finds or starts Postgres and Redis exactly as `npm start` does, builds the
+ * service when its build is stale, and builds a migrated template database that each test file clones in
+ * milliseconds.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dataDir = process.env.TEST_DATA_DIR ?? '.data/test';
@@ -29,6 +31,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     log,
   });
   const redis = await ensureRedis({ url: process.env.TEST_REDIS_URL ?? process.env.REDIS_URL, dataDir, log });
+  // the processes tests start run the compiled service (test/helpers/build.ts): built here when a source is newer
+  if (await buildWhenStale()) log.info('built the service (npm run build): a source was newer than dist/');
 
   const template = `credits_tpl_${process.pid}_${Date.now().toString(36)}`;
   const admin = new pg.Client({ connectionString: postgres.serverUrl });
