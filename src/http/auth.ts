@@ -120,12 +120,16 @@ export class ApiKeyVerifier {
     const pending = this.reading.get(cacheKey);
     if (pending) return pending;
     const generation = this.generation;
+    // Remembered for ttlMs from when the read began, not from when it ended: the read may wait long after it found the
+    // row (its write of last_used_at queued behind another transaction's lock on it), and a revocation committed by
+    // another process meanwhile must still stop the key here within ttlMs of it (README API_KEY_CACHE_MS).
+    const began = this.now();
     const reading = this.read(key).then(
       (auth) => {
         if (this.reading.get(cacheKey) === reading) this.reading.delete(cacheKey);
         if (generation === this.generation) {
           if (this.cache.size >= this.maxEntries) this.cache.clear();
-          this.cache.set(cacheKey, { auth, until: this.now() + this.ttlMs });
+          this.cache.set(cacheKey, { auth, until: began + this.ttlMs });
         }
         return auth;
       },

@@ -8,6 +8,7 @@ import {
   enqueue,
   queueReachable,
   route,
+  type SettledLookup,
   settle,
   unreachable,
 } from '../commands/index.js';
@@ -22,6 +23,7 @@ import {
   lockSubscription,
   periodAfter,
   periodStartingAt,
+  renewedPeriodEnds,
   replaceSubscriptionItems,
   type SubscriptionRow,
   subscriptionById,
@@ -326,6 +328,30 @@ export interface EnqueuedJob {
 }
 
 /**
+ * Where a renewal asked for is found applied: the period that starts where the asked one ends. Two schedulers run the
+ * same night: one may read a subscription as due just before the other's renewal of it applies, and ask for it once
+ * that renewal has deleted its accepted row. Recorded anew, the request's enqueue would add nothing (Redis holds the
+ * job completed), and its row would wait for the relay (RELAY_GRACE_MS) to run the renewal again, as after a restore
+ * of Postgres from a backup. Found here, it is a repeat of the applied one: not recorded (commands/accept.ts).
+ */
+const renewedBefore: SettledLookup = async (db, commands) => {
+  const asked = commands.flatMap((c) =>
+    'period_end' in c.data ? [{ jobId: c.jobId, hash: c.requestHash ?? c.jobId, data: c.data }] : [],
+  );
+  const renewed = await renewedPeriodEnds(
+    db,
+    asked.map((a) => ({ subscriptionId: a.data.subscription_id, periodEnd: new Date(a.data.period_end) })),
+  );
+  return new Map(
+    asked.flatMap((a) =>
+      renewed.has(`${a.data.subscription_id}|${new Date(a.data.period_end).toISOString()}`)
+        ? [[a.jobId, { requestHash: a.hash, status: 'renewed' }] as const]
+        : [],
+    ),
+  );
+};
+
+/**
  * Asks for the renewal of each subscription's current period, as the nightly run asks for it: a `renew` command named
  * `renewal|<subscription>|<period end>`, accepted first like an API request (if Redis loses it, the relay enqueues it
  * again), then enqueued. The job id names the period: asked again (the next run, a second scheduler, a change that made
@@ -345,8 +371,10 @@ export async function askRenewals(
     };
     return { name: 'renew', data, requestHash: renewalFingerprint(data), subjectId: s.id };
   });
-  const admitted = await accept(app.db, commands);
+  const admitted = await accept(app.db, commands, { settled: renewedBefore });
   if (!admitted.ok) app.log.warn({ detail: admitted.detail }, 'a renewal asked for clashed with one accepted before');
-  await enqueue(app, admitted.ok ? admitted.value : commands.map(route));
+  // every one enqueued, a renewal applied before too (it has no accepted row): its job, which Redis holds completed,
+  // adds nothing; one Redis has forgotten runs again and answers the renewal made, for whoever waits on it
+  await enqueue(app, commands.map(route));
   return commands.map((c) => ({ name: c.name, jobId: route(c).jobId }));
 }

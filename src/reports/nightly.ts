@@ -1,8 +1,13 @@
 import { DateTime } from 'luxon';
 import { v5 as uuidv5 } from 'uuid';
 import type { AppContext } from '../app-context.js';
-import { accept, enqueue } from '../commands/index.js';
-import { existingReportRunIds, insertReportRun, nightlyReportMadeBefore } from '../db/repositories/reports.js';
+import { accept, enqueue, type SettledLookup } from '../commands/index.js';
+import {
+  doneReportRunIds,
+  existingReportRunIds,
+  insertReportRun,
+  nightlyReportMadeBefore,
+} from '../db/repositories/reports.js';
 import { transact } from '../db/transact.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import type { ReportFormat } from './output.js';
@@ -67,6 +72,27 @@ function runsOfDay(app: AppContext, day: DateTime): Array<{ id: string; type: Re
 }
 
 /**
+ * Where a nightly run's request applied before is found: its run, done. A second scheduler (or a rerun of the same
+ * minute) asks for the runs of a day again once the first one's jobs have generated them and deleted their accepted
+ * rows: recorded anew, such a request's enqueue adds nothing (Redis holds the job completed), and its row would wait
+ * for the relay (RELAY_GRACE_MS) to run the job again, as after a restore of Postgres from a backup. Found here, it is
+ * a repeat of the applied one: not recorded (commands/accept.ts).
+ */
+const doneRuns: SettledLookup = async (db, commands) => {
+  const done = await doneReportRunIds(
+    db,
+    commands.flatMap((c) => (c.subjectId ? [c.subjectId] : [])),
+  );
+  return new Map(
+    commands.flatMap((c) =>
+      c.subjectId && done.has(c.subjectId)
+        ? [[c.jobId, { requestHash: c.requestHash ?? c.jobId, status: 'done' }]]
+        : [],
+    ),
+  );
+};
+
+/**
  * The nightly runs, one per report type of NIGHTLY_REPORTS, for the business day before `asOf`'s (and the days
  * before it that no run reported, see `daysToReport`): the ranged reports cover that day [00:00, 24:00) of
  * BUSINESS_TZ, the others are a picture as of its end (midnight). Ids are derived from (type, day) and inserted with
@@ -96,10 +122,16 @@ export async function enqueueNightlyReports(
     return accept(
       tx,
       runs.map((r) => reportCommand(r.id)),
+      { settled: doneRuns },
     );
   });
   if (!admitted.ok) throw new Error(admitted.detail);
-  await enqueue(app, admitted.value);
+  // every run's job enqueued, one done before too (it has no accepted row): its job, which Redis holds completed, adds
+  // nothing; one Redis has forgotten runs again and answers the run as done, for the nightly run that waits on it
+  await enqueue(
+    app,
+    admitted.value.map(({ state: _state, ...job }) => job),
+  );
   return runs.map((r) => r.id);
 }
 

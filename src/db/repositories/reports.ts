@@ -46,6 +46,15 @@ export async function existingReportRunIds(db: Executor, ids: readonly string[])
   return new Set(rows.map((r) => r.id));
 }
 
+/** Which of these runs are done (generated and stored for good). */
+export async function doneReportRunIds(db: Executor, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = (await db('report_runs').whereIn('id', ids).where({ status: 'done' }).select('id')) as Array<{
+    id: string;
+  }>;
+  return new Set(rows.map((r) => r.id));
+}
+
 /**
  * Whether a nightly run made reports of one of these types before `before`: nights have reported before (not a new
  * install), however long ago.

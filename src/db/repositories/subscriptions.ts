@@ -168,6 +168,25 @@ export async function periodStartingAt(
     | undefined;
 }
 
+/**
+ * Of these periods (a subscription and the end of one of its periods), the ones renewed: a period of the subscription
+ * starts where the given one ends (the primary key; a renewal taken back is no longer here). Answered as
+ * `<subscription id>|<end, ISO>`.
+ */
+export async function renewedPeriodEnds(
+  db: Executor,
+  periods: ReadonlyArray<{ subscriptionId: string; periodEnd: Date }>,
+): Promise<Set<string>> {
+  if (periods.length === 0) return new Set();
+  const rows = (await db('subscription_periods')
+    .whereIn(
+      ['subscription_id', 'starts_at'],
+      periods.map((p) => [p.subscriptionId, p.periodEnd]),
+    )
+    .select('subscription_id', 'starts_at')) as Array<{ subscription_id: string; starts_at: Date }>;
+  return new Set(rows.map((r) => `${r.subscription_id}|${r.starts_at.toISOString()}`));
+}
+
 /** The period of the subscription that ends at `endsAt` (the one a renewal starting there continued). */
 export async function periodEndingAt(
   db: Executor,
