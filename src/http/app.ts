@@ -23,6 +23,8 @@ export interface MountedApp {
   routes: readonly AnyRoute[];
   /** The graceful drain of this app (server.ts begins it on SIGTERM). */
   drain: HttpDrain;
+  /** Once every request is answered, on close: what is left to do (the rate limit's unsent counts). */
+  finish(): Promise<void>;
 }
 
 /** Extra mounts outside the JSON route table (Bull Board, pages); each declares its access for the audit. */
@@ -390,5 +392,5 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
       );
   });
 
-  return { app, routes, drain };
+  return { app, routes, drain, finish: () => limit.close() };
 }

@@ -244,9 +244,11 @@ export class KeyRateLimiter {
 /**
  * The route step after authentication: the key, not the address, is what is limited. Answers carry
  * `RateLimit-Policy` and `RateLimit` (IETF draft 7); a refused request gets 429 `rate_limited` with
- * `Retry-After` (seconds until the minute ends).
+ * `Retry-After` (seconds until the minute ends). Its `close()` sends what the process admitted and has not sent yet:
+ * the API calls it once its requests are answered, when it stops (server.ts), so that a process stopping within a
+ * sync interval of its last requests does not leave them out of the shared count.
  */
-export function keyRateLimit(app: AppContext): RequestHandler {
+export function keyRateLimit(app: AppContext): RequestHandler & { close(): Promise<void> } {
   const limiter = new KeyRateLimiter(
     app.redis,
     app.config.BULL_PREFIX,
@@ -268,7 +270,7 @@ export function keyRateLimit(app: AppContext): RequestHandler {
       { 'retry-after': String(decision.resetS) },
     );
   };
-  return function rateLimit(_req: Request, res: Response, next: NextFunction): void {
+  const rateLimit = (_req: Request, res: Response, next: NextFunction): void => {
     const auth = res.locals.auth as AuthContext | undefined;
     // no key, nothing to count
     if (auth === undefined) {
@@ -279,4 +281,5 @@ export function keyRateLimit(app: AppContext): RequestHandler {
     if (decision instanceof Promise) decision.then((d) => answer(res, next, d), next);
     else answer(res, next, decision);
   };
+  return Object.assign(rateLimit, { close: () => limiter.close() });
 }

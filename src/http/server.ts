@@ -149,6 +149,10 @@ async function serve(
         });
         server.closeIdleConnections();
       });
+      // every request answered: the counts the rate limit admitted here and has not sent go to the shared count
+      await mounted.finish().catch((error: unknown) => {
+        ctx.log.warn({ err: error }, 'the rate limit could not send its last counts (Redis unavailable)');
+      });
     },
   };
 }

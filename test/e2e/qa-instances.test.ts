@@ -719,14 +719,28 @@ describe('the rate limit across three API processes', () => {
       // ticks stand at :30 of the minute: 30 s to its end
       expect(r.headers.get('retry-after')).toBe('30');
     }
-    // QA: KeyRateLimiter.close() says it "sends what is left (on shutdown)", but nothing calls it: an API process that
-    // drains and stops within RATE_LIMIT_SYNC_MS of its last requests never sends their count (fewer than 1% of the
-    // limit) to Redis. The bound above still holds counting that process among P, and a replacement started in the
-    // same minute counts as one more; left as it is, reported.
     // every process refuses the key now, and the next minute is a new budget in each of them
     for (const api of apis) expect((await call(api, 'GET', '/v1/credit-types', { key: made.key })).status).toBe(429);
     ticks += 30_000;
     for (const api of apis) expect((await call(api, 'GET', '/v1/credit-types', { key: made.key })).status).toBe(200);
+  });
+
+  it('an API process stopping sends the counts it has not sent yet: its requests stay in the shared count', async () => {
+    // RATE_LIMIT_PER_MINUTE = 1,000: a process sends its count when 10 (1%) are unsent, else every RATE_LIMIT_SYNC_MS
+    // (10 s here, the most it may be: longer than the test takes). 7 requests through the sibling API stay unsent
+    // until it stops; stopped, it sends them (KeyRateLimiter.close, called once its requests are answered): Redis
+    // counts 7 for the minute (before the fix, nothing: the process stopped long before its next sync)
+    const { app, apis, siblings } = await startFleet({
+      apis: 2,
+      workers: 0,
+      env: { RATE_LIMIT_PER_MINUTE: '1000', RATE_LIMIT_SYNC_MS: '10000' },
+    });
+    const made = await createApiKey(app.database.db, { name: 'qa stop', scopes: ['read'], now: app.clock.now() });
+    for (let i = 0; i < 7; i += 1)
+      expect((await call(apis[1]!, 'GET', '/v1/credit-types', { key: made.key })).status).toBe(200);
+    const counted = `${app.prefix}:ratelimit:${made.id}:${Math.floor(ticks / 60_000)}`;
+    await stopOnce(siblings[0]!);
+    expect(Number(await app.ctx.redis.get(counted))).toBe(7);
   });
 });
 
