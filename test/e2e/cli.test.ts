@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT } from '../../chaos/services.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runCliFromSources } from '../helpers/cli.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
 /**
@@ -39,23 +37,7 @@ describe('cli keys', () => {
   });
 
   it('`npm run cli -- keys list` (tsx, from the sources) lists them, never the keys themselves', async () => {
-    const child = spawn('npm', ['run', '-s', 'cli', '--', 'keys', 'list'], {
-      cwd: REPO_ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/tmp',
-        DATABASE_URL: app.database.url,
-        REDIS_URL: inject('redisUrl'),
-        BULL_PREFIX: app.prefix,
-        LOG_LEVEL: 'silent',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const { code, stdout, stderr } = await runCliFromSources(app, 'keys', 'list');
     expect(code, stderr).toBe(0);
     expect(stdout).toContain('reporting');
     expect(stdout).not.toMatch(/crd_[\w-]{30,}/);
@@ -63,7 +45,7 @@ describe('cli keys', () => {
 });
 
 describe('cli run-nightly --as-of', () => {
-  // two CLI processes (tsx) with their own workers: seconds alone, much more beside the whole suite
+  // two CLI processes with their own workers: seconds alone, much more beside the whole suite
   it('runs the nightly sweep for that day with its own ' + 'workers, exits 0, and does nothing twice when run again', {
     timeout: 120_000,
   }, async () => {
