@@ -9,7 +9,14 @@ import { askRenewals } from '../../src/jobs/renew.js';
 import type { QueueName } from '../../src/queue/names.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { startScheduler } from '../../src/scheduler/index.js';
-import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
+import {
+  requestTo,
+  type Sibling,
+  startSibling,
+  startTestApp,
+  type TestApp,
+  type TestResponse,
+} from '../helpers/app.js';
 import { recyclingDatabase } from '../helpers/database.js';
 import { watchDeadlocks } from '../helpers/deadlocks.js';
 import { untilWaitingForLocks } from '../helpers/lock-waits.js';
@@ -32,13 +39,6 @@ import { Receiver } from '../helpers/receiver.js';
 
 const NOW = '2026-03-02T10:00:30.000Z';
 let ticks = Date.parse(NOW);
-
-interface Answer {
-  status: number;
-  body: any;
-  text: string;
-  headers: Headers;
-}
 
 interface Fleet {
   app: TestApp;
@@ -117,26 +117,15 @@ const current = (): Fleet => {
 };
 
 /** One HTTP call to one instance, with the admin key unless told otherwise (`key: null`: none). */
-async function call(
+function call(
   base: string,
   method: string,
   path: string,
   options: { body?: unknown; key?: string | null; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
+): Promise<TestResponse> {
+  // the admin key read only when none is given (the verify after each test gives its own, the fleet gone)
   const key = options.key === undefined ? current().app.keys.admin : options.key;
-  if (key !== null) headers.authorization = `Bearer ${key}`;
-  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(base + path, { method, headers, ...(body !== undefined ? { body } : {}) });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    // not JSON: the text
-  }
-  return { status: res.status, body: parsed, text, headers: res.headers };
+  return requestTo(base, '', method, path, { ...options, key });
 }
 
 /** A call that must answer `status`; its body. */

@@ -78,6 +78,35 @@ export function testConfig(prefix: string, env: Record<string, string> = {}): Co
  * The service as it runs in production (real Postgres, real Redis, real HTTP), on a database and
  * queue prefix of its own, with a clock the test moves.
  */
+/**
+ * One HTTP call to a service at `baseUrl`, with `defaultKey` unless `opts.key` says otherwise (`null`: none); the body
+ * as JSON, or as sent (`raw`); the answer parsed as JSON when it is.
+ */
+export async function requestTo<T>(
+  baseUrl: string,
+  defaultKey: string,
+  method: string,
+  path: string,
+  opts: RequestOptions = {},
+): Promise<TestResponse<T>> {
+  const headers: Record<string, string> = { ...opts.headers };
+  const key = opts.key === undefined ? defaultKey : opts.key;
+  if (key !== null) headers.authorization = `Bearer ${key}`;
+  let body: string | undefined;
+  if (opts.raw !== undefined) body = opts.raw;
+  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const res = await fetch(baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers, text };
+}
+
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const database = options.database ?? (await createTestDatabase());
   // a queue prefix of the app's own, its keys removed when it closes; or the test's (env BULL_PREFIX: several
@@ -103,24 +132,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     read: (await createApiKey(database.db, { name: 'test read', scopes: ['read'], now })).key,
   };
 
-  const request = async <T>(method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse<T>> => {
-    const headers: Record<string, string> = { ...opts.headers };
-    const key = opts.key === undefined ? keys.admin : opts.key;
-    if (key !== null) headers.authorization = `Bearer ${key}`;
-    let body: string | undefined;
-    if (opts.raw !== undefined) body = opts.raw;
-    else if (opts.body !== undefined) body = JSON.stringify(opts.body);
-    if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-    const res = await fetch(baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}) });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: res.status, body: parsed as T, headers: res.headers, text };
-  };
+  const request = <T>(method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse<T>> =>
+    requestTo<T>(baseUrl, keys.admin, method, path, opts);
 
   return {
     ctx: runtime.ctx,
