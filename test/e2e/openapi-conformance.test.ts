@@ -400,7 +400,11 @@ describe('every answer validates against /openapi.json', () => {
 
     const captured = await api('POST', '/v1/holds/{id}/capture', { id: held.body.id }, { body: { quantity: 1 } });
     expect(captured.status, captured.text).toBe(200);
-    expect((await api('POST', '/v1/holds/{id}/capture', { id: held.body.id })).status).toBe(200);
+    expect((await api('POST', '/v1/holds/{id}/capture', { id: held.body.id }, { body: { quantity: 1 } })).status).toBe(
+      200,
+    );
+    // another quantity (none: all 2 it held) is another capture
+    expect((await api('POST', '/v1/holds/{id}/capture', { id: held.body.id })).status).toBe(409);
     expect((await api('POST', '/v1/holds/{id}/capture', { id: nobody })).status).toBe(404);
     expect((await api('POST', '/v1/holds/{id}/release', { id: held.body.id })).status).toBe(409);
     const other = await api('POST', '/v1/holds', {}, { body: body('oa-h6'), query: 'wait=true' });
