@@ -109,7 +109,7 @@ const STEPS: Array<[string, RegExp]> = [
     /^(prepareUse|checkUse|consumptionFingerprint|consumptionId|parseQuantity|canonicalJson) /,
   ],
   ['handler: refs (RefResolver)', /^(clientsFor|creditTypesFor|resolve) src\/services\/ref-resolver/],
-  ['handler: acceptConsumptions', /^acceptConsumptions /],
+  ['handler: acceptConsumptions', /^(acceptConsumptions|acceptBatchUses|prepareBodies|submitUses) /],
   ['handler: route handler/jobReply', /src\/http\/routes\/consumptions|src\/http\/job-reply/],
   ['OTel: inSpan/jobTraceMetadata', /src\/telemetry/],
   ['runRoute (zod parse, plumbing)', /src\/http\/run-route|zod\//],

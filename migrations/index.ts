@@ -34,6 +34,7 @@ import * as m0032 from './0032_reversal_given_back.js';
 import * as m0033 from './0033_invoices_voided_at.js';
 import * as m0034 from './0034_subscription_periods_undone.js';
 import * as m0035 from './0035_reference_objects.js';
+import * as m0036 from './0036_consumption_failures.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -80,6 +81,7 @@ const migrations: ReadonlyArray<[name: string, migration: Migration]> = [
   ['0033_invoices_voided_at', m0033],
   ['0034_subscription_periods_undone', m0034],
   ['0035_reference_objects', m0035],
+  ['0036_consumption_failures', m0036],
 ];
 
 /**

@@ -6,6 +6,7 @@ import type { Page, PageRequest } from '../db/pagination.js';
 import {
   acceptedForSubject,
   acceptedHashes,
+  acceptedSubjects,
   deleteAccepted,
   insertAccepted,
   type QueuedHoldRow,
@@ -380,6 +381,10 @@ export const unreachable = () =>
 
 /** Whether a command about this subject (a consumption's id) was accepted and waits for its worker. */
 export const isPending = (db: Executor, subjectId: string): Promise<boolean> => acceptedForSubject(db, subjectId);
+
+/** Of these subjects (consumptions' ids), those a command was accepted about and waits for its worker. */
+export const pendingSubjects = (db: Executor, subjectIds: readonly string[]): Promise<Set<string>> =>
+  acceptedSubjects(db, subjectIds);
 
 /** Hold requests accepted and still waiting for their worker, oldest first (GET /v1/holds?status=queued). */
 export const pendingHolds = (

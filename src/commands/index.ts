@@ -25,6 +25,7 @@ export {
   enqueue,
   isPending,
   pendingHolds,
+  pendingSubjects,
   type QueuedJob,
   queueReachable,
   type Routed,

@@ -18,7 +18,7 @@ import { toCreditTypeBrief } from './credit-type-brief.js';
 import type { EventDraft } from './event.js';
 import type { LedgerEntryDraft } from './ledger-entry.js';
 import { formatQuantity, minScaled, type Scaled } from './quantity.js';
-import type { Failure } from './result.js';
+import { type Failure, fail } from './result.js';
 
 // default life of a hold, and the longest allowed (API.md `expires_in_seconds`): part of the job's contract
 export { DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS };
@@ -511,3 +511,27 @@ export const usablePair = (clientId: string, creditTypeId: string): string => `$
 
 /** The idempotency key of the consumption a hold's capture makes: one per hold. */
 export const captureKey = (holdId: string): string => `${CAPTURE_KEY_PREFIX}${holdId}`;
+
+/**
+ * Whether a capture asks what a captured hold's capture took, and so repeats it (API.md: "again → same answer"): the
+ * same quantity, an omitted one standing for what its default is, all the hold holds — whether the first capture gave
+ * that quantity or gave none. Another quantity is another capture, which a captured hold refuses (`conflict`), as it
+ * refuses a release: a hold is captured once, at one quantity.
+ */
+export const repeatsCapture = (
+  hold: { quantity: Scaled; captured: Scaled | null },
+  quantity: Scaled | undefined,
+): boolean => hold.captured !== null && (quantity ?? hold.quantity) === hold.captured;
+
+/** The refusal of a capture that asks another quantity than a captured hold's capture took. */
+export const capturedOtherwise = (
+  hold: { id: string; quantity: Scaled; captured: Scaled | null },
+  quantity: Scaled | undefined,
+  decimals: number,
+): Failure =>
+  fail(
+    'conflict',
+    `hold ${hold.id} was captured for ${formatQuantity(hold.captured ?? 0n, decimals)}: a capture of ` +
+      `${formatQuantity(quantity ?? hold.quantity, decimals)}${quantity === undefined ? ' (all it held)' : ''} is ` +
+      'another capture',
+  );

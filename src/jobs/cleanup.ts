@@ -1,4 +1,5 @@
 import type { AppContext } from '../app-context.js';
+import { deleteConsumptionFailuresBefore } from '../db/repositories/consumption-failures.js';
 import { deleteIdempotencyRecordsBefore } from '../db/repositories/idempotency-records.js';
 import { deleteDispatchedEventsWithoutDeliveries } from '../db/repositories/outbox.js';
 import { deleteFinishedReportRunsBefore } from '../db/repositories/reports.js';
@@ -11,9 +12,12 @@ export const IDEMPOTENCY_RETENTION_DAYS = 1;
 export const OUTBOX_RETENTION_DAYS = 30;
 /** Generated reports (and their stored output) are kept this long. */
 export const REPORT_RETENTION_DAYS = 90;
+/** The uses of a batch refused at the door stay readable by id this long: as long as failed jobs are kept (7 days). */
+export const CONSUMPTION_FAILURE_RETENTION_DAYS = 7;
 
 /**
- * Nightly housekeeping: forgets idempotency responses past their retention, old undelivered-to events and old reports.
+ * Nightly housekeeping: forgets idempotency responses past their retention, old undelivered-to events, old reports
+ * and the old failures of uses refused at the door.
  */
 export async function cleanup(app: AppContext, asOf: Date): Promise<Result<CleanupResult>> {
   const idempotency = await deleteIdempotencyRecordsBefore(
@@ -28,5 +32,14 @@ export async function cleanup(app: AppContext, asOf: Date): Promise<Result<Clean
     app.db,
     new Date(asOf.getTime() - REPORT_RETENTION_DAYS * MS_PER_DAY),
   );
-  return ok({ idempotency_records: idempotency, outbox_events: outbox, report_runs: reports });
+  const failures = await deleteConsumptionFailuresBefore(
+    app.db,
+    new Date(asOf.getTime() - CONSUMPTION_FAILURE_RETENTION_DAYS * MS_PER_DAY),
+  );
+  return ok({
+    idempotency_records: idempotency,
+    outbox_events: outbox,
+    report_runs: reports,
+    consumption_failures: failures,
+  });
 }

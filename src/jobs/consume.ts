@@ -1,17 +1,21 @@
 import type { AppContext } from '../app-context.js';
-import { type SettledLookup, submit, type Watch } from '../commands/index.js';
+import { canonicalJson } from '../canonical-json.js';
+import { pendingSubjects, type SettledLookup, submit, type Watch } from '../commands/index.js';
+import { upsertConsumptionFailures } from '../db/repositories/consumption-failures.js';
 import {
   type AllocationRow,
   allocationsIn,
   appliedConsumptions,
   type ConsumptionRow,
+  consumptionsByIds,
   consumptionsIn,
   writeConsumptionBatch,
 } from '../db/repositories/consumptions.js';
 import { type ConsumptionPlan, planConsumptions } from '../domain/consumption-plan.js';
 import { isRefused, type PreparedUse, prepareUse } from '../domain/consumption-request.js';
-import { type Failure, type FieldProblem, fail, ok, type Result } from '../domain/result.js';
-import { type ConsumptionResult, toConsumptionResult } from '../views/consumption.js';
+import { type ErrorCode, type Failure, fail, ok, type Result } from '../domain/result.js';
+import { consumptionId } from '../ids.js';
+import { type ConsumptionResult, type FailedUse, toConsumptionResult } from '../views/consumption.js';
 import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
 import { applySpendBatch, type SpendBatch, type SpendItem } from './spend-batch.js';
 
@@ -80,24 +84,14 @@ export interface AcceptedConsumption {
   watch?: Watch<'consume'>;
 }
 
+/** A use as it arrives at the API (its `accepted_at` is the API's to set). */
+type UseBody = Omit<JobPayload<'consume'>, 'accepted_at'>;
+
 /**
- * The accepting side of the `consume` job (POST /v1/consumptions and /batch): checks everything
- * that can be checked before the worker — references, precision, the same key used before with
- * another payload — then hands the uses to the command path, which records them and enqueues them.
- * All or nothing: one bad item refuses the whole request, its field named `items.N.…` in a batch.
+ * Each use checked against what the schema cannot know (references, precision, the clock: prepareUse), dated by one
+ * `accepted_at`; with the clients resolved, which name the uses refused too.
  */
-export async function acceptConsumptions(
-  app: AppContext,
-  bodies: ReadonlyArray<Omit<JobPayload<'consume'>, 'accepted_at'>>,
-  options: {
-    fieldPrefix?: (index: number) => string;
-    watch?: boolean;
-    /** Carry the uses in one `consume-batch` job of this key, instead of a `consume` job each. */
-    batchKey?: string;
-  } = {},
-): Promise<Result<AcceptedConsumption[]>> {
-  const { fieldPrefix } = options;
-  const now = app.clock.now();
+async function prepareBodies(app: AppContext, bodies: readonly UseBody[], now: Date) {
   const acceptedAt = now.toISOString();
   const clients = await app.refs.clientsFor(
     app.db,
@@ -107,32 +101,109 @@ export async function acceptConsumptions(
     app.db,
     bodies.map((b) => b.credit_type),
   );
+  const uses = bodies.map((body, index) =>
+    prepareUse({ ...body, accepted_at: acceptedAt }, { index, jobId: '', enqueuedAt: now, now, clients, creditTypes }),
+  );
+  return { uses, clients, acceptedAt };
+}
 
-  const problems: FieldProblem[] = [];
-  let firstFailure: Failure | undefined;
+/**
+ * The accepting side of the `consume` job (POST /v1/consumptions): checks everything
+ * that can be checked before the worker — references, precision, the same key used before with
+ * another payload — then hands the uses to the command path, which records them and enqueues them.
+ * All or nothing: one bad use refuses the whole request (the first one's failure).
+ */
+export async function acceptConsumptions(
+  app: AppContext,
+  bodies: readonly UseBody[],
+  options: { watch?: boolean } = {},
+): Promise<Result<AcceptedConsumption[]>> {
+  const now = app.clock.now();
+  const { uses, acceptedAt } = await prepareBodies(app, bodies, now);
   const prepared: PreparedUse[] = [];
-  bodies.forEach((body, index) => {
-    const p = prepareUse(
-      { ...body, accepted_at: acceptedAt },
-      { index, jobId: '', enqueuedAt: now, now, clients, creditTypes },
-    );
+  for (const p of uses) {
+    if (isRefused(p)) return p;
+    prepared.push(p);
+  }
+  return submitUses(app, prepared, { ...options, acceptedAt });
+}
+
+/**
+ * The accepting side of POST /v1/consumptions/batch (issue 14: "every use still idempotent by (client,
+ * idempotency_key), each with its own result readable by id, and one bad use failing alone"). What the schema
+ * refuses (a malformed use, more than 1,000, no items) the route refused before; here each use is checked as a
+ * single one is, and a use refused by that check — a client or credit type that does not exist (`not_found`), a
+ * quantity its credit type refuses or a time in the future (`validation_failed`) — fails alone: it is answered
+ * `failed` with that code under the id its consumption would have had (uuid v5 of the client, or of the client as
+ * named when there is none, and the key), recorded so that GET /v1/consumptions/{id} reads it, and left out of
+ * the job; the others are accepted as a batch, carried in one `consume-batch` job of `batchKey`.
+ *
+ * A key reused with another payload still refuses the whole request (409 `idempotency_conflict`, nothing recorded),
+ * as API.md has it for any key: two uses of the batch under one (client, key) with other payloads — one of them
+ * refused or not — or a refused use under a key a use was applied (or waits to be) under before.
+ */
+export async function acceptBatchUses(
+  app: AppContext,
+  bodies: readonly UseBody[],
+  options: { batchKey: string },
+): Promise<Result<Array<AcceptedConsumption | FailedUse>>> {
+  const now = app.clock.now();
+  const { uses, clients, acceptedAt } = await prepareBodies(app, bodies, now);
+  const prepared: PreparedUse[] = [];
+  const refused = new Map<number, FailedUse & { code: ErrorCode }>();
+  /** A refused use as a request: its client by id when there is one (named by id or external_ref, one request). */
+  const requestOf = (body: UseBody) => canonicalJson({ ...body, client: clients.get(body.client)?.id ?? body.client });
+  const seen = new Map<string, string>();
+  for (const [index, p] of uses.entries()) {
     if (!isRefused(p)) {
       prepared.push(p);
-      return;
+      continue;
     }
-    firstFailure ??= p;
-    const prefix = fieldPrefix ? `${fieldPrefix(index)}.` : '';
-    const errors = p.errors ?? [{ field: '(body)', message: p.detail }];
-    problems.push(...errors.map((e) => ({ field: `${prefix}${e.field}`, message: e.message })));
-  });
-  if (firstFailure) {
-    if (!fieldPrefix) return firstFailure;
-    // In a batch, a not-found reference is bad input like any other field: 422 naming `items.N.client` (the
-    // route's OpenAPI answers no 404), whether it is the only problem or one of several.
-    const code = firstFailure.code === 'not_found' ? 'validation_failed' : firstFailure.code;
-    return fail(code, problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
+    const body = bodies[index]!;
+    const id = consumptionId(clients.get(body.client)?.id ?? body.client, body.idempotency_key);
+    const request = requestOf(body);
+    if (seen.has(id) && seen.get(id) !== request) return reusedKey(body);
+    seen.set(id, request);
+    refused.set(index, { id, status: 'failed', idempotency_key: body.idempotency_key, code: p.code, detail: p.detail });
   }
+  if (refused.size > 0) {
+    const ids = [...seen.keys()];
+    const taken = new Set(prepared.map((p) => p.id));
+    for (const id of (await consumptionsByIds(app.db, ids)).keys()) taken.add(id);
+    for (const id of await pendingSubjects(app.db, ids)) taken.add(id);
+    for (const [index, r] of refused) if (taken.has(r.id)) return reusedKey(bodies[index]!);
+  }
+  const accepted =
+    prepared.length > 0 ? await submitUses(app, prepared, { acceptedAt, batchKey: options.batchKey }) : ok([]);
+  if (!accepted.ok) return accepted;
+  await upsertConsumptionFailures(
+    app.db,
+    [...refused.values()].map((r) => ({
+      id: r.id,
+      idempotency_key: r.idempotency_key,
+      code: r.code,
+      detail: r.detail,
+      failed_at: now,
+    })),
+  );
+  const applied = accepted.value[Symbol.iterator]();
+  return ok(bodies.map((_, index) => refused.get(index) ?? applied.next().value!));
+}
 
+/** A use of a batch whose (client, key) names another request: the whole batch is refused, as a reused key is. */
+const reusedKey = (body: UseBody): Failure =>
+  fail(
+    'idempotency_conflict',
+    `idempotency_key "${body.idempotency_key}" was used for client "${body.client}" with another payload`,
+  );
+
+/** The uses checked, handed to the command path: recorded (all or none), then enqueued, or carried in one batch job. */
+async function submitUses(
+  app: AppContext,
+  prepared: readonly PreparedUse[],
+  options: { acceptedAt: string; watch?: boolean; batchKey?: string },
+): Promise<Result<AcceptedConsumption[]>> {
+  const { acceptedAt } = options;
   // the API names the client by id: the same key sent by external_ref or by id is one job
   const commands = prepared.map((p) => ({
     name: 'consume' as const,

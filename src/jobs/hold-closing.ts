@@ -11,9 +11,16 @@ import {
 } from '../db/repositories/holds.js';
 import { inTransaction, type SqlClient } from '../db/sql-client.js';
 import type { UseClient, UseCreditType } from '../domain/consumption-request.js';
-import { type Closing, captureKey, type HoldClosing, planClosings } from '../domain/hold.js';
+import {
+  type Closing,
+  capturedOtherwise,
+  captureKey,
+  type HoldClosing,
+  planClosings,
+  repeatsCapture,
+} from '../domain/hold.js';
 import { parseQuantity } from '../domain/quantity.js';
-import { fail, ok, type Result } from '../domain/result.js';
+import { type Failure, fail, ok, type Result } from '../domain/result.js';
 import { consumptionId } from '../ids.js';
 import { toConsumptionResult } from '../views/consumption.js';
 import { type CaptureResult, type HoldResult, toHoldResult } from '../views/hold.js';
@@ -217,15 +224,39 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
   }
   for (const { index, hold } of written.replays) {
     const current = written.closed.get(hold.id) ?? hold;
-    const action = requests[index]!.action;
+    const request = requests[index]!;
+    const action = request.action;
     outcomes[index] =
       action === 'capture' && current.status !== 'captured'
         ? fail('conflict', `hold ${hold.id} ${closedAs(current)}: it cannot be captured`)
         : action === 'release' && current.status === 'captured'
           ? fail('conflict', `hold ${hold.id} was captured: it cannot be released`)
-          : answer(current, action, true);
+          : action === 'capture'
+            ? (repeatedCapture(current, request, creditTypes.get(current.credit_type_id)!.decimals) ??
+              answer(current, action, true))
+            : answer(current, action, true);
   }
   return outcomes;
+}
+
+/**
+ * A capture of a hold captured before (or earlier in the same batch) repeats that capture only when it asks the same
+ * quantity (domain/hold.ts `repeatsCapture`: none given stands for all the hold held): undefined then, to be answered
+ * the first capture; another quantity is 409 `conflict`, as POST /v1/holds/{id}/capture answers it — not the first
+ * capture's answer, which would tell its caller that its own quantity was consumed.
+ */
+function repeatedCapture(hold: HoldRow, request: ClosingRequest, decimals: number): Failure | undefined {
+  let quantity: bigint | undefined;
+  if (request.quantity !== undefined) {
+    const parsed = parseQuantity(request.quantity, decimals);
+    if (!parsed.ok) {
+      return fail('validation_failed', `quantity ${parsed.detail}`, {
+        errors: [{ field: 'quantity', message: parsed.detail }],
+      });
+    }
+    quantity = parsed.value;
+  }
+  return repeatsCapture(hold, quantity) ? undefined : capturedOtherwise(hold, quantity, decimals);
 }
 
 /** How many times a closing runs when other transactions keep closing its holds first. */

@@ -1,4 +1,9 @@
-import { type TopPackagesParams, topPackagesStatement } from '../db/reports/top-packages.js';
+import {
+  type PackageRequestsParams,
+  packageRequestsStatement,
+  type TopPackagesParams,
+  topPackagesStatement,
+} from '../db/reports/top-packages.js';
 import type { ReportQuery } from './types.js';
 import { int, text } from './values.js';
 
@@ -27,6 +32,23 @@ export function topPackagesQuery(p: TopPackagesParams): ReportQuery {
       renewals: int(r.renewals),
       requests: int(r.requests),
       revenue: int(r.revenue),
+    }),
+  };
+}
+
+/**
+ * One package's requests per day, as `top_packages` counts them (a renewal taken back by the range's end is none): the
+ * package page's chart. Not a report type of its own.
+ */
+export function packageRequestsQuery(p: PackageRequestsParams): ReportQuery {
+  return {
+    columns: ['period_start', 'new_subscriptions', 'renewals', 'requests'],
+    statement: packageRequestsStatement(p),
+    toRow: (r) => ({
+      period_start: text(r.period_start),
+      new_subscriptions: int(r.new_subscriptions),
+      renewals: int(r.renewals),
+      requests: int(r.requests),
     }),
   };
 }

@@ -1,9 +1,11 @@
 import type { AppContext } from '../app-context.js';
 import { isPending } from '../commands/index.js';
+import { consumptionFailuresByIds } from '../db/repositories/consumption-failures.js';
 import { allocationsOf, type ConsumptionRow, consumptionsByIds } from '../db/repositories/consumptions.js';
 import {
   type ConsumptionResult,
   type ConsumptionView,
+  type FailedUse,
   toConsumptionResult,
   toConsumptionView,
 } from '../views/consumption.js';
@@ -15,6 +17,17 @@ export async function consumptionView(app: AppContext, id: string): Promise<Cons
   const row = rows.get(id);
   if (row) return (await consumptionViews(app, [row]))[0];
   return (await isPending(app.db, id)) ? { id, status: 'queued' } : undefined;
+}
+
+/**
+ * A use of a batch refused at the door, alone, under the id its consumption would have had — read once there is
+ * no consumption of that id and no request for one waits (consumptionView first): the key is left free by a failure.
+ */
+export async function failedUse(app: AppContext, id: string): Promise<FailedUse | undefined> {
+  const row = (await consumptionFailuresByIds(app.db, [id])).get(id);
+  return row
+    ? { id: row.id, status: 'failed', idempotency_key: row.idempotency_key, code: row.code, detail: row.detail }
+    : undefined;
 }
 
 export function consumptionViews(app: AppContext, rows: readonly ConsumptionRow[]): Promise<ConsumptionView[]> {

@@ -331,6 +331,13 @@ const FAILURE_READINGS: Partial<Record<ErrorCode, ReadonlyArray<Reading<undefine
           status: status(ctx, state),
         }),
     ],
+    [
+      new RegExp(
+        `^hold \\S+ was captured for ${NUMBER}: a capture of ${NUMBER}(?: \\(all it held\\))? is another capture$`,
+      ),
+      (ctx, [captured = '', asked = '']) =>
+        ctx.t('refusal.hold_captured_otherwise', { captured: n(ctx, captured), asked: n(ctx, asked) }),
+    ],
     [/^hold \S+ is still queued$/, (ctx) => ctx.t('refusal.hold_queued')],
     [
       new RegExp(`^hold \\S+ expired at ${ISO}$`),

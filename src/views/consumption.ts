@@ -88,6 +88,23 @@ export const consumptionView = consumptionResultSchema
 export type ConsumptionView = z.infer<typeof consumptionView>;
 
 /**
+ * A use that failed alone, without becoming a consumption (nothing deducted, its key left free): refused at the door in
+ * a batch (a client or credit type that does not exist, a quantity its credit type refuses, a time in the future),
+ * readable by id; or, in a batch's `?wait=true` answer, refused by the worker. `code` is the contract's
+ * (`not_found`, `validation_failed`, …), `detail` says why.
+ */
+export const failedUseSchema = z
+  .object({
+    id: z.uuid(),
+    status: z.literal('failed'),
+    idempotency_key: z.string(),
+    code: z.string(),
+    detail: z.string(),
+  })
+  .meta({ id: 'FailedUse' });
+export type FailedUse = z.infer<typeof failedUseSchema>;
+
+/**
  * The figures both shapes share, formatted once. Built with `replayed` in place (this runs for every
  * consumption on the hot path); the view drops it.
  */

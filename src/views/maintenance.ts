@@ -34,6 +34,8 @@ export interface CleanupResult {
   idempotency_records: number;
   outbox_events: number;
   report_runs: number;
+  /** Uses of a batch refused at the door, readable by id until now. */
+  consumption_failures: number;
 }
 
 /** `npm run cli -- verify`, POST /v1/admin/verify and the `verify` job: every invariant of DOMAIN.md. */

@@ -751,9 +751,10 @@ describe('acceptance walk of issue 15, numbers by hand', () => {
     const captured = await ok('POST', `/v1/holds/${ids.HH}/capture`, { quantity: 1 });
     expect(captured.hold).toMatchObject({ status: 'captured', captured: '1', released: '1' });
     expect(captured.consumption).toMatchObject({ quantity: '1', remaining: '70' });
-    // captured again, even with another quantity: "again → same answer" (not a conflict)
-    const again = await ok('POST', `/v1/holds/${ids.HH}/capture`, { quantity: 2 });
+    // captured again with the same quantity: "again → same answer"; another quantity is another capture, 409
+    const again = await ok('POST', `/v1/holds/${ids.HH}/capture`, { quantity: 1 });
     expect(unreplayed(again)).toEqual(unreplayed(captured));
+    problem(await call('POST', `/v1/holds/${ids.HH}/capture`, { quantity: 2 }), 409, 'conflict');
     // by week (Monday first): 03-02…03-08 15 + 20 + 44; 03-09…03-15 HF's 4 (03-13) and HH's 1 (03-15)
     const weeks = await ok('GET', '/v1/clients/acme/usage?credit_type=sms&from=2026-03-01&to=2026-03-31&group_by=week');
     expect(weeks.data.map((r: { key: string; quantity: string }) => [r.key.slice(0, 10), r.quantity])).toEqual([

@@ -329,23 +329,41 @@ describe('batch', () => {
     expect(await remainingOf(sub.id)).toEqual({ 'c-sms': '400' });
   });
 
-  it('refuses the whole batch when one item is bad, naming it', async () => {
+  it('refuses the whole batch for a malformed item, naming it; one its credit type refuses fails alone', async () => {
     const client = await createClient(app);
-    const before = await snapshotCounts(app, ['consumptions', 'accepted_jobs']);
+    const before = await snapshotCounts(app, ['consumptions', 'accepted_jobs', 'consumption_failures']);
     const res = await app.request('POST', '/v1/consumptions/batch', {
       key: app.keys.write,
       body: {
         items: [
           { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'ok-1' },
-          { client: client.id, credit_type: sms.code, quantity: 1.5, idempotency_key: 'bad-1' },
+          { client: client.id, credit_type: sms.code, quantity: -1, idempotency_key: 'bad-1' },
         ],
       },
     });
     expect(res.status).toBe(422);
-    expect(res.body.errors).toEqual([
-      { field: 'items.1.quantity', message: 'must be a whole number for this credit type' },
-    ]);
-    expect(await snapshotCounts(app, ['consumptions', 'accepted_jobs'])).toEqual(before);
+    expect(res.body.errors).toEqual([{ field: 'items.1.quantity', message: 'must not be negative' }]);
+    expect(await snapshotCounts(app, ['consumptions', 'accepted_jobs', 'consumption_failures'])).toEqual(before);
+    // a quantity only its credit type refuses (sms: whole messages) is that use's failure alone (issue 14)
+    const alone = await app.request('POST', '/v1/consumptions/batch?wait=true', {
+      key: app.keys.write,
+      body: {
+        items: [
+          { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'ok-2' },
+          { client: client.id, credit_type: sms.code, quantity: 1.5, idempotency_key: 'bad-2' },
+        ],
+      },
+    });
+    expect(alone.status, alone.text).toBe(200);
+    expect(alone.body.data[1]).toEqual({
+      id: expect.any(String),
+      status: 'failed',
+      idempotency_key: 'bad-2',
+      code: 'validation_failed',
+      detail: 'quantity must be a whole number for this credit type',
+    });
+    // the client holds nothing: the other use is rejected, short of balance — its own outcome
+    expect(alone.body.data[0]).toMatchObject({ idempotency_key: 'ok-2', status: 'rejected' });
     const tooMany = await app.request('POST', '/v1/consumptions/batch', {
       key: app.keys.write,
       body: {

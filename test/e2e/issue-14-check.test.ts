@@ -448,7 +448,7 @@ describe('3. POST /v1/consumptions/batch', () => {
         body: { items },
         headers: { 'idempotency-key': 'i14-fixed' },
       });
-    expect((await retried([use('g', 1.5, 'k-3')])).status).toBe(422);
+    expect((await retried([use('g', 0, 'k-3')])).status).toBe(422);
     const fixed = await retried([use('g', 2, 'k-3')]);
     expect(fixed.status, fixed.text).toBe(202);
     const fixedCarrier = jobIdOf('consume-batch', { batch_key: fixed.body.batch_key, items: [] });
@@ -512,16 +512,25 @@ describe('3. POST /v1/consumptions/batch', () => {
     expect(split.body).toMatchObject({ code: 'idempotency_conflict' });
     expect((await getConsumption(idOf('g', 'm-7'))).status).toBe(404);
 
-    // an unknown client is bad input, found before anything is recorded: the request is refused whole, 422
-    // naming the item, as the route's description says (its OpenAPI answers no 404; it said 404 for a lone one)
+    // an unknown client fails alone too, at the door: the batch is accepted, m-4 applied (G: 78 − 1 = 77), and m-5
+    // answered `failed`, not_found, under its own id, which reads the same; nothing is deducted for it
     const unknown = await app.request('POST', '/v1/consumptions/batch', {
       key: app.keys.write,
       body: { items: [use('g', 1, 'm-4'), { ...use('g', 1, 'm-5'), client: 'i14-nobody' }] },
     });
-    expect(unknown.status, unknown.text).toBe(422);
-    expect(unknown.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'items.1.client' }] });
-    expect(unknown.body.errors).toHaveLength(1);
-    expect((await getConsumption(idOf('g', 'm-4'))).status).toBe(404);
+    expect(unknown.status, unknown.text).toBe(202);
+    const nobody = consumptionId('i14-nobody', 'm-5');
+    expect(unknown.body.data).toEqual([
+      { id: idOf('g', 'm-4'), status: 'queued', idempotency_key: 'm-4' },
+      { id: nobody, status: 'failed', idempotency_key: 'm-5', code: 'not_found', detail: 'no client "i14-nobody"' },
+    ]);
+    expect(await batchOutcome(app, unknown.body.batch_key)).toMatchObject({
+      state: 'completed',
+      value: { uses: 1, applied: 1, failed: [] },
+    });
+    expect((await getConsumption(nobody)).body).toEqual(unknown.body.data[1]);
+    expect((await getConsumption(idOf('g', 'm-4'))).body).toMatchObject({ status: 'applied', remaining: '77' });
+    expect(await smsRow('g')).toEqual({ granted: '100', consumed: '23', remaining: '77' });
   }, 60_000);
 });
 

@@ -135,12 +135,13 @@ describe('capture of part of a hold, in a credit type of 2 decimals', () => {
       remaining: '8.75',
     });
     expect(totals(await rowOf(s))).toMatchObject({ consumed: '1.25', remaining: '8.75', held: '0' });
-    // again with another quantity: the first answer, nothing more taken
-    const again = await ok('POST', `/v1/holds/${held.body.id}/capture`, { quantity: '2' });
+    // again with the same quantity (written otherwise): the first answer, nothing more taken
+    const again = await ok('POST', `/v1/holds/${held.body.id}/capture`, { quantity: '1.250' });
     expect(again.consumption.id).toBe(captured.consumption.id);
     expect(again.hold).toMatchObject({ captured: '1.25', released: '2.25' });
-    const all = await ok('POST', `/v1/holds/${held.body.id}/capture`);
-    expect(all.consumption.id).toBe(captured.consumption.id);
+    // another quantity, or none (all 3.5 held), is another capture: 409, nothing more taken
+    expectProblem(await call('POST', `/v1/holds/${held.body.id}/capture`, { quantity: '2' }), 409, 'conflict');
+    expectProblem(await call('POST', `/v1/holds/${held.body.id}/capture`), 409, 'conflict');
     expect(totals(await rowOf(s))).toMatchObject({ consumed: '1.25', remaining: '8.75', held: '0' });
     // a release after the capture is a conflict
     expectProblem(await call('POST', `/v1/holds/${held.body.id}/release`), 409, 'conflict');

@@ -337,6 +337,19 @@ describe('every answer validates against /openapi.json', () => {
       (await api('POST', '/v1/consumptions/batch', {}, { body: { items: [use('oa-b1'), use('oa-b2', '1')] } })).status,
     ).toBe(202);
     expect((await api('POST', '/v1/consumptions/batch', {}, { body: { items: [] } })).status).toBe(422);
+    // a use naming no client fails alone: accepted, that item `failed`, readable by its id
+    const nobodyUse = { ...use('oa-b4'), client: 'oa-none' };
+    const alone = await api('POST', '/v1/consumptions/batch', {}, { body: { items: [use('oa-b3'), nobodyUse] } });
+    expect(alone.status, alone.text).toBe(202);
+    expect(alone.body.data[1]).toMatchObject({ status: 'failed', code: 'not_found' });
+    expect((await api('GET', '/v1/consumptions/{id}', { id: alone.body.data[1].id })).status).toBe(200);
+    const waited = await api(
+      'POST',
+      '/v1/consumptions/batch',
+      {},
+      { body: { items: [use('oa-b5'), nobodyUse] }, query: 'wait=true' },
+    );
+    expect(waited.status, waited.text).toBe(200);
     expect((await api('GET', '/v1/consumptions/{id}', { id: state.consumption.id })).status).toBe(200);
     expect((await api('GET', '/v1/consumptions/{id}', { id: queued.body.id })).status).toBe(200);
     expect((await api('GET', '/v1/consumptions/{id}', { id: nobody })).status).toBe(404);
@@ -387,7 +400,11 @@ describe('every answer validates against /openapi.json', () => {
 
     const captured = await api('POST', '/v1/holds/{id}/capture', { id: held.body.id }, { body: { quantity: 1 } });
     expect(captured.status, captured.text).toBe(200);
-    expect((await api('POST', '/v1/holds/{id}/capture', { id: held.body.id })).status).toBe(200);
+    expect((await api('POST', '/v1/holds/{id}/capture', { id: held.body.id }, { body: { quantity: 1 } })).status).toBe(
+      200,
+    );
+    // another quantity (none: all 2 it held) is another capture
+    expect((await api('POST', '/v1/holds/{id}/capture', { id: held.body.id })).status).toBe(409);
     expect((await api('POST', '/v1/holds/{id}/capture', { id: nobody })).status).toBe(404);
     expect((await api('POST', '/v1/holds/{id}/release', { id: held.body.id })).status).toBe(409);
     const other = await api('POST', '/v1/holds', {}, { body: body('oa-h6'), query: 'wait=true' });

@@ -760,15 +760,18 @@ describe('3. the rate limit (RATE_LIMIT_PER_MINUTE=5 in two API processes; the l
     const base = limitedA.baseUrl!;
     for (let n = 1; n <= RATE_LIMIT; n += 1) expect(await apiStatus(base, key)).toBe(200);
     expectProblem(await call(base, 'GET', '/v1/clients', { key }), 429, 'rate_limited');
-    // QA: README L651 calls RATE_LIMIT_PER_MINUTE a request limit without saying where; it is applied to the API's
-    // routes only (src/http/rate-limit.ts, a route step). The same key spent on the API still opens /ui and Bull
-    // Board as often as it likes, and a page's form runs its route without the limiter (submitRoute). Asserted as
-    // it behaves; whether the pages should share the key's budget is a question for the owners.
+    // README (RATE_LIMIT_PER_MINUTE): the rate limit counts a key's requests to the API (`/v1`, and `/metrics`), not
+    // to the pages nor to Bull Board (src/http/rate-limit.ts, a step of the API's routes). The same key spent on the
+    // API still opens /ui and Bull Board as often as it likes, and a page's form runs its route without the limiter
+    // (submitRoute); /metrics is one of the API's routes, and is refused with the rest.
     const asBasic = { authorization: basic('ops', key) };
     for (let n = 0; n <= RATE_LIMIT; n += 1) {
       expect(await pageStatus(base, '/ui/clients', asBasic)).toBe(200);
       expect((await call(base, 'GET', '/admin/queues/api/queues', { headers: asBasic })).status).toBe(200);
     }
+    expectProblem(await call(base, 'GET', '/metrics', { key }), 429, 'rate_limited');
+    // what needs no key counts against nobody's budget
+    expect((await call(base, 'GET', '/healthz')).status).toBe(200);
   });
 
   it('two processes share one budget: the limit at least, limit + (P − 1) × 1 at most', async () => {

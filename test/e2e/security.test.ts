@@ -293,6 +293,8 @@ describe('no SQL is built by pasting values into it', () => {
     /^(SELECT|JOINS|agg\.sql|creditTypeFilter|andSub|andBalance|and|LIVE|clientFilter|where\.join\(' AND '\))$/,
     // a report's tables as of its instant, or now: constant text with ? placeholders (src/db/reports/as-of.ts)
     /^then\.sql$/,
+    // the periods that stood at a range's end, constant text with a ? placeholder (src/db/reports/top-packages.ts)
+    /^STANDING_PERIODS_SQL$/,
   ];
   const files = (dir: string): string[] =>
     readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

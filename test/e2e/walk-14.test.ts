@@ -287,21 +287,31 @@ describe('POST /v1/consumptions/batch', () => {
     expect(await remaining(client.id)).toBe('70');
   });
 
-  // The OpenAPI description's reading: items are checked at the door and one bad item refuses the request, naming
-  // it; "one bad use failing alone" (issue 14) then holds at the worker (above, and the producer's tests below).
-  it('an item with an unknown client or a bad quantity refuses the request, naming the item', async () => {
+  // "one bad use failing alone" (issue 14) holds at the door too: an item with an unknown client or a quantity its
+  // credit type refuses is that item's failure, readable by its id; an item malformed whatever the database holds
+  // refuses the request, naming it
+  it('an item with an unknown client or a bad quantity fails alone; a malformed one refuses the request', async () => {
     const client = await freshClient();
-    const unknown = await app.request('POST', '/v1/consumptions/batch', {
-      body: { items: [use(client.id, 'u-1', 1), use('no-such-client', 'u-2', 1)] },
+    const res = await app.request('POST', '/v1/consumptions/batch?wait=true', {
+      body: { items: [use(client.id, 'u-1', 1), use('no-such-client', 'u-2', 1), use(client.id, 'u-3', '1.5')] },
     });
-    expectProblem(unknown, 422, 'validation_failed');
-    expect(unknown.body.errors).toEqual([expect.objectContaining({ field: 'items.1.client' })]);
-    const badQuantity = await app.request('POST', '/v1/consumptions/batch', {
-      body: { items: [use(client.id, 'u-1', 1), use(client.id, 'u-3', '1.5')] },
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.data.map((d: { status: string; code?: string }) => [d.status, d.code])).toEqual([
+      ['applied', undefined],
+      ['failed', 'not_found'],
+      ['failed', 'validation_failed'],
+    ]);
+    for (const failed of res.body.data.slice(1)) {
+      expect((await app.request('GET', `/v1/consumptions/${failed.id}`)).body).toEqual(failed);
+    }
+    expect(await consumptionsOf(client.id, 'u-1')).toEqual([expect.objectContaining({ status: 'applied' })]);
+    expect(await consumptionsOf(client.id, 'u-3')).toEqual([]);
+    const malformed = await app.request('POST', '/v1/consumptions/batch', {
+      body: { items: [use(client.id, 'u-4', 1), use(client.id, 'u-5', 0)] },
     });
-    expectProblem(badQuantity, 422, 'validation_failed');
-    expect(badQuantity.body.errors).toEqual([expect.objectContaining({ field: 'items.1.quantity' })]);
-    expect(await consumptionsOf(client.id, 'u-1')).toEqual([]);
+    expectProblem(malformed, 422, 'validation_failed');
+    expect(malformed.body.errors).toEqual([expect.objectContaining({ field: 'items.1.quantity' })]);
+    expect(await consumptionsOf(client.id, 'u-4')).toEqual([]);
   });
 });
 

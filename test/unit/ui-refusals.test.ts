@@ -251,6 +251,12 @@ describe('a refusal no field says, in the page’s words', () => {
     ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 is released: it cannot be captured'],
     ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 was rejected: it cannot be released'],
     ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 captured: it cannot be released'],
+    ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 was captured for 4: a capture of 5 is another capture'],
+    [
+      'conflict',
+      'hold 0190a000-0000-7000-8000-000000000001 was captured for 2.5: a capture of 10 (all it held) is another ' +
+        'capture',
+    ],
     ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 is still queued'],
     ['conflict', 'hold 0190a000-0000-7000-8000-000000000001 expired at 2026-05-01T10:00:00.000Z'],
   ];

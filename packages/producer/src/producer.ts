@@ -104,10 +104,13 @@ export class CreditsProducer {
   /**
    * Reports many uses as `consume-batch` jobs of at most 1,000 uses each, with one addBulk:
    * the workers apply a batch's uses many per transaction, each use still idempotent by (client,
-   * idempotency_key) and readable by id. All are validated before any is enqueued. `batchKey` names
-   * the batches (`<key>` for the first 1,000 uses, `<key>-2`, … after): a retried call with the same
-   * key makes no second job, and the same key with other uses throws ProducerConflictError while Redis holds
-   * its job; without one each call's batches are new (their uses stay idempotent).
+   * idempotency_key) and readable by id. All are validated before any is enqueued — their shape only: a use
+   * naming a client or credit type that does not exist (`not_found`), or a quantity its credit type refuses
+   * (`validation_failed`), fails alone at the worker, named in the batch job's `failed`, as POST
+   * /v1/consumptions/batch fails it alone. `batchKey` names the batches (`<key>` for the first 1,000 uses,
+   * `<key>-2`, … after): a retried call with the same key makes no second job, and the same key with other uses
+   * throws ProducerConflictError while Redis holds its job; without one each call's batches are new (their uses
+   * stay idempotent).
    */
   async consumeMany(
     inputs: readonly ConsumeInput[],

@@ -138,6 +138,15 @@ export async function acceptedForSubject(db: Executor, subjectId: string): Promi
   return row !== undefined;
 }
 
+/** Of these subjects (consumptions' ids), those a request waits for its worker for. */
+export async function acceptedSubjects(db: Executor, subjectIds: readonly string[]): Promise<Set<string>> {
+  if (subjectIds.length === 0) return new Set();
+  const rows = (await db('accepted_jobs')
+    .whereIn('subject_id', [...new Set(subjectIds)])
+    .distinct('subject_id')) as Array<{ subject_id: string }>;
+  return new Set(rows.map((r) => r.subject_id));
+}
+
 /** A hold request accepted and not applied yet: its hold's id, when it was accepted, and the request. */
 export interface QueuedHoldRow {
   id: string;

@@ -2,16 +2,17 @@ import { z } from 'zod';
 import { listConsumptions } from '../../db/repositories/consumptions.js';
 import { fail } from '../../domain/result.js';
 import { isUuid, newId } from '../../ids.js';
-import { acceptConsumptions } from '../../jobs/consume.js';
+import { acceptBatchUses, acceptConsumptions } from '../../jobs/consume.js';
 import { consumeData } from '../../jobs/definitions.js';
 import { acceptReversal } from '../../jobs/reverse.js';
 import { idParams, listOf, pageQuery, REASON_MAX_LENGTH, refSchema, waitQuery } from '../../schemas/common.js';
-import { consumptionView, consumptionViews, storedConsumptionResult } from '../../services/consumptions.js';
+import { consumptionView, consumptionViews, failedUse, storedConsumptionResult } from '../../services/consumptions.js';
 import { quoteConsumption, quoteView } from '../../services/quote.js';
 import {
   type ConsumptionResult,
   consumptionResultSchema,
   consumptionView as consumptionSchema,
+  failedUseSchema,
 } from '../../views/consumption.js';
 import { reversalResultSchema } from '../../views/reversal.js';
 import { waitForBatch } from '../batch-wait.js';
@@ -22,6 +23,9 @@ import { page } from '../reply.js';
 import { type AnyRoute, defineRoute } from '../route.js';
 
 const consumptionBody = consumeData.omit({ accepted_at: true });
+
+/** A use of a batch as its consumption reads, with its key. */
+const batchItemSchema = consumptionSchema.extend({ idempotency_key: z.string() });
 
 /** A finished consume job as API.md answers it: 200 with the result, or 422 insufficient_balance with its fields. */
 const consumptionReply = (result: ConsumptionResult) => takenOrInsufficient(result, 'consumption_status');
@@ -115,13 +119,20 @@ export const consumptionRoutes: AnyRoute[] = [
     tag: 'consumption',
     summary: 'Report up to 1,000 uses in one request',
     description:
-      'All items are checked first; one bad item refuses the whole request (422 naming `items.N.field`). ' +
-      'Each use is recorded on its own (idempotent by client and key, readable by id) and all travel to the ' +
-      'workers in one `consume-batch` job, applied many per transaction; a use that fails at the worker fails ' +
-      'alone. An Idempotency-Key names the batch job, so a retried request makes no second job; the same key ' +
-      'with another body is 409 `idempotency_conflict`. With `?wait=true` it waits up to WAIT_TIMEOUT_MS for ' +
-      'the batch and answers each use as it stands: 200 when every use has its outcome (a use short of ' +
-      'balance is an item `rejected`, not a 422), 202 with the same shape while some are still `queued`.',
+      'The request is checked first: a malformed item (a missing or mistyped field, a quantity of zero or below, ' +
+      'an unknown field), no items or more than 1,000 refuse the whole request (422 naming `items.N.field`), and ' +
+      'so does a key reused with another payload (409 `idempotency_conflict`: two items under one client and key ' +
+      'with other payloads, or an item under a key used before with another one). Then each use fails alone: one ' +
+      'naming a client or credit type that does not exist (`not_found`), or with a quantity finer than its credit ' +
+      'type allows or a time in the future (`validation_failed`), is answered `failed` with that code under the ' +
+      'id its consumption would have had, readable by GET /v1/consumptions/{id}; nothing is deducted for it and ' +
+      'its key stays free. The other uses are recorded each on its own (idempotent by client and key, readable ' +
+      'by id) and travel to the workers in one `consume-batch` job, applied many per transaction; a use that ' +
+      'fails at the worker fails alone too. An Idempotency-Key names the batch job, so a retried request makes ' +
+      'no second job; the same key with another body is 409 `idempotency_conflict`. With `?wait=true` it waits ' +
+      'up to WAIT_TIMEOUT_MS for the batch and answers each use as it stands: 200 when every use has its outcome ' +
+      '(a use short of balance is an item `rejected`, not a 422), 202 with the same shape while some are still ' +
+      '`queued`.',
     query: waitQuery,
     body: z.strictObject({
       items: z.array(consumptionBody).min(1, 'give at least one item').max(1_000, 'at most 1,000 items per request'),
@@ -130,31 +141,21 @@ export const consumptionRoutes: AnyRoute[] = [
     responses: {
       202: {
         description:
-          'Accepted, one id per item, in order; the uses travel in one `consume-batch` job named by `batch_key`',
+          'Accepted, one id per item, in order: `queued` (or the status of a use applied before), or `failed` ' +
+          'with the code and detail of what refused it at the door; the uses not refused travel in one ' +
+          '`consume-batch` job named by `batch_key`. (With ?wait=true, the answer below while some are `queued`.)',
         schema: z.object({
           batch_key: z.string(),
-          data: z.array(queuedSchema.extend({ idempotency_key: z.string() })),
+          data: z.array(
+            z.union([failedUseSchema, queuedSchema.extend({ idempotency_key: z.string() }), batchItemSchema]),
+          ),
         }),
       },
       200: {
         description:
           'With ?wait=true: every use has its outcome — its consumption (as GET /v1/consumptions/{id}), or ' +
-          '`failed` with the code and detail of what refused it at the worker; in order, one per item',
-        schema: z.object({
-          batch_key: z.string(),
-          data: z.array(
-            z.union([
-              consumptionSchema.extend({ idempotency_key: z.string() }),
-              z.object({
-                id: z.uuid(),
-                status: z.literal('failed'),
-                idempotency_key: z.string(),
-                code: z.string(),
-                detail: z.string(),
-              }),
-            ]),
-          ),
-        }),
+          '`failed` with the code and detail of what refused it at the door or at the worker; in order, one per item',
+        schema: z.object({ batch_key: z.string(), data: z.array(z.union([batchItemSchema, failedUseSchema])) }),
       },
       409: {
         description:
@@ -185,17 +186,16 @@ export const consumptionRoutes: AnyRoute[] = [
           // job, finished: adding the name again would add nothing, and those uses would never be applied)
           const batchKey =
             key && auth && binding ? `${auth.keyId}:${key}:${binding.since.getTime().toString(36)}` : newId();
-          const accepted = await acceptConsumptions(app, body.items, {
-            fieldPrefix: (index) => `items.${index}`,
-            batchKey,
-          });
+          const accepted = await acceptBatchUses(app, body.items, { batchKey });
           if (!accepted.ok) return accepted;
           if (query.wait) return waitForBatch(app, batchKey, accepted.value);
           return {
             status: 202,
             body: {
               batch_key: batchKey,
-              data: accepted.value.map((a) => ({ id: a.id, status: a.status, idempotency_key: a.idempotency_key })),
+              data: accepted.value.map((a) =>
+                a.status === 'failed' ? a : { id: a.id, status: a.status, idempotency_key: a.idempotency_key },
+              ),
             },
           };
         },
@@ -207,15 +207,18 @@ export const consumptionRoutes: AnyRoute[] = [
     path: '/v1/consumptions/{id}',
     access: 'read',
     tag: 'consumption',
-    summary: 'A consumption: its status and allocations (or `queued`)',
+    summary: 'A consumption: its status and allocations (or `queued`, or `failed`)',
+    description:
+      'A use of a batch refused at the door alone (POST /v1/consumptions/batch) reads `failed`, with the code and ' +
+      'detail it was answered, until a use is accepted under its client and key (a failure leaves the key free).',
     params: idParams,
     responses: {
-      200: { description: 'The consumption', schema: consumptionSchema },
+      200: { description: 'The consumption', schema: z.union([consumptionSchema, failedUseSchema]) },
       404: { description: 'No such consumption' },
     },
     handler: async ({ params, app }) => {
       if (!isUuid(params.id)) return fail('not_found', `no consumption "${params.id}"`);
-      const view = await consumptionView(app, params.id);
+      const view = (await consumptionView(app, params.id)) ?? (await failedUse(app, params.id));
       return view ? { status: 200, body: view } : fail('not_found', `no consumption "${params.id}"`);
     },
   }),

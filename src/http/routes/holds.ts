@@ -2,11 +2,11 @@ import { z } from 'zod';
 import type { AppContext } from '../../app-context.js';
 import { forgetFailedJob, submit } from '../../commands/index.js';
 import { type HoldRow, listHolds } from '../../db/repositories/holds.js';
-import { HOLD_STATUSES, heldPastExpiry } from '../../domain/hold.js';
+import { capturedOtherwise, HOLD_STATUSES, heldPastExpiry, repeatsCapture } from '../../domain/hold.js';
 import { parseQuantity } from '../../domain/quantity.js';
 import { type Failure, fail, ok, type Result } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { holdData, type JobData } from '../../jobs/definitions.js';
+import { holdData, type JobData, type JobResult } from '../../jobs/definitions.js';
 import { acceptHold, closingJobId } from '../../jobs/hold.js';
 import { readAsSwept, settleOwedAnywhere, settleOwedOf } from '../../jobs/swept-reads.js';
 import { idParams, listOf, pageQuery, quantityInput, refSchema, waitQuery } from '../../schemas/common.js';
@@ -29,6 +29,9 @@ const holdBody = holdData.omit({ accepted_at: true });
 /** A finished hold job as API.md answers it: 200 `held`, or 422 insufficient_balance with the hold's fields. */
 const holdReply = (result: HoldResult) => takenOrInsufficient(result, 'hold_status');
 
+const invalidQuantity = (problem: string): Failure =>
+  fail('validation_failed', `quantity ${problem}`, { errors: [{ field: 'quantity', message: problem }] });
+
 const closedConflict = (id: string, status: string, verb: string): Failure =>
   fail('conflict', `hold ${id} is ${status}: it cannot be ${verb}`);
 
@@ -41,11 +44,15 @@ async function holdToClose(app: AppContext, id: string): Promise<Result<HoldRow>
   return view ? fail('conflict', `hold ${id} is still queued`) : fail('not_found', `no hold "${id}"`);
 }
 
-/** Sends a held hold's capture or release to its worker and waits for it (202 with the job while queued). */
+/**
+ * Sends a held hold's capture or release to its worker and waits for it (202 with the job while queued); `done` makes
+ * the answer of the job's result (200 with it by default).
+ */
 async function closeHold<N extends 'capture' | 'release'>(
   app: AppContext,
   name: N,
   data: JobData<N>,
+  done?: (result: JobResult<N>) => JsonReply | Failure,
 ): Promise<JsonReply | Failure> {
   // a closing the worker refused before (a producer's capture) failed under this job id and changed nothing —
   // the hold is still held: forgotten, so that this one runs instead of answering that refusal
@@ -57,7 +64,7 @@ async function closeHold<N extends 'capture' | 'release'>(
   return jobReply(
     app,
     { name, jobId: admission.jobId, watch: admission.watch, fresh: admission.state === 'new' },
-    { wait: true, queued },
+    { wait: true, queued, ...(done ? { done } : {}) },
   );
 }
 
@@ -204,7 +211,9 @@ export const holdRoutes: AnyRoute[] = [
     description:
       'Waits for the capture (up to WAIT_TIMEOUT_MS, then 202) and answers `{hold, consumption}`: the ' +
       "consumption's allocations are the held amounts in the hold's order, up to the quantity. Capturing again " +
-      'answers the same; a released, expired or rejected hold is 409 `conflict`.',
+      'with the same quantity answers the same (no `quantity` stands for all the hold held, the default: it ' +
+      'repeats a first capture of all of it, given or not); another quantity is another capture, 409 `conflict`, ' +
+      'as is a capture of a released, expired or rejected hold.',
     params: idParams,
     body: z.strictObject({ quantity: quantityInput.optional() }).optional(),
     idempotency: 'job',
@@ -212,33 +221,50 @@ export const holdRoutes: AnyRoute[] = [
       200: { description: 'Captured (now or before)', schema: captureResultSchema },
       202: { description: 'The wait ran out; poll GET /v1/holds/{id}', schema: queuedSchema },
       404: { description: 'No such hold' },
-      409: { description: 'The hold is released, expired, rejected or not yet taken' },
+      409: {
+        description: 'The hold is released, expired, rejected or not yet taken, or captured for another quantity',
+      },
     },
     handler: async ({ params, body, app }) => {
       const found = await holdToClose(app, params.id);
       if (!found.ok) return found;
       const row = found.value;
-      if (row.status === 'captured') {
-        const stored = await storedCapture(app, row);
-        if (stored) return { status: 200, body: stored };
-      }
-      if (row.status !== 'held') return closedConflict(row.id, row.status, 'captured');
+      if (row.status !== 'held' && row.status !== 'captured') return closedConflict(row.id, row.status, 'captured');
       // checked here, not only by the worker: the job id names the hold, so a capture refused by the
       // worker would leave a failed job under that id and no later capture could run
+      const decimals = (await app.refs.creditType(app.db, row.credit_type_id))?.decimals ?? 0;
+      let quantity: bigint | undefined;
       if (body?.quantity !== undefined) {
-        const creditType = await app.refs.creditType(app.db, row.credit_type_id);
-        const parsed = parseQuantity(body.quantity, creditType?.decimals ?? 0);
-        const problem = !parsed.ok ? parsed.detail : parsed.value > row.quantity ? 'is more than the hold holds' : null;
-        if (problem)
-          return fail('validation_failed', `quantity ${problem}`, {
-            errors: [{ field: 'quantity', message: problem }],
-          });
+        const parsed = parseQuantity(body.quantity, decimals);
+        if (!parsed.ok) return invalidQuantity(parsed.detail);
+        if (parsed.value > row.quantity) return invalidQuantity('is more than the hold holds');
+        quantity = parsed.value;
       }
-      return await closeHold(app, 'capture', {
-        hold_id: row.id,
-        ...(body?.quantity !== undefined ? { quantity: body.quantity } : {}),
-        accepted_at: app.clock.now().toISOString(),
-      });
+      // captured before: the same capture again answers the first; another quantity is another capture, 409 (as the
+      // worker answers a capture job of another quantity: jobs/hold-closing.ts), never the first one's answer
+      if (row.status === 'captured') {
+        if (!repeatsCapture(row, quantity)) return capturedOtherwise(row, quantity, decimals);
+        const stored = await storedCapture(app, row);
+        return stored ? { status: 200, body: stored } : closedConflict(row.id, row.status, 'captured');
+      }
+      return await closeHold(
+        app,
+        'capture',
+        {
+          hold_id: row.id,
+          ...(body?.quantity !== undefined ? { quantity: body.quantity } : {}),
+          accepted_at: app.clock.now().toISOString(),
+        },
+        // a capture of this hold asked a moment before (its job pending, or run as this one was being accepted) is
+        // the one this request waited for: its answer stands for this one only if it took the quantity asked here
+        (result) => {
+          const captured = parseQuantity(result.hold.captured ?? '0', decimals);
+          const taken = { quantity: row.quantity, captured: captured.ok ? captured.value : null };
+          return repeatsCapture(taken, quantity)
+            ? { status: 200, body: result }
+            : capturedOtherwise({ ...taken, id: row.id }, quantity, decimals);
+        },
+      );
     },
   }),
   defineRoute({

@@ -2,6 +2,7 @@ import { reportRows } from '../../db/reports/rows.js';
 import { findPackage, listPackages } from '../../db/repositories/packages.js';
 import { renewalsQuery } from '../../reports/renewals.js';
 import { subscriptionsQuery } from '../../reports/subscriptions.js';
+import { packageRequestsQuery } from '../../reports/top-packages.js';
 import { creditTypesOfPackages } from '../../services/packages.js';
 import { type PackageView, toPackageView } from '../../views/package.js';
 import { barChart, type Point } from '../charts.js';
@@ -77,23 +78,21 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
   );
   const rows = await reportRows(db, subscriptionsQuery({ asOf: now, packageId: pkg.id, live: true }), 200);
   const subscriptions = rows.filter((r) => r.row_type === 'subscription').slice(0, 100);
+  // requests as `top_packages` counts them over the same days: a renewal taken back since is none (it stays in the
+  // `renewals` report's `renewals` of the day it was made, and in its `renewals_undone` of the day it was undone)
+  const perDay = await reportRows(db, packageRequestsQuery({ from, to: now, timeZone: tz, packageId: pkg.id }));
+  const requestsOn = new Map(perDay.map((r) => [String(r.period_start), Number(r.requests)]));
+  // the money as the `renewals` report has it: invoiced in these days, less the voids made in them
   const activity = await reportRows(
     db,
     renewalsQuery({ from, to: now, groupBy: 'day', timeZone: tz, packageId: pkg.id }),
   );
-  const byDay = new Map<string, { requests: number; revenue: number; currency: string }>();
-  for (const r of activity) {
-    const entry = byDay.get(String(r.period_start)) ?? { requests: 0, revenue: 0, currency: String(r.currency) };
-    entry.requests += Number(r.new_subscriptions) + Number(r.renewals);
-    entry.revenue += Number(r.revenue);
-    byDay.set(String(r.period_start), entry);
-  }
   const points: Point[] = labels.map((day) => {
-    const value = byDay.get(day)?.requests ?? 0;
+    const value = requestsOn.get(day) ?? 0;
     return dayPoint(ctx, day, value, fmt.number(value));
   });
   const requests = points.reduce((s, p) => s + p.value, 0);
-  const revenue = [...byDay.values()].reduce((s, d) => s + d.revenue, 0);
+  const revenue = activity.reduce((s, r) => s + Number(r.revenue), 0);
   const depleted = subscriptions.filter((s) => s.status === 'active' && s.depleted === true).length;
   const description = view.description ? html` · <bdi>${view.description}</bdi>` : '';
   const yesNo = (value: unknown) => t(value ? 'word.yes' : 'word.no');

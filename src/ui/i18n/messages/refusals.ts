@@ -33,6 +33,7 @@ export const refusalsMessages = defineMessages(
     'refusal.hold_not_released': 'The hold is {status}: it can no longer be released.',
     'refusal.hold_queued': 'The hold is still queued: try again once it holds its units.',
     'refusal.hold_expired': 'The hold expired {time}: it can no longer be captured.',
+    'refusal.hold_captured_otherwise': 'The hold was captured for {captured}: a capture of {asked} would be another.',
   },
   {
     'refusal.no_credit_type': 'لا يوجد نوع رصيد بالرمز {code}.',
@@ -60,5 +61,6 @@ export const refusalsMessages = defineMessages(
     'refusal.hold_not_released': 'حالة الحجز «{status}»، فلم يعد ممكنًا فكّه.',
     'refusal.hold_queued': 'الحجز ما زال في الطابور؛ حاول مجددًا بعد أن يحجز وحداته.',
     'refusal.hold_expired': 'انتهى الحجز في {time}، فلم يعد ممكنًا تحصيله.',
+    'refusal.hold_captured_otherwise': 'حُصِّل الحجز بمقدار {captured}، وتحصيل {asked} تحصيلٌ آخر.',
   },
 );

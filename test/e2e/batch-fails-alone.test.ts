@@ -1,0 +1,259 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumptionId } from '../../src/ids.js';
+import { cleanup } from '../../src/jobs/cleanup.js';
+import { CreditsProducer } from '../../src/producer/index.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import {
+  batchOutcome,
+  countRows,
+  createClient,
+  createCreditType,
+  createPackage,
+  subscribe,
+} from '../helpers/fixtures.js';
+import { closeVerified } from '../helpers/http-steps.js';
+
+/**
+ * Issue 14 of the tracker, of batches: "every use still idempotent by (client, idempotency_key), each with its own
+ * result readable by id, and one bad use failing alone". POST /v1/consumptions/batch refused the whole request (422)
+ * for one use naming a client that does not exist; such a use — or any use refused by what only the database or the
+ * clock knows (a credit type that does not exist, a quantity finer than its credit type allows, a time in the
+ * future) — now fails alone: the batch is accepted, its other uses applied, and that use answered `failed` with the
+ * contract's code under its own id, readable by GET /v1/consumptions/{id}. What is malformed whatever the database
+ * holds (the schema), and a key reused with another payload, still refuse the whole request.
+ *
+ * The cast: a credit type of whole messages; each test's client holds a package of 100 of them.
+ */
+const NOW = '2026-05-04T09:00:00.000Z';
+let app: TestApp;
+let sms: { id: string; code: string };
+let pkg: { code: string };
+
+beforeAll(async () => {
+  app = await startTestApp({ roles: ['api', 'worker'], now: NOW });
+  sms = await createCreditType(app);
+  pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }]);
+});
+afterAll(async () => {
+  await closeVerified(app);
+});
+
+async function freshClient() {
+  const client = await createClient(app);
+  await subscribe(app, client.external_ref, pkg.code);
+  return client;
+}
+
+const use = (client: string, key: string, quantity: number | string = 1, extra: Record<string, unknown> = {}) => ({
+  client,
+  credit_type: sms.code,
+  quantity,
+  idempotency_key: key,
+  ...extra,
+});
+const batch = (items: unknown[], options: { wait?: boolean; key?: string } = {}) =>
+  app.request('POST', `/v1/consumptions/batch${options.wait ? '?wait=true' : ''}`, {
+    key: app.keys.write,
+    body: { items },
+    ...(options.key ? { headers: { 'idempotency-key': options.key } } : {}),
+  });
+const read = (id: string) => app.request('GET', `/v1/consumptions/${id}`, { key: app.keys.read });
+const remaining = async (clientId: string) => {
+  const res = await app.request('GET', `/v1/clients/${clientId}/balances`, { key: app.keys.read });
+  return res.body.data.find((r: { credit_type: { code: string } }) => r.credit_type.code === sms.code)?.remaining;
+};
+const failures = () => countRows(app, 'consumption_failures');
+
+describe('a use refused at the door fails alone', () => {
+  it('no such client or credit type, too fine a quantity, a future time: each failed by id, rest applied', async () => {
+    const client = await freshClient();
+    const items = [
+      use(client.id, 'a-1', 10),
+      use('fa-nobody', 'a-2', 1),
+      use(client.id, 'a-3', 1, { credit_type: 'fa-gold' }),
+      use(client.external_ref, 'a-4', '1.5'),
+      use(client.id, 'a-5', 1, { occurred_at: '2026-05-05T09:00:00.000Z' }),
+      use(client.id, 'a-6', 5),
+    ];
+    const res = await batch(items);
+    expect(res.status, res.text).toBe(202);
+    // in order, one per item: the good ones queued under their (client, key) ids; each bad one failed, under the id
+    // its consumption would have had — of the client as named when there is no such client
+    expect(res.body.data).toEqual([
+      { id: consumptionId(client.id, 'a-1'), status: 'queued', idempotency_key: 'a-1' },
+      {
+        id: consumptionId('fa-nobody', 'a-2'),
+        status: 'failed',
+        idempotency_key: 'a-2',
+        code: 'not_found',
+        detail: 'no client "fa-nobody"',
+      },
+      {
+        id: consumptionId(client.id, 'a-3'),
+        status: 'failed',
+        idempotency_key: 'a-3',
+        code: 'not_found',
+        detail: 'no credit type "fa-gold"',
+      },
+      {
+        id: consumptionId(client.id, 'a-4'),
+        status: 'failed',
+        idempotency_key: 'a-4',
+        code: 'validation_failed',
+        detail: expect.stringMatching(/^quantity /),
+      },
+      {
+        id: consumptionId(client.id, 'a-5'),
+        status: 'failed',
+        idempotency_key: 'a-5',
+        code: 'validation_failed',
+        detail: 'occurred_at is in the future',
+      },
+      { id: consumptionId(client.id, 'a-6'), status: 'queued', idempotency_key: 'a-6' },
+    ]);
+    // the batch job carries the two good uses only, and applies them: 100 − 10 − 5 = 85
+    expect(await batchOutcome(app, res.body.batch_key)).toMatchObject({
+      state: 'completed',
+      value: { uses: 2, applied: 2, failed: [] },
+    });
+    expect(await remaining(client.id)).toBe('85');
+    expect((await read(res.body.data[5].id)).body).toMatchObject({ status: 'applied', applied: '5', remaining: '85' });
+    // each bad use reads by its id as it was answered; none is a consumption, none moved a balance
+    for (const item of res.body.data.slice(1, 5)) {
+      const got = await read(item.id);
+      expect(got.status, got.text).toBe(200);
+      expect(got.body).toEqual(item);
+    }
+    const stored = await app.database.db('consumptions').where({ client_id: client.id });
+    expect(stored.map((c: { idempotency_key: string }) => c.idempotency_key).sort()).toEqual(['a-1', 'a-6']);
+    // not a consumption of the list either (the list is of consumptions)
+    const listed = await app.request('GET', `/v1/consumptions?client=${client.id}&idempotency_key=a-4`);
+    expect(listed.body.data).toEqual([]);
+  });
+
+  it('?wait=true: 200 with each use in order — applied, failed, rejected (short), applied', async () => {
+    const client = await freshClient();
+    const res = await batch(
+      [use(client.id, 'w-1', 10), use('fa-nobody', 'w-2'), use(client.id, 'w-3', 500), use(client.id, 'w-4', 5)],
+      { wait: true },
+    );
+    expect(res.status, res.text).toBe(200);
+    // 100 − 10 = 90; w-2 no such client; w-3 500 of 90: rejected, 410 short; 90 − 5 = 85
+    expect(res.body.data.map((d: { status: string }) => d.status)).toEqual([
+      'applied',
+      'failed',
+      'rejected',
+      'applied',
+    ]);
+    expect(res.body.data[1]).toEqual({
+      id: consumptionId('fa-nobody', 'w-2'),
+      status: 'failed',
+      idempotency_key: 'w-2',
+      code: 'not_found',
+      detail: 'no client "fa-nobody"',
+    });
+    expect(res.body.data[2]).toMatchObject({ code: 'insufficient_balance', shortfall: '410', remaining: '90' });
+    expect(res.body.data[3]).toMatchObject({ idempotency_key: 'w-4', applied: '5', remaining: '85' });
+    // each item is what its id reads, the failed one as the rejected one
+    for (const item of res.body.data) expect((await read(item.id)).body).toMatchObject(item);
+  });
+
+  it('a batch of refused uses only is accepted with no job; sent again the same; its keys stay free', async () => {
+    const client = await freshClient();
+    const items = [use(client.id, 'f-1', '0.5'), use(client.id, 'f-2', 1, { credit_type: 'fa-none' })];
+    const first = await batch(items, { wait: true, key: 'fa-only-bad' });
+    expect(first.status, first.text).toBe(200);
+    expect(first.body.data.map((d: { code: string }) => d.code)).toEqual(['validation_failed', 'not_found']);
+    const jobs = await app.ctx.queues.consumption.getJobCounts();
+    expect(await app.ctx.queues.consumption.getJob(`consume-batch|${first.body.batch_key}`)).toBeUndefined();
+    // the same request under its Idempotency-Key: the same answer, nothing more
+    const again = await batch(items, { wait: true, key: 'fa-only-bad' });
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect(await app.ctx.queues.consumption.getJobCounts()).toEqual(jobs);
+    // a failure binds no key: the use corrected under f-1 is applied (100 − 1 = 99), and its id reads the consumption
+    const fixed = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: use(client.id, 'f-1', 1),
+    });
+    expect(fixed.status, fixed.text).toBe(200);
+    expect(fixed.body).toMatchObject({ id: first.body.data[0].id, status: 'applied', remaining: '99' });
+    expect((await read(first.body.data[0].id)).body).toMatchObject({ status: 'applied', quantity: '1' });
+    // …and the refused one sent again now names a key taken by another payload: 409, the whole request
+    const reused = await batch([use(client.id, 'f-3', 1), use(client.id, 'f-1', '0.5')]);
+    expect(reused.status, reused.text).toBe(409);
+    expect(reused.body).toMatchObject({ code: 'idempotency_conflict' });
+    expect((await read(consumptionId(client.id, 'f-3'))).status).toBe(404);
+  });
+
+  it('the typed producer fails the same use alone, with the same code and detail', async () => {
+    const client = await freshClient();
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
+    try {
+      const items = [use(client.id, 'p-1', 2), use('fa-nobody', 'p-2')];
+      const [job] = await producer.consumeMany(items, { batchKey: `fa-${client.id}` });
+      expect(await batchOutcome(app, `fa-${client.id}`)).toMatchObject({
+        state: 'completed',
+        value: {
+          uses: 2,
+          applied: 1,
+          failed: [{ index: 1, idempotency_key: 'p-2', code: 'not_found', detail: 'no client "fa-nobody"' }],
+        },
+      });
+      expect(job!.jobId).toBe(`consume-batch|fa-${client.id}`);
+      const http = await batch([use(client.id, 'p-3', 2), use('fa-nobody', 'p-2')], { wait: true });
+      expect(http.body.data[1]).toMatchObject({ code: 'not_found', detail: 'no client "fa-nobody"' });
+      expect(await remaining(client.id)).toBe('96');
+    } finally {
+      await producer.close();
+    }
+  });
+});
+
+describe('what still refuses the whole request', () => {
+  it('a malformed use, too many, no items, one key with two payloads: 422 / 409, nothing recorded', async () => {
+    const client = await freshClient();
+    const before = { failures: await failures(), accepted: await countRows(app, 'accepted_jobs') };
+    // the schema: a quantity below zero is wrong whatever the database holds — named, the request refused
+    const negative = await batch([use('fa-nobody', 'm-1'), use(client.id, 'm-2', -1)]);
+    expect(negative.status, negative.text).toBe(422);
+    expect(negative.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'items.1.quantity' }] });
+    const missing = await batch([use(client.id, 'm-3'), { client: client.id, credit_type: sms.code, quantity: 1 }]);
+    expect(missing.status).toBe(422);
+    expect(missing.body.errors).toEqual([expect.objectContaining({ field: 'items.1.idempotency_key' })]);
+    expect((await batch([])).status).toBe(422);
+    const many = Array.from({ length: 1_001 }, (_, i) => use(client.id, `m-many-${i}`));
+    expect((await batch(many)).status).toBe(422);
+    // one (client, key) twice with two payloads — one of them refused, or both — is a key reused: 409
+    const split = await batch([use(client.id, 'm-4', 1), use(client.id, 'm-4', '1.5')]);
+    expect(split.status, split.text).toBe(409);
+    expect(split.body).toMatchObject({ code: 'idempotency_conflict' });
+    const bothBad = await batch([use('fa-nobody', 'm-5', 1), use('fa-nobody', 'm-5', 2)]);
+    expect(bothBad.status, bothBad.text).toBe(409);
+    // the same refused use twice is one use, failed once (by id or by external_ref, one client)
+    const twice = await batch([use(client.id, 'm-6', '0.5'), use(client.external_ref, 'm-6', '0.5')]);
+    expect(twice.status, twice.text).toBe(202);
+    expect(twice.body.data[0]).toEqual(twice.body.data[1]);
+    expect(await failures()).toBe(before.failures + 1);
+    expect(await countRows(app, 'accepted_jobs')).toBe(before.accepted);
+    expect(await remaining(client.id)).toBe('100');
+  });
+});
+
+describe('how long a failure stays readable', () => {
+  it('the nightly cleanup forgets it after 7 days, as failed jobs are', async () => {
+    const res = await batch([use('fa-late', 'l-1')]);
+    expect(res.status, res.text).toBe(202);
+    const id = res.body.data[0].id;
+    const soon = await cleanup(app.ctx, new Date(Date.parse(NOW) + 6 * 86_400_000));
+    expect(soon.ok && soon.value.consumption_failures).toBe(0);
+    expect((await read(id)).body).toMatchObject({ status: 'failed', code: 'not_found' });
+    const later = await cleanup(app.ctx, new Date(Date.parse(NOW) + 8 * 86_400_000));
+    expect(later.ok && later.value.consumption_failures).toBeGreaterThan(0);
+    expect((await read(id)).status).toBe(404);
+  });
+});
