@@ -1,4 +1,5 @@
 import type { AppContext } from '../app-context.js';
+import { forgetOldFailures } from '../commands/index.js';
 import { deleteConsumptionFailuresBefore } from '../db/repositories/consumption-failures.js';
 import { deleteIdempotencyRecordsBefore } from '../db/repositories/idempotency-records.js';
 import { deleteDispatchedEventsWithoutDeliveries } from '../db/repositories/outbox.js';
@@ -16,8 +17,8 @@ export const REPORT_RETENTION_DAYS = 90;
 export const CONSUMPTION_FAILURE_RETENTION_DAYS = 7;
 
 /**
- * Nightly housekeeping: forgets idempotency responses past their retention, old undelivered-to events, old reports
- * and the old failures of uses refused at the door.
+ * Nightly housekeeping: forgets idempotency responses past their retention, old undelivered-to events, old reports,
+ * the old failures of uses refused at the door and the stored failures of jobs BullMQ has forgotten.
  */
 export async function cleanup(app: AppContext, asOf: Date): Promise<Result<CleanupResult>> {
   const idempotency = await deleteIdempotencyRecordsBefore(
@@ -36,10 +37,13 @@ export async function cleanup(app: AppContext, asOf: Date): Promise<Result<Clean
     app.db,
     new Date(asOf.getTime() - CONSUMPTION_FAILURE_RETENTION_DAYS * MS_PER_DAY),
   );
+  // the stored failures of jobs BullMQ no longer holds (it keeps a failed job 7 days): nothing reads them then
+  const jobFailures = await forgetOldFailures(app.db, asOf);
   return ok({
     idempotency_records: idempotency,
     outbox_events: outbox,
     report_runs: reports,
     consumption_failures: failures,
+    job_failures: jobFailures,
   });
 }

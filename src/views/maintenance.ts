@@ -36,6 +36,8 @@ export interface CleanupResult {
   report_runs: number;
   /** Uses of a batch refused at the door, readable by id until now. */
   consumption_failures: number;
+  /** Stored failures of jobs (job_failures) past the 7 days BullMQ keeps a failed job. */
+  job_failures: number;
 }
 
 /** `npm run cli -- verify`, POST /v1/admin/verify and the `verify` job: every invariant of DOMAIN.md. */

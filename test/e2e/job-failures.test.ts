@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
+import { cleanup } from '../../src/jobs/cleanup.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countRows, createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
@@ -121,5 +122,36 @@ describe('a failure stored for an earlier run of the same job id', () => {
     // nothing was captured: the hold still holds its 4
     const after = await app.request('GET', `/v1/holds/${held.body.id}`, { key: app.keys.read });
     expect(after.body).toMatchObject({ status: 'held', held: '4' });
+  });
+});
+
+describe('a stored failure kept as long as BullMQ keeps its failed job', () => {
+  it('the nightly cleanup forgets a job failure 7 days after it was stored, not before', async () => {
+    const producer = new CreditsProducer({ connection: app.ctx.redisUrl, prefix: app.prefix });
+    try {
+      // a use naming no client fails at the worker for good (not_found), its failure stored under its job id
+      const job = await producer.consume({
+        client: 'jf-nobody',
+        credit_type: sms.code,
+        quantity: 1,
+        idempotency_key: 'jf-clean-1',
+      });
+      expect(await awaitOutcome(app.ctx, 'consume', job.jobId, { timeoutMs: 20_000 })).toMatchObject({
+        state: 'failed',
+        failure: { code: 'not_found' },
+      });
+      const stored = await app.database.db('job_failures').where({ job_id: job.jobId }).first();
+      expect(stored).toBeDefined();
+      // stored at the real time BullMQ's retention counts in (removeOnFail: 7 days)
+      const failedAt = (stored as { failed_at: Date }).failed_at.getTime();
+      const sixDays = await cleanup(app.ctx, new Date(failedAt + 6 * 86_400_000));
+      expect(sixDays.ok && sixDays.value.job_failures).toBe(0);
+      expect(await app.database.db('job_failures').where({ job_id: job.jobId })).toHaveLength(1);
+      const eightDays = await cleanup(app.ctx, new Date(failedAt + 8 * 86_400_000));
+      expect(eightDays.ok && eightDays.value.job_failures).toBeGreaterThanOrEqual(1);
+      expect(await app.database.db('job_failures').where({ job_id: job.jobId })).toHaveLength(0);
+    } finally {
+      await producer.close();
+    }
   });
 });
