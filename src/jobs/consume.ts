@@ -1,5 +1,4 @@
 import type { AppContext } from '../app-context.js';
-import { canonicalJson } from '../canonical-json.js';
 import { pendingSubjects, type SettledLookup, submit, type Watch } from '../commands/index.js';
 import { upsertConsumptionFailures } from '../db/repositories/consumption-failures.js';
 import {
@@ -12,9 +11,14 @@ import {
   writeConsumptionBatch,
 } from '../db/repositories/consumptions.js';
 import { type ConsumptionPlan, planConsumptions } from '../domain/consumption-plan.js';
-import { isRefused, type PreparedUse, prepareUse } from '../domain/consumption-request.js';
+import {
+  isRefused,
+  type PreparedUse,
+  prepareUse,
+  refusedUseFingerprint,
+  refusedUseId,
+} from '../domain/consumption-request.js';
 import { type ErrorCode, type Failure, fail, ok, type Result } from '../domain/result.js';
-import { consumptionId } from '../ids.js';
 import { type ConsumptionResult, type FailedUse, toConsumptionResult } from '../views/consumption.js';
 import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
 import { applySpendBatch, type SpendBatch, type SpendItem } from './spend-batch.js';
@@ -89,7 +93,7 @@ type UseBody = Omit<JobPayload<'consume'>, 'accepted_at'>;
 
 /**
  * Each use checked against what the schema cannot know (references, precision, the clock: prepareUse), dated by one
- * `accepted_at`; with the clients resolved, which name the uses refused too.
+ * `accepted_at`; with the references resolved, which name and fingerprint the uses refused too.
  */
 async function prepareBodies(app: AppContext, bodies: readonly UseBody[], now: Date) {
   const acceptedAt = now.toISOString();
@@ -104,7 +108,7 @@ async function prepareBodies(app: AppContext, bodies: readonly UseBody[], now: D
   const uses = bodies.map((body, index) =>
     prepareUse({ ...body, accepted_at: acceptedAt }, { index, jobId: '', enqueuedAt: now, now, clients, creditTypes }),
   );
-  return { uses, clients, acceptedAt };
+  return { uses, refs: { clients, creditTypes }, acceptedAt };
 }
 
 /**
@@ -148,11 +152,10 @@ export async function acceptBatchUses(
   options: { batchKey: string },
 ): Promise<Result<Array<AcceptedConsumption | FailedUse>>> {
   const now = app.clock.now();
-  const { uses, clients, acceptedAt } = await prepareBodies(app, bodies, now);
+  const { uses, refs, acceptedAt } = await prepareBodies(app, bodies, now);
   const prepared: PreparedUse[] = [];
   const refused = new Map<number, FailedUse & { code: ErrorCode }>();
-  /** A refused use as a request: its client by id when there is one (named by id or external_ref, one request). */
-  const requestOf = (body: UseBody) => canonicalJson({ ...body, client: clients.get(body.client)?.id ?? body.client });
+  // two refused uses under one (client, key) are one use when their fingerprints are (as two accepted ones are)
   const seen = new Map<string, string>();
   for (const [index, p] of uses.entries()) {
     if (!isRefused(p)) {
@@ -160,8 +163,8 @@ export async function acceptBatchUses(
       continue;
     }
     const body = bodies[index]!;
-    const id = consumptionId(clients.get(body.client)?.id ?? body.client, body.idempotency_key);
-    const request = requestOf(body);
+    const id = refusedUseId(body, refs.clients);
+    const request = refusedUseFingerprint(body, refs);
     if (seen.has(id) && seen.get(id) !== request) return reusedKey(body);
     seen.set(id, request);
     refused.set(index, { id, status: 'failed', idempotency_key: body.idempotency_key, code: p.code, detail: p.detail });

@@ -244,6 +244,43 @@ describe('what still refuses the whole request', () => {
   });
 });
 
+describe('two refused uses under one (client, key) are compared as accepted ones are', () => {
+  it('by their fingerprint, not their JSON text: 1, "1" and "1.0" are one quantity, one failed use', async () => {
+    const client = await freshClient();
+    const before = await failures();
+    const metadata = { a: 1, b: 'x' };
+    const res = await batch([
+      use('fa-nobody', 'c-1', 1, { metadata, occurred_at: '2026-05-04T08:00:00Z' }),
+      use('fa-nobody', 'c-1', '1', { metadata: { b: 'x', a: 1 }, occurred_at: '2026-05-04T10:00:00.000+02:00' }),
+      use('fa-nobody', 'c-1', '1.0', { metadata, occurred_at: '2026-05-04T08:00:00.000Z', mode: 'reject' }),
+      // too fine for whole messages, by id and by external_ref: one client, one quantity
+      use(client.id, 'c-2', 1.5),
+      use(client.external_ref, 'c-2', '1.50', { credit_type: sms.id }),
+      use(client.id, 'c-3', 2),
+    ]);
+    expect(res.status, res.text).toBe(202);
+    const [a, b, c, d, e] = res.body.data;
+    expect(b).toEqual(a);
+    expect(c).toEqual(a);
+    expect(a).toMatchObject({ id: consumptionId('fa-nobody', 'c-1'), status: 'failed', code: 'not_found' });
+    expect(e).toEqual(d);
+    expect(d).toMatchObject({ id: consumptionId(client.id, 'c-2'), status: 'failed', code: 'validation_failed' });
+    expect(await failures()).toBe(before + 2);
+    // what tells two payloads apart still does: another quantity, another time, another reference
+    for (const other of [
+      { quantity: 2 },
+      { occurred_at: '2026-05-04T08:00:01Z' },
+      { reference: 'r-1' },
+      { mode: 'partial' },
+    ]) {
+      const split = await batch([use('fa-nobody', 'c-4', 1), use('fa-nobody', 'c-4', 1, other)]);
+      expect(split.status, `${JSON.stringify(other)}: ${split.text}`).toBe(409);
+      expect(split.body).toMatchObject({ code: 'idempotency_conflict' });
+    }
+    expect(await failures()).toBe(before + 2);
+  });
+});
+
 describe('how long a failure stays readable', () => {
   it('the nightly cleanup forgets it after 7 days, as failed jobs are', async () => {
     const res = await batch([use('fa-late', 'l-1')]);
