@@ -1,6 +1,10 @@
 import type { AppContext } from '../app-context.js';
 import { pendingSubjects, type SettledLookup, submit, type Watch } from '../commands/index.js';
-import { upsertConsumptionFailures } from '../db/repositories/consumption-failures.js';
+import {
+  type ConsumptionFailureRow,
+  recordConsumptionFailures,
+  upsertConsumptionFailures,
+} from '../db/repositories/consumption-failures.js';
 import {
   type AllocationRow,
   allocationsIn,
@@ -12,11 +16,13 @@ import {
 } from '../db/repositories/consumptions.js';
 import { type ConsumptionPlan, planConsumptions } from '../domain/consumption-plan.js';
 import {
+  CAPTURE_KEY_PREFIX,
   isRefused,
   type PreparedUse,
   prepareUse,
   refusedUseFingerprint,
   refusedUseId,
+  type UseContext,
 } from '../domain/consumption-request.js';
 import { type ErrorCode, type Failure, fail, ok, type Result } from '../domain/result.js';
 import { type ConsumptionResult, type FailedUse, toConsumptionResult } from '../views/consumption.js';
@@ -54,7 +60,33 @@ const consumeBatch: SpendBatch<
   replayAllocations: allocationsIn,
   answer: (row, allocations, p, replayed) => toConsumptionResult(row, allocations, p.client, p.creditType, replayed),
   conflict,
+  refused: (client, refusals, { clients, now }) =>
+    recordConsumptionFailures(client, failureRows(refusals, clients, now)),
 };
+
+/**
+ * The failures of uses refused for good, as consumption_failures holds them: under the id each use's consumption would
+ * have had. Not a use under a `hold:` key (refused for that): its id is a hold capture's consumption, not its own.
+ */
+function failureRows(
+  refusals: ReadonlyArray<{ report: JobPayload<'consume'>; failure: Failure }>,
+  clients: UseContext['clients'],
+  now: Date,
+): ConsumptionFailureRow[] {
+  return refusals.flatMap(({ report, failure }) =>
+    report.idempotency_key.startsWith(CAPTURE_KEY_PREFIX)
+      ? []
+      : [
+          {
+            id: refusedUseId(report, clients),
+            idempotency_key: report.idempotency_key,
+            code: failure.code,
+            detail: failure.detail,
+            failed_at: now,
+          },
+        ],
+  );
+}
 
 /**
  * The `consume` job, many at a time (DOMAIN.md "Consumption"): lock, plan, write, in ONE
@@ -65,7 +97,10 @@ const consumeBatch: SpendBatch<
  * answer. A repeat of an earlier consumption is found by the write (its row's key is taken: a
  * unique violation), and the batch runs again reading earlier answers first (replays and idempotency
  * conflicts). A bad item answers its own failure and never fails its neighbours; a database error
- * throws, and the whole batch is retried (idempotency makes that safe).
+ * throws, and the whole batch is retried (idempotency makes that safe). A use refused for good (no such client or
+ * credit type, a quantity its credit type refuses, a time in the future) is recorded in the same transaction under
+ * the id its consumption would have had (consumption_failures: GET /v1/consumptions/{id} reads it as `failed`); a
+ * key reused with another payload is not (its id names the consumption applied before).
  */
 export function applyConsumptions(
   app: AppContext,
@@ -73,6 +108,16 @@ export function applyConsumptions(
   options: { checkExisting?: boolean } = {},
 ): Promise<ItemOutcome[]> {
   return applySpendBatch(app, items, consumeBatch, options);
+}
+
+/**
+ * A use that failed alone outside the batch's transaction (a value Postgres refused: the micro-batcher split its
+ * batch down to it, and that use's transaction rolled back), recorded right after under the id its consumption
+ * would have had, as applyConsumptions records the uses it refuses: GET /v1/consumptions/{id} reads it.
+ */
+export async function recordFailedUse(app: AppContext, item: ConsumeItem, failure: Failure): Promise<void> {
+  const clients = await app.refs.clientsFor(app.db, [item.data.client]);
+  await recordConsumptionFailures(app.sql, failureRows([{ report: item.data, failure }], clients, app.clock.now()));
 }
 
 /** A consumption as POST /v1/consumptions (and /batch) accepted it. */
