@@ -3,7 +3,7 @@ import { CAPTURE_KEY_PREFIX, MAX_FUTURE_SKEW_MS } from '@credits/producer/contra
 import { canonicalJson } from '../canonical-json.js';
 import { consumptionId } from '../ids.js';
 import type { UseMode } from './allocate.js';
-import { parseQuantity } from './quantity.js';
+import { canonicalQuantity, parseQuantity } from './quantity.js';
 import { type Failure, fail } from './result.js';
 
 /** A client as a use names it, resolved. */
@@ -60,7 +60,8 @@ export interface PreparedUse<R extends UseReport = UseReport> {
 export function consumptionFingerprint(p: {
   clientId: string;
   creditTypeId: string;
-  quantity: bigint;
+  /** Scaled units; or, for a use refused before it was scaled, its `canonicalQuantity`. */
+  quantity: bigint | string;
   occurredAt: string | null;
   mode: UseMode;
   reference: string | null;
@@ -175,6 +176,33 @@ export function prepareUse<R extends UseReport>(report: R, context: UseContext):
     report,
     jobId: use.jobId,
   };
+}
+
+/**
+ * The id a use refused by `prepareUse` is known by, the one its consumption would have had: uuid v5 of its client's
+ * id — or of the client as the use named it, when there is no such client — and its key.
+ */
+export const refusedUseId = (report: UseReport, clients: UseContext['clients']): string =>
+  consumptionId(clients.get(report.client)?.id ?? report.client, report.idempotency_key);
+
+/**
+ * The fingerprint of a use `prepareUse` refused, so that two refused uses under one (client, key) are compared as
+ * two accepted ones are (`consumptionFingerprint`), not by how their JSON is written: each reference by the id it
+ * resolves to (as named when it resolves to none), the quantity as the number it is (1, "1" and "1.0" alike:
+ * `canonicalQuantity`, as no credit type may have scaled it), occurred_at as the instant it names, the default mode
+ * spelled out, metadata as canonical JSON.
+ */
+export function refusedUseFingerprint(report: UseReport, context: Pick<UseContext, 'clients' | 'creditTypes'>): string {
+  const given = report.occurred_at ? new Date(report.occurred_at) : undefined;
+  return consumptionFingerprint({
+    clientId: context.clients.get(report.client)?.id ?? report.client,
+    creditTypeId: context.creditTypes.get(report.credit_type)?.id ?? report.credit_type,
+    quantity: canonicalQuantity(report.quantity),
+    occurredAt: given && !Number.isNaN(given.getTime()) ? given.toISOString() : (report.occurred_at ?? null),
+    mode: report.mode ?? 'reject',
+    reference: report.reference ?? null,
+    metadata: report.metadata ?? null,
+  });
 }
 
 /** Whether `checkUse` (or `prepareUse`, `prepareHold`) refused the use. */

@@ -83,28 +83,50 @@ export function parseQuantity(
     ...fail('validation_failed', quantityProblemMessage(p, decimals, options)),
     problem: p,
   });
+  const read = readDecimal(input);
+  if (typeof read === 'string') return problem(read);
+  const { negative, magnitude, fractionDigits } = read;
+
+  if (negative && !options.allowNegative) return problem('negative');
+  if (magnitude === 0n && !options.allowZero) return problem('zero');
+  if (fractionDigits > decimals) return problem('too_many_decimals');
+
+  const scaled = magnitude * 10n ** BigInt(decimals - fractionDigits);
+  if (scaled > maxScaledFor(decimals)) return problem('too_large');
+  return ok(negative ? -scaled : scaled);
+}
+
+/** A decimal number read exactly: ±magnitude × 10^-fractionDigits, without trailing zeros after the point. */
+interface Decimal {
+  negative: boolean;
+  magnitude: bigint;
+  fractionDigits: number;
+}
+
+/** A JSON number or decimal string read exactly (parseQuantity's reading), or why it is not one. */
+function readDecimal(input: unknown): Decimal | 'not_a_number' | 'too_large' {
   let text: string;
   if (typeof input === 'number') {
-    if (!Number.isFinite(input)) return problem('not_a_number');
+    if (!Number.isFinite(input)) return 'not_a_number';
     // Number → shortest round-trip string; exponent forms (1e-7, 1e+21) are handled below.
     text = String(input);
   } else if (typeof input === 'string') {
     text = input.trim();
-    if (text.length === 0) return problem('not_a_number');
+    if (text.length === 0) return 'not_a_number';
     // a bound on work, far above any number this accepts ("2.5" padded with zeros is still 2.5)
-    if (text.length > 1_000) return problem('too_large');
+    if (text.length > 1_000) return 'too_large';
   } else if (typeof input === 'bigint') {
     text = input.toString();
   } else {
-    return problem('not_a_number');
+    return 'not_a_number';
   }
 
   const match = DECIMAL.exec(text);
-  if (!match) return problem('not_a_number');
+  if (!match) return 'not_a_number';
   const [, sign = '', intPart = '', fracPartRaw = '', expRaw] = match;
-  if (intPart === '' && fracPartRaw === '') return problem('not_a_number');
+  if (intPart === '' && fracPartRaw === '') return 'not_a_number';
   // Exponents are accepted only where a JSON number produced them; a string must be plain decimal.
-  if (expRaw !== undefined && typeof input === 'string') return problem('not_a_number');
+  if (expRaw !== undefined && typeof input === 'string') return 'not_a_number';
 
   let digits = (intPart + fracPartRaw).replace(/^0+(?=\d)/, '');
   let fractionDigits = fracPartRaw.length - (expRaw ? Number(expRaw) : 0);
@@ -119,15 +141,19 @@ export function parseQuantity(
   }
   if (digits === '') digits = '0';
   const magnitude = BigInt(digits);
-  const negative = sign === '-' && magnitude !== 0n;
+  return { negative: sign === '-' && magnitude !== 0n, magnitude, fractionDigits };
+}
 
-  if (negative && !options.allowNegative) return problem('negative');
-  if (magnitude === 0n && !options.allowZero) return problem('zero');
-  if (fractionDigits > decimals) return problem('too_many_decimals');
-
-  const scaled = magnitude * 10n ** BigInt(decimals - fractionDigits);
-  if (scaled > maxScaledFor(decimals)) return problem('too_large');
-  return ok(negative ? -scaled : scaled);
+/**
+ * One text for each number a quantity may be written as, whatever its precision: 1, "1" and "1.00" read "1";
+ * 0.5 and "0.50" read "5e-1"; 1e-7 and "0.0000001" read "1e-7". What is not a number reads as it was written
+ * (trimmed). For comparing quantities no credit type has read (a use refused before its quantity was scaled).
+ */
+export function canonicalQuantity(input: number | string): string {
+  const read = readDecimal(input);
+  if (typeof read === 'string') return `?${String(input).trim()}`;
+  const sign = read.negative ? '-' : '';
+  return read.fractionDigits === 0 ? `${sign}${read.magnitude}` : `${sign}${read.magnitude}e-${read.fractionDigits}`;
 }
 
 /** Formats scaled units as the API's decimal string, trailing zeros trimmed: 2500n, 3 → "2.5". */

@@ -13,7 +13,7 @@ export const IDEMPOTENCY_RETENTION_DAYS = 1;
 export const OUTBOX_RETENTION_DAYS = 30;
 /** Generated reports (and their stored output) are kept this long. */
 export const REPORT_RETENTION_DAYS = 90;
-/** The uses of a batch refused at the door stay readable by id this long: as long as failed jobs are kept (7 days). */
+/** Uses that failed alone (at a batch's door, or at the worker) stay readable by id as long as failed jobs (7 days). */
 export const CONSUMPTION_FAILURE_RETENTION_DAYS = 7;
 
 /**

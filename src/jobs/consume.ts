@@ -1,7 +1,10 @@
 import type { AppContext } from '../app-context.js';
-import { canonicalJson } from '../canonical-json.js';
 import { pendingSubjects, type SettledLookup, submit, type Watch } from '../commands/index.js';
-import { upsertConsumptionFailures } from '../db/repositories/consumption-failures.js';
+import {
+  type ConsumptionFailureRow,
+  recordConsumptionFailures,
+  upsertConsumptionFailures,
+} from '../db/repositories/consumption-failures.js';
 import {
   type AllocationRow,
   allocationsIn,
@@ -12,9 +15,16 @@ import {
   writeConsumptionBatch,
 } from '../db/repositories/consumptions.js';
 import { type ConsumptionPlan, planConsumptions } from '../domain/consumption-plan.js';
-import { isRefused, type PreparedUse, prepareUse } from '../domain/consumption-request.js';
+import {
+  CAPTURE_KEY_PREFIX,
+  isRefused,
+  type PreparedUse,
+  prepareUse,
+  refusedUseFingerprint,
+  refusedUseId,
+  type UseContext,
+} from '../domain/consumption-request.js';
 import { type ErrorCode, type Failure, fail, ok, type Result } from '../domain/result.js';
-import { consumptionId } from '../ids.js';
 import { type ConsumptionResult, type FailedUse, toConsumptionResult } from '../views/consumption.js';
 import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
 import { applySpendBatch, type SpendBatch, type SpendItem } from './spend-batch.js';
@@ -50,7 +60,33 @@ const consumeBatch: SpendBatch<
   replayAllocations: allocationsIn,
   answer: (row, allocations, p, replayed) => toConsumptionResult(row, allocations, p.client, p.creditType, replayed),
   conflict,
+  refused: (client, refusals, { clients, now }) =>
+    recordConsumptionFailures(client, failureRows(refusals, clients, now)),
 };
+
+/**
+ * The failures of uses refused for good, as consumption_failures holds them: under the id each use's consumption would
+ * have had. Not a use under a `hold:` key (refused for that): its id is a hold capture's consumption, not its own.
+ */
+function failureRows(
+  refusals: ReadonlyArray<{ report: JobPayload<'consume'>; failure: Failure }>,
+  clients: UseContext['clients'],
+  now: Date,
+): ConsumptionFailureRow[] {
+  return refusals.flatMap(({ report, failure }) =>
+    report.idempotency_key.startsWith(CAPTURE_KEY_PREFIX)
+      ? []
+      : [
+          {
+            id: refusedUseId(report, clients),
+            idempotency_key: report.idempotency_key,
+            code: failure.code,
+            detail: failure.detail,
+            failed_at: now,
+          },
+        ],
+  );
+}
 
 /**
  * The `consume` job, many at a time (DOMAIN.md "Consumption"): lock, plan, write, in ONE
@@ -61,7 +97,10 @@ const consumeBatch: SpendBatch<
  * answer. A repeat of an earlier consumption is found by the write (its row's key is taken: a
  * unique violation), and the batch runs again reading earlier answers first (replays and idempotency
  * conflicts). A bad item answers its own failure and never fails its neighbours; a database error
- * throws, and the whole batch is retried (idempotency makes that safe).
+ * throws, and the whole batch is retried (idempotency makes that safe). A use refused for good (no such client or
+ * credit type, a quantity its credit type refuses, a time in the future) is recorded in the same transaction under
+ * the id its consumption would have had (consumption_failures: GET /v1/consumptions/{id} reads it as `failed`); a
+ * key reused with another payload is not (its id names the consumption applied before).
  */
 export function applyConsumptions(
   app: AppContext,
@@ -69,6 +108,16 @@ export function applyConsumptions(
   options: { checkExisting?: boolean } = {},
 ): Promise<ItemOutcome[]> {
   return applySpendBatch(app, items, consumeBatch, options);
+}
+
+/**
+ * A use that failed alone outside the batch's transaction (a value Postgres refused: the micro-batcher split its
+ * batch down to it, and that use's transaction rolled back), recorded right after under the id its consumption
+ * would have had, as applyConsumptions records the uses it refuses: GET /v1/consumptions/{id} reads it.
+ */
+export async function recordFailedUse(app: AppContext, item: ConsumeItem, failure: Failure): Promise<void> {
+  const clients = await app.refs.clientsFor(app.db, [item.data.client]);
+  await recordConsumptionFailures(app.sql, failureRows([{ report: item.data, failure }], clients, app.clock.now()));
 }
 
 /** A consumption as POST /v1/consumptions (and /batch) accepted it. */
@@ -89,7 +138,7 @@ type UseBody = Omit<JobPayload<'consume'>, 'accepted_at'>;
 
 /**
  * Each use checked against what the schema cannot know (references, precision, the clock: prepareUse), dated by one
- * `accepted_at`; with the clients resolved, which name the uses refused too.
+ * `accepted_at`; with the references resolved, which name and fingerprint the uses refused too.
  */
 async function prepareBodies(app: AppContext, bodies: readonly UseBody[], now: Date) {
   const acceptedAt = now.toISOString();
@@ -104,7 +153,7 @@ async function prepareBodies(app: AppContext, bodies: readonly UseBody[], now: D
   const uses = bodies.map((body, index) =>
     prepareUse({ ...body, accepted_at: acceptedAt }, { index, jobId: '', enqueuedAt: now, now, clients, creditTypes }),
   );
-  return { uses, clients, acceptedAt };
+  return { uses, refs: { clients, creditTypes }, acceptedAt };
 }
 
 /**
@@ -148,11 +197,10 @@ export async function acceptBatchUses(
   options: { batchKey: string },
 ): Promise<Result<Array<AcceptedConsumption | FailedUse>>> {
   const now = app.clock.now();
-  const { uses, clients, acceptedAt } = await prepareBodies(app, bodies, now);
+  const { uses, refs, acceptedAt } = await prepareBodies(app, bodies, now);
   const prepared: PreparedUse[] = [];
   const refused = new Map<number, FailedUse & { code: ErrorCode }>();
-  /** A refused use as a request: its client by id when there is one (named by id or external_ref, one request). */
-  const requestOf = (body: UseBody) => canonicalJson({ ...body, client: clients.get(body.client)?.id ?? body.client });
+  // two refused uses under one (client, key) are one use when their fingerprints are (as two accepted ones are)
   const seen = new Map<string, string>();
   for (const [index, p] of uses.entries()) {
     if (!isRefused(p)) {
@@ -160,8 +208,8 @@ export async function acceptBatchUses(
       continue;
     }
     const body = bodies[index]!;
-    const id = consumptionId(clients.get(body.client)?.id ?? body.client, body.idempotency_key);
-    const request = requestOf(body);
+    const id = refusedUseId(body, refs.clients);
+    const request = refusedUseFingerprint(body, refs);
     if (seen.has(id) && seen.get(id) !== request) return reusedKey(body);
     seen.set(id, request);
     refused.set(index, { id, status: 'failed', idempotency_key: body.idempotency_key, code: p.code, detail: p.detail });

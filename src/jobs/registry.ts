@@ -1,7 +1,7 @@
 import type { AppContext } from '../app-context.js';
-import type { Result } from '../domain/result.js';
+import type { Failure, Result } from '../domain/result.js';
 import { cleanup } from './cleanup.js';
-import { applyConsumptions } from './consume.js';
+import { applyConsumptions, recordFailedUse } from './consume.js';
 import { batchOutcome, batchUses } from './consume-batch.js';
 import { JOB_NAMES, JOBS, type JobDefinition, type JobName, type JobPayload, type JobResult } from './definitions.js';
 import { deliverWebhook } from './deliver-webhook.js';
@@ -41,6 +41,11 @@ export interface BatchedHandler<N extends JobName> {
   batch: {
     apply(app: AppContext, items: ReadonlyArray<BatchItem<N>>): Promise<Array<Result<JobResult<N>>>>;
     laneOf(data: JobPayload<N>): string;
+    /**
+     * What the job records of an item that failed alone outside `apply` (a value Postgres refused, found once the
+     * micro-batcher split its batch down to it), right after; `apply` records its own refusals.
+     */
+    failedAlone?(app: AppContext, item: BatchItem<N>, failure: Failure): Promise<void>;
   };
 }
 
@@ -67,7 +72,7 @@ export const isFanOut = <N extends JobName>(handler: Handler<N>): handler is Fan
 
 /** Each job's handler, one module per job. The compiler refuses a job without one. */
 const HANDLERS: { [N in JobName]: Handler<N> } = {
-  consume: { batch: { apply: applyConsumptions, laneOf: (data) => data.client } },
+  consume: { batch: { apply: applyConsumptions, laneOf: (data) => data.client, failedAlone: recordFailedUse } },
   'consume-batch': { fanOut: { to: 'consume', parts: batchUses, combine: batchOutcome } },
   hold: { batch: { apply: (app, items) => applyHolds(app, items), laneOf: (data) => data.client } },
   capture: { batch: { apply: applyCaptures, laneOf: (data) => closingLane(data.hold_id) } },

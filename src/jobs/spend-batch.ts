@@ -56,8 +56,26 @@ export interface SpendBatch<
   answer(row: Row, allocations: A[], p: P, replayed: boolean): R;
   /** The same key used with another payload. */
   conflict(p: P): Failure;
+  /**
+   * What the job records of the items it refused for good (`prepare`'s failures: a reference that does not exist, a
+   * quantity its credit type refuses, a time in the future), in the batch's transaction — or on its own when the
+   * batch has nothing else to write. Run again with the batch (a retry): it must change nothing twice.
+   */
+  refused?(client: SqlClient, refusals: ReadonlyArray<Refusal<P['report']>>, context: RefusalContext): Promise<void>;
   /** Once the transaction committed, before the answers: what the job does with the rows it wrote. */
   whenWritten?(taken: ReadonlyMap<string, Spent<Row, A>>): void;
+}
+
+/** An item `prepare` refused, with its failure. */
+export interface Refusal<D extends UseReport> {
+  report: D;
+  failure: Failure;
+}
+
+/** Where the refusals were decided: the references the batch resolved (the refused items' ids), its clock. */
+export interface RefusalContext {
+  clients: UseContext['clients'];
+  now: Date;
 }
 
 /** What the skeleton reads of a row: whose it is (a short one), the fingerprint of its payload (a repeat). */
@@ -113,10 +131,18 @@ export async function applySpendBatch<
     outcomes,
   );
   const acceptedJobIds = acceptedJobIdsOf(items);
-  if (primaries.length === 0 && acceptedJobIds.length === 0) return outcomes;
+  const refusals = spend.refused ? refusalsOf(items, outcomes) : [];
+  const recordRefusals = async (client: SqlClient) => {
+    if (refusals.length > 0) await spend.refused?.(client, refusals, { clients, now });
+  };
+  if (primaries.length === 0 && acceptedJobIds.length === 0) {
+    await recordRefusals(app.sql);
+    return outcomes;
+  }
 
   const apply = (checkExisting: boolean, settled: boolean) =>
     inTransaction(app.sql, async (client) => {
+      await recordRefusals(client);
       const existing = checkExisting
         ? await spend.existing(
             client,
@@ -175,4 +201,15 @@ export async function applySpendBatch<
   for (const p of primaries) outcomes[p.index] = answer(p, false);
   for (const p of repeats) outcomes[p.index] = answer(p, true);
   return outcomes;
+}
+
+/** The items `prepare` refused (their outcome set already, a failure), in order. */
+function refusalsOf<D extends UseReport, R>(
+  items: ReadonlyArray<SpendItem<D>>,
+  outcomes: ReadonlyArray<Result<R> | undefined>,
+): Array<Refusal<D>> {
+  return items.flatMap((item, index) => {
+    const outcome = outcomes[index];
+    return outcome && !outcome.ok ? [{ report: item.data, failure: outcome }] : [];
+  });
 }

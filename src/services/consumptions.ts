@@ -20,8 +20,9 @@ export async function consumptionView(app: AppContext, id: string): Promise<Cons
 }
 
 /**
- * A use of a batch refused at the door, alone, under the id its consumption would have had — read once there is
- * no consumption of that id and no request for one waits (consumptionView first): the key is left free by a failure.
+ * A use that failed alone — refused at the door of a batch, or for good by the worker — under the id its consumption
+ * would have had: read once there is no consumption of that id and no request for one waits (consumptionView
+ * first): the key is left free by a failure.
  */
 export async function failedUse(app: AppContext, id: string): Promise<FailedUse | undefined> {
   const row = (await consumptionFailuresByIds(app.db, [id])).get(id);

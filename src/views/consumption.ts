@@ -89,9 +89,9 @@ export type ConsumptionView = z.infer<typeof consumptionView>;
 
 /**
  * A use that failed alone, without becoming a consumption (nothing deducted, its key left free): refused at the door in
- * a batch (a client or credit type that does not exist, a quantity its credit type refuses, a time in the future),
- * readable by id; or, in a batch's `?wait=true` answer, refused by the worker. `code` is the contract's
- * (`not_found`, `validation_failed`, …), `detail` says why.
+ * a batch, or for good by the worker (a client or credit type that does not exist, a quantity its credit type
+ * refuses, a time in the future), readable by id either way. `code` is the contract's (`not_found`,
+ * `validation_failed`, …), `detail` says why.
  */
 export const failedUseSchema = z
   .object({

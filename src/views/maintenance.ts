@@ -34,7 +34,7 @@ export interface CleanupResult {
   idempotency_records: number;
   outbox_events: number;
   report_runs: number;
-  /** Uses of a batch refused at the door, readable by id until now. */
+  /** Uses that failed alone (at a batch's door, or at the worker), readable by id until now. */
   consumption_failures: number;
   /** Stored failures of jobs (job_failures) past the 7 days BullMQ keeps a failed job. */
   job_failures: number;

@@ -115,14 +115,19 @@ export function queueProcessor(app: AppContext, queue: QueueName): QueueProcesso
     if (isBatched(entry)) batchers.set(name, batcherFor(app, entry));
   }
 
-  /** One item to a micro-batcher: its own outcome, a value Postgres refuses being its failure, not a retry loop. */
-  const batched = (batcher: MicroBatcher<BatchItem<JobName>, AnyResult>, item: BatchItem<JobName>) => {
+  /**
+   * One item to a micro-batcher: its own outcome, a value Postgres refuses being its failure (recorded as its job
+   * records one: `failedAlone`), not a retry loop.
+   */
+  const batched = (name: JobName, batcher: MicroBatcher<BatchItem<JobName>, AnyResult>, item: BatchItem<JobName>) => {
     const spanContext = activeSpanContext();
     if (spanContext) jobSpans.set(item, spanContext);
-    return batcher.submit(item).catch((error: unknown): Failure => {
-      if (isDataException(error))
-        return fail('validation_failed', `a value cannot be stored: ${(error as Error).message}`);
-      throw error;
+    return batcher.submit(item).catch(async (error: unknown): Promise<Failure> => {
+      if (!isDataException(error)) throw error;
+      const failure = fail('validation_failed', `a value cannot be stored: ${(error as Error).message}`);
+      const entry = REGISTRY[name] as RegisteredJob<JobName>;
+      if (isBatched(entry)) await entry.batch.failedAlone?.(app, item as never, failure);
+      return failure;
     });
   };
 
@@ -135,12 +140,12 @@ export function queueProcessor(app: AppContext, queue: QueueName): QueueProcesso
     const batcher = batchers.get(name);
     // the registry pairs each name with its schema's output type; a lookup by a runtime name cannot show it
     const data = parsed.data as never;
-    if (batcher) return batched(batcher, { jobId, data, enqueuedAt });
+    if (batcher) return batched(name, batcher, { jobId, data, enqueuedAt });
     if (isFanOut(entry)) {
       const target = batchers.get(entry.fanOut.to);
       if (!target) throw new Error(`job ${name} fans out to ${entry.fanOut.to}, which has no batcher on this queue`);
       const parts = entry.fanOut.parts(data, { jobId, enqueuedAt }) as Array<BatchItem<JobName>>;
-      const outcomes = await Promise.all(parts.map((part) => batched(target, part)));
+      const outcomes = await Promise.all(parts.map((part) => batched(entry.fanOut.to, target, part)));
       return ok(entry.fanOut.combine(data, outcomes as never));
     }
     if (isBatched(entry)) throw new Error(`job ${name} has no batcher`);

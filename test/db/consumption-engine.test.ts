@@ -1,6 +1,8 @@
 import { Job, type Queue, QueueEvents, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyConsumptions } from '../../src/jobs/consume.js';
+import { fail } from '../../src/domain/result.js';
+import { consumptionId } from '../../src/ids.js';
+import { applyConsumptions, recordFailedUse } from '../../src/jobs/consume.js';
 import { CreditsProducer, ProducerValidationError } from '../../src/producer/index.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { verifyInvariants } from '../../src/services/verify.js';
@@ -214,6 +216,73 @@ describe('exactly-once effect under at-least-once delivery', () => {
     } finally {
       await workers.close();
     }
+  });
+});
+
+describe('a use the worker refuses for good is recorded by id, once', () => {
+  const failureRows = (ids: string[]) =>
+    app.database.db('consumption_failures').whereIn('id', ids).orderBy('id') as Promise<
+      Array<{ id: string; code: string; detail: string; failed_at: Date }>
+    >;
+
+  it('in the batch transaction or on its own; a job run again changes nothing; a conflict is none', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    await subscribe(app, client.id, pkg.code);
+    const at = new Date('2026-05-01T00:00:00.000Z');
+    const item = (jobId: string, data: Record<string, unknown>, acceptedAt?: string) => ({
+      jobId,
+      enqueuedAt: at,
+      data: {
+        client: client.external_ref,
+        credit_type: sms.code,
+        quantity: 1,
+        ...(acceptedAt ? { accepted_at: acceptedAt } : {}),
+        ...data,
+      } as Parameters<typeof applyConsumptions>[1][number]['data'],
+    });
+    const good = item('rf-1', { idempotency_key: 'rf-good' }, at.toISOString());
+    const ghost = item('rf-2', { idempotency_key: 'rf-ghost', client: 'rf-nobody' }, at.toISOString());
+    const fine = item('rf-3', { idempotency_key: 'rf-fine', quantity: '0.5' });
+    const ids = [consumptionId('rf-nobody', 'rf-ghost'), consumptionId(client.id, 'rf-fine')].sort();
+
+    // with a use to write: the refusals go in its transaction
+    const first = await applyConsumptions(app.ctx, [good, ghost, fine]);
+    expect(first.map((o) => (o.ok ? o.value.status : o.code))).toEqual(['applied', 'not_found', 'validation_failed']);
+    const recorded = await failureRows(ids);
+    expect(recorded.map((r) => r.code).sort()).toEqual(['not_found', 'validation_failed']);
+
+    // the same job delivered again, later: replayed, refused again, the records untouched
+    app.clock.advance(60_000);
+    try {
+      const again = await applyConsumptions(app.ctx, [good, ghost, fine], { checkExisting: true });
+      expect(again.map((o) => (o.ok ? o.value.replayed : o.code))).toEqual([true, 'not_found', 'validation_failed']);
+      expect(await failureRows(ids)).toEqual(recorded);
+      // nothing else to write (no use to apply, no accepted request to settle): recorded on their own, still once
+      await applyConsumptions(app.ctx, [fine, fine]);
+      expect(await failureRows(ids)).toEqual(recorded);
+    } finally {
+      app.clock.set(at);
+    }
+
+    // a key reused with another payload names the consumption applied before: no failure recorded for it
+    const reused = await applyConsumptions(app.ctx, [item('rf-4', { idempotency_key: 'rf-good', quantity: 2 })]);
+    expect(reused[0]).toMatchObject({ ok: false, code: 'idempotency_conflict' });
+    expect(await failureRows([consumptionId(client.id, 'rf-good')])).toEqual([]);
+    // nor one under a hold capture's key (a producer's batch may carry it): that id is the capture's consumption
+    const capture = await applyConsumptions(app.ctx, [item('rf-6', { idempotency_key: 'hold:rf' })]);
+    expect(capture[0]).toMatchObject({ ok: false, code: 'validation_failed' });
+    expect(await failureRows([consumptionId(client.id, 'hold:rf')])).toEqual([]);
+
+    // one failed outside the batch (a value Postgres refused): recorded right after, by the same id rule
+    await recordFailedUse(
+      app.ctx,
+      item('rf-5', { idempotency_key: 'rf-stored' }),
+      fail('validation_failed', 'a value cannot be stored: …'),
+    );
+    expect(await failureRows([consumptionId(client.id, 'rf-stored')])).toMatchObject([
+      { code: 'validation_failed', detail: 'a value cannot be stored: …' },
+    ]);
   });
 });
 

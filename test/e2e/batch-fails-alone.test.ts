@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awaitOutcome } from '../../src/commands/index.js';
 import { consumptionId } from '../../src/ids.js';
 import { cleanup } from '../../src/jobs/cleanup.js';
 import { CreditsProducer } from '../../src/producer/index.js';
@@ -241,6 +242,166 @@ describe('what still refuses the whole request', () => {
     expect(await failures()).toBe(before.failures + 1);
     expect(await countRows(app, 'accepted_jobs')).toBe(before.accepted);
     expect(await remaining(client.id)).toBe('100');
+  });
+});
+
+describe('a use the worker refuses fails alone too, readable by id', () => {
+  const failedAt = async (id: string) =>
+    ((await app.database.db('consumption_failures').where({ id }).first('failed_at')) as { failed_at: Date }).failed_at;
+
+  it("a producer's consumeMany: the others applied, each bad one read as failed; again: nothing twice", async () => {
+    const client = await freshClient();
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
+    try {
+      const good = use(client.id, 'wk-1', 2);
+      const bad = [
+        use('fw-nobody', 'wk-2'),
+        use(client.external_ref, 'wk-3', 1, { credit_type: 'fw-gold' }),
+        use(client.id, 'wk-4', '0.5'),
+        use(client.id, 'wk-5', 1, { occurred_at: '2026-05-05T09:00:00.000Z' }),
+      ];
+      const before = await failures();
+      await producer.consumeMany([good, ...bad], { batchKey: `fw-${client.id}` });
+      const outcome = await batchOutcome(app, `fw-${client.id}`);
+      expect(outcome).toMatchObject({ state: 'completed', value: { uses: 5, applied: 1 } });
+      const failed = outcome.state === 'completed' ? outcome.value.failed : [];
+      expect(failed.map((f) => [f.index, f.code])).toEqual([
+        [1, 'not_found'],
+        [2, 'not_found'],
+        [3, 'validation_failed'],
+        [4, 'validation_failed'],
+      ]);
+      // each bad use reads by the id its consumption would have had — of the client as named when there is none
+      const ids = [
+        consumptionId('fw-nobody', 'wk-2'),
+        consumptionId(client.id, 'wk-3'),
+        consumptionId(client.id, 'wk-4'),
+        consumptionId(client.id, 'wk-5'),
+      ];
+      for (const [i, id] of ids.entries()) {
+        const got = await read(id);
+        expect(got.status, got.text).toBe(200);
+        expect(got.body).toEqual({
+          id,
+          status: 'failed',
+          idempotency_key: bad[i]!.idempotency_key,
+          code: failed[i]!.code,
+          detail: failed[i]!.detail,
+        });
+      }
+      expect((await read(consumptionId(client.id, 'wk-1'))).body).toMatchObject({ status: 'applied', applied: '2' });
+      expect(await failures()).toBe(before + 4);
+      expect(await remaining(client.id)).toBe('98');
+      const first = await failedAt(ids[0]!);
+
+      // sent again, later, in another batch job: the good use replayed, the bad ones failed again — nothing twice
+      app.clock.advance(60_000);
+      const entries = await countRows(app, 'ledger_entries');
+      await producer.consumeMany([good, ...bad], { batchKey: `fw-again-${client.id}` });
+      expect(await batchOutcome(app, `fw-again-${client.id}`)).toMatchObject({
+        state: 'completed',
+        value: { uses: 5, applied: 0, replayed: 1, failed: failed.map((f) => ({ index: f.index, code: f.code })) },
+      });
+      // …and one of them again on its own, as a `consume` job: it fails for good, its record unmoved
+      const single = await producer.consume(bad[1]!);
+      const alone = await awaitOutcome(app.ctx, 'consume', single.jobId, { timeoutMs: 30_000 });
+      expect(alone).toMatchObject({ state: 'failed', failure: { code: 'not_found' } });
+      expect(await failures()).toBe(before + 4);
+      expect(await failedAt(ids[0]!)).toEqual(first);
+      expect(await countRows(app, 'ledger_entries')).toBe(entries);
+      expect(await remaining(client.id)).toBe('98');
+
+      // corrected and sent again under the same keys: the consumptions win, GET answers them
+      await producer.consumeMany([use(client.id, 'wk-3', 1), use(client.id, 'wk-4', 1), use(client.id, 'wk-5', 1)], {
+        batchKey: `fw-fixed-${client.id}`,
+      });
+      expect(await batchOutcome(app, `fw-fixed-${client.id}`)).toMatchObject({
+        state: 'completed',
+        value: { uses: 3, applied: 3, failed: [] },
+      });
+      for (const id of ids.slice(1)) expect((await read(id)).body).toMatchObject({ id, status: 'applied' });
+      expect(await remaining(client.id)).toBe('95');
+      // the one whose client does not exist still reads as it failed
+      expect((await read(ids[0]!)).body).toMatchObject({ status: 'failed', code: 'not_found' });
+    } finally {
+      app.clock.set(NOW);
+      await producer.close();
+    }
+  });
+
+  it("a producer's consume refused by the worker: failed by id; corrected through the API, applied", async () => {
+    const client = await freshClient();
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
+    const id = consumptionId(client.id, 'ws-1');
+    try {
+      const job = await producer.consume(use(client.external_ref, 'ws-1', 1, { credit_type: 'fw-silver' }));
+      expect(await awaitOutcome(app.ctx, 'consume', job.jobId, { timeoutMs: 30_000 })).toMatchObject({
+        state: 'failed',
+        failure: { code: 'not_found', detail: 'no credit type "fw-silver"' },
+      });
+      expect((await read(id)).body).toEqual({
+        id,
+        status: 'failed',
+        idempotency_key: 'ws-1',
+        code: 'not_found',
+        detail: 'no credit type "fw-silver"',
+      });
+    } finally {
+      await producer.close();
+    }
+    // a failure binds no key: the use corrected under it is applied, and its id reads the consumption
+    const fixed = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: use(client.id, 'ws-1', 3),
+    });
+    expect(fixed.status, fixed.text).toBe(200);
+    expect(fixed.body).toMatchObject({ id, status: 'applied', remaining: '97' });
+    expect((await read(id)).body).toMatchObject({ id, status: 'applied', quantity: '3' });
+  });
+});
+
+describe('two refused uses under one (client, key) are compared as accepted ones are', () => {
+  it('by their fingerprint, not their JSON text: 1, "1" and "1.0" are one quantity, one failed use', async () => {
+    const client = await freshClient();
+    const before = await failures();
+    const metadata = { a: 1, b: 'x' };
+    const res = await batch([
+      use('fa-nobody', 'c-1', 1, { metadata, occurred_at: '2026-05-04T08:00:00Z' }),
+      use('fa-nobody', 'c-1', '1', { metadata: { b: 'x', a: 1 }, occurred_at: '2026-05-04T10:00:00.000+02:00' }),
+      use('fa-nobody', 'c-1', '1.0', { metadata, occurred_at: '2026-05-04T08:00:00.000Z', mode: 'reject' }),
+      // too fine for whole messages, by id and by external_ref: one client, one quantity
+      use(client.id, 'c-2', 1.5),
+      use(client.external_ref, 'c-2', '1.50', { credit_type: sms.id }),
+      use(client.id, 'c-3', 2),
+    ]);
+    expect(res.status, res.text).toBe(202);
+    const [a, b, c, d, e] = res.body.data;
+    expect(b).toEqual(a);
+    expect(c).toEqual(a);
+    expect(a).toMatchObject({ id: consumptionId('fa-nobody', 'c-1'), status: 'failed', code: 'not_found' });
+    expect(e).toEqual(d);
+    expect(d).toMatchObject({ id: consumptionId(client.id, 'c-2'), status: 'failed', code: 'validation_failed' });
+    expect(await failures()).toBe(before + 2);
+    // what tells two payloads apart still does: another quantity, another time, another reference
+    for (const other of [
+      { quantity: 2 },
+      { occurred_at: '2026-05-04T08:00:01Z' },
+      { reference: 'r-1' },
+      { mode: 'partial' },
+    ]) {
+      const split = await batch([use('fa-nobody', 'c-4', 1), use('fa-nobody', 'c-4', 1, other)]);
+      expect(split.status, `${JSON.stringify(other)}: ${split.text}`).toBe(409);
+      expect(split.body).toMatchObject({ code: 'idempotency_conflict' });
+    }
+    expect(await failures()).toBe(before + 2);
   });
 });
 

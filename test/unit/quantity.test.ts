@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  canonicalQuantity,
   formatQuantity,
   MAX_DECIMALS,
   MAX_SCALED,
@@ -374,5 +375,28 @@ describe('long inputs', () => {
 describe('percentOf', () => {
   it('takes non-negative values only', () => {
     expect(() => percentOf(-5n, 50)).toThrow(RangeError);
+  });
+});
+
+describe('canonicalQuantity', () => {
+  it('one text per number, however it is written: what two refused uses under one key are compared by', () => {
+    expect(new Set([1, '1', '1.0', '01', ' 1.000 '].map(canonicalQuantity))).toEqual(new Set(['1']));
+    expect(new Set([0.5, '0.5', '0.50', '.5'].map(canonicalQuantity))).toEqual(new Set(['5e-1']));
+    expect(canonicalQuantity(1e-7)).toBe(canonicalQuantity('0.0000001'));
+    expect(canonicalQuantity(1e21)).toBe(canonicalQuantity('1000000000000000000000'));
+    expect(canonicalQuantity(1.5)).not.toBe(canonicalQuantity(15));
+    expect(canonicalQuantity('abc')).not.toBe(canonicalQuantity('0'));
+  });
+
+  it('reads a number as parseQuantity does: equal texts at any precision it accepts are equal scaled units', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10_000_000 }), fc.integer({ min: 0, max: 6 }), (units, shift) => {
+        const text = (units / 10 ** shift).toFixed(shift);
+        const scaled = parseQuantity(text, MAX_DECIMALS);
+        const fromNumber = parseQuantity(Number(text), MAX_DECIMALS);
+        if (scaled.ok && fromNumber.ok && scaled.value === fromNumber.value)
+          expect(canonicalQuantity(text)).toBe(canonicalQuantity(Number(text)));
+      }),
+    );
   });
 });

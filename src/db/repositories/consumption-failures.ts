@@ -1,7 +1,11 @@
 import type { ErrorCode } from '../../domain/result.js';
 import type { Executor } from '../knex.js';
+import type { SqlClient } from '../sql-client.js';
 
-/** A use of a batch refused at the door, alone (migration 0036): read by the id its consumption would have had. */
+/**
+ * A use that failed alone (migration 0036), refused at the door of a batch or by the worker: read by the id its
+ * consumption would have had.
+ */
 export interface ConsumptionFailureRow {
   id: string;
   idempotency_key: string;
@@ -14,9 +18,39 @@ export interface ConsumptionFailureRow {
 export async function upsertConsumptionFailures(db: Executor, rows: readonly ConsumptionFailureRow[]): Promise<void> {
   if (rows.length === 0) return;
   await db('consumption_failures')
-    .insert([...new Map(rows.map((r) => [r.id, r])).values()])
+    .insert([...new Map(rows.map((r) => [r.id, r])).values()].sort((a, b) => (a.id < b.id ? -1 : 1)))
     .onConflict('id')
     .merge();
+}
+
+/**
+ * Records the uses a worker refused for good, on the batch's own connection (in its transaction): one row per id, the
+ * latest failure. A row that says the same already (the same job retried or delivered twice) is left untouched, its
+ * `failed_at` with it: a job that runs again changes nothing twice.
+ */
+export async function recordConsumptionFailures(
+  client: SqlClient,
+  rows: readonly ConsumptionFailureRow[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  // one row per id, in id order: batches writing the same failures take their locks in one order
+  const unique = [...new Map(rows.map((r) => [r.id, r])).values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+  await client.query(
+    `INSERT INTO consumption_failures AS f (id, idempotency_key, code, detail, failed_at)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+     ON CONFLICT (id) DO UPDATE
+       SET idempotency_key = excluded.idempotency_key, code = excluded.code, detail = excluded.detail,
+           failed_at = excluded.failed_at
+       WHERE (f.idempotency_key, f.code, f.detail)
+             IS DISTINCT FROM (excluded.idempotency_key, excluded.code, excluded.detail)`,
+    [
+      unique.map((r) => r.id),
+      unique.map((r) => r.idempotency_key),
+      unique.map((r) => r.code),
+      unique.map((r) => r.detail),
+      unique.map((r) => r.failed_at),
+    ],
+  );
 }
 
 export async function consumptionFailuresByIds(

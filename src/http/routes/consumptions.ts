@@ -209,8 +209,13 @@ export const consumptionRoutes: AnyRoute[] = [
     tag: 'consumption',
     summary: 'A consumption: its status and allocations (or `queued`, or `failed`)',
     description:
-      'A use of a batch refused at the door alone (POST /v1/consumptions/batch) reads `failed`, with the code and ' +
-      'detail it was answered, until a use is accepted under its client and key (a failure leaves the key free).',
+      'A use that failed alone reads `failed`, with its code and detail, under the id its consumption would have ' +
+      'had (uuid v5 of its client — as named when there is no such client — and its key): refused at the door of ' +
+      'POST /v1/consumptions/batch, or refused for good by the worker (a `consume` or `consume-batch` job, e.g. ' +
+      "a producer's, naming a client or credit type that does not exist, a quantity its credit type refuses, a " +
+      'time in the future: `not_found`, `validation_failed`). It reads so until a use is accepted under its client ' +
+      'and key (a failure leaves the key free; the consumption is then read), for 7 days at most. A use short of ' +
+      'balance is a `rejected` consumption, not a failure; an outage fails no use (its job is retried).',
     params: idParams,
     responses: {
       200: { description: 'The consumption', schema: z.union([consumptionSchema, failedUseSchema]) },
