@@ -39,6 +39,10 @@ afterAll(async () => {
   await closeVerified(app);
 });
 
+/** The typed producer on this file's queues, dating its jobs by the test's clock. */
+const producerOnTheClock = () =>
+  new CreditsProducer({ connection: app.ctx.redisUrl, prefix: app.prefix, now: () => app.clock.now() });
+
 async function freshClient() {
   const client = await createClient(app);
   await subscribe(app, client.external_ref, pkg.code);
@@ -189,11 +193,7 @@ describe('a use refused at the door fails alone', () => {
 
   it('the typed producer fails the same use alone, with the same code and detail', async () => {
     const client = await freshClient();
-    const producer = new CreditsProducer({
-      connection: app.ctx.redisUrl,
-      prefix: app.prefix,
-      now: () => app.clock.now(),
-    });
+    const producer = producerOnTheClock();
     try {
       const items = [use(client.id, 'p-1', 2), use('fa-nobody', 'p-2')];
       const [job] = await producer.consumeMany(items, { batchKey: `fa-${client.id}` });
@@ -251,11 +251,7 @@ describe('a use the worker refuses fails alone too, readable by id', () => {
 
   it("a producer's consumeMany: the others applied, each bad one read as failed; again: nothing twice", async () => {
     const client = await freshClient();
-    const producer = new CreditsProducer({
-      connection: app.ctx.redisUrl,
-      prefix: app.prefix,
-      now: () => app.clock.now(),
-    });
+    const producer = producerOnTheClock();
     try {
       const good = use(client.id, 'wk-1', 2);
       const bad = [
@@ -335,11 +331,7 @@ describe('a use the worker refuses fails alone too, readable by id', () => {
 
   it("a producer's consume refused by the worker: failed by id; corrected through the API, applied", async () => {
     const client = await freshClient();
-    const producer = new CreditsProducer({
-      connection: app.ctx.redisUrl,
-      prefix: app.prefix,
-      now: () => app.clock.now(),
-    });
+    const producer = producerOnTheClock();
     const id = consumptionId(client.id, 'ws-1');
     try {
       const job = await producer.consume(use(client.external_ref, 'ws-1', 1, { credit_type: 'fw-silver' }));
