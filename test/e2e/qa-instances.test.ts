@@ -714,7 +714,7 @@ describe('the rate limit across three API processes', () => {
     for (const api of apis) expect((await call(api, 'GET', '/v1/credit-types', { key: made.key })).status).toBe(200);
   });
 
-  it('an API process stopping sends the counts it has not sent yet: its requests stay in the shared count', async () => {
+  it('an API process stopping sends the counts it has not sent: its requests stay in the shared count', async () => {
     // RATE_LIMIT_PER_MINUTE = 1,000: a process sends its count when 10 (1%) are unsent, else every RATE_LIMIT_SYNC_MS
     // (10 s here, the most it may be: longer than the test takes). 7 requests through the sibling API stay unsent
     // until it stops; stopped, it sends them (KeyRateLimiter.close, called once its requests are answered): Redis

@@ -3,8 +3,8 @@ import type { TestApp } from './app.js';
 
 /**
  * The environment of a service process (chaos/services.ts ServiceProcess: from its sources as `npm start` runs it,
- * or compiled as the image does) on the test app's database and queues, listening on `port` of loopback, logging at info to
- * the harness, its data under `dataDir`. A test adds what it is about.
+ * or compiled as the image does) on the test app's database and queues, listening on `port` of loopback, logging at
+ * info to the harness, its data under `dataDir`. A test adds what it is about.
  */
 export const serviceEnv = (app: TestApp, port: number, dataDir: string): Record<string, string> => ({
   DATABASE_URL: app.database.url,
