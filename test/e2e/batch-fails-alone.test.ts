@@ -358,6 +358,30 @@ describe('a use the worker refuses fails alone too, readable by id', () => {
     expect(fixed.body).toMatchObject({ id, status: 'applied', remaining: '97' });
     expect((await read(id)).body).toMatchObject({ id, status: 'applied', quantity: '3' });
   });
+
+  it("a producer's consume refused by the worker, corrected through the producer under the same key: applied", async () => {
+    const client = await freshClient();
+    const producer = producerOnTheClock();
+    const id = consumptionId(client.id, 'ws-2');
+    try {
+      const refused = await producer.consume(use(client.id, 'ws-2', 1, { credit_type: 'fw-silver' }));
+      expect(await awaitOutcome(app.ctx, 'consume', refused.jobId, { timeoutMs: 30_000 })).toMatchObject({
+        state: 'failed',
+        failure: { code: 'not_found' },
+      });
+      // the same job id (the client and key name it): the failed job, which changed nothing, is replaced
+      const fixed = await producer.consume(use(client.id, 'ws-2', 4));
+      expect(fixed.jobId).toBe(refused.jobId);
+      expect(await awaitOutcome(app.ctx, 'consume', fixed.jobId, { timeoutMs: 30_000 })).toMatchObject({
+        state: 'completed',
+      });
+      expect((await read(id)).body).toMatchObject({ id, status: 'applied', quantity: '4', remaining: '96' });
+      // applied now: another payload under the key is a conflict, as before
+      await expect(producer.consume(use(client.id, 'ws-2', 5))).rejects.toThrow(/conflict|another payload/i);
+    } finally {
+      await producer.close();
+    }
+  });
 });
 
 describe('two refused uses under one (client, key) are compared as accepted ones are', () => {

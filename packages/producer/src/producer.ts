@@ -276,8 +276,12 @@ export class CreditsProducer {
   }
 }
 
-/** Jobs whose id names their subject (a hold), not a caller's key: see refuseOtherPayloads. */
-const SUBJECT_NAMED: ReadonlySet<string> = new Set(['capture', 'release']);
+/**
+ * Jobs of which one failed for good is replaced by a call of another payload under its id (refuseOtherPayloads): a
+ * closing, whose id names its hold, not a caller's key; a use, whose failure changed nothing and left its key free
+ * (a client or credit type that did not exist, a quantity or time refused: the use corrected is sent under it).
+ */
+const REPLACED_WHEN_FAILED: ReadonlySet<string> = new Set(['capture', 'release', 'consume']);
 
 /**
  * Throws ProducerConflictError when Redis holds one of these jobs' ids with another payload. A job id is the
@@ -313,10 +317,12 @@ async function refuseOtherPayloads(
   // A closing's job id names its hold, not the caller's request: a capture the worker refused (more than the hold
   // holds) failed under it and changed nothing, and no later capture of that hold could ever run. Such a failed job
   // of another payload is replaced, as POST /v1/holds/{id}/capture does (forgetFailedJob); once the hold is closed,
-  // a closing of another payload completes or fails on the hold's own state, and stays a conflict here.
+  // a closing of another payload completes or fails on the hold's own state, and stays a conflict here. A use the
+  // worker refused for good changed nothing and left its key free, as the API has it: the use corrected replaces it
+  // (the worker's own check of the key's fingerprint still refuses another payload under a key a use was applied)
   const replaced = await Promise.all(
     jobs.map(async (j, i) => {
-      if (!other[i] || held[i]![1] === null || !SUBJECT_NAMED.has(j.name)) return false;
+      if (!other[i] || held[i]![1] === null || !REPLACED_WHEN_FAILED.has(j.name)) return false;
       await queue.remove(j.opts.jobId);
       await queue.add(j.name, j.data, j.opts);
       return true;
