@@ -9,15 +9,6 @@ export interface TopPackagesParams {
 }
 
 /**
- * `top_packages`: the packages most requested in the range — new subscriptions plus renewals, one
- * per period granted — ranked, with the revenue of those periods' invoices, less those voided by the range's end:
- * an invoice voided after `to` still counts, so that a range of the past keeps its figure whenever it is asked (a
- * nightly run and a run asked again next month agree), and a range up to now leaves out every void made so far. A
- * period taken back (a renewal made ahead, undone before its period began: subscription_periods_undone) follows the
- * same rule: taken back after `to`, it counts (it stood at the range's end, and so did its invoice: the undo voids it
- * then); taken back by `to`, neither it nor its revenue does.
- */
-/**
  * The periods granted that stood at an instant, the one binding (`?`): the periods of `subscription_periods`, and those
  * taken back after it (a renewal made ahead, undone before its period began: subscription_periods_undone). What
  * `top_packages` and the package page's requests per day count, so that they cannot disagree.
@@ -28,6 +19,15 @@ const STANDING_PERIODS_SQL = `(SELECT subscription_id, kind, invoice_id, created
                     SELECT subscription_id, kind, invoice_id, created_at FROM subscription_periods_undone
                      WHERE undone_at > ?)`;
 
+/**
+ * `top_packages`: the packages most requested in the range — new subscriptions plus renewals, one
+ * per period granted — ranked, with the revenue of those periods' invoices, less those voided by the range's end:
+ * an invoice voided after `to` still counts, so that a range of the past keeps its figure whenever it is asked (a
+ * nightly run and a run asked again next month agree), and a range up to now leaves out every void made so far. A
+ * period taken back (a renewal made ahead, undone before its period began: subscription_periods_undone) follows the
+ * same rule: taken back after `to`, it counts (it stood at the range's end, and so did its invoice: the undo voids it
+ * then); taken back by `to`, neither it nor its revenue does.
+ */
 export function topPackagesStatement(p: TopPackagesParams): ReportStatement {
   const bindings: Knex.RawBinding[] = [p.to, p.to, p.from, p.to];
   let clientFilter = '';
