@@ -184,6 +184,11 @@ input, select, textarea {
   border: 1px solid #8d97a6; border-radius: 8px; background: #fff; color: var(--ink);
 }
 textarea { min-block-size: 70px; }
+/* a select too narrow for its chosen option cuts it at its end (the option's own direction: commerce-parts.ts) with
+   an ellipsis; one of names the business typed has a row of the form to itself, as wide as its longest option */
+select { text-overflow: ellipsis; }
+.form-grid > label.wide { grid-column: 1 / -1; }
+label.wide select { align-self: start; max-inline-size: 100%; min-inline-size: min(100%, 14em); }
 input[inputmode="numeric"], form.inline input[inputmode="decimal"] { inline-size: 6em; }
 input[aria-invalid="true"], select[aria-invalid="true"], textarea[aria-invalid="true"] { border-color: var(--danger); }
 label { display: flex; flex-direction: column; gap: 4px; font-size: 13px; color: var(--muted); }

@@ -163,3 +163,50 @@ describe('a wide table', () => {
     expect(desktop.filter((box) => box.scrollWidth > box.clientWidth)).toEqual([]);
   });
 });
+
+describe('the consumption form’s credit type', () => {
+  /**
+   * The select of credit types: how wide it is, how wide it would be to show its chosen option whole (a copy of it
+   * with that option alone, sized by its content: its padding and arrow included), and how the option is written.
+   */
+  const measure = () =>
+    page.evaluate<{ width: number; needs: number; form: number; direction: string; overflow: string }>(`(() => {
+      const select = document.querySelector('select[name="credit_type"]');
+      const probe = select.cloneNode(false);
+      probe.append(select.selectedOptions[0].cloneNode(true));
+      Object.assign(probe.style, {
+        position: 'absolute', inlineSize: 'auto', minInlineSize: '0', maxInlineSize: 'none',
+      });
+      select.parentElement.append(probe);
+      const needs = probe.getBoundingClientRect().width;
+      probe.remove();
+      return {
+        width: select.getBoundingClientRect().width,
+        needs,
+        form: select.closest('.form-grid').getBoundingClientRect().width,
+        direction: getComputedStyle(select.selectedOptions[0]).direction,
+        overflow: getComputedStyle(select).textOverflow,
+      };
+    })()`);
+
+  it.each([['en'], ['ar']])('shows a credit type whole, or cut at its end only (%s)', async (lang) => {
+    for (const width of WIDTHS) {
+      await page.setViewportSize({ width, height: 900 });
+      // "SMS (sms, message)": "IS (sms, message)" in Arabic at 1280, its start cut off in a 170 px column
+      await page.goto(`${app.baseUrl}/ui/clients/${clientId}/consume?lang=${lang}&credit_type=sms`);
+      const sms = await measure();
+      expect(sms.width, `${width}px`).toBeGreaterThanOrEqual(sms.needs - 0.5);
+      // a name longer than a phone's row: the select as wide as the form, the name cut at its end, with an ellipsis
+      await page.goto(`${app.baseUrl}/ui/clients/${clientId}/consume?lang=${lang}&credit_type=sms-intl`);
+      const long = await measure();
+      if (width === 1280) expect(long.width, `${width}px`).toBeGreaterThanOrEqual(long.needs - 0.5);
+      else {
+        expect(long.needs).toBeGreaterThan(long.form);
+        expect(long.width).toBeCloseTo(long.form, 0);
+      }
+      // a Latin name is written left to right on either page: its start at the left, what is cut is its end
+      expect(long.direction).toBe('ltr');
+      expect(long.overflow).toBe('ellipsis');
+    }
+  });
+});
