@@ -53,6 +53,50 @@ export function chartLabelRules(): string {
   return rules.join('\n');
 }
 
+/**
+ * At most how wide a day's label is, in ems: a digit's advance (0.64 em, Western or Arabic-Indic), a space's, and
+ * 0.72 em for any other letter — the widest of the labels' fonts' letters on average (DejaVu Sans' "أغسطس", joined,
+ * is 0.72 em a letter; "May" 0.69 em). An estimate from above: the server cannot measure the text, so it spaces the
+ * labels for the widest a label may be.
+ */
+export function labelEms(label: string): number {
+  let ems = 0;
+  for (const char of label) {
+    if (/\p{Cf}/u.test(char)) continue;
+    ems += /\s/u.test(char) ? 0.32 : /\p{Nd}/u.test(char) ? 0.64 : 0.72;
+  }
+  return ems;
+}
+
+/**
+ * Every how many bars a day is labelled (counted back from the latest, which always is): at most about eight labels,
+ * and fewer when they would crowd. Measured in the drawing's units for the largest its labels stand there: shown
+ * wide (above CHART_NARROW_PX) every label shows, at most 9/8 of CHART_LABEL_PX on the screen, the chart shown
+ * CHART_NARROW_PX wide at the least; shown narrow every other one shows, the chart CHART_NARROWEST_PX wide at the
+ * least.
+ * Two neighbouring labels keep half an em apart: centred under their bars, or the latest ending where its slot does
+ * (it reaches back towards its neighbour by its width less half a slot).
+ */
+export function labelStep(labels: readonly string[], slot: number, width: number): number {
+  const n = labels.length;
+  const widths = labels.map(labelEms);
+  const apart = (every: number, shownPx: number) => {
+    // one em in the drawing's units: the largest label's size on the screen, scaled from the screen to the drawing
+    const em = ((CHART_LABEL_PX * 9) / 8 + 0.1) * (width / shownPx);
+    for (let later = n - 1; later - every >= 0; later -= every) {
+      const a = widths[later]! * em;
+      const b = widths[later - every]! * em;
+      // the room between the two labels' nearest edges
+      const room = later === n - 1 ? every * slot + slot / 2 - a - b / 2 : every * slot - a / 2 - b / 2;
+      if (room < em / 2) return false;
+    }
+    return true;
+  };
+  let every = Math.max(1, Math.ceil(n / 8));
+  while (every < n && !(apart(every, CHART_NARROW_PX) && apart(2 * every, CHART_NARROWEST_PX))) every += 1;
+  return every;
+}
+
 /** What a chart needs to speak the page's language: its texts, its numbers and the direction time runs in. */
 export type ChartLocale = Pick<UiContext, 'locale' | 't' | 'fmt'>;
 
@@ -111,7 +155,11 @@ export function barChart(
   const y = (v: number) => margin.top + plotH - (top > 0 ? (v / top) * plotH : 0);
   // the i-th point's slot from the start side: the left, or the right when the page reads right to left
   const slotX = (i: number) => margin.left + (rtl ? n - 1 - i : i) * slot;
-  const labelEvery = Math.max(1, Math.ceil(n / 8));
+  const labelEvery = labelStep(
+    options.points.map((p) => p.label),
+    slot,
+    width,
+  );
   const total = options.points.reduce((s, p) => s + p.value, 0);
   const tickX = rtl ? width - margin.right + 6 : margin.left - 6;
   const tickAnchor = rtl ? 'start' : 'end';

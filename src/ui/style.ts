@@ -108,6 +108,19 @@ table.legend th { text-transform: none; letter-spacing: 0; font-size: 12px; colo
 /* a wide table scrolls inside its own box, never the page (a phone's width); the box contains what is positioned
    in it (a visually hidden header, placed where the table put it, would otherwise widen the page) */
 .scroll { overflow-x: auto; max-inline-size: 100%; position: relative; }
+/* a table wider than its box shows a shadow at each edge past which more of it is (on a phone: nothing else says it
+   scrolls), without a script and in either direction: the shadows stay at the box's edges (scroll) and a band of the
+   panel's colour at each end of the table, moving with it (local), covers the shadow there once that end is in view.
+   A table that fits has both ends in view: no shadow. The table's cells have no background of their own. */
+.scroll {
+  background:
+    linear-gradient(to right, var(--panel) 40%, rgb(255 255 255 / 0%)) left center / 36px 100% no-repeat local,
+    linear-gradient(to left, var(--panel) 40%, rgb(255 255 255 / 0%)) right center / 36px 100% no-repeat local,
+    radial-gradient(farthest-side at 0 50%, rgb(23 32 46 / 24%), rgb(23 32 46 / 0%)) left center / 14px 100%
+      no-repeat scroll,
+    radial-gradient(farthest-side at 100% 50%, rgb(23 32 46 / 24%), rgb(23 32 46 / 0%)) right center / 14px 100%
+      no-repeat scroll;
+}
 /* a code in a table (a package's, a client's reference, an invoice number) is one word: never broken at its hyphens
    ("INV-2026-" over "000001"), its table scrolls instead; the audit trail's long ids may still break */
 .scroll td code { white-space: nowrap; }
@@ -171,6 +184,11 @@ input, select, textarea {
   border: 1px solid #8d97a6; border-radius: 8px; background: #fff; color: var(--ink);
 }
 textarea { min-block-size: 70px; }
+/* a select too narrow for its chosen option cuts it at its end (the option's own direction: commerce-parts.ts) with
+   an ellipsis; one of names the business typed has a row of the form to itself, as wide as its longest option */
+select { text-overflow: ellipsis; }
+.form-grid > label.wide { grid-column: 1 / -1; }
+label.wide select { align-self: start; max-inline-size: 100%; min-inline-size: min(100%, 14em); }
 input[inputmode="numeric"], form.inline input[inputmode="decimal"] { inline-size: 6em; }
 input[aria-invalid="true"], select[aria-invalid="true"], textarea[aria-invalid="true"] { border-color: var(--danger); }
 label { display: flex; flex-direction: column; gap: 4px; font-size: 13px; color: var(--muted); }

@@ -115,7 +115,7 @@ describe('selling a subscription', () => {
     expect(page.text).toContain(`href="/ui/clients/${client.id}/sell"`);
     expect(page.text).toContain(`href="/ui/clients/${client.id}/consume"`);
     const form = await formOf(`/ui/clients/${client.id}/sell`);
-    expect(form.text).toContain(`<option value="${pack.id}">`);
+    expect(form.text).toContain(`<option value="${pack.id}" dir="auto">`);
     expect(form.text).not.toContain(archived.id);
     expect(form.text).not.toContain('<img src=x');
     expect(form.text).not.toContain('<b>SMS</b>');
@@ -128,7 +128,8 @@ describe('selling a subscription', () => {
       name: 'Ramadan',
       validity: { count: 1, unit: 'month', calendar: 'islamic-umalqura' },
     });
-    const option = (text: string, id: string) => new RegExp(`<option value="${id}">[^<]*</option>`).exec(text)?.[0];
+    const option = (text: string, id: string) =>
+      new RegExp(`<option value="${id}" dir="auto">[^<]*</option>`).exec(text)?.[0];
     const en = (await get(`/ui/clients/${client.id}/sell`)).text;
     expect(option(en, hijri.id)).toContain('1 Hijri month');
     expect(option(en, pack.id)).toMatch(/· 1 month<\/option>$/);
@@ -186,7 +187,7 @@ describe('selling a subscription', () => {
       /name="price" value="lots"[^>]*aria-invalid="true" aria-describedby="error-price hint-price"/,
     );
     expect(bad.text).toContain('id="error-price"');
-    expect(bad.text).toContain(`<option value="${pack.id}" selected>`);
+    expect(bad.text).toContain(`<option value="${pack.id}" dir="auto" selected>`);
     // what was typed is told in the currency's terms, not the route's "whole number of minor units"
     expect(messageBeside(bad.text, 'price')).toBe(
       'Write an amount such as 49.00, with digits and at most 2 decimal places for this currency.',

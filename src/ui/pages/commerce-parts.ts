@@ -165,16 +165,22 @@ export function selectField(
     field?: string;
     options: ReadonlyArray<readonly [string, Renderable]>;
     hint?: Html;
+    /** Options long enough to crowd a column (names the business typed): a row of the form's own, the select as
+     * wide as its longest option up to the row's width. */
+    wide?: boolean;
   },
 ): Html {
   const field = spec.field ?? spec.name;
+  // each option in its own text's direction: the closed select shows the chosen one in it (Chromium takes the
+  // option's), so a Latin name on an Arabic page is cut at its end when it is too long, never at its start
   const options = spec.options.map(
     ([value, label]) =>
-      html`<option value="${value}"${value === (spec.value ?? '') ? ' selected' : ''}>${label}</option>`,
+      html`<option value="${value}" dir="auto"${value === (spec.value ?? '') ? ' selected' : ''}>${label}</option>`,
   );
   const { label, hint, attributes } = namedBy(errors, field, spec.label, spec.hint);
   const select = html`<select name="${spec.name}"${attributes}>${options}</select>`;
-  return html`<label>${label}${select}${hint}${fieldError(ctx, errors, field)}</label>`;
+  const wide = spec.wide ? html` class="wide"` : '';
+  return html`<label${wide}>${label}${select}${hint}${fieldError(ctx, errors, field)}</label>`;
 }
 
 /** A form's fields as the text values to show again in it. */

@@ -179,6 +179,7 @@ ${refusalBlock(ctx, form.refusal, [...CONSUME_FIELDS, ...[...dimensions.keys()].
         label: ctx.t('commerce.consume.credit_type'),
         value: v.credit_type ?? asked,
         options: creditTypes.map((ct) => [ct.code, html`${ct.name} (${ct.code}, ${ct.unit})`] as const),
+        wide: true,
       })}
       ${inputField(ctx, errors, {
         name: 'quantity',
