@@ -359,7 +359,7 @@ describe('a use the worker refuses fails alone too, readable by id', () => {
     expect((await read(id)).body).toMatchObject({ id, status: 'applied', quantity: '3' });
   });
 
-  it("a producer's consume refused by the worker, corrected through the producer under the same key: applied", async () => {
+  it("a producer's consume refused by the worker, corrected by the producer under the same key: applied", async () => {
     const client = await freshClient();
     const producer = producerOnTheClock();
     const id = consumptionId(client.id, 'ws-2');
