@@ -840,7 +840,9 @@ beforeAll(async () => {
   seeded.issuedInvoice = (await subscribe(app, seeded.client, 'starter', { activation: 'on_payment' })).invoice.id;
   const cancelled = await app.request('POST', `/v1/subscriptions/${other.id}/cancel`, { body: { at: 'now' } });
   expect(cancelled.status, cancelled.text).toBe(200);
-  // the invoice's voiding was delivered to the endpoint: a retry of it now is refused
+  // the invoice's voiding was delivered to the endpoint: a retry of it now is refused. Its delivery row is made by the
+  // outbox relay, which polls: read once the receiver has had the request (not at once: a race the suite once lost)
+  await receiver.until(1);
   const [delivery] = await app.database.db('webhook_deliveries').where({ endpoint_id: seeded.endpoint });
   seeded.delivered = delivery!.id;
   const outcome = await awaitOutcome(app.ctx, 'deliver', `delivery|${delivery!.id}`, { timeoutMs: 20_000 });
