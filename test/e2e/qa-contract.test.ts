@@ -588,10 +588,15 @@ describe('API.md renewals, recharges, reports, freeze, forecast', () => {
     const sub = await ok('POST', '/v1/subscriptions', { client: 'acme', package: 'basic' }, 201);
     const oldBalance = sub.balances.find((b: { credit_type: { code: string } }) => b.credit_type.code === 'sms');
     // API.md L60: renew enqueues a renewal job → 202 {job_id}
-    const queued = await ok('POST', `/v1/subscriptions/${sub.id}/renew`, undefined, 202);
-    expect(queued.job_id).toEqual(expect.any(String));
-    // API.md L60: ?wait=true → 200 with the result (the same period: the job already ran or runs once)
-    const renewed = await ok('POST', `/v1/subscriptions/${sub.id}/renew?wait=true`);
+    const first = await call('POST', `/v1/subscriptions/${sub.id}/renew`, {}, { idem: 'renew-0' });
+    expect(first.status, first.text).toBe(202);
+    expect(first.body.job_id).toEqual(expect.any(String));
+    // API.md L60: ?wait=true → 200 with the result. The same request (its Idempotency-Key) is the same job whether it
+    // already ran or not: the same period. Without the key a second renew is another renewal — of the period after,
+    // once the worker has run the first (it did, once, in a full run: the test read a race before)
+    const again = await call('POST', `/v1/subscriptions/${sub.id}/renew?wait=true`, {}, { idem: 'renew-0' });
+    expect(again.status, again.text).toBe(200);
+    const renewed = again.body;
     expect(renewed).toMatchObject({
       status: 'renewed',
       period_start: '2027-02-01T00:00:00.000Z',
