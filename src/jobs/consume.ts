@@ -14,10 +14,12 @@ import {
   consumptionsIn,
   writeConsumptionBatch,
 } from '../db/repositories/consumptions.js';
+import type { SqlClient } from '../db/sql-client.js';
 import { type ConsumptionPlan, planConsumptions } from '../domain/consumption-plan.js';
 import {
   CAPTURE_KEY_PREFIX,
   isRefused,
+  judgeRefusals,
   type PreparedUse,
   prepareUse,
   refusedUseFingerprint,
@@ -27,7 +29,7 @@ import {
 import { type ErrorCode, type Failure, fail, ok, type Result } from '../domain/result.js';
 import { type ConsumptionResult, type FailedUse, toConsumptionResult } from '../views/consumption.js';
 import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
-import { applySpendBatch, type SpendBatch, type SpendItem } from './spend-batch.js';
+import { applySpendBatch, type Refusal, type RefusalContext, type SpendBatch, type SpendItem } from './spend-batch.js';
 
 /** One `consume` job as the micro-batcher hands it over. */
 export type ConsumeItem = SpendItem<JobPayload<'consume'>>;
@@ -60,9 +62,38 @@ const consumeBatch: SpendBatch<
   replayAllocations: allocationsIn,
   answer: (row, allocations, p, replayed) => toConsumptionResult(row, allocations, p.client, p.creditType, replayed),
   conflict,
-  refused: (client, refusals, { clients, now }) =>
-    recordConsumptionFailures(client, failureRows(refusals, clients, now)),
+  refused: answerRefusals,
 };
+
+/**
+ * The uses a batch refused for good, judged as consumption rule 4 judges the uses it accepts (`judgeRefusals`): the
+ * first under a free key is recorded under the id its consumption would have had, unless that id has a consumption
+ * already (a key applied before, replayed with another payload: a conflict, as a key reused is, with nothing written);
+ * a later one of another payload, or one under a key a use applied earlier in the batch took, is a conflict; one of
+ * the same payload repeats the first's answer.
+ */
+async function answerRefusals(
+  client: SqlClient,
+  refusals: ReadonlyArray<Refusal<JobPayload<'consume'>>>,
+  context: RefusalContext,
+): Promise<Failure[]> {
+  const verdicts = judgeRefusals(refusals, context);
+  const recorded = refusals.filter((_, position) => verdicts[position]!.kind === 'record');
+  const taken = await recordConsumptionFailures(client, failureRows(recorded, context.clients, context.now));
+  const answers: Failure[] = [];
+  for (const [position, verdict] of verdicts.entries()) {
+    const { report, failure } = refusals[position]!;
+    const takenBefore = verdict.kind === 'record' && taken.has(refusedUseId(report, context.clients));
+    answers.push(
+      verdict.kind === 'repeat'
+        ? answers[verdict.of]!
+        : verdict.kind === 'conflict' || takenBefore
+          ? reusedKey(report)
+          : failure,
+    );
+  }
+  return answers;
+}
 
 /**
  * The failures of uses refused for good, as consumption_failures holds them: under the id each use's consumption would
@@ -100,7 +131,8 @@ function failureRows(
  * throws, and the whole batch is retried (idempotency makes that safe). A use refused for good (no such client or
  * credit type, a quantity its credit type refuses, a time in the future) is recorded in the same transaction under
  * the id its consumption would have had (consumption_failures: GET /v1/consumptions/{id} reads it as `failed`); a
- * key reused with another payload is not (its id names the consumption applied before).
+ * key reused with another payload is not (its id names the consumption applied before, or the refused use the batch
+ * recorded first): that use fails `idempotency_conflict` (answerRefusals).
  */
 export function applyConsumptions(
   app: AppContext,
@@ -239,7 +271,7 @@ export async function acceptBatchUses(
 }
 
 /** A use of a batch whose (client, key) names another request: the whole batch is refused, as a reused key is. */
-const reusedKey = (body: UseBody): Failure =>
+const reusedKey = (body: Pick<UseBody, 'client' | 'idempotency_key'>): Failure =>
   fail(
     'idempotency_conflict',
     `idempotency_key "${body.idempotency_key}" was used for client "${body.client}" with another payload`,
