@@ -207,3 +207,36 @@ export function refusedUseFingerprint(report: UseReport, context: Pick<UseContex
 
 /** Whether `checkUse` (or `prepareUse`, `prepareHold`) refused the use. */
 export const isRefused = <T extends object>(p: T | Failure): p is Failure => 'ok' in p;
+
+/**
+ * What becomes of each use a batch refused for good (`prepareUse`'s failures), as consumption rule 4 has it for the
+ * uses it accepts, in the batch's order: the first refused use under a (client, key) that is still free is `record`ed
+ * (its failure, readable by id); a later one of the same payload (`refusedUseFingerprint`) is a `repeat` of that one;
+ * one of another payload, or one under a key a use applied earlier in the batch took, is a `conflict` (a key reused
+ * with another payload). A refused use the batch applies another use after, under its key, failed while the key was
+ * free: its `own` failure answers it, and nothing is recorded (the consumption is read by that id). A use under a
+ * hold capture's key is answered its own failure and never recorded: that id is the capture's consumption.
+ */
+export type RefusalVerdict = { kind: 'record' | 'own' | 'conflict' } | { kind: 'repeat'; of: number };
+
+export function judgeRefusals(
+  refusals: ReadonlyArray<{ index: number; report: UseReport }>,
+  context: Pick<UseContext, 'clients' | 'creditTypes'> & {
+    /** The id of each use the batch applies (or answers from before), with the place of its first item. */
+    accepted: ReadonlyMap<string, number>;
+  },
+): RefusalVerdict[] {
+  const first = new Map<string, { position: number; fingerprint: string }>();
+  return refusals.map(({ index, report }, position): RefusalVerdict => {
+    if (report.idempotency_key.startsWith(CAPTURE_KEY_PREFIX)) return { kind: 'own' };
+    const id = refusedUseId(report, context.clients);
+    const acceptedAt = context.accepted.get(id);
+    if (acceptedAt !== undefined && acceptedAt < index) return { kind: 'conflict' };
+    const fingerprint = refusedUseFingerprint(report, context);
+    const earlier = first.get(id);
+    if (earlier)
+      return earlier.fingerprint === fingerprint ? { kind: 'repeat', of: earlier.position } : { kind: 'conflict' };
+    first.set(id, { position, fingerprint });
+    return { kind: acceptedAt === undefined ? 'record' : 'own' };
+  });
+}

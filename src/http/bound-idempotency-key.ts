@@ -1,8 +1,20 @@
 import { fingerprint } from '../canonical-json.js';
 import type { Db } from '../db/knex.js';
-import { bindIdempotencyKey, unbindIdempotencyKey } from '../db/repositories/idempotency-records.js';
+import { bindIdempotencyKey, noteOnBinding, unbindIdempotencyKey } from '../db/repositories/idempotency-records.js';
 import { type ErrorCode, type Failure, fail } from '../domain/result.js';
 import type { AuthContext } from './auth.js';
+
+/** A request's Idempotency-Key as its route sees it once bound to the request's body. */
+export interface KeyBinding {
+  /** When the key was bound — a key forgotten by the cleanup and sent again is bound anew. */
+  since: Date;
+  /** The key was bound before, by a request of this body: this one is a repeat of it. */
+  repeat: boolean;
+  /** What the request that bound the key noted beside it (`note`), null when nothing (yet). */
+  noted: unknown;
+  /** Keeps a value beside the key for its repeats (`noted`); does nothing in a repeat (the first note stands). */
+  note(value: unknown): Promise<void>;
+}
 
 /**
  * API.md "A `POST` that creates something honours `Idempotency-Key`" for a route whose key names its job rather
@@ -25,8 +37,7 @@ export async function withBoundKey<T extends object>(
     maxLength?: number;
     recorded?: readonly ErrorCode[];
   },
-  /** `binding.since`: when the key was bound — a key forgotten by the cleanup and sent again is bound anew. */
-  run: (binding?: { since: Date }) => Promise<T | Failure>,
+  run: (binding?: KeyBinding) => Promise<T | Failure>,
 ): Promise<T | Failure> {
   const { key, auth } = call;
   const maxLength = call.maxLength ?? 255;
@@ -48,7 +59,14 @@ export async function withBoundKey<T extends object>(
   };
   let reply: T | Failure;
   try {
-    reply = await run({ since: bound.since });
+    reply = await run({
+      since: bound.since,
+      repeat: !bound.bound,
+      noted: bound.bound ? null : bound.noted,
+      note: async (value) => {
+        if (bound.bound) await noteOnBinding(call.app.db, binding, requestHash, value);
+      },
+    });
   } catch (error) {
     await unbind().catch(() => undefined);
     throw error;

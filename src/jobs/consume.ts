@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
 import { pendingSubjects, type SettledLookup, submit, type Watch } from '../commands/index.js';
 import {
@@ -14,10 +15,12 @@ import {
   consumptionsIn,
   writeConsumptionBatch,
 } from '../db/repositories/consumptions.js';
+import type { SqlClient } from '../db/sql-client.js';
 import { type ConsumptionPlan, planConsumptions } from '../domain/consumption-plan.js';
 import {
   CAPTURE_KEY_PREFIX,
   isRefused,
+  judgeRefusals,
   type PreparedUse,
   prepareUse,
   refusedUseFingerprint,
@@ -25,9 +28,9 @@ import {
   type UseContext,
 } from '../domain/consumption-request.js';
 import { type ErrorCode, type Failure, fail, ok, type Result } from '../domain/result.js';
-import { type ConsumptionResult, type FailedUse, toConsumptionResult } from '../views/consumption.js';
+import { type ConsumptionResult, type FailedUse, failedUseSchema, toConsumptionResult } from '../views/consumption.js';
 import { JOBS, type JobPayload, jobIdOf } from './definitions.js';
-import { applySpendBatch, type SpendBatch, type SpendItem } from './spend-batch.js';
+import { applySpendBatch, type Refusal, type RefusalContext, type SpendBatch, type SpendItem } from './spend-batch.js';
 
 /** One `consume` job as the micro-batcher hands it over. */
 export type ConsumeItem = SpendItem<JobPayload<'consume'>>;
@@ -60,9 +63,38 @@ const consumeBatch: SpendBatch<
   replayAllocations: allocationsIn,
   answer: (row, allocations, p, replayed) => toConsumptionResult(row, allocations, p.client, p.creditType, replayed),
   conflict,
-  refused: (client, refusals, { clients, now }) =>
-    recordConsumptionFailures(client, failureRows(refusals, clients, now)),
+  refused: answerRefusals,
 };
+
+/**
+ * The uses a batch refused for good, judged as consumption rule 4 judges the uses it accepts (`judgeRefusals`): the
+ * first under a free key is recorded under the id its consumption would have had, unless that id has a consumption
+ * already (a key applied before, replayed with another payload: a conflict, as a key reused is, with nothing written);
+ * a later one of another payload, or one under a key a use applied earlier in the batch took, is a conflict; one of
+ * the same payload repeats the first's answer.
+ */
+async function answerRefusals(
+  client: SqlClient,
+  refusals: ReadonlyArray<Refusal<JobPayload<'consume'>>>,
+  context: RefusalContext,
+): Promise<Failure[]> {
+  const verdicts = judgeRefusals(refusals, context);
+  const recorded = refusals.filter((_, position) => verdicts[position]!.kind === 'record');
+  const taken = await recordConsumptionFailures(client, failureRows(recorded, context.clients, context.now));
+  const answers: Failure[] = [];
+  for (const [position, verdict] of verdicts.entries()) {
+    const { report, failure } = refusals[position]!;
+    const takenBefore = verdict.kind === 'record' && taken.has(refusedUseId(report, context.clients));
+    answers.push(
+      verdict.kind === 'repeat'
+        ? answers[verdict.of]!
+        : verdict.kind === 'conflict' || takenBefore
+          ? reusedKey(report)
+          : failure,
+    );
+  }
+  return answers;
+}
 
 /**
  * The failures of uses refused for good, as consumption_failures holds them: under the id each use's consumption would
@@ -100,7 +132,8 @@ function failureRows(
  * throws, and the whole batch is retried (idempotency makes that safe). A use refused for good (no such client or
  * credit type, a quantity its credit type refuses, a time in the future) is recorded in the same transaction under
  * the id its consumption would have had (consumption_failures: GET /v1/consumptions/{id} reads it as `failed`); a
- * key reused with another payload is not (its id names the consumption applied before).
+ * key reused with another payload is not (its id names the consumption applied before, or the refused use the batch
+ * recorded first): that use fails `idempotency_conflict` (answerRefusals).
  */
 export function applyConsumptions(
   app: AppContext,
@@ -190,19 +223,28 @@ export async function acceptConsumptions(
  * A key reused with another payload still refuses the whole request (409 `idempotency_conflict`, nothing recorded),
  * as API.md has it for any key: two uses of the batch under one (client, key) with other payloads — one of them
  * refused or not — or a refused use under a key a use was applied (or waits to be) under before.
+ *
+ * `repeat`: the request is one accepted before, sent again under its Idempotency-Key, which answers its first answer
+ * (API.md: "same key + same body → the same response, replayed"). The uses that request failed at its door
+ * (`answered`, by index, as it answered them) are answered so again, whatever happened since — a use applied under
+ * such a key meanwhile (the key was left free), a credit type made since; the others are the same uses again
+ * (repeats: nothing applied twice). Nothing is recorded for the failed ones: the first request did. Without
+ * `answered` (the first request has not noted it yet), a use refused now under a key taken since is answered failed.
  */
 export async function acceptBatchUses(
   app: AppContext,
   bodies: readonly UseBody[],
-  options: { batchKey: string },
+  options: { batchKey: string; repeat?: { answered?: ReadonlyMap<number, FailedUse> | undefined } },
 ): Promise<Result<Array<AcceptedConsumption | FailedUse>>> {
   const now = app.clock.now();
   const { uses, refs, acceptedAt } = await prepareBodies(app, bodies, now);
+  const answered = options.repeat?.answered ?? new Map<number, FailedUse>();
   const prepared: PreparedUse[] = [];
   const refused = new Map<number, FailedUse & { code: ErrorCode }>();
   // two refused uses under one (client, key) are one use when their fingerprints are (as two accepted ones are)
   const seen = new Map<string, string>();
   for (const [index, p] of uses.entries()) {
+    if (answered.has(index)) continue;
     if (!isRefused(p)) {
       prepared.push(p);
       continue;
@@ -216,30 +258,55 @@ export async function acceptBatchUses(
   }
   if (refused.size > 0) {
     const ids = [...seen.keys()];
-    const taken = new Set(prepared.map((p) => p.id));
-    for (const id of (await consumptionsByIds(app.db, ids)).keys()) taken.add(id);
-    for (const id of await pendingSubjects(app.db, ids)) taken.add(id);
-    for (const [index, r] of refused) if (taken.has(r.id)) return reusedKey(bodies[index]!);
+    const inBatch = new Set(prepared.map((p) => p.id));
+    const elsewhere = new Set((await consumptionsByIds(app.db, ids)).keys());
+    for (const id of await pendingSubjects(app.db, ids)) elsewhere.add(id);
+    for (const [index, r] of refused) {
+      // taken by another request: refused now, or — in a repeat — since its first answer, which failed this use
+      if (inBatch.has(r.id) || (elsewhere.has(r.id) && !options.repeat)) return reusedKey(bodies[index]!);
+    }
   }
   const accepted =
     prepared.length > 0 ? await submitUses(app, prepared, { acceptedAt, batchKey: options.batchKey }) : ok([]);
   if (!accepted.ok) return accepted;
-  await upsertConsumptionFailures(
-    app.db,
-    [...refused.values()].map((r) => ({
-      id: r.id,
-      idempotency_key: r.idempotency_key,
-      code: r.code,
-      detail: r.detail,
-      failed_at: now,
-    })),
-  );
+  if (!options.repeat) {
+    await upsertConsumptionFailures(
+      app.db,
+      [...refused.values()].map((r) => ({
+        id: r.id,
+        idempotency_key: r.idempotency_key,
+        code: r.code,
+        detail: r.detail,
+        failed_at: now,
+      })),
+    );
+  }
   const applied = accepted.value[Symbol.iterator]();
-  return ok(bodies.map((_, index) => refused.get(index) ?? applied.next().value!));
+  return ok(bodies.map((_, index) => answered.get(index) ?? refused.get(index) ?? applied.next().value!));
+}
+
+/**
+ * What a batch's first request under its Idempotency-Key answered that a repeat of it must answer again: the uses it
+ * failed at its door, by index, as answered (kept beside the key: `batchRepeatOf` reads it back).
+ */
+export const batchFirstAnswer = (answers: ReadonlyArray<AcceptedConsumption | FailedUse>): BatchFirstAnswer => ({
+  failed: answers.flatMap((a, index) => (a.status === 'failed' ? [{ index, ...a }] : [])),
+});
+
+const batchFirstAnswerSchema = z.object({
+  failed: z.array(failedUseSchema.extend({ index: z.number().int().min(0) })),
+});
+export type BatchFirstAnswer = z.infer<typeof batchFirstAnswerSchema>;
+
+/** `acceptBatchUses`'s `repeat` from what the first request noted (`batchFirstAnswer`), if it noted it yet. */
+export function batchRepeatOf(noted: unknown): { answered?: ReadonlyMap<number, FailedUse> } {
+  const parsed = batchFirstAnswerSchema.safeParse(noted);
+  if (!parsed.success) return {};
+  return { answered: new Map(parsed.data.failed.map(({ index, ...failed }) => [index, failed])) };
 }
 
 /** A use of a batch whose (client, key) names another request: the whole batch is refused, as a reused key is. */
-const reusedKey = (body: UseBody): Failure =>
+const reusedKey = (body: Pick<UseBody, 'client' | 'idempotency_key'>): Failure =>
   fail(
     'idempotency_conflict',
     `idempotency_key "${body.idempotency_key}" was used for client "${body.client}" with another payload`,

@@ -59,23 +59,34 @@ export interface SpendBatch<
   /**
    * What the job records of the items it refused for good (`prepare`'s failures: a reference that does not exist, a
    * quantity its credit type refuses, a time in the future), in the batch's transaction — or on its own when the
-   * batch has nothing else to write. Run again with the batch (a retry): it must change nothing twice.
+   * batch has nothing else to write — and the answer of each, in order: its failure, or what the records make of it
+   * (a key another use has taken: a conflict). Run again with the batch (a retry): it must change nothing twice.
    */
-  refused?(client: SqlClient, refusals: ReadonlyArray<Refusal<P['report']>>, context: RefusalContext): Promise<void>;
+  refused?(
+    client: SqlClient,
+    refusals: ReadonlyArray<Refusal<P['report']>>,
+    context: RefusalContext,
+  ): Promise<ReadonlyArray<Failure>>;
   /** Once the transaction committed, before the answers: what the job does with the rows it wrote. */
   whenWritten?(taken: ReadonlyMap<string, Spent<Row, A>>): void;
 }
 
-/** An item `prepare` refused, with its failure. */
+/** An item `prepare` refused, with its failure and its place in the batch. */
 export interface Refusal<D extends UseReport> {
+  index: number;
   report: D;
   failure: Failure;
 }
 
-/** Where the refusals were decided: the references the batch resolved (the refused items' ids), its clock. */
+/**
+ * Where the refusals were decided: the references the batch resolved (the refused items' ids and fingerprints), its
+ * clock, and the rows the batch writes (or answers from before), by id, each with the place of its first item.
+ */
 export interface RefusalContext {
   clients: UseContext['clients'];
+  creditTypes: UseContext['creditTypes'];
   now: Date;
+  accepted: ReadonlyMap<string, number>;
 }
 
 /** What the skeleton reads of a row: whose it is (a short one), the fingerprint of its payload (a repeat). */
@@ -132,17 +143,23 @@ export async function applySpendBatch<
   );
   const acceptedJobIds = acceptedJobIdsOf(items);
   const refusals = spend.refused ? refusalsOf(items, outcomes) : [];
-  const recordRefusals = async (client: SqlClient) => {
-    if (refusals.length > 0) await spend.refused?.(client, refusals, { clients, now });
+  const accepted = new Map(primaries.map((p) => [p.id, p.index]));
+  const recordRefusals = async (client: SqlClient): Promise<ReadonlyArray<Failure>> =>
+    refusals.length > 0 && spend.refused
+      ? await spend.refused(client, refusals, { clients, creditTypes, now, accepted })
+      : [];
+  // each refused item's answer as its records made it, from the run that committed
+  const answerRefusals = (answers: ReadonlyArray<Failure>) => {
+    for (const [position, answer] of answers.entries()) outcomes[refusals[position]!.index] = answer;
   };
   if (primaries.length === 0 && acceptedJobIds.length === 0) {
-    await recordRefusals(app.sql);
+    answerRefusals(await recordRefusals(app.sql));
     return outcomes;
   }
 
   const apply = (checkExisting: boolean, settled: boolean) =>
     inTransaction(app.sql, async (client) => {
-      await recordRefusals(client);
+      const refused = await recordRefusals(client);
       const existing = checkExisting
         ? await spend.existing(
             client,
@@ -179,13 +196,14 @@ export async function applySpendBatch<
       } else await settle(client, acceptedJobIds);
       const replayAllocations =
         existing.size > 0 ? await spend.replayAllocations(client, [...existing.keys()]) : new Map<string, A[]>();
-      return { existing, taken, replayAllocations };
+      return { existing, taken, replayAllocations, refused };
     });
   // a use or a hold short for a client the sweep owes a closing (a hold or a freeze past its end) runs again after it
   const written = await settlingOwed(app, now, (settled) =>
     applyOptimistically((checkExisting) => apply(checkExisting, settled), options.checkExisting),
   );
   spend.whenWritten?.(written.taken);
+  answerRefusals(written.refused);
 
   const answer = (p: P, replayed: boolean): Result<R> => {
     const fresh = written.taken.get(p.id);
@@ -210,6 +228,6 @@ function refusalsOf<D extends UseReport, R>(
 ): Array<Refusal<D>> {
   return items.flatMap((item, index) => {
     const outcome = outcomes[index];
-    return outcome && !outcome.ok ? [{ report: item.data, failure: outcome }] : [];
+    return outcome && !outcome.ok ? [{ index, report: item.data, failure: outcome }] : [];
   });
 }

@@ -184,7 +184,7 @@ input, select, textarea {
   border: 1px solid #8d97a6; border-radius: 8px; background: #fff; color: var(--ink);
 }
 textarea { min-block-size: 70px; }
-/* a select too narrow for its chosen option cuts it at its end (the option's own direction: commerce-parts.ts) with
+/* a select too narrow for its chosen option cuts it at its end (the option's own direction: ui/options.ts) with
    an ellipsis; one of names the business typed has a row of the form to itself, as wide as its longest option */
 select { text-overflow: ellipsis; }
 .form-grid > label.wide { grid-column: 1 / -1; }

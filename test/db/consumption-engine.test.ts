@@ -284,6 +284,80 @@ describe('a use the worker refuses for good is recorded by id, once', () => {
       { code: 'validation_failed', detail: 'a value cannot be stored: …' },
     ]);
   });
+
+  /** A client holding 10 messages, and a use of it as a batch item (a job of the micro-batcher). */
+  async function clientOfTen() {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    await subscribe(app, client.id, pkg.code);
+    const item = (jobId: string, data: Record<string, unknown>) => ({
+      jobId,
+      enqueuedAt: app.clock.now(),
+      data: { client: client.external_ref, credit_type: sms.code, quantity: 1, ...data } as Parameters<
+        typeof applyConsumptions
+      >[1][number]['data'],
+    });
+    return { client, item };
+  }
+  const outcomeCodes = (outcomes: Awaited<ReturnType<typeof applyConsumptions>>) =>
+    outcomes.map((o) => (o.ok ? o.value.status : o.code));
+
+  it('two refused uses of one batch under one key: the first recorded, another payload a conflict', async () => {
+    const { client, item } = await clientOfTen();
+    const id = consumptionId(client.id, 'rk-1');
+    const outcomes = await applyConsumptions(app.ctx, [
+      item('rk-a', { idempotency_key: 'rk-1', credit_type: 'rk-gold' }),
+      // another payload under the same (client, key), refused for another reason: a key reused, not recorded
+      item('rk-b', { idempotency_key: 'rk-1', quantity: '0.5' }),
+      // the first one again, written otherwise (the client by id, the quantity as text): a repeat of it
+      item('rk-c', { idempotency_key: 'rk-1', credit_type: 'rk-gold', client: client.id, quantity: '1.0' }),
+      item('rk-d', { idempotency_key: 'rk-2' }),
+    ]);
+    expect(outcomeCodes(outcomes)).toEqual(['not_found', 'idempotency_conflict', 'not_found', 'applied']);
+    expect(outcomes[1]).toMatchObject({
+      detail: expect.stringMatching(/"rk-1" was used for client .* another payload/),
+    });
+    expect(outcomes[2]).toEqual(outcomes[0]);
+    expect(await failureRows([id])).toMatchObject([{ id, code: 'not_found', detail: 'no credit type "rk-gold"' }]);
+  });
+
+  it('a refused use under a key a consumption has is a conflict, and no failure is written for it', async () => {
+    const { client, item } = await clientOfTen();
+    const applied = await applyConsumptions(app.ctx, [item('ra-1', { idempotency_key: 'ra-1', quantity: 3 })]);
+    expect(outcomeCodes(applied)).toEqual(['applied']);
+    const id = consumptionId(client.id, 'ra-1');
+    // the applied key replayed with a time in the future (or anything else the worker refuses): another payload
+    const future = new Date(app.clock.now().getTime() + 86_400_000).toISOString();
+    const replayed = await applyConsumptions(app.ctx, [item('ra-2', { idempotency_key: 'ra-1', occurred_at: future })]);
+    expect(replayed[0]).toMatchObject({ ok: false, code: 'idempotency_conflict' });
+    // in the transaction of a batch that writes, and refused otherwise
+    const mixed = await applyConsumptions(app.ctx, [
+      item('ra-3', { idempotency_key: 'ra-1', quantity: '0.5' }),
+      item('ra-4', { idempotency_key: 'ra-4' }),
+    ]);
+    expect(outcomeCodes(mixed)).toEqual(['idempotency_conflict', 'applied']);
+    // one failed outside the batch (a value Postgres refused) under that key: not written either
+    await recordFailedUse(app.ctx, item('ra-5', { idempotency_key: 'ra-1' }), fail('validation_failed', 'cannot …'));
+    expect(await failureRows([id])).toEqual([]);
+
+    // in one batch, a use accepted first takes the key: a refused one after it is a conflict; a use refused first
+    // failed while the key was free (its own failure), and the use accepted after it applies: no failure is kept
+    const before = await applyConsumptions(app.ctx, [
+      item('rb-1', { idempotency_key: 'rb-1' }),
+      item('rb-2', { idempotency_key: 'rb-1', credit_type: 'rb-gold' }),
+      item('rb-3', { idempotency_key: 'rb-3', credit_type: 'rb-gold' }),
+      item('rb-4', { idempotency_key: 'rb-3' }),
+    ]);
+    expect(outcomeCodes(before)).toEqual(['applied', 'idempotency_conflict', 'not_found', 'applied']);
+    expect(await failureRows([consumptionId(client.id, 'rb-1'), consumptionId(client.id, 'rb-3')])).toEqual([]);
+    const rows = await app.database.db('consumptions').where({ client_id: client.id }).orderBy('idempotency_key');
+    expect(rows.map((r: { idempotency_key: string; quantity: bigint }) => [r.idempotency_key, r.quantity])).toEqual([
+      ['ra-1', 3n],
+      ['ra-4', 1n],
+      ['rb-1', 1n],
+      ['rb-3', 1n],
+    ]);
+  });
 });
 
 describe('the batch write', () => {

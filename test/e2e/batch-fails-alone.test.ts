@@ -215,6 +215,57 @@ describe('a use refused at the door fails alone', () => {
   });
 });
 
+describe('a batch sent again under its Idempotency-Key', () => {
+  it('answers its first answer after a use took the key of one it failed, or what failed it was mended', async () => {
+    const client = await freshClient();
+    const gold = `fk-gold-${client.id.slice(0, 8)}`;
+    const items = [
+      use(client.id, 'k-1', 2),
+      use(client.id, 'k-2', '0.5'),
+      use(client.id, 'k-3', 1, { credit_type: gold }),
+    ];
+    const first = await batch(items, { wait: true, key: `fk-${client.id}` });
+    expect(first.status, first.text).toBe(200);
+    expect(first.body.data.map((d: { status: string; code?: string }) => d.code ?? d.status)).toEqual([
+      'applied',
+      'validation_failed',
+      'not_found',
+    ]);
+    const accepted = await countRows(app, 'accepted_jobs');
+    // meanwhile a use takes k-2 (its key was left free), and the credit type k-3 named is made and used under k-3
+    const taken = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: use(client.id, 'k-2', 3),
+    });
+    expect(taken.status, taken.text).toBe(200);
+    await createCreditType(app, { code: gold });
+    const mended = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: use(client.id, 'k-3', 1, { credit_type: gold }),
+    });
+    expect(mended.status, mended.text).toBe(422); // no gold held: a rejected consumption, the key taken
+    const failuresBefore = await failures();
+    // the same request again, waiting or not: its first answer — each use that failed at its door failed, as it was
+    // answered then; the applied use as it reads; nothing recorded, nothing applied twice (100 − 2 − 3 = 95)
+    const again = await batch(items, { wait: true, key: `fk-${client.id}` });
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toEqual(first.body);
+    const unwaited = await batch(items, { key: `fk-${client.id}` });
+    expect(unwaited.status, unwaited.text).toBe(202);
+    expect(unwaited.body.data.slice(1)).toEqual(first.body.data.slice(1));
+    expect(unwaited.body.data[0]).toEqual({ id: first.body.data[0].id, status: 'applied', idempotency_key: 'k-1' });
+    expect(await failures()).toBe(failuresBefore);
+    expect(await countRows(app, 'accepted_jobs')).toBe(accepted);
+    expect(await remaining(client.id)).toBe('95');
+    // and the ids read what was applied under them since
+    expect((await read(first.body.data[1].id)).body).toMatchObject({ status: 'applied', quantity: '3' });
+    // another body under the key is still another request: 409
+    const other = await batch([use(client.id, 'k-1', 2)], { key: `fk-${client.id}` });
+    expect(other.status, other.text).toBe(409);
+    expect(other.body).toMatchObject({ code: 'idempotency_conflict' });
+  });
+});
+
 describe('what still refuses the whole request', () => {
   it('a malformed use, too many, no items, one key with two payloads: 422 / 409, nothing recorded', async () => {
     const client = await freshClient();

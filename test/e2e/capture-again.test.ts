@@ -141,7 +141,7 @@ describe('POST /v1/holds/{id}/capture sent again', () => {
 });
 
 describe("a producer's capture job of another quantity", () => {
-  it('is refused while Redis holds the first, and fails with conflict at the worker after it', async () => {
+  it('is refused with conflict while Redis holds the first, and fails with conflict at the worker after', async () => {
     const { client, hold } = await heldTen();
     const producer = new CreditsProducer({
       connection: app.ctx.redisUrl,
@@ -152,10 +152,15 @@ describe("a producer's capture job of another quantity", () => {
       const first = await producer.capture({ hold_id: hold, quantity: 4 });
       const done = await awaitOutcome(app.ctx, 'capture', first.jobId, { timeoutMs: 20_000 });
       expect(done).toMatchObject({ state: 'completed', value: { hold: { captured: '4' } } });
-      // Redis holds the first capture's job: another quantity is refused by the call
+      // Redis holds the first capture's job: another quantity is refused by the call, with the code the worker and
+      // POST /v1/holds/{id}/capture answer it with (another capture of a captured hold), not a reused key's
       await expect(producer.capture({ hold_id: hold, quantity: 5 })).rejects.toMatchObject({
         name: 'ProducerConflictError',
+        code: 'conflict',
+        message: expect.stringMatching(/^conflict: /),
       });
+      // the same quantity while Redis holds it: the same capture, no error
+      expect(await producer.capture({ hold_id: hold, quantity: '4.0' })).toEqual({ jobId: first.jobId });
       // once Redis has forgotten it (completed jobs are trimmed), the job is added, and the worker refuses it
       await app.ctx.queues.consumption.remove(first.jobId);
       const other = await producer.capture({ hold_id: hold, quantity: 5 });

@@ -364,7 +364,7 @@ describe('packages', () => {
   it('creates a package with two items from the form; the API agrees to the cent', async () => {
     const form = await formOn('/ui/packages/new');
     expect(form.text).toContain('name="items.4.units"');
-    expect(form.text).toContain('<option value="islamic-umalqura">');
+    expect(form.text).toContain('<option value="islamic-umalqura" dir="auto">');
     const res = await post('/ui/packages/new', packageForm(form.csrf, form.idem));
     expect(res.status, res.text).toBe(303);
     expect(res.location).toMatch(/^\/ui\/packages\/[0-9a-f-]{36}\?notice=package_created$/);
@@ -431,7 +431,7 @@ describe('packages', () => {
     expectFieldError(res.text, 'priority', /./);
     expect(res.text).toContain('value="12.345"');
     expect(res.text).toContain('value="lots"');
-    expect(res.text).toMatch(/<option value="ui-voice" selected>/);
+    expect(res.text).toMatch(/<option value="ui-voice" dir="auto" selected>/);
     expect(await countRows(app, 'packages')).toBe(before);
 
     const noItems = await post(
@@ -533,7 +533,7 @@ describe('packages', () => {
     const form = await formOn('/ui/packages/ui-starter/edit');
     expect(form.text).toContain('name="price" value="49.90"');
     expect(form.text).toContain('name="items.2.units"');
-    expect(form.text).toMatch(/<option value="ui-voice" selected>/);
+    expect(form.text).toMatch(/<option value="ui-voice" dir="auto" selected>/);
     const id = (await api('/v1/packages/ui-starter')).body.id as string;
     const stored: Form = {
       csrf: form.csrf,

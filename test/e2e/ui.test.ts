@@ -446,7 +446,7 @@ describe('forms are protected against cross-site requests', () => {
     const dim = await createCreditType(app, { code: 'u-dim', dimensions: ['branch'] });
     const session = await signIn();
     const form = await get('/ui/reports', { cookie: session });
-    expect(form.text).toMatch(/<option value="branch">dimension: <code dir="ltr">branch<\/code><\/option>/);
+    expect(form.text).toMatch(/<option value="branch" dir="auto">dimension: <code dir="ltr">branch<\/code><\/option>/);
     const bad = await postForm(
       '/ui/reports',
       { csrf: csrfOf(form.text), type: 'consumption', format: 'json', group_by: 'branch' },

@@ -59,13 +59,18 @@ export class ProducerValidationError extends Error {
 }
 
 /**
- * A job id taken, while Redis still holds its job, by a job of another payload: an idempotency key (or a batch
- * key) used again for another request. The add changed nothing for it; the payload Redis holds is the one applied.
+ * A job id taken, while Redis still holds its job, by a job of another payload. The add changed nothing for it; the
+ * payload Redis holds is the one applied. `code` is what the service answers the same request with whichever way it
+ * comes (over HTTP, or at the worker once Redis has forgotten the first job): `idempotency_conflict` for an
+ * idempotency key (or a batch key) used again for another request, `conflict` for a capture of another quantity than
+ * the hold's capture (its job id names the hold: another quantity is another capture, which a hold refuses).
  */
 export class ProducerConflictError extends Error {
-  readonly code = 'idempotency_conflict';
-  constructor(message: string) {
-    super(`idempotency_conflict: ${message}`);
+  constructor(
+    message: string,
+    readonly code: 'idempotency_conflict' | 'conflict' = 'idempotency_conflict',
+  ) {
+    super(`${code}: ${message}`);
     this.name = 'ProducerConflictError';
   }
 }
@@ -284,13 +289,21 @@ export class CreditsProducer {
 const REPLACED_WHEN_FAILED: ReadonlySet<string> = new Set(['capture', 'release', 'consume']);
 
 /**
+ * Jobs whose id names the thing they act on, not a caller's key: another payload under it is another action on that
+ * thing — a second capture of one hold, of another quantity — which the service refuses as `conflict` (domain/hold.ts
+ * `capturedOtherwise`, over HTTP and at the worker alike), not as a key reused.
+ */
+const NAMED_BY_SUBJECT: ReadonlySet<string> = new Set(['capture']);
+
+/**
  * Throws ProducerConflictError when Redis holds one of these jobs' ids with another payload. A job id is the
  * request's key (API.md's job-id rule): where Redis already holds a job of that id, BullMQ's add does nothing and
  * resolves all the same, so without this read the other payload would never be applied and its caller never told.
  * Read back after the add, which catches an earlier call's job and a concurrent call's alike; one round trip for
  * all of them (the reads are pipelined on the producer's connection, the queues' own; a job's key shares the
  * prefix's hash tag: one slot in a Redis Cluster). A job gone already (completed and trimmed) cannot be compared:
- * the worker's own check of the request's fingerprint answers that one with `idempotency_conflict`.
+ * the worker's own check of the request's fingerprint answers that one with `idempotency_conflict` (a capture of a
+ * captured hold, of another quantity: `conflict`), the code this error carries for it.
  *
  * A job of this payload that Redis holds failed for good (an earlier call's: a reversal taken before its
  * consumption was applied) is run again, its attempts counted afresh: the add did nothing for it either, and the
@@ -349,6 +362,12 @@ async function refuseOtherPayloads(
     jobs.length > 1
       ? ` (job ${index + 1} of the call's ${jobs.length}: the others are enqueued, a retry of the call adds none twice)`
       : '';
+  if (NAMED_BY_SUBJECT.has(clash.name)) {
+    throw new ProducerConflictError(
+      `job ${clash.opts.jobId} carries another capture of that hold: a hold is captured once, at one quantity${others}`,
+      'conflict',
+    );
+  }
   throw new ProducerConflictError(
     `${keyName ?? `the key of job ${clash.opts.jobId}`} was used with another payload: ` +
       `job ${clash.opts.jobId} carries that one${others}`,

@@ -26,23 +26,32 @@ export async function upsertConsumptionFailures(db: Executor, rows: readonly Con
 /**
  * Records the uses a worker refused for good, on the batch's own connection (in its transaction): one row per id, the
  * latest failure. A row that says the same already (the same job retried or delivered twice) is left untouched, its
- * `failed_at` with it: a job that runs again changes nothing twice.
+ * `failed_at` with it: a job that runs again changes nothing twice. An id that has a consumption gets no row (a
+ * failure under it would never be read: GET /v1/consumptions/{id} reads the consumption first); answers those ids.
  */
 export async function recordConsumptionFailures(
   client: SqlClient,
   rows: readonly ConsumptionFailureRow[],
-): Promise<void> {
-  if (rows.length === 0) return;
+): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
   // one row per id, in id order: batches writing the same failures take their locks in one order
   const unique = [...new Map(rows.map((r) => [r.id, r])).values()].sort((a, b) => (a.id < b.id ? -1 : 1));
-  await client.query(
-    `INSERT INTO consumption_failures AS f (id, idempotency_key, code, detail, failed_at)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-     ON CONFLICT (id) DO UPDATE
-       SET idempotency_key = excluded.idempotency_key, code = excluded.code, detail = excluded.detail,
-           failed_at = excluded.failed_at
-       WHERE (f.idempotency_key, f.code, f.detail)
-             IS DISTINCT FROM (excluded.idempotency_key, excluded.code, excluded.detail)`,
+  const taken = await client.query<{ id: string }>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+         AS i (id, idempotency_key, code, detail, failed_at)
+     ), taken AS (
+       SELECT c.id FROM consumptions c JOIN input USING (id)
+     ), written AS (
+       INSERT INTO consumption_failures AS f (id, idempotency_key, code, detail, failed_at)
+       SELECT * FROM input WHERE id NOT IN (SELECT id FROM taken)
+       ON CONFLICT (id) DO UPDATE
+         SET idempotency_key = excluded.idempotency_key, code = excluded.code, detail = excluded.detail,
+             failed_at = excluded.failed_at
+         WHERE (f.idempotency_key, f.code, f.detail)
+               IS DISTINCT FROM (excluded.idempotency_key, excluded.code, excluded.detail)
+     )
+     SELECT id FROM taken`,
     [
       unique.map((r) => r.id),
       unique.map((r) => r.idempotency_key),
@@ -51,6 +60,7 @@ export async function recordConsumptionFailures(
       unique.map((r) => r.failed_at),
     ],
   );
+  return new Set(taken.rows.map((r) => r.id));
 }
 
 export async function consumptionFailuresByIds(

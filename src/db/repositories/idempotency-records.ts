@@ -124,13 +124,36 @@ export async function bindIdempotencyKey(
   key: IdempotencyKey,
   requestHash: string,
   now: Date,
-): Promise<{ requestHash: string; bound: boolean; since: Date }> {
-  if (await claimIdempotencyKey(db, key, requestHash, now)) return { requestHash, bound: true, since: now };
-  const stored = (await db('idempotency_records').where(whereKey(key)).first('request_hash', 'created_at')) as
-    | { request_hash: string; created_at: Date }
+): Promise<{ requestHash: string; bound: boolean; since: Date; noted: unknown }> {
+  if (await claimIdempotencyKey(db, key, requestHash, now))
+    return { requestHash, bound: true, since: now, noted: null };
+  const stored = (await db('idempotency_records')
+    .where(whereKey(key))
+    .first('request_hash', 'created_at', 'response_body')) as
+    | { request_hash: string; created_at: Date; response_body: unknown }
     | undefined;
   // gone since (forgotten by the nightly cleanup between the two statements): this request's own
-  return { requestHash: stored?.request_hash ?? requestHash, bound: false, since: stored?.created_at ?? now };
+  return {
+    requestHash: stored?.request_hash ?? requestHash,
+    bound: false,
+    since: stored?.created_at ?? now,
+    noted: stored?.response_body ?? null,
+  };
+}
+
+/**
+ * Keeps beside a bound key what its request answered that a repeat of it must answer again but could not work out
+ * anew (the uses a batch refused at its door): only on the binding of this request's fingerprint.
+ */
+export async function noteOnBinding(
+  db: Executor,
+  key: IdempotencyKey,
+  requestHash: string,
+  note: unknown,
+): Promise<void> {
+  await db('idempotency_records')
+    .where({ ...whereKey(key), request_hash: requestHash })
+    .update({ response_body: JSON.stringify(note) });
 }
 
 /** Unbinds a key this request bound, when the request was refused: its caller may retry with another body. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { listConsumptions } from '../../db/repositories/consumptions.js';
 import { fail } from '../../domain/result.js';
 import { isUuid, newId } from '../../ids.js';
-import { acceptBatchUses, acceptConsumptions } from '../../jobs/consume.js';
+import { acceptBatchUses, acceptConsumptions, batchFirstAnswer, batchRepeatOf } from '../../jobs/consume.js';
 import { consumeData } from '../../jobs/definitions.js';
 import { acceptReversal } from '../../jobs/reverse.js';
 import { idParams, listOf, pageQuery, REASON_MAX_LENGTH, refSchema, waitQuery } from '../../schemas/common.js';
@@ -129,7 +129,8 @@ export const consumptionRoutes: AnyRoute[] = [
       'its key stays free. The other uses are recorded each on its own (idempotent by client and key, readable ' +
       'by id) and travel to the workers in one `consume-batch` job, applied many per transaction; a use that ' +
       'fails at the worker fails alone too. An Idempotency-Key names the batch job, so a retried request makes ' +
-      'no second job; the same key with another body is 409 `idempotency_conflict`. With `?wait=true` it waits ' +
+      'no second job and answers the uses the first one failed at the door as it did (even when a use has taken ' +
+      'such a key since); the same key with another body is 409 `idempotency_conflict`. With `?wait=true` it waits ' +
       'up to WAIT_TIMEOUT_MS for the batch and answers each use as it stands: 200 when every use has its outcome ' +
       '(a use short of balance is an item `rejected`, not a 422), 202 with the same shape while some are still ' +
       '`queued`.',
@@ -186,8 +187,14 @@ export const consumptionRoutes: AnyRoute[] = [
           // job, finished: adding the name again would add nothing, and those uses would never be applied)
           const batchKey =
             key && auth && binding ? `${auth.keyId}:${key}:${binding.since.getTime().toString(36)}` : newId();
-          const accepted = await acceptBatchUses(app, body.items, { batchKey });
+          // sent again under its key: its first answer, the uses it failed at its door failed again whatever has
+          // happened since (acceptBatchUses `repeat`); a first request notes those for its repeats
+          const accepted = await acceptBatchUses(app, body.items, {
+            batchKey,
+            ...(binding?.repeat ? { repeat: batchRepeatOf(binding.noted) } : {}),
+          });
           if (!accepted.ok) return accepted;
+          await binding?.note(batchFirstAnswer(accepted.value));
           if (query.wait) return waitForBatch(app, batchKey, accepted.value);
           return {
             status: 202,

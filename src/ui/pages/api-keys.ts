@@ -4,6 +4,7 @@ import { isUuid } from '../../ids.js';
 import { type FieldErrors, fieldError, idemField, invalidAttributes, queryText } from '../form.js';
 import { type Html, html, name, path, query } from '../html.js';
 import { badge, csrfField, nextLink, notice, page, type UiContext } from '../layout.js';
+import { selectOptions } from '../options.js';
 
 const PAGE_SIZE = 50;
 
@@ -42,9 +43,9 @@ function keyForm(ctx: UiContext, state: KeyFormState | undefined): Html {
     ${csrfField(ctx)}${idemField()}
     <label>${ctx.t('admin.keys.name')}<input name="name" value="${state?.values.name ?? ''}" maxlength="200"
       ${invalidAttributes(errors, 'name')}>${fieldError(ctx, errors, 'name')}</label>
-    <label>${ctx.t('admin.keys.scope')}<select name="scope"${invalidAttributes(errors, scopeError)}>${SCOPES.map(
-      (scope) =>
-        html`<option value="${scope}"${scope === chosen ? ' selected' : ''}>${ctx.t(SCOPE_LABEL[scope])}</option>`,
+    <label>${ctx.t('admin.keys.scope')}<select name="scope"${invalidAttributes(errors, scopeError)}>${selectOptions(
+      SCOPES.map((scope) => [scope, ctx.t(SCOPE_LABEL[scope])] as const),
+      chosen,
     )}</select>${fieldError(ctx, errors, scopeError)}</label>
     <div class="actions"><button type="submit">${ctx.t('admin.keys.create_submit')}</button></div>
   </form>

@@ -10,6 +10,7 @@ import { dayStart } from '../date-inputs.js';
 import { queryText } from '../form.js';
 import { code, type Html, html, name, query } from '../html.js';
 import { nextLink, page, type UiContext } from '../layout.js';
+import { selectOptions } from '../options.js';
 
 const PAGE_SIZE = 50;
 
@@ -47,14 +48,10 @@ function filterForm(ctx: UiContext, filters: Filters, badDates: ReadonlySet<'fro
   <label>${ctx.t('admin.audit.actor')}<input name="actor" value="${filters.actor ?? ''}" maxlength="200"></label>
   <label>${ctx.t('admin.audit.action')}<input name="action" value="${filters.action ?? ''}" maxlength="200"
     dir="ltr"></label>
-  <label>${ctx.t('admin.audit.origin')}<select name="origin">
-    <option value="">${ctx.t('admin.audit.origin_any')}</option>${AUDIT_ORIGINS.map(
-      (origin) =>
-        html`<option value="${origin}"${origin === filters.origin ? ' selected' : ''}>${ctx.t(
-          ORIGIN_LABEL[origin],
-        )}</option>`,
-    )}
-  </select></label>
+  <label>${ctx.t('admin.audit.origin')}<select name="origin">${selectOptions(
+    [['', ctx.t('admin.audit.origin_any')], ...AUDIT_ORIGINS.map((o) => [o, ctx.t(ORIGIN_LABEL[o])] as const)],
+    filters.origin,
+  )}</select></label>
   ${dateField('from', 'admin.audit.from')}
   ${dateField('to', 'admin.audit.to')}
   <div class="actions"><a class="button secondary" href="/ui/audit">${ctx.t('admin.audit.filter_clear')}</a><button

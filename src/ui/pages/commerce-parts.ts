@@ -12,6 +12,7 @@ import {
 import { type Html, html, name, path, query, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import type { UiContext } from '../layout.js';
+import { selectOptions } from '../options.js';
 import { failureSays } from '../refusals.js';
 
 /**
@@ -171,12 +172,7 @@ export function selectField(
   },
 ): Html {
   const field = spec.field ?? spec.name;
-  // each option in its own text's direction: the closed select shows the chosen one in it (Chromium takes the
-  // option's), so a Latin name on an Arabic page is cut at its end when it is too long, never at its start
-  const options = spec.options.map(
-    ([value, label]) =>
-      html`<option value="${value}" dir="auto"${value === (spec.value ?? '') ? ' selected' : ''}>${label}</option>`,
-  );
+  const options = selectOptions(spec.options, spec.value ?? '');
   const { label, hint, attributes } = namedBy(errors, field, spec.label, spec.hint);
   const select = html`<select name="${spec.name}"${attributes}>${options}</select>`;
   const wide = spec.wide ? html` class="wide"` : '';

@@ -24,6 +24,7 @@ import {
 import { code, type Html, html, path } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { badge, csrfField, notice, page, type UiContext } from '../layout.js';
+import { selectOptions } from '../options.js';
 import { failureSays } from '../refusals.js';
 import { zoneName } from './overview.js';
 
@@ -143,14 +144,11 @@ export async function reportsPage(
       ${hint}${dir}${invalidAttributes(errors, field)}>${fieldError(ctx, errors, field)}</label>`;
   };
   const select = (field: Field | 'type' | 'format', options: ReadonlyArray<readonly [string, Html]>, blank?: Html) => {
-    const none = blank !== undefined ? html`<option value="">${blank}</option>` : '';
-    const choices = options.map(
-      ([value, text]) => html`<option value="${value}"${form[field] === value ? html` selected` : ''}>${text}</option>`,
-    );
+    const choices = selectOptions(blank !== undefined ? [['', blank], ...options] : options, form[field]);
     return html`<label>${t(`reports.field.${field}`)}<select name="${field}"${invalidAttributes(
       errors,
       field,
-    )}>${none}${choices}</select>${fieldError(ctx, errors, field)}</label>`;
+    )}>${choices}</select>${fieldError(ctx, errors, field)}</label>`;
   };
   const typeName = (type: ReportType) => t(`reports.type.${type}`);
   const paramName = (param: string) =>

@@ -16,6 +16,7 @@ import {
 import { type Html, html, type Renderable } from '../html.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { csrfField, type UiContext } from '../layout.js';
+import { selectOptions } from '../options.js';
 import { failureSays } from '../refusals.js';
 
 /**
@@ -226,11 +227,9 @@ export function select(
   choices: ReadonlyArray<readonly [string, Renderable]>,
 ): Html {
   const chosen = form.posted ? form.value(name) : (spec.initial ?? '');
-  const blank = spec.blank ? html`<option value="">${spec.blank}</option>` : '';
+  const options = selectOptions(spec.blank ? [['', spec.blank], ...choices] : choices, chosen);
   return html`<div class="field"><label for="${inputId(name)}">${labelText(form.ctx, spec.label)}
-<select id="${inputId(name)}" name="${name}"${form.invalid(name)}>${blank}${choices.map(
-    ([value, text]) => html`<option value="${value}"${value === chosen ? html` selected` : ''}>${text}</option>`,
-  )}</select></label>${form.error(name)}</div>`;
+<select id="${inputId(name)}" name="${name}"${form.invalid(name)}>${options}</select></label>${form.error(name)}</div>`;
 }
 
 /** A labelled checkbox. */
