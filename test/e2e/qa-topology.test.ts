@@ -136,16 +136,27 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  receiver.stop();
-  for (const p of processes) await p.stop();
-  await scheduler?.stop();
-  await schedulerHost?.stop();
-  await worker?.stop();
-  await app?.close();
-  await bouncer?.stop();
-  await servers?.stop();
-  await cluster?.stop();
+  // every step runs whatever an earlier one threw (a server left running outlives the test run), in reverse order of
+  // the starts; the first error is thrown at the end
+  const errors: unknown[] = [];
+  const step = async (work: () => unknown) => {
+    try {
+      await work();
+    } catch (error) {
+      errors.push(error);
+    }
+  };
+  await step(() => receiver.stop());
+  for (const p of processes) await step(() => p.stop());
+  await step(() => scheduler?.stop());
+  await step(() => schedulerHost?.stop());
+  await step(() => worker?.stop());
+  await step(() => app?.close());
+  await step(() => bouncer?.stop());
+  await step(() => servers?.stop());
+  await step(() => cluster?.stop());
   rmSync(logDir, { recursive: true, force: true });
+  if (errors.length > 0) throw errors[0];
 }, 60_000);
 
 // --------------------------------------------------------------------------------------------------------------
