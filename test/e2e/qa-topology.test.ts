@@ -15,6 +15,7 @@ import { jobIdOf } from '../../src/jobs/definitions.js';
 import { storedParams } from '../../src/reports/params.js';
 import { reportQuery } from '../../src/reports/registry.js';
 import { type RunningScheduler, startScheduler } from '../../src/scheduler/index.js';
+import { laneHash } from '../../src/workers/queue-processor.js';
 import { type Sibling, startSibling, startTestApp, type TestApp, type TestResponse } from '../helpers/app.js';
 import { compiledEntry } from '../helpers/build.js';
 import type { TestDatabase } from '../helpers/database.js';
@@ -871,15 +872,8 @@ describe('a business on the whole topology (Redis Cluster, primary + replica, Pg
   });
 });
 
-/** The consumption lane a worker applies a client's uses in (workers/queue-processor.ts: FNV-1a of its id). */
-function laneOf(clientId: string, lanes = 2): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < clientId.length; i += 1) {
-    hash ^= clientId.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % lanes;
-}
+/** The consumption lane a worker applies a client's uses in (the hash the worker itself takes, modulo its lanes). */
+const laneOf = (clientId: string, lanes = 2): number => laneHash(clientId) % lanes;
 
 const QUEUES = ['consumption', 'maintenance', 'recharge', 'renewal', 'reports', 'webhooks'] as const;
 
