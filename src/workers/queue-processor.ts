@@ -16,8 +16,8 @@ import { MicroBatcher } from './micro-batcher.js';
 
 const IMMEDIATE_RETRIES = 3;
 
-/** FNV-1a: a cheap, stable spread of a lane key (a client reference) over the lanes. */
-function hashOf(text: string): number {
+/** FNV-1a: a cheap, stable spread of a lane key (a client reference) over the lanes (the batcher takes it modulo). */
+export function laneHash(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i += 1) {
     hash ^= text.charCodeAt(i);
@@ -71,7 +71,7 @@ function batcherFor(app: AppContext, entry: RegisteredJob<JobName>) {
     maxWaitMs: app.config.CONSUMPTION_BATCH_WAIT_MS,
     maxInFlight: app.config.CONSUMPTION_BATCHES_IN_FLIGHT,
     lanes: app.config.CONSUMPTION_LANES,
-    laneOf: (item) => hashOf(laneOf(item.data)),
+    laneOf: (item) => laneHash(laneOf(item.data)),
     apply: async (items) => {
       if (!stageTimes) return applyRetried(items);
       // debug (STAGE_TIMES_DIR): when each job's batch began and ended

@@ -92,8 +92,17 @@ export async function startPrimaryAndReplica(): Promise<PrimaryAndReplica> {
     primaryUrl: (database) => `postgres://postgres@127.0.0.1:${primaryPort}/${database}`,
     replicaUrl: (database) => `postgres://postgres@127.0.0.1:${replicaPort}/${database}`,
     stop: async () => {
-      for (const d of started.reverse()) run('pg_ctl', ['-D', d, '-m', 'fast', '-w', 'stop']);
+      // every server is stopped whatever the one before threw (a replica already gone must not leave the primary up)
+      const failures: unknown[] = [];
+      for (const d of started.reverse()) {
+        try {
+          run('pg_ctl', ['-D', d, '-m', 'fast', '-w', 'stop']);
+        } catch (error) {
+          failures.push(error);
+        }
+      }
       rmSync(dir, { recursive: true, force: true });
+      if (failures.length > 0) throw failures[0];
     },
   };
 }
