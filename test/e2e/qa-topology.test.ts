@@ -22,6 +22,7 @@ import type { TestDatabase } from '../helpers/database.js';
 import { untilWaitingForLocks } from '../helpers/lock-waits.js';
 import { logCapture } from '../helpers/log-capture.js';
 import { type Pgbouncer, startPgbouncer } from '../helpers/pgbouncer.js';
+import { metricSample } from '../helpers/prometheus.js';
 import { Receiver } from '../helpers/receiver.js';
 import { type RedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
 import { type PrimaryAndReplica, startPrimaryAndReplica } from '../helpers/replica.js';
@@ -759,14 +760,15 @@ describe('a business on the whole topology (Redis Cluster, primary + replica, Pg
     expect(waiting).toBeGreaterThan(0);
     const metrics = await call('GET', '/metrics', { key: app$().keys.read });
     expect(metrics.status).toBe(200);
-    for (const queue of QUEUES) expect(sample(metrics.text, 'credits_queue_jobs', { queue, state: 'failed' })).toBe(0);
-    expect(sample(metrics.text, 'credits_queue_jobs', { queue: 'consumption', state: 'waiting' })).toBe(waiting);
-    expect(sample(metrics.text, 'credits_accepted_jobs')).toBe(2100);
+    for (const queue of QUEUES)
+      expect(metricSample(metrics.text, 'credits_queue_jobs', { queue, state: 'failed' })).toBe(0);
+    expect(metricSample(metrics.text, 'credits_queue_jobs', { queue: 'consumption', state: 'waiting' })).toBe(waiting);
+    expect(metricSample(metrics.text, 'credits_accepted_jobs')).toBe(2100);
     // the scheduler's night of 12-04 02:00 (run twice for the one minute), its verify clean
-    expect(sample(metrics.text, 'credits_nightly_last_finished_timestamp_seconds')).toBe(
+    expect(metricSample(metrics.text, 'credits_nightly_last_finished_timestamp_seconds')).toBe(
       Date.parse('2026-12-04T02:00:00.000Z') / 1000,
     );
-    expect(sample(metrics.text, 'credits_nightly_violations')).toBe(0);
+    expect(metricSample(metrics.text, 'credits_nightly_violations')).toBe(0);
     const board = await fetch(`${app$().baseUrl}/admin/queues/api/queues`, {
       headers: { authorization: `Basic ${Buffer.from(`ops:${app$().keys.admin}`).toString('base64')}` },
     });
@@ -845,13 +847,13 @@ describe('a business on the whole topology (Redis Cluster, primary + replica, Pg
     // the restarted worker's own port: /metrics with no key (README Health). It counts what it applied, the rest
     // of A's and B's, and not again what the dead one had applied (replays are not counted), and reads the cluster
     const scraped = await (await fetch(`${w2.base}/metrics`)).text();
-    expect(sample(scraped, 'credits_consumptions_total', { status: 'applied' })).toBe(
+    expect(metricSample(scraped, 'credits_consumptions_total', { status: 'applied' })).toBe(
       900 + 1000 - (byTheDead.applied ?? 0),
     );
-    expect(sample(scraped, 'credits_consumptions_total', { status: 'rejected' })).toBe(
+    expect(metricSample(scraped, 'credits_consumptions_total', { status: 'rejected' })).toBe(
       150 + 50 - (byTheDead.rejected ?? 0),
     );
-    for (const queue of QUEUES) expect(sample(scraped, 'credits_queue_jobs', { queue, state: 'active' })).toBe(0);
+    for (const queue of QUEUES) expect(metricSample(scraped, 'credits_queue_jobs', { queue, state: 'active' })).toBe(0);
     expect(await (await fetch(`${w2.base}/readyz`)).json()).toMatchObject({ status: 'ready' });
     await w2.stop();
     expect((await w2.exited).code).toBe(0);
@@ -876,17 +878,6 @@ describe('a business on the whole topology (Redis Cluster, primary + replica, Pg
 const laneOf = (clientId: string, lanes = 2): number => laneHash(clientId) % lanes;
 
 const QUEUES = ['consumption', 'maintenance', 'recharge', 'renewal', 'reports', 'webhooks'] as const;
-
-/** One sample of a Prometheus text exposition, by name and labels (in any order). */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 /** A ROLES=worker process of the compiled service (as the image runs it), with the operator's settings. */
 async function startWorkerProcess(name: string): Promise<ServiceProcess & { base: string }> {

@@ -7,6 +7,7 @@ import { awaitOutcome } from '../../src/commands/index.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { metricSample } from '../helpers/prometheus.js';
 import { serviceEnv } from '../helpers/service-env.js';
 
 /**
@@ -17,17 +18,6 @@ import { serviceEnv } from '../helpers/service-env.js';
  * /readyz say 503 before the process exits 0.
  */
 const dir = path.join(REPO_ROOT, '.data', `test-roles-${randomBytes(4).toString('hex')}`);
-
-/** One sample of a Prometheus text exposition, by name and labels (in any order). */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 describe('worker-only and scheduler-only processes are observable', () => {
   let app: TestApp;
@@ -83,13 +73,13 @@ describe('worker-only and scheduler-only processes are observable', () => {
       // a route of the API is not served here
       expect((await fetch(`${scheduler.base}/v1/credit-types`)).status).toBe(404);
       const before = await metricsOf(scheduler.base);
-      expect(sample(before, 'credits_accepted_jobs')).toBe(3);
-      expect(sample(before, 'credits_accepted_jobs_oldest_age_seconds')).toBeGreaterThanOrEqual(0);
-      expect(sample(before, 'credits_queue_jobs', { queue: 'consumption', state: 'waiting' })).toBe(3);
+      expect(metricSample(before, 'credits_accepted_jobs')).toBe(3);
+      expect(metricSample(before, 'credits_accepted_jobs_oldest_age_seconds')).toBeGreaterThanOrEqual(0);
+      expect(metricSample(before, 'credits_queue_jobs', { queue: 'consumption', state: 'waiting' })).toBe(3);
       for (const state of ['active', 'delayed', 'failed', 'prioritized'])
-        expect(sample(before, 'credits_queue_jobs', { queue: 'consumption', state })).toBe(0);
-      expect(sample(before, 'credits_outbox_lag_seconds')).toBeGreaterThanOrEqual(0);
-      expect(sample(before, 'credits_webhook_deliveries_pending')).toBe(0);
+        expect(metricSample(before, 'credits_queue_jobs', { queue: 'consumption', state })).toBe(0);
+      expect(metricSample(before, 'credits_outbox_lag_seconds')).toBeGreaterThanOrEqual(0);
+      expect(metricSample(before, 'credits_webhook_deliveries_pending')).toBe(0);
 
       // a worker alone applies them; its metrics say what it ran
       worker.current = await start('worker');
@@ -101,13 +91,15 @@ describe('worker-only and scheduler-only processes are observable', () => {
       expect(outcomes.map((o) => o.state)).toEqual(['completed', 'completed', 'completed']);
       // the worker counts a job as it hears of its end, as the test does: read again if it is behind
       let text = await metricsOf(base);
-      for (let i = 0; i < 20 && sample(text, 'credits_consumptions_total', { status: 'applied' }) !== 3; i += 1)
+      for (let i = 0; i < 20 && metricSample(text, 'credits_consumptions_total', { status: 'applied' }) !== 3; i += 1)
         text = await metricsOf(base);
-      expect(sample(text, 'credits_consumptions_total', { status: 'applied' }), text).toBe(3);
-      expect(sample(text, 'credits_job_duration_seconds_count', { queue: 'consumption', name: 'consume' })).toBe(3);
-      expect(sample(text, 'credits_consumption_batch_size_sum')).toBe(3);
-      expect(sample(text, 'credits_accepted_jobs')).toBe(0);
-      expect(sample(text, 'credits_queue_jobs', { queue: 'consumption', state: 'waiting' })).toBe(0);
+      expect(metricSample(text, 'credits_consumptions_total', { status: 'applied' }), text).toBe(3);
+      expect(metricSample(text, 'credits_job_duration_seconds_count', { queue: 'consumption', name: 'consume' })).toBe(
+        3,
+      );
+      expect(metricSample(text, 'credits_consumption_batch_size_sum')).toBe(3);
+      expect(metricSample(text, 'credits_accepted_jobs')).toBe(0);
+      expect(metricSample(text, 'credits_queue_jobs', { queue: 'consumption', state: 'waiting' })).toBe(0);
 
       // SIGTERM: not ready while it drains, then a clean exit
       const draining = new Promise<void>((resolve) => {
