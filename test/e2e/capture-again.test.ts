@@ -182,4 +182,51 @@ describe("a producer's capture job of another quantity", () => {
     expect((await capture(hold, { quantity: 4 })).status).toBe(200);
     expect(await totals(client.id)).toEqual({ consumed: '4', remaining: '96', held: '0' });
   });
+  it("with a quantity where Redis holds one that named none (or the reverse) is the worker's to judge", async () => {
+    const producer = new CreditsProducer({
+      connection: app.ctx.redisUrl,
+      prefix: app.prefix,
+      now: () => app.clock.now(),
+    });
+    const outcome = (jobId: string) => awaitOutcome(app.ctx, 'capture', jobId, { timeoutMs: 20_000 });
+    try {
+      // `{}` first, then the hold's full quantity written out: the same capture (the producer cannot know the size)
+      const all = await heldTen();
+      const first = await producer.capture({ hold_id: all.hold });
+      expect(await outcome(first.jobId)).toMatchObject({ state: 'completed', value: { hold: { captured: '10' } } });
+      const full = await producer.capture({ hold_id: all.hold, quantity: '10.00' });
+      expect(full.jobId).toBe(`${first.jobId}|10`);
+      expect(await outcome(full.jobId)).toMatchObject({
+        state: 'completed',
+        value: { hold: { captured: '10', replayed: true }, consumption: { quantity: '10', replayed: true } },
+      });
+      // written otherwise, the same call again: the same job
+      expect(await producer.capture({ hold_id: all.hold, quantity: 10 })).toEqual(full);
+      // another quantity after `{}`: another capture, refused by the worker as over HTTP
+      const four = await producer.capture({ hold_id: all.hold, quantity: 4 });
+      expect(await outcome(four.jobId)).toMatchObject({ state: 'failed', failure: { code: 'conflict' } });
+      expect(await totals(all.client.id)).toEqual({ consumed: '10', remaining: '90', held: '0' });
+
+      // a quantity first, then `{}`: a repeat when that quantity was all of it, another capture when it was not
+      const named = await heldTen();
+      const ten = await producer.capture({ hold_id: named.hold, quantity: 10 });
+      expect(await outcome(ten.jobId)).toMatchObject({ state: 'completed', value: { hold: { captured: '10' } } });
+      const omitted = await producer.capture({ hold_id: named.hold });
+      expect(omitted.jobId).toBe(`${ten.jobId}|all`);
+      expect(await outcome(omitted.jobId)).toMatchObject({
+        state: 'completed',
+        value: { hold: { captured: '10', replayed: true } },
+      });
+      const part = await heldTen();
+      const three = await producer.capture({ hold_id: part.hold, quantity: 3 });
+      expect(await outcome(three.jobId)).toMatchObject({ state: 'completed', value: { hold: { captured: '3' } } });
+      const rest = await producer.capture({ hold_id: part.hold });
+      expect(await outcome(rest.jobId)).toMatchObject({ state: 'failed', failure: { code: 'conflict' } });
+      expect(await totals(part.client.id)).toEqual({ consumed: '3', remaining: '97', held: '0' });
+      // a quantity against another quantity is still the producer's to refuse at once
+      await expect(producer.capture({ hold_id: part.hold, quantity: 4 })).rejects.toMatchObject({ code: 'conflict' });
+    } finally {
+      await producer.close();
+    }
+  });
 });

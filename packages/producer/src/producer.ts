@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Job, type JobsOptions, Queue } from 'bullmq';
 import type { z } from 'zod';
-import { requestOf } from './canonical-json.js';
+import { plainDecimal, requestOf } from './canonical-json.js';
 import {
   consumeBatchUse,
   JOB_CONTRACTS as JOBS,
@@ -228,8 +228,39 @@ export class CreditsProducer {
     const job = this.job(name, data, options);
     const queue = this.queue(JOBS[name].queue);
     await queue.add(job.name, job.data, job.opts);
-    await refuseOtherPayloads(this.connection, queue, [job]);
+    try {
+      await refuseOtherPayloads(this.connection, queue, [job]);
+    } catch (error) {
+      const judged = error instanceof ProducerConflictError ? await this.captureOfUnknownSize(queue, job) : undefined;
+      if (!judged) throw error;
+      return judged;
+    }
     return { jobId: job.opts.jobId };
+  }
+
+  /**
+   * A capture whose job Redis holds under its hold's id with a quantity where this one names none, or none where this
+   * one names one: all the hold held and a quantity are the same capture when that quantity is the hold's size, which
+   * the producer does not know (the worker does: domain/hold.ts `repeatsCapture`). Such a capture is added under an id
+   * naming its quantity (`capture|<hold>|<quantity>`, `…|all` for none), and the worker judges it: the first
+   * capture's answer (`replayed`) when it asks what that one took, a job failed with `conflict` otherwise — what
+   * POST /v1/holds/{id}/capture answers either way. Undefined for any other clash (a quantity against another quantity
+   * is another capture, as the producer can tell: thrown as it was).
+   */
+  private async captureOfUnknownSize(
+    queue: Queue,
+    job: { name: string; data: unknown; opts: JobsOptions & { jobId: string } },
+  ): Promise<Enqueued | undefined> {
+    if (job.name !== 'capture') return undefined;
+    const stored = await this.connection.hget(queue.toKey(job.opts.jobId), 'data');
+    if (typeof stored !== 'string') return undefined;
+    const quantityOf = (data: unknown) => (data as { quantity?: string | number }).quantity;
+    const asked = quantityOf(job.data);
+    if ((quantityOf(JSON.parse(stored)) === undefined) === (asked === undefined)) return undefined;
+    const sized = { ...job, opts: { ...job.opts, jobId: captureJobIdOfSize(job.opts.jobId, asked) } };
+    await queue.add(sized.name, sized.data, sized.opts);
+    await refuseOtherPayloads(this.connection, queue, [sized]);
+    return { jobId: sized.opts.jobId };
   }
 
   private job<N extends JobName>(name: N, data: JobData<N>, options: JobsOptions, fieldPrefix = '') {
@@ -294,6 +325,10 @@ const REPLACED_WHEN_FAILED: ReadonlySet<string> = new Set(['capture', 'release',
  * `capturedOtherwise`, over HTTP and at the worker alike), not as a key reused.
  */
 const NAMED_BY_SUBJECT: ReadonlySet<string> = new Set(['capture']);
+
+/** The id of a capture that the job Redis holds under its hold's id leaves undecided (captureOfUnknownSize). */
+const captureJobIdOfSize = (jobId: string, quantity: string | number | undefined): string =>
+  `${jobId}|${quantity === undefined ? 'all' : encodeURIComponent(String(plainDecimal(quantity)))}`;
 
 /**
  * Throws ProducerConflictError when Redis holds one of these jobs' ids with another payload. A job id is the
