@@ -128,7 +128,7 @@ beforeAll(async () => {
     env: { ...env, ROLES: 'api', LOG_LEVEL: 'warn' },
     logTo: logged.stream,
   });
-  worker = await startSibling(app, ['worker'], { config: { ROLES: ['worker'] } });
+  worker = await startSibling(app, ['worker']);
   schedulerHost = await startSibling(app, [], { config: { ROLES: ['scheduler'] } });
   // the scheduler as ROLES=scheduler starts it, held here so that the test can fire its nightly entry
   scheduler = startScheduler(schedulerHost.ctx);

@@ -201,7 +201,8 @@ export async function startSibling(
   } = {},
 ): Promise<Sibling> {
   const runtime = createRuntime({
-    config: { ...app.ctx.config, ...options.config },
+    // named by the roles it runs (its pool's application_name, its logs), not by the app's ROLES it was copied from
+    config: { ...app.ctx.config, ...(roles.length > 0 ? { ROLES: roles } : {}), ...options.config },
     databaseUrl: options.databaseUrl ?? app.database.url,
     redisUrl: app.ctx.redisUrl,
     log: options.log ?? app.ctx.log,
