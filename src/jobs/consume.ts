@@ -81,10 +81,20 @@ async function answerRefusals(
   const verdicts = judgeRefusals(refusals, context);
   const recorded = refusals.filter((_, position) => verdicts[position]!.kind === 'record');
   const taken = await recordConsumptionFailures(client, failureRows(recorded, context.clients, context.now));
+  // a refused use followed in the batch by a use under its key failed while the key was free — unless a consumption
+  // took that key before this batch (the use after it a replay, or a conflict): a key reused, as for a recorded one
+  const own = refusals.filter((r, position) => verdicts[position]!.kind === 'own' && !isCaptureKey(r.report));
+  const ownTaken = await consumptionsIn(
+    client,
+    own.map((r) => refusedUseId(r.report, context.clients)),
+  );
   const answers: Failure[] = [];
   for (const [position, verdict] of verdicts.entries()) {
     const { report, failure } = refusals[position]!;
-    const takenBefore = verdict.kind === 'record' && taken.has(refusedUseId(report, context.clients));
+    const id = verdict.kind === 'record' || verdict.kind === 'own' ? refusedUseId(report, context.clients) : '';
+    const takenBefore =
+      (verdict.kind === 'record' && taken.has(id)) ||
+      (verdict.kind === 'own' && !isCaptureKey(report) && ownTaken.has(id));
     answers.push(
       verdict.kind === 'repeat'
         ? answers[verdict.of]!
@@ -95,6 +105,8 @@ async function answerRefusals(
   }
   return answers;
 }
+
+const isCaptureKey = (report: JobPayload<'consume'>): boolean => report.idempotency_key.startsWith(CAPTURE_KEY_PREFIX);
 
 /**
  * The failures of uses refused for good, as consumption_failures holds them: under the id each use's consumption would
