@@ -13,6 +13,7 @@ import {
   subscribe,
 } from '../helpers/fixtures.js';
 import { closeVerified } from '../helpers/http-steps.js';
+import { untilWaitingForLocks } from '../helpers/lock-waits.js';
 
 /**
  * Issue 14 of the tracker, of batches: "every use still idempotent by (client, idempotency_key), each with its own
@@ -263,6 +264,43 @@ describe('a batch sent again under its Idempotency-Key', () => {
     const other = await batch([use(client.id, 'k-1', 2)], { key: `fk-${client.id}` });
     expect(other.status, other.text).toBe(409);
     expect(other.body).toMatchObject({ code: 'idempotency_conflict' });
+  });
+});
+
+describe('two requests at once under one Idempotency-Key', () => {
+  it('the second, meeting the key bound and not yet answered, is refused as the first is: 409', async () => {
+    // The first request binds the key, finds that a use it refuses names a key a consumption has, and answers 409
+    // (unbinding the key). The second, sent meanwhile (a client's retry on a timeout), met the key bound with nothing
+    // noted beside it yet: taken for a repeat, it skipped that check, answered 202 and had its other use applied —
+    // the same request answered two ways, a use applied behind a 409 that says nothing was recorded. Made to stand
+    // still here: the consumptions table is locked while both wait to read it.
+    const client = await freshClient();
+    const taken = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: use(client.id, 'rr-2', 3),
+    });
+    expect(taken.status, taken.text).toBe(200);
+    const items = [use(client.id, 'rr-1', 2), use(client.id, 'rr-2', '0.5')];
+    const key = `rr-${client.id}`;
+    const lock = await app.database.db.transaction();
+    let first: ReturnType<typeof batch>;
+    let second: ReturnType<typeof batch>;
+    try {
+      await lock.raw('LOCK TABLE consumptions IN ACCESS EXCLUSIVE MODE');
+      first = batch(items, { key });
+      await untilWaitingForLocks(app.database.db, 1, { about: 'consumptions' });
+      second = batch(items, { key });
+      await untilWaitingForLocks(app.database.db, 2, { about: 'consumptions' });
+    } finally {
+      await lock.rollback();
+    }
+    const answers = await Promise.all([first!, second!]);
+    expect(answers.map((res) => [res.status, res.body.code])).toEqual([
+      [409, 'idempotency_conflict'],
+      [409, 'idempotency_conflict'],
+    ]);
+    expect((await read(consumptionId(client.id, 'rr-1'))).status).toBe(404);
+    expect(await remaining(client.id)).toBe('97');
   });
 });
 
