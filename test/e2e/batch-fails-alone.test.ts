@@ -473,6 +473,54 @@ describe('a use the worker refuses fails alone too, readable by id', () => {
   });
 });
 
+describe("a use the worker refused, named by the client's id as the API names it", () => {
+  it('is corrected through the API under the same key: applied, not 409 (the failure left the key free)', async () => {
+    const client = await freshClient();
+    const producer = producerOnTheClock();
+    const id = consumptionId(client.id, 'wf-1');
+    try {
+      // the producer names the client by id: its job id is the one the API's use of that key has
+      const refused = await producer.consume(use(client.id, 'wf-1', 1, { credit_type: 'wf-silver' }));
+      expect(await awaitOutcome(app.ctx, 'consume', refused.jobId, { timeoutMs: 30_000 })).toMatchObject({
+        state: 'failed',
+        failure: { code: 'not_found' },
+      });
+      expect((await read(id)).body).toMatchObject({ id, status: 'failed', code: 'not_found' });
+    } finally {
+      await producer.close();
+    }
+    // README: "a failure leaves the key free: the consumption is then read" — Redis still holds the failed job under
+    // that id (7 days), with the refused payload
+    const fixed = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: use(client.id, 'wf-1', 3),
+    });
+    expect(fixed.status, fixed.text).toBe(200);
+    expect(fixed.body).toMatchObject({ id, status: 'applied', remaining: '97' });
+    expect((await read(id)).body).toMatchObject({ id, status: 'applied', quantity: '3' });
+  });
+
+  it('is corrected in a batch under the same key: applied, not 409', async () => {
+    const client = await freshClient();
+    const producer = producerOnTheClock();
+    const id = consumptionId(client.id, 'wf-2');
+    try {
+      const refused = await producer.consume(use(client.id, 'wf-2', '0.5'));
+      expect(await awaitOutcome(app.ctx, 'consume', refused.jobId, { timeoutMs: 30_000 })).toMatchObject({
+        state: 'failed',
+        failure: { code: 'validation_failed' },
+      });
+    } finally {
+      await producer.close();
+    }
+    const fixed = await batch([use(client.id, 'wf-2', 4), use(client.id, 'wf-3', 1)], { wait: true });
+    expect(fixed.status, fixed.text).toBe(200);
+    expect(fixed.body.data.map((d: { status: string }) => d.status)).toEqual(['applied', 'applied']);
+    expect((await read(id)).body).toMatchObject({ id, status: 'applied', quantity: '4' });
+    expect(await remaining(client.id)).toBe('95');
+  });
+});
+
 describe('two refused uses under one (client, key) are compared as accepted ones are', () => {
   it('by their fingerprint, not their JSON text: 1, "1" and "1.0" are one quantity, one failed use', async () => {
     const client = await freshClient();
