@@ -247,6 +247,9 @@ export async function acceptGroup(
   });
 }
 
+/** Jobs of which one failed for good changed nothing and left its key free (a use): replaced by another payload. */
+const REPLACED_WHEN_FAILED: ReadonlySet<JobName> = new Set<JobName>(['consume']);
+
 /** A job as it goes to Redis: a routed command, an admission, or an accepted row the relay found missing. */
 export interface QueuedJob {
   name: JobName;
@@ -296,7 +299,9 @@ export async function enqueue(
  *   result. Its accepted row is taken back and its job id answered: the caller refuses its request with
  *   idempotency_conflict, as a pending row of another payload is. Compared are the commands whose payload is part of
  *   what they ask (a `requestHash`: a use, a hold, a recharge, a renewal): a reversal, a capture, a release are named
- *   whole by their job id.
+ *   whole by their job id. But a use's job of another payload that failed for good (a producer's, refused by the
+ *   worker: a credit type that does not exist…) changed nothing and left its key free (README; the producer replaces
+ *   it too): it is removed, and this command's job added in its place (when `added`), not a conflict.
  * - held failed for good: an earlier request's (a producer's reversal taken before its consumption was applied, a
  *   renewal asked for while its subscription was suspended), which this one, accepted now, may no longer fail. The
  *   job is run again (a job applies nothing twice): left as it was, it would answer its old failure, and the row
@@ -336,6 +341,16 @@ export async function checkAdded(
     return { clashed, met };
   }
   const rerun: Admission[] = [];
+  const replaced: Admission[] = [];
+  /** Whether the held job of another payload is a use's that failed for good: replaced, not a conflict. */
+  const replaceable = async (c: Admission, failedAt: string | null): Promise<boolean> => {
+    if (!REPLACED_WHEN_FAILED.has(c.name)) return false;
+    try {
+      return (failedAt ?? (await app.redis.zscore(app.queues[c.queue].toKey('failed'), c.jobId))) !== null;
+    } catch {
+      return false;
+    }
+  };
   /** Whether Redis holds another request than `c` (read only where the payloads' text differs: rarely). */
   const otherRequest = async (c: Admission, stored: string): Promise<boolean> => {
     const data: unknown = JSON.parse(stored);
@@ -344,9 +359,10 @@ export async function checkAdded(
   };
   for (const [i, c] of fresh.entries()) {
     const [stored, failedAt] = held[i]!;
-    if (c.requestHash !== undefined && typeof stored === 'string' && (await otherRequest(c, stored)))
-      clashed.add(c.jobId);
-    else if (options.added !== false && c.state === 'new') {
+    if (c.requestHash !== undefined && typeof stored === 'string' && (await otherRequest(c, stored))) {
+      if (await replaceable(c, failedAt)) replaced.push(c);
+      else clashed.add(c.jobId);
+    } else if (options.added !== false && c.state === 'new') {
       if (typeof stored === 'string' && stored !== JSON.stringify(c.data)) met.add(c.jobId);
       if (failedAt !== null) rerun.push(c);
     }
@@ -356,7 +372,19 @@ export async function checkAdded(
   // waiter's failure, the relay taking a run that failed only transiently for settled); written again if it fails
   await deleteJobFailures(
     app.db,
-    rerun.map((c) => c.jobId),
+    [...rerun, ...replaced].map((c) => c.jobId),
+  );
+  await Promise.all(
+    replaced.map(async (c) => {
+      try {
+        const queue = app.queues[c.queue];
+        await queue.remove(c.jobId);
+        if (options.added !== false) await queue.add(c.name, c.data, { ...c.options, jobId: c.jobId });
+      } catch (error) {
+        // Redis away: the accepted row stays, and the relay enqueues it once Redis holds no job under its id
+        app.log.warn({ err: error, jobId: c.jobId }, 'could not replace a failed job of another payload');
+      }
+    }),
   );
   await Promise.all(
     rerun.map(async (c) => {

@@ -81,10 +81,20 @@ async function answerRefusals(
   const verdicts = judgeRefusals(refusals, context);
   const recorded = refusals.filter((_, position) => verdicts[position]!.kind === 'record');
   const taken = await recordConsumptionFailures(client, failureRows(recorded, context.clients, context.now));
+  // a refused use followed in the batch by a use under its key failed while the key was free — unless a consumption
+  // took that key before this batch (the use after it a replay, or a conflict): a key reused, as for a recorded one
+  const own = refusals.filter((r, position) => verdicts[position]!.kind === 'own' && !isCaptureKey(r.report));
+  const ownTaken = await consumptionsIn(
+    client,
+    own.map((r) => refusedUseId(r.report, context.clients)),
+  );
   const answers: Failure[] = [];
   for (const [position, verdict] of verdicts.entries()) {
     const { report, failure } = refusals[position]!;
-    const takenBefore = verdict.kind === 'record' && taken.has(refusedUseId(report, context.clients));
+    const id = verdict.kind === 'record' || verdict.kind === 'own' ? refusedUseId(report, context.clients) : '';
+    const takenBefore =
+      (verdict.kind === 'record' && taken.has(id)) ||
+      (verdict.kind === 'own' && !isCaptureKey(report) && ownTaken.has(id));
     answers.push(
       verdict.kind === 'repeat'
         ? answers[verdict.of]!
@@ -95,6 +105,8 @@ async function answerRefusals(
   }
   return answers;
 }
+
+const isCaptureKey = (report: JobPayload<'consume'>): boolean => report.idempotency_key.startsWith(CAPTURE_KEY_PREFIX);
 
 /**
  * The failures of uses refused for good, as consumption_failures holds them: under the id each use's consumption would
@@ -229,7 +241,8 @@ export async function acceptConsumptions(
  * (`answered`, by index, as it answered them) are answered so again, whatever happened since — a use applied under
  * such a key meanwhile (the key was left free), a credit type made since; the others are the same uses again
  * (repeats: nothing applied twice). Nothing is recorded for the failed ones: the first request did. Without
- * `answered` (the first request has not noted it yet), a use refused now under a key taken since is answered failed.
+ * `answered` (the first request is still running: it notes its answer last) the uses are judged as the first request
+ * judges them, a key taken elsewhere included: that one may yet answer 409, and this one must not apply its uses.
  */
 export async function acceptBatchUses(
   app: AppContext,
@@ -262,8 +275,9 @@ export async function acceptBatchUses(
     const elsewhere = new Set((await consumptionsByIds(app.db, ids)).keys());
     for (const id of await pendingSubjects(app.db, ids)) elsewhere.add(id);
     for (const [index, r] of refused) {
-      // taken by another request: refused now, or — in a repeat — since its first answer, which failed this use
-      if (inBatch.has(r.id) || (elsewhere.has(r.id) && !options.repeat)) return reusedKey(bodies[index]!);
+      // taken by another request: refused now, or — in a repeat of a first answer noted — since that answer, which
+      // failed this use (a use it answered is not judged here); a first request still running judges it as this one
+      if (inBatch.has(r.id) || (elsewhere.has(r.id) && !options.repeat?.answered)) return reusedKey(bodies[index]!);
     }
   }
   const accepted =

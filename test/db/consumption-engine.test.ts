@@ -358,6 +358,22 @@ describe('a use the worker refuses for good is recorded by id, once', () => {
       ['rb-3', 1n],
     ]);
   });
+
+  it('a refused use under a key applied before is a conflict, though a replay of that key follows it', async () => {
+    const { client, item } = await clientOfTen();
+    expect(outcomeCodes(await applyConsumptions(app.ctx, [item('rc-1', { idempotency_key: 'rc-1' })]))).toEqual([
+      'applied',
+    ]);
+    // the key was taken before this batch, not free: the refused use is a key reused with another payload, as it is
+    // alone (above) — whether a replay of the applied use comes after it in the batch or not (README: "a use refused
+    // under a key a consumption has … fails idempotency_conflict too")
+    const outcomes = await applyConsumptions(app.ctx, [
+      item('rc-2', { idempotency_key: 'rc-1', credit_type: 'rc-gold' }),
+      item('rc-3', { idempotency_key: 'rc-1' }),
+    ]);
+    expect(outcomes.map((o) => (o.ok ? o.value.replayed : o.code))).toEqual(['idempotency_conflict', true]);
+    expect(await failureRows([consumptionId(client.id, 'rc-1')])).toEqual([]);
+  });
 });
 
 describe('the batch write', () => {

@@ -13,6 +13,7 @@ import {
   subscribe,
 } from '../helpers/fixtures.js';
 import { closeVerified } from '../helpers/http-steps.js';
+import { untilWaitingForLocks } from '../helpers/lock-waits.js';
 
 /**
  * Issue 14 of the tracker, of batches: "every use still idempotent by (client, idempotency_key), each with its own
@@ -266,6 +267,43 @@ describe('a batch sent again under its Idempotency-Key', () => {
   });
 });
 
+describe('two requests at once under one Idempotency-Key', () => {
+  it('the second, meeting the key bound and not yet answered, is refused as the first is: 409', async () => {
+    // The first request binds the key, finds that a use it refuses names a key a consumption has, and answers 409
+    // (unbinding the key). The second, sent meanwhile (a client's retry on a timeout), met the key bound with nothing
+    // noted beside it yet: taken for a repeat, it skipped that check, answered 202 and had its other use applied —
+    // the same request answered two ways, a use applied behind a 409 that says nothing was recorded. Made to stand
+    // still here: the consumptions table is locked while both wait to read it.
+    const client = await freshClient();
+    const taken = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: use(client.id, 'rr-2', 3),
+    });
+    expect(taken.status, taken.text).toBe(200);
+    const items = [use(client.id, 'rr-1', 2), use(client.id, 'rr-2', '0.5')];
+    const key = `rr-${client.id}`;
+    const lock = await app.database.db.transaction();
+    let first: ReturnType<typeof batch>;
+    let second: ReturnType<typeof batch>;
+    try {
+      await lock.raw('LOCK TABLE consumptions IN ACCESS EXCLUSIVE MODE');
+      first = batch(items, { key });
+      await untilWaitingForLocks(app.database.db, 1, { about: 'consumptions' });
+      second = batch(items, { key });
+      await untilWaitingForLocks(app.database.db, 2, { about: 'consumptions' });
+    } finally {
+      await lock.rollback();
+    }
+    const answers = await Promise.all([first!, second!]);
+    expect(answers.map((res) => [res.status, res.body.code])).toEqual([
+      [409, 'idempotency_conflict'],
+      [409, 'idempotency_conflict'],
+    ]);
+    expect((await read(consumptionId(client.id, 'rr-1'))).status).toBe(404);
+    expect(await remaining(client.id)).toBe('97');
+  });
+});
+
 describe('what still refuses the whole request', () => {
   it('a malformed use, too many, no items, one key with two payloads: 422 / 409, nothing recorded', async () => {
     const client = await freshClient();
@@ -432,6 +470,54 @@ describe('a use the worker refuses fails alone too, readable by id', () => {
     } finally {
       await producer.close();
     }
+  });
+});
+
+describe("a use the worker refused, named by the client's id as the API names it", () => {
+  it('is corrected through the API under the same key: applied, not 409 (the failure left the key free)', async () => {
+    const client = await freshClient();
+    const producer = producerOnTheClock();
+    const id = consumptionId(client.id, 'wf-1');
+    try {
+      // the producer names the client by id: its job id is the one the API's use of that key has
+      const refused = await producer.consume(use(client.id, 'wf-1', 1, { credit_type: 'wf-silver' }));
+      expect(await awaitOutcome(app.ctx, 'consume', refused.jobId, { timeoutMs: 30_000 })).toMatchObject({
+        state: 'failed',
+        failure: { code: 'not_found' },
+      });
+      expect((await read(id)).body).toMatchObject({ id, status: 'failed', code: 'not_found' });
+    } finally {
+      await producer.close();
+    }
+    // README: "a failure leaves the key free: the consumption is then read" — Redis still holds the failed job under
+    // that id (7 days), with the refused payload
+    const fixed = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: use(client.id, 'wf-1', 3),
+    });
+    expect(fixed.status, fixed.text).toBe(200);
+    expect(fixed.body).toMatchObject({ id, status: 'applied', remaining: '97' });
+    expect((await read(id)).body).toMatchObject({ id, status: 'applied', quantity: '3' });
+  });
+
+  it('is corrected in a batch under the same key: applied, not 409', async () => {
+    const client = await freshClient();
+    const producer = producerOnTheClock();
+    const id = consumptionId(client.id, 'wf-2');
+    try {
+      const refused = await producer.consume(use(client.id, 'wf-2', '0.5'));
+      expect(await awaitOutcome(app.ctx, 'consume', refused.jobId, { timeoutMs: 30_000 })).toMatchObject({
+        state: 'failed',
+        failure: { code: 'validation_failed' },
+      });
+    } finally {
+      await producer.close();
+    }
+    const fixed = await batch([use(client.id, 'wf-2', 4), use(client.id, 'wf-3', 1)], { wait: true });
+    expect(fixed.status, fixed.text).toBe(200);
+    expect(fixed.body.data.map((d: { status: string }) => d.status)).toEqual(['applied', 'applied']);
+    expect((await read(id)).body).toMatchObject({ id, status: 'applied', quantity: '4' });
+    expect(await remaining(client.id)).toBe('95');
   });
 });
 
