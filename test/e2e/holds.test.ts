@@ -478,7 +478,7 @@ describe('a hold over a frozen subscription', () => {
 
 describe('expiry by the sweep', () => {
   it('releases a hold past expires_at with hold.expired; capturing it then is 409', async () => {
-    // the holds that tests before this one left open past their end (it moved the clock on) are swept first: the
+    // the holds that tests before this one left open past their end (some move the clock on) are swept first: the
     // sweep below counts this test's hold alone
     expect((await expireDue(app.ctx, app.clock.now())).ok).toBe(true);
     const client = await createClient(app);

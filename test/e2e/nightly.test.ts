@@ -33,7 +33,8 @@ describe('the scheduler only enqueues, with deterministic job ids', () => {
       clock: app.clock,
     });
     try {
-      app.clock.set('2026-03-31T02:00:00.000Z');
+      // the night before their period ends (1 April 00:00 from the file's start: 31 March 02:00), read from them
+      app.clock.set(new Date(Date.parse(subs[0]!.current_period_end) - 22 * 3_600_000));
       const [a, b] = await Promise.all([
         runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 }),
         runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 }),
