@@ -49,6 +49,14 @@ async function ledgerOf(balanceId: string): Promise<Array<[string, string, strin
     .select('kind', 'amount', 'remaining_after')) as Array<{ kind: string; amount: bigint; remaining_after: bigint }>;
   return rows.map((r) => [r.kind, String(r.amount), String(r.remaining_after)]);
 }
+/**
+ * The file's clock is shared and only moves forward (some tests move it by minutes or days): a test reads it and sets
+ * its instants relative to it, never assuming where the tests before it (in any order) left it.
+ */
+const now = () => app.clock.now().getTime();
+const iso = (ms: number) => new Date(ms).toISOString();
+const DAY_MS = 86_400_000;
+
 /** A month of `units` SMS from `startsAt` (default now), not renewed. */
 async function grant(clientId: string, units: number, startsAt?: string) {
   const pkg = await createPackage(app, [{ credit_type: sms.code, units }]);
@@ -60,6 +68,7 @@ describe('hold, then capture all', () => {
     const client = await createClient(app);
     const sub = await grant(client.id, 10);
     const balance = sub.balances[0]!.id;
+    const heldAt = now();
     const held = await hold({ client: client.external_ref, credit_type: sms.code, quantity: 4, idempotency_key: 'h1' });
     expect(held.status, held.text).toBe(200);
     expect(held.body).toMatchObject({
@@ -68,7 +77,7 @@ describe('hold, then capture all', () => {
       held: '4',
       allocations: [{ balance_id: balance, amount: '4' }],
       remaining: '6',
-      expires_at: '2026-01-20T12:15:00.000Z',
+      expires_at: iso(heldAt + 15 * 60_000),
     });
     expect(await balancesOf(client.id)).toMatchObject({ remaining: '6', consumed: '0', held: '4' });
 
@@ -108,8 +117,8 @@ describe('hold, then capture all', () => {
 describe('partial capture', () => {
   it("consumes in the hold's order up to the quantity and gives the rest back, exactly", async () => {
     const client = await createClient(app);
-    const early = await grant(client.id, 3, '2026-01-01T00:00:00Z'); // ends 1 Feb: spent first
-    const later = await grant(client.id, 10, '2026-01-10T00:00:00Z'); // ends 10 Feb
+    const early = await grant(client.id, 3, iso(now() - 19.5 * DAY_MS)); // ends in about 11 days: spent first
+    const later = await grant(client.id, 10, iso(now() - 10.5 * DAY_MS)); // ends in about 20 days
     const a = early.balances[0]!.id;
     const b = later.balances[0]!.id;
     const held = await hold({ client: client.id, credit_type: sms.code, quantity: 8, idempotency_key: 'p1' });
@@ -249,6 +258,7 @@ describe('holds still queued', () => {
       reference: 'cart-9',
       metadata: { branch: 'north' },
     };
+    const acceptedAt = iso(now());
     await queue.pause();
     try {
       const accepted = await hold(body, false);
@@ -265,7 +275,7 @@ describe('holds still queued', () => {
           idempotency_key: 'waits',
           reference: 'cart-9',
           metadata: { branch: 'north' },
-          created_at: '2026-01-20T12:00:00.000Z',
+          created_at: acceptedAt,
         },
       ]);
       // named by its external_ref in the request, found by either name of the client; not another client's
@@ -374,8 +384,16 @@ describe('the typed producer', () => {
 describe('a balance that expires while held', () => {
   it('a capture still succeeds; a release does not revive the units (they expire)', async () => {
     const client = await createClient(app);
-    // a month from 21 Dec: the balance expires on 21 Jan 00:00, twelve hours from now
-    const sub = await grant(client.id, 10, '2025-12-21T00:00:00Z');
+    // 31 days that began 30 days and 12 hours ago: the balance expires twelve hours from now
+    const expiresAt = now() + DAY_MS / 2;
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }], {
+      validity: { count: 31, unit: 'day' },
+    });
+    const sub = await subscribe(app, client.id, pkg.code, {
+      auto_renew: false,
+      starts_at: iso(expiresAt - 31 * DAY_MS),
+    });
+    expect(sub.balances[0]!.expires_at).toBe(iso(expiresAt));
     const balance = sub.balances[0]!.id;
     const day = 86_400;
     const toCapture = await hold({
@@ -394,7 +412,7 @@ describe('a balance that expires while held', () => {
     });
     expect(toRelease.body.remaining).toBe('3');
 
-    app.clock.set('2026-01-21T01:00:00.000Z');
+    app.clock.set(iso(expiresAt + 3_600_000)); // an hour after the balance expired
     expect((await expireDue(app.ctx, app.clock.now())).ok).toBe(true);
     expect(await balancesOf(client.id)).toMatchObject({ remaining: '0', expired: '3', held: '7' });
 
@@ -460,6 +478,9 @@ describe('a hold over a frozen subscription', () => {
 
 describe('expiry by the sweep', () => {
   it('releases a hold past expires_at with hold.expired; capturing it then is 409', async () => {
+    // the holds that tests before this one left open past their end (some move the clock on) are swept first: the
+    // sweep below counts this test's hold alone
+    expect((await expireDue(app.ctx, app.clock.now())).ok).toBe(true);
     const client = await createClient(app);
     await grant(client.id, 10);
     const held = await hold({

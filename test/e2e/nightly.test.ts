@@ -33,7 +33,8 @@ describe('the scheduler only enqueues, with deterministic job ids', () => {
       clock: app.clock,
     });
     try {
-      app.clock.set('2026-03-31T02:00:00.000Z');
+      // the night before their period ends (1 April 00:00 from the file's start: 31 March 02:00), read from them
+      app.clock.set(new Date(Date.parse(subs[0]!.current_period_end) - 22 * 3_600_000));
       const [a, b] = await Promise.all([
         runNightly(app.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 }),
         runNightly(other.ctx, app.clock.now(), { phaseTimeoutMs: 20_000 }),
@@ -58,63 +59,79 @@ describe('the scheduler only enqueues, with deterministic job ids', () => {
 
 describe('verify', () => {
   it('finds nothing wrong in a ledger written by the service', async () => {
+    // a balance of its own to check, whichever tests ran before it
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    await subscribe(app, (await createClient(app)).id, pkg.code);
     const report = await verifyInvariants(app.database.db);
     expect(report).toMatchObject({ ok: true, violationCount: 0 });
     expect(report.checked.balances).toBeGreaterThan(0);
   });
 
   it('catches a ledger corrupted on purpose, precisely, and the CLI exits non-zero', async () => {
-    const client = await createClient(app);
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
-    const sub = await subscribe(app, client.id, pkg.code);
-    const balance = sub.balances[0]!;
-    // 1: a balance whose remaining (and running total) no longer follow its ledger
-    await app.database.db('balances').where({ id: balance.id }).update({ remaining: 7, consumed: 3 });
-    // 2: an entry appended to another balance without changing it
-    const other = await subscribe(app, client.id, pkg.code);
-    const row = await app.database.db('ledger_entries').where({ balance_id: other.balances[0]!.id }).first();
-    await app.database.db('ledger_entries').insert({
-      ...row,
-      seq: undefined,
-      id: '00000000-0000-4000-8000-0000000000aa',
-      kind: 'adjust',
-      amount: 5,
-      remaining_after: 15,
-    });
-    // 3: a gap in the invoice numbers
-    await app.database
-      .db('invoices')
-      .where({ id: other.invoice.id })
-      .update({ sequence: 9_999, number: 'INV-2026-009999' });
-
-    const report = await verifyInvariants(app.database.db);
-    expect(report.ok).toBe(false);
-    const about = (subject: string) => report.violations.filter((v) => v.subject === subject).map((v) => v.detail);
-    expect(about(`balance ${balance.id}`)).toEqual(
-      expect.arrayContaining([
-        expect.stringContaining('remaining is 7 (off by -3)'),
-        expect.stringContaining('consumed is 3 but its ledger entries say 0'),
-      ]),
-    );
-    expect(about(`balance ${other.balances[0]!.id}`)).toEqual(
-      expect.arrayContaining([expect.stringContaining('adjusted is 0 but its ledger entries say 5')]),
-    );
-    expect(report.violations.some((v) => v.invariant === 'invoice_numbers')).toBe(true);
-
-    const cli = spawn(process.execPath, [...compiledEntry('src/cli/main.ts'), 'verify'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, DATABASE_URL: app.database.url, REDIS_URL: inject('redisUrl'), LOG_LEVEL: 'silent' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    cli.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    cli.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const code = await new Promise<number | null>((resolve) => cli.on('close', resolve));
-    expect(code).toBe(1);
-    expect(output).toContain(`VIOLATION balance_ledger_sum — balance ${balance.id}`);
-    expect(output).toContain('FAILED');
+    // corrupted in a store of its own (an API on a database of its own): the ledger is append-only, so the file's
+    // store, once corrupted, would stay so, and the verify above would find it whenever it ran after this test
+    const store = await startTestApp({ roles: ['api'], now: app.clock.now().toISOString() });
+    try {
+      await corruptAndVerify(store);
+    } finally {
+      await store.close();
+    }
   });
 });
+
+/** Writes a ledger through `app`, corrupts it three ways by hand, and checks that verify and the CLI name each. */
+async function corruptAndVerify(app: TestApp): Promise<void> {
+  const sms = await createCreditType(app);
+  const client = await createClient(app);
+  const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+  const sub = await subscribe(app, client.id, pkg.code);
+  const balance = sub.balances[0]!;
+  // 1: a balance whose remaining (and running total) no longer follow its ledger
+  await app.database.db('balances').where({ id: balance.id }).update({ remaining: 7, consumed: 3 });
+  // 2: an entry appended to another balance without changing it
+  const other = await subscribe(app, client.id, pkg.code);
+  const row = await app.database.db('ledger_entries').where({ balance_id: other.balances[0]!.id }).first();
+  await app.database.db('ledger_entries').insert({
+    ...row,
+    seq: undefined,
+    id: '00000000-0000-4000-8000-0000000000aa',
+    kind: 'adjust',
+    amount: 5,
+    remaining_after: 15,
+  });
+  // 3: a gap in the invoice numbers
+  await app.database
+    .db('invoices')
+    .where({ id: other.invoice.id })
+    .update({ sequence: 9_999, number: 'INV-2026-009999' });
+
+  const report = await verifyInvariants(app.database.db);
+  expect(report.ok).toBe(false);
+  const about = (subject: string) => report.violations.filter((v) => v.subject === subject).map((v) => v.detail);
+  expect(about(`balance ${balance.id}`)).toEqual(
+    expect.arrayContaining([
+      expect.stringContaining('remaining is 7 (off by -3)'),
+      expect.stringContaining('consumed is 3 but its ledger entries say 0'),
+    ]),
+  );
+  expect(about(`balance ${other.balances[0]!.id}`)).toEqual(
+    expect.arrayContaining([expect.stringContaining('adjusted is 0 but its ledger entries say 5')]),
+  );
+  expect(report.violations.some((v) => v.invariant === 'invoice_numbers')).toBe(true);
+
+  const cli = spawn(process.execPath, [...compiledEntry('src/cli/main.ts'), 'verify'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, DATABASE_URL: app.database.url, REDIS_URL: inject('redisUrl'), LOG_LEVEL: 'silent' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  cli.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  cli.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const code = await new Promise<number | null>((resolve) => cli.on('close', resolve));
+  expect(code).toBe(1);
+  expect(output).toContain(`VIOLATION balance_ledger_sum — balance ${balance.id}`);
+  expect(output).toContain('FAILED');
+}
 
 describe('node-cron entries', () => {
   it('run in BUSINESS_TZ and enqueue jobs named by their scheduled minute', async () => {

@@ -12,7 +12,9 @@ import { countRows, createClient, createCreditType, createPackage, subscribe } f
  * What security.test.ts, api-key-use, audit, trust-proxy, ui, ui-admin and bull-board already check is not repeated.
  *
  * Time: the clock of the app (ManualClock) and `ticks` (the key cache's and the rate limit's milliseconds) are
- * moved by hand; nothing waits on the wall clock.
+ * moved by hand; nothing waits on the wall clock. Each test stands alone, in any order (vitest --sequence.shuffle):
+ * `ticks` only moves forward, so a test that needs a given second of a minute moves it to that second of a minute
+ * to come (tickToNextMinute), and a test that moves the app's clock sets it back to what it read at its start.
  */
 const NOW = '2026-03-02T10:00:30.000Z';
 let ticks = Date.parse(NOW);
@@ -376,6 +378,7 @@ describe('1. every route of GET /openapi.json behind its scope', () => {
     const before = await counts();
     const jobsBefore = await queuedJobs();
     const subBefore = await app.database.db('subscriptions').where({ id: sub.id }).first();
+    const clockBefore = app.clock.now().toISOString();
     for (const r of requests) {
       const name = `${r.method} ${r.path}`;
       // an Idempotency-Key too: a refused request claims no key (API.md L11)
@@ -397,7 +400,7 @@ describe('1. every route of GET /openapi.json behind its scope', () => {
     expect(await counts()).toEqual(before);
     expect(await queuedJobs()).toBe(jobsBefore);
     expect(await app.database.db('subscriptions').where({ id: sub.id }).first()).toEqual(subBefore);
-    expect(app.clock.now().toISOString()).toBe(NOW);
+    expect(app.clock.now().toISOString()).toBe(clockBefore);
     expect((await app.database.db('credit_types').where({ code: ct.code }).first()).name).toBe('SMS');
     expect((await app.database.db('api_keys').where({ id: adminId }).first()).revoked_at).toBeNull();
     // the same requests were valid: with their scope each goes through (the nightly run is left out: it waits for
@@ -408,7 +411,7 @@ describe('1. every route of GET /openapi.json behind its scope', () => {
       const res = await call(app.baseUrl, r.method, r.path, { key, ...(r.body === undefined ? {} : { body: r.body }) });
       expect(res.status, `${r.method} ${r.path} with its scope: ${res.text}`).toBeLessThan(300);
     }
-    app.clock.set(NOW);
+    app.clock.set(clockBefore);
   });
 
   it('another spelling of a protected path (case, slashes, escapes) opens nothing without a key', async () => {
@@ -468,6 +471,16 @@ function tickTo(iso: string): void {
   const to = Date.parse(iso);
   expect(to, `ticks move forward only (${iso})`).toBeGreaterThanOrEqual(ticks);
   ticks = to;
+}
+
+const MINUTE_MS = 60_000;
+/** The start of the minute after the one `at` is in (a rate-limit window no request has been counted in yet). */
+const nextMinute = (at: number) => at - (at % MINUTE_MS) + MINUTE_MS;
+/** Moves `ticks` to `seconds` into the next minute (whatever the tests before moved it to); answers it, as ISO. */
+function tickToNextMinute(seconds = 0): string {
+  const iso = new Date(nextMinute(ticks) + seconds * 1_000).toISOString();
+  tickTo(iso);
+  return iso;
 }
 
 const apiStatus = async (base: string, key: string) => (await call(base, 'GET', '/v1/clients', { key })).status;
@@ -647,33 +660,37 @@ describe('2. an API key from creation to revocation', () => {
       app.clock.set(iso);
       tickTo(iso);
     };
+    // from a whole minute ahead of both clocks (`ticks` only moves forward, and other tests may have moved it)
+    const clockBefore = app.clock.now();
+    const start = nextMinute(Math.max(ticks, clockBefore.getTime()));
+    const plus = (seconds: number) => new Date(start + seconds * 1_000).toISOString();
     try {
-      at('2026-03-02T12:00:00.000Z');
+      at(plus(0));
       expect(await lastUsed()).toBeNull();
       expect(await apiStatus(app.baseUrl, made.key)).toBe(200);
       // README L1184: last_used_at to the minute
-      expect(await lastUsed()).toBe('2026-03-02T12:00:00.000Z');
-      at('2026-03-02T12:00:40.000Z');
+      expect(await lastUsed()).toBe(plus(0));
+      at(plus(40));
       expect(await apiStatus(app.baseUrl, made.key)).toBe(200);
-      expect(await lastUsed()).toBe('2026-03-02T12:00:00.000Z');
-      at('2026-03-02T12:01:10.000Z');
+      expect(await lastUsed()).toBe(plus(0));
+      at(plus(70));
       expect(await apiStatus(app.baseUrl, made.key)).toBe(200);
-      expect(await lastUsed()).toBe('2026-03-02T12:01:10.000Z');
+      expect(await lastUsed()).toBe(plus(70));
       // a use the cache answers does not read the row: later by at most API_KEY_CACHE_MS (the OpenAPI document's
       // description of last_used_at says so; README L652 the cache)
-      at('2026-03-02T12:02:20.000Z');
+      at(plus(140));
       expect(await apiStatus(app.baseUrl, made.key)).toBe(200);
-      expect(await lastUsed()).toBe('2026-03-02T12:02:20.000Z');
-      app.clock.set('2026-03-02T12:04:00.000Z');
+      expect(await lastUsed()).toBe(plus(140));
+      app.clock.set(plus(240));
       ticks += CACHE_MS - 1;
       expect(await apiStatus(app.baseUrl, made.key)).toBe(200);
-      expect(await lastUsed()).toBe('2026-03-02T12:02:20.000Z');
+      expect(await lastUsed()).toBe(plus(140));
       // a request refused for its scope presented the key all the same: it counts as a use
       ticks += 1;
       expect((await call(app.baseUrl, 'POST', '/v1/clients', { key: made.key, body: {} })).status).toBe(403);
-      expect(await lastUsed()).toBe('2026-03-02T12:04:00.000Z');
+      expect(await lastUsed()).toBe(plus(240));
     } finally {
-      app.clock.set(NOW);
+      app.clock.set(clockBefore);
     }
   });
 
@@ -712,7 +729,7 @@ describe('3. the rate limit (RATE_LIMIT_PER_MINUTE=5 in two API processes; the l
     (await createApiKey(app.database.db, { name, scopes: [scope], now: app.clock.now() })).key;
 
   it('the 6th request of a key in a minute is 429 rate_limited with Retry-After; other keys go on', async () => {
-    tickTo('2026-03-02T13:00:30.000Z');
+    tickToNextMinute(30);
     const key = await fresh('qa limited', 'write');
     const other = await fresh('qa other', 'write');
     const base = limitedA.baseUrl!;
@@ -748,14 +765,14 @@ describe('3. the rate limit (RATE_LIMIT_PER_MINUTE=5 in two API processes; the l
     for (let n = 2; n <= RATE_LIMIT; n += 1) expect(await apiStatus(base, other), `other's ${n}`).toBe(200);
     expect((await call(base, 'GET', '/v1/clients', { key: other })).status).toBe(429);
     // the next minute: a new budget (the window is the minute of `ticks`, so no waiting)
-    tickTo('2026-03-02T13:01:00.000Z');
+    tickToNextMinute();
     const next = await call(base, 'GET', '/v1/clients', { key });
     expect(next.status).toBe(200);
     expect(next.headers.get('ratelimit')).toBe('limit=5, remaining=4, reset=60');
   });
 
   it('the pages and Bull Board do not count against a key’s budget', async () => {
-    tickTo('2026-03-02T13:03:30.000Z');
+    tickToNextMinute(30);
     const key = await fresh('qa limited admin', 'admin');
     const base = limitedA.baseUrl!;
     for (let n = 1; n <= RATE_LIMIT; n += 1) expect(await apiStatus(base, key)).toBe(200);
@@ -775,7 +792,7 @@ describe('3. the rate limit (RATE_LIMIT_PER_MINUTE=5 in two API processes; the l
   });
 
   it('two processes share one budget: the limit at least, limit + (P − 1) × 1 at most', async () => {
-    tickTo('2026-03-02T13:05:30.000Z');
+    tickToNextMinute(30);
     const key = await fresh('qa shared', 'read');
     const statuses: number[] = [];
     for (let n = 0; n < 4 * RATE_LIMIT; n += 1) {
@@ -789,7 +806,7 @@ describe('3. the rate limit (RATE_LIMIT_PER_MINUTE=5 in two API processes; the l
     expect(admitted).toBeLessThanOrEqual(RATE_LIMIT + 1);
     expect(statuses.slice(admitted)).toEqual(statuses.slice(admitted).map(() => 429));
     // and the count starts again in the next minute, in both
-    tickTo('2026-03-02T13:06:00.000Z');
+    tickToNextMinute();
     expect(await apiStatus(limitedA.baseUrl!, key)).toBe(200);
     expect(await apiStatus(limitedB.baseUrl!, key)).toBe(200);
   });
@@ -971,7 +988,7 @@ describe('5. /ui and Bull Board', () => {
       app.clock.set(new Date(signedAt + 8 * 3_600_000));
       expect(await pageStatus(app.baseUrl, '/ui', { cookie: plain.cookie })).toBe(303);
     } finally {
-      app.clock.set(NOW);
+      app.clock.set(new Date(signedAt));
     }
   });
 

@@ -7,14 +7,22 @@ import { jsonRows } from '../helpers/reports.js';
  * QA beyond the issue-15 tests: freeze, forecast, usage and as-of edges they leave, over HTTP with a moved clock
  * (PUT /v1/admin/clock, POST /v1/admin/nightly-runs). Every expected number is worked out by hand from DOMAIN.md,
  * API.md and the README in the comment beside it (BUSINESS_TZ UTC). The clock only moves forward.
+ *
+ * Each describe below is one walk told in steps: a history, then what it reads back (its ids, its clock). Each walk
+ * runs on a store and clock of its own (`ownStore`), so that the walks stand alone in any order (vitest
+ * --sequence.shuffle): on one shared clock a walk of May, run first, would leave the clock past January for good.
+ * The steps of a walk keep their order (`shuffle: false`): step 2 is the consequence of step 1.
  */
 let app: TestApp;
-beforeAll(async () => {
-  app = await startTestApp({ roles: ['api', 'worker'], now: '2027-01-01T00:00:00.000Z', env: NO_NIGHTLY_REPORTS });
-});
-afterAll(async () => {
-  await closeVerified(app);
-});
+/** The describe's own store: started before its first step, verified and closed after its last. */
+function ownStore(): void {
+  beforeAll(async () => {
+    app = await startTestApp({ roles: ['api', 'worker'], now: '2027-01-01T00:00:00.000Z', env: NO_NIGHTLY_REPORTS });
+  });
+  afterAll(async () => {
+    await closeVerified(app);
+  });
+}
 
 const { call, ok, clockTo, nightly } = httpSteps(() => app);
 
@@ -59,7 +67,8 @@ const grant = async (ref: string, ct: string, units: number | string, expiresAt:
     )
   ).id as string;
 
-describe('two freezes in one period, a recharge and a grant beside them', () => {
+describe('two freezes in one period, a recharge and a grant beside them', { shuffle: false }, () => {
+  ownStore();
   const CT = 'qb-fz';
   const REF = 'qb-fz-client';
   const ids = { sub: '', p: '', r: '', g: '' };
@@ -310,7 +319,8 @@ describe('two freezes in one period, a recharge and a grant beside them', () => 
   });
 });
 
-describe('forecast over four grants with a steady burn, by hand', () => {
+describe('forecast over four grants with a steady burn, by hand', { shuffle: false }, () => {
+  ownStore();
   const CT = 'qb-fc';
   const REF = 'qb-fc-client';
   const ids = { d: '', a: '', b: '', c: '', f: '' };
@@ -404,7 +414,10 @@ describe('forecast over four grants with a steady burn, by hand', () => {
   });
 });
 
-describe('usage by a dimension: partial use, a reversal whose part expired, the report alike', () => {
+describe('usage by a dimension: partial use, a reversal whose part expired, the report alike', {
+  shuffle: false,
+}, () => {
+  ownStore();
   const CT = 'qb-us';
   const REF = 'qb-us-client';
   const ids = { x: '', y: '' };
@@ -491,7 +504,10 @@ describe('usage by a dimension: partial use, a reversal whose part expired, the 
   });
 });
 
-describe('a grant beside a frozen subscription: forecast across the gap, a late unfreeze by hand', () => {
+describe('a grant beside a frozen subscription: forecast across the gap, a late unfreeze by hand', {
+  shuffle: false,
+}, () => {
+  ownStore();
   const CT = 'qb-gap';
   const REF = 'qb-gap-client';
   const ids = { sub: '', p: '', g: '' };

@@ -170,12 +170,10 @@ function rowWith(html: string, attribute: string): string[] {
 
 // --- the history ------------------------------------------------------------------------------------------------
 
-beforeAll(async () => {
-  app = await startTestApp({
-    roles: ['api', 'worker'],
-    now: NOW,
-    env: { BUSINESS_TZ: 'Asia/Riyadh', ...NO_NIGHTLY_REPORTS },
-  });
+const startApp = () =>
+  startTestApp({ roles: ['api', 'worker'], now: NOW, env: { BUSINESS_TZ: 'Asia/Riyadh', ...NO_NIGHTLY_REPORTS } });
+/** The catalog's two credit types and the yen package. */
+async function catalog(): Promise<void> {
   await createCreditType(app, { code: 'sms', name: 'SMS', unit: 'message', decimals: 0 });
   await createCreditType(app, { code: 'hours', name: 'Support', unit: 'hour', decimals: 2 });
   const items = [
@@ -191,6 +189,11 @@ beforeAll(async () => {
     max_freeze_days: 10,
   };
   await createPackage(app, items, yen);
+}
+
+beforeAll(async () => {
+  app = await startApp();
+  await catalog();
   const dinar = { code: 'dinar', name: 'Dinar pack', price: 12345, currency: 'KWD', recharge_price: 4500 };
   await createPackage(app, [{ credit_type: 'hours', units: '10.25' }], dinar);
   for (const [ref, name] of [
@@ -529,6 +532,24 @@ describe.each(LOCALES)('the lists and the overview in %s show the API figures', 
 });
 
 describe('a package page after a void of an invoice issued before its 30 days', () => {
+  // A store and clock of its own, with the one sale it voids: it moves the clock 35 days on and voids alpha's sale,
+  // which in the file's store would change what the pages above are compared with (gamma's freeze and the hold
+  // over, a sale voided) whenever it ran before them (vitest --sequence.shuffle). While it runs, `app` and `session`
+  // name its own store; the file's are given back after it.
+  let file: { app: TestApp; session: string };
+  beforeAll(async () => {
+    file = { app, session };
+    app = await startApp();
+    await catalog();
+    await createClient(app, { external_ref: 'alpha', name: 'Alpha' });
+    await subscribe(app, 'alpha', 'yen');
+    app.clock.advance(3 * DAY + DAY / 2); // 2026-03-05 12:30 in Riyadh, as at the end of the file's history
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    ({ app, session } = file);
+  });
+
   it('says the renewals report’s revenue of the 30 days, the void taken off, in both languages', async () => {
     app.clock.advance(35 * DAY); // 2026-04-10 00:30 in Riyadh: alpha's sale of 2 March is out of the chart's days
     const sale = ((await api('GET', '/v1/invoices?client=alpha')).data as Json[]).find(

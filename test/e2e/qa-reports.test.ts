@@ -62,13 +62,32 @@ const recharge = async (sub: string, ct: string, units: number, price: number, k
   return res.body as { invoice_id: string };
 };
 
-beforeAll(async () => {
-  app = await startTestApp({
+const startApp = (now: string) =>
+  startTestApp({
     roles: ['api', 'worker'],
-    now: '2026-10-01T16:00:00.000Z',
+    now,
     env: { ...NO_NIGHTLY_REPORTS, BUSINESS_TZ: 'America/New_York', WEEK_START: 'saturday' },
   });
-  await ok('POST', '/v1/credit-types', { code: 'qr-sms', name: 'SMS', unit: 'message', decimals: 0 }, 201);
+const smsType = () =>
+  ok('POST', '/v1/credit-types', { code: 'qr-sms', name: 'SMS', unit: 'message', decimals: 0 }, 201);
+const euroPackage = () =>
+  ok(
+    'POST',
+    '/v1/packages',
+    {
+      code: 'qr-eur',
+      name: 'Euro',
+      price: 900,
+      currency: 'EUR',
+      validity: { count: 1, unit: 'month' },
+      items: [{ credit_type: 'qr-sms', units: 200 }],
+    },
+    201,
+  );
+
+beforeAll(async () => {
+  app = await startApp('2026-10-01T16:00:00.000Z');
+  await smsType();
   await ok('POST', '/v1/credit-types', { code: 'qr-min', name: 'Minutes', unit: 'minute', decimals: 2 }, 201);
   const pkg = (code: string, name: string, price: number, currency: string, months: number, items: unknown[]) =>
     ok('POST', '/v1/packages', { code, name, price, currency, validity: { count: months, unit: 'month' }, items }, 201);
@@ -76,7 +95,7 @@ beforeAll(async () => {
     { credit_type: 'qr-sms', units: 100 },
     { credit_type: 'qr-min', units: 50 },
   ]);
-  await pkg('qr-eur', 'Euro', 900, 'EUR', 1, [{ credit_type: 'qr-sms', units: 200 }]);
+  await euroPackage();
   await pkg('qr-aaa', 'Aaa', 1000, 'USD', 1, [{ credit_type: 'qr-sms', units: 10 }]);
   await pkg('qr-zzz', 'Zzz', 1500, 'USD', 1, [{ credit_type: 'qr-sms', units: 10 }]);
   for (const [ref, name] of [
@@ -382,6 +401,22 @@ describe('subscriptions as of an instant', () => {
 });
 
 describe('a cancel at period end decided later', () => {
+  // A store and clock of its own, at the hour the file's reports are asked (11-08 12:00Z), with the catalog it
+  // sells from: its sale and the hour it moves the clock on would change the figures of the reports above (a sale of
+  // 11-08, the live pictures taken an hour later) whenever it ran before them (vitest --sequence.shuffle). While it
+  // runs, `app` names its own store; the file's is given back after it.
+  let file: TestApp;
+  beforeAll(async () => {
+    file = app;
+    app = await startApp('2026-11-08T12:00:00.000Z');
+    await smsType();
+    await euroPackage();
+  }, 60_000);
+  afterAll(async () => {
+    await closeVerified(app);
+    app = file;
+  });
+
   it('the picture of before the decision says what the live one said then', async () => {
     await ok('POST', '/v1/clients', { external_ref: 'qr-g', name: 'Gee' }, 201);
     // at 11-08 12:00Z: 900 EUR, a month, renewing by itself

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { createDeliveries, markEndpointDisabled } from '../../src/db/repositories/webhooks.js';
 import { eventSchemaOf } from '../../src/webhooks/event-schemas.js';
@@ -34,6 +34,10 @@ const deliveriesOf = async (app: TestApp, endpointId: string) =>
 
 let guarded: TestApp;
 let app: TestApp;
+/**
+ * Each test's own receivers, started before it: what they receive is what its own endpoints were sent, whatever the
+ * tests before it (in any order) registered and left.
+ */
 let receiver: Receiver;
 let witness: Receiver;
 beforeAll(async () => {
@@ -47,16 +51,20 @@ beforeAll(async () => {
     roles: ['api', 'worker'],
     env: { WEBHOOK_BACKOFF_MS: '20', WEBHOOK_MAX_ATTEMPTS: '2', WEBHOOK_ALLOW_PRIVATE: 'true' },
   });
-  receiver = new Receiver();
-  witness = new Receiver();
-  await receiver.start();
-  await witness.start();
 }, 60_000);
 afterAll(async () => {
   await guarded?.close();
   await app?.close();
-  receiver?.stop();
-  witness?.stop();
+});
+beforeEach(async () => {
+  receiver = new Receiver();
+  witness = new Receiver();
+  await receiver.start();
+  await witness.start();
+});
+afterEach(() => {
+  receiver.stop();
+  witness.stop();
 });
 
 describe('the SSRF guard', () => {
@@ -81,13 +89,16 @@ describe('the SSRF guard', () => {
       'http://[::]/hook',
       'http://224.0.0.1/hook',
     ];
+    // none stored: as many endpoints after as before (the next test writes one of its own directly)
+    const stored = async () => guarded.database.db('webhook_endpoints').count('* as n').first();
+    const before = await stored();
     for (const url of refused) {
       const res = await guarded.request('POST', '/v1/webhook-endpoints', { body: { url, events: ['*'] } });
       expect(res.status, `${url}: ${res.text}`).toBe(422);
       expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
       expect(res.body.errors?.[0]?.field).toBe('url');
     }
-    expect(await guarded.database.db('webhook_endpoints').count('* as n').first()).toEqual({ n: 0n });
+    expect(await stored()).toEqual(before);
     // a public address is taken, and so is a host that does not resolve now (each delivery vets it again)
     for (const url of [
       'https://93.184.215.14/hook',
@@ -260,7 +271,11 @@ describe('an endpoint that keeps failing', () => {
       });
       expect(eventSchemaOf('webhook_endpoint.disabled').safeParse(disabledEvent).success).toBe(true);
       const events = await app.request('GET', '/v1/events?type=webhook_endpoint.disabled');
-      expect(events.body.data.map((e: { id: string }) => e.id)).toEqual([disabledEvent.id]);
+      // this endpoint's (another test's endpoint may have been disabled before this test)
+      const ofThisEndpoint = (events.body.data as Array<{ id: string; data: { endpoint_id: string } }>).filter(
+        (e) => e.data.endpoint_id === endpoint.body.id,
+      );
+      expect(ofThisEndpoint.map((e) => e.id)).toEqual([disabledEvent.id]);
 
       // the pages show it disabled, with the reason and a button to enable it
       const ui = await app.request('GET', '/ui/webhooks', { key: app.keys.admin });
@@ -348,6 +363,8 @@ describe('an endpoint that keeps failing', () => {
       expect(outcome.state).toBe('failed');
       expect((await deliveriesOf(app, endpoint.body.id))[0]!.last_error).toMatch(/answered 307/);
       expect(witness.received.length).toBe(witnessed);
+      // deleted, as the other tests delete theirs: a disabled endpoint left behind would count on the pages
+      await app.request('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`);
     } finally {
       redirecting.stop();
     }

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { signatureHeader, verifySignature } from '../../src/webhooks/signature.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -35,6 +35,10 @@ function libraryAccepts(secret: string, headers: IncomingMessage['headers'], raw
 }
 
 let app: TestApp;
+/**
+ * Each test's own receiver, started by it: what one receives is only its test's endpoint's deliveries, whatever
+ * endpoints the tests before it (in any order) left registered, and the statuses it answers are its test's alone.
+ */
 let receiver: Receiver;
 const secret = `whsec_${Buffer.from('the test secret of 32 bytes long').toString('base64')}`;
 beforeAll(async () => {
@@ -43,11 +47,15 @@ beforeAll(async () => {
     now: '2026-04-01T00:00:00.000Z',
     env: { WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '2', WEBHOOK_ALLOW_PRIVATE: 'true' },
   });
-  receiver = new Receiver();
-  await receiver.start();
 });
 afterAll(async () => {
   await app.close();
+});
+beforeEach(async () => {
+  receiver = new Receiver();
+  await receiver.start();
+});
+afterEach(() => {
   receiver.stop();
 });
 
@@ -61,7 +69,8 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
       expect(endpoint.status, endpoint.text).toBe(201);
       expect(endpoint.body.secret).toBe(secret);
       const listed = await app.request('GET', '/v1/webhook-endpoints');
-      expect(listed.body.data[0].secret).not.toBe(secret);
+      const listedOne = listed.body.data.find((e: { id: string }) => e.id === endpoint.body.id);
+      expect(listedOne.secret).not.toBe(secret);
 
       receiver.statuses = [500];
       const sms = await createCreditType(app);
@@ -190,9 +199,7 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
   });
 
   it('a delivery that ran out of attempts is failed for good, and sent again on request', async () => {
-    // this receiver serves one endpoint in this test
-    for (const other of (await app.request('GET', '/v1/webhook-endpoints')).body.data as Array<{ id: string }>)
-      await app.request('DELETE', `/v1/webhook-endpoints/${other.id}`);
+    // this test's receiver serves this one endpoint
     const endpoint = await app.request('POST', '/v1/webhook-endpoints', {
       body: { url: receiver.url, events: ['invoice.voided'], secret },
     });
@@ -231,8 +238,6 @@ describe('webhooks: every event of the outbox reaches its endpoints, signed', ()
   });
 
   it('keeps a deleted endpoint’s deliveries readable (its history); 404 only for an endpoint never made', async () => {
-    for (const other of (await app.request('GET', '/v1/webhook-endpoints')).body.data as Array<{ id: string }>)
-      await app.request('DELETE', `/v1/webhook-endpoints/${other.id}`);
     const endpoint = await app.request('POST', '/v1/webhook-endpoints', {
       body: { url: receiver.url, events: ['invoice.voided'] },
     });
