@@ -83,11 +83,21 @@ export function refuseArchiving(
     latestArchived: Date | null;
     oldestLiveRow: Date | null;
     oldestLiveMonth: Date | null;
+    /**
+     * The month's partition is live and no row is live up to its end: an empty month left behind an archived one (a
+     * store archived by the release before, which only live rows held back; a sweep as of an older instant making
+     * it). Archiving it moves nothing and writes no checkpoint, and until it is archived no later month can be.
+     */
+    liveAndEmpty?: boolean;
   },
 ): string | null {
   if (facts.alreadyArchived) return `${month.label} is archived already`;
   if (month.end.getTime() > facts.now.getTime()) return `${month.label} has not ended yet`;
-  if (facts.latestArchived !== null && facts.latestArchived.getTime() > month.start.getTime()) {
+  if (
+    facts.latestArchived !== null &&
+    facts.latestArchived.getTime() > month.start.getTime() &&
+    facts.liveAndEmpty !== true
+  ) {
     const latest = monthOf(facts.latestArchived).label;
     return `${month.label} is older than ${latest}, the latest month archived: months are archived oldest first`;
   }

@@ -4,6 +4,7 @@ import {
   detachMonth,
   ensureHistoryPartitions,
   limitLockWait,
+  livePartitions,
   lockMonth,
   mismatchedConsumptionsOf,
   oldestLiveMonthBefore,
@@ -12,7 +13,7 @@ import {
   writeCheckpoints,
 } from '../db/repositories/history.js';
 import { transact } from '../db/transact.js';
-import { type HistoryMonth, parseHistoryMonth, refuseArchiving } from '../domain/history.js';
+import { type HistoryMonth, parseHistoryMonth, partitionOf, refuseArchiving } from '../domain/history.js';
 import { checkConsumption } from '../domain/invariants.js';
 import { fail, ok, type Result } from '../domain/result.js';
 
@@ -58,13 +59,21 @@ async function archiveIn(db: Executor, month: HistoryMonth, now: Date): Promise<
   return transact(db, async (tx) => {
     await limitLockWait(tx, LOCK_WAIT_MS);
     const archived = await archivedMonths(tx);
+    // oldest first: the last of them
+    const latestArchived = archived.at(-1)?.month ?? null;
+    // a month before the latest archived one may only be an empty partition left live behind it (refuseArchiving)
+    const behind = latestArchived !== null && latestArchived.getTime() > month.start.getTime();
+    const liveAndEmpty =
+      behind &&
+      (await livePartitions(tx)).some((p) => p.partition === partitionOf('ledger_entries', month)) &&
+      (await oldestLiveRowBefore(tx, month.end)) === null;
     const refused = refuseArchiving(month, {
       now,
       alreadyArchived: archived.some((a) => a.month.getTime() === month.start.getTime()),
-      // oldest first: the last of them
-      latestArchived: archived.at(-1)?.month ?? null,
+      latestArchived,
       oldestLiveRow: await oldestLiveRowBefore(tx, month.start),
       oldestLiveMonth: await oldestLiveMonthBefore(tx, month.start),
+      liveAndEmpty,
     });
     if (refused) return fail('conflict', refused);
     // a month that never got its partition (or left rows in the DEFAULT one) gets it now
