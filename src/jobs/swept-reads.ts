@@ -83,6 +83,8 @@ const ANYWHERE_PER_ROUND = 200;
  * `expired` holds can bring its client to be settled, as readAsSwept does for the clients of a page. What the sweep
  * owes anyone is done first instead, the oldest first, at most MAX_ROUNDS rounds of ANYWHERE_PER_ROUND clients: a
  * sweep further behind than that is left to its next run. Owing nothing costs one query through the partial indexes.
+ * The same before a page that counts every client's subscriptions by status (the overview, a package's page): a
+ * freeze past its frozen_until would be counted `frozen`, and no page of rows names the clients to settle.
  */
 export async function settleOwedAnywhere(app: AppContext): Promise<void> {
   for (let round = 0; round < MAX_ROUNDS; round++) {

@@ -61,6 +61,25 @@ const ledgerCount = async (clientId: string) =>
 const smsRow = (body: { data: Array<{ credit_type: { code: string } }> }) =>
   body.data.find((r) => r.credit_type.code === sms.code);
 
+/** A back office page (English) as an admin reads it: 200, its HTML. */
+async function backOffice(path: string): Promise<string> {
+  const page = await uiPage(app.baseUrl, await signInToUi(app.baseUrl, app.keys.admin), `${path}?lang=en`);
+  expect(page.status, path).toBe(200);
+  return page.html;
+}
+/** A page's section from its heading's id on, up to the next section. */
+const section = (html: string, from: string): string => {
+  const start = html.indexOf(from);
+  expect(start, from).toBeGreaterThanOrEqual(0);
+  const end = html.indexOf('</section>', start);
+  return html.slice(start, end < 0 ? undefined : end);
+};
+/** The body rows of a bit of HTML's tables. */
+const rowsOf = (html: string): string[] =>
+  [...html.matchAll(/<tbody>(.*?)<\/tbody>/gs)].flatMap((m) => m[1]!.split('<tr>').slice(1));
+/** The statuses a row's badges show. */
+const statusesOf = (row: string): string[] => [...row.matchAll(/data-status="(\w+)"/g)].map((m) => m[1]!);
+
 /** What the sweep leaves of the scene's hold: closed as expired once, its 8 units back on the balance. */
 async function expectSwept(scene: Scene & { holdId: string }) {
   const [hold] = await app.database.db('holds').where({ id: scene.holdId });
@@ -153,6 +172,20 @@ describe('a hold past its expires_at is read as the sweep leaves it, by each liv
         const session = await signInToUi(app.baseUrl, app.keys.admin);
         const page = await uiPage(app.baseUrl, session, `/ui/clients/${s.client.id}`);
         expect(page.status).toBe(200);
+      },
+    ],
+    [
+      'the back office overview (every client: what the sweep owes anyone, first)',
+      async (s) => {
+        const page = await backOffice('/ui');
+        // 8 of its 10 held past the hold's end would read 80% used, "nearly consumed"
+        expect(section(page, 'id="nearly-h"')).not.toContain(`/ui/clients/${s.client.id}"`);
+      },
+    ],
+    [
+      'the back office package page (its every client: what the sweep owes anyone, first)',
+      async (s) => {
+        await backOffice(`/ui/packages/${s.pkg.code}`);
       },
     ],
   ];
@@ -324,6 +357,30 @@ describe('a subscription past its frozen_until is read as the sweep leaves it', 
         // active again: the unfreeze action is gone, suspending is offered
         expect(page.html).not.toContain('data-action="unfreeze"');
         expect(page.html).toContain('data-action="suspend"');
+      },
+    ],
+    [
+      'the back office overview (every client: what the sweep owes anyone, first)',
+      async (s) => {
+        // its package's row of the counts per package and status: active, none frozen
+        const rows = rowsOf(section(await backOffice('/ui'), 'id="status-h"')).filter((r) =>
+          r.includes(`/ui/packages/${s.pkg.code}"`),
+        );
+        expect(rows.map(statusesOf)).toEqual([['active']]);
+        expect(rows[0]).toMatch(/<td class="num">1<\/td>/);
+      },
+    ],
+    [
+      'the back office package page (its every client: what the sweep owes anyone, first)',
+      async (s) => {
+        const page = await backOffice(`/ui/packages/${s.pkg.code}`);
+        // the counts: 1 active, none frozen; the subscription's row: active, its period pushed to 12 Jul
+        const counts = rowsOf(section(page, 'id="pstatus-h"'));
+        expect(counts.map(statusesOf)).toEqual([['active']]);
+        expect(counts[0]).toMatch(/<td class="num">1<\/td>/);
+        const listed = rowsOf(section(page, 'id="psubs-h"'));
+        expect(listed.map(statusesOf)).toEqual([['active']]);
+        expect(listed[0]).toContain('12 Jul');
       },
     ],
   ];
