@@ -1,5 +1,6 @@
 import type { AppContext } from '../app-context.js';
 import { PG, pgCode } from '../db/knex.js';
+import { type PlacedBalanceRow, placedBalanceById } from '../db/repositories/balances.js';
 import { clientsOwedAnywhere, clientsOwedBySweep } from '../db/repositories/holds.js';
 import { type SubscriptionRow, subscriptionById } from '../db/repositories/subscriptions.js';
 import { frozenPastUntil } from '../domain/freeze.js';
@@ -109,3 +110,16 @@ export async function subscriptionViewAsSwept(app: AppContext, id: string): Prom
   const row = await subscriptionAsSwept(app, id);
   return row ? (await subscriptionViews(app.db, [row], { withBalances: true }))[0] : undefined;
 }
+
+/**
+ * GET /v1/balances/{id} and the balance page: a balance as the sweep leaves it — a hold of its client past its
+ * expires_at holds nothing of it, a freeze past its frozen_until no longer keeps it (read again after the check if it
+ * held units or was frozen: either may have been settled meanwhile).
+ */
+export const placedBalanceAsSwept = (app: AppContext, id: string): Promise<PlacedBalanceRow | undefined> =>
+  readAsSwept(
+    app,
+    () => placedBalanceById(app.db, id),
+    (b) => (b ? [b.client_id] : []),
+    (b) => !!b && (b.held > 0n || b.subscription_status === 'frozen'),
+  );

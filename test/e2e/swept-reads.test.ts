@@ -188,6 +188,12 @@ describe('a hold past its expires_at is read as the sweep leaves it, by each liv
         await backOffice(`/ui/packages/${s.pkg.code}`);
       },
     ],
+    [
+      'the back office balance page',
+      async (s) => {
+        await backOffice(`/ui/balances/${s.balance.id}`);
+      },
+    ],
   ];
   it.each(reads)('%s', async (_, read) => {
     const scene = await expiredHoldScene();
@@ -381,6 +387,13 @@ describe('a subscription past its frozen_until is read as the sweep leaves it', 
         const listed = rowsOf(section(page, 'id="psubs-h"'));
         expect(listed.map(statusesOf)).toEqual([['active']]);
         expect(listed[0]).toContain('12 Jul');
+      },
+    ],
+    [
+      'the back office balance page',
+      async (s) => {
+        // its expiry pushed by the 2 days frozen
+        expect(await backOffice(`/ui/balances/${s.balance.id}`)).toContain('12 Jul');
       },
     ],
   ];
