@@ -1,9 +1,11 @@
 import type { AppContext } from '../app-context.js';
 import { PG, pgCode } from '../db/knex.js';
 import { type PlacedBalanceRow, placedBalanceById } from '../db/repositories/balances.js';
-import { clientsOwedAnywhere, clientsOwedBySweep } from '../db/repositories/holds.js';
+import { clientsOwedAnywhere, clientsOwedBySweep, type HoldRow } from '../db/repositories/holds.js';
 import { type SubscriptionRow, subscriptionById } from '../db/repositories/subscriptions.js';
 import { frozenPastUntil } from '../domain/freeze.js';
+import { heldPastExpiry } from '../domain/hold.js';
+import { holdRow } from '../services/holds.js';
 import { subscriptionViews } from '../services/subscriptions.js';
 import type { SubscriptionView } from '../views/subscription.js';
 import { settleOwed } from './sweep-owed.js';
@@ -122,4 +124,17 @@ export const placedBalanceAsSwept = (app: AppContext, id: string): Promise<Place
     () => placedBalanceById(app.db, id),
     (b) => (b ? [b.client_id] : []),
     (b) => !!b && (b.held > 0n || b.subscription_status === 'frozen'),
+  );
+
+/**
+ * A hold as the sweep leaves it (the capture and release pages, asking first): one held past its expires_at is closed
+ * first (its client settled), as GET /v1/holds/{id} answers it; any other costs nothing more.
+ */
+export const holdRowAsSwept = (app: AppContext, id: string): Promise<HoldRow | undefined> =>
+  readAsSwept(
+    app,
+    () => holdRow(app, id),
+    (row, now) =>
+      row && heldPastExpiry({ status: row.status, expiresAt: row.expires_at }, now) ? [row.client_id] : [],
+    () => true,
   );

@@ -3,7 +3,7 @@ import { expireDue } from '../../src/jobs/expire.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';
-import { signInToUi, uiPage } from '../helpers/ui-session.js';
+import { signInToUi, uiPage, uiPost } from '../helpers/ui-session.js';
 
 /**
  * DOMAIN.md has a hold end at its `expires_at` and a freeze at its `frozen_until`; the sweep that records it comes
@@ -194,6 +194,19 @@ describe('a hold past its expires_at is read as the sweep leaves it, by each liv
         await backOffice(`/ui/balances/${s.balance.id}`);
       },
     ],
+    ...(['capture', 'release'] as const).map((action): [string, (s: Scene & { holdId: string }) => Promise<void>] => [
+      `the back office ${action} (asks first, unless the hold is closed)`,
+      async (s) => {
+        const session = await signInToUi(app.baseUrl, app.keys.admin);
+        const form = await uiPage(app.baseUrl, session, '/ui/clients/new');
+        const csrf = /name="csrf" value="([^"]+)"/.exec(form.html)?.[1] ?? '';
+        const asked = await uiPost(app.baseUrl, session, `/ui/holds/${s.holdId}/${action}`, { csrf });
+        // ended at its expires_at: nothing to confirm, the route answers — a capture refused (409, told on the
+        // client's page), a release of a hold already given back done (to the client's page)
+        expect(asked.text).not.toContain(`data-action="confirm-${action}"`);
+        expect(asked.status).toBe(action === 'capture' ? 409 : 303);
+      },
+    ]),
   ];
   it.each(reads)('%s', async (_, read) => {
     const scene = await expiredHoldScene();
