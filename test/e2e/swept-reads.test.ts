@@ -3,6 +3,7 @@ import { expireDue } from '../../src/jobs/expire.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 import { closeVerified, expectEventsMatchSchemas, httpSteps } from '../helpers/http-steps.js';
+import { jsonRows } from '../helpers/reports.js';
 import { signInToUi, uiPage, uiPost } from '../helpers/ui-session.js';
 
 /**
@@ -400,6 +401,16 @@ describe('a subscription past its frozen_until is read as the sweep leaves it', 
         const listed = rowsOf(section(page, 'id="psubs-h"'));
         expect(listed.map(statusesOf)).toEqual([['active']]);
         expect(listed[0]).toContain('12 Jul');
+      },
+    ],
+    [
+      'the subscriptions report (as of now: what the sweep owes anyone, first)',
+      async (s) => {
+        const rows = (await jsonRows<Record<string, unknown>>(app, { type: 'subscriptions', params: {} })).rows;
+        expect(rows.filter((r) => r.package_code === s.pkg.code)).toMatchObject([
+          { row_type: 'summary', status: 'active', count: 1 },
+          { row_type: 'subscription', status: 'active', period_end: '2026-07-12T12:00:00.000Z' },
+        ]);
       },
     ],
     [
