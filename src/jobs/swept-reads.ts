@@ -1,8 +1,11 @@
 import type { AppContext } from '../app-context.js';
 import { PG, pgCode } from '../db/knex.js';
-import { clientsOwedAnywhere, clientsOwedBySweep } from '../db/repositories/holds.js';
+import { type PlacedBalanceRow, placedBalanceById } from '../db/repositories/balances.js';
+import { clientsOwedAnywhere, clientsOwedBySweep, type HoldRow } from '../db/repositories/holds.js';
 import { type SubscriptionRow, subscriptionById } from '../db/repositories/subscriptions.js';
 import { frozenPastUntil } from '../domain/freeze.js';
+import { heldPastExpiry } from '../domain/hold.js';
+import { holdRow } from '../services/holds.js';
 import { subscriptionViews } from '../services/subscriptions.js';
 import type { SubscriptionView } from '../views/subscription.js';
 import { settleOwed } from './sweep-owed.js';
@@ -83,6 +86,8 @@ const ANYWHERE_PER_ROUND = 200;
  * `expired` holds can bring its client to be settled, as readAsSwept does for the clients of a page. What the sweep
  * owes anyone is done first instead, the oldest first, at most MAX_ROUNDS rounds of ANYWHERE_PER_ROUND clients: a
  * sweep further behind than that is left to its next run. Owing nothing costs one query through the partial indexes.
+ * The same before a page that counts every client's subscriptions by status (the overview, a package's page): a
+ * freeze past its frozen_until would be counted `frozen`, and no page of rows names the clients to settle.
  */
 export async function settleOwedAnywhere(app: AppContext): Promise<void> {
   for (let round = 0; round < MAX_ROUNDS; round++) {
@@ -107,3 +112,29 @@ export async function subscriptionViewAsSwept(app: AppContext, id: string): Prom
   const row = await subscriptionAsSwept(app, id);
   return row ? (await subscriptionViews(app.db, [row], { withBalances: true }))[0] : undefined;
 }
+
+/**
+ * GET /v1/balances/{id} and the balance page: a balance as the sweep leaves it — a hold of its client past its
+ * expires_at holds nothing of it, a freeze past its frozen_until no longer keeps it (read again after the check if it
+ * held units or was frozen: either may have been settled meanwhile).
+ */
+export const placedBalanceAsSwept = (app: AppContext, id: string): Promise<PlacedBalanceRow | undefined> =>
+  readAsSwept(
+    app,
+    () => placedBalanceById(app.db, id),
+    (b) => (b ? [b.client_id] : []),
+    (b) => !!b && (b.held > 0n || b.subscription_status === 'frozen'),
+  );
+
+/**
+ * A hold as the sweep leaves it (the capture and release pages, asking first): one held past its expires_at is closed
+ * first (its client settled), as GET /v1/holds/{id} answers it; any other costs nothing more.
+ */
+export const holdRowAsSwept = (app: AppContext, id: string): Promise<HoldRow | undefined> =>
+  readAsSwept(
+    app,
+    () => holdRow(app, id),
+    (row, now) =>
+      row && heldPastExpiry({ status: row.status, expiresAt: row.expires_at }, now) ? [row.client_id] : [],
+    () => true,
+  );

@@ -18,6 +18,7 @@ import { withTransaction } from '../db/transact.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
 import { jobIdOf } from '../jobs/definitions.js';
+import { settleOwedAnywhere } from '../jobs/swept-reads.js';
 import { downloadPath, type GenerateResult, toGenerateResult } from '../views/report-run.js';
 import { ChunkWriter, csvOutput, jsonOutput, type ReportOutput } from './output.js';
 import { storedParams } from './params.js';
@@ -94,6 +95,11 @@ export async function generateReport(
 
     await writer.write(output.begin());
     let rowCount = 0;
+    // a picture as of an instant (`subscriptions`, `balances`, `expiring`) is what a live read then answered, and a
+    // live read does what the sweep owes first: a freeze past its frozen_until still `frozen` in the table, a hold
+    // past its expires_at still holding, are settled first (any client's, bounded, on the primary) — the as-of
+    // tables then take back what was written after the instant and keep what was owed by it (db/reports/as-of.ts)
+    await settleOwedAnywhere(app);
     // the chunks are written as the rows arrive, on other connections than the statement's; the
     // rows come from the replica when there is one, once it has everything committed before now
     await untilReplicaHasCaughtUp(app);

@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import { placedBalanceById } from '../../db/repositories/balances.js';
 import { creditTypesByIds } from '../../db/repositories/credit-types.js';
 import { availabilityOf } from '../../domain/availability.js';
 import { fail } from '../../domain/result.js';
 import { isUuid } from '../../ids.js';
-import { readAsSwept } from '../../jobs/swept-reads.js';
+import { placedBalanceAsSwept } from '../../jobs/swept-reads.js';
 import { idParams, quantityInput, REASON_MAX_LENGTH } from '../../schemas/common.js';
 import { adjustBalance } from '../../services/adjustments.js';
 import { ledgerEntryView } from '../../services/balances.js';
@@ -28,14 +27,8 @@ export const balanceRoutes: AnyRoute[] = [
     handler: async ({ params, db, app }) => {
       if (!isUuid(params.id)) return fail('not_found', `no balance "${params.id}"`);
       // as the sweep leaves it: a hold of its client past its expires_at holds nothing of it, a freeze past its
-      // frozen_until no longer keeps it (read again after the check if it held units or was frozen: either may have
-      // been settled meanwhile)
-      const balance = await readAsSwept(
-        app,
-        () => placedBalanceById(db, params.id),
-        (b) => (b ? [b.client_id] : []),
-        (b) => !!b && (b.held > 0n || b.subscription_status === 'frozen'),
-      );
+      // frozen_until no longer keeps it
+      const balance = await placedBalanceAsSwept(app, params.id);
       if (!balance) return fail('not_found', `no balance "${params.id}"`);
       const creditType = (await creditTypesByIds(db, [balance.credit_type_id])).get(balance.credit_type_id)!;
       const availability = availabilityOf(

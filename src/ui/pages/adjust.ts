@@ -1,9 +1,10 @@
-import { type PlacedBalanceRow, placedBalanceById } from '../../db/repositories/balances.js';
+import type { PlacedBalanceRow } from '../../db/repositories/balances.js';
 import { findClient } from '../../db/repositories/clients.js';
 import { type CreditTypeRow, creditTypesByIds } from '../../db/repositories/credit-types.js';
 import { latestEntryOfBalance } from '../../db/repositories/ledger.js';
 import { availabilityOf } from '../../domain/availability.js';
 import { isUuid } from '../../ids.js';
+import { placedBalanceAsSwept } from '../../jobs/swept-reads.js';
 import { REASON_MAX_LENGTH } from '../../schemas/common.js';
 import { toLedgerEntryView } from '../../services/balances.js';
 import { type PlacedBalanceView, toPlacedBalanceView } from '../../views/balance.js';
@@ -23,7 +24,8 @@ export interface BalanceRead {
 /** The balance as the API reads it, with the rows it is made of. */
 export async function balanceOf(ctx: UiContext, id: string): Promise<BalanceRead | undefined> {
   if (!isUuid(id)) return undefined;
-  const row = await placedBalanceById(ctx.app.db, id);
+  // as GET /v1/balances/{id} reads it: what the sweep owes its client done first
+  const row = await placedBalanceAsSwept(ctx.app, id);
   if (!row) return undefined;
   const creditType = (await creditTypesByIds(ctx.app.db, [row.credit_type_id])).get(row.credit_type_id);
   if (!creditType) return undefined;

@@ -1,6 +1,7 @@
 import type { RouteOutcome } from '../../http/run-route.js';
 import { isUuid } from '../../ids.js';
-import { holdResults, holdRow } from '../../services/holds.js';
+import { holdRowAsSwept } from '../../jobs/swept-reads.js';
+import { holdResults } from '../../services/holds.js';
 import type { HoldResult } from '../../views/hold.js';
 import { fieldError, fieldErrorsOf, idemField, invalidAttributes } from '../form.js';
 import { type Html, html, path } from '../html.js';
@@ -13,10 +14,14 @@ import { type Refusal, refusalOf, units } from './commerce-parts.js';
  * page's language. Nothing here validates: POST /v1/holds/{id}/capture and /release do.
  */
 
-/** The hold as GET /v1/holds/{id} answers it once taken (undefined for none: not an id, or still queued). */
+/**
+ * The hold as GET /v1/holds/{id} answers it once taken, as the sweep leaves it (undefined for none: not an id, or
+ * still queued).
+ */
 export async function holdOf(ctx: UiContext, id: string): Promise<HoldResult | undefined> {
   if (!isUuid(id)) return undefined;
-  const row = await holdRow(ctx.app, id);
+  // as GET /v1/holds/{id} reads it: past its expires_at it is closed first, not asked about
+  const row = await holdRowAsSwept(ctx.app, id);
   return row ? (await holdResults(ctx.app, [row]))[0] : undefined;
 }
 

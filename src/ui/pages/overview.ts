@@ -3,6 +3,7 @@ import { reportRows } from '../../db/reports/rows.js';
 import { archivedThrough } from '../../db/repositories/history.js';
 import { type NightlyRunRow, recentNightlyRuns } from '../../db/repositories/nightly-runs.js';
 import { formatQuantity, MAX_DECIMALS, parseQuantity } from '../../domain/quantity.js';
+import { settleOwedAnywhere } from '../../jobs/swept-reads.js';
 import { nearlyConsumedQuery } from '../../reports/balances.js';
 import { consumptionQuery } from '../../reports/consumption.js';
 import { expiringQuery } from '../../reports/expiring.js';
@@ -121,6 +122,9 @@ function nightlyLine(ctx: UiContext, run: NightlyRunRow | undefined): Html {
 
 export async function overviewPage(ctx: UiContext): Promise<Html> {
   const { app, t, fmt } = ctx;
+  // live counts of every client (a freeze past its frozen_until still `frozen` in the table, units of a hold past its
+  // expires_at still held): what the sweep owes anyone is done first, on the primary, as GET /v1/subscriptions does
+  await settleOwedAnywhere(app);
   // the display windows read like reports: from the replica when there is one (REPORTS_DATABASE_URL)
   const db = app.reportsDb;
   const now = app.clock.now();

@@ -1,5 +1,6 @@
 import { reportRows } from '../../db/reports/rows.js';
 import { findPackage, listPackages } from '../../db/repositories/packages.js';
+import { settleOwedAnywhere } from '../../jobs/swept-reads.js';
 import { renewalsQuery } from '../../reports/renewals.js';
 import { subscriptionsQuery } from '../../reports/subscriptions.js';
 import { packageRequestsQuery } from '../../reports/top-packages.js';
@@ -69,6 +70,9 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
   const pkg = await findPackage(db, ref);
   if (!pkg) return undefined;
   const view = toPackageView(pkg, await creditTypesOfPackages(db, [pkg]));
+  // live counts of every client of the package: what the sweep owes anyone is done first, as
+  // GET /v1/subscriptions?package=&status=active does (a freeze past its frozen_until is counted active)
+  await settleOwedAnywhere(app);
   const now = app.clock.now();
   const tz = app.config.BUSINESS_TZ;
   const { from, labels } = chartDays(now, tz);
