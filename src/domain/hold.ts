@@ -315,6 +315,8 @@ export interface HeldLot {
    * are back in it, but not in the usable total a capture answers.
    */
   spendable?: boolean;
+  /** A void balance: when it became void (its first `void` entry), when known. */
+  voidedAt?: Date;
 }
 
 export type Closing = 'capture' | 'release' | 'expire';
@@ -350,6 +352,15 @@ export interface ClosingPlan {
  */
 const revivable = (lot: HeldLot, now: Date): boolean =>
   lot.status === 'active' && (lot.expiresAt > now || lot.frozen === true);
+
+/**
+ * When an expiry's entry on this balance takes effect: when the hold ended (`returnedAt`), its units back on the
+ * balance — except the units that lapse into a balance voided after that (a subscription cancelled before the sweep
+ * came), which were back on it, active, until it was voided: their `void` is dated then (balances as of an instant
+ * between the two read the balance active, as a live read then would have).
+ */
+const expiryEffect = (lot: HeldLot, kind: LedgerEntryDraft['kind'], returnedAt: Date): Date =>
+  kind === 'void' && lot.voidedAt && lot.voidedAt > returnedAt ? lot.voidedAt : returnedAt;
 
 /**
  * Closes holds (DOMAIN.md "Holds"), in order against the balances as the previous ones left them.
@@ -403,8 +414,10 @@ export function planClosings(
       consumption_id: kind === 'consume' ? consumptionId : null,
       job_id: closing.jobId,
       reason: holdReason(hold.id),
-      // an expiry's entries take effect when the hold ended, before what its balance's own expiry wrote
-      effective_at: kind === 'consume' ? usedAt : closing.action === 'expire' ? returnedAt : now,
+      // an expiry's entries take effect when the hold ended, before what its balance's own expiry wrote (a lapse
+      // into a balance voided since: when it was voided, expiryEffect)
+      effective_at:
+        kind === 'consume' ? usedAt : closing.action === 'expire' ? expiryEffect(lot, kind, returnedAt) : now,
       created_at: now,
     });
     for (const allocation of ordered) {

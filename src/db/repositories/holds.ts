@@ -255,6 +255,7 @@ export async function lockHeldBalances(
     expires_at: Date;
     frozen: boolean;
     spendable: boolean;
+    voided_at: Date | null;
     usable: string | null;
   }>({
     ...statementName('credits-lock-held-balances'),
@@ -265,6 +266,9 @@ export async function lockHeldBalances(
          FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
         WHERE b.id = ANY($1::uuid[]) ORDER BY ${balanceLockOrder('b')} FOR UPDATE OF b)
      SELECT l.*,
+            -- a void balance: when it became void (its first void entry), for what a hold's expiry lapses into it
+            CASE WHEN l.status = 'void' THEN (SELECT min(v.effective_at) FROM ledger_entries v
+                                               WHERE v.balance_id = l.id AND v.kind = 'void') END AS voided_at,
             (SELECT SUM(u.remaining) FROM balances u LEFT JOIN subscriptions us ON us.id = u.subscription_id
               WHERE u.client_id = l.client_id AND u.credit_type_id = l.credit_type_id AND u.status = 'active'
                 AND (u.subscription_id IS NULL OR us.status = 'active')
@@ -284,6 +288,7 @@ export async function lockHeldBalances(
     expiresAt: r.expires_at,
     frozen: r.frozen,
     spendable: r.spendable,
+    ...(r.voided_at ? { voidedAt: r.voided_at } : {}),
   }));
   return { lots, usable };
 }
