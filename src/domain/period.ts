@@ -107,12 +107,12 @@ export const periodContains = (period: Period, at: Date): boolean =>
 
 /**
  * DOMAIN.md "Recharge": recharge balances are valid from now until the current period's end — but not before a
- * subscription bought to start later has started (`renewed` false, its first period still ahead): units paid for
- * that period are spent in it, as its package's are. One renewed ahead was recharged inside a period paid for.
+ * subscription bought to start later has started (`firstStart`, the start of its first period, still ahead): units
+ * paid for it are spent from then, as its package's are, whether or not that first period was renewed ahead already.
+ * One renewed ahead once its first period began was recharged inside a period paid for: from now.
  */
-export function rechargeValidity(current: Period, renewed: boolean, now: Date): Period {
-  const notStarted = !renewed && now.getTime() < current.start.getTime();
-  return { start: notStarted ? current.start : now, end: current.end };
+export function rechargeValidity(current: Period, firstStart: Date, now: Date): Period {
+  return { start: now.getTime() < firstStart.getTime() ? firstStart : now, end: current.end };
 }
 
 /**

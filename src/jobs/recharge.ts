@@ -8,6 +8,7 @@ import { autoRechargesInPeriod, insertRecharge, rechargeByKey } from '../db/repo
 import {
   latestPeriodStartBy,
   lockSubscription,
+  periodsOf,
   subscriptionById,
   subscriptionItems,
 } from '../db/repositories/subscriptions.js';
@@ -82,13 +83,14 @@ export async function rechargeSubscription(
         : fail('conflict', 'the current period is over: renew the subscription first');
     }
     // the period this recharge counts against: the one running now, which a renewal ahead has not ended yet
-    const countedIn = rechargeCountingPeriodStart(
-      subscription.current_period_start,
-      now.getTime() < subscription.current_period_start.getTime()
-        ? await latestPeriodStartBy(tx, subscription.id, now)
-        : undefined,
-      now,
-    );
+    const ahead = now.getTime() < subscription.current_period_start.getTime();
+    const running = ahead ? await latestPeriodStartBy(tx, subscription.id, now) : undefined;
+    const countedIn = rechargeCountingPeriodStart(subscription.current_period_start, running, now);
+    // when its first period began: none yet (bought to start later, and maybe renewed ahead already) is that period's
+    // start, still ahead; one renewed ahead inside a running period has begun
+    const firstStart = !ahead
+      ? subscription.current_period_start
+      : (running ?? (await periodsOf(tx, subscription.id))[0]?.starts_at ?? subscription.current_period_start);
     if (data.auto) {
       if (!subscription.auto_recharge_enabled) return ok(skipped('auto-recharge is off'));
       const n = await autoRechargesInPeriod(tx, subscription.id, countedIn);
@@ -117,7 +119,7 @@ export async function rechargeSubscription(
     }
     const period = rechargeValidity(
       { start: subscription.current_period_start, end: subscription.current_period_end },
-      subscription.renewal_count > 0,
+      firstStart,
       now,
     );
     const creditTypes = await creditTypesByIds(
