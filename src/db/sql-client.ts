@@ -22,11 +22,6 @@ export function createSqlPool(
     max,
     application_name: applicationName,
     connectionTimeoutMillis: 5_000,
-    // Its connections stay open once made (pg-pool closes only those above `min` that sit idle 10 s): a connection
-    // closed in a lull is paid again by the first uses after it — a new backend, and every named statement of the
-    // hot path parsed and planned again on it (bench/load.ts: `?wait=true` right after a quiet half-minute).
-    // The pool is small (a few connections a process) and opens none until its role needs them.
-    min: max,
     // a startup parameter PgBouncer refuses: behind it the role's own setting applies
     ...(options.statementTimeout === false ? {} : { statement_timeout: 60_000 }),
     keepAlive: true,
