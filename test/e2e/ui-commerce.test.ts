@@ -258,6 +258,23 @@ describe('selling a subscription', () => {
     expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('cancelled');
   });
 
+  it('says, before cancelling a subscription not started, that it goes now, whatever "at" was chosen', async () => {
+    // the route cancels a pending subscription at once either way (no period runs): the page must not promise a
+    // cancel at its period's end with its units usable until then, nor leave out that it cannot be undone
+    const id = await sell(client.id, pack.id, { activation: 'on_payment' });
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('pending');
+    const csrf = csrfOf((await get(`/ui/subscriptions/${id}`)).text);
+    const ask = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'period_end' });
+    expect(ask.status).toBe(200);
+    expect(readable(ask.text)).not.toContain('Its units stay usable until then');
+    expect(readable(ask.text)).toContain('Cancel this subscription now?');
+    expect(ask.text).toContain('This cannot be undone.');
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('pending');
+    const done = await post(`/ui/subscriptions/${id}/cancel`, hiddenOf(ask.text));
+    expect(done.location).toBe(`/ui/subscriptions/${id}?notice=subscription_cancelled`);
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('cancelled');
+  });
+
   it('answers 404 pages for what does not exist', async () => {
     for (const path of [
       '/ui/subscriptions/nope',
