@@ -258,6 +258,58 @@ describe('selling a subscription', () => {
     expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('cancelled');
   });
 
+  it('says, before cancelling a subscription not started, that it goes now, whatever "at" was chosen', async () => {
+    // the route cancels a pending subscription at once either way (no period runs): the page must not promise a
+    // cancel at its period's end with its units usable until then, nor leave out that it cannot be undone
+    const id = await sell(client.id, pack.id, { activation: 'on_payment' });
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('pending');
+    const csrf = csrfOf((await get(`/ui/subscriptions/${id}`)).text);
+    const ask = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'period_end' });
+    expect(ask.status).toBe(200);
+    expect(readable(ask.text)).not.toContain('Its units stay usable until then');
+    expect(readable(ask.text)).toContain('Cancel this subscription now?');
+    expect(ask.text).toContain('This cannot be undone.');
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('pending');
+    const done = await post(`/ui/subscriptions/${id}/cancel`, hiddenOf(ask.text));
+    expect(done.location).toBe(`/ui/subscriptions/${id}?notice=subscription_cancelled`);
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('cancelled');
+  });
+
+  it('after a form sent again with other values (409), gives it a new key: sent again, it acts', async () => {
+    // the Back button after a sale, a value changed, sent again: the route refuses the key with another body; the
+    // page says "it has a new key now, send it again", and so it must be, or every send meets the same refusal
+    const { csrf, idem } = await formOf(`/ui/clients/${client.id}/sell`);
+    const first = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: pack.id });
+    expect(first.status).toBe(303);
+    const changed = await post(`/ui/clients/${client.id}/sell`, { csrf, idem, package: pack.id, price: '12' });
+    expect(changed.status).toBe(409);
+    expect(changed.text).toContain('data-refusal="idempotency_conflict"');
+    expect(idemOf(changed.text)).not.toBe(idem);
+    const again = await post(`/ui/clients/${client.id}/sell`, {
+      csrf,
+      idem: idemOf(changed.text),
+      package: pack.id,
+      price: '12',
+    });
+    expect(again.status, again.text.slice(0, 500)).toBe(303);
+    const soldId = /^\/ui\/subscriptions\/([0-9a-f-]{36})\?/.exec(again.location ?? '')?.[1];
+    const sold = (await app.request('GET', `/v1/subscriptions/${soldId}`)).body;
+    expect(sold.price).toBe(1200);
+
+    // the same with an adjustment of a balance
+    const balanceId = (await app.request('GET', `/v1/subscriptions/${sold.id}`)).body.balances[0].id as string;
+    const adjust = await formOf(`/ui/balances/${balanceId}/adjust`);
+    const fields = { csrf: adjust.csrf, idem: adjust.idem, reason: 'goodwill' };
+    expect((await post(`/ui/balances/${balanceId}/adjust`, { ...fields, delta: '5' })).status).toBe(303);
+    const other = await post(`/ui/balances/${balanceId}/adjust`, { ...fields, delta: '7' });
+    expect(other.status).toBe(409);
+    expect(idemOf(other.text)).not.toBe(adjust.idem);
+    const resent = await post(`/ui/balances/${balanceId}/adjust`, { ...fields, idem: idemOf(other.text), delta: '7' });
+    expect(resent.status, resent.text.slice(0, 500)).toBe(303);
+    const balance = (await app.request('GET', `/v1/balances/${balanceId}`, { key: app.keys.read })).body;
+    expect(balance.remaining).toBe('112');
+  });
+
   it('answers 404 pages for what does not exist', async () => {
     for (const path of [
       '/ui/subscriptions/nope',

@@ -78,7 +78,11 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     answer(ctx.req, ctx.res, 200, confirmation, missing);
     return true;
   };
-  /** A refused form's page again, the values typed kept and each message beside its field (or the 404 page). */
+  /**
+   * A refused form's page again, the values typed kept and each message beside its field (or the 404 page). Its key
+   * sent before with other values (409 idempotency_conflict: the Back button, a value changed) is refused whenever
+   * it comes again: the form gets a new one, as its message says ("it has a new key now, send it again").
+   */
   const showRefused = async (
     ctx: UiContext,
     refusal: Refusal,
@@ -86,14 +90,11 @@ export function commerceActions(router: express.Router, kit: UiKit): void {
     render: (ctx: UiContext, subject: string, form: Required<FormState>) => Promise<Html | undefined>,
     subject: string,
     missing: MessageKey,
-  ) =>
-    answer(
-      ctx.req,
-      ctx.res,
-      refusal.status,
-      await render(ctx, subject, { values: keptValues(fields), refusal }),
-      missing,
-    );
+  ) => {
+    const values = keptValues(fields);
+    if (refusal.code === 'idempotency_conflict' && values.idem !== undefined) values.idem = oneTimeKey();
+    answer(ctx.req, ctx.res, refusal.status, await render(ctx, subject, { values, refusal }), missing);
+  };
 
   // selling
   router.get('/clients/:ref/sell', async (req, res) =>

@@ -132,7 +132,8 @@ export async function cancelConfirmPage(
   const s = await subscriptionOf(ctx, id);
   if (!s) return undefined;
   if (s.status === 'cancelled' || s.status === 'expired') return null;
-  const now = textField(fields, 'at') === 'now';
+  // a pending subscription has no period running: the route cancels it at once whatever `at` says
+  const now = textField(fields, 'at') === 'now' || s.status === 'pending';
   const what = { package: name(s.package.name), client: name(s.client.name) };
   return confirmationPage(ctx, {
     title: now ? 'commerce.confirm.cancel_now_title' : 'commerce.confirm.cancel_end_title',
