@@ -255,6 +255,18 @@ describe('credit types', () => {
     expect(again.status).toBe(303);
     expect(await countRows(app, 'credit_types')).toBe(before + 1);
     expect((await api('/v1/credit-types/ui-voice')).body).toMatchObject({ decimals: 1, unit: 'minute' });
+
+    // the Back button, a value changed, sent again under the key that made ui-voice: refused (409), and the form
+    // comes back with a new key — under the old one every later send (a reload of the posted page too) met the same
+    const changed = await post('/ui/credit-types', { ...fields, code: 'ui-voice2' });
+    expect(changed.status).toBe(409);
+    expect(changed.text).toContain('it has a new key now, send it again');
+    const renewed = hidden(changed.text, 'idem');
+    expect(renewed).toMatch(/^[\w-]{8,}$/);
+    expect(renewed).not.toBe(form.idem);
+    const resent = await post('/ui/credit-types', { ...fields, idem: renewed, code: 'ui-voice2' });
+    expect(resent.status, resent.text.slice(0, 500)).toBe(303);
+    expect(await countRows(app, 'credit_types')).toBe(before + 2);
   });
 
   it('refuses a form without its CSRF token (403), writing nothing', async () => {

@@ -68,9 +68,14 @@ export class FormView {
     return textField(this.values, name) !== undefined;
   }
 
-  /** This form's one-time key: the one it was posted with (a re-render sends the same request), or a new one. */
+  /**
+   * This form's one-time key: the one it was posted with (a re-render sends the same request), or a new one — also
+   * when that key was refused as sent before with other values (the Back button, a value changed): refused whenever
+   * it came again, the form could never be sent (reloading a posted page posts the same key).
+   */
   idem(): Html {
-    return idemField(textField(this.values, 'idem') ?? oneTimeKey());
+    const reused = this.outcome?.kind === 'failure' && this.outcome.failure.code === 'idempotency_conflict';
+    return idemField((reused ? undefined : textField(this.values, 'idem')) ?? oneTimeKey());
   }
 
   /** The message beside one field (marked shown). */

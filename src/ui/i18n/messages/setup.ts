@@ -14,7 +14,7 @@ export const setupMessages = defineMessages(
     // refusals shared by the forms
     'setup.error.conflict': 'This conflicts with what is stored already; see the message beside the field.',
     'setup.error.not_found': 'It no longer exists; it may have been removed meanwhile.',
-    'setup.error.resent': 'This form was sent before with other values. Reload the page for a fresh form.',
+    'setup.error.resent': 'This form was sent before with other values; it has a new key now, send it again.',
     'setup.error.unavailable': 'The database or the queue cannot be reached right now; try again in a moment.',
     'setup.error.refused': 'The request was refused.',
     'setup.error.no_credit_type': 'No such credit type.',
@@ -205,7 +205,7 @@ export const setupMessages = defineMessages(
 
     'setup.error.conflict': 'يتعارض هذا مع ما هو محفوظ؛ انظر الرسالة بجانب الحقل.',
     'setup.error.not_found': 'لم يعد موجودًا؛ ربما حُذف في الأثناء.',
-    'setup.error.resent': 'أُرسل هذا النموذج من قبل بقيم أخرى. أعد تحميل الصفحة للحصول على نموذج جديد.',
+    'setup.error.resent': 'أُرسل هذا النموذج من قبل بقيم أخرى؛ أصبح له مفتاح جديد الآن، فأرسله مجددًا.',
     'setup.error.unavailable': 'لا يمكن الوصول إلى قاعدة البيانات أو الطابور الآن؛ حاول بعد لحظات.',
     'setup.error.refused': 'رُفض الطلب.',
     'setup.error.no_credit_type': 'لا يوجد نوع رصيد كهذا.',
