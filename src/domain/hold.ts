@@ -307,7 +307,10 @@ export interface HeldLot {
   remaining: Scaled;
   status: BalanceStatus;
   expiresAt: Date;
-  /** Its subscription is frozen: its clock stopped, so its expiry will move later at unfreeze (DOMAIN.md "Freeze"). */
+  /**
+   * Its subscription is frozen and its expiry was still running when the clock stopped, so it will move later at
+   * unfreeze (DOMAIN.md "Freeze"); one that had expired before the freeze is not (it stays expired).
+   */
   frozen?: boolean;
   /**
    * Its units can pay for a use now: its subscription (if any) is active and it is valid already (DOMAIN.md "Usable

@@ -7,7 +7,10 @@ export interface ReversibleLot {
   remaining: Scaled;
   status: 'active' | 'expired' | 'void';
   expiresAt: Date;
-  /** Its subscription is frozen: its expiry moves later at unfreeze, so a date past it does not end it. */
+  /**
+   * Its subscription is frozen and it was still running when the clock stopped: its expiry moves later at unfreeze,
+   * so a date past it does not end it (one that had expired before the freeze is not frozen: it stays expired).
+   */
   frozen?: boolean;
 }
 

@@ -2,7 +2,7 @@ import type { AppContext } from '../app-context.js';
 import { isPending, settle, submit } from '../commands/index.js';
 import { applyBalanceChanges, lockBalancesByIds } from '../db/repositories/balances.js';
 import { allocationsOf, consumptionsByIds, lockConsumption, markReversed } from '../db/repositories/consumptions.js';
-import { frozenSubscriptionIds } from '../db/repositories/freezes.js';
+import { frozenSubscriptionsSince } from '../db/repositories/freezes.js';
 import { appendLedgerEntries, type LedgerEntryDraft } from '../db/repositories/ledger.js';
 import { recordEvents } from '../db/repositories/outbox.js';
 import { transact } from '../db/transact.js';
@@ -43,7 +43,7 @@ export async function reverseConsumption(
       allocations.map((a) => a.balance_id),
     );
     // read once the balances are locked: an unfreeze (which moves their expiries) then waits for us
-    const frozen = await frozenSubscriptionIds(
+    const frozen = await frozenSubscriptionsSince(
       tx,
       balances.flatMap((b) => (b.subscription_id ? [b.subscription_id] : [])),
     );
@@ -55,7 +55,9 @@ export async function reverseConsumption(
           remaining: b.remaining,
           status: b.status,
           expiresAt: b.expires_at,
-          frozen: b.subscription_id !== null && frozen.has(b.subscription_id),
+          // its expiry moves at unfreeze only if it had not passed when the clock stopped (freeze.ts extendExpiries):
+          // one that expired before the freeze is expired, frozen or not (rule 5: not revived)
+          frozen: isRunningWhenFrozen(b.expires_at, b.subscription_id ? frozen.get(b.subscription_id) : undefined),
         },
       ]),
     );
@@ -152,6 +154,9 @@ export async function reverseConsumption(
     return ok(toReversalResult(updated, creditType.decimals, false));
   });
 }
+
+const isRunningWhenFrozen = (expiresAt: Date, frozenAt: Date | undefined): boolean =>
+  frozenAt !== undefined && expiresAt.getTime() > frozenAt.getTime();
 
 /**
  * The accepting side of the `reverse` job (POST /v1/consumptions/{id}/reverse): a reversal of a

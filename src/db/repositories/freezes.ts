@@ -196,12 +196,12 @@ export async function freezesOfClientUpTo(
   }>;
 }
 
-/** Which of these subscriptions are frozen now. */
-export async function frozenSubscriptionIds(db: Executor, ids: readonly string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
+/** Which of these subscriptions are frozen now, each with when its clock stopped (`frozen_at`). */
+export async function frozenSubscriptionsSince(db: Executor, ids: readonly string[]): Promise<Map<string, Date>> {
+  if (ids.length === 0) return new Map();
   const rows = (await db('subscriptions')
     .whereIn('id', [...new Set(ids)])
     .andWhere({ status: 'frozen' })
-    .select('id')) as Array<{ id: string }>;
-  return new Set(rows.map((r) => r.id));
+    .select('id', 'frozen_at')) as Array<{ id: string; frozen_at: Date }>;
+  return new Map(rows.map((r) => [r.id, r.frozen_at]));
 }

@@ -261,7 +261,9 @@ export async function lockHeldBalances(
     ...statementName('credits-lock-held-balances'),
     text: `WITH locked AS (
        SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.remaining, b.status, b.expires_at,
-              COALESCE(s.status = 'frozen', false) AS frozen,
+              -- frozen with its expiry still running when the clock stopped (moved at unfreeze: extendExpiries); one
+              -- that had expired before the freeze stays expired
+              COALESCE(s.status = 'frozen' AND b.expires_at > s.frozen_at, false) AS frozen,
               (s.status IS NULL OR s.status = 'active') AND b.valid_from <= $2 AS spendable
          FROM balances b LEFT JOIN subscriptions s ON s.id = b.subscription_id
         WHERE b.id = ANY($1::uuid[]) ORDER BY ${balanceLockOrder('b')} FOR UPDATE OF b)
