@@ -499,3 +499,31 @@ describe('the renewals report keeps the past', () => {
     ]);
   });
 });
+
+// a recharge is valid from now, but not before a subscription bought to start later has started — also once its
+// first period was renewed ahead (renewed was read as begun, and its units could be spent before the start)
+describe('a recharge of a subscription bought to start later', () => {
+  it('is valid from the first period’s start even once that period was renewed ahead', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    // bought on 10 Jan to start on 20 Jan: [20 Jan, 20 Feb), then renewed ahead: [20 Feb, 20 Mar)
+    const sub = await subscribe(app, client.id, pkg.code, { starts_at: '2026-01-20T00:00:00.000Z' });
+    const renewed = await app.request('POST', `/v1/subscriptions/${sub.id}/renew?wait=true`, { key: app.keys.write });
+    expect(renewed.status, renewed.text).toBe(200);
+    const recharged = await app.request('POST', `/v1/subscriptions/${sub.id}/recharge?wait=true`, {
+      key: app.keys.write,
+      headers: { 'idempotency-key': 'later-recharge' },
+    });
+    expect(recharged.status, recharged.text).toBe(200);
+    // nothing of the subscription runs before 20 Jan: its recharge's units are spent from then, as its package's are
+    // (a recharge of the same subscription not renewed is valid from 20 Jan)
+    expect(recharged.body.balances.map((b: { valid_from: string }) => b.valid_from)).toEqual([
+      '2026-01-20T00:00:00.000Z',
+    ]);
+    const use = await app.request('POST', '/v1/consumptions?wait=true', {
+      key: app.keys.write,
+      body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'before-start' },
+    });
+    expect(use.status, use.text).toBe(422);
+  });
+});
