@@ -133,14 +133,20 @@ export interface Extension {
 }
 
 /**
- * What an unfreeze moves: every live balance still valid when the clock stopped (`expires_at` after `frozenAt`)
- * expires `ms` later. One that had expired before the freeze (not swept yet) is left to expire. Nothing moves
- * when the freeze lasted no time.
+ * Whether a frozen subscription's balance expiring at `expiresAt` moves later at unfreeze: it was still valid when the
+ * clock stopped. One that had expired before the freeze (not swept yet) stays expired — nothing given back revives it.
+ */
+export const movesAtUnfreeze = (expiresAt: Date, frozenAt: Date): boolean => expiresAt.getTime() > frozenAt.getTime();
+
+/**
+ * What an unfreeze moves: every live balance still valid when the clock stopped (`movesAtUnfreeze`) expires `ms`
+ * later. One that had expired before the freeze (not swept yet) is left to expire. Nothing moves when the freeze
+ * lasted no time.
  */
 export function extendExpiries(lots: readonly ExpiringLot[], frozenAt: Date, ms: number): Extension[] {
   if (ms <= 0) return [];
   return lots
-    .filter((lot) => lot.expiresAt.getTime() > frozenAt.getTime())
+    .filter((lot) => movesAtUnfreeze(lot.expiresAt, frozenAt))
     .map((lot) => ({
       id: lot.id,
       previousExpiresAt: lot.expiresAt,

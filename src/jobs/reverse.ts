@@ -7,6 +7,7 @@ import { appendLedgerEntries, type LedgerEntryDraft } from '../db/repositories/l
 import { recordEvents } from '../db/repositories/outbox.js';
 import { transact } from '../db/transact.js';
 import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
+import { movesAtUnfreeze } from '../domain/freeze.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { EXPIRED_ON_RETURN, planReversal, type ReversibleLot } from '../domain/reverse.js';
@@ -48,18 +49,21 @@ export async function reverseConsumption(
       balances.flatMap((b) => (b.subscription_id ? [b.subscription_id] : [])),
     );
     const lots = new Map<string, ReversibleLot>(
-      balances.map((b) => [
-        b.id,
-        {
-          id: b.id,
-          remaining: b.remaining,
-          status: b.status,
-          expiresAt: b.expires_at,
-          // its expiry moves at unfreeze only if it had not passed when the clock stopped (freeze.ts extendExpiries):
-          // one that expired before the freeze is expired, frozen or not (rule 5: not revived)
-          frozen: isRunningWhenFrozen(b.expires_at, b.subscription_id ? frozen.get(b.subscription_id) : undefined),
-        },
-      ]),
+      balances.map((b) => {
+        const frozenAt = b.subscription_id ? frozen.get(b.subscription_id) : undefined;
+        return [
+          b.id,
+          {
+            id: b.id,
+            remaining: b.remaining,
+            status: b.status,
+            expiresAt: b.expires_at,
+            // its expiry moves at unfreeze only if it had not passed when the clock stopped: one that expired before
+            // the freeze is expired, frozen or not (rule 5: not revived)
+            frozen: frozenAt !== undefined && movesAtUnfreeze(b.expires_at, frozenAt),
+          },
+        ];
+      }),
     );
     const plan = planReversal(
       allocations.map((a) => ({ balanceId: a.balance_id, amount: a.amount })),
@@ -154,9 +158,6 @@ export async function reverseConsumption(
     return ok(toReversalResult(updated, creditType.decimals, false));
   });
 }
-
-const isRunningWhenFrozen = (expiresAt: Date, frozenAt: Date | undefined): boolean =>
-  frozenAt !== undefined && expiresAt.getTime() > frozenAt.getTime();
 
 /**
  * The accepting side of the `reverse` job (POST /v1/consumptions/{id}/reverse): a reversal of a
