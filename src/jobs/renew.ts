@@ -13,7 +13,7 @@ import {
   unreachable,
 } from '../commands/index.js';
 import type { Executor } from '../db/knex.js';
-import { packageBalancesOfPeriod } from '../db/repositories/balances.js';
+import { standingGrantOfPeriod } from '../db/repositories/balances.js';
 import { creditTypesByIds } from '../db/repositories/credit-types.js';
 import { rememberResponse, storedResponse, unbindIdempotencyKey } from '../db/repositories/idempotency-records.js';
 import { recordEvents } from '../db/repositories/outbox.js';
@@ -169,7 +169,7 @@ export async function renewSubscription(
 async function previousRenewal(tx: Executor, subscription: SubscriptionRow, periodEnd: Date): Promise<RenewalResult> {
   const next =
     (await periodStartingAt(tx, subscription.id, periodEnd)) ?? (await periodAfter(tx, subscription.id, periodEnd));
-  const balances = next ? await packageBalancesOfPeriod(tx, subscription.id, next.starts_at) : [];
+  const balances = next ? await standingGrantOfPeriod(tx, subscription.id, next.starts_at) : [];
   const creditTypes = await creditTypesByIds(
     tx,
     balances.map((b) => b.credit_type_id),

@@ -42,6 +42,20 @@ describe('cancel at period end after a renewal made ahead of a period granted tw
       ['sms', '100'],
       ['min', '7.5'],
     ]);
+    // a renew job for that period again (a retry, a producer's late one) answers the grant that stands, not the
+    // void one of the renewal taken back as well
+    const { renewSubscription } = await import('../../src/jobs/renew.js');
+    const again = await renewSubscription(
+      app.ctx,
+      { subscription_id: s.id, period_end: '2026-02-01T00:00:00.000Z' },
+      'renewal-again',
+    );
+    expect(again.ok && again.value.status).toBe('already_renewed');
+    const answered = again.ok ? again.value.balances : [];
+    expect(answered.map((b) => [b.credit_type.code, b.granted])).toEqual([
+      ['sms', '100'],
+      ['min', '7.5'],
+    ]);
 
     // in the period granted twice, renewed ahead by hand, then set to cancel at its end
     await clockTo('2026-02-10T00:00:00.000Z');

@@ -390,6 +390,28 @@ export async function packageBalancesOfPeriod(
   })) as BalanceRow[];
 }
 
+/**
+ * The package balances of the grant that stands for one period of a subscription: those made after the last take-back
+ * of that period (subscription_periods_undone; ids are time-ordered, and the take-back's row is written before the
+ * period is renewed again). A period renewed, taken back and renewed again holds the void grant of the renewal
+ * taken back as well, which is not this period's grant.
+ */
+export async function standingGrantOfPeriod(
+  db: Executor,
+  subscriptionId: string,
+  periodStart: Date,
+): Promise<BalanceRow[]> {
+  const lastTakeBack = db('subscription_periods_undone')
+    .where({ subscription_id: subscriptionId, starts_at: periodStart })
+    .orderBy('id', 'desc')
+    .limit(1)
+    .select('id');
+  return (await db('balances')
+    .where({ subscription_id: subscriptionId, period_start: periodStart, source: 'package' })
+    .where((q) => q.whereNotExists(lastTakeBack).orWhere('id', '>', lastTakeBack))
+    .orderBy('id')) as BalanceRow[];
+}
+
 /** The balances a renewal made ahead can take back: its own grant, and what recharges bought into its period. */
 const PERIOD_SOURCES = ['package', 'recharge'] as const;
 
