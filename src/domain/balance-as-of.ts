@@ -82,6 +82,15 @@ export interface StatusSpan {
 const covers = (spans: readonly StatusSpan[], t: number): boolean =>
   spans.some((s) => s.from.getTime() <= t && (s.until === null || t < s.until.getTime()));
 
+/** When the freeze covering `at` began (`frozenAt <= at < unfrozenAt`), or null when none covers it. */
+export function frozenAtAt(freezes: readonly FreezeSpan[], at: Date): Date | null {
+  const t = at.getTime();
+  const covering = freezes.find(
+    (f) => f.frozenAt.getTime() <= t && (f.unfrozenAt === null || t < f.unfrozenAt.getTime()),
+  );
+  return covering?.frozenAt ?? null;
+}
+
 /** What is kept of a subscription's past: when it ended, when it was activated, its freezes and suspensions. */
 export interface SubscriptionHistory {
   /** When it expired or was cancelled, for one that did (null or absent: unknown, ended long ago). */

@@ -8,7 +8,7 @@ import { expiriesBefore, type LedgerEntryRow, ledgerUpTo, statement } from '../d
 import { lapsesOfClient } from '../db/repositories/subscription-lapses.js';
 import { suspensionsOfClient } from '../db/repositories/suspensions.js';
 import { availabilityOf } from '../domain/availability.js';
-import { balanceAt, type FreezeSpan, subscriptionStatusAt } from '../domain/balance-as-of.js';
+import { balanceAt, type FreezeSpan, frozenAtAt, subscriptionStatusAt } from '../domain/balance-as-of.js';
 import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { groupBy } from '../domain/group-by.js';
 import { LEDGER_KINDS } from '../domain/ledger-entry.js';
@@ -138,6 +138,7 @@ export async function clientBalancesAsOf(db: Executor, clientId: string, asOf: D
       status: totals.status,
       expires_at: expiresAt,
       valid_from: validFrom,
+      subscription_frozen_at: frozenAtAt(spans, asOf),
       subscription_status: subscriptionStatusAt(
         b.subscription_status,
         {
@@ -194,6 +195,7 @@ async function summarizeBalances(
         { status: b.status, validFrom: b.valid_from, expiresAt: b.expires_at },
         b.subscription_status,
         at,
+        b.subscription_frozen_at ?? null,
       );
       // a swept or voided balance holds nothing (its units are in expired/voided already)
       if (b.status === 'active') standing[availability] += b.remaining;

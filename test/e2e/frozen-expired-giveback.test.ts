@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reportRows } from '../../src/db/reports/rows.js';
+import { balancesQuery } from '../../src/reports/balances.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
 import { commerceScene } from '../helpers/commerce-scene.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
@@ -47,6 +49,30 @@ describe('units given back to a balance that expired before its subscription was
     // the 10 went back and expired there at once: its remaining is the 90 the sweep has not reached yet
     const balance = await app.database.db('balances').where({ id: old }).first();
     expect({ remaining: balance.remaining, expired: balance.expired }).toEqual({ remaining: 90n, expired: 10n });
+
+    // and every read of it says so: its 90 are expired (the unfreeze will not move it), not unavailable like the
+    // 100 of the new period that the freeze keeps — the balance, the client's balances now and as of now, the report
+    expect(await ok('GET', `/v1/balances/${old}`)).toMatchObject({ availability: 'expired', remaining: '90' });
+    const standing = { remaining: '0', unavailable: '100', upcoming: '0', expired: '100' };
+    const sms = (rows: Array<{ credit_type: { code: string } }>) => rows.find((r) => r.credit_type.code === 'sms');
+    expect(sms((await ok('GET', '/v1/clients/rf/balances')).data)).toMatchObject(standing);
+    const now = app.clock.now().toISOString();
+    expect(sms((await ok('GET', `/v1/clients/rf/balances?as_of=${now}`)).data)).toMatchObject(standing);
+    const client = await ok('GET', '/v1/clients/rf');
+    for (const live of [true, false]) {
+      const rows = await reportRows(
+        app.database.db,
+        balancesQuery({ asOf: app.clock.now(), live, clientId: client.id }),
+      );
+      expect(
+        rows.find((r) => r.credit_type === 'sms'),
+        `live: ${live}`,
+      ).toMatchObject({
+        remaining: '0',
+        unavailable: '100',
+        expired: '100',
+      });
+    }
   });
 
   it('a hold released after its balance expired before the freeze: its units lapse (DOMAIN.md "Holds")', async () => {

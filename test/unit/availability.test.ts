@@ -29,4 +29,16 @@ describe('DOMAIN "Usable means spendable": where a balance\'s units stand now', 
   ])('%s', (_name, status, validFrom, expiresAt, subscription, expected) => {
     expect(availabilityOf({ status, validFrom, expiresAt }, subscription, at)).toBe(expected);
   });
+
+  // the unfreeze moves only the expiries still running when the clock stopped (domain/freeze.ts movesAtUnfreeze)
+  const frozenAt = new Date('2026-05-05T00:00:00Z');
+  it.each<[string, Date, Availability]>([
+    ['expired before the freeze (not swept yet): expired, the unfreeze will not move it', before, 'expired'],
+    ['expiring exactly when the clock stopped: expired', frozenAt, 'expired'],
+    ['valid when the clock stopped, past its old date now: kept by the freeze', at, 'unavailable'],
+    ['valid when the clock stopped and still: kept by the freeze', after, 'unavailable'],
+  ])('frozen since %s', (_name, expiresAt, expected) => {
+    const balance = { status: 'active' as const, validFrom: new Date('2026-04-01T00:00:00Z'), expiresAt };
+    expect(availabilityOf(balance, 'frozen', at, frozenAt)).toBe(expected);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { balanceAt, type LedgerUpTo, subscriptionStatusAt } from '../../src/domain/balance-as-of.js';
+import { balanceAt, frozenAtAt, type LedgerUpTo, subscriptionStatusAt } from '../../src/domain/balance-as-of.js';
 
 const at = new Date('2026-05-10T00:00:00Z');
 const before = new Date('2026-05-01T00:00:00Z');
@@ -74,6 +74,14 @@ describe('a subscription status at an instant', () => {
     ['cancelled', null, before, 'cancelled'],
   ] as const)('%s (ended %s) at %s → %s', (current, endedAt, instant, expected) => {
     expect(subscriptionStatusAt(current, { endedAt }, instant)).toBe(expected);
+  });
+  it('when the freeze covering the instant began (frozenAtAt), null when none covers it', () => {
+    const first = { frozenAt: new Date('2026-05-01T00:00:00Z'), unfrozenAt: new Date('2026-05-03T00:00:00Z') };
+    const second = { frozenAt: new Date('2026-05-08T00:00:00Z'), unfrozenAt: null };
+    expect(frozenAtAt([first, second], at)).toEqual(second.frozenAt);
+    expect(frozenAtAt([first, second], new Date('2026-05-02T00:00:00Z'))).toEqual(first.frozenAt);
+    expect(frozenAtAt([first, second], first.unfrozenAt)).toBeNull();
+    expect(frozenAtAt([], at)).toBeNull();
   });
   it('a freeze covering the instant makes it frozen; one not covering it, active', () => {
     const spans = [{ frozenAt: new Date('2026-05-08T00:00:00Z'), unfrozenAt: new Date('2026-05-12T00:00:00Z') }];

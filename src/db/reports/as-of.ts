@@ -101,6 +101,10 @@ export function asOfTables(at: Date): { sql: string; bindings: Knex.RawBinding[]
                   THEN 'suspended'
                   WHEN s.status IN ('frozen', 'expired', 'cancelled', 'suspended') THEN 'active'
                   ELSE s.status END AS status,
+             -- when the freeze covering the instant began (a balance expired before it is not kept by it)
+             (SELECT max(f.frozen_at) FROM subscription_freezes f
+               WHERE f.subscription_id = s.id AND f.frozen_at <= ?
+                 AND (f.unfrozen_at IS NULL OR ? < f.unfrozen_at)) AS frozen_at,
              COALESCE(per.starts_at, s.current_period_start) AS current_period_start,
              COALESCE(per.ends_at, s.current_period_end)
                - (SELECT COALESCE(sum(f.unfrozen_at - f.frozen_at), interval '0') FROM subscription_freezes f

@@ -25,8 +25,9 @@ export interface NearlyConsumedParams {
  * within the subscription, it adds none); consumed net of reversals; remaining usable (active
  * subscription — or none, an operator's grant — active balance, valid_from <= as_of < expires_at);
  * unavailable (held by a subscription that is not active now: suspended, frozen, pending; a frozen one's even
- * past their date); upcoming (valid from later); expired, including units past their expiry that the sweep has
- * not reached (but not a frozen subscription's); voided; held (reserved by open holds, DOMAIN.md "Holds").
+ * past their date, unless that date had passed before the freeze); upcoming (valid from later); expired, including
+ * units past their expiry that the sweep has not reached (but not a frozen subscription's, unless it had expired
+ * before the freeze); voided; held (reserved by open holds, DOMAIN.md "Holds").
  * granted − consumed − expired − voided = remaining + unavailable + upcoming + held.
  * `granted_begun` (not a column: the share used is read against it) is what was granted of balances already valid
  * at `as_of`: a period renewed ahead holds units nothing could have consumed yet. It is not granted − upcoming: the
@@ -51,15 +52,19 @@ function aggregate(p: BalancesParams): { sql: string; bindings: Knex.RawBinding[
            COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
                                              AND COALESCE(s.status, 'active') = 'active'
                                              AND b.valid_from <= ?), 0)::bigint AS remaining,
-           -- a frozen subscription's balances are not expired past their date: its clock stopped (DOMAIN.md "Freeze")
-           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND (b.expires_at > ? OR s.status = 'frozen')
+           -- a frozen subscription's balances are not expired past their date: its clock stopped (DOMAIN.md "Freeze");
+           -- one that had expired before the freeze stays expired (domain/freeze.ts movesAtUnfreeze)
+           COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active'
+                                             AND (b.expires_at > ?
+                                                  OR (s.status = 'frozen' AND b.expires_at > s.frozen_at))
                                              AND COALESCE(s.status, 'active') <> 'active'), 0)::bigint AS unavailable,
            COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active' AND b.expires_at > ?
                                              AND COALESCE(s.status, 'active') = 'active'
                                              AND b.valid_from > ?), 0)::bigint AS upcoming,
            (sum(b.expired) + COALESCE(sum(b.remaining) FILTER (WHERE b.status = 'active'
                                                                AND b.expires_at <= ?
-                                                               AND s.status IS DISTINCT FROM 'frozen'), 0))::bigint
+                                                               AND (s.status IS DISTINCT FROM 'frozen'
+                                                                    OR b.expires_at <= s.frozen_at)), 0))::bigint
              AS expired,
            sum(b.voided)::bigint AS voided,
            sum(b.held)::bigint AS held

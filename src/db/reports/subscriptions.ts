@@ -48,7 +48,8 @@ export function subscriptionsStatement(p: SubscriptionsParams): ReportStatement 
              s.status IN ${LIVE}
                AND NOT EXISTS (SELECT 1 FROM bt b
                                 WHERE b.subscription_id = s.id AND b.status = 'active' AND b.remaining > 0
-                                  AND b.valid_from <= ? AND (b.expires_at > ? OR s.status = 'frozen')),
+                                  AND b.valid_from <= ?
+                                  AND (b.expires_at > ? OR (s.status = 'frozen' AND b.expires_at > s.frozen_at))),
              s.auto_renew AND NOT s.cancel_at_period_end, s.renewal_count
         FROM st s JOIN packages pk ON pk.id = s.package_id JOIN clients c ON c.id = s.client_id
        WHERE ${where.join(' AND ')}

@@ -255,6 +255,8 @@ export interface PlacedBalanceRow extends BalanceRow {
   subscription_ended_at?: Date | null;
   /** When the subscription became active (null: not yet, or never), what a balance as of an instant needs. */
   subscription_activated_at?: Date | null;
+  /** When its freeze began, while the subscription is frozen (what decides whether a date passed counts). */
+  subscription_frozen_at?: Date | null;
 }
 
 const placedBalances = (db: Executor) =>
@@ -266,6 +268,7 @@ const placedBalances = (db: Executor) =>
       db.raw(`CASE s.status WHEN 'expired' THEN s.expired_at WHEN 'cancelled' THEN s.cancelled_at END
                  AS subscription_ended_at`),
       's.activated_at as subscription_activated_at',
+      's.frozen_at as subscription_frozen_at',
     );
 
 /** Every balance of the client with its subscription's status, by credit type and then in spending order. */

@@ -35,6 +35,7 @@ export const balanceRoutes: AnyRoute[] = [
         { status: balance.status, validFrom: balance.valid_from, expiresAt: balance.expires_at },
         balance.subscription_status,
         app.clock.now(),
+        balance.subscription_frozen_at ?? null,
       );
       return { status: 200, body: toPlacedBalanceView(balance, creditType, availability) };
     },

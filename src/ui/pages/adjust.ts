@@ -33,6 +33,7 @@ export async function balanceOf(ctx: UiContext, id: string): Promise<BalanceRead
     { status: row.status, validFrom: row.valid_from, expiresAt: row.expires_at },
     row.subscription_status,
     ctx.app.clock.now(),
+    row.subscription_frozen_at ?? null,
   );
   return { view: toPlacedBalanceView(row, creditType, availability), row, creditType };
 }
