@@ -275,6 +275,28 @@ describe('selling a subscription', () => {
     expect((await app.request('GET', `/v1/subscriptions/${id}`)).body.status).toBe('cancelled');
   });
 
+  it('says, before a cancel at period end of a subscription renewed ahead, that an unpaid renewal goes', async () => {
+    // the route takes back a renewal made ahead and not paid: the subscription ends when the period running now
+    // does, not at the end of the renewed one the subscription shows as current
+    const id = await sell(client.id, pack.id);
+    const running = (await app.request('GET', `/v1/subscriptions/${id}`)).body;
+    const renewed = await app.request('POST', `/v1/subscriptions/${id}/renew?wait=true`, { body: {} });
+    expect(renewed.status, renewed.text).toBe(200);
+    expect(renewed.body.period_start).toBe(running.current_period_end);
+    const csrf = csrfOf((await get(`/ui/subscriptions/${id}`)).text);
+    const ask = await post(`/ui/subscriptions/${id}/cancel`, { csrf, at: 'period_end' });
+    expect(ask.status).toBe(200);
+    expect(readable(ask.text)).toContain('It has been renewed ahead, for');
+    expect(readable(ask.text)).toContain('if that renewal is not paid, it is taken back');
+    const done = await post(`/ui/subscriptions/${id}/cancel`, hiddenOf(ask.text));
+    expect(done.location).toBe(`/ui/subscriptions/${id}?notice=subscription_cancel_scheduled`);
+    // not paid: taken back, the subscription ends with the period that was running
+    expect((await app.request('GET', `/v1/subscriptions/${id}`)).body).toMatchObject({
+      cancel_at_period_end: true,
+      current_period_end: running.current_period_end,
+    });
+  });
+
   it('after a form sent again with other values (409), gives it a new key: sent again, it acts', async () => {
     // the Back button after a sale, a value changed, sent again: the route refuses the key with another body; the
     // page says "it has a new key now, send it again", and so it must be, or every send meets the same refusal

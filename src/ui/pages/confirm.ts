@@ -135,16 +135,22 @@ export async function cancelConfirmPage(
   // a pending subscription has no period running: the route cancels it at once whatever `at` says
   const now = textField(fields, 'at') === 'now' || s.status === 'pending';
   const what = { package: name(s.package.name), client: name(s.client.name) };
+  // renewed ahead (its current period not begun): the cancel takes that renewal back unless it is paid
+  // (services/renewal-undo.ts), and the subscription then ends when the period running now does
+  const ahead = new Date(s.current_period_start).getTime() > ctx.app.clock.now().getTime();
+  const endLead = ahead
+    ? ctx.t('commerce.confirm.cancel_end_ahead_lead', {
+        ...what,
+        start: ctx.fmt.dateTime(s.current_period_start),
+        end: ctx.fmt.dateTime(s.current_period_end),
+      })
+    : ctx.t('commerce.confirm.cancel_end_lead', { ...what, end: ctx.fmt.dateTime(s.current_period_end) });
   return confirmationPage(ctx, {
     title: now ? 'commerce.confirm.cancel_now_title' : 'commerce.confirm.cancel_end_title',
     section: 'clients',
     action: path`/ui/subscriptions/${s.id}/cancel`,
     back: path`/ui/subscriptions/${s.id}`,
-    lead: [
-      now
-        ? ctx.t('commerce.confirm.cancel_now_lead', what)
-        : ctx.t('commerce.confirm.cancel_end_lead', { ...what, end: ctx.fmt.dateTime(s.current_period_end) }),
-    ],
+    lead: [now ? ctx.t('commerce.confirm.cancel_now_lead', what) : endLead],
     submit: now ? 'commerce.confirm.cancel_now_submit' : 'commerce.confirm.cancel_end_submit',
     final: now,
     dataAction: 'confirm-cancel',

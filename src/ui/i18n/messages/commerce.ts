@@ -199,6 +199,11 @@ export const commerceMessages = defineMessages(
     'commerce.confirm.cancel_end_lead':
       'Cancel {package} of {client} at the end of its period ({end})? Its units stay usable until then; it is ' +
       'not renewed.',
+    'commerce.confirm.cancel_end_ahead_lead':
+      'Cancel {package} of {client} at the end of its period? It has been renewed ahead, for {start} to {end}: ' +
+      'if that renewal is not paid, it is taken back (its invoice voided, its units never granted) and the ' +
+      'subscription ends on {start}; if it is paid, it stands and the subscription ends on {end}. Its units stay ' +
+      'usable until then; it is not renewed again.',
     'commerce.confirm.cancel_end_submit': 'Cancel at the end of the period',
     'commerce.confirm.renew_title': 'Renew this subscription?',
     'commerce.confirm.renew_lead':
@@ -413,6 +418,10 @@ export const commerceMessages = defineMessages(
     'commerce.confirm.cancel_end_title': 'إلغاء هذا الاشتراك بنهاية فترته؟',
     'commerce.confirm.cancel_end_lead':
       'إلغاء {package} للعميل {client} بنهاية فترته ({end})؟ تبقى وحداته صالحة للاستخدام حتى ذلك الحين، ولن يُجدَّد.',
+    'commerce.confirm.cancel_end_ahead_lead':
+      'إلغاء {package} للعميل {client} بنهاية فترته؟ جُدِّد مسبقًا للفترة من {start} إلى {end}: إن لم يُدفع هذا ' +
+      'التجديد يُسترد (تُلغى فاتورته ولا تُمنح وحداته) وينتهي الاشتراك في {start}؛ وإن دُفع يبقى وينتهي الاشتراك ' +
+      'في {end}. تبقى وحداته صالحة للاستخدام حتى ذلك الحين، ولن يُجدَّد مرة أخرى.',
     'commerce.confirm.cancel_end_submit': 'ألغِه بنهاية الفترة',
     'commerce.confirm.renew_title': 'تجديد هذا الاشتراك؟',
     'commerce.confirm.renew_lead':
