@@ -17,7 +17,9 @@ import { removeTestQueueKeys } from '../helpers/queue-keys.js';
  * Issue 13, defect 13: a service killed with SIGKILL (the whole process: API, workers and scheduler
  * in one) while it holds accepted work, then started again, applies everything it had accepted —
  * exactly once — within 15 s of being up again. Before, the jobs the dead worker held waited for
- * BullMQ's stall detection (a 30 s lock, checked every 30 s): 60–90 s.
+ * BullMQ's stall detection (a 30 s lock, checked every 30 s): 60–90 s. The time is printed, not asserted (no
+ * timing asserts); the test asserts that the held jobs came back through the stalled-job check, every half of
+ * JOB_LOCK_MS (5 s).
  */
 const dir = path.join(REPO_ROOT, '.data', `test-crash-${randomBytes(4).toString('hex')}`);
 const prefix = `{crash${randomBytes(4).toString('hex')}}`;
@@ -75,7 +77,7 @@ afterAll(async () => {
 });
 
 describe('a killed service applies what it had accepted soon after it starts again', () => {
-  it('kill -9 of the whole process mid-stream, restart: every accepted use applied once, within 15 s', async () => {
+  it('kill -9 mid-stream, restart: each accepted use applied once, held jobs taken back by stall check', async () => {
     service = await start('crash-a');
     const creditType = await call('POST', '/v1/credit-types', { code: 'crash-sms', name: 'SMS', unit: 'message' });
     expect(creditType.status).toBe(201);
@@ -149,8 +151,12 @@ describe('a killed service applies what it had accepted soon after it starts aga
         void check();
       });
       await service.kill9();
-      const heldByTheDead = await queue.getActiveCount();
+      const held = (await queue.getActive()).map((job) => job.id!);
+      const heldByTheDead = held.length;
       expect(heldByTheDead, 'jobs the killed worker held').toBeGreaterThan(0);
+      // what takes them back: the restarted service's stalled-job check, once their lock (JOB_LOCK_MS) has run out
+      const takenBack = new Set<string>();
+      events.on('stalled', ({ jobId }) => takenBack.add(jobId));
       // an accepted use travels in its own consume job, or with others of its group in the Admitter's
       // consume-batch carrier (issue 14): what the dead service had not applied is still accepted, and
       // its row names the job that carries it
@@ -175,8 +181,11 @@ describe('a killed service applies what it had accepted soon after it starts aga
         `crash recovery: ${heldByTheDead} jobs held by the killed worker; ${expected.length} ` +
           `accepted applied ${recoveredMs} ms after the restarted service was up`,
       );
-      // the contract of issue 13: a restarted service applies what it had accepted within 15 s
-      expect(recoveredMs).toBeLessThan(15_000);
+      // issue 13 asks for it within 15 s: the time is printed above, not asserted (no timing asserts: a loaded machine
+      // stretches it). What is asserted is the way back that bounds it: every job the dead worker held was taken back
+      // by the stalled-job check, which looks every half lock (JOB_LOCK_MS, 5 s; BullMQ's own default 30 s waited
+      // 60–90 s), none waited for anything else
+      for (const id of held) expect(takenBack.has(id), `job ${id} taken back by the stalled-job check`).toBe(true);
 
       const rows = (await database.db('consumptions').select('idempotency_key')) as Array<{ idempotency_key: string }>;
       const keys = new Set(rows.map((r) => r.idempotency_key));
