@@ -93,11 +93,22 @@ export function renewalLookaheadMs(nightlyCron: string, timeZone: string): numbe
 export const minuteOf = (at: Date): Date => new Date(Math.floor(at.getTime() / 60_000) * 60_000);
 
 /**
+ * A task that matches a minute (its second 0) when the pattern runs at any second of it: a six-field pattern's
+ * seconds (node-cron's first field) become 0, since a run is named by its minute (minuteOf) and the walks below try
+ * minutes only — "30 0 2 * * *" runs in the minute 02:00, which its own seconds field would never match.
+ */
+function minuteTask(pattern: string, timeZone: string) {
+  const fields = pattern.trim().split(/\s+/);
+  const byMinute = fields.length === 6 ? ['0', ...fields.slice(1)].join(' ') : pattern;
+  return cron.createTask(byMinute, () => undefined, { timezone: timeZone });
+}
+
+/**
  * The latest minute at or before `at` that the cron pattern runs at (in `timeZone`), looking back at most `spanMs`;
  * undefined when it has none in that span. Walks back a minute at a time: node-cron finds next runs, not past ones.
  */
 export function lastRunAtOrBefore(pattern: string, timeZone: string, at: Date, spanMs: number): Date | undefined {
-  const task = cron.createTask(pattern, () => undefined, { timezone: timeZone });
+  const task = minuteTask(pattern, timeZone);
   try {
     const last = minuteOf(at).getTime();
     for (let minute = last; minute >= last - spanMs; minute -= 60_000) {
@@ -111,7 +122,7 @@ export function lastRunAtOrBefore(pattern: string, timeZone: string, at: Date, s
 
 /** The first minute after `at`'s that the cron pattern runs at, looking ahead at most `spanMs`; undefined when none. */
 export function nextRunAfter(pattern: string, timeZone: string, at: Date, spanMs: number): Date | undefined {
-  const task = cron.createTask(pattern, () => undefined, { timezone: timeZone });
+  const task = minuteTask(pattern, timeZone);
   try {
     const first = minuteOf(at).getTime() + 60_000;
     for (let minute = first; minute <= first + spanMs; minute += 60_000) {

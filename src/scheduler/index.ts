@@ -27,7 +27,14 @@ export interface RunningScheduler {
  * work twice.
  */
 export function startScheduler(app: AppContext): RunningScheduler {
-  const options = { timezone: app.config.BUSINESS_TZ, noOverlap: true };
+  // node-cron drops a tick that comes more than a second after its minute (a busy event loop, a GC pause, a throttled
+  // container): the night would be skipped while the process stays up, and no start would ever run it as missed. A
+  // late tick runs, as of the minute it was due (context.date); node-cron still drops one later than the next slot.
+  const options = {
+    timezone: app.config.BUSINESS_TZ,
+    noOverlap: true,
+    missedExecutionTolerance: Number.MAX_SAFE_INTEGER,
+  };
   // a nightly run waits for each phase (up to half an hour): a stop ends the wait, and the run stops between phases
   const stopping = new AbortController();
   const nights = new Set<Promise<unknown>>();

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { REPO_ROOT } from '../../chaos/services.js';
 import { createLogger } from '../../src/logger.js';
 import { createRuntime } from '../../src/runtime.js';
@@ -148,6 +148,28 @@ describe('node-cron entries', () => {
       );
     } finally {
       await scheduler.stop();
+    }
+  });
+
+  it('a tick that comes late (a busy event loop at its minute) still runs, as of the minute it was due', async () => {
+    const { startScheduler } = await import('../../src/scheduler/index.js');
+    // only Date is faked (node-cron's timer is real): the entries are armed for 10:05:00 a tenth of a second away,
+    // then the wall clock jumps to 10:05:05 before that timer fires — as a process blocked for five seconds sees it
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let scheduler: Awaited<ReturnType<typeof startScheduler>> | undefined;
+    try {
+      vi.setSystemTime(new Date('2026-12-07T10:04:59.900Z'));
+      scheduler = startScheduler(app.ctx);
+      const expire = scheduler.tasks[1]!;
+      const tick = new Promise<string>((resolve) => {
+        expire.on('execution:started', (context) => resolve(`ran as of ${context.date?.toISOString()}`));
+        expire.on('execution:missed', (context) => resolve(`missed ${context.date?.toISOString()}`));
+      });
+      vi.setSystemTime(new Date('2026-12-07T10:05:05.000Z'));
+      expect(await tick).toBe('ran as of 2026-12-07T10:05:00.000Z');
+    } finally {
+      vi.useRealTimers();
+      await scheduler?.stop();
     }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lastRunAtOrBefore } from '../../src/jobs/renewal-lookahead.js';
+import { lastRunAtOrBefore, nextRunAfter } from '../../src/jobs/renewal-lookahead.js';
 import { missedNight } from '../../src/scheduler/missed-night.js';
 
 const day = 24 * 3_600_000;
@@ -28,6 +28,15 @@ describe('the last nightly minute at or before an instant', () => {
     // 01:30 local: 23:30 UTC the day before in summer (UTC+2; still so on the 25th, before 03:00), 00:30 UTC in winter
     expect(last('30 1 * * *', 'Europe/Berlin', '2026-10-26T12:00:00.000Z')).toBe('2026-10-26T00:30:00.000Z');
     expect(last('30 1 * * *', 'Europe/Berlin', '2026-10-26T00:00:00.000Z')).toBe('2026-10-24T23:30:00.000Z');
+  });
+
+  it('finds the minute of a pattern with a seconds field (six fields), as the cron tick names it', () => {
+    // "30 0 2 * * *" fires at 02:00:30; the run is recorded as of its minute (minuteOf), 02:00
+    expect(last('30 0 2 * * *', 'UTC', '2026-12-05T09:30:00.000Z')).toBe('2026-12-05T02:00:00.000Z');
+    expect(last('*/10 0 2 * * *', 'UTC', '2026-12-05T01:59:59.000Z')).toBe('2026-12-04T02:00:00.000Z');
+    expect(nextRunAfter('30 0 2 * * *', 'UTC', new Date('2026-12-05T09:30:00.000Z'), 2 * day)?.toISOString()).toBe(
+      '2026-12-06T02:00:00.000Z',
+    );
   });
 
   it('is undefined when the pattern does not run within the span looked at', () => {
