@@ -124,6 +124,21 @@ describe('POST /v1/admin/nightly-runs: a month lived through the nightly sweep',
   );
 });
 
+describe('POST /v1/admin/nightly-runs ahead of the clock', () => {
+  it('is refused (422), nothing run: the sweep would end balances and holds before their time', async () => {
+    const now = app.clock.now();
+    const runs = await app.database.db('nightly_runs').count({ n: '*' });
+    const ahead = new Date(now.getTime() + 2 * 86_400_000).toISOString();
+    const res = await app.request('POST', '/v1/admin/nightly-runs', { body: { as_of: ahead } });
+    expect(res.status, res.text).toBe(422);
+    expect(res.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'as_of' }] });
+    expect(await app.database.db('nightly_runs').count({ n: '*' })).toEqual(runs);
+    // within a minute of the clock (the caller's clock a little ahead): run
+    const soon = new Date(now.getTime() + 30_000).toISOString();
+    expect((await app.request('POST', '/v1/admin/nightly-runs', { body: { as_of: soon } })).status).toBe(200);
+  });
+});
+
 describe('POST /v1/admin/verify', () => {
   it('answers the invariant report', async () => {
     const res = await app.request('POST', '/v1/admin/verify');

@@ -28,6 +28,9 @@ const nightlyReportSchema = describes<NightlyReport>()(
     .meta({ id: 'NightlyReport' }),
 );
 
+/** How far ahead of the service clock a nightly run may be asked (the caller's clock, the run's minute). */
+const AS_OF_SLACK_MS = 60_000;
+
 const clockSchema = z.object({ now: z.string(), mode: z.literal('manual') });
 
 const nightlyRunView = z
@@ -79,16 +82,24 @@ export const adminRoutes: AnyRoute[] = [
       'The same sweep as NIGHTLY_CRON and `npm run cli -- run-nightly`: renewals due before the next run, expiry ' +
       '(which first renews any auto-renewing subscription whose period ended unrenewed), events, housekeeping, ' +
       'reports, then the invariant check — each phase waiting for the one before. Job ids derive from `as_of`, ' +
-      'so running it twice for the same minute does the work once.',
+      'so running it twice for the same minute does the work once. Not as of a time ahead of the service clock ' +
+      '(422): the sweep would expire balances and holds before their time.',
     body: z.strictObject({
-      as_of: timestampSchema.optional().meta({ description: 'Defaults to now.' }),
+      as_of: timestampSchema.optional().meta({ description: 'Defaults to now; at most a minute ahead of it.' }),
       timeout_ms: z.number().int().min(1_000).max(600_000).default(120_000),
     }),
     responses: { 200: { description: 'What each phase did', schema: nightlyReportSchema } },
-    handler: async ({ body, app }) => ({
-      status: 200,
-      body: await runNightly(app, body.as_of ?? app.clock.now(), { phaseTimeoutMs: body.timeout_ms }),
-    }),
+    handler: async ({ body, app }) => {
+      const now = app.clock.now();
+      const asOf = body.as_of ?? now;
+      // a sweep as of a later instant would end what has not ended yet (balances, holds, freezes): what a client
+      // paid for, gone early; a minute of slack for the caller's clock and the run's minute
+      if (asOf.getTime() > now.getTime() + AS_OF_SLACK_MS) {
+        const message = `must not be ahead of the service clock (${now.toISOString()})`;
+        return fail('validation_failed', `as_of ${message}`, { errors: [{ field: 'as_of', message }] });
+      }
+      return { status: 200, body: await runNightly(app, asOf, { phaseTimeoutMs: body.timeout_ms }) };
+    },
   }),
   defineRoute({
     method: 'get',
