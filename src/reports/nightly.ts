@@ -53,7 +53,8 @@ async function daysToReport(app: AppContext, today: DateTime): Promise<DateTime[
  */
 function runsOfDay(app: AppContext, day: DateTime): Array<{ id: string; type: ReportType; params: StoredParams }> {
   const timeZone = app.config.BUSINESS_TZ;
-  const midnight = day.plus({ days: 1 }).toJSDate();
+  // the next day's start: a day whose clocks jump at midnight starts at 01:00, and a day on from it would be 01:00 too
+  const midnight = day.plus({ days: 1 }).startOf('day').toJSDate();
   return app.config.NIGHTLY_REPORTS.map((type) => {
     const params: StoredParams = RANGED.includes(type)
       ? {

@@ -549,3 +549,41 @@ describe('CSV for spreadsheets: a UTF-8 byte order mark, so that Excel shows Ara
     expect(raw.bytes[0]).toBe('{'.charCodeAt(0));
   });
 });
+
+describe('a business day that starts at 01:00 (Cairo moves its clocks at midnight)', () => {
+  // Egypt's summer time begins on Friday 24 April 2026 at 00:00, which becomes 01:00: that day starts at 01:00
+  // (22:00Z the day before) and ends at midnight of the 25th (21:00Z), 23 hours later
+  let cairo: TestApp;
+  beforeAll(async () => {
+    cairo = await startTestApp({
+      roles: ['api'],
+      now: '2026-04-25T09:00:00.000Z',
+      env: { BUSINESS_TZ: 'Africa/Cairo' },
+    });
+  });
+  afterAll(async () => {
+    await cairo.close();
+  });
+
+  it('ends a `to` day at the next midnight, not an hour into the next day', async () => {
+    const res = await cairo.request('POST', '/v1/reports', {
+      key: cairo.keys.write,
+      body: { type: 'consumption', params: { from: '2026-04-24', to: '2026-04-24' } },
+    });
+    expect(res.status, res.text).toBe(202);
+    const [run] = await cairo.database.db('report_runs').where({ id: res.body.id });
+    expect(run.params).toMatchObject({ from: '2026-04-23T22:00:00.000Z', to: '2026-04-24T20:59:59.999Z' });
+  });
+
+  it("makes the nightly runs of that day end at its midnight, where the next day's begin", async () => {
+    const made = await enqueueNightlyReports(cairo.ctx, new Date('2026-04-25T00:00:00.000Z'));
+    const runs = await cairo.database.db('report_runs').whereIn('id', made);
+    expect(runs.find((r) => r.id === nightlyReportId('consumption', '2026-04-24'))!.params).toMatchObject({
+      from: '2026-04-23T22:00:00.000Z',
+      to: '2026-04-24T20:59:59.999Z',
+    });
+    expect(runs.find((r) => r.id === nightlyReportId('balances', '2026-04-24'))!.params).toEqual({
+      as_of: '2026-04-24T21:00:00.000Z',
+    });
+  });
+});
