@@ -31,7 +31,10 @@ export const NIGHTLY_REPORT_CATCH_UP_DAYS = 31;
  * ago than the window (an outage of more than a month) is not a new install: every day of the window is made.
  */
 async function daysToReport(app: AppContext, today: DateTime): Promise<DateTime[]> {
-  const candidates = Array.from({ length: NIGHTLY_REPORT_CATCH_UP_DAYS }, (_, i) => today.minus({ days: i + 1 }));
+  // each day's own start: from a day that began at 01:00 (clocks moved at midnight), a day back is 01:00 too
+  const candidates = Array.from({ length: NIGHTLY_REPORT_CATCH_UP_DAYS }, (_, i) =>
+    today.minus({ days: i + 1 }).startOf('day'),
+  );
   const idsOf = (day: DateTime) =>
     app.config.NIGHTLY_REPORTS.map((type) => nightlyReportId(type, day.toISODate() ?? ''));
   const existing = await existingReportRunIds(app.db, candidates.flatMap(idsOf));

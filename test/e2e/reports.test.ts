@@ -575,6 +575,16 @@ describe('a business day that starts at 01:00 (Cairo moves its clocks at midnigh
     expect(run.params).toMatchObject({ from: '2026-04-23T22:00:00.000Z', to: '2026-04-24T20:59:59.999Z' });
   });
 
+  it("makes the nightly runs of the day before, run on that day, start at that day's own midnight", async () => {
+    // run at 02:00 on the 24th (23:00Z), whose day began at 01:00: the day before began at 00:00 (+02:00)
+    const made = await enqueueNightlyReports(cairo.ctx, new Date('2026-04-23T23:00:00.000Z'));
+    const runs = await cairo.database.db('report_runs').whereIn('id', made);
+    expect(runs.find((r) => r.id === nightlyReportId('consumption', '2026-04-23'))!.params).toMatchObject({
+      from: '2026-04-22T22:00:00.000Z',
+      to: '2026-04-23T21:59:59.999Z',
+    });
+  });
+
   it("makes the nightly runs of that day end at its midnight, where the next day's begin", async () => {
     const made = await enqueueNightlyReports(cairo.ctx, new Date('2026-04-25T00:00:00.000Z'));
     const runs = await cairo.database.db('report_runs').whereIn('id', made);
