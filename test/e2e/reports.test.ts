@@ -190,6 +190,25 @@ describe('POST /v1/reports', () => {
     expect(other.body.code).toBe('idempotency_conflict');
     await awaitRun(app, first.body.id);
   });
+
+  it('honours Idempotency-Key on the same route called with a trailing slash or another case', async () => {
+    const body = { type: 'subscriptions', format: 'json' };
+    const first = await post(body, app.keys.write, { 'idempotency-key': 'report-path' });
+    expect(first.status, first.text).toBe(202);
+    const runs = await countRows(app, 'report_runs');
+    for (const path of ['/v1/reports/', '/V1/Reports']) {
+      const again = await app.request('POST', path, {
+        key: app.keys.write,
+        body,
+        headers: { 'idempotency-key': 'report-path' },
+      });
+      expect(again.status, again.text).toBe(202);
+      expect(again.body).toEqual(first.body);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+    }
+    expect(await countRows(app, 'report_runs')).toBe(runs);
+    await awaitRun(app, first.body.id);
+  });
 });
 
 describe('GET /v1/reports and /v1/reports/{id}', () => {
