@@ -118,6 +118,15 @@ function httpStageTimes(times: StageTimes) {
   };
 }
 
+/**
+ * The path a call names, as an Idempotency-Key's identity takes it: the route's own path with the call's parameters
+ * (as the pages build it, src/ui/form.ts), not `req.path` — the router also takes another case and a trailing slash
+ * (`/V1/Reports/`), which a key stored under `/v1/reports` would not have matched: the same request again made a
+ * second run.
+ */
+const concretePath = (route: AnyRoute, req: Request): string =>
+  route.path.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(String(req.params[name] ?? '')));
+
 function handlerFor(ctx: AppContext, route: AnyRoute) {
   return async (req: Request, res: Response): Promise<void> => {
     const outcome = await runRoute(ctx, route, {
@@ -125,7 +134,7 @@ function handlerFor(ctx: AppContext, route: AnyRoute) {
       query: req.query,
       body: req.body ?? undefined,
       idempotencyKey: req.get(IDEMPOTENCY_HEADER),
-      path: req.path,
+      path: concretePath(route, req),
       req,
       res,
       auth: (res.locals.auth as AuthContext | undefined) ?? null,

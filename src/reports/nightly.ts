@@ -31,7 +31,10 @@ export const NIGHTLY_REPORT_CATCH_UP_DAYS = 31;
  * ago than the window (an outage of more than a month) is not a new install: every day of the window is made.
  */
 async function daysToReport(app: AppContext, today: DateTime): Promise<DateTime[]> {
-  const candidates = Array.from({ length: NIGHTLY_REPORT_CATCH_UP_DAYS }, (_, i) => today.minus({ days: i + 1 }));
+  // each day's own start: from a day that began at 01:00 (clocks moved at midnight), a day back is 01:00 too
+  const candidates = Array.from({ length: NIGHTLY_REPORT_CATCH_UP_DAYS }, (_, i) =>
+    today.minus({ days: i + 1 }).startOf('day'),
+  );
   const idsOf = (day: DateTime) =>
     app.config.NIGHTLY_REPORTS.map((type) => nightlyReportId(type, day.toISODate() ?? ''));
   const existing = await existingReportRunIds(app.db, candidates.flatMap(idsOf));
@@ -53,7 +56,8 @@ async function daysToReport(app: AppContext, today: DateTime): Promise<DateTime[
  */
 function runsOfDay(app: AppContext, day: DateTime): Array<{ id: string; type: ReportType; params: StoredParams }> {
   const timeZone = app.config.BUSINESS_TZ;
-  const midnight = day.plus({ days: 1 }).toJSDate();
+  // the next day's start: a day whose clocks jump at midnight starts at 01:00, and a day on from it would be 01:00 too
+  const midnight = day.plus({ days: 1 }).startOf('day').toJSDate();
   return app.config.NIGHTLY_REPORTS.map((type) => {
     const params: StoredParams = RANGED.includes(type)
       ? {

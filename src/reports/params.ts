@@ -142,11 +142,15 @@ export interface ResolveContext {
 
 const problem = (field: string, message: string): FieldProblem => ({ field: `params.${field}`, message });
 
-/** `to` given as a day means the end of that day (the range includes it). */
+/**
+ * `to` given as a day means the end of that day (the range includes it): the last millisecond before the next day's
+ * start — its midnight, not 24 hours on, nor the same local time the next day (a day whose clocks jump at midnight,
+ * as Cairo's do in April, starts at 01:00: a day from then would take the first hour of the next one).
+ */
 export function parseBound(text: string, timeZone: string, end: boolean): Date | undefined {
   const at = parseInstant(text, timeZone);
   if (!at || !end || !/^\d{4}-\d{2}-\d{2}$/.test(text)) return at;
-  return new Date(DateTime.fromJSDate(at, { zone: timeZone }).plus({ days: 1 }).toMillis() - 1);
+  return new Date(DateTime.fromJSDate(at, { zone: timeZone }).plus({ days: 1 }).startOf('day').toMillis() - 1);
 }
 
 /**

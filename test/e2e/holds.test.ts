@@ -299,6 +299,50 @@ describe('holds still queued', () => {
     const held = await app.request('GET', `/v1/holds?status=held&client=${client.id}`, { key: app.keys.read });
     expect(held.body.data.map((h: { id: string }) => h.id)).toEqual([applied.body.id]);
   });
+
+  it('pages through the queued requests one at a time, each once', async () => {
+    const client = await createClient(app);
+    await grant(client.id, 10);
+    const queue = app.ctx.queues.consumption;
+    await queue.pause();
+    try {
+      const ids: string[] = [];
+      for (const key of ['q-1', 'q-2', 'q-3']) {
+        const accepted = await hold(
+          { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: key },
+          false,
+        );
+        expect(accepted.status, accepted.text).toBe(202);
+        ids.push(accepted.body.id);
+      }
+      // the requests' acceptance times have microseconds (Postgres's clock); a cursor keeps milliseconds
+      await app.database.db.raw(
+        `UPDATE accepted_jobs SET accepted_at = '2026-01-20T12:00:00.000Z'::timestamptz + (i * interval '1 ms')
+                                                + interval '456 microseconds'
+           FROM (SELECT job_id, row_number() OVER (ORDER BY accepted_at) AS i FROM accepted_jobs
+                  WHERE subject_id = ANY (?::uuid[])) o
+          WHERE accepted_jobs.job_id = o.job_id`,
+        [ids],
+      );
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (let page = 0; page < 5; page += 1) {
+        const res: { status: number; text: string; body: { data: Array<{ id: string }>; next_cursor: string | null } } =
+          await app.request(
+            'GET',
+            `/v1/holds?status=queued&client=${client.id}&limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+            { key: app.keys.read },
+          );
+        expect(res.status, res.text).toBe(200);
+        seen.push(...res.body.data.map((h) => h.id));
+        cursor = res.body.next_cursor;
+        if (!cursor) break;
+      }
+      expect(seen).toEqual(ids);
+    } finally {
+      await queue.resume();
+    }
+  });
 });
 
 describe('the typed producer', () => {

@@ -190,6 +190,25 @@ describe('POST /v1/reports', () => {
     expect(other.body.code).toBe('idempotency_conflict');
     await awaitRun(app, first.body.id);
   });
+
+  it('honours Idempotency-Key on the same route called with a trailing slash or another case', async () => {
+    const body = { type: 'subscriptions', format: 'json' };
+    const first = await post(body, app.keys.write, { 'idempotency-key': 'report-path' });
+    expect(first.status, first.text).toBe(202);
+    const runs = await countRows(app, 'report_runs');
+    for (const path of ['/v1/reports/', '/V1/Reports']) {
+      const again = await app.request('POST', path, {
+        key: app.keys.write,
+        body,
+        headers: { 'idempotency-key': 'report-path' },
+      });
+      expect(again.status, again.text).toBe(202);
+      expect(again.body).toEqual(first.body);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+    }
+    expect(await countRows(app, 'report_runs')).toBe(runs);
+    await awaitRun(app, first.body.id);
+  });
 });
 
 describe('GET /v1/reports and /v1/reports/{id}', () => {
@@ -547,5 +566,53 @@ describe('CSV for spreadsheets: a UTF-8 byte order mark, so that Excel shows Ara
     expect(json.rows.map((r) => r.client_name)).toEqual([name]);
     const raw = await download(app, json.run.id);
     expect(raw.bytes[0]).toBe('{'.charCodeAt(0));
+  });
+});
+
+describe('a business day that starts at 01:00 (Cairo moves its clocks at midnight)', () => {
+  // Egypt's summer time begins on Friday 24 April 2026 at 00:00, which becomes 01:00: that day starts at 01:00
+  // (22:00Z the day before) and ends at midnight of the 25th (21:00Z), 23 hours later
+  let cairo: TestApp;
+  beforeAll(async () => {
+    cairo = await startTestApp({
+      roles: ['api'],
+      now: '2026-04-25T09:00:00.000Z',
+      env: { BUSINESS_TZ: 'Africa/Cairo' },
+    });
+  });
+  afterAll(async () => {
+    await cairo.close();
+  });
+
+  it('ends a `to` day at the next midnight, not an hour into the next day', async () => {
+    const res = await cairo.request('POST', '/v1/reports', {
+      key: cairo.keys.write,
+      body: { type: 'consumption', params: { from: '2026-04-24', to: '2026-04-24' } },
+    });
+    expect(res.status, res.text).toBe(202);
+    const [run] = await cairo.database.db('report_runs').where({ id: res.body.id });
+    expect(run.params).toMatchObject({ from: '2026-04-23T22:00:00.000Z', to: '2026-04-24T20:59:59.999Z' });
+  });
+
+  it("makes the nightly runs of the day before, run on that day, start at that day's own midnight", async () => {
+    // run at 02:00 on the 24th (23:00Z), whose day began at 01:00: the day before began at 00:00 (+02:00)
+    const made = await enqueueNightlyReports(cairo.ctx, new Date('2026-04-23T23:00:00.000Z'));
+    const runs = await cairo.database.db('report_runs').whereIn('id', made);
+    expect(runs.find((r) => r.id === nightlyReportId('consumption', '2026-04-23'))!.params).toMatchObject({
+      from: '2026-04-22T22:00:00.000Z',
+      to: '2026-04-23T21:59:59.999Z',
+    });
+  });
+
+  it("makes the nightly runs of that day end at its midnight, where the next day's begin", async () => {
+    const made = await enqueueNightlyReports(cairo.ctx, new Date('2026-04-25T00:00:00.000Z'));
+    const runs = await cairo.database.db('report_runs').whereIn('id', made);
+    expect(runs.find((r) => r.id === nightlyReportId('consumption', '2026-04-24'))!.params).toMatchObject({
+      from: '2026-04-23T22:00:00.000Z',
+      to: '2026-04-24T20:59:59.999Z',
+    });
+    expect(runs.find((r) => r.id === nightlyReportId('balances', '2026-04-24'))!.params).toEqual({
+      as_of: '2026-04-24T21:00:00.000Z',
+    });
   });
 });

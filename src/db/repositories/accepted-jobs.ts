@@ -166,7 +166,9 @@ export async function queuedHolds(
   const waiting = db('accepted_jobs')
     .where({ name: 'hold' })
     .whereNotNull('subject_id')
-    .select('subject_id as id', 'accepted_at as created_at', 'data');
+    // to the millisecond, as the page's cursor keeps it (a Date): accepted_at has Postgres's microseconds, and the
+    // last row of a page would be after its own cursor — the next page would begin with it again
+    .select('subject_id as id', db.raw(`date_trunc('milliseconds', accepted_at) AS created_at`), 'data');
   if (client) waiting.whereRaw(`data->>'client' IN (?, ?)`, [client.id, client.externalRef]);
   return readPage<QueuedHoldRow>(db.from(waiting.as('queued_holds')).select('*'), page, 'queued_holds');
 }
