@@ -25,7 +25,8 @@ export function startOfWeek(at: Date, timeZone: string, weekStart: WeekStart): D
   const day = DateTime.fromJSDate(at, { zone: timeZone }).startOf('day');
   if (!day.isValid) throw new RangeError(`cannot read ${at.toISOString()} in ${timeZone}`);
   const back = (day.weekday - ISO_WEEKDAY[weekStart] + 7) % 7;
-  return day.minus({ days: back }).toJSDate();
+  // that day's own start: from a day that began at 01:00 (clocks moved at midnight) a day back is 01:00 too
+  return day.minus({ days: back }).startOf('day').toJSDate();
 }
 
 /** The key of the week holding `at`: its first day, `YYYY-MM-DD` in the business time zone. */

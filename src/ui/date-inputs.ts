@@ -23,5 +23,7 @@ export function instantField(fields: FormFields, name: string, timeZone: string)
 export function dayStart(day: string, timeZone: string, days = 0): Date | undefined {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
   const start = DateTime.fromISO(day, { zone: timeZone });
-  return start.isValid ? start.plus({ days }).toJSDate() : undefined;
+  // that day's own start: a day whose clocks jump at midnight (Cairo in April) starts at 01:00, and a day on from it
+  // would be 01:00 the next day too, an hour into it
+  return start.isValid ? start.plus({ days }).startOf('day').toJSDate() : undefined;
 }

@@ -51,6 +51,13 @@ describe('WEEK_START: which day starts the week holding a time', () => {
     expect(weekKey(at, 'Asia/Riyadh', 'monday')).toBe('2026-03-09');
   });
 
+  it('a day that began at 01:00 (Cairo moves its clocks at midnight on Friday 2026-04-24) does not shift the week', () => {
+    // Monday 20 April starts at 00:00 EET (+02), however late the day counted back from began
+    expect(startOfWeek(d('2026-04-24T09:00:00Z'), 'Africa/Cairo', 'monday').toISOString()).toBe(
+      '2026-04-19T22:00:00.000Z',
+    );
+  });
+
   it('starts at local midnight across a DST change (Europe/London springs forward on Sunday 2026-03-29)', () => {
     expect(startOfWeek(d('2026-03-30T12:00:00Z'), 'Europe/London', 'sunday').toISOString()).toBe(
       '2026-03-29T00:00:00.000Z', // 00:00 GMT, before the change at 01:00
