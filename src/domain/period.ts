@@ -134,8 +134,9 @@ export function startOfDay(at: Date, timeZone: string): Date {
 export function parseInstant(text: string, timeZone: string): Date | undefined {
   let dt: DateTime;
   if (/^\d{4}-\d{2}-\d{2}$/.test(text)) dt = DateTime.fromISO(text, { zone: timeZone });
-  // a time must say its offset: a bare local time would be read in the process's zone
-  else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text))
+  // a time must say its offset: a bare local time would be read in the process's zone. RFC 3339's ranges: luxon
+  // also takes 24:00 (the next midnight) and offsets such as +25:00 or +05:99, which no RFC 3339 time has
+  else if (/^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i.test(text))
     dt = DateTime.fromISO(text, { setZone: true });
   else return undefined;
   return dt.isValid ? dt.toJSDate() : undefined;
