@@ -21,7 +21,7 @@ import { jobIdOf } from '../jobs/definitions.js';
 import { settleOwedAnywhere } from '../jobs/swept-reads.js';
 import { downloadPath, type GenerateResult, toGenerateResult } from '../views/report-run.js';
 import { ChunkWriter, csvOutput, jsonOutput, type ReportOutput } from './output.js';
-import { storedParams } from './params.js';
+import { type ReportType, storedParams } from './params.js';
 import { reportQuery } from './registry.js';
 
 /** A newer attempt took the run over: this one stops quietly. */
@@ -79,7 +79,7 @@ export async function generateReport(
         `${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   }
-  const archived = await archivedBefore(app.db, params.data.as_of);
+  const archived = await archivedBefore(app.db, run.type, params.data);
   if (archived) return failForGood(archived);
 
   try {
@@ -212,14 +212,23 @@ async function untilReplicaHasCaughtUp(app: AppContext): Promise<void> {
 }
 
 /**
- * Why a picture as of `asOf` cannot be made any more, or null: it takes the balances back by the ledger entries
- * written since (db/reports/as-of.ts), and those of the archived months are no longer in the database — a run
- * regenerated for a day before their end would be missing them.
+ * Why a run cannot be made any more, or null. A picture as of `as_of` takes the balances back by the ledger entries
+ * written since (db/reports/as-of.ts), and the `consumption` report sums the ledger entries of its range: those of the
+ * archived months are no longer in the database — a run made for a time before their end would be missing them.
+ * Creating a run refuses such a range already (params.ts); a month archived between its creation and its making (or
+ * a nightly run of an archived day) is caught here.
  */
-async function archivedBefore(db: Executor, asOf: string | undefined): Promise<string | null> {
-  if (asOf === undefined) return null;
+async function archivedBefore(
+  db: Executor,
+  type: ReportType,
+  params: { as_of?: string | undefined; from?: string | undefined },
+): Promise<string | null> {
+  const at = params.as_of ?? (type === 'consumption' ? params.from : undefined);
+  if (at === undefined) return null;
   const through = await archivedThrough(db);
-  return through && new Date(asOf).getTime() < through.getTime()
-    ? `the history before ${through.toISOString()} is archived: a picture as of ${asOf} cannot be made`
-    : null;
+  if (!through || new Date(at).getTime() >= through.getTime()) return null;
+  const archived = `the history before ${through.toISOString()} is archived`;
+  return params.as_of !== undefined
+    ? `${archived}: a picture as of ${at} cannot be made`
+    : `${archived}: the uses from ${at} cannot be summed`;
 }
