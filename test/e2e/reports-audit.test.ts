@@ -567,6 +567,9 @@ describe('expiring and the narrowed balances', () => {
     ]);
     // 7 days (the default): nothing
     expect((await both('expiring')).rows).toEqual([]);
+    // narrowed by credit type: a subscription that holds none of it is not what expires of it
+    expect((await both('expiring', { days_ahead: 30, credit_type: 'ra-min' })).rows).toEqual(rows);
+    expect((await both('expiring', { days_ahead: 30, credit_type: 'ra-sms' })).rows).toEqual([]);
   });
 
   it('balances narrowed by client, package and credit type are the matching rows of the whole', async () => {

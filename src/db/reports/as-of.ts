@@ -47,7 +47,7 @@ export function asOfTables(at: Date): { sql: string; bindings: Knex.RawBinding[]
        WHERE kind = 'extend' AND effective_at > ? AND created_at > ?
        ORDER BY balance_id, seq),
     bt AS (
-      SELECT b.id, b.client_id, b.subscription_id, b.credit_type_id, b.source, b.priority, b.granted,
+      SELECT b.id, b.client_id, b.subscription_id, b.credit_type_id, b.source, b.priority, b.granted, b.period_start,
              b.adjusted - COALESCE(a.adjust, 0) AS adjusted,
              b.consumed + COALESCE(a.consume, 0) AS consumed,
              b.remaining - COALESCE(a.total, 0) AS remaining,

@@ -44,6 +44,11 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
   });
   const andBalance = balanceWhere.map((w) => ` AND ${w}`).join('');
   const creditTypeFilter = p.creditTypeId ? ' AND b.credit_type_id = ?' : '';
+  // narrowed by credit type, a subscription row is one whose period holds some of it (granted, recharged, rolled over)
+  const holdsCreditType = p.creditTypeId
+    ? ` AND EXISTS (SELECT 1 FROM bt h WHERE h.subscription_id = s.id AND h.period_start = s.current_period_start
+                                       AND h.status <> 'void' AND h.credit_type_id = ?)`
+    : '';
   const creditTypeBinding: Knex.RawBinding[] = p.creditTypeId ? [p.creditTypeId] : [];
   const then = p.live ? liveTables() : asOfTables(p.asOf);
   const sql = `
@@ -64,7 +69,7 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
                        GROUP BY b.credit_type_id) t
                 JOIN credit_types ct ON ct.id = t.credit_type_id) AS remains
         FROM st s JOIN clients c ON c.id = s.client_id JOIN packages pk ON pk.id = s.package_id
-       WHERE s.status = 'active' AND s.current_period_end > ? AND s.current_period_end <= ?${andSub}
+       WHERE s.status = 'active' AND s.current_period_end > ? AND s.current_period_end <= ?${andSub}${holdsCreditType}
       UNION ALL
       SELECT 'balance', b.expires_at, c.external_ref, c.name, pk.code,
              s.id, s.status, COALESCE(s.auto_renew AND NOT s.cancel_at_period_end, false),
@@ -90,6 +95,7 @@ export function expiringStatement(p: ExpiringParams): ReportStatement {
       p.asOf,
       until,
       ...subBindings,
+      ...creditTypeBinding,
       p.asOf,
       until,
       ...creditTypeBinding,
