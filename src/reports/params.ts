@@ -143,6 +143,22 @@ export interface ResolveContext {
 const problem = (field: string, message: string): FieldProblem => ({ field: `params.${field}`, message });
 
 /**
+ * The start of the default range (DEFAULT_RANGE_DAYS up to and including `to`): `to` given as a day (its end, see
+ * parseBound), the midnight that makes DEFAULT_RANGE_DAYS whole days of it — not 30 days before its last
+ * millisecond, whose first bucket would hold a single millisecond; any other `to`, 30 days before it.
+ */
+export function defaultFrom(to: Date, toText: string | undefined, timeZone: string): Date {
+  const end = DateTime.fromJSDate(to, { zone: timeZone });
+  if (toText === undefined || !/^\d{4}-\d{2}-\d{2}$/.test(toText))
+    return end.minus({ days: DEFAULT_RANGE_DAYS }).toJSDate();
+  return end
+    .startOf('day')
+    .minus({ days: DEFAULT_RANGE_DAYS - 1 })
+    .startOf('day')
+    .toJSDate();
+}
+
+/**
  * `to` given as a day means the end of that day (the range includes it): the last millisecond before the next day's
  * start — its midnight, not 24 hours on, nor the same local time the next day (a day whose clocks jump at midnight,
  * as Cairo's do in April, starts at 01:00: a day from then would take the first hour of the next one).
@@ -179,7 +195,7 @@ export async function resolveReportParams(
       if (from === undefined)
         problems.push(problem('from', 'must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'));
     } else if (to) {
-      from = DateTime.fromJSDate(to, { zone: context.timeZone }).minus({ days: DEFAULT_RANGE_DAYS }).toJSDate();
+      from = defaultFrom(to, input.to, context.timeZone);
     }
     // the consumption report sums the ledger, whose archived months are no longer live (services/archive.ts): a
     // range reaching into them would leave their uses out, so it is refused, and a default one starts after them

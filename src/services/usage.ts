@@ -1,4 +1,3 @@
-import { DateTime } from 'luxon';
 import { z } from 'zod';
 import type { Executor } from '../db/knex.js';
 import { findClient } from '../db/repositories/clients.js';
@@ -8,7 +7,7 @@ import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { formatQuantity } from '../domain/quantity.js';
 import { type FieldProblem, fail, ok, type Result } from '../domain/result.js';
 import type { WeekStart } from '../domain/week.js';
-import { DEFAULT_RANGE_DAYS, GROUPINGS, MAX_RANGE_DAYS, parseBound } from '../reports/params.js';
+import { defaultFrom, GROUPINGS, MAX_RANGE_DAYS, parseBound } from '../reports/params.js';
 import { creditTypeBrief } from '../views/credit-type.js';
 
 export const usageView = z
@@ -70,7 +69,7 @@ export async function clientUsage(
   if (!to) problems.push(problem('to', 'must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'));
   const from =
     request.from === undefined
-      ? to && DateTime.fromJSDate(to, { zone: context.timeZone }).minus({ days: DEFAULT_RANGE_DAYS }).toJSDate()
+      ? to && defaultFrom(to, request.to, context.timeZone)
       : parseBound(request.from, context.timeZone, false);
   if (!from) problems.push(problem('from', 'must be a day (YYYY-MM-DD) or an RFC 3339 time with its offset'));
   if (from && to && from.getTime() > to.getTime()) problems.push(problem('from', 'must not be after `to`'));

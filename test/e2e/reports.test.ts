@@ -70,6 +70,18 @@ describe('POST /v1/reports', () => {
     expect(run.byte_size).toBeGreaterThan(0);
   });
 
+  it('with only `to` as a day, takes the 30 whole days up to and including it', async () => {
+    // not 30 days before its last millisecond: the first day's bucket would hold that millisecond alone
+    const res = await post({ type: 'consumption', params: { to: '2026-04-30' } });
+    expect(res.status, res.text).toBe(202);
+    const run = await awaitRun(app, res.body.id);
+    expect(run.params).toMatchObject({ from: '2026-04-01T00:00:00.000Z', to: '2026-04-30T23:59:59.999Z' });
+    // and the usage endpoint the same
+    const usage = await app.request('GET', `/v1/clients/${client.id}/usage?credit_type=r-sms&to=2026-04-30`);
+    expect(usage.status, usage.text).toBe(200);
+    expect(usage.body).toMatchObject({ from: '2026-04-01T00:00:00.000Z', to: '2026-04-30T23:59:59.999Z' });
+  });
+
   it('resolves references to ids, days to business-day bounds (`to` includes its day)', async () => {
     const res = await post({
       type: 'consumption',
