@@ -43,6 +43,7 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
     const touched: string[] = [];
     let leftBehind = 0;
     let ranBefore = 0;
+    const retried = new Set<string>();
     for (const [index, row] of rows.entries()) {
       const state = states[index];
       const job = finishedJobs[index];
@@ -67,8 +68,12 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
         touched.push(row.job_id);
       } else if (state === 'completed' || failures.has(travelsIn(row))) done.push(row.job_id);
       else if (state === 'failed') {
-        await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-        moved += 1;
+        // run again once, though it carries many of the rows (a carrier): a second retry finds it waiting and throws,
+        // which ended the sweep there, the rest of its batch left for the next pass, one failed carrier a pass
+        if (job && !retried.has(travelsIn(row))) {
+          retried.add(travelsIn(row));
+          if (await ranAgain(job)) moved += 1;
+        }
         touched.push(row.job_id);
       } else touched.push(row.job_id);
     }
@@ -116,6 +121,16 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
  */
 const finishedBefore = (job: Job, row: AcceptedJobRow): boolean =>
   job.finishedOn !== undefined && job.finishedOn < row.accepted_at.getTime();
+
+/** Runs a failed job again; false when it could not be (another relay ran it again meanwhile: looked at next time). */
+async function ranAgain(job: Job): Promise<boolean> {
+  try {
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Removes a finished job from Redis; false when it could not be (a worker took it again meanwhile). */
 async function removed(job: Job): Promise<boolean> {

@@ -5,6 +5,7 @@ import type { AcceptedConsumption } from '../jobs/consume.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import { consumptionViews } from '../services/consumptions.js';
 import type { ConsumptionView, FailedUse } from '../views/consumption.js';
+import { unlessUnreadable } from './job-reply.js';
 import type { JsonReply } from './route.js';
 
 /** A use of a batch as `?wait=true` answers it: its consumption, still queued, or failed alone (door or worker). */
@@ -30,7 +31,7 @@ export async function waitForBatch(
   // was still to apply; a batch whose uses were all applied before made none
   const carrier = jobIdOf('consume-batch', { batch_key: batchKey, items: [] });
   const outcome = uses.some((u) => u.status === 'queued')
-    ? await awaitOutcome(app, 'consume-batch', carrier)
+    ? await unlessUnreadable(app, carrier, awaitOutcome(app, 'consume-batch', carrier))
     : undefined;
   // the carrier's items are the request's uses in order, but for those refused at the door (never carried): its
   // `failed` names them by their index among the carried

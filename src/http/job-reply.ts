@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
-import { awaitOutcome, type Watch } from '../commands/index.js';
+import { awaitOutcome, type Outcome, type Watch } from '../commands/index.js';
 import { type Failure, fail } from '../domain/result.js';
 import type { JobName, JobResult } from '../jobs/definitions.js';
 import type { JsonReply } from './route.js';
@@ -21,15 +21,34 @@ export async function jobReply<N extends JobName>(
     return { status: 202, body: options.queued };
   }
   // a job watched from before it was enqueued (submit's `watch`) cannot have ended unseen: no read
-  const outcome = job.watch
-    ? await job.watch.outcome({ alreadyQueued: !job.fresh })
-    : await awaitOutcome(app, job.name, job.jobId);
+  const outcome = await unlessUnreadable(
+    app,
+    job.jobId,
+    job.watch ? job.watch.outcome({ alreadyQueued: !job.fresh }) : awaitOutcome(app, job.name, job.jobId),
+  );
   if (outcome.state === 'completed') {
     const value = job.fresh === false ? asRepeat(outcome.value) : outcome.value;
     return options.done ? options.done(value) : { status: 200, body: value };
   }
   if (outcome.state === 'failed') return outcome.failure;
   return { status: 202, body: options.queued };
+}
+
+/**
+ * A wait for a request that is recorded, as a wait that ran out when its reads fail (Redis or Postgres away a moment):
+ * the request stands and its job goes on, so the caller is answered 202 and polls — a 503 says nothing was accepted.
+ */
+export async function unlessUnreadable<R>(
+  app: AppContext,
+  jobId: string,
+  wait: Promise<Outcome<R>>,
+): Promise<Outcome<R>> {
+  try {
+    return await wait;
+  } catch (error) {
+    app.log.warn({ err: error, jobId }, 'could not read the outcome of a request accepted; answered as still queued');
+    return { state: 'timeout' };
+  }
 }
 
 /**

@@ -254,3 +254,49 @@ describe('relay: an accepted request whose own job finished before it was accept
     expect(await app.database.db('accepted_jobs').where({ job_id: jobId })).toHaveLength(0);
   });
 });
+
+describe("relay: a group's carrier that failed for good on transient errors, carrying several uses", () => {
+  it('is run again once, and the sweep goes on to the rest of its batch (a lost job is enqueued again)', async () => {
+    const { sms, client } = await fromNothingAccepted();
+    // two single uses in one group: one carrier for both
+    const admitter = new Admitter(app.ctx, { maxCommands: 2, maxWaitMs: 60_000, maxInFlight: 1 });
+    const data = (key: string) => ({
+      client: client.id,
+      credit_type: sms.code,
+      quantity: 1,
+      idempotency_key: key,
+      accepted_at: '2026-05-01T00:00:00.000Z',
+    });
+    const answers = await Promise.all(
+      ['tf-1', 'tf-2'].map((key) =>
+        admitter.submit([{ name: 'consume', data: data(key), subjectId: consumptionId(client.id, key) }], {}),
+      ),
+    );
+    expect(answers.map((a) => a.ok)).toEqual([true, true]);
+    const [carrierId, ...others] = (
+      (await app.database.db('accepted_jobs').distinct('carrier_job_id')) as Array<{ carrier_job_id: string | null }>
+    ).map((r) => r.carrier_job_id);
+    expect(others).toEqual([]);
+    // the carrier ran out of attempts on an outage: failed, and no failure of its own stored
+    await endNextJob(carrierId!, (job, token) =>
+      job.moveToFailed(new UnrecoverableError('connection terminated unexpectedly'), token),
+    );
+    const queue = app.ctx.queues.consumption;
+    expect(await queue.getJobState(carrierId!)).toBe('failed');
+    // and a use accepted after them whose job Redis lost
+    const res = await app.request('POST', '/v1/consumptions', {
+      key: app.keys.write,
+      body: { client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'tf-lost' },
+    });
+    expect(res.status, res.text).toBe(202);
+    const lost = jobIdOf('consume', { ...data('tf-lost') });
+    await (await Job.fromId(queue, lost))!.remove();
+
+    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
+    // the carrier retried once (not once per use it carries), the lost use enqueued again
+    expect(await requeueLost(app.ctx, 0)).toBe(2);
+    expect(await queue.getJobState(carrierId!)).toBe('waiting');
+    expect(await queue.getJobState(lost)).toBe('waiting');
+    expect(await app.database.db('accepted_jobs').whereNotNull('last_enqueued_at')).toHaveLength(3);
+  });
+});

@@ -1,7 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { awaitOutcome } from '../../src/commands/index.js';
+import { awaitOutcome, openOutcomeListeners } from '../../src/commands/index.js';
 import { cleanup } from '../../src/jobs/cleanup.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
+import { removeQueueKeys } from '../../src/queue/remove-prefix.js';
 import { type Sibling, startSibling, startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
@@ -166,5 +171,63 @@ describe('an Idempotency-Key the cleanup forgot, sent again with other uses', ()
     expect(second.body.data).toMatchObject([{ idempotency_key: 'f-2', status: 'applied', remaining: '93' }]);
     const read = await app.request('GET', `/v1/consumptions/${second.body.data[0].id}`);
     expect(read.body).toMatchObject({ status: 'applied', quantity: '4' });
+  }, 60_000);
+});
+
+describe('?wait=true whose wait cannot read Redis, after the request was recorded', () => {
+  it('answers 202 queued (the request stands), never 503 "nothing was accepted"', async () => {
+    const client = await freshClient();
+    // an API of a queue prefix of its own, which no worker takes jobs from: the waits run out
+    const prefix = `{tbw${randomBytes(4).toString('hex')}}`;
+    const lonely = await startSibling(app, ['api'], { config: { BULL_PREFIX: prefix, WAIT_TIMEOUT_MS: 2_000 } });
+    const events = new QueueEvents('consumption', {
+      connection: new Redis(app.ctx.redisUrl, { maxRetriesPerRequest: null }),
+      prefix,
+    });
+    try {
+      await openOutcomeListeners(lonely.ctx, ['consumption']);
+      await events.waitUntilReady();
+      // a use alone (its own job) and a batch (its carrier): two jobs added
+      let added = 0;
+      const bothAdded = new Promise<void>((resolve) =>
+        events.on('added', () => {
+          added += 1;
+          if (added === 2) resolve();
+        }),
+      );
+      const post = (path: string, body: unknown) =>
+        fetch(`${lonely.baseUrl}${path}?wait=true`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${app.keys.write}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const single = post('/v1/consumptions', use(client.id, 'gone-1', 1));
+      const batch = post('/v1/consumptions/batch', { items: [use(client.id, 'gone-2', 2)] });
+      await bothAdded;
+      // Redis goes away while they wait: the last look at each job fails
+      const ended = once(lonely.ctx.redis, 'end');
+      lonely.ctx.redis.disconnect();
+      await ended;
+      try {
+        const [one, many] = await Promise.all([single, batch]);
+        const oneBody = (await one.json()) as { status: string };
+        const manyBody = (await many.json()) as { data: Array<{ status: string }> };
+        expect(one.status, JSON.stringify(oneBody)).toBe(202);
+        expect(oneBody).toMatchObject({ status: 'queued' });
+        expect(many.status, JSON.stringify(manyBody)).toBe(202);
+        expect(manyBody.data.map((d) => d.status)).toEqual(['queued']);
+      } finally {
+        await lonely.ctx.redis.connect();
+      }
+      // both recorded, as the 202s say
+      const jobIds = [jobIdOf('consume', use(client.id, 'gone-1', 1)), jobIdOf('consume', use(client.id, 'gone-2', 2))];
+      expect(await app.database.db('accepted_jobs').whereIn('job_id', jobIds)).toHaveLength(2);
+    } finally {
+      await events.close();
+      await lonely.stop();
+      const redis = new Redis(app.ctx.redisUrl);
+      await removeQueueKeys(redis, prefix);
+      redis.disconnect();
+    }
   }, 60_000);
 });
