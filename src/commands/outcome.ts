@@ -3,7 +3,9 @@ import type { AppContext } from '../app-context.js';
 import { jobFailuresByIds } from '../db/repositories/job-failures.js';
 import { type Failure, fail } from '../domain/result.js';
 import { JOBS, type JobName, type JobResult } from '../jobs/definitions.js';
+import { closeWithin } from '../queue/close-within.js';
 import type { QueueName } from '../queue/names.js';
+import { CONNECTION_CLOSE_MS } from '../queue/queues.js';
 import { createRedis, type RedisClient } from '../queue/redis.js';
 import { stageTimes } from '../stage-times.js';
 
@@ -161,11 +163,18 @@ class OutcomeHub {
       const closing = this.opening;
       this.opening = undefined;
       this.listening = false;
-      void closing.then(async (listener) => {
-        if (this.app.queueEvents[this.queue] === listener) delete this.app.queueEvents[this.queue];
-        await listener.events.close();
-        listener.connection.disconnect();
-      });
+      // within a bound, as at shutdown (a close parked behind a reconnecting client never ends), and never a
+      // rejection nobody catches: with no handler for one, it would stop the process
+      const { app, queue } = this;
+      closing
+        .then(async (listener) => {
+          if (app.queueEvents[queue] === listener) delete app.queueEvents[queue];
+          await closeWithin(listener.events, CONNECTION_CLOSE_MS, () =>
+            app.log.warn({ queue }, 'an idle queue events listener did not close in time: its connection is cut'),
+          );
+          listener.connection.disconnect();
+        })
+        .catch((error: unknown) => app.log.warn({ err: error, queue }, 'closing an idle queue events listener'));
     }, LISTENER_IDLE_MS);
     this.idleTimer.unref();
   }
