@@ -51,7 +51,11 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
       // its carrier has finished was not in it (a carrier named like an earlier one Redis still held finished) —
       // taken as settled, it would be lost. It travels on its own, as after a lost carrier (applied already, its
       // own job only answers it again).
-      const carrierFinishedWithout = state === 'completed' && row.carrier_job_id !== null;
+      // A carrier that failed for good (its failure stored: a payload the worker refuses whole, after a rollback to
+      // a version that reads it otherwise) settled none of its uses — each use's own refusal settles it, in the
+      // carrier's run — so its uses travel on their own too, each then applied or refused alone.
+      const carrierFinishedWithout =
+        row.carrier_job_id !== null && (state === 'completed' || failures.has(row.carrier_job_id));
       if (state === 'completed' && !carrierFinishedWithout && job && finishedBefore(job, row)) {
         // removed, so that the command can be enqueued again under its id (adding it while Redis holds the
         // finished job would add nothing); one a worker holds cannot be removed: looked at again next time

@@ -204,6 +204,46 @@ describe('relay: a carried use whose carrier finished without it', () => {
   });
 });
 
+describe('relay: a carried use whose carrier failed for good, its failure stored', () => {
+  it("travels on its own instead of being taken as settled by its carrier's failure (it would be lost)", async () => {
+    const { sms, client } = await fromNothingAccepted();
+    const res = await app.request('POST', '/v1/consumptions/batch', {
+      key: app.keys.write,
+      body: { items: [{ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'refused-carrier' }] },
+    });
+    expect(res.status, res.text).toBe(202);
+    const row = (await app.database.db('accepted_jobs').first('job_id', 'carrier_job_id')) as {
+      job_id: string;
+      carrier_job_id: string;
+    };
+    const queue = app.ctx.queues.consumption;
+    // the worker refused the carrier whole (a payload it reads otherwise, after a rollback): its failure stored, as
+    // failCommand stores one, and the job failed with it — the use in it neither applied nor refused on its own
+    const failure = { code: 'validation_failed' as const, detail: 'items.0: unrecognized key "extra"' };
+    await upsertJobFailure(app.database.db, {
+      job_id: row.carrier_job_id,
+      queue: 'consumption',
+      name: 'consume-batch',
+      ...failure,
+      errors: null,
+      extra: null,
+      failed_at: app.clock.now(),
+    });
+    await endNextJob(row.carrier_job_id, (job, token) =>
+      job.moveToFailed(new UnrecoverableError(`${failure.code}: ${failure.detail}`), token),
+    );
+    expect(await queue.getJobState(row.carrier_job_id)).toBe('failed');
+
+    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
+    expect(await requeueLost(app.ctx, 0)).toBe(1);
+    // its own consume job, and its row kept (forgetting the carrier) until a worker settles it
+    expect((await Job.fromId(queue, row.job_id))?.name).toBe('consume');
+    expect(await app.database.db('accepted_jobs').where({ job_id: row.job_id }).select('carrier_job_id')).toEqual([
+      { carrier_job_id: null },
+    ]);
+  });
+});
+
 describe('relay: an accepted request whose own job finished before it was accepted (Postgres restored)', () => {
   /**
    * A hold accepted, and its job ended by a run that did not apply it; then its row written again. So it is after a
