@@ -20,6 +20,7 @@ export {
   type AcceptOptions,
   type Admission,
   accept,
+  acceptGroup,
   type Command,
   checkAdded,
   enqueue,

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../app-context.js';
-import { accept, type Command, enqueue, type Routed, requeueLost, route } from '../commands/index.js';
+import { acceptGroup, type Command, enqueue, type Routed, requeueLost, route } from '../commands/index.js';
 import { directDatabaseUrl } from '../config.js';
 import { type Listening, listen } from '../db/listen.js';
 import { claimUndispatched, markDispatched, OUTBOX_CHANNEL } from '../db/repositories/outbox.js';
@@ -72,14 +72,25 @@ export async function dispatchOutbox(app: AppContext): Promise<number> {
       }
     }
     const created = await createDeliveries(tx, deliveries, now);
-    const accepted = await accept(tx, commands);
-    if (!accepted.ok) app.log.error({ detail: accepted.detail }, 'an automatic recharge clashed with an earlier one');
+    // each automatic recharge a request of its own: one whose key clashes with an earlier request is refused alone,
+    // not with every other of the batch (whose events are marked dispatched all the same). One request per job id,
+    // as acceptGroup asks: two events of one balance are the same recharge (its key names the balance).
+    const distinct = [...new Map(commands.map((c) => [route(c).jobId, c])).values()];
+    const results = await acceptGroup(
+      tx,
+      distinct.map((c) => ({ commands: [c] })),
+    );
+    const admitted = results.flatMap((accepted) => {
+      if (accepted.ok) return accepted.value;
+      app.log.error({ detail: accepted.detail }, 'an automatic recharge clashed with an earlier one');
+      return [];
+    });
     await markDispatched(
       tx,
       events.map((e) => e.seq),
       now,
     );
-    return { count: events.length, created, commands: accepted.ok ? accepted.value : [] };
+    return { count: events.length, created, commands: admitted };
   });
   if (!toEnqueue) return 0;
   // After the commit. If Redis fails here, the pending rows stay and the sweeps below enqueue them again.

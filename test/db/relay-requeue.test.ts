@@ -2,11 +2,14 @@ import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admitter } from '../../src/commands/admitter.js';
-import { requeueLost } from '../../src/commands/index.js';
+import { accept, requeueLost } from '../../src/commands/index.js';
 import { upsertJobFailure } from '../../src/db/repositories/job-failures.js';
+import { recordEvents } from '../../src/db/repositories/outbox.js';
 import { consumptionId } from '../../src/ids.js';
 import { jobIdOf } from '../../src/jobs/definitions.js';
+import { rechargeFingerprint } from '../../src/jobs/recharge.js';
 import { relayRequeued } from '../../src/metrics.js';
+import { dispatchOutbox } from '../../src/workers/relay.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
 
@@ -338,5 +341,58 @@ describe("relay: a group's carrier that failed for good on transient errors, car
     expect(await queue.getJobState(carrierId!)).toBe('waiting');
     expect(await queue.getJobState(lost)).toBe('waiting');
     expect(await app.database.db('accepted_jobs').whereNotNull('last_enqueued_at')).toHaveLength(3);
+  });
+});
+
+describe('relay: automatic recharges dispatched together, one of them clashing with an earlier request', () => {
+  it('refuses that one alone: the others are accepted and enqueued', async () => {
+    await fromNothingAccepted();
+    const sms = await createCreditType(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    type Held = { client: string; id: string; balance: string };
+    const subscriptions: Held[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      const client = await createClient(app);
+      const s = await subscribe(app, client.id, pkg.code);
+      const balance = (await app.database.db('balances').where({ subscription_id: s.id }).first('id')) as {
+        id: string;
+      };
+      subscriptions.push({ client: client.id, id: s.id, balance: balance.id });
+    }
+    const [clashing, other] = subscriptions as [Held, Held];
+    // a recharge asked by hand under the key the automatic one of the first balance takes, with other items
+    const byHand = {
+      subscription_id: clashing.id,
+      idempotency_key: `auto-${clashing.balance}`,
+      items: [{ credit_type: sms.code, units: '1' }],
+      accepted_at: app.clock.now().toISOString(),
+    };
+    const taken = await accept(app.database.db, [
+      { name: 'recharge', data: byHand, requestHash: rechargeFingerprint(byHand), subjectId: clashing.id },
+    ]);
+    expect(taken.ok).toBe(true);
+    // the events so far (the sales') dispatched first
+    while ((await dispatchOutbox(app.ctx)) > 0);
+    // both balances crossed their threshold: two automatic recharges (the second balance's told twice)
+    const autoRecharge = (s: Held) => ({
+      type: 'command.auto_recharge' as const,
+      clientId: s.client,
+      subjectId: s.balance,
+      data: { subscription_id: s.id, balance_id: s.balance },
+    });
+    await recordEvents(
+      app.database.db,
+      [autoRecharge(clashing), autoRecharge(other), autoRecharge(other)],
+      app.clock.now(),
+    );
+    expect(await dispatchOutbox(app.ctx)).toBe(3);
+
+    const otherJob = jobIdOf('recharge', { subscription_id: other.id, idempotency_key: `auto-${other.balance}` });
+    expect(await app.database.db('accepted_jobs').where({ job_id: otherJob })).toHaveLength(1);
+    expect((await Job.fromId(app.ctx.queues.recharge, otherJob))?.data).toMatchObject({ auto: true });
+    // the clashing one refused: the request by hand stands as it was accepted
+    const clashJob = jobIdOf('recharge', { subscription_id: clashing.id, idempotency_key: `auto-${clashing.balance}` });
+    const kept = (await app.database.db('accepted_jobs').where({ job_id: clashJob })) as Array<{ data: unknown }>;
+    expect(kept.map((r) => r.data)).toEqual([expect.objectContaining({ items: byHand.items })]);
   });
 });
