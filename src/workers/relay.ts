@@ -116,10 +116,12 @@ export async function requeueDeliveries(app: AppContext, graceMs = app.config.RE
     const states = await Promise.all(jobIds.map((jobId) => app.queues.webhooks.getJobState(jobId)));
     // a delivery still to make whose job completed gave up (its endpoint was disabled then, and has
     // been enabled since): that job is removed, so that the delivery's job id is free again
+    // (a job another relay or a worker took meanwhile cannot be removed or run again: looked at next time, and the
+    // sweep goes on with the rest rather than end at the first)
     for (const [index, jobId] of jobIds.entries()) {
       if (states[index] !== 'completed') continue;
-      await ((await app.queues.webhooks.getJob(jobId)) as Job | undefined)?.remove();
-      states[index] = 'unknown';
+      const job = (await app.queues.webhooks.getJob(jobId)) as Job | undefined;
+      if (await settles(job?.remove())) states[index] = 'unknown';
     }
     const missing = ids.filter((_, index) => states[index] === 'unknown');
     if (missing.length > 0) {
@@ -135,13 +137,22 @@ export async function requeueDeliveries(app: AppContext, graceMs = app.config.RE
     for (const [index, jobId] of jobIds.entries()) {
       if (states[index] !== 'failed') continue;
       const job = (await app.queues.webhooks.getJob(jobId)) as Job | undefined;
-      await job?.retry('failed');
-      moved += 1;
+      if (job && (await settles(job.retry('failed')))) moved += 1;
     }
     if (ids.length < BATCH) break;
     after = ids[ids.length - 1];
   }
   return moved;
+}
+
+/** Whether a step on a job (a remove, a retry) was done; false when it threw (the job is no longer as read). */
+async function settles(step: Promise<unknown> | undefined): Promise<boolean> {
+  try {
+    await step;
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
