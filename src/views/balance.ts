@@ -56,7 +56,7 @@ export const placedBalanceView = balanceView
         'Where its remaining units stand now. `usable`: a consumption could spend them (active subscription or ' +
         'none, active balance, valid_from <= now < expires_at); `unavailable`: held by a subscription that is ' +
         'not active (suspended, frozen, pending); `upcoming`: not valid yet; `expired`: past expires_at (swept or ' +
-        'not; a frozen subscription\'s only when that date passed before the freeze); `void`: cancelled.',
+        "not; a frozen subscription's only when that date passed before the freeze); `void`: cancelled.",
     }),
   })
   .meta({ id: 'BalanceWithAvailability' });
