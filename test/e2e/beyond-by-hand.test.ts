@@ -521,6 +521,17 @@ describe('freeze: across a period end, unfrozen by hand and by the sweep, the al
     // 11 days > 10: 422, nothing changes
     const tooLong = await call('POST', `/v1/subscriptions/${ids.sub}/freeze`, { days: 11 });
     expect(tooLong.status, tooLong.text).toBe(422);
+    // the same by `until` (03-25 + 10 days + 1 ms); an `until` not after now, 0 days, or both ways at once: 422
+    for (const body of [
+      { until: '2027-04-04T00:00:00.001Z' },
+      { until: '2027-03-24T00:00:00Z' },
+      { until: '2027-03-25T00:00:00Z' },
+      { days: 0 },
+      { days: 1, until: '2027-03-26T00:00:00Z' },
+    ]) {
+      const res = await call('POST', `/v1/subscriptions/${ids.sub}/freeze`, body);
+      expect(res.status, `${JSON.stringify(body)}: ${res.text}`).toBe(422);
+    }
     expect((await ok('GET', `/v1/subscriptions/${ids.sub}`)).status).toBe('active');
     // a hold just before the freeze: 80 = P 70, R 10, for 7 days, to 04-01 00:00 — P's and R's expiry then
     const h = await hold(REF, CT, 80, 'f-hold', 7 * 86_400);
@@ -677,6 +688,8 @@ describe('balances as of a past instant: after a use, a reversal, a hold', { shu
       unavailable: '0',
     });
 
+    // before anything was granted: nothing held, no row
+    expect(await ok('GET', `/v1/clients/${REF}/balances?as_of=2027-04-30T00:00:00Z`)).toEqual({ data: [] });
     // before any use: 50
     expect(totals(await rowOf(REF, CT, '2027-05-01T12:00:00Z'))).toMatchObject({ consumed: '0', remaining: '50' });
     // after a2 (05-03 12:00): consumed 35, S 0, G 15
@@ -949,6 +962,147 @@ describe('forecast: a balance not valid yet leaves a gap, and the unused are lis
         { balance_id: ids.c, expires_at: '2027-07-10T00:00:00.000Z', units: '5' },
         { balance_id: ids.a, expires_at: '2027-08-30T00:00:00.000Z', units: '4' },
         { balance_id: ids.b, expires_at: '2027-07-20T00:00:00.000Z', units: '10' },
+      ],
+    });
+  });
+});
+
+describe('a hold outlived by its balance, swept; a capture reversed; a capture during a freeze', {
+  shuffle: false,
+}, () => {
+  ownStore('2027-08-01T00:00:00.000Z');
+  const CT = 'bh-x';
+  const REF = 'bh-x-client';
+  const ids = { k: '', l: '', h: '', z: '', sub: '' };
+
+  it('the sweep expires the hold after its balance K: K’s units lapse, L’s come back', async () => {
+    await ok('POST', '/v1/credit-types', { code: CT, name: 'x', unit: 'unit' }, 201);
+    await ok('POST', '/v1/clients', { external_ref: REF, name: 'x' }, 201);
+    ids.k = await grant(REF, CT, 10, '2027-08-10T00:00:00Z'); // K
+    ids.l = await grant(REF, CT, 10, '2027-09-30T00:00:00Z'); // L
+    await clockTo('2027-08-09T00:00:00.000Z');
+    // 12: K 10, L 2; 20 − 12 = 8; until 08-11
+    const h = await hold(REF, CT, 12, 'xh', 2 * 86_400);
+    expect(pairs(h.body.allocations)).toEqual([
+      [ids.k, '10'],
+      [ids.l, '2'],
+    ]);
+    ids.h = h.body.id;
+    await clockTo('2027-08-10T12:00:00.000Z');
+    // K past its expiry, all its 10 held: nothing of it expired yet
+    expect(totals(await rowOf(REF, CT))).toMatchObject({ remaining: '8', held: '12', expired: '0' });
+    await clockTo('2027-08-11T06:00:00.000Z');
+    await nightly();
+    // the hold ended (08-11) after K did (08-10): K's 10 lapse (expire), L's 2 come back: L 10
+    expect(await eventsOf('hold.expired', 'hold_id', ids.h)).toEqual([
+      expect.objectContaining({ quantity: '12', released: '2', lapsed: '10' }),
+    ]);
+    expect(totals(await rowOf(REF, CT))).toEqual({
+      granted: '20',
+      consumed: '0',
+      remaining: '10',
+      held: '0',
+      expired: '10',
+      unavailable: '0',
+    });
+    // as of 08-11 03:00, after the hold's end and before the sweep came: closed as the sweep closed it
+    expect(totals(await rowOf(REF, CT, '2027-08-11T03:00:00Z'))).toMatchObject({
+      remaining: '10',
+      held: '0',
+      expired: '10',
+    });
+    // as of 08-10 23:59:59.999: still held, K past its expiry with nothing free to expire
+    expect(totals(await rowOf(REF, CT, '2027-08-10T23:59:59.999Z'))).toMatchObject({
+      remaining: '8',
+      held: '12',
+      expired: '0',
+    });
+  });
+
+  it('a captured consumption is reversed like any other', async () => {
+    await clockTo('2027-08-12T00:00:00.000Z');
+    expect((await consume(REF, CT, 4, 'x1')).body.remaining).toBe('6'); // L 6
+    const h = await hold(REF, CT, 5, 'xh2', 3600); // L 1
+    const cap = await ok('POST', `/v1/holds/${h.body.id}/capture`, {});
+    expect(cap.consumption).toMatchObject({ applied: '5', remaining: '1' });
+    await clockTo('2027-08-13T00:00:00.000Z');
+    await ok('POST', `/v1/consumptions/${cap.consumption.id}/reverse?wait=true`);
+    expect(totals(await rowOf(REF, CT))).toMatchObject({ consumed: '4', remaining: '6', held: '0' });
+    expect(await ok('GET', `/v1/holds/${h.body.id}`)).toMatchObject({ status: 'captured', captured: '5' });
+  });
+
+  it('a hold taken before a freeze: released during it, its units stay (unavailable)', async () => {
+    await pack('bh-x-pack', CT, 10, { priority: 10, max_freeze_days: 5 });
+    const sub = await ok('POST', '/v1/subscriptions', { client: REF, package: 'bh-x-pack' }, 201);
+    ids.sub = sub.id;
+    ids.z = sub.balances[0].id; // Z: 10, 08-13 → 09-13, priority 10: first
+    const h = await hold(REF, CT, 4, 'xh3', 3600);
+    expect(pairs(h.body.allocations)).toEqual([[ids.z, '4']]);
+    await ok('POST', `/v1/subscriptions/${ids.sub}/freeze`, { days: 2 });
+    await clockTo('2027-08-13T00:30:00.000Z');
+    // Z 6 + 4 back = 10, all unavailable while frozen; L 6 usable
+    expect(await ok('POST', `/v1/holds/${h.body.id}/release`)).toMatchObject({ released: '4', lapsed: '0' });
+    expect(totals(await rowOf(REF, CT))).toMatchObject({ remaining: '6', unavailable: '10', held: '0' });
+  });
+
+  it('a hold taken before a freeze and captured during it', async () => {
+    await clockTo('2027-08-13T01:00:00.000Z');
+    await ok('POST', `/v1/subscriptions/${ids.sub}/unfreeze`);
+    const h = await hold(REF, CT, 4, 'xh4', 3600);
+    expect(pairs(h.body.allocations)).toEqual([[ids.z, '4']]);
+    await ok('POST', `/v1/subscriptions/${ids.sub}/freeze`, { days: 1 });
+    await clockTo('2027-08-13T01:30:00.000Z');
+    // Contract ambiguity (DOMAIN.md says a frozen subscription "pays for nothing", and that a capture of units held
+    // from a balance expired meanwhile succeeds, "reserved while valid"): the code lets the capture of units reserved
+    // before the freeze succeed, as for an expired balance. Z: 3 consumed, 1 back: 7, unavailable while frozen
+    const cap = await ok('POST', `/v1/holds/${h.body.id}/capture`, { quantity: 3 });
+    expect(cap.hold).toMatchObject({ captured: '3', released: '1', lapsed: '0' });
+    expect(pairs(cap.consumption.allocations)).toEqual([[ids.z, '3']]);
+    // granted K 10 + L 10 + Z 10 = 30; consumed 4 + 3 = 7; L 6 usable; Z 7 unavailable; K's 10 expired
+    expect(totals(await rowOf(REF, CT))).toEqual({
+      granted: '30',
+      consumed: '7',
+      remaining: '6',
+      held: '0',
+      expired: '10',
+      unavailable: '7',
+    });
+  });
+});
+
+describe('forecast across a period renewed ahead', { shuffle: false }, () => {
+  ownStore('2027-09-01T00:00:00.000Z');
+  const CT = 'bh-r';
+  const REF = 'bh-r-client';
+
+  it('walks the old period’s balance to its end, then the renewed one from its start', async () => {
+    await ok('POST', '/v1/credit-types', { code: CT, name: 'r', unit: 'unit' }, 201);
+    await pack('bh-r-pack', CT, 30, { auto_renew: true });
+    await ok('POST', '/v1/clients', { external_ref: REF, name: 'r' }, 201);
+    const sub = await ok('POST', '/v1/subscriptions', { client: REF, package: 'bh-r-pack' }, 201);
+    const p = sub.balances[0].id as string; // P: 30, 09-01 → 10-01
+    await clockTo('2027-09-10T00:00:00.000Z');
+    expect((await consume(REF, CT, 20, 'r1')).body.remaining).toBe('10');
+    // the nightly run of 09-30 01:00 renews ahead (the period ends within its look-ahead): N 30, 10-01 → 11-01
+    await clockTo('2027-09-30T01:00:00.000Z');
+    await nightly();
+    const renewed = await ok('GET', `/v1/subscriptions/${sub.id}`);
+    expect(renewed).toMatchObject({ renewal_count: 1, current_period_start: '2027-10-01T00:00:00.000Z' });
+    const n = renewed.balances.find((b: { id: string }) => b.id !== p);
+    expect(n).toMatchObject({ granted: '30', valid_from: '2027-10-01T00:00:00.000Z' });
+    // granted 30 + 30; usable P's 10; N's 30 upcoming
+    expect(await rowOf(REF, CT)).toMatchObject({ granted: '60', remaining: '10', upcoming: '30' });
+    // window 30, (08-31 01:00, 09-30 01:00]: 20 → 2/3 a day = "0.666667". P 10 over its last 23 hours: 0.64 spent,
+    // rounded down to 0: 10 unused at 10-01. N from 10-01 for 31 days: 20.67 spent, 9.33 left, rounded up: 10 unused
+    // at 11-01, when nothing is left: 09-30 01:00 → 11-01 00:00 = 31 days 23 hours → 31
+    expect(await ok('GET', `/v1/clients/${REF}/forecast?credit_type=${CT}&window_days=30`)).toMatchObject({
+      remaining: '10',
+      burn_per_day: '0.666667',
+      days_until_empty: 31,
+      empty_on: '2027-11-01',
+      expiring_unused: [
+        { balance_id: p, expires_at: '2027-10-01T00:00:00.000Z', units: '10' },
+        { balance_id: n.id, expires_at: '2027-11-01T00:00:00.000Z', units: '10' },
       ],
     });
   });
