@@ -1107,3 +1107,30 @@ describe('forecast across a period renewed ahead', { shuffle: false }, () => {
     });
   });
 });
+
+describe('a hold ends at its expires_at, to the millisecond', { shuffle: false }, () => {
+  ownStore('2027-10-01T00:00:00.000Z');
+  const CT = 'bh-e';
+  const REF = 'bh-e-client';
+
+  it('a capture a millisecond before it succeeds; at it, 409; a release at it answers the hold expired', async () => {
+    await ok('POST', '/v1/credit-types', { code: CT, name: 'e', unit: 'unit' }, 201);
+    await ok('POST', '/v1/clients', { external_ref: REF, name: 'e' }, 201);
+    await grant(REF, CT, 10, '2027-12-31T00:00:00Z');
+    const a = await hold(REF, CT, 2, 'ea', 60); // until 00:01:00
+    const b = await hold(REF, CT, 3, 'eb', 60);
+    const c = await hold(REF, CT, 4, 'ec', 60);
+    expect(c.body).toMatchObject({ remaining: '1', expires_at: '2027-10-01T00:01:00.000Z' });
+    await clockTo('2027-10-01T00:00:59.999Z');
+    expect(await ok('POST', `/v1/holds/${a.body.id}/capture`, {})).toMatchObject({ hold: { captured: '2' } });
+    await clockTo('2027-10-01T00:01:00.000Z');
+    const late = await call('POST', `/v1/holds/${b.body.id}/capture`, {});
+    expect(late.status, late.text).toBe(409);
+    // released at its end, before any sweep: expired (hold.expired), its 3 and 4 back: 10 − 2 = 8
+    expect(await ok('POST', `/v1/holds/${c.body.id}/release`)).toMatchObject({ status: 'expired', released: '4' });
+    expect(await ok('GET', `/v1/holds/${b.body.id}`)).toMatchObject({ status: 'expired', released: '3' });
+    expect(totals(await rowOf(REF, CT))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
+    expect(await eventsOf('hold.expired', 'hold_id', b.body.id)).toHaveLength(1);
+    expect(await eventsOf('hold.expired', 'hold_id', c.body.id)).toHaveLength(1);
+  });
+});
