@@ -782,7 +782,7 @@ describe('forecast on a hand-made history: 60 units net over the last 30 days', 
     });
   });
 
-  it('window 4: the use and its reversal net to 0 — no burn, every balance expires with all it has', async () => {
+  it('window 4: nothing used in it — no burn, every balance expires with all it has', async () => {
     // (06-26, 06-30]: nothing. Spending order: G1, G2 (priority 50 by expiry), G3 (90)
     expect(await forecast(4)).toMatchObject({
       remaining: '124',
