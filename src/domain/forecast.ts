@@ -134,6 +134,9 @@ export function forecast(input: ForecastInput): Forecast {
       tau = until;
     }
   }
+  // found in the order their expiries come; listed in the spending order (the view's contract), as at no burn
+  const rank = new Map(lots.map((l, i) => [l.id, i]));
+  expiringUnused.sort((x, y) => (rank.get(x.balanceId) ?? 0) - (rank.get(y.balanceId) ?? 0));
   const elapsedMs = emptyTau / net;
   return {
     remaining,

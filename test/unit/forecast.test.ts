@@ -237,3 +237,20 @@ describe('forecast: balances valid only later (a renewed period) take their turn
     ]);
   });
 });
+
+describe('forecast: expiring_unused in the spending order', () => {
+  it('also when a balance first in the order starts after one later in it has expired', () => {
+    // 1 a day (30 over 30 days). c (50, 10 days): 5 unused. b (priority 90, 20 days): drains days 10–20 (a not valid
+    // yet), 10 unused. a (50, valid from day 25, to day 60): 35 days, 5 unused. Found c, b, a; the order is c, a, b
+    const f = run(
+      [lot('c', 15n, 10), lot('b', 20n, 20, { priority: 90 }), lot('a', 40n, 60, { validFrom: later(25) })],
+      30n,
+    );
+    expect(f.expiringUnused).toEqual([
+      { balanceId: 'c', expiresAt: later(10), units: 5n },
+      { balanceId: 'a', expiresAt: later(60), units: 5n },
+      { balanceId: 'b', expiresAt: later(20), units: 10n },
+    ]);
+    expect(f.emptyAt).toEqual(later(20));
+  });
+});
