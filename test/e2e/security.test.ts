@@ -291,6 +291,8 @@ describe('no SQL is built by pasting values into it', () => {
     /^bucket\.sql$/,
     // report filters: constant conditions with ? placeholders (src/reports)
     /^(SELECT|JOINS|agg\.sql|creditTypeFilter|andSub|andBalance|and|LIVE|clientFilter|where\.join\(' AND '\))$/,
+    // the expiring report's "its period holds the credit type": constant text with a ? placeholder
+    /^holdsCreditType$/,
     // a report's tables as of its instant, or now: constant text with ? placeholders (src/db/reports/as-of.ts)
     /^then\.sql$/,
     // the periods that stood at a range's end, constant text with a ? placeholder (src/db/reports/top-packages.ts)
