@@ -182,12 +182,12 @@ export async function patchPackage(
     patch.validity_calendar = validity.calendar ?? 'gregory';
   }
   return transact(db, async (tx) => {
-    if (items) {
-      const resolved = await resolveItems(tx, items);
-      if (!resolved.ok) return resolved;
-      await replacePackageItems(tx, existing.id, resolved.value.items);
-    }
+    const resolved = items ? await resolveItems(tx, items) : undefined;
+    if (resolved && !resolved.ok) return resolved;
+    // the package row first: it stays locked to the commit, so that a concurrent PATCH of the items waits and then
+    // replaces these whole (its delete would not see items inserted after it began, and would add its own to them)
     await updatePackage(tx, existing.id, patch);
+    if (resolved) await replacePackageItems(tx, existing.id, resolved.value.items);
     const updated = await findPackage(tx, existing.id);
     return updated ? ok(updated) : fail('not_found', `no package "${ref}"`);
   });

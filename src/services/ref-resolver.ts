@@ -1,6 +1,7 @@
 import type { Executor } from '../db/knex.js';
 import { clientsNamed } from '../db/repositories/clients.js';
 import { creditTypesNamed } from '../db/repositories/credit-types.js';
+import { isUuid } from '../ids.js';
 
 export interface ResolvedClient {
   id: string;
@@ -112,8 +113,14 @@ export class RefResolver {
     }
     for (const [key, value] of byKey) cache.set(key, value);
     for (const ref of missing) {
-      const value = byKey.get(ref);
-      if (value) out.set(ref, value);
+      // a UUID's hex digits are case-insensitive (Postgres reads 'ABC…' as the id 'abc…', as whereRef finds it):
+      // an id written in capitals names its row, and wins as any id does
+      const id = isUuid(ref) ? ref.toLowerCase() : undefined;
+      const byId = id === undefined ? undefined : byKey.get(id);
+      const value = byId !== undefined && byId.id === id ? byId : byKey.get(ref);
+      if (!value) continue;
+      out.set(ref, value);
+      cache.set(ref, value);
     }
     return out;
   }

@@ -519,6 +519,40 @@ describe('a reference is an id or a code / external_ref (API.md Conventions)', (
     expect((await ok('GET', `/v1/packages/${p.id}`)).id).toBe(p.id);
     expect((await ok('PATCH', `/v1/packages/${p.id}`, { priority: 7 })).id).toBe(p.id);
   });
+
+  it('an id written in capitals names the same row on every route, a use and a quote as a GET', async () => {
+    // RFC 9562: a UUID's hex digits are case-insensitive on input; Postgres reads 'ABC…' as the id 'abc…'
+    const c = await ok('POST', '/v1/clients', { external_ref: 'ref-caps', name: 'Caps' }, 201);
+    const ct = await ok('POST', '/v1/credit-types', { code: 'ref-caps-ct', name: 'Caps', unit: 'u' }, 201);
+    await ok(
+      'POST',
+      '/v1/packages',
+      {
+        code: 'ref-caps-pk',
+        name: 'Caps',
+        price: 1,
+        currency: 'USD',
+        validity: { count: 1, unit: 'month' },
+        items: [{ credit_type: ct.id, units: 10 }],
+      },
+      201,
+    );
+    const [client, creditType] = [c.id.toUpperCase(), ct.id.toUpperCase()];
+    expect((await ok('GET', `/v1/clients/${client}`)).id).toBe(c.id);
+    await ok('POST', '/v1/subscriptions', { client, package: 'ref-caps-pk' }, 201);
+    const use = { client, credit_type: creditType, quantity: 3 };
+    expect(await ok('POST', '/v1/consumptions/quote', use)).toMatchObject({ would: 'apply', applied: '3' });
+    const used = await ok('POST', '/v1/consumptions?wait=true', { ...use, idempotency_key: 'caps-1' });
+    expect(used).toMatchObject({ status: 'applied', remaining: '7' });
+    // the same use named in lower case is the same use: a repeat, nothing more taken
+    const again = await ok('POST', '/v1/consumptions?wait=true', {
+      ...use,
+      client: c.id,
+      credit_type: ct.id,
+      idempotency_key: 'caps-1',
+    });
+    expect(again).toMatchObject({ id: used.id, remaining: '7' });
+  });
 });
 
 describe('codes and external_refs are unique, also when asked for at once', () => {

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { patchPackage } from '../../src/services/packages.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { createCreditType, snapshotCounts } from '../helpers/fixtures.js';
+import { untilWaitingForLocks } from '../helpers/lock-waits.js';
 
 let app: TestApp;
 beforeAll(async () => {
@@ -155,6 +157,39 @@ describe('packages', () => {
     expect(patched.body).toMatchObject({ price: 150, recharge_price: 90, items: [{ units: '20' }] });
     const reset = await app.request('PATCH', '/v1/packages/changing', { body: { recharge_price: null } });
     expect(reset.body.recharge_price).toBe(150);
+  });
+
+  it('two PATCHes of the items at once: the later replaces the earlier whole, never a mix of the two', async () => {
+    const [sms, min] = [await createCreditType(app), await createCreditType(app)];
+    const created = await app.request('POST', '/v1/packages', {
+      body: {
+        code: 'patched-twice',
+        name: 'Twice',
+        price: 100,
+        currency: 'USD',
+        validity: { count: 1, unit: 'month' },
+        items: [{ credit_type: sms.code, units: 1 }],
+      },
+    });
+    expect(created.status, created.text).toBe(201);
+    // the first PATCH has replaced the items in a transaction still open when the second comes
+    const first = await app.database.db.transaction();
+    try {
+      const items = [{ credit_type: sms.code, units: 5 }];
+      expect((await patchPackage(first, 'patched-twice', { items }, app.clock.now())).ok).toBe(true);
+      const second = app.request('PATCH', '/v1/packages/patched-twice', {
+        body: { items: [{ credit_type: min.code, units: 7 }] },
+      });
+      await untilWaitingForLocks(app.database.db, 1, { about: 'package' });
+      await first.commit();
+      const res = await second;
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.items).toEqual([{ credit_type: expect.objectContaining({ code: min.code }), units: '7' }]);
+    } finally {
+      if (!first.isCompleted()) await first.rollback();
+    }
+    const stored = await app.request('GET', '/v1/packages/patched-twice', { key: app.keys.read });
+    expect(stored.body.items.map((i: { credit_type: { code: string } }) => i.credit_type.code)).toEqual([min.code]);
   });
 
   it.each([
