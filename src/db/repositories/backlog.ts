@@ -11,10 +11,12 @@ export interface BacklogFigures {
   /** Deliveries still to be made (first attempt or a retry). */
   deliveriesPending: number;
   /**
-   * The latest finished nightly run: the minute it ran as of (unix seconds) and the violations its verify found
-   * (undefined when none ever finished, or its verify did not finish in time: the gauges keep their value, 0 at first).
+   * The latest finished nightly run: the minute it ran as of (unix seconds; 0 when none ever finished, as README says
+   * — not left to whatever the gauge held before, another install's in a process that served one) and the violations
+   * its verify found (undefined when none ever finished, or its verify did not finish in time: the gauge keeps its
+   * value, 0 at first).
    */
-  nightlyAsOfSeconds: number | undefined;
+  nightlyAsOfSeconds: number;
   nightlyViolations: number | undefined;
 }
 
@@ -46,7 +48,7 @@ export async function backlogFigures(db: Executor): Promise<BacklogFigures> {
     outboxPending: Number(row.outbox),
     outboxOldestSeconds: Math.max(0, Number(row.outbox_age)),
     deliveriesPending: Number(row.deliveries),
-    nightlyAsOfSeconds: row.nightly_as_of === null ? undefined : Number(row.nightly_as_of),
+    nightlyAsOfSeconds: row.nightly_as_of === null ? 0 : Number(row.nightly_as_of),
     nightlyViolations: row.nightly_violations === null ? undefined : Number(row.nightly_violations),
   };
 }
