@@ -177,49 +177,46 @@ describe('relay: an accepted request whose job failed with a failure stored by a
   });
 });
 
+/** One use accepted in an HTTP batch of its own (its row names the consume-batch carrier beside it), from nothing. */
+async function oneCarriedUse(key: string) {
+  const { sms, client } = await fromNothingAccepted();
+  const res = await app.request('POST', '/v1/consumptions/batch', {
+    key: app.keys.write,
+    body: { items: [{ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: key }] },
+  });
+  expect(res.status, res.text).toBe(202);
+  const row = (await app.database.db('accepted_jobs').first('job_id', 'carrier_job_id')) as {
+    job_id: string;
+    carrier_job_id: string;
+  };
+  expect(row.carrier_job_id).toBe(jobIdOf('consume-batch', { batch_key: res.body.batch_key, items: [] }));
+  return row;
+}
+
+/** The relay's pass: the use goes on as its own consume job, its row kept (forgetting the carrier) until settled. */
+async function expectTravelsAlone(row: { job_id: string }) {
+  await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
+  expect(await requeueLost(app.ctx, 0)).toBe(1);
+  expect((await Job.fromId(app.ctx.queues.consumption, row.job_id))?.name).toBe('consume');
+  expect(await app.database.db('accepted_jobs').where({ job_id: row.job_id }).select('carrier_job_id')).toEqual([
+    { carrier_job_id: null },
+  ]);
+}
+
 describe('relay: a carried use whose carrier finished without it', () => {
   it('travels on its own instead of being taken as settled (it would be lost)', async () => {
-    const { sms, client } = await fromNothingAccepted();
-    const res = await app.request('POST', '/v1/consumptions/batch', {
-      key: app.keys.write,
-      body: { items: [{ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'behind-1' }] },
-    });
-    expect(res.status, res.text).toBe(202);
-    const row = (await app.database.db('accepted_jobs').first('job_id', 'carrier_job_id')) as {
-      job_id: string;
-      carrier_job_id: string;
-    };
-    expect(row.carrier_job_id).toBe(jobIdOf('consume-batch', { batch_key: res.body.batch_key, items: [] }));
+    const row = await oneCarriedUse('behind-1');
     const queue = app.ctx.queues.consumption;
     // Redis holds, under the carrier's name, a batch that finished without this use (an earlier one of that name)
     await (await Job.fromId(queue, row.carrier_job_id))!.remove();
     await queue.add('consume-batch', { batch_key: 'earlier', items: [] }, { jobId: row.carrier_job_id });
     await endNextJob(row.carrier_job_id, (job, token) => job.moveToCompleted({ uses: 0 }, token, false));
     expect(await queue.getJobState(row.carrier_job_id)).toBe('completed');
-
-    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
-    expect(await requeueLost(app.ctx, 0)).toBe(1);
-    // its own consume job, and its row kept (forgetting the carrier) until a worker settles it
-    expect((await Job.fromId(queue, row.job_id))?.name).toBe('consume');
-    expect(await app.database.db('accepted_jobs').where({ job_id: row.job_id }).select('carrier_job_id')).toEqual([
-      { carrier_job_id: null },
-    ]);
+    await expectTravelsAlone(row);
   });
-});
 
-describe('relay: a carried use whose carrier failed for good, its failure stored', () => {
-  it("travels on its own instead of being taken as settled by its carrier's failure (it would be lost)", async () => {
-    const { sms, client } = await fromNothingAccepted();
-    const res = await app.request('POST', '/v1/consumptions/batch', {
-      key: app.keys.write,
-      body: { items: [{ client: client.id, credit_type: sms.code, quantity: 1, idempotency_key: 'refused-carrier' }] },
-    });
-    expect(res.status, res.text).toBe(202);
-    const row = (await app.database.db('accepted_jobs').first('job_id', 'carrier_job_id')) as {
-      job_id: string;
-      carrier_job_id: string;
-    };
-    const queue = app.ctx.queues.consumption;
+  it("travels on its own when its carrier failed for good, not taken as settled by the carrier's failure", async () => {
+    const row = await oneCarriedUse('refused-carrier');
     // the worker refused the carrier whole (a payload it reads otherwise, after a rollback): its failure stored, as
     // failCommand stores one, and the job failed with it — the use in it neither applied nor refused on its own
     const failure = { code: 'validation_failed' as const, detail: 'items.0: unrecognized key "extra"' };
@@ -235,15 +232,8 @@ describe('relay: a carried use whose carrier failed for good, its failure stored
     await endNextJob(row.carrier_job_id, (job, token) =>
       job.moveToFailed(new UnrecoverableError(`${failure.code}: ${failure.detail}`), token),
     );
-    expect(await queue.getJobState(row.carrier_job_id)).toBe('failed');
-
-    await app.database.db('accepted_jobs').update({ last_enqueued_at: null });
-    expect(await requeueLost(app.ctx, 0)).toBe(1);
-    // its own consume job, and its row kept (forgetting the carrier) until a worker settles it
-    expect((await Job.fromId(queue, row.job_id))?.name).toBe('consume');
-    expect(await app.database.db('accepted_jobs').where({ job_id: row.job_id }).select('carrier_job_id')).toEqual([
-      { carrier_job_id: null },
-    ]);
+    expect(await app.ctx.queues.consumption.getJobState(row.carrier_job_id)).toBe('failed');
+    await expectTravelsAlone(row);
   });
 });
 
