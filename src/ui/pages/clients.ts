@@ -5,6 +5,7 @@ import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import type { Availability } from '../../domain/availability.js';
 import { LEDGER_KINDS, type LedgerKind } from '../../domain/ledger-entry.js';
 import { formatQuantity, MAX_DECIMALS, parseQuantity } from '../../domain/quantity.js';
+import { DomainError } from '../../domain/result.js';
 import { EXPIRED_ON_RETURN } from '../../domain/reverse.js';
 import { settleOwedOf } from '../../jobs/swept-reads.js';
 import { percent as exactPercent } from '../../reports/values.js';
@@ -224,10 +225,18 @@ export async function clientPage(
       forecasts.set(ct.credit_type.id, forecastLine(ctx, f, creditType.decimals, creditType.unit));
     }
   }
-  const openHolds = await holdResults(
-    app,
-    (await listHolds(db, { limit: 100 }, { clientId: client.id, status: 'held' })).data,
-  );
+  // a hundred open holds a page, the rest behind a link (a busy client holds more at once)
+  const holdsFilter = { clientId: client.id, status: 'held' } as const;
+  const holdsCursor = queryText(ctx.req.query.holds_cursor);
+  const holdsPage = await listHolds(db, { limit: 100, cursor: holdsCursor }, holdsFilter).catch((error) => {
+    // a cursor this page did not give out: the first page instead
+    if (!(error instanceof DomainError)) throw error;
+    return listHolds(db, { limit: 100 }, holdsFilter);
+  });
+  const openHolds = await holdResults(app, holdsPage.data);
+  const moreHolds = holdsPage.nextCursor
+    ? path`/ui/clients/${client.id}` + query({ holds_cursor: holdsPage.nextCursor })
+    : undefined;
   const statementFrom = DateTime.fromJSDate(now, { zone: tz }).minus({ days: STATEMENT_DAYS }).toJSDate();
   const cursor = queryText(ctx.req.query.statement_cursor);
   const statement = await clientStatement(db, {
@@ -410,6 +419,7 @@ ${clientCommerceLinks(ctx, client.id)}
     )}</tbody>
   </table></div>`
   }
+  ${moreHolds ? nextLink(ctx, moreHolds) : ''}
 </section>
 
 <section class="panel" aria-labelledby="stmt-h">
