@@ -578,3 +578,41 @@ describe('a package page after a void of an invoice issued before its 30 days', 
     }
   });
 });
+
+describe('a client page while a freeze outlasts its balances’ old expiry', () => {
+  // A store of its own (the file's history has gamma frozen well before its period's end): a freeze of 10 days
+  // taken 2 days before the period ends, read 5 days later. The clock stopped: the API lists the balances as
+  // unavailable, their units in `unavailable`, not expired; the page shows them, as it shows a frozen one's before.
+  let file: { app: TestApp; session: string };
+  beforeAll(async () => {
+    file = { app, session };
+    app = await startApp();
+    await catalog();
+    await createClient(app, { external_ref: 'delta', name: 'Delta' });
+    const sub = await subscribe(app, 'delta', 'yen');
+    app.clock.advance(Date.parse(sub.current_period_end) - Date.parse(NOW) - 2 * DAY);
+    await api('POST', `/v1/subscriptions/${sub.id}/freeze`, { days: 10 });
+    app.clock.advance(5 * DAY);
+    session = await signInToUi(app.baseUrl, app.keys.admin);
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    ({ app, session } = file);
+  });
+
+  it.each(LOCALES)('in %s: each balance the API has unavailable is on the page, with its figures', async (locale) => {
+    const balances = (await api('GET', '/v1/clients/delta/balances')).data as Json[];
+    const frozen = balances.flatMap((ct) => ct.balances as Json[]).filter((b) => b.availability === 'unavailable');
+    expect(frozen.map((b) => b.status)).toEqual(['active', 'active']);
+    const html = await pageOf('/ui/clients/delta', locale);
+    for (const b of frozen) {
+      const cells = rowWith(
+        html.replace(/<tr>(?=(?:(?!<\/tr>).)*data-balance="([^"]+)")/gs, '<tr data-b="$1">'),
+        `data-b="${b.id}"`,
+      );
+      expect(figures(cells[2] ?? '', locale), `balance ${b.id} remaining of granted`).toEqual(
+        [b.remaining, b.granted].map(canonical),
+      );
+    }
+  });
+});

@@ -245,7 +245,6 @@ export async function clientPage(
     cursor: cursor && /^\d{1,19}$/.test(cursor) ? cursor : undefined,
     limit: 50,
   });
-  const at = (asOf ?? now).getTime();
   const mail = client.email ? html` · ${email(client.email)}` : '';
   const later = statement.next_cursor
     ? path`/ui/clients/${client.id}` + query({ statement_cursor: statement.next_cursor })
@@ -357,7 +356,8 @@ ${clientCommerceLinks(ctx, client.id)}
           parts.push(t('clients.sum_expired', { amount: n(ct.expired) }));
           if (ct.voided !== '0') parts.push(t('clients.sum_voided', { amount: n(ct.voided) }));
           if (ct.next_expiry) parts.push(t('clients.sum_next_expiry', { time: fmt.dateTime(ct.next_expiry) }));
-          const live = ct.balances.filter((b) => b.status === 'active' && new Date(b.expires_at).getTime() > at);
+          // as the API places them: a frozen subscription's balance past its old expiry is unavailable, not expired
+          const live = ct.balances.filter((b) => b.status === 'active' && b.availability !== 'expired');
           return html`<h2 class="muted">${code(ct.credit_type.code)} <span class="muted">(<bdi>${
             ct.credit_type.unit
           }</bdi>)</span></h2>
