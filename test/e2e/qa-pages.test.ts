@@ -616,3 +616,44 @@ describe('a client page while a freeze outlasts its balances’ old expiry', () 
     }
   });
 });
+
+describe('a package page of a package with more subscriptions than it lists', () => {
+  // A store of its own: 101 clients on one package, the last listed (its client's ref sorts last) used up
+  let file: { app: TestApp; session: string };
+  beforeAll(async () => {
+    file = { app, session };
+    app = await startApp();
+    await catalog();
+    for (let i = 0; i <= 100; i += 1) {
+      const ref = `m-${String(i).padStart(3, '0')}`;
+      await createClient(app, { external_ref: ref, name: ref });
+      await subscribe(app, ref, 'yen');
+    }
+    app.clock.advance(DAY);
+    await use('m-100', 'sms', 1000, 'm-all-sms');
+    await use('m-100', 'hours', '2.5', 'm-all-hours');
+    session = await signInToUi(app.baseUrl, app.keys.admin);
+  }, 120_000);
+  afterAll(async () => {
+    await app?.close();
+    ({ app, session } = file);
+  });
+
+  it.each(LOCALES)('in %s: counts the depleted of all, and says the list is the first 100 only', async (locale) => {
+    const rows = (await jsonRows<Json>(app, { type: 'subscriptions', params: { package: 'yen' } })).rows;
+    const listed = rows.filter((r) => r.row_type === 'subscription');
+    expect(listed).toHaveLength(101);
+    const depleted = listed.filter((r) => r.status === 'active' && r.depleted === true).length;
+    expect(depleted).toBe(1);
+    const html = await pageOf('/ui/packages/yen', locale);
+    const status = section(html, 'id="pstatus-h"');
+    const legend = /<p class="legend">(.*?)<\/p>/s.exec(status)?.[1] ?? '';
+    expect(figures(legend, locale).slice(0, 1), 'depleted').toEqual(locale === 'en' ? ['1'] : []);
+    if (locale === 'ar') expect(textOf(legend)).toContain('اشتراك نشط واحد نفد رصيده');
+    const list = section(html, 'id="psubs-h"');
+    expect([...list.matchAll(/<tr>\s*<td><a href="\/ui\/clients\//g)]).toHaveLength(100);
+    const more = /<p class="legend" data-more>(.*?)<\/p>/s.exec(list)?.[1] ?? '';
+    expect(figures(more, locale), 'shown of all').toEqual(['100', '101']);
+    expect(more).toContain('href="/ui/reports"');
+  });
+});
