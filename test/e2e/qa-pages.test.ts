@@ -657,3 +657,34 @@ describe('a package page of a package with more subscriptions than it lists', ()
     expect(more).toContain('href="/ui/reports"');
   });
 });
+
+describe('a client page of a client with more subscriptions than a page lists', () => {
+  // A store of its own: one client sold the yen package 101 times (the oldest first)
+  let file: { app: TestApp; session: string };
+  const sold: string[] = [];
+  beforeAll(async () => {
+    file = { app, session };
+    app = await startApp();
+    await catalog();
+    await createClient(app, { external_ref: 'many', name: 'Many' });
+    for (let i = 0; i <= 100; i += 1) sold.push((await subscribe(app, 'many', 'yen', { auto_renew: false })).id);
+    session = await signInToUi(app.baseUrl, app.keys.admin);
+  }, 120_000);
+  afterAll(async () => {
+    await app?.close();
+    ({ app, session } = file);
+  });
+
+  it('lists the first 100, then links to the rest: the latest sale is on the next page', async () => {
+    const shown = (html: string) =>
+      [...section(html, 'id="subs-h"').matchAll(/data-action="renew" data-subscription="([^"]+)"/g)].map((m) => m[1]);
+    const first = await pageOf('/ui/clients/many', 'en');
+    expect(shown(first)).toHaveLength(100);
+    const next = /<a href="([^"]*subscriptions_cursor=[^"]+)" rel="next">/.exec(first)?.[1]?.replaceAll('&amp;', '&');
+    expect(next, 'a link to the other subscriptions').toBeDefined();
+    const second = await pageOf(next!, 'en');
+    expect([...shown(first), ...shown(second)].sort()).toEqual([...sold].sort());
+    // a cursor the page did not give out: the first page, not an error
+    expect(shown(await pageOf('/ui/clients/many?subscriptions_cursor=nonsense', 'en'))).toHaveLength(100);
+  });
+});

@@ -209,7 +209,20 @@ export async function clientPage(
   await settleOwedOf(app, [client.id]);
   const now = app.clock.now();
   const tz = app.config.BUSINESS_TZ;
-  const subscriptionRows = await listSubscriptions(db, { limit: 100 }, { clientId: client.id });
+  // a hundred a page, the oldest first as the API lists them; the rest (the latest sales) behind a link
+  const subscriptionsCursor = queryText(ctx.req.query.subscriptions_cursor);
+  const subscriptionRows = await listSubscriptions(
+    db,
+    { limit: 100, cursor: subscriptionsCursor },
+    { clientId: client.id },
+  ).catch((error) => {
+    // a cursor this page did not give out: the first page instead
+    if (!(error instanceof DomainError)) throw error;
+    return listSubscriptions(db, { limit: 100 }, { clientId: client.id });
+  });
+  const moreSubscriptions = subscriptionRows.nextCursor
+    ? path`/ui/clients/${client.id}` + query({ subscriptions_cursor: subscriptionRows.nextCursor })
+    : undefined;
   const subscriptions = await subscriptionViews(db, subscriptionRows.data, { withBalances: true });
   const asOfDay = queryText(ctx.req.query.as_of);
   const wanted = asOfInstant(asOfDay, tz, now);
@@ -333,6 +346,7 @@ ${clientCommerceLinks(ctx, client.id)}
     })}</tbody>
   </table></div>`
   }
+  ${moreSubscriptions ? nextLink(ctx, moreSubscriptions, 'clients.more_subscriptions') : ''}
 </section>
 
 <section class="panel" aria-labelledby="bal-h">
@@ -419,7 +433,7 @@ ${clientCommerceLinks(ctx, client.id)}
     )}</tbody>
   </table></div>`
   }
-  ${moreHolds ? nextLink(ctx, moreHolds) : ''}
+  ${moreHolds ? nextLink(ctx, moreHolds, 'clients.more_holds') : ''}
 </section>
 
 <section class="panel" aria-labelledby="stmt-h">
