@@ -688,3 +688,35 @@ describe('a client page of a client with more subscriptions than a page lists', 
     expect(shown(await pageOf('/ui/clients/many?subscriptions_cursor=nonsense', 'en'))).toHaveLength(100);
   });
 });
+
+describe('links to a client whose external_ref is a word of the pages’ own paths', () => {
+  // A store of its own: a client named "new" by the sales system, its period ending within the expiring days
+  let file: { app: TestApp; session: string };
+  let id = '';
+  beforeAll(async () => {
+    file = { app, session };
+    app = await startApp();
+    await catalog();
+    id = (await createClient(app, { external_ref: 'new', name: 'Newcomer' })).id;
+    const sub = await subscribe(app, 'new', 'yen');
+    app.clock.advance(Date.parse(sub.current_period_end) - Date.parse(NOW) - 3 * DAY);
+    session = await signInToUi(app.baseUrl, app.keys.admin);
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    ({ app, session } = file);
+  });
+
+  it('the package page and the overview’s expiring list lead to the client’s page, not the new form', async () => {
+    const links = (html: string) =>
+      [...html.matchAll(/<a href="(\/ui\/clients\/[^"]+)"><bdi>Newcomer<\/bdi><\/a>/g)].map((m) => m[1]!);
+    const fromPackage = links(section(await pageOf('/ui/packages/yen', 'en'), 'id="psubs-h"'));
+    const fromOverview = links(section(await pageOf('/ui', 'en'), 'id="expiring-h"'));
+    expect(fromPackage).toHaveLength(1);
+    expect(fromOverview.length, 'the period and its two balances').toBe(3);
+    for (const href of [...fromPackage, ...fromOverview]) {
+      expect(href).toBe(`/ui/clients/${id}`);
+      expect(await pageOf(href, 'en')).toContain('<h1><bdi>Newcomer</bdi></h1>');
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
 import { reportRows } from '../../db/reports/rows.js';
+import { clientsNamed } from '../../db/repositories/clients.js';
 import { archivedThrough } from '../../db/repositories/history.js';
 import { type NightlyRunRow, recentNightlyRuns } from '../../db/repositories/nightly-runs.js';
 import { formatQuantity, MAX_DECIMALS, parseQuantity } from '../../domain/quantity.js';
@@ -141,6 +142,10 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   const nearly = await reportRows(db, nearlyConsumedQuery({ asOf: now, minPercent: NEARLY_CONSUMED_PERCENT }), 15);
   const expiring = await reportRows(db, expiringQuery({ asOf: now, daysAhead: soonDays, live: true }), 20);
   const [lastNight] = await recentNightlyRuns(db, { limit: 1 });
+  // the expiring rows name their client by its external_ref, which may be a word of the pages' own paths
+  // (/ui/clients/new): linked by its id
+  const expiringRefs = [...new Set(expiring.map((r) => String(r.client_ref)))];
+  const clientIds = new Map((await clientsNamed(db, expiringRefs)).map((c) => [c.external_ref, c.id]));
 
   const byStatus = new Map<string, number>();
   for (const row of summary)
@@ -303,7 +308,7 @@ ${nightlyLine(ctx, lastNight)}
       <td class="nowrap">${fmt.dateTime(String(r.expires_at))}</td>
       <td class="num">${fmt.number(Number(r.days_left))}</td>
       <td>${what}</td>
-      <td>${clientLink(r.client_ref, r)} ${code(r.client_ref, true)}</td>
+      <td>${clientLink(clientIds.get(String(r.client_ref)) ?? r.client_ref, r)} ${code(r.client_ref, true)}</td>
       <td>${r.package_code ? code(r.package_code) : grant}</td>
       <td>${
         r.row_type === 'balance'

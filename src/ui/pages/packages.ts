@@ -1,4 +1,5 @@
 import { reportRows } from '../../db/reports/rows.js';
+import { clientsNamed } from '../../db/repositories/clients.js';
 import { findPackage, listPackages } from '../../db/repositories/packages.js';
 import { settleOwedAnywhere } from '../../jobs/swept-reads.js';
 import { renewalsQuery } from '../../reports/renewals.js';
@@ -102,6 +103,13 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
   });
   const requests = points.reduce((s, p) => s + p.value, 0);
   const revenue = activity.reduce((s, r) => s + Number(r.revenue), 0);
+  // a client linked by its id: its external_ref may be a word of the pages' own paths (/ui/clients/new)
+  const clientIds = new Map(
+    (await clientsNamed(db, [...new Set(subscriptions.map((s) => String(s.client_ref)))])).map((c) => [
+      c.external_ref,
+      c.id,
+    ]),
+  );
   const depleted = all.filter((s) => s.status === 'active' && s.depleted === true).length;
   const description = view.description ? html` · <bdi>${view.description}</bdi>` : '';
   const yesNo = (value: unknown) => t(value ? 'word.yes' : 'word.no');
@@ -178,7 +186,9 @@ ${notice(ctx)}
       <th>${t('col.auto_renew')}</th>
     </tr></thead>
     <tbody>${subscriptions.map((s) => {
-      const client = html`<a href="${path`/ui/clients/${String(s.client_ref)}`}">${name(String(s.client_name))}</a>`;
+      const ref = String(s.client_ref);
+      const href = path`/ui/clients/${clientIds.get(ref) ?? ref}`;
+      const client = html`<a href="${href}">${name(String(s.client_name))}</a>`;
       return html`<tr>
       <td>${client} ${code(s.client_ref, true)}</td>
       <td>${badge(ctx, String(s.status))}</td>
