@@ -332,10 +332,13 @@ describe.each(LOCALES)('the lists and the overview in %s show the API figures', 
     const top = (await jsonRows<Json>(app, { type: 'top_packages', params: range })).rows;
     const topRows = rowsOf(section(html, 'id="top-h"')).filter((cells) => cells.length === 4);
     expect(topRows).toHaveLength(top.length);
+    const packageIds = new Map<string, string>();
+    for (const r of top) packageIds.set(r.package_code, (await api('GET', `/v1/packages/${r.package_code}`)).id);
     top.forEach((r, i) => {
       const cells = topRows[i] ?? [];
       expect(figures(cells[0] ?? '', locale), 'rank').toEqual([String(r.rank)]);
-      expect(cells[1], 'package').toContain(`/ui/packages/${r.package_code}`);
+      // by its id: a code may be a word of the pages' own paths (/ui/packages/new)
+      expect(cells[1], 'package').toContain(`/ui/packages/${packageIds.get(r.package_code)}`);
       const requests = figures(cells[2]?.replace(/^.*<\/svg>/s, '') ?? '', locale);
       expect(requests, `${r.package_code} requests, new + renewed`).toEqual(
         [r.requests, r.new_subscriptions, r.renewals].map(String),
@@ -689,15 +692,19 @@ describe('a client page of a client with more subscriptions than a page lists', 
   });
 });
 
-describe('links to a client whose external_ref is a word of the pages’ own paths', () => {
+describe('links to a client or a package named by a word of the pages’ own paths', () => {
   // A store of its own: a client named "new" by the sales system, its period ending within the expiring days
   let file: { app: TestApp; session: string };
   let id = '';
+  let packageId = '';
   beforeAll(async () => {
     file = { app, session };
     app = await startApp();
     await catalog();
     id = (await createClient(app, { external_ref: 'new', name: 'Newcomer' })).id;
+    packageId = (await createPackage(app, [{ credit_type: 'sms', units: 10 }], { code: 'new', name: 'Fresh' })).id;
+    await createClient(app, { external_ref: 'other', name: 'Other' });
+    await subscribe(app, 'other', 'new');
     const sub = await subscribe(app, 'new', 'yen');
     app.clock.advance(Date.parse(sub.current_period_end) - Date.parse(NOW) - 3 * DAY);
     session = await signInToUi(app.baseUrl, app.keys.admin);
@@ -717,6 +724,16 @@ describe('links to a client whose external_ref is a word of the pages’ own pat
     for (const href of [...fromPackage, ...fromOverview]) {
       expect(href).toBe(`/ui/clients/${id}`);
       expect(await pageOf(href, 'en')).toContain('<h1><bdi>Newcomer</bdi></h1>');
+    }
+  });
+
+  it('the overview leads to a package coded "new" by its id, not to the new-package form', async () => {
+    const html = await pageOf('/ui', 'en');
+    const links = [...html.matchAll(/<a href="(\/ui\/packages\/[^"]+)"><bdi>Fresh<\/bdi><\/a>/g)].map((m) => m[1]!);
+    expect(links.length, 'per package and most requested').toBe(2);
+    for (const href of links) {
+      expect(href).toBe(`/ui/packages/${packageId}`);
+      expect(await pageOf(href, 'en')).toContain('<h1><bdi>Fresh</bdi></h1>');
     }
   });
 });
