@@ -332,10 +332,13 @@ describe.each(LOCALES)('the lists and the overview in %s show the API figures', 
     const top = (await jsonRows<Json>(app, { type: 'top_packages', params: range })).rows;
     const topRows = rowsOf(section(html, 'id="top-h"')).filter((cells) => cells.length === 4);
     expect(topRows).toHaveLength(top.length);
+    const packageIds = new Map<string, string>();
+    for (const r of top) packageIds.set(r.package_code, (await api('GET', `/v1/packages/${r.package_code}`)).id);
     top.forEach((r, i) => {
       const cells = topRows[i] ?? [];
       expect(figures(cells[0] ?? '', locale), 'rank').toEqual([String(r.rank)]);
-      expect(cells[1], 'package').toContain(`/ui/packages/${r.package_code}`);
+      // by its id: a code may be a word of the pages' own paths (/ui/packages/new)
+      expect(cells[1], 'package').toContain(`/ui/packages/${packageIds.get(r.package_code)}`);
       const requests = figures(cells[2]?.replace(/^.*<\/svg>/s, '') ?? '', locale);
       expect(requests, `${r.package_code} requests, new + renewed`).toEqual(
         [r.requests, r.new_subscriptions, r.renewals].map(String),
@@ -575,6 +578,162 @@ describe('a package page after a void of an invoice issued before its 30 days', 
       // revenue (invoices issued in the 30 days, less the voids made in them), not what the words promised (0)
       expect(textOf(legend)).toMatch(locale === 'en' ? /less the voids made in these days/ : /بعد خصم ما أُلغي/);
       expectMoney(legendMoney, locale, revenue, 'JPY', `yen revenue (${locale})`);
+    }
+  });
+});
+
+describe('a client page while a freeze outlasts its balances’ old expiry', () => {
+  // A store of its own (the file's history has gamma frozen well before its period's end): a freeze of 10 days
+  // taken 2 days before the period ends, read 5 days later. The clock stopped: the API lists the balances as
+  // unavailable, their units in `unavailable`, not expired; the page shows them, as it shows a frozen one's before.
+  let file: { app: TestApp; session: string };
+  beforeAll(async () => {
+    file = { app, session };
+    app = await startApp();
+    await catalog();
+    await createClient(app, { external_ref: 'delta', name: 'Delta' });
+    const sub = await subscribe(app, 'delta', 'yen');
+    app.clock.advance(Date.parse(sub.current_period_end) - Date.parse(NOW) - 2 * DAY);
+    await api('POST', `/v1/subscriptions/${sub.id}/freeze`, { days: 10 });
+    app.clock.advance(5 * DAY);
+    session = await signInToUi(app.baseUrl, app.keys.admin);
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    ({ app, session } = file);
+  });
+
+  it.each(LOCALES)('in %s: each balance the API has unavailable is on the page, with its figures', async (locale) => {
+    const balances = (await api('GET', '/v1/clients/delta/balances')).data as Json[];
+    const frozen = balances.flatMap((ct) => ct.balances as Json[]).filter((b) => b.availability === 'unavailable');
+    expect(frozen.map((b) => b.status)).toEqual(['active', 'active']);
+    const html = await pageOf('/ui/clients/delta', locale);
+    for (const b of frozen) {
+      const cells = rowWith(
+        html.replace(/<tr>(?=(?:(?!<\/tr>).)*data-balance="([^"]+)")/gs, '<tr data-b="$1">'),
+        `data-b="${b.id}"`,
+      );
+      expect(figures(cells[2] ?? '', locale), `balance ${b.id} remaining of granted`).toEqual(
+        [b.remaining, b.granted].map(canonical),
+      );
+    }
+  });
+});
+
+describe('a package page of a package with more subscriptions than it lists', () => {
+  // A store of its own: 101 clients on one package, the last listed (its client's ref sorts last) used up
+  let file: { app: TestApp; session: string };
+  beforeAll(async () => {
+    file = { app, session };
+    app = await startApp();
+    await catalog();
+    for (let i = 0; i <= 100; i += 1) {
+      const ref = `m-${String(i).padStart(3, '0')}`;
+      await createClient(app, { external_ref: ref, name: ref });
+      await subscribe(app, ref, 'yen');
+    }
+    app.clock.advance(DAY);
+    await use('m-100', 'sms', 1000, 'm-all-sms');
+    await use('m-100', 'hours', '2.5', 'm-all-hours');
+    session = await signInToUi(app.baseUrl, app.keys.admin);
+  }, 120_000);
+  afterAll(async () => {
+    await app?.close();
+    ({ app, session } = file);
+  });
+
+  it.each(LOCALES)('in %s: counts the depleted of all, and says the list is the first 100 only', async (locale) => {
+    const rows = (await jsonRows<Json>(app, { type: 'subscriptions', params: { package: 'yen' } })).rows;
+    const listed = rows.filter((r) => r.row_type === 'subscription');
+    expect(listed).toHaveLength(101);
+    const depleted = listed.filter((r) => r.status === 'active' && r.depleted === true).length;
+    expect(depleted).toBe(1);
+    const html = await pageOf('/ui/packages/yen', locale);
+    const status = section(html, 'id="pstatus-h"');
+    const legend = /<p class="legend">(.*?)<\/p>/s.exec(status)?.[1] ?? '';
+    expect(figures(legend, locale).slice(0, 1), 'depleted').toEqual(locale === 'en' ? ['1'] : []);
+    if (locale === 'ar') expect(textOf(legend)).toContain('اشتراك نشط واحد نفد رصيده');
+    const list = section(html, 'id="psubs-h"');
+    expect([...list.matchAll(/<tr>\s*<td><a href="\/ui\/clients\//g)]).toHaveLength(100);
+    const more = /<p class="legend" data-more>(.*?)<\/p>/s.exec(list)?.[1] ?? '';
+    expect(figures(more, locale), 'shown of all').toEqual(['100', '101']);
+    expect(more).toContain('href="/ui/reports"');
+  });
+});
+
+describe('a client page of a client with more subscriptions than a page lists', () => {
+  // A store of its own: one client sold the yen package 101 times (the oldest first)
+  let file: { app: TestApp; session: string };
+  const sold: string[] = [];
+  beforeAll(async () => {
+    file = { app, session };
+    app = await startApp();
+    await catalog();
+    await createClient(app, { external_ref: 'many', name: 'Many' });
+    for (let i = 0; i <= 100; i += 1) sold.push((await subscribe(app, 'many', 'yen', { auto_renew: false })).id);
+    session = await signInToUi(app.baseUrl, app.keys.admin);
+  }, 120_000);
+  afterAll(async () => {
+    await app?.close();
+    ({ app, session } = file);
+  });
+
+  it('lists the first 100, then links to the rest: the latest sale is on the next page', async () => {
+    const shown = (html: string) =>
+      [...section(html, 'id="subs-h"').matchAll(/data-action="renew" data-subscription="([^"]+)"/g)].map((m) => m[1]);
+    const first = await pageOf('/ui/clients/many', 'en');
+    expect(shown(first)).toHaveLength(100);
+    const next = /<a href="([^"]*subscriptions_cursor=[^"]+)" rel="next">/.exec(first)?.[1]?.replaceAll('&amp;', '&');
+    expect(next, 'a link to the other subscriptions').toBeDefined();
+    const second = await pageOf(next!, 'en');
+    expect([...shown(first), ...shown(second)].sort()).toEqual([...sold].sort());
+    // a cursor the page did not give out: the first page, not an error
+    expect(shown(await pageOf('/ui/clients/many?subscriptions_cursor=nonsense', 'en'))).toHaveLength(100);
+  });
+});
+
+describe('links to a client or a package named by a word of the pages’ own paths', () => {
+  // A store of its own: a client named "new" by the sales system, its period ending within the expiring days
+  let file: { app: TestApp; session: string };
+  let id = '';
+  let packageId = '';
+  beforeAll(async () => {
+    file = { app, session };
+    app = await startApp();
+    await catalog();
+    id = (await createClient(app, { external_ref: 'new', name: 'Newcomer' })).id;
+    packageId = (await createPackage(app, [{ credit_type: 'sms', units: 10 }], { code: 'new', name: 'Fresh' })).id;
+    await createClient(app, { external_ref: 'other', name: 'Other' });
+    await subscribe(app, 'other', 'new');
+    const sub = await subscribe(app, 'new', 'yen');
+    app.clock.advance(Date.parse(sub.current_period_end) - Date.parse(NOW) - 3 * DAY);
+    session = await signInToUi(app.baseUrl, app.keys.admin);
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    ({ app, session } = file);
+  });
+
+  it('the package page and the overview’s expiring list lead to the client’s page, not the new form', async () => {
+    const links = (html: string) =>
+      [...html.matchAll(/<a href="(\/ui\/clients\/[^"]+)"><bdi>Newcomer<\/bdi><\/a>/g)].map((m) => m[1]!);
+    const fromPackage = links(section(await pageOf('/ui/packages/yen', 'en'), 'id="psubs-h"'));
+    const fromOverview = links(section(await pageOf('/ui', 'en'), 'id="expiring-h"'));
+    expect(fromPackage).toHaveLength(1);
+    expect(fromOverview.length, 'the period and its two balances').toBe(3);
+    for (const href of [...fromPackage, ...fromOverview]) {
+      expect(href).toBe(`/ui/clients/${id}`);
+      expect(await pageOf(href, 'en')).toContain('<h1><bdi>Newcomer</bdi></h1>');
+    }
+  });
+
+  it('the overview leads to a package coded "new" by its id, not to the new-package form', async () => {
+    const html = await pageOf('/ui', 'en');
+    const links = [...html.matchAll(/<a href="(\/ui\/packages\/[^"]+)"><bdi>Fresh<\/bdi><\/a>/g)].map((m) => m[1]!);
+    expect(links.length, 'per package and most requested').toBe(2);
+    for (const href of links) {
+      expect(href).toBe(`/ui/packages/${packageId}`);
+      expect(await pageOf(href, 'en')).toContain('<h1><bdi>Fresh</bdi></h1>');
     }
   });
 });

@@ -288,6 +288,34 @@ describe('a refused capture', () => {
   });
 });
 
+describe('a client with more open holds than a page shows', () => {
+  it('lists the first 100, then links to the rest: each hold the API has open is on one of the two', async () => {
+    const busyPack = await createPackage(app, [{ credit_type: sms.code, units: 500 }], { code: 'k-busy-pack' });
+    const busy = await createClient(app, { external_ref: 'k-busy', name: 'Busy' });
+    await subscribe(app, busy.id, busyPack.code, { auto_renew: false });
+    const ids = new Set<string>();
+    for (let i = 0; i < 101; i += 1) {
+      const res = await app.request('POST', '/v1/holds?wait=true', {
+        key: app.keys.write,
+        body: { client: busy.external_ref, credit_type: sms.code, quantity: 1, idempotency_key: `busy-${i}` },
+      });
+      expect(res.status, res.text).toBe(200);
+      ids.add((res.body as HoldBody).id);
+    }
+    const shown = (text: string) => [...text.matchAll(/<tr data-hold="([^"]+)">/g)].map((m) => m[1]!);
+    const first = await get(`/ui/clients/${busy.id}`);
+    expect(first.status).toBe(200);
+    expect(shown(first.text)).toHaveLength(100);
+    const next = /<a href="([^"]*holds_cursor=[^"]+)" rel="next">/.exec(first.text)?.[1]?.replaceAll('&amp;', '&');
+    expect(next, 'a link to the other open holds').toBeDefined();
+    const second = await get(next!);
+    expect(second.status).toBe(200);
+    expect(new Set([...shown(first.text), ...shown(second.text)])).toEqual(ids);
+    // a cursor the page did not give out: the first page, not an error
+    expect((await get(`/ui/clients/${busy.id}?holds_cursor=nonsense`)).status).toBe(200);
+  });
+});
+
 describe('who may close a hold from the pages', () => {
   it('a read or write key sees no client page and cannot post a capture or release; nothing changes', async () => {
     const id = await holdOf(3, 'roles');

@@ -147,3 +147,15 @@ export async function packagesByIds(db: Executor, ids: readonly string[]): Promi
   if (ids.length === 0) return [];
   return (await db('packages').whereIn('id', [...new Set(ids)])) as PackageRow[];
 }
+
+/** The ids of the packages of these codes, by code (a code is unique). */
+export async function packageIdsByCodes(db: Executor, codes: readonly string[]): Promise<Map<string, string>> {
+  if (codes.length === 0) return new Map();
+  const rows = (await db('packages')
+    .whereIn('code', [...new Set(codes)])
+    .select('id', 'code')) as Array<{
+    id: string;
+    code: string;
+  }>;
+  return new Map(rows.map((r) => [r.code, r.id]));
+}

@@ -5,6 +5,7 @@ import { listSubscriptions } from '../../db/repositories/subscriptions.js';
 import type { Availability } from '../../domain/availability.js';
 import { LEDGER_KINDS, type LedgerKind } from '../../domain/ledger-entry.js';
 import { formatQuantity, MAX_DECIMALS, parseQuantity } from '../../domain/quantity.js';
+import { DomainError } from '../../domain/result.js';
 import { EXPIRED_ON_RETURN } from '../../domain/reverse.js';
 import { settleOwedOf } from '../../jobs/swept-reads.js';
 import { percent as exactPercent } from '../../reports/values.js';
@@ -208,7 +209,20 @@ export async function clientPage(
   await settleOwedOf(app, [client.id]);
   const now = app.clock.now();
   const tz = app.config.BUSINESS_TZ;
-  const subscriptionRows = await listSubscriptions(db, { limit: 100 }, { clientId: client.id });
+  // a hundred a page, the oldest first as the API lists them; the rest (the latest sales) behind a link
+  const subscriptionsCursor = queryText(ctx.req.query.subscriptions_cursor);
+  const subscriptionRows = await listSubscriptions(
+    db,
+    { limit: 100, cursor: subscriptionsCursor },
+    { clientId: client.id },
+  ).catch((error) => {
+    // a cursor this page did not give out: the first page instead
+    if (!(error instanceof DomainError)) throw error;
+    return listSubscriptions(db, { limit: 100 }, { clientId: client.id });
+  });
+  const moreSubscriptions = subscriptionRows.nextCursor
+    ? path`/ui/clients/${client.id}` + query({ subscriptions_cursor: subscriptionRows.nextCursor })
+    : undefined;
   const subscriptions = await subscriptionViews(db, subscriptionRows.data, { withBalances: true });
   const asOfDay = queryText(ctx.req.query.as_of);
   const wanted = asOfInstant(asOfDay, tz, now);
@@ -224,10 +238,18 @@ export async function clientPage(
       forecasts.set(ct.credit_type.id, forecastLine(ctx, f, creditType.decimals, creditType.unit));
     }
   }
-  const openHolds = await holdResults(
-    app,
-    (await listHolds(db, { limit: 100 }, { clientId: client.id, status: 'held' })).data,
-  );
+  // a hundred open holds a page, the rest behind a link (a busy client holds more at once)
+  const holdsFilter = { clientId: client.id, status: 'held' } as const;
+  const holdsCursor = queryText(ctx.req.query.holds_cursor);
+  const holdsPage = await listHolds(db, { limit: 100, cursor: holdsCursor }, holdsFilter).catch((error) => {
+    // a cursor this page did not give out: the first page instead
+    if (!(error instanceof DomainError)) throw error;
+    return listHolds(db, { limit: 100 }, holdsFilter);
+  });
+  const openHolds = await holdResults(app, holdsPage.data);
+  const moreHolds = holdsPage.nextCursor
+    ? path`/ui/clients/${client.id}` + query({ holds_cursor: holdsPage.nextCursor })
+    : undefined;
   const statementFrom = DateTime.fromJSDate(now, { zone: tz }).minus({ days: STATEMENT_DAYS }).toJSDate();
   const cursor = queryText(ctx.req.query.statement_cursor);
   const statement = await clientStatement(db, {
@@ -236,7 +258,6 @@ export async function clientPage(
     cursor: cursor && /^\d{1,19}$/.test(cursor) ? cursor : undefined,
     limit: 50,
   });
-  const at = (asOf ?? now).getTime();
   const mail = client.email ? html` · ${email(client.email)}` : '';
   const later = statement.next_cursor
     ? path`/ui/clients/${client.id}` + query({ statement_cursor: statement.next_cursor })
@@ -325,6 +346,7 @@ ${clientCommerceLinks(ctx, client.id)}
     })}</tbody>
   </table></div>`
   }
+  ${moreSubscriptions ? nextLink(ctx, moreSubscriptions, 'clients.more_subscriptions') : ''}
 </section>
 
 <section class="panel" aria-labelledby="bal-h">
@@ -348,7 +370,8 @@ ${clientCommerceLinks(ctx, client.id)}
           parts.push(t('clients.sum_expired', { amount: n(ct.expired) }));
           if (ct.voided !== '0') parts.push(t('clients.sum_voided', { amount: n(ct.voided) }));
           if (ct.next_expiry) parts.push(t('clients.sum_next_expiry', { time: fmt.dateTime(ct.next_expiry) }));
-          const live = ct.balances.filter((b) => b.status === 'active' && new Date(b.expires_at).getTime() > at);
+          // as the API places them: a frozen subscription's balance past its old expiry is unavailable, not expired
+          const live = ct.balances.filter((b) => b.status === 'active' && b.availability !== 'expired');
           return html`<h2 class="muted">${code(ct.credit_type.code)} <span class="muted">(<bdi>${
             ct.credit_type.unit
           }</bdi>)</span></h2>
@@ -410,6 +433,7 @@ ${clientCommerceLinks(ctx, client.id)}
     )}</tbody>
   </table></div>`
   }
+  ${moreHolds ? nextLink(ctx, moreHolds, 'clients.more_holds') : ''}
 </section>
 
 <section class="panel" aria-labelledby="stmt-h">

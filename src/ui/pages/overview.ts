@@ -1,7 +1,9 @@
 import { DateTime } from 'luxon';
 import { reportRows } from '../../db/reports/rows.js';
+import { clientsNamed } from '../../db/repositories/clients.js';
 import { archivedThrough } from '../../db/repositories/history.js';
 import { type NightlyRunRow, recentNightlyRuns } from '../../db/repositories/nightly-runs.js';
+import { packageIdsByCodes } from '../../db/repositories/packages.js';
 import { formatQuantity, MAX_DECIMALS, parseQuantity } from '../../domain/quantity.js';
 import { settleOwedAnywhere } from '../../jobs/swept-reads.js';
 import { nearlyConsumedQuery } from '../../reports/balances.js';
@@ -77,8 +79,11 @@ export function consumptionCharts(
   });
 }
 
-const packageLink = (r: ReportRow): Html =>
-  html`<a href="${path`/ui/packages/${String(r.package_code)}`}">${name(String(r.package_name))}</a>`;
+/** `ids`: the packages' ids by code; a code may be a word of the pages' own paths (/ui/packages/new). */
+const packageLink = (r: ReportRow, ids: ReadonlyMap<string, string>): Html =>
+  html`<a href="${path`/ui/packages/${ids.get(String(r.package_code)) ?? String(r.package_code)}`}">${name(
+    String(r.package_name),
+  )}</a>`;
 
 /** `key`: the client's id or external ref, either names it in /ui/clients/…. */
 const clientLink = (key: unknown, r: ReportRow): Html =>
@@ -141,6 +146,14 @@ export async function overviewPage(ctx: UiContext): Promise<Html> {
   const nearly = await reportRows(db, nearlyConsumedQuery({ asOf: now, minPercent: NEARLY_CONSUMED_PERCENT }), 15);
   const expiring = await reportRows(db, expiringQuery({ asOf: now, daysAhead: soonDays, live: true }), 20);
   const [lastNight] = await recentNightlyRuns(db, { limit: 1 });
+  // the expiring rows name their client by its external_ref, which may be a word of the pages' own paths
+  // (/ui/clients/new): linked by its id
+  const expiringRefs = [...new Set(expiring.map((r) => String(r.client_ref)))];
+  const clientIds = new Map((await clientsNamed(db, expiringRefs)).map((c) => [c.external_ref, c.id]));
+  const packageIds = await packageIdsByCodes(
+    db,
+    [...summary, ...top].map((r) => String(r.package_code)),
+  );
 
   const byStatus = new Map<string, number>();
   for (const row of summary)
@@ -217,7 +230,7 @@ ${nightlyLine(ctx, lastNight)}
       )}</th></tr></thead>
       <tbody>${summary.map(
         (r) => html`<tr>
-        <td>${packageLink(r)} ${code(r.package_code, true)}</td>
+        <td>${packageLink(r, packageIds)} ${code(r.package_code, true)}</td>
         <td>${badge(ctx, String(r.status))}</td>
         <td class="num">${fmt.number(Number(r.count))}</td>
       </tr>`,
@@ -243,7 +256,7 @@ ${nightlyLine(ctx, lastNight)}
         })}</div>`;
         return html`<tr>
         <td>${fmt.number(Number(r.rank))}</td>
-        <td>${packageLink(r)}</td>
+        <td>${packageLink(r, packageIds)}</td>
         <td><span class="meter-cell">${bar} ${fmt.number(requests)}</span>${split}</td>
         <td class="num">${fmt.money(Number(r.revenue), String(r.currency))}</td>
       </tr>`;
@@ -303,7 +316,7 @@ ${nightlyLine(ctx, lastNight)}
       <td class="nowrap">${fmt.dateTime(String(r.expires_at))}</td>
       <td class="num">${fmt.number(Number(r.days_left))}</td>
       <td>${what}</td>
-      <td>${clientLink(r.client_ref, r)} ${code(r.client_ref, true)}</td>
+      <td>${clientLink(clientIds.get(String(r.client_ref)) ?? r.client_ref, r)} ${code(r.client_ref, true)}</td>
       <td>${r.package_code ? code(r.package_code) : grant}</td>
       <td>${
         r.row_type === 'balance'

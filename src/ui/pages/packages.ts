@@ -1,4 +1,5 @@
 import { reportRows } from '../../db/reports/rows.js';
+import { clientsNamed } from '../../db/repositories/clients.js';
 import { findPackage, listPackages } from '../../db/repositories/packages.js';
 import { settleOwedAnywhere } from '../../jobs/swept-reads.js';
 import { renewalsQuery } from '../../reports/renewals.js';
@@ -12,6 +13,9 @@ import { code, type Html, html, name, path, query } from '../html.js';
 import { badge, nextLink, notice, page, type UiContext } from '../layout.js';
 import { validity } from '../words.js';
 import { CHART_DAYS, chartDays, dayPoint } from './overview.js';
+
+/** A package's page lists this many of its subscriptions (the `subscriptions` report has them all). */
+const LISTED = 100;
 
 /** A package's items: "1,000 sms, 200 voice" with the locale's digits and list words. */
 const itemList = (ctx: UiContext, items: PackageView['items']): Html =>
@@ -80,8 +84,10 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
     db,
     subscriptionsQuery({ asOf: now, packageId: pkg.id, summaryOnly: true, live: true }),
   );
-  const rows = await reportRows(db, subscriptionsQuery({ asOf: now, packageId: pkg.id, live: true }), 200);
-  const subscriptions = rows.filter((r) => r.row_type === 'subscription').slice(0, 100);
+  // all of them for the count of the depleted (the `subscriptions` report's rows), the first 100 in the list
+  const rows = await reportRows(db, subscriptionsQuery({ asOf: now, packageId: pkg.id, live: true }));
+  const all = rows.filter((r) => r.row_type === 'subscription');
+  const subscriptions = all.slice(0, LISTED);
   // requests as `top_packages` counts them over the same days: a renewal taken back since is none (it stays in the
   // `renewals` report's `renewals` of the day it was made, and in its `renewals_undone` of the day it was undone)
   const perDay = await reportRows(db, packageRequestsQuery({ from, to: now, timeZone: tz, packageId: pkg.id }));
@@ -97,7 +103,14 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
   });
   const requests = points.reduce((s, p) => s + p.value, 0);
   const revenue = activity.reduce((s, r) => s + Number(r.revenue), 0);
-  const depleted = subscriptions.filter((s) => s.status === 'active' && s.depleted === true).length;
+  // a client linked by its id: its external_ref may be a word of the pages' own paths (/ui/clients/new)
+  const clientIds = new Map(
+    (await clientsNamed(db, [...new Set(subscriptions.map((s) => String(s.client_ref)))])).map((c) => [
+      c.external_ref,
+      c.id,
+    ]),
+  );
+  const depleted = all.filter((s) => s.status === 'active' && s.depleted === true).length;
   const description = view.description ? html` · <bdi>${view.description}</bdi>` : '';
   const yesNo = (value: unknown) => t(value ? 'word.yes' : 'word.no');
 
@@ -173,7 +186,9 @@ ${notice(ctx)}
       <th>${t('col.auto_renew')}</th>
     </tr></thead>
     <tbody>${subscriptions.map((s) => {
-      const client = html`<a href="${path`/ui/clients/${String(s.client_ref)}`}">${name(String(s.client_name))}</a>`;
+      const ref = String(s.client_ref);
+      const href = path`/ui/clients/${clientIds.get(ref) ?? ref}`;
+      const client = html`<a href="${href}">${name(String(s.client_name))}</a>`;
       return html`<tr>
       <td>${client} ${code(s.client_ref, true)}</td>
       <td>${badge(ctx, String(s.status))}</td>
@@ -187,6 +202,15 @@ ${notice(ctx)}
     </tr>`;
     })}</tbody>
   </table></div>`
+  }
+  ${
+    all.length > subscriptions.length
+      ? html`<p class="legend" data-more>${t('packages.first_listed', {
+          shown: fmt.number(subscriptions.length),
+          number: fmt.number(all.length),
+          report: html`<a href="/ui/reports">${t('reports.type.subscriptions')}</a>`,
+        })}</p>`
+      : ''
   }
 </section>`,
   );

@@ -26,6 +26,7 @@ export const packagesMessages = defineMessages(
     'packages.no_subscriptions': 'None.',
     'packages.col_days_left': 'Days left',
     'packages.col_depleted': 'Depleted',
+    'packages.first_listed': 'The first {shown} of {number} are listed here; the {report} report lists them all.',
   },
   {
     'packages.title': 'الباقات',
@@ -55,5 +56,6 @@ export const packagesMessages = defineMessages(
     'packages.no_subscriptions': 'لا يوجد.',
     'packages.col_days_left': 'الأيام المتبقية',
     'packages.col_depleted': 'نفد الرصيد',
+    'packages.first_listed': 'تُعرض هنا الأولى منها فقط ({shown} من {number})، وتقرير «{report}» يسردها كلها.',
   },
 );
