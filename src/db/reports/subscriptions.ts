@@ -1,3 +1,4 @@
+import type { Executor } from '../knex.js';
 import { asOfTables, liveTables } from './as-of.js';
 import { scopeFilter } from './scope-filter.js';
 import type { ReportStatement } from './statement.js';
@@ -56,4 +57,28 @@ export function subscriptionsStatement(p: SubscriptionsParams): ReportStatement 
     ) x${p.summaryOnly ? ` WHERE row_type = 'summary'` : ''}
     ORDER BY (row_type = 'subscription'), package_code, status, period_end, client_ref, subscription_id`;
   return { sql, bindings: [...then.bindings, ...filter, p.asOf, p.asOf, p.asOf, ...filter] };
+}
+
+/**
+ * A package's subscriptions now, counted: all of them, and the active ones depleted as the `subscriptions` report
+ * flags them (no usable units left of any credit type) — for a page that lists only the first of them, without
+ * reading every row.
+ */
+export async function subscriptionCountsOfPackage(
+  db: Executor,
+  packageId: string,
+  now: Date,
+): Promise<{ total: number; depleted: number }> {
+  const result = await db.raw<{ rows: Array<{ total: number; depleted: number }> }>(
+    `SELECT count(*)::integer AS total,
+            count(*) FILTER (WHERE s.status = 'active'
+                               AND NOT EXISTS (SELECT 1 FROM balances b
+                                                WHERE b.subscription_id = s.id AND b.status = 'active'
+                                                  AND b.remaining > 0 AND b.valid_from <= ?
+                                                  AND b.expires_at > ?))::integer AS depleted
+       FROM subscriptions s
+      WHERE s.package_id = ?`,
+    [now, now, packageId],
+  );
+  return result.rows[0] ?? { total: 0, depleted: 0 };
 }

@@ -1,4 +1,5 @@
 import { reportRows } from '../../db/reports/rows.js';
+import { subscriptionCountsOfPackage } from '../../db/reports/subscriptions.js';
 import { clientsNamed } from '../../db/repositories/clients.js';
 import { findPackage, listPackages } from '../../db/repositories/packages.js';
 import { settleOwedAnywhere } from '../../jobs/swept-reads.js';
@@ -16,6 +17,8 @@ import { CHART_DAYS, chartDays, dayPoint } from './overview.js';
 
 /** A package's page lists this many of its subscriptions (the `subscriptions` report has them all). */
 const LISTED = 100;
+/** The subscriptions report's summary rows of one package: one per status at most (SubscriptionStatus has six). */
+const STATUSES = 6;
 
 /** A package's items: "1,000 sms, 200 voice" with the locale's digits and list words. */
 const itemList = (ctx: UiContext, items: PackageView['items']): Html =>
@@ -84,10 +87,14 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
     db,
     subscriptionsQuery({ asOf: now, packageId: pkg.id, summaryOnly: true, live: true }),
   );
-  // all of them for the count of the depleted (the `subscriptions` report's rows), the first 100 in the list
-  const rows = await reportRows(db, subscriptionsQuery({ asOf: now, packageId: pkg.id, live: true }));
-  const all = rows.filter((r) => r.row_type === 'subscription');
-  const subscriptions = all.slice(0, LISTED);
+  // the first 100 in the list (the report's summary rows, one per status, come first); every one in the counts
+  const rows = await reportRows(
+    db,
+    subscriptionsQuery({ asOf: now, packageId: pkg.id, live: true }),
+    LISTED + STATUSES,
+  );
+  const subscriptions = rows.filter((r) => r.row_type === 'subscription').slice(0, LISTED);
+  const counts = await subscriptionCountsOfPackage(db, pkg.id, now);
   // requests as `top_packages` counts them over the same days: a renewal taken back since is none (it stays in the
   // `renewals` report's `renewals` of the day it was made, and in its `renewals_undone` of the day it was undone)
   const perDay = await reportRows(db, packageRequestsQuery({ from, to: now, timeZone: tz, packageId: pkg.id }));
@@ -110,7 +117,7 @@ export async function packagePage(ctx: UiContext, ref: string): Promise<Html | u
       c.id,
     ]),
   );
-  const depleted = all.filter((s) => s.status === 'active' && s.depleted === true).length;
+  const depleted = counts.depleted;
   const description = view.description ? html` · <bdi>${view.description}</bdi>` : '';
   const yesNo = (value: unknown) => t(value ? 'word.yes' : 'word.no');
 
@@ -204,10 +211,10 @@ ${notice(ctx)}
   </table></div>`
   }
   ${
-    all.length > subscriptions.length
+    counts.total > subscriptions.length
       ? html`<p class="legend" data-more>${t('packages.first_listed', {
           shown: fmt.number(subscriptions.length),
-          number: fmt.number(all.length),
+          number: fmt.number(counts.total),
           report: html`<a href="/ui/reports">${t('reports.type.subscriptions')}</a>`,
         })}</p>`
       : ''
