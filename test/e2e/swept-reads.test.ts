@@ -26,7 +26,7 @@ afterAll(async () => {
 
 interface Scene {
   client: { id: string; external_ref: string };
-  pkg: { code: string };
+  pkg: { id: string; code: string };
   sub: { id: string };
   balance: { id: string };
 }
@@ -382,9 +382,9 @@ describe('a subscription past its frozen_until is read as the sweep leaves it', 
     [
       'the back office overview (every client: what the sweep owes anyone, first)',
       async (s) => {
-        // its package's row of the counts per package and status: active, none frozen
+        // its package's row of the counts per package and status (linked by its id): active, none frozen
         const rows = rowsOf(section(await backOffice('/ui'), 'id="status-h"')).filter((r) =>
-          r.includes(`/ui/packages/${s.pkg.code}"`),
+          r.includes(`/ui/packages/${s.pkg.id}"`),
         );
         expect(rows.map(statusesOf)).toEqual([['active']]);
         expect(rows[0]).toMatch(/<td class="num">1<\/td>/);
