@@ -14,7 +14,7 @@ import { keyRateLimit } from './rate-limit.js';
 import { refuseUnstorableText } from './refuse-unstorable-text.js';
 import { writeJson } from './reply.js';
 import { requestLog, securityHeaders } from './request-log.js';
-import { type Access, type AnyRoute, expressPath } from './route.js';
+import { type Access, type AnyRoute, concretePath, expressPath } from './route.js';
 import { runRoute } from './run-route.js';
 import { traceRequests } from './tracing.js';
 
@@ -118,15 +118,6 @@ function httpStageTimes(times: StageTimes) {
   };
 }
 
-/**
- * The path a call names, as an Idempotency-Key's identity takes it: the route's own path with the call's parameters
- * (as the pages build it, src/ui/form.ts), not `req.path` — the router also takes another case and a trailing slash
- * (`/V1/Reports/`), which a key stored under `/v1/reports` would not have matched: the same request again made a
- * second run.
- */
-const concretePath = (route: AnyRoute, req: Request): string =>
-  route.path.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(String(req.params[name] ?? '')));
-
 function handlerFor(ctx: AppContext, route: AnyRoute) {
   return async (req: Request, res: Response): Promise<void> => {
     const outcome = await runRoute(ctx, route, {
@@ -134,7 +125,10 @@ function handlerFor(ctx: AppContext, route: AnyRoute) {
       query: req.query,
       body: req.body ?? undefined,
       idempotencyKey: req.get(IDEMPOTENCY_HEADER),
-      path: concretePath(route, req),
+      // the route's own path with the call's parameters, as the pages' forms name it (src/ui/form.ts), not
+      // `req.path`: the router also takes another case and a trailing slash (`/V1/Reports/`), which a key stored
+      // under `/v1/reports` would not match — the same request again would make a second run
+      path: concretePath(route.path, req.params),
       req,
       res,
       auth: (res.locals.auth as AuthContext | undefined) ?? null,

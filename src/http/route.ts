@@ -85,6 +85,13 @@ export type AnyRoute = RouteSpec<any, any, any>;
 
 export const expressPath = (openApiPath: string): string => openApiPath.replace(/\{(\w+)\}/g, ':$1');
 
+/**
+ * A call's own path: the route's with its parameters filled in (encoded). What an Idempotency-Key's identity names,
+ * whether the call came over HTTP or from a page's form.
+ */
+export const concretePath = (openApiPath: string, params: Readonly<Record<string, unknown>>): string =>
+  openApiPath.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(String(params[name] ?? '')));
+
 export const isRawReply = (value: unknown): value is RawReply =>
   typeof value === 'object' && value !== null && (value as RawReply).raw === true;
 

@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import type { FieldProblem } from '../domain/result.js';
 import { UNSTORABLE_MESSAGE } from '../domain/storable-text.js';
 import { unstorablePath } from '../http/refuse-unstorable-text.js';
-import type { AnyRoute } from '../http/route.js';
+import { type AnyRoute, concretePath } from '../http/route.js';
 import { allRoutes } from '../http/routes/index.js';
 import { type RouteOutcome, refusesInput, runRoute } from '../http/run-route.js';
 import { code, Html, html } from './html.js';
@@ -140,13 +140,12 @@ export async function submitRoute(
   const unstorable = unstorableField(call);
   if (unstorable !== undefined)
     return { kind: 'invalid', problems: [{ field: unstorable, message: UNSTORABLE_MESSAGE }] };
-  const concrete = template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(params[name] ?? ''));
   return runRoute(ctx.app, route, {
     params,
     query: call.query ?? {},
     body: call.body,
     idempotencyKey: formIdempotencyKey(call.idem),
-    path: concrete,
+    path: concretePath(template, params),
     req: ctx.req,
     res: ctx.res,
     auth: ctx.viewer.auth,
