@@ -4,6 +4,7 @@ import { type AcceptedJobRow, acceptedDue, deleteAccepted, markLookedAt } from '
 import { jobFailuresByIds } from '../db/repositories/job-failures.js';
 import { isJobName } from '../jobs/definitions.js';
 import { relayRequeued } from '../metrics.js';
+import { stepDone } from '../queue/job-step.js';
 import { isQueueName } from '../queue/names.js';
 import { enqueue } from './accept.js';
 import { isFailureOf } from './outcome.js';
@@ -59,7 +60,7 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
       if (state === 'completed' && !carrierFinishedWithout && job && finishedBefore(job, row)) {
         // removed, so that the command can be enqueued again under its id (adding it while Redis holds the
         // finished job would add nothing); one a worker holds cannot be removed: looked at again next time
-        if (!(await removed(job))) {
+        if (!(await stepDone(job.remove()))) {
           touched.push(row.job_id);
           continue;
         }
@@ -76,7 +77,7 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
         // which ended the sweep there, the rest of its batch left for the next pass, one failed carrier a pass
         if (job && !retried.has(travelsIn(row))) {
           retried.add(travelsIn(row));
-          if (await ranAgain(job)) moved += 1;
+          if (await stepDone(job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }))) moved += 1;
         }
         touched.push(row.job_id);
       } else touched.push(row.job_id);
@@ -125,26 +126,6 @@ export async function requeueLost(app: AppContext, graceMs = app.config.RELAY_GR
  */
 const finishedBefore = (job: Job, row: AcceptedJobRow): boolean =>
   job.finishedOn !== undefined && job.finishedOn < row.accepted_at.getTime();
-
-/** Runs a failed job again; false when it could not be (another relay ran it again meanwhile: looked at next time). */
-async function ranAgain(job: Job): Promise<boolean> {
-  try {
-    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Removes a finished job from Redis; false when it could not be (a worker took it again meanwhile). */
-async function removed(job: Job): Promise<boolean> {
-  try {
-    await job.remove();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The job that takes the command to the workers: its own, or the job carrying it (a use of a

@@ -12,6 +12,7 @@ import { newId } from '../ids.js';
 import { jobIdOf } from '../jobs/definitions.js';
 import { rechargeFingerprint } from '../jobs/recharge.js';
 import { relayRequeued } from '../metrics.js';
+import { stepDone } from '../queue/job-step.js';
 import { WEBHOOK_BACKOFF_TYPE } from '../webhooks/retry-schedule.js';
 
 const BATCH = 500;
@@ -121,7 +122,7 @@ export async function requeueDeliveries(app: AppContext, graceMs = app.config.RE
     for (const [index, jobId] of jobIds.entries()) {
       if (states[index] !== 'completed') continue;
       const job = (await app.queues.webhooks.getJob(jobId)) as Job | undefined;
-      if (await settles(job?.remove())) states[index] = 'unknown';
+      if (await stepDone(job?.remove())) states[index] = 'unknown';
     }
     const missing = ids.filter((_, index) => states[index] === 'unknown');
     if (missing.length > 0) {
@@ -137,22 +138,12 @@ export async function requeueDeliveries(app: AppContext, graceMs = app.config.RE
     for (const [index, jobId] of jobIds.entries()) {
       if (states[index] !== 'failed') continue;
       const job = (await app.queues.webhooks.getJob(jobId)) as Job | undefined;
-      if (job && (await settles(job.retry('failed')))) moved += 1;
+      if (job && (await stepDone(job.retry('failed')))) moved += 1;
     }
     if (ids.length < BATCH) break;
     after = ids[ids.length - 1];
   }
   return moved;
-}
-
-/** Whether a step on a job (a remove, a retry) was done; false when it threw (the job is no longer as read). */
-async function settles(step: Promise<unknown> | undefined): Promise<boolean> {
-  try {
-    await step;
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
