@@ -3,7 +3,7 @@ import {
   type BalanceRow,
   lockBalancesOfPeriod,
   lockBalancesOfPeriodsStartingAfter,
-  packageBalancesOfPeriod,
+  standingGrantOfPeriod,
 } from '../db/repositories/balances.js';
 import { forgetResponsesOfJob } from '../db/repositories/idempotency-records.js';
 import { type InvoiceWithLines, invoiceById } from '../db/repositories/invoices.js';
@@ -193,12 +193,9 @@ export async function undoRenewalAhead(
   ];
   await takeBackPeriod(tx, subscription.id, renewal.starts_at, { undoneAt: now, reason, actor });
 
-  // the snapshot the old period was granted from: its package balances, in the order they were made (ids sort so);
-  // not the void ones — a period whose renewal made ahead was taken back and made again holds that first grant too,
-  // voided (only a take-back voids a package balance of a period still to run; a cancel now ends the subscription)
-  const granted = (await packageBalancesOfPeriod(tx, subscription.id, previous.starts_at))
-    .filter((b) => b.status !== 'void')
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  // the snapshot the old period was granted from: its grant that stands, in the order it was made — a period whose
+  // renewal made ahead was taken back and made again holds that first grant too, voided (standingGrantOfPeriod)
+  const granted = await standingGrantOfPeriod(tx, subscription.id, previous.starts_at);
   const items = await subscriptionItems(tx, [subscription.id]);
   const before = granted.map((b, position) => ({ credit_type_id: b.credit_type_id, units: b.granted, position }));
   if (before.length > 0 && !sameItems(items, before)) await replaceSubscriptionItems(tx, subscription.id, before);

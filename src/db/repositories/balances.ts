@@ -380,19 +380,6 @@ export async function applyBalanceChanges(db: Executor, changes: readonly Balanc
   await db.raw(balanceUpdateSql('?'), [balanceChangesJson(changes, now)]);
 }
 
-/** The package balances one period of a subscription was granted (what its renewal answered). */
-export async function packageBalancesOfPeriod(
-  db: Executor,
-  subscriptionId: string,
-  periodStart: Date,
-): Promise<BalanceRow[]> {
-  return (await db('balances').where({
-    subscription_id: subscriptionId,
-    period_start: periodStart,
-    source: 'package',
-  })) as BalanceRow[];
-}
-
 /**
  * The package balances of the grant that stands for one period of a subscription: those made after the last take-back
  * of that period (subscription_periods_undone; ids are time-ordered, and the take-back's row is written before the
