@@ -113,7 +113,7 @@ export async function markDispatched(tx: Executor, seqs: readonly bigint[], at: 
  * (a transaction may take its id just after the snapshot). Only this database's sessions count —
  * pg_snapshot_xmin would let a long transaction of any other database on the server hold the list back.
  */
-const OLDEST_WRITER_HERE = `
+export const OLDEST_WRITER_HERE = `
   SELECT min(x.xmax + mod(a.backend_xid::text::numeric - mod(x.xmax, 4294967296) + 6442450944, 4294967296)
                     - 2147483648)
     FROM pg_stat_activity a,
