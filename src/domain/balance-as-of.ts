@@ -79,16 +79,14 @@ export interface StatusSpan {
   until: Date | null;
 }
 
-const covers = (spans: readonly StatusSpan[], t: number): boolean =>
-  spans.some((s) => s.from.getTime() <= t && (s.until === null || t < s.until.getTime()));
+const spanCovers = (s: StatusSpan, t: number): boolean =>
+  s.from.getTime() <= t && (s.until === null || t < s.until.getTime());
+const covers = (spans: readonly StatusSpan[], t: number): boolean => spans.some((s) => spanCovers(s, t));
+const freezeSpan = (f: FreezeSpan): StatusSpan => ({ from: f.frozenAt, until: f.unfrozenAt });
 
 /** When the freeze covering `at` began (`frozenAt <= at < unfrozenAt`), or null when none covers it. */
 export function frozenAtAt(freezes: readonly FreezeSpan[], at: Date): Date | null {
-  const t = at.getTime();
-  const covering = freezes.find(
-    (f) => f.frozenAt.getTime() <= t && (f.unfrozenAt === null || t < f.unfrozenAt.getTime()),
-  );
-  return covering?.frozenAt ?? null;
+  return freezes.find((f) => spanCovers(freezeSpan(f), at.getTime()))?.frozenAt ?? null;
 }
 
 /** What is kept of a subscription's past: when it ended, when it was activated, its freezes and suspensions. */
@@ -130,7 +128,7 @@ export function subscriptionStatusAt(
   if (ended) return current;
   if (covers(lapses, t)) return 'expired';
   if (activatedAt === null || (activatedAt && t < activatedAt.getTime())) return 'pending';
-  const frozen = freezes.map((f) => ({ from: f.frozenAt, until: f.unfrozenAt }));
+  const frozen = freezes.map(freezeSpan);
   if (covers(frozen, t)) return 'frozen';
   if (covers(suspensions, t)) return 'suspended';
   if (current === 'suspended' && suspensions.length === 0) return current;

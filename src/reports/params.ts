@@ -140,6 +140,9 @@ export interface ResolveContext {
   expiringDays: number;
 }
 
+/** A bound given as a day (YYYY-MM-DD), not an instant. */
+const A_DAY = /^\d{4}-\d{2}-\d{2}$/;
+
 const problem = (field: string, message: string): FieldProblem => ({ field: `params.${field}`, message });
 
 /**
@@ -149,8 +152,7 @@ const problem = (field: string, message: string): FieldProblem => ({ field: `par
  */
 export function defaultFrom(to: Date, toText: string | undefined, timeZone: string): Date {
   const end = DateTime.fromJSDate(to, { zone: timeZone });
-  if (toText === undefined || !/^\d{4}-\d{2}-\d{2}$/.test(toText))
-    return end.minus({ days: DEFAULT_RANGE_DAYS }).toJSDate();
+  if (toText === undefined || !A_DAY.test(toText)) return end.minus({ days: DEFAULT_RANGE_DAYS }).toJSDate();
   return end
     .startOf('day')
     .minus({ days: DEFAULT_RANGE_DAYS - 1 })
@@ -165,7 +167,7 @@ export function defaultFrom(to: Date, toText: string | undefined, timeZone: stri
  */
 export function parseBound(text: string, timeZone: string, end: boolean): Date | undefined {
   const at = parseInstant(text, timeZone);
-  if (!at || !end || !/^\d{4}-\d{2}-\d{2}$/.test(text)) return at;
+  if (!at || !end || !A_DAY.test(text)) return at;
   return new Date(DateTime.fromJSDate(at, { zone: timeZone }).plus({ days: 1 }).startOf('day').toMillis() - 1);
 }
 
