@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
+import { type BalanceRow, balanceSteps, rowTotals } from '../helpers/balance-steps.js';
 import { countRows } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
@@ -70,68 +71,15 @@ function ownStore(now: string): void {
   });
 }
 
-interface Lot {
-  id: string;
-  remaining: string;
-  held: string;
-  consumed: string;
-  expired: string;
-  expires_at: string;
-  availability: string;
-}
-interface Row {
-  granted: string;
-  consumed: string;
-  remaining: string;
-  held: string;
-  expired: string;
-  unavailable: string;
-  balances: Lot[];
-}
-const rowOf = async (ref: string, ct: string, asOf?: string): Promise<Row> => {
-  const q = asOf ? `?as_of=${encodeURIComponent(asOf)}` : '';
-  const body = await ok('GET', `/v1/clients/${ref}/balances${q}`);
-  return body.data.find((r: { credit_type: { code: string } }) => r.credit_type.code === ct);
-};
-const totals = (r: Row) => ({
-  granted: r.granted,
-  consumed: r.consumed,
-  remaining: r.remaining,
-  held: r.held,
-  expired: r.expired,
-  unavailable: r.unavailable,
-});
-const lot = (r: Row, id: string) => {
+const { rowOf, consume, grant, hold: holdFor } = balanceSteps(steps);
+const lot = (r: BalanceRow, id: string) => {
   const b = r.balances.find((x) => x.id === id);
   return b && { remaining: b.remaining, held: b.held, consumed: b.consumed, expired: b.expired };
 };
 const pairs = (allocations: Array<{ balance_id: string; amount: string }>) =>
   allocations.map((a) => [a.balance_id, a.amount]);
-const consume = (ref: string, ct: string, quantity: number | string, key: string, extra: object = {}) =>
-  call('POST', '/v1/consumptions?wait=true', {
-    client: ref,
-    credit_type: ct,
-    quantity,
-    idempotency_key: key,
-    ...extra,
-  });
 const hold = (ref: string, ct: string, quantity: number, key: string, seconds: number) =>
-  call('POST', '/v1/holds?wait=true', {
-    client: ref,
-    credit_type: ct,
-    quantity,
-    idempotency_key: key,
-    expires_in_seconds: seconds,
-  });
-const grant = async (ref: string, ct: string, units: number | string, expiresAt: string, priority = 50) =>
-  (
-    await ok(
-      'POST',
-      `/v1/clients/${ref}/grants`,
-      { credit_type: ct, units, expires_at: expiresAt, priority, reason: 'by hand' },
-      201,
-    )
-  ).id as string;
+  holdFor(ref, ct, quantity, key, { expires_in_seconds: seconds });
 const pack = (code: string, ct: string, units: number, extra: object = {}) =>
   ok(
     'POST',
@@ -187,7 +135,7 @@ describe('holds: spending order, partial capture, closings once, expiry under a 
       [ids.b, '3'],
     ]);
     ids.h1 = h1.body.id;
-    expect(totals(await rowOf(REF, CT))).toEqual({
+    expect(rowTotals(await rowOf(REF, CT))).toEqual({
       granted: '35',
       consumed: '0',
       remaining: '17',
@@ -206,7 +154,7 @@ describe('holds: spending order, partial capture, closings once, expiry under a 
       [ids.a, '2'],
     ]);
     const row = await rowOf(REF, CT);
-    expect(totals(row)).toMatchObject({ consumed: '7', remaining: '28', held: '0' });
+    expect(rowTotals(row)).toMatchObject({ consumed: '7', remaining: '28', held: '0' });
     expect(lot(row, ids.p)).toMatchObject({ remaining: '0', consumed: '5', held: '0' });
     expect(lot(row, ids.a)).toMatchObject({ remaining: '8', consumed: '2', held: '0' });
     expect(lot(row, ids.b)).toMatchObject({ remaining: '20', consumed: '0', held: '0' });
@@ -234,7 +182,7 @@ describe('holds: spending order, partial capture, closings once, expiry under a 
     expect(await ok('POST', `/v1/holds/${h2.body.id}/release`)).toMatchObject({ status: 'released', released: '4' });
     const cap = await call('POST', `/v1/holds/${h2.body.id}/capture`, {});
     expect(cap.status, cap.text).toBe(409);
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ consumed: '7', remaining: '28', held: '0' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ consumed: '7', remaining: '28', held: '0' });
   });
 
   it('a balance expiring under a hold: the capture succeeds, a release lets its units expire', async () => {
@@ -254,7 +202,7 @@ describe('holds: spending order, partial capture, closings once, expiry under a 
     // A's expiry (02-01) passes under a sweep: A has nothing left beside the held 8, which stay held
     await clockTo('2027-02-01T06:00:00.000Z');
     await nightly();
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ remaining: '18', held: '10', expired: '0' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ remaining: '18', held: '10', expired: '0' });
 
     // capture 5 of h3: reserved while A was valid, so it succeeds from A; A's other unit lapses (expires)
     const cap = await ok('POST', `/v1/holds/${ids.h3}/capture`, { quantity: 5 });
@@ -266,7 +214,7 @@ describe('holds: spending order, partial capture, closings once, expiry under a 
     expect(rel).toMatchObject({ status: 'released', released: '2', lapsed: '2' });
     const row = await rowOf(REF, CT);
     // granted 35; consumed 7 + 5 = 12; A: 10 − 2 − 5 consumed, 1 + 2 expired = 3; B 20 left
-    expect(totals(row)).toEqual({
+    expect(rowTotals(row)).toEqual({
       granted: '35',
       consumed: '12',
       remaining: '20',
@@ -309,7 +257,7 @@ describe('holds: spending order, partial capture, closings once, expiry under a 
       expect.objectContaining({ quantity: '5', released: '5', lapsed: '0', expires_at: '2027-02-02T00:10:00.000Z' }),
     ]);
     expect(await ok('GET', `/v1/holds/${ids.h5}`)).toMatchObject({ status: 'expired', released: '5', held: '0' });
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ remaining: '20', held: '0', consumed: '12' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ remaining: '20', held: '0', consumed: '12' });
     expect((await call('POST', `/v1/holds/${ids.h5}/capture`, {})).status).toBe(409);
     // swept once: another sweep finds nothing more to release
     await nightly();
@@ -319,7 +267,7 @@ describe('holds: spending order, partial capture, closings once, expiry under a 
   it('as of past instants: a hold over an expired balance, a hold past its end before the sweep', async () => {
     // 02-01 03:00: A expired at 00:00 (before the sweep at 06:00) holding h3's 6 and h4's 2; B 18, held 2.
     // The held units stay held until the holds close: remaining 18, held 10, consumed 7, nothing expired yet
-    expect(totals(await rowOf(REF, CT, '2027-02-01T03:00:00Z'))).toEqual({
+    expect(rowTotals(await rowOf(REF, CT, '2027-02-01T03:00:00Z'))).toEqual({
       granted: '35',
       consumed: '7',
       remaining: '18',
@@ -329,9 +277,9 @@ describe('holds: spending order, partial capture, closings once, expiry under a 
     });
     // 02-02 00:15: h5 ran out at 00:10, the sweep came at 00:20: as of 00:15 it is answered released (README
     // "As of"): B 20, nothing held
-    expect(totals(await rowOf(REF, CT, '2027-02-02T00:15:00Z'))).toMatchObject({ remaining: '20', held: '0' });
+    expect(rowTotals(await rowOf(REF, CT, '2027-02-02T00:15:00Z'))).toMatchObject({ remaining: '20', held: '0' });
     // 02-02 00:05: h5 held 5
-    expect(totals(await rowOf(REF, CT, '2027-02-02T00:05:00Z'))).toMatchObject({ remaining: '15', held: '5' });
+    expect(rowTotals(await rowOf(REF, CT, '2027-02-02T00:05:00Z'))).toMatchObject({ remaining: '15', held: '5' });
   });
 
   it('a hold lives at most 7 days; the list by status', async () => {
@@ -361,7 +309,7 @@ describe('holds: spending order, partial capture, closings once, expiry under a 
     expect(twice[0]!.body.consumption.id).toBe(twice[1]!.body.consumption.id);
     // the capture of X won: 1 consumed, 2 back; or its release: 3 back. Y: 2 consumed, 1 back
     ids.xCaptured = raced[0]!.status === 200 ? 1 : 0;
-    expect(totals(await rowOf(REF, CT))).toMatchObject({
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({
       consumed: String(12 + ids.xCaptured + 2),
       remaining: String(20 - ids.xCaptured - 2),
       held: '0',
@@ -428,7 +376,7 @@ describe('quote: what the consumption then does, nothing written, no lock taken'
     expect(quote.status, quote.text).toBe(200);
     expect(quote.body).toMatchObject(expected);
     expect(await counts()).toEqual(before);
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ remaining: '42.5', consumed: '0' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ remaining: '42.5', consumed: '0' });
 
     const used = await consume(REF, CT, '20.25', 'q1');
     expect(used.status, used.text).toBe(200);
@@ -551,7 +499,7 @@ describe('freeze: across a period end, unfrozen by hand and by the sweep, the al
       expect.objectContaining({ frozen_at: '2027-03-25T00:00:00.000Z', frozen_until: '2027-04-04T00:00:00.000Z' }),
     ]);
     // frozen: R's 90 left pay for nothing (unavailable), 80 held; only the other subscription's 1 is usable
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ remaining: '1', unavailable: '90', held: '80' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ remaining: '1', unavailable: '90', held: '80' });
     expect((await consume(REF, CT, 2, 'f-frozen')).status).toBe(422);
     expect((await hold(REF, CT, 2, 'f-frozen-hold', 60)).status).toBe(422);
 
@@ -567,7 +515,7 @@ describe('freeze: across a period end, unfrozen by hand and by the sweep, the al
     expect(await eventsOf('hold.expired', 'hold_id', ids.hold)).toEqual([
       expect.objectContaining({ quantity: '80', released: '80', lapsed: '0' }),
     ]);
-    expect(totals(await rowOf(REF, CT))).toMatchObject({
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({
       remaining: '0',
       unavailable: '170',
       expired: '1',
@@ -592,7 +540,7 @@ describe('freeze: across a period end, unfrozen by hand and by the sweep, the al
         current_period_end: '2027-04-09T00:00:00.000Z',
       }),
     ]);
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ remaining: '170', unavailable: '0' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ remaining: '170', unavailable: '0' });
   });
 
   it('the allowance is per period, summed; the sweep unfreezes at frozen_until, pushing no further', async () => {
@@ -679,7 +627,7 @@ describe('balances as of a past instant: after a use, a reversal, a hold', { shu
     const live = await ok('GET', `/v1/clients/${REF}/balances`);
     const now = await ok('GET', `/v1/clients/${REF}/balances?as_of=2027-05-06T00:00:00.000Z`);
     expect(now).toEqual(live);
-    expect(totals(live.data[0])).toEqual({
+    expect(rowTotals(live.data[0])).toEqual({
       granted: '50',
       consumed: '10',
       remaining: '33',
@@ -691,10 +639,10 @@ describe('balances as of a past instant: after a use, a reversal, a hold', { shu
     // before anything was granted: nothing held, no row
     expect(await ok('GET', `/v1/clients/${REF}/balances?as_of=2027-04-30T00:00:00Z`)).toEqual({ data: [] });
     // before any use: 50
-    expect(totals(await rowOf(REF, CT, '2027-05-01T12:00:00Z'))).toMatchObject({ consumed: '0', remaining: '50' });
+    expect(rowTotals(await rowOf(REF, CT, '2027-05-01T12:00:00Z'))).toMatchObject({ consumed: '0', remaining: '50' });
     // after a2 (05-03 12:00): consumed 35, S 0, G 15
     const afterUse = await rowOf(REF, CT, '2027-05-03T12:00:00Z');
-    expect(totals(afterUse)).toEqual({
+    expect(rowTotals(afterUse)).toEqual({
       granted: '50',
       consumed: '35',
       remaining: '15',
@@ -706,12 +654,12 @@ describe('balances as of a past instant: after a use, a reversal, a hold', { shu
     expect(lot(afterUse, ids.g)).toMatchObject({ remaining: '15', consumed: '5' });
     // after the reversal (05-04 12:00): consumed 10, S 20, G 20
     const afterReverse = await rowOf(REF, CT, '2027-05-04T12:00:00Z');
-    expect(totals(afterReverse)).toMatchObject({ consumed: '10', remaining: '40', held: '0' });
+    expect(rowTotals(afterReverse)).toMatchObject({ consumed: '10', remaining: '40', held: '0' });
     expect(lot(afterReverse, ids.s)).toMatchObject({ remaining: '20', consumed: '10' });
     expect(lot(afterReverse, ids.g)).toMatchObject({ remaining: '20', consumed: '0' });
     // during the hold (05-05 12:00): S 13, held 7
     const whileHeld = await rowOf(REF, CT, '2027-05-05T12:00:00Z');
-    expect(totals(whileHeld)).toMatchObject({ consumed: '10', remaining: '33', held: '7' });
+    expect(rowTotals(whileHeld)).toMatchObject({ consumed: '10', remaining: '33', held: '7' });
     expect(lot(whileHeld, ids.s)).toMatchObject({ remaining: '13', held: '7' });
   });
 });
@@ -990,14 +938,14 @@ describe('a hold outlived by its balance, swept; a capture reversed; a capture d
     ids.h = h.body.id;
     await clockTo('2027-08-10T12:00:00.000Z');
     // K past its expiry, all its 10 held: nothing of it expired yet
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ remaining: '8', held: '12', expired: '0' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ remaining: '8', held: '12', expired: '0' });
     await clockTo('2027-08-11T06:00:00.000Z');
     await nightly();
     // the hold ended (08-11) after K did (08-10): K's 10 lapse (expire), L's 2 come back: L 10
     expect(await eventsOf('hold.expired', 'hold_id', ids.h)).toEqual([
       expect.objectContaining({ quantity: '12', released: '2', lapsed: '10' }),
     ]);
-    expect(totals(await rowOf(REF, CT))).toEqual({
+    expect(rowTotals(await rowOf(REF, CT))).toEqual({
       granted: '20',
       consumed: '0',
       remaining: '10',
@@ -1006,13 +954,13 @@ describe('a hold outlived by its balance, swept; a capture reversed; a capture d
       unavailable: '0',
     });
     // as of 08-11 03:00, after the hold's end and before the sweep came: closed as the sweep closed it
-    expect(totals(await rowOf(REF, CT, '2027-08-11T03:00:00Z'))).toMatchObject({
+    expect(rowTotals(await rowOf(REF, CT, '2027-08-11T03:00:00Z'))).toMatchObject({
       remaining: '10',
       held: '0',
       expired: '10',
     });
     // as of 08-10 23:59:59.999: still held, K past its expiry with nothing free to expire
-    expect(totals(await rowOf(REF, CT, '2027-08-10T23:59:59.999Z'))).toMatchObject({
+    expect(rowTotals(await rowOf(REF, CT, '2027-08-10T23:59:59.999Z'))).toMatchObject({
       remaining: '8',
       held: '12',
       expired: '0',
@@ -1027,7 +975,7 @@ describe('a hold outlived by its balance, swept; a capture reversed; a capture d
     expect(cap.consumption).toMatchObject({ applied: '5', remaining: '1' });
     await clockTo('2027-08-13T00:00:00.000Z');
     await ok('POST', `/v1/consumptions/${cap.consumption.id}/reverse?wait=true`);
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ consumed: '4', remaining: '6', held: '0' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ consumed: '4', remaining: '6', held: '0' });
     expect(await ok('GET', `/v1/holds/${h.body.id}`)).toMatchObject({ status: 'captured', captured: '5' });
   });
 
@@ -1042,7 +990,7 @@ describe('a hold outlived by its balance, swept; a capture reversed; a capture d
     await clockTo('2027-08-13T00:30:00.000Z');
     // Z 6 + 4 back = 10, all unavailable while frozen; L 6 usable
     expect(await ok('POST', `/v1/holds/${h.body.id}/release`)).toMatchObject({ released: '4', lapsed: '0' });
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ remaining: '6', unavailable: '10', held: '0' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ remaining: '6', unavailable: '10', held: '0' });
   });
 
   it('a hold taken before a freeze and captured during it', async () => {
@@ -1059,7 +1007,7 @@ describe('a hold outlived by its balance, swept; a capture reversed; a capture d
     expect(cap.hold).toMatchObject({ captured: '3', released: '1', lapsed: '0' });
     expect(pairs(cap.consumption.allocations)).toEqual([[ids.z, '3']]);
     // granted K 10 + L 10 + Z 10 = 30; consumed 4 + 3 = 7; L 6 usable; Z 7 unavailable; K's 10 expired
-    expect(totals(await rowOf(REF, CT))).toEqual({
+    expect(rowTotals(await rowOf(REF, CT))).toEqual({
       granted: '30',
       consumed: '7',
       remaining: '6',
@@ -1129,7 +1077,7 @@ describe('a hold ends at its expires_at, to the millisecond', { shuffle: false }
     // released at its end, before any sweep: expired (hold.expired), its 3 and 4 back: 10 − 2 = 8
     expect(await ok('POST', `/v1/holds/${c.body.id}/release`)).toMatchObject({ status: 'expired', released: '4' });
     expect(await ok('GET', `/v1/holds/${b.body.id}`)).toMatchObject({ status: 'expired', released: '3' });
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
     expect(await eventsOf('hold.expired', 'hold_id', b.body.id)).toHaveLength(1);
     expect(await eventsOf('hold.expired', 'hold_id', c.body.id)).toHaveLength(1);
   });

@@ -3,6 +3,7 @@ import { awaitOutcome } from '../../src/commands/index.js';
 import { closingJobId } from '../../src/jobs/hold.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
+import { balanceSteps, rowTotals } from '../helpers/balance-steps.js';
 import { countRows } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
@@ -76,19 +77,8 @@ async function scene(
   const sub = await ok('POST', '/v1/subscriptions', { client: s.ref, package: s.pkg }, 201);
   return { ...s, sub: sub.id as string, balance: sub.balances[0].id as string, subscription: sub };
 }
-const rowOf = async (s: Scene, asOf?: string) => {
-  const q = asOf ? `?as_of=${encodeURIComponent(asOf)}` : '';
-  const body = await ok('GET', `/v1/clients/${s.ref}/balances${q}`);
-  return body.data.find((r: { credit_type: { code: string } }) => r.credit_type.code === s.ct);
-};
-const totals = (r: Record<string, unknown>) => ({
-  granted: r.granted,
-  consumed: r.consumed,
-  remaining: r.remaining,
-  held: r.held,
-  expired: r.expired,
-  unavailable: r.unavailable,
-});
+const balances = balanceSteps({ call, ok });
+const rowOf = (s: Scene, asOf?: string) => balances.rowOf(s.ref, s.ct, asOf);
 const hold = (s: Scene, quantity: number | string, key: string, extra: Record<string, unknown> = {}) =>
   call('POST', '/v1/holds?wait=true', { client: s.ref, credit_type: s.ct, quantity, idempotency_key: key, ...extra });
 const consume = (s: Scene, quantity: number | string, key: string, extra: Record<string, unknown> = {}) =>
@@ -108,7 +98,7 @@ describe('capture of part of a hold, in a credit type of 2 decimals', () => {
     expect(held.status, held.text).toBe(200);
     // 10 − 3.5 = 6.5 usable, 3.5 held
     expect(held.body).toMatchObject({ status: 'held', quantity: '3.5', held: '3.5', remaining: '6.5' });
-    expect(totals(await rowOf(s))).toMatchObject({ granted: '10', consumed: '0', remaining: '6.5', held: '3.5' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ granted: '10', consumed: '0', remaining: '6.5', held: '3.5' });
 
     const before = {
       ledger: await countRows(app, 'ledger_entries'),
@@ -134,7 +124,7 @@ describe('capture of part of a hold, in a credit type of 2 decimals', () => {
       allocations: [{ balance_id: s.balance, amount: '1.25' }],
       remaining: '8.75',
     });
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1.25', remaining: '8.75', held: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '1.25', remaining: '8.75', held: '0' });
     // again with the same quantity (written otherwise): the first answer, nothing more taken
     const again = await ok('POST', `/v1/holds/${held.body.id}/capture`, { quantity: '1.250' });
     expect(again.consumption.id).toBe(captured.consumption.id);
@@ -142,7 +132,7 @@ describe('capture of part of a hold, in a credit type of 2 decimals', () => {
     // another quantity, or none (all 3.5 held), is another capture: 409, nothing more taken
     expectProblem(await call('POST', `/v1/holds/${held.body.id}/capture`, { quantity: '2' }), 409, 'conflict');
     expectProblem(await call('POST', `/v1/holds/${held.body.id}/capture`), 409, 'conflict');
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1.25', remaining: '8.75', held: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '1.25', remaining: '8.75', held: '0' });
     // a release after the capture is a conflict
     expectProblem(await call('POST', `/v1/holds/${held.body.id}/release`), 409, 'conflict');
 
@@ -159,7 +149,7 @@ describe('capture of part of a hold, in a credit type of 2 decimals', () => {
     expect(full.hold).toMatchObject({ captured: '8.75', released: '0' });
     expect(full.consumption).toMatchObject({ applied: '8.75', remaining: '0' });
     // 1.25 + 8.75 = 10 consumed
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '10', remaining: '0', held: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '10', remaining: '0', held: '0' });
   });
 });
 
@@ -181,7 +171,7 @@ describe('the edge of a hold: expires_at', () => {
     await nightly();
     expect(await ok('GET', `/v1/holds/${b.body.id}`)).toMatchObject({ status: 'expired', released: '3', held: '0' });
     // 6 + 3 = 9
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '9', held: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '9', held: '0' });
     // release after the expiry answers the expired hold
     expect(await ok('POST', `/v1/holds/${b.body.id}/release`)).toMatchObject({ status: 'expired' });
     // expires_in_seconds out of range
@@ -199,7 +189,7 @@ describe('a hold on a subscription frozen after it was taken', () => {
     const frozen = await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 2 });
     expect(frozen).toMatchObject({ status: 'frozen', frozen_until: '2026-02-05T10:00:00.000Z' });
     // nothing usable: 6 frozen, 4 held
-    expect(totals(await rowOf(s))).toMatchObject({ remaining: '0', held: '4', unavailable: '6' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ remaining: '0', held: '4', unavailable: '6' });
     expectProblem(await hold(s, 1, 'f2'), 422, 'insufficient_balance');
     expect(await ok('POST', '/v1/consumptions/quote', { client: s.ref, credit_type: s.ct, quantity: 1 })).toMatchObject(
       { would: 'reject', remaining: '0' },
@@ -210,7 +200,7 @@ describe('a hold on a subscription frozen after it was taken', () => {
     // 1 consumed, 3 back to the frozen balance: usable stays 0 (the 6 + 3 = 9 are frozen)
     expect(captured.hold).toMatchObject({ captured: '1', released: '3' });
     expect(captured.consumption).toMatchObject({ applied: '1', remaining: '0' });
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '0', held: '0', unavailable: '9' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '0', held: '0', unavailable: '9' });
   });
 });
 
@@ -229,17 +219,17 @@ describe('balances as of exact instants', () => {
 
     // granted at 09:00 exactly: there then, not a millisecond before
     expect(await rowOf(s, '2026-02-10T08:59:59.999Z')).toBeUndefined();
-    expect(totals(await rowOf(s, '2026-02-10T09:00:00.000Z'))).toMatchObject({ granted: '20', remaining: '20' });
+    expect(rowTotals(await rowOf(s, '2026-02-10T09:00:00.000Z'))).toMatchObject({ granted: '20', remaining: '20' });
     // the use at 10:00: 20 − 5 = 15 at its instant, 20 just before
-    expect(totals(await rowOf(s, '2026-02-10T09:59:59.999Z'))).toMatchObject({ consumed: '0', remaining: '20' });
-    expect(totals(await rowOf(s, '2026-02-10T10:00:00.000Z'))).toMatchObject({ consumed: '5', remaining: '15' });
+    expect(rowTotals(await rowOf(s, '2026-02-10T09:59:59.999Z'))).toMatchObject({ consumed: '0', remaining: '20' });
+    expect(rowTotals(await rowOf(s, '2026-02-10T10:00:00.000Z'))).toMatchObject({ consumed: '5', remaining: '15' });
     // the hold at 11:00: 15 − 4 = 11, 4 held; released at 12:00: 15 again
-    expect(totals(await rowOf(s, '2026-02-10T11:00:00.000Z'))).toMatchObject({ remaining: '11', held: '4' });
-    expect(totals(await rowOf(s, '2026-02-10T11:59:59.999Z'))).toMatchObject({ remaining: '11', held: '4' });
-    expect(totals(await rowOf(s, '2026-02-10T12:00:00.000Z'))).toMatchObject({ remaining: '15', held: '0' });
+    expect(rowTotals(await rowOf(s, '2026-02-10T11:00:00.000Z'))).toMatchObject({ remaining: '11', held: '4' });
+    expect(rowTotals(await rowOf(s, '2026-02-10T11:59:59.999Z'))).toMatchObject({ remaining: '11', held: '4' });
+    expect(rowTotals(await rowOf(s, '2026-02-10T12:00:00.000Z'))).toMatchObject({ remaining: '15', held: '0' });
     // now equals live; a day given means its end
     expect(await rowOf(s, '2026-02-10T12:00:00.000Z')).toEqual(await rowOf(s));
-    expect(totals(await rowOf(s, '2026-02-10'))).toMatchObject({ remaining: '15', held: '0' });
+    expect(rowTotals(await rowOf(s, '2026-02-10'))).toMatchObject({ remaining: '15', held: '0' });
     // bad instants: 422 problem
     for (const bad of ['yesterday', '2026-02-10T10:00:00', '2026-13-01'])
       expectProblem(
@@ -263,18 +253,18 @@ describe('balances as of exact instants', () => {
     await clockTo('2026-02-11T11:59:59.999Z');
     const before = await rowOf(s);
     // 6 + 4 = 10 usable
-    expect(totals(before)).toMatchObject({ remaining: '10', expired: '0' });
+    expect(rowTotals(before)).toMatchObject({ remaining: '10', expired: '0' });
     await clockTo('2026-02-11T12:00:00.000Z');
     const at = await rowOf(s);
     // at 12:00 the grant no longer pays: 6 usable, 4 expired (not swept yet)
-    expect(totals(at)).toMatchObject({ remaining: '6', expired: '4' });
+    expect(rowTotals(at)).toMatchObject({ remaining: '6', expired: '4' });
     expect(await rowOf(s, '2026-02-11T12:00:00.000Z')).toEqual(at);
-    expect(totals(await rowOf(s, '2026-02-11T11:59:59.999Z'))).toEqual(totals(before));
+    expect(rowTotals(await rowOf(s, '2026-02-11T11:59:59.999Z'))).toEqual(rowTotals(before));
     await nightly();
     // swept: the same totals, as of then and now
-    expect(totals(await rowOf(s))).toEqual(totals(at));
-    expect(totals(await rowOf(s, '2026-02-11T12:00:00.000Z'))).toEqual(totals(at));
-    expect(totals(await rowOf(s, '2026-02-11T11:59:59.999Z'))).toEqual(totals(before));
+    expect(rowTotals(await rowOf(s))).toEqual(rowTotals(at));
+    expect(rowTotals(await rowOf(s, '2026-02-11T12:00:00.000Z'))).toEqual(rowTotals(at));
+    expect(rowTotals(await rowOf(s, '2026-02-11T11:59:59.999Z'))).toEqual(rowTotals(before));
   });
 });
 
@@ -293,7 +283,7 @@ describe('as of around a freeze that ran out before the sweep came (a read settl
     // past frozen_until, the sweep not run: the live read is as the sweep leaves it (what it owes the client done
     // first): unfrozen as of 04-04, pushed 10 days, 04-01 → 04-11, the 10 usable
     const live = await rowOf(s);
-    expect(totals(live)).toMatchObject({ remaining: '10', unavailable: '0', expired: '0' });
+    expect(rowTotals(live)).toMatchObject({ remaining: '10', unavailable: '0', expired: '0' });
     expect(live.next_expiry).toBe('2026-04-11T00:00:00.000Z');
     await clockTo('2026-04-06T00:00:00.000Z');
     await nightly();
@@ -302,11 +292,11 @@ describe('as of around a freeze that ran out before the sweep came (a read settl
       status: 'active',
       current_period_end: '2026-04-11T00:00:00.000Z',
     });
-    expect(totals(await rowOf(s))).toMatchObject({ remaining: '10', expired: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ remaining: '10', expired: '0' });
     // as of 04-05: as it stood then, the live answer of 04-05 exactly
     expect(await rowOf(s, '2026-04-05T00:00:00.000Z')).toEqual(live);
     // as of 04-02 (frozen, past the expiry it had then, 04-01): the 10 unavailable, never `expired`
-    expect(totals(await rowOf(s, '2026-04-02T00:00:00.000Z'))).toMatchObject({
+    expect(rowTotals(await rowOf(s, '2026-04-02T00:00:00.000Z'))).toMatchObject({
       remaining: '0',
       unavailable: '10',
       expired: '0',
@@ -317,7 +307,7 @@ describe('as of around a freeze that ran out before the sweep came (a read settl
       expires_at: '2026-04-11T00:00:00.000Z',
     });
     // and at 04-03 (frozen): unavailable 10
-    expect(totals(await rowOf(s, '2026-04-03T00:00:00.000Z'))).toMatchObject({
+    expect(rowTotals(await rowOf(s, '2026-04-03T00:00:00.000Z'))).toMatchObject({
       remaining: '0',
       unavailable: '10',
       expired: '0',
@@ -411,7 +401,7 @@ describe('a capture and a release of one hold at once', () => {
       ids.push(h.body.id);
     }
     // 50 − 6 × 5 = 20 usable, 30 held
-    expect(totals(await rowOf(s))).toMatchObject({ remaining: '20', held: '30' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ remaining: '20', held: '30' });
     const answers = await Promise.all(
       ids.flatMap((id) => [
         call('POST', `/v1/holds/${id}/capture`, { quantity: 2 }),
@@ -429,7 +419,7 @@ describe('a capture and a release of one hold at once', () => {
       } else expect(final).toMatchObject({ status: 'released', released: '5' });
     }
     // each capture consumed 2: 50 − 2 × captured usable
-    expect(totals(await rowOf(s))).toMatchObject({
+    expect(rowTotals(await rowOf(s))).toMatchObject({
       consumed: String(2 * captured),
       remaining: String(50 - 2 * captured),
       held: '0',
@@ -453,7 +443,7 @@ describe('a capture and a release of one hold at once', () => {
       if (res.status === 200) expect(res.body.hold.captured).toBe(String(n));
     }
     // 20 − n usable
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: String(n), remaining: String(20 - n), held: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: String(n), remaining: String(20 - n), held: '0' });
   });
 });
 
@@ -572,7 +562,7 @@ describe('freeze edges', () => {
       current_period_end: '2026-08-03T00:00:00.000Z',
     });
     // 10 − 4 = 6 usable again until 08-03
-    expect(totals(await rowOf(s))).toMatchObject({ remaining: '6', unavailable: '0', expired: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ remaining: '6', unavailable: '0', expired: '0' });
     expectProblem(await call('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 1 }), 422, 'validation_failed');
     // renewed at 08-03: 08-03 → 09-03; the old 6 expire (no rollover), 10 new
     await clockTo('2026-08-03T00:00:00.000Z');
@@ -582,7 +572,7 @@ describe('freeze edges', () => {
       current_period_start: '2026-08-03T00:00:00.000Z',
       current_period_end: '2026-09-03T00:00:00.000Z',
     });
-    expect(totals(await rowOf(s))).toMatchObject({ granted: '20', remaining: '10', expired: '6' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ granted: '20', remaining: '10', expired: '6' });
     // a new period: 2 days again
     expect(await ok('POST', `/v1/subscriptions/${s.sub}/freeze`, { days: 2 })).toMatchObject({
       frozen_until: '2026-08-05T00:00:00.000Z',
@@ -653,7 +643,7 @@ describe('a hold asked again after it closed', () => {
     expect(back.status, back.text).toBe(200);
     expect(back.body).toMatchObject({ id: second.body.id, status: 'released' });
     // 10 − 1 = 9; nothing else held
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '9', held: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '9', held: '0' });
     expectProblem(await hold(s, 3, 'k2'), 409, 'idempotency_conflict');
   });
 });
@@ -711,7 +701,7 @@ describe('a hold over two balances, the first expiring before the capture', () =
     await clockTo('2026-10-01T13:00:00.000Z');
     await nightly();
     // G expired with nothing left to expire (all 3 held); 10 − 2 − 1 = 7 usable
-    expect(totals(await rowOf(s))).toMatchObject({ remaining: '7', held: '6' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ remaining: '7', held: '6' });
     const captured = await ok('POST', `/v1/holds/${h.body.id}/capture`, { quantity: 2 });
     // 2 of G (its order first), G's last 1 lapses, the package's 2 come back: 7 + 2 = 9
     expect(captured.hold).toMatchObject({ captured: '2', released: '2', lapsed: '1' });
@@ -725,7 +715,7 @@ describe('a hold over two balances, the first expiring before the capture', () =
     expect(released).toMatchObject({ status: 'released', released: '0', lapsed: '1' });
     // granted 13; consumed 2; expired 1 (G); voided 9 + 1 = 10; nothing usable
     const row = await rowOf(s);
-    expect(totals(row)).toMatchObject({ granted: '13', consumed: '2', remaining: '0', held: '0', expired: '1' });
+    expect(rowTotals(row)).toMatchObject({ granted: '13', consumed: '2', remaining: '0', held: '0', expired: '1' });
     expect(row.voided).toBe('10');
   });
 });
@@ -765,7 +755,7 @@ describe('a capture asked before expires_at and applied after it', () => {
       captured: '3',
       released: '1',
     });
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '3', remaining: '7', held: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '3', remaining: '7', held: '0' });
   });
 });
 
@@ -797,7 +787,7 @@ describe("a use whose idempotency_key is a capture's", () => {
     expect(captured.status, captured.text).toBe(200);
     // 2 consumed, 2 back: 10 − 2 = 8
     expect(captured.body.consumption).toMatchObject({ applied: '2', remaining: '8' });
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
   });
 });
 
@@ -826,7 +816,7 @@ describe('a capture job the worker refuses', () => {
     expect(again.status, again.text).toBe(200);
     // 2 consumed, 2 back: 10 − 2 = 8
     expect(again.body.consumption).toMatchObject({ applied: '2', remaining: '8' });
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '2', remaining: '8', held: '0' });
   });
 
   it('leaves the hold capturable by a later, valid capture from the producer too (not a conflict)', async () => {
@@ -850,7 +840,7 @@ describe('a capture job the worker refuses', () => {
     } finally {
       await producer.close();
     }
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '3', remaining: '7', held: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '3', remaining: '7', held: '0' });
   });
 });
 
@@ -867,7 +857,7 @@ describe('the balances report with an open hold', () => {
       expect.objectContaining({ granted: '10', consumed: '1', remaining: '5', held: '4', expired: '0', voided: '0' }),
     ]);
     // as the live answer says
-    expect(totals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '5', held: '4' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ consumed: '1', remaining: '5', held: '4' });
   });
 });
 
@@ -920,7 +910,7 @@ describe('as of every step equals what the live answer said then', () => {
     // (0.5 held) · frozen 11-04 · h2 released: G 3.5, B 16 · use reversed: B 18.5 · unfrozen 11-07 after 3 days:
     // B to 12-04 · use 4: G 3.5 + B 0.5 → B 18 · the 12-05 sweep expires B's 18.
     // consumed 2.5 + 1.5 − 2.5 + 4 = 5.5; granted 23.5 = 5.5 + 18 expired
-    expect(totals(seen.find((x) => x.at === '2026-11-08T00:00:00.000Z')!.row as Record<string, unknown>)).toEqual({
+    expect(rowTotals(seen.find((x) => x.at === '2026-11-08T00:00:00.000Z')!.row as Record<string, unknown>)).toEqual({
       granted: '23.5',
       consumed: '5.5',
       remaining: '18',
@@ -928,7 +918,7 @@ describe('as of every step equals what the live answer said then', () => {
       expired: '0',
       unavailable: '0',
     });
-    expect(totals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({
+    expect(rowTotals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({
       consumed: '5.5',
       remaining: '0',
       expired: '18',
@@ -989,15 +979,15 @@ describe('as of around a freeze and a hold that ran out before a late sweep (rea
     await snap('2026-12-12T00:00:00.000Z');
     // the hold past its expiry, not swept: the read expires it first (its 5 back on the frozen balance)
     await snap('2026-12-13T12:00:00.000Z');
-    expect(totals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({ unavailable: '15', held: '0' });
+    expect(rowTotals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({ unavailable: '15', held: '0' });
     // then the freeze past frozen_until, not swept: the read unfreezes it as of 12-14 12:00 (pushed 3 days)
     await snap('2026-12-15T00:00:00.000Z');
-    expect(totals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({ remaining: '15', unavailable: '0' });
+    expect(rowTotals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({ remaining: '15', unavailable: '0' });
     await clockTo('2026-12-16T00:00:00.000Z');
     await nightly();
     // the late sweep finds it done: unfrozen as of 12-14 12:00 (01-11 → 01-14), the hold expired: 15 usable
     await snap('2026-12-16T00:00:00.000Z');
-    expect(totals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({ remaining: '15', held: '0' });
+    expect(rowTotals(seen.at(-1)!.row as Record<string, unknown>)).toMatchObject({ remaining: '15', held: '0' });
     expect(await ok('GET', `/v1/holds/${h.body.id}`)).toMatchObject({ status: 'expired', released: '5' });
     for (const { at, row } of seen) expect(await rowOf(s, at), at).toEqual(row);
   });
@@ -1011,7 +1001,7 @@ describe('as of an instant a hold and a freeze had run out, with no read of the 
     // and a third never read, nor swept, before its past is asked
     const unread = await scene('twin-unread', 15, { maxFreezeDays: 5 });
     const view = (r: Record<string, unknown>) => ({
-      ...totals(r),
+      ...rowTotals(r),
       next_expiry: r.next_expiry,
       balances: (r.balances as Array<Record<string, unknown>>).map((b) => [b.remaining, b.held, b.expires_at]),
     });
@@ -1061,7 +1051,7 @@ describe('a recharge while frozen', () => {
     expect(u.balances.map((b: Record<string, unknown>) => [b.remaining, b.expires_at])).toEqual([
       ['10', '2027-02-07T00:00:00.000Z'],
     ]);
-    expect(totals(await rowOf(s))).toMatchObject({ granted: '10', remaining: '10', unavailable: '0', expired: '0' });
+    expect(rowTotals(await rowOf(s))).toMatchObject({ granted: '10', remaining: '10', unavailable: '0', expired: '0' });
   });
 });
 

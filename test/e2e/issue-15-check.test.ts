@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { CreditsProducer } from '../../src/producer/index.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
+import { balanceSteps, rowTotals } from '../helpers/balance-steps.js';
 import { countRows } from '../helpers/fixtures.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
@@ -50,19 +51,8 @@ const consume = (quantity: number, key: string, metadata?: Record<string, unknow
   });
 const quote = (body: Record<string, unknown>) =>
   ok('POST', '/v1/consumptions/quote', { client: REF, credit_type: CT, ...body });
-const row = async (asOf?: string) => {
-  const q = asOf ? `?as_of=${encodeURIComponent(asOf)}` : '';
-  const body = await ok('GET', `/v1/clients/${REF}/balances${q}`);
-  return body.data.find((r: { credit_type: { code: string } }) => r.credit_type.code === CT);
-};
-const totals = (r: Record<string, unknown>) => ({
-  granted: r.granted,
-  consumed: r.consumed,
-  remaining: r.remaining,
-  held: r.held,
-  expired: r.expired,
-  unavailable: r.unavailable,
-});
+const { rowOf } = balanceSteps({ call, ok });
+const row = (asOf?: string) => rowOf(REF, CT, asOf);
 const ledgerOf = async (balanceId: string) => {
   const body = await ok(
     'GET',
@@ -185,7 +175,7 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
     ids.h1 = h1.id;
     expect(await ok('GET', `/v1/holds/${ids.h1}`)).toMatchObject({ id: ids.h1, status: 'held', quantity: '40' });
     // granted 30 + 100; consumed 5 + 30 + 5 = 40; 90 − 40 held = 50
-    expect(totals(await row())).toMatchObject({ granted: '130', consumed: '40', remaining: '50', held: '40' });
+    expect(rowTotals(await row())).toMatchObject({ granted: '130', consumed: '40', remaining: '50', held: '40' });
     expect((await row()).balances.find((b: { id: string }) => b.id === ids.b1)).toMatchObject({
       remaining: '50',
       held: '40',
@@ -238,7 +228,7 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
     const late = await call('POST', `/v1/holds/${ids.h2}/capture`);
     expect(late.status, late.text).toBe(409);
     expect(late.body.code).toBe('conflict');
-    expect(totals(await row())).toMatchObject({ consumed: '50', remaining: '80', held: '0' });
+    expect(rowTotals(await row())).toMatchObject({ consumed: '50', remaining: '80', held: '0' });
 
     // more than there is: 422, recorded as rejected
     const short = await call('POST', '/v1/holds?wait=true', {
@@ -283,7 +273,7 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
     expect(expired[0]!.data).toMatchObject({ quantity: '10', released: '10', lapsed: '0' });
     expect((await call('POST', `/v1/holds/${ids.h3}/capture`)).status).toBe(409);
     // granted 130; consumed 5 + 30 + 5 + 10 = 50; 130 − 50 = 80, nothing held
-    expect(totals(await row())).toEqual({
+    expect(rowTotals(await row())).toEqual({
       granted: '130',
       consumed: '50',
       remaining: '80',
@@ -312,16 +302,16 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
     // before anything: nothing held yet
     expect(await row('2026-03-01T00:00:00.000Z')).toBeUndefined();
     // after c1 and c2: consumed 35, 130 − 35 = 95
-    expect(totals(await row('2026-03-03T12:00:00Z'))).toMatchObject({
+    expect(rowTotals(await row('2026-03-03T12:00:00Z'))).toMatchObject({
       granted: '130',
       consumed: '35',
       remaining: '95',
       held: '0',
     });
     // 30 s into H1: consumed 40, 40 held, 50 usable
-    expect(totals(await row('2026-03-05T10:00:30Z'))).toMatchObject({ consumed: '40', remaining: '50', held: '40' });
+    expect(rowTotals(await row('2026-03-05T10:00:30Z'))).toMatchObject({ consumed: '40', remaining: '50', held: '40' });
     // 10:05: H1 captured (10), H2 released, H3 holds 10: consumed 50, 80 − 10 = 70
-    expect(totals(await row('2026-03-05T10:05:00Z'))).toMatchObject({ consumed: '50', remaining: '70', held: '10' });
+    expect(rowTotals(await row('2026-03-05T10:05:00Z'))).toMatchObject({ consumed: '50', remaining: '70', held: '10' });
   });
 
   it('usage by a dimension and by day sums to the same total; the consumption report groups alike', async () => {
@@ -420,7 +410,7 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
       ['active', '80', '2026-04-02T09:00:00.000Z'],
     ]);
     // granted 130 + 50; consumed 50; G2's 50 expired; B1's 80 frozen
-    expect(totals(await row())).toEqual({
+    expect(rowTotals(await row())).toEqual({
       granted: '180',
       consumed: '50',
       remaining: '0',
@@ -449,7 +439,7 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
       renewal_count: 0,
     });
     // as of 03-30 (frozen, G2 past its expiry but not swept): the same
-    expect(totals(await row('2026-03-30T00:00:00Z'))).toMatchObject({
+    expect(rowTotals(await row('2026-03-30T00:00:00Z'))).toMatchObject({
       remaining: '0',
       expired: '50',
       unavailable: '80',
@@ -485,10 +475,10 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
     expect(unfrozen).toHaveLength(1);
     // 10 days = 864,000 s
     expect(unfrozen[0]!.data).toMatchObject({ by: 'sweep', frozen_seconds: 864_000 });
-    expect(totals(await row())).toMatchObject({ remaining: '80', unavailable: '0', expired: '50' });
+    expect(rowTotals(await row())).toMatchObject({ remaining: '80', unavailable: '0', expired: '50' });
     // as of 04-05, replayed after the unfreeze: still frozen then, B1 past the expiry it had then (04-02 09:00)
     // yet not expired — its 80 were unavailable; G2's 50 expired
-    expect(totals(await row('2026-04-05T00:00:00Z'))).toMatchObject({
+    expect(rowTotals(await row('2026-04-05T00:00:00Z'))).toMatchObject({
       consumed: '50',
       remaining: '0',
       unavailable: '80',
@@ -507,7 +497,7 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
       current_period_end: '2026-05-12T09:00:00.000Z',
     });
     // granted 180 + 100; expired 50 + 80 = 130; the new 100 usable
-    expect(totals(await row())).toMatchObject({ granted: '280', consumed: '50', remaining: '100', expired: '130' });
+    expect(rowTotals(await row())).toMatchObject({ granted: '280', consumed: '50', remaining: '100', expired: '130' });
   });
 
   it("the producer's hold, capture and release", async () => {
@@ -538,6 +528,6 @@ describe('issue 15 re-enacted over HTTP with a moved clock', () => {
       await producer.close();
     }
     // consumed 50 + 3 = 53; 100 − 3 = 97
-    expect(totals(await row())).toMatchObject({ consumed: '53', remaining: '97', held: '0' });
+    expect(rowTotals(await row())).toMatchObject({ consumed: '53', remaining: '97', held: '0' });
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
+import { type BalanceRow, balanceSteps, rowTotals } from '../helpers/balance-steps.js';
 import { closeVerified, httpSteps } from '../helpers/http-steps.js';
 import { jsonRows } from '../helpers/reports.js';
 
@@ -26,46 +27,9 @@ function ownStore(): void {
 
 const { call, ok, clockTo, nightly } = httpSteps(() => app);
 
-interface Row {
-  granted: string;
-  consumed: string;
-  remaining: string;
-  held: string;
-  expired: string;
-  unavailable: string;
-  balances: Array<{ id: string; expires_at: string; availability: string; remaining: string }>;
-}
-const rowOf = async (ref: string, ct: string, asOf?: string): Promise<Row> => {
-  const q = asOf ? `?as_of=${encodeURIComponent(asOf)}` : '';
-  const body = await ok('GET', `/v1/clients/${ref}/balances${q}`);
-  return body.data.find((r: { credit_type: { code: string } }) => r.credit_type.code === ct);
-};
-const totals = (r: Row) => ({
-  granted: r.granted,
-  consumed: r.consumed,
-  remaining: r.remaining,
-  expired: r.expired,
-  unavailable: r.unavailable,
-});
+const { rowOf, consume, grant } = balanceSteps({ call, ok }, 'qa');
 /** Each balance of a row: [id, expires_at, availability]. */
-const lots = (r: Row) => r.balances.map((b) => [b.id, b.expires_at, b.availability]);
-const consume = (ref: string, ct: string, quantity: number | string, key: string, extra: object = {}) =>
-  call('POST', '/v1/consumptions?wait=true', {
-    client: ref,
-    credit_type: ct,
-    quantity,
-    idempotency_key: key,
-    ...extra,
-  });
-const grant = async (ref: string, ct: string, units: number | string, expiresAt: string, priority = 50) =>
-  (
-    await ok(
-      'POST',
-      `/v1/clients/${ref}/grants`,
-      { credit_type: ct, units, expires_at: expiresAt, priority, reason: 'qa' },
-      201,
-    )
-  ).id as string;
+const lots = (r: BalanceRow) => r.balances.map((b) => [b.id, b.expires_at, b.availability]);
 
 describe('two freezes in one period, a recharge and a grant beside them', { shuffle: false }, () => {
   ownStore();
@@ -131,10 +95,11 @@ describe('two freezes in one period, a recharge and a grant beside them', { shuf
     expect(c3.status, c3.text).toBe(422);
     expect(c3.body.code).toBe('insufficient_balance');
     // granted 100 + 20 + 100 = 220, consumed 15, usable 15 (G), unavailable 90 + 100 = 190
-    expect(totals(await rowOf(REF, CT))).toEqual({
+    expect(rowTotals(await rowOf(REF, CT))).toEqual({
       granted: '220',
       consumed: '15',
       remaining: '15',
+      held: '0',
       expired: '0',
       unavailable: '190',
     });
@@ -184,10 +149,11 @@ describe('two freezes in one period, a recharge and a grant beside them', { shuf
     // the grant is not frozen: the sweep on 02-05 expires its 15
     await clockTo('2027-02-05T00:00:00.000Z');
     await nightly();
-    expect(totals(await rowOf(REF, CT))).toEqual({
+    expect(rowTotals(await rowOf(REF, CT))).toEqual({
       granted: '220',
       consumed: '15',
       remaining: '0',
+      held: '0',
       expired: '15',
       unavailable: '190',
     });
@@ -254,10 +220,11 @@ describe('two freezes in one period, a recharge and a grant beside them', { shuf
       current_period_end: '2027-03-11T00:00:00.000Z',
     });
     // granted 220 + 100 + 100 = 420; consumed 15 + 100 = 115; expired 15 + 90 + 100 = 205; usable the new 100
-    expect(totals(await rowOf(REF, CT))).toEqual({
+    expect(rowTotals(await rowOf(REF, CT))).toEqual({
       granted: '420',
       consumed: '115',
       remaining: '100',
+      held: '0',
       expired: '205',
       unavailable: '0',
     });
@@ -266,7 +233,14 @@ describe('two freezes in one period, a recharge and a grant beside them', { shuf
   it('as of: the expiry each balance had at the instant, before and after each unfreeze', async () => {
     // during freeze 1 (01-11 12:00): P, R unavailable with their first expiry 02-01; G usable 15
     const f1 = await rowOf(REF, CT, '2027-01-11T12:00:00Z');
-    expect(totals(f1)).toEqual({ granted: '220', consumed: '15', remaining: '15', expired: '0', unavailable: '190' });
+    expect(rowTotals(f1)).toEqual({
+      granted: '220',
+      consumed: '15',
+      remaining: '15',
+      held: '0',
+      expired: '0',
+      unavailable: '190',
+    });
     expect(lots(f1).sort()).toEqual(
       [
         [ids.p, '2027-02-01T00:00:00.000Z', 'unavailable'],
@@ -285,9 +259,12 @@ describe('two freezes in one period, a recharge and a grant beside them', { shuf
       ].sort(),
     );
     // a millisecond before G's expiry and at it (02-05 00:00): 15 usable, then 15 expired; P, R frozen at 02-03
-    expect(totals(await rowOf(REF, CT, '2027-02-04T23:59:59.999Z'))).toMatchObject({ remaining: '15', expired: '0' });
+    expect(rowTotals(await rowOf(REF, CT, '2027-02-04T23:59:59.999Z'))).toMatchObject({
+      remaining: '15',
+      expired: '0',
+    });
     const atExpiry = await rowOf(REF, CT, '2027-02-05T00:00:00Z');
-    expect(totals(atExpiry)).toMatchObject({ remaining: '0', expired: '15', unavailable: '190' });
+    expect(rowTotals(atExpiry)).toMatchObject({ remaining: '0', expired: '15', unavailable: '190' });
     expect(lots(atExpiry).sort()).toEqual(
       [
         [ids.p, '2027-02-03T00:00:00.000Z', 'unavailable'],
@@ -308,10 +285,10 @@ describe('two freezes in one period, a recharge and a grant beside them', { shuf
     ]);
     // at 02-03 00:00, the expiry P had then, frozen: not expired (its clock stopped), 190 unavailable
     const atOldEnd = await rowOf(REF, CT, '2027-02-03T00:00:00Z');
-    expect(totals(atOldEnd)).toMatchObject({ remaining: '15', expired: '0', unavailable: '190' });
+    expect(rowTotals(atOldEnd)).toMatchObject({ remaining: '15', expired: '0', unavailable: '190' });
     // 02-07 03:00: past frozen_until, before the sweep came (06:00): as a live read then, unfrozen, pushed to 02-11
     const thawed = await rowOf(REF, CT, '2027-02-07T03:00:00Z');
-    expect(totals(thawed)).toMatchObject({ remaining: '190', unavailable: '0' });
+    expect(rowTotals(thawed)).toMatchObject({ remaining: '190', unavailable: '0' });
     expect(lots(thawed).filter((l) => l[0] !== ids.g)).toEqual([
       [ids.p, '2027-02-11T00:00:00.000Z', 'usable'],
       [ids.r, '2027-02-11T00:00:00.000Z', 'usable'],
@@ -456,7 +433,7 @@ describe('usage by a dimension: partial use, a reversal whose part expired, the 
     const v4 = await consume(REF, CT, 7, 'v4', { mode: 'partial', metadata: { branch: 'alex' } });
     expect(v4.body).toMatchObject({ status: 'partial', applied: '5', shortfall: '2', remaining: '0' });
     // granted 15; consumed 2.5 + 1.25 + 6 + 5 = 14.75; expired 0.25 (X's part of the reversal)
-    expect(totals(await rowOf(REF, CT))).toMatchObject({ granted: '15', consumed: '14.75', expired: '0.25' });
+    expect(rowTotals(await rowOf(REF, CT))).toMatchObject({ granted: '15', consumed: '14.75', expired: '0.25' });
   });
 
   it('groups sum to the ungrouped total, net of the whole reversal', async () => {
@@ -588,11 +565,11 @@ describe('a grant beside a frozen subscription: forecast across the gap, a late 
     expect(view.balances.map((b: Record<string, string>) => b.expires_at)).toEqual(['2027-07-06T00:00:00.000Z']);
     // as of 06-09 (after frozen_until, before the unfreeze was asked for): unfrozen then, P usable until 07-06
     const asOf = await rowOf(REF, CT, '2027-06-09T00:00:00Z');
-    expect(totals(asOf)).toMatchObject({ remaining: '34', unavailable: '0' });
+    expect(rowTotals(asOf)).toMatchObject({ remaining: '34', unavailable: '0' });
     expect(lots(asOf).find((l) => l[0] === ids.p)).toEqual([ids.p, '2027-07-06T00:00:00.000Z', 'usable']);
     // as of 06-07 23:59:59.999: still frozen with the expiry it had then, 07-01
     const before = await rowOf(REF, CT, '2027-06-07T23:59:59.999Z');
-    expect(totals(before)).toMatchObject({ remaining: '10', unavailable: '24' });
+    expect(rowTotals(before)).toMatchObject({ remaining: '10', unavailable: '24' });
     expect(lots(before).find((l) => l[0] === ids.p)).toEqual([ids.p, '2027-07-01T00:00:00.000Z', 'unavailable']);
     // a use that occurred while frozen (06-05), reported after the unfreeze: P (sooner expiry, 07-06) pays for it.
     // QA: DOMAIN "Freeze" says a frozen subscription pays for nothing, but rule 1 judges `active` now and validity
@@ -604,7 +581,7 @@ describe('a grant beside a frozen subscription: forecast across the gap, a late 
     expect(late.body).toMatchObject({ allocations: [{ balance_id: ids.p, amount: '1' }], remaining: '33' });
     // as of exactly 06-08 00:00 (frozen_until): the freeze is over at that instant
     const atEnd = await rowOf(REF, CT, '2027-06-08T00:00:00Z');
-    expect(totals(atEnd)).toMatchObject({ remaining: '34', unavailable: '0' });
+    expect(rowTotals(atEnd)).toMatchObject({ remaining: '34', unavailable: '0' });
     expect(lots(atEnd).find((l) => l[0] === ids.p)).toEqual([ids.p, '2027-07-06T00:00:00.000Z', 'usable']);
   });
 });
