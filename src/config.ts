@@ -181,6 +181,11 @@ const configSchema = z.object({
    */
   API_KEY_CACHE_MS: intFromEnv(0, 300_000, 5_000),
   /**
+   * Unknown API keys one caller address may have checked against the database in a minute (per process); past it
+   * its key checks that need the database are 429 until the minute ends. 0: no limit.
+   */
+  AUTH_UNKNOWN_KEYS_PER_MINUTE: intFromEnv(0, 1_000_000, 30),
+  /**
    * The rate limit is counted in the process and its counts sent to Redis this often (and after every
    * few requests of one key): see src/http/rate-limit.ts for the bound this gives across processes.
    */

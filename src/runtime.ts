@@ -118,6 +118,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     ticks,
     keys: new ApiKeyVerifier(db, {
       ttlMs: options.config.API_KEY_CACHE_MS,
+      unknownKeysPerMinute: options.config.AUTH_UNKNOWN_KEYS_PER_MINUTE,
       now: ticks,
       wallClock: () => (options.clock ?? systemClock).now(),
     }),

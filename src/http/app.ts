@@ -17,6 +17,7 @@ import { requestLog, securityHeaders } from './request-log.js';
 import { type Access, type AnyRoute, concretePath, expressPath } from './route.js';
 import { runRoute } from './run-route.js';
 import { traceRequests } from './tracing.js';
+import { KeyCheckThrottled } from './unknown-key-throttle.js';
 
 export interface MountedApp {
   app: express.Express;
@@ -71,7 +72,7 @@ function authenticate(ctx: AppContext, route: AnyRoute) {
       });
       return;
     }
-    const auth = await ctx.keys.verify(key);
+    const auth = await ctx.keys.verify(key, req.ip);
     if (!auth) {
       sendProblem(res, problemBody('unauthorized', 'the API key is not valid or has been revoked'), {
         'www-authenticate': 'Bearer realm="credits", error="invalid_token"',
@@ -326,6 +327,11 @@ export function buildApp(ctx: AppContext, routes: readonly AnyRoute[], extras: r
     const typed = error as { type?: string; status?: number; expose?: boolean };
     if (error instanceof DomainError) {
       sendProblem(res, problemFromFailure(error.failure));
+      return;
+    }
+    if (error instanceof KeyCheckThrottled) {
+      req.log?.info({ ip: req.ip }, 'key check refused: too many unknown keys from this address');
+      sendProblem(res, problemBody('rate_limited', error.message), { 'retry-after': String(error.retryAfterS) });
       return;
     }
     if (typed.type === 'entity.parse.failed') {

@@ -3,6 +3,7 @@ import type { Request } from 'express';
 import type { Executor } from '../db/knex.js';
 import { apiKeyByPrefix, insertApiKey, markApiKeyRevoked, touchApiKey } from '../db/repositories/api-keys.js';
 import { newId } from '../ids.js';
+import { KeyCheckThrottled, UnknownKeyThrottle } from './unknown-key-throttle.js';
 
 export { SCOPES, type Scope } from '../domain/scope.js';
 
@@ -77,6 +78,11 @@ export interface ApiKeyVerifierOptions {
   /** The wall clock a key's `last_used_at` is written with (the app's clock; tests move it). */
   wallClock?: () => Date;
   maxEntries?: number;
+  /**
+   * Unknown keys one caller address may have read from `api_keys` in a minute before its next read is refused
+   * (AUTH_UNKNOWN_KEYS_PER_MINUTE, unknown-key-throttle.ts); 0 or absent: no limit.
+   */
+  unknownKeysPerMinute?: number;
 }
 
 /**
@@ -93,6 +99,7 @@ export class ApiKeyVerifier {
   private readonly now: () => number;
   private readonly maxEntries: number;
   private readonly wallClock: () => Date;
+  private readonly unknownKeys: UnknownKeyThrottle;
   /** Bumped by every revocation here: a read that began before one is not remembered. */
   private generation = 0;
 
@@ -104,13 +111,19 @@ export class ApiKeyVerifier {
     this.now = options.now ?? (() => performance.now());
     this.maxEntries = options.maxEntries ?? 10_000;
     this.wallClock = options.wallClock ?? (() => new Date());
+    this.unknownKeys = new UnknownKeyThrottle(options.unknownKeysPerMinute ?? 0, this.now);
   }
 
-  verify(key: string): Promise<AuthContext | null> {
+  /**
+   * The key's identity, or null when it is not a valid key. `from`, the caller's address: a check that must read
+   * `api_keys` is refused (rejects with KeyCheckThrottled) once that address has sent too many unknown keys this
+   * minute; a key remembered here is answered as before.
+   */
+  verify(key: string, from?: string): Promise<AuthContext | null> {
     if (!key.startsWith(KEY_PREFIX) || key.length < LOOKUP_LENGTH + 16 || key.length > 200) {
       return Promise.resolve(null);
     }
-    if (this.ttlMs === 0) return this.read(key);
+    if (this.ttlMs === 0) return this.readFrom(key, from);
     const cacheKey = sha256Base64(key);
     const cached = this.cache.get(cacheKey);
     if (cached) {
@@ -119,12 +132,15 @@ export class ApiKeyVerifier {
     }
     const pending = this.reading.get(cacheKey);
     if (pending) return pending;
+    // refused before a read is shared: another address asking for the same key meanwhile gets a read of its own
+    const throttled = this.throttled(from);
+    if (throttled) return Promise.reject(throttled);
     const generation = this.generation;
     // Remembered for ttlMs from when the read began, not from when it ended: the read may wait long after it found the
     // row (its write of last_used_at queued behind another transaction's lock on it), and a revocation committed by
     // another process meanwhile must still stop the key here within ttlMs of it (README API_KEY_CACHE_MS).
     const began = this.now();
-    const reading = this.read(key).then(
+    const reading = this.readFrom(key, from).then(
       (auth) => {
         if (this.reading.get(cacheKey) === reading) this.reading.delete(cacheKey);
         if (generation === this.generation) {
@@ -140,6 +156,20 @@ export class ApiKeyVerifier {
     );
     this.reading.set(cacheKey, reading);
     return reading;
+  }
+
+  private throttled(from: string | undefined): KeyCheckThrottled | undefined {
+    const wait = from === undefined ? undefined : this.unknownKeys.retryAfterS(from);
+    return wait === undefined ? undefined : new KeyCheckThrottled(wait);
+  }
+
+  /** A read of `api_keys` for a caller at `from` (throttled: refused), counted against it when the key is unknown. */
+  private async readFrom(key: string, from: string | undefined): Promise<AuthContext | null> {
+    const throttled = this.throttled(from);
+    if (throttled) throw throttled;
+    const auth = await this.read(key);
+    if (!auth && from !== undefined) this.unknownKeys.unknown(from);
+    return auth;
   }
 
   private async read(key: string): Promise<AuthContext | null> {

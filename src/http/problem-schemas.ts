@@ -83,7 +83,10 @@ export const DEFAULT_PROBLEMS: Record<number, { description: string; schema: z.Z
   409: { description: 'Conflict', schema: problemOf(['conflict', 'idempotency_conflict']) },
   413: { description: 'The body is larger than BODY_LIMIT', schema: problemOf(['payload_too_large']) },
   422: { description: 'Invalid input (see `errors`); nothing was changed', schema: validationProblemSchema },
-  429: { description: 'Too many requests with this key; see Retry-After', schema: problemOf(['rate_limited']) },
+  429: {
+    description: 'Too many requests with this key, or too many unknown keys from this address; see Retry-After',
+    schema: problemOf(['rate_limited']),
+  },
   500: {
     description: 'An unexpected failure (logged with the request id); never a stack or a raw message',
     schema: problemOf(['internal']),

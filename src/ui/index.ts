@@ -7,6 +7,8 @@ import { DomainError } from '../domain/result.js';
 import { requireAdmin } from '../http/admin-auth.js';
 import type { ExtraMount } from '../http/app.js';
 import { isUnavailable } from '../http/app.js';
+import type { AuthContext } from '../http/auth.js';
+import { KeyCheckThrottled } from '../http/unknown-key-throttle.js';
 import { isUuid } from '../ids.js';
 import { sendReportDownload } from '../reports/service.js';
 import { adminActions } from './actions/admin.js';
@@ -153,7 +155,15 @@ export function uiRouter(app: AppContext): express.Router {
       return;
     }
     const key = typeof body.key === 'string' ? body.key.trim() : '';
-    const auth = key ? await app.keys.verify(key) : null;
+    let auth: AuthContext | null;
+    try {
+      auth = key ? await app.keys.verify(key, req.ip) : null;
+    } catch (error) {
+      if (!(error instanceof KeyCheckThrottled)) throw error;
+      res.setHeader('retry-after', String(error.retryAfterS));
+      showLogin(req, res, 429, 'login.throttled');
+      return;
+    }
     if (!auth?.scopes.includes('admin')) {
       showLogin(req, res, 401, auth ? 'login.not_admin' : 'login.invalid');
       return;
@@ -346,6 +356,12 @@ export function uiRouter(app: AppContext): express.Router {
     if (error instanceof URIError) {
       // a path the router could not decode (`/ui/clients/%ZZ`) names no page and nothing on one
       send(res, 404, messagePage(localeOf(app, req, res), 'error.not_found_title', 'error.not_found'));
+      return;
+    }
+    if (error instanceof KeyCheckThrottled) {
+      // a key sent with the request (HTTP Basic, Bearer) from an address that has sent too many unknown ones
+      res.setHeader('retry-after', String(error.retryAfterS));
+      send(res, 429, messagePage(localeOf(app, req, res), 'error.throttled_title', 'login.throttled'));
       return;
     }
     const unavailable = isUnavailable(error);

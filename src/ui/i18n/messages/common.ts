@@ -145,6 +145,7 @@ export const commonMessages = defineMessages(
       'The form was not sent from this site or has expired; go back, reload the page and try again.',
     'error.unavailable_title': 'Unavailable',
     'error.unavailable': 'The database or the queue cannot be reached right now; try again in a moment.',
+    'error.throttled_title': 'Too many attempts',
     'error.internal_title': 'Something went wrong',
     'error.internal': 'An unexpected error occurred (request {request}).',
     'failure.conflict':
@@ -163,6 +164,7 @@ export const commonMessages = defineMessages(
     'login.expired': 'The sign-in form had expired; please try again.',
     'login.not_admin': 'This key is not an admin key.',
     'login.invalid': 'This key is not valid.',
+    'login.throttled': 'Too many keys that are not valid were tried from this address; wait a minute and try again.',
   },
   {
     'app.name': 'الأرصدة',
@@ -376,6 +378,7 @@ export const commonMessages = defineMessages(
     'error.form_expired': 'لم يُرسل النموذج من هذا الموقع أو انتهت صلاحيته؛ ارجع وأعد تحميل الصفحة ثم حاول مجددًا.',
     'error.unavailable_title': 'غير متاح',
     'error.unavailable': 'لا يمكن الوصول إلى قاعدة البيانات أو الطابور الآن؛ حاول بعد لحظات.',
+    'error.throttled_title': 'محاولات كثيرة',
     'error.internal_title': 'حدث خطأ',
     'error.internal': 'حدث خطأ غير متوقع (الطلب {request}).',
     'failure.conflict': 'حالته لا تسمح بذلك (ملغى أو بانتظار الدفع أو موقوف أو مجمّد أو سيُلغى بنهاية الفترة)',
@@ -393,5 +396,6 @@ export const commonMessages = defineMessages(
     'login.expired': 'انتهت صلاحية نموذج الدخول؛ حاول مجددًا.',
     'login.not_admin': 'هذا المفتاح ليس مفتاح مدير.',
     'login.invalid': 'هذا المفتاح غير صالح.',
+    'login.throttled': 'جُرّبت من هذا العنوان مفاتيح غير صالحة كثيرة؛ انتظر دقيقة ثم حاول مجددًا.',
   },
 );
