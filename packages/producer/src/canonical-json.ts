@@ -23,17 +23,23 @@ export function requestOf(name: string, data: unknown): string {
   if (typeof data !== 'object' || data === null) return canonicalJson(data);
   const { accepted_at: _stamp, ...request } = data as Record<string, unknown>;
   const items = name === 'consume-batch' && Array.isArray(request.items) ? request.items : undefined;
-  return canonicalJson(items ? items.map(withPlainQuantity) : withPlainQuantity(request));
+  return canonicalJson(items ? items.map(withPlainNumbers) : withPlainNumbers(request));
 }
 
+/** The fields that carry a number, written as a JSON number or as decimal text: a quantity, a unit count, a fee. */
+const NUMBER_FIELDS = ['quantity', 'units', 'price'] as const;
+
 /**
- * A quantity as one text whichever way it was written (3, "3.00", " +03 "): the same use is not another payload.
- * Only the writing is made one; whether the value suits its credit type is the worker's to say.
+ * A number as one text whichever way it was written (3, "3.00", " +03 "): the same use is not another payload — nor
+ * a recharge's items (`units`) or fee (`price`: 1250, "1250"). Only the writing is made one; whether the value suits
+ * its credit type or currency is the worker's to say.
  */
-function withPlainQuantity(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null || !('quantity' in value)) return value;
-  const { quantity } = value as { quantity: unknown };
-  return { ...value, quantity: plainDecimal(quantity) };
+function withPlainNumbers(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const plain: Record<string, unknown> = { ...value };
+  for (const field of NUMBER_FIELDS) if (field in plain) plain[field] = plainDecimal(plain[field]);
+  if (Array.isArray(plain.items)) plain.items = plain.items.map(withPlainNumbers);
+  return plain;
 }
 
 export function plainDecimal(quantity: unknown): unknown {

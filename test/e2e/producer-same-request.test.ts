@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { CreditsProducer, ProducerConflictError } from '@credits/producer';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { removeTestQueueKeys } from '../helpers/queue-keys.js';
+
+/**
+ * README "Pushing jobs directly": a call repeated while Redis holds its first job is the same request when only the
+ * writing of a number differs — "a quantity written another way — 3, "3.00" — is the same payload" — and another
+ * payload under its key throws ProducerConflictError. A recharge's item units and its price are such numbers: a
+ * retry that reads them back as text (a JSON column, a form) must not be told its own request was another one.
+ */
+const subscription_id = '01a23f88-9dd1-75aa-a9fd-06ce278588d0';
+const prefix = `{t${randomBytes(5).toString('hex')}}`;
+let producer: CreditsProducer;
+beforeAll(() => {
+  producer = new CreditsProducer({ connection: inject('redisUrl'), prefix });
+});
+afterAll(async () => {
+  await producer.close();
+  await removeTestQueueKeys(prefix);
+});
+
+const conflictOf = async (call: () => Promise<unknown>): Promise<unknown> => {
+  try {
+    await call();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+};
+
+describe('a recharge sent again with its numbers written another way is the same request', () => {
+  it('item units 3 and "3.00", price 1250 and "1250": one job, no conflict', async () => {
+    const first = await producer.recharge({
+      subscription_id,
+      idempotency_key: 'top-up-1',
+      items: [{ credit_type: 'sms', units: 3 }],
+      price: 1250,
+    });
+    expect(first).toEqual({ jobId: `recharge|${subscription_id}|top-up-1` });
+    const again = await producer.recharge({
+      subscription_id,
+      idempotency_key: 'top-up-1',
+      items: [{ credit_type: 'sms', units: '3.00' }],
+      price: '1250',
+    });
+    expect(again).toEqual(first);
+  });
+
+  it('other units or another price under the key is still a conflict', async () => {
+    await producer.recharge({
+      subscription_id,
+      idempotency_key: 'top-up-2',
+      items: [{ credit_type: 'sms', units: 3 }],
+    });
+    const units = await conflictOf(() =>
+      producer.recharge({ subscription_id, idempotency_key: 'top-up-2', items: [{ credit_type: 'sms', units: 4 }] }),
+    );
+    expect(units).toBeInstanceOf(ProducerConflictError);
+    expect(units).toMatchObject({ code: 'idempotency_conflict' });
+
+    await producer.recharge({ subscription_id, idempotency_key: 'top-up-3', price: 1250 });
+    const price = await conflictOf(() =>
+      producer.recharge({ subscription_id, idempotency_key: 'top-up-3', price: 125 }),
+    );
+    expect(price).toBeInstanceOf(ProducerConflictError);
+  });
+});
