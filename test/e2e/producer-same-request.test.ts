@@ -66,3 +66,13 @@ describe('a recharge sent again with its numbers written another way is the same
     expect(price).toBeInstanceOf(ProducerConflictError);
   });
 });
+
+describe('a maintenance job of one instant is one request, however the instant is written', () => {
+  it('expire as of …Z, …+00:00 or …+03:00 at the same instant: one job, no conflict', async () => {
+    const first = await producer.add('expire', { as_of: '2026-03-01T00:00:00.000Z' });
+    expect(first).toEqual({ jobId: 'expire|20260301T000000.000Z' });
+    // the nightly scheduler's own job of that instant (src/scheduler/nightly.ts writes toISOString) is this one too
+    expect(await producer.add('expire', { as_of: '2026-03-01T00:00:00+00:00' })).toEqual(first);
+    expect(await producer.add('expire', { as_of: '2026-03-01T03:00:00+03:00' })).toEqual(first);
+  });
+});
