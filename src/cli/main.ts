@@ -261,12 +261,14 @@ async function main(argv: string[]): Promise<number> {
         { createRuntime },
         { runNightly },
         { startWorkers },
+        { untilReady },
       ] = await Promise.all([
         import('../clock.js'),
         import('../commands/index.js'),
         import('../runtime.js'),
         import('../scheduler/nightly.js'),
         import('../workers/index.js'),
+        import('../queue/redis.js'),
       ]);
       const runtime = createRuntime({
         config,
@@ -275,6 +277,10 @@ async function main(argv: string[]): Promise<number> {
         log,
         clock: values['as-of'] !== undefined ? new ManualClock(asOf) : systemClock,
       });
+      // the sweep enqueues on a producer connection, which fails a command while it is still connecting (no offline
+      // queue): waited for, as a service waits before it starts its roles (src/roles.ts) — without it
+      // `--no-workers`, which starts nothing first, failed at once ("Stream isn't writeable")
+      await untilReady(runtime.ctx.redis, 5_000);
       const workers = values['no-workers'] ? undefined : await startWorkers(runtime.ctx);
       try {
         await openOutcomeListeners(runtime.ctx, ['renewal', 'maintenance', 'reports']);

@@ -9,7 +9,8 @@ import { runCli } from '../helpers/cli.js';
  */
 let app: TestApp;
 beforeAll(async () => {
-  app = await startTestApp({ roles: ['api'], now: '2026-03-01T00:00:00.000Z' });
+  // its workers run the jobs of a `run-nightly --no-workers`
+  app = await startTestApp({ roles: ['api', 'worker'], now: '2026-03-01T00:00:00.000Z' });
 });
 afterAll(async () => {
   await app.close();
@@ -60,5 +61,15 @@ describe('a usage error exits 2', () => {
     expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(run.stderr).toContain('--as-of must be');
     expect(run.stdout).toBe('');
+  });
+});
+
+describe('run-nightly --no-workers', () => {
+  it("waits for the service's workers instead of failing at once on a connection still opening", async () => {
+    const run = await cli('run-nightly', '--as-of', '2026-03-01', '--no-workers');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as { as_of: string; verify: { ok: boolean } };
+    expect(report.as_of).toBe('2026-03-01T00:00:00.000Z');
+    expect(report.verify.ok).toBe(true);
   });
 });
