@@ -76,3 +76,17 @@ describe('a maintenance job of one instant is one request, however the instant i
     expect(await producer.add('expire', { as_of: '2026-03-01T03:00:00+03:00' })).toEqual(first);
   });
 });
+
+describe('a job is named by its payload as the worker reads it', () => {
+  it('a client written with spaces around it names the same use: same job, and a conflict', async () => {
+    const use = { credit_type: 'sms', quantity: 1, idempotency_key: 'msg-9' };
+    // the schema trims a reference (the worker applies the use of `crm-42`): the job id names that client too
+    expect(await producer.consume({ ...use, client: ' crm-42 ' })).toEqual({ jobId: 'consume|crm-42|msg-9' });
+    expect(await producer.consume({ ...use, client: 'crm-42' })).toEqual({ jobId: 'consume|crm-42|msg-9' });
+    // another quantity under that client's key is another payload: told here, not only in a failed job later
+    const other = await conflictOf(() => producer.consume({ ...use, client: 'crm-42', quantity: 2 }));
+    expect(other).toBeInstanceOf(ProducerConflictError);
+    const hold = { client: 'crm-42 ', credit_type: 'sms', quantity: 1, idempotency_key: 'call-9' };
+    expect(await producer.hold(hold)).toEqual({ jobId: 'hold|crm-42|call-9' });
+  });
+});
