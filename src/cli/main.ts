@@ -13,6 +13,7 @@ import { parseInstant } from '../domain/period.js';
 import { createApiKey, revokeApiKey, SCOPES, type Scope } from '../http/auth.js';
 import { isUuid } from '../ids.js';
 import { createLogger } from '../logger.js';
+import { nameSchema } from '../schemas/common.js';
 
 /**
  * What only some commands need is imported by them (below, `await import`): the queues, workers and scheduler
@@ -67,6 +68,10 @@ async function recordCli(tx: Executor, action: string, target: string, request: 
   });
 }
 
+/** What node:util's parseArgs throws for arguments it cannot read (its codes ERR_PARSE_ARGS_…). */
+const isArgumentError = (error: unknown): error is Error =>
+  error instanceof Error && String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_');
+
 async function main(argv: string[]): Promise<number> {
   const [command, sub, ...rest] = argv;
   if (!command || command === 'help' || command === '--help') {
@@ -106,7 +111,17 @@ async function main(argv: string[]): Promise<number> {
         console.error(`--scope must be one of ${SCOPES.join(', ')}${bad.length ? ` (got ${bad.join(', ')})` : ''}`);
         return 2;
       }
-      const input = { name: values.name ?? `cli ${new Date().toISOString()}`, scopes: scopes as Scope[] };
+      // what POST /v1/api-keys refuses, refused here too: a key named "" or past 200 characters, a scope twice
+      if (new Set(scopes).size !== scopes.length) {
+        console.error(`--scope: each scope once (got ${scopes.join(', ')})`);
+        return 2;
+      }
+      const name = nameSchema.safeParse(values.name ?? `cli ${new Date().toISOString()}`);
+      if (!name.success) {
+        console.error(`--name ${name.error.issues[0]?.message ?? 'is not a name'} (1–200 characters)`);
+        return 2;
+      }
+      const input = { name: name.data, scopes: scopes as Scope[] };
       // the key and its line in the audit trail are one transaction
       const created = await db.transaction(async (tx) => {
         const made = await createApiKey(tx, { ...input, now: new Date() });
@@ -234,7 +249,8 @@ async function main(argv: string[]): Promise<number> {
         args: [sub, ...rest].filter((a): a is string => a !== undefined),
         options: { 'as-of': { type: 'string' }, 'no-workers': { type: 'boolean' } },
       });
-      const asOf = values['as-of'] ? parseInstant(values['as-of'], config.BUSINESS_TZ) : new Date();
+      // `--as-of=` (empty) is a time given wrong, not none: refused, never run as of now
+      const asOf = values['as-of'] !== undefined ? parseInstant(values['as-of'], config.BUSINESS_TZ) : new Date();
       if (!asOf) {
         console.error('--as-of must be YYYY-MM-DD or an RFC 3339 time with an offset');
         return 2;
@@ -245,20 +261,26 @@ async function main(argv: string[]): Promise<number> {
         { createRuntime },
         { runNightly },
         { startWorkers },
+        { untilReady },
       ] = await Promise.all([
         import('../clock.js'),
         import('../commands/index.js'),
         import('../runtime.js'),
         import('../scheduler/nightly.js'),
         import('../workers/index.js'),
+        import('../queue/redis.js'),
       ]);
       const runtime = createRuntime({
         config,
         databaseUrl: services.databaseUrl,
         redisUrl: services.redisUrl,
         log,
-        clock: values['as-of'] ? new ManualClock(asOf) : systemClock,
+        clock: values['as-of'] !== undefined ? new ManualClock(asOf) : systemClock,
       });
+      // the sweep enqueues on a producer connection, which fails a command while it is still connecting (no offline
+      // queue): waited for, as a service waits before it starts its roles (src/roles.ts) — without it
+      // `--no-workers`, which starts nothing first, failed at once ("Stream isn't writeable")
+      await untilReady(runtime.ctx.redis, 5_000);
       const workers = values['no-workers'] ? undefined : await startWorkers(runtime.ctx);
       try {
         await openOutcomeListeners(runtime.ctx, ['renewal', 'maintenance', 'reports']);
@@ -274,6 +296,14 @@ async function main(argv: string[]): Promise<number> {
     }
     console.error(USAGE);
     return 2;
+  } catch (error) {
+    // an unknown option, an option without its value, an argument where none is taken: a usage error (exit 2, as a
+    // bad --scope or --as-of is), not exit 1, which `verify` and `run-nightly` answer when they find a problem
+    if (isArgumentError(error)) {
+      console.error(`${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw error;
   } finally {
     await db.destroy();
     // a Redis or Postgres the CLI started for itself is stopped again

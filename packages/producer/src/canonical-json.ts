@@ -23,17 +23,21 @@ export function requestOf(name: string, data: unknown): string {
   if (typeof data !== 'object' || data === null) return canonicalJson(data);
   const { accepted_at: _stamp, ...request } = data as Record<string, unknown>;
   const items = name === 'consume-batch' && Array.isArray(request.items) ? request.items : undefined;
-  return canonicalJson(items ? items.map(withPlainQuantity) : withPlainQuantity(request));
+  return canonicalJson(items ? items.map(withPlainNumbers) : withPlainNumbers(request));
 }
 
 /**
- * A quantity as one text whichever way it was written (3, "3.00", " +03 "): the same use is not another payload.
- * Only the writing is made one; whether the value suits its credit type is the worker's to say.
+ * A number as one text whichever way it was written, where the service reads it so: a use's quantity (3, "3.00",
+ * " +03 ": the same use is not another payload), and a recharge's fee as its fingerprint reads it (`String(price)`:
+ * 1250 and "1250"). A recharge's item units are compared as written, as its fingerprint takes them
+ * (src/jobs/recharge.ts). Only the writing is made one; whether the value suits its credit type is the worker's to say.
  */
-function withPlainQuantity(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null || !('quantity' in value)) return value;
-  const { quantity } = value as { quantity: unknown };
-  return { ...value, quantity: plainDecimal(quantity) };
+function withPlainNumbers(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const plain: Record<string, unknown> = { ...value };
+  if ('quantity' in plain) plain.quantity = plainDecimal(plain.quantity);
+  if (typeof plain.price === 'number' || typeof plain.price === 'string') plain.price = String(plain.price);
+  return plain;
 }
 
 export function plainDecimal(quantity: unknown): unknown {

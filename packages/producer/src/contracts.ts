@@ -198,8 +198,14 @@ export const renewData = z.strictObject({
   accepted_at: acceptedAt,
 });
 
-/** Maintenance: `expire`, `notify` (low and expiring-soon events), `verify` (invariants), `cleanup` (retention). */
-export const maintenanceData = z.strictObject({ as_of: z.iso.datetime({ offset: true }) });
+/**
+ * Maintenance: `expire`, `notify` (low and expiring-soon events), `verify` (invariants), `cleanup` (retention). `as_of`
+ * is read as the instant it names, in one form, as its job id names it (and as the scheduler writes it): the same
+ * instant written another way (`+00:00`, another offset) is the same request, not another payload.
+ */
+export const maintenanceData = z.strictObject({
+  as_of: z.iso.datetime({ offset: true }).transform((text) => new Date(text).toISOString()),
+});
 
 export { REPORT_TYPES, type ReportType } from './report-types.js';
 

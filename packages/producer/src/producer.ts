@@ -274,7 +274,11 @@ export class CreditsProducer {
         { field: `${fieldPrefix}occurred_at`, message: 'is in the future' },
       ]);
     }
-    return { name, data: valid, opts: { ...definition.options, ...options, jobId: jobIdOf(name, data) } };
+    // named by the payload as it is enqueued and as the worker reads it (a reference trimmed, an instant in one
+    // form), not as it was written: the same request written otherwise is one job, and another payload under its key
+    // meets the first one's job (ProducerConflictError) instead of slipping past it under an id of its own
+    const jobId = jobIdOf(name, valid as JobData<N>);
+    return { name, data: valid, opts: { ...definition.options, ...options, jobId } };
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { findCreditType, listCreditTypes } from '../../db/repositories/credit-types.js';
 import { fail } from '../../domain/result.js';
-import { codeSchema, fixed, idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
+import { codeSchema, FORBIDDEN_KEYS, fixed, idParams, listOf, nameSchema, pageQuery } from '../../schemas/common.js';
 import { createCreditType, patchCreditType } from '../../services/credit-types.js';
 import { creditTypeView, toCreditTypeView } from '../../views/credit-type.js';
 import { page, replyWith } from '../reply.js';
@@ -25,7 +25,11 @@ const dimensionsSchema = z
     z
       .string()
       .regex(/^[a-z][a-z0-9_]{0,39}$/, 'must be a lower-case key: a letter, then letters, digits or _ (at most 40)')
-      .refine((key) => !RESERVED_DIMENSIONS.has(key), 'day, week and month are groupings of their own'),
+      .refine((key) => !RESERVED_DIMENSIONS.has(key), 'day, week and month are groupings of their own')
+      // a use's metadata may not carry these keys (metadataSchema): such a dimension could never be filled
+      .refine((key) => !FORBIDDEN_KEYS.has(key), {
+        error: (issue) => `"${String(issue.input)}" is a key no metadata may carry: name the dimension otherwise`,
+      }),
   )
   .max(MAX_DIMENSIONS, `at most ${MAX_DIMENSIONS} dimensions`)
   .refine((keys) => new Set(keys).size === keys.length, 'each key once')

@@ -16,7 +16,14 @@ export function metadataFromLines(text: string): Record<string, string> | undefi
     const eq = line.indexOf('=');
     const key = eq < 0 ? '' : line.slice(0, eq).trim();
     if (key === '') return undefined;
-    metadata[key] = line.slice(eq + 1).trim();
+    // defined, not assigned: `__proto__=x` assigned would hit the prototype's setter and vanish, the client saved
+    // without it; kept as an own key, the route refuses it beside the field as it refuses `constructor`
+    Object.defineProperty(metadata, key, {
+      value: line.slice(eq + 1).trim(),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return metadata;
 }
