@@ -333,7 +333,10 @@ export interface HoldClosing {
   quantity?: Scaled;
   /** Capture only: the consumption it makes. */
   consumptionId?: string;
-  /** Capture only: when it was asked (no later than now): the consumption's occurred_at. Default now. */
+  /**
+   * Capture and release: when it was asked (no later than now): the capture's consumption's occurred_at, and when the
+   * units it gives back come back — a balance valid then gets them, however late the worker came. Default now.
+   */
   askedAt?: Date;
   jobId: string;
   client: UseClient;
@@ -357,10 +360,11 @@ const revivable = (lot: HeldLot, now: Date): boolean =>
   lot.status === 'active' && (lot.expiresAt > now || lot.frozen === true);
 
 /**
- * When an expiry's entry on this balance takes effect: when the hold ended (`returnedAt`), its units back on the
- * balance — except the units that lapse into a balance voided after that (a subscription cancelled before the sweep
- * came), which were back on it, active, until it was voided: their `void` is dated then (balances as of an instant
- * between the two read the balance active, as a live read then would have).
+ * When a closing's release or lapse entry on this balance takes effect: when its units came back (`returnedAt`: when
+ * the closing was asked, or when the hold ended) — except the units that lapse into a balance voided after that (a
+ * subscription cancelled before the sweep or the worker came), which were back on it, active, until it was voided:
+ * their `void` is dated then (balances as of an instant between the two read the balance active, as a live read then
+ * would have).
  */
 const expiryEffect = (lot: HeldLot, kind: LedgerEntryDraft['kind'], returnedAt: Date): Date =>
   kind === 'void' && lot.voidedAt && lot.voidedAt > returnedAt ? lot.voidedAt : returnedAt;
@@ -371,8 +375,9 @@ const expiryEffect = (lot: HeldLot, kind: LedgerEntryDraft['kind'], returnedAt: 
  * took from; then the captured units are consumed at once (`consume`, negative: the consumption's
  * allocations are the held amounts in the hold's order, up to the captured quantity), and the units
  * left of a balance that expired or was voided meanwhile go where its other units went (`expire` /
- * `void`, negative) instead of being revived. An expiry is judged at the hold's `expires_at`: what a
- * balance still valid then would have got back is given back, however late the sweep.
+ * `void`, negative) instead of being revived. An expiry is judged at the hold's `expires_at`, a capture or a
+ * release when it was asked: what a balance still valid then would have got back is given back, however late the
+ * sweep or the worker.
  */
 export function planClosings(
   lots: readonly HeldLot[],
@@ -403,9 +408,10 @@ export function planClosings(
     const consumptionId = closing.consumptionId ?? null;
     // a capture is a use dated when it was asked, like a consumption by its accepted_at
     const usedAt = closing.askedAt ?? now;
-    // an expired hold gave its units back at its expires_at (the sweep only comes later): a balance still valid
-    // then gets them, and its own expiry (rollover included) deals with them
-    const returnedAt = closing.action === 'expire' && hold.expires_at < now ? hold.expires_at : now;
+    // a capture or a release gives its units back when it was asked, an expired hold at its expires_at (the sweep
+    // only comes later): a balance still valid then gets them, however late the worker or the sweep, and its own
+    // expiry (rollover included) deals with them — only a balance that had expired by then lets them lapse
+    const returnedAt = closing.action === 'expire' ? (hold.expires_at < now ? hold.expires_at : now) : usedAt;
     const entry = (lot: HeldLot, kind: LedgerEntryDraft['kind'], amount: Scaled): LedgerEntryDraft => ({
       balance_id: lot.id,
       client_id: lot.clientId,
@@ -417,10 +423,9 @@ export function planClosings(
       consumption_id: kind === 'consume' ? consumptionId : null,
       job_id: closing.jobId,
       reason: holdReason(hold.id),
-      // an expiry's entries take effect when the hold ended, before what its balance's own expiry wrote (a lapse
-      // into a balance voided since: when it was voided, expiryEffect)
-      effective_at:
-        kind === 'consume' ? usedAt : closing.action === 'expire' ? expiryEffect(lot, kind, returnedAt) : now,
+      // the units come back when the closing was asked, or when the hold ended (an expiry), before what the
+      // balance's own expiry wrote (a lapse into a balance voided since: when it was voided, expiryEffect)
+      effective_at: kind === 'consume' ? usedAt : expiryEffect(lot, kind, returnedAt),
       created_at: now,
     });
     for (const allocation of ordered) {
@@ -445,7 +450,8 @@ export function planClosings(
       if (rest > 0n) {
         if (revivable(lot, returnedAt)) {
           released += rest;
-          if (lot.spendable !== false && lot.frozen !== true) releasedUsable += rest;
+          // usable now: not on a balance that has expired since they came back (nor a frozen or suspended one)
+          if (lot.spendable !== false && lot.frozen !== true && lot.expiresAt > now) releasedUsable += rest;
         } else {
           lot.remaining -= rest;
           const kind = lot.status === 'void' ? 'void' : 'expire';
