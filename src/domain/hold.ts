@@ -36,7 +36,7 @@ export const HOLD_STATUSES = ['held', 'captured', 'released', 'expired', 'reject
 
 /**
  * A hold that ended at its `expires_at` (DOMAIN.md) while its row still says `held`: the expiry sweep has not
- * recorded it yet (a capture asked in time aside, which the repository's query leaves out).
+ * recorded it yet (a capture or release asked in time aside, which the repository's query leaves out).
  */
 export const heldPastExpiry = (hold: { status: string; expiresAt: Date }, now: Date): boolean =>
   hold.status === 'held' && hold.expiresAt.getTime() <= now.getTime();

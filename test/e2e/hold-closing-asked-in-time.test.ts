@@ -92,3 +92,43 @@ describe('a closing asked before its balance expired, applied after', () => {
     expect(balances.body.data[0]).toMatchObject({ remaining: '19', consumed: '1', held: '0', expired: '0' });
   });
 });
+
+describe('a release asked before expires_at that its worker reaches after the sweep', () => {
+  it('is a release, not an expiry: the sweep leaves the hold to it, and no hold.expired is told', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    await subscribe(app, client.id, pkg.code, { auto_renew: false });
+    const start = app.clock.now().getTime();
+    const held = await hold({
+      client: client.id,
+      credit_type: sms.code,
+      quantity: 5,
+      idempotency_key: 'late-release',
+      expires_in_seconds: 60,
+    });
+    expect(held.status, held.text).toBe(200);
+    const queue = app.ctx.queues.consumption;
+    await queue.pause();
+    let released: ReturnType<typeof app.request>;
+    try {
+      // asked half a minute before the hold ends; the workers are behind
+      app.clock.set(iso(start + 30_000));
+      released = app.request('POST', `/v1/holds/${held.body.id}/release`, { key: app.keys.write });
+      const jobId = `release|${held.body.id}`;
+      await expect.poll(async () => (await app.database.db('accepted_jobs').where({ job_id: jobId })).length).toBe(1);
+      // the sweep five minutes later comes before the release's worker
+      app.clock.set(iso(start + 5 * 60_000));
+      const swept = await expireDue(app.ctx, app.clock.now());
+      expect(swept.ok && swept.value.holds_expired).toBe(0);
+    } finally {
+      await queue.resume();
+    }
+    const answer = await released;
+    expect(answer.status, answer.text).toBe(200);
+    expect(answer.body).toMatchObject({ status: 'released', released: '5', lapsed: '0', held: '0' });
+    const events = await app.database.db('outbox_events').where({ subject_id: held.body.id }).pluck('type');
+    expect(events).not.toContain('hold.expired');
+    const balances = await app.request('GET', `/v1/clients/${client.id}/balances`, { key: app.keys.read });
+    expect(balances.body.data[0]).toMatchObject({ remaining: '10', held: '0' });
+  });
+});
