@@ -70,3 +70,39 @@ describe('a freeze asked after the last one ended at frozen_until, before the sw
     expect(types).toEqual(['subscription.frozen', 'subscription.unfrozen', 'subscription.frozen']);
   });
 });
+
+describe('a change of a subscription whose freeze ended at frozen_until, before the sweep came', () => {
+  it('meets it active (the freeze ended there first), as every read shows it: suspend, renew, recharge', async () => {
+    at('2026-08-01T00:00:00.000Z');
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 5 }], { max_freeze_days: 10 });
+    const subs = [];
+    for (let i = 0; i < 3; i++) {
+      const client = await createClient(app);
+      const sub = await subscribe(app, client.id, pkg.code, { auto_renew: false });
+      expect((await freeze(sub.id, { days: 2 })).status).toBe(200);
+      subs.push(sub);
+    }
+    // 4 August: the freezes ended on 3 August; no sweep has run since
+    at('2026-08-04T00:00:00.000Z');
+    const [toSuspend, toRenew, toRecharge] = subs.map((s) => s.id) as [string, string, string];
+    const suspended = await app.request('PATCH', `/v1/subscriptions/${toSuspend}`, {
+      key: app.keys.write,
+      body: { status: 'suspended' },
+    });
+    expect(suspended.status, suspended.text).toBe(200);
+    expect(suspended.body).toMatchObject({ status: 'suspended', current_period_end: '2026-09-03T00:00:00.000Z' });
+    const renewed = await app.request('POST', `/v1/subscriptions/${toRenew}/renew?wait=true`, {
+      key: app.keys.write,
+    });
+    expect(renewed.status, renewed.text).toBe(200);
+    const recharged = await app.request('POST', `/v1/subscriptions/${toRecharge}/recharge?wait=true`, {
+      key: app.keys.write,
+    });
+    expect(recharged.status, recharged.text).toBe(200);
+    for (const sub of subs) {
+      const record = await app.database.db('subscription_freezes').where({ subscription_id: sub.id }).first();
+      expect(record).toMatchObject({ ended_by: 'sweep' });
+      expect(record.unfrozen_at.toISOString()).toBe('2026-08-03T00:00:00.000Z');
+    }
+  });
+});

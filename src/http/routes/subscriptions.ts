@@ -11,7 +11,13 @@ import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
 import { renewAheadOnCommit } from '../../jobs/renew-ahead.js';
-import { readAsSwept, settleOwedAnywhere, settleOwedOf, subscriptionViewAsSwept } from '../../jobs/swept-reads.js';
+import {
+  readAsSwept,
+  settleFreezeOwed,
+  settleOwedAnywhere,
+  settleOwedOf,
+  subscriptionViewAsSwept,
+} from '../../jobs/swept-reads.js';
 import {
   idParams,
   listOf,
@@ -271,6 +277,8 @@ export const subscriptionRoutes: AnyRoute[] = [
     },
     handler: async ({ params, body, db, app, auth, afterCommit }) => {
       if (!isUuid(params.id)) return notFound(params.id);
+      // a freeze past its frozen_until has ended: the sweep's unfreeze first, so that it can be suspended
+      await settleFreezeOwed(app, params.id);
       const result = await patchSubscription(db, params.id, body, app.clock.now(), {
         actor: actorOf(auth),
         onRenewalUndone: forgetUndoneOnCommit(app, afterCommit),
@@ -342,6 +350,8 @@ export const subscriptionRoutes: AnyRoute[] = [
     },
     handler: async ({ params, query, body, app, auth, idempotencyKey, path }) => {
       if (!isUuid(params.id)) return notFound(params.id);
+      // a freeze past its frozen_until has ended: the sweep's unfreeze first (its period end pushed), then renewed
+      await settleFreezeOwed(app, params.id);
       const accepted = await acceptRenewal(
         app,
         params.id,
@@ -391,6 +401,8 @@ export const subscriptionRoutes: AnyRoute[] = [
           errors: [{ field: 'Idempotency-Key', message: 'must be 1–255 characters' }],
         });
       }
+      // a freeze past its frozen_until has ended: the sweep's unfreeze first, so that it can be recharged
+      await settleFreezeOwed(app, params.id);
       const accepted = await acceptRecharge(
         app,
         params.id,
