@@ -360,11 +360,10 @@ const revivable = (lot: HeldLot, now: Date): boolean =>
   lot.status === 'active' && (lot.expiresAt > now || lot.frozen === true);
 
 /**
- * When a closing's release or lapse entry on this balance takes effect: when its units came back (`returnedAt`: when
- * the closing was asked, or when the hold ended) — except the units that lapse into a balance voided after that (a
- * subscription cancelled before the sweep or the worker came), which were back on it, active, until it was voided:
- * their `void` is dated then (balances as of an instant between the two read the balance active, as a live read then
- * would have).
+ * When an expiry's entry on this balance takes effect: when the hold ended (`returnedAt`), its units back on the
+ * balance — except the units that lapse into a balance voided after that (a subscription cancelled before the sweep
+ * came), which were back on it, active, until it was voided: their `void` is dated then (balances as of an instant
+ * between the two read the balance active, as a live read then would have).
  */
 const expiryEffect = (lot: HeldLot, kind: LedgerEntryDraft['kind'], returnedAt: Date): Date =>
   kind === 'void' && lot.voidedAt && lot.voidedAt > returnedAt ? lot.voidedAt : returnedAt;
@@ -423,9 +422,12 @@ export function planClosings(
       consumption_id: kind === 'consume' ? consumptionId : null,
       job_id: closing.jobId,
       reason: holdReason(hold.id),
-      // the units come back when the closing was asked, or when the hold ended (an expiry), before what the
-      // balance's own expiry wrote (a lapse into a balance voided since: when it was voided, expiryEffect)
-      effective_at: kind === 'consume' ? usedAt : expiryEffect(lot, kind, returnedAt),
+      // an expiry's entries take effect when the hold ended, before what its balance's own expiry wrote (a lapse
+      // into a balance voided since: when it was voided, expiryEffect); a capture's or a release's when written —
+      // a read as of an instant before then saw the hold still held (ledger.ts HOLD_EXPIRED_BY reads an entry dated
+      // before it was written as an expiry owed by then), though its units are judged as of when it was asked
+      effective_at:
+        kind === 'consume' ? usedAt : closing.action === 'expire' ? expiryEffect(lot, kind, returnedAt) : now,
       created_at: now,
     });
     for (const allocation of ordered) {

@@ -132,3 +132,31 @@ describe('a release asked before expires_at that its worker reaches after the sw
     expect(balances.body.data[0]).toMatchObject({ remaining: '10', held: '0' });
   });
 });
+
+describe('balances as of an instant between a closing asked and its worker applying it', () => {
+  it('read the hold still held, as a live read then did', async () => {
+    const client = await createClient(app);
+    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
+    await subscribe(app, client.id, pkg.code, { auto_renew: false });
+    const start = app.clock.now().getTime();
+    const held = await hold({ client: client.id, credit_type: sms.code, quantity: 4, idempotency_key: 'as-of' });
+    expect(held.status, held.text).toBe(200);
+    const askedAt = new Date(start + 10_000);
+    app.clock.set(iso(start + 60_000));
+    const [captured] = await applyCaptures(app.ctx, [
+      {
+        jobId: `capture|${held.body.id}`,
+        data: { hold_id: held.body.id, quantity: 1, accepted_at: askedAt.toISOString() },
+        enqueuedAt: askedAt,
+      },
+    ]);
+    expect(captured).toMatchObject({ ok: true, value: { hold: { captured: '1', released: '3' } } });
+    const asOf = await app.request('GET', `/v1/clients/${client.id}/balances?as_of=${iso(start + 30_000)}`, {
+      key: app.keys.read,
+    });
+    expect(asOf.status, asOf.text).toBe(200);
+    expect(asOf.body.data[0]).toMatchObject({ remaining: '6', held: '4', consumed: '0' });
+    const live = await app.request('GET', `/v1/clients/${client.id}/balances`, { key: app.keys.read });
+    expect(live.body.data[0]).toMatchObject({ remaining: '9', held: '0', consumed: '1' });
+  });
+});
