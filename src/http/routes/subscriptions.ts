@@ -435,7 +435,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       'begun and is ' +
       'unpaid, that renewal is taken back first — its balances and invoice voided (`renewals_undone`), the ' +
       'period running is the one frozen — and it is made again at the end the unfreeze sets; a paid one, or one ' +
-      'a recharge was bought into, stands (409: its period has not begun).',
+      'a recharge was bought into, stands (409: its period has not begun). Frozen before and past its ' +
+      '`frozen_until` (the sweep not come yet), that freeze ends there first, as the sweep ends it.',
     params: idParams,
     body: freezeBody,
     // a retried freeze (its answer lost) replays the first answer instead of 409 "frozen already"
