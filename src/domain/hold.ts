@@ -36,7 +36,7 @@ export const HOLD_STATUSES = ['held', 'captured', 'released', 'expired', 'reject
 
 /**
  * A hold that ended at its `expires_at` (DOMAIN.md) while its row still says `held`: the expiry sweep has not
- * recorded it yet (a capture asked in time aside, which the repository's query leaves out).
+ * recorded it yet (a capture or release asked in time aside, which the repository's query leaves out).
  */
 export const heldPastExpiry = (hold: { status: string; expiresAt: Date }, now: Date): boolean =>
   hold.status === 'held' && hold.expiresAt.getTime() <= now.getTime();
@@ -333,7 +333,10 @@ export interface HoldClosing {
   quantity?: Scaled;
   /** Capture only: the consumption it makes. */
   consumptionId?: string;
-  /** Capture only: when it was asked (no later than now): the consumption's occurred_at. Default now. */
+  /**
+   * Capture and release: when it was asked (no later than now): the capture's consumption's occurred_at, and when the
+   * units it gives back come back — a balance valid then gets them, however late the worker came. Default now.
+   */
   askedAt?: Date;
   jobId: string;
   client: UseClient;
@@ -371,8 +374,9 @@ const expiryEffect = (lot: HeldLot, kind: LedgerEntryDraft['kind'], returnedAt: 
  * took from; then the captured units are consumed at once (`consume`, negative: the consumption's
  * allocations are the held amounts in the hold's order, up to the captured quantity), and the units
  * left of a balance that expired or was voided meanwhile go where its other units went (`expire` /
- * `void`, negative) instead of being revived. An expiry is judged at the hold's `expires_at`: what a
- * balance still valid then would have got back is given back, however late the sweep.
+ * `void`, negative) instead of being revived. An expiry is judged at the hold's `expires_at`, a capture or a
+ * release when it was asked: what a balance still valid then would have got back is given back, however late the
+ * sweep or the worker.
  */
 export function planClosings(
   lots: readonly HeldLot[],
@@ -403,9 +407,10 @@ export function planClosings(
     const consumptionId = closing.consumptionId ?? null;
     // a capture is a use dated when it was asked, like a consumption by its accepted_at
     const usedAt = closing.askedAt ?? now;
-    // an expired hold gave its units back at its expires_at (the sweep only comes later): a balance still valid
-    // then gets them, and its own expiry (rollover included) deals with them
-    const returnedAt = closing.action === 'expire' && hold.expires_at < now ? hold.expires_at : now;
+    // a capture or a release gives its units back when it was asked, an expired hold at its expires_at (the sweep
+    // only comes later): a balance still valid then gets them, however late the worker or the sweep, and its own
+    // expiry (rollover included) deals with them — only a balance that had expired by then lets them lapse
+    const returnedAt = closing.action === 'expire' ? (hold.expires_at < now ? hold.expires_at : now) : usedAt;
     const entry = (lot: HeldLot, kind: LedgerEntryDraft['kind'], amount: Scaled): LedgerEntryDraft => ({
       balance_id: lot.id,
       client_id: lot.clientId,
@@ -418,7 +423,9 @@ export function planClosings(
       job_id: closing.jobId,
       reason: holdReason(hold.id),
       // an expiry's entries take effect when the hold ended, before what its balance's own expiry wrote (a lapse
-      // into a balance voided since: when it was voided, expiryEffect)
+      // into a balance voided since: when it was voided, expiryEffect); a capture's or a release's when written —
+      // a read as of an instant before then saw the hold still held (ledger.ts HOLD_EXPIRED_BY reads an entry dated
+      // before it was written as an expiry owed by then), though its units are judged as of when it was asked
       effective_at:
         kind === 'consume' ? usedAt : closing.action === 'expire' ? expiryEffect(lot, kind, returnedAt) : now,
       created_at: now,
@@ -445,7 +452,8 @@ export function planClosings(
       if (rest > 0n) {
         if (revivable(lot, returnedAt)) {
           released += rest;
-          if (lot.spendable !== false && lot.frozen !== true) releasedUsable += rest;
+          // usable now: not on a balance that has expired since they came back (nor a frozen or suspended one)
+          if (lot.spendable !== false && lot.frozen !== true && lot.expiresAt > now) releasedUsable += rest;
         } else {
           lot.remaining -= rest;
           const kind = lot.status === 'void' ? 'void' : 'expire';

@@ -142,9 +142,9 @@ export async function applyClosings(app: AppContext, requests: readonly ClosingR
         allocations: allocations.get(hold.id) ?? [],
         action,
         ...(quantity !== undefined ? { quantity } : {}),
-        ...(request.action === 'capture'
-          ? { consumptionId: consumptionId(hold.client_id, captureKey(hold.id)), askedAt }
-          : {}),
+        ...(request.action === 'capture' ? { consumptionId: consumptionId(hold.client_id, captureKey(hold.id)) } : {}),
+        // a capture or a release is dated when it was asked (the sweep's expiry by the hold's expires_at)
+        ...(action !== 'expire' ? { askedAt } : {}),
         jobId: request.jobId,
         client: clients.get(hold.client_id)!,
         creditType,

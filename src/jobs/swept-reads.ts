@@ -107,6 +107,18 @@ const subscriptionAsSwept = (app: AppContext, id: string): Promise<SubscriptionR
     (row, now) => !!row && frozenPastUntil({ status: row.status, frozenUntil: row.frozen_until }, now),
   );
 
+/**
+ * Before a change of a subscription (PATCH, renew, recharge): a freeze of it past its `frozen_until` ended then
+ * (DOMAIN.md), so what the sweep owes its client is done first, as a read does it — the change meets the subscription
+ * as every read shows it (active, its period pushed), not as a freeze that has ended ("a frozen subscription cannot
+ * …"). One read by key when it is not frozen past its frozen_until.
+ */
+export async function settleFreezeOwed(app: AppContext, id: string): Promise<void> {
+  const row = await subscriptionById(app.db, id);
+  if (row && frozenPastUntil({ status: row.status, frozenUntil: row.frozen_until }, app.clock.now()))
+    await settleOwedOf(app, [row.client_id]);
+}
+
 /** GET /v1/subscriptions/{id} and the subscription page: the view (balances included) as the sweep leaves it. */
 export async function subscriptionViewAsSwept(app: AppContext, id: string): Promise<SubscriptionView | undefined> {
   const row = await subscriptionAsSwept(app, id);

@@ -14,7 +14,14 @@ import { recordEvents } from '../db/repositories/outbox.js';
 import { packageById } from '../db/repositories/packages.js';
 import { lockSubscription, type SubscriptionRow, updateSubscription } from '../db/repositories/subscriptions.js';
 import { transact } from '../db/transact.js';
-import { extendExpiries, extendedPeriodEnd, type FreezeRequest, frozenSpan, planFreeze } from '../domain/freeze.js';
+import {
+  extendExpiries,
+  extendedPeriodEnd,
+  type FreezeRequest,
+  frozenPastUntil,
+  frozenSpan,
+  planFreeze,
+} from '../domain/freeze.js';
 import { subscriptionIn } from '../domain/renewal.js';
 import { fail, ok, type Result } from '../domain/result.js';
 import { newId } from '../ids.js';
@@ -27,6 +34,9 @@ export interface FreezeContext {
   /** Who hears of renewals made ahead that a freeze took back (to forget their jobs after the commit). */
   onRenewalUndone?: ((jobIds: readonly string[]) => void) | undefined;
 }
+
+/** Who ends a freeze at its frozen_until: the expiry sweep, or a change that does what the sweep owes first. */
+const SWEEP_ACTOR = 'expiry sweep';
 
 export const UNDONE_BY_FREEZE =
   'the renewal made ahead was taken back: the subscription was frozen before its period ended (renewed again ' +
@@ -45,8 +55,22 @@ export async function freezeSubscription(
   context: FreezeContext,
 ): Promise<Result<SubscriptionRow>> {
   return transact(db, async (tx) => {
-    const locked = await lockSubscription(tx, id);
-    if (!locked) return fail('not_found', `no subscription "${id}"`);
+    const found = await lockSubscription(tx, id);
+    if (!found) return fail('not_found', `no subscription "${id}"`);
+    // a freeze past its frozen_until ended then (DOMAIN.md), though the sweep has not come yet to record it (every read
+    // answers it ended): ended first as the sweep ends it, so that this is the second freeze of a running clock, not
+    // "frozen already" — rolled back with it if this one is refused
+    let locked = found;
+    if (frozenPastUntil({ status: found.status, frozenUntil: found.frozen_until }, context.now)) {
+      const thawed = await unfreezeSubscription(tx, id, {
+        now: context.now,
+        at: context.now,
+        actor: SWEEP_ACTOR,
+        by: 'sweep',
+      });
+      if (!thawed.ok) return thawed;
+      locked = thawed.value;
+    }
     // each nightly run renews the periods that end before the next run (renewal-lookahead.ts: within 26 h for a
     // daily run, 49 where a night has no run): frozen in the last day of its period, an active subscription
     // has its next period already made. Unpaid, that renewal is taken back (as a cancel at period end takes it)
@@ -235,7 +259,7 @@ export async function unfreezeDue(
         const result = await unfreezeSubscription(app.db, id, {
           now: app.clock.now(),
           at: asOf,
-          actor: 'expiry sweep',
+          actor: SWEEP_ACTOR,
           by: 'sweep',
           onRenewable: (subscription) => told.push(subscription),
         });

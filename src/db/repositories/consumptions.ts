@@ -134,7 +134,7 @@ export async function readSpendableAsSwept(
                FROM holds h JOIN hold_allocations a ON a.hold_id = h.id
               WHERE h.status = 'held' AND h.expires_at <= $5 AND h.client_id = $1 AND h.credit_type_id = $2
                 AND NOT EXISTS (SELECT 1 FROM accepted_jobs a
-                                 WHERE a.job_id = 'capture|' || h.id
+                                 WHERE a.job_id IN ('capture|' || h.id, 'release|' || h.id)
                                    AND (a.data ->> 'accepted_at')::timestamptz < h.expires_at))
            SELECT b.id, b.client_id, b.credit_type_id, b.subscription_id, b.granted,
                   b.remaining + r.back AS remaining, b.priority, b.valid_from, x.expires_at, b.low_threshold,

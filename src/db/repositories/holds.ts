@@ -339,20 +339,22 @@ export async function listHolds(db: Executor, page: PageRequest, filter: HoldFil
 }
 
 /**
- * A hold (the `holds` row of the statement) whose capture was accepted before its `expires_at` and is not applied
- * yet (accepted_jobs keeps the request until its job is): that capture comes, dated when it was asked, and succeeds
- * (applyClosings), so the hold is not the sweep's to expire meanwhile — the workers may just be behind, or the relay
- * about to re-enqueue it. A capture pushed by a producer straight to the queue is not recorded, and not waited for.
+ * A hold (the `holds` row of the statement) whose capture or release was accepted before its `expires_at` and is not
+ * applied yet (accepted_jobs keeps the request until its job is): that closing comes, dated when it was asked, and
+ * succeeds (applyClosings) — a capture, or a release that gives the units back then, not an expiry with its
+ * `hold.expired` — so the hold is not the sweep's to expire meanwhile: the workers may just be behind, or the relay
+ * about to re-enqueue it. A closing pushed by a producer straight to the queue is not recorded, and not waited for.
  */
-const CAPTURE_ASKED_IN_TIME = `EXISTS (SELECT 1 FROM accepted_jobs a
-   WHERE a.job_id = 'capture|' || holds.id AND (a.data ->> 'accepted_at')::timestamptz < holds.expires_at)`;
+const CLOSING_ASKED_IN_TIME = `EXISTS (SELECT 1 FROM accepted_jobs a
+   WHERE a.job_id IN ('capture|' || holds.id, 'release|' || holds.id)
+     AND (a.data ->> 'accepted_at')::timestamptz < holds.expires_at)`;
 
 /** Up to `limit` open holds past their expiry at `asOf`, oldest expiry first (the sweep's work). */
 export async function dueHoldIds(db: Executor, asOf: Date, limit: number): Promise<string[]> {
   const rows = (await db('holds')
     .where({ status: 'held' })
     .andWhere('expires_at', '<=', asOf)
-    .whereNot(db.raw(CAPTURE_ASKED_IN_TIME))
+    .whereNot(db.raw(CLOSING_ASKED_IN_TIME))
     .orderBy([{ column: 'expires_at' }, { column: 'id' }])
     .limit(limit)
     .select('id')) as Array<{ id: string }>;
@@ -365,7 +367,7 @@ export async function dueHoldIdsOf(db: Executor, clientIds: readonly string[], a
   return (await db('holds')
     .where({ status: 'held' })
     .andWhere('expires_at', '<=', asOf)
-    .whereNot(db.raw(CAPTURE_ASKED_IN_TIME))
+    .whereNot(db.raw(CLOSING_ASKED_IN_TIME))
     .whereIn('client_id', [...clientIds])
     .orderBy([{ column: 'expires_at' }, { column: 'id' }])
     .pluck('id')) as string[];
@@ -388,7 +390,7 @@ export async function clientsOwedBySweep(
     text: `SELECT client_id FROM holds
             WHERE status = 'held' AND expires_at <= $2 AND client_id = ANY($1::uuid[])
               AND NOT EXISTS (SELECT 1 FROM accepted_jobs a
-                               WHERE a.job_id = 'capture|' || holds.id
+                               WHERE a.job_id IN ('capture|' || holds.id, 'release|' || holds.id)
                                  AND (a.data ->> 'accepted_at')::timestamptz < holds.expires_at)
            UNION
            SELECT client_id FROM subscriptions
@@ -409,7 +411,7 @@ export async function clientsOwedAnywhere(client: SqlClient, asOf: Date, limit: 
     text: `(SELECT client_id FROM holds
              WHERE status = 'held' AND expires_at <= $1
                AND NOT EXISTS (SELECT 1 FROM accepted_jobs a
-                                WHERE a.job_id = 'capture|' || holds.id
+                                WHERE a.job_id IN ('capture|' || holds.id, 'release|' || holds.id)
                                   AND (a.data ->> 'accepted_at')::timestamptz < holds.expires_at)
              ORDER BY expires_at LIMIT $2)
            UNION

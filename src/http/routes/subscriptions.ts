@@ -11,7 +11,13 @@ import { isUuid } from '../../ids.js';
 import { acceptRecharge } from '../../jobs/recharge.js';
 import { acceptRenewal, forgetUndoneRenewal } from '../../jobs/renew.js';
 import { renewAheadOnCommit } from '../../jobs/renew-ahead.js';
-import { readAsSwept, settleOwedAnywhere, settleOwedOf, subscriptionViewAsSwept } from '../../jobs/swept-reads.js';
+import {
+  readAsSwept,
+  settleFreezeOwed,
+  settleOwedAnywhere,
+  settleOwedOf,
+  subscriptionViewAsSwept,
+} from '../../jobs/swept-reads.js';
 import {
   idParams,
   listOf,
@@ -271,6 +277,8 @@ export const subscriptionRoutes: AnyRoute[] = [
     },
     handler: async ({ params, body, db, app, auth, afterCommit }) => {
       if (!isUuid(params.id)) return notFound(params.id);
+      // a freeze past its frozen_until has ended: the sweep's unfreeze first, so that it can be suspended
+      await settleFreezeOwed(app, params.id);
       const result = await patchSubscription(db, params.id, body, app.clock.now(), {
         actor: actorOf(auth),
         onRenewalUndone: forgetUndoneOnCommit(app, afterCommit),
@@ -342,6 +350,8 @@ export const subscriptionRoutes: AnyRoute[] = [
     },
     handler: async ({ params, query, body, app, auth, idempotencyKey, path }) => {
       if (!isUuid(params.id)) return notFound(params.id);
+      // a freeze past its frozen_until has ended: the sweep's unfreeze first (its period end pushed), then renewed
+      await settleFreezeOwed(app, params.id);
       const accepted = await acceptRenewal(
         app,
         params.id,
@@ -391,6 +401,8 @@ export const subscriptionRoutes: AnyRoute[] = [
           errors: [{ field: 'Idempotency-Key', message: 'must be 1–255 characters' }],
         });
       }
+      // a freeze past its frozen_until has ended: the sweep's unfreeze first, so that it can be recharged
+      await settleFreezeOwed(app, params.id);
       const accepted = await acceptRecharge(
         app,
         params.id,
@@ -423,7 +435,8 @@ export const subscriptionRoutes: AnyRoute[] = [
       'begun and is ' +
       'unpaid, that renewal is taken back first — its balances and invoice voided (`renewals_undone`), the ' +
       'period running is the one frozen — and it is made again at the end the unfreeze sets; a paid one, or one ' +
-      'a recharge was bought into, stands (409: its period has not begun).',
+      'a recharge was bought into, stands (409: its period has not begun). Frozen before and past its ' +
+      '`frozen_until` (the sweep not come yet), that freeze ends there first, as the sweep ends it.',
     params: idParams,
     body: freezeBody,
     // a retried freeze (its answer lost) replays the first answer instead of 409 "frozen already"
