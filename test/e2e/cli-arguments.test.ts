@@ -19,8 +19,11 @@ afterAll(async () => {
 const cli = (...args: string[]) => runCli(app, ...args);
 const keyCount = async () => Number((await app.database.db('api_keys').count({ n: '*' }).first())?.n);
 
+// each case is a CLI process of its own: a second or so alone, many more beside the whole suite (as cli.test.ts)
+const PROCESSES = { timeout: 120_000 };
+
 describe('cli keys create refuses what POST /v1/api-keys refuses', () => {
-  it('an empty or over-long name, or a scope given twice: exit 2, no key made', async () => {
+  it('an empty or over-long name, or a scope given twice: exit 2, no key made', PROCESSES, async () => {
     const before = await keyCount();
     for (const args of [
       ['--scope', 'read', '--name', ''],
@@ -42,7 +45,7 @@ describe('cli keys create refuses what POST /v1/api-keys refuses', () => {
 });
 
 describe('a usage error exits 2', () => {
-  it('an unknown option, a missing value, or an argument where none is taken', async () => {
+  it('an unknown option, a missing value, or an argument where none is taken', PROCESSES, async () => {
     for (const args of [
       ['keys', 'create', '--scopes', 'admin'],
       ['keys', 'create', '--scope'],
@@ -56,7 +59,7 @@ describe('a usage error exits 2', () => {
     }
   });
 
-  it('run-nightly --as-of= (empty) is refused, not run as of now', async () => {
+  it('run-nightly --as-of= (empty) is refused, not run as of now', PROCESSES, async () => {
     const run = await cli('run-nightly', '--as-of=', '--no-workers');
     expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(run.stderr).toContain('--as-of must be');
@@ -65,11 +68,15 @@ describe('a usage error exits 2', () => {
 });
 
 describe('run-nightly --no-workers', () => {
-  it("waits for the service's workers instead of failing at once on a connection still opening", async () => {
-    const run = await cli('run-nightly', '--as-of', '2026-03-01', '--no-workers');
-    expect(run.code, run.stdout + run.stderr).toBe(0);
-    const report = JSON.parse(run.stdout) as { as_of: string; verify: { ok: boolean } };
-    expect(report.as_of).toBe('2026-03-01T00:00:00.000Z');
-    expect(report.verify.ok).toBe(true);
-  });
+  it(
+    "waits for the service's workers instead of failing at once on a connection still opening",
+    PROCESSES,
+    async () => {
+      const run = await cli('run-nightly', '--as-of', '2026-03-01', '--no-workers');
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const report = JSON.parse(run.stdout) as { as_of: string; verify: { ok: boolean } };
+      expect(report.as_of).toBe('2026-03-01T00:00:00.000Z');
+      expect(report.verify.ok).toBe(true);
+    },
+  );
 });

@@ -27,7 +27,8 @@ afterAll(async () => {
 });
 
 describe('one Ctrl-C, delivered twice', () => {
-  it('drains and exits 0, not "exiting now"', async () => {
+  // a service process of its own, started and stopped: seconds alone, much more beside the whole suite
+  it('drains and exits 0, not "exiting now"', { timeout: 120_000 }, async () => {
     const sms = await createCreditType(app, { code: 'ctrl-c-sms' });
     const pkg = await createPackage(app, [{ credit_type: sms.code, units: 10 }]);
     const client = await createClient(app);

@@ -705,7 +705,10 @@ describe('a business on the whole topology (Redis Cluster, primary + replica, Pg
     expect(statements.some((s) => /AS period_start/.test(s.query))).toBe(true);
   });
 
-  it('a worker process killed mid-load and restarted applies every accepted use once, never below zero', async () => {
+  // worker processes of their own, started, killed and started again: seconds alone, much more beside the whole suite
+  it('a worker process killed mid-load and restarted applies every accepted use once, never below zero', {
+    timeout: 120_000,
+  }, async () => {
     // the real processes run on the wall clock: the service's clock is brought up to it (never back)
     const wall = new Date(Math.floor(Date.now() / 1000) * 1000);
     if (wall > app$().clock.now()) await clockTo(wall.toISOString());
