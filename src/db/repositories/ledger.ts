@@ -151,23 +151,6 @@ export async function ledgerUpTo(db: Executor, clientId: string, at: Date): Prom
 }
 
 /**
- * Net consumption of a client's credit type over `(from, to]`, by when it happened (`effective_at`):
- * −Σ of its `consume` and `reverse` entries (a reversal gives back, so it counts against), scaled.
- */
-export async function netConsumed(
-  db: Executor,
-  scope: { clientId: string; creditTypeId: string; from: Date; to: Date },
-): Promise<bigint> {
-  const [row] = (await db('ledger_entries')
-    .where({ client_id: scope.clientId, credit_type_id: scope.creditTypeId })
-    .whereIn('kind', ['consume', 'reverse'])
-    .andWhere('effective_at', '>', scope.from)
-    .andWhere('effective_at', '<=', scope.to)
-    .select(db.raw('COALESCE(-sum(amount), 0)::bigint AS net'))) as Array<{ net: bigint }>;
-  return row?.net ?? 0n;
-}
-
-/**
  * Each balance of the client whose expiry an `extend` entry moved after `at` (a freeze that ended later, or a late
  * payment that activated its subscription later): the expiry it had at `at`, the `previous_expires_at` of the first
  * such entry. An entry takes effect at its effective_at — when the freeze ended (its unfrozen_at), when the payment
