@@ -167,7 +167,10 @@ export async function writeCheckpoints(tx: Tx, month: HistoryMonth): Promise<num
                   WHERE l.balance_id IN (SELECT balance_id FROM ??)
                  WINDOW w AS (PARTITION BY l.balance_id ORDER BY l.seq)),
           e AS (SELECT e0.balance_id, e0.seq, e0.amount, e0.kind, e0.remaining_after,
-                       (p.balance_id IS NULL AND e0.lag_seq IS NULL) AS first,
+                       -- the balance's first entry in the month when it has no checkpoint (the grant, which ledgerUpTo
+                       -- and verify take as the first of a checkpoint)
+                       (p.balance_id IS NULL
+                        AND row_number() OVER (PARTITION BY e0.balance_id ORDER BY e0.seq) = 1) AS first,
                        ${CHAIN_PREVIOUS} AS previous
                   FROM e0 LEFT JOIN prev p ON p.balance_id = e0.balance_id
                  WHERE e0.created_at >= ? AND e0.created_at < ?),
