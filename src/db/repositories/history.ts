@@ -141,7 +141,8 @@ export async function mismatchedConsumptionsOf(tx: Tx, month: HistoryMonth): Pro
         AND (x.allocation_sum <> c.applied OR y.consumed <> c.applied
              OR y.reversed - y.expired <> COALESCE(c.reversal_returned, 0)
              OR (y.expired <> 0 AND y.expired <> COALESCE(c.reversal_expired, 0))
-             OR (c.status = 'rejected' AND c.applied <> 0))`,
+             OR (c.status = 'rejected' AND c.applied <> 0)
+             OR (c.status <> 'reversed' AND y.reversed <> 0))`,
     [month.start, month.end],
   );
   return result.rows;
