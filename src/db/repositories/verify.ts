@@ -127,7 +127,9 @@ export type ConsumptionFacts = Pick<
 
 /**
  * Up to `limit` consumptions with an id above `afterId`, by id; only those written at or after `since` when given
- * (the end of the archived months: older ones lost their allocations and `consume` entries to the archive).
+ * (the end of the archived months: older ones lost their allocations and `consume` entries to the archive), and
+ * those written late into an archived month's range (a clock behind): their rows stay live in the DEFAULT
+ * partitions, the only live rows dated before `since`, and no archiving checks them.
  */
 export async function consumptionsAfterId(
   db: Executor,
@@ -136,7 +138,16 @@ export async function consumptionsAfterId(
   since: Date | null = null,
 ): Promise<ConsumptionFacts[]> {
   const query = db('consumptions').where('id', '>', afterId);
-  if (since) query.andWhere('created_at', '>=', since);
+  if (since)
+    query.andWhere((q) =>
+      q
+        .where('created_at', '>=', since)
+        .orWhereIn('id', db('consumption_allocations').where('created_at', '<', since).select('consumption_id'))
+        .orWhereIn(
+          'id',
+          db('ledger_entries').where('created_at', '<', since).whereNotNull('consumption_id').select('consumption_id'),
+        ),
+    );
   return (await query
     .orderBy('id')
     .limit(limit)
