@@ -4,7 +4,7 @@ import type { AppContext } from '../app-context.js';
 import { lockPlaceOf } from '../db/repositories/balances.js';
 import { readSpendable } from '../db/repositories/consumptions.js';
 import { frozenBalancesOf } from '../db/repositories/freezes.js';
-import { netConsumed } from '../db/repositories/ledger.js';
+import { netUsed } from '../db/repositories/usage.js';
 import { toCreditTypeBrief } from '../domain/credit-type-brief.js';
 import { BURN_EXTRA_DECIMALS, forecast } from '../domain/forecast.js';
 import { thawedAtFrozenUntil } from '../domain/freeze.js';
@@ -51,8 +51,8 @@ export type ForecastView = z.infer<typeof forecastView>;
  * GET /v1/clients/{id}/forecast (DOMAIN.md "As of / forecast"): the balances a consumption may spend now or
  * later (the consumption lock's statement, read without a lock, over every instant from now on; and a frozen
  * subscription's, from its frozen_until with its expiries pushed as the unfreeze will push them), the net
- * consumption of the last `windowDays` from the ledger (by effective_at, in (now − window, now]), and the walk of
- * domain/forecast.ts.
+ * consumption of the last `windowDays` (by when it happened, in (now − window, now]: read from the consumptions,
+ * which an archived month keeps), and the walk of domain/forecast.ts.
  */
 export async function clientForecast(
   app: AppContext,
@@ -70,7 +70,7 @@ export async function clientForecast(
     }),
     // a frozen subscription's: spendable again from its frozen_until, its expiries pushed (DOMAIN.md "Freeze")
     frozenBalancesOf(app.db, scope.clientId, scope.creditType.id),
-    netConsumed(app.db, {
+    netUsed(app.db, {
       clientId: scope.clientId,
       creditTypeId: scope.creditType.id,
       from: new Date(now.getTime() - windowDays * MS_PER_DAY),

@@ -279,6 +279,8 @@ describe('no SQL is built by pasting values into it', () => {
     /^(spendingOrder|balanceLockOrder)\('b'\)$/,
     // a hold's expiry owed by an instant, constant with ? placeholders (src/db/repositories/ledger.ts)
     /^HOLD_EXPIRED_BY$/,
+    // the entry a ledger entry follows from across a checkpoint, a constant CASE (src/db/repositories/verify.ts)
+    /^CHAIN_PREVIOUS$/,
     // the holds table's constant column list and its recordset types (src/db/repositories/holds.ts)
     /^(HOLD_COLUMNS|HOLD_TYPES)$/,
     // migration 0014's constant lists of ledger kinds

@@ -6,7 +6,7 @@ import {
   partitionOf,
 } from '../../domain/history.js';
 import type { Executor, Tx } from '../knex.js';
-import type { Aggregate } from './verify.js';
+import { type Aggregate, CHAIN_PREVIOUS } from './verify.js';
 
 /** The month's first day as a date literal (a Date would be sent in the process's time zone). */
 const firstDay = (month: HistoryMonth): string => `${month.label}-01`;
@@ -141,7 +141,8 @@ export async function mismatchedConsumptionsOf(tx: Tx, month: HistoryMonth): Pro
         AND (x.allocation_sum <> c.applied OR y.consumed <> c.applied
              OR y.reversed - y.expired <> COALESCE(c.reversal_returned, 0)
              OR (y.expired <> 0 AND y.expired <> COALESCE(c.reversal_expired, 0))
-             OR (c.status = 'rejected' AND c.applied <> 0))`,
+             OR (c.status = 'rejected' AND c.applied <> 0)
+             OR (c.status <> 'reversed' AND y.reversed <> 0))`,
     [month.start, month.end],
   );
   return result.rows;
@@ -149,8 +150,10 @@ export async function mismatchedConsumptionsOf(tx: Tx, month: HistoryMonth): Pro
 
 /**
  * Each balance with entries in the month: its checkpoint up to the month's end, its previous checkpoint (if any)
- * plus the month's entries, summed as verify sums them (the chain of remaining_after followed across the
- * boundary). Answers how many were written.
+ * plus the month's entries, summed as verify sums them (balanceLedgerFacts: the chain of remaining_after followed by
+ * seq across the boundary). The chain is followed over the balance's whole live ledger, not the month's alone: a
+ * write dated just before the month's end can take the balance after one dated just after it (its clock taken before
+ * it waited for the lock), and the month's entry then follows from the next month's. Answers how many were written.
  */
 export async function writeCheckpoints(tx: Tx, month: HistoryMonth): Promise<number> {
   const result = await tx.raw<{ rowCount: number }>(
@@ -159,10 +162,19 @@ export async function writeCheckpoints(tx: Tx, month: HistoryMonth): Promise<num
         adjust_sum, expire_sum, void_sum, rollover_out, hold_sum, release_sum, broken_chain, later)
      WITH prev AS (SELECT DISTINCT ON (balance_id) * FROM balance_checkpoints
                     WHERE month < ?::date ORDER BY balance_id, month DESC),
-          e AS (SELECT l.balance_id, l.seq, l.amount, l.kind, l.remaining_after,
-                       COALESCE(lag(l.remaining_after) OVER (PARTITION BY l.balance_id ORDER BY l.seq),
-                                p.last_remaining) AS previous
-                  FROM ?? l LEFT JOIN prev p ON p.balance_id = l.balance_id),
+          e0 AS (SELECT l.balance_id, l.seq, l.amount, l.kind, l.remaining_after, l.created_at,
+                        lag(l.seq) OVER w AS lag_seq, lag(l.remaining_after) OVER w AS lag_remaining
+                   FROM ledger_entries l
+                  WHERE l.balance_id IN (SELECT balance_id FROM ??)
+                 WINDOW w AS (PARTITION BY l.balance_id ORDER BY l.seq)),
+          e AS (SELECT e0.balance_id, e0.seq, e0.amount, e0.kind, e0.remaining_after,
+                       -- the balance's first entry in the month when it has no checkpoint (the grant, which ledgerUpTo
+                       -- and verify take as the first of a checkpoint)
+                       (p.balance_id IS NULL
+                        AND row_number() OVER (PARTITION BY e0.balance_id ORDER BY e0.seq) = 1) AS first,
+                       ${CHAIN_PREVIOUS} AS previous
+                  FROM e0 LEFT JOIN prev p ON p.balance_id = e0.balance_id
+                 WHERE e0.created_at >= ? AND e0.created_at < ?),
           m AS (SELECT balance_id, count(*) AS n,
                        (array_agg(amount ORDER BY seq))[1] AS first_amount,
                        max(seq) AS last_seq,
@@ -170,7 +182,7 @@ export async function writeCheckpoints(tx: Tx, month: HistoryMonth): Promise<num
                        SUM(amount) AS ledger_sum,
                        COALESCE(SUM(amount) FILTER (WHERE kind = 'consume'), 0) AS consume_sum,
                        COALESCE(SUM(amount) FILTER (WHERE kind = 'reverse'), 0) AS reverse_sum,
-                       COALESCE(SUM(amount) FILTER (WHERE kind = 'adjust' AND previous IS NOT NULL), 0) AS adjust_sum,
+                       COALESCE(SUM(amount) FILTER (WHERE kind = 'adjust' AND NOT first), 0) AS adjust_sum,
                        COALESCE(SUM(amount) FILTER (WHERE kind = 'expire'), 0) AS expire_sum,
                        COALESCE(SUM(amount) FILTER (WHERE kind = 'void'), 0) AS void_sum,
                        COALESCE(SUM(amount) FILTER (WHERE kind = 'rollover' AND amount < 0), 0) AS rollover_out,
@@ -182,21 +194,23 @@ export async function writeCheckpoints(tx: Tx, month: HistoryMonth): Promise<num
           -- Σ and count per kind of the entries after the first, the previous checkpoint's included
           k AS (SELECT balance_id, jsonb_object_agg(kind, jsonb_build_object('amount', amount::text, 'n', n)) AS later
                   FROM (SELECT balance_id, kind, SUM(amount) AS amount, SUM(n) AS n
-                          FROM (SELECT balance_id, kind, amount, 1 AS n FROM e WHERE previous IS NOT NULL
+                          FROM (SELECT balance_id, kind, amount, 1 AS n FROM e WHERE NOT first
                                 UNION ALL
                                 SELECT p.balance_id, x.key, (x.value ->> 'amount')::numeric, (x.value ->> 'n')::bigint
                                   FROM prev p CROSS JOIN jsonb_each(p.later) x) u
                          GROUP BY balance_id, kind) v
                  GROUP BY balance_id)
      SELECT m.balance_id, ?::date, COALESCE(p.entries, 0) + m.n, COALESCE(p.first_amount, m.first_amount),
-            m.last_seq, m.last_remaining, COALESCE(p.ledger_sum, 0) + m.ledger_sum,
+            GREATEST(p.last_seq, m.last_seq),
+            CASE WHEN p.last_seq > m.last_seq THEN p.last_remaining ELSE m.last_remaining END,
+            COALESCE(p.ledger_sum, 0) + m.ledger_sum,
             COALESCE(p.consume_sum, 0) + m.consume_sum, COALESCE(p.reverse_sum, 0) + m.reverse_sum,
             COALESCE(p.adjust_sum, 0) + m.adjust_sum, COALESCE(p.expire_sum, 0) + m.expire_sum,
             COALESCE(p.void_sum, 0) + m.void_sum, COALESCE(p.rollover_out, 0) + m.rollover_out,
             COALESCE(p.hold_sum, 0) + m.hold_sum, COALESCE(p.release_sum, 0) + m.release_sum,
             COALESCE(p.broken_chain, 0) + m.broken_chain, COALESCE(k.later, '{}')
        FROM m LEFT JOIN prev p ON p.balance_id = m.balance_id LEFT JOIN k ON k.balance_id = m.balance_id`,
-    [firstDay(month), partitionOf('ledger_entries', month), firstDay(month)],
+    [firstDay(month), partitionOf('ledger_entries', month), month.start, month.end, firstDay(month)],
   );
   return result.rowCount;
 }

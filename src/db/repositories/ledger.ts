@@ -104,12 +104,17 @@ export interface LedgerSumRow {
  * A hold's closing that took effect before it was written — its expiry, given back (`release`) or lapsed (`expire`,
  * `void`) as of its `expires_at` by a sweep or a read that came later — and in force at `at` while the hold it closes
  * was already written: a live read at `at` would have closed it first (it does what the sweep owes). `e` is the entry;
- * its two bindings are `at`.
+ * its two bindings are `at`. A hold whose `hold` entry left with an archived month (services/archive.ts: the balance
+ * has a checkpoint, and no such entry is live) was written before the archived months' end, which no `at` of an as of
+ * read comes before (asOfArchived, reports/generate.ts).
  */
 export const HOLD_EXPIRED_BY = `e.kind IN ('release', 'expire', 'void') AND e.reason LIKE 'hold %'
     AND e.effective_at < e.created_at AND e.effective_at <= ?
-    AND EXISTS (SELECT 1 FROM ledger_entries h
-                 WHERE h.balance_id = e.balance_id AND h.kind = 'hold' AND h.reason = e.reason AND h.created_at <= ?)`;
+    AND (EXISTS (SELECT 1 FROM ledger_entries h
+                  WHERE h.balance_id = e.balance_id AND h.kind = 'hold' AND h.reason = e.reason AND h.created_at <= ?)
+         OR (NOT EXISTS (SELECT 1 FROM ledger_entries h
+                          WHERE h.balance_id = e.balance_id AND h.kind = 'hold' AND h.reason = e.reason)
+             AND EXISTS (SELECT 1 FROM balance_checkpoints c WHERE c.balance_id = e.balance_id)))`;
 
 /**
  * A client's ledger up to `at` (entries written at or before it, `created_at`, and a hold's expiry owed by then:
@@ -143,23 +148,6 @@ export async function ledgerUpTo(db: Executor, clientId: string, at: Date): Prom
     [clientId, clientId, at, at, at],
   );
   return (result as { rows: LedgerSumRow[] }).rows;
-}
-
-/**
- * Net consumption of a client's credit type over `(from, to]`, by when it happened (`effective_at`):
- * −Σ of its `consume` and `reverse` entries (a reversal gives back, so it counts against), scaled.
- */
-export async function netConsumed(
-  db: Executor,
-  scope: { clientId: string; creditTypeId: string; from: Date; to: Date },
-): Promise<bigint> {
-  const [row] = (await db('ledger_entries')
-    .where({ client_id: scope.clientId, credit_type_id: scope.creditTypeId })
-    .whereIn('kind', ['consume', 'reverse'])
-    .andWhere('effective_at', '>', scope.from)
-    .andWhere('effective_at', '<=', scope.to)
-    .select(db.raw('COALESCE(-sum(amount), 0)::bigint AS net'))) as Array<{ net: bigint }>;
-  return row?.net ?? 0n;
 }
 
 /**

@@ -47,8 +47,10 @@ export interface RechargeGrant {
 }
 
 /**
- * The recharges that granted these balances of a subscription: each balance's `recharge` ledger entry names the
- * invoice it was sold on, and the recharge row that invoice belongs to.
+ * The recharges that granted these balances of a subscription: each recharge row names the balances it granted (its
+ * result) and its invoice; each balance's `recharge` ledger entry names the invoice it was sold on too, for a balance
+ * whose recharge row is missing. The ledger alone is not enough: once the entry's month is archived
+ * (services/archive.ts) it is no longer live, and a paid recharge bought into a renewal made ahead went unfound.
  */
 export async function rechargesGranting(
   db: Executor,
@@ -56,13 +58,23 @@ export async function rechargesGranting(
   balanceIds: readonly string[],
 ): Promise<RechargeGrant[]> {
   if (balanceIds.length === 0) return [];
-  return (await db('ledger_entries as l')
-    .leftJoin('recharges as r', (join) => {
-      join.on('r.invoice_id', '=', 'l.invoice_id').andOn('r.subscription_id', '=', 'l.subscription_id');
-    })
-    .where({ 'l.subscription_id': subscriptionId, 'l.kind': 'recharge' })
-    .whereIn('l.balance_id', balanceIds)
-    .whereNotNull('l.invoice_id')
-    .orderBy('l.balance_id')
-    .select('l.balance_id', 'l.invoice_id', 'r.id as recharge_id')) as RechargeGrant[];
+  const ids = [...new Set(balanceIds)];
+  const result = await db.raw<{ rows: RechargeGrant[] }>(
+    `SELECT DISTINCT ON (g.balance_id) g.balance_id, g.invoice_id, g.recharge_id
+       FROM (SELECT (x.value ->> 'id')::uuid AS balance_id, r.invoice_id, r.id AS recharge_id
+               FROM recharges r
+              CROSS JOIN jsonb_array_elements(CASE jsonb_typeof(r.result -> 'balances')
+                                                WHEN 'array' THEN r.result -> 'balances' ELSE '[]' END) x
+              WHERE r.subscription_id = ? AND r.invoice_id IS NOT NULL
+                AND (x.value ->> 'id')::uuid = ANY(?::uuid[])
+             UNION ALL
+             SELECT l.balance_id, l.invoice_id, r.id
+               FROM ledger_entries l
+               LEFT JOIN recharges r ON r.invoice_id = l.invoice_id AND r.subscription_id = l.subscription_id
+              WHERE l.subscription_id = ? AND l.kind = 'recharge' AND l.invoice_id IS NOT NULL
+                AND l.balance_id = ANY(?::uuid[])) g
+      ORDER BY g.balance_id, g.recharge_id IS NULL`,
+    [subscriptionId, ids, subscriptionId, ids],
+  );
+  return result.rows;
 }

@@ -57,3 +57,26 @@ export async function usageRows(db: Executor, scope: UsageScope): Promise<Array<
   );
   return (result as { rows: Array<{ key: string; quantity: bigint }> }).rows;
 }
+
+/**
+ * Net use of a client's credit type over `(from, to]` (the forecast's burn), by when it happened: what its
+ * consumptions took when they occurred, minus what their reversals gave back when they happened — the sums of the
+ * ledger's `consume` and `reverse` entries, read from the consumptions as usageRows reads them: an archived month's
+ * entries are no longer live (services/archive.ts), its consumptions are.
+ */
+export async function netUsed(
+  db: Executor,
+  scope: { clientId: string; creditTypeId: string; from: Date; to: Date },
+): Promise<bigint> {
+  const part = [scope.clientId, scope.creditTypeId, scope.from, scope.to];
+  const result = await db.raw(
+    `SELECT (COALESCE((SELECT sum(applied) FROM consumptions
+                        WHERE client_id = ? AND credit_type_id = ? AND applied > 0
+                          AND occurred_at > ? AND occurred_at <= ?), 0)
+           - COALESCE((SELECT sum(COALESCE(reversal_given_back, reversal_returned)) FROM consumptions
+                        WHERE client_id = ? AND credit_type_id = ? AND reversed_at IS NOT NULL
+                          AND reversed_at > ? AND reversed_at <= ?), 0))::bigint AS net`,
+    [...part, ...part],
+  );
+  return (result as { rows: Array<{ net: bigint }> }).rows[0]?.net ?? 0n;
+}

@@ -38,13 +38,25 @@ export interface BalanceLedgerFacts {
 }
 
 /**
+ * The remaining_after an entry follows from (the chain of remaining_after, by seq), over `e0` — a balance's live
+ * entries with the seq and remaining_after of the live one before it (`lag_seq`, `lag_remaining`) — and `p`, the
+ * balance's latest checkpoint (null columns when it has none): the later of the two by seq. NULL for its first entry
+ * (no checkpoint, no entry before it), and for a live entry with a seq below the checkpoint's last: written after the
+ * month's end, it took the balance before the month's last write did (one dated just before the end that waited for
+ * the lock, or ran on a clock a little behind), and the entry it follows from may be archived. A constant fragment.
+ */
+export const CHAIN_PREVIOUS = `CASE WHEN p.last_seq > e0.seq THEN NULL
+            WHEN p.balance_id IS NULL OR e0.lag_seq > p.last_seq THEN e0.lag_remaining
+            ELSE p.last_remaining END`;
+
+/**
  * The ledger facts of the balances in `range` that have entries. A balance's first entry is its grant
  * (counted in `granted`, whatever its kind): an operator's grant of its own balance is an `adjust`
  * entry, so the sum that must match `adjusted` leaves the first entry out.
  *
  * A balance whose early months were archived (migration 0018) starts from its latest checkpoint — its ledger
  * summed the same way up to that month's end — and adds the live partitions; the chain of remaining_after goes
- * on from the checkpoint's last entry.
+ * on from the checkpoint's last entry (CHAIN_PREVIOUS), and the last remaining_after is the later one by seq.
  */
 export async function balanceLedgerFacts(db: Executor, range: IdRange): Promise<BalanceLedgerFacts[]> {
   const result = await db.raw<{ rows: BalanceLedgerFacts[] }>(
@@ -54,10 +66,11 @@ export async function balanceLedgerFacts(db: Executor, range: IdRange): Promise<
             SELECT e.balance_id,
                    SUM(e.amount) AS ledger_sum,
                    (array_agg(e.amount ORDER BY e.seq))[1] AS first_amount,
+                   max(e.seq) AS last_seq,
                    (array_agg(e.remaining_after ORDER BY e.seq DESC))[1] AS last_remaining,
                    SUM(e.amount) FILTER (WHERE e.kind = 'consume') AS consume_sum,
                    SUM(e.amount) FILTER (WHERE e.kind = 'reverse') AS reverse_sum,
-                   SUM(e.amount) FILTER (WHERE e.kind = 'adjust' AND e.previous IS NOT NULL) AS adjust_sum,
+                   SUM(e.amount) FILTER (WHERE e.kind = 'adjust' AND NOT e.first) AS adjust_sum,
                    SUM(e.amount) FILTER (WHERE e.kind = 'expire') AS expire_sum,
                    SUM(e.amount) FILTER (WHERE e.kind = 'void') AS void_sum,
                    SUM(e.amount) FILTER (WHERE e.kind = 'rollover' AND e.amount < 0) AS rollover_out,
@@ -65,16 +78,21 @@ export async function balanceLedgerFacts(db: Executor, range: IdRange): Promise<
                    SUM(e.amount) FILTER (WHERE e.kind = 'release') AS release_sum,
                    COUNT(*) FILTER (WHERE e.previous IS NOT NULL
                                       AND e.remaining_after <> e.previous + e.amount) AS broken_chain
-              FROM (SELECT l.balance_id, l.seq, l.amount, l.kind, l.remaining_after,
-                           COALESCE(lag(l.remaining_after) OVER (PARTITION BY l.balance_id ORDER BY l.seq),
-                                    cp.last_remaining) AS previous
-                      FROM ledger_entries l LEFT JOIN cp ON cp.balance_id = l.balance_id
-                     WHERE l.balance_id > ? AND l.balance_id <= ?) e
+              FROM (SELECT e0.balance_id, e0.seq, e0.amount, e0.kind, e0.remaining_after,
+                           (p.balance_id IS NULL AND e0.lag_seq IS NULL) AS first,
+                           ${CHAIN_PREVIOUS} AS previous
+                      FROM (SELECT l.balance_id, l.seq, l.amount, l.kind, l.remaining_after,
+                                   lag(l.seq) OVER w AS lag_seq, lag(l.remaining_after) OVER w AS lag_remaining
+                              FROM ledger_entries l
+                             WHERE l.balance_id > ? AND l.balance_id <= ?
+                            WINDOW w AS (PARTITION BY l.balance_id ORDER BY l.seq)) e0
+                      LEFT JOIN cp p ON p.balance_id = e0.balance_id) e
              GROUP BY e.balance_id)
      SELECT COALESCE(live.balance_id, cp.balance_id) AS id,
             COALESCE(cp.ledger_sum, 0) + COALESCE(live.ledger_sum, 0) AS ledger_sum,
             COALESCE(cp.first_amount, live.first_amount) AS first_amount,
-            COALESCE(live.last_remaining, cp.last_remaining) AS last_remaining,
+            CASE WHEN cp.last_seq > live.last_seq THEN cp.last_remaining
+                 ELSE COALESCE(live.last_remaining, cp.last_remaining) END AS last_remaining,
             COALESCE(cp.consume_sum, 0) + COALESCE(live.consume_sum, 0) AS consume_sum,
             COALESCE(cp.reverse_sum, 0) + COALESCE(live.reverse_sum, 0) AS reverse_sum,
             COALESCE(cp.adjust_sum, 0) + COALESCE(live.adjust_sum, 0) AS adjust_sum,
@@ -109,7 +127,9 @@ export type ConsumptionFacts = Pick<
 
 /**
  * Up to `limit` consumptions with an id above `afterId`, by id; only those written at or after `since` when given
- * (the end of the archived months: older ones lost their allocations and `consume` entries to the archive).
+ * (the end of the archived months: older ones lost their allocations and `consume` entries to the archive), and
+ * those written late into an archived month's range (a clock behind): their rows stay live in the DEFAULT
+ * partitions, the only live rows dated before `since`, and no archiving checks them.
  */
 export async function consumptionsAfterId(
   db: Executor,
@@ -118,7 +138,16 @@ export async function consumptionsAfterId(
   since: Date | null = null,
 ): Promise<ConsumptionFacts[]> {
   const query = db('consumptions').where('id', '>', afterId);
-  if (since) query.andWhere('created_at', '>=', since);
+  if (since)
+    query.andWhere((q) =>
+      q
+        .where('created_at', '>=', since)
+        .orWhereIn('id', db('consumption_allocations').where('created_at', '<', since).select('consumption_id'))
+        .orWhereIn(
+          'id',
+          db('ledger_entries').where('created_at', '<', since).whereNotNull('consumption_id').select('consumption_id'),
+        ),
+    );
   return (await query
     .orderBy('id')
     .limit(limit)
