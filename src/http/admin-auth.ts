@@ -14,7 +14,7 @@ export function requireAdmin(app: AppContext, options: { loginPath?: string } = 
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     try {
       const key = presentedKey(req);
-      const auth = key ? await app.keys.verify(key, req.ip) : null;
+      const auth = key ? await app.keys.verify(key, () => req.ip) : null;
       if (auth && hasScope(auth, 'admin')) {
         next();
         return;

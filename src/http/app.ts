@@ -72,7 +72,7 @@ function authenticate(ctx: AppContext, route: AnyRoute) {
       });
       return;
     }
-    const auth = await ctx.keys.verify(key, req.ip);
+    const auth = await ctx.keys.verify(key, () => req.ip);
     if (!auth) {
       sendProblem(res, problemBody('unauthorized', 'the API key is not valid or has been revoked'), {
         'www-authenticate': 'Bearer realm="credits", error="invalid_token"',

@@ -115,15 +115,16 @@ export class ApiKeyVerifier {
   }
 
   /**
-   * The key's identity, or null when it is not a valid key. `from`, the caller's address: a check that must read
-   * `api_keys` is refused (rejects with KeyCheckThrottled) once that address has sent too many unknown keys this
-   * minute; a key remembered here is answered as before.
+   * The key's identity, or null when it is not a valid key. `from` gives the caller's address, asked only when the
+   * key must be read from `api_keys` (express's `req.ip` is worked out on each call): such a check is refused
+   * (rejects with KeyCheckThrottled) once that address has sent too many unknown keys this minute; a key remembered
+   * here is answered as before.
    */
-  verify(key: string, from?: string): Promise<AuthContext | null> {
+  verify(key: string, from?: () => string | undefined): Promise<AuthContext | null> {
     if (!key.startsWith(KEY_PREFIX) || key.length < LOOKUP_LENGTH + 16 || key.length > 200) {
       return Promise.resolve(null);
     }
-    if (this.ttlMs === 0) return this.readFrom(key, from);
+    if (this.ttlMs === 0) return this.readFrom(key, from?.());
     const cacheKey = sha256Base64(key);
     const cached = this.cache.get(cacheKey);
     if (cached) {
@@ -133,14 +134,15 @@ export class ApiKeyVerifier {
     const pending = this.reading.get(cacheKey);
     if (pending) return pending;
     // refused before a read is shared: another address asking for the same key meanwhile gets a read of its own
-    const throttled = this.throttled(from);
+    const address = from?.();
+    const throttled = this.throttled(address);
     if (throttled) return Promise.reject(throttled);
     const generation = this.generation;
     // Remembered for ttlMs from when the read began, not from when it ended: the read may wait long after it found the
     // row (its write of last_used_at queued behind another transaction's lock on it), and a revocation committed by
     // another process meanwhile must still stop the key here within ttlMs of it (README API_KEY_CACHE_MS).
     const began = this.now();
-    const reading = this.readFrom(key, from).then(
+    const reading = this.readFrom(key, address).then(
       (auth) => {
         if (this.reading.get(cacheKey) === reading) this.reading.delete(cacheKey);
         if (generation === this.generation) {

@@ -157,7 +157,7 @@ export function uiRouter(app: AppContext): express.Router {
     const key = typeof body.key === 'string' ? body.key.trim() : '';
     let auth: AuthContext | null;
     try {
-      auth = key ? await app.keys.verify(key, req.ip) : null;
+      auth = key ? await app.keys.verify(key, () => req.ip) : null;
     } catch (error) {
       if (!(error instanceof KeyCheckThrottled)) throw error;
       res.setHeader('retry-after', String(error.retryAfterS));

@@ -99,7 +99,7 @@ export async function sessionViewer(app: AppContext, req: Request): Promise<View
 export async function keyViewer(app: AppContext, req: Request): Promise<Viewer | undefined> {
   const key = presentedKey(req);
   if (!key) return undefined;
-  const auth = await app.keys.verify(key, req.ip);
+  const auth = await app.keys.verify(key, () => req.ip);
   if (!auth || !hasScope(auth, 'admin')) return undefined;
   return { via: 'key', keyId: auth.keyId, secret: key, auth };
 }
