@@ -63,3 +63,31 @@ describe('NIGHTLY_REPORTS', () => {
     expect(() => loadConfig({ NIGHTLY_REPORTS: '' })).toThrow(/NIGHTLY_REPORTS/);
   });
 });
+
+/**
+ * The connection URLs: `z.url()` alone took any scheme, so `REDIS_URL=redis-host:6379` (scheme `redis-host:`, no
+ * host) started and connected to the Redis on 127.0.0.1, `DATABASE_URL=db:5432/credits` failed at the first query
+ * with a confusing error, and `redis://host/abc` failed every command (`SELECT NaN`). The start now names the variable.
+ */
+describe('DATABASE_URL, DATABASE_DIRECT_URL, REPORTS_DATABASE_URL, REDIS_URL', () => {
+  it('refuses a URL without its scheme, or another service’s', () => {
+    for (const name of ['DATABASE_URL', 'DATABASE_DIRECT_URL', 'REPORTS_DATABASE_URL'])
+      for (const value of ['db-host:5432/credits', 'localhost:5432', 'mysql://app@db/credits', 'redis://db:5432'])
+        expect(() => loadConfig({ [name]: value }), `${name}=${value}`).toThrow(
+          new RegExp(`${name}: not a Postgres URL: it must start with postgres:// or postgresql://`),
+        );
+    for (const value of ['redis-host:6379', 'localhost:6379', 'http://redis:6379', 'postgres://redis:6379'])
+      expect(() => loadConfig({ REDIS_URL: value }), value).toThrow(/REDIS_URL: not a Redis URL/);
+  });
+  it('refuses a Redis database that is not a number, without echoing the credentials', () => {
+    const refused = () => loadConfig({ REDIS_URL: 'redis://:s3cret@redis:6379/credits' });
+    expect(refused).toThrow(/REDIS_URL: the path names the database by its number \(e\.g\. \/0\), not \/credits/);
+    expect(refused).not.toThrow(/s3cret/);
+  });
+  it('accepts the URLs the clients read', () => {
+    for (const value of ['postgres://app:pw@db:5432/credits', 'postgresql://db/credits', 'postgres:///credits'])
+      expect(loadConfig({ DATABASE_URL: value }).DATABASE_URL).toBe(value);
+    for (const value of ['redis://redis:6379', 'redis://redis:6379/', 'redis://:pw@redis/2', 'rediss://redis:6380/15'])
+      expect(loadConfig({ REDIS_URL: value }).REDIS_URL).toBe(value);
+  });
+});
