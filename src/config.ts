@@ -108,8 +108,17 @@ const redisUrl = urlOf('Redis', ['redis:', 'rediss:'], (url) =>
     : `the path names the database by its number (e.g. /0), not ${url.pathname}`,
 );
 
+/**
+ * A whole number in [min, max], `fallback` when unset. Set but empty (`PORT=` in an env file, `PORT: ${PORT}` in
+ * compose with nothing behind it) is refused: coerced, it was 0 — a random port, no wait, no grace.
+ */
 const intFromEnv = (min: number, max: number, fallback: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+  z
+    .string()
+    .trim()
+    .min(1, { error: 'empty: give a whole number, or unset it for the default' })
+    .pipe(z.coerce.number<string>().int().min(min).max(max))
+    .default(fallback);
 
 const configSchema = z.object({
   /**

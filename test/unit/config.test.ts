@@ -91,3 +91,26 @@ describe('DATABASE_URL, DATABASE_DIRECT_URL, REPORTS_DATABASE_URL, REDIS_URL', (
       expect(loadConfig({ REDIS_URL: value }).REDIS_URL).toBe(value);
   });
 });
+
+/**
+ * A number set but empty (`PORT=` in an env file, compose's `PORT: ${PORT}` with nothing behind it) was coerced to
+ * 0: the API listened on a random port while the probes knocked at 3000, `?wait=true` never waited, and a
+ * SHUTDOWN_TIMEOUT_MS of 0 was refused as "too small" — far from the cause. Empty is now refused, named.
+ */
+describe('numeric settings', () => {
+  it('refuse an empty or blank value, naming the variable', () => {
+    for (const name of ['PORT', 'WAIT_TIMEOUT_MS', 'ACCEPT_BATCH_WAIT_MS', 'API_KEY_CACHE_MS'])
+      for (const value of ['', '  '])
+        expect(() => loadConfig({ [name]: value }), `${name}=${JSON.stringify(value)}`).toThrow(
+          new RegExp(`${name}: empty: give a whole number, or unset it for the default`),
+        );
+  });
+  it('take a number, or the default when unset', () => {
+    expect(loadConfig({}).PORT).toBe(3000);
+    expect(loadConfig({ PORT: '0' }).PORT).toBe(0);
+    expect(loadConfig({ PORT: ' 8080 ' }).PORT).toBe(8080);
+    expect(loadConfig({ WAIT_TIMEOUT_MS: '0' }).WAIT_TIMEOUT_MS).toBe(0);
+    expect(() => loadConfig({ PORT: '80.5' })).toThrow(/PORT/);
+    expect(() => loadConfig({ PORT: 'http' })).toThrow(/PORT/);
+  });
+});
