@@ -109,6 +109,17 @@ const redisUrl = urlOf('Redis', ['redis:', 'rediss:'], (url) =>
 );
 
 /**
+ * `BODY_LIMIT` in bytes: a number and an optional unit, b, kb, mb or gb ("2mb", "100kb", "512"); undefined if it is
+ * not one. The API's body readers take this number, never the text (json-body.ts).
+ */
+export function bodyLimitBytes(limit: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(limit);
+  if (!match) return undefined;
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b'];
+  return Math.floor(Number(match[1]) * unit);
+}
+
+/**
  * A whole number in [min, max], `fallback` when unset. Set but empty (`PORT=` in an env file, `PORT: ${PORT}` in
  * compose with nothing behind it) is refused: coerced, it was 0 — a random port, no wait, no grace.
  */
@@ -203,7 +214,17 @@ const configSchema = z.object({
    */
   HTTP_ACCEPT_HANDLES: intFromEnv(1, 32, 16),
   WAIT_TIMEOUT_MS: intFromEnv(0, 60_000, 5_000),
-  BODY_LIMIT: z.string().default('2mb'),
+  /**
+   * The largest JSON body the API reads. Unchecked, body-parser read "2m" as 2 bytes (every call with a body 413)
+   * and a word as no number at all (the start died with a TypeError after migrating).
+   */
+  BODY_LIMIT: z
+    .string()
+    .trim()
+    .default('2mb')
+    .refine((limit) => (bodyLimitBytes(limit) ?? 0) > 0, {
+      error: 'a size in bytes, kb, mb or gb above 0 (e.g. "2mb", "512kb")',
+    }),
   RATE_LIMIT_PER_MINUTE: intFromEnv(1, 10_000_000, 60_000),
   /**
    * How long an API key's verification (valid or not) is remembered in the process; a key revoked in

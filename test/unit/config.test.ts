@@ -114,3 +114,22 @@ describe('numeric settings', () => {
     expect(() => loadConfig({ PORT: 'http' })).toThrow(/PORT/);
   });
 });
+
+/**
+ * BODY_LIMIT went to body-parser unchecked: "2m" (for 2 MB) was read as 2 bytes, so every API call with a body was
+ * answered 413, and a word ("lots") stopped the start with a TypeError stack trace after the migrations had run.
+ */
+describe('BODY_LIMIT', () => {
+  it('refuses what is not a size above 0, naming the variable', () => {
+    for (const value of ['2m', '2 megabytes', 'lots', '0', '0kb', '-1mb', '1tb', ''])
+      expect(() => loadConfig({ BODY_LIMIT: value }), JSON.stringify(value)).toThrow(
+        /BODY_LIMIT: a size in bytes, kb, mb or gb above 0/,
+      );
+  });
+  it('takes bytes, kb, mb and gb, 2mb when unset', () => {
+    expect(loadConfig({}).BODY_LIMIT).toBe('2mb');
+    for (const value of ['2mb', '512kb', '100', '512b', '1.5MB', '1gb'])
+      expect(loadConfig({ BODY_LIMIT: value }).BODY_LIMIT, value).toBe(value);
+    expect(loadConfig({ BODY_LIMIT: ' 64kb ' }).BODY_LIMIT).toBe('64kb');
+  });
+});
