@@ -54,45 +54,55 @@ export async function prepareServices(
   schema: 'as-configured' | 'leave' = 'as-configured',
 ): Promise<Services> {
   const logAdapter = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) };
-  // the server itself (behind a pooler: DATABASE_DIRECT_URL) is where the database is made and migrated
-  const server = config.DATABASE_DIRECT_URL ?? config.DATABASE_URL;
-  const postgres = await ensurePostgres({ url: server, dataDir: config.DATA_DIR, log: logAdapter });
-  const databaseName = databaseNameOf({ DATABASE_URL: server });
-  await ensureDatabase(postgres.serverUrl, databaseName);
-  const databaseUrl = config.DATABASE_URL ?? withDatabase(postgres.serverUrl, databaseName);
-  // a Redis Cluster is used as it is (never started here); a single Redis is found or started
-  const redis: RedisHandle = config.REDIS_CLUSTER_NODES
-    ? { url: config.REDIS_URL ?? 'redis://127.0.0.1:6379', started: false, ...notStartedHere }
-    : await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR, log: logAdapter });
-  // the settings the queues' durability depends on: a warning when they are not as needed
-  const probe = createRedis({ url: redis.url, clusterNodes: config.REDIS_CLUSTER_NODES }, 'worker');
-  await untilReady(probe, 5_000);
+  // the servers started here run in process groups of their own and outlive this process: a start that fails after
+  // starting one stops it (a redis-server left behind was adopted by the next start as "found", and never stopped)
+  const started: Array<PostgresHandle | RedisHandle> = [];
   try {
-    await checkRedisSettings(probe, log);
-  } finally {
-    probe.disconnect();
-  }
+    // the server itself (behind a pooler: DATABASE_DIRECT_URL) is where the database is made and migrated
+    const server = config.DATABASE_DIRECT_URL ?? config.DATABASE_URL;
+    const postgres = await ensurePostgres({ url: server, dataDir: config.DATA_DIR, log: logAdapter });
+    started.push(postgres);
+    const databaseName = databaseNameOf({ DATABASE_URL: server });
+    await ensureDatabase(postgres.serverUrl, databaseName);
+    const databaseUrl = config.DATABASE_URL ?? withDatabase(postgres.serverUrl, databaseName);
+    // a Redis Cluster is used as it is (never started here); a single Redis is found or started
+    const redis: RedisHandle = config.REDIS_CLUSTER_NODES
+      ? { url: config.REDIS_URL ?? 'redis://127.0.0.1:6379', started: false, ...notStartedHere }
+      : await ensureRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR, log: logAdapter });
+    started.push(redis);
+    // the settings the queues' durability depends on: a warning when they are not as needed
+    const probe = createRedis({ url: redis.url, clusterNodes: config.REDIS_CLUSTER_NODES }, 'worker');
+    await untilReady(probe, 5_000);
+    try {
+      await checkRedisSettings(probe, log);
+    } finally {
+      probe.disconnect();
+    }
 
-  // a session of its own (knex's migration lock, DDL): Postgres directly, not through a pooler
-  const directUrl = config.DATABASE_DIRECT_URL ?? databaseUrl;
-  if (schema === 'as-configured') {
-    if (config.MIGRATE === 'off') await assertSchemaCurrent(directUrl);
-    else await migrateDatabase(directUrl, log);
+    // a session of its own (knex's migration lock, DDL): Postgres directly, not through a pooler
+    const directUrl = config.DATABASE_DIRECT_URL ?? databaseUrl;
+    if (schema === 'as-configured') {
+      if (config.MIGRATE === 'off') await assertSchemaCurrent(directUrl);
+      else await migrateDatabase(directUrl, log);
+    }
+    return {
+      databaseUrl,
+      redisUrl: redis.url,
+      postgres,
+      redis,
+      stop: async () => {
+        await redis.stop();
+        await postgres.stop();
+      },
+      abandon: () => {
+        redis.abandon();
+        postgres.abandon();
+      },
+    };
+  } catch (error) {
+    for (const handle of started.reverse()) await handle.stop().catch(() => undefined);
+    throw error;
   }
-  return {
-    databaseUrl,
-    redisUrl: redis.url,
-    postgres,
-    redis,
-    stop: async () => {
-      await redis.stop();
-      await postgres.stop();
-    },
-    abandon: () => {
-      redis.abandon();
-      postgres.abandon();
-    },
-  };
 }
 
 export { loadConfig };

@@ -87,8 +87,49 @@ const nightlyReportsSchema = z
     return z.NEVER;
   });
 
+/**
+ * A connection URL of one of `schemes`. `z.url()` alone took `redis-host:6379` or `db:5432/credits` (a scheme
+ * `redis-host:`, no host), and the clients then connected to 127.0.0.1 or failed with a confusing error at runtime.
+ */
+const urlOf = (what: string, schemes: readonly string[], check?: (url: URL) => string | undefined) =>
+  z.url().superRefine((value, ctx) => {
+    if (!URL.canParse(value)) return; // z.url() says so
+    const url = new URL(value);
+    const problem = schemes.includes(url.protocol)
+      ? check?.(url)
+      : `not a ${what} URL: it must start with ${schemes.map((scheme) => `${scheme}//`).join(' or ')}`;
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+const postgresUrl = urlOf('Postgres', ['postgres:', 'postgresql:']);
+/** ioredis's database number is the path (`redis://host:6379/2`): a word there failed every command. */
+const redisUrl = urlOf('Redis', ['redis:', 'rediss:'], (url) =>
+  /^\/?(\d+)?$/.test(url.pathname)
+    ? undefined
+    : `the path names the database by its number (e.g. /0), not ${url.pathname}`,
+);
+
+/**
+ * `BODY_LIMIT` in bytes: a number and an optional unit, b, kb, mb or gb ("2mb", "100kb", "512"); undefined if it is
+ * not one. The API's body readers take this number, never the text (json-body.ts).
+ */
+export function bodyLimitBytes(limit: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(limit);
+  if (!match) return undefined;
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b'];
+  return Math.floor(Number(match[1]) * unit);
+}
+
+/**
+ * A whole number in [min, max], `fallback` when unset. Set but empty (`PORT=` in an env file, `PORT: ${PORT}` in
+ * compose with nothing behind it) is refused: coerced, it was 0 — a random port, no wait, no grace.
+ */
 const intFromEnv = (min: number, max: number, fallback: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+  z
+    .string()
+    .trim()
+    .min(1, { error: 'empty: give a whole number, or unset it for the default' })
+    .pipe(z.coerce.number<string>().int().min(min).max(max))
+    .default(fallback);
 
 const configSchema = z.object({
   /**
@@ -103,7 +144,7 @@ const configSchema = z.object({
    */
   MIGRATE: z.enum(['on', 'off']).default('on'),
   /** When unset, the start script finds or starts a Postgres (see src/infra). */
-  DATABASE_URL: z.url().optional(),
+  DATABASE_URL: postgresUrl.optional(),
   /**
    * `true`: DATABASE_URL is a PgBouncer in transaction pooling. Then no named prepared statements, no
    * `statement_timeout` startup parameter (set it on the role), and what needs a session of its own —
@@ -114,16 +155,16 @@ const configSchema = z.object({
     .default('false')
     .transform((v) => v === 'true'),
   /** Postgres itself, not through a pooler (LISTEN, migrations); needed with PGBOUNCER=true, else DATABASE_URL. */
-  DATABASE_DIRECT_URL: z.url().optional(),
+  DATABASE_DIRECT_URL: postgresUrl.optional(),
   /**
    * A streaming replica of DATABASE_URL that reports read from (their statements stream for
    * seconds); the primary otherwise. A report waits (REPORTS_MAX_LAG_MS at most, then it is retried)
    * until the replica has replayed everything committed before the report started.
    */
-  REPORTS_DATABASE_URL: z.url().optional(),
+  REPORTS_DATABASE_URL: postgresUrl.optional(),
   REPORTS_MAX_LAG_MS: intFromEnv(0, 600_000, 30_000),
   /** When unset, the start script finds or starts a Redis (see src/infra). */
-  REDIS_URL: z.url().optional(),
+  REDIS_URL: redisUrl.optional(),
   /**
    * `host:port,host:port`: Redis Cluster nodes (a few; the rest are discovered). Every connection is
    * then a cluster client; REDIS_URL, if set, gives the credentials and TLS every node uses.
@@ -173,7 +214,17 @@ const configSchema = z.object({
    */
   HTTP_ACCEPT_HANDLES: intFromEnv(1, 32, 16),
   WAIT_TIMEOUT_MS: intFromEnv(0, 60_000, 5_000),
-  BODY_LIMIT: z.string().default('2mb'),
+  /**
+   * The largest JSON body the API reads. Unchecked, body-parser read "2m" as 2 bytes (every call with a body 413)
+   * and a word as no number at all (the start died with a TypeError after migrating).
+   */
+  BODY_LIMIT: z
+    .string()
+    .trim()
+    .default('2mb')
+    .refine((limit) => (bodyLimitBytes(limit) ?? 0) > 0, {
+      error: 'a size in bytes, kb, mb or gb above 0 (e.g. "2mb", "512kb")',
+    }),
   RATE_LIMIT_PER_MINUTE: intFromEnv(1, 10_000_000, 60_000),
   /**
    * How long an API key's verification (valid or not) is remembered in the process; a key revoked in

@@ -31,6 +31,24 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(config.LOG_LEVEL);
+  // A signal while the process starts (an embedded Postgres being made, migrations) waits for the step under way,
+  // then stops what was started and exits 0. Without a handler node died at once, and the Postgres and redis-server
+  // started here — process groups of their own — ran on with nobody to stop them.
+  let signalledAtStart: NodeJS.Signals | undefined;
+  let signalledAtStartSince = 0;
+  const atStart = (signal: NodeJS.Signals) => {
+    if (signalledAtStart) {
+      // as in the shutdown below: a signal echoed by npm is the same request; a later one asks to exit now
+      if (performance.now() - signalledAtStartSince < SIGNAL_ECHO_MS) return;
+      log.warn({ signal }, 'second signal while starting: exiting now');
+      process.exit(1);
+    }
+    signalledAtStart = signal;
+    signalledAtStartSince = performance.now();
+    log.info({ signal }, 'signal while starting: stopping once the step under way ends');
+  };
+  process.on('SIGTERM', atStart);
+  process.on('SIGINT', atStart);
   // before anything opens a queue or a connection: they are built traced or not
   const stopTracing = startTracing(process.env, { name: 'credits', version: PACKAGE_VERSION });
   if (stopTracing) log.info('tracing: spans are exported over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)');
@@ -46,6 +64,11 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  if (signalledAtStart) {
+    await services.stop();
+    log.info({ signal: signalledAtStart }, 'stopped before the roles started');
+    process.exit(0);
+  }
   if (config.CLOCK === 'manual')
     log.warn('CLOCK=manual: time moves only through PUT /v1/admin/clock; never run this in production');
   const clock = config.CLOCK === 'manual' ? new ManualClock(new Date()) : systemClock;
@@ -54,8 +77,9 @@ async function main(): Promise<void> {
   try {
     roles = await startRoles(runtime.ctx, config.ROLES as Role[]);
   } catch (error) {
-    if (!(error instanceof ListenError)) throw error;
-    console.error(`refusing to start: ${error.message}`);
+    console.error(error instanceof ListenError ? `refusing to start: ${error.message}` : error);
+    // the servers started here would outlive this process (see above)
+    await services.stop().catch(() => undefined);
     process.exit(1);
   }
   // when the first signal came (performance.now()); a later one is a person asking to exit now
@@ -93,6 +117,8 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
+  process.off('SIGTERM', atStart);
+  process.off('SIGINT', atStart);
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   // said once a signal is handled: a supervisor that stops the service as soon as it reads this line (pino writes it
@@ -101,6 +127,8 @@ async function main(): Promise<void> {
     { roles: config.ROLES, port: roles.port, prefix: config.BULL_PREFIX, timeZone: config.BUSINESS_TZ },
     'credits is up',
   );
+  // a signal that came while the roles started: they drain now
+  if (signalledAtStart) void shutdown(signalledAtStart);
 }
 
 /** A second signal sooner than this after the first is the same request echoed (see the shutdown), in ms. */

@@ -71,13 +71,25 @@ export const webhookAttempts = new Counter({
   registers: [registry],
 });
 
+/**
+ * The route's template with the path it is mounted under: a router mounted at /ui or /admin/queues names its
+ * routes from there (`/clients`, `/`, `/api/queues`), which alone read as the API's or as nothing.
+ */
+function routeLabel(base: string, path: unknown): string {
+  return (Array.isArray(path) ? path : [path]).map((one) => `${base}${String(one)}`).join(',');
+}
+
 export function httpMetrics() {
   return function recordHttpMetrics(req: Request, res: Response, next: NextFunction): void {
     const end = httpDuration.startTimer();
     res.on('finish', () => {
+      const matched = (req.route as { path?: unknown } | undefined)?.path;
       const route =
-        (req.route as { path?: string } | undefined)?.path ??
-        (res.statusCode === 404 ? 'unmatched' : req.baseUrl || 'other');
+        matched !== undefined
+          ? routeLabel(req.baseUrl, matched)
+          : res.statusCode === 404
+            ? 'unmatched'
+            : req.baseUrl || 'other';
       end({ method: req.method, route, status: String(res.statusCode) });
     });
     next();

@@ -3,6 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { parse } from 'lossless-json';
+import { bodyLimitBytes } from '../config.js';
 import { isExactNumberText, plainDecimal } from '../domain/exact-number.js';
 import { problemBody, sendProblem } from './problem.js';
 
@@ -74,14 +75,6 @@ function textOf(bytes: Buffer, charset: string): string | undefined {
 
 /** Raw text of the bodies the scan flagged, from express.json's `verify` to the second reading. */
 const flagged = new WeakMap<IncomingMessage, string>();
-
-/** `BODY_LIMIT` in bytes, read as express.json reads it ("2mb", "100kb", "512"); undefined if it cannot be read. */
-export function limitBytes(limit: string): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(limit);
-  if (!match) return undefined;
-  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b'];
-  return Math.floor(Number(match[1]) * unit);
-}
 
 /** The body of nearly every API call: JSON in UTF-8, its length given, not compressed. */
 const PLAIN_JSON = /^application\/json\s*(?:;\s*charset="?utf-8"?\s*)?$/i;
@@ -224,8 +217,10 @@ function plainJson(limit: number, fallback: RequestHandler): RequestHandler {
  * those numbers' text.
  */
 export function jsonBody(limit: string): RequestHandler[] {
+  // in bytes, as config.ts validated it: body-parser reads a text its own way ("2m" as 2 bytes)
+  const bytes = bodyLimitBytes(limit);
   const parser = express.json({
-    limit,
+    ...(bytes === undefined ? { limit } : { limit: bytes }),
     strict: false,
     type: ['application/json', 'application/*+json'],
     verify: (req, _res, buf, encoding) => {
@@ -238,7 +233,6 @@ export function jsonBody(limit: string): RequestHandler[] {
       if (text !== undefined) flagged.set(req, text);
     },
   });
-  const bytes = limitBytes(limit);
   return [
     bytes === undefined ? parser : plainJson(Math.min(bytes, PLAIN_MAX_BYTES), parser),
     function exactNumbers(req: Request, res: Response, next: NextFunction): void {

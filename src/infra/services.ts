@@ -53,13 +53,28 @@ export function withDatabase(serverUrl: string, database: string): string {
   return url.toString();
 }
 
-/** Creates `database` when it does not exist yet. */
+/**
+ * Creates `database` when it does not exist yet. It connects to the database itself first: a role that may connect
+ * to its own database only (managed Postgres often revokes CONNECT on `postgres` from PUBLIC) could not start when
+ * every start went through the maintenance database, though its database existed. Only a database that is not
+ * there (3D000) is made, from `postgres`.
+ */
 export async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
-  const client = new pg.Client({ connectionString: withDatabase(serverUrl, 'postgres') });
-  // an error while no query runs (the server going away between statements) is emitted, not thrown: without a
-  // listener it would end the process; the statement in flight, or the next one, fails with it and says why
-  client.on('error', () => undefined);
-  await client.connect();
+  const connect = async (name: string): Promise<pg.Client> => {
+    const client = new pg.Client({ connectionString: withDatabase(serverUrl, name) });
+    // an error while no query runs (the server going away between statements) is emitted, not thrown: without a
+    // listener it would end the process; the statement in flight, or the next one, fails with it and says why
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  };
+  try {
+    await (await connect(database)).end();
+    return;
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== '3D000') throw error;
+  }
+  const client = await connect('postgres');
   try {
     await createDatabaseIfAbsent(client, database);
   } finally {

@@ -40,10 +40,19 @@ const deliveryIdOf = (job: { data?: unknown; id?: string } | undefined): string 
   return typeof data?.delivery_id === 'string' ? data.delivery_id : (job?.id ?? '');
 };
 
+/**
+ * A job's name as a metric label: one the registry knows for its queue, else `unknown`. A producer may push any name
+ * (it fails, validation_failed), and each name made a series of its own in every process for as long as it ran.
+ */
+const KNOWN_NAMES = new Map(QUEUE_NAMES.map((queue) => [queue, new Set<string>(jobsOfQueue(queue))]));
+function nameLabel(job: Job | undefined, queue: QueueName): string {
+  return job && KNOWN_NAMES.get(queue)?.has(job.name) ? job.name : 'unknown';
+}
+
 /** From a worker taking the job (this attempt) to its end, as BullMQ stamped them. */
 function observeDuration(job: Job, queue: QueueName): void {
   if (job.processedOn && job.finishedOn && job.finishedOn >= job.processedOn)
-    jobDuration.observe({ queue, name: job.name }, (job.finishedOn - job.processedOn) / 1000);
+    jobDuration.observe({ queue, name: nameLabel(job, queue) }, (job.finishedOn - job.processedOn) / 1000);
 }
 
 /** Uses applied by a consumption job, by outcome, from its result (a replay is not counted again). */
@@ -68,12 +77,12 @@ export async function startWorkers(app: AppContext): Promise<RunningWorkers> {
   const track = (worker: Worker, queue: QueueName) => {
     worker.on('completed', (job: Job) => {
       if (stageTimes && job.id) stageTimes.mark(job.id, 'completed');
-      jobsProcessed.inc({ queue, name: job.name, outcome: 'completed' });
+      jobsProcessed.inc({ queue, name: nameLabel(job, queue), outcome: 'completed' });
       observeDuration(job, queue);
       countUses(job);
     });
     worker.on('failed', (job: Job | undefined, error: Error) => {
-      jobsProcessed.inc({ queue, name: job?.name ?? 'unknown', outcome: 'failed' });
+      jobsProcessed.inc({ queue, name: nameLabel(job, queue), outcome: 'failed' });
       if (job) observeDuration(job, queue);
       app.log.warn(
         { queue, jobId: job?.id, name: job?.name, attempts: job?.attemptsMade, reason: error.message },
