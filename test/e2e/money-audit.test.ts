@@ -261,6 +261,21 @@ describe('auto_recharge', () => {
     ]);
   });
 
+  it('threshold_percent 100 (accepted by the API): the first use of a full balance recharges it', async () => {
+    await catalog();
+    await pack('p1', { recharge_price: 500 });
+    const s = await buy('p1', { auto_recharge: { enabled: true, threshold_percent: 100, max_per_period: 1 } });
+    const smsLot = s.balances.find((b: Balance) => b.credit_type.code === 'sms').id;
+    await clockTo('2026-02-05T00:00:00.000Z');
+    // threshold 100 % of 100 = 100: the balance starts at it; 100 − 1 = 99 has fallen below it
+    await use('sms', 1, 'full-1');
+    expect(await autoRechargeCommands()).toBe(1);
+    expect(await autoRecharge(s.id, smsLot)).toMatchObject({ status: 'recharged', auto: true, price: 500 });
+    // 99 + 100; only one command: the recharge's own balance is full again, and max_per_period is 1
+    expect(await remaining('sms')).toBe('199');
+    expect(await autoRechargeCommands()).toBe(1);
+  });
+
   it('max_per_period counts per period: an early renewal neither carries the count over nor lends it', async () => {
     await catalog();
     await pack('p1', { recharge_price: 500 });
