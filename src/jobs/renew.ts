@@ -129,6 +129,9 @@ export async function renewSubscription(
       validity_unit: validity.unit,
       validity_calendar: validity.calendar,
       renewal_count: subscription.renewal_count + 1,
+      // one bought on payment that lapsed unpaid was never active: it is from this renewal (reads as of an instant
+      // take a subscription never activated for pending)
+      ...(subscription.activated_at === null ? { activated_at: now } : {}),
       // expired_at stays: it tells when the subscription last lapsed (the renewals report counts it)
       updated_at: now,
     });

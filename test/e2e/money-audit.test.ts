@@ -763,6 +763,27 @@ describe('invoices', () => {
       ['INV-2026-000002', 'subscription', 1999, 'paid'],
     ]);
   });
+
+  it('lapsed unpaid, then renewed by hand: active from the renewal, as reads as of an instant say too', async () => {
+    await catalog();
+    await pack('p1');
+    const s = await buy('p1', { activation: 'on_payment' });
+    await clockTo('2026-03-02T00:00:00.000Z');
+    await nightly();
+    expect(await sub(s.id)).toMatchObject({ status: 'expired', activated_at: null });
+    // an expired subscription renewed: a late period from now, [03-02, 04-02), active at once
+    await clockTo('2026-03-03T00:00:00.000Z');
+    const renewed = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    expect(renewed).toMatchObject({ status: 'renewed', late: true, period_start: '2026-03-03T00:00:00.000Z' });
+    expect(await sub(s.id)).toMatchObject({ status: 'active', activated_at: '2026-03-03T00:00:00.000Z' });
+    await clockTo('2026-03-04T00:00:00.000Z');
+    expect(await remaining('sms')).toBe('100');
+    // the same instant read from the ledger: the renewal's 100 sms, usable — not pending for want of an activation
+    const asOf = await ok('GET', '/v1/clients/c1/balances?as_of=2026-03-04T00:00:00.000Z');
+    expect(asOf.data.find((r: { credit_type: { code: string } }) => r.credit_type.code === 'sms')).toMatchObject({
+      remaining: '100',
+    });
+  });
 });
 
 describe('a payment never leaves a paid invoice with no units behind it', () => {
