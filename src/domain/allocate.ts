@@ -151,9 +151,10 @@ export function burnDown(lots: readonly Lot[], requests: readonly UseRequest[]):
     };
     if (before > lot.lowThreshold && after <= lot.lowThreshold) record('low');
     if (before > 0n && after === 0n) record('depleted');
+    // a balance untouched at its threshold (threshold_percent 100) has not fallen to it yet: its first use does
     if (
       lot.autoRechargeThreshold !== null &&
-      before > lot.autoRechargeThreshold &&
+      (before > lot.autoRechargeThreshold || before === lot.granted) &&
       after <= lot.autoRechargeThreshold
     ) {
       record('auto_recharge');

@@ -129,6 +129,9 @@ export async function renewSubscription(
       validity_unit: validity.unit,
       validity_calendar: validity.calendar,
       renewal_count: subscription.renewal_count + 1,
+      // one bought on payment that lapsed unpaid was never active: it is from this renewal (reads as of an instant
+      // take a subscription never activated for pending)
+      ...(subscription.activated_at === null ? { activated_at: now } : {}),
       // expired_at stays: it tells when the subscription last lapsed (the renewals report counts it)
       updated_at: now,
     });
@@ -201,6 +204,12 @@ export const renewalFingerprint = (
     // the terms are part of the request: one period renewed two ways at once is a conflict, not two 202s
     apply_package_changes: data.apply_package_changes ?? null,
   });
+
+/** The fingerprint of the renewal job Redis holds under a period's id (a producer's may carry other terms). */
+const heldRenewalHash = async (_: unknown, held: unknown): Promise<string | undefined> => {
+  const parsed = JOBS.renew.schema.safeParse(held);
+  return parsed.success ? renewalFingerprint(parsed.data) : undefined;
+};
 
 /** Who asks for a renewal, when they send an Idempotency-Key (keys are scoped per API key and path). */
 export interface RenewalCaller {
@@ -284,14 +293,7 @@ export async function acceptRenewal(
   // Redis may hold the period's job with other terms (a producer's renewal): this one was not added
   if (
     (await enqueue(app, [admission])) &&
-    (
-      await checkAdded(app, [admission], {
-        heldHash: async (_, held) => {
-          const parsed = JOBS.renew.schema.safeParse(held);
-          return parsed.success ? renewalFingerprint(parsed.data) : undefined;
-        },
-      })
-    ).clashed.size > 0
+    (await checkAdded(app, [admission], { heldHash: heldRenewalHash })).clashed.size > 0
   ) {
     if (scope) await unbindIdempotencyKey(app.db, scope, requestHash);
     return fail('idempotency_conflict', otherTerms());
@@ -375,6 +377,9 @@ export async function askRenewals(
   if (!admitted.ok) app.log.warn({ detail: admitted.detail }, 'a renewal asked for clashed with one accepted before');
   // every one enqueued, a renewal applied before too (it has no accepted row): its job, which Redis holds completed,
   // adds nothing; one Redis has forgotten runs again and answers the renewal made, for whoever waits on it
-  await enqueue(app, commands.map(route));
+  const enqueued = await enqueue(app, commands.map(route));
+  // a job Redis holds failed under a period's id (refused when it ran: suspended, set to cancel or frozen between an
+  // earlier ask and its run) would answer this request with that refusal, and the relay settle it by it: run again
+  if (enqueued && admitted.ok) await checkAdded(app, admitted.value, { heldHash: heldRenewalHash });
   return commands.map((c) => ({ name: c.name, jobId: route(c).jobId }));
 }

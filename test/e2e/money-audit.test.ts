@@ -261,6 +261,21 @@ describe('auto_recharge', () => {
     ]);
   });
 
+  it('threshold_percent 100 (accepted by the API): the first use of a full balance recharges it', async () => {
+    await catalog();
+    await pack('p1', { recharge_price: 500 });
+    const s = await buy('p1', { auto_recharge: { enabled: true, threshold_percent: 100, max_per_period: 1 } });
+    const smsLot = s.balances.find((b: Balance) => b.credit_type.code === 'sms').id;
+    await clockTo('2026-02-05T00:00:00.000Z');
+    // threshold 100 % of 100 = 100: the balance starts at it; 100 − 1 = 99 has fallen below it
+    await use('sms', 1, 'full-1');
+    expect(await autoRechargeCommands()).toBe(1);
+    expect(await autoRecharge(s.id, smsLot)).toMatchObject({ status: 'recharged', auto: true, price: 500 });
+    // 99 + 100; only one command: the recharge's own balance is full again, and max_per_period is 1
+    expect(await remaining('sms')).toBe('199');
+    expect(await autoRechargeCommands()).toBe(1);
+  });
+
   it('max_per_period counts per period: an early renewal neither carries the count over nor lends it', async () => {
     await catalog();
     await pack('p1', { recharge_price: 500 });
@@ -747,6 +762,27 @@ describe('invoices', () => {
       ['INV-2026-000001', 'subscription', 1999, 'void'],
       ['INV-2026-000002', 'subscription', 1999, 'paid'],
     ]);
+  });
+
+  it('lapsed unpaid, then renewed by hand: active from the renewal, as reads as of an instant say too', async () => {
+    await catalog();
+    await pack('p1');
+    const s = await buy('p1', { activation: 'on_payment' });
+    await clockTo('2026-03-02T00:00:00.000Z');
+    await nightly();
+    expect(await sub(s.id)).toMatchObject({ status: 'expired', activated_at: null });
+    // an expired subscription renewed: a late period from now, [03-02, 04-02), active at once
+    await clockTo('2026-03-03T00:00:00.000Z');
+    const renewed = await ok('POST', `/v1/subscriptions/${s.id}/renew?wait=true`, {});
+    expect(renewed).toMatchObject({ status: 'renewed', late: true, period_start: '2026-03-03T00:00:00.000Z' });
+    expect(await sub(s.id)).toMatchObject({ status: 'active', activated_at: '2026-03-03T00:00:00.000Z' });
+    await clockTo('2026-03-04T00:00:00.000Z');
+    expect(await remaining('sms')).toBe('100');
+    // the same instant read from the ledger: the renewal's 100 sms, usable — not pending for want of an activation
+    const asOf = await ok('GET', '/v1/clients/c1/balances?as_of=2026-03-04T00:00:00.000Z');
+    expect(asOf.data.find((r: { credit_type: { code: string } }) => r.credit_type.code === 'sms')).toMatchObject({
+      remaining: '100',
+    });
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { awaitOutcome } from '../../src/commands/index.js';
 import { jobIds } from '../../src/jobs/job-id.js';
+import { askRenewals } from '../../src/jobs/renew.js';
 import { renewalLookaheadMs } from '../../src/jobs/renewal-lookahead.js';
 import { enqueueMaintenance } from '../../src/scheduler/nightly.js';
 import { appPerTest } from '../helpers/app-per-test.js';
@@ -296,6 +297,32 @@ describe('PATCH between two nights', () => {
     await ok('PATCH', `/v1/subscriptions/${a.id}`, { status: 'suspended' });
     await clockTo(NIGHT);
     expect((await nightly()).phases[0]).toMatchObject({ phase: 'renewals', jobs: 0 });
+    await clockTo('2026-02-09T10:00:00.000Z');
+    expect(await ok('PATCH', `/v1/subscriptions/${a.id}`, { status: 'active' })).toMatchObject({ status: 'active' });
+    const renewal = await renewedAhead(a.id, A_END);
+    await expectUsableAfterEndAndRenewedOnce('a', a.id, A_END, renewal);
+  });
+});
+
+describe('the renewal the night asked failed meanwhile', () => {
+  it('suspended before its job ran, then resumed: the same job renews it at once, not its old refusal', async () => {
+    await start('2026-01-09T18:00:00.000Z');
+    const a = await buy('a');
+    await clockTo(NIGHT);
+    // the night asks for a's renewal; its job waits behind others (the queue paused) while a is suspended
+    const queue = current().ctx.queues.renewal;
+    await queue.pause();
+    const [asked] = await askRenewals(
+      current().ctx,
+      [{ id: a.id, current_period_end: new Date(A_END) }],
+      new Date(NIGHT),
+    );
+    expect(asked?.jobId).toBe(renewalJob(a.id, A_END));
+    await ok('PATCH', `/v1/subscriptions/${a.id}`, { status: 'suspended' });
+    await queue.resume();
+    const refused = await awaitOutcome(current().ctx, 'renew', renewalJob(a.id, A_END), { timeoutMs: 20_000 });
+    expect(refused).toMatchObject({ state: 'failed', failure: { code: 'conflict' } });
+    // resumed before the period ends: renewed ahead at once under the same job id, which BullMQ holds failed
     await clockTo('2026-02-09T10:00:00.000Z');
     expect(await ok('PATCH', `/v1/subscriptions/${a.id}`, { status: 'active' })).toMatchObject({ status: 'active' });
     const renewal = await renewedAhead(a.id, A_END);

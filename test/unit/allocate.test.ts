@@ -501,6 +501,18 @@ describe(
         expected: [],
       },
       {
+        label: 'auto recharge at a threshold of the whole grant (100 %): the first use of the full balance',
+        over: { autoRechargeThreshold: 100n },
+        quantities: [1n, 1n],
+        expected: [['auto_recharge', 99n, 0]],
+      },
+      {
+        label: 'auto recharge at a threshold of the whole grant, the balance used before: none again',
+        over: { autoRechargeThreshold: 100n, remaining: 60n },
+        quantities: [1n],
+        expected: [],
+      },
+      {
         label: 'auto recharge once across requests',
         over: { autoRechargeThreshold: 30n },
         quantities: [75n, 5n],
