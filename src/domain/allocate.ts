@@ -149,16 +149,12 @@ export function burnDown(lots: readonly Lot[], requests: readonly UseRequest[]):
         requestIndex,
       });
     };
-    if (before > lot.lowThreshold && after <= lot.lowThreshold) record('low');
+    // fell to a threshold with this use: from above it — or from untouched, for a threshold of the whole grant
+    // (low_balance_percent or threshold_percent 100), which a full balance sits at before its first use
+    const fellTo = (threshold: Scaled) => (before > threshold || before === lot.granted) && after <= threshold;
+    if (fellTo(lot.lowThreshold)) record('low');
     if (before > 0n && after === 0n) record('depleted');
-    // a balance untouched at its threshold (threshold_percent 100) has not fallen to it yet: its first use does
-    if (
-      lot.autoRechargeThreshold !== null &&
-      (before > lot.autoRechargeThreshold || before === lot.granted) &&
-      after <= lot.autoRechargeThreshold
-    ) {
-      record('auto_recharge');
-    }
+    if (lot.autoRechargeThreshold !== null && fellTo(lot.autoRechargeThreshold)) record('auto_recharge');
   };
 
   requests.forEach((request, requestIndex) => {

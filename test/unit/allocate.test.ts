@@ -489,6 +489,18 @@ describe(
         expected: [['low', 40n, 0]],
       },
       {
+        label: 'low at the whole grant (low_balance_percent 100): the first use of the full balance',
+        over: { lowThreshold: 100n },
+        quantities: [1n, 1n],
+        expected: [['low', 99n, 0]],
+      },
+      {
+        label: 'low at the whole grant, the balance used before: none again',
+        over: { lowThreshold: 100n, remaining: 60n },
+        quantities: [1n],
+        expected: [],
+      },
+      {
         label: 'auto recharge at its threshold',
         over: { autoRechargeThreshold: 30n },
         quantities: [70n],
@@ -773,7 +785,8 @@ describe('property: the burn-down keeps every unit exact', () => {
           if (!l) throw new Error('unknown lot');
           const threshold = c.kind === 'low' ? l.lowThreshold : c.kind === 'depleted' ? 0n : l.autoRechargeThreshold;
           expect(threshold).not.toBeNull();
-          expect(l.remaining).toBeGreaterThan(threshold ?? -1n);
+          // from above the threshold, or from untouched at a threshold of the whole grant (percent 100)
+          expect(l.remaining > (threshold ?? -1n) || (l.remaining === l.granted && c.kind !== 'depleted')).toBe(true);
           expect(c.remaining).toBeLessThanOrEqual(threshold ?? -1n);
           // it is the remaining after the movement of that request on that lot
           const movement = result.movements.find(
