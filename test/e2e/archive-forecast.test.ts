@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expireDue } from '../../src/jobs/expire.js';
 import { archiveMonth } from '../../src/services/archive.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
-import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { sixMonthsOfHundred } from '../helpers/archive-scene.js';
 
 /**
  * Review finding: the forecast's burn is the net consumption of its window, summed from the ledger's `consume` and
@@ -24,21 +23,7 @@ const at = (iso: string) => app.clock.set(iso);
 
 describe('the forecast after its window’s month was archived', () => {
   it('burns what was used in the window, archived or not', async () => {
-    await expireDue(app.ctx, app.clock.now());
-    const sms = await createCreditType(app, { code: 'af-sms', unit: 'message' });
-    const client = await createClient(app, { external_ref: 'af-client' });
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }], {
-      validity: { count: 6, unit: 'month' },
-    });
-    await subscribe(app, client.id, pkg.code, { auto_renew: false });
-    const use = async (quantity: number, key: string) => {
-      const res = await app.request('POST', '/v1/consumptions?wait=true', {
-        key: app.keys.write,
-        body: { client: client.id, credit_type: sms.code, quantity, idempotency_key: key },
-      });
-      expect(res.status, res.text).toBe(200);
-      return res.body.id as string;
-    };
+    const { sms, client, use } = await sixMonthsOfHundred(app, 'af');
     // 20 used on 20 February and 12 on 25 February, 2 of them given back on 26 February: 30 net in the window
     at('2026-02-20T10:00:00.000Z');
     await use(20, 'af-1');

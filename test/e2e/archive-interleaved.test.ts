@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expireDue } from '../../src/jobs/expire.js';
 import { archiveMonth } from '../../src/services/archive.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
-import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { sixMonthsOfHundred } from '../helpers/archive-scene.js';
 
 /**
  * Review finding: the months are by `created_at` (the writer's clock when its job began), the chain of remaining_after
@@ -26,20 +25,7 @@ const at = (iso: string) => app.clock.set(iso);
 
 describe('writes crossing the month’s end out of order', () => {
   it('verify finds nothing wrong after the month before is archived, as before', async () => {
-    await expireDue(app.ctx, app.clock.now());
-    const sms = await createCreditType(app, { code: 'ai-sms', unit: 'message' });
-    const client = await createClient(app, { external_ref: 'ai-client' });
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }], {
-      validity: { count: 6, unit: 'month' },
-    });
-    await subscribe(app, client.id, pkg.code, { auto_renew: false });
-    const use = async (quantity: number, key: string) => {
-      const res = await app.request('POST', '/v1/consumptions?wait=true', {
-        key: app.keys.write,
-        body: { client: client.id, credit_type: sms.code, quantity, idempotency_key: key },
-      });
-      expect(res.status, res.text).toBe(200);
-    };
+    const { client, use } = await sixMonthsOfHundred(app, 'ai');
     await use(5, 'ai-1');
     // written first, dated 1 February; then one dated a few ms before, written after it (into January)
     at('2026-02-01T00:00:00.010Z');

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expireDue } from '../../src/jobs/expire.js';
 import { archiveMonth } from '../../src/services/archive.js';
 import { verifyInvariants } from '../../src/services/verify.js';
 import { NO_NIGHTLY_REPORTS, startTestApp, type TestApp } from '../helpers/app.js';
-import { createClient, createCreditType, createPackage, subscribe } from '../helpers/fixtures.js';
+import { sixMonthsOfHundred } from '../helpers/archive-scene.js';
 
 /**
  * Review finding: verify checks only the consumptions written since the archived months' end (the older ones lost
@@ -23,21 +22,7 @@ afterAll(async () => {
 describe('a consumption written late into an archived month', () => {
   it('is still checked by verify', async () => {
     const db = app.database.db;
-    await expireDue(app.ctx, app.clock.now());
-    const sms = await createCreditType(app, { code: 'alc-sms', unit: 'message' });
-    const client = await createClient(app, { external_ref: 'alc-client' });
-    const pkg = await createPackage(app, [{ credit_type: sms.code, units: 100 }], {
-      validity: { count: 6, unit: 'month' },
-    });
-    await subscribe(app, client.id, pkg.code, { auto_renew: false });
-    const use = async (quantity: number, key: string) => {
-      const res = await app.request('POST', '/v1/consumptions?wait=true', {
-        key: app.keys.write,
-        body: { client: client.id, credit_type: sms.code, quantity, idempotency_key: key },
-      });
-      expect(res.status, res.text).toBe(200);
-      return res.body.id as string;
-    };
+    const { use } = await sixMonthsOfHundred(app, 'alc');
     await use(5, 'alc-1');
     app.clock.set('2026-02-05T10:00:00.000Z');
     const january = await archiveMonth(db, '2026-01', app.clock.now());
