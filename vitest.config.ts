@@ -44,6 +44,9 @@ const LONGEST_FIRST = [
   'test/browser/ui-workflows.browser.test.ts',
   'test/e2e/ctrl-c.test.ts',
   'test/e2e/cli-production.test.ts',
+  // 47 and 28 s in the full runs of 2026-12-06 05:00 (processes one after another), new that session
+  'test/e2e/cli-arguments.test.ts',
+  'test/e2e/start-leaves-no-servers.test.ts',
 ];
 
 /** Files that change a process-wide setting for good (enableTracing patches pg and BullMQ): a process of their own. */
