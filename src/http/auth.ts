@@ -124,19 +124,21 @@ export class ApiKeyVerifier {
     if (!key.startsWith(KEY_PREFIX) || key.length < LOOKUP_LENGTH + 16 || key.length > 200) {
       return Promise.resolve(null);
     }
-    if (this.ttlMs === 0) return this.readFrom(key, from?.());
-    const cacheKey = sha256Base64(key);
-    const cached = this.cache.get(cacheKey);
-    if (cached) {
-      if (cached.until > this.now()) return Promise.resolve(cached.auth);
-      this.cache.delete(cacheKey);
+    const cacheKey = this.ttlMs === 0 ? undefined : sha256Base64(key);
+    if (cacheKey !== undefined) {
+      const cached = this.cache.get(cacheKey);
+      if (cached) {
+        if (cached.until > this.now()) return Promise.resolve(cached.auth);
+        this.cache.delete(cacheKey);
+      }
+      const pending = this.reading.get(cacheKey);
+      if (pending) return pending;
     }
-    const pending = this.reading.get(cacheKey);
-    if (pending) return pending;
     // refused before a read is shared: another address asking for the same key meanwhile gets a read of its own
     const address = from?.();
-    const throttled = this.throttled(address);
-    if (throttled) return Promise.reject(throttled);
+    const wait = address === undefined ? undefined : this.unknownKeys.retryAfterS(address);
+    if (wait !== undefined) return Promise.reject(new KeyCheckThrottled(wait));
+    if (cacheKey === undefined) return this.readFrom(key, address);
     const generation = this.generation;
     // Remembered for ttlMs from when the read began, not from when it ended: the read may wait long after it found the
     // row (its write of last_used_at queued behind another transaction's lock on it), and a revocation committed by
@@ -160,15 +162,8 @@ export class ApiKeyVerifier {
     return reading;
   }
 
-  private throttled(from: string | undefined): KeyCheckThrottled | undefined {
-    const wait = from === undefined ? undefined : this.unknownKeys.retryAfterS(from);
-    return wait === undefined ? undefined : new KeyCheckThrottled(wait);
-  }
-
-  /** A read of `api_keys` for a caller at `from` (throttled: refused), counted against it when the key is unknown. */
+  /** A read of `api_keys` for a caller at `from`, counted against it when the key is unknown. */
   private async readFrom(key: string, from: string | undefined): Promise<AuthContext | null> {
-    const throttled = this.throttled(from);
-    if (throttled) throw throttled;
     const auth = await this.read(key);
     if (!auth && from !== undefined) this.unknownKeys.unknown(from);
     return auth;
